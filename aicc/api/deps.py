@@ -1,0 +1,49 @@
+"""Dependencies every route shares: the server state, a database session, the caller."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from aicc.api.state import AppState
+from aicc.core.tenancy import Principal
+from aicc.services import tokens
+
+_bearer = HTTPBearer(auto_error=False, description="an AICC API token (`aicc token create`)")
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.aicc
+    return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def get_session(state: StateDep) -> Iterator[Session]:
+    with state.db.session() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def current_user(
+    state: StateDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+    with state.db.session() as session:
+        who = tokens.authenticate(session, credentials.credentials)
+    if who is None:
+        raise HTTPException(
+            401, "invalid, expired or revoked token", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return who
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]

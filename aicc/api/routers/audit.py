@@ -1,0 +1,32 @@
+"""The audit log, for admins (everything) and org admins (their organization)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from aicc.api import schemas
+from aicc.api.deps import CurrentUser, SessionDep
+from aicc.core.tenancy import Role
+from aicc.services import audit
+from aicc.services.common import Forbidden
+
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+
+
+@router.get("", response_model=schemas.Page[schemas.AuditEntry])
+def entries(
+    who: CurrentUser,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[int | None, Query(ge=1)] = None,
+    action: str | None = None,
+) -> schemas.Page[schemas.AuditEntry]:
+    if who.role not in (Role.ADMIN, Role.ORG_ADMIN):
+        raise Forbidden("only admins read the audit log")
+    rows = audit.entries(session, who, limit=limit, before_id=cursor, action=action)
+    items = [schemas.AuditEntry.model_validate(r, from_attributes=True) for r in rows]
+    return schemas.Page[schemas.AuditEntry](
+        items=items, next_cursor=str(rows[-1].id) if len(rows) == limit else None
+    )

@@ -1,0 +1,176 @@
+"""Jobs: submit, list, read, events, logs (with follow), outputs, cancel, explain."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import tarfile
+from collections.abc import AsyncIterator
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Query, Response
+from fastapi.responses import PlainTextResponse, StreamingResponse
+from sqlalchemy.exc import IntegrityError
+
+from aicc.api import schemas
+from aicc.api.deps import CurrentUser, SessionDep, StateDep
+from aicc.api.state import AppState
+from aicc.core.jobspec import JobSpec
+from aicc.core.states import JobState
+from aicc.services import explain as explain_service
+from aicc.services import jobs, logs
+from aicc.services.jobs import SubmitLimits
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+Limit = Annotated[int, Query(ge=1, le=500)]
+
+
+@router.post("", response_model=schemas.Job, status_code=201)
+def submit(
+    spec: JobSpec,
+    who: CurrentUser,
+    state: StateDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> schemas.Job:
+    """Accept a job; a retry with the same `Idempotency-Key` returns the same job (200)."""
+    limits = SubmitLimits(max_pending_per_user=state.settings.limits.max_pending_per_user)
+    try:
+        with state.db.session() as session:
+            job, created = jobs.submit(
+                session, who, spec, idempotency_key=idempotency_key, limits=limits
+            )
+            out = schemas.job_out(session, job)
+    except IntegrityError:  # a concurrent retry with the same key won the race: answer with its job
+        with state.db.session() as session:
+            job, created = jobs.submit(
+                session, who, spec, idempotency_key=idempotency_key, limits=limits
+            )
+            out = schemas.job_out(session, job)
+    if created:
+        state.controller.wake()
+    else:
+        response.status_code = 200
+    return out
+
+
+@router.get("", response_model=schemas.Page[schemas.Job])
+def list_jobs(
+    who: CurrentUser,
+    session: SessionDep,
+    state: JobState | None = None,
+    project: str | None = None,
+    limit: Limit = 50,
+    cursor: str | None = None,
+) -> schemas.Page[schemas.Job]:
+    rows = jobs.list_jobs(
+        session,
+        who,
+        state=state.value if state else None,
+        project=project,
+        limit=limit,
+        before_id=cursor,
+    )
+    items = [schemas.job_out(session, r) for r in rows]
+    return schemas.Page[schemas.Job](
+        items=items, next_cursor=rows[-1].id if len(rows) == limit else None
+    )
+
+
+@router.get("/{job_id}", response_model=schemas.Job)
+def get_job(job_id: str, who: CurrentUser, session: SessionDep) -> schemas.Job:
+    return schemas.job_out(session, jobs.get(session, who, job_id))
+
+
+@router.get("/{job_id}/events", response_model=schemas.Page[schemas.Event])
+def events(job_id: str, who: CurrentUser, session: SessionDep) -> dict[str, object]:
+    return {
+        "items": [
+            schemas.Event.model_validate(e, from_attributes=True)
+            for e in jobs.events(session, who, job_id)
+        ]
+    }
+
+
+@router.post("/{job_id}/cancel", response_model=schemas.Job)
+def cancel(job_id: str, who: CurrentUser, state: StateDep, session: SessionDep) -> schemas.Job:
+    job = jobs.cancel(session, who, job_id)
+    state.controller.wake()
+    return schemas.job_out(session, job)
+
+
+@router.get("/{job_id}/explain", response_model=schemas.Explain)
+def explain(job_id: str, who: CurrentUser, session: SessionDep) -> schemas.Explain:
+    job = jobs.get(session, who, job_id)
+    found = explain_service.explain(session, job)
+    return schemas.Explain(
+        state=job.state,
+        reasons=[schemas.ExplainReason(code=r.code, message=r.message) for r in found.reasons],
+        position=found.position,
+        estimated_start=None,
+    )
+
+
+@router.get("/{job_id}/logs", response_class=PlainTextResponse)
+def job_logs(
+    job_id: str,
+    who: CurrentUser,
+    state: StateDep,
+    replica: Annotated[int, Query(ge=0)] = 0,
+    stream: Literal["stdout", "stderr"] = "stdout",
+    tail: Annotated[int | None, Query(ge=1)] = None,
+    follow: bool = False,
+) -> Response:
+    """The replica's log as kept (head and tail when capped); `follow` streams until the end."""
+    with state.db.session() as session:
+        job = jobs.get(session, who, job_id)
+        if not follow:
+            return PlainTextResponse(
+                logs.read(session, job, state.executors, index=replica, stream=stream, tail=tail)
+            )
+    return StreamingResponse(
+        _follow(state, job_id, who, replica, stream, tail), media_type="text/plain"
+    )
+
+
+async def _follow(
+    state: AppState,
+    job_id: str,
+    who: CurrentUser,
+    index: int,
+    stream: Literal["stdout", "stderr"],
+    tail: int | None,
+) -> AsyncIterator[str]:
+    sent: int | None = None
+    while True:
+        with state.db.session() as session:
+            job = jobs.get(session, who, job_id)
+            done = JobState(job.state).is_terminal()
+            reps = jobs.replicas(session, job)
+            rep = next((r for r in reps if r.index == index), None)
+            if rep is not None and rep.handle:
+                executor = logs.executor_of(session, rep, state.executors)
+                size = executor.log_size(rep.handle, stream)
+                if sent is None:
+                    yield executor.logs(rep.handle, stream, tail)
+                    sent = size
+                elif size > sent:
+                    yield executor.logs(rep.handle, stream, size - sent)
+                    sent = size
+        if done:
+            return
+        await asyncio.sleep(0.5)
+
+
+@router.get("/{job_id}/outputs", response_class=StreamingResponse)
+def outputs(job_id: str, who: CurrentUser, state: StateDep, session: SessionDep) -> Response:
+    """A tar.gz of the job's `$AICC_OUTPUT_DIR`."""
+    job = jobs.get(session, who, job_id)
+    root = logs.outputs_dir(job, state.executors)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and not path.is_symlink():
+                archive.add(path, arcname=str(path.relative_to(root)), recursive=False)
+    headers = {"Content-Disposition": f'attachment; filename="{job.id}-outputs.tar.gz"'}
+    return Response(buffer.getvalue(), media_type="application/gzip", headers=headers)

@@ -1,0 +1,40 @@
+"""Nodes: list with allocation, import an inventory, cordon and uncordon."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from aicc.api import schemas
+from aicc.api.deps import CurrentUser, SessionDep, StateDep
+from aicc.core.topology import NodeState
+from aicc.services import nodes
+
+router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"])
+
+
+@router.get("", response_model=schemas.Page[schemas.Node])
+def list_nodes(who: CurrentUser, session: SessionDep) -> dict[str, object]:
+    return {"items": schemas.node_out(session, nodes.list_nodes(session))}
+
+
+@router.post("/import", response_model=schemas.Page[schemas.Node])
+def import_nodes(
+    doc: nodes.Inventory, who: CurrentUser, state: StateDep, session: SessionDep
+) -> dict[str, object]:
+    rows = nodes.import_inventory(session, who, doc)
+    session.flush()
+    state.controller.wake()
+    return {"items": schemas.node_out(session, rows)}
+
+
+@router.post("/{name}/cordon", response_model=schemas.Node)
+def cordon(name: str, who: CurrentUser, session: SessionDep) -> schemas.Node:
+    row = nodes.set_state(session, who, name, NodeState.CORDONED, "cordoned by an operator")
+    return schemas.node_out(session, [row])[0]
+
+
+@router.post("/{name}/uncordon", response_model=schemas.Node)
+def uncordon(name: str, who: CurrentUser, state: StateDep, session: SessionDep) -> schemas.Node:
+    row = nodes.set_state(session, who, name, NodeState.READY)
+    state.controller.wake()
+    return schemas.node_out(session, [row])[0]

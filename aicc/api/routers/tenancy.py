@@ -1,0 +1,165 @@
+"""Organizations, projects, users, queues, tokens and secrets."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel
+
+from aicc.api import schemas
+from aicc.api.deps import CurrentUser, SessionDep
+from aicc.core.units import parse_duration_s
+from aicc.services import secrets, tenancy, tokens
+from aicc.services.common import Invalid
+
+router = APIRouter(prefix="/api/v1", tags=["tenancy"])
+
+
+def _out(model: type[BaseModel], row: object) -> BaseModel:
+    return model.model_validate(row, from_attributes=True)
+
+
+@router.get("/orgs", response_model=schemas.Page[schemas.Org])
+def list_orgs(who: CurrentUser, session: SessionDep) -> dict[str, object]:
+    return {"items": [_out(schemas.Org, o) for o in tenancy.list_orgs(session, who)]}
+
+
+@router.post("/orgs", response_model=schemas.Org, status_code=201)
+def create_org(body: schemas.OrgIn, who: CurrentUser, session: SessionDep) -> BaseModel:
+    org = tenancy.create_org(session, who, name=body.name, display_name=body.display_name or "")
+    return _out(schemas.Org, org)
+
+
+@router.get("/orgs/{org_id}", response_model=schemas.Org)
+def get_org(org_id: str, who: CurrentUser, session: SessionDep) -> BaseModel:
+    return _out(schemas.Org, tenancy.get_org(session, who, org_id))
+
+
+@router.get("/projects", response_model=schemas.Page[schemas.Project])
+def list_projects(who: CurrentUser, session: SessionDep) -> dict[str, object]:
+    return {"items": [_out(schemas.Project, p) for p in tenancy.list_projects(session, who)]}
+
+
+@router.post("/projects", response_model=schemas.Project, status_code=201)
+def create_project(body: schemas.ProjectIn, who: CurrentUser, session: SessionDep) -> BaseModel:
+    return _out(
+        schemas.Project, tenancy.create_project(session, who, name=body.name, org_id=body.org_id)
+    )
+
+
+@router.get("/projects/{project_id}", response_model=schemas.Project)
+def get_project(project_id: str, who: CurrentUser, session: SessionDep) -> BaseModel:
+    return _out(schemas.Project, tenancy.visible_project(session, who, project_id))
+
+
+@router.post("/projects/{project_id}/members", response_model=schemas.Project)
+def add_member(
+    project_id: str, body: schemas.MemberIn, who: CurrentUser, session: SessionDep
+) -> BaseModel:
+    return _out(
+        schemas.Project,
+        tenancy.add_member(session, who, project_id=project_id, user_id=body.user_id),
+    )
+
+
+@router.get("/users", response_model=schemas.Page[schemas.User])
+def list_users(who: CurrentUser, session: SessionDep) -> dict[str, object]:
+    return {"items": [_out(schemas.User, u) for u in tenancy.list_users(session, who)]}
+
+
+@router.post("/users", response_model=schemas.User, status_code=201)
+def create_user(body: schemas.UserIn, who: CurrentUser, session: SessionDep) -> BaseModel:
+    user = tenancy.create_user(
+        session,
+        who,
+        name=body.name,
+        role=body.role,
+        org_id=body.org_id,
+        project_ids=body.projects,
+        password=body.password,
+        email=body.email,
+    )
+    return _out(schemas.User, user)
+
+
+@router.get("/users/{user_id}", response_model=schemas.User)
+def get_user(user_id: str, who: CurrentUser, session: SessionDep) -> BaseModel:
+    return _out(schemas.User, tenancy.get_user(session, who, user_id))
+
+
+@router.get("/queues", response_model=schemas.Page[schemas.Queue])
+def list_queues(
+    who: CurrentUser, session: SessionDep, project: str | None = None
+) -> dict[str, object]:
+    return {"items": [_out(schemas.Queue, q) for q in tenancy.list_queues(session, who, project)]}
+
+
+@router.post("/queues", response_model=schemas.Queue, status_code=201)
+def create_queue(body: schemas.QueueIn, who: CurrentUser, session: SessionDep) -> BaseModel:
+    try:
+        runtime = parse_duration_s(body.max_runtime) if body.max_runtime is not None else None
+    except ValueError as err:
+        raise Invalid(f"max_runtime: {err}") from None
+    queue = tenancy.create_queue(
+        session,
+        who,
+        project=tenancy.resolve_project(session, who, body.project),
+        name=body.name,
+        priority=body.priority,
+        max_runtime_s=runtime,
+        max_pending=body.max_pending,
+        max_running=body.max_running,
+    )
+    return _out(schemas.Queue, queue)
+
+
+@router.get("/tokens", response_model=schemas.Page[schemas.Token])
+def list_tokens(who: CurrentUser, session: SessionDep) -> dict[str, object]:
+    return {"items": [_out(schemas.Token, t) for t in tokens.list_tokens(session, who)]}
+
+
+@router.post("/tokens", response_model=schemas.Token, status_code=201)
+def create_token(body: schemas.TokenIn, who: CurrentUser, session: SessionDep) -> schemas.Token:
+    row, secret = tokens.issue(
+        session,
+        who,
+        user_id=body.user_id or who.user_id,
+        name=body.name,
+        expires_in_days=body.expires_in_days,
+    )
+    out = schemas.Token.model_validate(row, from_attributes=True)
+    return out.model_copy(update={"secret": secret})
+
+
+@router.delete("/tokens/{token_id}", response_model=schemas.Token)
+def revoke_token(token_id: str, who: CurrentUser, session: SessionDep) -> BaseModel:
+    return _out(schemas.Token, tokens.revoke(session, who, token_id))
+
+
+@router.get("/secrets", response_model=schemas.Page[schemas.Secret])
+def list_secrets(
+    who: CurrentUser, session: SessionDep, project: str | None = None
+) -> dict[str, object]:
+    return {
+        "items": [_out(schemas.Secret, s) for s in secrets.names(session, who, project=project)]
+    }
+
+
+@router.put("/secrets/{name}", response_model=schemas.Secret)
+def put_secret(
+    name: str,
+    body: schemas.SecretIn,
+    who: CurrentUser,
+    session: SessionDep,
+    project: str | None = None,
+) -> BaseModel:
+    return _out(
+        schemas.Secret, secrets.put(session, who, project=project, name=name, value=body.value)
+    )
+
+
+@router.delete("/secrets/{name}", status_code=204)
+def delete_secret(
+    name: str, who: CurrentUser, session: SessionDep, project: str | None = None
+) -> Response:
+    secrets.delete(session, who, project=project, name=name)
+    return Response(status_code=204)

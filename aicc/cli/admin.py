@@ -1,0 +1,401 @@
+"""Tenancy and administration: orgs, projects, users, tokens, queues, secrets, audit, catalog.
+
+Each noun is a small Typer app; `main.py` mounts them. Secrets and passwords are read from an
+option, stdin (`-`) or a hidden prompt, and never printed.
+"""
+
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from aicc.cli.output import (
+    Column,
+    client,
+    col,
+    duration_text,
+    handle_errors,
+    local_time,
+    memory_text,
+    print_json,
+    read_value,
+    show,
+    status,
+)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of a table.")]
+ProjectOption = Annotated[
+    str | None, typer.Option("--project", "-p", help="Project name or id (default: yours).")
+]
+
+org_app = typer.Typer(help="Organizations (tenants).", no_args_is_help=True)
+project_app = typer.Typer(help="Projects inside an organization.", no_args_is_help=True)
+user_app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+queue_app = typer.Typer(help="Queues: a project's lanes for jobs.", no_args_is_help=True)
+secret_app = typer.Typer(help="Secrets injected into jobs as environment.", no_args_is_help=True)
+accelerator_app = typer.Typer(help="The accelerator catalog.", no_args_is_help=True)
+
+
+def _created(row: dict[str, Any]) -> str | None:
+    return local_time(row.get("created_at"))
+
+
+def _show_one(answer: dict[str, Any], as_json: bool, what: str) -> None:
+    if as_json:
+        print_json(answer)
+    else:
+        name = answer.get("name") or ""
+        status(f"{what} {escape(str(name))} [dim]({escape(str(answer.get('id', '')))})[/dim]")
+
+
+# --- orgs ------------------------------------------------------------------------------------
+
+
+ORG_COLUMNS = [
+    col("ID", "id", no_wrap=True),
+    col("NAME", "name"),
+    col("DISPLAY NAME", "display_name"),
+    Column("CREATED", _created),
+]
+
+
+@org_app.command("list")
+@handle_errors
+def org_list(as_json: JsonFlag = False) -> None:
+    """Organizations you can see."""
+    with client() as api:
+        show(api.orgs(), ORG_COLUMNS, as_json=as_json, empty="no organizations")
+
+
+@org_app.command("create")
+@handle_errors
+def org_create(
+    name: Annotated[str, typer.Argument(help="Short name (lowercase, digits, -).")],
+    display_name: Annotated[str | None, typer.Option(help="Name shown to people.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create an organization (admins)."""
+    with client() as api:
+        _show_one(api.create_org(name, display_name=display_name), as_json, "created org")
+
+
+# --- projects --------------------------------------------------------------------------------
+
+
+PROJECT_COLUMNS = [
+    col("ID", "id", no_wrap=True),
+    col("NAME", "name"),
+    col("ORG", "org_id"),
+    Column("CREATED", _created),
+]
+
+
+@project_app.command("list")
+@handle_errors
+def project_list(as_json: JsonFlag = False) -> None:
+    """Projects you can see."""
+    with client() as api:
+        show(api.projects(), PROJECT_COLUMNS, as_json=as_json, empty="no projects")
+
+
+@project_app.command("create")
+@handle_errors
+def project_create(
+    name: Annotated[str, typer.Argument(help="Project name, unique in its org.")],
+    org: Annotated[str | None, typer.Option("--org", help="Org id (admins; default: yours).")] = (
+        None
+    ),
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a project (org admins in their org; admins anywhere)."""
+    with client() as api:
+        _show_one(api.create_project(name, org_id=org), as_json, "created project")
+
+
+@project_app.command("add-member")
+@handle_errors
+def project_add_member(
+    project_id: Annotated[str, typer.Argument(help="Project id (prj_...).")],
+    user_id: Annotated[str, typer.Argument(help="User id.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Let a user submit jobs in a project."""
+    with client() as api:
+        answer = api.add_member(project_id, user_id)
+    if as_json:
+        print_json(answer)
+    else:
+        status(f"added {escape(user_id)} to project {escape(str(answer.get('name', project_id)))}")
+
+
+# --- users -----------------------------------------------------------------------------------
+
+
+USER_COLUMNS = [
+    col("ID", "id", no_wrap=True),
+    col("NAME", "name"),
+    col("ROLE", "role"),
+    col("ORG", "org_id"),
+    Column("CREATED", _created),
+]
+
+
+@user_app.command("list")
+@handle_errors
+def user_list(as_json: JsonFlag = False) -> None:
+    """Users you manage."""
+    with client() as api:
+        show(api.users(), USER_COLUMNS, as_json=as_json, empty="no users")
+
+
+@user_app.command("create")
+@handle_errors
+def user_create(
+    name: Annotated[str, typer.Argument(help="Login name.")],
+    role: Annotated[
+        str, typer.Option(help="admin | org_admin | member | viewer.", show_default=True)
+    ] = "member",
+    org: Annotated[str | None, typer.Option("--org", help="Org id (admins).")] = None,
+    project: Annotated[
+        list[str] | None, typer.Option("--project", "-p", help="Project id; repeat for more.")
+    ] = None,
+    password: Annotated[
+        str | None, typer.Option(help="Portal password; `-` reads it from stdin.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a user (org admins in their org)."""
+    secret = read_value(password, "password") if password is not None else None
+    with client() as api:
+        answer = api.create_user(name, role, org_id=org, projects=project or None, password=secret)
+    _show_one(answer, as_json, f"created {role}")
+
+
+# --- tokens ----------------------------------------------------------------------------------
+
+
+TOKEN_COLUMNS = [
+    col("ID", "id", no_wrap=True),
+    col("NAME", "name"),
+    col("USER", "user_id"),
+    Column("CREATED", _created),
+    col("EXPIRES", "expires_at", local_time),
+    col("LAST USED", "last_used_at", local_time),
+    col("REVOKED", "revoked_at", local_time),
+]
+
+
+@token_app.command("list")
+@handle_errors
+def token_list(as_json: JsonFlag = False) -> None:
+    """Your tokens (never their secrets)."""
+    with client() as api:
+        show(api.tokens(), TOKEN_COLUMNS, as_json=as_json, empty="no tokens")
+
+
+@token_app.command("create")
+@handle_errors
+def token_create(
+    name: Annotated[str, typer.Argument(help="What the token is for, e.g. `ci`.")],
+    expires_in_days: Annotated[int | None, typer.Option(min=1, help="Lifetime in days.")] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", help="Create it for this user id (admins).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a token. Prints its secret on stdout: the only time it is shown."""
+    with client() as api:
+        answer = api.create_token(name, expires_in_days=expires_in_days, user_id=user)
+    if as_json:
+        print_json(answer)
+        return
+    typer.echo(answer.get("secret", ""))
+    status(
+        f"created token {escape(str(answer.get('id', '')))}; store the secret now, "
+        "it will not be shown again"
+    )
+
+
+@token_app.command("revoke")
+@handle_errors
+def token_revoke(token_id: Annotated[str, typer.Argument(help="Token id.")]) -> None:
+    """Revoke a token at once."""
+    with client() as api:
+        api.revoke_token(token_id)
+    status(f"revoked token {escape(token_id)}")
+
+
+# --- queues ----------------------------------------------------------------------------------
+
+
+def _max_runtime(queue: dict[str, Any]) -> str | None:
+    return duration_text(queue.get("max_runtime_s", queue.get("max_runtime")))
+
+
+QUEUE_COLUMNS = [
+    col("NAME", "name"),
+    col("PROJECT", "project"),
+    col("PRIORITY", "priority", justify="right"),
+    Column("MAX RUNTIME", _max_runtime),
+    col("MAX PENDING", "max_pending", justify="right"),
+    col("MAX RUNNING", "max_running", justify="right"),
+]
+
+
+@queue_app.command("list")
+@handle_errors
+def queue_list(project: ProjectOption = None, as_json: JsonFlag = False) -> None:
+    """Queues of a project."""
+    with client() as api:
+        show(api.queues(project=project), QUEUE_COLUMNS, as_json=as_json, empty="no queues")
+
+
+@queue_app.command("create")
+@handle_errors
+def queue_create(
+    name: Annotated[str, typer.Argument(help="Queue name, unique in its project.")],
+    project: Annotated[str, typer.Option("--project", "-p", help="Project name or id.")],
+    priority: Annotated[
+        str | None, typer.Option(help="Default priority: low | normal | high | an integer.")
+    ] = None,
+    max_runtime: Annotated[
+        str | None, typer.Option(help="Longest runtime a job may declare, e.g. 2h.")
+    ] = None,
+    max_pending: Annotated[int | None, typer.Option(min=0, help="Most waiting jobs.")] = None,
+    max_running: Annotated[int | None, typer.Option(min=0, help="Most running jobs.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a queue (org admins)."""
+    from aicc.core.jobspec import PRIORITIES
+    from aicc.core.units import parse_duration_s
+
+    level: int | None = None
+    if priority is not None:
+        if priority in PRIORITIES:
+            level = PRIORITIES[priority]
+        elif priority.lstrip("-").isdigit():
+            level = int(priority)
+        else:
+            raise ValueError(f"--priority {priority!r} must be low, normal, high or an integer")
+    seconds = parse_duration_s(max_runtime) if max_runtime is not None else None
+    with client() as api:
+        answer = api.create_queue(
+            name,
+            project,
+            priority=level,
+            max_runtime=seconds,
+            max_pending=max_pending,
+            max_running=max_running,
+        )
+    _show_one(answer, as_json, "created queue")
+
+
+# --- secrets ---------------------------------------------------------------------------------
+
+
+SECRET_COLUMNS = [
+    col("NAME", "name"),
+    col("PROJECT", "project"),
+    Column("CREATED", _created),
+    col("UPDATED", "updated_at", local_time),
+]
+
+
+@secret_app.command("list")
+@handle_errors
+def secret_list(project: ProjectOption = None, as_json: JsonFlag = False) -> None:
+    """Secret names of a project (values are never shown)."""
+    with client() as api:
+        show(api.secrets(project=project), SECRET_COLUMNS, as_json=as_json, empty="no secrets")
+
+
+@secret_app.command("set")
+@handle_errors
+def secret_set(
+    name: Annotated[str, typer.Argument(help="Secret name, as jobs list it under `secrets`.")],
+    value: Annotated[
+        str | None,
+        typer.Option(help="The value; `-` reads stdin; omitted: a hidden prompt."),
+    ] = None,
+    project: ProjectOption = None,
+) -> None:
+    """Create or replace a secret. The value is never echoed."""
+    if value is None:
+        secret = typer.prompt(f"value of {name}", hide_input=True)
+    else:
+        secret = read_value(value, "secret value")
+    with client() as api:
+        api.set_secret(name, secret, project=project)
+    status(f"secret {escape(name)} saved")
+
+
+@secret_app.command("delete")
+@handle_errors
+def secret_delete(
+    name: Annotated[str, typer.Argument(help="Secret name.")], project: ProjectOption = None
+) -> None:
+    """Delete a secret; jobs that name it will fail to launch."""
+    with client() as api:
+        api.delete_secret(name, project=project)
+    status(f"secret {escape(name)} deleted")
+
+
+# --- audit and catalog -----------------------------------------------------------------------
+
+
+def _object(entry: dict[str, Any]) -> str:
+    kind, ident = entry.get("object_type") or "", entry.get("object_id") or ""
+    return f"{kind} {ident}".strip()
+
+
+AUDIT_COLUMNS = [
+    col("AT", "at", local_time),
+    Column("USER", lambda entry: entry.get("user_name") or entry.get("user_id")),
+    col("ACTION", "action"),
+    Column("OBJECT", _object),
+    col("CLIENT", "client"),
+]
+
+
+@handle_errors
+def audit(
+    limit: Annotated[int, typer.Option(min=1, max=500, help="Newest entries to show.")] = 50,
+    action: Annotated[str | None, typer.Option(help="Only this action.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """The audit trail: who did what, newest first (admins and org admins)."""
+    with client() as api:
+        show(api.audit(limit=limit, action=action), AUDIT_COLUMNS, as_json=as_json)
+
+
+def _memory(model: dict[str, Any]) -> str | None:
+    if model.get("memory_mib") is not None:
+        return memory_text(model["memory_mib"])
+    gib = model.get("memory_gib")
+    return f"{gib}GiB" if gib is not None else None
+
+
+def _tflops(model: dict[str, Any]) -> str | None:
+    value = model.get("fp16_tflops")
+    if value is None and model.get("pflops") is not None:
+        value = float(model["pflops"]) * 1000
+    return f"{float(value):g}" if value is not None else None
+
+
+ACCELERATOR_COLUMNS = [
+    Column("MODEL", lambda model: model.get("name") or model.get("model")),
+    col("VENDOR", "vendor"),
+    col("KIND", "kind"),
+    Column("MEMORY", _memory, justify="right"),
+    Column("FP16 TFLOPS", _tflops, justify="right"),
+    col("INTERCONNECT", "interconnect"),
+]
+
+
+@accelerator_app.command("list")
+@handle_errors
+def accelerator_list(as_json: JsonFlag = False) -> None:
+    """Accelerator models AICC knows, with their peak figures."""
+    with client() as api:
+        show(api.accelerators(), ACCELERATOR_COLUMNS, as_json=as_json)

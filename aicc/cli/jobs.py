@@ -1,0 +1,259 @@
+"""`aicc job ...`: submit, list, inspect, follow, wait for, cancel and download jobs."""
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from aicc.cli.output import (
+    Column,
+    ago,
+    client,
+    col,
+    console,
+    elapsed,
+    existing_file,
+    fail,
+    handle_errors,
+    items_of,
+    local_time,
+    print_fields,
+    print_json,
+    print_table,
+    resources_text,
+    show,
+    state_text,
+    status,
+)
+from aicc.cli.submit import load_spec, raise_outcome, submit, validate_spec
+
+app = typer.Typer(help="Submit, watch and manage jobs.", no_args_is_help=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of a table.")]
+JobId = Annotated[str, typer.Argument(help="The job id (job_...).", show_default=False)]
+
+
+def _resources(job: dict[str, Any]) -> str:
+    spec = job.get("spec") or {}
+    return resources_text(spec.get("resources"), int(spec.get("replicas") or 1))
+
+
+JOB_COLUMNS = [
+    col("ID", "id", no_wrap=True),
+    col("NAME", "name"),
+    col("PROJECT", "project"),
+    Column("STATE", lambda job: state_text(job.get("state"))),
+    col("REASON", "reason"),
+    Column("RESOURCES", _resources),
+    Column("CREATED", lambda job: ago(job.get("created_at"))),
+    Column("RUNTIME", lambda job: elapsed(job.get("started_at"), job.get("ended_at"))),
+]
+
+
+@app.command("submit")
+@handle_errors
+def submit_command(
+    file: Annotated[
+        Path, typer.Option("-f", "--file", help="Job spec, YAML or JSON (`-` for stdin).")
+    ],
+    as_json: JsonFlag = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait for the job; exit 0 only on success.")
+    ] = (False),
+) -> None:
+    """Submit a job spec. Prints the job id on stdout (`ID=$(aicc job submit -f job.yaml)`)."""
+    doc, base = load_spec(existing_file(file))
+    validate_spec(doc, str(file))
+    with client() as api:
+        submit(api, doc, base, as_json=as_json, follow=False, wait=wait)
+
+
+@app.command("list")
+@handle_errors
+def list_command(
+    state: Annotated[str | None, typer.Option(help="Only jobs in this state.")] = None,
+    project: Annotated[str | None, typer.Option(help="Only jobs of this project.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many jobs, newest first.")] = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """List jobs, newest first."""
+    with client() as api:
+        jobs = api.jobs(state=state, project=project, limit=limit)
+    if as_json:
+        print_json(jobs)
+    else:
+        print_table(jobs, JOB_COLUMNS, empty="no jobs yet; submit one with `aicc run -- CMD`")
+
+
+@app.command("get")
+@handle_errors
+def get_command(job_id: JobId, as_json: JsonFlag = False) -> None:
+    """Show one job: state, reason, resources, times and where its replicas run."""
+    with client() as api:
+        job = api.job(job_id)
+    if as_json:
+        print_json(job)
+        return
+    spec = job.get("spec") or {}
+    command = spec.get("command")
+    print_fields(
+        [
+            ("id", job.get("id")),
+            ("name", job.get("name")),
+            ("project", job.get("project")),
+            ("queue", job.get("queue")),
+            ("user", job.get("user")),
+            ("state", state_text(job.get("state"))),
+            ("reason", job.get("reason")),
+            ("message", job.get("message")),
+            ("attempt", job.get("attempt")),
+            ("exit code", job.get("exit_code")),
+            ("priority", job.get("priority")),
+            ("command", " ".join(command) if isinstance(command, list) else command),
+            ("resources", _resources(job)),
+            ("created", local_time(job.get("created_at"))),
+            ("started", local_time(job.get("started_at"))),
+            ("ended", local_time(job.get("ended_at"))),
+            ("runtime", elapsed(job.get("started_at"), job.get("ended_at"))),
+        ]
+    )
+    replicas = job.get("replicas") or []
+    if replicas:
+        console.print()
+        print_table(replicas, REPLICA_COLUMNS, title="replicas")
+
+
+def _devices(replica: dict[str, Any]) -> str:
+    parts = []
+    for device in replica.get("devices") or []:
+        milli = device.get("milli")
+        share = f" ({milli / 1000:g})" if isinstance(milli, int) and milli < 1000 else ""
+        parts.append(f"{device.get('model', '?')}#{device.get('index')}{share}")
+    return ", ".join(parts)
+
+
+REPLICA_COLUMNS = [
+    col("INDEX", "index", justify="right"),
+    col("ATTEMPT", "attempt", justify="right"),
+    col("NODE", "node"),
+    Column("DEVICES", _devices),
+    Column("STATE", lambda replica: state_text(replica.get("state"))),
+    col("EXIT", "exit_code", justify="right"),
+    col("REASON", "reason"),
+    Column("RUNTIME", lambda r: elapsed(r.get("started_at"), r.get("ended_at"))),
+]
+
+
+@app.command("events")
+@handle_errors
+def events_command(job_id: JobId, as_json: JsonFlag = False) -> None:
+    """What happened to a job, oldest first."""
+    with client() as api:
+        answer = api.events(job_id)
+
+    def change(event: dict[str, Any]) -> str:
+        before, after = event.get("from_state"), event.get("to_state")
+        return f"{before or '·'} → {after}" if after else ""
+
+    columns = [
+        Column("AT", lambda event: local_time(event.get("at"))),
+        col("KIND", "kind"),
+        Column("CHANGE", change),
+        col("REASON", "reason"),
+        col("ATTEMPT", "attempt", justify="right"),
+        col("MESSAGE", "message"),
+    ]
+    show(answer, columns, as_json=as_json, empty="no events")
+
+
+@app.command("logs")
+@handle_errors
+def logs_command(
+    job_id: JobId,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-F", help="Keep printing until the job ends.")
+    ] = False,
+    replica: Annotated[int, typer.Option(min=0, help="Which replica of a gang.")] = 0,
+    stderr: Annotated[bool, typer.Option("--stderr", help="The stderr stream.")] = False,
+    tail: Annotated[
+        int | None, typer.Option(min=1, help="Only the last BYTES bytes.", metavar="BYTES")
+    ] = None,
+) -> None:
+    """Print a job's output (stdout of replica 0 unless told otherwise)."""
+    stream = "stderr" if stderr else "stdout"
+    with client() as api:
+        if follow:
+            for chunk in api.follow_logs(job_id, replica=replica, stream=stream):
+                sys.stdout.write(chunk)
+                sys.stdout.flush()
+        else:
+            sys.stdout.write(api.logs(job_id, replica=replica, stream=stream, tail=tail))
+            sys.stdout.flush()
+
+
+@app.command("wait")
+@handle_errors
+def wait_command(
+    job_id: JobId,
+    timeout: Annotated[
+        float | None, typer.Option(min=0, help="Give up after S seconds (exit 2).", metavar="S")
+    ] = None,
+) -> None:
+    """Wait for a job to end: exit 0 if it succeeded, 1 if not, 2 on timeout."""
+    with client() as api:
+        try:
+            job = api.wait(job_id, timeout=timeout)
+        except TimeoutError as exc:
+            fail(str(exc), code=2)
+    raise_outcome(job)
+
+
+@app.command("cancel")
+@handle_errors
+def cancel_command(job_id: JobId, as_json: JsonFlag = False) -> None:
+    """Cancel a job; running replicas are stopped."""
+    with client() as api:
+        job = api.cancel(job_id)
+    if as_json:
+        print_json(job)
+    else:
+        status(f"cancel requested for {escape(job_id)}: now {state_text(job.get('state')).markup}")
+
+
+@app.command("download")
+@handle_errors
+def download_command(
+    job_id: JobId,
+    dest: Annotated[
+        Path | None,
+        typer.Argument(help="Where to unpack (default ./<job id>-outputs).", show_default=False),
+    ] = None,
+) -> None:
+    """Download what the job wrote to $AICC_OUTPUT_DIR."""
+    target = dest or Path(f"{job_id}-outputs")
+    with client() as api:
+        path = api.download_outputs(job_id, target)
+    status(f"outputs of {escape(job_id)} are in {escape(str(path))}")
+
+
+@app.command("explain")
+@handle_errors
+def explain_command(job_id: JobId, as_json: JsonFlag = False) -> None:
+    """Why a job is waiting, its place in the queue and when it may start."""
+    with client() as api:
+        answer = api.explain(job_id)
+    if as_json:
+        print_json(answer)
+        return
+    reasons = items_of(answer.get("reasons") or [])
+    if not reasons:
+        console.print("nothing holds this job back")
+    for reason in reasons:
+        code, message = reason.get("code", "?"), reason.get("message", "")
+        console.print(f"[yellow]{escape(str(code))}[/yellow]: {escape(str(message))}")
+    if answer.get("position") is not None:
+        console.print(f"position in queue: {answer['position']}")
+    if answer.get("estimated_start"):
+        console.print(f"estimated start: {local_time(answer['estimated_start'])}")

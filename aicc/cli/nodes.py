@@ -1,0 +1,127 @@
+"""`aicc node ...`: see the machines and their accelerators, import inventory, cordon."""
+
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.text import Text
+
+from aicc.cli.output import (
+    Column,
+    ago,
+    client,
+    col,
+    cpu_text,
+    existing_file,
+    fail,
+    handle_errors,
+    memory_text,
+    show,
+    state_text,
+    status,
+)
+
+app = typer.Typer(help="Machines, their accelerators, and the inventory.", no_args_is_help=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of a table.")]
+NodeName = Annotated[str, typer.Argument(help="The node's name.", show_default=False)]
+
+
+def devices_text(node: dict[str, Any]) -> Text:
+    """'8× H100-SXM', with simulated devices marked as such (CONTRACTS.md §8)."""
+    counts: Counter[tuple[str, bool, bool]] = Counter()
+    for device in node.get("devices") or []:
+        simulated = bool(device.get("simulated") or node.get("simulated"))
+        healthy = device.get("healthy", True) is not False
+        counts[(str(device.get("model", "?")), simulated, healthy)] += 1
+    text = Text()
+    for (model, simulated, healthy), count in sorted(counts.items()):
+        if text:
+            text.append(", ")
+        text.append(f"{count}× {model}")
+        if simulated:
+            text.append(" (simulated)", style="magenta")
+        if not healthy:
+            text.append(" (unhealthy)", style="red")
+    return text if text else Text("-", style="dim")
+
+
+def _used(node: dict[str, Any], key: str, fmt: Any) -> str:
+    allocated = (node.get("allocated") or {}).get(key)
+    total = node.get(key)
+    if total is None:
+        return "-"
+    return f"{fmt(allocated or 0)}/{fmt(total)}"
+
+
+def _accelerators_used(node: dict[str, Any]) -> str:
+    devices = node.get("devices") or []
+    if not devices:
+        return "-"
+    milli = (node.get("allocated") or {}).get("accelerator_milli") or 0
+    return f"{milli / 1000:g}/{len(devices)}"
+
+
+def _state(node: dict[str, Any]) -> Text:
+    text = state_text(node.get("state"))
+    if node.get("state_reason"):
+        text.append(f" ({node['state_reason']})", style="dim")
+    return text
+
+
+NODE_COLUMNS = [
+    col("NAME", "name", no_wrap=True),
+    Column("STATE", _state),
+    col("EXECUTOR", "executor"),
+    Column("CPU", lambda node: _used(node, "cpu_milli", cpu_text)),
+    Column("MEMORY", lambda node: _used(node, "memory_mib", memory_text)),
+    Column("DEVICES", devices_text),
+    Column("GPU USED", _accelerators_used),
+    Column("HEARTBEAT", lambda node: ago(node.get("heartbeat_at"))),
+]
+
+
+@app.command("list")
+@handle_errors
+def list_command(as_json: JsonFlag = False) -> None:
+    """Nodes with allocated/total CPU, memory and accelerators."""
+    with client() as api:
+        answer = api.nodes()
+    show(answer, NODE_COLUMNS, as_json=as_json, empty="no nodes; add some with `aicc node import`")
+
+
+@app.command("import")
+@handle_errors
+def import_command(
+    file: Annotated[Path, typer.Argument(help="Inventory YAML (see docs/config.md).")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Create or update nodes from an inventory file."""
+    import yaml
+
+    doc = yaml.safe_load(existing_file(file).read_text(encoding="utf-8"))
+    if not isinstance(doc, dict):
+        fail(f"{file} must hold a mapping (an inventory document)", "see docs/config.md")
+    with client() as api:
+        answer = api.import_nodes(doc)
+    show(answer, NODE_COLUMNS, as_json=as_json, title="imported", empty="no nodes in the file")
+
+
+@app.command("cordon")
+@handle_errors
+def cordon_command(name: NodeName) -> None:
+    """Stop placing new jobs on a node; running jobs carry on."""
+    with client() as api:
+        node = api.cordon(name)
+    status(f"node {escape(name)} is {_state(node).markup}")
+
+
+@app.command("uncordon")
+@handle_errors
+def uncordon_command(name: NodeName) -> None:
+    """Let the scheduler use a cordoned node again."""
+    with client() as api:
+        node = api.uncordon(name)
+    status(f"node {escape(name)} is {_state(node).markup}")

@@ -1,0 +1,911 @@
+"""Accelerator catalog: the static facts the rest of aicc reasons about.
+
+Scheduling, quotas and billing all need to compare very different chips, so every model is
+reduced to a handful of peak figures taken from vendor material.  The project's common unit
+of compute is dense FP16/BF16 PFLOPS (``AcceleratorModel.pflops``): NVIDIA quotes Hopper,
+Ampere and Ada tensor figures "with sparsity", so those are halved here, and a figure that a
+vendor does not publish is recorded as an estimate together with the reasoning behind it.
+
+This module is pure data plus lookups: no I/O, standard library only.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Literal
+
+__all__ = [
+    "CATALOG",
+    "FIGURE_FIELDS",
+    "AcceleratorKind",
+    "AcceleratorModel",
+    "Source",
+    "Vendor",
+    "from_nvml_name",
+    "k8s_resource",
+    "lookup",
+    "visible_devices_env",
+]
+
+
+class Vendor(StrEnum):
+    """Accelerator vendors; the value is the stable identifier stored in the database."""
+
+    NVIDIA = "nvidia"
+    HUAWEI = "huawei"
+    CAMBRICON = "cambricon"
+    HYGON = "hygon"
+    KUNLUNXIN = "kunlunxin"
+    AMD = "amd"
+    MOORE_THREADS = "moore_threads"
+
+
+AcceleratorKind = Literal["gpu", "npu", "mlu", "dcu", "xpu"]
+
+
+@dataclass(frozen=True, slots=True)
+class _VendorRuntime:
+    """How a container is told which devices it owns, and how Kubernetes counts them."""
+
+    visible_devices_env: str
+    k8s_resource: str
+
+
+# Each runtime reads its own variable, so an executor must set the right one or a job sees
+# every device on the node.
+_VENDOR_RUNTIME: Mapping[Vendor, _VendorRuntime] = MappingProxyType(
+    {
+        Vendor.NVIDIA: _VendorRuntime("CUDA_VISIBLE_DEVICES", "nvidia.com/gpu"),
+        Vendor.HUAWEI: _VendorRuntime("ASCEND_RT_VISIBLE_DEVICES", "huawei.com/Ascend910"),
+        Vendor.CAMBRICON: _VendorRuntime("MLU_VISIBLE_DEVICES", "cambricon.com/mlu"),
+        Vendor.HYGON: _VendorRuntime("HIP_VISIBLE_DEVICES", "hygon.com/dcu"),
+        Vendor.KUNLUNXIN: _VendorRuntime("XPU_VISIBLE_DEVICES", "kunlunxin.com/xpu"),
+        Vendor.AMD: _VendorRuntime("HIP_VISIBLE_DEVICES", "amd.com/gpu"),
+        Vendor.MOORE_THREADS: _VendorRuntime("MUSA_VISIBLE_DEVICES", "mthreads.com/gpu"),
+    }
+)
+
+# The figures every model must carry, each backed by a Source.
+FIGURE_FIELDS: tuple[str, ...] = (
+    "memory_gib",
+    "memory_bandwidth_gbs",
+    "fp16_tflops",
+    "fp32_tflops",
+    "interconnect",
+    "tdp_w",
+)
+
+_MIG_PROFILE = re.compile(r"^[1-9]g\.[1-9][0-9]*gb$")
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where figures come from, so a disputed number can be traced and corrected.
+
+    ``covers`` names the figures this reference backs; an empty tuple means "every figure not
+    claimed by a more specific source".  ``estimate`` marks numbers the vendor does not
+    publish; ``note`` then says how they were derived.
+    """
+
+    reference: str
+    covers: tuple[str, ...] = ()
+    estimate: bool = False
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        unknown = set(self.covers) - set(FIGURE_FIELDS)
+        if unknown:
+            raise ValueError(f"source covers unknown figures: {sorted(unknown)}")
+        if not self.reference.strip():
+            raise ValueError("source reference must not be empty")
+        if self.estimate and not self.note.strip():
+            raise ValueError("an estimate must explain its reasoning in note")
+
+
+@dataclass(frozen=True, slots=True)
+class AcceleratorModel:
+    """One accelerator SKU with the peak figures scheduling and billing depend on.
+
+    Memory is the vendor's nominal capacity (DRAM is sized in binary units, so "80 GB" HBM is
+    80 GiB); bandwidth is in GB/s; ``fp16_tflops`` is the dense FP16/BF16 matrix peak without
+    sparsity; ``fp32_tflops`` is the non-tensor FP32 peak.
+    """
+
+    name: str
+    vendor: Vendor
+    kind: AcceleratorKind
+    memory_gib: int
+    memory_bandwidth_gbs: float
+    fp16_tflops: float
+    fp32_tflops: float
+    interconnect: str
+    tdp_w: int
+    sources: tuple[Source, ...]
+    mig_profiles: tuple[str, ...] = ()
+    nvml_names: tuple[str, ...] = ()
+    k8s_resource_override: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name or self.name != self.name.strip():
+            raise ValueError(f"invalid model name {self.name!r}")
+        numbers = {
+            "memory_gib": self.memory_gib,
+            "memory_bandwidth_gbs": self.memory_bandwidth_gbs,
+            "fp16_tflops": self.fp16_tflops,
+            "fp32_tflops": self.fp32_tflops,
+            "tdp_w": self.tdp_w,
+        }
+        for figure, value in numbers.items():
+            if not value > 0:
+                raise ValueError(f"{self.name}: {figure} must be positive, got {value}")
+        if not self.interconnect.strip():
+            raise ValueError(f"{self.name}: interconnect must be described")
+        for profile in self.mig_profiles:
+            if not _MIG_PROFILE.match(profile):
+                raise ValueError(f"{self.name}: malformed MIG profile {profile!r}")
+        if self.mig_profiles and self.vendor is not Vendor.NVIDIA:
+            raise ValueError(f"{self.name}: MIG profiles exist only on NVIDIA parts")
+        if self.nvml_names and self.vendor is not Vendor.NVIDIA:
+            raise ValueError(f"{self.name}: NVML names exist only on NVIDIA parts")
+        for figure in FIGURE_FIELDS:
+            self.source_for(figure)  # raises when a figure has no source
+
+    @property
+    def pflops(self) -> float:
+        """Dense FP16/BF16 PFLOPS, the unit quotas and bills are expressed in."""
+        return self.fp16_tflops / 1000.0
+
+    def source_for(self, figure: str) -> Source:
+        """The source backing ``figure``: a specific claim wins over a catch-all one."""
+        if figure not in FIGURE_FIELDS:
+            raise KeyError(f"{figure!r} is not a catalog figure; figures are {FIGURE_FIELDS}")
+        for source in self.sources:
+            if figure in source.covers:
+                return source
+        for source in self.sources:
+            if not source.covers:
+                return source
+        raise ValueError(f"{self.name}: figure {figure!r} has no source")
+
+    def is_estimated(self, figure: str) -> bool:
+        """Whether ``figure`` is our estimate rather than a published vendor number."""
+        return self.source_for(figure).estimate
+
+
+def visible_devices_env(vendor: Vendor | str) -> str:
+    """Environment variable that restricts a process to the devices it was allocated."""
+    return _VENDOR_RUNTIME[_as_vendor(vendor)].visible_devices_env
+
+
+def k8s_resource(model: AcceleratorModel | str, mig_profile: str | None = None) -> str:
+    """Kubernetes extended resource a pod requests for one device (or one MIG slice).
+
+    Keyed by model rather than vendor because some device plugins name resources per chip
+    family (Ascend 910 vs 310P).  MIG slices follow the NVIDIA device plugin's "mixed"
+    strategy naming, ``nvidia.com/mig-<profile>``.
+    """
+    resolved = lookup(model) if isinstance(model, str) else model
+    if mig_profile is not None:
+        if mig_profile not in resolved.mig_profiles:
+            offered = ", ".join(resolved.mig_profiles) or "none"
+            raise ValueError(
+                f"{resolved.name} has no MIG profile {mig_profile!r} (offers: {offered})"
+            )
+        return f"nvidia.com/mig-{mig_profile}"
+    if resolved.k8s_resource_override is not None:
+        return resolved.k8s_resource_override
+    return _VENDOR_RUNTIME[resolved.vendor].k8s_resource
+
+
+def _as_vendor(vendor: Vendor | str) -> Vendor:
+    if isinstance(vendor, Vendor):
+        return vendor
+    key = vendor.strip().casefold().replace("-", "_").replace(" ", "_")
+    try:
+        return Vendor(key)
+    except ValueError:
+        known = ", ".join(v.value for v in Vendor)
+        raise ValueError(f"unknown vendor {vendor!r}; known vendors: {known}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# Catalog data.  NVIDIA datasheets print tensor peaks with 2:4 sparsity for Ampere and later;
+# every such number below is the printed value halved.
+
+
+def _sheet(reference: str) -> Source:
+    return Source(reference=reference)
+
+
+_MIG_A100_40 = ("1g.5gb", "1g.10gb", "2g.10gb", "3g.20gb", "4g.20gb", "7g.40gb")
+_MIG_80 = ("1g.10gb", "1g.20gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb")
+_MIG_H100_94 = ("1g.12gb", "1g.24gb", "2g.24gb", "3g.47gb", "4g.47gb", "7g.94gb")
+_MIG_H20 = ("1g.12gb", "1g.24gb", "2g.24gb", "3g.48gb", "4g.48gb", "7g.96gb")
+_MIG_H200 = ("1g.18gb", "1g.35gb", "2g.35gb", "3g.71gb", "4g.71gb", "7g.141gb")
+
+_NV = "https://www.nvidia.com/en-us/data-center"
+_H100_SHEET = f"NVIDIA H100 Tensor Core GPU datasheet, {_NV}/h100/"
+_A100_SHEET = f"NVIDIA A100 Tensor Core GPU datasheet, {_NV}/a100/"
+_A800_SHEET = "NVIDIA A800 Tensor Core GPU datasheet (China-market A100 variant)"
+_H800_SHEET = "NVIDIA H800 Tensor Core GPU product brief (China-market H100 variant)"
+
+_MODELS: tuple[AcceleratorModel, ...] = (
+    # ---------------------------------------------------------------- NVIDIA Hopper
+    AcceleratorModel(
+        name="H100-SXM",
+        vendor=Vendor.NVIDIA,
+        kind="gpu",
+        memory_gib=80,
+        memory_bandwidth_gbs=3350.0,
+        fp16_tflops=989.4,  # datasheet: 1,979 with sparsity
+        fp32_tflops=67.0,
+        interconnect="NVLink4 900 GB/s",
+        tdp_w=700,
+        mig_profiles=_MIG_80,
+        nvml_names=("NVIDIA H100 80GB HBM3",),
+        sources=(_sheet(_H100_SHEET + " (H100 SXM column)"),),
+    ),
+    AcceleratorModel(
+        name="H100-PCIe",
+        vendor=Vendor.NVIDIA,
+        kind="gpu",
+        memory_gib=80,
+        memory_bandwidth_gbs=2000.0,
+        fp16_tflops=756.5,  # datasheet: 1,513 with sparsity
+        fp32_tflops=51.0,
+        interconnect="PCIe Gen5 128 GB/s; NVLink bridge 600 GB/s",
+        tdp_w=350,
+        mig_profiles=_MIG_80,
+        nvml_names=("NVIDIA H100 PCIe",),
+        sources=(_sheet(_H100_SHEET + " (H100 PCIe column, first edition)"),),
+    ),
+    AcceleratorModel(
+        name="H100-NVL",
+        vendor=Vendor.NVIDIA,
+        kind="gpu",
+        memory_gib=94,
+        memory_bandwidth_gbs=3900.0,
+        fp16_tflops=835.5,  # datasheet: 1,671 with sparsity
+        fp32_tflops=60.0,
+        interconnect="PCIe Gen5 128 GB/s; NVLink bridge 600 GB/s",
+        tdp_w=400,
+        mig_profiles=_MIG_H100_94,
+        nvml_names=("NVIDIA H100 NVL",),
+        sources=(_sheet(_H100_SHEET + " (H100 NVL column, per GPU; TDP is the top of 350-400 W)"),),
+    ),
+    AcceleratorModel(
+        name="H200",
+        vendor=Vendor.NVIDIA,
+        kind="gpu",
+        memory_gib=141,
+        memory_bandwidth_gbs=4800.0,
+        fp16_tflops=989.4,  # same GH100 compute as H100 SXM; datasheet: 1,979 with sparsity
+        fp32_tflops=67.0,
+        interconnect="NVLink4 900 GB/s",
+        tdp_w=700,
+        mig_profiles=_MIG_H200,
+        nvml_names=("NVIDIA H200",),
+        sources=(_sheet(f"NVIDIA H200 Tensor Core GPU datasheet (H200 SXM column), {_NV}/h200/"),),
+    ),
+    AcceleratorModel(
+        name="H20",
+        vendor=Vendor.NVIDIA,
+        kind="gpu",
+        memory_gib=96,
+        memory_bandwidth_gbs=4000.0,
+        fp16_tflops=148.0,  # product brief: 296 with sparsity
+        fp32_tflops=44.0,
+        interconnect="NVLink4 900 GB/s",
+        tdp_w=400,
+        mig_profiles=_MIG_H20,
+        nvml_names=("NVIDIA H20",),
+        sources=(
+            _sheet(
+                "NVIDIA H20 product brief as distributed to China-market OEMs "
+                "(no public nvidia.com datasheet)"
+            ),
+        ),
+    ),
+    AcceleratorModel(
+        name="H800",
+        vendor=Vendor.NVIDIA,
+        kind="gpu",
+        memory_gib=80,
+        memory_bandwidth_gbs=3350.0,
+        fp16_tflops=989.4,  # H100 SXM compute; only NVLink is cut down
+        fp32_tflops=67.0,
+        interconnect="NVLink4 400 GB/s",
+        tdp_w=700,
+        mig_profiles=_MIG_80,
+        nvml_names=("NVIDIA H800", "NVIDIA H800 80GB HBM3"),
+        sources=(_sheet(_H800_SHEET + " (SXM5)"),),
+    ),
+    AcceleratorModel(
+        name="H800-PCIe",
+        vendor=Vendor.NVIDIA,
+        kind="gpu",
+        memory_gib=80,
+        memory_bandwidth_gbs=2000.0,
+        fp16_tflops=756.5,  # H100 PCIe compute; only NVLink is cut down
+        fp32_tflops=51.0,
+        interconnect="PCIe Gen5 128 GB/s; NVLink bridge 400 GB/s",
+        tdp_w=350,
+        mig_profiles=_MIG_80,
+        nvml_names=("NVIDIA H800 PCIe",),
+        sources=(_sheet(_H800_SHEET + " (PCIe)"),),
+    ),
+    # ---------------------------------------------------------------- NVIDIA Ampere
+    AcceleratorModel(
+        name="A100-80GB",
+        vendor=Vendor.NVIDIA,
+        kind="gpu",
+        memory_gib=80,
+        memory_bandwidth_gbs=2039.0,
+        fp16_tflops=312.0,  # datasheet: 624 with sparsity
+        fp32_tflops=19.5,
+        interconnect="NVLink3 600 GB/s",
+        tdp_w=400,
+        mig_profiles=_MIG_80,
+        nvml_names=("NVIDIA A100-SXM4-80GB",),
+        sources=(_sheet(_A100_SHEET + " (A100 80GB SXM column)"),),
+    ),
+    AcceleratorModel(
+        name="A100-80GB-PCIe",
+        vendor=Vendor.NVIDIA,
+        kind="gpu",
+        memory_gib=80,
+        memory_bandwidth_gbs=1935.0,
+        fp16_tflops=312.0,
+        fp32_tflops=19.5,
+        interconnect="PCIe Gen4 64 GB/s; NVLink bridge 600 GB/s",
+        tdp_w=300,
+        mig_profiles=_MIG_80,
+        nvml_names=("NVIDIA A100 80GB PCIe",),
+        sources=(_sheet(_A100_SHEET + " (A100 80GB PCIe column)"),),
+    ),
+    AcceleratorModel(
+        name="A100-40GB",
+        vendor=Vendor.NVIDIA,
+        kind="gpu",
+        memory_gib=40,
+        memory_bandwidth_gbs=1555.0,
+        fp16_tflops=312.0,
+        fp32_tflops=19.5,
+        interconnect="NVLink3 600 GB/s",
+        tdp_w=400,
+        mig_profiles=_MIG_A100_40,
+        nvml_names=("NVIDIA A100-SXM4-40GB",),
+        sources=(_sheet(_A100_SHEET + " (A100 40GB SXM column, 2020 edition)"),),
+    ),
+    AcceleratorModel(
+        name="A100-40GB-PCIe",
+        vendor=Vendor.NVIDIA,
+        kind="gpu",
+        memory_gib=40,
+        memory_bandwidth_gbs=1555.0,
+        fp16_tflops=312.0,
+        fp32_tflops=19.5,
+        interconnect="PCIe Gen4 64 GB/s; NVLink bridge 600 GB/s",
+        tdp_w=250,
+        mig_profiles=_MIG_A100_40,
+        nvml_names=("NVIDIA A100-PCIE-40GB",),
+        sources=(_sheet(_A100_SHEET + " (A100 40GB PCIe column, 2020 edition)"),),
+    ),
+    AcceleratorModel(
+        name="A800-80GB",
+        vendor=Vendor.NVIDIA,
+        kind="gpu",
+        memory_gib=80,
+        memory_bandwidth_gbs=2039.0,
+        fp16_tflops=312.0,  # A100 compute; only NVLink is cut down
+        fp32_tflops=19.5,
+        interconnect="NVLink3 400 GB/s",
+        tdp_w=400,
+        mig_profiles=_MIG_80,
+        nvml_names=("NVIDIA A800-SXM4-80GB",),
+        sources=(_sheet(_A800_SHEET + " (A800 80GB SXM column)"),),
+    ),
+    AcceleratorModel(
+        name="A800-80GB-PCIe",
+        vendor=Vendor.NVIDIA,
+        kind="gpu",
+        memory_gib=80,
+        memory_bandwidth_gbs=1935.0,
+        fp16_tflops=312.0,
+        fp32_tflops=19.5,
+        interconnect="PCIe Gen4 64 GB/s; NVLink bridge 400 GB/s",
+        tdp_w=300,
+        mig_profiles=_MIG_80,
+        nvml_names=("NVIDIA A800 80GB PCIe",),
+        sources=(_sheet(_A800_SHEET + " (A800 80GB PCIe column)"),),
+    ),
+    AcceleratorModel(
+        name="A10",
+        vendor=Vendor.NVIDIA,
+        kind="gpu",
+        memory_gib=24,
+        memory_bandwidth_gbs=600.0,
+        fp16_tflops=125.0,  # datasheet: 250 with sparsity
+        fp32_tflops=31.2,
+        interconnect="PCIe Gen4 64 GB/s",
+        tdp_w=150,
+        nvml_names=("NVIDIA A10",),
+        sources=(_sheet(f"NVIDIA A10 Tensor Core GPU datasheet, {_NV}/products/a10-gpu/"),),
+    ),
+    # ---------------------------------------------------------------- NVIDIA Ada Lovelace
+    AcceleratorModel(
+        name="L40S",
+        vendor=Vendor.NVIDIA,
+        kind="gpu",
+        memory_gib=48,
+        memory_bandwidth_gbs=864.0,
+        fp16_tflops=362.05,  # datasheet: 733 with sparsity
+        fp32_tflops=91.6,
+        interconnect="PCIe Gen4 64 GB/s",
+        tdp_w=350,
+        nvml_names=("NVIDIA L40S",),
+        sources=(_sheet(f"NVIDIA L40S GPU datasheet, {_NV}/l40s/"),),
+    ),
+    AcceleratorModel(
+        name="L20",
+        vendor=Vendor.NVIDIA,
+        kind="gpu",
+        memory_gib=48,
+        memory_bandwidth_gbs=864.0,
+        fp16_tflops=119.5,  # product brief: 239 with sparsity
+        fp32_tflops=59.8,
+        interconnect="PCIe Gen4 64 GB/s",
+        tdp_w=275,
+        nvml_names=("NVIDIA L20",),
+        sources=(
+            _sheet(
+                "NVIDIA L20 product brief as distributed to China-market OEMs "
+                "(no public nvidia.com datasheet)"
+            ),
+        ),
+    ),
+    AcceleratorModel(
+        name="L4",
+        vendor=Vendor.NVIDIA,
+        kind="gpu",
+        memory_gib=24,
+        memory_bandwidth_gbs=300.0,
+        fp16_tflops=121.0,  # datasheet: 242 with sparsity
+        fp32_tflops=30.3,
+        interconnect="PCIe Gen4 64 GB/s",
+        tdp_w=72,
+        nvml_names=("NVIDIA L4",),
+        sources=(_sheet(f"NVIDIA L4 Tensor Core GPU datasheet, {_NV}/l4/"),),
+    ),
+    AcceleratorModel(
+        name="RTX-4090",
+        vendor=Vendor.NVIDIA,
+        kind="gpu",
+        memory_gib=24,
+        memory_bandwidth_gbs=1008.0,
+        # GeForce tensor cores run FP16 with FP32 accumulate (the mode BF16 training uses) at
+        # half the FP16-accumulate rate: 165.2 dense, vs 330.3 with FP16 accumulate.
+        fp16_tflops=165.2,
+        fp32_tflops=82.6,
+        interconnect="PCIe Gen4 64 GB/s",
+        tdp_w=450,
+        nvml_names=("NVIDIA GeForce RTX 4090",),
+        sources=(
+            _sheet(
+                "NVIDIA Ada Lovelace GPU architecture whitepaper, appendix table for "
+                "GeForce RTX 4090 (FP16/BF16 tensor with FP32 accumulate, dense)"
+            ),
+        ),
+    ),
+    # ---------------------------------------------------------------- NVIDIA Volta / Turing
+    AcceleratorModel(
+        name="V100-32GB",
+        vendor=Vendor.NVIDIA,
+        kind="gpu",
+        memory_gib=32,
+        memory_bandwidth_gbs=900.0,
+        fp16_tflops=125.0,  # tensor-core FP16; Volta has no BF16 and no sparsity
+        fp32_tflops=15.7,
+        interconnect="NVLink2 300 GB/s",
+        tdp_w=300,
+        nvml_names=("Tesla V100-SXM2-32GB",),
+        sources=(_sheet("NVIDIA Tesla V100 GPU datasheet (V100 SXM2 column)"),),
+    ),
+    AcceleratorModel(
+        name="T4",
+        vendor=Vendor.NVIDIA,
+        kind="gpu",
+        memory_gib=16,
+        memory_bandwidth_gbs=320.0,
+        fp16_tflops=65.0,  # mixed-precision FP16/FP32 tensor; Turing has no BF16
+        fp32_tflops=8.1,
+        interconnect="PCIe Gen3 32 GB/s",
+        tdp_w=70,
+        nvml_names=("Tesla T4",),
+        sources=(_sheet(f"NVIDIA T4 Tensor Core GPU datasheet, {_NV}/tesla-t4/"),),
+    ),
+    # ---------------------------------------------------------------- AMD
+    AcceleratorModel(
+        name="MI300X",
+        vendor=Vendor.AMD,
+        kind="gpu",
+        memory_gib=192,
+        memory_bandwidth_gbs=5300.0,
+        fp16_tflops=1307.4,  # datasheet: 2,614.9 with sparsity
+        fp32_tflops=163.4,  # vector FP32
+        interconnect="Infinity Fabric 896 GB/s; PCIe Gen5 128 GB/s",
+        tdp_w=750,
+        sources=(
+            _sheet(
+                "AMD Instinct MI300X accelerator datasheet, "
+                "https://www.amd.com/en/products/accelerators/instinct/mi300/mi300x.html"
+            ),
+        ),
+    ),
+    # ---------------------------------------------------------------- Huawei Ascend
+    AcceleratorModel(
+        name="Ascend-910B",
+        vendor=Vendor.HUAWEI,
+        kind="npu",
+        memory_gib=64,
+        memory_bandwidth_gbs=1600.0,
+        fp16_tflops=313.0,
+        fp32_tflops=78.3,
+        interconnect="HCCS 392 GB/s (7 links x 56 GB/s)",
+        tdp_w=400,
+        sources=(
+            Source(
+                reference="Huawei Atlas 800T A2 training server documentation (64 GB HBM2e)",
+                covers=("memory_gib",),
+            ),
+            Source(
+                reference="estimate from public reporting; Huawei publishes no chip datasheet",
+                covers=("memory_bandwidth_gbs", "fp16_tflops", "interconnect", "tdp_w"),
+                estimate=True,
+                note=(
+                    "910B ships in bins (910B1..910B4) whose FP16 peaks are reported between "
+                    "about 280 and 376 TFLOPS; 313 is the commonly quoted mid-bin (910B3) value. "
+                    "1.6 TB/s HBM2e, 7 HCCS links of 56 GB/s and a ~400 W module are the "
+                    "figures most often cited for Atlas 800T A2 nodes."
+                ),
+            ),
+            Source(
+                reference="estimate; no published FP32 peak",
+                covers=("fp32_tflops",),
+                estimate=True,
+                note="taken as a quarter of the FP16 cube peak (313 / 4), rounded",
+            ),
+        ),
+    ),
+    AcceleratorModel(
+        name="Ascend-910A",
+        vendor=Vendor.HUAWEI,
+        kind="npu",
+        memory_gib=32,
+        memory_bandwidth_gbs=1200.0,
+        fp16_tflops=256.0,
+        fp32_tflops=64.0,
+        interconnect="HCCS; PCIe Gen4 64 GB/s",
+        tdp_w=310,
+        sources=(
+            Source(
+                reference=(
+                    "Huawei Ascend 910 launch announcement, August 2019 "
+                    "(256 TFLOPS FP16, 310 W measured)"
+                ),
+                covers=("fp16_tflops", "tdp_w"),
+            ),
+            Source(
+                reference="estimate from Atlas 300T / Atlas 800 (model 9000) public material",
+                covers=("memory_gib", "memory_bandwidth_gbs", "interconnect"),
+                estimate=True,
+                note="32 GB of HBM2 at about 1.2 TB/s is the configuration usually reported",
+            ),
+            Source(
+                reference="estimate; no published FP32 peak",
+                covers=("fp32_tflops",),
+                estimate=True,
+                note="taken as a quarter of the FP16 cube peak (256 / 4)",
+            ),
+        ),
+    ),
+    # ---------------------------------------------------------------- Cambricon
+    AcceleratorModel(
+        name="MLU370-X8",
+        vendor=Vendor.CAMBRICON,
+        kind="mlu",
+        memory_gib=48,
+        memory_bandwidth_gbs=614.4,
+        fp16_tflops=96.0,  # FP16 and BF16 are both quoted at 96 TFLOPS
+        fp32_tflops=32.0,
+        interconnect="MLU-Link 200 GB/s; PCIe Gen4 64 GB/s",
+        tdp_w=250,
+        sources=(
+            _sheet(
+                "Cambricon MLU370-X8 product page and launch announcement (March 2022), "
+                "https://www.cambricon.com/"
+            ),
+        ),
+    ),
+    # ---------------------------------------------------------------- Hygon
+    AcceleratorModel(
+        name="DCU-Z100",
+        vendor=Vendor.HYGON,
+        kind="dcu",
+        memory_gib=32,
+        memory_bandwidth_gbs=1024.0,
+        fp16_tflops=23.0,
+        fp32_tflops=11.5,
+        interconnect="PCIe Gen4 64 GB/s",
+        tdp_w=300,
+        sources=(
+            Source(
+                reference="Hygon DCU Z100 public product material (32 GB HBM2)",
+                covers=("memory_gib",),
+            ),
+            Source(
+                reference="estimate; Hygon publishes few Z100 figures",
+                estimate=True,
+                note=(
+                    "Z100 is a GCN-lineage design without matrix units: 60 CUs x 64 lanes x "
+                    "2 FLOP x ~1.5 GHz gives ~11.5 TFLOPS FP32, packed FP16 doubles it to ~23; "
+                    "4096-bit HBM2 at 2 Gbps gives 1024 GB/s; 300 W and PCIe Gen4 match the "
+                    "class of card."
+                ),
+            ),
+        ),
+    ),
+    # ---------------------------------------------------------------- Kunlunxin
+    AcceleratorModel(
+        name="Kunlun-R200",
+        vendor=Vendor.KUNLUNXIN,
+        kind="xpu",
+        memory_gib=32,
+        memory_bandwidth_gbs=512.0,
+        fp16_tflops=128.0,
+        fp32_tflops=32.0,
+        interconnect="PCIe Gen4 64 GB/s",
+        tdp_w=150,
+        sources=(
+            _sheet(
+                "Kunlunxin R200 AI accelerator card product page (2nd-gen XPU-R), "
+                "https://www.kunlunxin.com/"
+            ),
+        ),
+    ),
+    # ---------------------------------------------------------------- Moore Threads
+    AcceleratorModel(
+        name="MTT-S4000",
+        vendor=Vendor.MOORE_THREADS,
+        kind="gpu",
+        memory_gib=48,
+        memory_bandwidth_gbs=768.0,
+        fp16_tflops=100.0,
+        fp32_tflops=25.0,
+        interconnect="MTLink 240 GB/s; PCIe Gen5 128 GB/s",
+        tdp_w=450,
+        sources=(
+            Source(
+                reference="Moore Threads MTT S4000 product page, https://www.mthreads.com/",
+                covers=("memory_gib", "memory_bandwidth_gbs", "fp32_tflops", "interconnect"),
+            ),
+            Source(
+                reference="Moore Threads MTT S4000 product page, https://www.mthreads.com/",
+                covers=("fp16_tflops", "tdp_w"),
+                estimate=True,
+                note=(
+                    "the page quotes 100 TFLOPS FP16/BF16 without saying whether sparsity is "
+                    "included; taken as dense. 450 W is the board power reported at launch."
+                ),
+            ),
+        ),
+    ),
+)
+
+
+def _build_catalog(models: tuple[AcceleratorModel, ...]) -> Mapping[str, AcceleratorModel]:
+    table: dict[str, AcceleratorModel] = {}
+    for model in models:
+        if model.name.casefold() in {key.casefold() for key in table}:
+            raise ValueError(f"duplicate catalog key {model.name!r}")
+        table[model.name] = model
+    return MappingProxyType(table)
+
+
+CATALOG: Mapping[str, AcceleratorModel] = _build_catalog(_MODELS)
+"""Every known model by stable key; read-only so no caller can edit shared facts."""
+
+
+# --------------------------------------------------------------------------------------------
+# Lookup by user-typed name.
+
+
+def _squash(text: str) -> str:
+    """Fold case and drop punctuation so "H100 SXM", "h100-sxm" and "h100_sxm" agree."""
+    return re.sub(r"[^0-9a-z]", "", text.casefold())
+
+
+# Shorthands people actually type.  A bare "A100" means the 80 GB SXM part because that is
+# what AI computing centres predominantly run; the 40 GB and PCIe cards must be named.
+_ALIASES: Mapping[str, str] = MappingProxyType(
+    {
+        "h100": "H100-SXM",
+        "h10080gb": "H100-SXM",
+        "h100sxm5": "H100-SXM",
+        "h10080gbhbm3": "H100-SXM",
+        "h100nvl94gb": "H100-NVL",
+        "h200sxm": "H200",
+        "h200141gb": "H200",
+        "h20096gb": "H20",
+        "h800sxm": "H800",
+        "h800sxm5": "H800",
+        "a100": "A100-80GB",
+        "a100sxm": "A100-80GB",
+        "a100sxm4": "A100-80GB",
+        "a100sxm480gb": "A100-80GB",
+        "a100pcie": "A100-80GB-PCIe",
+        "a10080gbpcie": "A100-80GB-PCIe",
+        "a100sxm440gb": "A100-40GB",
+        "a100pcie40gb": "A100-40GB-PCIe",
+        "a800": "A800-80GB",
+        "a800sxm": "A800-80GB",
+        "a800sxm480gb": "A800-80GB",
+        "a800pcie": "A800-80GB-PCIe",
+        "v100": "V100-32GB",
+        "v100sxm2": "V100-32GB",
+        "v100sxm232gb": "V100-32GB",
+        "4090": "RTX-4090",
+        "rtx4090": "RTX-4090",
+        "geforcertx4090": "RTX-4090",
+        "910b": "Ascend-910B",
+        "910a": "Ascend-910A",
+        "ascend910": "Ascend-910A",  # the 2019 chip was sold as plain "Ascend 910"
+        "mlu370": "MLU370-X8",
+        "z100": "DCU-Z100",
+        "r200": "Kunlun-R200",
+        "kunlunxinr200": "Kunlun-R200",
+        "kunlun2": "Kunlun-R200",
+        "s4000": "MTT-S4000",
+        "mi300": "MI300X",
+    }
+)
+
+# Brand words that may precede a model name ("NVIDIA H100", "Huawei Ascend 910B").
+_BRAND_PREFIXES: tuple[str, ...] = (
+    "nvidia",
+    "tesla",
+    "geforce",
+    "huawei",
+    "ascend",
+    "cambricon",
+    "hygon",
+    "dcu",
+    "kunlunxin",
+    "kunlun",
+    "amd",
+    "instinct",
+    "moorethreads",
+    "mtt",
+)
+
+
+def _build_index() -> Mapping[str, str]:
+    index: dict[str, str] = {}
+    for model in CATALOG.values():
+        index[_squash(model.name)] = model.name
+        for nvml_name in model.nvml_names:
+            index.setdefault(_squash(nvml_name), model.name)
+    for alias, key in _ALIASES.items():
+        if key not in CATALOG:
+            raise ValueError(f"alias {alias!r} points at unknown model {key!r}")
+        existing = index.setdefault(alias, key)
+        if existing != key:
+            raise ValueError(f"alias {alias!r} is ambiguous: {existing} vs {key}")
+    return MappingProxyType(index)
+
+
+_INDEX: Mapping[str, str] = _build_index()
+
+
+def lookup(name: str) -> AcceleratorModel:
+    """Resolve a catalog key, alias or exact NVML name, ignoring case and punctuation.
+
+    Raises ``KeyError`` naming the closest known models so a typo in a job spec or quota
+    file is fixable from the error alone.
+    """
+    squashed = _squash(name)
+    candidate = squashed
+    while candidate:
+        key = _INDEX.get(candidate)
+        if key is not None:
+            return CATALOG[key]
+        for prefix in _BRAND_PREFIXES:
+            if candidate.startswith(prefix) and len(candidate) > len(prefix):
+                candidate = candidate[len(prefix) :]
+                break
+        else:
+            break
+    raise KeyError(_unknown_message(name, candidate or squashed))
+
+
+def _unknown_message(name: str, squashed: str) -> str:
+    close: list[str] = []
+    if squashed:
+        for hit in difflib.get_close_matches(squashed, list(_INDEX), n=8, cutoff=0.6):
+            if _INDEX[hit] not in close:
+                close.append(_INDEX[hit])
+        for alias, key in _INDEX.items():
+            if key not in close and len(squashed) >= 3 and squashed in alias:
+                close.append(key)
+    if close:
+        return f"unknown accelerator model {name!r}; close matches: {', '.join(close[:5])}"
+    return f"unknown accelerator model {name!r}; known models: {', '.join(CATALOG)}"
+
+
+# --------------------------------------------------------------------------------------------
+# NVML names.  Exact strings first; then a token match that prefers "unknown" (None) over a
+# wrong model, because a misidentified card would be billed and scheduled at the wrong speed.
+
+_NVML_EXACT: Mapping[str, str] = MappingProxyType(
+    {
+        " ".join(nvml_name.casefold().split()): model.name
+        for model in CATALOG.values()
+        for nvml_name in model.nvml_names
+    }
+)
+
+# (catalog key, tokens that must all appear, tokens that must not appear); most specific first.
+_NVML_RULES: tuple[tuple[str, frozenset[str], frozenset[str]], ...] = tuple(
+    (key, frozenset(required.split()), frozenset(forbidden.split()))
+    for key, required, forbidden in (
+        ("H100-NVL", "H100 NVL", ""),
+        ("H100-PCIe", "H100 PCIE", "94GB 96GB"),
+        ("H100-SXM", "H100", "NVL PCIE 94GB 96GB"),
+        ("H200", "H200", "NVL"),
+        ("H20", "H20", "141GB"),
+        ("H800-PCIe", "H800 PCIE", ""),
+        ("H800", "H800", "NVL"),
+        ("A100-80GB-PCIe", "A100 80GB PCIE", ""),
+        ("A100-80GB", "A100 80GB", ""),
+        ("A100-40GB-PCIe", "A100 40GB PCIE", ""),
+        ("A100-40GB", "A100 40GB", ""),
+        ("A800-80GB-PCIe", "A800 80GB PCIE", ""),
+        ("A800-80GB", "A800 80GB", ""),
+        ("L40S", "L40S", ""),
+        ("L20", "L20", ""),
+        ("L4", "L4", ""),
+        ("A10", "A10", ""),
+        ("V100-32GB", "V100 32GB", "PCIE"),
+        ("T4", "T4", ""),
+        ("RTX-4090", "RTX 4090", "D LAPTOP MOBILE"),
+    )
+)
+
+
+def from_nvml_name(name: str) -> AcceleratorModel | None:
+    """Map what ``nvmlDeviceGetName`` reports to a catalog model, or None if unrecognised."""
+    exact = _NVML_EXACT.get(" ".join(name.casefold().split()))
+    if exact is not None:
+        return CATALOG[exact]
+    tokens = frozenset(re.findall(r"[A-Z0-9]+", name.upper()))
+    for key, required, forbidden in _NVML_RULES:
+        if required <= tokens and not forbidden & tokens:
+            return CATALOG[key]
+    return None
+
+
+def _check_tables() -> None:
+    missing = set(Vendor) - set(_VENDOR_RUNTIME)
+    if missing:
+        raise ValueError(f"vendors without runtime data: {sorted(missing)}")
+    for key, _, _ in _NVML_RULES:
+        if key not in CATALOG:
+            raise ValueError(f"NVML rule points at unknown model {key!r}")
+
+
+_check_tables()

@@ -1,0 +1,30 @@
+"""Opaque identifiers: a type prefix and a ULID (`job_01J...`), sortable by creation time.
+
+The caller passes the time and the randomness, so `core` stays free of clocks and entropy sources.
+"""
+
+from __future__ import annotations
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base 32, as ULID specifies
+
+PREFIXES = frozenset(
+    {"job", "node", "dev", "org", "prj", "usr", "tok", "que", "sec", "rep", "pool", "aud"}
+)
+
+
+def make_id(prefix: str, *, unix_ms: int, random80: int) -> str:
+    """48 bits of milliseconds then 80 random bits, 26 characters of base 32."""
+    if prefix not in PREFIXES:
+        raise ValueError(f"unknown id prefix {prefix!r}")
+    value = (unix_ms & ((1 << 48) - 1)) << 80 | (random80 & ((1 << 80) - 1))
+    chars = []
+    for _ in range(26):
+        chars.append(_ALPHABET[value & 31])
+        value >>= 5
+    return f"{prefix}_{''.join(reversed(chars))}"
+
+
+def id_prefix(identifier: str) -> str:
+    """'job_01J...' -> 'job'; the empty string when it has no known prefix."""
+    head, _, rest = identifier.partition("_")
+    return head if rest and head in PREFIXES else ""

@@ -1,0 +1,186 @@
+"""The job spec of CONTRACTS.md §2, as a pydantic model: YAML, JSON, the API and the SDK share it.
+
+Input accepts what people write (`cpu: 2`, `memory: 8GiB`, `max_runtime: 2h`); the model stores the
+integer units (`cpu_milli`, `memory_mib`, seconds), which is what the API returns. The JSON Schema
+in docs/ is generated from this model (`aicc spec schema`).
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from aicc.core.units import parse_cpu_milli, parse_duration_s, parse_memory_mib, parse_share_milli
+
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$"
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+PRIORITIES = {"low": 0, "normal": 100, "high": 1000}
+RESERVED_ENV_PREFIXES = ("AICC_",)
+RESERVED_ENV = frozenset(
+    {"WORLD_SIZE", "RANK", "LOCAL_RANK", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT"}
+)
+
+
+class JobKind(StrEnum):
+    TRAIN = "train"
+    INFER = "infer"
+    NOTEBOOK = "notebook"
+    SERVICE = "service"
+
+
+# Kinds whose feature has landed; the API answers 422 for the others (CONTRACTS.md §2).
+SUPPORTED_KINDS = frozenset({JobKind.TRAIN, JobKind.INFER})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class AcceleratorRequest(_Strict):
+    """Whole devices (`count`) or a share of one device (`milli` with optional device `memory`)."""
+
+    count: Annotated[int, Field(ge=0, le=64)] = 0
+    milli: Annotated[int | None, Field(ge=1, le=1000)] = None
+    models: list[str] | None = Field(
+        default=None, alias="model", description="acceptable accelerator models; null = any"
+    )
+    memory_mib: Annotated[int | None, Field(ge=1)] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _people_units(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "memory" in data:
+            data["memory_mib"] = parse_memory_mib(data.pop("memory"))
+        if "milli" in data and data["milli"] is not None:
+            data["milli"] = parse_share_milli(data["milli"])
+        if "share" in data:
+            data["milli"] = parse_share_milli(data.pop("share"))
+        klass = data.pop("class", None)
+        if klass not in (None, "any"):
+            raise ValueError("accelerator class must be 'any' (or name models with `model`)")
+        if isinstance(data.get("model"), str):
+            data["model"] = [data["model"]]
+        return data
+
+    @model_validator(mode="after")
+    def _count_or_share(self) -> AcceleratorRequest:
+        if self.milli is not None and self.count not in (0, 1):
+            raise ValueError("ask for either `count` whole devices or a `milli` share of one")
+        if self.milli is not None:
+            self.count = 1
+        return self
+
+    @property
+    def total_milli(self) -> int:
+        """Accelerator capacity per replica: 1000 per whole device, or the share."""
+        return self.milli if self.milli is not None else self.count * 1000
+
+    @property
+    def fractional(self) -> bool:
+        return self.milli is not None and self.milli < 1000
+
+
+class Resources(_Strict):
+    """Per replica."""
+
+    cpu_milli: Annotated[int, Field(ge=1, le=1_024_000)] = 1000
+    memory_mib: Annotated[int, Field(ge=1, le=16 * 1024 * 1024)] = 2048
+    accelerator: AcceleratorRequest = Field(default_factory=AcceleratorRequest)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _people_units(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "cpu" in data:
+            data["cpu_milli"] = parse_cpu_milli(data.pop("cpu"))
+        if "memory" in data:
+            data["memory_mib"] = parse_memory_mib(data.pop("memory"))
+        for key in ("gpu", "gpus"):
+            if key in data:
+                data["accelerator"] = {"count": data.pop(key)}
+        return data
+
+
+class JobSpec(_Strict):
+    """What a tenant asks for. `command` is the only required field."""
+
+    name: Annotated[str | None, Field(pattern=NAME_PATTERN)] = None
+    project: str | None = None
+    queue: str | None = None
+    kind: JobKind = JobKind.TRAIN
+    command: str | list[str]
+    workdir: str | None = Field(
+        default=None, description="a local path for the CLI to pack; the server keeps a digest"
+    )
+    workdir_sha256: Annotated[str | None, Field(pattern=r"^[0-9a-f]{64}$")] = None
+    image: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    secrets: list[str] = Field(default_factory=list)
+    replicas: Annotated[int, Field(ge=1, le=1024)] = 1
+    resources: Resources = Field(default_factory=Resources)
+    priority: int = PRIORITIES["normal"]
+    max_runtime_s: Annotated[int | None, Field(ge=1)] = None
+    max_retries: Annotated[int, Field(ge=0, le=100)] = 0
+    checkpoint_dir: str | None = None
+    datasets: list[str] = Field(default_factory=list)
+    scenario: dict[str, Any] | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _people_units(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "max_runtime" in data:
+            raw = data.pop("max_runtime")
+            data["max_runtime_s"] = None if raw is None else parse_duration_s(raw)
+        priority = data.get("priority")
+        if isinstance(priority, str):
+            if priority not in PRIORITIES:
+                raise ValueError(f"priority must be one of {', '.join(PRIORITIES)} or an integer")
+            data["priority"] = PRIORITIES[priority]
+        return data
+
+    @field_validator("command")
+    @classmethod
+    def _command_not_empty(cls, value: str | list[str]) -> str | list[str]:
+        if (isinstance(value, str) and not value.strip()) or (
+            isinstance(value, list) and (not value or not all(value))
+        ):
+            raise ValueError("command must not be empty")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not ENV_NAME.match(key):
+                raise ValueError(f"environment variable name {key!r} is not valid")
+            if key.startswith(RESERVED_ENV_PREFIXES) or key in RESERVED_ENV:
+                raise ValueError(f"environment variable {key} is set by AICC and cannot be given")
+        return value
+
+    @field_validator("kind")
+    @classmethod
+    def _kind_available(cls, value: JobKind) -> JobKind:
+        if value not in SUPPORTED_KINDS:
+            raise ValueError(f"kind {value} is not available yet; use train or infer")
+        return value
+
+    def argv(self) -> list[str]:
+        """The process to exec: a string runs under /bin/sh -c, a list is exec'd as is."""
+        return ["/bin/sh", "-c", self.command] if isinstance(self.command, str) else self.command
+
+
+def job_spec_schema() -> dict[str, Any]:
+    """JSON Schema of the spec as stored (integer units), for editors and docs/job-spec.md."""
+    return JobSpec.model_json_schema(mode="validation")

@@ -1,0 +1,83 @@
+"""The tenancy tree (center -> organization -> project -> users) and who may do what in it.
+
+Authorization is decided here, from a principal and the owner of an object, so every route and
+every portal page asks the same question the same way. Another tenant's object is invisible
+(the API answers 404, CONTRACTS.md §4), so `can_read` is the test that hides it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"  # the center's operators
+    ORG_ADMIN = "org_admin"  # manages one organization: its projects, users, quotas
+    MEMBER = "member"  # submits and manages jobs in the projects they belong to
+    VIEWER = "viewer"  # reads the projects they belong to
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+
+_RANK = {Role.VIEWER: 0, Role.MEMBER: 1, Role.ORG_ADMIN: 2, Role.ADMIN: 3}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller of a route: who, in which organization, with which role, in which projects."""
+
+    user_id: str
+    name: str
+    org_id: str
+    role: Role
+    project_ids: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+
+def can_read(who: Principal, *, org_id: str, project_id: str | None = None) -> bool:
+    """Admins read everything; org admins their organization; others their own projects."""
+    if who.is_admin:
+        return True
+    if who.org_id != org_id:
+        return False
+    if who.role is Role.ORG_ADMIN or project_id is None:
+        return True
+    return project_id in who.project_ids
+
+
+def can_write(who: Principal, *, org_id: str, project_id: str | None = None) -> bool:
+    """Writing needs read access and at least the member role (viewers only look)."""
+    return who.role.rank >= Role.MEMBER.rank and can_read(who, org_id=org_id, project_id=project_id)
+
+
+def can_manage(who: Principal, *, org_id: str) -> bool:
+    """Organization-level administration: projects, users, queues, quotas of that organization."""
+    return who.is_admin or (who.role is Role.ORG_ADMIN and who.org_id == org_id)
+
+
+@dataclass(frozen=True)
+class Quota:
+    """Guaranteed and maximum (borrowable) amounts per resource name (`cpu_milli`, `memory_mib`,
+    `pflops`, or an accelerator model in milli). A missing key means no limit at that level."""
+
+    guaranteed: Mapping[str, float] = field(default_factory=dict)
+    max: Mapping[str, float] = field(default_factory=dict)
+
+    def check(self) -> list[str]:
+        """Problems a person must fix: negative amounts, a guarantee above its maximum."""
+        problems = [
+            f"{k} must not be negative" for k, v in {**self.guaranteed, **self.max}.items() if v < 0
+        ]
+        problems += [
+            f"guaranteed {k} ({v}) exceeds max ({self.max[k]})"
+            for k, v in self.guaranteed.items()
+            if k in self.max and v > self.max[k]
+        ]
+        return problems

@@ -1,0 +1,52 @@
+"""Nodes, their devices and where they sit (site / cluster / pool / rack / node).
+
+A device is real (found by NVML or an engine) or `simulated` (a fixture, CONTRACTS.md §8); simulated
+devices schedule like real ones but never count as a center's real capacity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+TOPOLOGY_KEYS = ("site", "cluster", "pool", "rack")
+
+
+class NodeState(StrEnum):
+    READY = "ready"
+    CORDONED = "cordoned"  # no new placements; running work continues
+    DRAINING = "draining"  # cordoned, and waiting for running work to end
+    DOWN = "down"  # lost: its engine or heartbeat says it is gone
+
+    @property
+    def schedulable(self) -> bool:
+        return self is NodeState.READY
+
+
+@dataclass(frozen=True)
+class Device:
+    index: int
+    model: str
+    memory_mib: int
+    uuid: str | None = None
+    simulated: bool = False
+    healthy: bool = True
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    cpu_milli: int
+    memory_mib: int
+    devices: tuple[Device, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)
+    state: NodeState = NodeState.READY
+    executor: str = "local"
+
+    @property
+    def pool(self) -> str:
+        return self.labels.get("pool", "default")
+
+    @property
+    def simulated(self) -> bool:
+        return bool(self.devices) and all(d.simulated for d in self.devices)

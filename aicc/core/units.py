@@ -1,0 +1,124 @@
+"""Quantities as people write them ("2", "500m", "4GiB", "2h") as the integer units AICC stores.
+
+CPU is milli-cores, memory MiB, an accelerator share milli (1000 = one device), durations seconds
+(CONTRACTS.md §1). Parsing lives here, once, so the API, the CLI and YAML files agree.
+"""
+
+from __future__ import annotations
+
+import re
+
+_MEMORY_UNITS = {
+    "": 1 / (1024 * 1024),  # bare numbers are bytes, as in Kubernetes
+    "b": 1 / (1024 * 1024),
+    "k": 1000 / 1024**2,
+    "kb": 1000 / 1024**2,
+    "ki": 1 / 1024,
+    "kib": 1 / 1024,
+    "m": 1000**2 / 1024**2,
+    "mb": 1000**2 / 1024**2,
+    "mi": 1,
+    "mib": 1,
+    "g": 1000**3 / 1024**2,
+    "gb": 1000**3 / 1024**2,
+    "gi": 1024,
+    "gib": 1024,
+    "t": 1000**4 / 1024**2,
+    "tb": 1000**4 / 1024**2,
+    "ti": 1024**2,
+    "tib": 1024**2,
+}
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_QUANTITY = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*$")
+_DURATION_PART = re.compile(r"([0-9]*\.?[0-9]+)\s*([smhd])")
+
+
+def parse_cpu_milli(value: str | int | float) -> int:
+    """`2` -> 2000, `0.5` -> 500, `"500m"` -> 500."""
+    if isinstance(value, bool):
+        raise ValueError("cpu must be a number like 2, 0.5 or '500m'")
+    if isinstance(value, int | float):
+        milli = round(value * 1000)
+    else:
+        match = _QUANTITY.match(value)
+        if not match or match.group(2) not in ("", "m"):
+            raise ValueError(f"cpu {value!r} is not a number like 2, 0.5 or '500m'")
+        number = float(match.group(1))
+        milli = round(number) if match.group(2) == "m" else round(number * 1000)
+    if milli < 0:
+        raise ValueError("cpu must not be negative")
+    return milli
+
+
+def parse_memory_mib(value: str | int | float) -> int:
+    """`"4GiB"` -> 4096, `"512MiB"` -> 512; a bare number in YAML is bytes, as in Kubernetes."""
+    if isinstance(value, bool):
+        raise ValueError("memory must be a size like '4GiB' or '512MiB'")
+    if isinstance(value, int | float):
+        mib = value / (1024 * 1024)
+    else:
+        match = _QUANTITY.match(value)
+        unit = match.group(2).lower() if match else None
+        if not match or unit not in _MEMORY_UNITS:
+            raise ValueError(f"memory {value!r} is not a size like '4GiB', '512MiB' or '2G'")
+        mib = float(match.group(1)) * _MEMORY_UNITS[unit]
+    if mib < 0:
+        raise ValueError("memory must not be negative")
+    return max(round(mib), 1) if mib > 0 else 0
+
+
+def parse_share_milli(value: str | int | float) -> int:
+    """A share of one accelerator: `0.5` -> 500, `"250m"` -> 250, `500` (already milli) -> 500."""
+    if isinstance(value, bool):
+        raise ValueError("a share must be a number like 0.5 or '500m'")
+    if isinstance(value, str):
+        return parse_cpu_milli(value)
+    milli = round(value * 1000) if value <= 1 else round(value)
+    if not 0 < milli <= 1000:
+        raise ValueError("a share of one accelerator must be between 0 and 1 (1 to 1000 milli)")
+    return milli
+
+
+def parse_duration_s(value: str | int | float) -> int:
+    """`"2h"` -> 7200, `"1h30m"` -> 5400, `90` (seconds) -> 90."""
+    if isinstance(value, bool):
+        raise ValueError("a duration must look like '2h', '30m', '1h30m' or a number of seconds")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        text = value.strip().lower()
+        if re.fullmatch(r"[0-9]*\.?[0-9]+", text):
+            seconds = float(text)
+        else:
+            parts = _DURATION_PART.findall(text)
+            if not parts or _DURATION_PART.sub("", text).strip():
+                raise ValueError(f"duration {value!r} must look like '2h', '30m', '1h30m' or '90s'")
+            seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return round(seconds)
+
+
+def format_memory(mib: int) -> str:
+    """4096 -> '4GiB', 1536 -> '1.5GiB', 512 -> '512MiB' (for tables)."""
+    if mib >= 1024:
+        gib = mib / 1024
+        return f"{gib:.0f}GiB" if gib == int(gib) else f"{gib:.1f}GiB"
+    return f"{mib}MiB"
+
+
+def format_cpu(milli: int) -> str:
+    """2000 -> '2', 500 -> '500m'."""
+    return str(milli // 1000) if milli % 1000 == 0 else f"{milli}m"
+
+
+def format_duration(seconds: float) -> str:
+    """7260 -> '2h1m', 59 -> '59s'."""
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m" if minutes else f"{hours}h"
+    if minutes:
+        return f"{minutes}m{secs}s" if secs else f"{minutes}m"
+    return f"{secs}s"

@@ -1,0 +1,146 @@
+"""The local executor: replicas as processes on this machine, each under a detached supervisor.
+
+A handle is the replica's run directory relative to the home (`runs/JOB/ATTEMPT/INDEX`); the
+supervisor records the replica's fate there, so a restarted server reads what happened while it
+was away (see `runtime.py`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from aicc.core.topology import Node
+from aicc.executors.base import Capabilities, Executor, ReplicaLaunch, ReplicaState, Stream
+from aicc.executors.local import runtime
+from aicc.executors.local.node import SimulatedDevices, local_node
+from aicc.store.blobs import BlobStore
+
+PASSED_THROUGH = ("HOME", "LANG", "LC_ALL", "USER", "LOGNAME", "TZ", "TMPDIR", "SHELL")
+
+
+class LocalExecutor(Executor):
+    name = "local"
+    capabilities = Capabilities(
+        multi_node=False, fractional=True, node_pinning=True, log_streaming=True
+    )
+
+    def __init__(
+        self,
+        *,
+        home: Path,
+        blobs: BlobStore,
+        node_name: str | None = None,
+        simulated: list[SimulatedDevices] | None = None,
+        log_limit_bytes: int = 64 * 1024 * 1024,
+        grace_s: float = 10.0,
+    ) -> None:
+        self.home = home
+        self.blobs = blobs
+        self.node_name = node_name
+        self.simulated = simulated or []
+        self.log_limit_bytes = log_limit_bytes
+        self.grace_s = grace_s
+        self.note = ""
+
+    def discover(self) -> list[Node]:
+        node, self.note = local_node(name=self.node_name, simulated=self.simulated)
+        return [node]
+
+    def job_dir(self, job_id: str) -> Path:
+        return self.home / "runs" / job_id
+
+    def outputs_dir(self, job_id: str) -> Path | None:
+        return self.job_dir(job_id) / "outputs"
+
+    def _run_dir(self, handle: str) -> Path:
+        path = (self.home / handle).resolve()
+        if not path.is_relative_to((self.home / "runs").resolve()):
+            raise ValueError(f"handle {handle!r} is outside the run directories")
+        return path
+
+    def launch(self, replica: ReplicaLaunch) -> str:
+        handle = f"runs/{replica.job_id}/{replica.attempt}/{replica.index}"
+        run_dir = self._run_dir(handle)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        workdir = run_dir / "work"
+        if not workdir.exists():
+            self._materialize(replica, workdir)
+        job_dir = self.job_dir(replica.job_id)
+        outputs, checkpoints = job_dir / "outputs", job_dir / "checkpoint"
+        outputs.mkdir(exist_ok=True)
+        checkpoints.mkdir(exist_ok=True)
+        if replica.checkpoint_subdir:
+            self._link_checkpoints(workdir, replica.checkpoint_subdir, checkpoints)
+        env = self._base_env()
+        env.update(replica.env)
+        env["AICC_OUTPUT_DIR"] = str(outputs)
+        env["AICC_CHECKPOINT_DIR"] = str(checkpoints)
+        spec = runtime.LaunchSpec(
+            command=replica.argv,
+            cwd=str(workdir),
+            env=env,
+            max_runtime_s=replica.max_runtime_s,
+            memory_limit_mib=replica.memory_mib,
+            log_limit_bytes=self.log_limit_bytes,
+            grace_s=self.grace_s,
+        )
+        runtime.launch(run_dir, spec)
+        return handle
+
+    def _materialize(self, replica: ReplicaLaunch, workdir: Path) -> None:
+        """Unpack into a temporary sibling, then rename: a crash never leaves half a workdir."""
+        partial = workdir.with_name("work.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir()
+        if replica.workdir_sha256:
+            shutil.rmtree(partial)
+            self.blobs.materialize(replica.workdir_sha256, partial)
+        os.replace(partial, workdir)
+
+    @staticmethod
+    def _link_checkpoints(workdir: Path, subdir: str, checkpoints: Path) -> None:
+        link = (workdir / subdir).resolve()
+        if not link.is_relative_to(workdir.resolve()) or link.exists():
+            return
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(checkpoints, target_is_directory=True)
+
+    @staticmethod
+    def _base_env() -> dict[str, str]:
+        """A clean environment whose `python` is the server's own (with its packages)."""
+        env = {k: os.environ[k] for k in PASSED_THROUGH if k in os.environ}
+        bin_dir = str(Path(sys.executable).parent)
+        env["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "/usr/bin:/bin")])
+        env.setdefault("LANG", "C.UTF-8")
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def poll(self, handle: str) -> ReplicaState:
+        from datetime import UTC, datetime
+
+        status = runtime.status(self._run_dir(handle))
+
+        def when(ts: float | None) -> datetime | None:
+            return datetime.fromtimestamp(ts, UTC) if ts is not None else None
+
+        return ReplicaState(
+            phase=status.phase,
+            exit_code=status.exit_code,
+            reason=status.reason,
+            started_at=when(status.started_at),
+            ended_at=when(status.ended_at),
+            peak_rss_mib=round(status.peak_rss_mib) if status.peak_rss_mib is not None else None,
+            message=status.error or "",
+        )
+
+    def cancel(self, handle: str) -> None:
+        runtime.cancel(self._run_dir(handle))
+
+    def logs(self, handle: str, stream: Stream = "stdout", tail_bytes: int | None = None) -> str:
+        return runtime.read_log(self._run_dir(handle), stream, tail_bytes)
+
+    def log_size(self, handle: str, stream: Stream = "stdout") -> int:
+        return runtime.log_size(self._run_dir(handle), stream)

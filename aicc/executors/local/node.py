@@ -1,0 +1,91 @@
+"""This machine as a node: its CPUs, memory, and NVIDIA GPUs found through NVML.
+
+Simulated devices (CONTRACTS.md §8) can be added by configuration so that a laptop without a GPU
+can run accelerator jobs for demos and tests; they are marked simulated everywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from aicc.core import catalog
+from aicc.core.topology import Device, Node
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SimulatedDevices:
+    model: str
+    count: int
+
+
+def nvidia_devices() -> tuple[list[Device], str]:
+    """The NVIDIA GPUs NVML sees, and a note saying what happened when it saw none."""
+    try:
+        import pynvml
+    except ImportError:
+        return [], "nvidia-ml-py is not installed"
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError as err:
+        return [], f"no NVIDIA driver ({err})"
+    try:
+        devices = []
+        for index in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            raw_name = pynvml.nvmlDeviceGetName(handle)
+            name = raw_name.decode() if isinstance(raw_name, bytes) else str(raw_name)
+            known = catalog.from_nvml_name(name)
+            memory = int(pynvml.nvmlDeviceGetMemoryInfo(handle).total) // (1024 * 1024)
+            uuid = pynvml.nvmlDeviceGetUUID(handle)
+            uuid = uuid.decode() if isinstance(uuid, bytes) else str(uuid)
+            devices.append(Device(index, known.name if known else name, memory, uuid=uuid))
+        return devices, f"{len(devices)} NVIDIA GPU(s)"
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def cpu_milli() -> int:
+    """CPUs this process may use (affinity and cgroup quota), not merely those the host has."""
+    count = len(os.sched_getaffinity(0))
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            count = min(count, max(1, int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass
+    return count * 1000
+
+
+def local_node(
+    *,
+    name: str | None = None,
+    simulated: list[SimulatedDevices] | None = None,
+    pool: str = "default",
+) -> tuple[Node, str]:
+    """Describe this machine. Returns the node and a one-line note about its accelerators."""
+    devices, note = nvidia_devices()
+    for group in simulated or []:
+        model = catalog.lookup(group.model)
+        for _ in range(group.count):
+            devices.append(
+                Device(len(devices), model.name, int(model.memory_gib * 1024), simulated=True)
+            )
+        note += f"; {group.count} simulated {model.name}"
+    memory = psutil.virtual_memory().total // (1024 * 1024)
+    node = Node(
+        name=name or socket.gethostname(),
+        cpu_milli=cpu_milli(),
+        memory_mib=memory,
+        devices=tuple(devices),
+        labels={"site": "local", "cluster": "local", "pool": pool},
+        executor="local",
+    )
+    return node, note

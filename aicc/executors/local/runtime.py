@@ -1,0 +1,424 @@
+"""Server side of the local executor's per-replica supervisor: launch, status, cancel, logs.
+
+Each replica runs under `python -m aicc.executors.local.supervisor RUN_DIR`, a detached process
+that outlives the server. The two sides share nothing but files in the run directory, so a
+server that was `kill -9`'d and restarted learns every replica's fate from those files alone:
+
+- `launch.json`     the LaunchSpec (written by `launch`);
+- `supervisor.json` pid and create time of the supervisor (written once it has forked);
+- `status.json`     the replica's status (written only by the supervisor);
+- `cancel`          present once someone asked to stop the replica;
+- `STREAM.log`      the first half of the log budget; `STREAM.tail.K` rotating tail chunks.
+
+JSON files are replaced atomically (temp file + os.replace), so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import psutil
+
+Stream = Literal["stdout", "stderr"]
+Phase = Literal["starting", "running", "exited", "lost"]
+
+LAUNCH_FILE = "launch.json"
+SUPERVISOR_FILE = "supervisor.json"
+STATUS_FILE = "status.json"
+CANCEL_FILE = "cancel"
+LOCK_FILE = "launch.lock"
+SUPERVISOR_LOG = "supervisor.log"
+TAIL_CHUNKS = 4  # full tail chunks that together hold at least the tail budget
+CREATE_TIME_TOLERANCE_S = 1.0  # /proc/stat btime may drift by a second between readers
+LAUNCH_TIMEOUT_S = 60.0
+_PHASES = ("starting", "running", "exited", "lost")
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """What to run for one replica; the server builds it, the supervisor obeys it."""
+
+    command: list[str]  # argv to exec (a shell string arrives as ["/bin/sh", "-c", s])
+    cwd: str  # absolute path of the materialized workdir
+    env: dict[str, str]  # the COMPLETE environment of the replica
+    max_runtime_s: float | None  # wall-clock limit; exceeded -> reason "runtime_exceeded"
+    memory_limit_mib: int | None  # exceeded -> reason "oom_killed"
+    log_limit_bytes: int = 64 * 1024 * 1024  # cap per stream; head and tail kept
+    grace_s: float = 10.0  # SIGTERM -> wait grace_s -> SIGKILL, for cancel and time limits
+
+
+@dataclass(frozen=True)
+class ReplicaStatus:
+    """A replica's fate as the run directory tells it.
+
+    reason is None while running; on exit one of "succeeded", "exit_code", "runtime_exceeded",
+    "oom_killed", "cancelled", "signal", "supervisor_error"; "supervisor_lost" when phase is lost.
+    exit_code is negative (minus the signal number) when the command died of a signal.
+    """
+
+    phase: Phase
+    pid: int | None  # the replica's own pid (= its process group id)
+    supervisor_pid: int | None
+    started_at: float | None  # unix time the replica started
+    ended_at: float | None
+    exit_code: int | None
+    reason: str | None
+    peak_rss_mib: float | None = None  # summed RSS of the replica's processes, sampled
+    error: str | None = None  # why the command could not start or the supervisor failed
+
+
+@dataclass(frozen=True)
+class LogLayout:
+    """How a stream's log budget splits: head file, then tail chunks of chunk_size bytes.
+
+    Byte i of the stream (i >= head_limit) lives in chunk (i - head_limit) // chunk_size, so the
+    total a replica ever wrote follows from the newest chunk's index and size alone.
+    """
+
+    head_limit: int
+    tail_limit: int
+    chunk_size: int
+
+    @classmethod
+    def for_limit(cls, log_limit_bytes: int) -> LogLayout:
+        limit = max(0, log_limit_bytes)
+        head = limit // 2
+        tail = limit - head
+        return cls(head, tail, max(1, -(-tail // TAIL_CHUNKS)))
+
+
+def head_path(run_dir: Path, stream: str) -> Path:
+    return run_dir / f"{stream}.log"
+
+
+def chunk_path(run_dir: Path, stream: str, index: int) -> Path:
+    return run_dir / f"{stream}.tail.{index}"
+
+
+class StreamLog:
+    """One stream's capped log: the first head_limit bytes, then rotating tail chunks.
+
+    Writes go straight to the files (no buffering) so `logs --follow` sees output at once; at most
+    TAIL_CHUNKS + 1 chunks exist, so disk use stays near log_limit whatever the job prints.
+    """
+
+    def __init__(self, run_dir: Path, stream: str, layout: LogLayout) -> None:
+        self.run_dir, self.stream, self.layout = run_dir, stream, layout
+        self.head_fd = self._open(head_path(run_dir, stream))
+        self.head_len = 0
+        self.chunk_fd: int | None = None
+        self.chunk_index = -1
+        self.chunk_len = 0
+        self.total = 0
+
+    @staticmethod
+    def _open(path: Path) -> int:
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+
+    def write(self, data: bytes) -> None:
+        self.total += len(data)
+        view = memoryview(data)
+        while view:
+            if self.head_len < self.layout.head_limit:
+                n = min(len(view), self.layout.head_limit - self.head_len)
+                _write_all(self.head_fd, view[:n])
+                self.head_len += n
+            else:
+                if self.chunk_fd is None or self.chunk_len >= self.layout.chunk_size:
+                    self._rotate()
+                assert self.chunk_fd is not None
+                n = min(len(view), self.layout.chunk_size - self.chunk_len)
+                _write_all(self.chunk_fd, view[:n])
+                self.chunk_len += n
+            view = view[n:]
+
+    def _rotate(self) -> None:
+        if self.chunk_fd is not None:
+            os.close(self.chunk_fd)
+        self.chunk_index += 1
+        self.chunk_fd = self._open(chunk_path(self.run_dir, self.stream, self.chunk_index))
+        self.chunk_len = 0
+        stale = self.chunk_index - TAIL_CHUNKS - 1
+        if stale >= 0:
+            chunk_path(self.run_dir, self.stream, stale).unlink(missing_ok=True)
+
+    def close(self) -> None:
+        for fd in (self.head_fd, self.chunk_fd):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.chunk_fd = None
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+def spec_from_dict(data: dict[str, Any]) -> LaunchSpec:
+    names = {f.name for f in dataclasses.fields(LaunchSpec)}
+    return LaunchSpec(**{k: v for k, v in data.items() if k in names})
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write to a temp file in the same directory, fsync, then rename over `path`."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """The file's object, or None when it does not exist (yet)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        return None
+    return cast(dict[str, Any], data) if isinstance(data, dict) else None
+
+
+def process_alive(pid: int | None, create_time: float | None) -> bool:
+    """True if `pid` runs, is not a zombie, and (when known) was created at `create_time`.
+
+    kill -0 alone is not enough: a dead child not yet reaped is still signalable, and a pid can be
+    reused by an unrelated process after the original one died.
+    """
+    if not pid or pid <= 0:
+        return False
+    try:
+        with open(f"/proc/{pid}/status", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("State:"):
+                    if line.split()[1] in ("Z", "X", "x"):
+                        return False
+                    break
+    except OSError:
+        return False
+    if create_time is None:
+        return True
+    try:
+        actual = psutil.Process(pid).create_time()
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return True
+    return abs(actual - create_time) <= CREATE_TIME_TOLERANCE_S
+
+
+@contextlib.contextmanager
+def _launch_lock(run_dir: Path) -> Iterator[None]:
+    fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _launch_in_progress(run_dir: Path) -> bool:
+    """True while some `launch` holds the lock of this run directory."""
+    try:
+        fd = os.open(run_dir / LOCK_FILE, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _existing_supervisor_pid(run_dir: Path) -> int | None:
+    for name, key in ((STATUS_FILE, "supervisor_pid"), (SUPERVISOR_FILE, "pid")):
+        data = read_json(run_dir / name)
+        if data is not None and data.get(key):
+            return int(data[key])
+    return None
+
+
+def launch(run_dir: Path, spec: LaunchSpec) -> int:
+    """Start a detached supervisor for `spec` in `run_dir`; return the supervisor's pid.
+
+    Idempotent: once a supervisor was started for `run_dir` (alive, finished or lost), no second
+    one is started and the existing pid is returned. The supervisor double-forks, so it is never
+    the server's child (no zombies in the server, survives its death); this call waits only for
+    the short-lived first process, which records the real pid in supervisor.json.
+    """
+    run_dir = Path(run_dir).absolute()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with _launch_lock(run_dir):
+        existing = _existing_supervisor_pid(run_dir)
+        if existing is not None:
+            return existing
+        write_json_atomic(run_dir / LAUNCH_FILE, dataclasses.asdict(spec))
+        env = dict(os.environ)
+        package_root = str(Path(__file__).resolve().parents[3])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        argv = [sys.executable, "-m", "aicc.executors.local.supervisor", str(run_dir)]
+        with open(run_dir / SUPERVISOR_LOG, "ab") as log:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                cwd="/",
+                env=env,
+                start_new_session=True,
+                close_fds=True,
+            )
+        try:
+            rc = proc.wait(timeout=LAUNCH_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise RuntimeError(f"supervisor for {run_dir} did not start in time") from None
+        pid = _existing_supervisor_pid(run_dir)
+        if rc != 0 or pid is None:
+            raise RuntimeError(
+                f"supervisor for {run_dir} failed to start (exit {rc}); see {SUPERVISOR_LOG}"
+            )
+        return pid
+
+
+def _status_from_dict(data: dict[str, Any]) -> ReplicaStatus:
+    fields: dict[str, Any] = {f.name: data.get(f.name) for f in dataclasses.fields(ReplicaStatus)}
+    if fields["phase"] not in _PHASES:
+        fields["phase"] = "starting"
+    return ReplicaStatus(**fields)
+
+
+def status(run_dir: Path) -> ReplicaStatus:
+    """The replica's status from the run directory alone (no server memory needed).
+
+    A status that says starting/running whose supervisor is gone (dead, zombie, or its pid reused)
+    reads as phase "lost", reason "supervisor_lost"; so does a directory with no supervisor at all.
+    """
+    run_dir = Path(run_dir)
+    current = ReplicaStatus("lost", None, None, None, None, None, None)
+    for _ in range(2):  # the supervisor may end between our read and our liveness check
+        data = read_json(run_dir / STATUS_FILE)
+        if data is None:
+            sup = read_json(run_dir / SUPERVISOR_FILE)
+            if sup is None:  # no supervisor yet: is a launch() still at work?
+                if (run_dir / LAUNCH_FILE).exists() and _launch_in_progress(run_dir):
+                    return dataclasses.replace(current, phase="starting")
+                break
+            data = {"phase": "starting", "supervisor_pid": sup.get("pid")}
+            data["supervisor_create_time"] = sup.get("create_time")
+        current = _status_from_dict(data)
+        alive = process_alive(current.supervisor_pid, data.get("supervisor_create_time"))
+        if current.phase == "exited" or alive:
+            return current
+    return dataclasses.replace(current, phase="lost", reason="supervisor_lost")
+
+
+def cancel(run_dir: Path) -> None:
+    """Ask the supervisor to stop the replica (SIGTERM to its group, grace, SIGKILL).
+
+    Idempotent and a no-op once the replica ended. For a lost replica (supervisor killed) the
+    orphaned replica group is SIGKILLed directly, if its leader is provably still the same process.
+    """
+    run_dir = Path(run_dir)
+    current = status(run_dir)
+    if current.phase == "exited" or not run_dir.is_dir():
+        return
+    (run_dir / CANCEL_FILE).touch()
+    data = read_json(run_dir / STATUS_FILE) or {}
+    if current.phase == "lost":
+        pid = data.get("pid")
+        if pid and process_alive(pid, data.get("replica_create_time")):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+        return
+    sup = read_json(run_dir / SUPERVISOR_FILE) or {}
+    pid = data.get("supervisor_pid") or sup.get("pid")
+    create_time = data.get("supervisor_create_time") or sup.get("create_time")
+    if pid and process_alive(pid, create_time):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+
+
+def _layout(run_dir: Path) -> LogLayout | None:
+    data = read_json(run_dir / LAUNCH_FILE)
+    return None if data is None else LogLayout.for_limit(int(data.get("log_limit_bytes", 0)))
+
+
+def _chunk_indices(run_dir: Path, stream: str) -> list[int]:
+    prefix = f"{stream}.tail."
+    try:
+        names = os.listdir(run_dir)
+    except FileNotFoundError:
+        return []
+    return sorted(int(n[len(prefix) :]) for n in names if n.startswith(prefix) and n[-1].isdigit())
+
+
+def log_size(run_dir: Path, stream: Stream = "stdout") -> int:
+    """Total bytes the replica ever wrote to `stream`, kept or not (offsets for `logs --follow`)."""
+    run_dir = Path(run_dir)
+    layout = _layout(run_dir)
+    chunks = _chunk_indices(run_dir, stream)
+    if layout is None or not chunks:
+        try:
+            return head_path(run_dir, stream).stat().st_size
+        except FileNotFoundError:
+            return 0
+    newest = chunks[-1]
+    try:
+        size = chunk_path(run_dir, stream, newest).stat().st_size
+    except FileNotFoundError:  # rotated away in between: look again
+        return log_size(run_dir, stream)
+    return layout.head_limit + newest * layout.chunk_size + size
+
+
+def read_log(run_dir: Path, stream: Stream = "stdout", tail_bytes: int | None = None) -> str:
+    """The stream as kept: head, then "[... N bytes omitted ...]" and the tail when capped.
+
+    With tail_bytes, only the last tail_bytes bytes of that text. Invalid UTF-8 is replaced.
+    """
+    run_dir = Path(run_dir)
+    if tail_bytes is not None and tail_bytes <= 0:
+        return ""
+    layout = _layout(run_dir)
+    tail = b""
+    first = 0
+    for index in reversed(_chunk_indices(run_dir, stream)):
+        path = chunk_path(run_dir, stream, index)
+        try:
+            tail = path.read_bytes() + tail
+        except FileNotFoundError:
+            break  # rotated away while we read; the newer chunks already cover the tail budget
+        first = index
+    if layout is not None and tail:
+        kept = tail[max(0, len(tail) - layout.tail_limit) :] if layout.tail_limit else b""
+        omitted = first * layout.chunk_size + len(tail) - len(kept)
+    else:
+        kept, omitted = tail, 0
+    if tail_bytes is not None and len(kept) >= tail_bytes:
+        return kept[len(kept) - tail_bytes :].decode("utf-8", errors="replace")
+    try:
+        head = head_path(run_dir, stream).read_bytes()
+    except FileNotFoundError:
+        head = b""
+    if omitted > 0:
+        sep = b"\n" if head and not head.endswith(b"\n") else b""
+        head += sep + f"[... {omitted} bytes omitted ...]\n".encode()
+    text = head + kept
+    if tail_bytes is not None:
+        text = text[max(0, len(text) - tail_bytes) :]
+    return text.decode("utf-8", errors="replace")

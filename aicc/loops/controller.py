@@ -1,0 +1,70 @@
+"""The control loops of one server: while it holds the lease, schedule and reconcile.
+
+Runs in a background thread; `wake()` shortens the wait after a submit or cancel so jobs start
+within milliseconds instead of the next tick. Every server runs one; only the leader acts.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from aicc.executors.base import Executor
+from aicc.loops import reconcile, scheduling
+from aicc.loops.lease import Lease, LostLease
+from aicc.services.common import utcnow
+from aicc.store.db import Database
+
+log = logging.getLogger(__name__)
+
+
+class Controller:
+    def __init__(
+        self, db: Database, executors: dict[str, Executor], *, holder: str, interval_s: float = 1.0
+    ) -> None:
+        self.db = db
+        self.executors = executors
+        self.lease = Lease(db, name="controller", holder=holder)
+        self.interval_s = interval_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def leading(self) -> bool:
+        return self.lease.held
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def tick(self) -> None:
+        """One pass: take or keep the lease, then schedule and reconcile once."""
+        if not self.lease.try_acquire(utcnow()):
+            return
+        try:
+            scheduling.cycle(self.db, self.lease, utcnow())
+            reconcile.cycle(self.db, self.lease, self.executors, utcnow())
+        except LostLease:
+            log.warning("lost the controller lease; another server leads now")
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                self.tick()
+            except Exception:  # a bad pass must not end the loop; the next pass retries
+                log.exception("control loop pass failed")
+            self._wake.wait(max(0.0, self.interval_s - (time.monotonic() - started)))
+            self._wake.clear()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="aicc-controller", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self.lease.release()

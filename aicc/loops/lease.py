@@ -1,0 +1,98 @@
+"""Leader election with fencing, so that only one server on a database schedules and launches.
+
+The lease is a row with a holder, an epoch and an expiry. Acquiring a free or expired lease bumps
+the epoch. Every bind transaction calls `fence()`, which renews the lease only if this holder still
+has it at the same epoch; the row lock that UPDATE takes serialises two servers, so a server that
+lost the lease (a long GC pause, a network split) cannot bind even once more.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from aicc.store.db import Database
+from aicc.store.tables import LeaseRow
+
+
+class LostLease(Exception):
+    """This server no longer leads; the transaction must roll back."""
+
+
+class Lease:
+    def __init__(self, db: Database, *, name: str, holder: str, ttl_s: float = 15.0) -> None:
+        self.db = db
+        self.name = name
+        self.holder = holder
+        self.ttl = timedelta(seconds=ttl_s)
+        self.epoch: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self.epoch is not None
+
+    def try_acquire(self, now: datetime) -> bool:
+        """Take the lease if it is free or expired, or renew it if ours. Returns whether we lead."""
+        try:
+            with self.db.session() as session:
+                row = session.scalar(select(LeaseRow).where(LeaseRow.name == self.name))
+                if row is None:
+                    session.add(
+                        LeaseRow(
+                            name=self.name, holder=self.holder, epoch=1, expires_at=now + self.ttl
+                        )
+                    )
+                    self.epoch = 1
+                    return True
+                if row.holder == self.holder and row.epoch == self.epoch and row.expires_at > now:
+                    row.expires_at = now + self.ttl
+                    return True
+                if row.expires_at > now:
+                    self.epoch = None
+                    return False
+                taken = session.execute(
+                    update(LeaseRow)
+                    .where(LeaseRow.name == self.name, LeaseRow.epoch == row.epoch)
+                    .values(holder=self.holder, epoch=row.epoch + 1, expires_at=now + self.ttl)
+                )
+                self.epoch = row.epoch + 1 if taken.rowcount == 1 else None  # type: ignore[attr-defined]
+                return self.epoch is not None
+        except IntegrityError:  # another server inserted the row first
+            self.epoch = None
+            return False
+
+    def fence(self, session: Session, now: datetime) -> None:
+        """Inside a bind transaction: prove we still lead, or raise LostLease."""
+        if self.epoch is None:
+            raise LostLease(self.name)
+        result = session.execute(
+            update(LeaseRow)
+            .where(
+                LeaseRow.name == self.name,
+                LeaseRow.holder == self.holder,
+                LeaseRow.epoch == self.epoch,
+                LeaseRow.expires_at > now,
+            )
+            .values(expires_at=now + self.ttl)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            self.epoch = None
+            raise LostLease(self.name)
+
+    def release(self) -> None:
+        if self.epoch is None:
+            return
+        with self.db.session() as session:
+            session.execute(
+                update(LeaseRow)
+                .where(
+                    LeaseRow.name == self.name,
+                    LeaseRow.holder == self.holder,
+                    LeaseRow.epoch == self.epoch,
+                )
+                .values(expires_at=datetime.fromtimestamp(0).astimezone())
+            )
+        self.epoch = None

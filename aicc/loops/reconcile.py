@@ -1,0 +1,269 @@
+"""The executor reconciler: make every bound replica run, and every job reflect its replicas.
+
+Each pass reads what should be (bound replicas, cancel requests) and what is (the executor's
+poll), launches what is missing, stops what must stop, and records outcomes. Launching is
+idempotent per (job, attempt, replica), so a crash between launch and record launches nothing
+twice: the next pass finds the same replica already running.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aicc.core import catalog
+from aicc.core.jobspec import JobSpec
+from aicc.core.states import JobState, Reason
+from aicc.executors.base import Executor, ReplicaLaunch, ReplicaState
+from aicc.loops.lease import Lease
+from aicc.services.common import utcnow
+from aicc.services.jobs import change_state
+from aicc.store.db import Database
+from aicc.store.tables import DeviceRow, JobRow, NodeRow, ReplicaRow, SecretRow
+
+log = logging.getLogger(__name__)
+
+ACTIVE_REPLICA = ("scheduled", "running")
+LOST_REASONS = {"supervisor_lost", "node_lost"}
+FAILURE_REASONS = {
+    "exit_code": Reason.EXIT_CODE,
+    "oom_killed": Reason.OOM_KILLED,
+    "runtime_exceeded": Reason.RUNTIME_EXCEEDED,
+    "signal": Reason.SIGNAL,
+    "supervisor_error": Reason.LAUNCH_FAILED,
+}
+
+
+@dataclass
+class Work:
+    """One active replica and what is needed to act on it outside a transaction."""
+
+    replica_id: str
+    job_id: str
+    executor: str
+    handle: str | None
+    cancel: bool
+    launch: ReplicaLaunch | None
+
+
+def gather(session: Session) -> list[Work]:
+    rows = session.scalars(select(ReplicaRow).where(ReplicaRow.state.in_(ACTIVE_REPLICA))).all()
+    jobs = {
+        j.id: j
+        for j in session.scalars(select(JobRow).where(JobRow.id.in_({r.job_id for r in rows})))
+    }
+    nodes = {
+        n.id: n
+        for n in session.scalars(select(NodeRow).where(NodeRow.id.in_({r.node_id for r in rows})))
+    }
+    work = []
+    for rep in rows:
+        job, node = jobs[rep.job_id], nodes[rep.node_id]
+        stop = (
+            job.cancel_requested or JobState(job.state).is_terminal() or rep.attempt != job.attempt
+        )
+        launch = None if rep.handle or stop else _launch(session, job, rep, node)
+        work.append(Work(rep.id, job.id, node.executor, rep.handle, stop, launch))
+    return work
+
+
+def _launch(session: Session, job: JobRow, rep: ReplicaRow, node: NodeRow) -> ReplicaLaunch:
+    spec = JobSpec.model_validate(job.spec)
+    env = dict(spec.env)
+    if spec.secrets:
+        query = select(SecretRow).where(
+            SecretRow.project_id == job.project_id, SecretRow.name.in_(spec.secrets)
+        )
+        env.update({s.name.upper().replace("-", "_"): s.value for s in session.scalars(query)})
+    env.update({k: str(v) for k, v in rep.rendezvous.items()})
+    env["AICC_JOB_ID"] = job.id
+    env["AICC_ATTEMPT"] = str(job.attempt)
+    env["AICC_REPLICA"] = str(rep.index)
+    indices = tuple(d["index"] for d in rep.devices)
+    if indices:
+        model = session.scalar(
+            select(DeviceRow.model).where(
+                DeviceRow.node_id == node.id, DeviceRow.index == indices[0]
+            )
+        )
+        try:
+            variable = catalog.visible_devices_env(catalog.lookup(model or "").vendor)
+        except (KeyError, ValueError):
+            variable = "CUDA_VISIBLE_DEVICES"
+        env[variable] = ",".join(map(str, indices))
+    elif spec.resources.accelerator.count == 0:
+        env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU job must not grab a GPU it was not given
+    return ReplicaLaunch(
+        job_id=job.id,
+        attempt=job.attempt,
+        index=rep.index,
+        argv=spec.argv(),
+        env=env,
+        node=node.name,
+        device_indices=indices,
+        cpu_milli=rep.cpu_milli,
+        memory_mib=rep.memory_mib,
+        max_runtime_s=spec.max_runtime_s,
+        workdir_sha256=spec.workdir_sha256,
+        checkpoint_subdir=spec.checkpoint_dir,
+        labels=dict(spec.labels),
+    )
+
+
+def act(
+    work: list[Work], executors: dict[str, Executor]
+) -> dict[str, tuple[str | None, ReplicaState | None]]:
+    """Launch, cancel and poll, outside any transaction. replica id -> (handle, observed state)."""
+    seen: dict[str, tuple[str | None, ReplicaState | None]] = {}
+    for item in work:
+        executor = executors.get(item.executor)
+        if executor is None:
+            seen[item.replica_id] = (
+                item.handle,
+                ReplicaState("lost", reason="node_lost", message=f"no executor {item.executor}"),
+            )
+            continue
+        handle = item.handle
+        try:
+            if item.launch is not None:
+                handle = executor.launch(item.launch)
+            if handle is None:  # stopped before it ever launched
+                seen[item.replica_id] = (None, ReplicaState("exited", reason="cancelled"))
+                continue
+            if item.cancel:
+                executor.cancel(handle)
+            seen[item.replica_id] = (handle, executor.poll(handle))
+        except Exception as err:  # an engine error is this replica's failure, not the loop's
+            log.exception("replica %s: executor %s failed", item.replica_id, item.executor)
+            seen[item.replica_id] = (
+                handle,
+                ReplicaState("exited", reason="supervisor_error", message=str(err)),
+            )
+    return seen
+
+
+def record(
+    session: Session, seen: dict[str, tuple[str | None, ReplicaState | None]], now: datetime
+) -> None:
+    """Write what was observed, then settle each touched job from its replicas."""
+    touched: set[str] = set()
+    for replica_id, (handle, state) in seen.items():
+        rep = session.get(ReplicaRow, replica_id)
+        if rep is None or rep.state not in ACTIVE_REPLICA:
+            continue
+        rep.handle = handle
+        touched.add(rep.job_id)
+        if state is None:
+            continue
+        if state.started_at and rep.started_at is None:
+            rep.started_at = state.started_at
+        if state.peak_rss_mib is not None:
+            rep.peak_rss_mib = state.peak_rss_mib
+        if state.phase in ("starting", "running"):
+            rep.state = "running"
+        else:
+            rep.state = "exited" if state.phase == "exited" else "lost"
+            rep.exit_code, rep.reason = state.exit_code, state.reason
+            rep.ended_at = state.ended_at or now
+    for job_id in touched:
+        settle(session, session.get(JobRow, job_id), now)  # type: ignore[arg-type]
+
+
+def settle(session: Session, job: JobRow, now: datetime) -> None:
+    """Derive the job's state from its current attempt's replicas (the gang is one unit)."""
+    state = JobState(job.state)
+    if state.is_terminal() or state in (JobState.PENDING, JobState.ADMITTED):
+        return
+    reps = list(
+        session.scalars(
+            select(ReplicaRow)
+            .where(ReplicaRow.job_id == job.id, ReplicaRow.attempt == job.attempt)
+            .order_by(ReplicaRow.index)
+        )
+    )
+    if state is JobState.SCHEDULED and reps and all(r.started_at for r in reps):
+        started = max(r.started_at for r in reps if r.started_at)
+        change_state(
+            session,
+            job,
+            JobState.RUNNING,
+            reason=Reason.STARTED,
+            message=f"{len(reps)} replica(s) running",
+            at=min(started, now),
+        )
+        state = JobState.RUNNING
+    ended = [r for r in reps if r.state in ("exited", "lost")]
+    failed = [r for r in ended if r.reason != "succeeded"]
+    if job.cancel_requested:
+        if len(ended) == len(reps):
+            change_state(
+                session,
+                job,
+                JobState.CANCELLED,
+                reason=Reason.CANCELLED_BY_USER,
+                message="cancelled",
+                at=now,
+            )
+        return
+    if not failed:
+        if reps and len(ended) == len(reps):
+            job.exit_code = 0
+            change_state(
+                session,
+                job,
+                JobState.SUCCEEDED,
+                reason=Reason.SUCCEEDED,
+                message="all replicas exited 0",
+                at=now,
+            )
+        return
+    first = min(failed, key=lambda r: (r.ended_at or now, r.index))
+    spec = JobSpec.model_validate(job.spec)
+    if first.reason in LOST_REASONS or first.state == "lost":
+        if job.attempt < spec.max_retries:
+            if len(ended) == len(reps):  # requeue once the whole gang has stopped
+                change_state(
+                    session,
+                    job,
+                    JobState.PENDING,
+                    reason=Reason.NODE_LOST,
+                    message=f"replica {first.index} lost its node; "
+                    f"retry {job.attempt + 1} of {spec.max_retries}",
+                    at=now,
+                )
+            return
+        reason, message = (
+            Reason.NODE_LOST,
+            f"replica {first.index} lost its node and no retries are left",
+        )
+    else:
+        reason = FAILURE_REASONS.get(first.reason or "", Reason.EXIT_CODE)
+        message = _failure_message(first)
+    job.exit_code = first.exit_code
+    change_state(session, job, JobState.FAILED, reason=reason, message=message, at=now)
+
+
+def _failure_message(rep: ReplicaRow) -> str:
+    return {
+        "exit_code": f"replica {rep.index} exited with code {rep.exit_code}",
+        "oom_killed": f"replica {rep.index} went over its memory limit of {rep.memory_mib} MiB",
+        "runtime_exceeded": f"replica {rep.index} ran past its max_runtime",
+        "signal": f"replica {rep.index} was killed by signal {-(rep.exit_code or 0)}",
+    }.get(rep.reason or "", f"replica {rep.index} failed ({rep.reason})")
+
+
+def cycle(db: Database, lease: Lease, executors: dict[str, Executor], now: datetime) -> None:
+    with db.session() as session:
+        lease.fence(session, now)
+        work = gather(session)
+    if not work:
+        return
+    seen = act(work, executors)
+    with db.session() as session:
+        now = utcnow()  # acting took time: fence and record at the present
+        lease.fence(session, now)
+        record(session, seen, now)

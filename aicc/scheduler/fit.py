@@ -1,0 +1,66 @@
+"""Whether one replica fits on one node, and on which devices: the filter every policy shares."""
+
+from __future__ import annotations
+
+from aicc.scheduler.snapshot import DevicePick, DeviceView, NodeView, ReplicaRequest
+
+
+def model_ok(device: DeviceView, request: ReplicaRequest) -> bool:
+    return request.models is None or device.model.lower() in {m.lower() for m in request.models}
+
+
+def pick_devices(node: NodeView, request: ReplicaRequest) -> tuple[DevicePick, ...] | None:
+    """The devices a replica would take on this node, or None when it does not fit.
+
+    A share goes to the fullest device that still holds it (packing keeps whole devices free);
+    whole devices go to the lowest free indices, which keeps them adjacent on typical topologies.
+    """
+    if not node.schedulable:
+        return None
+    if request.cpu_milli > node.free_cpu_milli or request.memory_mib > node.free_memory_mib:
+        return None
+    if request.accel_count == 0:
+        return ()
+    if request.accel_milli is not None and request.accel_milli < 1000:
+        need_mem = request.accel_memory_mib or 0
+        candidates = [
+            d
+            for d in node.devices
+            if model_ok(d, request)
+            and d.free_milli >= request.accel_milli
+            and (d.free_memory_mib or 0) >= need_mem
+        ]
+        if not candidates:
+            return None
+        best = min(candidates, key=lambda d: (d.free_milli, d.index))
+        return (DevicePick(best.index, request.accel_milli, request.accel_memory_mib),)
+    whole = [d for d in node.devices if d.free_milli == 1000 and model_ok(d, request)]
+    if len(whole) < request.accel_count:
+        return None
+    return tuple(DevicePick(d.index, 1000) for d in whole[: request.accel_count])
+
+
+def take(node: NodeView, request: ReplicaRequest, picks: tuple[DevicePick, ...]) -> None:
+    """Subtract a placed replica from the node's free capacity (in the scheduler's own copy)."""
+    node.free_cpu_milli -= request.cpu_milli
+    node.free_memory_mib -= request.memory_mib
+    by_index = {d.index: d for d in node.devices}
+    for pick in picks:
+        device = by_index[pick.index]
+        device.free_milli -= pick.milli
+        if device.free_memory_mib is not None:
+            device.free_memory_mib -= (
+                pick.memory_mib if pick.memory_mib is not None else device.memory_mib
+            )
+
+
+def fits_empty(node: NodeView, request: ReplicaRequest) -> bool:
+    """Could the replica ever fit on this node, were it empty? (Rejecting unfittable specs.)"""
+    empty = NodeView(
+        name=node.name,
+        free_cpu_milli=node.total_cpu_milli,
+        free_memory_mib=node.total_memory_mib,
+        devices=[DeviceView(d.index, d.model, d.memory_mib) for d in node.devices],
+        labels=node.labels,
+    )
+    return pick_devices(empty, request) is not None

@@ -1,0 +1,113 @@
+"""Start AICC: open (and migrate) the database, bootstrap the tenancy tree, register this
+machine's node, start the control loops, serve the API.
+
+`build()` makes the whole server without a socket, so tests and `aicc serve` share one path.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from aicc import config
+from aicc.api.app import create_app
+from aicc.api.state import AppState
+from aicc.executors.base import Executor
+from aicc.executors.local.executor import LocalExecutor
+from aicc.loops.controller import Controller
+from aicc.services import nodes, tenancy, tokens
+from aicc.store.blobs import BlobStore
+from aicc.store.db import open_database
+from aicc.store.tables import UserRow
+
+log = logging.getLogger("aicc")
+
+
+def make_executors(settings: config.Settings, blobs: BlobStore) -> dict[str, Executor]:
+    if settings.executor != "local":
+        raise config.ConfigError(
+            f"executor {settings.executor!r} is not available yet; use 'local' (Slurm, Ray and "
+            "Kubernetes arrive with issue 4)"
+        )
+    local = LocalExecutor(
+        home=settings.home,
+        blobs=blobs,
+        node_name=settings.node_name,
+        simulated=settings.simulated(),
+        log_limit_bytes=settings.limits.log_limit_mib * 1024 * 1024,
+        grace_s=settings.limits.grace_s,
+    )
+    return {"local": local}
+
+
+def ensure_admin_token(state: AppState) -> Path | None:
+    """First start, or a deleted token file: write an admin token to `$AICC_HOME/admin.token`."""
+    path = state.settings.home / "admin.token"
+    with state.db.session() as session:
+        created = tenancy.bootstrap(session)
+        if created is None and path.exists():
+            return None
+        admin = created or session.query(UserRow).filter(UserRow.name == "admin").one_or_none()
+        if admin is None:
+            return None
+        _, secret = tokens.issue(session, None, user_id=admin.id, name="admin.token")
+    tenancy.write_secret_file(path, secret + "\n")
+    return path
+
+
+def register_nodes(state: AppState) -> None:
+    for executor in state.executors.values():
+        for node in executor.discover():
+            with state.db.session() as session:
+                nodes.register(session, node)
+            log.info("node %s: %s", node.name, getattr(executor, "note", ""))
+
+
+def build(settings: config.Settings) -> tuple[FastAPI, AppState]:
+    settings.home.mkdir(parents=True, exist_ok=True)
+    db = open_database(settings.db, settings.home)
+    blobs = BlobStore(settings.home / "blobs")
+    executors = make_executors(settings, blobs)
+    holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    controller = Controller(db, executors, holder=holder, interval_s=settings.loop_interval_s)
+    state = AppState(
+        settings=settings, db=db, blobs=blobs, executors=executors, controller=controller
+    )
+    ensure_admin_token(state)
+    register_nodes(state)
+    return create_app(state), state
+
+
+def serve(
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    home: Path | None = None,
+    db_url: str | None = None,
+    executor: str | None = None,
+    log_level: str = "info",
+) -> None:
+    """Run until interrupted. Blocking."""
+    import uvicorn
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = config.load(home, host=host, port=port, db=db_url, executor=executor)
+    app, state = build(settings)
+    state.controller.start()
+    url = f"http://{settings.host}:{settings.port}"
+    log.info(
+        "AICC %s on %s (database: %s, home: %s)", "serving", url, state.db.dialect, settings.home
+    )
+    log.info("admin token: %s", settings.home / "admin.token")
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level.lower())
+    finally:
+        state.controller.stop()
+        state.db.dispose()

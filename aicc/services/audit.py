@@ -1,0 +1,50 @@
+"""The audit log: who did what to which object. Written in the same transaction as the change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aicc.core.tenancy import Principal
+from aicc.services.common import utcnow
+from aicc.store.tables import AuditRow
+
+
+def record(
+    session: Session,
+    who: Principal | None,
+    action: str,
+    object_type: str,
+    object_id: str,
+    *,
+    org_id: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    session.add(
+        AuditRow(
+            at=utcnow(),
+            user_id=who.user_id if who else None,
+            user_name=who.name if who else "system",
+            org_id=org_id if org_id is not None else (who.org_id if who else None),
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            detail=detail or {},
+        )
+    )
+
+
+def entries(
+    session: Session, who: Principal, *, limit: int, before_id: int | None, action: str | None
+) -> list[AuditRow]:
+    """Newest first. Admins read the center's log, org admins their organization's."""
+    query = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
+    if not who.is_admin:
+        query = query.where(AuditRow.org_id == who.org_id)
+    if before_id is not None:
+        query = query.where(AuditRow.id < before_id)
+    if action:
+        query = query.where(AuditRow.action == action)
+    return list(session.scalars(query))

@@ -1,0 +1,58 @@
+"""What every service shares: the clock, new ids, and the errors the API turns into 4xx answers."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from aicc.core.ids import make_id
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id(prefix: str) -> str:
+    return make_id(prefix, unix_ms=time.time_ns() // 1_000_000, random80=secrets.randbits(80))
+
+
+class ServiceError(Exception):
+    """A request that cannot be done as asked; `status` is the HTTP code the API answers with."""
+
+    status = 400
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFound(ServiceError):
+    """Missing, or belonging to another tenant: the two look the same from outside."""
+
+    status = 404
+
+
+class Forbidden(ServiceError):
+    """Your own tenant's object, but your role may not do this."""
+
+    status = 403
+
+
+class Conflict(ServiceError):
+    status = 409
+
+
+class Invalid(ServiceError):
+    status = 422
+
+
+class TooMany(ServiceError):
+    status = 429
+
+
+class TooLarge(ServiceError):
+    status = 413

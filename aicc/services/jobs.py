@@ -1,0 +1,288 @@
+"""Jobs: submit, read, cancel, and the one function that changes a job's state.
+
+`change_state` is the only writer of `JobRow.state`: it asks `core.states.transition` whether the
+move is legal and appends the event in the same transaction, so the event log is the job's history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from aicc.core.jobspec import JobSpec
+from aicc.core.states import JobState, JobStatus, Reason, transition
+from aicc.core.tenancy import Principal, can_read, can_write
+from aicc.core.units import format_cpu, format_memory
+from aicc.scheduler.fifo import schedule
+from aicc.scheduler.snapshot import Bind, JobView, Snapshot
+from aicc.services import audit, snapshots, tenancy
+from aicc.services.common import Forbidden, Invalid, NotFound, TooMany, new_id, utcnow
+from aicc.store.tables import EventRow, JobRow, ReplicaRow, SecretRow, WorkdirRow
+
+ACTIVE = (JobState.PENDING, JobState.ADMITTED)
+
+
+@dataclass(frozen=True)
+class SubmitLimits:
+    max_pending_per_user: int = 1000
+
+
+def change_state(
+    session: Session,
+    job: JobRow,
+    to: JobState,
+    *,
+    reason: str,
+    message: str = "",
+    at: datetime | None = None,
+    data: dict[str, object] | None = None,
+) -> None:
+    """Move a job to `to` and append the event; raises IllegalTransition for a forbidden move."""
+    at = at or utcnow()
+    status = JobStatus(JobState(job.state), job.reason, job.message, job.attempt)
+    new, event = transition(status, to, reason=reason, message=message, at=at)
+    job.state, job.reason, job.message, job.attempt = (
+        new.state.value,
+        new.reason,
+        new.message,
+        new.attempt,
+    )
+    job.updated_at = at
+    if to is JobState.RUNNING and job.started_at is None:
+        job.started_at = at
+    if to.is_terminal():
+        job.ended_at = at
+    session.add(
+        EventRow(
+            job_id=job.id,
+            kind=event.kind,
+            from_state=event.from_state.value,
+            to_state=event.to_state.value,
+            reason=event.reason,
+            message=event.message,
+            attempt=event.attempt,
+            at=at,
+            data=dict(data or {}),
+        )
+    )
+
+
+def submit(
+    session: Session,
+    who: Principal,
+    spec: JobSpec,
+    *,
+    idempotency_key: str | None,
+    limits: SubmitLimits = SubmitLimits(),
+) -> tuple[JobRow, bool]:
+    """Accept a job, or return the one already accepted under the same idempotency key.
+
+    Returns (job, created). Rejects, with what to fix, a spec that no node could ever run.
+    """
+    if idempotency_key:
+        seen = session.scalar(
+            select(JobRow).where(
+                JobRow.user_id == who.user_id, JobRow.idempotency_key == idempotency_key
+            )
+        )
+        if seen is not None:
+            return seen, False
+    project = tenancy.resolve_project(session, who, spec.project)
+    if not can_write(who, org_id=project.org_id, project_id=project.id):
+        raise Forbidden("viewers cannot submit jobs")
+    queue = tenancy.resolve_queue(session, project, spec.queue)
+    _check_references(session, spec, project_id=project.id, org_id=project.org_id)
+    if queue.max_runtime_s and (spec.max_runtime_s or 0) > queue.max_runtime_s:
+        raise Invalid(f"max_runtime: queue {queue.name} allows at most {queue.max_runtime_s} s")
+    waiting = (
+        select(func.count()).select_from(JobRow).where(JobRow.state.in_([s.value for s in ACTIVE]))
+    )
+    if (
+        session.scalar(waiting.where(JobRow.user_id == who.user_id)) or 0
+    ) >= limits.max_pending_per_user:
+        raise TooMany(
+            f"you have {limits.max_pending_per_user} jobs waiting already; wait or cancel some"
+        )
+    if (
+        queue.max_pending is not None
+        and (session.scalar(waiting.where(JobRow.queue_id == queue.id)) or 0) >= queue.max_pending
+    ):
+        raise TooMany(f"queue {queue.name} holds its maximum of {queue.max_pending} waiting jobs")
+    _check_fits(session, spec)
+    now = utcnow()
+    job_id = new_id("job")
+    stored = spec.model_copy(
+        update={
+            "project": project.name,
+            "queue": queue.name,
+            "max_runtime_s": spec.max_runtime_s or queue.max_runtime_s,
+            "name": spec.name or _default_name(spec, job_id),
+        }
+    )
+    job = JobRow(
+        id=job_id,
+        name=stored.name,
+        org_id=project.org_id,
+        project_id=project.id,
+        queue_id=queue.id,
+        user_id=who.user_id,
+        kind=spec.kind.value,
+        spec=stored.model_dump(mode="json", exclude={"workdir"}),
+        priority=spec.priority,
+        state=JobState.PENDING.value,
+        reason=Reason.SUBMITTED.value,
+        message="waiting for admission",
+        attempt=0,
+        idempotency_key=idempotency_key,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(job)
+    session.flush()  # the job row first: events reference it
+    session.add(
+        EventRow(job_id=job_id, kind="submitted", to_state="pending", reason="submitted", at=now)
+    )
+    audit.record(session, who, "job.submit", "job", job_id, org_id=project.org_id)
+    session.flush()
+    return job, True
+
+
+def _default_name(spec: JobSpec, job_id: str) -> str:
+    words = spec.command.split() if isinstance(spec.command, str) else spec.command
+    head = "".join(c if c.isalnum() else "-" for c in words[0].rsplit("/", 1)[-1].lower())[:40]
+    return f"{head.strip('-') or 'job'}-{job_id[-6:].lower()}"
+
+
+def _check_references(session: Session, spec: JobSpec, *, project_id: str, org_id: str) -> None:
+    if spec.secrets:
+        known = set(
+            session.scalars(
+                select(SecretRow.name).where(
+                    SecretRow.project_id == project_id, SecretRow.name.in_(spec.secrets)
+                )
+            )
+        )
+        missing = sorted(set(spec.secrets) - known)
+        if missing:
+            raise Invalid(
+                f"secrets: {', '.join(missing)} not found in this project; "
+                "add them with `aicc secret set`"
+            )
+    if spec.workdir_sha256 and session.get(WorkdirRow, (spec.workdir_sha256, org_id)) is None:
+        raise Invalid(
+            "workdir_sha256: no such upload in your organization; upload the workdir first"
+        )
+
+
+def _check_fits(session: Session, spec: JobSpec) -> None:
+    """A job that no node could hold even when the center is empty would wait forever: refuse it."""
+    views = snapshots.node_views(session, empty=True)
+    probe = JobView(
+        id="probe",
+        replicas=spec.replicas,
+        request=snapshots.replica_request(spec),
+        priority=0,
+        submitted_at=utcnow(),
+    )
+    decision = schedule(Snapshot(now=utcnow(), nodes=views, pending=[probe]))[0]
+    if isinstance(decision, Bind):
+        return
+    res = spec.resources
+    want = f"{format_cpu(res.cpu_milli)} CPU, {format_memory(res.memory_mib)} memory"
+    if res.accelerator.count:
+        share = res.accelerator.milli
+        what = (
+            f"{share / 1000:g} of an accelerator"
+            if share and share < 1000
+            else f"{res.accelerator.count} accelerators"
+        )
+        models = f" of model {'/'.join(res.accelerator.models)}" if res.accelerator.models else ""
+        want += f", {what}{models}"
+    biggest = max(views, key=lambda v: (len(v.devices), v.total_cpu_milli), default=None)
+    has = (
+        f"the largest node, {biggest.name}, has {format_cpu(biggest.total_cpu_milli)} CPU, "
+        f"{format_memory(biggest.total_memory_mib)} memory and {len(biggest.devices)} accelerators"
+        if biggest
+        else "the center has no nodes"
+    )
+    raise Invalid(
+        f"resources: no node of this center can ever run this job ({spec.replicas} x {want}); {has}"
+    )
+
+
+def get(session: Session, who: Principal, job_id: str) -> JobRow:
+    job = session.get(JobRow, job_id)
+    if job is None or not can_read(who, org_id=job.org_id, project_id=job.project_id):
+        raise NotFound(f"job {job_id} not found")
+    return job
+
+
+def list_jobs(
+    session: Session,
+    who: Principal,
+    *,
+    state: str | None,
+    project: str | None,
+    limit: int,
+    before_id: str | None,
+) -> list[JobRow]:
+    """Newest first (ids sort by creation time); a page ends before `before_id`."""
+    query = select(JobRow).order_by(JobRow.id.desc()).limit(limit)
+    if project is not None:
+        query = query.where(JobRow.project_id == tenancy.resolve_project(session, who, project).id)
+    elif not who.is_admin:
+        query = query.where(JobRow.org_id == who.org_id)
+        if who.role.value not in ("org_admin",):
+            query = query.where(JobRow.project_id.in_(who.project_ids or {""}))
+    if state:
+        query = query.where(JobRow.state == state)
+    if before_id:
+        query = query.where(JobRow.id < before_id)
+    return list(session.scalars(query))
+
+
+def cancel(session: Session, who: Principal, job_id: str) -> JobRow:
+    """Waiting jobs end at once; placed ones are stopped by the reconciler (TERM, grace, KILL)."""
+    job = get(session, who, job_id)
+    if not can_write(who, org_id=job.org_id, project_id=job.project_id):
+        raise Forbidden("viewers cannot cancel jobs")
+    state = JobState(job.state)
+    if state.is_terminal() or job.cancel_requested:
+        return job
+    audit.record(session, who, "job.cancel", "job", job.id, org_id=job.org_id)
+    if state in ACTIVE:
+        change_state(
+            session,
+            job,
+            JobState.CANCELLED,
+            reason=Reason.CANCELLED_BY_USER,
+            message=f"cancelled by {who.name}",
+        )
+    else:
+        job.cancel_requested = True
+        job.message = f"cancelling (requested by {who.name})"
+    return job
+
+
+def events(session: Session, who: Principal, job_id: str) -> list[EventRow]:
+    job = get(session, who, job_id)
+    return list(
+        session.scalars(select(EventRow).where(EventRow.job_id == job.id).order_by(EventRow.id))
+    )
+
+
+def replicas(session: Session, job: JobRow, *, attempt: int | None = None) -> list[ReplicaRow]:
+    """The replicas of one attempt (the latest that has any, by default)."""
+    query = select(ReplicaRow).where(ReplicaRow.job_id == job.id)
+    if attempt is None:
+        attempt = session.scalar(
+            select(func.max(ReplicaRow.attempt)).where(ReplicaRow.job_id == job.id)
+        )
+        if attempt is None:
+            return []
+    return list(
+        session.scalars(query.where(ReplicaRow.attempt == attempt).order_by(ReplicaRow.index))
+    )

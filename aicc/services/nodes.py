@@ -1,0 +1,190 @@
+"""Nodes and devices: this machine at start, others from an operator's inventory, and what is
+allocated on each (read from the replicas that hold resources)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aicc.core import catalog
+from aicc.core.tenancy import Principal
+from aicc.core.topology import TOPOLOGY_KEYS, Device, Node, NodeState
+from aicc.core.units import parse_cpu_milli, parse_memory_mib
+from aicc.services import audit
+from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
+from aicc.store.tables import DeviceRow, NodeRow, ReplicaRow
+
+HOLDING = ("scheduled", "running")  # replica states that occupy resources
+
+
+class InventoryDevices(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str
+    count: Annotated[int, Field(ge=1, le=64)] = 1
+    memory_mib: int | None = None
+    simulated: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _units(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "memory" in data:
+            data = {**data, "memory_mib": parse_memory_mib(data.pop("memory"))}
+        return data
+
+
+class InventoryNode(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
+    executor: str = "local"
+    cpu_milli: Annotated[int, Field(ge=1)]
+    memory_mib: Annotated[int, Field(ge=1)]
+    address: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    devices: list[InventoryDevices] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _units(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "cpu" in data:
+            data["cpu_milli"] = parse_cpu_milli(data.pop("cpu"))
+        if "memory" in data:
+            data["memory_mib"] = parse_memory_mib(data.pop("memory"))
+        labels = dict(data.get("labels") or {})
+        for key in TOPOLOGY_KEYS:  # `pool: a` is shorthand for `labels: {pool: a}`
+            if key in data:
+                labels[key] = str(data.pop(key))
+        data["labels"] = labels
+        return data
+
+
+class Inventory(BaseModel):
+    """The YAML an operator writes to add nodes (docs/config.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+    nodes: list[InventoryNode]
+
+
+@dataclass
+class Allocation:
+    cpu_milli: int = 0
+    memory_mib: int = 0
+    device_milli: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    device_memory_mib: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def register(session: Session, node: Node) -> NodeRow:
+    """Insert or refresh a node found by an executor; an operator's cordon survives a refresh."""
+    row = session.scalar(select(NodeRow).where(NodeRow.name == node.name))
+    now = utcnow()
+    if row is None:
+        row = NodeRow(id=new_id("node"), name=node.name, created_at=now, state=node.state.value)
+        session.add(row)
+    elif row.state == NodeState.DOWN.value and node.state is NodeState.READY:
+        row.state, row.state_reason = NodeState.READY.value, ""
+    row.executor = node.executor
+    row.labels = dict(node.labels)
+    row.cpu_milli, row.memory_mib = node.cpu_milli, node.memory_mib
+    row.heartbeat_at = now
+    session.flush()
+    existing = {
+        d.index: d for d in session.scalars(select(DeviceRow).where(DeviceRow.node_id == row.id))
+    }
+    for device in node.devices:
+        drow = existing.pop(device.index, None)
+        if drow is None:
+            drow = DeviceRow(id=new_id("dev"), node_id=row.id, index=device.index)
+            session.add(drow)
+        drow.model, drow.memory_mib, drow.uuid = device.model, device.memory_mib, device.uuid
+        drow.simulated, drow.healthy = device.simulated, device.healthy
+    for stale in existing.values():
+        session.delete(stale)
+    return row
+
+
+def inventory_nodes(doc: Inventory) -> list[Node]:
+    """Turn an inventory into domain nodes, checking every device model against the catalog."""
+    nodes = []
+    for spec in doc.nodes:
+        devices: list[Device] = []
+        for group in spec.devices:
+            try:
+                model = catalog.lookup(group.model)
+            except KeyError as err:
+                raise Invalid(f"nodes.{spec.name}.devices.model: {err.args[0]}") from None
+            memory = group.memory_mib or int(model.memory_gib * 1024)
+            for _ in range(group.count):
+                devices.append(Device(len(devices), model.name, memory, simulated=group.simulated))
+        nodes.append(
+            Node(
+                spec.name,
+                spec.cpu_milli,
+                spec.memory_mib,
+                tuple(devices),
+                spec.labels,
+                executor=spec.executor,
+            )
+        )
+    return nodes
+
+
+def import_inventory(session: Session, who: Principal, doc: Inventory) -> list[NodeRow]:
+    if not who.is_admin:
+        raise Forbidden("only center admins import nodes")
+    rows = [register(session, node) for node in inventory_nodes(doc)]
+    audit.record(session, who, "node.import", "node", ",".join(r.name for r in rows))
+    return rows
+
+
+def allocations(session: Session) -> dict[str, Allocation]:
+    """node id -> what the replicas bound there hold now."""
+    result: dict[str, Allocation] = defaultdict(Allocation)
+    for rep in session.scalars(select(ReplicaRow).where(ReplicaRow.state.in_(HOLDING))):
+        alloc = result[rep.node_id]
+        alloc.cpu_milli += rep.cpu_milli
+        alloc.memory_mib += rep.memory_mib
+        for pick in rep.devices:
+            alloc.device_milli[pick["index"]] += pick["milli"]
+            if pick.get("memory_mib") is not None:
+                alloc.device_memory_mib[pick["index"]] += pick["memory_mib"]
+    return result
+
+
+def devices_of(session: Session, node_ids: list[str]) -> dict[str, list[DeviceRow]]:
+    out: dict[str, list[DeviceRow]] = defaultdict(list)
+    query = select(DeviceRow).where(DeviceRow.node_id.in_(node_ids)).order_by(DeviceRow.index)
+    for device in session.scalars(query):
+        out[device.node_id].append(device)
+    return out
+
+
+def list_nodes(session: Session) -> list[NodeRow]:
+    return list(session.scalars(select(NodeRow).order_by(NodeRow.name)))
+
+
+def get_by_name(session: Session, name: str) -> NodeRow:
+    row = session.scalar(select(NodeRow).where(NodeRow.name == name))
+    if row is None:
+        raise NotFound(f"node {name!r} not found; `aicc node list` shows the nodes")
+    return row
+
+
+def set_state(
+    session: Session, who: Principal, name: str, state: NodeState, reason: str = ""
+) -> NodeRow:
+    """Cordon or uncordon by an operator (a down node comes back only when its executor sees it)."""
+    if not who.is_admin:
+        raise Forbidden("only center admins cordon nodes")
+    row = get_by_name(session, name)
+    if row.state == NodeState.DOWN.value and state is NodeState.READY:
+        raise Invalid(f"node {name} is down; it returns when its executor reports it again")
+    row.state, row.state_reason = state.value, reason
+    audit.record(session, who, f"node.{state.value}", "node", row.id, detail={"reason": reason})
+    return row

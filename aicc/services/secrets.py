@@ -1,0 +1,67 @@
+"""Project secrets: set by members, injected into replicas at launch, never read back."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aicc.core.tenancy import Principal, can_write
+from aicc.services import audit, tenancy
+from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
+from aicc.store.tables import SecretRow
+
+NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+
+
+def put(
+    session: Session, who: Principal, *, project: str | None, name: str, value: str
+) -> SecretRow:
+    """Create or replace. The value reaches jobs as an environment variable named like the secret
+    (upper case, '-' as '_')."""
+    if not NAME.match(name):
+        raise Invalid("name: letters, digits, '-' and '_', starting with a letter, at most 64")
+    prj = tenancy.resolve_project(session, who, project)
+    if not can_write(who, org_id=prj.org_id, project_id=prj.id):
+        raise Forbidden("viewers cannot set secrets")
+    row = session.scalar(
+        select(SecretRow).where(SecretRow.project_id == prj.id, SecretRow.name == name)
+    )
+    now = utcnow()
+    if row is None:
+        row = SecretRow(
+            id=new_id("sec"),
+            project_id=prj.id,
+            name=name,
+            value=value,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+    else:
+        row.value, row.updated_at = value, now
+    audit.record(session, who, "secret.put", "secret", f"{prj.id}/{name}", org_id=prj.org_id)
+    return row
+
+
+def names(session: Session, who: Principal, *, project: str | None) -> list[SecretRow]:
+    prj = tenancy.resolve_project(session, who, project)
+    return list(
+        session.scalars(
+            select(SecretRow).where(SecretRow.project_id == prj.id).order_by(SecretRow.name)
+        )
+    )
+
+
+def delete(session: Session, who: Principal, *, project: str | None, name: str) -> None:
+    prj = tenancy.resolve_project(session, who, project)
+    if not can_write(who, org_id=prj.org_id, project_id=prj.id):
+        raise Forbidden("viewers cannot delete secrets")
+    row = session.scalar(
+        select(SecretRow).where(SecretRow.project_id == prj.id, SecretRow.name == name)
+    )
+    if row is None:
+        raise NotFound(f"secret {name!r} not found in project {prj.name}")
+    session.delete(row)
+    audit.record(session, who, "secret.delete", "secret", f"{prj.id}/{name}", org_id=prj.org_id)

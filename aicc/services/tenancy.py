@@ -1,0 +1,292 @@
+"""Organizations, projects, users, memberships and queues: the tenancy tree and its lanes.
+
+Every function takes the acting principal and refuses what its role may not do; objects of another
+tenant raise NotFound, so their existence does not leak.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aicc.core.tenancy import Principal, Role, can_manage, can_read
+from aicc.services import audit
+from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, utcnow
+from aicc.store.tables import MembershipRow, OrgRow, ProjectRow, QueueRow, UserRow
+
+DEFAULT = "default"
+
+
+def hash_password(password: str) -> str:
+    """scrypt with a random salt: slow on purpose, and in the standard library."""
+    salt = os.urandom(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def check_password(password: str, stored: str | None) -> bool:
+    if not stored or not stored.startswith("scrypt$"):
+        return False
+    _, salt, digest = stored.split("$")
+    candidate = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=2**14, r=8, p=1)
+    return hmac.compare_digest(candidate.hex(), digest)
+
+
+def principal_of(session: Session, user: UserRow) -> Principal:
+    projects = session.scalars(
+        select(MembershipRow.project_id).where(MembershipRow.user_id == user.id)
+    )
+    return Principal(
+        user_id=user.id,
+        name=user.name,
+        org_id=user.org_id,
+        role=Role(user.role),
+        project_ids=frozenset(projects),
+    )
+
+
+# --- organizations ---
+
+
+def create_org(
+    session: Session, who: Principal | None, *, name: str, display_name: str = ""
+) -> OrgRow:
+    if who is not None and not who.is_admin:
+        raise Forbidden("only center admins create organizations")
+    if session.scalar(select(OrgRow).where(OrgRow.name == name)):
+        raise Conflict(f"organization {name!r} exists already")
+    org = OrgRow(
+        id=new_id("org"), name=name, display_name=display_name or name, created_at=utcnow()
+    )
+    session.add(org)
+    session.flush()
+    create_project(session, None, name=DEFAULT, org_id=org.id)
+    audit.record(session, who, "org.create", "org", org.id, org_id=org.id, detail={"name": name})
+    return org
+
+
+def get_org(session: Session, who: Principal, org_id: str) -> OrgRow:
+    org = session.get(OrgRow, org_id)
+    if org is None or not can_read(who, org_id=org.id):
+        raise NotFound(f"organization {org_id} not found")
+    return org
+
+
+def list_orgs(session: Session, who: Principal) -> list[OrgRow]:
+    query = select(OrgRow).order_by(OrgRow.created_at)
+    if not who.is_admin:
+        query = query.where(OrgRow.id == who.org_id)
+    return list(session.scalars(query))
+
+
+# --- projects and queues ---
+
+
+def create_project(
+    session: Session, who: Principal | None, *, name: str, org_id: str | None = None
+) -> ProjectRow:
+    org_id = org_id or (who.org_id if who else None)
+    if org_id is None:
+        raise Invalid("org_id: name the organization of the project")
+    if who is not None:
+        get_org(session, who, org_id)
+        if not can_manage(who, org_id=org_id):
+            raise Forbidden("only organization admins create projects")
+    exists = select(ProjectRow).where(ProjectRow.org_id == org_id, ProjectRow.name == name)
+    if session.scalar(exists):
+        raise Conflict(f"project {name!r} exists already in this organization")
+    project = ProjectRow(id=new_id("prj"), org_id=org_id, name=name, created_at=utcnow())
+    session.add(project)
+    session.flush()
+    create_queue(session, None, project=project, name=DEFAULT)
+    audit.record(session, who, "project.create", "project", project.id, org_id=org_id)
+    return project
+
+
+def visible_project(session: Session, who: Principal, project_id: str) -> ProjectRow:
+    project = session.get(ProjectRow, project_id)
+    if project is None or not can_read(who, org_id=project.org_id, project_id=project.id):
+        raise NotFound(f"project {project_id} not found")
+    return project
+
+
+def resolve_project(session: Session, who: Principal, ref: str | None) -> ProjectRow:
+    """A project by id or by name in the caller's organization; None means the caller's default."""
+    if ref is None:
+        user = session.get(UserRow, who.user_id)
+        if user and user.default_project_id:
+            return visible_project(session, who, user.default_project_id)
+        ref = DEFAULT
+    if ref.startswith("prj_"):
+        return visible_project(session, who, ref)
+    project = session.scalar(
+        select(ProjectRow).where(ProjectRow.org_id == who.org_id, ProjectRow.name == ref)
+    )
+    if project is None or not can_read(who, org_id=project.org_id, project_id=project.id):
+        raise NotFound(f"project {ref!r} not found; `aicc project list` shows yours")
+    return project
+
+
+def list_projects(session: Session, who: Principal) -> list[ProjectRow]:
+    rows = session.scalars(select(ProjectRow).order_by(ProjectRow.created_at))
+    return [p for p in rows if can_read(who, org_id=p.org_id, project_id=p.id)]
+
+
+def add_member(session: Session, who: Principal, *, project_id: str, user_id: str) -> ProjectRow:
+    project = visible_project(session, who, project_id)
+    if not can_manage(who, org_id=project.org_id):
+        raise Forbidden("only organization admins manage project members")
+    user = session.get(UserRow, user_id)
+    if user is None or user.org_id != project.org_id:
+        raise NotFound(f"user {user_id} not found in this organization")
+    if session.get(MembershipRow, (user_id, project_id)) is None:
+        session.add(MembershipRow(user_id=user_id, project_id=project_id))
+        audit.record(
+            session, who, "project.add_member", "project", project_id, detail={"user_id": user_id}
+        )
+    return project
+
+
+def create_queue(
+    session: Session,
+    who: Principal | None,
+    *,
+    project: ProjectRow,
+    name: str,
+    priority: int = 100,
+    max_runtime_s: int | None = None,
+    max_pending: int | None = None,
+    max_running: int | None = None,
+) -> QueueRow:
+    if who is not None and not can_manage(who, org_id=project.org_id):
+        raise Forbidden("only organization admins create queues")
+    exists = select(QueueRow).where(QueueRow.project_id == project.id, QueueRow.name == name)
+    if session.scalar(exists):
+        raise Conflict(f"queue {name!r} exists already in project {project.name}")
+    queue = QueueRow(
+        id=new_id("que"),
+        project_id=project.id,
+        name=name,
+        priority=priority,
+        max_runtime_s=max_runtime_s,
+        max_pending=max_pending,
+        max_running=max_running,
+        created_at=utcnow(),
+    )
+    session.add(queue)
+    session.flush()
+    if who is not None:
+        audit.record(session, who, "queue.create", "queue", queue.id, org_id=project.org_id)
+    return queue
+
+
+def resolve_queue(session: Session, project: ProjectRow, name: str | None) -> QueueRow:
+    queue = session.scalar(
+        select(QueueRow).where(
+            QueueRow.project_id == project.id, QueueRow.name == (name or DEFAULT)
+        )
+    )
+    if queue is None:
+        raise NotFound(f"queue {name!r} not found in project {project.name}")
+    return queue
+
+
+def list_queues(session: Session, who: Principal, project_ref: str | None) -> list[QueueRow]:
+    if project_ref is not None:
+        projects = [resolve_project(session, who, project_ref)]
+    else:
+        projects = list_projects(session, who)
+    ids = [p.id for p in projects]
+    return list(session.scalars(select(QueueRow).where(QueueRow.project_id.in_(ids))))
+
+
+# --- users ---
+
+
+def create_user(
+    session: Session,
+    who: Principal | None,
+    *,
+    name: str,
+    role: Role,
+    org_id: str | None = None,
+    project_ids: list[str] | None = None,
+    password: str | None = None,
+    email: str | None = None,
+) -> UserRow:
+    org_id = org_id or (who.org_id if who else None)
+    if org_id is None:
+        raise Invalid("org_id: name the organization of the user")
+    if who is not None:
+        get_org(session, who, org_id)
+        if not can_manage(who, org_id=org_id):
+            raise Forbidden("only organization admins create users")
+        if role is Role.ADMIN and not who.is_admin:
+            raise Forbidden("only center admins create center admins")
+    if session.scalar(select(UserRow).where(UserRow.name == name)):
+        raise Conflict(f"user {name!r} exists already")
+    if password is not None and len(password) < 8:
+        raise Invalid("password: use at least 8 characters")
+    default_project = session.scalar(
+        select(ProjectRow).where(ProjectRow.org_id == org_id, ProjectRow.name == DEFAULT)
+    )
+    user = UserRow(
+        id=new_id("usr"),
+        name=name,
+        org_id=org_id,
+        role=role.value,
+        email=email,
+        password_hash=hash_password(password) if password else None,
+        default_project_id=default_project.id if default_project else None,
+        created_at=utcnow(),
+    )
+    session.add(user)
+    session.flush()
+    members = list(project_ids or ([default_project.id] if default_project else []))
+    for project_id in members:
+        project = session.get(ProjectRow, project_id)
+        if project is None or project.org_id != org_id:
+            raise NotFound(f"project {project_id} not found in this organization")
+        session.add(MembershipRow(user_id=user.id, project_id=project_id))
+    audit.record(session, who, "user.create", "user", user.id, org_id=org_id, detail={"role": role})
+    return user
+
+
+def get_user(session: Session, who: Principal, user_id: str) -> UserRow:
+    user = session.get(UserRow, user_id)
+    if user is None or not (user.id == who.user_id or can_manage(who, org_id=user.org_id)):
+        if user is not None and can_read(who, org_id=user.org_id):
+            raise Forbidden("only organization admins read other users")
+        raise NotFound(f"user {user_id} not found")
+    return user
+
+
+def list_users(session: Session, who: Principal) -> list[UserRow]:
+    query = select(UserRow).order_by(UserRow.created_at)
+    if who.is_admin:
+        return list(session.scalars(query))
+    if who.role is Role.ORG_ADMIN:
+        return list(session.scalars(query.where(UserRow.org_id == who.org_id)))
+    return list(session.scalars(query.where(UserRow.id == who.user_id)))
+
+
+def bootstrap(session: Session) -> UserRow | None:
+    """First start: org, project and queue `default`, and an admin. None if already done."""
+    if session.scalar(select(OrgRow).limit(1)) is not None:
+        return None
+    org = create_org(session, None, name=DEFAULT, display_name="Default organization")
+    return create_user(session, None, name="admin", role=Role.ADMIN, org_id=org.id)
+
+
+def write_secret_file(path: Path, content: str) -> None:
+    """Create the file with mode 0600 before any byte of the secret is written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(content)
+    os.chmod(path, 0o600)

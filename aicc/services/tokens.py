@@ -1,0 +1,93 @@
+"""API tokens: random secrets shown once, stored as SHA-256 digests, with expiry and revocation."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aicc.core.tenancy import Principal, can_manage
+from aicc.services import audit
+from aicc.services.common import Invalid, NotFound, new_id, utcnow
+from aicc.services.tenancy import principal_of
+from aicc.store.tables import TokenRow, UserRow
+
+PREFIX = "aicc_"
+
+
+def digest(secret: str) -> str:
+    """Tokens carry 256 random bits, so a fast hash is enough; a slow one would tax every call."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def issue(
+    session: Session,
+    who: Principal | None,
+    *,
+    user_id: str,
+    name: str,
+    expires_in_days: int | None = None,
+) -> tuple[TokenRow, str]:
+    """A new token for a user; the secret is returned here and never again."""
+    user = session.get(UserRow, user_id)
+    if who is not None and (
+        user is None or (user.id != who.user_id and not can_manage(who, org_id=user.org_id))
+    ):
+        raise NotFound(f"user {user_id} not found")
+    if user is None:
+        raise NotFound(f"user {user_id} not found")
+    if expires_in_days is not None and expires_in_days <= 0:
+        raise Invalid("expires_in_days: must be positive")
+    secret = PREFIX + secrets.token_urlsafe(32)
+    now = utcnow()
+    row = TokenRow(
+        id=new_id("tok"),
+        user_id=user.id,
+        name=name,
+        secret_hash=digest(secret),
+        created_at=now,
+        expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(session, who, "token.create", "token", row.id, org_id=user.org_id)
+    return row, secret
+
+
+def authenticate(session: Session, secret: str) -> Principal | None:
+    """The principal behind a bearer token, or None if unknown, expired, revoked or disabled."""
+    row = session.scalar(select(TokenRow).where(TokenRow.secret_hash == digest(secret)))
+    now = utcnow()
+    if row is None or row.revoked_at is not None:
+        return None
+    if row.expires_at is not None and row.expires_at <= now:
+        return None
+    user = session.get(UserRow, row.user_id)
+    if user is None or user.disabled:
+        return None
+    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
+        row.last_used_at = now  # coarse, so reads do not turn every request into a write
+    return principal_of(session, user)
+
+
+def list_tokens(session: Session, who: Principal) -> list[TokenRow]:
+    query = select(TokenRow).where(TokenRow.user_id == who.user_id).order_by(TokenRow.created_at)
+    return list(session.scalars(query))
+
+
+def revoke(session: Session, who: Principal, token_id: str) -> TokenRow:
+    row = session.get(TokenRow, token_id)
+    user = session.get(UserRow, row.user_id) if row else None
+    if (
+        row is None
+        or user is None
+        or (user.id != who.user_id and not can_manage(who, org_id=user.org_id))
+    ):
+        raise NotFound(f"token {token_id} not found")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        audit.record(session, who, "token.revoke", "token", row.id, org_id=user.org_id)
+    return row

@@ -1,0 +1,262 @@
+"""Content-addressed storage of uploaded working directories (.tar.gz blobs).
+
+Blobs live at ``root/<sha[:2]>/<sha>.tar.gz``. Uploads are streamed to a temporary file under
+``root/tmp`` while hashed, checked (size limit, digest, archive safety) and only then renamed into
+place, so a blob that exists is always complete and valid, and identical uploads are stored once.
+Archives come from users, so every member is checked before anything is extracted, and extraction
+runs through tarfile's ``data`` filter as a second line of defence.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+import zlib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import BinaryIO
+
+__all__ = ["BlobError", "BlobStore"]
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_SHARD = re.compile(r"[0-9a-f]{2}")
+_CHUNK = 1024 * 1024
+_MAX_LINK_DEPTH = 40
+_ARCHIVE_ERRORS = (tarfile.TarError, gzip.BadGzipFile, EOFError, zlib.error)
+
+
+class BlobError(ValueError):
+    """A blob or its archive is unacceptable: not a tar.gz, unsafe, wrong digest, too large."""
+
+
+def _check_sha(sha256: str) -> str:
+    """Return ``sha256`` if it is 64 lowercase hex chars; it is used to build paths."""
+    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+        raise BlobError(f"{sha256!r} is not a sha256 digest (64 lowercase hex characters)")
+    return sha256
+
+
+def _parts(name: str) -> list[str]:
+    """Components of a member name; raises on absolute names and on any '..'."""
+    if not name or "\x00" in name:
+        raise BlobError(f"unsafe path {name!r} in archive: empty or NUL")
+    if name.startswith("/"):
+        raise BlobError(f"unsafe path {name!r} in archive: absolute")
+    parts = [part for part in name.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        raise BlobError(f"unsafe path {name!r} in archive: contains '..'")
+    return parts
+
+
+class _Tree:
+    """The archive's namespace as extraction would build it, for resolving links before any
+    byte is written: links may only point inside the tree, and nothing may be written through
+    a symlink (which is how chained-link escapes work)."""
+
+    def __init__(self) -> None:
+        self.kinds: dict[str, str] = {}
+        self.links: dict[str, str] = {}
+
+    def resolve(self, parts: list[str], depth: int = 0) -> list[str]:
+        """Resolve ``parts`` (may contain '..') against the tree; raise if it leaves the root."""
+        if depth > _MAX_LINK_DEPTH:
+            raise BlobError("unsafe link in archive: too many levels of symbolic links")
+        resolved: list[str] = []
+        for part in parts:
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if not resolved:
+                    raise BlobError("unsafe link in archive: points outside the archive")
+                resolved.pop()
+                continue
+            resolved.append(part)
+            target = self.links.get("/".join(resolved))
+            if target is not None:
+                resolved = self.resolve(resolved[:-1] + target.split("/"), depth + 1)
+        return resolved
+
+    def add(self, member: tarfile.TarInfo) -> None:
+        parts = _parts(member.name)
+        key = "/".join(parts)
+        for i in range(1, len(parts)):
+            parent = self.kinds.get("/".join(parts[:i]))
+            if parent == "symlink":
+                raise BlobError(f"unsafe path {member.name!r} in archive: goes through a symlink")
+            if parent == "file":
+                raise BlobError(f"bad path {member.name!r} in archive: its parent is a file")
+        if not parts and not member.isdir():
+            raise BlobError(f"unsafe path {member.name!r} in archive: the root must be a dir")
+        previous = self.kinds.get(key)
+        if previous is not None and not (previous == "dir" and member.isdir()):
+            raise BlobError(f"unsafe path {member.name!r} in archive: duplicate entry")
+        if member.issym():
+            link = member.linkname
+            if not link or link.startswith("/"):
+                raise BlobError(f"unsafe link {member.name!r} -> {link!r}: absolute or empty")
+            self.resolve(parts[:-1] + link.split("/"))
+            self.links[key] = link
+            self.kinds[key] = "symlink"
+        elif member.islnk():
+            target = "/".join(_parts(member.linkname))
+            if self.kinds.get(target) != "file":
+                raise BlobError(
+                    f"unsafe hard link {member.name!r} -> {member.linkname!r}: "
+                    "target is not an earlier file in the archive"
+                )
+            self.kinds[key] = "file"
+        elif member.isdir():
+            self.kinds[key] = "dir"
+        elif member.isreg():
+            self.kinds[key] = "file"
+        else:
+            raise BlobError(f"unsafe entry {member.name!r} in archive: not a file, dir or link")
+
+
+def _validate(members: Iterable[tarfile.TarInfo], max_unpacked_bytes: int | None) -> None:
+    tree = _Tree()
+    unpacked = 0
+    for member in members:
+        tree.add(member)
+        if member.isreg():
+            unpacked += member.size
+            if max_unpacked_bytes is not None and unpacked > max_unpacked_bytes:
+                raise BlobError(f"archive unpacks to more than the {max_unpacked_bytes} byte limit")
+
+
+class BlobStore:
+    """Working-directory archives stored by sha256 under ``root``.
+
+    Safe for concurrent use by several processes on one filesystem: writes go through a
+    temporary file and an atomic rename, and a blob is immutable once in place.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.root / "tmp"
+        self._tmp.mkdir(exist_ok=True)
+
+    def _path(self, sha256: str) -> Path:
+        _check_sha(sha256)
+        return self.root / sha256[:2] / f"{sha256}.tar.gz"
+
+    def put(
+        self,
+        data: BinaryIO,
+        *,
+        expected_sha256: str | None = None,
+        max_bytes: int,
+        max_unpacked_bytes: int | None = None,
+    ) -> tuple[str, int]:
+        """Store the tar.gz read from ``data``; return ``(sha256, size)``.
+
+        Raises BlobError when the stream exceeds ``max_bytes`` (reading stops there), when the
+        digest differs from ``expected_sha256``, when it is not a tar.gz, when any member is
+        unsafe (see ``materialize``) or when its files total more than ``max_unpacked_bytes``.
+        Storing a blob that already exists keeps the existing file.
+        """
+        if expected_sha256 is not None:
+            _check_sha(expected_sha256)
+        fd, name = tempfile.mkstemp(dir=self._tmp, suffix=".part")
+        tmp = Path(name)
+        try:
+            digest = hashlib.sha256()
+            size = 0
+            with os.fdopen(fd, "wb") as out:
+                while chunk := data.read(_CHUNK):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise BlobError(f"archive is larger than the {max_bytes} byte limit")
+                    digest.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            sha256 = digest.hexdigest()
+            if expected_sha256 is not None and sha256 != expected_sha256:
+                raise BlobError(f"digest mismatch: expected {expected_sha256}, received {sha256}")
+            self._check_archive(tmp, max_unpacked_bytes)
+            final = self._path(sha256)
+            if final.exists():  # same digest, same bytes: keep the stored one
+                tmp.unlink()
+                return sha256, size
+            final.parent.mkdir(exist_ok=True)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, final)
+            return sha256, size
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    @staticmethod
+    def _check_archive(path: Path, max_unpacked_bytes: int | None) -> None:
+        try:
+            with tarfile.open(path, mode="r:gz") as tar:
+                _validate(tar, max_unpacked_bytes)
+        except _ARCHIVE_ERRORS as exc:
+            raise BlobError(f"not a valid tar.gz archive: {exc}") from exc
+
+    def exists(self, sha256: str) -> bool:
+        """Whether the blob is stored."""
+        return self._path(sha256).is_file()
+
+    def size(self, sha256: str) -> int:
+        """Stored size in bytes; FileNotFoundError if absent."""
+        return self._path(sha256).stat().st_size
+
+    def materialize(self, sha256: str, dest: Path) -> None:
+        """Extract the blob into ``dest``, which must not exist or be an empty directory.
+
+        Every member is checked before anything is written: no absolute paths, no '..', no
+        symlink resolving outside ``dest`` (chains included), no writing through a symlink, hard
+        links only to earlier files, no devices or FIFOs. Extraction then uses tarfile's
+        ``data`` filter. On any failure BlobError (or the OSError) is raised and what was
+        extracted is removed; FileNotFoundError if the blob is absent.
+        """
+        blob = self._path(sha256)
+        if not blob.is_file():
+            raise FileNotFoundError(f"blob {sha256} is not stored")
+        dest = Path(dest)
+        if dest.is_symlink() or (dest.exists() and (not dest.is_dir() or any(dest.iterdir()))):
+            raise FileExistsError(f"{dest} exists and is not an empty directory")
+        created = not dest.exists()
+        try:
+            with tarfile.open(blob, mode="r:gz") as tar:
+                tar.errorlevel = 1
+                members = tar.getmembers()
+                _validate(members, None)
+                dest.mkdir(parents=True, exist_ok=True)
+                tar.extractall(dest, members=members, filter="data")
+        except BaseException as exc:
+            if created:
+                shutil.rmtree(dest, ignore_errors=True)
+            elif dest.is_dir():
+                for child in dest.iterdir():
+                    if child.is_dir() and not child.is_symlink():
+                        shutil.rmtree(child, ignore_errors=True)
+                    else:
+                        child.unlink(missing_ok=True)
+            if isinstance(exc, _ARCHIVE_ERRORS):
+                raise BlobError(f"cannot extract blob {sha256}: {exc}") from exc
+            raise
+
+    def delete(self, sha256: str) -> None:
+        """Remove the blob; deleting an absent blob is not an error."""
+        self._path(sha256).unlink(missing_ok=True)
+
+    def total_bytes(self) -> int:
+        """Bytes held by stored blobs (temporary uploads excluded)."""
+        total = 0
+        for shard in self.root.iterdir():
+            if not (_SHARD.fullmatch(shard.name) and shard.is_dir()):
+                continue
+            for blob in shard.iterdir():
+                stem = blob.name.removesuffix(".tar.gz")
+                if blob.name.endswith(".tar.gz") and _SHA256.fullmatch(stem) and blob.is_file():
+                    total += blob.stat().st_size
+        return total

@@ -1,0 +1,97 @@
+"""The database: SQLite (WAL) under $AICC_HOME by default, PostgreSQL with a URL.
+
+`open_database()` is the only place engines are made, and it always migrates to the newest schema
+first, so a fresh home and an old one behave the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def database_url(url: str | None, home: Path) -> str:
+    """`None` -> SQLite in the home; `postgresql://` gets the psycopg 3 driver."""
+    if not url:
+        return f"sqlite:///{home / 'aicc.db'}"
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        # SQLite's deferred BEGIN lets two writers both read then fail; take the write lock up front.
+        event.listen(
+            engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE")
+        )
+        return engine
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def _no_pysqlite_autobegin(engine: Engine) -> None:
+    """Let SQLAlchemy, not the driver, issue BEGIN (needed for BEGIN IMMEDIATE above)."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+
+def migrate(url: str) -> None:
+    """Bring the schema to the newest revision (Alembic `upgrade head`)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    command.upgrade(config, "head")
+
+
+class Database:
+    """An engine plus a session factory; `session()` is one transaction, committed on success."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        if url.startswith("sqlite"):
+            _no_pysqlite_autobegin(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def open_database(url: str | None, home: Path) -> Database:
+    resolved = database_url(url, home)
+    if resolved.startswith("sqlite"):
+        home.mkdir(parents=True, exist_ok=True)
+    migrate(resolved)
+    return Database(resolved)

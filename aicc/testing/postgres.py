@@ -1,0 +1,265 @@
+"""A real, throwaway PostgreSQL server for tests and benchmarks.
+
+SQLite hides locking and concurrency bugs that only show on PostgreSQL, so the suite runs the
+store against a real server. Each server is private to one test session: its own data
+directory, a private unix socket directory, a random port on 127.0.0.1, and durability turned
+off because the data is thrown away anyway.
+"""
+
+from __future__ import annotations
+
+import atexit
+import glob
+import os
+import pwd
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+USER = "aicc"
+DATABASE = "aicc"
+# PostgreSQL refuses to run as root; this system user (from Debian's package) runs it instead.
+SERVER_USER = "postgres"
+# Debian installs the binaries per major version, outside PATH.
+SEARCH_GLOB = "/usr/lib/postgresql/*/bin"
+INSTALL_HINT = "run scripts/install-test-deps.sh to install it"
+
+_DB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+@dataclass
+class PostgresServer:
+    """A running server; `stop()` (or interpreter exit) removes it and its data."""
+
+    url: str
+    tcp_url: str
+    data_dir: Path
+    port: int
+    socket_dir: Path
+    _bin_dir: Path = field(repr=False)
+    _run_as: int | None = field(repr=False)
+    _cleanup: list[Path] = field(repr=False, default_factory=list)
+    _stopped: bool = field(repr=False, default=False)
+
+    def stop(self) -> None:
+        """Kill the server at once (no checkpoint: the data is discarded) and delete its dirs."""
+        if self._stopped:
+            return
+        self._stopped = True
+        atexit.unregister(self.stop)
+        if (self.data_dir / "postmaster.pid").exists():
+            pg_ctl = str(self._bin_dir / "pg_ctl")
+            _run(
+                [pg_ctl, "stop", "-D", str(self.data_dir), "-m", "immediate"],
+                self._run_as,
+                check=False,
+            )
+        for path in self._cleanup:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def create_database(self, name: str) -> str:
+        """Create an empty database so a test can have state nobody else touches."""
+        if not _DB_NAME.match(name):
+            raise ValueError(f"invalid database name: {name!r}")
+        import psycopg  # lazy: only the test extras install it
+
+        with psycopg.connect(
+            host=str(self.socket_dir), port=self.port, user=USER, dbname=DATABASE, autocommit=True
+        ) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')  # name is validated above
+        return _socket_url(self.socket_dir, self.port, name)
+
+
+def start_postgres(base_dir: Path) -> PostgresServer:
+    """Initialise and start a fresh server; its data lives under `base_dir` when possible.
+
+    As root, the server runs as the `postgres` user and its files go to a new directory under
+    /tmp owned by that user, because pytest's tmp dirs are usually 0700 root.
+    """
+    bin_dir = find_bin_dir()
+    run_as = _server_uid()
+    if run_as is None:
+        base_dir.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix="aicc-pg-", dir=base_dir))
+        # A unix socket path is limited to ~107 bytes; pytest's tmp paths can be longer.
+        if len(str(work)) > 60:
+            sock = Path(tempfile.mkdtemp(prefix="aicc-pgs-", dir="/tmp"))
+            cleanup = [work, sock]
+        else:
+            sock = work / "s"
+            sock.mkdir()
+            cleanup = [work]
+    else:
+        work = Path(tempfile.mkdtemp(prefix="aicc-pg-", dir="/tmp"))
+        sock = work / "s"
+        sock.mkdir(mode=0o700)
+        for path in (work, sock):
+            os.chown(path, run_as, -1)
+        cleanup = [work]
+
+    data_dir = work / "data"
+    try:
+        _run(
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(data_dir),
+                "-U",
+                USER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+            run_as,
+            cwd=work,
+        )
+        port = _start(bin_dir, data_dir, sock, work / "server.log", run_as)
+    except BaseException:
+        for path in cleanup:
+            shutil.rmtree(path, ignore_errors=True)
+        raise
+
+    server = PostgresServer(
+        url=_socket_url(sock, port, DATABASE),
+        tcp_url=f"postgresql+psycopg://{USER}@127.0.0.1:{port}/{DATABASE}",
+        data_dir=data_dir,
+        port=port,
+        socket_dir=sock,
+        _bin_dir=bin_dir,
+        _run_as=run_as,
+        _cleanup=cleanup,
+    )
+    atexit.register(server.stop)
+    try:
+        import psycopg  # lazy: only the test extras install it
+
+        with psycopg.connect(
+            host=str(sock), port=port, user=USER, dbname="postgres", autocommit=True
+        ) as conn:
+            conn.execute(f"CREATE DATABASE {DATABASE}")
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def find_bin_dir(search_glob: str = SEARCH_GLOB) -> Path:
+    """Directory with initdb and pg_ctl: Debian's newest major version first, then PATH."""
+
+    def version(path: str) -> tuple[int, ...]:
+        digits = re.findall(r"\d+", Path(path).parent.name)
+        return tuple(int(d) for d in digits)
+
+    for candidate in sorted(glob.glob(search_glob), key=version, reverse=True):
+        bin_dir = Path(candidate)
+        if (bin_dir / "initdb").is_file() and (bin_dir / "pg_ctl").is_file():
+            return bin_dir
+    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    if initdb and pg_ctl and Path(initdb).parent == Path(pg_ctl).parent:
+        return Path(initdb).parent
+    raise RuntimeError(f"PostgreSQL server binaries (initdb, pg_ctl) not found: {INSTALL_HINT}")
+
+
+def _start(bin_dir: Path, data_dir: Path, sock: Path, log: Path, run_as: int | None) -> int:
+    """Start on a free port; retry if another process grabbed the port in the meantime."""
+    last_error: RuntimeError | None = None
+    for _ in range(3):
+        port = _free_port()
+        settings = {
+            "port": str(port),
+            "listen_addresses": "'127.0.0.1'",
+            "unix_socket_directories": f"'{sock}'",
+            "max_connections": "200",
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+        }
+        conf = "".join(f"{key} = {value}\n" for key, value in settings.items())
+        (data_dir / "postgresql.auto.conf").write_text(conf)
+        try:
+            _run(
+                [
+                    str(bin_dir / "pg_ctl"),
+                    "start",
+                    "-w",
+                    "-t",
+                    "60",
+                    "-D",
+                    str(data_dir),
+                    "-l",
+                    str(log),
+                ],
+                run_as,
+                cwd=data_dir.parent,
+            )
+            return port
+        except RuntimeError as exc:
+            log_text = log.read_text(errors="replace") if log.exists() else ""
+            last_error = RuntimeError(f"{exc}\nserver log:\n{log_text}")
+            if "Address already in use" not in log_text:
+                break
+    assert last_error is not None
+    raise last_error
+
+
+def _socket_url(sock: Path, port: int, database: str) -> str:
+    """SQLAlchemy URL over the unix socket, the faster transport for tests."""
+    return f"postgresql+psycopg://{USER}@/{database}?host={sock}&port={port}"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _server_uid() -> int | None:
+    """Uid to run the server as: None means the current user, which works unless it is root."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam(SERVER_USER).pw_uid
+    except KeyError:
+        raise RuntimeError(
+            f"running as root but there is no '{SERVER_USER}' user to run PostgreSQL as: "
+            f"{INSTALL_HINT}"
+        ) from None
+
+
+def _run(
+    cmd: Sequence[str], run_as: int | None, *, cwd: Path | None = None, check: bool = True
+) -> None:
+    """Run a server tool, as `run_as` if given; raise with its output when it fails."""
+    # PG* variables from the caller's environment would redirect the tools elsewhere.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env["LC_ALL"] = "C"
+    gid: int | None = None
+    groups: list[int] | None = None
+    if run_as is not None:
+        entry = pwd.getpwuid(run_as)
+        gid, groups = entry.pw_gid, []
+        env["HOME"] = entry.pw_dir
+        env["USER"] = env["LOGNAME"] = entry.pw_name
+    proc = subprocess.run(
+        list(cmd),
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+        user=run_as,
+        group=gid,
+        extra_groups=groups,
+    )
+    if check and proc.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(cmd)} failed with exit code {proc.returncode}:\n{proc.stdout}{proc.stderr}"
+        )

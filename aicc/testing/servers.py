@@ -1,0 +1,125 @@
+"""Real AICC servers for tests and benchmarks: in-process (fast) or as a process (to kill -9)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi.testclient import TestClient
+
+from aicc.api.state import AppState
+from aicc.config import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def in_process(
+    home: Path, db: str | None = None, **settings: Any
+) -> Iterator[tuple[TestClient, AppState]]:
+    """The whole server (control loops included) in this process, reached through TestClient."""
+    from aicc.server import build
+
+    settings.setdefault("loop_interval_s", 0.2)
+    app, state = build(Settings(home=home, db=db, **settings))
+    state.controller.start()
+    try:
+        with TestClient(app) as client:
+            client.headers["Authorization"] = "Bearer " + (home / "admin.token").read_text().strip()
+            yield client, state
+    finally:
+        state.controller.stop()
+        state.db.dispose()
+
+
+@dataclass
+class ServerProcess:
+    """`aicc serve` as a child process, so tests can kill it like a crash would."""
+
+    home: Path
+    port: int
+    db: str | None = None
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def token(self) -> str:
+        return (self.home / "admin.token").read_text().strip()
+
+    def env(self) -> dict[str, str]:
+        bin_dir = str(Path(sys.executable).parent)
+        return {
+            **os.environ,
+            "AICC_HOME": str(self.home),
+            "AICC_SERVER": self.url,
+            "AICC_TOKEN": self.token if (self.home / "admin.token").exists() else "",
+            "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+        }
+
+    def start(self, timeout: float = 60.0) -> ServerProcess:
+        args = [
+            sys.executable,
+            "-m",
+            "aicc.cli.main",
+            "serve",
+            "--port",
+            str(self.port),
+            "--home",
+            str(self.home),
+        ]
+        if self.db:
+            args += ["--db", self.db]
+        log = open(self.home.parent / f"server-{self.port}.log", "ab")  # noqa: SIM115 (kept open for the child)
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "AICC_HOME": str(self.home)},
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"aicc serve exited with {self.proc.returncode}; see {log.name}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"aicc serve did not answer within {timeout} s; see {log.name}")
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30
+        )

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Installs the system packages the test suite needs, and only those that are missing, so it is
+# safe to run before every test session. Debian 12 (bookworm); only Debian's mirrors are used.
+set -euo pipefail
+
+# One entry per package: "CHECK : PACKAGE". CHECK is either a command name (looked up in PATH)
+# or a path, possibly a glob (anything containing a "/"); the package counts as present when the
+# check matches. Add new requirements here.
+REQUIREMENTS=(
+  "/usr/lib/postgresql/*/bin/initdb : postgresql"
+)
+
+is_present() {
+  local check="$1"
+  if [[ "$check" == */* ]]; then
+    compgen -G "$check" >/dev/null
+  else
+    command -v "$check" >/dev/null 2>&1
+  fi
+}
+
+missing_checks=()
+missing_packages=()
+for entry in "${REQUIREMENTS[@]}"; do
+  check="$(echo "${entry%%:*}" | xargs)"
+  package="$(echo "${entry#*:}" | xargs)"
+  if is_present "$check"; then
+    echo "$package: present"
+  else
+    missing_checks+=("$check")
+    missing_packages+=("$package")
+  fi
+done
+
+if [[ ${#missing_packages[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+if [[ "$(id -u)" -eq 0 ]]; then
+  as_root=()
+elif command -v sudo >/dev/null 2>&1; then
+  as_root=(sudo)
+else
+  {
+    echo "################################################################################"
+    echo "WARNING: missing system packages: ${missing_packages[*]}"
+    echo "WARNING: not root and sudo is not available, so they cannot be installed here."
+    echo "WARNING: install them as root: apt-get install ${missing_packages[*]}"
+    echo "WARNING: tests that need them will fail."
+    echo "################################################################################"
+  } >&2
+  for package in "${missing_packages[@]}"; do
+    echo "$package: MISSING (not installed: no root, no sudo)"
+  done
+  exit 0
+fi
+
+apt_get=("${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get)
+"${apt_get[@]}" update -qq
+"${apt_get[@]}" install -y -qq --no-install-recommends "${missing_packages[@]}" >/dev/null
+
+status=0
+for i in "${!missing_packages[@]}"; do
+  if is_present "${missing_checks[$i]}"; then
+    echo "${missing_packages[$i]}: installed"
+  else
+    echo "${missing_packages[$i]}: installed, but '${missing_checks[$i]}' still not found" >&2
+    status=1
+  fi
+done
+exit "$status"

@@ -1,0 +1,267 @@
+"""The local executor's replica supervisor, with real processes: no mocks.
+
+Every test launches a detached supervisor in tmp_path and polls status() with a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psutil
+import pytest
+
+from aicc.executors.local.runtime import (
+    LaunchSpec,
+    ReplicaStatus,
+    cancel,
+    launch,
+    log_size,
+    process_alive,
+    read_log,
+    status,
+)
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "run"
+    yield path
+    if path.exists():  # never leave a sleeping replica behind
+        cancel(path)
+
+
+def spec(command: list[str] | str, cwd: Path, **kw: object) -> LaunchSpec:
+    argv = ["/bin/sh", "-c", command] if isinstance(command, str) else command
+    fields: dict[str, object] = {"max_runtime_s": None, "memory_limit_mib": None, **kw}
+    return LaunchSpec(argv, str(cwd), {"PATH": os.environ["PATH"]}, **fields)  # type: ignore[arg-type]
+
+
+def wait_for(run_dir: Path, *phases: str, timeout: float = 10.0) -> ReplicaStatus:
+    deadline = time.monotonic() + timeout
+    while True:
+        current = status(run_dir)
+        if current.phase in phases:
+            return current
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still {current} after {timeout} s, wanted {phases}")
+        time.sleep(0.05)
+
+
+def wait_log(run_dir: Path, text: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in read_log(run_dir):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{text!r} never appeared in {read_log(run_dir)!r}")
+        time.sleep(0.05)
+
+
+def wait_gone(pid: int, create_time: float | None, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while process_alive(pid, create_time):
+        assert time.monotonic() < deadline, f"process {pid} still alive"
+        time.sleep(0.05)
+
+
+def test_success_keeps_both_streams(run_dir: Path, tmp_path: Path) -> None:
+    launch(run_dir, spec("echo hello world; echo oops >&2", tmp_path))
+    final = wait_for(run_dir, "exited")
+    assert (final.reason, final.exit_code) == ("succeeded", 0)
+    assert final.pid and final.supervisor_pid and final.started_at and final.ended_at
+    assert final.started_at <= final.ended_at
+    assert read_log(run_dir) == "hello world\n"
+    assert read_log(run_dir, "stderr") == "oops\n"
+    assert log_size(run_dir, "stdout") == len("hello world\n")
+    assert read_log(run_dir, tail_bytes=6) == "world\n"
+
+
+def test_nonzero_exit(run_dir: Path, tmp_path: Path) -> None:
+    launch(run_dir, spec("exit 3", tmp_path))
+    final = wait_for(run_dir, "exited")
+    assert (final.reason, final.exit_code) == ("exit_code", 3)
+
+
+def test_missing_command_is_exit_127(run_dir: Path, tmp_path: Path) -> None:
+    launch(run_dir, spec(["/nonexistent/program"], tmp_path))
+    final = wait_for(run_dir, "exited")
+    assert (final.reason, final.exit_code) == ("exit_code", 127)
+    assert final.error and "/nonexistent/program" in read_log(run_dir, "stderr")
+
+
+def test_env_and_cwd_are_exactly_the_given_ones(
+    run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AICC_TEST_LEAK", "server-secret")
+    workdir = tmp_path / "work dir"
+    workdir.mkdir()
+    replica = spec("pwd; env", workdir)
+    replica.env["GREETING"] = "bonjour"
+    launch(run_dir, replica)
+    assert wait_for(run_dir, "exited").reason == "succeeded"
+    lines = read_log(run_dir).splitlines()
+    assert lines[0] == str(workdir)
+    assert "GREETING=bonjour" in lines
+    assert not [line for line in lines if line.startswith(("AICC_TEST_LEAK=", "HOME="))]
+
+
+def test_runtime_limit(run_dir: Path, tmp_path: Path) -> None:
+    launch(run_dir, spec(["sleep", "30"], tmp_path, max_runtime_s=1, grace_s=1))
+    final = wait_for(run_dir, "exited", timeout=6)
+    assert (final.reason, final.exit_code) == ("runtime_exceeded", -signal.SIGTERM)
+    assert final.started_at and final.ended_at
+    assert 0.9 < final.ended_at - final.started_at < 4
+
+
+def test_memory_limit(run_dir: Path, tmp_path: Path) -> None:
+    hog = (
+        "import time\nblocks = []\nfor _ in range(30):\n"
+        "    blocks.append(b'x' * (10 << 20))\n    time.sleep(0.03)\n"
+        "time.sleep(10)\nprint('survived')\n"
+    )
+    launch(run_dir, spec([sys.executable, "-c", hog], tmp_path, memory_limit_mib=50))
+    final = wait_for(run_dir, "exited")
+    assert (final.reason, final.exit_code) == ("oom_killed", -signal.SIGKILL)
+    assert "survived" not in read_log(run_dir)
+    assert final.peak_rss_mib is not None and 50 < final.peak_rss_mib < 300
+
+
+def test_cancel_with_trapped_sigterm(run_dir: Path, tmp_path: Path) -> None:
+    script = "trap 'echo got-term; exit 0' TERM; echo ready; sleep 30 & wait $!"
+    launch(run_dir, spec(script, tmp_path, grace_s=5))
+    wait_log(run_dir, "ready")
+    cancel(run_dir)
+    cancel(run_dir)  # idempotent
+    final = wait_for(run_dir, "exited", timeout=4)
+    assert (final.reason, final.exit_code) == ("cancelled", 0)
+    assert "got-term" in read_log(run_dir)
+    cancel(run_dir)  # a no-op once ended
+    assert status(run_dir) == final
+
+
+def test_cancel_escalates_to_sigkill_after_grace(run_dir: Path, tmp_path: Path) -> None:
+    launch(run_dir, spec("trap '' TERM; echo ready; sleep 30", tmp_path, grace_s=1))
+    wait_log(run_dir, "ready")
+    asked = time.time()
+    cancel(run_dir)
+    final = wait_for(run_dir, "exited", timeout=6)
+    assert (final.reason, final.exit_code) == ("cancelled", -signal.SIGKILL)
+    assert final.ended_at and 0.9 < final.ended_at - asked < 4
+
+
+def test_log_cap_keeps_head_and_tail(run_dir: Path, tmp_path: Path) -> None:
+    printer = (
+        "import sys\nfor i in range(50_000):\n"
+        "    sys.stdout.write(f'line {i:07d} ' + 'y' * 86 + '\\n')\n"
+    )
+    launch(run_dir, spec([sys.executable, "-c", printer], tmp_path, log_limit_bytes=100_000))
+    assert wait_for(run_dir, "exited").reason == "succeeded"
+    total = 50_000 * 100
+    assert log_size(run_dir, "stdout") == total
+    on_disk = sum(p.stat().st_size for p in run_dir.glob("stdout.*"))
+    assert on_disk <= 100_000 * 1.25
+    text = read_log(run_dir)
+    assert text.startswith("line 0000000 ")
+    assert text.endswith("line 0049999 " + "y" * 86 + "\n")
+    head, marker, tail = text.partition("[... ")
+    assert marker and len(head) == 50_000 and len(tail) > 50_000
+    omitted = int(tail.split(" ", 1)[0])
+    assert omitted == total - 50_000 - 50_000
+    assert read_log(run_dir, tail_bytes=100) == "line 0049999 " + "y" * 86 + "\n"
+    assert log_size(run_dir, "stderr") == 0 and read_log(run_dir, "stderr") == ""
+
+
+def test_supervisor_outlives_its_launcher(run_dir: Path, tmp_path: Path) -> None:
+    code = (
+        "import sys\nfrom pathlib import Path\n"
+        "from aicc.executors.local.runtime import LaunchSpec, launch\n"
+        "print(launch(Path(sys.argv[1]), LaunchSpec(['/bin/sh', '-c', 'sleep 2; echo done'],"
+        " sys.argv[2], {'PATH': '/usr/bin:/bin'}, None, None)))\n"
+    )
+    launcher = subprocess.run(
+        [sys.executable, "-c", code, str(run_dir), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    supervisor_pid = int(launcher.stdout)
+    assert status(run_dir).phase in ("starting", "running")
+    final = wait_for(run_dir, "exited")
+    assert (final.reason, final.supervisor_pid) == ("succeeded", supervisor_pid)
+    assert read_log(run_dir) == "done\n"
+
+
+def test_end_read_back_from_files_alone(run_dir: Path, tmp_path: Path) -> None:
+    supervisor_pid = launch(run_dir, spec("echo bye; exit 0", tmp_path))
+    wait_gone(supervisor_pid, None)  # nobody looked while it ran and ended
+    code = (
+        "import dataclasses, json, sys\nfrom aicc.executors.local import runtime\n"
+        "print(json.dumps([dataclasses.asdict(runtime.status(sys.argv[1])),"
+        " runtime.read_log(sys.argv[1])]))\n"
+    )
+    fresh = subprocess.run(
+        [sys.executable, "-c", code, str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    seen, log = json.loads(fresh.stdout)
+    assert (seen["phase"], seen["reason"], seen["exit_code"]) == ("exited", "succeeded", 0)
+    assert seen["supervisor_pid"] == supervisor_pid and log == "bye\n"
+
+
+def test_killed_supervisor_reads_as_lost(run_dir: Path, tmp_path: Path) -> None:
+    supervisor_pid = launch(run_dir, spec(["sleep", "30"], tmp_path))
+    running = wait_for(run_dir, "running")
+    assert running.pid is not None
+    replica_create_time = psutil.Process(running.pid).create_time()
+    os.kill(supervisor_pid, signal.SIGKILL)
+    lost = wait_for(run_dir, "lost", timeout=5)
+    assert (lost.reason, lost.pid, lost.exit_code) == ("supervisor_lost", running.pid, None)
+    assert launch(run_dir, spec(["sleep", "30"], tmp_path)) == supervisor_pid  # not restarted
+    cancel(run_dir)  # kills the orphaned replica
+    wait_gone(running.pid, replica_create_time, timeout=5)
+    assert status(run_dir).phase == "lost"
+
+
+def test_launch_twice_starts_one_supervisor(run_dir: Path, tmp_path: Path) -> None:
+    replica = spec(["sleep", "30"], tmp_path)
+    with ThreadPoolExecutor(4) as pool:
+        pids = set(pool.map(lambda _: launch(run_dir, replica), range(4)))
+    assert len(pids) == 1
+    assert launch(run_dir, replica) in pids
+    assert wait_for(run_dir, "running").supervisor_pid in pids
+    supervisors = [
+        p
+        for p in psutil.process_iter(["cmdline", "status"])
+        if "aicc.executors.local.supervisor" in (p.info["cmdline"] or [])
+        and str(run_dir) in (p.info["cmdline"] or [])
+        and p.info["status"] != psutil.STATUS_ZOMBIE
+    ]
+    assert [p.pid for p in supervisors] == list(pids)
+
+
+def test_broken_launch_file_is_supervisor_error(run_dir: Path) -> None:
+    run_dir.mkdir()
+    (run_dir / "launch.json").write_text(json.dumps({"command": ["true"]}))
+    subprocess.run(
+        [sys.executable, "-m", "aicc.executors.local.supervisor", str(run_dir)],
+        check=True,
+        timeout=30,
+    )
+    final = wait_for(run_dir, "exited")
+    assert final.reason == "supervisor_error" and final.error and "TypeError" in final.error
+
+
+def test_empty_run_dir_is_lost(tmp_path: Path) -> None:
+    assert status(tmp_path).phase == "lost"
+    assert status(tmp_path).reason == "supervisor_lost"
+    cancel(tmp_path / "missing")  # nothing to cancel, no error

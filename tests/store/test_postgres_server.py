@@ -1,0 +1,105 @@
+"""The throwaway PostgreSQL server the store tests rely on.
+
+No skip when PostgreSQL is missing: the suite installs it first (scripts/install-test-deps.sh),
+so a missing server is a broken setup and must fail loudly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+import sqlalchemy as sa
+
+from aicc.testing import postgres
+from aicc.testing.postgres import PostgresServer, start_postgres
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    srv = start_postgres(tmp_path_factory.mktemp("pg"))
+    yield srv
+    srv.stop()
+
+
+def _roundtrip(url: str, table: str) -> list[tuple[int, str]]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"CREATE TABLE {table} (id int PRIMARY KEY, name text)"))
+            conn.execute(
+                sa.text(f"INSERT INTO {table} VALUES (:id, :name)"),
+                [{"id": 1, "name": "ünïcode"}, {"id": 2, "name": "b"}],
+            )
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text(f"SELECT id, name FROM {table} ORDER BY id")).all()
+        return [(row[0], row[1]) for row in rows]
+    finally:
+        engine.dispose()
+
+
+def test_socket_and_tcp_urls_reach_the_same_database(server: PostgresServer) -> None:
+    assert "host=" in server.url and "127.0.0.1" in server.tcp_url
+    assert _roundtrip(server.url, "via_socket") == [(1, "ünïcode"), (2, "b")]
+    assert _roundtrip(server.tcp_url, "via_tcp") == [(1, "ünïcode"), (2, "b")]
+    engine = sa.create_engine(server.tcp_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM via_socket")).scalar() == 2
+            assert conn.execute(sa.text("SELECT current_database()")).scalar() == "aicc"
+            assert conn.execute(sa.text("SHOW max_connections")).scalar() == "200"
+            assert conn.execute(sa.text("SHOW fsync")).scalar() == "off"
+    finally:
+        engine.dispose()
+
+
+def test_create_database_is_independent(server: PostgresServer) -> None:
+    url = server.create_database("other_db")
+    assert "/other_db?" in url
+    assert _roundtrip(url, "via_socket") == [(1, "ünïcode"), (2, "b")]
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT current_database()")).scalar() == "other_db"
+            # A table made in the main database does not leak into this one.
+            exists = conn.execute(sa.text("SELECT to_regclass('via_tcp')")).scalar()
+            assert exists is None
+    finally:
+        engine.dispose()
+    with pytest.raises(ValueError):
+        server.create_database("bad; name")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_stop_leaves_no_process_or_files(tmp_path: Path) -> None:
+    started = time.monotonic()
+    srv = start_postgres(tmp_path)
+    assert time.monotonic() - started < 30
+    pid = int((srv.data_dir / "postmaster.pid").read_text().split()[0])
+    children = [p.pid for p in psutil.Process(pid).children(recursive=True)]
+    assert _alive(pid)
+    srv.stop()
+    srv.stop()  # idempotent, as atexit may call it again
+    deadline = time.monotonic() + 5
+    while any(_alive(p) for p in [pid, *children]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(p) for p in [pid, *children])
+    assert not srv.data_dir.exists()
+    assert not srv.socket_dir.exists()
+
+
+def test_missing_postgres_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(RuntimeError, match=r"scripts/install-test-deps\.sh"):
+        postgres.find_bin_dir("/nonexistent/postgresql/*/bin")
