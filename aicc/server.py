@@ -7,9 +7,6 @@ machine's node, start the control loops, serve the API.
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import uuid
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -19,7 +16,7 @@ from aicc.api.app import create_app
 from aicc.api.state import AppState
 from aicc.executors.base import Executor
 from aicc.executors.local.executor import LocalExecutor
-from aicc.loops.controller import Controller
+from aicc.loops.controller import Controller, holder_name
 from aicc.services import nodes, tenancy, tokens
 from aicc.store.blobs import BlobStore
 from aicc.store.db import open_database
@@ -73,8 +70,9 @@ def build(settings: config.Settings) -> tuple[FastAPI, AppState]:
     db = open_database(settings.db, settings.home)
     blobs = BlobStore(settings.home / "blobs")
     executors = make_executors(settings, blobs)
-    holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    controller = Controller(db, executors, holder=holder, interval_s=settings.loop_interval_s)
+    controller = Controller(
+        db, executors, holder=holder_name(), interval_s=settings.loop_interval_s
+    )
     state = AppState(
         settings=settings, db=db, blobs=blobs, executors=executors, controller=controller
     )
@@ -98,6 +96,7 @@ def serve(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     settings = config.load(home, host=host, port=port, db=db_url, executor=executor)
     app, state = build(settings)
     state.controller.start()

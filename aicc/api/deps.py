@@ -24,8 +24,10 @@ def get_state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def get_session(state: StateDep) -> Iterator[Session]:
-    with state.db.session() as session:
+def get_session(state: StateDep, request: Request) -> Iterator[Session]:
+    """One transaction per request; reads (GET, HEAD) do not take SQLite's write lock."""
+    reads = request.method in ("GET", "HEAD")
+    with state.db.reader() if reads else state.db.session() as session:
         yield session
 
 
@@ -37,8 +39,11 @@ def current_user(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-    with state.db.session() as session:
-        who = tokens.authenticate(session, credentials.credentials)
+    with state.db.reader() as session:
+        who, stale = tokens.authenticate(session, credentials.credentials)
+    if stale is not None:
+        with state.db.session() as session:
+            tokens.touch(session, stale)
     if who is None:
         raise HTTPException(
             401, "invalid, expired or revoked token", headers={"WWW-Authenticate": "Bearer"}

@@ -229,13 +229,17 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="Token id.")]) -> 
 # --- queues ----------------------------------------------------------------------------------
 
 
+def _project(row: dict[str, Any]) -> Any:
+    return row.get("project") or row.get("project_id")
+
+
 def _max_runtime(queue: dict[str, Any]) -> str | None:
     return duration_text(queue.get("max_runtime_s", queue.get("max_runtime")))
 
 
 QUEUE_COLUMNS = [
     col("NAME", "name"),
-    col("PROJECT", "project"),
+    Column("PROJECT", _project),
     col("PRIORITY", "priority", justify="right"),
     Column("MAX RUNTIME", _max_runtime),
     col("MAX PENDING", "max_pending", justify="right"),
@@ -255,7 +259,7 @@ def queue_list(project: ProjectOption = None, as_json: JsonFlag = False) -> None
 @handle_errors
 def queue_create(
     name: Annotated[str, typer.Argument(help="Queue name, unique in its project.")],
-    project: Annotated[str, typer.Option("--project", "-p", help="Project name or id.")],
+    project: ProjectOption = None,
     priority: Annotated[
         str | None, typer.Option(help="Default priority: low | normal | high | an integer.")
     ] = None,
@@ -296,7 +300,7 @@ def queue_create(
 
 SECRET_COLUMNS = [
     col("NAME", "name"),
-    col("PROJECT", "project"),
+    Column("PROJECT", _project),
     Column("CREATED", _created),
     col("UPDATED", "updated_at", local_time),
 ]
@@ -354,7 +358,6 @@ AUDIT_COLUMNS = [
     Column("USER", lambda entry: entry.get("user_name") or entry.get("user_id")),
     col("ACTION", "action"),
     Column("OBJECT", _object),
-    col("CLIENT", "client"),
 ]
 
 

@@ -1,5 +1,6 @@
 """`aicc job ...`: submit, list, inspect, follow, wait for, cancel and download jobs."""
 
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,7 +33,9 @@ from aicc.cli.submit import load_spec, raise_outcome, submit, validate_spec
 app = typer.Typer(help="Submit, watch and manage jobs.", no_args_is_help=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of a table.")]
-JobId = Annotated[str, typer.Argument(help="The job id (job_...).", show_default=False)]
+JobId = Annotated[
+    str, typer.Argument(metavar="ID", help="The job id (job_...).", show_default=False)
+]
 
 
 def _resources(job: dict[str, Any]) -> str:
@@ -111,7 +114,7 @@ def get_command(job_id: JobId, as_json: JsonFlag = False) -> None:
             ("attempt", job.get("attempt")),
             ("exit code", job.get("exit_code")),
             ("priority", job.get("priority")),
-            ("command", " ".join(command) if isinstance(command, list) else command),
+            ("command", shlex.join(command) if isinstance(command, list) else command),
             ("resources", _resources(job)),
             ("created", local_time(job.get("created_at"))),
             ("started", local_time(job.get("started_at"))),
@@ -228,7 +231,11 @@ def download_command(
     job_id: JobId,
     dest: Annotated[
         Path | None,
-        typer.Argument(help="Where to unpack (default ./<job id>-outputs).", show_default=False),
+        typer.Argument(
+            metavar="DIR",
+            help="Where to unpack (default ./<job id>-outputs).",
+            show_default=False,
+        ),
     ] = None,
 ) -> None:
     """Download what the job wrote to $AICC_OUTPUT_DIR."""
@@ -247,6 +254,8 @@ def explain_command(job_id: JobId, as_json: JsonFlag = False) -> None:
     if as_json:
         print_json(answer)
         return
+    if answer.get("state"):
+        console.print(f"state: {state_text(answer['state']).markup}")
     reasons = items_of(answer.get("reasons") or [])
     if not reasons:
         console.print("nothing holds this job back")

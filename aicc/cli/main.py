@@ -4,6 +4,7 @@ Start-up stays fast: the server, the SDK's HTTP stack, YAML and pydantic are imp
 commands that need them, so `aicc --help` loads neither fastapi nor sqlalchemy.
 """
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -60,18 +61,25 @@ def main(
 @app.command("serve")
 @handle_errors
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8080,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Port to listen on (default 8080).")
+    ] = None,
     home: Annotated[
         Path | None, typer.Option(help="State directory (default $AICC_HOME or ~/.aicc).")
     ] = None,
     db: Annotated[
         str | None, typer.Option("--db", help="Database URL (default SQLite in the home).")
     ] = None,
-    executor: Annotated[str, typer.Option(help="Where jobs run.")] = "local",
+    executor: Annotated[str | None, typer.Option(help="Where jobs run (default local).")] = None,
     log_level: Annotated[str, typer.Option(help="debug | info | warning | error.")] = "info",
 ) -> None:
-    """Run the AICC server: API, scheduler and portal in one process."""
+    """Run the AICC server: API, scheduler and portal in one process.
+
+    Flags override $AICC_HOME/config.yaml and AICC_* variables; unset ones leave them be.
+    """
     try:
         from aicc.server import serve as run_server
     except ModuleNotFoundError as exc:
@@ -92,14 +100,24 @@ def login(
     ] = None,
 ) -> None:
     """Check a token against the server and save it in $AICC_HOME/credentials.json (0600)."""
-    from aicc.sdk.client import Client, is_local, resolve_server, save_token
+    from aicc.sdk.client import ApiError, Client, is_local, resolve_server, save_token
 
     url = resolve_server(server)
-    secret = token or typer.prompt(f"token for {url}", hide_input=True).strip()
+    if token:
+        secret = token
+    elif sys.stdin.isatty():
+        secret = typer.prompt(f"token for {url}", hide_input=True).strip()
+    else:  # `echo $TOKEN | aicc login`
+        secret = sys.stdin.readline().strip()
     if not secret:
-        fail("no token given", "create one with `aicc token create NAME`")
+        fail("no token given", "an admin creates one with `aicc token create NAME --user ID`")
     with Client(url, secret) as api:
-        me = api.me()
+        try:
+            me = api.me()
+        except ApiError as exc:
+            if exc.status_code != 401:
+                raise
+            fail(f"{url} does not accept this token: {exc.detail}")
     path = save_token(url, secret)
     user = me.get("user") or {}
     org = me.get("org") or {}

@@ -26,7 +26,9 @@ from aicc.cli.output import (
 app = typer.Typer(help="Machines, their accelerators, and the inventory.", no_args_is_help=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of a table.")]
-NodeName = Annotated[str, typer.Argument(help="The node's name.", show_default=False)]
+NodeName = Annotated[
+    str, typer.Argument(metavar="NAME", help="The node's name.", show_default=False)
+]
 
 
 def devices_text(node: dict[str, Any]) -> Text:

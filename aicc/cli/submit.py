@@ -163,7 +163,9 @@ def submit(
     doc = dict(doc)
     workdir = doc.pop("workdir", None)
     if workdir is not None:
-        doc["workdir_sha256"] = upload_workdir(client, (base / str(workdir)).resolve())
+        doc["workdir_sha256"] = upload_workdir(
+            client, (base / Path(str(workdir)).expanduser()).resolve()
+        )
     job = client.submit(doc)
     if not as_json:
         sys.stdout.write(f"{job['id']}\n")
@@ -173,7 +175,11 @@ def submit(
         if as_json:
             print_json(job)
         return
-    final = follow_and_wait(client, job["id"]) if follow else client.wait(job["id"])
+    if follow:
+        # With --json, stdout carries only the job; the job's output goes to stderr.
+        final = follow_and_wait(client, job["id"], sys.stderr if as_json else sys.stdout)
+    else:
+        final = client.wait(job["id"])
     if as_json:
         print_json(final)
     raise_outcome(final)
@@ -208,10 +214,10 @@ class _LogPump(threading.Thread):
             self.sink.flush()
 
 
-def follow_and_wait(client: "Client", job_id: str) -> dict[str, Any]:
-    """Stream stdout and stderr of replica 0 until the job ends; return the final job."""
+def follow_and_wait(client: "Client", job_id: str, out: TextIO) -> dict[str, Any]:
+    """Stream replica 0's stdout to `out` and its stderr to ours until the job ends."""
     pumps = [
-        _LogPump(client, job_id, "stdout", sys.stdout),
+        _LogPump(client, job_id, "stdout", out),
         _LogPump(client, job_id, "stderr", sys.stderr),
     ]
     for pump in pumps:
@@ -233,15 +239,14 @@ def follow_and_wait(client: "Client", job_id: str) -> dict[str, Any]:
 def outcome(job: Mapping[str, Any]) -> int:
     """Say how the job ended (stderr) and return the exit code: 0 only for succeeded."""
     state = str(job.get("state", ""))
-    line = f"job {escape(str(job.get('id')))} "
-    line += state_text(state).markup
-    details = [
-        str(job[key]) for key in ("reason", "message") if job.get(key) not in (None, "", state)
-    ]
-    if job.get("exit_code") not in (None, 0):
-        details.append(f"exit code {job['exit_code']}")
-    if details:
-        line += f": {escape(', '.join(details))}"
+    line = f"job {escape(str(job.get('id')))} {state_text(state).markup}"
+    reason, message, code = job.get("reason"), job.get("message"), job.get("exit_code")
+    if reason and reason != state:
+        line += f" ({escape(str(reason))})"
+    if message:
+        line += f": {escape(str(message))}"
+    elif code not in (None, 0):
+        line += f": exit code {code}"
     status(line)
     return 0 if state == "succeeded" else 1
 

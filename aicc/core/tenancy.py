@@ -72,9 +72,9 @@ class Quota:
 
     def check(self) -> list[str]:
         """Problems a person must fix: negative amounts, a guarantee above its maximum."""
-        problems = [
-            f"{k} must not be negative" for k, v in {**self.guaranteed, **self.max}.items() if v < 0
-        ]
+        # Both levels are checked: merging them would let a valid max hide a negative guarantee.
+        amounts = [*self.guaranteed.items(), *self.max.items()]
+        problems = list(dict.fromkeys(f"{k} must not be negative" for k, v in amounts if v < 0))
         problems += [
             f"guaranteed {k} ({v}) exceeds max ({self.max[k]})"
             for k, v in self.guaranteed.items()

@@ -6,6 +6,7 @@ CPU is milli-cores, memory MiB, an accelerator share milli (1000 = one device), 
 
 from __future__ import annotations
 
+import math
 import re
 
 _MEMORY_UNITS = {
@@ -33,9 +34,20 @@ _QUANTITY = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*$")
 _DURATION_PART = re.compile(r"([0-9]*\.?[0-9]+)\s*([smhd])")
 
 
+def _not_a_quantity(value: object) -> bool:
+    """Anything but text or a finite number (None, a list, a bool, inf, NaN from YAML or JSON).
+
+    The parsers raise ValueError for these, never TypeError or OverflowError: pydantic reports
+    only ValueError as a validation error, so anything else would be a 500 for bad input.
+    """
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return True
+    return isinstance(value, float) and not math.isfinite(value)
+
+
 def parse_cpu_milli(value: str | int | float) -> int:
     """`2` -> 2000, `0.5` -> 500, `"500m"` -> 500."""
-    if isinstance(value, bool):
+    if _not_a_quantity(value):
         raise ValueError("cpu must be a number like 2, 0.5 or '500m'")
     if isinstance(value, int | float):
         milli = round(value * 1000)
@@ -52,7 +64,7 @@ def parse_cpu_milli(value: str | int | float) -> int:
 
 def parse_memory_mib(value: str | int | float) -> int:
     """`"4GiB"` -> 4096, `"512MiB"` -> 512; a bare number in YAML is bytes, as in Kubernetes."""
-    if isinstance(value, bool):
+    if _not_a_quantity(value):
         raise ValueError("memory must be a size like '4GiB' or '512MiB'")
     if isinstance(value, int | float):
         mib = value / (1024 * 1024)
@@ -69,11 +81,12 @@ def parse_memory_mib(value: str | int | float) -> int:
 
 def parse_share_milli(value: str | int | float) -> int:
     """A share of one accelerator: `0.5` -> 500, `"250m"` -> 250, `500` (already milli) -> 500."""
-    if isinstance(value, bool):
+    if _not_a_quantity(value):
         raise ValueError("a share must be a number like 0.5 or '500m'")
     if isinstance(value, str):
-        return parse_cpu_milli(value)
-    milli = round(value * 1000) if value <= 1 else round(value)
+        milli = parse_cpu_milli(value)
+    else:
+        milli = round(value * 1000) if value <= 1 else round(value)
     if not 0 < milli <= 1000:
         raise ValueError("a share of one accelerator must be between 0 and 1 (1 to 1000 milli)")
     return milli
@@ -81,7 +94,7 @@ def parse_share_milli(value: str | int | float) -> int:
 
 def parse_duration_s(value: str | int | float) -> int:
     """`"2h"` -> 7200, `"1h30m"` -> 5400, `90` (seconds) -> 90."""
-    if isinstance(value, bool):
+    if _not_a_quantity(value):
         raise ValueError("a duration must look like '2h', '30m', '1h30m' or a number of seconds")
     if isinstance(value, int | float):
         seconds = float(value)

@@ -7,8 +7,11 @@ within milliseconds instead of the next tick. Every server runs one; only the le
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
+import uuid
 
 from aicc.executors.base import Executor
 from aicc.loops import reconcile, scheduling
@@ -19,13 +22,30 @@ from aicc.store.db import Database
 log = logging.getLogger(__name__)
 
 
+def holder_name() -> str:
+    """host:pid:nonce — enough to tell, on the same host, whether a holder still lives."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def dead_local_process(holder: str) -> bool:
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        with open(f"/proc/{pid}/status") as status:  # a zombie counts as dead
+            return any(line.startswith("State:") and "Z" in line.split()[1] for line in status)
+    except FileNotFoundError:
+        return True
+
+
 class Controller:
     def __init__(
         self, db: Database, executors: dict[str, Executor], *, holder: str, interval_s: float = 1.0
     ) -> None:
         self.db = db
         self.executors = executors
-        self.lease = Lease(db, name="controller", holder=holder)
+        self.lease = Lease(db, name="controller", holder=holder, holder_dead=dead_local_process)
         self.interval_s = interval_s
         self._wake = threading.Event()
         self._stop = threading.Event()

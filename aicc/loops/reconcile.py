@@ -257,8 +257,7 @@ def _failure_message(rep: ReplicaRow) -> str:
 
 
 def cycle(db: Database, lease: Lease, executors: dict[str, Executor], now: datetime) -> None:
-    with db.session() as session:
-        lease.fence(session, now)
+    with db.reader() as session:  # reading needs no fence; only the writes below do
         work = gather(session)
     if not work:
         return

@@ -60,7 +60,9 @@ def admit(session: Session, now: datetime) -> int:
     for job in waiting:
         queue = queues[job.queue_id]
         if queue.max_running is not None and placed[queue.id] >= queue.max_running:
-            job.message = f"queue {queue.name} runs at most {queue.max_running} jobs at once"
+            message = f"queue {queue.name} runs at most {queue.max_running} jobs at once"
+            if job.message != message:  # write once, not on every pass
+                job.message = message
             continue
         placed[queue.id] += 1
         change_state(
@@ -148,12 +150,19 @@ def _replica(
 
 
 def cycle(db: Database, lease: Lease, now: datetime) -> int:
-    """One admission + scheduling pass. Returns the number of jobs bound."""
-    with db.session() as session:
-        lease.fence(session, now)
-        admit(session, now)
+    """One admission + scheduling pass in one fenced transaction. Returns the jobs bound."""
+    with db.reader() as session:
+        waiting = session.scalar(
+            select(func.count())
+            .select_from(JobRow)
+            .where(JobRow.state.in_(("pending", "admitted")))
+        )
+    if not waiting:
+        return 0  # nothing to do: take no write lock
     with db.session() as session:
         lease.fence(session, now)  # first write of the transaction: serialises rival schedulers
+        admit(session, now)
+        session.flush()
         snapshot = snapshots.build(session, now)
         if not snapshot.pending:
             return 0

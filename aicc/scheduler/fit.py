@@ -48,10 +48,10 @@ def take(node: NodeView, request: ReplicaRequest, picks: tuple[DevicePick, ...])
     for pick in picks:
         device = by_index[pick.index]
         device.free_milli -= pick.milli
-        if device.free_memory_mib is not None:
-            device.free_memory_mib -= (
-                pick.memory_mib if pick.memory_mib is not None else device.memory_mib
-            )
+        # Only a declared share of device memory is reserved, as the store counts allocations
+        # (services.nodes.allocations); a whole pick already takes all of the device's milli.
+        if device.free_memory_mib is not None and pick.memory_mib is not None:
+            device.free_memory_mib -= pick.memory_mib
 
 
 def fits_empty(node: NodeView, request: ReplicaRequest) -> bool:

@@ -374,7 +374,7 @@ class Client:
     def create_queue(
         self,
         name: str,
-        project: str,
+        project: str | None = None,
         *,
         priority: int | str | None = None,
         max_runtime: int | str | None = None,

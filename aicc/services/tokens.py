@@ -57,20 +57,27 @@ def issue(
     return row, secret
 
 
-def authenticate(session: Session, secret: str) -> Principal | None:
-    """The principal behind a bearer token, or None if unknown, expired, revoked or disabled."""
+def authenticate(session: Session, secret: str) -> tuple[Principal | None, str | None]:
+    """The principal behind a bearer token (None if unknown, expired, revoked or disabled), and
+    the token's id when its `last_used_at` is over a minute old and should be `touch`ed."""
     row = session.scalar(select(TokenRow).where(TokenRow.secret_hash == digest(secret)))
     now = utcnow()
     if row is None or row.revoked_at is not None:
-        return None
+        return None, None
     if row.expires_at is not None and row.expires_at <= now:
-        return None
+        return None, None
     user = session.get(UserRow, row.user_id)
     if user is None or user.disabled:
-        return None
-    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
-        row.last_used_at = now  # coarse, so reads do not turn every request into a write
-    return principal_of(session, user)
+        return None, None
+    stale = row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1)
+    return principal_of(session, user), row.id if stale else None
+
+
+def touch(session: Session, token_id: str) -> None:
+    """Record use coarsely (once a minute), so reads do not turn every request into a write."""
+    row = session.get(TokenRow, token_id)
+    if row is not None:
+        row.last_used_at = utcnow()
 
 
 def list_tokens(session: Session, who: Principal) -> list[TokenRow]:

@@ -35,14 +35,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_begin(conn: Any) -> None:
+    """Writers take SQLite's write lock up front: a deferred BEGIN lets two writers both read,
+    then one fails on upgrade. Readers stay deferred, so under WAL they never wait."""
+    readonly = conn.get_execution_options().get("aicc_readonly", False)
+    conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
-        # SQLite's deferred BEGIN lets two writers both read then fail; take the write lock up front.
-        event.listen(
-            engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE")
-        )
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
@@ -75,6 +79,9 @@ class Database:
         if url.startswith("sqlite"):
             _no_pysqlite_autobegin(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._readers = sessionmaker(
+            self.engine.execution_options(aicc_readonly=True), expire_on_commit=False
+        )
 
     @property
     def dialect(self) -> str:
@@ -83,6 +90,12 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reader(self) -> Iterator[Session]:
+        """A transaction that only reads (SQLite: no write lock). Writing in it may fail."""
+        with self._readers() as session, session.begin():
             yield session
 
     def dispose(self) -> None:

@@ -75,9 +75,7 @@ class ServerProcess:
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
         args = [
-            sys.executable,
-            "-m",
-            "aicc.cli.main",
+            str(Path(sys.executable).parent / "aicc"),
             "serve",
             "--port",
             str(self.port),

@@ -88,7 +88,7 @@ def _handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
             )
             api.seen.append(seen)
             answer = api.answer(seen)
-            if answer == DROP:
+            if isinstance(answer, str):  # DROP
                 self.close_connection = True
                 return
             status, body = answer(seen) if callable(answer) else answer
@@ -115,7 +115,7 @@ def fake_api() -> Iterator[FakeApi]:
     api = FakeApi()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(api))
     api.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield api
@@ -493,3 +493,16 @@ def test_download_extracts_safely(fake_api: FakeApi, tmp_path: Path) -> None:
     with Client(fake_api.url, "t") as api, pytest.raises(tarfile.TarError):
         api.download_outputs("job_01TEST", tmp_path / "out2")
     assert not (tmp_path / "escape.txt").exists()
+
+
+def test_submit_accepts_a_jobspec(fake_api: FakeApi) -> None:
+    from aicc.core.jobspec import JobSpec
+
+    fake_api.on("POST", "/api/v1/jobs", (201, _job()))
+    spec = JobSpec.model_validate({"command": ["python", "x.py"], "resources": {"cpu": "500m"}})
+    with Client(fake_api.url, "t") as api:
+        api.submit(spec)
+    body = fake_api.requests("POST", "/api/v1/jobs")[0].json()
+    assert body["command"] == ["python", "x.py"]
+    assert body["resources"]["cpu_milli"] == 500
+    assert JobSpec.model_validate(body) == spec  # what the server will read back

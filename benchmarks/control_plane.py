@@ -1,0 +1,111 @@
+"""Control-plane benchmarks: submit-to-running latency and API submit throughput.
+
+Starts a real `aicc serve` (SQLite by default, or `--db URL`) in a temporary home and measures
+through HTTP, as a user would. Results go to stdout as JSON; BENCHMARKS.md records them.
+
+    .venv/bin/python benchmarks/control_plane.py --latency-jobs 20 --submits 500 --clients 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+
+from aicc.testing.servers import ServerProcess, free_port
+
+
+def event_time(events: list[dict], state: str) -> datetime:
+    return datetime.fromisoformat(next(e["at"] for e in events if e["to_state"] == state))
+
+
+def latency(client: httpx.Client, jobs: int) -> dict[str, float]:
+    """One job at a time on an idle server: POST until the replica's process has started."""
+    server_side, client_side = [], []
+    for _ in range(jobs):
+        sent = time.monotonic()
+        job = client.post(
+            "/api/v1/jobs", json={"command": "sleep 0.2", "resources": {"cpu": "100m"}}
+        ).json()
+        while True:
+            state = client.get(f"/api/v1/jobs/{job['id']}").json()
+            if state["state"] in ("running", "succeeded", "failed"):
+                break
+            time.sleep(0.005)
+        client_side.append(time.monotonic() - sent)
+        events = client.get(f"/api/v1/jobs/{job['id']}/events").json()["items"]
+        server_side.append(
+            (event_time(events, "running") - event_time(events, "pending")).total_seconds()
+        )
+        while client.get(f"/api/v1/jobs/{job['id']}").json()["state"] not in (
+            "succeeded",
+            "failed",
+        ):
+            time.sleep(0.05)
+    return {
+        "median_submit_to_running_s": statistics.median(server_side),
+        "p90_submit_to_running_s": statistics.quantiles(server_side, n=10)[-1],
+        "median_client_observed_s": statistics.median(client_side),
+    }
+
+
+def throughput(server: ServerProcess, submits: int, clients: int) -> dict[str, float]:
+    """Clients submitting at once (keep-alive connections, as the SDK keeps) into a queue that
+    places nothing (max_running=1, held by a long job), so only the submit path is measured."""
+    with server.client() as admin:
+        admin.post("/api/v1/queues", json={"name": "bench", "max_running": 1})
+        admin.post(
+            "/api/v1/jobs", json={"command": "sleep 600", "queue": "bench"}
+        )  # holds the lane
+    local = threading.local()
+
+    def one(i: int) -> int:
+        if not hasattr(local, "client"):
+            local.client = server.client()
+        spec = {"command": "true", "queue": "bench"}
+        return local.client.post(
+            "/api/v1/jobs", json=spec, headers={"Idempotency-Key": f"b-{i}"}
+        ).status_code
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(clients) as pool:
+        codes = list(pool.map(one, range(submits)))
+    elapsed = time.monotonic() - started
+    assert all(c == 201 for c in codes), set(codes)
+    return {"submits": submits, "clients": clients, "submits_per_s": submits / elapsed}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency-jobs", type=int, default=20)
+    parser.add_argument("--submits", type=int, default=500)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--db", default=None, help="PostgreSQL URL; default SQLite")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        server = ServerProcess(Path(tmp) / "home", free_port(), args.db).start()
+        try:
+            with server.client() as client:
+                result = {"latency": latency(client, args.latency_jobs)}
+            result["throughput"] = throughput(server, args.submits, args.clients)
+        finally:
+            server.stop()
+    result["machine"] = {
+        "cpus": len(__import__("os").sched_getaffinity(0)),
+        "python": platform.python_version(),
+    }
+    result["database"] = "postgresql" if args.db else "sqlite"
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
