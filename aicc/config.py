@@ -27,6 +27,7 @@ class Limits(BaseModel):
     max_upload_mib: Annotated[int, Field(ge=1)] = 512
     log_limit_mib: Annotated[int, Field(ge=1)] = 64
     grace_s: Annotated[float, Field(ge=0)] = 10.0
+    log_retention_days: Annotated[float, Field(gt=0)] = 30.0
 
 
 class Settings(BaseModel):

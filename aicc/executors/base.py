@@ -86,6 +86,10 @@ class Executor(ABC):
     def log_size(self, handle: str, stream: Stream = "stdout") -> int:
         """Bytes ever written to the stream, so followers can ask only for what is new."""
 
+    def purge(self, job_id: str, *, logs: bool) -> None:  # noqa: B027 (optional hook)
+        """Free what a finished job leaves behind: its working copies and, with `logs`, its logs.
+        Outputs are kept. Idempotent."""
+
     def outputs_dir(self, job_id: str) -> Path | None:
         """Where the job's `$AICC_OUTPUT_DIR` is kept, if this server can read it."""
         return None

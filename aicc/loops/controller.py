@@ -12,9 +12,10 @@ import socket
 import threading
 import time
 import uuid
+from datetime import timedelta
 
 from aicc.executors.base import Executor
-from aicc.loops import reconcile, scheduling
+from aicc.loops import janitor, reconcile, scheduling
 from aicc.loops.lease import Lease, LostLease
 from aicc.services.common import utcnow
 from aicc.store.db import Database
@@ -41,12 +42,22 @@ def dead_local_process(holder: str) -> bool:
 
 class Controller:
     def __init__(
-        self, db: Database, executors: dict[str, Executor], *, holder: str, interval_s: float = 1.0
+        self,
+        db: Database,
+        executors: dict[str, Executor],
+        *,
+        holder: str,
+        interval_s: float = 1.0,
+        log_retention: timedelta = timedelta(days=30),
+        sweep_every: timedelta = timedelta(minutes=10),
     ) -> None:
         self.db = db
         self.executors = executors
         self.lease = Lease(db, name="controller", holder=holder, holder_dead=dead_local_process)
         self.interval_s = interval_s
+        self.log_retention = log_retention
+        self.sweep_every = sweep_every
+        self._next_sweep = utcnow()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -65,6 +76,9 @@ class Controller:
         try:
             scheduling.cycle(self.db, self.lease, utcnow())
             reconcile.cycle(self.db, self.lease, self.executors, utcnow())
+            if utcnow() >= self._next_sweep:
+                janitor.sweep(self.db, self.executors, utcnow(), log_retention=self.log_retention)
+                self._next_sweep = utcnow() + self.sweep_every
         except LostLease:
             log.warning("lost the controller lease; another server leads now")
 

@@ -76,12 +76,14 @@ class Lease:
                 if row.expires_at > now and not self.holder_dead(row.holder):
                     self.epoch = None
                     return False
+                # Read the epoch before the UPDATE: the ORM synchronises `row` with what it wrote.
+                seen, epoch = row.epoch, row.epoch + 1
                 taken = session.execute(
                     update(LeaseRow)
-                    .where(LeaseRow.name == self.name, LeaseRow.epoch == row.epoch)
-                    .values(holder=self.holder, epoch=row.epoch + 1, expires_at=now + self.ttl)
+                    .where(LeaseRow.name == self.name, LeaseRow.epoch == seen)
+                    .values(holder=self.holder, epoch=epoch, expires_at=now + self.ttl)
                 )
-                self.epoch = row.epoch + 1 if taken.rowcount == 1 else None  # type: ignore[attr-defined]
+                self.epoch = epoch if taken.rowcount == 1 else None  # type: ignore[attr-defined]
                 self._expires = now + self.ttl
                 return self.epoch is not None
         except IntegrityError:  # another server inserted the row first

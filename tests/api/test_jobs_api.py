@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 from fastapi.testclient import TestClient
@@ -47,7 +48,10 @@ def test_runtime_limit_ends_the_job(api: TestClient) -> None:
 
 
 def test_memory_limit_kills_the_job(api: TestClient) -> None:
-    hog = "import time\nx = []\nfor _ in range(100):\n    x.append(bytearray(20 * 2**20)); time.sleep(0.02)\n"
+    hog = (
+        "import time\nx = []\n"
+        "for _ in range(100):\n    x.append(bytearray(20 * 2**20)); time.sleep(0.02)\n"
+    )
     job = submit(api, {"command": ["python", "-c", hog], "resources": {"memory": "100MiB"}})
     done = wait_state(api, job["id"], {"succeeded", "failed"}, timeout=30)
     assert (done["state"], done["reason"]) == ("failed", "oom_killed")
@@ -80,7 +84,75 @@ def test_malformed_spec_names_the_field(api: TestClient) -> None:
 
 
 def test_unfittable_spec_is_refused_with_the_reason(api: TestClient) -> None:
-    answer = api.post("/api/v1/jobs", json={"command": "x", "resources": {"accelerator": {"count": 8}}})
+    answer = api.post(
+        "/api/v1/jobs", json={"command": "x", "resources": {"accelerator": {"count": 8}}}
+    )
     assert answer.status_code == 422
     assert "no node of this center can ever run this job" in answer.json()["detail"]
     assert api.get("/api/v1/jobs").json()["items"] == []
+
+
+def test_follow_streams_the_log_until_the_job_ends(api: TestClient) -> None:
+    job = submit(api, {"command": "for i in 1 2 3; do echo line $i; sleep 0.4; done"})
+    with api.stream("GET", f"/api/v1/jobs/{job['id']}/logs?follow=true") as answer:
+        text = "".join(answer.iter_text())
+    assert text.split() == ["line", "1", "line", "2", "line", "3"]
+    assert api.get(f"/api/v1/jobs/{job['id']}").json()["state"] == "succeeded"
+
+
+def test_outputs_download_holds_what_the_job_wrote(api: TestClient) -> None:
+    import io
+    import tarfile
+
+    job = submit(
+        api, {"command": "mkdir -p $AICC_OUTPUT_DIR/sub && echo 42 > $AICC_OUTPUT_DIR/sub/x"}
+    )
+    wait_state(api, job["id"], {"succeeded"})
+    answer = api.get(f"/api/v1/jobs/{job['id']}/outputs")
+    assert answer.headers["content-type"] == "application/gzip"
+    with tarfile.open(fileobj=io.BytesIO(answer.content)) as archive:
+        member = archive.extractfile("sub/x")
+        assert member is not None and member.read() == b"42\n"
+
+
+def test_explain_says_why_a_job_waits(api: TestClient) -> None:
+    api.post("/api/v1/queues", json={"name": "narrow", "max_running": 1})
+    first = submit(api, {"command": "sleep 30", "queue": "narrow"})
+    wait_state(api, first["id"], {"running"})
+    second = submit(api, {"command": "true", "queue": "narrow"})
+    time.sleep(0.5)
+    why = api.get(f"/api/v1/jobs/{second['id']}/explain").json()
+    assert why["state"] == "pending"
+    assert why["reasons"][0]["code"] == "queue" and "at most 1" in why["reasons"][0]["message"]
+    api.post(f"/api/v1/jobs/{first['id']}/cancel")
+    wait_state(api, second["id"], {"succeeded"})
+
+
+def test_secrets_reach_the_job_as_environment_but_never_the_api(api: TestClient) -> None:
+    assert api.put("/api/v1/secrets/hf-token", json={"value": "s3cr3t-value"}).status_code == 200
+    listed = api.get("/api/v1/secrets").text
+    assert "hf-token" in listed and "s3cr3t-value" not in listed
+    digest = (
+        "import hashlib, os; print(hashlib.sha256(os.environ['HF_TOKEN'].encode()).hexdigest())"
+    )
+    job = submit(api, {"command": ["python", "-c", digest], "secrets": ["hf-token"]})
+    done = wait_state(api, job["id"], {"succeeded", "failed"})
+    assert done["state"] == "succeeded"
+    logged = api.get(f"/api/v1/jobs/{job['id']}/logs").text.strip()
+    assert logged == hashlib.sha256(b"s3cr3t-value").hexdigest()
+    for path in ("", "/events"):
+        assert "s3cr3t-value" not in api.get(f"/api/v1/jobs/{job['id']}{path}").text
+    unknown = api.post("/api/v1/jobs", json={"command": "true", "secrets": ["nope"]})
+    assert unknown.status_code == 422 and "nope" in unknown.text
+
+
+def test_pending_limit_per_user(tmp_path) -> None:
+    from aicc.testing.servers import in_process
+
+    with in_process(tmp_path / "h", limits={"max_pending_per_user": 2}) as (client, _state):
+        client.post("/api/v1/queues", json={"name": "held", "max_running": 1})
+        codes = [
+            client.post("/api/v1/jobs", json={"command": "sleep 30", "queue": "held"}).status_code
+            for _ in range(4)
+        ]
+        assert codes[:2] == [201, 201] and codes[-1] == 429

@@ -262,12 +262,21 @@ _accelerator = st.one_of(
     ),
 )
 _text = st.text(alphabet="abcdefghij-_ 0123456789", min_size=1, max_size=12)
-valid_specs = st.fixed_dictionaries(
+
+
+def _settable(name: str) -> bool:
+    """Names AICC sets itself are refused on purpose; the generator keeps to valid specs."""
+    reserved = {"RANK", "WORLD_SIZE", "LOCAL_RANK", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT"}
+    return not name.startswith("AICC_") and name not in reserved
+
+
+_env_names = st.from_regex(r"[A-Z][A-Z0-9_]{0,8}", fullmatch=True).filter(_settable)
+valid_specs: st.SearchStrategy[dict[str, Any]] = st.fixed_dictionaries(
     {"command": st.one_of(_text.filter(str.strip), st.lists(_text, min_size=1, max_size=3))},
     optional={
         "name": st.from_regex(r"[a-z0-9]([a-z0-9._-]{0,10}[a-z0-9])?", fullmatch=True),
         "kind": st.sampled_from(["train", "infer"]),
-        "env": st.dictionaries(st.from_regex(r"[A-Z][A-Z0-9_]{0,8}", fullmatch=True), _text),
+        "env": st.dictionaries(_env_names, _text, max_size=3),
         "replicas": st.integers(min_value=1, max_value=64),
         "priority": st.one_of(
             st.sampled_from(["low", "normal", "high"]), st.integers(-1000, 10_000)
@@ -286,15 +295,6 @@ valid_specs = st.fixed_dictionaries(
             },
         ),
     },
-).filter(
-    # Names AICC sets itself are refused on purpose; keep the generator to valid specs.
-    lambda d: (
-        not any(
-            k.startswith("AICC_")
-            or k in {"RANK", "WORLD_SIZE", "LOCAL_RANK", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT"}
-            for k in d.get("env", {})
-        )
-    )
 )
 
 

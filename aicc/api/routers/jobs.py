@@ -6,17 +6,19 @@ import asyncio
 import io
 import tarfile
 from collections.abc import AsyncIterator
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.state import AppState
 from aicc.core.jobspec import JobSpec
 from aicc.core.states import JobState
+from aicc.executors.base import Stream
 from aicc.services import explain as explain_service
 from aicc.services import jobs, logs
 from aicc.services.jobs import SubmitLimits
@@ -117,7 +119,7 @@ def job_logs(
     who: CurrentUser,
     state: StateDep,
     replica: Annotated[int, Query(ge=0)] = 0,
-    stream: Literal["stdout", "stderr"] = "stdout",
+    stream: Stream = "stdout",
     tail: Annotated[int | None, Query(ge=1)] = None,
     follow: bool = False,
 ) -> Response:
@@ -133,31 +135,47 @@ def job_logs(
     )
 
 
-async def _follow(
+def _log_step(
     state: AppState,
-    job_id: str,
     who: CurrentUser,
+    job_id: str,
     index: int,
-    stream: Literal["stdout", "stderr"],
+    stream: Stream,
     tail: int | None,
+    sent: int | None,
+) -> tuple[str, int | None, bool]:
+    """What to send next while following: (new text, bytes sent so far, whether the job ended)."""
+    with state.db.reader() as session:
+        job = jobs.get(session, who, job_id)
+        done = JobState(job.state).is_terminal()
+        rep = next((r for r in jobs.replicas(session, job) if r.index == index), None)
+        if rep is None or not rep.handle:
+            return "", sent, done
+        executor = logs.executor_of(session, rep, state.executors)
+    size = executor.log_size(rep.handle, stream)
+    if sent is None:
+        return executor.logs(rep.handle, stream, tail), size, done
+    if size > sent:
+        return executor.logs(rep.handle, stream, size - sent), size, done
+    return "", sent, done
+
+
+async def _follow(
+    state: AppState, job_id: str, who: CurrentUser, index: int, stream: Stream, tail: int | None
 ) -> AsyncIterator[str]:
     sent: int | None = None
     while True:
-        with state.db.session() as session:
-            job = jobs.get(session, who, job_id)
-            done = JobState(job.state).is_terminal()
-            reps = jobs.replicas(session, job)
-            rep = next((r for r in reps if r.index == index), None)
-            if rep is not None and rep.handle:
-                executor = logs.executor_of(session, rep, state.executors)
-                size = executor.log_size(rep.handle, stream)
-                if sent is None:
-                    yield executor.logs(rep.handle, stream, tail)
-                    sent = size
-                elif size > sent:
-                    yield executor.logs(rep.handle, stream, size - sent)
-                    sent = size
+        text, sent, done = await run_in_threadpool(
+            _log_step, state, who, job_id, index, stream, tail, sent
+        )
+        if text:
+            yield text
         if done:
+            text, sent, _ = await run_in_threadpool(
+                _log_step, state, who, job_id, index, stream, tail, sent
+            )
+            if text:
+                yield text  # what the replica wrote between the last poll and its end
             return
         await asyncio.sleep(0.5)
 

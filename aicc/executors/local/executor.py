@@ -55,6 +55,15 @@ class LocalExecutor(Executor):
     def outputs_dir(self, job_id: str) -> Path | None:
         return self.job_dir(job_id) / "outputs"
 
+    def purge(self, job_id: str, *, logs: bool) -> None:
+        """Working copies go soon after the job ends (the upload stays in the blob store); run
+        directories with their logs go after the retention period. Outputs stay."""
+        for attempt in sorted(self.job_dir(job_id).glob("[0-9]*")):
+            for replica in attempt.glob("[0-9]*"):
+                shutil.rmtree(replica / "work", ignore_errors=True)
+            if logs:
+                shutil.rmtree(attempt, ignore_errors=True)
+
     def _run_dir(self, handle: str) -> Path:
         path = (self.home / handle).resolve()
         if not path.is_relative_to((self.home / "runs").resolve()):
