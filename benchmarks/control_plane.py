@@ -90,8 +90,13 @@ def main() -> None:
     parser.add_argument("--submits", type=int, default=500)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--db", default=None, help="PostgreSQL URL; default SQLite")
+    parser.add_argument("--postgres", action="store_true", help="start a throwaway PostgreSQL")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        if args.postgres:
+            from aicc.testing.postgres import start_postgres
+
+            args.db = start_postgres(Path(tmp) / "pg").url
         server = ServerProcess(Path(tmp) / "home", free_port(), args.db).start()
         try:
             with server.client() as client:

@@ -9,11 +9,13 @@ header or body this file does not know how to fill fails the test until the tabl
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
 import re
 import secrets
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields, replace
@@ -98,6 +100,18 @@ def made_up(node: str) -> Targets:
     )
 
 
+@functools.cache
+def upload_bytes() -> bytes:
+    """A small workdir of B's own (not A's bytes), packed like `aicc job submit` packs one."""
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "probe.txt").write_text("a probe of tenant B\n")
+        packed = pack_workdir(Path(tmp))
+        try:
+            return packed.path.read_bytes()
+        finally:
+            packed.path.unlink()
+
+
 # A path parameter is filled by (the path segment before it, its name): `name` is a node's name
 # under /nodes and a secret's under /secrets.
 PATH_FILLS: dict[tuple[str, str], Callable[[Targets], str]] = {
@@ -119,22 +133,6 @@ HEADER_FILLS: dict[str, Callable[[Targets], str]] = {
 }
 LEFT_OUT = {"state", "limit", "cursor", "action", "replica", "stream", "tail", "follow"}
 
-
-def upload_bytes() -> bytes:
-    """A small workdir of B's own (not A's bytes), packed like `aicc job submit` packs one."""
-    global _upload
-    if _upload is None:
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as tmp:
-            (Path(tmp) / "probe.txt").write_text("a probe of tenant B\n")
-            packed = pack_workdir(Path(tmp))
-            _upload = packed.path.read_bytes()
-            packed.path.unlink()
-    return _upload
-
-
-_upload: bytes | None = None
 
 # Request bodies, per operation: each a list of variants, each naming A's objects a different way.
 # Every one is valid for its schema (an invalid body would answer 422, which fails the walk).
@@ -253,7 +251,7 @@ def calls(op: Op, t: Targets) -> list[Call]:
 
 def send(client: TestClient, call: Call, auth: dict[str, str] | None) -> httpx.Response:
     headers = {**call.headers, **call.body.get("headers", {}), **(auth or {})}
-    return client.request(
+    answer: httpx.Response = client.request(
         call.method,
         call.url,
         params=call.params,
@@ -261,6 +259,7 @@ def send(client: TestClient, call: Call, auth: dict[str, str] | None) -> httpx.R
         json=call.body.get("json"),
         content=call.body.get("content"),
     )
+    return answer
 
 
 def text_of(answer: httpx.Response) -> str:
@@ -297,20 +296,24 @@ class World:
     markers: frozenset[str]  # strings that only A's data contains
     secrets: set[str]  # secret values no answer may ever carry
 
-    def check_answer(self, answer: httpx.Response, call: Call, who: str) -> None:
+    def check_answer(
+        self, answer: httpx.Response, call: Call, who: str, *, outsider: bool = True
+    ) -> None:
         """No secret value, ever; and for a caller outside A, none of A's data it did not send."""
         body = text_of(answer)
         for value in self.secrets:
             assert value not in body, f"{who}: {call.method} {call.url} returned a secret value"
-        if who.startswith("B"):
+        if outsider:
             leaked = [m for m in self.markers if m in body and m not in call.sent]
             assert not leaked, f"{who}: {call.method} {call.url} leaked {leaked}: {body[:500]}"
 
 
-def wait_state(api: TestClient, job_id: str, states: set[str], timeout: float = 60) -> dict:
+def wait_state(
+    api: TestClient, job_id: str, states: set[str], timeout: float = 60
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        job = api.get(f"/api/v1/jobs/{job_id}").json()
+        job: dict[str, Any] = api.get(f"/api/v1/jobs/{job_id}").json()
         if job["state"] in states:
             return job
         time.sleep(0.1)
@@ -505,7 +508,15 @@ def test_another_tenant_gets_404_on_every_route(world: World) -> None:
     users = {u["name"] for u in api.get("/api/v1/users").json()["items"]}
     assert not users & {"b-probe-user"}
 
-    # B cannot add itself to A's project, nor reach A's upload or secret from its own project.
+    # B cannot put a user of its own into A's project (and the refused user is not half-made),
+    # add itself to A's project, nor reach A's upload or secret from its own project.
+    sneaky = api.post(
+        "/api/v1/users",
+        json={"name": "b-sneaky", "projects": [a.project_id]},
+        headers=world.b_admin,
+    )
+    assert sneaky.status_code == 404
+    assert "b-sneaky" not in api.get("/api/v1/users").text
     add = api.post(
         f"/api/v1/projects/{a.project_id}/members",
         json={"user_id": world.b.user_id},
@@ -526,7 +537,7 @@ def test_another_tenant_gets_404_on_every_route(world: World) -> None:
         for call in calls(op, a):
             got = send(api, call, owner)
             assert got.status_code in OK, f"A: {op} answered {got.status_code}: {got.text[:500]}"
-            world.check_answer(got, call, "A")
+            world.check_answer(got, call, "A", outsider=False)
     assert api.get("/api/v1/me", headers=world.a_victim).status_code == 401
 
 
@@ -662,7 +673,7 @@ def test_no_answer_carries_a_secret_value(world: World) -> None:
                     member_403 = op.key in OWN_ORG_ADMIN and who == "A's member"
                     allowed = OK | ({403} if member_403 else set())
                     assert got.status_code in allowed, f"{who}: {op} answered {got.status_code}"
-                world.check_answer(got, call, who)
+                world.check_answer(got, call, who, outsider=False)
     # The job that used the secret shows its name only.
     job = api.get(f"/api/v1/jobs/{world.a.job_id}").json()
     assert job["spec"]["secrets"] == ["ALPHA_KEY"]
