@@ -31,7 +31,9 @@ def get_session(state: StateDep, request: Request) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": commit before the answer is sent. FastAPI's default for a `yield` dependency
+# ends it after the response, so a client could see 200 for a change a crash then lost.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def current_user(

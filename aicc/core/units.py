@@ -76,6 +76,9 @@ def parse_memory_mib(value: str | int | float) -> int:
         mib = float(match.group(1)) * _MEMORY_UNITS[unit]
     if mib < 0:
         raise ValueError("memory must not be negative")
+    bare = not isinstance(value, str) or not _QUANTITY.match(value).group(2)  # type: ignore[union-attr]
+    if bare and 0 < mib < 1:  # `memory: 8192` almost surely meant MiB, not 8 KiB
+        raise ValueError(f"memory {value!r} is only {value} bytes; write '{value}MiB' or 'NGiB'")
     return max(round(mib), 1) if mib > 0 else 0
 
 

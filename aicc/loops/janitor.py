@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
 from aicc.core.states import TERMINAL
 from aicc.executors.base import Executor
 from aicc.store.db import Database
-from aicc.store.tables import JobRow
+from aicc.store.tables import JobRow, SettingRow
 
 log = logging.getLogger(__name__)
 
 WORKDIR_GRACE = timedelta(minutes=5)  # time to look at a failed job's working copy
-WINDOW = timedelta(days=2)  # each pass looks this far back, so a server down a day misses nothing
+LAST_SWEEP = "janitor.last_sweep"
 
 
 def ended_between(db: Database, start: datetime, end: datetime) -> list[str]:
@@ -31,14 +31,23 @@ def ended_between(db: Database, start: datetime, end: datetime) -> list[str]:
 def sweep(
     db: Database, executors: dict[str, Executor], now: datetime, *, log_retention: timedelta
 ) -> int:
-    """Purge working copies of jobs that ended a while ago, and logs past the retention period."""
+    """Purge working copies of jobs that ended a while ago, and logs past the retention period.
+
+    Each pass covers everything since the previous one (kept in the store), so however long the
+    server was down, no job is skipped.
+    """
+    with db.reader() as session:
+        row = session.get(SettingRow, LAST_SWEEP)
+        last = datetime.fromisoformat(row.value["at"]) if row else datetime.fromtimestamp(0, UTC)
     cleaned = 0
-    for job_id in ended_between(db, now - WINDOW, now - WORKDIR_GRACE):
+    for job_id in ended_between(db, last - WORKDIR_GRACE, now - WORKDIR_GRACE):
         for executor in executors.values():
             executor.purge(job_id, logs=False)
         cleaned += 1
-    for job_id in ended_between(db, now - log_retention - WINDOW, now - log_retention):
+    for job_id in ended_between(db, last - log_retention, now - log_retention):
         for executor in executors.values():
             executor.purge(job_id, logs=True)
         cleaned += 1
+    with db.session() as session:
+        session.merge(SettingRow(key=LAST_SWEEP, value={"at": now.isoformat()}))
     return cleaned

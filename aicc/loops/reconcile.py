@@ -60,15 +60,30 @@ def gather(session: Session) -> list[Work]:
         n.id: n
         for n in session.scalars(select(NodeRow).where(NodeRow.id.in_({r.node_id for r in rows})))
     }
+    broken = _gangs_with_a_failure(session, jobs)
     work = []
     for rep in rows:
         job, node = jobs[rep.job_id], nodes[rep.node_id]
         stop = (
-            job.cancel_requested or JobState(job.state).is_terminal() or rep.attempt != job.attempt
+            job.cancel_requested
+            or JobState(job.state).is_terminal()
+            or rep.attempt != job.attempt
+            or job.id in broken  # a gang whose member failed or was lost cannot go on
         )
         launch = None if rep.handle or stop else _launch(session, job, rep, node)
         work.append(Work(rep.id, job.id, node.executor, rep.handle, stop, launch))
     return work
+
+
+def _gangs_with_a_failure(session: Session, jobs: dict[str, JobRow]) -> set[str]:
+    ended = session.execute(
+        select(ReplicaRow.job_id, ReplicaRow.attempt).where(
+            ReplicaRow.job_id.in_(jobs),
+            ReplicaRow.state.in_(("exited", "lost")),
+            ReplicaRow.reason != "succeeded",
+        )
+    )
+    return {job_id for job_id, attempt in ended if jobs[job_id].attempt == attempt}
 
 
 def _launch(session: Session, job: JobRow, rep: ReplicaRow, node: NodeRow) -> ReplicaLaunch:
@@ -206,7 +221,7 @@ def settle(session: Session, job: JobRow, now: datetime) -> None:
                 JobState.CANCELLED,
                 reason=Reason.CANCELLED_BY_USER,
                 message="cancelled",
-                at=now,
+                at=_ended_at(job, reps, now),
             )
         return
     if not failed:
@@ -218,7 +233,7 @@ def settle(session: Session, job: JobRow, now: datetime) -> None:
                 JobState.SUCCEEDED,
                 reason=Reason.SUCCEEDED,
                 message="all replicas exited 0",
-                at=now,
+                at=_ended_at(job, reps, now),
             )
         return
     first = min(failed, key=lambda r: (r.ended_at or now, r.index))
@@ -244,7 +259,22 @@ def settle(session: Session, job: JobRow, now: datetime) -> None:
         reason = FAILURE_REASONS.get(first.reason or "", Reason.EXIT_CODE)
         message = _failure_message(first)
     job.exit_code = first.exit_code
-    change_state(session, job, JobState.FAILED, reason=reason, message=message, at=now)
+    change_state(
+        session,
+        job,
+        JobState.FAILED,
+        reason=reason,
+        message=message,
+        at=_ended_at(job, [first], now),
+    )
+
+
+def _ended_at(job: JobRow, reps: list[ReplicaRow], now: datetime) -> datetime:
+    """When the replicas ended (perhaps while no server ran), not when a server noticed; never
+    in the future, nor before the job started."""
+    ends = [r.ended_at for r in reps if r.ended_at is not None]
+    at = min(max(ends), now) if ends else now
+    return max(at, job.started_at) if job.started_at is not None else at
 
 
 def _failure_message(rep: ReplicaRow) -> str:

@@ -6,6 +6,7 @@ move is legal and appends the event in the same transaction, so the event log is
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -82,6 +83,7 @@ def submit(
 
     Returns (job, created). Rejects, with what to fix, a spec that no node could ever run.
     """
+    fingerprint = hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
     if idempotency_key:
         seen = session.scalar(
             select(JobRow).where(
@@ -89,6 +91,11 @@ def submit(
             )
         )
         if seen is not None:
+            if seen.request_sha256 not in (None, fingerprint):
+                raise Invalid(
+                    "Idempotency-Key: already used for a different job spec; "
+                    "send a new key for a new job"
+                )
             return seen, False
     project = tenancy.resolve_project(session, who, spec.project)
     if not can_write(who, org_id=project.org_id, project_id=project.id):
@@ -120,6 +127,7 @@ def submit(
             "queue": queue.name,
             "max_runtime_s": spec.max_runtime_s or queue.max_runtime_s,
             "name": spec.name or _default_name(spec, job_id),
+            "priority": spec.priority if "priority" in spec.model_fields_set else queue.priority,
         }
     )
     job = JobRow(
@@ -130,13 +138,14 @@ def submit(
         queue_id=queue.id,
         user_id=who.user_id,
         kind=spec.kind.value,
-        spec=stored.model_dump(mode="json", exclude={"workdir"}),
-        priority=spec.priority,
+        spec=stored.model_dump(mode="json", by_alias=True, exclude={"workdir"}),
+        priority=stored.priority,
         state=JobState.PENDING.value,
         reason=Reason.SUBMITTED.value,
         message="waiting for admission",
         attempt=0,
         idempotency_key=idempotency_key,
+        request_sha256=fingerprint,
         created_at=now,
         updated_at=now,
     )

@@ -57,11 +57,13 @@ class InventoryNode(BaseModel):
             data["cpu_milli"] = parse_cpu_milli(data.pop("cpu"))
         if "memory" in data:
             data["memory_mib"] = parse_memory_mib(data.pop("memory"))
-        labels = dict(data.get("labels") or {})
-        for key in TOPOLOGY_KEYS:  # `pool: a` is shorthand for `labels: {pool: a}`
-            if key in data:
-                labels[key] = str(data.pop(key))
-        data["labels"] = labels
+        labels = data.get("labels") or {}
+        if isinstance(labels, dict):  # anything else is left for validation to refuse
+            labels = dict(labels)
+            for key in TOPOLOGY_KEYS:  # `pool: a` is shorthand for `labels: {pool: a}`
+                if key in data:
+                    labels[key] = str(data.pop(key))
+            data["labels"] = labels
         return data
 
 

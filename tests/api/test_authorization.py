@@ -21,17 +21,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from conftest import Tenant
 from fastapi.testclient import TestClient
 
 from aicc.api.state import AppState
 from aicc.sdk.workdir import pack_workdir
 from aicc.services.common import new_id, utcnow
 from aicc.store.tables import TokenRow
+
+if TYPE_CHECKING:
+    from conftest import Tenant
 
 OK = frozenset({200, 201, 204})
 METHODS = ("get", "head", "post", "put", "patch", "delete")
@@ -534,7 +536,9 @@ def test_another_tenant_gets_404_on_every_route(world: World) -> None:
     # so B's 404s are about who asks, not about a wrong id. Deletions last.
     for op in sorted(ops, key=lambda o: (o.method == "DELETE", o.key in ADMIN_ONLY)):
         owner = None if op.key in ADMIN_ONLY else world.a_admin
-        for call in calls(op, a):
+        for number, call in enumerate(calls(op, a)):
+            if "idempotency-key" in call.headers:  # each of A's own submits is a new job
+                call.headers["idempotency-key"] = f"a-control-{number}"
             got = send(api, call, owner)
             assert got.status_code in OK, f"A: {op} answered {got.status_code}: {got.text[:500]}"
             world.check_answer(got, call, "A", outsider=False)
@@ -611,12 +615,6 @@ def test_roles_inside_one_tenant(world: World) -> None:
     put = api.put(f"/api/v1/secrets/{a.secret_name}", json={"value": "v"}, headers=look)
     assert put.status_code == 403
     assert api.delete(f"/api/v1/secrets/{a.secret_name}", headers=look).status_code == 403
-    assert (
-        api.post(
-            "/api/v1/tokens", json={"name": "x", "user_id": a.user_id}, headers=look
-        ).status_code
-        == 404
-    )
 
     # A project of A that A's member does not belong to: its jobs are invisible to the member.
     research = world.a_research_id

@@ -156,3 +156,9 @@ def test_pending_limit_per_user(tmp_path) -> None:
             for _ in range(4)
         ]
         assert codes[:2] == [201, 201] and codes[-1] == 429
+
+
+def test_a_key_reused_for_another_spec_is_refused(api: TestClient) -> None:
+    api.post("/api/v1/jobs", json={"command": "true"}, headers={"Idempotency-Key": "k-2"})
+    other = api.post("/api/v1/jobs", json={"command": "false"}, headers={"Idempotency-Key": "k-2"})
+    assert other.status_code == 422 and "Idempotency-Key" in other.json()["detail"]

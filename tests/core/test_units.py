@@ -74,7 +74,7 @@ def test_parsers_answer_value_error_for_anything_else(value: Any) -> None:
         (1024 * 1024, 1),  # a bare number is bytes, as in Kubernetes
         ("1073741824", 1024),
         (8 * 1024**3, 8192),
-        (1, 1),  # a positive size never rounds down to nothing
+        ("1KiB", 1),  # a positive size with a unit never rounds down to nothing
         (0, 0),
     ],
 )
@@ -85,6 +85,12 @@ def test_memory(value: str | int, mib: int) -> None:
 @pytest.mark.parametrize("value", ["lots", "4 GB of RAM", "4Gx", "", "-1GiB"])
 def test_memory_rejects_nonsense_and_shows_an_example(value: str) -> None:
     with pytest.raises(ValueError, match="4GiB"):
+        parse_memory_mib(value)
+
+
+@pytest.mark.parametrize("value", [8192, "8192", 1])
+def test_a_bare_number_under_one_mib_is_refused_as_a_likely_slip(value: str | int) -> None:
+    with pytest.raises(ValueError, match="MiB"):
         parse_memory_mib(value)
 
 

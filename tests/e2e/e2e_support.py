@@ -56,12 +56,6 @@ def wait_state(
     return last
 
 
-def submit(api: httpx.Client, spec: dict[str, Any]) -> dict[str, Any]:
-    answer = api.post("/api/v1/jobs", json=spec)
-    assert answer.status_code in (200, 201), answer.text
-    return dict(answer.json())
-
-
 def transitions(api: httpx.Client, job_id: str) -> list[str | None]:
     """The job's state changes, oldest first."""
     events = api.get(f"/api/v1/jobs/{job_id}/events").json()["items"]

@@ -67,9 +67,7 @@ def servers(tmp_path: Path) -> Iterator[Servers]:
         yield started
 
 
-def test_train_mlp_example_learns_and_its_model_downloads(
-    servers: Servers, tmp_path: Path
-) -> None:
+def test_train_mlp_example_learns_and_its_model_downloads(servers: Servers, tmp_path: Path) -> None:
     import torch
 
     aicc = servers.cli(servers.start())
@@ -84,7 +82,9 @@ def test_train_mlp_example_learns_and_its_model_downloads(
     job_id = aicc("job", "submit", "-f", str(project / "job.yaml")).stdout.strip()
     waited = aicc("job", "wait", job_id, "--timeout", "240", check=False, timeout=300)
     logs = aicc("job", "logs", job_id).stdout
-    assert waited.returncode == 0, f"{waited.stderr}\n{logs}\n{aicc('job', 'logs', job_id, '--stderr').stdout}"
+    assert waited.returncode == 0, (
+        f"{waited.stderr}\n{logs}\n{aicc('job', 'logs', job_id, '--stderr').stdout}"
+    )
 
     losses = [(int(n), float(value)) for n, value in LOSS.findall(logs)]
     assert len(losses) >= 2, logs

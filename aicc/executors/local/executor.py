@@ -23,8 +23,10 @@ PASSED_THROUGH = ("HOME", "LANG", "LC_ALL", "USER", "LOGNAME", "TZ", "TMPDIR", "
 
 class LocalExecutor(Executor):
     name = "local"
+    # Every node bound to the local executor is this machine (simulated nodes included), so a
+    # gang spread over several of them still meets on 127.0.0.1.
     capabilities = Capabilities(
-        multi_node=False, fractional=True, node_pinning=True, log_streaming=True
+        multi_node=True, fractional=True, node_pinning=True, log_streaming=True
     )
 
     def __init__(
@@ -111,9 +113,18 @@ class LocalExecutor(Executor):
 
     @staticmethod
     def _link_checkpoints(workdir: Path, subdir: str, checkpoints: Path) -> None:
-        link = (workdir / subdir).resolve()
-        if not link.is_relative_to(workdir.resolve()) or link.exists():
+        """Make `checkpoint_dir` in the workdir point at the job's checkpoint directory, which
+        outlives attempts. What the upload shipped there seeds it on the first attempt."""
+        link = workdir / subdir
+        if not link.resolve().is_relative_to(workdir.resolve()) or link.is_symlink():
             return
+        if link.is_dir():
+            if not any(checkpoints.iterdir()):
+                for item in link.iterdir():
+                    shutil.move(str(item), checkpoints / item.name)
+            shutil.rmtree(link)
+        elif link.exists():
+            link.unlink()
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to(checkpoints, target_is_directory=True)
 

@@ -172,9 +172,12 @@ def spec_from_dict(data: dict[str, Any]) -> LaunchSpec:
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write to a temp file in the same directory, fsync, then rename over `path`."""
+    """Write to a temp file in the same directory, fsync, then rename over `path`.
+
+    Mode 0600: launch.json holds the replica's environment, secrets included."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(fd, "w", encoding="utf-8") as f:
         json.dump(data, f, sort_keys=True)
         f.flush()
         os.fsync(f.fileno())
@@ -262,6 +265,7 @@ def launch(run_dir: Path, spec: LaunchSpec) -> int:
     """
     run_dir = Path(run_dir).absolute()
     run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir.chmod(0o700)  # logs and the launch spec are the tenant's alone
     with _launch_lock(run_dir):
         existing = _existing_supervisor_pid(run_dir)
         if existing is not None:

@@ -1,0 +1,197 @@
+"""`kill -9` of the server loses nothing: replicas run on under their supervisors, and the
+restarted server finds every job's true outcome, including jobs that ended while it was down.
+
+Jobs that must end while the server is down wait for a gate file the test opens only after the
+kill, so "ended while down" is a fact of the test, not a race against sleeps.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from e2e_support import TERMINAL, Servers, transitions, wait_for, wait_state
+
+from aicc.executors.local import runtime
+from aicc.testing.servers import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+SMALL = {"cpu": "100m", "memory": "256MiB"}
+WAIT_FOR_GATE = 'until [ -e "$GATE" ]; do sleep 0.05; done'
+B_COMMAND = 'until [ -e "$GATE_B" ]; do sleep 0.05; done; echo B-done'
+EXIT_4 = (
+    "import os, sys, time\n"
+    "while not os.path.exists(os.environ['GATE']):\n"
+    "    time.sleep(0.05)\n"
+    "sys.exit(4)\n"
+)
+HAPPY_PATH = ["pending", "admitted", "scheduled", "running", "succeeded"]
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[Servers]:
+    with Servers(tmp_path) as started:
+        yield started
+
+
+def submit(api: httpx.Client, spec: dict[str, Any], key: str | None = None) -> dict[str, Any]:
+    headers = {"Idempotency-Key": key} if key else {}
+    answer = api.post("/api/v1/jobs", json={"resources": SMALL, **spec}, headers=headers)
+    assert answer.status_code in (200, 201), answer.text
+    return dict(answer.json())
+
+
+def run_dirs(server: ServerProcess, job_id: str) -> list[str]:
+    """ATTEMPT/REPLICA of every replica the local executor ever launched for the job."""
+    root = server.home / "runs" / job_id
+    return sorted(str(p.relative_to(root)) for p in root.glob("[0-9]*/[0-9]*"))
+
+
+def replica_status(server: ServerProcess, job_id: str) -> runtime.ReplicaStatus:
+    return runtime.status(server.home / "runs" / job_id / "0" / "0")
+
+
+def moment(value: str | None) -> float:
+    assert value is not None
+    return datetime.fromisoformat(value).timestamp()
+
+
+def restart(servers: Servers, dead: ServerProcess) -> tuple[ServerProcess, float]:
+    """A new server on the dead one's home and port; returns it and how long it took to lead."""
+    server = servers.start(dead.home.name, port=dead.port)
+    answered = time.monotonic()
+    wait_for(
+        lambda: httpx.get(server.url + "/healthz").json()["leader"],
+        timeout=15,
+        what="the restarted server taking the lease",
+        every=0.05,
+    )
+    return server, time.monotonic() - answered
+
+
+def assert_no_duplicates(api: httpx.Client, server: ServerProcess, job_id: str) -> None:
+    job = api.get(f"/api/v1/jobs/{job_id}").json()
+    assert [(r["attempt"], r["index"]) for r in job["replicas"]] == [(0, 0)], job["replicas"]
+    assert run_dirs(server, job_id) == ["0/0"]
+    events = api.get(f"/api/v1/jobs/{job_id}/events").json()["items"]
+    changes = [(e["from_state"], e["to_state"]) for e in events if e["to_state"]]
+    assert len(changes) == len(set(changes)), changes
+
+
+def test_kill9_loses_nothing_and_every_job_ends_in_its_true_state(
+    servers: Servers, tmp_path: Path
+) -> None:
+    server = servers.start()
+    api = server.client()
+    gate, gate_b = tmp_path / "gate-while-down", tmp_path / "gate-after-restart"
+    serial = api.post("/api/v1/queues", json={"name": "serial", "max_running": 1})
+    assert serial.status_code == 201, serial.text
+
+    # B holds the serial queue's only slot, so D waits behind it; A and C end while down.
+    env = {"GATE": str(gate), "GATE_B": str(gate_b)}
+    b = submit(api, {"name": "b", "queue": "serial", "env": env, "command": B_COMMAND})
+    d = submit(api, {"name": "d", "queue": "serial", "command": "echo D-done"})
+    e = submit(api, {"name": "e", "command": "sleep 60"})
+    a = submit(api, {"name": "a", "env": env, "command": f"{WAIT_FOR_GATE}; echo A-done"})
+    c = submit(api, {"name": "c", "env": env, "command": ["python", "-c", EXIT_4]})
+    for job in (a, b, c, e):
+        wait_state(api, job["id"], {"running"})
+    waiting = api.get(f"/api/v1/jobs/{d['id']}").json()
+    assert waiting["state"] == "pending" and "at most 1" in waiting["message"], waiting
+    assert api.post(f"/api/v1/jobs/{e['id']}/cancel").status_code == 200
+
+    server.kill9()
+    killed_at = time.time()
+    with pytest.raises(httpx.TransportError):
+        httpx.get(server.url + "/healthz", timeout=2)
+    gate.touch()
+    for job, code in ((a, 0), (c, 4)):
+        status = wait_for(
+            lambda job=job: (s := replica_status(server, job["id"])).phase == "exited" and s,
+            timeout=30,
+            what=f"job {job['name']} ending with no server",
+        )
+        assert status.exit_code == code and status.ended_at > killed_at, status
+    assert replica_status(server, b["id"]).phase == "running"  # its supervisor lives on
+
+    restarted_at = time.time()
+    server, took = restart(servers, server)
+    assert took < 3, f"the restarted server led only after {took:.1f} s"
+    api = server.client()
+    assert wait_state(api, b["id"], {"running"}, timeout=5)["replicas"][0]["state"] == "running"
+    gate_b.touch()
+
+    done = {j["name"]: wait_state(api, j["id"], TERMINAL, timeout=60) for j in (a, b, c, d, e)}
+    outcome = {name: (j["state"], j["reason"], j["exit_code"]) for name, j in done.items()}
+    assert outcome == {
+        "a": ("succeeded", "succeeded", 0),
+        "b": ("succeeded", "succeeded", 0),
+        "c": ("failed", "exit_code", 4),
+        "d": ("succeeded", "succeeded", 0),
+        "e": ("cancelled", "cancelled_by_user", outcome["e"][2]),
+    }
+    logs = {name: api.get(f"/api/v1/jobs/{j['id']}/logs").text for name, j in done.items()}
+    assert (logs["a"], logs["b"], logs["d"]) == ("A-done\n", "B-done\n", "D-done\n")
+
+    # What ended while the server was down is dated when it ended, not when the server noticed.
+    for name in ("a", "c"):
+        [replica] = done[name]["replicas"]
+        assert killed_at < moment(replica["ended_at"]) < restarted_at, (name, replica)
+        assert killed_at < moment(done[name]["ended_at"]) < restarted_at, (name, done[name])
+    assert moment(done["d"]["started_at"]) >= moment(done["b"]["replicas"][0]["ended_at"])
+
+    for job in done.values():
+        assert_no_duplicates(api, server, job["id"])
+    assert transitions(api, d["id"]) == HAPPY_PATH
+    assert transitions(api, c["id"]) == [*HAPPY_PATH[:-1], "failed"]
+    assert transitions(api, e["id"]) == [*HAPPY_PATH[:-1], "cancelled"]
+
+
+def outputs(api: httpx.Client, job_id: str) -> dict[str, str]:
+    answer = api.get(f"/api/v1/jobs/{job_id}/outputs")
+    assert answer.status_code == 200, answer.text
+    files = {}
+    with tarfile.open(fileobj=io.BytesIO(answer.content), mode="r:gz") as tar:
+        for member in tar.getmembers():
+            content = tar.extractfile(member)
+            if content is not None:
+                files[member.name] = content.read().decode()
+    return files
+
+
+@pytest.mark.parametrize("kill_when", ["submitted", "scheduled"])
+def test_a_job_caught_by_kill9_as_it_starts_runs_exactly_once(
+    servers: Servers, kill_when: str
+) -> None:
+    server = servers.start()
+    api = server.client()
+    spec = {"command": 'echo run >> "$AICC_OUTPUT_DIR/runs"; echo ran'}
+    job = submit(api, spec, key="submit-1")
+    seen = job["state"]
+    if kill_when == "scheduled":
+        seen = wait_state(api, job["id"], {"scheduled", "running", *TERMINAL}, timeout=30)["state"]
+        # Bound, not yet launched: the launch itself (a supervisor starting) outlasts our polls.
+        assert seen == "scheduled", f"polled too slowly: the job was already {seen}"
+    server.kill9()
+
+    server, took = restart(servers, server)
+    assert took < 3, f"the restarted server led only after {took:.1f} s"
+    api = server.client()
+    again = submit(api, spec, key="submit-1")  # the client retries a submit it never saw answered
+    assert again["id"] == job["id"]
+    done = wait_state(api, job["id"], TERMINAL, timeout=60)
+    assert (done["state"], done["exit_code"]) == ("succeeded", 0), (seen, done)
+
+    assert outputs(api, job["id"]) == {"runs": "run\n"}
+    assert api.get(f"/api/v1/jobs/{job['id']}/logs").text == "ran\n"
+    assert [j["id"] for j in api.get("/api/v1/jobs").json()["items"]] == [job["id"]]
+    assert_no_duplicates(api, server, job["id"])
+    assert transitions(api, job["id"]) == HAPPY_PATH, f"killed when the job was {seen}"
