@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from aicc.core import catalog
 from aicc.core.units import parse_cpu_milli, parse_duration_s, parse_memory_mib, parse_share_milli
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$"
@@ -67,6 +68,18 @@ class AcceleratorRequest(_Strict):
         if isinstance(data.get("model"), str):
             data["model"] = [data["model"]]
         return data
+
+    @field_validator("models")
+    @classmethod
+    def _known_models(cls, value: list[str] | None) -> list[str] | None:
+        """Aliases become catalog names ("H100" -> "H100-SXM"); unknown names are refused with
+        the close matches, since a typo would otherwise wait for a device that never comes."""
+        if value is None:
+            return None
+        try:
+            return list(dict.fromkeys(catalog.lookup(name).name for name in value))
+        except KeyError as err:
+            raise ValueError(str(err.args[0])) from None
 
     @model_validator(mode="after")
     def _count_or_share(self) -> AcceleratorRequest:

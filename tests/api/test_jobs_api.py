@@ -7,21 +7,7 @@ import time
 
 from fastapi.testclient import TestClient
 
-
-def wait_state(api: TestClient, job_id: str, states: set[str], timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = api.get(f"/api/v1/jobs/{job_id}").json()
-        if job["state"] in states:
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job stayed {job['state']} ({job['message']})")
-
-
-def submit(api: TestClient, spec: dict, **headers: str) -> dict:
-    answer = api.post("/api/v1/jobs", json=spec, headers=headers)
-    assert answer.status_code in (200, 201), answer.text
-    return answer.json()
+from aicc.testing.jobs import submit, wait_state
 
 
 def test_a_job_runs_to_success_with_its_logs_and_timeline(api: TestClient) -> None:

@@ -1,0 +1,29 @@
+"""Helpers for tests and benchmarks that drive jobs through the API (any httpx client)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+
+def submit(client: httpx.Client, spec: dict[str, Any], **headers: str) -> dict[str, Any]:
+    answer = client.post("/api/v1/jobs", json=spec, headers=headers)
+    assert answer.status_code in (200, 201), answer.text
+    job: dict[str, Any] = answer.json()
+    return job
+
+
+def wait_state(
+    client: httpx.Client, job_id: str, states: set[str], timeout: float = 60
+) -> dict[str, Any]:
+    """Poll until the job is in one of `states`; fail with its last state and message."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job: dict[str, Any] = client.get(f"/api/v1/jobs/{job_id}").json()
+        if job["state"] in states:
+            return job
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job {job_id} stayed {job['state']} ({job['message']})")
+        time.sleep(0.1)

@@ -1,0 +1,96 @@
+"""Nodes through the API: inventory import, simulated accelerators, sharing, cordon."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from aicc.testing.jobs import submit, wait_state
+
+INVENTORY = {
+    "nodes": [
+        {
+            "name": "gpu-a",
+            "cpu": 8,
+            "memory": "64GiB",
+            "pool": "train",
+            "rack": "r1",
+            "devices": [{"model": "A100-80GB", "count": 2, "simulated": True}],
+        },
+        {
+            "name": "gpu-b",
+            "cpu": 8,
+            "memory": "64GiB",
+            "pool": "train",
+            "rack": "r2",
+            "devices": [{"model": "H100", "count": 1, "simulated": True}],
+        },
+    ]
+}
+
+
+def env_of(api: TestClient, job_id: str, name: str) -> str:
+    for line in api.get(f"/api/v1/jobs/{job_id}/logs").text.splitlines():
+        if line.startswith(f"{name}="):
+            return line.split("=", 1)[1]
+    raise AssertionError(f"{name} not in the job's environment")
+
+
+def test_import_shows_simulated_devices_with_their_models(api: TestClient) -> None:
+    answer = api.post("/api/v1/nodes/import", json=INVENTORY)
+    assert answer.status_code == 200, answer.text
+    nodes = {n["name"]: n for n in api.get("/api/v1/nodes").json()["items"]}
+    assert [d["model"] for d in nodes["gpu-a"]["devices"]] == ["A100-80GB", "A100-80GB"]
+    assert nodes["gpu-b"]["devices"][0]["model"] == "H100-SXM"  # the alias, resolved
+    assert nodes["gpu-a"]["simulated"] and nodes["gpu-a"]["labels"]["pool"] == "train"
+    assert nodes["gpu-a"]["devices"][0]["memory_mib"] == 80 * 1024
+
+
+def test_a_job_gets_the_devices_it_was_bound_to(api: TestClient) -> None:
+    api.post("/api/v1/nodes/import", json=INVENTORY)
+    spec = {"command": "env", "resources": {"accelerator": {"count": 2}}}
+    done = wait_state(api, submit(api, spec)["id"], {"succeeded", "failed"})
+    assert done["state"] == "succeeded"
+    replica = done["replicas"][0]
+    assert replica["node"] == "gpu-a"
+    assert [d["index"] for d in replica["devices"]] == [0, 1]
+    assert env_of(api, done["id"], "CUDA_VISIBLE_DEVICES") == "0,1"
+
+
+def test_shares_of_one_device_run_side_by_side(api: TestClient) -> None:
+    api.post("/api/v1/nodes/import", json=INVENTORY)
+    share = {"accelerator": {"milli": 500, "model": ["H100-SXM"], "memory": "20GiB"}}
+    jobs = [submit(api, {"command": "sleep 2", "resources": share}) for _ in range(3)]
+    running = [wait_state(api, j["id"], {"running", "succeeded"}) for j in jobs[:2]]
+    assert {r["replicas"][0]["node"] for r in running} == {"gpu-b"}
+    gpu_b = next(n for n in api.get("/api/v1/nodes").json()["items"] if n["name"] == "gpu-b")
+    assert gpu_b["devices"][0]["allocated_milli"] in (500, 1000)
+    third = api.get(f"/api/v1/jobs/{jobs[2]['id']}").json()
+    assert third["state"] in ("admitted", "succeeded", "running", "scheduled")
+    for job in jobs:
+        assert wait_state(api, job["id"], {"succeeded", "failed"})["state"] == "succeeded"
+
+
+def test_cordon_stops_new_placements_until_uncordoned(api: TestClient) -> None:
+    api.post("/api/v1/nodes/import", json=INVENTORY)
+    assert api.post("/api/v1/nodes/gpu-b/cordon").json()["state"] == "cordoned"
+    job = submit(
+        api, {"command": "true", "resources": {"accelerator": {"model": "H100", "count": 1}}}
+    )
+    wait_state(api, job["id"], {"admitted"})
+    why = api.get(f"/api/v1/jobs/{job['id']}/explain").json()
+    assert why["reasons"][0]["code"] == "resources"
+    api.post("/api/v1/nodes/gpu-b/uncordon")
+    assert wait_state(api, job["id"], {"succeeded", "failed"})["state"] == "succeeded"
+
+
+def test_a_bad_inventory_names_what_to_fix(api: TestClient) -> None:
+    bad = {"nodes": [{"name": "x", "cpu": 1, "memory": "1GiB", "devices": [{"model": "Z9000"}]}]}
+    answer = api.post("/api/v1/nodes/import", json=bad)
+    assert answer.status_code == 422 and "Z9000" in answer.text
+    typo = api.post(
+        "/api/v1/jobs", json={"command": "x", "resources": {"accelerator": {"model": "A10O"}}}
+    )
+    assert typo.status_code == 422 and "A10O" in typo.text
+    missing = api.post("/api/v1/nodes/import", json={"nodes": [{"name": "x"}]})
+    assert missing.status_code == 422 and "cpu_milli" in missing.text
+    assert "x" not in {n["name"] for n in api.get("/api/v1/nodes").json()["items"]}
