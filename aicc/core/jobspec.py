@@ -14,7 +14,12 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from aicc.core import catalog
-from aicc.core.units import parse_cpu_milli, parse_duration_s, parse_memory_mib, parse_share_milli
+from aicc.core.units import (
+    parse_duration_s,
+    parse_memory_mib,
+    parse_share_milli,
+    to_stored_units,
+)
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$"
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -53,11 +58,9 @@ class AcceleratorRequest(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _people_units(cls, data: Any) -> Any:
+        data = to_stored_units(data, {"memory": ("memory_mib", parse_memory_mib)})
         if not isinstance(data, dict):
             return data
-        data = dict(data)
-        if "memory" in data:
-            data["memory_mib"] = parse_memory_mib(data.pop("memory"))
         if "milli" in data and data["milli"] is not None:
             data["milli"] = parse_share_milli(data["milli"])
         if "share" in data:
@@ -109,13 +112,9 @@ class Resources(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _people_units(cls, data: Any) -> Any:
+        data = to_stored_units(data)
         if not isinstance(data, dict):
             return data
-        data = dict(data)
-        if "cpu" in data:
-            data["cpu_milli"] = parse_cpu_milli(data.pop("cpu"))
-        if "memory" in data:
-            data["memory_mib"] = parse_memory_mib(data.pop("memory"))
         for key in ("gpu", "gpus"):
             if key in data:
                 data["accelerator"] = {"count": data.pop(key)}

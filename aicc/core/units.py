@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Mapping
+from typing import Any
 
 _MEMORY_UNITS = {
     "": 1 / (1024 * 1024),  # bare numbers are bytes, as in Kubernetes
@@ -138,3 +140,22 @@ def format_duration(seconds: float) -> str:
     if minutes:
         return f"{minutes}m{secs}s" if secs else f"{minutes}m"
     return f"{secs}s"
+
+
+Parser = Callable[[Any], int]
+CPU_AND_MEMORY: Mapping[str, tuple[str, Parser]] = {
+    "cpu": ("cpu_milli", parse_cpu_milli),
+    "memory": ("memory_mib", parse_memory_mib),
+}
+
+
+def to_stored_units(data: Any, rules: Mapping[str, tuple[str, Parser]] = CPU_AND_MEMORY) -> Any:
+    """In a raw mapping from YAML or JSON, replace each key people write (`memory: 4GiB`) by the
+    stored one (`memory_mib: 4096`). Anything but a mapping is left for validation to refuse."""
+    if not isinstance(data, dict):
+        return data
+    out = dict(data)
+    for key, (stored, parse) in rules.items():
+        if key in out:
+            out[stored] = parse(out.pop(key))
+    return out

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from aicc.core import catalog
 from aicc.core.tenancy import Principal
 from aicc.core.topology import TOPOLOGY_KEYS, Device, Node, NodeState
-from aicc.core.units import parse_cpu_milli, parse_memory_mib
+from aicc.core.units import parse_memory_mib, to_stored_units
 from aicc.services import audit
 from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.store.tables import DeviceRow, NodeRow, ReplicaRow
@@ -32,9 +32,7 @@ class InventoryDevices(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _units(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "memory" in data:
-            data = {**data, "memory_mib": parse_memory_mib(data.pop("memory"))}
-        return data
+        return to_stored_units(data, {"memory": ("memory_mib", parse_memory_mib)})
 
 
 class InventoryNode(BaseModel):
@@ -50,13 +48,9 @@ class InventoryNode(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _units(cls, data: Any) -> Any:
+        data = to_stored_units(data)
         if not isinstance(data, dict):
             return data
-        data = dict(data)
-        if "cpu" in data:
-            data["cpu_milli"] = parse_cpu_milli(data.pop("cpu"))
-        if "memory" in data:
-            data["memory_mib"] = parse_memory_mib(data.pop("memory"))
         labels = data.get("labels") or {}
         if isinstance(labels, dict):  # anything else is left for validation to refuse
             labels = dict(labels)
