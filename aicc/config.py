@@ -12,8 +12,6 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from aicc.executors.local.node import SimulatedDevices
-
 
 class SimulatedGroup(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -41,9 +39,6 @@ class Settings(BaseModel):
     simulated_devices: list[SimulatedGroup] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
     loop_interval_s: Annotated[float, Field(gt=0)] = 0.5
-
-    def simulated(self) -> list[SimulatedDevices]:
-        return [SimulatedDevices(g.model, g.count) for g in self.simulated_devices]
 
 
 ENV = {

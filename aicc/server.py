@@ -16,6 +16,7 @@ from aicc.api.app import create_app
 from aicc.api.state import AppState
 from aicc.executors.base import Executor
 from aicc.executors.local.executor import LocalExecutor
+from aicc.executors.local.node import SimulatedDevices
 from aicc.loops.controller import Controller, holder_name
 from aicc.services import nodes, tenancy, tokens
 from aicc.store.blobs import BlobStore
@@ -35,7 +36,7 @@ def make_executors(settings: config.Settings, blobs: BlobStore) -> dict[str, Exe
         home=settings.home,
         blobs=blobs,
         node_name=settings.node_name,
-        simulated=settings.simulated(),
+        simulated=[SimulatedDevices(g.model, g.count) for g in settings.simulated_devices],
         log_limit_bytes=settings.limits.log_limit_mib * 1024 * 1024,
         grace_s=settings.limits.grace_s,
     )

@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aicc.core.tenancy import Principal
-from aicc.services.common import utcnow
+from aicc.core.tenancy import Principal, Role
+from aicc.services.common import Forbidden, utcnow
 from aicc.store.tables import AuditRow
 
 
@@ -40,6 +40,8 @@ def entries(
     session: Session, who: Principal, *, limit: int, before_id: int | None, action: str | None
 ) -> list[AuditRow]:
     """Newest first. Admins read the center's log, org admins their organization's."""
+    if who.role not in (Role.ADMIN, Role.ORG_ADMIN):
+        raise Forbidden("only admins read the audit log")
     query = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
     if not who.is_admin:
         query = query.where(AuditRow.org_id == who.org_id)

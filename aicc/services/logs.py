@@ -6,9 +6,12 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from aicc.core.states import JobState
+from aicc.core.tenancy import Principal
 from aicc.executors.base import Executor, Stream
 from aicc.services import jobs
 from aicc.services.common import NotFound
+from aicc.store.db import Database
 from aicc.store.tables import JobRow, NodeRow, ReplicaRow
 
 
@@ -53,3 +56,31 @@ def outputs_dir(job: JobRow, executors: dict[str, Executor]) -> Path:
         if path is not None and path.is_dir():
             return path
     raise NotFound(f"job {job.id} has no outputs on this server (yet)")
+
+
+def follow_step(
+    db: Database,
+    executors: dict[str, Executor],
+    who: Principal,
+    job_id: str,
+    index: int,
+    stream: Stream,
+    tail: int | None,
+    sent: int | None,
+) -> tuple[str, int | None, bool]:
+    """One poll while following a log: (new text, bytes sent so far, whether the job ended).
+
+    Only what was written since the last poll is read, so following a long log stays cheap."""
+    with db.reader() as session:
+        job = jobs.get(session, who, job_id)
+        done = JobState(job.state).is_terminal()
+        rep = next((r for r in jobs.replicas(session, job) if r.index == index), None)
+        if rep is None or not rep.handle:
+            return "", sent, done
+        executor = executor_of(session, rep, executors)
+    size = executor.log_size(rep.handle, stream)
+    if sent is None:
+        return executor.logs(rep.handle, stream, tail), size, done
+    if size > sent:
+        return executor.logs(rep.handle, stream, size - sent), size, done
+    return "", sent, done

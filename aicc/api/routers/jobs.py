@@ -135,45 +135,19 @@ def job_logs(
     )
 
 
-def _log_step(
-    state: AppState,
-    who: CurrentUser,
-    job_id: str,
-    index: int,
-    stream: Stream,
-    tail: int | None,
-    sent: int | None,
-) -> tuple[str, int | None, bool]:
-    """What to send next while following: (new text, bytes sent so far, whether the job ended)."""
-    with state.db.reader() as session:
-        job = jobs.get(session, who, job_id)
-        done = JobState(job.state).is_terminal()
-        rep = next((r for r in jobs.replicas(session, job) if r.index == index), None)
-        if rep is None or not rep.handle:
-            return "", sent, done
-        executor = logs.executor_of(session, rep, state.executors)
-    size = executor.log_size(rep.handle, stream)
-    if sent is None:
-        return executor.logs(rep.handle, stream, tail), size, done
-    if size > sent:
-        return executor.logs(rep.handle, stream, size - sent), size, done
-    return "", sent, done
-
-
 async def _follow(
     state: AppState, job_id: str, who: CurrentUser, index: int, stream: Stream, tail: int | None
 ) -> AsyncIterator[str]:
+    def step(sent: int | None) -> tuple[str, int | None, bool]:
+        return logs.follow_step(state.db, state.executors, who, job_id, index, stream, tail, sent)
+
     sent: int | None = None
     while True:
-        text, sent, done = await run_in_threadpool(
-            _log_step, state, who, job_id, index, stream, tail, sent
-        )
+        text, sent, done = await run_in_threadpool(step, sent)
         if text:
             yield text
         if done:
-            text, sent, _ = await run_in_threadpool(
-                _log_step, state, who, job_id, index, stream, tail, sent
-            )
+            text, sent, _ = await run_in_threadpool(step, sent)
             if text:
                 yield text  # what the replica wrote between the last poll and its end
             return

@@ -6,21 +6,20 @@ import io
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
-from aicc.services.common import Invalid, NotFound, TooLarge, utcnow
-from aicc.store.blobs import BlobError
-from aicc.store.tables import WorkdirRow
+from aicc.services import workdirs
+from aicc.services.common import TooLarge
 
 router = APIRouter(prefix="/api/v1/workdirs", tags=["jobs"])
 
 
 @router.head("/{sha256}")
 def exists(sha256: str, who: CurrentUser, session: SessionDep) -> Response:
-    if session.get(WorkdirRow, (sha256, who.org_id)) is None:
-        raise NotFound("not uploaded yet")
+    workdirs.check(session, who, sha256)
     return Response(status_code=200)
 
 
@@ -44,13 +43,12 @@ async def upload(
                 f"upload exceeds the limit of {limit} bytes; ignore big files in .aiccignore"
             )
     buffer.seek(0)
+    sha, size = await run_in_threadpool(
+        workdirs.store, state.blobs, buffer, who=who, sha256=x_content_sha256, max_bytes=limit
+    )
     try:
-        sha, size = await run_in_threadpool(
-            state.blobs.put, buffer, expected_sha256=x_content_sha256, max_bytes=limit
-        )
-    except BlobError as err:
-        raise Invalid(f"workdir: {err}") from None
-    with state.db.session() as session:
-        if session.get(WorkdirRow, (sha, who.org_id)) is None:
-            session.add(WorkdirRow(sha256=sha, org_id=who.org_id, size=size, created_at=utcnow()))
+        with state.db.session() as session:
+            workdirs.record(session, who, sha256=sha, size=size)
+    except IntegrityError:
+        pass  # the same archive, uploaded at the same moment, was recorded by the other request
     return schemas.Workdir(sha256=sha, size=size)
