@@ -38,6 +38,7 @@ class Settings(BaseModel):
     node_name: str | None = None
     simulated_devices: list[SimulatedGroup] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
+    secret_key_file: Path | None = None  # default: $AICC_HOME/secret.key; share it between servers
     loop_interval_s: Annotated[float, Field(gt=0)] = 0.5
 
 

@@ -7,6 +7,7 @@ machine's node, start the control loops, serve the API.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -21,6 +22,7 @@ from aicc.loops.controller import Controller, holder_name
 from aicc.services import nodes, tenancy, tokens
 from aicc.store.blobs import BlobStore
 from aicc.store.db import open_database
+from aicc.store.sealing import Sealer
 from aicc.store.tables import UserRow
 
 log = logging.getLogger("aicc")
@@ -71,11 +73,22 @@ def build(settings: config.Settings) -> tuple[FastAPI, AppState]:
     db = open_database(settings.db, settings.home)
     blobs = BlobStore(settings.home / "blobs")
     executors = make_executors(settings, blobs)
+    sealer = Sealer.from_file(settings.secret_key_file or settings.home / "secret.key")
     controller = Controller(
-        db, executors, holder=holder_name(), interval_s=settings.loop_interval_s
+        db,
+        executors,
+        sealer=sealer,
+        holder=holder_name(),
+        interval_s=settings.loop_interval_s,
+        log_retention=timedelta(days=settings.limits.log_retention_days),
     )
     state = AppState(
-        settings=settings, db=db, blobs=blobs, executors=executors, controller=controller
+        settings=settings,
+        db=db,
+        blobs=blobs,
+        executors=executors,
+        controller=controller,
+        sealer=sealer,
     )
     ensure_admin_token(state)
     register_nodes(state)

@@ -9,6 +9,7 @@ from aicc.executors.base import Executor
 from aicc.loops.controller import Controller
 from aicc.store.blobs import BlobStore
 from aicc.store.db import Database
+from aicc.store.sealing import Sealer
 
 
 @dataclass
@@ -18,3 +19,4 @@ class AppState:
     blobs: BlobStore
     executors: dict[str, Executor]
     controller: Controller
+    sealer: Sealer

@@ -19,6 +19,7 @@ from aicc.loops import janitor, reconcile, scheduling
 from aicc.loops.lease import Lease, LostLease
 from aicc.services.common import utcnow
 from aicc.store.db import Database
+from aicc.store.sealing import Sealer
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class Controller:
         db: Database,
         executors: dict[str, Executor],
         *,
+        sealer: Sealer,
         holder: str,
         interval_s: float = 1.0,
         log_retention: timedelta = timedelta(days=30),
@@ -53,6 +55,7 @@ class Controller:
     ) -> None:
         self.db = db
         self.executors = executors
+        self.sealer = sealer
         self.lease = Lease(db, name="controller", holder=holder, holder_dead=dead_local_process)
         self.interval_s = interval_s
         self.log_retention = log_retention
@@ -75,7 +78,7 @@ class Controller:
             return
         try:
             scheduling.cycle(self.db, self.lease, utcnow())
-            reconcile.cycle(self.db, self.lease, self.executors, utcnow())
+            reconcile.cycle(self.db, self.lease, self.executors, self.sealer, utcnow())
             if utcnow() >= self._next_sweep:
                 janitor.sweep(self.db, self.executors, utcnow(), log_retention=self.log_retention)
                 self._next_sweep = utcnow() + self.sweep_every

@@ -20,10 +20,12 @@ from aicc.core.jobspec import JobSpec
 from aicc.core.states import JobState, Reason
 from aicc.executors.base import Executor, ReplicaLaunch, ReplicaState
 from aicc.loops.lease import Lease
+from aicc.services import secrets
 from aicc.services.common import utcnow
 from aicc.services.jobs import change_state
 from aicc.store.db import Database
-from aicc.store.tables import DeviceRow, JobRow, NodeRow, ReplicaRow, SecretRow
+from aicc.store.sealing import Sealer
+from aicc.store.tables import DeviceRow, JobRow, NodeRow, ReplicaRow
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,7 @@ class Work:
     launch: ReplicaLaunch | None
 
 
-def gather(session: Session) -> list[Work]:
+def gather(session: Session, sealer: Sealer) -> list[Work]:
     rows = session.scalars(select(ReplicaRow).where(ReplicaRow.state.in_(ACTIVE_REPLICA))).all()
     jobs = {
         j.id: j
@@ -70,7 +72,7 @@ def gather(session: Session) -> list[Work]:
             or rep.attempt != job.attempt
             or job.id in broken  # a gang whose member failed or was lost cannot go on
         )
-        launch = None if rep.handle or stop else _launch(session, job, rep, node)
+        launch = None if rep.handle or stop else _launch(session, sealer, job, rep, node)
         work.append(Work(rep.id, job.id, node.executor, rep.handle, stop, launch))
     return work
 
@@ -86,14 +88,15 @@ def _gangs_with_a_failure(session: Session, jobs: dict[str, JobRow]) -> set[str]
     return {job_id for job_id, attempt in ended if jobs[job_id].attempt == attempt}
 
 
-def _launch(session: Session, job: JobRow, rep: ReplicaRow, node: NodeRow) -> ReplicaLaunch:
+def _launch(
+    session: Session, sealer: Sealer, job: JobRow, rep: ReplicaRow, node: NodeRow
+) -> ReplicaLaunch:
     spec = JobSpec.model_validate(job.spec)
     env = dict(spec.env)
     if spec.secrets:
-        query = select(SecretRow).where(
-            SecretRow.project_id == job.project_id, SecretRow.name.in_(spec.secrets)
+        env.update(
+            secrets.environment(session, sealer, project_id=job.project_id, names=spec.secrets)
         )
-        env.update({s.name.upper().replace("-", "_"): s.value for s in session.scalars(query)})
     env.update({k: str(v) for k, v in rep.rendezvous.items()})
     env["AICC_JOB_ID"] = job.id
     env["AICC_ATTEMPT"] = str(job.attempt)
@@ -286,9 +289,11 @@ def _failure_message(rep: ReplicaRow) -> str:
     }.get(rep.reason or "", f"replica {rep.index} failed ({rep.reason})")
 
 
-def cycle(db: Database, lease: Lease, executors: dict[str, Executor], now: datetime) -> None:
+def cycle(
+    db: Database, lease: Lease, executors: dict[str, Executor], sealer: Sealer, now: datetime
+) -> None:
     with db.reader() as session:  # reading needs no fence; only the writes below do
-        work = gather(session)
+        work = gather(session, sealer)
     if not work:
         return
     seen = act(work, executors)

@@ -10,13 +10,14 @@ from sqlalchemy.orm import Session
 from aicc.core.tenancy import Principal, can_write
 from aicc.services import audit, tenancy
 from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
+from aicc.store.sealing import Sealer
 from aicc.store.tables import SecretRow
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 
 
 def put(
-    session: Session, who: Principal, *, project: str | None, name: str, value: str
+    session: Session, who: Principal, *, sealer: Sealer, project: str | None, name: str, value: str
 ) -> SecretRow:
     """Create or replace. The value reaches jobs as an environment variable named like the secret
     (upper case, '-' as '_')."""
@@ -34,13 +35,13 @@ def put(
             id=new_id("sec"),
             project_id=prj.id,
             name=name,
-            value=value,
+            value=sealer.seal(value),
             created_at=now,
             updated_at=now,
         )
         session.add(row)
     else:
-        row.value, row.updated_at = value, now
+        row.value, row.updated_at = sealer.seal(value), now
     audit.record(session, who, "secret.put", "secret", f"{prj.id}/{name}", org_id=prj.org_id)
     return row
 
@@ -65,3 +66,11 @@ def delete(session: Session, who: Principal, *, project: str | None, name: str) 
         raise NotFound(f"secret {name!r} not found in project {prj.name}")
     session.delete(row)
     audit.record(session, who, "secret.delete", "secret", f"{prj.id}/{name}", org_id=prj.org_id)
+
+
+def environment(
+    session: Session, sealer: Sealer, *, project_id: str, names: list[str]
+) -> dict[str, str]:
+    """The opened secrets a job asked for, as environment variables (`hf-token` -> `HF_TOKEN`)."""
+    query = select(SecretRow).where(SecretRow.project_id == project_id, SecretRow.name.in_(names))
+    return {s.name.upper().replace("-", "_"): sealer.open(s.value) for s in session.scalars(query)}

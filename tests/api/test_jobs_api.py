@@ -148,3 +148,18 @@ def test_a_key_reused_for_another_spec_is_refused(api: TestClient) -> None:
     api.post("/api/v1/jobs", json={"command": "true"}, headers={"Idempotency-Key": "k-2"})
     other = api.post("/api/v1/jobs", json={"command": "false"}, headers={"Idempotency-Key": "k-2"})
     assert other.status_code == 422 and "Idempotency-Key" in other.json()["detail"]
+
+
+def test_secrets_are_sealed_in_the_database(server) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from aicc.store.tables import SecretRow
+
+    api, state = server
+    api.put("/api/v1/secrets/db-password", json={"value": "hunter2-very-secret"})
+    with state.db.reader() as session:
+        stored = session.scalar(select(SecretRow.value).where(SecretRow.name == "db-password"))
+    assert stored and "hunter2" not in stored
+    assert state.sealer.open(stored) == "hunter2-very-secret"
+    key = state.settings.home / "secret.key"
+    assert key.stat().st_mode & 0o777 == 0o600

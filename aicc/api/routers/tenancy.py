@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from aicc.api import schemas
-from aicc.api.deps import CurrentUser, SessionDep
+from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.core.units import parse_duration_s
 from aicc.services import secrets, tenancy, tokens
 from aicc.services.common import Invalid
@@ -149,11 +149,15 @@ def put_secret(
     name: str,
     body: schemas.SecretIn,
     who: CurrentUser,
+    state: StateDep,
     session: SessionDep,
     project: str | None = None,
 ) -> BaseModel:
     return _out(
-        schemas.Secret, secrets.put(session, who, project=project, name=name, value=body.value)
+        schemas.Secret,
+        secrets.put(
+            session, who, sealer=state.sealer, project=project, name=name, value=body.value
+        ),
     )
 
 
