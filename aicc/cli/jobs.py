@@ -84,8 +84,8 @@ def list_command(
     """List jobs, newest first."""
     with client() as api:
         jobs = api.jobs(state=state, project=project, limit=limit)
-    if as_json:
-        print_json(jobs)
+    if as_json:  # the API's list body, all pages joined
+        print_json({"items": jobs, "next_cursor": None})
     else:
         print_table(jobs, JOB_COLUMNS, empty="no jobs yet; submit one with `aicc run -- CMD`")
 

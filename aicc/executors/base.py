@@ -90,6 +90,7 @@ class Executor(ABC):
         """Free what a finished job leaves behind: its working copies and, with `logs`, its logs.
         Outputs are kept. Idempotent."""
 
-    def outputs_dir(self, job_id: str) -> Path | None:
-        """Where the job's `$AICC_OUTPUT_DIR` is kept, if this server can read it."""
+    def outputs_dir(self, job_id: str, handle: str | None = None) -> Path | None:
+        """Where the job's `$AICC_OUTPUT_DIR` is kept (found from one of its replicas' handles
+        when given), if this server can read it."""
         return None

@@ -50,11 +50,12 @@ def read(
     return executor_of(session, rep, executors).logs(rep.handle, stream, tail)
 
 
-def outputs_dir(job: JobRow, executors: dict[str, Executor]) -> Path:
-    for executor in executors.values():
-        path = executor.outputs_dir(job.id)
-        if path is not None and path.is_dir():
-            return path
+def outputs_dir(session: Session, job: JobRow, executors: dict[str, Executor]) -> Path:
+    for rep in jobs.replicas(session, job):
+        if rep.handle:
+            path = executor_of(session, rep, executors).outputs_dir(job.id, rep.handle)
+            if path is not None and path.is_dir():
+                return path
     raise NotFound(f"job {job.id} has no outputs on this server (yet)")
 
 

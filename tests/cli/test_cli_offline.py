@@ -432,7 +432,7 @@ def test_job_list_table_and_json(fake_api: FakeApi, monkeypatch: pytest.MonkeyPa
 
     fake_api.on("GET", "/api/v1/jobs", (200, page2))
     result = runner.invoke(app, ["job", "list", "--json"])
-    assert [job["id"] for job in json.loads(result.stdout)] == ["job_02TEST"]
+    assert [job["id"] for job in json.loads(result.stdout)["items"]] == ["job_02TEST"]
 
 
 def test_node_list_marks_simulated_devices(

@@ -33,7 +33,7 @@ def test_hello_as_the_readme_promises(servers: Servers) -> None:
     assert len(rows) == 1 and "succeeded" in rows[0], rows
     listed = json.loads(aicc("job", "list", "--json").stdout)
     # The API's page, or (as `aicc job list` prints today) its items after following the cursor.
-    items = listed["items"] if isinstance(listed, dict) else listed
+    items = listed["items"]
     [job] = [j for j in items if j["id"] == job_id]
     assert (job["state"], job["exit_code"]) == ("succeeded", 0)
 

@@ -71,11 +71,30 @@ def test_two_servers_on_one_database_run_each_job_once_and_fail_over(
     assert [leading(leader), leading(follower)] == [True, False]
     assert lapi.get(f"/api/v1/jobs/{first[1]}/logs").text == "ran\n"
 
+    # A job the leader launched is still running when the leader dies: the survivor, on the
+    # same machine, follows its replica to the end and reads its logs (absolute run dirs).
+    gate = follower.home.parent / "release-inflight"
+    spec = {"command": f"while [ ! -e {gate} ]; do sleep 0.1; done; echo inflight-done"}
+    inflight = lapi.post("/api/v1/jobs", json=spec).json()["id"]
+    wait_for(
+        lambda: fapi.get(f"/api/v1/jobs/{inflight}").json()["state"] == "running",
+        20,
+        "the in-flight job running",
+    )
     leader.kill9()
     killed = time.monotonic()
     wait_for(lambda: leading(follower), 20, "the survivor taking the lease", every=0.05)
     took = time.monotonic() - killed
     assert took < 15, f"the survivor led only after {took:.1f} s"
+
+    gate.touch()
+    wait_for(
+        lambda: fapi.get(f"/api/v1/jobs/{inflight}").json()["state"] == "succeeded",
+        30,
+        "the in-flight job succeeding under the survivor",
+    )
+    assert fapi.get(f"/api/v1/jobs/{inflight}/logs").text == "inflight-done\n"
+    assert len(fapi.get(f"/api/v1/jobs/{inflight}").json()["replicas"]) == 1
 
     later = submit_all([fapi], 6)
     for job_id in later:
@@ -87,4 +106,4 @@ def test_two_servers_on_one_database_run_each_job_once_and_fail_over(
         assert (job["state"], len(job["replicas"])) == ("succeeded", 1), job
         assert not (follower.home / "runs" / job_id).exists()
     listed = fapi.get("/api/v1/jobs", params={"limit": 100}).json()["items"]
-    assert sorted(j["id"] for j in listed) == sorted(first + later)
+    assert sorted(j["id"] for j in listed) == sorted([*first, inflight, *later])

@@ -8,7 +8,7 @@ import tarfile
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, BackgroundTasks, Header, Query, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
@@ -95,9 +95,11 @@ def events(job_id: str, who: CurrentUser, session: SessionDep) -> dict[str, obje
 
 
 @router.post("/{job_id}/cancel", response_model=schemas.Job)
-def cancel(job_id: str, who: CurrentUser, state: StateDep, session: SessionDep) -> schemas.Job:
+def cancel(
+    job_id: str, who: CurrentUser, state: StateDep, session: SessionDep, after: BackgroundTasks
+) -> schemas.Job:
     job = jobs.cancel(session, who, job_id)
-    state.controller.wake()
+    after.add_task(state.controller.wake)  # after the commit, so the loop sees the request
     return schemas.job_out(session, job)
 
 
@@ -158,7 +160,7 @@ async def _follow(
 def outputs(job_id: str, who: CurrentUser, state: StateDep, session: SessionDep) -> Response:
     """A tar.gz of the job's `$AICC_OUTPUT_DIR`."""
     job = jobs.get(session, who, job_id)
-    root = logs.outputs_dir(job, state.executors)
+    root = logs.outputs_dir(session, job, state.executors)
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
         for path in sorted(root.rglob("*")):

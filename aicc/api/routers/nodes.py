@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, BackgroundTasks
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
@@ -19,11 +19,15 @@ def list_nodes(who: CurrentUser, session: SessionDep) -> dict[str, object]:
 
 @router.post("/import", response_model=schemas.Page[schemas.Node])
 def import_nodes(
-    doc: nodes.Inventory, who: CurrentUser, state: StateDep, session: SessionDep
+    doc: nodes.Inventory,
+    who: CurrentUser,
+    state: StateDep,
+    session: SessionDep,
+    after: BackgroundTasks,
 ) -> dict[str, object]:
     rows = nodes.import_inventory(session, who, doc)
     session.flush()
-    state.controller.wake()
+    after.add_task(state.controller.wake)  # after the commit
     return {"items": schemas.node_out(session, rows)}
 
 
@@ -34,7 +38,9 @@ def cordon(name: str, who: CurrentUser, session: SessionDep) -> schemas.Node:
 
 
 @router.post("/{name}/uncordon", response_model=schemas.Node)
-def uncordon(name: str, who: CurrentUser, state: StateDep, session: SessionDep) -> schemas.Node:
+def uncordon(
+    name: str, who: CurrentUser, state: StateDep, session: SessionDep, after: BackgroundTasks
+) -> schemas.Node:
     row = nodes.set_state(session, who, name, NodeState.READY)
-    state.controller.wake()
+    after.add_task(state.controller.wake)  # after the commit
     return schemas.node_out(session, [row])[0]

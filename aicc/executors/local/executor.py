@@ -8,6 +8,7 @@ was away (see `runtime.py`).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from aicc.executors.local import runtime
 from aicc.executors.local.node import SimulatedDevices, local_node
 from aicc.store.blobs import BlobStore
 
+RUN_DIR = re.compile(r"/runs/job_[0-9A-Z]+/[0-9]+/[0-9]+$")
 PASSED_THROUGH = ("HOME", "LANG", "LC_ALL", "USER", "LOGNAME", "TZ", "TMPDIR", "SHELL")
 
 
@@ -54,8 +56,9 @@ class LocalExecutor(Executor):
     def job_dir(self, job_id: str) -> Path:
         return self.home / "runs" / job_id
 
-    def outputs_dir(self, job_id: str) -> Path | None:
-        return self.job_dir(job_id) / "outputs"
+    def outputs_dir(self, job_id: str, handle: str | None = None) -> Path | None:
+        job_dir = self._run_dir(handle).parents[1] if handle else self.job_dir(job_id)
+        return job_dir / "outputs"
 
     def purge(self, job_id: str, *, logs: bool) -> None:
         """Working copies go soon after the job ends (the upload stays in the blob store); run
@@ -67,14 +70,16 @@ class LocalExecutor(Executor):
                 shutil.rmtree(attempt, ignore_errors=True)
 
     def _run_dir(self, handle: str) -> Path:
-        path = (self.home / handle).resolve()
-        if not path.is_relative_to((self.home / "runs").resolve()):
-            raise ValueError(f"handle {handle!r} is outside the run directories")
+        """A handle is the absolute run directory, `.../runs/JOB/ATTEMPT/REPLICA`, so another
+        server on this machine (a standby taking over the lease) finds the replica too."""
+        path = Path(handle) if Path(handle).is_absolute() else self.home / handle
+        if not RUN_DIR.search(path.as_posix()) or ".." in path.parts:
+            raise ValueError(f"handle {handle!r} is not a run directory")
         return path
 
     def launch(self, replica: ReplicaLaunch) -> str:
-        handle = f"runs/{replica.job_id}/{replica.attempt}/{replica.index}"
-        run_dir = self._run_dir(handle)
+        run_dir = self.job_dir(replica.job_id) / str(replica.attempt) / str(replica.index)
+        handle = str(run_dir.absolute())
         run_dir.mkdir(parents=True, exist_ok=True)
         workdir = run_dir / "work"
         if not workdir.exists():
