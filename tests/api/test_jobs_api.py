@@ -163,3 +163,19 @@ def test_secrets_are_sealed_in_the_database(server) -> None:  # type: ignore[no-
     assert state.sealer.open(stored) == "hunter2-very-secret"
     key = state.settings.home / "secret.key"
     assert key.stat().st_mode & 0o777 == 0o600
+
+
+def test_an_upload_over_the_limit_is_refused_and_nothing_kept(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    from aicc.testing.servers import in_process
+
+    with in_process(tmp_path / "h", limits={"max_upload_mib": 1}) as (client, state):
+        big = os.urandom(2 * 1024 * 1024)
+        answer = client.post(
+            "/api/v1/workdirs", content=big, headers={"Content-Type": "application/gzip"}
+        )
+        assert answer.status_code == 413 and "limit" in answer.json()["detail"]
+        assert state.blobs.total_bytes() == 0
+        junk = client.post("/api/v1/workdirs", content=b"not a tarball")
+        assert junk.status_code == 422 and "workdir" in junk.json()["detail"]
