@@ -35,10 +35,16 @@ class OrgIn(Body):
     display_name: str | None = None
 
 
+class QuotaOut(BaseModel):
+    guaranteed: dict[str, float] = Field(default_factory=dict)
+    max: dict[str, float] = Field(default_factory=dict)
+
+
 class Org(BaseModel):
     id: str
     name: str
     display_name: str
+    quota: QuotaOut = Field(default_factory=QuotaOut)
     created_at: datetime
 
 
@@ -51,6 +57,7 @@ class Project(BaseModel):
     id: str
     org_id: str
     name: str
+    quota: QuotaOut = Field(default_factory=QuotaOut)
     created_at: datetime
 
 

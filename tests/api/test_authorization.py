@@ -57,6 +57,7 @@ ADMIN_ONLY: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/nodes/import"): "only center admins add nodes",
     ("POST", "/api/v1/nodes/{name}/cordon"): "only center admins cordon nodes",
     ("POST", "/api/v1/nodes/{name}/uncordon"): "only center admins uncordon nodes",
+    ("PUT", "/api/v1/orgs/{org_id}/quota"): "only center admins share out the center",
 }
 # Org-admin work on the caller's own organization: a member gets 403, an org admin its own
 # organization's data (checked for A's data like the lists above).
@@ -144,6 +145,10 @@ BODIES: dict[tuple[str, str], Callable[[Targets], list[dict[str, Any]]]] = {
         {"json": {"name": "b-probe-project", "org_id": t.org_id}}
     ],
     ("POST", "/api/v1/projects/{project_id}/members"): lambda t: [{"json": {"user_id": t.user_id}}],
+    ("PUT", "/api/v1/orgs/{org_id}/quota"): lambda t: [{"json": {"max": {"cpu_milli": 64000}}}],
+    ("PUT", "/api/v1/projects/{project_id}/quota"): lambda t: [
+        {"json": {"max": {"cpu_milli": 8000}}}
+    ],
     ("POST", "/api/v1/users"): lambda t: [
         {
             "json": {

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.core.units import parse_duration_s
-from aicc.services import secrets, tenancy, tokens
+from aicc.services import quotas, secrets, tenancy, tokens
 from aicc.services.common import Invalid
 
 router = APIRouter(prefix="/api/v1", tags=["tenancy"])
@@ -34,6 +34,14 @@ def get_org(org_id: str, who: CurrentUser, session: SessionDep) -> BaseModel:
     return _out(schemas.Org, tenancy.get_org(session, who, org_id))
 
 
+@router.put("/orgs/{org_id}/quota", response_model=schemas.Org)
+def set_org_quota(
+    org_id: str, body: quotas.QuotaIn, who: CurrentUser, session: SessionDep
+) -> BaseModel:
+    """Guaranteed and max per resource (stored units; models in milli). Center admins."""
+    return _out(schemas.Org, quotas.set_org(session, who, org_id, body))
+
+
 @router.get("/projects", response_model=schemas.Page[schemas.Project])
 def list_projects(who: CurrentUser, session: SessionDep) -> dict[str, object]:
     return {"items": [_out(schemas.Project, p) for p in tenancy.list_projects(session, who)]}
@@ -49,6 +57,14 @@ def create_project(body: schemas.ProjectIn, who: CurrentUser, session: SessionDe
 @router.get("/projects/{project_id}", response_model=schemas.Project)
 def get_project(project_id: str, who: CurrentUser, session: SessionDep) -> BaseModel:
     return _out(schemas.Project, tenancy.visible_project(session, who, project_id))
+
+
+@router.put("/projects/{project_id}/quota", response_model=schemas.Project)
+def set_project_quota(
+    project_id: str, body: quotas.QuotaIn, who: CurrentUser, session: SessionDep
+) -> BaseModel:
+    """A project's share of its organization's guarantee. Organization admins."""
+    return _out(schemas.Project, quotas.set_project(session, who, project_id, body))
 
 
 @router.post("/projects/{project_id}/members", response_model=schemas.Project)
