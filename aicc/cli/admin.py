@@ -129,6 +129,67 @@ def project_add_member(
         status(f"added {escape(user_id)} to project {escape(str(answer.get('name', project_id)))}")
 
 
+def _quota_body(guaranteed: list[str], ceiling: list[str]) -> dict[str, dict[str, float]]:
+    """`A100=4 cpu=64 memory=512GiB pflops=2` -> stored units (models in milli of a device)."""
+    from aicc.core.units import parse_cpu_milli, parse_memory_mib
+
+    def amounts(pairs: list[str]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            if not sep:
+                raise ValueError(f"{pair!r}: write KEY=VALUE, e.g. A100=4, cpu=64, memory=512GiB")
+            if key in ("cpu", "cpu_milli"):
+                out["cpu_milli"] = parse_cpu_milli(value) if key == "cpu" else float(value)
+            elif key in ("memory", "memory_mib"):
+                out["memory_mib"] = parse_memory_mib(value) if key == "memory" else float(value)
+            elif key == "pflops":
+                out["pflops"] = float(value)
+            else:
+                out[key] = float(value) * 1000  # devices of that model
+        return out
+
+    return {"guaranteed": amounts(guaranteed), "max": amounts(ceiling)}
+
+
+QuotaOption = Annotated[
+    list[str] | None,
+    typer.Option(help="KEY=VALUE, repeatable: a model (devices), cpu, memory or pflops."),
+]
+
+
+@org_app.command("quota")
+@handle_errors
+def org_quota(
+    org_id: Annotated[str, typer.Argument(help="Organization id (org_...).")],
+    guaranteed: QuotaOption = None,
+    max_: Annotated[
+        list[str] | None, typer.Option("--max", help="KEY=VALUE ceiling when borrowing.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Set an organization's share of the center (center admins)."""
+    with client() as api:
+        answer = api.set_org_quota(org_id, _quota_body(guaranteed or [], max_ or []))
+    _show_one(answer, as_json, "quota set")
+
+
+@project_app.command("quota")
+@handle_errors
+def project_quota(
+    project_id: Annotated[str, typer.Argument(help="Project id (prj_...).")],
+    guaranteed: QuotaOption = None,
+    max_: Annotated[
+        list[str] | None, typer.Option("--max", help="KEY=VALUE ceiling when borrowing.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Set a project's share of its organization (organization admins)."""
+    with client() as api:
+        answer = api.set_project_quota(project_id, _quota_body(guaranteed or [], max_ or []))
+    _show_one(answer, as_json, "quota set")
+
+
 # --- users -----------------------------------------------------------------------------------
 
 

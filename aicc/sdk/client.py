@@ -336,6 +336,12 @@ class Client:
     def create_project(self, name: str, org_id: str | None = None) -> Json:
         return self._call("POST", _path("projects"), json=_params(name=name, org_id=org_id))
 
+    def set_org_quota(self, org_id: str, quota: dict[str, dict[str, float]]) -> Json:
+        return self._call("PUT", _path("orgs", org_id, "quota"), json=quota)
+
+    def set_project_quota(self, project_id: str, quota: dict[str, dict[str, float]]) -> Json:
+        return self._call("PUT", _path("projects", project_id, "quota"), json=quota)
+
     def add_member(self, project_id: str, user_id: str) -> Json:
         return self._call(
             "POST", _path("projects", project_id, "members"), json={"user_id": user_id}
