@@ -7,7 +7,7 @@ AICC_HOME ?= $(HOME)/.aicc
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test install install-test lint typecheck check clean
+.PHONY: run test install install-test portal lint typecheck check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,11 +26,14 @@ install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test
 
-run: install
-	@echo "AICC at http://$(HOST):$(PORT)  (admin token: $(AICC_HOME)/admin.token)"
+portal:
+	bash scripts/build-portal.sh
+
+run: install portal
+	@echo "AICC at http://$(HOST):$(PORT)  (portal and API; sign in with the token in $(AICC_HOME)/admin.token)"
 	AICC_HOME=$(AICC_HOME) $(BIN)/aicc serve --host $(HOST) --port $(PORT)
 
-test: install-test
+test: install-test portal
 	bash scripts/install-test-deps.sh
 	$(BIN)/ruff check aicc tests benchmarks
 	$(BIN)/ruff format --check aicc tests benchmarks
@@ -45,4 +48,4 @@ typecheck:
 	$(BIN)/mypy aicc
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tests/artifacts
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tests/artifacts node_modules aicc/portal/static/vendor

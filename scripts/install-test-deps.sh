@@ -8,6 +8,15 @@ set -euo pipefail
 # check matches. Add new requirements here.
 REQUIREMENTS=(
   "/usr/lib/postgresql/*/bin/initdb : postgresql"
+  "/usr/bin/chromium : chromium"
+  "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc : fonts-wqy-microhei"
+  # Slurm for tests/executors/test_slurm.py (scripts/slurm-dev.sh starts the cluster).
+  "/usr/sbin/slurmctld : slurmctld"
+  "/usr/sbin/slurmd : slurmd"
+  "/usr/bin/sbatch : slurm-client"
+  "/usr/sbin/munged : munge"
+  "/usr/sbin/slurmdbd : slurmdbd"
+  "/usr/sbin/mariadbd : mariadb-server"
 )
 
 is_present() {

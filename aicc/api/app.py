@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from aicc import __version__
+from aicc import __version__, portal
 from aicc.api.routers import audit, jobs, nodes, system, tenancy, workdirs
 from aicc.api.state import AppState
 from aicc.core.states import IllegalTransition
@@ -31,4 +31,6 @@ def create_app(state: AppState) -> FastAPI:
     async def illegal(_request: Request, err: IllegalTransition) -> JSONResponse:
         return JSONResponse({"detail": str(err)}, status_code=409)
 
+    # The portal (issue 6): web pages at `/`, their files at `/static`; the API is unchanged.
+    portal.install(app)
     return app

@@ -1,0 +1,22 @@
+"""The portal: AICC's web face at `/`, server-rendered (Jinja2 templates, htmx for live parts).
+
+It has no rules of its own: every page calls the same services as the API with the signed-in
+person's `Principal`, so what a page shows is exactly what that person's token could read.
+`install(app)` adds its routes and static files to the server's FastAPI application.
+
+Importing this package is cheap (the migrations import `aicc.portal.models`); the web part loads
+when `install` is called.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+
+def install(app: FastAPI) -> None:
+    from aicc.portal.web import install as install_web
+
+    install_web(app)

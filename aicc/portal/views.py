@@ -1,0 +1,187 @@
+"""What the pages show, gathered from the services with the signed-in person's principal.
+
+Nothing here decides who may see what: the services do (`jobs.get`, `jobs.list_jobs`), and the one
+aggregate the services do not offer, counting jobs by state, keeps only the groups that
+`core.tenancy.can_read` lets this principal read, exactly as the job list does.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from aicc.api import schemas
+from aicc.core.states import JobState
+from aicc.core.tenancy import Principal, can_read, can_write
+from aicc.executors.base import Executor, Stream
+from aicc.services import explain as explain_service
+from aicc.services import jobs, logs, nodes, tenancy
+from aicc.services.common import NotFound, ServiceError
+from aicc.store.tables import JobRow
+
+WAITING = (JobState.PENDING, JobState.ADMITTED)
+RUNNING = (JobState.SCHEDULED, JobState.RUNNING, JobState.PREEMPTED)
+FINISHED = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+# The order states are listed in (filters, the dashboard's chart): the life of a job.
+STATE_ORDER = [*WAITING, *RUNNING, *FINISHED]
+PAGE_SIZE = 50
+LOG_TAIL_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    counts: dict[str, int]
+    recent: list[schemas.Job]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def total_of(self, states: tuple[JobState, ...]) -> int:
+        return sum(self.counts.get(s.value, 0) for s in states)
+
+
+@dataclass(frozen=True)
+class JobList:
+    items: list[schemas.Job]
+    projects: list[tuple[str, str]]  # (id, name) the person may filter by
+    state: str | None
+    project: str | None
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class LogView:
+    replica: int
+    stream: Stream
+    text: str
+    terminal: bool  # the job has ended: the log will not grow any more
+    note: str | None = None  # a message key: why there is no log (yet)
+
+
+@dataclass(frozen=True)
+class JobDetail:
+    job: schemas.Job
+    events: list[schemas.Event]
+    waiting_reasons: list[schemas.ExplainReason] = field(default_factory=list)
+    position: int | None = None
+    can_cancel: bool = False
+
+    @property
+    def terminal(self) -> bool:
+        return JobState(self.job.state).is_terminal()
+
+    @property
+    def waiting(self) -> bool:
+        return JobState(self.job.state) in WAITING
+
+
+def job_counts(session: Session, who: Principal) -> dict[str, int]:
+    """Jobs by state, over the jobs this principal may read (the same set as the job list)."""
+    query = select(JobRow.org_id, JobRow.project_id, JobRow.state, func.count()).group_by(
+        JobRow.org_id, JobRow.project_id, JobRow.state
+    )
+    if not who.is_admin:
+        query = query.where(JobRow.org_id == who.org_id)
+    counts: Counter[str] = Counter()
+    for org_id, project_id, state, number in session.execute(query):
+        if can_read(who, org_id=org_id, project_id=project_id):
+            counts[state] += number
+    return dict(counts)
+
+
+def dashboard(session: Session, who: Principal) -> Dashboard:
+    rows = jobs.list_jobs(session, who, state=None, project=None, limit=5, before_id=None)
+    return Dashboard(job_counts(session, who), [schemas.job_out(session, r) for r in rows])
+
+
+def job_list(
+    session: Session, who: Principal, *, state: str | None, project: str | None, before: str | None
+) -> JobList:
+    state = state if state in {s.value for s in JobState} else None
+    projects = [(p.id, p.name) for p in tenancy.list_projects(session, who)]
+    if project not in {pid for pid, _ in projects}:
+        project = None
+    rows = jobs.list_jobs(
+        session, who, state=state, project=project, limit=PAGE_SIZE, before_id=before or None
+    )
+    return JobList(
+        items=[schemas.job_out(session, r) for r in rows],
+        projects=projects,
+        state=state,
+        project=project,
+        next_cursor=rows[-1].id if len(rows) == PAGE_SIZE else None,
+    )
+
+
+def job_detail(session: Session, who: Principal, job_id: str) -> JobDetail:
+    row = jobs.get(session, who, job_id)  # another tenant's job: NotFound, like the API
+    job = schemas.job_out(session, row)
+    events = [
+        schemas.Event.model_validate(e, from_attributes=True)
+        for e in jobs.events(session, who, job_id)
+    ]
+    state = JobState(row.state)
+    reasons: list[schemas.ExplainReason] = []
+    position = None
+    if state in WAITING:
+        found = explain_service.explain(session, row)
+        reasons = [schemas.ExplainReason(code=r.code, message=r.message) for r in found.reasons]
+        position = found.position
+    return JobDetail(
+        job=job,
+        events=events,
+        waiting_reasons=reasons,
+        position=position,
+        can_cancel=(
+            not state.is_terminal()
+            and not row.cancel_requested
+            and can_write(who, org_id=row.org_id, project_id=row.project_id)
+        ),
+    )
+
+
+def job_log(
+    session: Session,
+    who: Principal,
+    executors: dict[str, Executor],
+    job_id: str,
+    *,
+    replica: int,
+    stream: Stream,
+) -> LogView:
+    row = jobs.get(session, who, job_id)  # another tenant's job: NotFound
+    ended = JobState(row.state).is_terminal()
+    if not jobs.replicas(session, row):
+        return LogView(replica, stream, "", ended, note="job.log.not_started")
+    try:
+        text = logs.read(session, row, executors, index=replica, stream=stream, tail=LOG_TAIL_BYTES)
+    except NotFound:
+        return LogView(replica, stream, "", ended, note="job.log.no_replica")
+    except (ServiceError, OSError):
+        return LogView(replica, stream, "", ended, note="job.log.unreadable")
+    return LogView(replica, stream, text, ended, note=None if text else "job.log.empty")
+
+
+def node_list(session: Session) -> list[schemas.Node]:
+    return schemas.node_out(session, nodes.list_nodes(session))
+
+
+def chart_data(counts: dict[str, int], label: Any) -> dict[str, Any]:
+    """The dashboard's bar chart: one bar per state, in a job's life order, labels translated."""
+    return {
+        "states": [s.value for s in STATE_ORDER],
+        "labels": [label(s.value) for s in STATE_ORDER],
+        "values": [counts.get(s.value, 0) for s in STATE_ORDER],
+    }
+
+
+def duration_s(job: schemas.Job, now: datetime) -> float | None:
+    if job.started_at is None:
+        return None
+    return max(0.0, ((job.ended_at or now) - job.started_at).total_seconds())

@@ -1,0 +1,93 @@
+"""Helpers for the portal's tests: people with passwords, a browser-like client, signing in."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from fastapi.testclient import TestClient
+
+PASSWORD = "correct-horse-battery"
+TERMINAL = {"succeeded", "failed", "cancelled"}
+_CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+@dataclass
+class Person:
+    """A user with a password and an API token, alone in their own organization."""
+
+    name: str
+    user_id: str
+    org_id: str
+    project_id: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def make_person(api: TestClient | httpx.Client, org: str, name: str) -> Person:
+    """A new organization `org` with one member `name` whose password is PASSWORD."""
+    org_row = api.post("/api/v1/orgs", json={"name": org}).json()
+    user = api.post(
+        "/api/v1/users",
+        json={"name": name, "role": "member", "org_id": org_row["id"], "password": PASSWORD},
+    )
+    assert user.status_code == 201, user.text
+    body = user.json()
+    token = api.post("/api/v1/tokens", json={"name": "test", "user_id": body["id"]}).json()
+    return Person(name, body["id"], org_row["id"], body["default_project_id"], token["secret"])
+
+
+def browser(api: TestClient, *, https: bool = False, **headers: str) -> TestClient:
+    """A client of the same app with no bearer token: it has only the cookies it is given."""
+    base = "https://testserver" if https else "http://testserver"
+    return TestClient(api.app, base_url=base, headers=headers)
+
+
+def sign_in(
+    client: TestClient, username: str, password: str = PASSWORD, **extra: str
+) -> httpx.Response:
+    """Open the sign-in page (for its CSRF cookie) and post the form, as a browser does."""
+    page = client.get("/sign-in")
+    assert page.status_code in (200, 303), page.text
+    form = {"csrf": client.cookies.get("aicc_csrf") or "", "username": username}
+    form.update(password=password, **extra)
+    return client.post("/sign-in", data=form, follow_redirects=False)
+
+
+def csrf_of(client: TestClient, path: str = "/") -> str:
+    """The CSRF token in the forms of a page, as the browser would submit it."""
+    page = client.get(path)
+    found = _CSRF_FIELD.search(page.text)
+    assert found, f"no CSRF field on {path}: {page.status_code}"
+    return found.group(1)
+
+
+def submit(api: TestClient | httpx.Client, person: Person, **spec: Any) -> dict[str, Any]:
+    spec.setdefault("resources", {"cpu": "100m", "memory": "64MiB"})
+    answer = api.post("/api/v1/jobs", json=spec, headers=person.headers)
+    assert answer.status_code == 201, answer.text
+    job: dict[str, Any] = answer.json()
+    return job
+
+
+def wait_job(
+    api: TestClient | httpx.Client,
+    person: Person,
+    job_id: str,
+    states: set[str],
+    timeout: float = 30,
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        job: dict[str, Any] = api.get(f"/api/v1/jobs/{job_id}", headers=person.headers).json()
+        if job["state"] in states:
+            return job
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job {job_id} stayed {job['state']}: {job['message']}")
+        time.sleep(0.05)

@@ -1,0 +1,393 @@
+"""The portal in a real browser: Playwright drives Debian's Chromium (`/usr/bin/chromium`, never a
+downloaded one) against a real `aicc serve` process.
+
+A person signs in, sees the job list update by itself when a job is submitted with the CLI,
+watches the job reach `succeeded` on its page and reads its log, cancels another job, switches to
+中文, and a second tenant gets a 404 for the first tenant's job page. Every page is checked for
+console errors and for serious accessibility violations (axe-core, from npm), and screenshots of
+each main page are saved under tests/artifacts/portal/ for people to look at.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import subprocess
+import sys
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from portal_support import PASSWORD, TERMINAL, Person, make_person, submit, wait_job
+
+from aicc.testing.servers import ServerProcess, free_port
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = ROOT / "tests" / "artifacts" / "portal"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+VENDOR = ROOT / "aicc" / "portal" / "static" / "vendor"
+WIDE = {"width": 1280, "height": 800}
+NARROW = {"width": 390, "height": 844}
+
+
+def _loud_skip(reason: str) -> None:
+    banner = "#" * 80
+    message = f"\n{banner}\nPORTAL BROWSER TESTS SKIPPED: {reason}\n{banner}\n"
+    sys.stderr.write(message)
+    warnings.warn(message, stacklevel=2)
+    pytest.skip(reason)
+
+
+def _ensure_chromium() -> None:
+    """Chromium comes from Debian (scripts/install-test-deps.sh); try to install it once."""
+    if CHROMIUM.exists():
+        return
+    script = ROOT / "scripts" / "install-test-deps.sh"
+    proc = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=900)
+    if not CHROMIUM.exists():
+        _loud_skip(
+            f"{CHROMIUM} is missing and `bash scripts/install-test-deps.sh` could not install it "
+            f"(exit {proc.returncode}): {proc.stderr.strip()[-500:]}"
+        )
+
+
+def _ensure_assets() -> None:
+    """The portal's htmx and ECharts and the tests' axe-core come from npm at build time."""
+    if (
+        all((VENDOR / name).is_file() for name in ("htmx.min.js", "echarts.min.js"))
+        and AXE.exists()
+    ):
+        return
+    proc = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "build-portal.sh")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"scripts/build-portal.sh failed:\n{proc.stdout}\n{proc.stderr}")
+
+
+@dataclass
+class Site:
+    server: ServerProcess
+    api: httpx.Client
+    alice: Person
+    bob: Person
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    _ensure_assets()
+    base = tmp_path_factory.mktemp("portal-browser")
+    home = base / "home"
+    home.mkdir()
+    config = {
+        "loop_interval_s": 0.2,
+        "limits": {"grace_s": 1.0},
+        "simulated_devices": [{"model": "A100-80GB", "count": 2}],
+    }
+    (home / "config.yaml").write_text(yaml.safe_dump(config))
+    server = ServerProcess(home, free_port()).start()
+    api = server.client()
+    try:
+        inventory = yaml.safe_load((ROOT / "examples" / "inventory.yaml").read_text())
+        api.post("/api/v1/nodes/import", json=inventory).raise_for_status()
+        yield Site(
+            server, api, make_person(api, "acme", "alice"), make_person(api, "globex", "bob")
+        )
+    finally:
+        for job in api.get("/api/v1/jobs").json()["items"]:
+            if job["state"] not in TERMINAL:
+                api.post(f"/api/v1/jobs/{job['id']}/cancel")
+        for job in api.get("/api/v1/jobs").json()["items"]:
+            with contextlib.suppress(AssertionError):
+                wait_job(api, Person("admin", "", "", "", server.token), job["id"], TERMINAL, 15)
+        api.close()
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    _ensure_chromium()
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[test]'")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield browser
+        browser.close()
+
+
+@dataclass
+class Watch:
+    """Console errors, uncaught exceptions and failed requests of one browser context."""
+
+    problems: list[str] = field(default_factory=list)
+    expected_404s: set[str] = field(default_factory=set)
+
+    def attach(self, page: Any) -> None:
+        def console(message: Any) -> None:
+            if message.type == "error" and not self._expected(page.url, message.text):
+                self.problems.append(f"console error on {page.url}: {message.text}")
+
+        def failed(request: Any) -> None:
+            # Leaving a page cancels its poll in flight (net::ERR_ABORTED): that is no error.
+            if "ERR_ABORTED" not in (request.failure or ""):
+                self.problems.append(f"request failed: {request.url} {request.failure}")
+
+        page.on("console", console)
+        page.on("pageerror", lambda err: self.problems.append(f"exception on {page.url}: {err}"))
+        page.on("requestfailed", failed)
+
+    def _expected(self, url: str, text: str) -> bool:
+        # The 404 page is answered with status 404, which Chromium reports on the console.
+        return "status of 404" in text and any(url.endswith(p) for p in self.expected_404s)
+
+
+def open_page(browser: Any, watch: Watch, viewport: dict[str, int] = WIDE, **options: Any) -> Any:
+    context = browser.new_context(viewport=viewport, locale="en-US", **options)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    watch.attach(page)
+    return page
+
+
+def shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_load_state("load")
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def axe_check(page: Any, what: str) -> None:
+    """No serious or critical accessibility violation (axe-core's WCAG 2 A/AA rules)."""
+    page.evaluate(AXE.read_text("utf-8"))
+    result = page.evaluate(
+        "async () => await axe.run(document, {runOnly: {type: 'tag', values: "
+        "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}})"
+    )
+    bad = [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert not bad, f"accessibility problems on {what}:\n" + "\n".join(bad)
+
+
+def sign_in(page: Any, url: str, person: Person) -> None:
+    page.goto(url + "/")
+    page.get_by_label("User name").fill(person.name)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.wait_for_url(url + "/")
+
+
+def cli(site: Site, person: Person, *args: str, cwd: Path) -> str:
+    env = {**site.server.env(), "AICC_TOKEN": person.token}
+    env.pop("AICC_HOME", None)  # the CLI uses the person's token, not the admin's file
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "aicc"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def test_a_person_signs_in_and_follows_a_job_to_its_logs(
+    site: Site, chromium: Any, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    url, watch = site.server.url, Watch()
+    page = open_page(chromium, watch)
+
+    # Sign-in: a wrong password first, then the right one; the page keeps the name.
+    page.goto(url + "/jobs")
+    expect(page).to_have_url(re.compile(r"/sign-in\?next=%2Fjobs$"))
+    shot(page, "sign-in")
+    axe_check(page, "the sign-in page")
+    page.get_by_label("User name").fill("alice")
+    page.get_by_label("Password").fill("wrong-password")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("alert")).to_contain_text("do not match")
+    expect(page.get_by_label("User name")).to_have_value("alice")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password").press("Enter")  # the keyboard submits the form
+    expect(page).to_have_url(url + "/jobs")
+    expect(page.get_by_role("heading", name="Jobs", exact=True)).to_be_visible()
+    expect(page.get_by_text("No jobs here yet.")).to_be_visible()
+
+    # A job submitted with the CLI appears in the open list without a reload.
+    spec = tmp_path / "job.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "name": "portal-hello",
+                "command": 'for i in 1 2 3 4; do echo "step $i of 4"; sleep 0.5; done; '
+                "echo all-done",
+                "resources": {"cpu": "100m", "memory": "64MiB"},
+            }
+        )
+    )
+    job_id = cli(site, site.alice, "job", "submit", "-f", str(spec), cwd=tmp_path)
+    assert job_id.startswith("job_")
+    link = page.get_by_role("link", name="portal-hello")
+    expect(link).to_be_visible(timeout=15_000)
+
+    # Its page follows it to `succeeded` and shows the log, again without a reload.
+    link.click()
+    expect(page).to_have_url(f"{url}/jobs/{job_id}")
+    badge = page.locator("#job-live h1 .badge")
+    expect(badge).to_have_text("Succeeded", timeout=30_000)
+    log = page.locator("#job-log pre")
+    expect(log).to_contain_text("step 4 of 4")
+    expect(log).to_contain_text("all-done")
+    expect(page.locator("#job-log")).to_contain_text("final log")
+    expect(page.locator(".timeline")).to_contain_text("Succeeded")
+    shot(page, "job")
+    axe_check(page, "the job page")
+    page.get_by_role("link", name="Replica 0 · stderr").click()
+    expect(page.locator("#job-log")).to_contain_text("The log is empty so far.")
+
+    page.get_by_role("link", name="Jobs", exact=True).first.click()
+    expect(page.get_by_role("link", name="portal-hello")).to_be_visible()
+    page.get_by_label("State").select_option("succeeded")
+    page.get_by_role("button", name="Apply").click()
+    expect(page).to_have_url(re.compile(r"state=succeeded"))
+    expect(page.get_by_role("link", name="portal-hello")).to_be_visible()
+    shot(page, "jobs")
+    axe_check(page, "the job list")
+
+    # The dashboard's chart is drawn from the real counts.
+    page.get_by_role("link", name="Dashboard").click()
+    expect(page.locator("#state-chart[data-chart-ready='true'] canvas")).to_be_visible()
+    expect(page.locator(".stat-finished .stat-value")).to_have_text("1")
+    shot(page, "dashboard")
+    axe_check(page, "the dashboard")
+
+    page.get_by_role("link", name="Nodes").click()
+    expect(page.get_by_role("heading", name="sim-a100-1")).to_be_visible()
+    expect(page.get_by_text("Simulated devices").first).to_be_visible()
+    shot(page, "nodes")
+    axe_check(page, "the nodes page")
+
+    # Keyboard: the first Tab reaches the skip link, which moves focus to the content.
+    page.keyboard.press("Tab")
+    expect(page.locator(":focus")).to_have_text("Skip to content")
+    page.keyboard.press("Enter")
+    expect(page.locator("main:focus")).to_have_count(1)
+
+    # 中文: the whole page switches, and stays switched after a reload.
+    page.goto(f"{url}/jobs/{job_id}")
+    page.get_by_role("button", name="中文").click()
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    expect(page.locator("#job-live h1 .badge")).to_have_text("成功")
+    expect(page.get_by_role("heading", name="时间线")).to_be_visible()
+    page.reload()
+    expect(page.get_by_role("link", name="作业", exact=True).first).to_be_visible()
+    shot(page, "job-zh")
+    for path, name in (("/", "dashboard-zh"), ("/jobs", "jobs-zh"), ("/nodes", "nodes-zh")):
+        page.goto(url + path)
+        expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+        shot(page, name)
+    page.get_by_role("button", name="English").click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+
+    # A narrow screen: the same pages, stacked.
+    narrow = open_page(chromium, watch, NARROW, storage_state=page.context.storage_state())
+    narrow.goto(url + "/jobs")
+    expect(narrow.get_by_role("link", name="portal-hello")).to_be_visible()
+    shot(narrow, "jobs-narrow")
+    narrow.goto(f"{url}/jobs/{job_id}")
+    shot(narrow, "job-narrow")
+    assert narrow.evaluate("document.documentElement.scrollWidth") <= NARROW["width"] + 1
+    narrow.context.close()
+
+    problems = list(watch.problems)  # before closing, which cancels any poll in flight
+    page.context.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_cancel_from_the_job_page(site: Site, chromium: Any) -> None:
+    from playwright.sync_api import expect
+
+    job = submit(
+        site.api,
+        site.alice,
+        name="long-sleep",
+        command="sleep 120",
+        replicas=2,
+        resources={"cpu": "100m", "memory": "64MiB", "accelerator": {"count": 1}},
+    )
+    wait_job(site.api, site.alice, job["id"], {"running"})
+    watch = Watch()
+    page = open_page(chromium, watch)
+    sign_in(page, site.server.url, site.alice)
+    page.goto(f"{site.server.url}/nodes")  # its two devices show as allocated
+    expect(page.locator(".device.is-busy")).to_have_count(2)
+    shot(page, "nodes-busy")
+    page.goto(f"{site.server.url}/jobs/{job['id']}")
+    shot(page, "job-running")
+    expect(page.locator("#job-live h1 .badge")).to_have_text("Running")
+    page.get_by_role("button", name="Cancel job").click()
+    expect(page.locator("#job-live h1 .badge")).to_have_text("Cancelled", timeout=20_000)
+    expect(page.get_by_role("button", name="Cancel job")).to_have_count(0)
+    assert wait_job(site.api, site.alice, job["id"], TERMINAL)["state"] == "cancelled"
+    problems = list(watch.problems)  # before closing, which cancels any poll in flight
+    page.context.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_another_tenant_gets_a_404_for_the_job_page(site: Site, chromium: Any) -> None:
+    from playwright.sync_api import expect
+
+    job = submit(site.api, site.alice, name="acme-secret", command="echo acme-only")
+    path = f"/jobs/{job['id']}"
+    watch = Watch(expected_404s={path})
+    page = open_page(chromium, watch)
+    sign_in(page, site.server.url, site.bob)
+    answer = page.goto(site.server.url + path)
+    assert answer is not None and answer.status == 404
+    expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
+    content = page.content()
+    assert "acme-secret" not in content and "acme-only" not in content
+    shot(page, "not-found")
+    axe_check(page, "the 404 page")
+    page.goto(site.server.url + "/jobs")
+    expect(page.get_by_text("No jobs here yet.")).to_be_visible()
+    problems = list(watch.problems)  # before closing, which cancels any poll in flight
+    page.context.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_the_browser_uses_only_this_server(site: Site) -> None:
+    """Nothing is fetched from a CDN: every script and stylesheet is served by AICC itself."""
+    page = httpx.get(site.server.url + "/sign-in").text
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page)
+    remote = [s for s in sources if re.match(r"^([a-z][a-z0-9+.-]*:|//)", s, re.IGNORECASE)]
+    assert sources and not remote, remote
+    for asset in ("/static/vendor/htmx.min.js", "/static/portal.css", "/static/portal.js"):
+        assert httpx.get(site.server.url + asset).status_code == 200, asset
+    assert os.path.getsize(VENDOR / "echarts.min.js") > 100_000

@@ -1,0 +1,112 @@
+"""The message catalogs: every key has an English and a Chinese (zh-CN) message with the same
+placeholders, every key the pages use exists, and codes that grow with the server (job states,
+reasons, node states, roles) all have their messages."""
+
+from __future__ import annotations
+
+import re
+import string
+from pathlib import Path
+
+import pytest
+
+from aicc.core.jobspec import JobKind
+from aicc.core.states import JobState, Reason
+from aicc.core.tenancy import Role
+from aicc.core.topology import NodeState
+from aicc.portal import i18n
+
+PORTAL = Path(i18n.__file__).parent
+TEMPLATES = sorted((PORTAL / "templates").glob("*.html"))
+SOURCES = sorted(PORTAL.glob("*.py"))
+# t("key"...), t('key'...), and message keys passed around as strings ("sign_in.error.password")
+LITERAL = re.compile(r"""\bt\(\s*["']([a-z0-9_]+(?:\.[a-zA-Z0-9_-]+)+)["']""")
+KEY_STRING = re.compile(r"""["']((?:sign_in|job)\.(?:error|log)\.[a-z_]+)["']""")
+# Messages that are the same in both languages on purpose (units, product names).
+SAME_IN_BOTH = {"nodes.cpu", "nodes.allocated"}
+
+
+def placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def used_keys() -> set[str]:
+    keys: set[str] = set()
+    for path in [*TEMPLATES, *SOURCES]:
+        text = path.read_text("utf-8")
+        keys |= set(LITERAL.findall(text)) | set(KEY_STRING.findall(text))
+    return keys
+
+
+def test_every_english_message_has_a_chinese_translation() -> None:
+    english, chinese = i18n.catalog("en"), i18n.catalog("zh-CN")
+    missing = sorted(set(english) - set(chinese))
+    assert not missing, f"no zh-CN translation for: {missing}"
+    extra = sorted(set(chinese) - set(english))
+    assert not extra, f"zh-CN has keys English lacks: {extra}"
+    for key, text in english.items():
+        assert text.strip() and chinese[key].strip(), key
+        assert placeholders(text) == placeholders(chinese[key]), key
+    untranslated = [k for k in english if english[k] == chinese[k] and k not in SAME_IN_BOTH]
+    assert not untranslated, f"zh-CN repeats the English message for: {untranslated}"
+
+
+def test_every_key_the_pages_use_exists() -> None:
+    keys = used_keys()
+    assert len(keys) > 80  # the scan finds the pages' keys
+    unknown = sorted(k for k in keys if k not in i18n.catalog("en"))
+    assert not unknown, f"keys used but not in en.json: {unknown}"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "codes"),
+    [
+        ("state", [s.value for s in JobState]),
+        ("job.reason", [r.value for r in Reason]),
+        ("node_state", [s.value for s in NodeState]),
+        ("role", [r.value for r in Role]),
+        ("kind", [k.value for k in JobKind]),
+        ("replica_state", ["scheduled", "running", "exited", "lost"]),
+        ("nav", ["dashboard", "jobs", "nodes"]),
+        ("dashboard.stat", ["running", "waiting", "finished"]),
+        ("why", ["quota", "budget", "resources", "gang", "unschedulable", "queue", "starting"]),
+    ],
+)
+def test_codes_shown_on_pages_have_messages(prefix: str, codes: list[str]) -> None:
+    for language in i18n.LANGUAGES:
+        catalog = i18n.catalog(language)
+        missing = [c for c in codes if f"{prefix}.{c}" not in catalog]
+        assert not missing, f"{language}: no message for {prefix}.{missing}"
+
+
+def test_error_pages_have_messages() -> None:
+    for kind in ("400", "403", "404", "409", "422", "429", "other"):
+        for part in ("title", "body"):
+            assert f"error.{kind}.{part}" in i18n.catalog("zh-CN")
+
+
+@pytest.mark.parametrize(
+    ("header", "language"),
+    [
+        (None, "en"),
+        ("", "en"),
+        ("zh-CN,zh;q=0.9,en;q=0.8", "zh-CN"),
+        ("zh-Hans-CN", "zh-CN"),
+        ("en-GB,en;q=0.9,zh;q=0.8", "en"),
+        ("fr-FR,fr;q=0.9,zh-TW;q=0.5", "zh-CN"),
+        ("de, en;q=0.1, zh;q=0.5", "zh-CN"),
+        ("zh;q=0, en", "en"),
+        ("garbage;;q=x", "en"),
+    ],
+)
+def test_accept_language_negotiation(header: str | None, language: str) -> None:
+    assert i18n.negotiate(header) == language
+
+
+def test_translator_fills_placeholders_and_falls_back() -> None:
+    t = i18n.Translator("zh-CN")
+    assert t("dashboard.greeting", name="alice") == "欢迎，alice"
+    assert t("no.such.key") == "no.such.key"
+    assert t.maybe("state", "running") == "运行中"
+    assert t.maybe("state", "a-future-state") == "a-future-state"
+    assert i18n.Translator("xx").language == "en"

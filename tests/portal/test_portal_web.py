@@ -1,0 +1,411 @@
+"""The portal through TestClient: signing in and out, the throttle, CSRF, cookies, tenant
+isolation on every page, the language switch, and the job pages with a real control loop."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from portal_support import (
+    PASSWORD,
+    TERMINAL,
+    Person,
+    browser,
+    csrf_of,
+    make_person,
+    sign_in,
+    submit,
+    wait_job,
+)
+from sqlalchemy import select
+
+from aicc.api.state import AppState
+from aicc.portal import auth
+from aicc.portal.models import PortalSessionRow
+from aicc.services.common import utcnow
+from aicc.store.tables import UserRow
+from aicc.testing.servers import in_process
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, AppState]]:
+    """A whole server on SQLite, with two simulated GPUs on this machine's node, shared by the
+    tests of this module; each test makes its own people (tests that count failed sign-ins use
+    a fresh server of their own, `server`)."""
+    with in_process(
+        tmp_path_factory.mktemp("portal") / "home",
+        None,
+        limits={"grace_s": 1.0},
+        simulated_devices=[{"model": "A100-80GB", "count": 2}],
+    ) as pair:
+        yield pair
+
+
+@pytest.fixture
+def api(site: tuple[TestClient, AppState]) -> TestClient:
+    return site[0]
+
+
+_people = itertools.count(1)
+
+
+@pytest.fixture
+def alice(api: TestClient) -> Person:
+    n = next(_people)
+    return make_person(api, f"acme-{n}", f"alice-{n}")
+
+
+@pytest.fixture
+def bob(api: TestClient) -> Person:
+    n = next(_people)
+    return make_person(api, f"globex-{n}", f"bob-{n}")
+
+
+def signed_in(api: TestClient, person: Person) -> TestClient:
+    client = browser(api)
+    assert sign_in(client, person.name).status_code == 303
+    return client
+
+
+# --- signing in (SQLite and PostgreSQL: the portal's tables come from migration 0003) ---
+
+
+def test_pages_send_strangers_to_sign_in(api: TestClient) -> None:
+    client = browser(api)
+    home = client.get("/", follow_redirects=False)
+    assert (home.status_code, home.headers["location"]) == (303, "/sign-in")
+    jobs = client.get("/jobs?state=running", follow_redirects=False)
+    assert jobs.headers["location"] == "/sign-in?next=%2Fjobs%3Fstate%3Drunning"
+    live = client.get("/jobs/job_x/live", headers={"HX-Request": "true"})
+    assert live.status_code == 401
+    assert live.headers["HX-Redirect"].startswith("/sign-in?next=")
+    page = client.get("/sign-in")
+    assert page.status_code == 200
+    assert 'type="password"' in page.text and 'for="username"' in page.text
+
+
+def test_password_sign_in_sets_a_safe_session_cookie(
+    server: tuple[TestClient, AppState],
+) -> None:
+    api, state = server
+    alice = make_person(api, "acme", "alice")
+    client = browser(api)
+    answer = sign_in(client, "alice", next="/jobs")
+    assert (answer.status_code, answer.headers["location"]) == (303, "/jobs")
+    cookie = next(c for c in answer.headers.get_list("set-cookie") if c.startswith("aicc_session="))
+    flags = {part.strip().lower() for part in cookie.split(";")[1:]}
+    assert {"httponly", "path=/", "samesite=lax"} <= flags
+    assert "secure" not in flags  # plain http: a Secure cookie would never come back
+    assert any(f.startswith("max-age=") for f in flags)
+    secret = client.cookies["aicc_session"]
+    with state.db.reader() as session:
+        rows = list(session.scalars(select(PortalSessionRow)))
+    assert [r.user_id for r in rows] == [alice.user_id]
+    assert rows[0].id == hashlib.sha256(secret.encode()).hexdigest()  # only the digest is kept
+    assert rows[0].expires_at - rows[0].created_at == auth.SESSION_TTL
+    page = client.get("/")
+    assert page.status_code == 200 and "alice" in page.text
+
+    secure = browser(api, https=True)
+    answer = sign_in(secure, "alice")
+    cookie = next(c for c in answer.headers.get_list("set-cookie") if c.startswith("aicc_session="))
+    assert "secure" in cookie.lower()
+
+
+def test_wrong_password_and_unknown_user_look_the_same(
+    server: tuple[TestClient, AppState],
+) -> None:
+    api, state = server
+    make_person(api, "acme", "alice")
+    client = browser(api)
+    wrong = sign_in(client, "alice", "not-the-password")
+    nobody = sign_in(client, "nobody", "not-the-password")
+    for answer in (wrong, nobody):
+        assert answer.status_code == 200
+        assert "do not match" in answer.text
+        assert "aicc_session" not in answer.headers.get("set-cookie", "")
+    assert 'value="alice"' in wrong.text  # the name is kept, the password is not
+    assert "not-the-password" not in wrong.text
+    with state.db.reader() as session:
+        assert auth.failures(session, username="alice", now=utcnow()) == 1
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_five_failures_throttle_the_name_and_the_address(
+    server: tuple[TestClient, AppState],
+) -> None:
+    api, state = server
+    make_person(api, "acme", "alice")
+    make_person(api, "initech", "carol")
+    attacker = browser(api)
+    for _ in range(auth.MAX_FAILURES):
+        assert sign_in(attacker, "alice", "guess").status_code == 200
+    refused = sign_in(attacker, "alice")  # even the right password
+    assert refused.status_code == 429
+    assert 0 < int(refused.headers["Retry-After"]) <= 15 * 60
+    assert "Too many failed sign-in attempts" in refused.text
+    assert "aicc_session" not in refused.headers.get("set-cookie", "")
+    # The same address is refused for another name too.
+    assert sign_in(attacker, "carol").status_code == 429
+    # The throttle lifts once the failures leave the 15-minute window.
+    with state.db.reader() as session:
+        later = utcnow() + auth.WINDOW + timedelta(seconds=1)
+        auth.check_throttle(session, username="alice", client="testclient", now=later)
+        with pytest.raises(auth.Throttled):
+            auth.check_throttle(session, username="alice", client="elsewhere", now=utcnow())
+
+
+def test_a_token_signs_in_and_signing_out_leaves_it_valid(
+    server: tuple[TestClient, AppState],
+) -> None:
+    api, _ = server
+    admin_token = api.headers["Authorization"].split()[1]
+    client = browser(api)
+    client.get("/sign-in")
+    form = {"csrf": client.cookies["aicc_csrf"], "token": admin_token}
+    answer = client.post("/sign-in", data=form, follow_redirects=False)
+    assert answer.status_code == 303
+    assert client.cookies["aicc_session"] != admin_token  # a session of its own
+    assert "admin" in client.get("/").text
+    signed_out = client.post("/sign-out", data={"csrf": csrf_of(client)}, follow_redirects=False)
+    assert (signed_out.status_code, signed_out.headers["location"]) == (303, "/sign-in")
+    assert api.get("/api/v1/me").status_code == 200  # the API token still works
+
+    client.get("/sign-in")
+    bad = {"csrf": client.cookies["aicc_csrf"], "token": "aicc_not-a-token"}
+    answer = client.post("/sign-in", data=bad, follow_redirects=False)
+    assert answer.status_code == 200 and "token is not valid" in answer.text
+
+
+# --- sessions and CSRF ---
+
+
+def test_signing_out_ends_the_session_on_the_server(api: TestClient, alice: Person) -> None:
+    client = signed_in(api, alice)
+    stolen = client.cookies["aicc_session"]
+    client.post("/sign-out", data={"csrf": csrf_of(client)})
+    replay = browser(api)
+    replay.cookies.set("aicc_session", stolen)
+    assert replay.get("/", follow_redirects=False).status_code == 303
+
+
+def test_an_expired_session_signs_out(site: tuple[TestClient, AppState], alice: Person) -> None:
+    api, state = site
+    client = signed_in(api, alice)
+    with state.db.session() as session:
+        query = select(PortalSessionRow).where(PortalSessionRow.user_id == alice.user_id)
+        for row in session.scalars(query):
+            row.expires_at = utcnow() - timedelta(seconds=1)
+    assert client.get("/jobs", follow_redirects=False).status_code == 303
+
+
+def test_every_form_needs_its_csrf_token(api: TestClient, alice: Person, bob: Person) -> None:
+    job = submit(api, alice, command="sleep 30")
+    client = signed_in(api, alice)
+    other = signed_in(api, bob)
+    foreign = csrf_of(other)  # a real token, of another session
+    for token in ("", "forged", foreign):
+        cancel = client.post(f"/jobs/{job['id']}/cancel", data={"csrf": token})
+        assert cancel.status_code == 400, token
+        assert "form expired" in cancel.text
+        assert client.post("/sign-out", data={"csrf": token}).status_code == 400
+        language = client.post("/language", data={"csrf": token, "language": "zh-CN"})
+        assert language.status_code == 400
+    assert api.get(f"/api/v1/jobs/{job['id']}").json()["cancel_requested"] is False
+    assert client.get("/").status_code == 200  # still signed in
+    assert 'lang="en"' in client.get("/").text
+
+    stranger = browser(api)
+    stranger.get("/sign-in")
+    no_token = stranger.post(
+        "/sign-in", data={"username": alice.name, "password": PASSWORD}, follow_redirects=False
+    )
+    assert no_token.status_code == 400
+    assert "aicc_session" not in no_token.headers.get("set-cookie", "")
+    api.post(f"/api/v1/jobs/{job['id']}/cancel")
+
+
+def test_after_sign_in_only_local_paths(api: TestClient, alice: Person) -> None:
+    targets = ("//evil.example/x", "https://evil.example/", "/\\evil.example", "jobs", "/\t/evil")
+    for target in targets:
+        answer = sign_in(browser(api), alice.name, next=target)
+        assert answer.headers["location"] == "/", target
+
+
+# --- the same tenancy as the API ---
+
+
+def test_another_tenants_job_is_a_404_on_every_page(
+    api: TestClient, alice: Person, bob: Person
+) -> None:
+    job = submit(api, alice, name="secret-plan", command="echo classified")
+    wait_job(api, alice, job["id"], TERMINAL)
+    client = signed_in(api, bob)
+    for path in (f"/jobs/{job['id']}", f"/jobs/{job['id']}/live", f"/jobs/{job['id']}/log"):
+        answer = client.get(path)
+        assert answer.status_code == 404, path
+        assert "secret-plan" not in answer.text and "classified" not in answer.text
+    page = client.get(f"/jobs/{job['id']}")
+    assert "Page not found" in page.text and "text/html" in page.headers["content-type"]
+    cancel = client.post(f"/jobs/{job['id']}/cancel", data={"csrf": csrf_of(client)})
+    assert cancel.status_code == 404
+    assert "secret-plan" not in client.get("/jobs").text
+    assert "secret-plan" not in client.get("/").text
+    owner = signed_in(api, alice)
+    assert "secret-plan" in owner.get("/jobs").text
+    assert owner.get(f"/jobs/{job['id']}").status_code == 200
+
+
+def test_unknown_paths_are_html_for_browsers_and_json_for_the_api(api: TestClient) -> None:
+    page = browser(api).get("/no-such-page", headers={"Accept": "text/html"})
+    assert page.status_code == 404 and "text/html" in page.headers["content-type"]
+    assert api.get("/api/v1/no-such-thing").json() == {"detail": "Not Found"}
+    assert api.get("/api/v1/jobs/job_missing").status_code == 404
+    assert "detail" in api.get("/api/v1/jobs/job_missing").json()
+
+
+# --- language ---
+
+
+def test_the_language_choice_is_remembered_for_the_user(
+    site: tuple[TestClient, AppState], alice: Person
+) -> None:
+    api, state = site
+    client = signed_in(api, alice)
+    answer = client.post(
+        "/language",
+        data={"csrf": csrf_of(client), "language": "zh-CN", "next": "/jobs"},
+        follow_redirects=False,
+    )
+    assert (answer.status_code, answer.headers["location"]) == (303, "/jobs")
+    page = client.get("/jobs")
+    assert '<html lang="zh-CN">' in page.text and "作业" in page.text
+    with state.db.reader() as session:
+        user = session.get(UserRow, alice.user_id)
+        assert user is not None and user.language == "zh-CN"
+    assert api.get("/api/v1/me", headers=alice.headers).json()["user"]["language"] == "zh-CN"
+    # Another browser, no cookies, an English Accept-Language: still Chinese for alice.
+    fresh = browser(api, **{"Accept-Language": "en-US,en;q=0.9"})
+    assert 'lang="en"' in fresh.get("/sign-in").text
+    sign_in(fresh, alice.name)
+    assert '<html lang="zh-CN">' in fresh.get("/").text
+
+
+def test_the_sign_in_page_follows_the_browser_and_the_switch(
+    site: tuple[TestClient, AppState], alice: Person
+) -> None:
+    api, state = site
+    client = browser(api, **{"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"})
+    page = client.get("/sign-in")
+    assert '<html lang="zh-CN">' in page.text and "登录" in page.text
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token is not None
+    switched = client.post(
+        "/language", data={"csrf": token.group(1), "language": "en", "next": "/sign-in"}
+    )
+    assert '<html lang="en">' in switched.text
+    sign_in(client, alice.name)
+    with state.db.reader() as session:
+        user = session.get(UserRow, alice.user_id)
+        assert user is not None and user.language == "en"
+    assert '<html lang="en">' in client.get("/").text
+
+
+def test_one_persons_language_does_not_follow_the_next_on_a_shared_browser(
+    api: TestClient, alice: Person, bob: Person
+) -> None:
+    client = browser(api, **{"Accept-Language": "en"})
+    sign_in(client, alice.name)
+    client.post("/language", data={"csrf": csrf_of(client), "language": "zh-CN"})
+    assert '<html lang="zh-CN">' in client.get("/").text
+    client.post("/sign-out", data={"csrf": csrf_of(client)})
+    assert '<html lang="en">' in client.get("/sign-in").text
+    sign_in(client, bob.name)
+    assert '<html lang="en">' in client.get("/").text
+
+
+# --- the pages, with the control loop running jobs ---
+
+
+def test_a_finished_job_shows_its_timeline_replicas_and_log(api: TestClient, alice: Person) -> None:
+    job = submit(api, alice, name="hello", command="echo hello-from-portal; echo oops >&2")
+    wait_job(api, alice, job["id"], TERMINAL)
+    client = signed_in(api, alice)
+    page = client.get(f"/jobs/{job['id']}")
+    assert page.status_code == 200
+    text = page.text
+    assert "hello-from-portal" in text  # the log tail
+    assert "Succeeded" in text and "Timeline" in text and "Replicas" in text
+    for state in ("Pending", "Admitted", "Scheduled", "Running"):
+        assert f"<strong>{state}</strong>" in text
+    assert 'hx-trigger="every' not in text  # an ended job is not polled
+    stderr = client.get(f"/jobs/{job['id']}/log?replica=0&stream=stderr")
+    assert "oops" in stderr.text and "hello-from-portal" not in stderr.text
+    assert "Cancel job" not in text
+    listing = client.get("/jobs", headers={"HX-Request": "true"})
+    assert listing.text.lstrip().startswith('<div id="job-rows"')  # a fragment, for htmx
+    assert "hello" in listing.text
+    assert "hello" in client.get("/jobs?state=succeeded").text
+    assert "hello" not in client.get("/jobs?state=failed").text
+    assert "hello" in client.get(f"/jobs?project={alice.project_id}").text
+    dashboard = client.get("/")
+    assert "data-chart=" in dashboard.text and "echarts.min.js" in dashboard.text
+
+
+def test_a_waiting_job_says_why_and_can_be_cancelled(api: TestClient, alice: Person) -> None:
+    node = api.get("/api/v1/nodes").json()["items"][0]
+    whole = {"cpu": f"{node['cpu_milli']}m", "memory": "64MiB"}
+    first = submit(api, alice, name="hog", command="sleep 60", resources=whole)
+    wait_job(api, alice, first["id"], {"running"})
+    second = submit(api, alice, name="patient", command="echo done", resources=whole)
+    client = signed_in(api, alice)
+    page = client.get(f"/jobs/{second['id']}")
+    assert "Why is it waiting?" in page.text
+    assert "Resources" in page.text  # the scheduler's reason code, translated
+    assert 'hx-trigger="every 2s"' in page.text  # polled while it waits
+    assert "Cancel job" in page.text
+    assert "not started" in page.text  # no log yet
+    for job in (second, first):
+        answer = client.post(
+            f"/jobs/{job['id']}/cancel", data={"csrf": csrf_of(client)}, follow_redirects=False
+        )
+        assert (answer.status_code, answer.headers["location"]) == (303, f"/jobs/{job['id']}")
+    assert wait_job(api, alice, second["id"], TERMINAL)["state"] == "cancelled"
+    assert wait_job(api, alice, first["id"], TERMINAL)["state"] == "cancelled"
+    assert "Cancel job" not in client.get(f"/jobs/{first['id']}").text
+
+
+def test_nodes_page_shows_devices_marked_simulated(api: TestClient, alice: Person) -> None:
+    client = signed_in(api, alice)
+    page = client.get("/nodes")
+    assert page.status_code == 200
+    assert "A100-80GB" in page.text and "Simulated" in page.text
+    assert page.text.count('<li class="device') == 2
+    fragment = client.get("/nodes", headers={"HX-Request": "true"})
+    assert fragment.text.lstrip().startswith('<div id="node-cards"')
+
+
+def test_pages_are_complete_and_guarded_in_both_languages(
+    api: TestClient, alice: Person, caplog: pytest.LogCaptureFixture
+) -> None:
+    job = submit(api, alice, command="echo hi")
+    wait_job(api, alice, job["id"], TERMINAL)
+    client = signed_in(api, alice)
+    caplog.set_level(logging.WARNING, logger="aicc.portal")
+    for language in ("en", "zh-CN"):
+        client.post("/language", data={"csrf": csrf_of(client), "language": language})
+        for path in ("/", "/jobs", f"/jobs/{job['id']}", "/nodes", "/jobs/job_missing"):
+            page = client.get(path)
+            assert page.status_code in (200, 404), path
+            assert f'<html lang="{language}">' in page.text
+            csp = page.headers["Content-Security-Policy"]
+            assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+            assert page.headers["X-Content-Type-Options"] == "nosniff"
+            assert "<script>" not in page.text  # no inline scripts: the CSP forbids them
+    assert not [r for r in caplog.records if "no message" in r.getMessage()]
