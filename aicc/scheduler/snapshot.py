@@ -2,12 +2,28 @@
 
 The live server builds a snapshot from the store; the trace simulator builds one from a trace.
 Both call the same `schedule()`, so what a benchmark measures is what users run.
+
+Contract of a snapshot: node and device `free_*` figures already subtract every job in
+`running` (including `terminating` ones, which hold their resources until they stop); a running
+job's `placements` say where it holds them. `now` is the only time the scheduler knows.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from aicc.core.tenancy import Quota
+
+
+@dataclass(frozen=True)
+class MigSlice:
+    """One MIG instance of a partitioned device: a fixed catalog profile such as `1g.10gb`."""
+
+    index: int
+    profile: str
+    used: bool = False
 
 
 @dataclass
@@ -17,6 +33,9 @@ class DeviceView:
     memory_mib: int
     free_milli: int = 1000
     free_memory_mib: int | None = None  # None: the whole device memory is free
+    # Non-empty: the device is partitioned (MIG mode) and is handed out only slice by slice;
+    # `free_milli` is then ignored (never taken whole or as a share).
+    mig: tuple[MigSlice, ...] = ()
 
     def __post_init__(self) -> None:
         if self.free_memory_mib is None:
@@ -43,16 +62,70 @@ class ReplicaRequest:
     accel_milli: int | None = None  # a share of one device (then accel_count is 1)
     accel_memory_mib: int | None = None
     models: tuple[str, ...] | None = None  # acceptable models; None = any
+    mig_profile: str | None = None  # one MIG slice of this profile (then accel_count is 1)
 
 
 @dataclass(frozen=True)
 class JobView:
+    """A waiting job (in `Snapshot.pending`) or a placed one (in `Snapshot.running`).
+
+    The fields after `project_id` matter to the policies: `max_runtime_s` is the declared runtime
+    (backfill and the what-if use it; None never backfills into reserved space); the rest describe
+    a placed job: where (`placements`), since when (`started_at`), whether it was bound beyond its
+    project's guarantee (`borrowed`, from `Bind.borrowed`), its last checkpoint (progress a
+    preemption would lose), whether it is already in its preemption grace period (`terminating`),
+    and which jobs preempted it before (`preempted_by`, so it never preempts them back).
+    """
+
     id: str
     replicas: int
     request: ReplicaRequest
     priority: int
     submitted_at: datetime
     project_id: str = ""
+    queue: str = ""  # queue (lane) id; "" = none
+    max_runtime_s: int | None = None
+    started_at: datetime | None = None
+    placements: tuple[Placement, ...] = ()
+    borrowed: bool = False
+    last_checkpoint_at: datetime | None = None
+    terminating: bool = False
+    preempted_by: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TenantView:
+    """A node of the quota tree: the center (parent None), an organization or a project.
+
+    `quota` holds `guaranteed` and `max` per resource (`cpu_milli`, `memory_mib`, an accelerator
+    model's catalog name in milli, `pflops`). A missing `max` key is no limit; a missing
+    `guaranteed` key guarantees nothing of that resource. `weight` is the fair-share weight.
+    """
+
+    id: str
+    parent: str | None = None
+    quota: Quota = field(default_factory=Quota)
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class QueueView:
+    """A lane owned by a project: at most `max_running` of its jobs placed at once."""
+
+    id: str
+    max_running: int | None = None
+
+
+@dataclass(frozen=True)
+class Usage:
+    """A project's decayed usage in resource-seconds per resource name, as of `at`.
+
+    The caller keeps it between cycles (`plugins.fairshare.accrue` updates it); the fair-share
+    plugin decays it further to `Snapshot.now` with the profile's half-life.
+    """
+
+    at: datetime
+    values: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -61,13 +134,17 @@ class Snapshot:
     nodes: list[NodeView]
     pending: list[JobView]  # jobs waiting to be placed
     running: list[JobView] = field(default_factory=list)
+    tenants: tuple[TenantView, ...] = ()  # the quota tree; empty: no quotas
+    queues: tuple[QueueView, ...] = ()
+    usage: Mapping[str, Usage] = field(default_factory=dict)  # by project id
 
 
 @dataclass(frozen=True)
 class DevicePick:
     index: int
-    milli: int  # 1000 for a whole device
+    milli: int  # 1000 for a whole device; a MIG slice counts its share (g/7 of 1000)
     memory_mib: int | None = None
+    mig_slice: int | None = None  # the MigSlice.index taken on a partitioned device
 
 
 @dataclass(frozen=True)
@@ -79,7 +156,9 @@ class Placement:
 
 @dataclass(frozen=True)
 class WaitReason:
-    code: str  # quota | budget | resources | gang | unschedulable | ...
+    # quota | budget | resources | gang | unschedulable | queue | reservation | fairshare
+    # | preempting (victims are in their grace period; the job starts when they stop)
+    code: str
     message: str
 
 
@@ -87,6 +166,7 @@ class WaitReason:
 class Bind:
     job_id: str
     placements: tuple[Placement, ...]
+    borrowed: bool = False  # placed beyond its project's guarantee: reclaimable by preemption
 
 
 @dataclass(frozen=True)
@@ -94,6 +174,37 @@ class Wait:
     job_id: str
     reasons: tuple[WaitReason, ...]
     position: int
+    estimated_start: datetime | None = None  # known for a reserved or preempting job
 
 
-Decision = Bind | Wait
+@dataclass(frozen=True)
+class Preempt:
+    """Stop a running job (`job_id`, the victim) to make room for `preemptor`.
+
+    One decision per victim. The caller sends SIGTERM, moves the victim to `preempted`, lets it
+    checkpoint for `grace_s` seconds, then kills and requeues it (or fails it when no retries
+    are left) and records `preemptor` in the victim's `preempted_by`. `reason` is `priority`
+    (a higher-priority job) or `reclaim` (the preemptor's project takes back its guarantee).
+    """
+
+    job_id: str
+    preemptor: str
+    reason: str
+    grace_s: int
+    message: str
+
+
+@dataclass(frozen=True)
+class Reserve:
+    """Space held for a waiting job (the head of the line): it starts at `at` on these nodes
+    (None: when jobs without a declared runtime end). Informational: nothing to persist, each
+    cycle recomputes it; jobs bound in the same cycle never delay it (EASY backfill)."""
+
+    job_id: str
+    nodes: tuple[str, ...]
+    at: datetime | None
+    placements: tuple[Placement, ...] = ()
+
+
+Decision = Bind | Wait  # what fifo.py answers; kept as it was for its callers
+CycleDecision = Bind | Wait | Preempt | Reserve  # what the framework's schedule() answers
