@@ -35,6 +35,7 @@ class Settings(BaseModel):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
     executor: str = "local"
+    policy: str = "default"  # a scheduler profile: default, fifo, easy, spread
     node_name: str | None = None
     simulated_devices: list[SimulatedGroup] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
@@ -47,6 +48,7 @@ ENV = {
     "AICC_HOST": "host",
     "AICC_PORT": "port",
     "AICC_EXECUTOR": "executor",
+    "AICC_POLICY": "policy",
     "AICC_NODE_NAME": "node_name",
 }
 

@@ -19,6 +19,7 @@ from aicc.executors.base import Executor
 from aicc.executors.local.executor import LocalExecutor
 from aicc.executors.local.node import SimulatedDevices
 from aicc.loops.controller import Controller, holder_name
+from aicc.scheduler.profiles import get_profile
 from aicc.services import nodes, tenancy, tokens
 from aicc.store.blobs import BlobStore
 from aicc.store.db import open_database
@@ -73,12 +74,17 @@ def build(settings: config.Settings) -> tuple[FastAPI, AppState]:
     db = open_database(settings.db, settings.home)
     blobs = BlobStore(settings.home / "blobs")
     executors = make_executors(settings, blobs)
+    try:
+        profile = get_profile(settings.policy)
+    except ValueError as err:
+        raise config.ConfigError(f"policy: {err}") from None
     sealer = Sealer.from_file(settings.secret_key_file or settings.home / "secret.key")
     controller = Controller(
         db,
         executors,
         sealer=sealer,
         holder=holder_name(),
+        profile=profile,
         interval_s=settings.loop_interval_s,
         log_retention=timedelta(days=settings.limits.log_retention_days),
     )
@@ -102,6 +108,7 @@ def serve(
     home: Path | None = None,
     db_url: str | None = None,
     executor: str | None = None,
+    policy: str | None = None,
     log_level: str = "info",
 ) -> None:
     """Run until interrupted. Blocking."""
@@ -111,7 +118,7 @@ def serve(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    settings = config.load(home, host=host, port=port, db=db_url, executor=executor)
+    settings = config.load(home, host=host, port=port, db=db_url, executor=executor, policy=policy)
     app, state = build(settings)
     state.controller.start()
     url = f"http://{settings.host}:{settings.port}"

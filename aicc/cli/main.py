@@ -74,6 +74,10 @@ def serve(
         str | None, typer.Option("--db", help="Database URL (default SQLite in the home).")
     ] = None,
     executor: Annotated[str | None, typer.Option(help="Where jobs run (default local).")] = None,
+    policy: Annotated[
+        str | None,
+        typer.Option(help="Scheduler profile: default, fifo, easy or spread (default: default)."),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug | info | warning | error.")] = "info",
 ) -> None:
     """Run the AICC server: API, scheduler and portal in one process.
@@ -86,7 +90,15 @@ def serve(
         if not (exc.name or "").startswith("aicc"):
             raise
         fail(f"the server is not available in this installation ({exc.name} is missing)")
-    run_server(host=host, port=port, home=home, db_url=db, executor=executor, log_level=log_level)
+    run_server(
+        host=host,
+        port=port,
+        home=home,
+        db_url=db,
+        executor=executor,
+        policy=policy,
+        log_level=log_level,
+    )
 
 
 @app.command("login")

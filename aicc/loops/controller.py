@@ -17,6 +17,7 @@ from datetime import timedelta
 from aicc.executors.base import Executor
 from aicc.loops import janitor, reconcile, scheduling
 from aicc.loops.lease import Lease, LostLease
+from aicc.scheduler.framework import Profile
 from aicc.services.common import utcnow
 from aicc.store.db import Database
 from aicc.store.sealing import Sealer
@@ -49,6 +50,7 @@ class Controller:
         *,
         sealer: Sealer,
         holder: str,
+        profile: Profile,
         interval_s: float = 1.0,
         log_retention: timedelta = timedelta(days=30),
         sweep_every: timedelta = timedelta(minutes=10),
@@ -56,6 +58,7 @@ class Controller:
         self.db = db
         self.executors = executors
         self.sealer = sealer
+        self.profile = profile
         self.lease = Lease(db, name="controller", holder=holder, holder_dead=dead_local_process)
         self.interval_s = interval_s
         self.log_retention = log_retention
@@ -77,7 +80,7 @@ class Controller:
         if not self.lease.try_acquire(utcnow()):
             return
         try:
-            scheduling.cycle(self.db, self.lease, utcnow())
+            scheduling.cycle(self.db, self.lease, utcnow(), self.profile)
             reconcile.cycle(self.db, self.lease, self.executors, self.sealer, utcnow())
             if utcnow() >= self._next_sweep:
                 janitor.sweep(self.db, self.executors, utcnow(), log_retention=self.log_retention)

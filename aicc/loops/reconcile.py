@@ -71,6 +71,7 @@ def gather(session: Session, sealer: Sealer) -> list[Work]:
             or JobState(job.state).is_terminal()
             or rep.attempt != job.attempt
             or job.id in broken  # a gang whose member failed or was lost cannot go on
+            or job.state == JobState.PREEMPTED.value  # SIGTERM now, SIGKILL after the grace
         )
         launch = None if rep.handle or stop else _launch(session, sealer, job, rep, node)
         work.append(Work(rep.id, job.id, node.executor, rep.handle, stop, launch))
@@ -215,6 +216,10 @@ def settle(session: Session, job: JobRow, now: datetime) -> None:
         )
         state = JobState.RUNNING
     ended = [r for r in reps if r.state in ("exited", "lost")]
+    if state is JobState.PREEMPTED:
+        if len(ended) == len(reps):
+            _after_preemption(session, job, now)
+        return
     failed = [r for r in ended if r.reason != "succeeded"]
     if job.cancel_requested:
         if len(ended) == len(reps):
@@ -278,6 +283,29 @@ def _ended_at(job: JobRow, reps: list[ReplicaRow], now: datetime) -> datetime:
     ends = [r.ended_at for r in reps if r.ended_at is not None]
     at = min(max(ends), now) if ends else now
     return max(at, job.started_at) if job.started_at is not None else at
+
+
+def _after_preemption(session: Session, job: JobRow, now: datetime) -> None:
+    """A preempted job whose replicas have stopped goes back to the queue, or fails for good."""
+    spec = JobSpec.model_validate(job.spec)
+    if job.attempt < spec.max_retries:
+        change_state(
+            session,
+            job,
+            JobState.PENDING,
+            reason=Reason.PREEMPTED,
+            message=f"preempted; retry {job.attempt + 1} of {spec.max_retries}",
+            at=now,
+        )
+    else:
+        change_state(
+            session,
+            job,
+            JobState.FAILED,
+            reason=Reason.PREEMPTED,
+            message="preempted, and no retries are left (max_retries)",
+            at=now,
+        )
 
 
 def _failure_message(rep: ReplicaRow) -> str:

@@ -8,7 +8,7 @@ database).
 from __future__ import annotations
 
 import socket
-from collections import Counter, defaultdict
+from collections import defaultdict
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -16,65 +16,15 @@ from sqlalchemy.orm import Session
 
 from aicc.core.states import JobState, Reason
 from aicc.loops.lease import Lease
-from aicc.scheduler.fifo import schedule
-from aicc.scheduler.snapshot import Bind, Placement
+from aicc.scheduler.framework import Profile, schedule
+from aicc.scheduler.snapshot import Bind, Placement, Preempt, Wait
 from aicc.services import snapshots
 from aicc.services.common import new_id
 from aicc.services.jobs import change_state
 from aicc.store.db import Database
-from aicc.store.tables import JobRow, NodeRow, QueueRow, ReplicaRow
+from aicc.store.tables import JobRow, NodeRow, ReplicaRow
 
 PLACED = (JobState.ADMITTED.value, JobState.SCHEDULED.value, JobState.RUNNING.value)
-
-
-def admit(session: Session, now: datetime) -> int:
-    """Admission: a queue's `max_running` caps how many of its jobs may be placed at once.
-
-    Quotas and budgets join here when the scheduler and billing land (issues 3 and 5).
-    """
-    waiting = list(
-        session.scalars(
-            select(JobRow)
-            .where(JobRow.state == JobState.PENDING.value)
-            .order_by(JobRow.priority.desc(), JobRow.created_at)
-        )
-    )
-    if not waiting:
-        return 0
-    placed = Counter(
-        dict(
-            session.execute(
-                select(JobRow.queue_id, func.count())
-                .where(JobRow.state.in_(PLACED))
-                .group_by(JobRow.queue_id)
-            ).all()
-        )
-    )
-    queues = {
-        q.id: q
-        for q in session.scalars(
-            select(QueueRow).where(QueueRow.id.in_({j.queue_id for j in waiting}))
-        )
-    }
-    admitted = 0
-    for job in waiting:
-        queue = queues[job.queue_id]
-        if queue.max_running is not None and placed[queue.id] >= queue.max_running:
-            message = f"queue {queue.name} runs at most {queue.max_running} jobs at once"
-            if job.message != message:  # write once, not on every pass
-                job.message = message
-            continue
-        placed[queue.id] += 1
-        change_state(
-            session,
-            job,
-            JobState.ADMITTED,
-            reason=Reason.ADMITTED,
-            message="waiting for resources",
-            at=now,
-        )
-        admitted += 1
-    return admitted
 
 
 def free_port() -> int:
@@ -108,10 +58,50 @@ def rendezvous(bind: Bind, nodes: dict[str, NodeRow]) -> list[dict[str, object]]
     return out
 
 
-def record_bind(session: Session, bind: Bind, now: datetime) -> None:
+PASSED_ADMISSION = {"resources", "gang", "reservation", "preempting", "fairshare", "unschedulable"}
+
+
+def record_wait(session: Session, wait: Wait, now: datetime) -> None:
+    """A job that passed admission (quota, lanes) and waits only for room is `admitted`."""
+    job = session.get(JobRow, wait.job_id)
+    if job is None or not wait.reasons:
+        return
+    admitted = all(r.code in PASSED_ADMISSION for r in wait.reasons)
+    message = wait.reasons[0].message
+    if job.state == JobState.PENDING.value and admitted:
+        change_state(
+            session, job, JobState.ADMITTED, reason=Reason.ADMITTED, message=message, at=now
+        )
+    elif job.message != message:  # write only when it changes, not on every pass
+        job.message = message
+
+
+def record_preempt(session: Session, preempt: Preempt, now: datetime) -> None:
+    """The victim enters its grace period; the reconciler stops it and requeues or fails it."""
+    job = session.get(JobRow, preempt.job_id)
+    if job is None or job.state not in (JobState.SCHEDULED.value, JobState.RUNNING.value):
+        return
+    job.preempted_by = [*(job.preempted_by or []), preempt.preemptor]
+    change_state(
+        session,
+        job,
+        JobState.PREEMPTED,
+        reason=Reason.PREEMPTED,
+        message=preempt.message,
+        at=now,
+        data={"preemptor": preempt.preemptor, "why": preempt.reason, "grace_s": preempt.grace_s},
+    )
+
+
+def record_bind(session: Session, bind: Bind, now: datetime) -> int:
     job = session.get(JobRow, bind.job_id)
-    if job is None or job.state != JobState.ADMITTED.value:
-        return  # cancelled meanwhile
+    if job is None or job.state not in (JobState.PENDING.value, JobState.ADMITTED.value):
+        return 0  # cancelled meanwhile
+    if job.state == JobState.PENDING.value:
+        change_state(
+            session, job, JobState.ADMITTED, reason=Reason.ADMITTED, message="admitted", at=now
+        )
+    job.borrowed = bind.borrowed
     spec = job.spec["resources"]
     names = {p.node for p in bind.placements}
     nodes = {n.name: n for n in session.scalars(select(NodeRow).where(NodeRow.name.in_(names)))}
@@ -121,6 +111,7 @@ def record_bind(session: Session, bind: Bind, now: datetime) -> None:
     change_state(
         session, job, JobState.SCHEDULED, reason=Reason.BOUND, message=f"bound to {where}", at=now
     )
+    return 1
 
 
 def _replica(
@@ -149,8 +140,9 @@ def _replica(
     )
 
 
-def cycle(db: Database, lease: Lease, now: datetime) -> int:
-    """One admission + scheduling pass in one fenced transaction. Returns the jobs bound."""
+def cycle(db: Database, lease: Lease, now: datetime, profile: Profile) -> int:
+    """One scheduling pass in one fenced transaction: binds, preemptions and waiting reasons.
+    Returns the number of jobs bound."""
     with db.reader() as session:
         waiting = session.scalar(
             select(func.count())
@@ -161,12 +153,13 @@ def cycle(db: Database, lease: Lease, now: datetime) -> int:
         return 0  # nothing to do: take no write lock
     with db.session() as session:
         lease.fence(session, now)  # first write of the transaction: serialises rival schedulers
-        admit(session, now)
-        session.flush()
         snapshot = snapshots.build(session, now)
-        if not snapshot.pending:
-            return 0
-        binds = [d for d in schedule(snapshot) if isinstance(d, Bind)]
-        for bind in binds:
-            record_bind(session, bind, now)
-        return len(binds)
+        bound = 0
+        for decision in schedule(snapshot, profile):
+            if isinstance(decision, Bind):
+                bound += record_bind(session, decision, now)
+            elif isinstance(decision, Preempt):
+                record_preempt(session, decision, now)
+            elif isinstance(decision, Wait):
+                record_wait(session, decision, now)
+        return bound

@@ -19,6 +19,7 @@ from aicc.api import schemas
 from aicc.core.states import JobState
 from aicc.core.tenancy import Principal, can_read, can_write
 from aicc.executors.base import Executor, Stream
+from aicc.scheduler.framework import Profile
 from aicc.services import explain as explain_service
 from aicc.services import jobs, logs, nodes, tenancy
 from aicc.services.common import NotFound, ServiceError
@@ -119,7 +120,7 @@ def job_list(
     )
 
 
-def job_detail(session: Session, who: Principal, job_id: str) -> JobDetail:
+def job_detail(session: Session, who: Principal, job_id: str, profile: Profile) -> JobDetail:
     row = jobs.get(session, who, job_id)  # another tenant's job: NotFound, like the API
     job = schemas.job_out(session, row)
     events = [
@@ -130,7 +131,7 @@ def job_detail(session: Session, who: Principal, job_id: str) -> JobDetail:
     reasons: list[schemas.ExplainReason] = []
     position = None
     if state in WAITING:
-        found = explain_service.explain(session, row)
+        found = explain_service.explain(session, row, profile)
         reasons = [schemas.ExplainReason(code=r.code, message=r.message) for r in found.reasons]
         position = found.position
     return JobDetail(

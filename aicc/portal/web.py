@@ -400,7 +400,7 @@ def job_page(
     replica: int = 0,
     stream: Stream = "stdout",
 ) -> Response:
-    detail = views.job_detail(session, me.who, job_id)
+    detail = views.job_detail(session, me.who, job_id, state.controller.profile)
     if not 0 <= replica < max(1, len(detail.job.replicas)):
         replica = 0
     log_view = views.job_log(
@@ -412,8 +412,10 @@ def job_page(
 
 
 @router.get("/jobs/{job_id}/live")
-def job_live(request: Request, session: SessionDep, me: Me, job_id: str) -> Response:
-    detail = views.job_detail(session, me.who, job_id)
+def job_live(
+    request: Request, state: StateDep, session: SessionDep, me: Me, job_id: str
+) -> Response:
+    detail = views.job_detail(session, me.who, job_id, state.controller.profile)
     return render(request, "_job_live.html", me=me, d=detail, duration_s=views.duration_s)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import select
@@ -9,9 +10,22 @@ from sqlalchemy.orm import Session
 
 from aicc.core.jobspec import JobSpec
 from aicc.core.topology import NodeState
-from aicc.scheduler.snapshot import DeviceView, JobView, NodeView, ReplicaRequest, Snapshot
-from aicc.services import nodes
-from aicc.store.tables import JobRow, NodeRow
+from aicc.scheduler.plugins.fairshare import WEEK_S
+from aicc.scheduler.snapshot import (
+    DevicePick,
+    DeviceView,
+    JobView,
+    NodeView,
+    Placement,
+    QueueView,
+    ReplicaRequest,
+    Snapshot,
+    TenantView,
+)
+from aicc.services import nodes, quotas, usage
+from aicc.store.tables import JobRow, NodeRow, OrgRow, ProjectRow, QueueRow, ReplicaRow
+
+CENTER = "center"
 
 
 def replica_request(spec: JobSpec) -> ReplicaRequest:
@@ -35,6 +49,8 @@ def job_view(job: JobRow) -> JobView:
         priority=job.priority,
         submitted_at=job.created_at,
         project_id=job.project_id,
+        queue=job.queue_id,
+        max_runtime_s=spec.max_runtime_s,
     )
 
 
@@ -71,11 +87,71 @@ def node_views(session: Session, *, empty: bool = False) -> list[NodeView]:
     return views
 
 
-def build(session: Session, now: datetime, *, states: tuple[str, ...] = ("admitted",)) -> Snapshot:
-    waiting = session.scalars(
-        select(JobRow).where(JobRow.state.in_(states)).order_by(JobRow.created_at)
+WAITING = ("pending", "admitted")
+PLACED = ("scheduled", "running", "preempted")
+
+
+def _placed_jobs(session: Session) -> list[JobView]:
+    """Jobs holding resources now, with where: their current attempt's active replicas."""
+    jobs = {j.id: j for j in session.scalars(select(JobRow).where(JobRow.state.in_(PLACED)))}
+    if not jobs:
+        return []
+    names = {id_: name for id_, name in session.execute(select(NodeRow.id, NodeRow.name))}
+    held: dict[str, list[ReplicaRow]] = {}
+    query = select(ReplicaRow).where(
+        ReplicaRow.job_id.in_(jobs), ReplicaRow.state.in_(nodes.HOLDING)
     )
-    return Snapshot(now=now, nodes=node_views(session), pending=[job_view(j) for j in waiting])
+    for rep in session.scalars(query.order_by(ReplicaRow.index)):
+        if rep.attempt == jobs[rep.job_id].attempt:
+            held.setdefault(rep.job_id, []).append(rep)
+    views = []
+    for job_id, reps in held.items():
+        job = jobs[job_id]
+        placements = tuple(
+            Placement(
+                r.index,
+                names[r.node_id],
+                tuple(DevicePick(d["index"], d["milli"], d.get("memory_mib")) for d in r.devices),
+            )
+            for r in reps
+        )
+        started = [r.started_at for r in reps if r.started_at]
+        views.append(
+            replace(
+                job_view(job),
+                started_at=min(started) if started else job.updated_at,
+                placements=placements,
+                borrowed=job.borrowed,
+                terminating=job.state == "preempted",
+                preempted_by=tuple(job.preempted_by or ()),
+            )
+        )
+    return views
+
+
+def tenants(session: Session) -> tuple[TenantView, ...]:
+    """The quota tree: the center, its organizations, their projects."""
+    out = [TenantView(CENTER)]
+    out += [TenantView(o.id, CENTER, quotas.of(o)) for o in session.scalars(select(OrgRow))]
+    out += [TenantView(p.id, p.org_id, quotas.of(p)) for p in session.scalars(select(ProjectRow))]
+    return tuple(out)
+
+
+def build(session: Session, now: datetime, *, half_life_s: float = WEEK_S) -> Snapshot:
+    """Everything the scheduler needs, read in one transaction."""
+    waiting = session.scalars(
+        select(JobRow).where(JobRow.state.in_(WAITING)).order_by(JobRow.created_at)
+    )
+    running = _placed_jobs(session)
+    return Snapshot(
+        now=now,
+        nodes=node_views(session),
+        pending=[job_view(j) for j in waiting],
+        running=running,
+        tenants=tenants(session),
+        queues=tuple(QueueView(q.id, q.max_running) for q in session.scalars(select(QueueRow))),
+        usage=usage.decayed(session, now, half_life_s=half_life_s),
+    )
 
 
 def node_ids(session: Session) -> dict[str, str]:

@@ -176,6 +176,8 @@ class JobRow(Base):
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     exit_code: Mapped[int | None] = mapped_column(Integer)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    borrowed: Mapped[bool] = mapped_column(Boolean, default=False)  # bound beyond the guarantee
+    preempted_by: Mapped[list[Any]] = mapped_column(default=list)  # jobs that preempted it
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     request_sha256: Mapped[str | None] = mapped_column(String(64))  # the spec as submitted
     created_at: Mapped[datetime]

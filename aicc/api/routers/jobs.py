@@ -104,14 +104,15 @@ def cancel(
 
 
 @router.get("/{job_id}/explain", response_model=schemas.Explain)
-def explain(job_id: str, who: CurrentUser, session: SessionDep) -> schemas.Explain:
+def explain(job_id: str, who: CurrentUser, state: StateDep, session: SessionDep) -> schemas.Explain:
+    """Why the job waits, its position, and when it would start if running jobs end as declared."""
     job = jobs.get(session, who, job_id)
-    found = explain_service.explain(session, job)
+    found = explain_service.explain(session, job, state.controller.profile)
     return schemas.Explain(
         state=job.state,
         reasons=[schemas.ExplainReason(code=r.code, message=r.message) for r in found.reasons],
         position=found.position,
-        estimated_start=None,
+        estimated_start=found.estimated_start,
     )
 
 

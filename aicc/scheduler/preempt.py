@@ -1,0 +1,368 @@
+"""Preemption: make room for a job that does not fit by stopping the fewest, cheapest jobs.
+
+Who may be a victim of job J (project P), by rule:
+- `priority`: a job of lower priority (the class, never the aged score) of P itself, or of a
+  project that is not *protected*: a job is protected while it runs within its project's
+  guarantee (Kueue's rule: another tenant's priority does not reach into your guarantee);
+- `reclaim`: when J stays within P's guarantee, any job of another project that is over its
+  guarantee of a resource J needs, as long as that project stays over it before each victim.
+
+Never a victim: a job already in its grace period or promised to another preemptor this cycle,
+or one that preempted J before (`J.preempted_by`). With protected guarantees this rules out
+loops: a borrower preempted to reclaim a guarantee cannot preempt the reclaimer back, because
+the reclaimer runs within its guarantee.
+
+Cost, cheapest first: jobs bound as borrowed, then other jobs of projects over their guarantee,
+then the rest; within that, lower priority, then less progress lost (device-seconds since the
+last checkpoint or start). Plans compare by victim count, then cost.
+A job waits while victims of an earlier cycle are still stopping and their capacity would
+let it fit, and preempts nothing more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aicc.scheduler.allocate import pick, place_job
+from aicc.scheduler.cluster import MILLI, Amount, Statement
+from aicc.scheduler.quota import EPSILON, replica_milli
+from aicc.scheduler.snapshot import CycleDecision, JobView, Preempt, ReplicaRequest, WaitReason
+
+if TYPE_CHECKING:
+    from aicc.scheduler.framework import Attempt, Cycle
+
+Cost = tuple[int, int, float]
+
+
+@dataclass(frozen=True)
+class PreemptConfig:
+    rules: tuple[str, ...] = ("priority", "reclaim")
+    grace_s: int = 30
+    max_victims: int = 32  # per preemptor
+    max_nodes: int = 64  # nodes tried for a one-replica job
+    max_preemptors: int = 16  # jobs that may search for victims per cycle
+    # The two guards against preemption loops; turning both off is the naive design the
+    # loop test shows looping.
+    protect_guarantee: bool = True
+    remember_preemptors: bool = True
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A running job that could be a victim, with what is computed once per cycle."""
+
+    job: JobView
+    keys: frozenset[str]  # governed resources it holds
+    lost: float  # device-seconds of work since its last checkpoint (or start)
+    amounts: tuple[tuple[int, Amount], ...]  # what it gives back, node by node
+
+
+@dataclass(frozen=True)
+class Victim:
+    candidate: Candidate
+    reason: str
+    cost: Cost
+
+    @property
+    def job(self) -> JobView:
+        return self.candidate.job
+
+
+class Pool:
+    """Per cycle: the running jobs that may ever be victims, and those already stopping."""
+
+    def __init__(self, cycle: Cycle) -> None:
+        governed = cycle.tree.governed
+        self.candidates: list[Candidate] = []
+        self.stopping: list[Candidate] = []
+        self.lowest_priority: int | None = None
+        self.on_node: dict[int, list[Candidate]] = {}
+        index = cycle.cluster.index_of
+        for job in cycle.snapshot.running:
+            if not job.placements:
+                continue
+            r = job.request
+            amounts = tuple(
+                (index[p.node], Amount(r.cpu_milli, r.memory_mib, p.devices))
+                for p in job.placements
+                if p.node in index
+            )
+            held = cycle.running_demand[job.id]
+            keys = frozenset(k for k, v in held.items() if v > 0 and k in governed)
+            candidate = Candidate(job, keys, _lost(cycle, job), amounts)
+            if job.terminating:
+                self.stopping.append(candidate)
+                continue
+            self.candidates.append(candidate)
+            for i in dict.fromkeys(i for i, _ in amounts):
+                self.on_node.setdefault(i, []).append(candidate)
+            if self.lowest_priority is None or job.priority < self.lowest_priority:
+                self.lowest_priority = job.priority
+        # cheapest first by what does not change in a cycle (borrowed, priority, lost work)
+        self.ordered = sorted(
+            self.candidates, key=lambda c: (not c.job.borrowed, c.job.priority, c.lost, c.job.id)
+        )
+
+
+def try_preempt(
+    cycle: Cycle, job: JobView, attempts: list[Attempt]
+) -> tuple[WaitReason, list[CycleDecision]] | None:
+    """Victims for `job` (Preempt decisions and the preemptor's wait reason), or None."""
+    config = cycle.profile.preempt
+    if config is None or cycle.preemptors >= config.max_preemptors or not cycle.snapshot.running:
+        return None
+    if cycle.victims is None:
+        cycle.victims = Pool(cycle)
+    pool = cycle.victims
+    if not _may_preempt(cycle, pool, job, attempts):
+        return None
+    cycle.preemptors += 1
+    stopping = _stopping(cycle, pool, job, attempts)
+    if stopping is not None:
+        return stopping, []
+    best: tuple[tuple[int, int, int, float], list[Victim], str | None] | None = None
+    for req, model in attempts:
+        fits = _fit_test(cycle, job, req, model)
+        if job.replicas == 1:
+            plans = _per_node(cycle, pool, Rules(cycle, job, model), fits, config)
+        else:
+            victims = eligible(cycle, pool, job, model)
+            plans = [_greedy(cycle, victims, fits, config.max_victims)] if victims else []
+        for plan in plans:
+            if plan and (best is None or _plan_key(plan) < best[0]):
+                best = (_plan_key(plan), plan, model)
+    if best is None:
+        return None
+    _, plan, model = best
+    cycle.claimed.update(v.job.id for v in plan)
+    demand = cycle.demand(job, model)
+    cycle.charge(job.project_id, demand)
+    cycle.lane_count[job.queue] += 1
+    decisions: list[CycleDecision] = []
+    for v in plan:
+        message = f"preempted by {job.id} ({v.reason}); {config.grace_s}s to checkpoint and stop"
+        decisions.append(Preempt(v.job.id, job.id, v.reason, config.grace_s, message))
+    reasons = sorted({v.reason for v in plan})
+    why = f"preempting {len(plan)} job(s) ({', '.join(reasons)}); starts when they stop"
+    return WaitReason("preempting", why), decisions
+
+
+def _may_preempt(cycle: Cycle, pool: Pool, job: JobView, attempts: list[Attempt]) -> bool:
+    """A cheap test before any search: is there anyone this job could preempt or wait for?"""
+    if _free_stopping(cycle, pool):
+        return True
+    config = cycle.profile.preempt
+    assert config is not None
+    lowest = pool.lowest_priority
+    if "priority" in config.rules and lowest is not None and lowest < job.priority:
+        return True
+    tree = cycle.tree
+    return "reclaim" in config.rules and any(
+        tree.within_guarantee(job.project_id, cycle.demand(job, model)) for _, model in attempts
+    )
+
+
+def _counted(cycle: Cycle) -> set[str]:
+    """Running jobs the reservation counts on to end: promised to it, never to a preemptor."""
+    return cycle.reservation.counted if cycle.reservation is not None else set()
+
+
+def _free_stopping(cycle: Cycle, pool: Pool) -> list[Candidate]:
+    counted = _counted(cycle)
+    return [c for c in pool.stopping if c.job.id not in cycle.claimed and c.job.id not in counted]
+
+
+class Rules:
+    """Which running jobs may be victims of `job` on `model`, and at what cost."""
+
+    def __init__(self, cycle: Cycle, job: JobView, model: str | None) -> None:
+        config = cycle.profile.preempt
+        assert config is not None
+        self.cycle, self.job, self.config = cycle, job, config
+        demand = cycle.demand(job, model)
+        self.needs = frozenset(k for k, v in demand.items() if v > 0)
+        self.reclaim = "reclaim" in config.rules and cycle.tree.within_guarantee(
+            job.project_id, demand
+        )
+        self.by_priority = "priority" in config.rules
+        self.counted = _counted(cycle)
+        self._over: dict[tuple[str, frozenset[str]], bool] = {}
+
+    def over(self, project: str, keys: frozenset[str]) -> bool:
+        key = (project, keys)
+        found = self._over.get(key)
+        if found is None:
+            found = self._over[key] = self.cycle.tree.over_guarantee(project, keys)
+        return found
+
+    def victim(self, c: Candidate) -> Victim | None:
+        v, job, config = c.job, self.job, self.config
+        if v.id in self.cycle.claimed or v.id in self.counted:
+            return None
+        if config.remember_preemptors and v.id in job.preempted_by:
+            return None
+        other = v.project_id != job.project_id
+        reason = None
+        if self.reclaim and other and self.over(v.project_id, self.needs):
+            reason = "reclaim"
+        elif self.by_priority and v.priority < job.priority:
+            if not other or not config.protect_guarantee:
+                reason = "priority"
+            elif v.borrowed or v.project_id not in self.cycle.tree.by_id or not c.keys:
+                reason = "priority"  # not protected: borrowed, or no guarantee governs it
+            elif self.over(v.project_id, c.keys):
+                reason = "priority"
+        if reason is None:
+            return None
+        rank = 0 if v.borrowed else 1 if self.over(v.project_id, c.keys) else 2
+        return Victim(c, reason, (rank, v.priority, c.lost))
+
+
+def eligible(cycle: Cycle, pool: Pool, job: JobView, model: str | None) -> list[Victim]:
+    """Every victim the rules allow for `job` on `model`, cheapest first."""
+    rules = Rules(cycle, job, model)
+    out = [v for c in pool.candidates if (v := rules.victim(c)) is not None]
+    out.sort(key=lambda x: (x.cost, x.job.id))
+    return out
+
+
+def _lost(cycle: Cycle, job: JobView) -> float:
+    since = max(filter(None, (job.started_at, job.last_checkpoint_at)), default=cycle.now)
+    devices = max(1.0, replica_milli(job.request) / MILLI) * job.replicas
+    return max(0.0, (cycle.now - since).total_seconds()) * devices
+
+
+def _plan_key(plan: list[Victim]) -> tuple[int, int, int, float]:
+    return (
+        len(plan),
+        sum(v.cost[0] for v in plan),
+        sum(v.cost[1] for v in plan),
+        sum(v.cost[2] for v in plan),
+    )
+
+
+Fits = Callable[[Statement, int | None], bool]
+
+
+def _fit_test(cycle: Cycle, job: JobView, req: ReplicaRequest, model: str | None) -> Fits:
+    place = cycle.profile.place
+
+    def fits(statement: Statement, node: int | None) -> bool:
+        if node is not None:
+            return pick(cycle.cluster, node, req) is not None
+        mark = statement.mark()
+        spots, _ = place_job(cycle.cluster, statement, req, model, job.replicas, place)
+        statement.rollback(mark)
+        return spots is not None
+
+    return fits
+
+
+def _reclaim_budget_ok(cycle: Cycle, chosen: Sequence[Victim], extra: Victim) -> bool:
+    """A reclaim victim only while its project is still over its guarantee without the
+    victims already chosen from it."""
+    if extra.reason != "reclaim":
+        return True
+    project = extra.job.project_id
+    tenant = cycle.tree.by_id.get(project)
+    if tenant is None:
+        return False
+    used = dict(cycle.tree.used.get(project, {}))
+    for v in chosen:
+        if v.job.project_id == project:
+            for k, value in cycle.running_demand[v.job.id].items():
+                used[k] = used.get(k, 0.0) - value
+    guaranteed = tenant.quota.guaranteed
+    return any(
+        used.get(k, 0.0) > guaranteed.get(k, 0.0) + EPSILON
+        for k in cycle.running_demand[extra.job.id]
+        if k in cycle.tree.governed
+    )
+
+
+def _greedy(
+    cycle: Cycle, victims: list[Victim], fits: Fits, limit: int, node: int | None = None
+) -> list[Victim]:
+    """Cheapest victims first until the job fits, then give back those it does not need."""
+    statement = Statement(cycle.cluster)
+    chosen: list[Victim] = []
+    try:
+        for v in victims:
+            if len(chosen) >= limit:
+                return []
+            if not _reclaim_budget_ok(cycle, chosen, v):
+                continue
+            for i, a in v.candidate.amounts:
+                statement.give(i, a)
+            chosen.append(v)
+            if fits(statement, node):
+                break
+        else:
+            return []
+        statement.discard()
+        for v in sorted(chosen, key=lambda x: x.cost, reverse=True):  # reprieve the dearest
+            trial = [c for c in chosen if c is not v]
+            for c in trial:
+                for i, a in c.candidate.amounts:
+                    statement.give(i, a)
+            ok = fits(statement, node)
+            statement.discard()
+            if ok:
+                chosen = trial
+        return chosen
+    finally:
+        statement.discard()
+
+
+def _per_node(
+    cycle: Cycle, pool: Pool, rules: Rules, fits: Fits, config: PreemptConfig
+) -> list[list[Victim]]:
+    """For a one-replica job: on each of the first `max_nodes` nodes that hold cheap victims,
+    the cheapest set (and the set of the largest victims) that makes room there."""
+    nodes: list[int] = []
+    for c in pool.ordered:
+        if len(nodes) >= config.max_nodes:
+            break
+        if rules.victim(c) is None:
+            continue
+        for i, _ in c.amounts:
+            if i not in nodes and cycle.cluster.nodes[i].schedulable:
+                nodes.append(i)
+    plans = []
+    for i in nodes[: config.max_nodes]:
+        here = [v for c in pool.on_node.get(i, ()) if (v := rules.victim(c)) is not None]
+        here.sort(key=lambda x: (x.cost, x.job.id))
+        largest = sorted(here, key=lambda v: (-replica_milli(v.job.request), v.cost, v.job.id))
+        plans.append(_greedy(cycle, here, fits, config.max_victims, node=i))
+        plans.append(_greedy(cycle, largest, fits, config.max_victims, node=i))
+    return plans
+
+
+def _stopping(cycle: Cycle, pool: Pool, job: JobView, attempts: list[Attempt]) -> WaitReason | None:
+    """If jobs preempted earlier are still stopping and their capacity would let this job fit,
+    it waits for them (and claims them) instead of preempting more."""
+    stopping = _free_stopping(cycle, pool)
+    if not stopping:
+        return None
+    statement = Statement(cycle.cluster)
+    try:
+        for c in stopping:
+            for i, a in c.amounts:
+                statement.give(i, a)
+        for req, model in attempts:
+            spots, _ = place_job(
+                cycle.cluster, statement, req, model, job.replicas, cycle.profile.place
+            )
+            if spots is not None:
+                used = {i for i, _ in spots}
+                mine = [c for c in stopping if any(i in used for i, _ in c.amounts)]
+                cycle.claimed.update(c.job.id for c in mine)
+                cycle.charge(job.project_id, cycle.demand(job, model))
+                cycle.lane_count[job.queue] += 1
+                why = f"waiting for {len(mine)} preempted job(s) to stop"
+                return WaitReason("preempting", why)
+        return None
+    finally:
+        statement.discard()

@@ -1,0 +1,239 @@
+"""Named scheduler profiles, built from configuration: plugin names, weights and arguments.
+
+A profile is a mapping (YAML in `config.yaml` or a dict) with these keys, all optional but name:
+
+```yaml
+name: default
+queue_sort:                      # summed scores, highest first; ties by submission time
+  - {name: priority, weight: 1}  # the job's priority class (low 0, normal 100, high 1000)
+  - {name: aging, weight: 10}    # points per hour waited: nothing starves
+  - {name: fairshare, weight: 50, args: {half_life_s: 604800, history_weight: 0.5}}
+guaranteed_first: true           # jobs within their project's guarantee before borrowers
+admission: [lanes, quota]        # queue max_running; quota max at project, org, center
+model_choice: {name: throughput_per_cost, args: {prices: {H100-SXM: 30.0, A100-80GB: 12.0}}}
+filter: []                       # extra node predicates (registered by name)
+score:                           # weighted Scorer plugins over a sample of feasible nodes
+  - {name: packing, weight: 1}
+placement: {order: pack, sample: 4, topology: true, max_domains: 8}   # order: pack|spread|first
+reserve: {steps: 32}             # null: no reservation, no backfill
+preempt: {rules: [priority, reclaim], grace_s: 30, max_victims: 32, max_nodes: 64,
+          max_preemptors: 16}    # null: never preempt
+max_jobs: null                   # jobs considered per cycle
+```
+
+A plugin entry is a name or `{name, weight, args}`. New scorers (the placement package's
+`fgd`, ...) join with `register_scorer(name, factory)`, where `factory(args)` returns a `Scorer`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NoReturn, TypeVar
+
+from aicc.scheduler.allocate import NodeFilter, PlaceConfig
+from aicc.scheduler.framework import Profile
+from aicc.scheduler.plugins import admission, fairshare, hetero, queue_sort, score
+from aicc.scheduler.plugins.base import Admission, JobScore, ModelChoice, ShareScore
+from aicc.scheduler.plugins.score import Scorer
+from aicc.scheduler.preempt import PreemptConfig
+from aicc.scheduler.reserve import ReserveConfig
+
+Args = Mapping[str, Any]
+T = TypeVar("T")
+
+JOB_SCORES: dict[str, Callable[[Args], JobScore]] = {
+    "priority": queue_sort.priority,
+    "aging": queue_sort.aging,
+}
+SHARE_SCORES: dict[str, Callable[[Args], ShareScore]] = {"fairshare": fairshare.fairshare}
+ADMISSIONS: dict[str, Callable[[Args], Admission]] = {
+    "lanes": admission.lanes,
+    "quota": admission.quota,
+}
+MODEL_CHOICES: dict[str, Callable[[Args], ModelChoice]] = {
+    "throughput_per_cost": hetero.throughput_per_cost,
+    "request_order": hetero.request_order,
+}
+SCORERS: dict[str, Callable[[Args], Scorer]] = {"packing": score.packing, "spread": score.spread}
+FILTERS: dict[str, Callable[[Args], NodeFilter]] = {}
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "default": {
+        "name": "default",
+        "queue_sort": [
+            {"name": "priority", "weight": 1.0},
+            {"name": "aging", "weight": 10.0},
+            {"name": "fairshare", "weight": 50.0, "args": {"half_life_s": 7 * 24 * 3600}},
+        ],
+        "guaranteed_first": True,
+        "admission": ["lanes", "quota"],
+        "model_choice": {"name": "throughput_per_cost", "args": {"prices": {}}},
+        "score": [{"name": "packing", "weight": 1.0}],
+        "placement": {"order": "pack", "sample": 4, "topology": True, "max_domains": 8},
+        "reserve": {"steps": 32},
+        "preempt": {"rules": ["priority", "reclaim"], "grace_s": 30},
+    },
+    # First come, first served (by priority, then submission) with first fit: fifo.py's rules.
+    "fifo": {
+        "name": "fifo",
+        "queue_sort": ["priority"],
+        "admission": ["lanes", "quota"],
+        "model_choice": None,
+        "score": [],
+        "placement": {"order": "first", "sample": 1, "topology": False},
+        "reserve": None,
+        "preempt": None,
+    },
+    # FIFO with a reservation for the head job and EASY backfill (Slurm's sched/backfill habit).
+    "easy": {
+        "name": "easy",
+        "queue_sort": ["priority"],
+        "admission": ["lanes", "quota"],
+        "model_choice": None,
+        "score": [],
+        "placement": {"order": "first", "sample": 1, "topology": False},
+        "reserve": {"steps": 32},
+        "preempt": None,
+    },
+    # The default policy, spreading replicas over the emptiest nodes instead of packing.
+    "spread": {
+        "name": "spread",
+        "queue_sort": [
+            {"name": "priority", "weight": 1.0},
+            {"name": "aging", "weight": 10.0},
+            {"name": "fairshare", "weight": 50.0},
+        ],
+        "guaranteed_first": True,
+        "admission": ["lanes", "quota"],
+        "model_choice": {"name": "throughput_per_cost"},
+        "score": [{"name": "spread", "weight": 1.0}],
+        "placement": {"order": "spread", "sample": 4, "topology": True},
+        "reserve": {"steps": 32},
+        "preempt": {"rules": ["priority", "reclaim"], "grace_s": 30},
+    },
+}
+
+_KEYS = frozenset(
+    {
+        "name",
+        "queue_sort",
+        "guaranteed_first",
+        "admission",
+        "model_choice",
+        "filter",
+        "score",
+        "placement",
+        "reserve",
+        "preempt",
+        "max_jobs",
+    }
+)
+
+
+def register_scorer(name: str, factory: Callable[[Args], Scorer]) -> None:
+    """Make a scorer available to profiles by name (e.g. the placement package's `fgd`)."""
+    SCORERS[name] = factory
+
+
+def register_filter(name: str, factory: Callable[[Args], NodeFilter]) -> None:
+    FILTERS[name] = factory
+
+
+def get_profile(name: str) -> Profile:
+    """The built-in profile of that name. Raises ValueError naming the known ones."""
+    config = PROFILES.get(name)
+    if config is None:
+        raise ValueError(f"unknown scheduler profile {name!r}; one of {', '.join(PROFILES)}")
+    return build_profile(config)
+
+
+def build_profile(config: Mapping[str, Any]) -> Profile:
+    """A profile from its configuration. Raises ValueError for unknown keys or plugin names."""
+    unknown = set(config) - _KEYS
+    if unknown:
+        raise ValueError(f"unknown profile keys: {', '.join(sorted(unknown))}")
+    name = str(config.get("name") or "custom")
+    job_scores: list[tuple[JobScore, float]] = []
+    shares: list[tuple[ShareScore, float]] = []
+    for plugin, weight, args in _entries(config.get("queue_sort") or []):
+        if plugin in JOB_SCORES:
+            job_scores.append((JOB_SCORES[plugin](args), weight))
+        elif plugin in SHARE_SCORES:
+            shares.append((SHARE_SCORES[plugin](args), weight))
+        else:
+            _unknown("queue_sort", plugin, [*JOB_SCORES, *SHARE_SCORES])
+    admissions = [
+        _make(ADMISSIONS, "admission", plugin, args)
+        for plugin, _, args in _entries(config.get("admission") or [])
+    ]
+    choice = None
+    if config.get("model_choice"):
+        ((plugin, _, args),) = _entries([config["model_choice"]])
+        choice = _make(MODEL_CHOICES, "model_choice", plugin, args)
+    scorers = tuple(
+        (_make(SCORERS, "score", plugin, args), weight)
+        for plugin, weight, args in _entries(config.get("score") or [])
+    )
+    filters = tuple(
+        _make(FILTERS, "filter", plugin, args)
+        for plugin, _, args in _entries(config.get("filter") or [])
+    )
+    placement = dict(config.get("placement") or {})
+    order = str(placement.get("order", "pack"))
+    if order not in ("pack", "spread", "first"):
+        raise ValueError(f"placement order must be pack, spread or first, not {order!r}")
+    place = PlaceConfig(
+        order=order,
+        sample=max(1, int(placement.get("sample", 4))),
+        scorers=scorers,
+        filters=filters,
+        topology=bool(placement.get("topology", True)),
+        max_domains=int(placement.get("max_domains", 8)),
+    )
+    reserve_config = config.get("reserve")
+    preempt_config = config.get("preempt")
+    max_jobs = config.get("max_jobs")
+    return Profile(
+        name=name,
+        queue_sort=tuple(job_scores),
+        share=tuple(shares),
+        guaranteed_first=bool(config.get("guaranteed_first", False)),
+        admission=tuple(admissions),
+        model_choice=choice,
+        place=place,
+        reserve=None if reserve_config is None else ReserveConfig(**dict(reserve_config)),
+        preempt=None if preempt_config is None else _preempt(preempt_config),
+        max_jobs=None if max_jobs is None else int(max_jobs),
+    )
+
+
+def _preempt(config: Mapping[str, Any]) -> PreemptConfig:
+    values = dict(config)
+    rules = tuple(values.pop("rules", ("priority", "reclaim")))
+    bad = set(rules) - {"priority", "reclaim"}
+    if bad:
+        raise ValueError(f"unknown preemption rules: {', '.join(sorted(bad))}")
+    return PreemptConfig(rules=rules, **values)
+
+
+def _entries(items: Sequence[Any]) -> list[tuple[str, float, Args]]:
+    out: list[tuple[str, float, Args]] = []
+    for item in items:
+        if isinstance(item, str):
+            out.append((item, 1.0, {}))
+        else:
+            extra = set(item) - {"name", "weight", "args"}
+            if extra:
+                raise ValueError(f"unknown plugin keys: {', '.join(sorted(extra))}")
+            out.append((str(item["name"]), float(item.get("weight", 1.0)), item.get("args") or {}))
+    return out
+
+
+def _make(registry: Mapping[str, Callable[[Args], T]], point: str, name: str, args: Args) -> T:
+    if name not in registry:
+        _unknown(point, name, list(registry))
+    return registry[name](args)
+
+
+def _unknown(point: str, name: str, known: Sequence[str]) -> NoReturn:
+    raise ValueError(f"unknown {point} plugin {name!r}; one of {', '.join(known) or 'none'}")
