@@ -1,4 +1,10 @@
-"""Overhead from SlurmExecutor.launch() to the replica's process starting (median of N)."""
+"""Overhead from SlurmExecutor.launch() to the replica's process starting (median of N).
+
+bash scripts/slurm-dev.sh start && source .slurm-dev/env.sh
+.venv/bin/python benchmarks/slurm_overhead.py "$SLURM_CONF" 20 0   # N launches, gap seconds
+"""
+
+from __future__ import annotations
 
 import statistics
 import sys
