@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -28,6 +28,18 @@ class Limits(BaseModel):
     log_retention_days: Annotated[float, Field(gt=0)] = 30.0
 
 
+class SlurmSettings(BaseModel):
+    """For `executor: slurm`: how to reach the cluster and how to place work there."""
+
+    model_config = ConfigDict(extra="forbid")
+    conf: Path | None = None  # slurm.conf; default $SLURM_CONF, then Slurm's own default
+    partition: str | None = None
+    placement: Literal["aicc", "slurm"] = "aicc"  # aicc picks the node, or Slurm does
+    simulated_gpus: bool = False  # the cluster's GPUs are fake gres devices (dev clusters)
+    default_model: str | None = None  # catalog model of untyped `gpu:N` gres
+    account: str | None = None
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     home: Path = Path("~/.aicc").expanduser()
@@ -35,6 +47,7 @@ class Settings(BaseModel):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
     executor: str = "local"
+    slurm: SlurmSettings = Field(default_factory=lambda: SlurmSettings())
     policy: str = "default"  # a scheduler profile: default, fifo, easy, spread
     node_name: str | None = None
     simulated_devices: list[SimulatedGroup] = Field(default_factory=list)

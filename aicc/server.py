@@ -7,6 +7,7 @@ machine's node, start the control loops, serve the API.
 from __future__ import annotations
 
 import logging
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from aicc.executors.local.executor import LocalExecutor
 from aicc.executors.local.node import SimulatedDevices
 from aicc.loops.controller import Controller, holder_name
 from aicc.scheduler.profiles import get_profile
-from aicc.services import nodes, tenancy, tokens
+from aicc.services import tenancy, tokens
 from aicc.store.blobs import BlobStore
 from aicc.store.db import open_database
 from aicc.store.sealing import Sealer
@@ -30,10 +31,30 @@ log = logging.getLogger("aicc")
 
 
 def make_executors(settings: config.Settings, blobs: BlobStore) -> dict[str, Executor]:
+    """The executor of the default pool (`--executor`); engines' SDKs load only when chosen."""
+    if settings.executor == "slurm":
+        from aicc.executors.slurm import SlurmCommands, SlurmExecutor
+
+        slurm = settings.slurm
+        conf = slurm.conf or (
+            Path(os.environ["SLURM_CONF"]) if os.environ.get("SLURM_CONF") else None
+        )
+        executor = SlurmExecutor(
+            base_dir=settings.home / "slurm-runs",
+            blobs=blobs,
+            commands=SlurmCommands(slurm_conf=conf),
+            partition=slurm.partition,
+            placement=slurm.placement,
+            simulated=slurm.simulated_gpus,
+            default_model=slurm.default_model,
+            account=slurm.account,
+            grace_s=settings.limits.grace_s,
+        )
+        return {"slurm": executor}
     if settings.executor != "local":
         raise config.ConfigError(
-            f"executor {settings.executor!r} is not available yet; use 'local' (Slurm, Ray and "
-            "Kubernetes arrive with issue 4)"
+            f"executor {settings.executor!r} is not available yet; use 'local' or 'slurm' "
+            "(Ray and Kubernetes arrive with issue 4)"
         )
     local = LocalExecutor(
         home=settings.home,
@@ -62,11 +83,9 @@ def ensure_admin_token(state: AppState) -> Path | None:
 
 
 def register_nodes(state: AppState) -> None:
+    state.controller.discover()
     for executor in state.executors.values():
-        for node in executor.discover():
-            with state.db.session() as session:
-                nodes.register(session, node)
-            log.info("node %s: %s", node.name, getattr(executor, "note", ""))
+        log.info("executor %s: %s", executor.name, getattr(executor, "note", "") or "ready")
 
 
 def build(settings: config.Settings) -> tuple[FastAPI, AppState]:

@@ -56,6 +56,7 @@ class ReplicaState:
     ended_at: datetime | None = None
     peak_rss_mib: int | None = None
     message: str = ""
+    device_indices: tuple[int, ...] | None = None  # the engine's own choice, when it makes one
 
 
 class Executor(ABC):
@@ -85,6 +86,15 @@ class Executor(ABC):
     @abstractmethod
     def log_size(self, handle: str, stream: Stream = "stdout") -> int:
         """Bytes ever written to the stream, so followers can ask only for what is new."""
+
+    def node_reason(self, name: str) -> str:
+        """Why the engine reports a node down or drained ("" when it says nothing)."""
+        return ""
+
+    def device_indices(self, handle: str) -> list[int] | None:
+        """The devices the engine gave a running replica, when the engine picks them itself
+        (Slurm's GRES); None when the replica got the devices AICC bound."""
+        return None
 
     def purge(self, job_id: str, *, logs: bool) -> None:  # noqa: B027 (optional hook)
         """Free what a finished job leaves behind: its working copies and, with `logs`, its logs.

@@ -18,11 +18,13 @@ from aicc.executors.base import Executor
 from aicc.loops import janitor, reconcile, scheduling
 from aicc.loops.lease import Lease, LostLease
 from aicc.scheduler.framework import Profile
+from aicc.services import nodes
 from aicc.services.common import utcnow
 from aicc.store.db import Database
 from aicc.store.sealing import Sealer
 
 log = logging.getLogger(__name__)
+DISCOVERY_EVERY = timedelta(seconds=15)
 
 
 def holder_name() -> str:
@@ -64,6 +66,7 @@ class Controller:
         self.log_retention = log_retention
         self.sweep_every = sweep_every
         self._next_sweep = utcnow()
+        self._next_discovery = utcnow() + DISCOVERY_EVERY
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -71,6 +74,18 @@ class Controller:
     @property
     def leading(self) -> bool:
         return self.lease.held
+
+    def discover(self) -> None:
+        """Ask every executor what nodes it has and how they are (down, drained, back)."""
+        for executor in self.executors.values():
+            try:
+                found = executor.discover()
+            except Exception:  # an engine that does not answer keeps its last known nodes
+                log.exception("executor %s: discovery failed", executor.name)
+                continue
+            with self.db.session() as session:
+                for node in found:
+                    nodes.register(session, node, reason=executor.node_reason(node.name))
 
     def wake(self) -> None:
         self._wake.set()
@@ -82,6 +97,9 @@ class Controller:
         try:
             scheduling.cycle(self.db, self.lease, utcnow(), self.profile)
             reconcile.cycle(self.db, self.lease, self.executors, self.sealer, utcnow())
+            if utcnow() >= self._next_discovery:
+                self.discover()
+                self._next_discovery = utcnow() + DISCOVERY_EVERY
             if utcnow() >= self._next_sweep:
                 janitor.sweep(self.db, self.executors, utcnow(), log_retention=self.log_retention)
                 self._next_sweep = utcnow() + self.sweep_every

@@ -9,7 +9,7 @@ twice: the next pass finds the same replica already running.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import select
@@ -155,7 +155,11 @@ def act(
                 continue
             if item.cancel:
                 executor.cancel(handle)
-            seen[item.replica_id] = (handle, executor.poll(handle))
+            state = executor.poll(handle)
+            if state.phase == "running" and state.device_indices is None:
+                picked = executor.device_indices(handle)
+                state = replace(state, device_indices=tuple(picked)) if picked else state
+            seen[item.replica_id] = (handle, state)
         except Exception as err:  # an engine error is this replica's failure, not the loop's
             log.exception("replica %s: executor %s failed", item.replica_id, item.executor)
             seen[item.replica_id] = (
@@ -182,6 +186,8 @@ def record(
             rep.started_at = state.started_at
         if state.peak_rss_mib is not None:
             rep.peak_rss_mib = state.peak_rss_mib
+        if state.device_indices is not None:  # the engine chose the devices: record its choice
+            _record_devices(rep, state.device_indices)
         if state.phase in ("starting", "running"):
             rep.state = "running"
         else:
@@ -190,6 +196,13 @@ def record(
             rep.ended_at = state.ended_at or now
     for job_id in touched:
         settle(session, session.get(JobRow, job_id), now)  # type: ignore[arg-type]
+
+
+def _record_devices(rep: ReplicaRow, indices: tuple[int, ...]) -> None:
+    bound = list(rep.devices)
+    if [d["index"] for d in bound] == list(indices) or len(bound) != len(indices):
+        return
+    rep.devices = [{**d, "index": i} for d, i in zip(bound, indices, strict=True)]
 
 
 def settle(session: Session, job: JobRow, now: datetime) -> None:

@@ -76,14 +76,24 @@ class Allocation:
     device_memory_mib: dict[int, int] = field(default_factory=lambda: defaultdict(int))
 
 
-def register(session: Session, node: Node) -> NodeRow:
-    """Insert or refresh a node found by an executor; an operator's cordon survives a refresh."""
+ENGINE = "engine: "  # prefix of a state the engine reported, as opposed to an operator's
+
+
+def register(session: Session, node: Node, *, reason: str = "") -> NodeRow:
+    """Insert or refresh a node found by an executor. The engine's view of its health wins
+    (down, drained, back); an operator's cordon survives every refresh."""
     row = session.scalar(select(NodeRow).where(NodeRow.name == node.name))
     now = utcnow()
     if row is None:
-        row = NodeRow(id=new_id("node"), name=node.name, created_at=now, state=node.state.value)
+        row = NodeRow(
+            id=new_id("node"), name=node.name, created_at=now, state="ready", state_reason=""
+        )
         session.add(row)
-    elif row.state == NodeState.DOWN.value and node.state is NodeState.READY:
+    engine_set = row.state == NodeState.DOWN.value or row.state_reason.startswith(ENGINE)
+    if node.state is not NodeState.READY:
+        if row.state == NodeState.READY.value or engine_set:
+            row.state, row.state_reason = node.state.value, ENGINE + (reason or node.state.value)
+    elif engine_set:
         row.state, row.state_reason = NodeState.READY.value, ""
     row.executor = node.executor
     row.labels = dict(node.labels)

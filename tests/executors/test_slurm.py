@@ -153,6 +153,34 @@ def test_discover_sees_nodes_and_gpus(executor: SlurmExecutor, runtime_limited: 
     assert "simulated" in executor.note
 
 
+def test_a_job_through_aicc_runs_on_slurm_where_aicc_placed_it(
+    cluster: SlurmCommands, tmp_path: Path
+) -> None:
+    """`aicc serve --executor slurm`: nodes come from the controller, a job submitted to AICC
+    runs as a Slurm job on the node AICC chose, the devices recorded are the ones Slurm gave
+    (its CUDA_VISIBLE_DEVICES), logs come back, and sacct knows the job."""
+    from aicc.testing.jobs import submit, wait_state
+    from aicc.testing.servers import in_process
+
+    slurm = {"conf": cluster.slurm_conf, "simulated_gpus": True}
+    with in_process(tmp_path / "home", executor="slurm", slurm=slurm) as (api, _state):
+        found = {n["name"]: n for n in api.get("/api/v1/nodes").json()["items"]}
+        assert {"n1", "n2", "n3"} <= set(found), found
+        assert found["n1"]["simulated"] and len(found["n1"]["devices"]) == 2
+        spec = {
+            "command": "echo node=$SLURMD_NODENAME gpus=$CUDA_VISIBLE_DEVICES",
+            "resources": {"cpu": 1, "memory": "256MiB", "accelerator": {"count": 1}},
+        }
+        done = wait_state(api, submit(api, spec)["id"], {"succeeded", "failed"}, timeout=120)
+        assert done["state"] == "succeeded", done
+        rep = done["replicas"][0]
+        log = api.get(f"/api/v1/jobs/{done['id']}/logs").text
+        assert f"node={rep['node']}" in log
+        assert f"gpus={','.join(str(d['index']) for d in rep['devices'])}" in log
+        accounted = cluster.run("sacct", "-n", "-P", "-a", "--format=JobName", "-S", "now-1hours")
+        assert done["id"] in accounted
+
+
 def test_pinned_replica_gets_slurm_devices_and_logs(
     executor: SlurmExecutor, cluster: SlurmCommands, tmp_path: Path
 ) -> None:

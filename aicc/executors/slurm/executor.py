@@ -400,6 +400,9 @@ class SlurmExecutor(Executor):
         path.write_text(json.dumps(found))
         return found
 
+    def node_reason(self, name: str) -> str:
+        return self.node_reasons.get(name, "")
+
     def device_indices(self, handle: str) -> list[int] | None:
         """The GPU indices Slurm gave the replica on its node (its GRES IDX, which is what the
         job's `CUDA_VISIBLE_DEVICES` holds); None until the job has started."""
