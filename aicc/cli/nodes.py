@@ -127,3 +127,17 @@ def uncordon_command(name: NodeName) -> None:
     with client() as api:
         node = api.uncordon(name)
     status(f"node {escape(name)} is {_state(node).markup}")
+
+
+@app.command("drain")
+@handle_errors
+def drain_command(
+    name: NodeName,
+    evict: Annotated[
+        bool, typer.Option(help="Stop running jobs now (grace period) and requeue them.")
+    ] = False,
+) -> None:
+    """Stop new placements on a node; running jobs finish, or with --evict are requeued."""
+    with client() as api:
+        node = api.drain(name, evict=evict)
+    status(f"node {escape(name)} is {_state(node).markup}")

@@ -318,6 +318,11 @@ class Client:
     def cordon(self, name: str) -> Json:
         return self._call("POST", _path("nodes", name, "cordon"))
 
+    def drain(self, name: str, *, evict: bool = False) -> Json:
+        return self._call(
+            "POST", _path("nodes", name, "drain"), params={"evict": str(evict).lower()}
+        )
+
     def uncordon(self, name: str) -> Json:
         return self._call("POST", _path("nodes", name, "uncordon"))
 

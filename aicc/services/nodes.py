@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -12,12 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.core import catalog
+from aicc.core.states import JobState, Reason
 from aicc.core.tenancy import Principal
 from aicc.core.topology import TOPOLOGY_KEYS, Device, Node, NodeState
 from aicc.core.units import parse_memory_mib, to_stored_units
 from aicc.services import audit
 from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
-from aicc.store.tables import DeviceRow, NodeRow, ReplicaRow
+from aicc.store.tables import DeviceRow, JobRow, NodeRow, ReplicaRow
 
 HOLDING = ("scheduled", "running")  # replica states that occupy resources
 
@@ -193,4 +195,28 @@ def set_state(
         raise Invalid(f"node {name} is down; it returns when its executor reports it again")
     row.state, row.state_reason = state.value, reason
     audit.record(session, who, f"node.{state.value}", "node", row.id, detail={"reason": reason})
+    return row
+
+
+def drain(session: Session, who: Principal, name: str, *, evict: bool, now: datetime) -> NodeRow:
+    """No new placements; running work finishes, or with `evict` is stopped (SIGTERM, grace,
+    SIGKILL) and requeued under its retry policy, as a preemption would."""
+    from aicc.services import jobs  # jobs imports this module
+
+    row = set_state(session, who, name, NodeState.DRAINING, "drained by an operator")
+    if evict:
+        holding = select(ReplicaRow.job_id).where(
+            ReplicaRow.node_id == row.id, ReplicaRow.state.in_(HOLDING)
+        )
+        for job in session.scalars(select(JobRow).where(JobRow.id.in_(holding))):
+            if job.state in ("scheduled", "running"):
+                jobs.change_state(
+                    session,
+                    job,
+                    JobState.PREEMPTED,
+                    reason=Reason.PREEMPTED,
+                    message=f"evicted: node {name} is drained",
+                    at=now,
+                    data={"drained": name},
+                )
     return row

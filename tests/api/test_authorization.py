@@ -57,6 +57,7 @@ ADMIN_ONLY: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/nodes/import"): "only center admins add nodes",
     ("POST", "/api/v1/nodes/{name}/cordon"): "only center admins cordon nodes",
     ("POST", "/api/v1/nodes/{name}/uncordon"): "only center admins uncordon nodes",
+    ("POST", "/api/v1/nodes/{name}/drain"): "only center admins drain nodes",
     ("PUT", "/api/v1/orgs/{org_id}/quota"): "only center admins share out the center",
 }
 # Org-admin work on the caller's own organization: a member gets 403, an org admin its own
@@ -134,7 +135,7 @@ HEADER_FILLS: dict[str, Callable[[Targets], str]] = {
     "idempotency-key": lambda t: t.idempotency_key,
     "x-content-sha256": lambda t: hashlib.sha256(upload_bytes()).hexdigest(),
 }
-LEFT_OUT = {"state", "limit", "cursor", "action", "replica", "stream", "tail", "follow"}
+LEFT_OUT = {"state", "limit", "cursor", "action", "replica", "stream", "tail", "follow", "evict"}
 
 
 # Request bodies, per operation: each a list of variants, each naming A's objects a different way.

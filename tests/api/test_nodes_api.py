@@ -94,3 +94,21 @@ def test_a_bad_inventory_names_what_to_fix(api: TestClient) -> None:
     missing = api.post("/api/v1/nodes/import", json={"nodes": [{"name": "x"}]})
     assert missing.status_code == 422 and "cpu_milli" in missing.text
     assert "x" not in {n["name"] for n in api.get("/api/v1/nodes").json()["items"]}
+
+
+def test_drain_with_evict_requeues_running_work_elsewhere(api: TestClient) -> None:
+    api.post("/api/v1/nodes/import", json=INVENTORY)
+    spec = {
+        "command": "sleep 30",
+        "max_retries": 1,
+        "resources": {"accelerator": {"model": "H100", "count": 1}},
+    }
+    job = wait_state(api, submit(api, spec)["id"], {"running"})
+    assert job["replicas"][0]["node"] == "gpu-b"
+    drained = api.post("/api/v1/nodes/gpu-b/drain", params={"evict": "true"})
+    assert drained.status_code == 200 and drained.json()["state"] == "draining"
+    requeued = wait_state(api, job["id"], {"pending", "admitted"}, timeout=30)
+    assert requeued["attempt"] == 1 and requeued["reason"] in ("preempted", "admitted")
+    why = api.get(f"/api/v1/jobs/{job['id']}/explain").json()
+    assert why["reasons"][0]["code"] == "resources"  # the only H100 node takes nothing new
+    api.post(f"/api/v1/jobs/{job['id']}/cancel")

@@ -8,6 +8,7 @@ from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.core.topology import NodeState
 from aicc.services import nodes
+from aicc.services.common import utcnow
 
 router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"])
 
@@ -42,5 +43,20 @@ def uncordon(
     name: str, who: CurrentUser, state: StateDep, session: SessionDep, after: BackgroundTasks
 ) -> schemas.Node:
     row = nodes.set_state(session, who, name, NodeState.READY)
+    after.add_task(state.controller.wake)  # after the commit
+    return schemas.node_out(session, [row])[0]
+
+
+@router.post("/{name}/drain", response_model=schemas.Node)
+def drain(
+    name: str,
+    who: CurrentUser,
+    state: StateDep,
+    session: SessionDep,
+    after: BackgroundTasks,
+    evict: bool = False,
+) -> schemas.Node:
+    """Stop new placements; with `evict`, stop running jobs now and requeue them (retries)."""
+    row = nodes.drain(session, who, name, evict=evict, now=utcnow())
     after.add_task(state.controller.wake)  # after the commit
     return schemas.node_out(session, [row])[0]
