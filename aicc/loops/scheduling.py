@@ -37,7 +37,11 @@ def free_port() -> int:
 def rendezvous(bind: Bind, nodes: dict[str, NodeRow]) -> list[dict[str, object]]:
     """torchrun's variables for each replica of a gang."""
     first = nodes[bind.placements[0].node]
-    addr = "127.0.0.1" if first.executor == "local" else (first.address or first.name)
+    addr = (
+        "127.0.0.1"
+        if first.executor == "local"
+        else (first.labels.get("address") or first.address or first.name)
+    )
     port = free_port()
     node_order: dict[str, int] = {}
     local: dict[str, int] = defaultdict(int)

@@ -181,6 +181,43 @@ def test_a_job_through_aicc_runs_on_slurm_where_aicc_placed_it(
         assert done["id"] in accounted
 
 
+DDP = """
+import os, torch, torch.distributed as dist
+dist.init_process_group("gloo")
+value = torch.tensor([float(dist.get_rank() + 1)])
+dist.all_reduce(value)
+print(f"rank {dist.get_rank()} of {dist.get_world_size()} on {os.environ['SLURMD_NODENAME']}"
+      f" sum {value.item():g}")
+dist.destroy_process_group()
+"""
+
+
+def test_a_two_replica_ddp_gang_through_aicc_on_two_slurm_nodes(
+    cluster: SlurmCommands, tmp_path: Path
+) -> None:
+    """Each replica is a Slurm job on its own node with torchrun's variables; gloo meets at the
+    rank-0 node's address; both ranks' logs are readable per replica."""
+    import sys
+
+    from aicc.testing.jobs import submit, wait_state
+    from aicc.testing.servers import in_process
+
+    slurm = {"conf": cluster.slurm_conf, "simulated_gpus": True}
+    with in_process(tmp_path / "home", executor="slurm", slurm=slurm) as (api, _state):
+        spec = {
+            "command": [sys.executable, "-c", DDP],  # the test's own Python, with torch
+            "replicas": 2,
+            "resources": {"cpu": 2, "memory": "512MiB"},  # a whole dev node each
+        }
+        done = wait_state(api, submit(api, spec)["id"], {"succeeded", "failed"}, timeout=180)
+        assert done["state"] == "succeeded", done
+        nodes = {r["node"] for r in done["replicas"]}
+        assert len(nodes) == 2, done["replicas"]
+        for rank in (0, 1):
+            log = api.get(f"/api/v1/jobs/{done['id']}/logs", params={"replica": rank}).text
+            assert f"rank {rank} of 2" in log and "sum 3" in log, log
+
+
 def test_pinned_replica_gets_slurm_devices_and_logs(
     executor: SlurmExecutor, cluster: SlurmCommands, tmp_path: Path
 ) -> None:
