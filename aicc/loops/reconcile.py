@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session
 from aicc.core import catalog
 from aicc.core.jobspec import JobSpec
 from aicc.core.states import JobState, Reason
+from aicc.core.topology import NodeState
 from aicc.executors.base import Executor, ReplicaLaunch, ReplicaState
 from aicc.loops.lease import Lease
-from aicc.services import secrets
+from aicc.services import nodes, secrets
 from aicc.services.common import utcnow
 from aicc.services.jobs import change_state
 from aicc.store.db import Database
@@ -194,8 +195,19 @@ def record(
             rep.state = "exited" if state.phase == "exited" else "lost"
             rep.exit_code, rep.reason = state.exit_code, state.reason
             rep.ended_at = state.ended_at or now
+            if state.reason == "node_lost":
+                _node_lost(session, rep.node_id, state.message)
     for job_id in touched:
         settle(session, session.get(JobRow, job_id), now)  # type: ignore[arg-type]
+
+
+def _node_lost(session: Session, node_id: str, message: str) -> None:
+    """Take the node out of placement at once, so a requeued job does not land there again;
+    the executor's next discovery brings it back when its engine sees it healthy."""
+    node = session.get(NodeRow, node_id)
+    if node is not None and node.state == NodeState.READY.value:
+        node.state = NodeState.DOWN.value
+        node.state_reason = nodes.ENGINE + (message or "a replica was lost with this node")
 
 
 def _record_devices(rep: ReplicaRow, indices: tuple[int, ...]) -> None:

@@ -362,3 +362,34 @@ def test_runtime_limit_is_runtime_exceeded(executor: SlurmExecutor, runtime_limi
     state = until_phase(executor, runtime_limited, "exited", "lost", timeout=150)
     assert (state.phase, state.reason) == ("exited", "runtime_exceeded"), state
     assert executor.logs(runtime_limited) == "started\n"
+
+
+def test_a_killed_slurmd_requeues_the_job_on_another_node_through_aicc(
+    cluster: SlurmCommands, tmp_path: Path
+) -> None:
+    """max_retries: 1 and the node dies under the job: it is requeued elsewhere and succeeds,
+    and the dead node shows as down in AICC."""
+    from aicc.testing.jobs import submit, wait_state
+    from aicc.testing.servers import in_process
+
+    slurm = {"conf": cluster.slurm_conf, "simulated_gpus": True}
+    with in_process(tmp_path / "home", executor="slurm", slurm=slurm) as (api, _state):
+        spec = {
+            "command": 'if [ "$AICC_ATTEMPT" = 0 ]; then sleep 300; fi; '
+            "echo done on $SLURMD_NODENAME",
+            "max_retries": 1,
+            "resources": {"cpu": 1, "memory": "256MiB"},
+        }
+        job = wait_state(api, submit(api, spec)["id"], {"running"}, timeout=60)
+        dead = job["replicas"][0]["node"]
+        os.kill(int((CLUSTER_DIR / "run" / f"slurmd-{dead}.pid").read_text()), signal.SIGKILL)
+        try:
+            done = wait_state(api, job["id"], {"succeeded", "failed"}, timeout=180)
+            assert done["state"] == "succeeded", done
+            assert done["attempt"] == 1 and done["replicas"][0]["node"] != dead
+            assert api.get(f"/api/v1/jobs/{job['id']}/logs").text.startswith("done on ")
+            states = {n["name"]: n["state"] for n in api.get("/api/v1/nodes").json()["items"]}
+            assert states[dead] == "down", states
+        finally:
+            restarted = slurm_dev("start")
+            assert restarted.returncode == 0, restarted.stderr
