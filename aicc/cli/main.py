@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from aicc.cli import admin, bench, jobs, nodes
+from aicc.cli import admin, bench, jobs, nodes, sim
 from aicc.cli.output import client, fail, handle_errors, print_json, status
 
 app = typer.Typer(
@@ -33,6 +33,7 @@ app.add_typer(admin.secret_app, name="secret")
 app.add_typer(admin.accelerator_app, name="accelerator")
 app.add_typer(spec_app, name="spec")
 app.add_typer(bench.app, name="bench")
+app.add_typer(sim.app, name="sim")
 
 
 def _print_version(value: bool) -> None:

@@ -1,0 +1,146 @@
+"""`aicc sim ...`: trace simulations that run the scheduler's own placement code, offline.
+
+numpy and the simulator are imported inside the commands, so `aicc --help` stays fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from aicc.cli.output import Column, err, fail, print_json, print_table, status
+
+app = typer.Typer(help="Simulate the scheduler on public traces.", no_args_is_help=True)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+OPENB_DIR = REPO_ROOT.parent / "shared" / "data" / "traces" / "alibaba-gpu-v2023-openb" / "csv"
+OPENB_NODES = OPENB_DIR / "openb_node_list_gpu_node.csv"
+OPENB_PODS = OPENB_DIR / "openb_pod_list_default.csv"
+OPENB_ORIGIN = (
+    "get the openb CSVs from github.com/hkust-adsl/kubernetes-scheduler-simulator, folder "
+    "data/csv/ (or alibaba/clusterdata, cluster-trace-gpu-v2023/csv/), and pass --nodes/--pods"
+)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'42-51', '42,45,47' or '42' (ranges inclusive, parts comma-separated)."""
+    seeds: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        low, dash, high = part.partition("-")
+        if not (low.isdigit() and (high.isdigit() if dash else True)) or (
+            dash and int(high) < int(low)
+        ):
+            raise typer.BadParameter(f"{text!r}: give seeds as 42-51 or 42,43,44")
+        seeds.extend(range(int(low), int(high) + 1) if dash else [int(low)])
+    return list(dict.fromkeys(seeds))
+
+
+def _trace_file(given: Path | None, default: Path, what: str) -> Path:
+    path = given or default
+    if not path.is_file():
+        if given is None:
+            fail(f"the default openb {what} list is not at {default}", OPENB_ORIGIN)
+        fail(f"no such file: {path}", OPENB_ORIGIN)
+    return path
+
+
+def _pct(value: Any) -> str | None:
+    return None if value is None else f"{value:.2f}"
+
+
+def _alloc_at(k: int) -> Callable[[dict[str, Any]], str | None]:
+    return lambda row: _pct(row["alloc_pct"][str(k)])
+
+
+@app.command("openb")
+def openb_command(
+    nodes: Annotated[
+        Path | None,
+        typer.Option(
+            "--nodes",
+            help="Node list CSV (default: the 1,213 GPU nodes under ../shared/data/traces).",
+            show_default=False,
+        ),
+    ] = None,
+    pods: Annotated[
+        Path | None,
+        typer.Option(
+            "--pods", help="Pod list CSV (default: openb_pod_list_default.csv).", show_default=False
+        ),
+    ] = None,
+    policy: Annotated[str, typer.Option("--policy", help="Placement policy.")] = "fgd",
+    seeds: Annotated[str, typer.Option("--seeds", help="Seeds, e.g. 42-51 or 42,43.")] = "42-51",
+    processes: Annotated[
+        int, typer.Option("--processes", min=1, help="Worker processes (one seed each).")
+    ] = 2,
+    ties: Annotated[
+        str,
+        typer.Option(
+            "--ties",
+            help="Equal best scores: 'random' per decision (the protocol, kube-scheduler) or "
+            "'node-order' (first in a seeded node order, as the FGD authors' simulator).",
+        ),
+    ] = "random",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Replay the FGD paper's openb experiment (BENCHMARKS-REFERENCE §1) with one policy.
+
+    Per seed: shuffle the pods, append resampled pods up to 1.3x the GPU capacity, place them one
+    at a time (nothing departs, what does not fit is dropped), and report the GPU allocation %
+    at 80..130 % of the capacity requested. Results are averaged over the seeds.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from aicc.scheduler.placement import POLICIES
+    from aicc.sim import openb
+
+    if policy not in POLICIES:
+        fail(f"unknown policy {policy!r}", f"one of {', '.join(POLICIES)}")
+    if ties not in openb.TIES:
+        fail(f"unknown --ties {ties!r}", f"one of {', '.join(openb.TIES)}")
+    seed_list = parse_seeds(seeds)
+    node_path = _trace_file(nodes, OPENB_NODES, "node")
+    pod_path = _trace_file(pods, OPENB_PODS, "pod")
+    try:
+        node_list = openb.load_nodes(node_path)
+        pod_list = openb.load_pods(pod_path)
+    except (KeyError, ValueError) as exc:
+        fail(f"cannot read the trace: {exc}", "expected the openb CSV columns (see SOURCE.md)")
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(f"{policy} on {pod_path.name}", total=len(seed_list))
+        result = openb.run(
+            node_list,
+            pod_list,
+            policy,
+            seed_list,
+            processes=processes,
+            ties=ties,
+            on_seed=lambda _: progress.advance(task),
+        )
+    result = {"nodes": str(node_path), "pods": str(pod_path), **result}
+    if as_json:
+        print_json(result)
+        return
+    rows = [*result["per_seed"], {"seed": "mean", **result}]
+    points = openb.ALLOC_POINTS
+    columns = [Column("seed", lambda r: r["seed"])]
+    columns += [Column(f"@{k}", _alloc_at(k), "right") for k in points]
+    columns += [
+        Column("unalloc @100", lambda r: _pct(r["unallocated_pct_at_100"]), "right"),
+        Column("frag @90", lambda r: _pct(r["frag_ratio_pct_at_90"]), "right"),
+    ]
+    print_table(rows, columns, title=f"GPU allocation % by arrived % — {policy} ({ties} ties)")
+    speed = result.get("decisions_per_s")
+    if speed:
+        status(f"[dim]{escape(pod_path.name)}: {speed:,.0f} placements/s per process[/dim]")

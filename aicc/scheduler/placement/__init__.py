@@ -1,0 +1,101 @@
+"""Placement policies for one replica on a cluster that shares devices.
+
+    state = ClusterState.from_nodes(snapshot.nodes)        # or from a trace's node list
+    policy = get_policy("fgd", workload=Workload.from_requests(recent))
+    choice = choose(state, request, policy, rng)           # Choice | None
+    if choice is not None:
+        state.apply(choice, request)
+
+Policies: the FGD paper's baselines (`random`, `dot-product`, `gpu-clustering`, `gpu-packing`,
+`best-fit`), `fgd`, and our `fgd-plus` (see `plus.py`). Among equal scores the choice is random
+with the caller's generator, as kube-scheduler does, so a seeded run is reproducible.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from aicc.scheduler.placement.base import Policy
+from aicc.scheduler.placement.baselines import (
+    BestFitPolicy,
+    DotProductPolicy,
+    GpuClusteringPolicy,
+    GpuPackingPolicy,
+    RandomPolicy,
+)
+from aicc.scheduler.placement.fgd import FGDPolicy
+from aicc.scheduler.placement.frag import FragModel
+from aicc.scheduler.placement.plus import FGDPlusPolicy
+from aicc.scheduler.placement.state import Choice, ClusterState, Demand, demand_of
+from aicc.scheduler.placement.workload import TaskShape, Workload
+from aicc.scheduler.snapshot import ReplicaRequest
+
+POLICIES = (
+    "random",
+    "dot-product",
+    "gpu-clustering",
+    "gpu-packing",
+    "best-fit",
+    "fgd",
+    "fgd-plus",
+)
+NEEDS_WORKLOAD = frozenset({"fgd", "fgd-plus"})
+
+
+def get_policy(name: str, *, workload: Workload | None = None) -> Policy:
+    """The policy of that name. `fgd` and `fgd-plus` need the expected task mix (`workload`).
+
+    Raises ValueError for an unknown name or a missing workload.
+    """
+    if name in NEEDS_WORKLOAD and workload is None:
+        raise ValueError(f"policy {name!r} needs a workload (the expected task shapes)")
+    if name == "random":
+        return RandomPolicy()
+    if name == "dot-product":
+        return DotProductPolicy()
+    if name == "gpu-clustering":
+        return GpuClusteringPolicy()
+    if name == "gpu-packing":
+        return GpuPackingPolicy()
+    if name == "best-fit":
+        return BestFitPolicy()
+    assert workload is not None
+    if name == "fgd":
+        return FGDPolicy(workload)
+    if name == "fgd-plus":
+        return FGDPlusPolicy(workload)
+    raise ValueError(f"unknown placement policy {name!r}; one of {', '.join(POLICIES)}")
+
+
+def choose(
+    state: ClusterState,
+    request: ReplicaRequest | Demand,
+    policy: Policy,
+    rng: np.random.Generator,
+) -> Choice | None:
+    """Where one replica goes under `policy`, or None if it fits nowhere. Does not change `state`;
+    call `state.apply(choice, request)` to commit."""
+    demand = request if isinstance(request, Demand) else demand_of(request)
+    return policy.choose(state, demand, rng)
+
+
+__all__ = [
+    "POLICIES",
+    "BestFitPolicy",
+    "Choice",
+    "ClusterState",
+    "Demand",
+    "DotProductPolicy",
+    "FGDPlusPolicy",
+    "FGDPolicy",
+    "FragModel",
+    "GpuClusteringPolicy",
+    "GpuPackingPolicy",
+    "Policy",
+    "RandomPolicy",
+    "TaskShape",
+    "Workload",
+    "choose",
+    "demand_of",
+    "get_policy",
+]

@@ -1,0 +1,135 @@
+"""fgd-plus: FGD that also counts the devices a node will strand when its CPU or memory runs out,
+and the devices of a model that replicas restricted to that model will need.
+
+FGD descends the expected fragmentation one task ahead: a node's idle devices count as fragment
+for a task shape only once the node's free CPU or memory is already below that shape's request,
+and a device is as good as any other of its size whatever its model. Two things it misses:
+
+1. Stranding. Nodes whose CPU (memory) runs short before their devices do (8-device nodes that
+   get CPU-heavy replicas, CPU-only replicas on device nodes) drift there one placement at a
+   time, each step free of any FGD cost, and end with idle devices nothing can use. fgd-plus
+   prices it:
+
+       stranded(node) = max(0, idle - cpu_free / cpu_per_device, idle - mem_free / mem_per_device)
+
+   where cpu_per_device (mem_per_device) is the workload's average CPU (memory) per milli-device
+   over the shapes that use devices. A node whose CPU can feed its idle devices at that rate
+   strands nothing; a replica that eats CPU the node's devices will need pays for it now, a
+   replica light on CPU is steered to the nodes short of it, and CPU-only replicas go where CPU
+   is plentiful relative to idle devices instead of anywhere FGD sees no change.
+
+2. Model reservation. Replicas restricted to some models (`gpu_spec`) can only use those. Of each
+   model, the workload's restricted shapes claim a share: r(model) = their device demand split
+   evenly over the models each accepts, as a fraction of all device demand, divided by the
+   model's fraction of the cluster's devices (capped at 1). Taking a device of that model costs
+   r(model) per milli-device, so unrestricted replicas leave claimed models to the replicas that
+   need them (without it, steering CPU-heavy replicas to CPU-rich nodes uses up exactly the
+   devices that restricted replicas were waiting for).
+
+    cost = delta fragmentation + STRANDING * delta stranded + RESERVATION * claimed milli used
+
+Scores are exact (no integer rounding); ties are settled like FGD's. With no restricted shapes
+the reservation term is zero everywhere; with stranding = reservation = 0 this is exact FGD.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from aicc.scheduler.placement.fgd import FGDPolicy, candidates
+from aicc.scheduler.placement.frag import FragModel
+from aicc.scheduler.placement.state import MILLI, ClusterState, Demand, FloatArray, IntArray
+from aicc.scheduler.placement.workload import Workload
+
+STRANDING = 2.0  # weight of stranded device capacity against fragmented capacity
+RESERVATION = 3.0  # weight of claimed device capacity taken
+
+
+def per_device(workload: Workload) -> tuple[float, float]:
+    """The workload's average (CPU milli-cores, memory MiB) per milli-device, over the shapes that
+    use devices (weighted by popularity); (inf, inf) if none does."""
+    cpu = mem = gpu = 0.0
+    for shape, weight in zip(workload.shapes, workload.weights, strict=True):
+        if shape.count:
+            cpu += weight * shape.cpu_milli
+            mem += weight * shape.memory_mib
+            gpu += weight * shape.count * shape.milli
+    if gpu == 0:
+        return float("inf"), float("inf")
+    return max(cpu / gpu, 1e-9), max(mem / gpu, 1e-9)
+
+
+def claimed(workload: Workload, state: ClusterState) -> FloatArray:
+    """Per device slot: the share r(model) of its model that restricted shapes claim (0..1)."""
+    demand: dict[str, float] = {}
+    total = 0.0
+    for shape, weight in zip(workload.shapes, workload.weights, strict=True):
+        amount = weight * shape.count * shape.milli
+        total += amount
+        for model in shape.models or ():
+            demand[model] = demand.get(model, 0.0) + amount / len(shape.models or ())
+    by_model = np.zeros(max(len(state.models), 1))
+    capacity = state.gpu_capacity_milli
+    for i, model in enumerate(state.models):
+        supply = float((state.dev_model == i).sum() * MILLI) / capacity if capacity else 0.0
+        if supply > 0 and total > 0:
+            by_model[i] = min(1.0, demand.get(model.lower(), 0.0) / total / supply)
+    result: FloatArray = np.where(state.dev_exists, by_model[np.maximum(state.dev_model, 0)], 0.0)
+    return result
+
+
+@dataclass(eq=False)
+class FGDPlusPolicy(FGDPolicy):
+    """FGD plus stranding and model reservation (module docstring). `stranding` and `reservation`
+    weigh the two terms; both 0 is exact FGD."""
+
+    integer_scores: bool = False
+    stranding: float = STRANDING
+    reservation: float = RESERVATION
+    name: str = "fgd-plus"
+
+    def __post_init__(self) -> None:
+        self._cpu_per_device, self._mem_per_device = per_device(self.workload)
+
+    def stranded(self, idle: FloatArray, cpu: IntArray, mem: IntArray) -> FloatArray:
+        """Idle device capacity (milli) a node's free CPU and memory cannot feed."""
+        by_cpu = idle - cpu / self._cpu_per_device
+        by_mem = idle - mem / self._mem_per_device
+        result: FloatArray = np.maximum(0.0, np.maximum(by_cpu, by_mem))
+        return result
+
+    def _claimed(self, state: ClusterState) -> FloatArray:
+        key = (self, "claimed")
+        value = state.caches.get(key)
+        if value is None:
+            value = state.caches[key] = claimed(self.workload, state)
+        assert isinstance(value, np.ndarray)
+        return value
+
+    def score(
+        self, state: ClusterState, demand: Demand, rows: IntArray, frag: FragModel
+    ) -> tuple[FloatArray, FloatArray, IntArray]:
+        cost = np.full(len(rows), np.inf)
+        tie = np.zeros(len(rows))
+        column = np.full(len(rows), -1, dtype=np.int64)
+        cand = candidates(state, demand, rows, frag)
+        if cand is None:
+            return cost, tie, column
+        nodes = cand.rows
+        dev = state.dev_free[nodes]
+        before = self.stranded(dev.sum(axis=1), state.cpu_free[nodes], state.mem_free[nodes])
+        after = self.stranded(
+            cand.after.sum(axis=2), cand.cpu_after[:, None], cand.mem_after[:, None]
+        )
+        total = cand.delta + self.stranding * (after - before[:, None])
+        if self.reservation and demand.count:
+            taken = (dev[:, None, :] - cand.after) * self._claimed(state)[nodes][:, None, :]
+            total = total + self.reservation * taken.sum(axis=2)
+        total = np.where(cand.valid, np.round(total, 6), np.inf)
+        best = total.argmin(axis=1)
+        at = np.searchsorted(rows, nodes)
+        cost[at] = total[np.arange(len(best)), best]
+        column[at] = best
+        return cost, tie, column

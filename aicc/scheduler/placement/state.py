@@ -1,0 +1,373 @@
+"""A cluster as numpy arrays, so a placement policy scores every node in a few vector operations.
+
+`ClusterState` is the scheduler's own working copy: the live server builds it from `NodeView`s
+(`from_nodes`), the trace simulator from the node CSV (`from_arrays`). Policies read it; only
+`apply()` changes it, and every change bumps the node's `version`, which is how scoring caches
+know which nodes to re-score. Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from aicc.scheduler.snapshot import DevicePick, NodeView, ReplicaRequest
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+FloatArray = npt.NDArray[np.float64]
+
+MILLI = 1000  # one whole device, in milli-devices
+
+
+@dataclass(frozen=True)
+class Demand:
+    """A replica request in the form the vector code needs.
+
+    `milli` is the share asked of each device: 1000 for whole devices, less for a fractional
+    share (then `count` is 1), 0 for a replica that asks for no device.
+    """
+
+    cpu: int
+    mem: int
+    count: int
+    milli: int
+    dev_mem: int
+    models: tuple[str, ...] | None
+
+    @property
+    def shared(self) -> bool:
+        return self.count == 1 and 0 < self.milli < MILLI
+
+    @property
+    def gpu_milli(self) -> int:
+        """The device capacity this replica takes, in milli-devices."""
+        return self.count * self.milli
+
+
+@functools.lru_cache(maxsize=4096)
+def demand_of(request: ReplicaRequest) -> Demand:
+    """Normalize a request: a share of 1000 or more is a whole device; no count, no device."""
+    count = request.accel_count
+    if count <= 0:
+        return Demand(request.cpu_milli, request.memory_mib, 0, 0, 0, None)
+    share = request.accel_milli
+    if share is not None and share < MILLI:
+        count, milli = 1, max(int(share), 1)
+    else:
+        milli = MILLI
+    models = None if not request.models else tuple(m.lower() for m in request.models)
+    return Demand(
+        request.cpu_milli, request.memory_mib, count, milli, request.accel_memory_mib or 0, models
+    )
+
+
+# gpu-clustering's request classes ("affinity" in the FGD simulator): bit 0 is a fractional share,
+# bit k (1..15) is k whole devices, bit 16 any larger or unknown whole-device request.
+SHARE_CLASS = 1
+OTHER_CLASS = 1 << 16
+
+
+def request_class(demand: Demand) -> int:
+    """The class bit of a request; 0 for a replica without devices."""
+    if demand.count == 0:
+        return 0
+    if demand.shared:
+        return SHARE_CLASS
+    return 1 << demand.count if demand.count < 16 else OTHER_CLASS
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Where one replica goes: a node (its index in the state) and the devices it takes there."""
+
+    node: int
+    node_name: str
+    devices: tuple[DevicePick, ...] = ()
+
+
+class ClusterState:
+    """Free and total CPU, memory and devices per node, as arrays (N nodes, D device slots).
+
+    Device slots beyond a node's device count exist in the arrays but are marked absent
+    (`dev_exists` false, `dev_free` 0, `dev_model` -1), so every vector expression may ignore
+    them. `dev_index` maps a slot to the `DeviceView.index` a `DevicePick` names.
+    """
+
+    def __init__(
+        self,
+        *,
+        names: Sequence[str],
+        cpu_free: IntArray,
+        cpu_total: IntArray,
+        mem_free: IntArray,
+        mem_total: IntArray,
+        dev_free: IntArray,
+        dev_index: IntArray,
+        dev_model: IntArray,
+        dev_mem_free: IntArray,
+        dev_mem_total: IntArray,
+        models: Sequence[str],
+        schedulable: BoolArray | None = None,
+        classes: IntArray | None = None,
+    ) -> None:
+        n = len(names)
+        self.names = list(names)
+        self.cpu_free = np.asarray(cpu_free, dtype=np.int64).copy()
+        self.cpu_total = np.asarray(cpu_total, dtype=np.int64).copy()
+        self.mem_free = np.asarray(mem_free, dtype=np.int64).copy()
+        self.mem_total = np.asarray(mem_total, dtype=np.int64).copy()
+        self.dev_free = np.asarray(dev_free, dtype=np.int64).reshape(n, -1).copy()
+        self.dev_index = np.asarray(dev_index, dtype=np.int64).reshape(n, -1).copy()
+        self.dev_model = np.asarray(dev_model, dtype=np.int64).reshape(n, -1).copy()
+        self.dev_mem_free = np.asarray(dev_mem_free, dtype=np.int64).reshape(n, -1).copy()
+        self.dev_mem_total = np.asarray(dev_mem_total, dtype=np.int64).reshape(n, -1).copy()
+        self.dev_exists = self.dev_model >= 0
+        self.dev_free[~self.dev_exists] = 0
+        self.models = tuple(models)
+        self.schedulable = (
+            np.ones(n, dtype=np.bool_) if schedulable is None else np.asarray(schedulable).copy()
+        )
+        self.dev_count = self.dev_exists.sum(axis=1).astype(np.int64)
+        self.classes = (
+            np.zeros(n, dtype=np.int64) if classes is None else np.asarray(classes).copy()
+        )
+        self.version = np.zeros(n, dtype=np.int64)
+        self._model_ids = {m.lower(): i for i, m in enumerate(self.models)}
+        self._allowed: dict[tuple[str, ...], BoolArray] = {}
+        self.caches: dict[Any, Any] = {}  # per-policy scoring caches, keyed by the policy
+        # How equal best scores are settled. None (the default): uniformly at random, as
+        # kube-scheduler does. A permutation of the nodes: the first tied node in that order, as
+        # the FGD authors' simulator does in effect (it names nodes with a seeded random prefix
+        # and its scheduler keeps the first of equal scores; their FirstFit plugin relies on it).
+        self.tie_order: IntArray | None = None
+
+    # --- construction ---------------------------------------------------------------------------
+
+    @classmethod
+    def from_nodes(cls, nodes: Sequence[NodeView]) -> ClusterState:
+        """The state of live nodes. Request classes (gpu-clustering) are inferred from device use:
+        a partly used device means a share, a fully used one an unknown whole-device request."""
+        n = len(nodes)
+        d = max((len(node.devices) for node in nodes), default=0)
+        models: dict[str, int] = {}
+        dev_free = np.zeros((n, d), dtype=np.int64)
+        dev_index = np.full((n, d), -1, dtype=np.int64)
+        dev_model = np.full((n, d), -1, dtype=np.int64)
+        dev_mem_free = np.zeros((n, d), dtype=np.int64)
+        dev_mem_total = np.zeros((n, d), dtype=np.int64)
+        classes = np.zeros(n, dtype=np.int64)
+        for i, node in enumerate(nodes):
+            for j, device in enumerate(node.devices):
+                key = device.model.lower()
+                if key not in models:
+                    models[key] = len(models)
+                dev_free[i, j] = device.free_milli
+                dev_index[i, j] = device.index
+                dev_model[i, j] = models[key]
+                dev_mem_total[i, j] = device.memory_mib
+                free_mem = device.free_memory_mib
+                dev_mem_free[i, j] = device.memory_mib if free_mem is None else free_mem
+                if 0 < device.free_milli < MILLI:
+                    classes[i] |= SHARE_CLASS
+                elif device.free_milli <= 0:
+                    classes[i] |= OTHER_CLASS
+        # Models keep the spelling of their first device, for display; matching ignores case.
+        spelled: dict[str, str] = {}
+        for view in nodes:
+            for device in view.devices:
+                spelled.setdefault(device.model.lower(), device.model)
+        model_names = [spelled[key] for key in models]
+        return cls(
+            names=[node.name for node in nodes],
+            cpu_free=np.array([node.free_cpu_milli for node in nodes], dtype=np.int64),
+            cpu_total=np.array(
+                [node.total_cpu_milli or node.free_cpu_milli for node in nodes], dtype=np.int64
+            ),
+            mem_free=np.array([node.free_memory_mib for node in nodes], dtype=np.int64),
+            mem_total=np.array(
+                [node.total_memory_mib or node.free_memory_mib for node in nodes], dtype=np.int64
+            ),
+            dev_free=dev_free,
+            dev_index=dev_index,
+            dev_model=dev_model,
+            dev_mem_free=dev_mem_free,
+            dev_mem_total=dev_mem_total,
+            models=model_names,
+            schedulable=np.array([node.schedulable for node in nodes], dtype=np.bool_),
+            classes=classes,
+        )
+
+    @classmethod
+    def from_arrays(
+        cls,
+        names: Sequence[str],
+        cpu_milli: Sequence[int] | IntArray,
+        memory_mib: Sequence[int] | IntArray,
+        device_count: Sequence[int] | IntArray,
+        model: Sequence[str],
+    ) -> ClusterState:
+        """Empty nodes, each with `device_count` whole devices of one model (a trace node list)."""
+        count = np.asarray(device_count, dtype=np.int64)
+        n = len(names)
+        d = int(count.max()) if n else 0
+        present = np.arange(d)[None, :] < count[:, None]
+        model_names = sorted({m for m, c in zip(model, count, strict=True) if c > 0 and m})
+        ids = {m: i for i, m in enumerate(model_names)}
+        node_model = np.array([ids.get(m, -1) for m in model], dtype=np.int64)
+        dev_model = np.where(present, node_model[:, None], -1)
+        dev_model[node_model < 0] = -1
+        cpu = np.asarray(cpu_milli, dtype=np.int64)
+        mem = np.asarray(memory_mib, dtype=np.int64)
+        return cls(
+            names=names,
+            cpu_free=cpu,
+            cpu_total=cpu,
+            mem_free=mem,
+            mem_total=mem,
+            dev_free=np.where(present, MILLI, 0),
+            dev_index=np.where(present, np.arange(d)[None, :], -1),
+            dev_model=dev_model,
+            dev_mem_free=np.zeros((n, d), dtype=np.int64),
+            dev_mem_total=np.zeros((n, d), dtype=np.int64),
+            models=model_names,
+        )
+
+    def copy(self) -> ClusterState:
+        """An independent copy (caches are not shared)."""
+        other = ClusterState(
+            names=self.names,
+            cpu_free=self.cpu_free,
+            cpu_total=self.cpu_total,
+            mem_free=self.mem_free,
+            mem_total=self.mem_total,
+            dev_free=self.dev_free,
+            dev_index=self.dev_index,
+            dev_model=self.dev_model,
+            dev_mem_free=self.dev_mem_free,
+            dev_mem_total=self.dev_mem_total,
+            models=self.models,
+            schedulable=self.schedulable,
+            classes=self.classes,
+        )
+        other.version = self.version.copy()
+        other.tie_order = None if self.tie_order is None else self.tie_order.copy()
+        return other
+
+    # --- queries --------------------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        return len(self.names)
+
+    @property
+    def gpu_capacity_milli(self) -> int:
+        return int(self.dev_count.sum()) * MILLI
+
+    @property
+    def gpu_free_milli(self) -> int:
+        return int(self.dev_free.sum())
+
+    def model_ids(self, models: tuple[str, ...]) -> list[int]:
+        return [self._model_ids[m] for m in models if m in self._model_ids]
+
+    def allowed(self, models: tuple[str, ...] | None) -> BoolArray:
+        """Device slots of an acceptable model (all present devices when `models` is None)."""
+        if models is None:
+            return self.dev_exists
+        mask = self._allowed.get(models)
+        if mask is None:
+            mask = np.isin(self.dev_model, self.model_ids(models)) & self.dev_exists
+            self._allowed[models] = mask
+        return mask
+
+    def device_ok(self, demand: Demand, rows: IntArray | slice = slice(None)) -> BoolArray:
+        """Per device slot (of the given rows): could this device hold the replica's share?"""
+        allowed = self.allowed(demand.models)[rows]
+        free = self.dev_free[rows]
+        if demand.shared:
+            ok = allowed & (free >= demand.milli)
+            if demand.dev_mem:
+                ok &= self.dev_mem_free[rows] >= demand.dev_mem
+            return ok
+        return allowed & (free >= MILLI)
+
+    def feasible(
+        self, demand: Demand, rows: IntArray | slice = slice(None)
+    ) -> tuple[BoolArray, BoolArray]:
+        """(node mask, device mask) of the given rows: where the replica fits right now."""
+        nodes = (
+            self.schedulable[rows]
+            & (self.cpu_free[rows] >= demand.cpu)
+            & (self.mem_free[rows] >= demand.mem)
+        )
+        if demand.count == 0:
+            return nodes, np.zeros(self.dev_free[rows].shape, dtype=np.bool_)
+        ok = self.device_ok(demand, rows)
+        return nodes & (ok.sum(axis=1) >= demand.count), ok
+
+    def picks(self, node: int, demand: Demand, column: int | None = None) -> tuple[DevicePick, ...]:
+        """The devices a replica takes on `node`: the given slot for a share (else the fullest
+        device that holds it), the lowest free slots for whole devices."""
+        if demand.count == 0:
+            return ()
+        ok = self.device_ok(demand, np.array([node]))[0]
+        if demand.shared:
+            if column is None:
+                free = np.where(ok, self.dev_free[node], MILLI + 1)
+                column = int(np.argmin(free))
+            if not ok[column]:
+                raise ValueError("the chosen device cannot hold this share")
+            mem = demand.dev_mem or None
+            return (DevicePick(int(self.dev_index[node, column]), demand.milli, mem),)
+        columns = np.flatnonzero(ok)[: demand.count]
+        if len(columns) < demand.count:
+            raise ValueError("not enough free devices on the chosen node")
+        return tuple(DevicePick(int(self.dev_index[node, c]), MILLI) for c in columns)
+
+    def choice(self, node: int, demand: Demand, column: int | None = None) -> Choice:
+        return Choice(node, self.names[node], self.picks(node, demand, column))
+
+    # --- the one mutation -----------------------------------------------------------------------
+
+    def apply(self, choice: Choice, request: ReplicaRequest | Demand) -> None:
+        """Take the replica's resources on the chosen node and devices.
+
+        Raises ValueError, changing nothing, if they are not free: the state never over-commits.
+        """
+        demand = request if isinstance(request, Demand) else demand_of(request)
+        node = choice.node
+        if not self.schedulable[node]:
+            raise ValueError(f"node {self.names[node]} is not schedulable")
+        if self.cpu_free[node] < demand.cpu or self.mem_free[node] < demand.mem:
+            raise ValueError(f"not enough CPU or memory on {self.names[node]}")
+        if len(choice.devices) != demand.count:
+            raise ValueError(f"{demand.count} devices asked, {len(choice.devices)} picked")
+        columns = []
+        allowed = self.allowed(demand.models)[node]
+        for pick in choice.devices:
+            hits = np.flatnonzero(self.dev_index[node] == pick.index)
+            if len(hits) != 1:
+                raise ValueError(f"no device {pick.index} on {self.names[node]}")
+            column = int(hits[0])
+            need = demand.milli
+            if pick.milli != need or not allowed[column] or self.dev_free[node, column] < need:
+                raise ValueError(f"device {pick.index} on {self.names[node]} cannot take {need}m")
+            if pick.memory_mib and self.dev_mem_free[node, column] < pick.memory_mib:
+                raise ValueError(f"not enough device memory on device {pick.index}")
+            columns.append(column)
+        if len(set(columns)) != len(columns):
+            raise ValueError("a device was picked twice")
+        self.cpu_free[node] -= demand.cpu
+        self.mem_free[node] -= demand.mem
+        for pick, column in zip(choice.devices, columns, strict=True):
+            self.dev_free[node, column] -= pick.milli
+            if pick.memory_mib:
+                self.dev_mem_free[node, column] -= pick.memory_mib
+        self.classes[node] |= request_class(demand)
+        self.version[node] += 1
