@@ -156,6 +156,9 @@ QuotaOption = Annotated[
     list[str] | None,
     typer.Option(help="KEY=VALUE, repeatable: a model (devices), cpu, memory or pflops."),
 ]
+MaxOption = Annotated[
+    list[str] | None, typer.Option("--max", help="KEY=VALUE ceiling when borrowing.")
+]
 
 
 @org_app.command("quota")
@@ -163,9 +166,7 @@ QuotaOption = Annotated[
 def org_quota(
     org_id: Annotated[str, typer.Argument(help="Organization id (org_...).")],
     guaranteed: QuotaOption = None,
-    max_: Annotated[
-        list[str] | None, typer.Option("--max", help="KEY=VALUE ceiling when borrowing.")
-    ] = None,
+    max_: MaxOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Set an organization's share of the center (center admins)."""
@@ -179,9 +180,7 @@ def org_quota(
 def project_quota(
     project_id: Annotated[str, typer.Argument(help="Project id (prj_...).")],
     guaranteed: QuotaOption = None,
-    max_: Annotated[
-        list[str] | None, typer.Option("--max", help="KEY=VALUE ceiling when borrowing.")
-    ] = None,
+    max_: MaxOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Set a project's share of its organization (organization admins)."""
