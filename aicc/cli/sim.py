@@ -26,6 +26,11 @@ OPENB_ORIGIN = (
 )
 
 
+@app.callback()
+def main() -> None:
+    """Simulate the scheduler's placement on public traces (offline; no server needed)."""
+
+
 def parse_seeds(text: str) -> list[int]:
     """'42-51', '42,45,47' or '42' (ranges inclusive, parts comma-separated)."""
     seeds: list[int] = []

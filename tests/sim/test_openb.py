@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from aicc.cli import sim as sim_cli
@@ -114,7 +115,7 @@ def test_run_averages_seeds_in_worker_processes() -> None:
 
 def test_cli_prints_the_issue_json(tmp_path: Path) -> None:
     node_csv, pod_csv = write_trace(tmp_path)
-    args = ["--nodes", str(node_csv), "--pods", str(pod_csv), "--policy", "gpu-packing"]
+    args = ["openb", "--nodes", str(node_csv), "--pods", str(pod_csv), "--policy", "gpu-packing"]
     answer = runner.invoke(sim_cli.app, [*args, "--seeds", "42-43", "--json"])
     assert answer.exit_code == 0, answer.output
     data = json.loads(answer.stdout)
@@ -125,10 +126,20 @@ def test_cli_prints_the_issue_json(tmp_path: Path) -> None:
     assert table.exit_code == 0 and "mean" in table.stdout
 
 
+def test_cli_mounts_as_aicc_sim_openb(tmp_path: Path) -> None:
+    node_csv, pod_csv = write_trace(tmp_path)
+    parent = typer.Typer()
+    parent.add_typer(sim_cli.app, name="sim")  # as aicc/cli/main.py mounts it
+    args = ["sim", "openb", "--nodes", str(node_csv), "--pods", str(pod_csv), "--seeds", "42"]
+    answer = runner.invoke(parent, [*args, "--policy", "fgd", "--ties", "node-order", "--json"])
+    assert answer.exit_code == 0, answer.output
+    assert json.loads(answer.stdout)["ties"] == "node-order"
+
+
 def test_cli_errors_say_where_to_get_the_trace(tmp_path: Path) -> None:
-    answer = runner.invoke(sim_cli.app, ["--nodes", str(tmp_path / "missing.csv")])
+    answer = runner.invoke(sim_cli.app, ["openb", "--nodes", str(tmp_path / "missing.csv")])
     assert answer.exit_code == 1
     assert "kubernetes-scheduler-simulator" in answer.output
-    answer = runner.invoke(sim_cli.app, ["--policy", "nope"])
+    answer = runner.invoke(sim_cli.app, ["openb", "--policy", "nope"])
     assert answer.exit_code == 1 and "unknown policy" in answer.output
     assert sim_cli.parse_seeds("42-44,50") == [42, 43, 44, 50]
