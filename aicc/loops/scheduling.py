@@ -155,11 +155,14 @@ def cycle(db: Database, lease: Lease, now: datetime, profile: Profile) -> int:
         )
     if not waiting:
         return 0  # nothing to do: take no write lock
+    with db.reader() as session:  # decide without SQLite's write lock: submits go on meanwhile
+        decisions = schedule(snapshots.build(session, now), profile)
     with db.session() as session:
-        lease.fence(session, now)  # first write of the transaction: serialises rival schedulers
-        snapshot = snapshots.build(session, now)
+        # Only the fenced leader binds, and each record re-checks its job's state, so a snapshot
+        # read a moment ago is safe: capacity can only have grown (replicas ended) meanwhile.
+        lease.fence(session, now)
         bound = 0
-        for decision in schedule(snapshot, profile):
+        for decision in decisions:
             if isinstance(decision, Bind):
                 bound += record_bind(session, decision, now)
             elif isinstance(decision, Preempt):
