@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from aicc.estimate.pricing import PricePlan
 
 
 class SimulatedGroup(BaseModel):
@@ -26,6 +28,8 @@ class Limits(BaseModel):
     log_limit_mib: Annotated[int, Field(ge=1)] = 64
     grace_s: Annotated[float, Field(ge=0)] = 10.0
     log_retention_days: Annotated[float, Field(gt=0)] = 30.0
+    node_failures_to_cordon: Annotated[int, Field(ge=0)] = 3  # within the window; 0: never
+    node_failure_window_h: Annotated[float, Field(gt=0)] = 24.0
 
 
 class SlurmSettings(BaseModel):
@@ -40,6 +44,70 @@ class SlurmSettings(BaseModel):
     account: str | None = None
 
 
+class RaySettings(BaseModel):
+    """For `executor: ray`: the Ray cluster's Jobs API and how its nodes appear in AICC."""
+
+    model_config = ConfigDict(extra="forbid")
+    address: str = "http://127.0.0.1:8265"  # the dashboard, which serves the Jobs and State APIs
+    runs_dir: Path | None = None  # default $AICC_HOME/ray-runs; every Ray node must see it
+    cluster: str = "ray"  # the `cluster` label of the Ray nodes
+    pool: str = "default"  # the `pool` label of the Ray nodes
+    simulated_gpus: bool = False  # the cluster's GPUs are declared (`ray start --num-gpus`), fake
+    default_model: str | None = None  # catalog model of GPUs Ray reports no accelerator type for
+    request_timeout_s: Annotated[float, Field(gt=0)] = 30.0
+
+
+class KubernetesSettings(BaseModel):
+    """For `executor: kubernetes`: which cluster and namespace, and how pods are built there
+    (docs/kubernetes.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+    kubeconfig: Path | None = None  # default $KUBECONFIG, ~/.kube/config; in a pod, its account
+    context: str | None = None  # a kubeconfig context; default the current one
+    namespace: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")] = "aicc"
+    cluster: str = "kubernetes"  # the `cluster` label of the Kubernetes nodes
+    node_selector: dict[str, str] = Field(default_factory=dict)  # which nodes AICC may use
+    placement: Literal["aicc", "kubernetes"] = "aicc"  # node affinity on AICC's choice, or none
+    image: str | None = None  # the image of jobs that name none
+    image_pull_secrets: list[str] = Field(default_factory=list)
+    service_account: str | None = None
+    priority_classes: dict[Literal["low", "normal", "high"], str] = Field(default_factory=dict)
+    tolerations: list[dict[str, Any]] = Field(default_factory=list)
+    pool_label: str = "aicc.io/pool"  # node label whose value is the node's pool
+    rack_label: str | None = "topology.kubernetes.io/rack"  # node label naming its rack
+    default_models: dict[str, str] = Field(default_factory=dict)  # resource -> catalog model
+    simulated_gpus: bool = False  # the cluster's devices are fakes (a dev cluster's plugin)
+    hami: bool = False  # HAMi is installed: shares of NVIDIA GPUs (gpumem, gpucores)
+    volume_claim: str | None = None  # a ReadWriteMany claim for outputs and checkpoints
+    volume_path: Path | None = None  # where this server mounts that claim's root
+    init_image: str | None = None  # unpacks the workdir (needs tar); default the job's image
+    ttl_after_finished_s: Annotated[int | None, Field(ge=0)] = 86400
+    start_timeout_s: Annotated[float, Field(gt=0)] = 600.0
+    request_timeout_s: Annotated[float, Field(gt=0)] = 30.0
+
+
+class SiteSettings(BaseModel):
+    """The site: billing time zone, and the power model of metering (docs/billing.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+    timezone: str = "Asia/Shanghai"  # billing months, days and voucher windows (CONTRACTS §1)
+    pue: Annotated[float, Field(ge=1, le=5)] = 1.3  # facility power / IT power
+    idle_power_fraction: Annotated[float, Field(ge=0, le=1)] = 0.15  # of TDP, at 0% busy
+    assumed_utilization: Annotated[float, Field(ge=0, le=1)] = 1.0  # energy without NVML
+    sample_interval_s: Annotated[float, Field(gt=0)] = 60.0  # NVML utilization samples
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; e.g. Asia/Shanghai or UTC") from None
+        return value
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     home: Path = Path("~/.aicc").expanduser()
@@ -48,12 +116,16 @@ class Settings(BaseModel):
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
     executor: str = "local"
     slurm: SlurmSettings = Field(default_factory=lambda: SlurmSettings())
+    ray: RaySettings = Field(default_factory=lambda: RaySettings())
+    kubernetes: KubernetesSettings = Field(default_factory=lambda: KubernetesSettings())
     policy: str = "default"  # a scheduler profile: default, fifo, easy, spread
     node_name: str | None = None
     simulated_devices: list[SimulatedGroup] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
     secret_key_file: Path | None = None  # default: $AICC_HOME/secret.key; share it between servers
     loop_interval_s: Annotated[float, Field(gt=0)] = 0.5
+    site: SiteSettings = Field(default_factory=lambda: SiteSettings())
+    pricing: PricePlan = Field(default_factory=lambda: PricePlan(name="center"))  # the default
 
 
 ENV = {

@@ -16,14 +16,17 @@ from fastapi import FastAPI
 from aicc import config
 from aicc.api.app import create_app
 from aicc.api.state import AppState
+from aicc.billing.meter import PowerModel
 from aicc.executors.base import Executor
 from aicc.executors.local.executor import LocalExecutor
 from aicc.executors.local.node import SimulatedDevices
+from aicc.loops.books import Books
 from aicc.loops.controller import Controller, holder_name
+from aicc.loops.lease import Lease
 from aicc.scheduler.profiles import get_profile
-from aicc.services import tenancy, tokens
+from aicc.services import node_health, tenancy, tokens
 from aicc.store.blobs import BlobStore
-from aicc.store.db import open_database
+from aicc.store.db import Database, open_database
 from aicc.store.sealing import Sealer
 from aicc.store.tables import UserRow
 
@@ -51,10 +54,33 @@ def make_executors(settings: config.Settings, blobs: BlobStore) -> dict[str, Exe
             grace_s=settings.limits.grace_s,
         )
         return {"slurm": executor}
+    if settings.executor == "ray":
+        from aicc.executors.ray import RayExecutor
+
+        ray = settings.ray
+        return {
+            "ray": RayExecutor(
+                address=ray.address,
+                base_dir=ray.runs_dir or settings.home / "ray-runs",
+                blobs=blobs,
+                cluster=ray.cluster,
+                pool=ray.pool,
+                simulated=ray.simulated_gpus,
+                default_model=ray.default_model,
+                grace_s=settings.limits.grace_s,
+                timeout_s=ray.request_timeout_s,
+            )
+        }
+    if settings.executor == "kubernetes":
+        from aicc.executors.kubernetes import build
+
+        return {
+            "kubernetes": build(settings.kubernetes, blobs=blobs, grace_s=settings.limits.grace_s)
+        }
     if settings.executor != "local":
         raise config.ConfigError(
-            f"executor {settings.executor!r} is not available yet; use 'local' or 'slurm' "
-            "(Ray and Kubernetes arrive with issue 4)"
+            f"executor {settings.executor!r} is not available; "
+            "use 'local', 'slurm', 'ray' or 'kubernetes'"
         )
     local = LocalExecutor(
         home=settings.home,
@@ -88,6 +114,20 @@ def register_nodes(state: AppState) -> None:
         log.info("executor %s: %s", executor.name, getattr(executor, "note", "") or "ready")
 
 
+def books(settings: config.Settings, db: Database, lease: Lease) -> Books:
+    """Metering, budget alerts and utilization samples (docs/billing.md)."""
+    site = settings.site
+    power = PowerModel(site.pue, site.idle_power_fraction, site.assumed_utilization)
+    return Books(
+        db,
+        lease,
+        zone=site.timezone,
+        power=power,
+        pricing=settings.pricing,
+        sample_every=timedelta(seconds=site.sample_interval_s),
+    )
+
+
 def build(settings: config.Settings) -> tuple[FastAPI, AppState]:
     settings.home.mkdir(parents=True, exist_ok=True)
     db = open_database(settings.db, settings.home)
@@ -106,6 +146,11 @@ def build(settings: config.Settings) -> tuple[FastAPI, AppState]:
         profile=profile,
         interval_s=settings.loop_interval_s,
         log_retention=timedelta(days=settings.limits.log_retention_days),
+        books=lambda lease: books(settings, db, lease),
+        health=node_health.Policy(
+            failures=settings.limits.node_failures_to_cordon,
+            window=timedelta(hours=settings.limits.node_failure_window_h),
+        ),
     )
     state = AppState(
         settings=settings,

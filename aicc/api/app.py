@@ -6,7 +6,17 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from aicc import __version__, portal
-from aicc.api.routers import audit, jobs, nodes, system, tenancy, workdirs
+from aicc.api.routers import (
+    audit,
+    billing,
+    estimate,
+    jobs,
+    kpis,
+    nodes,
+    system,
+    tenancy,
+    workdirs,
+)
 from aicc.api.state import AppState
 from aicc.core.states import IllegalTransition
 from aicc.services.common import ServiceError
@@ -20,7 +30,7 @@ def create_app(state: AppState) -> FastAPI:
         "queues, jobs. Authenticate with `Authorization: Bearer <token>`.",
     )
     app.state.aicc = state
-    for module in (system, tenancy, nodes, workdirs, jobs, audit):
+    for module in (system, tenancy, nodes, workdirs, jobs, audit, estimate, billing, kpis):
         app.include_router(module.router)
 
     @app.exception_handler(ServiceError)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from aicc.cli import admin, bench, jobs, nodes, sim
+from aicc.cli import admin, bench, billing, estimate, jobs, nodes, sim
 from aicc.cli.output import client, fail, handle_errors, print_json, status
 
 app = typer.Typer(
@@ -32,6 +32,7 @@ app.add_typer(admin.queue_app, name="queue")
 app.add_typer(admin.secret_app, name="secret")
 app.add_typer(admin.accelerator_app, name="accelerator")
 app.add_typer(spec_app, name="spec")
+app.add_typer(billing.admin_app, name="admin")
 app.add_typer(bench.app, name="bench")
 app.add_typer(sim.app, name="sim")
 
@@ -75,7 +76,9 @@ def serve(
     db: Annotated[
         str | None, typer.Option("--db", help="Database URL (default SQLite in the home).")
     ] = None,
-    executor: Annotated[str | None, typer.Option(help="Where jobs run (default local).")] = None,
+    executor: Annotated[
+        str | None, typer.Option(help="Where jobs run: local (default), slurm, ray or kubernetes.")
+    ] = None,
     policy: Annotated[
         str | None,
         typer.Option(help="Scheduler profile: default, fifo, easy or spread (default: default)."),
@@ -232,6 +235,8 @@ def spec_schema() -> None:
 
 
 app.command("audit")(admin.audit)
+app.command("estimate")(estimate.estimate)
+app.command("bill")(billing.bill)
 
 
 @app.command("version")

@@ -6,6 +6,7 @@ numpy and the simulator are imported inside the commands, so `aicc --help` stays
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +21,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 OPENB_DIR = REPO_ROOT.parent / "shared" / "data" / "traces" / "alibaba-gpu-v2023-openb" / "csv"
 OPENB_NODES = OPENB_DIR / "openb_node_list_gpu_node.csv"
 OPENB_PODS = OPENB_DIR / "openb_pod_list_default.csv"
+PHILLY = REPO_ROOT.parent / "shared" / "data" / "traces" / "philly-sia" / "philly.csv"
+PHILLY_ORIGIN = (
+    "get philly.csv from github.com/siasosp23/artifacts, sia-simulator/traces/ (a per-job table "
+    "of the Microsoft Philly trace), and pass --trace"
+)
 OPENB_ORIGIN = (
     "get the openb CSVs from github.com/hkust-adsl/kubernetes-scheduler-simulator, folder "
     "data/csv/ (or alibaba/clusterdata, cluster-trace-gpu-v2023/csv/), and pass --nodes/--pods"
@@ -44,12 +50,12 @@ def parse_seeds(text: str) -> list[int]:
     return list(dict.fromkeys(seeds))
 
 
-def _trace_file(given: Path | None, default: Path, what: str) -> Path:
+def _trace_file(given: Path | None, default: Path, what: str, origin: str = OPENB_ORIGIN) -> Path:
     path = given or default
     if not path.is_file():
         if given is None:
-            fail(f"the default openb {what} list is not at {default}", OPENB_ORIGIN)
-        fail(f"no such file: {path}", OPENB_ORIGIN)
+            fail(f"the default {what} is not at {default}", origin)
+        fail(f"no such file: {path}", origin)
     return path
 
 
@@ -108,8 +114,8 @@ def openb_command(
     if ties not in openb.TIES:
         fail(f"unknown --ties {ties!r}", f"one of {', '.join(openb.TIES)}")
     seed_list = parse_seeds(seeds)
-    node_path = _trace_file(nodes, OPENB_NODES, "node")
-    pod_path = _trace_file(pods, OPENB_PODS, "pod")
+    node_path = _trace_file(nodes, OPENB_NODES, "openb node list")
+    pod_path = _trace_file(pods, OPENB_PODS, "openb pod list")
     try:
         node_list = openb.load_nodes(node_path)
         pod_list = openb.load_pods(pod_path)
@@ -149,3 +155,104 @@ def openb_command(
     speed = result.get("decisions_per_s")
     if speed:
         status(f"[dim]{escape(pod_path.name)}: {speed:,.0f} placements/s per process[/dim]")
+
+
+def _date(text: str | None, flag: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: give a date as 2017-10-01", param_hint=flag) from None
+
+
+@app.command("jobs")
+def jobs_command(
+    gpus: Annotated[int, typer.Option("--gpus", min=1, help="GPUs in the cluster, 8 per node.")],
+    trace: Annotated[
+        Path | None,
+        typer.Option(
+            "--trace",
+            help="Philly per-job CSV (default: philly.csv under ../shared/data/traces).",
+            show_default=False,
+        ),
+    ] = None,
+    policy: Annotated[str, typer.Option("--policy", help="Scheduler profile.")] = "default",
+    start: Annotated[
+        str | None, typer.Option("--from", help="First submission day, e.g. 2017-10-01.")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Submissions before this day.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the runtime errors.")] = 42,
+    sigma: Annotated[
+        float, typer.Option("--sigma", min=0.0, help="Lognormal sigma of declared runtimes.")
+    ] = 1.0,
+    overhead: Annotated[
+        float,
+        typer.Option("--restart-overhead", min=0.0, help="Seconds of work a preemption loses."),
+    ] = 60.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Replay a job trace's arrivals through the whole scheduler (quotas, fair share, gangs,
+    backfill, preemption) on a cluster of GPUS, and report completion times and fairness.
+
+    Each virtual cluster is a tenant guaranteed its share of the trace's GPU-time; policies see
+    declared runtimes (true duration x a seeded lognormal error), never the true ones."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from aicc.scheduler.profiles import get_profile
+    from aicc.sim import philly
+    from aicc.sim.jobs import SimConfig, Simulation, offered_load, summary
+
+    try:
+        get_profile(policy)
+    except ValueError as exc:
+        fail(str(exc))
+    path = _trace_file(trace, PHILLY, "Philly trace", PHILLY_ORIGIN)
+    try:
+        jobs = philly.load(path, _date(start, "--from"), _date(end, "--to"))
+    except ValueError as exc:
+        fail(f"cannot read the trace: {exc}", "expected the Philly CSV columns (see SOURCE.md)")
+    if not jobs:
+        fail("no job was submitted in that window", "widen --from/--to")
+    config = SimConfig(
+        gpus=gpus, policy=policy, seed=seed, sigma=sigma, restart_overhead_s=overhead
+    )
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(f"{policy} on {gpus} GPUs", total=len(jobs))
+        sim = Simulation(jobs, config)
+        outcome = sim.run(on_progress=lambda done: progress.update(task, completed=done))
+    result: dict[str, Any] = {
+        "trace": str(path),
+        "policy": policy,
+        "from": jobs[0].submitted.isoformat(),
+        "to": jobs[-1].submitted.isoformat(),
+        "offered_load_pct": round(offered_load(jobs, gpus), 2),
+        **summary(outcome, gpus, len(jobs)),
+    }
+    if as_json:
+        print_json(result)
+        return
+    hours = {k: v / 3600 for k, v in result.items() if k.endswith("_s")}
+    measures = [
+        ("jobs (finished / dropped)", f"{result['finished']} / {result['dropped_jobs']}"),
+        ("offered load", f"{result['offered_load_pct']:.1f} %"),
+        ("average JCT", f"{hours['avg_jct_s']:.2f} h"),
+        ("median / p99 JCT", f"{hours['p50_jct_s']:.2f} h / {hours['p99_jct_s']:.1f} h"),
+        ("average wait", f"{hours['avg_wait_s']:.2f} h"),
+        ("makespan", f"{hours['makespan_s']:.1f} h"),
+        ("GPU utilization", f"{result['gpu_util_pct']:.1f} %"),
+        ("Jain fairness (slowdown by VC)", f"{result['jain_fairness']:.3f}"),
+        ("preemptions", str(result["preemptions"])),
+    ]
+    print_table(
+        [{"measure": k, "value": v} for k, v in measures],
+        [Column("measure", lambda r: r["measure"]), Column("value", lambda r: r["value"], "right")],
+        title=f"{escape(path.name)}: {policy} on {gpus} GPUs",
+    )

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 TOPOLOGY_KEYS = ("site", "cluster", "pool", "rack")
+# A node label its executor sets when its engine hands out whole devices only (Slurm GRES, Ray,
+# Kubernetes without HAMi): the scheduler then places no device share or MIG slice there.
+WHOLE_DEVICES = "aicc.io/whole-devices"
 
 
 class NodeState(StrEnum):

@@ -42,7 +42,10 @@ class ReplicaLaunch:
     max_runtime_s: int | None
     workdir_sha256: str | None = None
     checkpoint_subdir: str | None = None  # spec.checkpoint_dir, relative to the workdir
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)  # the spec's, plus aicc.io/org, /project
+    image: str | None = None  # the spec's container image (engines that run containers)
+    priority: int = 100  # the spec's priority (engines with priority classes)
+    devices: tuple[dict[str, int], ...] = ()  # bound devices: {"index", "milli", "memory_mib"}
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,16 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 
+from aicc.core.topology import NodeState
 from aicc.executors.base import Executor
 from aicc.loops import janitor, reconcile, scheduling
+from aicc.loops.books import Books
 from aicc.loops.lease import Lease, LostLease
 from aicc.scheduler.framework import Profile
-from aicc.services import nodes
+from aicc.services import node_health, nodes
 from aicc.services.common import utcnow
 from aicc.store.db import Database
 from aicc.store.sealing import Sealer
@@ -56,12 +59,16 @@ class Controller:
         interval_s: float = 1.0,
         log_retention: timedelta = timedelta(days=30),
         sweep_every: timedelta = timedelta(minutes=10),
+        books: Callable[[Lease], Books] | None = None,
+        health: node_health.Policy = node_health.Policy(),
     ) -> None:
         self.db = db
         self.executors = executors
         self.sealer = sealer
         self.profile = profile
         self.lease = Lease(db, name="controller", holder=holder, holder_dead=dead_local_process)
+        self.books = books(self.lease) if books is not None else None  # metering (billing/)
+        self.health = health  # when a node that fails repeatedly is cordoned
         self.interval_s = interval_s
         self.log_retention = log_retention
         self.sweep_every = sweep_every
@@ -84,8 +91,12 @@ class Controller:
                 log.exception("executor %s: discovery failed", executor.name)
                 continue
             with self.db.session() as session:
-                for node in found:
+                rows = [
                     nodes.register(session, node, reason=executor.node_reason(node.name))
+                    for node in found
+                ]
+                down = {row.id for row in rows if row.state == NodeState.DOWN.value}
+                node_health.check(session, down, self.health, utcnow())
 
     def wake(self) -> None:
         self._wake.set()
@@ -95,8 +106,12 @@ class Controller:
         if not self.lease.try_acquire(utcnow()):
             return
         try:
-            scheduling.cycle(self.db, self.lease, utcnow(), self.profile)
-            reconcile.cycle(self.db, self.lease, self.executors, self.sealer, utcnow())
+            billing = self.books.context if self.books is not None else None
+            scheduling.cycle(self.db, self.lease, utcnow(), self.profile, billing)
+            observed = utcnow()  # every active replica is polled after this instant
+            reconcile.cycle(self.db, self.lease, self.executors, self.sealer, utcnow(), self.health)
+            if self.books is not None:
+                self.books.tick(observed)
             if utcnow() >= self._next_discovery:
                 self.discover()
                 self._next_discovery = utcnow() + DISCOVERY_EVERY

@@ -21,7 +21,7 @@ from aicc.core.states import JobState, Reason
 from aicc.core.topology import NodeState
 from aicc.executors.base import Executor, ReplicaLaunch, ReplicaState
 from aicc.loops.lease import Lease
-from aicc.services import nodes, secrets
+from aicc.services import node_health, nodes, secrets
 from aicc.services.common import utcnow
 from aicc.services.jobs import change_state
 from aicc.store.db import Database
@@ -130,7 +130,10 @@ def _launch(
         max_runtime_s=spec.max_runtime_s,
         workdir_sha256=spec.workdir_sha256,
         checkpoint_subdir=spec.checkpoint_dir,
-        labels=dict(spec.labels),
+        labels={**spec.labels, "aicc.io/org": job.org_id, "aicc.io/project": job.project_id},
+        image=spec.image,
+        priority=spec.priority,
+        devices=tuple(dict(d) for d in rep.devices),
     )
 
 
@@ -171,10 +174,15 @@ def act(
 
 
 def record(
-    session: Session, seen: dict[str, tuple[str | None, ReplicaState | None]], now: datetime
+    session: Session,
+    seen: dict[str, tuple[str | None, ReplicaState | None]],
+    now: datetime,
+    health: node_health.Policy = node_health.Policy(),
 ) -> None:
-    """Write what was observed, then settle each touched job from its replicas."""
+    """Write what was observed, settle each touched job from its replicas, and cordon a node
+    that lost replicas too often (`health`)."""
     touched: set[str] = set()
+    failed_nodes: set[str] = set()
     for replica_id, (handle, state) in seen.items():
         rep = session.get(ReplicaRow, replica_id)
         if rep is None or rep.state not in ACTIVE_REPLICA:
@@ -195,19 +203,21 @@ def record(
             rep.state = "exited" if state.phase == "exited" else "lost"
             rep.exit_code, rep.reason = state.exit_code, state.reason
             rep.ended_at = state.ended_at or now
+            if rep.state == "lost":
+                failed_nodes.add(rep.node_id)
             if state.reason == "node_lost":
-                _node_lost(session, rep.node_id, state.message)
+                _node_lost(session, rep.node_id, state.message, now)
     for job_id in touched:
         settle(session, session.get(JobRow, job_id), now)  # type: ignore[arg-type]
+    node_health.check(session, failed_nodes, health, now)
 
 
-def _node_lost(session: Session, node_id: str, message: str) -> None:
+def _node_lost(session: Session, node_id: str, message: str, now: datetime) -> None:
     """Take the node out of placement at once, so a requeued job does not land there again;
     the executor's next discovery brings it back when its engine sees it healthy."""
     node = session.get(NodeRow, node_id)
     if node is not None and node.state == NodeState.READY.value:
-        node.state = NodeState.DOWN.value
-        node.state_reason = nodes.ENGINE + (message or "a replica was lost with this node")
+        nodes.mark_down(session, node, message or "a replica was lost with this node", at=now)
 
 
 def _record_devices(rep: ReplicaRow, indices: tuple[int, ...]) -> None:
@@ -343,7 +353,12 @@ def _failure_message(rep: ReplicaRow) -> str:
 
 
 def cycle(
-    db: Database, lease: Lease, executors: dict[str, Executor], sealer: Sealer, now: datetime
+    db: Database,
+    lease: Lease,
+    executors: dict[str, Executor],
+    sealer: Sealer,
+    now: datetime,
+    health: node_health.Policy = node_health.Policy(),
 ) -> None:
     with db.reader() as session:  # reading needs no fence; only the writes below do
         work = gather(session, sealer)
@@ -353,4 +368,4 @@ def cycle(
     with db.session() as session:
         now = utcnow()  # acting took time: fence and record at the present
         lease.fence(session, now)
-        record(session, seen, now)
+        record(session, seen, now, health)

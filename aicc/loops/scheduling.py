@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from aicc.billing import budgets
 from aicc.core.states import JobState, Reason
 from aicc.loops.lease import Lease
 from aicc.scheduler.framework import Profile, schedule
@@ -144,9 +145,15 @@ def _replica(
     )
 
 
-def cycle(db: Database, lease: Lease, now: datetime, profile: Profile) -> int:
+def cycle(
+    db: Database,
+    lease: Lease,
+    now: datetime,
+    profile: Profile,
+    billing: budgets.Context | None = None,
+) -> int:
     """One scheduling pass in one fenced transaction: binds, preemptions and waiting reasons.
-    Returns the number of jobs bound."""
+    With `billing`, budgets are checked at admission. Returns the number of jobs bound."""
     with db.reader() as session:
         waiting = session.scalar(
             select(func.count())
@@ -156,7 +163,7 @@ def cycle(db: Database, lease: Lease, now: datetime, profile: Profile) -> int:
     if not waiting:
         return 0  # nothing to do: take no write lock
     with db.reader() as session:  # decide without SQLite's write lock: submits go on meanwhile
-        decisions = schedule(snapshots.build(session, now), profile)
+        decisions = schedule(snapshots.build(session, now, billing=billing), profile)
     with db.session() as session:
         # Only the fenced leader binds, and each record re-checks its job's state, so a snapshot
         # read a moment ago is safe: capacity can only have grown (replicas ended) meanwhile.

@@ -1,4 +1,6 @@
-"""The portal's routes: sign-in and sign-out, the language switch, and the pages.
+"""The portal's routes: sign-in and sign-out, the language switch, the job and node pages, and
+what every page shares (rendering, sessions, the operator guard). The operators' pages live in
+`center.py`, quotas in `quotas.py`, tokens and secrets in `account.py`.
 
 Pages are HTML rendered on the server. Parts that change while a person watches (the job list, a
 job's state and its log, the nodes) are re-fetched by htmx every few seconds as HTML fragments.
@@ -32,7 +34,7 @@ from aicc.executors.base import Stream
 from aicc.portal import auth, views
 from aicc.portal.i18n import LANGUAGES, Translator, negotiate, supported
 from aicc.services import audit
-from aicc.services.common import ServiceError, utcnow
+from aicc.services.common import Forbidden, ServiceError, utcnow
 from aicc.services.jobs import cancel as cancel_job
 from aicc.services.tenancy import principal_of
 
@@ -63,6 +65,15 @@ SECURITY_HEADERS = {
 # Paths that belong to the API and keep its JSON errors.
 API_PREFIXES = ("/api/", "/healthz", "/metrics", "/openapi.json", "/docs", "/redoc")
 
+
+def _number(value: float, digits: int = 1) -> str:
+    """1234.5 -> '1,234.5', 2.0 -> '2', 0.04 -> '0.04' (small values keep a significant digit)."""
+    if value and abs(value) < 10**-digits:
+        digits = min(6, -int(f"{abs(value):e}".split("e")[1]))
+    text = f"{value:,.{digits}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 templates = Environment(
     loader=FileSystemLoader(HERE / "templates"),
     autoescape=select_autoescape(["html"]),
@@ -77,6 +88,7 @@ templates.filters.update(
     iso=lambda d: d.isoformat() if d else "",
     when=lambda d: d.strftime("%Y-%m-%d %H:%M:%S UTC") if d else "",
     percent=lambda part, whole: round(100 * part / whole) if whole else 0,
+    number=lambda value, digits=1: _number(value, digits),
 )
 
 
@@ -145,7 +157,21 @@ def signed_in(request: Request, session: SessionDep) -> auth.SignedIn:
 Me = Annotated[auth.SignedIn, Depends(signed_in)]
 
 
-def _language(request: Request, me: auth.SignedIn | None) -> str:
+def operator(me: Me) -> auth.SignedIn:
+    """The center's operators (the `admin` role) only: anyone else gets the 403 page."""
+    if not me.who.is_admin:
+        raise Forbidden("only the center's operators may open this page")
+    return me
+
+
+Operator = Annotated[auth.SignedIn, Depends(operator)]
+
+
+def csrf_ok(me: auth.SignedIn, given: str) -> bool:
+    return auth.same_token(given, me.csrf)
+
+
+def language_of(request: Request, me: auth.SignedIn | None) -> str:
     if me is not None and me.language in LANGUAGES:
         return me.language
     return supported(request.cookies.get(LANG_COOKIE)) or negotiate(
@@ -182,7 +208,7 @@ def render(
     headers: dict[str, str] | None = None,
     **context: Any,
 ) -> HTMLResponse:
-    language = _language(request, me)
+    language = language_of(request, me)
     new_token = False
     if me is not None:
         csrf = me.csrf
@@ -222,7 +248,7 @@ def assets_built() -> bool:
     return all((VENDOR / name).is_file() for name in VENDOR_FILES)
 
 
-def _is_htmx(request: Request) -> bool:
+def is_htmx(request: Request) -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
@@ -353,7 +379,7 @@ def set_language(
 @router.get("/")
 def dashboard(request: Request, session: SessionDep, me: Me) -> Response:
     data = views.dashboard(session, me.who)
-    t = Translator(_language(request, me))
+    t = Translator(language_of(request, me))
     chart = views.chart_data(data.counts, lambda s: t(f"state.{s}"))
     return render(
         request,
@@ -378,7 +404,7 @@ def job_list(
     before: str | None = None,
 ) -> Response:
     data = views.job_list(session, me.who, state=state, project=project, before=before)
-    template = "_job_rows.html" if _is_htmx(request) else "jobs.html"
+    template = "_job_rows.html" if is_htmx(request) else "jobs.html"
     return render(
         request,
         template,
@@ -454,7 +480,7 @@ def job_cancel(
 
 @router.get("/nodes")
 def node_list(request: Request, session: SessionDep, me: Me) -> Response:
-    template = "_node_cards.html" if _is_htmx(request) else "nodes.html"
+    template = "_node_cards.html" if is_htmx(request) else "nodes.html"
     return render(request, template, me=me, nav="nodes", nodes=views.node_list(session))
 
 
@@ -470,7 +496,11 @@ def install(app: FastAPI) -> None:
             "(`make run` does) or pages will not update live",
             VENDOR,
         )
+    from aicc.portal import account, center, quotas
+
     app.include_router(router)
+    for pages in (center.router, quotas.router, account.router):
+        app.include_router(pages)
     app.mount("/static", StaticFiles(directory=STATIC), name="portal-static")
 
     async def not_found(request: Request, exc: Exception) -> Response:

@@ -56,6 +56,8 @@ def amount(request: ReplicaRequest, picks: Picks) -> Amount:
 
 def pick(cluster: Cluster, i: int, request: ReplicaRequest) -> Picks | None:
     """The devices one replica would take on node `i`, or None (fit.py's rules, plus MIG)."""
+    if not cluster.nodes[i].shares and is_share(request):
+        return None
     if request.mig_profile is None:
         models = request.models
         if models is not None and len(models) == 1 and cluster.single_model[i] == models[0]:
@@ -225,3 +227,10 @@ def _in_one_domain(
                 return spots
             statement.rollback(mark)
     return None
+
+
+def is_share(request: ReplicaRequest) -> bool:
+    """A MIG slice or a share of one device (not whole devices)."""
+    return request.mig_profile is not None or (
+        request.accel_milli is not None and request.accel_milli < 1000
+    )

@@ -1,7 +1,8 @@
 """The scheduler's working copy of the nodes, indexed so a cycle never scans the whole center.
 
-`Cluster` copies the snapshot's nodes once per cycle (never the jobs' views, never per job) and
-keeps four indexes up to date as capacity is taken and given back:
+`Cluster` copies a snapshot node the first time a cycle changes it (never the jobs' views, never
+per job; the snapshot itself is never changed) and keeps four indexes up to date as capacity is
+taken and given back:
 
 - `by_whole[model][k]`: schedulable nodes with exactly `k` whole free devices of `model`;
 - `partial[model][b]`: devices in use by shares, bucketed by free milli (`b = free // 100`);
@@ -15,6 +16,7 @@ Buckets are insertion-ordered dicts, so iteration, and so every decision, is det
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
@@ -39,23 +41,30 @@ def _copy_device(d: DeviceView) -> DeviceView:
     return DeviceView(d.index, d.model, d.memory_mib, d.free_milli, d.free_memory_mib)
 
 
+def _copy_node(n: NodeView) -> NodeView:
+    return NodeView(
+        name=n.name,
+        free_cpu_milli=n.free_cpu_milli,
+        free_memory_mib=n.free_memory_mib,
+        devices=[_copy_device(d) for d in n.devices],
+        labels=n.labels,
+        schedulable=n.schedulable,
+        total_cpu_milli=n.total_cpu_milli,
+        total_memory_mib=n.total_memory_mib,
+        shares=n.shares,
+    )
+
+
 class Cluster:
     """Free capacity per node and device, with the indexes above. Mutated only by take/give."""
 
     def __init__(self, nodes: Sequence[NodeView]) -> None:
+        # Copy on write: a node is copied the first time a take or give changes it (most nodes
+        # never are in a cycle); nodes with MIG devices at once, since the copy hides them.
         self.nodes: list[NodeView] = [
-            NodeView(
-                name=n.name,
-                free_cpu_milli=n.free_cpu_milli,
-                free_memory_mib=n.free_memory_mib,
-                devices=[_copy_device(d) for d in n.devices],
-                labels=n.labels,
-                schedulable=n.schedulable,
-                total_cpu_milli=n.total_cpu_milli,
-                total_memory_mib=n.total_memory_mib,
-            )
-            for n in nodes
+            _copy_node(n) if any(d.mig for d in n.devices) else n for n in nodes
         ]
+        self._owned: list[bool] = [n is not o for n, o in zip(self.nodes, nodes, strict=True)]
         self.index_of: dict[str, int] = {n.name: i for i, n in enumerate(self.nodes)}
         self.models: list[str] = []  # device models as the devices spell them, first seen first
         self.max_devices: dict[str, int] = {}
@@ -82,12 +91,11 @@ class Cluster:
         ]
         self._any: dict[ReplicaRequest, ReplicaRequest] = {}
         for n in self.nodes:
-            for d in n.devices:
-                if d.model not in self.max_devices:
-                    self.models.append(d.model)
-                    self._lower.setdefault(d.model.lower(), d.model)
-                count = sum(1 for e in n.devices if e.model == d.model)
-                self.max_devices[d.model] = max(self.max_devices.get(d.model, 0), count)
+            for model, count in Counter(d.model for d in n.devices).items():
+                if model not in self.max_devices:
+                    self.models.append(model)
+                    self._lower.setdefault(model.lower(), model)
+                self.max_devices[model] = max(self.max_devices.get(model, 0), count)
         for m in self.models:
             self.by_whole[m] = [{} for _ in range(self.max_devices[m] + 1)]
             self.partial[m] = [{} for _ in range(BUCKETS)]
@@ -172,6 +180,9 @@ class Cluster:
         self._apply(i, amount, +1)
 
     def _apply(self, i: int, amount: Amount, sign: int) -> None:
+        if not self._owned[i]:
+            self.nodes[i] = _copy_node(self.nodes[i])
+            self._owned[i] = True
         node = self.nodes[i]
         node.free_cpu_milli += sign * amount.cpu_milli
         node.free_memory_mib += sign * amount.memory_mib

@@ -57,6 +57,7 @@ def node_types(nodes: Sequence[NodeView]) -> list[tuple[NodeView, int]]:
         sig = (
             cpu,
             memory,
+            n.shares,
             tuple((d.model, d.memory_mib, tuple(s.profile for s in d.mig)) for d in n.devices),
         )
         found = counts.get(sig)
@@ -72,6 +73,14 @@ def node_types(nodes: Sequence[NodeView]) -> list[tuple[NodeView, int]]:
             )
             for d in n.devices
         ]
-        empty = NodeView(n.name, cpu, memory, devices, total_cpu_milli=cpu, total_memory_mib=memory)
+        empty = NodeView(
+            n.name,
+            cpu,
+            memory,
+            devices,
+            total_cpu_milli=cpu,
+            total_memory_mib=memory,
+            shares=n.shares,
+        )
         counts[sig] = (empty, 1)
     return list(counts.values())

@@ -86,13 +86,16 @@ class Cycle:
         self.lane_count: Counter[str] = Counter()
         self.alloc: dict[str, Demand] = {}
         self.running_demand: dict[str, Demand] = {}
+        held: dict[str, Demand] = {}  # per project, all its running jobs (terminating ones too)
         for job in snapshot.running:
             demand = placed_demand(job.request, job.placements, self.model_of)
             self.running_demand[job.id] = demand
-            self.tree.add(job.project_id, demand)
+            _add(held.setdefault(job.project_id, {}), demand)
             self.lane_count[job.queue] += 1
             if not job.terminating:
                 self._allocate(job.project_id, demand)
+        for project, demand in held.items():  # one walk up the tree per project, not per job
+            self.tree.add(project, demand)
         self.fair: FairState | None = None
         fair = next((p for p, _ in profile.share if isinstance(p, FairShare)), None)
         if fair is not None:
@@ -134,9 +137,7 @@ class Cycle:
         return None if i is None else self.cluster.device_model(i, device_index)
 
     def _allocate(self, project: str, demand: Demand) -> None:
-        held = self.alloc.setdefault(project, {})
-        for k, v in demand.items():
-            held[k] = held.get(k, 0.0) + v
+        _add(self.alloc.setdefault(project, {}), demand)
 
     def shape(self, request: ReplicaRequest) -> int:
         """A small number per distinct request: cheap keys for the cycle's caches."""
@@ -200,8 +201,10 @@ class Cycle:
             for job in self.snapshot.pending
         }
 
-        def job_key(job: JobView) -> tuple[float, datetime, str]:
-            return (-static[job.id], job.submitted_at, job.id)
+        nominated = self.nominated()
+
+        def job_key(job: JobView) -> tuple[bool, float, datetime, str]:
+            return (job.id not in nominated, -static[job.id], job.submitted_at, job.id)
 
         tiers = profile.guaranteed_first and bool(self.tree.governed)
         if not profile.share and not tiers:
@@ -212,7 +215,7 @@ class Cycle:
             queues.setdefault(job.project_id, []).append(job)
         head = dict.fromkeys(queues, 0)
 
-        def project_key(project: str) -> tuple[int, float, datetime, str, str]:
+        def project_key(project: str) -> tuple[bool, int, float, datetime, str, str]:
             job = queues[project][head[project]]
             version = self._version[project]  # shares and tiers change only with usage
             tier = 0
@@ -232,7 +235,8 @@ class Cycle:
                 for plugin, weight in profile.share:
                     share += weight * plugin.share(project, self)
                 self._keys[project] = (version, share)
-            return (tier, -(static[job.id] + share), job.submitted_at, job.id, project)
+            first = job.id not in nominated
+            return (first, tier, -(static[job.id] + share), job.submitted_at, job.id, project)
 
         heap = [project_key(p) for p in queues]
         heapq.heapify(heap)
@@ -243,6 +247,15 @@ class Cycle:
             yield job
             if head[project] < len(queues[project]):
                 heapq.heappush(heap, project_key(project))
+
+    def nominated(self) -> set[str]:
+        """Waiting jobs whose victims have not started again: they go first, so the capacity
+        they freed is theirs (kube-scheduler's nominated pods). Without this, jobs ahead in the
+        queue would take it and the preemptor would preempt again every grace period."""
+        snapshot = self.snapshot
+        last = {j.preempted_by[-1] for j in snapshot.pending if j.preempted_by}
+        last |= {j.preempted_by[-1] for j in snapshot.running if j.terminating and j.preempted_by}
+        return last & {j.id for j in snapshot.pending}
 
     def _consider(self, job: JobView) -> None:
         profile = self.profile
@@ -430,3 +443,8 @@ class Cycle:
     ) -> None:
         self.position += 1
         self.decisions.append(Wait(job.id, tuple(reasons), self.position, estimated_start))
+
+
+def _add(total: Demand, demand: Demand) -> None:
+    for k, v in demand.items():
+        total[k] = total.get(k, 0.0) + v

@@ -5,7 +5,10 @@ Who may be a victim of job J (project P), by rule:
   project that is not *protected*: a job is protected while it runs within its project's
   guarantee (Kueue's rule: another tenant's priority does not reach into your guarantee);
 - `reclaim`: when J stays within P's guarantee, any job of another project that is over its
-  guarantee of a resource J needs, as long as that project stays over it before each victim.
+  guarantee of a resource J needs, as long as that project stays over it before each victim;
+- `service`: a job whose service level (plugins/service.py: attained or declared device-time,
+  the profile's queue-sort ladder) is at least `preempt_gap` levels above J's, protected like
+  `priority` (least-attained-service and shortest-declared-work preemption).
 
 Never a victim: a job already in its grace period or promised to another preemptor this cycle,
 or one that preempted J before (`J.preempted_by`). With protected guarantees this rules out
@@ -13,8 +16,10 @@ loops: a borrower preempted to reclaim a guarantee cannot preempt the reclaimer 
 the reclaimer runs within its guarantee.
 
 Cost, cheapest first: jobs bound as borrowed, then other jobs of projects over their guarantee,
-then the rest; within that, lower priority, then less progress lost (device-seconds since the
-last checkpoint or start). Plans compare by victim count, then cost.
+then the rest; within that, jobs preempted fewer times before (else a job that just restarted,
+having lost the least, would be every next preemptor's victim), then lower priority, then less
+progress lost (device-seconds since the last checkpoint or start). Plans compare by victim
+count, then cost.
 A job waits while victims of an earlier cycle are still stopping and their capacity would
 let it fit, and preempts nothing more.
 """
@@ -27,13 +32,14 @@ from typing import TYPE_CHECKING
 
 from aicc.scheduler.allocate import pick, place_job
 from aicc.scheduler.cluster import MILLI, Amount, Statement
+from aicc.scheduler.plugins.service import Attained, Declared, Ranked
 from aicc.scheduler.quota import EPSILON, replica_milli
 from aicc.scheduler.snapshot import CycleDecision, JobView, Preempt, ReplicaRequest, WaitReason
 
 if TYPE_CHECKING:
     from aicc.scheduler.framework import Attempt, Cycle
 
-Cost = tuple[int, int, float]
+Cost = tuple[int, int, int, float]
 
 
 @dataclass(frozen=True)
@@ -102,8 +108,16 @@ class Pool:
                 self.lowest_priority = job.priority
         # cheapest first by what does not change in a cycle (borrowed, priority, lost work)
         self.ordered = sorted(
-            self.candidates, key=lambda c: (not c.job.borrowed, c.job.priority, c.lost, c.job.id)
+            self.candidates,
+            key=lambda c: (not c.job.borrowed, len(c.job.preempted_by), c.job.priority, c.lost),
         )
+        self._top: int | None = None
+
+    def top_level(self, cycle: Cycle, ladder: Ranked) -> int:
+        """The highest service level among the candidates (computed once per cycle)."""
+        if self._top is None:
+            self._top = max((ladder.rank(c.job, cycle) for c in self.candidates), default=0)
+        return self._top
 
 
 def try_preempt(
@@ -122,7 +136,7 @@ def try_preempt(
     stopping = _stopping(cycle, pool, job, attempts)
     if stopping is not None:
         return stopping, []
-    best: tuple[tuple[int, int, int, float], list[Victim], str | None] | None = None
+    best: tuple[tuple[int, int, int, int, float], list[Victim], str | None] | None = None
     for req, model in attempts:
         fits = _fit_test(cycle, job, req, model)
         if job.replicas == 1:
@@ -158,6 +172,11 @@ def _may_preempt(cycle: Cycle, pool: Pool, job: JobView, attempts: list[Attempt]
     lowest = pool.lowest_priority
     if "priority" in config.rules and lowest is not None and lowest < job.priority:
         return True
+    ladder = service_ladder(cycle)
+    if ladder is not None and pool.top_level(cycle, ladder) >= ladder.rank(job, cycle) + (
+        ladder.preempt_gap
+    ):
+        return True
     tree = cycle.tree
     return "reclaim" in config.rules and any(
         tree.within_guarantee(job.project_id, cycle.demand(job, model)) for _, model in attempts
@@ -187,6 +206,10 @@ class Rules:
             job.project_id, demand
         )
         self.by_priority = "priority" in config.rules
+        self.ladder = service_ladder(cycle)
+        self.floor = (
+            0 if self.ladder is None else self.ladder.rank(job, cycle) + (self.ladder.preempt_gap)
+        )
         self.counted = _counted(cycle)
         self._over: dict[tuple[str, frozenset[str]], bool] = {}
 
@@ -207,17 +230,38 @@ class Rules:
         reason = None
         if self.reclaim and other and self.over(v.project_id, self.needs):
             reason = "reclaim"
-        elif self.by_priority and v.priority < job.priority:
-            if not other or not config.protect_guarantee:
-                reason = "priority"
-            elif v.borrowed or v.project_id not in self.cycle.tree.by_id or not c.keys:
-                reason = "priority"  # not protected: borrowed, or no guarantee governs it
-            elif self.over(v.project_id, c.keys):
-                reason = "priority"
+        elif self.by_priority and v.priority < job.priority and self.unprotected(c, other):
+            reason = "priority"
+        elif (
+            self.ladder is not None
+            and self.ladder.rank(v, self.cycle) >= self.floor
+            and self.unprotected(c, other)
+        ):
+            reason = "service"
         if reason is None:
             return None
         rank = 0 if v.borrowed else 1 if self.over(v.project_id, c.keys) else 2
-        return Victim(c, reason, (rank, v.priority, c.lost))
+        return Victim(c, reason, (rank, len(v.preempted_by), v.priority, c.lost))
+
+    def unprotected(self, c: Candidate, other: bool) -> bool:
+        """May a job of another project be taken: borrowed, no guarantee governs it, or over it."""
+        v = c.job
+        if not other or not self.config.protect_guarantee:
+            return True
+        if v.borrowed or v.project_id not in self.cycle.tree.by_id or not c.keys:
+            return True
+        return self.over(v.project_id, c.keys)
+
+
+def service_ladder(cycle: Cycle) -> Ranked | None:
+    """The profile's service ladder, when its preemption has the `service` rule."""
+    config = cycle.profile.preempt
+    if config is None or "service" not in config.rules:
+        return None
+    for plugin, _ in cycle.profile.queue_sort:
+        if isinstance(plugin, Attained | Declared):
+            return plugin
+    return None
 
 
 def eligible(cycle: Cycle, pool: Pool, job: JobView, model: str | None) -> list[Victim]:
@@ -234,12 +278,13 @@ def _lost(cycle: Cycle, job: JobView) -> float:
     return max(0.0, (cycle.now - since).total_seconds()) * devices
 
 
-def _plan_key(plan: list[Victim]) -> tuple[int, int, int, float]:
+def _plan_key(plan: list[Victim]) -> tuple[int, int, int, int, float]:
     return (
         len(plan),
         sum(v.cost[0] for v in plan),
         sum(v.cost[1] for v in plan),
         sum(v.cost[2] for v in plan),
+        sum(v.cost[3] for v in plan),
     )
 
 

@@ -9,7 +9,7 @@ queue_sort:                      # summed scores, highest first; ties by submiss
   - {name: aging, weight: 10}    # points per hour waited: nothing starves
   - {name: fairshare, weight: 50, args: {half_life_s: 604800, history_weight: 0.5}}
 guaranteed_first: true           # jobs within their project's guarantee before borrowers
-admission: [lanes, quota]        # queue max_running; quota max at project, org, center
+admission: [lanes, quota, budget]  # queue max_running; quota max; budgets (money left)
 model_choice: {name: throughput_per_cost, args: {prices: {H100-SXM: 30.0, A100-80GB: 12.0}}}
 filter: []                       # extra node predicates (registered by name)
 score:                           # weighted Scorer plugins over a sample of feasible nodes
@@ -32,7 +32,7 @@ from typing import Any, NoReturn, TypeVar
 
 from aicc.scheduler.allocate import NodeFilter, PlaceConfig
 from aicc.scheduler.framework import Profile
-from aicc.scheduler.plugins import admission, fairshare, hetero, queue_sort, score
+from aicc.scheduler.plugins import admission, budget, fairshare, hetero, queue_sort, score, service
 from aicc.scheduler.plugins.base import Admission, JobScore, ModelChoice, ShareScore
 from aicc.scheduler.plugins.score import Scorer
 from aicc.scheduler.preempt import PreemptConfig
@@ -44,11 +44,14 @@ T = TypeVar("T")
 JOB_SCORES: dict[str, Callable[[Args], JobScore]] = {
     "priority": queue_sort.priority,
     "aging": queue_sort.aging,
+    "attained": service.attained,
+    "declared": service.declared,
 }
 SHARE_SCORES: dict[str, Callable[[Args], ShareScore]] = {"fairshare": fairshare.fairshare}
 ADMISSIONS: dict[str, Callable[[Args], Admission]] = {
     "lanes": admission.lanes,
     "quota": admission.quota,
+    "budget": budget.budget,
 }
 MODEL_CHOICES: dict[str, Callable[[Args], ModelChoice]] = {
     "throughput_per_cost": hetero.throughput_per_cost,
@@ -66,7 +69,7 @@ PROFILES: dict[str, dict[str, Any]] = {
             {"name": "fairshare", "weight": 50.0, "args": {"half_life_s": 7 * 24 * 3600}},
         ],
         "guaranteed_first": True,
-        "admission": ["lanes", "quota"],
+        "admission": ["lanes", "quota", "budget"],
         "model_choice": {"name": "throughput_per_cost", "args": {"prices": {}}},
         "score": [{"name": "packing", "weight": 1.0}],
         "placement": {"order": "pack", "sample": 4, "topology": True, "max_domains": 8},
@@ -77,7 +80,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "fifo": {
         "name": "fifo",
         "queue_sort": ["priority"],
-        "admission": ["lanes", "quota"],
+        "admission": ["lanes", "quota", "budget"],
         "model_choice": None,
         "score": [],
         "placement": {"order": "first", "sample": 1, "topology": False},
@@ -88,12 +91,28 @@ PROFILES: dict[str, dict[str, Any]] = {
     "easy": {
         "name": "easy",
         "queue_sort": ["priority"],
-        "admission": ["lanes", "quota"],
+        "admission": ["lanes", "quota", "budget"],
         "model_choice": None,
         "score": [],
         "placement": {"order": "first", "sample": 1, "topology": False},
         "reserve": {"steps": 32},
         "preempt": None,
+    },
+    # Tiresias's discretized least-attained-service (NSDI'19): jobs that have had the least
+    # device-time go first and preempt those that have had more; FIFO within a level; no
+    # runtime estimates, no quotas' guarantees protected (the baseline of `aicc sim jobs`).
+    "las": {
+        "name": "las",
+        "queue_sort": [
+            {"name": "attained", "weight": 10_000.0, "args": {"thresholds_h": [1.0, 10.0]}},
+            {"name": "priority", "weight": 1.0},
+        ],
+        "admission": ["lanes", "quota", "budget"],
+        "model_choice": None,
+        "score": [{"name": "packing", "weight": 1.0}],
+        "placement": {"order": "pack", "sample": 4, "topology": True},
+        "reserve": None,
+        "preempt": {"rules": ["service"], "grace_s": 30, "protect_guarantee": False},
     },
     # The default policy, spreading replicas over the emptiest nodes instead of packing.
     "spread": {
@@ -104,7 +123,7 @@ PROFILES: dict[str, dict[str, Any]] = {
             {"name": "fairshare", "weight": 50.0},
         ],
         "guaranteed_first": True,
-        "admission": ["lanes", "quota"],
+        "admission": ["lanes", "quota", "budget"],
         "model_choice": {"name": "throughput_per_cost"},
         "score": [{"name": "spread", "weight": 1.0}],
         "placement": {"order": "spread", "sample": 4, "topology": True},
@@ -210,7 +229,7 @@ def build_profile(config: Mapping[str, Any]) -> Profile:
 def _preempt(config: Mapping[str, Any]) -> PreemptConfig:
     values = dict(config)
     rules = tuple(values.pop("rules", ("priority", "reclaim")))
-    bad = set(rules) - {"priority", "reclaim"}
+    bad = set(rules) - {"priority", "reclaim", "service"}
     if bad:
         raise ValueError(f"unknown preemption rules: {', '.join(sorted(bad))}")
     return PreemptConfig(rules=rules, **values)

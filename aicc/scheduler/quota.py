@@ -78,15 +78,17 @@ def placed_demand(
 ) -> Demand:
     """What placed replicas use, from the devices they hold."""
     demand: Demand = {CPU: 0.0, MEMORY: 0.0}
+    milli: dict[str, float] = {}
     for placement in placements:
         demand[CPU] += request.cpu_milli
         demand[MEMORY] += request.memory_mib
         for pick in placement.devices:
             model = model_of(placement.node, pick.index)
-            if model is None:
-                continue
-            demand[model] = demand.get(model, 0.0) + pick.milli
-            demand[PFLOPS] = demand.get(PFLOPS, 0.0) + pick.milli / MILLI * pflops_of(model)
+            if model is not None:
+                milli[model] = milli.get(model, 0.0) + pick.milli
+    for model, value in milli.items():
+        demand[model] = value
+        demand[PFLOPS] = demand.get(PFLOPS, 0.0) + value / MILLI * pflops_of(model)
     return demand
 
 

@@ -52,6 +52,7 @@ class NodeView:
     schedulable: bool = True
     total_cpu_milli: int = 0
     total_memory_mib: int = 0
+    shares: bool = True  # False: its engine gives whole devices only (no share, no MIG slice)
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ class JobView:
     project's guarantee (`borrowed`, from `Bind.borrowed`), its last checkpoint (progress a
     preemption would lose), whether it is already in its preemption grace period (`terminating`),
     and which jobs preempted it before (`preempted_by`, so it never preempts them back).
+    `attained_s` is the service it got in earlier attempts (least-attained-service policies add
+    the current attempt's from `started_at`).
     """
 
     id: str
@@ -91,6 +94,10 @@ class JobView:
     last_checkpoint_at: datetime | None = None
     terminating: bool = False
     preempted_by: tuple[str, ...] = ()
+    attained_s: float = 0.0  # device-seconds received in earlier attempts (not this one)
+    # Money per hour of the whole job (all replicas) by accelerator model ("" without one), after
+    # the plan's discount, for budget admission (plugins/budget.py); () = not checked.
+    price_rates: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -137,6 +144,9 @@ class Snapshot:
     tenants: tuple[TenantView, ...] = ()  # the quota tree; empty: no quotas
     queues: tuple[QueueView, ...] = ()
     usage: Mapping[str, Usage] = field(default_factory=dict)  # by project id
+    # tenant id (project or organization) -> money left of its budget this month, after what
+    # running jobs will cost until their declared end; a tenant without a budget is absent
+    budget_left: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -547,3 +547,97 @@ class Client:
             with tarfile.open(fileobj=archive, mode="r:gz") as tar:
                 tar.extractall(dest, filter="data")
         return dest
+
+    # --- compute service: estimates ----------------------------------------------------------
+
+    def estimate(
+        self,
+        scenario: Mapping[str, Any],
+        *,
+        accelerators: list[str] | None = None,
+        count: int | None = None,
+        sort: str = "time",
+        project: str | None = None,
+    ) -> Json:
+        """Priced options for a scenario (docs/estimate.md), ranked by `time` or `cost`."""
+        body = _params(
+            scenario=dict(scenario),
+            accelerator=accelerators or None,
+            count=count,
+            sort=sort,
+            project=project,
+        )
+        return self._call("POST", _path("estimate"), json=body)
+
+    # --- prices, credits, budgets (docs/billing.md) ----------------------------------------------
+
+    def price_plans(self, org: str | None = None) -> Json:
+        return self._call("GET", _path("price-plans"), params={"org": org})
+
+    def create_price_plan(self, doc: Mapping[str, Any]) -> Json:
+        return self._call("POST", _path("price-plans"), json=dict(doc))
+
+    def effective_price_plan(self, org: str | None = None, at: str | None = None) -> Json:
+        return self._call("GET", _path("price-plans", "effective"), params={"org": org, "at": at})
+
+    def vouchers(self, org: str | None = None) -> Json:
+        return self._call("GET", _path("vouchers"), params={"org": org})
+
+    def create_voucher(self, body: Mapping[str, Any]) -> Json:
+        return self._call("POST", _path("vouchers"), json=dict(body))
+
+    def subsidies(self) -> Json:
+        return self._call("GET", _path("subsidies"))
+
+    def create_subsidy(self, body: Mapping[str, Any]) -> Json:
+        return self._call("POST", _path("subsidies"), json=dict(body))
+
+    def budgets(self) -> Json:
+        return self._call("GET", _path("budgets"))
+
+    def set_budget(
+        self, body: Mapping[str, Any], *, project: str | None = None, org: str | None = None
+    ) -> Json:
+        """A project's (`project` id) or an organization's (`org` id) monthly budget."""
+        where = (
+            _path("projects", project, "budget") if project else _path("orgs", str(org), "budget")
+        )
+        return self._call("PUT", where, json=dict(body))
+
+    def delete_budget(self, budget_id: str) -> Json:
+        return self._call("DELETE", _path("budgets", budget_id))
+
+    # --- usage and bills ------------------------------------------------------------------------
+
+    def usage(
+        self,
+        *,
+        job: str | None = None,
+        project: str | None = None,
+        org: str | None = None,
+        month: str | None = None,
+    ) -> Json:
+        params = {"job": job, "project": project, "org": org, "month": month}
+        return self._call("GET", _path("usage"), params=params)
+
+    def bill(
+        self, month: str | None = None, *, org: str | None = None, project: str | None = None
+    ) -> Json:
+        """An organization's invoice of a month: issued, or the draft as of now."""
+        params = {"month": month, "org": org, "project": project}
+        return self._call("GET", _path("bills"), params=params)
+
+    def bill_csv(
+        self, month: str | None = None, *, org: str | None = None, project: str | None = None
+    ) -> str:
+        params = {"month": month, "org": org, "project": project}
+        return self._send("GET", _path("bills", "export"), params=params).text
+
+    def issue_bill(self, org: str, month: str) -> Json:
+        return self._call("POST", _path("bills", "issue"), json={"org_id": org, "month": month})
+
+    def adjust_bill(self, body: Mapping[str, Any]) -> Json:
+        return self._call("POST", _path("bills", "adjustments"), json=dict(body))
+
+    def invoices(self, org: str | None = None) -> Json:
+        return self._call("GET", _path("invoices"), params={"org": org})

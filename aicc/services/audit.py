@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import Principal, Role
@@ -37,16 +37,34 @@ def record(
 
 
 def entries(
-    session: Session, who: Principal, *, limit: int, before_id: int | None, action: str | None
+    session: Session,
+    who: Principal,
+    *,
+    limit: int,
+    before_id: int | None,
+    action: str | None,
+    actor: str | None = None,
 ) -> list[AuditRow]:
-    """Newest first. Admins read the center's log, org admins their organization's."""
-    if who.role not in (Role.ADMIN, Role.ORG_ADMIN):
-        raise Forbidden("only admins read the audit log")
-    query = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
-    if not who.is_admin:
-        query = query.where(AuditRow.org_id == who.org_id)
+    """Newest first. Admins read the center's log, org admins their organization's.
+    `actor` is a user name, as the entry recorded it."""
+    query = _readable(who).order_by(AuditRow.id.desc()).limit(limit)
     if before_id is not None:
         query = query.where(AuditRow.id < before_id)
     if action:
         query = query.where(AuditRow.action == action)
+    if actor:
+        query = query.where(AuditRow.user_name == actor)
     return list(session.scalars(query))
+
+
+def actions(session: Session, who: Principal) -> list[str]:
+    """The distinct actions in the part of the log `who` may read (for a filter's choices)."""
+    query = _readable(who).with_only_columns(AuditRow.action).distinct().order_by(AuditRow.action)
+    return list(session.scalars(query))
+
+
+def _readable(who: Principal) -> Select[AuditRow]:
+    if who.role not in (Role.ADMIN, Role.ORG_ADMIN):
+        raise Forbidden("only admins read the audit log")
+    query = select(AuditRow)
+    return query if who.is_admin else query.where(AuditRow.org_id == who.org_id)

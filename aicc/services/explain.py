@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from aicc.billing import budgets
 from aicc.core.states import JobState
 from aicc.scheduler import explain as what_if
 from aicc.scheduler.framework import Profile
@@ -24,12 +25,14 @@ class Explanation:
     estimated_start: datetime | None = None
 
 
-def explain(session: Session, job: JobRow, profile: Profile) -> Explanation:
+def explain(
+    session: Session, job: JobRow, profile: Profile, billing: budgets.Context | None = None
+) -> Explanation:
     state = JobState(job.state)
     if state not in (JobState.PENDING, JobState.ADMITTED):
         return Explanation(
             [WaitReason("not_waiting", f"the job is {state.value}: {job.message}")], None
         )
-    snapshot = snapshots.build(session, utcnow())
+    snapshot = snapshots.build(session, utcnow(), billing=billing)
     found = what_if.explain(snapshot, job.id, profile)
     return Explanation(list(found.reasons), found.position, found.estimated_start)

@@ -119,6 +119,7 @@ def submit(
     ):
         raise TooMany(f"queue {queue.name} holds its maximum of {queue.max_pending} waiting jobs")
     _check_fits(session, spec)
+    _check_scenario(spec)
     now = utcnow()
     job_id = new_id("job")
     stored = spec.model_copy(
@@ -184,6 +185,23 @@ def _check_references(session: Session, spec: JobSpec, *, project_id: str, org_i
         raise Invalid(
             "workdir_sha256: no such upload in your organization; upload the workdir first"
         )
+
+
+def _check_scenario(spec: JobSpec) -> None:
+    """A job's `scenario` (for its estimate) must be one the estimator understands."""
+    if spec.scenario is None:
+        return
+    from pydantic import ValidationError
+
+    from aicc.estimate import parse_scenario
+
+    try:
+        parse_scenario(spec.scenario)
+    except ValidationError as err:
+        first = err.errors(include_url=False)[0]
+        loc = [str(part) for part in first["loc"]][1:]
+        where = ".".join(["scenario", *loc])
+        raise Invalid(f"{where}: {str(first['msg']).removeprefix('Value error, ')}") from None
 
 
 def _check_fits(session: Session, spec: JobSpec) -> None:

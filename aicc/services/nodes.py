@@ -19,7 +19,7 @@ from aicc.core.topology import TOPOLOGY_KEYS, Device, Node, NodeState
 from aicc.core.units import parse_memory_mib, to_stored_units
 from aicc.services import audit
 from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
-from aicc.store.tables import DeviceRow, JobRow, NodeRow, ReplicaRow
+from aicc.store.tables import DeviceRow, EventRow, JobRow, NodeRow, ReplicaRow
 
 HOLDING = ("scheduled", "running")  # replica states that occupy resources
 
@@ -79,6 +79,24 @@ class Allocation:
 
 
 ENGINE = "engine: "  # prefix of a state the engine reported, as opposed to an operator's
+DOWN_EVENT = "node_down"  # the event of a node going down; services/node_health counts them
+
+
+def mark_down(session: Session, row: NodeRow, why: str, *, at: datetime) -> None:
+    """Take a node that is not down out of placement as down, as its engine (or a replica lost
+    with it) says, and append a `node_down` event: one transition, one event, which
+    `node_health` counts as one failure of the node."""
+    row.state, row.state_reason = NodeState.DOWN.value, ENGINE + why
+    session.add(
+        EventRow(
+            job_id=None,
+            kind=DOWN_EVENT,
+            reason=DOWN_EVENT,
+            message=why,
+            data={"node_id": row.id, "node": row.name},
+            at=at,
+        )
+    )
 
 
 def register(session: Session, node: Node, *, reason: str = "") -> NodeRow:
@@ -86,6 +104,7 @@ def register(session: Session, node: Node, *, reason: str = "") -> NodeRow:
     (down, drained, back); an operator's cordon survives every refresh."""
     row = session.scalar(select(NodeRow).where(NodeRow.name == node.name))
     now = utcnow()
+    known = row is not None
     if row is None:
         row = NodeRow(
             id=new_id("node"), name=node.name, created_at=now, state="ready", state_reason=""
@@ -93,8 +112,12 @@ def register(session: Session, node: Node, *, reason: str = "") -> NodeRow:
         session.add(row)
     engine_set = row.state == NodeState.DOWN.value or row.state_reason.startswith(ENGINE)
     if node.state is not NodeState.READY:
+        why = reason or node.state.value
         if row.state == NodeState.READY.value or engine_set:
-            row.state, row.state_reason = node.state.value, ENGINE + (reason or node.state.value)
+            if known and node.state is NodeState.DOWN and row.state != NodeState.DOWN.value:
+                mark_down(session, row, why, at=now)  # a transition: one failure of the node
+            else:
+                row.state, row.state_reason = node.state.value, ENGINE + why
     elif engine_set:
         row.state, row.state_reason = NodeState.READY.value, ""
     row.executor = node.executor
@@ -220,3 +243,22 @@ def drain(session: Session, who: Principal, name: str, *, evict: bool, now: date
                     data={"drained": name},
                 )
     return row
+
+
+def holders(session: Session, who: Principal) -> dict[str, dict[int, list[tuple[str, str, int]]]]:
+    """node id -> device index -> (job id, job name, milli) of every replica holding a share of
+    that device now: the slices of the operators' heat map. Center admins only, since it names
+    every tenant's jobs."""
+    if not who.is_admin:
+        raise Forbidden("only center admins see who holds each device")
+    out: dict[str, dict[int, list[tuple[str, str, int]]]] = defaultdict(lambda: defaultdict(list))
+    query = (
+        select(ReplicaRow, JobRow.name)
+        .join(JobRow, JobRow.id == ReplicaRow.job_id)
+        .where(ReplicaRow.state.in_(HOLDING))
+        .order_by(ReplicaRow.bound_at)
+    )
+    for rep, job_name in session.execute(query):
+        for pick in rep.devices:
+            out[rep.node_id][pick["index"]].append((rep.job_id, job_name, pick["milli"]))
+    return out

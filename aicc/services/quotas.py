@@ -8,6 +8,7 @@ Guarantees must add up: the projects of an organization cannot be promised more 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from aicc.core import catalog
 from aicc.core.tenancy import Principal, Quota, can_manage
-from aicc.services import audit, tenancy
+from aicc.services import audit, tenancy, usage
 from aicc.services.common import Forbidden, Invalid
 from aicc.store.tables import OrgRow, ProjectRow
 
@@ -123,3 +124,68 @@ def _fits_under(promised: Mapping[str, float], ceiling: Mapping[str, float], why
     ]
     if over:
         raise Invalid(f"quota: guarantees do not add up: {why} {', '.join(over)}")
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A tenant's quota next to what it holds now, per resource key (quota keys and units)."""
+
+    kind: str  # "org" or "project"
+    id: str
+    name: str
+    org_id: str
+    guaranteed: dict[str, float]
+    max: dict[str, float]
+    used: dict[str, float]
+    borrowed: dict[str, float]
+
+    @property
+    def keys(self) -> list[str]:
+        return sorted({*self.guaranteed, *self.max, *self.used}, key=key_order)
+
+
+def standings(session: Session, who: Principal) -> list[Standing]:
+    """Every organization and project `who` may read, each organization followed by its projects.
+
+    Borrowing is use beyond the guarantee of a governed resource (one that some tenant
+    guarantees), as `scheduler.quota.QuotaTree.borrows` decides it when placing a job."""
+    held = usage.held_now(session)
+    orgs = tenancy.list_orgs(session, who)
+    projects = tenancy.list_projects(session, who)
+    every_project = list(session.scalars(select(ProjectRow)))
+    governed = {
+        k for row in [*session.scalars(select(OrgRow)), *every_project] for k in of(row).guaranteed
+    }
+    org_used: dict[str, dict[str, float]] = {}
+    for project in every_project:
+        total = org_used.setdefault(project.org_id, {})
+        for key, value in held.get(project.id, {}).items():
+            total[key] = total.get(key, 0.0) + value
+
+    def standing(
+        kind: str, row: OrgRow | ProjectRow, org_id: str, used: dict[str, float]
+    ) -> Standing:
+        quota = of(row)
+        borrowed = {
+            k: v - quota.guaranteed.get(k, 0.0)
+            for k, v in used.items()
+            if k in governed and v > quota.guaranteed.get(k, 0.0) + 1e-9
+        }
+        return Standing(
+            kind, row.id, row.name, org_id, dict(quota.guaranteed), dict(quota.max), used, borrowed
+        )
+
+    out = []
+    for org in orgs:
+        out.append(standing("org", org, org.id, org_used.get(org.id, {})))
+        out += [
+            standing("project", p, org.id, held.get(p.id, {}))
+            for p in projects
+            if p.org_id == org.id
+        ]
+    return out
+
+
+def key_order(key: str) -> tuple[int, str]:
+    """Accelerator models first, then PFLOPS, CPU and memory."""
+    return (PLAIN_KEYS.index(key) + 1 if key in PLAIN_KEYS else 0, key)

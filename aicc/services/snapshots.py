@@ -8,8 +8,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from aicc.billing import budgets
 from aicc.core.jobspec import JobSpec
-from aicc.core.topology import NodeState
+from aicc.core.topology import WHOLE_DEVICES, NodeState
 from aicc.scheduler.plugins.fairshare import WEEK_S
 from aicc.scheduler.snapshot import (
     DevicePick,
@@ -82,6 +83,7 @@ def node_views(session: Session, *, empty: bool = False) -> list[NodeView]:
                 schedulable=empty or row.state == NodeState.READY.value,
                 total_cpu_milli=row.cpu_milli,
                 total_memory_mib=row.memory_mib,
+                shares=row.labels.get(WHOLE_DEVICES) != "true",
             )
         )
     return views
@@ -137,20 +139,35 @@ def tenants(session: Session) -> tuple[TenantView, ...]:
     return tuple(out)
 
 
-def build(session: Session, now: datetime, *, half_life_s: float = WEEK_S) -> Snapshot:
-    """Everything the scheduler needs, read in one transaction."""
+def build(
+    session: Session,
+    now: datetime,
+    *,
+    half_life_s: float = WEEK_S,
+    billing: budgets.Context | None = None,
+) -> Snapshot:
+    """Everything the scheduler needs, read in one transaction. With `billing`, the money left
+    of each budget and the price rates of waiting jobs under a budget (budget admission)."""
     waiting = session.scalars(
         select(JobRow).where(JobRow.state.in_(WAITING)).order_by(JobRow.created_at)
     )
     running = _placed_jobs(session)
+    nodes = node_views(session)
+    pending = [job_view(j) for j in waiting]
+    left: dict[str, float] = {}
+    if billing is not None:
+        models = {d.model for n in nodes for d in n.devices}
+        left, rates = budgets.admission_inputs(session, now, pending, models, billing)
+        pending = [replace(j, price_rates=rates[j.id]) if j.id in rates else j for j in pending]
     return Snapshot(
         now=now,
-        nodes=node_views(session),
-        pending=[job_view(j) for j in waiting],
+        nodes=nodes,
+        pending=pending,
         running=running,
         tenants=tenants(session),
         queues=tuple(QueueView(q.id, q.max_running) for q in session.scalars(select(QueueRow))),
         usage=usage.decayed(session, now, half_life_s=half_life_s),
+        budget_left=left,
     )
 
 

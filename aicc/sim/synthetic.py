@@ -1,4 +1,5 @@
-"""Small generated clusters and pod lists shaped like openb, for tests that must run in seconds.
+"""Small generated clusters, pod lists shaped like openb, and job traces shaped like Philly, for
+tests that must run in seconds.
 
 The defaults (60 nodes, 300 pods) ask for about 90% of the devices, as the openb trace asks for
 98% of its cluster. The mix follows the trace's proportions: some 8-device nodes and many 2-device
@@ -8,9 +9,12 @@ nodes of two models; pods that are CPU-only (~13%), fractional shares (~38%), on
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import numpy as np
 
 from aicc.scheduler.placement import TaskShape, demand_of
+from aicc.sim.jobs import TraceJob
 from aicc.sim.openb import NodeList, PodList
 
 NODE_TYPES = (  # (model, devices, cpu milli, memory MiB, share of nodes)
@@ -65,3 +69,30 @@ def pods(count: int = 300, seed: int = 0) -> PodList:
         shape=np.array(shape, dtype=np.int64),
         shapes=list(index),
     )
+
+
+def trace_jobs(
+    count: int = 300, *, gpus: int = 32, load: float = 0.9, tenants: int = 4, seed: int = 0
+) -> list[TraceJob]:
+    """A Philly-shaped job trace for `gpus` GPUs at about `load` offered load: Poisson arrivals,
+    heavy-tailed run times (lognormal, median 10 minutes), mostly 1-GPU jobs and a few gangs,
+    tenants of unequal sizes."""
+    rng = np.random.default_rng(seed)
+    sizes = rng.choice([1, 2, 4, 8, 16], size=count, p=[0.80, 0.08, 0.06, 0.04, 0.02])
+    durations = np.maximum(1.0, rng.lognormal(np.log(600.0), 1.6, size=count))
+    mean_work = float((sizes * durations).mean())
+    gaps = rng.exponential(mean_work / (gpus * load), size=count)
+    weights = np.arange(tenants, 0, -1, dtype=float)
+    owners = rng.choice(tenants, size=count, p=weights / weights.sum())
+    start = datetime(2017, 10, 1)
+    arrivals = np.cumsum(gaps)
+    return [
+        TraceJob(
+            f"j{i}",
+            start + timedelta(seconds=float(arrivals[i])),
+            float(round(durations[i])),
+            int(sizes[i]),
+            f"vc{int(owners[i])}",
+        )
+        for i in range(count)
+    ]

@@ -5,7 +5,7 @@ Every change of schema is an Alembic migration under `store/migrations/versions/
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -208,6 +208,7 @@ class ReplicaRow(Base):
     ended_at: Mapped[datetime | None]
     peak_rss_mib: Mapped[int | None] = mapped_column(Integer)
     rendezvous: Mapped[dict[str, Any]] = mapped_column(default=dict)  # RANK, MASTER_ADDR, ...
+    metered_to: Mapped[datetime | None]  # usage is recorded up to here (billing/meter.py)
 
 
 class EventRow(Base):
@@ -264,3 +265,166 @@ class SettingRow(Base):
     __tablename__ = "settings"
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[dict[str, Any]]
+
+
+# --- the compute service's books (aicc/billing, docs/billing.md). Money is a decimal string in
+# its row's currency: exact on every backend (SQLite has no decimal type). ---
+
+MONEY = 40  # the length of a decimal string column
+
+
+class PricePlanRow(Base):
+    """One version of a price plan: the center's (`org_id` None) or one organization's, in force
+    from `effective_from` until the next version of the same scope. Never changed once made."""
+
+    __tablename__ = "price_plans"
+    __table_args__ = (UniqueConstraint("scope", "effective_from"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(40))  # "center" or the organization id
+    org_id: Mapped[str | None] = mapped_column(ForeignKey("orgs.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    currency: Mapped[str] = mapped_column(String(3))
+    effective_from: Mapped[datetime]
+    prices: Mapped[dict[str, Any]] = mapped_column(default=dict)  # PricePlan fields, as strings
+    discount: Mapped[str] = mapped_column(String(MONEY), default="0")
+    created_at: Mapped[datetime]
+    created_by: Mapped[str | None] = mapped_column(String(40))
+
+
+class VoucherRow(Base):
+    """Prepaid credit (算力券) of an organization, perhaps limited to a project and to models.
+    What is left is `amount` minus what issued invoices took (billing/credits.py)."""
+
+    __tablename__ = "vouchers"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id"), index=True)
+    project_id: Mapped[str | None] = mapped_column(ForeignKey("projects.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    amount: Mapped[str] = mapped_column(String(MONEY))
+    currency: Mapped[str] = mapped_column(String(3))
+    accelerators: Mapped[list[Any]] = mapped_column(default=list)  # catalog names; [] = all
+    valid_from: Mapped[date]
+    valid_until: Mapped[date | None]
+    created_at: Mapped[datetime]
+    created_by: Mapped[str | None] = mapped_column(String(40))
+
+
+class SubsidyRow(Base):
+    """A subsidy program: `rate` of the discounted fee, up to `yearly_cap` per organization and
+    calendar year; for one organization or (`org_id` None) for all."""
+
+    __tablename__ = "subsidies"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str | None] = mapped_column(ForeignKey("orgs.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    rate: Mapped[str] = mapped_column(String(MONEY))
+    yearly_cap: Mapped[str | None] = mapped_column(String(MONEY))
+    currency: Mapped[str] = mapped_column(String(3))
+    accelerators: Mapped[list[Any]] = mapped_column(default=list)
+    valid_from: Mapped[date | None]
+    valid_until: Mapped[date | None]
+    created_at: Mapped[datetime]
+    created_by: Mapped[str | None] = mapped_column(String(40))
+
+
+class BudgetRow(Base):
+    """A monthly spending limit of a project or (`project_id` None) an organization, with the
+    shares of it at which an alert is written once per month (`alerted`: month -> shares)."""
+
+    __tablename__ = "budgets"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(40), unique=True)  # the project or org id
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id"), index=True)
+    project_id: Mapped[str | None] = mapped_column(ForeignKey("projects.id"))
+    limit: Mapped[str] = mapped_column(String(MONEY))
+    currency: Mapped[str] = mapped_column(String(3))
+    thresholds: Mapped[list[Any]] = mapped_column(default=list)
+    alerted: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class UsageRow(Base):
+    """Append-only: what one replica used of one accelerator model within one clock hour, or
+    what one organization stored for one day. `key` makes recording it twice impossible."""
+
+    __tablename__ = "usage_records"
+    __table_args__ = (Index("ix_usage_org_period", "org_id", "period"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # compute | storage
+    org_id: Mapped[str] = mapped_column(String(40))
+    project_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    job_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    replica_id: Mapped[str | None] = mapped_column(String(64))  # or the archive's sha256
+    node_id: Mapped[str | None] = mapped_column(String(40))
+    accelerator: Mapped[str] = mapped_column(String(64), default="")
+    simulated: Mapped[bool] = mapped_column(Boolean, default=False)
+    devices: Mapped[int] = mapped_column(Integer, default=0)
+    milli: Mapped[int] = mapped_column(Integer, default=0)  # shares of `accelerator`, summed
+    cpu_milli: Mapped[int] = mapped_column(Integer, default=0)
+    memory_mib: Mapped[int] = mapped_column(Integer, default=0)
+    storage_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    start: Mapped[datetime] = mapped_column(index=True)
+    end: Mapped[datetime]
+    duration_us: Mapped[int] = mapped_column(BigInteger)
+    period: Mapped[str] = mapped_column(String(7))  # YYYY-MM of `start` in the billing zone
+    utilization: Mapped[float | None]  # measured mean busy share of its devices (NVML)
+    energy_kwh: Mapped[float] = mapped_column(default=0.0)
+    invoice_id: Mapped[str | None] = mapped_column(String(40), index=True)  # once issued
+    created_at: Mapped[datetime]
+
+
+class InvoiceRow(Base):
+    """An issued monthly invoice of an organization: immutable. Drafts are never stored; they
+    are computed from the usage records whenever asked for (billing/invoices.py)."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (UniqueConstraint("org_id", "period"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id"), index=True)
+    period: Mapped[str] = mapped_column(String(7))
+    status: Mapped[str] = mapped_column(String(16), default="issued")
+    currency: Mapped[str] = mapped_column(String(3))
+    totals: Mapped[dict[str, Any]] = mapped_column(default=dict)  # gross, discount, ..., net
+    issued_at: Mapped[datetime]
+    issued_by: Mapped[str | None] = mapped_column(String(40))
+
+
+class InvoiceLineRow(Base):
+    __tablename__ = "invoice_lines"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    line: Mapped[dict[str, Any]]  # the line as the API shows it, usage record ids included
+
+
+class AdjustmentRow(Base):
+    """A correction (signed amount) billed on the invoice of `period`, perhaps about an issued
+    invoice (`reference`); `invoice_id` is set when that invoice is issued."""
+
+    __tablename__ = "billing_adjustments"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id"), index=True)
+    project_id: Mapped[str | None] = mapped_column(String(40))
+    period: Mapped[str] = mapped_column(String(7))
+    amount: Mapped[str] = mapped_column(String(MONEY))
+    currency: Mapped[str] = mapped_column(String(3))
+    description: Mapped[str] = mapped_column(Text, default="")
+    reference: Mapped[str | None] = mapped_column(String(40))
+    invoice_id: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str | None] = mapped_column(String(40))
+
+
+class DeviceSampleRow(Base):
+    """A measured utilization of one real device (NVML), for busy rates and idle flags."""
+
+    __tablename__ = "device_samples"
+    __table_args__ = (Index("ix_device_samples_device_at", "node_id", "index", "at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(40))
+    index: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(index=True)
+    utilization: Mapped[float]  # 0..1 of the sample period the device was busy
+    memory_used_mib: Mapped[int | None] = mapped_column(Integer)

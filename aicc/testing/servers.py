@@ -46,6 +46,39 @@ def in_process(
         state.db.dispose()
 
 
+@contextmanager
+def over_http(
+    home: Path, db: str | None = None, **settings: Any
+) -> Iterator[tuple[str, str, AppState]]:
+    """The whole server in this process behind a real socket (uvicorn in a thread), for the CLI
+    and the SDK: yields (url, admin token, state)."""
+    import threading
+
+    import uvicorn
+
+    from aicc.server import build
+
+    settings.setdefault("loop_interval_s", 0.2)
+    app, state = build(Settings(home=home, db=db, **settings))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="aicc-test-http", daemon=True)
+    state.controller.start()
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("the in-process HTTP server did not start")
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{port}", (home / "admin.token").read_text().strip(), state
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        state.controller.stop()
+        state.db.dispose()
+
+
 @dataclass
 class ServerProcess:
     """`aicc serve` as a child process, so tests can kill it like a crash would."""

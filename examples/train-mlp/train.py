@@ -8,7 +8,10 @@ same numbers. What the script shows about running under AICC:
 - it saves `$AICC_CHECKPOINT_DIR/last.pt` after every epoch and resumes from it, so a retried
   attempt (after a lost node, say) carries on where the previous one stopped;
 - with `replicas: 2` or more it trains data-parallel (DDP over gloo), taking WORLD_SIZE, RANK,
-  MASTER_ADDR and MASTER_PORT from the environment AICC sets for every replica.
+  MASTER_ADDR and MASTER_PORT from the environment AICC sets for every replica. Every rank draws
+  the same sample order and takes its share of each global batch of `--batch-size` samples, so
+  any number of replicas follows the same path as one and prints the same losses (up to
+  floating-point rounding) when the batch splits evenly.
 
 Outside AICC it runs too: without the variables, outputs and checkpoints go to ./outputs and
 ./checkpoint.
@@ -31,16 +34,15 @@ from torch.nn.parallel import DistributedDataParallel  # noqa: E402
 
 FEATURES = 16
 HIDDEN = 64
-SAMPLES = 4096
 SEED = 0
 
 
-def synthetic_data() -> tuple[torch.Tensor, torch.Tensor]:
+def synthetic_data(samples: int) -> tuple[torch.Tensor, torch.Tensor]:
     """A fixed, mildly non-linear target so that the hidden layer has something to learn."""
     generator = torch.Generator().manual_seed(SEED)
-    x = torch.randn(SAMPLES, FEATURES, generator=generator)
+    x = torch.randn(samples, FEATURES, generator=generator)
     weights = torch.randn(FEATURES, 1, generator=generator)
-    noise = 0.1 * torch.randn(SAMPLES, 1, generator=generator)
+    noise = 0.1 * torch.randn(samples, 1, generator=generator)
     y = x @ weights + 0.5 * torch.sin(2 * x[:, :1]) + noise
     return x, y
 
@@ -59,16 +61,21 @@ def save_atomically(obj: object, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=int(os.environ.get("EPOCHS", "5")))
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=128, help="global, over all replicas")
+    parser.add_argument("--samples", type=int, default=4096)
     parser.add_argument("--lr", type=float, default=0.01)
     args = parser.parse_args()
 
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
+    if args.batch_size % world_size:
+        parser.error(f"--batch-size {args.batch_size} does not split over {world_size} replicas")
     if "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(1)  # a tiny model: more threads only contend
     if world_size > 1:
         dist.init_process_group("gloo", init_method="env://", world_size=world_size, rank=rank)
+        share = f"{args.batch_size // world_size} of every {args.batch_size} samples"
+        print(f"rank {rank} of {world_size}: {share}", flush=True)
 
     output_dir = Path(os.environ.get("AICC_OUTPUT_DIR", "outputs"))
     checkpoint_dir = Path(os.environ.get("AICC_CHECKPOINT_DIR", "checkpoint"))
@@ -89,26 +96,25 @@ def main() -> None:
             print(f"resumed from {checkpoint} after epoch {state['epoch']}", flush=True)
     trained = DistributedDataParallel(model) if world_size > 1 else model
 
-    x, y = synthetic_data()
-    x, y = x[rank::world_size], y[rank::world_size]  # each rank trains on its own shard
+    x, y = synthetic_data(args.samples)
     loss_fn = nn.MSELoss()
-    order = torch.Generator().manual_seed(SEED + rank)
     for epoch in range(first_epoch, args.epochs + 1):
-        permutation = torch.randperm(len(x), generator=order)
-        total, count = torch.zeros(2), 0
+        # The same seed on every rank, and per epoch, so that all ranks (and a resumed attempt)
+        # draw the same order as a single uninterrupted replica would.
+        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(SEED + epoch))
+        total = torch.zeros(2)  # the sum of this rank's losses, and its number of samples
         for start in range(0, len(x), args.batch_size):
-            batch = permutation[start : start + args.batch_size]
+            batch = order[start : start + args.batch_size]
+            mine = batch.tensor_split(world_size)[rank]  # this rank's share of the global batch
             optimizer.zero_grad()
-            loss = loss_fn(trained(x[batch]), y[batch])
-            loss.backward()
+            loss = loss_fn(trained(x[mine]), y[mine])
+            loss.backward()  # DDP averages the gradients: equal shares give the batch's gradient
             optimizer.step()
-            total[0] += loss.item() * len(batch)
-            count += len(batch)
-        total[1] = count
+            total += torch.tensor([loss.item() * len(mine), len(mine)])
         if world_size > 1:
-            dist.all_reduce(total)  # the loss over every rank's samples
+            dist.all_reduce(total)  # the mean over every rank's samples
         if rank == 0:
-            print(f"epoch {epoch} loss {total[0].item() / total[1].item():.4f}", flush=True)
+            print(f"epoch {epoch} loss {total[0].item() / total[1].item():.6f}", flush=True)
             state = {"model": model.state_dict(), "optimizer": optimizer.state_dict()}
             save_atomically({**state, "epoch": epoch}, checkpoint)
 

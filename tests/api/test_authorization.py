@@ -50,6 +50,8 @@ NOT_PER_TENANT: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/users"): "list: the caller (member) or the caller's organization (org_admin)",
     ("GET", "/api/v1/tokens"): "list: the caller's own tokens",
     ("POST", "/api/v1/workdirs"): "stores bytes the caller sent, recorded for the caller's org",
+    ("GET", "/api/v1/subsidies"): "list: programs for every organization or the caller's own",
+    ("GET", "/api/v1/budgets"): "list: the budgets of the caller's organization or projects",
 }
 # Center-admin work: B's answer is a 403 (its role, in its own tenant), never 2xx.
 ADMIN_ONLY: dict[tuple[str, str], str] = {
@@ -59,11 +61,18 @@ ADMIN_ONLY: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/nodes/{name}/uncordon"): "only center admins uncordon nodes",
     ("POST", "/api/v1/nodes/{name}/drain"): "only center admins drain nodes",
     ("PUT", "/api/v1/orgs/{org_id}/quota"): "only center admins share out the center",
+    ("POST", "/api/v1/price-plans"): "only center admins set prices",
+    ("POST", "/api/v1/vouchers"): "only center admins issue vouchers",
+    ("POST", "/api/v1/subsidies"): "only center admins create subsidy programs",
+    ("POST", "/api/v1/bills/issue"): "only center admins issue invoices",
+    ("POST", "/api/v1/bills/adjustments"): "only center admins correct invoices",
+    ("GET", "/api/v1/kpis/utilization"): "the center's utilization by pool is for operators",
 }
 # Org-admin work on the caller's own organization: a member gets 403, an org admin its own
 # organization's data (checked for A's data like the lists above).
 OWN_ORG_ADMIN: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/audit"): "org admins read their own organization's log; members may not",
+    ("GET", "/api/v1/kpis/idle"): "org admins see their own organization's idle allocations",
 }
 # Routes that answer without a token.
 PUBLIC: dict[tuple[str, str], str] = {
@@ -86,6 +95,8 @@ class Targets:
     sha256: str
     node: str
     idempotency_key: str
+    voucher_id: str
+    budget_id: str
 
 
 def made_up(node: str) -> Targets:
@@ -101,6 +112,8 @@ def made_up(node: str) -> Targets:
         sha256=hashlib.sha256(b"never uploaded").hexdigest(),
         node=node,
         idempotency_key="never-used-key",
+        voucher_id=new_id("vch"),
+        budget_id=new_id("bud"),
     )
 
 
@@ -127,15 +140,22 @@ PATH_FILLS: dict[tuple[str, str], Callable[[Targets], str]] = {
     ("secrets", "name"): lambda t: t.secret_name,
     ("workdirs", "sha256"): lambda t: t.sha256,
     ("nodes", "name"): lambda t: t.node,
+    ("vouchers", "voucher_id"): lambda t: t.voucher_id,
+    ("budgets", "budget_id"): lambda t: t.budget_id,
 }
 # Query and header parameters that name a tenant's object are filled with A's; the others are
 # known filters, paging or presentation and are left out.
-QUERY_FILLS: dict[str, Callable[[Targets], str]] = {"project": lambda t: t.project_id}
+QUERY_FILLS: dict[str, Callable[[Targets], str]] = {
+    "project": lambda t: t.project_id,
+    "org": lambda t: t.org_id,
+    "job": lambda t: t.job_id,
+}
 HEADER_FILLS: dict[str, Callable[[Targets], str]] = {
     "idempotency-key": lambda t: t.idempotency_key,
     "x-content-sha256": lambda t: hashlib.sha256(upload_bytes()).hexdigest(),
 }
 LEFT_OUT = {"state", "limit", "cursor", "action", "replica", "stream", "tail", "follow", "evict"}
+LEFT_OUT |= {"at", "month", "by", "day", "days"}
 
 
 # Request bodies, per operation: each a list of variants, each naming A's objects a different way.
@@ -185,7 +205,35 @@ BODIES: dict[tuple[str, str], Callable[[Targets], list[dict[str, Any]]]] = {
         },
         {"json": {"command": "true", "project": t.project_name}},
     ],
+    ("POST", "/api/v1/estimate"): lambda t: [
+        {"json": {"scenario": SCENARIO, "project": t.project_id, "accelerator": ["A100"]}},
+        {"json": {"scenario": SCENARIO, "project": t.project_name, "count": 1}},
+    ],
+    ("POST", "/api/v1/price-plans"): lambda t: [
+        {"json": {"org_id": t.org_id, "effective_from": "2026-01-01T00:00:00Z", "discount": "0.1"}}
+    ],
+    ("POST", "/api/v1/vouchers"): lambda t: [
+        {"json": {"org_id": t.org_id, "name": "b-probe", "amount": "1"}}
+    ],
+    ("POST", "/api/v1/subsidies"): lambda t: [
+        {"json": {"name": "b-probe", "org_id": t.org_id, "rate": "0.5"}}
+    ],
+    ("PUT", "/api/v1/projects/{project_id}/budget"): lambda t: [{"json": {"limit": "100"}}],
+    ("PUT", "/api/v1/orgs/{org_id}/budget"): lambda t: [{"json": {"limit": "1000"}}],
+    ("POST", "/api/v1/bills/issue"): lambda t: [{"json": {"org_id": t.org_id, "month": "2025-01"}}],
+    ("POST", "/api/v1/bills/adjustments"): lambda t: [
+        {
+            "json": {
+                "org_id": t.org_id,
+                "month": "2099-12",
+                "amount": "-1",
+                "description": "b-probe",
+                "project_id": t.project_id,
+            }
+        }
+    ],
 }
+SCENARIO = {"scenario": "llm-pretrain", "params": "1B", "tokens": "1B"}
 # Routes that take a body the OpenAPI document does not describe (read from the raw stream).
 RAW_BODY = {("POST", "/api/v1/workdirs")}
 
@@ -405,6 +453,14 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
     assert b_put.status_code == 200
 
     node = api.get("/api/v1/nodes").json()["items"][0]["name"]
+    voucher = created(
+        api.post(
+            "/api/v1/vouchers", json={"org_id": org["id"], "name": "alpha-voucher", "amount": "9"}
+        )
+    )
+    budget = created(
+        api.put(f"/api/v1/projects/{project_id}/budget", json={"limit": "77"}, headers=a_admin)
+    )
     a = Targets(
         org_id=org["id"],
         project_id=project_id,
@@ -417,6 +473,8 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
         sha256=packed.sha256,
         node=node,
         idempotency_key=key,
+        voucher_id=voucher["id"],
+        budget_id=budget["id"],
     )
     markers = {getattr(a, f.name) for f in fields(a)} - {node}
     markers |= {
@@ -431,6 +489,7 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
         "alpha-job",
         "hello from alpha",
         value,
+        "alpha-voucher",
     }
     yield World(
         api=api,
@@ -675,7 +734,7 @@ def test_no_answer_carries_a_secret_value(world: World) -> None:
                     assert got.status_code < 500, f"{who}: {op} answered {got.status_code}"
                 else:
                     member_403 = op.key in OWN_ORG_ADMIN and who == "A's member"
-                    allowed = OK | ({403} if member_403 else set())
+                    allowed = OK | ({403} if member_403 or op.key in ADMIN_ONLY else set())
                     assert got.status_code in allowed, f"{who}: {op} answered {got.status_code}"
                 world.check_answer(got, call, who, outsider=False)
     # The job that used the secret shows its name only.

@@ -126,3 +126,50 @@ def test_two_replica_gang_all_reduces_over_gloo(servers: Servers, tmp_path: Path
         out = aicc("job", "logs", job_id, "--replica", str(rank)).stdout
         assert re.fullmatch(rf"rank {rank} of 2 via 127\.0\.0\.1:\d+ sum 3\n", out), out
     assert aicc("job", "logs", job_id, "--replica", "2", check=False).returncode != 0
+
+
+def final_loss(logs: str) -> float:
+    losses = LOSS.findall(logs)
+    assert losses, logs
+    return float(losses[-1][1])
+
+
+DDP_JOB = """\
+name: mlp-ddp-{replicas}
+command: python train.py --epochs 3 --samples 1024
+workdir: .
+replicas: {replicas}
+resources: {{cpu: 500m, memory: 1GiB}}
+max_runtime: 5m
+"""
+
+
+def test_ddp_over_two_replicas_trains_to_the_same_loss_as_one(
+    servers: Servers, tmp_path: Path
+) -> None:
+    """The example splits every global batch over the ranks and draws the same order on all of
+    them, so two replicas follow one replica's path up to floating-point rounding."""
+    aicc = servers.cli(servers.start())
+    project = tmp_path / "train-mlp"
+    shutil.copytree(EXAMPLE, project)
+    jobs = {}
+    for replicas in (1, 2):  # both at once: together they fit this machine
+        job_file = project / f"ddp-{replicas}.yaml"
+        job_file.write_text(DDP_JOB.format(replicas=replicas))
+        jobs[replicas] = aicc("job", "submit", "-f", str(job_file)).stdout.strip()
+
+    logs = {}
+    for replicas, job_id in jobs.items():
+        waited = aicc("job", "wait", job_id, "--timeout", "180", check=False, timeout=240)
+        logs[replicas] = [
+            aicc("job", "logs", job_id, "--replica", str(r)).stdout for r in range(replicas)
+        ]
+        assert waited.returncode == 0, (
+            f"{waited.stderr}\n{logs[replicas]}\n{aicc('job', 'logs', job_id, '--stderr').stdout}"
+        )
+
+    one, two = final_loss(logs[1][0]), final_loss(logs[2][0])
+    assert two == pytest.approx(one, rel=1e-3), (logs[1][0], logs[2][0])
+    for rank in (0, 1):
+        assert f"rank {rank} of 2: 64 of every 128 samples\n" in logs[2][rank], logs[2][rank]
+    assert not LOSS.search(logs[2][1])  # rank 1 trains but leaves the reporting to rank 0

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from aicc.core.topology import NodeState
+from aicc.core.topology import WHOLE_DEVICES, NodeState
 from aicc.executors.slurm import nodes, parse, states
 from aicc.executors.slurm.batch import DEVICE_VARIABLES
 
@@ -88,7 +88,12 @@ def test_inventory() -> None:
     assert (n1.name, n1.cpu_milli, n1.memory_mib, n1.state) == ("n1", 2000, 2048, NodeState.READY)
     devices = [(d.index, d.model, d.simulated) for d in n1.devices]
     assert devices == [(0, "gpu", True), (1, "gpu", True)]
-    assert n1.labels == {"cluster": "c1", "pool": "debug", "address": "127.0.0.1"}
+    assert n1.labels == {
+        "cluster": "c1",
+        "pool": "debug",
+        "address": "127.0.0.1",
+        WHOLE_DEVICES: "true",  # GRES gives whole GPUs: no shares scheduled here
+    }
     assert g7.state is NodeState.CORDONED and g7.pool == "train"
     assert found.reasons == {"g7": "disk check [root@2026-11-22T12:01:16]"}
     assert [d.model for d in g7.devices] == ["H100-SXM"] * 4 + ["tesla"] * 2

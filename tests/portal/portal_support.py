@@ -60,6 +60,21 @@ def sign_in(
     return client.post("/sign-in", data=form, follow_redirects=False)
 
 
+def sign_in_with_token(client: TestClient, token: str) -> httpx.Response:
+    """Sign in with an API token (the admin has no password), as the sign-in page's form does."""
+    client.get("/sign-in")
+    form = {"csrf": client.cookies.get("aicc_csrf") or "", "token": token}
+    return client.post("/sign-in", data=form, follow_redirects=False)
+
+
+def operator(api: TestClient) -> TestClient:
+    """A browser signed in as the center's admin, with the admin token the test client uses."""
+    client = browser(api)
+    answer = sign_in_with_token(client, api.headers["Authorization"].split()[1])
+    assert answer.status_code == 303, answer.text
+    return client
+
+
 def csrf_of(client: TestClient, path: str = "/") -> str:
     """The CSRF token in the forms of a page, as the browser would submit it."""
     page = client.get(path)

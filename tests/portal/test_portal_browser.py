@@ -3,7 +3,10 @@ downloaded one) against a real `aicc serve` process.
 
 A person signs in, sees the job list update by itself when a job is submitted with the CLI,
 watches the job reach `succeeded` on its page and reads its log, cancels another job, switches to
-中文, and a second tenant gets a 404 for the first tenant's job page. Every page is checked for
+中文, and a second tenant gets a 404 for the first tenant's job page. An operator walks through the
+center's pages: the overview's charts drawn from real jobs, the device heat map (live, and a node
+cordoned from it), quotas, tenants with a refused form, the audit log, a token created and revoked,
+and the heat map in Chinese. Every page is checked for
 console errors and for serious accessibility violations (axe-core, from npm), and screenshots of
 each main page are saved under tests/artifacts/portal/ for people to look at.
 """
@@ -143,6 +146,7 @@ class Watch:
 
     problems: list[str] = field(default_factory=list)
     expected_404s: set[str] = field(default_factory=set)
+    expected_422s: set[str] = field(default_factory=set)  # forms refused on purpose
 
     def attach(self, page: Any) -> None:
         def console(message: Any) -> None:
@@ -159,8 +163,12 @@ class Watch:
         page.on("requestfailed", failed)
 
     def _expected(self, url: str, text: str) -> bool:
-        # The 404 page is answered with status 404, which Chromium reports on the console.
-        return "status of 404" in text and any(url.endswith(p) for p in self.expected_404s)
+        # The 404 page is answered with status 404, and a refused form with 422, which Chromium
+        # reports on the console.
+        for status, paths in ((404, self.expected_404s), (422, self.expected_422s)):
+            if f"status of {status}" in text and any(url.endswith(p) for p in paths):
+                return True
+        return False
 
 
 def open_page(browser: Any, watch: Watch, viewport: dict[str, int] = WIDE, **options: Any) -> Any:
@@ -379,6 +387,135 @@ def test_another_tenant_gets_a_404_for_the_job_page(site: Site, chromium: Any) -
     expect(page.get_by_text("No jobs here yet.")).to_be_visible()
     problems = list(watch.problems)  # before closing, which cancels any poll in flight
     page.context.close()
+    assert not problems, "\n".join(problems)
+
+
+def sign_in_as_operator(page: Any, url: str, token: str) -> None:
+    page.goto(url + "/sign-in")
+    page.get_by_text("Sign in with an API token instead").click()
+    page.get_by_label("API token").fill(token)
+    page.get_by_role("button", name="Sign in with token").click()
+    page.wait_for_url(url + "/")
+
+
+def chart_points(page: Any, selector: str) -> list[int]:
+    """How many points each series of the ECharts chart in `selector` holds."""
+    counts: list[int] = page.evaluate(
+        """(selector) => {
+            const chart = echarts.getInstanceByDom(document.querySelector(selector));
+            return chart.getOption().series.map((s) => s.data.length);
+        }""",
+        selector,
+    )
+    return counts
+
+
+def test_an_operator_walks_through_the_center(site: Site, chromium: Any) -> None:
+    """Overview charts drawn from real jobs, the heat map live and its cordon button, quotas,
+    tenants and the audit log, a token created and revoked, and one page in Chinese."""
+    from playwright.sync_api import expect
+
+    url = site.server.url
+    share = {"cpu": "100m", "memory": "64MiB", "accelerator": {"milli": 500}}
+    whole = {"cpu": "100m", "memory": "64MiB", "accelerator": {"count": 2}}
+    jobs = [
+        submit(site.api, site.alice, name="half-a-gpu", command="sleep 120", resources=share),
+        submit(site.api, site.bob, name="two-gpus", command="sleep 120", resources=whole),
+    ]
+    for job, person in zip(jobs, (site.alice, site.bob), strict=True):
+        wait_job(site.api, person, job["id"], {"running"})
+    quota = {"guaranteed": {"A100-80GB": 1000, "pflops": 0.5}, "max": {"A100-80GB": 4000}}
+    site.api.put(f"/api/v1/orgs/{site.alice.org_id}/quota", json=quota).raise_for_status()
+    watch = Watch(expected_422s={"/center/tenants/orgs"})
+    page = open_page(chromium, watch)
+    try:
+        sign_in_as_operator(page, url, site.server.token)
+        page.get_by_role("link", name="Overview").click()
+        expect(page.get_by_role("heading", name="Center overview")).to_be_visible()
+        page.get_by_role("link", name="1 h").click()
+        expect(page.locator("#rate-chart[data-chart-ready='true'] canvas")).to_be_visible()
+        expect(page.locator("#capacity-chart[data-chart-ready='true'] canvas")).to_be_visible()
+        assert chart_points(page, "#rate-chart") == [60, 60]  # allocated and busy, per minute
+        assert chart_points(page, "#capacity-chart") == [1, 1]  # real and simulated A100s
+        expect(page.locator(".stat-allocated")).to_contain_text("%")
+        shot(page, "center")
+        axe_check(page, "the center overview")
+
+        # The heat map: one cell per device, the shared one in slices; cordon from the page.
+        page.get_by_role("link", name="Device heat map").click()
+        expect(page.locator(".cell")).to_have_count(10)
+        expect(page.locator('.cell[data-kind="partial"]')).to_have_count(1)
+        expect(page.locator('.cell[data-kind="whole"]')).to_have_count(2)
+        shot(page, "heatmap")
+        axe_check(page, "the heat map")
+        page.get_by_role("button", name="Cordon sim-a100-2").click()
+        state = page.locator("#node-sim-a100-2 [data-node-state]")
+        expect(state).to_have_text("Cordoned")
+        expect(page.get_by_role("status")).to_contain_text("sim-a100-2 is cordoned")
+        # Live: a change made elsewhere (the API) shows without a reload.
+        site.api.post("/api/v1/nodes/sim-a100-2/uncordon").raise_for_status()
+        expect(state).to_have_text("Ready", timeout=10_000)
+
+        for link, heading, name in (
+            ("Quotas", "Quotas", "quotas"),
+            ("Organizations & users", "Organizations and users", "tenants"),
+            ("Audit log", "Audit log", "audit"),
+            ("Secrets", "Secrets", "secrets"),
+        ):
+            page.get_by_role("link", name=link, exact=True).click()
+            expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+            shot(page, name)
+            axe_check(page, f"the {name} page")
+
+        # A form refused by the service layer: the error sits next to its field.
+        page.get_by_role("link", name="Organizations & users").click()
+        page.locator("#org-name").fill("Not OK")
+        page.get_by_role("button", name="Create organization").click()
+        expect(page.locator("#org-name-error")).to_contain_text("lower-case letters")
+        expect(page.locator("#org-name")).to_have_attribute("aria-invalid", "true")
+        shot(page, "tenants-error")
+        axe_check(page, "a refused form")
+
+        # A token: created, its secret shown once, then revoked.
+        page.get_by_role("link", name="API tokens").click()
+        page.get_by_label("Name").fill("walkthrough")
+        page.get_by_role("button", name="Create token").click()
+        expect(page.get_by_label("Token secret")).to_have_value(re.compile(r"^aicc_"))
+        shot(page, "tokens")
+        axe_check(page, "the tokens page")
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.get_by_role("button", name="Revoke token walkthrough").click()
+        expect(page.get_by_role("status")).to_contain_text("walkthrough is revoked")
+        expect(page.locator("tr", has_text="walkthrough").locator(".badge")).to_have_text("Revoked")
+        expect(page.get_by_label("Token secret")).to_have_count(0)
+
+        # 中文 on an operator page.
+        page.goto(url + "/center/nodes")
+        page.get_by_role("button", name="中文").click()
+        expect(page.get_by_role("heading", name="设备热力图")).to_be_visible()
+        expect(page.get_by_role("button", name="封锁 sim-a100-1")).to_be_visible()
+        shot(page, "heatmap-zh")
+        page.goto(url + "/center?hours=1")
+        expect(page.locator("#rate-chart[data-chart-ready='true'] canvas")).to_be_visible()
+        shot(page, "center-zh")
+        page.get_by_role("button", name="English").click()
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+
+        narrow = open_page(chromium, watch, NARROW, storage_state=page.context.storage_state())
+        for path, name in (
+            ("/center?hours=1", "center-narrow"),
+            ("/center/nodes", "heatmap-narrow"),
+        ):
+            narrow.goto(url + path)
+            expect(narrow.locator("main h1")).to_be_visible()
+            shot(narrow, name)
+            assert narrow.evaluate("document.documentElement.scrollWidth") <= NARROW["width"] + 1
+        narrow.context.close()
+        problems = list(watch.problems)  # before closing, which cancels any poll in flight
+    finally:
+        page.context.close()
+        for job in jobs:
+            site.api.post(f"/api/v1/jobs/{job['id']}/cancel")
     assert not problems, "\n".join(problems)
 
 

@@ -19,11 +19,19 @@ from aicc.portal import i18n
 PORTAL = Path(i18n.__file__).parent
 TEMPLATES = sorted((PORTAL / "templates").glob("*.html"))
 SOURCES = sorted(PORTAL.glob("*.py"))
-# t("key"...), t('key'...), and message keys passed around as strings ("sign_in.error.password")
+# t("key"...), t('key'...), and message keys passed around as strings ("sign_in.error.password",
+# "form.error.exists")
 LITERAL = re.compile(r"""\bt\(\s*["']([a-z0-9_]+(?:\.[a-zA-Z0-9_-]+)+)["']""")
-KEY_STRING = re.compile(r"""["']((?:sign_in|job)\.(?:error|log)\.[a-z_]+)["']""")
+KEY_STRING = re.compile(r"""["']((?:(?:sign_in|job)\.(?:error|log)|form\.error)\.[a-z_]+)["']""")
 # Messages that are the same in both languages on purpose (units, product names).
-SAME_IN_BOTH = {"nodes.cpu", "nodes.allocated"}
+SAME_IN_BOTH = {
+    "nodes.cpu",
+    "nodes.allocated",
+    "quotas.unit.pflops",
+    "quotas.unit.gib",
+    "quotas.key.pflops",
+    "quotas.key.cpu_milli",
+}
 
 
 def placeholders(text: str) -> set[str]:
@@ -67,7 +75,18 @@ def test_every_key_the_pages_use_exists() -> None:
         ("role", [r.value for r in Role]),
         ("kind", [k.value for k in JobKind]),
         ("replica_state", ["scheduled", "running", "exited", "lost"]),
-        ("nav", ["dashboard", "jobs", "nodes"]),
+        ("nav", ["dashboard", "jobs", "nodes", "quotas", "tokens", "secrets"]),
+        ("nav", ["operations", "center", "center_nodes", "tenants", "audit"]),
+        ("heatmap.action", ["cordon", "uncordon", "drain", "evict"]),
+        ("heatmap.action_label", ["cordon", "uncordon", "drain", "evict"]),
+        ("heatmap.done", ["cordon", "uncordon", "drain", "evict"]),
+        ("heatmap.kind", ["free", "partial", "whole", "unhealthy"]),
+        ("tokens.status", ["active", "expired", "revoked"]),
+        ("tenants.created", ["org", "project", "user"]),
+        ("quotas.kind", ["org", "project"]),
+        ("quotas.col", ["guaranteed", "max", "used", "borrowed"]),
+        ("center.stat", ["allocated", "busy", "allocated.note", "busy.note"]),
+        ("center.rate", ["allocated", "busy", "allocated.simulated", "busy.simulated"]),
         ("dashboard.stat", ["running", "waiting", "finished"]),
         ("why", ["quota", "budget", "resources", "gang", "unschedulable", "queue", "starting"]),
     ],

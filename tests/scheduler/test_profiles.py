@@ -24,7 +24,7 @@ def test_the_default_profile_is_what_the_docs_say() -> None:
     assert [(type(p), w) for p, w in prof.queue_sort] == [(Priority, 1.0), (Aging, 10.0)]
     ((share, weight),) = prof.share
     assert isinstance(share, FairShare) and weight == 50.0 and share.half_life_s == 7 * 24 * 3600
-    assert [a.name for a in prof.admission] == ["lanes", "quota"]
+    assert [a.name for a in prof.admission] == ["lanes", "quota", "budget"]
     assert prof.place.order == "pack" and prof.reserve is not None and prof.preempt is not None
     assert prof.preempt.rules == ("priority", "reclaim") and prof.preempt.grace_s == 30
 
@@ -63,7 +63,7 @@ def test_plugins_as_names_or_entries() -> None:
     [
         ({"name": "x", "queue_sort": ["nope"]}, "unknown queue_sort plugin 'nope'"),
         ({"name": "x", "score": ["fgd"]}, "unknown score plugin 'fgd'"),
-        ({"name": "x", "admission": ["budget"]}, "unknown admission plugin"),
+        ({"name": "x", "admission": ["budgets"]}, "unknown admission plugin"),
         ({"name": "x", "placement": {"order": "random"}}, "placement order"),
         ({"name": "x", "preempt": {"rules": ["age"]}}, "unknown preemption rules"),
         ({"name": "x", "colour": "blue"}, "unknown profile keys: colour"),

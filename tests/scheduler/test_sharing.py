@@ -3,6 +3,8 @@ that holds them, and MIG-style fixed slices of A100/H100 handed out by profile."
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sched_fixtures import (
     A100,
     GIB,
@@ -15,6 +17,7 @@ from sched_fixtures import (
     place,
     run,
     snapshot,
+    waiting,
 )
 
 from aicc.scheduler.snapshot import DeviceView
@@ -110,3 +113,16 @@ def test_mig_on_a100_by_model() -> None:
     ]
     decision = bound(run(snapshot(nodes, [job("m", mig="2g.20gb", models=(A100,))])), "m")
     assert nodes_of(decision) == ["a"]
+
+
+def test_no_share_or_mig_slice_lands_on_a_whole_devices_only_node() -> None:
+    """Slurm GRES and Ray hand out whole devices: a share goes to a node whose engine can split
+    a device, and waits when there is none; whole-device jobs still use every node."""
+    slurm = replace(node("slurm", gpus=1), shares=False)
+    local = node("local", gpus=1)
+    decisions = run(snapshot([slurm, local], [job("half", milli=500, accel_memory=8 * GIB)]))
+    assert bound(decisions, "half").placements[0].node == "local"
+    alone = run(snapshot([replace(node("slurm", gpus=1), shares=False)], [job("half", milli=500)]))
+    assert waiting(alone, "half").reasons[0].code == "unschedulable"
+    whole = run(snapshot([replace(node("slurm", gpus=1), shares=False)], [job("whole")]))
+    assert bound(whole, "whole").placements[0].node == "slurm"

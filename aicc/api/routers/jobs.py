@@ -107,7 +107,8 @@ def cancel(
 def explain(job_id: str, who: CurrentUser, state: StateDep, session: SessionDep) -> schemas.Explain:
     """Why the job waits, its position, and when it would start if running jobs end as declared."""
     job = jobs.get(session, who, job_id)
-    found = explain_service.explain(session, job, state.controller.profile)
+    billing = state.controller.books.context if state.controller.books else None
+    found = explain_service.explain(session, job, state.controller.profile, billing)
     return schemas.Explain(
         state=job.state,
         reasons=[schemas.ExplainReason(code=r.code, message=r.message) for r in found.reasons],

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from aicc.core.topology import Node
+from aicc.executors import workdir
 from aicc.executors.base import Capabilities, Executor, ReplicaLaunch, ReplicaState, Stream
 from aicc.executors.local import runtime
 from aicc.executors.local.node import SimulatedDevices, local_node
@@ -81,22 +82,20 @@ class LocalExecutor(Executor):
         run_dir = self.job_dir(replica.job_id) / str(replica.attempt) / str(replica.index)
         handle = str(run_dir.absolute())
         run_dir.mkdir(parents=True, exist_ok=True)
-        workdir = run_dir / "work"
-        if not workdir.exists():
-            self._materialize(replica, workdir)
-        job_dir = self.job_dir(replica.job_id)
-        outputs, checkpoints = job_dir / "outputs", job_dir / "checkpoint"
-        outputs.mkdir(exist_ok=True)
-        checkpoints.mkdir(exist_ok=True)
-        if replica.checkpoint_subdir:
-            self._link_checkpoints(workdir, replica.checkpoint_subdir, checkpoints)
+        prepared = workdir.prepare(
+            run_dir=run_dir,
+            job_dir=self.job_dir(replica.job_id),
+            blobs=self.blobs,
+            workdir_sha256=replica.workdir_sha256,
+            checkpoint_subdir=replica.checkpoint_subdir,
+        )
         env = self._base_env()
         env.update(replica.env)
-        env["AICC_OUTPUT_DIR"] = str(outputs)
-        env["AICC_CHECKPOINT_DIR"] = str(checkpoints)
+        env["AICC_OUTPUT_DIR"] = str(prepared.outputs)
+        env["AICC_CHECKPOINT_DIR"] = str(prepared.checkpoints)
         spec = runtime.LaunchSpec(
             command=replica.argv,
-            cwd=str(workdir),
+            cwd=str(prepared.workdir),
             env=env,
             max_runtime_s=replica.max_runtime_s,
             memory_limit_mib=replica.memory_mib,
@@ -105,33 +104,6 @@ class LocalExecutor(Executor):
         )
         runtime.launch(run_dir, spec)
         return handle
-
-    def _materialize(self, replica: ReplicaLaunch, workdir: Path) -> None:
-        """Unpack into a temporary sibling, then rename: a crash never leaves half a workdir."""
-        partial = workdir.with_name("work.partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir()
-        if replica.workdir_sha256:
-            shutil.rmtree(partial)
-            self.blobs.materialize(replica.workdir_sha256, partial)
-        os.replace(partial, workdir)
-
-    @staticmethod
-    def _link_checkpoints(workdir: Path, subdir: str, checkpoints: Path) -> None:
-        """Make `checkpoint_dir` in the workdir point at the job's checkpoint directory, which
-        outlives attempts. What the upload shipped there seeds it on the first attempt."""
-        link = workdir / subdir
-        if not link.resolve().is_relative_to(workdir.resolve()) or link.is_symlink():
-            return
-        if link.is_dir():
-            if not any(checkpoints.iterdir()):
-                for item in link.iterdir():
-                    shutil.move(str(item), checkpoints / item.name)
-            shutil.rmtree(link)
-        elif link.exists():
-            link.unlink()
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(checkpoints, target_is_directory=True)
 
     @staticmethod
     def _base_env() -> dict[str, str]:

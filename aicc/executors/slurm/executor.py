@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from aicc.core.topology import Node
+from aicc.executors import workdir
 from aicc.executors.base import Capabilities, Executor, ReplicaLaunch, ReplicaState, Stream
-from aicc.executors.local.executor import LocalExecutor
 from aicc.executors.slurm import batch, nodes, parse, states
 from aicc.executors.slurm.commands import SlurmCommands, SlurmError
 from aicc.store.blobs import BlobStore
@@ -169,18 +169,16 @@ class SlurmExecutor(Executor):
         existing = self._submitted(name, run_dir)
         if existing is not None:
             return f"slurm:{existing}:{run_dir}"
-        workdir = run_dir / "work"
-        if not workdir.exists():
-            self._materialize(replica, workdir)
-        job_dir = self.job_dir(replica.job_id).absolute()
-        outputs, checkpoints = job_dir / "outputs", job_dir / "checkpoint"
-        outputs.mkdir(exist_ok=True)
-        checkpoints.mkdir(exist_ok=True)
-        if replica.checkpoint_subdir:
-            LocalExecutor._link_checkpoints(workdir, replica.checkpoint_subdir, checkpoints)
+        prepared = workdir.prepare(
+            run_dir=run_dir,
+            job_dir=self.job_dir(replica.job_id).absolute(),
+            blobs=self.blobs,
+            workdir_sha256=replica.workdir_sha256,
+            checkpoint_subdir=replica.checkpoint_subdir,
+        )
         env = self._environment(replica)
-        env["AICC_OUTPUT_DIR"] = str(outputs)
-        env["AICC_CHECKPOINT_DIR"] = str(checkpoints)
+        env["AICC_OUTPUT_DIR"] = str(prepared.outputs)
+        env["AICC_CHECKPOINT_DIR"] = str(prepared.checkpoints)
         env_file = batch.write_env(run_dir, env)
         title = f"AICC job {replica.job_id} attempt {replica.attempt} replica {replica.index}"
         script = batch.write_script(run_dir, replica.argv, env_file, title)
@@ -234,18 +232,6 @@ class SlurmExecutor(Executor):
                 continue  # Slurm sets it for the GRES it gives; AICC records, never overrides
             env[key] = value
         return env
-
-    def _materialize(self, replica: ReplicaLaunch, workdir: Path) -> None:
-        """Unpack into a temporary sibling, then rename: a crash never leaves half a workdir."""
-        partial = workdir.with_name("work.partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        if replica.workdir_sha256:
-            if self.blobs is None:
-                raise SlurmError("this Slurm executor has no blob store to unpack workdirs from")
-            self.blobs.materialize(replica.workdir_sha256, partial)
-        else:
-            partial.mkdir()
-        os.replace(partial, workdir)
 
     def _submitted(self, name: str, run_dir: Path) -> int | None:
         """The Slurm job already submitted under `name`: recorded, queued, or in accounting."""

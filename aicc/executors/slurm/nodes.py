@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from aicc.core import catalog
-from aicc.core.topology import Device, Node, NodeState
+from aicc.core.topology import WHOLE_DEVICES, Device, Node, NodeState
 from aicc.executors.slurm import parse
 
 AICC_JOB_PREFIX = "aicc-"
@@ -63,7 +63,11 @@ def inventory(
         if state is not NodeState.READY:
             found.reasons[name] = rec.get("Reason") or rec.get("State", "")
         partitions = [p for p in rec.get("Partitions", "").split(",") if p]
-        labels = {"cluster": cluster, "pool": partitions[0] if partitions else "default"}
+        labels = {
+            "cluster": cluster,
+            "pool": partitions[0] if partitions else "default",
+            WHOLE_DEVICES: "true",  # GRES gives whole GPUs
+        }
         if rec.get("NodeAddr"):
             labels["address"] = rec["NodeAddr"]
         cpus = rec.get("CPUEfctv") or rec.get("CPUTot") or "0"

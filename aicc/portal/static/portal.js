@@ -28,46 +28,142 @@
     });
   }
 
+  var PALETTE = ["#4338ca", "#0ea5e9", "#16a34a", "#d97706", "#db2777", "#7c3aed"];
+  var AXIS = {
+    axisLine: { lineStyle: { color: "#cdd2df" } },
+    axisLabel: { color: "#344054" },
+    splitLine: { lineStyle: { color: "#eceef4" } },
+  };
+
+  function valueAxis(data) {
+    var axis = Object.assign({ type: "value" }, AXIS);
+    if (data.integer) axis.minInterval = 1;
+    if (data.max) axis.max = data.max;
+    if (data.unit) axis.axisLabel = Object.assign({}, AXIS.axisLabel, { formatter: "{value}" + (data.unit === "%" ? "%" : "") });
+    return axis;
+  }
+
+  // Bars per category (tenants, models); series with the same `stack` are stacked.
+  function barOption(data) {
+    return {
+      animation: false,
+      color: PALETTE,
+      grid: { left: 8, right: 16, top: 36, bottom: 8, containLabel: true },
+      legend: { top: 0, textStyle: { color: "#344054" } },
+      tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
+      xAxis: Object.assign({ type: "category", data: data.categories, axisTick: { show: false } }, AXIS,
+        { axisLabel: { color: "#344054", interval: 0, hideOverlap: true } }),
+      yAxis: valueAxis(data),
+      series: data.series.map(function (s) {
+        var item = { name: s.name, type: "bar", barMaxWidth: 36, data: s.values, stack: s.stack || null };
+        if (s.pattern) item.itemStyle = { color: "#a78bfa", decal: { symbol: "rect", dashArrayX: [1, 0], dashArrayY: [3, 3], rotation: -Math.PI / 4, color: "rgba(255,255,255,0.55)" } };
+        return item;
+      }),
+    };
+  }
+
+  // Lines over time: `times` are the x values (RFC 3339), each series one value per time.
+  function lineOption(data) {
+    return {
+      animation: false,
+      color: PALETTE,
+      grid: { left: 8, right: 16, top: 36, bottom: 8, containLabel: true },
+      legend: { top: 0, textStyle: { color: "#344054" } },
+      tooltip: { trigger: "axis" },
+      xAxis: Object.assign({ type: "time" }, AXIS, {
+        splitLine: { show: false },
+        axisLabel: { color: "#344054", hideOverlap: true },
+      }),
+      yAxis: valueAxis(data),
+      series: data.series.map(function (s) {
+        return {
+          name: s.name,
+          type: "line",
+          showSymbol: false,
+          step: s.step ? "end" : false,
+          lineStyle: { width: 2, type: s.dashed ? "dashed" : "solid" },
+          areaStyle: s.dashed ? null : { opacity: 0.08 },
+          data: data.times.map(function (t, i) { return [t, s.values[i]]; }),
+        };
+      }),
+    };
+  }
+
+  // The dashboard's jobs by state: one horizontal bar per state, in the state's colour.
+  function stateOption(data) {
+    return {
+      animation: false,
+      grid: { left: 8, right: 36, top: 4, bottom: 4, containLabel: true },
+      tooltip: { trigger: "item" },
+      yAxis: {
+        type: "category",
+        inverse: true,
+        data: data.labels,
+        axisTick: { show: false },
+        axisLine: { lineStyle: { color: "#cdd2df" } },
+        axisLabel: { color: "#344054", fontSize: 13 },
+      },
+      xAxis: {
+        type: "value",
+        minInterval: 1,
+        axisLabel: { color: "#5b6478" },
+        splitLine: { lineStyle: { color: "#eceef4" } },
+      },
+      series: [{
+        type: "bar",
+        barMaxWidth: 18,
+        label: { show: true, position: "right", color: "#1b2233", fontWeight: 600 },
+        data: data.values.map(function (value, i) {
+          return {
+            value: value,
+            itemStyle: { color: STATE_COLORS[data.states[i]] || "#4338ca", borderRadius: [0, 4, 4, 0] },
+          };
+        }),
+      }],
+    };
+  }
+
   function charts(root) {
     if (!window.echarts) return;
     root.querySelectorAll("[data-chart]").forEach(function (el) {
       if (window.echarts.getInstanceByDom(el)) return;
       var data = JSON.parse(el.getAttribute("data-chart"));
       var chart = window.echarts.init(el, null, { renderer: "canvas" });
-      chart.setOption({
-        animation: false,
-        grid: { left: 8, right: 36, top: 4, bottom: 4, containLabel: true },
-        tooltip: { trigger: "item" },
-        yAxis: {
-          type: "category",
-          inverse: true,
-          data: data.labels,
-          axisTick: { show: false },
-          axisLine: { lineStyle: { color: "#cdd2df" } },
-          axisLabel: { color: "#344054", fontSize: 13 },
-        },
-        xAxis: {
-          type: "value",
-          minInterval: 1,
-          axisLabel: { color: "#5b6478" },
-          splitLine: { lineStyle: { color: "#eceef4" } },
-        },
-        series: [{
-          type: "bar",
-          barMaxWidth: 18,
-          label: { show: true, position: "right", color: "#1b2233", fontWeight: 600 },
-          data: data.values.map(function (value, i) {
-            return {
-              value: value,
-              itemStyle: { color: STATE_COLORS[data.states[i]] || "#4338ca", borderRadius: [0, 4, 4, 0] },
-            };
-          }),
-        }],
-      });
+      var option = data.type === "bars" ? barOption(data) : data.type === "lines" ? lineOption(data) : stateOption(data);
+      chart.setOption(option);
       el.setAttribute("data-chart-ready", "true");
-      window.addEventListener("resize", function () { chart.resize(); });
     });
   }
+
+  // One listener for every chart on the page, including those a poll brought in.
+  window.addEventListener("resize", function () {
+    if (!window.echarts) return;
+    document.querySelectorAll("[data-chart-ready]").forEach(function (el) {
+      var chart = window.echarts.getInstanceByDom(el);
+      if (chart) chart.resize();
+    });
+  });
+
+  // A chart leaving the page (a poll replaced it) is disposed, so ECharts lets it go.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (!window.echarts || !event.detail.shouldSwap || !event.detail.target.querySelectorAll) return;
+    event.detail.target.querySelectorAll("[data-chart-ready]").forEach(function (el) {
+      var chart = window.echarts.getInstanceByDom(el);
+      if (chart) chart.dispose();
+    });
+  });
+
+  // Buttons that destroy something ask first (no inline script: the CSP forbids it).
+  document.addEventListener("submit", function (event) {
+    var button = event.submitter;
+    var question = button && button.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) event.preventDefault();
+  });
+
+  // A one-time secret is selected when focused, ready to copy.
+  document.addEventListener("focusin", function (event) {
+    if (event.target.hasAttribute && event.target.hasAttribute("data-select-on-focus")) event.target.select();
+  });
 
   function init(root) {
     localTimes(root);
@@ -107,9 +203,16 @@
     }
   });
 
+  // A form the server refused: put the keyboard on its first wrong field.
+  function focusError() {
+    var wrong = document.querySelector("form [aria-invalid='true']");
+    if (wrong) wrong.focus();
+  }
+
   if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", function () { init(document); });
+    document.addEventListener("DOMContentLoaded", function () { init(document); focusError(); });
   } else {
     init(document);
+    focusError();
   }
 })();

@@ -1,0 +1,298 @@
+"""Vouchers (prepaid credit, 算力券) and subsidy programs, and what is left of each.
+
+Nothing is spent until an invoice is issued: an issued invoice records, per credit, what it
+took (`InvoiceRow.totals["credits"]`), and what is left is the amount (a voucher) or the
+calendar year's cap (a subsidy, per organization) minus what issued invoices took. Drafts and
+estimates use what is left now, so two drafts may show the same balance; the first issued takes
+it (docs/billing.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from aicc.billing import periods
+from aicc.core import catalog
+from aicc.core.tenancy import Principal, Role, can_read
+from aicc.estimate.pricing import ZERO, Currency, Money, Subsidy, Voucher, to_money
+from aicc.services import audit, tenancy
+from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
+from aicc.store.tables import InvoiceRow, SubsidyRow, VoucherRow
+
+
+def today(now: datetime, zone: str) -> date:
+    return periods.day_of(now, zone)
+
+
+def _models(names: Iterable[str]) -> list[str]:
+    try:
+        return [catalog.lookup(name).name for name in names]
+    except KeyError as err:
+        raise Invalid(f"accelerators: {err.args[0]}") from None
+
+
+class VoucherIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    org_id: str
+    project_id: str | None = Field(default=None, description="only this project's usage")
+    name: str = Field(min_length=1, max_length=100)
+    amount: Money = Field(gt=0)
+    currency: Currency = "CNY"
+    accelerators: list[str] = Field(default_factory=list, description="models it pays; [] all")
+    valid_from: date | None = Field(default=None, description="default: today")
+    valid_until: date | None = None
+
+    @model_validator(mode="after")
+    def _window(self) -> VoucherIn:
+        if self.valid_from and self.valid_until and self.valid_until < self.valid_from:
+            raise ValueError("valid_until is before valid_from")
+        return self
+
+
+class SubsidyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100)
+    org_id: str | None = Field(default=None, description="None: every organization")
+    rate: Decimal = Field(gt=0, le=1, description="share of the discounted fee, e.g. 0.5")
+    yearly_cap: Money | None = Field(default=None, description="per organization and year")
+    currency: Currency = "CNY"
+    accelerators: list[str] = Field(default_factory=list)
+    valid_from: date | None = None
+    valid_until: date | None = None
+
+
+# --- what issued invoices took ------------------------------------------------------------------
+
+
+def taken(session: Session, org_id: str, *, year: int | None = None) -> dict[str, Decimal]:
+    """credit id -> what the organization's issued invoices took from it (in `year` only)."""
+    out: dict[str, Decimal] = {}
+    query = select(InvoiceRow.period, InvoiceRow.totals).where(InvoiceRow.org_id == org_id)
+    for period, totals in session.execute(query):
+        if year is not None and not period.startswith(f"{year}-"):
+            continue
+        for credit_id, amount in (totals.get("credits") or {}).items():
+            out[credit_id] = out.get(credit_id, ZERO) + Decimal(amount)
+    return out
+
+
+def voucher_left(row: VoucherRow, used: dict[str, Decimal]) -> Decimal:
+    return max(ZERO, Decimal(row.amount) - used.get(row.id, ZERO))
+
+
+def subsidy_left(row: SubsidyRow, used_this_year: dict[str, Decimal]) -> Decimal | None:
+    if row.yearly_cap is None:
+        return None
+    return max(ZERO, Decimal(row.yearly_cap) - used_this_year.get(row.id, ZERO))
+
+
+# --- for the estimator and for rating -----------------------------------------------------------
+
+
+def org_vouchers(session: Session, org_id: str) -> list[VoucherRow]:
+    return list(
+        session.scalars(
+            select(VoucherRow).where(VoucherRow.org_id == org_id).order_by(VoucherRow.created_at)
+        )
+    )
+
+
+def org_subsidies(session: Session, org_id: str) -> list[SubsidyRow]:
+    return list(
+        session.scalars(
+            select(SubsidyRow)
+            .where(or_(SubsidyRow.org_id.is_(None), SubsidyRow.org_id == org_id))
+            .order_by(SubsidyRow.created_at)
+        )
+    )
+
+
+def as_voucher(row: VoucherRow, balance: Decimal) -> Voucher:
+    """The pure estimator's voucher, named by its id (so credits can be traced back)."""
+    return Voucher(
+        name=row.id,
+        balance=balance,
+        currency=row.currency,
+        accelerators=tuple(row.accelerators),
+        valid_from=row.valid_from,
+        valid_until=row.valid_until,
+    )
+
+
+def as_subsidy(row: SubsidyRow, cap: Decimal | None) -> Subsidy:
+    return Subsidy(
+        name=row.id,
+        rate=Decimal(row.rate),
+        cap=cap,
+        currency=row.currency,
+        accelerators=tuple(row.accelerators),
+    )
+
+
+def subsidy_valid(row: SubsidyRow, day: date) -> bool:
+    return (row.valid_from is None or row.valid_from <= day) and (
+        row.valid_until is None or day <= row.valid_until
+    )
+
+
+def applicable(
+    session: Session, *, org_id: str, project_id: str, currency: str, zone: str, now: datetime
+) -> tuple[list[Subsidy], list[Voucher]]:
+    """What would pay part of a new use by this project now: programs valid today with cap
+    left this year, and the project's or organization's vouchers with balance left."""
+    day = today(now, zone)
+    used = taken(session, org_id)
+    used_year = taken(session, org_id, year=day.year)
+    vouchers = [
+        as_voucher(v, left)
+        for v in org_vouchers(session, org_id)
+        if v.currency == currency
+        and v.project_id in (None, project_id)
+        and (left := voucher_left(v, used)) > 0
+    ]
+    subsidies = []
+    for s in org_subsidies(session, org_id):
+        cap = subsidy_left(s, used_year)
+        if s.currency == currency and subsidy_valid(s, day) and (cap is None or cap > 0):
+            subsidies.append(as_subsidy(s, cap))
+    return subsidies, vouchers
+
+
+# --- administration -----------------------------------------------------------------------------
+
+
+def create_voucher(session: Session, who: Principal, body: VoucherIn, *, zone: str) -> VoucherRow:
+    if not who.is_admin:
+        raise Forbidden("only center admins issue vouchers")
+    org = tenancy.get_org(session, who, body.org_id)
+    if body.project_id is not None:
+        project = tenancy.visible_project(session, who, body.project_id)
+        if project.org_id != org.id:
+            raise Invalid(f"project_id: {project.id} is not in organization {org.id}")
+    row = VoucherRow(
+        id=new_id("vch"),
+        org_id=org.id,
+        project_id=body.project_id,
+        name=body.name,
+        amount=str(to_money(body.amount)),
+        currency=body.currency,
+        accelerators=_models(body.accelerators),
+        valid_from=body.valid_from or today(utcnow(), zone),
+        valid_until=body.valid_until,
+        created_at=utcnow(),
+        created_by=who.user_id,
+    )
+    session.add(row)
+    detail = {"amount": row.amount, "currency": row.currency}
+    audit.record(session, who, "voucher.create", "voucher", row.id, org_id=org.id, detail=detail)
+    return row
+
+
+def create_subsidy(session: Session, who: Principal, body: SubsidyIn) -> SubsidyRow:
+    if not who.is_admin:
+        raise Forbidden("only center admins create subsidy programs")
+    if body.org_id is not None:
+        tenancy.get_org(session, who, body.org_id)
+    row = SubsidyRow(
+        id=new_id("sub"),
+        org_id=body.org_id,
+        name=body.name,
+        rate=str(body.rate),
+        yearly_cap=None if body.yearly_cap is None else str(to_money(body.yearly_cap)),
+        currency=body.currency,
+        accelerators=_models(body.accelerators),
+        valid_from=body.valid_from,
+        valid_until=body.valid_until,
+        created_at=utcnow(),
+        created_by=who.user_id,
+    )
+    session.add(row)
+    audit.record(session, who, "subsidy.create", "subsidy", row.id, org_id=body.org_id)
+    return row
+
+
+def _may_see_voucher(who: Principal, row: VoucherRow) -> bool:
+    if row.project_id is None or who.is_admin or who.role is Role.ORG_ADMIN:
+        return can_read(who, org_id=row.org_id)
+    return can_read(who, org_id=row.org_id, project_id=row.project_id)
+
+
+def vouchers(
+    session: Session, who: Principal, *, org_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Vouchers the caller may see, each with what is left; another tenant's are invisible."""
+    query = select(VoucherRow).order_by(VoucherRow.created_at)
+    if org_id is not None:
+        tenancy.get_org(session, who, org_id)
+        query = query.where(VoucherRow.org_id == org_id)
+    elif not who.is_admin:
+        query = query.where(VoucherRow.org_id == who.org_id)
+    rows = [r for r in session.scalars(query) if _may_see_voucher(who, r)]
+    used: dict[str, dict[str, Decimal]] = {}
+    out = []
+    for row in rows:
+        spent = used.setdefault(row.org_id, taken(session, row.org_id))
+        out.append(voucher_dict(row, voucher_left(row, spent)))
+    return out
+
+
+def get_voucher(session: Session, who: Principal, voucher_id: str) -> dict[str, Any]:
+    row = session.get(VoucherRow, voucher_id)
+    if row is None or not _may_see_voucher(who, row):
+        raise NotFound(f"voucher {voucher_id} not found")
+    return voucher_dict(row, voucher_left(row, taken(session, row.org_id)))
+
+
+def voucher_dict(row: VoucherRow, left: Decimal) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "org_id": row.org_id,
+        "project_id": row.project_id,
+        "name": row.name,
+        "amount": row.amount,
+        "remaining": str(left),
+        "currency": row.currency,
+        "accelerators": list(row.accelerators),
+        "valid_from": row.valid_from,
+        "valid_until": row.valid_until,
+        "created_at": row.created_at,
+    }
+
+
+def subsidies(
+    session: Session, who: Principal, *, zone: str, now: datetime
+) -> list[dict[str, Any]]:
+    """Programs that apply to the caller's organization (admins: all), with this year's cap
+    left for the caller's organization (admins: per organization in `used_by_org`)."""
+    query = select(SubsidyRow).order_by(SubsidyRow.created_at)
+    if not who.is_admin:
+        query = query.where(or_(SubsidyRow.org_id.is_(None), SubsidyRow.org_id == who.org_id))
+    year = today(now, zone).year
+    used = taken(session, who.org_id, year=year)
+    out = []
+    for row in session.scalars(query):
+        left = subsidy_left(row, used)
+        out.append(
+            {
+                "id": row.id,
+                "name": row.name,
+                "org_id": row.org_id,
+                "rate": row.rate,
+                "yearly_cap": row.yearly_cap,
+                "remaining_this_year": None if left is None else str(left),
+                "year": year,
+                "currency": row.currency,
+                "accelerators": list(row.accelerators),
+                "valid_from": row.valid_from,
+                "valid_until": row.valid_until,
+                "created_at": row.created_at,
+            }
+        )
+    return out

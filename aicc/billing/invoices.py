@@ -1,0 +1,525 @@
+"""Monthly invoices per organization: drafts computed from usage records, issued ones frozen.
+
+A draft is never stored: asking for it prices the month's usage records that no issued invoice
+holds yet (plus late records of months already issued) under the plans in force when each was
+used, applies the credits in order (gross → plan discount → subsidy → vouchers → net, per line),
+and adds the month's adjustments. Issuing stores the lines as computed, marks their usage
+records and adjustments with the invoice, and records what each credit gave; from then on the
+invoice never changes, and a correction is an adjustment line on a later month's invoice.
+
+A line is one job's use of one item (an accelerator model, CPU, memory, storage) on one billing
+day under one price: its quantity is the exact sum of its records' quantities, its amount that
+quantity × the unit price rounded half-up to 0.01 once (CONTRACTS.md §1), and it names the
+usage records it comes from. Lines are per day so that a voucher's validity window and a
+subsidy's calendar year apply to whole lines.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from aicc.billing import credits, periods, rating
+from aicc.billing.plans import Plans
+from aicc.core.tenancy import Principal, Role
+from aicc.estimate.pricing import ZERO, Currency, PricePlan, settle, to_money
+from aicc.services import audit, tenancy
+from aicc.services.common import Conflict, Forbidden, Invalid, new_id, utcnow
+from aicc.store.tables import (
+    AdjustmentRow,
+    InvoiceLineRow,
+    InvoiceRow,
+    SubsidyRow,
+    UsageRow,
+    VoucherRow,
+)
+
+AMOUNTS = ("gross", "discount", "subsidy", "voucher", "net")
+
+
+class AdjustmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    org_id: str
+    month: str = Field(description="the (open) month whose invoice carries it, YYYY-MM")
+    amount: Decimal = Field(allow_inf_nan=False, description="signed: negative is a credit")
+    currency: Currency = "CNY"
+    description: str = Field(min_length=1, max_length=500)
+    project_id: str | None = None
+    reference: str | None = Field(default=None, description="the issued invoice it corrects")
+
+
+class IssueIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    org_id: str
+    month: str
+
+
+@dataclass
+class _Group:
+    project_id: str | None
+    job_id: str | None
+    item: str
+    unit: str
+    unit_price: Decimal
+    accelerator: str | None
+    day: date
+    period: str
+    plan: str
+    plan_name: str
+    discount: Decimal
+    currency: str
+    quantity: Fraction = Fraction(0)
+    usage_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Invoice:
+    id: str | None
+    org_id: str
+    period: str
+    status: str  # draft | issued
+    currency: str
+    lines: list[dict[str, Any]]
+    unpriced: list[dict[str, Any]]
+    issued_at: datetime | None = None
+
+    def totals(self) -> dict[str, str]:
+        return {k: str(sum((Decimal(line[k]) for line in self.lines), ZERO)) for k in AMOUNTS}
+
+    def credits_given(self) -> dict[str, str]:
+        given: dict[str, Decimal] = {}
+        for line in self.lines:
+            for credit in line["credits"]:
+                given[credit["id"]] = given.get(credit["id"], ZERO) + Decimal(credit["amount"])
+        return {k: str(v) for k, v in given.items()}
+
+    def only(self, projects: Iterable[str | None]) -> Invoice:
+        keep = set(projects)
+        lines = [line for line in self.lines if line["project_id"] in keep]
+        unpriced = [u for u in self.unpriced if u["project_id"] in keep]
+        return Invoice(
+            self.id, self.org_id, self.period, self.status, self.currency, lines, unpriced,
+            self.issued_at,
+        )  # fmt: skip
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "org_id": self.org_id,
+            "period": self.period,
+            "status": self.status,
+            "currency": self.currency,
+            "issued_at": self.issued_at,
+            "totals": self.totals(),
+            "lines": self.lines,
+            "unpriced": self.unpriced,
+        }
+
+
+def _credit_names(session: Session, org_id: str) -> dict[str, str]:
+    names = {v.id: v.name for v in credits.org_vouchers(session, org_id)}
+    names.update({s.id: s.name for s in credits.org_subsidies(session, org_id)})
+    return names
+
+
+def compute(session: Session, *, org_id: str, month: str, zone: str, default: PricePlan) -> Invoice:
+    """The organization's invoice of `month`: the issued one, or the draft as of now."""
+    month = _month(month)
+    stored = session.scalar(
+        select(InvoiceRow).where(InvoiceRow.org_id == org_id, InvoiceRow.period == month)
+    )
+    if stored is not None:
+        return _issued(session, stored)
+    plans = Plans.load(session, org_id=org_id, default=default)
+    currency = plans.at(periods.month_bounds(month, zone)[0]).plan.currency
+    issued = set(session.scalars(select(InvoiceRow.period).where(InvoiceRow.org_id == org_id)))
+    rows = session.scalars(
+        select(UsageRow)
+        .where(UsageRow.org_id == org_id, UsageRow.invoice_id.is_(None), UsageRow.period <= month)
+        .order_by(UsageRow.start, UsageRow.id)
+    )
+    groups: dict[tuple[object, ...], _Group] = {}
+    unpriced: dict[tuple[str | None, str, str], Fraction] = {}
+    for record in rows:
+        if record.period != month and record.period not in issued:
+            continue  # an earlier month's own draft holds it
+        eff = plans.at(record.start)
+        day = periods.day_of(record.start, zone)
+        for rated in rating.rate(record, eff.plan):
+            if rated.unit_price is None:
+                missing = (record.project_id, rated.item, rated.unit)
+                unpriced[missing] = unpriced.get(missing, Fraction(0)) + rated.quantity
+                continue
+            key: tuple[object, ...] = (record.project_id, record.job_id, rated.item, rated.unit)
+            key += (rated.unit_price, day, record.period, eff.key)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = _Group(
+                    record.project_id, record.job_id, rated.item, rated.unit, rated.unit_price,
+                    rated.accelerator, day, record.period, eff.key, eff.plan.name,
+                    eff.plan.discount, eff.plan.currency,
+                )  # fmt: skip
+            group.quantity += rated.quantity
+            group.usage_ids.append(record.id)
+    lines = _settle_lines(session, org_id, sorted(groups.values(), key=_order), currency)
+    lines += _adjustment_lines(session, org_id, month, start=len(lines))
+    return Invoice(
+        None,
+        org_id,
+        month,
+        "draft",
+        currency,
+        lines,
+        [
+            {"project_id": p, "item": i, "unit": u, "quantity": str(rating.as_decimal(q))}
+            for (p, i, u), q in sorted(unpriced.items(), key=lambda kv: str(kv[0]))
+        ],
+    )
+
+
+def _order(g: _Group) -> tuple[str, ...]:
+    return (g.day.isoformat(), g.project_id or "", g.job_id or "", g.item, g.unit, g.plan)
+
+
+def _settle_lines(
+    session: Session, org_id: str, groups: list[_Group], currency: str
+) -> list[dict[str, Any]]:
+    if any(g.currency != currency for g in groups):
+        raise Conflict(
+            f"usage of organization {org_id} is priced in more than one currency this month; "
+            "give its plan versions one currency"
+        )
+    used = credits.taken(session, org_id)
+    vouchers: list[VoucherRow] = credits.org_vouchers(session, org_id)
+    balance = {v.id: credits.voucher_left(v, used) for v in vouchers}
+    programs: list[SubsidyRow] = credits.org_subsidies(session, org_id)
+    caps: dict[tuple[str, int], Decimal | None] = {}
+    names = _credit_names(session, org_id)
+    lines = []
+    for position, g in enumerate(groups):
+        gross = rating.amount(g.quantity, g.unit_price)
+        year = g.day.year
+        subsidies = []
+        for program in programs:
+            if program.currency != currency or not credits.subsidy_valid(program, g.day):
+                continue
+            if (program.id, year) not in caps:
+                this_year = credits.taken(session, org_id, year=year)
+                caps[(program.id, year)] = credits.subsidy_left(program, this_year)
+            cap = caps[(program.id, year)]
+            if cap is None or cap > 0:
+                subsidies.append(credits.as_subsidy(program, cap))
+        usable = [
+            credits.as_voucher(v, balance[v.id])
+            for v in vouchers
+            if v.currency == currency and v.project_id in (None, g.project_id) and balance[v.id] > 0
+        ]
+        bill = settle(
+            gross,
+            accelerator=g.accelerator,
+            currency=currency,
+            discount=g.discount,
+            subsidies=subsidies,
+            vouchers=usable,
+            on=g.day,
+        )
+        for credit in bill.credits:
+            if credit.kind == "voucher":
+                balance[credit.name] -= credit.amount
+            else:
+                cap = caps[(credit.name, year)]
+                caps[(credit.name, year)] = None if cap is None else cap - credit.amount
+        lines.append(
+            {
+                "position": position,
+                "kind": "usage",
+                "project_id": g.project_id,
+                "job_id": g.job_id,
+                "item": g.item,
+                "unit": g.unit,
+                "day": g.day.isoformat(),
+                "period": g.period,
+                "quantity": str(rating.as_decimal(g.quantity)),
+                "quantity_exact": f"{g.quantity.numerator}/{g.quantity.denominator}",
+                "unit_price": str(g.unit_price),
+                "price_plan": g.plan,
+                "price_plan_name": g.plan_name,
+                "gross": str(bill.gross),
+                "discount": str(bill.discount),
+                "subsidy": str(bill.subsidy),
+                "voucher": str(bill.voucher),
+                "net": str(bill.net),
+                "currency": currency,
+                "credits": [
+                    {
+                        "kind": c.kind,
+                        "id": c.name,
+                        "name": names.get(c.name, c.name),
+                        "amount": str(c.amount),
+                    }
+                    for c in bill.credits
+                ],
+                "usage_ids": g.usage_ids,
+                "description": "",
+            }
+        )
+    return lines
+
+
+def _adjustment_lines(
+    session: Session, org_id: str, month: str, *, start: int
+) -> list[dict[str, Any]]:
+    rows = session.scalars(
+        select(AdjustmentRow)
+        .where(
+            AdjustmentRow.org_id == org_id,
+            AdjustmentRow.period == month,
+            AdjustmentRow.invoice_id.is_(None),
+        )
+        .order_by(AdjustmentRow.created_at, AdjustmentRow.id)
+    )
+    lines = []
+    for n, row in enumerate(rows):
+        amount = to_money(Decimal(row.amount))
+        lines.append(
+            {
+                "position": start + n,
+                "kind": "adjustment",
+                "adjustment_id": row.id,
+                "project_id": row.project_id,
+                "job_id": None,
+                "item": "adjustment",
+                "unit": "",
+                "day": None,
+                "period": month,
+                "quantity": "1",
+                "unit_price": str(amount),
+                "price_plan": None,
+                "price_plan_name": None,
+                "gross": str(amount),
+                "discount": "0.00",
+                "subsidy": "0.00",
+                "voucher": "0.00",
+                "net": str(amount),
+                "currency": row.currency,
+                "credits": [],
+                "usage_ids": [],
+                "description": row.description
+                + (f" (corrects {row.reference})" if row.reference else ""),
+            }
+        )
+    return lines
+
+
+def _issued(session: Session, row: InvoiceRow) -> Invoice:
+    lines = [
+        line.line
+        for line in session.scalars(
+            select(InvoiceLineRow)
+            .where(InvoiceLineRow.invoice_id == row.id)
+            .order_by(InvoiceLineRow.position)
+        )
+    ]
+    return Invoice(
+        row.id,
+        row.org_id,
+        row.period,
+        row.status,
+        row.currency,
+        lines,
+        list(row.totals.get("unpriced", [])),
+        row.issued_at,
+    )
+
+
+def _month(text: str) -> str:
+    try:
+        return periods.parse_month(text)
+    except ValueError as err:
+        raise Invalid(f"month: {err}") from None
+
+
+# --- what callers do ----------------------------------------------------------------------------
+
+
+def read(
+    session: Session,
+    who: Principal,
+    *,
+    month: str,
+    org_id: str | None,
+    project: str | None,
+    zone: str,
+    default: PricePlan,
+) -> Invoice:
+    """The caller's view of an invoice: an org admin (or a center admin) the whole of it, a
+    member the lines of its projects; `project` narrows it. Another tenant's is a 404."""
+    org = tenancy.get_org(session, who, org_id or who.org_id)
+    invoice = compute(session, org_id=org.id, month=month, zone=zone, default=default)
+    if project is not None:
+        prj = tenancy.resolve_project(session, who, project)
+        if prj.org_id != org.id:
+            raise Invalid(f"project: {project} is not in organization {org.id}")
+        return invoice.only([prj.id])
+    if who.is_admin or who.role is Role.ORG_ADMIN:
+        return invoice
+    return invoice.only(who.project_ids)
+
+
+def issue(
+    session: Session, who: Principal, body: IssueIn, *, zone: str, default: PricePlan
+) -> Invoice:
+    """Freeze the draft of an organization's month (center admins). Conflict if already
+    issued, Invalid for a month that has not begun."""
+    if not who.is_admin:
+        raise Forbidden("only center admins issue invoices")
+    org = tenancy.get_org(session, who, body.org_id)
+    month = _month(body.month)
+    now = utcnow()
+    if month > periods.month_of(now, zone):
+        raise Invalid(f"month: {month} has not begun")
+    draft = compute(session, org_id=org.id, month=month, zone=zone, default=default)
+    if draft.status == "issued":
+        raise Conflict(f"the invoice of {org.id} for {month} is already issued ({draft.id})")
+    invoice_id = new_id("inv")
+    session.add(
+        InvoiceRow(
+            id=invoice_id,
+            org_id=org.id,
+            period=month,
+            status="issued",
+            currency=draft.currency,
+            totals={
+                **draft.totals(),
+                "credits": draft.credits_given(),
+                "unpriced": draft.unpriced,
+            },
+            issued_at=now,
+            issued_by=who.user_id,
+        )
+    )
+    try:
+        session.flush()
+    except IntegrityError:
+        raise Conflict(f"the invoice of {org.id} for {month} is already issued") from None
+    for line in draft.lines:
+        session.add(InvoiceLineRow(invoice_id=invoice_id, position=line["position"], line=line))
+    ids = [i for line in draft.lines for i in line["usage_ids"]]
+    for chunk in range(0, len(ids), 500):
+        for record in session.scalars(
+            select(UsageRow).where(UsageRow.id.in_(ids[chunk : chunk + 500]))
+        ):
+            record.invoice_id = invoice_id
+    adjusted = [line["adjustment_id"] for line in draft.lines if line["kind"] == "adjustment"]
+    for adjustment in session.scalars(select(AdjustmentRow).where(AdjustmentRow.id.in_(adjusted))):
+        adjustment.invoice_id = invoice_id
+    detail = {"period": month, **draft.totals()}
+    audit.record(session, who, "invoice.issue", "invoice", invoice_id, org_id=org.id, detail=detail)
+    session.flush()
+    return compute(session, org_id=org.id, month=month, zone=zone, default=default)
+
+
+def adjust(session: Session, who: Principal, body: AdjustmentIn, *, zone: str) -> AdjustmentRow:
+    """A correction on the invoice of an open month (center admins)."""
+    if not who.is_admin:
+        raise Forbidden("only center admins adjust invoices")
+    org = tenancy.get_org(session, who, body.org_id)
+    month = _month(body.month)
+    closed = session.scalar(
+        select(InvoiceRow.id).where(InvoiceRow.org_id == org.id, InvoiceRow.period == month)
+    )
+    if closed is not None:
+        raise Conflict(
+            f"the invoice of {month} is issued ({closed}) and cannot change; "
+            "put the correction on an open month, naming it in `reference`"
+        )
+    if body.project_id is not None:
+        project = tenancy.visible_project(session, who, body.project_id)
+        if project.org_id != org.id:
+            raise Invalid(f"project_id: {project.id} is not in organization {org.id}")
+    if body.reference is not None:
+        ref = session.get(InvoiceRow, body.reference)
+        if ref is None or ref.org_id != org.id:
+            raise Invalid(f"reference: no issued invoice {body.reference} of {org.id}")
+    row = AdjustmentRow(
+        id=new_id("adj"),
+        org_id=org.id,
+        project_id=body.project_id,
+        period=month,
+        amount=str(to_money(body.amount)),
+        currency=body.currency,
+        description=body.description,
+        reference=body.reference,
+        created_at=utcnow(),
+        created_by=who.user_id,
+    )
+    session.add(row)
+    detail = {"period": month, "amount": row.amount}
+    audit.record(session, who, "invoice.adjust", "adjustment", row.id, org_id=org.id, detail=detail)
+    return row
+
+
+def issued(session: Session, who: Principal, *, org_id: str | None = None) -> list[dict[str, Any]]:
+    """Issued invoices the caller's organization has (admins: all, or `org_id`'s); members
+    see that they exist and their totals only through `read`."""
+    query = select(InvoiceRow).order_by(InvoiceRow.period.desc(), InvoiceRow.org_id)
+    if org_id is not None:
+        query = query.where(InvoiceRow.org_id == tenancy.get_org(session, who, org_id).id)
+    elif not who.is_admin:
+        query = query.where(InvoiceRow.org_id == who.org_id)
+    if not (who.is_admin or who.role is Role.ORG_ADMIN):
+        return []
+    return [
+        {
+            "id": r.id,
+            "org_id": r.org_id,
+            "period": r.period,
+            "status": r.status,
+            "currency": r.currency,
+            "issued_at": r.issued_at,
+            "totals": {k: r.totals.get(k) for k in AMOUNTS},
+        }
+        for r in session.scalars(query)
+    ]
+
+
+CSV_FIELDS = (
+    "invoice", "org_id", "period", "status", "position", "kind", "project_id", "job_id", "item",
+    "unit", "day", "quantity", "unit_price", "gross", "discount", "subsidy", "voucher", "net",
+    "currency", "credits", "usage_ids", "description",
+)  # fmt: skip
+
+
+def to_csv(invoice: Invoice) -> str:
+    """One row per line and a TOTAL row; credits as `name=amount` pairs, usage ids joined."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    head = {
+        "invoice": invoice.id or "draft",
+        "org_id": invoice.org_id,
+        "period": invoice.period,
+        "status": invoice.status,
+    }
+    for line in invoice.lines:
+        writer.writerow(
+            {
+                **head,
+                **{k: line.get(k) for k in CSV_FIELDS if k in line},
+                "credits": "; ".join(f"{c['name']}={c['amount']}" for c in line["credits"]),
+                "usage_ids": " ".join(map(str, line["usage_ids"])),
+            }
+        )
+    writer.writerow({**head, "kind": "TOTAL", "currency": invoice.currency, **invoice.totals()})
+    return out.getvalue()

@@ -1,0 +1,208 @@
+"""Utilization KPIs: allocation and busy rates per pool, accelerator model and organization and
+day, and idle allocations.
+
+- allocation rate = device-seconds held by replicas (bind to end, shares counted as shares) /
+  device-seconds installed (the devices registered now × the part of the day that has passed:
+  no history of capacity is stored);
+- busy rate = the mean NVML utilization sampled on the group's devices that day (for an
+  organization: samples taken while one of its replicas held the device); absent (null) where
+  nothing was measured, never estimated;
+- an idle allocation is a running replica whose devices were all sampled under 5% busy for the
+  last 30 minutes.
+
+Simulated devices are reported apart (`simulated: true`) and never mixed into the real figures
+(CONTRACTS.md §8).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from aicc.billing import periods
+from aicc.core.tenancy import Principal, Role
+from aicc.services.common import Forbidden
+from aicc.store.tables import DeviceRow, DeviceSampleRow, JobRow, NodeRow, ReplicaRow
+
+By = Literal["pool", "model", "org"]
+IDLE_SHARE = 0.05
+IDLE_FOR = timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class Device:
+    node_id: str
+    index: int
+    model: str
+    pool: str
+    simulated: bool
+
+
+def registered_devices(session: Session) -> dict[tuple[str, int], Device]:
+    pools = {
+        n.id: str((n.labels or {}).get("pool") or "default")
+        for n in session.scalars(select(NodeRow))
+    }
+    return {
+        (d.node_id, d.index): Device(
+            d.node_id, d.index, d.model, pools.get(d.node_id, ""), d.simulated
+        )
+        for d in session.scalars(select(DeviceRow))
+    }
+
+
+def _overlap(start: datetime, end: datetime, lo: datetime, hi: datetime) -> float:
+    return max(0.0, (min(end, hi) - max(start, lo)).total_seconds())
+
+
+def utilization(
+    session: Session,
+    who: Principal,
+    *,
+    by: By,
+    first: date,
+    days: int,
+    zone: str,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """One row per (group, simulated, day) from `first`, `days` days. Center admins see every
+    group; organization admins only their own organization's row (`by=org`)."""
+    if not who.is_admin and not (who.role is Role.ORG_ADMIN and by == "org"):
+        raise Forbidden("utilization by pool or model is for center admins; org admins: by=org")
+    devices = registered_devices(session)
+    bounds = [periods.day_bounds(first + timedelta(days=i), zone) for i in range(days)]
+    lo, hi = bounds[0][0], min(bounds[-1][1], now)
+    reps = session.execute(
+        select(ReplicaRow, JobRow.org_id)
+        .join(JobRow, JobRow.id == ReplicaRow.job_id)
+        .where(
+            ReplicaRow.bound_at < hi, or_(ReplicaRow.ended_at.is_(None), ReplicaRow.ended_at > lo)
+        )
+    ).all()
+    samples = session.execute(
+        select(
+            DeviceSampleRow.node_id,
+            DeviceSampleRow.index,
+            DeviceSampleRow.at,
+            DeviceSampleRow.utilization,
+        ).where(DeviceSampleRow.at >= lo, DeviceSampleRow.at < hi)
+    ).all()
+    holders: dict[tuple[str, int], list[tuple[datetime, datetime, str]]] = defaultdict(list)
+
+    def key_of(device: Device, org: str | None) -> str:
+        return {"pool": device.pool, "model": device.model, "org": org or ""}[by]
+
+    capacity: dict[tuple[str, bool, int], float] = defaultdict(float)
+    allocated: dict[tuple[str, bool, int], float] = defaultdict(float)
+    busy: dict[tuple[str, bool, int], list[float]] = defaultdict(list)
+    for day, (start, end) in enumerate(bounds):
+        seconds = _overlap(start, end, start, now)
+        if by != "org":
+            for device in devices.values():
+                capacity[(key_of(device, None), device.simulated, day)] += seconds
+        else:
+            for device in devices.values():
+                capacity[("", device.simulated, day)] += seconds  # the center, for shares
+    for rep, org in reps:
+        end_at = rep.ended_at or now
+        for pick in rep.devices:
+            dev = devices.get((rep.node_id, int(pick["index"])))
+            if dev is None:
+                continue
+            holders[(dev.node_id, dev.index)].append((rep.bound_at, end_at, org))
+            share = int(pick["milli"]) / 1000
+            for day, (start, end) in enumerate(bounds):
+                held = _overlap(rep.bound_at, end_at, start, min(end, now))
+                if held:
+                    allocated[(key_of(dev, org), dev.simulated, day)] += share * held
+    for node_id, index, at, util in samples:
+        sampled = devices.get((node_id, index))
+        if sampled is None:
+            continue
+        day = next(i for i, (s, e) in enumerate(bounds) if s <= at < e)
+        if by == "org":
+            holder = next((o for s, e, o in holders[(node_id, index)] if s <= at < e), None)
+            if holder is None:
+                continue
+            busy[(holder, sampled.simulated, day)].append(util)
+        else:
+            busy[(key_of(sampled, None), sampled.simulated, day)].append(util)
+    keys = set(allocated) | set(busy) | (set(capacity) if by != "org" else set())
+    rows = []
+    for group, simulated, day in sorted(keys, key=lambda k: (k[2], k[0], k[1])):
+        if by == "org" and not who.is_admin and group != who.org_id:
+            continue
+        total = capacity.get((group if by != "org" else "", simulated, day), 0.0)
+        held = allocated.get((group, simulated, day), 0.0)
+        measured = busy.get((group, simulated, day))
+        rows.append(
+            {
+                "day": (first + timedelta(days=day)).isoformat(),
+                by: group,
+                "simulated": simulated,
+                "capacity_device_hours": total / 3600,
+                "allocated_device_hours": held / 3600,
+                "allocation_rate": held / total if total else None,
+                "busy_rate": sum(measured) / len(measured) if measured else None,
+                "busy_samples": len(measured or []),
+            }
+        )
+    return rows
+
+
+def idle(session: Session, who: Principal, *, now: datetime) -> list[dict[str, Any]]:
+    """Running replicas whose devices were all measured under 5% busy for the last 30 minutes
+    (each device sampled at least twice in that window, the first at its start). Center admins
+    see all; organization admins their organization's."""
+    if not (who.is_admin or who.role is Role.ORG_ADMIN):
+        raise Forbidden("idle allocations are for admins")
+    since = now - IDLE_FOR
+    devices = registered_devices(session)
+    query = (
+        select(ReplicaRow, JobRow)
+        .join(JobRow, JobRow.id == ReplicaRow.job_id)
+        .where(ReplicaRow.state == "running", ReplicaRow.bound_at <= since)
+    )
+    if not who.is_admin:
+        query = query.where(JobRow.org_id == who.org_id)
+    out = []
+    for rep, job in session.execute(query).all():
+        if not rep.devices:
+            continue
+        worst = 0.0
+        flagged = True
+        for pick in rep.devices:
+            found = session.execute(
+                select(DeviceSampleRow.at, DeviceSampleRow.utilization).where(
+                    DeviceSampleRow.node_id == rep.node_id,
+                    DeviceSampleRow.index == int(pick["index"]),
+                    DeviceSampleRow.at >= since - timedelta(minutes=2),
+                    DeviceSampleRow.at <= now,
+                )
+            ).all()
+            covers = found and min(at for at, _ in found) <= since + timedelta(minutes=2)
+            if len(found) < 2 or not covers or max(u for _, u in found) >= IDLE_SHARE:
+                flagged = False
+                break
+            worst = max(worst, max(u for _, u in found))
+        if flagged:
+            model = devices.get((rep.node_id, int(rep.devices[0]["index"])))
+            out.append(
+                {
+                    "job_id": job.id,
+                    "org_id": job.org_id,
+                    "project_id": job.project_id,
+                    "replica": rep.index,
+                    "node_id": rep.node_id,
+                    "devices": [int(p["index"]) for p in rep.devices],
+                    "model": model.model if model else None,
+                    "since": rep.started_at or rep.bound_at,
+                    "max_utilization": worst,
+                }
+            )
+    return out

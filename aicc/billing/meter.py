@@ -1,0 +1,242 @@
+"""Metering: usage records from the replicas' own start and end times, exactly once.
+
+A replica's resources are billed from its start to its end as the supervisor recorded them
+(`ReplicaRow.started_at` / `ended_at`, written by the reconciler from the engine's status, so
+a server that was down when a replica ended still bills the right end). Usage is cut at every
+whole hour: one record per (replica, clock hour, accelerator model), keyed so that writing it
+twice is impossible (`UsageRow.key` is unique); `ReplicaRow.metered_to` remembers how far a
+replica has been recorded, in the same transaction as the records.
+
+A running replica is recorded only for hours that closed before `observed_at`, a time at which
+the reconciler had just seen it running; the rest follows once it ends. So a restart, a lost
+pass or a second leader can neither record a second time nor drop an interval.
+
+Storage: each organization's uploaded workdirs, one record per archive and billing day, once
+the day is over (bytes × the share of the day it was held).
+
+Energy (kWh) of a record on real devices: Σ devices TDP × (idle + (1 − idle) × busy) × share
+× hours × PUE / 1000, where busy is the mean NVML utilization sampled on those devices during
+the record's interval, else the site's `assumed_utilization`; simulated devices use none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from aicc.billing import periods
+from aicc.core import catalog
+from aicc.store.tables import DeviceRow, DeviceSampleRow, JobRow, ReplicaRow, UsageRow, WorkdirRow
+
+US = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class PowerModel:
+    pue: float = 1.3
+    idle_fraction: float = 0.15
+    assumed_utilization: float = 1.0
+
+
+@dataclass(frozen=True)
+class _Group:
+    model: str
+    simulated: bool
+    milli: int
+    picks: tuple[tuple[int, int], ...]  # (device index, milli)
+
+
+def _groups(rep: ReplicaRow, devices: dict[tuple[str, int], tuple[str, bool]]) -> list[_Group]:
+    by_model: dict[tuple[str, bool], list[tuple[int, int]]] = {}
+    for pick in rep.devices:
+        model, simulated = devices.get((rep.node_id, int(pick["index"])), ("", False))
+        by_model.setdefault((model, simulated), []).append((int(pick["index"]), int(pick["milli"])))
+    return [
+        _Group(model, simulated, sum(m for _, m in picks), tuple(picks))
+        for (model, simulated), picks in sorted(by_model.items())
+    ]
+
+
+def _tdp(model: str) -> float:
+    try:
+        return float(catalog.lookup(model).tdp_w)
+    except KeyError:
+        return 0.0
+
+
+class Meter:
+    """One metering pass over the store (the caller owns the transaction and its fence)."""
+
+    def __init__(self, session: Session, *, zone: str, power: PowerModel) -> None:
+        self.session = session
+        self.zone = zone
+        self.power = power
+        self.devices = {
+            (n, i): (m, bool(s))
+            for n, i, m, s in session.execute(
+                select(DeviceRow.node_id, DeviceRow.index, DeviceRow.model, DeviceRow.simulated)
+            )
+        }
+        self.sampled = session.scalar(select(func.count()).select_from(DeviceSampleRow)) or 0
+
+    def compute(self, observed_at: datetime, *, limit: int = 2000) -> int:
+        """Record what replicas used up to their end, or to the last whole hour before
+        `observed_at` while they run. Returns the number of records written."""
+        rows = self.session.execute(
+            select(ReplicaRow, JobRow.org_id, JobRow.project_id)
+            .join(JobRow, JobRow.id == ReplicaRow.job_id)
+            .where(
+                ReplicaRow.started_at.is_not(None),
+                or_(
+                    ReplicaRow.metered_to.is_(None),
+                    ReplicaRow.ended_at.is_(None),
+                    ReplicaRow.metered_to < ReplicaRow.ended_at,
+                ),
+            )
+            .limit(limit)
+        ).all()
+        written = 0
+        closed = periods.hour_floor(observed_at)
+        for rep, org_id, project_id in rows:
+            assert rep.started_at is not None
+            start = rep.metered_to or rep.started_at
+            upto = rep.ended_at if rep.ended_at is not None else closed
+            if upto <= start:
+                continue
+            for seg_start, seg_end in periods.hour_segments(start, upto):
+                written += self._record(rep, org_id, project_id, seg_start, seg_end)
+            rep.metered_to = upto
+        return written
+
+    def _exists(self, key: str) -> bool:
+        return self.session.scalar(select(UsageRow.id).where(UsageRow.key == key)) is not None
+
+    def _record(
+        self, rep: ReplicaRow, org_id: str, project_id: str, start: datetime, end: datetime
+    ) -> int:
+        hour = periods.hour_floor(start).strftime("%Y%m%dT%H")
+        groups = _groups(rep, self.devices) or [_Group("", False, 0, ())]
+        duration_us = (end - start) // US
+        hours = duration_us / 3.6e9
+        written = 0
+        for n, group in enumerate(groups):
+            key = f"c:{rep.id}:{hour}:{group.model}"
+            if self._exists(key):  # recorded by an earlier pass that lost its bookkeeping
+                continue
+            busy = None if group.simulated else self._busy(rep.node_id, group.picks, start, end)
+            energy = 0.0
+            if group.model and not group.simulated:
+                util = busy if busy is not None else self.power.assumed_utilization
+                watts = _tdp(group.model) * (
+                    self.power.idle_fraction + (1 - self.power.idle_fraction) * util
+                )
+                energy = watts * group.milli / 1000 * hours * self.power.pue / 1000
+            self.session.add(
+                UsageRow(
+                    key=key,
+                    kind="compute",
+                    org_id=org_id,
+                    project_id=project_id,
+                    job_id=rep.job_id,
+                    replica_id=rep.id,
+                    node_id=rep.node_id,
+                    accelerator=group.model,
+                    simulated=group.simulated,
+                    devices=len(group.picks),
+                    milli=group.milli,
+                    cpu_milli=rep.cpu_milli if n == 0 else 0,
+                    memory_mib=rep.memory_mib if n == 0 else 0,
+                    start=start,
+                    end=end,
+                    duration_us=duration_us,
+                    period=periods.month_of(start, self.zone),
+                    utilization=busy,
+                    energy_kwh=energy,
+                    created_at=end,
+                )
+            )
+            written += 1
+        return written
+
+    def _busy(
+        self, node_id: str, picks: tuple[tuple[int, int], ...], start: datetime, end: datetime
+    ) -> float | None:
+        """Mean measured utilization of these devices over [start, end), or None (never
+        measured: no sample in the interval)."""
+        if not self.sampled or not picks:
+            return None
+        mean = self.session.scalar(
+            select(func.avg(DeviceSampleRow.utilization)).where(
+                DeviceSampleRow.node_id == node_id,
+                DeviceSampleRow.index.in_([i for i, _ in picks]),
+                DeviceSampleRow.at >= start,
+                DeviceSampleRow.at < end,
+            )
+        )
+        return None if mean is None else float(mean)
+
+    def storage(self, now: datetime) -> int:
+        """One record per uploaded workdir and billing day that ended before `now`."""
+        today = periods.day_of(now, self.zone)
+        midnight, _ = periods.day_bounds(today, self.zone)
+        last = {
+            (org, sha): end
+            for org, sha, end in self.session.execute(
+                select(UsageRow.org_id, UsageRow.replica_id, func.max(UsageRow.end))
+                .where(UsageRow.kind == "storage")
+                .group_by(UsageRow.org_id, UsageRow.replica_id)
+            )
+        }
+        written = 0
+        for row in self.session.scalars(select(WorkdirRow).where(WorkdirRow.created_at < midnight)):
+            since = max(row.created_at, last.get((row.org_id, row.sha256), row.created_at))
+            day = periods.day_of(since, self.zone)
+            while True:
+                day_start, day_end = periods.day_bounds(day, self.zone)
+                if day_end > midnight:
+                    break
+                begin = max(since, day_start)
+                key = f"s:{row.org_id}:{row.sha256}:{day.isoformat()}"
+                if begin < day_end and not self._exists(key):
+                    self.session.add(
+                        UsageRow(
+                            key=key,
+                            kind="storage",
+                            org_id=row.org_id,
+                            replica_id=row.sha256,  # the archive, for grouping
+                            storage_bytes=row.size,
+                            start=begin,
+                            end=day_end,
+                            duration_us=(day_end - begin) // US,
+                            period=periods.month_of(begin, self.zone),
+                            energy_kwh=0.0,
+                            created_at=now,
+                        )
+                    )
+                    written += 1
+                day += timedelta(days=1)
+        return written
+
+
+def due(session: Session, observed_at: datetime) -> bool:
+    """Whether a pass would record anything (read-only, so idle passes take no write lock)."""
+    closed = periods.hour_floor(observed_at)
+    ended = select(ReplicaRow.id).where(
+        ReplicaRow.started_at.is_not(None),
+        ReplicaRow.ended_at.is_not(None),
+        or_(ReplicaRow.metered_to.is_(None), ReplicaRow.metered_to < ReplicaRow.ended_at),
+    )
+    running = select(ReplicaRow.id).where(
+        ReplicaRow.started_at.is_not(None),
+        ReplicaRow.ended_at.is_(None),
+        or_(
+            ReplicaRow.metered_to < closed,
+            (ReplicaRow.metered_to.is_(None)) & (ReplicaRow.started_at < closed),
+        ),
+    )
+    return (
+        session.scalar(ended.limit(1)) is not None or session.scalar(running.limit(1)) is not None
+    )

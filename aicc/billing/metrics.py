@@ -1,0 +1,211 @@
+"""`GET /metrics`: the center in Prometheus's text format, read from the store at each scrape.
+
+Gauges of what is installed and held now, the queue, and the latest measured busy share of
+each sampled device; counters of usage per organization and project (from the append-only
+usage records, so they only grow); a histogram of how long attempts waited to run (from the
+append-only events). It carries tenant labels, so only center admins may read it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from aicc.billing import rating
+from aicc.billing.kpis import registered_devices
+from aicc.store.tables import DeviceSampleRow, EventRow, JobRow, ProjectRow, ReplicaRow, UsageRow
+
+WAIT_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 24 * 3600.0)
+FRESH = timedelta(minutes=5)  # a busy figure older than this is not reported
+
+
+class StoreCollector:
+    """A prometheus_client collector that reads one session at scrape time."""
+
+    def __init__(self, session: Session, now: datetime) -> None:
+        self.session = session
+        self.now = now
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._capacity()
+        yield from self._queue()
+        yield from self._waits()
+        yield from self._usage()
+
+    def _capacity(self) -> Iterator[Metric]:
+        devices = registered_devices(self.session)
+        labels = ["pool", "model", "simulated"]
+        installed = GaugeMetricFamily(
+            "aicc_accelerators", "Accelerators registered (devices).", labels=labels
+        )
+        held = GaugeMetricFamily(
+            "aicc_accelerators_allocated",
+            "Accelerators held by replicas now (devices; shares as fractions).",
+            labels=labels,
+        )
+        count: dict[tuple[str, str, str], float] = defaultdict(float)
+        allocated: dict[tuple[str, str, str], float] = defaultdict(float)
+        for dev in devices.values():
+            count[(dev.pool, dev.model, str(dev.simulated).lower())] += 1
+        query = select(ReplicaRow.node_id, ReplicaRow.devices).where(
+            ReplicaRow.state.in_(("scheduled", "running"))
+        )
+        for node_id, picks in self.session.execute(query):
+            for pick in picks:
+                d = devices.get((node_id, int(pick["index"])))
+                if d is not None:
+                    key = (d.pool, d.model, str(d.simulated).lower())
+                    allocated[key] += int(pick["milli"]) / 1000
+        for key, value in sorted(count.items()):
+            installed.add_metric(list(key), value)
+            held.add_metric(list(key), allocated.get(key, 0.0))
+        yield installed
+        yield held
+        busy = GaugeMetricFamily(
+            "aicc_accelerator_busy_ratio",
+            "Latest NVML utilization of a sampled device (0-1); absent where not measured.",
+            labels=["node", "index", "model"],
+        )
+        latest = (
+            select(
+                DeviceSampleRow.node_id,
+                DeviceSampleRow.index,
+                func.max(DeviceSampleRow.at).label("at"),
+            )
+            .where(DeviceSampleRow.at >= self.now - FRESH)
+            .group_by(DeviceSampleRow.node_id, DeviceSampleRow.index)
+            .subquery()
+        )
+        rows = self.session.execute(
+            select(
+                DeviceSampleRow.node_id, DeviceSampleRow.index, DeviceSampleRow.utilization
+            ).join(
+                latest,
+                (latest.c.node_id == DeviceSampleRow.node_id)
+                & (latest.c.index == DeviceSampleRow.index)
+                & (latest.c.at == DeviceSampleRow.at),
+            )
+        )
+        for node_id, index, util in rows:
+            d = devices.get((node_id, index))
+            busy.add_metric([node_id, str(index), d.model if d else ""], util)
+        yield busy
+
+    def _queue(self) -> Iterator[Metric]:
+        jobs = GaugeMetricFamily("aicc_jobs", "Jobs by state.", labels=["state"])
+        for state, n in self.session.execute(
+            select(JobRow.state, func.count()).group_by(JobRow.state)
+        ):
+            jobs.add_metric([state], n)
+        yield jobs
+        depth = GaugeMetricFamily(
+            "aicc_queue_depth", "Jobs waiting (pending or admitted).", labels=["org", "project"]
+        )
+        names = {i: n for i, n in self.session.execute(select(ProjectRow.id, ProjectRow.name))}
+        query = (
+            select(JobRow.org_id, JobRow.project_id, func.count())
+            .where(JobRow.state.in_(("pending", "admitted")))
+            .group_by(JobRow.org_id, JobRow.project_id)
+        )
+        for org, project, n in self.session.execute(query):
+            depth.add_metric([org, names.get(project, project)], n)
+        yield depth
+
+    def _waits(self) -> Iterator[Metric]:
+        """Seconds from entering `pending` to `running`, per attempt that started."""
+        entered: dict[tuple[str | None, int], datetime] = {}
+        query = select(EventRow.job_id, EventRow.attempt, func.min(EventRow.at)).where(
+            EventRow.to_state == "pending"
+        )
+        for job, attempt, at in self.session.execute(
+            query.group_by(EventRow.job_id, EventRow.attempt)
+        ):
+            entered[(job, attempt)] = at
+        counts = [0] * len(WAIT_BUCKETS)
+        total, n = 0.0, 0
+        started = select(EventRow.job_id, EventRow.attempt, EventRow.at).where(
+            EventRow.to_state == "running"
+        )
+        for job, attempt, at in self.session.execute(started):
+            begin = entered.get((job, attempt))
+            if begin is None:
+                continue
+            wait = max(0.0, (at - begin).total_seconds())
+            total, n = total + wait, n + 1
+            for i, bound in enumerate(WAIT_BUCKETS):
+                if wait <= bound:
+                    counts[i] += 1
+        buckets = [(f"{b:g}", c) for b, c in zip(WAIT_BUCKETS, counts, strict=True)]
+        yield HistogramMetricFamily(
+            "aicc_job_wait_seconds",
+            "Time from pending to running, per attempt.",
+            buckets=[*buckets, ("+Inf", n)],
+            sum_value=total,
+        )
+
+    def _usage(self) -> Iterator[Metric]:
+        labels = ["org", "project", "model", "simulated"]
+        device_h = CounterMetricFamily(
+            "aicc_usage_accelerator_hours",
+            "Device-hours used (shares as fractions).",
+            labels=labels,
+        )
+        pflops_h = CounterMetricFamily(
+            "aicc_usage_pflops_hours", "Normalized PFLOPS-hours used.", labels=labels
+        )
+        cpu_h = CounterMetricFamily(
+            "aicc_usage_cpu_core_hours", "CPU core-hours used.", labels=["org", "project"]
+        )
+        energy = CounterMetricFamily(
+            "aicc_usage_energy_kwh",
+            "Energy of real devices, PUE included.",
+            labels=["org", "project"],
+        )
+        names = {i: n for i, n in self.session.execute(select(ProjectRow.id, ProjectRow.name))}
+        query = (
+            select(
+                UsageRow.org_id,
+                UsageRow.project_id,
+                UsageRow.accelerator,
+                UsageRow.simulated,
+                func.sum(UsageRow.milli * UsageRow.duration_us),
+                func.sum(UsageRow.cpu_milli * UsageRow.duration_us),
+                func.sum(UsageRow.energy_kwh),
+            )
+            .where(UsageRow.kind == "compute")
+            .group_by(
+                UsageRow.org_id, UsageRow.project_id, UsageRow.accelerator, UsageRow.simulated
+            )
+        )
+        cpu: dict[tuple[str, str], float] = defaultdict(float)
+        kwh: dict[tuple[str, str], float] = defaultdict(float)
+        for org, project, model, simulated, milli_us, cpu_us, joules in self.session.execute(query):
+            who = (org, names.get(project or "", project or ""))
+            cpu[who] += float(cpu_us or 0) / 1000 / 3.6e9
+            kwh[who] += float(joules or 0)
+            if model:
+                hours = float(milli_us or 0) / 1000 / 3.6e9
+                key = [*who, model, str(bool(simulated)).lower()]
+                device_h.add_metric(key, hours)
+                pflops_h.add_metric(key, hours * float(rating.pflops(model)))
+        for who, value in sorted(cpu.items()):
+            cpu_h.add_metric(list(who), value)
+            energy.add_metric(list(who), kwh[who])
+        yield from (device_h, pflops_h, cpu_h, energy)
+
+
+def exposition(session: Session, now: datetime) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StoreCollector(session, now))
+    return generate_latest(registry)

@@ -1,0 +1,135 @@
+"""Rating: usage records priced under the plan in force, as exact decimal quantities.
+
+A usage record holds integers (device shares in milli, CPU in milli-cores, memory in MiB, bytes,
+microseconds), so each quantity below is an exact fraction; an invoice line multiplies the exact
+sum of its records' quantities by one unit price and rounds once, half-up to 0.01
+(CONTRACTS.md §1), with no rounding before that.
+
+| item | unit | quantity of one record |
+|---|---|---|
+| `accelerator:MODEL` | `accelerator_hour` (the plan names the model) | milli / 1000 × hours |
+| `accelerator:MODEL` | `pflops_hour` (otherwise) | pflops(model) × milli / 1000 × hours |
+| `cpu` | `cpu_core_hour` | cpu_milli / 1000 × hours |
+| `memory` | `memory_gib_hour` | memory_mib / 1024 × hours |
+| `storage` | `storage_gib_day` | bytes / 2³⁰ × days |
+
+An item the plan does not price yields nothing to bill (and is reported as unpriced).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+
+from aicc.core import catalog
+from aicc.estimate.pricing import PricePlan
+from aicc.store.tables import UsageRow
+
+US_PER_HOUR = 3_600_000_000
+US_PER_DAY = 86_400_000_000
+GIB = 1024**3
+CENTS = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Rated:
+    """One billable quantity of one record: what, in which unit, how much, at what price."""
+
+    item: str
+    unit: str
+    quantity: Fraction
+    unit_price: Decimal | None  # None: the plan does not price it
+    accelerator: str | None  # the model, for credits limited to models
+
+
+def pflops(model: str) -> Fraction:
+    """The catalog's figure as written (its shortest decimal form), exactly."""
+    try:
+        return Fraction(Decimal(repr(catalog.lookup(model).pflops)))
+    except KeyError:
+        return Fraction(0)
+
+
+def device_hours(record: UsageRow) -> Fraction:
+    return Fraction(record.milli * record.duration_us, 1000 * US_PER_HOUR)
+
+
+def amount(quantity: Fraction, unit_price: Decimal) -> Decimal:
+    """quantity × price rounded half-up to 0.01, computed exactly (amounts are never negative
+    here; adjustments are rounded by `pricing.to_money`)."""
+    exact = quantity * Fraction(unit_price)
+    cents = (exact * 100 + Fraction(1, 2)).__floor__()
+    return (Decimal(cents) * CENTS).quantize(CENTS)
+
+
+def as_decimal(quantity: Fraction, places: int = 12) -> Decimal:
+    """For people: the quantity to `places` decimals (the line's amount uses the exact value)."""
+    scaled = (quantity * 10**places + Fraction(1, 2)).__floor__()
+    return Decimal(scaled).scaleb(-places)
+
+
+def rate(record: UsageRow, plan: PricePlan) -> list[Rated]:
+    """The billable quantities of one usage record under `plan`."""
+    hours = Fraction(record.duration_us, US_PER_HOUR)
+    out: list[Rated] = []
+    if record.kind == "storage":
+        days = Fraction(record.duration_us, US_PER_DAY)
+        quantity = Fraction(record.storage_bytes, GIB) * days
+        out.append(Rated("storage", "storage_gib_day", quantity, plan.storage_gib_day, None))
+        return out
+    if record.accelerator and record.milli:
+        model = record.accelerator
+        price = plan.unit_price(model)
+        item = f"accelerator:{model}"
+        if price is None:
+            out.append(Rated(item, "accelerator_hour", device_hours(record), None, model))
+        elif price[0] == "accelerator_hour":
+            out.append(Rated(item, "accelerator_hour", device_hours(record), price[1], model))
+        else:
+            quantity = pflops(model) * device_hours(record)
+            out.append(Rated(item, "pflops_hour", quantity, price[1], model))
+    if record.cpu_milli:
+        quantity = Fraction(record.cpu_milli, 1000) * hours
+        out.append(Rated("cpu", "cpu_core_hour", quantity, plan.cpu_core_hour, None))
+    if record.memory_mib:
+        quantity = Fraction(record.memory_mib, 1024) * hours
+        out.append(Rated("memory", "memory_gib_hour", quantity, plan.memory_gib_hour, None))
+    return out
+
+
+def cost(record: UsageRow, plan: PricePlan) -> Decimal:
+    """What the record costs after the plan's discount, unrounded (budgets sum these)."""
+    total = sum(
+        (
+            r.quantity * Fraction(r.unit_price)
+            for r in rate(record, plan)
+            if r.unit_price is not None
+        ),
+        Fraction(0),
+    )
+    exact = total * (1 - Fraction(plan.discount))
+    return Decimal(exact.numerator) / Decimal(exact.denominator)
+
+
+def hourly_rate(
+    plan: PricePlan, *, model: str | None, milli: int, cpu_milli: int, memory_mib: int
+) -> Decimal | None:
+    """What one hour of this much costs after the discount; None when the plan does not price
+    the accelerator model (a job there cannot be checked against a budget)."""
+    total = Decimal(0)
+    if model and milli:
+        price = plan.unit_price(model)
+        if price is None:
+            return None
+        if price[0] == "accelerator_hour":
+            per_device = price[1]
+        else:
+            peak = pflops(model)
+            per_device = price[1] * Decimal(peak.numerator) / Decimal(peak.denominator)
+        total += per_device * Decimal(milli) / 1000
+    if cpu_milli and plan.cpu_core_hour is not None:
+        total += plan.cpu_core_hour * Decimal(cpu_milli) / 1000
+    if memory_mib and plan.memory_gib_hour is not None:
+        total += plan.memory_gib_hour * Decimal(memory_mib) / 1024
+    return total * (1 - plan.discount)

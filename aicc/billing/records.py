@@ -1,0 +1,83 @@
+"""Usage records as tenants read them: who may see which, and the quantities in people's units."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aicc.billing import periods, rating
+from aicc.core.tenancy import Principal, Role
+from aicc.services import jobs, tenancy
+from aicc.services.common import Invalid
+from aicc.store.tables import UsageRow
+
+
+def visible(
+    session: Session,
+    who: Principal,
+    *,
+    org_id: str | None = None,
+    project: str | None = None,
+    job_id: str | None = None,
+    month: str | None = None,
+    limit: int = 1000,
+) -> list[UsageRow]:
+    """Records the caller may read: a member those of its projects, an org admin its
+    organization's (storage included), a center admin any; another tenant's filter is a 404."""
+    query = select(UsageRow).order_by(UsageRow.start, UsageRow.id).limit(limit)
+    if job_id is not None:
+        job = jobs.get(session, who, job_id)  # 404 for another tenant's job
+        query = query.where(UsageRow.job_id == job.id)
+    if project is not None:
+        query = query.where(
+            UsageRow.project_id == tenancy.resolve_project(session, who, project).id
+        )
+    if org_id is not None:
+        query = query.where(UsageRow.org_id == tenancy.get_org(session, who, org_id).id)
+    elif not who.is_admin:
+        query = query.where(UsageRow.org_id == who.org_id)
+    if month is not None:
+        try:
+            query = query.where(UsageRow.period == periods.parse_month(month))
+        except ValueError as err:
+            raise Invalid(f"month: {err}") from None
+    rows = list(session.scalars(query))
+    if who.is_admin or who.role is Role.ORG_ADMIN:
+        return rows
+    return [r for r in rows if r.project_id in who.project_ids]
+
+
+def as_dict(row: UsageRow) -> dict[str, Any]:
+    hours = row.duration_us / 3.6e9
+    device_hours = float(rating.device_hours(row))
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "org_id": row.org_id,
+        "project_id": row.project_id,
+        "job_id": row.job_id,
+        "replica_id": row.replica_id if row.kind == "compute" else None,
+        "accelerator": row.accelerator or None,
+        "simulated": row.simulated,
+        "devices": row.devices,
+        "milli": row.milli,
+        "cpu_milli": row.cpu_milli,
+        "memory_mib": row.memory_mib,
+        "storage_bytes": row.storage_bytes,
+        "duration_us": row.duration_us,
+        "start": row.start,
+        "end": row.end,
+        "period": row.period,
+        "seconds": row.duration_us / 1e6,
+        "accelerator_seconds": device_hours * 3600,
+        "accelerator_hours": device_hours,
+        "pflops_hours": float(rating.pflops(row.accelerator) * rating.device_hours(row)),
+        "cpu_core_hours": row.cpu_milli / 1000 * hours,
+        "memory_gib_hours": row.memory_mib / 1024 * hours,
+        "storage_gib_days": row.storage_bytes / 1024**3 * row.duration_us / 8.64e10,
+        "utilization": row.utilization,
+        "energy_kwh": row.energy_kwh,
+        "invoice_id": row.invoice_id,
+    }

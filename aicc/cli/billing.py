@@ -1,0 +1,451 @@
+"""Prices, credits, budgets and bills: `aicc admin price-plan|voucher|subsidy|budget|invoice`
+and `aicc bill`. Money is shown as the API sends it: decimal strings with their currency."""
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from aicc.cli.output import (
+    Column,
+    client,
+    col,
+    existing_file,
+    fail,
+    handle_errors,
+    local_time,
+    print_fields,
+    print_json,
+    print_table,
+    show,
+    status,
+)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of a table.")]
+OrgOption = Annotated[str | None, typer.Option("--org", help="Organization id (org_...).")]
+
+admin_app = typer.Typer(
+    help="Operators' books: price plans, vouchers, subsidies, budgets, invoices.",
+    no_args_is_help=True,
+)
+plan_app = typer.Typer(help="Price plans, versioned by effective_from.", no_args_is_help=True)
+voucher_app = typer.Typer(help="Vouchers (算力券): prepaid credit.", no_args_is_help=True)
+subsidy_app = typer.Typer(help="Subsidy programs: a share of the fee.", no_args_is_help=True)
+budget_app = typer.Typer(
+    help="Monthly budgets of projects and organizations.", no_args_is_help=True
+)
+invoice_app = typer.Typer(help="Issue invoices and correct them.", no_args_is_help=True)
+admin_app.add_typer(plan_app, name="price-plan")
+admin_app.add_typer(voucher_app, name="voucher")
+admin_app.add_typer(subsidy_app, name="subsidy")
+admin_app.add_typer(budget_app, name="budget")
+admin_app.add_typer(invoice_app, name="invoice")
+
+
+def _models(row: dict[str, Any]) -> str:
+    return ", ".join(row.get("accelerators") or []) or "all"
+
+
+def _prices(row: dict[str, Any]) -> str:
+    parts = [f"{k} {v}/h" for k, v in (row.get("accelerator_hour") or {}).items()]
+    for key, label in (
+        ("pflops_hour", "PFLOPS-h"),
+        ("cpu_core_hour", "core-h"),
+        ("memory_gib_hour", "GiB-h"),
+        ("storage_gib_day", "GiB-day"),
+    ):
+        if row.get(key) is not None:
+            parts.append(f"{row[key]}/{label}")
+    return "; ".join(parts) or "-"
+
+
+# --- price plans -------------------------------------------------------------------------------
+
+PLAN_COLUMNS = [
+    col("ID", "id", no_wrap=True),
+    Column("SCOPE", lambda r: r.get("org_id") or "center"),
+    col("NAME", "name"),
+    col("FROM", "effective_from", local_time),
+    col("CURRENCY", "currency"),
+    Column("PRICES", _prices),
+    col("DISCOUNT", "discount", justify="right"),
+]
+
+
+@plan_app.command("list")
+@handle_errors
+def plan_list(org: OrgOption = None, as_json: JsonFlag = False) -> None:
+    """Every version of the center's plan and of organizations you may read."""
+    with client() as api:
+        show(api.price_plans(org), PLAN_COLUMNS, as_json=as_json, empty="no stored price plans")
+
+
+@plan_app.command("set")
+@handle_errors
+def plan_set(
+    file: Annotated[Path, typer.Option("--file", "-f", help="The plan as YAML or JSON.")],
+    org: OrgOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add a plan version (admins): the center's, or with --org an organization's."""
+    import yaml
+
+    doc = yaml.safe_load(existing_file(file).read_text(encoding="utf-8"))
+    if not isinstance(doc, dict):
+        fail(f"{file}: a price plan is a mapping (docs/billing.md)")
+    if org is not None:
+        doc["org_id"] = org
+    with client() as api:
+        answer = api.create_price_plan(doc)
+    if as_json:
+        print_json(answer)
+    else:
+        status(f"price plan {escape(answer['id'])} in force from {answer['effective_from']}")
+
+
+@plan_app.command("show")
+@handle_errors
+def plan_show(
+    org: OrgOption = None,
+    at: Annotated[str | None, typer.Option(help="RFC 3339 time (default: now).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """The plan in force for an organization (default: yours)."""
+    with client() as api:
+        answer = api.effective_price_plan(org, at)
+    if as_json:
+        print_json(answer)
+        return
+    print_fields(
+        [
+            ("organization", answer["org_id"]),
+            ("plan", answer["name"]),
+            ("versions", ", ".join(answer["versions"]) or "the `pricing` setting"),
+            ("currency", answer["currency"]),
+            ("prices", _prices(answer)),
+            ("discount", answer["discount"]),
+        ]
+    )
+
+
+# --- vouchers ----------------------------------------------------------------------------------
+
+VOUCHER_COLUMNS = [
+    col("ID", "id", no_wrap=True),
+    col("NAME", "name"),
+    col("ORG", "org_id"),
+    col("PROJECT", "project_id"),
+    col("AMOUNT", "amount", justify="right"),
+    col("REMAINING", "remaining", justify="right"),
+    col("CURRENCY", "currency"),
+    Column("MODELS", _models),
+    col("FROM", "valid_from"),
+    col("UNTIL", "valid_until"),
+]
+
+
+@voucher_app.command("list")
+@handle_errors
+def voucher_list(org: OrgOption = None, as_json: JsonFlag = False) -> None:
+    """Vouchers you may see, with what issued invoices left of each."""
+    with client() as api:
+        show(api.vouchers(org), VOUCHER_COLUMNS, as_json=as_json, empty="no vouchers")
+
+
+@voucher_app.command("create")
+@handle_errors
+def voucher_create(
+    org: Annotated[str, typer.Argument(help="Organization id (org_...).")],
+    amount: Annotated[str, typer.Option(help="Credit, e.g. 5000.00.")],
+    name: Annotated[str, typer.Option(help="What people call it.")],
+    project: Annotated[
+        str | None, typer.Option("--project", "-p", help="Only this project (prj_...).")
+    ] = None,
+    accelerator: Annotated[
+        list[str] | None, typer.Option("--accelerator", "-a", help="Only this model; repeatable.")
+    ] = None,
+    valid_from: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD.")] = None,
+    valid_until: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD.")] = None,
+    currency: Annotated[str, typer.Option(help="ISO 4217 code.")] = "CNY",
+    as_json: JsonFlag = False,
+) -> None:
+    """Issue a voucher to an organization (admins)."""
+    body: dict[str, Any] = {"org_id": org, "name": name, "amount": amount, "currency": currency}
+    optional = {"project_id": project, "valid_from": valid_from, "valid_until": valid_until}
+    body.update({k: v for k, v in optional.items() if v is not None})
+    if accelerator:
+        body["accelerators"] = accelerator
+    with client() as api:
+        answer = api.create_voucher(body)
+    if as_json:
+        print_json(answer)
+    else:
+        status(f"voucher {escape(answer['id'])}: {answer['amount']} {answer['currency']}")
+
+
+# --- subsidies ---------------------------------------------------------------------------------
+
+SUBSIDY_COLUMNS = [
+    col("ID", "id", no_wrap=True),
+    col("NAME", "name"),
+    Column("ORG", lambda r: r.get("org_id") or "all"),
+    col("RATE", "rate", justify="right"),
+    col("YEARLY CAP", "yearly_cap", justify="right"),
+    col("LEFT THIS YEAR", "remaining_this_year", justify="right"),
+    Column("MODELS", _models),
+    col("FROM", "valid_from"),
+    col("UNTIL", "valid_until"),
+]
+
+
+@subsidy_app.command("list")
+@handle_errors
+def subsidy_list(as_json: JsonFlag = False) -> None:
+    """Subsidy programs that apply to your organization (admins: all)."""
+    with client() as api:
+        show(api.subsidies(), SUBSIDY_COLUMNS, as_json=as_json, empty="no subsidy programs")
+
+
+@subsidy_app.command("create")
+@handle_errors
+def subsidy_create(
+    name: Annotated[str, typer.Argument(help="The program's name.")],
+    rate: Annotated[str, typer.Option(help="Share of the discounted fee, e.g. 0.5.")],
+    cap: Annotated[
+        str | None, typer.Option(help="Yearly cap per organization, e.g. 3000000.")
+    ] = None,
+    org: OrgOption = None,
+    accelerator: Annotated[
+        list[str] | None, typer.Option("--accelerator", "-a", help="Only this model; repeatable.")
+    ] = None,
+    valid_from: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD.")] = None,
+    valid_until: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD.")] = None,
+    currency: Annotated[str, typer.Option(help="ISO 4217 code.")] = "CNY",
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a subsidy program for one organization or, without --org, all (admins)."""
+    body: dict[str, Any] = {"name": name, "rate": rate, "currency": currency}
+    optional = {
+        "yearly_cap": cap,
+        "org_id": org,
+        "valid_from": valid_from,
+        "valid_until": valid_until,
+    }
+    body.update({k: v for k, v in optional.items() if v is not None})
+    if accelerator:
+        body["accelerators"] = accelerator
+    with client() as api:
+        answer = api.create_subsidy(body)
+    if as_json:
+        print_json(answer)
+    else:
+        status(f"subsidy program {escape(answer['id'])}: {answer['rate']} of the fee")
+
+
+# --- budgets -----------------------------------------------------------------------------------
+
+BUDGET_COLUMNS = [
+    col("ID", "id", no_wrap=True),
+    col("ORG", "org_id"),
+    col("PROJECT", "project_id"),
+    col("MONTH", "month"),
+    col("LIMIT", "limit", justify="right"),
+    col("SPENT", "spent", justify="right"),
+    col("COMMITTED", "committed", justify="right"),
+    col("LEFT", "left", justify="right"),
+    col("CURRENCY", "currency"),
+    Column("ALERTS", lambda r: ", ".join(f"{t:g}" for t in r.get("alerted") or []) or "-"),
+]
+
+
+@budget_app.command("list")
+@handle_errors
+def budget_list(as_json: JsonFlag = False) -> None:
+    """Budgets you may see, with this month's spending."""
+    with client() as api:
+        show(api.budgets(), BUDGET_COLUMNS, as_json=as_json, empty="no budgets")
+
+
+@budget_app.command("set")
+@handle_errors
+def budget_set(
+    limit: Annotated[str, typer.Option(help="Monthly limit, e.g. 10000.00.")],
+    project: Annotated[
+        str | None, typer.Option("--project", "-p", help="Project id (prj_...).")
+    ] = None,
+    org: OrgOption = None,
+    threshold: Annotated[
+        list[float] | None,
+        typer.Option("--threshold", help="Alert at this share; repeatable (default 0.5 0.8 1)."),
+    ] = None,
+    currency: Annotated[str, typer.Option(help="ISO 4217 code.")] = "CNY",
+    as_json: JsonFlag = False,
+) -> None:
+    """Set the monthly budget of a project or an organization (its admins)."""
+    if (project is None) == (org is None):
+        fail("name exactly one of --project and --org")
+    body: dict[str, Any] = {"limit": limit, "currency": currency}
+    if threshold:
+        body["thresholds"] = threshold
+    with client() as api:
+        answer = api.set_budget(body, project=project, org=org)
+    if as_json:
+        print_json(answer)
+    else:
+        status(
+            f"budget {escape(answer['id'])}: {answer['limit']} {answer['currency']} a month, "
+            f"{answer['left']} left in {answer['month']}"
+        )
+
+
+@budget_app.command("delete")
+@handle_errors
+def budget_delete(budget_id: Annotated[str, typer.Argument(help="Budget id.")]) -> None:
+    """Remove a budget (its organization's admins)."""
+    with client() as api:
+        api.delete_budget(budget_id)
+    status(f"removed budget {escape(budget_id)}")
+
+
+# --- bills -------------------------------------------------------------------------------------
+
+
+def _credits_of(line: dict[str, Any]) -> str:
+    total = sum(float(line[k]) for k in ("discount", "subsidy", "voucher"))
+    return f"-{total:,.2f}" if total else "0.00"
+
+
+LINE_COLUMNS = [
+    col("DAY", "day"),
+    col("PROJECT", "project_id"),
+    col("JOB", "job_id", no_wrap=True),
+    Column("ITEM", lambda r: r.get("description") or r["item"]),
+    col("QUANTITY", "quantity", lambda v: f"{float(v):,.6g}", justify="right"),
+    col("UNIT", "unit"),
+    col("PRICE", "unit_price", justify="right"),
+    col("GROSS", "gross", justify="right"),
+    Column("CREDITS", _credits_of, justify="right"),
+    col("NET", "net", justify="right"),
+]
+
+
+@handle_errors
+def bill(
+    month: Annotated[
+        str | None, typer.Option(help="YYYY-MM (default: this month, billing time zone).")
+    ] = None,
+    org: OrgOption = None,
+    project: Annotated[
+        str | None, typer.Option("--project", "-p", help="Only this project (name or id).")
+    ] = None,
+    csv: Annotated[
+        Path | None,
+        typer.Option("--csv", help="Write the invoice as CSV to this file (- for stdout)."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Your organization's invoice of a month: issued, or the draft so far."""
+    with client() as api:
+        if csv is not None:
+            text = api.bill_csv(month, org=org, project=project)
+            if str(csv) == "-":
+                typer.echo(text, nl=False)
+            else:
+                csv.write_text(text, encoding="utf-8")
+                status(f"wrote {escape(str(csv))}")
+            return
+        answer = api.bill(month, org=org, project=project)
+    if as_json:
+        print_json(answer)
+        return
+    totals = answer["totals"]
+    title = (
+        f"{answer['org_id']} {answer['period']} ({answer['status']}"
+        + (f" {answer['id']}" if answer.get("id") else "")
+        + f"), {answer['currency']}"
+    )
+    print_table(answer["lines"], LINE_COLUMNS, title=title, empty=f"{title}: no usage billed")
+    print_fields(
+        [
+            ("gross", totals["gross"]),
+            ("plan discount", f"-{totals['discount']}"),
+            ("subsidies", f"-{totals['subsidy']}"),
+            ("vouchers", f"-{totals['voucher']}"),
+            ("net", f"{totals['net']} {answer['currency']}"),
+        ]
+    )
+    for item in answer.get("unpriced", []):
+        status(
+            f"[dim]not priced by the plan: {escape(item['item'])} "
+            f"{float(item['quantity']):.6g} {escape(item['unit'])}[/dim]"
+        )
+
+
+INVOICE_COLUMNS = [
+    col("ID", "id", no_wrap=True),
+    col("ORG", "org_id"),
+    col("MONTH", "period"),
+    col("ISSUED", "issued_at", local_time),
+    col("GROSS", "totals.gross", justify="right"),
+    col("NET", "totals.net", justify="right"),
+    col("CURRENCY", "currency"),
+]
+
+
+@invoice_app.command("list")
+@handle_errors
+def invoice_list(org: OrgOption = None, as_json: JsonFlag = False) -> None:
+    """Issued invoices (org admins: their organization's)."""
+    with client() as api:
+        show(api.invoices(org), INVOICE_COLUMNS, as_json=as_json, empty="no issued invoices")
+
+
+@invoice_app.command("issue")
+@handle_errors
+def invoice_issue(
+    org: Annotated[str, typer.Option("--org", help="Organization id (org_...).")],
+    month: Annotated[str, typer.Option(help="YYYY-MM.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Freeze an organization's invoice of a month (admins). It never changes afterwards."""
+    with client() as api:
+        answer = api.issue_bill(org, month)
+    if as_json:
+        print_json(answer)
+    else:
+        status(f"issued {escape(answer['id'])}: net {answer['totals']['net']} {answer['currency']}")
+
+
+@invoice_app.command("adjust")
+@handle_errors
+def invoice_adjust(
+    org: Annotated[str, typer.Option("--org", help="Organization id (org_...).")],
+    month: Annotated[str, typer.Option(help="The open month that carries it, YYYY-MM.")],
+    amount: Annotated[str, typer.Option(help="Signed amount; negative credits the tenant.")],
+    description: Annotated[str, typer.Option(help="Why, as the tenant will read it.")],
+    project: Annotated[str | None, typer.Option("--project", "-p", help="Project id.")] = None,
+    reference: Annotated[
+        str | None, typer.Option(help="The issued invoice it corrects (inv_...).")
+    ] = None,
+    currency: Annotated[str, typer.Option(help="ISO 4217 code.")] = "CNY",
+    as_json: JsonFlag = False,
+) -> None:
+    """Add a correction line to an open month's invoice (admins)."""
+    body: dict[str, Any] = {
+        "org_id": org,
+        "month": month,
+        "amount": amount,
+        "description": description,
+        "currency": currency,
+    }
+    if project:
+        body["project_id"] = project
+    if reference:
+        body["reference"] = reference
+    with client() as api:
+        answer = api.adjust_bill(body)
+    if as_json:
+        print_json(answer)
+    else:
+        status(f"adjustment {escape(answer['id'])}: {answer['amount']} on {answer['period']}")

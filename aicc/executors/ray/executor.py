@@ -1,0 +1,374 @@
+"""The Ray executor: each replica is one Ray job, submitted through the Jobs API and pinned to
+the node AICC chose.
+
+A handle is `ray:<submission id>:<run dir>`. The submission id is `aicc-JOB-ATTEMPT-INDEX`, so a
+launch cut short (between Ray accepting the job and AICC recording the handle) finds the job
+Ray already has instead of submitting twice. The run directory (`BASE/JOB/ATTEMPT/REPLICA`) must
+be on a file system every Ray node mounts at the same path, as for Slurm: it holds the replica's
+working copy (`work/`, unpacked from the blob store, with the checkpoint link), the entry script
+and its 0600 environment file, the logs the script writes (`stdout.log`, `stderr.log`) and what
+the script records when it starts (the GPUs Ray gave it, the start time), plus this executor's
+markers (a cancel request, a runtime limit reached). A restarted server rebuilds all from the
+handle.
+
+Why the job runs in the run directory rather than in a `runtime_env` `working_dir`: Ray zips a
+working_dir, following links, and unpacks it into a per-node cache shared by every job with the
+same content, so the checkpoint link would become a copy whose writes are lost, and two jobs
+from one workdir would share one current directory. The environment (secrets included) is in
+the 0600 file rather than in `runtime_env.env_vars`, which Ray shows to anyone who can reach its
+dashboard.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aicc.core.topology import Node
+from aicc.executors import workdir
+from aicc.executors.base import Capabilities, Executor, ReplicaLaunch, ReplicaState, Stream
+from aicc.executors.ray import entry, nodes, states
+from aicc.executors.ray.client import RayError, RayJobs, RayUnavailable
+from aicc.store.blobs import BlobStore
+
+log = logging.getLogger(__name__)
+
+PREFIX = "aicc-"
+SUBMITTED_FILE = "submitted"
+REQUEST_FILE = "request.json"
+LIMITS_FILE = "limits.json"
+CANCEL_FILE = "cancel_requested"
+RUNTIME_FILE = "runtime_exceeded"
+PIN_AMOUNT = 0.001  # of the node's `node:<ip>` resource (1.0): pins without limiting
+PASSED_THROUGH = ("HOME", "LANG", "LC_ALL", "USER", "LOGNAME", "TZ", "SHELL")
+
+
+class RayExecutor(Executor):
+    name = "ray"
+    # Each replica is its own Ray job; a gang's members are not started together by Ray, and
+    # the share of a device is not in ReplicaLaunch, so neither is claimed.
+    capabilities = Capabilities(
+        multi_node=False, fractional=False, node_pinning=True, log_streaming=True
+    )
+
+    def __init__(
+        self,
+        *,
+        address: str,
+        base_dir: Path,
+        blobs: BlobStore | None = None,
+        cluster: str = "ray",
+        pool: str = "default",
+        simulated: bool = False,
+        default_model: str | None = None,
+        grace_s: float = 10.0,
+        timeout_s: float = 30.0,
+    ) -> None:
+        """`address`: the dashboard (`http://HOST:8265`). `base_dir`: where run directories go,
+        seen by every Ray node at the same path. `simulated`: the GPUs Ray declares are fixtures.
+        `grace_s`: between SIGTERM and SIGKILL when a replica is stopped (Ray's stop wait)."""
+        self.jobs = RayJobs(address, timeout_s=timeout_s)
+        self.base_dir = base_dir
+        self.blobs = blobs
+        self.cluster = cluster
+        self.pool = pool
+        self.simulated = simulated
+        self.default_model = default_model
+        self.grace_s = grace_s
+        self.note = ""
+        self.node_reasons: dict[str, str] = {}
+        self._addresses: dict[str, str] = {}  # AICC node name -> Ray node IP
+        self._last_seen: dict[str, ReplicaState] = {}  # handle -> state, while it is active
+
+    # ------------------------------------------------------------------ discovery
+
+    def discover(self) -> list[Node]:
+        """Ray's nodes as they are now: CPUs, memory and GPUs from their logical resources;
+        a node Ray reports dead is DOWN."""
+        found = nodes.inventory(
+            self.jobs.nodes(),
+            cluster=self.cluster,
+            pool=self.pool,
+            simulated=self.simulated,
+            default_model=self.default_model,
+            executor=self.name,
+        )
+        self._addresses, self.node_reasons = found.addresses, found.reasons
+        gpus = sum(len(n.devices) for n in found.nodes)
+        kind = "simulated " if self.simulated else ""
+        self.note = (
+            f"Ray cluster at {self.jobs.address}: {len(found.nodes)} node(s), {gpus} {kind}GPU(s)"
+        )
+        return found.nodes
+
+    def node_reason(self, name: str) -> str:
+        return self.node_reasons.get(name, "")
+
+    # ------------------------------------------------------------------ handles and files
+
+    def job_dir(self, job_id: str) -> Path:
+        return self.base_dir.absolute() / job_id
+
+    @staticmethod
+    def submission_id(job_id: str, attempt: int, index: int) -> str:
+        return f"{PREFIX}{job_id}-{attempt}-{index}"
+
+    @staticmethod
+    def parse_handle(handle: str) -> tuple[str, Path]:
+        """`ray:<submission id>:<run dir>` -> (submission id, run dir); ValueError otherwise."""
+        kind, _, rest = handle.partition(":")
+        submission, _, path = rest.partition(":")
+        run_dir = Path(path)
+        parts = run_dir.parts
+        if (
+            kind != "ray"
+            or not submission.startswith(PREFIX)
+            or not run_dir.is_absolute()
+            or ".." in parts
+            or len(parts) < 4
+            or submission != RayExecutor.submission_id(parts[-3], _int(parts[-2]), _int(parts[-1]))
+        ):
+            raise ValueError(f"handle {handle!r} is not a Ray replica handle")
+        return submission, run_dir
+
+    def outputs_dir(self, job_id: str, handle: str | None = None) -> Path | None:
+        job_dir = self.parse_handle(handle)[1].parents[1] if handle else self.job_dir(job_id)
+        return job_dir / workdir.OUTPUTS
+
+    def purge(self, job_id: str, *, logs: bool) -> None:
+        """Working copies go when the job ends; with `logs`, the run directories and Ray's
+        records of the job's replicas. Outputs stay."""
+        answering = True
+        for attempt in sorted(self.job_dir(job_id).glob("[0-9]*")):
+            for replica in attempt.glob("[0-9]*"):
+                shutil.rmtree(replica / workdir.WORK, ignore_errors=True)
+                if logs and answering and attempt.name.isdigit() and replica.name.isdigit():
+                    submission = self.submission_id(job_id, int(attempt.name), int(replica.name))
+                    answering = self.jobs.delete(submission)  # stop asking a Ray that is away
+            if logs:
+                shutil.rmtree(attempt, ignore_errors=True)
+
+    # ------------------------------------------------------------------ launch
+
+    def launch(self, replica: ReplicaLaunch) -> str:
+        """Submit the replica as a Ray job, or return the job Ray already has for it. A Ray
+        that does not answer does not fail the launch: the run directory holds the request,
+        and `poll` submits it once Ray answers."""
+        run_dir = self.job_dir(replica.job_id) / str(replica.attempt) / str(replica.index)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        submission = self.submission_id(replica.job_id, replica.attempt, replica.index)
+        handle = f"ray:{submission}:{run_dir}"
+        if (run_dir / SUBMITTED_FILE).exists():
+            return handle
+        if not (run_dir / REQUEST_FILE).exists():
+            self._prepare(replica, run_dir, submission)
+        try:
+            self._submit(run_dir, replica.node)
+        except RayUnavailable as err:
+            log.warning("replica %s not submitted yet: %s", submission, err)
+        return handle
+
+    def _prepare(self, replica: ReplicaLaunch, run_dir: Path, submission: str) -> None:
+        """Everything the job needs, in its run directory; the request last, so its presence
+        means the rest is there."""
+        prepared = workdir.prepare(
+            run_dir=run_dir,
+            job_dir=self.job_dir(replica.job_id),
+            blobs=self.blobs,
+            workdir_sha256=replica.workdir_sha256,
+            checkpoint_subdir=replica.checkpoint_subdir,
+        )
+        env = self._environment(replica)
+        env["AICC_OUTPUT_DIR"] = str(prepared.outputs)
+        env["AICC_CHECKPOINT_DIR"] = str(prepared.checkpoints)
+        entry.write_env(run_dir, env)
+        title = f"AICC job {replica.job_id} attempt {replica.attempt} replica {replica.index}"
+        script = entry.write_script(run_dir, replica.argv, title)
+        (run_dir / LIMITS_FILE).write_text(json.dumps({"max_runtime_s": replica.max_runtime_s}))
+        request = self._request(replica, submission, script)
+        partial = run_dir / (REQUEST_FILE + ".partial")
+        partial.write_text(json.dumps(request))
+        os.replace(partial, run_dir / REQUEST_FILE)
+
+    def _submit(self, run_dir: Path, node: str = "") -> None:
+        """Send the recorded request to Ray (a job already there under its id counts as
+        sent), then record that it was sent."""
+        request = json.loads((run_dir / REQUEST_FILE).read_text())
+        created = self.jobs.submit(**request)
+        (run_dir / SUBMITTED_FILE).touch()
+        log.info(
+            "replica %s %s as a Ray job%s",
+            request["submission_id"],
+            "submitted" if created else "was already submitted",
+            f" on {node}" if node else "",
+        )
+
+    def _request(self, replica: ReplicaLaunch, submission: str, script: Path) -> dict[str, object]:
+        """The Jobs API request: resources for the entrypoint, pinned to AICC's node."""
+        address = self._address(replica.node)
+        resources = {f"node:{address}": PIN_AMOUNT}
+        request: dict[str, object] = {
+            "entrypoint": entry.entrypoint(script),
+            "submission_id": submission,
+            "entrypoint_num_cpus": replica.cpu_milli / 1000,
+            "entrypoint_resources": resources,
+            "metadata": {
+                "aicc_job_id": replica.job_id,
+                "aicc_attempt": str(replica.attempt),
+                "aicc_replica": str(replica.index),
+            },
+            # Read by Ray's job supervisor: SIGTERM, then SIGKILL this much later.
+            "runtime_env": {"env_vars": {"RAY_JOB_STOP_WAIT_TIME_S": f"{self.grace_s:g}"}},
+        }
+        if replica.device_indices:
+            request["entrypoint_num_gpus"] = len(replica.device_indices)
+        if replica.memory_mib > 0:
+            request["entrypoint_memory"] = replica.memory_mib * 1024 * 1024
+        return request
+
+    def _address(self, node: str) -> str:
+        """The Ray IP of an AICC node, from the last discovery (refreshed once if unknown)."""
+        if node not in self._addresses:
+            self.discover()
+        if node not in self._addresses:
+            raise RayError(f"node {node} is not in the Ray cluster at {self.jobs.address}")
+        return self._addresses[node]
+
+    def _environment(self, replica: ReplicaLaunch) -> dict[str, str]:
+        env = {k: os.environ[k] for k in PASSED_THROUGH if k in os.environ}
+        bin_dir = str(Path(sys.executable).parent)
+        env["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "/usr/bin:/bin")])
+        env.setdefault("LANG", "C.UTF-8")
+        env["PYTHONUNBUFFERED"] = "1"
+        for key, value in replica.env.items():
+            if replica.device_indices and key in entry.DEVICE_VARIABLES:
+                continue  # Ray sets it for the GPUs it gives; AICC records, never overrides
+            env[key] = value
+        return env
+
+    # ------------------------------------------------------------------ observe
+
+    def poll(self, handle: str) -> ReplicaState:
+        """The replica's state as Ray tells it. A dashboard that does not answer is not the
+        replica's failure: the last state seen is returned again, with the error as its
+        message (`starting` when none was seen yet)."""
+        submission, run_dir = self.parse_handle(handle)
+        try:
+            state = self._poll(submission, run_dir)
+        except RayUnavailable as err:
+            log.warning("Ray job %s: %s", submission, err)
+            last = self._last_seen.get(handle, ReplicaState("starting"))
+            return replace(last, message=str(err))
+        if state.phase in ("exited", "lost"):
+            self._last_seen.pop(handle, None)
+        else:
+            self._last_seen[handle] = state
+        return state
+
+    def _poll(self, submission: str, run_dir: Path) -> ReplicaState:
+        cancel_requested = (run_dir / CANCEL_FILE).exists()
+        if not (run_dir / SUBMITTED_FILE).exists():
+            if cancel_requested:
+                return ReplicaState(
+                    "exited", reason="cancelled", message="cancelled before Ray had it"
+                )
+            self._submit(run_dir)  # Ray did not answer at launch
+        record = self.jobs.info(submission)
+        if record is None:
+            return ReplicaState(
+                "lost",
+                reason="node_lost",
+                message=f"Ray has no record of job {submission} (was its head node restarted?)",
+            )
+        started = entry.read_started(run_dir)
+        started_at = _epoch(started.get("started_at")) if started else None
+        devices = entry.visible_indices(started.get("visible", "")) if started else None
+        runtime_exceeded = (run_dir / RUNTIME_FILE).exists()
+        if record.status == "RUNNING" and started_at is not None and not runtime_exceeded:
+            limit = _read_limits(run_dir).get("max_runtime_s")
+            if limit and (datetime.now(UTC) - started_at).total_seconds() >= limit:
+                (run_dir / RUNTIME_FILE).write_text(f"{time.time()}\n")
+                runtime_exceeded = True
+        if runtime_exceeded and not states.is_terminal(record.status):
+            self.jobs.stop(submission)  # again each poll until Ray has stopped it
+        return states.replica_state(
+            record.status,
+            exit_code=states.exit_code(record.driver_exit_code, record.message),
+            error_type=record.error_type,
+            message=record.message,
+            started_at=started_at,
+            ended_at=states.from_ms(record.end_time_ms)
+            if states.is_terminal(record.status)
+            else None,
+            cancel_requested=cancel_requested,
+            runtime_exceeded=runtime_exceeded,
+            device_indices=devices,
+        )
+
+    def device_indices(self, handle: str) -> list[int] | None:
+        """The GPU indices Ray gave the replica (its `CUDA_VISIBLE_DEVICES`, as the entry
+        script recorded it); None until the script has started, or for a CPU replica."""
+        started = entry.read_started(self.parse_handle(handle)[1])
+        found = entry.visible_indices(started.get("visible", "")) if started else None
+        return list(found) if found is not None else None
+
+    # ------------------------------------------------------------------ act
+
+    def cancel(self, handle: str) -> None:
+        """Ask Ray to stop the job: SIGTERM, SIGKILL after `grace_s`. Idempotent; quiet about a
+        job that has ended, and about a Ray that does not answer (the reconciler asks again
+        on its next pass; the replica keeps its last state meanwhile)."""
+        submission, run_dir = self.parse_handle(handle)
+        marker = run_dir / CANCEL_FILE
+        if not marker.exists():
+            marker.write_text(f"{time.time()}\n")
+        if not (run_dir / SUBMITTED_FILE).exists():
+            return  # never reached Ray; poll reports it cancelled and will not submit it
+        try:
+            self.jobs.stop(submission)
+        except RayUnavailable as err:
+            log.warning("Ray job %s: stop not delivered yet: %s", submission, err)
+
+    def logs(self, handle: str, stream: Stream = "stdout", tail_bytes: int | None = None) -> str:
+        path = self.parse_handle(handle)[1] / f"{stream}.log"
+        if tail_bytes is not None and tail_bytes <= 0:
+            return ""
+        try:
+            with path.open("rb") as f:
+                if tail_bytes is not None:
+                    f.seek(max(0, os.fstat(f.fileno()).st_size - tail_bytes))
+                return f.read().decode("utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_size(self, handle: str, stream: Stream = "stdout") -> int:
+        try:
+            return (self.parse_handle(handle)[1] / f"{stream}.log").stat().st_size
+        except FileNotFoundError:
+            return 0
+
+
+def _int(text: str) -> int:
+    return int(text) if text.isdigit() else -1
+
+
+def _epoch(text: str | None) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(float(text or ""), UTC)
+    except ValueError:
+        return None
+
+
+def _read_limits(run_dir: Path) -> dict[str, int | None]:
+    try:
+        data = json.loads((run_dir / LIMITS_FILE).read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

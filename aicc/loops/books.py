@@ -1,0 +1,69 @@
+"""The books loop: after each reconcile pass, record usage; now and then, storage, budget
+alerts and device utilization samples (NVML, `site.sample_interval_s`). Only the leader runs
+it, and every write is fenced."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from aicc.billing import budgets, meter, samples
+from aicc.estimate.pricing import PricePlan
+from aicc.loops.lease import Lease
+from aicc.services.common import utcnow
+from aicc.store.db import Database
+
+log = logging.getLogger(__name__)
+
+
+class Books:
+    def __init__(
+        self,
+        db: Database,
+        lease: Lease,
+        *,
+        zone: str,
+        power: meter.PowerModel,
+        pricing: PricePlan,
+        slow_every: timedelta = timedelta(minutes=5),
+        sample_every: timedelta | None = timedelta(minutes=1),
+        read: Callable[[], list[samples.Reading]] = samples.nvml_readings,
+    ) -> None:
+        self.db = db
+        self.lease = lease
+        self.zone = zone
+        self.power = power
+        self.pricing = pricing
+        self.slow_every = slow_every
+        self._next_slow = utcnow()
+        self.context = budgets.Context(zone, pricing)  # budget admission (snapshots.build)
+        self.sample_every = sample_every
+        self.read = read
+        self._next_sample = utcnow()
+
+    def tick(self, observed_at: datetime) -> None:
+        """`observed_at`: a time before the reconciler's last poll of every active replica."""
+        with self.db.reader() as session:
+            due = meter.due(session, observed_at)
+        if due:
+            with self.db.session() as session:
+                self.lease.fence(session, utcnow())
+                books = meter.Meter(session, zone=self.zone, power=self.power)
+                if books.compute(observed_at):
+                    session.flush()
+                    budgets.alert(session, now=utcnow(), zone=self.zone, default=self.pricing)
+        now = utcnow()
+        if now >= self._next_slow:
+            with self.db.session() as session:
+                self.lease.fence(session, now)
+                meter.Meter(session, zone=self.zone, power=self.power).storage(now)
+                budgets.alert(session, now=now, zone=self.zone, default=self.pricing)
+            self._next_slow = now + self.slow_every
+        if self.sample_every is not None and now >= self._next_sample:
+            readings = self.read()  # outside the transaction: NVML may take a moment
+            if readings:
+                with self.db.session() as session:
+                    self.lease.fence(session, now)
+                    samples.record(session, now, lambda: readings)
+            self._next_sample = now + self.sample_every

@@ -1,0 +1,117 @@
+"""Forms that create things: their values, and the errors to show next to each field.
+
+A form's input is checked by the API's own request models (`api.schemas`), then handed to the
+service, so the portal accepts exactly what the API accepts. Errors come back as message keys
+(translated on the page) plus, for what the service said, its own words; a bad input is never a
+500. A service call runs in a savepoint, so a refusal halfway leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session
+
+from aicc.services.common import Conflict, Forbidden, NotFound, ServiceError
+
+M = TypeVar("M", bound=BaseModel)
+
+# pydantic's error types -> the page's message keys
+_KINDS = {
+    "missing": "form.error.required",
+    "string_pattern_mismatch": "form.error.pattern",
+    "string_too_short": "form.error.too_short",
+    "string_too_long": "form.error.too_long",
+    "enum": "form.error.choice",
+    "literal_error": "form.error.choice",
+    "int_parsing": "form.error.number",
+    "greater_than_equal": "form.error.range",
+    "less_than_equal": "form.error.range",
+}
+
+
+@dataclass(frozen=True)
+class FieldError:
+    key: str  # a message key
+    detail: str = ""  # the service's own words, when it said something specific
+
+
+@dataclass
+class Form:
+    """One form on a page: which, what was typed, what is wrong with it."""
+
+    name: str
+    values: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, FieldError] = field(default_factory=dict)
+
+    def value(self, key: str, default: str = "") -> str:
+        return self.values.get(key, default)
+
+    def error(self, key: str) -> FieldError | None:
+        return self.errors.get(key)
+
+    @property
+    def general(self) -> FieldError | None:
+        """An error that belongs to no one field (a refusal by role, say)."""
+        return self.errors.get("")
+
+
+class Rejected(Exception):
+    """The form's input was refused; `form.errors` says why, field by field, and `status` is
+    the HTTP status of the page that shows them (422, or 403 when the role forbids it)."""
+
+    def __init__(self, form: Form, status: int = 422) -> None:
+        super().__init__(form.name)
+        self.form = form
+        self.status = status
+
+
+def parse(form: Form, model: type[M], data: dict[str, Any], fields: dict[str, str]) -> M:
+    """`model` from `data`, or Rejected with an error per field. `fields` maps the model's
+    field names to the form's input names where they differ."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        for problem in err.errors():
+            name = str(problem["loc"][0]) if problem["loc"] else ""
+            empty = problem.get("input") in ("", None)
+            key = (
+                "form.error.required"
+                if empty
+                else _KINDS.get(problem["type"], "form.error.invalid")
+            )
+            form.errors.setdefault(fields.get(name, name), FieldError(key))
+        raise Rejected(form) from None
+
+
+@contextmanager
+def service_call(session: Session, form: Form, *, name_field: str = "name") -> Iterator[None]:
+    """Run a service call in a savepoint; its refusal becomes the form's error (Rejected)."""
+    try:
+        with session.begin_nested():
+            yield
+    except ServiceError as err:
+        form.errors.update(_service_errors(err, name_field))
+        raise Rejected(form, 403 if isinstance(err, Forbidden) else 422) from None
+
+
+def _service_errors(err: ServiceError, name_field: str) -> dict[str, FieldError]:
+    if isinstance(err, Conflict):
+        return {name_field: FieldError("form.error.exists")}
+    if isinstance(err, Forbidden):
+        return {"": FieldError("form.error.forbidden", err.detail)}
+    head, sep, rest = err.detail.partition(": ")
+    if sep and head.replace("_", "").isalnum():  # "password: use at least 8 characters"
+        return {head: FieldError("form.error.invalid", rest)}
+    if isinstance(err, NotFound):
+        return {"": FieldError("form.error.not_found", err.detail)}
+    return {"": FieldError("form.error.invalid", err.detail)}
+
+
+def blank_to_none(value: str) -> str | None:
+    value = value.strip()
+    return value or None

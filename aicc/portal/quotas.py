@@ -1,0 +1,111 @@
+"""The quota page: guaranteed, max, used and borrowed for every organization and project the
+signed-in person may read (operators: the whole center; everyone else: their own organization
+and projects), per accelerator model, PFLOPS, CPU and memory, with a bar chart of one resource.
+
+`services.quotas.standings` decides what is visible and what counts as borrowing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from aicc.api.deps import SessionDep
+from aicc.portal.i18n import Translator
+from aicc.portal.web import Me, PortalRoute, is_htmx, language_of, render
+from aicc.services import quotas
+
+router = APIRouter(route_class=PortalRoute, include_in_schema=False)
+
+PLAIN = ("pflops", "cpu_milli", "memory_mib")
+
+
+def shown(key: str, value: float) -> float:
+    """A stored amount in the unit people read: devices, cores, GiB, PFLOPS."""
+    if key == "memory_mib":
+        return value / 1024
+    if key == "pflops":
+        return value
+    return value / 1000  # an accelerator model in milli, or cpu_milli
+
+
+def unit_key(key: str) -> str:
+    """The message key of the unit `shown` uses for `key`."""
+    return {"pflops": "quotas.unit.pflops", "cpu_milli": "quotas.unit.cores"}.get(
+        key, "quotas.unit.gib" if key == "memory_mib" else "quotas.unit.devices"
+    )
+
+
+def resource_label(t: Translator, key: str) -> str:
+    return t(f"quotas.key.{key}") if key in PLAIN else key
+
+
+@dataclass(frozen=True)
+class QuotaPage:
+    standings: list[quotas.Standing]
+    keys: list[str]  # every resource that appears, models first
+    key: str | None  # the one the chart shows
+
+    @property
+    def empty(self) -> bool:
+        return not self.keys
+
+
+def quota_page(standings: list[quotas.Standing], key: str | None) -> QuotaPage:
+    keys = sorted({k for s in standings for k in s.keys}, key=quotas.key_order)
+    if key not in keys:
+        key = "pflops" if "pflops" in keys else (keys[0] if keys else None)
+    return QuotaPage(standings, keys, key)
+
+
+def chart(page: QuotaPage, t: Translator) -> dict[str, Any]:
+    """Grouped bars, one group per tenant: guaranteed, max, used, borrowed of `page.key`."""
+    key = page.key or ""
+    tenants = [s for s in page.standings if key in s.keys]
+
+    def values(pick: str) -> list[float | None]:
+        out: list[float | None] = []
+        for s in tenants:
+            amounts: dict[str, float] = getattr(s, pick)
+            if pick in ("guaranteed", "max") and key not in amounts:
+                out.append(None)  # not set: no bar (for max: no limit)
+            else:
+                out.append(round(shown(key, amounts.get(key, 0.0)), 3))
+        return out
+
+    return {
+        "type": "bars",
+        "categories": [
+            s.name if s.kind == "org" else f"{_org_name(page, s.org_id)} / {s.name}"
+            for s in tenants
+        ],
+        "series": [
+            {"name": t(f"quotas.col.{pick}"), "values": values(pick)}
+            for pick in ("guaranteed", "max", "used", "borrowed")
+        ],
+        "unit": t(unit_key(key)),
+    }
+
+
+def _org_name(page: QuotaPage, org_id: str) -> str:
+    return next((s.name for s in page.standings if s.kind == "org" and s.id == org_id), "")
+
+
+@router.get("/quotas")
+def quota_list(request: Request, session: SessionDep, me: Me, key: str | None = None) -> Response:
+    page = quota_page(quotas.standings(session, me.who), key)
+    t = Translator(language_of(request, me))
+    return render(
+        request,
+        "_quota_live.html" if is_htmx(request) else "quotas.html",
+        me=me,
+        nav="quotas",
+        data=page,
+        chart=chart(page, t) if page.key else None,
+        shown=shown,
+        unit_key=unit_key,
+        label=lambda k: resource_label(t, k),
+    )

@@ -1,0 +1,103 @@
+"""Queue sort by how much service a job has had or will need, in discrete levels.
+
+- `attained` is Tiresias's discretized two-dimensional least-attained-service (NSDI'19): a job's
+  level is the number of thresholds its attained device-seconds have passed (GPUs x time run,
+  over all its attempts); level 0 goes first. It needs no runtime estimate.
+- `declared` is the same ladder over the work a job still declares: devices x (declared runtime
+  minus what this attempt has run). Short declared jobs go first (like SJF with backfill);
+  the live server enforces `max_runtime`, so under-declaring does not pay.
+
+Either plugin also ranks running jobs for the `service` preemption rule: a waiting job may
+preempt a running one whose level is higher than its own by at least `preempt_gap`.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aicc.scheduler.quota import replica_milli
+from aicc.scheduler.snapshot import JobView
+
+if TYPE_CHECKING:
+    from aicc.scheduler.framework import Cycle
+
+HOUR = 3600.0
+
+
+def devices(job: JobView) -> float:
+    """Whole devices the job holds or asks for (a share counts its fraction; CPU-only: 1)."""
+    milli = replica_milli(job.request)
+    return job.replicas * (milli / 1000.0 if milli else 1.0)
+
+
+def ran_s(job: JobView, cycle: Cycle) -> float:
+    """Seconds this attempt has run (0 while it waits)."""
+    if job.started_at is None or not job.placements:
+        return 0.0
+    return max(0.0, (cycle.now - job.started_at).total_seconds())
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """Levels by device-seconds; `thresholds` ascending."""
+
+    thresholds: tuple[float, ...]
+    preempt_gap: int = 1
+
+    def level(self, value: float) -> int:
+        return bisect.bisect_right(self.thresholds, value)
+
+
+@dataclass(frozen=True)
+class Attained(Ladder):
+    name: str = "attained"
+
+    def service(self, job: JobView, cycle: Cycle) -> float:
+        return job.attained_s + ran_s(job, cycle) * devices(job)
+
+    def rank(self, job: JobView, cycle: Cycle) -> int:
+        return self.level(self.service(job, cycle))
+
+    def score(self, job: JobView, cycle: Cycle) -> float:
+        return float(-self.rank(job, cycle))
+
+
+@dataclass(frozen=True)
+class Declared(Ladder):
+    name: str = "declared"
+    unknown_level: int | None = None  # no declared runtime; None: the last level
+
+    def rank(self, job: JobView, cycle: Cycle) -> int:
+        if job.max_runtime_s is None:
+            top = len(self.thresholds)
+            return top if self.unknown_level is None else self.unknown_level
+        left = max(0.0, job.max_runtime_s - ran_s(job, cycle))
+        return self.level(left * devices(job))
+
+    def score(self, job: JobView, cycle: Cycle) -> float:
+        return float(-self.rank(job, cycle))
+
+
+def _ladder(args: Mapping[str, Any], default_hours: Sequence[float]) -> dict[str, Any]:
+    hours = args.get("thresholds_h", default_hours)
+    thresholds = tuple(sorted(float(h) * HOUR for h in hours))
+    if any(t <= 0 for t in thresholds):
+        raise ValueError("service thresholds_h must be positive device-hours")
+    return {"thresholds": thresholds, "preempt_gap": max(1, int(args.get("preempt_gap", 1)))}
+
+
+def attained(args: Mapping[str, Any]) -> Attained:
+    return Attained(**_ladder(args, (1.0, 10.0)))
+
+
+def declared(args: Mapping[str, Any]) -> Declared:
+    unknown = args.get("unknown_level")
+    return Declared(
+        **_ladder(args, (1.0, 10.0)), unknown_level=None if unknown is None else int(unknown)
+    )
+
+
+Ranked = Attained | Declared

@@ -1,0 +1,102 @@
+"""The meter on the store (SQLite and PostgreSQL): usage cut at whole hours, recorded exactly
+once whatever passes run and however often, energy from the power model, storage per day."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from billing_support import POWER, T0, fresh_store, running_replica
+from sqlalchemy import select
+
+from aicc.billing import meter
+from aicc.billing.meter import Meter
+from aicc.store.db import Database
+from aicc.store.tables import (
+    DeviceSampleRow,
+    NodeRow,
+    ProjectRow,
+    ReplicaRow,
+    UsageRow,
+    WorkdirRow,
+)
+
+
+@pytest.fixture
+def db(tmp_path: Path, db_url: str | None) -> Iterator[Database]:
+    yield from fresh_store(tmp_path, db_url)
+
+
+def _pass(db: Database, observed: datetime) -> int:
+    with db.session() as session:
+        return Meter(session, zone="Asia/Shanghai", power=POWER).compute(observed)
+
+
+def _records(db: Database) -> list[UsageRow]:
+    with db.reader() as session:
+        return list(session.scalars(select(UsageRow).order_by(UsageRow.start)))
+
+
+def test_running_usage_is_cut_at_whole_hours_and_recorded_once(db: Database) -> None:
+    rep_id = running_replica(db, [(0, 500)], simulated=True)
+    observed = T0 + timedelta(hours=1, minutes=45)  # 11:05
+    with db.reader() as session:
+        assert meter.due(session, observed)
+    assert _pass(db, observed) == 2  # 09:20-10:00 and 10:00-11:00; 11:00-11:05 is not closed
+    assert _pass(db, observed + timedelta(minutes=1)) == 0
+    with db.reader() as session:
+        assert not meter.due(session, observed + timedelta(minutes=1))
+    with db.session() as session:  # it ends at 11:30:15.250
+        rep = session.get(ReplicaRow, rep_id)
+        assert rep is not None
+        rep.ended_at = T0 + timedelta(hours=2, minutes=10, seconds=15, milliseconds=250)
+        rep.state = "exited"
+    assert _pass(db, observed + timedelta(hours=1)) == 1
+    with db.session() as session:  # a pass that lost its bookkeeping records nothing twice
+        rep = session.get(ReplicaRow, rep_id)
+        assert rep is not None
+        rep.metered_to = None
+    assert _pass(db, observed + timedelta(hours=2)) == 0
+    rows = _records(db)
+    assert [(r.start.astimezone(UTC).strftime("%H:%M"), r.duration_us) for r in rows] == [
+        ("09:20", 40 * 60 * 10**6),
+        ("10:00", 3600 * 10**6),
+        ("11:00", (30 * 60 + 15) * 10**6 + 250_000),
+    ]
+    assert {(r.milli, r.devices, r.simulated, r.energy_kwh) for r in rows} == {(500, 1, True, 0.0)}
+    assert {r.period for r in rows} == {"2026-11"} and len({r.key for r in rows}) == 3
+
+
+def test_energy_follows_the_power_model_and_measured_utilization(db: Database) -> None:
+    running_replica(db, [(0, 1000), (1, 1000)])
+    with db.session() as session:  # device 0 and 1 measured 40% busy during 10:00-11:00
+        node_id = session.scalars(select(NodeRow.id)).one()
+        for minute in range(0, 60, 10):
+            for index in (0, 1):
+                at = T0.replace(hour=10, minute=minute)
+                session.add(DeviceSampleRow(node_id=node_id, index=index, at=at, utilization=0.4))
+    _pass(db, T0 + timedelta(hours=2))
+    first, second = _records(db)
+    assert first.utilization is None and second.utilization == pytest.approx(0.4)
+    tdp = 400  # A100-80GB, from the catalog
+    unmeasured = tdp * (0.15 + 0.85 * 1.0) * 2 * (40 / 60) * 1.25 / 1000
+    measured = tdp * (0.15 + 0.85 * 0.4) * 2 * 1.0 * 1.25 / 1000
+    assert first.energy_kwh == pytest.approx(unmeasured)
+    assert second.energy_kwh == pytest.approx(measured)
+
+
+def test_storage_is_recorded_per_closed_day(db: Database) -> None:
+    with db.session() as session:
+        org_id = session.scalars(select(ProjectRow.org_id)).one()
+        made = datetime(2026, 11, 1, 6, 0, tzinfo=UTC)  # 14:00 in Shanghai
+        session.add(WorkdirRow(sha256="a" * 64, org_id=org_id, size=2 * 1024**3, created_at=made))
+    now = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)  # 20:00 on the 3rd in Shanghai
+    for _ in range(2):
+        with db.session() as session:
+            Meter(session, zone="Asia/Shanghai", power=POWER).storage(now)
+    rows = _records(db)
+    assert [r.key.rsplit(":", 1)[1] for r in rows] == ["2026-11-01", "2026-11-02"]
+    assert [r.duration_us for r in rows] == [10 * 3600 * 10**6, 24 * 3600 * 10**6]
+    assert {r.storage_bytes for r in rows} == {2 * 1024**3}

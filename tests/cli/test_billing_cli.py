@@ -1,0 +1,65 @@
+"""`aicc admin price-plan|voucher|subsidy|budget|invoice` against a real server over HTTP."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner
+
+from aicc.cli.main import app
+from aicc.testing.servers import over_http
+
+PLAN = """\
+name: center-2026
+effective_from: "2026-01-01T00:00:00+08:00"
+accelerator_hour: {A100: "12.00"}
+pflops_hour: "9.50"
+cpu_core_hour: "0.08"
+"""
+
+
+def test_operators_keep_the_books_from_the_cli(tmp_path: Path) -> None:
+    with over_http(tmp_path / "home") as (url, token, _state):
+        env = {"AICC_SERVER": url, "AICC_TOKEN": token, "COLUMNS": "200"}
+
+        def aicc(*args: str) -> Any:
+            result = CliRunner().invoke(app, list(args), env=env)
+            assert result.exit_code == 0, result.output
+            return result
+
+        def as_json(*args: str) -> Any:
+            return json.loads(aicc(*args, "--json").stdout)
+
+        me = as_json("org", "list")["items"][0]
+        org = me["id"]
+        (tmp_path / "plan.yaml").write_text(PLAN)
+        made = as_json("admin", "price-plan", "set", "-f", str(tmp_path / "plan.yaml"))
+        assert made["accelerator_hour"] == {"A100-80GB": "12.00"}
+        assert "center-2026" in aicc("admin", "price-plan", "list").stdout
+        shown = aicc("admin", "price-plan", "show").stdout
+        assert "A100-80GB 12.00/h" in shown and "9.50/PFLOPS-h" in shown
+
+        voucher = as_json("admin", "voucher", "create", org, "--amount", "500", "--name", "w")
+        assert voucher["amount"] == voucher["remaining"] == "500.00"
+        assert voucher["id"] in aicc("admin", "voucher", "list").stdout
+        program = as_json("admin", "subsidy", "create", "city", "--rate", "0.5", "--cap", "3e6")
+        assert program["rate"] == "0.5"
+        assert "city" in aicc("admin", "subsidy", "list").stdout
+
+        budget = as_json("admin", "budget", "set", "--org", org, "--limit", "1000")
+        assert (budget["left"], budget["thresholds"]) == ("1000.00", [0.5, 0.8, 1.0])
+        assert budget["id"] in aicc("admin", "budget", "list").stdout
+        both = CliRunner().invoke(app, ["admin", "budget", "set", "--limit", "1"], env=env)
+        assert both.exit_code == 1 and "exactly one of --project and --org" in both.stderr
+
+        issued = as_json("admin", "invoice", "issue", "--org", org, "--month", "2026-01")
+        assert issued["status"] == "issued" and issued["totals"]["net"] == "0.00"
+        again = CliRunner().invoke(
+            app, ["admin", "invoice", "issue", "--org", org, "--month", "2026-01"], env=env
+        )
+        assert again.exit_code == 1 and "already issued" in again.stderr
+        assert issued["id"] in aicc("admin", "invoice", "list").stdout
+        bill = aicc("bill", "--month", "2026-01").output
+        assert f"{org} 2026-01 (issued {issued['id']})" in bill and "net" in bill

@@ -1,0 +1,282 @@
+"""The Ray executor against a real Ray: a private one-node cluster on 127.0.0.1 with 2 CPUs and
+2 declared GPUs (`aicc.testing.ray`), started once for this module and stopped at its end.
+Nothing is mocked: jobs go through Ray's Jobs API, Ray picks the GPU and sets
+CUDA_VISIBLE_DEVICES, and `aicc serve --executor ray` drives it end to end.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+import yaml
+
+from aicc.core.topology import NodeState
+from aicc.executors.base import ReplicaLaunch, ReplicaState
+from aicc.executors.ray import RayExecutor
+from aicc.services.common import new_id
+from aicc.testing import ray as dev_ray
+from aicc.testing.servers import free_port
+
+pytestmark = pytest.mark.slow
+T = TypeVar("T")
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[dev_ray.RayCluster]:
+    try:
+        started = dev_ray.start(num_cpus=2, num_gpus=2)
+    except dev_ray.RayNotInstalled as err:
+        reason = f"RAY IS NOT AVAILABLE, Ray tests NOT RUN: {err}"
+        warnings.warn(reason, stacklevel=1)
+        pytest.skip(reason)
+    try:
+        yield started
+    finally:
+        started.stop()
+        assert not started.processes(), "Ray processes outlived the test cluster"
+
+
+@pytest.fixture(scope="module")
+def executor(cluster: dev_ray.RayCluster, tmp_path_factory: pytest.TempPathFactory) -> RayExecutor:
+    ex = RayExecutor(
+        address=cluster.address,
+        base_dir=tmp_path_factory.mktemp("ray-runs"),
+        simulated=True,
+        grace_s=1.0,
+        timeout_s=30.0,
+    )
+    ex.discover()
+    return ex
+
+
+@pytest.fixture(scope="module")
+def node(executor: RayExecutor) -> str:
+    return executor.discover()[0].name
+
+
+def wait(what: str, probe: Callable[[], T | None], timeout: float = 30.0) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        time.sleep(0.1)
+
+
+def replica(command: str, node: str, *, gpus: int = 0, **kw: object) -> ReplicaLaunch:
+    fields: dict[str, object] = {
+        "job_id": new_id("job"),
+        "attempt": 0,
+        "index": 0,
+        "argv": ["/bin/sh", "-c", command],
+        # What AICC bound; Ray chooses for itself, and its choice is what the job sees.
+        "env": {"CUDA_VISIBLE_DEVICES": ",".join(str(i + 1) for i in range(gpus))},
+        "node": node,
+        "device_indices": tuple(i + 1 for i in range(gpus)),
+        "cpu_milli": 100,
+        "memory_mib": 64,
+        "max_runtime_s": None,
+        **kw,
+    }
+    return ReplicaLaunch(**fields)  # type: ignore[arg-type]
+
+
+def until_phase(ex: RayExecutor, handle: str, *phases: str, timeout: float = 30) -> ReplicaState:
+    def probe() -> ReplicaState | None:
+        state = ex.poll(handle)
+        return state if state.phase in phases else None
+
+    return wait(f"{handle} in {phases}", probe, timeout)
+
+
+def ray_job(cluster: dev_ray.RayCluster, handle: str) -> object:
+    from ray.job_submission import JobSubmissionClient
+
+    return JobSubmissionClient(cluster.address).get_job_info(RayExecutor.parse_handle(handle)[0])
+
+
+def supervisor_resources(cluster: dev_ray.RayCluster, handle: str) -> dict[str, float]:
+    """What Ray reserved for the job: its supervisor actor's resources (the entrypoint's)."""
+    from ray.util.state import list_actors
+
+    name = "_ray_internal_job_actor_" + RayExecutor.parse_handle(handle)[0]
+    actors = list_actors(address=cluster.address, filters=[("name", "=", name)], detail=True)
+    assert len(actors) == 1, actors
+    return dict(actors[0].required_resources)
+
+
+def test_discover_sees_the_node_with_two_gpus(executor: RayExecutor) -> None:
+    [node] = executor.discover()
+    assert node.state is NodeState.READY and node.executor == "ray"
+    assert node.cpu_milli == 2000 and node.memory_mib > 0
+    assert [d.index for d in node.devices] == [0, 1]
+    assert all(d.simulated and d.model == "gpu" for d in node.devices)
+    assert node.labels["address"] == "127.0.0.1" and node.labels["cluster"] == "ray"
+    assert "2 simulated GPU(s)" in executor.note
+
+
+def test_pinned_replica_gets_ray_devices_and_logs(
+    executor: RayExecutor, cluster: dev_ray.RayCluster, node: str
+) -> None:
+    """AICC bound GPU 1; Ray gives the job the GPU it picks, the job sees it in
+    CUDA_VISIBLE_DEVICES, and the index AICC records is that one."""
+    launch = replica("echo cuda=$CUDA_VISIBLE_DEVICES; sleep 1; echo done", node, gpus=1)
+    handle = executor.launch(launch)
+    running = until_phase(executor, handle, "running", "exited")
+    required = supervisor_resources(cluster, handle)
+    assert required["node:127.0.0.1"] == pytest.approx(0.001) and required["GPU"] == 1, required
+    wait("the log while running", lambda: "cuda=" in executor.logs(handle))
+    state = until_phase(executor, handle, "exited")
+    assert (state.exit_code, state.reason) == (0, "succeeded"), state
+    assert state.started_at and state.ended_at and state.started_at <= state.ended_at
+    out = executor.logs(handle)
+    seen = out.split("cuda=")[1].split()[0]
+    assert executor.device_indices(handle) == [int(seen)]
+    assert running.device_indices in (None, (int(seen),))
+    assert state.device_indices == (int(seen),)
+    assert out.endswith("done\n")
+    assert executor.logs(handle, tail_bytes=5) == "done\n"
+    assert executor.logs(handle, tail_bytes=0) == ""
+    assert executor.log_size(handle) == len(out.encode())
+
+
+def test_exit_code_and_stderr_kept_and_secrets_stay_out_of_ray(
+    executor: RayExecutor, cluster: dev_ray.RayCluster, node: str
+) -> None:
+    env = {"TOKEN": "s3 'x", "CUDA_VISIBLE_DEVICES": ""}
+    handle = executor.launch(replica('printf "%s" "$TOKEN"; echo oops >&2; exit 3', node, env=env))
+    state = until_phase(executor, handle, "exited")
+    assert (state.phase, state.exit_code, state.reason) == ("exited", 3, "exit_code"), state
+    assert executor.logs(handle, "stderr") == "oops\n"
+    assert executor.logs(handle) == "s3 'x"
+    run_dir = RayExecutor.parse_handle(handle)[1]
+    assert (run_dir / "env.sh").stat().st_mode & 0o777 == 0o600
+    assert "s3" not in str(ray_job(cluster, handle))
+    assert executor.device_indices(handle) is None  # a CPU replica
+
+
+def test_launch_is_idempotent(
+    executor: RayExecutor, cluster: dev_ray.RayCluster, node: str
+) -> None:
+    from ray.job_submission import JobSubmissionClient
+
+    launch = replica("sleep 30", node)
+    handle = executor.launch(launch)
+    assert executor.launch(launch) == handle
+    # A crash between Ray accepting the job and AICC recording it: Ray's record is found.
+    (RayExecutor.parse_handle(handle)[1] / "submitted").unlink()
+    assert executor.launch(launch) == handle
+    submission = RayExecutor.parse_handle(handle)[0]
+    jobs = JobSubmissionClient(cluster.address).list_jobs()
+    assert [j.submission_id for j in jobs].count(submission) == 1
+    executor.cancel(handle)
+    until_phase(executor, handle, "exited")
+
+
+def test_cancel_stops_a_sleeping_job(executor: RayExecutor, node: str) -> None:
+    handle = executor.launch(replica("echo up; sleep 120", node))
+    until_phase(executor, handle, "running")
+    wait("the job to start", lambda: "up" in executor.logs(handle))
+    executor.cancel(handle)
+    executor.cancel(handle)  # idempotent
+    state = until_phase(executor, handle, "exited", timeout=15)
+    assert state.reason == "cancelled", state
+    executor.cancel(handle)  # and quiet once it has ended
+
+
+def test_cancel_kills_a_job_that_ignores_sigterm(executor: RayExecutor, node: str) -> None:
+    """Ray's stop: SIGTERM, then SIGKILL after the executor's grace (1 s here)."""
+    handle = executor.launch(replica("trap '' TERM; echo up; sleep 120", node))
+    wait("the trap to be set", lambda: "up" in executor.logs(handle))
+    asked = time.monotonic()
+    executor.cancel(handle)
+    state = until_phase(executor, handle, "exited", timeout=15)
+    assert state.reason == "cancelled" and time.monotonic() - asked >= 1.0, state
+
+
+def test_a_launch_while_ray_is_away_is_submitted_by_a_later_poll(
+    cluster: dev_ray.RayCluster, executor: RayExecutor, node: str, tmp_path: Path
+) -> None:
+    from aicc.executors.ray.client import RayJobs
+
+    away = RayExecutor(address=f"http://127.0.0.1:{free_port()}", base_dir=tmp_path)
+    away._addresses = dict(executor._addresses)  # nodes known from an earlier discovery
+    handle = away.launch(replica("echo late", node))
+    state = away.poll(handle)
+    assert state.phase == "starting" and "not reachable" in state.message, state
+    away.jobs = RayJobs(cluster.address)  # Ray answers again
+    state = until_phase(away, handle, "exited")
+    assert state.reason == "succeeded" and away.logs(handle) == "late\n", state
+
+
+def test_runtime_limit_is_runtime_exceeded(executor: RayExecutor, node: str) -> None:
+    handle = executor.launch(replica("echo started; sleep 120", node, max_runtime_s=1))
+    state = until_phase(executor, handle, "exited", timeout=20)
+    assert (state.phase, state.reason) == ("exited", "runtime_exceeded"), state
+    assert executor.logs(handle) == "started\n"
+
+
+MAIN = """
+import os, sys
+print("cuda=" + os.environ["CUDA_VISIBLE_DEVICES"], "python=" + sys.executable)
+with open(os.path.join(os.environ["AICC_OUTPUT_DIR"], "result.txt"), "w") as f:
+    f.write("42\\n")
+with open("ckpt/step", "w") as f:
+    f.write(os.environ["AICC_ATTEMPT"])
+print(open("data.txt").read().strip())
+"""
+
+
+def test_a_job_through_aicc_serve_runs_on_ray(cluster: dev_ray.RayCluster, tmp_path: Path) -> None:
+    """`aicc serve --executor ray` (from config.yaml): nodes come from Ray, a job submitted with
+    the SDK (workdir, checkpoint_dir, one GPU) runs as a Ray job and succeeds, its logs come back,
+    the GPU AICC records is the one Ray set in CUDA_VISIBLE_DEVICES, and outputs and the
+    checkpoint are kept."""
+    from aicc.sdk.client import Client
+    from aicc.testing.servers import ServerProcess
+
+    home = tmp_path / "home"
+    home.mkdir()
+    config = {
+        "executor": "ray",
+        "ray": {"address": cluster.address, "simulated_gpus": True, "default_model": "A100-80GB"},
+        "loop_interval_s": 0.2,
+    }
+    (home / "config.yaml").write_text(yaml.safe_dump(config))
+    work = tmp_path / "work"
+    (work / "ckpt").mkdir(parents=True)
+    (work / "main.py").write_text(MAIN)
+    (work / "data.txt").write_text("from the workdir\n")
+    server = ServerProcess(home=home, port=free_port()).start()
+    try:
+        with Client(server.url, server.token) as api:
+            [node] = [n for n in api.nodes()["items"] if n["executor"] == "ray"]
+            assert node["simulated"] and len(node["devices"]) == 2
+            assert {d["model"] for d in node["devices"]} == {"A100-80GB"}
+            spec = {
+                "command": "python main.py",
+                "checkpoint_dir": "ckpt",
+                "resources": {"cpu": 0.5, "memory": "128MiB", "accelerator": {"count": 1}},
+            }
+            job = api.submit(spec, workdir=work)
+            done = api.wait(job["id"], timeout=60, poll=0.2)
+            assert done["state"] == "succeeded", done
+            log = api.logs(job["id"])
+            assert "from the workdir" in log
+            assert f"python={Path(sys.executable).parent}" in log  # the venv's interpreter
+            seen = log.split("cuda=")[1].split()[0]
+            assert [d["index"] for d in done["replicas"][0]["devices"]] == [int(seen)], log
+            out = api.download_outputs(job["id"], tmp_path / "out")
+            assert (out / "result.txt").read_text() == "42\n"
+        checkpoint = home / "ray-runs" / job["id"] / "checkpoint" / "step"
+        assert checkpoint.read_text() == "0"
+    finally:
+        server.stop()

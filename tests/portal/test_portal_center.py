@@ -1,0 +1,412 @@
+"""The operators' pages through TestClient: only center admins get them; the overview's figures
+come from the jobs' own records; the heat map's cells and node actions; organizations, projects
+and users created with errors shown next to their fields; the audit log's filters and pages."""
+
+from __future__ import annotations
+
+import html
+import itertools
+import json
+import logging
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from portal_support import (
+    PASSWORD,
+    TERMINAL,
+    Person,
+    browser,
+    csrf_of,
+    make_person,
+    operator,
+    sign_in,
+    submit,
+    wait_job,
+)
+from sqlalchemy import select
+
+from aicc.api.state import AppState
+from aicc.portal import center_views
+from aicc.services import usage
+from aicc.services.common import utcnow
+from aicc.services.tenancy import principal_of
+from aicc.store.tables import NodeRow, ReplicaRow, UserRow
+from aicc.testing.servers import in_process
+
+OPERATOR_PAGES = ("/center", "/center?hours=1", "/center/nodes", "/center/tenants", "/center/audit")
+_CHART = re.compile(r"data-chart='([^']*)'")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, AppState]]:
+    """A server on SQLite with two simulated A100s on this machine's node."""
+    with in_process(
+        tmp_path_factory.mktemp("portal-center") / "home",
+        None,
+        limits={"grace_s": 1.0},
+        simulated_devices=[{"model": "A100-80GB", "count": 2}],
+    ) as pair:
+        yield pair
+
+
+@pytest.fixture
+def api(site: tuple[TestClient, AppState]) -> TestClient:
+    return site[0]
+
+
+_people = itertools.count(1)
+
+
+@pytest.fixture
+def alice(api: TestClient) -> Person:
+    n = next(_people)
+    return make_person(api, f"acme-{n}", f"alice-{n}")
+
+
+def signed_in(api: TestClient, name: str) -> TestClient:
+    client = browser(api)
+    assert sign_in(client, name).status_code == 303
+    return client
+
+
+def charts(page: str) -> dict[str, dict[str, Any]]:
+    """The JSON behind each chart of a page, by the chart element's id."""
+    found = {}
+    for match in re.finditer(r'<div id="([a-z-]+)"[^>]*?' + _CHART.pattern, page, re.DOTALL):
+        found[match.group(1)] = json.loads(html.unescape(match.group(2)))
+    return found
+
+
+def local_node(api: TestClient) -> str:
+    name: str = api.get("/api/v1/nodes").json()["items"][0]["name"]
+    return name
+
+
+# --- who may see them ---
+
+
+def test_operator_pages_are_refused_to_everyone_else(api: TestClient, alice: Person) -> None:
+    org_admin = f"boss-{next(_people)}"
+    answer = api.post(
+        "/api/v1/users",
+        json={"name": org_admin, "role": "org_admin", "org_id": alice.org_id, "password": PASSWORD},
+    )
+    assert answer.status_code == 201, answer.text
+    node = local_node(api)
+    for name in (alice.name, org_admin):
+        client = signed_in(api, name)
+        home = client.get("/")
+        assert 'href="/center' not in home.text  # no operator links in the navigation
+        for path in OPERATOR_PAGES:
+            page = client.get(path)
+            assert page.status_code == 403, (name, path)
+            assert "Not allowed" in page.text
+        fragment = client.get("/center/nodes", headers={"HX-Request": "true"})
+        assert (fragment.status_code, fragment.text) == (403, "")
+        token = csrf_of(client)
+        assert client.post(f"/center/nodes/{node}/cordon", data={"csrf": token}).status_code == 403
+        made = client.post("/center/tenants/orgs", data={"csrf": token, "name": f"x-{name}"})
+        assert made.status_code == 403
+    assert api.get("/api/v1/nodes").json()["items"][0]["state"] == "ready"
+    assert f"x-{alice.name}" not in {o["name"] for o in api.get("/api/v1/orgs").json()["items"]}
+    stranger = browser(api).get("/center/audit", follow_redirects=False)
+    assert stranger.headers["location"] == "/sign-in?next=%2Fcenter%2Faudit"
+    nav = operator(api).get("/").text
+    for path in ("/center", "/center/nodes", "/center/tenants", "/center/audit"):
+        assert f'href="{path}"' in nav
+
+
+def test_every_operator_form_needs_its_csrf_token(api: TestClient) -> None:
+    client = operator(api)
+    node = local_node(api)
+    posts = {
+        f"/center/nodes/{node}/cordon": {},
+        f"/center/nodes/{node}/drain": {},
+        "/center/tenants/orgs": {"name": "csrf-org"},
+        "/center/tenants/projects": {"name": "csrf-prj"},
+        "/center/tenants/users": {"name": "csrf-user"},
+    }
+    n = next(_people)
+    foreign = csrf_of(signed_in(api, make_person(api, f"other-{n}", f"other-{n}").name))
+    for path, form in posts.items():
+        for token in ("", "forged", foreign):  # a real token, of another session
+            answer = client.post(path, data={**form, "csrf": token})
+            assert answer.status_code == 400, (path, token)
+            assert "form expired" in answer.text
+    assert api.get("/api/v1/nodes").json()["items"][0]["state"] == "ready"
+    names = {o["name"] for o in api.get("/api/v1/orgs").json()["items"]}
+    assert "csrf-org" not in names
+    assert "csrf-user" not in {u["name"] for u in api.get("/api/v1/users").json()["items"]}
+
+
+# --- the overview ---
+
+
+def test_the_overview_is_derived_from_the_jobs_records(
+    site: tuple[TestClient, AppState], alice: Person
+) -> None:
+    api, state = site
+    share = {"cpu": "100m", "memory": "64MiB", "accelerator": {"milli": 500}}
+    job = submit(api, alice, name="half-gpu", command="sleep 0.5", resources=share)
+    assert wait_job(api, alice, job["id"], TERMINAL)["state"] == "succeeded"
+    client = operator(api)
+    page = client.get("/center?hours=1")
+    assert page.status_code == 200
+    found = charts(page.text)
+    assert set(found) == {"capacity-chart", "rate-chart", "queue-chart"}
+    capacity = found["capacity-chart"]
+    assert capacity["categories"] == ["A100-80GB"]
+    assert [s["values"] for s in capacity["series"]] == [[0], [2]]  # real, simulated
+    assert "0 real accelerators" in page.text and "not counted" in page.text
+    rates = found["rate-chart"]
+    assert len(rates["times"]) == center_views.WINDOWS[1]
+    assert [s["name"] for s in rates["series"]] == ["Allocated (simulated)", "Busy (simulated)"]
+    assert max(rates["series"][0]["values"]) > 0  # the half GPU shows in its minute
+    assert len(found["queue-chart"]["series"][0]["values"]) == center_views.WINDOWS[1]
+    assert "starts in 1 h" in page.text  # waiting-time percentiles from the events
+    assert alice.name.replace("alice", "acme") in page.text  # its organization's usage row
+
+    # The series add up to exactly what the replicas held: nothing sampled, nothing invented.
+    now = utcnow()
+    with state.db.reader() as session:
+        admin = session.scalar(select(UserRow).where(UserRow.name == "admin"))
+        assert admin is not None
+        who = principal_of(session, admin)
+        history = usage.center_history(session, who, now, window_s=3600, buckets=60)
+        held = 0.0
+        since = now - timedelta(hours=1)
+        for rep in session.scalars(select(ReplicaRow)):
+            end = min(rep.ended_at or now, now)
+            milli = sum(d["milli"] for d in rep.devices)
+            held += milli * max(0.0, (end - max(rep.bound_at, since)).total_seconds())
+    assert sum(history.allocated_milli[True]) * 60 == pytest.approx(held)
+    assert sum(history.allocated_milli[False]) == 0  # no real devices: nothing real allocated
+    assert history.capacity_milli == {False: 0, True: 2000}
+    assert len(history.waits_s) >= 1 and all(w >= 0 for w in history.waits_s)
+
+    live = client.get("/center?hours=1", headers={"HX-Request": "true"})
+    assert live.text.lstrip().startswith('<div id="center-live"')
+    assert client.get("/center?hours=banana").status_code == 200  # the default window
+
+
+def test_queue_depth_and_waiting_come_from_the_events(
+    site: tuple[TestClient, AppState], alice: Person
+) -> None:
+    api = site[0]
+    node = api.get("/api/v1/nodes").json()["items"][0]
+    whole = {"cpu": f"{node['cpu_milli']}m", "memory": "64MiB"}
+    hog = submit(api, alice, name="hog", command="sleep 60", resources=whole)
+    wait_job(api, alice, hog["id"], {"running"})
+    patient = submit(api, alice, name="patient", command="true", resources=whole)
+    try:
+        page = operator(api).get("/center?hours=1")
+        queue = charts(page.text)["queue-chart"]["series"][0]["values"]
+        assert queue[-1] == 1 and queue[0] == 0  # waiting now, nothing an hour ago
+        assert re.search(
+            r'stat-queue">\s*<span class="stat-label">Queue depth</span>\s*'
+            r'<span class="stat-value">1</span>',
+            page.text,
+        )
+    finally:
+        for job in (patient, hog):
+            api.post(f"/api/v1/jobs/{job['id']}/cancel")
+        for job in (patient, hog):
+            wait_job(api, alice, job["id"], TERMINAL)
+
+
+# --- the heat map ---
+
+
+def test_the_heat_map_shows_cells_and_slices_and_changes_nodes(
+    site: tuple[TestClient, AppState], alice: Person
+) -> None:
+    api, state = site
+    node = local_node(api)
+    share = {"cpu": "100m", "memory": "64MiB", "accelerator": {"milli": 250}}
+    job = submit(api, alice, name="quarter", command="sleep 60", resources=share)
+    wait_job(api, alice, job["id"], {"running"})
+    client = operator(api)
+    try:
+        page = client.get("/center/nodes").text
+        assert page.count('<li class="cell ') == 2
+        assert len(re.findall(r'<li class="cell [^"]*is-simulated', page)) == 2  # all marked
+        assert 'data-kind="partial"' in page and 'data-kind="free"' in page
+        assert re.search(
+            r'title="Device \d, A100-80GB: 250/1000 milli allocated; quarter 250m', page
+        )
+        fragment = client.get("/center/nodes", headers={"HX-Request": "true"})
+        assert fragment.text.lstrip().startswith('<div id="heatmap"')
+
+        for action, state_after in (
+            ("cordon", "cordoned"),
+            ("drain", "draining"),
+            ("uncordon", "ready"),
+        ):
+            answer = client.post(
+                f"/center/nodes/{node}/{action}",
+                data={"csrf": csrf_of(client, "/center/nodes")},
+                follow_redirects=False,
+            )
+            assert answer.status_code == 303, answer.text
+            assert answer.headers["location"].startswith(f"/center/nodes?done={action}")
+            assert api.get("/api/v1/nodes").json()["items"][0]["state"] == state_after
+            shown = client.get(answer.headers["location"]).text
+            assert f'data-node-state="{state_after}"' in shown
+        assert api.get(f"/api/v1/jobs/{job['id']}").json()["state"] == "running"  # drain kept it
+        log = client.get("/center/audit?action=node.cordoned").text
+        assert "node.cordoned" in log
+
+        token = csrf_of(client, "/center/nodes")
+        assert (
+            client.post("/center/nodes/no-such-node/cordon", data={"csrf": token}).status_code
+            == 404
+        )
+        assert client.post(f"/center/nodes/{node}/explode", data={"csrf": token}).status_code == 404
+        # A refusal of the service (a down node cannot be uncordoned) is shown on the page.
+        with state.db.session() as session:
+            row = session.scalar(select(NodeRow).where(NodeRow.name == node))
+            assert row is not None
+            row.state = "down"
+        refused = client.post(f"/center/nodes/{node}/uncordon", data={"csrf": token})
+        assert refused.status_code == 422 and "is down" in refused.text
+        assert 'role="alert"' in refused.text
+    finally:
+        with state.db.session() as session:
+            row = session.scalar(select(NodeRow).where(NodeRow.name == node))
+            assert row is not None
+            row.state, row.state_reason = "ready", ""
+        api.post(f"/api/v1/jobs/{job['id']}/cancel")
+        wait_job(api, alice, job["id"], TERMINAL)
+
+
+# --- organizations, projects, users ---
+
+
+def test_tenant_forms_show_the_services_errors_next_to_their_fields(api: TestClient) -> None:
+    client = operator(api)
+    n = next(_people)
+
+    def post(path: str, **form: str) -> Any:
+        return client.post(
+            path, data={"csrf": csrf_of(client, "/center/tenants"), **form}, follow_redirects=False
+        )
+
+    bad = post("/center/tenants/orgs", name="Not OK!")
+    assert bad.status_code == 422
+    assert "Use lower-case letters" in bad.text and 'aria-invalid="true"' in bad.text
+    assert (
+        'value="Not OK!"' in bad.text
+        and 'aria-describedby="org-name-help org-name-error"' in bad.text
+    )
+    assert post("/center/tenants/orgs", name="").status_code == 422
+
+    made = post("/center/tenants/orgs", name=f"lab-{n}", display_name="The Lab")
+    assert made.status_code == 303
+    assert made.headers["location"] == f"/center/tenants?created=org&name=lab-{n}"
+    page = client.get(made.headers["location"]).text
+    assert f"Organization lab-{n} created" in page and "The Lab" in page
+    twice = post("/center/tenants/orgs", name=f"lab-{n}")
+    assert twice.status_code == 422 and "This name is taken already." in twice.text
+
+    org = next(o for o in api.get("/api/v1/orgs").json()["items"] if o["name"] == f"lab-{n}")
+    assert post("/center/tenants/projects", name="exp", org_id=org["id"]).status_code == 303
+    again = post("/center/tenants/projects", name="exp", org_id=org["id"])
+    assert again.status_code == 422 and "taken already" in again.text
+    nowhere = post("/center/tenants/projects", name="exp", org_id="org_nope")
+    assert nowhere.status_code == 422 and "org_nope" in nowhere.text
+
+    short = post("/center/tenants/users", name=f"carol-{n}", org_id=org["id"], password="short")
+    assert short.status_code == 422 and "This is too short." in short.text
+    assert "short" not in re.findall(r'id="user-password"[^>]*value="([^"]*)"', short.text)
+    emperor = post("/center/tenants/users", name=f"carol-{n}", org_id=org["id"], role="emperor")
+    assert emperor.status_code == 422 and "Choose one of the options." in emperor.text
+    lost = post("/center/tenants/users", name=f"carol-{n}", org_id="org_nope")
+    assert lost.status_code == 422 and "Not found." in lost.text
+    users = {u["name"] for u in api.get("/api/v1/users").json()["items"]}
+    assert f"carol-{n}" not in users  # refused halfway: nothing left behind
+
+    ok = post(
+        "/center/tenants/users",
+        name=f"carol-{n}",
+        org_id=org["id"],
+        role="org_admin",
+        password=PASSWORD,
+        email="carol@example.org",
+    )
+    assert ok.status_code == 303
+    assert sign_in(browser(api), f"carol-{n}").status_code == 303  # she can sign in
+    listing = client.get("/center/tenants").text
+    assert f"carol-{n}" in listing and "Organization administrator" in listing
+
+
+# --- the audit log ---
+
+
+def test_the_audit_log_filters_and_pages(
+    api: TestClient, alice: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for _ in range(3):
+        submit(api, alice, command="true")
+    client = operator(api)
+    mine = client.get(f"/center/audit?actor={alice.name}").text
+    actors = re.findall(r'<td><a href="/center/audit\?actor=([^"]+)">', mine)
+    assert actors and set(actors) == {alice.name}
+    assert mine.count("<code>job.submit</code>") == 3
+    submits = client.get("/center/audit?action=job.submit").text
+    assert set(re.findall(r"<td><code>([a-z_.]+)</code></td>", submits)) == {"job.submit"}
+    assert '<option value="job.submit" selected>' in submits
+    everything = client.get("/center/audit?action=no.such.action&before=x").text
+    assert "org.create" in everything  # an unknown filter or cursor is ignored
+
+    monkeypatch.setattr(center_views, "AUDIT_PAGE", 2)
+    first = client.get(f"/center/audit?actor={alice.name}").text
+    older = re.search(r'href="(/center/audit\?actor=[^"]+before=(\d+))">Older entries', first)
+    assert older is not None
+    second = client.get(html.unescape(older.group(1))).text
+    assert "Newest entries" in second
+    first_ids = re.findall(r"job_[0-9A-Z]+", first)
+    assert first_ids and not set(first_ids) & set(re.findall(r"job_[0-9A-Z]+", second))
+
+
+def test_operator_pages_are_complete_in_both_languages(
+    api: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = operator(api)
+    caplog.set_level(logging.WARNING, logger="aicc.portal")
+    for language in ("en", "zh-CN"):
+        client.post("/language", data={"csrf": csrf_of(client), "language": language})
+        for path in OPERATOR_PAGES:
+            page = client.get(path)
+            assert page.status_code == 200, path
+            assert f'<html lang="{language}">' in page.text
+            assert "<script>" not in page.text and " style=" not in page.text  # the CSP's rules
+            for field in re.findall(r'<(?:input|select|textarea)\b[^>]*\bid="([^"]+)"', page.text):
+                assert f'for="{field}"' in page.text, (path, field)  # every field labelled
+    assert "运维" in client.get("/center").text
+    client.post("/language", data={"csrf": csrf_of(client), "language": "en"})
+    assert not [r for r in caplog.records if "no message" in r.getMessage()]
+
+
+def test_operator_pages_on_sqlite_and_postgresql(server: tuple[TestClient, AppState]) -> None:
+    """The overview's history, the audit filters and a refused form's savepoint, on both."""
+    api, _ = server
+    alice = make_person(api, "acme", "alice")
+    job = submit(api, alice, name="tiny", command="true")
+    wait_job(api, alice, job["id"], TERMINAL)
+    client = operator(api)
+    page = client.get("/center?hours=1")
+    assert page.status_code == 200 and "starts in 1 h" in page.text
+    log = client.get("/center/audit?actor=alice&action=job.submit").text
+    assert log.count("<code>job.submit</code>") == 1
+    assert client.get("/center/nodes").status_code == 200
+    assert client.get("/quotas").status_code == 200
+    token = csrf_of(client, "/center/tenants")
+    lost = client.post(
+        "/center/tenants/users", data={"csrf": token, "name": "ghost", "org_id": "org_nope"}
+    )
+    assert lost.status_code == 422
+    assert "ghost" not in {u["name"] for u in api.get("/api/v1/users").json()["items"]}

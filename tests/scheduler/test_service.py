@@ -1,0 +1,72 @@
+"""Service ladders: least attained service (Tiresias) and shortest declared work, in queue order
+and as a preemption rule that never loops."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sched_fixtures import at, bound, job, node, place, preempts, profile, run, snapshot, waiting
+
+from aicc.scheduler.snapshot import JobView
+
+HOUR = 3600
+
+
+def attained(j: JobView, gpu_hours: float) -> JobView:
+    return replace(j, attained_s=gpu_hours * HOUR)
+
+
+def test_least_attained_goes_first_and_fifo_within_a_level() -> None:
+    nodes = [node("n", gpus=1)]
+    old_hungry = attained(job("old-hungry", minute=-60), 20)  # level 2 (past 1 and 10 GPU-hours)
+    fresh = job("fresh", minute=-1)  # level 0
+    fresher = job("fresher", minute=0)  # level 0, later
+    decisions = run(snapshot(nodes, [old_hungry, fresher, fresh]), "las")
+    assert bound(decisions, "fresh")
+    assert waiting(decisions, "fresher").position < waiting(decisions, "old-hungry").position
+
+
+def test_a_new_job_preempts_one_that_had_more_service_and_not_the_reverse() -> None:
+    nodes = [node("n", gpus=8)]
+    # ran 2 hours on 8 GPUs: 16 GPU-hours, level 2
+    long = place(nodes, job("long", gpus=8, minute=-130), [("n", range(8))], started=at(hours=-2))
+    decisions = run(snapshot(nodes, [job("new", gpus=4)], running=[long]), "las")
+    (p,) = preempts(decisions)
+    assert (p.job_id, p.preemptor, p.reason) == ("long", "new", "service")
+    # a job that already had as much service as the running one preempts nothing
+    equal = attained(job("equal", gpus=4), 16)
+    assert not preempts(run(snapshot(nodes, [equal], running=[long]), "las"))
+
+
+def test_service_preemption_does_not_loop() -> None:
+    """The victim, requeued with its attained service, never preempts its preemptor back, even
+    after the preemptor ran for a while (remembered preemptors), and the gap keeps equals apart."""
+    nodes = [node("n", gpus=8)]
+    winner = place(nodes, job("new", gpus=8), [("n", range(8))], started=at(minutes=-30))
+    loser = attained(job("long", gpus=8, minute=-130, preempted_by=("new",)), 16)
+    assert not preempts(run(snapshot(nodes, [loser], running=[winner]), "las"))
+
+
+def test_declared_ladder_puts_short_declared_work_first_and_unknown_last() -> None:
+    prof = profile(
+        "default",
+        queue_sort=[
+            {"name": "declared", "weight": 1000, "args": {"thresholds_h": [1, 8, 100]}},
+            {"name": "priority", "weight": 1},
+        ],
+        guaranteed_first=False,
+    )
+    nodes = [node("n", gpus=1)]
+    long = job("long", minute=-10, runtime_s=20 * HOUR)
+    unknown = job("unknown", minute=-20)
+    short = job("short", minute=0, runtime_s=600)
+    decisions = run(snapshot(nodes, [unknown, long, short]), prof)
+    assert bound(decisions, "short")
+    assert waiting(decisions, "long").position < waiting(decisions, "unknown").position
+
+
+def test_the_ladders_reject_bad_thresholds() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="positive device-hours"):
+        profile("las", queue_sort=[{"name": "attained", "args": {"thresholds_h": [0, 1]}}])

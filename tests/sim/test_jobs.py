@@ -1,0 +1,115 @@
+"""The job simulator on small synthetic traces: every job finishes once, gangs start whole,
+policies rank as they should, and `aicc sim jobs` reads the Philly CSV."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from aicc.cli.main import app
+from aicc.sim import philly, synthetic
+from aicc.sim.jobs import SimConfig, Simulation, offered_load, shape, simulate
+
+runner = CliRunner()
+TRACE = synthetic.trace_jobs(400, gpus=32, load=0.9, seed=1)
+
+
+@pytest.fixture(scope="module")
+def results() -> dict[str, dict[str, float | int]]:
+    return {p: simulate(TRACE, SimConfig(gpus=32, policy=p)) for p in ("fifo", "las", "default")}
+
+
+def test_every_job_finishes_exactly_once_and_none_is_dropped(
+    results: dict[str, dict[str, float | int]],
+) -> None:
+    for result in results.values():
+        assert (result["finished"], result["dropped_jobs"]) == (400, 0)
+        assert result["avg_jct_s"] >= result["avg_wait_s"] > 0
+        assert 0 < result["gpu_util_pct"] <= 100
+
+
+def test_preemptive_policies_beat_fifo_and_stay_fair(
+    results: dict[str, dict[str, float | int]],
+) -> None:
+    fifo, las, default = results["fifo"], results["las"], results["default"]
+    assert las["avg_jct_s"] < fifo["avg_jct_s"] and default["avg_jct_s"] < fifo["avg_jct_s"]
+    assert las["preemptions"] > 0 and fifo["preemptions"] == 0
+    assert default["preemptions"] < 0.05 * 400  # no preemption storm (see test_preempt.py)
+    assert default["jain_fairness"] > fifo["jain_fairness"]
+
+
+def test_gangs_start_whole_and_no_device_is_given_twice() -> None:
+    sim = Simulation(TRACE, SimConfig(gpus=32, policy="default"))
+    starts: list[tuple[str, int]] = []
+    original = sim._start
+
+    def start(job, placements, now_s):  # type: ignore[no-untyped-def]
+        starts.append((job.trace.id, len(placements)))
+        original(job, placements, now_s)  # raises if a device is not free
+
+    sim._start = start  # type: ignore[method-assign]
+    sim.run()
+    gangs = {j.id: shape(j.gpus, 8)[0] for j in TRACE if j.gpus > 8}
+    assert gangs and all(n == gangs[i] for i, n in starts if i in gangs)
+    assert all(len(n.free) == 8 for n in sim.nodes)  # everything given back at the end
+
+
+def test_policies_never_see_true_durations_and_runs_are_repeatable() -> None:
+    sim = Simulation(TRACE, SimConfig(gpus=32, seed=7))
+    declared = [sim.jobs[j.id].declared_s for j in TRACE]
+    assert sum(d != round(j.duration_s) for d, j in zip(declared, TRACE, strict=True)) > 350
+    once = simulate(TRACE, SimConfig(gpus=32, seed=7))
+    assert simulate(TRACE, SimConfig(gpus=32, seed=7)) == once
+
+
+def test_jobs_larger_than_the_cluster_are_dropped() -> None:
+    result = simulate(TRACE, SimConfig(gpus=8, policy="fifo"))
+    assert result["dropped_jobs"] == sum(j.gpus > 8 for j in TRACE)
+    assert result["finished"] == 400 - result["dropped_jobs"]
+
+
+def write_philly(path: Path) -> Path:
+    rows = ["timestamp,duration,num_gpus,gpu_time,cluster"]
+    for j in TRACE[:120]:
+        rows.append(f"{j.submitted:%Y-%m-%d %H:%M:%S},{j.duration_s},{j.gpus},0,{j.tenant}")
+    path.write_text("\n".join(rows) + "\n\n")  # the real file ends with a blank line
+    return path
+
+
+def test_the_cli_replays_a_philly_csv_as_json(tmp_path: Path) -> None:
+    csv = write_philly(tmp_path / "philly.csv")
+    jobs = philly.load(csv)
+    assert len(jobs) == 120 and offered_load(jobs, 32) > 0
+    result = runner.invoke(app, ["sim", "jobs", "--trace", str(csv), "--gpus", "32", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    for key in ("avg_jct_s", "p50_jct_s", "p99_jct_s", "avg_wait_s", "makespan_s", "gpu_util_pct"):
+        assert out[key] > 0
+    assert out["finished"] == 120 and out["policy"] == "default" and 0 < out["jain_fairness"] <= 1
+    table = runner.invoke(
+        app, ["sim", "jobs", "--trace", str(csv), "--gpus", "32", "--policy", "las"]
+    )
+    assert table.exit_code == 0 and "average JCT" in table.stdout
+
+
+def test_the_cli_says_what_to_fix(tmp_path: Path) -> None:
+    csv = write_philly(tmp_path / "philly.csv")
+    bad = runner.invoke(app, ["sim", "jobs", "--trace", str(csv), "--gpus", "8", "--policy", "x"])
+    assert bad.exit_code != 0 and "unknown scheduler profile" in bad.output
+    empty = runner.invoke(
+        app, ["sim", "jobs", "--trace", str(csv), "--gpus", "8", "--from", "2030-01-01"]
+    )
+    assert empty.exit_code != 0 and "no job was submitted" in empty.output
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+    wrong = runner.invoke(
+        app, ["sim", "jobs", "--trace", str(tmp_path / "other.csv"), "--gpus", "8"]
+    )
+    assert wrong.exit_code != 0 and "missing column" in wrong.output
+
+
+def test_jobs_over_a_node_become_gangs_of_equal_replicas() -> None:
+    assert shape(1, 8) == (1, 1) and shape(8, 8) == (1, 8)
+    assert shape(16, 8) == (2, 8) and shape(12, 8) == (2, 6) and shape(24, 8) == (3, 8)
