@@ -11,8 +11,10 @@ from rich.markup import escape
 
 from aicc.cli.output import (
     Column,
+    JsonFlag,
     client,
     col,
+    confirm,
     duration_text,
     handle_errors,
     local_time,
@@ -23,7 +25,6 @@ from aicc.cli.output import (
     status,
 )
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of a table.")]
 ProjectOption = Annotated[
     str | None, typer.Option("--project", "-p", help="Project name or id (default: yours).")
 ]
@@ -42,11 +43,8 @@ def _created(row: dict[str, Any]) -> str | None:
 
 
 def _show_one(answer: dict[str, Any], as_json: bool, what: str) -> None:
-    if as_json:
-        print_json(answer)
-    else:
-        name = answer.get("name") or ""
-        status(f"{what} {escape(str(name))} [dim]({escape(str(answer.get('id', '')))})[/dim]")
+    name, ident = escape(str(answer.get("name") or "")), escape(str(answer.get("id", "")))
+    confirm(answer, f"{what} {name} [dim]({ident})[/dim]", as_json=as_json)
 
 
 # --- orgs ------------------------------------------------------------------------------------
@@ -123,10 +121,11 @@ def project_add_member(
     """Let a user submit jobs in a project."""
     with client() as api:
         answer = api.add_member(project_id, user_id)
-    if as_json:
-        print_json(answer)
-    else:
-        status(f"added {escape(user_id)} to project {escape(str(answer.get('name', project_id)))}")
+    confirm(
+        answer,
+        f"added {escape(user_id)} to project {escape(str(answer.get('name', project_id)))}",
+        as_json=as_json,
+    )
 
 
 def _quota_body(guaranteed: list[str], ceiling: list[str]) -> dict[str, dict[str, float]]:

@@ -9,8 +9,10 @@ from rich.markup import escape
 
 from aicc.cli.output import (
     Column,
+    JsonFlag,
     client,
     col,
+    confirm,
     existing_file,
     fail,
     handle_errors,
@@ -22,8 +24,13 @@ from aicc.cli.output import (
     status,
 )
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of a table.")]
 OrgOption = Annotated[str | None, typer.Option("--org", help="Organization id (org_...).")]
+ModelsOption = Annotated[
+    list[str] | None, typer.Option("--accelerator", "-a", help="Only this model; repeatable.")
+]
+FromOption = Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD.")]
+UntilOption = Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD.")]
+CurrencyOption = Annotated[str, typer.Option(help="ISO 4217 code.")]
 
 admin_app = typer.Typer(
     help="Operators' books: price plans, vouchers, subsidies, budgets, invoices.",
@@ -41,6 +48,11 @@ admin_app.add_typer(voucher_app, name="voucher")
 admin_app.add_typer(subsidy_app, name="subsidy")
 admin_app.add_typer(budget_app, name="budget")
 admin_app.add_typer(invoice_app, name="invoice")
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    """The optional fields of a request body: those given, and not given empty."""
+    return {k: v for k, v in options.items() if v is not None and v != "" and v != []}
 
 
 def _models(row: dict[str, Any]) -> str:
@@ -98,10 +110,11 @@ def plan_set(
         doc["org_id"] = org
     with client() as api:
         answer = api.create_price_plan(doc)
-    if as_json:
-        print_json(answer)
-    else:
-        status(f"price plan {escape(answer['id'])} in force from {answer['effective_from']}")
+    confirm(
+        answer,
+        f"price plan {escape(answer['id'])} in force from {answer['effective_from']}",
+        as_json=as_json,
+    )
 
 
 @plan_app.command("show")
@@ -162,26 +175,26 @@ def voucher_create(
     project: Annotated[
         str | None, typer.Option("--project", "-p", help="Only this project (prj_...).")
     ] = None,
-    accelerator: Annotated[
-        list[str] | None, typer.Option("--accelerator", "-a", help="Only this model; repeatable.")
-    ] = None,
-    valid_from: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD.")] = None,
-    valid_until: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD.")] = None,
-    currency: Annotated[str, typer.Option(help="ISO 4217 code.")] = "CNY",
+    accelerator: ModelsOption = None,
+    valid_from: FromOption = None,
+    valid_until: UntilOption = None,
+    currency: CurrencyOption = "CNY",
     as_json: JsonFlag = False,
 ) -> None:
     """Issue a voucher to an organization (admins)."""
-    body: dict[str, Any] = {"org_id": org, "name": name, "amount": amount, "currency": currency}
-    optional = {"project_id": project, "valid_from": valid_from, "valid_until": valid_until}
-    body.update({k: v for k, v in optional.items() if v is not None})
-    if accelerator:
-        body["accelerators"] = accelerator
+    body = {"org_id": org, "name": name, "amount": amount, "currency": currency} | _given(
+        project_id=project,
+        accelerators=accelerator,
+        valid_from=valid_from,
+        valid_until=valid_until,
+    )
     with client() as api:
         answer = api.create_voucher(body)
-    if as_json:
-        print_json(answer)
-    else:
-        status(f"voucher {escape(answer['id'])}: {answer['amount']} {answer['currency']}")
+    confirm(
+        answer,
+        f"voucher {escape(answer['id'])}: {answer['amount']} {answer['currency']}",
+        as_json=as_json,
+    )
 
 
 # --- subsidies ---------------------------------------------------------------------------------
@@ -216,31 +229,27 @@ def subsidy_create(
         str | None, typer.Option(help="Yearly cap per organization, e.g. 3000000.")
     ] = None,
     org: OrgOption = None,
-    accelerator: Annotated[
-        list[str] | None, typer.Option("--accelerator", "-a", help="Only this model; repeatable.")
-    ] = None,
-    valid_from: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD.")] = None,
-    valid_until: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD.")] = None,
-    currency: Annotated[str, typer.Option(help="ISO 4217 code.")] = "CNY",
+    accelerator: ModelsOption = None,
+    valid_from: FromOption = None,
+    valid_until: UntilOption = None,
+    currency: CurrencyOption = "CNY",
     as_json: JsonFlag = False,
 ) -> None:
     """Create a subsidy program for one organization or, without --org, all (admins)."""
-    body: dict[str, Any] = {"name": name, "rate": rate, "currency": currency}
-    optional = {
-        "yearly_cap": cap,
-        "org_id": org,
-        "valid_from": valid_from,
-        "valid_until": valid_until,
-    }
-    body.update({k: v for k, v in optional.items() if v is not None})
-    if accelerator:
-        body["accelerators"] = accelerator
+    body = {"name": name, "rate": rate, "currency": currency} | _given(
+        yearly_cap=cap,
+        org_id=org,
+        accelerators=accelerator,
+        valid_from=valid_from,
+        valid_until=valid_until,
+    )
     with client() as api:
         answer = api.create_subsidy(body)
-    if as_json:
-        print_json(answer)
-    else:
-        status(f"subsidy program {escape(answer['id'])}: {answer['rate']} of the fee")
+    confirm(
+        answer,
+        f"subsidy program {escape(answer['id'])}: {answer['rate']} of the fee",
+        as_json=as_json,
+    )
 
 
 # --- budgets -----------------------------------------------------------------------------------
@@ -279,24 +288,21 @@ def budget_set(
         list[float] | None,
         typer.Option("--threshold", help="Alert at this share; repeatable (default 0.5 0.8 1)."),
     ] = None,
-    currency: Annotated[str, typer.Option(help="ISO 4217 code.")] = "CNY",
+    currency: CurrencyOption = "CNY",
     as_json: JsonFlag = False,
 ) -> None:
     """Set the monthly budget of a project or an organization (its admins)."""
     if (project is None) == (org is None):
         fail("name exactly one of --project and --org")
-    body: dict[str, Any] = {"limit": limit, "currency": currency}
-    if threshold:
-        body["thresholds"] = threshold
+    body = {"limit": limit, "currency": currency} | _given(thresholds=threshold)
     with client() as api:
         answer = api.set_budget(body, project=project, org=org)
-    if as_json:
-        print_json(answer)
-    else:
-        status(
-            f"budget {escape(answer['id'])}: {answer['limit']} {answer['currency']} a month, "
-            f"{answer['left']} left in {answer['month']}"
-        )
+    confirm(
+        answer,
+        f"budget {escape(answer['id'])}: {answer['limit']} {answer['currency']} a month, "
+        f"{answer['left']} left in {answer['month']}",
+        as_json=as_json,
+    )
 
 
 @budget_app.command("delete")
@@ -411,10 +417,11 @@ def invoice_issue(
     """Freeze an organization's invoice of a month (admins). It never changes afterwards."""
     with client() as api:
         answer = api.issue_bill(org, month)
-    if as_json:
-        print_json(answer)
-    else:
-        status(f"issued {escape(answer['id'])}: net {answer['totals']['net']} {answer['currency']}")
+    confirm(
+        answer,
+        f"issued {escape(answer['id'])}: net {answer['totals']['net']} {answer['currency']}",
+        as_json=as_json,
+    )
 
 
 @invoice_app.command("adjust")
@@ -428,24 +435,21 @@ def invoice_adjust(
     reference: Annotated[
         str | None, typer.Option(help="The issued invoice it corrects (inv_...).")
     ] = None,
-    currency: Annotated[str, typer.Option(help="ISO 4217 code.")] = "CNY",
+    currency: CurrencyOption = "CNY",
     as_json: JsonFlag = False,
 ) -> None:
     """Add a correction line to an open month's invoice (admins)."""
-    body: dict[str, Any] = {
+    body = {
         "org_id": org,
         "month": month,
         "amount": amount,
         "description": description,
         "currency": currency,
-    }
-    if project:
-        body["project_id"] = project
-    if reference:
-        body["reference"] = reference
+    } | _given(project_id=project, reference=reference)
     with client() as api:
         answer = api.adjust_bill(body)
-    if as_json:
-        print_json(answer)
-    else:
-        status(f"adjustment {escape(answer['id'])}: {answer['amount']} on {answer['period']}")
+    confirm(
+        answer,
+        f"adjustment {escape(answer['id'])}: {answer['amount']} on {answer['period']}",
+        as_json=as_json,
+    )

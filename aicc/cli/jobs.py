@@ -10,9 +10,11 @@ from rich.markup import escape
 
 from aicc.cli.output import (
     Column,
+    JsonFlag,
     ago,
     client,
     col,
+    confirm,
     console,
     elapsed,
     existing_file,
@@ -32,7 +34,6 @@ from aicc.cli.submit import load_spec, raise_outcome, submit, validate_spec
 
 app = typer.Typer(help="Submit, watch and manage jobs.", no_args_is_help=True)
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of a table.")]
 JobId = Annotated[
     str, typer.Argument(metavar="ID", help="The job id (job_...).", show_default=False)
 ]
@@ -219,10 +220,11 @@ def cancel_command(job_id: JobId, as_json: JsonFlag = False) -> None:
     """Cancel a job; running replicas are stopped."""
     with client() as api:
         job = api.cancel(job_id)
-    if as_json:
-        print_json(job)
-    else:
-        status(f"cancel requested for {escape(job_id)}: now {state_text(job.get('state')).markup}")
+    confirm(
+        job,
+        f"cancel requested for {escape(job_id)}: now {state_text(job.get('state')).markup}",
+        as_json=as_json,
+    )
 
 
 @app.command("download")

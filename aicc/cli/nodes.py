@@ -10,6 +10,7 @@ from rich.text import Text
 
 from aicc.cli.output import (
     Column,
+    JsonFlag,
     ago,
     client,
     col,
@@ -25,7 +26,6 @@ from aicc.cli.output import (
 
 app = typer.Typer(help="Machines, their accelerators, and the inventory.", no_args_is_help=True)
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of a table.")]
 NodeName = Annotated[
     str, typer.Argument(metavar="NAME", help="The node's name.", show_default=False)
 ]

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -30,6 +30,8 @@ Row = dict[str, Any]
 
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of a table.")]
 
 STATE_STYLES = {
     "succeeded": "green",
@@ -73,6 +75,15 @@ def print_json(data: Any) -> None:
 def status(message: str) -> None:
     """A progress or confirmation line on stderr, out of the way of piped results."""
     err.print(message, soft_wrap=True)
+
+
+def confirm(answer: Any, message: str, *, as_json: bool) -> None:
+    """What a command that changed something prints: the API's JSON with `--json`, else
+    `message` on stderr."""
+    if as_json:
+        print_json(answer)
+    else:
+        status(message)
 
 
 def items_of(answer: Any) -> list[Row]:

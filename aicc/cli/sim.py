@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
+from rich.progress import Progress
 
 from aicc.cli.output import Column, err, fail, print_json, print_table, status
 
@@ -59,6 +60,20 @@ def _trace_file(given: Path | None, default: Path, what: str, origin: str = OPEN
     return path
 
 
+def _progress() -> Progress:
+    """A bar on stderr (so `--json` output stays clean) that disappears when done."""
+    from rich.progress import BarColumn, MofNCompleteColumn, TimeElapsedColumn
+
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
 def _pct(value: Any) -> str | None:
     return None if value is None else f"{value:.2f}"
 
@@ -104,8 +119,6 @@ def openb_command(
     at a time (nothing departs, what does not fit is dropped), and report the GPU allocation %
     at 80..130 % of the capacity requested. Results are averaged over the seeds.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
     from aicc.scheduler.placement import POLICIES
     from aicc.sim import openb
 
@@ -121,14 +134,7 @@ def openb_command(
         pod_list = openb.load_pods(pod_path)
     except (KeyError, ValueError) as exc:
         fail(f"cannot read the trace: {exc}", "expected the openb CSV columns (see SOURCE.md)")
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as progress:
+    with _progress() as progress:
         task = progress.add_task(f"{policy} on {pod_path.name}", total=len(seed_list))
         result = openb.run(
             node_list,
@@ -197,8 +203,6 @@ def jobs_command(
 
     Each virtual cluster is a tenant guaranteed its share of the trace's GPU-time; policies see
     declared runtimes (true duration x a seeded lognormal error), never the true ones."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
     from aicc.scheduler.profiles import get_profile
     from aicc.sim import philly
     from aicc.sim.jobs import SimConfig, Simulation, offered_load, summary
@@ -217,14 +221,7 @@ def jobs_command(
     config = SimConfig(
         gpus=gpus, policy=policy, seed=seed, sigma=sigma, restart_overhead_s=overhead
     )
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as progress:
+    with _progress() as progress:
         task = progress.add_task(f"{policy} on {gpus} GPUs", total=len(jobs))
         sim = Simulation(jobs, config)
         outcome = sim.run(on_progress=lambda done: progress.update(task, completed=done))

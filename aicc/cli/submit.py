@@ -161,6 +161,8 @@ def submit(
 ) -> None:
     """Upload the workdir, submit, print the id (stdout), and optionally follow or wait."""
     doc = dict(doc)
+    if doc.get("scenario") and not as_json:
+        show_estimate(client, doc)
     workdir = doc.pop("workdir", None)
     if workdir is not None:
         doc["workdir_sha256"] = upload_workdir(
@@ -183,6 +185,33 @@ def submit(
     if as_json:
         print_json(final)
     raise_outcome(final)
+
+
+def show_estimate(client: "Client", doc: Mapping[str, Any]) -> None:
+    """A job that carries its scenario: say what it should take and cost before it goes in
+    (the three best options for its accelerator request, as `aicc estimate` ranks them)."""
+    resources = doc.get("resources") or {}
+    accelerator = resources.get("accelerator") or {}
+    models = accelerator.get("model") or accelerator.get("models")
+    count = accelerator.get("count")
+    total = count * int(doc.get("replicas") or 1) if isinstance(count, int) and count > 0 else None
+    try:
+        answer = client.estimate(
+            doc["scenario"],
+            accelerators=[models] if isinstance(models, str) else models,
+            count=total,
+        )
+    except Exception as exc:  # the estimate informs; it never blocks a submission
+        status(f"[dim]no estimate: {escape(str(exc))}[/dim]")
+        return
+    for option in answer.get("options", [])[:3]:
+        wait = option.get("wait_hours")
+        waiting = "wait unknown" if wait is None else f"{wait:.2f} h to wait"
+        status(
+            f"estimate: {escape(str(option['accelerator']))} × {option['count']}: "
+            f"{option['hours']:.2f} h to run, {waiting}, "
+            f"{option['net']} {escape(str(answer.get('currency', '')))} after credits"
+        )
 
 
 class _LogPump(threading.Thread):

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from aicc.core.topology import Node
 
@@ -24,6 +24,14 @@ class Capabilities:
     fractional: bool = False  # shares of one device
     node_pinning: bool = False  # honours the node AICC chose
     log_streaming: bool = False  # logs readable while the replica runs
+
+
+class Capacity(NamedTuple):
+    """What jobs outside AICC hold on one node: CPU, memory and whole devices."""
+
+    cpu_milli: int
+    memory_mib: int
+    gpus: int
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,11 @@ class Executor(ABC):
     @abstractmethod
     def log_size(self, handle: str, stream: Stream = "stdout") -> int:
         """Bytes ever written to the stream, so followers can ask only for what is new."""
+
+    def used_capacity(self) -> dict[str, Capacity]:
+        """Per node, what the engine's jobs that AICC did not submit hold (users' own Slurm
+        jobs): the scheduler counts it as taken. Empty for engines AICC has to itself."""
+        return {}
 
     def node_reason(self, name: str) -> str:
         """Why the engine reports a node down or drained ("" when it says nothing)."""

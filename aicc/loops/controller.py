@@ -90,9 +90,21 @@ class Controller:
             except Exception:  # an engine that does not answer keeps its last known nodes
                 log.exception("executor %s: discovery failed", executor.name)
                 continue
+            try:
+                outside = executor.used_capacity()
+            except Exception:  # counted again at the next discovery
+                log.exception(
+                    "executor %s: reading capacity used outside AICC failed", executor.name
+                )
+                outside = {}
             with self.db.session() as session:
                 rows = [
-                    nodes.register(session, node, reason=executor.node_reason(node.name))
+                    nodes.register(
+                        session,
+                        node,
+                        reason=executor.node_reason(node.name),
+                        held=outside.get(node.name),
+                    )
                     for node in found
                 ]
                 down = {row.id for row in rows if row.state == NodeState.DOWN.value}

@@ -496,11 +496,11 @@ def install(app: FastAPI) -> None:
             "(`make run` does) or pages will not update live",
             VENDOR,
         )
-    from aicc.portal import account, center, quotas
+    from aicc.portal import account, billing, center, quotas, wizard, yaml_editor
 
     app.include_router(router)
-    for pages in (center.router, quotas.router, account.router):
-        app.include_router(pages)
+    for pages in (center, quotas, account, wizard, yaml_editor, billing):
+        app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="portal-static")
 
     async def not_found(request: Request, exc: Exception) -> Response:

@@ -46,6 +46,7 @@ from aicc.scheduler.snapshot import (
 )
 
 Attempt = tuple[ReplicaRequest, str | None]  # the request narrowed to a model, and that model
+FAIRSHARE = WaitReason("fairshare", "projects with less recent usage went first (fair share)")
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,9 @@ class Cycle:
         self._keys: dict[str, tuple[int, float]] = {}  # project -> (version, share)
         self._tiers: dict[tuple[str, int, int], int] = {}  # (project, version, shape) -> tier
         self._latest_bound: list[tuple[datetime, str]] = []  # top two (submitted, project)
+        # plain waits of this cycle by `_same` key, and whether the fair-share reason applies
+        self._waits: dict[tuple[object, ...], tuple[tuple[WaitReason, ...], bool]] = {}
+        self.ranks_service = preempt.service_ladder(self) is not None
 
     # --- helpers for plugins ---------------------------------------------------------------
 
@@ -258,6 +262,39 @@ class Cycle:
         return last & {j.id for j in snapshot.pending}
 
     def _consider(self, job: JobView) -> None:
+        same = self._same(job)
+        known = self._waits.get(same) if same is not None else None
+        if known is not None:  # a job just like one that waited: it waits for the same reasons
+            reasons, fair = known
+            if fair and self._behind_fair_share(job):
+                reasons = (*reasons, FAIRSHARE)
+            self._wait(job, list(reasons))
+            return
+        self._decide(job, same)
+
+    def _same(self, job: JobView) -> tuple[object, ...] | None:
+        """What decides a job's fate in this cycle, as a key: jobs with equal keys bind or wait
+        alike, since capacity only shrinks and usage only grows within a cycle. None for jobs
+        a preemption remembers (their victims differ)."""
+        if job.preempted_by:
+            return None
+        project = job.project_id
+        key: tuple[object, ...] = (
+            project,
+            self._version[project],
+            self.shape(job.request),
+            job.replicas,
+            job.priority,
+            job.queue,
+            job.price_rates,
+        )
+        if self.ranks_service:
+            key += (job.attained_s, job.max_runtime_s)
+        if self.reservation is not None:
+            key += (id(self.reservation), self.is_short(job))
+        return key
+
+    def _decide(self, job: JobView, same: tuple[object, ...] | None) -> None:
         profile = self.profile
         r = job.request
         accel = r.accel_count > 0 or r.mig_profile is not None
@@ -272,6 +309,7 @@ class Cycle:
             verdict = plugin.admit(job, models, self)
             if verdict.reason is not None:
                 if not self._reclaim_guarantee(job, models, accel, verdict.reason):
+                    self._remember(same, (verdict.reason,), fair=False)
                     self._wait(job, [verdict.reason])
                 return
             if verdict.models is not None:
@@ -284,12 +322,12 @@ class Cycle:
             return
         reason = self._why(job, attempts, key)
         if reason.code not in ("resources", "gang"):
+            self._remember(same, (reason,), fair=False)
             self._wait(job, [reason])
             return
         reasons = [reason]
         if self._behind_fair_share(job):
-            why = "projects with less recent usage went first (fair share)"
-            reasons.append(WaitReason("fairshare", why))
+            reasons.append(FAIRSHARE)
         if profile.preempt is not None:
             outcome = preempt.try_preempt(self, job, attempts)
             if outcome is not None:
@@ -305,7 +343,14 @@ class Cycle:
                 self._wait(job, reasons, made.at)
                 self.decisions.append(made.decision(self.cluster))
                 return
+        self._remember(same, (reason,), fair=True)
         self._wait(job, reasons)
+
+    def _remember(
+        self, same: tuple[object, ...] | None, reasons: tuple[WaitReason, ...], *, fair: bool
+    ) -> None:
+        if same is not None:
+            self._waits[same] = (reasons, fair)
 
     def _reclaim_guarantee(
         self, job: JobView, models: list[str], accel: bool, reason: WaitReason

@@ -17,6 +17,7 @@ from aicc.core.states import JobState, Reason
 from aicc.core.tenancy import Principal
 from aicc.core.topology import TOPOLOGY_KEYS, Device, Node, NodeState
 from aicc.core.units import parse_memory_mib, to_stored_units
+from aicc.executors.base import Capacity
 from aicc.services import audit
 from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.store.tables import DeviceRow, EventRow, JobRow, NodeRow, ReplicaRow
@@ -99,9 +100,12 @@ def mark_down(session: Session, row: NodeRow, why: str, *, at: datetime) -> None
     )
 
 
-def register(session: Session, node: Node, *, reason: str = "") -> NodeRow:
+def register(
+    session: Session, node: Node, *, reason: str = "", held: Capacity | None = None
+) -> NodeRow:
     """Insert or refresh a node found by an executor. The engine's view of its health wins
-    (down, drained, back); an operator's cordon survives every refresh."""
+    (down, drained, back); an operator's cordon survives every refresh. `held` is what the
+    engine's jobs outside AICC hold there now."""
     row = session.scalar(select(NodeRow).where(NodeRow.name == node.name))
     now = utcnow()
     known = row is not None
@@ -121,6 +125,7 @@ def register(session: Session, node: Node, *, reason: str = "") -> NodeRow:
     elif engine_set:
         row.state, row.state_reason = NodeState.READY.value, ""
     row.executor = node.executor
+    row.engine_held = held._asdict() if held is not None and any(held) else {}
     row.labels = dict(node.labels)
     row.cpu_milli, row.memory_mib = node.cpu_milli, node.memory_mib
     row.heartbeat_at = now

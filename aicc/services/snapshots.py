@@ -63,22 +63,27 @@ def node_views(session: Session, *, empty: bool = False) -> list[NodeView]:
     views = []
     for row in rows:
         alloc = used.get(row.id, nodes.Allocation())
+        outside = {} if empty else row.engine_held
+        device_views = [
+            DeviceView(
+                d.index,
+                d.model,
+                d.memory_mib,
+                free_milli=1000 - alloc.device_milli.get(d.index, 0),
+                free_memory_mib=d.memory_mib - alloc.device_memory_mib.get(d.index, 0),
+            )
+            for d in devices.get(row.id, [])
+            if d.healthy
+        ]
+        _hold_outside(device_views, int(outside.get("gpus", 0)))
         views.append(
             NodeView(
                 name=row.name,
-                free_cpu_milli=row.cpu_milli - alloc.cpu_milli,
-                free_memory_mib=row.memory_mib - alloc.memory_mib,
-                devices=[
-                    DeviceView(
-                        d.index,
-                        d.model,
-                        d.memory_mib,
-                        free_milli=1000 - alloc.device_milli.get(d.index, 0),
-                        free_memory_mib=d.memory_mib - alloc.device_memory_mib.get(d.index, 0),
-                    )
-                    for d in devices.get(row.id, [])
-                    if d.healthy
-                ],
+                free_cpu_milli=row.cpu_milli - alloc.cpu_milli - int(outside.get("cpu_milli", 0)),
+                free_memory_mib=row.memory_mib
+                - alloc.memory_mib
+                - int(outside.get("memory_mib", 0)),
+                devices=device_views,
                 labels=dict(row.labels),
                 schedulable=empty or row.state == NodeState.READY.value,
                 total_cpu_milli=row.cpu_milli,
@@ -87,6 +92,17 @@ def node_views(session: Session, *, empty: bool = False) -> list[NodeView]:
             )
         )
     return views
+
+
+def _hold_outside(devices: list[DeviceView], count: int) -> None:
+    """Mark `count` free devices taken by jobs outside AICC. The engine chose which (Slurm's
+    GRES); AICC only needs the number right, since the engine picks again for AICC's jobs."""
+    for device in reversed(devices):
+        if count <= 0:
+            return
+        if device.free_milli >= 1000 and not device.mig:
+            device.free_milli, device.free_memory_mib = 0, 0
+            count -= 1
 
 
 WAITING = ("pending", "admitted")

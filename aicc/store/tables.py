@@ -139,6 +139,8 @@ class NodeRow(Base):
     address: Mapped[str | None] = mapped_column(String(200))
     heartbeat_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+    # what jobs outside AICC hold here, as the engine last said: cpu_milli, memory_mib, devices
+    engine_held: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
 
 
 class DeviceRow(Base):

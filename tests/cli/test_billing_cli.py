@@ -63,3 +63,25 @@ def test_operators_keep_the_books_from_the_cli(tmp_path: Path) -> None:
         assert issued["id"] in aicc("admin", "invoice", "list").stdout
         bill = aicc("bill", "--month", "2026-01").output
         assert f"{org} 2026-01 (issued {issued['id']})" in bill and "net" in bill
+
+
+def test_a_job_that_carries_its_scenario_shows_its_estimate_before_it_goes_in(
+    tmp_path: Path,
+) -> None:
+    with over_http(tmp_path / "home") as (url, token, _state):
+        env = {"AICC_SERVER": url, "AICC_TOKEN": token, "COLUMNS": "200"}
+        (tmp_path / "plan.yaml").write_text(PLAN)
+        made = CliRunner().invoke(
+            app, ["admin", "price-plan", "set", "-f", str(tmp_path / "plan.yaml")], env=env
+        )
+        assert made.exit_code == 0, made.output
+        (tmp_path / "job.yaml").write_text(
+            "name: tune\ncommand: python -c 'print(1)'\n"
+            "scenario: {scenario: llm-lora, params: 7e9, tokens: 1e8}\n"
+        )
+        result = CliRunner().invoke(
+            app, ["job", "submit", "-f", str(tmp_path / "job.yaml")], env=env
+        )
+        assert result.exit_code == 0, result.output
+        assert result.stdout.strip().startswith("job_")
+        assert result.stderr.count("estimate: ") == 3 and "CNY after credits" in result.stderr

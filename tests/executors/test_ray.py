@@ -9,22 +9,21 @@ from __future__ import annotations
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 import yaml
 
 from aicc.core.topology import NodeState
-from aicc.executors.base import ReplicaLaunch, ReplicaState
+from aicc.executors.base import ReplicaLaunch
 from aicc.executors.ray import RayExecutor
 from aicc.services.common import new_id
 from aicc.testing import ray as dev_ray
+from aicc.testing.polling import until_phase, wait
 from aicc.testing.servers import free_port
 
 pytestmark = pytest.mark.slow
-T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
@@ -60,17 +59,6 @@ def node(executor: RayExecutor) -> str:
     return executor.discover()[0].name
 
 
-def wait(what: str, probe: Callable[[], T | None], timeout: float = 30.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(0.1)
-
-
 def replica(command: str, node: str, *, gpus: int = 0, **kw: object) -> ReplicaLaunch:
     fields: dict[str, object] = {
         "job_id": new_id("job"),
@@ -87,14 +75,6 @@ def replica(command: str, node: str, *, gpus: int = 0, **kw: object) -> ReplicaL
         **kw,
     }
     return ReplicaLaunch(**fields)  # type: ignore[arg-type]
-
-
-def until_phase(ex: RayExecutor, handle: str, *phases: str, timeout: float = 30) -> ReplicaState:
-    def probe() -> ReplicaState | None:
-        state = ex.poll(handle)
-        return state if state.phase in phases else None
-
-    return wait(f"{handle} in {phases}", probe, timeout)
 
 
 def ray_job(cluster: dev_ray.RayCluster, handle: str) -> object:

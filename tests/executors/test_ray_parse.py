@@ -121,10 +121,3 @@ def test_visible_devices_and_the_started_record(tmp_path: Path) -> None:
         "visible": "1",
         "host": "n1",
     }
-
-
-def test_environment_names_must_be_shell_identifiers(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="not usable"):
-        entry.write_env(tmp_path, {"BAD-NAME": "x"})
-    path = entry.write_env(tmp_path, {"A": "it's"})
-    assert path.read_text() == "export A='it'\"'\"'s'\n" and path.stat().st_mode & 0o777 == 0o600

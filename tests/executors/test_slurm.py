@@ -15,23 +15,24 @@ import signal
 import subprocess
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
+from sqlalchemy import select
 
 from aicc.core.topology import NodeState
 from aicc.executors.base import ReplicaLaunch, ReplicaState
 from aicc.executors.slurm import SlurmCommands, SlurmExecutor
 from aicc.services.common import new_id
+from aicc.store.tables import ReplicaRow
+from aicc.testing.polling import until_phase, wait
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "slurm-dev.sh"
 CLUSTER_DIR = REPO / ".slurm-dev" / "test"
-T = TypeVar("T")
 
 
 def slurm_dev(command: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -95,17 +96,6 @@ def executor(cluster: SlurmCommands, tmp_path_factory: pytest.TempPathFactory) -
     )
 
 
-def wait(what: str, probe: Callable[[], T | None], timeout: float = 30.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(0.2)
-
-
 def replica(command: str, node: str, *, gpus: int = 0, **kw: object) -> ReplicaLaunch:
     fields: dict[str, object] = {
         "job_id": new_id("job"),
@@ -121,14 +111,6 @@ def replica(command: str, node: str, *, gpus: int = 0, **kw: object) -> ReplicaL
         **kw,
     }
     return ReplicaLaunch(**fields)  # type: ignore[arg-type]
-
-
-def until_phase(ex: SlurmExecutor, handle: str, *phases: str, timeout: float = 60) -> ReplicaState:
-    def probe() -> ReplicaState | None:
-        state = ex.poll(handle)
-        return state if state.phase in phases else None
-
-    return wait(f"{handle} in {phases}", probe, timeout)
 
 
 def slurm_id(handle: str) -> str:
@@ -206,7 +188,7 @@ def test_a_job_through_aicc_runs_on_slurm_where_aicc_placed_it(
     from aicc.testing.servers import in_process
 
     slurm = {"conf": cluster.slurm_conf, "simulated_gpus": True}
-    with in_process(tmp_path / "home", executor="slurm", slurm=slurm) as (api, _state):
+    with in_process(tmp_path / "home", executor="slurm", slurm=slurm) as (api, state):
         found = {n["name"]: n for n in api.get("/api/v1/nodes").json()["items"]}
         assert {"n1", "n2", "n3"} <= set(found), found
         assert found["n1"]["simulated"] and len(found["n1"]["devices"]) == 2
@@ -220,8 +202,20 @@ def test_a_job_through_aicc_runs_on_slurm_where_aicc_placed_it(
         log = api.get(f"/api/v1/jobs/{done['id']}/logs").text
         assert f"node={rep['node']}" in log
         assert f"gpus={','.join(str(d['index']) for d in rep['devices'])}" in log
-        accounted = cluster.run("sacct", "-n", "-P", "-a", "--format=JobName", "-S", "now-1hours")
-        assert done["id"] in accounted
+        with state.db.reader() as session:
+            handle = session.scalar(
+                select(ReplicaRow.handle).where(ReplicaRow.job_id == done["id"])
+            )
+        assert handle is not None
+        job = slurm_id(handle)
+
+        # By id: slurmdbd writes the record a moment after the job ends, and may file it under
+        # the name "allocation" (see the next test).
+        def accounted() -> str | None:
+            rows = cluster.run("sacct", "-j", job, "-X", "-n", "-P", "-o", "JobID,State")
+            return rows if "COMPLETED" in rows else None
+
+        assert wait("sacct to show the job", accounted).split("|")[0] == job
 
 
 def test_pinned_replica_gets_slurm_devices_and_logs(

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from aicc.core.topology import WHOLE_DEVICES, NodeState
+from aicc.executors.base import Capacity
 from aicc.executors.slurm import nodes, parse, states
-from aicc.executors.slurm.batch import DEVICE_VARIABLES
 
 NODE = (
     "NodeName=n1 Arch=x86_64 CoresPerSocket=1  CPUAlloc=1 CPUEfctv=2 CPUTot=2 CPULoad=0.54 "
@@ -123,7 +123,7 @@ def test_used_capacity_counts_only_jobs_outside_aicc() -> None:
     aicc = USER_JOB.replace("JobName=wrap", "JobName=aicc-job_X-0-0")
     done = USER_JOB.replace("JobState=RUNNING", "JobState=COMPLETED")
     used = nodes.used_capacity("\n".join([USER_JOB, aicc, done]))
-    assert used == {"n2": nodes.Capacity(2000, 300, 1), "n3": nodes.Capacity(2000, 300, 1)}
+    assert used == {"n2": Capacity(2000, 300, 1), "n3": Capacity(2000, 300, 1)}
 
 
 @pytest.mark.parametrize(
@@ -153,7 +153,3 @@ def test_replica_state(
 def test_a_replica_aicc_stopped_reads_cancelled() -> None:
     state = states.replica_state("FAILED", outcome=parse.Exit(0, 15), cancel_requested=True)
     assert (state.phase, state.reason) == ("exited", "cancelled")
-
-
-def test_slurm_sets_the_device_variables() -> None:
-    assert {"CUDA_VISIBLE_DEVICES", "ASCEND_RT_VISIBLE_DEVICES"} <= DEVICE_VARIABLES

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from dataclasses import dataclass
@@ -13,6 +14,12 @@ from fastapi.testclient import TestClient
 PASSWORD = "correct-horse-battery"
 TERMINAL = {"succeeded", "failed", "cancelled"}
 _CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
+_numbers = itertools.count(1)
+
+
+def unique() -> int:
+    """A number no other call returns, for names a test makes on a shared server."""
+    return next(_numbers)
 
 
 @dataclass
@@ -58,6 +65,13 @@ def sign_in(
     form = {"csrf": client.cookies.get("aicc_csrf") or "", "username": username}
     form.update(password=password, **extra)
     return client.post("/sign-in", data=form, follow_redirects=False)
+
+
+def signed_in(api: TestClient, person: Person | str) -> TestClient:
+    """A browser signed in with the person's password."""
+    client = browser(api)
+    assert sign_in(client, person if isinstance(person, str) else person.name).status_code == 303
+    return client
 
 
 def sign_in_with_token(client: TestClient, token: str) -> httpx.Response:

@@ -5,11 +5,9 @@ every form needs its CSRF token."""
 from __future__ import annotations
 
 import html
-import itertools
 import json
 import logging
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,56 +16,15 @@ from portal_support import (
     PASSWORD,
     TERMINAL,
     Person,
-    browser,
     csrf_of,
-    make_person,
     operator,
-    sign_in,
+    signed_in,
     submit,
+    unique,
     wait_job,
 )
 
-from aicc.api.state import AppState
-from aicc.testing.servers import in_process
-
 _SECRET = re.compile(r"aicc_[A-Za-z0-9_-]{20,}")
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, AppState]]:
-    with in_process(
-        tmp_path_factory.mktemp("portal-account") / "home",
-        None,
-        limits={"grace_s": 1.0},
-        simulated_devices=[{"model": "A100-80GB", "count": 2}],
-    ) as pair:
-        yield pair
-
-
-@pytest.fixture
-def api(site: tuple[TestClient, AppState]) -> TestClient:
-    return site[0]
-
-
-_people = itertools.count(1)
-
-
-@pytest.fixture
-def alice(api: TestClient) -> Person:
-    n = next(_people)
-    return make_person(api, f"acme-{n}", f"alice-{n}")
-
-
-@pytest.fixture
-def bob(api: TestClient) -> Person:
-    n = next(_people)
-    return make_person(api, f"globex-{n}", f"bob-{n}")
-
-
-def signed_in(api: TestClient, person: Person | str) -> TestClient:
-    client = browser(api)
-    assert sign_in(client, person if isinstance(person, str) else person.name).status_code == 303
-    return client
 
 
 def post(client: TestClient, path: str, page: str, **form: str) -> Any:
@@ -185,7 +142,7 @@ def test_secrets_show_names_never_values_and_only_ones_own(
 
 
 def test_a_viewer_may_not_set_secrets(api: TestClient, alice: Person) -> None:
-    name = f"watcher-{next(_people)}"
+    name = f"watcher-{unique()}"
     answer = api.post(
         "/api/v1/users",
         json={"name": name, "role": "viewer", "org_id": alice.org_id, "password": PASSWORD},

@@ -528,3 +528,84 @@ def test_the_browser_uses_only_this_server(site: Site) -> None:
     for asset in ("/static/vendor/htmx.min.js", "/static/portal.css", "/static/portal.js"):
         assert httpx.get(site.server.url + asset).status_code == 200, asset
     assert os.path.getsize(VENDOR / "echarts.min.js") > 100_000
+
+
+def test_the_wizard_the_yaml_editor_and_the_bills(site: Site, chromium: Any) -> None:
+    """Estimate a 7B fine-tune, pick an option, submit a real job and watch it succeed; a bad
+    YAML spec refused inline; the bills page's chart drawn, in English and Chinese."""
+    from datetime import UTC, datetime, timedelta
+
+    from playwright.sync_api import expect
+
+    url, alice = site.server.url, site.alice
+    start = (datetime.now(UTC) - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+    plan = {"name": "center-demo", "effective_from": start.isoformat(), "pflops_hour": "9.50"}
+    site.api.post("/api/v1/price-plans", json=plan).raise_for_status()
+    budget = {"limit": "50000", "thresholds": [0.5, 0.8, 1.0]}
+    site.api.put(f"/api/v1/projects/{alice.project_id}/budget", json=budget).raise_for_status()
+    voucher = {"org_id": alice.org_id, "name": "welcome-credit", "amount": "200"}
+    site.api.post("/api/v1/vouchers", json=voucher).raise_for_status()
+    watch = Watch(expected_422s={"/submit/yaml"})
+    page = open_page(chromium, watch)
+    try:
+        sign_in(page, url, alice)
+        page.get_by_role("link", name="Submit", exact=True).click()
+        page.get_by_label("LLM fine-tuning").check()
+        expect(page.get_by_label("Epochs")).to_be_visible()  # fine-tuning's fields came in
+        page.get_by_label("Model size (parameters)").fill("7B")
+        page.get_by_label("Training tokens").fill("1B")
+        page.get_by_role("button", name="Estimate", exact=True).click()
+        rows = page.locator(".option-row")
+        expect(rows.first).to_contain_text("CNY")
+        expect(rows.first).to_contain_text(re.compile(r"\d+\.\d\d"))
+        page.get_by_role("link", name="Cheapest first").click()
+        expect(page.locator(".tag-best")).to_have_text("cheapest")
+        assert rows.count() >= 2
+        shot(page, "wizard-estimate")
+        axe_check(page, "the wizard's estimate")
+
+        page.get_by_role("link", name="Choose 2 × A100-80GB").click()
+        expect(page.get_by_label("Devices per replica")).to_have_value("2")
+        expect(page.get_by_label("Max runtime")).to_have_value(re.compile(r"^\d+h"))
+        page.get_by_label("Job name").fill("wizard-hi")
+        page.get_by_label("Command", exact=True).fill("python3 -c \"print('hi')\"")
+        shot(page, "wizard-details")
+        page.get_by_role("button", name="Submit job").click()
+        expect(page).to_have_url(re.compile(r"/jobs/job_"))
+        expect(page.locator("#job-live h1 .badge")).to_have_text("Succeeded", timeout=30_000)
+        expect(page.locator("#job-log pre")).to_contain_text("hi")
+
+        page.goto(url + "/submit/yaml")
+        page.get_by_label("Job spec (YAML)").fill(
+            "command: echo hi\nresources: {accelerator: {count: many}}\n"
+        )
+        page.get_by_role("button", name="Check").click()
+        expect(page.locator("#yaml-problems")).to_contain_text("resources.accelerator.count")
+        expect(page.get_by_label("Job spec (YAML)")).to_have_attribute("aria-invalid", "true")
+        shot(page, "yaml-error")
+        axe_check(page, "the YAML editor")
+
+        page.get_by_role("link", name="Bills", exact=True).click()
+        expect(page.locator("#spend-chart[data-chart-ready='true'] canvas")).to_be_visible()
+        expect(page.get_by_text("welcome-credit")).to_be_visible()
+        shot(page, "bills")
+        axe_check(page, "the bills page")
+        page.get_by_role("button", name="中文").click()
+        expect(page.get_by_role("heading", name="账单", exact=True)).to_be_visible()
+        expect(page.locator("#spend-chart[data-chart-ready='true'] canvas")).to_be_visible()
+        shot(page, "bills-zh")
+        page.get_by_role("button", name="English").click()
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+
+        narrow = open_page(chromium, watch, NARROW, storage_state=page.context.storage_state())
+        estimate = "/submit/estimate?scenario=llm-finetune&params=7B&tokens=1B"
+        for path, name in ((estimate, "wizard-narrow"), ("/bills", "bills-narrow")):
+            narrow.goto(url + path)
+            expect(narrow.locator("main h1")).to_be_visible()
+            shot(narrow, name)
+            assert narrow.evaluate("document.documentElement.scrollWidth") <= NARROW["width"] + 1
+        narrow.context.close()
+        problems = list(watch.problems)
+    finally:
+        page.context.close()
+    assert not problems, "\n".join(problems)

@@ -5,11 +5,9 @@ and users created with errors shown next to their fields; the audit log's filter
 from __future__ import annotations
 
 import html
-import itertools
 import json
 import logging
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -24,7 +22,9 @@ from portal_support import (
     make_person,
     operator,
     sign_in,
+    signed_in,
     submit,
+    unique,
     wait_job,
 )
 from sqlalchemy import select
@@ -35,42 +35,9 @@ from aicc.services import usage
 from aicc.services.common import utcnow
 from aicc.services.tenancy import principal_of
 from aicc.store.tables import NodeRow, ReplicaRow, UserRow
-from aicc.testing.servers import in_process
 
 OPERATOR_PAGES = ("/center", "/center?hours=1", "/center/nodes", "/center/tenants", "/center/audit")
 _CHART = re.compile(r"data-chart='([^']*)'")
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, AppState]]:
-    """A server on SQLite with two simulated A100s on this machine's node."""
-    with in_process(
-        tmp_path_factory.mktemp("portal-center") / "home",
-        None,
-        limits={"grace_s": 1.0},
-        simulated_devices=[{"model": "A100-80GB", "count": 2}],
-    ) as pair:
-        yield pair
-
-
-@pytest.fixture
-def api(site: tuple[TestClient, AppState]) -> TestClient:
-    return site[0]
-
-
-_people = itertools.count(1)
-
-
-@pytest.fixture
-def alice(api: TestClient) -> Person:
-    n = next(_people)
-    return make_person(api, f"acme-{n}", f"alice-{n}")
-
-
-def signed_in(api: TestClient, name: str) -> TestClient:
-    client = browser(api)
-    assert sign_in(client, name).status_code == 303
-    return client
 
 
 def charts(page: str) -> dict[str, dict[str, Any]]:
@@ -90,7 +57,7 @@ def local_node(api: TestClient) -> str:
 
 
 def test_operator_pages_are_refused_to_everyone_else(api: TestClient, alice: Person) -> None:
-    org_admin = f"boss-{next(_people)}"
+    org_admin = f"boss-{unique()}"
     answer = api.post(
         "/api/v1/users",
         json={"name": org_admin, "role": "org_admin", "org_id": alice.org_id, "password": PASSWORD},
@@ -130,7 +97,7 @@ def test_every_operator_form_needs_its_csrf_token(api: TestClient) -> None:
         "/center/tenants/projects": {"name": "csrf-prj"},
         "/center/tenants/users": {"name": "csrf-user"},
     }
-    n = next(_people)
+    n = unique()
     foreign = csrf_of(signed_in(api, make_person(api, f"other-{n}", f"other-{n}").name))
     for path, form in posts.items():
         for token in ("", "forged", foreign):  # a real token, of another session
@@ -288,7 +255,7 @@ def test_the_heat_map_shows_cells_and_slices_and_changes_nodes(
 
 def test_tenant_forms_show_the_services_errors_next_to_their_fields(api: TestClient) -> None:
     client = operator(api)
-    n = next(_people)
+    n = unique()
 
     def post(path: str, **form: str) -> Any:
         return client.post(

@@ -1,13 +1,13 @@
 """The portal through TestClient: signing in and out, the throttle, CSRF, cookies, tenant
-isolation on every page, the language switch, and the job pages with a real control loop."""
+isolation on every page, the language switch, and the job pages with a real control loop.
+Tests that count failed sign-ins use a fresh server of their own (`server`, SQLite and
+PostgreSQL) rather than the module's."""
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import logging
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -20,6 +20,7 @@ from portal_support import (
     csrf_of,
     make_person,
     sign_in,
+    signed_in,
     submit,
     wait_job,
 )
@@ -30,48 +31,6 @@ from aicc.portal import auth
 from aicc.portal.models import PortalSessionRow
 from aicc.services.common import utcnow
 from aicc.store.tables import UserRow
-from aicc.testing.servers import in_process
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, AppState]]:
-    """A whole server on SQLite, with two simulated GPUs on this machine's node, shared by the
-    tests of this module; each test makes its own people (tests that count failed sign-ins use
-    a fresh server of their own, `server`)."""
-    with in_process(
-        tmp_path_factory.mktemp("portal") / "home",
-        None,
-        limits={"grace_s": 1.0},
-        simulated_devices=[{"model": "A100-80GB", "count": 2}],
-    ) as pair:
-        yield pair
-
-
-@pytest.fixture
-def api(site: tuple[TestClient, AppState]) -> TestClient:
-    return site[0]
-
-
-_people = itertools.count(1)
-
-
-@pytest.fixture
-def alice(api: TestClient) -> Person:
-    n = next(_people)
-    return make_person(api, f"acme-{n}", f"alice-{n}")
-
-
-@pytest.fixture
-def bob(api: TestClient) -> Person:
-    n = next(_people)
-    return make_person(api, f"globex-{n}", f"bob-{n}")
-
-
-def signed_in(api: TestClient, person: Person) -> TestClient:
-    client = browser(api)
-    assert sign_in(client, person.name).status_code == 303
-    return client
-
 
 # --- signing in (SQLite and PostgreSQL: the portal's tables come from migration 0003) ---
 

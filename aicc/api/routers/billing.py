@@ -92,25 +92,24 @@ def create_subsidy(
     )
 
 
+def _budgets(state: StateDep, session: SessionDep, who: CurrentUser) -> list[dict[str, Any]]:
+    settings = state.settings
+    return budgets.budgets(
+        session, who, now=utcnow(), zone=settings.site.timezone, default=settings.pricing
+    )
+
+
 def _budget(
     state: StateDep, session: SessionDep, who: CurrentUser, budget_id: str
 ) -> dict[str, Any]:
-    settings = state.settings
-    found = budgets.budgets(
-        session, who, now=utcnow(), zone=settings.site.timezone, default=settings.pricing
-    )
-    return next(b for b in found if b["id"] == budget_id)
+    return next(b for b in _budgets(state, session, who) if b["id"] == budget_id)
 
 
 @router.get("/budgets")
 def list_budgets(who: CurrentUser, state: StateDep, session: SessionDep) -> dict[str, Any]:
     """Budgets the caller may see, with this month's `spent`, `committed` (running jobs until
     their declared end) and `left`."""
-    settings = state.settings
-    items = budgets.budgets(
-        session, who, now=utcnow(), zone=settings.site.timezone, default=settings.pricing
-    )
-    return {"items": items}
+    return {"items": _budgets(state, session, who)}
 
 
 @router.put("/projects/{project_id}/budget")
@@ -157,8 +156,24 @@ def list_usage(
     return {"items": [records.as_dict(r) for r in rows], "next_cursor": None}
 
 
-def _month(state: StateDep, month: str | None) -> str:
-    return month or periods.month_of(utcnow(), state.settings.site.timezone)
+def _invoice(
+    who: CurrentUser,
+    state: StateDep,
+    session: SessionDep,
+    month: str | None,
+    org: str | None,
+    project: str | None,
+) -> invoices.Invoice:
+    settings = state.settings
+    return invoices.read(
+        session,
+        who,
+        month=month or periods.month_of(utcnow(), settings.site.timezone),
+        org_id=org,
+        project=project,
+        zone=settings.site.timezone,
+        default=settings.pricing,
+    )
 
 
 @router.get("/bills")
@@ -172,17 +187,7 @@ def read_bill(
 ) -> dict[str, Any]:
     """An organization's invoice of a month (default: the caller's, this month): the issued one,
     or the draft as of now. Members see the lines of their projects; `project` narrows it."""
-    settings = state.settings
-    invoice = invoices.read(
-        session,
-        who,
-        month=_month(state, month),
-        org_id=org,
-        project=project,
-        zone=settings.site.timezone,
-        default=settings.pricing,
-    )
-    return invoice.as_dict()
+    return _invoice(who, state, session, month, org, project).as_dict()
 
 
 @router.get("/bills/export", response_class=PlainTextResponse)
@@ -195,16 +200,7 @@ def export_bill(
     project: str | None = None,
 ) -> Response:
     """The same invoice as CSV: one row per line and a TOTAL row."""
-    settings = state.settings
-    invoice = invoices.read(
-        session,
-        who,
-        month=_month(state, month),
-        org_id=org,
-        project=project,
-        zone=settings.site.timezone,
-        default=settings.pricing,
-    )
+    invoice = _invoice(who, state, session, month, org, project)
     name = f"aicc-{invoice.org_id}-{invoice.period}.csv"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     return Response(invoices.to_csv(invoice), media_type="text/csv", headers=headers)

@@ -7,21 +7,19 @@ was away (see `runtime.py`).
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import sys
 from pathlib import Path
 
 from aicc.core.topology import Node
-from aicc.executors import workdir
+from aicc.executors import environment, workdir
 from aicc.executors.base import Capabilities, Executor, ReplicaLaunch, ReplicaState, Stream
 from aicc.executors.local import runtime
 from aicc.executors.local.node import SimulatedDevices, local_node
 from aicc.store.blobs import BlobStore
 
 RUN_DIR = re.compile(r"/runs/job_[0-9A-Z]+/[0-9]+/[0-9]+$")
-PASSED_THROUGH = ("HOME", "LANG", "LC_ALL", "USER", "LOGNAME", "TZ", "TMPDIR", "SHELL")
+PASSED_THROUGH = (*environment.PASSED_THROUGH, "TMPDIR")  # the replica runs on this machine
 
 
 class LocalExecutor(Executor):
@@ -89,7 +87,7 @@ class LocalExecutor(Executor):
             workdir_sha256=replica.workdir_sha256,
             checkpoint_subdir=replica.checkpoint_subdir,
         )
-        env = self._base_env()
+        env = environment.base_env(PASSED_THROUGH)
         env.update(replica.env)
         env["AICC_OUTPUT_DIR"] = str(prepared.outputs)
         env["AICC_CHECKPOINT_DIR"] = str(prepared.checkpoints)
@@ -104,16 +102,6 @@ class LocalExecutor(Executor):
         )
         runtime.launch(run_dir, spec)
         return handle
-
-    @staticmethod
-    def _base_env() -> dict[str, str]:
-        """A clean environment whose `python` is the server's own (with its packages)."""
-        env = {k: os.environ[k] for k in PASSED_THROUGH if k in os.environ}
-        bin_dir = str(Path(sys.executable).parent)
-        env["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "/usr/bin:/bin")])
-        env.setdefault("LANG", "C.UTF-8")
-        env["PYTHONUNBUFFERED"] = "1"
-        return env
 
     def poll(self, handle: str) -> ReplicaState:
         from datetime import UTC, datetime

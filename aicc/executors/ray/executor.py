@@ -25,14 +25,13 @@ import json
 import logging
 import os
 import shutil
-import sys
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from aicc.core.topology import Node
-from aicc.executors import workdir
+from aicc.executors import environment, logfile, workdir
 from aicc.executors.base import Capabilities, Executor, ReplicaLaunch, ReplicaState, Stream
 from aicc.executors.ray import entry, nodes, states
 from aicc.executors.ray.client import RayError, RayJobs, RayUnavailable
@@ -47,7 +46,6 @@ LIMITS_FILE = "limits.json"
 CANCEL_FILE = "cancel_requested"
 RUNTIME_FILE = "runtime_exceeded"
 PIN_AMOUNT = 0.001  # of the node's `node:<ip>` resource (1.0): pins without limiting
-PASSED_THROUGH = ("HOME", "LANG", "LC_ALL", "USER", "LOGNAME", "TZ", "SHELL")
 
 
 class RayExecutor(Executor):
@@ -185,10 +183,10 @@ class RayExecutor(Executor):
             workdir_sha256=replica.workdir_sha256,
             checkpoint_subdir=replica.checkpoint_subdir,
         )
-        env = self._environment(replica)
+        env = environment.engine_env(replica)
         env["AICC_OUTPUT_DIR"] = str(prepared.outputs)
         env["AICC_CHECKPOINT_DIR"] = str(prepared.checkpoints)
-        entry.write_env(run_dir, env)
+        environment.write_env(run_dir, env)
         title = f"AICC job {replica.job_id} attempt {replica.attempt} replica {replica.index}"
         script = entry.write_script(run_dir, replica.argv, title)
         (run_dir / LIMITS_FILE).write_text(json.dumps({"max_runtime_s": replica.max_runtime_s}))
@@ -240,18 +238,6 @@ class RayExecutor(Executor):
         if node not in self._addresses:
             raise RayError(f"node {node} is not in the Ray cluster at {self.jobs.address}")
         return self._addresses[node]
-
-    def _environment(self, replica: ReplicaLaunch) -> dict[str, str]:
-        env = {k: os.environ[k] for k in PASSED_THROUGH if k in os.environ}
-        bin_dir = str(Path(sys.executable).parent)
-        env["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "/usr/bin:/bin")])
-        env.setdefault("LANG", "C.UTF-8")
-        env["PYTHONUNBUFFERED"] = "1"
-        for key, value in replica.env.items():
-            if replica.device_indices and key in entry.DEVICE_VARIABLES:
-                continue  # Ray sets it for the GPUs it gives; AICC records, never overrides
-            env[key] = value
-        return env
 
     # ------------------------------------------------------------------ observe
 
@@ -337,22 +323,10 @@ class RayExecutor(Executor):
             log.warning("Ray job %s: stop not delivered yet: %s", submission, err)
 
     def logs(self, handle: str, stream: Stream = "stdout", tail_bytes: int | None = None) -> str:
-        path = self.parse_handle(handle)[1] / f"{stream}.log"
-        if tail_bytes is not None and tail_bytes <= 0:
-            return ""
-        try:
-            with path.open("rb") as f:
-                if tail_bytes is not None:
-                    f.seek(max(0, os.fstat(f.fileno()).st_size - tail_bytes))
-                return f.read().decode("utf-8", errors="replace")
-        except FileNotFoundError:
-            return ""
+        return logfile.read(self.parse_handle(handle)[1] / f"{stream}.log", tail_bytes)
 
     def log_size(self, handle: str, stream: Stream = "stdout") -> int:
-        try:
-            return (self.parse_handle(handle)[1] / f"{stream}.log").stat().st_size
-        except FileNotFoundError:
-            return 0
+        return logfile.size(self.parse_handle(handle)[1] / f"{stream}.log")
 
 
 def _int(text: str) -> int:

@@ -16,18 +16,23 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import re
 import shutil
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
 from aicc.core.topology import Node
-from aicc.executors import workdir
-from aicc.executors.base import Capabilities, Executor, ReplicaLaunch, ReplicaState, Stream
+from aicc.executors import environment, logfile, workdir
+from aicc.executors.base import (
+    Capabilities,
+    Capacity,
+    Executor,
+    ReplicaLaunch,
+    ReplicaState,
+    Stream,
+)
 from aicc.executors.slurm import batch, nodes, parse, states
 from aicc.executors.slurm.commands import SlurmCommands, SlurmError
 from aicc.store.blobs import BlobStore
@@ -39,7 +44,6 @@ JOB_ID_FILE = "slurm_job_id"
 DEVICES_FILE = "devices.json"
 CANCEL_FILE = "cancel_requested"
 RUN_DIR = re.compile(r"/job_[0-9A-Za-z]+/[0-9]+/[0-9]+$")
-PASSED_THROUGH = ("HOME", "LANG", "LC_ALL", "USER", "LOGNAME", "TZ", "SHELL")
 
 
 class SlurmExecutor(Executor):
@@ -117,7 +121,7 @@ class SlurmExecutor(Executor):
         self.note = f"Slurm cluster {cluster}: {len(found.nodes)} node(s), {gpus} {kind}GPU(s)"
         return found.nodes
 
-    def used_capacity(self) -> dict[str, nodes.Capacity]:
+    def used_capacity(self) -> dict[str, Capacity]:
         """Per node, what running jobs not submitted by AICC hold (users' direct `sbatch`)."""
         return nodes.used_capacity(self.slurm.run("scontrol", "-o", "-d", "show", "job"))
 
@@ -176,10 +180,10 @@ class SlurmExecutor(Executor):
             workdir_sha256=replica.workdir_sha256,
             checkpoint_subdir=replica.checkpoint_subdir,
         )
-        env = self._environment(replica)
+        env = environment.engine_env(replica)
         env["AICC_OUTPUT_DIR"] = str(prepared.outputs)
         env["AICC_CHECKPOINT_DIR"] = str(prepared.checkpoints)
-        env_file = batch.write_env(run_dir, env)
+        env_file = environment.write_env(run_dir, env)
         title = f"AICC job {replica.job_id} attempt {replica.attempt} replica {replica.index}"
         script = batch.write_script(run_dir, replica.argv, env_file, title)
         out = self.slurm.run("sbatch", *self._sbatch_args(replica, name, run_dir), str(script))
@@ -220,18 +224,6 @@ class SlurmExecutor(Executor):
             args.append(f"--account={self.account}")
         args.extend(self.extra_sbatch_args)
         return args
-
-    def _environment(self, replica: ReplicaLaunch) -> dict[str, str]:
-        env = {k: os.environ[k] for k in PASSED_THROUGH if k in os.environ}
-        bin_dir = str(Path(sys.executable).parent)
-        env["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "/usr/bin:/bin")])
-        env.setdefault("LANG", "C.UTF-8")
-        env["PYTHONUNBUFFERED"] = "1"
-        for key, value in replica.env.items():
-            if replica.device_indices and key in batch.DEVICE_VARIABLES:
-                continue  # Slurm sets it for the GRES it gives; AICC records, never overrides
-            env[key] = value
-        return env
 
     def _submitted(self, name: str, run_dir: Path) -> int | None:
         """The Slurm job already submitted under `name`: recorded, queued, or in accounting."""
@@ -430,22 +422,10 @@ class SlurmExecutor(Executor):
                 raise
 
     def logs(self, handle: str, stream: Stream = "stdout", tail_bytes: int | None = None) -> str:
-        path = self.parse_handle(handle)[1] / f"{stream}.log"
-        if tail_bytes is not None and tail_bytes <= 0:
-            return ""
-        try:
-            with path.open("rb") as f:
-                if tail_bytes is not None:
-                    f.seek(max(0, os.fstat(f.fileno()).st_size - tail_bytes))
-                return f.read().decode("utf-8", errors="replace")
-        except FileNotFoundError:
-            return ""
+        return logfile.read(self.parse_handle(handle)[1] / f"{stream}.log", tail_bytes)
 
     def log_size(self, handle: str, stream: Stream = "stdout") -> int:
-        try:
-            return (self.parse_handle(handle)[1] / f"{stream}.log").stat().st_size
-        except FileNotFoundError:
-            return 0
+        return logfile.size(self.parse_handle(handle)[1] / f"{stream}.log")
 
 
 def _read_float(path: Path) -> float | None:

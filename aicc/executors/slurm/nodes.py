@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 from aicc.core import catalog
 from aicc.core.topology import WHOLE_DEVICES, Device, Node, NodeState
+from aicc.executors.base import Capacity
 from aicc.executors.slurm import parse
 
 AICC_JOB_PREFIX = "aicc-"
@@ -95,14 +95,6 @@ def _model(gres_type: str | None, default_model: str | None) -> tuple[str, int]:
         except KeyError:
             pass
     return gres_type or "gpu", 0
-
-
-class Capacity(NamedTuple):
-    """What jobs outside AICC hold on one node: a (cpu_milli, memory_mib, gpus) tuple."""
-
-    cpu_milli: int
-    memory_mib: int
-    gpus: int
 
 
 def used_capacity(scontrol_jobs: str) -> dict[str, Capacity]:

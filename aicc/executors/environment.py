@@ -1,0 +1,71 @@
+"""A replica's environment: the clean base the server hands on, and the 0600 file it travels in.
+
+Shared by the executors whose replicas run from a run directory (local, Slurm, Ray). Slurm and Ray
+source the file from the replica's script, so secrets never stand on a command line or in the
+engine's own records; the engine sets the device variables for the devices it gave, and the
+replica's own never override them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import sys
+from pathlib import Path
+
+from aicc.core import catalog
+from aicc.executors.base import ReplicaLaunch
+
+ENV_FILE = "env.sh"
+PASSED_THROUGH = ("HOME", "LANG", "LC_ALL", "USER", "LOGNAME", "TZ", "SHELL")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# What an engine (Slurm's GRES, Ray's GPUs) sets for the devices it gave the replica.
+DEVICE_VARIABLES = frozenset(
+    {catalog.visible_devices_env(v) for v in catalog.Vendor}
+    | {"GPU_DEVICE_ORDINAL", "ROCR_VISIBLE_DEVICES"}
+)
+
+
+def base_env(passed_through: tuple[str, ...] = PASSED_THROUGH) -> dict[str, str]:
+    """A clean environment whose `python` is the server's own (with its packages)."""
+    env = {k: os.environ[k] for k in passed_through if k in os.environ}
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "/usr/bin:/bin")])
+    env.setdefault("LANG", "C.UTF-8")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def engine_env(replica: ReplicaLaunch) -> dict[str, str]:
+    """The base and the replica's variables, less the device variables when the engine gives
+    devices (AICC records which, never overrides them)."""
+    env = base_env()
+    for key, value in replica.env.items():
+        if replica.device_indices and key in DEVICE_VARIABLES:
+            continue
+        env[key] = value
+    return env
+
+
+def write_private(path: Path, text: str, mode: int) -> None:
+    """Write a file readable only by its owner (atomically: a reader sees all or nothing)."""
+    partial = path.with_name(path.name + ".partial")
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.replace(partial, path)
+
+
+def write_env(run_dir: Path, env: dict[str, str]) -> Path:
+    """`run_dir/env.sh`: `export NAME='value'` lines, mode 0600. Names that are not shell
+    identifiers are refused (ValueError)."""
+    bad = sorted(name for name in env if not _NAME.match(name))
+    if bad:
+        raise ValueError(f"environment variable names not usable in a shell: {bad}")
+    lines = [f"export {name}={shlex.quote(value)}" for name, value in sorted(env.items())]
+    path = run_dir / ENV_FILE
+    write_private(path, "\n".join(lines) + "\n", 0o600)
+    return path

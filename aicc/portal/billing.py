@@ -1,0 +1,311 @@
+"""Bills, vouchers and budgets (`/bills`), and the operators' price list (`/center/prices`).
+
+Every figure comes from the billing services with the signed-in person's principal, exactly as
+`GET /api/v1/bills`, `/vouchers`, `/subsidies`, `/budgets` and `/invoices` answer it: a member
+sees the lines of their projects, an organization admin all of the organization, an operator
+everything (narrowed with `?org=`); another tenant's organization is a 404. The CSV is the
+API's (`invoices.to_csv`). Operators may issue a voucher from the price list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from aicc.api.deps import SessionDep, StateDep
+from aicc.api.state import AppState
+from aicc.billing import budgets, credits, invoices, periods, plans
+from aicc.portal.forms import FieldError, Rejected, service_call
+from aicc.portal.forms import Form as PageForm
+from aicc.portal.i18n import Translator
+from aicc.portal.web import Me, Operator, PortalRoute, csrf_ok, error_page, language_of, render
+from aicc.services import tenancy
+from aicc.services.common import Invalid, utcnow
+
+router = APIRouter(route_class=PortalRoute, include_in_schema=False)
+
+MONTHS_BACK = 12
+
+
+def _money(value: str | Decimal | None) -> str:
+    if value is None or value == "":
+        return "—"
+    try:
+        return f"{Decimal(value):,.2f}"
+    except InvalidOperation:
+        return str(value)
+
+
+def _months(now: datetime, zone: str) -> list[str]:
+    """This month and the eleven before it, newest first."""
+    year, month = map(int, periods.month_of(now, zone).split("-"))
+    out = []
+    for _ in range(MONTHS_BACK):
+        out.append(f"{year:04d}-{month:02d}")
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+    return out
+
+
+@dataclass(frozen=True)
+class Names:
+    orgs: dict[str, str]
+    projects: dict[str, str]
+
+    def scope(self, org_id: str | None, project_id: str | None) -> str:
+        org = self.orgs.get(org_id or "", org_id or "")
+        if project_id is None:
+            return org
+        return f"{org} / {self.projects.get(project_id, project_id)}"
+
+
+@dataclass(frozen=True)
+class BillsPage:
+    month: str
+    months: list[str]
+    org: str | None  # the organization shown; None: an operator looking at all of them
+    orgs: list[tuple[str, str]]  # (id, name) for the operators' filter
+    invoice: invoices.Invoice | None
+    issued: list[dict[str, Any]]
+    vouchers: list[dict[str, Any]]
+    subsidies: list[dict[str, Any]]
+    budgets: list[dict[str, Any]]
+    names: Names
+
+    @property
+    def export_query(self) -> str:
+        return urlencode({"month": self.month, **({"org": self.org} if self.org else {})})
+
+
+def bills_page(
+    session: Any, state: AppState, me: Me, *, month: str | None, org: str | None
+) -> BillsPage:
+    who = me.who
+    zone, default, now = state.settings.site.timezone, state.settings.pricing, utcnow()
+    months = _months(now, zone)
+    chosen = month.strip() if month and _is_month(month) else months[0]
+    org_rows = tenancy.list_orgs(session, who)
+    shown: str | None = who.org_id  # an operator sees every organization until they pick one
+    if who.is_admin:
+        shown = tenancy.get_org(session, who, org).id if org else None
+    invoice = None
+    if shown is not None:
+        invoice = invoices.read(
+            session, who, month=chosen, org_id=shown, project=None, zone=zone, default=default
+        )
+    subsidies = credits.subsidies(session, who, zone=zone, now=now)
+    found = budgets.budgets(session, who, now=now, zone=zone, default=default)
+    if shown is not None:
+        subsidies = [s for s in subsidies if s["org_id"] in (None, shown)]
+        found = [b for b in found if b["org_id"] == shown]
+    names = Names(
+        {o.id: o.name for o in org_rows},
+        {p.id: p.name for p in tenancy.list_projects(session, who)},
+    )
+    return BillsPage(
+        month=chosen,
+        months=months if chosen in months else [chosen, *months],
+        org=shown if who.is_admin else None,
+        orgs=[(o.id, o.name) for o in org_rows],
+        invoice=invoice,
+        issued=invoices.issued(session, who, org_id=shown if who.is_admin else None),
+        vouchers=credits.vouchers(session, who, org_id=shown if who.is_admin else None),
+        subsidies=subsidies,
+        budgets=found,
+        names=names,
+    )
+
+
+def _is_month(text: str) -> bool:
+    try:
+        periods.parse_month(text)
+    except ValueError:
+        return False
+    return True
+
+
+def chart(page: BillsPage, t: Translator) -> dict[str, Any] | None:
+    """Spend against budget: per budget, spent and committed stacked beside the limit; with no
+    budget, the month's invoice by project (gross and net)."""
+    if page.budgets:
+        rows = page.budgets
+        return {
+            "type": "bars",
+            "categories": [page.names.scope(b["org_id"], b["project_id"]) for b in rows],
+            "series": [
+                {"name": t("bills.chart.spent"), "values": [float(b["spent"]) for b in rows],
+                 "stack": "use"},
+                {"name": t("bills.chart.committed"),
+                 "values": [float(b["committed"]) for b in rows], "stack": "use"},
+                {"name": t("bills.chart.limit"), "values": [float(b["limit"]) for b in rows]},
+            ],
+            "unit": rows[0]["currency"],
+        }  # fmt: skip
+    if page.invoice is None or not page.invoice.lines:
+        return None
+    by_project: dict[str, list[Decimal]] = {}
+    for line in page.invoice.lines:
+        name = page.names.scope(None, line.get("project_id")) if line.get("project_id") else "—"
+        sums = by_project.setdefault(name.strip(" /"), [Decimal(0), Decimal(0)])
+        sums[0] += Decimal(line["gross"])
+        sums[1] += Decimal(line["net"])
+    return {
+        "type": "bars",
+        "categories": list(by_project),
+        "series": [
+            {"name": t("bills.chart.gross"), "values": [float(v[0]) for v in by_project.values()]},
+            {"name": t("bills.chart.net"), "values": [float(v[1]) for v in by_project.values()]},
+        ],
+        "unit": page.invoice.currency,
+    }
+
+
+@router.get("/bills")
+def bills(
+    request: Request,
+    state: StateDep,
+    session: SessionDep,
+    me: Me,
+    month: str | None = None,
+    org: str | None = None,
+) -> Response:
+    page = bills_page(session, state, me, month=month or None, org=org or None)
+    t = Translator(language_of(request, me))
+    return render(
+        request,
+        "bills.html",
+        me=me,
+        nav="bills",
+        data=page,
+        chart=chart(page, t),
+        money=_money,
+        valid_now=valid_now,
+        today=credits.today(utcnow(), state.settings.site.timezone),
+    )
+
+
+@router.get("/bills/export")
+def bills_export(
+    state: StateDep,
+    session: SessionDep,
+    me: Me,
+    month: str | None = None,
+    org: str | None = None,
+) -> Response:
+    """The invoice as CSV, the same file as `GET /api/v1/bills/export`."""
+    zone = state.settings.site.timezone
+    if month is not None and not _is_month(month):
+        raise Invalid(f"month: {month!r} must be written YYYY-MM")
+    invoice = invoices.read(
+        session,
+        me.who,
+        month=month or periods.month_of(utcnow(), zone),
+        org_id=org or None,
+        project=None,
+        zone=zone,
+        default=state.settings.pricing,
+    )
+    name = f"aicc-{invoice.org_id}-{invoice.period}.csv"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
+    return Response(invoices.to_csv(invoice), media_type="text/csv", headers=headers)
+
+
+# --- the operators' price list ---
+
+
+def _prices_page(
+    request: Request,
+    state: StateDep,
+    session: SessionDep,
+    me: Operator,
+    *,
+    form: PageForm | None = None,
+    status: int = 200,
+) -> Response:
+    zone = state.settings.site.timezone
+    org_rows = tenancy.list_orgs(session, me.who)
+    return render(
+        request,
+        "prices.html",
+        me=me,
+        nav="prices",
+        status=status,
+        plans=[plans.as_dict(r) for r in plans.visible(session, me.who)],
+        default_plan=state.settings.pricing,
+        vouchers=credits.vouchers(session, me.who),
+        subsidies=credits.subsidies(session, me.who, zone=zone, now=utcnow()),
+        orgs=[(o.id, o.name) for o in org_rows],
+        org_names={o.id: o.name for o in org_rows},
+        form=form or PageForm("voucher", {"currency": "CNY"}),
+        money=_money,
+        created=request.query_params.get("created", ""),
+    )
+
+
+@router.get("/center/prices")
+def prices(request: Request, state: StateDep, session: SessionDep, me: Operator) -> Response:
+    return _prices_page(request, state, session, me)
+
+
+@router.post("/center/prices/vouchers")
+def voucher_create(
+    request: Request,
+    state: StateDep,
+    session: SessionDep,
+    me: Operator,
+    csrf: Annotated[str, Form()] = "",
+    org_id: Annotated[str, Form(max_length=60)] = "",
+    project_id: Annotated[str, Form(max_length=60)] = "",
+    name: Annotated[str, Form(max_length=300)] = "",
+    amount: Annotated[str, Form(max_length=30)] = "",
+    currency: Annotated[str, Form(max_length=10)] = "CNY",
+    accelerators: Annotated[str, Form(max_length=500)] = "",
+    valid_from: Annotated[str, Form(max_length=20)] = "",
+    valid_until: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    if not csrf_ok(me, csrf):
+        return error_page(request, 400, "csrf")
+    typed = {
+        "org_id": org_id, "project_id": project_id, "name": name, "amount": amount,
+        "currency": currency, "accelerators": accelerators, "valid_from": valid_from,
+        "valid_until": valid_until,
+    }  # fmt: skip
+    values = {k: v.strip() for k, v in typed.items()}
+    form = PageForm("voucher", values)
+    data: dict[str, Any] = {k: v or None for k, v in values.items() if k != "accelerators"}
+    data["currency"] = values["currency"] or "CNY"
+    data["accelerators"] = [a.strip() for a in values["accelerators"].split(",") if a.strip()]
+    try:
+        body = _voucher_in(form, data)
+        with service_call(session, form):
+            credits.create_voucher(session, me.who, body, zone=state.settings.site.timezone)
+    except Rejected as refused:
+        return _prices_page(request, state, session, me, form=form, status=refused.status)
+    return RedirectResponse("/center/prices?" + urlencode({"created": body.name}), status_code=303)
+
+
+def _voucher_in(form: PageForm, data: dict[str, Any]) -> credits.VoucherIn:
+    """The API's voucher model from the form; each refusal, with pydantic's words, on its field
+    (a rule about two fields, such as the validity window, on the form)."""
+    try:
+        return credits.VoucherIn.model_validate(data)
+    except ValidationError as err:
+        for problem in err.errors(include_url=False):
+            name = str(problem["loc"][0]) if problem["loc"] else ""
+            if problem.get("input") in ("", None) and name:
+                form.errors.setdefault(name, FieldError("form.error.required"))
+            else:
+                message = str(problem["msg"]).removeprefix("Value error, ")
+                form.errors.setdefault(name, FieldError("form.error.invalid", message))
+        raise Rejected(form) from None
+
+
+def valid_now(item: dict[str, Any], today: date) -> bool:
+    start, end = item.get("valid_from"), item.get("valid_until")
+    return (start is None or start <= today) and (end is None or today <= end)

@@ -1,0 +1,355 @@
+"""The submit wizard (`/submit`): pick a scenario and its size, read the table of options by
+time and cost, pick one, fill in the job, submit.
+
+Step 2 is the compute service's estimate, `services.estimates.run`, the function behind
+`POST /api/v1/estimate`: the caller's plan, subsidies and vouchers, and the wait of each option
+from the scheduler's what-if. Step 3 submits through `services.jobs.submit`, as the API does
+(`portal.submitting`). Steps 1 and 2 are GETs (they change nothing, and a step can be
+bookmarked); htmx swaps them into the page, and every step also works as a whole page. The
+submit is a POST carrying the session's CSRF token and an idempotency key, so a double click
+makes one job.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+from collections import Counter
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, BackgroundTasks, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from aicc.api.deps import SessionDep, StateDep
+from aicc.core.units import format_duration, parse_cpu_milli, parse_duration_s, parse_memory_mib
+from aicc.estimate import Estimate
+from aicc.portal import scenario_form, submitting
+from aicc.portal.forms import FieldError
+from aicc.portal.forms import Form as PageForm
+from aicc.portal.i18n import Translator
+from aicc.portal.web import Me, PortalRoute, csrf_ok, error_page, is_htmx, language_of, render
+from aicc.services import estimates, nodes
+
+router = APIRouter(route_class=PortalRoute, include_in_schema=False)
+
+RUNTIME_MARGIN = 1.2  # max runtime prefilled as the estimate's hours plus 20%
+DETAIL_FIELDS = (
+    "name", "project", "command", "image", "replicas", "cpu", "memory", "accelerator", "count",
+    "max_runtime",
+)  # fmt: skip
+# The spec's field paths -> the step 3 form's inputs.
+_SPEC_FIELDS = {
+    "name": "name",
+    "project": "project",
+    "command": "command",
+    "image": "image",
+    "replicas": "replicas",
+    "max_runtime": "max_runtime",
+    "max_runtime_s": "max_runtime",
+    "resources.cpu_milli": "cpu",
+    "resources.memory_mib": "memory",
+    "resources.accelerator": "accelerator",
+    "resources.accelerator.models": "accelerator",
+    "resources.accelerator.model": "accelerator",
+    "resources.accelerator.count": "count",
+}
+
+
+def installed(session: Session) -> Counter[str]:
+    """Accelerator models in this center, with the most devices any one node has of each."""
+    rows = nodes.list_nodes(session)
+    widest: Counter[str] = Counter()
+    for devices in nodes.devices_of(session, [n.id for n in rows]).values():
+        for model, count in Counter(d.model for d in devices).items():
+            widest[model] = max(widest[model], count)
+    return widest
+
+
+@dataclass(frozen=True)
+class EstimateView:
+    result: Estimate
+    step: dict[str, str]  # step 1's values, for the sort links and the choices
+    offer: str  # here | all
+
+    def query(self, **changes: str) -> str:
+        keep = {k: v for k, v in {**self.step, **changes}.items() if v != ""}
+        return urlencode(keep)
+
+    @property
+    def has_discount(self) -> bool:
+        return any(o.discount for o in self.result.options)
+
+
+def _money(value: Decimal) -> str:
+    return f"{value:,.2f}"
+
+
+def _hours(t: Translator, hours: float | None) -> str:
+    """3.2 -> '3.2 h', 0.25 -> '15 min', 200 -> '8.3 d' (in the page's language)."""
+    if hours is None:
+        return "—"
+    if hours < 1:
+        return t("wizard.unit.minutes", n=max(1, round(hours * 60)))
+    if hours < 72:
+        return t("wizard.unit.hours", n=f"{hours:,.1f}")
+    return t("wizard.unit.days", n=f"{hours / 24:,.1f}")
+
+
+def _step1(request: Request) -> PageForm:
+    given = dict(request.query_params)
+    scenario = scenario_form.chosen(given.get("scenario"))
+    values = scenario_form.values_of(scenario, given)
+    values["offer"] = "all" if given.get("offer") == "all" else "here"
+    values["project"] = given.get("project", "")
+    values["sort"] = "cost" if given.get("sort") == "cost" else "time"
+    return PageForm("scenario", values)
+
+
+def _page(
+    request: Request,
+    session: Session,
+    me: Me,
+    step: PageForm,
+    *,
+    estimate: EstimateView | None = None,
+    details: PageForm | None = None,
+    picked: dict[str, str] | None = None,
+    status: int = 200,
+    fragment: str | None = None,
+) -> Response:
+    """The wizard: the whole page, or for htmx the part that changed (`fragment`)."""
+    t = Translator(language_of(request, me))
+    template = fragment if fragment and is_htmx(request) else "submit.html"
+    return render(
+        request,
+        template,
+        me=me,
+        nav="submit",
+        status=200 if is_htmx(request) else status,
+        step=step,
+        inputs=scenario_form.INPUTS[step.values["scenario"]],
+        choices=scenario_form.CHOICES,
+        projects=submitting.writable_projects(session, me.who),
+        estimate=estimate,
+        details=details,
+        picked=picked or {},
+        money=_money,
+        hours=lambda h: _hours(t, h),
+    )
+
+
+@router.get("/submit")
+def wizard(request: Request, session: SessionDep, me: Me) -> Response:
+    return _page(request, session, me, _step1(request), fragment="_wizard.html")
+
+
+@router.get("/submit/estimate")
+def estimate_step(request: Request, state: StateDep, session: SessionDep, me: Me) -> Response:
+    """Step 2: the options. Bad input comes back as step 1 with the estimator's messages."""
+    step = _step1(request)
+    scenario = step.values["scenario"]
+    if scenario == scenario_form.COMMAND:
+        details = _details_form(session, me, step, None, accelerator="", count=0, hours=None)
+        return _page(request, session, me, step, details=details, fragment="_wizard.html")
+    body = scenario_form.check(step)
+    if body is None:
+        return _page(request, session, me, step, status=422, fragment="_wizard.html")
+    here = installed(session)
+    offer = step.values["offer"]
+    wanted = sorted(here) if offer == "here" and here else None
+    sort: Literal["time", "cost"] = "cost" if step.values["sort"] == "cost" else "time"
+    try:
+        result = estimates.run(
+            session,
+            me.who,
+            body,
+            profile=state.controller.profile,
+            default_plan=state.settings.pricing,
+            zone=state.settings.site.timezone,
+            project=step.values["project"] or None,
+            accelerators=wanted,
+            sort=sort,
+        )
+    except ValidationError as err:
+        step.errors.update(scenario_form.errors_of(err, scenario))
+        return _page(request, session, me, step, status=422, fragment="_wizard.html")
+    except ValueError as err:
+        step.errors[""] = FieldError("form.error.invalid", str(err))
+        return _page(request, session, me, step, status=422, fragment="_wizard.html")
+    view = EstimateView(result, dict(step.values), offer if here else "all")
+    return _page(request, session, me, step, estimate=view, fragment="_wizard.html")
+
+
+def _details_form(
+    session: Session,
+    me: Me,
+    step: PageForm,
+    scenario: dict[str, Any] | None,
+    *,
+    accelerator: str,
+    count: int,
+    hours: float | None,
+) -> PageForm:
+    """Step 3 prefilled from the picked option: its devices (one replica per node when it
+    needs more than a node holds) and a max runtime of the estimate plus a margin."""
+    widest = installed(session).get(accelerator) or 8
+    replicas = 1 if count <= widest else math.ceil(count / widest)
+    each = count if replicas == 1 else widest
+    runtime = ""
+    if hours is not None and hours > 0:
+        minutes = max(10, math.ceil(hours * 60 * RUNTIME_MARGIN))
+        runtime = format_duration(minutes * 60)
+    name = ""
+    if scenario is not None:
+        name = f"{scenario['scenario']}-{accelerator}".lower() if accelerator else ""
+    values = {
+        "name": name,
+        "project": step.values.get("project", ""),
+        "command": "",
+        "image": "",
+        "replicas": str(replicas),
+        "cpu": "1",
+        "memory": "2GiB",
+        "accelerator": accelerator,
+        "count": str(each) if accelerator else "0",
+        "max_runtime": runtime,
+        "scenario_json": json.dumps(scenario) if scenario else "",
+        "key": secrets.token_urlsafe(16),
+    }
+    return PageForm("job", values)
+
+
+@router.get("/submit/details")
+def details_step(
+    request: Request,
+    session: SessionDep,
+    me: Me,
+    accelerator: str = "",
+    count: int = 0,
+    hours: float | None = None,
+) -> Response:
+    """Step 3 for the option picked in the table."""
+    step = _step1(request)
+    scenario = None
+    if step.values["scenario"] != scenario_form.COMMAND:
+        scenario = scenario_form.check(step)
+    count = max(0, min(count, 1_000_000))
+    if hours is not None and not math.isfinite(hours):
+        hours = None
+    details = _details_form(
+        session, me, step, scenario, accelerator=accelerator, count=count, hours=hours
+    )
+    picked = {"accelerator": accelerator, "count": str(count)} if accelerator else {}
+    return _page(
+        request, session, me, step, details=details, picked=picked, fragment="_details.html"
+    )
+
+
+def _spec_of(values: dict[str, str], form: PageForm) -> dict[str, Any]:
+    """The job spec from step 3's values; units are checked here so that each message sits on
+    its own input."""
+    resources: dict[str, Any] = {}
+    for name, parser, key in (
+        ("cpu", parse_cpu_milli, "cpu_milli"),
+        ("memory", parse_memory_mib, "memory_mib"),
+    ):
+        if values[name]:
+            try:
+                resources[key] = parser(values[name])
+            except ValueError as err:
+                form.errors[name] = FieldError("form.error.invalid", str(err))
+    spec: dict[str, Any] = {"command": values["command"], "resources": resources}
+    for name in ("name", "project", "image"):
+        if values[name]:
+            spec[name] = values[name]
+    for name in ("replicas", "count"):
+        if values[name] and not values[name].isdigit():
+            form.errors[name] = FieldError("form.error.number")
+    if values["replicas"].isdigit():
+        spec["replicas"] = int(values["replicas"])
+    count = int(values["count"]) if values["count"].isdigit() else 0
+    if values["accelerator"] or count:
+        accelerator: dict[str, Any] = {"count": count}
+        if values["accelerator"]:
+            accelerator["model"] = [values["accelerator"]]
+        resources["accelerator"] = accelerator
+    if values["max_runtime"]:
+        try:
+            spec["max_runtime_s"] = parse_duration_s(values["max_runtime"])
+        except ValueError as err:
+            form.errors["max_runtime"] = FieldError("form.error.invalid", str(err))
+    try:
+        scenario = json.loads(values["scenario_json"]) if values["scenario_json"] else None
+    except ValueError:
+        scenario = None
+    if isinstance(scenario, dict):
+        spec["scenario"] = scenario
+    return spec
+
+
+@router.post("/submit")
+def submit_job(
+    request: Request,
+    state: StateDep,
+    session: SessionDep,
+    me: Me,
+    after: BackgroundTasks,
+    csrf: Annotated[str, Form()] = "",
+    name: Annotated[str, Form(max_length=200)] = "",
+    project: Annotated[str, Form(max_length=100)] = "",
+    command: Annotated[str, Form(max_length=64 * 1024)] = "",
+    image: Annotated[str, Form(max_length=500)] = "",
+    replicas: Annotated[str, Form(max_length=10)] = "1",
+    cpu: Annotated[str, Form(max_length=20)] = "",
+    memory: Annotated[str, Form(max_length=20)] = "",
+    accelerator: Annotated[str, Form(max_length=64)] = "",
+    count: Annotated[str, Form(max_length=10)] = "0",
+    max_runtime: Annotated[str, Form(max_length=30)] = "",
+    scenario_json: Annotated[str, Form(max_length=16 * 1024)] = "",
+    key: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """Step 3: submit, then land on the job's page; a refusal comes back on the form."""
+    if not csrf_ok(me, csrf):
+        return error_page(request, 400, "csrf")
+    typed = {
+        "name": name, "project": project, "command": command, "image": image,
+        "replicas": replicas, "cpu": cpu, "memory": memory, "accelerator": accelerator,
+        "count": count, "max_runtime": max_runtime,
+    }  # fmt: skip
+    values = {k: v.strip() for k, v in typed.items()}
+    values["command"] = command.strip()
+    values["scenario_json"] = scenario_json
+    values["key"] = key
+    form = PageForm("job", values)
+    spec_data = _spec_of(values, form)
+    job, status = None, 422
+    if not form.errors:
+        try:
+            spec = submitting.parse(spec_data)
+            job = submitting.submit(session, state, me.who, spec, key=key or None)
+        except submitting.Refused as refused:
+            status = refused.status
+            for problem in refused.problems:
+                field = _SPEC_FIELDS.get(problem.path, "")
+                detail = problem.message if field else f"{problem.path}: {problem.message}"
+                form.errors.setdefault(field, FieldError("form.error.invalid", detail.strip(": ")))
+    if job is None:
+        step = PageForm("scenario", {"scenario": scenario_form.COMMAND})
+        if scenario_json:
+            scenario = spec_data.get("scenario") or {}
+            chosen = scenario_form.chosen(str(scenario.get("scenario")))
+            given = {k: str(v) for k, v in scenario.items()}
+            step = PageForm("scenario", scenario_form.values_of(chosen, given))
+        step.values.update(offer="here", project=project, sort="time")
+        return _page(request, session, me, step, details=form, status=status)
+    after.add_task(state.controller.wake)  # after the commit, so the loop sees the job
+    target = f"/jobs/{quote(job.id)}"
+    if is_htmx(request):
+        return Response(status_code=204, headers={"HX-Redirect": target})
+    return RedirectResponse(target, status_code=303)

@@ -1,0 +1,31 @@
+"""engine-held capacity on nodes
+
+What jobs outside AICC hold on a node (jobs users submitted to Slurm directly), as its
+executor last reported: {"cpu_milli", "memory_mib", "devices"}.
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-11-22 15:10:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("nodes", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("engine_held", sa.JSON(), nullable=False, server_default="{}")
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("nodes", schema=None) as batch_op:
+        batch_op.drop_column("engine_held")

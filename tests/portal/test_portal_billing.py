@@ -1,0 +1,104 @@
+"""Bills, vouchers and budgets (`/bills`) and the operators' price list (`/center/prices`)
+through TestClient: each tenant sees only its own organization's, operators see all and can
+narrow by organization, the CSV is the API's, and the voucher form needs its CSRF token."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from portal_support import Person, csrf_of, operator, signed_in
+
+from aicc.api.state import AppState
+
+
+@pytest.fixture(scope="module", autouse=True)
+def priced(site: tuple[TestClient, AppState]) -> None:
+    api, _ = site
+    start = (datetime.now(UTC) - timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+    plan = {"name": "center-bills", "effective_from": start.isoformat(), "pflops_hour": "9.50"}
+    assert api.post("/api/v1/price-plans", json=plan).status_code == 201
+
+
+def credits_for(api: TestClient, person: Person, tag: str) -> None:
+    """A voucher, a subsidy and a project budget of the person's own, named after `tag`."""
+    voucher = {"org_id": person.org_id, "name": f"{tag}-voucher", "amount": "500"}
+    assert api.post("/api/v1/vouchers", json=voucher).status_code == 201, tag
+    subsidy = {"org_id": person.org_id, "name": f"{tag}-subsidy", "rate": "0.5"}
+    assert api.post("/api/v1/subsidies", json=subsidy).status_code == 201
+    budget = {"limit": "1234", "thresholds": [0.5, 0.9]}
+    answer = api.put(f"/api/v1/projects/{person.project_id}/budget", json=budget)
+    assert answer.status_code == 200, answer.text
+
+
+def test_a_tenant_sees_its_own_bills_only(api: TestClient, alice: Person, bob: Person) -> None:
+    credits_for(api, alice, "acme")
+    credits_for(api, bob, "globex")
+    page = signed_in(api, alice).get("/bills")
+    assert page.status_code == 200
+    text = page.text
+    assert "acme-voucher" in text and "500.00" in text and "acme-subsidy" in text
+    assert "1,234.00" in text and "50%" in text and "90%" in text
+    assert "globex" not in text and bob.org_id not in text
+    assert 'id="spend-chart"' in text and "data-chart=" in text
+    assert "Download CSV" in text and "Draft" in text
+    other = signed_in(api, bob).get("/bills")
+    assert "globex-voucher" in other.text and "acme" not in other.text
+
+
+def test_the_org_filter_is_for_operators_only(api: TestClient, alice: Person, bob: Person) -> None:
+    credits_for(api, bob, "initech")
+    client = signed_in(api, alice)
+    page = client.get(f"/bills?org={bob.org_id}")  # ignored for a tenant: still its own
+    assert page.status_code == 200 and "initech" not in page.text
+    csv = client.get(f"/bills/export?org={bob.org_id}")
+    assert csv.status_code == 404 and "initech" not in csv.text
+    assert client.get("/bills?month=not-a-month").status_code == 200
+
+
+def test_the_csv_is_the_apis(api: TestClient, alice: Person) -> None:
+    client = signed_in(api, alice)
+    mine = client.get("/bills/export")
+    assert mine.status_code == 200 and mine.headers["content-type"].startswith("text/csv")
+    assert mine.text.splitlines()[0].startswith("invoice,org_id,period,status")
+    assert alice.org_id in mine.text and "attachment" in mine.headers["content-disposition"]
+    from_api = api.get("/api/v1/bills/export", headers=alice.headers)
+    assert mine.text == from_api.text
+    assert client.get("/bills/export?month=2026-13").status_code == 422
+
+
+def test_operators_see_every_organization_and_can_narrow(
+    api: TestClient, alice: Person, bob: Person
+) -> None:
+    credits_for(api, alice, "umbrella")
+    credits_for(api, bob, "cyberdyne")
+    client = operator(api)
+    everything = client.get("/bills")
+    assert "umbrella-voucher" in everything.text and "cyberdyne-voucher" in everything.text
+    assert "Choose an organization to see its invoice." in everything.text
+    narrowed = client.get(f"/bills?org={alice.org_id}")
+    assert "umbrella-voucher" in narrowed.text and "cyberdyne-voucher" not in narrowed.text
+    assert "Draft" in narrowed.text
+    assert client.get("/bills?org=org_nope").status_code == 404
+
+
+def test_the_price_list_is_for_operators(api: TestClient, alice: Person) -> None:
+    assert signed_in(api, alice).get("/center/prices").status_code == 403
+    client = operator(api)
+    page = client.get("/center/prices")
+    assert page.status_code == 200 and "center-bills" in page.text and "9.50" in page.text
+    csrf = csrf_of(client, "/center/prices")
+    form = {"org_id": alice.org_id, "name": "welcome-credit", "amount": "300", "currency": "CNY"}
+    assert client.post("/center/prices/vouchers", data=form).status_code == 400
+    bad = client.post("/center/prices/vouchers", data={**form, "csrf": csrf, "amount": "-5"})
+    assert bad.status_code == 422 and 'id="voucher-amount-error"' in bad.text
+    window = {"valid_from": str(date.today()), "valid_until": str(date.today() - timedelta(days=1))}
+    backwards = client.post("/center/prices/vouchers", data={**form, "csrf": csrf, **window})
+    assert backwards.status_code == 422 and "valid_until is before valid_from" in backwards.text
+    made = client.post(
+        "/center/prices/vouchers", data={**form, "csrf": csrf}, follow_redirects=False
+    )
+    assert made.status_code == 303
+    assert "welcome-credit" in client.get(made.headers["location"]).text
+    assert "welcome-credit" in signed_in(api, alice).get("/bills").text

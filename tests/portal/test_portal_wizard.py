@@ -1,0 +1,256 @@
+"""The submit wizard and the YAML editor through TestClient: the estimate table from the compute
+service, inline messages for bad scenario input and bad specs (never a 500), CSRF on every POST,
+a job submitted from step 3 running to `succeeded`, and one tenant unable to submit into
+another's project."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from portal_support import Person, csrf_of, signed_in, wait_job
+
+from aicc.api.state import AppState
+
+FINETUNE = {"scenario": "llm-finetune", "params": "7B", "tokens": "1B"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def priced(site: tuple[TestClient, AppState]) -> None:
+    """A center plan with prices, so the estimate has priced options."""
+    api, _ = site
+    start = (datetime.now(UTC) - timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+    plan = {
+        "name": "center-test",
+        "effective_from": start.isoformat(),
+        "accelerator_hour": {"A100-80GB": "12.00"},
+        "pflops_hour": "9.50",
+    }
+    answer = api.post("/api/v1/price-plans", json=plan)
+    assert answer.status_code == 201, answer.text
+
+
+def jobs_of(api: TestClient, person: Person) -> list[dict[str, object]]:
+    items: list[dict[str, object]] = api.get("/api/v1/jobs", headers=person.headers).json()["items"]
+    return items
+
+
+def test_the_wizard_shows_every_scenario_with_labelled_fields(
+    api: TestClient, alice: Person
+) -> None:
+    client = signed_in(api, alice)
+    page = client.get("/submit")
+    assert page.status_code == 200
+    for name in ("LLM pre-training", "LLM fine-tuning", "LoRA fine-tuning", "LLM inference",
+                 "Vision", "Speech", "Recommendation", "Just a command"):  # fmt: skip
+        assert name in page.text
+    assert 'for="scenario-params"' in page.text and 'for="scenario-tokens"' in page.text
+    vision = client.get("/submit?scenario=vision-train", headers={"HX-Request": "true"})
+    assert vision.status_code == 200 and vision.text.lstrip().startswith('<div id="wizard">')
+    assert 'for="scenario-family"' in vision.text and "resnet-50" in vision.text
+    assert 'for="scenario-params"' not in vision.text
+
+
+def test_the_estimate_table_comes_from_the_compute_service(api: TestClient, alice: Person) -> None:
+    client = signed_in(api, alice)
+    page = client.get("/submit/estimate", params={**FINETUNE, "offer": "here"})
+    assert page.status_code == 200, page.text
+    rows = re.findall(r'<tr class="option-row[^"]*">(.*?)</tr>', page.text, re.S)
+    assert rows and all("A100-80GB" in row for row in rows)  # this center's devices only
+    assert "CNY" in rows[0] and re.search(r"\d+\.\d\d", rows[0])
+    api_answer = api.post(
+        "/api/v1/estimate",
+        json={"scenario": FINETUNE, "accelerator": ["A100-80GB"]},
+        headers=alice.headers,
+    ).json()
+    assert len(rows) == len(api_answer["options"])
+    first = api_answer["options"][0]
+    assert f"{float(first['net']):,.2f}" in rows[0]  # the same price as the API's
+    assert "Assumptions" in page.text and "flops_rule" in page.text
+    cheap = client.get("/submit/estimate", params={**FINETUNE, "sort": "cost"})
+    assert "Cheapest first" in cheap.text and 'aria-current="true">Cheapest first' in cheap.text
+    everything = client.get("/submit/estimate", params={**FINETUNE, "offer": "all"})
+    assert "H100-SXM" in everything.text
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"params": "lots"}, "is not a number such as 7e9"),
+        ({"tokens": ""}, "This field is required"),
+        ({"epochs": "-1"}, "greater than 0"),
+    ],
+)
+def test_bad_scenario_input_is_shown_on_its_field(
+    api: TestClient, alice: Person, params: dict[str, str], message: str
+) -> None:
+    client = signed_in(api, alice)
+    query = {**FINETUNE, **params}
+    page = client.get("/submit/estimate", params=query)
+    assert page.status_code == 422
+    assert message in page.text
+    field = next(iter(params))
+    assert f'id="scenario-{field}-error"' in page.text
+    assert re.search(rf'id="scenario-{field}"[^>]*aria-invalid="true"', page.text, re.S)
+    htmx = client.get("/submit/estimate", params=query, headers={"HX-Request": "true"})
+    assert htmx.status_code == 200 and message in htmx.text  # htmx swaps it in
+    assert "option-row" not in page.text
+
+
+def test_picking_an_option_prefills_the_job(api: TestClient, alice: Person) -> None:
+    client = signed_in(api, alice)
+    query = {**FINETUNE, "accelerator": "A100-80GB", "count": "2", "hours": "3"}
+    page = client.get("/submit/details", params=query, headers={"HX-Request": "true"})
+    assert page.status_code == 200
+    assert 'id="job-count" name="count" type="text"\n         value="2"' in page.text
+    assert 'value="3h36m"' in page.text  # 3 h plus 20%
+    assert 'value="A100-80GB"' in page.text
+    assert "llm-finetune" in page.text  # the scenario travels with the job
+
+
+def test_step_three_submits_a_job_that_runs(api: TestClient, alice: Person) -> None:
+    client = signed_in(api, alice)
+    form = {
+        "csrf": csrf_of(client, "/submit"),
+        "name": "wizard-hello",
+        "command": "echo hi-from-the-wizard",
+        "replicas": "1",
+        "cpu": "100m",
+        "memory": "64MiB",
+        "accelerator": "A100-80GB",
+        "count": "1",
+        "max_runtime": "10m",
+        "scenario_json": '{"scenario": "llm-finetune", "params": "7B", "tokens": "1B"}',
+        "key": "wizard-key-1",
+    }
+    forged = client.post("/submit", data={**form, "csrf": "forged"}, follow_redirects=False)
+    assert forged.status_code == 400 and not jobs_of(api, alice)
+    answer = client.post("/submit", data=form, follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    job_id = answer.headers["location"].removeprefix("/jobs/")
+    again = client.post("/submit", data=form, follow_redirects=False)  # a double click
+    assert again.headers["location"] == answer.headers["location"]
+    assert len(jobs_of(api, alice)) == 1
+    job = wait_job(api, alice, job_id, {"succeeded", "failed"})
+    assert job["state"] == "succeeded", job["message"]
+    assert job["spec"]["scenario"]["scenario"] == "llm-finetune"
+    assert job["spec"]["resources"]["accelerator"]["count"] == 1
+    assert job["spec"]["max_runtime_s"] == 600
+    page = client.get(f"/jobs/{job_id}")
+    assert page.status_code == 200 and "wizard-hello" in page.text
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"cpu": "lots"}, "cpu", "cpu"),
+        ({"command": "  "}, "command", "command must not be empty"),
+        ({"max_runtime": "soon"}, "max_runtime", "duration"),
+        ({"name": "Not OK"}, "name", "pattern"),
+        ({"count": "64", "accelerator": "A100-80GB"}, "", ""),  # no node holds it
+        ({"accelerator": "Z9000"}, "accelerator", "Z9000"),
+    ],
+)
+def test_a_refused_job_comes_back_on_its_field(
+    api: TestClient, alice: Person, change: dict[str, str], field: str, message: str
+) -> None:
+    client = signed_in(api, alice)
+    form = {
+        "csrf": csrf_of(client, "/submit"),
+        "command": "echo hi",
+        "replicas": "1",
+        "cpu": "100m",
+        "memory": "64MiB",
+        "count": "0",
+        **change,
+    }
+    answer = client.post("/submit", data=form, follow_redirects=False)
+    assert answer.status_code == 422, answer.text
+    assert "Job details" in answer.text and 'role="alert"' in answer.text
+    if field:
+        assert f'id="job-{field}-error"' in answer.text
+        assert message in answer.text
+    assert not jobs_of(api, alice)
+
+
+def test_another_tenants_project_is_not_found(api: TestClient, alice: Person, bob: Person) -> None:
+    client = signed_in(api, bob)
+    form = {
+        "csrf": csrf_of(client, "/submit"),
+        "command": "echo sneaky",
+        "project": alice.project_id,
+        "replicas": "1",
+        "cpu": "100m",
+        "memory": "64MiB",
+        "count": "0",
+    }
+    answer = client.post("/submit", data=form, follow_redirects=False)
+    assert answer.status_code == 404
+    assert alice.project_id not in re.sub(r'value="[^"]*"', "", answer.text.split("<form")[0])
+    assert not jobs_of(api, bob)
+    estimate = client.get("/submit/estimate", params={**FINETUNE, "project": alice.project_id})
+    assert estimate.status_code == 404
+
+
+# --- the YAML editor ---
+
+GOOD = """
+name: yaml-hello
+command: echo hi-from-yaml
+resources: {cpu: 100m, memory: 64MiB}
+max_runtime: 5m
+"""
+
+
+def test_the_editor_is_a_labelled_textarea(api: TestClient, alice: Person) -> None:
+    page = signed_in(api, alice).get("/submit/yaml")
+    assert page.status_code == 200
+    assert '<label for="yaml-spec">' in page.text and 'id="yaml-spec" name="spec"' in page.text
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "message"),
+    [
+        ("command: [unclosed", "line 1, column", "expected"),
+        ("just words", "", "a job spec is a mapping"),
+        ("name: x\n", "command", "Field required"),
+        (
+            "command: hi\nresources: {accelerator: {count: many}}",
+            "resources.accelerator.count",
+            "valid integer",
+        ),
+        ("command: hi\nreplicas: 0", "replicas", "greater than or equal to 1"),
+        ("command: hi\nworkdir: .", "workdir", "the portal cannot upload"),
+        ("command: hi\nresources: {accelerator: {count: 64}}", "", "node"),
+        ("command: hi\nsecrets: [missing]", "secrets", "not found"),
+    ],
+)
+def test_check_lists_each_problem_with_its_path(
+    api: TestClient, alice: Person, text: str, path: str, message: str
+) -> None:
+    client = signed_in(api, alice)
+    form = {"csrf": csrf_of(client, "/submit/yaml"), "spec": text, "action": "check"}
+    answer = client.post("/submit/yaml", data=form)
+    assert 400 <= answer.status_code < 500, answer.text
+    problems = answer.text.split('id="yaml-problems"')[1].split("</div>")[0]
+    assert path in problems and message in problems, problems
+    assert 'aria-invalid="true"' in answer.text
+    assert text.split("\n")[0] in answer.text  # the text stays in the editor
+    assert not jobs_of(api, alice)
+
+
+def test_check_keeps_nothing_and_submit_submits(api: TestClient, alice: Person) -> None:
+    client = signed_in(api, alice)
+    csrf = csrf_of(client, "/submit/yaml")
+    no_token = client.post("/submit/yaml", data={"spec": GOOD, "action": "submit"})
+    assert no_token.status_code == 400
+    checked = client.post("/submit/yaml", data={"csrf": csrf, "spec": GOOD, "action": "check"})
+    assert checked.status_code == 200 and "would be accepted" in checked.text
+    assert not jobs_of(api, alice)
+    form = {"csrf": csrf, "spec": GOOD, "action": "submit", "key": "yaml-1"}
+    answer = client.post("/submit/yaml", data=form, follow_redirects=False)
+    assert answer.status_code == 303
+    job_id = answer.headers["location"].removeprefix("/jobs/")
+    assert wait_job(api, alice, job_id, {"succeeded", "failed"})["state"] == "succeeded"
