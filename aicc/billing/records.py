@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 from aicc.billing import periods, rating
 from aicc.core.tenancy import Principal, Role
 from aicc.services import jobs, tenancy
-from aicc.services.common import Invalid
+from aicc.services.common import Forbidden, Invalid
 from aicc.store.tables import UsageRow
 
 
@@ -47,6 +48,32 @@ def visible(
     if who.is_admin or who.role is Role.ORG_ADMIN:
         return rows
     return [r for r in rows if r.project_id in who.project_ids]
+
+
+def energy_by_org(
+    session: Session, who: Principal, *, since: datetime, until: datetime
+) -> dict[str, float]:
+    """Operators only (Forbidden otherwise): kWh of real devices per organization from the
+    compute records that overlap [since, until]; a record that straddles an edge counts for the
+    share of its interval inside (the meter spreads a record's energy evenly over it). An
+    organization with no such record is absent, so an empty answer means nothing was metered,
+    never zero energy."""
+    if not who.is_admin:
+        raise Forbidden("only center admins read the center's energy")
+    query = select(UsageRow.org_id, UsageRow.start, UsageRow.end, UsageRow.energy_kwh).where(
+        UsageRow.kind == "compute",
+        UsageRow.simulated.is_(False),
+        UsageRow.accelerator != "",
+        UsageRow.start < until,
+        UsageRow.end > since,
+    )
+    out: dict[str, float] = {}
+    for org_id, start, end, kwh in session.execute(query):
+        length = (end - start).total_seconds()
+        inside = (min(end, until) - max(start, since)).total_seconds()
+        share = min(1.0, max(0.0, inside / length)) if length > 0 else 1.0
+        out[org_id] = out.get(org_id, 0.0) + kwh * share
+    return out
 
 
 def as_dict(row: UsageRow) -> dict[str, Any]:

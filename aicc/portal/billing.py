@@ -34,7 +34,7 @@ router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 MONTHS_BACK = 12
 
 
-def _money(value: str | Decimal | None) -> str:
+def money(value: str | Decimal | None) -> str:
     if value is None or value == "":
         return "—"
     try:
@@ -122,6 +122,67 @@ def bills_page(
     )
 
 
+@dataclass(frozen=True)
+class MonthSpend:
+    """The dashboard's card: this month's spend in the person's scope (their organization's, or
+    a member's projects', as on /bills) and the tightest budget that applies to it, if any."""
+
+    month: str
+    spent: Decimal  # the invoice's gross less the plan's discount: what budgets count
+    currency: str
+    budget: dict[str, Any] | None  # from `budgets.budgets`: limit, spent, committed, left
+    scope: str  # the budget's organization or project, by name
+
+    @property
+    def share(self) -> float:
+        """The budget's spent share of its limit, 0..1 (over 1 when the limit is passed)."""
+        if self.budget is None or not Decimal(self.budget["limit"]):
+            return 0.0
+        return float(Decimal(self.budget["spent"]) / Decimal(self.budget["limit"]))
+
+
+def month_spend(session: Any, state: AppState, me: Me) -> MonthSpend | None:
+    """None for an operator, who belongs to no organization (the card is a tenant's). Reads
+    exactly what /bills reads for this month, with the same principal: `invoices.read` (a member
+    gets the lines of their projects only) and `budgets.budgets` (those the person may see).
+    The tightest budget is the one with the least money left, then the largest share spent."""
+    who = me.who
+    if who.is_admin or who.org_id is None:
+        return None
+    zone, default, now = state.settings.site.timezone, state.settings.pricing, utcnow()
+    month = periods.month_of(now, zone)
+    invoice = invoices.read(
+        session, who, month=month, org_id=who.org_id, project=None, zone=zone, default=default
+    )
+    totals = invoice.totals()
+    found = budgets.budgets(session, who, now=now, zone=zone, default=default)
+    tightest = min(
+        (b for b in found if b["org_id"] == who.org_id),
+        key=_room,
+        default=None,
+    )
+    scope = ""
+    if tightest is not None:
+        names = Names(
+            {o.id: o.name for o in tenancy.list_orgs(session, who)},
+            {p.id: p.name for p in tenancy.list_projects(session, who)},
+        )
+        scope = names.scope(tightest["org_id"], tightest["project_id"])
+    return MonthSpend(
+        month=month,
+        spent=Decimal(totals["gross"]) - Decimal(totals["discount"]),
+        currency=tightest["currency"] if tightest else invoice.currency,
+        budget=tightest,
+        scope=scope,
+    )
+
+
+def _room(budget: dict[str, Any]) -> tuple[Decimal, Decimal]:
+    """Orders budgets tightest first: least money left, then the largest share spent."""
+    limit = Decimal(budget["limit"])
+    return Decimal(budget["left"]), -Decimal(budget["spent"]) / (limit or Decimal(1))
+
+
 def _is_month(text: str) -> bool:
     try:
         periods.parse_month(text)
@@ -184,7 +245,7 @@ def bills(
         nav="bills",
         data=page,
         chart=chart(page, t),
-        money=_money,
+        money=money,
         valid_now=valid_now,
         today=credits.today(utcnow(), state.settings.site.timezone),
     )
@@ -243,7 +304,7 @@ def _prices_page(
         orgs=[(o.id, o.name) for o in org_rows],
         org_names={o.id: o.name for o in org_rows},
         form=form or PageForm("voucher", {"currency": "CNY"}),
-        money=_money,
+        money=money,
         created=request.query_params.get("created", ""),
     )
 

@@ -2,8 +2,9 @@
 directory and the audit log, gathered from the services with the operator's principal.
 
 Every figure comes from the store through a service (`usage.center_history` for anything over
-time, `nodes` for devices, `tenancy`, `audit`); this module only groups and formats. Simulated
-devices are kept apart from real ones everywhere (CONTRACTS.md §8): they never add to capacity.
+time, `records.energy_by_org` for metered energy, `nodes` for devices, `tenancy`, `audit`); this
+module only groups and formats. Simulated devices are kept apart from real ones everywhere
+(CONTRACTS.md §8): they never add to capacity.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aicc.api import schemas
+from aicc.billing import records
 from aicc.core import catalog
 from aicc.core.tenancy import Principal
 from aicc.core.topology import NodeState
@@ -69,6 +71,7 @@ class TenantLine:
     simulated_device_hours: float
     pflops_hours: float
     cpu_hours: float
+    energy_kwh: float | None  # None: no metered record of real devices in the window
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,7 @@ class Overview:
     waits: int
     tenants: list[TenantLine]
     history: usage.History
+    energy_kwh: float | None  # real devices, metered records in the window; None: none
 
     @property
     def has_real(self) -> bool:
@@ -125,6 +129,7 @@ def overview(session: Session, who: Principal, now: datetime, hours: int) -> Ove
         org_held = held_by_org[org_of.get(project_id, "")]
         for key, value in amounts.items():
             org_held[key] = org_held.get(key, 0.0) + value
+    energy = records.energy_by_org(session, who, since=now - timedelta(hours=hours), until=now)
     tenants = []
     for org in tenancy.list_orgs(session, who):
         use = history.by_org.get(org.id, usage.TenantUse())
@@ -141,6 +146,7 @@ def overview(session: Session, who: Principal, now: datetime, hours: int) -> Ove
                 simulated_device_hours=use.simulated_device_s / 3600,
                 pflops_hours=use.pflops_s / 3600,
                 cpu_hours=use.cpu_s / 3600,
+                energy_kwh=energy.get(org.id),
             )
         )
     tenants.sort(key=lambda t: (-t.devices_now, -t.device_hours - t.simulated_device_hours, t.name))
@@ -162,6 +168,7 @@ def overview(session: Session, who: Principal, now: datetime, hours: int) -> Ove
         waits=len(history.waits_s),
         tenants=tenants,
         history=history,
+        energy_kwh=sum(energy.values()) if energy else None,
     )
 
 

@@ -377,7 +377,9 @@ def set_language(
 
 
 @router.get("/")
-def dashboard(request: Request, session: SessionDep, me: Me) -> Response:
+def dashboard(request: Request, state: StateDep, session: SessionDep, me: Me) -> Response:
+    from aicc.portal import billing  # it builds on this module's routing and rendering
+
     data = views.dashboard(session, me.who)
     t = Translator(language_of(request, me))
     chart = views.chart_data(data.counts, lambda s: t(f"state.{s}"))
@@ -391,6 +393,8 @@ def dashboard(request: Request, session: SessionDep, me: Me) -> Response:
         waiting=views.WAITING,
         running=views.RUNNING,
         finished=views.FINISHED,
+        spend=billing.month_spend(session, state, me),
+        money=billing.money,
     )
 
 

@@ -102,3 +102,39 @@ def test_the_price_list_is_for_operators(api: TestClient, alice: Person) -> None
     assert made.status_code == 303
     assert "welcome-credit" in client.get(made.headers["location"]).text
     assert "welcome-credit" in signed_in(api, alice).get("/bills").text
+
+
+# --- the dashboard's card: this month's spend against the tightest budget ---
+
+
+def test_the_dashboard_shows_spend_against_the_tightest_budget(
+    api: TestClient, alice: Person, bob: Person
+) -> None:
+    org_budget = {"limit": "5000"}
+    assert api.put(f"/api/v1/orgs/{alice.org_id}/budget", json=org_budget).status_code == 200
+    budget = {"limit": "1234"}
+    assert api.put(f"/api/v1/projects/{alice.project_id}/budget", json=budget).status_code == 200
+    secret = {"limit": "4321"}
+    assert api.put(f"/api/v1/projects/{bob.project_id}/budget", json=secret).status_code == 200
+    text = signed_in(api, alice).get("/").text
+    assert 'id="spend-title"' in text and "Spend this month" in text and 'href="/bills"' in text
+    assert "0.00" in text and "1,234.00" in text and "<meter" in text  # the project's: tighter
+    assert "5,000.00" not in text and "No budget is set" not in text
+    assert "4,321.00" not in text and bob.org_id not in text  # another tenant's spend
+    bob_sees = signed_in(api, bob)
+    choose = {"csrf": csrf_of(bob_sees), "language": "zh-CN", "next": "/"}
+    assert bob_sees.post("/language", data=choose).status_code == 200
+    theirs = bob_sees.get("/").text
+    assert "本月支出" in theirs and "4,321.00" in theirs and "1,234.00" not in theirs
+
+
+def test_without_a_budget_the_dashboard_shows_the_spend_alone(
+    api: TestClient, alice: Person
+) -> None:
+    text = signed_in(api, alice).get("/").text
+    assert "Spend this month" in text and "No budget is set for you" in text
+    assert "<meter" not in text and 'href="/bills"' in text
+
+
+def test_operators_have_no_spend_card(api: TestClient) -> None:
+    assert 'id="spend-title"' not in operator(api).get("/").text

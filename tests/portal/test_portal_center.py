@@ -30,11 +30,12 @@ from portal_support import (
 from sqlalchemy import select
 
 from aicc.api.state import AppState
+from aicc.billing import records
 from aicc.portal import center_views
 from aicc.services import usage
-from aicc.services.common import utcnow
+from aicc.services.common import Forbidden, utcnow
 from aicc.services.tenancy import principal_of
-from aicc.store.tables import NodeRow, ReplicaRow, UserRow
+from aicc.store.tables import NodeRow, ReplicaRow, UsageRow, UserRow
 
 OPERATOR_PAGES = ("/center", "/center?hours=1", "/center/nodes", "/center/tenants", "/center/audit")
 _CHART = re.compile(r"data-chart='([^']*)'")
@@ -377,3 +378,46 @@ def test_operator_pages_on_sqlite_and_postgresql(server: tuple[TestClient, AppSt
     )
     assert lost.status_code == 422
     assert "ghost" not in {u["name"] for u in api.get("/api/v1/users").json()["items"]}
+
+
+def test_the_overview_shows_metered_energy_of_real_devices_only(
+    site: tuple[TestClient, AppState], alice: Person
+) -> None:
+    api, state = site
+    client = operator(api)
+    before = energy_card(client.get("/center?hours=1").text)  # simulated devices only so far
+    assert "—" in before and "No metered usage of real accelerators in the last 1 h" in before
+    now = utcnow().replace(microsecond=0)
+    start, end = now - timedelta(minutes=90), now - timedelta(minutes=30)
+    n = unique()
+    common = {"kind": "compute", "org_id": alice.org_id, "project_id": alice.project_id,
+              "devices": 1, "milli": 1000, "start": start, "end": end, "period": "2000-01",
+              "duration_us": 3600 * 10**6, "created_at": end}  # fmt: skip
+    real = UsageRow(key=f"energy-real-{n}", accelerator="H100-80GB", energy_kwh=2.0, **common)
+    simulated = UsageRow(
+        key=f"energy-sim-{n}", accelerator="A100-80GB", simulated=True, energy_kwh=7.0, **common
+    )
+    with state.db.session() as session:
+        session.add_all([real, simulated])
+    with state.db.reader() as session:
+        admin = session.scalar(select(UserRow).where(UserRow.name == "admin"))
+        member = session.get(UserRow, alice.user_id)
+        assert admin is not None and member is not None
+        who = principal_of(session, admin)
+        hour = records.energy_by_org(session, who, since=now - timedelta(hours=1), until=now)
+        day = records.energy_by_org(session, who, since=now - timedelta(hours=24), until=now)
+        with pytest.raises(Forbidden):
+            records.energy_by_org(session, principal_of(session, member), since=start, until=now)
+    assert hour[alice.org_id] == pytest.approx(1.0)  # half the record lies in the last hour
+    assert day[alice.org_id] == pytest.approx(2.0)  # the simulated record draws nothing
+    page = client.get("/center?hours=24").text
+    card = energy_card(page)
+    assert (
+        'stat-value">2 <span class="stat-unit">kWh' in card and "metered in the last 24 h" in card
+    )
+    assert "Energy (kWh)" in page  # and per organization in the usage table
+    assert 'stat-value">1 <span' in energy_card(client.get("/center?hours=1").text)
+
+
+def energy_card(page: str) -> str:
+    return page.split('class="stat stat-energy"')[1].split("</div>")[0]
