@@ -67,6 +67,9 @@ PROFILES: dict[str, dict[str, Any]] = {
             {"name": "priority", "weight": 1.0},
             {"name": "aging", "weight": 10.0},
             {"name": "fairshare", "weight": 50.0, "args": {"half_life_s": 7 * 24 * 3600}},
+            # shortest declared work first, a level (x10 device-hours) worth 10 hours of aging;
+            # jobs that declare no runtime share the last level (BENCHMARKS.md, Philly)
+            {"name": "declared", "weight": 100.0, "args": {"thresholds_h": [0.25, 2.5, 25.0]}},
         ],
         "guaranteed_first": True,
         "admission": ["lanes", "quota", "budget"],

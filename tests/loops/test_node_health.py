@@ -131,8 +131,9 @@ def test_a_node_that_goes_down_repeatedly_is_cordoned_and_stays_so_when_it_retur
 
         wait_for("ghost down", lambda: node(api, "ghost")["state"] == "down")
         assert "no executor gone" in node(api, "ghost")["state_reason"]
-        import_node(api, "ghost", executor="gone")  # back: ready again, one failure so far
-        assert node(api, "ghost")["state"] == "ready"
+        # Back: ready again, one failure so far. Not asserted here: the retried job may be placed
+        # there, lost and counted at once, before a read could see "ready".
+        import_node(api, "ghost", executor="gone")
 
         wait_for("ghost cordoned", lambda: node(api, "ghost")["state"] == "cordoned")
         ghost = node(api, "ghost")

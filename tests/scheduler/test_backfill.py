@@ -88,7 +88,8 @@ def test_without_declared_runtimes_the_reservation_start_is_unknown_and_nothing_
     nodes = [node("n0"), node("n1")]
     running = [place(nodes, job("r0", gpus=8), [("n0", range(8))])]  # no max_runtime
     pending = [job("big", gpus=8, replicas=2), job("short", gpus=4, runtime_s=60, minute=1)]
-    decisions = run(snapshot(nodes, pending, running=running))
+    # in submission order (`default` would put the short declared job first)
+    decisions = run(snapshot(nodes, pending, running=running), "easy")
     (reserve,) = reserves(decisions)
     assert reserve.at is None
     assert codes(decisions, "short") == ["reservation"]

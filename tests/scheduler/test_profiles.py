@@ -8,6 +8,7 @@ from sched_fixtures import T0, job, node
 from aicc.scheduler.framework import schedule
 from aicc.scheduler.plugins.fairshare import FairShare
 from aicc.scheduler.plugins.queue_sort import Aging, Priority
+from aicc.scheduler.plugins.service import Declared
 from aicc.scheduler.profiles import PROFILES, build_profile, get_profile
 from aicc.scheduler.snapshot import Snapshot
 
@@ -21,7 +22,13 @@ def test_every_built_in_profile_builds_and_runs() -> None:
 
 def test_the_default_profile_is_what_the_docs_say() -> None:
     prof = get_profile("default")
-    assert [(type(p), w) for p, w in prof.queue_sort] == [(Priority, 1.0), (Aging, 10.0)]
+    assert [(type(p), w) for p, w in prof.queue_sort] == [
+        (Priority, 1.0),
+        (Aging, 10.0),
+        (Declared, 100.0),
+    ]
+    declared = prof.queue_sort[2][0]
+    assert isinstance(declared, Declared) and declared.thresholds == (900.0, 9000.0, 90000.0)
     ((share, weight),) = prof.share
     assert isinstance(share, FairShare) and weight == 50.0 and share.half_life_s == 7 * 24 * 3600
     assert [a.name for a in prof.admission] == ["lanes", "quota", "budget"]
