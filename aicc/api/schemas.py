@@ -141,6 +141,13 @@ class Secret(BaseModel):
 # --- nodes ---
 
 
+class MigSliceOut(BaseModel):
+    index: int
+    profile: str
+    uuid: str | None = None
+    allocated: bool
+
+
 class DeviceOut(BaseModel):
     index: int
     model: str
@@ -149,6 +156,7 @@ class DeviceOut(BaseModel):
     simulated: bool
     healthy: bool
     allocated_milli: int
+    mig: list[MigSliceOut] = Field(default_factory=list)  # empty unless the GPU is in MIG mode
 
 
 class Allocated(BaseModel):
@@ -187,6 +195,10 @@ def node_out(session: Session, rows: list[tables.NodeRow]) -> list[Node]:
                 simulated=d.simulated,
                 healthy=d.healthy,
                 allocated_milli=alloc.device_milli.get(d.index, 0),
+                mig=[
+                    MigSliceOut(**s, allocated=s["index"] in alloc.mig_slices[d.index])
+                    for s in d.mig or ()
+                ],
             )
             for d in devices.get(row.id, [])
         ]
@@ -221,6 +233,7 @@ class ReplicaDevice(BaseModel):
     milli: int
     model: str | None = None
     memory_mib: int | None = None
+    mig_slice: int | None = None  # the MIG slice of the device this replica holds
 
 
 class Replica(BaseModel):

@@ -134,6 +134,8 @@ def _devices(replica: dict[str, Any]) -> str:
     for device in replica.get("devices") or []:
         milli = device.get("milli")
         share = f" ({milli / 1000:g})" if isinstance(milli, int) and milli < 1000 else ""
+        if device.get("mig_slice") is not None:
+            share = f" mig slice {device['mig_slice']}"
         parts.append(f"{device.get('model', '?')}#{device.get('index')}{share}")
     return ", ".join(parts)
 

@@ -148,7 +148,9 @@ def resources_text(resources: Mapping[str, Any] | None, replicas: int = 1) -> st
         parts.append(format_memory(int(resources["memory_mib"])))
     accelerator = resources.get("accelerator") or {}
     milli, count = accelerator.get("milli"), accelerator.get("count") or 0
-    if milli is not None and milli < 1000:
+    if accelerator.get("mig"):
+        parts.append(f"mig {accelerator['mig']}")
+    elif milli is not None and milli < 1000:
         parts.append(f"{milli / 1000:g} gpu")
     elif count:
         parts.append(f"{count} gpu")

@@ -26,9 +26,12 @@ __all__ = [
     "AcceleratorModel",
     "Source",
     "Vendor",
+    "check_mig_profile",
     "from_nvml_name",
     "k8s_resource",
     "lookup",
+    "mig_milli",
+    "mig_models",
     "visible_devices_env",
 ]
 
@@ -191,15 +194,29 @@ def k8s_resource(model: AcceleratorModel | str, mig_profile: str | None = None) 
     """
     resolved = lookup(model) if isinstance(model, str) else model
     if mig_profile is not None:
-        if mig_profile not in resolved.mig_profiles:
-            offered = ", ".join(resolved.mig_profiles) or "none"
-            raise ValueError(
-                f"{resolved.name} has no MIG profile {mig_profile!r} (offers: {offered})"
-            )
+        check_mig_profile(resolved, mig_profile)
         return f"nvidia.com/mig-{mig_profile}"
     if resolved.k8s_resource_override is not None:
         return resolved.k8s_resource_override
     return _VENDOR_RUNTIME[resolved.vendor].k8s_resource
+
+
+def check_mig_profile(model: AcceleratorModel, profile: str) -> None:
+    """Raise ValueError naming what `model` offers when it cannot be cut into `profile` slices,
+    so a job spec or an inventory with a wrong profile is fixable from the message alone."""
+    if profile not in model.mig_profiles:
+        offered = ", ".join(model.mig_profiles) or "none"
+        raise ValueError(f"{model.name} has no MIG profile {profile!r} (offers: {offered})")
+
+
+def mig_milli(profile: str) -> int:
+    """A MIG slice's share of its device in milli: `3g.40gb` is 3 of 7 compute slices."""
+    return int(profile.split("g.", 1)[0]) * 1000 // 7
+
+
+def mig_models(profile: str) -> tuple[AcceleratorModel, ...]:
+    """Every model that can be partitioned into slices of `profile` (catalog order)."""
+    return tuple(m for m in CATALOG.values() if profile in m.mig_profiles)
 
 
 def _as_vendor(vendor: Vendor | str) -> Vendor:

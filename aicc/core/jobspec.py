@@ -46,7 +46,8 @@ class _Strict(BaseModel):
 
 
 class AcceleratorRequest(_Strict):
-    """Whole devices (`count`) or a share of one device (`milli` with optional device `memory`)."""
+    """Whole devices (`count`), a share of one device (`milli` with optional device `memory`),
+    or one MIG slice of a partitioned GPU (`mig`, a fixed catalog profile such as `1g.10gb`)."""
 
     count: Annotated[int, Field(ge=0, le=64)] = 0
     milli: Annotated[int | None, Field(ge=1, le=1000)] = None
@@ -54,6 +55,7 @@ class AcceleratorRequest(_Strict):
         default=None, alias="model", description="acceptable accelerator models; null = any"
     )
     memory_mib: Annotated[int | None, Field(ge=1)] = None
+    mig: str | None = Field(default=None, description="one MIG slice of this profile, e.g. 1g.10gb")
 
     @model_validator(mode="before")
     @classmethod
@@ -70,6 +72,8 @@ class AcceleratorRequest(_Strict):
             raise ValueError("accelerator class must be 'any' (or name models with `model`)")
         if isinstance(data.get("model"), str):
             data["model"] = [data["model"]]
+        if isinstance(data.get("mig"), str):
+            data["mig"] = data["mig"].strip().lower()
         return data
 
     @field_validator("models")
@@ -86,20 +90,58 @@ class AcceleratorRequest(_Strict):
 
     @model_validator(mode="after")
     def _count_or_share(self) -> AcceleratorRequest:
+        if self.mig is not None:
+            return self._one_mig_slice(self.mig)
         if self.milli is not None and self.count not in (0, 1):
             raise ValueError("ask for either `count` whole devices or a `milli` share of one")
         if self.milli is not None:
             self.count = 1
         return self
 
+    def _one_mig_slice(self, profile: str) -> AcceleratorRequest:
+        """A slice has fixed compute and memory, one per replica, on a model that offers the
+        profile. Without `model`, the models are narrowed to those that offer it, so the job
+        never waits for a device that cannot be cut that way."""
+        if self.milli is not None or self.memory_mib is not None:
+            raise ValueError(
+                "a MIG slice has its own compute and memory: leave out `milli` and `memory`"
+            )
+        if self.count not in (0, 1):
+            raise ValueError(
+                "`mig` is one slice per replica: leave out `count` (or write 1) and ask for "
+                "more `replicas`"
+            )
+        if self.models is not None:
+            for name in self.models:
+                catalog.check_mig_profile(catalog.lookup(name), profile)
+        else:
+            offering = catalog.mig_models(profile)
+            if not offering:
+                known = {p for m in catalog.CATALOG.values() for p in m.mig_profiles}
+                raise ValueError(
+                    f"no accelerator model offers MIG profile {profile!r}; profiles: "
+                    + ", ".join(sorted(known, key=_profile_order))
+                )
+            self.models = [m.name for m in offering]
+        self.count = 1
+        return self
+
     @property
     def total_milli(self) -> int:
-        """Accelerator capacity per replica: 1000 per whole device, or the share."""
+        """Accelerator capacity per replica: 1000 per whole device, the share, or the slice's."""
+        if self.mig is not None:
+            return catalog.mig_milli(self.mig)
         return self.milli if self.milli is not None else self.count * 1000
 
     @property
     def fractional(self) -> bool:
         return self.milli is not None and self.milli < 1000
+
+
+def _profile_order(profile: str) -> tuple[int, int]:
+    """`1g.10gb` before `2g.20gb` before `7g.80gb`."""
+    compute, _, memory = profile.partition("g.")
+    return int(compute), int(memory.removesuffix("gb"))
 
 
 class Resources(_Strict):

@@ -27,6 +27,17 @@ class NodeState(StrEnum):
 
 
 @dataclass(frozen=True)
+class MigInstance:
+    """One MIG slice of a partitioned NVIDIA GPU: `index` is its position on the GPU (NVML's MIG
+    device index), `profile` a catalog profile (`1g.10gb`), `uuid` what NVML reports for it
+    (`MIG-...`, which `CUDA_VISIBLE_DEVICES` takes); None for a simulated slice."""
+
+    index: int
+    profile: str
+    uuid: str | None = None
+
+
+@dataclass(frozen=True)
 class Device:
     index: int
     model: str
@@ -34,6 +45,11 @@ class Device:
     uuid: str | None = None
     simulated: bool = False
     healthy: bool = True
+    # Non-empty: the GPU is in MIG mode and is handed out slice by slice, never whole.
+    mig: tuple[MigInstance, ...] = ()
+
+    def mig_instance(self, index: int | None) -> MigInstance | None:
+        return next((s for s in self.mig if s.index == index), None)
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ class ReplicaLaunch:
     image: str | None = None  # the spec's container image (engines that run containers)
     priority: int = 100  # the spec's priority (engines with priority classes)
     devices: tuple[dict[str, int], ...] = ()  # bound devices: {"index", "milli", "memory_mib"}
+    mig_profile: str | None = None  # one MIG slice of this profile (its index: "mig_slice")
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,12 @@ import os
 import re
 import shlex
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from aicc.core import catalog
+from aicc.core.topology import Device
 from aicc.executors.base import ReplicaLaunch
 
 ENV_FILE = "env.sh"
@@ -35,6 +38,31 @@ def base_env(passed_through: tuple[str, ...] = PASSED_THROUGH) -> dict[str, str]
     env["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "/usr/bin:/bin")])
     env.setdefault("LANG", "C.UTF-8")
     env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def device_env(
+    picks: Sequence[Mapping[str, Any]], devices: Mapping[int, Device], mig_profile: str | None
+) -> dict[str, str]:
+    """The vendor's device variable for the devices bound to a replica (`picks`, as the replica
+    records them): their node-local indices, except a MIG slice whose UUID is known (NVML's
+    `MIG-<uuid>`), since the GPU's index would give the whole GPU. A simulated slice keeps the
+    index (there is no GPU to cut). A slice also sets `AICC_MIG_PROFILE`."""
+    if not picks:
+        return {}
+    first = devices.get(picks[0]["index"])
+    try:
+        variable = catalog.visible_devices_env(catalog.lookup(first.model if first else "").vendor)
+    except (KeyError, ValueError):
+        variable = "CUDA_VISIBLE_DEVICES"
+    visible = []
+    for pick in picks:
+        device = devices.get(pick["index"])
+        instance = device.mig_instance(pick.get("mig_slice")) if device else None
+        visible.append(instance.uuid if instance and instance.uuid else str(pick["index"]))
+    env = {variable: ",".join(visible)}
+    if mig_profile is not None:
+        env["AICC_MIG_PROFILE"] = mig_profile
     return env
 
 

@@ -15,10 +15,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aicc.core import catalog
 from aicc.core.jobspec import JobSpec
 from aicc.core.states import JobState, Reason
 from aicc.core.topology import NodeState
+from aicc.executors import environment
 from aicc.executors.base import Executor, ReplicaLaunch, ReplicaState
 from aicc.loops.lease import Lease
 from aicc.services import node_health, nodes, secrets
@@ -104,17 +104,13 @@ def _launch(
     env["AICC_ATTEMPT"] = str(job.attempt)
     env["AICC_REPLICA"] = str(rep.index)
     indices = tuple(d["index"] for d in rep.devices)
+    mig_profile = spec.resources.accelerator.mig
     if indices:
-        model = session.scalar(
-            select(DeviceRow.model).where(
-                DeviceRow.node_id == node.id, DeviceRow.index == indices[0]
-            )
+        rows = session.scalars(
+            select(DeviceRow).where(DeviceRow.node_id == node.id, DeviceRow.index.in_(indices))
         )
-        try:
-            variable = catalog.visible_devices_env(catalog.lookup(model or "").vendor)
-        except (KeyError, ValueError):
-            variable = "CUDA_VISIBLE_DEVICES"
-        env[variable] = ",".join(map(str, indices))
+        devices = {row.index: nodes.as_device(row) for row in rows}
+        env.update(environment.device_env(rep.devices, devices, mig_profile))
     elif spec.resources.accelerator.count == 0:
         env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU job must not grab a GPU it was not given
     return ReplicaLaunch(
@@ -134,6 +130,7 @@ def _launch(
         image=spec.image,
         priority=spec.priority,
         devices=tuple(dict(d) for d in rep.devices),
+        mig_profile=mig_profile,
     )
 
 

@@ -18,7 +18,7 @@ from aicc.billing import budgets
 from aicc.core.states import JobState, Reason
 from aicc.loops.lease import Lease
 from aicc.scheduler.framework import Profile, schedule
-from aicc.scheduler.snapshot import Bind, Placement, Preempt, Wait
+from aicc.scheduler.snapshot import Bind, DevicePick, Placement, Preempt, Wait
 from aicc.services import snapshots
 from aicc.services.common import new_id
 from aicc.services.jobs import change_state
@@ -133,16 +133,22 @@ def _replica(
         attempt=job.attempt,
         index=placement.replica,
         node_id=node.id,
-        devices=[
-            {"index": d.index, "milli": d.milli, "memory_mib": d.memory_mib}
-            for d in placement.devices
-        ],
+        devices=[_device(d) for d in placement.devices],
         cpu_milli=spec["cpu_milli"],
         memory_mib=spec["memory_mib"],
         state="scheduled",
         bound_at=now,
         rendezvous=env,
     )
+
+
+def _device(pick: DevicePick) -> dict[str, int | None]:
+    """A bound device as the replica records it; a MIG slice adds its index, which
+    `nodes.allocations` reads back so the slice stays taken until the replica ends."""
+    out = {"index": pick.index, "milli": pick.milli, "memory_mib": pick.memory_mib}
+    if pick.mig_slice is not None:
+        out["mig_slice"] = pick.mig_slice
+    return out
 
 
 def cycle(

@@ -42,7 +42,7 @@ def pflops_of(model: str) -> float:
 @lru_cache(maxsize=64)
 def mig_milli(profile: str) -> int:
     """A MIG slice's share of its device: `3g.40gb` is 3 of 7 compute slices."""
-    return int(profile.split("g.", 1)[0]) * MILLI // 7
+    return catalog.mig_milli(profile)
 
 
 @lru_cache(maxsize=64)

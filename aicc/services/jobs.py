@@ -17,8 +17,7 @@ from aicc.core.jobspec import JobSpec
 from aicc.core.states import JobState, JobStatus, Reason, transition
 from aicc.core.tenancy import Principal, can_read, can_write
 from aicc.core.units import format_cpu, format_memory
-from aicc.scheduler.fifo import schedule
-from aicc.scheduler.snapshot import Bind, JobView, Snapshot
+from aicc.scheduler.feasible import Feasibility
 from aicc.services import audit, snapshots, tenancy
 from aicc.services.common import Forbidden, Invalid, NotFound, TooMany, new_id, utcnow
 from aicc.store.tables import EventRow, JobRow, ReplicaRow, SecretRow, WorkdirRow
@@ -205,27 +204,23 @@ def _check_scenario(spec: JobSpec) -> None:
 
 
 def _check_fits(session: Session, spec: JobSpec) -> None:
-    """A job that no node could hold even when the center is empty would wait forever: refuse it."""
+    """A job that no node could hold even when the center is empty would wait forever: refuse it.
+    The scheduler's own test (its `unschedulable` reason), so MIG slices and whole-device-only
+    nodes count here as they do there."""
     views = snapshots.node_views(session, empty=True)
-    probe = JobView(
-        id="probe",
-        replicas=spec.replicas,
-        request=snapshots.replica_request(spec),
-        priority=0,
-        submitted_at=utcnow(),
-    )
-    decision = schedule(Snapshot(now=utcnow(), nodes=views, pending=[probe]))[0]
-    if isinstance(decision, Bind):
+    request = snapshots.replica_request(spec)
+    if Feasibility(views).ever_fits(spec.replicas, [request], (spec.replicas, request)):
         return
     res = spec.resources
     want = f"{format_cpu(res.cpu_milli)} CPU, {format_memory(res.memory_mib)} memory"
     if res.accelerator.count:
         share = res.accelerator.milli
-        what = (
-            f"{share / 1000:g} of an accelerator"
-            if share and share < 1000
-            else f"{res.accelerator.count} accelerators"
-        )
+        if res.accelerator.mig:
+            what = f"one MIG slice {res.accelerator.mig}"
+        elif share and share < 1000:
+            what = f"{share / 1000:g} of an accelerator"
+        else:
+            what = f"{res.accelerator.count} accelerators"
         models = f" of model {'/'.join(res.accelerator.models)}" if res.accelerator.models else ""
         want += f", {what}{models}"
     biggest = max(views, key=lambda v: (len(v.devices), v.total_cpu_milli), default=None)

@@ -4,7 +4,7 @@ allocated on each (read from the replicas that hold resources)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from aicc.core import catalog
 from aicc.core.states import JobState, Reason
 from aicc.core.tenancy import Principal
-from aicc.core.topology import TOPOLOGY_KEYS, Device, Node, NodeState
+from aicc.core.topology import TOPOLOGY_KEYS, Device, MigInstance, Node, NodeState
 from aicc.core.units import parse_memory_mib, to_stored_units
 from aicc.executors.base import Capacity
 from aicc.services import audit
@@ -31,6 +31,9 @@ class InventoryDevices(BaseModel):
     count: Annotated[int, Field(ge=1, le=64)] = 1
     memory_mib: int | None = None
     simulated: bool = False
+    mig: list[str] = Field(
+        default_factory=list, description="MIG slices of each device, by profile (simulated only)"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -77,6 +80,7 @@ class Allocation:
     memory_mib: int = 0
     device_milli: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     device_memory_mib: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    mig_slices: dict[int, set[int]] = field(default_factory=lambda: defaultdict(set))  # taken
 
 
 ENGINE = "engine: "  # prefix of a state the engine reported, as opposed to an operator's
@@ -140,6 +144,7 @@ def register(
             session.add(drow)
         drow.model, drow.memory_mib, drow.uuid = device.model, device.memory_mib, device.uuid
         drow.simulated, drow.healthy = device.simulated, device.healthy
+        drow.mig = [asdict(s) for s in device.mig]
     for stale in existing.values():
         session.delete(stale)
     return row
@@ -156,8 +161,11 @@ def inventory_nodes(doc: Inventory) -> list[Node]:
             except KeyError as err:
                 raise Invalid(f"nodes.{spec.name}.devices.model: {err.args[0]}") from None
             memory = group.memory_mib or int(model.memory_gib * 1024)
+            mig = _inventory_mig(f"nodes.{spec.name}.devices.mig", model, group)
             for _ in range(group.count):
-                devices.append(Device(len(devices), model.name, memory, simulated=group.simulated))
+                devices.append(
+                    Device(len(devices), model.name, memory, simulated=group.simulated, mig=mig)
+                )
         nodes.append(
             Node(
                 spec.name,
@@ -169,6 +177,35 @@ def inventory_nodes(doc: Inventory) -> list[Node]:
             )
         )
     return nodes
+
+
+def _inventory_mig(
+    where: str, model: catalog.AcceleratorModel, group: InventoryDevices
+) -> tuple[MigInstance, ...]:
+    """The declared slices of a simulated GPU. Real GPUs' slices come from the driver (NVML),
+    which knows their UUIDs: a declared layout could not tell a replica which slice it got."""
+    if not group.mig:
+        return ()
+    if not group.simulated:
+        raise Invalid(
+            f"{where}: MIG slices of real devices are read from the driver; declare them only "
+            "for simulated devices"
+        )
+    profiles = [p.strip().lower() for p in group.mig]
+    for profile in profiles:
+        try:
+            catalog.check_mig_profile(model, profile)
+        except ValueError as err:
+            raise Invalid(f"{where}: {err}") from None
+    if sum(int(p.partition("g.")[0]) for p in profiles) > 7:
+        raise Invalid(f"{where}: {' + '.join(profiles)} is more than the 7 compute slices of a GPU")
+    return tuple(MigInstance(i, p) for i, p in enumerate(profiles))
+
+
+def as_device(row: DeviceRow) -> Device:
+    """A stored device as the domain sees it (executors and the environment read this)."""
+    mig = tuple(MigInstance(s["index"], s["profile"], s.get("uuid")) for s in row.mig or ())
+    return Device(row.index, row.model, row.memory_mib, row.uuid, row.simulated, row.healthy, mig)
 
 
 def import_inventory(session: Session, who: Principal, doc: Inventory) -> list[NodeRow]:
@@ -190,6 +227,8 @@ def allocations(session: Session) -> dict[str, Allocation]:
             alloc.device_milli[pick["index"]] += pick["milli"]
             if pick.get("memory_mib") is not None:
                 alloc.device_memory_mib[pick["index"]] += pick["memory_mib"]
+            if pick.get("mig_slice") is not None:
+                alloc.mig_slices[pick["index"]].add(pick["mig_slice"])
     return result
 
 

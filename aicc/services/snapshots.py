@@ -16,6 +16,7 @@ from aicc.scheduler.snapshot import (
     DevicePick,
     DeviceView,
     JobView,
+    MigSlice,
     NodeView,
     Placement,
     QueueView,
@@ -38,6 +39,7 @@ def replica_request(spec: JobSpec) -> ReplicaRequest:
         accel_milli=accel.milli,
         accel_memory_mib=accel.memory_mib,
         models=tuple(accel.models) if accel.models else None,
+        mig_profile=accel.mig,
     )
 
 
@@ -71,6 +73,10 @@ def node_views(session: Session, *, empty: bool = False) -> list[NodeView]:
                 d.memory_mib,
                 free_milli=1000 - alloc.device_milli.get(d.index, 0),
                 free_memory_mib=d.memory_mib - alloc.device_memory_mib.get(d.index, 0),
+                mig=tuple(
+                    MigSlice(s["index"], s["profile"], s["index"] in alloc.mig_slices[d.index])
+                    for s in d.mig or ()
+                ),
             )
             for d in devices.get(row.id, [])
             if d.healthy
@@ -129,7 +135,10 @@ def _placed_jobs(session: Session) -> list[JobView]:
             Placement(
                 r.index,
                 names[r.node_id],
-                tuple(DevicePick(d["index"], d["milli"], d.get("memory_mib")) for d in r.devices),
+                tuple(
+                    DevicePick(d["index"], d["milli"], d.get("memory_mib"), d.get("mig_slice"))
+                    for d in r.devices
+                ),
             )
             for r in reps
         )

@@ -154,6 +154,7 @@ class DeviceRow(Base):
     uuid: Mapped[str | None] = mapped_column(String(100))
     simulated: Mapped[bool] = mapped_column(Boolean, default=False)
     healthy: Mapped[bool] = mapped_column(Boolean, default=True)
+    mig: Mapped[list[Any]] = mapped_column(default=list)  # [{"index", "profile", "uuid"}]
 
 
 class JobRow(Base):
@@ -198,7 +199,8 @@ class ReplicaRow(Base):
     attempt: Mapped[int] = mapped_column(Integer)
     index: Mapped[int] = mapped_column(Integer)
     node_id: Mapped[str] = mapped_column(ForeignKey("nodes.id"), index=True)
-    devices: Mapped[list[Any]] = mapped_column(default=list)  # [{"index", "milli", "memory_mib"}]
+    # [{"index", "milli", "memory_mib"}], plus "mig_slice" (its MigInstance.index) for a MIG slice
+    devices: Mapped[list[Any]] = mapped_column(default=list)
     cpu_milli: Mapped[int] = mapped_column(Integer)
     memory_mib: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(16))  # scheduled | running | exited | lost

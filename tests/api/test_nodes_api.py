@@ -1,6 +1,8 @@
-"""Nodes through the API: inventory import, simulated accelerators, sharing, cordon."""
+"""Nodes through the API: inventory import, simulated accelerators, sharing, MIG slices, cordon."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 
@@ -112,3 +114,64 @@ def test_drain_with_evict_requeues_running_work_elsewhere(api: TestClient) -> No
     why = api.get(f"/api/v1/jobs/{job['id']}/explain").json()
     assert why["reasons"][0]["code"] == "resources"  # the only H100 node takes nothing new
     api.post(f"/api/v1/jobs/{job['id']}/cancel")
+
+
+MIG_NODE = {
+    "nodes": [
+        {
+            "name": "mig-a",
+            "cpu": 16,
+            "memory": "64GiB",
+            "devices": [
+                {"model": "A100-80GB", "simulated": True, "mig": ["1g.10gb"] * 7},
+            ],
+        }
+    ]
+}
+
+
+def test_mig_slices_of_one_gpu_run_side_by_side_and_are_freed(
+    api: TestClient, tmp_path: Path
+) -> None:
+    assert api.post("/api/v1/nodes/import", json=MIG_NODE).status_code == 200
+    gate = tmp_path / "gate"
+    spec = {
+        "command": f"while [ ! -e {gate} ]; do sleep 0.2; done; env",
+        "resources": {"cpu": "500m", "memory": "256MiB", "accelerator": {"mig": "1g.10gb"}},
+    }
+    jobs = [submit(api, spec) for _ in range(8)]
+    running = [wait_state(api, j["id"], {"running"}) for j in jobs[:7]]
+    picks = [r["replicas"][0]["devices"][0] for r in running]
+    assert {r["replicas"][0]["node"] for r in running} == {"mig-a"}
+    assert {p["index"] for p in picks} == {0} and {p["milli"] for p in picks} == {142}
+    assert sorted(p["mig_slice"] for p in picks) == list(range(7))  # one GPU, seven jobs
+
+    eighth = wait_state(api, jobs[7]["id"], {"admitted"})
+    why = api.get(f"/api/v1/jobs/{eighth['id']}/explain").json()
+    assert why["reasons"][0]["code"] == "resources", why
+    (node,) = [n for n in api.get("/api/v1/nodes").json()["items"] if n["name"] == "mig-a"]
+    assert [s["allocated"] for s in node["devices"][0]["mig"]] == [True] * 7
+    assert node["devices"][0]["allocated_milli"] == 7 * 142
+
+    gate.touch()  # the first seven end, their slices are freed, and the eighth gets one
+    done = wait_state(api, jobs[7]["id"], {"succeeded", "failed"})
+    assert done["state"] == "succeeded" and done["replicas"][0]["devices"][0]["mig_slice"] in range(
+        7
+    )
+    assert env_of(api, done["id"], "AICC_MIG_PROFILE") == "1g.10gb"
+    assert env_of(api, done["id"], "CUDA_VISIBLE_DEVICES") == "0"  # simulated: the GPU's index
+
+
+def test_a_mig_request_that_cannot_be_met_is_refused_with_what_to_ask(api: TestClient) -> None:
+    wrong = {"command": "x", "resources": {"accelerator": {"mig": "1g.5gb", "model": "A100"}}}
+    answer = api.post("/api/v1/jobs", json=wrong)
+    assert answer.status_code == 422
+    assert "A100-80GB has no MIG profile '1g.5gb' (offers: 1g.10gb, 1g.20gb" in answer.text
+    api.post("/api/v1/nodes/import", json=INVENTORY)  # whole A100s and an H100, none in MIG mode
+    nowhere = api.post(
+        "/api/v1/jobs", json={**wrong, "resources": {"accelerator": {"mig": "1g.10gb"}}}
+    )
+    assert nowhere.status_code == 422 and "one MIG slice 1g.10gb" in nowhere.text
+    real = {"nodes": [{**MIG_NODE["nodes"][0], "devices": [{"model": "A100", "mig": ["7g.80gb"]}]}]}
+    refused = api.post("/api/v1/nodes/import", json=real)
+    assert refused.status_code == 422 and "only for simulated devices" in refused.text

@@ -180,6 +180,36 @@ def test_a_share_outside_one_device_is_refused(share: Any) -> None:
     error_of({"command": "x", "resources": {"accelerator": {"share": share}}})
 
 
+def test_a_mig_slice_is_one_device_of_a_model_that_offers_the_profile() -> None:
+    accel = spec(resources={"accelerator": {"mig": "1G.10GB", "model": "A100"}}).resources
+    assert (accel.accelerator.mig, accel.accelerator.count) == ("1g.10gb", 1)
+    assert accel.accelerator.models == ["A100-80GB"] and accel.accelerator.total_milli == 142
+
+
+def test_a_mig_slice_without_models_is_narrowed_to_those_that_offer_it() -> None:
+    models = spec(resources={"accelerator": {"mig": "1g.10gb"}}).resources.accelerator.models
+    assert models is not None and "A100-80GB" in models and "H100-SXM" in models
+    assert "A100-40GB-PCIe" in models and "H200" not in models and "L4" not in models
+
+
+@pytest.mark.parametrize(
+    ("accelerator", "words"),
+    [
+        ({"mig": "1g.5gb", "model": "A100-80GB"}, ["1g.5gb", "offers: 1g.10gb, 1g.20gb"]),
+        ({"mig": "1g.10gb", "model": "L4"}, ["L4 has no MIG profile", "offers: none"]),
+        ({"mig": "9g.1gb"}, ["no accelerator model offers MIG profile '9g.1gb'", "1g.5gb"]),
+        ({"mig": "1g.10gb", "count": 2}, ["one slice per replica", "replicas"]),
+        ({"mig": "1g.10gb", "milli": 500}, ["leave out `milli` and `memory`"]),
+        ({"mig": "1g.10gb", "memory": "5GiB"}, ["leave out `milli` and `memory`"]),
+    ],
+)
+def test_a_bad_mig_request_says_what_to_change(
+    accelerator: dict[str, Any], words: list[str]
+) -> None:
+    message = error_of({"command": "x", "resources": {"accelerator": accelerator}})
+    assert all(word in message for word in words), message
+
+
 def test_gpus_shorthand_asks_for_whole_devices() -> None:
     accel = spec(resources={"gpus": 4}).resources.accelerator
     assert (accel.count, accel.total_milli) == (4, 4000)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from aicc.core.topology import Device, MigInstance
 from aicc.executors import environment
 from aicc.executors.base import ReplicaLaunch
 
@@ -36,3 +37,24 @@ def test_the_engine_sets_the_device_variables_for_the_devices_it_gives() -> None
     assert env["PYTHONUNBUFFERED"] == "1" and env["PATH"]
     cpu_only = environment.engine_env(ReplicaLaunch(**{**vars(replica), "device_indices": ()}))
     assert cpu_only["CUDA_VISIBLE_DEVICES"] == "3"
+
+
+A100 = "A100-80GB"
+
+
+def test_a_mig_slice_is_visible_by_its_uuid_and_names_its_profile() -> None:
+    gpu = Device(0, A100, 81920, uuid="GPU-1", mig=(MigInstance(3, "1g.10gb", "MIG-6f3d0b8e"),))
+    picks = [{"index": 0, "milli": 142, "memory_mib": 10240, "mig_slice": 3}]
+    env = environment.device_env(picks, {0: gpu}, "1g.10gb")
+    assert env == {"CUDA_VISIBLE_DEVICES": "MIG-6f3d0b8e", "AICC_MIG_PROFILE": "1g.10gb"}
+
+
+def test_a_simulated_slice_keeps_the_index_and_whole_devices_are_unchanged() -> None:
+    simulated = Device(2, A100, 81920, simulated=True, mig=(MigInstance(0, "1g.10gb"),))
+    picks = [{"index": 2, "milli": 142, "memory_mib": 10240, "mig_slice": 0}]
+    env = environment.device_env(picks, {2: simulated}, "1g.10gb")
+    assert env == {"CUDA_VISIBLE_DEVICES": "2", "AICC_MIG_PROFILE": "1g.10gb"}
+    npus = {i: Device(i, "Ascend-910B", 65536) for i in range(2)}
+    whole = [{"index": i, "milli": 1000, "memory_mib": None} for i in range(2)]
+    assert environment.device_env(whole, npus, None) == {"ASCEND_RT_VISIBLE_DEVICES": "0,1"}
+    assert environment.device_env(whole, {}, None) == {"CUDA_VISIBLE_DEVICES": "0,1"}

@@ -73,6 +73,19 @@ def test_a_share_as_the_reconciler_will_pass_it() -> None:
     assert launch_extras(base) == (None, 100, {})
 
 
+def test_a_mig_slice_asks_for_one_mig_resource_of_its_profile() -> None:
+    slice_ = replace(
+        replica((0,), {"CUDA_VISIBLE_DEVICES": "0", "AICC_MIG_PROFILE": "1g.10gb"}),
+        devices=({"index": 0, "milli": 142, "memory_mib": 10240, "mig_slice": 3},),
+        mig_profile="1g.10gb",
+    )
+    a100 = {0: Device(0, "A100-80GB", 81920, uuid="GPU-0000")}
+    got = accelerator_for(slice_, devices=a100, resource="nvidia.com/gpu", name_devices=True)
+    assert got == Accelerator("nvidia.com/mig-1g.10gb", 1)  # not pinned: the plugin picks it
+    unknown_node = accelerator_for(slice_, devices={}, resource=None, name_devices=False)
+    assert unknown_node == Accelerator("nvidia.com/mig-1g.10gb", 1)
+
+
 def test_build_from_settings(tmp_path: Path) -> None:
     settings = KubernetesSettings(
         namespace="aicc-jobs",

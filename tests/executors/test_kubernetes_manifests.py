@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from aicc.core import catalog
 from aicc.executors.base import ReplicaLaunch
 from aicc.executors.kubernetes import manifests, naming, resources
 from aicc.executors.kubernetes.manifests import Manifests, PodOptions
@@ -311,6 +312,21 @@ def test_hami_share_sizes() -> None:
         "nvidia.com/gpumem-percentage": "100",
         "nvidia.com/gpucores": "100",
     }
+
+
+@pytest.mark.parametrize("hami", [False, True])
+def test_one_mig_slice(hami: bool) -> None:
+    built = manifests.build(
+        [replica(devices=(0,))],
+        options=PodOptions(namespace="aicc", hami=hami),
+        image="busybox:1.36",
+        accelerator=Accelerator(catalog.k8s_resource("A100-80GB", "1g.10gb"), 1),
+        hostnames=["gpu-01"],
+    )
+    validate(built)
+    limits = main(built)["resources"]["limits"]
+    assert limits == {"cpu": "4000m", "memory": "16384Mi", "nvidia.com/mig-1g.10gb": "1"}
+    assert "CUDA_VISIBLE_DEVICES" not in env_of(built)  # the device plugin sets it
 
 
 def test_share_without_hami_is_refused() -> None:

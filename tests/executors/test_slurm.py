@@ -166,6 +166,14 @@ def runtime_limited(executor: SlurmExecutor) -> str:
     return executor.launch(replica("echo started; sleep 600", "n1", max_runtime_s=5))
 
 
+def test_a_mig_slice_is_refused_before_anything_is_submitted(tmp_path: Path) -> None:
+    executor = SlurmExecutor(base_dir=tmp_path, commands=SlurmCommands(bin_dir=tmp_path))
+    mig = replica("true", "n1", gpus=1, mig_profile="1g.10gb")
+    with pytest.raises(ValueError, match=r"cannot run a MIG slice \(1g.10gb\).*whole GPUs"):
+        executor.launch(mig)
+    assert not any(tmp_path.iterdir())
+
+
 def test_discover_sees_nodes_and_gpus(executor: SlurmExecutor, runtime_limited: str) -> None:
     nodes = {n.name: n for n in executor.discover()}
     assert sorted(nodes) == ["n1", "n2", "n3"]

@@ -74,11 +74,15 @@ def accelerator_for(
     """What the replica asks of the device plugin: its devices' resource (as discovered on its
     node, else from the vendor's device variable, else `nvidia.com/gpu`), their count, the share
     of each, and the UUIDs of the devices AICC bound when `name_devices` (a single pod placed by
-    AICC: a gang's pods share one template and cannot each name theirs)."""
+    AICC: a gang's pods share one template and cannot each name theirs). A MIG slice asks for
+    one `nvidia.com/mig-<profile>`."""
     if not replica.device_indices:
         return None
     _, _, shares = launch_extras(replica)
     first = devices.get(replica.device_indices[0])
+    if replica.mig_profile is not None:  # the NVIDIA device plugin's "mixed" strategy picks it
+        model = first.model if first else catalog.mig_models(replica.mig_profile)[0]
+        return Accelerator(resource=catalog.k8s_resource(model, replica.mig_profile), count=1)
     share = shares.get(replica.device_indices[0]) or {}
     uuids = tuple(
         d.uuid for i in replica.device_indices if (d := devices.get(i)) is not None and d.uuid

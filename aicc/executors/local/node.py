@@ -1,4 +1,5 @@
-"""This machine as a node: its CPUs, memory, and NVIDIA GPUs found through NVML.
+"""This machine as a node: its CPUs, memory, and NVIDIA GPUs found through NVML (with their MIG
+slices when MIG mode is on, mig.py).
 
 Simulated devices (CONTRACTS.md §8) can be added by configuration so that a laptop without a GPU
 can run accelerator jobs for demos and tests; they are marked simulated everywhere.
@@ -16,6 +17,7 @@ import psutil
 
 from aicc.core import catalog
 from aicc.core.topology import Device, Node
+from aicc.executors.local.mig import mig_instances
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,10 @@ def nvidia_devices() -> tuple[list[Device], str]:
             memory = int(pynvml.nvmlDeviceGetMemoryInfo(handle).total) // (1024 * 1024)
             uuid = pynvml.nvmlDeviceGetUUID(handle)
             uuid = uuid.decode() if isinstance(uuid, bytes) else str(uuid)
-            devices.append(Device(index, known.name if known else name, memory, uuid=uuid))
+            slices = mig_instances(pynvml, handle, known.mig_profiles if known else ())
+            devices.append(
+                Device(index, known.name if known else name, memory, uuid=uuid, mig=slices)
+            )
         return devices, f"{len(devices)} NVIDIA GPU(s)"
     finally:
         pynvml.nvmlShutdown()

@@ -165,7 +165,16 @@ class SlurmExecutor(Executor):
         return f"{NAME_PREFIX}{replica.job_id}-{replica.attempt}-{replica.index}"
 
     def launch(self, replica: ReplicaLaunch) -> str:
-        """Submit the replica with `sbatch`, or return the job already submitted for it."""
+        """Submit the replica with `sbatch`, or return the job already submitted for it.
+
+        A MIG slice is refused (ValueError): Slurm's gres name for one is the site's choice
+        (`AutoDetect=nvml` types such as `gpu:1g.10gb`, or a `MultipleFiles` gres.conf), so
+        there is no name AICC could ask for; the scheduler places no slice on Slurm nodes."""
+        if replica.mig_profile is not None:
+            raise ValueError(
+                f"the Slurm executor cannot run a MIG slice ({replica.mig_profile}): Slurm hands "
+                "out whole GPUs through GRES; run MIG jobs on a local or Kubernetes node"
+            )
         attempt_dir = self.job_dir(replica.job_id).absolute() / str(replica.attempt)
         run_dir = attempt_dir / str(replica.index)
         run_dir.mkdir(parents=True, exist_ok=True)

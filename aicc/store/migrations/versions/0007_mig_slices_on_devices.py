@@ -1,0 +1,31 @@
+"""MIG slices on devices
+
+A GPU in MIG mode is handed out slice by slice: `devices.mig` lists its slices,
+[{"index": 0, "profile": "3g.40gb", "uuid": "MIG-..."}], empty for a device that is not
+partitioned. A replica holding a slice records its index as `mig_slice` in `replicas.devices`
+(JSON already), so that needs no change of schema.
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-11-29 10:00:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("devices", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("mig", sa.JSON(), nullable=False, server_default="[]"))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("devices", schema=None) as batch_op:
+        batch_op.drop_column("mig")

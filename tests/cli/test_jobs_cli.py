@@ -1,0 +1,47 @@
+"""`aicc node import` and `aicc job submit|get` against a real server over HTTP: a job asking for a
+MIG slice of a simulated A100 runs on one and says so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from aicc.cli.main import app
+from aicc.testing.servers import over_http
+
+INVENTORY = """\
+nodes:
+  - name: mig-a
+    cpu: 8
+    memory: 32GiB
+    devices:
+      - model: A100-80GB
+        simulated: true
+        mig: [3g.40gb, 1g.10gb, 1g.10gb]
+"""
+
+JOB = """\
+name: slice
+command: echo "profile=$AICC_MIG_PROFILE"
+resources:
+  accelerator: {mig: 1g.10gb}
+"""
+
+
+def test_a_job_asking_for_a_mig_slice_runs_on_one(tmp_path: Path) -> None:
+    with over_http(tmp_path / "home") as (url, token, _state):
+        env = {"AICC_SERVER": url, "AICC_TOKEN": token, "COLUMNS": "200"}
+
+        def aicc(*args: str) -> str:
+            result = CliRunner().invoke(app, list(args), env=env)
+            assert result.exit_code == 0, result.output
+            return result.stdout
+
+        (tmp_path / "inventory.yaml").write_text(INVENTORY)
+        assert "mig-a" in aicc("node", "import", str(tmp_path / "inventory.yaml"))
+        (tmp_path / "job.yaml").write_text(JOB)
+        job_id = aicc("job", "submit", "-f", str(tmp_path / "job.yaml"), "--wait").split()[0]
+        shown = aicc("job", "get", job_id)
+        assert "mig 1g.10gb" in shown and "A100-80GB#0 mig slice 1" in shown
+        assert "profile=1g.10gb" in aicc("job", "logs", job_id)
