@@ -43,6 +43,14 @@ def money(value: str | Decimal | None) -> str:
         return str(value)
 
 
+def item_label(t: Translator, item: str) -> str:
+    """An invoice line's item for people (`accelerator:A100-80GB` -> "A100-80GB accelerator
+    time"); an item this portal has no message for is shown as it is stored."""
+    kind, _, model = item.partition(":")
+    key = f"bills.item.{kind}"
+    return t(key, model=model) if t.has(key) else item
+
+
 def _months(now: datetime, zone: str) -> list[str]:
     """This month and the eleven before it, newest first."""
     year, month = map(int, periods.month_of(now, zone).split("-"))
@@ -246,6 +254,7 @@ def bills(
         data=page,
         chart=chart(page, t),
         money=money,
+        item=lambda code: item_label(t, code),
         valid_now=valid_now,
         today=credits.today(utcnow(), state.settings.site.timezone),
     )

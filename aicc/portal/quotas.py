@@ -12,8 +12,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
 from aicc.api.deps import SessionDep
+from aicc.core.tenancy import Principal
 from aicc.portal.i18n import Translator
 from aicc.portal.web import Me, PortalRoute, is_htmx, language_of, render
 from aicc.services import quotas
@@ -41,6 +43,22 @@ def unit_key(key: str) -> str:
 
 def resource_label(t: Translator, key: str) -> str:
     return t(f"quotas.key.{key}") if key in PLAIN else key
+
+
+def helpers(t: Translator) -> dict[str, Any]:
+    """What the quota macros (`_quota.html`) need from the page's context."""
+    return {"shown": shown, "unit_key": unit_key, "label": lambda k: resource_label(t, k)}
+
+
+def own_standing(session: Session, who: Principal) -> quotas.Standing | None:
+    """The dashboard's card: the person's organization as /quotas shows it. None for an
+    operator, whose organization is no tenant's (the quota page shows them every one)."""
+    if who.is_admin or who.org_id is None:
+        return None
+    return next(
+        (s for s in quotas.standings(session, who) if s.kind == "org" and s.id == who.org_id),
+        None,
+    )
 
 
 @dataclass(frozen=True)
@@ -105,7 +123,5 @@ def quota_list(request: Request, session: SessionDep, me: Me, key: str | None = 
         nav="quotas",
         data=page,
         chart=chart(page, t) if page.key else None,
-        shown=shown,
-        unit_key=unit_key,
-        label=lambda k: resource_label(t, k),
+        **helpers(t),
     )

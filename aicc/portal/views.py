@@ -31,13 +31,16 @@ FINISHED = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
 # The order states are listed in (filters, the dashboard's chart): the life of a job.
 STATE_ORDER = [*WAITING, *RUNNING, *FINISHED]
 PAGE_SIZE = 50
+DASHBOARD_JOBS = 8  # running and waiting jobs listed on the dashboard
+RECENTLY_ENDED = 5
 LOG_TAIL_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
 class Dashboard:
     counts: dict[str, int]
-    recent: list[schemas.Job]
+    active: list[schemas.Job]  # running and waiting, newest first
+    finished: list[schemas.Job]  # the latest that ended
 
     @property
     def total(self) -> int:
@@ -97,8 +100,21 @@ def job_counts(session: Session, who: Principal) -> dict[str, int]:
 
 
 def dashboard(session: Session, who: Principal) -> Dashboard:
-    rows = jobs.list_jobs(session, who, state=None, project=None, limit=5, before_id=None)
-    return Dashboard(job_counts(session, who), [schemas.job_out(session, r) for r in rows])
+    """The person's running and waiting jobs (up to DASHBOARD_JOBS, however old) and the latest
+    few that ended, from the same `jobs.list_jobs` as the job list."""
+    active: list[JobRow] = []
+    for state in (*RUNNING, *WAITING):
+        active += jobs.list_jobs(
+            session, who, state=state.value, project=None, limit=DASHBOARD_JOBS, before_id=None
+        )
+    active = sorted(active, key=lambda r: r.id, reverse=True)[:DASHBOARD_JOBS]
+    latest = jobs.list_jobs(session, who, state=None, project=None, limit=25, before_id=None)
+    ended = [r for r in latest if JobState(r.state).is_terminal()][:RECENTLY_ENDED]
+    return Dashboard(
+        job_counts(session, who),
+        [schemas.job_out(session, r) for r in active],
+        [schemas.job_out(session, r) for r in ended],
+    )
 
 
 def job_list(

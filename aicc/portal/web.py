@@ -378,7 +378,7 @@ def set_language(
 
 @router.get("/")
 def dashboard(request: Request, state: StateDep, session: SessionDep, me: Me) -> Response:
-    from aicc.portal import billing  # it builds on this module's routing and rendering
+    from aicc.portal import billing, quotas  # they build on this module's routing and rendering
 
     data = views.dashboard(session, me.who)
     t = Translator(language_of(request, me))
@@ -395,6 +395,9 @@ def dashboard(request: Request, state: StateDep, session: SessionDep, me: Me) ->
         finished=views.FINISHED,
         spend=billing.month_spend(session, state, me),
         money=billing.money,
+        quota=quotas.own_standing(session, me.who),
+        duration_s=views.duration_s,
+        **quotas.helpers(t),
     )
 
 
@@ -430,6 +433,8 @@ def job_page(
     replica: int = 0,
     stream: Stream = "stdout",
 ) -> Response:
+    from aicc.portal import job_resources  # it builds on this module's routing and rendering
+
     detail = views.job_detail(session, me.who, job_id, state.controller.profile)
     if not 0 <= replica < max(1, len(detail.job.replicas)):
         replica = 0
@@ -437,7 +442,14 @@ def job_page(
         session, me.who, state.executors, job_id, replica=replica, stream=stream
     )
     return render(
-        request, "job.html", me=me, nav="jobs", d=detail, log=log_view, duration_s=views.duration_s
+        request,
+        "job.html",
+        me=me,
+        nav="jobs",
+        d=detail,
+        log=log_view,
+        duration_s=views.duration_s,
+        **job_resources.context(session, state, me, job_id),
     )
 
 
@@ -500,10 +512,10 @@ def install(app: FastAPI) -> None:
             "(`make run` does) or pages will not update live",
             VENDOR,
         )
-    from aicc.portal import account, billing, center, quotas, wizard, yaml_editor
+    from aicc.portal import account, billing, center, job_resources, quotas, wizard, yaml_editor
 
     app.include_router(router)
-    for pages in (center, quotas, account, wizard, yaml_editor, billing):
+    for pages in (center, quotas, account, wizard, yaml_editor, billing, job_resources):
         app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="portal-static")
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import tarfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -57,6 +60,31 @@ def outputs_dir(session: Session, job: JobRow, executors: dict[str, Executor]) -
             if path is not None and path.is_dir():
                 return path
     raise NotFound(f"job {job.id} has no outputs on this server (yet)")
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    path: str  # relative to `$AICC_OUTPUT_DIR`, with '/'
+    size: int
+
+
+def output_files(root: Path) -> list[OutputFile]:
+    """The regular files under `root`, sorted by path; symbolic links are left out (a job could
+    point one anywhere on the node)."""
+    return [
+        OutputFile(path.relative_to(root).as_posix(), path.stat().st_size)
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and not path.is_symlink()
+    ]
+
+
+def outputs_archive(root: Path) -> bytes:
+    """A tar.gz of `output_files(root)`, built in memory."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for item in output_files(root):
+            archive.add(root / item.path, arcname=item.path, recursive=False)
+    return buffer.getvalue()
 
 
 def follow_step(

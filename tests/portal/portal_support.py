@@ -120,3 +120,19 @@ def wait_job(
         if time.monotonic() > deadline:
             raise AssertionError(f"job {job_id} stayed {job['state']}: {job['message']}")
         time.sleep(0.05)
+
+
+def wait_usage(
+    api: TestClient | httpx.Client, person: Person, job_id: str, timeout: float = 15
+) -> list[dict[str, Any]]:
+    """The job's usage records, once the meter has written some."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = api.get(f"/api/v1/usage?job={job_id}", headers=person.headers)
+        assert answer.status_code == 200, answer.text
+        items: list[dict[str, Any]] = answer.json()["items"]
+        if items:
+            return items
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no usage was metered for {job_id}")
+        time.sleep(0.05)

@@ -8,7 +8,16 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from portal_support import Person, csrf_of, operator, signed_in
+from portal_support import (
+    TERMINAL,
+    Person,
+    csrf_of,
+    operator,
+    signed_in,
+    submit,
+    wait_job,
+    wait_usage,
+)
 
 from aicc.api.state import AppState
 
@@ -45,6 +54,22 @@ def test_a_tenant_sees_its_own_bills_only(api: TestClient, alice: Person, bob: P
     assert "Download CSV" in text and "Draft" in text
     other = signed_in(api, bob).get("/bills")
     assert "globex-voucher" in other.text and "acme" not in other.text
+
+
+def test_invoice_lines_name_their_items_and_units_in_words(api: TestClient, alice: Person) -> None:
+    half = {"cpu": "100m", "memory": "64MiB", "accelerator": {"milli": 500}}
+    job = submit(api, alice, command="true", resources=half)
+    wait_job(api, alice, job["id"], TERMINAL)
+    wait_usage(api, alice, job["id"])
+    client = signed_in(api, alice)
+    text = client.get("/bills").text
+    assert "A100-80GB accelerator time" in text and "PFLOPS·h" in text
+    assert "accelerator:A100-80GB" not in text and "pflops_hour" not in text
+    client.post("/language", data={"csrf": csrf_of(client), "language": "zh-CN"})
+    chinese = client.get("/bills").text
+    assert "A100-80GB 加速卡时长" in chinese and "PFLOPS·时" in chinese
+    csv = client.get("/bills/export").text
+    assert "accelerator:A100-80GB" in csv  # the file keeps the API's codes
 
 
 def test_the_org_filter_is_for_operators_only(api: TestClient, alice: Person, bob: Person) -> None:

@@ -5,10 +5,13 @@ A person signs in, sees the job list update by itself when a job is submitted wi
 watches the job reach `succeeded` on its page and reads its log, cancels another job, switches to
 中文, and a second tenant gets a 404 for the first tenant's job page. An operator walks through the
 center's pages: the overview's charts drawn from real jobs, the device heat map (live, and a node
-cordoned from it), quotas, tenants with a refused form, the audit log, a token created and revoked,
-and the heat map in Chinese. Every page is checked for
-console errors and for serious accessibility violations (axe-core, from npm), and screenshots of
-each main page are saved under tests/artifacts/portal/ for people to look at.
+cordoned from it), quotas, tenants with a refused form, prices, the audit log, a token created and
+revoked, and the heat map in Chinese. A tenant estimates a job in the wizard, submits it and
+watches it succeed, and reads the dashboard's spend and quota. Every main page is also opened on a
+390 px wide screen, where it must not scroll sideways (wide tables scroll inside their card).
+Every page is checked for console errors and for serious accessibility violations (axe-core, from
+npm), at both widths, and screenshots of each main page are saved under tests/artifacts/portal/
+for people to look at.
 """
 
 from __future__ import annotations
@@ -200,6 +203,28 @@ def axe_check(page: Any, what: str) -> None:
     assert not bad, f"accessibility problems on {what}:\n" + "\n".join(bad)
 
 
+def fits_the_screen(page: Any, what: str) -> None:
+    """The page never scrolls sideways: a table wider than the screen scrolls inside its card."""
+    wide, screen = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert wide <= screen, f"{what} is {wide} px wide on a {screen} px screen"
+
+
+def narrow_tour(browser: Any, watch: Watch, page: Any, url: str, pages: dict[str, str]) -> Any:
+    """Each of `pages` (path: screenshot name) on a 390 px wide screen, signed in as `page`
+    is: its heading shown, a screenshot, no sideways scrolling, no serious axe violation. The
+    narrow page is returned, still open, on the last path."""
+    from playwright.sync_api import expect
+
+    narrow = open_page(browser, watch, NARROW, storage_state=page.context.storage_state())
+    for path, name in pages.items():
+        narrow.goto(url + path)
+        expect(narrow.locator("main h1").first).to_be_visible()
+        shot(narrow, name)
+        fits_the_screen(narrow, path)
+        axe_check(narrow, f"{path} at {NARROW['width']} px")
+    return narrow
+
+
 def sign_in(page: Any, url: str, person: Person) -> None:
     page.goto(url + "/")
     page.get_by_label("User name").fill(person.name)
@@ -324,14 +349,8 @@ def test_a_person_signs_in_and_follows_a_job_to_its_logs(
     expect(page.locator("html")).to_have_attribute("lang", "en")
 
     # A narrow screen: the same pages, stacked.
-    narrow = open_page(chromium, watch, NARROW, storage_state=page.context.storage_state())
-    narrow.goto(url + "/jobs")
-    expect(narrow.get_by_role("link", name="portal-hello")).to_be_visible()
-    shot(narrow, "jobs-narrow")
-    narrow.goto(f"{url}/jobs/{job_id}")
-    shot(narrow, "job-narrow")
-    assert narrow.evaluate("document.documentElement.scrollWidth") <= NARROW["width"] + 1
-    narrow.context.close()
+    tour = {"/jobs": "jobs-narrow", f"/jobs/{job_id}": "job-narrow", "/nodes": "nodes-narrow"}
+    narrow_tour(chromium, watch, page, url, tour).context.close()
 
     problems = list(watch.problems)  # before closing, which cancels any poll in flight
     page.context.close()
@@ -459,6 +478,7 @@ def test_an_operator_walks_through_the_center(site: Site, chromium: Any) -> None
         for link, heading, name in (
             ("Quotas", "Quotas", "quotas"),
             ("Organizations & users", "Organizations and users", "tenants"),
+            ("Prices & vouchers", "Prices and vouchers", "prices"),
             ("Audit log", "Audit log", "audit"),
             ("Secrets", "Secrets", "secrets"),
         ):
@@ -501,15 +521,21 @@ def test_an_operator_walks_through_the_center(site: Site, chromium: Any) -> None
         page.get_by_role("button", name="English").click()
         expect(page.locator("html")).to_have_attribute("lang", "en")
 
-        narrow = open_page(chromium, watch, NARROW, storage_state=page.context.storage_state())
-        for path, name in (
-            ("/center?hours=1", "center-narrow"),
-            ("/center/nodes", "heatmap-narrow"),
-        ):
-            narrow.goto(url + path)
-            expect(narrow.locator("main h1")).to_be_visible()
-            shot(narrow, name)
-            assert narrow.evaluate("document.documentElement.scrollWidth") <= NARROW["width"] + 1
+        tour = {
+            "/center?hours=1": "center-narrow",
+            "/center/nodes": "heatmap-narrow",
+            "/quotas": "quotas-narrow",
+            "/center/tenants": "tenants-narrow",
+            "/center/prices": "prices-narrow",
+            "/center/audit": "audit-narrow",
+        }
+        narrow = narrow_tour(chromium, watch, page, url, tour)
+        # The audit log's table is wider than the screen: it scrolls inside its card, and
+        # takes the keyboard's focus so it can be scrolled without a mouse.
+        table = narrow.locator(".table-wrap[data-scroll-region]")
+        expect(table).to_have_count(1)
+        expect(table).to_have_attribute("tabindex", "0")
+        assert table.evaluate("(el) => el.scrollWidth > el.clientWidth")
         narrow.context.close()
         problems = list(watch.problems)  # before closing, which cancels any poll in flight
     finally:
@@ -545,6 +571,8 @@ def test_the_wizard_the_yaml_editor_and_the_bills(site: Site, chromium: Any) -> 
     site.api.put(f"/api/v1/projects/{alice.project_id}/budget", json=budget).raise_for_status()
     voucher = {"org_id": alice.org_id, "name": "welcome-credit", "amount": "200"}
     site.api.post("/api/v1/vouchers", json=voucher).raise_for_status()
+    quota = {"guaranteed": {"A100-80GB": 2000}, "max": {"A100-80GB": 4000}}
+    site.api.put(f"/api/v1/orgs/{alice.org_id}/quota", json=quota).raise_for_status()
     watch = Watch(expected_422s={"/submit/yaml"})
     page = open_page(chromium, watch)
     try:
@@ -597,13 +625,28 @@ def test_the_wizard_the_yaml_editor_and_the_bills(site: Site, chromium: Any) -> 
         page.get_by_role("button", name="English").click()
         expect(page.locator("html")).to_have_attribute("lang", "en")
 
-        narrow = open_page(chromium, watch, NARROW, storage_state=page.context.storage_state())
+        # The dashboard: this month's spend against the budget, and the quota the operator set.
+        page.get_by_role("link", name="Dashboard").click()
+        expect(page.locator("#spend-meter")).to_be_visible()
+        quota = page.locator("section", has=page.get_by_role("heading", name="Quota of acme"))
+        expect(quota.get_by_role("rowheader", name="A100-80GB")).to_be_visible()
+        expect(page.get_by_role("link", name="wizard-hi")).to_be_visible()
+        shot(page, "dashboard-budget")
+        axe_check(page, "the dashboard with a budget and a quota")
+
         estimate = "/submit/estimate?scenario=llm-finetune&params=7B&tokens=1B"
-        for path, name in ((estimate, "wizard-narrow"), ("/bills", "bills-narrow")):
-            narrow.goto(url + path)
-            expect(narrow.locator("main h1")).to_be_visible()
-            shot(narrow, name)
-            assert narrow.evaluate("document.documentElement.scrollWidth") <= NARROW["width"] + 1
+        tour = {
+            "/": "dashboard-narrow",
+            estimate: "wizard-narrow",
+            "/submit/yaml": "yaml-narrow",
+            "/bills": "bills-narrow",
+            "/tokens": "tokens-narrow",
+            "/secrets": "secrets-narrow",
+        }
+        narrow = narrow_tour(chromium, watch, page, url, tour)
+        narrow.goto(url + "/bills")  # the budgets' table scrolls inside its card
+        budgets = narrow.locator("section", has=narrow.locator("#budgets-title"))
+        expect(budgets.locator(".table-wrap")).to_have_attribute("tabindex", "0")
         narrow.context.close()
         problems = list(watch.problems)
     finally:

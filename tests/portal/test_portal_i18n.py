@@ -89,6 +89,9 @@ def test_every_key_the_pages_use_exists() -> None:
         ("center.rate", ["allocated", "busy", "allocated.simulated", "busy.simulated"]),
         ("dashboard.stat", ["running", "waiting", "finished"]),
         ("why", ["quota", "budget", "resources", "gang", "unschedulable", "queue", "starting"]),
+        ("bills.item", ["accelerator", "cpu", "memory", "storage", "adjustment"]),
+        ("bills.unit", ["accelerator_hour", "pflops_hour", "cpu_core_hour", "memory_gib_hour"]),
+        ("bills.unit", ["storage_gib_day"]),
     ],
 )
 def test_codes_shown_on_pages_have_messages(prefix: str, codes: list[str]) -> None:

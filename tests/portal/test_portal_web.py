@@ -9,6 +9,7 @@ import hashlib
 import logging
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,6 +20,7 @@ from portal_support import (
     browser,
     csrf_of,
     make_person,
+    operator,
     sign_in,
     signed_in,
     submit,
@@ -27,7 +29,7 @@ from portal_support import (
 from sqlalchemy import select
 
 from aicc.api.state import AppState
-from aicc.portal import auth
+from aicc.portal import auth, web
 from aicc.portal.models import PortalSessionRow
 from aicc.services.common import utcnow
 from aicc.store.tables import UserRow
@@ -340,6 +342,31 @@ def test_a_waiting_job_says_why_and_can_be_cancelled(api: TestClient, alice: Per
     assert "Cancel job" not in client.get(f"/jobs/{first['id']}").text
 
 
+def test_the_dashboard_lists_running_and_waiting_jobs_and_the_quota(
+    api: TestClient, alice: Person
+) -> None:
+    quota = {"guaranteed": {"A100-80GB": 1000}, "max": {"A100-80GB": 2000}}
+    assert api.put(f"/api/v1/orgs/{alice.org_id}/quota", json=quota).status_code == 200
+    done = submit(api, alice, name="done-early", command="true")
+    wait_job(api, alice, done["id"], TERMINAL)
+    half = {"cpu": "100m", "memory": "64MiB", "accelerator": {"milli": 500}}
+    busy = submit(api, alice, name="half-busy", command="sleep 60", resources=half)
+    wait_job(api, alice, busy["id"], {"running"})
+    text = signed_in(api, alice).get("/").text
+    jobs_card = text[text.index('id="active-title"') :]
+    active, ended = jobs_card.split("Recently ended")
+    assert "half-busy" in active and "done-early" not in active
+    assert "done-early" in ended and 'href="/submit"' in jobs_card
+    org = api.get(f"/api/v1/orgs/{alice.org_id}").json()["name"]
+    assert f"Quota of {org}" in text and 'href="/quotas"' in text
+    assert 'aria-label="A100-80GB 50%"' in text  # half a device of a one-device guarantee
+    assert 'id="quota-title"' not in operator(api).get("/").text  # no tenant's card
+    api.post(f"/api/v1/jobs/{busy['id']}/cancel")
+    wait_job(api, alice, busy["id"], TERMINAL)
+    idle = signed_in(api, alice).get("/").text
+    assert "Nothing is running or waiting." in idle
+
+
 def test_nodes_page_shows_devices_marked_simulated(api: TestClient, alice: Person) -> None:
     client = signed_in(api, alice)
     page = client.get("/nodes")
@@ -368,3 +395,27 @@ def test_pages_are_complete_and_guarded_in_both_languages(
             assert page.headers["X-Content-Type-Options"] == "nosniff"
             assert "<script>" not in page.text  # no inline scripts: the CSP forbids them
     assert not [r for r in caplog.records if "no message" in r.getMessage()]
+
+
+# Anything a page would fetch from another host: src/href/action with a scheme or `//`, a CSS
+# url() or @import of one, or an absolute http(s) address in a script. `data:` is allowed.
+_REMOTE = re.compile(
+    r"""(?:src|href|action)\s*=\s*["'](?!data:)(?:[a-z][a-z0-9+.-]*:|//)"""
+    r"""|url\(\s*["']?(?!data:)(?:[a-z][a-z0-9+.-]*:|//)|@import|https?://""",
+    re.IGNORECASE,
+)
+
+
+def test_no_template_stylesheet_or_script_loads_from_another_host() -> None:
+    """Front-end libraries are built from npm into static/vendor; nothing comes from a CDN."""
+    portal = Path(web.__file__).parent
+    files = [
+        *(portal / "templates").glob("*.html"),
+        *(portal / "static").glob("*.css"),
+        *(portal / "static").glob("*.js"),
+    ]
+    assert len(files) > 30
+    remote = {f.name: _REMOTE.findall(f.read_text("utf-8")) for f in files}
+    assert not {name: found for name, found in remote.items() if found}
+    assert _REMOTE.search('<script src="https://cdn.example/x.js">')  # the check bites
+    assert _REMOTE.search("@font-face { src: url(//fonts.example/a.woff2) }")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
-import tarfile
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -162,11 +160,6 @@ async def _follow(
 def outputs(job_id: str, who: CurrentUser, state: StateDep, session: SessionDep) -> Response:
     """A tar.gz of the job's `$AICC_OUTPUT_DIR`."""
     job = jobs.get(session, who, job_id)
-    root = logs.outputs_dir(session, job, state.executors)
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for path in sorted(root.rglob("*")):
-            if path.is_file() and not path.is_symlink():
-                archive.add(path, arcname=str(path.relative_to(root)), recursive=False)
+    archive = logs.outputs_archive(logs.outputs_dir(session, job, state.executors))
     headers = {"Content-Disposition": f'attachment; filename="{job.id}-outputs.tar.gz"'}
-    return Response(buffer.getvalue(), media_type="application/gzip", headers=headers)
+    return Response(archive, media_type="application/gzip", headers=headers)

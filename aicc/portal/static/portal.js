@@ -135,6 +135,31 @@
     });
   }
 
+  // A table wider than its card scrolls sideways inside it; the keyboard must reach it too, so
+  // it takes focus and is a region named by its card's heading. Tables that fit are left alone.
+  function scrollingTables() {
+    document.querySelectorAll(".table-wrap").forEach(function (wrap) {
+      var scrolls = wrap.scrollWidth > wrap.clientWidth + 1;
+      var ours = wrap.hasAttribute("data-scroll-region");
+      if (scrolls && !wrap.hasAttribute("tabindex")) {
+        var card = wrap.closest("section, .card");
+        var heading = card && card.querySelector("h2, h3");
+        wrap.setAttribute("tabindex", "0");
+        wrap.setAttribute("data-scroll-region", "");
+        if (heading && heading.id) {
+          wrap.setAttribute("role", "region");
+          wrap.setAttribute("aria-labelledby", heading.id);
+        }
+      } else if (!scrolls && ours) {
+        ["tabindex", "data-scroll-region", "role", "aria-labelledby"].forEach(function (name) {
+          wrap.removeAttribute(name);
+        });
+      }
+    });
+  }
+
+  window.addEventListener("resize", scrollingTables);
+
   // One listener for every chart on the page, including those a poll brought in.
   window.addEventListener("resize", function () {
     if (!window.echarts) return;
@@ -168,6 +193,7 @@
   function init(root) {
     localTimes(root);
     charts(root);
+    scrollingTables();
     root.querySelectorAll("pre[data-follow]").forEach(function (pre) {
       pre.scrollTop = pre.scrollHeight;
     });
@@ -195,6 +221,7 @@
     var root = event.detail.elt;
     localTimes(root);
     charts(root);
+    scrollingTables();
     var pre = root.querySelector && root.querySelector("pre[data-follow]");
     if (pre && logScroll && !logScroll.atEnd) {
       pre.scrollTop = logScroll.top;
