@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 from aicc.billing import budgets
 from aicc.core.jobspec import JobSpec
 from aicc.core.topology import WHOLE_DEVICES, NodeState
+from aicc.scheduler.cluster import MILLI
 from aicc.scheduler.plugins.fairshare import WEEK_S
 from aicc.scheduler.snapshot import (
     DevicePick,
@@ -43,7 +45,7 @@ def replica_request(spec: JobSpec) -> ReplicaRequest:
     )
 
 
-def job_view(job: JobRow) -> JobView:
+def job_view(job: JobRow, attained_s: float = 0.0) -> JobView:
     spec = JobSpec.model_validate(job.spec)
     return JobView(
         id=job.id,
@@ -54,7 +56,27 @@ def job_view(job: JobRow) -> JobView:
         project_id=job.project_id,
         queue=job.queue_id,
         max_runtime_s=spec.max_runtime_s,
+        attained_s=attained_s,
     )
+
+
+def attained(session: Session, jobs: Iterable[JobRow]) -> dict[str, float]:
+    """Device-seconds each job ran in its earlier attempts (least-attained-service policies
+    count them; a requeued job does not start over at the front)."""
+    current = {j.id: j.attempt for j in jobs if j.attempt > 0}
+    if not current:
+        return {}
+    out: dict[str, float] = {}
+    query = select(ReplicaRow).where(
+        ReplicaRow.job_id.in_(current), ReplicaRow.started_at.is_not(None)
+    )
+    for rep in session.scalars(query):
+        if rep.attempt >= current[rep.job_id] or rep.started_at is None:
+            continue
+        ran = ((rep.ended_at or rep.started_at) - rep.started_at).total_seconds()
+        devices = sum(d["milli"] for d in rep.devices) / MILLI if rep.devices else 1.0
+        out[rep.job_id] = out.get(rep.job_id, 0.0) + max(0.0, ran) * devices
+    return out
 
 
 def node_views(session: Session, *, empty: bool = False) -> list[NodeView]:
@@ -129,6 +151,7 @@ def _placed_jobs(session: Session) -> list[JobView]:
         if rep.attempt == jobs[rep.job_id].attempt:
             held.setdefault(rep.job_id, []).append(rep)
     views = []
+    earlier = attained(session, jobs.values())
     for job_id, reps in held.items():
         job = jobs[job_id]
         placements = tuple(
@@ -145,7 +168,7 @@ def _placed_jobs(session: Session) -> list[JobView]:
         started = [r.started_at for r in reps if r.started_at]
         views.append(
             replace(
-                job_view(job),
+                job_view(job, earlier.get(job_id, 0.0)),
                 started_at=min(started) if started else job.updated_at,
                 placements=placements,
                 borrowed=job.borrowed,
@@ -173,12 +196,13 @@ def build(
 ) -> Snapshot:
     """Everything the scheduler needs, read in one transaction. With `billing`, the money left
     of each budget and the price rates of waiting jobs under a budget (budget admission)."""
-    waiting = session.scalars(
-        select(JobRow).where(JobRow.state.in_(WAITING)).order_by(JobRow.created_at)
+    waiting = list(
+        session.scalars(select(JobRow).where(JobRow.state.in_(WAITING)).order_by(JobRow.created_at))
     )
     running = _placed_jobs(session)
     nodes = node_views(session)
-    pending = [job_view(j) for j in waiting]
+    earlier = attained(session, waiting)
+    pending = [job_view(j, earlier.get(j.id, 0.0)) for j in waiting]
     left: dict[str, float] = {}
     if billing is not None:
         models = {d.model for n in nodes for d in n.devices}

@@ -3,10 +3,12 @@ the borrowed job is preempted, requeued, and finishes later (issue 3's live chec
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from aicc.services import snapshots
 from aicc.testing.jobs import submit, wait_state
 from aicc.testing.servers import in_process
 
@@ -37,7 +39,7 @@ def gpu_job(api: TestClient, project: str, gate: Path) -> dict:
 def test_borrowed_gpus_are_reclaimed_by_preemption_and_the_victim_finishes_later(
     tmp_path: Path,
 ) -> None:
-    with in_process(tmp_path / "home", limits={"grace_s": 1.0}) as (api, _state):
+    with in_process(tmp_path / "home", limits={"grace_s": 1.0}) as (api, state):
         assert api.post("/api/v1/nodes/import", json=POOL).status_code == 200
         org = api.get("/api/v1/me").json()["org"]["id"]
         quota = {"guaranteed": {"A100-80GB": 4000}, "max": {"A100-80GB": 4000}}
@@ -68,6 +70,10 @@ def test_borrowed_gpus_are_reclaimed_by_preemption_and_the_victim_finishes_later
         assert states[-3:] == ["running", "preempted", "pending"] or "preempted" in states
         why = api.get(f"/api/v1/jobs/{victim['id']}/explain").json()
         assert why["state"] in ("pending", "admitted") and why["reasons"]
+        with state.db.reader() as session:  # its first attempt's GPU-time counts (LAS policies)
+            waiting = snapshots.build(session, datetime.now(UTC)).pending
+        (view,) = [j for j in waiting if j.id == victim["id"]]
+        assert view.attained_s > 0
 
         # everyone finishes once the gate opens; the victim reruns as attempt 1 and succeeds
         gate.touch()
