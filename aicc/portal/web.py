@@ -1,6 +1,7 @@
-"""The portal's routes: sign-in and sign-out, the language switch, the job and node pages, and
-what every page shares (rendering, sessions, the operator guard). The operators' pages live in
-`center.py`, quotas in `quotas.py`, tokens and secrets in `account.py`.
+"""The portal's routes: sign-in and sign-out, the language switch, the dashboard and the node
+page, and what every page shares (rendering, sessions, the operator guard). The job pages live in
+`jobs.py`, the operators' pages in `center.py`, quotas in `quotas.py`, tokens and secrets in
+`account.py`.
 
 Pages are HTML rendered on the server. Parts that change while a person watches (the job list, a
 job's state and its log, the nodes) are re-fetched by htmx every few seconds as HTML fragments.
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Form, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
@@ -30,12 +31,10 @@ from aicc import __version__
 from aicc.api.deps import SessionDep, StateDep
 from aicc.core.states import IllegalTransition
 from aicc.core.units import format_cpu, format_duration, format_memory
-from aicc.executors.base import Stream
 from aicc.portal import auth, views
 from aicc.portal.i18n import LANGUAGES, Translator, negotiate, supported
 from aicc.services import audit
 from aicc.services.common import Forbidden, ServiceError, utcnow
-from aicc.services.jobs import cancel as cancel_job
 from aicc.services.tenancy import principal_of
 
 log = logging.getLogger("aicc.portal")
@@ -401,99 +400,6 @@ def dashboard(request: Request, state: StateDep, session: SessionDep, me: Me) ->
     )
 
 
-@router.get("/jobs")
-def job_list(
-    request: Request,
-    session: SessionDep,
-    me: Me,
-    state: str | None = None,
-    project: str | None = None,
-    before: str | None = None,
-) -> Response:
-    data = views.job_list(session, me.who, state=state, project=project, before=before)
-    template = "_job_rows.html" if is_htmx(request) else "jobs.html"
-    return render(
-        request,
-        template,
-        me=me,
-        nav="jobs",
-        data=data,
-        states=views.STATE_ORDER,
-        duration_s=views.duration_s,
-    )
-
-
-@router.get("/jobs/{job_id}")
-def job_page(
-    request: Request,
-    state: StateDep,
-    session: SessionDep,
-    me: Me,
-    job_id: str,
-    replica: int = 0,
-    stream: Stream = "stdout",
-) -> Response:
-    from aicc.portal import job_resources  # it builds on this module's routing and rendering
-
-    detail = views.job_detail(session, me.who, job_id, state.controller.profile)
-    if not 0 <= replica < max(1, len(detail.job.replicas)):
-        replica = 0
-    log_view = views.job_log(
-        session, me.who, state.executors, job_id, replica=replica, stream=stream
-    )
-    return render(
-        request,
-        "job.html",
-        me=me,
-        nav="jobs",
-        d=detail,
-        log=log_view,
-        duration_s=views.duration_s,
-        **job_resources.context(session, state, me, job_id),
-    )
-
-
-@router.get("/jobs/{job_id}/live")
-def job_live(
-    request: Request, state: StateDep, session: SessionDep, me: Me, job_id: str
-) -> Response:
-    detail = views.job_detail(session, me.who, job_id, state.controller.profile)
-    return render(request, "_job_live.html", me=me, d=detail, duration_s=views.duration_s)
-
-
-@router.get("/jobs/{job_id}/log")
-def job_log(
-    request: Request,
-    state: StateDep,
-    session: SessionDep,
-    me: Me,
-    job_id: str,
-    replica: int = 0,
-    stream: Stream = "stdout",
-) -> Response:
-    log_view = views.job_log(
-        session, me.who, state.executors, job_id, replica=replica, stream=stream
-    )
-    return render(request, "_job_log.html", me=me, job_id=job_id, log=log_view)
-
-
-@router.post("/jobs/{job_id}/cancel")
-def job_cancel(
-    request: Request,
-    state: StateDep,
-    session: SessionDep,
-    me: Me,
-    job_id: str,
-    after: BackgroundTasks,
-    csrf: Annotated[str, Form()] = "",
-) -> Response:
-    if not auth.same_token(csrf, me.csrf):
-        return error_page(request, 400, "csrf")
-    cancel_job(session, me.who, job_id)
-    after.add_task(state.controller.wake)  # after the commit, so the loop sees the request
-    return RedirectResponse(f"/jobs/{quote(job_id)}", status_code=303)
-
-
 @router.get("/nodes")
 def node_list(request: Request, session: SessionDep, me: Me) -> Response:
     template = "_node_cards.html" if is_htmx(request) else "nodes.html"
@@ -512,10 +418,19 @@ def install(app: FastAPI) -> None:
             "(`make run` does) or pages will not update live",
             VENDOR,
         )
-    from aicc.portal import account, billing, center, job_resources, quotas, wizard, yaml_editor
+    from aicc.portal import (
+        account,
+        billing,
+        center,
+        job_resources,
+        jobs,
+        quotas,
+        wizard,
+        yaml_editor,
+    )
 
     app.include_router(router)
-    for pages in (center, quotas, account, wizard, yaml_editor, billing, job_resources):
+    for pages in (jobs, center, quotas, account, wizard, yaml_editor, billing, job_resources):
         app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="portal-static")
 

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from sched_fixtures import at, bound, job, node, place, preempts, profile, run, snapshot, waiting
 
+from aicc.scheduler.framework import Cycle
 from aicc.scheduler.snapshot import JobView
 
 HOUR = 3600
@@ -63,6 +64,23 @@ def test_declared_ladder_puts_short_declared_work_first_and_unknown_last() -> No
     decisions = run(snapshot(nodes, [unknown, long, short]), prof)
     assert bound(decisions, "short")
     assert waiting(decisions, "long").position < waiting(decisions, "unknown").position
+
+
+def test_declared_work_counts_earlier_attempts_and_an_overrun_job_does_not_jump_the_queue() -> None:
+    ladder = profile(
+        "default",
+        queue_sort=[{"name": "declared", "weight": 1, "args": {"thresholds_h": [1, 8, 100]}}],
+    ).queue_sort[0][0]
+    nodes = [node("n", gpus=1)]
+    cycle = Cycle(snapshot(nodes, []), profile("default"))
+    # declared 10 h, ran 9.5 h before a preemption: half an hour left, level 0
+    resumed = attained(job("resumed", runtime_s=10 * HOUR), 9.5)
+    assert ladder.rank(resumed, cycle) == 0
+    # declared 1 h, has run 20 h: expected to run about as long again, level 2 (not 0)
+    overrun = place(
+        nodes, job("overrun", runtime_s=HOUR, minute=-1300), [("n", [0])], started=at(hours=-20)
+    )
+    assert ladder.rank(overrun, cycle) == 2
 
 
 def test_the_ladders_reject_bad_thresholds() -> None:

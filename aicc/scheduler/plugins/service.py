@@ -4,8 +4,10 @@
   level is the number of thresholds its attained device-seconds have passed (GPUs x time run,
   over all its attempts); level 0 goes first. It needs no runtime estimate.
 - `declared` is the same ladder over the work a job still declares: devices x (declared runtime
-  minus what this attempt has run). Short declared jobs go first (like SJF with backfill);
-  the live server enforces `max_runtime`, so under-declaring does not pay.
+  minus what all its attempts have run). Short declared jobs go first (like SRPT with backfill).
+  A job that has outrun its declaration is expected to run about as long again as it has run
+  (so it falls back to least-attained-service instead of jumping the queue); the live server
+  enforces `max_runtime`, so under-declaring does not pay there.
 
 Either plugin also ranks running jobs for the `service` preemption rule: a waiting job may
 preempt a running one whose level is higher than its own by at least `preempt_gap`.
@@ -74,8 +76,10 @@ class Declared(Ladder):
         if job.max_runtime_s is None:
             top = len(self.thresholds)
             return top if self.unknown_level is None else self.unknown_level
-        left = max(0.0, job.max_runtime_s - ran_s(job, cycle))
-        return self.level(left * devices(job))
+        count = devices(job)
+        ran = job.attained_s / count + ran_s(job, cycle)
+        left = job.max_runtime_s - ran
+        return self.level((left if left > 0 else ran) * count)
 
     def score(self, job: JobView, cycle: Cycle) -> float:
         return float(-self.rank(job, cycle))

@@ -1,0 +1,109 @@
+"""The job pages: the filtered list, a job's detail (state, replicas, log tail, resources,
+explain), and cancel. The list, the state and the log are re-fetched by htmx while they change."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, BackgroundTasks, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from aicc.api.deps import SessionDep, StateDep
+from aicc.executors.base import Stream
+from aicc.portal import auth, job_resources, views
+from aicc.portal.web import Me, PortalRoute, error_page, is_htmx, render
+from aicc.services.jobs import cancel as cancel_job
+
+router = APIRouter(route_class=PortalRoute, include_in_schema=False)
+
+
+@router.get("/jobs")
+def job_list(
+    request: Request,
+    session: SessionDep,
+    me: Me,
+    state: str | None = None,
+    project: str | None = None,
+    before: str | None = None,
+) -> Response:
+    data = views.job_list(session, me.who, state=state, project=project, before=before)
+    template = "_job_rows.html" if is_htmx(request) else "jobs.html"
+    return render(
+        request,
+        template,
+        me=me,
+        nav="jobs",
+        data=data,
+        states=views.STATE_ORDER,
+        duration_s=views.duration_s,
+    )
+
+
+@router.get("/jobs/{job_id}")
+def job_page(
+    request: Request,
+    state: StateDep,
+    session: SessionDep,
+    me: Me,
+    job_id: str,
+    replica: int = 0,
+    stream: Stream = "stdout",
+) -> Response:
+    detail = views.job_detail(session, me.who, job_id, state.controller.profile)
+    if not 0 <= replica < max(1, len(detail.job.replicas)):
+        replica = 0
+    log_view = views.job_log(
+        session, me.who, state.executors, job_id, replica=replica, stream=stream
+    )
+    return render(
+        request,
+        "job.html",
+        me=me,
+        nav="jobs",
+        d=detail,
+        log=log_view,
+        duration_s=views.duration_s,
+        **job_resources.context(session, state, me, job_id),
+    )
+
+
+@router.get("/jobs/{job_id}/live")
+def job_live(
+    request: Request, state: StateDep, session: SessionDep, me: Me, job_id: str
+) -> Response:
+    detail = views.job_detail(session, me.who, job_id, state.controller.profile)
+    return render(request, "_job_live.html", me=me, d=detail, duration_s=views.duration_s)
+
+
+@router.get("/jobs/{job_id}/log")
+def job_log(
+    request: Request,
+    state: StateDep,
+    session: SessionDep,
+    me: Me,
+    job_id: str,
+    replica: int = 0,
+    stream: Stream = "stdout",
+) -> Response:
+    log_view = views.job_log(
+        session, me.who, state.executors, job_id, replica=replica, stream=stream
+    )
+    return render(request, "_job_log.html", me=me, job_id=job_id, log=log_view)
+
+
+@router.post("/jobs/{job_id}/cancel")
+def job_cancel(
+    request: Request,
+    state: StateDep,
+    session: SessionDep,
+    me: Me,
+    job_id: str,
+    after: BackgroundTasks,
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    if not auth.same_token(csrf, me.csrf):
+        return error_page(request, 400, "csrf")
+    cancel_job(session, me.who, job_id)
+    after.add_task(state.controller.wake)  # after the commit, so the loop sees the request
+    return RedirectResponse(f"/jobs/{quote(job_id)}", status_code=303)
