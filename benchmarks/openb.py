@@ -8,6 +8,7 @@ per (variant, policy) in a JSON file as they finish, so an interrupted run resum
 
     .venv/bin/python benchmarks/openb.py --seeds 42-51 --out /tmp/openb.md
     .venv/bin/python benchmarks/openb.py --variants default --policies fgd,fgd-plus
+    .venv/bin/python benchmarks/openb.py --policies default   # a scheduler profile, as served
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ def markdown(
                         if key == "unalloc"
                         else ours["alloc_pct"]["100"]
                     )
+                # ours without a published twin (fgd-plus, profiles) face the paper's FGD
                 ref = paper.get((variant, PAPER_NAMES.get(policy, "06-FGD")))
                 ref_text = f" ({ref[key]:.2f})" if ref else ""
                 cells.append(_fmt(value) + ref_text)

@@ -98,7 +98,14 @@ def openb_command(
             "--pods", help="Pod list CSV (default: openb_pod_list_default.csv).", show_default=False
         ),
     ] = None,
-    policy: Annotated[str, typer.Option("--policy", help="Placement policy.")] = "fgd",
+    policy: Annotated[
+        str,
+        typer.Option(
+            "--policy",
+            help="A placement policy (fgd, fgd-plus, best-fit, ...) or a scheduler profile "
+            "(default, fifo, ...): a profile places through the server's own cycle.",
+        ),
+    ] = "fgd",
     seeds: Annotated[str, typer.Option("--seeds", help="Seeds, e.g. 42-51 or 42,43.")] = "42-51",
     processes: Annotated[
         int, typer.Option("--processes", min=1, help="Worker processes (one seed each).")
@@ -117,13 +124,20 @@ def openb_command(
 
     Per seed: shuffle the pods, append resampled pods up to 1.3x the GPU capacity, place them one
     at a time (nothing departs, what does not fit is dropped), and report the GPU allocation %
-    at 80..130 % of the capacity requested. Results are averaged over the seeds.
+    at 80..130 % of the capacity requested. Results are averaged over the seeds. A scheduler
+    profile (--policy default) offers each pod to the server's own scheduling cycle, its
+    placement policy fed the task mix of the pods placed so far and the one arriving.
     """
     from aicc.scheduler.placement import POLICIES
+    from aicc.scheduler.profiles import PROFILES
     from aicc.sim import openb
 
-    if policy not in POLICIES:
-        fail(f"unknown policy {policy!r}", f"one of {', '.join(POLICIES)}")
+    if policy not in POLICIES and policy not in PROFILES:
+        fail(
+            f"unknown policy {policy!r}",
+            f"a placement policy ({', '.join(POLICIES)}) or a scheduler profile "
+            f"({', '.join(PROFILES)})",
+        )
     if ties not in openb.TIES:
         fail(f"unknown --ties {ties!r}", f"one of {', '.join(openb.TIES)}")
     seed_list = parse_seeds(seeds)

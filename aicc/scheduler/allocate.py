@@ -29,7 +29,9 @@ class PlaceConfig:
     `order`: `pack` walks the index fullest first, `spread` emptiest first, `first` walks the
     nodes in snapshot order (first fit). `sample`: feasible nodes scored per replica (1: take
     the first). `topology`: try one rack, then one pool, for multi-node gangs of whole devices,
-    at most `max_domains` of each, best fit first.
+    at most `max_domains` of each, best fit first. `policy`: a placement-package policy
+    (`fgd-plus`, ...) that places what it covers (one replica, no MIG slice: `placer.py`) over
+    every node; the rest keeps the walk, the sample and the scorers.
     """
 
     order: str = "pack"
@@ -38,6 +40,7 @@ class PlaceConfig:
     filters: tuple[NodeFilter, ...] = ()
     topology: bool = True
     max_domains: int = 8
+    policy: str | None = None
 
 
 def kind(request: ReplicaRequest) -> str:
@@ -166,7 +169,19 @@ def place_job(
     """Place every replica (taking capacity into `statement`) or none of them.
 
     Returns the spots, or None and how many replicas fitted at most (for the wait reason).
+    One replica that the cluster's placer covers goes where its policy says (`placer.py`).
     """
+    placer = cluster.placer
+    if replicas == 1 and only is None and placer is not None and placer.covers(request):
+        spot = placer.place(request)
+        if spot is not None and config.filters:
+            node = cluster.nodes[spot[0]]
+            if not all(f(node, request) for f in config.filters):
+                spot = place_one(cluster, request, model, config)  # a filter said no: walk
+        if spot is None:
+            return None, 0
+        statement.take(spot[0], amount(request, spot[1]))
+        return [spot], 1
     what = kind(request)
     if what == "whole" and model is not None and only is None:
         total = cluster.whole_total.get(model, 0)

@@ -11,6 +11,8 @@ taken and given back:
 
 Every change goes through `take`/`give`, usually inside a `Statement`, which records them so a
 trial (a gang, a reservation's replay, a preemption's what-if) is committed whole or discarded.
+A `placer` (a profile's placement policy, `placer.py`) hears of every change, so the vector
+state it scores stays in step with these nodes, trials and rollbacks included.
 Buckets are insertion-ordered dicts, so iteration, and so every decision, is deterministic.
 """
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from aicc.scheduler.snapshot import DevicePick, DeviceView, NodeView, ReplicaRequest
 
@@ -33,6 +36,21 @@ class Amount:
     cpu_milli: int
     memory_mib: int
     picks: tuple[DevicePick, ...] = ()
+
+
+class Placer(Protocol):
+    """Places one-replica jobs by a policy of its own over a copy of the cluster's capacity
+    (`placer.PolicyPlacer`). `allocate.place_job` asks it first for the requests it covers."""
+
+    def covers(self, request: ReplicaRequest) -> bool: ...
+
+    def place(self, request: ReplicaRequest) -> tuple[int, tuple[DevicePick, ...]] | None:
+        """The node and devices for one replica, or None when it fits nowhere. No change."""
+        ...
+
+    def changed(self, i: int, amount: Amount, sign: int) -> None:
+        """Node `i` gave (`sign` +1) or took (-1) `amount`: keep the copy in step."""
+        ...
 
 
 def _copy_device(d: DeviceView) -> DeviceView:
@@ -90,6 +108,7 @@ class Cluster:
             for n in self.nodes
         ]
         self._any: dict[ReplicaRequest, ReplicaRequest] = {}
+        self.placer: Placer | None = None  # set by the cycle when its profile names a policy
         for n in self.nodes:
             for model, count in Counter(d.model for d in n.devices).items():
                 if model not in self.max_devices:
@@ -207,6 +226,8 @@ class Cluster:
             if device.free_memory_mib is not None and pick.memory_mib is not None:
                 device.free_memory_mib += sign * pick.memory_mib
             self._index_device(i, p, +1)
+        if self.placer is not None:
+            self.placer.changed(i, amount, sign)
 
     def _index_device(self, i: int, p: int, sign: int) -> None:
         """Add (+1) or remove (-1) one device's entries in the indexes."""

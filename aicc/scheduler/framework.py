@@ -7,7 +7,8 @@ Kubernetes scheduling framework's and Volcano's, with policies as plugins a prof
    share) recomputed after every bind of that project; optionally jobs that stay within their
    project's guarantee go before jobs that would borrow (Kueue's order);
 2. admission: lanes (`max_running`) and quotas (`max` on the whole path, models narrowed);
-3. filter and score: candidate nodes from the index, `fit.py`'s rules, weighted scorers;
+3. filter and score: candidate nodes from the index, `fit.py`'s rules, weighted scorers; or,
+   for one replica, the profile's placement policy over every node (`placer.py`);
 4. reserve: every replica of a gang placed in one statement, committed whole or discarded;
 5. preempt: a job that does not fit may evict cheaper work (priority, reclaim of borrowed quota);
 6. reservation and backfill: the first job that still does not fit gets space held at its
@@ -31,6 +32,7 @@ from aicc.scheduler import preempt, reserve
 from aicc.scheduler.allocate import PlaceConfig, Spot, place_job
 from aicc.scheduler.cluster import Cluster, Statement
 from aicc.scheduler.feasible import Feasibility
+from aicc.scheduler.placer import PolicyPlacer, snapshot_workload
 from aicc.scheduler.plugins.base import Admission, JobScore, ModelChoice, ShareScore
 from aicc.scheduler.plugins.fairshare import FairShare, FairState, prepare
 from aicc.scheduler.quota import Demand, QuotaTree, job_demand, placed_demand
@@ -82,6 +84,10 @@ class Cycle:
         self.profile = profile
         self.now = snapshot.now
         self.cluster = Cluster(snapshot.nodes)
+        if profile.place.policy is not None:
+            self.cluster.placer = PolicyPlacer(
+                profile.place.policy, self.cluster, lambda: snapshot_workload(snapshot)
+            )
         self.tree = QuotaTree(snapshot.tenants)
         self.lane_limit = {q.id: q.max_running for q in snapshot.queues}
         self.lane_count: Counter[str] = Counter()
@@ -124,6 +130,8 @@ class Cycle:
         self._first: dict[tuple[str, ...] | None, str | None] = {}
         self._demands: dict[tuple[int, int, str | None], Demand] = {}
         self._narrow: dict[tuple[int, str], ReplicaRequest] = {}
+        self._union: dict[tuple[int, tuple[str, ...]], ReplicaRequest] = {}
+        self._mixed: bool | None = None
         self._shapes: dict[ReplicaRequest, int] = {}  # equal requests share one number
         self._shape_of: dict[int, tuple[ReplicaRequest, int]] = {}  # by id(); holds the object
         self._version: Counter[str] = Counter()  # per project: bumped when its usage changes
@@ -197,6 +205,16 @@ class Cycle:
                 continue
             self._consider(job)
         return self.decisions
+
+    def offer(self, job: JobView) -> Bind | Wait:
+        """Decide one more job in this cycle as if it came next in the queue, and return its
+        `Bind` or `Wait` (any `Preempt` or `Reserve` follows it in `decisions`). For the trace
+        simulators, which feed arrivals one at a time into one long cycle where nothing ends."""
+        start = len(self.decisions)
+        self._consider(job)
+        decision = self.decisions[start]
+        assert isinstance(decision, Bind | Wait)
+        return decision
 
     def _order(self) -> Iterator[JobView]:
         profile = self.profile
@@ -401,7 +419,7 @@ class Cycle:
         if key in self._failed:
             return None
         fitted = 0
-        for req, model in attempts:
+        for req, model in self._by_policy(job, attempts):
             statement = Statement(self.cluster)
             spots, count = place_job(
                 self.cluster, statement, req, model, job.replicas, self.profile.place
@@ -412,6 +430,36 @@ class Cycle:
             fitted = max(fitted, count)
         self._failed[key] = fitted  # capacity only shrinks in a cycle: it fails again
         return None
+
+    def _by_policy(self, job: JobView, attempts: list[Attempt]) -> list[Attempt]:
+        """The attempts as placed: one replica that the profile's placement policy covers is one
+        attempt over every model it may use (their union, `model` None), since which model is
+        part of what the policy weighs; model choice then orders only what the policy does not
+        place. Preemption and reservation keep the per-model attempts (and their demands)."""
+        placer = self.cluster.placer
+        if len(attempts) <= 1 or job.replicas != 1 or placer is None:
+            return attempts
+        request = job.request
+        if not placer.covers(request):
+            return attempts
+        if request.accel_count > 1 and self._mixed_nodes():
+            return attempts  # a replica never mixes models on a node: one model at a time
+        models = tuple(m for _, m in attempts if m is not None)
+        key = (self.shape(request), models)
+        union = self._union.get(key)
+        if union is None:
+            union = self._union[key] = replace(request, models=models)
+        return [(union, None)]
+
+    def _mixed_nodes(self) -> bool:
+        """Does some node hold devices of more than one model?"""
+        if self._mixed is None:
+            cluster = self.cluster
+            self._mixed = any(
+                n.devices and not one
+                for n, one in zip(cluster.nodes, cluster.single_model, strict=True)
+            )
+        return self._mixed
 
     def _why(self, job: JobView, attempts: list[Attempt], key: tuple[object, ...]) -> WaitReason:
         if not self.feasible.ever_fits(job.replicas, [req for req, _ in attempts], key):

@@ -14,7 +14,9 @@ model_choice: {name: throughput_per_cost, args: {prices: {H100-SXM: 30.0, A100-8
 filter: []                       # extra node predicates (registered by name)
 score:                           # weighted Scorer plugins over a sample of feasible nodes
   - {name: packing, weight: 1}
-placement: {order: pack, sample: 4, topology: true, max_domains: 8}   # order: pack|spread|first
+placement: {policy: fgd-plus, order: pack, sample: 4, topology: true, max_domains: 8}
+                                 # policy: a placement-package policy for one-replica jobs
+                                 # (placer.py); order: pack|spread|first for the rest
 reserve: {steps: 32}             # null: no reservation, no backfill
 preempt: {rules: [priority, reclaim], grace_s: 30, max_victims: 32, max_nodes: 64,
           max_preemptors: 16}    # null: never preempt
@@ -32,6 +34,7 @@ from typing import Any, NoReturn, TypeVar
 
 from aicc.scheduler.allocate import NodeFilter, PlaceConfig
 from aicc.scheduler.framework import Profile
+from aicc.scheduler.placement import POLICIES
 from aicc.scheduler.plugins import admission, budget, fairshare, hetero, queue_sort, score, service
 from aicc.scheduler.plugins.base import Admission, JobScore, ModelChoice, ShareScore
 from aicc.scheduler.plugins.score import Scorer
@@ -74,8 +77,16 @@ PROFILES: dict[str, dict[str, Any]] = {
         "guaranteed_first": True,
         "admission": ["lanes", "quota", "budget"],
         "model_choice": {"name": "throughput_per_cost", "args": {"prices": {}}},
+        # one-replica jobs (shares, whole devices on one node, CPU only) by fgd-plus over every
+        # node (placer.py); gangs and MIG slices by packing over a sample of 4 (BENCHMARKS.md)
         "score": [{"name": "packing", "weight": 1.0}],
-        "placement": {"order": "pack", "sample": 4, "topology": True, "max_domains": 8},
+        "placement": {
+            "policy": "fgd-plus",
+            "order": "pack",
+            "sample": 4,
+            "topology": True,
+            "max_domains": 8,
+        },
         "reserve": {"steps": 32},
         "preempt": {"rules": ["priority", "reclaim"], "grace_s": 30},
     },
@@ -151,6 +162,8 @@ _KEYS = frozenset(
     }
 )
 
+_PLACEMENT_KEYS = frozenset({"order", "sample", "topology", "max_domains", "policy"})
+
 
 def register_scorer(name: str, factory: Callable[[Args], Scorer]) -> None:
     """Make a scorer available to profiles by name (e.g. the placement package's `fgd`)."""
@@ -201,9 +214,15 @@ def build_profile(config: Mapping[str, Any]) -> Profile:
         for plugin, _, args in _entries(config.get("filter") or [])
     )
     placement = dict(config.get("placement") or {})
+    extra = set(placement) - _PLACEMENT_KEYS
+    if extra:
+        raise ValueError(f"unknown placement keys: {', '.join(sorted(extra))}")
     order = str(placement.get("order", "pack"))
     if order not in ("pack", "spread", "first"):
         raise ValueError(f"placement order must be pack, spread or first, not {order!r}")
+    policy = placement.get("policy")
+    if policy is not None and policy not in POLICIES:
+        raise ValueError(f"unknown placement policy {policy!r}; one of {', '.join(POLICIES)}")
     place = PlaceConfig(
         order=order,
         sample=max(1, int(placement.get("sample", 4))),
@@ -211,6 +230,7 @@ def build_profile(config: Mapping[str, Any]) -> Profile:
         filters=filters,
         topology=bool(placement.get("topology", True)),
         max_domains=int(placement.get("max_domains", 8)),
+        policy=None if policy is None else str(policy),
     )
     reserve_config = config.get("reserve")
     preempt_config = config.get("preempt")

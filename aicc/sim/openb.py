@@ -28,7 +28,8 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ import numpy as np
 import numpy.typing as npt
 
 from aicc.scheduler.placement import (
+    POLICIES,
+    Choice,
     ClusterState,
     Demand,
     FragModel,
@@ -44,12 +47,14 @@ from aicc.scheduler.placement import (
     demand_of,
     get_policy,
 )
+from aicc.scheduler.snapshot import Bind, DeviceView, JobView, NodeView, Snapshot
 
 TUNE_RATIO = 1.3
 TIES = ("random", "node-order")
 ALLOC_POINTS = (80, 90, 95, 100, 110, 130)
 FRAG_POINT = 90
 DEFAULT_SEEDS = tuple(range(42, 52))
+SIM_NOW = datetime(2023, 1, 1, tzinfo=UTC)  # the one time a profile's cycle sees
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -168,14 +173,18 @@ class Trace:
     capacity_milli: int
     placed: int  # pods placed (CPU-only ones included)
     seconds: float  # spent placing pods (policy and state update)
+    where: list[str] | None = None  # through a profile: the node of each arrival ("" dropped)
 
 
 def simulate(
     nodes: NodeList, pods: PodList, policy_name: str, seed: int, *, ties: str = "random"
 ) -> Trace:
-    """Run the protocol once."""
+    """Run the protocol once: with a placement policy of that name, else through the scheduler
+    profile of that name (`simulate_profile`)."""
     if ties not in TIES:
         raise ValueError(f"ties must be one of {TIES}")
+    if policy_name not in POLICIES:
+        return simulate_profile(nodes, pods, policy_name, seed, ties=ties)
     state = nodes.state()
     if ties == "node-order":
         state.tie_order = np.random.default_rng([seed, 2]).permutation(state.size)
@@ -206,6 +215,100 @@ def simulate(
         if near[i]:
             frag[i] = meter.total(state)
     return Trace(arrived, allocated, frag, capacity, placed, spent)
+
+
+def simulate_profile(
+    nodes: NodeList, pods: PodList, profile_name: str, seed: int, *, ties: str = "random"
+) -> Trace:
+    """Run the protocol once through a scheduler profile's own cycle: what the server runs.
+
+    The pods are offered one at a time to one long `Cycle` (`Cycle.offer`) over `NodeView`s of
+    the node list, so each goes through the profile's admission, model choice and placement
+    (its `placement.policy` when it names one, `placer.py`) exactly as a pending job of the
+    live server would. The profile's reservation and preemption are off: the protocol has no
+    queue and no preemption, a pod that does not fit is dropped. The policy's workload is what
+    a fresh cycle would see at each arrival (`placer.snapshot_workload`): the pods placed so
+    far (running) and the arriving one (pending); never the trace's own shape counts.
+
+    Ties: the live path takes the first of equal nodes in snapshot order. `node-order` lists
+    the nodes in the same per-seed random order as `simulate` ranks them, so the two compare
+    like for like; `random` lists them in file order and breaks ties with the seed's stream.
+    """
+    from aicc.scheduler.framework import Cycle
+    from aicc.scheduler.placer import PolicyPlacer
+    from aicc.scheduler.profiles import get_profile
+
+    profile = replace(get_profile(profile_name), reserve=None, preempt=None)
+    rng = np.random.default_rng([seed, 1])
+    listing = np.arange(len(nodes.names))
+    if ties == "node-order":
+        listing = np.argsort(np.random.default_rng([seed, 2]).permutation(len(nodes.names)))
+    views = [_view(nodes, int(i)) for i in listing]
+    cycle = Cycle(Snapshot(now=SIM_NOW, nodes=views, pending=[]), profile)
+    placer = None
+    if profile.place.policy is not None:
+        placer = PolicyPlacer(
+            profile.place.policy, cycle.cluster, lambda: None, rng=rng if ties == "random" else None
+        )
+        cycle.cluster.placer = placer
+    meter_state = nodes.state()  # in file order, for the fragmentation meter
+    index_of = {name: i for i, name in enumerate(nodes.names)}
+    meter = FragModel(pods.workload(), meter_state)
+    requests = [s.request() for s in pods.shapes]
+    demands: list[Demand] = [demand_of(r) for r in requests]
+    running = np.zeros(len(pods.shapes), dtype=np.float64)  # placed pods by shape
+    order = arrivals(pods, nodes.gpu_capacity_milli, seed)
+    n = len(order)
+    arrived = np.cumsum(pods.gpu_milli[order])
+    allocated = np.zeros(n, dtype=np.int64)
+    frag = np.full(n, np.nan)
+    near = np.abs(np.round(arrived * 100 / nodes.gpu_capacity_milli) - FRAG_POINT) <= 1
+    used = placed = 0
+    spent = 0.0
+    where: list[str] = []
+    for i, pod in enumerate(order):
+        shape = int(pods.shape[pod])
+        job = JobView(
+            id=f"pod-{i}", replicas=1, request=requests[shape], priority=100, submitted_at=SIM_NOW
+        )
+        began = time.perf_counter()
+        if placer is not None:
+            running[shape] += 1  # the workload of a cycle with this pod pending
+            present = np.flatnonzero(running)
+            placer.set_workload(
+                Workload([pods.shapes[k] for k in present], running[present].tolist())
+            )
+            running[shape] -= 1
+        decision = cycle.offer(job)
+        spent += time.perf_counter() - began
+        if isinstance(decision, Bind):
+            (spot,) = decision.placements
+            meter_state.apply(Choice(index_of[spot.node], spot.node, spot.devices), demands[shape])
+            running[shape] += 1
+            used += demands[shape].gpu_milli
+            placed += 1
+            where.append(spot.node)
+        else:
+            where.append("")
+        allocated[i] = used
+        if near[i]:
+            frag[i] = meter.total(meter_state)
+    return Trace(arrived, allocated, frag, nodes.gpu_capacity_milli, placed, spent, where)
+
+
+def _view(nodes: NodeList, i: int) -> NodeView:
+    """An empty node of the list as the scheduler sees a live one (devices without a memory
+    figure: the trace has none, and no pod asks for device memory)."""
+    model = nodes.model[i]
+    count = int(nodes.gpus[i]) if model else 0
+    return NodeView(
+        name=nodes.names[i],
+        free_cpu_milli=int(nodes.cpu_milli[i]),
+        free_memory_mib=int(nodes.memory_mib[i]),
+        devices=[DeviceView(d, model, 0) for d in range(count)],
+        total_cpu_milli=int(nodes.cpu_milli[i]),
+        total_memory_mib=int(nodes.memory_mib[i]),
+    )
 
 
 def _mean_at(values: FloatArray, level: FloatArray, k: int) -> float | None:
@@ -278,7 +381,12 @@ def run(
 ) -> dict[str, Any]:
     """Run every seed (in `processes` worker processes) and summarize; `on_seed` is called as
     each seed finishes (for a progress bar)."""
-    get_policy(policy, workload=pods.workload())  # fail fast on an unknown name
+    if policy in POLICIES:
+        get_policy(policy, workload=pods.workload())
+    else:  # a scheduler profile; fails fast on an unknown name
+        from aicc.scheduler.profiles import get_profile
+
+        get_profile(policy)
     results: list[dict[str, Any]] = []
     if processes <= 1 or len(seeds) <= 1:
         for seed in seeds:

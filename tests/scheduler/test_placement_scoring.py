@@ -28,6 +28,8 @@ from aicc.scheduler.plugins.score import Packing, Scorer, Spread
 from aicc.scheduler.quota import pflops_of
 from aicc.scheduler.snapshot import DevicePick, NodeView, ReplicaRequest
 
+PACKING = {"order": "pack", "sample": 4}  # the default profile's placement without a policy
+
 
 def test_packing_fills_the_busiest_node_and_spread_the_emptiest() -> None:
     def where(name: str) -> str:
@@ -73,7 +75,10 @@ def prefer(args: Mapping[str, Any]) -> Scorer:
 def test_a_registered_scorer_plugs_in_by_name() -> None:
     profiles.register_scorer("prefer", prefer)
     try:
-        prof = profile(score=[{"name": "prefer", "weight": 5, "args": {"node": "c"}}])
+        # the scorers rank what a placement policy does not place: a profile without one here
+        prof = profile(
+            score=[{"name": "prefer", "weight": 5, "args": {"node": "c"}}], placement=PACKING
+        )
         nodes = [node("a"), node("b"), node("c")]
         assert nodes_of(bound(run(snapshot(nodes, [job("j")]), prof), "j")) == ["c"]
     finally:
@@ -95,11 +100,15 @@ def test_the_best_pflops_per_price_model_is_chosen() -> None:
     nodes = [node("a", model=A100), node("h", model=H100)]
     either = [job("j", models=(A100, H100))]
     # H100 is ~3.2x the PFLOPS of an A100: at 2x the price it is the better buy, at 4x it is not.
+    # (Model choice orders the models of what a placement policy does not place; the default
+    # profile's fgd-plus weighs every accepted model itself: test_placer.py.)
     cheap_h = profile(
-        model_choice={"name": "throughput_per_cost", "args": {"prices": {H100: 2, A100: 1}}}
+        model_choice={"name": "throughput_per_cost", "args": {"prices": {H100: 2, A100: 1}}},
+        placement=PACKING,
     )
     dear_h = profile(
-        model_choice={"name": "throughput_per_cost", "args": {"prices": {H100: 4, A100: 1}}}
+        model_choice={"name": "throughput_per_cost", "args": {"prices": {H100: 4, A100: 1}}},
+        placement=PACKING,
     )
     assert nodes_of(bound(run(snapshot(nodes, either), cheap_h), "j")) == ["h"]
     assert nodes_of(bound(run(snapshot(nodes, either), dear_h), "j")) == ["a"]
@@ -108,7 +117,7 @@ def test_the_best_pflops_per_price_model_is_chosen() -> None:
 def test_the_next_model_is_used_when_the_best_is_full() -> None:
     nodes = [node("a", model=A100), node("h", model=H100, gpus=1)]
     jobs = [job("first", models=(A100, H100)), job("second", models=(A100, H100), minute=1)]
-    decisions = run(snapshot(nodes, jobs))  # no prices: the most PFLOPS first
+    decisions = run(snapshot(nodes, jobs), profile(placement=PACKING))  # most PFLOPS first
     assert nodes_of(bound(decisions, "first")) == ["h"]
     assert nodes_of(bound(decisions, "second")) == ["a"]
 

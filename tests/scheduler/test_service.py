@@ -5,8 +5,22 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sched_fixtures import at, bound, job, node, place, preempts, profile, run, snapshot, waiting
+from sched_fixtures import (
+    at,
+    bound,
+    gpus,
+    job,
+    node,
+    place,
+    preempts,
+    profile,
+    run,
+    snapshot,
+    tree,
+    waiting,
+)
 
+from aicc.core.tenancy import Quota
 from aicc.scheduler.framework import Cycle
 from aicc.scheduler.snapshot import JobView
 
@@ -88,3 +102,43 @@ def test_the_ladders_reject_bad_thresholds() -> None:
 
     with pytest.raises(ValueError, match="positive device-hours"):
         profile("las", queue_sort=[{"name": "attained", "args": {"thresholds_h": [0, 1]}}])
+
+
+def test_service_preemption_takes_borrowed_long_runs_but_never_a_guarantee() -> None:
+    """With guarantees protected, a fresh job of a project over its guarantee may take the GPUs
+    of another project's borrowed job that has had more service, never those it runs within its
+    own guarantee."""
+    prof = profile(
+        "default",
+        queue_sort=[{"name": "attained", "weight": 10_000, "args": {"thresholds_h": [1, 10]}}],
+        preempt={"rules": ["priority", "reclaim", "service"], "grace_s": 30},
+    )
+    nodes = [node("n", gpus=8)]
+    tenants = tree({"prj-a": Quota(max=gpus(8)), "prj-b": Quota(guaranteed=gpus(4), max=gpus(8))})
+    two_hours = at(hours=-2)  # 4 GPUs x 2 h: 8 GPU-hours, past the first level
+    own = place(
+        nodes,
+        job("b-own", gpus=4, project="prj-b", minute=-130),
+        [("n", range(4))],
+        started=two_hours,
+    )
+    lent = place(
+        nodes,
+        job("b-lent", gpus=4, project="prj-b", minute=-125),
+        [("n", range(4, 8))],
+        started=two_hours,
+        borrowed=True,
+    )
+    fresh = job("a-new", gpus=4, project="prj-a")
+    decisions = run(snapshot(nodes, [fresh], running=[own, lent], tenants=tenants), prof)
+    assert [(p.job_id, p.reason) for p in preempts(decisions)] == [("b-lent", "service")]
+    # with only the guaranteed job running, nothing is taken from it
+    small = [node("n", gpus=4)]
+    own = place(
+        small,
+        job("b-own", gpus=4, project="prj-b", minute=-130),
+        [("n", range(4))],
+        started=two_hours,
+    )
+    decisions = run(snapshot(small, [fresh], running=[own], tenants=tenants), prof)
+    assert not preempts(decisions) and waiting(decisions, "a-new")

@@ -15,6 +15,7 @@ from sched_fixtures import (
     node,
     nodes_of,
     place,
+    profile,
     run,
     snapshot,
     waiting,
@@ -34,8 +35,11 @@ def test_a_share_goes_to_the_fullest_device_that_holds_it_across_nodes() -> None
 
 
 def test_shares_fill_one_device_before_opening_another() -> None:
+    """fit.py's rule, under a profile without a placement policy (fgd-plus, which places shares
+    in the default profile, may spread them: test_placer.py)."""
     jobs = [job(f"s{i}", milli=400, minute=i) for i in range(4)]
-    decisions = run(snapshot([node("n", gpus=2)], jobs))
+    packing = profile(placement={"order": "pack", "sample": 4})
+    decisions = run(snapshot([node("n", gpus=2)], jobs), packing)
     picks = [bound(decisions, f"s{i}").placements[0].devices[0].index for i in range(4)]
     assert picks[0] == picks[1] and picks[2] == picks[3] and picks[0] != picks[2]
 

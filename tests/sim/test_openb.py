@@ -143,3 +143,80 @@ def test_cli_errors_say_where_to_get_the_trace(tmp_path: Path) -> None:
     answer = runner.invoke(sim_cli.app, ["openb", "--policy", "nope"])
     assert answer.exit_code == 1 and "unknown policy" in answer.output
     assert sim_cli.parse_seeds("42-44,50") == [42, 43, 44, 50]
+
+
+def replay_with_fresh_cycles(
+    nodes: openb.NodeList, pods: openb.PodList, seed: int, arrivals: int
+) -> list[str]:
+    """What the live server would do: a fresh `schedule()` per arrival over the nodes as they are
+    (placed pods running, the arriving one pending), in the node order `node-order` lists them."""
+    from dataclasses import replace
+
+    from aicc.scheduler.framework import schedule
+    from aicc.scheduler.profiles import get_profile
+    from aicc.scheduler.snapshot import Bind, DeviceView, JobView, NodeView, Snapshot
+
+    prof = replace(get_profile("default"), reserve=None, preempt=None)
+    listing = np.argsort(np.random.default_rng([seed, 2]).permutation(len(nodes.names)))
+    views = [
+        NodeView(
+            nodes.names[i],
+            int(nodes.cpu_milli[i]),
+            int(nodes.memory_mib[i]),
+            [DeviceView(d, nodes.model[i], 0) for d in range(int(nodes.gpus[i]))],
+            total_cpu_milli=int(nodes.cpu_milli[i]),
+            total_memory_mib=int(nodes.memory_mib[i]),
+        )
+        for i in listing
+    ]
+    by_name = {v.name: v for v in views}
+    running: list[JobView] = []
+    where = []
+    order = openb.arrivals(pods, nodes.gpu_capacity_milli, seed)[:arrivals]
+    for k, pod in enumerate(order):
+        request = pods.shapes[int(pods.shape[pod])].request()
+        job = JobView(f"pod-{k}", 1, request, 100, openb.SIM_NOW)
+        (decision,) = schedule(Snapshot(openb.SIM_NOW, views, [job], list(running)), prof)
+        if not isinstance(decision, Bind):
+            where.append("")
+            continue
+        (spot,) = decision.placements
+        view = by_name[spot.node]
+        view.free_cpu_milli -= request.cpu_milli
+        view.free_memory_mib -= request.memory_mib
+        for pick in spot.devices:
+            view.devices[pick.index].free_milli -= pick.milli
+        running.append(replace(job, started_at=openb.SIM_NOW, placements=decision.placements))
+        where.append(spot.node)
+    return where
+
+
+def test_a_profile_places_each_pod_as_a_fresh_server_cycle_would() -> None:
+    """`--policy default` runs the server's own cycle with the online workload (the pods placed
+    so far and the arriving one): pod by pod, the same nodes as a new `schedule()` per arrival."""
+    nodes, pods = synthetic.nodes(12, seed=4), synthetic.pods(60, seed=4)
+    trace = openb.simulate(nodes, pods, "default", seed=42, ties="node-order")
+    assert trace.where is not None
+    assert trace.where[:40] == replay_with_fresh_cycles(nodes, pods, 42, 40)
+    assert trace.placed == sum(1 for w in trace.where if w) > 0
+
+
+@pytest.mark.parametrize("ties", openb.TIES)
+def test_every_profile_runs_the_protocol(ties: str) -> None:
+    nodes, pods = synthetic.nodes(30, seed=2), synthetic.pods(150, seed=2)
+    for name in ("default", "fifo", "spread"):
+        trace = openb.simulate(nodes, pods, name, seed=43, ties=ties)
+        assert (np.diff(trace.allocated) >= 0).all() and (trace.allocated <= trace.arrived).all()
+        assert trace.placed > 100
+
+
+def test_cli_runs_a_profile_and_names_both_kinds_when_unknown(tmp_path: Path) -> None:
+    node_csv, pod_csv = write_trace(tmp_path)
+    args = ["openb", "--nodes", str(node_csv), "--pods", str(pod_csv), "--seeds", "42"]
+    answer = runner.invoke(sim_cli.app, [*args, "--policy", "default", "--json"])
+    assert answer.exit_code == 0, answer.output
+    data = json.loads(answer.stdout)
+    assert data["policy"] == "default" and data["per_seed"][0]["placed"] > 0
+    answer = runner.invoke(sim_cli.app, [*args, "--policy", "defualt"])
+    assert answer.exit_code == 1
+    assert "fgd-plus" in answer.output and "fifo" in answer.output

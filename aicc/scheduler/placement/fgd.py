@@ -4,16 +4,25 @@ expected fragmentation grows least.
 Scores are cached per (node, request shape): a placement changes one node, so the next replica
 of a shape re-scores only the nodes that changed since that shape was last placed (`version`),
 and each node's own fragmentation is cached the same way.
+
+A new task mix over known shapes (`reweight`: the live scheduler's workload changes with every
+job, and the simulator offers each arrival to a fresh cycle's view) changes every node's score.
+From the first reweight on, each shape's table also keeps the weight-free parts of its
+candidates (`FragModel.parts`), so a choice after a reweight is a weighted sum per node rather
+than a new scan of every device; the kept parts are bounded (`PARTS_BUDGET`), least recently
+used first out.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from aicc.scheduler.placement.base import MAX_SCORE, pick_tied
-from aicc.scheduler.placement.frag import FragModel
+from aicc.scheduler.placement.frag import CHUNK, FragModel
 from aicc.scheduler.placement.state import (
     MILLI,
     BoolArray,
@@ -25,18 +34,26 @@ from aicc.scheduler.placement.state import (
 )
 from aicc.scheduler.placement.workload import Workload
 
+SMALL = 64  # rows re-scored together with their own state (`candidates`)
 MAX_SHAPES = 4096  # cached request shapes per state before the tables start over
+PARTS_BUDGET = 32_000_000  # candidate parts kept per state after a reweight (float32: 128 MB)
 
 
 @dataclass
 class _Table:
     """Per node, for one request shape: cost (lower is better, inf where it does not fit), a
-    secondary key among equal costs, the device slot of a share, and the node version scored."""
+    secondary key among equal costs, the device slot of a share, and the node version scored.
+    After a reweight also the weights the costs were computed with and the candidates' group
+    capacities (`FragModel.group_capacity`, (N, C, G); exact integers, so float32 loses
+    nothing)."""
 
     cost: FloatArray
     tie: FloatArray
     column: IntArray
     version: IntArray
+    weights: int = 0
+    ce: npt.NDArray[np.float32] | None = None
+    mark: int = -1  # the state's `mark` when `version` last matched it (-1: unknown)
 
     @classmethod
     def empty(cls, n: int) -> _Table:
@@ -51,7 +68,10 @@ class _Table:
 @dataclass
 class _Cache:
     frag: FragModel
-    tables: dict[Demand, _Table] = field(default_factory=dict)
+    tables: dict[Demand, _Table] = field(default_factory=dict)  # least recently used first
+    weights: int = 0  # the policy's reweights applied to `frag`
+    keep_parts: bool = False  # from the first reweight on
+    kept: int = 0  # elements of the tables' `ce`
 
 
 @dataclass
@@ -65,6 +85,7 @@ class Candidates:
     after: IntArray  # (K, C, D) device free shares after the placement
     cpu_after: IntArray  # (K,)
     mem_after: IntArray  # (K,)
+    ce: FloatArray  # (K, C, G) the weight-free group capacities of the placements
 
 
 @dataclass(eq=False)
@@ -85,12 +106,32 @@ class FGDPolicy:
     integer_scores: bool = True
     name: str = "fgd"
 
+    def __post_init__(self) -> None:
+        self._shapes = frozenset(s for s in self.workload.shapes if s.count)
+        self._weights = 0
+
+    def reweight(self, workload: Workload) -> bool:
+        """Score against `workload` from now on. False (and no change) when it has a
+        device-using shape this policy was not built with: build a new policy then."""
+        if not all(s in self._shapes for s in workload.shapes if s.count):
+            return False
+        self.workload = workload
+        self._weights += 1
+        return True
+
     def _cache(self, state: ClusterState) -> _Cache:
         cache = state.caches.get(self)
         if cache is None:
-            cache = _Cache(FragModel(self.workload, state, memory=self.memory))
+            cache = _Cache(
+                FragModel(self.workload, state, memory=self.memory), weights=self._weights
+            )
             state.caches[self] = cache
         assert isinstance(cache, _Cache)
+        if cache.weights != self._weights:
+            reweighted = cache.frag.reweight(self.workload)
+            assert reweighted  # the model was built with every shape the policy accepts
+            cache.weights = self._weights
+            cache.keep_parts = True
         return cache
 
     def frag_model(self, state: ClusterState) -> FragModel:
@@ -104,12 +145,17 @@ class FGDPolicy:
         if table is None:
             if len(cache.tables) >= MAX_SHAPES:
                 cache.tables.clear()
+                cache.kept = 0
             table = cache.tables[demand] = _Table.empty(state.size)
-        stale = np.flatnonzero(table.version != state.version)
-        if len(stale):
-            cost, tie, slot = self.score(state, demand, stale, cache.frag)
-            table.cost[stale], table.tie[stale], table.column[stale] = cost, tie, slot
-            table.version[stale] = state.version[stale]
+        if cache.keep_parts:
+            self._rescore(state, demand, table, cache)
+        else:
+            stale = state.stale(table.version, table.mark)
+            if len(stale):
+                cost, tie, slot, _ = self.score(state, demand, stale, cache.frag)
+                table.cost[stale], table.tie[stale], table.column[stale] = cost, tie, slot
+                table.version[stale] = state.version[stale]
+            table.mark = state.mark
         best = table.cost.min()
         if not np.isfinite(best):
             return None
@@ -121,18 +167,63 @@ class FGDPolicy:
         column = int(table.column[node]) if demand.shared else None
         return state.choice(node, demand, column)
 
+    def _rescore(self, state: ClusterState, demand: Demand, table: _Table, cache: _Cache) -> None:
+        """Bring a table up to date keeping its candidates' parts: re-score the nodes changed
+        since, or after a reweight every node, from the kept parts."""
+        frag = cache.frag
+        cache.tables[demand] = cache.tables.pop(demand)  # most recently used last
+        if table.ce is None:
+            width = state.dev_free.shape[1] if demand.shared else 1
+            shape = (state.size, width, len(frag.g_milli))
+            table.ce = np.zeros(shape, dtype=np.float32)
+            table.version[:] = -1
+            table.mark = -1
+            cache.kept += table.ce.size
+            for other in cache.tables.values():  # least recently used first
+                if cache.kept <= PARTS_BUDGET or other is table:
+                    break
+                if other.ce is not None:
+                    cache.kept -= other.ce.size
+                    other.ce = None
+                    other.version[:] = -1
+                    other.mark = -1
+        stale = state.stale(table.version, table.mark)
+        table.mark = state.mark
+        if table.weights != frag.weights_version:
+            rows = np.arange(state.size)
+            table.weights = frag.weights_version
+        elif len(stale):
+            rows = stale
+        else:
+            return
+        kept = np.ones(state.size, dtype=np.bool_)
+        kept[stale] = False
+        cost, tie, slot, ce = self.score(state, demand, rows, frag, table.ce, kept[rows])
+        table.cost[rows], table.tie[rows], table.column[rows] = cost, tie, slot
+        if ce is not None:
+            table.ce[ce[0]] = ce[1]
+        table.version[stale] = state.version[stale]
+
     # --- scoring ----------------------------------------------------------------------------------
 
     def score(
-        self, state: ClusterState, demand: Demand, rows: IntArray, frag: FragModel
-    ) -> tuple[FloatArray, FloatArray, IntArray]:
-        """(cost, tie, device slot) of the given nodes for this request shape."""
+        self,
+        state: ClusterState,
+        demand: Demand,
+        rows: IntArray,
+        frag: FragModel,
+        kept: npt.NDArray[np.float32] | None = None,
+        known: BoolArray | None = None,
+    ) -> tuple[FloatArray, FloatArray, IntArray, tuple[IntArray, FloatArray] | None]:
+        """(cost, tie, device slot) of the given nodes for this request shape, and the parts of
+        its candidates (their rows, their group capacities). `kept`: the table's kept parts,
+        up to date for the rows where `known` is true (the others' are computed)."""
         cost = np.full(len(rows), np.inf)
         tie = np.zeros(len(rows))
         column = np.full(len(rows), -1, dtype=np.int64)
-        cand = candidates(state, demand, rows, frag)
+        cand = candidates(state, demand, rows, frag, kept, known)
         if cand is None:
-            return cost, tie, column
+            return cost, tie, column, None
         at = np.searchsorted(rows, cand.rows)
         if self.integer_scores:
             score = np.where(cand.valid, integer_score(cand.delta), -1)
@@ -142,7 +233,7 @@ class FGDPolicy:
             best = cand.delta.argmin(axis=1)
             cost[at] = cand.delta[np.arange(len(best)), best]
         column[at] = best
-        return cost, tie, column
+        return cost, tie, column, (cand.rows, cand.ce)
 
 
 def integer_score(delta: FloatArray) -> IntArray:
@@ -153,10 +244,16 @@ def integer_score(delta: FloatArray) -> IntArray:
 
 
 def candidates(
-    state: ClusterState, demand: Demand, rows: IntArray, frag: FragModel
+    state: ClusterState,
+    demand: Demand,
+    rows: IntArray,
+    frag: FragModel,
+    kept: npt.NDArray[np.float32] | None = None,
+    known: BoolArray | None = None,
 ) -> Candidates | None:
     """Every placement of the replica on the feasible nodes among `rows`, and its fragmentation
-    increase. None when the replica fits none of them."""
+    increase. None when the replica fits none of them. `kept` (per node, (N, C, G)): group
+    capacities already known for the rows where `known` is true."""
     nodes, ok = state.feasible(demand, rows)
     if not nodes.any():
         return None
@@ -166,8 +263,7 @@ def candidates(
     cpu = state.cpu_free[rows] - demand.cpu
     mem = state.mem_free[rows] - demand.mem
     if demand.shared:
-        width = dev.shape[1]
-        after = dev[:, None, :] - demand.milli * np.eye(width, dtype=np.int64)[None]
+        after = dev[:, None, :] - _share_matrix(dev.shape[1], demand.milli)
         valid = ok
     elif demand.count:
         take = ok & (np.cumsum(ok, axis=1) <= demand.count)
@@ -176,8 +272,47 @@ def candidates(
     else:
         after = dev[:, None, :]
         valid = np.ones((len(rows), 1), dtype=np.bool_)
-    before = frag.refresh(state)[rows]
+    if kept is None or known is None:
+        pending = frag.stale(state)
+        if pending is not None and 0 < len(pending) <= len(rows) and len(rows) <= SMALL:
+            # the nodes' own states ride along with their candidates: one pass for both
+            both = _group_capacity(frag, rows, np.concatenate([dev[:, None, :], after], axis=1))
+            fits = frag.fits(state.cpu_free[rows], state.mem_free[rows])
+            if len(pending) == len(rows) and (pending == rows).all():
+                before = frag.refresh_exactly(state, rows, both[:, :1], fits)[rows]
+            else:
+                before = frag.refresh(state, (rows, both[:, :1], fits))[rows]
+            ce = both[:, 1:]
+        else:
+            before = frag.refresh(state)[rows]
+            ce = _group_capacity(frag, rows, after)
+    else:
+        before = frag.refresh(state)[rows]
+        up_to_date = known[keep]
+        ce = kept[rows].astype(np.float64)
+        if not up_to_date.all():
+            fresh = np.flatnonzero(~up_to_date)
+            ce[fresh] = _group_capacity(frag, rows[fresh], after[fresh])
+    idle = after.sum(axis=2).astype(np.float64)
     # Rounded so that float noise cannot split states whose fragmentation is equal.
-    delta = np.round(frag.frag(rows, cpu, mem, after) - before[:, None], 6)
+    delta = np.round(frag.combine(idle, ce, frag.fits(cpu, mem)) - before[:, None], 6)
     delta = np.where(valid, delta, np.inf)
-    return Candidates(rows, valid, delta, after, cpu, mem)
+    return Candidates(rows, valid, delta, after, cpu, mem, ce)
+
+
+@functools.lru_cache(maxsize=256)
+def _share_matrix(width: int, milli: int) -> IntArray:
+    """(1, width, width): candidate c takes `milli` from device slot c."""
+    result: IntArray = (milli * np.eye(width, dtype=np.int64))[None]
+    return result
+
+
+def _group_capacity(frag: FragModel, rows: IntArray, after: IntArray) -> FloatArray:
+    """`FragModel.group_capacity` in passes of bounded size."""
+    k, c, _ = after.shape
+    out = np.empty((k, c, len(frag.g_milli)), dtype=np.float64)
+    step = max(1, CHUNK // max(c, 1))
+    for start in range(0, k, step):
+        sl = slice(start, start + step)
+        out[sl] = frag.group_capacity(rows[sl], after[sl])
+    return out

@@ -13,6 +13,11 @@ Rewritten so it vectorizes: with W the total weight,
 
 where usable(g) is the free capacity on devices g can use, and H_g the weight of the shapes of g
 whose CPU and memory fit. Shapes without devices only contribute to W * idle.
+
+The weights enter only through W and H, so a node state splits into weight-free parts (idle,
+[enough] * usable per group, which shapes fit) and a cheap weighted sum of them (`parts`,
+`combine`). Nodes keep their parts, so a new task mix over the same shapes (`reweight`) costs a
+product per node, not a new scan of every device.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from aicc.scheduler.placement.state import BoolArray, ClusterState, FloatArray, IntArray
-from aicc.scheduler.placement.workload import Workload
+from aicc.scheduler.placement.workload import TaskShape, Workload
 
 CHUNK = 4096  # candidate states evaluated per vector pass (bounds temporary memory)
 
@@ -46,24 +51,28 @@ class FragModel:
         task_group: list[int] = []
         cpu: list[int] = []
         mem: list[int] = []
-        weight: list[float] = []
-        for shape, w in zip(workload.shapes, workload.weights, strict=True):
-            if shape.count == 0:
-                continue
-            key = (shape.milli, shape.count, shape.models)
-            task_group.append(groups.setdefault(key, len(groups)))
+        using = [shape for shape in workload.shapes if shape.count]
+        for shape in using:
+            groups.setdefault((shape.milli, shape.count, shape.models), len(groups))
+        # task columns grouped by device group, so a group's weight is one contiguous sum
+        using.sort(key=lambda shape: groups[(shape.milli, shape.count, shape.models)])
+        self._column: dict[TaskShape, int] = {}  # device-using shape -> its task column
+        for shape in using:
+            self._column[shape] = len(cpu)
+            task_group.append(groups[(shape.milli, shape.count, shape.models)])
             cpu.append(shape.cpu_milli)
             mem.append(shape.memory_mib if memory else 0)
-            weight.append(float(w))
         keys = list(groups)
-        self.total_weight = float(workload.weights.sum())
         self.g_milli: IntArray = np.array([k[0] for k in keys], dtype=np.int64)
         self.g_count: IntArray = np.array([k[1] for k in keys], dtype=np.int64)
         self.t_cpu: IntArray = np.array(cpu, dtype=np.int64)
         self.t_mem: IntArray = np.array(mem, dtype=np.int64)
-        # weight of each device-using shape, spread onto its group: (shapes x groups)
-        self.t_weight_by_group: FloatArray = np.zeros((len(cpu), len(keys)), dtype=np.float64)
-        self.t_weight_by_group[np.arange(len(cpu)), task_group] = weight
+        self.t_group: IntArray = np.array(task_group, dtype=np.int64)
+        self.g_start: IntArray = np.searchsorted(self.t_group, np.arange(len(keys)))
+        self.total_weight = 0.0
+        self.t_weight: FloatArray = np.zeros(len(cpu), dtype=np.float64)  # per task column
+        self.weights_version = 0  # bumped by every `reweight`
+        self._set_weights(workload)
         restricted = [i for i, k in enumerate(keys) if k[2] is not None]
         self.restricted: IntArray = np.array(restricted, dtype=np.int64)
         self.g_allowed: BoolArray = np.stack(
@@ -74,8 +83,41 @@ class FragModel:
         self.m_values, self.g_m = np.unique(self.g_milli, return_inverse=True)
         self.by_node = single_model_nodes(state)
         self.g_node_ok: BoolArray = np.asarray(self.g_allowed.any(axis=2))  # (groups, nodes)
+        # per node: fragmentation (at `node_version`, combined with `node_weights`) and the
+        # weight-free parts it was combined from (at `parts_version`)
         self.node_frag: FloatArray = np.zeros(state.size, dtype=np.float64)
         self.node_version: IntArray = np.full(state.size, -1, dtype=np.int64)
+        self._mark = -1  # the state's `mark` when `node_version` last matched it
+        self.node_weights = self.weights_version
+        self.node_idle: FloatArray = np.zeros((state.size, 1), dtype=np.float64)
+        self.node_ce: FloatArray = np.zeros((state.size, 1, len(keys)), dtype=np.float64)
+        self.node_fits: BoolArray = np.zeros((state.size, len(cpu)), dtype=np.bool_)
+        self.parts_version: IntArray = np.full(state.size, -1, dtype=np.int64)
+
+    def _set_weights(self, workload: Workload) -> bool:
+        """Take the weights of `workload`; False (and no change) if it has a device-using shape
+        this model was not built with."""
+        weight = np.zeros(len(self.t_cpu), dtype=np.float64)
+        for shape, w in zip(workload.shapes, workload.weights, strict=True):
+            if shape.count == 0:
+                continue
+            column = self._column.get(shape)
+            if column is None:
+                return False
+            weight[column] = float(w)
+        self.workload = workload
+        self.total_weight = float(workload.weights.sum())
+        self.t_weight = weight
+        return True
+
+    def reweight(self, workload: Workload) -> bool:
+        """Measure against `workload` from now on, keeping the weight-free parts of every node.
+        False (and no change) when it has a device-using shape this model was not built with:
+        build a new model then."""
+        if not self._set_weights(workload):
+            return False
+        self.weights_version += 1
+        return True
 
     def frag(self, rows: IntArray, cpu: IntArray, mem: IntArray, dev: IntArray) -> FloatArray:
         """Fragmentation of K candidate states: rows (K,) are the nodes (for device models),
@@ -86,14 +128,41 @@ class FragModel:
         step = max(1, CHUNK // max(c, 1))
         for start in range(0, k, step):
             sl = slice(start, start + step)
-            out[sl] = self._frag(rows[sl], cpu[sl], mem[sl], dev[sl])
+            out[sl] = self.combine(*self.parts(rows[sl], cpu[sl], mem[sl], dev[sl]))
         return out
 
-    def _frag(self, rows: IntArray, cpu: IntArray, mem: IntArray, dev: IntArray) -> FloatArray:
+    def parts(
+        self, rows: IntArray, cpu: IntArray, mem: IntArray, dev: IntArray
+    ) -> tuple[FloatArray, FloatArray, BoolArray]:
+        """The weight-free parts of `frag` for the same arguments (unchunked): idle (K, C),
+        [enough] * usable per device group (K, C, G), which shapes' CPU and memory fit (K, T)."""
         idle: FloatArray = dev.sum(axis=2).astype(np.float64)
+        return idle, self.group_capacity(rows, dev), self.fits(cpu, mem)
+
+    def combine(self, idle: FloatArray, ce: FloatArray, fits: BoolArray) -> FloatArray:
+        """Fragmentation (K, C) from its parts, with the current weights."""
         if len(self.g_milli) == 0:
             empty: FloatArray = idle * self.total_weight
             return empty
+        # per group, the weight of its shapes that fit: (K, G); sums, not a BLAS product, which
+        # starts threads that cost more than the product on a busy machine
+        weight = np.add.reduceat(fits * self.t_weight, self.g_start, axis=1)
+        used = np.einsum("kcg,kg->kc", ce, weight)
+        result: FloatArray = idle * self.total_weight - used
+        return result
+
+    def fits(self, cpu: IntArray, mem: IntArray) -> BoolArray:
+        """Which shapes' CPU and memory fit in these free amounts: (K, T)."""
+        result: BoolArray = (self.t_cpu[None, :] <= cpu[:, None]) & (
+            self.t_mem[None, :] <= mem[:, None]
+        )
+        return result
+
+    def group_capacity(self, rows: IntArray, dev: IntArray) -> FloatArray:
+        """Per candidate state and device group: the free capacity the group's shapes could use,
+        where enough of its devices hold the group's share, else 0. (K, C, G)."""
+        if len(self.g_milli) == 0:
+            return np.zeros((*dev.shape[:2], 0), dtype=np.float64)
         if self.by_node:
             # usable[k, c, m, d]: device d holds a share of size m (absent devices are 0 free)
             usable = dev[:, :, None, :] >= self.m_values[None, None, :, None]
@@ -109,20 +178,64 @@ class FragModel:
                 usable[:, :, self.restricted, :] &= allowed[:, None, :, :]
             capacity = np.einsum("kcgd,kcd->kcg", usable, dev, dtype=np.float64)
             enough = usable.sum(axis=3) >= self.g_count[None, None, :]
-        fits = (self.t_cpu[None, :] <= cpu[:, None]) & (self.t_mem[None, :] <= mem[:, None])
-        weight = fits.astype(np.float64) @ self.t_weight_by_group  # (K, G)
-        used = (enough * capacity * weight[:, None, :]).sum(axis=2)
-        result: FloatArray = idle * self.total_weight - used
+        result: FloatArray = enough * capacity
         return result
 
-    def refresh(self, state: ClusterState) -> FloatArray:
-        """Per-node fragmentation of the current state, re-scoring only nodes changed since."""
-        stale = np.flatnonzero(self.node_version != state.version)
-        if len(stale):
-            self.node_frag[stale] = self.frag(
-                stale, state.cpu_free[stale], state.mem_free[stale], state.dev_free[stale][:, None]
-            )[:, 0]
-            self.node_version[stale] = state.version[stale]
+    def stale(self, state: ClusterState) -> IntArray | None:
+        """The nodes whose fragmentation `refresh` would re-score (None: every node, after a
+        `reweight`). No change."""
+        if self.node_weights != self.weights_version:
+            return None
+        return state.stale(self.node_version, self._mark)
+
+    def refresh_exactly(
+        self, state: ClusterState, rows: IntArray, ce: FloatArray, fits: BoolArray
+    ) -> FloatArray:
+        """`refresh` when `rows` are exactly the stale nodes (`stale`) and their current parts
+        are known: group capacities (K, 1, G) and fits (K, T)."""
+        idle = state.dev_free[rows].sum(axis=1).astype(np.float64)[:, None]
+        self.node_idle[rows], self.node_ce[rows], self.node_fits[rows] = idle, ce, fits
+        self.node_frag[rows] = self.combine(idle, ce, fits)[:, 0]
+        self.parts_version[rows] = self.node_version[rows] = state.version[rows]
+        self._mark = state.mark
+        return self.node_frag
+
+    def refresh(
+        self, state: ClusterState, known: tuple[IntArray, FloatArray, BoolArray] | None = None
+    ) -> FloatArray:
+        """Per-node fragmentation of the current state, re-scoring only nodes changed since (and
+        re-weighting every node's kept parts after a `reweight`). `known`: the current parts of
+        some nodes (sorted rows, group capacities (K, 1, G), fits (K, T)), computed already."""
+        stale = state.stale(self.node_version, self._mark)
+        self._mark = state.mark
+        if self.node_weights != self.weights_version:
+            stale = np.arange(state.size)
+            self.node_weights = self.weights_version
+        if len(stale) == 0:
+            return self.node_frag
+        changed = stale[self.parts_version[stale] != state.version[stale]]
+        if known is not None and len(changed):
+            rows, ce, fits = known
+            at = np.minimum(np.searchsorted(rows, changed), len(rows) - 1)
+            hit = rows[at] == changed
+            given = changed[hit]
+            self.node_idle[given, 0] = state.dev_free[given].sum(axis=1)
+            self.node_ce[given], self.node_fits[given] = ce[at[hit]], fits[at[hit]]
+            self.parts_version[given] = state.version[given]
+            changed = changed[~hit]
+        step = CHUNK
+        for start in range(0, len(changed), step):
+            rows = changed[start : start + step]
+            idle, ce, fits = self.parts(
+                rows, state.cpu_free[rows], state.mem_free[rows], state.dev_free[rows][:, None]
+            )
+            self.node_idle[rows], self.node_ce[rows], self.node_fits[rows] = idle, ce, fits
+        self.parts_version[changed] = state.version[changed]
+        for start in range(0, len(stale), step):
+            rows = stale[start : start + step]
+            combined = self.combine(self.node_idle[rows], self.node_ce[rows], self.node_fits[rows])
+            self.node_frag[rows] = combined[:, 0]
+        self.node_version[stale] = state.version[stale]
         return self.node_frag
 
     def total(self, state: ClusterState) -> float:

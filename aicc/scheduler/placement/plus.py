@@ -37,10 +37,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from aicc.scheduler.placement.fgd import FGDPolicy, candidates
 from aicc.scheduler.placement.frag import FragModel
-from aicc.scheduler.placement.state import MILLI, ClusterState, Demand, FloatArray, IntArray
+from aicc.scheduler.placement.state import (
+    MILLI,
+    BoolArray,
+    ClusterState,
+    Demand,
+    FloatArray,
+    IntArray,
+)
 from aicc.scheduler.placement.workload import Workload
 
 STRANDING = 2.0  # weight of stranded device capacity against fragmented capacity
@@ -91,7 +99,14 @@ class FGDPlusPolicy(FGDPolicy):
     name: str = "fgd-plus"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self._cpu_per_device, self._mem_per_device = per_device(self.workload)
+
+    def reweight(self, workload: Workload) -> bool:
+        if not super().reweight(workload):
+            return False
+        self._cpu_per_device, self._mem_per_device = per_device(workload)
+        return True
 
     def stranded(self, idle: FloatArray, cpu: IntArray, mem: IntArray) -> FloatArray:
         """Idle device capacity (milli) a node's free CPU and memory cannot feed."""
@@ -102,34 +117,45 @@ class FGDPlusPolicy(FGDPolicy):
 
     def _claimed(self, state: ClusterState) -> FloatArray:
         key = (self, "claimed")
-        value = state.caches.get(key)
-        if value is None:
-            value = state.caches[key] = claimed(self.workload, state)
+        found = state.caches.get(key)
+        if found is None or found[0] != self._weights:
+            found = state.caches[key] = (self._weights, claimed(self.workload, state))
+        value = found[1]
         assert isinstance(value, np.ndarray)
         return value
 
     def score(
-        self, state: ClusterState, demand: Demand, rows: IntArray, frag: FragModel
-    ) -> tuple[FloatArray, FloatArray, IntArray]:
+        self,
+        state: ClusterState,
+        demand: Demand,
+        rows: IntArray,
+        frag: FragModel,
+        kept: npt.NDArray[np.float32] | None = None,
+        known: BoolArray | None = None,
+    ) -> tuple[FloatArray, FloatArray, IntArray, tuple[IntArray, FloatArray] | None]:
         cost = np.full(len(rows), np.inf)
         tie = np.zeros(len(rows))
         column = np.full(len(rows), -1, dtype=np.int64)
-        cand = candidates(state, demand, rows, frag)
+        cand = candidates(state, demand, rows, frag, kept, known)
         if cand is None:
-            return cost, tie, column
+            return cost, tie, column, None
         nodes = cand.rows
         dev = state.dev_free[nodes]
-        before = self.stranded(dev.sum(axis=1), state.cpu_free[nodes], state.mem_free[nodes])
-        after = self.stranded(
-            cand.after.sum(axis=2), cand.cpu_after[:, None], cand.mem_after[:, None]
-        )
-        total = cand.delta + self.stranding * (after - before[:, None])
+        idle = dev.sum(axis=1)
+        before = self.stranded(idle, state.cpu_free[nodes], state.mem_free[nodes])
+        # every placement of the replica on a node leaves the same idle capacity there
+        after = self.stranded(idle - demand.gpu_milli, cand.cpu_after, cand.mem_after)
+        total = cand.delta + (self.stranding * (after - before))[:, None]
         if self.reservation and demand.count:
-            taken = (dev[:, None, :] - cand.after) * self._claimed(state)[nodes][:, None, :]
-            total = total + self.reservation * taken.sum(axis=2)
+            claimed = self._claimed(state)[nodes]
+            if demand.shared:  # candidate c takes the share from device slot c
+                taken = demand.milli * claimed
+            else:
+                taken = ((dev[:, None, :] - cand.after) * claimed[:, None, :]).sum(axis=2)
+            total = total + self.reservation * taken
         total = np.where(cand.valid, np.round(total, 6), np.inf)
         best = total.argmin(axis=1)
         at = np.searchsorted(rows, nodes)
         cost[at] = total[np.arange(len(best)), best]
         column[at] = best
-        return cost, tie, column
+        return cost, tie, column, (cand.rows, cand.ce)

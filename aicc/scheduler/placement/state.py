@@ -115,6 +115,7 @@ class ClusterState:
         models: Sequence[str],
         schedulable: BoolArray | None = None,
         classes: IntArray | None = None,
+        shares: BoolArray | None = None,
     ) -> None:
         n = len(names)
         self.names = list(names)
@@ -133,11 +134,15 @@ class ClusterState:
         self.schedulable = (
             np.ones(n, dtype=np.bool_) if schedulable is None else np.asarray(schedulable).copy()
         )
+        # False: the node's engine hands out whole devices only (`NodeView.shares`)
+        self.shares = np.ones(n, dtype=np.bool_) if shares is None else np.asarray(shares).copy()
         self.dev_count = self.dev_exists.sum(axis=1).astype(np.int64)
         self.classes = (
             np.zeros(n, dtype=np.int64) if classes is None else np.asarray(classes).copy()
         )
         self.version = np.zeros(n, dtype=np.int64)
+        self._log: list[int] = []  # the nodes changed, in order (a `mark` is a length of it)
+        self._columns: dict[int, dict[int, int]] = {}  # node -> device index -> slot (`change`)
         self._model_ids = {m.lower(): i for i, m in enumerate(self.models)}
         self._allowed: dict[tuple[str, ...], BoolArray] = {}
         self.caches: dict[Any, Any] = {}  # per-policy scoring caches, keyed by the policy
@@ -201,6 +206,7 @@ class ClusterState:
             models=model_names,
             schedulable=np.array([node.schedulable for node in nodes], dtype=np.bool_),
             classes=classes,
+            shares=np.array([node.shares for node in nodes], dtype=np.bool_),
         )
 
     @classmethod
@@ -254,12 +260,35 @@ class ClusterState:
             models=self.models,
             schedulable=self.schedulable,
             classes=self.classes,
+            shares=self.shares,
         )
         other.version = self.version.copy()
         other.tie_order = None if self.tie_order is None else self.tie_order.copy()
         return other
 
     # --- queries --------------------------------------------------------------------------------
+
+    @property
+    def mark(self) -> int:
+        """A point in the state's history of changes, for `changed_since`."""
+        return len(self._log)
+
+    def changed_since(self, mark: int) -> IntArray | None:
+        """The nodes changed since `mark` (sorted), or None when that is not cheaper than
+        comparing every node's `version` (many changes, or `mark` is -1: unknown)."""
+        if mark < 0 or len(self._log) - mark > max(64, self.size // 16):
+            return None
+        result: IntArray = np.array(sorted(set(self._log[mark:])), dtype=np.int64)
+        return result
+
+    def stale(self, versions: IntArray, mark: int) -> IntArray:
+        """The nodes whose entry in `versions` (a cache's record of the versions it saw, equal
+        to the state's at `mark`) is no longer the state's version."""
+        rows = self.changed_since(mark)
+        if rows is None:
+            return np.flatnonzero(versions != self.version)
+        result: IntArray = rows[versions[rows] != self.version[rows]]
+        return result
 
     @property
     def size(self) -> int:
@@ -308,6 +337,8 @@ class ClusterState:
         )
         if demand.count == 0:
             return nodes, np.zeros(self.dev_free[rows].shape, dtype=np.bool_)
+        if demand.shared:
+            nodes &= self.shares[rows]
         ok = self.device_ok(demand, rows)
         return nodes & (ok.sum(axis=1) >= demand.count), ok
 
@@ -316,6 +347,13 @@ class ClusterState:
         device that holds it), the lowest free slots for whole devices."""
         if demand.count == 0:
             return ()
+        if demand.shared and column is not None:
+            free = self.dev_free[node, column]
+            mem = demand.dev_mem or None
+            fits = self.allowed(demand.models)[node, column] and free >= demand.milli
+            if not fits or (mem and self.dev_mem_free[node, column] < mem):
+                raise ValueError("the chosen device cannot hold this share")
+            return (DevicePick(int(self.dev_index[node, column]), demand.milli, mem),)
         ok = self.device_ok(demand, np.array([node]))[0]
         if demand.shared:
             if column is None:
@@ -371,3 +409,44 @@ class ClusterState:
                 self.dev_mem_free[node, column] -= pick.memory_mib
         self.classes[node] |= request_class(demand)
         self.version[node] += 1
+        self._log.append(node)
+
+    def change(
+        self, node: int, cpu_milli: int, memory_mib: int, picks: Sequence[DevicePick], sign: int
+    ) -> None:
+        """Take (`sign` -1) or give back (+1) capacity on one node, unchecked: for a state kept in
+        step with another record of the same capacity (the scheduler's `Cluster`, which checks).
+
+        MIG slices (`mig_slice` set) and devices the node no longer has change only CPU and
+        memory, as in the `Cluster`. Request classes gain the taken request's class; a give
+        re-infers them from device use, as `from_nodes` does.
+        """
+        self.cpu_free[node] += sign * cpu_milli
+        self.mem_free[node] += sign * memory_mib
+        shared = False
+        count = 0
+        columns = self._columns.get(node)
+        if columns is None:
+            indices = self.dev_index[node].tolist()
+            columns = self._columns[node] = {ix: c for c, ix in enumerate(indices) if ix >= 0}
+        for pick in picks:
+            column = columns.get(pick.index)
+            if pick.mig_slice is not None or column is None:
+                continue
+            self.dev_free[node, column] += sign * pick.milli
+            if pick.memory_mib is not None:
+                self.dev_mem_free[node, column] += sign * pick.memory_mib
+            shared |= pick.milli < MILLI
+            count += 1
+        if sign < 0 and count:
+            self.classes[node] |= (
+                SHARE_CLASS if shared else request_class(Demand(0, 0, count, MILLI, 0, None))
+            )
+        elif sign > 0 and count:
+            row = self.dev_free[node][self.dev_exists[node]]
+            inferred = (SHARE_CLASS if ((row > 0) & (row < MILLI)).any() else 0) | (
+                OTHER_CLASS if (row <= 0).any() else 0
+            )
+            self.classes[node] = inferred
+        self.version[node] += 1
+        self._log.append(node)

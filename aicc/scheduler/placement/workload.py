@@ -67,6 +67,16 @@ class Workload:
         counter = Counter(TaskShape.of(demand_of(r)) for r in requests)
         return cls(list(counter), list(counter.values()))
 
+    @classmethod
+    def from_counts(cls, counts: Iterable[tuple[ReplicaRequest, float]]) -> Workload:
+        """The shapes of requests counted already (a request and how many tasks have it);
+        requests of the same shape add up. Raises ValueError when nothing is counted."""
+        total: dict[TaskShape, float] = {}
+        for request, count in counts:
+            shape = TaskShape.of(demand_of(request))
+            total[shape] = total.get(shape, 0.0) + count
+        return cls(list(total), list(total.values()))
+
     def top(self, share: float) -> Workload:
         """The most popular shapes that together cover `share` of the tasks, reweighted.
 

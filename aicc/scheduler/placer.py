@@ -1,0 +1,138 @@
+"""A profile's placement policy (`placement: {policy: fgd-plus}`) inside the scheduling cycle.
+
+The placement package (`aicc.scheduler.placement`) holds policies that score every node at once
+over a `ClusterState` (numpy arrays): the FGD paper's baselines, `fgd`, our `fgd-plus`. When a
+profile names one, the cycle's `Cluster` carries a `PolicyPlacer` and `allocate.place_job` asks
+it first for every job of one replica that it covers: a share of one device, whole devices on
+one node, or no device at all. MIG slices, multi-replica gangs (topology first) and searches
+restricted to some nodes (backfill into a reservation) keep the profile's ordinary path: the
+node index, `sample` feasible nodes and the weighted scorers.
+
+Contract:
+- The state is built from the Cluster's nodes the first time the policy is asked (a cycle that
+  places nothing by policy never pays for it), then kept in step with every later `take` and
+  `give` of the Cluster, committed, rolled back or discarded alike (`Cluster.placer`). It never
+  decides alone: the Cluster still checks and takes what the policy picked.
+- The workload, the expected task mix that FGD measures fragmentation against, is what the
+  cycle knows now: every replica of its pending and running jobs (MIG slices left out), built
+  when first needed (`snapshot_workload`). Never future arrivals. A simulator may replace it
+  between decisions (`set_workload`), as a fresh cycle would see it.
+- Ties: the first of equally good nodes in snapshot order, so a cycle stays deterministic; a
+  simulator may pass `rng` to break them at random (kube-scheduler's habit) instead.
+
+Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from aicc.scheduler.cluster import Amount, Cluster
+from aicc.scheduler.placement import (
+    POLICIES,
+    ClusterState,
+    Policy,
+    Workload,
+    demand_of,
+    get_policy,
+)
+from aicc.scheduler.snapshot import DevicePick, JobView, ReplicaRequest, Snapshot
+
+Spot = tuple[int, tuple[DevicePick, ...]]
+
+
+def job_counts(jobs: Iterable[JobView]) -> list[tuple[ReplicaRequest, float]]:
+    """(request, replicas) per distinct request object of these jobs, MIG slices left out."""
+    counts: dict[int, tuple[ReplicaRequest, float]] = {}
+    for job in jobs:
+        request = job.request
+        if request.mig_profile is not None:
+            continue
+        found = counts.get(id(request))
+        counts[id(request)] = (request, (found[1] if found else 0.0) + job.replicas)
+    return list(counts.values())
+
+
+def snapshot_workload(snapshot: Snapshot) -> Workload | None:
+    """The task mix a cycle expects: every replica of its pending and running jobs, by shape.
+    None when there is none (only MIG slices, or nothing at all)."""
+    counts = job_counts(snapshot.pending) + job_counts(snapshot.running)
+    return Workload.from_counts(counts) if counts else None
+
+
+class PolicyPlacer:
+    """Places one replica by the named placement policy over a `ClusterState` mirroring the
+    cycle's `Cluster` (module docstring). Attach it as `cluster.placer`."""
+
+    def __init__(
+        self,
+        name: str,
+        cluster: Cluster,
+        workload: Callable[[], Workload | None],
+        *,
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        self.name = name
+        self.cluster = cluster
+        self.rng = rng
+        self._workload_of = workload
+        self._workload: Workload | None = None
+        self._policy: Policy | None = None
+        self._state: ClusterState | None = None
+        self._random = rng or np.random.default_rng(0)  # `random` policy only: fixed per cycle
+        if name not in POLICIES:
+            raise ValueError(f"unknown placement policy {name!r}; one of {', '.join(POLICIES)}")
+
+    # --- the Placer protocol (cluster.py) ---------------------------------------------------------
+
+    def covers(self, request: ReplicaRequest) -> bool:
+        return request.mig_profile is None
+
+    def place(self, request: ReplicaRequest) -> Spot | None:
+        state = self.state()
+        choice = self._policy_for(request).choose(state, demand_of(request), self._random)
+        return None if choice is None else (choice.node, choice.devices)
+
+    def changed(self, i: int, amount: Amount, sign: int) -> None:
+        if self._state is not None:
+            self._state.change(i, amount.cpu_milli, amount.memory_mib, amount.picks, sign)
+
+    # --- state and workload ---------------------------------------------------------------------
+
+    def state(self) -> ClusterState:
+        """The vector copy of the cluster's free capacity (built on first use)."""
+        if self._state is None:
+            state = ClusterState.from_nodes(self.cluster.nodes)
+            if self.rng is None:
+                state.tie_order = np.arange(state.size, dtype=np.int64)
+            self._state = state
+        return self._state
+
+    @property
+    def workload(self) -> Workload | None:
+        if self._workload is None:
+            self._workload = self._workload_of()
+        return self._workload
+
+    def set_workload(self, workload: Workload) -> None:
+        """Score against this task mix from now on. A policy that can re-weight its cached
+        scores (`fgd`, `fgd-plus`: `reweight`) keeps them when the mix has no new shape;
+        otherwise the policy starts over."""
+        self._workload = workload
+        policy = self._policy
+        reweight = getattr(policy, "reweight", None)
+        if policy is not None and reweight is not None and reweight(workload):
+            return
+        self._policy = None
+        if self._state is not None:
+            self._state.caches.clear()
+
+    def _policy_for(self, request: ReplicaRequest) -> Policy:
+        if self._policy is None:
+            workload = self.workload
+            if workload is None:  # nothing to expect but this replica
+                workload = self._workload = Workload.from_requests([request])
+            self._policy = get_policy(self.name, workload=workload)
+        return self._policy
