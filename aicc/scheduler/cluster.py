@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -191,6 +192,17 @@ class Cluster:
         yield from self.by_mig.get((model, profile), {})
 
     # --- changes -----------------------------------------------------------------------------
+
+    @contextmanager
+    def what_if(self) -> Iterator[None]:
+        """For trials that roll every change back (preemption and reservation searches): the
+        placer does not hear of them, since its vector state would only be changed and changed
+        back, and one-replica trials place by the index instead of the policy."""
+        placer, self.placer = self.placer, None
+        try:
+            yield
+        finally:
+            self.placer = placer
 
     def take(self, i: int, amount: Amount) -> None:
         self._apply(i, amount, -1)

@@ -140,7 +140,8 @@ class Cycle:
         self._latest_bound: list[tuple[datetime, str]] = []  # top two (submitted, project)
         # plain waits of this cycle by `_same` key, and whether the fair-share reason applies
         self._waits: dict[tuple[object, ...], tuple[tuple[WaitReason, ...], bool]] = {}
-        self.ranks_service = preempt.service_ladder(self) is not None
+        self.ladder = preempt.service_ladder(self)
+        self._levels: dict[str, int] = {}
 
     # --- helpers for plugins ---------------------------------------------------------------
 
@@ -182,6 +183,13 @@ class Cycle:
             if self.profile.model_choice is not None and len(models) > 1:
                 models = self.profile.model_choice.order(job, models, self)
             found = self._first[r.models] = models[0] if models else None
+        return found
+
+    def level(self, job: JobView) -> int:
+        """The job's level on the service ladder (0 without one), computed once per cycle."""
+        found = self._levels.get(job.id)
+        if found is None:
+            found = self._levels[job.id] = 0 if self.ladder is None else self.ladder.rank(job, self)
         return found
 
     def is_short(self, job: JobView) -> bool:
@@ -306,8 +314,8 @@ class Cycle:
             job.queue,
             job.price_rates,
         )
-        if self.ranks_service:
-            key += (job.attained_s, job.max_runtime_s)
+        if self.ladder is not None:
+            key += (self.level(job),)
         if self.reservation is not None:
             key += (id(self.reservation), self.is_short(job))
         return key

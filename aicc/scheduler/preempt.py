@@ -6,14 +6,18 @@ Who may be a victim of job J (project P), by rule:
   guarantee (Kueue's rule: another tenant's priority does not reach into your guarantee);
 - `reclaim`: when J stays within P's guarantee, any job of another project that is over its
   guarantee of a resource J needs, as long as that project stays over it before each victim;
+  with a service ladder, only jobs at J's level or above;
 - `service`: a job whose service level (plugins/service.py: attained or declared device-time,
   the profile's queue-sort ladder) is at least `preempt_gap` levels above J's, protected like
-  `priority` (least-attained-service and shortest-declared-work preemption).
+  `priority` unless `service_crosses_guarantees` (least-attained-service time-slicing across
+  tenants, as Tiresias does).
 
 Never a victim: a job already in its grace period or promised to another preemptor this cycle,
 or one that preempted J before (`J.preempted_by`). With protected guarantees this rules out
 loops: a borrower preempted to reclaim a guarantee cannot preempt the reclaimer back, because
-the reclaimer runs within its guarantee.
+the reclaimer runs within its guarantee. When service crosses guarantees, the ladder does: a
+reclaim never takes a job with less service than the reclaimer, and a service preemption only
+one with more, so no chain of preemptions comes back to its start (levels only grow).
 
 Cost, cheapest first: jobs bound as borrowed, then other jobs of projects over their guarantee,
 then the rest; within that, jobs preempted fewer times before (else a job that just restarted,
@@ -26,15 +30,23 @@ let it fit, and preempts nothing more.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from aicc.scheduler.allocate import pick, place_job
+from aicc.scheduler.allocate import Spot, pick, place_job
 from aicc.scheduler.cluster import MILLI, Amount, Statement
 from aicc.scheduler.plugins.service import Attained, Declared, Ranked
 from aicc.scheduler.quota import EPSILON, replica_milli
-from aicc.scheduler.snapshot import CycleDecision, JobView, Preempt, ReplicaRequest, WaitReason
+from aicc.scheduler.snapshot import (
+    CycleDecision,
+    DevicePick,
+    JobView,
+    Preempt,
+    ReplicaRequest,
+    WaitReason,
+)
 
 if TYPE_CHECKING:
     from aicc.scheduler.framework import Attempt, Cycle
@@ -52,6 +64,9 @@ class PreemptConfig:
     # The two guards against preemption loops; turning both off is the naive design the
     # loop test shows looping.
     protect_guarantee: bool = True
+    # Time-slicing across tenants: the `service` rule may take a job that runs within another
+    # project's guarantee (guarantees then hold against priority, not against more service).
+    service_crosses_guarantees: bool = False
     remember_preemptors: bool = True
 
 
@@ -111,13 +126,37 @@ class Pool:
             self.candidates,
             key=lambda c: (not c.job.borrowed, len(c.job.preempted_by), c.job.priority, c.lost),
         )
-        self._top: int | None = None
+        self._tops: tuple[int, dict[str, int]] | None = None
+        self.stop_failed: set[tuple[int, ...]] = set()  # see _stopping
 
-    def top_level(self, cycle: Cycle, ladder: Ranked) -> int:
-        """The highest service level among the candidates (computed once per cycle)."""
-        if self._top is None:
-            self._top = max((ladder.rank(c.job, cycle) for c in self.candidates), default=0)
-        return self._top
+    def top_level(self, cycle: Cycle, project: str) -> int:
+        """The highest service level among the candidates a job of `project` could take: its
+        own, and other projects' that no guarantee protects (as of the cycle's start)."""
+        if self._tops is None:
+            config = cycle.profile.preempt
+            protect = (
+                config is not None
+                and config.protect_guarantee
+                and not config.service_crosses_guarantees
+            )
+            tree = cycle.tree
+            open_top, own = -1, dict[str, int]()
+            for c in self.candidates:
+                level = cycle.level(c.job)
+                pid = c.job.project_id
+                own[pid] = max(own.get(pid, -1), level)
+                v = c.job
+                if (
+                    not protect
+                    or v.borrowed
+                    or pid not in tree.by_id
+                    or not c.keys
+                    or tree.over_guarantee(pid, c.keys)
+                ):
+                    open_top = max(open_top, level)
+            self._tops = (open_top, own)
+        open_top, own = self._tops
+        return max(open_top, own.get(project, -1))
 
 
 def try_preempt(
@@ -136,20 +175,12 @@ def try_preempt(
     stopping = _stopping(cycle, pool, job, attempts)
     if stopping is not None:
         return stopping, []
-    best: tuple[tuple[int, int, int, int, float], list[Victim], str | None] | None = None
-    for req, model in attempts:
-        fits = _fit_test(cycle, job, req, model)
-        if job.replicas == 1:
-            plans = _per_node(cycle, pool, Rules(cycle, job, model), fits, config)
-        else:
-            victims = eligible(cycle, pool, job, model)
-            plans = [_greedy(cycle, victims, fits, config.max_victims)] if victims else []
-        for plan in plans:
-            if plan and (best is None or _plan_key(plan) < best[0]):
-                best = (_plan_key(plan), plan, model)
+    with cycle.cluster.what_if():
+        best = _best(cycle, pool, job, attempts, config)
     if best is None:
         return None
-    _, plan, model = best
+    plan, model = best
+    hold_the_rest(cycle, job, attempts, model, [a for v in plan for a in v.candidate.amounts])
     cycle.claimed.update(v.job.id for v in plan)
     demand = cycle.demand(job, model)
     cycle.charge(job.project_id, demand)
@@ -163,6 +194,24 @@ def try_preempt(
     return WaitReason("preempting", why), decisions
 
 
+def _best(
+    cycle: Cycle, pool: Pool, job: JobView, attempts: list[Attempt], config: PreemptConfig
+) -> tuple[list[Victim], str | None] | None:
+    """The cheapest plan over the job's attempts (models), and its model."""
+    best: tuple[tuple[int, int, int, int, float], list[Victim], str | None] | None = None
+    for req, model in attempts:
+        fits = _fit_test(cycle, job, req, model)
+        if job.replicas == 1:
+            plans = _per_node(cycle, pool, Rules(cycle, job, model), fits, config)
+        else:
+            victims = eligible(cycle, pool, job, model)
+            plans = [_greedy(cycle, victims, fits, config.max_victims)] if victims else []
+        for plan in plans:
+            if plan and (best is None or _plan_key(plan) < best[0]):
+                best = (_plan_key(plan), plan, model)
+    return None if best is None else (best[1], best[2])
+
+
 def _may_preempt(cycle: Cycle, pool: Pool, job: JobView, attempts: list[Attempt]) -> bool:
     """A cheap test before any search: is there anyone this job could preempt or wait for?"""
     if _free_stopping(cycle, pool):
@@ -172,8 +221,8 @@ def _may_preempt(cycle: Cycle, pool: Pool, job: JobView, attempts: list[Attempt]
     lowest = pool.lowest_priority
     if "priority" in config.rules and lowest is not None and lowest < job.priority:
         return True
-    ladder = service_ladder(cycle)
-    if ladder is not None and pool.top_level(cycle, ladder) >= ladder.rank(job, cycle) + (
+    ladder = cycle.ladder
+    if ladder is not None and pool.top_level(cycle, job.project_id) >= cycle.level(job) + (
         ladder.preempt_gap
     ):
         return True
@@ -206,10 +255,9 @@ class Rules:
             job.project_id, demand
         )
         self.by_priority = "priority" in config.rules
-        self.ladder = service_ladder(cycle)
-        self.floor = (
-            0 if self.ladder is None else self.ladder.rank(job, cycle) + (self.ladder.preempt_gap)
-        )
+        self.ladder = cycle.ladder
+        self.level = cycle.level(job)
+        self.floor = 0 if self.ladder is None else self.level + self.ladder.preempt_gap
         self.counted = _counted(cycle)
         self._over: dict[tuple[str, frozenset[str]], bool] = {}
 
@@ -228,14 +276,19 @@ class Rules:
             return None
         other = v.project_id != job.project_id
         reason = None
-        if self.reclaim and other and self.over(v.project_id, self.needs):
+        if (
+            self.reclaim
+            and other
+            and self.over(v.project_id, self.needs)
+            and (self.ladder is None or self.cycle.level(v) >= self.level)
+        ):
             reason = "reclaim"
         elif self.by_priority and v.priority < job.priority and self.unprotected(c, other):
             reason = "priority"
         elif (
             self.ladder is not None
-            and self.ladder.rank(v, self.cycle) >= self.floor
-            and self.unprotected(c, other)
+            and self.cycle.level(v) >= self.floor
+            and (config.service_crosses_guarantees or self.unprotected(c, other))
         ):
             reason = "service"
         if reason is None:
@@ -385,29 +438,90 @@ def _per_node(
     return plans
 
 
+def hold_the_rest(
+    cycle: Cycle,
+    job: JobView,
+    attempts: list[Attempt],
+    model: str | None,
+    freed: list[tuple[int, Amount]],
+) -> None:
+    """Hold, for the rest of the cycle, the free capacity a preemptor's placement counts on
+    besides what its victims free: else a later job in the queue takes it, the preemptor
+    finds it gone when its victims have stopped, and preempts again (a loop)."""
+    found = _fit_with(cycle, job, [a for a in attempts if a[1] == model], freed)
+    if found is not None:
+        req, _, spots = found
+        _take_free_part(cycle, req, spots, freed)
+
+
+def _take_free_part(
+    cycle: Cycle, req: ReplicaRequest, spots: Sequence[Spot], freed: list[tuple[int, Amount]]
+) -> None:
+    """Take from the cycle's cluster what `spots` use beyond the capacity in `freed`."""
+    cpu: Counter[int] = Counter()
+    memory: Counter[int] = Counter()
+    devices: Counter[tuple[int, int, int | None]] = Counter()
+    for i, a in freed:
+        cpu[i] += a.cpu_milli
+        memory[i] += a.memory_mib
+        for p in a.picks:
+            devices[(i, p.index, p.mig_slice)] += p.milli
+    statement = Statement(cycle.cluster)
+    for i, picks in spots:
+        own_cpu, cpu[i] = max(0, req.cpu_milli - cpu[i]), max(0, cpu[i] - req.cpu_milli)
+        own_mem, memory[i] = max(0, req.memory_mib - memory[i]), max(0, memory[i] - req.memory_mib)
+        own: list[DevicePick] = []
+        for p in picks:
+            key = (i, p.index, p.mig_slice)
+            covered = min(p.milli, devices[key])
+            devices[key] -= covered
+            if covered == 0:
+                own.append(p)
+            elif covered < p.milli and p.mig_slice is None:
+                own.append(DevicePick(p.index, p.milli - covered))
+        if own_cpu or own_mem or own:
+            statement.take(i, Amount(own_cpu, own_mem, tuple(own)))
+    statement.commit()
+
+
 def _stopping(cycle: Cycle, pool: Pool, job: JobView, attempts: list[Attempt]) -> WaitReason | None:
     """If jobs preempted earlier are still stopping and their capacity would let this job fit,
     it waits for them (and claims them) instead of preempting more."""
     stopping = _free_stopping(cycle, pool)
     if not stopping:
         return None
-    statement = Statement(cycle.cluster)
-    try:
-        for c in stopping:
-            for i, a in c.amounts:
-                statement.give(i, a)
-        for req, model in attempts:
-            spots, _ = place_job(
-                cycle.cluster, statement, req, model, job.replicas, cycle.profile.place
-            )
-            if spots is not None:
-                used = {i for i, _ in spots}
-                mine = [c for c in stopping if any(i in used for i, _ in c.amounts)]
-                cycle.claimed.update(c.job.id for c in mine)
-                cycle.charge(job.project_id, cycle.demand(job, model))
-                cycle.lane_count[job.queue] += 1
-                why = f"waiting for {len(mine)} preempted job(s) to stop"
-                return WaitReason("preempting", why)
+    key = (len(cycle.claimed), job.replicas, *(cycle.shape(req) for req, _ in attempts))
+    if key in pool.stop_failed:  # nothing claimed since a job of this shape did not fit
         return None
-    finally:
-        statement.discard()
+    found = _fit_with(cycle, job, attempts, [a for c in stopping for a in c.amounts])
+    if found is None:
+        pool.stop_failed.add(key)
+        return None
+    req, model, spots = found
+    used = {i for i, _ in spots}
+    mine = [c for c in stopping if any(i in used for i, _ in c.amounts)]
+    _take_free_part(cycle, req, spots, [a for c in mine for a in c.amounts])
+    cycle.claimed.update(c.job.id for c in mine)
+    cycle.charge(job.project_id, cycle.demand(job, model))
+    cycle.lane_count[job.queue] += 1
+    return WaitReason("preempting", f"waiting for {len(mine)} preempted job(s) to stop")
+
+
+def _fit_with(
+    cycle: Cycle, job: JobView, attempts: list[Attempt], freed: list[tuple[int, Amount]]
+) -> tuple[ReplicaRequest, str | None, list[Spot]] | None:
+    """Where the job would go (request, model, spots) were `freed` free; None if nowhere."""
+    cluster = cycle.cluster
+    statement = Statement(cluster)
+    with cluster.what_if():
+        try:
+            for i, a in freed:
+                statement.give(i, a)
+            for req, model in attempts:
+                place = cycle.profile.place
+                spots, _ = place_job(cluster, statement, req, model, job.replicas, place)
+                if spots is not None:
+                    return req, model, spots
+            return None
+        finally:
+            statement.discard()

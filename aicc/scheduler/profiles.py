@@ -67,14 +67,19 @@ PROFILES: dict[str, dict[str, Any]] = {
     "default": {
         "name": "default",
         "queue_sort": [
+            # within a service level: the class (low 0, normal 100, high 1000), aged 10 points
+            # an hour, so a class gap of 100 is worth 10 hours of waiting; a higher class also
+            # preempts a lower one (the `priority` rule)
             {"name": "priority", "weight": 1.0},
+            # least attained service (Tiresias): jobs that have had the least device-time go
+            # first and time-slice those that have had more, across tenants
+            {"name": "attained", "weight": 10_000.0, "args": {"thresholds_h": [1.0, 10.0]}},
+            # within a level, shortest declared work first (a level: x10 device-hours); jobs
+            # that declare no runtime share the last level (BENCHMARKS.md, Philly)
+            {"name": "declared", "weight": 100.0, "args": {"thresholds_h": [0.25, 2.5, 25.0]}},
             {"name": "aging", "weight": 10.0},
             {"name": "fairshare", "weight": 50.0, "args": {"half_life_s": 7 * 24 * 3600}},
-            # shortest declared work first, a level (x10 device-hours) worth 10 hours of aging;
-            # jobs that declare no runtime share the last level (BENCHMARKS.md, Philly)
-            {"name": "declared", "weight": 100.0, "args": {"thresholds_h": [0.25, 2.5, 25.0]}},
         ],
-        "guaranteed_first": True,
         "admission": ["lanes", "quota", "budget"],
         "model_choice": {"name": "throughput_per_cost", "args": {"prices": {}}},
         # one-replica jobs (shares, whole devices on one node, CPU only) by fgd-plus over every
@@ -87,8 +92,14 @@ PROFILES: dict[str, dict[str, Any]] = {
             "topology": True,
             "max_domains": 8,
         },
-        "reserve": {"steps": 32},
-        "preempt": {"rules": ["priority", "reclaim"], "grace_s": 30},
+        # no reservation: a waiting gang at a lower service level preempts instead (`easy`
+        # holds space for the head gang and backfills)
+        "reserve": None,
+        "preempt": {
+            "rules": ["priority", "reclaim", "service"],
+            "grace_s": 30,
+            "service_crosses_guarantees": True,
+        },
     },
     # First come, first served (by priority, then submission) with first fit: fifo.py's rules.
     "fifo": {

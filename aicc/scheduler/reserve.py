@@ -271,16 +271,23 @@ def fits_reserved(
         return False
     cluster = cycle.cluster
     statement = Statement(cluster)
-    for i, hold in res.holds.items():
-        statement.give(i, hold)
-    try:
-        for req, model in attempts:
-            spots, _ = place_job(
-                cluster, statement, req, model, job.replicas, cycle.profile.place, only=res.nodes
-            )
-            if spots is not None:
-                return True
-        res.failed.add(key)  # capacity there only shrinks in a cycle: it fails again
-        return False
-    finally:
-        statement.discard()
+    with cluster.what_if():
+        try:
+            for i, hold in res.holds.items():
+                statement.give(i, hold)
+            for req, model in attempts:
+                spots, _ = place_job(
+                    cluster,
+                    statement,
+                    req,
+                    model,
+                    job.replicas,
+                    cycle.profile.place,
+                    only=res.nodes,
+                )
+                if spots is not None:
+                    return True
+            res.failed.add(key)  # capacity there only shrinks in a cycle: it fails again
+            return False
+        finally:
+            statement.discard()

@@ -11,15 +11,19 @@ from sched_fixtures import (
     node,
     nodes_of,
     place,
+    profile,
     reserves,
     run,
     snapshot,
     waiting,
 )
 
+from aicc.scheduler.framework import Profile
 from aicc.scheduler.snapshot import CycleDecision, JobView, NodeView, Snapshot
 
 HOUR = 3600
+# the default profile with a reservation (the default itself preempts by service instead)
+RESERVING = profile(reserve={"steps": 32})
 
 
 def blocked_gang(extra_nodes: int = 0) -> tuple[list[NodeView], list[JobView]]:
@@ -33,7 +37,7 @@ def blocked_gang(extra_nodes: int = 0) -> tuple[list[NodeView], list[JobView]]:
 
 
 def head_and(
-    *others: JobView, extra_nodes: int = 0, profile: str = "default"
+    *others: JobView, extra_nodes: int = 0, prof: Profile | str = RESERVING
 ) -> list[CycleDecision]:
     nodes, running = blocked_gang(extra_nodes)
     big = job("big", gpus=8, replicas=2, minute=-10, runtime_s=HOUR)
@@ -42,7 +46,7 @@ def head_and(
             running.append(
                 place(nodes, job(f"busy{i}", gpus=4, runtime_s=10 * HOUR), [(f"x{i}", range(4))])
             )
-    return run(Snapshot(now=at(), nodes=nodes, pending=[big, *others], running=running), profile)
+    return run(Snapshot(now=at(), nodes=nodes, pending=[big, *others], running=running), prof)
 
 
 def test_the_head_gang_gets_a_reservation_at_its_earliest_start() -> None:
@@ -96,7 +100,7 @@ def test_without_declared_runtimes_the_reservation_start_is_unknown_and_nothing_
 
 
 def test_fifo_without_reservation_lets_small_jobs_take_the_space() -> None:
-    decisions = head_and(job("long", gpus=4, runtime_s=3 * HOUR), profile="fifo")
+    decisions = head_and(job("long", gpus=4, runtime_s=3 * HOUR), prof="fifo")
     bound(decisions, "long")
     assert not reserves(decisions)
 
@@ -105,7 +109,7 @@ def test_the_easy_profile_reserves_and_backfills_in_fifo_order() -> None:
     decisions = head_and(
         job("long", gpus=4, runtime_s=3 * HOUR),
         job("short", gpus=4, runtime_s=600, minute=1),
-        profile="easy",
+        prof="easy",
     )
     assert codes(decisions, "long") == ["reservation"]
     bound(decisions, "short")
@@ -114,14 +118,12 @@ def test_the_easy_profile_reserves_and_backfills_in_fifo_order() -> None:
 def test_jobs_bound_in_the_same_cycle_count_as_releases() -> None:
     # Nothing runs; a one-hour job takes half the node, then a whole-node job must wait an hour.
     pending = [job("first", gpus=4, runtime_s=HOUR), job("whole", gpus=8, runtime_s=HOUR, minute=1)]
-    decisions = run(snapshot([node("n")], pending))
+    decisions = run(snapshot([node("n")], pending), RESERVING)
     bound(decisions, "first")
     assert waiting(decisions, "whole").estimated_start == at(hours=1)
 
 
 def test_without_hold_unknown_a_head_of_unknown_start_is_not_held() -> None:
-    from sched_fixtures import profile
-
     nodes = [node("n0"), node("n1")]
     running = [place(nodes, job("r0", gpus=8), [("n0", range(8))])]
     pending = [job("big", gpus=8, replicas=2), job("small", gpus=4, minute=1)]

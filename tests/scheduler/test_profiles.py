@@ -8,7 +8,7 @@ from sched_fixtures import T0, job, node
 from aicc.scheduler.framework import schedule
 from aicc.scheduler.plugins.fairshare import FairShare
 from aicc.scheduler.plugins.queue_sort import Aging, Priority
-from aicc.scheduler.plugins.service import Declared
+from aicc.scheduler.plugins.service import Attained, Declared
 from aicc.scheduler.profiles import PROFILES, build_profile, get_profile
 from aicc.scheduler.snapshot import Snapshot
 
@@ -24,16 +24,20 @@ def test_the_default_profile_is_what_the_docs_say() -> None:
     prof = get_profile("default")
     assert [(type(p), w) for p, w in prof.queue_sort] == [
         (Priority, 1.0),
-        (Aging, 10.0),
+        (Attained, 10_000.0),
         (Declared, 100.0),
+        (Aging, 10.0),
     ]
-    declared = prof.queue_sort[2][0]
+    attained, declared = prof.queue_sort[1][0], prof.queue_sort[2][0]
+    assert isinstance(attained, Attained) and attained.thresholds == (3600.0, 36000.0)
     assert isinstance(declared, Declared) and declared.thresholds == (900.0, 9000.0, 90000.0)
     ((share, weight),) = prof.share
     assert isinstance(share, FairShare) and weight == 50.0 and share.half_life_s == 7 * 24 * 3600
     assert [a.name for a in prof.admission] == ["lanes", "quota", "budget"]
-    assert prof.place.order == "pack" and prof.reserve is not None and prof.preempt is not None
-    assert prof.preempt.rules == ("priority", "reclaim") and prof.preempt.grace_s == 30
+    assert prof.place.order == "pack" and prof.place.policy == "fgd-plus"
+    assert prof.reserve is None and not prof.guaranteed_first and prof.preempt is not None
+    assert prof.preempt.rules == ("priority", "reclaim", "service") and prof.preempt.grace_s == 30
+    assert prof.preempt.protect_guarantee and prof.preempt.service_crosses_guarantees
 
 
 def test_fifo_is_first_fit_with_no_reservation_and_no_preemption() -> None:

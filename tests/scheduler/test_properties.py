@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from sched_fixtures import A100, GIB, H100, T0
 
 from aicc.core.tenancy import Quota
-from aicc.scheduler.framework import schedule
+from aicc.scheduler.framework import Cycle, schedule
+from aicc.scheduler.profiles import get_profile
 from aicc.scheduler.quota import EPSILON, placed_demand
 from aicc.scheduler.snapshot import (
     Bind,
@@ -357,12 +358,16 @@ def check_preemptions(snap: Snapshot, decisions: list[CycleDecision]) -> None:
     running = {j.id: j for j in snap.running}
     waits = {d.job_id: d for d in decisions if isinstance(d, Wait)}
     victims = [d for d in decisions if isinstance(d, Preempt)]
+    cycle = Cycle(snap, get_profile("default"))
     assert len({v.job_id for v in victims}) == len(victims)
     for v in victims:
         assert v.job_id in running and not running[v.job_id].terminating
         assert v.preemptor in waits and waits[v.preemptor].reasons[0].code == "preempting"
-        assert (
-            running[v.job_id].priority
-            < next(j.priority for j in snap.pending if j.id == v.preemptor)
-            or v.reason == "reclaim"
-        )
+        preemptor = next(j for j in snap.pending if j.id == v.preemptor)
+        victim = running[v.job_id]
+        if v.reason == "priority":
+            assert victim.priority < preemptor.priority
+        elif v.reason == "service":  # only a job on a higher rung of the attained ladder
+            assert cycle.level(victim) > cycle.level(preemptor)
+        else:
+            assert v.reason == "reclaim" and cycle.level(victim) >= cycle.level(preemptor)

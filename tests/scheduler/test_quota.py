@@ -110,6 +110,8 @@ def test_queue_lanes_cap_running_jobs_per_queue() -> None:
 
 def test_jobs_within_their_guarantee_go_before_borrowers() -> None:
     # prj-a is past its guarantee; prj-b's later, lower-priority job is within its own.
+    from sched_fixtures import profile
+
     tenants = tree({"prj-a": Quota(guaranteed=gpus(1)), "prj-b": Quota(guaranteed=gpus(4))})
     nodes = [node("n", gpus=4)]
     running = [place(nodes, job("a0", project="prj-a"), [("n", [0])])]
@@ -117,7 +119,8 @@ def test_jobs_within_their_guarantee_go_before_borrowers() -> None:
         job("a1", gpus=3, project="prj-a", priority=1000),
         job("b1", gpus=3, project="prj-b", priority=100, minute=5),
     ]
-    decisions = run(snapshot(nodes, jobs, running=running, tenants=tenants))
+    guaranteed_first = profile(guaranteed_first=True)
+    decisions = run(snapshot(nodes, jobs, running=running, tenants=tenants), guaranteed_first)
     assert [d.job_id for d in decisions][:1] == ["b1"]
     bound(decisions, "b1")
 

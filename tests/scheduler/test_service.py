@@ -142,3 +142,47 @@ def test_service_preemption_takes_borrowed_long_runs_but_never_a_guarantee() -> 
     )
     decisions = run(snapshot(small, [fresh], running=[own], tenants=tenants), prof)
     assert not preempts(decisions) and waiting(decisions, "a-new")
+
+
+def test_the_default_time_slices_across_guarantees_but_reclaims_only_upward() -> None:
+    """In the default profile a fresh job takes the GPUs of a job that has had more service even
+    within another project's guarantee (Tiresias across tenants); a reclaim of a guarantee takes
+    only jobs at the reclaimer's level or above, so reclaim and service never chase each other."""
+    nodes = [node("n", gpus=4)]
+    tenants = tree({"prj-a": Quota(max=gpus(4)), "prj-b": Quota(guaranteed=gpus(4), max=gpus(4))})
+    b_own = place(
+        nodes,
+        job("b-own", gpus=4, project="prj-b", minute=-130),
+        [("n", range(4))],
+        started=at(hours=-2),  # 8 GPU-hours: level 1
+    )
+    fresh = job("a-new", gpus=4, project="prj-a")
+    decisions = run(snapshot(nodes, [fresh], running=[b_own], tenants=tenants))
+    assert [(p.job_id, p.reason) for p in preempts(decisions)] == [("b-own", "service")]
+    # prj-b's guaranteed job, back at level 1, may not reclaim from prj-a's level-0 borrower
+    nodes = [node("n", gpus=4)]
+    a_lent = place(
+        nodes, job("a-new", gpus=4, project="prj-a"), [("n", range(4))], started=at(minutes=-5)
+    )
+    back = attained(job("b-own", gpus=4, project="prj-b", minute=-130, preempted_by=()), 8)
+    decisions = run(snapshot(nodes, [back], running=[a_lent], tenants=tenants))
+    assert not preempts(decisions)
+    # a fresh job of prj-b reclaims its guarantee from the borrower
+    decisions = run(
+        snapshot(nodes, [job("b-new", gpus=4, project="prj-b")], running=[a_lent], tenants=tenants)
+    )
+    assert [(p.job_id, p.reason) for p in preempts(decisions)] == [("a-new", "reclaim")]
+
+
+def test_a_preemptor_keeps_the_free_capacity_its_plan_counts_on() -> None:
+    """A 2 x 8 gang preempts the job on one node and counts on the free other node: a job later
+    in the queue may not take that node in the same cycle, or the gang would find it gone when
+    its victim stops and preempt again (the loop a trace replay showed)."""
+    nodes = [node("n0"), node("n1")]
+    long = place(nodes, job("long", gpus=8, minute=-130), [("n0", range(8))], started=at(hours=-2))
+    gang = job("gang", gpus=8, replicas=2)
+    later = attained(job("later", gpus=8, minute=-200), 5)  # level 1: behind the gang
+    for name in ("las", "default"):
+        decisions = run(snapshot(nodes, [gang, later], running=[long]), name)
+        assert [(p.job_id, p.preemptor) for p in preempts(decisions)] == [("long", "gang")]
+        assert waiting(decisions, "later")

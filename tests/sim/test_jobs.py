@@ -37,7 +37,8 @@ def test_preemptive_policies_beat_fifo_and_stay_fair(
     fifo, las, default = results["fifo"], results["las"], results["default"]
     assert las["avg_jct_s"] < fifo["avg_jct_s"] and default["avg_jct_s"] < fifo["avg_jct_s"]
     assert las["preemptions"] > 0 and fifo["preemptions"] == 0
-    assert default["preemptions"] < 0.05 * 400  # no preemption storm (see test_preempt.py)
+    # no preemption storm: about as many as LAS (a loop gave eight times more, test_service.py)
+    assert default["preemptions"] <= 2 * las["preemptions"]
     assert default["jain_fairness"] > fifo["jain_fairness"]
 
 
