@@ -72,8 +72,13 @@ PROFILES: dict[str, dict[str, Any]] = {
             # preempts a lower one (the `priority` rule)
             {"name": "priority", "weight": 1.0},
             # least attained service (Tiresias): jobs that have had the least device-time go
-            # first and time-slice those that have had more, across tenants
-            {"name": "attained", "weight": 10_000.0, "args": {"thresholds_h": [1.0, 10.0]}},
+            # first and time-slice those that have had more, across tenants; a job that has
+            # waited four times as long as it ran starts over at the first level (no starving)
+            {
+                "name": "attained",
+                "weight": 10_000.0,
+                "args": {"thresholds_h": [1.0, 10.0], "promote": 4.0},
+            },
             # within a level, shortest declared work first (a level: x10 device-hours); jobs
             # that declare no runtime share the last level (BENCHMARKS.md, Philly)
             {"name": "declared", "weight": 100.0, "args": {"thresholds_h": [0.25, 2.5, 25.0]}},

@@ -30,6 +30,7 @@ def test_the_default_profile_is_what_the_docs_say() -> None:
     ]
     attained, declared = prof.queue_sort[1][0], prof.queue_sort[2][0]
     assert isinstance(attained, Attained) and attained.thresholds == (3600.0, 36000.0)
+    assert attained.promote == 4.0
     assert isinstance(declared, Declared) and declared.thresholds == (900.0, 9000.0, 90000.0)
     ((share, weight),) = prof.share
     assert isinstance(share, FairShare) and weight == 50.0 and share.half_life_s == 7 * 24 * 3600

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from sched_fixtures import (
     at,
     bound,
@@ -181,8 +182,37 @@ def test_a_preemptor_keeps_the_free_capacity_its_plan_counts_on() -> None:
     nodes = [node("n0"), node("n1")]
     long = place(nodes, job("long", gpus=8, minute=-130), [("n0", range(8))], started=at(hours=-2))
     gang = job("gang", gpus=8, replicas=2)
-    later = attained(job("later", gpus=8, minute=-200), 5)  # level 1: behind the gang
+    later = attained(job("later", gpus=8, minute=-100), 5)  # level 1: behind the gang
     for name in ("las", "default"):
         decisions = run(snapshot(nodes, [gang, later], running=[long]), name)
         assert [(p.job_id, p.preemptor) for p in preempts(decisions)] == [("long", "gang")]
         assert waiting(decisions, "later")
+
+
+def test_a_job_that_waited_long_enough_is_promoted_and_keeps_its_place_while_it_runs() -> None:
+    """Tiresias's promotion: nothing starves behind a stream of new jobs."""
+    promoting = profile(
+        "las",
+        queue_sort=[
+            {"name": "attained", "weight": 10_000, "args": {"thresholds_h": [1], "promote": 4}}
+        ],
+    )
+    nodes = [node("n", gpus=1)]
+    # both ran 2 GPU-hours (level 1); one waited 9 h since (>= 4 x 2 h), the other 7 h
+    starved = attained(job("starved", minute=-11 * 60), 2)
+    patient = attained(job("patient", minute=-9 * 60), 2)
+    fresh = job("fresh", minute=-1)
+    decisions = run(snapshot(nodes, [fresh, patient, starved]), promoting)
+    assert bound(decisions, "starved")
+    assert waiting(decisions, "fresh").position < waiting(decisions, "patient").position
+    # running since its promotion, only this attempt counts: a new job does not preempt it,
+    # while without promotion it is at level 1 and does
+    started = attained(place(nodes, starved, [("n", range(1))], started=at(minutes=-30)), 2)
+    newcomer = snapshot(nodes, [job("new")], running=[started])
+    assert not preempts(run(newcomer, promoting))
+    assert [p.job_id for p in preempts(run(newcomer, "las"))] == ["starved"]
+
+
+def test_promotion_needs_a_positive_factor() -> None:
+    with pytest.raises(ValueError, match="promote"):
+        profile("las", queue_sort=[{"name": "attained", "args": {"promote": 0}}])

@@ -2,7 +2,10 @@
 
 - `attained` is Tiresias's discretized two-dimensional least-attained-service (NSDI'19): a job's
   level is the number of thresholds its attained device-seconds have passed (GPUs x time run,
-  over all its attempts); level 0 goes first. It needs no runtime estimate.
+  over all its attempts); level 0 goes first. It needs no runtime estimate. So that nothing
+  starves behind a stream of new jobs, a job that has waited `promote` times as long as it has
+  run goes back to level 0 (Tiresias's promotion), and while it runs from there only the
+  service of that attempt counts.
 - `declared` is the same ladder over the work a job still declares: devices x (declared runtime
   minus what all its attempts have run). Short declared jobs go first (like SRPT with backfill).
   A job that has outrun its declaration is expected to run about as long again as it has run
@@ -18,6 +21,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from aicc.scheduler.quota import replica_milli
@@ -53,11 +57,25 @@ class Ladder:
         return bisect.bisect_right(self.thresholds, value)
 
 
+def promoted(job: JobView, at: datetime, factor: float) -> bool:
+    """Has the job, as of `at`, waited `factor` times as long as it has run before?"""
+    ran = job.attained_s / devices(job)  # wall seconds of the earlier attempts
+    if ran <= 0:
+        return False
+    return (at - job.submitted_at).total_seconds() - ran >= factor * ran
+
+
 @dataclass(frozen=True)
 class Attained(Ladder):
     name: str = "attained"
+    promote: float | None = None  # None: never promoted
 
     def service(self, job: JobView, cycle: Cycle) -> float:
+        if self.promote is not None:
+            start = job.started_at
+            at = start if start is not None and job.placements else cycle.now
+            if promoted(job, at, self.promote):
+                return ran_s(job, cycle) * devices(job)
         return job.attained_s + ran_s(job, cycle) * devices(job)
 
     def rank(self, job: JobView, cycle: Cycle) -> int:
@@ -94,7 +112,12 @@ def _ladder(args: Mapping[str, Any], default_hours: Sequence[float]) -> dict[str
 
 
 def attained(args: Mapping[str, Any]) -> Attained:
-    return Attained(**_ladder(args, (1.0, 10.0)))
+    promote = args.get("promote")
+    if promote is not None and float(promote) <= 0:
+        raise ValueError("attained promote must be a positive factor (wait / run)")
+    return Attained(
+        **_ladder(args, (1.0, 10.0)), promote=None if promote is None else float(promote)
+    )
 
 
 def declared(args: Mapping[str, Any]) -> Declared:
