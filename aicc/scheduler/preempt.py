@@ -202,7 +202,7 @@ def _best(
     for req, model in attempts:
         fits = _fit_test(cycle, job, req, model)
         if job.replicas == 1:
-            plans = _per_node(cycle, pool, Rules(cycle, job, model), fits, config)
+            plans = _per_node(cycle, pool, Rules(cycle, job, model), req, fits, config)
         else:
             victims = eligible(cycle, pool, job, model)
             plans = [_greedy(cycle, victims, fits, config.max_victims)] if victims else []
@@ -414,8 +414,28 @@ def _greedy(
         statement.discard()
 
 
+def _could_fit(cycle: Cycle, i: int, req: ReplicaRequest, victims: list[Victim]) -> bool:
+    """Could the replica fit on node `i` were all `victims` gone? A quick necessary test (CPU,
+    memory, and devices either free or touched by a victim) that spares the greedy search."""
+    node = cycle.cluster.nodes[i]
+    cpu, memory = node.free_cpu_milli, node.free_memory_mib
+    touched: set[int] = set()
+    for v in victims:
+        for j, a in v.candidate.amounts:
+            if j == i:
+                cpu += a.cpu_milli
+                memory += a.memory_mib
+                touched.update(p.index for p in a.picks)
+    if cpu < req.cpu_milli or memory < req.memory_mib:
+        return False
+    if req.accel_count and req.accel_milli is None and req.mig_profile is None:
+        free = sum(cycle.cluster.whole[i].values())
+        return free + len(touched) >= req.accel_count
+    return True
+
+
 def _per_node(
-    cycle: Cycle, pool: Pool, rules: Rules, fits: Fits, config: PreemptConfig
+    cycle: Cycle, pool: Pool, rules: Rules, req: ReplicaRequest, fits: Fits, config: PreemptConfig
 ) -> list[list[Victim]]:
     """For a one-replica job: on each of the first `max_nodes` nodes that hold cheap victims,
     the cheapest set (and the set of the largest victims) that makes room there."""
@@ -431,6 +451,8 @@ def _per_node(
     plans = []
     for i in nodes[: config.max_nodes]:
         here = [v for c in pool.on_node.get(i, ()) if (v := rules.victim(c)) is not None]
+        if not _could_fit(cycle, i, req, here):
+            continue
         here.sort(key=lambda x: (x.cost, x.job.id))
         largest = sorted(here, key=lambda v: (-replica_milli(v.job.request), v.cost, v.job.id))
         plans.append(_greedy(cycle, here, fits, config.max_victims, node=i))
