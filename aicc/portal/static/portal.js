@@ -130,6 +130,10 @@
       var data = JSON.parse(el.getAttribute("data-chart"));
       var chart = window.echarts.init(el, null, { renderer: "canvas" });
       var option = data.type === "bars" ? barOption(data) : data.type === "lines" ? lineOption(data) : stateOption(data);
+      // Tooltips drawn on the canvas: ECharts' HTML tooltips carry inline styles, which the
+      // portal's Content-Security-Policy (style-src 'self') refuses whenever the pointer rests
+      // on a chart.
+      option.tooltip = Object.assign({ renderMode: "richText" }, option.tooltip);
       chart.setOption(option);
       el.setAttribute("data-chart-ready", "true");
     });
