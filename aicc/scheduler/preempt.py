@@ -139,20 +139,12 @@ class Pool:
                 and config.protect_guarantee
                 and not config.service_crosses_guarantees
             )
-            tree = cycle.tree
             open_top, own = -1, dict[str, int]()
             for c in self.candidates:
                 level = cycle.level(c.job)
                 pid = c.job.project_id
                 own[pid] = max(own.get(pid, -1), level)
-                v = c.job
-                if (
-                    not protect
-                    or v.borrowed
-                    or pid not in tree.by_id
-                    or not c.keys
-                    or tree.over_guarantee(pid, c.keys)
-                ):
+                if not protect or exposed(cycle, c, cycle.tree.over_guarantee):
                     open_top = max(open_top, level)
             self._tops = (open_top, own)
         open_top, own = self._tops
@@ -298,12 +290,18 @@ class Rules:
 
     def unprotected(self, c: Candidate, other: bool) -> bool:
         """May a job of another project be taken: borrowed, no guarantee governs it, or over it."""
-        v = c.job
         if not other or not self.config.protect_guarantee:
             return True
-        if v.borrowed or v.project_id not in self.cycle.tree.by_id or not c.keys:
-            return True
-        return self.over(v.project_id, c.keys)
+        return exposed(self.cycle, c, self.over)
+
+
+def exposed(cycle: Cycle, c: Candidate, over: Callable[[str, frozenset[str]], bool]) -> bool:
+    """No guarantee shields the candidate: bound as borrowed, of a project no guarantee governs,
+    or of one over its guarantee (`over`) of what it holds."""
+    v = c.job
+    if v.borrowed or v.project_id not in cycle.tree.by_id or not c.keys:
+        return True
+    return over(v.project_id, c.keys)
 
 
 def service_ladder(cycle: Cycle) -> Ranked | None:
