@@ -177,6 +177,12 @@ class Watch:
 def open_page(browser: Any, watch: Watch, viewport: dict[str, int] = WIDE, **options: Any) -> Any:
     context = browser.new_context(viewport=viewport, locale="en-US", **options)
     context.set_default_timeout(15_000)
+    # Where a refused inline style or script comes from, on the console next to Chromium's error.
+    context.add_init_script(
+        "document.addEventListener('securitypolicyviolation', (e) => console.error("
+        "'CSP ' + e.violatedDirective + ' at ' + e.sourceFile + ':' + e.lineNumber + ':'"
+        " + e.columnNumber + ' sample ' + e.sample))"
+    )
     page = context.new_page()
     watch.attach(page)
     return page
@@ -457,6 +463,13 @@ def test_an_operator_walks_through_the_center(site: Site, chromium: Any) -> None
         assert chart_points(page, "#rate-chart") == [60, 60]  # allocated and busy, per minute
         assert chart_points(page, "#capacity-chart") == [1, 1]  # real and simulated A100s
         expect(page.locator(".stat-allocated")).to_contain_text("%")
+        # The page's poll (every 10 s) swaps its charts for new ones: htmx settles them without
+        # copying ECharts' inline styles across (the CSP refuses style attributes), and they draw.
+        page.evaluate(
+            "() => new Promise((settled) => document.body.addEventListener("
+            "'htmx:afterSettle', settled, {once: true}))"
+        )
+        expect(page.locator("#rate-chart[data-chart-ready='true'] canvas")).to_be_visible()
         shot(page, "center")
         axe_check(page, "the center overview")
 
