@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from aicc.scheduler.allocate import Spot, pick, place_job
+from aicc.scheduler.allocate import Spot, is_share, pick, place_job
 from aicc.scheduler.cluster import MILLI, Amount, Statement
 from aicc.scheduler.plugins.service import Attained, Declared, Ranked
 from aicc.scheduler.quota import EPSILON, replica_milli
@@ -99,7 +99,9 @@ class Pool:
         self.candidates: list[Candidate] = []
         self.stopping: list[Candidate] = []
         self.lowest_priority: int | None = None
-        self.on_node: dict[int, list[Candidate]] = {}
+        # devices the candidates hold on each node, by service level (see `_room`)
+        self.by_level: dict[int, Counter[tuple[int, str]]] = {}  # (level, project)
+        ladder = cycle.ladder
         index = cycle.cluster.index_of
         for job in cycle.snapshot.running:
             if not job.placements:
@@ -117,8 +119,10 @@ class Pool:
                 self.stopping.append(candidate)
                 continue
             self.candidates.append(candidate)
-            for i in dict.fromkeys(i for i, _ in amounts):
-                self.on_node.setdefault(i, []).append(candidate)
+            if ladder is not None:
+                level = cycle.level(job)
+                for i, a in amounts:
+                    self.by_level.setdefault(i, Counter())[(level, job.project_id)] += len(a.picks)
             if self.lowest_priority is None or job.priority < self.lowest_priority:
                 self.lowest_priority = job.priority
         # cheapest first by what does not change in a cycle (borrowed, priority, lost work)
@@ -192,11 +196,14 @@ def _best(
     """The cheapest plan over the job's attempts (models), and its model."""
     best: tuple[tuple[int, int, int, int, float], list[Victim], str | None] | None = None
     for req, model in attempts:
+        rules = Rules(cycle, job, model)
+        if not _room(cycle, pool, rules, req):
+            continue
         fits = _fit_test(cycle, job, req, model)
         if job.replicas == 1:
-            plans = _per_node(cycle, pool, Rules(cycle, job, model), req, fits, config)
+            plans = _per_node(cycle, pool, rules, req, fits, config)
         else:
-            victims = eligible(cycle, pool, job, model)
+            victims = eligible(pool, rules)
             plans = [_greedy(cycle, victims, fits, config.max_victims)] if victims else []
         for plan in plans:
             if plan and (best is None or _plan_key(plan) < best[0]):
@@ -315,9 +322,8 @@ def service_ladder(cycle: Cycle) -> Ranked | None:
     return None
 
 
-def eligible(cycle: Cycle, pool: Pool, job: JobView, model: str | None) -> list[Victim]:
-    """Every victim the rules allow for `job` on `model`, cheapest first."""
-    rules = Rules(cycle, job, model)
+def eligible(pool: Pool, rules: Rules) -> list[Victim]:
+    """Every victim the rules allow, cheapest first."""
     out = [v for c in pool.candidates if (v := rules.victim(c)) is not None]
     out.sort(key=lambda x: (x.cost, x.job.id))
     return out
@@ -432,23 +438,60 @@ def _could_fit(cycle: Cycle, i: int, req: ReplicaRequest, victims: list[Victim])
     return True
 
 
+def _room(cycle: Cycle, pool: Pool, rules: Rules, req: ReplicaRequest) -> bool:
+    """Could the job's replicas of whole devices fit were every candidate gone whose level the
+    rules may reach (`by_level`)? A necessary test, per node, that spares the victim walk for a
+    job high on the service ladder, which may take only the few jobs as high as itself."""
+    if rules.ladder is None or not req.accel_count or is_share(req):
+        return True
+    lowest = pool.lowest_priority
+    if rules.by_priority and lowest is not None and lowest < rules.job.priority:
+        return True  # any level: the walk decides
+    job = rules.job
+
+    def reachable(level: int, project: str) -> bool:  # what Rules.victim may allow, at most
+        if level >= rules.floor:
+            return True
+        return (
+            rules.reclaim
+            and level >= rules.level
+            and project != job.project_id
+            and rules.over(project, rules.needs)
+        )
+
+    cluster, need = cycle.cluster, job.replicas
+    for i, by_level in pool.by_level.items():
+        if not cluster.nodes[i].schedulable:
+            continue
+        free = sum(cluster.whole[i].values())
+        free += sum(n for (level, project), n in by_level.items() if reachable(level, project))
+        need -= free // req.accel_count
+        if need <= 0:
+            return True
+    for i, node in enumerate(cluster.nodes):  # nodes without candidates: free devices only
+        if i not in pool.by_level and node.schedulable:
+            need -= sum(cluster.whole[i].values()) // req.accel_count
+            if need <= 0:
+                return True
+    return False
+
+
 def _per_node(
     cycle: Cycle, pool: Pool, rules: Rules, req: ReplicaRequest, fits: Fits, config: PreemptConfig
 ) -> list[list[Victim]]:
     """For a one-replica job: on each of the first `max_nodes` nodes that hold cheap victims,
     the cheapest set (and the set of the largest victims) that makes room there."""
-    nodes: list[int] = []
+    on_node: dict[int, list[Victim]] = {}  # nodes in the order of their cheapest victim
     for c in pool.ordered:
-        if len(nodes) >= config.max_nodes:
-            break
-        if rules.victim(c) is None:
+        v = rules.victim(c)
+        if v is None:
             continue
-        for i, _ in c.amounts:
-            if i not in nodes and cycle.cluster.nodes[i].schedulable:
-                nodes.append(i)
+        for i in dict.fromkeys(i for i, _ in c.amounts):
+            if cycle.cluster.nodes[i].schedulable:
+                on_node.setdefault(i, []).append(v)
     plans = []
-    for i in nodes[: config.max_nodes]:
-        here = [v for c in pool.on_node.get(i, ()) if (v := rules.victim(c)) is not None]
+    for i in list(on_node)[: config.max_nodes]:
+        here = on_node[i]
         if not _could_fit(cycle, i, req, here):
             continue
         here.sort(key=lambda x: (x.cost, x.job.id))
