@@ -1,5 +1,6 @@
-"""First-come first-served with first-fit placement: the live server's scheduler until the policy
-framework lands (issue 3). A pure function of the snapshot; gangs are placed whole or not at all."""
+"""First-come first-served with first-fit placement, written plainly: the oracle the framework's
+`fifo` profile must agree with (tests/scheduler/test_framework.py), never run live. A pure
+function of the snapshot; gangs are placed whole or not at all."""
 
 from __future__ import annotations
 
