@@ -21,8 +21,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from typing import Protocol
+from dataclasses import replace
+from typing import NamedTuple, Protocol
 
 from aicc.scheduler.snapshot import DevicePick, DeviceView, NodeView, ReplicaRequest
 
@@ -30,8 +30,7 @@ MILLI = 1000
 BUCKETS = 10  # partial devices by free milli: 0-99, 100-199, ..., 900-999
 
 
-@dataclass(frozen=True)
-class Amount:
+class Amount(NamedTuple):  # a tuple: cycles build many
     """What one take or give changes on one node."""
 
     cpu_milli: int

@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from aicc.scheduler.allocate import Spot, is_share, pick, place_job
 from aicc.scheduler.cluster import MILLI, Amount, Statement
@@ -70,8 +70,7 @@ class PreemptConfig:
     remember_preemptors: bool = True
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):  # a tuple: built for every running job, every cycle
     """A running job that could be a victim, with what is computed once per cycle."""
 
     job: JobView
@@ -80,8 +79,7 @@ class Candidate:
     amounts: tuple[tuple[int, Amount], ...]  # what it gives back, node by node
 
 
-@dataclass(frozen=True)
-class Victim:
+class Victim(NamedTuple):
     candidate: Candidate
     reason: str
     cost: Cost
@@ -100,7 +98,7 @@ class Pool:
         self.stopping: list[Candidate] = []
         self.lowest_priority: int | None = None
         # devices the candidates hold on each node, by service level (see `_room`)
-        self.by_level: dict[int, Counter[tuple[int, str]]] = {}  # (level, project)
+        self.by_level: dict[int, dict[tuple[int, str], int]] = {}  # (level, project)
         ladder = cycle.ladder
         index = cycle.cluster.index_of
         for job in cycle.snapshot.running:
@@ -121,8 +119,10 @@ class Pool:
             self.candidates.append(candidate)
             if ladder is not None:
                 level = cycle.level(job)
+                key = (level, job.project_id)
                 for i, a in amounts:
-                    self.by_level.setdefault(i, Counter())[(level, job.project_id)] += len(a.picks)
+                    here = self.by_level.setdefault(i, {})
+                    here[key] = here.get(key, 0) + len(a.picks)
             if self.lowest_priority is None or job.priority < self.lowest_priority:
                 self.lowest_priority = job.priority
         # cheapest first by what does not change in a cycle (borrowed, priority, lost work)
