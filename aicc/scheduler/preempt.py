@@ -77,6 +77,7 @@ class Candidate(NamedTuple):  # a tuple: built for every running job, every cycl
     keys: frozenset[str]  # governed resources it holds
     lost: float  # device-seconds of work since its last checkpoint (or start)
     amounts: tuple[tuple[int, Amount], ...]  # what it gives back, node by node
+    level: int  # on the service ladder (0 without one)
 
 
 class Victim(NamedTuple):
@@ -112,13 +113,12 @@ class Pool:
             )
             held = cycle.running_demand[job.id]
             keys = frozenset(k for k, v in held.items() if v > 0 and k in governed)
-            candidate = Candidate(job, keys, _lost(cycle, job), amounts)
             if job.terminating:
-                self.stopping.append(candidate)
+                self.stopping.append(Candidate(job, keys, _lost(cycle, job), amounts, 0))
                 continue
-            self.candidates.append(candidate)
+            level = 0 if ladder is None else cycle.level(job)
+            self.candidates.append(Candidate(job, keys, _lost(cycle, job), amounts, level))
             if ladder is not None:
-                level = cycle.level(job)
                 key = (level, job.project_id)
                 for i, a in amounts:
                     here = self.by_level.setdefault(i, {})
@@ -145,7 +145,7 @@ class Pool:
             )
             open_top, own = -1, dict[str, int]()
             for c in self.candidates:
-                level = cycle.level(c.job)
+                level = c.level
                 pid = c.job.project_id
                 own[pid] = max(own.get(pid, -1), level)
                 if not protect or exposed(cycle, c, cycle.tree.over_guarantee):
@@ -258,6 +258,8 @@ class Rules:
         self.level = cycle.level(job)
         self.floor = 0 if self.ladder is None else self.level + self.ladder.preempt_gap
         self.counted = _counted(cycle)
+        self.claimed = cycle.claimed  # grows as the cycle goes on
+        self.spared = frozenset(job.preempted_by) if config.remember_preemptors else frozenset()
         self._over: dict[tuple[str, frozenset[str]], bool] = {}
 
     def over(self, project: str, keys: frozenset[str]) -> bool:
@@ -268,29 +270,22 @@ class Rules:
         return found
 
     def victim(self, c: Candidate) -> Victim | None:
-        v, job, config = c.job, self.job, self.config
-        if v.id in self.cycle.claimed or v.id in self.counted:
+        """Called for every candidate in every search: cheap tests first."""
+        v = c.job
+        if v.id in self.claimed or v.id in self.counted or v.id in self.spared:
             return None
-        if config.remember_preemptors and v.id in job.preempted_by:
-            return None
-        other = v.project_id != job.project_id
-        reason = None
-        if (
-            self.reclaim
-            and other
-            and self.over(v.project_id, self.needs)
-            and (self.ladder is None or self.cycle.level(v) >= self.level)
-        ):
+        other = v.project_id != self.job.project_id
+        if self.reclaim and other and c.level >= self.level and self.over(v.project_id, self.needs):
             reason = "reclaim"
-        elif self.by_priority and v.priority < job.priority and self.unprotected(c, other):
+        elif self.by_priority and v.priority < self.job.priority and self.unprotected(c, other):
             reason = "priority"
         elif (
             self.ladder is not None
-            and self.cycle.level(v) >= self.floor
-            and (config.service_crosses_guarantees or self.unprotected(c, other))
+            and c.level >= self.floor
+            and (self.config.service_crosses_guarantees or self.unprotected(c, other))
         ):
             reason = "service"
-        if reason is None:
+        else:
             return None
         rank = 0 if v.borrowed else 1 if self.over(v.project_id, c.keys) else 2
         return Victim(c, reason, (rank, len(v.preempted_by), v.priority, c.lost))
