@@ -455,19 +455,15 @@ def _room(cycle: Cycle, pool: Pool, rules: Rules, req: ReplicaRequest) -> bool:
         )
 
     cluster, need = cycle.cluster, job.replicas
-    for i, by_level in pool.by_level.items():
-        if not cluster.nodes[i].schedulable:
+    for i, node in enumerate(cluster.nodes):
+        if not node.schedulable:
             continue
-        free = sum(cluster.whole[i].values())
-        free += sum(n for (level, project), n in by_level.items() if reachable(level, project))
-        need -= free // req.accel_count
+        room = sum(cluster.whole[i].values())
+        held = pool.by_level.get(i, {})
+        room += sum(n for (level, project), n in held.items() if reachable(level, project))
+        need -= room // req.accel_count
         if need <= 0:
             return True
-    for i, node in enumerate(cluster.nodes):  # nodes without candidates: free devices only
-        if i not in pool.by_level and node.schedulable:
-            need -= sum(cluster.whole[i].values()) // req.accel_count
-            if need <= 0:
-                return True
     return False
 
 
