@@ -189,6 +189,10 @@ def place_job(
             return None, 0
         if total < request.accel_count * replicas:
             return None, total // request.accel_count
+        if replicas > 1:
+            slots = cluster.whole_slots(model, request.accel_count)
+            if slots < replicas:
+                return None, slots
     if (
         replicas > 1
         and config.topology

@@ -175,6 +175,14 @@ class Cluster:
         for k in ks:
             yield from buckets[k]
 
+    def whole_slots(self, model: str, count: int) -> int:
+        """How many replicas of `count` whole devices of `model` the free devices could hold,
+        node by node (CPU and memory aside): a quick upper bound for gangs."""
+        buckets = self.by_whole.get(model)
+        if buckets is None or count <= 0:
+            return 0
+        return sum(len(buckets[k]) * (k // count) for k in range(count, len(buckets)))
+
     def share_candidates(self, model: str, milli: int) -> Iterator[int]:
         """Nodes with a partly used device that may hold `milli` (fullest first), then nodes
         with a whole free device (those with the fewest first). A node may repeat."""

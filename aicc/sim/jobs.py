@@ -180,12 +180,17 @@ class Simulation:
         self.freed = True  # capacity came back (or grace periods began) since the last cycle
         self.can_preempt = self.profile.preempt is not None
         self._order = 0
+        requests: dict[int, ReplicaRequest] = {}  # one object per shape (cheap cycle caches)
         for job, factor in zip(jobs, factors, strict=True):
             if job.gpus > config.gpus:
                 self.outcome.dropped += 1
                 continue
             replicas, per = shape(job.gpus, per_node)
-            request = ReplicaRequest(CPU_PER_GPU * per, MEMORY_PER_GPU * per, accel_count=per)
+            request = requests.get(per)
+            if request is None:
+                request = requests[per] = ReplicaRequest(
+                    CPU_PER_GPU * per, MEMORY_PER_GPU * per, accel_count=per
+                )
             declared = max(60, round(job.duration_s * float(factor)))
             view = JobView(
                 id=job.id,
