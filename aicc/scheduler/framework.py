@@ -32,6 +32,7 @@ from aicc.scheduler import preempt, reserve
 from aicc.scheduler.allocate import PlaceConfig, Spot, place_job
 from aicc.scheduler.cluster import Cluster, Statement
 from aicc.scheduler.feasible import Feasibility
+from aicc.scheduler.memo import Memo, held_of
 from aicc.scheduler.placer import PolicyPlacer, snapshot_workload
 from aicc.scheduler.plugins.base import Admission, JobScore, ModelChoice, ShareScore
 from aicc.scheduler.plugins.fairshare import FairShare, FairState, prepare
@@ -67,19 +68,22 @@ class Profile:
     max_jobs: int | None = None  # jobs considered per cycle; the rest wait for the next one
 
 
-def schedule(snapshot: Snapshot, profile: Profile | str = "default") -> list[CycleDecision]:
-    """The decisions of one cycle. Pure: reads `snapshot`, changes nothing, reads no clock."""
+def schedule(
+    snapshot: Snapshot, profile: Profile | str = "default", memo: Memo | None = None
+) -> list[CycleDecision]:
+    """The decisions of one cycle. Pure: reads `snapshot`, changes nothing, reads no clock.
+    A caller that runs cycle after cycle may pass the same `memo` each time (memo.py)."""
     if isinstance(profile, str):
         from aicc.scheduler.profiles import get_profile
 
         profile = get_profile(profile)
-    return Cycle(snapshot, profile).run()
+    return Cycle(snapshot, profile, memo).run()
 
 
 class Cycle:
     """The state of one cycle, which plugins read: working cluster, quota usage, lanes, shares."""
 
-    def __init__(self, snapshot: Snapshot, profile: Profile) -> None:
+    def __init__(self, snapshot: Snapshot, profile: Profile, memo: Memo | None = None) -> None:
         self.snapshot = snapshot
         self.profile = profile
         self.now = snapshot.now
@@ -92,11 +96,14 @@ class Cycle:
         self.lane_limit = {q.id: q.max_running for q in snapshot.queues}
         self.lane_count: Counter[str] = Counter()
         self.alloc: dict[str, Demand] = {}
-        self.running_demand: dict[str, Demand] = {}
+        self.held = (
+            held_of(snapshot.running, {}, self.model_of)
+            if memo is None
+            else memo.held(snapshot, self.model_of)
+        )
         held: dict[str, Demand] = {}  # per project, all its running jobs (terminating ones too)
         for job in snapshot.running:
-            demand = placed_demand(job.request, job.placements, self.model_of)
-            self.running_demand[job.id] = demand
+            demand = self.held[job.id].demand
             _add(held.setdefault(job.project_id, {}), demand)
             self.lane_count[job.queue] += 1
             if not job.terminating:

@@ -105,14 +105,7 @@ class Pool:
         for job in cycle.snapshot.running:
             if not job.placements:
                 continue
-            r = job.request
-            amounts = tuple(
-                (index[p.node], Amount(r.cpu_milli, r.memory_mib, p.devices))
-                for p in job.placements
-                if p.node in index
-            )
-            held = cycle.running_demand[job.id]
-            keys = frozenset(k for k, v in held.items() if v > 0 and k in governed)
+            amounts, keys = cycle.held[job.id].parts(index, governed)
             if job.terminating:
                 self.stopping.append(Candidate(job, keys, _lost(cycle, job), amounts, 0))
                 continue
@@ -369,12 +362,12 @@ def _reclaim_budget_ok(cycle: Cycle, chosen: Sequence[Victim], extra: Victim) ->
     used = dict(cycle.tree.used.get(project, {}))
     for v in chosen:
         if v.job.project_id == project:
-            for k, value in cycle.running_demand[v.job.id].items():
+            for k, value in cycle.held[v.job.id].demand.items():
                 used[k] = used.get(k, 0.0) - value
     guaranteed = tenant.quota.guaranteed
     return any(
         used.get(k, 0.0) > guaranteed.get(k, 0.0) + EPSILON
-        for k in cycle.running_demand[extra.job.id]
+        for k in cycle.held[extra.job.id].demand
         if k in cycle.tree.governed
     )
 

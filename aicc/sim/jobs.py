@@ -26,6 +26,7 @@ import numpy as np
 
 from aicc.core.tenancy import Quota
 from aicc.scheduler.framework import Profile, schedule
+from aicc.scheduler.memo import Memo
 from aicc.scheduler.plugins import fairshare
 from aicc.scheduler.profiles import get_profile
 from aicc.scheduler.snapshot import (
@@ -179,6 +180,7 @@ class Simulation:
         self.free_gpus = config.gpus
         self.freed = True  # capacity came back (or grace periods began) since the last cycle
         self.can_preempt = self.profile.preempt is not None
+        self.memo = Memo()  # running jobs keep their views between cycles
         self._order = 0
         requests: dict[int, ReplicaRequest] = {}  # one object per shape (cheap cycle caches)
         for job, factor in zip(jobs, factors, strict=True):
@@ -257,7 +259,7 @@ class Simulation:
             usage=self.usage,
         )
         self.outcome.cycles += 1
-        for decision in schedule(snapshot, self.profile):
+        for decision in schedule(snapshot, self.profile, self.memo):
             if isinstance(decision, Bind):
                 self._start(self.pending.pop(decision.job_id), decision.placements, now_s)
             elif isinstance(decision, Preempt):
