@@ -130,16 +130,21 @@ class Cluster:
             if rack:
                 self.rack_nodes.setdefault(self.rack[i], []).append(i)
             self.pos.append({d.index: p for p, d in enumerate(n.devices)})
-            self.whole.append({})
             self.mig_free.append(
                 [{s.index: s.profile for s in d.mig if not s.used} for d in n.devices]
             )
+            whole: dict[str, int] = {}  # counted here, indexed once per node below
             for p, d in enumerate(n.devices):
                 if d.mig:
                     for profile in self.mig_free[i][p].values():
                         self._mig_count(i, d.model, profile, +1)
-                else:
-                    self._index_device(i, p, +1)
+                elif d.free_milli >= MILLI:
+                    whole[d.model] = whole.get(d.model, 0) + 1
+                elif d.free_milli > 0 and n.schedulable:
+                    self.partial[d.model][min(d.free_milli // 100, BUCKETS - 1)][(i, p)] = None
+            self.whole.append({})
+            for m, count in whole.items():
+                self._whole_count(i, m, count)
 
     # --- lookups -----------------------------------------------------------------------------
 

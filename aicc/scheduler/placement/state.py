@@ -161,27 +161,39 @@ class ClusterState:
         n = len(nodes)
         d = max((len(node.devices) for node in nodes), default=0)
         models: dict[str, int] = {}
-        dev_free = np.zeros((n, d), dtype=np.int64)
-        dev_index = np.full((n, d), -1, dtype=np.int64)
-        dev_model = np.full((n, d), -1, dtype=np.int64)
-        dev_mem_free = np.zeros((n, d), dtype=np.int64)
-        dev_mem_total = np.zeros((n, d), dtype=np.int64)
+        # rows as lists, padded to `d` devices, made arrays once (cell writes cost more)
+        free_rows, index_rows, model_rows, mem_free_rows, mem_total_rows = [], [], [], [], []
         classes = np.zeros(n, dtype=np.int64)
         for i, node in enumerate(nodes):
-            for j, device in enumerate(node.devices):
-                key = device.model.lower()
-                if key not in models:
-                    models[key] = len(models)
-                dev_free[i, j] = device.free_milli
-                dev_index[i, j] = device.index
-                dev_model[i, j] = models[key]
-                dev_mem_total[i, j] = device.memory_mib
-                free_mem = device.free_memory_mib
-                dev_mem_free[i, j] = device.memory_mib if free_mem is None else free_mem
+            pad = [0] * (d - len(node.devices))
+            none = [-1] * len(pad)
+            free_rows.append([device.free_milli for device in node.devices] + pad)
+            index_rows.append([device.index for device in node.devices] + none)
+            model_rows.append(
+                [models.setdefault(device.model.lower(), len(models)) for device in node.devices]
+                + none
+            )
+            mem_total_rows.append([device.memory_mib for device in node.devices] + pad)
+            mem_free_rows.append(
+                [
+                    device.memory_mib if device.free_memory_mib is None else device.free_memory_mib
+                    for device in node.devices
+                ]
+                + pad
+            )
+            used = 0
+            for device in node.devices:
                 if 0 < device.free_milli < MILLI:
-                    classes[i] |= SHARE_CLASS
+                    used |= SHARE_CLASS
                 elif device.free_milli <= 0:
-                    classes[i] |= OTHER_CLASS
+                    used |= OTHER_CLASS
+            classes[i] = used
+
+        def grid(rows: list[list[int]]) -> IntArray:
+            return np.array(rows, dtype=np.int64).reshape(n, d)
+
+        dev_free, dev_index, dev_model = grid(free_rows), grid(index_rows), grid(model_rows)
+        dev_mem_free, dev_mem_total = grid(mem_free_rows), grid(mem_total_rows)
         # Models keep the spelling of their first device, for display; matching ignores case.
         spelled: dict[str, str] = {}
         for view in nodes:
