@@ -131,6 +131,16 @@ def test_the_snapshot_nodes_are_copied_not_changed() -> None:
     assert nodes == before
 
 
+def test_whole_slots_count_replicas_node_by_node() -> None:
+    c = Cluster(
+        [node("eight", gpus=8), node("three", gpus=3), node("off", gpus=8, schedulable=False)]
+    )
+    assert c.whole_slots(H100, 4) == 2  # the 8-GPU node holds two; three free hold none
+    assert c.whole_slots(H100, 3) == 3
+    assert c.whole_slots(H100, 1) == 11
+    assert c.whole_slots("A100-80GB", 1) == 0
+
+
 def test_candidates_come_fullest_first() -> None:
     c = Cluster([node("empty", gpus=4), node("full", gpus=4), node("half", gpus=4)])
     c.take(1, Amount(0, 0, tuple(_whole(range(3)))))

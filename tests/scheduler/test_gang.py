@@ -78,3 +78,15 @@ def test_gang_waits_when_cpu_not_devices_run_out() -> None:
     running = [place(nodes, job("cpu-user", gpus=0, cpu=4000), [("b", [])])]
     decisions = run(snapshot(nodes, [job("g", gpus=1, cpu=6000, replicas=2)], running=running))
     assert codes(decisions, "g") == ["gang"]
+
+
+def test_free_devices_scattered_over_nodes_do_not_make_a_gang_fit() -> None:
+    nodes = [node(n, gpus=4) for n in "abcd"]
+    running = [
+        place(nodes, job("one-on-c", gpus=1), [("c", [0])]),
+        place(nodes, job("one-on-d", gpus=1, minute=1), [("d", [0])]),
+    ]
+    # 14 free devices hold 12, but only two nodes have 4 of them
+    decisions = run(snapshot(nodes, [job("gang", gpus=4, replicas=3)], running=running))
+    wait = waiting(decisions, "gang")
+    assert wait.reasons[0].code == "gang" and "2 of 3" in wait.reasons[0].message
