@@ -35,10 +35,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
-from aicc.scheduler.allocate import Spot, is_share, pick, place_job
+from aicc.scheduler.allocate import Spot, is_share, kind, pick, place_job
 from aicc.scheduler.cluster import MILLI, Amount, Statement
 from aicc.scheduler.plugins.service import Attained, Declared, Ranked
-from aicc.scheduler.quota import EPSILON, replica_milli
+from aicc.scheduler.quota import EPSILON, Demand, replica_milli
 from aicc.scheduler.snapshot import (
     CycleDecision,
     DevicePick,
@@ -197,7 +197,14 @@ def _best(
             plans = _per_node(cycle, pool, rules, req, fits, config)
         else:
             victims = eligible(pool, rules)
-            plans = [_greedy(cycle, victims, fits, config.max_victims)] if victims else []
+            if victims and (
+                model is None
+                or kind(req) != "whole"
+                or _gang_could_fit(cycle, victims, req, model, job, config.max_victims)
+            ):
+                plans = [_greedy(cycle, victims, fits, config.max_victims)]
+            else:
+                plans = []
         for plan in plans:
             if plan and (best is None or _plan_key(plan) < best[0]):
                 best = (_plan_key(plan), plan, model)
@@ -350,20 +357,18 @@ def _fit_test(cycle: Cycle, job: JobView, req: ReplicaRequest, model: str | None
     return fits
 
 
-def _reclaim_budget_ok(cycle: Cycle, chosen: Sequence[Victim], extra: Victim) -> bool:
+def _reclaim_budget_ok(cycle: Cycle, left: dict[str, Demand], extra: Victim) -> bool:
     """A reclaim victim only while its project is still over its guarantee without the
-    victims already chosen from it."""
+    victims already chosen from it (`left`: the usage they leave, see `_release`)."""
     if extra.reason != "reclaim":
         return True
     project = extra.job.project_id
     tenant = cycle.tree.by_id.get(project)
     if tenant is None:
         return False
-    used = dict(cycle.tree.used.get(project, {}))
-    for v in chosen:
-        if v.job.project_id == project:
-            for k, value in cycle.held[v.job.id].demand.items():
-                used[k] = used.get(k, 0.0) - value
+    used = left.get(project)
+    if used is None:
+        used = cycle.tree.used.get(project, {})
     guaranteed = tenant.quota.guaranteed
     return any(
         used.get(k, 0.0) > guaranteed.get(k, 0.0) + EPSILON
@@ -372,21 +377,33 @@ def _reclaim_budget_ok(cycle: Cycle, chosen: Sequence[Victim], extra: Victim) ->
     )
 
 
+def _release(cycle: Cycle, left: dict[str, Demand], chosen: Victim) -> None:
+    """Take a chosen victim's demand off what its project is left using."""
+    project = chosen.job.project_id
+    used = left.get(project)
+    if used is None:
+        used = left[project] = dict(cycle.tree.used.get(project, {}))
+    for k, value in cycle.held[chosen.job.id].demand.items():
+        used[k] = used.get(k, 0.0) - value
+
+
 def _greedy(
     cycle: Cycle, victims: list[Victim], fits: Fits, limit: int, node: int | None = None
 ) -> list[Victim]:
     """Cheapest victims first until the job fits, then give back those it does not need."""
     statement = Statement(cycle.cluster)
     chosen: list[Victim] = []
+    left: dict[str, Demand] = {}
     try:
         for v in victims:
             if len(chosen) >= limit:
                 return []
-            if not _reclaim_budget_ok(cycle, chosen, v):
+            if not _reclaim_budget_ok(cycle, left, v):
                 continue
             for i, a in v.candidate.amounts:
                 statement.give(i, a)
             chosen.append(v)
+            _release(cycle, left, v)
             if fits(statement, node):
                 break
         else:
@@ -404,6 +421,40 @@ def _greedy(
         return chosen
     finally:
         statement.discard()
+
+
+def _gang_could_fit(
+    cycle: Cycle, victims: list[Victim], req: ReplicaRequest, model: str, job: JobView, limit: int
+) -> bool:
+    """Could `_greedy` (cheapest first, at most `limit` victims, reclaim budgets kept) ever
+    make room for every replica of whole devices? The same walk over an upper bound of whole
+    free devices, node by node (a device a victim holds counts as freed whole), which spares
+    the trial placements of a search bound to fail."""
+    cluster, count = cycle.cluster, req.accel_count
+    slots = cluster.whole_slots(model, count)
+    touched: dict[int, set[int]] = {}  # node -> devices the walk's victims hold there
+    left: dict[str, Demand] = {}
+    chosen = 0
+    for v in victims:
+        if slots >= job.replicas:
+            return True
+        if chosen >= limit:
+            return False
+        if not _reclaim_budget_ok(cycle, left, v):
+            continue
+        _release(cycle, left, v)
+        chosen += 1
+        for i, a in v.candidate.amounts:
+            node = cluster.nodes[i]
+            if not node.schedulable:
+                continue
+            held = touched.setdefault(i, set())
+            free = cluster.whole[i].get(model, 0)
+            top = len(node.devices)
+            before = min(top, free + len(held)) // count
+            held.update(p.index for p in a.picks)
+            slots += min(top, free + len(held)) // count - before
+    return slots >= job.replicas
 
 
 def _could_fit(cycle: Cycle, i: int, req: ReplicaRequest, victims: list[Victim]) -> bool:
