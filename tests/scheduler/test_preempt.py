@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+import pytest
 from sched_fixtures import (
     at,
     bound,
@@ -315,3 +316,19 @@ def test_the_preemptor_gets_the_capacity_its_victims_freed() -> None:
     # with no victim waiting to restart, plain queue order again
     decisions = run(snapshot(nodes, [older, job("preemptor")]))
     assert bound(decisions, "older")
+
+
+@pytest.mark.parametrize(("limit", "victims"), [(7, 0), (8, 8)])
+def test_a_gang_reclaims_whole_nodes_only_within_its_victim_limit(limit: int, victims: int) -> None:
+    tenants = tree({"prj-a": Quota(), "prj-b": Quota(guaranteed=gpus(8))})
+    nodes = [node("n0", gpus=4), node("n1", gpus=4)]
+    running = [
+        place(nodes, job(f"b{n}{d}", project="prj-a", minute=d), [(f"n{n}", [d])], borrowed=True)
+        for n in range(2)
+        for d in range(4)
+    ]
+    gang = job("gang", gpus=4, replicas=2, project="prj-b", minute=10)
+    prof = profile(preempt={"rules": ["priority", "reclaim"], "max_victims": limit})
+    decisions = run(snapshot(nodes, [gang], running=running, tenants=tenants), prof)
+    assert len(preempts(decisions)) == victims
+    assert codes(decisions, "gang")[0] == ("preempting" if victims else "resources")
