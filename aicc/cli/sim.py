@@ -60,6 +60,54 @@ def _trace_file(given: Path | None, default: Path, what: str, origin: str = OPEN
     return path
 
 
+CHECKPOINT_EVERY_S = 300.0
+
+
+class _Saver:
+    """Pickles the simulation to `path` at most every `CHECKPOINT_EVERY_S` seconds of wall
+    time, through a temporary file, so a crash never leaves half a checkpoint."""
+
+    def __init__(self, path: Path, key: tuple[object, ...]) -> None:
+        import time
+
+        self.path, self.key = path, key
+        self.clock = time.monotonic
+        self.last = self.clock()
+
+    def __call__(self, sim: object) -> None:
+        if self.clock() - self.last >= CHECKPOINT_EVERY_S:
+            self.save(sim)
+
+    def save(self, sim: object) -> None:
+        import os
+        import pickle
+
+        partial = self.path.with_name(self.path.name + ".partial")
+        with partial.open("wb") as handle:
+            pickle.dump({"key": self.key, "simulation": sim}, handle, pickle.HIGHEST_PROTOCOL)
+        os.replace(partial, self.path)
+        self.last = self.clock()
+
+
+def _resume(path: Path, key: tuple[object, ...]) -> Any:
+    """The simulation saved at `path` for the same arguments, or None when there is none."""
+    import pickle
+
+    if not path.exists():
+        return None
+    try:
+        with path.open("rb") as handle:
+            saved = pickle.load(handle)  # the user's own file (see --checkpoint)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
+        fail(f"cannot read the checkpoint {path}: {exc}", "delete it to start over")
+    if not isinstance(saved, dict) or saved.get("key") != key:
+        fail(
+            f"the checkpoint {path} was written by a simulation with other arguments",
+            "pass the same --trace/--gpus/--policy/--from/--to/--seed/--sigma, or another file",
+        )
+    return saved["simulation"]
+
+
 def _progress() -> Progress:
     """A bar on stderr (so `--json` output stays clean) that disappears when done."""
     from rich.progress import BarColumn, MofNCompleteColumn, TimeElapsedColumn
@@ -210,6 +258,15 @@ def jobs_command(
         float,
         typer.Option("--restart-overhead", min=0.0, help="Seconds of work a preemption loses."),
     ] = 60.0,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint",
+            help="Save the simulation to this file every few minutes, and resume from it when "
+            "it exists (long runs survive a restart). Load only checkpoints you wrote.",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Replay a job trace's arrivals through the whole scheduler (quotas, fair share, gangs,
@@ -235,10 +292,18 @@ def jobs_command(
     config = SimConfig(
         gpus=gpus, policy=policy, seed=seed, sigma=sigma, restart_overhead_s=overhead
     )
+    key = (str(path.resolve()), start, end, config)
+    sim = _resume(checkpoint, key) if checkpoint is not None else None
     with _progress() as progress:
         task = progress.add_task(f"{policy} on {gpus} GPUs", total=len(jobs))
-        sim = Simulation(jobs, config)
-        outcome = sim.run(on_progress=lambda done: progress.update(task, completed=done))
+        if sim is None:
+            sim = Simulation(jobs, config)
+        saver = _Saver(checkpoint, key) if checkpoint is not None else None
+        outcome = sim.run(
+            on_progress=lambda done: progress.update(task, completed=done), between=saver
+        )
+        if saver is not None:
+            saver.save(sim)
     result: dict[str, Any] = {
         "trace": str(path),
         "policy": policy,

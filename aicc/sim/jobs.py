@@ -221,8 +221,15 @@ class Simulation:
 
     # --- the loop -----------------------------------------------------------------------------
 
-    def run(self, on_progress: Callable[[int], None] | None = None) -> Outcome:
-        done = 0
+    def run(
+        self,
+        on_progress: Callable[[int], None] | None = None,
+        between: Callable[[Simulation], None] | None = None,
+    ) -> Outcome:
+        """Replay every event (from where a resumed simulation stopped). `between` is called
+        after each cycle, where the simulation may be saved and resumed later (`aicc sim jobs
+        --checkpoint`): a pickled `Simulation` carries its whole state."""
+        done = len(self.outcome.jct_s)
         while self.events:
             now = self.events[0][0]
             while self.events and self.events[0][0] <= now:
@@ -240,6 +247,8 @@ class Simulation:
             # Without preemption, arrivals alone change nothing while no device is free.
             if self.pending and (self.freed or self.free_gpus > 0 or self.can_preempt):
                 self._cycle(now)
+            if between is not None:
+                between(self)
         return self.outcome
 
     def _cycle(self, now_s: float) -> None:

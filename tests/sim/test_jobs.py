@@ -4,6 +4,7 @@ policies rank as they should, and `aicc sim jobs` reads the Philly CSV."""
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from typer.testing import CliRunner
 
 from aicc.cli.main import app
 from aicc.sim import philly, synthetic
-from aicc.sim.jobs import SimConfig, Simulation, offered_load, shape, simulate
+from aicc.sim.jobs import SimConfig, Simulation, offered_load, shape, simulate, summary
 
 runner = CliRunner()
 TRACE = synthetic.trace_jobs(400, gpus=32, load=0.9, seed=1)
@@ -114,3 +115,36 @@ def test_the_cli_says_what_to_fix(tmp_path: Path) -> None:
 def test_jobs_over_a_node_become_gangs_of_equal_replicas() -> None:
     assert shape(1, 8) == (1, 1) and shape(8, 8) == (1, 8)
     assert shape(16, 8) == (2, 8) and shape(12, 8) == (2, 6) and shape(24, 8) == (3, 8)
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_a_simulation_resumed_from_a_checkpoint_ends_as_one_never_stopped() -> None:
+    config = SimConfig(gpus=32)
+    saved: list[bytes] = []
+
+    def stop_after_100_cycles(sim: Simulation) -> None:
+        if sim.outcome.cycles == 100:
+            saved.append(pickle.dumps(sim))
+            raise Interrupted  # as if the machine went down right after the save
+
+    with pytest.raises(Interrupted):
+        Simulation(TRACE, config).run(between=stop_after_100_cycles)
+    resumed = pickle.loads(saved[0])
+    assert 0 < len(resumed.outcome.jct_s) < len(TRACE)
+    assert summary(resumed.run(), 32, len(TRACE)) == simulate(TRACE, config)
+
+
+def test_the_cli_checkpoint_is_kept_and_tied_to_its_arguments(tmp_path: Path) -> None:
+    csv = write_philly(tmp_path / "philly.csv")
+    state = tmp_path / "run.ckpt"
+    args = ["sim", "jobs", "--trace", str(csv), "--gpus", "32", "--json", "--checkpoint"]
+    first = runner.invoke(app, [*args, str(state)])
+    assert first.exit_code == 0, first.output
+    assert state.exists() and not (tmp_path / "run.ckpt.partial").exists()
+    again = runner.invoke(app, [*args, str(state)])  # resumes the finished run
+    assert again.exit_code == 0 and json.loads(again.stdout) == json.loads(first.stdout)
+    other = runner.invoke(app, [*args, str(state), "--gpus", "40"])
+    assert other.exit_code != 0 and "other arguments" in other.output
