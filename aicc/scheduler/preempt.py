@@ -100,6 +100,7 @@ class Pool:
         self.lowest_priority: int | None = None
         # devices the candidates hold on each node, by service level (see `_room`)
         self.by_level: dict[int, dict[tuple[int, str], int]] = {}  # (level, project)
+        self.at_level: dict[int, list[Candidate]] = {}  # the candidates by service level
         ladder = cycle.ladder
         index = cycle.cluster.index_of
         for job in cycle.snapshot.running:
@@ -110,7 +111,9 @@ class Pool:
                 self.stopping.append(Candidate(job, keys, _lost(cycle, job), amounts, 0))
                 continue
             level = 0 if ladder is None else cycle.level(job)
-            self.candidates.append(Candidate(job, keys, _lost(cycle, job), amounts, level))
+            candidate = Candidate(job, keys, _lost(cycle, job), amounts, level)
+            self.candidates.append(candidate)
+            self.at_level.setdefault(level, []).append(candidate)
             if ladder is not None:
                 key = (level, job.project_id)
                 for i, a in amounts:
@@ -319,9 +322,23 @@ def service_ladder(cycle: Cycle) -> Ranked | None:
 
 def eligible(pool: Pool, rules: Rules) -> list[Victim]:
     """Every victim the rules allow, cheapest first."""
-    out = [v for c in pool.candidates if (v := rules.victim(c)) is not None]
+    out = [v for c in _in_reach(pool, rules) if (v := rules.victim(c)) is not None]
     out.sort(key=lambda x: (x.cost, x.job.id))
     return out
+
+
+def _in_reach(pool: Pool, rules: Rules) -> list[Candidate]:
+    """The candidates at a service level some rule may reach: below the floor of `service`
+    (and the reclaimer's own level) only `priority` takes jobs, when a lower one runs."""
+    lowest = pool.lowest_priority
+    if rules.ladder is None or (
+        rules.by_priority and lowest is not None and lowest < rules.job.priority
+    ):
+        return pool.candidates
+    least = min(rules.floor, rules.level) if rules.reclaim else rules.floor
+    if least <= 0:
+        return pool.candidates
+    return [c for level, here in pool.at_level.items() if level >= least for c in here]
 
 
 def _lost(cycle: Cycle, job: JobView) -> float:
