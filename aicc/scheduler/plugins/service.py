@@ -56,6 +56,15 @@ class Ladder:
     def level(self, value: float) -> int:
         return bisect.bisect_right(self.thresholds, value)
 
+    def rank(self, job: JobView, cycle: Cycle) -> int:
+        raise NotImplementedError
+
+    def score(self, job: JobView, cycle: Cycle) -> float:
+        """Minus the level. The cycle's own ladder (preemption's) ranks each job once."""
+        if cycle.ladder is self:
+            return float(-cycle.level(job))
+        return float(-self.rank(job, cycle))
+
 
 def promoted(job: JobView, at: datetime, factor: float) -> bool:
     """Has the job, as of `at`, waited `factor` times as long as it has run before?"""
@@ -81,9 +90,6 @@ class Attained(Ladder):
     def rank(self, job: JobView, cycle: Cycle) -> int:
         return self.level(self.service(job, cycle))
 
-    def score(self, job: JobView, cycle: Cycle) -> float:
-        return float(-self.rank(job, cycle))
-
 
 @dataclass(frozen=True)
 class Declared(Ladder):
@@ -98,9 +104,6 @@ class Declared(Ladder):
         ran = job.attained_s / count + ran_s(job, cycle)
         left = job.max_runtime_s - ran
         return self.level((left if left > 0 else ran) * count)
-
-    def score(self, job: JobView, cycle: Cycle) -> float:
-        return float(-self.rank(job, cycle))
 
 
 def _ladder(args: Mapping[str, Any], default_hours: Sequence[float]) -> dict[str, Any]:
