@@ -31,7 +31,7 @@ let it fit, and preempts nothing more.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -200,14 +200,8 @@ def _best(
             plans = _per_node(cycle, pool, rules, req, fits, config)
         else:
             victims = eligible(pool, rules)
-            if victims and (
-                model is None
-                or kind(req) != "whole"
-                or _gang_could_fit(cycle, victims, req, model, job, config.max_victims)
-            ):
-                plans = [_greedy(cycle, victims, fits, config.max_victims)]
-            else:
-                plans = []
+            could = victims and _gang_could_fit(cycle, victims, req, model, job)
+            plans = [_greedy(cycle, victims, fits, config.max_victims)] if could else []
         for plan in plans:
             if plan and (best is None or _plan_key(plan) < best[0]):
                 best = (_plan_key(plan), plan, model)
@@ -330,15 +324,19 @@ def eligible(pool: Pool, rules: Rules) -> list[Victim]:
 def _in_reach(pool: Pool, rules: Rules) -> list[Candidate]:
     """The candidates at a service level some rule may reach: below the floor of `service`
     (and the reclaimer's own level) only `priority` takes jobs, when a lower one runs."""
-    lowest = pool.lowest_priority
-    if rules.ladder is None or (
-        rules.by_priority and lowest is not None and lowest < rules.job.priority
-    ):
+    if rules.ladder is None or _priority_reaches(pool, rules):
         return pool.candidates
     least = min(rules.floor, rules.level) if rules.reclaim else rules.floor
     if least <= 0:
         return pool.candidates
     return [c for level, here in pool.at_level.items() if level >= least for c in here]
+
+
+def _priority_reaches(pool: Pool, rules: Rules) -> bool:
+    """May the `priority` rule take some candidate (one runs at a lower priority), whatever
+    its service level?"""
+    lowest = pool.lowest_priority
+    return rules.by_priority and lowest is not None and lowest < rules.job.priority
 
 
 def _lost(cycle: Cycle, job: JobView) -> float:
@@ -410,17 +408,11 @@ def _greedy(
     """Cheapest victims first until the job fits, then give back those it does not need."""
     statement = Statement(cycle.cluster)
     chosen: list[Victim] = []
-    left: dict[str, Demand] = {}
     try:
-        for v in victims:
-            if len(chosen) >= limit:
-                return []
-            if not _reclaim_budget_ok(cycle, left, v):
-                continue
+        for v in _taken(cycle, victims, limit):
             for i, a in v.candidate.amounts:
                 statement.give(i, a)
             chosen.append(v)
-            _release(cycle, left, v)
             if fits(statement, node):
                 break
         else:
@@ -440,27 +432,38 @@ def _greedy(
         statement.discard()
 
 
-def _gang_could_fit(
-    cycle: Cycle, victims: list[Victim], req: ReplicaRequest, model: str, job: JobView, limit: int
-) -> bool:
-    """Could `_greedy` (cheapest first, at most `limit` victims, reclaim budgets kept) ever
-    make room for every replica of whole devices? The same walk over an upper bound of whole
-    free devices, node by node (a device a victim holds counts as freed whole), which spares
-    the trial placements of a search bound to fail."""
-    cluster, count = cycle.cluster, req.accel_count
-    slots = cluster.whole_slots(model, count)
-    touched: dict[int, set[int]] = {}  # node -> devices the walk's victims hold there
+def _taken(cycle: Cycle, victims: list[Victim], limit: int) -> Iterator[Victim]:
+    """The victims a greedy search takes in turn, cheapest first: at most `limit`, and a
+    reclaim only while its project stays over its guarantee without those taken before."""
     left: dict[str, Demand] = {}
-    chosen = 0
+    taken = 0
     for v in victims:
-        if slots >= job.replicas:
-            return True
-        if chosen >= limit:
-            return False
+        if taken >= limit:
+            return
         if not _reclaim_budget_ok(cycle, left, v):
             continue
         _release(cycle, left, v)
-        chosen += 1
+        taken += 1
+        yield v
+
+
+def _gang_could_fit(
+    cycle: Cycle, victims: list[Victim], req: ReplicaRequest, model: str | None, job: JobView
+) -> bool:
+    """Could `_greedy` ever make room for every replica? For whole devices of one model, the
+    same walk (`_taken`) over an upper bound of whole free devices, node by node (a device a
+    victim holds counts as freed whole), which spares the trial placements of a search bound
+    to fail. True when it cannot tell (shares, MIG slices, no model)."""
+    if model is None or kind(req) != "whole":
+        return True
+    config = cycle.profile.preempt
+    assert config is not None
+    cluster, count = cycle.cluster, req.accel_count
+    slots = cluster.whole_slots(model, count)
+    if slots >= job.replicas:
+        return True
+    touched: dict[int, set[int]] = {}  # node -> devices the walk's victims hold there
+    for v in _taken(cycle, victims, config.max_victims):
         for i, a in v.candidate.amounts:
             node = cluster.nodes[i]
             if not node.schedulable:
@@ -471,7 +474,9 @@ def _gang_could_fit(
             before = min(top, free + len(held)) // count
             held.update(p.index for p in a.picks)
             slots += min(top, free + len(held)) // count - before
-    return slots >= job.replicas
+        if slots >= job.replicas:
+            return True
+    return False
 
 
 def _could_fit(cycle: Cycle, i: int, req: ReplicaRequest, victims: list[Victim]) -> bool:
@@ -500,8 +505,7 @@ def _room(cycle: Cycle, pool: Pool, rules: Rules, req: ReplicaRequest) -> bool:
     job high on the service ladder, which may take only the few jobs as high as itself."""
     if rules.ladder is None or not req.accel_count or is_share(req):
         return True
-    lowest = pool.lowest_priority
-    if rules.by_priority and lowest is not None and lowest < rules.job.priority:
+    if _priority_reaches(pool, rules):
         return True  # any level: the walk decides
     job = rules.job
 
