@@ -122,6 +122,9 @@ def main() -> None:
         save_atomically(model.state_dict(), output_dir / "model.pt")
         print(f"saved {output_dir / 'model.pt'}", flush=True)
     if world_size > 1:
+        # Tear down together: a rank that destroys its group and exits while another still
+        # saves can abort in gloo's teardown (seen once in CI: rank 1 "terminate called").
+        dist.barrier()
         dist.destroy_process_group()
 
 
