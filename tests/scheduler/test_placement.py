@@ -16,7 +16,6 @@ from aicc.scheduler.placement import (
     POLICIES,
     ClusterState,
     FGDPlusPolicy,
-    FGDPolicy,
     FragModel,
     TaskShape,
     Workload,
@@ -99,6 +98,21 @@ def test_state_from_nodes_maps_devices_and_refuses_to_overcommit() -> None:
         state.apply(chosen, share(300, cpu=2_000))  # device 7 has only 100 left
     with pytest.raises(ValueError):  # CPU: more than the node has
         state.apply(state.choice(0, demand_of(whole(1, cpu=9_000))), whole(1, cpu=9_000))
+
+
+def test_nodes_in_one_state_share_a_number_until_one_changes() -> None:
+    state = ClusterState.from_nodes(
+        [node("a", [1000, 1000]), node("b", [1000, 1000]), node("c", [1000, 1000], model="H100")]
+    )
+    rows = np.arange(3)
+    first = state.state_ids(rows).tolist()
+    assert first[0] == first[1] != first[2]  # same free capacity; another model
+    half = share(500)
+    state.apply(state.choice(0, demand_of(half), column=1), half)
+    moved = state.state_ids(rows).tolist()
+    assert moved[0] not in first and moved[1:] == first[1:]
+    state.apply(state.choice(1, demand_of(half), column=1), half)
+    assert state.state_ids(rows).tolist() == [moved[0], moved[0], first[2]]  # b caught up
 
 
 def test_models_match_case_insensitively_and_gpu_spec_is_honoured() -> None:
@@ -219,22 +233,28 @@ def test_integer_scores_follow_the_kubernetes_plugin() -> None:
     assert integer_score(np.array([0.0, 1.0, -1.0, -50.0, 1000.0])).tolist() == [50, 49, 50, 51, 26]
 
 
-def test_incremental_rescoring_equals_scoring_from_scratch() -> None:
+@pytest.mark.parametrize("name", ["fgd", "fgd-plus"])
+def test_incremental_rescoring_equals_scoring_from_scratch(name: str) -> None:
+    """Cached scores, re-scored per changed node and remembered per node state, choose exactly
+    what a policy scoring every node afresh chooses."""
     from aicc.sim import synthetic
 
     nodes, pods = synthetic.nodes(12, seed=1), synthetic.pods(150, seed=1)
     workload = pods.workload()
     cached_state, fresh_state = nodes.state(), nodes.state()
-    cached = FGDPolicy(workload)
+    cached = get_policy(name, workload=workload)
     rng_a, rng_b = np.random.default_rng(7), np.random.default_rng(7)
+    placed = 0
     for index in pods.shape:
         request = pods.shapes[int(index)].request()
         a = choose(cached_state, request, cached, rng_a)
-        b = choose(fresh_state, request, FGDPolicy(workload), rng_b)  # no cache
+        b = choose(fresh_state, request, get_policy(name, workload=workload), rng_b)  # no cache
         assert a == b
         if a is not None:
             cached_state.apply(a, request)
             fresh_state.apply(b, request)  # type: ignore[arg-type]
+            placed += 1
+    assert 0 < cached_state.id_count < 12 + placed  # node states recur: remembered scores served
 
 
 def test_fgd_plus_sends_cpu_only_replicas_where_cpu_is_spare() -> None:

@@ -24,7 +24,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from aicc.scheduler.placement.state import BoolArray, ClusterState, FloatArray, IntArray
+from aicc.scheduler.placement.state import (
+    BoolArray,
+    ClusterState,
+    FloatArray,
+    IntArray,
+    StateMemo,
+)
 from aicc.scheduler.placement.workload import TaskShape, Workload
 
 CHUNK = 4096  # candidate states evaluated per vector pass (bounds temporary memory)
@@ -93,6 +99,8 @@ class FragModel:
         self.node_ce: FloatArray = np.zeros((state.size, 1, len(keys)), dtype=np.float64)
         self.node_fits: BoolArray = np.zeros((state.size, len(cpu)), dtype=np.bool_)
         self.parts_version: IntArray = np.full(state.size, -1, dtype=np.int64)
+        self._memo = StateMemo(1)  # `current`, at `_memo_weights`
+        self._memo_weights = self.weights_version
 
     def _set_weights(self, workload: Workload) -> bool:
         """Take the weights of `workload`; False (and no change) if it has a device-using shape
@@ -181,31 +189,25 @@ class FragModel:
         result: FloatArray = enough * capacity
         return result
 
-    def stale(self, state: ClusterState) -> IntArray | None:
-        """The nodes whose fragmentation `refresh` would re-score (None: every node, after a
-        `reweight`). No change."""
-        if self.node_weights != self.weights_version:
-            return None
-        return state.stale(self.node_version, self._mark)
+    def current(self, state: ClusterState, rows: IntArray) -> FloatArray:
+        """The fragmentation of these nodes as they are now. Until the next `reweight`, a node in
+        a state some node was in before takes the figure computed then."""
+        if self._memo_weights != self.weights_version:
+            self._memo.forget()
+            self._memo_weights = self.weights_version
+        ids = state.state_ids(rows)
+        missed = self._memo.missing(ids, state.id_count)
+        if len(missed):
+            fresh = rows[missed]
+            now = state.dev_free[fresh][:, None]
+            frag = self.frag(fresh, state.cpu_free[fresh], state.mem_free[fresh], now)
+            self._memo.remember(ids[missed], frag)
+        result: FloatArray = self._memo.values[ids, 0]
+        return result
 
-    def refresh_exactly(
-        self, state: ClusterState, rows: IntArray, ce: FloatArray, fits: BoolArray
-    ) -> FloatArray:
-        """`refresh` when `rows` are exactly the stale nodes (`stale`) and their current parts
-        are known: group capacities (K, 1, G) and fits (K, T)."""
-        idle = state.dev_free[rows].sum(axis=1).astype(np.float64)[:, None]
-        self.node_idle[rows], self.node_ce[rows], self.node_fits[rows] = idle, ce, fits
-        self.node_frag[rows] = self.combine(idle, ce, fits)[:, 0]
-        self.parts_version[rows] = self.node_version[rows] = state.version[rows]
-        self._mark = state.mark
-        return self.node_frag
-
-    def refresh(
-        self, state: ClusterState, known: tuple[IntArray, FloatArray, BoolArray] | None = None
-    ) -> FloatArray:
+    def refresh(self, state: ClusterState) -> FloatArray:
         """Per-node fragmentation of the current state, re-scoring only nodes changed since (and
-        re-weighting every node's kept parts after a `reweight`). `known`: the current parts of
-        some nodes (sorted rows, group capacities (K, 1, G), fits (K, T)), computed already."""
+        re-weighting every node's kept parts after a `reweight`)."""
         stale = state.stale(self.node_version, self._mark)
         self._mark = state.mark
         if self.node_weights != self.weights_version:
@@ -214,15 +216,6 @@ class FragModel:
         if len(stale) == 0:
             return self.node_frag
         changed = stale[self.parts_version[stale] != state.version[stale]]
-        if known is not None and len(changed):
-            rows, ce, fits = known
-            at = np.minimum(np.searchsorted(rows, changed), len(rows) - 1)
-            hit = rows[at] == changed
-            given = changed[hit]
-            self.node_idle[given, 0] = state.dev_free[given].sum(axis=1)
-            self.node_ce[given], self.node_fits[given] = ce[at[hit]], fits[at[hit]]
-            self.parts_version[given] = state.version[given]
-            changed = changed[~hit]
         step = CHUNK
         for start in range(0, len(changed), step):
             rows = changed[start : start + step]

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from aicc.scheduler.placement.fgd import FGDPolicy, candidates
+from aicc.scheduler.placement.fgd import FGDPolicy, best_of, candidates
 from aicc.scheduler.placement.frag import FragModel
 from aicc.scheduler.placement.state import (
     MILLI,
@@ -133,12 +133,9 @@ class FGDPlusPolicy(FGDPolicy):
         kept: npt.NDArray[np.float32] | None = None,
         known: BoolArray | None = None,
     ) -> tuple[FloatArray, FloatArray, IntArray, tuple[IntArray, FloatArray] | None]:
-        cost = np.full(len(rows), np.inf)
-        tie = np.zeros(len(rows))
-        column = np.full(len(rows), -1, dtype=np.int64)
         cand = candidates(state, demand, rows, frag, kept, known)
         if cand is None:
-            return cost, tie, column, None
+            return (*best_of(rows, None, None), None)
         nodes = cand.rows
         dev = state.dev_free[nodes]
         idle = dev.sum(axis=1)
@@ -154,8 +151,4 @@ class FGDPlusPolicy(FGDPolicy):
                 taken = ((dev[:, None, :] - cand.after) * claimed[:, None, :]).sum(axis=2)
             total = total + self.reservation * taken
         total = np.where(cand.valid, np.round(total, 6), np.inf)
-        best = total.argmin(axis=1)
-        at = np.searchsorted(rows, nodes)
-        cost[at] = total[np.arange(len(best)), best]
-        column[at] = best
-        return cost, tie, column, (cand.rows, cand.ce)
+        return (*best_of(rows, nodes, total), (nodes, cand.ce))

@@ -91,6 +91,31 @@ class Choice:
     devices: tuple[DevicePick, ...] = ()
 
 
+class StateMemo:
+    """Figures remembered per node state (`ClusterState.state_ids`), `width` floats each: nodes
+    in one state score alike, so a policy computes a figure once per state, not per node."""
+
+    def __init__(self, width: int) -> None:
+        self.values: FloatArray = np.zeros((0, width))
+        self.known: BoolArray = np.zeros(0, dtype=np.bool_)
+
+    def missing(self, ids: IntArray, count: int) -> IntArray:
+        """Positions in `ids` of the states not remembered yet; room is made for `count`."""
+        size = len(self.known)
+        if size < count:
+            grow = max(count, 2 * size, 1024) - size
+            self.values = np.concatenate([self.values, np.zeros((grow, self.values.shape[1]))])
+            self.known = np.concatenate([self.known, np.zeros(grow, dtype=np.bool_)])
+        return np.flatnonzero(~self.known[ids])
+
+    def remember(self, ids: IntArray, values: FloatArray) -> None:
+        self.values[ids] = values
+        self.known[ids] = True
+
+    def forget(self) -> None:
+        self.known[:] = False
+
+
 class ClusterState:
     """Free and total CPU, memory and devices per node, as arrays (N nodes, D device slots).
 
@@ -141,6 +166,8 @@ class ClusterState:
             np.zeros(n, dtype=np.int64) if classes is None else np.asarray(classes).copy()
         )
         self.version = np.zeros(n, dtype=np.int64)
+        self._state_id = np.full(n, -1, dtype=np.int64)  # `state_ids`; -1: not numbered yet
+        self._ids: dict[tuple[object, ...], int] = {}
         self._log: list[int] = []  # the nodes changed, in order (a `mark` is a length of it)
         self._columns: dict[int, dict[int, int]] = {}  # node -> device index -> slot (`change`)
         self._model_ids = {m.lower(): i for i, m in enumerate(self.models)}
@@ -302,6 +329,30 @@ class ClusterState:
         result: IntArray = rows[versions[rows] != self.version[rows]]
         return result
 
+    def state_ids(self, rows: IntArray) -> IntArray:
+        """Per row, a number equal for nodes in the same state: devices (models, free shares and
+        memory), free CPU and memory, whether it is schedulable and shares devices. Nodes of one
+        number score alike under any policy that reads only these. Numbered when first asked,
+        once per change of a node; `id_count` numbers are in use."""
+        ids = self._state_id[rows]
+        for j in np.flatnonzero(ids < 0).tolist():
+            r = int(rows[j])
+            key = (
+                self.dev_model[r].tobytes(),
+                self.dev_free[r].tobytes(),
+                self.dev_mem_free[r].tobytes(),
+                int(self.cpu_free[r]),
+                int(self.mem_free[r]),
+                bool(self.schedulable[r]),
+                bool(self.shares[r]),
+            )
+            ids[j] = self._state_id[r] = self._ids.setdefault(key, len(self._ids))
+        return ids
+
+    @property
+    def id_count(self) -> int:
+        return len(self._ids)
+
     @property
     def size(self) -> int:
         return len(self.names)
@@ -327,8 +378,9 @@ class ClusterState:
             self._allowed[models] = mask
         return mask
 
-    def device_ok(self, demand: Demand, rows: IntArray | slice = slice(None)) -> BoolArray:
-        """Per device slot (of the given rows): could this device hold the replica's share?"""
+    def device_ok(self, demand: Demand, rows: IntArray | slice | int = slice(None)) -> BoolArray:
+        """Per device slot (of the given rows, or of one node): could this device hold the
+        replica's share?"""
         allowed = self.allowed(demand.models)[rows]
         free = self.dev_free[rows]
         if demand.shared:
@@ -366,7 +418,7 @@ class ClusterState:
             if not fits or (mem and self.dev_mem_free[node, column] < mem):
                 raise ValueError("the chosen device cannot hold this share")
             return (DevicePick(int(self.dev_index[node, column]), demand.milli, mem),)
-        ok = self.device_ok(demand, np.array([node]))[0]
+        ok = self.device_ok(demand, node)
         if demand.shared:
             if column is None:
                 free = np.where(ok, self.dev_free[node], MILLI + 1)
@@ -378,7 +430,7 @@ class ClusterState:
         columns = np.flatnonzero(ok)[: demand.count]
         if len(columns) < demand.count:
             raise ValueError("not enough free devices on the chosen node")
-        return tuple(DevicePick(int(self.dev_index[node, c]), MILLI) for c in columns)
+        return tuple(DevicePick(index, MILLI) for index in self.dev_index[node, columns].tolist())
 
     def choice(self, node: int, demand: Demand, column: int | None = None) -> Choice:
         return Choice(node, self.names[node], self.picks(node, demand, column))
@@ -420,7 +472,11 @@ class ClusterState:
             if pick.memory_mib:
                 self.dev_mem_free[node, column] -= pick.memory_mib
         self.classes[node] |= request_class(demand)
+        self._changed(node)
+
+    def _changed(self, node: int) -> None:
         self.version[node] += 1
+        self._state_id[node] = -1
         self._log.append(node)
 
     def change(
@@ -460,5 +516,4 @@ class ClusterState:
                 OTHER_CLASS if (row <= 0).any() else 0
             )
             self.classes[node] = inferred
-        self.version[node] += 1
-        self._log.append(node)
+        self._changed(node)
