@@ -46,6 +46,18 @@ def pick_tied(state: ClusterState, rng: np.random.Generator, candidates: IntArra
     return random_among(rng, candidates)
 
 
+def cheapest(state: ClusterState, cost: FloatArray, rng: np.random.Generator) -> int | None:
+    """A node of the lowest finite cost, ties broken by `pick_tied`; None if every cost is
+    infinite."""
+    if state.ties_in_node_order:  # the first of the lowest: no need to gather the ties
+        node = int(cost.argmin())
+        return node if np.isfinite(cost[node]) else None
+    best = cost.min()
+    if not np.isfinite(best):
+        return None
+    return pick_tied(state, rng, np.flatnonzero(cost == best))
+
+
 def best_node(
     state: ClusterState, scores: IntArray, feasible: BoolArray, rng: np.random.Generator
 ) -> int | None:

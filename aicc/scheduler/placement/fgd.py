@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from aicc.scheduler.placement.base import MAX_SCORE, pick_tied
+from aicc.scheduler.placement.base import MAX_SCORE, cheapest
 from aicc.scheduler.placement.frag import CHUNK, FragModel
 from aicc.scheduler.placement.state import (
     MILLI,
@@ -44,27 +44,25 @@ PARTS_BUDGET = 32_000_000  # candidate parts kept per state after a reweight (fl
 
 @dataclass
 class _Table:
-    """Per node, for one request shape: cost (lower is better, inf where it does not fit), a
-    secondary key among equal costs, the device slot of a share, and the node version scored.
+    """Per node, for one request shape: cost (lower is better, inf where it does not fit), the
+    device slot of a share, and the node version scored.
     After a reweight also the weights the costs were computed with and the candidates' group
     capacities (`FragModel.group_capacity`, (N, C, G); exact integers, so float32 loses
     nothing)."""
 
     cost: FloatArray
-    tie: FloatArray
     column: IntArray
     version: IntArray
     weights: int = 0
     ce: npt.NDArray[np.float32] | None = None
     mark: int = -1  # the state's `mark` when `version` last matched it (-1: unknown)
-    # until a reweight: cost, tie and slot per node state (`ClusterState.state_ids`)
-    memo: StateMemo = field(default_factory=lambda: StateMemo(3))
+    # until a reweight: cost and slot per node state (`ClusterState.state_ids`)
+    memo: StateMemo = field(default_factory=lambda: StateMemo(2))
 
     @classmethod
     def empty(cls, n: int) -> _Table:
         return cls(
             np.full(n, np.inf),
-            np.zeros(n),
             np.full(n, -1, dtype=np.int64),
             np.full(n, -1, dtype=np.int64),
         )
@@ -159,14 +157,9 @@ class FGDPolicy:
             if len(stale):
                 self._update(state, demand, table, cache.frag, stale)
             table.mark = state.mark
-        best = table.cost.min()
-        if not np.isfinite(best):
+        node = cheapest(state, table.cost, rng)
+        if node is None:
             return None
-        nodes = np.flatnonzero(table.cost == best)
-        if len(nodes) > 1:
-            ties = table.tie[nodes]
-            nodes = nodes[ties == ties.min()]
-        node = pick_tied(state, rng, nodes)
         column = int(table.column[node]) if demand.shared else None
         return state.choice(node, demand, column)
 
@@ -179,10 +172,10 @@ class FGDPolicy:
         ids = state.state_ids(stale)
         missed = table.memo.missing(ids, state.id_count)
         if len(missed):
-            cost, tie, slot, _ = self.score(state, demand, stale[missed], frag)
-            table.memo.remember(ids[missed], np.column_stack([cost, tie, slot]))
+            cost, slot, _ = self.score(state, demand, stale[missed], frag)
+            table.memo.remember(ids[missed], np.column_stack([cost, slot]))
         known = table.memo.values[ids]
-        table.cost[stale], table.tie[stale], table.column[stale] = known.T
+        table.cost[stale], table.column[stale] = known.T
         table.version[stale] = state.version[stale]
 
     def _rescore(self, state: ClusterState, demand: Demand, table: _Table, cache: _Cache) -> None:
@@ -216,8 +209,8 @@ class FGDPolicy:
             return
         kept = np.ones(state.size, dtype=np.bool_)
         kept[stale] = False
-        cost, tie, slot, ce = self.score(state, demand, rows, frag, table.ce, kept[rows])
-        table.cost[rows], table.tie[rows], table.column[rows] = cost, tie, slot
+        cost, slot, ce = self.score(state, demand, rows, frag, table.ce, kept[rows])
+        table.cost[rows], table.column[rows] = cost, slot
         if ce is not None:
             table.ce[ce[0]] = ce[1]
         table.version[stale] = state.version[stale]
@@ -232,8 +225,8 @@ class FGDPolicy:
         frag: FragModel,
         kept: npt.NDArray[np.float32] | None = None,
         known: BoolArray | None = None,
-    ) -> tuple[FloatArray, FloatArray, IntArray, tuple[IntArray, FloatArray] | None]:
-        """(cost, tie, device slot) of the given nodes for this request shape, and the parts of
+    ) -> tuple[FloatArray, IntArray, tuple[IntArray, FloatArray] | None]:
+        """(cost, device slot) of the given nodes for this request shape, and the parts of
         its candidates (their rows, their group capacities). `kept`: the table's kept parts,
         up to date for the rows where `known` is true (the others' are computed)."""
         cand = candidates(state, demand, rows, frag, kept, known)
@@ -248,20 +241,19 @@ class FGDPolicy:
 
 def best_of(
     rows: IntArray, feasible: IntArray | None, values: FloatArray | None
-) -> tuple[FloatArray, FloatArray, IntArray]:
-    """(cost, tie, slot) per row from the costs (K, C) of the candidates on the feasible rows
+) -> tuple[FloatArray, IntArray]:
+    """(cost, slot) per row from the costs (K, C) of the candidates on the feasible rows
     (sorted, among `rows`): each row's cheapest candidate; inf and -1 where none fits."""
-    tie = np.zeros(len(rows))
     if feasible is None or values is None:
-        return np.full(len(rows), np.inf), tie, np.full(len(rows), -1, dtype=np.int64)
+        return np.full(len(rows), np.inf), np.full(len(rows), -1, dtype=np.int64)
     best = values.argmin(axis=1)
     lowest = values[np.arange(len(best)), best]
     if len(feasible) == len(rows):
-        return lowest, tie, best
+        return lowest, best
     cost, column = np.full(len(rows), np.inf), np.full(len(rows), -1, dtype=np.int64)
     at = np.searchsorted(rows, feasible)
     cost[at], column[at] = lowest, best
-    return cost, tie, column
+    return cost, column
 
 
 def integer_score(delta: FloatArray) -> IntArray:

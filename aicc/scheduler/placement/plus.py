@@ -132,7 +132,7 @@ class FGDPlusPolicy(FGDPolicy):
         frag: FragModel,
         kept: npt.NDArray[np.float32] | None = None,
         known: BoolArray | None = None,
-    ) -> tuple[FloatArray, FloatArray, IntArray, tuple[IntArray, FloatArray] | None]:
+    ) -> tuple[FloatArray, IntArray, tuple[IntArray, FloatArray] | None]:
         cand = candidates(state, demand, rows, frag, kept, known)
         if cand is None:
             return (*best_of(rows, None, None), None)

@@ -100,13 +100,19 @@ class StateMemo:
         self.known: BoolArray = np.zeros(0, dtype=np.bool_)
 
     def missing(self, ids: IntArray, count: int) -> IntArray:
-        """Positions in `ids` of the states not remembered yet; room is made for `count`."""
+        """Positions in `ids` of the states not remembered yet, the first of each (sorted);
+        room is made for `count` states."""
         size = len(self.known)
         if size < count:
             grow = max(count, 2 * size, 1024) - size
             self.values = np.concatenate([self.values, np.zeros((grow, self.values.shape[1]))])
             self.known = np.concatenate([self.known, np.zeros(grow, dtype=np.bool_)])
-        return np.flatnonzero(~self.known[ids])
+        missed = np.flatnonzero(~self.known[ids])
+        if len(missed) > 1:
+            _, first = np.unique(ids[missed], return_index=True)
+            if len(first) < len(missed):
+                missed = missed[np.sort(first)]
+        return missed
 
     def remember(self, ids: IntArray, values: FloatArray) -> None:
         self.values[ids] = values
@@ -173,11 +179,7 @@ class ClusterState:
         self._model_ids = {m.lower(): i for i, m in enumerate(self.models)}
         self._allowed: dict[tuple[str, ...], BoolArray] = {}
         self.caches: dict[Any, Any] = {}  # per-policy scoring caches, keyed by the policy
-        # How equal best scores are settled. None (the default): uniformly at random, as
-        # kube-scheduler does. A permutation of the nodes: the first tied node in that order, as
-        # the FGD authors' simulator does in effect (it names nodes with a seeded random prefix
-        # and its scheduler keeps the first of equal scores; their FirstFit plugin relies on it).
-        self.tie_order: IntArray | None = None
+        self.tie_order = None
 
     # --- construction ---------------------------------------------------------------------------
 
@@ -304,6 +306,22 @@ class ClusterState:
         other.version = self.version.copy()
         other.tie_order = None if self.tie_order is None else self.tie_order.copy()
         return other
+
+    @property
+    def tie_order(self) -> IntArray | None:
+        """How equal best scores are settled. None (the default): uniformly at random, as
+        kube-scheduler does. A permutation of the nodes: the first tied node in that order, as
+        the FGD authors' simulator does in effect (it names nodes with a seeded random prefix
+        and its scheduler keeps the first of equal scores; their FirstFit plugin relies on it)."""
+        return self._tie_order
+
+    @tie_order.setter
+    def tie_order(self, order: IntArray | None) -> None:
+        self._tie_order = order
+        # the live scheduler's order: the first node of a tie is the first in the arrays
+        self.ties_in_node_order = order is not None and bool(
+            (np.asarray(order) == np.arange(len(order))).all()
+        )
 
     # --- queries --------------------------------------------------------------------------------
 
