@@ -44,15 +44,13 @@ Spot = tuple[int, tuple[DevicePick, ...]]
 
 
 def job_counts(jobs: Iterable[JobView]) -> list[tuple[ReplicaRequest, float]]:
-    """(request, replicas) per distinct request object of these jobs, MIG slices left out."""
-    counts: dict[int, tuple[ReplicaRequest, float]] = {}
+    """(request, replicas) per distinct request of these jobs, MIG slices left out."""
+    counts: dict[ReplicaRequest, float] = {}
     for job in jobs:
         request = job.request
-        if request.mig_profile is not None:
-            continue
-        found = counts.get(id(request))
-        counts[id(request)] = (request, (found[1] if found else 0.0) + job.replicas)
-    return list(counts.values())
+        if request.mig_profile is None:
+            counts[request] = counts.get(request, 0.0) + job.replicas
+    return list(counts.items())
 
 
 def snapshot_workload(snapshot: Snapshot) -> Workload | None:
