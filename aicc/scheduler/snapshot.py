@@ -77,7 +77,8 @@ class JobView:
     preemption would lose), whether it is already in its preemption grace period (`terminating`),
     and which jobs preempted it before (`preempted_by`, so it never preempts them back).
     `attained_s` is the service it got in earlier attempts (least-attained-service policies add
-    the current attempt's from `started_at`).
+    the current attempt's from `started_at`), and `queued_at` when its last attempt ended (None:
+    it never ran, or that is unknown).
     """
 
     id: str
@@ -95,6 +96,7 @@ class JobView:
     terminating: bool = False
     preempted_by: tuple[str, ...] = ()
     attained_s: float = 0.0  # device-seconds received in earlier attempts (not this one)
+    queued_at: datetime | None = None  # when the last earlier attempt ended
     # Money per hour of the whole job (all replicas) by accelerator model ("" without one), after
     # the plan's discount, for budget admission (plugins/budget.py); () = not checked.
     price_rates: tuple[tuple[str, float], ...] = ()

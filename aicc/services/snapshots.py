@@ -45,7 +45,10 @@ def replica_request(spec: JobSpec) -> ReplicaRequest:
     )
 
 
-def job_view(job: JobRow, attained_s: float = 0.0) -> JobView:
+Earlier = tuple[float, datetime | None]  # device-seconds of earlier attempts, when the last ended
+
+
+def job_view(job: JobRow, earlier: Earlier = (0.0, None)) -> JobView:
     spec = JobSpec.model_validate(job.spec)
     return JobView(
         id=job.id,
@@ -56,26 +59,30 @@ def job_view(job: JobRow, attained_s: float = 0.0) -> JobView:
         project_id=job.project_id,
         queue=job.queue_id,
         max_runtime_s=spec.max_runtime_s,
-        attained_s=attained_s,
+        attained_s=earlier[0],
+        queued_at=earlier[1],
     )
 
 
-def attained(session: Session, jobs: Iterable[JobRow]) -> dict[str, float]:
-    """Device-seconds each job ran in its earlier attempts (least-attained-service policies
-    count them; a requeued job does not start over at the front)."""
+def attained(session: Session, jobs: Iterable[JobRow]) -> dict[str, Earlier]:
+    """Device-seconds each job ran in its earlier attempts, and when the last of them ended
+    (least-attained-service policies count them; a requeued job does not start over at the
+    front, and its wait for promotion counts from its last attempt)."""
     current = {j.id: j.attempt for j in jobs if j.attempt > 0}
     if not current:
         return {}
-    out: dict[str, float] = {}
+    out: dict[str, Earlier] = {}
     query = select(ReplicaRow).where(
         ReplicaRow.job_id.in_(current), ReplicaRow.started_at.is_not(None)
     )
     for rep in session.scalars(query):
         if rep.attempt >= current[rep.job_id] or rep.started_at is None:
             continue
-        ran = ((rep.ended_at or rep.started_at) - rep.started_at).total_seconds()
+        ended = rep.ended_at or rep.started_at
+        ran = (ended - rep.started_at).total_seconds()
         devices = sum(d["milli"] for d in rep.devices) / MILLI if rep.devices else 1.0
-        out[rep.job_id] = out.get(rep.job_id, 0.0) + max(0.0, ran) * devices
+        total, last = out.get(rep.job_id, (0.0, None))
+        out[rep.job_id] = (total + max(0.0, ran) * devices, max(ended, last or ended))
     return out
 
 
@@ -168,7 +175,7 @@ def _placed_jobs(session: Session) -> list[JobView]:
         started = [r.started_at for r in reps if r.started_at]
         views.append(
             replace(
-                job_view(job, earlier.get(job_id, 0.0)),
+                job_view(job, earlier.get(job_id, (0.0, None))),
                 started_at=min(started) if started else job.updated_at,
                 placements=placements,
                 borrowed=job.borrowed,
@@ -202,7 +209,7 @@ def build(
     running = _placed_jobs(session)
     nodes = node_views(session)
     earlier = attained(session, waiting)
-    pending = [job_view(j, earlier.get(j.id, 0.0)) for j in waiting]
+    pending = [job_view(j, earlier.get(j.id, (0.0, None))) for j in waiting]
     left: dict[str, float] = {}
     if billing is not None:
         models = {d.model for n in nodes for d in n.devices}

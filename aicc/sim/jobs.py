@@ -352,7 +352,12 @@ class Simulation:
         self._release(job, now_s)
         job.stop_s = None
         job.started_s = None
-        job.view = replace(job.view, preempted_by=job.preempted_by, attained_s=job.attained_s)
+        job.view = replace(
+            job.view,
+            preempted_by=job.preempted_by,
+            attained_s=job.attained_s,
+            queued_at=self._at(now_s),
+        )
         self.pending[job.trace.id] = job
 
 

@@ -70,10 +70,13 @@ def test_borrowed_gpus_are_reclaimed_by_preemption_and_the_victim_finishes_later
         assert states[-3:] == ["running", "preempted", "pending"] or "preempted" in states
         why = api.get(f"/api/v1/jobs/{victim['id']}/explain").json()
         assert why["state"] in ("pending", "admitted") and why["reasons"]
-        with state.db.reader() as session:  # its first attempt's GPU-time counts (LAS policies)
-            waiting = snapshots.build(session, datetime.now(UTC)).pending
+        # its first attempt's GPU-time counts (LAS policies), and its wait from that attempt's end
+        with state.db.reader() as session:
+            now = datetime.now(UTC)
+            waiting = snapshots.build(session, now).pending
         (view,) = [j for j in waiting if j.id == victim["id"]]
         assert view.attained_s > 0
+        assert view.queued_at is not None and view.submitted_at < view.queued_at <= now
 
         # everyone finishes once the gate opens; the victim reruns as attempt 1 and succeeds
         gate.touch()

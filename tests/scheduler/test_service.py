@@ -213,6 +213,33 @@ def test_a_job_that_waited_long_enough_is_promoted_and_keeps_its_place_while_it_
     assert [p.job_id for p in preempts(run(newcomer, "las"))] == ["starved"]
 
 
+def test_promoted_old_jobs_do_not_take_turns_preempting_each_other() -> None:
+    """The wait for promotion counts from the job's last attempt. Counted from submission, two
+    old jobs that ran a long time would both stay promoted: each would run a few minutes at level
+    1 and be preempted by the other, waiting at level 0, without end."""
+    promoting = profile(
+        "las",
+        queue_sort=[
+            {"name": "attained", "weight": 10_000, "args": {"thresholds_h": [1], "promote": 4}}
+        ],
+    )
+    nodes = [node("n", gpus=8)]
+    # five days old, ran 100 GPU-hours (12.5 h on 8 GPUs): long enough ago for either rule
+    old = attained(job("runs", gpus=8, minute=-5 * 24 * 60), 100)
+    running = place(nodes, old, [("n", range(8))], started=at(minutes=-10))  # promoted, level 1
+    # the other was preempted by a third job ten minutes ago
+    other = attained(job("waits", gpus=8, minute=-5 * 24 * 60, preempted_by=("third",)), 100)
+    just_stopped = replace(other, queued_at=at(minutes=-10))
+    assert not preempts(run(snapshot(nodes, [just_stopped], running=[running]), promoting))
+    # not knowing when its last attempt ended, its whole wait counts, as before
+    (p,) = preempts(run(snapshot(nodes, [other], running=[running]), promoting))
+    assert (p.job_id, p.preemptor) == ("runs", "waits")
+    # after waiting four times as long as it ran (50 h) since, it is promoted again
+    starved = replace(other, queued_at=at(hours=-50))
+    (p,) = preempts(run(snapshot(nodes, [starved], running=[running]), promoting))
+    assert (p.job_id, p.preemptor) == ("runs", "waits")
+
+
 def test_promotion_needs_a_positive_factor() -> None:
     with pytest.raises(ValueError, match="promote"):
         profile("las", queue_sort=[{"name": "attained", "args": {"promote": 0}}])
