@@ -10,7 +10,9 @@ Who may be a victim of job J (project P), by rule:
 - `service`: a job whose service level (plugins/service.py: attained or declared device-time,
   the profile's queue-sort ladder) is at least `preempt_gap` levels above J's, protected like
   `priority` unless `service_crosses_guarantees` (least-attained-service time-slicing across
-  tenants, as Tiresias does).
+  tenants, as Tiresias does), and never within the first `service_min_run_s` of the victim's
+  attempt (like Slurm's PreemptExemptTime and Run:ai's minimum runtime): without it, a stream
+  of short new jobs evicts the same long job every few minutes, each time for its restart.
 
 Never a victim: a job already in its grace period or promised to another preemptor this cycle,
 or one that preempted J before (`J.preempted_by`). With protected guarantees this rules out
@@ -33,6 +35,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
 from aicc.scheduler.allocate import Spot, is_share, kind, pick, place_job
@@ -68,6 +71,7 @@ class PreemptConfig:
     # project's guarantee (guarantees then hold against priority, not against more service).
     service_crosses_guarantees: bool = False
     remember_preemptors: bool = True
+    service_min_run_s: int = 0  # an attempt runs at least this long before `service` takes it
 
 
 class Candidate(NamedTuple):  # a tuple: built for every running job, every cycle
@@ -257,6 +261,7 @@ class Rules:
         self.counted = _counted(cycle)
         self.claimed = cycle.claimed  # grows as the cycle goes on
         self.spared = frozenset(job.preempted_by) if config.remember_preemptors else frozenset()
+        self.sliced_before = cycle.now - timedelta(seconds=config.service_min_run_s)
         self._over: dict[tuple[str, frozenset[str]], bool] = {}
 
     def over(self, project: str, keys: frozenset[str]) -> bool:
@@ -279,6 +284,7 @@ class Rules:
         elif (
             self.ladder is not None
             and c.level >= self.floor
+            and (v.started_at is None or v.started_at <= self.sliced_before)
             and (self.config.service_crosses_guarantees or self.unprotected(c, other))
         ):
             reason = "service"

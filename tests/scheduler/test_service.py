@@ -23,6 +23,7 @@ from sched_fixtures import (
 
 from aicc.core.tenancy import Quota
 from aicc.scheduler.framework import Cycle
+from aicc.scheduler.profiles import PROFILES
 from aicc.scheduler.snapshot import JobView
 
 HOUR = 3600
@@ -52,6 +53,19 @@ def test_a_new_job_preempts_one_that_had_more_service_and_not_the_reverse() -> N
     # a job that already had as much service as the running one preempts nothing
     equal = attained(job("equal", gpus=4), 16)
     assert not preempts(run(snapshot(nodes, [equal], running=[long]), "las"))
+
+
+def test_a_minimum_run_keeps_a_fresh_attempt_from_being_time_sliced() -> None:
+    nodes = [node("n", gpus=8)]
+    # 16 GPU-hours of earlier attempts (level 2), running again for 5 minutes
+    running = attained(
+        place(nodes, job("long", gpus=8), [("n", range(8))], started=at(minutes=-5)), 16
+    )
+    las = PROFILES["las"]["preempt"]
+    for min_run_s, victims in ((0, ["long"]), (600, []), (240, ["long"])):
+        sliced = profile("las", preempt={**las, "service_min_run_s": min_run_s})
+        decisions = run(snapshot(nodes, [job("new", gpus=4)], running=[running]), sliced)
+        assert [p.job_id for p in preempts(decisions)] == victims
 
 
 def test_service_preemption_does_not_loop() -> None:
