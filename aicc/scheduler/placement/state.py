@@ -179,7 +179,7 @@ class ClusterState:
         self._model_ids = {m.lower(): i for i, m in enumerate(self.models)}
         self._allowed: dict[tuple[str, ...], BoolArray] = {}
         self.caches: dict[Any, Any] = {}  # per-policy scoring caches, keyed by the policy
-        self.tie_order = None
+        self.tie_order = None  # ties at random (the property says more)
 
     # --- construction ---------------------------------------------------------------------------
 
