@@ -7,8 +7,7 @@
   `promote` times as long as all its attempts ran goes back to level 0 (Tiresias's promotion),
   and while it runs from there only the service of that attempt counts. The wait counts from the
   last attempt, not from submission: otherwise an old job stays promoted whatever it runs, and
-  two such jobs take turns preempting each other every few minutes (the whole Philly trace saw
-  jobs preempted 1,800 times).
+  such jobs could take turns preempting each other.
 - `declared` is the same ladder over the work a job still declares: devices x (declared runtime
   minus what all its attempts have run). Short declared jobs go first (like SRPT with backfill).
   A job that has outrun its declaration is expected to run about as long again as it has run
