@@ -288,11 +288,27 @@ class Cycle:
     def nominated(self) -> set[str]:
         """Waiting jobs whose victims have not started again: they go first, so the capacity
         they freed is theirs (kube-scheduler's nominated pods). Without this, jobs ahead in the
-        queue would take it and the preemptor would preempt again every grace period."""
+        queue would take it and the preemptor would preempt again every grace period. A
+        preemptor that has run since its victim stopped has had that capacity: it is not
+        nominated again by that victim (else, preempted in turn, it would go first and take
+        back the node its own preemptor freed, which then preempts again, without end)."""
         snapshot = self.snapshot
-        last = {j.preempted_by[-1] for j in snapshot.pending if j.preempted_by}
-        last |= {j.preempted_by[-1] for j in snapshot.running if j.terminating and j.preempted_by}
-        return last & {j.id for j in snapshot.pending}
+        pending = {j.id: j for j in snapshot.pending}
+        out = {j.preempted_by[-1] for j in snapshot.running if j.terminating and j.preempted_by}
+        for victim in snapshot.pending:
+            if not victim.preempted_by:
+                continue
+            preemptor = pending.get(victim.preempted_by[-1])
+            if preemptor is None:
+                continue
+            ran_since = (
+                preemptor.queued_at is not None
+                and victim.queued_at is not None
+                and preemptor.queued_at > victim.queued_at
+            )
+            if not ran_since:
+                out.add(preemptor.id)
+        return out & pending.keys()
 
     def _consider(self, job: JobView) -> None:
         same = self._same(job)

@@ -24,7 +24,8 @@ from sched_fixtures import (
 )
 
 from aicc.core.tenancy import Quota
-from aicc.scheduler.framework import Profile
+from aicc.scheduler.framework import Cycle, Profile
+from aicc.scheduler.profiles import get_profile
 from aicc.scheduler.snapshot import Bind, JobView, NodeView, Preempt, Snapshot
 
 
@@ -332,3 +333,15 @@ def test_a_gang_reclaims_whole_nodes_only_within_its_victim_limit(limit: int, vi
     decisions = run(snapshot(nodes, [gang], running=running, tenants=tenants), prof)
     assert len(preempts(decisions)) == victims
     assert codes(decisions, "gang")[0] == ("preempting" if victims else "resources")
+
+
+def test_a_preemptor_that_ran_since_its_victim_stopped_is_no_longer_nominated() -> None:
+    """Nominated preemptors go first. One that ran after its victim stopped, and was then
+    preempted itself, must not go first again on that victim's account: it would take back the
+    node its own preemptor freed, and that preemptor would preempt again without end."""
+    nodes = [node("n", gpus=8)]
+    victim = replace(job("victim", gpus=8), preempted_by=("p",), queued_at=at(hours=-2))
+    never_ran = job("p", gpus=8)
+    assert Cycle(snapshot(nodes, [victim, never_ran]), get_profile("default")).nominated() == {"p"}
+    ran_since = replace(never_ran, preempted_by=("q",), queued_at=at(hours=-1))
+    assert not Cycle(snapshot(nodes, [victim, ran_since]), get_profile("default")).nominated()
