@@ -169,13 +169,13 @@ class FGDPolicy:
         """Re-score the stale nodes. While the weights stand, a node's score depends only on its
         state, so a node in a state some node was in before takes the score it had then: a
         center of alike nodes filled one replica at a time revisits few states."""
-        ids = state.state_ids(stale)
-        missed = table.memo.missing(ids, state.id_count)
-        if len(missed):
-            cost, slot, _ = self.score(state, demand, stale[missed], frag)
-            table.memo.remember(ids[missed], np.column_stack([cost, slot]))
-        known = table.memo.values[ids]
-        table.cost[stale], table.column[stale] = known.T
+
+        def scored(rows: IntArray) -> FloatArray:
+            cost, slot, _ = self.score(state, demand, rows, frag)
+            result: FloatArray = np.column_stack([cost, slot])
+            return result
+
+        table.cost[stale], table.column[stale] = table.memo.figures(state, stale, scored).T
         table.version[stale] = state.version[stale]
 
     def _rescore(self, state: ClusterState, demand: Demand, table: _Table, cache: _Cache) -> None:

@@ -195,14 +195,12 @@ class FragModel:
         if self._memo_weights != self.weights_version:
             self._memo.forget()
             self._memo_weights = self.weights_version
-        ids = state.state_ids(rows)
-        missed = self._memo.missing(ids, state.id_count)
-        if len(missed):
-            fresh = rows[missed]
+
+        def measured(fresh: IntArray) -> FloatArray:
             now = state.dev_free[fresh][:, None]
-            frag = self.frag(fresh, state.cpu_free[fresh], state.mem_free[fresh], now)
-            self._memo.remember(ids[missed], frag)
-        result: FloatArray = self._memo.values[ids, 0]
+            return self.frag(fresh, state.cpu_free[fresh], state.mem_free[fresh], now)
+
+        result: FloatArray = self._memo.figures(state, rows, measured)[:, 0]
         return result
 
     def refresh(self, state: ClusterState) -> FloatArray:

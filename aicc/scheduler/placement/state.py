@@ -9,7 +9,7 @@ know which nodes to re-score. Pure: no I/O, no clock.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,12 +99,15 @@ class StateMemo:
         self.values: FloatArray = np.zeros((0, width))
         self.known: BoolArray = np.zeros(0, dtype=np.bool_)
 
-    def missing(self, ids: IntArray, count: int) -> IntArray:
-        """Positions in `ids` of the states not remembered yet, the first of each (sorted);
-        room is made for `count` states."""
+    def figures(
+        self, state: ClusterState, rows: IntArray, compute: Callable[[IntArray], FloatArray]
+    ) -> FloatArray:
+        """The figures (len(rows), width) of these nodes as they are now: remembered ones looked
+        up, the others computed once per state (`compute` of the first row in each) and kept."""
+        ids = state.state_ids(rows)
         size = len(self.known)
-        if size < count:
-            grow = max(count, 2 * size, 1024) - size
+        if size < state.id_count:
+            grow = max(state.id_count, 2 * size, 1024) - size
             self.values = np.concatenate([self.values, np.zeros((grow, self.values.shape[1]))])
             self.known = np.concatenate([self.known, np.zeros(grow, dtype=np.bool_)])
         missed = np.flatnonzero(~self.known[ids])
@@ -112,11 +115,11 @@ class StateMemo:
             _, first = np.unique(ids[missed], return_index=True)
             if len(first) < len(missed):
                 missed = missed[np.sort(first)]
-        return missed
-
-    def remember(self, ids: IntArray, values: FloatArray) -> None:
-        self.values[ids] = values
-        self.known[ids] = True
+        if len(missed):
+            self.values[ids[missed]] = compute(rows[missed])
+            self.known[ids[missed]] = True
+        result: FloatArray = self.values[ids]
+        return result
 
     def forget(self) -> None:
         self.known[:] = False
