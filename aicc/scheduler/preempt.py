@@ -13,6 +13,8 @@ Who may be a victim of job J (project P), by rule:
   tenants, as Tiresias does), and never within the first `service_min_run_s` of the victim's
   attempt (like Slurm's PreemptExemptTime and Run:ai's minimum runtime): without it, a stream
   of short new jobs evicts the same long job every few minutes, each time for its restart.
+  A starving J (level -1) also reaches level 0, but there only jobs submitted after J (they
+  overtook it), so starving jobs never take turns: such preemptions go from older to younger.
 
 Never a victim: a job already in its grace period or promised to another preemptor this cycle,
 or one that preempted J before (`J.preempted_by`). With protected guarantees this rules out
@@ -284,6 +286,7 @@ class Rules:
         elif (
             self.ladder is not None
             and c.level >= self.floor
+            and (c.level >= self.ladder.preempt_gap or self.overtook(v))
             and (v.started_at is None or v.started_at <= self.sliced_before)
             and (self.config.service_crosses_guarantees or self.unprotected(c, other))
         ):
@@ -292,6 +295,10 @@ class Rules:
             return None
         rank = 0 if v.borrowed else 1 if self.over(v.project_id, c.keys) else 2
         return Victim(c, reason, (rank, len(v.preempted_by), v.priority, c.lost))
+
+    def overtook(self, v: JobView) -> bool:
+        """May a starving job take `v` below the floor of a job at level 0: `v` is younger."""
+        return self.level < 0 and (v.submitted_at, v.id) > (self.job.submitted_at, self.job.id)
 
     def unprotected(self, c: Candidate, other: bool) -> bool:
         """May a job of another project be taken: borrowed, no guarantee governs it, or over it."""

@@ -73,11 +73,13 @@ PROFILES: dict[str, dict[str, Any]] = {
             {"name": "priority", "weight": 1.0},
             # least attained service (Tiresias): jobs that have had the least device-time go
             # first and time-slice those that have had more, across tenants; a job that has
-            # waited four times as long as it ran starts over at the first level (no starving)
+            # waited four times as long as it ran starts over at the first level; one that has
+            # waited ten times its declared runtime is starving: it goes first and may take the
+            # place of younger jobs at the first level (a whole node's job among small ones)
             {
                 "name": "attained",
                 "weight": 10_000.0,
-                "args": {"thresholds_h": [1.0, 10.0], "promote": 4.0},
+                "args": {"thresholds_h": [1.0, 10.0], "promote": 4.0, "starve": 10.0},
             },
             # within a level, shortest declared work first (a level: x10 device-hours); jobs
             # that declare no runtime share the last level (BENCHMARKS.md, Philly)

@@ -257,3 +257,39 @@ def test_promoted_old_jobs_do_not_take_turns_preempting_each_other() -> None:
 def test_promotion_needs_a_positive_factor() -> None:
     with pytest.raises(ValueError, match="promote"):
         profile("las", queue_sort=[{"name": "attained", "args": {"promote": 0}}])
+
+
+def test_a_starving_whole_node_job_takes_the_place_of_younger_jobs_at_its_level() -> None:
+    """A job at level 0 that needs a whole node waits behind small jobs at its own level, which
+    it may not time-slice and promotion cannot lift: after ten times its declared runtime it is
+    starving and takes the place of jobs that overtook it, never of older ones."""
+    starve = profile(
+        "las",
+        queue_sort=[
+            {"name": "attained", "weight": 10_000, "args": {"thresholds_h": [1], "starve": 10}}
+        ],
+    )
+    nodes = [node("old", gpus=8), node("young", gpus=8)]
+    # eight 1-GPU jobs on each node, ten minutes in (level 0); on "old" submitted before it
+    running = [
+        place(nodes, job(f"{n}{i}", minute=minute), [(n, [i])], started=at(minutes=-10))
+        for n, minute in (("old", -120), ("young", -30))
+        for i in range(8)
+    ]
+    whole = job("whole", gpus=8, minute=-60, runtime_s=300)  # waited 12 x its declared runtime
+    decisions = run(snapshot(nodes, [whole], running=running), starve)
+    victims = {p.job_id for p in preempts(decisions)}
+    assert victims == {f"young{i}" for i in range(8)}
+    assert {p.preemptor for p in preempts(decisions)} == {"whole"}
+    # not yet starving (waited 6 x), or without the setting: it waits, preempting nothing
+    patient = replace(whole, max_runtime_s=600)
+    assert not preempts(run(snapshot(nodes, [patient], running=running), starve))
+    assert not preempts(run(snapshot(nodes, [whole], running=running), "las"))
+    # a younger starving job cannot take them back: they are older than it
+    younger = job("younger", gpus=8, minute=-35, runtime_s=60)
+    assert not preempts(run(snapshot(nodes[:1], [younger], running=running[:8]), starve))
+
+
+def test_starving_needs_a_positive_factor() -> None:
+    with pytest.raises(ValueError, match="starve"):
+        profile("las", queue_sort=[{"name": "attained", "args": {"starve": -1}}])

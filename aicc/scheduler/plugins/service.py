@@ -7,7 +7,11 @@
   `promote` times as long as all its attempts ran goes back to level 0 (Tiresias's promotion),
   and while it runs from there only the service of that attempt counts. The wait counts from the
   last attempt, not from submission: otherwise an old job stays promoted whatever it runs, and
-  such jobs could take turns preempting each other.
+  such jobs could take turns preempting each other. A job that has waited `starve` times its
+  declared runtime is *starving* (level -1, like Volcano's `sla` waiting time): it goes first and
+  may also take younger jobs at level 0. Promotion cannot help a job that is already at level 0
+  but needs a whole node or a gang's worth of devices, which a stream of small jobs at its own
+  level keeps busy; in the Philly trace a few such 8-GPU jobs of 20 s waited days.
 - `declared` is the same ladder over the work a job still declares: devices x (declared runtime
   minus what all its attempts have run). Short declared jobs go first (like SRPT with backfill).
   A job that has outrun its declaration is expected to run about as long again as it has run
@@ -33,6 +37,7 @@ if TYPE_CHECKING:
     from aicc.scheduler.framework import Cycle
 
 HOUR = 3600.0
+STARVING = -1  # the level of a starving job (see `Attained.starve`)
 
 
 def devices(job: JobView) -> float:
@@ -68,23 +73,33 @@ class Ladder:
         return float(-self.rank(job, cycle))
 
 
+def waited_s(job: JobView, at: datetime) -> float:
+    """Seconds the job has waited, as of `at`, since its last attempt ended (when that is
+    unknown: since submission, less what its earlier attempts ran)."""
+    if job.queued_at is not None:
+        return (at - job.queued_at).total_seconds()
+    return (at - job.submitted_at).total_seconds() - job.attained_s / devices(job)
+
+
 def promoted(job: JobView, at: datetime, factor: float) -> bool:
     """Has the job, as of `at`, waited since its last attempt `factor` times as long as its
-    earlier attempts ran? (When that attempt's end is unknown: all its waiting since submission.)"""
+    earlier attempts ran?"""
     ran = job.attained_s / devices(job)  # wall seconds of the earlier attempts
-    if ran <= 0:
+    return ran > 0 and waited_s(job, at) >= factor * ran
+
+
+def starving(job: JobView, cycle: Cycle, factor: float) -> bool:
+    """Has the waiting job waited `factor` times its declared runtime?"""
+    if job.max_runtime_s is None or (job.started_at is not None and job.placements):
         return False
-    if job.queued_at is not None:
-        waited = (at - job.queued_at).total_seconds()
-    else:
-        waited = (at - job.submitted_at).total_seconds() - ran
-    return waited >= factor * ran
+    return waited_s(job, cycle.now) >= factor * job.max_runtime_s
 
 
 @dataclass(frozen=True)
 class Attained(Ladder):
     name: str = "attained"
     promote: float | None = None  # None: never promoted
+    starve: float | None = None  # None: never starving
 
     def service(self, job: JobView, cycle: Cycle) -> float:
         if self.promote is not None:
@@ -95,6 +110,8 @@ class Attained(Ladder):
         return job.attained_s + ran_s(job, cycle) * devices(job)
 
     def rank(self, job: JobView, cycle: Cycle) -> int:
+        if self.starve is not None and starving(job, cycle, self.starve):
+            return STARVING
         return self.level(self.service(job, cycle))
 
 
@@ -121,12 +138,18 @@ def _ladder(args: Mapping[str, Any], default_hours: Sequence[float]) -> dict[str
     return {"thresholds": thresholds, "preempt_gap": max(1, int(args.get("preempt_gap", 1)))}
 
 
+def _factor(args: Mapping[str, Any], key: str, meaning: str) -> float | None:
+    value = args.get(key)
+    if value is not None and float(value) <= 0:
+        raise ValueError(f"attained {key} must be a positive factor ({meaning})")
+    return None if value is None else float(value)
+
+
 def attained(args: Mapping[str, Any]) -> Attained:
-    promote = args.get("promote")
-    if promote is not None and float(promote) <= 0:
-        raise ValueError("attained promote must be a positive factor (wait / run)")
     return Attained(
-        **_ladder(args, (1.0, 10.0)), promote=None if promote is None else float(promote)
+        **_ladder(args, (1.0, 10.0)),
+        promote=_factor(args, "promote", "wait / run"),
+        starve=_factor(args, "starve", "wait / declared runtime"),
     )
 
 
