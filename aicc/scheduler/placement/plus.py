@@ -1,5 +1,6 @@
 """fgd-plus: FGD that also counts the devices a node will strand when its CPU or memory runs out,
-and the devices of a model that replicas restricted to that model will need.
+the devices of a model that replicas restricted to that model will need, and the worth of a
+device that a share's placement forfeits.
 
 FGD descends the expected fragmentation one task ahead: a node's idle devices count as fragment
 for a task shape only once the node's free CPU or memory is already below that shape's request,
@@ -26,10 +27,20 @@ and a device is as good as any other of its size whatever its model. Two things 
    need them (without it, steering CPU-heavy replicas to CPU-rich nodes uses up exactly the
    devices that restricted replicas were waiting for).
 
+3. Packing. FGD does not see how the mix's shares fit together: it puts a 0.32 share next to a
+   0.47 (leaving 0.21 that almost nothing can use) rather than open a device for a 0.65 to
+   complete later. The cutting-stock LP of the mix's shares prices each share size at the part
+   of a device it is worth (`worth.py`); a share placed on a device forfeits
+   `loss = best(free) - worth(share) - best(free - share)` of a device's worth, zero when the
+   share belongs to a best completion of that device. Its weight puts it first: the other terms
+   decide among placements that forfeit equally (most do not forfeit anything).
+
     cost = delta fragmentation + STRANDING * delta stranded + RESERVATION * claimed milli used
+           + PACKING * forfeited milli
 
 Scores are exact (no integer rounding); ties are settled like FGD's. With no restricted shapes
-the reservation term is zero everywhere; with stranding = reservation = 0 this is exact FGD.
+the reservation term is zero everywhere, without shares the packing term; with stranding =
+reservation = packing = 0 this is exact FGD.
 """
 
 from __future__ import annotations
@@ -50,9 +61,11 @@ from aicc.scheduler.placement.state import (
     IntArray,
 )
 from aicc.scheduler.placement.workload import Workload
+from aicc.scheduler.placement.worth import NOTHING, Worth, share_mix, worth_of
 
 STRANDING = 2.0  # weight of stranded device capacity against fragmented capacity
 RESERVATION = 3.0  # weight of claimed device capacity taken
+PACKING = 10.0  # weight of a device's worth forfeited (in milli-devices)
 
 
 def per_device(workload: Workload) -> tuple[float, float]:
@@ -90,23 +103,28 @@ def claimed(workload: Workload, state: ClusterState) -> FloatArray:
 
 @dataclass(eq=False)
 class FGDPlusPolicy(FGDPolicy):
-    """FGD plus stranding and model reservation (module docstring). `stranding` and `reservation`
-    weigh the two terms; both 0 is exact FGD."""
+    """FGD plus stranding, model reservation and packing (module docstring). `stranding`,
+    `reservation` and `packing` weigh the three terms; all 0 is exact FGD."""
 
     integer_scores: bool = False
     stranding: float = STRANDING
     reservation: float = RESERVATION
+    packing: float = PACKING
     name: str = "fgd-plus"
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self._cpu_per_device, self._mem_per_device = per_device(self.workload)
+        self._fit_mix(self.workload)
 
     def reweight(self, workload: Workload) -> bool:
         if not super().reweight(workload):
             return False
-        self._cpu_per_device, self._mem_per_device = per_device(workload)
+        self._fit_mix(workload)
         return True
+
+    def _fit_mix(self, workload: Workload) -> None:
+        self._cpu_per_device, self._mem_per_device = per_device(workload)
+        self._worth: Worth = worth_of(share_mix(workload)) if self.packing else NOTHING
 
     def stranded(self, idle: FloatArray, cpu: IntArray, mem: IntArray) -> FloatArray:
         """Idle device capacity (milli) a node's free CPU and memory cannot feed."""
@@ -150,5 +168,7 @@ class FGDPlusPolicy(FGDPolicy):
             else:
                 taken = ((dev[:, None, :] - cand.after) * claimed[:, None, :]).sum(axis=2)
             total = total + self.reservation * taken
+        if self.packing and demand.shared:  # candidate c takes the share from device slot c
+            total = total + self.packing * MILLI * self._worth.loss(dev, demand.milli)
         total = np.where(cand.valid, np.round(total, 6), np.inf)
         return (*best_of(rows, nodes, total), (nodes, cand.ce))
