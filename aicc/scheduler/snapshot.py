@@ -101,6 +101,11 @@ class JobView:
     # the plan's discount, for budget admission (plugins/budget.py); () = not checked.
     price_rates: tuple[tuple[str, float], ...] = ()
 
+    @property
+    def attempt_started_at(self) -> datetime | None:
+        """When the attempt running now started; None while the job waits."""
+        return self.started_at if self.placements else None
+
 
 @dataclass(frozen=True)
 class TenantView:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from scipy.optimize import linprog
 
 from aicc.scheduler.placement import ClusterState, FGDPlusPolicy, Workload, choose
-from aicc.scheduler.placement.worth import MILLI, Mix, share_mix, worth_of
+from aicc.scheduler.placement.worth import MAX_SIZES, MILLI, Mix, share_mix, worth_of
 from aicc.scheduler.snapshot import DeviceView, NodeView, ReplicaRequest
 from aicc.sim import openb, synthetic
 
@@ -84,6 +84,9 @@ def test_the_mix_is_the_workloads_shares_in_percent() -> None:
     workload = Workload.from_requests([share(470)] * 3 + [share(810)] * 996 + [share(1000)] * 50)
     assert share_mix(workload) == ((810, 100), (470, 1))  # present sizes keep one step
     assert share_mix(Workload.from_requests([share(1000)])) == ()
+    many = [share(milli) for milli in range(300, 370)] + [share(990)] * 2  # 71 sizes
+    assert len(share_mix(Workload.from_requests(many))) == MAX_SIZES
+    assert share_mix(Workload.from_requests(many))[0] == (990, 3)  # the most common is kept
 
 
 def node(name: str, free: list[int]) -> NodeView:

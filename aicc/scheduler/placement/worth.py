@@ -38,6 +38,7 @@ from aicc.scheduler.placement.state import MILLI, FloatArray, IntArray
 from aicc.scheduler.placement.workload import Workload
 
 MIX_STEP = 0.01  # the mix's proportions are rounded to this before pricing
+MAX_SIZES = 64  # the most common share sizes priced (a few milliseconds); the rest are worth 0
 MAX_PATTERNS = 500  # column generation stops adding patterns here (never reached on real mixes)
 TOLERANCE = 1e-9
 
@@ -76,15 +77,17 @@ NOTHING = Worth((), (), np.zeros(MILLI + 1))
 
 def share_mix(workload: Workload) -> Mix:
     """The workload's device shares (one-device replicas asking for less than a whole device):
-    each size's proportion of them, in MIX_STEPs, at least one step for a size present."""
+    each size's proportion of them, in MIX_STEPs, at least one step for a size present; only
+    the MAX_SIZES most common sizes."""
     counts: dict[int, float] = {}
     for shape, weight in zip(workload.shapes, workload.weights, strict=True):
         if shape.count == 1 and 0 < shape.milli < MILLI:
             counts[shape.milli] = counts.get(shape.milli, 0.0) + float(weight)
     total = sum(counts.values())
+    common = sorted(counts, key=lambda size: (-counts[size], size))[:MAX_SIZES]
     return tuple(
         (size, max(1, round(counts[size] / total / MIX_STEP)))
-        for size in sorted(counts, reverse=True)
+        for size in sorted(common, reverse=True)
     )
 
 

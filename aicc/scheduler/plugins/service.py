@@ -48,9 +48,8 @@ def devices(job: JobView) -> float:
 
 def ran_s(job: JobView, cycle: Cycle) -> float:
     """Seconds this attempt has run (0 while it waits)."""
-    if job.started_at is None or not job.placements:
-        return 0.0
-    return max(0.0, (cycle.now - job.started_at).total_seconds())
+    start = job.attempt_started_at
+    return 0.0 if start is None else max(0.0, (cycle.now - start).total_seconds())
 
 
 @dataclass(frozen=True)
@@ -90,7 +89,7 @@ def promoted(job: JobView, at: datetime, factor: float) -> bool:
 
 def starving(job: JobView, cycle: Cycle, factor: float) -> bool:
     """Has the waiting job waited `factor` times its declared runtime?"""
-    if job.max_runtime_s is None or (job.started_at is not None and job.placements):
+    if job.max_runtime_s is None or job.attempt_started_at is not None:
         return False
     return waited_s(job, cycle.now) >= factor * job.max_runtime_s
 
@@ -103,8 +102,7 @@ class Attained(Ladder):
 
     def service(self, job: JobView, cycle: Cycle) -> float:
         if self.promote is not None:
-            start = job.started_at
-            at = start if start is not None and job.placements else cycle.now
+            at = job.attempt_started_at or cycle.now
             if promoted(job, at, self.promote):
                 return ran_s(job, cycle) * devices(job)
         return job.attained_s + ran_s(job, cycle) * devices(job)
