@@ -61,6 +61,7 @@ def _trace_file(given: Path | None, default: Path, what: str, origin: str = OPEN
 
 
 CHECKPOINT_EVERY_S = 300.0
+VC_ROWS = 10  # virtual clusters the table shows, worst mean slowdown first
 
 
 class _Saver:
@@ -276,7 +277,7 @@ def jobs_command(
     declared runtimes (true duration x a seeded lognormal error), never the true ones."""
     from aicc.scheduler.profiles import get_profile
     from aicc.sim import philly
-    from aicc.sim.jobs import SimConfig, Simulation, offered_load, summary
+    from aicc.sim.jobs import SimConfig, Simulation, by_vc, offered_load, summary
 
     try:
         get_profile(policy)
@@ -311,6 +312,7 @@ def jobs_command(
         "to": jobs[-1].submitted.isoformat(),
         "offered_load_pct": round(offered_load(jobs, gpus), 2),
         **summary(outcome, gpus, len(jobs)),
+        "per_vc": by_vc(outcome),
     }
     if as_json:
         print_json(result)
@@ -331,4 +333,15 @@ def jobs_command(
         [{"measure": k, "value": v} for k, v in measures],
         [Column("measure", lambda r: r["measure"]), Column("value", lambda r: r["value"], "right")],
         title=f"{escape(path.name)}: {policy} on {gpus} GPUs",
+    )
+    print_table(
+        result["per_vc"][:VC_ROWS],
+        [
+            Column("virtual cluster", lambda r: escape(str(r["vc"]))),
+            Column("jobs", lambda r: str(r["finished"]), "right"),
+            Column("mean slowdown", lambda r: f"{r['mean_slowdown']:.2f}", "right"),
+            Column("max slowdown", lambda r: f"{r['max_slowdown']:.1f}", "right"),
+            Column("worst job's share", lambda r: f"{r['worst_job_share_pct']:.0f} %", "right"),
+        ],
+        title=f"slowdown by virtual cluster (worst {VC_ROWS}; all with --json)",
     )

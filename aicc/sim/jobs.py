@@ -386,6 +386,26 @@ def summary(outcome: Outcome, gpus: int, jobs: int) -> dict[str, float | int]:
     }
 
 
+def by_vc(outcome: Outcome) -> list[dict[str, float | int | str]]:
+    """Each virtual cluster's finished jobs and slowdown (JCT / duration), worst mean first: what
+    Jain's index is taken over, and how much of the VC's slowdown its worst job makes (a few
+    short jobs that waited long swing the index)."""
+    rows: list[dict[str, float | int | str]] = []
+    for vc, slowdowns in outcome.slowdown_by_tenant.items():
+        if slowdowns:
+            total = float(np.sum(slowdowns))
+            rows.append(
+                {
+                    "vc": vc,
+                    "finished": len(slowdowns),
+                    "mean_slowdown": round(total / len(slowdowns), 3),
+                    "max_slowdown": round(float(np.max(slowdowns)), 3),
+                    "worst_job_share_pct": round(100.0 * float(np.max(slowdowns)) / total, 1),
+                }
+            )
+    return sorted(rows, key=lambda r: (-float(r["mean_slowdown"]), str(r["vc"])))
+
+
 def offered_load(jobs: Sequence[TraceJob], gpus: int) -> float:
     """Percent of `gpus` the trace's GPU-time fills between its first and last submission."""
     if len(jobs) < 2:

@@ -91,10 +91,18 @@ def test_the_cli_replays_a_philly_csv_as_json(tmp_path: Path) -> None:
     for key in ("avg_jct_s", "p50_jct_s", "p99_jct_s", "avg_wait_s", "makespan_s", "gpu_util_pct"):
         assert out[key] > 0
     assert out["finished"] == 120 and out["policy"] == "default" and 0 < out["jain_fairness"] <= 1
+    # Jain's index is over the virtual clusters' mean slowdowns, which the JSON lists, worst first
+    means = [vc["mean_slowdown"] for vc in out["per_vc"]]
+    assert means == sorted(means, reverse=True) and len(means) > 1
+    assert sum(vc["finished"] for vc in out["per_vc"]) == 120
+    jain = sum(means) ** 2 / (len(means) * sum(m * m for m in means))
+    assert jain == pytest.approx(out["jain_fairness"], abs=1e-3)
+    assert all(vc["max_slowdown"] >= vc["mean_slowdown"] >= 1 for vc in out["per_vc"])
     table = runner.invoke(
         app, ["sim", "jobs", "--trace", str(csv), "--gpus", "32", "--policy", "las"]
     )
     assert table.exit_code == 0 and "average JCT" in table.stdout
+    assert "slowdown by virtual cluster" in table.stdout and out["per_vc"][0]["vc"] in table.stdout
 
 
 def test_the_cli_says_what_to_fix(tmp_path: Path) -> None:
