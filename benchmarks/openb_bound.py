@@ -6,7 +6,12 @@ their count and GPUs, Martello-Toth's L2 lower bound on the devices they need (a
 packing avoids if all are placed) and the remainder best-fit-decreasing packing leaves, both
 ignoring CPU, memory and nodes (so both are optimistic for a real placement).
 
+With `--policy NAME` it also runs that placement policy over the same arrivals (random ties)
+and shows where the GPU it leaves unallocated at arrival 100 lies: the devices in use grouped by
+the shares they hold, with the free GPU of each group, largest first.
+
     .venv/bin/python benchmarks/openb_bound.py [--variant default] [--seeds 42-44]
+    .venv/bin/python benchmarks/openb_bound.py --seeds 42 --policy fgd-plus
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from aicc.sim.openb import arrivals, load_nodes, load_pods
+from aicc.scheduler.placement import demand_of, get_policy
+from aicc.sim.openb import NodeList, PodList, arrivals, load_nodes, load_pods
 
 TRACES = (
     Path(__file__).resolve().parents[1] / ".." / "shared/data/traces/alibaba-gpu-v2023-openb/csv"
@@ -48,11 +54,44 @@ def best_fit_remainder(sizes: list[int]) -> int:
     return sum(left)
 
 
+def leftovers(nodes: NodeList, pods: PodList, policy: str, seed: int, rows: int = 12) -> None:
+    """Print the free GPU a policy leaves at arrival 100, by the shares on each device."""
+    state = nodes.state()
+    chooser = get_policy(policy, workload=pods.workload())
+    rng = np.random.default_rng([seed, 1])
+    held: dict[tuple[int, int], list[int]] = {}
+    used = arrived = 0
+    for pod in arrivals(pods, nodes.gpu_capacity_milli, seed):
+        demand = demand_of(pods.shapes[pods.shape[pod]].request())
+        arrived += demand.gpu_milli
+        if arrived > nodes.gpu_capacity_milli:
+            break
+        choice = chooser.choose(state, demand, rng)
+        if choice is not None:
+            state.apply(choice, demand)
+            used += demand.gpu_milli
+            for pick in choice.devices:
+                held.setdefault((choice.node, pick.index), []).append(pick.milli)
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for shares in held.values():
+        if sum(shares) < MILLI:
+            group = groups.setdefault(tuple(sorted(shares, reverse=True)), [0, 0])
+            group[0] += 1
+            group[1] += MILLI - sum(shares)
+    free = nodes.gpu_capacity_milli - used
+    share = 100 * used / nodes.gpu_capacity_milli
+    print(f"{policy}, seed {seed}: {share:.2f}% allocated, {free / MILLI:.1f} GPUs free, on:")
+    for shares, (devices, milli) in sorted(groups.items(), key=lambda g: -g[1][1])[:rows]:
+        label = " + ".join(f"{s / MILLI:.2f}" for s in shares)
+        print(f"  {label:<20} {devices:>5} devices  {milli / MILLI:6.1f} GPUs free")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", default="default")
     parser.add_argument("--seeds", default="42-44")
     parser.add_argument("--traces", type=Path, default=TRACES)
+    parser.add_argument("--policy", default=None, help="also show where this policy leaves GPU")
     args = parser.parse_args()
     first, _, last = args.seeds.partition("-")
     nodes = load_nodes(args.traces / "openb_node_list_gpu_node.csv")
@@ -71,6 +110,8 @@ def main() -> None:
             f"at most), best-fit-decreasing {bfd / MILLI:.1f} GPUs "
             f"({100 - 100 * bfd / capacity:.2f}%)"
         )
+        if args.policy:
+            leftovers(nodes, pods, args.policy, seed)
 
 
 if __name__ == "__main__":

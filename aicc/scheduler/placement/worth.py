@@ -45,7 +45,7 @@ TOLERANCE = 1e-9
 Mix = tuple[tuple[int, int], ...]  # (share size in milli, its proportion in MIX_STEPs), largest 1st
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Worth:
     """Prices of share sizes (`values[i]` for `sizes[i]`, parts of a device) and `best`, the most
     worth that fits in each free share 0..MILLI."""
