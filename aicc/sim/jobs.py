@@ -393,14 +393,14 @@ def by_vc(outcome: Outcome) -> list[dict[str, float | int | str]]:
     rows: list[dict[str, float | int | str]] = []
     for vc, slowdowns in outcome.slowdown_by_tenant.items():
         if slowdowns:
-            total = float(np.sum(slowdowns))
+            total, worst = float(np.sum(slowdowns)), float(np.max(slowdowns))
             rows.append(
                 {
                     "vc": vc,
                     "finished": len(slowdowns),
                     "mean_slowdown": round(total / len(slowdowns), 3),
-                    "max_slowdown": round(float(np.max(slowdowns)), 3),
-                    "worst_job_share_pct": round(100.0 * float(np.max(slowdowns)) / total, 1),
+                    "max_slowdown": round(worst, 3),
+                    "worst_job_share_pct": round(100.0 * worst / total, 1),
                 }
             )
     return sorted(rows, key=lambda r: (-float(r["mean_slowdown"]), str(r["vc"])))
