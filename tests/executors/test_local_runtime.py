@@ -295,6 +295,36 @@ def test_orphan_that_left_its_process_group_is_stopped_with_a_cgroup(
     assert not any(process_alive(pid, created) for pid, created in procs)
 
 
+def test_a_command_that_kills_its_supervisor_at_once_is_found_by_its_process_group(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    """The command kills its supervisor before the supervisor could note its pid, and ignores
+    the SIGTERM it gets for it. Its pid was recorded before it ran; and where there is no cgroup
+    (here: status.json made to name none) its process group alone finds what is left."""
+    command = f"trap '' TERM; kill -9 $PPID; {ORPHANING}"
+    supervisor_pid = launch(run_dir, spec(command, tmp_path, grace_s=0.5))
+    wait_gone(supervisor_pid, None)
+    data = runtime.read_json(run_dir / "status.json") or {}
+    assert data.get("pid") and data.get("replica_create_time"), data
+    cgroup = data.pop("cgroup", None)
+    runtime.write_json_atomic(run_dir / "status.json", data)
+    try:
+        deadline = time.monotonic() + 10
+        while not (tmp_path / "bg.pid").exists():
+            assert time.monotonic() < deadline, "the replica never started its background process"
+            time.sleep(0.05)
+        pids = [data["pid"], int((tmp_path / "bg.pid").read_text())]
+        assert status(run_dir).orphaned
+        stop_until_gone(run_dir, timeout=5)
+        assert not any(process_alive(pid, None) for pid in pids)
+        assert status(run_dir).reason == "supervisor_lost"
+    finally:
+        if cgroup is not None:
+            (Path(cgroup) / "cgroup.kill").write_text("1")
+            time.sleep(0.1)
+            Path(cgroup).rmdir()
+
+
 def test_killed_supervisor_with_nothing_left_reads_as_lost(run_dir: Path, tmp_path: Path) -> None:
     supervisor_pid = launch(run_dir, spec(["sleep", "30"], tmp_path))
     running = wait_for(run_dir, "running")

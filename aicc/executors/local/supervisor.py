@@ -268,13 +268,16 @@ class Supervisor:
                 self._save(cgroup=None)
 
     def _in_child(self) -> None:
-        """Runs in the forked child before exec: join the cgroup, and get SIGTERM should the
-        supervisor die (a grandchild is not covered: the group and cgroup are, by a server)."""
+        """Runs in the forked child before exec: join the cgroup, get SIGTERM should the
+        supervisor die (a grandchild is not covered: the group and cgroup are, by a server), and
+        record the pid (= process group) in status.json before the command can run, since a
+        command that kills its supervisor at once does so before the supervisor records it."""
         if self.cgroup is not None:
             self.cgroup.join()
         _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
         if os.getppid() != self.state["supervisor_pid"]:  # it died before prctl: do not run
             os._exit(1)
+        self._save(pid=os.getpid(), replica_create_time=psutil.Process().create_time())
 
     def _watch(self, spec: LaunchSpec, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None and proc.stderr is not None
