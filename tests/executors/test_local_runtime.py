@@ -5,6 +5,7 @@ Every test launches a detached supervisor in tmp_path and polls status() with a 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -37,8 +38,11 @@ from aicc.executors.local.runtime import (
 def run_dir(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "run"
     yield path
-    if path.exists():  # never leave a sleeping replica behind
+    if path.exists():  # never leave a sleeping replica behind, even one that ignores SIGTERM
         cancel(path)
+        for pid in runtime.replica_pids(runtime.read_json(path / "status.json") or {}):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def spec(command: list[str] | str, cwd: Path, **kw: object) -> LaunchSpec:
