@@ -45,6 +45,7 @@ class Reason(StrEnum):
     OOM_KILLED = "oom_killed"
     RUNTIME_EXCEEDED = "runtime_exceeded"
     NODE_LOST = "node_lost"
+    SUPERVISOR_LOST = "supervisor_lost"
     LAUNCH_FAILED = "launch_failed"
     PREEMPTED = "preempted"
     REQUEUED = "requeued"
@@ -53,7 +54,8 @@ class Reason(StrEnum):
     SIGNAL = "signal"
 
 
-# Who may follow whom. A requeue (preempted or lost node with retries left) goes back to pending.
+# Who may follow whom. A requeue (preempted, lost node or supervisor; retries left) goes back to
+# pending.
 ALLOWED: dict[JobState, frozenset[JobState]] = {
     JobState.PENDING: frozenset(
         {JobState.ADMITTED, JobState.SCHEDULED, JobState.FAILED, JobState.CANCELLED}

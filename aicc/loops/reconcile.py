@@ -31,7 +31,9 @@ from aicc.store.tables import DeviceRow, JobRow, NodeRow, ReplicaRow
 log = logging.getLogger(__name__)
 
 ACTIVE_REPLICA = ("scheduled", "running")
-LOST_REASONS = {"supervisor_lost", "node_lost"}
+# A replica lost with its node, or with its supervisor (the node itself still answers), is retried
+# up to max_retries; an engine only reports it lost once it is known to run no more.
+RETRIED_REASONS = {"node_lost": Reason.NODE_LOST, "supervisor_lost": Reason.SUPERVISOR_LOST}
 FAILURE_REASONS = {
     "exit_code": Reason.EXIT_CODE,
     "oom_killed": Reason.OOM_KILLED,
@@ -177,7 +179,8 @@ def record(
     health: node_health.Policy = node_health.Policy(),
 ) -> None:
     """Write what was observed, settle each touched job from its replicas, and cordon a node
-    that lost replicas too often (`health`)."""
+    that was lost too often (`health`). Only a lost node counts: how a job's replica ends, its
+    supervisor killed included (a job can do that), says nothing about the node."""
     touched: set[str] = set()
     failed_nodes: set[str] = set()
     for replica_id, (handle, state) in seen.items():
@@ -200,10 +203,9 @@ def record(
             rep.state = "exited" if state.phase == "exited" else "lost"
             rep.exit_code, rep.reason = state.exit_code, state.reason
             rep.ended_at = state.ended_at or now
-            if rep.state == "lost":
-                failed_nodes.add(rep.node_id)
             if state.reason == "node_lost":
                 _node_lost(session, rep.node_id, state.message, now)
+                failed_nodes.add(rep.node_id)
     for job_id in touched:
         settle(session, session.get(JobRow, job_id), now)  # type: ignore[arg-type]
     node_health.check(session, failed_nodes, health, now)
@@ -278,23 +280,23 @@ def settle(session: Session, job: JobRow, now: datetime) -> None:
         return
     first = min(failed, key=lambda r: (r.ended_at or now, r.index))
     spec = JobSpec.model_validate(job.spec)
-    if first.reason in LOST_REASONS or first.state == "lost":
+    if first.reason in RETRIED_REASONS or first.state == "lost":
+        reason = RETRIED_REASONS.get(first.reason or "", Reason.NODE_LOST)
+        lost = "its node" if reason is Reason.NODE_LOST else "its supervisor"
         if job.attempt < spec.max_retries:
-            if len(ended) == len(reps):  # requeue once the whole gang has stopped
+            # Requeue only once the whole gang is known stopped, so that no two attempts run.
+            if len(ended) == len(reps):
                 change_state(
                     session,
                     job,
                     JobState.PENDING,
-                    reason=Reason.NODE_LOST,
-                    message=f"replica {first.index} lost its node; "
+                    reason=reason,
+                    message=f"replica {first.index} lost {lost}; "
                     f"retry {job.attempt + 1} of {spec.max_retries}",
                     at=now,
                 )
             return
-        reason, message = (
-            Reason.NODE_LOST,
-            f"replica {first.index} lost its node and no retries are left",
-        )
+        message = f"replica {first.index} lost {lost} and no retries are left"
     else:
         reason = FAILURE_REASONS.get(first.reason or "", Reason.EXIT_CODE)
         message = _failure_message(first)

@@ -1,15 +1,13 @@
 """Node health: a node that fails repeatedly is cordoned, and stays so until an operator
 uncordons it (`aicc node uncordon`); AICC never lifts the cordon itself.
 
-A failure is one of:
-- the node going down: its engine reported it down, or a replica was lost with it (both append
-  a `node_down` event through `nodes.mark_down`, once per transition);
-- a replica lost on it for another cause (its supervisor or process vanished), counted once per
-  job and attempt, so a gang that dies together on one node is one failure.
-Replicas lost with reason `node_lost` are not counted again: they come with the node's own
-`node_down` event. Preempted replicas are no failure of the node.
+A failure is the node going down: its engine reported it down, or a replica was lost with it
+(`node_lost`); both append a `node_down` event through `nodes.mark_down`, once per transition.
+Nothing a job does counts: not its exit code, its signals, nor its supervisor vanishing
+(`supervisor_lost`, which a job can cause with `kill -9 $PPID` while the node is fine); else one
+tenant's job could cordon a node for every tenant. Preempted replicas are no failure either.
 
-The count is derived from what the store keeps anyway (replica rows, events, the audit log):
+The count is derived from what the store keeps anyway (events, the audit log):
 failures within the sliding window, and only since the operator last uncordoned the node, so that
 lifting a cordon is not undone at once by the failures that caused it.
 """
@@ -19,14 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aicc.core.topology import NodeState
 from aicc.services import audit, nodes
-from aicc.store.tables import AuditRow, EventRow, NodeRow, ReplicaRow
+from aicc.store.tables import AuditRow, EventRow, NodeRow
 
-NOT_NODE_FAULTS = ("node_lost", "preempted")  # counted from the node's event / not the node's
 CORDONED_BY_AICC = "cordoned by AICC: "
 
 
@@ -45,30 +42,18 @@ class Policy:
 @dataclass(frozen=True)
 class Failure:
     at: datetime
-    what: str  # "down: <why>" or "replica lost: <job> attempt <n> (<reason>)"
+    what: str  # "down: <why>"
 
 
 def failures(session: Session, node_id: str, *, since: datetime) -> list[Failure]:
     """The node's failures at or after `since`, oldest first."""
-    found: dict[tuple[str, int], Failure] = {}
-    lost = select(ReplicaRow).where(
-        ReplicaRow.node_id == node_id,
-        ReplicaRow.state == "lost",
-        or_(ReplicaRow.reason.not_in(NOT_NODE_FAULTS), ReplicaRow.reason.is_(None)),
-        ReplicaRow.ended_at >= since,
-    )
-    for rep in session.scalars(lost):
-        key, at = (rep.job_id, rep.attempt), rep.ended_at or since
-        if key not in found or at < found[key].at:
-            what = f"replica lost: {rep.job_id} attempt {rep.attempt} ({rep.reason})"
-            found[key] = Failure(at, what)
     downs = select(EventRow.at, EventRow.message).where(
         EventRow.kind == nodes.DOWN_EVENT,
         EventRow.at >= since,
         EventRow.data["node_id"].as_string() == node_id,
     )
-    out = [*found.values(), *(Failure(at, f"down: {why}") for at, why in session.execute(downs))]
-    return sorted(out, key=lambda f: f.at)
+    found = [Failure(at, f"down: {why}") for at, why in session.execute(downs)]
+    return sorted(found, key=lambda f: f.at)
 
 
 def last_uncordoned(session: Session, node_id: str) -> datetime | None:

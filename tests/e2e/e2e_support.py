@@ -100,10 +100,9 @@ def kill_leftover_replicas(home: Path) -> None:
     """SIGKILL replicas and supervisors still alive under `home` (only after a failed test)."""
     for status_file in (home / "runs").glob("*/*/*/status.json"):
         data = runtime.read_json(status_file) or {}
-        pid, created = data.get("pid"), data.get("replica_create_time")
-        if pid and runtime.process_alive(pid, created):
+        for pid in runtime.replica_pids(data):  # its group and cgroup, leader dead or alive
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
         sup, sup_created = data.get("supervisor_pid"), data.get("supervisor_create_time")
         if sup and runtime.process_alive(sup, sup_created):
             with contextlib.suppress(ProcessLookupError, PermissionError):

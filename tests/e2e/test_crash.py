@@ -8,6 +8,8 @@ kill, so "ended while down" is a fact of the test, not a race against sleeps.
 from __future__ import annotations
 
 import io
+import os
+import signal
 import tarfile
 import time
 from collections.abc import Iterator
@@ -195,3 +197,57 @@ def test_a_job_caught_by_kill9_as_it_starts_runs_exactly_once(
     assert [j["id"] for j in api.get("/api/v1/jobs").json()["items"]] == [job["id"]]
     assert_no_duplicates(api, server, job["id"])
     assert transitions(api, job["id"]) == HAPPY_PATH, f"killed when the job was {seen}"
+
+
+# Beats a heartbeat file of its attempt from a background process (which does not die with the
+# supervisor as the command's own process does) until the fourth attempt, which succeeds.
+BEATING = (
+    'out="$AICC_OUTPUT_DIR"; a="$AICC_ATTEMPT"\n'
+    'if [ "$a" -ge 3 ]; then echo survived; exit 0; fi\n'
+    '( while :; do date +%s%N >> "$out/hb.$a"; sleep 0.05; done ) &\n'
+    'echo $! > "$out/bg.$a"\n'
+    "wait\n"
+)
+
+
+def test_kill9_of_a_supervisor_stops_its_replica_before_a_retry_and_blames_no_node(
+    servers: Servers,
+) -> None:
+    """Issue 16: a lost supervisor is not a lost node. Its replica is stopped (not left running
+    untracked), the next attempt starts only after that, and three such losses cordon nothing."""
+    server = servers.start()
+    api = server.client()
+    job = submit(api, {"command": BEATING, "max_retries": 3})
+    outputs = server.home / "runs" / job["id"] / "outputs"
+    for attempt in range(3):
+        status_file = server.home / "runs" / job["id"] / str(attempt) / "0" / "status.json"
+        bg_file = outputs / f"bg.{attempt}"
+        data = wait_for(
+            lambda bg_file=bg_file, status_file=status_file: (
+                bg_file.exists() and runtime.read_json(status_file)
+            ),
+            timeout=30,
+            what=f"attempt {attempt} running",
+        )
+        bg = int(bg_file.read_text())
+        os.kill(data["supervisor_pid"], signal.SIGKILL)
+        killed = time.monotonic()
+        wait_for(
+            lambda bg=bg: not runtime.process_alive(bg, None),
+            timeout=10,
+            what=f"attempt {attempt}'s left-behind process stopping",
+            every=0.05,
+        )
+        assert time.monotonic() - killed < 5  # found and stopped by the next polls
+
+    done = wait_state(api, job["id"], TERMINAL, timeout=60)
+    assert (done["state"], done["attempt"]) == ("succeeded", 3), done
+    assert api.get(f"/api/v1/jobs/{job['id']}/logs").text == "survived\n"
+    events = api.get(f"/api/v1/jobs/{job['id']}/events").json()["items"]
+    assert [e["reason"] for e in events if e["kind"] == "requeued"] == ["supervisor_lost"] * 3
+    for attempt in (1, 2):  # never two attempts at once
+        before = (outputs / f"hb.{attempt - 1}").read_text().split()
+        after = (outputs / f"hb.{attempt}").read_text().split()
+        assert int(before[-1]) < int(after[0]), attempt
+    [local] = api.get("/api/v1/nodes").json()["items"]
+    assert (local["state"], local["state_reason"]) == ("ready", ""), local

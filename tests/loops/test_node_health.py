@@ -1,9 +1,11 @@
 """A node that fails repeatedly is cordoned, by the live loops with the local executor, and only an
-operator lifts the cordon (issue 4, item 6)."""
+operator lifts the cordon (issue 4, item 6). Only the node's own loss counts: a job that kills its
+supervisor blames no node (issue 16)."""
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import time
@@ -12,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from aicc.api.state import AppState
 from aicc.executors.local import runtime
 from aicc.services import node_health
 from aicc.services.common import utcnow
+from aicc.store.tables import ReplicaRow
 from aicc.testing.jobs import submit, wait_state
 from aicc.testing.servers import in_process
 
@@ -39,43 +43,20 @@ def wait_for(what: str, probe: Any, timeout: float = 30) -> Any:
     return value
 
 
-def kill_supervisor(home: Path, job_id: str, attempt: int) -> None:
-    """SIGKILL the replica's supervisor, then its command: the replica reads as lost, as when
-    the machine under it fails."""
-    status = home / "runs" / job_id / str(attempt) / "0" / "status.json"
-
-    def started() -> dict[str, Any] | None:
-        data = runtime.read_json(status)
-        return data if data and data.get("pid") else None
-
-    data = wait_for("the replica to start", started)
-    os.kill(data["supervisor_pid"], signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(data["pid"], signal.SIGKILL)
-
-
-def running(api: TestClient, job_id: str, attempt: int) -> dict[str, Any] | None:
-    job: dict[str, Any] = api.get(f"/api/v1/jobs/{job_id}").json()
-    return job if (job["state"], job["attempt"]) == ("running", attempt) else None
-
-
-def test_a_node_that_loses_replicas_three_times_is_cordoned_until_an_operator_lifts_it(
-    tmp_path: Path,
-) -> None:
+def test_a_node_lost_three_times_is_cordoned_until_an_operator_lifts_it(tmp_path: Path) -> None:
+    """A node whose engine does not answer (no executor of its name runs here) loses every
+    replica placed there and goes down; importing it again brings it back, as a discovery
+    would. After three such losses it stays cordoned, until an operator lifts the cordon."""
     home = tmp_path / "home"
     with in_process(home, node_name="here", limits={"grace_s": 1.0}) as (api, state):
-        import_node(api, "flaky")
+        import_node(api, "flaky", executor="gone")
         assert api.post("/api/v1/nodes/here/cordon").status_code == 200  # work goes to flaky
-        spec = {
-            "command": 'if [ "$AICC_ATTEMPT" -lt 3 ]; then sleep 60; fi; echo done',
-            "resources": {"cpu": "500m", "memory": "256MiB"},
-            "max_retries": 3,
-        }
+        spec = {"command": "echo done", "resources": {"cpu": "500m"}, "max_retries": 3}
         job_id = submit(api, spec)["id"]
         for attempt in range(3):
-            job = wait_for(f"attempt {attempt} running", lambda a=attempt: running(api, job_id, a))
-            assert job["replicas"][-1]["node"] == "flaky"  # after 0, 1, 2 failures: still used
-            kill_supervisor(home, job_id, attempt)
+            wait_for(f"flaky down ({attempt})", lambda: node(api, "flaky")["state"] != "ready")
+            if attempt < 2:
+                import_node(api, "flaky", executor="gone")  # back, and lost again
 
         wait_for("flaky cordoned", lambda: node(api, "flaky")["state"] == "cordoned")
         flaky = node(api, "flaky")
@@ -84,10 +65,11 @@ def test_a_node_that_loses_replicas_three_times_is_cordoned_until_an_operator_li
         entry = next(e for e in entries if e["object_id"] == flaky["id"])
         assert entry["user_name"] == "system" and entry["detail"]["reason"] == flaky["state_reason"]
         failures = [f["what"] for f in entry["detail"]["failures"]]
-        assert len(failures) == 3 and all(f.startswith("replica lost: ") for f in failures)
+        assert len(failures) == 3 and all(f.startswith("down: ") for f in failures), failures
 
         # the requeued job and a new one wait: no placement lands on the cordoned node
         fresh = submit(api, {"command": "echo fresh", "resources": {"cpu": "500m"}})["id"]
+        import_node(api, "flaky")  # repaired: its engine answers again, the cordon stays
         time.sleep(1.0)  # several passes of the loops (0.2 s each)
         for waiting in (job_id, fresh):
             job = api.get(f"/api/v1/jobs/{waiting}").json()
@@ -103,6 +85,74 @@ def test_a_node_that_loses_replicas_three_times_is_cordoned_until_an_operator_li
             assert done["replicas"][-1]["node"] == "flaky"
         assert node(api, "flaky")["state"] == "ready"
         _check_window(state, flaky["id"])
+
+
+# The job kills its own supervisor, as any member can (`kill -9 $PPID`), and leaves behind a
+# process that beats a heartbeat file of its attempt, for as long as anything of it runs.
+KILLS_ITS_SUPERVISOR = (
+    'out="$AICC_OUTPUT_DIR"; a="$AICC_ATTEMPT"\n'
+    '( while :; do date +%s%N >> "$out/hb.$a"; sleep 0.05; done ) &\n'
+    'echo $! > "$out/bg.$a"\n'
+    "sleep 0.5\n"
+    "kill -9 $PPID\n"
+    "sleep 300\n"
+)
+
+
+def beats(outputs: Path, attempt: int) -> list[int]:
+    return [int(t) for t in (outputs / f"hb.{attempt}").read_text().split()]
+
+
+def test_a_job_that_kills_its_supervisor_is_stopped_retried_once_at_a_time_and_blames_no_node(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    with in_process(home, node_name="here", limits={"grace_s": 1.0}) as (api, state):
+        spec = {
+            "command": KILLS_ITS_SUPERVISOR,
+            "resources": {"cpu": "500m", "memory": "256MiB"},
+            "max_retries": 2,
+        }
+        job_id = submit(api, spec)["id"]
+        outputs = home / "runs" / job_id / "outputs"
+        try:
+            done = wait_state(api, job_id, {"succeeded", "failed", "cancelled"}, timeout=90)
+            assert (done["state"], done["reason"], done["attempt"]) == (
+                "failed",
+                "supervisor_lost",
+                2,
+            ), done
+            assert done["message"] == "replica 0 lost its supervisor and no retries are left"
+            with state.db.reader() as session:
+                query = select(ReplicaRow).where(ReplicaRow.job_id == job_id)
+                rows = list(session.scalars(query.order_by(ReplicaRow.attempt)))
+            assert [(r.attempt, r.state, r.reason) for r in rows] == [
+                (n, "lost", "supervisor_lost") for n in range(3)
+            ]
+            # Each attempt ran alone: what its job left behind was stopped (its heartbeats end)
+            # before the next attempt's replica started.
+            for prev, nxt in itertools.pairwise(rows):
+                assert prev.ended_at and nxt.started_at and prev.ended_at <= nxt.started_at
+            for attempt in (1, 2):
+                assert max(beats(outputs, attempt - 1)) < min(beats(outputs, attempt))
+            for attempt in range(3):
+                pid = int((outputs / f"bg.{attempt}").read_text())
+                assert not runtime.process_alive(pid, None), f"attempt {attempt} runs on"
+
+            # Three lost supervisors, three retries: the node is no worse for it.
+            here = node(api, "here")
+            assert (here["state"], here["state_reason"]) == ("ready", ""), here
+            cordons = api.get("/api/v1/audit", params={"action": "node.cordoned"}).json()
+            assert cordons["items"] == []
+            after = submit(api, {"command": "echo after", "resources": {"cpu": "500m"}})["id"]
+            assert wait_state(api, after, {"succeeded", "failed"}, timeout=60)["state"] == (
+                "succeeded"
+            )
+        finally:  # never leave orphans beating, whatever failed
+            for status in (home / "runs" / job_id).glob("*/0/status.json"):
+                pgid = (runtime.read_json(status) or {}).get("pid")
+                with contextlib.suppress(OSError, TypeError):
+                    os.killpg(pgid, signal.SIGKILL)
 
 
 def _check_window(state: AppState, node_id: str) -> None:

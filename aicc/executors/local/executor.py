@@ -106,7 +106,7 @@ class LocalExecutor(Executor):
     def poll(self, handle: str) -> ReplicaState:
         from datetime import UTC, datetime
 
-        status = runtime.status(self._run_dir(handle))
+        status = runtime.poll(self._run_dir(handle))
 
         def when(ts: float | None) -> datetime | None:
             return datetime.fromtimestamp(ts, UTC) if ts is not None else None

@@ -8,6 +8,7 @@ server that was `kill -9`'d and restarted learns every replica's fate from those
 - `supervisor.json` pid and create time of the supervisor (written once it has forked);
 - `status.json`     the replica's status (written only by the supervisor);
 - `cancel`          present once someone asked to stop the replica;
+- `orphan.json`     when a server first signalled a replica whose supervisor had vanished;
 - `STREAM.log`      the first half of the log budget; `STREAM.tail.K` rotating tail chunks.
 
 JSON files are replaced atomically (temp file + os.replace), so a reader never sees half a file.
@@ -23,6 +24,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +41,7 @@ STATUS_FILE = "status.json"
 CANCEL_FILE = "cancel"
 LOCK_FILE = "launch.lock"
 SUPERVISOR_LOG = "supervisor.log"
+ORPHAN_FILE = "orphan.json"
 TAIL_CHUNKS = 4  # full tail chunks that together hold at least the tail budget
 CREATE_TIME_TOLERANCE_S = 1.0  # /proc/stat btime may drift by a second between readers
 LAUNCH_TIMEOUT_S = 60.0
@@ -65,6 +68,8 @@ class ReplicaStatus:
     reason is None while running; on exit one of "succeeded", "exit_code", "runtime_exceeded",
     "oom_killed", "cancelled", "signal", "supervisor_error"; "supervisor_lost" when phase is lost.
     exit_code is negative (minus the signal number) when the command died of a signal.
+    orphaned: the supervisor vanished but processes of the replica still run; the phase stays
+    "running" until `stop_orphan` has them gone, so no one takes the replica for ended too soon.
     """
 
     phase: Phase
@@ -76,6 +81,7 @@ class ReplicaStatus:
     reason: str | None
     peak_rss_mib: float | None = None  # summed RSS of the replica's processes, sampled
     error: str | None = None  # why the command could not start or the supervisor failed
+    orphaned: bool = False
 
 
 @dataclass(frozen=True)
@@ -304,6 +310,7 @@ def _status_from_dict(data: dict[str, Any]) -> ReplicaStatus:
     fields: dict[str, Any] = {f.name: data.get(f.name) for f in dataclasses.fields(ReplicaStatus)}
     if fields["phase"] not in _PHASES:
         fields["phase"] = "starting"
+    fields["orphaned"] = False  # never read from the file: only `status` finds an orphan
     return ReplicaStatus(**fields)
 
 
@@ -311,10 +318,13 @@ def status(run_dir: Path) -> ReplicaStatus:
     """The replica's status from the run directory alone (no server memory needed).
 
     A status that says starting/running whose supervisor is gone (dead, zombie, or its pid reused)
-    reads as phase "lost", reason "supervisor_lost"; so does a directory with no supervisor at all.
+    reads as phase "lost", reason "supervisor_lost", once no process of the replica is left; so
+    does a directory with no supervisor at all. While some are left it reads as running and
+    `orphaned` (see `stop_orphan`): a replica is never reported ended while it may still run.
     """
     run_dir = Path(run_dir)
     current = ReplicaStatus("lost", None, None, None, None, None, None)
+    data: dict[str, Any] | None = None
     for _ in range(2):  # the supervisor may end between our read and our liveness check
         data = read_json(run_dir / STATUS_FILE)
         if data is None:
@@ -329,27 +339,123 @@ def status(run_dir: Path) -> ReplicaStatus:
         alive = process_alive(current.supervisor_pid, data.get("supervisor_create_time"))
         if current.phase == "exited" or alive:
             return current
+    if data is not None and replica_pids(data):
+        why = "the supervisor vanished; its replica is being stopped"
+        return dataclasses.replace(current, phase="running", orphaned=True, error=why)
     return dataclasses.replace(current, phase="lost", reason="supervisor_lost")
+
+
+def _group_members(pgid: int) -> set[int]:
+    """Pids of the live processes in process group `pgid` (a scan of /proc)."""
+    members = set()
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+            fields = stat[stat.rfind(b")") + 2 :].split()  # fields[0] is "state", [2] "pgrp"
+            if int(fields[2]) == pgid and fields[0] not in (b"Z", b"X", b"x"):
+                members.add(int(name))
+    return members
+
+
+def _own_group(data: dict[str, Any]) -> int | None:
+    """The replica's process group id, unless its leader's pid now names another process.
+
+    A pid that still leads or belongs to a live group is never handed out again, so a group with
+    this id is the replica's as long as its leader is the recorded process or is gone."""
+    pgid = data.get("pid")
+    if not pgid:
+        return None
+    created = data.get("replica_create_time")
+    if process_alive(pgid, None) and not process_alive(pgid, created):
+        return None
+    return int(pgid)
+
+
+def _cgroup_dir(data: dict[str, Any]) -> Path | None:
+    path = data.get("cgroup")
+    return Path(path) if path and Path(path).name.startswith("aicc-replica-") else None
+
+
+def replica_pids(data: dict[str, Any]) -> set[int]:
+    """The live processes of the replica that `data` (its status.json) describes: the members
+    of its cgroup (which a `setsid` does not leave) and of its process group."""
+    found: set[int] = set()
+    cgroup = _cgroup_dir(data)
+    if cgroup is not None:
+        with contextlib.suppress(OSError, ValueError):
+            found.update(int(p) for p in (cgroup / "cgroup.procs").read_text().split())
+    pgid = _own_group(data)
+    if pgid is not None:
+        found |= _group_members(pgid)
+    return {pid for pid in found if process_alive(pid, None)}
+
+
+def stop_orphan(run_dir: Path) -> bool:
+    """Stop a replica whose supervisor vanished: SIGTERM to every process of it, SIGKILL to
+    those left after the launch's grace_s. True once none is left.
+
+    Called on every poll, by whichever server polls, so the one fact it must remember, when
+    SIGTERM went out, is kept in orphan.json rather than in memory.
+    """
+    run_dir = Path(run_dir)
+    data = read_json(run_dir / STATUS_FILE) or {}
+    pids = replica_pids(data)
+    cgroup = _cgroup_dir(data)
+    if not pids:
+        if cgroup is not None:
+            with contextlib.suppress(OSError):
+                cgroup.rmdir()  # the supervisor would have removed it on its way out
+        return True
+    orphan = read_json(run_dir / ORPHAN_FILE)
+    now = time.time()
+    if orphan is None:
+        write_json_atomic(run_dir / ORPHAN_FILE, {"term_at": now})
+        sig = signal.SIGTERM
+    else:
+        grace_s = float((read_json(run_dir / LAUNCH_FILE) or {}).get("grace_s", 10.0))
+        if now < float(orphan.get("term_at", 0.0)) + grace_s:
+            return False
+        sig = signal.SIGKILL
+        if cgroup is not None:
+            with contextlib.suppress(OSError):
+                (cgroup / "cgroup.kill").write_text("1")
+    pgid = _own_group(data)
+    if pgid is not None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, sig)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+    return False
+
+
+def poll(run_dir: Path) -> ReplicaStatus:
+    """`status`, plus what it asks of the server: a replica whose supervisor vanished is stopped
+    (`stop_orphan`), and its cgroup removed once none of it is left."""
+    current = status(run_dir)
+    if (current.orphaned or current.phase == "lost") and stop_orphan(run_dir):
+        current = status(run_dir)
+    return current
 
 
 def cancel(run_dir: Path) -> None:
     """Ask the supervisor to stop the replica (SIGTERM to its group, grace, SIGKILL).
 
-    Idempotent and a no-op once the replica ended. For a lost replica (supervisor killed) the
-    orphaned replica group is SIGKILLed directly, if its leader is provably still the same process.
+    Idempotent and a no-op once the replica ended. A replica whose supervisor vanished is
+    stopped directly (`stop_orphan`; the executor's polls send SIGKILL after the grace).
     """
     run_dir = Path(run_dir)
     current = status(run_dir)
     if current.phase == "exited" or not run_dir.is_dir():
         return
     (run_dir / CANCEL_FILE).touch()
-    data = read_json(run_dir / STATUS_FILE) or {}
-    if current.phase == "lost":
-        pid = data.get("pid")
-        if pid and process_alive(pid, data.get("replica_create_time")):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
+    if current.orphaned or current.phase == "lost":
+        stop_orphan(run_dir)
         return
+    data = read_json(run_dir / STATUS_FILE) or {}
     sup = read_json(run_dir / SUPERVISOR_FILE) or {}
     pid = data.get("supervisor_pid") or sup.get("pid")
     create_time = data.get("supervisor_create_time") or sup.get("create_time")

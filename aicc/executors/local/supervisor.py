@@ -8,11 +8,17 @@ start and at the end. It never dies silently: any failure ends as reason "superv
 Memory: a child cgroup v2 with memory.max when the supervisor's own cgroup allows one; otherwise
 the RSS of every process in the replica's group is summed every SAMPLE_S and the group is killed
 when the sum exceeds the limit. RLIMIT_AS is never used (it breaks CUDA/PyTorch address space).
+
+If the supervisor itself is killed, its replica must not run on untracked: the command gets
+SIGTERM when the supervisor dies (PR_SET_PDEATHSIG), and status.json names its process group and
+its cgroup (a cgroup v2 without the memory controller still holds every process, `setsid` or not)
+from before it runs, so a server finds and stops what is left (`runtime.stop_orphan`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import os
 import selectors
@@ -34,6 +40,8 @@ SCAN_S = 1.0  # period of the full /proc scan for members of the replica's group
 DRAIN_S = 2.0  # how long to read pipes still held open after the leader exited
 MIB = 1024 * 1024
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 class _Flags:
@@ -87,35 +95,39 @@ def _own_cgroup_dir() -> Path:
 
 
 class Cgroup:
-    """A child cgroup v2 holding the replica, with memory.max and OOM accounting."""
+    """A child cgroup v2 holding the replica, with memory.max and OOM accounting when the memory
+    controller is there (`memory`), and as the one list of its processes in any case."""
 
-    def __init__(self, path: Path, procs_fd: int) -> None:
-        self.path, self.procs_fd = path, procs_fd
+    def __init__(self, path: Path, procs_fd: int, memory: bool) -> None:
+        self.path, self.procs_fd, self.memory = path, procs_fd, memory
 
     @classmethod
     def create(cls, memory_limit_mib: int | None) -> Cgroup:
         """Raises OSError when cgroup v2 is not usable here (the caller falls back)."""
         own = _own_cgroup_dir()
-        if "memory" not in (own / "cgroup.controllers").read_text().split():
-            raise OSError(f"memory controller not available in {own}")
-        if "memory" not in (own / "cgroup.subtree_control").read_text().split():
-            (own / "cgroup.subtree_control").write_text("+memory")
+        memory = "memory" in (own / "cgroup.controllers").read_text().split()
+        if memory and "memory" not in (own / "cgroup.subtree_control").read_text().split():
+            try:
+                (own / "cgroup.subtree_control").write_text("+memory")
+            except OSError:
+                memory = False  # still worth a group that tracks the processes
         path = own / f"aicc-replica-{os.getpid()}"
         with contextlib.suppress(OSError):
             path.rmdir()  # a stale empty group from a previous supervisor with our pid
         path.mkdir()
         try:
-            limit = "max" if memory_limit_mib is None else str(memory_limit_mib * MIB)
-            (path / "memory.max").write_text(limit)
-            for name, value in (("memory.oom.group", "1"), ("memory.swap.max", "0")):
-                if memory_limit_mib is not None:
-                    with contextlib.suppress(OSError):
-                        (path / name).write_text(value)
+            if memory:
+                limit = "max" if memory_limit_mib is None else str(memory_limit_mib * MIB)
+                (path / "memory.max").write_text(limit)
+                for name, value in (("memory.oom.group", "1"), ("memory.swap.max", "0")):
+                    if memory_limit_mib is not None:
+                        with contextlib.suppress(OSError):
+                            (path / name).write_text(value)
             procs_fd = os.open(path / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
         except OSError:
             path.rmdir()
             raise
-        return cls(path, procs_fd)
+        return cls(path, procs_fd, memory)
 
     def join(self) -> None:
         """Runs in the forked child before exec: move it (and all it will spawn) into the group."""
@@ -210,6 +222,8 @@ class Supervisor:
             self.cgroup = Cgroup.create(spec.memory_limit_mib)
         except OSError as exc:
             print(f"supervisor: cgroup v2 not usable ({exc}); sampling RSS", file=sys.stderr)
+        else:
+            self._save(cgroup=str(self.cgroup.path))  # found again should we be killed
         try:
             self.proc = self._spawn(spec)
         except OSError as exc:
@@ -226,7 +240,7 @@ class Supervisor:
             pid=self.proc.pid,
             started_at=time.time(),
             replica_create_time=replica_create_time,
-            memory_enforcement="cgroup" if self.cgroup else "rss_sampling",
+            memory_enforcement="cgroup" if self.cgroup and self.cgroup.memory else "rss_sampling",
         )
         self._watch(spec, self.proc)
 
@@ -243,7 +257,7 @@ class Supervisor:
                     stderr=subprocess.PIPE,
                     start_new_session=True,
                     close_fds=True,
-                    preexec_fn=self.cgroup.join if self.cgroup else None,
+                    preexec_fn=self._in_child,
                 )
             except subprocess.SubprocessError as exc:  # joining the cgroup failed in the child
                 if self.cgroup is None:
@@ -251,6 +265,19 @@ class Supervisor:
                 print(f"supervisor: cannot join cgroup ({exc}); sampling RSS", file=sys.stderr)
                 self.cgroup.remove()
                 self.cgroup = None
+                self._save(cgroup=None)
+
+    def _in_child(self) -> None:
+        """Runs in the forked child before exec: join the cgroup, get SIGTERM should the
+        supervisor die (a grandchild is not covered: the group and cgroup are, by a server), and
+        record the pid (= process group) in status.json before the command can run, since a
+        command that kills its supervisor at once does so before the supervisor records it."""
+        if self.cgroup is not None:
+            self.cgroup.join()
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != self.state["supervisor_pid"]:  # it died before prctl: do not run
+            os._exit(1)
+        self._save(pid=os.getpid(), replica_create_time=psutil.Process().create_time())
 
     def _watch(self, spec: LaunchSpec, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None and proc.stderr is not None
@@ -316,7 +343,7 @@ class Supervisor:
         if spec.max_runtime_s is not None and elapsed > spec.max_runtime_s:
             self._stop("runtime_exceeded")
         rss = self._sample_memory(pid)
-        if self.cgroup is not None:
+        if self.cgroup is not None and self.cgroup.memory:
             if self.cgroup.oom_kills() > 0:
                 self._stop("oom_killed", grace_s=0.0)
         elif spec.memory_limit_mib is not None and rss > spec.memory_limit_mib * MIB:
