@@ -91,9 +91,7 @@ def assert_no_duplicates(api: httpx.Client, server: ServerProcess, job_id: str) 
     assert len(changes) == len(set(changes)), changes
 
 
-def test_kill9_loses_nothing_and_every_job_ends_in_its_true_state(
-    servers: Servers,
-) -> None:
+def test_kill9_loses_nothing_and_every_job_ends_in_its_true_state(servers: Servers) -> None:
     server = servers.start()
     api = server.client()
     serial = api.post("/api/v1/queues", json={"name": "serial", "max_running": 1})
