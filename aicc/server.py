@@ -38,7 +38,7 @@ log = logging.getLogger("aicc")
 def make_sandbox(settings: config.Settings) -> sandboxes.Sandbox | None:
     """The sandbox replicas run in; without one (`sandbox: off`, or `auto` where bubblewrap is
     missing) a loud warning: every job can then read the home, the database and other jobs."""
-    hide = [settings.secret_key_file] if settings.secret_key_file else []
+    hide = [settings.home, *([settings.secret_key_file] if settings.secret_key_file else [])]
     try:
         found = sandboxes.detect(settings.sandbox, hide=hide)
     except sandboxes.SandboxUnavailable as err:

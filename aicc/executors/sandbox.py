@@ -102,7 +102,7 @@ class Sandbox:
         for path in (*self.hidden_files, *self.extra_hidden):
             args += ["--ro-bind-try", "/dev/null", path]
         for path in self.hidden_dirs:
-            args += ["--tmpfs", path, "--remount-ro", path]
+            args += ["--tmpfs", path]  # private and empty: what is under it is not there
         args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--tmpfs", "/tmp"]
         if home and _private_home_ok(home):
             args += ["--tmpfs", home]
@@ -154,7 +154,8 @@ def runtimes() -> tuple[str, ...]:
 def detect(mode: Mode, *, hide: Sequence[str | Path] = ()) -> Sandbox | None:
     """The sandbox to run replicas in: None when `mode` is off, or when it is auto and
     bubblewrap is missing or cannot start here (the caller warns). Raises SandboxUnavailable
-    when bwrap is required and unusable. `hide`: more files to hide (site secrets)."""
+    when bwrap is required and unusable. `hide`: more files and directories to hide, should
+    they lie in a directory the sandbox shows (site secrets, `$AICC_HOME` under /usr...)."""
     if mode == "off":
         return None
     bwrap = shutil.which("bwrap")
@@ -168,11 +169,11 @@ def detect(mode: Mode, *, hide: Sequence[str | Path] = ()) -> Sandbox | None:
             bwrap=bwrap,
             system=system,
             hidden_files=tuple(p for pat in HIDDEN_FILES for p in sorted(glob.glob(pat))),
-            hidden_dirs=tuple(p for p in HIDDEN_DIRS if os.path.isdir(p)),
+            hidden_dirs=tuple(p for p in (*HIDDEN_DIRS, *map(str, hide)) if os.path.isdir(p)),
             runtimes=runtimes(),
             devices=tuple(dict.fromkeys((*GPU_DEVICES, *sorted(glob.glob("/dev/nvidia[0-9]*"))))),
             env_tool=shutil.which("env") or "/usr/bin/env",
-            extra_hidden=tuple(str(p) for p in hide),
+            extra_hidden=tuple(str(p) for p in hide if not os.path.isdir(p)),
         )
         problem = _try(sandbox)
     if problem is None:
