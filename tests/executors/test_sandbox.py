@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import httpx
@@ -151,3 +152,33 @@ def test_the_sandbox_hides_machine_secrets_and_keeps_the_network(tmp_path: Path)
     assert int(got["pids"]) <= 5, out.stdout  # bwrap's init and the shell's: none of the host's
     host_links = Path("/proc/net/dev").read_text().count(":")
     assert int(got["net"]) == host_links, out.stdout
+
+
+def test_the_command_line_binds_only_the_replicas_paths_writable_and_hides_before_binding() -> None:
+    """The pure builder: system dirs read-only, secrets and the home hidden before the replica's
+    own paths are bound over them, the devices only for a replica given GPUs, signals reset."""
+    box = sandbox.Sandbox(
+        bwrap="/usr/bin/bwrap",
+        system=(("/usr", None), ("/bin", "usr/bin")),
+        hidden_files=("/etc/shadow",),
+        hidden_dirs=("/srv/aicc",),
+        runtimes=("/opt/venv",),
+        devices=("/dev/nvidia0",),
+    )
+    work = "/srv/aicc/runs/job_1/0/0/work"
+    argv = box.argv(writable=[work, "/srv/aicc/runs/job_1/outputs"], cwd=work, home="/home/u")
+    pairs = list(pairwise(argv))
+    assert argv[:3] == ["/usr/bin/env", f"--ignore-signal={sandbox.STOP_SIGNALS}", "/usr/bin/bwrap"]
+    assert argv[-2:] == ["/usr/bin/env", f"--default-signal={sandbox.STOP_SIGNALS}"]
+    assert ("--ro-bind-try", "/usr") in pairs and ("--symlink", "usr/bin") in pairs
+    assert ("--ro-bind", "/opt/venv") in pairs and ("--tmpfs", "/home/u") in pairs
+    binds = [argv[i + 1] for i, a in enumerate(argv) if a == "--bind"]
+    assert binds == [work, "/srv/aicc/runs/job_1/outputs"]  # the only writable host paths
+    assert argv.index("/srv/aicc") < argv.index("--bind")  # hidden first, then bound over
+    assert "--dev-bind-try" not in argv and "/dev/nvidia0" not in argv
+    assert ("--unshare-pid", "--unshare-ipc") in pairs and "--die-with-parent" in argv
+    gpus = box.argv(writable=[work], cwd=work, gpus=True)
+    assert ("--dev-bind-try", "/dev/nvidia0") in pairwise(gpus)
+    # A $HOME in a system directory is not covered (it would hide the system).
+    system_home = box.argv(writable=[], cwd="/", home="/usr/lib")
+    assert ("--tmpfs", "/usr/lib") not in pairwise(system_home)
