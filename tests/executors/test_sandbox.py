@@ -182,3 +182,20 @@ def test_the_command_line_binds_only_the_replicas_paths_writable_and_hides_befor
     # A $HOME in a system directory is not covered (it would hide the system).
     system_home = box.argv(writable=[], cwd="/", home="/usr/lib")
     assert ("--tmpfs", "/usr/lib") not in pairwise(system_home)
+
+
+def test_an_older_open_home_is_closed_at_start(tmp_path: Path) -> None:
+    """A home an earlier version left 0755 with a 0644 database and token is 0700/0600 once the
+    server has started, and what it writes from then on is private too."""
+    home = tmp_path / "home"
+    home.mkdir(mode=0o755)
+    home.chmod(0o755)
+    for name in ("aicc.db", "admin.token"):
+        (home / name).touch()
+        (home / name).chmod(0o644)
+    with in_process(home) as (api, _state):
+        assert api.get("/healthz").status_code == 200
+        written = [home / "secret.key", home / "blobs"]
+        assert (
+            isolation.open_to_others([home, home / "aicc.db", home / "admin.token", *written]) == []
+        )
