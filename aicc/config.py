@@ -115,6 +115,8 @@ class Settings(BaseModel):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
     executor: str = "local"
+    # Replicas run confined by bubblewrap (docs/config.md): auto uses it where it works.
+    sandbox: Literal["auto", "bwrap", "off"] = "auto"
     slurm: SlurmSettings = Field(default_factory=lambda: SlurmSettings())
     ray: RaySettings = Field(default_factory=lambda: RaySettings())
     kubernetes: KubernetesSettings = Field(default_factory=lambda: KubernetesSettings())

@@ -6,6 +6,7 @@ machine's node, start the control loops, serve the API.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from datetime import timedelta
@@ -17,6 +18,7 @@ from aicc import config
 from aicc.api.app import create_app
 from aicc.api.state import AppState
 from aicc.billing.meter import PowerModel
+from aicc.executors import sandbox as sandboxes
 from aicc.executors.base import Executor
 from aicc.executors.local.executor import LocalExecutor
 from aicc.executors.local.node import SimulatedDevices
@@ -33,8 +35,27 @@ from aicc.store.tables import UserRow
 log = logging.getLogger("aicc")
 
 
+def make_sandbox(settings: config.Settings) -> sandboxes.Sandbox | None:
+    """The sandbox replicas run in; without one (`sandbox: off`, or `auto` where bubblewrap is
+    missing) a loud warning: every job can then read the home, the database and other jobs."""
+    hide = [settings.home, *([settings.secret_key_file] if settings.secret_key_file else [])]
+    try:
+        found = sandboxes.detect(settings.sandbox, hide=hide)
+    except sandboxes.SandboxUnavailable as err:
+        raise config.ConfigError(str(err)) from None
+    if found is None and settings.executor != "kubernetes":
+        log.warning(
+            "REPLICAS RUN WITHOUT A SANDBOX (sandbox: %s): jobs can read %s, the admin token, "
+            "the database and other tenants' jobs; install bubblewrap (Debian: bubblewrap)",
+            settings.sandbox,
+            settings.home,
+        )
+    return found
+
+
 def make_executors(settings: config.Settings, blobs: BlobStore) -> dict[str, Executor]:
     """The executor of the default pool (`--executor`); engines' SDKs load only when chosen."""
+    sandbox = None if settings.executor == "kubernetes" else make_sandbox(settings)
     if settings.executor == "slurm":
         from aicc.executors.slurm import SlurmCommands, SlurmExecutor
 
@@ -52,6 +73,7 @@ def make_executors(settings: config.Settings, blobs: BlobStore) -> dict[str, Exe
             default_model=slurm.default_model,
             account=slurm.account,
             grace_s=settings.limits.grace_s,
+            sandbox=sandbox,
         )
         return {"slurm": executor}
     if settings.executor == "ray":
@@ -69,6 +91,7 @@ def make_executors(settings: config.Settings, blobs: BlobStore) -> dict[str, Exe
                 default_model=ray.default_model,
                 grace_s=settings.limits.grace_s,
                 timeout_s=ray.request_timeout_s,
+                sandbox=sandbox,
             )
         }
     if settings.executor == "kubernetes":
@@ -89,6 +112,7 @@ def make_executors(settings: config.Settings, blobs: BlobStore) -> dict[str, Exe
         simulated=[SimulatedDevices(g.model, g.count) for g in settings.simulated_devices],
         log_limit_bytes=settings.limits.log_limit_mib * 1024 * 1024,
         grace_s=settings.limits.grace_s,
+        sandbox=sandbox,
     )
     return {"local": local}
 
@@ -128,8 +152,19 @@ def books(settings: config.Settings, db: Database, lease: Lease) -> Books:
     )
 
 
+def private_home(home: Path) -> None:
+    """The home and all the server writes in it are its account's alone: 0700 directories and
+    0600 files from here on (umask), and the home and its database closed on an older install."""
+    os.umask(0o077)
+    home.mkdir(parents=True, exist_ok=True)
+    home.chmod(0o700)
+    for name in ("aicc.db", "aicc.db-wal", "aicc.db-shm", "admin.token", "secret.key"):
+        with contextlib.suppress(FileNotFoundError):
+            (home / name).chmod(0o600)
+
+
 def build(settings: config.Settings) -> tuple[FastAPI, AppState]:
-    settings.home.mkdir(parents=True, exist_ok=True)
+    private_home(settings.home)
     db = open_database(settings.db, settings.home)
     blobs = BlobStore(settings.home / "blobs")
     executors = make_executors(settings, blobs)

@@ -17,6 +17,8 @@ REQUIREMENTS=(
   "/usr/sbin/munged : munge"
   "/usr/sbin/slurmdbd : slurmdbd"
   "/usr/sbin/mariadbd : mariadb-server"
+  # The replica sandbox (aicc/executors/sandbox.py); tests run replicas in it.
+  "bwrap : bubblewrap"
 )
 
 is_present() {

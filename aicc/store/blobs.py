@@ -186,7 +186,7 @@ class BlobStore:
                 tmp.unlink()
                 return sha256, size
             final.parent.mkdir(exist_ok=True)
-            os.chmod(tmp, 0o644)
+            os.chmod(tmp, 0o600)  # the tenant's upload: the server's account alone
             os.replace(tmp, final)
             return sha256, size
         except BaseException:

@@ -35,6 +35,7 @@ def in_process(
     from aicc.server import build
 
     settings.setdefault("loop_interval_s", 0.2)
+    settings.setdefault("sandbox", "bwrap")  # tests run replicas as a server with bwrap does
     app, state = build(Settings(home=home, db=db, **settings))
     state.controller.start()
     try:
@@ -59,6 +60,7 @@ def over_http(
     from aicc.server import build
 
     settings.setdefault("loop_interval_s", 0.2)
+    settings.setdefault("sandbox", "bwrap")  # tests run replicas as a server with bwrap does
     app, state = build(Settings(home=home, db=db, **settings))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

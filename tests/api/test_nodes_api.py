@@ -134,9 +134,8 @@ def test_mig_slices_of_one_gpu_run_side_by_side_and_are_freed(
     api: TestClient, tmp_path: Path
 ) -> None:
     assert api.post("/api/v1/nodes/import", json=MIG_NODE).status_code == 200
-    gate = tmp_path / "gate"
-    spec = {
-        "command": f"while [ ! -e {gate} ]; do sleep 0.2; done; env",
+    spec = {  # the gate is in the job's outputs, the one place of this machine its sandbox shows
+        "command": 'while [ ! -e "$AICC_OUTPUT_DIR/gate" ]; do sleep 0.2; done; env',
         "resources": {"cpu": "500m", "memory": "256MiB", "accelerator": {"mig": "1g.10gb"}},
     }
     jobs = [submit(api, spec) for _ in range(8)]
@@ -153,7 +152,13 @@ def test_mig_slices_of_one_gpu_run_side_by_side_and_are_freed(
     assert [s["allocated"] for s in node["devices"][0]["mig"]] == [True] * 7
     assert node["devices"][0]["allocated_milli"] == 7 * 142
 
-    gate.touch()  # the first seven end, their slices are freed, and the eighth gets one
+    def open_gate(job: dict) -> None:
+        (tmp_path / "home" / "runs" / job["id"] / "outputs" / "gate").touch()
+
+    for job in jobs[:7]:  # the first seven end, their slices are freed, and the eighth gets one
+        open_gate(job)
+    wait_state(api, jobs[7]["id"], {"running"})
+    open_gate(jobs[7])
     done = wait_state(api, jobs[7]["id"], {"succeeded", "failed"})
     assert done["state"] == "succeeded" and done["replicas"][0]["devices"][0]["mig_slice"] in range(
         7

@@ -2,7 +2,8 @@
 restarted server finds every job's true outcome, including jobs that ended while it was down.
 
 Jobs that must end while the server is down wait for a gate file the test opens only after the
-kill, so "ended while down" is a fact of the test, not a race against sleeps.
+kill, so "ended while down" is a fact of the test, not a race against sleeps. The gate is in the
+job's own outputs directory: the sandbox shows a job nothing else of this machine.
 """
 
 from __future__ import annotations
@@ -27,11 +28,11 @@ from aicc.testing.servers import ServerProcess
 pytestmark = pytest.mark.slow
 
 SMALL = {"cpu": "100m", "memory": "256MiB"}
-WAIT_FOR_GATE = 'until [ -e "$GATE" ]; do sleep 0.05; done'
-B_COMMAND = 'until [ -e "$GATE_B" ]; do sleep 0.05; done; echo B-done'
+WAIT_FOR_GATE = 'until [ -e "$AICC_OUTPUT_DIR/gate" ]; do sleep 0.05; done'
+B_COMMAND = f"{WAIT_FOR_GATE}; echo B-done"
 EXIT_4 = (
     "import os, sys, time\n"
-    "while not os.path.exists(os.environ['GATE']):\n"
+    "while not os.path.exists(os.path.join(os.environ['AICC_OUTPUT_DIR'], 'gate')):\n"
     "    time.sleep(0.05)\n"
     "sys.exit(4)\n"
 )
@@ -55,6 +56,10 @@ def run_dirs(server: ServerProcess, job_id: str) -> list[str]:
     """ATTEMPT/REPLICA of every replica the local executor ever launched for the job."""
     root = server.home / "runs" / job_id
     return sorted(str(p.relative_to(root)) for p in root.glob("[0-9]*/[0-9]*"))
+
+
+def open_gate(server: ServerProcess, job_id: str) -> None:
+    (server.home / "runs" / job_id / "outputs" / "gate").touch()
 
 
 def replica_status(server: ServerProcess, job_id: str) -> runtime.ReplicaStatus:
@@ -88,22 +93,18 @@ def assert_no_duplicates(api: httpx.Client, server: ServerProcess, job_id: str) 
     assert len(changes) == len(set(changes)), changes
 
 
-def test_kill9_loses_nothing_and_every_job_ends_in_its_true_state(
-    servers: Servers, tmp_path: Path
-) -> None:
+def test_kill9_loses_nothing_and_every_job_ends_in_its_true_state(servers: Servers) -> None:
     server = servers.start()
     api = server.client()
-    gate, gate_b = tmp_path / "gate-while-down", tmp_path / "gate-after-restart"
     serial = api.post("/api/v1/queues", json={"name": "serial", "max_running": 1})
     assert serial.status_code == 201, serial.text
 
     # B holds the serial queue's only slot, so D waits behind it; A and C end while down.
-    env = {"GATE": str(gate), "GATE_B": str(gate_b)}
-    b = submit(api, {"name": "b", "queue": "serial", "env": env, "command": B_COMMAND})
+    b = submit(api, {"name": "b", "queue": "serial", "command": B_COMMAND})
     d = submit(api, {"name": "d", "queue": "serial", "command": "echo D-done"})
     e = submit(api, {"name": "e", "command": "sleep 60"})
-    a = submit(api, {"name": "a", "env": env, "command": f"{WAIT_FOR_GATE}; echo A-done"})
-    c = submit(api, {"name": "c", "env": env, "command": ["python", "-c", EXIT_4]})
+    a = submit(api, {"name": "a", "command": f"{WAIT_FOR_GATE}; echo A-done"})
+    c = submit(api, {"name": "c", "command": ["python", "-c", EXIT_4]})
     for job in (a, b, c, e):
         wait_state(api, job["id"], {"running"})
     waiting = api.get(f"/api/v1/jobs/{d['id']}").json()
@@ -114,7 +115,8 @@ def test_kill9_loses_nothing_and_every_job_ends_in_its_true_state(
     killed_at = time.time()
     with pytest.raises(httpx.TransportError):
         httpx.get(server.url + "/healthz", timeout=2)
-    gate.touch()
+    for job in (a, c):
+        open_gate(server, job["id"])
     for job, code in ((a, 0), (c, 4)):
         status = wait_for(
             lambda job=job: (s := replica_status(server, job["id"])).phase == "exited" and s,
@@ -129,7 +131,7 @@ def test_kill9_loses_nothing_and_every_job_ends_in_its_true_state(
     assert took < 3, f"the restarted server led only after {took:.1f} s"
     api = server.client()
     assert wait_state(api, b["id"], {"running"}, timeout=5)["replicas"][0]["state"] == "running"
-    gate_b.touch()
+    open_gate(server, b["id"])
 
     done = {j["name"]: wait_state(api, j["id"], TERMINAL, timeout=60) for j in (a, b, c, d, e)}
     outcome = {name: (j["state"], j["reason"], j["exit_code"]) for name, j in done.items()}

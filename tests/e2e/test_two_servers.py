@@ -73,9 +73,12 @@ def test_two_servers_on_one_database_run_each_job_once_and_fail_over(
 
     # A job the leader launched is still running when the leader dies: the survivor, on the
     # same machine, follows its replica to the end and reads its logs (absolute run dirs).
-    gate = follower.home.parent / "release-inflight"
-    spec = {"command": f"while [ ! -e {gate} ]; do sleep 0.1; done; echo inflight-done"}
+    # The gate is in the job's outputs, the one place of this machine its sandbox shows.
+    spec = {
+        "command": 'while [ ! -e "$AICC_OUTPUT_DIR/gate" ]; do sleep 0.1; done; echo inflight-done'
+    }
     inflight = lapi.post("/api/v1/jobs", json=spec).json()["id"]
+    gate = leader.home / "runs" / inflight / "outputs" / "gate"
     wait_for(
         lambda: fapi.get(f"/api/v1/jobs/{inflight}").json()["state"] == "running",
         20,

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from aicc.core.topology import NodeState
+from aicc.executors import sandbox
 from aicc.executors.base import ReplicaLaunch
 from aicc.executors.ray import RayExecutor
 from aicc.services.common import new_id
@@ -49,6 +50,7 @@ def executor(cluster: dev_ray.RayCluster, tmp_path_factory: pytest.TempPathFacto
         simulated=True,
         grace_s=1.0,
         timeout_s=30.0,
+        sandbox=sandbox.detect("bwrap"),  # as a server runs them
     )
     ex.discover()
     return ex
@@ -138,9 +140,38 @@ def test_exit_code_and_stderr_kept_and_secrets_stay_out_of_ray(
     assert executor.logs(handle, "stderr") == "oops\n"
     assert executor.logs(handle) == "s3 'x"
     run_dir = RayExecutor.parse_handle(handle)[1]
-    assert (run_dir / "env.sh").stat().st_mode & 0o777 == 0o600
+    assert not (run_dir / "env.sh").exists()  # read once by the job, then removed
     assert "s3" not in str(ray_job(cluster, handle))
     assert executor.device_indices(handle) is None  # a CPU replica
+
+
+def test_a_replica_in_the_sandbox_sees_only_its_own_run_directory(
+    executor: RayExecutor, node: str
+) -> None:
+    """Another job's run directory, a file beside the runs (where the home's admin token would
+    be) and Ray's own processes are out of a replica's sight; its outputs are writable."""
+    other = executor.launch(replica("sleep 60", node, env={"TOKEN": "other-secret"}))
+    until_phase(executor, other, "running")
+    canary = executor.base_dir / "admin.token"
+    canary.write_text("canary-token")
+    other_dir = RayExecutor.parse_handle(other)[1]
+    probe = (
+        f"cat {canary} || echo DENIED-token; cat {other_dir}/entry.sh || echo DENIED-other; "
+        f"echo runs=$(ls {executor.base_dir}); echo pids=$(ls /proc | grep -c '^[0-9]'); "
+        'echo own > "$AICC_OUTPUT_DIR/x" && echo wrote'
+    )
+    try:
+        handle = executor.launch(replica(probe, node))
+        assert until_phase(executor, handle, "exited").exit_code == 0
+    finally:
+        executor.cancel(other)
+    out = executor.logs(handle)
+    assert "DENIED-token" in out and "DENIED-other" in out and "canary" not in out, out
+    job_dir = RayExecutor.parse_handle(handle)[1].parents[1]
+    assert f"runs={job_dir.name}\n" in out and "wrote" in out, out
+    pids = int(out.split("pids=")[1].split()[0])
+    assert pids <= 5, out  # bwrap's init and the shell's: none of Ray's
+    assert "other-secret" not in out
 
 
 def test_launch_is_idempotent(

@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import select
 
 from aicc.core.topology import NodeState
+from aicc.executors import sandbox
 from aicc.executors.base import ReplicaLaunch, ReplicaState
 from aicc.executors.slurm import SlurmCommands, SlurmExecutor
 from aicc.services.common import new_id
@@ -93,6 +94,7 @@ def executor(cluster: SlurmCommands, tmp_path_factory: pytest.TempPathFactory) -
         grace_s=1.0,
         unavailable_grace_s=0.0,
         queue_max_age_s=0.0,
+        sandbox=sandbox.detect("bwrap"),  # as a server runs them
     )
 
 
@@ -124,24 +126,34 @@ LOSS = re.compile(r"^epoch \d+ loss ([0-9.]+)$", re.MULTILINE)
 def test_a_two_replica_ddp_gang_through_aicc_on_two_slurm_nodes(
     cluster: SlurmCommands, tmp_path: Path
 ) -> None:
-    """Each replica is a Slurm job on its own node with torchrun's variables; gloo meets at the
-    rank-0 node's address; both ranks' logs are readable per replica; and the example's DDP
-    training ends at the same loss as one replica trained alone. It comes first, while the three
-    nodes are free: `runtime_limited` holds a CPU of n1 that AICC does not know of."""
-    import sys
-
+    """Each replica is a Slurm job on its own node with torchrun's variables, in the sandbox;
+    gloo meets at the rank-0 node's address; both ranks' logs are readable per replica; and the
+    example's DDP training ends at the same loss as one replica trained alone. It comes first,
+    while the three nodes are free: `runtime_limited` holds a CPU of n1 that AICC does not know
+    of."""
+    from aicc.sdk.workdir import pack_workdir
     from aicc.testing.jobs import submit, wait_state
     from aicc.testing.servers import in_process
 
     slurm = {"conf": cluster.slurm_conf, "simulated_gpus": True}
     with in_process(tmp_path / "home", executor="slurm", slurm=slurm) as (api, _state):
-        train = [sys.executable, str(TRAIN), "--epochs", "3", "--samples", "1024"]  # with torch
+        packed = pack_workdir(TRAIN.parent)  # the job sees its workdir, not the repository
+        upload = api.post(
+            "/api/v1/workdirs",
+            content=packed.path.read_bytes(),
+            headers={"X-Content-SHA256": packed.sha256},
+        )
+        assert upload.status_code in (200, 201), upload.text
+        train = {  # the server's python, with torch
+            "command": ["python", "train.py", "--epochs", "3", "--samples", "1024"],
+            "workdir_sha256": packed.sha256,
+        }
         gang = {
-            "command": train,
+            **train,
             "replicas": 2,
             "resources": {"cpu": 2, "memory": "512MiB"},  # a whole dev node each
         }
-        alone = {"command": train, "resources": {"cpu": 1, "memory": "512MiB"}}  # the third node
+        alone = {**train, "resources": {"cpu": 1, "memory": "512MiB"}}  # the third node
         jobs = [submit(api, gang)["id"], submit(api, alone)["id"]]
         done, single = (wait_state(api, j, {"succeeded", "failed"}, timeout=180) for j in jobs)
         assert done["state"] == "succeeded", done
@@ -292,10 +304,40 @@ def test_secrets_stay_off_command_lines_and_slurm_devices_are_not_overridden(
     launch = replica('printf "%s|%s" "$TOKEN" "$CUDA_VISIBLE_DEVICES"', "n1", gpus=2, env=env)
     handle = executor.launch(launch)
     run_dir = SlurmExecutor.parse_handle(handle)[1]
-    assert (run_dir / "env.sh").stat().st_mode & 0o777 == 0o600
     assert "s3" not in (run_dir / "job.sh").read_text()
     until_phase(executor, handle, "exited")
     assert executor.logs(handle) == "s3 'x|0,1"
+    assert not (run_dir / "env.sh").exists()  # read once by the job, then removed
+
+
+def test_a_job_of_tenant_b_on_slurm_reads_nothing_of_the_home_or_tenant_a(
+    cluster: SlurmCommands, tmp_path: Path
+) -> None:
+    """Through `aicc serve --executor slurm`: B's Slurm job finds neither the admin token, the
+    database, A's run directory (its env.sh is gone), outputs, workdir or upload, nor the
+    server's /proc; A's secret is nowhere under the home once A runs."""
+    from aicc.testing import isolation
+    from aicc.testing.servers import in_process
+
+    home = tmp_path / "home"
+    slurm = {"conf": cluster.slurm_conf, "simulated_gpus": True}
+    with in_process(home, executor="slurm", slurm=slurm, sandbox="bwrap") as (api, _state):
+        breach = isolation.attempt(api, home, tmp_path / "scratch", runs="slurm-runs")
+        try:
+            assert breach.job_b["state"] == "succeeded", breach.job_b
+            lines = breach.log.splitlines()
+            for what, path in breach.targets.items():
+                if what != "runs":
+                    assert f"DENIED {path}" in lines, (what, breach.log)
+            runs = next(ln for ln in lines if ln.startswith(f"READ {home / 'slurm-runs'}:"))
+            assert runs.split(": ", 1)[1] == breach.job_b["id"], breach.log
+            assert "wrote own output" in lines, breach.log
+            for what, text in breach.forbidden.items():
+                assert text not in breach.log, (what, breach.log)
+            assert isolation.files_holding(home, breach.secret) == []
+            assert isolation.open_to_others([home, home / "aicc.db", home / "admin.token"]) == []
+        finally:
+            api.post(f"/api/v1/jobs/{breach.job_a['id']}/cancel")
 
 
 def test_launch_is_idempotent(executor: SlurmExecutor, cluster: SlurmCommands) -> None:

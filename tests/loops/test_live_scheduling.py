@@ -25,9 +25,10 @@ POOL = {
 }
 
 
-def gpu_job(api: TestClient, project: str, gate: Path) -> dict:
+def gpu_job(api: TestClient, project: str) -> dict:
     spec = {
-        "command": f"while [ ! -e {gate} ]; do sleep 0.2; done; echo done",
+        # The gate is in the job's outputs, the one place of this machine its sandbox shows.
+        "command": 'while [ ! -e "$AICC_OUTPUT_DIR/gate" ]; do sleep 0.2; done; echo done',
         "project": project,
         "resources": {"cpu": 1, "memory": "1GiB", "accelerator": {"count": 1}},
         "max_retries": 1,
@@ -50,15 +51,14 @@ def test_borrowed_gpus_are_reclaimed_by_preemption_and_the_victim_finishes_later
             share = {"guaranteed": {"A100-80GB": 2000}, "max": {"A100-80GB": 4000}}
             assert api.put(f"/api/v1/projects/{project['id']}/quota", json=share).status_code == 200
             projects[name] = project["id"]
-        gate = tmp_path / "gate"
 
         # alpha takes all four GPUs: two within its guarantee, two borrowed from beta's share
-        alpha = [gpu_job(api, "alpha", gate) for _ in range(4)]
+        alpha = [gpu_job(api, "alpha") for _ in range(4)]
         running = [wait_state(api, j["id"], {"running"}) for j in alpha]
         assert len({r["replicas"][0]["devices"][0]["index"] for r in running}) == 4
 
         # beta's job comes: one of alpha's borrowed jobs is preempted to give beta its guarantee
-        beta = gpu_job(api, "beta", gate)
+        beta = gpu_job(api, "beta")
         wait_state(api, beta["id"], {"running"}, timeout=60)
         jobs = [api.get(f"/api/v1/jobs/{j['id']}").json() for j in alpha]
         victims = [j for j in jobs if j["attempt"] == 1]
@@ -79,7 +79,8 @@ def test_borrowed_gpus_are_reclaimed_by_preemption_and_the_victim_finishes_later
         assert view.queued_at is not None and view.submitted_at < view.queued_at <= now
 
         # everyone finishes once the gate opens; the victim reruns as attempt 1 and succeeds
-        gate.touch()
+        for job in [*alpha, beta]:
+            (tmp_path / "home" / "runs" / job["id"] / "outputs" / "gate").touch()
         for job in [*alpha, beta]:
             done = wait_state(api, job["id"], {"succeeded", "failed"}, timeout=60)
             assert done["state"] == "succeeded", done

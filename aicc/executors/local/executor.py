@@ -16,6 +16,7 @@ from aicc.executors import environment, workdir
 from aicc.executors.base import Capabilities, Executor, ReplicaLaunch, ReplicaState, Stream
 from aicc.executors.local import runtime
 from aicc.executors.local.node import SimulatedDevices, local_node
+from aicc.executors.sandbox import Sandbox, for_replica
 from aicc.store.blobs import BlobStore
 
 RUN_DIR = re.compile(r"/runs/job_[0-9A-Z]+/[0-9]+/[0-9]+$")
@@ -39,13 +40,16 @@ class LocalExecutor(Executor):
         simulated: list[SimulatedDevices] | None = None,
         log_limit_bytes: int = 64 * 1024 * 1024,
         grace_s: float = 10.0,
+        sandbox: Sandbox | None = None,
     ) -> None:
+        """`sandbox`: what confines replicas (None: nothing, they see what the server sees)."""
         self.home = home
         self.blobs = blobs
         self.node_name = node_name
         self.simulated = simulated or []
         self.log_limit_bytes = log_limit_bytes
         self.grace_s = grace_s
+        self.sandbox = sandbox
         self.note = ""
 
     def discover(self) -> list[Node]:
@@ -99,6 +103,7 @@ class LocalExecutor(Executor):
             memory_limit_mib=replica.memory_mib,
             log_limit_bytes=self.log_limit_bytes,
             grace_s=self.grace_s,
+            sandbox=for_replica(self.sandbox, prepared, env, bool(replica.device_indices)),
         )
         runtime.launch(run_dir, spec)
         return handle

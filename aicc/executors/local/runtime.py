@@ -59,6 +59,7 @@ class LaunchSpec:
     memory_limit_mib: int | None  # exceeded -> reason "oom_killed"
     log_limit_bytes: int = 64 * 1024 * 1024  # cap per stream; head and tail kept
     grace_s: float = 10.0  # SIGTERM -> wait grace_s -> SIGKILL, for cancel and time limits
+    sandbox: list[str] = dataclasses.field(default_factory=list)  # argv put before `command`
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,14 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def forget_env(run_dir: Path, spec: LaunchSpec) -> None:
+    """Rewrite launch.json without the environment's values (secrets among them), once the
+    supervisor holds them: they live on only in the replica. A relaunch never needs them, as
+    `launch` writes a whole launch.json whenever it starts a supervisor."""
+    public = {**dataclasses.asdict(spec), "env": None, "env_names": sorted(spec.env)}
+    write_json_atomic(run_dir / LAUNCH_FILE, public)
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

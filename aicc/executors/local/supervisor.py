@@ -212,6 +212,7 @@ class Supervisor:
         if data is None:
             raise FileNotFoundError(f"{self.run_dir / rt.LAUNCH_FILE} is missing")
         spec = self.spec = rt.spec_from_dict(data)
+        rt.forget_env(self.run_dir, spec)
         self._save()
         layout = LogLayout.for_limit(spec.log_limit_bytes)
         self.logs = {s: StreamLog(self.run_dir, s, layout) for s in ("stdout", "stderr")}
@@ -249,7 +250,7 @@ class Supervisor:
         while True:
             try:
                 return subprocess.Popen(
-                    spec.command,
+                    [*spec.sandbox, *spec.command],
                     cwd=spec.cwd,
                     env=spec.env,
                     stdin=subprocess.DEVNULL,

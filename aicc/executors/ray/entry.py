@@ -3,13 +3,15 @@
 Ray runs the job's entrypoint in the job supervisor actor, which holds the GPUs the job asked
 for, so `CUDA_VISIBLE_DEVICES` is Ray's choice when the script starts. The script records that
 choice and its own start time (`started`), sources the 0600 environment file (secrets travel
-there, not in Ray's job table, which anyone with the dashboard can read), enters the replica's
-working copy, and execs the command with stdout and stderr in the run directory.
+there, not in Ray's job table, which anyone with the dashboard can read) and removes it, enters
+the replica's working copy, and execs the command, in the sandbox when there is one, with stdout
+and stderr in the run directory.
 """
 
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
 
 from aicc.executors.environment import ENV_FILE, write_private
@@ -18,9 +20,10 @@ SCRIPT_FILE = "entry.sh"
 STARTED_FILE = "started"
 
 
-def write_script(run_dir: Path, argv: list[str], title: str) -> Path:
-    """A POSIX shell script that records the devices and start time, sources the environment,
-    enters `work/` and execs `argv` (so Ray's stop signals reach the command itself)."""
+def write_script(run_dir: Path, argv: list[str], title: str, sandbox: Sequence[str] = ()) -> Path:
+    """A POSIX shell script that records the devices and start time, sources the environment
+    and removes its file (the secrets in it then live only in the replica), enters `work/` and
+    execs `argv` in `sandbox` (so Ray's stop signals reach the command itself)."""
     if not argv:
         raise ValueError("a replica needs a command")
     run = shlex.quote(str(run_dir))
@@ -32,8 +35,9 @@ def write_script(run_dir: Path, argv: list[str], title: str) -> Path:
         'echo "host=$(uname -n)"; } >"$run/started.partial" '
         '&& mv -f "$run/started.partial" "$run/started" || exit 127\n'
         f'. "$run/{ENV_FILE}" || exit 127\n'
+        f'rm -f -- "$run/{ENV_FILE}"\n'
         'cd "$run/work" || exit 127\n'
-        f'exec {shlex.join(argv)} >>"$run/stdout.log" 2>>"$run/stderr.log"\n'
+        f'exec {shlex.join([*sandbox, *argv])} >>"$run/stdout.log" 2>>"$run/stderr.log"\n'
     )
     path = run_dir / SCRIPT_FILE
     write_private(path, text, 0o700)

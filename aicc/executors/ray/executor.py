@@ -35,6 +35,7 @@ from aicc.executors import environment, logfile, workdir
 from aicc.executors.base import Capabilities, Executor, ReplicaLaunch, ReplicaState, Stream
 from aicc.executors.ray import entry, nodes, states
 from aicc.executors.ray.client import RayError, RayJobs, RayUnavailable
+from aicc.executors.sandbox import Sandbox, for_replica
 from aicc.store.blobs import BlobStore
 
 log = logging.getLogger(__name__)
@@ -68,10 +69,12 @@ class RayExecutor(Executor):
         default_model: str | None = None,
         grace_s: float = 10.0,
         timeout_s: float = 30.0,
+        sandbox: Sandbox | None = None,
     ) -> None:
         """`address`: the dashboard (`http://HOST:8265`). `base_dir`: where run directories go,
         seen by every Ray node at the same path. `simulated`: the GPUs Ray declares are fixtures.
-        `grace_s`: between SIGTERM and SIGKILL when a replica is stopped (Ray's stop wait)."""
+        `grace_s`: between SIGTERM and SIGKILL when a replica is stopped (Ray's stop wait).
+        `sandbox`: what confines replicas on the Ray nodes (laid out like this machine)."""
         self.jobs = RayJobs(address, timeout_s=timeout_s)
         self.base_dir = base_dir
         self.blobs = blobs
@@ -80,6 +83,7 @@ class RayExecutor(Executor):
         self.simulated = simulated
         self.default_model = default_model
         self.grace_s = grace_s
+        self.sandbox = sandbox
         self.note = ""
         self.node_reasons: dict[str, str] = {}
         self._addresses: dict[str, str] = {}  # AICC node name -> Ray node IP
@@ -188,7 +192,8 @@ class RayExecutor(Executor):
         env["AICC_CHECKPOINT_DIR"] = str(prepared.checkpoints)
         environment.write_env(run_dir, env)
         title = f"AICC job {replica.job_id} attempt {replica.attempt} replica {replica.index}"
-        script = entry.write_script(run_dir, replica.argv, title)
+        confine = for_replica(self.sandbox, prepared, env, bool(replica.device_indices))
+        script = entry.write_script(run_dir, replica.argv, title, confine)
         (run_dir / LIMITS_FILE).write_text(json.dumps({"max_runtime_s": replica.max_runtime_s}))
         request = self._request(replica, submission, script)
         partial = run_dir / (REQUEST_FILE + ".partial")

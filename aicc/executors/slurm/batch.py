@@ -2,13 +2,15 @@
 
 The job is submitted with `--export=NONE`, so nothing of the server's environment leaks in, and
 the replica's variables (secrets among them) travel in a 0600 file instead of on a command line
-(`ps`, Slurm's own records). Slurm's variables (`SLURM_*`, `CUDA_VISIBLE_DEVICES` for the GRES it
-gave) are already set when the script starts, and the file does not override them.
+(`ps`, Slurm's own records); the script removes the file once it has read it. Slurm's variables
+(`SLURM_*`, `CUDA_VISIBLE_DEVICES` for the GRES it gave) are already set when the script starts,
+and the file does not override them. The command runs in the replica sandbox, if there is one.
 """
 
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
 
 from aicc.executors.environment import write_private
@@ -16,16 +18,21 @@ from aicc.executors.environment import write_private
 SCRIPT_FILE = "job.sh"
 
 
-def write_script(run_dir: Path, argv: list[str], env_file: Path, title: str) -> Path:
-    """A bash script that sources `env_file` and execs `argv` (the replica is the job's shell
-    process, so Slurm's signals reach it directly)."""
+def write_script(
+    run_dir: Path, argv: list[str], env_file: Path, title: str, sandbox: Sequence[str] = ()
+) -> Path:
+    """A bash script that sources `env_file`, removes it (the secrets in it then live only in
+    the replica), and execs `argv` in `sandbox` (the replica is the job's shell process, so
+    Slurm's signals reach it directly)."""
     if not argv:
         raise ValueError("a replica needs a command")
+    env = shlex.quote(str(env_file))
     text = (
         "#!/bin/bash\n"
         f"# {title} (written by aicc's Slurm executor)\n"
-        f". {shlex.quote(str(env_file))} || exit 127\n"
-        f"exec {shlex.join(argv)}\n"
+        f". {env} || exit 127\n"
+        f"rm -f -- {env}\n"
+        f"exec {shlex.join([*sandbox, *argv])}\n"
     )
     path = run_dir / SCRIPT_FILE
     write_private(path, text, 0o700)

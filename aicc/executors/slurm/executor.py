@@ -33,6 +33,7 @@ from aicc.executors.base import (
     ReplicaState,
     Stream,
 )
+from aicc.executors.sandbox import Sandbox, for_replica
 from aicc.executors.slurm import batch, nodes, parse, states
 from aicc.executors.slurm.commands import SlurmCommands, SlurmError
 from aicc.store.blobs import BlobStore
@@ -67,12 +68,14 @@ class SlurmExecutor(Executor):
         grace_s: float = 10.0,
         unavailable_grace_s: float = 60.0,
         queue_max_age_s: float = 1.0,
+        sandbox: Sandbox | None = None,
     ) -> None:
         """`base_dir`: where run directories go (`$AICC_HOME/slurm-runs`), shared with the compute
         nodes. `placement="slurm"` submits to `partition` without `--nodelist`. `simulated`: the
         cluster's GPUs are fixtures (fake gres devices). `default_model`: the catalog model of
         untyped `gpu:N` gres. A replica pending on a node Slurm cannot use (down, drained) for
         `unavailable_grace_s` is withdrawn and reported lost, so the retry policy places it again.
+        `sandbox`: what confines replicas on the compute nodes (laid out like this machine).
         """
         self.base_dir = base_dir
         self.blobs = blobs
@@ -86,6 +89,7 @@ class SlurmExecutor(Executor):
         self.grace_s = grace_s
         self.unavailable_grace_s = unavailable_grace_s
         self.queue_max_age_s = queue_max_age_s
+        self.sandbox = sandbox
         self.note = ""
         self.node_reasons: dict[str, str] = {}  # node -> Slurm's reason, for DOWN/DRAIN nodes
         self._gres_types: dict[tuple[str, int], str | None] = {}  # (node, index) -> gres type
@@ -194,7 +198,8 @@ class SlurmExecutor(Executor):
         env["AICC_CHECKPOINT_DIR"] = str(prepared.checkpoints)
         env_file = environment.write_env(run_dir, env)
         title = f"AICC job {replica.job_id} attempt {replica.attempt} replica {replica.index}"
-        script = batch.write_script(run_dir, replica.argv, env_file, title)
+        confine = for_replica(self.sandbox, prepared, env, bool(replica.device_indices))
+        script = batch.write_script(run_dir, replica.argv, env_file, title, confine)
         out = self.slurm.run("sbatch", *self._sbatch_args(replica, name, run_dir), str(script))
         job_id = int(out.strip().split(";")[0])
         (run_dir / JOB_ID_FILE).write_text(f"{job_id}\n")

@@ -1,0 +1,196 @@
+"""The replica sandbox: a bubblewrap command line that lets a job see only what is its own.
+
+Jobs run under the server's Unix account, so without a sandbox a job could read
+`$AICC_HOME/admin.token`, the database, other jobs' run directories and `/proc/<pid>/environ` of
+the server. Inside the sandbox a replica sees read-only system directories (`/usr`, `/etc` less
+its secrets, `/sys`), the Python it runs with, the devices it was given, a private `/tmp`, `$HOME`
+and `/proc` (its own PID namespace), and, read-write, only its working copy, the job's outputs and
+checkpoints. The network is kept: a gang meets at MASTER_ADDR.
+
+One builder serves every executor whose replicas run from a run directory: the local supervisor
+puts `argv()` before the command, Slurm's batch script and Ray's entry script exec it. `argv()`
+is pure; `detect()` alone looks at this machine (which is assumed to be laid out like the nodes
+replicas run on).
+
+Signals: bubblewrap's outer process dies of SIGTERM without passing it on, and its death kills
+the sandbox (`--die-with-parent`), so a cancel would lose its grace period. The outer process
+therefore ignores the stop signals (`env --ignore-signal`) and the command gets them back
+(`env --default-signal`); it shares the caller's process group, so a group signal reaches it.
+A replica killed by a signal N exits 128+N, as under a shell.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from aicc.executors.workdir import Prepared
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["auto", "bwrap", "off"]
+
+# Read-only system directories (a symlink, as in a merged /usr, is recreated as one).
+SYSTEM: tuple[str, ...] = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+SYSTEM += ("/etc", "/sys", "/run/systemd/resolve")  # resolv.conf's target under systemd-resolved
+# Secrets of the machine under those directories, hidden when present.
+HIDDEN_FILES = (
+    "/etc/shadow",
+    "/etc/shadow-",
+    "/etc/gshadow",
+    "/etc/gshadow-",
+    "/etc/sudoers",
+    "/etc/security/opasswd",
+    "/etc/slurm/slurmdbd.conf",  # slurmdbd's database password
+    "/etc/ssh/ssh_host_*key",
+)
+HIDDEN_DIRS = ("/etc/munge", "/etc/sudoers.d", "/etc/ssl/private", "/etc/aicc")
+# Device nodes of GPUs (NVIDIA, AMD), bound when present for replicas given devices. Which GPU
+# a replica uses is its CUDA_VISIBLE_DEVICES (or Slurm's cgroup), as without a sandbox.
+GPU_DEVICES = (
+    "/dev/nvidiactl",
+    "/dev/nvidia-uvm",
+    "/dev/nvidia-uvm-tools",
+    "/dev/nvidia-modeset",
+    "/dev/nvidia-caps",
+    "/dev/kfd",
+    "/dev/dri",
+    *(f"/dev/nvidia{i}" for i in range(16)),
+)
+STOP_SIGNALS = "TERM,INT,HUP,QUIT,USR1,USR2"  # what a supervisor, Slurm or Ray may send
+
+
+class SandboxUnavailable(RuntimeError):
+    """`sandbox: bwrap` was asked for and bubblewrap is missing or does not work here."""
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """What replicas may see of this machine, and the bubblewrap that confines them."""
+
+    bwrap: str  # absolute path of the bwrap binary
+    system: tuple[tuple[str, str | None], ...]  # (dir, symlink target or None for a bind)
+    hidden_files: tuple[str, ...] = ()  # covered by an empty file
+    hidden_dirs: tuple[str, ...] = ()  # covered by an empty directory
+    runtimes: tuple[str, ...] = ()  # read-only: the Python prefixes replicas run with
+    devices: tuple[str, ...] = GPU_DEVICES
+    env_tool: str = "/usr/bin/env"
+    extra_hidden: tuple[str, ...] = field(default=())  # site secrets (secret_key_file)
+
+    def argv(
+        self,
+        *,
+        writable: Sequence[str | Path],
+        cwd: str | Path,
+        home: str | None = None,
+        gpus: bool = False,
+    ) -> list[str]:
+        """The command line to put before a replica's argv: `writable` paths (its working copy,
+        outputs, checkpoints) are bound read-write at their own paths, `cwd` is entered, `home`
+        (the replica's $HOME) is an empty private directory, and `gpus` binds the GPU devices."""
+        args = [self.env_tool, f"--ignore-signal={STOP_SIGNALS}", self.bwrap]
+        for path, target in self.system:
+            args += ["--symlink", target, path] if target else ["--ro-bind-try", path, path]
+        for path in (*self.hidden_files, *self.extra_hidden):
+            args += ["--ro-bind-try", "/dev/null", path]
+        for path in self.hidden_dirs:
+            args += ["--tmpfs", path]  # private and empty: what is under it is not there
+        args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--tmpfs", "/tmp"]
+        if home and _private_home_ok(home):
+            args += ["--tmpfs", home]
+        for path in self.runtimes:
+            args += ["--ro-bind", path, path]
+        if gpus:
+            for path in self.devices:
+                args += ["--dev-bind-try", path, path]
+        for place in writable:
+            args += ["--bind", str(place), str(place)]
+        args += ["--chdir", str(cwd), "--setenv", "TMPDIR", "/tmp"]
+        args += ["--unshare-pid", "--unshare-ipc", "--die-with-parent"]
+        args += ["--", self.env_tool, f"--default-signal={STOP_SIGNALS}"]
+        return args
+
+
+def for_replica(
+    sandbox: Sandbox | None, prepared: Prepared, env: Mapping[str, str], gpus: bool
+) -> list[str]:
+    """What goes before a replica's argv: nothing without a sandbox; else the sandbox in which
+    its working copy, the job's outputs and checkpoints are all it sees of the run directories."""
+    if sandbox is None:
+        return []
+    paths = [prepared.workdir, prepared.outputs, prepared.checkpoints]
+    return sandbox.argv(writable=paths, cwd=prepared.workdir, home=env.get("HOME"), gpus=gpus)
+
+
+def _private_home_ok(home: str) -> bool:
+    """A $HOME that a private tmpfs may cover: absolute, and not in a system directory."""
+    path = os.path.normpath(home)
+    shared = (*SYSTEM, "/proc", "/dev", "/tmp")
+    inside = any(path == s or path.startswith(s + "/") for s in shared)
+    return path.startswith("/") and path != "/" and not inside
+
+
+def runtimes() -> tuple[str, ...]:
+    """The Python installations a replica's `python` (the server's, first on its PATH) needs:
+    the virtual environment and the interpreter it was made from, at their own paths and (when
+    those are links) at their real ones."""
+    found: list[str] = []
+    executable = Path(sys.executable)
+    for prefix in (sys.prefix, sys.base_prefix, str(executable.resolve().parents[1])):
+        for path in (os.path.abspath(prefix), os.path.realpath(prefix)):
+            if not any(path == p or path.startswith(p + "/") for p in ("/usr", *found)):
+                found.append(path)
+    return tuple(found)
+
+
+def detect(mode: Mode, *, hide: Sequence[str | Path] = ()) -> Sandbox | None:
+    """The sandbox to run replicas in: None when `mode` is off, or when it is auto and
+    bubblewrap is missing or cannot start here (the caller warns). Raises SandboxUnavailable
+    when bwrap is required and unusable. `hide`: more files and directories to hide, should
+    they lie in a directory the sandbox shows (site secrets, `$AICC_HOME` under /usr...)."""
+    if mode == "off":
+        return None
+    bwrap = shutil.which("bwrap")
+    problem = None if bwrap else "bwrap is not installed (Debian package bubblewrap)"
+    system = tuple(
+        (p, os.readlink(p) if os.path.islink(p) else None) for p in SYSTEM if os.path.lexists(p)
+    )
+    sandbox = None
+    if bwrap:
+        sandbox = Sandbox(
+            bwrap=bwrap,
+            system=system,
+            hidden_files=tuple(p for pat in HIDDEN_FILES for p in sorted(glob.glob(pat))),
+            hidden_dirs=tuple(p for p in (*HIDDEN_DIRS, *map(str, hide)) if os.path.isdir(p)),
+            runtimes=runtimes(),
+            devices=tuple(dict.fromkeys((*GPU_DEVICES, *sorted(glob.glob("/dev/nvidia[0-9]*"))))),
+            env_tool=shutil.which("env") or "/usr/bin/env",
+            extra_hidden=tuple(str(p) for p in hide if not os.path.isdir(p)),
+        )
+        problem = _try(sandbox)
+    if problem is None:
+        return sandbox
+    if mode == "bwrap":
+        raise SandboxUnavailable(f"sandbox: bwrap was asked for, but {problem}")
+    return None
+
+
+def _try(sandbox: Sandbox) -> str | None:
+    """Why the sandbox cannot run a trivial command here (no user namespaces, no privileges),
+    or None when it can."""
+    argv = [*sandbox.argv(writable=[], cwd="/"), "true"]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bwrap cannot run: {exc}"
+    if done.returncode != 0:
+        return f"bwrap cannot run here: {done.stderr.strip() or done.returncode}"
+    return None

@@ -1,0 +1,201 @@
+"""Replicas in the bubblewrap sandbox: a job of one tenant sees nothing of the home, the server or
+another tenant's job (local executor here; Slurm in test_slurm.py), secrets do not stay on disk,
+and the home is the server account's alone. Real server, real bwrap, real jobs."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from itertools import pairwise
+from pathlib import Path
+
+import httpx
+import pytest
+
+from aicc.config import Settings
+from aicc.executors import sandbox
+from aicc.executors.local import runtime
+from aicc.sdk.workdir import pack_workdir
+from aicc.testing import isolation
+from aicc.testing.jobs import submit, wait_state
+from aicc.testing.servers import in_process
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_a_job_of_tenant_b_reads_nothing_of_the_home_or_tenant_a(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with in_process(home) as (api, _state):
+        breach = isolation.attempt(api, home, tmp_path / "scratch")
+        try:
+            assert breach.job_b["state"] == "succeeded", breach.job_b
+            lines = breach.log.splitlines()
+            for what, path in breach.targets.items():
+                if what in ("runs", "blobs"):
+                    continue
+                assert f"DENIED {path}" in lines, (what, breach.log)
+            # Its own job is all B finds under the home's runs; no upload at all.
+            runs = next(line for line in lines if line.startswith(f"READ {home / 'runs'}:"))
+            assert runs.split(": ", 1)[1] == breach.job_b["id"], breach.log
+            assert f"DENIED {home / 'blobs'}" in lines, breach.log
+            assert "wrote own output" in lines, breach.log
+            for what, text in breach.forbidden.items():
+                assert text not in breach.log, (what, breach.log)
+
+            # A runs: its secret is nowhere under the home (launch.json kept only names).
+            assert isolation.files_holding(home, breach.secret) == []
+            launch = runtime.read_json(
+                home / "runs" / breach.job_a["id"] / "0" / "0" / "launch.json"
+            )
+            assert launch is not None and launch["env"] is None
+            assert "A_KEY" in launch["env_names"]
+
+            # The home and what the server wrote in it are the server account's alone.
+            job_dir = home / "runs" / breach.job_a["id"]
+            blobs = [p for p in (home / "blobs").rglob("*") if p.is_file()]
+            private = [home, home / "aicc.db", home / "admin.token", home / "secret.key"]
+            private += [home / "runs", job_dir, job_dir / "0" / "0", *blobs]
+            assert blobs and isolation.open_to_others(private) == []
+        finally:
+            api.post(f"/api/v1/jobs/{breach.job_a['id']}/cancel")
+            wait_state(api, breach.job_a["id"], {"cancelled", "failed"})
+
+
+def test_a_job_in_the_sandbox_keeps_its_grace_on_cancel(tmp_path: Path) -> None:
+    """SIGTERM reaches the command, not the sandbox: a job that traps it finishes its handler
+    (the outer bwrap would otherwise die and take the sandbox with it)."""
+    with in_process(tmp_path / "home", limits={"grace_s": 10.0}) as (api, _state):
+        command = (
+            "trap 'sleep 1; echo saved > \"$AICC_OUTPUT_DIR/saved\"; exit 0' TERM; "
+            "echo up; sleep 60 & wait"
+        )
+        job = submit(api, {"command": command, "resources": {"cpu": 0.5, "memory": "128MiB"}})
+        wait_state(api, job["id"], {"running"})
+        outputs = tmp_path / "home" / "runs" / job["id"] / "outputs"
+        deadline = time.monotonic() + 30
+        while "up" not in api.get(f"/api/v1/jobs/{job['id']}/logs").text:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        api.post(f"/api/v1/jobs/{job['id']}/cancel")
+        wait_state(api, job["id"], {"cancelled"})
+        assert (outputs / "saved").read_text() == "saved\n"
+
+
+def upload(api: httpx.Client, root: Path) -> str:
+    """`root` as an uploaded workdir; its digest."""
+    packed = pack_workdir(root)
+    answer = api.post(
+        "/api/v1/workdirs",
+        content=packed.path.read_bytes(),
+        headers={"X-Content-SHA256": packed.sha256},
+    )
+    packed.path.unlink()
+    assert answer.status_code in (200, 201), answer.text
+    return packed.sha256
+
+
+def test_the_example_training_runs_as_a_two_replica_gang_in_the_sandbox(tmp_path: Path) -> None:
+    """PyTorch's DDP over gloo, each rank in its own sandbox, meeting at MASTER_ADDR."""
+    with in_process(tmp_path / "home") as (api, state):
+        assert state.executors["local"].sandbox is not None  # type: ignore[attr-defined]
+        spec = {
+            "command": ["python", "train.py", "--epochs", "2", "--samples", "512"],
+            "workdir_sha256": upload(api, REPO / "examples" / "train-mlp"),
+            "replicas": 2,
+            "resources": {"cpu": 0.5, "memory": "1GiB"},
+        }
+        done = wait_state(api, submit(api, spec)["id"], {"succeeded", "failed"}, timeout=300)
+        assert done["state"] == "succeeded", done
+        for rank in (0, 1):
+            log = api.get(f"/api/v1/jobs/{done['id']}/logs", params={"replica": rank}).text
+            assert f"rank {rank} of 2" in log, log
+
+
+def test_sandbox_bwrap_without_bubblewrap_stops_the_server_and_off_warns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap here
+    with pytest.raises(sandbox.SandboxUnavailable, match="bubblewrap"):
+        sandbox.detect("bwrap")
+    assert sandbox.detect("auto") is None
+    from aicc.config import ConfigError
+    from aicc.server import make_sandbox
+
+    with pytest.raises(ConfigError, match="sandbox: bwrap was asked for"):
+        make_sandbox(Settings(home=tmp_path, sandbox="bwrap"))
+    assert make_sandbox(Settings(home=tmp_path, sandbox="auto")) is None
+    assert "RUN WITHOUT A SANDBOX" in caplog.text
+
+
+def test_the_sandbox_hides_machine_secrets_and_keeps_the_network(tmp_path: Path) -> None:
+    """/etc/shadow and a site secret read empty, no host process is in /proc, $HOME is empty
+    and private, and the network namespace is the host's (a gang meets over it)."""
+    (tmp_path / "site.key").write_text("site-key-canary")
+    found = sandbox.detect("bwrap", hide=[str(tmp_path / "site.key")])
+    assert found is not None
+    work = tmp_path / "work"
+    work.mkdir()
+    script = (
+        'echo "shadow=$(cat /etc/shadow 2>/dev/null | wc -c) key=$(cat "$KEY")"; '
+        'echo "pids=$(ls /proc | grep -c "^[0-9]")"; '
+        'echo "home=$(ls -A "$HOME" | wc -l) cwd=$(pwd)"; '
+        'echo "net=$(cat /proc/net/dev | grep -c :)"'
+    )
+    home = tmp_path / "home"  # the account's, holding what the replica must not see
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_ed25519").write_text("private key")
+    argv = [*found.argv(writable=[work], cwd=work, home=str(home)), "/bin/sh", "-c", script]
+    env = {"PATH": "/usr/bin:/bin", "KEY": str(tmp_path / "site.key"), "HOME": str(home)}
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30, check=True)
+    got = dict(field.split("=", 1) for field in out.stdout.split())
+    assert (got["shadow"], got["key"], got["home"], got["cwd"]) == ("0", "", "0", str(work))
+    assert int(got["pids"]) <= 5, out.stdout  # bwrap's init and the shell's: none of the host's
+    host_links = Path("/proc/net/dev").read_text().count(":")
+    assert int(got["net"]) == host_links, out.stdout
+
+
+def test_the_command_line_binds_only_the_replicas_paths_writable_and_hides_before_binding() -> None:
+    """The pure builder: system dirs read-only, secrets and the home hidden before the replica's
+    own paths are bound over them, the devices only for a replica given GPUs, signals reset."""
+    box = sandbox.Sandbox(
+        bwrap="/usr/bin/bwrap",
+        system=(("/usr", None), ("/bin", "usr/bin")),
+        hidden_files=("/etc/shadow",),
+        hidden_dirs=("/srv/aicc",),
+        runtimes=("/opt/venv",),
+        devices=("/dev/nvidia0",),
+    )
+    work = "/srv/aicc/runs/job_1/0/0/work"
+    argv = box.argv(writable=[work, "/srv/aicc/runs/job_1/outputs"], cwd=work, home="/home/u")
+    pairs = list(pairwise(argv))
+    assert argv[:3] == ["/usr/bin/env", f"--ignore-signal={sandbox.STOP_SIGNALS}", "/usr/bin/bwrap"]
+    assert argv[-2:] == ["/usr/bin/env", f"--default-signal={sandbox.STOP_SIGNALS}"]
+    assert ("--ro-bind-try", "/usr") in pairs and ("--symlink", "usr/bin") in pairs
+    assert ("--ro-bind", "/opt/venv") in pairs and ("--tmpfs", "/home/u") in pairs
+    binds = [argv[i + 1] for i, a in enumerate(argv) if a == "--bind"]
+    assert binds == [work, "/srv/aicc/runs/job_1/outputs"]  # the only writable host paths
+    assert argv.index("/srv/aicc") < argv.index("--bind")  # hidden first, then bound over
+    assert "--dev-bind-try" not in argv and "/dev/nvidia0" not in argv
+    assert ("--unshare-pid", "--unshare-ipc") in pairs and "--die-with-parent" in argv
+    gpus = box.argv(writable=[work], cwd=work, gpus=True)
+    assert ("--dev-bind-try", "/dev/nvidia0") in pairwise(gpus)
+    # A $HOME in a system directory is not covered (it would hide the system).
+    system_home = box.argv(writable=[], cwd="/", home="/usr/lib")
+    assert ("--tmpfs", "/usr/lib") not in pairwise(system_home)
+
+
+def test_an_older_open_home_is_closed_at_start(tmp_path: Path) -> None:
+    """A home an earlier version left 0755 with a 0644 database and token is 0700/0600 once the
+    server has started, and what it writes from then on is private too."""
+    home = tmp_path / "home"
+    home.mkdir(mode=0o755)
+    home.chmod(0o755)
+    for name in ("aicc.db", "admin.token"):
+        (home / name).touch()
+        (home / name).chmod(0o644)
+    with in_process(home) as (api, _state):
+        assert api.get("/healthz").status_code == 200
+        written = [home / "secret.key", home / "blobs"]
+        assert (
+            isolation.open_to_others([home, home / "aicc.db", home / "admin.token", *written]) == []
+        )
