@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import PlainTextResponse
+from pydantic import AfterValidator, AwareDatetime
 
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.billing import budgets, credits, invoices, periods, plans, records
@@ -38,7 +38,7 @@ def effective_price_plan(
     state: StateDep,
     session: SessionDep,
     org: str | None = None,
-    at: datetime | None = None,
+    at: Annotated[AwareDatetime, AfterValidator(periods.in_books)] | None = None,
 ) -> dict[str, Any]:
     """The plan in force for an organization (default: the caller's) at `at` (default: now)."""
     org_id = tenancy.get_org(session, who, org or who.org_id).id

@@ -113,8 +113,10 @@ def list_queues(
 def create_queue(body: schemas.QueueIn, who: CurrentUser, session: SessionDep) -> BaseModel:
     try:
         runtime = parse_duration_s(body.max_runtime) if body.max_runtime is not None else None
-    except ValueError as err:
+    except (ValueError, OverflowError) as err:
         raise Invalid(f"max_runtime: {err}") from None
+    if runtime is not None and runtime > schemas.MAX_QUEUE_RUNTIME_S:
+        raise Invalid(f"max_runtime: at most {schemas.MAX_QUEUE_RUNTIME_S // 86400} days")
     queue = tenancy.create_queue(
         session,
         who,
