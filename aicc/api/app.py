@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from aicc import __version__, portal
+from aicc.api.limits import RequestLimits
 from aicc.api.routers import (
     audit,
     billing,
@@ -50,6 +51,8 @@ def create_app(state: AppState) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, err: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": jsonable_encoder(_printable(err.errors()))}, 422)
+
+    app.add_middleware(RequestLimits, limits=state.settings.limits)
 
     # The portal (issue 6): web pages at `/`, their files at `/static`; the API is unchanged.
     portal.install(app)

@@ -33,7 +33,9 @@ def test_an_empty_idempotency_key_is_a_422_not_a_500(api: TestClient) -> None:
 
 def test_estimate_amounts_beyond_any_model_or_not_numbers(api: TestClient) -> None:
     def estimate(**scenario: Any) -> Any:
-        body = {"scenario": {"scenario": "llm-pretrain", "params": "1B", "tokens": "1B", **scenario}}
+        body = {
+            "scenario": {"scenario": "llm-pretrain", "params": "1B", "tokens": "1B", **scenario}
+        }
         return api.post("/api/v1/estimate", json=body)
 
     for value in (1e308, "1e308", 1e19):
@@ -71,7 +73,12 @@ def test_money_is_bounded_everywhere(api: TestClient) -> None:
     plan = {"name": "p", "effective_from": "2026-01-01" + H, "cpu_core_hour": "1e300"}
     refused(api.post("/api/v1/price-plans", json=plan), "cpu_core_hour")
     for amount in (1e30, -1e30):
-        adjustment = {"org_id": org.org_id, "month": "2026-11", "amount": amount, "description": "x"}
+        adjustment = {
+            "org_id": org.org_id,
+            "month": "2026-11",
+            "amount": amount,
+            "description": "x",
+        }
         refused(api.post("/api/v1/bills/adjustments", json=adjustment), "amount")
 
     # the bound itself is money like any other
@@ -106,7 +113,9 @@ def test_queue_numbers_beyond_int64_are_a_422(api: TestClient) -> None:
         refused(api.post("/api/v1/queues", json={"name": "q", field: BIG}), field)
     for runtime in (str(BIG), "1e400", '"100000000000000000000000d"'):
         body = b'{"name": "q", "max_runtime": %s}' % runtime.encode()
-        answer = api.post("/api/v1/queues", content=body, headers={"Content-Type": "application/json"})
+        answer = api.post(
+            "/api/v1/queues", content=body, headers={"Content-Type": "application/json"}
+        )
         refused(answer, "max_runtime")
     most = 1_000_000
     body = {
