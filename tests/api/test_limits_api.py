@@ -15,7 +15,6 @@ import pytest
 from conftest import make_tenant
 from fastapi.testclient import TestClient
 
-from aicc.api.paging import MAX_PAGE
 from aicc.testing.servers import in_process
 
 LIST_ROUTES = [
@@ -88,7 +87,7 @@ def test_every_list_has_a_page_size_limit(api: TestClient) -> None:
         assert answer.status_code == 422, (path, answer.text)
         assert answer.json()["detail"][0]["loc"] == ["query", "limit"], path
         assert api.get(path, params={"limit": 1}).status_code == 200, path
-    assert api.get("/api/v1/orgs", params={"limit": MAX_PAGE}).status_code == 200
+    assert api.get("/api/v1/orgs", params={"limit": 1000}).status_code == 200
     assert api.get("/api/v1/orgs", params={"cursor": "x"}).status_code == 422
 
 
