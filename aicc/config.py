@@ -21,10 +21,26 @@ class SimulatedGroup(BaseModel):
     count: Annotated[int, Field(ge=1, le=64)] = 1
 
 
+class RateLimit(BaseModel):
+    """Token buckets per API token and per client address, in each server's memory: a burst,
+    then a steady rate; beyond them `429` with `Retry-After` (docs/config.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    per_token_per_s: Annotated[float, Field(gt=0, le=1e6)] = 50.0
+    per_token_burst: Annotated[int, Field(ge=1, le=10**6)] = 1000
+    per_address_per_s: Annotated[float, Field(gt=0, le=1e6)] = 100.0
+    per_address_burst: Annotated[int, Field(ge=1, le=10**6)] = 2000
+
+
 class Limits(BaseModel):
     model_config = ConfigDict(extra="forbid")
     max_pending_per_user: Annotated[int, Field(ge=1)] = 1000
     max_upload_mib: Annotated[int, Field(ge=1)] = 512
+    max_unpacked_mib: Annotated[int, Field(ge=1)] = 1024  # a workdir's files, unpacked
+    max_workdir_files: Annotated[int, Field(ge=1)] = 100_000  # members of a workdir archive
+    max_request_mib: Annotated[int, Field(ge=1, le=1024)] = 8  # any other request body
+    rate_limit: RateLimit = Field(default_factory=RateLimit)
     log_limit_mib: Annotated[int, Field(ge=1)] = 64
     grace_s: Annotated[float, Field(ge=0)] = 10.0
     log_retention_days: Annotated[float, Field(gt=0)] = 30.0

@@ -166,7 +166,12 @@ def private_home(home: Path) -> None:
 def build(settings: config.Settings) -> tuple[FastAPI, AppState]:
     private_home(settings.home)
     db = open_database(settings.db, settings.home)
-    blobs = BlobStore(settings.home / "blobs")
+    limits = settings.limits
+    blobs = BlobStore(
+        settings.home / "blobs",
+        max_unpacked_bytes=limits.max_unpacked_mib * 1024 * 1024,
+        max_members=limits.max_workdir_files,
+    )
     executors = make_executors(settings, blobs)
     try:
         profile = get_profile(settings.policy)

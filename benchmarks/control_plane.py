@@ -4,6 +4,10 @@ Starts a real `aicc serve` (SQLite by default, or `--db URL`) in a temporary hom
 through HTTP, as a user would. Results go to stdout as JSON; BENCHMARKS.md records them.
 
     .venv/bin/python benchmarks/control_plane.py --latency-jobs 20 --submits 500 --clients 8
+    .venv/bin/python benchmarks/control_plane.py --rate-limit-cost --submits 500 --clients 8
+
+`--rate-limit-cost` measures only submit throughput, on two fresh servers one after the other:
+with the rate limiter (the default settings) and with `limits.rate_limit.enabled: false`.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -84,6 +89,24 @@ def throughput(server: ServerProcess, submits: int, clients: int) -> dict[str, f
     return {"submits": submits, "clients": clients, "submits_per_s": submits / elapsed}
 
 
+def rate_limit_cost(tmp: Path, db: str | None, submits: int, clients: int) -> dict[str, Any]:
+    """Submit throughput with the rate limiter on and off, same machine, back to back."""
+    result: dict[str, Any] = {}
+    for name, enabled in (("limiter_on", True), ("limiter_off", False)):
+        home = tmp / name
+        home.mkdir()
+        config = {"limits": {"rate_limit": {"enabled": enabled}}}
+        (home / "config.yaml").write_text(json.dumps(config))  # JSON is YAML
+        server = ServerProcess(home, free_port(), db).start()
+        try:
+            result[name] = throughput(server, submits, clients)
+        finally:
+            server.stop()
+    on, off = result["limiter_on"]["submits_per_s"], result["limiter_off"]["submits_per_s"]
+    result["on_over_off"] = on / off
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency-jobs", type=int, default=20)
@@ -91,12 +114,22 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--db", default=None, help="PostgreSQL URL; default SQLite")
     parser.add_argument("--postgres", action="store_true", help="start a throwaway PostgreSQL")
+    parser.add_argument(
+        "--rate-limit-cost",
+        action="store_true",
+        help="only submit throughput, with the rate limiter and without it",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         if args.postgres:
             from aicc.testing.postgres import start_postgres
 
             args.db = start_postgres(Path(tmp) / "pg").url
+        if args.rate_limit_cost:
+            result = rate_limit_cost(Path(tmp), args.db, args.submits, args.clients)
+            result["database"] = "postgresql" if args.db else "sqlite"
+            print(json.dumps(result, indent=2))
+            return
         server = ServerProcess(Path(tmp) / "home", free_port(), args.db).start()
         try:
             with server.client() as client:

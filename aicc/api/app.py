@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import math
+from decimal import Decimal
+from typing import Any
+
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from aicc import __version__, portal
+from aicc.api.limits import RequestLimits
 from aicc.api.routers import (
     audit,
     billing,
@@ -41,6 +48,28 @@ def create_app(state: AppState) -> FastAPI:
     async def illegal(_request: Request, err: IllegalTransition) -> JSONResponse:
         return JSONResponse({"detail": str(err)}, status_code=409)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, err: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": jsonable_encoder(_printable(err.errors()))}, 422)
+
+    app.add_middleware(RequestLimits, limits=state.settings.limits)
+
     # The portal (issue 6): web pages at `/`, their files at `/static`; the API is unchanged.
     portal.install(app)
     return app
+
+
+def _printable(value: Any) -> Any:
+    """A 422's errors echo the input, which may hold what JSON cannot carry (NaN and infinities,
+    bytes that are not UTF-8): those are given as text, so the answer says what was wrong."""
+    if isinstance(value, dict):
+        return {key: _printable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, Decimal) and not value.is_finite():
+        return str(value)
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", errors="replace")
+    return value

@@ -32,7 +32,7 @@ class Body(BaseModel):
 
 class OrgIn(Body):
     name: Name
-    display_name: str | None = None
+    display_name: Annotated[str | None, Field(max_length=200)] = None
 
 
 class QuotaOut(BaseModel):
@@ -71,7 +71,7 @@ class UserIn(Body):
     org_id: str | None = None
     projects: list[str] | None = None
     password: Annotated[str | None, Field(min_length=8, max_length=200)] = None
-    email: str | None = None
+    email: Annotated[str | None, Field(max_length=200)] = None
 
 
 class User(BaseModel):
@@ -108,13 +108,17 @@ class Token(BaseModel):
     secret: str | None = Field(None, description="only in the answer that creates the token")
 
 
+MAX_QUEUE_JOBS = 1_000_000  # a lane's max_pending and max_running
+MAX_QUEUE_RUNTIME_S = 3650 * 86400  # ten years; the column holds 32 bits
+
+
 class QueueIn(Body):
     name: Name
-    project: str | None = None
-    priority: int = 100
-    max_runtime: str | int | None = None
-    max_pending: Annotated[int | None, Field(ge=1)] = None
-    max_running: Annotated[int | None, Field(ge=1)] = None
+    project: Annotated[str | None, Field(max_length=100)] = None
+    priority: Annotated[int, Field(ge=-1_000_000, le=1_000_000)] = 100
+    max_runtime: Annotated[str, Field(max_length=100)] | int | None = None
+    max_pending: Annotated[int | None, Field(ge=1, le=MAX_QUEUE_JOBS)] = None
+    max_running: Annotated[int | None, Field(ge=1, le=MAX_QUEUE_JOBS)] = None
 
 
 class Queue(BaseModel):

@@ -19,6 +19,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from aicc.billing import periods
+from aicc.billing.periods import BookDate
 from aicc.core import catalog
 from aicc.core.tenancy import Principal, Role, can_read
 from aicc.estimate.pricing import ZERO, Currency, Money, Subsidy, Voucher, to_money
@@ -45,9 +46,11 @@ class VoucherIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     amount: Money = Field(gt=0)
     currency: Currency = "CNY"
-    accelerators: list[str] = Field(default_factory=list, description="models it pays; [] all")
-    valid_from: date | None = Field(default=None, description="default: today")
-    valid_until: date | None = None
+    accelerators: list[str] = Field(
+        default_factory=list, max_length=100, description="models it pays; [] all"
+    )
+    valid_from: BookDate | None = Field(default=None, description="default: today")
+    valid_until: BookDate | None = None
 
     @model_validator(mode="after")
     def _window(self) -> VoucherIn:
@@ -63,9 +66,9 @@ class SubsidyIn(BaseModel):
     rate: Decimal = Field(gt=0, le=1, description="share of the discounted fee, e.g. 0.5")
     yearly_cap: Money | None = Field(default=None, description="per organization and year")
     currency: Currency = "CNY"
-    accelerators: list[str] = Field(default_factory=list)
-    valid_from: date | None = None
-    valid_until: date | None = None
+    accelerators: list[str] = Field(default_factory=list, max_length=100)
+    valid_from: BookDate | None = None
+    valid_until: BookDate | None = None
 
 
 # --- what issued invoices took ------------------------------------------------------------------

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from aicc.billing import credits, periods, rating
 from aicc.billing.plans import Plans
 from aicc.core.tenancy import Principal, Role
-from aicc.estimate.pricing import ZERO, Currency, PricePlan, settle, to_money
+from aicc.estimate.pricing import MAX_MONEY, ZERO, Currency, PricePlan, settle, to_money
 from aicc.services import audit, tenancy
 from aicc.services.common import Conflict, Forbidden, Invalid, new_id, utcnow
 from aicc.store.tables import (
@@ -52,7 +52,9 @@ class AdjustmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     org_id: str
     month: str = Field(description="the (open) month whose invoice carries it, YYYY-MM")
-    amount: Decimal = Field(allow_inf_nan=False, description="signed: negative is a credit")
+    amount: Decimal = Field(
+        ge=-MAX_MONEY, le=MAX_MONEY, allow_inf_nan=False, description="signed: negative is a credit"
+    )
     currency: Currency = "CNY"
     description: str = Field(min_length=1, max_length=500)
     project_id: str | None = None

@@ -10,7 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, TypeVar
 from zoneinfo import ZoneInfo
+
+from pydantic import AfterValidator
 
 HOUR = timedelta(hours=1)
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -31,12 +34,33 @@ def hour_segments(start: datetime, end: datetime) -> Iterator[tuple[datetime, da
         at = stop
 
 
+FIRST_YEAR, LAST_YEAR = 1970, 9998  # books outside these years are refused, not computed
+
+
 def parse_month(text: str) -> str:
     """`2026-11` as given, checked; raises ValueError saying what to write."""
     match = _MONTH.match(text.strip())
     if not match or not 1 <= int(match.group(2)) <= 12:
         raise ValueError(f"month {text!r} must be written YYYY-MM, e.g. 2026-11")
+    if not FIRST_YEAR <= int(match.group(1)) <= LAST_YEAR:
+        raise ValueError(f"month {text!r} must be within the years {FIRST_YEAR} to {LAST_YEAR}")
     return text.strip()
+
+
+def check_year(year: int, what: str) -> None:
+    """ValueError for a day or instant outside the years books are kept for."""
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise ValueError(f"{what} must be within the years {FIRST_YEAR} to {LAST_YEAR}")
+
+
+def in_books(value: DayOrTime) -> DayOrTime:
+    """A validator: the date or instant lies within the years books are kept for."""
+    check_year(value.year, "the date")
+    return value
+
+
+DayOrTime = TypeVar("DayOrTime", date, datetime)
+BookDate = Annotated[date, AfterValidator(in_books)]
 
 
 def month_of(at: datetime, zone: str) -> str:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from aicc.billing import periods
 from aicc.core.tenancy import Principal, can_read
 from aicc.estimate.pricing import Currency, Money, PricePlan, Rate
 from aicc.services import audit, tenancy
@@ -52,6 +53,7 @@ class PlanIn(BaseModel):
     def _whole_hour(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("give a time zone, e.g. 2026-11-01T00:00:00+08:00")
+        periods.check_year(value.year, "effective_from")
         if value.minute or value.second or value.microsecond:
             raise ValueError("a plan starts on a whole hour (usage is cut at whole hours)")
         return value.astimezone(UTC)

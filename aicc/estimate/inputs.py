@@ -15,6 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from aicc.estimate.workload import Workload
 
 _AMOUNT = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([kmbgt]?)\s*$", re.IGNORECASE)
+MAX_AMOUNT = 1e18  # a billion billion parameters or tokens: beyond any model, within floats
 _SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
 KAPLAN = "Kaplan et al. 2020, 'Scaling Laws for Neural Language Models', §2.1"
 
@@ -33,6 +34,8 @@ def parse_amount(value: object, *, allow_zero: bool = False) -> float:
         number = float(value)
     if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
         raise ValueError(f"must be {'zero or ' if allow_zero else ''}positive: {hint}")
+    if number > MAX_AMOUNT:
+        raise ValueError(f"must be at most {MAX_AMOUNT:g}: {hint}")
     return number
 
 

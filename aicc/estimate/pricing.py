@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -35,16 +35,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from aicc.core import catalog
 
 CENT = Decimal("0.01")
+_WIDE = Context(prec=400)  # every finite float's cents: an estimate of a huge job still prices
 ZERO = Decimal("0.00")
 
-Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+MAX_MONEY = Decimal(10**12)  # any one price, voucher, cap, budget or adjustment
+Money = Annotated[Decimal, Field(ge=0, le=MAX_MONEY, allow_inf_nan=False)]
 Rate = Annotated[Decimal, Field(ge=0, lt=1, allow_inf_nan=False)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. CNY")]
 
 
 def to_money(amount: Decimal) -> Decimal:
     """Round half-up to 0.01, the rule of every invoice line."""
-    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP, context=_WIDE)
 
 
 def line_amount(quantity: float | Decimal, unit_price: Decimal) -> Decimal:

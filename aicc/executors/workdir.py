@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from aicc.store.blobs import BlobStore
+from aicc.store.blobs import BlobError, BlobStore
 
 WORK = "work"
 OUTPUTS = "outputs"
@@ -54,13 +54,18 @@ def prepare(
 
 def materialize(blobs: BlobStore | None, sha256: str | None, workdir: Path) -> None:
     """Unpack into a temporary sibling, then rename: a crash never leaves half a workdir. No
-    digest gives an empty directory."""
+    digest gives an empty directory. An archive beyond the store's limits of unpacked bytes
+    and files (`limits.max_unpacked_mib`, `limits.max_workdir_files`) is refused before a
+    byte is written: WorkdirError, which fails the replica with that message."""
     partial = workdir.with_name(workdir.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     if sha256:
         if blobs is None:
             raise WorkdirError("this executor has no blob store to unpack workdirs from")
-        blobs.materialize(sha256, partial)
+        try:
+            blobs.materialize(sha256, partial)
+        except BlobError as err:
+            raise WorkdirError(f"workdir {sha256[:12]}: {err}") from None
     else:
         partial.mkdir()
     os.replace(partial, workdir)

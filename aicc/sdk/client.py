@@ -262,6 +262,17 @@ class Client:
     def _call(self, method: str, path: str, **kwargs: Any) -> Json:
         return _body(self._send(method, path, **kwargs))
 
+    def _all(self, path: str, params: dict[str, Any] | None = None) -> Json:
+        """A list route read whole: its pages (at most 1000 items each), cursor after cursor."""
+        items: list[Json] = []
+        cursor: str | None = None
+        while True:
+            answer = self._call("GET", path, params={**(params or {}), "cursor": cursor})
+            items.extend(answer.get("items", []))
+            cursor = answer.get("next_cursor")
+            if not cursor:
+                return {**answer, "items": items, "next_cursor": None}
+
     @contextmanager
     def _stream(
         self, path: str, params: dict[str, Any], *, read_timeout: float | None
@@ -309,7 +320,7 @@ class Client:
     # --- nodes -----------------------------------------------------------------------------------
 
     def nodes(self) -> Json:
-        return self._call("GET", _path("nodes"))
+        return self._all(_path("nodes"))
 
     def import_nodes(self, doc: Mapping[str, Any]) -> Json:
         """Send an inventory document (config.md), already read from YAML, as JSON."""
@@ -329,14 +340,14 @@ class Client:
     # --- tenancy ---------------------------------------------------------------------------------
 
     def orgs(self) -> Json:
-        return self._call("GET", _path("orgs"))
+        return self._all(_path("orgs"))
 
     def create_org(self, name: str, display_name: str | None = None) -> Json:
         body = _params(name=name, display_name=display_name)
         return self._call("POST", _path("orgs"), json=body)
 
     def projects(self) -> Json:
-        return self._call("GET", _path("projects"))
+        return self._all(_path("projects"))
 
     def create_project(self, name: str, org_id: str | None = None) -> Json:
         return self._call("POST", _path("projects"), json=_params(name=name, org_id=org_id))
@@ -353,7 +364,7 @@ class Client:
         )
 
     def users(self) -> Json:
-        return self._call("GET", _path("users"))
+        return self._all(_path("users"))
 
     def create_user(
         self,
@@ -367,7 +378,7 @@ class Client:
         return self._call("POST", _path("users"), json=body)
 
     def tokens(self) -> Json:
-        return self._call("GET", _path("tokens"))
+        return self._all(_path("tokens"))
 
     def create_token(
         self, name: str, expires_in_days: int | None = None, user_id: str | None = None
@@ -380,7 +391,7 @@ class Client:
         return self._call("DELETE", _path("tokens", token_id))
 
     def queues(self, project: str | None = None) -> Json:
-        return self._call("GET", _path("queues"), params={"project": project})
+        return self._all(_path("queues"), {"project": project})
 
     def create_queue(
         self,
@@ -403,7 +414,7 @@ class Client:
         return self._call("POST", _path("queues"), json=body)
 
     def secrets(self, project: str | None = None) -> Json:
-        return self._call("GET", _path("secrets"), params={"project": project})
+        return self._all(_path("secrets"), {"project": project})
 
     def set_secret(self, name: str, value: str, project: str | None = None) -> Json:
         """Create or replace; the answer never contains the value."""
@@ -572,7 +583,7 @@ class Client:
     # --- prices, credits, budgets (docs/billing.md) ----------------------------------------------
 
     def price_plans(self, org: str | None = None) -> Json:
-        return self._call("GET", _path("price-plans"), params={"org": org})
+        return self._all(_path("price-plans"), {"org": org})
 
     def create_price_plan(self, doc: Mapping[str, Any]) -> Json:
         return self._call("POST", _path("price-plans"), json=dict(doc))
@@ -581,19 +592,19 @@ class Client:
         return self._call("GET", _path("price-plans", "effective"), params={"org": org, "at": at})
 
     def vouchers(self, org: str | None = None) -> Json:
-        return self._call("GET", _path("vouchers"), params={"org": org})
+        return self._all(_path("vouchers"), {"org": org})
 
     def create_voucher(self, body: Mapping[str, Any]) -> Json:
         return self._call("POST", _path("vouchers"), json=dict(body))
 
     def subsidies(self) -> Json:
-        return self._call("GET", _path("subsidies"))
+        return self._all(_path("subsidies"))
 
     def create_subsidy(self, body: Mapping[str, Any]) -> Json:
         return self._call("POST", _path("subsidies"), json=dict(body))
 
     def budgets(self) -> Json:
-        return self._call("GET", _path("budgets"))
+        return self._all(_path("budgets"))
 
     def set_budget(
         self, body: Mapping[str, Any], *, project: str | None = None, org: str | None = None
@@ -640,4 +651,4 @@ class Client:
         return self._call("POST", _path("bills", "adjustments"), json=dict(body))
 
     def invoices(self, org: str | None = None) -> Json:
-        return self._call("GET", _path("invoices"), params={"org": org})
+        return self._all(_path("invoices"), {"org": org})

@@ -23,16 +23,24 @@ from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.store.tables import DeviceRow, EventRow, JobRow, NodeRow, ReplicaRow
 
 HOLDING = ("scheduled", "running")  # replica states that occupy resources
+# What one node may declare: far above any machine, and within the database's 32-bit integers.
+MAX_NODE_CPU_MILLI = 100_000_000  # 100,000 cores
+MAX_NODE_MEMORY_MIB = 1 << 30  # 1 PiB
+MAX_DEVICE_MEMORY_MIB = 1 << 24  # 16 TiB
+MAX_LABELS = 64
+Label = Annotated[str, Field(max_length=253)]
 
 
 class InventoryDevices(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    model: str
+    model: Annotated[str, Field(max_length=64)]
     count: Annotated[int, Field(ge=1, le=64)] = 1
-    memory_mib: int | None = None
+    memory_mib: Annotated[int | None, Field(ge=1, le=MAX_DEVICE_MEMORY_MIB)] = None
     simulated: bool = False
-    mig: list[str] = Field(
-        default_factory=list, description="MIG slices of each device, by profile (simulated only)"
+    mig: list[Annotated[str, Field(max_length=32)]] = Field(
+        default_factory=list,
+        max_length=64,
+        description="MIG slices of each device, by profile (simulated only)",
     )
 
     @model_validator(mode="before")
@@ -44,12 +52,12 @@ class InventoryDevices(BaseModel):
 class InventoryNode(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
-    executor: str = "local"
-    cpu_milli: Annotated[int, Field(ge=1)]
-    memory_mib: Annotated[int, Field(ge=1)]
-    address: str | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
-    devices: list[InventoryDevices] = Field(default_factory=list)
+    executor: Annotated[str, Field(max_length=32)] = "local"
+    cpu_milli: Annotated[int, Field(ge=1, le=MAX_NODE_CPU_MILLI)]
+    memory_mib: Annotated[int, Field(ge=1, le=MAX_NODE_MEMORY_MIB)]
+    address: Annotated[str | None, Field(max_length=200)] = None
+    labels: dict[Label, Label] = Field(default_factory=dict, max_length=MAX_LABELS)
+    devices: list[InventoryDevices] = Field(default_factory=list, max_length=64)
 
     @model_validator(mode="before")
     @classmethod
@@ -71,7 +79,7 @@ class Inventory(BaseModel):
     """The YAML an operator writes to add nodes (docs/config.md)."""
 
     model_config = ConfigDict(extra="forbid")
-    nodes: list[InventoryNode]
+    nodes: list[InventoryNode] = Field(max_length=100_000)
 
 
 @dataclass

@@ -118,15 +118,26 @@ class _Tree:
             raise BlobError(f"unsafe entry {member.name!r} in archive: not a file, dir or link")
 
 
-def _validate(members: Iterable[tarfile.TarInfo], max_unpacked_bytes: int | None) -> None:
+def _validate(
+    members: Iterable[tarfile.TarInfo],
+    max_unpacked_bytes: int | None,
+    max_members: int | None = None,
+) -> list[tarfile.TarInfo]:
+    """Check each member as it is read (so a bomb stops at its first header past a limit) and
+    return them all."""
     tree = _Tree()
     unpacked = 0
+    checked = []
     for member in members:
+        checked.append(member)
+        if max_members is not None and len(checked) > max_members:
+            raise BlobError(f"archive has more than the limit of {max_members} files and dirs")
         tree.add(member)
         if member.isreg():
             unpacked += member.size
             if max_unpacked_bytes is not None and unpacked > max_unpacked_bytes:
                 raise BlobError(f"archive unpacks to more than the {max_unpacked_bytes} byte limit")
+    return checked
 
 
 class BlobStore:
@@ -134,9 +145,16 @@ class BlobStore:
 
     Safe for concurrent use by several processes on one filesystem: writes go through a
     temporary file and an atomic rename, and a blob is immutable once in place.
+    `max_unpacked_bytes` and `max_members` bound what an archive may unpack to; both are
+    checked when it is stored and again when it is extracted (limits may have been lowered
+    since, and a replica's disk is not the server's).
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(
+        self, root: Path, *, max_unpacked_bytes: int | None = None, max_members: int | None = None
+    ) -> None:
+        self.max_unpacked_bytes = max_unpacked_bytes
+        self.max_members = max_members
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._tmp = self.root / "tmp"
@@ -158,7 +176,8 @@ class BlobStore:
 
         Raises BlobError when the stream exceeds ``max_bytes`` (reading stops there), when the
         digest differs from ``expected_sha256``, when it is not a tar.gz, when any member is
-        unsafe (see ``materialize``) or when its files total more than ``max_unpacked_bytes``.
+        unsafe (see ``materialize``), when its files total more than ``max_unpacked_bytes``
+        (default: the store's) or when it has more members than the store's ``max_members``.
         Storing a blob that already exists keeps the existing file.
         """
         if expected_sha256 is not None:
@@ -180,7 +199,7 @@ class BlobStore:
             sha256 = digest.hexdigest()
             if expected_sha256 is not None and sha256 != expected_sha256:
                 raise BlobError(f"digest mismatch: expected {expected_sha256}, received {sha256}")
-            self._check_archive(tmp, max_unpacked_bytes)
+            self._check_archive(tmp, max_unpacked_bytes or self.max_unpacked_bytes)
             final = self._path(sha256)
             if final.exists():  # same digest, same bytes: keep the stored one
                 tmp.unlink()
@@ -193,11 +212,10 @@ class BlobStore:
             tmp.unlink(missing_ok=True)
             raise
 
-    @staticmethod
-    def _check_archive(path: Path, max_unpacked_bytes: int | None) -> None:
+    def _check_archive(self, path: Path, max_unpacked_bytes: int | None) -> None:
         try:
             with tarfile.open(path, mode="r:gz") as tar:
-                _validate(tar, max_unpacked_bytes)
+                _validate(tar, max_unpacked_bytes, self.max_members)
         except _ARCHIVE_ERRORS as exc:
             raise BlobError(f"not a valid tar.gz archive: {exc}") from exc
 
@@ -214,7 +232,8 @@ class BlobStore:
 
         Every member is checked before anything is written: no absolute paths, no '..', no
         symlink resolving outside ``dest`` (chains included), no writing through a symlink, hard
-        links only to earlier files, no devices or FIFOs. Extraction then uses tarfile's
+        links only to earlier files, no devices or FIFOs, no more than the store's limits of
+        unpacked bytes and members. Extraction then uses tarfile's
         ``data`` filter. On any failure BlobError (or the OSError) is raised and what was
         extracted is removed; FileNotFoundError if the blob is absent.
         """
@@ -228,8 +247,7 @@ class BlobStore:
         try:
             with tarfile.open(blob, mode="r:gz") as tar:
                 tar.errorlevel = 1
-                members = tar.getmembers()
-                _validate(members, None)
+                members = _validate(tar, self.max_unpacked_bytes, self.max_members)
                 dest.mkdir(parents=True, exist_ok=True)
                 tar.extractall(dest, members=members, filter="data")
         except BaseException as exc:

@@ -18,7 +18,7 @@ def entries(
     who: CurrentUser,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[int | None, Query(ge=1)] = None,
+    cursor: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     action: str | None = None,
 ) -> schemas.Page[schemas.AuditEntry]:
     rows = audit.entries(session, who, limit=limit, before_id=cursor, action=action)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import PlainTextResponse
+from pydantic import AfterValidator, AwareDatetime
 
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
+from aicc.api.paging import Cursor, Limit, page
 from aicc.billing import budgets, credits, invoices, periods, plans, records
 from aicc.services import tenancy
 from aicc.services.common import utcnow
@@ -18,10 +19,15 @@ router = APIRouter(prefix="/api/v1", tags=["billing"])
 
 @router.get("/price-plans")
 def list_price_plans(
-    who: CurrentUser, session: SessionDep, org: str | None = None
+    who: CurrentUser,
+    session: SessionDep,
+    org: str | None = None,
+    limit: Limit = 1000,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Every version of the center's plan and of the organizations the caller may read."""
-    return {"items": [plans.as_dict(r) for r in plans.visible(session, who, org_id=org)]}
+    rows = page(plans.visible(session, who, org_id=org), limit, cursor)
+    return {**rows, "items": [plans.as_dict(r) for r in rows["items"]]}
 
 
 @router.post("/price-plans", status_code=201)
@@ -38,7 +44,7 @@ def effective_price_plan(
     state: StateDep,
     session: SessionDep,
     org: str | None = None,
-    at: datetime | None = None,
+    at: Annotated[AwareDatetime, AfterValidator(periods.in_books)] | None = None,
 ) -> dict[str, Any]:
     """The plan in force for an organization (default: the caller's) at `at` (default: now)."""
     org_id = tenancy.get_org(session, who, org or who.org_id).id
@@ -53,9 +59,15 @@ def effective_price_plan(
 
 
 @router.get("/vouchers")
-def list_vouchers(who: CurrentUser, session: SessionDep, org: str | None = None) -> dict[str, Any]:
+def list_vouchers(
+    who: CurrentUser,
+    session: SessionDep,
+    org: str | None = None,
+    limit: Limit = 1000,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
     """Vouchers the caller may see, each with `remaining`: what issued invoices left."""
-    return {"items": credits.vouchers(session, who, org_id=org)}
+    return page(credits.vouchers(session, who, org_id=org), limit, cursor)
 
 
 @router.post("/vouchers", status_code=201)
@@ -73,10 +85,16 @@ def get_voucher(voucher_id: str, who: CurrentUser, session: SessionDep) -> dict[
 
 
 @router.get("/subsidies")
-def list_subsidies(who: CurrentUser, state: StateDep, session: SessionDep) -> dict[str, Any]:
+def list_subsidies(
+    who: CurrentUser,
+    state: StateDep,
+    session: SessionDep,
+    limit: Limit = 1000,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
     """Programs that apply to the caller's organization, with this year's cap left."""
     zone = state.settings.site.timezone
-    return {"items": credits.subsidies(session, who, zone=zone, now=utcnow())}
+    return page(credits.subsidies(session, who, zone=zone, now=utcnow()), limit, cursor)
 
 
 @router.post("/subsidies", status_code=201)
@@ -106,10 +124,16 @@ def _budget(
 
 
 @router.get("/budgets")
-def list_budgets(who: CurrentUser, state: StateDep, session: SessionDep) -> dict[str, Any]:
+def list_budgets(
+    who: CurrentUser,
+    state: StateDep,
+    session: SessionDep,
+    limit: Limit = 1000,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
     """Budgets the caller may see, with this month's `spent`, `committed` (running jobs until
     their declared end) and `left`."""
-    return {"items": _budgets(state, session, who)}
+    return page(_budgets(state, session, who), limit, cursor)
 
 
 @router.put("/projects/{project_id}/budget")
@@ -238,6 +262,12 @@ def add_adjustment(
 
 
 @router.get("/invoices")
-def list_invoices(who: CurrentUser, session: SessionDep, org: str | None = None) -> dict[str, Any]:
+def list_invoices(
+    who: CurrentUser,
+    session: SessionDep,
+    org: str | None = None,
+    limit: Limit = 1000,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
     """Issued invoices of the caller's organization (org admins; center admins: all)."""
-    return {"items": invoices.issued(session, who, org_id=org), "next_cursor": None}
+    return page(invoices.issued(session, who, org_id=org), limit, cursor)

@@ -31,7 +31,7 @@ def submit(
     who: CurrentUser,
     state: StateDep,
     response: Response,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> schemas.Job:
     """Accept a job; a retry with the same `Idempotency-Key` returns the same job (200)."""
     limits = SubmitLimits(max_pending_per_user=state.settings.limits.max_pending_per_user)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -20,7 +20,7 @@ def utilization(
     state: StateDep,
     session: SessionDep,
     by: kpis.By = "pool",
-    day: date | None = None,
+    day: periods.BookDate | None = None,
     days: Annotated[int, Query(ge=1, le=92)] = 1,
 ) -> dict[str, Any]:
     """Allocation and busy rates per pool, accelerator model or organization, per day of the

@@ -6,6 +6,7 @@ from fastapi import APIRouter, BackgroundTasks
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
+from aicc.api.paging import Cursor, Limit, page
 from aicc.core.topology import NodeState
 from aicc.services import nodes
 from aicc.services.common import utcnow
@@ -14,8 +15,11 @@ router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"])
 
 
 @router.get("", response_model=schemas.Page[schemas.Node])
-def list_nodes(who: CurrentUser, session: SessionDep) -> dict[str, object]:
-    return {"items": schemas.node_out(session, nodes.list_nodes(session))}
+def list_nodes(
+    who: CurrentUser, session: SessionDep, limit: Limit = 1000, cursor: Cursor = None
+) -> dict[str, object]:
+    rows = page(nodes.list_nodes(session), limit, cursor)
+    return {**rows, "items": schemas.node_out(session, rows["items"])}
 
 
 @router.post("/import", response_model=schemas.Page[schemas.Node])

@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
+from aicc.api.paging import Cursor, Limit, page
 from aicc.core.units import parse_duration_s
 from aicc.services import quotas, secrets, tenancy, tokens
 from aicc.services.common import Invalid
@@ -19,8 +20,11 @@ def _out(model: type[BaseModel], row: object) -> BaseModel:
 
 
 @router.get("/orgs", response_model=schemas.Page[schemas.Org])
-def list_orgs(who: CurrentUser, session: SessionDep) -> dict[str, object]:
-    return {"items": [_out(schemas.Org, o) for o in tenancy.list_orgs(session, who)]}
+def list_orgs(
+    who: CurrentUser, session: SessionDep, limit: Limit = 1000, cursor: Cursor = None
+) -> dict[str, object]:
+    rows = page(tenancy.list_orgs(session, who), limit, cursor)
+    return {**rows, "items": [_out(schemas.Org, o) for o in rows["items"]]}
 
 
 @router.post("/orgs", response_model=schemas.Org, status_code=201)
@@ -43,8 +47,11 @@ def set_org_quota(
 
 
 @router.get("/projects", response_model=schemas.Page[schemas.Project])
-def list_projects(who: CurrentUser, session: SessionDep) -> dict[str, object]:
-    return {"items": [_out(schemas.Project, p) for p in tenancy.list_projects(session, who)]}
+def list_projects(
+    who: CurrentUser, session: SessionDep, limit: Limit = 1000, cursor: Cursor = None
+) -> dict[str, object]:
+    rows = page(tenancy.list_projects(session, who), limit, cursor)
+    return {**rows, "items": [_out(schemas.Project, p) for p in rows["items"]]}
 
 
 @router.post("/projects", response_model=schemas.Project, status_code=201)
@@ -78,8 +85,11 @@ def add_member(
 
 
 @router.get("/users", response_model=schemas.Page[schemas.User])
-def list_users(who: CurrentUser, session: SessionDep) -> dict[str, object]:
-    return {"items": [_out(schemas.User, u) for u in tenancy.list_users(session, who)]}
+def list_users(
+    who: CurrentUser, session: SessionDep, limit: Limit = 1000, cursor: Cursor = None
+) -> dict[str, object]:
+    rows = page(tenancy.list_users(session, who), limit, cursor)
+    return {**rows, "items": [_out(schemas.User, u) for u in rows["items"]]}
 
 
 @router.post("/users", response_model=schemas.User, status_code=201)
@@ -104,17 +114,24 @@ def get_user(user_id: str, who: CurrentUser, session: SessionDep) -> BaseModel:
 
 @router.get("/queues", response_model=schemas.Page[schemas.Queue])
 def list_queues(
-    who: CurrentUser, session: SessionDep, project: str | None = None
+    who: CurrentUser,
+    session: SessionDep,
+    project: str | None = None,
+    limit: Limit = 1000,
+    cursor: Cursor = None,
 ) -> dict[str, object]:
-    return {"items": [_out(schemas.Queue, q) for q in tenancy.list_queues(session, who, project)]}
+    rows = page(tenancy.list_queues(session, who, project), limit, cursor)
+    return {**rows, "items": [_out(schemas.Queue, q) for q in rows["items"]]}
 
 
 @router.post("/queues", response_model=schemas.Queue, status_code=201)
 def create_queue(body: schemas.QueueIn, who: CurrentUser, session: SessionDep) -> BaseModel:
     try:
         runtime = parse_duration_s(body.max_runtime) if body.max_runtime is not None else None
-    except ValueError as err:
+    except (ValueError, OverflowError) as err:
         raise Invalid(f"max_runtime: {err}") from None
+    if runtime is not None and runtime > schemas.MAX_QUEUE_RUNTIME_S:
+        raise Invalid(f"max_runtime: at most {schemas.MAX_QUEUE_RUNTIME_S // 86400} days")
     queue = tenancy.create_queue(
         session,
         who,
@@ -129,8 +146,11 @@ def create_queue(body: schemas.QueueIn, who: CurrentUser, session: SessionDep) -
 
 
 @router.get("/tokens", response_model=schemas.Page[schemas.Token])
-def list_tokens(who: CurrentUser, session: SessionDep) -> dict[str, object]:
-    return {"items": [_out(schemas.Token, t) for t in tokens.list_tokens(session, who)]}
+def list_tokens(
+    who: CurrentUser, session: SessionDep, limit: Limit = 1000, cursor: Cursor = None
+) -> dict[str, object]:
+    rows = page(tokens.list_tokens(session, who), limit, cursor)
+    return {**rows, "items": [_out(schemas.Token, t) for t in rows["items"]]}
 
 
 @router.post("/tokens", response_model=schemas.Token, status_code=201)
@@ -153,11 +173,14 @@ def revoke_token(token_id: str, who: CurrentUser, session: SessionDep) -> BaseMo
 
 @router.get("/secrets", response_model=schemas.Page[schemas.Secret])
 def list_secrets(
-    who: CurrentUser, session: SessionDep, project: str | None = None
+    who: CurrentUser,
+    session: SessionDep,
+    project: str | None = None,
+    limit: Limit = 1000,
+    cursor: Cursor = None,
 ) -> dict[str, object]:
-    return {
-        "items": [_out(schemas.Secret, s) for s in secrets.names(session, who, project=project)]
-    }
+    rows = page(secrets.names(session, who, project=project), limit, cursor)
+    return {**rows, "items": [_out(schemas.Secret, s) for s in rows["items"]]}
 
 
 @router.put("/secrets/{name}", response_model=schemas.Secret)

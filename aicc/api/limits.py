@@ -1,0 +1,156 @@
+"""Limits in front of every route: the size of a request body (413) and token-bucket rate limits
+per API token and per client address (429 with `Retry-After`).
+
+A plain ASGI middleware, so it costs one dictionary look-up per request and never wraps a
+streamed answer (log follow). The buckets live in this server process's memory: a restart
+refills them, and each server of several behind a balancer counts its own requests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from aicc.config import Limits
+
+# Not counted: health probes, and the portal's static files a page load pulls in.
+_EXEMPT = ("/healthz", "/static/")
+# Streams its body to disk under its own, larger limit (`limits.max_upload_mib`).
+_UPLOAD = ("POST", "/api/v1/workdirs")
+
+
+class TokenBuckets:
+    """One bucket per key: `burst` requests at once, refilled at `rate` per second. The least
+    recently seen keys are forgotten beyond `max_keys`, so made-up tokens cannot fill memory
+    (they still share their address's bucket)."""
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int,
+        *,
+        max_keys: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rate, self.burst, self.max_keys, self.clock = rate, burst, max_keys, clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> float:
+        """Spend one request from `key`'s bucket: 0.0 when allowed, else the seconds until
+        the bucket holds a whole request again."""
+        now = self.clock()
+        with self._lock:
+            tokens, last = self._buckets.pop(key, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+            wait = 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+            self._buckets[key] = (tokens - 1 if wait == 0 else tokens, now)
+            while len(self._buckets) > self.max_keys:
+                self._buckets.popitem(last=False)
+        return wait
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def _token_key(scope: Scope) -> str | None:
+    """The bearer token, hashed (the secret itself is not kept), or None without one."""
+    auth = _header(scope, b"authorization")
+    if not auth or auth[:7].lower() != b"bearer ":
+        return None
+    return hashlib.sha256(auth[7:].strip()).hexdigest()[:32]
+
+
+class RequestLimits:
+    """413 for a body over `limits.max_request_mib` (the workdir upload has its own limit);
+    429 with `Retry-After` when the caller's token or address has no request left."""
+
+    def __init__(self, app: ASGIApp, limits: Limits) -> None:
+        self.app = app
+        self.max_body = limits.max_request_mib * 1024 * 1024
+        rate = limits.rate_limit
+        self.rate_limit = rate
+        self.tokens = TokenBuckets(rate.per_token_per_s, rate.per_token_burst)
+        self.addresses = TokenBuckets(rate.per_address_per_s, rate.per_address_burst)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(_EXEMPT):
+            await self.app(scope, receive, send)
+            return
+        if self.rate_limit.enabled:
+            refused = self._throttle(scope)
+            if refused is not None:
+                await refused(scope, receive, send)
+                return
+        if (scope["method"], scope["path"].rstrip("/")) == _UPLOAD:
+            await self.app(scope, receive, send)
+            return
+        body = await self._read_body(scope, receive)
+        if body is None:
+            detail = f"request body larger than the {self.max_body} byte limit"
+            await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
+            return
+        await self.app(scope, _replay(body, receive), send)
+
+    def _throttle(self, scope: Scope) -> JSONResponse | None:
+        client = scope.get("client")
+        address = client[0] if client else ""
+        wait = self.addresses.take(address)
+        who, rate, burst = "address", self.addresses.rate, self.addresses.burst
+        token = _token_key(scope)
+        if not wait and token is not None:
+            wait = self.tokens.take(token)
+            who, rate, burst = "token", self.tokens.rate, self.tokens.burst
+        if not wait:
+            return None
+        seconds = max(1, math.ceil(wait))
+        detail = (
+            f"too many requests from this {who}: at most {rate:g} a second, bursts of {burst}; "
+            f"retry after {seconds} s"
+        )
+        return JSONResponse(
+            {"detail": detail}, status_code=429, headers={"Retry-After": str(seconds)}
+        )
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> list[Message] | None:
+        """The request's messages, or None as soon as they exceed the limit (declared in
+        Content-Length or counted while they arrive, for a chunked body)."""
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            return None
+        messages: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                return messages
+            size += len(message.get("body", b""))
+            if size > self.max_body:
+                return None
+            if not message.get("more_body", False):
+                return messages
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """The body read ahead, then the real channel (a streamed answer waits on it for the
+    client's disconnect)."""
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replayed
