@@ -11,10 +11,10 @@ nobody can lock a person out from where they usually sign in:
 - one name from one address (`PAIR_FAILURES`): a guesser at one address stops there, while the
   same person signs in from anywhere else and other people from that address still can;
 - one address, any names (`ADDRESS_FAILURES`): one address spraying many names;
-- one name, any addresses (`NAME_FAILURES`): guessing spread over many addresses. This one does
-  not apply to a browser that holds the name's *device cookie*, a sealed note set when that
-  person signed in there with their password (OWASP's device cookies), so an attacker's
-  failures elsewhere never lock the person out of their own browser.
+- one name, any addresses (`NAME_FAILURES`): guessing spread over many addresses.
+The last two do not apply to a browser that holds the name's *device cookie*, a sealed note set
+when that person signed in there with their password (OWASP's device cookies), so failures by
+others, at other addresses or behind the same one, never lock a person out of their own browser.
 The address is the socket's peer, or a trusted proxy's X-Forwarded-For (`api.deps.client_address`).
 """
 
@@ -89,17 +89,16 @@ def same_token(given: str | None, expected: str | None) -> bool:
 def check_throttle(
     session: Session, *, username: str, client: str, now: datetime, known_device: bool = False
 ) -> None:
-    """Raise Throttled if this name from this address, this address, or (for a browser without
-    the name's device cookie) this name failed too often within the window."""
+    """Raise Throttled if this name from this address, or (for a browser without the name's
+    device cookie) this address or this name, failed too often within the window."""
     since = now - WINDOW
     name = SignInFailureRow.username == username[:64]
     address = SignInFailureRow.client == client[:100]
-    rules: list[tuple[ColumnElement[bool], int]] = [
-        (and_(name, address), PAIR_FAILURES),
-        (address, ADDRESS_FAILURES),
-    ]
-    if username and not known_device:
-        rules.append((name, NAME_FAILURES))
+    rules: list[tuple[ColumnElement[bool], int]] = [(and_(name, address), PAIR_FAILURES)]
+    if not known_device:
+        rules.append((address, ADDRESS_FAILURES))
+        if username:
+            rules.append((name, NAME_FAILURES))
     for where, limit in rules:
         times = list(
             session.scalars(
