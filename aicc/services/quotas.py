@@ -122,7 +122,14 @@ def set_project(session: Session, who: Principal, project_id: str, body: QuotaIn
     problems = []
     for key, want in quota.guaranteed.items():
         available = max(0.0, granted.guaranteed.get(key, 0.0) - given.get(key, 0.0))
-        if want > available + EPSILON:
+        if key not in granted.guaranteed:
+            # Even a guarantee of 0 would make `key` governed, and jobs of every tenant using
+            # it would lose their protection from other tenants' priority (scheduler/quota.py).
+            problems.append(
+                f"guaranteed {key}: the organization has none to give (0 available: the "
+                f"center gave it no guarantee of {key})"
+            )
+        elif want > available + EPSILON:
             problems.append(
                 f"guaranteed {key} {_fmt(want)} is more than the organization has left to give "
                 f"({_fmt(available)} available of its {_fmt(granted.guaranteed.get(key, 0.0))})"

@@ -73,7 +73,11 @@ def test_an_org_admin_cannot_give_its_projects_what_the_center_never_gave(api: T
     )
     assert refused.status_code == 422, refused.text
     detail = refused.json()["detail"]
-    assert "guaranteed cpu_milli 2000" in detail and "(0 available of its 0)" in detail
+    assert "guaranteed cpu_milli: the organization has none to give (0 available" in detail
+    # not even 0: that would govern CPUs and strip every tenant's CPU jobs of their protection
+    none = {"guaranteed": {"cpu_milli": 0}}
+    refused = api.put(f"/api/v1/projects/{acme.project_id}/quota", json=none, headers=acme.headers)
+    assert refused.status_code == 422 and "cpu_milli" in refused.json()["detail"]
 
     # given GPUs, not CPUs: the GPUs can be shared out, the CPUs still cannot
     center = {"guaranteed": {"A100-80GB": 2000}, "max": {"A100-80GB": 4000}}
@@ -134,10 +138,11 @@ POOL = {
 }
 
 
-def one_gpu(project: str, gate: Path) -> dict:
+def one_gpu(project: str, gate: Path, priority: str = "normal") -> dict:
     return {
         "command": f"while [ ! -e {gate} ]; do sleep 0.2; done",
         "project": project,
+        "priority": priority,
         "resources": {"cpu": 1, "memory": "1GiB", "accelerator": {"count": 1}},
         "max_runtime": "10m",
     }
@@ -157,11 +162,42 @@ def test_a_tenant_cannot_preempt_another_with_a_guarantee_it_gave_itself(tmp_pat
             f"/api/v1/projects/{acme.project_id}/quota", json=grab, headers=acme.headers
         )
         assert answer.status_code == 422, answer.text
-        assert "A100-80GB 1000 is more than the organization has left to give" in answer.text
+        assert "guaranteed A100-80GB: the organization has none to give (0 available" in answer.text
 
         mine = submit(api, one_gpu(acme.project_id, gate), **acme.headers)
         deadline = time.monotonic() + 6
         while time.monotonic() < deadline:  # the issue saw the preemption within 10 s
+            job = api.get(f"/api/v1/jobs/{theirs['id']}").json()
+            assert job["state"] == "running" and job["attempt"] == 0, (job["state"], job["message"])
+            time.sleep(0.3)
+        assert api.get(f"/api/v1/jobs/{mine['id']}").json()["state"] in ("pending", "admitted")
+        gate.touch()
+        assert wait_state(api, theirs["id"], {"succeeded", "failed"})["state"] == "succeeded"
+
+
+def test_a_guarantee_of_nothing_cannot_strip_another_tenants_protection(tmp_path: Path) -> None:
+    """Globex runs within the GPU guarantee the center gave it, safe from other tenants'
+    priority. A guarantee of 0 CPUs would make CPUs a governed resource, put globex's job over
+    its (absent) CPU guarantee and let acme's high-priority job preempt it."""
+    with in_process(tmp_path / "home", limits={"grace_s": 1.0}) as (api, _state):
+        assert api.post("/api/v1/nodes/import", json=POOL).status_code == 200
+        globex = make_tenant(api, "globex")
+        share = {"guaranteed": {"A100-80GB": 1000}, "max": {"A100-80GB": 1000}}
+        assert api.put(f"/api/v1/orgs/{globex.org_id}/quota", json=share).status_code == 200
+        assert api.put(f"/api/v1/projects/{globex.project_id}/quota", json=share).status_code == 200
+        acme = make_tenant(api, "acme", role="org_admin")
+        gate = tmp_path / "gate"
+        theirs = submit(api, one_gpu(globex.project_id, gate), **globex.headers)
+        wait_state(api, theirs["id"], {"running"})
+
+        nothing = {"guaranteed": {"cpu_milli": 0}}
+        answer = api.put(
+            f"/api/v1/projects/{acme.project_id}/quota", json=nothing, headers=acme.headers
+        )
+        assert answer.status_code == 422, answer.text
+        mine = submit(api, one_gpu(acme.project_id, gate, "high"), **acme.headers)
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline:
             job = api.get(f"/api/v1/jobs/{theirs['id']}").json()
             assert job["state"] == "running" and job["attempt"] == 0, (job["state"], job["message"])
             time.sleep(0.3)
