@@ -65,7 +65,7 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 # With `tls: true`, on every answer: browsers then use only https for this host, for a year.
-HSTS = "max-age=31536000; includeSubDomains"
+HSTS = "max-age=31536000"  # not includeSubDomains: other hosts of the domain are not ours
 # Paths that belong to the API and keep its JSON errors.
 API_PREFIXES = ("/api/", "/healthz", "/metrics", "/openapi.json", "/docs", "/redoc")
 
