@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError, field_validator
 
 from aicc.estimate.pricing import PricePlan
 
@@ -144,6 +144,10 @@ class Settings(BaseModel):
     loop_interval_s: Annotated[float, Field(gt=0)] = 0.5
     site: SiteSettings = Field(default_factory=lambda: SiteSettings())
     pricing: PricePlan = Field(default_factory=lambda: PricePlan(name="center"))  # the default
+    # Behind HTTPS (here or at a proxy): cookies always Secure, and Strict-Transport-Security.
+    tls: bool = False
+    # Proxies (`10.0.0.5`, `10.0.0.0/8`) whose X-Forwarded-For names the client; none by default.
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
 
 
 ENV = {

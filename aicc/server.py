@@ -11,6 +11,7 @@ import logging
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
@@ -31,6 +32,9 @@ from aicc.store.blobs import BlobStore
 from aicc.store.db import Database, open_database
 from aicc.store.sealing import Sealer
 from aicc.store.tables import UserRow
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = logging.getLogger("aicc")
 
@@ -205,6 +209,17 @@ def build(settings: config.Settings) -> tuple[FastAPI, AppState]:
     return create_app(state), state
 
 
+def uvicorn_config(app: FastAPI, host: str, port: int, log_level: str) -> uvicorn.Config:
+    """How uvicorn serves the app. It must not rewrite the client's address from
+    X-Forwarded-For (by default it believes 127.0.0.1): the app does that itself, only for the
+    configured `trusted_proxies` (`api.deps.client_address`)."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app, host=host, port=port, log_level=log_level.lower(), proxy_headers=False
+    )
+
+
 def serve(
     *,
     host: str | None = None,
@@ -231,7 +246,7 @@ def serve(
     )
     log.info("admin token: %s", settings.home / "admin.token")
     try:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level.lower())
+        uvicorn.Server(uvicorn_config(app, settings.host, settings.port, log_level)).run()
     finally:
         state.controller.stop()
         state.db.dispose()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import ipaddress
+from collections.abc import Iterator, Sequence
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import IPvAnyNetwork
 from sqlalchemy.orm import Session
 
 from aicc.api.state import AppState
@@ -54,3 +56,29 @@ def current_user(
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
+
+
+def client_address(request: Request) -> str:
+    """The caller's address: the socket's peer, unless that peer is one of `trusted_proxies`;
+    then the right-most X-Forwarded-For hop that is not a trusted proxy (the left ones are
+    whatever the client claimed). Nobody else's X-Forwarded-For is believed."""
+    peer = request.client.host if request.client else ""
+    trusted = get_state(request).settings.trusted_proxies
+    if not trusted or not _within(peer, trusted):
+        return peer
+    hops = [
+        h.strip() for line in request.headers.getlist("x-forwarded-for") for h in line.split(",")
+    ]
+    hops = [h for h in hops if h]
+    for hop in reversed(hops):
+        if not _within(hop, trusted):
+            return hop
+    return hops[0] if hops else peer
+
+
+def _within(host: str, networks: Sequence[IPvAnyNetwork]) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(address in network for network in networks)

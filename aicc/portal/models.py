@@ -1,7 +1,7 @@
 """The portal's two tables: signed-in sessions, and failed sign-ins (for throttling).
 
-Migration 0003 creates them. They live here, next to the code that uses them, and share the
-store's `Base`, so the schema and the migrations stay one set.
+Migration 0003 creates them, 0008 adds a session's token. They live here, next to the code that
+uses them, and share the store's `Base`, so the schema and the migrations stay one set.
 """
 
 from __future__ import annotations
@@ -21,6 +21,10 @@ class PortalSessionRow(Base):
     __tablename__ = "portal_sessions"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the cookie secret
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    # The API token it was started with (None: a password): revoking the token ends it.
+    token_id: Mapped[str | None] = mapped_column(
+        ForeignKey("tokens.id", name="fk_portal_sessions_token_id_tokens"), index=True
+    )
     csrf: Mapped[str] = mapped_column(String(64))  # the forms' hidden token for this session
     client: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime]

@@ -25,10 +25,12 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aicc import __version__
-from aicc.api.deps import SessionDep, StateDep
+from aicc.api.deps import SessionDep, StateDep, client_address
 from aicc.core.states import IllegalTransition
 from aicc.core.units import format_cpu, format_duration, format_memory
 from aicc.portal import auth, views
@@ -47,6 +49,7 @@ VENDOR_FILES = ("htmx.min.js", "echarts.min.js")
 SESSION_COOKIE = "aicc_session"
 CSRF_COOKIE = "aicc_csrf"  # before sign-in: the sign-in and language forms' token
 LANG_COOKIE = "aicc_lang"
+DEVICE_COOKIE = "aicc_device"  # this browser signed in with a password (auth.known_device)
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
 
 # Pages load scripts and styles only from this server; no inline script runs.
@@ -61,6 +64,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+# With `tls: true`, on every answer: browsers then use only https for this host, for a year.
+HSTS = "max-age=31536000"  # not includeSubDomains: other hosts of the domain are not ours
 # Paths that belong to the API and keep its JSON errors.
 API_PREFIXES = ("/api/", "/healthz", "/metrics", "/openapi.json", "/docs", "/redoc")
 
@@ -116,10 +121,6 @@ class PortalRoute(APIRoute):
 
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
-
-
-def _client(request: Request) -> str:
-    return request.client.host if request.client else ""
 
 
 def _safe_next(target: str | None) -> str:
@@ -194,7 +195,8 @@ def _cookie(response: Response, request: Request, name: str, value: str, max_age
         path="/",
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        # Behind a TLS proxy the request itself arrives over http: `tls` says it is https.
+        secure=request.url.scheme == "https" or request.app.state.aicc.settings.tls,
     )
 
 
@@ -291,11 +293,13 @@ def sign_in(
     use_token = bool(token.strip())
     if not use_token and not (username and password):
         return again("sign_in.error.missing")
-    client, now = _client(request), utcnow()
+    client, now = client_address(request), utcnow()
+    typed = "" if use_token else username
+    device = auth.known_device(state.sealer, request.cookies.get(DEVICE_COOKIE), typed, now)
     with state.db.session() as session:
         try:
             auth.check_throttle(
-                session, username="" if use_token else username, client=client, now=now
+                session, username=typed, client=client, now=now, known_device=device
             )
         except auth.Throttled as err:
             log.warning("portal: sign-in refused (throttled) for %r from %s", username, client)
@@ -311,18 +315,16 @@ def sign_in(
                 minutes=minutes,
                 username=username,
             )
-        user = (
-            auth.user_by_token(session, token)
-            if use_token
-            else auth.user_by_password(session, username, password)
-        )
+        if use_token:
+            found = auth.user_by_token(session, token)
+            user, used = found if found is not None else (None, None)
+        else:
+            user, used = auth.user_by_password(session, username, password), None
         if user is None:
-            auth.record_failure(
-                session, username="" if use_token else username, client=client, now=now
-            )
+            auth.record_failure(session, username=typed, client=client, now=now)
             secret = None
         else:
-            secret, _ = auth.start(session, user, client=client, now=now)
+            secret, _ = auth.start(session, user, client=client, now=now, token=used)
             chosen = supported(request.cookies.get(LANG_COOKIE))
             if chosen is not None:  # picked on the sign-in page: it becomes the person's
                 user.language = chosen
@@ -333,6 +335,9 @@ def sign_in(
         return again("sign_in.error.token" if use_token else "sign_in.error.password")
     response = RedirectResponse(target, status_code=303)
     _cookie(response, request, SESSION_COOKIE, secret, int(auth.SESSION_TTL.total_seconds()))
+    if not use_token:
+        note = auth.device_cookie(state.sealer, username, now)
+        _cookie(response, request, DEVICE_COOKIE, note, int(auth.DEVICE_TTL.total_seconds()))
     response.delete_cookie(CSRF_COOKIE, path="/")
     response.delete_cookie(LANG_COOKIE, path="/")  # used up: it must not follow the next person
     return response
@@ -442,3 +447,20 @@ def install(app: FastAPI) -> None:
         return await http_exception_handler(request, exc)
 
     app.add_exception_handler(StarletteHTTPException, not_found)
+    if app.state.aicc.settings.tls:
+        app.add_middleware(StrictTransport)
+
+
+class StrictTransport:
+    """Adds Strict-Transport-Security to every answer, the API's too (`tls: true`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).setdefault("Strict-Transport-Security", HSTS)
+            await send(message)
+
+        await self.app(scope, receive, sending if scope["type"] == "http" else send)

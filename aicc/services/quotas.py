@@ -2,12 +2,15 @@
 organization. `guaranteed` is promised; `max` is the ceiling when borrowing idle capacity.
 
 Keys are `cpu_milli`, `memory_mib`, `pflops`, or an accelerator model (catalog name) in milli.
-Guarantees must add up: the projects of an organization cannot be promised more than it is.
+Quotas only flow down: only center admins set an organization's; the projects of an organization
+cannot be promised more than it is (nothing of a resource it has no guarantee of), nor a higher
+max than its own. A guarantee is what lets a job preempt another tenant's borrowed work, so one
+an organization admin could give itself would let it take any tenant's running jobs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -21,6 +24,7 @@ from aicc.services.common import Forbidden, Invalid
 from aicc.store.tables import OrgRow, ProjectRow
 
 PLAIN_KEYS = ("cpu_milli", "memory_mib", "pflops")
+EPSILON = 1e-9
 
 
 def canonical_key(key: str) -> str:
@@ -69,22 +73,40 @@ def _check(quota: Quota) -> None:
 
 
 def set_org(session: Session, who: Principal, org_id: str, body: QuotaIn) -> OrgRow:
-    """Center admins share out the center."""
+    """Center admins share out the center. An organization cannot be cut below what its
+    projects were given: the answer names those projects, to be lowered first."""
     org = tenancy.get_org(session, who, org_id)
     if not who.is_admin:
         raise Forbidden("only center admins set an organization's quota")
     quota = body.quota()
     _check(quota)
-    projects = session.scalars(select(ProjectRow).where(ProjectRow.org_id == org.id))
-    promised = _sum_guaranteed(of(p) for p in projects)
-    _fits_under(promised, quota.guaranteed, "its projects are already promised")
+    projects = list(session.scalars(select(ProjectRow).where(ProjectRow.org_id == org.id)))
+    problems = []
+    for key, promised in _sum_guaranteed(of(p) for p in projects).items():
+        if promised > quota.guaranteed.get(key, 0.0) + EPSILON:
+            holders = _holders(projects, "guaranteed", key)
+            problems.append(
+                f"guaranteed {key} {_fmt(quota.guaranteed.get(key, 0.0))} is less than its "
+                f"projects hold ({_fmt(promised)}: {holders})"
+            )
+    for key, ceiling in quota.max.items():
+        above = [p for p in projects if of(p).max.get(key, 0.0) > ceiling + EPSILON]
+        if above:
+            holders = _holders(above, "max", key)
+            problems.append(f"max {key} {_fmt(ceiling)} is less than its projects' max ({holders})")
+    if problems:
+        raise Invalid(
+            f"quota of organization {org.name}: " + "; ".join(problems) + "; lower those first"
+        )
     org.quota = as_dict(quota)
     audit.record(session, who, "quota.set", "org", org.id, org_id=org.id, detail=org.quota)
     return org
 
 
 def set_project(session: Session, who: Principal, project_id: str, body: QuotaIn) -> ProjectRow:
-    """Organization admins share out their organization, within its guarantee."""
+    """Organization admins share out what the center gave their organization: a project's
+    guarantees come out of the organization's (none of a resource the organization has no
+    guarantee of), and a project's max is at most the organization's."""
     project = tenancy.visible_project(session, who, project_id)
     if not can_manage(who, org_id=project.org_id):
         raise Forbidden("only organization admins set a project's quota")
@@ -95,12 +117,30 @@ def set_project(session: Session, who: Principal, project_id: str, body: QuotaIn
     siblings = session.scalars(
         select(ProjectRow).where(ProjectRow.org_id == org.id, ProjectRow.id != project.id)
     )
-    promised = _sum_guaranteed([*(of(p) for p in siblings), quota])
-    _fits_under(promised, of(org).guaranteed, "the organization guarantees only")
-    org_max = of(org).max
-    over = [k for k, v in quota.max.items() if k in org_max and v > org_max[k]]
-    if over:
-        raise Invalid(f"quota: max of {', '.join(over)} exceeds the organization's max")
+    given = _sum_guaranteed(of(p) for p in siblings)
+    granted = of(org)
+    problems = []
+    for key, want in quota.guaranteed.items():
+        available = max(0.0, granted.guaranteed.get(key, 0.0) - given.get(key, 0.0))
+        if key not in granted.guaranteed:
+            # Even a guarantee of 0 would make `key` governed, and jobs of every tenant using
+            # it would lose their protection from other tenants' priority (scheduler/quota.py).
+            problems.append(
+                f"guaranteed {key}: the organization has none to give (0 available: the "
+                f"center gave it no guarantee of {key})"
+            )
+        elif want > available + EPSILON:
+            problems.append(
+                f"guaranteed {key} {_fmt(want)} is more than the organization has left to give "
+                f"({_fmt(available)} available of its {_fmt(granted.guaranteed.get(key, 0.0))})"
+            )
+    for key, want in quota.max.items():
+        if key in granted.max and want > granted.max[key] + EPSILON:
+            problems.append(
+                f"max {key} {_fmt(want)} exceeds the organization's max ({_fmt(granted.max[key])})"
+            )
+    if problems:
+        raise Invalid(f"quota of project {project.name}: " + "; ".join(problems))
     project.quota = as_dict(quota)
     audit.record(
         session, who, "quota.set", "project", project.id, org_id=org.id, detail=project.quota
@@ -116,14 +156,15 @@ def _sum_guaranteed(quotas: Iterable[Quota]) -> dict[str, float]:
     return total
 
 
-def _fits_under(promised: Mapping[str, float], ceiling: Mapping[str, float], why: str) -> None:
-    over = [
-        f"{k} ({promised[k]:g} > {ceiling[k]:g})"
-        for k in promised
-        if k in ceiling and promised[k] > ceiling[k]
-    ]
-    if over:
-        raise Invalid(f"quota: guarantees do not add up: {why} {', '.join(over)}")
+def _holders(projects: Iterable[ProjectRow], level: str, key: str) -> str:
+    """`vision 2000, nlp 1000`: the projects whose `level` (guaranteed or max) holds some of
+    `key`, and how much."""
+    held = [(p.name, (p.quota or {}).get(level, {}).get(key, 0.0)) for p in projects]
+    return ", ".join(f"{name} {_fmt(value)}" for name, value in held if value > EPSILON)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -57,19 +57,33 @@ def issue(
     return row, secret
 
 
+def usable(row: TokenRow | None, now: datetime) -> bool:
+    """Neither revoked nor expired (the token's user may still be disabled)."""
+    return (
+        row is not None
+        and row.revoked_at is None
+        and (row.expires_at is None or row.expires_at > now)
+    )
+
+
+def find(session: Session, secret: str) -> TokenRow | None:
+    """The usable token with this secret, whose user is enabled; else None."""
+    row = session.scalar(select(TokenRow).where(TokenRow.secret_hash == digest(secret)))
+    if row is None or not usable(row, utcnow()):
+        return None
+    user = session.get(UserRow, row.user_id)
+    return row if user is not None and not user.disabled else None
+
+
 def authenticate(session: Session, secret: str) -> tuple[Principal | None, str | None]:
     """The principal behind a bearer token (None if unknown, expired, revoked or disabled), and
     the token's id when its `last_used_at` is over a minute old and should be `touch`ed."""
-    row = session.scalar(select(TokenRow).where(TokenRow.secret_hash == digest(secret)))
-    now = utcnow()
-    if row is None or row.revoked_at is not None:
-        return None, None
-    if row.expires_at is not None and row.expires_at <= now:
+    row = find(session, secret)
+    if row is None:
         return None, None
     user = session.get(UserRow, row.user_id)
-    if user is None or user.disabled:
-        return None, None
-    stale = row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1)
+    assert user is not None
+    stale = row.last_used_at is None or utcnow() - row.last_used_at > timedelta(minutes=1)
     return principal_of(session, user), row.id if stale else None
 
 

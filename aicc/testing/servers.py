@@ -57,13 +57,13 @@ def over_http(
 
     import uvicorn
 
-    from aicc.server import build
+    from aicc.server import build, uvicorn_config
 
     settings.setdefault("loop_interval_s", 0.2)
     settings.setdefault("sandbox", "bwrap")  # tests run replicas as a server with bwrap does
     app, state = build(Settings(home=home, db=db, **settings))
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, "warning"))
     thread = threading.Thread(target=server.run, name="aicc-test-http", daemon=True)
     state.controller.start()
     thread.start()

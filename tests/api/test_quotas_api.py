@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 from conftest import make_tenant
 from fastapi.testclient import TestClient
+
+from aicc.testing.jobs import submit, wait_state
+from aicc.testing.servers import in_process
 
 
 def test_center_admin_shares_out_the_center_and_org_admin_its_organization(
@@ -22,7 +28,11 @@ def test_center_admin_shares_out_the_center_and_org_admin_its_organization(
     second = api.post("/api/v1/projects", json={"name": "vision"}, headers=acme.headers).json()
     over = {"guaranteed": {"A100-80GB": 3000}}
     refused = api.put(f"/api/v1/projects/{second['id']}/quota", json=over, headers=acme.headers)
-    assert refused.status_code == 422 and "do not add up" in refused.json()["detail"]
+    assert refused.status_code == 422, refused.text
+    assert (
+        "A100-80GB 3000 is more than the organization has left to give (2000 available"
+        in (refused.json()["detail"])
+    )
     fits = {"guaranteed": {"A100-80GB": 2000}}
     ok = api.put(f"/api/v1/projects/{second['id']}/quota", json=fits, headers=acme.headers)
     assert ok.status_code == 200
@@ -52,3 +62,145 @@ def test_bad_quotas_name_what_to_fix(api: TestClient) -> None:
     assert answer.status_code == 422 and "exceeds max" in answer.json()["detail"]
     negative = api.put(f"/api/v1/orgs/{org_id}/quota", json={"max": {"pflops": -1}})
     assert negative.status_code == 422
+
+
+def test_an_org_admin_cannot_give_its_projects_what_the_center_never_gave(api: TestClient) -> None:
+    acme = make_tenant(api, "acme", role="org_admin")
+    # nothing from the center yet: no guarantee of any resource to share out
+    selfish = {"guaranteed": {"cpu_milli": 2000}}
+    refused = api.put(
+        f"/api/v1/projects/{acme.project_id}/quota", json=selfish, headers=acme.headers
+    )
+    assert refused.status_code == 422, refused.text
+    detail = refused.json()["detail"]
+    assert "guaranteed cpu_milli: the organization has none to give (0 available" in detail
+    # not even 0: that would govern CPUs and strip every tenant's CPU jobs of their protection
+    none = {"guaranteed": {"cpu_milli": 0}}
+    refused = api.put(f"/api/v1/projects/{acme.project_id}/quota", json=none, headers=acme.headers)
+    assert refused.status_code == 422 and "cpu_milli" in refused.json()["detail"]
+
+    # given GPUs, not CPUs: the GPUs can be shared out, the CPUs still cannot
+    center = {"guaranteed": {"A100-80GB": 2000}, "max": {"A100-80GB": 4000}}
+    assert api.put(f"/api/v1/orgs/{acme.org_id}/quota", json=center).status_code == 200
+    both = {"guaranteed": {"A100-80GB": 2000, "cpu_milli": 1000}}
+    refused = api.put(f"/api/v1/projects/{acme.project_id}/quota", json=both, headers=acme.headers)
+    assert refused.status_code == 422 and "cpu_milli" in refused.json()["detail"]
+    assert "A100-80GB" not in refused.json()["detail"]
+    roomy = {"max": {"A100-80GB": 8000}}
+    refused = api.put(f"/api/v1/projects/{acme.project_id}/quota", json=roomy, headers=acme.headers)
+    assert refused.status_code == 422
+    assert "max A100-80GB 8000 exceeds the organization's max (4000)" in refused.json()["detail"]
+    fair = {"guaranteed": {"A100-80GB": 2000}, "max": {"A100-80GB": 4000}}
+    assert (
+        api.put(
+            f"/api/v1/projects/{acme.project_id}/quota", json=fair, headers=acme.headers
+        ).status_code
+        == 200
+    )
+    # the center admin is held to the same tree when it sets a project's quota
+    extra = api.post("/api/v1/projects", json={"name": "extra", "org_id": acme.org_id}).json()
+    more = {"guaranteed": {"A100-80GB": 1000}}
+    refused = api.put(f"/api/v1/projects/{extra['id']}/quota", json=more)
+    assert refused.status_code == 422 and "(0 available of its 2000)" in refused.json()["detail"]
+
+
+def test_an_org_is_not_cut_below_what_its_projects_hold_and_the_answer_names_them(
+    api: TestClient,
+) -> None:
+    acme = make_tenant(api, "acme", role="org_admin")
+    center = {"guaranteed": {"A100-80GB": 4000, "cpu_milli": 8000}, "max": {"A100-80GB": 8000}}
+    assert api.put(f"/api/v1/orgs/{acme.org_id}/quota", json=center).status_code == 200
+    vision = api.post("/api/v1/projects", json={"name": "vision"}, headers=acme.headers).json()
+    share = {"guaranteed": {"A100-80GB": 3000, "cpu_milli": 8000}, "max": {"A100-80GB": 6000}}
+    put = api.put(f"/api/v1/projects/{vision['id']}/quota", json=share, headers=acme.headers)
+    assert put.status_code == 200, put.text
+
+    # dropping the CPUs the project holds, and a max below the project's
+    cut = {"guaranteed": {"A100-80GB": 4000}, "max": {"A100-80GB": 5000}}
+    refused = api.put(f"/api/v1/orgs/{acme.org_id}/quota", json=cut)
+    assert refused.status_code == 422, refused.text
+    detail = refused.json()["detail"]
+    assert "guaranteed cpu_milli 0 is less than its projects hold (8000: vision 8000)" in detail
+    assert "max A100-80GB 5000 is less than its projects' max (vision 6000)" in detail
+    assert api.get(f"/api/v1/orgs/{acme.org_id}").json()["quota"] == center
+
+
+POOL = {
+    "nodes": [
+        {
+            "name": "gpu-1",
+            "cpu": 8,
+            "memory": "64GiB",
+            "pool": "shared",
+            "devices": [{"model": "A100-80GB", "count": 1, "simulated": True}],
+        }
+    ]
+}
+
+
+def one_gpu(project: str, gate: Path, priority: str = "normal") -> dict:
+    return {
+        "command": f"while [ ! -e {gate} ]; do sleep 0.2; done",
+        "project": project,
+        "priority": priority,
+        "resources": {"cpu": 1, "memory": "1GiB", "accelerator": {"count": 1}},
+        "max_runtime": "10m",
+    }
+
+
+def test_a_tenant_cannot_preempt_another_with_a_guarantee_it_gave_itself(tmp_path: Path) -> None:
+    with in_process(tmp_path / "home", limits={"grace_s": 1.0}) as (api, _state):
+        assert api.post("/api/v1/nodes/import", json=POOL).status_code == 200
+        globex = make_tenant(api, "globex")
+        acme = make_tenant(api, "acme", role="org_admin")
+        gate = tmp_path / "gate"
+        theirs = submit(api, one_gpu(globex.project_id, gate), **globex.headers)
+        wait_state(api, theirs["id"], {"running"})
+
+        grab = {"guaranteed": {"A100-80GB": 1000, "cpu_milli": 2000}}
+        answer = api.put(
+            f"/api/v1/projects/{acme.project_id}/quota", json=grab, headers=acme.headers
+        )
+        assert answer.status_code == 422, answer.text
+        assert "guaranteed A100-80GB: the organization has none to give (0 available" in answer.text
+
+        mine = submit(api, one_gpu(acme.project_id, gate), **acme.headers)
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline:  # the issue saw the preemption within 10 s
+            job = api.get(f"/api/v1/jobs/{theirs['id']}").json()
+            assert job["state"] == "running" and job["attempt"] == 0, (job["state"], job["message"])
+            time.sleep(0.3)
+        assert api.get(f"/api/v1/jobs/{mine['id']}").json()["state"] in ("pending", "admitted")
+        gate.touch()
+        assert wait_state(api, theirs["id"], {"succeeded", "failed"})["state"] == "succeeded"
+
+
+def test_a_guarantee_of_nothing_cannot_strip_another_tenants_protection(tmp_path: Path) -> None:
+    """Globex runs within the GPU guarantee the center gave it, safe from other tenants'
+    priority. A guarantee of 0 CPUs would make CPUs a governed resource, put globex's job over
+    its (absent) CPU guarantee and let acme's high-priority job preempt it."""
+    with in_process(tmp_path / "home", limits={"grace_s": 1.0}) as (api, _state):
+        assert api.post("/api/v1/nodes/import", json=POOL).status_code == 200
+        globex = make_tenant(api, "globex")
+        share = {"guaranteed": {"A100-80GB": 1000}, "max": {"A100-80GB": 1000}}
+        assert api.put(f"/api/v1/orgs/{globex.org_id}/quota", json=share).status_code == 200
+        assert api.put(f"/api/v1/projects/{globex.project_id}/quota", json=share).status_code == 200
+        acme = make_tenant(api, "acme", role="org_admin")
+        gate = tmp_path / "gate"
+        theirs = submit(api, one_gpu(globex.project_id, gate), **globex.headers)
+        wait_state(api, theirs["id"], {"running"})
+
+        nothing = {"guaranteed": {"cpu_milli": 0}}
+        answer = api.put(
+            f"/api/v1/projects/{acme.project_id}/quota", json=nothing, headers=acme.headers
+        )
+        assert answer.status_code == 422, answer.text
+        mine = submit(api, one_gpu(acme.project_id, gate, "high"), **acme.headers)
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline:
+            job = api.get(f"/api/v1/jobs/{theirs['id']}").json()
+            assert job["state"] == "running" and job["attempt"] == 0, (job["state"], job["message"])
+            time.sleep(0.3)
+        assert api.get(f"/api/v1/jobs/{mine['id']}").json()["state"] in ("pending", "admitted")
+        gate.touch()
+        assert wait_state(api, theirs["id"], {"succeeded", "failed"})["state"] == "succeeded"

@@ -50,10 +50,13 @@ def make_person(api: TestClient | httpx.Client, org: str, name: str) -> Person:
     return Person(name, body["id"], org_row["id"], body["default_project_id"], token["secret"])
 
 
-def browser(api: TestClient, *, https: bool = False, **headers: str) -> TestClient:
-    """A client of the same app with no bearer token: it has only the cookies it is given."""
+def browser(
+    api: TestClient, *, https: bool = False, address: str = "testclient", **headers: str
+) -> TestClient:
+    """A client of the same app with no bearer token: it has only the cookies it is given, and
+    connects from `address`."""
     base = "https://testserver" if https else "http://testserver"
-    return TestClient(api.app, base_url=base, headers=headers)
+    return TestClient(api.app, base_url=base, headers=headers, client=(address, 50000))
 
 
 def sign_in(

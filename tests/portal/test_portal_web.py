@@ -11,6 +11,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from portal_support import (
@@ -22,6 +23,7 @@ from portal_support import (
     make_person,
     operator,
     sign_in,
+    sign_in_with_token,
     signed_in,
     submit,
     wait_job,
@@ -30,9 +32,10 @@ from sqlalchemy import select
 
 from aicc.api.state import AppState
 from aicc.portal import auth, web
-from aicc.portal.models import PortalSessionRow
+from aicc.portal.models import PortalSessionRow, SignInFailureRow
 from aicc.services.common import utcnow
-from aicc.store.tables import UserRow
+from aicc.store.tables import TokenRow, UserRow
+from aicc.testing.servers import in_process, over_http
 
 # --- signing in (SQLite and PostgreSQL: the portal's tables come from migration 0003) ---
 
@@ -79,6 +82,32 @@ def test_password_sign_in_sets_a_safe_session_cookie(
     assert "secure" in cookie.lower()
 
 
+def test_behind_tls_cookies_are_always_secure_and_answers_carry_hsts(tmp_path: Path) -> None:
+    """A TLS proxy talks plain http to the server: `tls: true` says the site is https."""
+    with in_process(tmp_path / "home", tls=True) as (api, _):
+        make_person(api, "acme", "alice")
+        client = browser(api)  # http, as from the proxy
+        page = client.get("/sign-in")
+        csrf = page.cookies["aicc_csrf"]
+        form = {"csrf": csrf, "username": "alice", "password": PASSWORD}
+        # An http client does not send Secure cookies back; the browser, on https, does.
+        cookie = {"Cookie": f"aicc_csrf={csrf}"}
+        signed = client.post("/sign-in", data=form, headers=cookie, follow_redirects=False)
+        assert signed.status_code == 303, signed.text
+        cookies = [*signed.headers.get_list("set-cookie"), page.headers["set-cookie"]]
+        assert {c.split("=")[0] for c in cookies} >= {"aicc_session", "aicc_device", "aicc_csrf"}
+        for line in cookies:
+            if "max-age=0" not in line.lower():  # deleting one needs no flag
+                assert "; secure" in line.lower(), line
+        session = {"Cookie": f"aicc_session={signed.cookies['aicc_session']}"}
+        home = client.get("/", headers=session)
+        assert home.status_code == 200 and "alice" in home.text
+        for answer in (page, signed, home, api.get("/api/v1/me")):
+            assert answer.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    with in_process(tmp_path / "plain") as (api, _):
+        assert "Strict-Transport-Security" not in api.get("/sign-in").headers
+
+
 def test_wrong_password_and_unknown_user_look_the_same(
     server: tuple[TestClient, AppState],
 ) -> None:
@@ -98,28 +127,86 @@ def test_wrong_password_and_unknown_user_look_the_same(
     assert client.get("/", follow_redirects=False).status_code == 303
 
 
-def test_five_failures_throttle_the_name_and_the_address(
+def test_failures_throttle_a_name_at_one_address_without_locking_it_out_elsewhere(
     server: tuple[TestClient, AppState],
 ) -> None:
     api, state = server
     make_person(api, "acme", "alice")
     make_person(api, "initech", "carol")
-    attacker = browser(api)
-    for _ in range(auth.MAX_FAILURES):
+    attacker = browser(api, address="203.0.113.9")
+    for _ in range(auth.PAIR_FAILURES):
         assert sign_in(attacker, "alice", "guess").status_code == 200
-    refused = sign_in(attacker, "alice")  # even the right password
+    refused = sign_in(attacker, "alice")  # even the right password, from there
     assert refused.status_code == 429
     assert 0 < int(refused.headers["Retry-After"]) <= 15 * 60
     assert "Too many failed sign-in attempts" in refused.text
     assert "aicc_session" not in refused.headers.get("set-cookie", "")
-    # The same address is refused for another name too.
-    assert sign_in(attacker, "carol").status_code == 429
+    # Alice from her own address, and another person from the attacker's, still sign in.
+    assert sign_in(browser(api, address="198.51.100.7"), "alice").status_code == 303
+    assert sign_in(browser(api, address="203.0.113.9"), "carol").status_code == 303
     # The throttle lifts once the failures leave the 15-minute window.
     with state.db.reader() as session:
         later = utcnow() + auth.WINDOW + timedelta(seconds=1)
-        auth.check_throttle(session, username="alice", client="testclient", now=later)
-        with pytest.raises(auth.Throttled):
-            auth.check_throttle(session, username="alice", client="elsewhere", now=utcnow())
+        auth.check_throttle(session, username="alice", client="203.0.113.9", now=later)
+
+
+def test_guessing_from_one_address_or_many_is_throttled_but_not_at_alices_browser(
+    server: tuple[TestClient, AppState],
+) -> None:
+    api, _ = server
+    make_person(api, "acme", "alice")
+    make_person(api, "initech", "carol")
+    laptop = browser(api, address="198.51.100.7")
+    assert sign_in(laptop, "alice").status_code == 303  # she signed in here before
+    laptop.post("/sign-out", data={"csrf": csrf_of(laptop)})
+
+    # One address spraying names is stopped there, for every name but at alice's own browser.
+    sprayer = browser(api, address="203.0.113.1")
+    for n in range(auth.ADDRESS_FAILURES):
+        assert sign_in(sprayer, f"user{n}", "guess").status_code == 200
+    assert sign_in(sprayer, "carol").status_code == 429
+    at_the_sprayers = browser(api, address="203.0.113.1")
+    at_the_sprayers.cookies.set("aicc_device", laptop.cookies["aicc_device"])
+    assert sign_in(at_the_sprayers, "alice").status_code == 303
+
+    # Guesses at alice spread over many addresses stop once they add up, for new browsers...
+    for n in range(auth.NAME_FAILURES):
+        assert sign_in(browser(api, address=f"192.0.2.{n}"), "alice", "guess").status_code == 200
+    assert sign_in(browser(api, address="192.0.2.200"), "alice").status_code == 429
+    assert sign_in(browser(api, address="198.51.100.8"), "alice").status_code == 429
+    # ...but not at the browser where alice signed in before, nor for anyone else.
+    assert sign_in(laptop, "alice").status_code == 303
+    assert sign_in(browser(api, address="192.0.2.201"), "carol").status_code == 303
+
+
+def test_x_forwarded_for_is_believed_only_from_trusted_proxies(tmp_path: Path) -> None:
+    """Over a real socket (uvicorn believes 127.0.0.1's X-Forwarded-For by default). From an
+    untrusted peer, guesses at 40 names with a new forwarded address each are one address's
+    guesses; from a trusted proxy the forwarded address is the client's, and guesses at one
+    name from many forwarded addresses are still throttled."""
+    cases = (
+        ([], lambda n: f"user{n}", auth.ADDRESS_FAILURES),
+        (["127.0.0.0/8"], None, auth.NAME_FAILURES),
+    )
+    for trusted, name, allowed in cases:
+        home = tmp_path / f"home{len(trusted)}"
+        with over_http(home, trusted_proxies=trusted) as (url, token, state):
+            with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as api:
+                make_person(api, "acme", "alice")
+            answers = []
+            with httpx.Client(base_url=url) as client:
+                for n in range(40):
+                    forwarded = {"X-Forwarded-For": f"192.0.2.{n}, 127.0.0.1"}
+                    client.get("/sign-in", headers=forwarded)
+                    username = name(n) if name else "alice"
+                    form = {"csrf": client.cookies["aicc_csrf"], "username": username}
+                    form["password"] = "guess"
+                    answer = client.post("/sign-in", data=form, headers=forwarded)
+                    answers.append(answer.status_code)
+            assert answers == [200] * allowed + [429] * (40 - allowed), (trusted, answers)
+            with state.db.reader() as session:
+                clients = set(session.scalars(select(SignInFailureRow.client)))
+            assert clients == ({f"192.0.2.{n}" for n in range(20)} if trusted else {"127.0.0.1"})
 
 
 def test_a_token_signs_in_and_signing_out_leaves_it_valid(
@@ -145,6 +232,47 @@ def test_a_token_signs_in_and_signing_out_leaves_it_valid(
 
 
 # --- sessions and CSRF ---
+
+
+def test_revoking_a_token_ends_the_sessions_it_started_and_they_mint_nothing(
+    server: tuple[TestClient, AppState],
+) -> None:
+    api, state = server
+    alice = make_person(api, "acme", "alice")
+    (token,) = api.get("/api/v1/tokens", headers=alice.headers).json()["items"]
+    by_token = browser(api, address="198.51.100.7")
+    assert sign_in_with_token(by_token, alice.token).status_code == 303
+    by_password = signed_in(api, alice)
+    csrf = csrf_of(by_token, "/tokens")
+
+    revoked = api.delete(f"/api/v1/tokens/{token['id']}", headers=alice.headers)
+    assert revoked.status_code == 200
+    home = by_token.get("/", follow_redirects=False)
+    assert (home.status_code, home.headers["location"]) == (303, "/sign-in")
+    mint = by_token.post("/tokens", data={"csrf": csrf, "name": "fresh"}, follow_redirects=False)
+    assert (mint.status_code, mint.headers["location"]) == (303, "/sign-in?next=%2Ftokens")
+    with state.db.reader() as session:
+        names = session.scalars(select(TokenRow.name).where(TokenRow.user_id == alice.user_id))
+        assert list(names) == ["test"]
+    assert by_password.get("/", follow_redirects=False).status_code == 200  # not from the token
+
+    # A token that expires ends its sessions too, checked on each request.
+    fresh = api.post("/api/v1/tokens", json={"name": "day", "user_id": alice.user_id}).json()
+    again = browser(api)
+    assert sign_in_with_token(again, fresh["secret"]).status_code == 303
+    assert again.get("/", follow_redirects=False).status_code == 200
+    with state.db.session() as session:
+        row = session.get(TokenRow, fresh["id"])
+        assert row is not None
+        row.expires_at = utcnow() - timedelta(seconds=1)
+    assert again.get("/", follow_redirects=False).status_code == 303
+
+    # Disabling the user ends every session of theirs.
+    with state.db.session() as session:
+        user = session.get(UserRow, alice.user_id)
+        assert user is not None
+        user.disabled = True
+    assert by_password.get("/", follow_redirects=False).status_code == 303
 
 
 def test_signing_out_ends_the_session_on_the_server(api: TestClient, alice: Person) -> None:
