@@ -52,7 +52,9 @@ def create_app(state: AppState) -> FastAPI:
     async def invalid(_request: Request, err: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": jsonable_encoder(_printable(err.errors()))}, 422)
 
-    app.add_middleware(RequestLimits, limits=state.settings.limits)
+    app.add_middleware(
+        RequestLimits, limits=state.settings.limits, trusted=state.settings.trusted_proxies
+    )
 
     # The portal (issue 6): web pages at `/`, their files at `/static`; the API is unchanged.
     portal.install(app)

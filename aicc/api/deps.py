@@ -59,16 +59,22 @@ CurrentUser = Annotated[Principal, Depends(current_user)]
 
 
 def client_address(request: Request) -> str:
-    """The caller's address: the socket's peer, unless that peer is one of `trusted_proxies`;
-    then the right-most X-Forwarded-For hop that is not a trusted proxy (the left ones are
-    whatever the client claimed). Nobody else's X-Forwarded-For is believed."""
+    """The caller's address (`forwarded_address` of the socket's peer)."""
     peer = request.client.host if request.client else ""
     trusted = get_state(request).settings.trusted_proxies
+    return forwarded_address(peer, request.headers.getlist("x-forwarded-for"), trusted)
+
+
+def forwarded_address(
+    peer: str, forwarded_for: Sequence[str], trusted: Sequence[IPvAnyNetwork]
+) -> str:
+    """The socket's peer, unless that peer is one of `trusted` proxies; then the right-most
+    X-Forwarded-For hop that is not a trusted proxy (the left ones are whatever the client
+    claimed). Nobody else's X-Forwarded-For is believed. Sign-in throttling and the rate limits
+    key on this one answer."""
     if not trusted or not _within(peer, trusted):
         return peer
-    hops = [
-        h.strip() for line in request.headers.getlist("x-forwarded-for") for h in line.split(",")
-    ]
+    hops = [h.strip() for line in forwarded_for for h in line.split(",")]
     hops = [h for h in hops if h]
     for hop in reversed(hops):
         if not _within(hop, trusted):

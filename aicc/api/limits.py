@@ -13,11 +13,13 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+from pydantic import IPvAnyNetwork
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from aicc.api.deps import forwarded_address
 from aicc.config import Limits
 
 # Not counted: health probes, and the portal's static files a page load pulls in.
@@ -76,8 +78,9 @@ class RequestLimits:
     """413 for a body over `limits.max_request_mib` (the workdir upload has its own limit);
     429 with `Retry-After` when the caller's token or address has no request left."""
 
-    def __init__(self, app: ASGIApp, limits: Limits) -> None:
+    def __init__(self, app: ASGIApp, limits: Limits, trusted: Sequence[IPvAnyNetwork] = ()) -> None:
         self.app = app
+        self.trusted = trusted  # proxies whose X-Forwarded-For names the client
         self.max_body = limits.max_request_mib * 1024 * 1024
         rate = limits.rate_limit
         self.rate_limit = rate
@@ -105,7 +108,8 @@ class RequestLimits:
 
     def _throttle(self, scope: Scope) -> JSONResponse | None:
         client = scope.get("client")
-        address = client[0] if client else ""
+        forwarded = [v.decode("latin-1") for k, v in scope["headers"] if k == b"x-forwarded-for"]
+        address = forwarded_address(client[0] if client else "", forwarded, self.trusted)
         wait = self.addresses.take(address)
         who, rate, burst = "address", self.addresses.rate, self.addresses.burst
         token = _token_key(scope)

@@ -154,3 +154,30 @@ def test_rate_limits_are_on_by_default_and_can_be_turned_off(
     off = {"rate_limit": {"enabled": False, "per_token_burst": 1}}
     with in_process(tmp_path / "off", db_url, limits=off) as (client, _):
         assert {client.get("/api/v1/me").status_code for _ in range(20)} == {200}
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_bucket(
+    tmp_path: Path, db_url: str | None
+) -> None:
+    rate = {"per_address_per_s": 1, "per_address_burst": 2}
+    with in_process(
+        tmp_path / "home", db_url, limits={"rate_limit": rate}, trusted_proxies=["10.0.0.0/8"]
+    ) as (client, _):
+        app, token = client.app, client.headers["Authorization"]
+        with TestClient(app, client=("10.0.0.5", 40000)) as proxied:
+            proxied.headers["Authorization"] = token
+
+            def me(forwarded: str) -> int:
+                return proxied.get("/api/v1/me", headers={"X-Forwarded-For": forwarded}).status_code
+
+            assert [me("203.0.113.7") for _ in range(3)] == [200, 200, 429]
+            assert me("198.51.100.9") == 200  # another client behind the same proxy
+            # A hop the client wrote itself, left of the proxy's, changes nothing.
+            assert me("192.0.2.1, 203.0.113.7") == 429
+        with TestClient(app, client=("192.0.2.50", 40000)) as direct:
+            direct.headers["Authorization"] = token
+            codes = [
+                direct.get("/api/v1/me", headers={"X-Forwarded-For": f"198.18.0.{i}"}).status_code
+                for i in range(3)
+            ]
+            assert codes == [200, 200, 429]  # not a trusted proxy: its X-Forwarded-For is ignored
