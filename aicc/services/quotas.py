@@ -10,6 +10,7 @@ an organization admin could give itself would let it take any tenant's running j
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -38,6 +39,10 @@ def canonical_key(key: str) -> str:
         ) from None
 
 
+MAX_KEYS = 64  # resources in one quota: the three kinds and the catalog's models fit well within
+MAX_AMOUNT = 1e15  # above any center: 10^5 nodes of the largest node the inventory accepts
+
+
 class QuotaIn(BaseModel):
     """What an operator sets; amounts in stored units (CONTRACTS §1), models in milli."""
 
@@ -48,9 +53,11 @@ class QuotaIn(BaseModel):
     @field_validator("guaranteed", "max")
     @classmethod
     def _keys(cls, value: dict[str, float]) -> dict[str, float]:
+        if len(value) > MAX_KEYS:
+            raise ValueError(f"at most {MAX_KEYS} resources")
         out = {canonical_key(k): v for k, v in value.items()}
-        if any(v < 0 for v in out.values()):
-            raise ValueError("amounts must not be negative")
+        if not all(math.isfinite(v) and 0 <= v <= MAX_AMOUNT for v in out.values()):
+            raise ValueError(f"amounts must be numbers from 0 to {MAX_AMOUNT:g}")
         return out
 
     def quota(self) -> Quota:

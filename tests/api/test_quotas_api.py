@@ -62,6 +62,15 @@ def test_bad_quotas_name_what_to_fix(api: TestClient) -> None:
     assert answer.status_code == 422 and "exceeds max" in answer.json()["detail"]
     negative = api.put(f"/api/v1/orgs/{org_id}/quota", json={"max": {"pflops": -1}})
     assert negative.status_code == 422
+    for huge in (1e308, 1e16):
+        answer = api.put(f"/api/v1/orgs/{org_id}/quota", json={"max": {"cpu_milli": huge}})
+        assert answer.status_code == 422 and "from 0 to" in answer.text
+    nan = api.put(
+        f"/api/v1/orgs/{org_id}/quota",
+        content=b'{"guaranteed": {"cpu_milli": NaN}}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert nan.status_code == 422
 
 
 def test_an_org_admin_cannot_give_its_projects_what_the_center_never_gave(api: TestClient) -> None:
