@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from aicc import __version__, portal
+from aicc.api import schemas
 from aicc.api.routers import (
     audit,
     billing,
@@ -31,7 +32,7 @@ def create_app(state: AppState) -> FastAPI:
     )
     app.state.aicc = state
     for module in (system, tenancy, nodes, workdirs, jobs, audit, estimate, billing, kpis):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=schemas.ERRORS)
 
     @app.exception_handler(ServiceError)
     async def service_error(_request: Request, err: ServiceError) -> JSONResponse:

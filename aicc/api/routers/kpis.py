@@ -20,7 +20,7 @@ def utilization(
     state: StateDep,
     session: SessionDep,
     by: kpis.By = "pool",
-    day: date | None = None,
+    day: Annotated[date | None, Query(ge=date(1970, 1, 1), le=date(9999, 1, 1))] = None,
     days: Annotated[int, Query(ge=1, le=92)] = 1,
 ) -> dict[str, Any]:
     """Allocation and busy rates per pool, accelerator model or organization, per day of the
