@@ -1,7 +1,8 @@
 """The fuzzer (issue 16): schemathesis sends generated requests to every operation of
 /openapi.json, as the admin and as a member of a second organization, to a real server on SQLite.
 Every answer must not be a server error, and its status, content type, headers and body must be
-the ones the operation documents. Valid inputs (positive) and invalid ones (negative) both, with
+the ones the operation documents; invalid input must be refused, and so must a request without
+the token. Valid inputs (positive) and invalid ones (negative) both, with
 a fixed seed and a bounded number of examples per operation; half of them aim at objects that
 exist (a real job, project, voucher...), so the fuzzer gets past the 404s. The request count and
 every failure, with the server's traceback, go to tests/artifacts/fuzz-<who>.json. A deeper run:
@@ -37,6 +38,8 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    ignored_auth,
+    negative_data_rejection,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
@@ -54,6 +57,10 @@ CHECKS = [
     content_type_conformance,
     response_headers_conformance,
     response_schema_conformance,
+    negative_data_rejection,  # invalid input is a 4xx, never accepted
+    # a 2xx is asked again without the token and with a wrong one: 401 both times (these probes
+    # are not in the request count)
+    ignored_auth,
 ]
 # Left out: only `follow=true` of a job's logs, which streams until the job ends, and the
 # fuzzer's jobs never start (no control loops, so its random commands never run). Every other
