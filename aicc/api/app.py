@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from aicc import __version__, portal
+from aicc.api import schemas
 from aicc.api.limits import RequestLimits
 from aicc.api.routers import (
     audit,
@@ -38,7 +39,7 @@ def create_app(state: AppState) -> FastAPI:
     )
     app.state.aicc = state
     for module in (system, tenancy, nodes, workdirs, jobs, audit, estimate, billing, kpis):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=schemas.ERRORS)
 
     @app.exception_handler(ServiceError)
     async def service_error(_request: Request, err: ServiceError) -> JSONResponse:

@@ -27,6 +27,37 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# --- errors ---
+
+
+class Error(BaseModel):
+    """Every error answer: a sentence saying what to fix, or FastAPI's list naming the fields
+    (`loc`, `msg`, `type`)."""
+
+    detail: str | list[dict[str, Any]]
+
+
+# Documented on every API route, so a client (and the fuzzer, tests/api/test_fuzz.py) knows each
+# status it may get; any other is a bug. Spelled out as JSON: FastAPI would give `model` the media
+# type of a plain-text route, but its errors are JSON too.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": description,
+        "content": {"application/json": {"schema": Error.model_json_schema()}},
+    }
+    for status, description in {
+        400: "The request cannot be done as asked",
+        401: "Missing, invalid, expired or revoked bearer token",
+        403: "Your own tenant's object, but your role may not do this",
+        404: "No such object, or another tenant's",
+        409: "Conflicts with the object's current state",
+        413: "The request or an upload is too large",
+        422: "Invalid input: `detail` names the field",
+        429: "Too many requests, or over a quota",
+    }.items()
+}
+
+
 # --- tenancy ---
 
 

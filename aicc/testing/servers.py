@@ -49,10 +49,11 @@ def in_process(
 
 @contextmanager
 def over_http(
-    home: Path, db: str | None = None, **settings: Any
+    home: Path, db: str | None = None, *, loops: bool = True, **settings: Any
 ) -> Iterator[tuple[str, str, AppState]]:
     """The whole server in this process behind a real socket (uvicorn in a thread), for the CLI
-    and the SDK: yields (url, admin token, state)."""
+    and the SDK: yields (url, admin token, state). `loops=False` serves the API alone: jobs are
+    accepted and queued but never started (the fuzzer's random commands must not run)."""
     import threading
 
     import uvicorn
@@ -65,7 +66,8 @@ def over_http(
     port = free_port()
     server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, "warning"))
     thread = threading.Thread(target=server.run, name="aicc-test-http", daemon=True)
-    state.controller.start()
+    if loops:
+        state.controller.start()
     thread.start()
     try:
         deadline = time.monotonic() + 30

@@ -17,7 +17,7 @@ from aicc.services.common import TooLarge
 router = APIRouter(prefix="/api/v1/workdirs", tags=["jobs"])
 
 
-@router.head("/{sha256}")
+@router.head("/{sha256}", response_class=Response)  # no body, so no content type
 def exists(sha256: str, who: CurrentUser, session: SessionDep) -> Response:
     workdirs.check(session, who, sha256)
     return Response(status_code=200)
