@@ -48,14 +48,14 @@ RESERVED_ENV = frozenset(
 # Limits (docs/job-spec.md). Sizes are characters: a stored spec stays near MAX_SPEC_CHARS at most,
 # so a page of jobs stays small, and a replica's command line and environment fit the kernel's
 # limits (128 KiB per string, 2 MiB in all).
-MAX_SPEC_CHARS = 128 * 1024  # the whole spec: every key and string, plus one per value
+MAX_SPEC_CHARS = 64 * 1024  # the whole spec: every key and string, plus one per value
 MAX_DEPTH = 16  # nesting of mappings and lists (scenario's included)
-MAX_COMMAND_CHARS = 64 * 1024  # a string command, or all of a list's items together
+MAX_COMMAND_CHARS = 32 * 1024  # a string command, or all of a list's items together
 MAX_COMMAND_ARGS = 4096
 MAX_ENV_VARS = 512
 MAX_ENV_NAME_CHARS = 256
-MAX_ENV_VALUE_CHARS = 32 * 1024
-MAX_ENV_CHARS = 64 * 1024  # every name and value together
+MAX_ENV_VALUE_CHARS = 16 * 1024
+MAX_ENV_CHARS = 32 * 1024  # every name and value together
 MAX_LABELS = 64
 MAX_LABEL_KEY_CHARS = 128
 MAX_LABEL_VALUE_CHARS = 1024
@@ -338,16 +338,18 @@ def _plainly_sound(data: Any) -> bool:
 
 
 def _walk(data: Any) -> list[InitErrorDetails]:
-    """Each problem with its place. Iterative, and it stops at the size budget, so deep or
-    aliased input (YAML anchors) costs little."""
+    """Each problem with its place; a spec too large is reported at its largest top-level field.
+    Iterative, and it stops at the size budget, so deep or aliased input (YAML anchors) costs
+    little."""
     problems: list[InitErrorDetails] = []
-    size = 0
+    total = 0
+    by_field: dict[str | int, int] = {}  # what was counted under each top-level field
     stack: list[tuple[tuple[str | int, ...], Any]] = [((), data)]
     while stack and len(problems) < 10:
         loc, value = stack.pop()
-        size += 1
+        grown = 1
         if isinstance(value, str):
-            size += len(value)
+            grown += len(value)
             if (text := _text_problem(value)) is not None:
                 problems.append(_problem("bad_text", loc, text, _printable(value)))
         elif isinstance(value, float) and not math.isfinite(value):
@@ -361,19 +363,24 @@ def _walk(data: Any) -> list[InitErrorDetails]:
             items = value.items() if isinstance(value, dict) else enumerate(value)
             for key, item in items:
                 if isinstance(key, str):
-                    size += len(key)
+                    grown += len(key)
                     if (text := _text_problem(key)) is not None:
                         problems.append(_problem("bad_text", loc, text, _printable(key)))
                 stack.append(((*loc, key), item))
-                if size > MAX_SPEC_CHARS:
+                if total + grown > MAX_SPEC_CHARS:
                     break
-        if size > MAX_SPEC_CHARS:
-            problems.append(_problem("too_large", loc[:1], _TOO_LARGE, size))
+        total += grown
+        if loc:
+            by_field[loc[0]] = by_field.get(loc[0], 0) + grown
+        if total > MAX_SPEC_CHARS:
+            largest = max(by_field, key=by_field.__getitem__) if by_field else None
+            where = () if largest is None else (largest,)
+            problems.append(_problem("too_large", where, _TOO_LARGE, total))
             break
     return problems
 
 
-_TOO_LARGE = f"the spec is larger than its limit of {MAX_SPEC_CHARS} characters"
+_TOO_LARGE = f"the spec is larger than its limit of {MAX_SPEC_CHARS} characters, most of it here"
 
 
 def _text_problem(text: str) -> str | None:

@@ -382,8 +382,8 @@ def test_generated_names_keep_what_ascii_holds() -> None:
         ("env", {"V": "v" * MAX_ENV_VALUE_CHARS}, {"V": "v" * (MAX_ENV_VALUE_CHARS + 1)}),
         (
             "env",
-            {f"V{i}": "v" * 16_000 for i in range(4)},
-            {f"V{i}": "v" * 16_400 for i in range(4)},
+            {f"V{i}": "v" * 8_000 for i in range(4)},
+            {f"V{i}": "v" * 8_200 for i in range(4)},
         ),
         ("labels", {f"k{i}": "v" for i in range(MAX_LABELS)}, {f"k{i}": "" for i in range(65)}),
         ("secrets", ["s"] * MAX_SECRETS, ["s"] * (MAX_SECRETS + 1)),
