@@ -411,6 +411,14 @@ def first_problem(err: ValidationError, prefix: str = "") -> str:
     return f"{where}: {message}" if where else message
 
 
+def stored_int(spec: dict[str, Any], field: str) -> int | None:
+    """An integer field of a spec as stored, read without the model: a job placed by an older
+    server may hold a spec that today's limits refuse, and it must still be metered, end and
+    requeue normally (the scheduler quarantines such a job only while it waits)."""
+    value = spec.get(field)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def default_name(command: str | list[str], suffix: str) -> str:
     """A job's name when it gives none: the command's program in letters, digits and dashes,
     then `suffix` (`./train.py` -> `train-py-q2m4xz`, `./训练.sh` -> `sh-q2m4xz`, `job-...`

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aicc.core.jobspec import JobSpec
+from aicc.core.jobspec import JobSpec, stored_int
 from aicc.core.states import JobState, Reason
 from aicc.core.topology import NodeState
 from aicc.executors import environment
@@ -277,9 +277,9 @@ def settle(session: Session, job: JobRow, now: datetime) -> None:
             )
         return
     first = min(failed, key=lambda r: (r.ended_at or now, r.index))
-    spec = JobSpec.model_validate(job.spec)
+    retries = stored_int(job.spec, "max_retries") or 0
     if first.reason in LOST_REASONS or first.state == "lost":
-        if job.attempt < spec.max_retries:
+        if job.attempt < retries:
             if len(ended) == len(reps):  # requeue once the whole gang has stopped
                 change_state(
                     session,
@@ -287,7 +287,7 @@ def settle(session: Session, job: JobRow, now: datetime) -> None:
                     JobState.PENDING,
                     reason=Reason.NODE_LOST,
                     message=f"replica {first.index} lost its node; "
-                    f"retry {job.attempt + 1} of {spec.max_retries}",
+                    f"retry {job.attempt + 1} of {retries}",
                     at=now,
                 )
             return
@@ -319,14 +319,14 @@ def _ended_at(job: JobRow, reps: list[ReplicaRow], now: datetime) -> datetime:
 
 def _after_preemption(session: Session, job: JobRow, now: datetime) -> None:
     """A preempted job whose replicas have stopped goes back to the queue, or fails for good."""
-    spec = JobSpec.model_validate(job.spec)
-    if job.attempt < spec.max_retries:
+    retries = stored_int(job.spec, "max_retries") or 0
+    if job.attempt < retries:
         change_state(
             session,
             job,
             JobState.PENDING,
             reason=Reason.PREEMPTED,
-            message=f"preempted; retry {job.attempt + 1} of {spec.max_retries}",
+            message=f"preempted; retry {job.attempt + 1} of {retries}",
             at=now,
         )
     else:

@@ -75,3 +75,47 @@ def test_a_placed_job_with_an_impossible_start_does_not_break_explain(
         assert why.json()["reasons"][0]["code"] == "resources"
         api.post(f"/api/v1/jobs/{holder['id']}/cancel")
         assert wait_state(api, waiter["id"], {"succeeded", "failed"})["state"] == "succeeded"
+
+
+def test_a_running_job_whose_stored_spec_is_over_the_limits_still_ends(
+    tmp_path: Path, db_url: str | None
+) -> None:
+    """Placed by an older server with an environment today's limits refuse, it fails as its
+    command says (its retries read as stored), and the reconciler goes on for everyone."""
+    with in_process(tmp_path / "home", db_url) as (api, state):
+        gate = tmp_path / "gate"
+        spec = {"command": f"while [ ! -e {gate} ]; do sleep 0.1; done; exit 3", "max_retries": 2}
+        old = submit(api, {**spec, "max_runtime": "5m"})
+        wait_state(api, old["id"], {"running"})
+        with state.db.session() as session:
+            row = session.get(JobRow, old["id"])
+            assert row is not None
+            row.spec = {**row.spec, "env": {"BIG": "v" * 100_000}}
+        gate.touch()
+        done = wait_state(api, old["id"], {"failed", "succeeded"})
+        assert (done["state"], done["reason"], done["exit_code"]) == ("failed", "exit_code", 3)
+        after = submit(api, {"command": "true", "max_runtime": "5m"})
+        assert wait_state(api, after["id"], {"succeeded", "failed"})["state"] == "succeeded"
+
+
+def test_a_placed_job_with_old_data_under_a_budget_does_not_stop_scheduling(
+    tmp_path: Path, db_url: str | None
+) -> None:
+    """Budget admission reads what running jobs will still cost: from the runtime as stored,
+    and from now at the latest, so neither an old spec nor a broken clock fails the snapshot."""
+    with in_process(tmp_path / "home", db_url) as (api, state):
+        project = api.get("/api/v1/me").json()["projects"][0]["id"]
+        budget = {"limit": "1000000.00", "thresholds": [1.0]}
+        assert api.put(f"/api/v1/projects/{project}/budget", json=budget).status_code == 200
+        old = submit(api, {"command": "sleep 60", "max_runtime": "2d"})
+        wait_state(api, old["id"], {"running"})
+        with state.db.session() as session:
+            row = session.get(JobRow, old["id"])
+            assert row is not None
+            row.spec = {**row.spec, "env": {"BIG": "v" * 100_000}}
+            for rep in session.query(ReplicaRow).filter_by(job_id=old["id"]):
+                rep.started_at = datetime(9999, 12, 31, tzinfo=UTC)
+        after = submit(api, {"command": "true", "max_runtime": "5m"})
+        assert wait_state(api, after["id"], {"succeeded", "failed"})["state"] == "succeeded"
+        api.post(f"/api/v1/jobs/{old['id']}/cancel")
+        assert wait_state(api, old["id"], {"cancelled"})["state"] == "cancelled"
