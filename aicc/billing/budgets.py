@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from aicc.billing import periods, rating
 from aicc.billing.plans import Plans
-from aicc.core.jobspec import JobSpec
+from aicc.core.jobspec import MAX_RUNTIME_S, stored_int
 from aicc.core.tenancy import Principal, Role, can_manage, can_read
 from aicc.estimate.pricing import Currency, Money, PricePlan, to_money
 from aicc.scheduler.snapshot import JobView
@@ -154,9 +154,10 @@ def spending(
         since = max(rep.metered_to or rep.started_at or now, start)
         used_h = Decimal(max(0.0, (now - since).total_seconds())) / 3600
         out.add(out.spent, (job.org_id, job.project_id), per_hour * used_h)
-        runtime = JobSpec.model_validate(job.spec).max_runtime_s
+        runtime = stored_int(job.spec, "max_runtime_s")  # as stored: no snapshot-stopping error
         if runtime is not None:
-            end = (rep.started_at or now) + timedelta(seconds=runtime)
+            started = min(rep.started_at or now, now)  # nothing started after now
+            end = started + timedelta(seconds=min(runtime, MAX_RUNTIME_S))
             left_h = Decimal(max(0.0, (end - now).total_seconds())) / 3600
             out.add(out.committed, (job.org_id, job.project_id), per_hour * left_h)
     return out

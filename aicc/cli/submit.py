@@ -50,7 +50,10 @@ def load_spec(path: Path) -> tuple[dict[str, Any], Path]:
         text, base = sys.stdin.read(), Path.cwd()
     else:
         text, base = path.read_text(encoding="utf-8"), path.resolve().parent
-    doc = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    try:
+        doc = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except RecursionError:  # the parsers recurse per level: thousands of `[` end here
+        fail(f"{path} is nested too deeply", "a job spec nests a few levels at most")
     if not isinstance(doc, dict):
         fail(f"{path} must hold a mapping with at least `command`", "see `aicc spec schema`")
     return doc, base

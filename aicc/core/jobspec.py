@@ -3,15 +3,31 @@
 Input accepts what people write (`cpu: 2`, `memory: 8GiB`, `max_runtime: 2h`); the model stores the
 integer units (`cpu_milli`, `memory_mib`, seconds), which is what the API returns. The JSON Schema
 in docs/ is generated from this model (`aicc spec schema`).
+
+It is the one validation of a job: the API, the CLI, the portal and the scheduler's snapshot all
+read a spec through it, so whatever the API accepts the scheduler can hold. Every field is bounded
+(the limits below, documented in docs/job-spec.md); NaN, infinities, lone surrogates and NUL
+characters are refused anywhere in the input, with a 422 whose body can always be serialized.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from aicc.core import catalog
 from aicc.core.units import (
@@ -28,6 +44,43 @@ RESERVED_ENV_PREFIXES = ("AICC_",)
 RESERVED_ENV = frozenset(
     {"WORLD_SIZE", "RANK", "LOCAL_RANK", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT"}
 )
+
+# Limits (docs/job-spec.md). Sizes are characters: a stored spec stays near MAX_SPEC_CHARS at most,
+# so a page of jobs stays small, and a replica's command line and environment fit the kernel's
+# limits (128 KiB per string, 2 MiB in all).
+MAX_SPEC_CHARS = 64 * 1024  # the whole spec: every key and string, plus one per value
+MAX_DEPTH = 16  # nesting of mappings and lists (scenario's included)
+MAX_COMMAND_CHARS = 32 * 1024  # a string command, or all of a list's items together
+MAX_COMMAND_ARGS = 4096
+MAX_ENV_VARS = 512
+MAX_ENV_NAME_CHARS = 256
+MAX_ENV_VALUE_CHARS = 16 * 1024
+MAX_ENV_CHARS = 32 * 1024  # every name and value together
+MAX_LABELS = 64
+MAX_LABEL_KEY_CHARS = 128
+MAX_LABEL_VALUE_CHARS = 1024
+MAX_SECRETS = 64
+MAX_DATASETS = 64
+MAX_MODELS = 32
+MAX_REF_CHARS = 128  # project, queue, secret, model and MIG profile names
+MAX_PATH_CHARS = 4096  # workdir, checkpoint_dir, a dataset
+MAX_IMAGE_CHARS = 1024
+MAX_CPU_MILLI = 1_024_000
+MAX_MEMORY_MIB = 16 * 1024 * 1024  # 16 TiB, per replica and per device
+MAX_ACCELERATORS = 64
+MAX_REPLICAS = 1024
+MAX_RETRIES = 100
+MIN_PRIORITY = -(2**31)  # the job table's 32-bit integer column
+MAX_PRIORITY = 2**31 - 1
+MAX_RUNTIME_S = 366 * 86400  # a year: what the scheduler's time arithmetic is built for
+
+
+Ref = Annotated[str, Field(max_length=MAX_REF_CHARS)]
+PathText = Annotated[str, Field(max_length=MAX_PATH_CHARS)]
+EnvName = Annotated[str, Field(max_length=MAX_ENV_NAME_CHARS)]
+EnvValue = Annotated[str, Field(max_length=MAX_ENV_VALUE_CHARS)]
+LabelKey = Annotated[str, Field(max_length=MAX_LABEL_KEY_CHARS)]
+LabelValue = Annotated[str, Field(max_length=MAX_LABEL_VALUE_CHARS)]
 
 
 class JobKind(StrEnum):
@@ -49,13 +102,16 @@ class AcceleratorRequest(_Strict):
     """Whole devices (`count`), a share of one device (`milli` with optional device `memory`),
     or one MIG slice of a partitioned GPU (`mig`, a fixed catalog profile such as `1g.10gb`)."""
 
-    count: Annotated[int, Field(ge=0, le=64)] = 0
+    count: Annotated[int, Field(ge=0, le=MAX_ACCELERATORS)] = 0
     milli: Annotated[int | None, Field(ge=1, le=1000)] = None
-    models: list[str] | None = Field(
-        default=None, alias="model", description="acceptable accelerator models; null = any"
+    models: list[Ref] | None = Field(
+        default=None,
+        alias="model",
+        max_length=MAX_MODELS,
+        description="acceptable accelerator models; null = any",
     )
-    memory_mib: Annotated[int | None, Field(ge=1)] = None
-    mig: str | None = Field(default=None, description="one MIG slice of this profile, e.g. 1g.10gb")
+    memory_mib: Annotated[int | None, Field(ge=1, le=MAX_MEMORY_MIB)] = None
+    mig: Ref | None = Field(default=None, description="one MIG slice of this profile, e.g. 1g.10gb")
 
     @model_validator(mode="before")
     @classmethod
@@ -147,8 +203,8 @@ def _profile_order(profile: str) -> tuple[int, int]:
 class Resources(_Strict):
     """Per replica."""
 
-    cpu_milli: Annotated[int, Field(ge=1, le=1_024_000)] = 1000
-    memory_mib: Annotated[int, Field(ge=1, le=16 * 1024 * 1024)] = 2048
+    cpu_milli: Annotated[int, Field(ge=1, le=MAX_CPU_MILLI)] = 1000
+    memory_mib: Annotated[int, Field(ge=1, le=MAX_MEMORY_MIB)] = 2048
     accelerator: AcceleratorRequest = Field(default_factory=AcceleratorRequest)
 
     @model_validator(mode="before")
@@ -167,26 +223,40 @@ class JobSpec(_Strict):
     """What a tenant asks for. `command` is the only required field."""
 
     name: Annotated[str | None, Field(pattern=NAME_PATTERN)] = None
-    project: str | None = None
-    queue: str | None = None
+    project: Ref | None = None
+    queue: Ref | None = None
     kind: JobKind = JobKind.TRAIN
-    command: str | list[str]
-    workdir: str | None = Field(
+    command: str | list[str] = Field(
+        description=f"at most {MAX_COMMAND_CHARS} characters; a list, at most "
+        f"{MAX_COMMAND_ARGS} items"
+    )
+    workdir: PathText | None = Field(
         default=None, description="a local path for the CLI to pack; the server keeps a digest"
     )
     workdir_sha256: Annotated[str | None, Field(pattern=r"^[0-9a-f]{64}$")] = None
-    image: str | None = None
-    env: dict[str, str] = Field(default_factory=dict)
-    secrets: list[str] = Field(default_factory=list)
-    replicas: Annotated[int, Field(ge=1, le=1024)] = 1
+    image: Annotated[str | None, Field(max_length=MAX_IMAGE_CHARS)] = None
+    env: dict[EnvName, EnvValue] = Field(default_factory=dict, max_length=MAX_ENV_VARS)
+    secrets: list[Ref] = Field(default_factory=list, max_length=MAX_SECRETS)
+    replicas: Annotated[int, Field(ge=1, le=MAX_REPLICAS)] = 1
     resources: Resources = Field(default_factory=Resources)
-    priority: int = PRIORITIES["normal"]
-    max_runtime_s: Annotated[int | None, Field(ge=1)] = None
-    max_retries: Annotated[int, Field(ge=0, le=100)] = 0
-    checkpoint_dir: str | None = None
-    datasets: list[str] = Field(default_factory=list)
+    priority: Annotated[int, Field(ge=MIN_PRIORITY, le=MAX_PRIORITY)] = PRIORITIES["normal"]
+    max_runtime_s: Annotated[int | None, Field(ge=1, le=MAX_RUNTIME_S)] = None
+    max_retries: Annotated[int, Field(ge=0, le=MAX_RETRIES)] = 0
+    checkpoint_dir: PathText | None = None
+    datasets: list[PathText] = Field(default_factory=list, max_length=MAX_DATASETS)
     scenario: dict[str, Any] | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=MAX_LABELS)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _sound_input(cls, data: Any, handler: Callable[[Any], JobSpec]) -> JobSpec:
+        """Refuse what no field should hold before any field reads it: the errors name the
+        place and carry a printable input, so the 422 always serializes (a NaN or a lone
+        surrogate in the answer would make it a 500)."""
+        problems = input_problems(data)
+        if problems:
+            raise ValidationError.from_exception_data(cls.__name__, problems)
+        return handler(data)
 
     @model_validator(mode="before")
     @classmethod
@@ -211,6 +281,11 @@ class JobSpec(_Strict):
             isinstance(value, list) and (not value or not all(value))
         ):
             raise ValueError("command must not be empty")
+        if isinstance(value, list) and len(value) > MAX_COMMAND_ARGS:
+            raise ValueError(f"command must be a list of at most {MAX_COMMAND_ARGS} items")
+        size = sum(map(len, value)) if isinstance(value, list) else len(value)
+        if size > MAX_COMMAND_CHARS:
+            raise ValueError(f"command must hold at most {MAX_COMMAND_CHARS} characters")
         return value
 
     @field_validator("env")
@@ -221,6 +296,8 @@ class JobSpec(_Strict):
                 raise ValueError(f"environment variable name {key!r} is not valid")
             if key.startswith(RESERVED_ENV_PREFIXES) or key in RESERVED_ENV:
                 raise ValueError(f"environment variable {key} is set by AICC and cannot be given")
+        if sum(len(k) + len(v) for k, v in value.items()) > MAX_ENV_CHARS:
+            raise ValueError(f"env must hold at most {MAX_ENV_CHARS} characters in all")
         return value
 
     @field_validator("kind")
@@ -233,6 +310,123 @@ class JobSpec(_Strict):
     def argv(self) -> list[str]:
         """The process to exec: a string runs under /bin/sh -c, a list is exec'd as is."""
         return ["/bin/sh", "-c", self.command] if isinstance(self.command, str) else self.command
+
+
+def input_problems(data: Any) -> list[InitErrorDetails]:
+    """What makes raw input unfit for any field: NaN or infinity, a lone surrogate or a NUL
+    character (no text column or command line holds one), nesting beyond MAX_DEPTH, more than
+    MAX_SPEC_CHARS in all (reported at the top-level field where the budget ran out)."""
+    return [] if _plainly_sound(data) else _walk(data)
+
+
+_JSON = json.JSONEncoder(allow_nan=False, ensure_ascii=False)
+
+
+def _plainly_sound(data: Any) -> bool:
+    """The common case, at the speed of `json.dumps` (the snapshot reads every waiting job on
+    every pass): JSON without NaN, NUL or lone surrogates, within the size, and no `scenario`,
+    the one field deep input could hide in. The JSON text is never shorter than `_walk`'s count,
+    so this never passes what `_walk` refuses."""
+    if not isinstance(data, dict) or data.get("scenario") is not None:
+        return False
+    try:
+        text = _JSON.encode(data)
+        text.encode("utf-8")
+    except (ValueError, TypeError, RecursionError):  # UnicodeEncodeError is a ValueError
+        return False
+    return len(text) <= MAX_SPEC_CHARS and "\\u0000" not in text
+
+
+def _walk(data: Any) -> list[InitErrorDetails]:
+    """Each problem with its place; a spec too large is reported at its largest top-level field.
+    Iterative, and it stops at the size budget, so deep or aliased input (YAML anchors) costs
+    little."""
+    problems: list[InitErrorDetails] = []
+    total = 0
+    by_field: dict[str | int, int] = {}  # what was counted under each top-level field
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((), data)]
+    while stack and len(problems) < 10:
+        loc, value = stack.pop()
+        grown = 1
+        if isinstance(value, str):
+            grown += len(value)
+            if (text := _text_problem(value)) is not None:
+                problems.append(_problem("bad_text", loc, text, _printable(value)))
+        elif isinstance(value, float) and not math.isfinite(value):
+            message = "must be a finite number, not NaN or infinity"
+            problems.append(_problem("finite_number", loc, message, str(value)))
+        elif isinstance(value, dict | list | tuple):
+            if len(loc) >= MAX_DEPTH:
+                message = f"nested deeper than {MAX_DEPTH} levels"
+                problems.append(_problem("too_deep", loc, message, None))
+                continue
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str):
+                    grown += len(key)
+                    if (text := _text_problem(key)) is not None:
+                        problems.append(_problem("bad_text", loc, text, _printable(key)))
+                stack.append(((*loc, key), item))
+                if total + grown > MAX_SPEC_CHARS:
+                    break
+        total += grown
+        if loc:
+            by_field[loc[0]] = by_field.get(loc[0], 0) + grown
+        if total > MAX_SPEC_CHARS:
+            largest = max(by_field, key=by_field.__getitem__) if by_field else None
+            where = () if largest is None else (largest,)
+            problems.append(_problem("too_large", where, _TOO_LARGE, total))
+            break
+    return problems
+
+
+_TOO_LARGE = f"the spec is larger than its limit of {MAX_SPEC_CHARS} characters, most of it here"
+
+
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "must not contain a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must be valid Unicode text: it holds a lone surrogate (e.g. \\ud800)"
+    return None
+
+
+def _printable(text: str) -> str:
+    """The text as an error can echo it: escapes for what UTF-8 cannot carry, and short."""
+    safe = text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+    return safe if len(safe) <= 80 else safe[:77] + "..."
+
+
+def _problem(kind: str, loc: tuple[str | int, ...], message: str, value: Any) -> InitErrorDetails:
+    return InitErrorDetails(type=PydanticCustomError(kind, message), loc=loc, input=value)
+
+
+def first_problem(err: ValidationError, prefix: str = "") -> str:
+    """A validation error as one line naming the field: `resources.cpu: must be ...`."""
+    first = err.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in (*([prefix] if prefix else []), *first["loc"]))
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
+
+
+def stored_int(spec: dict[str, Any], field: str) -> int | None:
+    """An integer field of a spec as stored, read without the model: a job placed by an older
+    server may hold a spec that today's limits refuse, and it must still be metered, end and
+    requeue normally (the scheduler quarantines such a job only while it waits)."""
+    value = spec.get(field)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def default_name(command: str | list[str], suffix: str) -> str:
+    """A job's name when it gives none: the command's program in letters, digits and dashes,
+    then `suffix` (`./train.py` -> `train-py-q2m4xz`, `./训练.sh` -> `sh-q2m4xz`, `job-...`
+    when nothing is left). Always matches NAME_PATTERN, whatever script the command is in."""
+    words = command.split() if isinstance(command, str) else command
+    program = words[0].rsplit("/", 1)[-1] if words else ""
+    head = re.sub(r"[^a-z0-9]+", "-", program.lower())[:40].strip("-")
+    return f"{head or 'job'}-{suffix}"
 
 
 def job_spec_schema() -> dict[str, Any]:

@@ -52,6 +52,8 @@ class Reason(StrEnum):
     CANCELLED_BY_USER = "cancelled_by_user"
     UNSCHEDULABLE = "unschedulable"
     SIGNAL = "signal"
+    INVALID_SPEC = "invalid_spec"  # a stored spec the job spec model no longer accepts
+    QUARANTINED = "quarantined"  # the job made a scheduling pass fail; the others went on
 
 
 # Who may follow whom. A requeue (preempted, lost node or supervisor; retries left) goes back to

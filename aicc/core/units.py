@@ -6,6 +6,7 @@ CPU is milli-cores, memory MiB, an accelerator share milli (1000 = one device), 
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -34,6 +35,7 @@ _MEMORY_UNITS = {
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _QUANTITY = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*$")
 _DURATION_PART = re.compile(r"([0-9]*\.?[0-9]+)\s*([smhd])")
+Parser = Callable[[Any], int]
 
 
 def _not_a_quantity(value: object) -> bool:
@@ -47,6 +49,24 @@ def _not_a_quantity(value: object) -> bool:
     return isinstance(value, float) and not math.isfinite(value)
 
 
+def _in_range(what: str) -> Callable[[Parser], Parser]:
+    """A quantity too large for a float (`1e308` CPUs in milli, a 400-digit number) is a
+    ValueError like any other bad quantity, not an OverflowError (a 500)."""
+
+    def wrap(parse: Parser) -> Parser:
+        @functools.wraps(parse)
+        def checked(value: Any) -> int:
+            try:
+                return parse(value)
+            except OverflowError:
+                raise ValueError(f"{what} is out of range") from None
+
+        return checked
+
+    return wrap
+
+
+@_in_range("cpu")
 def parse_cpu_milli(value: str | int | float) -> int:
     """`2` -> 2000, `0.5` -> 500, `"500m"` -> 500."""
     if _not_a_quantity(value):
@@ -64,6 +84,7 @@ def parse_cpu_milli(value: str | int | float) -> int:
     return milli
 
 
+@_in_range("memory")
 def parse_memory_mib(value: str | int | float) -> int:
     """`"4GiB"` -> 4096, `"512MiB"` -> 512; a bare number in YAML is bytes, as in Kubernetes."""
     if _not_a_quantity(value):
@@ -84,6 +105,7 @@ def parse_memory_mib(value: str | int | float) -> int:
     return max(round(mib), 1) if mib > 0 else 0
 
 
+@_in_range("a share")
 def parse_share_milli(value: str | int | float) -> int:
     """A share of one accelerator: `0.5` -> 500, `"250m"` -> 250, `500` (already milli) -> 500."""
     if _not_a_quantity(value):
@@ -97,6 +119,7 @@ def parse_share_milli(value: str | int | float) -> int:
     return milli
 
 
+@_in_range("a duration")
 def parse_duration_s(value: str | int | float) -> int:
     """`"2h"` -> 7200, `"1h30m"` -> 5400, `90` (seconds) -> 90."""
     if _not_a_quantity(value):
@@ -142,7 +165,6 @@ def format_duration(seconds: float) -> str:
     return f"{secs}s"
 
 
-Parser = Callable[[Any], int]
 CPU_AND_MEMORY: Mapping[str, tuple[str, Parser]] = {
     "cpu": ("cpu_milli", parse_cpu_milli),
     "memory": ("memory_mib", parse_memory_mib),

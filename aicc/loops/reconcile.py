@@ -12,10 +12,11 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aicc.core.jobspec import JobSpec
+from aicc.core.jobspec import JobSpec, first_problem, stored_int
 from aicc.core.states import JobState, Reason
 from aicc.core.topology import NodeState
 from aicc.executors import environment
@@ -40,6 +41,7 @@ FAILURE_REASONS = {
     "runtime_exceeded": Reason.RUNTIME_EXCEEDED,
     "signal": Reason.SIGNAL,
     "supervisor_error": Reason.LAUNCH_FAILED,
+    "invalid_spec": Reason.INVALID_SPEC,
 }
 
 
@@ -53,6 +55,7 @@ class Work:
     handle: str | None
     cancel: bool
     launch: ReplicaLaunch | None
+    refused: ReplicaState | None = None  # why it cannot be launched at all (its stored spec)
 
 
 def gather(session: Session, sealer: Sealer) -> list[Work]:
@@ -76,8 +79,13 @@ def gather(session: Session, sealer: Sealer) -> list[Work]:
             or job.id in broken  # a gang whose member failed or was lost cannot go on
             or job.state == JobState.PREEMPTED.value  # SIGTERM now, SIGKILL after the grace
         )
-        launch = None if rep.handle or stop else _launch(session, sealer, job, rep, node)
-        work.append(Work(rep.id, job.id, node.executor, rep.handle, stop, launch))
+        launch, refused = None, None
+        if not (rep.handle or stop):
+            try:
+                launch = _launch(session, sealer, job, rep, node)
+            except ValidationError as err:  # bound by an older server, before today's limits
+                refused = ReplicaState("exited", reason="invalid_spec", message=first_problem(err))
+        work.append(Work(rep.id, job.id, node.executor, rep.handle, stop, launch, refused))
     return work
 
 
@@ -150,6 +158,9 @@ def act(
             )
             continue
         handle = item.handle
+        if item.refused is not None:
+            seen[item.replica_id] = (handle, item.refused)
+            continue
         try:
             if item.launch is not None:
                 handle = executor.launch(item.launch)
@@ -279,11 +290,11 @@ def settle(session: Session, job: JobRow, now: datetime) -> None:
             )
         return
     first = min(failed, key=lambda r: (r.ended_at or now, r.index))
-    spec = JobSpec.model_validate(job.spec)
+    retries = stored_int(job.spec, "max_retries") or 0
     if first.reason in RETRIED_REASONS or first.state == "lost":
         reason = RETRIED_REASONS.get(first.reason or "", Reason.NODE_LOST)
         lost = "its node" if reason is Reason.NODE_LOST else "its supervisor"
-        if job.attempt < spec.max_retries:
+        if job.attempt < retries:
             # Requeue only once the whole gang is known stopped, so that no two attempts run.
             if len(ended) == len(reps):
                 change_state(
@@ -292,7 +303,7 @@ def settle(session: Session, job: JobRow, now: datetime) -> None:
                     JobState.PENDING,
                     reason=reason,
                     message=f"replica {first.index} lost {lost}; "
-                    f"retry {job.attempt + 1} of {spec.max_retries}",
+                    f"retry {job.attempt + 1} of {retries}",
                     at=now,
                 )
             return
@@ -321,14 +332,14 @@ def _ended_at(job: JobRow, reps: list[ReplicaRow], now: datetime) -> datetime:
 
 def _after_preemption(session: Session, job: JobRow, now: datetime) -> None:
     """A preempted job whose replicas have stopped goes back to the queue, or fails for good."""
-    spec = JobSpec.model_validate(job.spec)
-    if job.attempt < spec.max_retries:
+    retries = stored_int(job.spec, "max_retries") or 0
+    if job.attempt < retries:
         change_state(
             session,
             job,
             JobState.PENDING,
             reason=Reason.PREEMPTED,
-            message=f"preempted; retry {job.attempt + 1} of {spec.max_retries}",
+            message=f"preempted; retry {job.attempt + 1} of {retries}",
             at=now,
         )
     else:
@@ -348,6 +359,8 @@ def _failure_message(rep: ReplicaRow) -> str:
         "oom_killed": f"replica {rep.index} went over its memory limit of {rep.memory_mib} MiB",
         "runtime_exceeded": f"replica {rep.index} ran past its max_runtime",
         "signal": f"replica {rep.index} was killed by signal {-(rep.exit_code or 0)}",
+        "invalid_spec": f"replica {rep.index} was not launched: its spec, stored by an older "
+        "server, breaks the job spec's limits (docs/job-spec.md); submit it again within them",
     }.get(rep.reason or "", f"replica {rep.index} failed ({rep.reason})")
 
 

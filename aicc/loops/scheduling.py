@@ -7,6 +7,7 @@ database).
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections import defaultdict
 from datetime import datetime
@@ -17,13 +18,15 @@ from sqlalchemy.orm import Session
 from aicc.billing import budgets
 from aicc.core.states import JobState, Reason
 from aicc.loops.lease import Lease
-from aicc.scheduler.framework import Profile, schedule
+from aicc.scheduler.framework import Profile, isolate, schedule
 from aicc.scheduler.snapshot import Bind, DevicePick, Placement, Preempt, Wait
 from aicc.services import snapshots
 from aicc.services.common import new_id
 from aicc.services.jobs import change_state
 from aicc.store.db import Database
 from aicc.store.tables import JobRow, NodeRow, ReplicaRow
+
+log = logging.getLogger(__name__)
 
 PLACED = (JobState.ADMITTED.value, JobState.SCHEDULED.value, JobState.RUNNING.value)
 
@@ -98,6 +101,16 @@ def record_preempt(session: Session, preempt: Preempt, now: datetime) -> None:
     )
 
 
+def quarantine(session: Session, job_id: str, reason: Reason, message: str, now: datetime) -> None:
+    """A waiting job the scheduler cannot take (see `cycle`) fails with a reason its owner
+    sees (`aicc job show`, its events), instead of stopping every pass for everyone."""
+    job = session.get(JobRow, job_id)
+    if job is None or job.state not in (JobState.PENDING.value, JobState.ADMITTED.value):
+        return  # cancelled meanwhile
+    log.warning("job %s quarantined (%s): %s", job_id, reason.value, message)
+    change_state(session, job, JobState.FAILED, reason=reason, message=message, at=now)
+
+
 def record_bind(session: Session, bind: Bind, now: datetime) -> int:
     job = session.get(JobRow, bind.job_id)
     if job is None or job.state not in (JobState.PENDING.value, JobState.ADMITTED.value):
@@ -159,7 +172,11 @@ def cycle(
     billing: budgets.Context | None = None,
 ) -> int:
     """One scheduling pass in one fenced transaction: binds, preemptions and waiting reasons.
-    With `billing`, budgets are checked at admission. Returns the number of jobs bound."""
+    With `billing`, budgets are checked at admission. Returns the number of jobs bound.
+
+    No job can stop the pass: a waiting job whose stored spec is not valid, or whose presence
+    makes the scheduler raise (found by `isolate`), fails as `invalid_spec` or `quarantined`,
+    and the others are scheduled in the same pass."""
     with db.reader() as session:
         waiting = session.scalar(
             select(func.count())
@@ -169,11 +186,28 @@ def cycle(
     if not waiting:
         return 0  # nothing to do: take no write lock
     with db.reader() as session:  # decide without SQLite's write lock: submits go on meanwhile
-        decisions = schedule(snapshots.build(session, now, billing=billing), profile)
+        read = snapshots.read(session, now, billing=billing)
+    snapshot = read.snapshot
+    poisoned: dict[str, str] = {}
+    try:
+        decisions = schedule(snapshot, profile)
+    except Exception:
+        log.exception("scheduling pass failed; looking for the jobs that make it fail")
+        snapshot, poisoned = isolate(snapshot, profile)
+        decisions = schedule(snapshot, profile)
     with db.session() as session:
         # Only the fenced leader binds, and each record re-checks its job's state, so a snapshot
         # read a moment ago is safe: capacity can only have grown (replicas ended) meanwhile.
         lease.fence(session, now)
+        for job_id, problem in read.invalid.items():
+            message = f"its stored spec is not valid ({problem}); submit it again, corrected"
+            quarantine(session, job_id, Reason.INVALID_SPEC, message, now)
+        for job_id, error in poisoned.items():
+            message = (
+                f"scheduling it failed ({error}); it was set aside so that the other jobs "
+                "could be scheduled"
+            )
+            quarantine(session, job_id, Reason.QUARANTINED, message, now)
         bound = 0
         for decision in decisions:
             if isinstance(decision, Bind):

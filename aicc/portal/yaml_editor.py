@@ -16,7 +16,7 @@ from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from aicc.api.deps import SessionDep, StateDep
-from aicc.core.jobspec import JobSpec
+from aicc.core.jobspec import MAX_DEPTH, JobSpec
 from aicc.core.units import format_cpu, format_duration, format_memory
 from aicc.portal import submitting
 from aicc.portal.submitting import Problem
@@ -47,6 +47,9 @@ def load(text: str) -> Any:
         raise submitting.Refused([Problem(where, what)]) from None
     except yaml.YAMLError as err:
         raise submitting.Refused([Problem("", f"not valid YAML: {err}")]) from None
+    except RecursionError:  # PyYAML recurses per level: thousands of `[` end here
+        message = f"nested too deeply; a job spec nests at most {MAX_DEPTH} levels"
+        raise submitting.Refused([Problem("", message)]) from None
 
 
 def summary(spec: JobSpec) -> dict[str, str]:

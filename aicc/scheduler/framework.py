@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -78,6 +78,55 @@ def schedule(
 
         profile = get_profile(profile)
     return Cycle(snapshot, profile, memo).run()
+
+
+def isolate(
+    snapshot: Snapshot,
+    profile: Profile | str = "default",
+    run: Callable[[Snapshot], object] | None = None,
+) -> tuple[Snapshot, dict[str, str]]:
+    """After `run(snapshot)` raised (by default one cycle, `schedule(snapshot, profile)`): the
+    snapshot without the jobs that make it fail, and the error each made, so that one bad job
+    cannot stop scheduling for all.
+
+    Placed jobs are looked at first, when the waiting ones alone run (a placed job's bad start
+    time breaks the reservation of a waiting one that is not to blame); then the waiting ones.
+    Bisection finds each culprit: the shortest failing prefix ends with a job the failure needs
+    (about log2(jobs) runs per culprit). Raises the error again when a run fails with no job to
+    blame."""
+
+    def failure(pending: list[JobView], running: list[JobView]) -> Exception | None:
+        trial = replace(snapshot, pending=pending, running=running)
+        try:
+            run(trial) if run is not None else schedule(trial, profile)
+        except Exception as err:  # any error of a run is what is looked for
+            return err
+        return None
+
+    blamed: dict[str, str] = {}
+
+    def without_culprits(
+        jobs: list[JobView], fails: Callable[[list[JobView]], Exception | None]
+    ) -> list[JobView]:
+        jobs = list(jobs)
+        while (err := fails(jobs)) is not None:
+            if (none := fails([])) is not None:
+                raise none
+            fine, bad = 0, len(jobs)  # jobs[:fine] schedule, jobs[:bad] raise `err`
+            while bad - fine > 1:
+                middle = (fine + bad) // 2
+                if (found := fails(jobs[:middle])) is None:
+                    fine = middle
+                else:
+                    bad, err = middle, found
+            blamed[jobs.pop(bad - 1).id] = f"{type(err).__name__}: {err}"
+        return jobs
+
+    pending, running = list(snapshot.pending), list(snapshot.running)
+    if failure(pending, []) is None:
+        running = without_culprits(running, lambda jobs: failure(pending, jobs))
+    pending = without_culprits(pending, lambda jobs: failure(jobs, running))
+    return replace(snapshot, pending=pending, running=running), blamed
 
 
 class Cycle:

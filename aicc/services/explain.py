@@ -1,5 +1,6 @@
 """Why a job waits: the live scheduler's own profile, run on the current snapshot, says what it
-would decide and when the job would start if running jobs end as declared (a what-if replay)."""
+would decide and when the job would start if running jobs end as declared (a what-if replay).
+Like the loop, it reads past a job that the scheduler cannot take: never a 500 for another's job."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from sqlalchemy.orm import Session
 from aicc.billing import budgets
 from aicc.core.states import JobState
 from aicc.scheduler import explain as what_if
-from aicc.scheduler.framework import Profile
-from aicc.scheduler.snapshot import WaitReason
+from aicc.scheduler.framework import Profile, isolate, schedule
+from aicc.scheduler.snapshot import Snapshot, WaitReason
 from aicc.services import snapshots
 from aicc.services.common import utcnow
 from aicc.store.tables import JobRow
@@ -33,6 +34,22 @@ def explain(
         return Explanation(
             [WaitReason("not_waiting", f"the job is {state.value}: {job.message}")], None
         )
-    snapshot = snapshots.build(session, utcnow(), billing=billing)
-    found = what_if.explain(snapshot, job.id, profile)
+    read = snapshots.read(session, utcnow(), billing=billing)
+    if job.id in read.invalid:
+        return Explanation([WaitReason("invalid_spec", read.invalid[job.id])], None)
+    snapshot = read.snapshot
+
+    def replay(snap: Snapshot) -> object:
+        """This job's what-if while it is in `snap`; isolate tries snapshots without it too."""
+        if any(j.id == job.id for j in snap.pending):
+            return what_if.explain(snap, job.id, profile)
+        return schedule(snap, profile)
+
+    try:
+        found = what_if.explain(snapshot, job.id, profile)
+    except Exception:  # another job breaks the replay: answer without it, as the loop does
+        snapshot, blamed = isolate(snapshot, profile, replay)
+        if job.id in blamed:
+            return Explanation([WaitReason("quarantined", blamed[job.id])], None)
+        found = what_if.explain(snapshot, job.id, profile)
     return Explanation(list(found.reasons), found.position, found.estimated_start)

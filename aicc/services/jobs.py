@@ -10,10 +10,11 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from aicc.core.jobspec import JobSpec
+from aicc.core.jobspec import JobSpec, default_name, first_problem
 from aicc.core.states import JobState, JobStatus, Reason, transition
 from aicc.core.tenancy import Principal, can_read, can_write
 from aicc.core.units import format_cpu, format_memory
@@ -121,14 +122,13 @@ def submit(
     _check_scenario(spec)
     now = utcnow()
     job_id = new_id("job")
-    stored = spec.model_copy(
-        update={
-            "project": project.name,
-            "queue": queue.name,
-            "max_runtime_s": spec.max_runtime_s or queue.max_runtime_s,
-            "name": spec.name or _default_name(spec, job_id),
-            "priority": spec.priority if "priority" in spec.model_fields_set else queue.priority,
-        }
+    stored = stored_spec(
+        spec,
+        project=project.name,
+        queue=queue.name,
+        max_runtime_s=spec.max_runtime_s or queue.max_runtime_s,
+        name=spec.name or default_name(spec.command, job_id[-6:].lower()),
+        priority=spec.priority if "priority" in spec.model_fields_set else queue.priority,
     )
     job = JobRow(
         id=job_id,
@@ -159,10 +159,15 @@ def submit(
     return job, True
 
 
-def _default_name(spec: JobSpec, job_id: str) -> str:
-    words = spec.command.split() if isinstance(spec.command, str) else spec.command
-    head = "".join(c if c.isalnum() else "-" for c in words[0].rsplit("/", 1)[-1].lower())[:40]
-    return f"{head.strip('-') or 'job'}-{job_id[-6:].lower()}"
+def stored_spec(spec: JobSpec, **filled: object) -> JobSpec:
+    """The spec as it will be stored, with what submit fills in (name, project, queue, the
+    queue's defaults), validated again by the same model the scheduler's snapshot reads it
+    with: a job is stored only if the scheduler can read it back."""
+    data = {**spec.model_dump(mode="json", by_alias=True, exclude={"workdir"}), **filled}
+    try:
+        return JobSpec.model_validate(data)
+    except ValidationError as err:
+        raise Invalid(first_problem(err)) from None
 
 
 def _check_references(session: Session, spec: JobSpec, *, project_id: str, org_id: str) -> None:
@@ -190,8 +195,6 @@ def _check_scenario(spec: JobSpec) -> None:
     """A job's `scenario` (for its estimate) must be one the estimator understands."""
     if spec.scenario is None:
         return
-    from pydantic import ValidationError
-
     from aicc.estimate import parse_scenario
 
     try:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.billing import budgets
-from aicc.core.jobspec import JobSpec
+from aicc.core.jobspec import JobSpec, first_problem
 from aicc.core.topology import WHOLE_DEVICES, NodeState
 from aicc.scheduler.cluster import MILLI
 from aicc.scheduler.plugins.fairshare import WEEK_S
@@ -145,7 +146,9 @@ PLACED = ("scheduled", "running", "preempted")
 
 
 def _placed_jobs(session: Session) -> list[JobView]:
-    """Jobs holding resources now, with where: their current attempt's active replicas."""
+    """Jobs holding resources now, with where: their current attempt's active replicas. A job
+    whose stored spec the model no longer reads (stored by an older server) is left out: its
+    replicas still count against their nodes, and it is quarantined if it ever waits again."""
     jobs = {j.id: j for j in session.scalars(select(JobRow).where(JobRow.state.in_(PLACED)))}
     if not jobs:
         return []
@@ -173,9 +176,13 @@ def _placed_jobs(session: Session) -> list[JobView]:
             for r in reps
         )
         started = [r.started_at for r in reps if r.started_at]
+        try:
+            view = job_view(job, earlier.get(job_id, (0.0, None)))
+        except ValidationError:
+            continue
         views.append(
             replace(
-                job_view(job, earlier.get(job_id, (0.0, None))),
+                view,
                 started_at=min(started) if started else job.updated_at,
                 placements=placements,
                 borrowed=job.borrowed,
@@ -194,6 +201,15 @@ def tenants(session: Session) -> tuple[TenantView, ...]:
     return tuple(out)
 
 
+@dataclass(frozen=True)
+class Read:
+    """A snapshot, and the waiting jobs left out of it because their stored spec is not one
+    the job spec model accepts (job id -> what is wrong), for the loop to quarantine."""
+
+    snapshot: Snapshot
+    invalid: dict[str, str]
+
+
 def build(
     session: Session,
     now: datetime,
@@ -201,21 +217,39 @@ def build(
     half_life_s: float = WEEK_S,
     billing: budgets.Context | None = None,
 ) -> Snapshot:
+    """Everything the scheduler needs, read in one transaction (see `read`)."""
+    return read(session, now, half_life_s=half_life_s, billing=billing).snapshot
+
+
+def read(
+    session: Session,
+    now: datetime,
+    *,
+    half_life_s: float = WEEK_S,
+    billing: budgets.Context | None = None,
+) -> Read:
     """Everything the scheduler needs, read in one transaction. With `billing`, the money left
-    of each budget and the price rates of waiting jobs under a budget (budget admission)."""
+    of each budget and the price rates of waiting jobs under a budget (budget admission). Each
+    job is read on its own, so one unreadable job never stops the others being scheduled."""
     waiting = list(
         session.scalars(select(JobRow).where(JobRow.state.in_(WAITING)).order_by(JobRow.created_at))
     )
     running = _placed_jobs(session)
     nodes = node_views(session)
     earlier = attained(session, waiting)
-    pending = [job_view(j, earlier.get(j.id, (0.0, None))) for j in waiting]
+    pending: list[JobView] = []
+    invalid: dict[str, str] = {}
+    for job in waiting:
+        try:
+            pending.append(job_view(job, earlier.get(job.id, (0.0, None))))
+        except ValidationError as err:
+            invalid[job.id] = first_problem(err)
     left: dict[str, float] = {}
     if billing is not None:
         models = {d.model for n in nodes for d in n.devices}
         left, rates = budgets.admission_inputs(session, now, pending, models, billing)
         pending = [replace(j, price_rates=rates[j.id]) if j.id in rates else j for j in pending]
-    return Snapshot(
+    snapshot = Snapshot(
         now=now,
         nodes=nodes,
         pending=pending,
@@ -225,6 +259,7 @@ def build(
         usage=usage.decayed(session, now, half_life_s=half_life_s),
         budget_left=left,
     )
+    return Read(snapshot, invalid)
 
 
 def node_ids(session: Session) -> dict[str, str]:

@@ -48,7 +48,8 @@ def decayed(session: Session, now: datetime, *, half_life_s: float) -> dict[str,
     tau = half_life_s / math.log(2)
     totals: dict[str, dict[str, float]] = {}
     for rep, project in rows:
-        start, end = rep.started_at or now, rep.ended_at or now
+        # nothing ran after now: a time ahead of it (an engine's clock) counts as now
+        start, end = min(rep.started_at or now, now), min(rep.ended_at or now, now)
         weight = tau * (
             2 ** (-(now - end).total_seconds() / half_life_s)
             - 2 ** (-(now - start).total_seconds() / half_life_s)

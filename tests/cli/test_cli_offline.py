@@ -189,6 +189,23 @@ def test_submit_lists_every_bad_field(tmp_path: Path) -> None:
         assert name in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("command: hi\nscenario: " + "[" * 5000 + "]" * 5000, "nested too deeply"),
+        (f"command: hi\npriority: {10**26}", "priority:"),
+        ("command: hi\nresources: {cpu: .nan}", "resources.cpu: must be a finite number"),
+    ],
+)
+def test_submit_of_a_poisoned_file_is_one_clear_error(tmp_path: Path, text: str, said: str) -> None:
+    """Issue 16's YAML poisons are refused before anything is sent, without a traceback."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    result = runner.invoke(app, ["job", "submit", "-f", str(bad)])
+    assert result.exit_code == 1 and said in result.stderr, result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
 def test_submit_of_a_missing_file_is_one_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["job", "submit", "-f", str(tmp_path / "nope.yaml")])
     assert result.exit_code == 1

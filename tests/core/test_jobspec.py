@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pytest
@@ -10,7 +12,23 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from aicc.core.jobspec import JobKind, JobSpec, job_spec_schema
+from aicc.core.jobspec import (
+    MAX_COMMAND_ARGS,
+    MAX_COMMAND_CHARS,
+    MAX_DATASETS,
+    MAX_ENV_VALUE_CHARS,
+    MAX_LABELS,
+    MAX_PRIORITY,
+    MAX_RUNTIME_S,
+    MAX_SECRETS,
+    MIN_PRIORITY,
+    NAME_PATTERN,
+    JobKind,
+    JobSpec,
+    default_name,
+    first_problem,
+    job_spec_schema,
+)
 
 CONTRACT_EXAMPLE = """
 name: resnet-demo
@@ -332,3 +350,83 @@ valid_specs: st.SearchStrategy[dict[str, Any]] = st.fixed_dictionaries(
 def test_the_stored_form_validates_back_to_the_same_spec(data: dict[str, Any]) -> None:
     job = JobSpec.model_validate(data)
     assert JobSpec.model_validate(job.model_dump(mode="json")) == job
+
+
+# --- bounds and sound input (issue 16): one validation for the API, the CLI and the scheduler ---
+
+
+@given(st.one_of(st.text(min_size=1), st.lists(st.text(min_size=1), min_size=1, max_size=3)))
+def test_a_generated_name_is_valid_for_any_command(command: str | list[str]) -> None:
+    """`./训练.sh` once gave `训练-sh-…`, which the snapshot refused: every pass failed."""
+    if isinstance(command, str) and not command.strip():
+        command = "x" + command
+    name = default_name(command, "q2m4xz")
+    assert re.match(NAME_PATTERN, name), name
+    assert JobSpec.model_validate({"command": "true", "name": name}).name == name
+
+
+def test_generated_names_keep_what_ascii_holds() -> None:
+    assert default_name("./训练.sh --epochs 3", "q2m4xz") == "sh-q2m4xz"
+    assert default_name("训练", "q2m4xz") == "job-q2m4xz"
+    assert default_name(["/usr/bin/Python3.11", "-m"], "q2m4xz") == "python3-11-q2m4xz"
+
+
+@pytest.mark.parametrize(
+    ("field", "at_limit", "over"),
+    [
+        ("priority", MAX_PRIORITY, MAX_PRIORITY + 1),
+        ("priority", MIN_PRIORITY, MIN_PRIORITY - 1),
+        ("max_runtime", MAX_RUNTIME_S, MAX_RUNTIME_S + 1),
+        ("command", "x" * MAX_COMMAND_CHARS, "x" * (MAX_COMMAND_CHARS + 1)),
+        ("command", ["x"] * MAX_COMMAND_ARGS, ["x"] * (MAX_COMMAND_ARGS + 1)),
+        ("env", {"V": "v" * MAX_ENV_VALUE_CHARS}, {"V": "v" * (MAX_ENV_VALUE_CHARS + 1)}),
+        (
+            "env",
+            {f"V{i}": "v" * 8_000 for i in range(4)},
+            {f"V{i}": "v" * 8_200 for i in range(4)},
+        ),
+        ("labels", {f"k{i}": "v" for i in range(MAX_LABELS)}, {f"k{i}": "" for i in range(65)}),
+        ("secrets", ["s"] * MAX_SECRETS, ["s"] * (MAX_SECRETS + 1)),
+        ("datasets", ["d"] * MAX_DATASETS, ["d"] * (MAX_DATASETS + 1)),
+    ],
+)
+def test_each_limit_holds_at_its_value_and_refuses_one_more(
+    field: str, at_limit: Any, over: Any
+) -> None:
+    JobSpec.model_validate({"command": "true", field: at_limit})
+    with pytest.raises(ValidationError) as err:
+        JobSpec.model_validate({"command": "true", field: over})
+    assert field in first_problem(err.value)
+
+
+@pytest.mark.parametrize(
+    ("spec", "where"),
+    [
+        ({"command": "true", "resources": {"cpu": float("nan")}}, "resources.cpu"),
+        ({"command": "true", "priority": float("inf")}, "priority"),
+        ({"command": "true", "max_runtime": float("-inf")}, "max_runtime"),
+        ({"command": "\ud800"}, "command"),
+        ({"command": "true", "env": {"A\udfff": "x"}}, "env"),
+        ({"command": "true", "labels": {"k": "a\x00b"}}, "labels.k"),
+        ({"command": "x" * 200_000}, "command"),
+        ({"command": "true", "scenario": {"a": [[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]}}, "scenario.a"),
+    ],
+)
+def test_unsound_input_is_refused_where_it_is_with_errors_that_serialize(
+    spec: dict[str, Any], where: str
+) -> None:
+    """NaN or a lone surrogate echoed in a 422 made the answer itself fail (a 500)."""
+    with pytest.raises(ValidationError) as err:
+        JobSpec.model_validate(spec)
+    assert first_problem(err.value).startswith(where), first_problem(err.value)
+    errors = err.value.errors(include_url=False)
+    json.dumps(errors, allow_nan=False, ensure_ascii=False).encode("utf-8")
+
+
+def test_aliased_yaml_costs_no_more_than_the_size_limit() -> None:
+    """A billion laughs: anchors make a small document a huge tree; the walk stops early."""
+    text = "command: true\nscenario:\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+    for i in range(1, 12):
+        text += f"  a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]\n"
+    with pytest.raises(ValidationError, match="larger than its limit"):
+        JobSpec.model_validate(yaml.safe_load(text))

@@ -59,6 +59,17 @@ def test_parsers_answer_value_error_for_anything_else(value: Any) -> None:
             parse(value)
 
 
+@pytest.mark.parametrize("value", [1e308, 10**400, "9" * 400, "9" * 400 + "Gi", "9" * 400 + "h"])
+def test_quantities_too_large_for_a_float_are_value_errors(value: Any) -> None:
+    """`cpu: 1e308` is 1e311 milli-cores, infinity: an OverflowError was a 500 (issue 16)."""
+    for parse in (parse_cpu_milli, parse_memory_mib, parse_share_milli, parse_duration_s):
+        try:
+            result = parse(value)
+        except ValueError:
+            continue  # refused as bad input
+        assert isinstance(result, int)  # a number the spec's bounds then refuse
+
+
 @pytest.mark.parametrize(
     ("value", "mib"),
     [
