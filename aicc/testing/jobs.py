@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import tarfile
 import time
 from typing import Any
 
@@ -27,3 +29,14 @@ def wait_state(
         if time.monotonic() > deadline:
             raise AssertionError(f"job {job_id} stayed {job['state']} ({job['message']})")
         time.sleep(0.1)
+
+
+def tar_gz(files: dict[str, bytes]) -> bytes:
+    """A workdir archive of these files (name -> content), as the SDK would upload it."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()

@@ -11,12 +11,10 @@ AICC_FUZZ_EXAMPLES=200 AICC_FUZZ_SEED=7 pytest tests/api/test_fuzz.py."""
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import os
 import re
-import tarfile
 import time
 import traceback
 from collections.abc import Iterator
@@ -45,6 +43,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from aicc.testing.jobs import tar_gz
 from aicc.testing.servers import over_http
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -96,13 +95,7 @@ class _Tracebacks(logging.Handler):
 
 
 def _workdir() -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        data = b"print('hello')\n"
-        info = tarfile.TarInfo("main.py")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    return tar_gz({"main.py": b"print('hello')\n"})
 
 
 def _created(response: httpx.Response) -> dict[str, Any]:

@@ -4,8 +4,6 @@ and file count (422), and rate limits per token and per address (429 with Retry-
 
 from __future__ import annotations
 
-import io
-import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +13,7 @@ import pytest
 from conftest import make_tenant
 from fastapi.testclient import TestClient
 
+from aicc.testing.jobs import tar_gz
 from aicc.testing.servers import in_process
 
 LIST_ROUTES = [
@@ -52,16 +51,6 @@ def strict(tmp_path: Path, db_url: str | None) -> Iterator[TestClient]:
     }
     with in_process(tmp_path / "home", db_url, limits=limits) as (client, _):
         yield client
-
-
-def archive(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 def test_a_request_body_over_the_limit_is_a_413(api: TestClient) -> None:
@@ -107,15 +96,15 @@ def test_pages_follow_from_cursor_to_cursor(api: TestClient) -> None:
 
 
 def test_a_workdir_that_unpacks_past_the_limits_is_refused(strict: TestClient) -> None:
-    bomb = archive({"zeros.bin": b"\0" * (1024 * 1024 + 1)})  # 1 KiB packed, 1 MiB + 1 unpacked
+    bomb = tar_gz({"zeros.bin": b"\0" * (1024 * 1024 + 1)})  # 1 KiB packed, 1 MiB + 1 unpacked
     assert len(bomb) < 10_000
     answer = strict.post("/api/v1/workdirs", content=bomb)
     assert answer.status_code == 422
     assert "unpacks to more than the 1048576 byte limit" in answer.json()["detail"]
-    many = archive({f"f{i}.txt": b"x" for i in range(21)})
+    many = tar_gz({f"f{i}.txt": b"x" for i in range(21)})
     answer = strict.post("/api/v1/workdirs", content=many)
     assert answer.status_code == 422 and "limit of 20 files" in answer.json()["detail"]
-    fits = archive({f"f{i}.txt": b"x" for i in range(20)})
+    fits = tar_gz({f"f{i}.txt": b"x" for i in range(20)})
     assert strict.post("/api/v1/workdirs", content=fits).status_code == 201
 
 

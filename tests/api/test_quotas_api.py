@@ -147,9 +147,11 @@ POOL = {
 }
 
 
-def one_gpu(project: str, gate: Path, priority: str = "normal") -> dict:
+def one_gpu(project: str, priority: str = "normal") -> dict:
+    """A job on the one GPU until `release(...)` (a file in its outputs: the sandbox shows a
+    job nothing else of the machine)."""
     return {
-        "command": f"while [ ! -e {gate} ]; do sleep 0.2; done",
+        "command": 'while [ ! -e "$AICC_OUTPUT_DIR/release" ]; do sleep 0.2; done',
         "project": project,
         "priority": priority,
         "resources": {"cpu": 1, "memory": "1GiB", "accelerator": {"count": 1}},
@@ -157,13 +159,16 @@ def one_gpu(project: str, gate: Path, priority: str = "normal") -> dict:
     }
 
 
+def release(home: Path, job_id: str) -> None:
+    (home / "runs" / job_id / "outputs" / "release").touch()
+
+
 def test_a_tenant_cannot_preempt_another_with_a_guarantee_it_gave_itself(tmp_path: Path) -> None:
     with in_process(tmp_path / "home", limits={"grace_s": 1.0}) as (api, _state):
         assert api.post("/api/v1/nodes/import", json=POOL).status_code == 200
         globex = make_tenant(api, "globex")
         acme = make_tenant(api, "acme", role="org_admin")
-        gate = tmp_path / "gate"
-        theirs = submit(api, one_gpu(globex.project_id, gate), **globex.headers)
+        theirs = submit(api, one_gpu(globex.project_id), **globex.headers)
         wait_state(api, theirs["id"], {"running"})
 
         grab = {"guaranteed": {"A100-80GB": 1000, "cpu_milli": 2000}}
@@ -173,14 +178,14 @@ def test_a_tenant_cannot_preempt_another_with_a_guarantee_it_gave_itself(tmp_pat
         assert answer.status_code == 422, answer.text
         assert "guaranteed A100-80GB: the organization has none to give (0 available" in answer.text
 
-        mine = submit(api, one_gpu(acme.project_id, gate), **acme.headers)
+        mine = submit(api, one_gpu(acme.project_id), **acme.headers)
         deadline = time.monotonic() + 6
         while time.monotonic() < deadline:  # the issue saw the preemption within 10 s
             job = api.get(f"/api/v1/jobs/{theirs['id']}").json()
             assert job["state"] == "running" and job["attempt"] == 0, (job["state"], job["message"])
             time.sleep(0.3)
         assert api.get(f"/api/v1/jobs/{mine['id']}").json()["state"] in ("pending", "admitted")
-        gate.touch()
+        release(tmp_path / "home", theirs["id"])
         assert wait_state(api, theirs["id"], {"succeeded", "failed"})["state"] == "succeeded"
 
 
@@ -195,8 +200,7 @@ def test_a_guarantee_of_nothing_cannot_strip_another_tenants_protection(tmp_path
         assert api.put(f"/api/v1/orgs/{globex.org_id}/quota", json=share).status_code == 200
         assert api.put(f"/api/v1/projects/{globex.project_id}/quota", json=share).status_code == 200
         acme = make_tenant(api, "acme", role="org_admin")
-        gate = tmp_path / "gate"
-        theirs = submit(api, one_gpu(globex.project_id, gate), **globex.headers)
+        theirs = submit(api, one_gpu(globex.project_id), **globex.headers)
         wait_state(api, theirs["id"], {"running"})
 
         nothing = {"guaranteed": {"cpu_milli": 0}}
@@ -204,12 +208,12 @@ def test_a_guarantee_of_nothing_cannot_strip_another_tenants_protection(tmp_path
             f"/api/v1/projects/{acme.project_id}/quota", json=nothing, headers=acme.headers
         )
         assert answer.status_code == 422, answer.text
-        mine = submit(api, one_gpu(acme.project_id, gate, "high"), **acme.headers)
+        mine = submit(api, one_gpu(acme.project_id, "high"), **acme.headers)
         deadline = time.monotonic() + 6
         while time.monotonic() < deadline:
             job = api.get(f"/api/v1/jobs/{theirs['id']}").json()
             assert job["state"] == "running" and job["attempt"] == 0, (job["state"], job["message"])
             time.sleep(0.3)
         assert api.get(f"/api/v1/jobs/{mine['id']}").json()["state"] in ("pending", "admitted")
-        gate.touch()
+        release(tmp_path / "home", theirs["id"])
         assert wait_state(api, theirs["id"], {"succeeded", "failed"})["state"] == "succeeded"

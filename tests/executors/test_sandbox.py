@@ -81,6 +81,18 @@ def test_a_job_in_the_sandbox_keeps_its_grace_on_cancel(tmp_path: Path) -> None:
         assert (outputs / "saved").read_text() == "saved\n"
 
 
+def test_a_job_in_the_sandbox_cannot_kill_its_supervisor(tmp_path: Path) -> None:
+    """Issue 16: `kill -9 $PPID`, three times, cordoned the node. In the sandbox the job's
+    parent is the sandbox's own init, which nothing inside can kill, and the supervisor is not
+    in its PID namespace at all: the job runs to its end and is billed as usual."""
+    with in_process(tmp_path / "home") as (api, _state):
+        command = "kill -9 $PPID; kill -9 -1; sleep 0.5; echo still here"
+        job = submit(api, {"command": command, "resources": {"cpu": 0.5, "memory": "128MiB"}})
+        done = wait_state(api, job["id"], {"succeeded", "failed"})
+        assert (done["state"], done["attempt"]) == ("succeeded", 0), done
+        assert api.get(f"/api/v1/jobs/{job['id']}/logs").text == "still here\n"
+
+
 def upload(api: httpx.Client, root: Path) -> str:
     """`root` as an uploaded workdir; its digest."""
     packed = pack_workdir(root)

@@ -4,30 +4,20 @@
 from __future__ import annotations
 
 import io
-import tarfile
 from pathlib import Path
 
 import pytest
 
 from aicc.executors import workdir
 from aicc.store.blobs import BlobStore
-
-
-def archive(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+from aicc.testing.jobs import tar_gz
 
 
 def test_unpacking_refuses_an_archive_past_the_limits(tmp_path: Path) -> None:
     root = tmp_path / "blobs"
-    big, _ = BlobStore(root).put(io.BytesIO(archive({"z.bin": b"\0" * 4096})), max_bytes=1 << 20)
+    big, _ = BlobStore(root).put(io.BytesIO(tar_gz({"z.bin": b"\0" * 4096})), max_bytes=1 << 20)
     many, _ = BlobStore(root).put(
-        io.BytesIO(archive({f"f{i}": b"x" for i in range(11)})), max_bytes=1 << 20
+        io.BytesIO(tar_gz({f"f{i}": b"x" for i in range(11)})), max_bytes=1 << 20
     )
     strict = BlobStore(root, max_unpacked_bytes=4095, max_members=10)
     run = tmp_path / "run"

@@ -106,8 +106,12 @@ def beats(outputs: Path, attempt: int) -> list[int]:
 def test_a_job_that_kills_its_supervisor_is_stopped_retried_once_at_a_time_and_blames_no_node(
     tmp_path: Path,
 ) -> None:
+    """Without the sandbox (`sandbox: off`): inside it, `$PPID` is the sandbox's own init,
+    which a job cannot kill (tests/executors/test_sandbox.py), so only there can a job reach its
+    supervisor. A supervisor killed from outside, sandbox on: tests/e2e/test_crash.py."""
     home = tmp_path / "home"
-    with in_process(home, node_name="here", limits={"grace_s": 1.0}) as (api, state):
+    limits = {"grace_s": 1.0}
+    with in_process(home, node_name="here", limits=limits, sandbox="off") as (api, state):
         spec = {
             "command": KILLS_ITS_SUPERVISOR,
             "resources": {"cpu": "500m", "memory": "256MiB"},
