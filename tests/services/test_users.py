@@ -145,9 +145,9 @@ def test_two_admins_disabling_each_other_at_once_leave_one_enabled(
     transaction waits for the first and then sees it would leave no admin."""
     _, state = server
     with state.db.reader() as session:
-        first_id = session.scalar(select(UserRow.id).where(UserRow.name == "admin"))
-        assert first_id is not None
-        first = tenancy.principal_of(session, session.get(UserRow, first_id))  # type: ignore[arg-type]
+        admin = session.scalar(select(UserRow).where(UserRow.name == "admin"))
+        assert admin is not None
+        first_id, first = admin.id, tenancy.principal_of(session, admin)
         org = first.org_id
     second_id, second = _person(state, "second", Role.ADMIN, org)
     started = threading.Event()
