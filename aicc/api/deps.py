@@ -50,7 +50,9 @@ def current_user(
             tokens.touch(session, stale)
     if who is None:
         raise HTTPException(
-            401, "invalid, expired or revoked token", headers={"WWW-Authenticate": "Bearer"}
+            401,
+            "invalid, expired or revoked token, or its user is disabled",
+            headers={"WWW-Authenticate": "Bearer"},
         )
     return who
 

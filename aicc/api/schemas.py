@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import Role
@@ -105,6 +105,12 @@ class UserIn(Body):
     email: Annotated[str | None, Field(max_length=200)] = None
 
 
+class UserPatch(Body):
+    """What `PATCH /users/{id}` may change: whether the user is disabled."""
+
+    disabled: StrictBool
+
+
 class User(BaseModel):
     id: str
     name: str
@@ -113,6 +119,7 @@ class User(BaseModel):
     email: str | None
     language: str
     default_project_id: str | None
+    disabled: bool
     created_at: datetime
 
 

@@ -196,6 +196,7 @@ USER_COLUMNS = [
     col("NAME", "name"),
     col("ROLE", "role"),
     col("ORG", "org_id"),
+    Column("STATE", lambda user: "disabled" if user.get("disabled") else "enabled"),
     Column("CREATED", _created),
 ]
 
@@ -229,6 +230,26 @@ def user_create(
     with client() as api:
         answer = api.create_user(name, role, org_id=org, projects=project or None, password=secret)
     _show_one(answer, as_json, f"created {role}")
+
+
+UserId = Annotated[str, typer.Argument(help="User id (usr_...).")]
+
+
+@user_app.command("disable")
+@handle_errors
+def user_disable(user_id: UserId, as_json: JsonFlag = False) -> None:
+    """Disable a user: their tokens and portal sessions stop working at once (org admins in
+    their org; center admins anyone but themselves)."""
+    with client() as api:
+        _show_one(api.set_user_disabled(user_id, True), as_json, "disabled user")
+
+
+@user_app.command("enable")
+@handle_errors
+def user_enable(user_id: UserId, as_json: JsonFlag = False) -> None:
+    """Enable a disabled user again: their tokens work again; in the portal they sign in anew."""
+    with client() as api:
+        _show_one(api.set_user_disabled(user_id, False), as_json, "enabled user")
 
 
 # --- tokens ----------------------------------------------------------------------------------

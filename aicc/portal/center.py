@@ -132,6 +132,7 @@ def _tenants_page(
     *,
     form: PageForm | None = None,
     status: int = 200,
+    error: str = "",
 ) -> Response:
     return render(
         request,
@@ -144,6 +145,8 @@ def _tenants_page(
         form=form or PageForm(""),
         created=request.query_params.get("created", ""),
         created_name=request.query_params.get("name", ""),
+        changed=request.query_params.get("changed", ""),
+        error=error,
     )
 
 
@@ -246,6 +249,34 @@ def create_user(
     except Rejected as refused:
         return _tenants_page(request, session, me, form=form, status=refused.status)
     return _created("user", body.name)
+
+
+USER_ACTIONS = {"disable": True, "enable": False}
+
+
+@router.post("/tenants/users/{user_id}/{action}")
+def user_action(
+    request: Request,
+    session: SessionDep,
+    me: Operator,
+    user_id: str,
+    action: str,
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """Disable or enable a user, as `PATCH /api/v1/users/{id}` does."""
+    if not csrf_ok(me, csrf):
+        return error_page(request, 400, "csrf")
+    if action not in USER_ACTIONS:
+        return error_page(request, 404, "")
+    try:
+        with session.begin_nested():
+            user = tenancy.set_disabled(session, me.who, user_id, USER_ACTIONS[action])
+    except ServiceError as err:
+        if err.status == 404:
+            raise
+        return _tenants_page(request, session, me, status=err.status, error=err.detail)
+    query = urlencode({"changed": f"{action}d", "name": user.name})
+    return RedirectResponse(f"/center/tenants?{query}#user-{user.id}", status_code=303)
 
 
 # --- audit log ---

@@ -377,6 +377,10 @@ class Client:
         body = _params(name=name, role=role, org_id=org_id, projects=projects, password=password)
         return self._call("POST", _path("users"), json=body)
 
+    def set_user_disabled(self, user_id: str, disabled: bool) -> Json:
+        """Disable a user (their tokens and portal sessions stop at once) or enable them again."""
+        return self._call("PATCH", _path("users", user_id), json={"disabled": disabled})
+
     def tokens(self) -> Json:
         return self._all(_path("tokens"))
 

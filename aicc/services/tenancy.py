@@ -11,10 +11,11 @@ import hmac
 import os
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import Principal, Role, can_manage, can_read
+from aicc.portal.models import PortalSessionRow
 from aicc.services import audit
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.store.tables import MembershipRow, OrgRow, ProjectRow, QueueRow, UserRow
@@ -263,6 +264,52 @@ def get_user(session: Session, who: Principal, user_id: str) -> UserRow:
         if user is not None and can_read(who, org_id=user.org_id):
             raise Forbidden("only organization admins read other users")
         raise NotFound(f"user {user_id} not found")
+    return user
+
+
+def set_disabled(session: Session, who: Principal, user_id: str, disabled: bool) -> UserRow:
+    """Disable or re-enable a user. Center admins may change anyone, organization admins the
+    users of their organization who are not center admins; nobody themselves, and the last
+    enabled center admin stays enabled, so the center is never locked out.
+
+    A disabled user's tokens and portal sessions are refused on every request
+    (`tokens.find`, `portal.auth.resolve`); disabling also deletes the sessions, so re-enabling
+    does not revive them: the person signs in again. Their tokens work again once re-enabled."""
+    user = session.get(UserRow, user_id)
+    if user is None or not can_read(who, org_id=user.org_id):
+        raise NotFound(f"user {user_id} not found")
+    verb = "disable" if disabled else "enable"
+    if user.id == who.user_id:
+        raise Conflict(f"you cannot {verb} yourself; another administrator must")
+    if not can_manage(who, org_id=user.org_id):
+        raise Forbidden(f"only organization admins {verb} users")
+    if user.role == Role.ADMIN.value and not who.is_admin:
+        raise Forbidden(f"only center admins {verb} center admins")
+    if user.disabled == disabled:
+        return user
+    if disabled and user.role == Role.ADMIN.value:
+        # Locked in one order, so two admins disabling each other at once cannot both succeed
+        # (PostgreSQL; SQLite's writers are serialized anyway).
+        admins = session.scalars(
+            select(UserRow.id)
+            .where(UserRow.role == Role.ADMIN.value, UserRow.disabled.is_(False))
+            .order_by(UserRow.id)
+            .with_for_update()
+        )
+        if not [a for a in admins if a != user.id]:
+            raise Conflict(f"{user.name} is the last enabled center admin; enable another first")
+    user.disabled = disabled
+    if disabled:
+        session.execute(delete(PortalSessionRow).where(PortalSessionRow.user_id == user.id))
+    audit.record(
+        session,
+        who,
+        f"user.{verb}",
+        "user",
+        user.id,
+        org_id=user.org_id,
+        detail={"name": user.name},
+    )
     return user
 
 

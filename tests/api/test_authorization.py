@@ -180,6 +180,10 @@ BODIES: dict[tuple[str, str], Callable[[Targets], list[dict[str, Any]]]] = {
             }
         }
     ],
+    ("PATCH", "/api/v1/users/{user_id}"): lambda t: [
+        {"json": {"disabled": True}},
+        {"json": {"disabled": False}},
+    ],
     ("POST", "/api/v1/queues"): lambda t: [
         {"json": {"name": "b-probe-lane", "project": t.project_id}},
         {"json": {"name": "b-probe-lane-2", "project": t.project_name, "max_runtime": "1h"}},

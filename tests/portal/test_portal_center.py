@@ -421,3 +421,64 @@ def test_the_overview_shows_metered_energy_of_real_devices_only(
 
 def energy_card(page: str) -> str:
     return page.split('class="stat stat-energy"')[1].split("</div>")[0]
+
+
+def test_an_operator_disables_and_enables_a_user_from_the_users_table(
+    api: TestClient, alice: Person
+) -> None:
+    client = operator(api)
+    hers = signed_in(api, alice)
+    assert hers.get("/jobs", follow_redirects=False).status_code == 200
+    page = client.get("/center/tenants").text
+    action = f'action="/center/tenants/users/{alice.user_id}/disable"'
+    assert action in page
+    me = api.get("/api/v1/me").json()["user"]["id"]
+    assert f"/center/tenants/users/{me}/" not in page  # no button to disable oneself
+
+    for token in ("", "forged", csrf_of(hers)):  # the form needs this session's own token
+        forged = client.post(f"/center/tenants/users/{alice.user_id}/disable", data={"csrf": token})
+        assert forged.status_code == 400 and "form expired" in forged.text
+    assert hers.get("/jobs", follow_redirects=False).status_code == 200
+
+    done = client.post(
+        f"/center/tenants/users/{alice.user_id}/disable",
+        data={"csrf": csrf_of(client, "/center/tenants")},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    after = client.get(done.headers["location"]).text
+    assert f"User {alice.name} is disabled" in after
+    row = re.search(rf'<tr id="user-{alice.user_id}" class="user-disabled">.*?</tr>', after, re.S)
+    assert row and "Disabled" in row.group(0) and "/enable" in row.group(0)
+    # Her session goes back to sign-in at once, her token is refused, and so is her password.
+    gone = hers.get("/jobs", follow_redirects=False)
+    assert (gone.status_code, gone.headers["location"]) == (303, "/sign-in?next=%2Fjobs")
+    assert api.get("/api/v1/me", headers=alice.headers).status_code == 401
+    refused = sign_in(browser(api), alice.name)
+    assert refused.status_code == 200 and "do not match" in refused.text
+
+    back = client.post(
+        f"/center/tenants/users/{alice.user_id}/enable",
+        data={"csrf": csrf_of(client, "/center/tenants")},
+        follow_redirects=False,
+    )
+    assert back.status_code == 303
+    assert f"User {alice.name} is enabled again" in client.get(back.headers["location"]).text
+    assert (
+        hers.get("/jobs", follow_redirects=False).status_code == 303
+    )  # the old session stays ended
+    again = signed_in(api, alice)  # she signs in anew
+    assert again.get("/jobs", follow_redirects=False).status_code == 200
+    assert api.get("/api/v1/me", headers=alice.headers).status_code == 200
+
+    myself = client.post(
+        f"/center/tenants/users/{me}/disable", data={"csrf": csrf_of(client, "/center/tenants")}
+    )
+    assert myself.status_code == 409 and "you cannot disable yourself" in myself.text
+    assert client.get("/center/tenants").status_code == 200
+    nobody = client.post(
+        "/center/tenants/users/usr_nope/disable", data={"csrf": csrf_of(client, "/center/tenants")}
+    )
+    assert nobody.status_code == 404
+    audit = client.get("/center/audit?action=user.disable").text
+    assert "<code>user.disable</code>" in audit

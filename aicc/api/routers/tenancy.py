@@ -112,6 +112,14 @@ def get_user(user_id: str, who: CurrentUser, session: SessionDep) -> BaseModel:
     return _out(schemas.User, tenancy.get_user(session, who, user_id))
 
 
+@router.patch("/users/{user_id}", response_model=schemas.User)
+def update_user(
+    user_id: str, body: schemas.UserPatch, who: CurrentUser, session: SessionDep
+) -> BaseModel:
+    """Disable or re-enable a user: their tokens and sessions stop at once."""
+    return _out(schemas.User, tenancy.set_disabled(session, who, user_id, body.disabled))
+
+
 @router.get("/queues", response_model=schemas.Page[schemas.Queue])
 def list_queues(
     who: CurrentUser,

@@ -1,0 +1,54 @@
+"""`aicc user disable|enable|list` against a real server over HTTP: a disabled user's token
+stops working at once, and works again once they are enabled."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner
+
+from aicc.cli.main import app
+from aicc.testing.servers import over_http
+
+
+def test_an_admin_disables_and_enables_a_user_from_the_cli(tmp_path: Path) -> None:
+    with over_http(tmp_path / "home") as (url, token, _state):
+        admin = {"AICC_SERVER": url, "AICC_TOKEN": token, "COLUMNS": "200"}
+
+        def run(env: dict[str, str], *args: str) -> Any:
+            return CliRunner().invoke(app, list(args), env=env)
+
+        def aicc(*args: str) -> Any:
+            result = run(admin, *args)
+            assert result.exit_code == 0, result.output
+            return result
+
+        ann = json.loads(aicc("user", "create", "ann", "--json").stdout)
+        secret = json.loads(aicc("token", "create", "laptop", "--user", ann["id"], "--json").stdout)
+        as_ann = {**admin, "AICC_TOKEN": secret["secret"]}
+        assert run(as_ann, "project", "list").exit_code == 0
+
+        done = aicc("user", "disable", ann["id"])
+        assert f"disabled user ann ({ann['id']})" in done.stderr
+        refused = run(as_ann, "project", "list")
+        assert refused.exit_code == 1 and "or its user is disabled" in refused.stderr
+        table = aicc("user", "list").stdout
+        row = next(line for line in table.splitlines() if ann["id"] in line)
+        assert "disabled" in row
+        listed = json.loads(aicc("user", "list", "--json").stdout)["items"]
+        assert {u["name"]: u["disabled"] for u in listed} == {"admin": False, "ann": True}
+
+        enabled = json.loads(aicc("user", "enable", ann["id"], "--json").stdout)
+        assert enabled["disabled"] is False
+        assert run(as_ann, "project", "list").exit_code == 0
+        row = next(line for line in aicc("user", "list").stdout.splitlines() if "ann" in line)
+        assert "enabled" in row
+
+        me = json.loads(aicc("user", "list", "--json").stdout)["items"][0]
+        assert me["name"] == "admin"
+        myself = run(admin, "user", "disable", me["id"])
+        assert myself.exit_code == 1 and "you cannot disable yourself" in myself.stderr
+        unknown = run(admin, "user", "enable", "usr_nope")
+        assert unknown.exit_code == 1 and "user usr_nope not found" in unknown.stderr
