@@ -4,8 +4,8 @@ It has no rules of its own: every page calls the same services as the API with t
 person's `Principal`, so what a page shows is exactly what that person's token could read.
 `install(app)` adds its routes and static files to the server's FastAPI application.
 
-Importing this package is cheap (the migrations import `aicc.portal.models`); the web part loads
-when `install` is called.
+Importing this package is cheap; the web part loads when `install` is called. Its sessions and
+failed sign-ins are store tables (`aicc/store/tables.py`).
 """
 
 from __future__ import annotations

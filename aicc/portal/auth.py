@@ -31,11 +31,10 @@ from sqlalchemy import ColumnElement, and_, delete, func, select
 from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import Principal
-from aicc.portal.models import PortalSessionRow, SignInFailureRow
 from aicc.services import tokens
 from aicc.services.tenancy import check_password, hash_password, principal_of
 from aicc.store.sealing import Sealer, SealError
-from aicc.store.tables import TokenRow, UserRow
+from aicc.store.tables import PortalSessionRow, SignInFailureRow, TokenRow, UserRow
 
 SESSION_TTL = timedelta(hours=12)
 WINDOW = timedelta(minutes=15)

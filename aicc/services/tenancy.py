@@ -15,10 +15,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import Principal, Role, can_manage, can_read
-from aicc.portal.models import PortalSessionRow
 from aicc.services import audit
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, utcnow
-from aicc.store.tables import MembershipRow, OrgRow, ProjectRow, QueueRow, UserRow
+from aicc.store.tables import MembershipRow, OrgRow, PortalSessionRow, ProjectRow, QueueRow, UserRow
 
 DEFAULT = "default"
 

@@ -32,9 +32,8 @@ from sqlalchemy import select
 
 from aicc.api.state import AppState
 from aicc.portal import auth, web
-from aicc.portal.models import PortalSessionRow, SignInFailureRow
 from aicc.services.common import utcnow
-from aicc.store.tables import TokenRow, UserRow
+from aicc.store.tables import PortalSessionRow, SignInFailureRow, TokenRow, UserRow
 from aicc.testing.servers import in_process, over_http
 
 # --- signing in (SQLite and PostgreSQL: the portal's tables come from migration 0003) ---

@@ -14,10 +14,9 @@ from sqlalchemy import func, select
 from aicc.api.state import AppState
 from aicc.core.tenancy import Principal, Role
 from aicc.portal import auth
-from aicc.portal.models import PortalSessionRow
 from aicc.services import audit, tenancy, tokens
 from aicc.services.common import Conflict, Forbidden, NotFound, ServiceError, utcnow
-from aicc.store.tables import AuditRow, UserRow
+from aicc.store.tables import AuditRow, PortalSessionRow, UserRow
 
 
 def _person(state: AppState, name: str, role: Role, org_id: str) -> tuple[str, Principal]:

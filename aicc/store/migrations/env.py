@@ -5,7 +5,6 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-import aicc.portal.models  # noqa: F401  (the portal's tables join the metadata)
 from aicc.store.tables import Base
 
 config = context.config

@@ -1,8 +1,6 @@
 """portal sessions and sign-in failures
 
-The portal's row classes live in `aicc/portal/models.py`; importing them here puts them into
-`Base.metadata` whenever Alembic reads this revision, so `alembic revision --autogenerate`
-(whose env.py imports only `aicc.store.tables`) never proposes to drop these tables.
+The row classes are `PortalSessionRow` and `SignInFailureRow` in `aicc/store/tables.py`.
 
 Revision ID: 0003
 Revises: 0002
@@ -14,7 +12,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import aicc.portal.models  # puts the portal's tables into Base.metadata
 import aicc.store.tables
 
 revision = "0003"
