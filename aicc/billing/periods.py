@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, TypeVar
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 
 HOUR = timedelta(hours=1)
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -61,6 +61,20 @@ def in_books(value: DayOrTime) -> DayOrTime:
 
 DayOrTime = TypeVar("DayOrTime", date, datetime)
 BookDate = Annotated[date, AfterValidator(in_books)]
+
+
+def written_out(value: object) -> object:
+    """A validator: a time is written as RFC 3339, never as a bare number of seconds (which
+    pydantic would take for a Unix time, where the caller most likely meant something else)."""
+    if isinstance(value, int | float) or (
+        isinstance(value, str) and ISO_START.match(value) is None
+    ):
+        raise ValueError("a time in RFC 3339, e.g. 2026-11-01T00:00:00+08:00")
+    return value
+
+
+ISO_START = re.compile(r"\d{4}-\d{2}-\d{2}")
+BookTime = Annotated[AwareDatetime, BeforeValidator(written_out), AfterValidator(in_books)]
 
 
 def month_of(at: datetime, zone: str) -> str:

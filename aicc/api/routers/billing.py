@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import PlainTextResponse
-from pydantic import AfterValidator, AwareDatetime
 
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import Cursor, Limit, page
@@ -44,7 +43,7 @@ def effective_price_plan(
     state: StateDep,
     session: SessionDep,
     org: str | None = None,
-    at: Annotated[AwareDatetime, AfterValidator(periods.in_books)] | None = None,
+    at: periods.BookTime | None = None,
 ) -> dict[str, Any]:
     """The plan in force for an organization (default: the caller's) at `at` (default: now)."""
     org_id = tenancy.get_org(session, who, org or who.org_id).id
