@@ -163,6 +163,19 @@ def release(home: Path, job_id: str) -> None:
     (home / "runs" / job_id / "outputs" / "release").touch()
 
 
+def theirs_run_on_while_mine_waits(api: TestClient, home: Path, theirs: str, mine: str) -> None:
+    """Their job is never preempted (the issue saw it preempted within 10 s) while mine waits;
+    released, theirs ends as it should."""
+    deadline = time.monotonic() + 6
+    while time.monotonic() < deadline:
+        job = api.get(f"/api/v1/jobs/{theirs}").json()
+        assert job["state"] == "running" and job["attempt"] == 0, (job["state"], job["message"])
+        time.sleep(0.3)
+    assert api.get(f"/api/v1/jobs/{mine}").json()["state"] in ("pending", "admitted")
+    release(home, theirs)
+    assert wait_state(api, theirs, {"succeeded", "failed"})["state"] == "succeeded"
+
+
 def test_a_tenant_cannot_preempt_another_with_a_guarantee_it_gave_itself(tmp_path: Path) -> None:
     with in_process(tmp_path / "home", limits={"grace_s": 1.0}) as (api, _state):
         assert api.post("/api/v1/nodes/import", json=POOL).status_code == 200
@@ -179,14 +192,7 @@ def test_a_tenant_cannot_preempt_another_with_a_guarantee_it_gave_itself(tmp_pat
         assert "guaranteed A100-80GB: the organization has none to give (0 available" in answer.text
 
         mine = submit(api, one_gpu(acme.project_id), **acme.headers)
-        deadline = time.monotonic() + 6
-        while time.monotonic() < deadline:  # the issue saw the preemption within 10 s
-            job = api.get(f"/api/v1/jobs/{theirs['id']}").json()
-            assert job["state"] == "running" and job["attempt"] == 0, (job["state"], job["message"])
-            time.sleep(0.3)
-        assert api.get(f"/api/v1/jobs/{mine['id']}").json()["state"] in ("pending", "admitted")
-        release(tmp_path / "home", theirs["id"])
-        assert wait_state(api, theirs["id"], {"succeeded", "failed"})["state"] == "succeeded"
+        theirs_run_on_while_mine_waits(api, tmp_path / "home", theirs["id"], mine["id"])
 
 
 def test_a_guarantee_of_nothing_cannot_strip_another_tenants_protection(tmp_path: Path) -> None:
@@ -209,11 +215,4 @@ def test_a_guarantee_of_nothing_cannot_strip_another_tenants_protection(tmp_path
         )
         assert answer.status_code == 422, answer.text
         mine = submit(api, one_gpu(acme.project_id, "high"), **acme.headers)
-        deadline = time.monotonic() + 6
-        while time.monotonic() < deadline:
-            job = api.get(f"/api/v1/jobs/{theirs['id']}").json()
-            assert job["state"] == "running" and job["attempt"] == 0, (job["state"], job["message"])
-            time.sleep(0.3)
-        assert api.get(f"/api/v1/jobs/{mine['id']}").json()["state"] in ("pending", "admitted")
-        release(tmp_path / "home", theirs["id"])
-        assert wait_state(api, theirs["id"], {"succeeded", "failed"})["state"] == "succeeded"
+        theirs_run_on_while_mine_waits(api, tmp_path / "home", theirs["id"], mine["id"])
