@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError, field_validator
 
-from aicc.estimate.pricing import PricePlan
+from aicc.core.pricing import PricePlan
 
 
 class SimulatedGroup(BaseModel):

@@ -18,7 +18,6 @@ from fastapi import FastAPI
 from aicc import config
 from aicc.api.app import create_app
 from aicc.api.state import AppState
-from aicc.billing.meter import PowerModel
 from aicc.executors import sandbox as sandboxes
 from aicc.executors.base import Executor
 from aicc.executors.local.executor import LocalExecutor
@@ -28,6 +27,7 @@ from aicc.loops.controller import Controller, holder_name
 from aicc.loops.lease import Lease
 from aicc.scheduler.profiles import get_profile
 from aicc.services import node_health, tenancy, tokens
+from aicc.services.billing.meter import PowerModel
 from aicc.store.blobs import BlobStore
 from aicc.store.db import Database, open_database
 from aicc.store.sealing import Sealer

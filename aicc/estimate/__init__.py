@@ -5,10 +5,10 @@ docs/estimate.md gives the formulas, the efficiency table with its sources and t
 against published training runs.
 """
 
+from aicc.core.pricing import PricePlan, Settlement, Subsidy, Voucher, charge, settle
 from aicc.estimate.assumptions import Assumption
 from aicc.estimate.estimate import Candidate, Estimate, LeftOut, Option, candidates, estimate
 from aicc.estimate.options import Overrides
-from aicc.estimate.pricing import PricePlan, Settlement, Subsidy, Voucher, charge, settle
 from aicc.estimate.scenarios import SCENARIO_NAMES, Scenario, parse_amount, parse_scenario
 
 __all__ = [

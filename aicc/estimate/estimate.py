@@ -16,9 +16,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from aicc.core import catalog
+from aicc.core import catalog, pricing
 from aicc.core.catalog import AcceleratorModel
-from aicc.estimate import pricing
+from aicc.core.pricing import PricePlan, Subsidy, Voucher
 from aicc.estimate.assumptions import Assumption
 from aicc.estimate.options import (
     GIB,
@@ -30,7 +30,6 @@ from aicc.estimate.options import (
     run_time,
     scaling_assumption,
 )
-from aicc.estimate.pricing import PricePlan, Subsidy, Voucher
 from aicc.estimate.scenarios import Scenario, parse_scenario
 from aicc.estimate.workload import Workload
 
@@ -234,7 +233,7 @@ _PRICE_RULE = (
 )
 _ORDER = (
     "the discount is part of the price; subsidies are a rate of the discounted amount; vouchers "
-    "pay what remains (aicc/estimate/pricing.py)"
+    "pay what remains (aicc/core/pricing.py)"
 )
 
 

@@ -8,10 +8,11 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from aicc.billing import budgets, meter, samples
-from aicc.estimate.pricing import PricePlan
+from aicc.core.pricing import PricePlan
 from aicc.loops.lease import Lease
+from aicc.services.billing import budgets, meter
 from aicc.services.common import utcnow
+from aicc.services.telemetry import samples
 from aicc.store.db import Database
 
 log = logging.getLogger(__name__)

@@ -15,12 +15,12 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from aicc.billing import budgets
 from aicc.core.states import JobState, Reason
 from aicc.loops.lease import Lease
 from aicc.scheduler.framework import Profile, isolate, schedule
 from aicc.scheduler.snapshot import Bind, DevicePick, Placement, Preempt, Wait
 from aicc.services import snapshots
+from aicc.services.billing import budgets
 from aicc.services.common import new_id
 from aicc.services.jobs import change_state
 from aicc.store.db import Database

@@ -21,12 +21,13 @@ from pydantic import ValidationError
 
 from aicc.api.deps import SessionDep, StateDep
 from aicc.api.state import AppState
-from aicc.billing import budgets, credits, invoices, periods, plans
+from aicc.core import periods
 from aicc.portal.forms import FieldError, Rejected, service_call
 from aicc.portal.forms import Form as PageForm
 from aicc.portal.i18n import Translator
 from aicc.portal.web import Me, Operator, PortalRoute, csrf_ok, error_page, language_of, render
 from aicc.services import tenancy
+from aicc.services.billing import budgets, credits, invoices, plans
 from aicc.services.common import Invalid, utcnow
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)

@@ -19,12 +19,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aicc.api import schemas
-from aicc.billing import records
 from aicc.core import catalog
 from aicc.core.tenancy import Principal
 from aicc.core.topology import NodeState
 from aicc.portal.views import RUNNING, WAITING
 from aicc.services import audit, nodes, tenancy, usage
+from aicc.services.billing import records
 from aicc.store.tables import JobRow
 
 # The windows the overview offers, in hours, and how many buckets each is cut into.

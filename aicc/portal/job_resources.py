@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session
 
 from aicc.api.deps import SessionDep, StateDep
 from aicc.api.state import AppState
-from aicc.billing import invoices, records
 from aicc.core.states import JobState
 from aicc.core.tenancy import Principal
 from aicc.portal.billing import money
 from aicc.portal.web import Me, PortalRoute, render
 from aicc.services import jobs, logs
+from aicc.services.billing import invoices, records
 from aicc.services.common import NotFound, ServiceError
 from aicc.store.tables import JobRow
 

@@ -17,7 +17,6 @@ from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
-from aicc.billing import budgets, credits, plans
 from aicc.core.jobspec import PRIORITIES
 from aicc.core.tenancy import Principal
 from aicc.estimate import Candidate, Estimate, Overrides, PricePlan, candidates, estimate
@@ -25,6 +24,7 @@ from aicc.scheduler import explain as what_if
 from aicc.scheduler.framework import Profile
 from aicc.scheduler.snapshot import JobView, ReplicaRequest, Snapshot
 from aicc.services import snapshots, tenancy
+from aicc.services.billing import budgets, credits, plans
 from aicc.services.common import utcnow
 
 PROBE = "estimate-probe"

@@ -9,12 +9,12 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from aicc.billing import budgets
 from aicc.core.states import JobState
 from aicc.scheduler import explain as what_if
 from aicc.scheduler.framework import Profile, isolate, schedule
 from aicc.scheduler.snapshot import Snapshot, WaitReason
 from aicc.services import snapshots
+from aicc.services.billing import budgets
 from aicc.services.common import utcnow
 from aicc.store.tables import JobRow
 

@@ -10,7 +10,6 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aicc.billing import budgets
 from aicc.core.jobspec import JobSpec, first_problem
 from aicc.core.topology import WHOLE_DEVICES, NodeState
 from aicc.scheduler.cluster import MILLI
@@ -28,6 +27,7 @@ from aicc.scheduler.snapshot import (
     TenantView,
 )
 from aicc.services import nodes, quotas, usage
+from aicc.services.billing import budgets
 from aicc.store.tables import JobRow, NodeRow, OrgRow, ProjectRow, QueueRow, ReplicaRow
 
 CENTER = "center"

@@ -271,8 +271,8 @@ class SettingRow(Base):
     value: Mapped[dict[str, Any]]
 
 
-# --- the compute service's books (aicc/billing, docs/billing.md). Money is a decimal string in
-# its row's currency: exact on every backend (SQLite has no decimal type). ---
+# --- the compute service's books (aicc/services/billing, docs/billing.md). Money is a decimal
+# string in its row's currency: exact on every backend (SQLite has no decimal type). ---
 
 MONEY = 40  # the length of a decimal string column
 

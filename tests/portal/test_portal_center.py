@@ -30,9 +30,9 @@ from portal_support import (
 from sqlalchemy import select
 
 from aicc.api.state import AppState
-from aicc.billing import records
 from aicc.portal import center_views
 from aicc.services import usage
+from aicc.services.billing import records
 from aicc.services.common import Forbidden, utcnow
 from aicc.services.tenancy import principal_of
 from aicc.store.tables import NodeRow, ReplicaRow, UsageRow, UserRow

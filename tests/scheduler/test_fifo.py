@@ -7,10 +7,10 @@ import dataclasses
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
+from fifo import schedule
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aicc.scheduler.fifo import schedule
 from aicc.scheduler.fit import fits_empty
 from aicc.scheduler.snapshot import (
     Bind,

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import copy
 
+import fifo
 from hypothesis import given
 from sched_fixtures import T0, bound, by_job, job, node, run, snapshot, waiting
 from test_fifo import jobs_st, nodes_st
 
-from aicc.scheduler import fifo
 from aicc.scheduler.framework import schedule
 from aicc.scheduler.snapshot import Bind, JobView, NodeView, Snapshot, Wait
 

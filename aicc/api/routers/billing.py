@@ -9,8 +9,9 @@ from fastapi.responses import PlainTextResponse
 
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import Cursor, Limit, page
-from aicc.billing import budgets, credits, invoices, periods, plans, records
+from aicc.core import periods
 from aicc.services import tenancy
+from aicc.services.billing import budgets, credits, invoices, plans, records
 from aicc.services.common import utcnow
 
 router = APIRouter(prefix="/api/v1", tags=["billing"])

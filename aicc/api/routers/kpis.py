@@ -8,8 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
-from aicc.billing import kpis, metrics, periods
+from aicc.core import periods
 from aicc.services.common import Forbidden, utcnow
+from aicc.services.telemetry import kpis, metrics
 
 router = APIRouter(tags=["utilization"])
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from aicc.billing.meter import PowerModel
 from aicc.services import tenancy
+from aicc.services.billing.meter import PowerModel
 from aicc.services.common import new_id
 from aicc.store.db import Database, open_database
 from aicc.store.tables import (

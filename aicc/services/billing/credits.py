@@ -18,11 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from aicc.billing import periods
-from aicc.billing.periods import BookDate
-from aicc.core import catalog
+from aicc.core import catalog, periods
+from aicc.core.periods import BookDate
+from aicc.core.pricing import ZERO, Currency, Money, Subsidy, Voucher, to_money
 from aicc.core.tenancy import Principal, Role, can_read
-from aicc.estimate.pricing import ZERO, Currency, Money, Subsidy, Voucher, to_money
 from aicc.services import audit, tenancy
 from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.store.tables import InvoiceRow, SubsidyRow, VoucherRow

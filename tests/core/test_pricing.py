@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from aicc.estimate.pricing import (
+from aicc.core.pricing import (
     PricePlan,
     Subsidy,
     Voucher,

@@ -11,8 +11,8 @@ import pytest
 from billing_support import POWER, T0, fresh_store, running_replica
 from sqlalchemy import select
 
-from aicc.billing import meter
-from aicc.billing.meter import Meter
+from aicc.services.billing import meter
+from aicc.services.billing.meter import Meter
 from aicc.store.db import Database
 from aicc.store.tables import (
     DeviceSampleRow,

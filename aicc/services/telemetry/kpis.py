@@ -24,7 +24,7 @@ from typing import Any, Literal
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from aicc.billing import periods
+from aicc.core import periods
 from aicc.core.tenancy import Principal, Role
 from aicc.services.common import Forbidden
 from aicc.store.tables import DeviceRow, DeviceSampleRow, JobRow, NodeRow, ReplicaRow

@@ -19,13 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aicc.billing import periods, rating
-from aicc.billing.plans import Plans
+from aicc.core import periods
 from aicc.core.jobspec import MAX_RUNTIME_S, stored_int
+from aicc.core.pricing import Currency, Money, PricePlan, to_money
 from aicc.core.tenancy import Principal, Role, can_manage, can_read
-from aicc.estimate.pricing import Currency, Money, PricePlan, to_money
 from aicc.scheduler.snapshot import JobView
 from aicc.services import audit, tenancy
+from aicc.services.billing import rating
+from aicc.services.billing.plans import Plans
 from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.store.tables import BudgetRow, DeviceRow, JobRow, ProjectRow, ReplicaRow, UsageRow
 

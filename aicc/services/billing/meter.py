@@ -27,8 +27,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from aicc.billing import periods
-from aicc.core import catalog
+from aicc.core import catalog, periods
 from aicc.store.tables import DeviceRow, DeviceSampleRow, JobRow, ReplicaRow, UsageRow, WorkdirRow
 
 US = timedelta(microseconds=1)

@@ -30,11 +30,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from aicc.billing import credits, periods, rating
-from aicc.billing.plans import Plans
+from aicc.core import periods
+from aicc.core.pricing import MAX_MONEY, ZERO, Currency, PricePlan, settle, to_money
 from aicc.core.tenancy import Principal, Role
-from aicc.estimate.pricing import MAX_MONEY, ZERO, Currency, PricePlan, settle, to_money
 from aicc.services import audit, tenancy
+from aicc.services.billing import credits, rating
+from aicc.services.billing.plans import Plans
 from aicc.services.common import Conflict, Forbidden, Invalid, new_id, utcnow
 from aicc.store.tables import (
     AdjustmentRow,

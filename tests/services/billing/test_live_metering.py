@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from aicc.billing.meter import Meter, PowerModel
+from aicc.services.billing.meter import Meter, PowerModel
 from aicc.store.tables import ReplicaRow
 from aicc.testing.jobs import submit, wait_state
 from aicc.testing.servers import in_process

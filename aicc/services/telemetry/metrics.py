@@ -22,8 +22,8 @@ from prometheus_client.core import (
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from aicc.billing import rating
-from aicc.billing.kpis import registered_devices
+from aicc.services.billing import rating
+from aicc.services.telemetry.kpis import registered_devices
 from aicc.store.tables import DeviceSampleRow, EventRow, JobRow, ProjectRow, ReplicaRow, UsageRow
 
 WAIT_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 24 * 3600.0)

@@ -8,9 +8,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aicc.billing import periods, rating
+from aicc.core import periods
 from aicc.core.tenancy import Principal, Role
 from aicc.services import jobs, tenancy
+from aicc.services.billing import rating
 from aicc.services.common import Forbidden, Invalid
 from aicc.store.tables import UsageRow
 

@@ -23,7 +23,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 from aicc.core import catalog
-from aicc.estimate.pricing import PricePlan
+from aicc.core.pricing import PricePlan
 from aicc.store.tables import UsageRow
 
 US_PER_HOUR = 3_600_000_000

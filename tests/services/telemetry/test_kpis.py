@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from billing_support import T0, fresh_store, running_replica
 
-from aicc.billing import kpis, samples
 from aicc.core.tenancy import Principal, Role
 from aicc.services.common import Forbidden
+from aicc.services.telemetry import kpis, samples
 from aicc.store.db import Database
 
 ADMIN = Principal("usr_x", "admin", "org_x", Role.ADMIN)

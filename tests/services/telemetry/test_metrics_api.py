@@ -68,7 +68,7 @@ def test_metrics_are_prometheus_text_for_operators_only(tmp_path: Path) -> None:
 
 
 def test_the_grafana_dashboard_asks_only_for_metrics_that_exist() -> None:
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     board = json.loads((root / "deploy/grafana/aicc-dashboard.json").read_text(encoding="utf-8"))
     asked = {
         re.sub(r"_(bucket|total|count|sum)$", "", name)

@@ -22,9 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from aicc.billing import periods
+from aicc.core import periods
+from aicc.core.pricing import Currency, Money, PricePlan, Rate
 from aicc.core.tenancy import Principal, can_read
-from aicc.estimate.pricing import Currency, Money, PricePlan, Rate
 from aicc.services import audit, tenancy
 from aicc.services.common import Conflict, Forbidden, Invalid, new_id, utcnow
 from aicc.store.tables import PricePlanRow
