@@ -18,18 +18,11 @@ from aicc.api.deps import SessionDep, StateDep
 from aicc.core.tenancy import Role
 from aicc.core.topology import NodeState
 from aicc.portal import center_views
+from aicc.portal.auth import Operator, csrf_ok
 from aicc.portal.forms import Form as PageForm
 from aicc.portal.forms import Rejected, blank_to_none, parse, service_call
 from aicc.portal.i18n import Translator
-from aicc.portal.web import (
-    Operator,
-    PortalRoute,
-    csrf_ok,
-    error_page,
-    is_htmx,
-    language_of,
-    render,
-)
+from aicc.portal.rendering import PortalRoute, error_page, is_htmx, language_of, render
 from aicc.services import nodes, tenancy
 from aicc.services.common import ServiceError, utcnow
 
@@ -64,7 +57,12 @@ def overview(request: Request, session: SessionDep, me: Operator, hours: str = "
 
 
 def _heat_map_page(
-    request: Request, session: SessionDep, me: Operator, *, status: int = 200, error: str = ""
+    request: Request,
+    session: SessionDep,
+    me: Operator,
+    *,
+    status: int = 200,
+    error: str = "",
 ) -> Response:
     template = "_heatmap.html" if is_htmx(request) else "heatmap.html"
     return render(

@@ -17,11 +17,10 @@ from sqlalchemy.orm import Session
 
 from aicc.api.state import AppState
 from aicc.core.jobspec import JobSpec
-from aicc.core.tenancy import Principal, can_write
-from aicc.services import jobs, tenancy
+from aicc.core.tenancy import Principal
+from aicc.services import jobs
 from aicc.services.common import ServiceError
 from aicc.services.jobs import SubmitLimits
-from aicc.store.tables import JobRow, ProjectRow
 
 
 @dataclass(frozen=True)
@@ -78,9 +77,9 @@ def submit(
     *,
     key: str | None,
     dry_run: bool = False,
-) -> JobRow | None:
-    """Submit `spec` as `who` (idempotent under `key`), or with `dry_run` only check it: the
-    job it would be is rolled back and None returned. Refused says why not."""
+) -> str | None:
+    """Submit `spec` as `who` (idempotent under `key`): the job's id. With `dry_run` only check
+    it: the job it would be is rolled back and None returned. Refused says why not."""
     limits = SubmitLimits(max_pending_per_user=state.settings.limits.max_pending_per_user)
     nested = session.begin_nested()
     try:
@@ -92,13 +91,4 @@ def submit(
         nested.rollback()
         return None
     nested.commit()
-    return job
-
-
-def writable_projects(session: Session, who: Principal) -> list[ProjectRow]:
-    """The person's own organization's projects they may submit to (an operator's own too)."""
-    return [
-        p
-        for p in tenancy.list_projects(session, who)
-        if p.org_id == who.org_id and can_write(who, org_id=p.org_id, project_id=p.id)
-    ]
+    return job.id

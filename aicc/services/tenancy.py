@@ -272,7 +272,7 @@ def set_disabled(session: Session, who: Principal, user_id: str, disabled: bool)
     enabled center admin stays enabled, so the center is never locked out.
 
     A disabled user's tokens and portal sessions are refused on every request
-    (`tokens.find`, `portal.auth.resolve`); disabling also deletes the sessions, so re-enabling
+    (`tokens.find`, `sessions.resolve`); disabling also deletes the sessions, so re-enabling
     does not revive them: the person signs in again. Their tokens work again once re-enabled."""
     user = session.get(UserRow, user_id)
     if user is None or not can_read(who, org_id=user.org_id):
