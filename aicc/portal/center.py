@@ -21,7 +21,7 @@ from aicc.portal import center_views
 from aicc.portal.auth import Operator, csrf_ok
 from aicc.portal.forms import Form as PageForm
 from aicc.portal.forms import Rejected, blank_to_none, parse, service_call
-from aicc.portal.i18n import Translator
+from aicc.portal.i18n import Message, Translator
 from aicc.portal.rendering import PortalRoute, error_page, is_htmx, language_of, render
 from aicc.services import nodes, tenancy
 from aicc.services.common import ServiceError, utcnow
@@ -62,7 +62,7 @@ def _heat_map_page(
     me: Operator,
     *,
     status: int = 200,
-    error: str = "",
+    error: Message | str = "",
 ) -> Response:
     template = "_heatmap.html" if is_htmx(request) else "heatmap.html"
     return render(
@@ -111,7 +111,7 @@ def node_action(
     except ServiceError as err:
         if err.status == 404:
             raise
-        return _heat_map_page(request, session, me, status=err.status, error=err.detail)
+        return _heat_map_page(request, session, me, status=err.status, error=Message.of(err))
     after.add_task(state.controller.wake)  # after the commit, so the loop sees the change
     query = urlencode({"done": action, "node": name})
     return RedirectResponse(f"/center/nodes?{query}#node-{name}", status_code=303)
@@ -130,7 +130,7 @@ def _tenants_page(
     *,
     form: PageForm | None = None,
     status: int = 200,
-    error: str = "",
+    error: Message | str = "",
 ) -> Response:
     return render(
         request,
@@ -272,7 +272,7 @@ def user_action(
     except ServiceError as err:
         if err.status == 404:
             raise
-        return _tenants_page(request, session, me, status=err.status, error=err.detail)
+        return _tenants_page(request, session, me, status=err.status, error=Message.of(err))
     query = urlencode({"changed": f"{action}d", "name": user.name})
     return RedirectResponse(f"/center/tenants?{query}#user-{user.id}", status_code=303)
 

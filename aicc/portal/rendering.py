@@ -33,7 +33,7 @@ from aicc.portal.auth import (
     set_cookie,
     to_sign_in,
 )
-from aicc.portal.i18n import LANGUAGES, Translator, negotiate, supported
+from aicc.portal.i18n import LANGUAGES, Message, Translator, negotiate, supported
 from aicc.services.common import ServiceError, utcnow
 from aicc.services.sessions import SignedIn
 
@@ -95,7 +95,7 @@ class PortalRoute(APIRoute):
             except SignInRequired:
                 return to_sign_in(request)
             except ServiceError as err:
-                return await run_in_threadpool(error_page, request, err.status, err.detail)
+                return await run_in_threadpool(error_page, request, err.status, Message.of(err))
             except IllegalTransition as err:  # e.g. a cancel racing the job's end
                 return await run_in_threadpool(error_page, request, 409, str(err))
 
@@ -145,8 +145,9 @@ def render(
     return response
 
 
-def error_page(request: Request, status: int, detail: str) -> HTMLResponse:
-    """An error in the portal's frame (with the header, when someone is signed in)."""
+def error_page(request: Request, status: int, detail: Message | str) -> HTMLResponse:
+    """An error in the portal's frame (with the header, when someone is signed in); a service's
+    message is shown in the reader's language."""
     state = request.app.state.aicc
     with state.db.reader() as session:
         me = current(session, request)

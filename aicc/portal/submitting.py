@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from aicc.api.state import AppState
 from aicc.core.jobspec import JobSpec
 from aicc.core.tenancy import Principal
+from aicc.portal.i18n import Message
 from aicc.services import jobs
 from aicc.services.common import ServiceError
 from aicc.services.jobs import SubmitLimits
@@ -28,7 +29,7 @@ class Problem:
     """What is wrong, and where in the spec (`resources.accelerator.count`; "" for the whole)."""
 
     path: str
-    message: str
+    message: Message | str  # a service's message is translated on the page
 
 
 class Refused(Exception):
@@ -63,10 +64,9 @@ def parse(data: Any) -> JobSpec:
 
 
 def _service_problem(err: ServiceError) -> Problem:
-    head, sep, rest = err.detail.partition(": ")
-    if sep and head.replace("_", "").replace(".", "").isalnum():
-        return Problem(head, rest)
-    return Problem("", err.detail)
+    message = Message.of(err)
+    named = message.field()
+    return Problem(*named) if named is not None else Problem("", message)
 
 
 def submit(

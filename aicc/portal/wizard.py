@@ -33,7 +33,7 @@ from aicc.portal import scenario_form, submitting
 from aicc.portal.auth import Me, csrf_ok
 from aicc.portal.forms import FieldError
 from aicc.portal.forms import Form as PageForm
-from aicc.portal.i18n import Translator
+from aicc.portal.i18n import Message, Translator
 from aicc.portal.rendering import PortalRoute, error_page, is_htmx, language_of, render
 from aicc.services import estimates, nodes, overview
 
@@ -338,8 +338,10 @@ def submit_job(
             status = refused.status
             for problem in refused.problems:
                 field = _SPEC_FIELDS.get(problem.path, "")
-                detail = problem.message if field else f"{problem.path}: {problem.message}"
-                form.errors.setdefault(field, FieldError("form.error.invalid", detail.strip(": ")))
+                said = problem.message
+                message = said if isinstance(said, Message) else Message(said)
+                detail = message if field or not problem.path else message.under(problem.path)
+                form.errors.setdefault(field, FieldError("form.error.invalid", detail))
     if job_id is None:
         step = PageForm("scenario", {"scenario": scenario_form.COMMAND})
         if scenario_json:
