@@ -18,7 +18,7 @@ from aicc.core.topology import NodeState
 from aicc.portal import i18n
 
 PORTAL = Path(i18n.__file__).parent
-TEMPLATES = sorted((PORTAL / "templates").glob("*.html"))
+TEMPLATES = sorted((PORTAL / "templates").rglob("*.html"))
 SOURCES = sorted(PORTAL.glob("*.py"))
 # t("key"...), t('key'...), and message keys passed around as strings ("sign_in.error.password",
 # "form.error.exists")
