@@ -67,7 +67,7 @@ class Throttled(TooMany):
     """Too many failed sign-ins for this name or from this address; `retry_after` in seconds."""
 
     def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many failed sign-ins; retry in {retry_after} s")
+        super().__init__("too many failed sign-ins; retry in {seconds} s", seconds=retry_after)
         self.retry_after = retry_after
 
 
