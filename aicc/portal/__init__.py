@@ -4,8 +4,9 @@ It has no rules of its own: every page calls the same services as the API with t
 person's `Principal`, so what a page shows is exactly what that person's token could read.
 `install(app)` adds its routes and static files to the server's FastAPI application.
 
-Importing this package is cheap; the web part loads when `install` is called. Its sessions and
-failed sign-ins are store tables (`aicc/store/tables.py`).
+Importing this package is cheap; the web part loads when `install` is called. The pages import
+`auth` (cookies, `Me`) and `rendering` (templates, `PortalRoute`), never each other's routing;
+`pages.py` lists their routers. Sessions and the sign-in throttle are `services/sessions.py`'s.
 """
 
 from __future__ import annotations

@@ -18,9 +18,10 @@ from fastapi.responses import RedirectResponse, Response
 
 from aicc.api import schemas
 from aicc.api.deps import SessionDep, StateDep
+from aicc.portal.auth import Me, csrf_ok
 from aicc.portal.forms import Form as PageForm
 from aicc.portal.forms import Rejected, parse, service_call
-from aicc.portal.web import Me, PortalRoute, csrf_ok, error_page, render
+from aicc.portal.rendering import PortalRoute, error_page, render
 from aicc.services import secrets, tenancy, tokens
 from aicc.services.common import utcnow
 

@@ -22,10 +22,11 @@ from pydantic import ValidationError
 from aicc.api.deps import SessionDep, StateDep
 from aicc.api.state import AppState
 from aicc.core import periods
+from aicc.portal.auth import Me, Operator, csrf_ok
 from aicc.portal.forms import FieldError, Rejected, service_call
 from aicc.portal.forms import Form as PageForm
 from aicc.portal.i18n import Translator
-from aicc.portal.web import Me, Operator, PortalRoute, csrf_ok, error_page, language_of, render
+from aicc.portal.rendering import PortalRoute, error_page, language_of, render
 from aicc.services import tenancy
 from aicc.services.billing import budgets, credits, invoices, plans
 from aicc.services.common import Invalid, utcnow

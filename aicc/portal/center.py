@@ -18,18 +18,11 @@ from aicc.api.deps import SessionDep, StateDep
 from aicc.core.tenancy import Role
 from aicc.core.topology import NodeState
 from aicc.portal import center_views
+from aicc.portal.auth import Operator, csrf_ok
 from aicc.portal.forms import Form as PageForm
 from aicc.portal.forms import Rejected, blank_to_none, parse, service_call
-from aicc.portal.i18n import Translator
-from aicc.portal.web import (
-    Operator,
-    PortalRoute,
-    csrf_ok,
-    error_page,
-    is_htmx,
-    language_of,
-    render,
-)
+from aicc.portal.i18n import Message, Translator
+from aicc.portal.rendering import PortalRoute, error_page, is_htmx, language_of, render
 from aicc.services import nodes, tenancy
 from aicc.services.common import ServiceError, utcnow
 
@@ -64,7 +57,12 @@ def overview(request: Request, session: SessionDep, me: Operator, hours: str = "
 
 
 def _heat_map_page(
-    request: Request, session: SessionDep, me: Operator, *, status: int = 200, error: str = ""
+    request: Request,
+    session: SessionDep,
+    me: Operator,
+    *,
+    status: int = 200,
+    error: Message | str = "",
 ) -> Response:
     template = "_heatmap.html" if is_htmx(request) else "heatmap.html"
     return render(
@@ -113,7 +111,7 @@ def node_action(
     except ServiceError as err:
         if err.status == 404:
             raise
-        return _heat_map_page(request, session, me, status=err.status, error=err.detail)
+        return _heat_map_page(request, session, me, status=err.status, error=Message.of(err))
     after.add_task(state.controller.wake)  # after the commit, so the loop sees the change
     query = urlencode({"done": action, "node": name})
     return RedirectResponse(f"/center/nodes?{query}#node-{name}", status_code=303)
@@ -132,7 +130,7 @@ def _tenants_page(
     *,
     form: PageForm | None = None,
     status: int = 200,
-    error: str = "",
+    error: Message | str = "",
 ) -> Response:
     return render(
         request,
@@ -274,7 +272,7 @@ def user_action(
     except ServiceError as err:
         if err.status == 404:
             raise
-        return _tenants_page(request, session, me, status=err.status, error=err.detail)
+        return _tenants_page(request, session, me, status=err.status, error=Message.of(err))
     query = urlencode({"changed": f"{action}d", "name": user.name})
     return RedirectResponse(f"/center/tenants?{query}#user-{user.id}", status_code=303)
 

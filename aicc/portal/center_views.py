@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aicc.api import schemas
@@ -24,8 +23,8 @@ from aicc.core.tenancy import Principal
 from aicc.core.topology import NodeState
 from aicc.portal.views import RUNNING, WAITING
 from aicc.services import audit, nodes, tenancy, usage
+from aicc.services import overview as overview_service
 from aicc.services.billing import records
-from aicc.store.tables import JobRow
 
 # The windows the overview offers, in hours, and how many buckets each is cut into.
 WINDOWS = {1: 60, 6: 72, 24: 96}
@@ -121,7 +120,7 @@ def overview(session: Session, who: Principal, now: datetime, hours: int) -> Ove
     ]
     cpu_total = sum(n.cpu_milli for n in node_list if n.state != NodeState.DOWN.value)
     cpu_used = sum(n.allocated.cpu_milli for n in node_list)
-    states = _jobs_by_org_and_state(session)
+    states = overview_service.jobs_by_org_and_state(session, who)
     held = usage.held_now(session)
     org_of = {p.id: p.org_id for p in tenancy.list_projects(session, who)}
     held_by_org: dict[str, dict[str, float]] = defaultdict(dict)
@@ -138,8 +137,8 @@ def overview(session: Session, who: Principal, now: datetime, hours: int) -> Ove
             TenantLine(
                 org_id=org.id,
                 name=org.name,
-                running=sum(states[org.id][s.value] for s in RUNNING),
-                waiting=sum(states[org.id][s.value] for s in WAITING),
+                running=sum(states.get(org.id, {}).get(s.value, 0) for s in RUNNING),
+                waiting=sum(states.get(org.id, {}).get(s.value, 0) for s in WAITING),
                 devices_now=sum(v for k, v in amounts.items() if _is_model(k)) / 1000,
                 pflops_now=amounts.get("pflops", 0.0),
                 device_hours=use.device_s / 3600,
@@ -174,15 +173,6 @@ def overview(session: Session, who: Principal, now: datetime, hours: int) -> Ove
 
 def _is_model(key: str) -> bool:
     return key not in ("cpu_milli", "memory_mib", "pflops")
-
-
-def _jobs_by_org_and_state(session: Session) -> defaultdict[str, Counter[str]]:
-    """Jobs per organization and state, center-wide (the overview is for operators only)."""
-    out: defaultdict[str, Counter[str]] = defaultdict(Counter)
-    query = select(JobRow.org_id, JobRow.state, func.count()).group_by(JobRow.org_id, JobRow.state)
-    for org_id, state, number in session.execute(query):
-        out[org_id][state] += number
-    return out
 
 
 def capacity_chart(data: Overview, t: Any) -> dict[str, Any]:

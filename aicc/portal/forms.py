@@ -2,8 +2,9 @@
 
 A form's input is checked by the API's own request models (`api.schemas`), then handed to the
 service, so the portal accepts exactly what the API accepts. Errors come back as message keys
-(translated on the page) plus, for what the service said, its own words; a bad input is never a
-500. A service call runs in a savepoint, so a refusal halfway leaves nothing behind.
+(translated on the page) plus, for what the service said, its own words (a `Message`, shown in
+the reader's language where the catalog has it); a bad input is never a 500. A service call
+runs in a savepoint, so a refusal halfway leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
+from aicc.portal.i18n import Message
 from aicc.services.common import Conflict, Forbidden, NotFound, ServiceError
 
 M = TypeVar("M", bound=BaseModel)
@@ -37,7 +39,7 @@ _KINDS = {
 @dataclass(frozen=True)
 class FieldError:
     key: str  # a message key
-    detail: str = ""  # the service's own words, when it said something specific
+    detail: Message | str = ""  # the service's own words, when it said something specific
 
 
 @dataclass
@@ -100,16 +102,17 @@ def service_call(session: Session, form: Form, *, name_field: str = "name") -> I
 
 
 def _service_errors(err: ServiceError, name_field: str) -> dict[str, FieldError]:
+    message = Message.of(err)
     if isinstance(err, Conflict):
         return {name_field: FieldError("form.error.exists")}
     if isinstance(err, Forbidden):
-        return {"": FieldError("form.error.forbidden", err.detail)}
-    head, sep, rest = err.detail.partition(": ")
-    if sep and head.replace("_", "").isalnum():  # "password: use at least 8 characters"
-        return {head: FieldError("form.error.invalid", rest)}
+        return {"": FieldError("form.error.forbidden", message)}
+    named = message.field()  # "password: use at least 8 characters"
+    if named is not None and "." not in named[0]:
+        return {named[0]: FieldError("form.error.invalid", named[1])}
     if isinstance(err, NotFound):
-        return {"": FieldError("form.error.not_found", err.detail)}
-    return {"": FieldError("form.error.invalid", err.detail)}
+        return {"": FieldError("form.error.not_found", message)}
+    return {"": FieldError("form.error.invalid", message)}
 
 
 def blank_to_none(value: str) -> str | None:

@@ -3,15 +3,23 @@
 Every string a person reads on a page comes from a catalog by key; `{name}` placeholders are
 filled at render time. English is the reference catalog: a key missing elsewhere falls back to it
 (and the tests fail, so that never ships).
+
+The services' refusals (`ServiceError`) are English templates with values: a page shows them
+as a `Message`, and `Translator.message` looks the template up in `i18n/errors.<language>.json`
+(English template -> its translation, as gettext does), falling back to the English text.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from aicc.services.common import ServiceError
 
 log = logging.getLogger("aicc.portal")
 
@@ -25,6 +33,41 @@ LANGUAGES = {"en": "English", "zh-CN": "中文"}
 def catalog(language: str) -> dict[str, str]:
     data: dict[str, str] = json.loads((CATALOGS / f"{language}.json").read_text("utf-8"))
     return data
+
+
+@cache
+def error_catalog(language: str) -> dict[str, str]:
+    """The services' message templates in `language` (none for English: they are English)."""
+    path = CATALOGS / f"errors.{language}.json"
+    data: dict[str, str] = json.loads(path.read_text("utf-8")) if path.is_file() else {}
+    return data
+
+
+@dataclass(frozen=True)
+class Message:
+    """A service's message: its English template and the values for its placeholders."""
+
+    template: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, err: ServiceError) -> Message:
+        return cls(err.template, err.params)
+
+    def field(self) -> tuple[str, Message] | None:
+        """("password", "use at least 8 characters") for "password: use at least 8 characters":
+        the input a message is about, when it starts with one."""
+        head, sep, rest = self.template.partition(": ")
+        if sep and head.replace("_", "").replace(".", "").isalnum():
+            return head, Message(rest, self.params)
+        return None
+
+    def under(self, name: str) -> Message:
+        """This message about the input `name` ("resources: ...")."""
+        return Message(f"{name}: {self.template}", self.params)
+
+    def __str__(self) -> str:
+        return self.template.format(**self.params) if self.params else self.template
 
 
 def supported(language: str | None) -> str | None:
@@ -86,3 +129,21 @@ class Translator:
             return default or ""
         key = f"{prefix}.{code}"
         return self(key) if self.has(key) else (default if default is not None else code)
+
+    def message(self, text: Message | str) -> str:
+        """A service's message in this language; a template the catalog lacks stays English.
+        "field: text" is found whole or, failing that, as its text after the field's name."""
+        if isinstance(text, str):
+            text = Message(text)
+        known = error_catalog(self.language)
+        template = known.get(text.template)
+        if template is None:
+            named = text.field()
+            if named is not None and named[1].template in known:
+                template = f"{named[0]}: {known[named[1].template]}"
+        if template is not None and template != text.template:
+            try:
+                return template.format(**text.params) if text.params else template
+            except (KeyError, IndexError, ValueError):
+                log.warning("portal: the translation of %r does not fit its values", text.template)
+        return str(text)

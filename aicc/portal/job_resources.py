@@ -22,12 +22,12 @@ from aicc.api.deps import SessionDep, StateDep
 from aicc.api.state import AppState
 from aicc.core.states import JobState
 from aicc.core.tenancy import Principal
+from aicc.portal.auth import Me
 from aicc.portal.billing import money
-from aicc.portal.web import Me, PortalRoute, render
+from aicc.portal.rendering import PortalRoute, render
 from aicc.services import jobs, logs
 from aicc.services.billing import invoices, records
 from aicc.services.common import NotFound, ServiceError
-from aicc.store.tables import JobRow
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
@@ -100,7 +100,7 @@ def metered(rows: list[dict[str, Any]]) -> Metered | None:
 
 
 def cost(
-    session: Session, state: AppState, who: Principal, job: JobRow, months: set[str]
+    session: Session, state: AppState, who: Principal, job_id: str, org_id: str, months: set[str]
 ) -> Cost | None:
     """The job's lines of its organization's invoices for `months`, as /bills prices them.
     None when nothing is priced yet, or when the person may not read the bills."""
@@ -111,7 +111,7 @@ def cost(
                 session,
                 who,
                 month=month,
-                org_id=job.org_id,
+                org_id=org_id,
                 project=None,
                 zone=state.settings.site.timezone,
                 default=state.settings.pricing,
@@ -119,18 +119,14 @@ def cost(
         except ServiceError:
             return None
         for line in invoice.lines:
-            if line["job_id"] == job.id:
+            if line["job_id"] == job_id:
                 gross += Decimal(line["gross"])
                 net += Decimal(line["net"])
                 currency = invoice.currency
     return Cost(gross, net, currency) if currency else None
 
 
-def outputs(session: Session, state: AppState, job: JobRow) -> Outputs | None:
-    try:
-        files = logs.output_files(logs.outputs_dir(session, job, state.executors))
-    except (NotFound, OSError):
-        return None
+def outputs(files: list[logs.OutputFile]) -> Outputs | None:
     if not files:
         return None
     return Outputs(files[:LISTED_FILES], len(files), sum(f.size for f in files))
@@ -140,14 +136,19 @@ def job_resources(session: Session, state: AppState, who: Principal, job_id: str
     job = jobs.get(session, who, job_id)  # another tenant's job: NotFound
     rows = [records.as_dict(r) for r in records.visible(session, who, job_id=job.id)]
     spec: dict[str, Any] = job.spec or {}
+    try:
+        files = logs.output_files(logs.outputs_dir(session, job, state.executors))
+    except (NotFound, OSError):
+        files = []
+    months = {r["period"] for r in rows}
     return JobResources(
         job_id=job.id,
         terminal=JobState(job.state).is_terminal(),
         replicas=int(spec.get("replicas", 1)),
         request=spec.get("resources") or {},
         metered=metered(rows),
-        cost=cost(session, state, who, job, {r["period"] for r in rows}) if rows else None,
-        outputs=outputs(session, state, job),
+        cost=cost(session, state, who, job.id, job.org_id, months) if rows else None,
+        outputs=outputs(files),
     )
 
 

@@ -10,9 +10,9 @@ from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from aicc.api.deps import SessionDep, StateDep
-from aicc.executors.base import Stream
-from aicc.portal import auth, job_resources, views
-from aicc.portal.web import Me, PortalRoute, error_page, is_htmx, render
+from aicc.portal import job_resources, views
+from aicc.portal.auth import Me, csrf_ok
+from aicc.portal.rendering import PortalRoute, error_page, is_htmx, render
 from aicc.services.jobs import cancel as cancel_job
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
@@ -48,14 +48,12 @@ def job_page(
     me: Me,
     job_id: str,
     replica: int = 0,
-    stream: Stream = "stdout",
+    stream: views.Stream = "stdout",
 ) -> Response:
-    detail = views.job_detail(session, me.who, job_id, state.controller.profile)
+    detail = views.job_detail(session, state, me.who, job_id)
     if not 0 <= replica < max(1, len(detail.job.replicas)):
         replica = 0
-    log_view = views.job_log(
-        session, me.who, state.executors, job_id, replica=replica, stream=stream
-    )
+    log_view = views.job_log(session, state, me.who, job_id, replica=replica, stream=stream)
     return render(
         request,
         "job.html",
@@ -72,7 +70,7 @@ def job_page(
 def job_live(
     request: Request, state: StateDep, session: SessionDep, me: Me, job_id: str
 ) -> Response:
-    detail = views.job_detail(session, me.who, job_id, state.controller.profile)
+    detail = views.job_detail(session, state, me.who, job_id)
     return render(request, "_job_live.html", me=me, d=detail, duration_s=views.duration_s)
 
 
@@ -84,11 +82,9 @@ def job_log(
     me: Me,
     job_id: str,
     replica: int = 0,
-    stream: Stream = "stdout",
+    stream: views.Stream = "stdout",
 ) -> Response:
-    log_view = views.job_log(
-        session, me.who, state.executors, job_id, replica=replica, stream=stream
-    )
+    log_view = views.job_log(session, state, me.who, job_id, replica=replica, stream=stream)
     return render(request, "_job_log.html", me=me, job_id=job_id, log=log_view)
 
 
@@ -102,7 +98,7 @@ def job_cancel(
     after: BackgroundTasks,
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    if not auth.same_token(csrf, me.csrf):
+    if not csrf_ok(me, csrf):
         return error_page(request, 400, "csrf")
     cancel_job(session, me.who, job_id)
     after.add_task(state.controller.wake)  # after the commit, so the loop sees the request

@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 
 from aicc.api.deps import SessionDep
 from aicc.core.tenancy import Principal
+from aicc.portal.auth import Me
 from aicc.portal.i18n import Translator
-from aicc.portal.web import Me, PortalRoute, is_htmx, language_of, render
+from aicc.portal.rendering import PortalRoute, is_htmx, language_of, render
 from aicc.services import quotas
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)

@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 
 from aicc.api.state import AppState
 from aicc.core.jobspec import JobSpec
-from aicc.core.tenancy import Principal, can_write
-from aicc.services import jobs, tenancy
+from aicc.core.tenancy import Principal
+from aicc.portal.i18n import Message
+from aicc.services import jobs
 from aicc.services.common import ServiceError
 from aicc.services.jobs import SubmitLimits
-from aicc.store.tables import JobRow, ProjectRow
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class Problem:
     """What is wrong, and where in the spec (`resources.accelerator.count`; "" for the whole)."""
 
     path: str
-    message: str
+    message: Message | str  # a service's message is translated on the page
 
 
 class Refused(Exception):
@@ -64,10 +64,9 @@ def parse(data: Any) -> JobSpec:
 
 
 def _service_problem(err: ServiceError) -> Problem:
-    head, sep, rest = err.detail.partition(": ")
-    if sep and head.replace("_", "").replace(".", "").isalnum():
-        return Problem(head, rest)
-    return Problem("", err.detail)
+    message = Message.of(err)
+    named = message.field()
+    return Problem(*named) if named is not None else Problem("", message)
 
 
 def submit(
@@ -78,9 +77,9 @@ def submit(
     *,
     key: str | None,
     dry_run: bool = False,
-) -> JobRow | None:
-    """Submit `spec` as `who` (idempotent under `key`), or with `dry_run` only check it: the
-    job it would be is rolled back and None returned. Refused says why not."""
+) -> str | None:
+    """Submit `spec` as `who` (idempotent under `key`): the job's id. With `dry_run` only check
+    it: the job it would be is rolled back and None returned. Refused says why not."""
     limits = SubmitLimits(max_pending_per_user=state.settings.limits.max_pending_per_user)
     nested = session.begin_nested()
     try:
@@ -92,13 +91,4 @@ def submit(
         nested.rollback()
         return None
     nested.commit()
-    return job
-
-
-def writable_projects(session: Session, who: Principal) -> list[ProjectRow]:
-    """The person's own organization's projects they may submit to (an operator's own too)."""
-    return [
-        p
-        for p in tenancy.list_projects(session, who)
-        if p.org_id == who.org_id and can_write(who, org_id=p.org_id, project_id=p.id)
-    ]
+    return job.id

@@ -1,29 +1,24 @@
 """What the pages show, gathered from the services with the signed-in person's principal.
 
-Nothing here decides who may see what: the services do (`jobs.get`, `jobs.list_jobs`), and the one
-aggregate the services do not offer, counting jobs by state, keeps only the groups that
-`core.tenancy.can_read` lets this principal read, exactly as the job list does.
+Nothing here decides who may see what: the services do (`jobs.get`, `jobs.list_jobs`, and
+`overview.job_counts` for the dashboard's counts by state).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aicc.api import schemas
+from aicc.api.state import AppState
 from aicc.core.states import JobState
-from aicc.core.tenancy import Principal, can_read, can_write
-from aicc.executors.base import Executor, Stream
-from aicc.scheduler.framework import Profile
+from aicc.core.tenancy import Principal, can_write
 from aicc.services import explain as explain_service
-from aicc.services import jobs, logs, nodes, tenancy
+from aicc.services import jobs, logs, nodes, overview, tenancy
 from aicc.services.common import NotFound, ServiceError
-from aicc.store.tables import JobRow
 
 WAITING = (JobState.PENDING, JobState.ADMITTED)
 RUNNING = (JobState.SCHEDULED, JobState.RUNNING, JobState.PREEMPTED)
@@ -34,6 +29,7 @@ PAGE_SIZE = 50
 DASHBOARD_JOBS = 8  # running and waiting jobs listed on the dashboard
 RECENTLY_ENDED = 5
 LOG_TAIL_BYTES = 64 * 1024
+Stream = Literal["stdout", "stderr"]  # a replica's logs (the executors' `Stream`)
 
 
 @dataclass(frozen=True)
@@ -85,24 +81,10 @@ class JobDetail:
         return JobState(self.job.state) in WAITING
 
 
-def job_counts(session: Session, who: Principal) -> dict[str, int]:
-    """Jobs by state, over the jobs this principal may read (the same set as the job list)."""
-    query = select(JobRow.org_id, JobRow.project_id, JobRow.state, func.count()).group_by(
-        JobRow.org_id, JobRow.project_id, JobRow.state
-    )
-    if not who.is_admin:
-        query = query.where(JobRow.org_id == who.org_id)
-    counts: Counter[str] = Counter()
-    for org_id, project_id, state, number in session.execute(query):
-        if can_read(who, org_id=org_id, project_id=project_id):
-            counts[state] += number
-    return dict(counts)
-
-
 def dashboard(session: Session, who: Principal) -> Dashboard:
     """The person's running and waiting jobs (up to DASHBOARD_JOBS, however old) and the latest
     few that ended, from the same `jobs.list_jobs` as the job list."""
-    active: list[JobRow] = []
+    active = []
     for state in (*RUNNING, *WAITING):
         active += jobs.list_jobs(
             session, who, state=state.value, project=None, limit=DASHBOARD_JOBS, before_id=None
@@ -111,7 +93,7 @@ def dashboard(session: Session, who: Principal) -> Dashboard:
     latest = jobs.list_jobs(session, who, state=None, project=None, limit=25, before_id=None)
     ended = [r for r in latest if JobState(r.state).is_terminal()][:RECENTLY_ENDED]
     return Dashboard(
-        job_counts(session, who),
+        overview.job_counts(session, who),
         [schemas.job_out(session, r) for r in active],
         [schemas.job_out(session, r) for r in ended],
     )
@@ -136,18 +118,18 @@ def job_list(
     )
 
 
-def job_detail(session: Session, who: Principal, job_id: str, profile: Profile) -> JobDetail:
+def job_detail(session: Session, state: AppState, who: Principal, job_id: str) -> JobDetail:
     row = jobs.get(session, who, job_id)  # another tenant's job: NotFound, like the API
     job = schemas.job_out(session, row)
     events = [
         schemas.Event.model_validate(e, from_attributes=True)
         for e in jobs.events(session, who, job_id)
     ]
-    state = JobState(row.state)
+    job_state = JobState(row.state)
     reasons: list[schemas.ExplainReason] = []
     position = None
-    if state in WAITING:
-        found = explain_service.explain(session, row, profile)
+    if job_state in WAITING:
+        found = explain_service.explain(session, row, state.controller.profile)
         reasons = [schemas.ExplainReason(code=r.code, message=r.message) for r in found.reasons]
         position = found.position
     return JobDetail(
@@ -156,7 +138,7 @@ def job_detail(session: Session, who: Principal, job_id: str, profile: Profile) 
         waiting_reasons=reasons,
         position=position,
         can_cancel=(
-            not state.is_terminal()
+            not job_state.is_terminal()
             and not row.cancel_requested
             and can_write(who, org_id=row.org_id, project_id=row.project_id)
         ),
@@ -165,8 +147,8 @@ def job_detail(session: Session, who: Principal, job_id: str, profile: Profile) 
 
 def job_log(
     session: Session,
+    state: AppState,
     who: Principal,
-    executors: dict[str, Executor],
     job_id: str,
     *,
     replica: int,
@@ -177,7 +159,9 @@ def job_log(
     if not jobs.replicas(session, row):
         return LogView(replica, stream, "", ended, note="job.log.not_started")
     try:
-        text = logs.read(session, row, executors, index=replica, stream=stream, tail=LOG_TAIL_BYTES)
+        text = logs.read(
+            session, row, state.executors, index=replica, stream=stream, tail=LOG_TAIL_BYTES
+        )
     except NotFound:
         return LogView(replica, stream, "", ended, note="job.log.no_replica")
     except (ServiceError, OSError):

@@ -30,11 +30,12 @@ from aicc.api.deps import SessionDep, StateDep
 from aicc.core.units import format_duration, parse_cpu_milli, parse_duration_s, parse_memory_mib
 from aicc.estimate import Estimate
 from aicc.portal import scenario_form, submitting
+from aicc.portal.auth import Me, csrf_ok
 from aicc.portal.forms import FieldError
 from aicc.portal.forms import Form as PageForm
-from aicc.portal.i18n import Translator
-from aicc.portal.web import Me, PortalRoute, csrf_ok, error_page, is_htmx, language_of, render
-from aicc.services import estimates, nodes
+from aicc.portal.i18n import Message, Translator
+from aicc.portal.rendering import PortalRoute, error_page, is_htmx, language_of, render
+from aicc.services import estimates, nodes, overview
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
@@ -135,7 +136,7 @@ def _page(
         step=step,
         inputs=scenario_form.INPUTS[step.values["scenario"]],
         choices=scenario_form.CHOICES,
-        projects=submitting.writable_projects(session, me.who),
+        projects=overview.submittable_projects(session, me.who),
         estimate=estimate,
         details=details,
         picked=picked or {},
@@ -328,18 +329,20 @@ def submit_job(
     values["key"] = key
     form = PageForm("job", values)
     spec_data = _spec_of(values, form)
-    job, status = None, 422
+    job_id, status = None, 422
     if not form.errors:
         try:
             spec = submitting.parse(spec_data)
-            job = submitting.submit(session, state, me.who, spec, key=key or None)
+            job_id = submitting.submit(session, state, me.who, spec, key=key or None)
         except submitting.Refused as refused:
             status = refused.status
             for problem in refused.problems:
                 field = _SPEC_FIELDS.get(problem.path, "")
-                detail = problem.message if field else f"{problem.path}: {problem.message}"
-                form.errors.setdefault(field, FieldError("form.error.invalid", detail.strip(": ")))
-    if job is None:
+                said = problem.message
+                message = said if isinstance(said, Message) else Message(said)
+                detail = message if field or not problem.path else message.under(problem.path)
+                form.errors.setdefault(field, FieldError("form.error.invalid", detail))
+    if job_id is None:
         step = PageForm("scenario", {"scenario": scenario_form.COMMAND})
         if scenario_json:
             scenario = spec_data.get("scenario") or {}
@@ -349,7 +352,7 @@ def submit_job(
         step.values.update(offer="here", project=project, sort="time")
         return _page(request, session, me, step, details=form, status=status)
     after.add_task(state.controller.wake)  # after the commit, so the loop sees the job
-    target = f"/jobs/{quote(job.id)}"
+    target = f"/jobs/{quote(job_id)}"
     if is_htmx(request):
         return Response(status_code=204, headers={"HX-Redirect": target})
     return RedirectResponse(target, status_code=303)

@@ -19,8 +19,9 @@ from aicc.api.deps import SessionDep, StateDep
 from aicc.core.jobspec import MAX_DEPTH, JobSpec
 from aicc.core.units import format_cpu, format_duration, format_memory
 from aicc.portal import submitting
+from aicc.portal.auth import Me, csrf_ok
+from aicc.portal.rendering import PortalRoute, error_page, render
 from aicc.portal.submitting import Problem
-from aicc.portal.web import Me, PortalRoute, csrf_ok, error_page, render
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
@@ -113,12 +114,12 @@ def check_or_submit(
         return error_page(request, 400, "csrf")
     try:
         parsed = submitting.parse(load(spec))
-        job = submitting.submit(
+        job_id = submitting.submit(
             session, state, me.who, parsed, key=key or None, dry_run=action != "submit"
         )
     except submitting.Refused as refused:
         return _page(request, me, spec, problems=refused.problems, status=refused.status)
-    if job is None:
+    if job_id is None:
         return _page(request, me, spec, checked=summary(parsed))
     after.add_task(state.controller.wake)  # after the commit, so the loop sees the job
-    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+    return RedirectResponse(f"/jobs/{job_id}", status_code=303)

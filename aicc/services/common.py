@@ -21,13 +21,20 @@ def new_id(prefix: str) -> str:
 
 
 class ServiceError(Exception):
-    """A request that cannot be done as asked; `status` is the HTTP code the API answers with."""
+    """A request that cannot be done as asked; `status` is the HTTP code the API answers with.
+
+    The message is an English template with `{name}` placeholders and their values, e.g.
+    `NotFound("job {job_id} not found", job_id=job_id)`: the API answers with `detail`, the
+    template filled in, and the portal looks the template up in its catalog to show it in the
+    reader's language (`portal/i18n`). Never an f-string: a filled-in text cannot be translated."""
 
     status = 400
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
+    def __init__(self, template: str, /, **params: object) -> None:
+        self.template = template
+        self.params = params
+        self.detail = template.format(**params) if params else template
+        super().__init__(self.detail)
 
 
 class NotFound(ServiceError):

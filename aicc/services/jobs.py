@@ -103,7 +103,11 @@ def submit(
     queue = tenancy.resolve_queue(session, project, spec.queue)
     _check_references(session, spec, project_id=project.id, org_id=project.org_id)
     if queue.max_runtime_s and (spec.max_runtime_s or 0) > queue.max_runtime_s:
-        raise Invalid(f"max_runtime: queue {queue.name} allows at most {queue.max_runtime_s} s")
+        raise Invalid(
+            "max_runtime: queue {queue} allows at most {limit} s",
+            queue=queue.name,
+            limit=queue.max_runtime_s,
+        )
     waiting = (
         select(func.count()).select_from(JobRow).where(JobRow.state.in_([s.value for s in ACTIVE]))
     )
@@ -111,13 +115,18 @@ def submit(
         session.scalar(waiting.where(JobRow.user_id == who.user_id)) or 0
     ) >= limits.max_pending_per_user:
         raise TooMany(
-            f"you have {limits.max_pending_per_user} jobs waiting already; wait or cancel some"
+            "you have {count} jobs waiting already; wait or cancel some",
+            count=limits.max_pending_per_user,
         )
     if (
         queue.max_pending is not None
         and (session.scalar(waiting.where(JobRow.queue_id == queue.id)) or 0) >= queue.max_pending
     ):
-        raise TooMany(f"queue {queue.name} holds its maximum of {queue.max_pending} waiting jobs")
+        raise TooMany(
+            "queue {queue} holds its maximum of {count} waiting jobs",
+            queue=queue.name,
+            count=queue.max_pending,
+        )
     _check_fits(session, spec)
     _check_scenario(spec)
     now = utcnow()
@@ -182,8 +191,8 @@ def _check_references(session: Session, spec: JobSpec, *, project_id: str, org_i
         missing = sorted(set(spec.secrets) - known)
         if missing:
             raise Invalid(
-                f"secrets: {', '.join(missing)} not found in this project; "
-                "add them with `aicc secret set`"
+                "secrets: {names} not found in this project; add them with `aicc secret set`",
+                names=", ".join(missing),
             )
     if spec.workdir_sha256 and session.get(WorkdirRow, (spec.workdir_sha256, org_id)) is None:
         raise Invalid(
@@ -234,14 +243,17 @@ def _check_fits(session: Session, spec: JobSpec) -> None:
         else "the center has no nodes"
     )
     raise Invalid(
-        f"resources: no node of this center can ever run this job ({spec.replicas} x {want}); {has}"
+        "resources: no node of this center can ever run this job ({replicas} x {want}); {has}",
+        replicas=spec.replicas,
+        want=want,
+        has=has,
     )
 
 
 def get(session: Session, who: Principal, job_id: str) -> JobRow:
     job = session.get(JobRow, job_id)
     if job is None or not can_read(who, org_id=job.org_id, project_id=job.project_id):
-        raise NotFound(f"job {job_id} not found")
+        raise NotFound("job {job_id} not found", job_id=job_id)
     return job
 
 

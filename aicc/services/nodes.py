@@ -255,7 +255,7 @@ def list_nodes(session: Session) -> list[NodeRow]:
 def get_by_name(session: Session, name: str) -> NodeRow:
     row = session.scalar(select(NodeRow).where(NodeRow.name == name))
     if row is None:
-        raise NotFound(f"node {name!r} not found; `aicc node list` shows the nodes")
+        raise NotFound("node {name!r} not found; `aicc node list` shows the nodes", name=name)
     return row
 
 
@@ -267,7 +267,9 @@ def set_state(
         raise Forbidden("only center admins cordon nodes")
     row = get_by_name(session, name)
     if row.state == NodeState.DOWN.value and state is NodeState.READY:
-        raise Invalid(f"node {name} is down; it returns when its executor reports it again")
+        raise Invalid(
+            "node {name} is down; it returns when its executor reports it again", name=name
+        )
     row.state, row.state_reason = state.value, reason
     audit.record(session, who, f"node.{state.value}", "node", row.id, detail={"reason": reason})
     return row

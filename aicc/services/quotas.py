@@ -76,7 +76,7 @@ def of(row: OrgRow | ProjectRow) -> Quota:
 def _check(quota: Quota) -> None:
     problems = quota.check()
     if problems:
-        raise Invalid("quota: " + "; ".join(problems))
+        raise Invalid("quota: {problems}", problems="; ".join(problems))
 
 
 def set_org(session: Session, who: Principal, org_id: str, body: QuotaIn) -> OrgRow:
@@ -103,7 +103,9 @@ def set_org(session: Session, who: Principal, org_id: str, body: QuotaIn) -> Org
             problems.append(f"max {key} {_fmt(ceiling)} is less than its projects' max ({holders})")
     if problems:
         raise Invalid(
-            f"quota of organization {org.name}: " + "; ".join(problems) + "; lower those first"
+            "quota of organization {org}: {problems}; lower those first",
+            org=org.name,
+            problems="; ".join(problems),
         )
     org.quota = as_dict(quota)
     audit.record(session, who, "quota.set", "org", org.id, org_id=org.id, detail=org.quota)
@@ -147,7 +149,11 @@ def set_project(session: Session, who: Principal, project_id: str, body: QuotaIn
                 f"max {key} {_fmt(want)} exceeds the organization's max ({_fmt(granted.max[key])})"
             )
     if problems:
-        raise Invalid(f"quota of project {project.name}: " + "; ".join(problems))
+        raise Invalid(
+            "quota of project {project}: {problems}",
+            project=project.name,
+            problems="; ".join(problems),
+        )
     project.quota = as_dict(quota)
     audit.record(
         session, who, "quota.set", "project", project.id, org_id=org.id, detail=project.quota

@@ -63,7 +63,9 @@ def delete(session: Session, who: Principal, *, project: str | None, name: str) 
         select(SecretRow).where(SecretRow.project_id == prj.id, SecretRow.name == name)
     )
     if row is None:
-        raise NotFound(f"secret {name!r} not found in project {prj.name}")
+        raise NotFound(
+            "secret {name!r} not found in project {project}", name=name, project=prj.name
+        )
     session.delete(row)
     audit.record(session, who, "secret.delete", "secret", f"{prj.id}/{name}", org_id=prj.org_id)
 

@@ -59,7 +59,7 @@ def create_org(
     if who is not None and not who.is_admin:
         raise Forbidden("only center admins create organizations")
     if session.scalar(select(OrgRow).where(OrgRow.name == name)):
-        raise Conflict(f"organization {name!r} exists already")
+        raise Conflict("organization {name!r} exists already", name=name)
     org = OrgRow(
         id=new_id("org"), name=name, display_name=display_name or name, created_at=utcnow()
     )
@@ -73,7 +73,7 @@ def create_org(
 def get_org(session: Session, who: Principal, org_id: str) -> OrgRow:
     org = session.get(OrgRow, org_id)
     if org is None or not can_read(who, org_id=org.id):
-        raise NotFound(f"organization {org_id} not found")
+        raise NotFound("organization {org_id} not found", org_id=org_id)
     return org
 
 
@@ -99,7 +99,7 @@ def create_project(
             raise Forbidden("only organization admins create projects")
     exists = select(ProjectRow).where(ProjectRow.org_id == org_id, ProjectRow.name == name)
     if session.scalar(exists):
-        raise Conflict(f"project {name!r} exists already in this organization")
+        raise Conflict("project {name!r} exists already in this organization", name=name)
     project = ProjectRow(id=new_id("prj"), org_id=org_id, name=name, created_at=utcnow())
     session.add(project)
     session.flush()
@@ -111,7 +111,7 @@ def create_project(
 def visible_project(session: Session, who: Principal, project_id: str) -> ProjectRow:
     project = session.get(ProjectRow, project_id)
     if project is None or not can_read(who, org_id=project.org_id, project_id=project.id):
-        raise NotFound(f"project {project_id} not found")
+        raise NotFound("project {project_id} not found", project_id=project_id)
     return project
 
 
@@ -128,7 +128,7 @@ def resolve_project(session: Session, who: Principal, ref: str | None) -> Projec
         select(ProjectRow).where(ProjectRow.org_id == who.org_id, ProjectRow.name == ref)
     )
     if project is None or not can_read(who, org_id=project.org_id, project_id=project.id):
-        raise NotFound(f"project {ref!r} not found; `aicc project list` shows yours")
+        raise NotFound("project {ref!r} not found; `aicc project list` shows yours", ref=ref)
     return project
 
 
@@ -143,7 +143,7 @@ def add_member(session: Session, who: Principal, *, project_id: str, user_id: st
         raise Forbidden("only organization admins manage project members")
     user = session.get(UserRow, user_id)
     if user is None or user.org_id != project.org_id:
-        raise NotFound(f"user {user_id} not found in this organization")
+        raise NotFound("user {user_id} not found in this organization", user_id=user_id)
     if session.get(MembershipRow, (user_id, project_id)) is None:
         session.add(MembershipRow(user_id=user_id, project_id=project_id))
         audit.record(
@@ -167,7 +167,9 @@ def create_queue(
         raise Forbidden("only organization admins create queues")
     exists = select(QueueRow).where(QueueRow.project_id == project.id, QueueRow.name == name)
     if session.scalar(exists):
-        raise Conflict(f"queue {name!r} exists already in project {project.name}")
+        raise Conflict(
+            "queue {name!r} exists already in project {project}", name=name, project=project.name
+        )
     queue = QueueRow(
         id=new_id("que"),
         project_id=project.id,
@@ -192,7 +194,9 @@ def resolve_queue(session: Session, project: ProjectRow, name: str | None) -> Qu
         )
     )
     if queue is None:
-        raise NotFound(f"queue {name!r} not found in project {project.name}")
+        raise NotFound(
+            "queue {name!r} not found in project {project}", name=name, project=project.name
+        )
     return queue
 
 
@@ -229,7 +233,7 @@ def create_user(
         if role is Role.ADMIN and not who.is_admin:
             raise Forbidden("only center admins create center admins")
     if session.scalar(select(UserRow).where(UserRow.name == name)):
-        raise Conflict(f"user {name!r} exists already")
+        raise Conflict("user {name!r} exists already", name=name)
     if password is not None and len(password) < 8:
         raise Invalid("password: use at least 8 characters")
     default_project = session.scalar(
@@ -251,7 +255,9 @@ def create_user(
     for project_id in members:
         project = session.get(ProjectRow, project_id)
         if project is None or project.org_id != org_id:
-            raise NotFound(f"project {project_id} not found in this organization")
+            raise NotFound(
+                "project {project_id} not found in this organization", project_id=project_id
+            )
         session.add(MembershipRow(user_id=user.id, project_id=project_id))
     audit.record(session, who, "user.create", "user", user.id, org_id=org_id, detail={"role": role})
     return user
@@ -262,7 +268,7 @@ def get_user(session: Session, who: Principal, user_id: str) -> UserRow:
     if user is None or not (user.id == who.user_id or can_manage(who, org_id=user.org_id)):
         if user is not None and can_read(who, org_id=user.org_id):
             raise Forbidden("only organization admins read other users")
-        raise NotFound(f"user {user_id} not found")
+        raise NotFound("user {user_id} not found", user_id=user_id)
     return user
 
 
@@ -272,18 +278,24 @@ def set_disabled(session: Session, who: Principal, user_id: str, disabled: bool)
     enabled center admin stays enabled, so the center is never locked out.
 
     A disabled user's tokens and portal sessions are refused on every request
-    (`tokens.find`, `portal.auth.resolve`); disabling also deletes the sessions, so re-enabling
+    (`tokens.find`, `sessions.resolve`); disabling also deletes the sessions, so re-enabling
     does not revive them: the person signs in again. Their tokens work again once re-enabled."""
     user = session.get(UserRow, user_id)
     if user is None or not can_read(who, org_id=user.org_id):
-        raise NotFound(f"user {user_id} not found")
+        raise NotFound("user {user_id} not found", user_id=user_id)
     verb = "disable" if disabled else "enable"
     if user.id == who.user_id:
-        raise Conflict(f"you cannot {verb} yourself; another administrator must")
+        if disabled:
+            raise Conflict("you cannot disable yourself; another administrator must")
+        raise Conflict("you cannot enable yourself; another administrator must")
     if not can_manage(who, org_id=user.org_id):
-        raise Forbidden(f"only organization admins {verb} users")
+        if disabled:
+            raise Forbidden("only organization admins disable users")
+        raise Forbidden("only organization admins enable users")
     if user.role == Role.ADMIN.value and not who.is_admin:
-        raise Forbidden(f"only center admins {verb} center admins")
+        if disabled:
+            raise Forbidden("only center admins disable center admins")
+        raise Forbidden("only center admins enable center admins")
     if user.disabled == disabled:
         return user
     if disabled and user.role == Role.ADMIN.value:
@@ -296,7 +308,9 @@ def set_disabled(session: Session, who: Principal, user_id: str, disabled: bool)
             .with_for_update()
         )
         if not [a for a in admins if a != user.id]:
-            raise Conflict(f"{user.name} is the last enabled center admin; enable another first")
+            raise Conflict(
+                "{name} is the last enabled center admin; enable another first", name=user.name
+            )
     user.disabled = disabled
     if disabled:
         session.execute(delete(PortalSessionRow).where(PortalSessionRow.user_id == user.id))

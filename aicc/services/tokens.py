@@ -36,9 +36,9 @@ def issue(
     if who is not None and (
         user is None or (user.id != who.user_id and not can_manage(who, org_id=user.org_id))
     ):
-        raise NotFound(f"user {user_id} not found")
+        raise NotFound("user {user_id} not found", user_id=user_id)
     if user is None:
-        raise NotFound(f"user {user_id} not found")
+        raise NotFound("user {user_id} not found", user_id=user_id)
     if expires_in_days is not None and expires_in_days <= 0:
         raise Invalid("expires_in_days: must be positive")
     secret = PREFIX + secrets.token_urlsafe(32)
@@ -107,7 +107,7 @@ def revoke(session: Session, who: Principal, token_id: str) -> TokenRow:
         or user is None
         or (user.id != who.user_id and not can_manage(who, org_id=user.org_id))
     ):
-        raise NotFound(f"token {token_id} not found")
+        raise NotFound("token {token_id} not found", token_id=token_id)
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         audit.record(session, who, "token.revoke", "token", row.id, org_id=user.org_id)

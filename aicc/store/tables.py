@@ -435,7 +435,7 @@ class DeviceSampleRow(Base):
 
 
 # The portal's sign-in: its sessions and failed sign-ins (migrations 0003 and 0008). Services end
-# a person's sessions (a disabled user); the portal reads and writes them (aicc/portal/auth.py).
+# a person's sessions (a disabled user); `services/sessions.py` reads and writes them.
 
 
 class PortalSessionRow(Base):

@@ -311,6 +311,26 @@ def test_tenant_forms_show_the_services_errors_next_to_their_fields(api: TestCli
     assert f"carol-{n}" in listing and "Organization administrator" in listing
 
 
+def test_a_chinese_reader_sees_the_services_refusals_in_chinese(
+    api: TestClient, alice: Person
+) -> None:
+    client = operator(api)
+    client.post("/language", data={"csrf": csrf_of(client), "language": "zh-CN"})
+    try:
+        form = {"csrf": csrf_of(client, "/center/tenants"), "name": "exp", "org_id": "org_nope"}
+        nowhere = client.post("/center/tenants/projects", data=form)
+        assert nowhere.status_code == 422
+        assert "未找到组织 org_nope" in nowhere.text
+        assert "organization org_nope not found" not in nowhere.text
+    finally:
+        client.post("/language", data={"csrf": csrf_of(client), "language": "en"})
+    member = signed_in(api, alice)
+    member.post("/language", data={"csrf": csrf_of(member), "language": "zh-CN"})
+    refused = member.get("/center")
+    assert refused.status_code == 403
+    assert "只有中心的运维人员可以打开此页面" in refused.text
+
+
 # --- the audit log ---
 
 

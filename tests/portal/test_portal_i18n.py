@@ -4,6 +4,7 @@ reasons, node states, roles) all have their messages."""
 
 from __future__ import annotations
 
+import ast
 import re
 import string
 from pathlib import Path
@@ -17,7 +18,7 @@ from aicc.core.topology import NodeState
 from aicc.portal import i18n
 
 PORTAL = Path(i18n.__file__).parent
-TEMPLATES = sorted((PORTAL / "templates").glob("*.html"))
+TEMPLATES = sorted((PORTAL / "templates").rglob("*.html"))
 SOURCES = sorted(PORTAL.glob("*.py"))
 # t("key"...), t('key'...), and message keys passed around as strings ("sign_in.error.password",
 # "form.error.exists")
@@ -132,3 +133,72 @@ def test_translator_fills_placeholders_and_falls_back() -> None:
     assert t.maybe("state", "running") == "运行中"
     assert t.maybe("state", "a-future-state") == "a-future-state"
     assert i18n.Translator("xx").language == "en"
+
+
+# --- the services' messages ---
+
+# Where the refusals a portal page can show are raised: the services behind submitting, users
+# and tenants, tokens, secrets, quotas, nodes, the audit log, vouchers and budgets; the portal.
+SHOWN_SERVICES = (
+    "jobs",
+    "tenancy",
+    "tokens",
+    "secrets",
+    "quotas",
+    "nodes",
+    "audit",
+    "workdirs",
+    "billing/credits",
+    "billing/budgets",
+)
+_ERRORS = {"ServiceError", "NotFound", "Forbidden", "Conflict", "Invalid", "TooMany", "TooLarge"}
+
+
+def raised_templates() -> set[str]:
+    """The literal message templates raised there (`raise Invalid("...", ...)`)."""
+    services = PORTAL.parent / "services"
+    found = set()
+    for path in [*(services / f"{name}.py" for name in SHOWN_SERVICES), *SOURCES]:
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            call = node.exc if isinstance(node, ast.Raise) else None
+            if (
+                isinstance(call, ast.Call)
+                and isinstance(call.func, ast.Name)
+                and call.func.id in _ERRORS
+                and call.args
+                and isinstance(call.args[0], ast.Constant)
+            ):
+                found.add(call.args[0].value)
+    return found
+
+
+def catalog_form(template: str) -> str:
+    """What the catalog holds for a template: what follows its field's name, or all of it."""
+    named = i18n.Message(template).field()
+    return named[1].template if named is not None else template
+
+
+def has_words(text: str) -> bool:
+    return bool(re.sub(r"\{[^}]*\}", "", text).strip(string.punctuation + " "))
+
+
+def test_every_service_message_a_page_shows_has_a_chinese_translation() -> None:
+    templates = raised_templates()
+    assert len(templates) > 50  # the scan finds the messages
+    wanted = {catalog_form(t) for t in templates if has_words(catalog_form(t))}
+    chinese = i18n.error_catalog("zh-CN")
+    assert not sorted(wanted - set(chinese)), "service messages without a zh-CN translation"
+    assert not sorted(set(chinese) - wanted), "translations of messages no longer raised"
+    for text in wanted:
+        assert placeholders(chinese[text]) == placeholders(text), text
+
+
+def test_a_service_message_is_shown_in_the_readers_language() -> None:
+    zh, en = i18n.Translator("zh-CN"), i18n.Translator("en")
+    lost = i18n.Message("job {job_id} not found", {"job_id": "job_1"})
+    assert (zh.message(lost), en.message(lost)) == ("未找到作业 job_1", "job job_1 not found")
+    # a field's name stays as it is, its complaint is translated
+    assert zh.message("password: use at least 8 characters") == "password: 至少使用 8 个字符"
+    # a message the catalog lacks (a new one, or pydantic's words) stays English, filled in
+    assert zh.message(i18n.Message("a {thing} is new", {"thing": "rule"})) == "a rule is new"
+    assert zh.message("plain words") == "plain words"

@@ -31,7 +31,8 @@ from portal_support import (
 from sqlalchemy import select
 
 from aicc.api.state import AppState
-from aicc.portal import auth, web
+from aicc.portal import web
+from aicc.services import sessions
 from aicc.services.common import utcnow
 from aicc.store.tables import PortalSessionRow, SignInFailureRow, TokenRow, UserRow
 from aicc.testing.servers import in_process, over_http
@@ -71,7 +72,7 @@ def test_password_sign_in_sets_a_safe_session_cookie(
         rows = list(session.scalars(select(PortalSessionRow)))
     assert [r.user_id for r in rows] == [alice.user_id]
     assert rows[0].id == hashlib.sha256(secret.encode()).hexdigest()  # only the digest is kept
-    assert rows[0].expires_at - rows[0].created_at == auth.SESSION_TTL
+    assert rows[0].expires_at - rows[0].created_at == sessions.SESSION_TTL
     page = client.get("/")
     assert page.status_code == 200 and "alice" in page.text
 
@@ -122,7 +123,7 @@ def test_wrong_password_and_unknown_user_look_the_same(
     assert 'value="alice"' in wrong.text  # the name is kept, the password is not
     assert "not-the-password" not in wrong.text
     with state.db.reader() as session:
-        assert auth.failures(session, username="alice", now=utcnow()) == 1
+        assert sessions.failures(session, username="alice", now=utcnow()) == 1
     assert client.get("/", follow_redirects=False).status_code == 303
 
 
@@ -133,7 +134,7 @@ def test_failures_throttle_a_name_at_one_address_without_locking_it_out_elsewher
     make_person(api, "acme", "alice")
     make_person(api, "initech", "carol")
     attacker = browser(api, address="203.0.113.9")
-    for _ in range(auth.PAIR_FAILURES):
+    for _ in range(sessions.PAIR_FAILURES):
         assert sign_in(attacker, "alice", "guess").status_code == 200
     refused = sign_in(attacker, "alice")  # even the right password, from there
     assert refused.status_code == 429
@@ -145,8 +146,8 @@ def test_failures_throttle_a_name_at_one_address_without_locking_it_out_elsewher
     assert sign_in(browser(api, address="203.0.113.9"), "carol").status_code == 303
     # The throttle lifts once the failures leave the 15-minute window.
     with state.db.reader() as session:
-        later = utcnow() + auth.WINDOW + timedelta(seconds=1)
-        auth.check_throttle(session, username="alice", client="203.0.113.9", now=later)
+        later = utcnow() + sessions.WINDOW + timedelta(seconds=1)
+        sessions.check_throttle(session, username="alice", client="203.0.113.9", now=later)
 
 
 def test_guessing_from_one_address_or_many_is_throttled_but_not_at_alices_browser(
@@ -161,7 +162,7 @@ def test_guessing_from_one_address_or_many_is_throttled_but_not_at_alices_browse
 
     # One address spraying names is stopped there, for every name but at alice's own browser.
     sprayer = browser(api, address="203.0.113.1")
-    for n in range(auth.ADDRESS_FAILURES):
+    for n in range(sessions.ADDRESS_FAILURES):
         assert sign_in(sprayer, f"user{n}", "guess").status_code == 200
     assert sign_in(sprayer, "carol").status_code == 429
     at_the_sprayers = browser(api, address="203.0.113.1")
@@ -169,7 +170,7 @@ def test_guessing_from_one_address_or_many_is_throttled_but_not_at_alices_browse
     assert sign_in(at_the_sprayers, "alice").status_code == 303
 
     # Guesses at alice spread over many addresses stop once they add up, for new browsers...
-    for n in range(auth.NAME_FAILURES):
+    for n in range(sessions.NAME_FAILURES):
         assert sign_in(browser(api, address=f"192.0.2.{n}"), "alice", "guess").status_code == 200
     assert sign_in(browser(api, address="192.0.2.200"), "alice").status_code == 429
     assert sign_in(browser(api, address="198.51.100.8"), "alice").status_code == 429
@@ -184,8 +185,8 @@ def test_x_forwarded_for_is_believed_only_from_trusted_proxies(tmp_path: Path) -
     guesses; from a trusted proxy the forwarded address is the client's, and guesses at one
     name from many forwarded addresses are still throttled."""
     cases = (
-        ([], lambda n: f"user{n}", auth.ADDRESS_FAILURES),
-        (["127.0.0.0/8"], None, auth.NAME_FAILURES),
+        ([], lambda n: f"user{n}", sessions.ADDRESS_FAILURES),
+        (["127.0.0.0/8"], None, sessions.NAME_FAILURES),
     )
     for trusted, name, allowed in cases:
         home = tmp_path / f"home{len(trusted)}"

@@ -13,8 +13,7 @@ from sqlalchemy import func, select
 
 from aicc.api.state import AppState
 from aicc.core.tenancy import Principal, Role
-from aicc.portal import auth
-from aicc.services import audit, tenancy, tokens
+from aicc.services import audit, sessions, tenancy, tokens
 from aicc.services.common import Conflict, Forbidden, NotFound, ServiceError, utcnow
 from aicc.store.tables import AuditRow, PortalSessionRow, UserRow
 
@@ -113,13 +112,13 @@ def test_disabling_ends_tokens_and_sessions_and_enabling_revives_only_tokens(
         ann = session.get(UserRow, ann_id)
         assert ann is not None
         token, secret = tokens.issue(session, None, user_id=ann_id, name="laptop")
-        by_password, _ = auth.start(session, ann, client="10.0.0.1", now=now)
-        by_token, _ = auth.start(session, ann, client="10.0.0.1", now=now, token=token)
+        by_password, _ = sessions.start(session, ann, client="10.0.0.1", now=now)
+        by_token, _ = sessions.start(session, ann, client="10.0.0.1", now=now, token=token)
 
     _disable(state, boss, ann_id)
     with state.db.session() as session:
         assert tokens.authenticate(session, secret) == (None, None)
-        assert auth.resolve(session, by_password, now=now) is None
+        assert sessions.resolve(session, by_password, now=now) is None
         count = select(func.count()).select_from(PortalSessionRow)
         assert session.scalar(count.where(PortalSessionRow.user_id == ann_id)) == 0
 
@@ -129,11 +128,11 @@ def test_disabling_ends_tokens_and_sessions_and_enabling_revives_only_tokens(
         who, _ = tokens.authenticate(session, secret)
         assert who is not None and who.user_id == ann_id  # the token works again
         for cookie in (by_password, by_token):  # the sessions stay ended: sign in again
-            assert auth.resolve(session, cookie, now=later) is None
+            assert sessions.resolve(session, cookie, now=later) is None
         ann = session.get(UserRow, ann_id)
         assert ann is not None
-        fresh, _ = auth.start(session, ann, client="10.0.0.1", now=later)
-        signed_in = auth.resolve(session, fresh, now=later)
+        fresh, _ = sessions.start(session, ann, client="10.0.0.1", now=later)
+        signed_in = sessions.resolve(session, fresh, now=later)
         assert signed_in is not None and signed_in.who.user_id == ann_id
 
 

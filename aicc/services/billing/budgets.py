@@ -100,7 +100,7 @@ def _visible(who: Principal, row: BudgetRow) -> bool:
 def delete_budget(session: Session, who: Principal, budget_id: str) -> None:
     row = session.get(BudgetRow, budget_id)
     if row is None or not _visible(who, row):
-        raise NotFound(f"budget {budget_id} not found")
+        raise NotFound("budget {budget_id} not found", budget_id=budget_id)
     if not can_manage(who, org_id=row.org_id):
         raise Forbidden("only the organization's admins remove budgets")
     session.delete(row)

@@ -35,7 +35,7 @@ def _models(names: Iterable[str]) -> list[str]:
     try:
         return [catalog.lookup(name).name for name in names]
     except KeyError as err:
-        raise Invalid(f"accelerators: {err.args[0]}") from None
+        raise Invalid("accelerators: {error}", error=err.args[0]) from None
 
 
 class VoucherIn(BaseModel):
@@ -177,7 +177,11 @@ def create_voucher(session: Session, who: Principal, body: VoucherIn, *, zone: s
     if body.project_id is not None:
         project = tenancy.visible_project(session, who, body.project_id)
         if project.org_id != org.id:
-            raise Invalid(f"project_id: {project.id} is not in organization {org.id}")
+            raise Invalid(
+                "project_id: {project_id} is not in organization {org_id}",
+                project_id=project.id,
+                org_id=org.id,
+            )
     row = VoucherRow(
         id=new_id("vch"),
         org_id=org.id,
@@ -248,7 +252,7 @@ def vouchers(
 def get_voucher(session: Session, who: Principal, voucher_id: str) -> dict[str, Any]:
     row = session.get(VoucherRow, voucher_id)
     if row is None or not _may_see_voucher(who, row):
-        raise NotFound(f"voucher {voucher_id} not found")
+        raise NotFound("voucher {voucher_id} not found", voucher_id=voucher_id)
     return voucher_dict(row, voucher_left(row, taken(session, row.org_id)))
 
 

@@ -1,0 +1,32 @@
+"""Every page of the portal, in one list: a new page is a module with a `router` and one line
+here. `web.install` adds them to the server in this order."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from aicc.portal import (
+    account,
+    billing,
+    center,
+    dashboard,
+    job_resources,
+    jobs,
+    quotas,
+    signing,
+    wizard,
+    yaml_editor,
+)
+
+ROUTERS: tuple[APIRouter, ...] = (
+    signing.router,
+    dashboard.router,
+    jobs.router,
+    center.router,
+    quotas.router,
+    account.router,
+    wizard.router,
+    yaml_editor.router,
+    billing.router,
+    job_resources.router,
+)
