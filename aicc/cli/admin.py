@@ -4,11 +4,12 @@ Each noun is a small Typer app; `main.py` mounts them. Secrets and passwords are
 option, stdin (`-`) or a hidden prompt, and never printed.
 """
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
+from aicc.cli.nouns import Json, Noun
 from aicc.cli.output import (
     Column,
     JsonFlag,
@@ -21,9 +22,11 @@ from aicc.cli.output import (
     memory_text,
     print_json,
     read_value,
-    show,
     status,
 )
+
+if TYPE_CHECKING:
+    from aicc.sdk.client import Client
 
 ProjectOption = Annotated[
     str | None, typer.Option("--project", "-p", help="Project name or id (default: yours).")
@@ -42,73 +45,68 @@ def _created(row: dict[str, Any]) -> str | None:
     return local_time(row.get("created_at"))
 
 
-def _show_one(answer: dict[str, Any], as_json: bool, what: str) -> None:
-    name, ident = escape(str(answer.get("name") or "")), escape(str(answer.get("id", "")))
-    confirm(answer, f"{what} {name} [dim]({ident})[/dim]", as_json=as_json)
-
-
 # --- orgs ------------------------------------------------------------------------------------
 
 
-ORG_COLUMNS = [
-    col("ID", "id", no_wrap=True),
-    col("NAME", "name"),
-    col("DISPLAY NAME", "display_name"),
-    Column("CREATED", _created),
-]
+ORGS = Noun(
+    "org",
+    [
+        col("ID", "id", no_wrap=True),
+        col("NAME", "name"),
+        col("DISPLAY NAME", "display_name"),
+        Column("CREATED", _created),
+    ],
+    empty="no organizations",
+)
 
 
-@org_app.command("list")
-@handle_errors
-def org_list(as_json: JsonFlag = False) -> None:
+@ORGS.list(org_app)
+def org_list(api: "Client") -> Json:
     """Organizations you can see."""
-    with client() as api:
-        show(api.orgs(), ORG_COLUMNS, as_json=as_json, empty="no organizations")
+    return api.orgs.list()
 
 
-@org_app.command("create")
-@handle_errors
+@ORGS.create(org_app)
 def org_create(
+    api: "Client",
     name: Annotated[str, typer.Argument(help="Short name (lowercase, digits, -).")],
     display_name: Annotated[str | None, typer.Option(help="Name shown to people.")] = None,
-    as_json: JsonFlag = False,
-) -> None:
+) -> Json:
     """Create an organization (admins)."""
-    with client() as api:
-        _show_one(api.create_org(name, display_name=display_name), as_json, "created org")
+    return api.orgs.create(name, display_name=display_name)
 
 
 # --- projects --------------------------------------------------------------------------------
 
 
-PROJECT_COLUMNS = [
-    col("ID", "id", no_wrap=True),
-    col("NAME", "name"),
-    col("ORG", "org_id"),
-    Column("CREATED", _created),
-]
+PROJECTS = Noun(
+    "project",
+    [
+        col("ID", "id", no_wrap=True),
+        col("NAME", "name"),
+        col("ORG", "org_id"),
+        Column("CREATED", _created),
+    ],
+    empty="no projects",
+)
 
 
-@project_app.command("list")
-@handle_errors
-def project_list(as_json: JsonFlag = False) -> None:
+@PROJECTS.list(project_app)
+def project_list(api: "Client") -> Json:
     """Projects you can see."""
-    with client() as api:
-        show(api.projects(), PROJECT_COLUMNS, as_json=as_json, empty="no projects")
+    return api.projects.list()
 
 
-@project_app.command("create")
-@handle_errors
+@PROJECTS.create(project_app)
 def project_create(
+    api: "Client",
     name: Annotated[str, typer.Argument(help="Project name, unique in its org.")],
     org: Annotated[str | None, typer.Option("--org", help="Org id (admins; default: yours).")] = (
         None
     ),
-    as_json: JsonFlag = False,
-) -> None:
+) -> Json:
     """Create a project (org admins in their org; admins anywhere)."""
-    with client() as api:
-        _show_one(api.create_project(name, org_id=org), as_json, "created project")
+    return api.projects.create(name, org_id=org)
 
 
 @project_app.command("add-member")
@@ -120,7 +118,7 @@ def project_add_member(
 ) -> None:
     """Let a user submit jobs in a project."""
     with client() as api:
-        answer = api.add_member(project_id, user_id)
+        answer = api.projects.add_member(project_id, user_id)
     confirm(
         answer,
         f"added {escape(user_id)} to project {escape(str(answer.get('name', project_id)))}",
@@ -160,53 +158,49 @@ MaxOption = Annotated[
 ]
 
 
-@org_app.command("quota")
-@handle_errors
+@ORGS.action(org_app, "quota", "quota set")
 def org_quota(
+    api: "Client",
     org_id: Annotated[str, typer.Argument(help="Organization id (org_...).")],
     guaranteed: QuotaOption = None,
     max_: MaxOption = None,
-    as_json: JsonFlag = False,
-) -> None:
+) -> Json:
     """Set an organization's share of the center (center admins)."""
-    with client() as api:
-        answer = api.set_org_quota(org_id, _quota_body(guaranteed or [], max_ or []))
-    _show_one(answer, as_json, "quota set")
+    return api.orgs.set_quota(org_id, _quota_body(guaranteed or [], max_ or []))
 
 
-@project_app.command("quota")
-@handle_errors
+@PROJECTS.action(project_app, "quota", "quota set")
 def project_quota(
+    api: "Client",
     project_id: Annotated[str, typer.Argument(help="Project id (prj_...).")],
     guaranteed: QuotaOption = None,
     max_: MaxOption = None,
-    as_json: JsonFlag = False,
-) -> None:
+) -> Json:
     """Set a project's share of its organization (organization admins)."""
-    with client() as api:
-        answer = api.set_project_quota(project_id, _quota_body(guaranteed or [], max_ or []))
-    _show_one(answer, as_json, "quota set")
+    return api.projects.set_quota(project_id, _quota_body(guaranteed or [], max_ or []))
 
 
 # --- users -----------------------------------------------------------------------------------
 
 
-USER_COLUMNS = [
-    col("ID", "id", no_wrap=True),
-    col("NAME", "name"),
-    col("ROLE", "role"),
-    col("ORG", "org_id"),
-    Column("STATE", lambda user: "disabled" if user.get("disabled") else "enabled"),
-    Column("CREATED", _created),
-]
+USERS = Noun(
+    "user",
+    [
+        col("ID", "id", no_wrap=True),
+        col("NAME", "name"),
+        col("ROLE", "role"),
+        col("ORG", "org_id"),
+        Column("STATE", lambda user: "disabled" if user.get("disabled") else "enabled"),
+        Column("CREATED", _created),
+    ],
+    empty="no users",
+)
 
 
-@user_app.command("list")
-@handle_errors
-def user_list(as_json: JsonFlag = False) -> None:
+@USERS.list(user_app)
+def user_list(api: "Client") -> Json:
     """Users you manage."""
-    with client() as api:
-        show(api.users(), USER_COLUMNS, as_json=as_json, empty="no users")
+    return api.users.list()
 
 
 @user_app.command("create")
@@ -228,50 +222,48 @@ def user_create(
     """Create a user (org admins in their org)."""
     secret = read_value(password, "password") if password is not None else None
     with client() as api:
-        answer = api.create_user(name, role, org_id=org, projects=project or None, password=secret)
-    _show_one(answer, as_json, f"created {role}")
+        answer = api.users.create(name, role, org_id=org, projects=project or None, password=secret)
+    USERS.print_done(answer, f"created {role}", as_json=as_json)
 
 
 UserId = Annotated[str, typer.Argument(help="User id (usr_...).")]
 
 
-@user_app.command("disable")
-@handle_errors
-def user_disable(user_id: UserId, as_json: JsonFlag = False) -> None:
+@USERS.action(user_app, "disable", "disabled user")
+def user_disable(api: "Client", user_id: UserId) -> Json:
     """Disable a user: their tokens and portal sessions stop working at once (org admins in
     their org; center admins anyone but themselves)."""
-    with client() as api:
-        _show_one(api.set_user_disabled(user_id, True), as_json, "disabled user")
+    return api.users.set_disabled(user_id, True)
 
 
-@user_app.command("enable")
-@handle_errors
-def user_enable(user_id: UserId, as_json: JsonFlag = False) -> None:
+@USERS.action(user_app, "enable", "enabled user")
+def user_enable(api: "Client", user_id: UserId) -> Json:
     """Enable a disabled user again: their tokens work again; in the portal they sign in anew."""
-    with client() as api:
-        _show_one(api.set_user_disabled(user_id, False), as_json, "enabled user")
+    return api.users.set_disabled(user_id, False)
 
 
 # --- tokens ----------------------------------------------------------------------------------
 
 
-TOKEN_COLUMNS = [
-    col("ID", "id", no_wrap=True),
-    col("NAME", "name"),
-    col("USER", "user_id"),
-    Column("CREATED", _created),
-    col("EXPIRES", "expires_at", local_time),
-    col("LAST USED", "last_used_at", local_time),
-    col("REVOKED", "revoked_at", local_time),
-]
+TOKENS = Noun(
+    "token",
+    [
+        col("ID", "id", no_wrap=True),
+        col("NAME", "name"),
+        col("USER", "user_id"),
+        Column("CREATED", _created),
+        col("EXPIRES", "expires_at", local_time),
+        col("LAST USED", "last_used_at", local_time),
+        col("REVOKED", "revoked_at", local_time),
+    ],
+    empty="no tokens",
+)
 
 
-@token_app.command("list")
-@handle_errors
-def token_list(as_json: JsonFlag = False) -> None:
+@TOKENS.list(token_app)
+def token_list(api: "Client") -> Json:
     """Your tokens (never their secrets)."""
-    with client() as api:
-        show(api.tokens(), TOKEN_COLUMNS, as_json=as_json, empty="no tokens")
+    return api.tokens.list()
 
 
 @token_app.command("create")
@@ -286,7 +278,7 @@ def token_create(
 ) -> None:
     """Create a token. Prints its secret on stdout: the only time it is shown."""
     with client() as api:
-        answer = api.create_token(name, expires_in_days=expires_in_days, user_id=user)
+        answer = api.tokens.create(name, expires_in_days=expires_in_days, user_id=user)
     if as_json:
         print_json(answer)
         return
@@ -297,13 +289,10 @@ def token_create(
     )
 
 
-@token_app.command("revoke")
-@handle_errors
-def token_revoke(token_id: Annotated[str, typer.Argument(help="Token id.")]) -> None:
+@TOKENS.delete(token_app, "revoke", "revoked token {}")
+def token_revoke(api: "Client", token_id: Annotated[str, typer.Argument(help="Token id.")]) -> Json:
     """Revoke a token at once."""
-    with client() as api:
-        api.revoke_token(token_id)
-    status(f"revoked token {escape(token_id)}")
+    return api.tokens.revoke(token_id)
 
 
 # --- queues ----------------------------------------------------------------------------------
@@ -317,27 +306,29 @@ def _max_runtime(queue: dict[str, Any]) -> str | None:
     return duration_text(queue.get("max_runtime_s", queue.get("max_runtime")))
 
 
-QUEUE_COLUMNS = [
-    col("NAME", "name"),
-    Column("PROJECT", _project),
-    col("PRIORITY", "priority", justify="right"),
-    Column("MAX RUNTIME", _max_runtime),
-    col("MAX PENDING", "max_pending", justify="right"),
-    col("MAX RUNNING", "max_running", justify="right"),
-]
+QUEUES = Noun(
+    "queue",
+    [
+        col("NAME", "name"),
+        Column("PROJECT", _project),
+        col("PRIORITY", "priority", justify="right"),
+        Column("MAX RUNTIME", _max_runtime),
+        col("MAX PENDING", "max_pending", justify="right"),
+        col("MAX RUNNING", "max_running", justify="right"),
+    ],
+    empty="no queues",
+)
 
 
-@queue_app.command("list")
-@handle_errors
-def queue_list(project: ProjectOption = None, as_json: JsonFlag = False) -> None:
+@QUEUES.list(queue_app)
+def queue_list(api: "Client", project: ProjectOption = None) -> Json:
     """Queues of a project."""
-    with client() as api:
-        show(api.queues(project=project), QUEUE_COLUMNS, as_json=as_json, empty="no queues")
+    return api.queues.list(project=project)
 
 
-@queue_app.command("create")
-@handle_errors
+@QUEUES.create(queue_app)
 def queue_create(
+    api: "Client",
     name: Annotated[str, typer.Argument(help="Queue name, unique in its project.")],
     project: ProjectOption = None,
     priority: Annotated[
@@ -348,8 +339,7 @@ def queue_create(
     ] = None,
     max_pending: Annotated[int | None, typer.Option(min=0, help="Most waiting jobs.")] = None,
     max_running: Annotated[int | None, typer.Option(min=0, help="Most running jobs.")] = None,
-    as_json: JsonFlag = False,
-) -> None:
+) -> Json:
     """Create a queue (org admins)."""
     from aicc.core.jobspec import PRIORITIES
     from aicc.core.units import parse_duration_s
@@ -363,35 +353,35 @@ def queue_create(
         else:
             raise ValueError(f"--priority {priority!r} must be low, normal, high or an integer")
     seconds = parse_duration_s(max_runtime) if max_runtime is not None else None
-    with client() as api:
-        answer = api.create_queue(
-            name,
-            project,
-            priority=level,
-            max_runtime=seconds,
-            max_pending=max_pending,
-            max_running=max_running,
-        )
-    _show_one(answer, as_json, "created queue")
+    return api.queues.create(
+        name,
+        project,
+        priority=level,
+        max_runtime=seconds,
+        max_pending=max_pending,
+        max_running=max_running,
+    )
 
 
 # --- secrets ---------------------------------------------------------------------------------
 
 
-SECRET_COLUMNS = [
-    col("NAME", "name"),
-    Column("PROJECT", _project),
-    Column("CREATED", _created),
-    col("UPDATED", "updated_at", local_time),
-]
+SECRETS = Noun(
+    "secret",
+    [
+        col("NAME", "name"),
+        Column("PROJECT", _project),
+        Column("CREATED", _created),
+        col("UPDATED", "updated_at", local_time),
+    ],
+    empty="no secrets",
+)
 
 
-@secret_app.command("list")
-@handle_errors
-def secret_list(project: ProjectOption = None, as_json: JsonFlag = False) -> None:
+@SECRETS.list(secret_app)
+def secret_list(api: "Client", project: ProjectOption = None) -> Json:
     """Secret names of a project (values are never shown)."""
-    with client() as api:
-        show(api.secrets(project=project), SECRET_COLUMNS, as_json=as_json, empty="no secrets")
+    return api.secrets.list(project=project)
 
 
 @secret_app.command("set")
@@ -410,19 +400,18 @@ def secret_set(
     else:
         secret = read_value(value, "secret value")
     with client() as api:
-        api.set_secret(name, secret, project=project)
+        api.secrets.set(name, secret, project=project)
     status(f"secret {escape(name)} saved")
 
 
-@secret_app.command("delete")
-@handle_errors
+@SECRETS.delete(secret_app)
 def secret_delete(
-    name: Annotated[str, typer.Argument(help="Secret name.")], project: ProjectOption = None
-) -> None:
+    api: "Client",
+    name: Annotated[str, typer.Argument(help="Secret name.")],
+    project: ProjectOption = None,
+) -> Json:
     """Delete a secret; jobs that name it will fail to launch."""
-    with client() as api:
-        api.delete_secret(name, project=project)
-    status(f"secret {escape(name)} deleted")
+    return api.secrets.delete(name, project=project)
 
 
 # --- audit and catalog -----------------------------------------------------------------------
@@ -433,23 +422,25 @@ def _object(entry: dict[str, Any]) -> str:
     return f"{kind} {ident}".strip()
 
 
-AUDIT_COLUMNS = [
-    col("AT", "at", local_time),
-    Column("USER", lambda entry: entry.get("user_name") or entry.get("user_id")),
-    col("ACTION", "action"),
-    Column("OBJECT", _object),
-]
+AUDIT = Noun(
+    "audit entry",
+    [
+        col("AT", "at", local_time),
+        Column("USER", lambda entry: entry.get("user_name") or entry.get("user_id")),
+        col("ACTION", "action"),
+        Column("OBJECT", _object),
+    ],
+)
 
 
-@handle_errors
+@AUDIT.list(None)  # `aicc audit`, mounted by main.py
 def audit(
+    api: "Client",
     limit: Annotated[int, typer.Option(min=1, max=500, help="Newest entries to show.")] = 50,
     action: Annotated[str | None, typer.Option(help="Only this action.")] = None,
-    as_json: JsonFlag = False,
-) -> None:
+) -> Json:
     """The audit trail: who did what, newest first (admins and org admins)."""
-    with client() as api:
-        show(api.audit(limit=limit, action=action), AUDIT_COLUMNS, as_json=as_json)
+    return api.audit.list(limit=limit, action=action)
 
 
 def _memory(model: dict[str, Any]) -> str | None:
@@ -466,19 +457,20 @@ def _tflops(model: dict[str, Any]) -> str | None:
     return f"{float(value):g}" if value is not None else None
 
 
-ACCELERATOR_COLUMNS = [
-    Column("MODEL", lambda model: model.get("name") or model.get("model")),
-    col("VENDOR", "vendor"),
-    col("KIND", "kind"),
-    Column("MEMORY", _memory, justify="right"),
-    Column("FP16 TFLOPS", _tflops, justify="right"),
-    col("INTERCONNECT", "interconnect"),
-]
+ACCELERATORS = Noun(
+    "accelerator",
+    [
+        Column("MODEL", lambda model: model.get("name") or model.get("model")),
+        col("VENDOR", "vendor"),
+        col("KIND", "kind"),
+        Column("MEMORY", _memory, justify="right"),
+        Column("FP16 TFLOPS", _tflops, justify="right"),
+        col("INTERCONNECT", "interconnect"),
+    ],
+)
 
 
-@accelerator_app.command("list")
-@handle_errors
-def accelerator_list(as_json: JsonFlag = False) -> None:
+@ACCELERATORS.list(accelerator_app)
+def accelerator_list(api: "Client") -> Json:
     """Accelerator models AICC knows, with their peak figures."""
-    with client() as api:
-        show(api.accelerators(), ACCELERATOR_COLUMNS, as_json=as_json)
+    return api.accelerators.list()

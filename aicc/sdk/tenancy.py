@@ -13,6 +13,9 @@ class Orgs(Resource):
     def list(self) -> Json:
         return self._t.pages(api_path("orgs"))
 
+    def get(self, org_id: str) -> Json:
+        return self._t.call("GET", api_path("orgs", org_id))
+
     def create(self, name: str, display_name: str | None = None) -> Json:
         body = given(name=name, display_name=display_name)
         return self._t.call("POST", api_path("orgs"), json=body)
@@ -24,6 +27,9 @@ class Orgs(Resource):
 class Projects(Resource):
     def list(self) -> Json:
         return self._t.pages(api_path("projects"))
+
+    def get(self, project_id: str) -> Json:
+        return self._t.call("GET", api_path("projects", project_id))
 
     def create(self, name: str, org_id: str | None = None) -> Json:
         return self._t.call("POST", api_path("projects"), json=given(name=name, org_id=org_id))
@@ -39,6 +45,9 @@ class Projects(Resource):
 class Users(Resource):
     def list(self) -> Json:
         return self._t.pages(api_path("users"))
+
+    def get(self, user_id: str) -> Json:
+        return self._t.call("GET", api_path("users", user_id))
 
     def create(
         self,
