@@ -19,7 +19,7 @@ import functools
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -30,6 +30,7 @@ from aicc.cli.output import (
     client,
     confirm,
     handle_errors,
+    local_time,
     print_fields,
     print_json,
     show,
@@ -45,6 +46,13 @@ Body = Callable[..., Any]
 #: What a command that changed something says: a phrase put before the object's name and id,
 #: or a function of the answer.
 Done = str | Callable[[Json], str]
+
+#: What nouns of a project share: the option that picks the project, and two columns.
+ProjectOption = Annotated[
+    str | None, typer.Option("--project", "-p", help="Project name or id (default: yours).")
+]
+PROJECT = Column("PROJECT", lambda row: row.get("project") or row.get("project_id"))
+CREATED = Column("CREATED", lambda row: local_time(row.get("created_at")))
 
 
 @dataclass(frozen=True)
