@@ -2,17 +2,17 @@
 and `aicc bill`. Money is shown as the API sends it: decimal strings with their currency."""
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
+from aicc.cli.nouns import Json, Noun
 from aicc.cli.output import (
     Column,
     JsonFlag,
     client,
     col,
-    confirm,
     existing_file,
     fail,
     handle_errors,
@@ -20,7 +20,6 @@ from aicc.cli.output import (
     print_fields,
     print_json,
     print_table,
-    show,
     status,
 )
 
@@ -31,6 +30,9 @@ ModelsOption = Annotated[
 FromOption = Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD.")]
 UntilOption = Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD.")]
 CurrencyOption = Annotated[str, typer.Option(help="ISO 4217 code.")]
+
+if TYPE_CHECKING:
+    from aicc.sdk.client import Client
 
 admin_app = typer.Typer(
     help="Operators' books: price plans, vouchers, subsidies, budgets, invoices.",
@@ -74,32 +76,37 @@ def _prices(row: dict[str, Any]) -> str:
 
 # --- price plans -------------------------------------------------------------------------------
 
-PLAN_COLUMNS = [
-    col("ID", "id", no_wrap=True),
-    Column("SCOPE", lambda r: r.get("org_id") or "center"),
-    col("NAME", "name"),
-    col("FROM", "effective_from", local_time),
-    col("CURRENCY", "currency"),
-    Column("PRICES", _prices),
-    col("DISCOUNT", "discount", justify="right"),
-]
+PLANS = Noun(
+    "price plan",
+    [
+        col("ID", "id", no_wrap=True),
+        Column("SCOPE", lambda r: r.get("org_id") or "center"),
+        col("NAME", "name"),
+        col("FROM", "effective_from", local_time),
+        col("CURRENCY", "currency"),
+        Column("PRICES", _prices),
+        col("DISCOUNT", "discount", justify="right"),
+    ],
+    empty="no stored price plans",
+)
 
 
-@plan_app.command("list")
-@handle_errors
-def plan_list(org: OrgOption = None, as_json: JsonFlag = False) -> None:
+@PLANS.list(plan_app)
+def plan_list(api: "Client", org: OrgOption = None) -> Json:
     """Every version of the center's plan and of organizations you may read."""
-    with client() as api:
-        show(api.price_plans(org), PLAN_COLUMNS, as_json=as_json, empty="no stored price plans")
+    return api.price_plans.list(org)
 
 
-@plan_app.command("set")
-@handle_errors
+@PLANS.action(
+    plan_app,
+    "set",
+    lambda plan: f"price plan {escape(plan['id'])} in force from {plan['effective_from']}",
+)
 def plan_set(
+    api: "Client",
     file: Annotated[Path, typer.Option("--file", "-f", help="The plan as YAML or JSON.")],
     org: OrgOption = None,
-    as_json: JsonFlag = False,
-) -> None:
+) -> Json:
     """Add a plan version (admins): the center's, or with --org an organization's."""
     import yaml
 
@@ -108,13 +115,7 @@ def plan_set(
         fail(f"{file}: a price plan is a mapping (docs/billing.md)")
     if org is not None:
         doc["org_id"] = org
-    with client() as api:
-        answer = api.create_price_plan(doc)
-    confirm(
-        answer,
-        f"price plan {escape(answer['id'])} in force from {answer['effective_from']}",
-        as_json=as_json,
-    )
+    return api.price_plans.create(doc)
 
 
 @plan_app.command("show")
@@ -126,7 +127,7 @@ def plan_show(
 ) -> None:
     """The plan in force for an organization (default: yours)."""
     with client() as api:
-        answer = api.effective_price_plan(org, at)
+        answer = api.price_plans.effective(org, at)
     if as_json:
         print_json(answer)
         return
@@ -144,31 +145,35 @@ def plan_show(
 
 # --- vouchers ----------------------------------------------------------------------------------
 
-VOUCHER_COLUMNS = [
-    col("ID", "id", no_wrap=True),
-    col("NAME", "name"),
-    col("ORG", "org_id"),
-    col("PROJECT", "project_id"),
-    col("AMOUNT", "amount", justify="right"),
-    col("REMAINING", "remaining", justify="right"),
-    col("CURRENCY", "currency"),
-    Column("MODELS", _models),
-    col("FROM", "valid_from"),
-    col("UNTIL", "valid_until"),
-]
+VOUCHERS = Noun(
+    "voucher",
+    [
+        col("ID", "id", no_wrap=True),
+        col("NAME", "name"),
+        col("ORG", "org_id"),
+        col("PROJECT", "project_id"),
+        col("AMOUNT", "amount", justify="right"),
+        col("REMAINING", "remaining", justify="right"),
+        col("CURRENCY", "currency"),
+        Column("MODELS", _models),
+        col("FROM", "valid_from"),
+        col("UNTIL", "valid_until"),
+    ],
+    empty="no vouchers",
+)
 
 
-@voucher_app.command("list")
-@handle_errors
-def voucher_list(org: OrgOption = None, as_json: JsonFlag = False) -> None:
+@VOUCHERS.list(voucher_app)
+def voucher_list(api: "Client", org: OrgOption = None) -> Json:
     """Vouchers you may see, with what issued invoices left of each."""
-    with client() as api:
-        show(api.vouchers(org), VOUCHER_COLUMNS, as_json=as_json, empty="no vouchers")
+    return api.vouchers.list(org)
 
 
-@voucher_app.command("create")
-@handle_errors
+@VOUCHERS.create(
+    voucher_app, done=lambda v: f"voucher {escape(v['id'])}: {v['amount']} {v['currency']}"
+)
 def voucher_create(
+    api: "Client",
     org: Annotated[str, typer.Argument(help="Organization id (org_...).")],
     amount: Annotated[str, typer.Option(help="Credit, e.g. 5000.00.")],
     name: Annotated[str, typer.Option(help="What people call it.")],
@@ -179,8 +184,7 @@ def voucher_create(
     valid_from: FromOption = None,
     valid_until: UntilOption = None,
     currency: CurrencyOption = "CNY",
-    as_json: JsonFlag = False,
-) -> None:
+) -> Json:
     """Issue a voucher to an organization (admins)."""
     body = {"org_id": org, "name": name, "amount": amount, "currency": currency} | _given(
         project_id=project,
@@ -188,41 +192,39 @@ def voucher_create(
         valid_from=valid_from,
         valid_until=valid_until,
     )
-    with client() as api:
-        answer = api.create_voucher(body)
-    confirm(
-        answer,
-        f"voucher {escape(answer['id'])}: {answer['amount']} {answer['currency']}",
-        as_json=as_json,
-    )
+    return api.vouchers.create(body)
 
 
 # --- subsidies ---------------------------------------------------------------------------------
 
-SUBSIDY_COLUMNS = [
-    col("ID", "id", no_wrap=True),
-    col("NAME", "name"),
-    Column("ORG", lambda r: r.get("org_id") or "all"),
-    col("RATE", "rate", justify="right"),
-    col("YEARLY CAP", "yearly_cap", justify="right"),
-    col("LEFT THIS YEAR", "remaining_this_year", justify="right"),
-    Column("MODELS", _models),
-    col("FROM", "valid_from"),
-    col("UNTIL", "valid_until"),
-]
+SUBSIDIES = Noun(
+    "subsidy program",
+    [
+        col("ID", "id", no_wrap=True),
+        col("NAME", "name"),
+        Column("ORG", lambda r: r.get("org_id") or "all"),
+        col("RATE", "rate", justify="right"),
+        col("YEARLY CAP", "yearly_cap", justify="right"),
+        col("LEFT THIS YEAR", "remaining_this_year", justify="right"),
+        Column("MODELS", _models),
+        col("FROM", "valid_from"),
+        col("UNTIL", "valid_until"),
+    ],
+    empty="no subsidy programs",
+)
 
 
-@subsidy_app.command("list")
-@handle_errors
-def subsidy_list(as_json: JsonFlag = False) -> None:
+@SUBSIDIES.list(subsidy_app)
+def subsidy_list(api: "Client") -> Json:
     """Subsidy programs that apply to your organization (admins: all)."""
-    with client() as api:
-        show(api.subsidies(), SUBSIDY_COLUMNS, as_json=as_json, empty="no subsidy programs")
+    return api.subsidies.list()
 
 
-@subsidy_app.command("create")
-@handle_errors
+@SUBSIDIES.create(
+    subsidy_app, done=lambda s: f"subsidy program {escape(s['id'])}: {s['rate']} of the fee"
+)
 def subsidy_create(
+    api: "Client",
     name: Annotated[str, typer.Argument(help="The program's name.")],
     rate: Annotated[str, typer.Option(help="Share of the discounted fee, e.g. 0.5.")],
     cap: Annotated[
@@ -233,8 +235,7 @@ def subsidy_create(
     valid_from: FromOption = None,
     valid_until: UntilOption = None,
     currency: CurrencyOption = "CNY",
-    as_json: JsonFlag = False,
-) -> None:
+) -> Json:
     """Create a subsidy program for one organization or, without --org, all (admins)."""
     body = {"name": name, "rate": rate, "currency": currency} | _given(
         yearly_cap=cap,
@@ -243,42 +244,45 @@ def subsidy_create(
         valid_from=valid_from,
         valid_until=valid_until,
     )
-    with client() as api:
-        answer = api.create_subsidy(body)
-    confirm(
-        answer,
-        f"subsidy program {escape(answer['id'])}: {answer['rate']} of the fee",
-        as_json=as_json,
-    )
+    return api.subsidies.create(body)
 
 
 # --- budgets -----------------------------------------------------------------------------------
 
-BUDGET_COLUMNS = [
-    col("ID", "id", no_wrap=True),
-    col("ORG", "org_id"),
-    col("PROJECT", "project_id"),
-    col("MONTH", "month"),
-    col("LIMIT", "limit", justify="right"),
-    col("SPENT", "spent", justify="right"),
-    col("COMMITTED", "committed", justify="right"),
-    col("LEFT", "left", justify="right"),
-    col("CURRENCY", "currency"),
-    Column("ALERTS", lambda r: ", ".join(f"{t:g}" for t in r.get("alerted") or []) or "-"),
-]
+BUDGETS = Noun(
+    "budget",
+    [
+        col("ID", "id", no_wrap=True),
+        col("ORG", "org_id"),
+        col("PROJECT", "project_id"),
+        col("MONTH", "month"),
+        col("LIMIT", "limit", justify="right"),
+        col("SPENT", "spent", justify="right"),
+        col("COMMITTED", "committed", justify="right"),
+        col("LEFT", "left", justify="right"),
+        col("CURRENCY", "currency"),
+        Column("ALERTS", lambda r: ", ".join(f"{t:g}" for t in r.get("alerted") or []) or "-"),
+    ],
+    empty="no budgets",
+)
 
 
-@budget_app.command("list")
-@handle_errors
-def budget_list(as_json: JsonFlag = False) -> None:
+@BUDGETS.list(budget_app)
+def budget_list(api: "Client") -> Json:
     """Budgets you may see, with this month's spending."""
-    with client() as api:
-        show(api.budgets(), BUDGET_COLUMNS, as_json=as_json, empty="no budgets")
+    return api.budgets.list()
 
 
-@budget_app.command("set")
-@handle_errors
+def _budget_set(budget: Json) -> str:
+    return (
+        f"budget {escape(budget['id'])}: {budget['limit']} {budget['currency']} a month, "
+        f"{budget['left']} left in {budget['month']}"
+    )
+
+
+@BUDGETS.action(budget_app, "set", _budget_set)
 def budget_set(
+    api: "Client",
     limit: Annotated[str, typer.Option(help="Monthly limit, e.g. 10000.00.")],
     project: Annotated[
         str | None, typer.Option("--project", "-p", help="Project id (prj_...).")
@@ -289,29 +293,20 @@ def budget_set(
         typer.Option("--threshold", help="Alert at this share; repeatable (default 0.5 0.8 1)."),
     ] = None,
     currency: CurrencyOption = "CNY",
-    as_json: JsonFlag = False,
-) -> None:
+) -> Json:
     """Set the monthly budget of a project or an organization (its admins)."""
     if (project is None) == (org is None):
         fail("name exactly one of --project and --org")
     body = {"limit": limit, "currency": currency} | _given(thresholds=threshold)
-    with client() as api:
-        answer = api.set_budget(body, project=project, org=org)
-    confirm(
-        answer,
-        f"budget {escape(answer['id'])}: {answer['limit']} {answer['currency']} a month, "
-        f"{answer['left']} left in {answer['month']}",
-        as_json=as_json,
-    )
+    return api.budgets.set(body, project=project, org=org)
 
 
-@budget_app.command("delete")
-@handle_errors
-def budget_delete(budget_id: Annotated[str, typer.Argument(help="Budget id.")]) -> None:
+@BUDGETS.delete(budget_app, done="removed budget {}")
+def budget_delete(
+    api: "Client", budget_id: Annotated[str, typer.Argument(help="Budget id.")]
+) -> Json:
     """Remove a budget (its organization's admins)."""
-    with client() as api:
-        api.delete_budget(budget_id)
-    status(f"removed budget {escape(budget_id)}")
+    return api.budgets.delete(budget_id)
 
 
 # --- bills -------------------------------------------------------------------------------------
@@ -354,14 +349,14 @@ def bill(
     """Your organization's invoice of a month: issued, or the draft so far."""
     with client() as api:
         if csv is not None:
-            text = api.bill_csv(month, org=org, project=project)
+            text = api.bills.csv(month, org=org, project=project)
             if str(csv) == "-":
                 typer.echo(text, nl=False)
             else:
                 csv.write_text(text, encoding="utf-8")
                 status(f"wrote {escape(str(csv))}")
             return
-        answer = api.bill(month, org=org, project=project)
+        answer = api.bills.get(month, org=org, project=project)
     if as_json:
         print_json(answer)
         return
@@ -388,45 +383,48 @@ def bill(
         )
 
 
-INVOICE_COLUMNS = [
-    col("ID", "id", no_wrap=True),
-    col("ORG", "org_id"),
-    col("MONTH", "period"),
-    col("ISSUED", "issued_at", local_time),
-    col("GROSS", "totals.gross", justify="right"),
-    col("NET", "totals.net", justify="right"),
-    col("CURRENCY", "currency"),
-]
+INVOICES = Noun(
+    "invoice",
+    [
+        col("ID", "id", no_wrap=True),
+        col("ORG", "org_id"),
+        col("MONTH", "period"),
+        col("ISSUED", "issued_at", local_time),
+        col("GROSS", "totals.gross", justify="right"),
+        col("NET", "totals.net", justify="right"),
+        col("CURRENCY", "currency"),
+    ],
+    empty="no issued invoices",
+)
 
 
-@invoice_app.command("list")
-@handle_errors
-def invoice_list(org: OrgOption = None, as_json: JsonFlag = False) -> None:
+@INVOICES.list(invoice_app)
+def invoice_list(api: "Client", org: OrgOption = None) -> Json:
     """Issued invoices (org admins: their organization's)."""
-    with client() as api:
-        show(api.invoices(org), INVOICE_COLUMNS, as_json=as_json, empty="no issued invoices")
+    return api.invoices.list(org)
 
 
-@invoice_app.command("issue")
-@handle_errors
+@INVOICES.action(
+    invoice_app,
+    "issue",
+    lambda i: f"issued {escape(i['id'])}: net {i['totals']['net']} {i['currency']}",
+)
 def invoice_issue(
+    api: "Client",
     org: Annotated[str, typer.Option("--org", help="Organization id (org_...).")],
     month: Annotated[str, typer.Option(help="YYYY-MM.")],
-    as_json: JsonFlag = False,
-) -> None:
+) -> Json:
     """Freeze an organization's invoice of a month (admins). It never changes afterwards."""
-    with client() as api:
-        answer = api.issue_bill(org, month)
-    confirm(
-        answer,
-        f"issued {escape(answer['id'])}: net {answer['totals']['net']} {answer['currency']}",
-        as_json=as_json,
-    )
+    return api.bills.issue(org, month)
 
 
-@invoice_app.command("adjust")
-@handle_errors
+@INVOICES.action(
+    invoice_app,
+    "adjust",
+    lambda a: f"adjustment {escape(a['id'])}: {a['amount']} on {a['period']}",
+)
 def invoice_adjust(
+    api: "Client",
     org: Annotated[str, typer.Option("--org", help="Organization id (org_...).")],
     month: Annotated[str, typer.Option(help="The open month that carries it, YYYY-MM.")],
     amount: Annotated[str, typer.Option(help="Signed amount; negative credits the tenant.")],
@@ -436,8 +434,7 @@ def invoice_adjust(
         str | None, typer.Option(help="The issued invoice it corrects (inv_...).")
     ] = None,
     currency: CurrencyOption = "CNY",
-    as_json: JsonFlag = False,
-) -> None:
+) -> Json:
     """Add a correction line to an open month's invoice (admins)."""
     body = {
         "org_id": org,
@@ -446,10 +443,4 @@ def invoice_adjust(
         "description": description,
         "currency": currency,
     } | _given(project_id=project, reference=reference)
-    with client() as api:
-        answer = api.adjust_bill(body)
-    confirm(
-        answer,
-        f"adjustment {escape(answer['id'])}: {answer['amount']} on {answer['period']}",
-        as_json=as_json,
-    )
+    return api.bills.adjust(body)

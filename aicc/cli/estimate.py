@@ -141,7 +141,7 @@ def estimate(
     body.update({key: _value(value) for key, value in given.items() if value is not None})
     body.update(_pairs(set_ or []))
     with client() as api:
-        answer = api.estimate(
+        answer = api.estimates.create(
             body, accelerators=accelerator, count=count, sort=sort, project=project
         )
     if as_json:

@@ -3,11 +3,12 @@
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
+from aicc.cli.nouns import Json, Noun
 from aicc.cli.output import (
     Column,
     JsonFlag,
@@ -22,15 +23,16 @@ from aicc.cli.output import (
     handle_errors,
     items_of,
     local_time,
-    print_fields,
     print_json,
     print_table,
     resources_text,
-    show,
     state_text,
     status,
 )
 from aicc.cli.submit import load_spec, raise_outcome, submit, validate_spec
+
+if TYPE_CHECKING:
+    from aicc.sdk.client import Client
 
 app = typer.Typer(help="Submit, watch and manage jobs.", no_args_is_help=True)
 
@@ -44,16 +46,48 @@ def _resources(job: dict[str, Any]) -> str:
     return resources_text(spec.get("resources"), int(spec.get("replicas") or 1))
 
 
-JOB_COLUMNS = [
-    col("ID", "id", no_wrap=True),
-    col("NAME", "name"),
-    col("PROJECT", "project"),
-    Column("STATE", lambda job: state_text(job.get("state"))),
-    col("REASON", "reason"),
-    Column("RESOURCES", _resources),
-    Column("CREATED", lambda job: ago(job.get("created_at"))),
-    Column("RUNTIME", lambda job: elapsed(job.get("started_at"), job.get("ended_at"))),
-]
+def _command(job: dict[str, Any]) -> Any:
+    command = (job.get("spec") or {}).get("command")
+    return shlex.join(command) if isinstance(command, list) else command
+
+
+def _runtime(job: dict[str, Any]) -> str | None:
+    return elapsed(job.get("started_at"), job.get("ended_at"))
+
+
+JOBS = Noun(
+    "job",
+    [
+        col("ID", "id", no_wrap=True),
+        col("NAME", "name"),
+        col("PROJECT", "project"),
+        Column("STATE", lambda job: state_text(job.get("state"))),
+        col("REASON", "reason"),
+        Column("RESOURCES", _resources),
+        Column("CREATED", lambda job: ago(job.get("created_at"))),
+        Column("RUNTIME", _runtime),
+    ],
+    empty="no jobs yet; submit one with `aicc run -- CMD`",
+    fields=[
+        col("id", "id"),
+        col("name", "name"),
+        col("project", "project"),
+        col("queue", "queue"),
+        col("user", "user"),
+        Column("state", lambda job: state_text(job.get("state"))),
+        col("reason", "reason"),
+        col("message", "message"),
+        col("attempt", "attempt"),
+        col("exit code", "exit_code"),
+        col("priority", "priority"),
+        Column("command", _command),
+        Column("resources", _resources),
+        col("created", "created_at", local_time),
+        col("started", "started_at", local_time),
+        col("ended", "ended_at", local_time),
+        Column("runtime", _runtime),
+    ],
+)
 
 
 @app.command("submit")
@@ -74,21 +108,15 @@ def submit_command(
         submit(api, doc, base, as_json=as_json, follow=False, wait=wait)
 
 
-@app.command("list")
-@handle_errors
+@JOBS.list(app)
 def list_command(
+    api: "Client",
     state: Annotated[str | None, typer.Option(help="Only jobs in this state.")] = None,
     project: Annotated[str | None, typer.Option(help="Only jobs of this project.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many jobs, newest first.")] = 50,
-    as_json: JsonFlag = False,
-) -> None:
+) -> Json:
     """List jobs, newest first."""
-    with client() as api:
-        jobs = api.jobs(state=state, project=project, limit=limit)
-    if as_json:  # the API's list body, all pages joined
-        print_json({"items": jobs, "next_cursor": None})
-    else:
-        print_table(jobs, JOB_COLUMNS, empty="no jobs yet; submit one with `aicc run -- CMD`")
+    return api.jobs.list(state=state, project=project, limit=limit)
 
 
 @app.command("get")
@@ -96,35 +124,10 @@ def list_command(
 def get_command(job_id: JobId, as_json: JsonFlag = False) -> None:
     """Show one job: state, reason, resources, times and where its replicas run."""
     with client() as api:
-        job = api.job(job_id)
-    if as_json:
-        print_json(job)
-        return
-    spec = job.get("spec") or {}
-    command = spec.get("command")
-    print_fields(
-        [
-            ("id", job.get("id")),
-            ("name", job.get("name")),
-            ("project", job.get("project")),
-            ("queue", job.get("queue")),
-            ("user", job.get("user")),
-            ("state", state_text(job.get("state"))),
-            ("reason", job.get("reason")),
-            ("message", job.get("message")),
-            ("attempt", job.get("attempt")),
-            ("exit code", job.get("exit_code")),
-            ("priority", job.get("priority")),
-            ("command", shlex.join(command) if isinstance(command, list) else command),
-            ("resources", _resources(job)),
-            ("created", local_time(job.get("created_at"))),
-            ("started", local_time(job.get("started_at"))),
-            ("ended", local_time(job.get("ended_at"))),
-            ("runtime", elapsed(job.get("started_at"), job.get("ended_at"))),
-        ]
-    )
+        job = api.jobs.get(job_id)
+    JOBS.print_one(job, as_json=as_json)
     replicas = job.get("replicas") or []
-    if replicas:
+    if replicas and not as_json:
         console.print()
         print_table(replicas, REPLICA_COLUMNS, title="replicas")
 
@@ -148,30 +151,33 @@ REPLICA_COLUMNS = [
     Column("STATE", lambda replica: state_text(replica.get("state"))),
     col("EXIT", "exit_code", justify="right"),
     col("REASON", "reason"),
-    Column("RUNTIME", lambda r: elapsed(r.get("started_at"), r.get("ended_at"))),
+    Column("RUNTIME", _runtime),
 ]
 
 
-@app.command("events")
-@handle_errors
-def events_command(job_id: JobId, as_json: JsonFlag = False) -> None:
-    """What happened to a job, oldest first."""
-    with client() as api:
-        answer = api.events(job_id)
+def _change(event: dict[str, Any]) -> str:
+    before, after = event.get("from_state"), event.get("to_state")
+    return f"{before or '·'} → {after}" if after else ""
 
-    def change(event: dict[str, Any]) -> str:
-        before, after = event.get("from_state"), event.get("to_state")
-        return f"{before or '·'} → {after}" if after else ""
 
-    columns = [
+EVENTS = Noun(
+    "event",
+    [
         Column("AT", lambda event: local_time(event.get("at"))),
         col("KIND", "kind"),
-        Column("CHANGE", change),
+        Column("CHANGE", _change),
         col("REASON", "reason"),
         col("ATTEMPT", "attempt", justify="right"),
         col("MESSAGE", "message"),
-    ]
-    show(answer, columns, as_json=as_json, empty="no events")
+    ],
+    empty="no events",
+)
+
+
+@EVENTS.list(app, "events")
+def events_command(api: "Client", job_id: JobId) -> Json:
+    """What happened to a job, oldest first."""
+    return api.jobs.events(job_id)
 
 
 @app.command("logs")
@@ -191,11 +197,11 @@ def logs_command(
     stream = "stderr" if stderr else "stdout"
     with client() as api:
         if follow:
-            for chunk in api.follow_logs(job_id, replica=replica, stream=stream):
+            for chunk in api.jobs.follow_logs(job_id, replica=replica, stream=stream):
                 sys.stdout.write(chunk)
                 sys.stdout.flush()
         else:
-            sys.stdout.write(api.logs(job_id, replica=replica, stream=stream, tail=tail))
+            sys.stdout.write(api.jobs.logs(job_id, replica=replica, stream=stream, tail=tail))
             sys.stdout.flush()
 
 
@@ -210,7 +216,7 @@ def wait_command(
     """Wait for a job to end: exit 0 if it succeeded, 1 if not, 2 on timeout."""
     with client() as api:
         try:
-            job = api.wait(job_id, timeout=timeout)
+            job = api.jobs.wait(job_id, timeout=timeout)
         except TimeoutError as exc:
             fail(str(exc), code=2)
     raise_outcome(job)
@@ -221,7 +227,7 @@ def wait_command(
 def cancel_command(job_id: JobId, as_json: JsonFlag = False) -> None:
     """Cancel a job; running replicas are stopped."""
     with client() as api:
-        job = api.cancel(job_id)
+        job = api.jobs.cancel(job_id)
     confirm(
         job,
         f"cancel requested for {escape(job_id)}: now {state_text(job.get('state')).markup}",
@@ -245,7 +251,7 @@ def download_command(
     """Download what the job wrote to $AICC_OUTPUT_DIR."""
     target = dest or Path(f"{job_id}-outputs")
     with client() as api:
-        path = api.download_outputs(job_id, target)
+        path = api.jobs.download_outputs(job_id, target)
     status(f"outputs of {escape(job_id)} are in {escape(str(path))}")
 
 
@@ -254,7 +260,7 @@ def download_command(
 def explain_command(job_id: JobId, as_json: JsonFlag = False) -> None:
     """Why a job is waiting, its place in the queue and when it may start."""
     with client() as api:
-        answer = api.explain(job_id)
+        answer = api.jobs.explain(job_id)
     if as_json:
         print_json(answer)
         return

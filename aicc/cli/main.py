@@ -11,7 +11,19 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from aicc.cli import admin, bench, billing, estimate, jobs, nodes, sim
+from aicc.cli import (
+    bench,
+    billing,
+    center,
+    estimate,
+    jobs,
+    nodes,
+    queues,
+    secrets,
+    sim,
+    tenancy,
+    tokens,
+)
 from aicc.cli.output import client, fail, handle_errors, print_json, status
 
 app = typer.Typer(
@@ -24,13 +36,13 @@ spec_app = typer.Typer(help="The job spec.", no_args_is_help=True)
 
 app.add_typer(jobs.app, name="job")
 app.add_typer(nodes.app, name="node")
-app.add_typer(admin.org_app, name="org")
-app.add_typer(admin.project_app, name="project")
-app.add_typer(admin.user_app, name="user")
-app.add_typer(admin.token_app, name="token")
-app.add_typer(admin.queue_app, name="queue")
-app.add_typer(admin.secret_app, name="secret")
-app.add_typer(admin.accelerator_app, name="accelerator")
+app.add_typer(tenancy.org_app, name="org")
+app.add_typer(tenancy.project_app, name="project")
+app.add_typer(tenancy.user_app, name="user")
+app.add_typer(tokens.app, name="token")
+app.add_typer(queues.app, name="queue")
+app.add_typer(secrets.app, name="secret")
+app.add_typer(center.accelerator_app, name="accelerator")
 app.add_typer(spec_app, name="spec")
 app.add_typer(billing.admin_app, name="admin")
 app.add_typer(bench.app, name="bench")
@@ -234,7 +246,7 @@ def spec_schema() -> None:
     print_json(job_spec_schema())
 
 
-app.command("audit")(admin.audit)
+app.command("audit")(center.audit)
 app.command("estimate")(estimate.estimate)
 app.command("bill")(billing.bill)
 

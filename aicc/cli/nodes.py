@@ -1,13 +1,15 @@
 """`aicc node ...`: see the machines and their accelerators, import inventory, cordon."""
 
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.text import Text
 
+from aicc.cli.nouns import Json, Noun
 from aicc.cli.output import (
     Column,
     JsonFlag,
@@ -19,10 +21,12 @@ from aicc.cli.output import (
     fail,
     handle_errors,
     memory_text,
-    show,
     state_text,
     status,
 )
+
+if TYPE_CHECKING:
+    from aicc.sdk.client import Client
 
 app = typer.Typer(help="Machines, their accelerators, and the inventory.", no_args_is_help=True)
 
@@ -73,25 +77,28 @@ def _state(node: dict[str, Any]) -> Text:
     return text
 
 
-NODE_COLUMNS = [
-    col("NAME", "name", no_wrap=True),
-    Column("STATE", _state),
-    col("EXECUTOR", "executor"),
-    Column("CPU", lambda node: _used(node, "cpu_milli", cpu_text)),
-    Column("MEMORY", lambda node: _used(node, "memory_mib", memory_text)),
-    Column("DEVICES", devices_text),
-    Column("GPU USED", _accelerators_used),
-    Column("HEARTBEAT", lambda node: ago(node.get("heartbeat_at"))),
-]
+NODES = Noun(
+    "node",
+    [
+        col("NAME", "name", no_wrap=True),
+        Column("STATE", _state),
+        col("EXECUTOR", "executor"),
+        Column("CPU", lambda node: _used(node, "cpu_milli", cpu_text)),
+        Column("MEMORY", lambda node: _used(node, "memory_mib", memory_text)),
+        Column("DEVICES", devices_text),
+        Column("GPU USED", _accelerators_used),
+        Column("HEARTBEAT", lambda node: ago(node.get("heartbeat_at"))),
+    ],
+    empty="no nodes; add some with `aicc node import`",
+)
+#: The answer of `node import`: the same table, with its own title and empty message.
+IMPORTED = replace(NODES, empty="no nodes in the file")
 
 
-@app.command("list")
-@handle_errors
-def list_command(as_json: JsonFlag = False) -> None:
+@NODES.list(app)
+def list_command(api: "Client") -> Json:
     """Nodes with allocated/total CPU, memory and accelerators."""
-    with client() as api:
-        answer = api.nodes()
-    show(answer, NODE_COLUMNS, as_json=as_json, empty="no nodes; add some with `aicc node import`")
+    return api.nodes.list()
 
 
 @app.command("import")
@@ -107,8 +114,8 @@ def import_command(
     if not isinstance(doc, dict):
         fail(f"{file} must hold a mapping (an inventory document)", "see docs/config.md")
     with client() as api:
-        answer = api.import_nodes(doc)
-    show(answer, NODE_COLUMNS, as_json=as_json, title="imported", empty="no nodes in the file")
+        answer = api.nodes.import_inventory(doc)
+    IMPORTED.print_list(answer, as_json=as_json, title="imported")
 
 
 @app.command("cordon")
@@ -116,7 +123,7 @@ def import_command(
 def cordon_command(name: NodeName) -> None:
     """Stop placing new jobs on a node; running jobs carry on."""
     with client() as api:
-        node = api.cordon(name)
+        node = api.nodes.cordon(name)
     status(f"node {escape(name)} is {_state(node).markup}")
 
 
@@ -125,7 +132,7 @@ def cordon_command(name: NodeName) -> None:
 def uncordon_command(name: NodeName) -> None:
     """Let the scheduler use a cordoned node again."""
     with client() as api:
-        node = api.uncordon(name)
+        node = api.nodes.uncordon(name)
     status(f"node {escape(name)} is {_state(node).markup}")
 
 
@@ -139,5 +146,5 @@ def drain_command(
 ) -> None:
     """Stop new placements on a node; running jobs finish, or with --evict are requeued."""
     with client() as api:
-        node = api.drain(name, evict=evict)
+        node = api.nodes.drain(name, evict=evict)
     status(f"node {escape(name)} is {_state(node).markup}")

@@ -138,7 +138,7 @@ def upload_workdir(client: "Client", path: Path) -> str:
         fail(f"workdir {path} is not a directory")
     bar = UploadBar()
     try:
-        digest = client.upload_workdir(path, progress=bar)
+        digest = client.jobs.upload_workdir(path, progress=bar)
     finally:
         bar.close()
     if bar.uploaded:
@@ -171,7 +171,7 @@ def submit(
         doc["workdir_sha256"] = upload_workdir(
             client, (base / Path(str(workdir)).expanduser()).resolve()
         )
-    job = client.submit(doc)
+    job = client.jobs.submit(doc)
     if not as_json:
         sys.stdout.write(f"{job['id']}\n")
         sys.stdout.flush()
@@ -184,7 +184,7 @@ def submit(
         # With --json, stdout carries only the job; the job's output goes to stderr.
         final = follow_and_wait(client, job["id"], sys.stderr if as_json else sys.stdout)
     else:
-        final = client.wait(job["id"])
+        final = client.jobs.wait(job["id"])
     if as_json:
         print_json(final)
     raise_outcome(final)
@@ -199,7 +199,7 @@ def show_estimate(client: "Client", doc: Mapping[str, Any]) -> None:
     count = accelerator.get("count")
     total = count * int(doc.get("replicas") or 1) if isinstance(count, int) and count > 0 else None
     try:
-        answer = client.estimate(
+        answer = client.estimates.create(
             doc["scenario"],
             accelerators=[models] if isinstance(models, str) else models,
             count=total,
@@ -231,7 +231,7 @@ class _LogPump(threading.Thread):
 
         try:
             with Client(self.client.server, self.client.token) as own:
-                for chunk in own.follow_logs(self.job_id, stream=self.stream):
+                for chunk in own.jobs.follow_logs(self.job_id, stream=self.stream):
                     self.sink.write(chunk)
                     self.sink.flush()
                     self.written += len(chunk)
@@ -241,7 +241,7 @@ class _LogPump(threading.Thread):
     def catch_up(self) -> None:
         """If following broke off, print what it missed from the stored log."""
         if self.broken:
-            text = self.client.logs(self.job_id, stream=self.stream)
+            text = self.client.jobs.logs(self.job_id, stream=self.stream)
             self.sink.write(text[self.written :])
             self.sink.flush()
 
@@ -255,7 +255,7 @@ def follow_and_wait(client: "Client", job_id: str, out: TextIO) -> dict[str, Any
     for pump in pumps:
         pump.start()
     try:
-        job = client.wait(job_id)
+        job = client.jobs.wait(job_id)
     except KeyboardInterrupt:
         fail(
             f"stopped watching; job {job_id} goes on",

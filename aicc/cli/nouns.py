@@ -1,0 +1,179 @@
+"""The shared shape of a noun's commands: `aicc NOUN list | get | create | delete`.
+
+A noun module says once how its objects look (a `Noun`: its word, table columns, empty
+message), then writes each command as a plain function that takes the SDK client first, then
+its own Typer arguments and options, and returns the API's answer. The Noun's decorators add
+the rest the same way for every noun (CONTRACTS.md §6): the client, `--json` (the API's body
+as is), a table or aligned fields otherwise, a confirmation on stderr, and errors as one red
+line. A new resource's CLI is one short module:
+
+    DATASETS = Noun("dataset", [col("NAME", "name"), col("VERSION", "version")], "no data sets")
+
+    @DATASETS.list(app)
+    def dataset_list(api: Client, project: ProjectOption = None) -> Json:
+        \"\"\"Data sets of a project.\"\"\"
+        return api.datasets.list(project=project)
+"""
+
+import functools
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from aicc.cli.output import (
+    Column,
+    JsonFlag,
+    client,
+    confirm,
+    handle_errors,
+    local_time,
+    print_fields,
+    print_json,
+    show,
+    status,
+)
+
+if TYPE_CHECKING:
+    from aicc.sdk.client import Client
+
+Json = dict[str, Any]
+#: A command body: the client, then the command's own arguments; returns the API's answer.
+Body = Callable[..., Any]
+#: What a command that changed something says: a phrase put before the object's name and id,
+#: or a function of the answer.
+Done = str | Callable[[Json], str]
+
+#: What nouns of a project share: the option that picks the project, and two columns.
+ProjectOption = Annotated[
+    str | None, typer.Option("--project", "-p", help="Project name or id (default: yours).")
+]
+PROJECT = Column("PROJECT", lambda row: row.get("project") or row.get("project_id"))
+CREATED = Column("CREATED", lambda row: local_time(row.get("created_at")))
+
+
+@dataclass(frozen=True)
+class Noun:
+    """How the CLI shows one resource: the word people use, its table, and its fields."""
+
+    name: str
+    columns: Sequence[Column]
+    #: Said (dim, on stderr) when a list is empty: best with the command that makes one.
+    empty: str = ""
+    #: The lines of `get`; the table's columns when None.
+    fields: Sequence[Column] | None = None
+
+    # --- printing, for commands that need more than the decorators give ---------------------
+
+    def print_list(self, answer: Any, *, as_json: bool, title: str | None = None) -> None:
+        """A list answer as a table, or its JSON with `--json`."""
+        show(answer, self.columns, as_json=as_json, title=title, empty=self.empty)
+
+    def print_one(self, answer: Json, *, as_json: bool) -> None:
+        """One object as aligned `label  value` lines, or its JSON with `--json`."""
+        if as_json:
+            print_json(answer)
+            return
+        fields = self.columns if self.fields is None else self.fields
+        print_fields((column.header.lower(), column.value(answer)) for column in fields)
+
+    def print_done(self, answer: Json, done: Done, *, as_json: bool) -> None:
+        """The answer's JSON with `--json`, else `done` with the object's name and id."""
+        if callable(done):
+            message = done(answer)
+        else:
+            name, ident = escape(str(answer.get("name") or "")), escape(str(answer.get("id", "")))
+            message = f"{done} {name} [dim]({ident})[/dim]"
+        confirm(answer, message, as_json=as_json)
+
+    # --- commands -------------------------------------------------------------------------
+
+    def list(self, app: typer.Typer | None, name: str = "list") -> Callable[[Body], Body]:
+        """`NOUN list`: the body's list answer (every page) as a table, or `--json`."""
+        return _command(
+            app, name, lambda answer, as_json, _: self.print_list(answer, as_json=as_json)
+        )
+
+    def get(self, app: typer.Typer | None, name: str = "get") -> Callable[[Body], Body]:
+        """`NOUN get KEY`: one object as fields, or `--json`."""
+        return _command(
+            app, name, lambda answer, as_json, _: self.print_one(answer, as_json=as_json)
+        )
+
+    def create(
+        self, app: typer.Typer | None, name: str = "create", done: Done | None = None
+    ) -> Callable[[Body], Body]:
+        """`NOUN create ...`: says `created NOUN NAME (ID)` (or `done`), or `--json`."""
+        return self.action(app, name, done or f"created {self.name}")
+
+    def action(self, app: typer.Typer | None, name: str, done: Done) -> Callable[[Body], Body]:
+        """Any other verb that changes an object and answers with it (`quota`, `issue`)."""
+
+        def present(answer: Any, as_json: bool, _: Json) -> None:
+            self.print_done(answer, done, as_json=as_json)
+
+        return _command(app, name, present)
+
+    def delete(
+        self, app: typer.Typer | None, name: str = "delete", done: str | None = None
+    ) -> Callable[[Body], Body]:
+        """`NOUN delete KEY`: says `NOUN KEY deleted` (or `done`, `{}` standing for KEY) on
+        stderr; no `--json`, as there is nothing left to print."""
+        template = done or f"{self.name} {{}} deleted"
+
+        def present(answer: Any, as_json: bool, arguments: Json) -> None:
+            key = next(iter(arguments.values()), "")
+            status(template.format(escape(str(key))))
+
+        return _command(app, name, present, with_json=False)
+
+
+def _evaluated(parameter: inspect.Parameter, body: Body) -> inspect.Parameter:
+    """The parameter with its annotation evaluated where the body's module wrote it as text
+    (`from __future__ import annotations`), as Typer needs; the client's own annotation may
+    name a type imported only for type checkers, so it is left as it is."""
+    if not isinstance(parameter.annotation, str) or parameter.name == "api":
+        return parameter
+    annotation = eval(parameter.annotation, body.__globals__)  # what inspect's eval_str does
+    return parameter.replace(annotation=annotation)
+
+
+def _command(
+    app: typer.Typer | None,
+    name: str,
+    present: Callable[[Any, bool, Json], None],
+    *,
+    with_json: bool = True,
+) -> Callable[[Body], Body]:
+    """Turn `body(api, **arguments)` into a Typer command named `name` (registered on `app`
+    when given), whose parameters are the body's after the client, plus `--json`."""
+
+    def decorate(body: Body) -> Body:
+        parameters = [_evaluated(p, body) for p in inspect.signature(body).parameters.values()]
+        parameters = parameters[1:]
+        if with_json:
+            kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+            parameters.append(
+                inspect.Parameter("as_json", kind, default=False, annotation=JsonFlag)
+            )
+
+        @functools.wraps(body)
+        def command(**arguments: Any) -> None:
+            as_json = bool(arguments.pop("as_json", False))
+            api: Client
+            with client() as api:
+                answer = body(api, **arguments)
+            present(answer, as_json, arguments)
+
+        del command.__wrapped__  # Typer reads the signature below, not the body's
+        command.__signature__ = inspect.Signature(parameters, return_annotation=None)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": None}
+        wrapped = handle_errors(command)
+        if app is not None:
+            app.command(name)(wrapped)
+        return wrapped
+
+    return decorate

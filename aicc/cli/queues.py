@@ -1,0 +1,74 @@
+"""`aicc queue ...`: a project's lanes for jobs."""
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from aicc.cli.nouns import PROJECT, Json, Noun, ProjectOption
+from aicc.cli.output import Column, col, duration_text
+
+if TYPE_CHECKING:
+    from aicc.sdk.client import Client
+
+app = typer.Typer(help="Queues: a project's lanes for jobs.", no_args_is_help=True)
+
+
+def _max_runtime(queue: dict[str, Any]) -> str | None:
+    return duration_text(queue.get("max_runtime_s", queue.get("max_runtime")))
+
+
+QUEUES = Noun(
+    "queue",
+    [
+        col("NAME", "name"),
+        PROJECT,
+        col("PRIORITY", "priority", justify="right"),
+        Column("MAX RUNTIME", _max_runtime),
+        col("MAX PENDING", "max_pending", justify="right"),
+        col("MAX RUNNING", "max_running", justify="right"),
+    ],
+    empty="no queues",
+)
+
+
+@QUEUES.list(app)
+def queue_list(api: "Client", project: ProjectOption = None) -> Json:
+    """Queues of a project."""
+    return api.queues.list(project=project)
+
+
+@QUEUES.create(app)
+def queue_create(
+    api: "Client",
+    name: Annotated[str, typer.Argument(help="Queue name, unique in its project.")],
+    project: ProjectOption = None,
+    priority: Annotated[
+        str | None, typer.Option(help="Default priority: low | normal | high | an integer.")
+    ] = None,
+    max_runtime: Annotated[
+        str | None, typer.Option(help="Longest runtime a job may declare, e.g. 2h.")
+    ] = None,
+    max_pending: Annotated[int | None, typer.Option(min=0, help="Most waiting jobs.")] = None,
+    max_running: Annotated[int | None, typer.Option(min=0, help="Most running jobs.")] = None,
+) -> Json:
+    """Create a queue (org admins)."""
+    from aicc.core.jobspec import PRIORITIES
+    from aicc.core.units import parse_duration_s
+
+    level: int | None = None
+    if priority is not None:
+        if priority in PRIORITIES:
+            level = PRIORITIES[priority]
+        elif priority.lstrip("-").isdigit():
+            level = int(priority)
+        else:
+            raise ValueError(f"--priority {priority!r} must be low, normal, high or an integer")
+    seconds = parse_duration_s(max_runtime) if max_runtime is not None else None
+    return api.queues.create(
+        name,
+        project,
+        priority=level,
+        max_runtime=seconds,
+        max_pending=max_pending,
+        max_running=max_running,
+    )

@@ -1,0 +1,63 @@
+"""`aicc secret ...`: values injected into jobs as environment. A value is read from an
+option, stdin (`-`) or a hidden prompt, and never printed."""
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+
+from aicc.cli.nouns import CREATED, PROJECT, Json, Noun, ProjectOption
+from aicc.cli.output import client, col, handle_errors, local_time, read_value, status
+
+if TYPE_CHECKING:
+    from aicc.sdk.client import Client
+
+app = typer.Typer(help="Secrets injected into jobs as environment.", no_args_is_help=True)
+
+
+SECRETS = Noun(
+    "secret",
+    [
+        col("NAME", "name"),
+        PROJECT,
+        CREATED,
+        col("UPDATED", "updated_at", local_time),
+    ],
+    empty="no secrets",
+)
+
+
+@SECRETS.list(app)
+def secret_list(api: "Client", project: ProjectOption = None) -> Json:
+    """Secret names of a project (values are never shown)."""
+    return api.secrets.list(project=project)
+
+
+@app.command("set")
+@handle_errors
+def secret_set(
+    name: Annotated[str, typer.Argument(help="Secret name, as jobs list it under `secrets`.")],
+    value: Annotated[
+        str | None,
+        typer.Option(help="The value; `-` reads stdin; omitted: a hidden prompt."),
+    ] = None,
+    project: ProjectOption = None,
+) -> None:
+    """Create or replace a secret. The value is never echoed."""
+    if value is None:
+        secret = typer.prompt(f"value of {name}", hide_input=True)
+    else:
+        secret = read_value(value, "secret value")
+    with client() as api:
+        api.secrets.set(name, secret, project=project)
+    status(f"secret {escape(name)} saved")
+
+
+@SECRETS.delete(app)
+def secret_delete(
+    api: "Client",
+    name: Annotated[str, typer.Argument(help="Secret name.")],
+    project: ProjectOption = None,
+) -> Json:
+    """Delete a secret; jobs that name it will fail to launch."""
+    return api.secrets.delete(name, project=project)

@@ -1,0 +1,205 @@
+"""`aicc org|project|user ...`: the tenancy tree (organizations, their projects, quotas) and
+its people. Passwords are read from an option, stdin (`-`) or a hidden prompt, never printed."""
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+
+from aicc.cli.nouns import CREATED, Json, Noun
+from aicc.cli.output import Column, JsonFlag, client, col, confirm, handle_errors, read_value
+
+if TYPE_CHECKING:
+    from aicc.sdk.client import Client
+
+org_app = typer.Typer(help="Organizations (tenants).", no_args_is_help=True)
+project_app = typer.Typer(help="Projects inside an organization.", no_args_is_help=True)
+user_app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
+
+
+ORGS = Noun(
+    "org",
+    [
+        col("ID", "id", no_wrap=True),
+        col("NAME", "name"),
+        col("DISPLAY NAME", "display_name"),
+        CREATED,
+    ],
+    empty="no organizations",
+)
+
+
+@ORGS.list(org_app)
+def org_list(api: "Client") -> Json:
+    """Organizations you can see."""
+    return api.orgs.list()
+
+
+@ORGS.create(org_app)
+def org_create(
+    api: "Client",
+    name: Annotated[str, typer.Argument(help="Short name (lowercase, digits, -).")],
+    display_name: Annotated[str | None, typer.Option(help="Name shown to people.")] = None,
+) -> Json:
+    """Create an organization (admins)."""
+    return api.orgs.create(name, display_name=display_name)
+
+
+PROJECTS = Noun(
+    "project",
+    [
+        col("ID", "id", no_wrap=True),
+        col("NAME", "name"),
+        col("ORG", "org_id"),
+        CREATED,
+    ],
+    empty="no projects",
+)
+
+
+@PROJECTS.list(project_app)
+def project_list(api: "Client") -> Json:
+    """Projects you can see."""
+    return api.projects.list()
+
+
+@PROJECTS.create(project_app)
+def project_create(
+    api: "Client",
+    name: Annotated[str, typer.Argument(help="Project name, unique in its org.")],
+    org: Annotated[str | None, typer.Option("--org", help="Org id (admins; default: yours).")] = (
+        None
+    ),
+) -> Json:
+    """Create a project (org admins in their org; admins anywhere)."""
+    return api.projects.create(name, org_id=org)
+
+
+@project_app.command("add-member")
+@handle_errors
+def project_add_member(
+    project_id: Annotated[str, typer.Argument(help="Project id (prj_...).")],
+    user_id: Annotated[str, typer.Argument(help="User id.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Let a user submit jobs in a project."""
+    with client() as api:
+        answer = api.projects.add_member(project_id, user_id)
+    confirm(
+        answer,
+        f"added {escape(user_id)} to project {escape(str(answer.get('name', project_id)))}",
+        as_json=as_json,
+    )
+
+
+def _quota_body(guaranteed: list[str], ceiling: list[str]) -> dict[str, dict[str, float]]:
+    """`A100=4 cpu=64 memory=512GiB pflops=2` -> stored units (models in milli of a device)."""
+    from aicc.core.units import parse_cpu_milli, parse_memory_mib
+
+    def amounts(pairs: list[str]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            if not sep:
+                raise ValueError(f"{pair!r}: write KEY=VALUE, e.g. A100=4, cpu=64, memory=512GiB")
+            if key in ("cpu", "cpu_milli"):
+                out["cpu_milli"] = parse_cpu_milli(value) if key == "cpu" else float(value)
+            elif key in ("memory", "memory_mib"):
+                out["memory_mib"] = parse_memory_mib(value) if key == "memory" else float(value)
+            elif key == "pflops":
+                out["pflops"] = float(value)
+            else:
+                out[key] = float(value) * 1000  # devices of that model
+        return out
+
+    return {"guaranteed": amounts(guaranteed), "max": amounts(ceiling)}
+
+
+QuotaOption = Annotated[
+    list[str] | None,
+    typer.Option(help="KEY=VALUE, repeatable: a model (devices), cpu, memory or pflops."),
+]
+MaxOption = Annotated[
+    list[str] | None, typer.Option("--max", help="KEY=VALUE ceiling when borrowing.")
+]
+
+
+@ORGS.action(org_app, "quota", "quota set")
+def org_quota(
+    api: "Client",
+    org_id: Annotated[str, typer.Argument(help="Organization id (org_...).")],
+    guaranteed: QuotaOption = None,
+    max_: MaxOption = None,
+) -> Json:
+    """Set an organization's share of the center (center admins)."""
+    return api.orgs.set_quota(org_id, _quota_body(guaranteed or [], max_ or []))
+
+
+@PROJECTS.action(project_app, "quota", "quota set")
+def project_quota(
+    api: "Client",
+    project_id: Annotated[str, typer.Argument(help="Project id (prj_...).")],
+    guaranteed: QuotaOption = None,
+    max_: MaxOption = None,
+) -> Json:
+    """Set a project's share of its organization (organization admins)."""
+    return api.projects.set_quota(project_id, _quota_body(guaranteed or [], max_ or []))
+
+
+USERS = Noun(
+    "user",
+    [
+        col("ID", "id", no_wrap=True),
+        col("NAME", "name"),
+        col("ROLE", "role"),
+        col("ORG", "org_id"),
+        Column("STATE", lambda user: "disabled" if user.get("disabled") else "enabled"),
+        CREATED,
+    ],
+    empty="no users",
+)
+
+
+@USERS.list(user_app)
+def user_list(api: "Client") -> Json:
+    """Users you manage."""
+    return api.users.list()
+
+
+@user_app.command("create")
+@handle_errors
+def user_create(
+    name: Annotated[str, typer.Argument(help="Login name.")],
+    role: Annotated[
+        str, typer.Option(help="admin | org_admin | member | viewer.", show_default=True)
+    ] = "member",
+    org: Annotated[str | None, typer.Option("--org", help="Org id (admins).")] = None,
+    project: Annotated[
+        list[str] | None, typer.Option("--project", "-p", help="Project id; repeat for more.")
+    ] = None,
+    password: Annotated[
+        str | None, typer.Option(help="Portal password; `-` reads it from stdin.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a user (org admins in their org)."""
+    secret = read_value(password, "password") if password is not None else None
+    with client() as api:
+        answer = api.users.create(name, role, org_id=org, projects=project or None, password=secret)
+    USERS.print_done(answer, f"created {role}", as_json=as_json)
+
+
+UserId = Annotated[str, typer.Argument(help="User id (usr_...).")]
+
+
+@USERS.action(user_app, "disable", "disabled user")
+def user_disable(api: "Client", user_id: UserId) -> Json:
+    """Disable a user: their tokens and portal sessions stop working at once (org admins in
+    their org; center admins anyone but themselves)."""
+    return api.users.set_disabled(user_id, True)
+
+
+@USERS.action(user_app, "enable", "enabled user")
+def user_enable(api: "Client", user_id: UserId) -> Json:
+    """Enable a disabled user again: their tokens work again; in the portal they sign in anew."""
+    return api.users.set_disabled(user_id, False)

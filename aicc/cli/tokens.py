@@ -1,0 +1,64 @@
+"""`aicc token ...`: API tokens; a secret is printed once, when it is made."""
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+
+from aicc.cli.nouns import CREATED, Json, Noun
+from aicc.cli.output import JsonFlag, client, col, handle_errors, local_time, print_json, status
+
+if TYPE_CHECKING:
+    from aicc.sdk.client import Client
+
+app = typer.Typer(help="API tokens.", no_args_is_help=True)
+
+
+TOKENS = Noun(
+    "token",
+    [
+        col("ID", "id", no_wrap=True),
+        col("NAME", "name"),
+        col("USER", "user_id"),
+        CREATED,
+        col("EXPIRES", "expires_at", local_time),
+        col("LAST USED", "last_used_at", local_time),
+        col("REVOKED", "revoked_at", local_time),
+    ],
+    empty="no tokens",
+)
+
+
+@TOKENS.list(app)
+def token_list(api: "Client") -> Json:
+    """Your tokens (never their secrets)."""
+    return api.tokens.list()
+
+
+@app.command("create")
+@handle_errors
+def token_create(
+    name: Annotated[str, typer.Argument(help="What the token is for, e.g. `ci`.")],
+    expires_in_days: Annotated[int | None, typer.Option(min=1, help="Lifetime in days.")] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", help="Create it for this user id (admins).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a token. Prints its secret on stdout: the only time it is shown."""
+    with client() as api:
+        answer = api.tokens.create(name, expires_in_days=expires_in_days, user_id=user)
+    if as_json:
+        print_json(answer)
+        return
+    typer.echo(answer.get("secret", ""))
+    status(
+        f"created token {escape(str(answer.get('id', '')))}; store the secret now, "
+        "it will not be shown again"
+    )
+
+
+@TOKENS.delete(app, "revoke", "revoked token {}")
+def token_revoke(api: "Client", token_id: Annotated[str, typer.Argument(help="Token id.")]) -> Json:
+    """Revoke a token at once."""
+    return api.tokens.revoke(token_id)
