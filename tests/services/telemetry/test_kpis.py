@@ -11,6 +11,7 @@ import pytest
 from billing_support import T0, fresh_store, running_replica
 
 from aicc.core.tenancy import Principal, Role
+from aicc.core.topology import DeviceReading
 from aicc.services.common import Forbidden
 from aicc.services.telemetry import kpis, samples
 from aicc.store.db import Database
@@ -26,10 +27,10 @@ def db(tmp_path: Path, db_url: str | None) -> Iterator[Database]:
 
 def sample(db: Database, minutes: range, busy: dict[str, float]) -> None:
     for minute in minutes:
-        readings = [samples.Reading(u, util, 1000) for u, util in busy.items()]
-        readings.append(samples.Reading("GPU-not-registered", 0.9, 1))
+        readings = [DeviceReading(u, util, 1000) for u, util in busy.items()]
+        readings.append(DeviceReading("GPU-not-registered", 0.9, 1))
         with db.session() as session:
-            samples.record(session, T0 + timedelta(minutes=minute), lambda r=readings: r)
+            samples.record(session, T0 + timedelta(minutes=minute), readings)
 
 
 def test_busy_is_measured_or_absent_and_idle_allocations_are_flagged(db: Database) -> None:
