@@ -9,11 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.core import periods
-from aicc.core.tenancy import Principal, Role
-from aicc.services import jobs, tenancy
+from aicc.core.tenancy import Principal, Role, can_read
+from aicc.services import tenancy
 from aicc.services.billing import rating
-from aicc.services.common import Forbidden, Invalid
-from aicc.store.tables import UsageRow
+from aicc.services.common import Forbidden, Invalid, NotFound
+from aicc.store.tables import JobRow, UsageRow
 
 
 def visible(
@@ -30,7 +30,9 @@ def visible(
     organization's (storage included), a center admin any; another tenant's filter is a 404."""
     query = select(UsageRow).order_by(UsageRow.start, UsageRow.id).limit(limit)
     if job_id is not None:
-        job = jobs.get(session, who, job_id)  # 404 for another tenant's job
+        job = session.get(JobRow, job_id)
+        if job is None or not can_read(who, org_id=job.org_id, project_id=job.project_id):
+            raise NotFound(f"job {job_id} not found")  # another tenant's job too
         query = query.where(UsageRow.job_id == job.id)
     if project is not None:
         query = query.where(
