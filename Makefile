@@ -37,12 +37,14 @@ test: install-test portal
 	bash scripts/install-test-deps.sh
 	$(BIN)/ruff check aicc tests benchmarks
 	$(BIN)/ruff format --check aicc tests benchmarks
+	$(BIN)/lint-imports
 	$(BIN)/mypy aicc
 	$(BIN)/pytest -q -ra $(PYTEST_ARGS)
 
 lint:
 	$(BIN)/ruff check aicc tests benchmarks
 	$(BIN)/ruff format --check aicc tests benchmarks
+	$(BIN)/lint-imports
 
 typecheck:
 	$(BIN)/mypy aicc

@@ -1,7 +1,9 @@
 """Start AICC: open (and migrate) the database, bootstrap the tenancy tree, register this
-machine's node, start the control loops, serve the API.
+machine's node, start the control loops, serve the API and the portal.
 
 `build()` makes the whole server without a socket, so tests and `aicc serve` share one path.
+The server is the one place that knows every floor: it builds the engines and the loops, hands
+them to the API as services name them (`AppState`), and mounts the API and the portal.
 """
 
 from __future__ import annotations
@@ -9,13 +11,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
-from aicc import config
+from aicc import config, portal
 from aicc.api.app import create_app
 from aicc.api.state import AppState
 from aicc.executors import sandbox as sandboxes
@@ -37,6 +40,14 @@ if TYPE_CHECKING:
     import uvicorn
 
 log = logging.getLogger("aicc")
+
+
+@dataclass
+class ServerState(AppState):
+    """The state as the server holds it: the API sees the loops as a `Control`; the server
+    (and the test harness) also starts and stops them."""
+
+    controller: Controller
 
 
 def make_sandbox(settings: config.Settings) -> sandboxes.Sandbox | None:
@@ -121,7 +132,7 @@ def make_executors(settings: config.Settings, blobs: BlobStore) -> dict[str, Exe
     return {"local": local}
 
 
-def ensure_admin_token(state: AppState) -> Path | None:
+def ensure_admin_token(state: ServerState) -> Path | None:
     """First start, or a deleted token file: write an admin token to `$AICC_HOME/admin.token`."""
     path = state.settings.home / "admin.token"
     with state.db.session() as session:
@@ -136,7 +147,7 @@ def ensure_admin_token(state: AppState) -> Path | None:
     return path
 
 
-def register_nodes(state: AppState) -> None:
+def register_nodes(state: ServerState) -> None:
     state.controller.discover()
     for executor in state.executors.values():
         log.info("executor %s: %s", executor.name, getattr(executor, "note", "") or "ready")
@@ -167,7 +178,8 @@ def private_home(home: Path) -> None:
             (home / name).chmod(0o600)
 
 
-def build(settings: config.Settings) -> tuple[FastAPI, AppState]:
+def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
+    """The whole server, loops built but not started: the API at `/api/v1`, the portal at `/`."""
     private_home(settings.home)
     db = open_database(settings.db, settings.home)
     limits = settings.limits
@@ -196,7 +208,7 @@ def build(settings: config.Settings) -> tuple[FastAPI, AppState]:
             window=timedelta(hours=settings.limits.node_failure_window_h),
         ),
     )
-    state = AppState(
+    state = ServerState(
         settings=settings,
         db=db,
         blobs=blobs,
@@ -206,7 +218,9 @@ def build(settings: config.Settings) -> tuple[FastAPI, AppState]:
     )
     ensure_admin_token(state)
     register_nodes(state)
-    return create_app(state), state
+    app = create_app(state)
+    portal.install(app)  # web pages at `/`, their files at `/static`; the API is unchanged
+    return app, state
 
 
 def uvicorn_config(app: FastAPI, host: str, port: int, log_level: str) -> uvicorn.Config:

@@ -1,4 +1,6 @@
-"""The FastAPI application: routers, and the one place service errors become HTTP answers."""
+"""The FastAPI application: routers, and the one place service errors become HTTP answers.
+
+The server (aicc/server.py) builds it and mounts the portal beside it."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from aicc import __version__, portal
+from aicc import __version__
 from aicc.api import schemas
 from aicc.api.limits import RequestLimits
 from aicc.api.routers import (
@@ -36,7 +38,7 @@ def create_app(state: AppState) -> FastAPI:
         version=__version__,
         description="The operating system of an AI computing center: accelerators, tenants, "
         "queues, jobs. Authenticate with `Authorization: Bearer <token>`.",
-        # An operation id is the endpoint's own name (`jobs_submit`), so generated clients read well.
+        # An operation id is the endpoint's name (`jobs_submit`): generated clients read well.
         generate_unique_id_function=lambda route: route.name,
     )
     app.state.aicc = state
@@ -58,9 +60,6 @@ def create_app(state: AppState) -> FastAPI:
     app.add_middleware(
         RequestLimits, limits=state.settings.limits, trusted=state.settings.trusted_proxies
     )
-
-    # The portal (issue 6): web pages at `/`, their files at `/static`; the API is unchanged.
-    portal.install(app)
     return app
 
 

@@ -1,12 +1,12 @@
-"""What the running server holds: settings, database, blob store, executors and control loops."""
+"""What the running server holds: settings, database, blob store, engines and its control loops,
+the latter two as services name them (the API never imports loops or executors)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from aicc.config import Settings
-from aicc.executors.base import Executor
-from aicc.loops.controller import Controller
+from aicc.services.control import Control, Engines
 from aicc.store.blobs import BlobStore
 from aicc.store.db import Database
 from aicc.store.sealing import Sealer
@@ -17,6 +17,6 @@ class AppState:
     settings: Settings
     db: Database
     blobs: BlobStore
-    executors: dict[str, Executor]
-    controller: Controller
+    executors: Engines
+    controller: Control
     sealer: Sealer

@@ -53,6 +53,15 @@ class Device:
 
 
 @dataclass(frozen=True)
+class DeviceReading:
+    """One measurement of a real device, matched to its registered device by `uuid`."""
+
+    uuid: str
+    utilization: float  # 0..1 of the last sample period the GPU was busy
+    memory_used_mib: int | None
+
+
+@dataclass(frozen=True)
 class Node:
     name: str
     cpu_milli: int

@@ -1,5 +1,6 @@
 """The books loop: after each reconcile pass, record usage; now and then, storage, budget
-alerts and device utilization samples (NVML, `site.sample_interval_s`). Only the leader runs
+alerts and device utilization samples (read from NVML by executors/local/devices.py every
+`site.sample_interval_s`, stored by services/telemetry/samples.py). Only the leader runs
 it, and every write is fenced."""
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from aicc.core.pricing import PricePlan
+from aicc.core.topology import DeviceReading
+from aicc.executors.local import devices
 from aicc.loops.lease import Lease
 from aicc.services.billing import budgets, meter
 from aicc.services.common import utcnow
@@ -29,7 +32,7 @@ class Books:
         pricing: PricePlan,
         slow_every: timedelta = timedelta(minutes=5),
         sample_every: timedelta | None = timedelta(minutes=1),
-        read: Callable[[], list[samples.Reading]] = samples.nvml_readings,
+        read: Callable[[], list[DeviceReading]] = devices.nvml_readings,
     ) -> None:
         self.db = db
         self.lease = lease
@@ -66,5 +69,5 @@ class Books:
             if readings:
                 with self.db.session() as session:
                     self.lease.fence(session, now)
-                    samples.record(session, now, lambda: readings)
+                    samples.record(session, now, readings)
             self._next_sample = now + self.sample_every

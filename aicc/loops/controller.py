@@ -22,6 +22,7 @@ from aicc.loops.books import Books
 from aicc.loops.lease import Lease, LostLease
 from aicc.scheduler.framework import Profile
 from aicc.services import node_health, nodes
+from aicc.services.billing import budgets
 from aicc.services.common import utcnow
 from aicc.store.db import Database
 from aicc.store.sealing import Sealer
@@ -109,6 +110,11 @@ class Controller:
                 ]
                 down = {row.id for row in rows if row.state == NodeState.DOWN.value}
                 node_health.check(session, down, self.health, utcnow())
+
+    @property
+    def billing(self) -> budgets.Context | None:
+        """Budget admission's context for explain (services.control.Control)."""
+        return self.books.context if self.books is not None else None
 
     def wake(self) -> None:
         self._wake.set()

@@ -29,6 +29,7 @@ from aicc.portal.i18n import Translator
 from aicc.portal.rendering import PortalRoute, error_page, language_of, render
 from aicc.services import tenancy
 from aicc.services.billing import budgets, credits, invoices, plans
+from aicc.services.billing.models import Budget, IssuedInvoice, Subsidy, Voucher
 from aicc.services.common import Invalid, utcnow
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
@@ -82,10 +83,10 @@ class BillsPage:
     org: str | None  # the organization shown; None: an operator looking at all of them
     orgs: list[tuple[str, str]]  # (id, name) for the operators' filter
     invoice: invoices.Invoice | None
-    issued: list[dict[str, Any]]
-    vouchers: list[dict[str, Any]]
-    subsidies: list[dict[str, Any]]
-    budgets: list[dict[str, Any]]
+    issued: list[IssuedInvoice]
+    vouchers: list[Voucher]
+    subsidies: list[Subsidy]
+    budgets: list[Budget]
     names: Names
 
     @property
@@ -112,8 +113,8 @@ def bills_page(
     subsidies = credits.subsidies(session, who, zone=zone, now=now)
     found = budgets.budgets(session, who, now=now, zone=zone, default=default)
     if shown is not None:
-        subsidies = [s for s in subsidies if s["org_id"] in (None, shown)]
-        found = [b for b in found if b["org_id"] == shown]
+        subsidies = [s for s in subsidies if s.org_id in (None, shown)]
+        found = [b for b in found if b.org_id == shown]
     names = Names(
         {o.id: o.name for o in org_rows},
         {p.id: p.name for p in tenancy.list_projects(session, who)},
@@ -140,15 +141,15 @@ class MonthSpend:
     month: str
     spent: Decimal  # the invoice's gross less the plan's discount: what budgets count
     currency: str
-    budget: dict[str, Any] | None  # from `budgets.budgets`: limit, spent, committed, left
+    budget: Budget | None  # from `budgets.budgets`: limit, spent, committed, left
     scope: str  # the budget's organization or project, by name
 
     @property
     def share(self) -> float:
         """The budget's spent share of its limit, 0..1 (over 1 when the limit is passed)."""
-        if self.budget is None or not Decimal(self.budget["limit"]):
+        if self.budget is None or not Decimal(self.budget.limit):
             return 0.0
-        return float(Decimal(self.budget["spent"]) / Decimal(self.budget["limit"]))
+        return float(Decimal(self.budget.spent) / Decimal(self.budget.limit))
 
 
 def month_spend(session: Any, state: AppState, me: Me) -> MonthSpend | None:
@@ -167,7 +168,7 @@ def month_spend(session: Any, state: AppState, me: Me) -> MonthSpend | None:
     totals = invoice.totals()
     found = budgets.budgets(session, who, now=now, zone=zone, default=default)
     tightest = min(
-        (b for b in found if b["org_id"] == who.org_id),
+        (b for b in found if b.org_id == who.org_id),
         key=_room,
         default=None,
     )
@@ -177,20 +178,20 @@ def month_spend(session: Any, state: AppState, me: Me) -> MonthSpend | None:
             {o.id: o.name for o in tenancy.list_orgs(session, who)},
             {p.id: p.name for p in tenancy.list_projects(session, who)},
         )
-        scope = names.scope(tightest["org_id"], tightest["project_id"])
+        scope = names.scope(tightest.org_id, tightest.project_id)
     return MonthSpend(
         month=month,
         spent=Decimal(totals["gross"]) - Decimal(totals["discount"]),
-        currency=tightest["currency"] if tightest else invoice.currency,
+        currency=tightest.currency if tightest else invoice.currency,
         budget=tightest,
         scope=scope,
     )
 
 
-def _room(budget: dict[str, Any]) -> tuple[Decimal, Decimal]:
+def _room(budget: Budget) -> tuple[Decimal, Decimal]:
     """Orders budgets tightest first: least money left, then the largest share spent."""
-    limit = Decimal(budget["limit"])
-    return Decimal(budget["left"]), -Decimal(budget["spent"]) / (limit or Decimal(1))
+    limit = Decimal(budget.limit)
+    return Decimal(budget.left), -Decimal(budget.spent) / (limit or Decimal(1))
 
 
 def _is_month(text: str) -> bool:
@@ -208,15 +209,15 @@ def chart(page: BillsPage, t: Translator) -> dict[str, Any] | None:
         rows = page.budgets
         return {
             "type": "bars",
-            "categories": [page.names.scope(b["org_id"], b["project_id"]) for b in rows],
+            "categories": [page.names.scope(b.org_id, b.project_id) for b in rows],
             "series": [
-                {"name": t("bills.chart.spent"), "values": [float(b["spent"]) for b in rows],
+                {"name": t("bills.chart.spent"), "values": [float(b.spent) for b in rows],
                  "stack": "use"},
                 {"name": t("bills.chart.committed"),
-                 "values": [float(b["committed"]) for b in rows], "stack": "use"},
-                {"name": t("bills.chart.limit"), "values": [float(b["limit"]) for b in rows]},
+                 "values": [float(b.committed) for b in rows], "stack": "use"},
+                {"name": t("bills.chart.limit"), "values": [float(b.limit) for b in rows]},
             ],
-            "unit": rows[0]["currency"],
+            "unit": rows[0].currency,
         }  # fmt: skip
     if page.invoice is None or not page.invoice.lines:
         return None
@@ -308,7 +309,7 @@ def _prices_page(
         me=me,
         nav="prices",
         status=status,
-        plans=[plans.as_dict(r) for r in plans.visible(session, me.who)],
+        plans=plans.visible(session, me.who),
         default_plan=state.settings.pricing,
         vouchers=credits.vouchers(session, me.who),
         subsidies=credits.subsidies(session, me.who, zone=zone, now=utcnow()),
@@ -378,6 +379,6 @@ def _voucher_in(form: PageForm, data: dict[str, Any]) -> credits.VoucherIn:
         raise Rejected(form) from None
 
 
-def valid_now(item: dict[str, Any], today: date) -> bool:
-    start, end = item.get("valid_from"), item.get("valid_until")
+def valid_now(item: Voucher | Subsidy, today: date) -> bool:
+    start, end = item.valid_from, item.valid_until
     return (start is None or start <= today) and (end is None or today <= end)

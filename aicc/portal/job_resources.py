@@ -27,6 +27,7 @@ from aicc.portal.billing import money
 from aicc.portal.rendering import PortalRoute, render
 from aicc.services import jobs, logs
 from aicc.services.billing import invoices, records
+from aicc.services.billing.models import UsageRecord
 from aicc.services.common import NotFound, ServiceError
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
@@ -78,24 +79,24 @@ class JobResources:
         return found
 
 
-def metered(rows: list[dict[str, Any]]) -> Metered | None:
-    """Sums of `records.as_dict` compute records; None when there are none yet."""
-    compute = [r for r in rows if r["kind"] == "compute"]
+def metered(rows: list[UsageRecord]) -> Metered | None:
+    """Sums of the compute records; None when there are none yet."""
+    compute = [r for r in rows if r.kind == "compute"]
     if not compute:
         return None
-    real = [r for r in compute if r["accelerator"] and not r["simulated"]]
-    measured = [r for r in compute if r["utilization"] is not None and r["seconds"] > 0]
-    weight = sum(r["seconds"] for r in measured)
+    real = [r for r in compute if r.accelerator and not r.simulated]
+    measured = [
+        (r.utilization, r.seconds) for r in compute if r.utilization is not None and r.seconds > 0
+    ]
+    weight = sum(seconds for _, seconds in measured)
     return Metered(
-        accelerator_hours=sum(r["accelerator_hours"] for r in compute),
-        simulated_hours=sum(r["accelerator_hours"] for r in compute if r["simulated"]),
-        pflops_hours=sum(r["pflops_hours"] for r in compute),
-        cpu_core_hours=sum(r["cpu_core_hours"] for r in compute),
-        memory_gib_hours=sum(r["memory_gib_hours"] for r in compute),
-        energy_kwh=sum(r["energy_kwh"] for r in real) if real else None,
-        utilization=(
-            sum(r["utilization"] * r["seconds"] for r in measured) / weight if weight else None
-        ),
+        accelerator_hours=sum(r.accelerator_hours for r in compute),
+        simulated_hours=sum(r.accelerator_hours for r in compute if r.simulated),
+        pflops_hours=sum(r.pflops_hours for r in compute),
+        cpu_core_hours=sum(r.cpu_core_hours for r in compute),
+        memory_gib_hours=sum(r.memory_gib_hours for r in compute),
+        energy_kwh=sum(r.energy_kwh for r in real) if real else None,
+        utilization=sum(u * seconds for u, seconds in measured) / weight if weight else None,
     )
 
 
@@ -134,13 +135,13 @@ def outputs(files: list[logs.OutputFile]) -> Outputs | None:
 
 def job_resources(session: Session, state: AppState, who: Principal, job_id: str) -> JobResources:
     job = jobs.get(session, who, job_id)  # another tenant's job: NotFound
-    rows = [records.as_dict(r) for r in records.visible(session, who, job_id=job.id)]
+    rows = records.visible(session, who, job_id=job.id)
     spec: dict[str, Any] = job.spec or {}
     try:
         files = logs.output_files(logs.outputs_dir(session, job, state.executors))
     except (NotFound, OSError):
         files = []
-    months = {r["period"] for r in rows}
+    months = {r.period for r in rows}
     return JobResources(
         job_id=job.id,
         terminal=JobState(job.state).is_terminal(),

@@ -12,13 +12,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from fastapi.testclient import TestClient
 
-from aicc.api.state import AppState
 from aicc.config import Settings
+
+if TYPE_CHECKING:
+    from aicc.server import ServerState
 
 
 def free_port() -> int:
@@ -30,7 +32,7 @@ def free_port() -> int:
 @contextmanager
 def in_process(
     home: Path, db: str | None = None, **settings: Any
-) -> Iterator[tuple[TestClient, AppState]]:
+) -> Iterator[tuple[TestClient, ServerState]]:
     """The whole server (control loops included) in this process, reached through TestClient."""
     from aicc.server import build
 
@@ -50,7 +52,7 @@ def in_process(
 @contextmanager
 def over_http(
     home: Path, db: str | None = None, *, loops: bool = True, **settings: Any
-) -> Iterator[tuple[str, str, AppState]]:
+) -> Iterator[tuple[str, str, ServerState]]:
     """The whole server in this process behind a real socket (uvicorn in a thread), for the CLI
     and the SDK: yields (url, admin token, state). `loops=False` serves the API alone: jobs are
     accepted and queued but never started (the fuzzer's random commands must not run)."""

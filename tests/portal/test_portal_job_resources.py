@@ -15,6 +15,7 @@ from portal_support import TERMINAL, Person, csrf_of, signed_in, submit, wait_jo
 
 from aicc.api.state import AppState
 from aicc.portal.job_resources import metered, size
+from aicc.services.billing.models import UsageRecord
 
 WRITER = (
     'mkdir -p "$AICC_OUTPUT_DIR/plots" && echo "loss 0.1" > "$AICC_OUTPUT_DIR/metrics.txt" '
@@ -93,13 +94,23 @@ def test_another_tenants_resources_and_outputs_are_a_404(
         assert "metrics.txt" not in answer.text and answer.content[:2] != b"\x1f\x8b"
 
 
-def _record(**fields: Any) -> dict[str, Any]:
+T = datetime(2026, 11, 3, 9, tzinfo=UTC)
+
+
+def _record(**fields: Any) -> UsageRecord:
     base: dict[str, Any] = {
         "kind": "compute", "accelerator": "A100-80GB", "simulated": False, "seconds": 3600.0,
         "accelerator_hours": 1.0, "pflops_hours": 0.3, "cpu_core_hours": 2.0,
         "memory_gib_hours": 8.0, "energy_kwh": 0.4, "utilization": None,
     }  # fmt: skip
-    return {**base, **fields}
+    rest: dict[str, Any] = {
+        "id": 1, "org_id": "org_x", "project_id": "prj_x", "job_id": "job_x",
+        "replica_id": "rep_x", "devices": 1, "milli": 1000, "cpu_milli": 2000,
+        "memory_mib": 8192, "storage_bytes": 0, "duration_us": 3_600_000_000,
+        "start": T, "end": T, "period": "2026-11", "accelerator_seconds": 3600.0,
+        "storage_gib_days": 0.0, "invoice_id": None,
+    }  # fmt: skip
+    return UsageRecord(**{**rest, **base, **fields})
 
 
 def test_metered_sums_weigh_utilization_by_time_and_leave_simulated_energy_out() -> None:

@@ -9,6 +9,7 @@ from fastapi.responses import PlainTextResponse
 
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import Cursor, Limit, page
+from aicc.api.schemas import billing as schemas
 from aicc.core import periods
 from aicc.services import tenancy
 from aicc.services.billing import budgets, credits, invoices, plans, records
@@ -17,8 +18,8 @@ from aicc.services.common import utcnow
 router = APIRouter(prefix="/api/v1", tags=["billing"])
 
 
-@router.get("/price-plans")
-def list_price_plans(
+@router.get("/price-plans", response_model=schemas.PricePlanVersions)
+def price_plans_list(
     who: CurrentUser,
     session: SessionDep,
     org: str | None = None,
@@ -26,40 +27,36 @@ def list_price_plans(
     cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Every version of the center's plan and of the organizations the caller may read."""
-    rows = page(plans.visible(session, who, org_id=org), limit, cursor)
-    return {**rows, "items": [plans.as_dict(r) for r in rows["items"]]}
+    return page(plans.visible(session, who, org_id=org), limit, cursor)
 
 
-@router.post("/price-plans", status_code=201)
-def create_price_plan(body: plans.PlanIn, who: CurrentUser, session: SessionDep) -> dict[str, Any]:
+@router.post("/price-plans", status_code=201, response_model=schemas.PricePlanVersion)
+def price_plans_create(
+    body: plans.PlanIn, who: CurrentUser, session: SessionDep
+) -> schemas.PricePlanVersion:
     """A new version of the center's plan (`org_id` null) or of one organization's. Admins."""
-    row = plans.create(session, who, body)
-    session.flush()
-    return plans.as_dict(row)
+    return plans.create(session, who, body)
 
 
-@router.get("/price-plans/effective")
-def effective_price_plan(
+@router.get("/price-plans/effective", response_model=schemas.EffectivePricePlan)
+def price_plans_effective(
     who: CurrentUser,
     state: StateDep,
     session: SessionDep,
     org: str | None = None,
     at: periods.BookTime | None = None,
-) -> dict[str, Any]:
+) -> schemas.EffectivePricePlan:
     """The plan in force for an organization (default: the caller's) at `at` (default: now)."""
     org_id = tenancy.get_org(session, who, org or who.org_id).id
     when = at or utcnow()
     found = plans.effective(session, org_id=org_id, at=when, default=state.settings.pricing)
-    return {
-        "org_id": org_id,
-        "at": when,
-        "versions": list(found.ids),
-        **found.plan.model_dump(mode="json"),
-    }
+    return schemas.EffectivePricePlan(
+        org_id=org_id, at=when, versions=list(found.ids), **found.plan.model_dump()
+    )
 
 
-@router.get("/vouchers")
-def list_vouchers(
+@router.get("/vouchers", response_model=schemas.Vouchers)
+def vouchers_list(
     who: CurrentUser,
     session: SessionDep,
     org: str | None = None,
@@ -70,22 +67,21 @@ def list_vouchers(
     return page(credits.vouchers(session, who, org_id=org), limit, cursor)
 
 
-@router.post("/vouchers", status_code=201)
-def create_voucher(
+@router.post("/vouchers", status_code=201, response_model=schemas.Voucher)
+def vouchers_create(
     body: credits.VoucherIn, who: CurrentUser, state: StateDep, session: SessionDep
-) -> dict[str, Any]:
+) -> schemas.Voucher:
     """Issue a voucher to an organization, perhaps limited to a project and models. Admins."""
-    row = credits.create_voucher(session, who, body, zone=state.settings.site.timezone)
-    return credits.voucher_dict(row, credits.voucher_left(row, {}))
+    return credits.create_voucher(session, who, body, zone=state.settings.site.timezone)
 
 
-@router.get("/vouchers/{voucher_id}")
-def get_voucher(voucher_id: str, who: CurrentUser, session: SessionDep) -> dict[str, Any]:
+@router.get("/vouchers/{voucher_id}", response_model=schemas.Voucher)
+def vouchers_show(voucher_id: str, who: CurrentUser, session: SessionDep) -> schemas.Voucher:
     return credits.get_voucher(session, who, voucher_id)
 
 
-@router.get("/subsidies")
-def list_subsidies(
+@router.get("/subsidies", response_model=schemas.Subsidies)
+def subsidies_list(
     who: CurrentUser,
     state: StateDep,
     session: SessionDep,
@@ -97,34 +93,17 @@ def list_subsidies(
     return page(credits.subsidies(session, who, zone=zone, now=utcnow()), limit, cursor)
 
 
-@router.post("/subsidies", status_code=201)
-def create_subsidy(
+@router.post("/subsidies", status_code=201, response_model=schemas.Subsidy)
+def subsidies_create(
     body: credits.SubsidyIn, who: CurrentUser, state: StateDep, session: SessionDep
-) -> dict[str, Any]:
+) -> schemas.Subsidy:
     """A subsidy program for one organization or all. Admins."""
-    row = credits.create_subsidy(session, who, body)
-    session.flush()
     zone = state.settings.site.timezone
-    return next(
-        s for s in credits.subsidies(session, who, zone=zone, now=utcnow()) if s["id"] == row.id
-    )
+    return credits.create_subsidy(session, who, body, zone=zone, now=utcnow())
 
 
-def _budgets(state: StateDep, session: SessionDep, who: CurrentUser) -> list[dict[str, Any]]:
-    settings = state.settings
-    return budgets.budgets(
-        session, who, now=utcnow(), zone=settings.site.timezone, default=settings.pricing
-    )
-
-
-def _budget(
-    state: StateDep, session: SessionDep, who: CurrentUser, budget_id: str
-) -> dict[str, Any]:
-    return next(b for b in _budgets(state, session, who) if b["id"] == budget_id)
-
-
-@router.get("/budgets")
-def list_budgets(
+@router.get("/budgets", response_model=schemas.Budgets)
+def budgets_list(
     who: CurrentUser,
     state: StateDep,
     session: SessionDep,
@@ -133,37 +112,48 @@ def list_budgets(
 ) -> dict[str, Any]:
     """Budgets the caller may see, with this month's `spent`, `committed` (running jobs until
     their declared end) and `left`."""
-    return page(_budgets(state, session, who), limit, cursor)
+    settings = state.settings
+    found = budgets.budgets(
+        session, who, now=utcnow(), zone=settings.site.timezone, default=settings.pricing
+    )
+    return page(found, limit, cursor)
 
 
-@router.put("/projects/{project_id}/budget")
-def set_project_budget(
+@router.put("/projects/{project_id}/budget", response_model=schemas.Budget)
+def project_budget_set(
     project_id: str, body: budgets.BudgetIn, who: CurrentUser, state: StateDep, session: SessionDep
-) -> dict[str, Any]:
+) -> schemas.Budget:
     """A project's monthly limit and alert thresholds. Its organization's admins."""
-    row = budgets.set_budget(session, who, body, project_id=project_id)
-    session.flush()
-    return _budget(state, session, who, row.id)
+    settings = state.settings
+    return budgets.set_budget(
+        session,
+        who,
+        body,
+        project_id=project_id,
+        zone=settings.site.timezone,
+        default=settings.pricing,
+    )
 
 
-@router.put("/orgs/{org_id}/budget")
-def set_org_budget(
+@router.put("/orgs/{org_id}/budget", response_model=schemas.Budget)
+def org_budget_set(
     org_id: str, body: budgets.BudgetIn, who: CurrentUser, state: StateDep, session: SessionDep
-) -> dict[str, Any]:
+) -> schemas.Budget:
     """An organization's monthly limit and alert thresholds. Its admins, center admins."""
-    row = budgets.set_budget(session, who, body, org_id=org_id)
-    session.flush()
-    return _budget(state, session, who, row.id)
+    settings = state.settings
+    return budgets.set_budget(
+        session, who, body, org_id=org_id, zone=settings.site.timezone, default=settings.pricing
+    )
 
 
-@router.delete("/budgets/{budget_id}", status_code=204)
-def delete_budget(budget_id: str, who: CurrentUser, session: SessionDep) -> Response:
+@router.delete("/budgets/{budget_id}", status_code=204, response_model=None)
+def budgets_delete(budget_id: str, who: CurrentUser, session: SessionDep) -> Response:
     budgets.delete_budget(session, who, budget_id)
     return Response(status_code=204)
 
 
-@router.get("/usage")
-def list_usage(
+@router.get("/usage", response_model=schemas.UsageRecords)
+def usage_list(
     who: CurrentUser,
     session: SessionDep,
     org: str | None = None,
@@ -171,13 +161,13 @@ def list_usage(
     job: str | None = None,
     month: str | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-) -> dict[str, Any]:
+) -> schemas.UsageRecords:
     """Usage records (one per replica, hour and accelerator model; one per archive and day of
     storage), oldest first; filters by organization, project, job and month (YYYY-MM)."""
     rows = records.visible(
         session, who, org_id=org, project=project, job_id=job, month=month, limit=limit
     )
-    return {"items": [records.as_dict(r) for r in rows], "next_cursor": None}
+    return schemas.UsageRecords(items=rows, next_cursor=None)
 
 
 def _invoice(
@@ -200,8 +190,8 @@ def _invoice(
     )
 
 
-@router.get("/bills")
-def read_bill(
+@router.get("/bills", response_model=schemas.Bill)
+def bills_show(
     who: CurrentUser,
     state: StateDep,
     session: SessionDep,
@@ -220,8 +210,8 @@ class CSVResponse(PlainTextResponse):
     media_type = "text/csv"
 
 
-@router.get("/bills/export", response_class=CSVResponse)
-def export_bill(
+@router.get("/bills/export", response_class=CSVResponse, response_model=None)
+def bills_export(
     who: CurrentUser,
     state: StateDep,
     session: SessionDep,
@@ -236,8 +226,8 @@ def export_bill(
     return CSVResponse(invoices.to_csv(invoice), headers=headers)
 
 
-@router.post("/bills/issue")
-def issue_bill(
+@router.post("/bills/issue", response_model=schemas.Bill)
+def bills_issue(
     body: invoices.IssueIn, who: CurrentUser, state: StateDep, session: SessionDep
 ) -> dict[str, Any]:
     """Freeze an organization's invoice of a month. Admins; 409 when already issued."""
@@ -248,27 +238,16 @@ def issue_bill(
     return found.as_dict()
 
 
-@router.post("/bills/adjustments", status_code=201)
-def add_adjustment(
+@router.post("/bills/adjustments", status_code=201, response_model=schemas.Adjustment)
+def adjustments_create(
     body: invoices.AdjustmentIn, who: CurrentUser, state: StateDep, session: SessionDep
-) -> dict[str, Any]:
+) -> schemas.Adjustment:
     """A signed correction on an open month's invoice. Admins; 409 for an issued month."""
-    row = invoices.adjust(session, who, body, zone=state.settings.site.timezone)
-    return {
-        "id": row.id,
-        "org_id": row.org_id,
-        "project_id": row.project_id,
-        "period": row.period,
-        "amount": row.amount,
-        "currency": row.currency,
-        "description": row.description,
-        "reference": row.reference,
-        "created_at": row.created_at,
-    }
+    return invoices.adjust(session, who, body, zone=state.settings.site.timezone)
 
 
-@router.get("/invoices")
-def list_invoices(
+@router.get("/invoices", response_model=schemas.IssuedInvoices)
+def invoices_list(
     who: CurrentUser,
     session: SessionDep,
     org: str | None = None,

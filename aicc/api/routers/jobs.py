@@ -105,8 +105,9 @@ def cancel(
 def explain(job_id: str, who: CurrentUser, state: StateDep, session: SessionDep) -> schemas.Explain:
     """Why the job waits, its position, and when it would start if running jobs end as declared."""
     job = jobs.get(session, who, job_id)
-    billing = state.controller.books.context if state.controller.books else None
-    found = explain_service.explain(session, job, state.controller.profile, billing)
+    found = explain_service.explain(
+        session, job, state.controller.profile, state.controller.billing
+    )
     return schemas.Explain(
         state=job.state,
         reasons=[schemas.ExplainReason(code=r.code, message=r.message) for r in found.reasons],

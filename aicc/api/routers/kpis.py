@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
+from aicc.api.schemas import kpis as schemas
 from aicc.core import periods
 from aicc.services.common import Forbidden, utcnow
 from aicc.services.telemetry import kpis, metrics
@@ -15,15 +16,19 @@ from aicc.services.telemetry import kpis, metrics
 router = APIRouter(tags=["utilization"])
 
 
-@router.get("/api/v1/kpis/utilization")
-def utilization(
+@router.get(
+    "/api/v1/kpis/utilization",
+    response_model=schemas.Utilization,
+    response_model_exclude_unset=True,  # a row names only its own group: pool, model or org
+)
+def kpis_utilization(
     who: CurrentUser,
     state: StateDep,
     session: SessionDep,
     by: kpis.By = "pool",
     day: periods.BookDate | None = None,
     days: Annotated[int, Query(ge=1, le=92)] = 1,
-) -> dict[str, Any]:
+) -> schemas.Utilization:
     """Allocation and busy rates per pool, accelerator model or organization, per day of the
     billing time zone (default: the last `days` days up to today). Busy rates are measured
     (NVML) or null. Center admins; org admins with `by=org` see their organization's row."""
@@ -31,17 +36,32 @@ def utilization(
     now = utcnow()
     first = day or periods.day_of(now, zone) - timedelta(days=days - 1)
     rows = kpis.utilization(session, who, by=by, first=first, days=days, zone=zone, now=now)
-    return {"items": rows, "next_cursor": None}
+    items = [
+        schemas.UtilizationRow(
+            day=r.day,
+            **{r.by: r.group},
+            simulated=r.simulated,
+            capacity_device_hours=r.capacity_device_hours,
+            allocated_device_hours=r.allocated_device_hours,
+            allocation_rate=r.allocation_rate,
+            busy_rate=r.busy_rate,
+            busy_samples=r.busy_samples,
+        )
+        for r in rows
+    ]
+    return schemas.Utilization(items=items, next_cursor=None)
 
 
-@router.get("/api/v1/kpis/idle")
-def idle(who: CurrentUser, session: SessionDep) -> dict[str, Any]:
+@router.get("/api/v1/kpis/idle", response_model=schemas.IdleReplicas)
+def kpis_idle(who: CurrentUser, session: SessionDep) -> schemas.IdleReplicas:
     """Running replicas whose devices were measured under 5% busy for the last 30 minutes."""
-    return {"items": kpis.idle(session, who, now=utcnow()), "next_cursor": None}
+    found = kpis.idle(session, who, now=utcnow())
+    items = [schemas.IdleReplica.model_validate(r, from_attributes=True) for r in found]
+    return schemas.IdleReplicas(items=items, next_cursor=None)
 
 
-@router.get("/metrics", include_in_schema=False)
-def prometheus(who: CurrentUser, session: SessionDep) -> Response:
+@router.get("/metrics", include_in_schema=False, response_model=None)
+def metrics_show(who: CurrentUser, session: SessionDep) -> Response:
     """Prometheus text format; it carries tenant labels, so center admins' tokens only."""
     if not who.is_admin:
         raise Forbidden("/metrics is for the center's operators (an admin token)")

@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -25,7 +24,7 @@ from aicc.core.pricing import Currency, Money, PricePlan, to_money
 from aicc.core.tenancy import Principal, Role, can_manage, can_read
 from aicc.scheduler.snapshot import JobView
 from aicc.services import audit, tenancy
-from aicc.services.billing import rating
+from aicc.services.billing import models, rating
 from aicc.services.billing.plans import Plans
 from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.store.tables import BudgetRow, DeviceRow, JobRow, ProjectRow, ReplicaRow, UsageRow
@@ -55,9 +54,11 @@ def set_budget(
     *,
     org_id: str | None = None,
     project_id: str | None = None,
-) -> BudgetRow:
+    zone: str,
+    default: PricePlan,
+) -> models.Budget:
     """Set (or replace) the budget of a project or an organization: its organization's admins
-    and center admins. Another tenant's is a 404."""
+    and center admins. Another tenant's is a 404. Returns it with this month's spending."""
     if project_id is not None:
         project = tenancy.visible_project(session, who, project_id)
         org, scope = project.org_id, project.id
@@ -88,7 +89,7 @@ def set_budget(
     )
     detail = {"limit": row.limit, "currency": row.currency}
     audit.record(session, who, "budget.set", "budget", row.id, org_id=org, detail=detail)
-    return row
+    return _budget(row, spending(session, {org}, now=now, zone=zone, default=default))
 
 
 def _visible(who: Principal, row: BudgetRow) -> bool:
@@ -181,33 +182,33 @@ def replica_rate(
 
 def budgets(
     session: Session, who: Principal, *, now: datetime, zone: str, default: PricePlan
-) -> list[dict[str, Any]]:
+) -> list[models.Budget]:
     """The budgets the caller may see, with this month's spending and what is left."""
     rows = [r for r in session.scalars(select(BudgetRow)) if _visible(who, r)]
     if not rows:
         return []
     spend = spending(session, {r.org_id for r in rows}, now=now, zone=zone, default=default)
-    return [budget_dict(r, spend) for r in rows]
+    return [_budget(r, spend) for r in rows]
 
 
-def budget_dict(row: BudgetRow, spend: Spending) -> dict[str, Any]:
+def _budget(row: BudgetRow, spend: Spending) -> models.Budget:
     spent = spend.spent.get(row.scope, Decimal(0))
     committed = spend.committed.get(row.scope, Decimal(0))
     limit = Decimal(row.limit)
-    return {
-        "id": row.id,
-        "org_id": row.org_id,
-        "project_id": row.project_id,
-        "limit": row.limit,
-        "currency": row.currency,
-        "thresholds": list(row.thresholds),
-        "month": spend.month,
-        "spent": str(spent.quantize(Decimal("0.01"))),
-        "committed": str(committed.quantize(Decimal("0.01"))),
-        "left": str((limit - spent - committed).quantize(Decimal("0.01"))),
-        "alerted": list((row.alerted or {}).get(spend.month, [])),
-        "updated_at": row.updated_at,
-    }
+    return models.Budget(
+        id=row.id,
+        org_id=row.org_id,
+        project_id=row.project_id,
+        limit=row.limit,
+        currency=row.currency,
+        thresholds=list(row.thresholds),
+        month=spend.month,
+        spent=str(spent.quantize(Decimal("0.01"))),
+        committed=str(committed.quantize(Decimal("0.01"))),
+        left=str((limit - spent - committed).quantize(Decimal("0.01"))),
+        alerted=list((row.alerted or {}).get(spend.month, [])),
+        updated_at=row.updated_at,
+    )
 
 
 def left_for_admission(

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import or_, select
@@ -23,6 +22,7 @@ from aicc.core.periods import BookDate
 from aicc.core.pricing import ZERO, Currency, Money, Subsidy, Voucher, to_money
 from aicc.core.tenancy import Principal, Role, can_read
 from aicc.services import audit, tenancy
+from aicc.services.billing import models
 from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.store.tables import InvoiceRow, SubsidyRow, VoucherRow
 
@@ -170,7 +170,9 @@ def applicable(
 # --- administration -----------------------------------------------------------------------------
 
 
-def create_voucher(session: Session, who: Principal, body: VoucherIn, *, zone: str) -> VoucherRow:
+def create_voucher(
+    session: Session, who: Principal, body: VoucherIn, *, zone: str
+) -> models.Voucher:
     if not who.is_admin:
         raise Forbidden("only center admins issue vouchers")
     org = tenancy.get_org(session, who, body.org_id)
@@ -198,10 +200,13 @@ def create_voucher(session: Session, who: Principal, body: VoucherIn, *, zone: s
     session.add(row)
     detail = {"amount": row.amount, "currency": row.currency}
     audit.record(session, who, "voucher.create", "voucher", row.id, org_id=org.id, detail=detail)
-    return row
+    return _voucher(row, voucher_left(row, {}))
 
 
-def create_subsidy(session: Session, who: Principal, body: SubsidyIn) -> SubsidyRow:
+def create_subsidy(
+    session: Session, who: Principal, body: SubsidyIn, *, zone: str, now: datetime
+) -> models.Subsidy:
+    """A program for one organization or all (center admins), as `subsidies` shows it."""
     if not who.is_admin:
         raise Forbidden("only center admins create subsidy programs")
     if body.org_id is not None:
@@ -221,7 +226,8 @@ def create_subsidy(session: Session, who: Principal, body: SubsidyIn) -> Subsidy
     )
     session.add(row)
     audit.record(session, who, "subsidy.create", "subsidy", row.id, org_id=body.org_id)
-    return row
+    year = today(now, zone).year
+    return _subsidy(row, subsidy_left(row, taken(session, who.org_id, year=year)), year)
 
 
 def _may_see_voucher(who: Principal, row: VoucherRow) -> bool:
@@ -232,7 +238,7 @@ def _may_see_voucher(who: Principal, row: VoucherRow) -> bool:
 
 def vouchers(
     session: Session, who: Principal, *, org_id: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[models.Voucher]:
     """Vouchers the caller may see, each with what is left; another tenant's are invisible."""
     query = select(VoucherRow).order_by(VoucherRow.created_at)
     if org_id is not None:
@@ -245,36 +251,36 @@ def vouchers(
     out = []
     for row in rows:
         spent = used.setdefault(row.org_id, taken(session, row.org_id))
-        out.append(voucher_dict(row, voucher_left(row, spent)))
+        out.append(_voucher(row, voucher_left(row, spent)))
     return out
 
 
-def get_voucher(session: Session, who: Principal, voucher_id: str) -> dict[str, Any]:
+def get_voucher(session: Session, who: Principal, voucher_id: str) -> models.Voucher:
     row = session.get(VoucherRow, voucher_id)
     if row is None or not _may_see_voucher(who, row):
         raise NotFound("voucher {voucher_id} not found", voucher_id=voucher_id)
-    return voucher_dict(row, voucher_left(row, taken(session, row.org_id)))
+    return _voucher(row, voucher_left(row, taken(session, row.org_id)))
 
 
-def voucher_dict(row: VoucherRow, left: Decimal) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "org_id": row.org_id,
-        "project_id": row.project_id,
-        "name": row.name,
-        "amount": row.amount,
-        "remaining": str(left),
-        "currency": row.currency,
-        "accelerators": list(row.accelerators),
-        "valid_from": row.valid_from,
-        "valid_until": row.valid_until,
-        "created_at": row.created_at,
-    }
+def _voucher(row: VoucherRow, left: Decimal) -> models.Voucher:
+    return models.Voucher(
+        id=row.id,
+        org_id=row.org_id,
+        project_id=row.project_id,
+        name=row.name,
+        amount=row.amount,
+        remaining=str(left),
+        currency=row.currency,
+        accelerators=list(row.accelerators),
+        valid_from=row.valid_from,
+        valid_until=row.valid_until,
+        created_at=row.created_at,
+    )
 
 
 def subsidies(
     session: Session, who: Principal, *, zone: str, now: datetime
-) -> list[dict[str, Any]]:
+) -> list[models.Subsidy]:
     """Programs that apply to the caller's organization (admins: all), with this year's cap
     left for the caller's organization (admins: per organization in `used_by_org`)."""
     query = select(SubsidyRow).order_by(SubsidyRow.created_at)
@@ -282,23 +288,21 @@ def subsidies(
         query = query.where(or_(SubsidyRow.org_id.is_(None), SubsidyRow.org_id == who.org_id))
     year = today(now, zone).year
     used = taken(session, who.org_id, year=year)
-    out = []
-    for row in session.scalars(query):
-        left = subsidy_left(row, used)
-        out.append(
-            {
-                "id": row.id,
-                "name": row.name,
-                "org_id": row.org_id,
-                "rate": row.rate,
-                "yearly_cap": row.yearly_cap,
-                "remaining_this_year": None if left is None else str(left),
-                "year": year,
-                "currency": row.currency,
-                "accelerators": list(row.accelerators),
-                "valid_from": row.valid_from,
-                "valid_until": row.valid_until,
-                "created_at": row.created_at,
-            }
-        )
-    return out
+    return [_subsidy(row, subsidy_left(row, used), year) for row in session.scalars(query)]
+
+
+def _subsidy(row: SubsidyRow, left: Decimal | None, year: int) -> models.Subsidy:
+    return models.Subsidy(
+        id=row.id,
+        name=row.name,
+        org_id=row.org_id,
+        rate=row.rate,
+        yearly_cap=row.yearly_cap,
+        remaining_this_year=None if left is None else str(left),
+        year=year,
+        currency=row.currency,
+        accelerators=list(row.accelerators),
+        valid_from=row.valid_from,
+        valid_until=row.valid_until,
+        created_at=row.created_at,
+    )

@@ -34,7 +34,7 @@ from aicc.core import periods
 from aicc.core.pricing import MAX_MONEY, ZERO, Currency, PricePlan, settle, to_money
 from aicc.core.tenancy import Principal, Role
 from aicc.services import audit, tenancy
-from aicc.services.billing import credits, rating
+from aicc.services.billing import credits, models, rating
 from aicc.services.billing.plans import Plans
 from aicc.services.common import Conflict, Forbidden, Invalid, new_id, utcnow
 from aicc.store.tables import (
@@ -433,7 +433,7 @@ def issue(
     return compute(session, org_id=org.id, month=month, zone=zone, default=default)
 
 
-def adjust(session: Session, who: Principal, body: AdjustmentIn, *, zone: str) -> AdjustmentRow:
+def adjust(session: Session, who: Principal, body: AdjustmentIn, *, zone: str) -> models.Adjustment:
     """A correction on the invoice of an open month (center admins)."""
     if not who.is_admin:
         raise Forbidden("only center admins adjust invoices")
@@ -470,10 +470,22 @@ def adjust(session: Session, who: Principal, body: AdjustmentIn, *, zone: str) -
     session.add(row)
     detail = {"period": month, "amount": row.amount}
     audit.record(session, who, "invoice.adjust", "adjustment", row.id, org_id=org.id, detail=detail)
-    return row
+    return models.Adjustment(
+        id=row.id,
+        org_id=row.org_id,
+        project_id=row.project_id,
+        period=row.period,
+        amount=row.amount,
+        currency=row.currency,
+        description=row.description,
+        reference=row.reference,
+        created_at=row.created_at,
+    )
 
 
-def issued(session: Session, who: Principal, *, org_id: str | None = None) -> list[dict[str, Any]]:
+def issued(
+    session: Session, who: Principal, *, org_id: str | None = None
+) -> list[models.IssuedInvoice]:
     """Issued invoices the caller's organization has (admins: all, or `org_id`'s); members
     see that they exist and their totals only through `read`."""
     query = select(InvoiceRow).order_by(InvoiceRow.period.desc(), InvoiceRow.org_id)
@@ -484,15 +496,15 @@ def issued(session: Session, who: Principal, *, org_id: str | None = None) -> li
     if not (who.is_admin or who.role is Role.ORG_ADMIN):
         return []
     return [
-        {
-            "id": r.id,
-            "org_id": r.org_id,
-            "period": r.period,
-            "status": r.status,
-            "currency": r.currency,
-            "issued_at": r.issued_at,
-            "totals": {k: r.totals.get(k) for k in AMOUNTS},
-        }
+        models.IssuedInvoice(
+            id=r.id,
+            org_id=r.org_id,
+            period=r.period,
+            status=r.status,
+            currency=r.currency,
+            issued_at=r.issued_at,
+            totals={k: r.totals.get(k) for k in AMOUNTS},
+        )
         for r in session.scalars(query)
     ]
 

@@ -26,6 +26,7 @@ from aicc.core import periods
 from aicc.core.pricing import Currency, Money, PricePlan, Rate
 from aicc.core.tenancy import Principal, can_read
 from aicc.services import audit, tenancy
+from aicc.services.billing.models import PricePlanVersion
 from aicc.services.common import Conflict, Forbidden, Invalid, new_id, utcnow
 from aicc.store.tables import PricePlanRow
 
@@ -147,7 +148,7 @@ def effective(session: Session, *, org_id: str, at: datetime, default: PricePlan
     return Plans.load(session, org_id=org_id, default=default).at(at)
 
 
-def create(session: Session, who: Principal, body: PlanIn) -> PricePlanRow:
+def create(session: Session, who: Principal, body: PlanIn) -> PricePlanVersion:
     """A new version (center admins). Conflict if one of the same scope starts at that hour."""
     if not who.is_admin:
         raise Forbidden("only center admins set price plans")
@@ -185,10 +186,12 @@ def create(session: Session, who: Principal, body: PlanIn) -> PricePlanRow:
     audit.record(
         session, who, "price_plan.create", "price_plan", row.id, org_id=body.org_id or who.org_id
     )
-    return row
+    return _version(row)
 
 
-def visible(session: Session, who: Principal, *, org_id: str | None = None) -> list[PricePlanRow]:
+def visible(
+    session: Session, who: Principal, *, org_id: str | None = None
+) -> list[PricePlanVersion]:
     """The center's versions (a public price list) and those of organizations the caller may
     read; `org_id` narrows to one organization's (404 for another tenant's)."""
     query = select(PricePlanRow).order_by(PricePlanRow.effective_from, PricePlanRow.id)
@@ -196,16 +199,16 @@ def visible(session: Session, who: Principal, *, org_id: str | None = None) -> l
         tenancy.get_org(session, who, org_id)
         query = query.where(PricePlanRow.scope == org_id)
     rows = session.scalars(query).all()
-    return [r for r in rows if r.org_id is None or can_read(who, org_id=r.org_id)]
+    return [_version(r) for r in rows if r.org_id is None or can_read(who, org_id=r.org_id)]
 
 
-def as_dict(row: PricePlanRow) -> dict[str, Any]:
+def _version(row: PricePlanRow) -> PricePlanVersion:
     plan = PricePlan.model_validate(_stored(row))
-    return {
-        "id": row.id,
-        "org_id": row.org_id,
-        "effective_from": row.effective_from,
-        "created_at": row.created_at,
-        **plan.model_dump(mode="json"),
-        "given": sorted(row.prices),
-    }
+    return PricePlanVersion(
+        id=row.id,
+        org_id=row.org_id,
+        effective_from=row.effective_from,
+        created_at=row.created_at,
+        **plan.model_dump(),
+        given=sorted(row.prices),
+    )

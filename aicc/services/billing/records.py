@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.core import periods
-from aicc.core.tenancy import Principal, Role
-from aicc.services import jobs, tenancy
-from aicc.services.billing import rating
-from aicc.services.common import Forbidden, Invalid
-from aicc.store.tables import UsageRow
+from aicc.core.tenancy import Principal, Role, can_read
+from aicc.services import tenancy
+from aicc.services.billing import models, rating
+from aicc.services.common import Forbidden, Invalid, NotFound
+from aicc.store.tables import JobRow, UsageRow
 
 
 def visible(
@@ -25,12 +24,14 @@ def visible(
     job_id: str | None = None,
     month: str | None = None,
     limit: int = 1000,
-) -> list[UsageRow]:
+) -> list[models.UsageRecord]:
     """Records the caller may read: a member those of its projects, an org admin its
     organization's (storage included), a center admin any; another tenant's filter is a 404."""
     query = select(UsageRow).order_by(UsageRow.start, UsageRow.id).limit(limit)
     if job_id is not None:
-        job = jobs.get(session, who, job_id)  # 404 for another tenant's job
+        job = session.get(JobRow, job_id)
+        if job is None or not can_read(who, org_id=job.org_id, project_id=job.project_id):
+            raise NotFound(f"job {job_id} not found")  # another tenant's job too
         query = query.where(UsageRow.job_id == job.id)
     if project is not None:
         query = query.where(
@@ -46,9 +47,9 @@ def visible(
         except ValueError as err:
             raise Invalid(f"month: {err}") from None
     rows = list(session.scalars(query))
-    if who.is_admin or who.role is Role.ORG_ADMIN:
-        return rows
-    return [r for r in rows if r.project_id in who.project_ids]
+    if not (who.is_admin or who.role is Role.ORG_ADMIN):
+        rows = [r for r in rows if r.project_id in who.project_ids]
+    return [_record(r) for r in rows]
 
 
 def energy_by_org(
@@ -77,35 +78,35 @@ def energy_by_org(
     return out
 
 
-def as_dict(row: UsageRow) -> dict[str, Any]:
+def _record(row: UsageRow) -> models.UsageRecord:
     hours = row.duration_us / 3.6e9
     device_hours = float(rating.device_hours(row))
-    return {
-        "id": row.id,
-        "kind": row.kind,
-        "org_id": row.org_id,
-        "project_id": row.project_id,
-        "job_id": row.job_id,
-        "replica_id": row.replica_id if row.kind == "compute" else None,
-        "accelerator": row.accelerator or None,
-        "simulated": row.simulated,
-        "devices": row.devices,
-        "milli": row.milli,
-        "cpu_milli": row.cpu_milli,
-        "memory_mib": row.memory_mib,
-        "storage_bytes": row.storage_bytes,
-        "duration_us": row.duration_us,
-        "start": row.start,
-        "end": row.end,
-        "period": row.period,
-        "seconds": row.duration_us / 1e6,
-        "accelerator_seconds": device_hours * 3600,
-        "accelerator_hours": device_hours,
-        "pflops_hours": float(rating.pflops(row.accelerator) * rating.device_hours(row)),
-        "cpu_core_hours": row.cpu_milli / 1000 * hours,
-        "memory_gib_hours": row.memory_mib / 1024 * hours,
-        "storage_gib_days": row.storage_bytes / 1024**3 * row.duration_us / 8.64e10,
-        "utilization": row.utilization,
-        "energy_kwh": row.energy_kwh,
-        "invoice_id": row.invoice_id,
-    }
+    return models.UsageRecord(
+        id=row.id,
+        kind=row.kind,
+        org_id=row.org_id,
+        project_id=row.project_id,
+        job_id=row.job_id,
+        replica_id=row.replica_id if row.kind == "compute" else None,
+        accelerator=row.accelerator or None,
+        simulated=row.simulated,
+        devices=row.devices,
+        milli=row.milli,
+        cpu_milli=row.cpu_milli,
+        memory_mib=row.memory_mib,
+        storage_bytes=row.storage_bytes,
+        duration_us=row.duration_us,
+        start=row.start,
+        end=row.end,
+        period=row.period,
+        seconds=row.duration_us / 1e6,
+        accelerator_seconds=device_hours * 3600,
+        accelerator_hours=device_hours,
+        pflops_hours=float(rating.pflops(row.accelerator) * rating.device_hours(row)),
+        cpu_core_hours=row.cpu_milli / 1000 * hours,
+        memory_gib_hours=row.memory_mib / 1024 * hours,
+        storage_gib_days=row.storage_bytes / 1024**3 * row.duration_us / 8.64e10,
+        utilization=row.utilization,
+        energy_kwh=row.energy_kwh,
+        invoice_id=row.invoice_id,
+    )

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -32,6 +32,37 @@ from aicc.store.tables import DeviceRow, DeviceSampleRow, JobRow, NodeRow, Repli
 By = Literal["pool", "model", "org"]
 IDLE_SHARE = 0.05
 IDLE_FOR = timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class Utilization:
+    """One (group, simulated, day) row: `group` is the pool, the accelerator model or the
+    organization (`by`); rates are None where nothing was installed or measured."""
+
+    day: str
+    by: By
+    group: str
+    simulated: bool
+    capacity_device_hours: float
+    allocated_device_hours: float
+    allocation_rate: float | None
+    busy_rate: float | None
+    busy_samples: int
+
+
+@dataclass(frozen=True)
+class IdleReplica:
+    """A running replica whose devices were all measured under 5% busy for 30 minutes."""
+
+    job_id: str
+    org_id: str
+    project_id: str
+    replica: int
+    node_id: str | None
+    devices: list[int]
+    model: str | None
+    since: datetime | None
+    max_utilization: float
 
 
 @dataclass(frozen=True)
@@ -69,7 +100,7 @@ def utilization(
     days: int,
     zone: str,
     now: datetime,
-) -> list[dict[str, Any]]:
+) -> list[Utilization]:
     """One row per (group, simulated, day) from `first`, `days` days. Center admins see every
     group; organization admins only their own organization's row (`by=org`)."""
     if not who.is_admin and not (who.role is Role.ORG_ADMIN and by == "org"):
@@ -133,7 +164,7 @@ def utilization(
         else:
             busy[(key_of(sampled, None), sampled.simulated, day)].append(util)
     keys = set(allocated) | set(busy) | (set(capacity) if by != "org" else set())
-    rows = []
+    rows: list[Utilization] = []
     for group, simulated, day in sorted(keys, key=lambda k: (k[2], k[0], k[1])):
         if by == "org" and not who.is_admin and group != who.org_id:
             continue
@@ -141,21 +172,22 @@ def utilization(
         held = allocated.get((group, simulated, day), 0.0)
         measured = busy.get((group, simulated, day))
         rows.append(
-            {
-                "day": (first + timedelta(days=day)).isoformat(),
-                by: group,
-                "simulated": simulated,
-                "capacity_device_hours": total / 3600,
-                "allocated_device_hours": held / 3600,
-                "allocation_rate": held / total if total else None,
-                "busy_rate": sum(measured) / len(measured) if measured else None,
-                "busy_samples": len(measured or []),
-            }
+            Utilization(
+                day=(first + timedelta(days=day)).isoformat(),
+                by=by,
+                group=group,
+                simulated=simulated,
+                capacity_device_hours=total / 3600,
+                allocated_device_hours=held / 3600,
+                allocation_rate=held / total if total else None,
+                busy_rate=sum(measured) / len(measured) if measured else None,
+                busy_samples=len(measured or []),
+            )
         )
     return rows
 
 
-def idle(session: Session, who: Principal, *, now: datetime) -> list[dict[str, Any]]:
+def idle(session: Session, who: Principal, *, now: datetime) -> list[IdleReplica]:
     """Running replicas whose devices were all measured under 5% busy for the last 30 minutes
     (each device sampled at least twice in that window, the first at its start). Center admins
     see all; organization admins their organization's."""
@@ -170,7 +202,7 @@ def idle(session: Session, who: Principal, *, now: datetime) -> list[dict[str, A
     )
     if not who.is_admin:
         query = query.where(JobRow.org_id == who.org_id)
-    out = []
+    out: list[IdleReplica] = []
     for rep, job in session.execute(query).all():
         if not rep.devices:
             continue
@@ -193,16 +225,16 @@ def idle(session: Session, who: Principal, *, now: datetime) -> list[dict[str, A
         if flagged:
             model = devices.get((rep.node_id, int(rep.devices[0]["index"])))
             out.append(
-                {
-                    "job_id": job.id,
-                    "org_id": job.org_id,
-                    "project_id": job.project_id,
-                    "replica": rep.index,
-                    "node_id": rep.node_id,
-                    "devices": [int(p["index"]) for p in rep.devices],
-                    "model": model.model if model else None,
-                    "since": rep.started_at or rep.bound_at,
-                    "max_utilization": worst,
-                }
+                IdleReplica(
+                    job_id=job.id,
+                    org_id=job.org_id,
+                    project_id=job.project_id,
+                    replica=rep.index,
+                    node_id=rep.node_id,
+                    devices=[int(p["index"]) for p in rep.devices],
+                    model=model.model if model else None,
+                    since=rep.started_at or rep.bound_at,
+                    max_utilization=worst,
+                )
             )
     return out

@@ -1,71 +1,27 @@
-"""Measured device utilization: NVML samples of this machine's NVIDIA GPUs, stored per device.
+"""Measured device utilization: samples of real devices, stored per device.
 
 Busy rates and idle flags read only these samples; a device that was never sampled (simulated,
 another vendor, another engine's node) has no busy figure at all, never an invented one. The
-local server samples the GPUs NVML shows it and matches them to registered devices by UUID.
+local server reads the GPUs NVML shows it (executors/local/devices.py; loops/books.py takes
+the readings) and this module matches them to registered devices by UUID.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from aicc.core.topology import DeviceReading
 from aicc.store.tables import DeviceRow, DeviceSampleRow
 
-log = logging.getLogger(__name__)
 RETENTION = timedelta(days=400)  # a year of daily KPIs, and the month before it
 
 
-@dataclass(frozen=True)
-class Reading:
-    uuid: str
-    utilization: float  # 0..1 of the last sample period the GPU was busy
-    memory_used_mib: int | None
-
-
-def nvml_readings() -> list[Reading]:
-    """What NVML reports now for every GPU of this machine; [] without NVML or a driver."""
-    try:
-        import pynvml
-    except ImportError:
-        return []
-    try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError:
-        return []
-    try:
-        out = []
-        for index in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            uuid = pynvml.nvmlDeviceGetUUID(handle)
-            rates = pynvml.nvmlDeviceGetUtilizationRates(handle)
-            memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
-            out.append(
-                Reading(
-                    uuid.decode() if isinstance(uuid, bytes) else str(uuid),
-                    float(rates.gpu) / 100.0,
-                    int(memory.used) // (1024 * 1024),
-                )
-            )
-        return out
-    except pynvml.NVMLError as err:
-        log.warning("NVML sampling failed: %s", err)
-        return []
-    finally:
-        pynvml.nvmlShutdown()
-
-
-def record(
-    session: Session, now: datetime, read: Callable[[], list[Reading]] = nvml_readings
-) -> int:
-    """Store one sample per registered real device that `read` reports (matched by UUID), and
+def record(session: Session, now: datetime, readings: list[DeviceReading]) -> int:
+    """Store one sample per registered real device among `readings` (matched by UUID), and
     drop samples older than the retention. Returns the number stored."""
-    readings = read()
     if not readings:
         return 0
     by_uuid = {

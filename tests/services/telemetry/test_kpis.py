@@ -11,6 +11,7 @@ import pytest
 from billing_support import T0, fresh_store, running_replica
 
 from aicc.core.tenancy import Principal, Role
+from aicc.core.topology import DeviceReading
 from aicc.services.common import Forbidden
 from aicc.services.telemetry import kpis, samples
 from aicc.store.db import Database
@@ -26,10 +27,10 @@ def db(tmp_path: Path, db_url: str | None) -> Iterator[Database]:
 
 def sample(db: Database, minutes: range, busy: dict[str, float]) -> None:
     for minute in minutes:
-        readings = [samples.Reading(u, util, 1000) for u, util in busy.items()]
-        readings.append(samples.Reading("GPU-not-registered", 0.9, 1))
+        readings = [DeviceReading(u, util, 1000) for u, util in busy.items()]
+        readings.append(DeviceReading("GPU-not-registered", 0.9, 1))
         with db.session() as session:
-            samples.record(session, T0 + timedelta(minutes=minute), lambda r=readings: r)
+            samples.record(session, T0 + timedelta(minutes=minute), readings)
 
 
 def test_busy_is_measured_or_absent_and_idle_allocations_are_flagged(db: Database) -> None:
@@ -41,17 +42,17 @@ def test_busy_is_measured_or_absent_and_idle_allocations_are_flagged(db: Databas
             session, ADMIN, by="model", first=T0.date(), days=1, zone="UTC", now=now
         )
         (row,) = rows
-        assert row["model"] == "A100-80GB" and row["simulated"] is False
-        assert row["busy_rate"] == pytest.approx(0.31) and row["busy_samples"] == 16
+        assert (row.by, row.group) == ("model", "A100-80GB") and row.simulated is False
+        assert row.busy_rate == pytest.approx(0.31) and row.busy_samples == 16
         day_so_far = (now - T0.replace(hour=0, minute=0)).total_seconds() / 3600
-        assert row["capacity_device_hours"] == pytest.approx(2 * day_so_far)
-        assert row["allocated_device_hours"] == pytest.approx(40 / 60)
+        assert row.capacity_device_hours == pytest.approx(2 * day_so_far)
+        assert row.allocated_device_hours == pytest.approx(40 / 60)
         flagged = kpis.idle(session, ADMIN, now=now)
-        assert [(f["devices"], f["model"]) for f in flagged] == [([0], "A100-80GB")]
+        assert [(f.devices, f.model) for f in flagged] == [([0], "A100-80GB")]
         by_org = kpis.utilization(
             session, ADMIN, by="org", first=T0.date(), days=1, zone="UTC", now=now
         )
-        assert [r["busy_rate"] for r in by_org] == [pytest.approx(0.02)]  # its own GPU only
+        assert [r.busy_rate for r in by_org] == [pytest.approx(0.02)]  # its own GPU only
         member = Principal("usr_y", "m", "org_x", Role.MEMBER)
         with pytest.raises(Forbidden):
             kpis.utilization(
@@ -66,6 +67,6 @@ def test_without_measurements_there_is_no_busy_rate_and_no_idle_flag(db: Databas
         rows = kpis.utilization(
             session, ADMIN, by="pool", first=T0.date(), days=1, zone="UTC", now=now
         )
-        assert [(r["simulated"], r["busy_rate"]) for r in rows] == [(True, None)]
-        assert rows[0]["allocated_device_hours"] == pytest.approx(0.5)
+        assert [(r.simulated, r.busy_rate) for r in rows] == [(True, None)]
+        assert rows[0].allocated_device_hours == pytest.approx(0.5)
         assert kpis.idle(session, ADMIN, now=now) == []

@@ -1,0 +1,38 @@
+"""What the faces (API, portal) need of the control loops, which stand beside them, not below.
+
+The server hands its controller to the API as a `Control`; a route wakes the loop after a
+commit, and passes the scheduling profile and the billing context on to services (explain,
+estimates) without importing the loops, the scheduler or the engines.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from aicc.executors.base import Executor
+from aicc.scheduler.framework import Profile
+from aicc.services.billing.budgets import Context
+
+# The engines by pool name; the faces hand them to services (logs, outputs), never call them.
+Engines = dict[str, Executor]
+
+
+class Control(Protocol):
+    @property
+    def leading(self) -> bool:
+        """This server holds the lease: its loops schedule and reconcile."""
+        ...
+
+    @property
+    def profile(self) -> Profile:
+        """The scheduling profile the loops run (`policy`)."""
+        ...
+
+    @property
+    def billing(self) -> Context | None:
+        """Budget admission's context (zone, default price plan); None without the books."""
+        ...
+
+    def wake(self) -> None:
+        """Run the loops now rather than at the next tick (after a submit, cancel, cordon)."""
+        ...
