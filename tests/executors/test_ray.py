@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from aicc.core.topology import NodeState
-from aicc.executors import sandbox
+from aicc.executors import rundir, sandbox
 from aicc.executors.base import ReplicaLaunch
 from aicc.executors.ray import RayExecutor
 from aicc.services.common import new_id
@@ -183,7 +183,8 @@ def test_launch_is_idempotent(
     handle = executor.launch(launch)
     assert executor.launch(launch) == handle
     # A crash between Ray accepting the job and AICC recording it: Ray's record is found.
-    (RayExecutor.parse_handle(handle)[1] / "submitted").unlink()
+    for record in (rundir.LAUNCHED_FILE, "submitted"):
+        (RayExecutor.parse_handle(handle)[1] / record).unlink()
     assert executor.launch(launch) == handle
     submission = RayExecutor.parse_handle(handle)[0]
     jobs = JobSubmissionClient(cluster.address).list_jobs()
