@@ -214,6 +214,16 @@ def test_cancel_kills_a_job_that_ignores_sigterm(executor: RayExecutor, node: st
     assert state.reason == "cancelled" and time.monotonic() - asked >= 1.0, state
 
 
+def test_a_mig_slice_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    """Ray hands out whole GPUs: a slice would have run on a whole one (issue 17: the base
+    refuses what the engine's capabilities do not claim)."""
+    away = RayExecutor(address=f"http://127.0.0.1:{free_port()}", base_dir=tmp_path / "runs")
+    mig = replica("true", "n1", gpus=1, mig_profile="1g.10gb")
+    with pytest.raises(ValueError, match=r"cannot run a MIG slice \(1g.10gb\).*whole GPUs"):
+        away.launch(mig)
+    assert not (tmp_path / "runs").exists()
+
+
 def test_a_launch_while_ray_is_away_is_submitted_by_a_later_poll(
     cluster: dev_ray.RayCluster, executor: RayExecutor, node: str, tmp_path: Path
 ) -> None:
