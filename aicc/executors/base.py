@@ -106,6 +106,8 @@ class Executor(ABC):
     unanswered: ClassVar[tuple[type[Exception], ...]] = ()
 
     def __init__(self) -> None:
+        self.note = ""  # what the last discovery found, for the server's log ("Slurm cluster ...")
+        self.node_reasons: dict[str, str] = {}  # node -> why the engine has it down or drained
         self._last_seen: dict[str, ReplicaState] = {}  # handle -> state, while it is active
 
     @abstractmethod
@@ -175,7 +177,7 @@ class Executor(ABC):
 
     def node_reason(self, name: str) -> str:
         """Why the engine reports a node down or drained ("" when it says nothing)."""
-        return ""
+        return self.node_reasons.get(name, "")
 
     def device_indices(self, handle: str) -> list[int] | None:
         """The devices the engine gave a running replica, when the engine picks them itself

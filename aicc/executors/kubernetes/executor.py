@@ -148,8 +148,6 @@ class KubernetesExecutor(Executor):
             log_streaming=True,
             mig_slices=True,  # the NVIDIA device plugin's "mixed" strategy
         )
-        self.note = ""
-        self.node_reasons: dict[str, str] = {}
         self._api: Api | None = None
         self._hostnames: dict[str, str] = {}
         self._resources: dict[str, str] = {}
@@ -184,9 +182,6 @@ class KubernetesExecutor(Executor):
             f"{devices} {kind}device(s)"
         )
         return found.nodes
-
-    def node_reason(self, name: str) -> str:
-        return self.node_reasons.get(name, "")
 
     # ------------------------------------------------------------------ launch
 

@@ -55,7 +55,6 @@ class LocalExecutor(RunDirExecutor):
         self.simulated = simulated or []
         self.log_limit_bytes = log_limit_bytes
         self.grace_s = grace_s
-        self.note = ""
 
     def discover(self) -> list[Node]:
         node, self.note = local_node(name=self.node_name, simulated=self.simulated)

@@ -86,8 +86,6 @@ class RayExecutor(RunDirExecutor):
         self.simulated = simulated
         self.default_model = default_model
         self.grace_s = grace_s
-        self.note = ""
-        self.node_reasons: dict[str, str] = {}
         self._addresses: dict[str, str] = {}  # AICC node name -> Ray node IP
 
     # ------------------------------------------------------------------ discovery
@@ -110,9 +108,6 @@ class RayExecutor(RunDirExecutor):
             f"Ray cluster at {self.jobs.address}: {len(found.nodes)} node(s), {gpus} {kind}GPU(s)"
         )
         return found.nodes
-
-    def node_reason(self, name: str) -> str:
-        return self.node_reasons.get(name, "")
 
     # ------------------------------------------------------------------ handles and files
 

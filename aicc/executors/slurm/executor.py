@@ -81,8 +81,6 @@ class SlurmExecutor(RunDirExecutor):
         self.grace_s = grace_s
         self.unavailable_grace_s = unavailable_grace_s
         self.queue_max_age_s = queue_max_age_s
-        self.note = ""
-        self.node_reasons: dict[str, str] = {}  # node -> Slurm's reason, for DOWN/DRAIN nodes
         self._gres_types: dict[tuple[str, int], str | None] = {}  # (node, index) -> gres type
         self._queue_cache: tuple[float, dict[int, dict[str, Any]]] | None = None
         self._config: dict[str, str] | None = None
@@ -323,9 +321,6 @@ class SlurmExecutor(RunDirExecutor):
             found = [i for share in parse.job_nodes(text) for i in share.gpus]
         path.write_text(json.dumps(found))
         return found
-
-    def node_reason(self, name: str) -> str:
-        return self.node_reasons.get(name, "")
 
     def device_indices(self, handle: str) -> list[int] | None:
         """The GPU indices Slurm gave the replica on its node (its GRES IDX, which is what the
