@@ -4,9 +4,9 @@ Ray), so each engine only starts, observes and stops its replicas.
 `BASE/JOB/ATTEMPT/REPLICA` holds the replica's working copy (`work/`, unpacked from the blob
 store, with the checkpoint link), its 0600 environment file when the engine sources one, the
 engine's script, the logs (`stdout.log`, `stderr.log`), the handle once launched (`launched`) and
-a cancel request (cancel.py). `BASE/JOB` keeps the job's
-`outputs/` and `checkpoint/` across attempts. The directory is on a file system the engine's
-nodes share, so a restarted server rebuilds everything from a handle.
+a cancel request (cancel.py). `BASE/JOB` keeps the job's `outputs/` and `checkpoint/` across
+attempts. The directory is on a file system the engine's nodes share, so a restarted server
+rebuilds everything from a handle.
 
 Launching is idempotent here, once for every engine: a recorded handle is returned as it is;
 an engine whose start can be cut short before the handle is recorded finds its own (`_launched`).
