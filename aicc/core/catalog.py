@@ -28,7 +28,6 @@ __all__ = [
     "Vendor",
     "check_mig_profile",
     "from_nvml_name",
-    "k8s_resource",
     "lookup",
     "mig_milli",
     "mig_models",
@@ -51,25 +50,18 @@ class Vendor(StrEnum):
 AcceleratorKind = Literal["gpu", "npu", "mlu", "dcu", "xpu"]
 
 
-@dataclass(frozen=True, slots=True)
-class _VendorRuntime:
-    """How a container is told which devices it owns, and how Kubernetes counts them."""
-
-    visible_devices_env: str
-    k8s_resource: str
-
-
-# Each runtime reads its own variable, so an executor must set the right one or a job sees
-# every device on the node.
-_VENDOR_RUNTIME: Mapping[Vendor, _VendorRuntime] = MappingProxyType(
+# How a process is told which devices it owns: each vendor's runtime reads its own variable, so
+# an executor must set the right one or a job sees every device on the node. (What an engine
+# calls the devices, such as Kubernetes' extended resources, is the executor's business.)
+_VISIBLE_DEVICES_ENV: Mapping[Vendor, str] = MappingProxyType(
     {
-        Vendor.NVIDIA: _VendorRuntime("CUDA_VISIBLE_DEVICES", "nvidia.com/gpu"),
-        Vendor.HUAWEI: _VendorRuntime("ASCEND_RT_VISIBLE_DEVICES", "huawei.com/Ascend910"),
-        Vendor.CAMBRICON: _VendorRuntime("MLU_VISIBLE_DEVICES", "cambricon.com/mlu"),
-        Vendor.HYGON: _VendorRuntime("HIP_VISIBLE_DEVICES", "hygon.com/dcu"),
-        Vendor.KUNLUNXIN: _VendorRuntime("XPU_VISIBLE_DEVICES", "kunlunxin.com/xpu"),
-        Vendor.AMD: _VendorRuntime("HIP_VISIBLE_DEVICES", "amd.com/gpu"),
-        Vendor.MOORE_THREADS: _VendorRuntime("MUSA_VISIBLE_DEVICES", "mthreads.com/gpu"),
+        Vendor.NVIDIA: "CUDA_VISIBLE_DEVICES",
+        Vendor.HUAWEI: "ASCEND_RT_VISIBLE_DEVICES",
+        Vendor.CAMBRICON: "MLU_VISIBLE_DEVICES",
+        Vendor.HYGON: "HIP_VISIBLE_DEVICES",
+        Vendor.KUNLUNXIN: "XPU_VISIBLE_DEVICES",
+        Vendor.AMD: "HIP_VISIBLE_DEVICES",
+        Vendor.MOORE_THREADS: "MUSA_VISIBLE_DEVICES",
     }
 )
 
@@ -131,7 +123,6 @@ class AcceleratorModel:
     sources: tuple[Source, ...]
     mig_profiles: tuple[str, ...] = ()
     nvml_names: tuple[str, ...] = ()
-    k8s_resource_override: str | None = None
 
     def __post_init__(self) -> None:
         if not self.name or self.name != self.name.strip():
@@ -182,23 +173,7 @@ class AcceleratorModel:
 
 def visible_devices_env(vendor: Vendor | str) -> str:
     """Environment variable that restricts a process to the devices it was allocated."""
-    return _VENDOR_RUNTIME[_as_vendor(vendor)].visible_devices_env
-
-
-def k8s_resource(model: AcceleratorModel | str, mig_profile: str | None = None) -> str:
-    """Kubernetes extended resource a pod requests for one device (or one MIG slice).
-
-    Keyed by model rather than vendor because some device plugins name resources per chip
-    family (Ascend 910 vs 310P).  MIG slices follow the NVIDIA device plugin's "mixed"
-    strategy naming, ``nvidia.com/mig-<profile>``.
-    """
-    resolved = lookup(model) if isinstance(model, str) else model
-    if mig_profile is not None:
-        check_mig_profile(resolved, mig_profile)
-        return f"nvidia.com/mig-{mig_profile}"
-    if resolved.k8s_resource_override is not None:
-        return resolved.k8s_resource_override
-    return _VENDOR_RUNTIME[resolved.vendor].k8s_resource
+    return _VISIBLE_DEVICES_ENV[_as_vendor(vendor)]
 
 
 def check_mig_profile(model: AcceleratorModel, profile: str) -> None:
@@ -917,7 +892,7 @@ def from_nvml_name(name: str) -> AcceleratorModel | None:
 
 
 def _check_tables() -> None:
-    missing = set(Vendor) - set(_VENDOR_RUNTIME)
+    missing = set(Vendor) - set(_VISIBLE_DEVICES_ENV)
     if missing:
         raise ValueError(f"vendors without runtime data: {sorted(missing)}")
     for key, _, _ in _NVML_RULES:

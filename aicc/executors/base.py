@@ -1,29 +1,55 @@
 """The one protocol every engine adapter implements: discover, launch, poll, cancel, logs.
 
-Callers ask `capabilities`, never the concrete class. Only executors know how an engine works;
-the reconciler drives them from the store, so an executor keeps no state it cannot rebuild from a
-replica's `handle` after a restart.
+Callers ask `capabilities`, never the concrete class or its name. Only executors know how an
+engine works; the reconciler drives them from the store, so an executor keeps no state it cannot
+rebuild from a replica's `handle` after a restart.
+
+The public methods do what every engine shares (refusing what the engine cannot run, answering
+with the last state seen while the engine is away, empty tails) and call a small `_launch`,
+`_poll`, `_cancel`, `_logs`, `_log_size` that each engine overrides, as SkyPilot's backends do.
+Engines whose replicas run from a run directory build on `rundir.RunDirExecutor`.
 """
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import ClassVar, Literal, NamedTuple, Protocol
 
 from aicc.core.topology import Node
+
+log = logging.getLogger(__name__)
 
 Stream = Literal["stdout", "stderr"]
 
 
 @dataclass(frozen=True)
 class Capabilities:
+    """What an engine can do, so callers never branch on its name."""
+
     multi_node: bool = False  # replicas of one gang on several nodes
     fractional: bool = False  # shares of one device
     node_pinning: bool = False  # honours the node AICC chose
     log_streaming: bool = False  # logs readable while the replica runs
+    same_host: bool = False  # every node it offers is this machine: a gang meets on 127.0.0.1
+    picks_devices: bool = False  # the engine chooses the devices (Slurm's GRES, Ray), AICC reads
+    mig_slices: bool = False  # runs a replica on one MIG slice
+
+
+class Workdirs(Protocol):
+    """Where an executor reads a job's uploaded workdir archive from. The server hands in its
+    blob store; executors never import the store."""
+
+    def materialize(self, sha256: str, dest: Path) -> None:
+        """Unpack the archive into `dest`; ValueError, saying why, when it cannot."""
+
+    def size(self, sha256: str) -> int: ...
+
+    def read(self, sha256: str) -> bytes:
+        """The archive itself (engines that ship it whole, such as Kubernetes' ConfigMap)."""
 
 
 class Capacity(NamedTuple):
@@ -73,31 +99,76 @@ class ReplicaState:
 
 class Executor(ABC):
     name: str
+    title: ClassVar[str]  # the engine as users know it, in messages ("Slurm did not answer")
     capabilities: Capabilities
+    # What the engine raises when it does not answer (a controller or API restarting): not the
+    # replica's failure, so `poll` answers with the last state seen meanwhile.
+    unanswered: ClassVar[tuple[type[Exception], ...]] = ()
+
+    def __init__(self) -> None:
+        self.note = ""  # what the last discovery found, for the server's log ("Slurm cluster ...")
+        self.node_reasons: dict[str, str] = {}  # node -> why the engine has it down or drained
+        self._last_seen: dict[str, ReplicaState] = {}  # handle -> state, while it is active
 
     @abstractmethod
     def discover(self) -> list[Node]:
         """The nodes this executor offers, as they are now (registered by the server at start)."""
 
-    @abstractmethod
     def launch(self, replica: ReplicaLaunch) -> str:
-        """Start a replica; returns a handle. Idempotent for the same job, attempt and index."""
+        """Start a replica; returns a handle. Idempotent for the same job, attempt and index.
+        What the engine cannot run is refused (ValueError, saying what to do instead)."""
+        if replica.mig_profile is not None and not self.capabilities.mig_slices:
+            raise ValueError(
+                f"the {self.title} executor cannot run a MIG slice ({replica.mig_profile}): it "
+                "hands out whole GPUs; run MIG jobs on a local or Kubernetes node"
+            )
+        return self._launch(replica)
 
-    @abstractmethod
-    def poll(self, handle: str) -> ReplicaState: ...
+    def poll(self, handle: str) -> ReplicaState:
+        """The replica's state as the engine tells it. An engine that does not answer is not
+        the replica's failure: the last state seen is returned again, with the error as its
+        message (`starting` when none was seen yet)."""
+        try:
+            state = self._poll(handle)
+        except self.unanswered as err:
+            log.warning("%s replica %s: %s", self.title, handle, err)
+            last = self._last_seen.get(handle, ReplicaState("starting"))
+            return replace(last, message=f"{self.title} did not answer: {err}")
+        if state.phase in ("exited", "lost"):
+            self._last_seen.pop(handle, None)
+        else:
+            self._last_seen[handle] = state
+        return state
 
-    @abstractmethod
     def cancel(self, handle: str) -> None:
         """Ask the replica to stop (SIGTERM, then SIGKILL after a grace period). Idempotent."""
+        self._cancel(handle)
 
-    @abstractmethod
-    def logs(
-        self, handle: str, stream: Stream = "stdout", tail_bytes: int | None = None
-    ) -> str: ...
+    def logs(self, handle: str, stream: Stream = "stdout", tail_bytes: int | None = None) -> str:
+        """The stream's text, or its last `tail_bytes` bytes (none for a tail of 0)."""
+        if tail_bytes is not None and tail_bytes <= 0:
+            return ""
+        return self._logs(handle, stream, tail_bytes)
 
-    @abstractmethod
     def log_size(self, handle: str, stream: Stream = "stdout") -> int:
         """Bytes ever written to the stream, so followers can ask only for what is new."""
+        return self._log_size(handle, stream)
+
+    @abstractmethod
+    def _launch(self, replica: ReplicaLaunch) -> str: ...
+
+    @abstractmethod
+    def _poll(self, handle: str) -> ReplicaState:
+        """The state now; raises one of `unanswered` when the engine does not answer."""
+
+    @abstractmethod
+    def _cancel(self, handle: str) -> None: ...
+
+    @abstractmethod
+    def _logs(self, handle: str, stream: Stream, tail_bytes: int | None) -> str: ...
+
+    @abstractmethod
+    def _log_size(self, handle: str, stream: Stream) -> int: ...
 
     def used_capacity(self) -> dict[str, Capacity]:
         """Per node, what the engine's jobs that AICC did not submit hold (users' own Slurm
@@ -106,7 +177,7 @@ class Executor(ABC):
 
     def node_reason(self, name: str) -> str:
         """Why the engine reports a node down or drained ("" when it says nothing)."""
-        return ""
+        return self.node_reasons.get(name, "")
 
     def device_indices(self, handle: str) -> list[int] | None:
         """The devices the engine gave a running replica, when the engine picks them itself

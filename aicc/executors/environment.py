@@ -1,9 +1,9 @@
 """A replica's environment: the clean base the server hands on, and the 0600 file it travels in.
 
-Shared by the executors whose replicas run from a run directory (local, Slurm, Ray). Slurm and Ray
-source the file from the replica's script, so secrets never stand on a command line or in the
-engine's own records; the engine sets the device variables for the devices it gave, and the
-replica's own never override them.
+Shared by the executors whose replicas run from a run directory (local, Slurm, Ray: rundir.py).
+Slurm and Ray source the file from the replica's script, so secrets never stand on a command line
+or in the engine's own records; the engine sets the device variables for the devices it gave,
+and the replica's own never override them.
 """
 
 from __future__ import annotations
@@ -66,12 +66,17 @@ def device_env(
     return env
 
 
-def engine_env(replica: ReplicaLaunch) -> dict[str, str]:
+def engine_env(
+    replica: ReplicaLaunch,
+    passed_through: tuple[str, ...] = PASSED_THROUGH,
+    *,
+    engine_devices: bool = True,
+) -> dict[str, str]:
     """The base and the replica's variables, less the device variables when the engine gives
-    devices (AICC records which, never overrides them)."""
-    env = base_env()
+    devices (`engine_devices`: AICC records which, never overrides them)."""
+    env = base_env(passed_through)
     for key, value in replica.env.items():
-        if replica.device_indices and key in DEVICE_VARIABLES:
+        if engine_devices and replica.device_indices and key in DEVICE_VARIABLES:
             continue
         env[key] = value
     return env

@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from aicc.store.blobs import BlobError, BlobStore
+from aicc.executors.base import Workdirs
 
 WORK = "work"
 OUTPUTS = "outputs"
@@ -34,7 +34,7 @@ def prepare(
     *,
     run_dir: Path,
     job_dir: Path,
-    blobs: BlobStore | None,
+    blobs: Workdirs | None,
     workdir_sha256: str | None,
     checkpoint_subdir: str | None,
 ) -> Prepared:
@@ -52,7 +52,7 @@ def prepare(
     return Prepared(workdir, outputs, checkpoints)
 
 
-def materialize(blobs: BlobStore | None, sha256: str | None, workdir: Path) -> None:
+def materialize(blobs: Workdirs | None, sha256: str | None, workdir: Path) -> None:
     """Unpack into a temporary sibling, then rename: a crash never leaves half a workdir. No
     digest gives an empty directory. An archive beyond the store's limits of unpacked bytes
     and files (`limits.max_unpacked_mib`, `limits.max_workdir_files`) is refused before a
@@ -64,7 +64,7 @@ def materialize(blobs: BlobStore | None, sha256: str | None, workdir: Path) -> N
             raise WorkdirError("this executor has no blob store to unpack workdirs from")
         try:
             blobs.materialize(sha256, partial)
-        except BlobError as err:
+        except ValueError as err:  # the store's BlobError: a bad or oversized archive
             raise WorkdirError(f"workdir {sha256[:12]}: {err}") from None
     else:
         partial.mkdir()

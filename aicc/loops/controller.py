@@ -65,6 +65,8 @@ class Controller:
     ) -> None:
         self.db = db
         self.executors = executors
+        # Whose nodes are all this machine: a gang there meets on 127.0.0.1 (scheduling.cycle).
+        self.same_host = frozenset(n for n, e in executors.items() if e.capabilities.same_host)
         self.sealer = sealer
         self.profile = profile
         self.lease = Lease(db, name="controller", holder=holder, holder_dead=dead_local_process)
@@ -125,7 +127,9 @@ class Controller:
             return
         try:
             billing = self.books.context if self.books is not None else None
-            scheduling.cycle(self.db, self.lease, utcnow(), self.profile, billing)
+            scheduling.cycle(
+                self.db, self.lease, utcnow(), self.profile, billing, same_host=self.same_host
+            )
             observed = utcnow()  # every active replica is polled after this instant
             reconcile.cycle(self.db, self.lease, self.executors, self.sealer, utcnow(), self.health)
             if self.books is not None:

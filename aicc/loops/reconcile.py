@@ -170,7 +170,11 @@ def act(
             if item.cancel:
                 executor.cancel(handle)
             state = executor.poll(handle)
-            if state.phase == "running" and state.device_indices is None:
+            if (
+                state.phase == "running"
+                and state.device_indices is None
+                and executor.capabilities.picks_devices
+            ):
                 picked = executor.device_indices(handle)
                 state = replace(state, device_indices=tuple(picked)) if picked else state
             seen[item.replica_id] = (handle, state)

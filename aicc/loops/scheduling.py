@@ -38,12 +38,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def rendezvous(bind: Bind, nodes: dict[str, NodeRow]) -> list[dict[str, object]]:
-    """torchrun's variables for each replica of a gang."""
+def rendezvous(
+    bind: Bind, nodes: dict[str, NodeRow], same_host: frozenset[str] = frozenset()
+) -> list[dict[str, object]]:
+    """torchrun's variables for each replica of a gang. A gang whose first node belongs to an
+    executor in `same_host` (its nodes are all this machine) meets on 127.0.0.1."""
     first = nodes[bind.placements[0].node]
     addr = (
         "127.0.0.1"
-        if first.executor == "local"
+        if first.executor in same_host
         else (first.labels.get("address") or first.address or first.name)
     )
     port = free_port()
@@ -111,7 +114,9 @@ def quarantine(session: Session, job_id: str, reason: Reason, message: str, now:
     change_state(session, job, JobState.FAILED, reason=reason, message=message, at=now)
 
 
-def record_bind(session: Session, bind: Bind, now: datetime) -> int:
+def record_bind(
+    session: Session, bind: Bind, now: datetime, same_host: frozenset[str] = frozenset()
+) -> int:
     job = session.get(JobRow, bind.job_id)
     if job is None or job.state not in (JobState.PENDING.value, JobState.ADMITTED.value):
         return 0  # cancelled meanwhile
@@ -123,7 +128,7 @@ def record_bind(session: Session, bind: Bind, now: datetime) -> int:
     spec = job.spec["resources"]
     names = {p.node for p in bind.placements}
     nodes = {n.name: n for n in session.scalars(select(NodeRow).where(NodeRow.name.in_(names)))}
-    for placement, env in zip(bind.placements, rendezvous(bind, nodes), strict=True):
+    for placement, env in zip(bind.placements, rendezvous(bind, nodes, same_host), strict=True):
         session.add(_replica(job, placement, nodes[placement.node], spec, env, now))
     where = ", ".join(sorted(names))
     change_state(
@@ -170,9 +175,11 @@ def cycle(
     now: datetime,
     profile: Profile,
     billing: budgets.Context | None = None,
+    same_host: frozenset[str] = frozenset(),
 ) -> int:
     """One scheduling pass in one fenced transaction: binds, preemptions and waiting reasons.
-    With `billing`, budgets are checked at admission. Returns the number of jobs bound.
+    With `billing`, budgets are checked at admission. `same_host`: the executors whose nodes are
+    all this machine (`Capabilities.same_host`). Returns the number of jobs bound.
 
     No job can stop the pass: a waiting job whose stored spec is not valid, or whose presence
     makes the scheduler raise (found by `isolate`), fails as `invalid_spec` or `quarantined`,
@@ -211,7 +218,7 @@ def cycle(
         bound = 0
         for decision in decisions:
             if isinstance(decision, Bind):
-                bound += record_bind(session, decision, now)
+                bound += record_bind(session, decision, now, same_host)
             elif isinstance(decision, Preempt):
                 record_preempt(session, decision, now)
             elif isinstance(decision, Wait):

@@ -227,6 +227,10 @@ class BlobStore:
         """Stored size in bytes; FileNotFoundError if absent."""
         return self._path(sha256).stat().st_size
 
+    def read(self, sha256: str) -> bytes:
+        """The stored archive's bytes; FileNotFoundError if absent."""
+        return self._path(sha256).read_bytes()
+
     def materialize(self, sha256: str, dest: Path) -> None:
         """Extract the blob into ``dest``, which must not exist or be an empty directory.
 

@@ -13,7 +13,6 @@ from aicc.core.catalog import (
     Source,
     Vendor,
     from_nvml_name,
-    k8s_resource,
     lookup,
     visible_devices_env,
 )
@@ -195,42 +194,16 @@ def test_every_vendor_has_runtime_data_and_a_model() -> None:
         assert visible_devices_env(vendor).endswith("_VISIBLE_DEVICES")
         models = [m for m in CATALOG.values() if m.vendor is vendor]
         assert models, f"vendor {vendor} has no catalogued model"
-        for model in models:
-            domain, _, name = k8s_resource(model).partition("/")
-            assert domain and name
 
 
-@pytest.mark.parametrize(
-    ("name", "resource"),
-    [
-        ("H100-SXM", "nvidia.com/gpu"),
-        ("Ascend-910B", "huawei.com/Ascend910"),
-        ("MLU370-X8", "cambricon.com/mlu"),
-        ("DCU-Z100", "hygon.com/dcu"),
-        ("Kunlun-R200", "kunlunxin.com/xpu"),
-        ("MI300X", "amd.com/gpu"),
-        ("MTT-S4000", "mthreads.com/gpu"),
-    ],
-)
-def test_k8s_resource(name: str, resource: str) -> None:
-    assert k8s_resource(CATALOG[name]) == resource
-    assert k8s_resource(name) == resource
+def test_the_catalog_names_no_engine_resources() -> None:
+    """What Kubernetes calls a device is the Kubernetes executor's (executors/kubernetes/
+    resources.py); the catalog keeps the devices' own truth."""
+    fields = {f.name for f in dataclasses.fields(AcceleratorModel)}
+    assert not any("k8s" in name or "kubernetes" in name for name in fields), fields
+    import aicc.core.catalog as catalog
 
-
-def test_k8s_resource_for_mig_slice() -> None:
-    assert k8s_resource("A100-80GB", mig_profile="1g.10gb") == "nvidia.com/mig-1g.10gb"
-    with pytest.raises(ValueError, match="no MIG profile"):
-        k8s_resource("A100-80GB", mig_profile="1g.5gb")
-    with pytest.raises(ValueError, match="offers: none"):
-        k8s_resource("T4", mig_profile="1g.10gb")
-
-
-def test_k8s_resource_override() -> None:
-    base = CATALOG["Ascend-910B"]
-    variant = dataclasses.replace(
-        base, name="Ascend-310P", k8s_resource_override="huawei.com/Ascend310P"
-    )
-    assert k8s_resource(variant) == "huawei.com/Ascend310P"
+    assert not hasattr(catalog, "k8s_resource")
 
 
 @pytest.mark.parametrize(

@@ -18,11 +18,10 @@ from typing import Any
 import pytest
 import yaml
 
-from aicc.core import catalog
 from aicc.executors.base import ReplicaLaunch
 from aicc.executors.kubernetes import manifests, naming, resources
 from aicc.executors.kubernetes.manifests import Manifests, PodOptions
-from aicc.executors.kubernetes.resources import Accelerator, ManifestError
+from aicc.executors.kubernetes.resources import Accelerator, ManifestError, device_resource
 
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
 
@@ -320,7 +319,7 @@ def test_one_mig_slice(hami: bool) -> None:
         [replica(devices=(0,))],
         options=PodOptions(namespace="aicc", hami=hami),
         image="busybox:1.36",
-        accelerator=Accelerator(catalog.k8s_resource("A100-80GB", "1g.10gb"), 1),
+        accelerator=Accelerator(device_resource("A100-80GB", "1g.10gb"), 1),
         hostnames=["gpu-01"],
     )
     validate(built)

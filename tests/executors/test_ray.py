@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from aicc.core.topology import NodeState
-from aicc.executors import sandbox
+from aicc.executors import rundir, sandbox
 from aicc.executors.base import ReplicaLaunch
 from aicc.executors.ray import RayExecutor
 from aicc.services.common import new_id
@@ -183,7 +183,8 @@ def test_launch_is_idempotent(
     handle = executor.launch(launch)
     assert executor.launch(launch) == handle
     # A crash between Ray accepting the job and AICC recording it: Ray's record is found.
-    (RayExecutor.parse_handle(handle)[1] / "submitted").unlink()
+    for record in (rundir.LAUNCHED_FILE, "submitted"):
+        (RayExecutor.parse_handle(handle)[1] / record).unlink()
     assert executor.launch(launch) == handle
     submission = RayExecutor.parse_handle(handle)[0]
     jobs = JobSubmissionClient(cluster.address).list_jobs()
@@ -211,6 +212,16 @@ def test_cancel_kills_a_job_that_ignores_sigterm(executor: RayExecutor, node: st
     executor.cancel(handle)
     state = until_phase(executor, handle, "exited", timeout=15)
     assert state.reason == "cancelled" and time.monotonic() - asked >= 1.0, state
+
+
+def test_a_mig_slice_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    """Ray hands out whole GPUs: a slice would have run on a whole one (issue 17: the base
+    refuses what the engine's capabilities do not claim)."""
+    away = RayExecutor(address=f"http://127.0.0.1:{free_port()}", base_dir=tmp_path / "runs")
+    mig = replica("true", "n1", gpus=1, mig_profile="1g.10gb")
+    with pytest.raises(ValueError, match=r"cannot run a MIG slice \(1g.10gb\).*whole GPUs"):
+        away.launch(mig)
+    assert not (tmp_path / "runs").exists()
 
 
 def test_a_launch_while_ray_is_away_is_submitted_by_a_later_poll(

@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import select
 
 from aicc.core.topology import NodeState
-from aicc.executors import sandbox
+from aicc.executors import rundir, sandbox
 from aicc.executors.base import ReplicaLaunch, ReplicaState
 from aicc.executors.slurm import SlurmCommands, SlurmExecutor
 from aicc.services.common import new_id
@@ -345,7 +345,7 @@ def test_launch_is_idempotent(executor: SlurmExecutor, cluster: SlurmCommands) -
     handle = executor.launch(launch)
     assert executor.launch(launch) == handle
     # A crash between sbatch and recording the job id: the queued job is found by its name.
-    (SlurmExecutor.parse_handle(handle)[1] / "slurm_job_id").unlink()
+    (SlurmExecutor.parse_handle(handle)[1] / rundir.LAUNCHED_FILE).unlink()
     assert executor.launch(launch) == handle
     names = cluster.run("squeue", "-h", "-t", "all", "-o", "%j").split()
     assert names.count(SlurmExecutor.job_name(launch)) == 1

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from aicc.config import ConfigError, KubernetesSettings
 from aicc.core import catalog
+from aicc.executors.base import Workdirs
 from aicc.executors.kubernetes.client import KubernetesError
 from aicc.executors.kubernetes.executor import KubernetesExecutor
 from aicc.executors.kubernetes.manifests import PodOptions
 from aicc.executors.kubernetes.nodes import NodeOptions
 from aicc.executors.kubernetes.resources import ManifestError
-from aicc.store.blobs import BlobStore
 
 __all__ = ["KubernetesError", "KubernetesExecutor", "ManifestError", "build"]
 
 
-def build(settings: KubernetesSettings, *, blobs: BlobStore, grace_s: float) -> KubernetesExecutor:
+def build(settings: KubernetesSettings, *, blobs: Workdirs, grace_s: float) -> KubernetesExecutor:
     """The executor `settings` describe (`Settings.kubernetes`); `grace_s` is
     `limits.grace_s`. Checks the settings (ConfigError) but does not connect: discovery does."""
     for resource, model in settings.default_models.items():

@@ -19,20 +19,26 @@ import logging
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aicc.core import catalog
 from aicc.core.topology import Device, Node
-from aicc.executors.base import Capabilities, Executor, ReplicaLaunch, ReplicaState, Stream
+from aicc.executors.base import (
+    Capabilities,
+    Executor,
+    ReplicaLaunch,
+    ReplicaState,
+    Stream,
+    Workdirs,
+)
 from aicc.executors.kubernetes import manifests, naming, resources, status
 from aicc.executors.kubernetes.client import Api, KubernetesError
 from aicc.executors.kubernetes.manifests import PodOptions
 from aicc.executors.kubernetes.nodes import NodeOptions, inventory
 from aicc.executors.kubernetes.resources import Accelerator, ManifestError
-from aicc.store.blobs import BlobStore
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +66,7 @@ def resource_from_env(env: Mapping[str, str]) -> str | None:
     for vendor in catalog.Vendor:
         if env.get(catalog.visible_devices_env(vendor)):
             model = next((m for m in catalog.CATALOG.values() if m.vendor is vendor), None)
-            return catalog.k8s_resource(model) if model else None
+            return resources.device_resource(model) if model else None
     return None
 
 
@@ -82,7 +88,7 @@ def accelerator_for(
     first = devices.get(replica.device_indices[0])
     if replica.mig_profile is not None:  # the NVIDIA device plugin's "mixed" strategy picks it
         model = first.model if first else catalog.mig_models(replica.mig_profile)[0]
-        return Accelerator(resource=catalog.k8s_resource(model, replica.mig_profile), count=1)
+        return Accelerator(resource=resources.device_resource(model, replica.mig_profile), count=1)
     share = shares.get(replica.device_indices[0]) or {}
     uuids = tuple(
         d.uuid for i in replica.device_indices if (d := devices.get(i)) is not None and d.uuid
@@ -99,13 +105,15 @@ def accelerator_for(
 
 class KubernetesExecutor(Executor):
     name = "kubernetes"
+    title = "Kubernetes"
+    unanswered = (KubernetesError,)
 
     def __init__(
         self,
         *,
         options: PodOptions,
         node_options: NodeOptions | None = None,
-        blobs: BlobStore | None = None,
+        blobs: Workdirs | None = None,
         image: str | None = None,
         kubeconfig: Path | None = None,
         context: str | None = None,
@@ -120,6 +128,7 @@ class KubernetesExecutor(Executor):
         which nodes AICC may use. `volume_path`: where this server sees the volume claim's
         root, for `aicc job download`. A pod that cannot start (image pull errors, or
         unschedulable on the node AICC chose) for `start_timeout_s` is ended."""
+        super().__init__()
         self.options = options
         self.node_options = node_options or NodeOptions(hami=options.hami)
         self.blobs = blobs
@@ -137,9 +146,8 @@ class KubernetesExecutor(Executor):
             fractional=options.hami,
             node_pinning=options.pin_nodes,
             log_streaming=True,
+            mig_slices=True,  # the NVIDIA device plugin's "mixed" strategy
         )
-        self.note = ""
-        self.node_reasons: dict[str, str] = {}
         self._api: Api | None = None
         self._hostnames: dict[str, str] = {}
         self._resources: dict[str, str] = {}
@@ -147,8 +155,7 @@ class KubernetesExecutor(Executor):
         self._gangs: dict[str, _Gang] = {}
         self._cancelled: dict[str, float] = {}  # object name -> when AICC deleted it
         self._snapshot: tuple[float, dict[str, Any], dict[str, list[Any]]] | None = None
-        self._last_seen: dict[str, ReplicaState] = {}
-        self._logs: dict[str, tuple[float, bytes]] = {}
+        self._log_cache: dict[str, tuple[float, bytes]] = {}
 
     @property
     def api(self) -> Api:
@@ -176,12 +183,9 @@ class KubernetesExecutor(Executor):
         )
         return found.nodes
 
-    def node_reason(self, name: str) -> str:
-        return self.node_reasons.get(name, "")
-
     # ------------------------------------------------------------------ launch
 
-    def launch(self, replica: ReplicaLaunch) -> str:
+    def _launch(self, replica: ReplicaLaunch) -> str:
         """Create the attempt's objects, or find them made already. A gang's replicas are
         collected first; the Job is created when the last of them comes."""
         name = naming.object_name(replica.job_id, replica.attempt)
@@ -258,7 +262,7 @@ class KubernetesExecutor(Executor):
                 f"{manifests.MAX_WORKDIR_BYTES} in a ConfigMap: put the code in the job's image "
                 "(and leave workdir out), or ignore large files in .aiccignore"
             )
-        return self.blobs._path(replica.workdir_sha256).read_bytes()
+        return self.blobs.read(replica.workdir_sha256)
 
     # ------------------------------------------------------------------ observe
 
@@ -279,9 +283,9 @@ class KubernetesExecutor(Executor):
         self._snapshot = (now, jobs, pods)
         return jobs, pods
 
-    def poll(self, handle: str) -> ReplicaState:
-        """The replica's state as Kubernetes tells it. An API that does not answer is not the
-        replica's failure: the last state seen is returned again, with the error as its message."""
+    def _poll(self, handle: str) -> ReplicaState:
+        """The replica's state as Kubernetes tells it (KubernetesError while the API does not
+        answer)."""
         h = naming.Handle.parse(handle)
         gang = self._gangs.get(h.name)
         if gang is not None:
@@ -298,30 +302,20 @@ class KubernetesExecutor(Executor):
                 message=f"only {len(gang.replicas)} of {gang.size} replicas of the gang came to "
                 f"the Kubernetes executor in {waited:.0f} s",
             )
-        try:
-            jobs, pods = self._observe()
-            state = status.replica_state(
-                jobs.get(h.name),
-                pods.get(h.name, []),
-                h.index,
-                now=datetime.now(UTC),
-                start_timeout_s=self.start_timeout_s,
-                pinned=self.options.pin_nodes,
-                cancel_requested=h.name in self._cancelled,
-            )
-        except KubernetesError as err:
-            log.warning("Kubernetes replica %s: %s", handle, err)
-            last = self._last_seen.get(handle, ReplicaState("starting"))
-            return replace(last, message=f"Kubernetes did not answer: {err}")
-        if state.phase in ("exited", "lost"):
-            self._last_seen.pop(handle, None)
-        else:
-            self._last_seen[handle] = state
-        return state
+        jobs, pods = self._observe()
+        return status.replica_state(
+            jobs.get(h.name),
+            pods.get(h.name, []),
+            h.index,
+            now=datetime.now(UTC),
+            start_timeout_s=self.start_timeout_s,
+            pinned=self.options.pin_nodes,
+            cancel_requested=h.name in self._cancelled,
+        )
 
     # ------------------------------------------------------------------ act
 
-    def cancel(self, handle: str) -> None:
+    def _cancel(self, handle: str) -> None:
         """Delete the attempt's Job, pods first: each gets SIGTERM and, after the pod's
         terminationGracePeriodSeconds (the server's grace period), SIGKILL. For a gang this
         stops every replica. Idempotent."""
@@ -355,7 +349,7 @@ class KubernetesExecutor(Executor):
     def _log(self, handle: str) -> bytes:
         """The pod's log, read at most once a second per replica (following a log asks for its
         size, then for what is new)."""
-        cached = self._logs.get(handle)
+        cached = self._log_cache.get(handle)
         now = time.monotonic()
         if cached and now - cached[0] <= self.snapshot_max_age_s:
             return cached[1]
@@ -370,19 +364,19 @@ class KubernetesExecutor(Executor):
         except KubernetesError as err:
             if err.status not in (400, 404):  # 400: the container has not started yet
                 log.warning("Kubernetes replica %s: no log: %s", handle, err)
-        self._logs = {k: v for k, v in self._logs.items() if now - v[0] <= 60.0}
-        self._logs[handle] = (now, data)
+        self._log_cache = {k: v for k, v in self._log_cache.items() if now - v[0] <= 60.0}
+        self._log_cache[handle] = (now, data)
         return data
 
-    def logs(self, handle: str, stream: Stream = "stdout", tail_bytes: int | None = None) -> str:
+    def _logs(self, handle: str, stream: Stream, tail_bytes: int | None) -> str:
         """Kubernetes keeps one log per container, stdout and stderr together: it is shown as
         stdout, and stderr reads empty. Gone with the pod (the Job's TTL, or `purge`)."""
-        if stream != "stdout" or (tail_bytes is not None and tail_bytes <= 0):
+        if stream != "stdout":
             return ""
         data = self._log(handle)
         if tail_bytes is not None:
             data = data[-tail_bytes:]
         return data.decode("utf-8", errors="replace")
 
-    def log_size(self, handle: str, stream: Stream = "stdout") -> int:
+    def _log_size(self, handle: str, stream: Stream) -> int:
         return len(self._log(handle)) if stream == "stdout" else 0

@@ -24,6 +24,7 @@ from typing import Any
 
 from aicc.core import catalog
 from aicc.core.topology import WHOLE_DEVICES, Device, Node, NodeState
+from aicc.executors.kubernetes import resources
 
 Obj = Mapping[str, Any]
 
@@ -65,7 +66,7 @@ def memory_mib(text: Any) -> int:
 
 def known_resources() -> frozenset[str]:
     """The extended resources of every catalog model."""
-    return frozenset(catalog.k8s_resource(model) for model in catalog.CATALOG.values())
+    return frozenset(resources.device_resource(model) for model in catalog.CATALOG.values())
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ def model_for(
                     break
     if found is None and default_models.get(resource):
         found = catalog.lookup(default_models[resource])
-    if found is not None and catalog.k8s_resource(found) != resource:
+    if found is not None and resources.device_resource(found) != resource:
         found = None  # a label about another kind of device on the same node
     labelled = labels.get(NVIDIA_MEMORY, "") if resource.startswith("nvidia.com/") else ""
     memory = int(labelled) if labelled.isdigit() else 0

@@ -1,15 +1,16 @@
 """What a pod asks for and where it may run (pure): device plugin resources, HAMi shares,
 CPU and memory, node affinity, PriorityClass.
 
-Accelerators are the device plugin's extended resources (`catalog.k8s_resource`); a share of a
-device is HAMi's `nvidia.com/gpu: 1` with `nvidia.com/gpumem` (MiB) and `nvidia.com/gpucores`
-(percent).
+Accelerators are the device plugin's extended resources (`device_resource`, per vendor, and per
+chip where a plugin names families apart); a share of a device is HAMi's `nvidia.com/gpu: 1` with
+`nvidia.com/gpumem` (MiB) and `nvidia.com/gpucores` (percent).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from aicc.core import catalog
@@ -19,6 +20,22 @@ from aicc.executors.base import ReplicaLaunch
 Manifest = dict[str, Any]
 
 NVIDIA = "nvidia.com/gpu"
+
+# The extended resource each vendor's device plugin counts its devices in.
+VENDOR_RESOURCES: Mapping[catalog.Vendor, str] = MappingProxyType(
+    {
+        catalog.Vendor.NVIDIA: NVIDIA,
+        catalog.Vendor.HUAWEI: "huawei.com/Ascend910",
+        catalog.Vendor.CAMBRICON: "cambricon.com/mlu",
+        catalog.Vendor.HYGON: "hygon.com/dcu",
+        catalog.Vendor.KUNLUNXIN: "kunlunxin.com/xpu",
+        catalog.Vendor.AMD: "amd.com/gpu",
+        catalog.Vendor.MOORE_THREADS: "mthreads.com/gpu",
+    }
+)
+# Catalog models whose device plugin names them apart from their vendor's resource (by model
+# name: Ascend 310P cards, say, count as `huawei.com/Ascend310P`).
+MODEL_RESOURCES: Mapping[str, str] = MappingProxyType({})
 HAMI_MEMORY = "nvidia.com/gpumem"
 HAMI_MEMORY_PERCENT = "nvidia.com/gpumem-percentage"
 HAMI_CORES = "nvidia.com/gpucores"
@@ -32,6 +49,24 @@ DEVICE_VARIABLES = frozenset(
     | {"NVIDIA_VISIBLE_DEVICES", "ASCEND_VISIBLE_DEVICES", "GPU_DEVICE_ORDINAL"}
     | {"ROCR_VISIBLE_DEVICES"}
 )
+
+
+def device_resource(
+    model: catalog.AcceleratorModel | str,
+    mig_profile: str | None = None,
+    *,
+    by_model: Mapping[str, str] = MODEL_RESOURCES,
+) -> str:
+    """The extended resource a pod requests for one device of `model` (or one MIG slice).
+
+    Keyed by model before vendor because some device plugins name resources per chip family
+    (`by_model`). MIG slices follow the NVIDIA device plugin's "mixed" strategy naming,
+    `nvidia.com/mig-<profile>`. ValueError for a profile the model does not offer."""
+    resolved = catalog.lookup(model) if isinstance(model, str) else model
+    if mig_profile is not None:
+        catalog.check_mig_profile(resolved, mig_profile)
+        return f"nvidia.com/mig-{mig_profile}"
+    return by_model.get(resolved.name) or VENDOR_RESOURCES[resolved.vendor]
 
 
 class ManifestError(ValueError):

@@ -1,41 +1,47 @@
 """The local executor: replicas as processes on this machine, each under a detached supervisor.
 
-A handle is the replica's run directory relative to the home (`runs/JOB/ATTEMPT/INDEX`); the
-supervisor records the replica's fate there, so a restarted server reads what happened while it
-was away (see `runtime.py`).
+A handle is the replica's absolute run directory (`.../runs/JOB/ATTEMPT/INDEX`); the supervisor
+records the replica's fate there, so a restarted server reads what happened while it was away
+(see `runtime.py`). What run directories share with Slurm and Ray is in `rundir.py`.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aicc.core.topology import Node
-from aicc.executors import environment, workdir
-from aicc.executors.base import Capabilities, Executor, ReplicaLaunch, ReplicaState, Stream
+from aicc.executors import environment
+from aicc.executors.base import Capabilities, ReplicaLaunch, ReplicaState, Stream, Workdirs
 from aicc.executors.local import runtime
 from aicc.executors.local.node import SimulatedDevices, local_node
-from aicc.executors.sandbox import Sandbox, for_replica
-from aicc.store.blobs import BlobStore
+from aicc.executors.rundir import Run, RunDirExecutor
+from aicc.executors.sandbox import Sandbox
 
 RUN_DIR = re.compile(r"/runs/job_[0-9A-Z]+/[0-9]+/[0-9]+$")
-PASSED_THROUGH = (*environment.PASSED_THROUGH, "TMPDIR")  # the replica runs on this machine
 
 
-class LocalExecutor(Executor):
+class LocalExecutor(RunDirExecutor):
     name = "local"
+    title = "local"
     # Every node bound to the local executor is this machine (simulated nodes included), so a
     # gang spread over several of them still meets on 127.0.0.1.
     capabilities = Capabilities(
-        multi_node=True, fractional=True, node_pinning=True, log_streaming=True
+        multi_node=True,
+        fractional=True,
+        node_pinning=True,
+        log_streaming=True,
+        same_host=True,
+        mig_slices=True,
     )
+    passed_through = (*environment.PASSED_THROUGH, "TMPDIR")  # the replica runs on this machine
 
     def __init__(
         self,
         *,
         home: Path,
-        blobs: BlobStore,
+        blobs: Workdirs,
         node_name: str | None = None,
         simulated: list[SimulatedDevices] | None = None,
         log_limit_bytes: int = 64 * 1024 * 1024,
@@ -43,36 +49,18 @@ class LocalExecutor(Executor):
         sandbox: Sandbox | None = None,
     ) -> None:
         """`sandbox`: what confines replicas (None: nothing, they see what the server sees)."""
+        super().__init__(base_dir=home / "runs", blobs=blobs, sandbox=sandbox)
         self.home = home
-        self.blobs = blobs
         self.node_name = node_name
         self.simulated = simulated or []
         self.log_limit_bytes = log_limit_bytes
         self.grace_s = grace_s
-        self.sandbox = sandbox
-        self.note = ""
 
     def discover(self) -> list[Node]:
         node, self.note = local_node(name=self.node_name, simulated=self.simulated)
         return [node]
 
-    def job_dir(self, job_id: str) -> Path:
-        return self.home / "runs" / job_id
-
-    def outputs_dir(self, job_id: str, handle: str | None = None) -> Path | None:
-        job_dir = self._run_dir(handle).parents[1] if handle else self.job_dir(job_id)
-        return job_dir / "outputs"
-
-    def purge(self, job_id: str, *, logs: bool) -> None:
-        """Working copies go soon after the job ends (the upload stays in the blob store); run
-        directories with their logs go after the retention period. Outputs stay."""
-        for attempt in sorted(self.job_dir(job_id).glob("[0-9]*")):
-            for replica in attempt.glob("[0-9]*"):
-                shutil.rmtree(replica / "work", ignore_errors=True)
-            if logs:
-                shutil.rmtree(attempt, ignore_errors=True)
-
-    def _run_dir(self, handle: str) -> Path:
+    def run_dir_of(self, handle: str) -> Path:
         """A handle is the absolute run directory, `.../runs/JOB/ATTEMPT/REPLICA`, so another
         server on this machine (a standby taking over the lease) finds the replica too."""
         path = Path(handle) if Path(handle).is_absolute() else self.home / handle
@@ -80,38 +68,24 @@ class LocalExecutor(Executor):
             raise ValueError(f"handle {handle!r} is not a run directory")
         return path
 
-    def launch(self, replica: ReplicaLaunch) -> str:
-        run_dir = self.job_dir(replica.job_id) / str(replica.attempt) / str(replica.index)
-        handle = str(run_dir.absolute())
-        run_dir.mkdir(parents=True, exist_ok=True)
-        prepared = workdir.prepare(
-            run_dir=run_dir,
-            job_dir=self.job_dir(replica.job_id),
-            blobs=self.blobs,
-            workdir_sha256=replica.workdir_sha256,
-            checkpoint_subdir=replica.checkpoint_subdir,
-        )
-        env = environment.base_env(PASSED_THROUGH)
-        env.update(replica.env)
-        env["AICC_OUTPUT_DIR"] = str(prepared.outputs)
-        env["AICC_CHECKPOINT_DIR"] = str(prepared.checkpoints)
+    def _start(self, replica: ReplicaLaunch, run: Run) -> str:
+        """Start the supervisor (itself idempotent per run directory: a second start finds the
+        first)."""
         spec = runtime.LaunchSpec(
             command=replica.argv,
-            cwd=str(prepared.workdir),
-            env=env,
+            cwd=str(run.prepared.workdir),
+            env=run.env,
             max_runtime_s=replica.max_runtime_s,
             memory_limit_mib=replica.memory_mib,
             log_limit_bytes=self.log_limit_bytes,
             grace_s=self.grace_s,
-            sandbox=for_replica(self.sandbox, prepared, env, bool(replica.device_indices)),
+            sandbox=run.sandbox,
         )
-        runtime.launch(run_dir, spec)
-        return handle
+        runtime.launch(run.dir, spec)
+        return str(run.dir)
 
-    def poll(self, handle: str) -> ReplicaState:
-        from datetime import UTC, datetime
-
-        status = runtime.poll(self._run_dir(handle))
+    def _poll(self, handle: str) -> ReplicaState:
+        status = runtime.poll(self.run_dir_of(handle))
 
         def when(ts: float | None) -> datetime | None:
             return datetime.fromtimestamp(ts, UTC) if ts is not None else None
@@ -126,11 +100,12 @@ class LocalExecutor(Executor):
             message=status.error or "",
         )
 
-    def cancel(self, handle: str) -> None:
-        runtime.cancel(self._run_dir(handle))
+    def _cancel(self, handle: str) -> None:
+        runtime.cancel(self.run_dir_of(handle))
 
-    def logs(self, handle: str, stream: Stream = "stdout", tail_bytes: int | None = None) -> str:
-        return runtime.read_log(self._run_dir(handle), stream, tail_bytes)
+    def _logs(self, handle: str, stream: Stream, tail_bytes: int | None) -> str:
+        """The supervisor's log, in chunks it rotates at `log_limit_bytes`."""
+        return runtime.read_log(self.run_dir_of(handle), stream, tail_bytes)
 
-    def log_size(self, handle: str, stream: Stream = "stdout") -> int:
-        return runtime.log_size(self._run_dir(handle), stream)
+    def _log_size(self, handle: str, stream: Stream) -> int:
+        return runtime.log_size(self.run_dir_of(handle), stream)

@@ -7,7 +7,7 @@ server that was `kill -9`'d and restarted learns every replica's fate from those
 - `launch.json`     the LaunchSpec (written by `launch`);
 - `supervisor.json` pid and create time of the supervisor (written once it has forked);
 - `status.json`     the replica's status (written only by the supervisor);
-- `cancel`          present once someone asked to stop the replica;
+- `cancel_requested` present once someone asked to stop the replica;
 - `orphan.json`     when a server first signalled a replica whose supervisor had vanished;
 - `STREAM.log`      the first half of the log budget; `STREAM.tail.K` rotating tail chunks.
 
@@ -32,13 +32,14 @@ from typing import Any, Literal, cast
 
 import psutil
 
+from aicc.executors.cancel import mark as mark_cancel
+
 Stream = Literal["stdout", "stderr"]
 Phase = Literal["starting", "running", "exited", "lost"]
 
 LAUNCH_FILE = "launch.json"
 SUPERVISOR_FILE = "supervisor.json"
 STATUS_FILE = "status.json"
-CANCEL_FILE = "cancel"
 LOCK_FILE = "launch.lock"
 SUPERVISOR_LOG = "supervisor.log"
 ORPHAN_FILE = "orphan.json"
@@ -460,7 +461,7 @@ def cancel(run_dir: Path) -> None:
     current = status(run_dir)
     if current.phase == "exited" or not run_dir.is_dir():
         return
-    (run_dir / CANCEL_FILE).touch()
+    mark_cancel(run_dir)
     if current.orphaned or current.phase == "lost":
         stop_orphan(run_dir)
         return

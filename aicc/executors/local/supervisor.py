@@ -32,6 +32,7 @@ from typing import Any
 
 import psutil
 
+from aicc.executors.cancel import CANCEL_FILE
 from aicc.executors.local import runtime as rt
 from aicc.executors.local.runtime import LaunchSpec, LogLayout, StreamLog
 
@@ -367,7 +368,7 @@ class Supervisor:
         return rss
 
     def _cancel_requested(self) -> bool:
-        return _Flags.stop_signal is not None or (self.run_dir / rt.CANCEL_FILE).exists()
+        return _Flags.stop_signal is not None or (self.run_dir / CANCEL_FILE).exists()
 
     def _stop(self, reason: str, grace_s: float | None = None) -> None:
         """First reason wins; SIGTERM to the group now, SIGKILL after the grace (0: at once)."""

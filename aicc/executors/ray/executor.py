@@ -3,8 +3,8 @@ the node AICC chose.
 
 A handle is `ray:<submission id>:<run dir>`. The submission id is `aicc-JOB-ATTEMPT-INDEX`, so a
 launch cut short (between Ray accepting the job and AICC recording the handle) finds the job
-Ray already has instead of submitting twice. The run directory (`BASE/JOB/ATTEMPT/REPLICA`) must
-be on a file system every Ray node mounts at the same path, as for Slurm: it holds the replica's
+Ray already has instead of submitting twice. The run directory (rundir.py) must be on a file
+system every Ray node mounts at the same path, as for Slurm: it holds the replica's
 working copy (`work/`, unpacked from the blob store, with the checkpoint link), the entry script
 and its 0600 environment file, the logs the script writes (`stdout.log`, `stderr.log`) and what
 the script records when it starts (the GPUs Ray gave it, the start time), plus this executor's
@@ -24,19 +24,17 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import time
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from aicc.core.topology import Node
-from aicc.executors import environment, logfile, workdir
-from aicc.executors.base import Capabilities, Executor, ReplicaLaunch, ReplicaState, Stream
+from aicc.executors import cancel
+from aicc.executors.base import Capabilities, ReplicaLaunch, ReplicaState, Workdirs
 from aicc.executors.ray import entry, nodes, states
 from aicc.executors.ray.client import RayError, RayJobs, RayUnavailable
-from aicc.executors.sandbox import Sandbox, for_replica
-from aicc.store.blobs import BlobStore
+from aicc.executors.rundir import Run, RunDirExecutor
+from aicc.executors.sandbox import Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -44,25 +42,31 @@ PREFIX = "aicc-"
 SUBMITTED_FILE = "submitted"
 REQUEST_FILE = "request.json"
 LIMITS_FILE = "limits.json"
-CANCEL_FILE = "cancel_requested"
 RUNTIME_FILE = "runtime_exceeded"
 PIN_AMOUNT = 0.001  # of the node's `node:<ip>` resource (1.0): pins without limiting
 
 
-class RayExecutor(Executor):
+class RayExecutor(RunDirExecutor):
     name = "ray"
+    title = "Ray"
     # Each replica is its own Ray job; a gang's members are not started together by Ray, and
-    # the share of a device is not in ReplicaLaunch, so neither is claimed.
+    # the share of a device is not in ReplicaLaunch, so neither is claimed. Ray hands out whole
+    # GPUs and picks which (the entry script records them).
     capabilities = Capabilities(
-        multi_node=False, fractional=False, node_pinning=True, log_streaming=True
+        multi_node=False,
+        fractional=False,
+        node_pinning=True,
+        log_streaming=True,
+        picks_devices=True,
     )
+    unanswered = (RayUnavailable,)
 
     def __init__(
         self,
         *,
         address: str,
         base_dir: Path,
-        blobs: BlobStore | None = None,
+        blobs: Workdirs | None = None,
         cluster: str = "ray",
         pool: str = "default",
         simulated: bool = False,
@@ -75,19 +79,14 @@ class RayExecutor(Executor):
         seen by every Ray node at the same path. `simulated`: the GPUs Ray declares are fixtures.
         `grace_s`: between SIGTERM and SIGKILL when a replica is stopped (Ray's stop wait).
         `sandbox`: what confines replicas on the Ray nodes (laid out like this machine)."""
+        super().__init__(base_dir=base_dir, blobs=blobs, sandbox=sandbox)
         self.jobs = RayJobs(address, timeout_s=timeout_s)
-        self.base_dir = base_dir
-        self.blobs = blobs
         self.cluster = cluster
         self.pool = pool
         self.simulated = simulated
         self.default_model = default_model
         self.grace_s = grace_s
-        self.sandbox = sandbox
-        self.note = ""
-        self.node_reasons: dict[str, str] = {}
         self._addresses: dict[str, str] = {}  # AICC node name -> Ray node IP
-        self._last_seen: dict[str, ReplicaState] = {}  # handle -> state, while it is active
 
     # ------------------------------------------------------------------ discovery
 
@@ -110,13 +109,7 @@ class RayExecutor(Executor):
         )
         return found.nodes
 
-    def node_reason(self, name: str) -> str:
-        return self.node_reasons.get(name, "")
-
     # ------------------------------------------------------------------ handles and files
-
-    def job_dir(self, job_id: str) -> Path:
-        return self.base_dir.absolute() / job_id
 
     @staticmethod
     def submission_id(job_id: str, attempt: int, index: int) -> str:
@@ -140,65 +133,55 @@ class RayExecutor(Executor):
             raise ValueError(f"handle {handle!r} is not a Ray replica handle")
         return submission, run_dir
 
-    def outputs_dir(self, job_id: str, handle: str | None = None) -> Path | None:
-        job_dir = self.parse_handle(handle)[1].parents[1] if handle else self.job_dir(job_id)
-        return job_dir / workdir.OUTPUTS
+    def run_dir_of(self, handle: str) -> Path:
+        return self.parse_handle(handle)[1]
 
     def purge(self, job_id: str, *, logs: bool) -> None:
-        """Working copies go when the job ends; with `logs`, the run directories and Ray's
-        records of the job's replicas. Outputs stay."""
-        answering = True
+        """As for every run directory, and with `logs` Ray's records of the job's replicas."""
+        answering = logs
         for attempt in sorted(self.job_dir(job_id).glob("[0-9]*")):
             for replica in attempt.glob("[0-9]*"):
-                shutil.rmtree(replica / workdir.WORK, ignore_errors=True)
-                if logs and answering and attempt.name.isdigit() and replica.name.isdigit():
+                if answering and attempt.name.isdigit() and replica.name.isdigit():
                     submission = self.submission_id(job_id, int(attempt.name), int(replica.name))
                     answering = self.jobs.delete(submission)  # stop asking a Ray that is away
-            if logs:
-                shutil.rmtree(attempt, ignore_errors=True)
+        super().purge(job_id, logs=logs)
 
     # ------------------------------------------------------------------ launch
 
-    def launch(self, replica: ReplicaLaunch) -> str:
-        """Submit the replica as a Ray job, or return the job Ray already has for it. A Ray
-        that does not answer does not fail the launch: the run directory holds the request,
-        and `poll` submits it once Ray answers."""
-        run_dir = self.job_dir(replica.job_id) / str(replica.attempt) / str(replica.index)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        submission = self.submission_id(replica.job_id, replica.attempt, replica.index)
-        handle = f"ray:{submission}:{run_dir}"
-        if (run_dir / SUBMITTED_FILE).exists():
-            return handle
+    def _launched(self, replica: ReplicaLaunch, run_dir: Path) -> str | None:
+        """A request written before the server stopped: send it again (Ray answers for a job it
+        has under that submission id)."""
         if not (run_dir / REQUEST_FILE).exists():
-            self._prepare(replica, run_dir, submission)
-        try:
-            self._submit(run_dir, replica.node)
-        except RayUnavailable as err:
-            log.warning("replica %s not submitted yet: %s", submission, err)
-        return handle
+            return None
+        self._send(run_dir, replica.node)
+        return self._handle(replica, run_dir)
 
-    def _prepare(self, replica: ReplicaLaunch, run_dir: Path, submission: str) -> None:
-        """Everything the job needs, in its run directory; the request last, so its presence
-        means the rest is there."""
-        prepared = workdir.prepare(
-            run_dir=run_dir,
-            job_dir=self.job_dir(replica.job_id),
-            blobs=self.blobs,
-            workdir_sha256=replica.workdir_sha256,
-            checkpoint_subdir=replica.checkpoint_subdir,
-        )
-        env = environment.engine_env(replica)
-        env["AICC_OUTPUT_DIR"] = str(prepared.outputs)
-        env["AICC_CHECKPOINT_DIR"] = str(prepared.checkpoints)
-        environment.write_env(run_dir, env)
-        title = f"AICC job {replica.job_id} attempt {replica.attempt} replica {replica.index}"
-        confine = for_replica(self.sandbox, prepared, env, bool(replica.device_indices))
-        script = entry.write_script(run_dir, replica.argv, title, confine)
-        (run_dir / LIMITS_FILE).write_text(json.dumps({"max_runtime_s": replica.max_runtime_s}))
+    def _start(self, replica: ReplicaLaunch, run: Run) -> str:
+        """Everything the job needs, in its run directory, the request last (its presence means
+        the rest is there); then submit it. A Ray that does not answer does not fail the
+        launch: `poll` submits the request once Ray answers."""
+        run.write_env()
+        script = entry.write_script(run.dir, replica.argv, run.title, run.sandbox)
+        (run.dir / LIMITS_FILE).write_text(json.dumps({"max_runtime_s": replica.max_runtime_s}))
+        submission = self.submission_id(replica.job_id, replica.attempt, replica.index)
         request = self._request(replica, submission, script)
-        partial = run_dir / (REQUEST_FILE + ".partial")
+        partial = run.dir / (REQUEST_FILE + ".partial")
         partial.write_text(json.dumps(request))
-        os.replace(partial, run_dir / REQUEST_FILE)
+        os.replace(partial, run.dir / REQUEST_FILE)
+        self._send(run.dir, replica.node)
+        return self._handle(replica, run.dir)
+
+    def _handle(self, replica: ReplicaLaunch, run_dir: Path) -> str:
+        return f"ray:{self.submission_id(replica.job_id, replica.attempt, replica.index)}:{run_dir}"
+
+    def _send(self, run_dir: Path, node: str) -> None:
+        """Submit unless Ray has it already; a Ray that does not answer is asked again by poll."""
+        if (run_dir / SUBMITTED_FILE).exists():
+            return
+        try:
+            self._submit(run_dir, node)
+        except RayUnavailable as err:
+            log.warning("replica in %s not submitted yet: %s", run_dir, err)
 
     def _submit(self, run_dir: Path, node: str = "") -> None:
         """Send the recorded request to Ray (a job already there under its id counts as
@@ -246,25 +229,11 @@ class RayExecutor(Executor):
 
     # ------------------------------------------------------------------ observe
 
-    def poll(self, handle: str) -> ReplicaState:
-        """The replica's state as Ray tells it. A dashboard that does not answer is not the
-        replica's failure: the last state seen is returned again, with the error as its
-        message (`starting` when none was seen yet)."""
+    def _poll(self, handle: str) -> ReplicaState:
+        """The replica's state as Ray tells it (RayUnavailable while the dashboard does not
+        answer)."""
         submission, run_dir = self.parse_handle(handle)
-        try:
-            state = self._poll(submission, run_dir)
-        except RayUnavailable as err:
-            log.warning("Ray job %s: %s", submission, err)
-            last = self._last_seen.get(handle, ReplicaState("starting"))
-            return replace(last, message=str(err))
-        if state.phase in ("exited", "lost"):
-            self._last_seen.pop(handle, None)
-        else:
-            self._last_seen[handle] = state
-        return state
-
-    def _poll(self, submission: str, run_dir: Path) -> ReplicaState:
-        cancel_requested = (run_dir / CANCEL_FILE).exists()
+        cancel_requested = cancel.requested(run_dir) is not None
         if not (run_dir / SUBMITTED_FILE).exists():
             if cancel_requested:
                 return ReplicaState(
@@ -312,26 +281,18 @@ class RayExecutor(Executor):
 
     # ------------------------------------------------------------------ act
 
-    def cancel(self, handle: str) -> None:
+    def _cancel(self, handle: str) -> None:
         """Ask Ray to stop the job: SIGTERM, SIGKILL after `grace_s`. Idempotent; quiet about a
         job that has ended, and about a Ray that does not answer (the reconciler asks again
         on its next pass; the replica keeps its last state meanwhile)."""
         submission, run_dir = self.parse_handle(handle)
-        marker = run_dir / CANCEL_FILE
-        if not marker.exists():
-            marker.write_text(f"{time.time()}\n")
+        cancel.mark(run_dir)
         if not (run_dir / SUBMITTED_FILE).exists():
             return  # never reached Ray; poll reports it cancelled and will not submit it
         try:
             self.jobs.stop(submission)
         except RayUnavailable as err:
             log.warning("Ray job %s: stop not delivered yet: %s", submission, err)
-
-    def logs(self, handle: str, stream: Stream = "stdout", tail_bytes: int | None = None) -> str:
-        return logfile.read(self.parse_handle(handle)[1] / f"{stream}.log", tail_bytes)
-
-    def log_size(self, handle: str, stream: Stream = "stdout") -> int:
-        return logfile.size(self.parse_handle(handle)[1] / f"{stream}.log")
 
 
 def _int(text: str) -> int:

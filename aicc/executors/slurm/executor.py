@@ -1,14 +1,15 @@
 """The Slurm executor: each replica is one Slurm batch job (one task), on the node AICC chose.
 
-A handle is `slurm:<job id>:<run dir>`. The run directory (`BASE/JOB/ATTEMPT/REPLICA`, on a file
-system the compute nodes share) holds the batch script, the 0600 environment file, the logs
-Slurm writes (`stdout.log`, `stderr.log`) and what this executor records (the Slurm job id, the
-GRES indices Slurm gave, a cancel request), so a restarted server rebuilds everything from the
-handle. Slurm is reached only through its commands (`commands.py`).
+A handle is `slurm:<job id>:<run dir>`. The run directory (rundir.py, on a file system the
+compute nodes share) holds the batch script, the 0600 environment file, the logs Slurm writes
+(`stdout.log`, `stderr.log`) and what this executor records (the handle, the GRES indices Slurm
+gave, a cancel request), so a restarted server rebuilds everything from the handle. Slurm is
+reached only through its commands (`commands.py`).
 
-Jobs are named `aicc-JOB-ATTEMPT-INDEX`; launching looks for that name first, so a crash between
-`sbatch` and recording the handle never submits twice. Jobs named otherwise are users' own work
-submitted to Slurm directly: `used_capacity()` reports what they hold.
+Jobs are named `aicc-JOB-ATTEMPT-INDEX`; a launch whose handle was not recorded looks for that
+name first, so a crash between `sbatch` and recording the handle never submits twice. Jobs named
+otherwise are users' own work submitted to Slurm directly: `used_capacity()` reports what they
+hold.
 """
 
 from __future__ import annotations
@@ -17,47 +18,39 @@ import json
 import logging
 import math
 import re
-import shutil
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
 from aicc.core.topology import Node
-from aicc.executors import environment, logfile, workdir
-from aicc.executors.base import (
-    Capabilities,
-    Capacity,
-    Executor,
-    ReplicaLaunch,
-    ReplicaState,
-    Stream,
-)
-from aicc.executors.sandbox import Sandbox, for_replica
+from aicc.executors import cancel
+from aicc.executors.base import Capabilities, Capacity, ReplicaLaunch, ReplicaState, Workdirs
+from aicc.executors.rundir import Run, RunDirExecutor
+from aicc.executors.sandbox import Sandbox
 from aicc.executors.slurm import batch, nodes, parse, states
 from aicc.executors.slurm.commands import SlurmCommands, SlurmError
-from aicc.store.blobs import BlobStore
 
 log = logging.getLogger(__name__)
 
 NAME_PREFIX = nodes.AICC_JOB_PREFIX
-JOB_ID_FILE = "slurm_job_id"
 DEVICES_FILE = "devices.json"
-CANCEL_FILE = "cancel_requested"
 RUN_DIR = re.compile(r"/job_[0-9A-Za-z]+/[0-9]+/[0-9]+$")
 
 
-class SlurmExecutor(Executor):
+class SlurmExecutor(RunDirExecutor):
     name = "slurm"
+    title = "Slurm"
+    # GRES hands out whole GPUs, and Slurm picks which (AICC reads them back).
     capabilities = Capabilities(
-        multi_node=True, fractional=False, node_pinning=True, log_streaming=True
+        multi_node=True, fractional=False, node_pinning=True, log_streaming=True, picks_devices=True
     )
+    unanswered = (SlurmError,)
 
     def __init__(
         self,
         *,
         base_dir: Path,
-        blobs: BlobStore | None = None,
+        blobs: Workdirs | None = None,
         commands: SlurmCommands | None = None,
         partition: str | None = None,
         placement: Literal["aicc", "slurm"] = "aicc",
@@ -77,8 +70,7 @@ class SlurmExecutor(Executor):
         `unavailable_grace_s` is withdrawn and reported lost, so the retry policy places it again.
         `sandbox`: what confines replicas on the compute nodes (laid out like this machine).
         """
-        self.base_dir = base_dir
-        self.blobs = blobs
+        super().__init__(base_dir=base_dir, blobs=blobs, sandbox=sandbox)
         self.slurm = commands or SlurmCommands()
         self.partition = partition
         self.placement = placement
@@ -89,12 +81,8 @@ class SlurmExecutor(Executor):
         self.grace_s = grace_s
         self.unavailable_grace_s = unavailable_grace_s
         self.queue_max_age_s = queue_max_age_s
-        self.sandbox = sandbox
-        self.note = ""
-        self.node_reasons: dict[str, str] = {}  # node -> Slurm's reason, for DOWN/DRAIN nodes
         self._gres_types: dict[tuple[str, int], str | None] = {}  # (node, index) -> gres type
         self._queue_cache: tuple[float, dict[int, dict[str, Any]]] | None = None
-        self._last_seen: dict[str, ReplicaState] = {}  # handle -> state, while it is active
         self._config: dict[str, str] | None = None
 
     # ------------------------------------------------------------------ discovery
@@ -131,9 +119,6 @@ class SlurmExecutor(Executor):
 
     # ------------------------------------------------------------------ handles and files
 
-    def job_dir(self, job_id: str) -> Path:
-        return self.base_dir / job_id
-
     @staticmethod
     def parse_handle(handle: str) -> tuple[int, Path]:
         """`slurm:<job id>:<run dir>` -> (job id, run dir); ValueError for anything else."""
@@ -150,17 +135,8 @@ class SlurmExecutor(Executor):
             raise ValueError(f"handle {handle!r} is not a Slurm replica handle")
         return int(job), run_dir
 
-    def outputs_dir(self, job_id: str, handle: str | None = None) -> Path | None:
-        job_dir = self.parse_handle(handle)[1].parents[1] if handle else self.job_dir(job_id)
-        return job_dir / "outputs"
-
-    def purge(self, job_id: str, *, logs: bool) -> None:
-        """Working copies go when the job ends; with `logs`, the run directories. Outputs stay."""
-        for attempt in sorted(self.job_dir(job_id).glob("[0-9]*")):
-            for replica in attempt.glob("[0-9]*"):
-                shutil.rmtree(replica / "work", ignore_errors=True)
-            if logs:
-                shutil.rmtree(attempt, ignore_errors=True)
+    def run_dir_of(self, handle: str) -> Path:
+        return self.parse_handle(handle)[1]
 
     # ------------------------------------------------------------------ launch
 
@@ -168,44 +144,16 @@ class SlurmExecutor(Executor):
     def job_name(replica: ReplicaLaunch) -> str:
         return f"{NAME_PREFIX}{replica.job_id}-{replica.attempt}-{replica.index}"
 
-    def launch(self, replica: ReplicaLaunch) -> str:
-        """Submit the replica with `sbatch`, or return the job already submitted for it.
-
-        A MIG slice is refused (ValueError): Slurm's gres name for one is the site's choice
-        (`AutoDetect=nvml` types such as `gpu:1g.10gb`, or a `MultipleFiles` gres.conf), so
-        there is no name AICC could ask for; the scheduler places no slice on Slurm nodes."""
-        if replica.mig_profile is not None:
-            raise ValueError(
-                f"the Slurm executor cannot run a MIG slice ({replica.mig_profile}): Slurm hands "
-                "out whole GPUs through GRES; run MIG jobs on a local or Kubernetes node"
-            )
-        attempt_dir = self.job_dir(replica.job_id).absolute() / str(replica.attempt)
-        run_dir = attempt_dir / str(replica.index)
-        run_dir.mkdir(parents=True, exist_ok=True)
+    def _start(self, replica: ReplicaLaunch, run: Run) -> str:
+        """Submit the replica with `sbatch`: the script sources the environment file."""
+        env_file = run.write_env()
+        script = batch.write_script(run.dir, replica.argv, env_file, run.title, run.sandbox)
         name = self.job_name(replica)
-        existing = self._submitted(name, run_dir)
-        if existing is not None:
-            return f"slurm:{existing}:{run_dir}"
-        prepared = workdir.prepare(
-            run_dir=run_dir,
-            job_dir=self.job_dir(replica.job_id).absolute(),
-            blobs=self.blobs,
-            workdir_sha256=replica.workdir_sha256,
-            checkpoint_subdir=replica.checkpoint_subdir,
-        )
-        env = environment.engine_env(replica)
-        env["AICC_OUTPUT_DIR"] = str(prepared.outputs)
-        env["AICC_CHECKPOINT_DIR"] = str(prepared.checkpoints)
-        env_file = environment.write_env(run_dir, env)
-        title = f"AICC job {replica.job_id} attempt {replica.attempt} replica {replica.index}"
-        confine = for_replica(self.sandbox, prepared, env, bool(replica.device_indices))
-        script = batch.write_script(run_dir, replica.argv, env_file, title, confine)
-        out = self.slurm.run("sbatch", *self._sbatch_args(replica, name, run_dir), str(script))
+        out = self.slurm.run("sbatch", *self._sbatch_args(replica, name, run.dir), str(script))
         job_id = int(out.strip().split(";")[0])
-        (run_dir / JOB_ID_FILE).write_text(f"{job_id}\n")
         self._queue_cache = None
         log.info("replica %s submitted as Slurm job %d on %s", name, job_id, replica.node)
-        return f"slurm:{job_id}:{run_dir}"
+        return f"slurm:{job_id}:{run.dir}"
 
     def _sbatch_args(self, replica: ReplicaLaunch, name: str, run_dir: Path) -> list[str]:
         args = [
@@ -239,13 +187,12 @@ class SlurmExecutor(Executor):
         args.extend(self.extra_sbatch_args)
         return args
 
-    def _submitted(self, name: str, run_dir: Path) -> int | None:
-        """The Slurm job already submitted under `name`: recorded, queued, or in accounting."""
-        recorded = run_dir / JOB_ID_FILE
-        if recorded.exists():
-            return int(recorded.read_text().strip())
+    def _launched(self, replica: ReplicaLaunch, run_dir: Path) -> str | None:
+        """The Slurm job submitted under the replica's name, queued or in accounting, when the
+        server stopped before recording it."""
         if not (run_dir / batch.SCRIPT_FILE).exists():
             return None  # the script is written before sbatch runs: nothing was submitted
+        name = self.job_name(replica)
         found = [j for j, rec in self._queue(max_age_s=0).items() if rec.get("name") == name]
         if not found and self._accounting_enabled():
             try:
@@ -255,11 +202,7 @@ class SlurmExecutor(Executor):
                 found = [int(j) for j in out.split() if j.isdigit()]
             except SlurmError as err:
                 log.warning("sacct could not look for job %s: %s", name, err)
-        if not found:
-            return None
-        job_id = max(found)
-        recorded.write_text(f"{job_id}\n")
-        return job_id
+        return f"slurm:{max(found)}:{run_dir}" if found else None
 
     # ------------------------------------------------------------------ observe
 
@@ -278,24 +221,11 @@ class SlurmExecutor(Executor):
     def _accounting_enabled(self) -> bool:
         return self.config().get("AccountingStorageType", "").endswith("slurmdbd")
 
-    def poll(self, handle: str) -> ReplicaState:
-        """The replica's state as Slurm tells it. A Slurm that does not answer (controller or
-        slurmdbd restarting) is not the replica's failure: the last state seen is returned
-        again, with the error as its message (`starting` when none was seen yet)."""
+    def _poll(self, handle: str) -> ReplicaState:
+        """The replica's state as Slurm tells it (SlurmError while the controller or slurmdbd
+        does not answer)."""
         job_id, run_dir = self.parse_handle(handle)
-        try:
-            state = self._poll(job_id, run_dir)
-        except SlurmError as err:
-            log.warning("Slurm job %d: %s", job_id, err)
-            last = self._last_seen.get(handle, ReplicaState("starting"))
-            return replace(last, message=f"Slurm did not answer: {err}")
-        self._last_seen[handle] = state
-        if state.phase in ("exited", "lost"):
-            self._last_seen.pop(handle, None)
-        return state
-
-    def _poll(self, job_id: int, run_dir: Path) -> ReplicaState:
-        cancel_at = _read_float(run_dir / CANCEL_FILE)
+        cancel_at = cancel.requested(run_dir)
         job = self._queue().get(job_id)
         if job is None:
             return self._finished(job_id, cancel_at is not None)
@@ -392,9 +322,6 @@ class SlurmExecutor(Executor):
         path.write_text(json.dumps(found))
         return found
 
-    def node_reason(self, name: str) -> str:
-        return self.node_reasons.get(name, "")
-
     def device_indices(self, handle: str) -> list[int] | None:
         """The GPU indices Slurm gave the replica on its node (its GRES IDX, which is what the
         job's `CUDA_VISIBLE_DEVICES` holds); None until the job has started."""
@@ -408,17 +335,15 @@ class SlurmExecutor(Executor):
 
     # ------------------------------------------------------------------ act
 
-    def cancel(self, handle: str) -> None:
+    def _cancel(self, handle: str) -> None:
         """SIGTERM to the replica now; the job is ended (`scancel`: SIGKILL after Slurm's
         KillWait) once `grace_s` has passed, by a later cancel() or poll(). Idempotent."""
         job_id, run_dir = self.parse_handle(handle)
         job = self._queue(max_age_s=0).get(job_id)
         if job is None or states.is_terminal(parse.job_state(job.get("job_state"))):
             return
-        marker = run_dir / CANCEL_FILE
-        requested = _read_float(marker)
+        requested = cancel.mark(run_dir)
         if requested is None:
-            marker.write_text(f"{time.time()}\n")
             if parse.job_state(job.get("job_state")) in states.RUNNING:
                 self._scancel(job_id, "--signal=TERM", "--full")
             else:
@@ -434,16 +359,3 @@ class SlurmExecutor(Executor):
         except SlurmError as err:
             if "completed" not in err.stderr and "Invalid job id" not in err.stderr:
                 raise
-
-    def logs(self, handle: str, stream: Stream = "stdout", tail_bytes: int | None = None) -> str:
-        return logfile.read(self.parse_handle(handle)[1] / f"{stream}.log", tail_bytes)
-
-    def log_size(self, handle: str, stream: Stream = "stdout") -> int:
-        return logfile.size(self.parse_handle(handle)[1] / f"{stream}.log")
-
-
-def _read_float(path: Path) -> float | None:
-    try:
-        return float(path.read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return None

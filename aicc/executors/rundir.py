@@ -1,0 +1,135 @@
+"""Run directories: what the executors whose replicas run from a directory share (local, Slurm,
+Ray), so each engine only starts, observes and stops its replicas.
+
+`BASE/JOB/ATTEMPT/REPLICA` holds the replica's working copy (`work/`, unpacked from the blob
+store, with the checkpoint link), its 0600 environment file when the engine sources one, the
+engine's script, the logs (`stdout.log`, `stderr.log`), the handle once launched (`launched`) and
+a cancel request (cancel.py). `BASE/JOB` keeps the job's `outputs/` and `checkpoint/` across
+attempts. The directory is on a file system the engine's nodes share, so a restarted server
+rebuilds everything from a handle.
+
+Launching is idempotent here, once for every engine: a recorded handle is returned as it is;
+an engine whose start can be cut short before the handle is recorded finds its own (`_launched`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from abc import abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from aicc.executors import environment, logfile, workdir
+from aicc.executors.base import Executor, ReplicaLaunch, Stream, Workdirs
+from aicc.executors.sandbox import Sandbox, for_replica
+
+LAUNCHED_FILE = "launched"
+
+
+@dataclass(frozen=True)
+class Run:
+    """A replica's run directory made ready for its engine: the working copy, the whole
+    environment, and what goes before the command to confine it."""
+
+    dir: Path
+    prepared: workdir.Prepared
+    env: dict[str, str]
+    sandbox: list[str]
+    title: str  # for the script's first line: "AICC job J attempt A replica R"
+
+    def write_env(self) -> Path:
+        """The environment as the 0600 `env.sh` the engine's script sources (secrets then never
+        stand on a command line or in the engine's own records)."""
+        return environment.write_env(self.dir, self.env)
+
+
+class RunDirExecutor(Executor):
+    """An executor whose replicas run from run directories under `base_dir`."""
+
+    passed_through: ClassVar[tuple[str, ...]] = environment.PASSED_THROUGH
+
+    def __init__(self, *, base_dir: Path, blobs: Workdirs | None, sandbox: Sandbox | None) -> None:
+        """`blobs`: where uploaded workdirs are read from (the server's blob store).
+        `sandbox`: what confines replicas (None: nothing, they see what the server sees)."""
+        super().__init__()
+        self.base_dir = base_dir
+        self.blobs = blobs
+        self.sandbox = sandbox
+
+    def job_dir(self, job_id: str) -> Path:
+        return self.base_dir.absolute() / job_id
+
+    def run_dir(self, replica: ReplicaLaunch) -> Path:
+        return self.job_dir(replica.job_id) / str(replica.attempt) / str(replica.index)
+
+    @abstractmethod
+    def run_dir_of(self, handle: str) -> Path:
+        """The run directory a handle names; ValueError for a handle not of this executor."""
+
+    # ------------------------------------------------------------------ launch
+
+    def _launch(self, replica: ReplicaLaunch) -> str:
+        run_dir = self.run_dir(replica)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        recorded = run_dir / LAUNCHED_FILE
+        if recorded.exists():
+            return recorded.read_text().strip()
+        handle = self._launched(replica, run_dir)
+        if handle is None:
+            handle = self._start(replica, self._prepare(replica, run_dir))
+        partial = run_dir / (LAUNCHED_FILE + ".partial")
+        partial.write_text(handle + "\n")
+        os.replace(partial, recorded)
+        return handle
+
+    def _prepare(self, replica: ReplicaLaunch, run_dir: Path) -> Run:
+        """The working copy (unpacked once), the environment and the sandbox."""
+        prepared = workdir.prepare(
+            run_dir=run_dir,
+            job_dir=self.job_dir(replica.job_id),
+            blobs=self.blobs,
+            workdir_sha256=replica.workdir_sha256,
+            checkpoint_subdir=replica.checkpoint_subdir,
+        )
+        env = environment.engine_env(
+            replica, self.passed_through, engine_devices=self.capabilities.picks_devices
+        )
+        env["AICC_OUTPUT_DIR"] = str(prepared.outputs)
+        env["AICC_CHECKPOINT_DIR"] = str(prepared.checkpoints)
+        sandbox = for_replica(self.sandbox, prepared, env, bool(replica.device_indices))
+        title = f"AICC job {replica.job_id} attempt {replica.attempt} replica {replica.index}"
+        return Run(run_dir, prepared, env, sandbox, title)
+
+    def _launched(self, replica: ReplicaLaunch, run_dir: Path) -> str | None:
+        """The handle of a start the engine has but the run directory did not record (the
+        server stopped in between), or None: then `_start` runs."""
+        return None
+
+    @abstractmethod
+    def _start(self, replica: ReplicaLaunch, run: Run) -> str:
+        """Hand the prepared replica to the engine; returns its handle."""
+
+    # ------------------------------------------------------------------ files
+
+    def outputs_dir(self, job_id: str, handle: str | None = None) -> Path | None:
+        job_dir = self.run_dir_of(handle).parents[1] if handle else self.job_dir(job_id)
+        return job_dir / workdir.OUTPUTS
+
+    def purge(self, job_id: str, *, logs: bool) -> None:
+        """Working copies go when the job ends (the upload stays in the blob store); with
+        `logs`, the run directories. Outputs stay."""
+        for attempt in sorted(self.job_dir(job_id).glob("[0-9]*")):
+            for replica in attempt.glob("[0-9]*"):
+                shutil.rmtree(replica / workdir.WORK, ignore_errors=True)
+            if logs:
+                shutil.rmtree(attempt, ignore_errors=True)
+
+    def _logs(self, handle: str, stream: Stream, tail_bytes: int | None) -> str:
+        """The log the engine appends to in the run directory (Slurm's `--output`, Ray's entry
+        script)."""
+        return logfile.read(self.run_dir_of(handle) / f"{stream}.log", tail_bytes)
+
+    def _log_size(self, handle: str, stream: Stream) -> int:
+        return logfile.size(self.run_dir_of(handle) / f"{stream}.log")

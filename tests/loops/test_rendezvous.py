@@ -1,0 +1,44 @@
+"""Where a gang meets (MASTER_ADDR) follows what its executor declares, not the executor's
+name (issue 17): an engine whose nodes are all this machine meets on 127.0.0.1, whatever it
+is called; the others meet on their first node's address."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aicc.executors.base import Executor
+from aicc.executors.local.executor import LocalExecutor
+from aicc.executors.slurm import SlurmExecutor
+from aicc.loops.scheduling import rendezvous
+from aicc.scheduler.snapshot import Bind, Placement
+from aicc.store.blobs import BlobStore
+from aicc.store.tables import NodeRow
+from aicc.testing.servers import in_process
+
+
+class Workstation(LocalExecutor):
+    """The local executor under another name (a site's own engine built on it)."""
+
+    name = "workstation"
+
+
+def gang_on(executor: Executor) -> list[dict[str, object]]:
+    nodes = {
+        n: NodeRow(name=n, executor=executor.name, address=f"10.0.0.{i}", labels={})
+        for i, n in enumerate(("n1", "n2"), start=1)
+    }
+    bind = Bind("job_1", (Placement(0, "n1"), Placement(1, "n2")))
+    same_host = frozenset({executor.name} if executor.capabilities.same_host else ())
+    return rendezvous(bind, nodes, same_host)
+
+
+def test_a_gang_meets_on_loopback_where_its_executor_is_this_machine(tmp_path: Path) -> None:
+    workstation = Workstation(home=tmp_path, blobs=BlobStore(tmp_path / "blobs"))
+    assert [env["MASTER_ADDR"] for env in gang_on(workstation)] == ["127.0.0.1"] * 2
+    slurm = SlurmExecutor(base_dir=tmp_path / "slurm-runs")
+    assert [env["MASTER_ADDR"] for env in gang_on(slurm)] == ["10.0.0.1"] * 2
+
+
+def test_the_controller_asks_its_executors(tmp_path: Path) -> None:
+    with in_process(tmp_path / "home") as (_api, state):
+        assert state.controller.same_host == {"local"}
