@@ -156,7 +156,7 @@ def user_by_password(session: Session, username: str, password: str) -> UserRow 
     return user
 
 
-def user_by_token(session: Session, secret: str) -> tuple[UserRow, TokenRow] | None:
+def user_by_token(session: Session, secret: str) -> tuple[UserRow, tokens.Token] | None:
     """The user behind a valid API token, and the token (unknown, expired, revoked or
     disabled: None)."""
     token = tokens.find(session, secret.strip())
@@ -168,7 +168,12 @@ def user_by_token(session: Session, secret: str) -> tuple[UserRow, TokenRow] | N
 
 
 def start(
-    session: Session, user: UserRow, *, client: str, now: datetime, token: TokenRow | None = None
+    session: Session,
+    user: UserRow,
+    *,
+    client: str,
+    now: datetime,
+    token: tokens.Token | None = None,
 ) -> tuple[str, str]:
     """A new session for `user`, signed in with `token` or (None) a password: returns (the
     cookie's secret, the session's CSRF token). It ends when the token does, if sooner.

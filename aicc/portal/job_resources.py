@@ -27,7 +27,6 @@ from aicc.portal.web import Me, PortalRoute, render
 from aicc.services import jobs, logs
 from aicc.services.billing import invoices, records
 from aicc.services.common import NotFound, ServiceError
-from aicc.store.tables import JobRow
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
@@ -100,7 +99,7 @@ def metered(rows: list[dict[str, Any]]) -> Metered | None:
 
 
 def cost(
-    session: Session, state: AppState, who: Principal, job: JobRow, months: set[str]
+    session: Session, state: AppState, who: Principal, job: jobs.Job, months: set[str]
 ) -> Cost | None:
     """The job's lines of its organization's invoices for `months`, as /bills prices them.
     None when nothing is priced yet, or when the person may not read the bills."""
@@ -126,7 +125,7 @@ def cost(
     return Cost(gross, net, currency) if currency else None
 
 
-def outputs(session: Session, state: AppState, job: JobRow) -> Outputs | None:
+def outputs(session: Session, state: AppState, job: jobs.Job) -> Outputs | None:
     try:
         files = logs.output_files(logs.outputs_dir(session, job, state.executors))
     except (NotFound, OSError):

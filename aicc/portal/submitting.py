@@ -21,7 +21,6 @@ from aicc.core.tenancy import Principal, can_write
 from aicc.services import jobs, tenancy
 from aicc.services.common import ServiceError
 from aicc.services.jobs import SubmitLimits
-from aicc.store.tables import JobRow, ProjectRow
 
 
 @dataclass(frozen=True)
@@ -78,7 +77,7 @@ def submit(
     *,
     key: str | None,
     dry_run: bool = False,
-) -> JobRow | None:
+) -> jobs.Job | None:
     """Submit `spec` as `who` (idempotent under `key`), or with `dry_run` only check it: the
     job it would be is rolled back and None returned. Refused says why not."""
     limits = SubmitLimits(max_pending_per_user=state.settings.limits.max_pending_per_user)
@@ -95,7 +94,7 @@ def submit(
     return job
 
 
-def writable_projects(session: Session, who: Principal) -> list[ProjectRow]:
+def writable_projects(session: Session, who: Principal) -> list[tenancy.Project]:
     """The person's own organization's projects they may submit to (an operator's own too)."""
     return [
         p

@@ -91,6 +91,107 @@ class Allocation:
     mig_slices: dict[int, set[int]] = field(default_factory=lambda: defaultdict(set))  # taken
 
 
+@dataclass(frozen=True)
+class MigSlice:
+    index: int
+    profile: str
+    uuid: str | None
+    allocated: bool
+
+
+@dataclass(frozen=True)
+class NodeDevice:
+    """A device of a node as operators see it: its model and what of it is allocated now."""
+
+    index: int
+    model: str
+    memory_mib: int
+    uuid: str | None
+    simulated: bool
+    healthy: bool
+    allocated_milli: int
+    mig: tuple[MigSlice, ...]  # empty unless the GPU is in MIG mode
+
+
+@dataclass(frozen=True)
+class Allocated:
+    cpu_milli: int
+    memory_mib: int
+    accelerator_milli: int
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """A node with its devices and what the replicas bound there hold: the read model of the
+    node list (API and portal)."""
+
+    id: str
+    name: str
+    executor: str
+    state: str
+    state_reason: str
+    labels: dict[str, str]
+    cpu_milli: int
+    memory_mib: int
+    allocated: Allocated
+    devices: tuple[NodeDevice, ...]
+    simulated: bool
+    heartbeat_at: datetime | None
+
+
+def infos(session: Session, rows: list[NodeRow] | None = None) -> list[NodeInfo]:
+    """Read models of `rows` (every node, by name, when None)."""
+    if rows is None:
+        rows = list_nodes(session)
+    used = allocations(session)
+    devices = devices_of(session, [r.id for r in rows])
+    out = []
+    for row in rows:
+        alloc = used.get(row.id, Allocation())
+        devs = tuple(
+            NodeDevice(
+                index=d.index,
+                model=d.model,
+                memory_mib=d.memory_mib,
+                uuid=d.uuid,
+                simulated=d.simulated,
+                healthy=d.healthy,
+                allocated_milli=alloc.device_milli.get(d.index, 0),
+                mig=tuple(
+                    MigSlice(
+                        s["index"],
+                        s["profile"],
+                        s.get("uuid"),
+                        s["index"] in alloc.mig_slices[d.index],
+                    )
+                    for s in d.mig or ()
+                ),
+            )
+            for d in devices.get(row.id, [])
+        )
+        out.append(
+            NodeInfo(
+                id=row.id,
+                name=row.name,
+                executor=row.executor,
+                state=row.state,
+                state_reason=row.state_reason,
+                labels=dict(row.labels),
+                cpu_milli=row.cpu_milli,
+                memory_mib=row.memory_mib,
+                allocated=Allocated(
+                    cpu_milli=alloc.cpu_milli,
+                    memory_mib=alloc.memory_mib,
+                    accelerator_milli=sum(alloc.device_milli.values()),
+                ),
+                devices=devs,
+                simulated=bool(devs) and all(d.simulated for d in devs),
+                heartbeat_at=row.heartbeat_at,
+            )
+        )
+    return out
+
+
 ENGINE = "engine: "  # prefix of a state the engine reported, as opposed to an operator's
 DOWN_EVENT = "node_down"  # the event of a node going down; services/node_health counts them
 
@@ -216,12 +317,13 @@ def as_device(row: DeviceRow) -> Device:
     return Device(row.index, row.model, row.memory_mib, row.uuid, row.simulated, row.healthy, mig)
 
 
-def import_inventory(session: Session, who: Principal, doc: Inventory) -> list[NodeRow]:
+def import_inventory(session: Session, who: Principal, doc: Inventory) -> list[NodeInfo]:
     if not who.is_admin:
         raise Forbidden("only center admins import nodes")
     rows = [register(session, node) for node in inventory_nodes(doc)]
     audit.record(session, who, "node.import", "node", ",".join(r.name for r in rows))
-    return rows
+    session.flush()
+    return infos(session, rows)
 
 
 def allocations(session: Session) -> dict[str, Allocation]:
@@ -252,7 +354,7 @@ def list_nodes(session: Session) -> list[NodeRow]:
     return list(session.scalars(select(NodeRow).order_by(NodeRow.name)))
 
 
-def get_by_name(session: Session, name: str) -> NodeRow:
+def _by_name(session: Session, name: str) -> NodeRow:
     row = session.scalar(select(NodeRow).where(NodeRow.name == name))
     if row is None:
         raise NotFound(f"node {name!r} not found; `aicc node list` shows the nodes")
@@ -261,11 +363,17 @@ def get_by_name(session: Session, name: str) -> NodeRow:
 
 def set_state(
     session: Session, who: Principal, name: str, state: NodeState, reason: str = ""
-) -> NodeRow:
+) -> NodeInfo:
     """Cordon or uncordon by an operator (a down node comes back only when its executor sees it)."""
+    return infos(session, [_set_state(session, who, name, state, reason)])[0]
+
+
+def _set_state(
+    session: Session, who: Principal, name: str, state: NodeState, reason: str = ""
+) -> NodeRow:
     if not who.is_admin:
         raise Forbidden("only center admins cordon nodes")
-    row = get_by_name(session, name)
+    row = _by_name(session, name)
     if row.state == NodeState.DOWN.value and state is NodeState.READY:
         raise Invalid(f"node {name} is down; it returns when its executor reports it again")
     row.state, row.state_reason = state.value, reason
@@ -273,12 +381,12 @@ def set_state(
     return row
 
 
-def drain(session: Session, who: Principal, name: str, *, evict: bool, now: datetime) -> NodeRow:
+def drain(session: Session, who: Principal, name: str, *, evict: bool, now: datetime) -> NodeInfo:
     """No new placements; running work finishes, or with `evict` is stopped (SIGTERM, grace,
     SIGKILL) and requeued under its retry policy, as a preemption would."""
     from aicc.services import jobs  # jobs imports this module
 
-    row = set_state(session, who, name, NodeState.DRAINING, "drained by an operator")
+    row = _set_state(session, who, name, NodeState.DRAINING, "drained by an operator")
     if evict:
         holding = select(ReplicaRow.job_id).where(
             ReplicaRow.node_id == row.id, ReplicaRow.state.in_(HOLDING)
@@ -294,7 +402,7 @@ def drain(session: Session, who: Principal, name: str, *, evict: bool, now: date
                     at=now,
                     data={"drained": name},
                 )
-    return row
+    return infos(session, [row])[0]
 
 
 def holders(session: Session, who: Principal) -> dict[str, dict[int, list[tuple[str, str, int]]]]:
