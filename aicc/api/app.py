@@ -36,7 +36,7 @@ def create_app(state: AppState) -> FastAPI:
         version=__version__,
         description="The operating system of an AI computing center: accelerators, tenants, "
         "queues, jobs. Authenticate with `Authorization: Bearer <token>`.",
-        # An operation id is the endpoint's own name (`jobs_submit`), so generated clients read well.
+        # An operation id is the endpoint's name (`jobs_submit`), so generated clients read well.
         generate_unique_id_function=lambda route: route.name,
     )
     app.state.aicc = state

@@ -4,6 +4,7 @@ allocated on each (read from the replicas that hold resources)."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
@@ -139,10 +140,20 @@ class NodeInfo:
     heartbeat_at: datetime | None
 
 
-def infos(session: Session, rows: list[NodeRow] | None = None) -> list[NodeInfo]:
-    """Read models of `rows` (every node, by name, when None)."""
-    if rows is None:
-        rows = list_nodes(session)
+def names(session: Session) -> list[str]:
+    """Every node's name, sorted: what a page of nodes is cut from."""
+    return list(session.scalars(select(NodeRow.name).order_by(NodeRow.name)))
+
+
+def infos(session: Session, names: Collection[str] | None = None) -> list[NodeInfo]:
+    """The nodes named (every node when None), by name, with their devices and allocation."""
+    query = select(NodeRow).order_by(NodeRow.name)
+    if names is not None:
+        query = query.where(NodeRow.name.in_(names))
+    return _infos(session, list(session.scalars(query)))
+
+
+def _infos(session: Session, rows: list[NodeRow]) -> list[NodeInfo]:
     used = allocations(session)
     devices = devices_of(session, [r.id for r in rows])
     out = []
@@ -213,12 +224,28 @@ def mark_down(session: Session, row: NodeRow, why: str, *, at: datetime) -> None
     )
 
 
+@dataclass(frozen=True)
+class Registered:
+    """A node as a refresh left it: what the loop acts on (the ones now down)."""
+
+    id: str
+    name: str
+    state: str
+
+
 def register(
     session: Session, node: Node, *, reason: str = "", held: Capacity | None = None
-) -> NodeRow:
+) -> Registered:
     """Insert or refresh a node found by an executor. The engine's view of its health wins
     (down, drained, back); an operator's cordon survives every refresh. `held` is what the
     engine's jobs outside AICC hold there now."""
+    row = _register(session, node, reason=reason, held=held)
+    return Registered(row.id, row.name, row.state)
+
+
+def _register(
+    session: Session, node: Node, *, reason: str = "", held: Capacity | None = None
+) -> NodeRow:
     row = session.scalar(select(NodeRow).where(NodeRow.name == node.name))
     now = utcnow()
     known = row is not None
@@ -320,10 +347,10 @@ def as_device(row: DeviceRow) -> Device:
 def import_inventory(session: Session, who: Principal, doc: Inventory) -> list[NodeInfo]:
     if not who.is_admin:
         raise Forbidden("only center admins import nodes")
-    rows = [register(session, node) for node in inventory_nodes(doc)]
+    rows = [_register(session, node) for node in inventory_nodes(doc)]
     audit.record(session, who, "node.import", "node", ",".join(r.name for r in rows))
     session.flush()
-    return infos(session, rows)
+    return _infos(session, rows)
 
 
 def allocations(session: Session) -> dict[str, Allocation]:
@@ -365,7 +392,7 @@ def set_state(
     session: Session, who: Principal, name: str, state: NodeState, reason: str = ""
 ) -> NodeInfo:
     """Cordon or uncordon by an operator (a down node comes back only when its executor sees it)."""
-    return infos(session, [_set_state(session, who, name, state, reason)])[0]
+    return _infos(session, [_set_state(session, who, name, state, reason)])[0]
 
 
 def _set_state(
@@ -402,7 +429,7 @@ def drain(session: Session, who: Principal, name: str, *, evict: bool, now: date
                     at=now,
                     data={"drained": name},
                 )
-    return infos(session, [row])[0]
+    return _infos(session, [row])[0]
 
 
 def holders(session: Session, who: Principal) -> dict[str, dict[int, list[tuple[str, str, int]]]]:

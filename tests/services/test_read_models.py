@@ -17,10 +17,10 @@ from aicc.core.tenancy import Principal, Role
 from aicc.services import audit, jobs, nodes, tenancy, tokens
 from aicc.testing.jobs import submit, wait_state
 
-# Row-facing on purpose, for now: the loops' node refresh and the scheduler snapshot's node list,
-# whose callers (loops/controller.py, services/snapshots.py) belong to the `exec` and `sched`
-# branches of issue 17. Nothing here may grow.
-ROW_FACING = {"nodes.register", "nodes.list_nodes", "nodes.devices_of"}
+# Row-facing on purpose, for now: the scheduler snapshot's node list, read every cycle
+# (services/snapshots.py, the `sched` branch's), and the wizard's device models. Nothing here
+# may grow.
+ROW_FACING = {"nodes.list_nodes", "nodes.devices_of"}
 BOOKS = ("aicc.services.billing", "aicc.services.telemetry")  # the `floors` branch's
 ROOT = Principal(user_id="", name="system", org_id="", role=Role.ADMIN)
 

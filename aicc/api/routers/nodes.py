@@ -18,8 +18,8 @@ router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"])
 def nodes_list(
     who: CurrentUser, session: SessionDep, limit: Limit = 1000, cursor: Cursor = None
 ) -> dict[str, object]:
-    found = page(nodes.infos(session), limit, cursor)
-    return {**found, "items": schemas.node_out(found["items"])}
+    found = page(nodes.names(session), limit, cursor)  # a page reads only its own nodes
+    return {**found, "items": schemas.node_out(nodes.infos(session, found["items"]))}
 
 
 @router.post("/import", response_model=schemas.Page[schemas.Node])
