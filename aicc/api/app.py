@@ -44,6 +44,7 @@ def create_app(state: AppState) -> FastAPI:
     app.state.aicc = state
     for module in (system, tenancy, nodes, workdirs, jobs, audit, estimate, billing, kpis):
         app.include_router(module.router, responses=schemas.ERRORS)
+    schemas.document_errors(app)
 
     @app.exception_handler(ServiceError)
     async def service_error(_request: Request, err: ServiceError) -> JSONResponse:

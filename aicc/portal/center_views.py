@@ -109,7 +109,7 @@ def _pct(part: float, whole: float) -> float | None:
 def overview(session: Session, who: Principal, now: datetime, hours: int) -> Overview:
     hours = hours if hours in WINDOWS else DEFAULT_WINDOW
     history = usage.center_history(session, who, now, window_s=hours * 3600, buckets=WINDOWS[hours])
-    node_list = schemas.node_out(session, nodes.list_nodes(session))
+    node_list = schemas.node_out(nodes.infos(session))
     counts: dict[tuple[str, bool], int] = Counter()
     for node in node_list:
         for dev in node.devices:
@@ -295,7 +295,7 @@ def heat_map(session: Session, who: Principal) -> HeatMap:
     held = nodes.holders(session, who)  # operators only
     lines = []
     counts: Counter[str] = Counter()
-    for node in schemas.node_out(session, nodes.list_nodes(session)):
+    for node in schemas.node_out(nodes.infos(session)):
         on_node = held.get(node.id, {})
         cells = [
             Cell(

@@ -84,7 +84,7 @@ class JobDetail:
 def dashboard(session: Session, who: Principal) -> Dashboard:
     """The person's running and waiting jobs (up to DASHBOARD_JOBS, however old) and the latest
     few that ended, from the same `jobs.list_jobs` as the job list."""
-    active = []
+    active: list[jobs.Job] = []
     for state in (*RUNNING, *WAITING):
         active += jobs.list_jobs(
             session, who, state=state.value, project=None, limit=DASHBOARD_JOBS, before_id=None
@@ -94,8 +94,8 @@ def dashboard(session: Session, who: Principal) -> Dashboard:
     ended = [r for r in latest if JobState(r.state).is_terminal()][:RECENTLY_ENDED]
     return Dashboard(
         overview.job_counts(session, who),
-        [schemas.job_out(session, r) for r in active],
-        [schemas.job_out(session, r) for r in ended],
+        [schemas.job_out(j) for j in active],
+        [schemas.job_out(j) for j in ended],
     )
 
 
@@ -110,7 +110,7 @@ def job_list(
         session, who, state=state, project=project, limit=PAGE_SIZE, before_id=before or None
     )
     return JobList(
-        items=[schemas.job_out(session, r) for r in rows],
+        items=[schemas.job_out(j) for j in rows],
         projects=projects,
         state=state,
         project=project,
@@ -120,7 +120,7 @@ def job_list(
 
 def job_detail(session: Session, state: AppState, who: Principal, job_id: str) -> JobDetail:
     row = jobs.get(session, who, job_id)  # another tenant's job: NotFound, like the API
-    job = schemas.job_out(session, row)
+    job = schemas.job_out(row)
     events = [
         schemas.Event.model_validate(e, from_attributes=True)
         for e in jobs.events(session, who, job_id)
@@ -156,7 +156,7 @@ def job_log(
 ) -> LogView:
     row = jobs.get(session, who, job_id)  # another tenant's job: NotFound
     ended = JobState(row.state).is_terminal()
-    if not jobs.replicas(session, row):
+    if not row.replicas:
         return LogView(replica, stream, "", ended, note="job.log.not_started")
     try:
         text = logs.read(
@@ -170,7 +170,7 @@ def job_log(
 
 
 def node_list(session: Session) -> list[schemas.Node]:
-    return schemas.node_out(session, nodes.list_nodes(session))
+    return schemas.node_out(nodes.infos(session))
 
 
 def chart_data(counts: dict[str, int], label: Any) -> dict[str, Any]:

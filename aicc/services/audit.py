@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import Principal, Role
-from aicc.services.common import Forbidden, utcnow
+from aicc.services.common import Forbidden, read, utcnow
 from aicc.store.tables import AuditRow
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """Who did what to which object, and when."""
+
+    id: int
+    at: datetime
+    user_id: str | None
+    user_name: str
+    org_id: str | None
+    action: str
+    object_type: str
+    object_id: str
+    detail: dict[str, Any]
 
 
 def record(
@@ -44,7 +61,7 @@ def entries(
     before_id: int | None,
     action: str | None,
     actor: str | None = None,
-) -> list[AuditRow]:
+) -> list[AuditEntry]:
     """Newest first. Admins read the center's log, org admins their organization's.
     `actor` is a user name, as the entry recorded it."""
     query = _readable(who).order_by(AuditRow.id.desc()).limit(limit)
@@ -54,7 +71,7 @@ def entries(
         query = query.where(AuditRow.action == action)
     if actor:
         query = query.where(AuditRow.user_name == actor)
-    return list(session.scalars(query))
+    return [read(AuditEntry, row) for row in session.scalars(query)]
 
 
 def actions(session: Session, who: Principal) -> list[str]:

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import secrets
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from aicc.core.ids import make_id
 
 Clock = Callable[[], datetime]
+M = TypeVar("M")
+
+
+def read(model: type[M], row: Any) -> M:
+    """The read model `model` (a frozen dataclass) of a stored row: its fields by name, copied,
+    so what a service hands out neither writes to the database nor goes stale with the session."""
+    fields = dataclasses.fields(model)  # type: ignore[arg-type]
+    return model(**{f.name: copy.deepcopy(getattr(row, f.name)) for f in fields})
 
 
 def utcnow() -> datetime:

@@ -13,10 +13,9 @@ from aicc.core.states import JobState
 from aicc.scheduler import explain as what_if
 from aicc.scheduler.framework import Profile, isolate, schedule
 from aicc.scheduler.snapshot import Snapshot, WaitReason
-from aicc.services import snapshots
+from aicc.services import jobs, snapshots
 from aicc.services.billing import budgets
 from aicc.services.common import utcnow
-from aicc.store.tables import JobRow
 
 
 @dataclass(frozen=True)
@@ -27,7 +26,7 @@ class Explanation:
 
 
 def explain(
-    session: Session, job: JobRow, profile: Profile, billing: budgets.Context | None = None
+    session: Session, job: jobs.Job, profile: Profile, billing: budgets.Context | None = None
 ) -> Explanation:
     state = JobState(job.state)
     if state not in (JobState.PENDING, JobState.ADMITTED):

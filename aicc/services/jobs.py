@@ -6,9 +6,11 @@ move is legal and appends the event in the same transaction, so the event log is
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import func, select
@@ -21,7 +23,16 @@ from aicc.core.units import format_cpu, format_memory
 from aicc.scheduler.feasible import Feasibility
 from aicc.services import audit, snapshots, tenancy
 from aicc.services.common import Forbidden, Invalid, NotFound, TooMany, new_id, utcnow
-from aicc.store.tables import EventRow, JobRow, ReplicaRow, SecretRow, WorkdirRow
+from aicc.store.tables import (
+    DeviceRow,
+    EventRow,
+    JobRow,
+    NodeRow,
+    ReplicaRow,
+    SecretRow,
+    UserRow,
+    WorkdirRow,
+)
 
 ACTIVE = (JobState.PENDING, JobState.ADMITTED)
 
@@ -29,6 +40,140 @@ ACTIVE = (JobState.PENDING, JobState.ADMITTED)
 @dataclass(frozen=True)
 class SubmitLimits:
     max_pending_per_user: int = 1000
+
+
+@dataclass(frozen=True)
+class ReplicaDevice:
+    """A device (or a share, or a MIG slice of it) that a replica holds."""
+
+    index: int
+    milli: int
+    model: str | None = None
+    memory_mib: int | None = None
+    mig_slice: int | None = None
+
+
+@dataclass(frozen=True)
+class Replica:
+    """One replica of a job's latest attempt, with its node by name: what a user sees."""
+
+    index: int
+    attempt: int
+    node_id: str
+    node: str
+    handle: str | None  # the executor's own reference; services read logs and outputs by it
+    devices: tuple[ReplicaDevice, ...]
+    state: str
+    exit_code: int | None
+    reason: str | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    peak_rss_mib: int | None
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job as its readers see it (API, portal): the stored job, its project, queue and user by
+    name, and its latest replicas; read once, so faces never query."""
+
+    id: str
+    name: str
+    org_id: str
+    project_id: str
+    queue_id: str
+    user_id: str
+    project: str
+    queue: str
+    user: str
+    kind: str
+    state: str
+    reason: str
+    message: str
+    attempt: int
+    exit_code: int | None
+    priority: int
+    cancel_requested: bool
+    spec: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    replicas: tuple[Replica, ...]
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of a job's history (or a node's, when `job_id` is None)."""
+
+    id: int
+    job_id: str | None
+    kind: str
+    from_state: str | None
+    to_state: str | None
+    reason: str
+    message: str
+    attempt: int
+    at: datetime
+    data: dict[str, Any]
+
+
+def _view(session: Session, job: JobRow) -> Job:
+    """The read model of a stored job: names instead of ids, and its latest replicas."""
+    user = session.get(UserRow, job.user_id)
+    return Job(
+        id=job.id,
+        name=job.name,
+        org_id=job.org_id,
+        project_id=job.project_id,
+        queue_id=job.queue_id,
+        user_id=job.user_id,
+        project=job.spec.get("project") or "",
+        queue=job.spec.get("queue") or "",
+        user=user.name if user else job.user_id,
+        kind=job.kind,
+        state=job.state,
+        reason=job.reason,
+        message=job.message,
+        attempt=job.attempt,
+        exit_code=job.exit_code,
+        priority=job.priority,
+        cancel_requested=job.cancel_requested,
+        spec=copy.deepcopy(job.spec),
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        started_at=job.started_at,
+        ended_at=job.ended_at,
+        replicas=tuple(_replica(session, rep) for rep in _replicas(session, job.id)),
+    )
+
+
+def _replica(session: Session, rep: ReplicaRow) -> Replica:
+    node = session.get(NodeRow, rep.node_id)
+    query = select(DeviceRow.index, DeviceRow.model).where(DeviceRow.node_id == rep.node_id)
+    models = {index: model for index, model in session.execute(query)}
+    return Replica(
+        index=rep.index,
+        attempt=rep.attempt,
+        node_id=rep.node_id,
+        node=node.name if node else rep.node_id,
+        handle=rep.handle,
+        devices=tuple(
+            ReplicaDevice(
+                index=d["index"],
+                milli=d["milli"],
+                model=models.get(d["index"]),
+                memory_mib=d.get("memory_mib"),
+                mig_slice=d.get("mig_slice"),
+            )
+            for d in rep.devices
+        ),
+        state=rep.state,
+        exit_code=rep.exit_code,
+        reason=rep.reason,
+        started_at=rep.started_at,
+        ended_at=rep.ended_at,
+        peak_rss_mib=rep.peak_rss_mib,
+    )
 
 
 def change_state(
@@ -78,7 +223,7 @@ def submit(
     *,
     idempotency_key: str | None,
     limits: SubmitLimits = SubmitLimits(),
-) -> tuple[JobRow, bool]:
+) -> tuple[Job, bool]:
     """Accept a job, or return the one already accepted under the same idempotency key.
 
     Returns (job, created). Rejects, with what to fix, a spec that no node could ever run.
@@ -96,7 +241,7 @@ def submit(
                     "Idempotency-Key: already used for a different job spec; "
                     "send a new key for a new job"
                 )
-            return seen, False
+            return _view(session, seen), False
     project = tenancy.resolve_project(session, who, spec.project)
     if not can_write(who, org_id=project.org_id, project_id=project.id):
         raise Forbidden("viewers cannot submit jobs")
@@ -165,7 +310,7 @@ def submit(
     )
     audit.record(session, who, "job.submit", "job", job_id, org_id=project.org_id)
     session.flush()
-    return job, True
+    return _view(session, job), True
 
 
 def stored_spec(spec: JobSpec, **filled: object) -> JobSpec:
@@ -250,7 +395,11 @@ def _check_fits(session: Session, spec: JobSpec) -> None:
     )
 
 
-def get(session: Session, who: Principal, job_id: str) -> JobRow:
+def get(session: Session, who: Principal, job_id: str) -> Job:
+    return _view(session, _readable(session, who, job_id))
+
+
+def _readable(session: Session, who: Principal, job_id: str) -> JobRow:
     job = session.get(JobRow, job_id)
     if job is None or not can_read(who, org_id=job.org_id, project_id=job.project_id):
         raise NotFound("job {job_id} not found", job_id=job_id)
@@ -265,7 +414,7 @@ def list_jobs(
     project: str | None,
     limit: int,
     before_id: str | None,
-) -> list[JobRow]:
+) -> list[Job]:
     """Newest first (ids sort by creation time); a page ends before `before_id`."""
     query = select(JobRow).order_by(JobRow.id.desc()).limit(limit)
     if project is not None:
@@ -278,17 +427,17 @@ def list_jobs(
         query = query.where(JobRow.state == state)
     if before_id:
         query = query.where(JobRow.id < before_id)
-    return list(session.scalars(query))
+    return [_view(session, row) for row in session.scalars(query)]
 
 
-def cancel(session: Session, who: Principal, job_id: str) -> JobRow:
+def cancel(session: Session, who: Principal, job_id: str) -> Job:
     """Waiting jobs end at once; placed ones are stopped by the reconciler (TERM, grace, KILL)."""
-    job = get(session, who, job_id)
+    job = _readable(session, who, job_id)
     if not can_write(who, org_id=job.org_id, project_id=job.project_id):
         raise Forbidden("viewers cannot cancel jobs")
     state = JobState(job.state)
     if state.is_terminal() or job.cancel_requested:
-        return job
+        return _view(session, job)
     audit.record(session, who, "job.cancel", "job", job.id, org_id=job.org_id)
     if state in ACTIVE:
         change_state(
@@ -301,22 +450,35 @@ def cancel(session: Session, who: Principal, job_id: str) -> JobRow:
     else:
         job.cancel_requested = True
         job.message = f"cancelling (requested by {who.name})"
-    return job
+    return _view(session, job)
 
 
-def events(session: Session, who: Principal, job_id: str) -> list[EventRow]:
-    job = get(session, who, job_id)
-    return list(
-        session.scalars(select(EventRow).where(EventRow.job_id == job.id).order_by(EventRow.id))
-    )
+def events(session: Session, who: Principal, job_id: str) -> list[Event]:
+    job = _readable(session, who, job_id)
+    query = select(EventRow).where(EventRow.job_id == job.id).order_by(EventRow.id)
+    return [
+        Event(
+            id=e.id,
+            job_id=e.job_id,
+            kind=e.kind,
+            from_state=e.from_state,
+            to_state=e.to_state,
+            reason=e.reason,
+            message=e.message,
+            attempt=e.attempt,
+            at=e.at,
+            data=copy.deepcopy(e.data),
+        )
+        for e in session.scalars(query)
+    ]
 
 
-def replicas(session: Session, job: JobRow, *, attempt: int | None = None) -> list[ReplicaRow]:
+def _replicas(session: Session, job_id: str, *, attempt: int | None = None) -> list[ReplicaRow]:
     """The replicas of one attempt (the latest that has any, by default)."""
-    query = select(ReplicaRow).where(ReplicaRow.job_id == job.id)
+    query = select(ReplicaRow).where(ReplicaRow.job_id == job_id)
     if attempt is None:
         attempt = session.scalar(
-            select(func.max(ReplicaRow.attempt)).where(ReplicaRow.job_id == job.id)
+            select(func.max(ReplicaRow.attempt)).where(ReplicaRow.job_id == job_id)
         )
         if attempt is None:
             return []

@@ -15,11 +15,11 @@ from aicc.executors.base import Executor, Stream
 from aicc.services import jobs
 from aicc.services.common import NotFound
 from aicc.store.db import Database
-from aicc.store.tables import JobRow, NodeRow, ReplicaRow
+from aicc.store.tables import NodeRow
 
 
-def replica_of(session: Session, job: JobRow, index: int) -> ReplicaRow:
-    reps = jobs.replicas(session, job)
+def replica_of(job: jobs.Job, index: int) -> jobs.Replica:
+    reps = job.replicas
     if not reps:
         raise NotFound(
             f"job {job.id} has not started yet, so it has no logs; see `aicc job explain`"
@@ -30,7 +30,7 @@ def replica_of(session: Session, job: JobRow, index: int) -> ReplicaRow:
     raise NotFound(f"job {job.id} has replicas 0 to {len(reps) - 1}; there is no replica {index}")
 
 
-def executor_of(session: Session, rep: ReplicaRow, executors: dict[str, Executor]) -> Executor:
+def executor_of(session: Session, rep: jobs.Replica, executors: dict[str, Executor]) -> Executor:
     node = session.get(NodeRow, rep.node_id)
     executor = executors.get(node.executor if node else "")
     if executor is None:
@@ -40,21 +40,21 @@ def executor_of(session: Session, rep: ReplicaRow, executors: dict[str, Executor
 
 def read(
     session: Session,
-    job: JobRow,
+    job: jobs.Job,
     executors: dict[str, Executor],
     *,
     index: int,
     stream: Stream,
     tail: int | None,
 ) -> str:
-    rep = replica_of(session, job, index)
+    rep = replica_of(job, index)
     if rep.handle is None:
         return ""
     return executor_of(session, rep, executors).logs(rep.handle, stream, tail)
 
 
-def outputs_dir(session: Session, job: JobRow, executors: dict[str, Executor]) -> Path:
-    for rep in jobs.replicas(session, job):
+def outputs_dir(session: Session, job: jobs.Job, executors: dict[str, Executor]) -> Path:
+    for rep in job.replicas:
         if rep.handle:
             path = executor_of(session, rep, executors).outputs_dir(job.id, rep.handle)
             if path is not None and path.is_dir():
@@ -103,7 +103,7 @@ def follow_step(
     with db.reader() as session:
         job = jobs.get(session, who, job_id)
         done = JobState(job.state).is_terminal()
-        rep = next((r for r in jobs.replicas(session, job) if r.index == index), None)
+        rep = next((r for r in job.replicas if r.index == index), None)
         if rep is None or not rep.handle:
             return "", sent, done
         executor = executor_of(session, rep, executors)

@@ -67,8 +67,8 @@ def last_uncordoned(session: Session, node_id: str) -> datetime | None:
     )
 
 
-def check(session: Session, node_ids: set[str], policy: Policy, now: datetime) -> list[NodeRow]:
-    """Cordon each of these nodes that has reached the policy's count; returns those cordoned.
+def check(session: Session, node_ids: set[str], policy: Policy, now: datetime) -> list[str]:
+    """Cordon each of these nodes that has reached the policy's count; returns their names.
 
     Call it in the transaction that records a failure, so that no failure escapes the check.
     An operator's cordon or drain is left as it is; a state the engine set (down, drained) is
@@ -103,5 +103,5 @@ def check(session: Session, node_ids: set[str], policy: Policy, now: datetime) -
                 "failures": [{"at": f.at.isoformat(), "what": f.what} for f in found],
             },
         )
-        cordoned.append(node)
+        cordoned.append(node.name)
     return cordoned

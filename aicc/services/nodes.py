@@ -4,6 +4,7 @@ allocated on each (read from the replicas that hold resources)."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
@@ -91,6 +92,117 @@ class Allocation:
     mig_slices: dict[int, set[int]] = field(default_factory=lambda: defaultdict(set))  # taken
 
 
+@dataclass(frozen=True)
+class MigSlice:
+    index: int
+    profile: str
+    uuid: str | None
+    allocated: bool
+
+
+@dataclass(frozen=True)
+class NodeDevice:
+    """A device of a node as operators see it: its model and what of it is allocated now."""
+
+    index: int
+    model: str
+    memory_mib: int
+    uuid: str | None
+    simulated: bool
+    healthy: bool
+    allocated_milli: int
+    mig: tuple[MigSlice, ...]  # empty unless the GPU is in MIG mode
+
+
+@dataclass(frozen=True)
+class Allocated:
+    cpu_milli: int
+    memory_mib: int
+    accelerator_milli: int
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """A node with its devices and what the replicas bound there hold: the read model of the
+    node list (API and portal)."""
+
+    id: str
+    name: str
+    executor: str
+    state: str
+    state_reason: str
+    labels: dict[str, str]
+    cpu_milli: int
+    memory_mib: int
+    allocated: Allocated
+    devices: tuple[NodeDevice, ...]
+    simulated: bool
+    heartbeat_at: datetime | None
+
+
+def names(session: Session) -> list[str]:
+    """Every node's name, sorted: what a page of nodes is cut from."""
+    return list(session.scalars(select(NodeRow.name).order_by(NodeRow.name)))
+
+
+def infos(session: Session, names: Collection[str] | None = None) -> list[NodeInfo]:
+    """The nodes named (every node when None), by name, with their devices and allocation."""
+    query = select(NodeRow).order_by(NodeRow.name)
+    if names is not None:
+        query = query.where(NodeRow.name.in_(names))
+    return _infos(session, list(session.scalars(query)))
+
+
+def _infos(session: Session, rows: list[NodeRow]) -> list[NodeInfo]:
+    used = allocations(session)
+    devices = devices_of(session, [r.id for r in rows])
+    out = []
+    for row in rows:
+        alloc = used.get(row.id, Allocation())
+        devs = tuple(
+            NodeDevice(
+                index=d.index,
+                model=d.model,
+                memory_mib=d.memory_mib,
+                uuid=d.uuid,
+                simulated=d.simulated,
+                healthy=d.healthy,
+                allocated_milli=alloc.device_milli.get(d.index, 0),
+                mig=tuple(
+                    MigSlice(
+                        s["index"],
+                        s["profile"],
+                        s.get("uuid"),
+                        s["index"] in alloc.mig_slices[d.index],
+                    )
+                    for s in d.mig or ()
+                ),
+            )
+            for d in devices.get(row.id, [])
+        )
+        out.append(
+            NodeInfo(
+                id=row.id,
+                name=row.name,
+                executor=row.executor,
+                state=row.state,
+                state_reason=row.state_reason,
+                labels=dict(row.labels),
+                cpu_milli=row.cpu_milli,
+                memory_mib=row.memory_mib,
+                allocated=Allocated(
+                    cpu_milli=alloc.cpu_milli,
+                    memory_mib=alloc.memory_mib,
+                    accelerator_milli=sum(alloc.device_milli.values()),
+                ),
+                devices=devs,
+                simulated=bool(devs) and all(d.simulated for d in devs),
+                heartbeat_at=row.heartbeat_at,
+            )
+        )
+    return out
+
+
 ENGINE = "engine: "  # prefix of a state the engine reported, as opposed to an operator's
 DOWN_EVENT = "node_down"  # the event of a node going down; services/node_health counts them
 
@@ -112,12 +224,28 @@ def mark_down(session: Session, row: NodeRow, why: str, *, at: datetime) -> None
     )
 
 
+@dataclass(frozen=True)
+class Registered:
+    """A node as a refresh left it: what the loop acts on (the ones now down)."""
+
+    id: str
+    name: str
+    state: str
+
+
 def register(
     session: Session, node: Node, *, reason: str = "", held: Capacity | None = None
-) -> NodeRow:
+) -> Registered:
     """Insert or refresh a node found by an executor. The engine's view of its health wins
     (down, drained, back); an operator's cordon survives every refresh. `held` is what the
     engine's jobs outside AICC hold there now."""
+    row = _register(session, node, reason=reason, held=held)
+    return Registered(row.id, row.name, row.state)
+
+
+def _register(
+    session: Session, node: Node, *, reason: str = "", held: Capacity | None = None
+) -> NodeRow:
     row = session.scalar(select(NodeRow).where(NodeRow.name == node.name))
     now = utcnow()
     known = row is not None
@@ -216,12 +344,13 @@ def as_device(row: DeviceRow) -> Device:
     return Device(row.index, row.model, row.memory_mib, row.uuid, row.simulated, row.healthy, mig)
 
 
-def import_inventory(session: Session, who: Principal, doc: Inventory) -> list[NodeRow]:
+def import_inventory(session: Session, who: Principal, doc: Inventory) -> list[NodeInfo]:
     if not who.is_admin:
         raise Forbidden("only center admins import nodes")
-    rows = [register(session, node) for node in inventory_nodes(doc)]
+    rows = [_register(session, node) for node in inventory_nodes(doc)]
     audit.record(session, who, "node.import", "node", ",".join(r.name for r in rows))
-    return rows
+    session.flush()
+    return _infos(session, rows)
 
 
 def allocations(session: Session) -> dict[str, Allocation]:
@@ -252,7 +381,7 @@ def list_nodes(session: Session) -> list[NodeRow]:
     return list(session.scalars(select(NodeRow).order_by(NodeRow.name)))
 
 
-def get_by_name(session: Session, name: str) -> NodeRow:
+def _by_name(session: Session, name: str) -> NodeRow:
     row = session.scalar(select(NodeRow).where(NodeRow.name == name))
     if row is None:
         raise NotFound("node {name!r} not found; `aicc node list` shows the nodes", name=name)
@@ -261,11 +390,17 @@ def get_by_name(session: Session, name: str) -> NodeRow:
 
 def set_state(
     session: Session, who: Principal, name: str, state: NodeState, reason: str = ""
-) -> NodeRow:
+) -> NodeInfo:
     """Cordon or uncordon by an operator (a down node comes back only when its executor sees it)."""
+    return _infos(session, [_set_state(session, who, name, state, reason)])[0]
+
+
+def _set_state(
+    session: Session, who: Principal, name: str, state: NodeState, reason: str = ""
+) -> NodeRow:
     if not who.is_admin:
         raise Forbidden("only center admins cordon nodes")
-    row = get_by_name(session, name)
+    row = _by_name(session, name)
     if row.state == NodeState.DOWN.value and state is NodeState.READY:
         raise Invalid(
             "node {name} is down; it returns when its executor reports it again", name=name
@@ -275,12 +410,12 @@ def set_state(
     return row
 
 
-def drain(session: Session, who: Principal, name: str, *, evict: bool, now: datetime) -> NodeRow:
+def drain(session: Session, who: Principal, name: str, *, evict: bool, now: datetime) -> NodeInfo:
     """No new placements; running work finishes, or with `evict` is stopped (SIGTERM, grace,
     SIGKILL) and requeued under its retry policy, as a preemption would."""
     from aicc.services import jobs  # jobs imports this module
 
-    row = set_state(session, who, name, NodeState.DRAINING, "drained by an operator")
+    row = _set_state(session, who, name, NodeState.DRAINING, "drained by an operator")
     if evict:
         holding = select(ReplicaRow.job_id).where(
             ReplicaRow.node_id == row.id, ReplicaRow.state.in_(HOLDING)
@@ -296,7 +431,7 @@ def drain(session: Session, who: Principal, name: str, *, evict: bool, now: date
                     at=now,
                     data={"drained": name},
                 )
-    return row
+    return _infos(session, [row])[0]
 
 
 def holders(session: Session, who: Principal) -> dict[str, dict[int, list[tuple[str, str, int]]]]:

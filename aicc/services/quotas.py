@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 from aicc.core import catalog
 from aicc.core.tenancy import Principal, Quota, can_manage
 from aicc.services import audit, tenancy, usage
-from aicc.services.common import Forbidden, Invalid
+from aicc.services.common import Forbidden, Invalid, read
+from aicc.services.tenancy import Org, Project
 from aicc.store.tables import OrgRow, ProjectRow
 
 PLAIN_KEYS = ("cpu_milli", "memory_mib", "pflops")
@@ -68,7 +69,7 @@ def as_dict(quota: Quota) -> dict[str, dict[str, float]]:
     return {"guaranteed": dict(quota.guaranteed), "max": dict(quota.max)}
 
 
-def of(row: OrgRow | ProjectRow) -> Quota:
+def of(row: Org | Project | OrgRow | ProjectRow) -> Quota:
     stored = row.quota or {}
     return Quota(guaranteed=stored.get("guaranteed", {}), max=stored.get("max", {}))
 
@@ -79,7 +80,7 @@ def _check(quota: Quota) -> None:
         raise Invalid("quota: {problems}", problems="; ".join(problems))
 
 
-def set_org(session: Session, who: Principal, org_id: str, body: QuotaIn) -> OrgRow:
+def set_org(session: Session, who: Principal, org_id: str, body: QuotaIn) -> Org:
     """Center admins share out the center. An organization cannot be cut below what its
     projects were given: the answer names those projects, to be lowered first."""
     org = tenancy.get_org(session, who, org_id)
@@ -107,12 +108,14 @@ def set_org(session: Session, who: Principal, org_id: str, body: QuotaIn) -> Org
             org=org.name,
             problems="; ".join(problems),
         )
-    org.quota = as_dict(quota)
-    audit.record(session, who, "quota.set", "org", org.id, org_id=org.id, detail=org.quota)
-    return org
+    row = session.get(OrgRow, org.id)
+    assert row is not None  # get_org found it in this transaction
+    row.quota = as_dict(quota)
+    audit.record(session, who, "quota.set", "org", org.id, org_id=org.id, detail=row.quota)
+    return read(Org, row)
 
 
-def set_project(session: Session, who: Principal, project_id: str, body: QuotaIn) -> ProjectRow:
+def set_project(session: Session, who: Principal, project_id: str, body: QuotaIn) -> Project:
     """Organization admins share out what the center gave their organization: a project's
     guarantees come out of the organization's (none of a resource the organization has no
     guarantee of), and a project's max is at most the organization's."""
@@ -154,11 +157,11 @@ def set_project(session: Session, who: Principal, project_id: str, body: QuotaIn
             project=project.name,
             problems="; ".join(problems),
         )
-    project.quota = as_dict(quota)
-    audit.record(
-        session, who, "quota.set", "project", project.id, org_id=org.id, detail=project.quota
-    )
-    return project
+    row = session.get(ProjectRow, project.id)
+    assert row is not None  # visible_project found it in this transaction
+    row.quota = as_dict(quota)
+    audit.record(session, who, "quota.set", "project", project.id, org_id=org.id, detail=row.quota)
+    return read(Project, row)
 
 
 def _sum_guaranteed(quotas: Iterable[Quota]) -> dict[str, float]:
@@ -216,9 +219,7 @@ def standings(session: Session, who: Principal) -> list[Standing]:
         for key, value in held.get(project.id, {}).items():
             total[key] = total.get(key, 0.0) + value
 
-    def standing(
-        kind: str, row: OrgRow | ProjectRow, org_id: str, used: dict[str, float]
-    ) -> Standing:
+    def standing(kind: str, row: Org | Project, org_id: str, used: dict[str, float]) -> Standing:
         quota = of(row)
         borrowed = {
             k: v - quota.guaranteed.get(k, 0.0)

@@ -3,22 +3,34 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import Principal, can_write
 from aicc.services import audit, tenancy
-from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
+from aicc.services.common import Forbidden, Invalid, NotFound, new_id, read, utcnow
 from aicc.store.sealing import Sealer
 from aicc.store.tables import SecretRow
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 
 
+@dataclass(frozen=True)
+class Secret:
+    """A secret as anyone may see it: its name and dates, never its value."""
+
+    name: str
+    project_id: str
+    created_at: datetime
+    updated_at: datetime
+
+
 def put(
     session: Session, who: Principal, *, sealer: Sealer, project: str | None, name: str, value: str
-) -> SecretRow:
+) -> Secret:
     """Create or replace. The value reaches jobs as an environment variable named like the secret
     (upper case, '-' as '_')."""
     if not NAME.match(name):
@@ -43,16 +55,13 @@ def put(
     else:
         row.value, row.updated_at = sealer.seal(value), now
     audit.record(session, who, "secret.put", "secret", f"{prj.id}/{name}", org_id=prj.org_id)
-    return row
+    return read(Secret, row)
 
 
-def names(session: Session, who: Principal, *, project: str | None) -> list[SecretRow]:
+def names(session: Session, who: Principal, *, project: str | None) -> list[Secret]:
     prj = tenancy.resolve_project(session, who, project)
-    return list(
-        session.scalars(
-            select(SecretRow).where(SecretRow.project_id == prj.id).order_by(SecretRow.name)
-        )
-    )
+    query = select(SecretRow).where(SecretRow.project_id == prj.id).order_by(SecretRow.name)
+    return [read(Secret, row) for row in session.scalars(query)]
 
 
 def delete(session: Session, who: Principal, *, project: str | None, name: str) -> None:

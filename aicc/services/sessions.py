@@ -168,7 +168,7 @@ def user_by_password(session: Session, username: str, password: str) -> UserRow 
     return user
 
 
-def user_by_token(session: Session, secret: str) -> tuple[UserRow, TokenRow] | None:
+def user_by_token(session: Session, secret: str) -> tuple[UserRow, tokens.Token] | None:
     """The user behind a valid API token, and the token (unknown, expired, revoked or
     disabled: None)."""
     token = tokens.find(session, secret.strip())
@@ -197,7 +197,7 @@ def sign_in(
     use_token = bool(token.strip())
     typed = "" if use_token else username
     check_throttle(session, username=typed, client=client, now=now, known_device=known_device)
-    used: TokenRow | None = None
+    used: tokens.Token | None = None
     if use_token:
         found = user_by_token(session, token)
         user, used = found if found is not None else (None, None)
@@ -219,7 +219,12 @@ def sign_in(
 
 
 def start(
-    session: Session, user: UserRow, *, client: str, now: datetime, token: TokenRow | None = None
+    session: Session,
+    user: UserRow,
+    *,
+    client: str,
+    now: datetime,
+    token: tokens.Token | None = None,
 ) -> tuple[str, str]:
     """A new session for `user`, signed in with `token` or (None) a password: returns (the
     cookie's secret, the session's CSRF token). It ends when the token does, if sooner.

@@ -9,17 +9,65 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import Principal, Role, can_manage, can_read
 from aicc.services import audit
-from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, utcnow
+from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, read, utcnow
 from aicc.store.tables import MembershipRow, OrgRow, PortalSessionRow, ProjectRow, QueueRow, UserRow
 
 DEFAULT = "default"
+
+
+@dataclass(frozen=True)
+class Org:
+    id: str
+    name: str
+    display_name: str
+    quota: dict[str, Any]  # {"guaranteed": {KEY: amount}, "max": {...}} (services/quotas.py)
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Project:
+    id: str
+    org_id: str
+    name: str
+    quota: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Queue:
+    id: str
+    project_id: str
+    name: str
+    priority: int
+    max_runtime_s: int | None
+    max_pending: int | None
+    max_running: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class User:
+    """A user as others may see them: never the password hash."""
+
+    id: str
+    name: str
+    org_id: str
+    role: str
+    email: str | None
+    language: str
+    default_project_id: str | None
+    disabled: bool
+    created_at: datetime
 
 
 def hash_password(password: str) -> str:
@@ -37,7 +85,7 @@ def check_password(password: str, stored: str | None) -> bool:
     return hmac.compare_digest(candidate.hex(), digest)
 
 
-def principal_of(session: Session, user: UserRow) -> Principal:
+def principal_of(session: Session, user: User | UserRow) -> Principal:
     projects = session.scalars(
         select(MembershipRow.project_id).where(MembershipRow.user_id == user.id)
     )
@@ -55,7 +103,7 @@ def principal_of(session: Session, user: UserRow) -> Principal:
 
 def create_org(
     session: Session, who: Principal | None, *, name: str, display_name: str = ""
-) -> OrgRow:
+) -> Org:
     if who is not None and not who.is_admin:
         raise Forbidden("only center admins create organizations")
     if session.scalar(select(OrgRow).where(OrgRow.name == name)):
@@ -67,21 +115,21 @@ def create_org(
     session.flush()
     create_project(session, None, name=DEFAULT, org_id=org.id)
     audit.record(session, who, "org.create", "org", org.id, org_id=org.id, detail={"name": name})
-    return org
+    return read(Org, org)
 
 
-def get_org(session: Session, who: Principal, org_id: str) -> OrgRow:
+def get_org(session: Session, who: Principal, org_id: str) -> Org:
     org = session.get(OrgRow, org_id)
     if org is None or not can_read(who, org_id=org.id):
         raise NotFound("organization {org_id} not found", org_id=org_id)
-    return org
+    return read(Org, org)
 
 
-def list_orgs(session: Session, who: Principal) -> list[OrgRow]:
+def list_orgs(session: Session, who: Principal) -> list[Org]:
     query = select(OrgRow).order_by(OrgRow.created_at)
     if not who.is_admin:
         query = query.where(OrgRow.id == who.org_id)
-    return list(session.scalars(query))
+    return [read(Org, row) for row in session.scalars(query)]
 
 
 # --- projects and queues ---
@@ -89,7 +137,7 @@ def list_orgs(session: Session, who: Principal) -> list[OrgRow]:
 
 def create_project(
     session: Session, who: Principal | None, *, name: str, org_id: str | None = None
-) -> ProjectRow:
+) -> Project:
     org_id = org_id or (who.org_id if who else None)
     if org_id is None:
         raise Invalid("org_id: name the organization of the project")
@@ -100,22 +148,23 @@ def create_project(
     exists = select(ProjectRow).where(ProjectRow.org_id == org_id, ProjectRow.name == name)
     if session.scalar(exists):
         raise Conflict("project {name!r} exists already in this organization", name=name)
-    project = ProjectRow(id=new_id("prj"), org_id=org_id, name=name, created_at=utcnow())
-    session.add(project)
+    row = ProjectRow(id=new_id("prj"), org_id=org_id, name=name, created_at=utcnow())
+    session.add(row)
     session.flush()
+    project = read(Project, row)
     create_queue(session, None, project=project, name=DEFAULT)
     audit.record(session, who, "project.create", "project", project.id, org_id=org_id)
     return project
 
 
-def visible_project(session: Session, who: Principal, project_id: str) -> ProjectRow:
+def visible_project(session: Session, who: Principal, project_id: str) -> Project:
     project = session.get(ProjectRow, project_id)
     if project is None or not can_read(who, org_id=project.org_id, project_id=project.id):
         raise NotFound("project {project_id} not found", project_id=project_id)
-    return project
+    return read(Project, project)
 
 
-def resolve_project(session: Session, who: Principal, ref: str | None) -> ProjectRow:
+def resolve_project(session: Session, who: Principal, ref: str | None) -> Project:
     """A project by id or by name in the caller's organization; None means the caller's default."""
     if ref is None:
         user = session.get(UserRow, who.user_id)
@@ -129,15 +178,15 @@ def resolve_project(session: Session, who: Principal, ref: str | None) -> Projec
     )
     if project is None or not can_read(who, org_id=project.org_id, project_id=project.id):
         raise NotFound("project {ref!r} not found; `aicc project list` shows yours", ref=ref)
-    return project
+    return read(Project, project)
 
 
-def list_projects(session: Session, who: Principal) -> list[ProjectRow]:
+def list_projects(session: Session, who: Principal) -> list[Project]:
     rows = session.scalars(select(ProjectRow).order_by(ProjectRow.created_at))
-    return [p for p in rows if can_read(who, org_id=p.org_id, project_id=p.id)]
+    return [read(Project, p) for p in rows if can_read(who, org_id=p.org_id, project_id=p.id)]
 
 
-def add_member(session: Session, who: Principal, *, project_id: str, user_id: str) -> ProjectRow:
+def add_member(session: Session, who: Principal, *, project_id: str, user_id: str) -> Project:
     project = visible_project(session, who, project_id)
     if not can_manage(who, org_id=project.org_id):
         raise Forbidden("only organization admins manage project members")
@@ -156,13 +205,13 @@ def create_queue(
     session: Session,
     who: Principal | None,
     *,
-    project: ProjectRow,
+    project: Project,
     name: str,
     priority: int = 100,
     max_runtime_s: int | None = None,
     max_pending: int | None = None,
     max_running: int | None = None,
-) -> QueueRow:
+) -> Queue:
     if who is not None and not can_manage(who, org_id=project.org_id):
         raise Forbidden("only organization admins create queues")
     exists = select(QueueRow).where(QueueRow.project_id == project.id, QueueRow.name == name)
@@ -184,10 +233,10 @@ def create_queue(
     session.flush()
     if who is not None:
         audit.record(session, who, "queue.create", "queue", queue.id, org_id=project.org_id)
-    return queue
+    return read(Queue, queue)
 
 
-def resolve_queue(session: Session, project: ProjectRow, name: str | None) -> QueueRow:
+def resolve_queue(session: Session, project: Project, name: str | None) -> Queue:
     queue = session.scalar(
         select(QueueRow).where(
             QueueRow.project_id == project.id, QueueRow.name == (name or DEFAULT)
@@ -197,16 +246,17 @@ def resolve_queue(session: Session, project: ProjectRow, name: str | None) -> Qu
         raise NotFound(
             "queue {name!r} not found in project {project}", name=name, project=project.name
         )
-    return queue
+    return read(Queue, queue)
 
 
-def list_queues(session: Session, who: Principal, project_ref: str | None) -> list[QueueRow]:
+def list_queues(session: Session, who: Principal, project_ref: str | None) -> list[Queue]:
     if project_ref is not None:
         projects = [resolve_project(session, who, project_ref)]
     else:
         projects = list_projects(session, who)
     ids = [p.id for p in projects]
-    return list(session.scalars(select(QueueRow).where(QueueRow.project_id.in_(ids))))
+    rows = session.scalars(select(QueueRow).where(QueueRow.project_id.in_(ids)))
+    return [read(Queue, row) for row in rows]
 
 
 # --- users ---
@@ -222,7 +272,7 @@ def create_user(
     project_ids: list[str] | None = None,
     password: str | None = None,
     email: str | None = None,
-) -> UserRow:
+) -> User:
     org_id = org_id or (who.org_id if who else None)
     if org_id is None:
         raise Invalid("org_id: name the organization of the user")
@@ -260,19 +310,19 @@ def create_user(
             )
         session.add(MembershipRow(user_id=user.id, project_id=project_id))
     audit.record(session, who, "user.create", "user", user.id, org_id=org_id, detail={"role": role})
-    return user
+    return read(User, user)
 
 
-def get_user(session: Session, who: Principal, user_id: str) -> UserRow:
+def get_user(session: Session, who: Principal, user_id: str) -> User:
     user = session.get(UserRow, user_id)
     if user is None or not (user.id == who.user_id or can_manage(who, org_id=user.org_id)):
         if user is not None and can_read(who, org_id=user.org_id):
             raise Forbidden("only organization admins read other users")
         raise NotFound("user {user_id} not found", user_id=user_id)
-    return user
+    return read(User, user)
 
 
-def set_disabled(session: Session, who: Principal, user_id: str, disabled: bool) -> UserRow:
+def set_disabled(session: Session, who: Principal, user_id: str, disabled: bool) -> User:
     """Disable or re-enable a user. Center admins may change anyone, organization admins the
     users of their organization who are not center admins; nobody themselves, and the last
     enabled center admin stays enabled, so the center is never locked out.
@@ -297,7 +347,7 @@ def set_disabled(session: Session, who: Principal, user_id: str, disabled: bool)
             raise Forbidden("only center admins disable center admins")
         raise Forbidden("only center admins enable center admins")
     if user.disabled == disabled:
-        return user
+        return read(User, user)
     if disabled and user.role == Role.ADMIN.value:
         # Locked in one order, so two admins disabling each other at once cannot both succeed
         # (PostgreSQL; SQLite's writers are serialized anyway).
@@ -323,19 +373,19 @@ def set_disabled(session: Session, who: Principal, user_id: str, disabled: bool)
         org_id=user.org_id,
         detail={"name": user.name},
     )
-    return user
+    return read(User, user)
 
 
-def list_users(session: Session, who: Principal) -> list[UserRow]:
+def list_users(session: Session, who: Principal) -> list[User]:
     query = select(UserRow).order_by(UserRow.created_at)
-    if who.is_admin:
-        return list(session.scalars(query))
     if who.role is Role.ORG_ADMIN:
-        return list(session.scalars(query.where(UserRow.org_id == who.org_id)))
-    return list(session.scalars(query.where(UserRow.id == who.user_id)))
+        query = query.where(UserRow.org_id == who.org_id)
+    elif not who.is_admin:
+        query = query.where(UserRow.id == who.user_id)
+    return [read(User, row) for row in session.scalars(query)]
 
 
-def bootstrap(session: Session) -> UserRow | None:
+def bootstrap(session: Session) -> User | None:
     """First start: org, project and queue `default`, and an admin. None if already done."""
     if session.scalar(select(OrgRow).limit(1)) is not None:
         return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -11,11 +12,24 @@ from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import Principal, can_manage
 from aicc.services import audit
-from aicc.services.common import Invalid, NotFound, new_id, utcnow
+from aicc.services.common import Invalid, NotFound, new_id, read, utcnow
 from aicc.services.tenancy import principal_of
 from aicc.store.tables import TokenRow, UserRow
 
 PREFIX = "aicc_"
+
+
+@dataclass(frozen=True)
+class Token:
+    """A token as its owner sees it: never its secret's digest."""
+
+    id: str
+    user_id: str
+    name: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
 
 
 def digest(secret: str) -> str:
@@ -30,7 +44,7 @@ def issue(
     user_id: str,
     name: str,
     expires_in_days: int | None = None,
-) -> tuple[TokenRow, str]:
+) -> tuple[Token, str]:
     """A new token for a user; the secret is returned here and never again."""
     user = session.get(UserRow, user_id)
     if who is not None and (
@@ -54,10 +68,10 @@ def issue(
     session.add(row)
     session.flush()
     audit.record(session, who, "token.create", "token", row.id, org_id=user.org_id)
-    return row, secret
+    return read(Token, row), secret
 
 
-def usable(row: TokenRow | None, now: datetime) -> bool:
+def usable(row: Token | TokenRow | None, now: datetime) -> bool:
     """Neither revoked nor expired (the token's user may still be disabled)."""
     return (
         row is not None
@@ -66,13 +80,13 @@ def usable(row: TokenRow | None, now: datetime) -> bool:
     )
 
 
-def find(session: Session, secret: str) -> TokenRow | None:
+def find(session: Session, secret: str) -> Token | None:
     """The usable token with this secret, whose user is enabled; else None."""
     row = session.scalar(select(TokenRow).where(TokenRow.secret_hash == digest(secret)))
     if row is None or not usable(row, utcnow()):
         return None
     user = session.get(UserRow, row.user_id)
-    return row if user is not None and not user.disabled else None
+    return read(Token, row) if user is not None and not user.disabled else None
 
 
 def authenticate(session: Session, secret: str) -> tuple[Principal | None, str | None]:
@@ -94,12 +108,12 @@ def touch(session: Session, token_id: str) -> None:
         row.last_used_at = utcnow()
 
 
-def list_tokens(session: Session, who: Principal) -> list[TokenRow]:
+def list_tokens(session: Session, who: Principal) -> list[Token]:
     query = select(TokenRow).where(TokenRow.user_id == who.user_id).order_by(TokenRow.created_at)
-    return list(session.scalars(query))
+    return [read(Token, row) for row in session.scalars(query)]
 
 
-def revoke(session: Session, who: Principal, token_id: str) -> TokenRow:
+def revoke(session: Session, who: Principal, token_id: str) -> Token:
     row = session.get(TokenRow, token_id)
     user = session.get(UserRow, row.user_id) if row else None
     if (
@@ -111,4 +125,4 @@ def revoke(session: Session, who: Principal, token_id: str) -> TokenRow:
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         audit.record(session, who, "token.revoke", "token", row.id, org_id=user.org_id)
-    return row
+    return read(Token, row)

@@ -180,3 +180,20 @@ def test_a_mig_request_that_cannot_be_met_is_refused_with_what_to_ask(api: TestC
     real = {"nodes": [{**MIG_NODE["nodes"][0], "devices": [{"model": "A100", "mig": ["7g.80gb"]}]}]}
     refused = api.post("/api/v1/nodes/import", json=real)
     assert refused.status_code == 422 and "only for simulated devices" in refused.text
+
+
+def test_pages_of_nodes_follow_by_name_each_with_its_devices(api: TestClient) -> None:
+    assert api.post("/api/v1/nodes/import", json=INVENTORY).status_code == 200
+    every = api.get("/api/v1/nodes").json()["items"]
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 1, **({"cursor": cursor} if cursor else {})}
+        answer = api.get("/api/v1/nodes", params=params).json()
+        seen += answer["items"]
+        cursor = answer["next_cursor"]
+        if cursor is None:
+            break
+    assert [n["name"] for n in seen] == sorted(n["name"] for n in every)
+    assert {"gpu-a", "gpu-b"} <= {n["name"] for n in seen}
+    models = {n["name"]: [d["model"] for d in n["devices"]] for n in seen}
+    assert models["gpu-a"] == ["A100-80GB", "A100-80GB"] and models["gpu-b"] == ["H100-SXM"]

@@ -24,7 +24,7 @@ def _person(state: AppState, name: str, role: Role, org_id: str) -> tuple[str, P
         return user.id, tenancy.principal_of(session, user)
 
 
-def _disable(state: AppState, who: Principal, user_id: str, disabled: bool = True) -> UserRow:
+def _disable(state: AppState, who: Principal, user_id: str, disabled: bool = True) -> tenancy.User:
     with state.db.session() as session:
         return tenancy.set_disabled(session, who, user_id, disabled)
 

@@ -14,15 +14,15 @@ router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
 
 @router.get("", response_model=schemas.Page[schemas.AuditEntry])
-def entries(
+def audit_list(
     who: CurrentUser,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     action: str | None = None,
 ) -> schemas.Page[schemas.AuditEntry]:
-    rows = audit.entries(session, who, limit=limit, before_id=cursor, action=action)
-    items = [schemas.AuditEntry.model_validate(r, from_attributes=True) for r in rows]
+    found = audit.entries(session, who, limit=limit, before_id=cursor, action=action)
+    items = [schemas.AuditEntry.model_validate(e, from_attributes=True) for e in found]
     return schemas.Page[schemas.AuditEntry](
-        items=items, next_cursor=str(rows[-1].id) if len(rows) == limit else None
+        items=items, next_cursor=str(found[-1].id) if len(found) == limit else None
     )

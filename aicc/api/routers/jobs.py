@@ -26,7 +26,7 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 
 
 @router.post("", response_model=schemas.Job, status_code=201)
-def submit(
+def jobs_submit(
     spec: JobSpec,
     who: CurrentUser,
     state: StateDep,
@@ -40,22 +40,20 @@ def submit(
             job, created = jobs.submit(
                 session, who, spec, idempotency_key=idempotency_key, limits=limits
             )
-            out = schemas.job_out(session, job)
     except IntegrityError:  # a concurrent retry with the same key won the race: answer with its job
         with state.db.session() as session:
             job, created = jobs.submit(
                 session, who, spec, idempotency_key=idempotency_key, limits=limits
             )
-            out = schemas.job_out(session, job)
     if created:
         state.controller.wake()
     else:
         response.status_code = 200
-    return out
+    return schemas.job_out(job)
 
 
 @router.get("", response_model=schemas.Page[schemas.Job])
-def list_jobs(
+def jobs_list(
     who: CurrentUser,
     session: SessionDep,
     state: JobState | None = None,
@@ -63,7 +61,7 @@ def list_jobs(
     limit: Limit = 50,
     cursor: str | None = None,
 ) -> schemas.Page[schemas.Job]:
-    rows = jobs.list_jobs(
+    found = jobs.list_jobs(
         session,
         who,
         state=state.value if state else None,
@@ -71,38 +69,40 @@ def list_jobs(
         limit=limit,
         before_id=cursor,
     )
-    items = [schemas.job_out(session, r) for r in rows]
     return schemas.Page[schemas.Job](
-        items=items, next_cursor=rows[-1].id if len(rows) == limit else None
+        items=[schemas.job_out(j) for j in found],
+        next_cursor=found[-1].id if len(found) == limit else None,
     )
 
 
 @router.get("/{job_id}", response_model=schemas.Job)
-def get_job(job_id: str, who: CurrentUser, session: SessionDep) -> schemas.Job:
-    return schemas.job_out(session, jobs.get(session, who, job_id))
+def jobs_show(job_id: str, who: CurrentUser, session: SessionDep) -> schemas.Job:
+    return schemas.job_out(jobs.get(session, who, job_id))
 
 
 @router.get("/{job_id}/events", response_model=schemas.Page[schemas.Event])
-def events(job_id: str, who: CurrentUser, session: SessionDep) -> dict[str, object]:
-    return {
-        "items": [
+def jobs_events(job_id: str, who: CurrentUser, session: SessionDep) -> schemas.Page[schemas.Event]:
+    return schemas.Page[schemas.Event](
+        items=[
             schemas.Event.model_validate(e, from_attributes=True)
             for e in jobs.events(session, who, job_id)
         ]
-    }
+    )
 
 
 @router.post("/{job_id}/cancel", response_model=schemas.Job)
-def cancel(
+def jobs_cancel(
     job_id: str, who: CurrentUser, state: StateDep, session: SessionDep, after: BackgroundTasks
 ) -> schemas.Job:
     job = jobs.cancel(session, who, job_id)
     after.add_task(state.controller.wake)  # after the commit, so the loop sees the request
-    return schemas.job_out(session, job)
+    return schemas.job_out(job)
 
 
 @router.get("/{job_id}/explain", response_model=schemas.Explain)
-def explain(job_id: str, who: CurrentUser, state: StateDep, session: SessionDep) -> schemas.Explain:
+def jobs_explain(
+    job_id: str, who: CurrentUser, state: StateDep, session: SessionDep
+) -> schemas.Explain:
     """Why the job waits, its position, and when it would start if running jobs end as declared."""
     job = jobs.get(session, who, job_id)
     found = explain_service.explain(
@@ -116,8 +116,12 @@ def explain(job_id: str, who: CurrentUser, state: StateDep, session: SessionDep)
     )
 
 
-@router.get("/{job_id}/logs", response_class=PlainTextResponse)
-def job_logs(
+@router.get(
+    "/{job_id}/logs",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
+def jobs_logs(
     job_id: str,
     who: CurrentUser,
     state: StateDep,
@@ -157,8 +161,14 @@ async def _follow(
         await asyncio.sleep(0.5)
 
 
-@router.get("/{job_id}/outputs", response_class=StreamingResponse)
-def outputs(job_id: str, who: CurrentUser, state: StateDep, session: SessionDep) -> Response:
+@router.get(
+    "/{job_id}/outputs",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}}}
+    },
+)
+def jobs_outputs(job_id: str, who: CurrentUser, state: StateDep, session: SessionDep) -> Response:
     """A tar.gz of the job's `$AICC_OUTPUT_DIR`."""
     job = jobs.get(session, who, job_id)
     archive = logs.outputs_archive(logs.outputs_dir(session, job, state.executors))

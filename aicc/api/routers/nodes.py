@@ -15,44 +15,43 @@ router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"])
 
 
 @router.get("", response_model=schemas.Page[schemas.Node])
-def list_nodes(
+def nodes_list(
     who: CurrentUser, session: SessionDep, limit: Limit = 1000, cursor: Cursor = None
 ) -> dict[str, object]:
-    rows = page(nodes.list_nodes(session), limit, cursor)
-    return {**rows, "items": schemas.node_out(session, rows["items"])}
+    found = page(nodes.names(session), limit, cursor)  # a page reads only its own nodes
+    return {**found, "items": schemas.node_out(nodes.infos(session, found["items"]))}
 
 
 @router.post("/import", response_model=schemas.Page[schemas.Node])
-def import_nodes(
+def nodes_import(
     doc: nodes.Inventory,
     who: CurrentUser,
     state: StateDep,
     session: SessionDep,
     after: BackgroundTasks,
 ) -> dict[str, object]:
-    rows = nodes.import_inventory(session, who, doc)
-    session.flush()
+    imported = nodes.import_inventory(session, who, doc)
     after.add_task(state.controller.wake)  # after the commit
-    return {"items": schemas.node_out(session, rows)}
+    return {"items": schemas.node_out(imported)}
 
 
 @router.post("/{name}/cordon", response_model=schemas.Node)
-def cordon(name: str, who: CurrentUser, session: SessionDep) -> schemas.Node:
-    row = nodes.set_state(session, who, name, NodeState.CORDONED, "cordoned by an operator")
-    return schemas.node_out(session, [row])[0]
+def nodes_cordon(name: str, who: CurrentUser, session: SessionDep) -> schemas.Node:
+    node = nodes.set_state(session, who, name, NodeState.CORDONED, "cordoned by an operator")
+    return schemas.node_out([node])[0]
 
 
 @router.post("/{name}/uncordon", response_model=schemas.Node)
-def uncordon(
+def nodes_uncordon(
     name: str, who: CurrentUser, state: StateDep, session: SessionDep, after: BackgroundTasks
 ) -> schemas.Node:
-    row = nodes.set_state(session, who, name, NodeState.READY)
+    node = nodes.set_state(session, who, name, NodeState.READY)
     after.add_task(state.controller.wake)  # after the commit
-    return schemas.node_out(session, [row])[0]
+    return schemas.node_out([node])[0]
 
 
 @router.post("/{name}/drain", response_model=schemas.Node)
-def drain(
+def nodes_drain(
     name: str,
     who: CurrentUser,
     state: StateDep,
@@ -61,6 +60,6 @@ def drain(
     evict: bool = False,
 ) -> schemas.Node:
     """Stop new placements; with `evict`, stop running jobs now and requeue them (retries)."""
-    row = nodes.drain(session, who, name, evict=evict, now=utcnow())
+    node = nodes.drain(session, who, name, evict=evict, now=utcnow())
     after.add_task(state.controller.wake)  # after the commit
-    return schemas.node_out(session, [row])[0]
+    return schemas.node_out([node])[0]

@@ -20,7 +20,7 @@ def _out(model: type[BaseModel], row: object) -> BaseModel:
 
 
 @router.get("/orgs", response_model=schemas.Page[schemas.Org])
-def list_orgs(
+def orgs_list(
     who: CurrentUser, session: SessionDep, limit: Limit = 1000, cursor: Cursor = None
 ) -> dict[str, object]:
     rows = page(tenancy.list_orgs(session, who), limit, cursor)
@@ -28,18 +28,18 @@ def list_orgs(
 
 
 @router.post("/orgs", response_model=schemas.Org, status_code=201)
-def create_org(body: schemas.OrgIn, who: CurrentUser, session: SessionDep) -> BaseModel:
+def orgs_create(body: schemas.OrgIn, who: CurrentUser, session: SessionDep) -> BaseModel:
     org = tenancy.create_org(session, who, name=body.name, display_name=body.display_name or "")
     return _out(schemas.Org, org)
 
 
 @router.get("/orgs/{org_id}", response_model=schemas.Org)
-def get_org(org_id: str, who: CurrentUser, session: SessionDep) -> BaseModel:
+def orgs_show(org_id: str, who: CurrentUser, session: SessionDep) -> BaseModel:
     return _out(schemas.Org, tenancy.get_org(session, who, org_id))
 
 
 @router.put("/orgs/{org_id}/quota", response_model=schemas.Org)
-def set_org_quota(
+def orgs_set_quota(
     org_id: str, body: quotas.QuotaIn, who: CurrentUser, session: SessionDep
 ) -> BaseModel:
     """Guaranteed and max per resource (stored units; models in milli). Center admins."""
@@ -47,7 +47,7 @@ def set_org_quota(
 
 
 @router.get("/projects", response_model=schemas.Page[schemas.Project])
-def list_projects(
+def projects_list(
     who: CurrentUser, session: SessionDep, limit: Limit = 1000, cursor: Cursor = None
 ) -> dict[str, object]:
     rows = page(tenancy.list_projects(session, who), limit, cursor)
@@ -55,19 +55,19 @@ def list_projects(
 
 
 @router.post("/projects", response_model=schemas.Project, status_code=201)
-def create_project(body: schemas.ProjectIn, who: CurrentUser, session: SessionDep) -> BaseModel:
+def projects_create(body: schemas.ProjectIn, who: CurrentUser, session: SessionDep) -> BaseModel:
     return _out(
         schemas.Project, tenancy.create_project(session, who, name=body.name, org_id=body.org_id)
     )
 
 
 @router.get("/projects/{project_id}", response_model=schemas.Project)
-def get_project(project_id: str, who: CurrentUser, session: SessionDep) -> BaseModel:
+def projects_show(project_id: str, who: CurrentUser, session: SessionDep) -> BaseModel:
     return _out(schemas.Project, tenancy.visible_project(session, who, project_id))
 
 
 @router.put("/projects/{project_id}/quota", response_model=schemas.Project)
-def set_project_quota(
+def projects_set_quota(
     project_id: str, body: quotas.QuotaIn, who: CurrentUser, session: SessionDep
 ) -> BaseModel:
     """A project's share of its organization's guarantee. Organization admins."""
@@ -75,7 +75,7 @@ def set_project_quota(
 
 
 @router.post("/projects/{project_id}/members", response_model=schemas.Project)
-def add_member(
+def projects_add_member(
     project_id: str, body: schemas.MemberIn, who: CurrentUser, session: SessionDep
 ) -> BaseModel:
     return _out(
@@ -85,7 +85,7 @@ def add_member(
 
 
 @router.get("/users", response_model=schemas.Page[schemas.User])
-def list_users(
+def users_list(
     who: CurrentUser, session: SessionDep, limit: Limit = 1000, cursor: Cursor = None
 ) -> dict[str, object]:
     rows = page(tenancy.list_users(session, who), limit, cursor)
@@ -93,7 +93,7 @@ def list_users(
 
 
 @router.post("/users", response_model=schemas.User, status_code=201)
-def create_user(body: schemas.UserIn, who: CurrentUser, session: SessionDep) -> BaseModel:
+def users_create(body: schemas.UserIn, who: CurrentUser, session: SessionDep) -> BaseModel:
     user = tenancy.create_user(
         session,
         who,
@@ -108,12 +108,12 @@ def create_user(body: schemas.UserIn, who: CurrentUser, session: SessionDep) -> 
 
 
 @router.get("/users/{user_id}", response_model=schemas.User)
-def get_user(user_id: str, who: CurrentUser, session: SessionDep) -> BaseModel:
+def users_show(user_id: str, who: CurrentUser, session: SessionDep) -> BaseModel:
     return _out(schemas.User, tenancy.get_user(session, who, user_id))
 
 
 @router.patch("/users/{user_id}", response_model=schemas.User)
-def update_user(
+def users_update(
     user_id: str, body: schemas.UserPatch, who: CurrentUser, session: SessionDep
 ) -> BaseModel:
     """Disable or re-enable a user: their tokens and sessions stop at once."""
@@ -121,7 +121,7 @@ def update_user(
 
 
 @router.get("/queues", response_model=schemas.Page[schemas.Queue])
-def list_queues(
+def queues_list(
     who: CurrentUser,
     session: SessionDep,
     project: str | None = None,
@@ -133,7 +133,7 @@ def list_queues(
 
 
 @router.post("/queues", response_model=schemas.Queue, status_code=201)
-def create_queue(body: schemas.QueueIn, who: CurrentUser, session: SessionDep) -> BaseModel:
+def queues_create(body: schemas.QueueIn, who: CurrentUser, session: SessionDep) -> BaseModel:
     try:
         runtime = parse_duration_s(body.max_runtime) if body.max_runtime is not None else None
     except (ValueError, OverflowError) as err:
@@ -154,7 +154,7 @@ def create_queue(body: schemas.QueueIn, who: CurrentUser, session: SessionDep) -
 
 
 @router.get("/tokens", response_model=schemas.Page[schemas.Token])
-def list_tokens(
+def tokens_list(
     who: CurrentUser, session: SessionDep, limit: Limit = 1000, cursor: Cursor = None
 ) -> dict[str, object]:
     rows = page(tokens.list_tokens(session, who), limit, cursor)
@@ -162,25 +162,25 @@ def list_tokens(
 
 
 @router.post("/tokens", response_model=schemas.Token, status_code=201)
-def create_token(body: schemas.TokenIn, who: CurrentUser, session: SessionDep) -> schemas.Token:
-    row, secret = tokens.issue(
+def tokens_create(body: schemas.TokenIn, who: CurrentUser, session: SessionDep) -> schemas.Token:
+    token, secret = tokens.issue(
         session,
         who,
         user_id=body.user_id or who.user_id,
         name=body.name,
         expires_in_days=body.expires_in_days,
     )
-    out = schemas.Token.model_validate(row, from_attributes=True)
+    out = schemas.Token.model_validate(token, from_attributes=True)
     return out.model_copy(update={"secret": secret})
 
 
 @router.delete("/tokens/{token_id}", response_model=schemas.Token)
-def revoke_token(token_id: str, who: CurrentUser, session: SessionDep) -> BaseModel:
+def tokens_revoke(token_id: str, who: CurrentUser, session: SessionDep) -> BaseModel:
     return _out(schemas.Token, tokens.revoke(session, who, token_id))
 
 
 @router.get("/secrets", response_model=schemas.Page[schemas.Secret])
-def list_secrets(
+def secrets_list(
     who: CurrentUser,
     session: SessionDep,
     project: str | None = None,
@@ -192,7 +192,7 @@ def list_secrets(
 
 
 @router.put("/secrets/{name}", response_model=schemas.Secret)
-def put_secret(
+def secrets_put(
     name: str,
     body: schemas.SecretIn,
     who: CurrentUser,
@@ -209,7 +209,7 @@ def put_secret(
 
 
 @router.delete("/secrets/{name}", status_code=204)
-def delete_secret(
+def secrets_delete(
     name: str, who: CurrentUser, session: SessionDep, project: str | None = None
 ) -> Response:
     secrets.delete(session, who, project=project, name=name)

@@ -18,13 +18,13 @@ router = APIRouter(prefix="/api/v1/workdirs", tags=["jobs"])
 
 
 @router.head("/{sha256}", response_class=Response)  # no body, so no content type
-def exists(sha256: str, who: CurrentUser, session: SessionDep) -> Response:
+def workdirs_check(sha256: str, who: CurrentUser, session: SessionDep) -> Response:
     workdirs.check(session, who, sha256)
     return Response(status_code=200)
 
 
 @router.post("", response_model=schemas.Workdir, status_code=201)
-async def upload(
+async def workdirs_upload(
     request: Request,
     who: CurrentUser,
     state: StateDep,

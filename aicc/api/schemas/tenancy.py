@@ -1,0 +1,102 @@
+"""Organizations, projects, users and queues (`services.tenancy`'s read models, as JSON)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, Field, StrictBool
+
+from aicc.api.schemas.common import Body, Name
+from aicc.core.tenancy import Role
+
+
+class OrgIn(Body):
+    name: Name
+    display_name: Annotated[str | None, Field(max_length=200)] = None
+
+
+class QuotaOut(BaseModel):
+    guaranteed: dict[str, float] = Field(default_factory=dict)
+    max: dict[str, float] = Field(default_factory=dict)
+
+
+class Org(BaseModel):
+    id: str
+    name: str
+    display_name: str
+    quota: QuotaOut = Field(default_factory=QuotaOut)
+    created_at: datetime
+
+
+class ProjectIn(Body):
+    name: Name
+    org_id: str | None = None
+
+
+class Project(BaseModel):
+    id: str
+    org_id: str
+    name: str
+    quota: QuotaOut = Field(default_factory=QuotaOut)
+    created_at: datetime
+
+
+class MemberIn(Body):
+    user_id: str
+
+
+class UserIn(Body):
+    name: Name
+    role: Role = Role.MEMBER
+    org_id: str | None = None
+    projects: list[str] | None = None
+    password: Annotated[str | None, Field(min_length=8, max_length=200)] = None
+    email: Annotated[str | None, Field(max_length=200)] = None
+
+
+class UserPatch(Body):
+    """What `PATCH /users/{id}` may change: whether the user is disabled."""
+
+    disabled: StrictBool
+
+
+class User(BaseModel):
+    id: str
+    name: str
+    org_id: str
+    role: str
+    email: str | None
+    language: str
+    default_project_id: str | None
+    disabled: bool
+    created_at: datetime
+
+
+class Me(BaseModel):
+    user: User
+    org: Org
+    projects: list[Project]
+
+
+MAX_QUEUE_JOBS = 1_000_000  # a lane's max_pending and max_running
+MAX_QUEUE_RUNTIME_S = 3650 * 86400  # ten years; the column holds 32 bits
+
+
+class QueueIn(Body):
+    name: Name
+    project: Annotated[str | None, Field(max_length=100)] = None
+    priority: Annotated[int, Field(ge=-1_000_000, le=1_000_000)] = 100
+    max_runtime: Annotated[str, Field(max_length=100)] | int | None = None
+    max_pending: Annotated[int | None, Field(ge=1, le=MAX_QUEUE_JOBS)] = None
+    max_running: Annotated[int | None, Field(ge=1, le=MAX_QUEUE_JOBS)] = None
+
+
+class Queue(BaseModel):
+    id: str
+    project_id: str
+    name: str
+    priority: int
+    max_runtime_s: int | None
+    max_pending: int | None
+    max_running: int | None

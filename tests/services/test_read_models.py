@@ -1,0 +1,91 @@
+"""Services hand out read models, never ORM rows: what a route or a page shows is read once, in
+the service, and stays readable (and unchanged) after the session ends (issue 17)."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+import pkgutil
+
+import pytest
+from fastapi.testclient import TestClient
+
+import aicc.services
+from aicc.api.state import AppState
+from aicc.core.tenancy import Principal, Role
+from aicc.services import audit, jobs, nodes, tenancy, tokens
+from aicc.testing.jobs import submit, wait_state
+
+# Row-facing on purpose, for now: the scheduler snapshot's node list, read every cycle
+# (services/snapshots.py, the `sched` branch's), and the wizard's device models. Nothing here
+# may grow.
+ROW_FACING = {"nodes.list_nodes", "nodes.devices_of"}
+BOOKS = ("aicc.services.billing", "aicc.services.telemetry")  # the `floors` branch's
+ROOT = Principal(user_id="", name="system", org_id="", role=Role.ADMIN)
+
+
+def _public_functions() -> list[tuple[str, object]]:
+    found = []
+    for info in pkgutil.iter_modules(aicc.services.__path__, "aicc.services."):
+        if info.name.startswith(BOOKS):
+            continue
+        module = importlib.import_module(info.name)
+        for name, fn in inspect.getmembers(module, inspect.isfunction):
+            if fn.__module__ == module.__name__ and not name.startswith("_"):
+                found.append((f"{info.name.removeprefix('aicc.services.')}.{name}", fn))
+    return found
+
+
+def test_no_service_returns_a_row() -> None:
+    returning_rows = [
+        name
+        for name, fn in _public_functions()
+        if "Row" in str(inspect.signature(fn).return_annotation)  # type: ignore[arg-type]
+    ]
+    assert sorted(set(returning_rows) - ROW_FACING) == []
+    assert set(returning_rows) == ROW_FACING  # one converted: take it off the list
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_job_read_after_its_session_names_its_user_project_and_nodes(
+    server: tuple[TestClient, AppState],
+) -> None:
+    api, state = server
+    job = submit(api, {"command": ["true"], "name": "read-model"})
+    wait_state(api, job["id"], {"succeeded"})
+    with state.db.session() as session:
+        read = jobs.get(session, ROOT, job["id"])
+        events = jobs.events(session, ROOT, job["id"])
+    assert (read.user, read.project, read.queue) == ("admin", "default", "default")
+    (replica,) = read.replicas
+    node_names = {n["name"] for n in api.get("/api/v1/nodes").json()["items"]}
+    assert replica.node in node_names and replica.state == "exited"
+    assert [e.to_state for e in events][-1] == "succeeded"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        read.state = "pending"  # type: ignore[misc]
+    assert api.get(f"/api/v1/jobs/{job['id']}").json()["state"] == "succeeded"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_tenancy_tokens_audit_and_nodes_come_out_as_read_models(
+    server: tuple[TestClient, AppState],
+) -> None:
+    _, state = server
+    root = ROOT
+    with state.db.session() as session:
+        org = tenancy.create_org(session, root, name="readers")
+        user = tenancy.create_user(session, root, name="reader", role=Role.MEMBER, org_id=org.id)
+        token, _secret = tokens.issue(session, root, user_id=user.id, name="ci")
+        found = [
+            *tenancy.list_orgs(session, root),
+            *tenancy.list_projects(session, root),
+            *tenancy.list_queues(session, root, None),
+            *tenancy.list_users(session, root),
+            token,
+            *audit.entries(session, root, limit=5, before_id=None, action=None),
+            *nodes.infos(session),
+        ]
+    assert all(dataclasses.is_dataclass(x) for x in found), [type(x) for x in found]
+    assert not hasattr(user, "password_hash") and not hasattr(token, "secret_hash")
+    assert {"readers", "default"} <= {o.name for o in found if isinstance(o, tenancy.Org)}
