@@ -2,7 +2,7 @@
 
 `transition()` is the only way a job's state changes: it checks the move against `ALLOWED` and
 returns the new status together with the event that records it. The store writes both in one
-transaction (`services.jobs.change_state`), so audit and metering read exactly what happened.
+transaction (`services.transitions.change_state`), so audit and metering read exactly what happened.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from aicc.executors.base import Executor, ReplicaLaunch, ReplicaState
 from aicc.loops.lease import Lease
 from aicc.services import node_health, nodes, secrets
 from aicc.services.common import utcnow
-from aicc.services.jobs import change_state
+from aicc.services.transitions import change_state
 from aicc.store.db import Database
 from aicc.store.sealing import Sealer
 from aicc.store.tables import DeviceRow, JobRow, NodeRow, ReplicaRow

@@ -22,7 +22,7 @@ from aicc.scheduler.snapshot import Bind, DevicePick, Placement, Preempt, Wait
 from aicc.services import snapshots
 from aicc.services.billing import budgets
 from aicc.services.common import new_id
-from aicc.services.jobs import change_state
+from aicc.services.transitions import change_state
 from aicc.store.db import Database
 from aicc.store.tables import JobRow, NodeRow, ReplicaRow
 

@@ -1,8 +1,4 @@
-"""Jobs: submit, read, cancel, and the one function that changes a job's state.
-
-`change_state` is the only writer of `JobRow.state`: it asks `core.states.transition` whether the
-move is legal and appends the event in the same transaction, so the event log is the job's history.
-"""
+"""Jobs: submit, read, cancel. Every state change goes through `transitions.change_state`."""
 
 from __future__ import annotations
 
@@ -17,12 +13,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aicc.core.jobspec import JobSpec, default_name, first_problem
-from aicc.core.states import JobState, JobStatus, Reason, transition
+from aicc.core.states import JobState, Reason
 from aicc.core.tenancy import Principal, can_read, can_write
 from aicc.core.units import format_cpu, format_memory
 from aicc.scheduler.feasible import Feasibility
 from aicc.services import audit, snapshots, tenancy
 from aicc.services.common import Forbidden, Invalid, NotFound, TooMany, new_id, utcnow
+from aicc.services.transitions import change_state
 from aicc.store.tables import (
     DeviceRow,
     EventRow,
@@ -173,46 +170,6 @@ def _replica(session: Session, rep: ReplicaRow) -> Replica:
         started_at=rep.started_at,
         ended_at=rep.ended_at,
         peak_rss_mib=rep.peak_rss_mib,
-    )
-
-
-def change_state(
-    session: Session,
-    job: JobRow,
-    to: JobState,
-    *,
-    reason: str,
-    message: str = "",
-    at: datetime | None = None,
-    data: dict[str, object] | None = None,
-) -> None:
-    """Move a job to `to` and append the event; raises IllegalTransition for a forbidden move."""
-    at = at or utcnow()
-    status = JobStatus(JobState(job.state), job.reason, job.message, job.attempt)
-    new, event = transition(status, to, reason=reason, message=message, at=at)
-    job.state, job.reason, job.message, job.attempt = (
-        new.state.value,
-        new.reason,
-        new.message,
-        new.attempt,
-    )
-    job.updated_at = at
-    if to is JobState.RUNNING and job.started_at is None:
-        job.started_at = at
-    if to.is_terminal():
-        job.ended_at = at
-    session.add(
-        EventRow(
-            job_id=job.id,
-            kind=event.kind,
-            from_state=event.from_state.value,
-            to_state=event.to_state.value,
-            reason=event.reason,
-            message=event.message,
-            attempt=event.attempt,
-            at=at,
-            data=dict(data or {}),
-        )
     )
 
 

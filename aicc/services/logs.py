@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from aicc.core.states import JobState
 from aicc.core.tenancy import Principal
-from aicc.executors.base import Executor, Stream
+from aicc.executors.base import Executor
+from aicc.executors.base import Stream as Stream  # re-exported: the API names the stream too
 from aicc.services import jobs
 from aicc.services.common import NotFound
 from aicc.store.db import Database

@@ -21,6 +21,7 @@ from aicc.core.units import parse_memory_mib, to_stored_units
 from aicc.executors.base import Capacity
 from aicc.services import audit
 from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
+from aicc.services.transitions import change_state
 from aicc.store.tables import DeviceRow, EventRow, JobRow, NodeRow, ReplicaRow
 
 HOLDING = ("scheduled", "running")  # replica states that occupy resources
@@ -413,8 +414,6 @@ def _set_state(
 def drain(session: Session, who: Principal, name: str, *, evict: bool, now: datetime) -> NodeInfo:
     """No new placements; running work finishes, or with `evict` is stopped (SIGTERM, grace,
     SIGKILL) and requeued under its retry policy, as a preemption would."""
-    from aicc.services import jobs  # jobs imports this module
-
     row = _set_state(session, who, name, NodeState.DRAINING, "drained by an operator")
     if evict:
         holding = select(ReplicaRow.job_id).where(
@@ -422,7 +421,7 @@ def drain(session: Session, who: Principal, name: str, *, evict: bool, now: date
         )
         for job in session.scalars(select(JobRow).where(JobRow.id.in_(holding))):
             if job.state in ("scheduled", "running"):
-                jobs.change_state(
+                change_state(
                     session,
                     job,
                     JobState.PREEMPTED,

@@ -16,10 +16,10 @@ from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.state import AppState
 from aicc.core.jobspec import JobSpec
 from aicc.core.states import JobState
-from aicc.executors.base import Stream
 from aicc.services import explain as explain_service
 from aicc.services import jobs, logs
 from aicc.services.jobs import SubmitLimits
+from aicc.services.logs import Stream
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 Limit = Annotated[int, Query(ge=1, le=500)]
