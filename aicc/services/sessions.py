@@ -157,7 +157,7 @@ def failures(session: Session, *, username: str, now: datetime) -> int:
 # --- who is signing in ---
 
 
-def user_by_password(session: Session, username: str, password: str) -> UserRow | None:
+def _user_by_password(session: Session, username: str, password: str) -> UserRow | None:
     """The enabled user with this name and password, or None. Always runs one scrypt."""
     user = session.scalar(select(UserRow).where(UserRow.name == username)) if username else None
     if user is None or user.password_hash is None:
@@ -168,7 +168,7 @@ def user_by_password(session: Session, username: str, password: str) -> UserRow 
     return user
 
 
-def user_by_token(session: Session, secret: str) -> tuple[UserRow, tokens.Token] | None:
+def _user_by_token(session: Session, secret: str) -> tuple[UserRow, tokens.Token] | None:
     """The user behind a valid API token, and the token (unknown, expired, revoked or
     disabled: None)."""
     token = tokens.find(session, secret.strip())
@@ -199,10 +199,10 @@ def sign_in(
     check_throttle(session, username=typed, client=client, now=now, known_device=known_device)
     used: tokens.Token | None = None
     if use_token:
-        found = user_by_token(session, token)
+        found = _user_by_token(session, token)
         user, used = found if found is not None else (None, None)
     else:
-        user = user_by_password(session, username, password)
+        user = _user_by_password(session, username, password)
     if user is None:
         record_failure(session, username=typed, client=client, now=now)
         return None
