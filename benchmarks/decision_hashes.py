@@ -31,7 +31,11 @@ def main() -> None:
     for name in names:
         digest, count, seconds = hash_of(name)
         result[name] = {"sha256": digest, "decisions": count}
-        same = "" if name not in expected else ("same" if expected[name] == digest else "DIFF")
+        same = (
+            ""
+            if name not in expected
+            else ("same" if expected[name]["sha256"] == digest else "DIFF")
+        )
         bad += same == "DIFF"
         print(f"{name:28} {digest} {count:8d} {seconds:7.1f}s {same}", file=sys.stderr, flush=True)
     print(json.dumps(result, indent=1))

@@ -27,6 +27,7 @@ tests/scheduler/decision_hashes.json; tests/scheduler/test_decision_hashes.py ch
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Callable, Iterator
@@ -145,37 +146,53 @@ def _bench(profile: str, steady: bool, record: Recorder) -> None:
         scheduler.run(settings)
 
 
+@functools.cache
+def _openb_lists() -> tuple[Any, Any]:
+    from aicc.sim import openb
+
+    return (
+        openb.load_nodes(OPENB / "openb_node_list_gpu_node.csv"),
+        openb.load_pods(OPENB / "openb_pod_list_default.csv"),
+    )
+
+
+def _openb_trace(name: str, record: Recorder) -> None:
+    _openb(*_openb_lists(), name, record)
+
+
+def _synthetic_pods(name: str, record: Recorder) -> None:
+    from aicc.sim import synthetic
+
+    _openb(synthetic.nodes(), synthetic.pods(), name, record)
+
+
+def _synthetic_jobs(profile: str, record: Recorder) -> None:
+    from aicc.sim import synthetic
+
+    _jobs(synthetic.trace_jobs(400, gpus=32, load=0.9, seed=1), 32, profile, record)
+
+
+def _philly(profile: str, record: Recorder) -> None:
+    from aicc.sim import philly
+
+    _jobs(philly.load(PHILLY, datetime(2017, 10, 2), datetime(2017, 10, 3)), 320, profile, record)
+
+
 def runs() -> dict[str, Callable[[Recorder], None]]:
     """Every run by name, each a function of the recorder it feeds."""
     from aicc.scheduler.placement import POLICIES
-    from aicc.sim import openb, philly, synthetic
 
     out: dict[str, Callable[[Recorder], None]] = {}
-    cache: dict[str, Any] = {}
-
-    def openb_lists() -> tuple[Any, Any]:
-        if "openb" not in cache:
-            cache["openb"] = (
-                openb.load_nodes(OPENB / "openb_node_list_gpu_node.csv"),
-                openb.load_pods(OPENB / "openb_pod_list_default.csv"),
-            )
-        return cache["openb"]  # type: ignore[no-any-return]
-
     for name in (*POLICIES, *PROFILES):
-        out[f"openb/{name}"] = lambda r, n=name: _openb(*openb_lists(), n, r)
-        out[f"synthetic-pods/{name}"] = lambda r, n=name: _openb(
-            synthetic.nodes(), synthetic.pods(), n, r
-        )
-    trace = synthetic.trace_jobs(400, gpus=32, load=0.9, seed=1)
+        out[f"openb/{name}"] = functools.partial(_openb_trace, name)
+        out[f"synthetic-pods/{name}"] = functools.partial(_synthetic_pods, name)
     for profile in PROFILES:
-        out[f"synthetic-jobs/{profile}"] = lambda r, p=profile: _jobs(trace, 32, p, r)
+        out[f"synthetic-jobs/{profile}"] = functools.partial(_synthetic_jobs, profile)
     for profile in PROFILES:
-        out[f"philly/{profile}"] = lambda r, p=profile: _jobs(
-            philly.load(PHILLY, datetime(2017, 10, 2), datetime(2017, 10, 3)), 320, p, r
-        )
+        out[f"philly/{profile}"] = functools.partial(_philly, profile)
     for profile in PROFILES:
-        out[f"bench/{profile}"] = lambda r, p=profile: _bench(p, False, r)
-    out["bench/default-steady"] = lambda r: _bench("default", True, r)
+        out[f"bench/{profile}"] = functools.partial(_bench, profile, False)
+    out["bench/default-steady"] = functools.partial(_bench, "default", True)
     return out
 
 
