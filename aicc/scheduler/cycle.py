@@ -244,7 +244,7 @@ class CycleState:
     def remember(
         self, same: tuple[object, ...] | None, reasons: tuple[WaitReason, ...], *, fair: bool
     ) -> None:
-        """Jobs with the same `same` key wait for these reasons too (see `framework.same`)."""
+        """Jobs with the same `same` key wait for these reasons too (framework.Cycle._same)."""
         if same is not None:
             self.waits[same] = (reasons, fair)
 

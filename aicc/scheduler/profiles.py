@@ -27,7 +27,7 @@ actions: [admit, reclaim, backfill, allocate, preempt, reserve]   # per job, in 
 A plugin entry is a name or `{name, weight, args}`. Each extension point has one registry
 below (plugin name -> factory of `args`): adding a plugin is its module and one line in its
 point's registry (or `register(point, name, factory)` from outside the package). Actions are
-registered in `actions/__init__.py`.
+registered in `actions/__init__.py`, placement policies in `placement.REGISTRY`.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from typing import Any, NoReturn, TypeVar
 
 from aicc.scheduler.actions import ACTIONS
 from aicc.scheduler.allocate import NodeFilter, PlaceConfig
-from aicc.scheduler.placement import POLICIES
+from aicc.scheduler.placement import REGISTRY as PLACEMENT_POLICIES
 from aicc.scheduler.plugins import admission, budget, fairshare, hetero, queue_sort, score, service
 from aicc.scheduler.plugins.base import Admission, JobScore, ModelChoice, ShareScore
 from aicc.scheduler.plugins.score import Scorer
@@ -259,8 +259,9 @@ def build_profile(config: Mapping[str, Any]) -> Profile:
     if order not in ("pack", "spread", "first"):
         raise ValueError(f"placement order must be pack, spread or first, not {order!r}")
     policy = placement.get("policy")
-    if policy is not None and policy not in POLICIES:
-        raise ValueError(f"unknown placement policy {policy!r}; one of {', '.join(POLICIES)}")
+    if policy is not None and policy not in PLACEMENT_POLICIES:
+        known = ", ".join(PLACEMENT_POLICIES)
+        raise ValueError(f"unknown placement policy {policy!r}; one of {known}")
     place = PlaceConfig(
         order=order,
         sample=max(1, int(placement.get("sample", 4))),
