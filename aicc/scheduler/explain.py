@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from aicc.scheduler.framework import Profile, schedule
+from aicc.scheduler.framework import schedule
+from aicc.scheduler.profile import Profile
 from aicc.scheduler.snapshot import (
     Bind,
     CycleDecision,

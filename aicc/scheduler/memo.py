@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from aicc.scheduler.cluster import Amount
-from aicc.scheduler.quota import Demand, placed_demand
+from aicc.scheduler.quota import Amounts, placed_demand
 from aicc.scheduler.snapshot import JobView, NodeView, Snapshot
 
 
@@ -25,7 +25,7 @@ class Held:
 
     __slots__ = ("amounts", "demand", "keys", "view")
 
-    def __init__(self, view: JobView, demand: Demand) -> None:
+    def __init__(self, view: JobView, demand: Amounts) -> None:
         self.view = view
         self.demand = demand
         self.amounts: tuple[tuple[int, Amount], ...] | None = None

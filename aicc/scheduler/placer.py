@@ -31,7 +31,7 @@ import numpy as np
 
 from aicc.scheduler.cluster import Amount, Cluster
 from aicc.scheduler.placement import (
-    POLICIES,
+    REGISTRY,
     ClusterState,
     Policy,
     Workload,
@@ -80,8 +80,8 @@ class PolicyPlacer:
         self._policy: Policy | None = None
         self._state: ClusterState | None = None
         self._random = rng or np.random.default_rng(0)  # `random` policy only: fixed per cycle
-        if name not in POLICIES:
-            raise ValueError(f"unknown placement policy {name!r}; one of {', '.join(POLICIES)}")
+        if name not in REGISTRY:
+            raise ValueError(f"unknown placement policy {name!r}; one of {', '.join(REGISTRY)}")
 
     # --- the Placer protocol (cluster.py) ---------------------------------------------------------
 

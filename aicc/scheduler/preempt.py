@@ -36,14 +36,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
 from aicc.scheduler.allocate import Spot, is_share, kind, pick, place_job
 from aicc.scheduler.cluster import MILLI, Amount, Statement
-from aicc.scheduler.plugins.service import Attained, Declared, Ranked
-from aicc.scheduler.quota import EPSILON, Demand, replica_milli
+from aicc.scheduler.profile import PreemptConfig
+from aicc.scheduler.quota import EPSILON, Amounts, replica_milli
 from aicc.scheduler.snapshot import (
     CycleDecision,
     DevicePick,
@@ -54,26 +53,10 @@ from aicc.scheduler.snapshot import (
 )
 
 if TYPE_CHECKING:
-    from aicc.scheduler.framework import Attempt, Cycle
+    from aicc.scheduler.cycle import Attempt
+    from aicc.scheduler.cycle import CycleState as Cycle
 
 Cost = tuple[int, int, int, float]
-
-
-@dataclass(frozen=True)
-class PreemptConfig:
-    rules: tuple[str, ...] = ("priority", "reclaim")
-    grace_s: int = 30
-    max_victims: int = 32  # per preemptor
-    max_nodes: int = 64  # nodes tried for a one-replica job
-    max_preemptors: int = 16  # jobs that may search for victims per cycle
-    # The two guards against preemption loops; turning both off is the naive design the
-    # loop test shows looping.
-    protect_guarantee: bool = True
-    # Time-slicing across tenants: the `service` rule may take a job that runs within another
-    # project's guarantee (guarantees then hold against priority, not against more service).
-    service_crosses_guarantees: bool = False
-    remember_preemptors: bool = True
-    service_min_run_s: int = 0  # an attempt runs at least this long before `service` takes it
 
 
 class Candidate(NamedTuple):  # a tuple: built for every running job, every cycle
@@ -316,17 +299,6 @@ def exposed(cycle: Cycle, c: Candidate, over: Callable[[str, frozenset[str]], bo
     return over(v.project_id, c.keys)
 
 
-def service_ladder(cycle: Cycle) -> Ranked | None:
-    """The profile's service ladder, when its preemption has the `service` rule."""
-    config = cycle.profile.preempt
-    if config is None or "service" not in config.rules:
-        return None
-    for plugin, _ in cycle.profile.queue_sort:
-        if isinstance(plugin, Attained | Declared):
-            return plugin
-    return None
-
-
 def eligible(pool: Pool, rules: Rules) -> list[Victim]:
     """Every victim the rules allow, cheapest first."""
     out = [v for c in _in_reach(pool, rules) if (v := rules.victim(c)) is not None]
@@ -385,7 +357,7 @@ def _fit_test(cycle: Cycle, job: JobView, req: ReplicaRequest, model: str | None
     return fits
 
 
-def _reclaim_budget_ok(cycle: Cycle, left: dict[str, Demand], extra: Victim) -> bool:
+def _reclaim_budget_ok(cycle: Cycle, left: dict[str, Amounts], extra: Victim) -> bool:
     """A reclaim victim only while its project is still over its guarantee without the
     victims already chosen from it (`left`: the usage they leave, see `_release`)."""
     if extra.reason != "reclaim":
@@ -405,7 +377,7 @@ def _reclaim_budget_ok(cycle: Cycle, left: dict[str, Demand], extra: Victim) -> 
     )
 
 
-def _release(cycle: Cycle, left: dict[str, Demand], chosen: Victim) -> None:
+def _release(cycle: Cycle, left: dict[str, Amounts], chosen: Victim) -> None:
     """Take a chosen victim's demand off what its project is left using."""
     project = chosen.job.project_id
     used = left.get(project)
@@ -448,7 +420,7 @@ def _greedy(
 def _taken(cycle: Cycle, victims: list[Victim], limit: int) -> Iterator[Victim]:
     """The victims a greedy search takes in turn, cheapest first: at most `limit`, and a
     reclaim only while its project stays over its guarantee without those taken before."""
-    left: dict[str, Demand] = {}
+    left: dict[str, Amounts] = {}
     taken = 0
     for v in victims:
         if taken >= limit:

@@ -21,10 +21,13 @@ reserve: {steps: 32}             # null: no reservation, no backfill
 preempt: {rules: [priority, reclaim], grace_s: 30, max_victims: 32, max_nodes: 64,
           max_preemptors: 16}    # null: never preempt
 max_jobs: null                   # jobs considered per cycle
+actions: [admit, reclaim, backfill, allocate, preempt, reserve]   # per job, in this order
 ```
 
-A plugin entry is a name or `{name, weight, args}`. New scorers (the placement package's
-`fgd`, ...) join with `register_scorer(name, factory)`, where `factory(args)` returns a `Scorer`.
+A plugin entry is a name or `{name, weight, args}`. Each extension point has one registry
+below (plugin name -> factory of `args`): adding a plugin is its module and one line in its
+point's registry (or `register(point, name, factory)` from outside the package). Actions are
+registered in `actions/__init__.py`, placement policies in `placement.REGISTRY`.
 """
 
 from __future__ import annotations
@@ -32,14 +35,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn, TypeVar
 
+from aicc.scheduler.actions import ACTIONS
 from aicc.scheduler.allocate import NodeFilter, PlaceConfig
-from aicc.scheduler.framework import Profile
-from aicc.scheduler.placement import POLICIES
+from aicc.scheduler.placement import REGISTRY as PLACEMENT_POLICIES
 from aicc.scheduler.plugins import admission, budget, fairshare, hetero, queue_sort, score, service
 from aicc.scheduler.plugins.base import Admission, JobScore, ModelChoice, ShareScore
 from aicc.scheduler.plugins.score import Scorer
-from aicc.scheduler.preempt import PreemptConfig
-from aicc.scheduler.reserve import ReserveConfig
+from aicc.scheduler.profile import ACTIONS as DEFAULT_ACTIONS
+from aicc.scheduler.profile import PreemptConfig, Profile, ReserveConfig
 
 Args = Mapping[str, Any]
 T = TypeVar("T")
@@ -62,6 +65,15 @@ MODEL_CHOICES: dict[str, Callable[[Args], ModelChoice]] = {
 }
 SCORERS: dict[str, Callable[[Args], Scorer]] = {"packing": score.packing, "spread": score.spread}
 FILTERS: dict[str, Callable[[Args], NodeFilter]] = {}
+# every extension point's registry by the profile key that names its plugins
+REGISTRIES: dict[str, dict[str, Callable[[Args], Any]]] = {
+    "queue_sort": JOB_SCORES,
+    "share": SHARE_SCORES,
+    "admission": ADMISSIONS,
+    "model_choice": MODEL_CHOICES,
+    "score": SCORERS,
+    "filter": FILTERS,
+}
 
 PROFILES: dict[str, dict[str, Any]] = {
     "default": {
@@ -177,19 +189,27 @@ _KEYS = frozenset(
         "reserve",
         "preempt",
         "max_jobs",
+        "actions",
     }
 )
 
 _PLACEMENT_KEYS = frozenset({"order", "sample", "topology", "max_domains", "policy"})
 
 
+def register(point: str, name: str, factory: Callable[[Args], Any]) -> None:
+    """Make a plugin available to profiles by name at an extension point (`REGISTRIES`)."""
+    if point not in REGISTRIES:
+        raise ValueError(f"unknown extension point {point!r}; one of {', '.join(REGISTRIES)}")
+    REGISTRIES[point][name] = factory
+
+
 def register_scorer(name: str, factory: Callable[[Args], Scorer]) -> None:
     """Make a scorer available to profiles by name (e.g. the placement package's `fgd`)."""
-    SCORERS[name] = factory
+    register("score", name, factory)
 
 
 def register_filter(name: str, factory: Callable[[Args], NodeFilter]) -> None:
-    FILTERS[name] = factory
+    register("filter", name, factory)
 
 
 def get_profile(name: str) -> Profile:
@@ -239,8 +259,9 @@ def build_profile(config: Mapping[str, Any]) -> Profile:
     if order not in ("pack", "spread", "first"):
         raise ValueError(f"placement order must be pack, spread or first, not {order!r}")
     policy = placement.get("policy")
-    if policy is not None and policy not in POLICIES:
-        raise ValueError(f"unknown placement policy {policy!r}; one of {', '.join(POLICIES)}")
+    if policy is not None and policy not in PLACEMENT_POLICIES:
+        known = ", ".join(PLACEMENT_POLICIES)
+        raise ValueError(f"unknown placement policy {policy!r}; one of {known}")
     place = PlaceConfig(
         order=order,
         sample=max(1, int(placement.get("sample", 4))),
@@ -253,6 +274,12 @@ def build_profile(config: Mapping[str, Any]) -> Profile:
     reserve_config = config.get("reserve")
     preempt_config = config.get("preempt")
     max_jobs = config.get("max_jobs")
+    actions = tuple(str(a) for a in config.get("actions") or DEFAULT_ACTIONS)
+    for action in actions:
+        if action not in ACTIONS:
+            _unknown("actions", action, list(ACTIONS))
+    if "allocate" not in actions:
+        raise ValueError("a profile's actions must include allocate")
     return Profile(
         name=name,
         queue_sort=tuple(job_scores),
@@ -264,6 +291,7 @@ def build_profile(config: Mapping[str, Any]) -> Profile:
         reserve=None if reserve_config is None else ReserveConfig(**dict(reserve_config)),
         preempt=None if preempt_config is None else _preempt(preempt_config),
         max_jobs=None if max_jobs is None else int(max_jobs),
+        actions=actions,
     )
 
 

@@ -26,7 +26,9 @@ MEMORY = "memory_mib"
 PFLOPS = "pflops"
 EPSILON = 1e-9
 
-Demand = dict[str, float]
+# Amounts per quota resource (cpu_milli, memory_mib, a model's milli, pflops): what a job charges
+# its quota path. The one `Demand` is a replica's, placement.state.Demand.
+Amounts = dict[str, float]
 ModelOf = Callable[[str, int], str | None]  # (node name, device index) -> model
 
 
@@ -59,10 +61,10 @@ def replica_milli(request: ReplicaRequest) -> int:
     return request.accel_count * MILLI
 
 
-def job_demand(job: JobView, model: str | None) -> Demand:
+def job_demand(job: JobView, model: str | None) -> Amounts:
     """What a job would use if placed on devices of `model` (None: a CPU-only job)."""
     r = job.request
-    demand: Demand = {
+    demand: Amounts = {
         CPU: float(r.cpu_milli * job.replicas),
         MEMORY: float(r.memory_mib * job.replicas),
     }
@@ -75,9 +77,9 @@ def job_demand(job: JobView, model: str | None) -> Demand:
 
 def placed_demand(
     request: ReplicaRequest, placements: Iterable[Placement], model_of: ModelOf
-) -> Demand:
+) -> Amounts:
     """What placed replicas use, from the devices they hold."""
-    demand: Demand = {CPU: 0.0, MEMORY: 0.0}
+    demand: Amounts = {CPU: 0.0, MEMORY: 0.0}
     milli: dict[str, float] = {}
     for placement in placements:
         demand[CPU] += request.cpu_milli
@@ -98,7 +100,7 @@ class QuotaTree:
     def __init__(self, tenants: Sequence[TenantView]) -> None:
         self.by_id: dict[str, TenantView] = {t.id: t for t in tenants}
         self.governed: frozenset[str] = frozenset(k for t in tenants for k in t.quota.guaranteed)
-        self.used: dict[str, Demand] = {t.id: {} for t in tenants}
+        self.used: dict[str, Amounts] = {t.id: {} for t in tenants}
         self._paths: dict[str, tuple[TenantView, ...]] = {}
 
     @property

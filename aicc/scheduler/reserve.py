@@ -25,25 +25,16 @@ from typing import TYPE_CHECKING
 
 from aicc.scheduler.allocate import Spot, place_job
 from aicc.scheduler.cluster import Amount, Cluster, Statement
+from aicc.scheduler.profile import ReserveConfig
 from aicc.scheduler.snapshot import DevicePick, JobView, Placement, ReplicaRequest, Reserve
 
 if TYPE_CHECKING:
-    from aicc.scheduler.framework import Attempt, Cycle
+    from aicc.scheduler.cycle import Attempt
+    from aicc.scheduler.cycle import CycleState as Cycle
 
 DEFAULT_GRACE_S = 30  # how long a job already stopping may take, when the profile has no preempt
 
 Release = tuple[datetime | None, list[tuple[int, Amount]]]
-
-
-@dataclass(frozen=True)
-class ReserveConfig:
-    """`steps`: release times replayed one by one; later ones are taken in doubling chunks,
-    which bounds the work (the time found is then a safe upper bound). `hold_unknown`: hold
-    the space even when the start is unknown (it needs jobs without a declared runtime to end);
-    without it such a job gets no reservation and may wait behind smaller jobs indefinitely."""
-
-    steps: int = 32
-    hold_unknown: bool = True
 
 
 @dataclass

@@ -25,9 +25,10 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from aicc.core.tenancy import Quota
-from aicc.scheduler.framework import Profile, schedule
+from aicc.scheduler.framework import schedule
 from aicc.scheduler.memo import Memo
 from aicc.scheduler.plugins import fairshare
+from aicc.scheduler.profile import Profile
 from aicc.scheduler.profiles import get_profile
 from aicc.scheduler.snapshot import (
     Bind,

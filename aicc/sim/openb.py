@@ -37,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from aicc.scheduler.placement import (
-    POLICIES,
+    REGISTRY,
     Choice,
     ClusterState,
     Demand,
@@ -183,7 +183,7 @@ def simulate(
     profile of that name (`simulate_profile`)."""
     if ties not in TIES:
         raise ValueError(f"ties must be one of {TIES}")
-    if policy_name not in POLICIES:
+    if policy_name not in REGISTRY:
         return simulate_profile(nodes, pods, policy_name, seed, ties=ties)
     state = nodes.state()
     if ties == "node-order":
@@ -381,7 +381,7 @@ def run(
 ) -> dict[str, Any]:
     """Run every seed (in `processes` worker processes) and summarize; `on_seed` is called as
     each seed finishes (for a progress bar)."""
-    if policy in POLICIES:
+    if policy in REGISTRY:
         get_policy(policy, workload=pods.workload())
     else:  # a scheduler profile; fails fast on an unknown name
         from aicc.scheduler.profiles import get_profile

@@ -4,7 +4,7 @@ the snapshot's; everything else keeps the ordinary path."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
@@ -26,10 +26,18 @@ from sched_fixtures import (
 )
 from test_properties import check_capacity, snapshot_st
 
+from aicc.scheduler import placement
 from aicc.scheduler.allocate import amount, place_job
 from aicc.scheduler.cluster import Amount, Cluster, Statement
 from aicc.scheduler.framework import Cycle
-from aicc.scheduler.placement import ClusterState, Workload, demand_of, get_policy
+from aicc.scheduler.placement import (
+    Choice,
+    ClusterState,
+    Demand,
+    Workload,
+    demand_of,
+    get_policy,
+)
 from aicc.scheduler.placer import PolicyPlacer, snapshot_workload
 from aicc.scheduler.profiles import FILTERS, PROFILES, build_profile, get_profile, register_filter
 from aicc.scheduler.snapshot import DevicePick, NodeView, ReplicaRequest, Snapshot
@@ -251,3 +259,33 @@ def test_the_state_is_built_only_when_the_policy_is_first_asked() -> None:
     placer = cycle.cluster.placer
     assert isinstance(placer, PolicyPlacer) and placer._state is None
     assert get_profile("fifo").place.policy is None
+
+
+@dataclass(frozen=True)
+class LastFit:
+    """A placement policy written for this test: the last node where the replica fits."""
+
+    name: str = "last-fit"
+
+    def choose(
+        self, state: ClusterState, demand: Demand, rng: np.random.Generator
+    ) -> Choice | None:
+        nodes, ok = state.feasible(demand)
+        candidates = np.flatnonzero(nodes)
+        if len(candidates) == 0:
+            return None
+        node = int(candidates[-1])
+        column = int(np.flatnonzero(ok[node])[-1]) if demand.shared else None
+        return state.choice(node, demand, column)
+
+
+def test_a_new_placement_policy_is_one_registry_line() -> None:
+    placement.REGISTRY["last-fit"] = lambda workload: LastFit()
+    try:
+        config = {**PROFILES["default"], "placement": {"policy": "last-fit", "order": "pack"}}
+        decisions = run(
+            snapshot([node("a"), node("b"), node("c")], [job("j")]), build_profile(config)
+        )
+    finally:
+        del placement.REGISTRY["last-fit"]
+    assert nodes_of(bound(decisions, "j")) == ["c"]

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import pytest
-from sched_fixtures import T0, job, node
+from dataclasses import dataclass
 
+import pytest
+from sched_fixtures import T0, bound, job, node, place, preempts, run, snapshot, waiting
+
+from aicc.scheduler import profiles
 from aicc.scheduler.framework import schedule
+from aicc.scheduler.plugins.base import ADMIT, Cycle, Verdict
 from aicc.scheduler.plugins.fairshare import FairShare
 from aicc.scheduler.plugins.queue_sort import Aging, Priority
 from aicc.scheduler.plugins.service import Attained, Declared
 from aicc.scheduler.profiles import PROFILES, build_profile, get_profile
-from aicc.scheduler.snapshot import Snapshot
+from aicc.scheduler.snapshot import JobView, Snapshot, WaitReason
 
 
 def test_every_built_in_profile_builds_and_runs() -> None:
@@ -92,3 +96,50 @@ def test_bad_configuration_is_refused_with_its_name(
 def test_unknown_profile_names_the_known_ones() -> None:
     with pytest.raises(ValueError, match="default, fifo"):
         get_profile("best")
+
+
+@dataclass(frozen=True)
+class OnlyProject:
+    """An admission plugin written for this test: jobs of other projects wait."""
+
+    project: str
+    name: str = "only-project"
+
+    def admit(self, job: JobView, models: list[str], cycle: Cycle) -> Verdict:
+        if job.project_id == self.project:
+            return ADMIT
+        return Verdict(WaitReason("queue", f"only {self.project} runs here"))
+
+
+def test_a_new_plugin_is_one_factory_and_one_registry_line() -> None:
+    profiles.register("admission", "only-project", lambda args: OnlyProject(args["project"]))
+    try:
+        prof = build_profile(
+            {"name": "mine", "admission": [{"name": "only-project", "args": {"project": "a"}}]}
+        )
+        snap = snapshot([node("n")], [job("mine", project="a"), job("theirs", project="b")])
+        decisions = run(snap, prof)
+    finally:
+        del profiles.ADMISSIONS["only-project"]
+    assert bound(decisions, "mine")
+    assert waiting(decisions, "theirs").reasons[0].message == "only a runs here"
+
+
+def test_an_unknown_extension_point_or_action_is_refused_with_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="unknown extension point 'sort'; one of queue_sort"):
+        profiles.register("sort", "x", lambda args: OnlyProject("a"))
+    with pytest.raises(ValueError, match="unknown actions plugin 'steal'; one of admit, reclaim"):
+        build_profile({"name": "x", "actions": ["admit", "steal", "allocate"]})
+    with pytest.raises(ValueError, match="must include allocate"):
+        build_profile({"name": "x", "actions": ["admit"]})
+
+
+def test_a_profile_without_the_preempt_action_never_preempts() -> None:
+    nodes = [node("n")]
+    running = [place(nodes, job("low", gpus=8, priority=0), [("n", range(8))])]
+    snap = snapshot(nodes, [job("high", gpus=4, priority=1000)], running=running)
+    assert preempts(run(snap, "default"))
+    config = {**PROFILES["default"], "actions": ["admit", "reclaim", "allocate", "reserve"]}
+    decisions = run(snap, build_profile(config))
+    assert not preempts(decisions)
+    assert waiting(decisions, "high").reasons[0].code == "resources"

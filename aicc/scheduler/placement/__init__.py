@@ -13,6 +13,8 @@ with the caller's generator, as kube-scheduler does, so a seeded run is reproduc
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from aicc.scheduler.placement.base import Policy
@@ -30,15 +32,24 @@ from aicc.scheduler.placement.state import Choice, ClusterState, Demand, demand_
 from aicc.scheduler.placement.workload import TaskShape, Workload
 from aicc.scheduler.snapshot import ReplicaRequest
 
-POLICIES = (
-    "random",
-    "dot-product",
-    "gpu-clustering",
-    "gpu-packing",
-    "best-fit",
-    "fgd",
-    "fgd-plus",
-)
+
+def _needs(workload: Workload | None) -> Workload:
+    assert workload is not None  # get_policy checked NEEDS_WORKLOAD
+    return workload
+
+
+# The registry: a policy's name -> its factory of the workload. A new policy is a module here
+# and one line below (and NEEDS_WORKLOAD when it measures against the task mix).
+REGISTRY: dict[str, Callable[[Workload | None], Policy]] = {
+    "random": lambda workload: RandomPolicy(),
+    "dot-product": lambda workload: DotProductPolicy(),
+    "gpu-clustering": lambda workload: GpuClusteringPolicy(),
+    "gpu-packing": lambda workload: GpuPackingPolicy(),
+    "best-fit": lambda workload: BestFitPolicy(),
+    "fgd": lambda workload: FGDPolicy(_needs(workload)),
+    "fgd-plus": lambda workload: FGDPlusPolicy(_needs(workload)),
+}
+POLICIES = tuple(REGISTRY)
 NEEDS_WORKLOAD = frozenset({"fgd", "fgd-plus"})
 
 
@@ -49,22 +60,10 @@ def get_policy(name: str, *, workload: Workload | None = None) -> Policy:
     """
     if name in NEEDS_WORKLOAD and workload is None:
         raise ValueError(f"policy {name!r} needs a workload (the expected task shapes)")
-    if name == "random":
-        return RandomPolicy()
-    if name == "dot-product":
-        return DotProductPolicy()
-    if name == "gpu-clustering":
-        return GpuClusteringPolicy()
-    if name == "gpu-packing":
-        return GpuPackingPolicy()
-    if name == "best-fit":
-        return BestFitPolicy()
-    assert workload is not None
-    if name == "fgd":
-        return FGDPolicy(workload)
-    if name == "fgd-plus":
-        return FGDPlusPolicy(workload)
-    raise ValueError(f"unknown placement policy {name!r}; one of {', '.join(POLICIES)}")
+    factory = REGISTRY.get(name)
+    if factory is None:
+        raise ValueError(f"unknown placement policy {name!r}; one of {', '.join(POLICIES)}")
+    return factory(workload)
 
 
 def choose(
@@ -81,6 +80,7 @@ def choose(
 
 __all__ = [
     "POLICIES",
+    "REGISTRY",
     "BestFitPolicy",
     "Choice",
     "ClusterState",

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from aicc.scheduler.plugins.base import ADMIT, Verdict
+from aicc.scheduler.plugins.base import ADMIT, Cycle, Verdict
 from aicc.scheduler.snapshot import JobView, WaitReason
-
-if TYPE_CHECKING:
-    from aicc.scheduler.framework import Cycle
 
 
 @dataclass(frozen=True)

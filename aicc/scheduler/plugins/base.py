@@ -1,15 +1,49 @@
-"""The extension points' protocols. Plugins see the running cycle (`Cycle`): the snapshot, the
-working cluster, the quota tree with its usage, lane counts, and allocations per project."""
+"""The extension points' protocols. Plugins see the running cycle through `Cycle` (kube-
+scheduler's framework handle and CycleState): the snapshot, the quota tree with its usage, lane
+counts, allocations per project, and a scratch space for what a plugin computes once a cycle.
+A protocol, so that plugins depend on what they read, never on the cycle's module."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from datetime import datetime
+from typing import Protocol, TypeVar
 
-from aicc.scheduler.snapshot import JobView, WaitReason
+from aicc.scheduler.quota import Amounts, QuotaTree
+from aicc.scheduler.snapshot import CycleDecision, JobView, Snapshot, WaitReason
 
-if TYPE_CHECKING:
-    from aicc.scheduler.framework import Cycle
+T = TypeVar("T")
+
+
+class Cycle(Protocol):
+    """What plugins read of the running cycle (implemented by `aicc.scheduler.cycle.Cycle`)."""
+
+    @property
+    def now(self) -> datetime: ...
+    @property
+    def snapshot(self) -> Snapshot: ...
+    @property
+    def tree(self) -> QuotaTree: ...
+    @property
+    def lane_limit(self) -> dict[str, int | None]: ...
+    @property
+    def lane_count(self) -> Counter[str]: ...
+    @property
+    def alloc(self) -> dict[str, Amounts]: ...  # per project, what its bound jobs hold
+    @property
+    def decisions(self) -> Sequence[CycleDecision]: ...
+    @property
+    def ladder(self) -> object | None: ...  # the queue-sort plugin preemption ranks jobs by
+
+    def level(self, job: JobView) -> int: ...
+    def model_of(self, node: str, device_index: int) -> str | None: ...
+    def demand(self, job: JobView, model: str | None) -> Amounts: ...
+
+    def scratch(self, key: Hashable, build: Callable[[], T]) -> T:
+        """What `build()` returned the first time this cycle was asked for `key`."""
+        ...
 
 
 class JobScore(Protocol):

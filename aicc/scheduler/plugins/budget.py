@@ -13,29 +13,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from aicc.scheduler.plugins.base import ADMIT, Verdict
+from aicc.scheduler.plugins.base import ADMIT, Cycle, Verdict
 from aicc.scheduler.snapshot import Bind, JobView, WaitReason
-
-if TYPE_CHECKING:
-    from aicc.scheduler.framework import Cycle
 
 
 @dataclass
 class _Spent:
     """Per cycle: how far through its decisions we have read, and what those binds cost."""
 
-    cycle: object = None
+    jobs: dict[str, JobView]
     seen: int = 0
     by_tenant: dict[str, float] = field(default_factory=dict)
-    jobs: dict[str, JobView] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class BudgetAdmission:
     name: str = "budget"
-    _memo: _Spent = field(default_factory=_Spent, compare=False, repr=False)
 
     def admit(self, job: JobView, models: list[str], cycle: Cycle) -> Verdict:
         left_by = cycle.snapshot.budget_left
@@ -75,10 +70,7 @@ class BudgetAdmission:
 
     def _spent(self, cycle: Cycle) -> dict[str, float]:
         """What the binds made so far in this cycle will cost, per budgeted tenant."""
-        memo = self._memo
-        if memo.cycle is not cycle:
-            memo.cycle, memo.seen, memo.by_tenant = cycle, 0, {}
-            memo.jobs = {j.id: j for j in cycle.snapshot.pending}
+        memo = cycle.scratch(_Spent, lambda: _Spent({j.id: j for j in cycle.snapshot.pending}))
         jobs = memo.jobs
         left_by = cycle.snapshot.budget_left
         decisions = cycle.decisions

@@ -18,13 +18,11 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from aicc.scheduler.quota import Demand, ModelOf, placed_demand
+from aicc.scheduler.plugins.base import Cycle
+from aicc.scheduler.quota import Amounts, ModelOf, placed_demand
 from aicc.scheduler.snapshot import JobView, NodeView, Usage
-
-if TYPE_CHECKING:
-    from aicc.scheduler.framework import Cycle
 
 WEEK_S = 7 * 24 * 3600.0
 
@@ -36,9 +34,7 @@ class FairShare:
     name: str = "fairshare"
 
     def share(self, project: str, cycle: Cycle) -> float:
-        state = cycle.fair
-        if state is None:
-            return 1.0
+        state = cycle.scratch(FairState, lambda: self.prepare(cycle))
         capacity = state.capacity
         now_used = cycle.alloc.get(project, {})
         past = state.history.get(project, {})
@@ -51,6 +47,19 @@ class FairShare:
         if normalized <= 0:
             return 0.0 if dominant > 0 else 1.0
         return float(2.0 ** (-dominant / normalized))
+
+    def prepare(self, cycle: Cycle) -> FairState:
+        """This cycle's capacities, decayed histories and normalized shares (once a cycle)."""
+        snapshot = cycle.snapshot
+        active = {j.project_id for j in snapshot.pending} | {j.project_id for j in snapshot.running}
+        return prepare(
+            now=cycle.now,
+            nodes=snapshot.nodes,
+            usage=snapshot.usage,
+            weights={t.id: t.weight for t in snapshot.tenants},
+            active=active,
+            half_life_s=self.half_life_s,
+        )
 
 
 @dataclass
@@ -94,9 +103,9 @@ def prepare(
     return FairState(capacity, history, normalized)
 
 
-def allocations(running: Iterable[JobView], model_of: ModelOf) -> dict[str, Demand]:
+def allocations(running: Iterable[JobView], model_of: ModelOf) -> dict[str, Amounts]:
     """What each project holds now, per resource (the rate `accrue` integrates)."""
-    out: dict[str, Demand] = {}
+    out: dict[str, Amounts] = {}
     for job in running:
         held = out.setdefault(job.project_id, {})
         for key, value in placed_demand(job.request, job.placements, model_of).items():

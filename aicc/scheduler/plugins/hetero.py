@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from aicc.scheduler.plugins.base import Cycle
 from aicc.scheduler.quota import pflops_of
 from aicc.scheduler.snapshot import JobView
-
-if TYPE_CHECKING:
-    from aicc.scheduler.framework import Cycle
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from aicc.scheduler.plugins.base import Cycle
 from aicc.scheduler.snapshot import JobView
-
-if TYPE_CHECKING:
-    from aicc.scheduler.framework import Cycle
 
 
 @dataclass(frozen=True)

@@ -28,13 +28,11 @@ import bisect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from aicc.scheduler.plugins.base import Cycle
 from aicc.scheduler.quota import replica_milli
 from aicc.scheduler.snapshot import JobView
-
-if TYPE_CHECKING:
-    from aicc.scheduler.framework import Cycle
 
 HOUR = 3600.0
 STARVING = -1  # the level of a starving job (see `Attained.starve`)

@@ -1,0 +1,260 @@
+"""The state of one cycle, which plugins and actions read and change: the working cluster, quota
+usage, lanes, shares, the decisions so far, and per-cycle caches. No policy lives here: the
+queue order is `order.py`, each step a job goes through is an action (`actions/`), and the
+framework (`framework.py`) runs a profile's actions over the queue."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from aicc.scheduler.allocate import Spot
+from aicc.scheduler.cluster import Cluster
+from aicc.scheduler.feasible import Feasibility
+from aicc.scheduler.memo import Memo, held_of
+from aicc.scheduler.placer import PolicyPlacer, snapshot_workload
+from aicc.scheduler.profile import Profile, service_ladder
+from aicc.scheduler.quota import Amounts, QuotaTree, job_demand, placed_demand
+from aicc.scheduler.snapshot import (
+    Bind,
+    CycleDecision,
+    JobView,
+    Placement,
+    ReplicaRequest,
+    Snapshot,
+    Wait,
+    WaitReason,
+)
+
+T = TypeVar("T")
+Attempt = tuple[ReplicaRequest, str | None]  # the request narrowed to a model, and that model
+FAIRSHARE = WaitReason("fairshare", "projects with less recent usage went first (fair share)")
+
+
+@dataclass
+class Trial:
+    """One job on its way through the actions. `stage` says which actions still apply:
+    `admitted` (placement may go on), `refused` (admission said no: `reason`), `unfit` (no
+    room now: preemption or a reservation may help), `blocked` (nothing helps this cycle)."""
+
+    job: JobView
+    same: tuple[object, ...] | None
+    accel: bool
+    models: list[str]
+    stage: str = "admitted"
+    attempts: list[Attempt] = field(default_factory=list)
+    key: tuple[object, ...] = ()
+    reason: WaitReason | None = None
+    reasons: list[WaitReason] = field(default_factory=list)
+
+
+class CycleState:
+    """The state of one cycle, which plugins read: working cluster, quota usage, lanes, shares."""
+
+    def __init__(self, snapshot: Snapshot, profile: Profile, memo: Memo | None = None) -> None:
+        self.snapshot = snapshot
+        self.profile = profile
+        self.now = snapshot.now
+        self.cluster = Cluster(snapshot.nodes)
+        if profile.place.policy is not None:
+            self.cluster.placer = PolicyPlacer(
+                profile.place.policy, self.cluster, lambda: snapshot_workload(snapshot)
+            )
+        self.tree = QuotaTree(snapshot.tenants)
+        self.lane_limit: dict[str, int | None] = {q.id: q.max_running for q in snapshot.queues}
+        self.lane_count: Counter[str] = Counter()
+        self.alloc: dict[str, Amounts] = {}
+        self.held = (
+            held_of(snapshot.running, {}, self.model_of)
+            if memo is None
+            else memo.held(snapshot, self.model_of)
+        )
+        held: dict[str, Amounts] = {}  # per project, all its running jobs (terminating ones too)
+        for job in snapshot.running:
+            demand = self.held[job.id].demand
+            add(held.setdefault(job.project_id, {}), demand)
+            self.lane_count[job.queue] += 1
+            if not job.terminating:
+                self.allocate(job.project_id, demand)
+        for project, demand in held.items():  # one walk up the tree per project, not per job
+            self.tree.add(project, demand)
+        self.bound: list[tuple[datetime | None, JobView, list[Spot], ReplicaRequest]] = []
+        self.claimed: set[str] = set()  # running jobs promised to a preemptor this cycle
+        self.preemptors = 0
+        self.victims: Any = None  # preempt.Pool, built when a job first tries to preempt
+        self.reservation: Any = None  # reserve.Reservation, once the cycle made one
+        self.decisions: list[CycleDecision] = []
+        self.position = 0
+        self.failed: dict[tuple[object, ...], int] = {}  # placement keys that did not fit
+        self.feasible = Feasibility(snapshot.nodes)
+        self._first: dict[tuple[str, ...] | None, str | None] = {}
+        self._demands: dict[tuple[int, int, str | None], Amounts] = {}
+        self.narrowed: dict[tuple[int, str], ReplicaRequest] = {}
+        self.unions: dict[tuple[int, tuple[str, ...]], ReplicaRequest] = {}
+        self._mixed: bool | None = None
+        self._shapes: dict[ReplicaRequest, int] = {}  # equal requests share one number
+        self._shape_of: dict[int, tuple[ReplicaRequest, int]] = {}  # by id(); holds the object
+        self.version: Counter[str] = Counter()  # per project: bumped when its usage changes
+        self.share_keys: dict[str, tuple[int, float]] = {}  # project -> (version, share)
+        self.tiers: dict[tuple[str, int, int], int] = {}  # (project, version, shape) -> tier
+        self._latest_bound: list[tuple[datetime, str]] = []  # top two (submitted, project)
+        # plain waits of this cycle by `same` key, and whether the fair-share reason applies
+        self.waits: dict[tuple[object, ...], tuple[tuple[WaitReason, ...], bool]] = {}
+        self._scratch: dict[Hashable, Any] = {}
+        self.ladder = service_ladder(profile)
+        self._levels: dict[str, int] = {}
+
+    # --- helpers for plugins and actions ------------------------------------------------------
+
+    def scratch(self, key: Hashable, build: Callable[[], T]) -> T:
+        """What `build()` returned the first time this cycle was asked for `key`: a plugin's
+        per-cycle state (fair share's capacities and histories, ...)."""
+        if key not in self._scratch:
+            self._scratch[key] = build()
+        found: T = self._scratch[key]
+        return found
+
+    def model_of(self, node: str, device_index: int) -> str | None:
+        i = self.cluster.index_of.get(node)
+        return None if i is None else self.cluster.device_model(i, device_index)
+
+    def allocate(self, project: str, demand: Amounts) -> None:
+        add(self.alloc.setdefault(project, {}), demand)
+
+    def shape(self, request: ReplicaRequest) -> int:
+        """A small number per distinct request: cheap keys for the cycle's caches."""
+        known = self._shape_of.get(id(request))
+        if known is None:
+            number = self._shapes.setdefault(request, len(self._shapes))
+            known = self._shape_of[id(request)] = (request, number)
+        return known[1]
+
+    def charge(self, project: str, demand: Amounts) -> None:
+        """Count `demand` against the project's quota path (a bind, or a preemptor's claim)."""
+        self.tree.add(project, demand)
+        self.version[project] += 1
+
+    def demand(self, job: JobView, model: str | None) -> Amounts:
+        """`quota.job_demand`, shared by jobs of the same shape. Callers must not change it."""
+        key = (self.shape(job.request), job.replicas, model)
+        found = self._demands.get(key)
+        if found is None:
+            found = self._demands[key] = job_demand(job, model)
+        return found
+
+    def first_model(self, job: JobView) -> str | None:
+        r = job.request
+        if r.accel_count == 0 and r.mig_profile is None:
+            return None
+        found = self._first.get(r.models, "")
+        if found == "":
+            models = self.cluster.model_keys(r.models)
+            if self.profile.model_choice is not None and len(models) > 1:
+                models = self.profile.model_choice.order(job, models, self)
+            found = self._first[r.models] = models[0] if models else None
+        return found
+
+    def level(self, job: JobView) -> int:
+        """The job's level on the service ladder (0 without one), computed once per cycle."""
+        found = self._levels.get(job.id)
+        if found is None:
+            found = self._levels[job.id] = 0 if self.ladder is None else self.ladder.rank(job, self)
+        return found
+
+    def is_short(self, job: JobView) -> bool:
+        """Ends (by its declared runtime) before the reservation starts: may backfill."""
+        res = self.reservation
+        return (
+            res is not None
+            and res.at is not None
+            and job.max_runtime_s is not None
+            and self.now + timedelta(seconds=job.max_runtime_s) <= res.at
+        )
+
+    def attempts(self, job: JobView, models: list[str], accel: bool) -> list[Attempt]:
+        """The requests to try, one per accelerator model in order (or one for all of them)."""
+        r = job.request
+        if not accel:
+            return [(r, None)]
+        if self.profile.model_choice is None and self.profile.place.order == "first":
+            if len(models) == len(self.cluster.model_keys(r.models)):
+                return [(r, None)]  # as asked: fit.py's first fit, models mixed on a node
+            return [(replace(r, models=tuple(models)), None)]
+        out: list[Attempt] = []
+        for m in models:
+            shape = self.shape(r)
+            narrowed = self.narrowed.get((shape, m))
+            if narrowed is None:
+                narrowed = self.narrowed[(shape, m)] = replace(r, models=(m,))
+            out.append((narrowed, m))
+        return out
+
+    def mixed_nodes(self) -> bool:
+        """Does some node hold devices of more than one model?"""
+        if self._mixed is None:
+            cluster = self.cluster
+            self._mixed = any(
+                n.devices and not one
+                for n, one in zip(cluster.nodes, cluster.single_model, strict=True)
+            )
+        return self._mixed
+
+    # --- decisions ----------------------------------------------------------------------------
+
+    def bind(self, job: JobView, placed: tuple[list[Spot], ReplicaRequest]) -> None:
+        """The bind extension point: the job's placements become a `Bind`, charged to its
+        project's quota, lane and allocation."""
+        spots, _ = placed
+        names = self.cluster.nodes
+        placements = tuple(Placement(k, names[i].name, picks) for k, (i, picks) in enumerate(spots))
+        demand = placed_demand(job.request, placements, self.model_of)
+        borrowed = self.tree.borrows(job.project_id, demand)
+        self.charge(job.project_id, demand)
+        self.lane_count[job.queue] += 1
+        self.allocate(job.project_id, demand)
+        end = None
+        if job.max_runtime_s is not None:
+            end = self.now + timedelta(seconds=job.max_runtime_s)
+        self.bound.append((end, job, spots, job.request))
+        self.decisions.append(Bind(job.id, placements, borrowed))
+        if self.profile.share:
+            self._note_bound(job)
+
+    def _note_bound(self, job: JobView) -> None:
+        top = self._latest_bound
+        entry = (job.submitted_at, job.project_id)
+        same = [t for t in top if t[1] == job.project_id]
+        if same:
+            if same[0][0] >= entry[0]:
+                return
+            top.remove(same[0])
+        top.append(entry)
+        top.sort(reverse=True)
+        del top[2:]
+
+    def behind_fair_share(self, job: JobView) -> bool:
+        """Did a later job of another project go first in this cycle?"""
+        if not self.profile.share:
+            return False
+        return any(p != job.project_id and t > job.submitted_at for t, p in self._latest_bound)
+
+    def remember(
+        self, same: tuple[object, ...] | None, reasons: tuple[WaitReason, ...], *, fair: bool
+    ) -> None:
+        """Jobs with the same `same` key wait for these reasons too (framework.Cycle._same)."""
+        if same is not None:
+            self.waits[same] = (reasons, fair)
+
+    def wait(
+        self, job: JobView, reasons: list[WaitReason], estimated_start: datetime | None = None
+    ) -> None:
+        self.position += 1
+        self.decisions.append(Wait(job.id, tuple(reasons), self.position, estimated_start))
+
+
+def add(total: Amounts, demand: Amounts) -> None:
+    for k, v in demand.items():
+        total[k] = total.get(k, 0.0) + v

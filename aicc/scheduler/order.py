@@ -1,0 +1,99 @@
+"""The queue sort extension point: the order in which a cycle considers the waiting jobs.
+
+Static job scores (priority, aging, service levels: the profile's `queue_sort` plugins) plus a
+per-project share score (fair share) recomputed after every bind of that project; optionally
+jobs that stay within their project's guarantee go before jobs that would borrow (Kueue's
+order). Nominated jobs (whose victims are still stopping) go first of all.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from datetime import datetime
+
+from aicc.scheduler.cycle import CycleState
+from aicc.scheduler.snapshot import JobView
+
+
+def order(cycle: CycleState) -> Iterator[JobView]:
+    """The waiting jobs in the order the cycle considers them (lazily: shares change as the
+    cycle binds)."""
+    profile = cycle.profile
+    static = {
+        job.id: sum(w * p.score(job, cycle) for p, w in profile.queue_sort)
+        for job in cycle.snapshot.pending
+    }
+
+    first = nominated(cycle)
+
+    def job_key(job: JobView) -> tuple[bool, float, datetime, str]:
+        return (job.id not in first, -static[job.id], job.submitted_at, job.id)
+
+    tiers = profile.guaranteed_first and bool(cycle.tree.governed)
+    if not profile.share and not tiers:
+        yield from sorted(cycle.snapshot.pending, key=job_key)
+        return
+    queues: dict[str, list[JobView]] = {}
+    for job in sorted(cycle.snapshot.pending, key=job_key):
+        queues.setdefault(job.project_id, []).append(job)
+    head = dict.fromkeys(queues, 0)
+
+    def project_key(project: str) -> tuple[bool, int, float, datetime, str, str]:
+        job = queues[project][head[project]]
+        version = cycle.version[project]  # shares and tiers change only with usage
+        tier = 0
+        if tiers:
+            tier_key = (project, version, cycle.shape(job.request))
+            known = cycle.tiers.get(tier_key)
+            if known is None:
+                demand = cycle.demand(job, cycle.first_model(job))
+                known = 0 if cycle.tree.within_guarantee(project, demand) else 1
+                cycle.tiers[tier_key] = known
+            tier = known
+        cached = cycle.share_keys.get(project)
+        if cached is not None and cached[0] == version:
+            share = cached[1]
+        else:
+            share = 0.0
+            for plugin, weight in profile.share:
+                share += weight * plugin.share(project, cycle)
+            cycle.share_keys[project] = (version, share)
+        ahead = job.id not in first
+        return (ahead, tier, -(static[job.id] + share), job.submitted_at, job.id, project)
+
+    heap = [project_key(p) for p in queues]
+    heapq.heapify(heap)
+    while heap:
+        project = heapq.heappop(heap)[-1]
+        job = queues[project][head[project]]
+        head[project] += 1
+        yield job
+        if head[project] < len(queues[project]):
+            heapq.heappush(heap, project_key(project))
+
+
+def nominated(cycle: CycleState) -> set[str]:
+    """Waiting jobs whose victims have not started again: they go first, so the capacity
+    they freed is theirs (kube-scheduler's nominated pods). Without this, jobs ahead in the
+    queue would take it and the preemptor would preempt again every grace period. A
+    preemptor that has run since its victim stopped has had that capacity: it is not
+    nominated again by that victim (else, preempted in turn, it would go first and take
+    back the node its own preemptor freed, which then preempts again, without end)."""
+    snapshot = cycle.snapshot
+    pending = {j.id: j for j in snapshot.pending}
+    out = {j.preempted_by[-1] for j in snapshot.running if j.terminating and j.preempted_by}
+    for victim in snapshot.pending:
+        if not victim.preempted_by:
+            continue
+        preemptor = pending.get(victim.preempted_by[-1])
+        if preemptor is None:
+            continue
+        ran_since = (
+            preemptor.queued_at is not None
+            and victim.queued_at is not None
+            and preemptor.queued_at > victim.queued_at
+        )
+        if not ran_since:
+            out.add(preemptor.id)
+    return out & pending.keys()
