@@ -132,3 +132,42 @@ def test_job_spec_page_names_every_field_state_and_reason() -> None:
         assert f"`{state.value}`" in text, f"docs/job-spec.md does not describe state {state}"
     for reason in Reason:
         assert f"`{reason.value}`" in text, f"docs/job-spec.md does not describe reason {reason}"
+
+
+def _architecture_rows() -> dict[str, str]:
+    """docs/ARCHITECTURE.md's folder table: each path its first cell names, to the whole row."""
+    rows: dict[str, str] = {}
+    for line in (DOCS / "ARCHITECTURE.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith("| `"):
+            for path in re.findall(r"`([^`]+)`", line.split("|")[1]):
+                rows[path] = line
+    return rows
+
+
+def test_architecture_names_every_folder_and_module() -> None:
+    """A newcomer reads the map before the code: a folder or module it leaves out fails here.
+    Every top-level folder has a row; every package of `aicc` has a row that names each of its
+    modules (as `name.py` or `name`), or the module's whole path heads a row of its own."""
+    rows = _architecture_rows()
+    built = {"node_modules", "build", "dist", "__pycache__"}  # made by installs, not ours
+    missing = [
+        f"{p.name}/"
+        for p in sorted(ROOT.iterdir())
+        if p.is_dir()
+        and not p.name.startswith(".")
+        and p.name not in built
+        and not p.name.endswith(".egg-info")
+        and f"{p.name}/" not in rows
+    ]
+    for path in sorted((ROOT / "aicc").rglob("*.py")):
+        rel = path.relative_to(ROOT)
+        folder = f"{rel.parent.as_posix()}/"
+        if rel.parent.name == "versions":
+            continue  # one file per schema revision: the migrations row says so
+        if path.name == "__init__.py":
+            missing += [] if folder in rows else [folder]
+            continue
+        row = rows.get(folder, "")
+        named = f"`{path.name}`" in row or f"`{path.stem}`" in row or rel.as_posix() in rows
+        missing += [] if named else [rel.as_posix()]
+    assert not missing, "docs/ARCHITECTURE.md does not name: " + ", ".join(missing)
