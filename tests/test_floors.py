@@ -3,6 +3,7 @@ the server, not the API, is what mounts the portal beside the API."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -38,3 +39,26 @@ def test_the_api_alone_serves_no_portal(server: tuple[TestClient, AppState]) -> 
     assert api_only.get("/api/v1/orgs").status_code == 200
     assert api_only.get("/", headers={"Accept": "text/html"}).status_code == 404
     assert api_only.get("/static/portal.css").status_code == 404
+
+
+def test_a_wrong_import_fails_the_contracts(tmp_path: Path) -> None:
+    """The lock bites: the same tree with the API importing the loops, and a services module
+    importing a face, is refused (on a copy; the real tree stays as it is)."""
+    shutil.copytree(ROOT / "aicc", tmp_path / "aicc", ignore=shutil.ignore_patterns("vendor"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    deps = tmp_path / "aicc" / "api" / "deps.py"
+    deps.write_text(deps.read_text() + "\nimport aicc.loops.controller  # wrong floor\n")
+    audit = tmp_path / "aicc" / "services" / "audit.py"
+    audit.write_text(audit.read_text() + "\nimport aicc.portal.web  # a service over a face\n")
+    lint = Path(sys.executable).parent / "lint-imports"
+    done = subprocess.run(
+        [str(lint), "--no-cache"],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert "aicc.api.deps -> aicc.loops.controller" in done.stdout
+    assert "aicc.services.audit -> aicc.portal.web" in done.stdout
