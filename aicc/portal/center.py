@@ -23,7 +23,7 @@ from aicc.portal.forms import Form as PageForm
 from aicc.portal.forms import Rejected, blank_to_none, parse, service_call
 from aicc.portal.i18n import Message, Translator
 from aicc.portal.rendering import PortalRoute, error_page, is_htmx, language_of, render
-from aicc.services import nodes, tenancy
+from aicc.services import nodes, overview, tenancy
 from aicc.services.common import ServiceError, utcnow
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False, prefix="/center")
@@ -35,9 +35,11 @@ NODE_ACTIONS = ("cordon", "uncordon", "drain", "evict")
 
 
 @router.get("")
-def overview(request: Request, session: SessionDep, me: Operator, hours: str = "") -> Response:
-    window = int(hours) if hours.isdigit() else center_views.DEFAULT_WINDOW
-    data = center_views.overview(session, me.who, utcnow(), window)
+def center_overview(
+    request: Request, session: SessionDep, me: Operator, hours: str = ""
+) -> Response:
+    window = int(hours) if hours.isdigit() else overview.DEFAULT_WINDOW
+    data = overview.center(session, me.who, utcnow(), window)
     t = Translator(language_of(request, me))
     template = "_center_live.html" if is_htmx(request) else "center.html"
     return render(
@@ -46,7 +48,7 @@ def overview(request: Request, session: SessionDep, me: Operator, hours: str = "
         me=me,
         nav="center",
         data=data,
-        windows=list(center_views.WINDOWS),
+        windows=list(overview.WINDOWS),
         capacity_chart=center_views.capacity_chart(data, t),
         rate_chart=center_views.rate_chart(data, t),
         queue_chart=center_views.queue_chart(data, t),

@@ -1,181 +1,29 @@
-"""What the operators' pages show: the center overview, the device heat map, the tenant
-directory and the audit log, gathered from the services with the operator's principal.
+"""What the operators' pages show: the center overview's charts, the device heat map, the
+tenant directory and the audit log, gathered from the services with the operator's principal.
 
-Every figure comes from the store through a service (`usage.center_history` for anything over
-time, `records.energy_by_org` for metered energy, `nodes` for devices, `tenancy`, `audit`); this
-module only groups and formats. Simulated devices are kept apart from real ones everywhere
-(CONTRACTS.md §8): they never add to capacity.
+Every figure comes from a service (`overview.center` for the overview's sums and rates,
+`nodes`, `tenancy`, `audit`); this module only groups and formats for the page.
 """
 
 from __future__ import annotations
 
-import math
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from aicc.api import schemas
-from aicc.core import catalog
 from aicc.core.tenancy import Principal
 from aicc.core.topology import NodeState
-from aicc.portal.views import RUNNING, WAITING
-from aicc.services import audit, nodes, tenancy, usage
-from aicc.services import overview as overview_service
-from aicc.services.billing import records
+from aicc.services import audit, nodes, overview, tenancy
 
-# The windows the overview offers, in hours, and how many buckets each is cut into.
-WINDOWS = {1: 60, 6: 72, 24: 96}
-DEFAULT_WINDOW = 24
 AUDIT_PAGE = 50
+# The overview itself (figures, sums, rates) is `services.overview.center`; this module shapes
+# it into charts, and gathers the heat map, the directory and the audit page.
 
 
-def pflops_of(model: str) -> float:
-    try:
-        return catalog.lookup(model).pflops
-    except KeyError:
-        return 0.0
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile: a value that was observed, never an interpolation."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
-
-
-# --- the overview ---
-
-
-@dataclass(frozen=True)
-class ModelCapacity:
-    model: str
-    real: int  # devices
-    simulated: int
-    pflops_each: float
-
-
-@dataclass(frozen=True)
-class TenantLine:
-    org_id: str
-    name: str
-    running: int
-    waiting: int
-    devices_now: float  # whole devices held now (real and simulated)
-    pflops_now: float
-    device_hours: float  # real devices, over the window
-    simulated_device_hours: float
-    pflops_hours: float
-    cpu_hours: float
-    energy_kwh: float | None  # None: no metered record of real devices in the window
-
-
-@dataclass(frozen=True)
-class Overview:
-    hours: int
-    models: list[ModelCapacity]
-    pflops_real: float
-    pflops_simulated: float
-    devices_real: int
-    devices_simulated: int
-    allocated_pct: dict[bool, float | None]  # simulated? -> now; None: no such devices
-    busy_pct: dict[bool, float | None]
-    cpu_allocated_pct: float
-    running: int
-    waiting: int
-    wait_p50_s: float | None
-    wait_p90_s: float | None
-    waits: int
-    tenants: list[TenantLine]
-    history: usage.History
-    energy_kwh: float | None  # real devices, metered records in the window; None: none
-
-    @property
-    def has_real(self) -> bool:
-        return self.devices_real > 0
-
-    @property
-    def has_simulated(self) -> bool:
-        return self.devices_simulated > 0
-
-
-def _pct(part: float, whole: float) -> float | None:
-    return 100 * part / whole if whole else None
-
-
-def overview(session: Session, who: Principal, now: datetime, hours: int) -> Overview:
-    hours = hours if hours in WINDOWS else DEFAULT_WINDOW
-    history = usage.center_history(session, who, now, window_s=hours * 3600, buckets=WINDOWS[hours])
-    node_list = schemas.node_out(nodes.infos(session))
-    counts: dict[tuple[str, bool], int] = Counter()
-    for node in node_list:
-        for dev in node.devices:
-            counts[(dev.model, dev.simulated)] += 1
-    models = [
-        ModelCapacity(m, counts[(m, False)], counts[(m, True)], pflops_of(m))
-        for m in sorted({m for m, _ in counts})
-    ]
-    cpu_total = sum(n.cpu_milli for n in node_list if n.state != NodeState.DOWN.value)
-    cpu_used = sum(n.allocated.cpu_milli for n in node_list)
-    states = overview_service.jobs_by_org_and_state(session, who)
-    held = usage.held_now(session)
-    org_of = {p.id: p.org_id for p in tenancy.list_projects(session, who)}
-    held_by_org: dict[str, dict[str, float]] = defaultdict(dict)
-    for project_id, amounts in held.items():
-        org_held = held_by_org[org_of.get(project_id, "")]
-        for key, value in amounts.items():
-            org_held[key] = org_held.get(key, 0.0) + value
-    energy = records.energy_by_org(session, who, since=now - timedelta(hours=hours), until=now)
-    tenants = []
-    for org in tenancy.list_orgs(session, who):
-        use = history.by_org.get(org.id, usage.TenantUse())
-        amounts = held_by_org.get(org.id, {})
-        tenants.append(
-            TenantLine(
-                org_id=org.id,
-                name=org.name,
-                running=sum(states.get(org.id, {}).get(s.value, 0) for s in RUNNING),
-                waiting=sum(states.get(org.id, {}).get(s.value, 0) for s in WAITING),
-                devices_now=sum(v for k, v in amounts.items() if _is_model(k)) / 1000,
-                pflops_now=amounts.get("pflops", 0.0),
-                device_hours=use.device_s / 3600,
-                simulated_device_hours=use.simulated_device_s / 3600,
-                pflops_hours=use.pflops_s / 3600,
-                cpu_hours=use.cpu_s / 3600,
-                energy_kwh=energy.get(org.id),
-            )
-        )
-    tenants.sort(key=lambda t: (-t.devices_now, -t.device_hours - t.simulated_device_hours, t.name))
-    capacity = history.capacity_milli
-    return Overview(
-        hours=hours,
-        models=models,
-        pflops_real=sum(m.real * m.pflops_each for m in models),
-        pflops_simulated=sum(m.simulated * m.pflops_each for m in models),
-        devices_real=sum(m.real for m in models),
-        devices_simulated=sum(m.simulated for m in models),
-        allocated_pct={s: _pct(history.allocated_now_milli[s], capacity[s]) for s in (False, True)},
-        busy_pct={s: _pct(history.busy_now_milli[s], capacity[s]) for s in (False, True)},
-        cpu_allocated_pct=_pct(cpu_used, cpu_total) or 0.0,
-        running=sum(t.running for t in tenants),
-        waiting=sum(t.waiting for t in tenants),
-        wait_p50_s=percentile(history.waits_s, 50),
-        wait_p90_s=percentile(history.waits_s, 90),
-        waits=len(history.waits_s),
-        tenants=tenants,
-        history=history,
-        energy_kwh=sum(energy.values()) if energy else None,
-    )
-
-
-def _is_model(key: str) -> bool:
-    return key not in ("cpu_milli", "memory_mib", "pflops")
-
-
-def capacity_chart(data: Overview, t: Any) -> dict[str, Any]:
+def capacity_chart(data: overview.Center, t: Any) -> dict[str, Any]:
     """Devices per accelerator model, real and simulated stacked (simulated drawn apart)."""
     series = [{"name": t("center.capacity.real"), "values": [m.real for m in data.models]}]
     if data.has_simulated:
@@ -194,7 +42,7 @@ def capacity_chart(data: Overview, t: Any) -> dict[str, Any]:
     }
 
 
-def rate_chart(data: Overview, t: Any) -> dict[str, Any]:
+def rate_chart(data: overview.Center, t: Any) -> dict[str, Any]:
     """Allocated and busy share of the devices over the window, in percent, per bucket."""
     history = data.history
     times = [end.isoformat() for end in history.ends]
@@ -218,7 +66,7 @@ def rate_chart(data: Overview, t: Any) -> dict[str, Any]:
     return {"type": "lines", "times": times, "series": series, "unit": "%", "max": 100}
 
 
-def queue_chart(data: Overview, t: Any) -> dict[str, Any]:
+def queue_chart(data: overview.Center, t: Any) -> dict[str, Any]:
     history = data.history
     return {
         "type": "lines",

@@ -31,7 +31,7 @@ from sqlalchemy import select
 
 from aicc.api.state import AppState
 from aicc.portal import center_views
-from aicc.services import usage
+from aicc.services import overview, usage
 from aicc.services.billing import records
 from aicc.services.common import Forbidden, utcnow
 from aicc.services.tenancy import principal_of
@@ -131,10 +131,10 @@ def test_the_overview_is_derived_from_the_jobs_records(
     assert [s["values"] for s in capacity["series"]] == [[0], [2]]  # real, simulated
     assert "0 real accelerators" in page.text and "not counted" in page.text
     rates = found["rate-chart"]
-    assert len(rates["times"]) == center_views.WINDOWS[1]
+    assert len(rates["times"]) == overview.WINDOWS[1]
     assert [s["name"] for s in rates["series"]] == ["Allocated (simulated)", "Busy (simulated)"]
     assert max(rates["series"][0]["values"]) > 0  # the half GPU shows in its minute
-    assert len(found["queue-chart"]["series"][0]["values"]) == center_views.WINDOWS[1]
+    assert len(found["queue-chart"]["series"][0]["values"]) == overview.WINDOWS[1]
     assert "starts in 1 h" in page.text  # waiting-time percentiles from the events
     assert alice.name.replace("alice", "acme") in page.text  # its organization's usage row
 
