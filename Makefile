@@ -22,9 +22,17 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+# Tools the tests run as commands, in a venv of their own: openapi-python-client pins a Typer
+# older than the CLI's (tests/api/test_openapi.py generates a client from /openapi.json).
+TOOLS := .venv-tools
+$(TOOLS)/.installed:
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet openapi-python-client==0.29.1
+	touch $@
+
 install: $(VENV)/.installed
 
-install-test: $(VENV)/.installed-test
+install-test: $(VENV)/.installed-test $(TOOLS)/.installed
 
 portal:
 	bash scripts/build-portal.sh
@@ -39,7 +47,7 @@ test: install-test portal
 	$(BIN)/ruff format --check aicc tests benchmarks
 	$(BIN)/lint-imports
 	$(BIN)/mypy aicc
-	$(BIN)/pytest -q -ra $(PYTEST_ARGS)
+	OPENAPI_PYTHON_CLIENT=$(TOOLS)/bin/openapi-python-client $(BIN)/pytest -q -ra $(PYTEST_ARGS)
 
 lint:
 	$(BIN)/ruff check aicc tests benchmarks
@@ -50,4 +58,4 @@ typecheck:
 	$(BIN)/mypy aicc
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tests/artifacts node_modules aicc/portal/static/vendor
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache tests/artifacts node_modules aicc/portal/static/vendor

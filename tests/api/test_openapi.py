@@ -16,37 +16,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from aicc.api.routers import billing, kpis
 from aicc.api.state import AppState
 
 READABLE = re.compile(r"^[a-z]+(_[a-z]+)+$")
-# The books' and KPIs' routes are the `floors` branch's (issue 17): until it gives them response
-# models and `<noun>_<verb>` names, those of them still carrying their old plain names are left
-# out here. Each must still be in billing.py or kpis.py, so this list can only shrink.
-NOT_YET = frozenset(
-    {
-        "list_price_plans",
-        "create_price_plan",
-        "effective_price_plan",
-        "list_vouchers",
-        "create_voucher",
-        "get_voucher",
-        "list_subsidies",
-        "create_subsidy",
-        "list_budgets",
-        "set_project_budget",
-        "set_org_budget",
-        "delete_budget",
-        "list_usage",
-        "read_bill",
-        "export_bill",
-        "issue_bill",
-        "add_adjustment",
-        "list_invoices",
-        "utilization",
-        "idle",
-    }
-)
 sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 
@@ -75,8 +47,6 @@ def test_every_operation_answers_a_typed_schema(server: tuple[TestClient, AppSta
     api, _ = server
     checked = 0
     for method, path, op in _operations(api.get("/openapi.json").json()):
-        if op["operationId"] in NOT_YET:
-            continue
         answers = {s: r for s, r in op["responses"].items() if s.startswith("2")}
         assert answers, f"{method} {path}: no 2xx answer documented"
         for status, answer in answers.items():
@@ -87,7 +57,7 @@ def test_every_operation_answers_a_typed_schema(server: tuple[TestClient, AppSta
                 schema = content.get("schema", {})
                 assert not _untyped(schema), f"{method} {path} {status} {media}: {schema}"
             checked += 1
-    assert checked >= 39  # every route of api/routers but the books' and the KPIs'
+    assert checked >= 58  # the answers with a body of every route, the books' and KPIs' included
 
 
 @sqlite_only
@@ -96,11 +66,8 @@ def test_operation_ids_are_readable_and_unique(server: tuple[TestClient, AppStat
     ids = [op["operationId"] for _, _, op in _operations(api.get("/openapi.json").json())]
     assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
     for op_id in ids:
-        assert op_id in NOT_YET or READABLE.match(op_id), op_id
+        assert READABLE.match(op_id), op_id
     assert {"jobs_submit", "jobs_list", "jobs_show", "jobs_cancel", "orgs_list"} <= set(ids)
-    floors = {getattr(r, "name", "") for m in (billing, kpis) for r in m.router.routes}
-    for legacy in NOT_YET & set(ids):
-        assert legacy in floors, f"{legacy}: name it <noun>_<verb>"
 
 
 def _generator() -> list[str] | None:
