@@ -138,7 +138,7 @@ def test_translator_fills_placeholders_and_falls_back() -> None:
 # --- the services' messages ---
 
 # Where the refusals a portal page can show are raised: the services behind submitting, users
-# and tenants, tokens, secrets, quotas, nodes, the audit log, vouchers and budgets; the portal.
+# and tenants, tokens, secrets, quotas, nodes, the audit log, vouchers, budgets and bills; the portal.
 SHOWN_SERVICES = (
     "jobs",
     "tenancy",
@@ -150,6 +150,8 @@ SHOWN_SERVICES = (
     "workdirs",
     "billing/credits",
     "billing/budgets",
+    "billing/invoices",
+    "billing/records",
 )
 _ERRORS = {"ServiceError", "NotFound", "Forbidden", "Conflict", "Invalid", "TooMany", "TooLarge"}
 

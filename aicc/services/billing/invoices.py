@@ -200,8 +200,9 @@ def _settle_lines(
 ) -> list[dict[str, Any]]:
     if any(g.currency != currency for g in groups):
         raise Conflict(
-            f"usage of organization {org_id} is priced in more than one currency this month; "
-            "give its plan versions one currency"
+            "usage of organization {org_id} is priced in more than one currency this month; "
+            "give its plan versions one currency",
+            org_id=org_id,
         )
     used = credits.taken(session, org_id)
     vouchers: list[VoucherRow] = credits.org_vouchers(session, org_id)
@@ -373,7 +374,9 @@ def read(
     if project is not None:
         prj = tenancy.resolve_project(session, who, project)
         if prj.org_id != org.id:
-            raise Invalid(f"project: {project} is not in organization {org.id}")
+            raise Invalid(
+                "project: {project} is not in organization {org_id}", project=project, org_id=org.id
+            )
         return invoice.only([prj.id])
     if who.is_admin or who.role is Role.ORG_ADMIN:
         return invoice
@@ -391,10 +394,15 @@ def issue(
     month = _month(body.month)
     now = utcnow()
     if month > periods.month_of(now, zone):
-        raise Invalid(f"month: {month} has not begun")
+        raise Invalid("month: {month} has not begun", month=month)
     draft = compute(session, org_id=org.id, month=month, zone=zone, default=default)
     if draft.status == "issued":
-        raise Conflict(f"the invoice of {org.id} for {month} is already issued ({draft.id})")
+        raise Conflict(
+            "the invoice of {org_id} for {month} is already issued ({invoice_id})",
+            org_id=org.id,
+            month=month,
+            invoice_id=draft.id,
+        )
     invoice_id = new_id("inv")
     session.add(
         InvoiceRow(
@@ -444,8 +452,10 @@ def adjust(session: Session, who: Principal, body: AdjustmentIn, *, zone: str) -
     )
     if closed is not None:
         raise Conflict(
-            f"the invoice of {month} is issued ({closed}) and cannot change; "
-            "put the correction on an open month, naming it in `reference`"
+            "the invoice of {month} is issued ({invoice_id}) and cannot change; "
+            "put the correction on an open month, naming it in `reference`",
+            month=month,
+            invoice_id=closed,
         )
     if body.project_id is not None:
         project = tenancy.visible_project(session, who, body.project_id)

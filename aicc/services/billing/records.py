@@ -31,7 +31,7 @@ def visible(
     if job_id is not None:
         job = session.get(JobRow, job_id)
         if job is None or not can_read(who, org_id=job.org_id, project_id=job.project_id):
-            raise NotFound(f"job {job_id} not found")  # another tenant's job too
+            raise NotFound("job {job_id} not found", job_id=job_id)  # another tenant's job too
         query = query.where(UsageRow.job_id == job.id)
     if project is not None:
         query = query.where(
