@@ -34,7 +34,7 @@ from aicc.scheduler.placement import (
     REGISTRY,
     ClusterState,
     Policy,
-    Workload,
+    TaskMix,
     demand_of,
     get_policy,
 )
@@ -53,11 +53,11 @@ def job_counts(jobs: Iterable[JobView]) -> list[tuple[ReplicaRequest, float]]:
     return list(counts.items())
 
 
-def snapshot_workload(snapshot: Snapshot) -> Workload | None:
+def snapshot_workload(snapshot: Snapshot) -> TaskMix | None:
     """The task mix a cycle expects: every replica of its pending and running jobs, by shape.
     None when there is none (only MIG slices, or nothing at all)."""
     counts = job_counts(snapshot.pending) + job_counts(snapshot.running)
-    return Workload.from_counts(counts) if counts else None
+    return TaskMix.from_counts(counts) if counts else None
 
 
 class PolicyPlacer:
@@ -68,7 +68,7 @@ class PolicyPlacer:
         self,
         name: str,
         cluster: Cluster,
-        workload: Callable[[], Workload | None],
+        workload: Callable[[], TaskMix | None],
         *,
         rng: np.random.Generator | None = None,
     ) -> None:
@@ -76,7 +76,7 @@ class PolicyPlacer:
         self.cluster = cluster
         self.rng = rng
         self._workload_of = workload
-        self._workload: Workload | None = None
+        self._workload: TaskMix | None = None
         self._policy: Policy | None = None
         self._state: ClusterState | None = None
         self._random = rng or np.random.default_rng(0)  # `random` policy only: fixed per cycle
@@ -109,12 +109,12 @@ class PolicyPlacer:
         return self._state
 
     @property
-    def workload(self) -> Workload | None:
+    def workload(self) -> TaskMix | None:
         if self._workload is None:
             self._workload = self._workload_of()
         return self._workload
 
-    def set_workload(self, workload: Workload) -> None:
+    def set_workload(self, workload: TaskMix) -> None:
         """Score against this task mix from now on. A policy that can re-weight its cached
         scores (`fgd`, `fgd-plus`: `reweight`) keeps them when the mix has no new shape;
         otherwise the policy starts over."""
@@ -131,6 +131,6 @@ class PolicyPlacer:
         if self._policy is None:
             workload = self.workload
             if workload is None:  # nothing to expect but this replica
-                workload = self._workload = Workload.from_requests([request])
+                workload = self._workload = TaskMix.from_requests([request])
             self._policy = get_policy(self.name, workload=workload)
         return self._policy

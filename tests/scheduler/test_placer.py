@@ -34,7 +34,7 @@ from aicc.scheduler.placement import (
     Choice,
     ClusterState,
     Demand,
-    Workload,
+    TaskMix,
     demand_of,
     get_policy,
 )
@@ -236,7 +236,7 @@ def test_a_new_task_mix_reweights_the_cached_scores_without_changing_them() -> N
     for _ in range(60):
         counts[rng.integers(len(shapes))] += 1
         request = shapes[int(rng.integers(len(shapes)))]
-        workload = Workload.from_counts(zip(shapes, counts.tolist(), strict=True))
+        workload = TaskMix.from_counts(zip(shapes, counts.tolist(), strict=True))
         placer.set_workload(workload)
         spot = placer.place(request)
         fresh_state = ClusterState.from_nodes(cluster.nodes)
