@@ -9,10 +9,10 @@ restricted to some nodes (backfill into a reservation) keep the profile's ordina
 node index, `sample` feasible nodes and the weighted scorers.
 
 Contract:
-- The state is built from the Cluster's nodes the first time the policy is asked (a cycle that
-  places nothing by policy never pays for it), then kept in step with every later `take` and
-  `give` of the Cluster, committed, rolled back or discarded alike (`Cluster.placer`). It never
-  decides alone: the Cluster still checks and takes what the policy picked.
+- The policy scores the Cluster's own vector state (`Cluster.vectors()`: built from its nodes
+  the first time the policy is asked, then changed by every later `take` and `give`, committed,
+  rolled back or discarded alike). It never decides alone: the Cluster still checks and takes
+  what the policy picked.
 - The workload, the expected task mix that FGD measures fragmentation against, is what the
   cycle knows now: every replica of its pending and running jobs (MIG slices left out), built
   when first needed (`snapshot_workload`). Never future arrivals. A simulator may replace it
@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from aicc.scheduler.cluster import Amount, Cluster
+from aicc.scheduler.cluster import Cluster
 from aicc.scheduler.placement import (
     REGISTRY,
     ClusterState,
@@ -61,8 +61,8 @@ def snapshot_workload(snapshot: Snapshot) -> TaskMix | None:
 
 
 class PolicyPlacer:
-    """Places one replica by the named placement policy over a `ClusterState` mirroring the
-    cycle's `Cluster` (module docstring). Attach it as `cluster.placer`."""
+    """Places one replica by the named placement policy over the cycle's `Cluster` as vectors
+    (module docstring). Attach it as `cluster.placer`."""
 
     def __init__(
         self,
@@ -93,16 +93,13 @@ class PolicyPlacer:
         choice = self._policy_for(request).choose(state, demand_of(request), self._random)
         return None if choice is None else (choice.node, choice.devices)
 
-    def changed(self, i: int, amount: Amount, sign: int) -> None:
-        if self._state is not None:
-            self._state.change(i, amount.cpu_milli, amount.memory_mib, amount.picks, sign)
-
     # --- state and workload ---------------------------------------------------------------------
 
     def state(self) -> ClusterState:
-        """The vector copy of the cluster's free capacity (built on first use)."""
+        """The cluster's free capacity as vectors (`Cluster.vectors`), ties in node order
+        unless the placer breaks them at random (`rng`)."""
         if self._state is None:
-            state = ClusterState.from_nodes(self.cluster.nodes)
+            state = self.cluster.vectors()
             if self.rng is None:
                 state.tie_order = np.arange(state.size, dtype=np.int64)
             self._state = state
