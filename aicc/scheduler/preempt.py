@@ -1,6 +1,7 @@
 """Preemption: make room for a job that does not fit by stopping the fewest, cheapest jobs.
 
-Who may be a victim of job J (project P), by rule:
+Who may be a victim of job J (project P), by rule (each a plugin of `plugins/victims.py`, tried
+in that registry's order: reclaim, priority, service):
 - `priority`: a job of lower priority (the class, never the aged score) of P itself, or of a
   project that is not *protected*: a job is protected while it runs within its project's
   guarantee (Kueue's rule: another tenant's priority does not reach into your guarantee);
