@@ -11,8 +11,10 @@ taken and given back:
 
 Every change goes through `take`/`give`, usually inside a `Statement`, which records them so a
 trial (a gang, a reservation's replay, a preemption's what-if) is committed whole or discarded.
-A `placer` (a profile's placement policy, `placer.py`) hears of every change, so the vector
-state it scores stays in step with these nodes, trials and rollbacks included.
+The same free capacity as numpy arrays (`vectors()`, a `placement.ClusterState` that the
+placement policies score every node on at once) is the Cluster's own too: built on first use,
+then changed by the same `take`/`give`, trials and rollbacks included, so nothing outside the
+Cluster keeps two records in step.
 Buckets are insertion-ordered dicts, so iteration, and so every decision, is deterministic.
 """
 
@@ -24,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import NamedTuple, Protocol
 
+from aicc.scheduler.placement.state import ClusterState
 from aicc.scheduler.snapshot import DevicePick, DeviceView, NodeView, ReplicaRequest
 
 MILLI = 1000
@@ -39,17 +42,13 @@ class Amount(NamedTuple):  # a tuple: cycles build many
 
 
 class Placer(Protocol):
-    """Places one-replica jobs by a policy of its own over a copy of the cluster's capacity
+    """Places one-replica jobs by a policy of its own over the cluster's `vectors()`
     (`placer.PolicyPlacer`). `allocate.place_job` asks it first for the requests it covers."""
 
     def covers(self, request: ReplicaRequest) -> bool: ...
 
     def place(self, request: ReplicaRequest) -> tuple[int, tuple[DevicePick, ...]] | None:
         """The node and devices for one replica, or None when it fits nowhere. No change."""
-        ...
-
-    def changed(self, i: int, amount: Amount, sign: int) -> None:
-        """Node `i` gave (`sign` +1) or took (-1) `amount`: keep the copy in step."""
         ...
 
 
@@ -109,6 +108,7 @@ class Cluster:
         ]
         self._any: dict[ReplicaRequest, ReplicaRequest] = {}
         self.placer: Placer | None = None  # set by the cycle when its profile names a policy
+        self._vectors: ClusterState | None = None  # see `vectors`
         for n in self.nodes:
             for model, count in Counter(d.model for d in n.devices).items():
                 if model not in self.max_devices:
@@ -205,16 +205,26 @@ class Cluster:
 
     # --- changes -----------------------------------------------------------------------------
 
+    def vectors(self) -> ClusterState:
+        """The free capacity as numpy arrays, for the placement policies: built from the nodes
+        the first time it is asked (a cycle that places nothing by policy never pays for it),
+        then changed with every take and give."""
+        if self._vectors is None:
+            self._vectors = ClusterState.from_nodes(self.nodes)
+        return self._vectors
+
     @contextmanager
     def what_if(self) -> Iterator[None]:
         """For trials that roll every change back (preemption and reservation searches): the
-        placer does not hear of them, since its vector state would only be changed and changed
-        back, and one-replica trials place by the index instead of the policy."""
+        vectors are left alone, since they would only be changed and changed back (their
+        per-node versions would still move, and the policies' score caches with them), and
+        one-replica trials place by the index instead of the placer."""
         placer, self.placer = self.placer, None
+        vectors, self._vectors = self._vectors, None
         try:
             yield
         finally:
-            self.placer = placer
+            self.placer, self._vectors = placer, vectors
 
     def take(self, i: int, amount: Amount) -> None:
         self._apply(i, amount, -1)
@@ -250,8 +260,8 @@ class Cluster:
             if device.free_memory_mib is not None and pick.memory_mib is not None:
                 device.free_memory_mib += sign * pick.memory_mib
             self._index_device(i, p, +1)
-        if self.placer is not None:
-            self.placer.changed(i, amount, sign)
+        if self._vectors is not None:
+            self._vectors.change(i, amount.cpu_milli, amount.memory_mib, amount.picks, sign)
 
     def _index_device(self, i: int, p: int, sign: int) -> None:
         """Add (+1) or remove (-1) one device's entries in the indexes."""

@@ -31,6 +31,8 @@ from aicc.scheduler.snapshot import (
 
 T = TypeVar("T")
 Attempt = tuple[ReplicaRequest, str | None]  # the request narrowed to a model, and that model
+Placed = tuple[list[Spot], ReplicaRequest]  # where a job's replicas go, and the request placed
+Binder = Callable[["CycleState", JobView, Placed], None]
 FAIRSHARE = WaitReason("fairshare", "projects with less recent usage went first (fair share)")
 
 
@@ -105,6 +107,7 @@ class CycleState:
         self.waits: dict[tuple[object, ...], tuple[tuple[WaitReason, ...], bool]] = {}
         self._scratch: dict[Hashable, Any] = {}
         self.ladder = service_ladder(profile)
+        self._bind = BINDS[profile.bind]
         self._levels: dict[str, int] = {}
 
     # --- helpers for plugins and actions ------------------------------------------------------
@@ -204,26 +207,13 @@ class CycleState:
 
     # --- decisions ----------------------------------------------------------------------------
 
-    def bind(self, job: JobView, placed: tuple[list[Spot], ReplicaRequest]) -> None:
-        """The bind extension point: the job's placements become a `Bind`, charged to its
-        project's quota, lane and allocation."""
-        spots, _ = placed
-        names = self.cluster.nodes
-        placements = tuple(Placement(k, names[i].name, picks) for k, (i, picks) in enumerate(spots))
-        demand = placed_demand(job.request, placements, self.model_of)
-        borrowed = self.tree.borrows(job.project_id, demand)
-        self.charge(job.project_id, demand)
-        self.lane_count[job.queue] += 1
-        self.allocate(job.project_id, demand)
-        end = None
-        if job.max_runtime_s is not None:
-            end = self.now + timedelta(seconds=job.max_runtime_s)
-        self.bound.append((end, job, spots, job.request))
-        self.decisions.append(Bind(job.id, placements, borrowed))
-        if self.profile.share:
-            self._note_bound(job)
+    def bind(self, job: JobView, placed: Placed) -> None:
+        """The bind extension point: the profile's bind function (`BINDS`) makes the placed
+        job a decision."""
+        self._bind(self, job, placed)
 
-    def _note_bound(self, job: JobView) -> None:
+    def note_bound(self, job: JobView) -> None:
+        """Remember the latest bound job per project (`behind_fair_share`)."""
         top = self._latest_bound
         entry = (job.submitted_at, job.project_id)
         same = [t for t in top if t[1] == job.project_id]
@@ -258,3 +248,27 @@ class CycleState:
 def add(total: Amounts, demand: Amounts) -> None:
     for k, v in demand.items():
         total[k] = total.get(k, 0.0) + v
+
+
+def bind(cycle: CycleState, job: JobView, placed: Placed) -> None:
+    """The default bind: the job's placements become a `Bind`, charged to its project's quota,
+    lane and allocation."""
+    spots, _ = placed
+    names = cycle.cluster.nodes
+    placements = tuple(Placement(k, names[i].name, picks) for k, (i, picks) in enumerate(spots))
+    demand = placed_demand(job.request, placements, cycle.model_of)
+    borrowed = cycle.tree.borrows(job.project_id, demand)
+    cycle.charge(job.project_id, demand)
+    cycle.lane_count[job.queue] += 1
+    cycle.allocate(job.project_id, demand)
+    end = None
+    if job.max_runtime_s is not None:
+        end = cycle.now + timedelta(seconds=job.max_runtime_s)
+    cycle.bound.append((end, job, spots, job.request))
+    cycle.decisions.append(Bind(job.id, placements, borrowed))
+    if cycle.profile.share:
+        cycle.note_bound(job)
+
+
+# The bind extension point's registry: what a profile's `bind` names (one line per function).
+BINDS: dict[str, Binder] = {"default": bind}

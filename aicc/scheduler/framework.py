@@ -12,10 +12,11 @@ profile names (profiles.py):
    `admit` (admission plugins `lanes`, `quota`, `budget`), `reclaim` (a refused job within its
    guarantee preempts borrowers), `backfill` (into a reservation's space), `allocate` (filter
    and score plugins, or the profile's placement policy for one replica, `placer.py`; a gang
-   in one statement), `preempt` (evict cheaper work), `reserve` (space held at the earliest
-   start for the first job that still does not fit);
-4. bind (`CycleState.bind`): a `Bind` per placed job, and a `Wait` with reasons and position
-   for every other.
+   in one statement), `preempt` (evict cheaper work, by the victim rules of
+   `plugins/victims.py`), `reserve` (space held at the earliest start for the first job that
+   still does not fit);
+4. bind (the profile's `bind`, from `cycle.BINDS`): a `Bind` per placed job, and a `Wait` with
+   reasons and position for every other.
 
 The answer has exactly one `Bind` or `Wait` per pending job, in queue order; a `Reserve` follows
 the reserved job's `Wait`, and `Preempt`s (one per victim) follow their preemptor's `Wait`.

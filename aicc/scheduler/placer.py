@@ -9,10 +9,10 @@ restricted to some nodes (backfill into a reservation) keep the profile's ordina
 node index, `sample` feasible nodes and the weighted scorers.
 
 Contract:
-- The state is built from the Cluster's nodes the first time the policy is asked (a cycle that
-  places nothing by policy never pays for it), then kept in step with every later `take` and
-  `give` of the Cluster, committed, rolled back or discarded alike (`Cluster.placer`). It never
-  decides alone: the Cluster still checks and takes what the policy picked.
+- The policy scores the Cluster's own vector state (`Cluster.vectors()`: built from its nodes
+  the first time the policy is asked, then changed by every later `take` and `give`, committed,
+  rolled back or discarded alike). It never decides alone: the Cluster still checks and takes
+  what the policy picked.
 - The workload, the expected task mix that FGD measures fragmentation against, is what the
   cycle knows now: every replica of its pending and running jobs (MIG slices left out), built
   when first needed (`snapshot_workload`). Never future arrivals. A simulator may replace it
@@ -29,12 +29,12 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from aicc.scheduler.cluster import Amount, Cluster
+from aicc.scheduler.cluster import Cluster
 from aicc.scheduler.placement import (
     REGISTRY,
     ClusterState,
     Policy,
-    Workload,
+    TaskMix,
     demand_of,
     get_policy,
 )
@@ -53,22 +53,22 @@ def job_counts(jobs: Iterable[JobView]) -> list[tuple[ReplicaRequest, float]]:
     return list(counts.items())
 
 
-def snapshot_workload(snapshot: Snapshot) -> Workload | None:
+def snapshot_workload(snapshot: Snapshot) -> TaskMix | None:
     """The task mix a cycle expects: every replica of its pending and running jobs, by shape.
     None when there is none (only MIG slices, or nothing at all)."""
     counts = job_counts(snapshot.pending) + job_counts(snapshot.running)
-    return Workload.from_counts(counts) if counts else None
+    return TaskMix.from_counts(counts) if counts else None
 
 
 class PolicyPlacer:
-    """Places one replica by the named placement policy over a `ClusterState` mirroring the
-    cycle's `Cluster` (module docstring). Attach it as `cluster.placer`."""
+    """Places one replica by the named placement policy over the cycle's `Cluster` as vectors
+    (module docstring). Attach it as `cluster.placer`."""
 
     def __init__(
         self,
         name: str,
         cluster: Cluster,
-        workload: Callable[[], Workload | None],
+        workload: Callable[[], TaskMix | None],
         *,
         rng: np.random.Generator | None = None,
     ) -> None:
@@ -76,7 +76,7 @@ class PolicyPlacer:
         self.cluster = cluster
         self.rng = rng
         self._workload_of = workload
-        self._workload: Workload | None = None
+        self._workload: TaskMix | None = None
         self._policy: Policy | None = None
         self._state: ClusterState | None = None
         self._random = rng or np.random.default_rng(0)  # `random` policy only: fixed per cycle
@@ -93,28 +93,25 @@ class PolicyPlacer:
         choice = self._policy_for(request).choose(state, demand_of(request), self._random)
         return None if choice is None else (choice.node, choice.devices)
 
-    def changed(self, i: int, amount: Amount, sign: int) -> None:
-        if self._state is not None:
-            self._state.change(i, amount.cpu_milli, amount.memory_mib, amount.picks, sign)
-
     # --- state and workload ---------------------------------------------------------------------
 
     def state(self) -> ClusterState:
-        """The vector copy of the cluster's free capacity (built on first use)."""
+        """The cluster's free capacity as vectors (`Cluster.vectors`), ties in node order
+        unless the placer breaks them at random (`rng`)."""
         if self._state is None:
-            state = ClusterState.from_nodes(self.cluster.nodes)
+            state = self.cluster.vectors()
             if self.rng is None:
                 state.tie_order = np.arange(state.size, dtype=np.int64)
             self._state = state
         return self._state
 
     @property
-    def workload(self) -> Workload | None:
+    def workload(self) -> TaskMix | None:
         if self._workload is None:
             self._workload = self._workload_of()
         return self._workload
 
-    def set_workload(self, workload: Workload) -> None:
+    def set_workload(self, workload: TaskMix) -> None:
         """Score against this task mix from now on. A policy that can re-weight its cached
         scores (`fgd`, `fgd-plus`: `reweight`) keeps them when the mix has no new shape;
         otherwise the policy starts over."""
@@ -131,6 +128,6 @@ class PolicyPlacer:
         if self._policy is None:
             workload = self.workload
             if workload is None:  # nothing to expect but this replica
-                workload = self._workload = Workload.from_requests([request])
+                workload = self._workload = TaskMix.from_requests([request])
             self._policy = get_policy(self.name, workload=workload)
         return self._policy

@@ -1,6 +1,7 @@
 """Preemption: make room for a job that does not fit by stopping the fewest, cheapest jobs.
 
-Who may be a victim of job J (project P), by rule:
+Who may be a victim of job J (project P), by rule (each a plugin of `plugins/victims.py`, tried
+in that registry's order: reclaim, priority, service):
 - `priority`: a job of lower priority (the class, never the aged score) of P itself, or of a
   project that is not *protected*: a job is protected while it runs within its project's
   guarantee (Kueue's rule: another tenant's priority does not reach into your guarantee);
@@ -41,6 +42,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from aicc.scheduler.allocate import Spot, is_share, kind, pick, place_job
 from aicc.scheduler.cluster import MILLI, Amount, Statement
+from aicc.scheduler.plugins.victims import SCREENED, Held
 from aicc.scheduler.profile import PreemptConfig
 from aicc.scheduler.quota import EPSILON, Amounts, replica_milli
 from aicc.scheduler.snapshot import (
@@ -203,6 +205,8 @@ def _may_preempt(cycle: Cycle, pool: Pool, job: JobView, attempts: list[Attempt]
         return True
     config = cycle.profile.preempt
     assert config is not None
+    if not SCREENED.issuperset(config.rules):
+        return True  # a rule with no cheap test: only a search tells
     lowest = pool.lowest_priority
     if "priority" in config.rules and lowest is not None and lowest < job.priority:
         return True
@@ -228,7 +232,8 @@ def _free_stopping(cycle: Cycle, pool: Pool) -> list[Candidate]:
 
 
 class Rules:
-    """Which running jobs may be victims of `job` on `model`, and at what cost."""
+    """Which running jobs may be victims of `job` on `model`, and at what cost: the profile's
+    victim rules (plugins/victims.py) over what they read, computed once per job and model."""
 
     def __init__(self, cycle: Cycle, job: JobView, model: str | None) -> None:
         config = cycle.profile.preempt
@@ -243,6 +248,9 @@ class Rules:
         self.ladder = cycle.ladder
         self.level = cycle.level(job)
         self.floor = 0 if self.ladder is None else self.level + self.ladder.preempt_gap
+        self.crosses_guarantees = config.service_crosses_guarantees
+        self.tests = config.victims
+        self.screened = SCREENED.issuperset(config.rules)  # may the ladder's tests prune
         self.counted = _counted(cycle)
         self.claimed = cycle.claimed  # grows as the cycle goes on
         self.spared = frozenset(job.preempted_by) if config.remember_preemptors else frozenset()
@@ -257,40 +265,30 @@ class Rules:
         return found
 
     def victim(self, c: Candidate) -> Victim | None:
-        """Called for every candidate in every search: cheap tests first."""
+        """Called for every candidate in every search: cheap tests first, then the rules in
+        order; the first that allows names the reason."""
         v = c.job
         if v.id in self.claimed or v.id in self.counted or v.id in self.spared:
             return None
         other = v.project_id != self.job.project_id
-        if self.reclaim and other and c.level >= self.level and self.over(v.project_id, self.needs):
-            reason = "reclaim"
-        elif self.by_priority and v.priority < self.job.priority and self.unprotected(c, other):
-            reason = "priority"
-        elif (
-            self.ladder is not None
-            and c.level >= self.floor
-            and (c.level >= self.ladder.preempt_gap or self.overtook(v))
-            and (v.started_at is None or v.started_at <= self.sliced_before)
-            and (self.config.service_crosses_guarantees or self.unprotected(c, other))
-        ):
-            reason = "service"
-        else:
-            return None
-        rank = 0 if v.borrowed else 1 if self.over(v.project_id, c.keys) else 2
-        return Victim(c, reason, (rank, len(v.preempted_by), v.priority, c.lost))
+        for reason, allows in self.tests:
+            if allows(self, c, other):
+                rank = 0 if v.borrowed else 1 if self.over(v.project_id, c.keys) else 2
+                return Victim(c, reason, (rank, len(v.preempted_by), v.priority, c.lost))
+        return None
 
     def overtook(self, v: JobView) -> bool:
         """May a starving job take `v` below the floor of a job at level 0: `v` is younger."""
         return self.level < 0 and (v.submitted_at, v.id) > (self.job.submitted_at, self.job.id)
 
-    def unprotected(self, c: Candidate, other: bool) -> bool:
+    def unprotected(self, c: Held, other: bool) -> bool:
         """May a job of another project be taken: borrowed, no guarantee governs it, or over it."""
         if not other or not self.config.protect_guarantee:
             return True
         return exposed(self.cycle, c, self.over)
 
 
-def exposed(cycle: Cycle, c: Candidate, over: Callable[[str, frozenset[str]], bool]) -> bool:
+def exposed(cycle: Cycle, c: Held, over: Callable[[str, frozenset[str]], bool]) -> bool:
     """No guarantee shields the candidate: bound as borrowed, of a project no guarantee governs,
     or of one over its guarantee (`over`) of what it holds."""
     v = c.job
@@ -309,7 +307,7 @@ def eligible(pool: Pool, rules: Rules) -> list[Victim]:
 def _in_reach(pool: Pool, rules: Rules) -> list[Candidate]:
     """The candidates at a service level some rule may reach: below the floor of `service`
     (and the reclaimer's own level) only `priority` takes jobs, when a lower one runs."""
-    if rules.ladder is None or _priority_reaches(pool, rules):
+    if rules.ladder is None or not rules.screened or _priority_reaches(pool, rules):
         return pool.candidates
     least = min(rules.floor, rules.level) if rules.reclaim else rules.floor
     if least <= 0:
@@ -488,7 +486,7 @@ def _room(cycle: Cycle, pool: Pool, rules: Rules, req: ReplicaRequest) -> bool:
     """Could the job's replicas of whole devices fit were every candidate gone whose level the
     rules may reach (`by_level`)? A necessary test, per node, that spares the victim walk for a
     job high on the service ladder, which may take only the few jobs as high as itself."""
-    if rules.ladder is None or not req.accel_count or is_share(req):
+    if rules.ladder is None or not rules.screened or not req.accel_count or is_share(req):
         return True
     if _priority_reaches(pool, rules):
         return True  # any level: the walk decides

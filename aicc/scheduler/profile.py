@@ -6,8 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from aicc.scheduler.allocate import PlaceConfig
-from aicc.scheduler.plugins.base import Admission, JobScore, ModelChoice, ShareScore
-from aicc.scheduler.plugins.service import Attained, Declared, Ranked
+from aicc.scheduler.plugins.base import (
+    Admission,
+    JobScore,
+    ModelChoice,
+    ServiceLadder,
+    ShareScore,
+)
+from aicc.scheduler.plugins.victims import VictimRule
 
 # The actions a cycle runs per job, in this order unless a profile names its own (actions/).
 ACTIONS = ("admit", "reclaim", "backfill", "allocate", "preempt", "reserve")
@@ -27,6 +33,8 @@ class ReserveConfig:
 @dataclass(frozen=True)
 class PreemptConfig:
     rules: tuple[str, ...] = ("priority", "reclaim")
+    # the rules' functions by name, in the order they are tried (profiles.py resolves `rules`)
+    victims: tuple[tuple[str, VictimRule], ...] = ()
     grace_s: int = 30
     max_victims: int = 32  # per preemptor
     max_nodes: int = 64  # nodes tried for a one-replica job
@@ -56,14 +64,16 @@ class Profile:
     preempt: PreemptConfig | None = None
     max_jobs: int | None = None  # jobs considered per cycle; the rest wait for the next one
     actions: tuple[str, ...] = ACTIONS
+    bind: str = "default"  # the bind function (cycle.BINDS) that makes a placed job a decision
 
 
-def service_ladder(profile: Profile) -> Ranked | None:
-    """The profile's service ladder, when its preemption has the `service` rule."""
+def service_ladder(profile: Profile) -> ServiceLadder | None:
+    """The profile's service ladder, when its preemption has the `service` rule: its first
+    queue-sort plugin that ranks service (the `ServiceLadder` protocol)."""
     config = profile.preempt
     if config is None or "service" not in config.rules:
         return None
     for plugin, _ in profile.queue_sort:
-        if isinstance(plugin, Attained | Declared):
+        if isinstance(plugin, ServiceLadder):
             return plugin
     return None

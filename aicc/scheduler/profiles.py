@@ -22,12 +22,14 @@ preempt: {rules: [priority, reclaim], grace_s: 30, max_victims: 32, max_nodes: 6
           max_preemptors: 16}    # null: never preempt
 max_jobs: null                   # jobs considered per cycle
 actions: [admit, reclaim, backfill, allocate, preempt, reserve]   # per job, in this order
+bind: default                    # what makes a placed job a decision (cycle.BINDS)
 ```
 
 A plugin entry is a name or `{name, weight, args}`. Each extension point has one registry
 below (plugin name -> factory of `args`): adding a plugin is its module and one line in its
 point's registry (or `register(point, name, factory)` from outside the package). Actions are
-registered in `actions/__init__.py`, placement policies in `placement.REGISTRY`.
+registered in `actions/__init__.py`, placement policies in `placement.REGISTRY`, bind functions
+in `cycle.BINDS`; preemption's victim rules (`preempt.rules`) are the `preempt` point's plugins.
 """
 
 from __future__ import annotations
@@ -37,8 +39,18 @@ from typing import Any, NoReturn, TypeVar
 
 from aicc.scheduler.actions import ACTIONS
 from aicc.scheduler.allocate import NodeFilter, PlaceConfig
+from aicc.scheduler.cycle import BINDS
 from aicc.scheduler.placement import REGISTRY as PLACEMENT_POLICIES
-from aicc.scheduler.plugins import admission, budget, fairshare, hetero, queue_sort, score, service
+from aicc.scheduler.plugins import (
+    admission,
+    budget,
+    fairshare,
+    hetero,
+    queue_sort,
+    score,
+    service,
+    victims,
+)
 from aicc.scheduler.plugins.base import Admission, JobScore, ModelChoice, ShareScore
 from aicc.scheduler.plugins.score import Scorer
 from aicc.scheduler.profile import ACTIONS as DEFAULT_ACTIONS
@@ -73,6 +85,7 @@ REGISTRIES: dict[str, dict[str, Callable[[Args], Any]]] = {
     "model_choice": MODEL_CHOICES,
     "score": SCORERS,
     "filter": FILTERS,
+    "preempt": victims.RULES,  # the victim rules `preempt.rules` names (plugins/victims.py)
 }
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -190,6 +203,7 @@ _KEYS = frozenset(
         "preempt",
         "max_jobs",
         "actions",
+        "bind",
     }
 )
 
@@ -280,6 +294,9 @@ def build_profile(config: Mapping[str, Any]) -> Profile:
             _unknown("actions", action, list(ACTIONS))
     if "allocate" not in actions:
         raise ValueError("a profile's actions must include allocate")
+    bind = str(config.get("bind") or "default")
+    if bind not in BINDS:
+        _unknown("bind", bind, list(BINDS))
     return Profile(
         name=name,
         queue_sort=tuple(job_scores),
@@ -292,16 +309,20 @@ def build_profile(config: Mapping[str, Any]) -> Profile:
         preempt=None if preempt_config is None else _preempt(preempt_config),
         max_jobs=None if max_jobs is None else int(max_jobs),
         actions=actions,
+        bind=bind,
     )
 
 
 def _preempt(config: Mapping[str, Any]) -> PreemptConfig:
     values = dict(config)
     rules = tuple(values.pop("rules", ("priority", "reclaim")))
-    bad = set(rules) - {"priority", "reclaim", "service"}
+    bad = set(rules) - set(victims.RULES)
     if bad:
-        raise ValueError(f"unknown preemption rules: {', '.join(sorted(bad))}")
-    return PreemptConfig(rules=rules, **values)
+        known = ", ".join(victims.RULES)
+        raise ValueError(f"unknown preemption rules: {', '.join(sorted(bad))}; one of {known}")
+    # tried in the registry's order, whatever the order the profile names them in
+    tried = tuple((name, make({})) for name, make in victims.RULES.items() if name in rules)
+    return PreemptConfig(rules=rules, victims=tried, **values)
 
 
 def _entries(items: Sequence[Any]) -> list[tuple[str, float, Args]]:

@@ -42,8 +42,8 @@ from aicc.scheduler.placement import (
     ClusterState,
     Demand,
     FragModel,
+    TaskMix,
     TaskShape,
-    Workload,
     demand_of,
     get_policy,
 )
@@ -92,10 +92,10 @@ class PodList:
         result: IntArray = per_shape[self.shape]
         return result
 
-    def workload(self) -> Workload:
+    def workload(self) -> TaskMix:
         """The original list's distinct shapes, weighted by how many pods have each."""
         counts = np.bincount(self.shape, minlength=len(self.shapes))
-        return Workload(self.shapes, [float(c) for c in counts])
+        return TaskMix(self.shapes, [float(c) for c in counts])
 
 
 def load_nodes(path: Path | str) -> NodeList:
@@ -276,7 +276,7 @@ def simulate_profile(
             running[shape] += 1  # the workload of a cycle with this pod pending
             present = np.flatnonzero(running)
             placer.set_workload(
-                Workload([pods.shapes[k] for k in present], running[present].tolist())
+                TaskMix([pods.shapes[k] for k in present], running[present].tolist())
             )
             running[shape] -= 1
         decision = cycle.offer(job)

@@ -17,8 +17,8 @@ from aicc.scheduler.placement import (
     ClusterState,
     FGDPlusPolicy,
     FragModel,
+    TaskMix,
     TaskShape,
-    Workload,
     choose,
     demand_of,
     get_policy,
@@ -62,7 +62,7 @@ def cpu_only(cpu: int = 1_000, mem: int = 1_024) -> ReplicaRequest:
     return ReplicaRequest(cpu, mem)
 
 
-WORKLOAD = Workload.from_requests([share(500), whole(1), whole(1), cpu_only()])
+WORKLOAD = TaskMix.from_requests([share(500), whole(1), whole(1), cpu_only()])
 
 
 def pick(policy: str, state: ClusterState, request: ReplicaRequest, seed: int = 0):
@@ -193,13 +193,13 @@ def test_a_tie_order_settles_equal_scores_by_node_order() -> None:
 # --- FGD ----------------------------------------------------------------------------------------
 
 
-def worked_example() -> tuple[ClusterState, Workload]:
+def worked_example() -> tuple[ClusterState, TaskMix]:
     """Node 'one': 1 device, 8 cores; node 'two': 2 devices, 32 cores. Tasks: a whole device with
     4 cores (weight 1/2), a 500m share with 2 cores (1/4), CPU-only 1 core (1/4)."""
     state = ClusterState.from_nodes(
         [node("one", [1000], cpu=8_000), node("two", [1000, 1000], cpu=32_000)]
     )
-    workload = Workload.from_requests(
+    workload = TaskMix.from_requests(
         [whole(1, cpu=4_000), whole(1, cpu=4_000), share(500, cpu=2_000), cpu_only()]
     )
     return state, workload
@@ -262,7 +262,7 @@ def test_fgd_plus_sends_cpu_only_replicas_where_cpu_is_spare() -> None:
     state = ClusterState.from_nodes(
         [node("lean", [1000], cpu=16_000), node("rich", [1000], cpu=64_000)]
     )
-    workload = Workload.from_requests([whole(1, cpu=8_000), cpu_only(8_000)])
+    workload = TaskMix.from_requests([whole(1, cpu=8_000), cpu_only(8_000)])
     policy = FGDPlusPolicy(workload)
     for seed in range(10):
         chosen = choose(state, cpu_only(10_000), policy, np.random.default_rng(seed))
@@ -270,7 +270,7 @@ def test_fgd_plus_sends_cpu_only_replicas_where_cpu_is_spare() -> None:
 
 
 def test_workload_counts_shapes_and_keeps_the_popular_ones() -> None:
-    workload = Workload.from_requests([share(500)] * 3 + [whole(1)] + [cpu_only()] * 6)
+    workload = TaskMix.from_requests([share(500)] * 3 + [whole(1)] + [cpu_only()] * 6)
     assert len(workload) == 3
     assert workload.shapes[0] == TaskShape(1_000, 1_024, 0, 0)
     assert workload.weights.tolist() == [0.6, 0.3, 0.1]
@@ -318,7 +318,7 @@ def test_no_policy_ever_overcommits(
         for i, (count, model, cpu) in enumerate(layout)
     ]
     state = ClusterState.from_nodes(views)
-    policy = get_policy(policy_name, workload=Workload.from_requests(arrivals))
+    policy = get_policy(policy_name, workload=TaskMix.from_requests(arrivals))
     rng = np.random.default_rng(0)
     for request in arrivals:
         # the existing filter (aicc.scheduler.fit) on the same nodes says whether it fits

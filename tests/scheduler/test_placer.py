@@ -34,7 +34,7 @@ from aicc.scheduler.placement import (
     Choice,
     ClusterState,
     Demand,
-    Workload,
+    TaskMix,
     demand_of,
     get_policy,
 )
@@ -236,7 +236,7 @@ def test_a_new_task_mix_reweights_the_cached_scores_without_changing_them() -> N
     for _ in range(60):
         counts[rng.integers(len(shapes))] += 1
         request = shapes[int(rng.integers(len(shapes)))]
-        workload = Workload.from_counts(zip(shapes, counts.tolist(), strict=True))
+        workload = TaskMix.from_counts(zip(shapes, counts.tolist(), strict=True))
         placer.set_workload(workload)
         spot = placer.place(request)
         fresh_state = ClusterState.from_nodes(cluster.nodes)
@@ -250,6 +250,25 @@ def test_a_new_task_mix_reweights_the_cached_scores_without_changing_them() -> N
         assert (spot[0], spot[1]) == (fresh.node, fresh.devices)
         Statement(cluster).take(spot[0], amount(request, spot[1]))
     assert_in_step(cluster, placer)
+
+
+def test_the_policy_scores_the_clusters_own_vectors_which_what_ifs_leave_alone() -> None:
+    nodes = [node("a", gpus=2), node("b", gpus=2)]
+    pending = [job("s", milli=300, accel_memory=10 * GIB), job("t", milli=300, minute=1)]
+    cycle = Cycle(snapshot(nodes, pending), get_profile("default"))
+    placer = cycle.cluster.placer
+    assert isinstance(placer, PolicyPlacer)
+    cycle.offer(pending[0])
+    vectors = cycle.cluster.vectors()
+    assert placer.state() is vectors  # one record of the free capacity, the Cluster's
+    versions = vectors.version.copy()
+    with cycle.cluster.what_if():  # a preemption's search: taken and given back
+        statement = Statement(cycle.cluster)
+        statement.take(1, Amount(1000, GIB, (DevicePick(0, 1000),)))
+        statement.discard()
+    assert (vectors.version == versions).all()  # no score cache was made stale for nothing
+    cycle.offer(pending[1])
+    assert_in_step(cycle.cluster, placer)
 
 
 def test_the_state_is_built_only_when_the_policy_is_first_asked() -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pytest
 from sched_fixtures import T0, bound, job, node, place, preempts, run, snapshot, waiting
 
 from aicc.scheduler import profiles
+from aicc.scheduler.cycle import BINDS, CycleState, Placed
 from aicc.scheduler.framework import schedule
 from aicc.scheduler.plugins.base import ADMIT, Cycle, Verdict
 from aicc.scheduler.plugins.fairshare import FairShare
@@ -15,6 +17,9 @@ from aicc.scheduler.plugins.queue_sort import Aging, Priority
 from aicc.scheduler.plugins.service import Attained, Declared
 from aicc.scheduler.profiles import PROFILES, build_profile, get_profile
 from aicc.scheduler.snapshot import JobView, Snapshot, WaitReason
+
+if TYPE_CHECKING:
+    from aicc.scheduler.plugins.victims import Held
 
 
 def test_every_built_in_profile_builds_and_runs() -> None:
@@ -143,3 +148,72 @@ def test_a_profile_without_the_preempt_action_never_preempts() -> None:
     decisions = run(snap, build_profile(config))
     assert not preempts(decisions)
     assert waiting(decisions, "high").reasons[0].code == "resources"
+
+
+def scavenger(judge: object, c: Held, other: bool) -> bool:
+    """A victim rule written for this test: jobs of the `scavenger` project are always fair game."""
+    return c.job.project_id == "scavenger"
+
+
+def test_a_new_victim_rule_is_one_function_and_one_registry_line() -> None:
+    profiles.register("preempt", "scavenger", lambda args: scavenger)
+    try:
+        prof = build_profile({"name": "mine", "preempt": {"rules": ["scavenger"]}})
+        nodes = [node("n")]
+        running = [
+            place(nodes, job("free", gpus=8, priority=1000, project="scavenger"), [("n", range(8))])
+        ]
+        decisions = run(snapshot(nodes, [job("mine", gpus=8, priority=0)], running=running), prof)
+    finally:
+        del profiles.REGISTRIES["preempt"]["scavenger"]
+    ((p,),) = [preempts(decisions)]
+    assert (p.job_id, p.preemptor, p.reason) == ("free", "mine", "scavenger")
+    with pytest.raises(ValueError, match="unknown preemption rules: scavenger; one of reclaim"):
+        build_profile({"name": "mine", "preempt": {"rules": ["scavenger"]}})
+
+
+@dataclass(frozen=True)
+class ByProject:
+    """A queue-sort plugin written for this test that ranks service its own way: jobs of
+    project `b` are one level up, so the `service` rule lets project `a` take them."""
+
+    preempt_gap: int = 1
+    name: str = "by-project"
+
+    def rank(self, job: JobView, cycle: Cycle) -> int:
+        return 1 if job.project_id == "b" else 0
+
+    def score(self, job: JobView, cycle: Cycle) -> float:
+        return -float(self.rank(job, cycle))
+
+
+def test_any_queue_sort_plugin_that_ranks_service_is_the_service_ladder() -> None:
+    profiles.register("queue_sort", "by-project", lambda args: ByProject())
+    try:
+        prof = build_profile(
+            {"name": "mine", "queue_sort": ["by-project"], "preempt": {"rules": ["service"]}}
+        )
+    finally:
+        del profiles.JOB_SCORES["by-project"]
+    nodes = [node("n")]
+    running = [place(nodes, job("theirs", gpus=8, project="b"), [("n", range(8))])]
+    decisions = run(snapshot(nodes, [job("mine", gpus=8, project="a")], running=running), prof)
+    ((p,),) = [preempts(decisions)]
+    assert (p.job_id, p.preemptor, p.reason) == ("theirs", "mine", "service")
+
+
+def test_a_profile_names_its_bind_and_an_unknown_one_is_refused() -> None:
+    def approval(cycle: CycleState, job: JobView, placed: Placed) -> None:
+        """A bind written for this test: a placed job waits for someone's approval."""
+        cycle.wait(job, [WaitReason("approval", "placed; waits for an operator to approve")])
+
+    BINDS["approval"] = approval
+    try:
+        prof = build_profile({"name": "mine", "bind": "approval"})
+        decisions = run(snapshot([node("n")], [job("mine", gpus=8)]), prof)
+    finally:
+        del BINDS["approval"]
+    assert waiting(decisions, "mine").reasons[0].code == "approval"
+    assert bound(run(snapshot([node("n")], [job("mine", gpus=8)]), "default"), "mine")
+    with pytest.raises(ValueError, match="unknown bind plugin 'approval'; one of default"):
+        build_profile({"name": "mine", "bind": "approval"})

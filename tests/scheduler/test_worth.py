@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from aicc.scheduler.placement import ClusterState, FGDPlusPolicy, Workload, choose
+from aicc.scheduler.placement import ClusterState, FGDPlusPolicy, TaskMix, choose
 from aicc.scheduler.placement.worth import MAX_SIZES, MILLI, Mix, share_mix, worth_of
 from aicc.scheduler.snapshot import DeviceView, NodeView, ReplicaRequest
 from aicc.sim import openb, synthetic
@@ -81,12 +81,12 @@ def test_prices_solve_the_cutting_stock_dual_exactly(counts: dict[int, int]) -> 
 
 
 def test_the_mix_is_the_workloads_shares_in_percent() -> None:
-    workload = Workload.from_requests([share(470)] * 3 + [share(810)] * 996 + [share(1000)] * 50)
+    workload = TaskMix.from_requests([share(470)] * 3 + [share(810)] * 996 + [share(1000)] * 50)
     assert share_mix(workload) == ((810, 100), (470, 1))  # present sizes keep one step
-    assert share_mix(Workload.from_requests([share(1000)])) == ()
+    assert share_mix(TaskMix.from_requests([share(1000)])) == ()
     many = [share(milli) for milli in range(300, 370)] + [share(990)] * 2  # 71 sizes
-    assert len(share_mix(Workload.from_requests(many))) == MAX_SIZES
-    assert share_mix(Workload.from_requests(many))[0] == (990, 3)  # the most common is kept
+    assert len(share_mix(TaskMix.from_requests(many))) == MAX_SIZES
+    assert share_mix(TaskMix.from_requests(many))[0] == (990, 3)  # the most common is kept
 
 
 def node(name: str, free: list[int]) -> NodeView:
@@ -100,7 +100,7 @@ def test_fgd_plus_opens_a_device_for_a_share_that_a_later_one_completes() -> Non
     which nothing uses) to keep the fresh device whole; with the packing term the 0.32 opens the
     fresh device, where a 0.65 will complete it."""
     shares = [share(470)] * 4 + [share(650)] * 2 + [share(320)] * 2
-    workload = Workload.from_requests(shares + [share(1000)] * 8)
+    workload = TaskMix.from_requests(shares + [share(1000)] * 8)
     state = ClusterState.from_nodes([node("half", [530]), node("fresh", [MILLI])])
     for packing, expected in ((0.0, "half"), (10.0, "fresh")):
         policy = FGDPlusPolicy(workload, packing=packing)

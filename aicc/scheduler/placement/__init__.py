@@ -1,7 +1,7 @@
 """Placement policies for one replica on a cluster that shares devices.
 
     state = ClusterState.from_nodes(snapshot.nodes)        # or from a trace's node list
-    policy = get_policy("fgd", workload=Workload.from_requests(recent))
+    policy = get_policy("fgd", workload=TaskMix.from_requests(recent))
     choice = choose(state, request, policy, rng)           # Choice | None
     if choice is not None:
         state.apply(choice, request)
@@ -29,18 +29,18 @@ from aicc.scheduler.placement.fgd import FGDPolicy
 from aicc.scheduler.placement.frag import FragModel
 from aicc.scheduler.placement.plus import FGDPlusPolicy
 from aicc.scheduler.placement.state import Choice, ClusterState, Demand, demand_of
-from aicc.scheduler.placement.workload import TaskShape, Workload
+from aicc.scheduler.placement.task_mix import TaskMix, TaskShape
 from aicc.scheduler.snapshot import ReplicaRequest
 
 
-def _needs(workload: Workload | None) -> Workload:
+def _needs(workload: TaskMix | None) -> TaskMix:
     assert workload is not None  # get_policy checked NEEDS_WORKLOAD
     return workload
 
 
 # The registry: a policy's name -> its factory of the workload. A new policy is a module here
 # and one line below (and NEEDS_WORKLOAD when it measures against the task mix).
-REGISTRY: dict[str, Callable[[Workload | None], Policy]] = {
+REGISTRY: dict[str, Callable[[TaskMix | None], Policy]] = {
     "random": lambda workload: RandomPolicy(),
     "dot-product": lambda workload: DotProductPolicy(),
     "gpu-clustering": lambda workload: GpuClusteringPolicy(),
@@ -53,7 +53,7 @@ POLICIES = tuple(REGISTRY)
 NEEDS_WORKLOAD = frozenset({"fgd", "fgd-plus"})
 
 
-def get_policy(name: str, *, workload: Workload | None = None) -> Policy:
+def get_policy(name: str, *, workload: TaskMix | None = None) -> Policy:
     """The policy of that name. `fgd` and `fgd-plus` need the expected task mix (`workload`).
 
     Raises ValueError for an unknown name or a missing workload.
@@ -93,8 +93,8 @@ __all__ = [
     "GpuPackingPolicy",
     "Policy",
     "RandomPolicy",
+    "TaskMix",
     "TaskShape",
-    "Workload",
     "choose",
     "demand_of",
     "get_policy",

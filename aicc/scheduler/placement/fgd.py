@@ -36,7 +36,7 @@ from aicc.scheduler.placement.state import (
     IntArray,
     StateMemo,
 )
-from aicc.scheduler.placement.workload import Workload
+from aicc.scheduler.placement.task_mix import TaskMix
 
 MAX_SHAPES = 4096  # cached request shapes per state before the tables start over
 PARTS_BUDGET = 32_000_000  # candidate parts kept per state after a reweight (float32: 128 MB)
@@ -104,7 +104,7 @@ class FGDPolicy:
     node (our protocol; the authors' simulator ignores it).
     """
 
-    workload: Workload
+    workload: TaskMix
     memory: bool = True
     integer_scores: bool = True
     name: str = "fgd"
@@ -113,7 +113,7 @@ class FGDPolicy:
         self._shapes = frozenset(s for s in self.workload.shapes if s.count)
         self._weights = 0
 
-    def reweight(self, workload: Workload) -> bool:
+    def reweight(self, workload: TaskMix) -> bool:
         """Score against `workload` from now on. False (and no change) when it has a
         device-using shape this policy was not built with: build a new policy then."""
         if not all(s in self._shapes for s in workload.shapes if s.count):

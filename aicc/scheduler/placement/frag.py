@@ -31,7 +31,7 @@ from aicc.scheduler.placement.state import (
     IntArray,
     StateMemo,
 )
-from aicc.scheduler.placement.workload import TaskShape, Workload
+from aicc.scheduler.placement.task_mix import TaskMix, TaskShape
 
 CHUNK = 4096  # candidate states evaluated per vector pass (bounds temporary memory)
 
@@ -51,7 +51,7 @@ class FragModel:
     simulator does; our protocol counts it (BENCHMARKS-REFERENCE §1).
     """
 
-    def __init__(self, workload: Workload, state: ClusterState, *, memory: bool = True) -> None:
+    def __init__(self, workload: TaskMix, state: ClusterState, *, memory: bool = True) -> None:
         self.workload = workload
         groups: dict[tuple[int, int, tuple[str, ...] | None], int] = {}
         task_group: list[int] = []
@@ -102,7 +102,7 @@ class FragModel:
         self._memo = StateMemo(1)  # `current`, at `_memo_weights`
         self._memo_weights = self.weights_version
 
-    def _set_weights(self, workload: Workload) -> bool:
+    def _set_weights(self, workload: TaskMix) -> bool:
         """Take the weights of `workload`; False (and no change) if it has a device-using shape
         this model was not built with."""
         weight = np.zeros(len(self.t_cpu), dtype=np.float64)
@@ -118,7 +118,7 @@ class FragModel:
         self.t_weight = weight
         return True
 
-    def reweight(self, workload: Workload) -> bool:
+    def reweight(self, workload: TaskMix) -> bool:
         """Measure against `workload` from now on, keeping the weight-free parts of every node.
         False (and no change) when it has a device-using shape this model was not built with:
         build a new model then."""

@@ -60,7 +60,7 @@ from aicc.scheduler.placement.state import (
     FloatArray,
     IntArray,
 )
-from aicc.scheduler.placement.workload import Workload
+from aicc.scheduler.placement.task_mix import TaskMix
 from aicc.scheduler.placement.worth import NOTHING, Worth, share_mix, worth_of
 
 STRANDING = 2.0  # weight of stranded device capacity against fragmented capacity
@@ -68,7 +68,7 @@ RESERVATION = 3.0  # weight of claimed device capacity taken
 PACKING = 10.0  # weight of a device's worth forfeited (in milli-devices)
 
 
-def per_device(workload: Workload) -> tuple[float, float]:
+def per_device(workload: TaskMix) -> tuple[float, float]:
     """The workload's average (CPU milli-cores, memory MiB) per milli-device, over the shapes that
     use devices (weighted by popularity); (inf, inf) if none does."""
     cpu = mem = gpu = 0.0
@@ -82,7 +82,7 @@ def per_device(workload: Workload) -> tuple[float, float]:
     return max(cpu / gpu, 1e-9), max(mem / gpu, 1e-9)
 
 
-def claimed(workload: Workload, state: ClusterState) -> FloatArray:
+def claimed(workload: TaskMix, state: ClusterState) -> FloatArray:
     """Per device slot: the share r(model) of its model that restricted shapes claim (0..1)."""
     demand: dict[str, float] = {}
     total = 0.0
@@ -116,13 +116,13 @@ class FGDPlusPolicy(FGDPolicy):
         super().__post_init__()
         self._fit_mix(self.workload)
 
-    def reweight(self, workload: Workload) -> bool:
+    def reweight(self, workload: TaskMix) -> bool:
         if not super().reweight(workload):
             return False
         self._fit_mix(workload)
         return True
 
-    def _fit_mix(self, workload: Workload) -> None:
+    def _fit_mix(self, workload: TaskMix) -> None:
         self._cpu_per_device, self._mem_per_device = per_device(workload)
         self._worth: Worth = worth_of(share_mix(workload)) if self.packing else NOTHING
 

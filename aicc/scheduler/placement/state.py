@@ -1,9 +1,10 @@
 """A cluster as numpy arrays, so a placement policy scores every node in a few vector operations.
 
-`ClusterState` is the scheduler's own working copy: the live server builds it from `NodeView`s
-(`from_nodes`), the trace simulator from the node CSV (`from_arrays`). Policies read it; only
-`apply()` changes it, and every change bumps the node's `version`, which is how scoring caches
-know which nodes to re-score. Pure: no I/O, no clock.
+`ClusterState` is the scheduler's own working copy: a cycle's `Cluster` builds it from its nodes
+(`Cluster.vectors()`, `from_nodes`) and changes it with its own takes and gives (`change`), the
+trace simulator builds it from the node CSV (`from_arrays`) and places with `apply()`. Policies
+read it; every change bumps the node's `version`, which is how scoring caches know which nodes
+to re-score. Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -504,8 +505,8 @@ class ClusterState:
     def change(
         self, node: int, cpu_milli: int, memory_mib: int, picks: Sequence[DevicePick], sign: int
     ) -> None:
-        """Take (`sign` -1) or give back (+1) capacity on one node, unchecked: for a state kept in
-        step with another record of the same capacity (the scheduler's `Cluster`, which checks).
+        """Take (`sign` -1) or give back (+1) capacity on one node, unchecked: for the state's
+        owner, the scheduler's `Cluster`, which checks and changes its nodes alike.
 
         MIG slices (`mig_slice` set) and devices the node no longer has change only CPU and
         memory, as in the `Cluster`. Request classes gain the taken request's class; a give

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from aicc.scheduler.placement.state import MILLI, FloatArray, IntArray
-from aicc.scheduler.placement.workload import Workload
+from aicc.scheduler.placement.task_mix import TaskMix
 
 MIX_STEP = 0.01  # the mix's proportions are rounded to this before pricing
 MAX_SIZES = 64  # the most common share sizes priced (a few milliseconds); the rest are worth 0
@@ -75,7 +75,7 @@ class Worth:
 NOTHING = Worth((), (), np.zeros(MILLI + 1))
 
 
-def share_mix(workload: Workload) -> Mix:
+def share_mix(workload: TaskMix) -> Mix:
     """The workload's device shares (one-device replicas asking for less than a whole device):
     each size's proportion of them, in MIX_STEPs, at least one step for a size present; only
     the MAX_SIZES most common sizes."""

@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, runtime_checkable
 
 from aicc.scheduler.quota import Amounts, QuotaTree
 from aicc.scheduler.snapshot import CycleDecision, JobView, Snapshot, WaitReason
@@ -53,6 +53,18 @@ class JobScore(Protocol):
     def name(self) -> str: ...
 
     def score(self, job: JobView, cycle: Cycle) -> float: ...
+
+
+@runtime_checkable
+class ServiceLadder(Protocol):
+    """A queue-sort plugin that ranks jobs on a service ladder (plugins/service.py): the first
+    one of a profile is the ladder the `service` preemption rule reads. Declared by having
+    these members, so the framework asks the capability, never the plugin's class."""
+
+    @property
+    def preempt_gap(self) -> int: ...  # levels a victim must be above its preemptor
+
+    def rank(self, job: JobView, cycle: Cycle) -> int: ...  # the job's level, 0 goes first
 
 
 class ShareScore(Protocol):

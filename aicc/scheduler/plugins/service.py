@@ -154,6 +154,3 @@ def declared(args: Mapping[str, Any]) -> Declared:
     return Declared(
         **_ladder(args, (1.0, 10.0)), unknown_level=None if unknown is None else int(unknown)
     )
-
-
-Ranked = Attained | Declared

@@ -47,12 +47,14 @@ class TaskShape:
         )
 
 
-class Workload:
-    """Shapes with weights that sum to 1, most popular first."""
+class TaskMix:
+    """Shapes with weights that sum to 1, most popular first: the expected tasks FGD weighs a
+    node's fragmentation against (the estimator's `estimate.workload.Workload` is another thing:
+    one job's FLOPs and memory)."""
 
     def __init__(self, shapes: Sequence[TaskShape], counts: Sequence[float]) -> None:
         if len(shapes) != len(counts) or not shapes:
-            raise ValueError("a workload needs at least one shape, each with a count")
+            raise ValueError("a task mix needs at least one shape, each with a count")
         total = float(sum(counts))
         if total <= 0 or min(counts) < 0:
             raise ValueError("counts must be non-negative and not all zero")
@@ -62,13 +64,13 @@ class Workload:
         self.weights: FloatArray = np.array(self.counts, dtype=np.float64) / total
 
     @classmethod
-    def from_requests(cls, requests: Iterable[ReplicaRequest]) -> Workload:
+    def from_requests(cls, requests: Iterable[ReplicaRequest]) -> TaskMix:
         """Count the distinct shapes of a list of requests."""
         counter = Counter(TaskShape.of(demand_of(r)) for r in requests)
         return cls(list(counter), list(counter.values()))
 
     @classmethod
-    def from_counts(cls, counts: Iterable[tuple[ReplicaRequest, float]]) -> Workload:
+    def from_counts(cls, counts: Iterable[tuple[ReplicaRequest, float]]) -> TaskMix:
         """The shapes of requests counted already (a request and how many tasks have it);
         requests of the same shape add up. Raises ValueError when nothing is counted."""
         total: dict[TaskShape, float] = {}
@@ -77,7 +79,7 @@ class Workload:
             total[shape] = total.get(shape, 0.0) + count
         return cls(list(total), list(total.values()))
 
-    def top(self, share: float) -> Workload:
+    def top(self, share: float) -> TaskMix:
         """The most popular shapes that together cover `share` of the tasks, reweighted.
 
         (The FGD authors' simulator defaults to 0.95; the paper's text and our protocol use all.)
@@ -86,10 +88,10 @@ class Workload:
         while kept < len(self.shapes) and covered < share:
             covered += float(self.weights[kept])
             kept += 1
-        return Workload(self.shapes[:kept], self.counts[:kept])
+        return TaskMix(self.shapes[:kept], self.counts[:kept])
 
     def __len__(self) -> int:
         return len(self.shapes)
 
     def __repr__(self) -> str:
-        return f"Workload({len(self.shapes)} shapes)"
+        return f"TaskMix({len(self.shapes)} shapes)"
