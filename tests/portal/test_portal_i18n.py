@@ -138,7 +138,8 @@ def test_translator_fills_placeholders_and_falls_back() -> None:
 # --- the services' messages ---
 
 # Where the refusals a portal page can show are raised: the services behind submitting, users
-# and tenants, tokens, secrets, quotas, nodes, the audit log, vouchers, budgets and bills; the portal.
+# and tenants, tokens, secrets, quotas, nodes, the audit log, vouchers, budgets and bills; the
+# portal.
 SHOWN_SERVICES = (
     "jobs",
     "tenancy",
