@@ -43,7 +43,8 @@ class Amount(NamedTuple):  # a tuple: cycles build many
 
 class Placer(Protocol):
     """Places one-replica jobs by a policy of its own over the cluster's `vectors()`
-    (`placer.PolicyPlacer`). `allocate.place_job` asks it first for the requests it covers."""
+    (`placer.PolicyPlacer`). `allocate.place_replica` asks it first for the requests it covers,
+    the `indexed` walk (`indexed.py`) places the rest."""
 
     def covers(self, request: ReplicaRequest) -> bool: ...
 

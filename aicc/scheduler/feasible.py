@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aicc.scheduler.allocate import pick
 from aicc.scheduler.cluster import Amount, Cluster
+from aicc.scheduler.indexed import pick
 from aicc.scheduler.snapshot import DeviceView, MigSlice, NodeView, ReplicaRequest
 
 

@@ -11,10 +11,11 @@ profile names (profiles.py):
 3. then the profile's actions (`actions/`), each at the stage the job has reached:
    `admit` (admission plugins `lanes`, `quota`, `budget`), `reclaim` (a refused job within its
    guarantee preempts borrowers), `backfill` (into a reservation's space), `allocate` (filter
-   and score plugins, or the profile's placement policy for one replica, `placer.py`; a gang
-   in one statement), `preempt` (evict cheaper work, by the victim rules of
-   `plugins/victims.py`), `reserve` (space held at the earliest start for the first job that
-   still does not fit);
+   and score plugins: every replica through the profile's chain of placement policies,
+   `allocate.place_replica`: its vector policy for one replica, `placer.py`, else the
+   `indexed` walk, `indexed.py`; a gang in one statement), `preempt` (evict cheaper work, by
+   the victim rules of `plugins/victims.py`), `reserve` (space held at the earliest start for
+   the first job that still does not fit);
 4. bind (the profile's `bind`, from `cycle.BINDS`): a `Bind` per placed job, and a `Wait` with
    reasons and position for every other.
 

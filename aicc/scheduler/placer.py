@@ -2,11 +2,12 @@
 
 The placement package (`aicc.scheduler.placement`) holds policies that score every node at once
 over a `ClusterState` (numpy arrays): the FGD paper's baselines, `fgd`, our `fgd-plus`. When a
-profile names one, the cycle's `Cluster` carries a `PolicyPlacer` and `allocate.place_job` asks
-it first for every job of one replica that it covers: a share of one device, whole devices on
-one node, or no device at all. MIG slices, multi-replica gangs (topology first) and searches
-restricted to some nodes (backfill into a reservation) keep the profile's ordinary path: the
-node index, `sample` feasible nodes and the weighted scorers.
+profile names one, the cycle's `Cluster` carries a `PolicyPlacer`, the first link of the
+profile's chain (`allocate.place_replica`, the one way every replica is placed): it places every
+job of one replica that it covers: a share of one device, whole devices on one node, or no
+device at all. MIG slices, multi-replica gangs (topology first) and searches restricted to some
+nodes (backfill into a reservation) go to the chain's other link, the `indexed` walk
+(`indexed.py`): the node index, `sample` feasible nodes and the weighted scorers.
 
 Contract:
 - The policy scores the Cluster's own vector state (`Cluster.vectors()`: built from its nodes

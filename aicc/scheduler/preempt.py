@@ -40,8 +40,9 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
-from aicc.scheduler.allocate import Spot, is_share, kind, pick, place_job
+from aicc.scheduler.allocate import Spot, place_job
 from aicc.scheduler.cluster import MILLI, Amount, Statement
+from aicc.scheduler.indexed import is_share, kind, pick
 from aicc.scheduler.plugins.victims import SCREENED, Held
 from aicc.scheduler.profile import PreemptConfig
 from aicc.scheduler.quota import EPSILON, Amounts, replica_milli

@@ -17,6 +17,7 @@ score:                           # weighted Scorer plugins over a sample of feas
 placement: {policy: fgd-plus, order: pack, sample: 4, topology: true, max_domains: 8}
                                  # policy: a placement-package policy for one-replica jobs
                                  # (placer.py); order: pack|spread|first for the rest
+                                 # (the indexed walk, indexed.py)
 reserve: {steps: 32}             # null: no reservation, no backfill
 preempt: {rules: [priority, reclaim], grace_s: 30, max_victims: 32, max_nodes: 64,
           max_preemptors: 16}    # null: never preempt
@@ -38,8 +39,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn, TypeVar
 
 from aicc.scheduler.actions import ACTIONS
-from aicc.scheduler.allocate import NodeFilter, PlaceConfig
+from aicc.scheduler.allocate import PlaceConfig
 from aicc.scheduler.cycle import BINDS
+from aicc.scheduler.indexed import NodeFilter
 from aicc.scheduler.placement import REGISTRY as PLACEMENT_POLICIES
 from aicc.scheduler.plugins import (
     admission,
@@ -115,7 +117,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "admission": ["lanes", "quota", "budget"],
         "model_choice": {"name": "throughput_per_cost", "args": {"prices": {}}},
         # one-replica jobs (shares, whole devices on one node, CPU only) by fgd-plus over every
-        # node (placer.py); gangs and MIG slices by packing over a sample of 4 (BENCHMARKS.md)
+        # node (placer.py); gangs and MIG slices by the indexed walk (indexed.py), packing over
+        # a sample of 4 (BENCHMARKS.md)
         "score": [{"name": "packing", "weight": 1.0}],
         "placement": {
             "policy": "fgd-plus",

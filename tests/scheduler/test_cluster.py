@@ -9,8 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sched_fixtures import GIB, H100, mig_device, node
 
-from aicc.scheduler.allocate import PlaceConfig, pick, place_job
+from aicc.scheduler.allocate import PlaceConfig, place_job
 from aicc.scheduler.cluster import BUCKETS, Amount, Cluster, Statement
+from aicc.scheduler.indexed import pick
 from aicc.scheduler.snapshot import DevicePick, DeviceView, NodeView, ReplicaRequest
 
 LAYOUT = ("3g.40gb", "2g.20gb", "1g.10gb", "1g.10gb")
