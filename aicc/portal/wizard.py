@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import math
 import secrets
-from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -60,16 +59,6 @@ _SPEC_FIELDS = {
     "resources.accelerator.model": "accelerator",
     "resources.accelerator.count": "count",
 }
-
-
-def installed(session: Session) -> Counter[str]:
-    """Accelerator models in this center, with the most devices any one node has of each."""
-    rows = nodes.list_nodes(session)
-    widest: Counter[str] = Counter()
-    for devices in nodes.devices_of(session, [n.id for n in rows]).values():
-        for model, count in Counter(d.model for d in devices).items():
-            widest[model] = max(widest[model], count)
-    return widest
 
 
 @dataclass(frozen=True)
@@ -161,7 +150,7 @@ def estimate_step(request: Request, state: StateDep, session: SessionDep, me: Me
     body = scenario_form.check(step)
     if body is None:
         return _page(request, session, me, step, status=422, fragment="_wizard.html")
-    here = installed(session)
+    here = nodes.installed_models(session)
     offer = step.values["offer"]
     wanted = sorted(here) if offer == "here" and here else None
     sort: Literal["time", "cost"] = "cost" if step.values["sort"] == "cost" else "time"
@@ -199,7 +188,7 @@ def _details_form(
 ) -> PageForm:
     """Step 3 prefilled from the picked option: its devices (one replica per node when it
     needs more than a node holds) and a max runtime of the estimate plus a margin."""
-    widest = installed(session).get(accelerator) or 8
+    widest = nodes.installed_models(session).get(accelerator) or 8
     replicas = 1 if count <= widest else math.ceil(count / widest)
     each = count if replicas == 1 else widest
     runtime = ""

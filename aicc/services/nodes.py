@@ -3,7 +3,7 @@ allocated on each (read from the replicas that hold resources)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -156,7 +156,7 @@ def infos(session: Session, names: Collection[str] | None = None) -> list[NodeIn
 
 def _infos(session: Session, rows: list[NodeRow]) -> list[NodeInfo]:
     used = allocations(session)
-    devices = devices_of(session, [r.id for r in rows])
+    devices = _devices_of(session, [r.id for r in rows])
     out = []
     for row in rows:
         alloc = used.get(row.id, Allocation())
@@ -370,7 +370,7 @@ def allocations(session: Session) -> dict[str, Allocation]:
     return result
 
 
-def devices_of(session: Session, node_ids: list[str]) -> dict[str, list[DeviceRow]]:
+def _devices_of(session: Session, node_ids: list[str]) -> dict[str, list[DeviceRow]]:
     out: dict[str, list[DeviceRow]] = defaultdict(list)
     query = select(DeviceRow).where(DeviceRow.node_id.in_(node_ids)).order_by(DeviceRow.index)
     for device in session.scalars(query):
@@ -378,8 +378,14 @@ def devices_of(session: Session, node_ids: list[str]) -> dict[str, list[DeviceRo
     return out
 
 
-def list_nodes(session: Session) -> list[NodeRow]:
-    return list(session.scalars(select(NodeRow).order_by(NodeRow.name)))
+def installed_models(session: Session) -> Counter[str]:
+    """Accelerator models in this center, with the most devices any one node has of each (what
+    the submit wizard offers)."""
+    widest: Counter[str] = Counter()
+    for devices in _devices_of(session, list(session.scalars(select(NodeRow.id)))).values():
+        for model, count in Counter(d.model for d in devices).items():
+            widest[model] = max(widest[model], count)
+    return widest
 
 
 def _by_name(session: Session, name: str) -> NodeRow:

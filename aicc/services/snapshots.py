@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -28,7 +29,15 @@ from aicc.scheduler.snapshot import (
 )
 from aicc.services import nodes, quotas, usage
 from aicc.services.billing import budgets
-from aicc.store.tables import JobRow, NodeRow, OrgRow, ProjectRow, QueueRow, ReplicaRow
+from aicc.store.tables import (
+    DeviceRow,
+    JobRow,
+    NodeRow,
+    OrgRow,
+    ProjectRow,
+    QueueRow,
+    ReplicaRow,
+)
 
 CENTER = "center"
 
@@ -89,8 +98,12 @@ def attained(session: Session, jobs: Iterable[JobRow]) -> dict[str, Earlier]:
 
 def node_views(session: Session, *, empty: bool = False) -> list[NodeView]:
     """Every node that is not down; `empty=True` ignores allocations (could it ever fit?)."""
-    rows = [r for r in nodes.list_nodes(session) if r.state != NodeState.DOWN.value]
-    devices = nodes.devices_of(session, [r.id for r in rows])
+    up = select(NodeRow).where(NodeRow.state != NodeState.DOWN.value).order_by(NodeRow.name)
+    rows = list(session.scalars(up))
+    devices: dict[str, list[DeviceRow]] = defaultdict(list)
+    on_rows = select(DeviceRow).where(DeviceRow.node_id.in_([r.id for r in rows]))
+    for device in session.scalars(on_rows.order_by(DeviceRow.index)):
+        devices[device.node_id].append(device)
     used = {} if empty else nodes.allocations(session)
     views = []
     for row in rows:
