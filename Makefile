@@ -47,7 +47,7 @@ test: install-test portal
 	$(BIN)/ruff format --check aicc tests benchmarks
 	$(BIN)/lint-imports
 	$(BIN)/mypy aicc
-	OPENAPI_PYTHON_CLIENT=$(TOOLS)/bin/openapi-python-client $(BIN)/pytest -q -ra $(PYTEST_ARGS)
+	OPENAPI_PYTHON_CLIENT=$(CURDIR)/$(TOOLS)/bin/openapi-python-client $(BIN)/pytest -q -ra $(PYTEST_ARGS)
 
 lint:
 	$(BIN)/ruff check aicc tests benchmarks
