@@ -136,7 +136,9 @@ class Settings(BaseModel):
     slurm: SlurmSettings = Field(default_factory=lambda: SlurmSettings())
     ray: RaySettings = Field(default_factory=lambda: RaySettings())
     kubernetes: KubernetesSettings = Field(default_factory=lambda: KubernetesSettings())
-    policy: str = "default"  # a scheduler profile: default, fifo, easy, spread
+    policy: str = "default"  # a scheduler profile: default, fifo, easy, las, spread, or one below
+    # The site's own scheduler profiles by name (scheduler/profiles.py; docs/config.md).
+    profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
     node_name: str | None = None
     simulated_devices: list[SimulatedGroup] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)

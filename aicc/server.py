@@ -189,8 +189,13 @@ def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
         max_members=limits.max_workdir_files,
     )
     executors = make_executors(settings, blobs)
+    for name in settings.profiles:  # every profile the site wrote, used or not, must build
+        try:
+            get_profile(name, settings.profiles)
+        except ValueError as err:
+            raise config.ConfigError(f"profiles.{name}: {err}") from None
     try:
-        profile = get_profile(settings.policy)
+        profile = get_profile(settings.policy, settings.profiles)
     except ValueError as err:
         raise config.ConfigError(f"policy: {err}") from None
     sealer = Sealer.from_file(settings.secret_key_file or settings.home / "secret.key")

@@ -20,6 +20,7 @@ from aicc.config import ENV, Limits, Settings
 from aicc.core import catalog
 from aicc.core.jobspec import JobSpec
 from aicc.core.states import JobState, Reason
+from aicc.scheduler.profiles import get_profile
 from aicc.services.nodes import Inventory, inventory_nodes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,6 +80,9 @@ def _check_config(doc: Any) -> None:
     settings = Settings.model_validate(doc)
     for group in settings.simulated_devices:
         catalog.lookup(group.model)  # the server looks the model up at start
+    for name in settings.profiles:  # and builds every profile the site wrote
+        get_profile(name, settings.profiles)
+    get_profile(settings.policy, settings.profiles)
 
 
 def _check_inventory(doc: Any) -> None:

@@ -229,12 +229,14 @@ def register_filter(name: str, factory: Callable[[Args], NodeFilter]) -> None:
     register("filter", name, factory)
 
 
-def get_profile(name: str) -> Profile:
-    """The built-in profile of that name. Raises ValueError naming the known ones."""
-    config = PROFILES.get(name)
+def get_profile(name: str, custom: Mapping[str, Mapping[str, Any]] | None = None) -> Profile:
+    """The profile of that name: one of the site's own (`profiles` in config.yaml), which may
+    also redefine a built-in one, else a built-in. Raises ValueError naming the known ones."""
+    known = {**PROFILES, **(custom or {})}
+    config = known.get(name)
     if config is None:
-        raise ValueError(f"unknown scheduler profile {name!r}; one of {', '.join(PROFILES)}")
-    return build_profile(config)
+        raise ValueError(f"unknown scheduler profile {name!r}; one of {', '.join(known)}")
+    return build_profile({**config, "name": name})
 
 
 def build_profile(config: Mapping[str, Any]) -> Profile:

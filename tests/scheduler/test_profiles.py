@@ -217,3 +217,18 @@ def test_a_profile_names_its_bind_and_an_unknown_one_is_refused() -> None:
     assert bound(run(snapshot([node("n")], [job("mine", gpus=8)]), "default"), "mine")
     with pytest.raises(ValueError, match="unknown bind plugin 'approval'; one of default"):
         build_profile({"name": "mine", "bind": "approval"})
+
+
+def test_a_site_profile_from_config_is_built_by_name_and_may_replace_a_built_in() -> None:
+    own = {
+        "tight": {"queue_sort": ["priority"], "admission": ["quota"], "preempt": None},
+        "fifo": {"queue_sort": ["priority"], "actions": ["admit", "allocate"]},
+    }
+    tight = get_profile("tight", own)
+    assert tight.name == "tight" and tight.preempt is None
+    assert get_profile("fifo", own).actions == ("admit", "allocate")
+    assert get_profile("easy", own).name == "easy"  # the built-ins stay
+    with pytest.raises(ValueError, match=r"one of default, fifo, .*tight"):
+        get_profile("nope", own)
+    with pytest.raises(ValueError, match="unknown profile keys: colour"):
+        get_profile("bad", {"bad": {"colour": "blue"}})
