@@ -27,10 +27,13 @@ class JobState(StrEnum):
 
     def holds_resources(self) -> bool:
         """Scheduled, running and preempted (in its grace period) jobs occupy their devices."""
-        return self in (JobState.SCHEDULED, JobState.RUNNING, JobState.PREEMPTED)
+        return self in RUNNING
 
 
 TERMINAL = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
+# How pages and counts group the states: waiting for a place, and holding one.
+WAITING = (JobState.PENDING, JobState.ADMITTED)
+RUNNING = (JobState.SCHEDULED, JobState.RUNNING, JobState.PREEMPTED)
 
 
 class Reason(StrEnum):

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from aicc.api.deps import SessionDep, StateDep
+from aicc.core.states import RUNNING, WAITING
 from aicc.portal import billing, quotas, views
 from aicc.portal.auth import Me
 from aicc.portal.i18n import Translator
@@ -26,8 +27,8 @@ def dashboard(request: Request, state: StateDep, session: SessionDep, me: Me) ->
         nav="dashboard",
         data=data,
         chart=chart,
-        waiting=views.WAITING,
-        running=views.RUNNING,
+        waiting=WAITING,
+        running=RUNNING,
         finished=views.FINISHED,
         spend=billing.month_spend(session, state, me),
         money=billing.money,

@@ -14,14 +14,12 @@ from sqlalchemy.orm import Session
 
 from aicc.api import schemas
 from aicc.api.state import AppState
-from aicc.core.states import JobState
+from aicc.core.states import RUNNING, WAITING, JobState
 from aicc.core.tenancy import Principal, can_write
 from aicc.services import explain as explain_service
 from aicc.services import jobs, logs, nodes, overview, tenancy
 from aicc.services.common import NotFound, ServiceError
 
-WAITING = (JobState.PENDING, JobState.ADMITTED)
-RUNNING = (JobState.SCHEDULED, JobState.RUNNING, JobState.PREEMPTED)
 FINISHED = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
 # The order states are listed in (filters, the dashboard's chart): the life of a job.
 STATE_ORDER = [*WAITING, *RUNNING, *FINISHED]

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aicc.core import catalog
-from aicc.core.states import JobState
+from aicc.core.states import RUNNING, WAITING
 from aicc.core.tenancy import Principal, can_read, can_write
 from aicc.core.topology import NodeState
 from aicc.services import nodes, tenancy, usage
@@ -73,8 +73,6 @@ def submittable_projects(session: Session, who: Principal) -> list[ProjectChoice
 # The windows the overview offers, in hours, and how many buckets each is cut into.
 WINDOWS = {1: 60, 6: 72, 24: 96}
 DEFAULT_WINDOW = 24
-WAITING = (JobState.PENDING, JobState.ADMITTED)
-RUNNING = (JobState.SCHEDULED, JobState.RUNNING, JobState.PREEMPTED)
 
 
 def pflops_of(model: str) -> float:
