@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -124,6 +125,83 @@ class SecretRow(Base):
     value: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class DatasetRow(Base):
+    """A data set of a project; its versions are `DatasetVersionRow`s."""
+
+    __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    visibility: Mapped[str] = mapped_column(String(16), default="private", index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    licence: Mapped[str] = mapped_column(String(128), default="")
+    source: Mapped[str] = mapped_column(String(1024), default="")
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    created_by: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class DatasetVersionRow(Base):
+    """An immutable version: its manifest (gzip JSON, `core.datasets.Manifest`) and what it
+    holds, with the lineage of a version a cleaning job made."""
+
+    __tablename__ = "dataset_versions"
+    __table_args__ = (UniqueConstraint("dataset_id", "number"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"), index=True)
+    number: Mapped[int]
+    manifest: Mapped[bytes] = mapped_column(LargeBinary)
+    manifest_digest: Mapped[str] = mapped_column(String(64))
+    file_count: Mapped[int]
+    logical_bytes: Mapped[int] = mapped_column(BigInteger)
+    added_bytes: Mapped[int] = mapped_column(BigInteger)  # chunks the set did not hold before
+    message: Mapped[str] = mapped_column(Text, default="")
+    lineage: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    tables: Mapped[dict[str, Any]] = mapped_column(default=dict)  # path -> {columns, rows}
+    created_by: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+
+
+class ChunkRow(Base):
+    """A chunk the chunk store holds, whoever pushed it: stored once for the whole center."""
+
+    __tablename__ = "chunks"
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int]
+    created_at: Mapped[datetime]
+
+
+class DatasetChunkRow(Base):
+    """A chunk some version of a data set refers to: a data set's stored bytes, a project's
+    storage use, and the proof that its project may read the chunk."""
+
+    __tablename__ = "dataset_chunks"
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    size: Mapped[int]
+
+
+class UploadRow(Base):
+    """A push in progress: the chunks it has received survive an interrupted connection, so the
+    next attempt sends only the rest."""
+
+    __tablename__ = "uploads"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"), index=True)
+    created_by: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class UploadChunkRow(Base):
+    __tablename__ = "upload_chunks"
+    upload_id: Mapped[str] = mapped_column(ForeignKey("uploads.id"), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int]
 
 
 class NodeRow(Base):
