@@ -32,6 +32,7 @@ from aicc.scheduler.profiles import get_profile
 from aicc.services import node_health, tenancy, tokens
 from aicc.services.billing.meter import PowerModel
 from aicc.store.blobs import BlobStore
+from aicc.store.chunkstore import LocalChunks
 from aicc.store.db import Database, open_database
 from aicc.store.sealing import Sealer
 from aicc.store.tables import UserRow
@@ -220,6 +221,7 @@ def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
         executors=executors,
         controller=controller,
         sealer=sealer,
+        chunks=LocalChunks(settings.home / "data" / "chunks"),
     )
     ensure_admin_token(state)
     register_nodes(state)

@@ -19,6 +19,7 @@ from aicc.api.limits import RequestLimits
 from aicc.api.routers import (
     audit,
     billing,
+    datasets,
     estimate,
     jobs,
     kpis,
@@ -42,7 +43,8 @@ def create_app(state: AppState) -> FastAPI:
         generate_unique_id_function=lambda route: route.name,
     )
     app.state.aicc = state
-    for module in (system, tenancy, nodes, workdirs, jobs, audit, estimate, billing, kpis):
+    routers = (system, tenancy, nodes, workdirs, jobs, audit, estimate, billing, kpis, datasets)
+    for module in routers:
         app.include_router(module.router, responses=schemas.ERRORS)
     schemas.document_errors(app)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from aicc.config import Settings
 from aicc.services.control import Control, Engines
 from aicc.store.blobs import BlobStore
+from aicc.store.chunkstore import ChunkStore
 from aicc.store.db import Database
 from aicc.store.sealing import Sealer
 
@@ -20,3 +21,4 @@ class AppState:
     executors: Engines
     controller: Control
     sealer: Sealer
+    chunks: ChunkStore  # data sets' chunks (aicc/store/chunkstore.py)

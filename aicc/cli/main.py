@@ -15,6 +15,7 @@ from aicc.cli import (
     bench,
     billing,
     center,
+    data,
     estimate,
     jobs,
     nodes,
@@ -42,6 +43,7 @@ app.add_typer(tenancy.user_app, name="user")
 app.add_typer(tokens.app, name="token")
 app.add_typer(queues.app, name="queue")
 app.add_typer(secrets.app, name="secret")
+app.add_typer(data.app, name="data")
 app.add_typer(center.accelerator_app, name="accelerator")
 app.add_typer(spec_app, name="spec")
 app.add_typer(billing.admin_app, name="admin")

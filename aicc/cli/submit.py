@@ -102,7 +102,8 @@ def validate_spec(doc: dict[str, Any], source: str) -> None:
 class UploadBar:
     """Reports packing and upload progress, with a bar only for workdirs over 1 MiB."""
 
-    def __init__(self) -> None:
+    def __init__(self, phases: dict[str, str] | None = None) -> None:
+        self.phases = phases or _PHASES
         self.bar: Progress | None = None
         self.tasks: dict[str, TaskID] = {}
         self.uploaded = False
@@ -124,7 +125,7 @@ class UploadBar:
             )
             self.bar.start()
         if phase not in self.tasks:
-            self.tasks[phase] = self.bar.add_task(_PHASES.get(phase, phase), total=total)
+            self.tasks[phase] = self.bar.add_task(self.phases.get(phase, phase), total=total)
         self.bar.update(self.tasks[phase], completed=done, total=total)
 
     def close(self) -> None:

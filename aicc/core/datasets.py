@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -21,7 +22,7 @@ from pyfastcdc.cy import FastCDC
 Visibility = Literal["private", "org", "public"]
 VISIBILITIES: tuple[Visibility, ...] = ("private", "org", "public")
 
-NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$")
 DIGEST = re.compile(r"^[0-9a-f]{64}$")
 MAX_PATH_CHARS = 1024
 MAX_FILES = 1_000_000
@@ -56,7 +57,7 @@ def check_name(name: str) -> str:
     if not NAME.match(name):
         raise DatasetError(
             f"data set name {name!r}: lower-case letters, digits, '.', '_' and '-', starting "
-            "with a letter or digit, at most 63 characters"
+            "and ending with a letter or digit, at most 64 characters"
         )
     return name
 
@@ -119,6 +120,37 @@ def spans(data: bytes | memoryview) -> Iterator[tuple[int, int]]:
     """(offset, length) of each chunk, for callers that read and hash the pieces themselves."""
     for c in _CDC.cut_buf(memoryview(data)):
         yield c.offset, c.length
+
+
+# A batch of chunks on the wire: per chunk its digest (64 ASCII hex), its size (8 bytes, big
+# endian), then its bytes.
+FRAME = struct.Struct(">64sQ")
+
+
+def frame(chunks: Iterable[tuple[str, bytes]]) -> Iterator[bytes]:
+    for name, data in chunks:
+        yield FRAME.pack(name.encode(), len(data))
+        yield data
+
+
+def unframe(body: bytes) -> list[tuple[str, memoryview]]:
+    """The chunks of a batch, their digests and sizes well formed (not yet checked)."""
+    view, out, at = memoryview(body), [], 0
+    while at < len(view):
+        if at + FRAME.size > len(view):
+            raise DatasetError(f"chunk batch: a header is cut short at byte {at}")
+        raw, size = FRAME.unpack_from(view, at)
+        at += FRAME.size
+        name = raw.decode("ascii", "replace")
+        if not DIGEST.match(name) or not 0 < size <= MAX_CHUNK:
+            raise DatasetError(
+                f"chunk batch: each chunk is a 64-hex digest and 1..{MAX_CHUNK} bytes"
+            )
+        if at + size > len(view):
+            raise DatasetError(f"chunk batch: chunk {name} is cut short")
+        out.append((name, view[at : at + size]))
+        at += size
+    return out
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from aicc.sdk.billing import (
     Vouchers,
 )
 from aicc.sdk.center import Accelerators, Audit, Estimates
+from aicc.sdk.datasets import Datasets
 from aicc.sdk.errors import ApiError, describe_errors, format_detail
 from aicc.sdk.jobs import Jobs, Progress
 from aicc.sdk.nodes import Nodes
@@ -75,6 +76,7 @@ class Client(Transport):
         self.tokens = Tokens(self)
         self.queues = Queues(self)
         self.secrets = Secrets(self)
+        self.datasets = Datasets(self)
         self.accelerators = Accelerators(self)
         self.audit = Audit(self)
         self.estimates = Estimates(self)

@@ -3,6 +3,19 @@ routes read models; these modules only say how they look as JSON, and never quer
 
 from aicc.api.schemas.audit import AuditEntry
 from aicc.api.schemas.common import ERRORS, Body, Error, Name, Page, Problem, document_errors
+from aicc.api.schemas.datasets import (
+    CommitIn,
+    Committed,
+    Dataset,
+    DatasetIn,
+    DatasetPatch,
+    DatasetVersion,
+    Manifest,
+    ManifestFile,
+    Received,
+    UploadIn,
+    UploadPlan,
+)
 from aicc.api.schemas.estimate import Estimate, EstimateIn
 from aicc.api.schemas.jobs import (
     Event,
@@ -50,6 +63,12 @@ __all__ = [
     "Allocated",
     "AuditEntry",
     "Body",
+    "CommitIn",
+    "Committed",
+    "Dataset",
+    "DatasetIn",
+    "DatasetPatch",
+    "DatasetVersion",
     "DeviceOut",
     "Error",
     "Estimate",
@@ -59,6 +78,8 @@ __all__ = [
     "ExplainReason",
     "Health",
     "Job",
+    "Manifest",
+    "ManifestFile",
     "Me",
     "MemberIn",
     "MigSliceOut",
@@ -73,12 +94,15 @@ __all__ = [
     "Queue",
     "QueueIn",
     "QuotaOut",
+    "Received",
     "Replica",
     "ReplicaDevice",
     "Secret",
     "SecretIn",
     "Token",
     "TokenIn",
+    "UploadIn",
+    "UploadPlan",
     "User",
     "UserIn",
     "UserPatch",

@@ -1,0 +1,217 @@
+"""Data sets: the catalog, versions, manifests, chunks, and resumable pushes (docs/api.md).
+
+A data set is named by `{name}` and, when it is not the caller's default project's, `?project=`
+(a project name or id, or `ORG/PROJECT` for a set shared by another organization). A version is
+`{number}` or `latest`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from aicc.api import schemas
+from aicc.api.deps import CurrentUser, SessionDep, StateDep
+from aicc.api.paging import Cursor, Limit, page
+from aicc.core.datasets import DatasetError, Ref, parse_ref
+from aicc.services.common import Invalid, NotFound
+from aicc.services.data import datasets, uploads
+
+router = APIRouter(prefix="/api/v1", tags=["datasets"])
+
+DatasetName = Annotated[str, Path(pattern=r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$")]
+VersionNumber = Annotated[str, Path(pattern=r"^([1-9][0-9]{0,8}|latest)$")]
+ProjectRef = Annotated[str | None, Query(max_length=200)]
+Scope = Annotated[str, Query(pattern=r"^(project|visible|public)$")]
+
+
+def _out(model: type[BaseModel], value: object) -> Any:
+    return model.model_validate(value, from_attributes=True)
+
+
+def ref(name: str, project: str | None, number: str | None = None) -> tuple[Ref, str | None]:
+    """The reference a route names, and the project to look in (None: shared sets too)."""
+    version = None if number in (None, "latest") else int(number or 0)
+    if project and project.count("/") == 1:
+        org, prj = project.split("/")
+        return Ref(name, version, org=org, project=prj), None
+    try:
+        return parse_ref(name if version is None else f"{name}@{version}"), project
+    except DatasetError as e:
+        raise Invalid("{problem}", problem=str(e)) from None
+
+
+@router.get("/datasets", response_model=schemas.Page[schemas.Dataset])
+def datasets_list(
+    who: CurrentUser,
+    session: SessionDep,
+    project: ProjectRef = None,
+    scope: Scope = "project",
+    limit: Limit = 1000,
+    cursor: Cursor = None,
+) -> dict[str, object]:
+    """`scope=project` (default): a project's sets; `visible`: all you may read; `public`: the
+    open data catalog."""
+    found = datasets.list_datasets(session, who, project=project, scope=scope)
+    rows = page(found, limit, cursor)
+    return {**rows, "items": [_out(schemas.Dataset, d) for d in rows["items"]]}
+
+
+@router.post("/datasets", response_model=schemas.Dataset, status_code=201)
+def datasets_create(body: schemas.DatasetIn, who: CurrentUser, session: SessionDep) -> Any:
+    fields = body.model_dump(exclude={"project"})
+    return _out(schemas.Dataset, datasets.create(session, who, project=body.project, **fields))
+
+
+@router.get("/datasets/{name}", response_model=schemas.Dataset)
+def datasets_get(
+    name: DatasetName, who: CurrentUser, session: SessionDep, project: ProjectRef = None
+) -> Any:
+    target, where = ref(name, project)
+    return _out(schemas.Dataset, datasets.get(session, who, str(target), project=where))
+
+
+@router.patch("/datasets/{name}", response_model=schemas.Dataset)
+def datasets_update(
+    name: DatasetName,
+    body: schemas.DatasetPatch,
+    who: CurrentUser,
+    session: SessionDep,
+    project: ProjectRef = None,
+) -> Any:
+    changes = body.model_dump(exclude_none=True)
+    return _out(
+        schemas.Dataset, datasets.update(session, who, name, project=project, changes=changes)
+    )
+
+
+@router.delete("/datasets/{name}", status_code=204)
+def datasets_delete(
+    name: DatasetName, who: CurrentUser, session: SessionDep, project: ProjectRef = None
+) -> Response:
+    datasets.delete(session, who, name, project=project)
+    return Response(status_code=204)
+
+
+@router.get("/datasets/{name}/versions", response_model=schemas.Page[schemas.DatasetVersion])
+def datasets_versions(
+    name: DatasetName,
+    who: CurrentUser,
+    session: SessionDep,
+    project: ProjectRef = None,
+    limit: Limit = 1000,
+    cursor: Cursor = None,
+) -> dict[str, object]:
+    target, where = ref(name, project)
+    rows = page(datasets.versions(session, who, str(target), project=where), limit, cursor)
+    return {**rows, "items": [_out(schemas.DatasetVersion, v) for v in rows["items"]]}
+
+
+@router.get("/datasets/{name}/versions/{number}", response_model=schemas.DatasetVersion)
+def datasets_version(
+    name: DatasetName,
+    number: VersionNumber,
+    who: CurrentUser,
+    session: SessionDep,
+    project: ProjectRef = None,
+) -> Any:
+    target, where = ref(name, project, number)
+    version, _ = datasets.open_version(session, who, target, project=where)
+    return _out(schemas.DatasetVersion, version)
+
+
+@router.get("/datasets/{name}/versions/{number}/manifest", response_model=schemas.Manifest)
+def datasets_manifest(
+    name: DatasetName,
+    number: VersionNumber,
+    who: CurrentUser,
+    session: SessionDep,
+    project: ProjectRef = None,
+) -> Any:
+    """The version's files and their chunks, which `aicc data pull` fetches."""
+    target, where = ref(name, project, number)
+    version, manifest = datasets.open_version(session, who, target, project=where)
+    return {"ref": version.ref, "digest": manifest.digest, **manifest.to_json()}
+
+
+@router.get(
+    "/datasets/{name}/chunks/{digest}",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            }
+        }
+    },
+)
+def datasets_chunk(
+    name: DatasetName,
+    digest: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
+    who: CurrentUser,
+    session: SessionDep,
+    state: StateDep,
+    project: ProjectRef = None,
+) -> Response:
+    """One chunk of the set's versions, as bytes (immutable: cached for a year)."""
+    target, where = ref(name, project)
+    row, _ = datasets.find(session, who, target, where)
+    if not datasets.holds_chunk(session, row.id, digest):
+        raise NotFound("chunk {digest} is not part of data set {name}", digest=digest, name=name)
+    return Response(
+        state.chunks.get(digest),
+        media_type="application/octet-stream",
+        headers={"Cache-Control": "private, max-age=31536000, immutable"},
+    )
+
+
+@router.post("/datasets/{name}/uploads", response_model=schemas.UploadPlan, status_code=201)
+def datasets_upload_begin(
+    name: DatasetName, body: schemas.UploadIn, who: CurrentUser, session: SessionDep
+) -> Any:
+    """Start or resume a push: answers the chunks the server still needs from you."""
+    create = body.create.model_dump(exclude={"name", "project"}) if body.create else None
+    plan = uploads.begin(
+        session, who, project=body.project, name=name, digests=body.chunks, create=create
+    )
+    return _out(schemas.UploadPlan, plan)
+
+
+@router.post("/uploads/{upload_id}/chunks", response_model=schemas.Received)
+async def datasets_upload_chunks(
+    upload_id: Annotated[str, Path(max_length=40)],
+    request: Request,
+    who: CurrentUser,
+    state: StateDep,
+) -> Any:
+    """Body: chunks framed as 64 hex digest + 8-byte big-endian size + bytes, repeated."""
+    body = await request.body()
+
+    def receive() -> uploads.Received:
+        with state.db.session() as session:
+            return uploads.receive(session, who, state.chunks, upload_id, body)
+
+    return _out(schemas.Received, await run_in_threadpool(receive))
+
+
+@router.post("/uploads/{upload_id}/commit", response_model=schemas.Committed)
+def datasets_upload_commit(
+    upload_id: Annotated[str, Path(max_length=40)],
+    body: schemas.CommitIn,
+    who: CurrentUser,
+    session: SessionDep,
+    state: StateDep,
+) -> Any:
+    """Make the version from the uploaded manifest; unchanged files make no new version."""
+    done = uploads.commit(
+        session,
+        who,
+        state.chunks,
+        upload_id,
+        manifest_chunks=[list(c) for c in body.manifest_chunks],
+        message=body.message,
+    )
+    return {"version": _out(schemas.DatasetVersion, done.version), "created": done.created}

@@ -1,0 +1,113 @@
+"""Data sets, versions and pushes (`services.data`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from aicc.api.schemas.common import Body, Name
+
+Digest = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+Tag = Annotated[str, Field(min_length=1, max_length=64)]
+Size = Annotated[int, Field(gt=0, le=4 * 1024 * 1024)]
+Visibility = Literal["private", "org", "public"]
+
+
+class DatasetIn(Body):
+    name: Name
+    project: Annotated[str | None, Field(max_length=200)] = None
+    visibility: Visibility = "private"
+    description: Annotated[str, Field(max_length=4000)] = ""
+    licence: Annotated[str, Field(max_length=128)] = ""
+    source: Annotated[str, Field(max_length=1024)] = ""
+    tags: Annotated[list[Tag], Field(max_length=32)] = Field(default_factory=list)
+
+
+class DatasetPatch(Body):
+    visibility: Visibility | None = None
+    description: Annotated[str | None, Field(max_length=4000)] = None
+    licence: Annotated[str | None, Field(max_length=128)] = None
+    source: Annotated[str | None, Field(max_length=1024)] = None
+    tags: Annotated[list[Tag] | None, Field(max_length=32)] = None
+
+
+class DatasetVersion(BaseModel):
+    name: str
+    number: int
+    ref: str
+    manifest_digest: str
+    file_count: int
+    logical_bytes: int
+    added_bytes: int
+    message: str
+    lineage: dict[str, Any]
+    tables: dict[str, Any]
+    created_by: str
+    created_at: datetime
+
+
+class Dataset(BaseModel):
+    id: str
+    name: str
+    project_id: str
+    project: str
+    visibility: Visibility
+    description: str
+    licence: str
+    source: str
+    tags: list[str]
+    created_at: datetime
+    updated_at: datetime
+    latest: int | None
+    file_count: int
+    logical_bytes: int
+    stored_bytes: int
+    writable: bool
+    versions: list[DatasetVersion]
+
+
+class ManifestFile(BaseModel):
+    path: str
+    size: int
+    chunks: list[tuple[str, int]]
+
+
+class Manifest(BaseModel):
+    ref: str
+    digest: str
+    files: list[ManifestFile]
+
+
+class UploadIn(Body):
+    """The chunks of the version to push (each once); the answer lists those to send."""
+
+    project: Annotated[str | None, Field(max_length=200)] = None
+    chunks: Annotated[list[Digest], Field(max_length=2_000_000)]
+    create: DatasetIn | None = None  # make the set first when it does not exist
+
+
+class UploadPlan(BaseModel):
+    upload_id: str
+    dataset: str
+    missing: list[str]
+
+
+class Received(BaseModel):
+    chunks: int
+    bytes: int
+
+
+class CommitIn(Body):
+    """The manifest (`core.datasets.Manifest.encode()`), uploaded as chunks like any file."""
+
+    manifest_chunks: Annotated[
+        list[tuple[Digest, Annotated[int, Field(gt=0)]]], Field(max_length=100_000)
+    ]
+    message: Annotated[str, Field(max_length=4000)] = ""
+
+
+class Committed(BaseModel):
+    version: DatasetVersion
+    created: bool

@@ -1,0 +1,381 @@
+"""`client.datasets`: data sets, pushed and pulled by chunk.
+
+A push reads a directory, cuts each file into content-defined chunks, asks the server which
+chunks it lacks, sends only those in batches, then commits the manifest. A stat cache
+(`$AICC_HOME/cache/stat.db`: path, size, mtime, inode -> chunks) makes an unchanged file cost
+one `stat`, and an unchanged directory no upload at all. An interrupted push loses nothing: the
+server keeps what it received, and the next push sends the rest.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import mmap
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aicc.core import datasets as core
+from aicc.sdk.auth import aicc_home
+from aicc.sdk.transport import Json, Resource, api_path
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total): "hash", "upload", "download"
+BATCH_BYTES = 6 * 1024 * 1024  # chunks per request, under the server's request limit
+DIGESTS_PER_BEGIN = 50_000  # digests per request when asking which chunks are missing
+
+
+class PushError(RuntimeError):
+    """The directory cannot be pushed as it is; the message says why."""
+
+
+@dataclass(frozen=True)
+class Scanned:
+    path: str  # inside the data set
+    file: Path
+    size: int
+    mtime_ns: int
+    inode: int
+
+
+def scan(root: Path) -> list[Scanned]:
+    """Regular files under `root` (symbolic links and special files are left out)."""
+    if not root.is_dir():
+        raise PushError(f"{root} is not a directory")
+    found: list[Scanned] = []
+
+    def walk(directory: str, prefix: str) -> None:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.is_symlink():
+                    continue
+                rel = prefix + entry.name
+                if entry.is_dir():
+                    walk(entry.path, rel + "/")
+                elif entry.is_file():
+                    st = entry.stat()
+                    try:
+                        core.check_path(rel)
+                    except core.DatasetError as e:
+                        raise PushError(str(e)) from None
+                    found.append(
+                        Scanned(rel, Path(entry.path), st.st_size, st.st_mtime_ns, st.st_ino)
+                    )
+
+    walk(str(root), "")
+    return found
+
+
+class StatCache:
+    """Chunks of files already cut, keyed by what `stat` says of them."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        path = path or aicc_home() / "cache" / "stat.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path)
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER, "
+            "mtime_ns INTEGER, inode INTEGER, chunks TEXT)"
+        )
+
+    def load(self, prefix: str) -> dict[str, tuple[int, int, int, str]]:
+        rows = self._db.execute(
+            "SELECT path, size, mtime_ns, inode, chunks FROM files WHERE path >= ? AND path < ?",
+            (prefix, prefix + "\uffff"),
+        )
+        return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
+
+    def save(self, rows: list[tuple[str, int, int, int, str]]) -> None:
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)", rows)
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def cut_file(file: Path, size: int) -> tuple[core.Chunk, ...]:
+    if size == 0:
+        return ()
+    with open(file, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        return tuple(core.cut(memoryview(data)))
+
+
+def manifest_of(
+    root: Path, progress: Progress | None = None, cache: StatCache | None = None
+) -> core.Manifest:
+    """The manifest of a directory, cutting only the files the stat cache does not know."""
+    files = scan(root)
+    own = cache is None
+    cache = cache or StatCache()
+    try:
+        prefix = str(root.resolve()) + os.sep
+        known = cache.load(prefix)
+        entries, fresh = [], []
+        todo = sum(f.size for f in files if _stale(known.get(prefix + f.path), f))
+        done = 0
+        for f in files:
+            key = prefix + f.path
+            hit = known.get(key)
+            if hit is not None and not _stale(hit, f):
+                chunks = tuple(core.Chunk(d, s) for d, s in json.loads(hit[3]))
+            else:
+                chunks = cut_file(f.file, f.size)
+                fresh.append(
+                    (
+                        key,
+                        f.size,
+                        f.mtime_ns,
+                        f.inode,
+                        json.dumps([[c.digest, c.size] for c in chunks]),
+                    )
+                )
+                done += f.size
+                if progress:
+                    progress("hash", done, todo)
+            entries.append(core.FileEntry(f.path, f.size, chunks))
+        cache.save(fresh)
+    finally:
+        if own:
+            cache.close()
+    return core.Manifest.of(entries)
+
+
+def _stale(hit: tuple[int, int, int, str] | None, f: Scanned) -> bool:
+    return hit is None or hit[:3] != (f.size, f.mtime_ns, f.inode)
+
+
+def _read_chunks(
+    root: Path, manifest: core.Manifest, wanted: set[str]
+) -> Iterator[tuple[str, bytes]]:
+    """The wanted chunks' bytes from the files, each once, checked again (a file may have
+    changed since it was cut)."""
+    for entry in manifest.files:
+        offsets, at = [], 0
+        for c in entry.chunks:
+            if c.digest in wanted:
+                offsets.append((at, c))
+            at += c.size
+        if not offsets:
+            continue
+        with open(root / entry.path, "rb") as fh:
+            for offset, c in offsets:
+                if c.digest not in wanted:
+                    continue
+                fh.seek(offset)
+                data = fh.read(c.size)
+                if core.digest(data) != c.digest:
+                    raise PushError(f"{entry.path} changed while it was pushed; push again")
+                wanted.discard(c.digest)
+                yield c.digest, data
+
+
+class Datasets(Resource):
+    def list(self, project: str | None = None, scope: str | None = None) -> Json:
+        return self._t.pages(api_path("datasets"), {"project": project, "scope": scope})
+
+    def create(self, name: str, project: str | None = None, **fields: Any) -> Json:
+        body = {"name": name, "project": project, **{k: v for k, v in fields.items() if v}}
+        return self._t.call("POST", api_path("datasets"), json=body)
+
+    def get(self, ref: str, project: str | None = None) -> Json:
+        name, where, _ = split_ref(ref, project)
+        return self._t.call("GET", api_path("datasets", name), params={"project": where})
+
+    def update(self, name: str, project: str | None = None, **changes: Any) -> Json:
+        body = {k: v for k, v in changes.items() if v is not None}
+        path = api_path("datasets", name)
+        return self._t.call("PATCH", path, params={"project": project}, json=body)
+
+    def delete(self, name: str, project: str | None = None) -> Json:
+        return self._t.call("DELETE", api_path("datasets", name), params={"project": project})
+
+    def versions(self, ref: str, project: str | None = None) -> Json:
+        name, where, _ = split_ref(ref, project)
+        return self._t.pages(api_path("datasets", name, "versions"), {"project": where})
+
+    def version(self, ref: str, project: str | None = None) -> Json:
+        name, where, number = split_ref(ref, project)
+        path = api_path("datasets", name, "versions", number)
+        return self._t.call("GET", path, params={"project": where})
+
+    def manifest(self, ref: str, project: str | None = None) -> Json:
+        name, where, number = split_ref(ref, project)
+        path = api_path("datasets", name, "versions", number, "manifest")
+        return self._t.call("GET", path, params={"project": where})
+
+    def push(
+        self,
+        name: str,
+        directory: Path,
+        *,
+        project: str | None = None,
+        message: str = "",
+        create: dict[str, Any] | None = None,
+        progress: Progress | None = None,
+        cache: StatCache | None = None,
+    ) -> Json:
+        """Push `directory` as the next version of `name` (made when missing); answers
+        `{"version": ..., "created": bool}`: `created` is false when nothing changed."""
+        from aicc.sdk.errors import ApiError
+
+        root = Path(directory)
+        manifest = manifest_of(root, progress, cache)
+        try:
+            known = self.get(name, project)
+        except ApiError as e:
+            if e.status_code != 404:
+                raise
+            known = {"writable": False, "versions": []}
+        newest = known["versions"][0] if known["writable"] and known["versions"] else None
+        if newest and newest["manifest_digest"] == manifest.digest:
+            return {"version": newest, "created": False}
+        encoded = manifest.encode()
+        mchunks = core.cut(encoded)
+        digests = list(dict.fromkeys([*manifest.chunk_sizes(), *(c.digest for c in mchunks)]))
+        spec = {"name": name, **(create or {})}
+        upload_id, missing = "", set()
+        for i in range(0, max(len(digests), 1), DIGESTS_PER_BEGIN):
+            plan = self._t.call(
+                "POST",
+                api_path("datasets", name, "uploads"),
+                json={
+                    "project": project,
+                    "chunks": digests[i : i + DIGESTS_PER_BEGIN],
+                    "create": spec,
+                },
+            )
+            upload_id = plan["upload_id"]
+            missing.update(plan["missing"])
+        total = sum(s for d, s in manifest.chunk_sizes().items() if d in missing)
+        total += sum(c.size for c in mchunks if c.digest in missing)
+        sent = 0
+        if progress:
+            progress("upload", 0, total)
+        pieces = {
+            c.digest: bytes(memoryview(encoded)[o : o + c.size])
+            for c, o in zip(mchunks, _offsets(mchunks), strict=True)
+        }
+        wanted = set(missing)
+        stream = _read_chunks(root, manifest, wanted)
+        extra = ((d, p) for d, p in pieces.items() if d in missing)
+        batch: builtins.list[tuple[str, bytes]] = []
+        for item in (*stream, *extra):
+            batch.append(item)
+            if sum(len(b) for _, b in batch) >= BATCH_BYTES:
+                sent += self._send(upload_id, batch)
+                batch = []
+                if progress:
+                    progress("upload", sent, total)
+        if batch:
+            sent += self._send(upload_id, batch)
+            if progress:
+                progress("upload", sent, total)
+        return self._t.call(
+            "POST",
+            api_path("uploads", upload_id, "commit"),
+            json={"manifest_chunks": [[c.digest, c.size] for c in mchunks], "message": message},
+        )
+
+    def _send(self, upload_id: str, batch: builtins.list[tuple[str, bytes]]) -> int:
+        """One batch of chunks; resent on a broken connection (receiving a chunk twice is
+        harmless)."""
+        body = b"".join(core.frame(batch))
+        path = api_path("uploads", upload_id, "chunks")
+        headers = {"Content-Type": "application/octet-stream"}
+        answer = self._t.retrying(
+            lambda: self._t.request("POST", path, content=body, headers=headers, check=False)
+        )
+        if answer.status_code >= 400:
+            from aicc.sdk.errors import ApiError
+
+            raise ApiError.from_response(answer)
+        return sum(len(b) for _, b in batch)
+
+    def pull(
+        self,
+        ref: str,
+        directory: Path,
+        *,
+        project: str | None = None,
+        progress: Progress | None = None,
+    ) -> Json:
+        """Write version `ref` into `directory`; files already there with the right content are
+        kept, so an interrupted pull resumes. Answers the version's manifest."""
+        name, where, _ = split_ref(ref, project)
+        manifest = core.Manifest.from_json(self.manifest(ref, project))
+        root = Path(directory)
+        root.mkdir(parents=True, exist_ok=True)
+        cache = StatCache()
+        try:
+            prefix = str(root.resolve()) + os.sep
+            known = cache.load(prefix)
+            todo = [f for f in manifest.files if not _present(root, f, known.get(prefix + f.path))]
+            total, done = sum(f.size for f in todo), 0
+            fresh = []
+            for f in todo:
+                target = root / f.path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                part = target.with_name(target.name + ".aicc-part")
+                with open(part, "wb") as out:
+                    for c in f.chunks:
+                        data = self._chunk(name, where, c.digest)
+                        out.write(data)
+                        done += len(data)
+                        if progress:
+                            progress("download", done, total)
+                os.replace(part, target)
+                st = target.stat()
+                fresh.append(
+                    (
+                        prefix + f.path,
+                        st.st_size,
+                        st.st_mtime_ns,
+                        st.st_ino,
+                        json.dumps([[c.digest, c.size] for c in f.chunks]),
+                    )
+                )
+            cache.save(fresh)
+        finally:
+            cache.close()
+        return {"ref": ref, "files": len(manifest.files), "fetched": len(todo), "bytes": total}
+
+    def _chunk(self, name: str, project: str | None, digest: str) -> bytes:
+        path = api_path("datasets", name, "chunks", digest)
+        answer = self._t.retrying(
+            lambda: self._t.request("GET", path, params={"project": project}, check=False)
+        )
+        if answer.status_code >= 400:
+            from aicc.sdk.errors import ApiError
+
+            raise ApiError.from_response(answer)
+        if core.digest(answer.content) != digest:
+            raise PushError(f"chunk {digest} arrived damaged; pull again")
+        return answer.content
+
+
+def _offsets(chunks: list[core.Chunk]) -> Iterator[int]:
+    at = 0
+    for c in chunks:
+        yield at
+        at += c.size
+
+
+def _present(root: Path, f: core.FileEntry, hit: tuple[int, int, int, str] | None) -> bool:
+    target = root / f.path
+    try:
+        st = target.stat()
+    except OSError:
+        return False
+    if hit is None or hit[:3] != (st.st_size, st.st_mtime_ns, st.st_ino):
+        return False
+    return bool(json.loads(hit[3]) == [[c.digest, c.size] for c in f.chunks])
+
+
+def split_ref(ref: str, project: str | None) -> tuple[str, str | None, str]:
+    """(name, project for `?project=`, version number or 'latest') of a reference."""
+    parsed = core.parse_ref(ref)
+    where = f"{parsed.org}/{parsed.project}" if parsed.org else project
+    return parsed.name, where, str(parsed.version) if parsed.version else "latest"

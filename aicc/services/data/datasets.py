@@ -1,0 +1,403 @@
+"""Data sets and their versions: who sees which, names and references, and the read models.
+
+A data set is its project's; `visibility` widens who reads it (`org`: the project's
+organization, `public`: everyone, the center's open data catalog). Writing stays with the
+project's members. A reference resolves in the caller's project first, then among the sets
+shared with the caller; `ORG/PROJECT/NAME` names one explicitly. A set the caller may not read
+is a 404, exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from aicc.core import datasets as core
+from aicc.core.tenancy import Principal, can_manage, can_read, can_write
+from aicc.services import audit, tenancy
+from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, utcnow
+from aicc.store.tables import (
+    DatasetChunkRow,
+    DatasetRow,
+    DatasetVersionRow,
+    OrgRow,
+    ProjectRow,
+    UploadChunkRow,
+    UploadRow,
+)
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    """One immutable version; `ref` is how jobs and the CLI name it (`NAME@N`)."""
+
+    dataset_id: str
+    name: str
+    number: int
+    ref: str
+    manifest_digest: str
+    file_count: int
+    logical_bytes: int
+    added_bytes: int
+    message: str
+    lineage: dict[str, Any]
+    tables: dict[str, Any]
+    created_by: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Dataset:
+    id: str
+    name: str
+    project_id: str
+    project: str  # ORG/PROJECT, the qualified prefix of its references
+    visibility: str
+    description: str
+    licence: str
+    source: str
+    tags: list[str]
+    created_at: datetime
+    updated_at: datetime
+    latest: int | None
+    file_count: int
+    logical_bytes: int  # the latest version's files
+    stored_bytes: int  # the distinct chunks of all its versions, each once
+    writable: bool  # whether the caller may push to it
+    versions: list[DatasetVersion] = field(default_factory=list)
+
+
+def readable(who: Principal, row: DatasetRow, project: ProjectRow) -> bool:
+    if row.visibility == "public" or can_read(who, org_id=project.org_id, project_id=project.id):
+        return True
+    return row.visibility == "org" and who.org_id == project.org_id
+
+
+def writable(who: Principal, project: ProjectRow) -> bool:
+    return can_write(who, org_id=project.org_id, project_id=project.id)
+
+
+def _qualified(session: Session, project: ProjectRow) -> str:
+    org = session.get(OrgRow, project.org_id)
+    return f"{org.name if org else project.org_id}/{project.name}"
+
+
+def find(
+    session: Session, who: Principal, ref: core.Ref | str, project: str | None = None
+) -> tuple[DatasetRow, ProjectRow]:
+    """The data set a reference names, readable by the caller, else NotFound."""
+    ref = core.parse_ref(ref) if isinstance(ref, str) else ref
+    missing = NotFound("data set {ref} not found; `aicc data list` shows yours", ref=str(ref))
+    if ref.org:
+        query = (
+            select(DatasetRow, ProjectRow)
+            .join(ProjectRow, ProjectRow.id == DatasetRow.project_id)
+            .join(OrgRow, OrgRow.id == ProjectRow.org_id)
+            .where(
+                OrgRow.name == ref.org, ProjectRow.name == ref.project, DatasetRow.name == ref.name
+            )
+        )
+        hit = session.execute(query).first()
+        if hit is None or not readable(who, hit[0], hit[1]):
+            raise missing
+        return hit[0], hit[1]
+    own = tenancy.resolve_project(session, who, project)
+    row = session.scalar(
+        select(DatasetRow).where(DatasetRow.project_id == own.id, DatasetRow.name == ref.name)
+    )
+    if row is not None:
+        prj = session.get(ProjectRow, row.project_id)
+        assert prj is not None
+        return row, prj
+    if project is not None:
+        raise missing
+    shared = [
+        (d, p)
+        for d, p in session.execute(
+            select(DatasetRow, ProjectRow)
+            .join(ProjectRow, ProjectRow.id == DatasetRow.project_id)
+            .where(DatasetRow.name == ref.name, DatasetRow.visibility.in_(("org", "public")))
+        )
+        if readable(who, d, p)
+    ]
+    if not shared:
+        raise missing
+    if len(shared) > 1:
+        names = ", ".join(sorted(f"{_qualified(session, p)}/{d.name}" for d, p in shared))
+        raise Conflict(
+            "{name} names several shared data sets ({names}); write ORG/PROJECT/NAME",
+            name=ref.name,
+            names=names,
+        )
+    return shared[0]
+
+
+def find_writable(
+    session: Session, who: Principal, name: str, project: str | None
+) -> tuple[DatasetRow, ProjectRow]:
+    row, prj = find(session, who, core.Ref(core.check_name(name)), project)
+    if not writable(who, prj):
+        raise Forbidden(
+            "data set {name} is read-only for you: only its project's members change it", name=name
+        )
+    return row, prj
+
+
+def stored_bytes(session: Session, dataset_id: str) -> int:
+    total = session.scalar(
+        select(func.coalesce(func.sum(DatasetChunkRow.size), 0)).where(
+            DatasetChunkRow.dataset_id == dataset_id
+        )
+    )
+    return int(total or 0)
+
+
+def version_of(row: DatasetVersionRow, name: str) -> DatasetVersion:
+    return DatasetVersion(
+        dataset_id=row.dataset_id,
+        name=name,
+        number=row.number,
+        ref=f"{name}@{row.number}",
+        manifest_digest=row.manifest_digest,
+        file_count=row.file_count,
+        logical_bytes=row.logical_bytes,
+        added_bytes=row.added_bytes,
+        message=row.message,
+        lineage=dict(row.lineage or {}),
+        tables=dict(row.tables or {}),
+        created_by=row.created_by,
+        created_at=row.created_at,
+    )
+
+
+def latest_row(session: Session, dataset_id: str) -> DatasetVersionRow | None:
+    return session.scalar(
+        select(DatasetVersionRow)
+        .where(DatasetVersionRow.dataset_id == dataset_id)
+        .order_by(DatasetVersionRow.number.desc())
+        .limit(1)
+    )
+
+
+def describe(
+    session: Session, who: Principal, row: DatasetRow, prj: ProjectRow, *, with_versions: bool
+) -> Dataset:
+    latest = latest_row(session, row.id)
+    versions = (
+        [version_of(v, row.name) for v in _version_rows(session, row.id)] if with_versions else []
+    )
+    return Dataset(
+        id=row.id,
+        name=row.name,
+        project_id=row.project_id,
+        project=_qualified(session, prj),
+        visibility=row.visibility,
+        description=row.description,
+        licence=row.licence,
+        source=row.source,
+        tags=list(row.tags or []),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        latest=latest.number if latest else None,
+        file_count=latest.file_count if latest else 0,
+        logical_bytes=latest.logical_bytes if latest else 0,
+        stored_bytes=stored_bytes(session, row.id),
+        writable=writable(who, prj),
+        versions=versions,
+    )
+
+
+def _version_rows(session: Session, dataset_id: str) -> list[DatasetVersionRow]:
+    return list(
+        session.scalars(
+            select(DatasetVersionRow)
+            .where(DatasetVersionRow.dataset_id == dataset_id)
+            .order_by(DatasetVersionRow.number.desc())
+        )
+    )
+
+
+def _check_fields(visibility: str | None, tags: list[str] | None) -> None:
+    if visibility is not None and visibility not in core.VISIBILITIES:
+        raise Invalid(
+            "visibility {visibility!r}: one of private, org, public", visibility=visibility
+        )
+    if tags is not None and (len(tags) > 32 or any(not 0 < len(t) <= 64 for t in tags)):
+        raise Invalid("tags: at most 32, each 1 to 64 characters")
+
+
+def create(
+    session: Session,
+    who: Principal,
+    *,
+    project: str | None,
+    name: str,
+    visibility: str = "private",
+    description: str = "",
+    licence: str = "",
+    source: str = "",
+    tags: list[str] | None = None,
+) -> Dataset:
+    try:
+        core.check_name(name)
+    except core.DatasetError as e:
+        raise Invalid("{problem}", problem=str(e)) from None
+    _check_fields(visibility, tags)
+    prj_model = tenancy.resolve_project(session, who, project)
+    prj = session.get(ProjectRow, prj_model.id)
+    assert prj is not None
+    if not writable(who, prj):
+        raise Forbidden("viewers cannot create data sets")
+    exists = session.scalar(
+        select(DatasetRow.id).where(DatasetRow.project_id == prj.id, DatasetRow.name == name)
+    )
+    if exists:
+        raise Conflict(
+            "data set {name} already exists in project {project}", name=name, project=prj.name
+        )
+    if visibility == "public" and not can_manage(who, org_id=prj.org_id):
+        raise Forbidden("only organization admins publish data sets to the open catalog")
+    now = utcnow()
+    row = DatasetRow(
+        id=new_id("dst"),
+        project_id=prj.id,
+        name=name,
+        visibility=visibility,
+        description=description,
+        licence=licence,
+        source=source,
+        tags=list(tags or []),
+        created_by=who.user_id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(session, who, "dataset.create", "dataset", row.id, org_id=prj.org_id)
+    return describe(session, who, row, prj, with_versions=False)
+
+
+def update(
+    session: Session,
+    who: Principal,
+    name: str,
+    *,
+    project: str | None,
+    changes: dict[str, Any],
+) -> Dataset:
+    row, prj = find_writable(session, who, name, project)
+    _check_fields(changes.get("visibility"), changes.get("tags"))
+    publishing = changes.get("visibility") == "public" and row.visibility != "public"
+    if publishing and not can_manage(who, org_id=prj.org_id):
+        raise Forbidden("only organization admins publish data sets to the open catalog")
+    for key in ("visibility", "description", "licence", "source", "tags"):
+        if changes.get(key) is not None:
+            setattr(row, key, changes[key])
+    row.updated_at = utcnow()
+    audit.record(session, who, "dataset.update", "dataset", row.id, org_id=prj.org_id)
+    return describe(session, who, row, prj, with_versions=False)
+
+
+def get(session: Session, who: Principal, ref: str, *, project: str | None = None) -> Dataset:
+    row, prj = find(session, who, ref, project)
+    return describe(session, who, row, prj, with_versions=True)
+
+
+def list_datasets(
+    session: Session, who: Principal, *, project: str | None = None, scope: str = "project"
+) -> list[Dataset]:
+    """`project`: one project's sets; `visible`: every set the caller reads; `public`: the open
+    data catalog."""
+    query = select(DatasetRow, ProjectRow).join(ProjectRow, ProjectRow.id == DatasetRow.project_id)
+    if scope == "project":
+        prj = tenancy.resolve_project(session, who, project)
+        query = query.where(DatasetRow.project_id == prj.id)
+    elif scope == "public":
+        query = query.where(DatasetRow.visibility == "public")
+    elif scope == "visible":
+        query = query.where(
+            or_(
+                DatasetRow.visibility == "public",
+                ProjectRow.org_id == who.org_id,
+                ProjectRow.id.in_(who.project_ids),
+            )
+            if not who.is_admin
+            else DatasetRow.id.is_not(None)
+        )
+    else:
+        raise Invalid("scope {scope!r}: one of project, visible, public", scope=scope)
+    rows = session.execute(query.order_by(DatasetRow.name, DatasetRow.id))
+    return [
+        describe(session, who, d, p, with_versions=False) for d, p in rows if readable(who, d, p)
+    ]
+
+
+def versions(
+    session: Session, who: Principal, ref: str, *, project: str | None = None
+) -> list[DatasetVersion]:
+    row, _ = find(session, who, ref, project)
+    return [version_of(v, row.name) for v in _version_rows(session, row.id)]
+
+
+def version_row(
+    session: Session, who: Principal, ref: str | core.Ref, *, project: str | None = None
+) -> tuple[DatasetRow, DatasetVersionRow]:
+    parsed = core.parse_ref(ref) if isinstance(ref, str) else ref
+    row, _ = find(session, who, parsed, project)
+    if parsed.version is None:
+        version = latest_row(session, row.id)
+        if version is None:
+            raise NotFound("data set {name} has no version yet; push one", name=row.name)
+    else:
+        version = session.scalar(
+            select(DatasetVersionRow).where(
+                DatasetVersionRow.dataset_id == row.id,
+                DatasetVersionRow.number == parsed.version,
+            )
+        )
+        if version is None:
+            raise NotFound("{ref} not found: no such version", ref=str(parsed))
+    return row, version
+
+
+def manifest_of(version: DatasetVersionRow) -> core.Manifest:
+    return core.Manifest.from_json(json.loads(gzip.decompress(version.manifest)))
+
+
+def open_version(
+    session: Session, who: Principal, ref: str | core.Ref, *, project: str | None = None
+) -> tuple[DatasetVersion, core.Manifest]:
+    """A version the caller may read, with its files."""
+    row, version = version_row(session, who, ref, project=project)
+    return version_of(version, row.name), manifest_of(version)
+
+
+def holds_chunk(session: Session, dataset_id: str, digest: str) -> bool:
+    return (
+        session.scalar(
+            select(DatasetChunkRow.size).where(
+                DatasetChunkRow.dataset_id == dataset_id, DatasetChunkRow.digest == digest
+            )
+        )
+        is not None
+    )
+
+
+def delete(session: Session, who: Principal, name: str, *, project: str | None) -> None:
+    """Remove a data set and its versions. Chunks no set refers to any more are collected by the
+    janitor (`uploads.collect`), after this commits."""
+    row, prj = find_writable(session, who, name, project)
+    for upload in session.scalars(select(UploadRow).where(UploadRow.dataset_id == row.id)):
+        session.execute(sql_delete(UploadChunkRow).where(UploadChunkRow.upload_id == upload.id))
+        session.delete(upload)
+    session.execute(sql_delete(DatasetChunkRow).where(DatasetChunkRow.dataset_id == row.id))
+    session.execute(sql_delete(DatasetVersionRow).where(DatasetVersionRow.dataset_id == row.id))
+    session.delete(row)
+    audit.record(session, who, "dataset.delete", "dataset", row.id, org_id=prj.org_id)
