@@ -1,0 +1,174 @@
+"""The data set routes as a client sees them: the push protocol step by step, another tenant's
+private set as a 404, a public set read-only, and bad input as a clear 4xx that changes nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from conftest import Tenant
+from fastapi.testclient import TestClient
+
+from aicc.core import datasets as core
+
+OCTETS = {"Content-Type": "application/octet-stream"}
+
+
+def push(
+    api: TestClient,
+    name: str,
+    files: dict[str, bytes],
+    headers: dict[str, str] | None = None,
+    **create: object,
+) -> dict:
+    """The SDK's push, by hand: begin, send the missing chunks, commit the manifest."""
+    entries, pieces = [], {}
+    for path, data in files.items():
+        chunks = core.cut(data)
+        offset = 0
+        for c in chunks:
+            pieces[c.digest] = data[offset : offset + c.size]
+            offset += c.size
+        entries.append(core.FileEntry(path, len(data), tuple(chunks)))
+    manifest = core.Manifest.of(entries).encode()
+    mchunks = core.cut(manifest)
+    pieces.update({c.digest: manifest for c in mchunks})  # one chunk: a small manifest
+    plan = api.post(
+        f"/api/v1/datasets/{name}/uploads",
+        json={"chunks": list(pieces), "create": {"name": name, **create}},
+        headers=headers,
+    )
+    assert plan.status_code == 201, plan.text
+    body = b"".join(core.frame((d, pieces[d]) for d in plan.json()["missing"]))
+    upload = plan.json()["upload_id"]
+    sent = api.post(
+        f"/api/v1/uploads/{upload}/chunks", content=body, headers={**OCTETS, **(headers or {})}
+    )
+    assert sent.status_code == 200, sent.text
+    done = api.post(
+        f"/api/v1/uploads/{upload}/commit",
+        json={"manifest_chunks": [[c.digest, c.size] for c in mchunks]},
+        headers=headers,
+    )
+    assert done.status_code == 200, done.text
+    return done.json()
+
+
+def test_a_push_makes_versions_with_their_files(api: TestClient) -> None:
+    v1 = push(api, "corpus", {"a.txt": b"hello\n", "dir/b.csv": b"x,y\n1,2\n"})
+    assert v1["created"] and v1["version"]["ref"] == "corpus@1"
+    same = push(api, "corpus", {"a.txt": b"hello\n", "dir/b.csv": b"x,y\n1,2\n"})
+    assert same == {"version": v1["version"], "created": False}
+    v2 = push(api, "corpus", {"a.txt": b"hello again\n"})
+    assert v2["version"]["number"] == 2 and v2["version"]["file_count"] == 1
+
+    manifest = api.get("/api/v1/datasets/corpus/versions/1/manifest").json()
+    assert [f["path"] for f in manifest["files"]] == ["a.txt", "dir/b.csv"]
+    digest = manifest["files"][0]["chunks"][0][0]
+    chunk = api.get(f"/api/v1/datasets/corpus/chunks/{digest}")
+    assert chunk.status_code == 200 and chunk.content == b"hello\n"
+    got = api.get("/api/v1/datasets/corpus").json()
+    assert got["latest"] == 2 and got["logical_bytes"] == len(b"hello again\n")
+    listed = api.get("/api/v1/datasets").json()["items"]
+    assert [d["name"] for d in listed] == ["corpus"]
+    assert api.get("/api/v1/datasets/corpus/versions").json()["items"][0]["ref"] == "corpus@2"
+    assert api.delete("/api/v1/datasets/corpus").status_code == 204
+    assert api.get("/api/v1/datasets/corpus").status_code == 404
+
+
+def test_another_tenant_sees_a_private_set_as_missing(api: TestClient, tenant_b: Tenant) -> None:
+    v1 = push(api, "private-set", {"a.txt": b"secret rows\n"})
+    digest = api.get("/api/v1/datasets/private-set/versions/1/manifest").json()["files"][0]
+    b = tenant_b.headers
+    for path in (
+        "/api/v1/datasets/private-set",
+        "/api/v1/datasets/private-set/versions",
+        "/api/v1/datasets/private-set/versions/1/manifest",
+        f"/api/v1/datasets/private-set/chunks/{digest['chunks'][0][0]}",
+    ):
+        assert api.get(path, headers=b).status_code == 404, path
+    assert api.delete("/api/v1/datasets/private-set", headers=b).status_code == 404
+    assert api.get("/api/v1/datasets?scope=visible", headers=b).json()["items"] == []
+    assert v1["created"]
+    # the same bytes pushed by tenant B must be sent again: nothing says A has them
+    plan = api.post(
+        "/api/v1/datasets/mine/uploads",
+        json={"chunks": [digest["chunks"][0][0]], "create": {"name": "mine"}},
+        headers=b,
+    )
+    assert plan.json()["missing"] == [digest["chunks"][0][0]]
+
+
+def test_a_public_set_is_readable_by_all_and_writable_by_its_project(
+    api: TestClient, tenant_b: Tenant
+) -> None:
+    push(api, "open-set", {"rows.csv": b"a,b\n1,2\n"}, visibility="public", licence="CC0")
+    b = tenant_b.headers
+    seen = api.get("/api/v1/datasets/open-set", headers=b).json()
+    assert seen["latest"] == 1 and seen["writable"] is False and seen["licence"] == "CC0"
+    catalog = api.get("/api/v1/datasets?scope=public", headers=b).json()["items"]
+    assert [d["name"] for d in catalog] == ["open-set"]
+    assert api.patch(
+        "/api/v1/datasets/open-set", json={"description": "mine now"}, headers=b
+    ).status_code in (403, 404)
+    assert api.delete("/api/v1/datasets/open-set", headers=b).status_code in (403, 404)
+    refused = api.post("/api/v1/datasets/open-set/uploads", json={"chunks": []}, headers=b)
+    assert refused.status_code == 403
+    assert "only its project's members" in refused.json()["detail"]
+    assert api.get("/api/v1/datasets/open-set", headers=b).json()["latest"] == 1
+
+
+def test_a_member_cannot_publish_to_the_open_catalog(api: TestClient, tenant_b: Tenant) -> None:
+    answer = api.post(
+        "/api/v1/datasets", json={"name": "leak", "visibility": "public"}, headers=tenant_b.headers
+    )
+    assert answer.status_code == 403 and "admins publish" in answer.json()["detail"]
+
+
+def test_bad_input_is_a_clear_4xx_that_changes_nothing(api: TestClient) -> None:
+    push(api, "good", {"a.txt": b"keep me\n"})
+    assert api.post("/api/v1/datasets", json={"name": "Bad Name"}).status_code == 422
+    assert api.get("/api/v1/datasets/good/versions/0").status_code == 422
+    assert api.get("/api/v1/datasets/good/versions/9").status_code == 404
+
+    plan = api.post("/api/v1/datasets/good/uploads", json={"chunks": []}).json()
+    upload = plan["upload_id"]
+    # a chunk whose bytes do not match its digest
+    wrong = b"".join(core.frame([(core.digest(b"one"), b"two")]))
+    answer = api.post(f"/api/v1/uploads/{upload}/chunks", content=wrong, headers=OCTETS)
+    assert answer.status_code == 422 and "does not match" in answer.json()["detail"]
+    # a batch cut short
+    cut_short = b"".join(core.frame([(core.digest(b"abc"), b"abc")]))[:-1]
+    answer = api.post(f"/api/v1/uploads/{upload}/chunks", content=cut_short, headers=OCTETS)
+    assert answer.status_code == 422 and "cut short" in answer.json()["detail"]
+
+    def commit_manifest(doc: object) -> dict:
+        raw = json.dumps(doc).encode()
+        api.post(
+            f"/api/v1/uploads/{upload}/chunks",
+            content=b"".join(core.frame([(core.digest(raw), raw)])),
+            headers=OCTETS,
+        )
+        answer = api.post(
+            f"/api/v1/uploads/{upload}/commit",
+            json={"manifest_chunks": [[core.digest(raw), len(raw)]]},
+        )
+        return {"status": answer.status_code, "detail": answer.json()["detail"]}
+
+    data = os.urandom(100)
+    entry = [[core.digest(data), 100]]
+    escaped = commit_manifest({"files": [{"path": "../etc/passwd", "size": 100, "chunks": entry}]})
+    assert escaped["status"] == 422 and "inside the data set" in escaped["detail"]
+    absolute = commit_manifest({"files": [{"path": "/etc/passwd", "size": 100, "chunks": entry}]})
+    assert absolute["status"] == 422
+    lying = commit_manifest({"files": [{"path": "a.bin", "size": 5, "chunks": entry}]})
+    assert lying["status"] == 422 and "sum of its chunks" in lying["detail"]
+    unsent = commit_manifest({"files": [{"path": "a.bin", "size": 100, "chunks": entry}]})
+    assert unsent["status"] == 409 and "not uploaded" in unsent["detail"]
+    assert commit_manifest(["not", "a", "manifest"])["status"] == 422
+    assert (
+        api.post("/api/v1/uploads/upl_nope/commit", json={"manifest_chunks": entry}).status_code
+        == 404
+    )
+    after = api.get("/api/v1/datasets/good").json()
+    assert after["latest"] == 1 and after["file_count"] == 1
