@@ -10,6 +10,7 @@ server keeps what it received, and the next push sends the rest.
 from __future__ import annotations
 
 import builtins
+import itertools
 import json
 import mmap
 import os
@@ -35,7 +36,7 @@ class PushError(RuntimeError):
 @dataclass(frozen=True)
 class Scanned:
     path: str  # inside the data set
-    file: Path
+    file: str  # where it is on disk
     size: int
     mtime_ns: int
     inode: int
@@ -61,9 +62,7 @@ def scan(root: Path) -> list[Scanned]:
                         core.check_path(rel)
                     except core.DatasetError as e:
                         raise PushError(str(e)) from None
-                    found.append(
-                        Scanned(rel, Path(entry.path), st.st_size, st.st_mtime_ns, st.st_ino)
-                    )
+                    found.append(Scanned(rel, entry.path, st.st_size, st.st_mtime_ns, st.st_ino))
 
     walk(str(root), "")
     return found
@@ -80,6 +79,22 @@ class StatCache:
             "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER, "
             "mtime_ns INTEGER, inode INTEGER, chunks TEXT)"
         )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS trees (root TEXT PRIMARY KEY, signature TEXT, "
+            "manifest TEXT)"
+        )
+
+    def tree(self, root: str) -> tuple[str, str] | None:
+        """(signature of the last scan, digest of its manifest) of a directory."""
+        row = self._db.execute("SELECT signature, manifest FROM trees WHERE root = ?", (root,))
+        found = row.fetchone()
+        return (found[0], found[1]) if found else None
+
+    def save_tree(self, root: str, signature: str, manifest: str) -> None:
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO trees VALUES (?, ?, ?)", (root, signature, manifest)
+            )
 
     def load(self, prefix: str) -> dict[str, tuple[int, int, int, str]]:
         rows = self._db.execute(
@@ -96,18 +111,27 @@ class StatCache:
         self._db.close()
 
 
-def cut_file(file: Path, size: int) -> tuple[core.Chunk, ...]:
+def cut_file(file: str | Path, size: int) -> tuple[core.Chunk, ...]:
     if size == 0:
         return ()
     with open(file, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
         return tuple(core.cut(memoryview(data)))
 
 
+def signature(files: list[Scanned]) -> str:
+    """What `stat` says of a whole tree: equal signatures, equal manifests."""
+    text = "\n".join(f"{f.path}\0{f.size}\0{f.mtime_ns}\0{f.inode}" for f in files)
+    return core.digest(text.encode("utf-8", "surrogateescape"))
+
+
 def manifest_of(
-    root: Path, progress: Progress | None = None, cache: StatCache | None = None
+    root: Path,
+    progress: Progress | None = None,
+    cache: StatCache | None = None,
+    files: list[Scanned] | None = None,
 ) -> core.Manifest:
     """The manifest of a directory, cutting only the files the stat cache does not know."""
-    files = scan(root)
+    files = scan(root) if files is None else files
     own = cache is None
     cache = cache or StatCache()
     try:
@@ -222,14 +246,26 @@ class Datasets(Resource):
         from aicc.sdk.errors import ApiError
 
         root = Path(directory)
-        manifest = manifest_of(root, progress, cache)
+        files = scan(root)
+        tree = str(root.resolve())
+        own = cache is None
+        cache = cache or StatCache()
         try:
-            known = self.get(name, project)
-        except ApiError as e:
-            if e.status_code != 404:
-                raise
-            known = {"writable": False, "versions": []}
-        newest = known["versions"][0] if known["writable"] and known["versions"] else None
+            try:
+                known = self.get(name, project)
+            except ApiError as e:
+                if e.status_code != 404:
+                    raise
+                known = {"writable": False, "versions": []}
+            newest = known["versions"][0] if known["writable"] and known["versions"] else None
+            seen = signature(files)
+            if newest and cache.tree(tree) == (seen, newest["manifest_digest"]):
+                return {"version": newest, "created": False}  # not one file read
+            manifest = manifest_of(root, progress, cache, files)
+            cache.save_tree(tree, seen, manifest.digest)
+        finally:
+            if own:
+                cache.close()
         if newest and newest["manifest_digest"] == manifest.digest:
             return {"version": newest, "created": False}
         encoded = manifest.encode()
@@ -262,11 +298,13 @@ class Datasets(Resource):
         stream = _read_chunks(root, manifest, wanted)
         extra = ((d, p) for d, p in pieces.items() if d in missing)
         batch: builtins.list[tuple[str, bytes]] = []
-        for item in (*stream, *extra):
+        size = 0
+        for item in itertools.chain(stream, extra):
             batch.append(item)
-            if sum(len(b) for _, b in batch) >= BATCH_BYTES:
+            size += len(item[1])
+            if size >= BATCH_BYTES:
                 sent += self._send(upload_id, batch)
-                batch = []
+                batch, size = [], 0
                 if progress:
                     progress("upload", sent, total)
         if batch:

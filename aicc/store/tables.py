@@ -167,11 +167,14 @@ class DatasetVersionRow(Base):
 
 
 class ChunkRow(Base):
-    """A chunk the chunk store holds, whoever pushed it: stored once for the whole center."""
+    """A chunk the chunk store holds, whoever pushed it: stored once for the whole center, at
+    `offset` in the pack object `pack`."""
 
     __tablename__ = "chunks"
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int]
+    pack: Mapped[str] = mapped_column(String(64), index=True)
+    offset: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
 
 

@@ -18,7 +18,7 @@ from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import Cursor, Limit, page
 from aicc.core.datasets import DatasetError, Ref, parse_ref
 from aicc.services.common import Invalid, NotFound
-from aicc.services.data import datasets, uploads
+from aicc.services.data import chunks, datasets, uploads
 
 router = APIRouter(prefix="/api/v1", tags=["datasets"])
 
@@ -162,7 +162,7 @@ def datasets_chunk(
     if not datasets.holds_chunk(session, row.id, digest):
         raise NotFound("chunk {digest} is not part of data set {name}", digest=digest, name=name)
     return Response(
-        state.chunks.get(digest),
+        chunks.reader(session, state.chunks, [digest]).get(digest),
         media_type="application/octet-stream",
         headers={"Cache-Control": "private, max-age=31536000, immutable"},
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,7 +27,7 @@ from aicc.core import datasets as core
 from aicc.core.tenancy import Principal
 from aicc.services import audit
 from aicc.services.common import Conflict, Invalid, NotFound, new_id, utcnow
-from aicc.services.data import datasets
+from aicc.services.data import chunks, datasets
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables import (
     ChunkRow,
@@ -38,7 +38,6 @@ from aicc.store.tables import (
     UploadRow,
 )
 
-_BATCH = 500  # digests per IN (...) query
 STALE = timedelta(days=2)  # an upload untouched this long is dropped with its chunks
 
 
@@ -61,18 +60,13 @@ class Committed:
     created: bool  # false: the manifest equals the latest version's, nothing was made
 
 
-def _batches(items: Sequence[str]) -> Iterator[Sequence[str]]:
-    for i in range(0, len(items), _BATCH):
-        yield items[i : i + _BATCH]
-
-
 def held(
     session: Session, project_id: str, upload_id: str | None, digests: Sequence[str]
 ) -> set[str]:
     """Which of `digests` the project may use: referred to by one of its data sets, or received
     by this upload."""
     found: set[str] = set()
-    for part in _batches(list(dict.fromkeys(digests))):
+    for part in chunks.batches(list(dict.fromkeys(digests))):
         found.update(
             session.scalars(
                 select(DatasetChunkRow.digest)
@@ -145,21 +139,6 @@ def _upload(session: Session, who: Principal, upload_id: str) -> tuple[UploadRow
     return upload, row
 
 
-def _insert_new(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
-    """Insert, skipping rows whose key exists (two pushes may bring the same chunk at once)."""
-    if not rows:
-        return
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        session.execute(pg_insert(table).on_conflict_do_nothing(), rows)
-    else:
-        from sqlalchemy.dialects.sqlite import insert as lite_insert
-
-        session.execute(lite_insert(table).on_conflict_do_nothing(), rows)
-
-
 def receive(
     session: Session, who: Principal, store: ChunkStore, upload_id: str, body: bytes
 ) -> Received:
@@ -174,20 +153,9 @@ def receive(
                 "chunk {digest} does not match its bytes; it was damaged on the way, send it again",
                 digest=name,
             )
-    names = [n for n, _ in frames]
-    stored: set[str] = set()
-    for part in _batches(names):
-        stored.update(session.scalars(select(ChunkRow.digest).where(ChunkRow.digest.in_(part))))
     now = utcnow()
-    for name, data in frames:
-        if name not in stored:
-            store.put(name, bytes(data))
-    _insert_new(
-        session,
-        ChunkRow.__table__,
-        [{"digest": n, "size": len(d), "created_at": now} for n, d in frames if n not in stored],
-    )
-    _insert_new(
+    chunks.store_batch(session, store, frames)
+    chunks.insert_new(
         session,
         UploadChunkRow.__table__,
         [{"upload_id": upload.id, "digest": n, "size": len(d)} for n, d in frames],
@@ -200,19 +168,18 @@ def _manifest(
     session: Session, store: ChunkStore, upload: UploadRow, project_id: str, parts: list[Any]
 ) -> core.Manifest:
     try:
-        chunks = [core.Chunk(*p) for p in parts]
-        if not all(isinstance(c.digest, str) and core.DIGEST.match(c.digest) for c in chunks):
+        pieces = [core.Chunk(*p) for p in parts]
+        if not all(isinstance(c.digest, str) and core.DIGEST.match(c.digest) for c in pieces):
             raise TypeError
     except TypeError:
         raise Invalid("manifest: a list of [digest, size] chunks") from None
-    lacking = [
-        c.digest
-        for c in chunks
-        if c.digest not in held(session, project_id, upload.id, [c.digest for c in chunks])
-    ]
+    names = [c.digest for c in pieces]
+    have = held(session, project_id, upload.id, names)
+    lacking = [d for d in names if d not in have]
     if lacking:
         raise Conflict("the manifest's chunks were not uploaded: {digest}", digest=lacking[0])
-    raw = b"".join(store.get(c.digest) for c in chunks)
+    source = chunks.reader(session, store, names)
+    raw = b"".join(source.get(d) for d in names)
     try:
         return core.Manifest.from_json(json.loads(raw))
     except ValueError as e:  # DatasetError, JSON or UTF-8 errors
@@ -261,7 +228,7 @@ def make_version(
         _close(session, upload_id)
         return Committed(datasets.version_of(latest, row.name), created=False)
     known: set[str] = set()
-    for part in _batches(list(sizes)):
+    for part in chunks.batches(list(sizes)):
         known.update(
             session.scalars(
                 select(DatasetChunkRow.digest).where(
@@ -270,7 +237,7 @@ def make_version(
             )
         )
     new = {d: s for d, s in sizes.items() if d not in known}
-    _insert_new(
+    chunks.insert_new(
         session,
         DatasetChunkRow.__table__,
         [{"dataset_id": row.id, "digest": d, "size": s} for d, s in new.items()],
@@ -315,20 +282,23 @@ def _close(session: Session, upload_id: str | None) -> None:
 
 def collect(session: Session, *, now: datetime | None = None) -> list[str]:
     """Drop uploads untouched for `STALE`, then forget chunks nothing refers to any more (and
-    older than `STALE`, so a push in flight keeps its chunks). Returns their digests, for the
-    caller to delete from the chunk store once this commits."""
+    older than `STALE`, so a push in flight keeps its chunks). Returns the packs left with no
+    chunk, for the caller to delete from the chunk store once this commits. (A pack that still
+    holds one live chunk is kept whole: repacking is not done yet.)"""
     cutoff = (now or utcnow()) - STALE
     for upload_id in session.scalars(select(UploadRow.id).where(UploadRow.updated_at < cutoff)):
         _close(session, upload_id)
-    orphans = list(
-        session.scalars(
-            select(ChunkRow.digest).where(
-                ChunkRow.created_at < cutoff,
-                ~exists().where(DatasetChunkRow.digest == ChunkRow.digest),
-                ~exists().where(UploadChunkRow.digest == ChunkRow.digest),
-            )
+    orphans = session.execute(
+        select(ChunkRow.digest, ChunkRow.pack).where(
+            ChunkRow.created_at < cutoff,
+            ~exists().where(DatasetChunkRow.digest == ChunkRow.digest),
+            ~exists().where(UploadChunkRow.digest == ChunkRow.digest),
         )
-    )
-    for part in _batches(orphans):
+    ).all()
+    for part in chunks.batches([d for d, _ in orphans]):
         session.execute(delete(ChunkRow).where(ChunkRow.digest.in_(part)))
-    return orphans
+    packs = sorted({p for _, p in orphans})
+    live: set[str] = set()
+    for part in chunks.batches(packs):
+        live.update(session.scalars(select(ChunkRow.pack).where(ChunkRow.pack.in_(part))))
+    return [p for p in packs if p not in live]

@@ -27,9 +27,13 @@ def upgrade() -> None:
         "chunks",
         sa.Column("digest", sa.String(length=64), nullable=False),
         sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("pack", sa.String(length=64), nullable=False),
+        sa.Column("offset", sa.BigInteger(), nullable=False),
         sa.Column("created_at", aicc.store.tables.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("digest"),
     )
+    with op.batch_alter_table("chunks", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_chunks_pack"), ["pack"], unique=False)
     op.create_table(
         "datasets",
         sa.Column("id", sa.String(length=40), nullable=False),
@@ -143,4 +147,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_datasets_project_id"))
 
     op.drop_table("datasets")
+    with op.batch_alter_table("chunks", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_chunks_pack"))
     op.drop_table("chunks")
