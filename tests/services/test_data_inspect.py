@@ -370,3 +370,15 @@ def test_another_version_s_assembled_files_stay_out_of_reach(
     escape = views / version.digest / ".." / other.digest / "secret.csv"
     with pytest.raises(Invalid, match="reads only this version's tables"):
         inspect.query(store, version, f"SELECT * FROM read_csv('{escape}')", views=views)
+
+
+def test_an_image_file_previews_as_one_thumbnail_whatever_its_mode(store: CountingChunks) -> None:
+    out = io.BytesIO()
+    Image.new("CMYK", (640, 480), (0, 255, 255, 0)).save(out, "JPEG")
+    manifest = push(store, {"scan.jpg": out.getvalue()})
+    p = inspect.preview(store, manifest, "scan.jpg")
+    assert p.format == "image"
+    (uri,) = p.rows[0]
+    assert uri is not None
+    thumb = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
+    assert (thumb.format, thumb.size) == ("PNG", (256, 192))
