@@ -382,3 +382,16 @@ def test_an_image_file_previews_as_one_thumbnail_whatever_its_mode(store: Counti
     assert uri is not None
     thumb = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
     assert (thumb.format, thumb.size) == ("PNG", (256, 192))
+
+
+def test_file_names_with_glob_characters_are_read_as_named(
+    store: CountingChunks, views: Path
+) -> None:
+    manifest = push(
+        store,
+        {"x[1].csv": b"a\n1\n", "x1.csv": b"a\n2\n", "y*.csv": b"a\n3\n", "yy.csv": b"a\n4\n"},
+    )
+    both = 'SELECT (SELECT sum(a) FROM "x[1].csv"), (SELECT sum(a) FROM "x1.csv")'
+    assert inspect.query(store, manifest, both, views=views).rows == ((1, 2),)
+    both = 'SELECT (SELECT sum(a) FROM "y*.csv"), (SELECT sum(a) FROM "yy.csv")'
+    assert inspect.query(store, manifest, both, views=views).rows == ((3, 4),)

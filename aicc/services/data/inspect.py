@@ -444,6 +444,12 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _literal(path: Path) -> str:
+    """A file name as DuckDB's readers take it literally: they glob `*`, `?` and `[...]`, so
+    `x[1].csv` would read `x1.csv`; each of those characters goes in brackets of its own."""
+    return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in str(path))
+
+
 def _clean(message: str, roots: Iterable[Path]) -> str:
     """DuckDB's message without the server's folders: a user sees the data set's paths."""
     for root in roots:
@@ -475,7 +481,7 @@ def _sandbox(
         con.execute("SET enable_external_access = false")
         for name, file in views.items():
             fmt = table_format(file.name) or "csv"
-            reader = _READERS[fmt].format(path=str(file).replace("'", "''"))
+            reader = _READERS[fmt].format(path=_literal(file).replace("'", "''"))
             try:
                 con.execute(f"CREATE VIEW {_ident(name)} AS SELECT * FROM {reader}")
             except duckdb.Error as e:
