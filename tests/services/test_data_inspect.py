@@ -111,6 +111,8 @@ def test_preview_shows_the_first_rows_and_their_types(
     jl = inspect.preview(store, version, "events.jsonl")
     assert jl.rows == (("ann", 1), ("bob", 2))
     assert inspect.preview(store, version, "rows.json").rows == ((1,), (2,))
+    empty = inspect.preview(store, push(store, {"n.jsonl": b'{"a": null}\n'}), "n.jsonl")
+    assert [(c.name, c.type) for c in empty.columns] == [("a", "NULL")]
     text = inspect.preview(store, version, "README.md")
     assert (text.format, text.rows) == ("text", (("# Weather",), ("three cities",)))
     # without a path: the version's first table file, else its first text file

@@ -220,7 +220,9 @@ def duck_columns(schema: pa.Schema) -> tuple[Column, ...]:
         if _types_db is None:
             _types_db = duckdb.connect(config={"enable_external_access": False})
         rel = _types_db.from_arrow(schema.empty_table())
-        return tuple(Column(n, str(t)) for n, t in zip(rel.columns, rel.types, strict=True))
+        return tuple(
+            Column(n, str(t).strip('"')) for n, t in zip(rel.columns, rel.types, strict=True)
+        )
 
 
 def _entry(manifest: Manifest, path: str) -> FileEntry:
