@@ -18,7 +18,7 @@ from itertools import accumulate
 from pathlib import Path
 
 from aicc.core.datasets import FileEntry, Manifest
-from aicc.store.chunkstore import ChunkStore
+from aicc.store.chunkstore import ChunkSource
 
 
 class ChunkFile(io.RawIOBase):
@@ -28,7 +28,7 @@ class ChunkFile(io.RawIOBase):
     chunks decoded (`cache` of them), so the many small reads of a Parquet footer or a
     buffered text reader fetch each chunk once."""
 
-    def __init__(self, store: ChunkStore, entry: FileEntry, *, cache: int = 8) -> None:
+    def __init__(self, store: ChunkSource, entry: FileEntry, *, cache: int = 8) -> None:
         super().__init__()
         self.store = store
         self.entry = entry
@@ -105,7 +105,7 @@ def inside(dest: Path, path: str) -> Path:
 
 
 def materialize(
-    store: ChunkStore, manifest: Manifest, dest: Path, paths: Iterable[str] | None = None
+    store: ChunkSource, manifest: Manifest, dest: Path, paths: Iterable[str] | None = None
 ) -> None:
     """Assemble the manifest's files (or those of `paths`) under `dest`.
 

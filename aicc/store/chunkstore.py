@@ -49,6 +49,13 @@ class ChunkStore(Protocol):
     def delete(self, digests: Iterable[str]) -> None: ...
 
 
+class ChunkSource(Protocol):
+    """Chunks by their digest, checked: what readers of a version's files need. A reader over
+    packs (`services.data.chunks.Chunks`) is one; so is a store whose objects are chunks."""
+
+    def get(self, digest: str) -> bytes: ...
+
+
 def checked(name: str, data: bytes) -> bytes:
     if digest(data) != name:
         raise ChunkCorrupt(f"chunk {name} does not match its digest")

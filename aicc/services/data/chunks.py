@@ -8,7 +8,7 @@ readers ask `reader` for a `Chunks` over the digests they will need, one query f
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,14 +36,24 @@ class Place:
 
 
 class Chunks:
-    """Chunks by digest, each read from its pack and checked against its digest."""
+    """Chunks by digest, each read from its pack and checked against its digest; the places not
+    known beforehand are looked up as they are asked for."""
 
-    def __init__(self, store: ChunkStore, places: dict[str, Place]) -> None:
+    def __init__(
+        self,
+        store: ChunkStore,
+        places: dict[str, Place],
+        lookup: Callable[[list[str]], dict[str, Place]] | None = None,
+    ) -> None:
         self.store = store
         self.places = places
+        self.lookup = lookup
 
     def get(self, digest: str) -> bytes:
         place = self.places.get(digest)
+        if place is None and self.lookup is not None:
+            self.places.update(self.lookup([digest]))
+            place = self.places.get(digest)
         if place is None:
             raise NotFound("chunk {digest} not found", digest=digest)
         data = self.store.read(place.pack, place.offset, place.size)
@@ -64,8 +74,9 @@ def places(session: Session, digests: Iterable[str]) -> dict[str, Place]:
     return found
 
 
-def reader(session: Session, store: ChunkStore, digests: Iterable[str]) -> Chunks:
-    return Chunks(store, places(session, digests))
+def reader(session: Session, store: ChunkStore, digests: Iterable[str] = ()) -> Chunks:
+    """Chunks read through `session`: those of `digests` located at once, others when asked."""
+    return Chunks(store, places(session, digests), lambda more: places(session, more))
 
 
 def insert_new(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:

@@ -37,7 +37,7 @@ from PIL import Image
 from aicc.core.datasets import FileEntry, Manifest
 from aicc.services.common import Invalid, NotFound
 from aicc.store.chunkfiles import ChunkFile, materialize
-from aicc.store.chunkstore import ChunkStore
+from aicc.store.chunkstore import ChunkSource
 
 # A table file's format by its suffix; what DuckDB reads it with.
 TABLE_FORMATS = {
@@ -242,7 +242,7 @@ def _unreadable(path: str, fmt: str, error: Exception) -> Invalid:
 
 
 def preview(
-    store: ChunkStore, manifest: Manifest, path: str | None = None, limit: int = 50
+    store: ChunkSource, manifest: Manifest, path: str | None = None, limit: int = 50
 ) -> Preview:
     """The first `limit` rows of a table file, the first lines of a text file, a thumbnail of
     an image or a grid of those under a folder. Without `path`, the first table file (else
@@ -290,7 +290,7 @@ def preview(
     return Preview(path, fmt or "json", duck_columns(table.schema), _rows(table))
 
 
-def _default_path(store: ChunkStore, manifest: Manifest) -> str:
+def _default_path(store: ChunkSource, manifest: Manifest) -> str:
     tables = [f.path for f in manifest.files if table_format(f.path)]
     if tables:
         return tables[0]
@@ -300,7 +300,7 @@ def _default_path(store: ChunkStore, manifest: Manifest) -> str:
     raise Invalid("this version has no table or text file; name a file or folder to preview")
 
 
-def _lines_prefix(store: ChunkStore, entry: FileEntry) -> tuple[bytes, bool]:
+def _lines_prefix(store: ChunkSource, entry: FileEntry) -> tuple[bytes, bool]:
     """The file's first MiB or so, cut after its last whole line; and whether it was cut."""
     f = ChunkFile(store, entry)
     data = f.read(BLOCK)
@@ -310,7 +310,7 @@ def _lines_prefix(store: ChunkStore, entry: FileEntry) -> tuple[bytes, bool]:
     return (data[: data.rfind(b"\n") + 1] if cut else data), cut
 
 
-def _head(store: ChunkStore, entry: FileEntry, parse: Any, what: str, limit: int) -> pa.Table:
+def _head(store: ChunkSource, entry: FileEntry, parse: Any, what: str, limit: int) -> pa.Table:
     """Parse the first lines with `parse`; a cut that fell inside a quoted value that spans
     lines fails to parse, so it retries with shorter prefixes (each half the last)."""
     if entry.size == 0:
@@ -327,7 +327,7 @@ def _head(store: ChunkStore, entry: FileEntry, parse: Any, what: str, limit: int
     raise Invalid("{path}: its first lines do not parse as {format}", path=entry.path, format=what)
 
 
-def _csv_head(store: ChunkStore, entry: FileEntry, fmt: str, limit: int) -> pa.Table:
+def _csv_head(store: ChunkSource, entry: FileEntry, fmt: str, limit: int) -> pa.Table:
     options = pa_csv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",", newlines_in_values=True)
 
     def parse(data: io.BytesIO) -> pa.Table:
@@ -338,7 +338,7 @@ def _csv_head(store: ChunkStore, entry: FileEntry, fmt: str, limit: int) -> pa.T
     return _head(store, entry, parse, fmt.upper(), limit)
 
 
-def _parquet_head(store: ChunkStore, entry: FileEntry, limit: int) -> pa.Table:
+def _parquet_head(store: ChunkSource, entry: FileEntry, limit: int) -> pa.Table:
     try:
         # Buffered column reads: the first pages of each column, not its whole first row group.
         parquet = pq.ParquetFile(ChunkFile(store, entry), buffer_size=BLOCK, pre_buffer=False)
@@ -350,14 +350,14 @@ def _parquet_head(store: ChunkStore, entry: FileEntry, limit: int) -> pa.Table:
         raise _unreadable(entry.path, "Parquet", e) from e
 
 
-def _jsonl_head(store: ChunkStore, entry: FileEntry, limit: int) -> pa.Table:
+def _jsonl_head(store: ChunkSource, entry: FileEntry, limit: int) -> pa.Table:
     def parse(data: io.BytesIO) -> pa.Table:
         return pa_json.read_json(data, read_options=pa_json.ReadOptions(use_threads=False))
 
     return _head(store, entry, parse, "JSON Lines", limit)
 
 
-def _json_rows(store: ChunkStore, entry: FileEntry) -> list[dict[str, Any]] | None:
+def _json_rows(store: ChunkSource, entry: FileEntry) -> list[dict[str, Any]] | None:
     """A small .json file that holds an array of objects, else None (it previews as text)."""
     if entry.size > MAX_JSON_ARRAY:
         return None
@@ -369,7 +369,7 @@ def _json_rows(store: ChunkStore, entry: FileEntry) -> list[dict[str, Any]] | No
     return doc if ok else None
 
 
-def _text_head(store: ChunkStore, entry: FileEntry, limit: int) -> list[str] | None:
+def _text_head(store: ChunkSource, entry: FileEntry, limit: int) -> list[str] | None:
     """The first lines of a text file; None when it looks binary (a NUL byte, or not UTF-8)."""
     head = ChunkFile(store, entry).read(min(entry.size, 64 * 1024))
     if b"\x00" in head:
@@ -389,7 +389,7 @@ def _text_head(store: ChunkStore, entry: FileEntry, limit: int) -> list[str] | N
 # --- images ---
 
 
-def _thumbnail(store: ChunkStore, entry: FileEntry, size: int) -> str | None:
+def _thumbnail(store: ChunkSource, entry: FileEntry, size: int) -> str | None:
     if entry.size > MAX_IMAGE:
         return None
     try:
@@ -405,7 +405,7 @@ def _thumbnail(store: ChunkStore, entry: FileEntry, size: int) -> str | None:
 
 
 def thumbnails(
-    store: ChunkStore, manifest: Manifest, folder: str = "", limit: int = 24, size: int = 128
+    store: ChunkSource, manifest: Manifest, folder: str = "", limit: int = 24, size: int = 128
 ) -> Thumbnails:
     """A grid of the images under `folder` (all of the version when empty): the class of an
     image is its folder's name, as image classification sets lay them out; the grid takes
@@ -552,7 +552,7 @@ def _guarded(
             raise Invalid("{error}", error=_clean(str(e), roots)) from e
 
 
-def _assembled(store: ChunkStore, manifest: Manifest, views: Path, paths: Iterable[str]) -> Path:
+def _assembled(store: ChunkSource, manifest: Manifest, views: Path, paths: Iterable[str]) -> Path:
     root = views / manifest.digest
     root.mkdir(parents=True, exist_ok=True)
     materialize(store, manifest, root, paths)
@@ -610,7 +610,7 @@ def check_select(sql: str) -> str:
 
 
 def query(
-    store: ChunkStore,
+    store: ChunkSource,
     manifest: Manifest,
     sql: str,
     *,
@@ -666,7 +666,7 @@ def _bins(lo: float, hi: float, integer: bool, bins: int) -> tuple[float, float,
 
 
 def profile(
-    store: ChunkStore,
+    store: ChunkSource,
     manifest: Manifest,
     path: str,
     *,
@@ -758,7 +758,7 @@ def profile(
 
 
 def diff_tables(
-    store: ChunkStore,
+    store: ChunkSource,
     old: Manifest,
     new: Manifest,
     path: str,
@@ -794,7 +794,7 @@ def diff_tables(
     return TableDiff(path, int(added), int(removed), columns, sample_added, sample_removed)
 
 
-def preview_columns(store: ChunkStore, entry: FileEntry, fmt: str) -> tuple[Column, ...]:
+def preview_columns(store: ChunkSource, entry: FileEntry, fmt: str) -> tuple[Column, ...]:
     return describe_file(store, entry, fmt, count=False)[0]
 
 
@@ -802,7 +802,7 @@ def preview_columns(store: ChunkStore, entry: FileEntry, fmt: str) -> tuple[Colu
 
 
 def describe_file(
-    store: ChunkStore, entry: FileEntry, fmt: str, *, count: bool = True
+    store: ChunkSource, entry: FileEntry, fmt: str, *, count: bool = True
 ) -> tuple[tuple[Column, ...], int | None]:
     """A table file's columns and rows, read from the store: Parquet's footer; the first
     block's columns and a streamed count for CSV and JSON Lines."""
@@ -824,7 +824,7 @@ def describe_file(
     return columns, _count_rows(store, entry, fmt, head.schema.names[0])
 
 
-def _count_rows(store: ChunkStore, entry: FileEntry, fmt: str, first: str) -> int:
+def _count_rows(store: ChunkSource, entry: FileEntry, fmt: str, first: str) -> int:
     if fmt == "jsonl":
         rows, carry = 0, b""
         for chunk in entry.chunks:
@@ -848,7 +848,7 @@ def _count_rows(store: ChunkStore, entry: FileEntry, fmt: str, first: str) -> in
         raise _unreadable(entry.path, fmt.upper(), e) from e
 
 
-def describe_tables(store: ChunkStore, manifest: Manifest) -> dict[str, dict[str, Any]]:
+def describe_tables(store: ChunkSource, manifest: Manifest) -> dict[str, dict[str, Any]]:
     """`{path: {"columns": [{name, type}], "rows": N}}` for the version's table files, for
     `DatasetVersionRow.tables` at commit; a file that cannot be read as its suffix says is
     left out (its preview says why)."""

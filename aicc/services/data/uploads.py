@@ -27,8 +27,8 @@ from aicc.core import datasets as core
 from aicc.core.tenancy import Principal
 from aicc.services import audit
 from aicc.services.common import Conflict, Invalid, NotFound, new_id, utcnow
-from aicc.services.data import chunks, datasets
-from aicc.store.chunkstore import ChunkStore
+from aicc.services.data import chunks, datasets, inspect
+from aicc.store.chunkstore import ChunkSource, ChunkStore
 from aicc.store.tables import (
     ChunkRow,
     DatasetChunkRow,
@@ -38,6 +38,7 @@ from aicc.store.tables import (
     UploadRow,
 )
 
+DESCRIBE_TEXT_BYTES = 256 * 1024 * 1024
 STALE = timedelta(days=2)  # an upload untouched this long is dropped with its chunks
 
 
@@ -199,7 +200,14 @@ def commit(
     upload, row = _upload(session, who, upload_id)
     manifest = _manifest(session, store, upload, row.project_id, manifest_chunks)
     return make_version(
-        session, who, row, manifest, upload_id=upload.id, message=message, lineage=lineage
+        session,
+        who,
+        row,
+        manifest,
+        upload_id=upload.id,
+        message=message,
+        lineage=lineage,
+        source=chunks.reader(session, store),
     )
 
 
@@ -212,8 +220,10 @@ def make_version(
     upload_id: str | None,
     message: str = "",
     lineage: dict[str, Any] | None = None,
+    source: ChunkSource | None = None,
 ) -> Committed:
-    """Version N+1 of `row` with these files, every chunk of which the project holds."""
+    """Version N+1 of `row` with these files, every chunk of which the project holds; with a
+    `source` of chunks, its table files are described (schema, rows)."""
     sizes = manifest.chunk_sizes()
     have = held(session, row.project_id, upload_id, list(sizes))
     lacking = [d for d in sizes if d not in have]
@@ -254,7 +264,7 @@ def make_version(
         added_bytes=sum(new.values()),
         message=message,
         lineage=dict(lineage or {}),
-        tables={},
+        tables=tables(source, latest, manifest) if source else {},
         created_by=who.user_id,
         created_at=now,
     )
@@ -271,6 +281,26 @@ def make_version(
     _close(session, upload_id)
     audit.record(session, who, "dataset.push", "dataset", f"{row.id}@{version.number}")
     return Committed(datasets.version_of(version, row.name), created=True)
+
+
+def tables(
+    source: ChunkSource, latest: DatasetVersionRow | None, manifest: core.Manifest
+) -> dict[str, Any]:
+    """Schema and rows of each table file: kept from the previous version for files that did
+    not change, read for the others (Parquet from its footer; text tables counted, up to
+    `DESCRIBE_TEXT_BYTES` each, so a commit stays quick)."""
+    before = dict(latest.tables or {}) if latest else {}
+    old = {f.path: f.digest for f in datasets.manifest_of(latest).files} if latest else {}
+    kept, todo = {}, []
+    for f in manifest.files:
+        fmt = inspect.table_format(f.path)
+        if fmt is None:
+            continue
+        if f.path in before and old.get(f.path) == f.digest:
+            kept[f.path] = before[f.path]
+        elif fmt == "parquet" or f.size <= DESCRIBE_TEXT_BYTES:
+            todo.append(f)
+    return kept | inspect.describe_tables(source, core.Manifest(tuple(todo)))
 
 
 def _close(session: Session, upload_id: str | None) -> None:
