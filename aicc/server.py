@@ -200,6 +200,7 @@ def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
     except ValueError as err:
         raise config.ConfigError(f"policy: {err}") from None
     sealer = Sealer.from_file(settings.secret_key_file or settings.home / "secret.key")
+    chunks = LocalChunks(settings.home / "data" / "chunks")
     controller = Controller(
         db,
         executors,
@@ -213,6 +214,7 @@ def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
             failures=settings.limits.node_failures_to_cordon,
             window=timedelta(hours=settings.limits.node_failure_window_h),
         ),
+        chunks=chunks,
     )
     state = ServerState(
         settings=settings,
@@ -221,7 +223,7 @@ def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
         executors=executors,
         controller=controller,
         sealer=sealer,
-        chunks=LocalChunks(settings.home / "data" / "chunks"),
+        chunks=chunks,
     )
     ensure_admin_token(state)
     register_nodes(state)

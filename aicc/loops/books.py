@@ -1,7 +1,7 @@
-"""The books loop: after each reconcile pass, record usage; now and then, storage, budget
-alerts and device utilization samples (read from NVML by executors/local/devices.py every
-`site.sample_interval_s`, stored by services/telemetry/samples.py). Only the leader runs
-it, and every write is fenced."""
+"""The books loop: after each reconcile pass, record usage; now and then, storage (workdirs
+and data sets), budget alerts and device utilization samples (read from NVML by
+executors/local/devices.py every `site.sample_interval_s`, stored by
+services/telemetry/samples.py). Only the leader runs it, and every write is fenced."""
 
 from __future__ import annotations
 
@@ -61,7 +61,9 @@ class Books:
         if now >= self._next_slow:
             with self.db.session() as session:
                 self.lease.fence(session, now)
-                meter.Meter(session, zone=self.zone, power=self.power).storage(now)
+                books = meter.Meter(session, zone=self.zone, power=self.power)
+                books.storage(now)
+                books.datasets(now)
                 budgets.alert(session, now=now, zone=self.zone, default=self.pricing)
             self._next_slow = now + self.slow_every
         if self.sample_every is not None and now >= self._next_sample:

@@ -24,6 +24,7 @@ from aicc.scheduler.framework import Profile
 from aicc.services import node_health, nodes
 from aicc.services.billing import budgets
 from aicc.services.common import utcnow
+from aicc.store.chunkstore import ChunkStore
 from aicc.store.db import Database
 from aicc.store.sealing import Sealer
 
@@ -62,8 +63,10 @@ class Controller:
         sweep_every: timedelta = timedelta(minutes=10),
         books: Callable[[Lease], Books] | None = None,
         health: node_health.Policy = node_health.Policy(),
+        chunks: ChunkStore | None = None,
     ) -> None:
         self.db = db
+        self.chunks = chunks  # data set chunks, collected when unused (janitor.collect)
         self.executors = executors
         # Whose nodes are all this machine: a gang there meets on 127.0.0.1 (scheduling.cycle).
         self.same_host = frozenset(n for n, e in executors.items() if e.capabilities.same_host)
@@ -139,6 +142,8 @@ class Controller:
                 self._next_discovery = utcnow() + DISCOVERY_EVERY
             if utcnow() >= self._next_sweep:
                 janitor.sweep(self.db, self.executors, utcnow(), log_retention=self.log_retention)
+                if self.chunks is not None:
+                    janitor.collect(self.db, self.chunks, utcnow())
                 self._next_sweep = utcnow() + self.sweep_every
         except LostLease:
             log.warning("lost the controller lease; another server leads now")

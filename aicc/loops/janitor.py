@@ -1,4 +1,5 @@
-"""Retention: what finished jobs leave on disk is freed on a schedule, never their outputs."""
+"""Retention: what finished jobs leave on disk is freed on a schedule, never their outputs; and
+data set chunks nothing refers to any more are deleted from the chunk store."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from sqlalchemy import select
 
 from aicc.core.states import TERMINAL
 from aicc.executors.base import Executor
+from aicc.services.data import uploads
+from aicc.store.chunkstore import ChunkStore
 from aicc.store.db import Database
 from aicc.store.tables import JobRow, SettingRow
 
@@ -51,3 +54,15 @@ def sweep(
     with db.session() as session:
         session.merge(SettingRow(key=LAST_SWEEP, value={"at": now.isoformat()}))
     return cleaned
+
+
+def collect(db: Database, chunks: ChunkStore, now: datetime) -> int:
+    """Forget the chunks no data set (nor a live upload) refers to, then delete the packs left
+    with none, once that has committed: the index never names bytes that are gone, and a crash
+    in between leaves only unreferenced bytes. Returns how many packs were deleted."""
+    with db.session() as session:
+        packs = uploads.collect(session, now=now)
+    if packs:
+        chunks.delete(packs)
+        log.info("deleted %d data set packs nothing refers to", len(packs))
+    return len(packs)

@@ -270,7 +270,8 @@ class Datasets(Resource):
             return {"version": newest, "created": False}
         encoded = manifest.encode()
         mchunks = core.cut(encoded)
-        digests = list(dict.fromkeys([*manifest.chunk_sizes(), *(c.digest for c in mchunks)]))
+        sizes = {**manifest.chunk_sizes(), **{c.digest: c.size for c in mchunks}}
+        digests = list(sizes)
         spec = {"name": name, **(create or {})}
         upload_id, missing = "", set()
         for i in range(0, max(len(digests), 1), DIGESTS_PER_BEGIN):
@@ -280,6 +281,7 @@ class Datasets(Resource):
                 json={
                     "project": project,
                     "chunks": digests[i : i + DIGESTS_PER_BEGIN],
+                    "sizes": [sizes[d] for d in digests[i : i + DIGESTS_PER_BEGIN]],
                     "create": spec,
                 },
             )

@@ -1,7 +1,9 @@
 """Quotas on the tenancy tree: an organization's share of the center, a project's of its
 organization. `guaranteed` is promised; `max` is the ceiling when borrowing idle capacity.
 
-Keys are `cpu_milli`, `memory_mib`, `pflops`, or an accelerator model (catalog name) in milli.
+Keys are `cpu_milli`, `memory_mib`, `pflops`, or an accelerator model (catalog name) in milli;
+and `storage_gib`, data set storage, a ceiling only (`max`), checked when a push begins and
+commits (services/data/storage.py), never by the scheduler.
 Quotas only flow down: only center admins set an organization's; the projects of an organization
 cannot be promised more than it is (nothing of a resource it has no guarantee of), nor a higher
 max than its own. A guarantee is what lets a job preempt another tenant's borrowed work, so one
@@ -14,7 +16,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,10 +24,11 @@ from aicc.core import catalog
 from aicc.core.tenancy import Principal, Quota, can_manage
 from aicc.services import audit, tenancy, usage
 from aicc.services.common import Forbidden, Invalid, read
+from aicc.services.data import storage
 from aicc.services.tenancy import Org, Project
 from aicc.store.tables import OrgRow, ProjectRow
 
-PLAIN_KEYS = ("cpu_milli", "memory_mib", "pflops")
+PLAIN_KEYS = ("cpu_milli", "memory_mib", "pflops", storage.KEY)
 EPSILON = 1e-9
 
 
@@ -36,7 +39,8 @@ def canonical_key(key: str) -> str:
         return catalog.lookup(key).name
     except KeyError as err:
         raise ValueError(
-            f"{key}: not cpu_milli, memory_mib, pflops or a known model ({err.args[0]})"
+            f"{key}: not cpu_milli, memory_mib, pflops, storage_gib or a known model "
+            f"({err.args[0]})"
         ) from None
 
 
@@ -53,10 +57,12 @@ class QuotaIn(BaseModel):
 
     @field_validator("guaranteed", "max")
     @classmethod
-    def _keys(cls, value: dict[str, float]) -> dict[str, float]:
+    def _keys(cls, value: dict[str, float], info: ValidationInfo) -> dict[str, float]:
         if len(value) > MAX_KEYS:
             raise ValueError(f"at most {MAX_KEYS} resources")
         out = {canonical_key(k): v for k, v in value.items()}
+        if info.field_name == "guaranteed" and storage.KEY in out:
+            raise ValueError(f"{storage.KEY} is a ceiling: set it in max")
         if not all(math.isfinite(v) and 0 <= v <= MAX_AMOUNT for v in out.values()):
             raise ValueError(f"amounts must be numbers from 0 to {MAX_AMOUNT:g}")
         return out
@@ -207,6 +213,8 @@ def standings(session: Session, who: Principal) -> list[Standing]:
     Borrowing is use beyond the guarantee of a governed resource (one that some tenant
     guarantees), as `scheduler.quota.QuotaTree.borrows` decides it when placing a job."""
     held = usage.held_now(session)
+    for project_id, stored in storage.bytes_by_project(session).items():
+        held.setdefault(project_id, {})[storage.KEY] = stored / storage.GIB
     orgs = tenancy.list_orgs(session, who)
     projects = tenancy.list_projects(session, who)
     every_project = list(session.scalars(select(ProjectRow)))

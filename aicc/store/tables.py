@@ -188,6 +188,18 @@ class DatasetChunkRow(Base):
     size: Mapped[int]
 
 
+class StorageLevelRow(Base):
+    """Append-only: a project's data set storage (the distinct chunks its sets refer to) from
+    `at` until its next level; written in the transaction that changes it, metered per day."""
+
+    __tablename__ = "data_storage_levels"
+    __table_args__ = (Index("ix_data_storage_levels_project_at", "project_id", "at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime]
+
+
 class UploadRow(Base):
     """A push in progress: the chunks it has received survive an interrupted connection, so the
     next attempt sends only the rest."""

@@ -19,9 +19,9 @@ MiB = 1024 * 1024
 
 @pytest.fixture
 def served(db_url: str | None, tmp_path: Path) -> Iterator[tuple[Client, str, Path]]:
-    with over_http(tmp_path / "home", db_url, loops=False) as (url, token, state):
-        with Client(url, token) as client:
-            yield client, url, state.settings.home
+    home = tmp_path / "home"
+    with over_http(home, db_url, loops=False) as (url, token, state), Client(url, token) as api:
+        yield api, url, state.settings.home
 
 
 def tree(root: Path, big: int = 6 * MiB) -> Path:

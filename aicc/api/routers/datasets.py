@@ -175,7 +175,13 @@ def datasets_upload_begin(
     """Start or resume a push: answers the chunks the server still needs from you."""
     create = body.create.model_dump(exclude={"name", "project"}) if body.create else None
     plan = uploads.begin(
-        session, who, project=body.project, name=name, digests=body.chunks, create=create
+        session,
+        who,
+        project=body.project,
+        name=name,
+        digests=body.chunks,
+        sizes=body.sizes,
+        create=create,
     )
     return _out(schemas.UploadPlan, plan)
 

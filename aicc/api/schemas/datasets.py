@@ -85,6 +85,7 @@ class UploadIn(Body):
 
     project: Annotated[str | None, Field(max_length=200)] = None
     chunks: Annotated[list[Digest], Field(max_length=2_000_000)]
+    sizes: Annotated[list[int] | None, Field(max_length=2_000_000)] = None  # bytes, per chunk
     create: DatasetIn | None = None  # make the set first when it does not exist
 
 

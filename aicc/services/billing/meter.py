@@ -12,7 +12,9 @@ the reconciler had just seen it running; the rest follows once it ends. So a res
 pass or a second leader can neither record a second time nor drop an interval.
 
 Storage: each organization's uploaded workdirs, one record per archive and billing day, once
-the day is over (bytes × the share of the day it was held).
+the day is over (bytes × the share of the day it was held). Each project's data sets, from the
+levels written as they change (services/data/storage.py): one record per stretch of a level
+within a billing day, once the day is over, keyed by the project and the stretch's start.
 
 Energy (kWh) of a record on real devices: Σ devices TDP × (idle + (1 − idle) × busy) × share
 × hours × PUE / 1000, where busy is the mean NVML utilization sampled on those devices during
@@ -23,14 +25,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from aicc.core import catalog, periods
-from aicc.store.tables import DeviceRow, DeviceSampleRow, JobRow, ReplicaRow, UsageRow, WorkdirRow
+from aicc.services.billing.rating import DATASETS
+from aicc.store.tables import (
+    DeviceRow,
+    DeviceSampleRow,
+    JobRow,
+    ProjectRow,
+    ReplicaRow,
+    StorageLevelRow,
+    UsageRow,
+    WorkdirRow,
+)
 
 US = timedelta(microseconds=1)
+LATE = timedelta(minutes=5)  # a data set change commits within this of the time it records
 
 
 @dataclass(frozen=True)
@@ -217,6 +231,82 @@ class Meter:
                     )
                     written += 1
                 day += timedelta(days=1)
+        return written
+
+    def datasets(self, now: datetime) -> int:
+        """Data set storage of each project for the billing days that ended (`LATE` before
+        `now`): one record per stretch of a constant level within a day, none while a project
+        stores nothing. Passes resume from the end of the last record, so each stretch is
+        recorded once."""
+        midnight, _ = periods.day_bounds(periods.day_of(now - LATE, self.zone), self.zone)
+        metered = {
+            project_id: end
+            for project_id, end in self.session.execute(
+                select(UsageRow.project_id, func.max(UsageRow.end))
+                .where(UsageRow.kind == "storage", UsageRow.replica_id == DATASETS)
+                .group_by(UsageRow.project_id)
+            )
+        }
+        projects = self.session.execute(
+            select(StorageLevelRow.project_id, ProjectRow.org_id, func.min(StorageLevelRow.at))
+            .join(ProjectRow, ProjectRow.id == StorageLevelRow.project_id)
+            .where(StorageLevelRow.at < midnight)
+            .group_by(StorageLevelRow.project_id, ProjectRow.org_id)
+        ).all()
+        written = 0
+        for project_id, org_id, first in projects:
+            since = metered.get(project_id) or first
+            if since >= midnight:
+                continue
+            level = self.session.scalar(
+                select(StorageLevelRow.bytes)
+                .where(StorageLevelRow.project_id == project_id, StorageLevelRow.at <= since)
+                .order_by(StorageLevelRow.at.desc(), StorageLevelRow.id.desc())
+                .limit(1)
+            )
+            changes = self.session.execute(
+                select(StorageLevelRow.at, StorageLevelRow.bytes)
+                .where(
+                    StorageLevelRow.project_id == project_id,
+                    StorageLevelRow.at > since,
+                    StorageLevelRow.at < midnight,
+                )
+                .order_by(StorageLevelRow.at, StorageLevelRow.id)
+            )
+            steps = [(since, level or 0), *((at, n) for at, n in changes), (midnight, 0)]
+            for (start, held), (end, _) in pairwise(steps):
+                if held and start < end:
+                    written += self._held(project_id, org_id, held, start, end, now)
+        return written
+
+    def _held(
+        self, project_id: str, org_id: str, held: int, start: datetime, end: datetime, now: datetime
+    ) -> int:
+        """Records of `held` bytes over [start, end), cut at the billing days' ends."""
+        written = 0
+        while start < end:
+            _, day_end = periods.day_bounds(periods.day_of(start, self.zone), self.zone)
+            stop = min(end, day_end)
+            key = f"d:{project_id}:{start.isoformat()}"
+            if not self._exists(key):
+                self.session.add(
+                    UsageRow(
+                        key=key,
+                        kind="storage",
+                        org_id=org_id,
+                        project_id=project_id,
+                        replica_id=DATASETS,
+                        storage_bytes=held,
+                        start=start,
+                        end=stop,
+                        duration_us=(stop - start) // US,
+                        period=periods.month_of(start, self.zone),
+                        energy_kwh=0.0,
+                        created_at=now,
+                    )
+                )
+                written += 1
+            start = stop
         return written
 
 

@@ -11,7 +11,8 @@ sum of its records' quantities by one unit price and rounds once, half-up to 0.0
 | `accelerator:MODEL` | `pflops_hour` (otherwise) | pflops(model) × milli / 1000 × hours |
 | `cpu` | `cpu_core_hour` | cpu_milli / 1000 × hours |
 | `memory` | `memory_gib_hour` | memory_mib / 1024 × hours |
-| `storage` | `storage_gib_day` | bytes / 2³⁰ × days |
+| `storage` (workdirs) | `storage_gib_day` | bytes / 2³⁰ × days |
+| `datasets` (data set chunks) | `storage_gib_day` | bytes / 2³⁰ × days |
 
 An item the plan does not price yields nothing to bill (and is reported as unpriced).
 """
@@ -30,6 +31,7 @@ US_PER_HOUR = 3_600_000_000
 US_PER_DAY = 86_400_000_000
 GIB = 1024**3
 CENTS = Decimal("0.01")
+DATASETS = "datasets"  # `replica_id` of a project's data set storage records, and their item
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,8 @@ def rate(record: UsageRow, plan: PricePlan) -> list[Rated]:
     if record.kind == "storage":
         days = Fraction(record.duration_us, US_PER_DAY)
         quantity = Fraction(record.storage_bytes, GIB) * days
-        out.append(Rated("storage", "storage_gib_day", quantity, plan.storage_gib_day, None))
+        item = DATASETS if record.replica_id == DATASETS else "storage"
+        out.append(Rated(item, "storage_gib_day", quantity, plan.storage_gib_day, None))
         return out
     if record.accelerator and record.milli:
         model = record.accelerator

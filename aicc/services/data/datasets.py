@@ -23,6 +23,7 @@ from aicc.core import datasets as core
 from aicc.core.tenancy import Principal, can_manage, can_read, can_write
 from aicc.services import audit, tenancy
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, utcnow
+from aicc.services.data import storage
 from aicc.store.tables import (
     DatasetChunkRow,
     DatasetRow,
@@ -400,4 +401,5 @@ def delete(session: Session, who: Principal, name: str, *, project: str | None) 
     session.execute(sql_delete(DatasetChunkRow).where(DatasetChunkRow.dataset_id == row.id))
     session.execute(sql_delete(DatasetVersionRow).where(DatasetVersionRow.dataset_id == row.id))
     session.delete(row)
+    storage.changed(session, prj.id)  # billing stops here, not when the janitor collects
     audit.record(session, who, "dataset.delete", "dataset", row.id, org_id=prj.org_id)

@@ -216,6 +216,8 @@ _types_db: duckdb.DuckDBPyConnection | None = None
 def duck_columns(schema: pa.Schema) -> tuple[Column, ...]:
     """Arrow's schema in DuckDB's type names, so a preview, a profile and a query agree."""
     global _types_db
+    if len(schema) == 0:  # an empty file: no columns, which DuckDB will not take as a table
+        return ()
     with _types_lock:
         if _types_db is None:
             _types_db = duckdb.connect(config={"enable_external_access": False})

@@ -27,7 +27,7 @@ from aicc.core import datasets as core
 from aicc.core.tenancy import Principal
 from aicc.services import audit
 from aicc.services.common import Conflict, Invalid, NotFound, new_id, utcnow
-from aicc.services.data import chunks, datasets, inspect
+from aicc.services.data import chunks, datasets, inspect, storage
 from aicc.store.chunkstore import ChunkSource, ChunkStore
 from aicc.store.tables import (
     ChunkRow,
@@ -93,10 +93,12 @@ def begin(
     project: str | None,
     name: str,
     digests: Sequence[str],
+    sizes: Sequence[int] | None = None,
     create: dict[str, Any] | None = None,
 ) -> UploadPlan:
     """Start (or resume) the caller's upload to `name`, creating the set when `create` is given
-    and it does not exist yet."""
+    and it does not exist yet. With `sizes` (one per digest), a push that would take the
+    project past its storage quota is refused here, before any byte is sent."""
     try:
         row, prj = datasets.find_writable(session, who, name, project)
     except NotFound:
@@ -107,6 +109,10 @@ def begin(
     bad = next((d for d in digests if not core.DIGEST.match(d)), None)
     if bad is not None:
         raise Invalid("chunk digest {digest!r}: 64 lowercase hex characters", digest=bad[:80])
+    if sizes is not None and (
+        len(sizes) != len(digests) or not all(0 < s <= core.MAX_CHUNK for s in sizes)
+    ):
+        raise Invalid("sizes: one per chunk, each 1 to {max} bytes", max=core.MAX_CHUNK)
     upload = session.scalar(
         select(UploadRow)
         .where(UploadRow.dataset_id == row.id, UploadRow.created_by == who.user_id)
@@ -128,6 +134,10 @@ def begin(
         upload.updated_at = now
     have = held(session, prj.id, upload.id, digests)
     missing = [d for d in dict.fromkeys(digests) if d not in have]
+    if sizes is not None:
+        owned = held(session, prj.id, None, digests)
+        adding = dict(zip(digests, sizes, strict=True))
+        storage.check_room(session, prj.id, sum(s for d, s in adding.items() if d not in owned))
     return UploadPlan(upload_id=upload.id, dataset=row.name, missing=missing)
 
 
@@ -222,8 +232,9 @@ def make_version(
     lineage: dict[str, Any] | None = None,
     source: ChunkSource | None = None,
 ) -> Committed:
-    """Version N+1 of `row` with these files, every chunk of which the project holds; with a
-    `source` of chunks, its table files are described (schema, rows)."""
+    """Version N+1 of `row` with these files, every chunk of which the project holds, within
+    the project's storage quota; with a `source` of chunks, its table files are described
+    (schema, rows)."""
     sizes = manifest.chunk_sizes()
     have = held(session, row.project_id, upload_id, list(sizes))
     lacking = [d for d in sizes if d not in have]
@@ -233,6 +244,7 @@ def make_version(
             count=len(lacking),
             digest=lacking[0],
         )
+    _check_sizes(session, sizes)
     latest = datasets.latest_row(session, row.id)
     if latest is not None and latest.manifest_digest == manifest.digest and not lineage:
         _close(session, upload_id)
@@ -247,6 +259,8 @@ def make_version(
             )
         )
     new = {d: s for d, s in sizes.items() if d not in known}
+    owned = held(session, row.project_id, None, list(new))
+    storage.check_room(session, row.project_id, sum(s for d, s in new.items() if d not in owned))
     chunks.insert_new(
         session,
         DatasetChunkRow.__table__,
@@ -279,6 +293,7 @@ def make_version(
         ) from None
     row.updated_at = now
     _close(session, upload_id)
+    storage.changed(session, row.project_id)
     audit.record(session, who, "dataset.push", "dataset", f"{row.id}@{version.number}")
     return Committed(datasets.version_of(version, row.name), created=True)
 
@@ -301,6 +316,22 @@ def tables(
         elif fmt == "parquet" or f.size <= DESCRIBE_TEXT_BYTES:
             todo.append(f)
     return kept | inspect.describe_tables(source, core.Manifest(tuple(todo)))
+
+
+def _check_sizes(session: Session, sizes: dict[str, int]) -> None:
+    """The manifest's chunk sizes must be the stored ones: they are what the project is billed
+    for and limited by, and what a pull reads."""
+    for part in chunks.batches(list(sizes)):
+        for name, size in session.execute(
+            select(ChunkRow.digest, ChunkRow.size).where(ChunkRow.digest.in_(part))
+        ):
+            if sizes[name] != size:
+                raise Invalid(
+                    "manifest: chunk {digest} is {size} bytes, not {claimed}",
+                    digest=name,
+                    size=size,
+                    claimed=sizes[name],
+                )
 
 
 def _close(session: Session, upload_id: str | None) -> None:

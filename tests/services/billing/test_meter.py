@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
 from billing_support import POWER, T0, fresh_store, running_replica
 from sqlalchemy import select
 
-from aicc.services.billing import meter
+from aicc.core.pricing import PricePlan
+from aicc.services.billing import meter, rating
 from aicc.services.billing.meter import Meter
 from aicc.store.db import Database
 from aicc.store.tables import (
@@ -19,6 +22,7 @@ from aicc.store.tables import (
     NodeRow,
     ProjectRow,
     ReplicaRow,
+    StorageLevelRow,
     UsageRow,
     WorkdirRow,
 )
@@ -100,3 +104,37 @@ def test_storage_is_recorded_per_closed_day(db: Database) -> None:
     assert [r.key.rsplit(":", 1)[1] for r in rows] == ["2026-11-01", "2026-11-02"]
     assert [r.duration_us for r in rows] == [10 * 3600 * 10**6, 24 * 3600 * 10**6]
     assert {r.storage_bytes for r in rows} == {2 * 1024**3}
+
+
+def test_data_set_storage_is_billed_for_the_gib_days_held(db: Database) -> None:
+    """Pushed at 14:00 (Shanghai) on the 1st, grown at 12:00 on the 2nd, deleted at 10:00 on
+    the 3rd: 3 GiB for 22 hours then 5 GiB for 22 hours, cut at midnights, recorded once."""
+    gib = 1024**3
+    with db.session() as session:
+        project_id = session.scalars(select(ProjectRow.id)).one()
+        for at, level in (
+            (datetime(2026, 11, 1, 6, 0, tzinfo=UTC), 3 * gib),
+            (datetime(2026, 11, 2, 4, 0, tzinfo=UTC), 5 * gib),
+            (datetime(2026, 11, 3, 2, 0, tzinfo=UTC), 0),
+        ):
+            session.add(StorageLevelRow(project_id=project_id, bytes=level, at=at))
+
+    def books(now: datetime) -> int:
+        with db.session() as session:
+            return Meter(session, zone="Asia/Shanghai", power=POWER).datasets(now)
+
+    assert books(datetime(2026, 11, 2, 20, 0, tzinfo=UTC)) == 3  # the 1st and 2nd so far
+    assert books(datetime(2026, 11, 5, 12, 0, tzinfo=UTC)) == 1  # up to the deletion
+    assert books(datetime(2026, 11, 6, 12, 0, tzinfo=UTC)) == 0  # nothing stored since
+    rows = _records(db)
+    assert [(r.start.hour, r.end.hour, r.storage_bytes // gib) for r in rows] == [
+        (6, 16, 3),  # the 1st ends at 16:00 UTC
+        (16, 4, 3),
+        (4, 16, 5),
+        (16, 2, 5),
+    ]
+    assert {(r.kind, r.project_id, r.period) for r in rows} == {("storage", project_id, "2026-11")}
+    plan = PricePlan(storage_gib_day=Decimal("0.30"))
+    rated = [q for r in rows for q in rating.rate(r, plan)]
+    assert {q.item for q in rated} == {"datasets"}
+    assert sum(q.quantity for q in rated) == Fraction(3 * 22 + 5 * 22, 24)
