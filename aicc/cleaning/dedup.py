@@ -65,9 +65,7 @@ class NearDedup:
             raise ValueError(f"threshold {threshold}: a similarity above 0 and at most 1")
         self.threshold = threshold
         self._perms = MinHash(num_perm=num_perm, seed=SEED).permutations
-        self._lsh = MinHashLSH(
-            threshold=threshold, num_perm=num_perm, weights=_WEIGHTS, hashfunc=_short
-        )
+        self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=_WEIGHTS)
         self._signatures = np.empty((1024, num_perm), dtype=np.uint32)
         self._kept = 0
 
@@ -115,8 +113,3 @@ def shingles(text: str) -> np.ndarray[Any, np.dtype[np.uint32]]:
         hashes *= _MIX
         hashes ^= points[i : i + count]
     return hashes
-
-
-def _short(band: bytes) -> bytes:
-    """An LSH band's key in 8 bytes instead of its 4 bytes per row."""
-    return blake3.blake3(band).digest(length=8)

@@ -58,8 +58,12 @@ class Pipeline:
         self.options = options
         self._progress = progress
         self.steps = options.steps
-        self._exact = ExactDedup()
-        self._near = NearDedup(options.threshold)
+        # Each removing step: whether it drops a text. Indexes are built only for steps run.
+        self._removes: dict[str, Callable[[str], bool]] = {"filter": self._filtered}
+        if "dedup" in self.steps:
+            self._removes["dedup"] = ExactDedup().seen
+        if "near_dup" in self.steps:
+            self._removes["near_dup"] = NearDedup(options.threshold).seen
         self.records_in = 0
         self.records_out = 0
         self.removed: Counter[str] = Counter({s: 0 for s in self.steps if s != "pii"})
@@ -78,17 +82,13 @@ class Pipeline:
         for step in self.steps:
             if step == "pii":
                 text = pii.mask(text, self.masked)
-            elif self._removes(step, text):
+            elif self._removes[step](text):
                 self.removed[step] += 1
                 return None
         self.records_out += 1
         return text
 
-    def _removes(self, step: str, text: str) -> bool:
-        if step == "dedup":
-            return self._exact.seen(text)
-        if step == "near_dup":
-            return self._near.seen(text)
+    def _filtered(self, text: str) -> bool:
         reason = self.options.filter.reason(text)
         if reason is not None:
             self.filtered[reason] += 1
