@@ -1,12 +1,24 @@
 """`aicc data ...`: data sets (CONTRACTS.md §9), pushed and pulled by chunk with progress bars."""
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from aicc.cli.nouns import CREATED, PROJECT, Json, Noun, ProjectOption
-from aicc.cli.output import col, local_time
+from aicc.cli.output import (
+    Column,
+    JsonFlag,
+    client,
+    col,
+    confirm,
+    handle_errors,
+    local_time,
+    print_fields,
+    print_json,
+    print_table,
+)
 from aicc.cli.submit import UploadBar
 
 if TYPE_CHECKING:
@@ -170,3 +182,139 @@ def data_pull(
 def data_rm(api: "Client", name: Name, project: ProjectOption = None) -> Json:
     """Delete a data set and all its versions."""
     return api.datasets.delete(name, project=project)
+
+
+# --- looking inside, and cleaning ----------------------------------------------------------------
+
+
+def _rows_table(answer: Json, as_json: bool, title: str | None = None) -> None:
+    """Rows of a preview or a query: one column per column of the answer."""
+    if as_json:
+        print_json(answer)
+        return
+    found = answer.get("columns") or []
+    columns = [Column(f"{c['name']} ({c['type']})", _at(i)) for i, c in enumerate(found)]
+    print_table(answer.get("rows", []), columns, title=title, empty="no rows")
+
+
+def _at(i: int) -> Callable[[Any], Any]:
+    return lambda row: row[i] if i < len(row) else None
+
+
+@app.command("preview")
+@handle_errors
+def data_preview(
+    ref: Ref,
+    path: Annotated[str | None, typer.Option(help="The file; default the first table.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Rows to show.")] = 20,
+    project: ProjectOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """The first rows of a table file (CSV, Parquet, JSON Lines), without downloading it."""
+    with client() as api:
+        answer = api.datasets.preview(ref, path=path, limit=limit, project=project)
+    _rows_table(answer, as_json, title=f"{answer.get('path')} ({answer.get('format')})")
+
+
+def _histogram(column: Json) -> str:
+    bars = "▁▂▃▄▅▆▇█"
+    counts = [b["count"] for b in column.get("histogram") or []]
+    if counts:
+        top = max(counts) or 1
+        return "".join(bars[min(7, round(7 * c / top))] for c in counts)
+    return ", ".join(f"{t['value']} ({t['count']})" for t in (column.get("top") or [])[:3])
+
+
+PROFILE = [
+    col("COLUMN", "name"),
+    col("TYPE", "type"),
+    col("NULLS", "nulls", justify="right"),
+    col("DISTINCT", "distinct", justify="right"),
+    col("MIN", "min"),
+    col("MAX", "max"),
+    Column("HISTOGRAM / TOP", _histogram),
+]
+
+
+@app.command("profile")
+@handle_errors
+def data_profile(
+    ref: Ref,
+    path: Annotated[str, typer.Option(help="The table file.")],
+    project: ProjectOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Per column of a table file: type, nulls, distinct, min, max and a histogram."""
+    with client() as api:
+        answer = api.datasets.profile(ref, path, project=project)
+    if as_json:
+        print_json(answer)
+        return
+    print_table(answer["columns"], PROFILE, title=f"{answer['path']}: {answer['rows']} rows")
+
+
+@app.command("query")
+@handle_errors
+def data_query(
+    ref: Ref,
+    sql: Annotated[str, typer.Argument(help="One SELECT; each table file is a view.")],
+    max_rows: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
+    project: ProjectOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Read-only SQL over a version's table files (DuckDB), with time and memory limits."""
+    with client() as api:
+        answer = api.datasets.query(ref, sql, max_rows=max_rows, project=project)
+    more = " (more rows not shown)" if answer.get("truncated") else ""
+    _rows_table(answer, as_json, title=f"{len(answer['rows'])} rows{more}")
+
+
+@app.command("diff")
+@handle_errors
+def data_diff(
+    name: Name,
+    old: Annotated[int, typer.Argument(help="The older version.")],
+    new: Annotated[int, typer.Argument(help="The newer version.")],
+    path: Annotated[str | None, typer.Option(help="A table file: rows added, removed.")] = None,
+    project: ProjectOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """What changed between two versions: files, and a table's rows."""
+    with client() as api:
+        answer = api.datasets.diff(name, old, new, path=path, project=project)
+    if as_json:
+        print_json(answer)
+        return
+    rows = [{"change": k, "path": p} for k in ("added", "removed", "changed") for p in answer[k]]
+    print_table(rows, [col("CHANGE", "change"), col("PATH", "path")], empty="no file changed")
+    if answer.get("table"):
+        t = answer["table"]
+        counts = [("rows added", t["rows_added"]), ("rows removed", t["rows_removed"])]
+        print_fields([("table", t["path"]), *counts])
+
+
+@app.command("clean")
+@handle_errors
+def data_clean(
+    ref: Ref,
+    into: Annotated[str, typer.Option(help="The data set the cleaned version goes to.")],
+    steps: Annotated[str, typer.Option(help="dedup,near_dup,filter,pii")] = (
+        "dedup,near_dup,filter,pii"
+    ),
+    text_column: Annotated[str, typer.Option(help="The text field of JSONL/CSV/Parquet.")] = (
+        "text"
+    ),
+    min_chars: Annotated[int, typer.Option(min=0)] = 0,
+    max_chars: Annotated[int | None, typer.Option(min=1)] = None,
+    lang: Annotated[str | None, typer.Option(help="Keep only these: zh,en,...")] = None,
+    threshold: Annotated[float, typer.Option(min=0.01, max=1.0)] = 0.8,
+    project: ProjectOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Clean a version as a job (dedup, near-dup, filters, PII masking); when the job succeeds
+    its outputs become the next version of --into, with lineage."""
+    with client() as api:
+        options = {"steps": steps, "text_column": text_column, "min_chars": min_chars}
+        options |= {"max_chars": max_chars, "lang": lang, "threshold": threshold}
+        job = api.datasets.clean(ref, into, project=project, **options)
+    confirm(job, f"submitted cleaning job {job['id']}: `aicc job get {job['id']}`", as_json=as_json)

@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from aicc.core.topology import NodeState
 from aicc.executors.base import Executor
-from aicc.loops import janitor, reconcile, scheduling
+from aicc.loops import janitor, outputs, reconcile, scheduling
 from aicc.loops.books import Books
 from aicc.loops.lease import Lease, LostLease
 from aicc.scheduler.framework import Profile
@@ -135,6 +135,8 @@ class Controller:
             )
             observed = utcnow()  # every active replica is polled after this instant
             reconcile.cycle(self.db, self.lease, self.executors, self.sealer, utcnow(), self.health)
+            if self.chunks is not None:
+                outputs.deliver(self.db, self.lease, self.executors, self.chunks)
             if self.books is not None:
                 self.books.tick(observed)
             if utcnow() >= self._next_discovery:

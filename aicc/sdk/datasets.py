@@ -230,6 +230,52 @@ class Datasets(Resource):
         path = api_path("datasets", name, "versions", number, "manifest")
         return self._t.call("GET", path, params={"project": where})
 
+    def preview(
+        self, ref: str, path: str | None = None, limit: int = 50, project: str | None = None
+    ) -> Json:
+        """The first rows of a table file (or lines of a text file): `columns` and `rows`."""
+        name, where, number = split_ref(ref, project)
+        route = api_path("datasets", name, "versions", number, "preview")
+        return self._t.call("GET", route, params={"project": where, "path": path, "limit": limit})
+
+    def profile(self, ref: str, path: str, project: str | None = None) -> Json:
+        name, where, number = split_ref(ref, project)
+        route = api_path("datasets", name, "versions", number, "profile")
+        return self._t.call("GET", route, params={"project": where, "path": path})
+
+    def query(self, ref: str, sql: str, max_rows: int = 1000, project: str | None = None) -> Json:
+        """One read-only SELECT over the version's table files, each a view named after it."""
+        name, where, number = split_ref(ref, project)
+        route = api_path("datasets", name, "versions", number, "query")
+        body = {"sql": sql, "max_rows": max_rows}
+        return self._t.call("POST", route, params={"project": where}, json=body)
+
+    def thumbnails(
+        self, ref: str, folder: str = "", limit: int = 24, project: str | None = None
+    ) -> Json:
+        name, where, number = split_ref(ref, project)
+        route = api_path("datasets", name, "versions", number, "thumbnails")
+        query = {"project": where, "folder": folder, "limit": limit}
+        return self._t.call("GET", route, params=query)
+
+    def diff(
+        self, name: str, old: int, new: int, path: str | None = None, project: str | None = None
+    ) -> Json:
+        query = {"project": project, "old": old, "new": new, "path": path}
+        return self._t.call("GET", api_path("datasets", name, "diff"), params=query)
+
+    def clean(self, ref: str, into: str, project: str | None = None, **options: Any) -> Json:
+        """Submit a cleaning job; its outputs become the next version of `into`. Answers the
+        job."""
+        name, where, number = split_ref(ref, project)
+        body = {
+            "into": into,
+            "project": where,
+            "version": None if number == "latest" else int(number),
+            **{k: v for k, v in options.items() if v is not None},
+        }
+        return self._t.call("POST", api_path("datasets", name, "clean"), json=body)
+
     def push(
         self,
         name: str,

@@ -219,6 +219,22 @@ class UploadChunkRow(Base):
     size: Mapped[int]
 
 
+class JobOutputRow(Base):
+    """What a job's outputs become when it succeeds: a new version of a data set (a cleaning
+    job). `state`: pending until the job ends, then done (with `result`, the version) or failed
+    (with `result`, why)."""
+
+    __tablename__ = "job_outputs"
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "dataset"
+    target_id: Mapped[str] = mapped_column(String(40))  # the data set
+    lineage: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    result: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    done_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
 class NodeRow(Base):
     __tablename__ = "nodes"
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

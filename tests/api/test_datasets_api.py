@@ -172,3 +172,55 @@ def test_bad_input_is_a_clear_4xx_that_changes_nothing(api: TestClient) -> None:
     )
     after = api.get("/api/v1/datasets/good").json()
     assert after["latest"] == 1 and after["file_count"] == 1
+
+
+def test_look_inside_a_version_without_downloading_it(api: TestClient, tenant_b: Tenant) -> None:
+    rows = "".join(f"{i},{'zh' if i % 3 else 'en'},{i * 1.5}\n" for i in range(1, 101))
+    push(api, "table", {"train.csv": ("id,lang,score\n" + rows).encode(), "notes.txt": b"a\nb\n"})
+    fewer = "".join(f"{i},{'zh' if i % 3 else 'en'},{i * 1.5}\n" for i in range(1, 91))
+    extra = "101,en,151.5\n102,en,153.0\n"
+    push(api, "table", {"train.csv": ("id,lang,score\n" + fewer + extra).encode()})
+
+    seen = api.get("/api/v1/datasets/table/versions/1/preview?path=train.csv&limit=5").json()
+    assert [c["name"] for c in seen["columns"]] == ["id", "lang", "score"]
+    assert seen["rows"][0] == [1, "zh", 1.5] and len(seen["rows"]) == 5
+    v1 = api.get("/api/v1/datasets/table/versions/1").json()
+    assert v1["tables"]["train.csv"]["rows"] == 100  # described at commit
+
+    profile = api.get("/api/v1/datasets/table/versions/1/profile?path=train.csv").json()
+    by_name = {c["name"]: c for c in profile["columns"]}
+    assert profile["rows"] == 100 and by_name["id"]["min"] == 1 and by_name["id"]["max"] == 100
+    assert sum(b["count"] for b in by_name["score"]["histogram"]) == 100
+    assert {t["value"]: t["count"] for t in by_name["lang"]["top"]} == {"zh": 67, "en": 33}
+
+    answer = api.post(
+        "/api/v1/datasets/table/versions/1/query",
+        json={"sql": "SELECT lang, count(*) AS n FROM train GROUP BY lang ORDER BY lang"},
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["rows"] == [["en", 33], ["zh", 67]]
+    for sql in (
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "COPY train TO '/tmp/leak.csv'",
+        "ATTACH '/tmp/x.db'",
+        "INSTALL httpfs",
+    ):
+        refused = api.post("/api/v1/datasets/table/versions/1/query", json={"sql": sql})
+        assert refused.status_code == 422, sql
+
+    diff = api.get("/api/v1/datasets/table/diff?old=1&new=2&path=train.csv").json()
+    assert diff["removed"] == ["notes.txt"] and diff["changed"] == ["train.csv"]
+    assert diff["table"]["rows_added"] == 2 and diff["table"]["rows_removed"] == 10
+
+    # another tenant sees none of it
+    b = tenant_b.headers
+    assert api.get("/api/v1/datasets/table/versions/1/preview", headers=b).status_code == 404
+    query = {"sql": "SELECT 1"}
+    assert (
+        api.post("/api/v1/datasets/table/versions/1/query", json=query, headers=b).status_code
+        == 404
+    )
+    corrupt = push(api, "broken", {"bad.parquet": b"PAR1 this is not parquet PAR1"})
+    assert corrupt["created"]
+    answer = api.get("/api/v1/datasets/broken/versions/1/preview?path=bad.parquet")
+    assert answer.status_code == 422 and "bad.parquet" in answer.json()["detail"]

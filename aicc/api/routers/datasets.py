@@ -7,6 +7,7 @@ A data set is named by `{name}` and, when it is not the caller's default project
 
 from __future__ import annotations
 
+import pathlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -16,9 +17,10 @@ from starlette.concurrency import run_in_threadpool
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import Cursor, Limit, page
-from aicc.core.datasets import DatasetError, Ref, parse_ref
-from aicc.services.common import Invalid, NotFound
-from aicc.services.data import chunks, datasets, uploads
+from aicc.core.datasets import DatasetError, Ref, diff_files, parse_ref
+from aicc.services import cleaning
+from aicc.services.common import Invalid
+from aicc.services.data import chunks, datasets, inspect, uploads
 
 router = APIRouter(prefix="/api/v1", tags=["datasets"])
 
@@ -158,11 +160,8 @@ def datasets_chunk(
 ) -> Response:
     """One chunk of the set's versions, as bytes (immutable: cached for a year)."""
     target, where = ref(name, project)
-    row, _ = datasets.find(session, who, target, where)
-    if not datasets.holds_chunk(session, row.id, digest):
-        raise NotFound("chunk {digest} is not part of data set {name}", digest=digest, name=name)
     return Response(
-        chunks.reader(session, state.chunks, [digest]).get(digest),
+        datasets.chunk(session, who, state.chunks, target, digest, project=where),
         media_type="application/octet-stream",
         headers={"Cache-Control": "private, max-age=31536000, immutable"},
     )
@@ -221,3 +220,169 @@ def datasets_upload_commit(
         message=body.message,
     )
     return {"version": _out(schemas.DatasetVersion, done.version), "created": done.created}
+
+
+# --- looking inside a version (services/data/inspect.py) -----------------------------------------
+
+FilePath = Annotated[str | None, Query(max_length=1024)]
+
+
+def _limits(state: StateDep, max_rows: int = 1000) -> inspect.Limits:
+    return inspect.Limits(max_rows=max_rows)  # the site's query limits: `data:` in config.yaml
+
+
+@router.get("/datasets/{name}/versions/{number}/preview", response_model=schemas.Preview)
+def datasets_preview(
+    name: DatasetName,
+    number: VersionNumber,
+    who: CurrentUser,
+    session: SessionDep,
+    state: StateDep,
+    project: ProjectRef = None,
+    path: FilePath = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> Any:
+    """The first rows of a table file (CSV, TSV, Parquet, JSON Lines, JSON), the first lines of
+    a text file, or an image; read from the file's first chunks, whatever its size."""
+    target, where = ref(name, project, number)
+    _, manifest = datasets.open_version(session, who, target, project=where)
+    found = inspect.preview(chunks.reader(session, state.chunks), manifest, path, limit)
+    return _out(schemas.Preview, found)
+
+
+@router.get("/datasets/{name}/versions/{number}/thumbnails", response_model=schemas.Thumbnails)
+def datasets_thumbnails(
+    name: DatasetName,
+    number: VersionNumber,
+    who: CurrentUser,
+    session: SessionDep,
+    state: StateDep,
+    project: ProjectRef = None,
+    folder: Annotated[str, Query(max_length=1024)] = "",
+    limit: Annotated[int, Query(ge=1, le=200)] = 24,
+) -> Any:
+    """An image folder as a grid, with the number of images per class (sub-folder)."""
+    target, where = ref(name, project, number)
+    _, manifest = datasets.open_version(session, who, target, project=where)
+    found = inspect.thumbnails(chunks.reader(session, state.chunks), manifest, folder, limit)
+    return _out(schemas.Thumbnails, found)
+
+
+@router.get("/datasets/{name}/versions/{number}/profile", response_model=schemas.Profile)
+def datasets_profile(
+    name: DatasetName,
+    number: VersionNumber,
+    path: Annotated[str, Query(min_length=1, max_length=1024)],
+    who: CurrentUser,
+    session: SessionDep,
+    state: StateDep,
+    project: ProjectRef = None,
+) -> Any:
+    """Per column of a table file: type, nulls, distinct values, min, max, a histogram."""
+    target, where = ref(name, project, number)
+    _, manifest = datasets.open_version(session, who, target, project=where)
+    found = inspect.profile(
+        chunks.reader(session, state.chunks),
+        manifest,
+        path,
+        views=views(state),
+        limits=_limits(state),
+    )
+    return _out(schemas.Profile, found)
+
+
+@router.post("/datasets/{name}/versions/{number}/query", response_model=schemas.QueryResult)
+def datasets_query(
+    name: DatasetName,
+    number: VersionNumber,
+    body: schemas.QueryIn,
+    who: CurrentUser,
+    session: SessionDep,
+    state: StateDep,
+    project: ProjectRef = None,
+) -> Any:
+    """One read-only SELECT over the version's table files (each a view named after its file),
+    with a time and memory limit; nothing outside the version can be read."""
+    target, where = ref(name, project, number)
+    _, manifest = datasets.open_version(session, who, target, project=where)
+    found = inspect.query(
+        chunks.reader(session, state.chunks),
+        manifest,
+        body.sql,
+        views=views(state),
+        limits=_limits(state, body.max_rows),
+    )
+    return _out(schemas.QueryResult, found)
+
+
+@router.get("/datasets/{name}/diff", response_model=schemas.Diff)
+def datasets_diff(
+    name: DatasetName,
+    old: Annotated[int, Query(ge=1)],
+    new: Annotated[int, Query(ge=1)],
+    who: CurrentUser,
+    session: SessionDep,
+    state: StateDep,
+    project: ProjectRef = None,
+    path: FilePath = None,
+) -> Any:
+    """Files added, removed and changed between two versions; with `path`, a table file's rows
+    added and removed."""
+    a, where = ref(name, project, str(old))
+    b, _ = ref(name, project, str(new))
+    before, old_files = datasets.open_version(session, who, a, project=where)
+    after, new_files = datasets.open_version(session, who, b, project=where)
+    files = diff_files(old_files, new_files)
+    table = None
+    if path:
+        table = inspect.diff_tables(
+            chunks.reader(session, state.chunks),
+            old_files,
+            new_files,
+            path,
+            views=views(state),
+            limits=_limits(state),
+        )
+    return {
+        "old": before.ref,
+        "new": after.ref,
+        "added": list(files.added),
+        "removed": list(files.removed),
+        "changed": list(files.changed),
+        "table": _out(schemas.TableDiff, table) if table else None,
+    }
+
+
+def views(state: StateDep) -> pathlib.Path:
+    """Where versions' table files are assembled for queries (kept: the next query is fast)."""
+    return state.settings.home / "data" / "views"
+
+
+# --- cleaning jobs (services/cleaning.py) ---------------------------------------------------------
+
+
+@router.post("/datasets/{name}/clean", response_model=schemas.Job, status_code=201)
+def datasets_clean(
+    name: DatasetName, body: schemas.CleanIn, who: CurrentUser, state: StateDep
+) -> schemas.Job:
+    """Submit a cleaning job over a version; when it succeeds, its outputs become the next
+    version of `into`, with lineage to the input and the job's report."""
+    source = f"{name}@{body.version}" if body.version else name
+    with state.db.session() as session:
+        job = cleaning.submit(
+            session,
+            who,
+            state.blobs,
+            ref=source,
+            into=body.into,
+            project=body.project,
+            steps=body.steps,
+            text_column=body.text_column,
+            min_chars=body.min_chars,
+            max_chars=body.max_chars,
+            lang=body.lang,
+            threshold=body.threshold,
+            queue=body.queue,
+        )
+    state.controller.wake()
+    return schemas.job_out(job)

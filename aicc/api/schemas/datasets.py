@@ -112,3 +112,104 @@ class CommitIn(Body):
 class Committed(BaseModel):
     version: DatasetVersion
     created: bool
+
+
+class Column(BaseModel):
+    name: str
+    type: str
+
+
+class Preview(BaseModel):
+    path: str
+    format: str
+    columns: list[Column]
+    rows: list[list[Any]]
+
+
+class Thumb(BaseModel):
+    path: str
+    label: str
+    data_uri: str | None
+
+
+class Thumbnails(BaseModel):
+    folder: str
+    images: int
+    classes: dict[str, int]
+    items: list[Thumb]
+
+
+class Bin(BaseModel):
+    lo: float
+    hi: float
+    count: int
+
+
+class TopValue(BaseModel):
+    value: str
+    count: int
+
+
+class ColumnProfile(BaseModel):
+    name: str
+    type: str
+    nulls: int
+    distinct: int
+    min: Any
+    max: Any
+    histogram: list[Bin]
+    top: list[TopValue]
+
+
+class Profile(BaseModel):
+    path: str
+    format: str
+    rows: int
+    columns: list[ColumnProfile]
+
+
+class QueryIn(Body):
+    sql: Annotated[str, Field(min_length=1, max_length=100_000)]
+    max_rows: Annotated[int, Field(ge=1, le=10_000)] = 1000
+
+
+class QueryResult(BaseModel):
+    columns: list[Column]
+    rows: list[list[Any]]
+    truncated: bool
+    elapsed_ms: float
+
+
+class TableDiff(BaseModel):
+    path: str
+    rows_added: int
+    rows_removed: int
+    columns: list[Column]
+    sample_added: list[list[Any]]
+    sample_removed: list[list[Any]]
+
+
+class Diff(BaseModel):
+    """Two versions compared: files added, removed and changed; for `path`, a table's rows."""
+
+    old: str
+    new: str
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+    table: TableDiff | None = None
+
+
+class CleanIn(Body):
+    """A cleaning job over a version; its outputs become the next version of `into`."""
+
+    into: Name
+    project: Annotated[str | None, Field(max_length=200)] = None
+    version: Annotated[int | None, Field(ge=1)] = None
+    steps: Annotated[str, Field(max_length=200)] = "dedup,near_dup,filter,pii"
+    text_column: Annotated[str, Field(min_length=1, max_length=200)] = "text"
+    min_chars: Annotated[int, Field(ge=0, le=10**9)] = 0
+    max_chars: Annotated[int | None, Field(ge=1, le=10**9)] = None
+    lang: Annotated[str | None, Field(max_length=200)] = None
+    threshold: Annotated[float, Field(gt=0, le=1)] = 0.8
+    queue: Annotated[str | None, Field(max_length=64)] = None

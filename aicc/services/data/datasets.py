@@ -23,7 +23,8 @@ from aicc.core import datasets as core
 from aicc.core.tenancy import Principal, can_manage, can_read, can_write
 from aicc.services import audit, tenancy
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, utcnow
-from aicc.services.data import storage
+from aicc.services.data import chunks, storage
+from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables import (
     DatasetChunkRow,
     DatasetRow,
@@ -85,7 +86,7 @@ def writable(who: Principal, project: ProjectRow) -> bool:
     return can_write(who, org_id=project.org_id, project_id=project.id)
 
 
-def _qualified(session: Session, project: ProjectRow) -> str:
+def qualified(session: Session, project: ProjectRow) -> str:
     org = session.get(OrgRow, project.org_id)
     return f"{org.name if org else project.org_id}/{project.name}"
 
@@ -131,7 +132,7 @@ def find(
     if not shared:
         raise missing
     if len(shared) > 1:
-        names = ", ".join(sorted(f"{_qualified(session, p)}/{d.name}" for d, p in shared))
+        names = ", ".join(sorted(f"{qualified(session, p)}/{d.name}" for d, p in shared))
         raise Conflict(
             "{name} names several shared data sets ({names}); write ORG/PROJECT/NAME",
             name=ref.name,
@@ -198,7 +199,7 @@ def describe(
         id=row.id,
         name=row.name,
         project_id=row.project_id,
-        project=_qualified(session, prj),
+        project=qualified(session, prj),
         visibility=row.visibility,
         description=row.description,
         licence=row.licence,
@@ -380,15 +381,27 @@ def open_version(
     return version_of(version, row.name), manifest_of(version)
 
 
-def holds_chunk(session: Session, dataset_id: str, digest: str) -> bool:
-    return (
-        session.scalar(
-            select(DatasetChunkRow.size).where(
-                DatasetChunkRow.dataset_id == dataset_id, DatasetChunkRow.digest == digest
-            )
+def chunk(
+    session: Session,
+    who: Principal,
+    store: ChunkStore,
+    ref: core.Ref,
+    digest: str,
+    *,
+    project: str | None = None,
+) -> bytes:
+    """One chunk of a set the caller reads, checked; NotFound unless a version of it uses it."""
+    row, _ = find(session, who, ref, project)
+    used = session.scalar(
+        select(DatasetChunkRow.size).where(
+            DatasetChunkRow.dataset_id == row.id, DatasetChunkRow.digest == digest
         )
-        is not None
     )
+    if used is None:
+        raise NotFound(
+            "chunk {digest} is not part of data set {name}", digest=digest, name=row.name
+        )
+    return chunks.reader(session, store, [digest]).get(digest)
 
 
 def delete(session: Session, who: Principal, name: str, *, project: str | None) -> None:

@@ -17,6 +17,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, exists, select
@@ -39,6 +40,7 @@ from aicc.store.tables import (
 )
 
 DESCRIBE_TEXT_BYTES = 256 * 1024 * 1024
+PACK_BYTES = 6 * 1024 * 1024  # chunks per pack when the server pushes a directory itself
 STALE = timedelta(days=2)  # an upload untouched this long is dropped with its chunks
 
 
@@ -139,6 +141,70 @@ def begin(
         adding = dict(zip(digests, sizes, strict=True))
         storage.check_room(session, prj.id, sum(s for d, s in adding.items() if d not in owned))
     return UploadPlan(upload_id=upload.id, dataset=row.name, missing=missing)
+
+
+def ingest_directory(
+    session: Session,
+    who: Principal,
+    store: ChunkStore,
+    row: DatasetRow,
+    root: Path,
+    *,
+    message: str = "",
+    lineage: dict[str, Any] | None = None,
+    leave_out: frozenset[str] = frozenset(),
+) -> Committed:
+    """Push a directory the server holds (a job's outputs) as the next version of `row`, as a
+    client's push would: chunked, packed, every chunk recorded for the project."""
+    now = utcnow()
+    upload = UploadRow(
+        id=new_id("upl"), dataset_id=row.id, created_by=who.user_id, created_at=now, updated_at=now
+    )
+    session.add(upload)
+    session.flush()
+    entries: list[core.FileEntry] = []
+    batch: list[tuple[str, bytes]] = []
+    held_bytes = [0]  # in `batch`
+
+    def flush() -> None:
+        held_bytes[0] = 0
+        chunks.store_batch(session, store, batch)
+        chunks.insert_new(
+            session,
+            UploadChunkRow.__table__,
+            [{"upload_id": upload.id, "digest": d, "size": len(b)} for d, b in batch],
+        )
+        batch.clear()
+
+    for file in sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()):
+        rel = file.relative_to(root).as_posix()
+        if rel in leave_out:
+            continue
+        try:
+            core.check_path(rel)
+        except core.DatasetError as e:
+            raise Invalid("{problem}", problem=str(e)) from None
+        data = file.read_bytes()
+        pieces = core.cut(data)
+        offset = 0
+        for c in pieces:
+            batch.append((c.digest, data[offset : offset + c.size]))
+            offset += c.size
+            held_bytes[0] += c.size
+            if held_bytes[0] >= PACK_BYTES:
+                flush()
+        entries.append(core.FileEntry(rel, len(data), tuple(pieces)))
+    flush()
+    return make_version(
+        session,
+        who,
+        row,
+        core.Manifest.of(entries),
+        upload_id=upload.id,
+        message=message,
+        lineage=lineage,
+        source=chunks.reader(session, store),
+    )
 
 
 def _upload(session: Session, who: Principal, upload_id: str) -> tuple[UploadRow, DatasetRow]:
