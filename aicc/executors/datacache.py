@@ -79,21 +79,27 @@ class DataCache:
         partial = dest.with_name(dest.name + PARTIAL)
         remove_view(partial)
         partial.mkdir(parents=True)
-        with self._lock:
-            self._index()  # first: it clears what a crash left half written
-            for mount in mounts:
-                try:
-                    manifest = self.source.manifest(mount.version_id)
-                except KeyError:
-                    raise DataError(f"data set {mount.ref} no longer exists") from None
-                root = partial / mount.name
-                root.mkdir()
-                for entry in manifest.files:
-                    target = root / check_path(entry.path)
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    _link(self._file(entry, mount.ref), target)
+        try:
+            with self._lock:
+                self._index()  # first: it clears what a crash left half written
+                for mount in mounts:
+                    self._view(mount, partial / mount.name)
+        except BaseException:
+            remove_view(partial)
+            raise
         _read_only(partial)
         os.replace(partial, dest)
+
+    def _view(self, mount: DataMount, root: Path) -> None:
+        try:
+            manifest = self.source.manifest(mount.version_id)
+        except KeyError:
+            raise DataError(f"data set {mount.ref} no longer exists") from None
+        root.mkdir()
+        for entry in manifest.files:
+            target = root / check_path(entry.path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _link(self._file(entry, mount.ref), target)
 
     def bytes_held(self) -> int:
         with self._lock:
