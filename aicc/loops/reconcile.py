@@ -205,7 +205,8 @@ def record(
         if rep is None or rep.state not in ACTIVE_REPLICA:
             continue
         if handle and rep.handle is None:  # launched now, its data mounted from the node's cache
-            mounts.held(session, rep.node_id, session.get(JobRow, rep.job_id), now)
+            job = session.get(JobRow, rep.job_id)
+            mounts.held(session, rep.node_id, job.datasets if job else (), now)
         rep.handle = handle
         touched.add(rep.job_id)
         if state is None:

@@ -12,11 +12,15 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from aicc.sdk.client import Client
 from aicc.server import ServerState
+from aicc.services import snapshots
+from aicc.services.common import utcnow
+from aicc.services.data import mounts
 from aicc.services.data.mounts import StoredData
-from aicc.store.tables import JobRow
+from aicc.store.tables import JobRow, NodeRow
 from aicc.testing.servers import over_http
 
 
@@ -133,3 +137,31 @@ def test_another_tenants_set_is_a_404_until_it_is_shared_then_pinned_by_its_full
     own = bob.http.post("/api/v1/jobs", json={"command": "true", "datasets": ["corpus"]})
     assert own.json()["spec"]["datasets"] == ["corpus@1"]
     assert center.pinned(own.json()["id"])[0]["bytes"] == len("bob's\n")
+
+
+def test_the_snapshot_carries_the_share_of_a_jobs_data_each_node_holds(
+    center: Center, tmp_path: Path
+) -> None:
+    alice = center.tenant("tenant-a")
+    alice.sdk.datasets.push("corpus", version(tmp_path / "c", "0123456789"))
+    alice.sdk.datasets.push("extra", version(tmp_path / "e", "0123456789" * 3))
+    data_job = alice.http.post(
+        "/api/v1/jobs", json={"command": "true", "datasets": ["corpus", "extra"]}
+    ).json()
+    plain = alice.http.post("/api/v1/jobs", json={"command": "true"}).json()
+    with center.state.db.session() as session:
+        [node] = session.scalars(select(NodeRow)).all()
+        job = session.get(JobRow, data_job["id"])
+        assert job is not None
+        views = {v.id: v for v in snapshots.build(session, utcnow()).pending}
+        assert views[data_job["id"]].request.data == ()  # no node holds it yet
+        # A node's cache was filled with corpus alone (10 of the job's 40 bytes) ...
+        mounts.held(session, node.id, job.datasets[:1], utcnow())
+        views = {v.id: v for v in snapshots.build(session, utcnow()).pending}
+        assert views[data_job["id"]].request.data == ((node.name, 0.25),)
+        # ... then with both.
+        mounts.held(session, node.id, job.datasets, utcnow())
+        views = {v.id: v for v in snapshots.build(session, utcnow()).pending}
+        assert views[data_job["id"]].request.data == ((node.name, 1.0),)
+        assert views[plain["id"]].request.data == ()
+        session.rollback()

@@ -10,7 +10,7 @@ it was submitted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -102,18 +102,17 @@ class StoredData:
         return self.chunks.get(digest)  # ChunkMissing is a KeyError
 
 
-def held(session: Session, node_id: str, job: JobRow | None, now: datetime) -> None:
-    """Record that the node's cache now holds the job's data sets (a replica of it was
-    launched there with its data mounted)."""
-    for item in job.datasets if job else ():
-        key = (node_id, item["version_id"])
-        row = session.get(NodeDataRow, key)
+def held(
+    session: Session, node_id: str, pinned: Iterable[Mapping[str, Any]], now: datetime
+) -> None:
+    """Record that the node's cache now holds these pinned versions (`JobRow.datasets`: a
+    replica of the job was launched there with its data mounted)."""
+    for item in pinned:
+        row = session.get(NodeDataRow, (node_id, item["version_id"]))
         if row is None:
-            session.add(
-                NodeDataRow(node_id=node_id, version_id=key[1], bytes=item["bytes"], used_at=now)
-            )
-        else:
-            row.used_at = now
+            row = NodeDataRow(node_id=node_id, version_id=item["version_id"], bytes=item["bytes"])
+            session.add(row)
+        row.used_at = now
 
 
 def cached_bytes(session: Session, jobs: Iterable[JobRow]) -> dict[str, dict[str, int]]:
