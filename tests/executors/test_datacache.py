@@ -9,50 +9,22 @@ import stat
 from pathlib import Path
 
 import pytest
+from data_support import ChunkServer
 
-from aicc.core.datasets import FileEntry, Manifest, cut
-from aicc.executors.base import DataMount
+from aicc.executors.base import DataMount, ReplicaLaunch
 from aicc.executors.datacache import DataCache, DataError, remove_view
-from aicc.store.chunkstore import LocalChunks
+from aicc.executors.local.executor import LocalExecutor
 
 MiB = 1024 * 1024
 
 
-class Server:
-    """What the server hands a node's cache: manifests by version id, chunks from its store."""
-
-    def __init__(self, root: Path) -> None:
-        self.store = LocalChunks(root)
-        self.versions: dict[str, Manifest] = {}
-        self.served = 0
-
-    def push(self, version_id: str, files: dict[str, bytes]) -> DataMount:
-        entries = []
-        for path, data in files.items():
-            chunks = cut(data)
-            at = 0
-            for c in chunks:
-                self.store.put(c.digest, data[at : at + c.size])
-                at += c.size
-            entries.append(FileEntry(path, len(data), tuple(chunks)))
-        self.versions[version_id] = Manifest.of(entries)
-        return DataMount(version_id.split("-")[0], version_id, version_id)
-
-    def manifest(self, version_id: str) -> Manifest:
-        return self.versions[version_id]
-
-    def chunk(self, digest: str) -> bytes:
-        self.served += 1
-        return self.store.get(digest)
-
-
 @pytest.fixture
-def server(tmp_path: Path) -> Server:
-    return Server(tmp_path / "store")
+def server(tmp_path: Path) -> ChunkServer:
+    return ChunkServer(tmp_path / "store")
 
 
 def test_a_view_is_the_versions_files_read_only_and_a_second_view_fetches_nothing(
-    server: Server, tmp_path: Path
+    server: ChunkServer, tmp_path: Path
 ) -> None:
     big = os.urandom(5 * MiB)
     mount = server.push("corpus-1", {"a/b.txt": b"hello\n", "big.bin": big, "empty": b""})
@@ -78,8 +50,8 @@ def test_a_view_is_the_versions_files_read_only_and_a_second_view_fetches_nothin
     assert (tmp_path / "run2" / "data" / "corpus" / "big.bin").read_bytes() == big
 
 
-def test_a_chunk_damaged_on_disk_is_fetched_again(server: Server, tmp_path: Path) -> None:
-    data = os.urandom(600 * 1024)
+def test_a_chunk_damaged_on_disk_is_fetched_again(server: ChunkServer, tmp_path: Path) -> None:
+    data = os.urandom(200 * 1024)  # under the smallest chunk: one chunk
     mount = server.push("v-1", {"x.bin": data})
     cache = DataCache(tmp_path / "cache", 1024 * MiB, server)
     cache.mount([mount], tmp_path / "r1" / "data")
@@ -98,7 +70,7 @@ def test_a_chunk_damaged_on_disk_is_fetched_again(server: Server, tmp_path: Path
 
 
 def test_the_cap_evicts_the_least_recently_used_and_a_restart_keeps_the_cache(
-    server: Server, tmp_path: Path
+    server: ChunkServer, tmp_path: Path
 ) -> None:
     mounts = [server.push(f"s{i}-1", {"f.bin": os.urandom(MiB)}) for i in range(3)]
     cache = DataCache(tmp_path / "cache", 4 * MiB, server)  # chunks and file: 2 MiB a set
@@ -116,7 +88,7 @@ def test_the_cap_evicts_the_least_recently_used_and_a_restart_keeps_the_cache(
 
 
 def test_a_missing_version_or_chunk_fails_the_mount_saying_which_and_leaves_no_view(
-    server: Server, tmp_path: Path
+    server: ChunkServer, tmp_path: Path
 ) -> None:
     cache = DataCache(tmp_path / "cache", 64 * MiB, server)
     with pytest.raises(DataError, match="gone-1 no longer exists"):
@@ -126,3 +98,25 @@ def test_a_missing_version_or_chunk_fails_the_mount_saying_which_and_leaves_no_v
     with pytest.raises(DataError, match=r"lost-1: chunk \w+ is missing"):
         cache.mount([mount], tmp_path / "r" / "data")
     assert not (tmp_path / "r" / "data").exists()
+
+
+def test_an_executor_without_a_data_cache_refuses_a_replica_with_data_sets(
+    tmp_path: Path,
+) -> None:
+    executor = LocalExecutor(home=tmp_path / "home", blobs=None)  # type: ignore[arg-type]
+    replica = ReplicaLaunch(
+        job_id="job_1",
+        attempt=0,
+        index=0,
+        argv=["true"],
+        env={},
+        node=executor.discover()[0].name,
+        device_indices=(),
+        cpu_milli=100,
+        memory_mib=64,
+        max_runtime_s=None,
+        datasets=(DataMount("corpus", "dsv_1", "corpus@1"),),
+    )
+    with pytest.raises(ValueError, match="cannot mount data sets yet"):
+        executor.launch(replica)
+    assert not (tmp_path / "home" / "runs").exists()
