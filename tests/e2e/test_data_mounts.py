@@ -53,9 +53,9 @@ class Center:
 
 
 @pytest.fixture
-def center(tmp_path: Path) -> Iterator[Center]:
+def center(db_url: str | None, tmp_path: Path) -> Iterator[Center]:
     home = tmp_path / "home"
-    with over_http(home, limits={"grace_s": 2.0}) as (url, token, state):
+    with over_http(home, db_url, limits={"grace_s": 2.0}) as (url, token, state):
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=url, headers=headers, timeout=30) as admin:
             yield Center(url, admin, state, home)
