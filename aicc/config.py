@@ -102,6 +102,14 @@ class KubernetesSettings(BaseModel):
     request_timeout_s: Annotated[float, Field(gt=0)] = 30.0
 
 
+class DataSettings(BaseModel):
+    """Data sets (CONTRACTS §9): each node's chunk cache, from which jobs' data are mounted."""
+
+    model_config = ConfigDict(extra="forbid")
+    cache_dir: Path | None = None  # each node's chunk cache; default $AICC_HOME/cache/data
+    cache_gib: Annotated[float, Field(gt=0)] = 50.0
+
+
 class SiteSettings(BaseModel):
     """The site: billing time zone, and the power model of metering (docs/billing.md)."""
 
@@ -145,6 +153,7 @@ class Settings(BaseModel):
     secret_key_file: Path | None = None  # default: $AICC_HOME/secret.key; share it between servers
     loop_interval_s: Annotated[float, Field(gt=0)] = 0.5
     site: SiteSettings = Field(default_factory=lambda: SiteSettings())
+    data: DataSettings = Field(default_factory=lambda: DataSettings())  # data sets (§9)
     pricing: PricePlan = Field(default_factory=lambda: PricePlan(name="center"))  # the default
     # Behind HTTPS (here or at a proxy): cookies always Secure, and Strict-Transport-Security.
     tls: bool = False

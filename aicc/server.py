@@ -23,6 +23,7 @@ from aicc.api.app import create_app
 from aicc.api.state import AppState
 from aicc.executors import sandbox as sandboxes
 from aicc.executors.base import Executor
+from aicc.executors.datacache import DataCache
 from aicc.executors.local.executor import LocalExecutor
 from aicc.executors.local.node import SimulatedDevices
 from aicc.loops.books import Books
@@ -31,8 +32,9 @@ from aicc.loops.lease import Lease
 from aicc.scheduler.profiles import get_profile
 from aicc.services import node_health, tenancy, tokens
 from aicc.services.billing.meter import PowerModel
+from aicc.services.data.mounts import StoredData
 from aicc.store.blobs import BlobStore
-from aicc.store.chunkstore import LocalChunks
+from aicc.store.chunkstore import ChunkStore, LocalChunks
 from aicc.store.db import Database, open_database
 from aicc.store.sealing import Sealer
 from aicc.store.tables import UserRow
@@ -55,6 +57,7 @@ def make_sandbox(settings: config.Settings) -> sandboxes.Sandbox | None:
     """The sandbox replicas run in; without one (`sandbox: off`, or `auto` where bubblewrap is
     missing) a loud warning: every job can then read the home, the database and other jobs."""
     hide = [settings.home, *([settings.secret_key_file] if settings.secret_key_file else [])]
+    hide += [settings.data.cache_dir] if settings.data.cache_dir else []  # no job reads the cache
     try:
         found = sandboxes.detect(settings.sandbox, hide=hide)
     except sandboxes.SandboxUnavailable as err:
@@ -69,8 +72,19 @@ def make_sandbox(settings: config.Settings) -> sandboxes.Sandbox | None:
     return found
 
 
-def make_executors(settings: config.Settings, blobs: BlobStore) -> dict[str, Executor]:
-    """The executor of the default pool (`--executor`); engines' SDKs load only when chosen."""
+def make_data_cache(settings: config.Settings, db: Database, chunks: ChunkStore) -> DataCache:
+    """This node's data cache (`data.cache_dir`, `data.cache_gib`), filled from the server's
+    data sets; replicas see their own data sets through it, read-only."""
+    root = settings.data.cache_dir or settings.home / "cache" / "data"
+    capacity = int(settings.data.cache_gib * 1024**3)
+    return DataCache(root, capacity, StoredData(db, chunks))
+
+
+def make_executors(
+    settings: config.Settings, blobs: BlobStore, data: DataCache | None = None
+) -> dict[str, Executor]:
+    """The executor of the default pool (`--executor`); engines' SDKs load only when chosen.
+    `data`: the node data cache that jobs' `datasets` are mounted from (run-directory engines)."""
     sandbox = None if settings.executor == "kubernetes" else make_sandbox(settings)
     if settings.executor == "slurm":
         from aicc.executors.slurm import SlurmCommands, SlurmExecutor
@@ -90,6 +104,7 @@ def make_executors(settings: config.Settings, blobs: BlobStore) -> dict[str, Exe
             account=slurm.account,
             grace_s=settings.limits.grace_s,
             sandbox=sandbox,
+            data=data,
         )
         return {"slurm": executor}
     if settings.executor == "ray":
@@ -108,6 +123,7 @@ def make_executors(settings: config.Settings, blobs: BlobStore) -> dict[str, Exe
                 grace_s=settings.limits.grace_s,
                 timeout_s=ray.request_timeout_s,
                 sandbox=sandbox,
+                data=data,
             )
         }
     if settings.executor == "kubernetes":
@@ -129,6 +145,7 @@ def make_executors(settings: config.Settings, blobs: BlobStore) -> dict[str, Exe
         log_limit_bytes=settings.limits.log_limit_mib * 1024 * 1024,
         grace_s=settings.limits.grace_s,
         sandbox=sandbox,
+        data=data,
     )
     return {"local": local}
 
@@ -189,7 +206,8 @@ def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
         max_unpacked_bytes=limits.max_unpacked_mib * 1024 * 1024,
         max_members=limits.max_workdir_files,
     )
-    executors = make_executors(settings, blobs)
+    chunks = LocalChunks(settings.home / "data" / "chunks")
+    executors = make_executors(settings, blobs, make_data_cache(settings, db, chunks))
     for name in settings.profiles:  # every profile the site wrote, used or not, must build
         try:
             get_profile(name, settings.profiles)
@@ -200,7 +218,6 @@ def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
     except ValueError as err:
         raise config.ConfigError(f"policy: {err}") from None
     sealer = Sealer.from_file(settings.secret_key_file or settings.home / "secret.key")
-    chunks = LocalChunks(settings.home / "data" / "chunks")
     controller = Controller(
         db,
         executors,

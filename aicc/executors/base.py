@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import ClassVar, Literal, NamedTuple, Protocol
 
+from aicc.core.datasets import Manifest
 from aicc.core.topology import Node
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,26 @@ class Workdirs(Protocol):
         """The archive itself (engines that ship it whole, such as Kubernetes' ConfigMap)."""
 
 
+class Datasets(Protocol):
+    """Where a node's data cache reads data set versions from on a miss. The server hands in
+    its data sets and chunk store; executors never import the store."""
+
+    def manifest(self, version_id: str) -> Manifest:
+        """The version's files; KeyError when the version is gone."""
+
+    def chunk(self, digest: str) -> bytes:
+        """The chunk's bytes (the cache checks them against the digest again)."""
+
+
+@dataclass(frozen=True)
+class DataMount:
+    """A data set version a replica sees read-only at `$AICC_DATA_DIR/name`, pinned at submit."""
+
+    name: str
+    version_id: str
+    ref: str  # as pinned (`NAME@N`, `ORG/PROJECT/NAME@N`), for messages
+
+
 class Capacity(NamedTuple):
     """What jobs outside AICC hold on one node: CPU, memory and whole devices."""
 
@@ -81,6 +102,7 @@ class ReplicaLaunch:
     priority: int = 100  # the spec's priority (engines with priority classes)
     devices: tuple[dict[str, int], ...] = ()  # bound devices: {"index", "milli", "memory_mib"}
     mig_profile: str | None = None  # one MIG slice of this profile (its index: "mig_slice")
+    datasets: tuple[DataMount, ...] = ()  # mounted read-only at $AICC_DATA_DIR/NAME
 
 
 @dataclass(frozen=True)
@@ -122,7 +144,17 @@ class Executor(ABC):
                 f"the {self.title} executor cannot run a MIG slice ({replica.mig_profile}): it "
                 "hands out whole GPUs; run MIG jobs on a local or Kubernetes node"
             )
+        if replica.datasets and not self.mounts_data:
+            raise ValueError(
+                f"the {self.title} executor cannot mount data sets yet: run jobs with "
+                "`datasets` on a local, Slurm or Ray node"
+            )
         return self._launch(replica)
+
+    @property
+    def mounts_data(self) -> bool:
+        """Whether replicas can have the spec's `datasets` mounted (a node data cache)."""
+        return False
 
     def poll(self, handle: str) -> ReplicaState:
         """The replica's state as the engine tells it. An engine that does not answer is not

@@ -23,9 +23,11 @@ from typing import ClassVar
 
 from aicc.executors import environment, logfile, workdir
 from aicc.executors.base import Executor, ReplicaLaunch, Stream, Workdirs
+from aicc.executors.datacache import DataCache, remove_view
 from aicc.executors.sandbox import Sandbox, for_replica
 
 LAUNCHED_FILE = "launched"
+DATA = "data"  # the replica's read-only view of its data sets: $AICC_DATA_DIR
 
 
 @dataclass(frozen=True)
@@ -50,13 +52,26 @@ class RunDirExecutor(Executor):
 
     passed_through: ClassVar[tuple[str, ...]] = environment.PASSED_THROUGH
 
-    def __init__(self, *, base_dir: Path, blobs: Workdirs | None, sandbox: Sandbox | None) -> None:
+    def __init__(
+        self,
+        *,
+        base_dir: Path,
+        blobs: Workdirs | None,
+        sandbox: Sandbox | None,
+        data: DataCache | None = None,
+    ) -> None:
         """`blobs`: where uploaded workdirs are read from (the server's blob store).
-        `sandbox`: what confines replicas (None: nothing, they see what the server sees)."""
+        `sandbox`: what confines replicas (None: nothing, they see what the server sees).
+        `data`: the node data cache the spec's `datasets` are mounted from (None: refused)."""
         super().__init__()
         self.base_dir = base_dir
         self.blobs = blobs
         self.sandbox = sandbox
+        self.data = data
+
+    @property
+    def mounts_data(self) -> bool:
+        return self.data is not None
 
     def job_dir(self, job_id: str) -> Path:
         return self.base_dir.absolute() / job_id
@@ -98,7 +113,15 @@ class RunDirExecutor(Executor):
         )
         env["AICC_OUTPUT_DIR"] = str(prepared.outputs)
         env["AICC_CHECKPOINT_DIR"] = str(prepared.checkpoints)
-        sandbox = for_replica(self.sandbox, prepared, env, bool(replica.device_indices))
+        views: list[Path] = []
+        if replica.datasets and self.data is not None:
+            view = run_dir / DATA
+            if not view.exists():
+                self.data.mount(replica.datasets, view)
+            env["AICC_DATA_DIR"] = str(view)
+            views.append(view)
+        gpus = bool(replica.device_indices)
+        sandbox = for_replica(self.sandbox, prepared, env, gpus, read_only=views)
         title = f"AICC job {replica.job_id} attempt {replica.attempt} replica {replica.index}"
         return Run(run_dir, prepared, env, sandbox, title)
 
@@ -118,11 +141,12 @@ class RunDirExecutor(Executor):
         return job_dir / workdir.OUTPUTS
 
     def purge(self, job_id: str, *, logs: bool) -> None:
-        """Working copies go when the job ends (the upload stays in the blob store); with
-        `logs`, the run directories. Outputs stay."""
+        """Working copies and data views go when the job ends (the upload stays in the blob
+        store, the data in the node's cache); with `logs`, the run directories. Outputs stay."""
         for attempt in sorted(self.job_dir(job_id).glob("[0-9]*")):
             for replica in attempt.glob("[0-9]*"):
                 shutil.rmtree(replica / workdir.WORK, ignore_errors=True)
+                remove_view(replica / DATA)
             if logs:
                 shutil.rmtree(attempt, ignore_errors=True)
 

@@ -92,10 +92,12 @@ class Sandbox:
         cwd: str | Path,
         home: str | None = None,
         gpus: bool = False,
+        read_only: Sequence[str | Path] = (),
     ) -> list[str]:
         """The command line to put before a replica's argv: `writable` paths (its working copy,
-        outputs, checkpoints) are bound read-write at their own paths, `cwd` is entered, `home`
-        (the replica's $HOME) is an empty private directory, and `gpus` binds the GPU devices."""
+        outputs, checkpoints) are bound read-write at their own paths, `read_only` ones (its
+        data sets) read-only, `cwd` is entered, `home` (the replica's $HOME) is an empty
+        private directory, and `gpus` binds the GPU devices."""
         args = [self.env_tool, f"--ignore-signal={STOP_SIGNALS}", self.bwrap]
         for path, target in self.system:
             args += ["--symlink", target, path] if target else ["--ro-bind-try", path, path]
@@ -113,6 +115,8 @@ class Sandbox:
                 args += ["--dev-bind-try", path, path]
         for place in writable:
             args += ["--bind", str(place), str(place)]
+        for place in read_only:
+            args += ["--ro-bind", str(place), str(place)]
         args += ["--chdir", str(cwd), "--setenv", "TMPDIR", "/tmp"]
         args += ["--unshare-pid", "--unshare-ipc", "--die-with-parent"]
         args += ["--", self.env_tool, f"--default-signal={STOP_SIGNALS}"]
@@ -120,14 +124,21 @@ class Sandbox:
 
 
 def for_replica(
-    sandbox: Sandbox | None, prepared: Prepared, env: Mapping[str, str], gpus: bool
+    sandbox: Sandbox | None,
+    prepared: Prepared,
+    env: Mapping[str, str],
+    gpus: bool,
+    read_only: Sequence[Path] = (),
 ) -> list[str]:
     """What goes before a replica's argv: nothing without a sandbox; else the sandbox in which
-    its working copy, the job's outputs and checkpoints are all it sees of the run directories."""
+    its working copy, the job's outputs and checkpoints (and, read-only, its data sets' view)
+    are all it sees of the run directories and of the node's data cache."""
     if sandbox is None:
         return []
     paths = [prepared.workdir, prepared.outputs, prepared.checkpoints]
-    return sandbox.argv(writable=paths, cwd=prepared.workdir, home=env.get("HOME"), gpus=gpus)
+    return sandbox.argv(
+        writable=paths, cwd=prepared.workdir, home=env.get("HOME"), gpus=gpus, read_only=read_only
+    )
 
 
 def _private_home_ok(home: str) -> bool:

@@ -20,10 +20,11 @@ from aicc.core.jobspec import JobSpec, first_problem, stored_int
 from aicc.core.states import JobState, Reason
 from aicc.core.topology import NodeState
 from aicc.executors import environment
-from aicc.executors.base import Executor, ReplicaLaunch, ReplicaState
+from aicc.executors.base import DataMount, Executor, ReplicaLaunch, ReplicaState
 from aicc.loops.lease import Lease
 from aicc.services import node_health, nodes, secrets
 from aicc.services.common import utcnow
+from aicc.services.data import mounts
 from aicc.services.transitions import change_state
 from aicc.store.db import Database
 from aicc.store.sealing import Sealer
@@ -141,6 +142,7 @@ def _launch(
         priority=spec.priority,
         devices=tuple(dict(d) for d in rep.devices),
         mig_profile=mig_profile,
+        datasets=tuple(DataMount(d["name"], d["version_id"], d["ref"]) for d in job.datasets or ()),
     )
 
 
@@ -202,6 +204,9 @@ def record(
         rep = session.get(ReplicaRow, replica_id)
         if rep is None or rep.state not in ACTIVE_REPLICA:
             continue
+        if handle and rep.handle is None:  # launched now, its data mounted from the node's cache
+            job = session.get(JobRow, rep.job_id)
+            mounts.held(session, rep.node_id, job.datasets if job else (), now)
         rep.handle = handle
         touched.add(rep.job_id)
         if state is None:

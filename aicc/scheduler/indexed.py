@@ -51,6 +51,8 @@ class IndexedPolicy:
         """The best node for one replica among the first `sample` that fit, or None. Changes
         nothing."""
         source = only if only is not None else candidates(cluster, request, model, self.order)
+        if request.data and only is None:  # nodes holding the job's data are sampled first
+            source = _chain(_holders(cluster, request), source)
         need_whole = request.accel_count if model is not None and kind(request) == "whole" else 0
         found: list[Spot] = []
         seen: set[int] = set()
@@ -153,6 +155,12 @@ def candidates(
             cluster.share_candidates(model, request.accel_milli),
         )
     return cluster.share_candidates(model, request.accel_milli)
+
+
+def _holders(cluster: Cluster, request: ReplicaRequest) -> list[int]:
+    """The nodes whose data cache holds some of the job's data, most first."""
+    held = sorted(request.data, key=lambda item: -item[1])
+    return [cluster.index_of[name] for name, _ in held if name in cluster.index_of]
 
 
 def _chain(*sources: Iterable[int]) -> Iterable[int]:

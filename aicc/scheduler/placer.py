@@ -87,7 +87,9 @@ class PolicyPlacer:
     # --- the Placer protocol (cluster.py) ---------------------------------------------------------
 
     def covers(self, request: ReplicaRequest) -> bool:
-        return request.mig_profile is None
+        """Not MIG slices; nor jobs whose data some node already holds: the indexed walk weighs
+        that (`data_locality`), the vector policies score capacity alone."""
+        return request.mig_profile is None and not request.data
 
     def place(self, request: ReplicaRequest) -> Spot | None:
         state = self.state()

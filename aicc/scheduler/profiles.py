@@ -48,6 +48,7 @@ from aicc.scheduler.plugins import (
     budget,
     fairshare,
     hetero,
+    locality,
     queue_sort,
     score,
     service,
@@ -77,7 +78,11 @@ MODEL_CHOICES: dict[str, Callable[[Args], ModelChoice]] = {
     "throughput_per_cost": hetero.throughput_per_cost,
     "request_order": hetero.request_order,
 }
-SCORERS: dict[str, Callable[[Args], Scorer]] = {"packing": score.packing, "spread": score.spread}
+SCORERS: dict[str, Callable[[Args], Scorer]] = {
+    "packing": score.packing,
+    "spread": score.spread,
+    "data_locality": locality.data_locality,
+}
 FILTERS: dict[str, Callable[[Args], NodeFilter]] = {}
 # every extension point's registry by the profile key that names its plugins
 REGISTRIES: dict[str, dict[str, Callable[[Args], Any]]] = {
@@ -118,8 +123,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         "model_choice": {"name": "throughput_per_cost", "args": {"prices": {}}},
         # one-replica jobs (shares, whole devices on one node, CPU only) by fgd-plus over every
         # node (placer.py); gangs and MIG slices by the indexed walk (indexed.py), packing over
-        # a sample of 4 (BENCHMARKS.md)
-        "score": [{"name": "packing", "weight": 1.0}],
+        # a sample of 4 (BENCHMARKS.md); a job whose data sets some node's cache holds is
+        # walked, those nodes sampled first and preferred by the share they hold (at weight
+        # 0.5, holding all of it outweighs being up to half a node less full)
+        "score": [{"name": "packing", "weight": 1.0}, {"name": "data_locality", "weight": 0.5}],
         "placement": {
             "policy": "fgd-plus",
             "order": "pack",

@@ -64,6 +64,9 @@ class ReplicaRequest:
     accel_memory_mib: int | None = None
     models: tuple[str, ...] | None = None  # acceptable models; None = any
     mig_profile: str | None = None  # one MIG slice of this profile (then accel_count is 1)
+    # (node, share of the job's data sets that node's data cache holds, 0..1), by node name;
+    # () for a job without data sets or whose data no node holds yet (`data_locality`)
+    data: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)

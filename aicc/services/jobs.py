@@ -19,6 +19,7 @@ from aicc.core.units import format_cpu, format_memory
 from aicc.scheduler.feasible import Feasibility
 from aicc.services import audit, snapshots, tenancy
 from aicc.services.common import Forbidden, Invalid, NotFound, TooMany, new_id, utcnow
+from aicc.services.data import mounts
 from aicc.services.transitions import change_state
 from aicc.store.tables import (
     DeviceRow,
@@ -231,6 +232,7 @@ def submit(
         )
     _check_fits(session, spec)
     _check_scenario(spec)
+    data, pinned = mounts.pin(session, who, spec.datasets, project_id=project.id)
     now = utcnow()
     job_id = new_id("job")
     stored = stored_spec(
@@ -240,6 +242,7 @@ def submit(
         max_runtime_s=spec.max_runtime_s or queue.max_runtime_s,
         name=spec.name or default_name(spec.command, job_id[-6:].lower()),
         priority=spec.priority if "priority" in spec.model_fields_set else queue.priority,
+        datasets=data,
     )
     job = JobRow(
         id=job_id,
@@ -257,6 +260,7 @@ def submit(
         attempt=0,
         idempotency_key=idempotency_key,
         request_sha256=fingerprint,
+        datasets=pinned,
         created_at=now,
         updated_at=now,
     )

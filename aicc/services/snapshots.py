@@ -29,6 +29,7 @@ from aicc.scheduler.snapshot import (
 )
 from aicc.services import nodes, quotas, usage
 from aicc.services.billing import budgets
+from aicc.services.data import mounts
 from aicc.store.tables import (
     DeviceRow,
     JobRow,
@@ -72,6 +73,13 @@ def job_view(job: JobRow, earlier: Earlier = (0.0, None)) -> JobView:
         attained_s=earlier[0],
         queued_at=earlier[1],
     )
+
+
+def data_shares(job: JobRow, cached: dict[str, dict[str, int]]) -> tuple[tuple[str, float], ...]:
+    """(node, share of the job's data sets its cache holds), by node name (`data_locality`)."""
+    total = sum(d["bytes"] for d in job.datasets)
+    held = cached.get(job.id, {})
+    return tuple((node, min(1.0, size / total)) for node, size in sorted(held.items()) if total)
 
 
 def attained(session: Session, jobs: Iterable[JobRow]) -> dict[str, Earlier]:
@@ -252,11 +260,16 @@ def read(
     earlier = attained(session, waiting)
     pending: list[JobView] = []
     invalid: dict[str, str] = {}
+    cached = mounts.cached_bytes(session, waiting)
     for job in waiting:
         try:
-            pending.append(job_view(job, earlier.get(job.id, (0.0, None))))
+            view = job_view(job, earlier.get(job.id, (0.0, None)))
         except ValidationError as err:
             invalid[job.id] = first_problem(err)
+            continue
+        if job.id in cached:
+            view = replace(view, request=replace(view.request, data=data_shares(job, cached)))
+        pending.append(view)
     left: dict[str, float] = {}
     if billing is not None:
         models = {d.model for n in nodes for d in n.devices}

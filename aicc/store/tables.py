@@ -252,6 +252,20 @@ class NodeRow(Base):
     engine_held: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
 
 
+class NodeDataRow(Base):
+    """A data set version a node's data cache was filled with, for data locality in placement.
+    Written when a replica's data are mounted there; the cache may have let some of it go
+    since (least recently used first), which `used_at` hints at."""
+
+    __tablename__ = "node_data"
+    node_id: Mapped[str] = mapped_column(
+        ForeignKey("nodes.id", ondelete="CASCADE"), primary_key=True
+    )
+    version_id: Mapped[str] = mapped_column(String(40), primary_key=True, index=True)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    used_at: Mapped[datetime]
+
+
 class DeviceRow(Base):
     __tablename__ = "devices"
     __table_args__ = (UniqueConstraint("node_id", "index"),)
@@ -296,6 +310,8 @@ class JobRow(Base):
     updated_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
+    # the spec's data sets pinned at submit: [{"name", "ref", "version_id", "bytes"}]
+    datasets: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
 
 
 class ReplicaRow(Base):

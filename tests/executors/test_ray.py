@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from data_support import ChunkServer
 
 from aicc.core.topology import NodeState
 from aicc.executors import rundir, sandbox
 from aicc.executors.base import ReplicaLaunch
+from aicc.executors.datacache import DataCache
 from aicc.executors.ray import RayExecutor
 from aicc.services.common import new_id
 from aicc.testing import ray as dev_ray
@@ -302,3 +304,34 @@ def test_a_job_through_aicc_serve_runs_on_ray(cluster: dev_ray.RayCluster, tmp_p
         assert checkpoint.read_text() == "0"
     finally:
         server.stop()
+
+
+DATA_PROBE = (
+    'cat "$AICC_DATA_DIR/corpus/a.txt"; '
+    '(echo x > "$AICC_DATA_DIR/corpus/a.txt") 2>/dev/null && echo WROTE || echo DENIED; '
+    'touch "$AICC_DATA_DIR/corpus/new" 2>/dev/null && echo MADE || echo DENIED'
+)
+
+
+def test_a_replica_on_ray_reads_its_data_set_read_only(
+    cluster: dev_ray.RayCluster, tmp_path: Path
+) -> None:
+    """The spec's data sets are mounted for Ray replicas too: from the node data cache, at
+    $AICC_DATA_DIR/NAME, read-only in the sandbox."""
+    source = ChunkServer(tmp_path / "store")
+    mount = source.push("corpus-1", {"a.txt": b"ray data\n"})
+    ex = RayExecutor(
+        address=cluster.address,
+        base_dir=tmp_path / "runs",
+        simulated=True,
+        grace_s=1.0,
+        timeout_s=30.0,
+        sandbox=sandbox.detect("bwrap"),
+        data=DataCache(tmp_path / "cache", 64 * 1024 * 1024, source),
+    )
+    handle = ex.launch(replica(DATA_PROBE, ex.discover()[0].name, datasets=(mount,)))
+    state = until_phase(ex, handle, "exited", timeout=120)
+    log = ex.logs(handle)
+    assert state.reason == "succeeded", (state, log, ex.logs(handle, "stderr"))
+    assert log.splitlines() == ["ray data", "DENIED", "DENIED"], log
+    assert source.served == 1

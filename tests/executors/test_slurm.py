@@ -19,11 +19,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from data_support import ChunkServer
 from sqlalchemy import select
 
 from aicc.core.topology import NodeState
 from aicc.executors import rundir, sandbox
 from aicc.executors.base import ReplicaLaunch, ReplicaState
+from aicc.executors.datacache import DataCache
 from aicc.executors.slurm import SlurmCommands, SlurmExecutor
 from aicc.services.common import new_id
 from aicc.store.tables import ReplicaRow
@@ -445,3 +447,35 @@ def test_a_killed_slurmd_requeues_the_job_on_another_node_through_aicc(
         finally:
             restarted = slurm_dev("start")
             assert restarted.returncode == 0, restarted.stderr
+
+
+DATA_PROBE = (
+    'cat "$AICC_DATA_DIR/corpus/a.txt"; '
+    '(echo x > "$AICC_DATA_DIR/corpus/a.txt") 2>/dev/null && echo WROTE || echo DENIED; '
+    'touch "$AICC_DATA_DIR/corpus/new" 2>/dev/null && echo MADE || echo DENIED'
+)
+
+
+def test_a_replica_on_slurm_reads_its_data_set_read_only(
+    cluster: SlurmCommands, tmp_path: Path
+) -> None:
+    """The spec's data sets are mounted for Slurm replicas too: from the node data cache, at
+    $AICC_DATA_DIR/NAME, read-only in the sandbox."""
+    source = ChunkServer(tmp_path / "store")
+    mount = source.push("corpus-1", {"a.txt": b"slurm data\n"})
+    ex = SlurmExecutor(
+        base_dir=tmp_path / "runs",
+        commands=cluster,
+        simulated=True,
+        grace_s=1.0,
+        unavailable_grace_s=0.0,
+        queue_max_age_s=0.0,
+        sandbox=sandbox.detect("bwrap"),
+        data=DataCache(tmp_path / "cache", 64 * 1024 * 1024, source),
+    )
+    handle = ex.launch(replica(DATA_PROBE, "n2", datasets=(mount,)))
+    state = until_phase(ex, handle, "exited", timeout=120)
+    log = ex.logs(handle)
+    assert state.reason == "succeeded", (state, log, ex.logs(handle, "stderr"))
+    assert log.splitlines() == ["slurm data", "DENIED", "DENIED"], log
+    assert source.served == 1

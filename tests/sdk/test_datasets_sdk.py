@@ -125,12 +125,14 @@ def test_tenants_see_private_sets_as_missing_and_public_sets_read_only(
         assert public["latest"] == 1 and public["writable"] is False
         pulled = other.datasets.pull("open-set", tmp_path / "theirs")
         assert pulled["files"] == 22
-        with pytest.raises(ApiError) as refused:
-            other.datasets.push("open-set", src, project=None)
-        assert refused.value.status_code in (403, 404)
-        catalog = other.datasets.list(scope="public")["items"]
-        assert [d["name"] for d in catalog] == ["open-set"]
         # the same bytes pushed by the other tenant are sent again: no hint that they exist
         sent = Sent()
         other.datasets.push("mine", src, progress=sent)
         assert sent.uploaded >= MiB
+        # pushing under the same name makes their own set; the public one is untouched
+        theirs = other.datasets.push("open-set", src)["version"]
+        assert theirs["ref"] == "open-set@1"
+        assert other.datasets.get("open-set")["project"] != public["project"]
+        assert api.datasets.get("open-set")["latest"] == 1
+        catalog = other.datasets.list(scope="public")["items"]
+        assert [d["name"] for d in catalog] == ["open-set"]

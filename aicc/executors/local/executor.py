@@ -14,6 +14,7 @@ from pathlib import Path
 from aicc.core.topology import Node
 from aicc.executors import environment
 from aicc.executors.base import Capabilities, ReplicaLaunch, ReplicaState, Stream, Workdirs
+from aicc.executors.datacache import DataCache
 from aicc.executors.local import runtime
 from aicc.executors.local.node import SimulatedDevices, local_node
 from aicc.executors.rundir import Run, RunDirExecutor
@@ -47,9 +48,10 @@ class LocalExecutor(RunDirExecutor):
         log_limit_bytes: int = 64 * 1024 * 1024,
         grace_s: float = 10.0,
         sandbox: Sandbox | None = None,
+        data: DataCache | None = None,
     ) -> None:
         """`sandbox`: what confines replicas (None: nothing, they see what the server sees)."""
-        super().__init__(base_dir=home / "runs", blobs=blobs, sandbox=sandbox)
+        super().__init__(base_dir=home / "runs", blobs=blobs, sandbox=sandbox, data=data)
         self.home = home
         self.node_name = node_name
         self.simulated = simulated or []

@@ -31,6 +31,7 @@ from pathlib import Path
 from aicc.core.topology import Node
 from aicc.executors import cancel
 from aicc.executors.base import Capabilities, ReplicaLaunch, ReplicaState, Workdirs
+from aicc.executors.datacache import DataCache
 from aicc.executors.ray import entry, nodes, states
 from aicc.executors.ray.client import RayError, RayJobs, RayUnavailable
 from aicc.executors.rundir import Run, RunDirExecutor
@@ -74,12 +75,13 @@ class RayExecutor(RunDirExecutor):
         grace_s: float = 10.0,
         timeout_s: float = 30.0,
         sandbox: Sandbox | None = None,
+        data: DataCache | None = None,
     ) -> None:
         """`address`: the dashboard (`http://HOST:8265`). `base_dir`: where run directories go,
         seen by every Ray node at the same path. `simulated`: the GPUs Ray declares are fixtures.
         `grace_s`: between SIGTERM and SIGKILL when a replica is stopped (Ray's stop wait).
         `sandbox`: what confines replicas on the Ray nodes (laid out like this machine)."""
-        super().__init__(base_dir=base_dir, blobs=blobs, sandbox=sandbox)
+        super().__init__(base_dir=base_dir, blobs=blobs, sandbox=sandbox, data=data)
         self.jobs = RayJobs(address, timeout_s=timeout_s)
         self.cluster = cluster
         self.pool = pool

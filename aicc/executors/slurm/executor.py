@@ -25,6 +25,7 @@ from typing import Any, Literal
 from aicc.core.topology import Node
 from aicc.executors import cancel
 from aicc.executors.base import Capabilities, Capacity, ReplicaLaunch, ReplicaState, Workdirs
+from aicc.executors.datacache import DataCache
 from aicc.executors.rundir import Run, RunDirExecutor
 from aicc.executors.sandbox import Sandbox
 from aicc.executors.slurm import batch, nodes, parse, states
@@ -62,6 +63,7 @@ class SlurmExecutor(RunDirExecutor):
         unavailable_grace_s: float = 60.0,
         queue_max_age_s: float = 1.0,
         sandbox: Sandbox | None = None,
+        data: DataCache | None = None,
     ) -> None:
         """`base_dir`: where run directories go (`$AICC_HOME/slurm-runs`), shared with the compute
         nodes. `placement="slurm"` submits to `partition` without `--nodelist`. `simulated`: the
@@ -70,7 +72,7 @@ class SlurmExecutor(RunDirExecutor):
         `unavailable_grace_s` is withdrawn and reported lost, so the retry policy places it again.
         `sandbox`: what confines replicas on the compute nodes (laid out like this machine).
         """
-        super().__init__(base_dir=base_dir, blobs=blobs, sandbox=sandbox)
+        super().__init__(base_dir=base_dir, blobs=blobs, sandbox=sandbox, data=data)
         self.slurm = commands or SlurmCommands()
         self.partition = partition
         self.placement = placement

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from aicc.core import datasets as core
 from aicc.core.tenancy import Principal
-from aicc.services import audit
+from aicc.services import audit, tenancy
 from aicc.services.common import Conflict, Invalid, NotFound, new_id, utcnow
 from aicc.services.data import chunks, datasets, inspect, storage
 from aicc.store.chunkstore import ChunkSource, ChunkStore
@@ -101,13 +101,14 @@ def begin(
     """Start (or resume) the caller's upload to `name`, creating the set when `create` is given
     and it does not exist yet. With `sizes` (one per digest), a push that would take the
     project past its storage quota is refused here, before any byte is sent."""
-    try:
-        row, prj = datasets.find_writable(session, who, name, project)
-    except NotFound:
-        if create is None:
-            raise
-        datasets.create(session, who, project=project, name=name, **create)
-        row, prj = datasets.find_writable(session, who, name, project)
+    if create is not None:  # a push makes the set in the caller's project, whatever is shared
+        own = tenancy.resolve_project(session, who, project).id
+        try:
+            datasets.find(session, who, core.Ref(core.check_name(name)), own)
+        except NotFound:
+            datasets.create(session, who, project=own, name=name, **create)
+        project = own
+    row, prj = datasets.find_writable(session, who, name, project)
     bad = next((d for d in digests if not core.DIGEST.match(d)), None)
     if bad is not None:
         raise Invalid("chunk digest {digest!r}: 64 lowercase hex characters", digest=bad[:80])
