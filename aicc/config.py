@@ -130,7 +130,7 @@ class DataSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     backend: Literal["local", "s3"] = "local"
-    root: Path | None = None  # local chunks; default $AICC_HOME/data
+    root: Path | None = None  # local chunks go in root/chunks; default $AICC_HOME/data
     s3: S3Settings = Field(default_factory=lambda: S3Settings())
     cache_dir: Path | None = None  # each node's chunk cache; default $AICC_HOME/cache/chunks
     cache_gib: Annotated[float, Field(gt=0)] = 50.0

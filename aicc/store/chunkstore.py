@@ -1,9 +1,13 @@
 """Where data set chunks live: one interface, a local-disk backend and (s3.py) object storage.
 
-Chunks are immutable and named by their BLAKE3 digest, so a backend needs only has/put/get/
-delete, a put of a chunk already there is a no-op, and a write is either whole or absent
-(temporary file and rename on disk; a single PUT on S3). Callers check digests before `put`;
-`get` checks them again on the way out, so a bit flipped on disk is an error, never wrong data.
+The store holds immutable objects named by the BLAKE3 digest of their bytes: **packs**, each the
+chunks one upload batch brought, laid end to end (the database indexes which chunk lies where:
+`ChunkRow.pack`, `.offset`). Packing is what keeps 100,000 small files from becoming 100,000
+objects, fsyncs and PUTs. A backend needs only has/put/get/read/delete; a put of an object
+already there is a no-op, and a write is whole or absent (temporary file, fsync and rename on
+disk; a single PUT on S3). `get` checks the object against its name; `read` returns a range
+unchecked, and its caller checks the chunk's own digest, so a flipped bit is an error, never
+wrong data.
 """
 
 from __future__ import annotations
@@ -40,7 +44,11 @@ class ChunkStore(Protocol):
     def put(self, digest: str, data: bytes) -> None: ...
 
     def get(self, digest: str) -> bytes:
-        """The chunk's bytes, checked against its digest; ChunkMissing or ChunkCorrupt."""
+        """The object's bytes, checked against its digest; ChunkMissing or ChunkCorrupt."""
+        ...
+
+    def read(self, digest: str, offset: int, length: int) -> bytes:
+        """`length` bytes of the object from `offset` (unchecked); ChunkMissing."""
         ...
 
     def delete(self, digests: Iterable[str]) -> None: ...
@@ -95,6 +103,17 @@ class LocalChunks:
             return checked(digest, self.path(digest).read_bytes())
         except FileNotFoundError:
             raise ChunkMissing(digest) from None
+
+    def read(self, digest: str, offset: int, length: int) -> bytes:
+        try:
+            with open(self.path(digest), "rb") as fh:
+                fh.seek(offset)
+                data = fh.read(length)
+        except FileNotFoundError:
+            raise ChunkMissing(digest) from None
+        if len(data) != length:
+            raise ChunkCorrupt(f"object {digest} is shorter than {offset + length} bytes")
+        return data
 
     def delete(self, digests: Iterable[str]) -> None:
         for d in digests:

@@ -1,9 +1,10 @@
 """Data set chunks in S3-compatible object storage (AWS S3, MinIO, Ceph RGW, OSS, COS ...), and
 `open_chunk_store`, the one place that picks a backend from the settings.
 
-One object per chunk at `PREFIX/chunks/ab/<digest>`, written by a single PUT, so an object is
-whole or absent and a second PUT of the same digest writes the same bytes. boto3 is imported
-when a store is made, not when AICC starts, so `aicc --help` stays fast.
+One object per pack (chunkstore.py) at `PREFIX/chunks/ab/<digest>`, written by a single PUT, so
+an object is whole or absent and a second PUT of the same digest writes the same bytes; a chunk
+inside a pack is read with a ranged GET. boto3 is imported when a store is made, not when AICC
+starts, so `aicc --help` stays fast.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aicc.store.chunkstore import (
+    ChunkCorrupt,
     ChunkMissing,
     ChunkStore,
     ChunkStoreError,
@@ -35,12 +37,12 @@ def open_chunk_store(settings: DataSettings, home: Path) -> ChunkStore:
     in chunkstore.py, which this module builds on."""
     if settings.backend == "s3":
         return S3Chunks.from_settings(settings.s3)
-    return LocalChunks((settings.root or home / "data").expanduser())
+    return LocalChunks((settings.root or home / "data").expanduser() / "chunks")
 
 
 class S3Chunks:
-    """The `ChunkStore` over one bucket; `has` asks about many chunks at once, `threads` at a
-    time, since a push asks about every chunk of a version before sending any."""
+    """The `ChunkStore` over one bucket; `has` asks about many objects at once (a HEAD each,
+    `threads` at a time), since each waits a network round trip."""
 
     name = "s3"
 
@@ -108,8 +110,8 @@ class S3Chunks:
         return {d for d, present in zip(wanted, found, strict=True) if present}
 
     def put(self, digest: str, data: bytes) -> None:
-        """One PUT per chunk at a time from this process: two pushes racing to store the same
-        chunk send it once (the second finds it there), and a versioned bucket keeps one
+        """One PUT per object at a time from this process: two uploads racing to store the same
+        object send it once (the second finds it there), and a versioned bucket keeps one
         version. moto's server also fails concurrent PUTs of one key (a 500), which S3 allows."""
         key = self.key(digest)
         while True:
@@ -130,15 +132,18 @@ class S3Chunks:
             done.set()
 
     def get(self, digest: str) -> bytes:
-        key = self.key(digest)
-        with self._errors(f"read {key}"):
-            try:
-                body = self._client.get_object(Bucket=self.bucket, Key=key)["Body"]
-            except self._client.exceptions.NoSuchKey:
-                raise ChunkMissing(digest) from None
-            with body:
-                data: bytes = body.read()
-        return checked(digest, data)
+        return checked(digest, self._get(digest))
+
+    def read(self, digest: str, offset: int, length: int) -> bytes:
+        """A ranged GET: a reader of one chunk in a pack fetches that chunk's bytes only."""
+        if length <= 0:  # no range to ask for; the object must still be there
+            if not self._exists(self.key(digest)):
+                raise ChunkMissing(digest)
+            return b""
+        data = self._get(digest, Range=f"bytes={offset}-{offset + length - 1}")
+        if len(data) != length:
+            raise ChunkCorrupt(f"object {digest} is shorter than {offset + length} bytes")
+        return data
 
     def delete(self, digests: Iterable[str]) -> None:
         keys = [self.key(d) for d in dict.fromkeys(digests)]
@@ -155,6 +160,24 @@ class S3Chunks:
                     f"{self._where()}: could not delete {len(failed)} chunk(s), e.g. "
                     f"{first.get('Key')}: {first.get('Code')} {first.get('Message')}"
                 )
+
+    def _get(self, digest: str, **extra: str) -> bytes:
+        from botocore.exceptions import ClientError
+
+        key = self.key(digest)
+        with self._errors(f"read {key}"):
+            try:
+                answer = self._client.get_object(Bucket=self.bucket, Key=key, **extra)
+            except ClientError as err:
+                code = err.response.get("Error", {}).get("Code")
+                if code in ("NoSuchKey", "404"):
+                    raise ChunkMissing(digest) from None
+                if code == "InvalidRange":
+                    return b""  # the range starts past the object's end
+                raise
+            with answer["Body"] as body:
+                data: bytes = body.read()
+        return data
 
     def _exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError

@@ -126,6 +126,24 @@ def test_a_largest_chunk_and_many_at_once(store: ChunkStore) -> None:
     assert store.has([n for n, _ in many] + [big]) == {n for n, _ in many[::2]} | {big}
 
 
+def test_read_a_range_of_a_pack(store: ChunkStore) -> None:
+    """A chunk is read out of its pack by offset and length; a range past the end is a damaged
+    pack, and a pack never stored is missing."""
+    name, pack = _chunk(3 * MAX_CHUNK // 2)  # packs are larger than a chunk
+    store.put(name, pack)
+    middle = MAX_CHUNK - 10
+    assert store.read(name, middle, 1000) == pack[middle : middle + 1000]
+    assert store.read(name, 0, len(pack)) == pack
+    assert store.read(name, 5, 0) == b""
+    for offset, length in ((len(pack) - 10, 11), (len(pack) + 10, 1)):
+        with pytest.raises(ChunkCorrupt, match="shorter than"):
+            store.read(name, offset, length)
+    absent, _ = _chunk()
+    for length in (10, 0):
+        with pytest.raises(ChunkMissing):
+            store.read(absent, 0, length)
+
+
 def test_a_name_that_is_not_a_digest_is_refused(store: ChunkStore) -> None:
     for bad in ("../../etc/passwd", "AB" * 32, "ab"):
         with pytest.raises(ValueError, match="not a chunk digest"):
@@ -185,7 +203,7 @@ def test_s3_credentials_from_aws_variables(
 
 def test_the_local_store_is_the_default_under_the_home(tmp_path: Path) -> None:
     store = open_chunk_store(load(tmp_path).data, tmp_path)
-    assert isinstance(store, LocalChunks) and store.root == tmp_path / "data"
+    assert isinstance(store, LocalChunks) and store.root == tmp_path / "data" / "chunks"
 
 
 def test_config_yaml_chooses_s3_and_s3_needs_a_bucket(tmp_path: Path, s3: S3Server) -> None:
