@@ -106,7 +106,7 @@ class S3Chunks:
         if len(keys) <= 1:
             return {d for d, k in zip(wanted, keys, strict=True) if self._exists(k)}
         with ThreadPoolExecutor(min(self.threads, len(keys)), "aicc-s3-head") as pool:
-            found = list(pool.map(self._exists, keys))
+            found = list(pool.map(self._exists, keys))  # the first error cancels the rest
         return {d for d, present in zip(wanted, found, strict=True) if present}
 
     def put(self, digest: str, data: bytes) -> None:
@@ -203,6 +203,7 @@ class S3Chunks:
             ClientError,
             ConnectionError,
             NoCredentialsError,
+            ReadTimeoutError,
         )
 
         try:
@@ -214,7 +215,7 @@ class S3Chunks:
                 f"{self._where()}: no credentials; set data.s3.access_key_id and "
                 "secret_access_key, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
             ) from None
-        except ConnectionError as err:
+        except (ConnectionError, ReadTimeoutError) as err:
             raise ChunkStoreError(
                 f"{self._where()} is unreachable ({err}); check data.s3.endpoint_url and that "
                 "the service is up"

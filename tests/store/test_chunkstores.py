@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -168,6 +171,41 @@ def test_s3_unreachable_names_the_endpoint() -> None:
     for call in (lambda: store.has([name]), lambda: store.put(name, data)):
         with pytest.raises(ChunkStoreError, match=r"http://127\.0\.0\.1:9.*unreachable"):
             call()
+
+
+def test_s3_a_service_that_does_not_answer_fails_has_in_one_round() -> None:
+    """A push asks about hundreds of chunks at once: when the service hangs, the first timeout
+    ends the call, rather than every chunk waiting out its own timeouts and retries."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1024)
+    accepted: list[socket.socket] = []
+    threading.Thread(target=_hold, args=(listener, accepted), daemon=True).start()
+    port = listener.getsockname()[1]
+    store = S3Chunks(
+        "b",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        access_key_id="k",
+        secret_access_key="s",
+        timeout_s=0.5,
+    )
+    try:
+        with pytest.raises(ChunkStoreError, match=f"127.0.0.1:{port}.*unreachable"):
+            store.has([_chunk()[0] for _ in range(400)])
+        # 16 threads, 3 tries a key, a key or two each before the first error stops the call;
+        # asking about all 400 would be 1,200 connections
+        assert len(accepted) <= 16 * 3 * 2
+    finally:
+        listener.close()
+        for conn in accepted:
+            conn.close()
+
+
+def _hold(listener: socket.socket, accepted: list[socket.socket]) -> None:
+    """Accept connections and never answer."""
+    with contextlib.suppress(OSError):
+        while True:
+            accepted.append(listener.accept()[0])
 
 
 def test_s3_missing_bucket_says_so(s3: S3Server) -> None:
