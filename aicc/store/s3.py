@@ -71,6 +71,11 @@ class S3Chunks:
             connect_timeout=min(timeout_s, 10.0),
             read_timeout=timeout_s,
             retries={"max_attempts": 3, "mode": "standard"},
+            # No CRC headers beyond what an operation requires: many S3-compatible services
+            # refuse the ones boto3 adds by default since 1.36, and `get` checks every object
+            # against its BLAKE3 digest anyway.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
         )
         self._client: Any = boto3.session.Session().client(
             "s3",
