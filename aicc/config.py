@@ -10,7 +10,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from aicc.core.pricing import PricePlan
 
@@ -102,12 +111,38 @@ class KubernetesSettings(BaseModel):
     request_timeout_s: Annotated[float, Field(gt=0)] = 30.0
 
 
-class DataSettings(BaseModel):
-    """Data sets (CONTRACTS §9): each node's chunk cache, from which jobs' data are mounted."""
+class S3Settings(BaseModel):
+    """Object storage for data set chunks (`data.backend: s3`): any S3-compatible service.
+    Fields left out fall back to boto3's own sources: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    AWS_SESSION_TOKEN, AWS_ENDPOINT_URL, AWS_REGION, ~/.aws, an instance role."""
 
     model_config = ConfigDict(extra="forbid")
+    endpoint_url: Annotated[str | None, Field(pattern=r"^https?://")] = None  # None: AWS
+    bucket: str | None = None  # required with backend s3; AICC does not create it
+    region: str | None = None
+    prefix: str = ""  # keys are PREFIX/chunks/ab/<digest>
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+
+
+class DataSettings(BaseModel):
+    """Data sets (CONTRACTS §9): where chunks are stored, the node cache, query limits."""
+
+    model_config = ConfigDict(extra="forbid")
+    backend: Literal["local", "s3"] = "local"
+    root: Path | None = None  # local chunks go in root/chunks; default $AICC_HOME/data
+    s3: S3Settings = Field(default_factory=lambda: S3Settings())
     cache_dir: Path | None = None  # each node's chunk cache; default $AICC_HOME/cache/data
     cache_gib: Annotated[float, Field(gt=0)] = 50.0
+    query_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    query_memory_mib: Annotated[int, Field(ge=64)] = 1024
+    max_chunk_upload_mib: Annotated[int, Field(ge=4, le=1024)] = 16  # a chunk is at most 4 MiB
+
+    @model_validator(mode="after")
+    def _bucket_for_s3(self) -> DataSettings:
+        if self.backend == "s3" and not self.s3.bucket:
+            raise ValueError("data.backend is s3 but data.s3.bucket is not set")
+        return self
 
 
 class SiteSettings(BaseModel):

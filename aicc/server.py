@@ -34,8 +34,9 @@ from aicc.services import node_health, tenancy, tokens
 from aicc.services.billing.meter import PowerModel
 from aicc.services.data.mounts import StoredData
 from aicc.store.blobs import BlobStore
-from aicc.store.chunkstore import ChunkStore, LocalChunks
+from aicc.store.chunkstore import ChunkStore
 from aicc.store.db import Database, open_database
+from aicc.store.s3 import open_chunk_store
 from aicc.store.sealing import Sealer
 from aicc.store.tables import UserRow
 
@@ -206,7 +207,7 @@ def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
         max_unpacked_bytes=limits.max_unpacked_mib * 1024 * 1024,
         max_members=limits.max_workdir_files,
     )
-    chunks = LocalChunks(settings.home / "data" / "chunks")
+    chunks = open_chunk_store(settings.data, settings.home)
     executors = make_executors(settings, blobs, make_data_cache(settings, db, chunks))
     for name in settings.profiles:  # every profile the site wrote, used or not, must build
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from hypothesis import settings as hypothesis_settings
 
 from aicc.api.state import AppState
 from aicc.testing.postgres import PostgresServer, start_postgres
+from aicc.testing.s3 import INSTALL_HINT, S3Server, moto_installed, start_s3
 from aicc.testing.servers import in_process
 
 hypothesis_settings.register_profile("ci", deadline=None, max_examples=50)
@@ -23,6 +25,18 @@ hypothesis_settings.load_profile("ci")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
     """One real PostgreSQL for the whole run (scripts/install-test-deps.sh installs it)."""
     server = start_postgres(tmp_path_factory.mktemp("pg"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Server]:
+    """One real S3-protocol server (moto's, over HTTP) with a bucket, for the whole run."""
+    if not moto_installed():
+        reason = f"S3 tests need moto, which is not installed: {INSTALL_HINT}"
+        warnings.warn(reason, stacklevel=1)  # in the summary, not only as an 's'
+        pytest.skip(reason)
+    server = start_s3()
     yield server
     server.stop()
 

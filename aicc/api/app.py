@@ -4,6 +4,7 @@ The server (aicc/server.py) builds it and mounts the portal beside it."""
 
 from __future__ import annotations
 
+import logging
 import math
 from decimal import Decimal
 from typing import Any
@@ -31,6 +32,9 @@ from aicc.api.routers import (
 from aicc.api.state import AppState
 from aicc.core.states import IllegalTransition
 from aicc.services.common import ServiceError
+from aicc.store.chunkstore import ChunkStoreError
+
+log = logging.getLogger(__name__)
 
 
 def create_app(state: AppState) -> FastAPI:
@@ -51,6 +55,12 @@ def create_app(state: AppState) -> FastAPI:
     @app.exception_handler(ServiceError)
     async def service_error(_request: Request, err: ServiceError) -> JSONResponse:
         return JSONResponse({"detail": err.detail}, status_code=err.status)
+
+    @app.exception_handler(ChunkStoreError)
+    async def storage_down(_request: Request, err: ChunkStoreError) -> JSONResponse:
+        log.error("data set storage: %s", err)  # names the endpoint: for operators, not tenants
+        detail = "data set storage is unavailable; try again later"
+        return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "30"})
 
     @app.exception_handler(IllegalTransition)
     async def illegal(_request: Request, err: IllegalTransition) -> JSONResponse:

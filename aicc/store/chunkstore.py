@@ -29,6 +29,11 @@ class ChunkCorrupt(RuntimeError):
     """A stored chunk no longer matches its digest."""
 
 
+class ChunkStoreError(RuntimeError):
+    """The store cannot be reached or refuses (network, credentials, bucket); the message names
+    the endpoint and what to check. Services answer it with a 503: the request was fine."""
+
+
 class ChunkStore(Protocol):
     name: str
 

@@ -17,10 +17,21 @@ from aicc.testing.servers import over_http
 MiB = 1024 * 1024
 
 
-@pytest.fixture
-def served(db_url: str | None, tmp_path: Path) -> Iterator[tuple[Client, str, Path]]:
+@pytest.fixture(params=["local", "s3"])
+def served(
+    request: pytest.FixtureRequest, db_url: str | None, tmp_path: Path
+) -> Iterator[tuple[Client, str, Path]]:
+    """A server over HTTP on SQLite and PostgreSQL, its chunks on local disk and on a real
+    S3-protocol server (moto's, in its own process)."""
+    data: dict[str, object] = {}
+    if request.param == "s3":
+        data = {"backend": "s3", "s3": request.getfixturevalue("s3").settings(tmp_path.name)}
     home = tmp_path / "home"
-    with over_http(home, db_url, loops=False) as (url, token, state), Client(url, token) as api:
+    with (
+        over_http(home, db_url, loops=False, data=data) as (url, token, state),
+        Client(url, token) as api,
+    ):
+        assert state.chunks.name == request.param
         yield api, url, state.settings.home
 
 

@@ -72,7 +72,7 @@ def test_a_parquet_footer_and_first_rows_read_only_a_few_chunks(store: CountingC
     pq.write_table(table, out, row_group_size=n, compression="none")
     entry = put_file(store, "big.parquet", out.getvalue())
     assert len(entry.chunks) > 10
-    parquet = pq.ParquetFile(ChunkFile(store, entry), buffer_size=1 << 20, pre_buffer=False)
+    parquet = pq.ParquetFile(ChunkFile(store, entry), buffer_size=1 << 16, pre_buffer=False)
     assert parquet.metadata.num_rows == n
     first = next(parquet.iter_batches(batch_size=5))
     assert first.column("id").to_pylist() == [0, 1, 2, 3, 4]

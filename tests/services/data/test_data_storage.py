@@ -77,7 +77,7 @@ def test_a_project_pays_for_its_distinct_chunks_per_gib_day(
 ) -> None:
     api, state = served
     acme, globex = make_tenant(api, "acme"), make_tenant(api, "globex")
-    shared, own = os.urandom(300 * KiB), os.urandom(200 * KiB)
+    shared, own = os.urandom(60 * KiB), os.urandom(40 * KiB)
     assert push(api, acme, "one", {"a.bin": shared}).status_code == 200
     assert push(api, acme, "two", {"a.bin": shared, "b.bin": own}).status_code == 200
     assert push(api, globex, "mine", {"x.bin": shared}).status_code == 200
@@ -152,7 +152,7 @@ def test_a_manifest_cannot_claim_other_chunk_sizes_than_were_stored(
 ) -> None:
     api, _ = served
     acme = make_tenant(api, "acme")
-    data = os.urandom(300 * KiB)
+    data = os.urandom(60 * KiB)
     assert push(api, acme, "real", {"a.bin": data}).status_code == 200
     (chunk,) = cut(data)
     lying = Manifest.of([FileEntry("a.bin", 1, (Chunk(chunk.digest, 1),))])
@@ -178,7 +178,7 @@ def test_the_janitor_deletes_the_chunks_of_a_deleted_set_but_keeps_shared_ones(
 ) -> None:
     api, state = served
     acme = make_tenant(api, "acme")
-    shared, alone = os.urandom(300 * KiB), os.urandom(300 * KiB)
+    shared, alone = os.urandom(60 * KiB), os.urandom(60 * KiB)
     assert push(api, acme, "keep", {"s.bin": shared}).status_code == 200
     assert push(api, acme, "drop", {"s.bin": shared, "a.bin": alone}).status_code == 200
     (kept,), (gone,) = cut(shared), cut(alone)
