@@ -16,9 +16,8 @@ import mmap
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from aicc.core import datasets as core
 from aicc.sdk.auth import aicc_home
@@ -33,9 +32,8 @@ class PushError(RuntimeError):
     """The directory cannot be pushed as it is; the message says why."""
 
 
-@dataclass(frozen=True)
-class Scanned:
-    path: str  # inside the data set
+class Scanned(NamedTuple):
+    path: str  # inside the data set (checked when the file is cut, `manifest_of`)
     file: str  # where it is on disk
     size: int
     mtime_ns: int
@@ -43,26 +41,22 @@ class Scanned:
 
 
 def scan(root: Path) -> list[Scanned]:
-    """Regular files under `root` (symbolic links and special files are left out)."""
+    """Regular files under `root` (symbolic links and special files are left out): one `stat`
+    each, and nothing else, as an unchanged push needs no more."""
     if not root.is_dir():
         raise PushError(f"{root} is not a directory")
     found: list[Scanned] = []
+    add = found.append
 
     def walk(directory: str, prefix: str) -> None:
         with os.scandir(directory) as entries:
             for entry in entries:
-                if entry.is_symlink():
-                    continue
-                rel = prefix + entry.name
-                if entry.is_dir():
-                    walk(entry.path, rel + "/")
-                elif entry.is_file():
-                    st = entry.stat()
-                    try:
-                        core.check_path(rel)
-                    except core.DatasetError as e:
-                        raise PushError(str(e)) from None
-                    found.append(Scanned(rel, entry.path, st.st_size, st.st_mtime_ns, st.st_ino))
+                if entry.is_dir(follow_symlinks=False):
+                    walk(entry.path, prefix + entry.name + "/")
+                elif entry.is_file(follow_symlinks=False):
+                    st = entry.stat(follow_symlinks=False)
+                    add(Scanned(prefix + entry.name, entry.path, st.st_size, st.st_mtime_ns,
+                                st.st_ino))  # fmt: skip
 
     walk(str(root), "")
     return found
@@ -141,6 +135,10 @@ def manifest_of(
         todo = sum(f.size for f in files if _stale(known.get(prefix + f.path), f))
         done = 0
         for f in files:
+            try:
+                core.check_path(f.path)
+            except core.DatasetError as e:
+                raise PushError(str(e)) from None
             key = prefix + f.path
             hit = known.get(key)
             if hit is not None and not _stale(hit, f):
