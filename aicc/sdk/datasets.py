@@ -15,7 +15,8 @@ import json
 import mmap
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -169,6 +170,22 @@ def _stale(hit: tuple[int, int, int, str] | None, f: Scanned) -> bool:
     return hit is None or hit[:3] != (f.size, f.mtime_ns, f.inode)
 
 
+def batches(chunks: Iterable[tuple[str, bytes]], limit: int) -> Iterator[list[tuple[str, bytes]]]:
+    """Chunks in batches whose request body (headers included: 100,000 tiny files are mostly
+    headers) stays under `limit`, save a single chunk larger than it."""
+    batch: list[tuple[str, bytes]] = []
+    size = 0
+    for item in chunks:
+        framed = core.FRAME.size + len(item[1])
+        if batch and size + framed > limit:
+            yield batch
+            batch, size = [], 0
+        batch.append(item)
+        size += framed
+    if batch:
+        yield batch
+
+
 def _read_chunks(
     root: Path, manifest: core.Manifest, wanted: set[str]
 ) -> Iterator[tuple[str, bytes]]:
@@ -289,18 +306,23 @@ class Datasets(Resource):
         `{"version": ..., "created": bool}`: `created` is false when nothing changed."""
         from aicc.sdk.errors import ApiError
 
+        def latest() -> Json:
+            try:
+                return self.get(name, project)
+            except ApiError as e:
+                if e.status_code != 404:
+                    raise
+                return {"writable": False, "versions": []}
+
         root = Path(directory)
-        files = scan(root)
+        with ThreadPoolExecutor(1) as asking:  # the server answers while the tree is scanned
+            answer = asking.submit(latest)
+            files = scan(root)
+            known = answer.result()
         tree = str(root.resolve())
         own = cache is None
         cache = cache or StatCache()
         try:
-            try:
-                known = self.get(name, project)
-            except ApiError as e:
-                if e.status_code != 404:
-                    raise
-                known = {"writable": False, "versions": []}
             newest = known["versions"][0] if known["writable"] and known["versions"] else None
             seen = signature(files)
             if newest and cache.tree(tree) == (seen, newest["manifest_digest"]):
@@ -343,17 +365,7 @@ class Datasets(Resource):
         wanted = set(missing)
         stream = _read_chunks(root, manifest, wanted)
         extra = ((d, p) for d, p in pieces.items() if d in missing)
-        batch: builtins.list[tuple[str, bytes]] = []
-        size = 0
-        for item in itertools.chain(stream, extra):
-            batch.append(item)
-            size += len(item[1])
-            if size >= BATCH_BYTES:
-                sent += self._send(upload_id, batch)
-                batch, size = [], 0
-                if progress:
-                    progress("upload", sent, total)
-        if batch:
+        for batch in batches(itertools.chain(stream, extra), BATCH_BYTES):
             sent += self._send(upload_id, batch)
             if progress:
                 progress("upload", sent, total)

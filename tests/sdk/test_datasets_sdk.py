@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from aicc.core.datasets import FRAME
 from aicc.sdk.client import ApiError, Client
-from aicc.sdk.datasets import StatCache
+from aicc.sdk.datasets import StatCache, batches
 from aicc.testing.servers import over_http
 
 MiB = 1024 * 1024
@@ -147,3 +148,13 @@ def test_tenants_see_private_sets_as_missing_and_public_sets_read_only(
         assert api.datasets.get("open-set")["latest"] == 1
         catalog = other.datasets.list(scope="public")["items"]
         assert [d["name"] for d in catalog] == ["open-set"]
+
+
+def test_a_batch_of_tiny_chunks_stays_under_the_request_limit() -> None:
+    """100,000 files of a few bytes are mostly frame headers: a batch counts them."""
+    tiny = [(f"{i:064x}", b"x" * 10) for i in range(10_000)]
+    sent = list(batches(tiny, 4096))
+    assert all(sum(FRAME.size + len(b) for _, b in batch) <= 4096 for batch in sent)
+    assert sum(len(batch) for batch in sent) == 10_000
+    big = [("a" * 64, b"y" * 5000)]
+    assert list(batches(big, 4096)) == [big]  # one chunk over the limit still goes, alone
