@@ -48,6 +48,7 @@ MIB = 1024 * 1024
 PREVIEW_ROWS = 20
 THUMBNAILS = 24
 TABLE_DIFFS = 5  # changed table files whose rows a diff counts
+PROFILE_AUTO_BYTES = 64 * MIB  # a bigger table is profiled when asked (`?profile=1`)
 
 
 # --- the catalog ---
@@ -233,7 +234,8 @@ def _dataset_page(
     old = _version_number(query.get("diff"))
     if manifest is not None:
         views = state.settings.home / "data" / "views"
-        looks = look(state, manifest, folder, query.get("file"), views)
+        asked = query.get("profile") == "1"
+        looks = look(state, manifest, folder, query.get("file"), views, profile=asked)
         if old is not None and old != chosen:
             target, _ = ref(d.name, project, str(old))
             _, before = datasets.open_version(session, me.who, target, project=where)
@@ -275,6 +277,7 @@ class Looks:
     file: str | None = None  # the table file previewed
     preview: inspect.Preview | None = None
     profile: inspect.Profile | None = None
+    profile_waits: bool = False  # a big table: its profile is a click away
     thumbnails: inspect.Thumbnails | None = None
     problems: dict[str, Message] = field(default_factory=dict)  # section -> why it is missing
     table_diffs: dict[str, inspect.TableDiff] = field(default_factory=dict)
@@ -290,10 +293,17 @@ def _tried(looks: Looks, section: str, call: Callable[[], Any]) -> Any:
 
 
 def look(
-    state: AppState, manifest: core.Manifest, folder: str, chosen: str | None, views: Path
+    state: AppState,
+    manifest: core.Manifest,
+    folder: str,
+    chosen: str | None,
+    views: Path,
+    *,
+    profile: bool = False,
 ) -> Looks:
     """The chosen table file (else the folder's first) previewed and profiled, and the
-    folder's images as thumbnails with their classes."""
+    folder's images as thumbnails with their classes. A preview reads the file's first chunks
+    only; a profile scans it whole, so a big one waits until asked (`profile`)."""
     looks = Looks(tables={f.path for f in manifest.files if inspect.table_format(f.path)})
     here = [f.path for f in manifest.files if f.path.startswith(folder)]
     if chosen not in looks.tables:
@@ -303,9 +313,14 @@ def look(
         looks.preview = _tried(
             looks, "preview", lambda: inspect.preview(state.chunks, manifest, chosen, PREVIEW_ROWS)
         )
-        looks.profile = _tried(
-            looks, "profile", lambda: inspect.profile(state.chunks, manifest, chosen, views=views)
-        )
+        entry = manifest.find(chosen)
+        looks.profile_waits = entry is not None and entry.size > PROFILE_AUTO_BYTES and not profile
+        if not looks.profile_waits:
+            looks.profile = _tried(
+                looks,
+                "profile",
+                lambda: inspect.profile(state.chunks, manifest, chosen, views=views),
+            )
         if looks.profile is not None:
             looks.charts = [column_chart(c) for c in looks.profile.columns]
     if any(PurePosixPath(p).suffix.lower() in inspect.IMAGE_SUFFIXES for p in here):

@@ -5,6 +5,7 @@ the 404 page, a public one is read-only."""
 
 from __future__ import annotations
 
+import html
 import io
 import re
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from portal_support import Person, csrf_of, make_person, signed_in, unique
 
+from aicc.portal import data
 from aicc.testing.servers import in_process
 
 CSV_1 = b"sepal,petal,species\n5.1,1.4,setosa\n4.9,1.4,setosa\n6.3,6.0,virginica\n"
@@ -252,3 +254,21 @@ def test_an_upload_streams_past_the_body_limit_up_to_its_own(small: TestClient) 
     assert over.status_code == 413
     assert "exceeds the limit of 2 MiB" in over.text and "aicc data push" in over.text
     assert small.get("/api/v1/datasets/blobs", headers=person.headers).json()["latest"] == 1
+
+
+def test_a_big_table_is_profiled_when_asked(
+    api: TestClient, alice: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(data, "PROFILE_AUTO_BYTES", len(CSV_1) - 1)
+    client = signed_in(api, alice)
+    name = f"big-{unique()}"
+    post(client, "/data", "/data", project=alice.project_id, name=name)
+    where = quote(qualified(api, alice))
+    upload(client, name, qualified(api, alice), [("big.csv", CSV_1)])
+    page = client.get(f"/data/{name}?project={where}").text
+    assert "Preview of big.csv" in page and "virginica" in page  # the first rows, still
+    assert "data-chart=" not in page and "Profile its columns" in page
+    link = re.search(r'href="([^"]*profile=1[^"]*)#profile-title"', page)
+    assert link is not None
+    asked = client.get(html.unescape(link.group(1))).text
+    assert asked.count("data-chart=") == 3 and "Profile its columns" not in asked

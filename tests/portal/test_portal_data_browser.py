@@ -69,7 +69,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pers
     _ensure_assets()
     home = tmp_path_factory.mktemp("portal-data") / "home"
     home.mkdir()
-    (home / "config.yaml").write_text(yaml.safe_dump({"loop_interval_s": 0.5}))
+    config = {"loop_interval_s": 0.5, "limits": {"max_upload_mib": 1}}
+    (home / "config.yaml").write_text(yaml.safe_dump(config))
     server = ServerProcess(home, free_port()).start()
     api: httpx.Client = server.client()
     try:
@@ -135,6 +136,13 @@ def test_a_data_set_is_uploaded_previewed_charted_and_compared(
     expect(diff).to_contain_text("measurements.csv")
     expect(diff).to_contain_text("rows: +60 −0")
     shot(page, "data-diff")
+
+    # Over the upload limit: said at once, nothing sent.
+    (tmp_path / "big.bin").write_bytes(b"\0" * (3 << 19))
+    page.set_input_files("#upload-files", str(tmp_path / "big.bin"))
+    page.get_by_role("button", name="Upload", exact=True).click()
+    expect(page.locator("#upload-error")).to_contain_text("over the 1 MiB limit")
+    expect(page.locator("#upload-progress")).to_be_hidden()
 
     page.goto(url + "/data")
     row = page.locator("tbody tr", has=page.get_by_role("link", name="iris-field"))
