@@ -111,6 +111,8 @@ def test_preview_shows_the_first_rows_and_their_types(
     jl = inspect.preview(store, version, "events.jsonl")
     assert jl.rows == (("ann", 1), ("bob", 2))
     assert inspect.preview(store, version, "rows.json").rows == ((1,), (2,))
+    empty = inspect.preview(store, push(store, {"n.jsonl": b'{"a": null}\n'}), "n.jsonl")
+    assert [(c.name, c.type) for c in empty.columns] == [("a", "NULL")]
     text = inspect.preview(store, version, "README.md")
     assert (text.format, text.rows) == ("text", (("# Weather",), ("three cities",)))
     # without a path: the version's first table file, else its first text file
@@ -370,3 +372,28 @@ def test_another_version_s_assembled_files_stay_out_of_reach(
     escape = views / version.digest / ".." / other.digest / "secret.csv"
     with pytest.raises(Invalid, match="reads only this version's tables"):
         inspect.query(store, version, f"SELECT * FROM read_csv('{escape}')", views=views)
+
+
+def test_an_image_file_previews_as_one_thumbnail_whatever_its_mode(store: CountingChunks) -> None:
+    out = io.BytesIO()
+    Image.new("CMYK", (640, 480), (0, 255, 255, 0)).save(out, "JPEG")
+    manifest = push(store, {"scan.jpg": out.getvalue()})
+    p = inspect.preview(store, manifest, "scan.jpg")
+    assert p.format == "image"
+    (uri,) = p.rows[0]
+    assert uri is not None
+    thumb = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
+    assert (thumb.format, thumb.size) == ("PNG", (256, 192))
+
+
+def test_file_names_with_glob_characters_are_read_as_named(
+    store: CountingChunks, views: Path
+) -> None:
+    manifest = push(
+        store,
+        {"x[1].csv": b"a\n1\n", "x1.csv": b"a\n2\n", "y*.csv": b"a\n3\n", "yy.csv": b"a\n4\n"},
+    )
+    both = 'SELECT (SELECT sum(a) FROM "x[1].csv"), (SELECT sum(a) FROM "x1.csv")'
+    assert inspect.query(store, manifest, both, views=views).rows == ((1, 2),)
+    both = 'SELECT (SELECT sum(a) FROM "y*.csv"), (SELECT sum(a) FROM "yy.csv")'
+    assert inspect.query(store, manifest, both, views=views).rows == ((3, 4),)

@@ -220,7 +220,9 @@ def duck_columns(schema: pa.Schema) -> tuple[Column, ...]:
         if _types_db is None:
             _types_db = duckdb.connect(config={"enable_external_access": False})
         rel = _types_db.from_arrow(schema.empty_table())
-        return tuple(Column(n, str(t)) for n, t in zip(rel.columns, rel.types, strict=True))
+        return tuple(
+            Column(n, str(t).strip('"')) for n, t in zip(rel.columns, rel.types, strict=True)
+        )
 
 
 def _entry(manifest: Manifest, path: str) -> FileEntry:
@@ -263,14 +265,15 @@ def preview(
         raise NotFound("no file {path} in this version", path=path)
     fmt = table_format(entry.path)
     suffix = PurePosixPath(entry.path).suffix.lower()
+    records = _json_rows(store, entry) if fmt == "json" else None
     if fmt in ("csv", "tsv"):
         table = _csv_head(store, entry, fmt, limit)
     elif fmt == "parquet":
         table = _parquet_head(store, entry, limit)
     elif fmt == "jsonl":
         table = _jsonl_head(store, entry, limit)
-    elif fmt == "json" and entry.size <= MAX_JSON_ARRAY and _json_rows(store, entry) is not None:
-        table = pa.Table.from_pylist(_json_rows(store, entry)[:limit])  # type: ignore[index]
+    elif records is not None:
+        table = pa.Table.from_pylist(records[:limit])
     elif suffix in IMAGE_SUFFIXES:
         return Preview(
             path, "image", (Column("png", "VARCHAR"),), ((_thumbnail(store, entry, 256),),)
@@ -291,7 +294,7 @@ def _default_path(store: ChunkStore, manifest: Manifest) -> str:
     tables = [f.path for f in manifest.files if table_format(f.path)]
     if tables:
         return tables[0]
-    for f in manifest.files:
+    for f in manifest.files[:100]:  # a look at the first few, not every file of a large set
         if f.size and _text_head(store, f, 1) is not None:
             return f.path
     raise Invalid("this version has no table or text file; name a file or folder to preview")
@@ -356,6 +359,8 @@ def _jsonl_head(store: ChunkStore, entry: FileEntry, limit: int) -> pa.Table:
 
 def _json_rows(store: ChunkStore, entry: FileEntry) -> list[dict[str, Any]] | None:
     """A small .json file that holds an array of objects, else None (it previews as text)."""
+    if entry.size > MAX_JSON_ARRAY:
+        return None
     try:
         doc = json.loads(ChunkFile(store, entry).readall())
     except ValueError:
@@ -389,10 +394,11 @@ def _thumbnail(store: ChunkStore, entry: FileEntry, size: int) -> str | None:
         return None
     try:
         with Image.open(io.BufferedReader(ChunkFile(store, entry))) as image:
-            image.draft("RGB", (size, size))
-            image.thumbnail((size, size))
+            image.draft("RGB", (size, size))  # JPEG: decode at a fraction of the size
+            small = image if image.mode in ("RGB", "RGBA", "L") else image.convert("RGB")
+            small.thumbnail((size, size))
             out = io.BytesIO()
-            image.save(out, "PNG")
+            small.save(out, "PNG")
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
     return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
@@ -404,6 +410,8 @@ def thumbnails(
     """A grid of the images under `folder` (all of the version when empty): the class of an
     image is its folder's name, as image classification sets lay them out; the grid takes
     images from each class in turn, so every class shows, and counts them all."""
+    if not 1 <= limit <= MAX_PREVIEW_ROWS:
+        raise Invalid("limit: from 1 to {most} images", most=MAX_PREVIEW_ROWS)
     prefix = folder.strip("/") + "/" if folder.strip("/") else ""
     images = [
         f
@@ -438,6 +446,12 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _literal(path: Path) -> str:
+    """A file name as DuckDB's readers take it literally: they glob `*`, `?` and `[...]`, so
+    `x[1].csv` would read `x1.csv`; each of those characters goes in brackets of its own."""
+    return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in str(path))
+
+
 def _clean(message: str, roots: Iterable[Path]) -> str:
     """DuckDB's message without the server's folders: a user sees the data set's paths."""
     for root in roots:
@@ -469,7 +483,7 @@ def _sandbox(
         con.execute("SET enable_external_access = false")
         for name, file in views.items():
             fmt = table_format(file.name) or "csv"
-            reader = _READERS[fmt].format(path=str(file).replace("'", "''"))
+            reader = _READERS[fmt].format(path=_literal(file).replace("'", "''"))
             try:
                 con.execute(f"CREATE VIEW {_ident(name)} AS SELECT * FROM {reader}")
             except duckdb.Error as e:
@@ -799,7 +813,7 @@ def describe_file(
         except (pa.ArrowException, OSError) as e:
             raise _unreadable(entry.path, "Parquet", e) from e
     if fmt == "json":
-        rows = _json_rows(store, entry) if entry.size <= MAX_JSON_ARRAY else None
+        rows = _json_rows(store, entry)
         if rows is None:
             raise Invalid("{path}: a JSON table is an array of objects", path=entry.path)
         return duck_columns(pa.Table.from_pylist(rows).schema), len(rows)
