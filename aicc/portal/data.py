@@ -257,6 +257,7 @@ def _dataset_page(
         diff=diff,
         diff_from=old,
         looks=looks,
+        lineage_of=lineage_of,
         tables=looks.tables,
         table_diffs=looks.table_diffs,
         charts=looks.charts,
@@ -365,6 +366,35 @@ def table_diffs(
         except ServiceError:
             continue
     return out
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Where a version came from, when a job made it: the job, and the versions it read."""
+
+    job: str | None
+    inputs: list[tuple[str, str | None]]  # (reference, its page; None when it does not parse)
+
+
+def lineage_of(version: datasets.DatasetVersion) -> Lineage:
+    """`{"job_id", "datasets": [refs]}` as CONTRACTS.md §9 writes a model's lineage (`job`
+    and `inputs` read too)."""
+    raw = version.lineage
+    job = raw.get("job_id") or raw.get("job")
+    inputs: list[tuple[str, str | None]] = []
+    for text in raw.get("datasets") or raw.get("inputs") or []:
+        try:
+            parsed = core.parse_ref(str(text))
+        except core.DatasetError:
+            inputs.append((str(text), None))
+            continue
+        query: dict[str, str | int] = {}
+        if parsed.org:
+            query["project"] = f"{parsed.org}/{parsed.project}"
+        if parsed.version:
+            query["version"] = parsed.version
+        inputs.append((str(text), f"/data/{parsed.name}?{urlencode(query)}"))
+    return Lineage(str(job) if job else None, inputs)
 
 
 def _edit_values(d: datasets.Dataset) -> dict[str, str]:

@@ -10,7 +10,7 @@ import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 import pytest
@@ -18,7 +18,11 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from portal_support import Person, csrf_of, make_person, signed_in, unique
 
+from aicc.api.state import AppState
 from aicc.portal import data
+from aicc.services import tenancy
+from aicc.services.data import uploads
+from aicc.store.tables import UserRow
 from aicc.testing.servers import in_process
 
 CSV_1 = b"sepal,petal,species\n5.1,1.4,setosa\n4.9,1.4,setosa\n6.3,6.0,virginica\n"
@@ -33,7 +37,10 @@ def png(color: tuple[int, int, int]) -> bytes:
 
 def post(client: TestClient, path: str, page: str, **form: str) -> httpx.Response:
     """A form of `page` posted with that page's CSRF token, as the browser would."""
-    return client.post(path, data={"csrf": csrf_of(client, page), **form}, follow_redirects=False)
+    answer: httpx.Response = client.post(
+        path, data={"csrf": csrf_of(client, page), **form}, follow_redirects=False
+    )
+    return answer
 
 
 def upload(
@@ -43,12 +50,13 @@ def upload(
     where = quote(project, safe="")
     page = f"/data/{name}?project={where}"
     parts = [("files", (path, data, "application/octet-stream")) for path, data in files]
-    return client.post(
+    answer: httpx.Response = client.post(
         f"/data/{name}/upload?project={where}",
         data={"csrf": csrf_of(client, page), **form},
         files=parts,
         follow_redirects=False,
     )
+    return answer
 
 
 def qualified(api: TestClient, person: Person) -> str:
@@ -272,3 +280,31 @@ def test_a_big_table_is_profiled_when_asked(
     assert link is not None
     asked = client.get(html.unescape(link.group(1))).text
     assert asked.count("data-chart=") == 3 and "Profile its columns" not in asked
+
+
+def test_a_version_a_job_made_links_the_job_and_the_sets_it_read(
+    site: tuple[TestClient, AppState], alice: Person
+) -> None:
+    api, state = site
+    client = signed_in(api, alice)
+    where = qualified(api, alice)
+    for name in ("raw-text", "clean-text"):
+        post(client, "/data", "/data", project=alice.project_id, name=name)
+    upload(client, "raw-text", where, [("a.jsonl", b'{"text": "hello"}\n')])
+    with state.db.session() as session:
+        who = tenancy.principal_of(session, session.get(UserRow, alice.user_id))  # type: ignore[arg-type]
+        uploads.ingest(
+            session,
+            who,
+            state.chunks,
+            "clean-text",
+            None,
+            [("a.jsonl", b'{"text": "hello"}\n')],
+            "cleaned",
+            lineage={"job_id": "job_01ABC", "datasets": ["raw-text@1", f"{where}/raw-text@1"]},
+        )
+    page = client.get(f"/data/clean-text?project={quote(where)}").text
+    assert '<a href="/jobs/job_01ABC">job job_01ABC</a>' in page
+    assert 'href="/data/raw-text?version=1">raw-text@1</a>' in page
+    qualified_link = html.escape(f"/data/raw-text?{urlencode({'project': where, 'version': 1})}")
+    assert f'href="{qualified_link}">{where}/raw-text@1</a>' in page
