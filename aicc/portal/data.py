@@ -45,6 +45,7 @@ SCOPES = ("project", "visible", "public")
 BROWSE_LIMIT = 500  # entries of one folder listed on the page
 MAX_UPLOAD_FILES = 10_000  # files in one browser upload; `aicc data push` has no such limit
 MIB = 1024 * 1024
+DRAIN_TIMES = 4  # an upload up to this many times the limit is read to its end to say so
 PREVIEW_ROWS = 20
 THUMBNAILS = 24
 TABLE_DIFFS = 5  # changed table files whose rows a diff counts
@@ -536,14 +537,20 @@ def check_size(declared: str, limit_mib: int) -> None:
 async def data_upload(
     request: Request, state: StateDep, name: str, project: str | None = None
 ) -> Response:
-    """Files (a folder's too) as the next version. Over the limit, the body is read and dropped
-    before answering, so the browser shows the page instead of a broken connection."""
+    """Files (a folder's too) as the next version. A little over the limit, the body is read and
+    dropped before answering, so the browser shows the page instead of a broken connection;
+    far over it, the answer comes at once."""
     me = await run_in_threadpool(_signed_in, state, request)
+    declared, limit = (
+        request.headers.get("content-length", ""),
+        state.settings.limits.max_upload_mib,
+    )
     try:
-        check_size(request.headers.get("content-length", ""), state.settings.limits.max_upload_mib)
+        check_size(declared, limit)
     except TooLarge as err:
-        async for _ in request.stream():
-            pass
+        if declared.isdigit() and int(declared) <= DRAIN_TIMES * limit * MIB:
+            async for _ in request.stream():
+                pass
         return await run_in_threadpool(
             _refused, request, state, me, name, project, upload_error=Message.of(err), status=413
         )

@@ -101,6 +101,9 @@ def test_a_set_is_made_uploaded_browsed_and_deleted_without_javascript(
         ("iris/images/cat/2.png", png((220, 60, 60))),
         ("iris/images/dog/3.png", png((40, 40, 200))),
     ]
+    # No file chosen: the browser sends an empty part; said on the page.
+    empty = upload(client, "iris", where, [("", b"")])
+    assert empty.status_code == 422 and "choose at least one file to upload" in empty.text
     sent = upload(client, "iris", where, files, message="first cut")
     assert sent.status_code == 303 and "uploaded=1" in sent.headers["location"]
     page = client.get(sent.headers["location"]).text
