@@ -23,6 +23,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 
 from aicc.api import schemas
 from aicc.api.deps import SessionDep, StateDep
@@ -35,7 +36,7 @@ from aicc.portal.forms import Rejected, parse, service_call
 from aicc.portal.i18n import Message
 from aicc.portal.rendering import PortalRoute, error_page, render
 from aicc.services import tenancy
-from aicc.services.common import Forbidden, ServiceError, TooLarge
+from aicc.services.common import Forbidden, Invalid, ServiceError, TooLarge
 from aicc.services.data import datasets, inspect, uploads
 from aicc.services.sessions import SignedIn
 
@@ -265,6 +266,7 @@ def _dataset_page(
         edit=edit or PageForm("edit", _edit_values(d)),
         visibilities=core.VISIBILITIES,
         max_upload_mib=state.settings.limits.max_upload_mib,
+        max_upload_files=MAX_UPLOAD_FILES,
         upload_error=upload_error,
         flash={k: query.get(k, "") for k in ("created", "saved", "uploaded", "unchanged")},
     )
@@ -533,6 +535,15 @@ def check_size(declared: str, limit_mib: int) -> None:
         )
 
 
+def unreadable_form(problem: str) -> Invalid:
+    return Invalid(
+        "the upload cannot be read: {problem} (at most {count} files at once; push big folders "
+        "with `aicc data push`)",
+        problem=problem,
+        count=MAX_UPLOAD_FILES,
+    )
+
+
 @router.post("/data/{name}/upload")
 async def data_upload(
     request: Request, state: StateDep, name: str, project: str | None = None
@@ -554,7 +565,13 @@ async def data_upload(
         return await run_in_threadpool(
             _refused, request, state, me, name, project, upload_error=Message.of(err), status=413
         )
-    form = await request.form(max_files=MAX_UPLOAD_FILES, max_fields=MAX_UPLOAD_FILES + 16)
+    try:
+        form = await request.form(max_files=MAX_UPLOAD_FILES, max_fields=MAX_UPLOAD_FILES + 16)
+    except HTTPException as err:  # too many files, or a broken body
+        problem = Message.of(unreadable_form(str(err.detail)))
+        return await run_in_threadpool(
+            _refused, request, state, me, name, project, upload_error=problem, status=400
+        )
     try:
         if not csrf_ok(me, str(form.get("csrf", ""))):
             return await run_in_threadpool(error_page, request, 400, "csrf")

@@ -311,3 +311,17 @@ def test_a_version_a_job_made_links_the_job_and_the_sets_it_read(
     assert 'href="/data/raw-text?version=1">raw-text@1</a>' in page
     qualified_link = html.escape(f"/data/raw-text?{urlencode({'project': where, 'version': 1})}")
     assert f'href="{qualified_link}">{where}/raw-text@1</a>' in page
+
+
+def test_too_many_files_are_said_on_the_page(
+    api: TestClient, alice: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(data, "MAX_UPLOAD_FILES", 2)
+    client = signed_in(api, alice)
+    name = f"many-{unique()}"
+    post(client, "/data", "/data", project=alice.project_id, name=name)
+    where = qualified(api, alice)
+    refused = upload(client, name, where, [(f"{n}.txt", b"x") for n in range(3)])
+    assert refused.status_code == 400
+    assert "at most 2 files at once" in refused.text and 'data-max-files="2"' in refused.text
+    assert api.get(f"/api/v1/datasets/{name}", headers=alice.headers).json()["latest"] is None

@@ -222,6 +222,7 @@
       }
     });
     if (total > Number(form.getAttribute("data-max-bytes"))) return fail(form.getAttribute("data-too-big"));
+    if (body.getAll("files").length > Number(form.getAttribute("data-max-files"))) return fail(form.getAttribute("data-too-many"));
     error.hidden = true;
     button.disabled = true;
     bar.hidden = false;
