@@ -19,6 +19,7 @@ import yaml
 from PIL import Image
 from portal_support import Person, make_person
 from test_portal_browser import (
+    ARTIFACTS,
     NARROW,
     Watch,
     _ensure_assets,
@@ -144,9 +145,27 @@ def test_a_data_set_is_uploaded_previewed_charted_and_compared(
     expect(page.locator("#upload-error")).to_contain_text("over the 1 MiB limit")
     expect(page.locator("#upload-progress")).to_be_hidden()
 
+    # A slow link: the bar shows how much is sent.
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    slow = {"offline": False, "latency": 20, "downloadThroughput": -1, "uploadThroughput": 200_000}
+    cdp.send("Network.emulateNetworkConditions", slow)
+    (tmp_path / "notes.bin").write_bytes(random.Random(3).randbytes(700_000))
+    page.set_input_files("#upload-files", str(tmp_path / "notes.bin"))
+    page.get_by_role("button", name="Upload", exact=True).click()
+    expect(page.locator("#upload-progress")).to_be_visible()
+    page.wait_for_timeout(1200)  # a second at 200 kB/s: a part of the 700 kB is on its way
+    bar = page.locator("#upload-progress")
+    expect(bar).not_to_have_attribute("value", "0")
+    expect(page.locator("#upload-status")).to_contain_text("%")
+    page.locator("#upload-title").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "data-upload-progress.png"))
+    page.wait_for_url("**uploaded=3**", timeout=30_000)
+    cdp.send("Network.emulateNetworkConditions", {**slow, "uploadThroughput": -1, "latency": 0})
+
     page.goto(url + "/data")
     row = page.locator("tbody tr", has=page.get_by_role("link", name="iris-field"))
-    expect(row).to_contain_text("@2")
+    expect(row).to_contain_text("@3")
     expect(row).to_contain_text("Private")
     shot(page, "data-catalog")
     axe_check(page, "the data catalog")
