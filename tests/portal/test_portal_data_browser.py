@@ -180,4 +180,5 @@ def test_a_data_set_is_uploaded_previewed_charted_and_compared(
         expect(narrow.locator("main h1").first).to_be_visible()
         fits_the_screen(narrow, path)
         shot(narrow, name)
+        axe_check(narrow, f"{path} at {NARROW['width']} px")
     assert not watch.problems, "\n".join(watch.problems)
