@@ -129,6 +129,8 @@ def test_a_set_is_made_uploaded_browsed_and_deleted_without_javascript(
     assert re.search(r"changed</span> <span class=\"mono\">train.csv</span>", diff)
     changes = diff[diff.index('id="diff-title"') :].split("</section>")[0]
     assert "rows: +1 −0" in changes and "images/" not in changes  # unchanged files not listed
+    added = re.search(r'<tr class="row-added">(.*?)</tr>', changes, re.S)
+    assert added is not None and "5.8" in added.group(1) and "virginica" in added.group(1)
     versions = api.get("/api/v1/datasets/iris/versions", headers=alice.headers).json()["items"]
     assert [(v["number"], v["file_count"]) for v in versions] == [(2, 4), (1, 4)]
 

@@ -136,6 +136,8 @@ def test_a_data_set_is_uploaded_previewed_charted_and_compared(
     diff = page.locator("section", has=page.locator("#diff-title"))
     expect(diff).to_contain_text("measurements.csv")
     expect(diff).to_contain_text("rows: +60 −0")
+    diff.get_by_text("Show some of these rows").click()
+    expect(diff.locator("tr.row-added")).to_have_count(10)
     shot(page, "data-diff")
 
     # Over the upload limit: said at once, nothing sent.
