@@ -48,6 +48,7 @@ MAX_UPLOAD_FILES = 10_000  # files in one browser upload; `aicc data push` has n
 MIB = 1024 * 1024
 DRAIN_TIMES = 4  # an upload up to this many times the limit is read to its end to say so
 PREVIEW_ROWS = 20
+QUERY_ROWS = 200  # rows of a query's answer shown; `aicc data query` gets up to 1000
 THUMBNAILS = 24
 TABLE_DIFFS = 5  # changed table files whose rows a diff counts
 PROFILE_AUTO_BYTES = 16 * MIB  # a bigger table is profiled when asked (`?profile=1`): ~1 s
@@ -238,6 +239,15 @@ def _dataset_page(
         views = state.settings.home / "data" / "views"
         asked = query.get("profile") == "1"
         looks = look(state, manifest, folder, query.get("file"), views, profile=asked)
+        sql = query.get("sql", "").strip()
+        if sql and looks.tables:
+            limits = inspect.Limits(max_rows=QUERY_ROWS)
+            looks.sql = sql
+            looks.answer = _tried(
+                looks,
+                "query",
+                lambda: inspect.query(state.chunks, manifest, sql, views=views, limits=limits),
+            )
         if old is not None and old != chosen:
             target, _ = ref(d.name, project, str(old))
             _, before = datasets.open_version(session, me.who, target, project=where)
@@ -282,6 +292,9 @@ class Looks:
     preview: inspect.Preview | None = None
     profile: inspect.Profile | None = None
     profile_waits: bool = False  # a big table: its profile is a click away
+    names: list[str] = field(default_factory=list)  # what a query calls the tables
+    sql: str = ""
+    answer: inspect.QueryResult | None = None
     thumbnails: inspect.Thumbnails | None = None
     problems: dict[str, Message] = field(default_factory=dict)  # section -> why it is missing
     table_diffs: dict[str, inspect.TableDiff] = field(default_factory=dict)
@@ -309,6 +322,7 @@ def look(
     folder's images as thumbnails with their classes. A preview reads the file's first chunks
     only; a profile scans it whole, so a big one waits until asked (`profile`)."""
     looks = Looks(tables={f.path for f in manifest.files if inspect.table_format(f.path)})
+    looks.names = sorted(inspect.table_names(manifest), key=lambda n: ("/" in n or "." in n, n))
     here = [f.path for f in manifest.files if f.path.startswith(folder)]
     if chosen not in looks.tables:
         chosen = next((p for p in here if p in looks.tables), None)

@@ -140,6 +140,18 @@ def test_a_data_set_is_uploaded_previewed_charted_and_compared(
     expect(diff.locator("tr.row-added")).to_have_count(10)
     shot(page, "data-diff")
 
+    # A query over the version's tables, answered on the page.
+    page.get_by_label("SQL").fill(
+        "SELECT species, count(*) AS plants, round(avg(sepal_length), 2) AS sepal "
+        "FROM measurements GROUP BY species ORDER BY species"
+    )
+    page.get_by_role("button", name="Run", exact=True).click()
+    answer = page.locator("section", has=page.locator("#query-title"))
+    expect(answer.get_by_role("status")).to_contain_text("3 rows in")
+    expect(answer.locator("tbody tr").first).to_contain_text("setosa")
+    answer.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "data-query.png"))
+
     # Over the upload limit: said at once, nothing sent.
     (tmp_path / "big.bin").write_bytes(b"\0" * (3 << 19))
     page.set_input_files("#upload-files", str(tmp_path / "big.bin"))
