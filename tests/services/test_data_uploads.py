@@ -36,7 +36,7 @@ def _read(state: AppState, manifest: Manifest, path: str) -> bytes:
 
 def test_ingest_makes_versions_from_whole_files(server: tuple[TestClient, AppState]) -> None:
     _, state = server
-    big = os.urandom(3 * 1024 * 1024)
+    big = os.urandom(10 * 1024 * 1024)  # more than one batch of chunks received
     with state.db.session() as session:
         who = _person(session, "acme")
         datasets.create(session, who, project=None, name="photos")

@@ -174,91 +174,26 @@ def receive(
                 "chunk {digest} does not match its bytes; it was damaged on the way, send it again",
                 digest=name,
             )
-    _keep(session, store, upload, frames)
-    return Received(chunks=len(frames), bytes=sum(len(d) for _, d in frames))
-
-
-def _keep(
-    session: Session,
-    store: ChunkStore,
-    upload: UploadRow,
-    chunks: Sequence[tuple[str, bytes | memoryview]],
-) -> None:
-    """Store the chunks the center lacks and count all of them as this upload's, so `held`
-    sees them."""
-    names = [n for n, _ in chunks]
+    names = [n for n, _ in frames]
     stored: set[str] = set()
     for part in _batches(names):
         stored.update(session.scalars(select(ChunkRow.digest).where(ChunkRow.digest.in_(part))))
     now = utcnow()
-    for name, data in chunks:
+    for name, data in frames:
         if name not in stored:
             store.put(name, bytes(data))
     _insert_new(
         session,
         ChunkRow.__table__,
-        [{"digest": n, "size": len(d), "created_at": now} for n, d in chunks if n not in stored],
+        [{"digest": n, "size": len(d), "created_at": now} for n, d in frames if n not in stored],
     )
     _insert_new(
         session,
         UploadChunkRow.__table__,
-        [{"upload_id": upload.id, "digest": n, "size": len(d)} for n, d in chunks],
+        [{"upload_id": upload.id, "digest": n, "size": len(d)} for n, d in frames],
     )
     upload.updated_at = now
-
-
-def ingest(
-    session: Session,
-    who: Principal,
-    store: ChunkStore,
-    name: str,
-    project: str | None,
-    files: Iterable[tuple[str, bytes | BinaryIO]],
-    message: str = "",
-    *,
-    keep: bool = False,
-    lineage: dict[str, Any] | None = None,
-) -> Committed:
-    """The next version of data set `name` from whole files, chunked here on the server: a
-    browser's upload, or a job's outputs. `keep`: the latest version's other files stay (a file
-    of the same path is replaced), else the version is exactly `files`."""
-    row, _ = datasets.find_writable(session, who, name, project)
-    now = utcnow()
-    upload = UploadRow(
-        id=new_id("upl"), dataset_id=row.id, created_by=who.user_id, created_at=now, updated_at=now
-    )
-    session.add(upload)
-    session.flush()
-    entries: dict[str, core.FileEntry] = {}
-    for path, content in files:
-        try:
-            path = core.check_path(path)
-        except core.DatasetError as e:
-            raise Invalid("{problem}", problem=str(e)) from None
-        if path in entries:
-            raise Invalid("path {path} appears twice in the upload", path=path)
-        data = content if isinstance(content, bytes) else content.read()
-        chunks = core.cut(data)
-        view = memoryview(data)
-        at, parts = 0, []
-        for c in chunks:
-            parts.append((c.digest, view[at : at + c.size]))
-            at += c.size
-        _keep(session, store, upload, parts)
-        entries[path] = core.FileEntry(path, len(data), tuple(chunks))
-    if not entries:
-        raise Invalid("files: choose at least one file to upload")
-    latest = datasets.latest_row(session, row.id)
-    if keep and latest is not None:
-        for old in datasets.manifest_of(latest).files:
-            entries.setdefault(old.path, old)
-    try:
-        manifest = core.Manifest.of(entries.values())
-    except core.DatasetError as e:
-        raise Invalid("{problem}", problem=str(e)) from None
-    return make_version(
-        session, who, row, manifest, upload_id=upload.id, message=message, lineage=lineage
-    )
+    return Received(chunks=len(frames), bytes=sum(len(d) for _, d in frames))
 
 
 def _manifest(
@@ -397,3 +332,67 @@ def collect(session: Session, *, now: datetime | None = None) -> list[str]:
     for part in _batches(orphans):
         session.execute(delete(ChunkRow).where(ChunkRow.digest.in_(part)))
     return orphans
+
+
+INGEST_BATCH = 8 * 1024 * 1024  # bytes of chunks received at once by `ingest`
+
+
+def ingest(
+    session: Session,
+    who: Principal,
+    store: ChunkStore,
+    name: str,
+    project: str | None,
+    files: Iterable[tuple[str, bytes | BinaryIO]],
+    message: str = "",
+    *,
+    keep: bool = False,
+    lineage: dict[str, Any] | None = None,
+) -> Committed:
+    """The next version of data set `name` from whole files, chunked here on the server (a
+    browser's upload): received as a client's push is, a batch of chunks at a time, so they
+    are stored and held alike. `keep`: the latest version's other files stay (a file of the
+    same path is replaced), else the version is exactly `files`."""
+    row, _ = datasets.find_writable(session, who, name, project)
+    now = utcnow()
+    upload = UploadRow(
+        id=new_id("upl"), dataset_id=row.id, created_by=who.user_id, created_at=now, updated_at=now
+    )
+    session.add(upload)
+    session.flush()
+    entries: dict[str, core.FileEntry] = {}
+    batch: list[tuple[str, bytes]] = []
+    pending = 0  # bytes in `batch`
+    for path, content in files:
+        try:
+            path = core.check_path(path)
+        except core.DatasetError as e:
+            raise Invalid("{problem}", problem=str(e)) from None
+        if path in entries:
+            raise Invalid("path {path} appears twice in the upload", path=path)
+        data = content if isinstance(content, bytes) else content.read()
+        pieces = core.cut(data)
+        offset = 0
+        for c in pieces:
+            batch.append((c.digest, data[offset : offset + c.size]))
+            offset += c.size
+            pending += c.size
+            if pending >= INGEST_BATCH:
+                receive(session, who, store, upload.id, b"".join(core.frame(batch)))
+                batch, pending = [], 0
+        entries[path] = core.FileEntry(path, len(data), tuple(pieces))
+    if batch:
+        receive(session, who, store, upload.id, b"".join(core.frame(batch)))
+    if not entries:
+        raise Invalid("files: choose at least one file to upload")
+    latest = datasets.latest_row(session, row.id)
+    if keep and latest is not None:
+        for old in datasets.manifest_of(latest).files:
+            entries.setdefault(old.path, old)
+    try:
+        manifest = core.Manifest.of(entries.values())
+    except core.DatasetError as e:
+        raise Invalid("{problem}", problem=str(e)) from None
+    return make_version(
+        session, who, row, manifest, upload_id=upload.id, message=message, lineage=lineage
+    )
