@@ -13,7 +13,7 @@ body limit under `limits.max_upload_mib` instead (`api/limits.py` lets it throug
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, BinaryIO
 from urllib.parse import urlencode
@@ -39,6 +39,7 @@ from aicc.services import tenancy
 from aicc.services.common import Forbidden, Invalid, ServiceError, TooLarge
 from aicc.services.data import datasets, inspect, uploads
 from aicc.services.sessions import SignedIn
+from aicc.store.chunkstore import ChunkStore
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
@@ -236,23 +237,18 @@ def _dataset_page(
     looks = Looks()
     old = _version_number(query.get("diff"))
     if manifest is not None:
-        views = state.settings.home / "data" / "views"
+        inside = Inside(state.chunks, state.settings.home / "data" / "views", inspect.Limits())
         asked = query.get("profile") == "1"
-        looks = look(state, manifest, folder, query.get("file"), views, profile=asked)
+        looks = look(inside, manifest, folder, query.get("file"), profile=asked)
         sql = query.get("sql", "").strip()
         if sql and looks.tables:
-            limits = inspect.Limits(max_rows=QUERY_ROWS)
             looks.sql = sql
-            looks.answer = _tried(
-                looks,
-                "query",
-                lambda: inspect.query(state.chunks, manifest, sql, views=views, limits=limits),
-            )
+            looks.answer = _tried(looks, "query", lambda: inside.query(manifest, sql))
         if old is not None and old != chosen:
             target, _ = ref(d.name, project, str(old))
             _, before = datasets.open_version(session, me.who, target, project=where)
             diff = core.diff_files(before, manifest)
-            looks.table_diffs = table_diffs(state, before, manifest, diff, views)
+            looks.table_diffs = table_diffs(inside, before, manifest, diff)
     return render(
         request,
         "dataset.html",
@@ -306,12 +302,25 @@ def _tried(looks: Looks, section: str, call: Callable[[], Any]) -> Any:
         return None
 
 
+@dataclass(frozen=True)
+class Inside:
+    """What the page reads a version's contents with: its chunks, the folder where table files
+    are assembled for DuckDB (the API's too), and the limits of one scan."""
+
+    source: ChunkStore
+    views: Path
+    limits: inspect.Limits
+
+    def query(self, manifest: core.Manifest, sql: str) -> inspect.QueryResult:
+        limits = replace(self.limits, max_rows=QUERY_ROWS)
+        return inspect.query(self.source, manifest, sql, views=self.views, limits=limits)
+
+
 def look(
-    state: AppState,
+    inside: Inside,
     manifest: core.Manifest,
     folder: str,
     chosen: str | None,
-    views: Path,
     *,
     profile: bool = False,
 ) -> Looks:
@@ -326,7 +335,7 @@ def look(
     if chosen is not None:
         looks.file = chosen
         looks.preview = _tried(
-            looks, "preview", lambda: inspect.preview(state.chunks, manifest, chosen, PREVIEW_ROWS)
+            looks, "preview", lambda: inspect.preview(inside.source, manifest, chosen, PREVIEW_ROWS)
         )
         entry = manifest.find(chosen)
         looks.profile_waits = entry is not None and entry.size > PROFILE_AUTO_BYTES and not profile
@@ -334,7 +343,9 @@ def look(
             looks.profile = _tried(
                 looks,
                 "profile",
-                lambda: inspect.profile(state.chunks, manifest, chosen, views=views),
+                lambda: inspect.profile(
+                    inside.source, manifest, chosen, views=inside.views, limits=inside.limits
+                ),
             )
         if looks.profile is not None:
             looks.charts = [column_chart(c) for c in looks.profile.columns]
@@ -342,7 +353,7 @@ def look(
         looks.thumbnails = _tried(
             looks,
             "thumbnails",
-            lambda: inspect.thumbnails(state.chunks, manifest, folder, THUMBNAILS),
+            lambda: inspect.thumbnails(inside.source, manifest, folder, THUMBNAILS),
         )
     return looks
 
@@ -369,14 +380,16 @@ def _span(lo: float, hi: float) -> str:
 
 
 def table_diffs(
-    state: AppState, old: core.Manifest, new: core.Manifest, diff: core.FileDiff, views: Path
+    inside: Inside, old: core.Manifest, new: core.Manifest, diff: core.FileDiff
 ) -> dict[str, inspect.TableDiff]:
     """Rows added and removed in the first changed table files (unreadable ones are left out:
     the file list already says they changed)."""
     out: dict[str, inspect.TableDiff] = {}
     for path in [p for p in diff.changed if inspect.table_format(p)][:TABLE_DIFFS]:
         try:
-            out[path] = inspect.diff_tables(state.chunks, old, new, path, views=views)
+            out[path] = inspect.diff_tables(
+                inside.source, old, new, path, views=inside.views, limits=inside.limits
+            )
         except ServiceError:
             continue
     return out
