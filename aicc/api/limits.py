@@ -24,8 +24,17 @@ from aicc.config import Limits
 
 # Not counted: health probes, and the portal's static files a page load pulls in.
 _EXEMPT = ("/healthz", "/static/")
-# Streams its body to disk under its own, larger limit (`limits.max_upload_mib`).
-_UPLOAD = ("POST", "/api/v1/workdirs")
+
+
+def _streamed(method: str, path: str) -> bool:
+    """Uploads that read their body under their own, larger limit (`limits.max_upload_mib`):
+    a workdir, and a data set's files from the portal (`/data/{name}/upload`)."""
+    if method != "POST":
+        return False
+    path = path.rstrip("/")
+    return path == "/api/v1/workdirs" or (
+        path.startswith("/data/") and path.endswith("/upload") and path.count("/") == 3
+    )
 
 
 class TokenBuckets:
@@ -96,7 +105,7 @@ class RequestLimits:
             if refused is not None:
                 await refused(scope, receive, send)
                 return
-        if (scope["method"], scope["path"].rstrip("/")) == _UPLOAD:
+        if _streamed(scope["method"], scope["path"]):
             await self.app(scope, receive, send)
             return
         body = await self._read_body(scope, receive)

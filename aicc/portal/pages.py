@@ -10,6 +10,7 @@ from aicc.portal import (
     billing,
     center,
     dashboard,
+    data,
     job_resources,
     jobs,
     quotas,
@@ -29,4 +30,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     yaml_editor.router,
     billing.router,
     job_resources.router,
+    data.router,
 )

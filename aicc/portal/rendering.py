@@ -64,6 +64,16 @@ def _number(value: float, digits: int = 1) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+def _bytes(value: int) -> str:
+    """1536 -> '1.5 KiB', 5 -> '5 B': data sets' sizes."""
+    size, unit = float(value), "B"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(size) < 1024 or unit == "PiB":
+            break
+        size /= 1024
+    return f"{int(size)} B" if unit == "B" else f"{_number(size)} {unit}"
+
+
 templates = Environment(
     loader=FileSystemLoader(HERE / "templates"),
     autoescape=select_autoescape(["html"]),
@@ -79,6 +89,7 @@ templates.filters.update(
     when=lambda d: d.strftime("%Y-%m-%d %H:%M:%S UTC") if d else "",
     percent=lambda part, whole: round(100 * part / whole) if whole else 0,
     number=lambda value, digits=1: _number(value, digits),
+    bytes=_bytes,
 )
 
 

@@ -153,17 +153,21 @@ SHOWN_SERVICES = (
     "billing/budgets",
     "billing/invoices",
     "billing/records",
+    "data/datasets",
+    "data/uploads",
+    "data/inspect",
 )
 _ERRORS = {"ServiceError", "NotFound", "Forbidden", "Conflict", "Invalid", "TooMany", "TooLarge"}
 
 
 def raised_templates() -> set[str]:
-    """The literal message templates raised there (`raise Invalid("...", ...)`)."""
+    """The literal message templates raised there (`raise Invalid("...", ...)`, or made first:
+    `missing = NotFound("...")`)."""
     services = PORTAL.parent / "services"
     found = set()
     for path in [*(services / f"{name}.py" for name in SHOWN_SERVICES), *SOURCES]:
         for node in ast.walk(ast.parse(path.read_text("utf-8"))):
-            call = node.exc if isinstance(node, ast.Raise) else None
+            call = node if isinstance(node, ast.Call) else None
             if (
                 isinstance(call, ast.Call)
                 and isinstance(call.func, ast.Name)

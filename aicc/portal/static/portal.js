@@ -48,8 +48,8 @@
     return {
       animation: false,
       color: PALETTE,
-      grid: { left: 8, right: 16, top: 36, bottom: 8, containLabel: true },
-      legend: { top: 0, textStyle: { color: "#344054" } },
+      grid: { left: 8, right: 16, top: data.legend === false ? 12 : 36, bottom: 8, containLabel: true },
+      legend: { show: data.legend !== false, top: 0, textStyle: { color: "#344054" } },
       tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
       xAxis: Object.assign({ type: "category", data: data.categories, axisTick: { show: false } }, AXIS,
         { axisLabel: { color: "#344054", interval: 0, hideOverlap: true } }),
@@ -139,11 +139,12 @@
     });
   }
 
-  // A table wider than its card scrolls sideways inside it; the keyboard must reach it too, so
-  // it takes focus and is a region named by its card's heading. Tables that fit are left alone.
+  // A table wider than its card (or taller than a `table-scroll`) scrolls inside it; the
+  // keyboard must reach it too, so it takes focus and is a region named by its card's heading.
+  // Tables that fit are left alone.
   function scrollingTables() {
     document.querySelectorAll(".table-wrap").forEach(function (wrap) {
-      var scrolls = wrap.scrollWidth > wrap.clientWidth + 1;
+      var scrolls = wrap.scrollWidth > wrap.clientWidth + 1 || wrap.scrollHeight > wrap.clientHeight + 1;
       var ours = wrap.hasAttribute("data-scroll-region");
       if (scrolls && !wrap.hasAttribute("tabindex")) {
         var card = wrap.closest("section, .card");
@@ -187,6 +188,65 @@
     var button = event.submitter;
     var question = button && button.getAttribute("data-confirm");
     if (question && !window.confirm(question)) event.preventDefault();
+  });
+
+  // A data set's upload: sent by XHR to show its progress, with each file under its path in
+  // the picked folder; the same form posts plainly without JavaScript. Over the limit, it
+  // says so before sending anything.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.hasAttribute || !form.hasAttribute("data-upload") || event.defaultPrevented) return;
+    if (!window.FormData || !window.XMLHttpRequest) return;
+    event.preventDefault();
+    var error = form.parentNode.querySelector("[data-upload-error]");
+    var bar = form.querySelector("progress");
+    var status = form.querySelector("[role=status]");
+    var button = form.querySelector("button[type=submit]");
+    function fail(text) {
+      error.textContent = text;
+      error.hidden = false;
+      bar.hidden = true;
+      button.disabled = false;
+    }
+    var body = new FormData();
+    var total = 0;
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (!el.name) return;
+      if (el.type === "file") {
+        Array.prototype.forEach.call(el.files, function (file) {
+          body.append(el.name, file, file.webkitRelativePath || file.name);
+          total += file.size;
+        });
+      } else if (el.type !== "checkbox" || el.checked) {
+        body.append(el.name, el.value);
+      }
+    });
+    if (total > Number(form.getAttribute("data-max-bytes"))) return fail(form.getAttribute("data-too-big"));
+    if (body.getAll("files").length > Number(form.getAttribute("data-max-files"))) return fail(form.getAttribute("data-too-many"));
+    error.hidden = true;
+    button.disabled = true;
+    bar.hidden = false;
+    bar.value = 0;
+    var xhr = new XMLHttpRequest();
+    xhr.open("POST", form.action);
+    xhr.upload.addEventListener("progress", function (e) {
+      if (!e.lengthComputable) return;
+      bar.value = Math.round((100 * e.loaded) / e.total);
+      status.textContent = bar.value + "%";
+    });
+    xhr.upload.addEventListener("load", function () { bar.removeAttribute("value"); });
+    xhr.addEventListener("load", function () {
+      if (xhr.status < 400) {
+        window.location.assign(xhr.responseURL || window.location.href);
+        return;
+      }
+      var page = new DOMParser().parseFromString(xhr.responseText, "text/html");
+      var said = page.querySelector("[data-upload-error]") || page.querySelector(".detail, .alert-error");
+      fail(said && said.textContent.trim() ? said.textContent.trim() : form.getAttribute("data-failed"));
+      status.textContent = "";
+    });
+    xhr.addEventListener("error", function () { fail(form.getAttribute("data-failed")); status.textContent = ""; });
+    xhr.send(body);
   });
 
   // A one-time secret is selected when focused, ready to copy.

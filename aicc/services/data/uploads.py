@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import delete, exists, select
 from sqlalchemy.exc import IntegrityError
@@ -40,7 +40,6 @@ from aicc.store.tables import (
 )
 
 DESCRIBE_TEXT_BYTES = 256 * 1024 * 1024
-PACK_BYTES = 6 * 1024 * 1024  # chunks per pack when the server pushes a directory itself
 STALE = timedelta(days=2)  # an upload untouched this long is dropped with its chunks
 
 
@@ -155,57 +154,14 @@ def ingest_directory(
     lineage: dict[str, Any] | None = None,
     leave_out: frozenset[str] = frozenset(),
 ) -> Committed:
-    """Push a directory the server holds (a job's outputs) as the next version of `row`, as a
-    client's push would: chunked, packed, every chunk recorded for the project."""
-    now = utcnow()
-    upload = UploadRow(
-        id=new_id("upl"), dataset_id=row.id, created_by=who.user_id, created_at=now, updated_at=now
+    """Push a directory the server holds (a job's outputs) as the next version of `row`."""
+    listing = sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+    files = (
+        (rel, file.read_bytes())
+        for file in listing
+        if (rel := file.relative_to(root).as_posix()) not in leave_out
     )
-    session.add(upload)
-    session.flush()
-    entries: list[core.FileEntry] = []
-    batch: list[tuple[str, bytes]] = []
-    held_bytes = [0]  # in `batch`
-
-    def flush() -> None:
-        held_bytes[0] = 0
-        chunks.store_batch(session, store, batch)
-        chunks.insert_new(
-            session,
-            UploadChunkRow.__table__,
-            [{"upload_id": upload.id, "digest": d, "size": len(b)} for d, b in batch],
-        )
-        batch.clear()
-
-    for file in sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()):
-        rel = file.relative_to(root).as_posix()
-        if rel in leave_out:
-            continue
-        try:
-            core.check_path(rel)
-        except core.DatasetError as e:
-            raise Invalid("{problem}", problem=str(e)) from None
-        data = file.read_bytes()
-        pieces = core.cut(data)
-        offset = 0
-        for c in pieces:
-            batch.append((c.digest, data[offset : offset + c.size]))
-            offset += c.size
-            held_bytes[0] += c.size
-            if held_bytes[0] >= PACK_BYTES:
-                flush()
-        entries.append(core.FileEntry(rel, len(data), tuple(pieces)))
-    flush()
-    return make_version(
-        session,
-        who,
-        row,
-        core.Manifest.of(entries),
-        upload_id=upload.id,
-        message=message,
-        lineage=lineage,
-        source=chunks.reader(session, store),
-    )
+    return ingest(session, who, store, row.name, row.project_id, files, message, lineage=lineage)
 
 
 def _upload(session: Session, who: Principal, upload_id: str) -> tuple[UploadRow, DatasetRow]:
@@ -430,3 +386,74 @@ def collect(session: Session, *, now: datetime | None = None) -> list[str]:
     for part in chunks.batches(packs):
         live.update(session.scalars(select(ChunkRow.pack).where(ChunkRow.pack.in_(part))))
     return [p for p in packs if p not in live]
+
+
+INGEST_BATCH = 8 * 1024 * 1024  # bytes of chunks received at once by `ingest`
+
+
+def ingest(
+    session: Session,
+    who: Principal,
+    store: ChunkStore,
+    name: str,
+    project: str | None,
+    files: Iterable[tuple[str, bytes | BinaryIO]],
+    message: str = "",
+    *,
+    keep: bool = False,
+    lineage: dict[str, Any] | None = None,
+) -> Committed:
+    """The next version of data set `name` from whole files, chunked here on the server (a
+    browser's upload): received as a client's push is, a batch of chunks at a time, so they
+    are stored and held alike. `keep`: the latest version's other files stay (a file of the
+    same path is replaced), else the version is exactly `files`."""
+    row, _ = datasets.find_writable(session, who, name, project)
+    now = utcnow()
+    upload = UploadRow(
+        id=new_id("upl"), dataset_id=row.id, created_by=who.user_id, created_at=now, updated_at=now
+    )
+    session.add(upload)
+    session.flush()
+    entries: dict[str, core.FileEntry] = {}
+    batch: list[tuple[str, bytes]] = []
+    pending = 0  # bytes in `batch`
+    for path, content in files:
+        try:
+            path = core.check_path(path)
+        except core.DatasetError as e:
+            raise Invalid("{problem}", problem=str(e)) from None
+        if path in entries:
+            raise Invalid("path {path} appears twice in the upload", path=path)
+        data = content if isinstance(content, bytes) else content.read()
+        pieces = core.cut(data)
+        offset = 0
+        for c in pieces:
+            batch.append((c.digest, data[offset : offset + c.size]))
+            offset += c.size
+            pending += c.size
+            if pending >= INGEST_BATCH:
+                receive(session, who, store, upload.id, b"".join(core.frame(batch)))
+                batch, pending = [], 0
+        entries[path] = core.FileEntry(path, len(data), tuple(pieces))
+    if batch:
+        receive(session, who, store, upload.id, b"".join(core.frame(batch)))
+    if not entries:
+        raise Invalid("files: choose at least one file to upload")
+    latest = datasets.latest_row(session, row.id)
+    if keep and latest is not None:
+        for old in datasets.manifest_of(latest).files:
+            entries.setdefault(old.path, old)
+    try:
+        manifest = core.Manifest.of(entries.values())
+    except core.DatasetError as e:
+        raise Invalid("{problem}", problem=str(e)) from None
+    return make_version(
+        session,
+        who,
+        row,
+        manifest,
+        upload_id=upload.id,
+        message=message,
+        lineage=lineage,
+        source=chunks.reader(session, store),
+    )

@@ -1,0 +1,637 @@
+"""The data service's pages: the open data catalog (`/data`) and a data set (`/data/{name}`) with
+its versions, a file browser, previews, diffs, and an upload from the browser.
+
+A set is named as the API names it: `{name}` plus `?project=` (a project of the caller's, or
+`ORG/PROJECT` for a set another organization shares). The services decide who sees what: a
+private set of another tenant is the 404 page, a shared one is read-only (its forms are not
+shown, and the POST routes answer 403 or 404 as the API does).
+
+The upload is a multipart form, chunked here by `uploads.ingest`: it streams past the request
+body limit under `limits.max_upload_mib` instead (`api/limits.py` lets it through).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Any, BinaryIO
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+
+from aicc.api import schemas
+from aicc.api.deps import SessionDep, StateDep
+from aicc.api.routers.datasets import ref, views
+from aicc.api.state import AppState
+from aicc.core import datasets as core
+from aicc.portal.auth import Me, SignInRequired, csrf_ok, current
+from aicc.portal.forms import Form as PageForm
+from aicc.portal.forms import Rejected, parse, service_call
+from aicc.portal.i18n import Message
+from aicc.portal.rendering import PortalRoute, error_page, render
+from aicc.services import tenancy
+from aicc.services.common import Forbidden, Invalid, ServiceError, TooLarge
+from aicc.services.data import chunks, datasets, inspect, uploads
+from aicc.services.sessions import SignedIn
+from aicc.store.chunkstore import ChunkSource
+
+router = APIRouter(route_class=PortalRoute, include_in_schema=False)
+
+SCOPES = ("project", "visible", "public")
+BROWSE_LIMIT = 500  # entries of one folder listed on the page
+MAX_UPLOAD_FILES = 10_000  # files in one browser upload; `aicc data push` has no such limit
+MIB = 1024 * 1024
+DRAIN_TIMES = 4  # an upload up to this many times the limit is read to its end to say so
+PREVIEW_ROWS = 20
+QUERY_ROWS = 200  # rows of a query's answer shown; `aicc data query` gets up to 1000
+THUMBNAILS = 24
+TABLE_DIFFS = 5  # changed table files whose rows a diff counts
+PROFILE_AUTO_BYTES = 16 * MIB  # a bigger table is profiled when asked (`?profile=1`): ~1 s
+
+
+# --- the catalog ---
+
+
+def _matches(d: datasets.Dataset, words: str) -> bool:
+    """Every word in the name, a tag, or the description (case-insensitive)."""
+    text = " ".join([d.name, d.description, *d.tags]).lower()
+    return all(word in text for word in words.lower().split())
+
+
+def _catalog(
+    request: Request,
+    session: Session,
+    me: SignedIn,
+    *,
+    scope: str,
+    project: str | None,
+    q: str,
+    form: PageForm | None = None,
+    status: int = 200,
+) -> Response:
+    scope = scope if scope in SCOPES else "project"
+    mine = [p for p in tenancy.list_projects(session, me.who) if p.org_id == me.who.org_id]
+    current_project = tenancy.resolve_project(session, me.who, project)  # another's: 404
+    found = datasets.list_datasets(session, me.who, project=current_project.id, scope=scope)
+    return render(
+        request,
+        "data.html",
+        me=me,
+        nav="data",
+        status=status,
+        scope=scope,
+        scopes=SCOPES,
+        projects=mine,
+        project=current_project,
+        q=q,
+        sets=[d for d in found if _matches(d, q)],
+        total=len(found),
+        form=form or PageForm("dataset", {"visibility": "private"}),
+        visibilities=core.VISIBILITIES,
+        deleted=request.query_params.get("deleted", ""),
+    )
+
+
+@router.get("/data")
+def data_catalog(
+    request: Request,
+    session: SessionDep,
+    me: Me,
+    scope: str = "project",
+    project: str | None = None,
+    q: str = "",
+) -> Response:
+    return _catalog(request, session, me, scope=scope, project=project or None, q=q[:200])
+
+
+def _tags(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _to_set(d: datasets.Dataset, **query: str | int) -> Response:
+    params = urlencode({"project": d.project, **query})
+    return RedirectResponse(f"/data/{d.name}?{params}", status_code=303)
+
+
+@router.post("/data")
+def data_create(
+    request: Request,
+    session: SessionDep,
+    me: Me,
+    csrf: Annotated[str, Form()] = "",
+    project: Annotated[str, Form(max_length=200)] = "",
+    name: Annotated[str, Form(max_length=200)] = "",
+    visibility: Annotated[str, Form(max_length=20)] = "private",
+    description: Annotated[str, Form(max_length=8000)] = "",
+    licence: Annotated[str, Form(max_length=400)] = "",
+    source: Annotated[str, Form(max_length=2000)] = "",
+    tags: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    if not csrf_ok(me, csrf):
+        return error_page(request, 400, "csrf")
+    typed = {"name": name, "visibility": visibility, "description": description}
+    typed.update(licence=licence, source=source, tags=tags)
+    form = PageForm("dataset", typed)
+    data = {k: v.strip() for k, v in typed.items() if k != "tags"}
+    try:
+        body = parse(form, schemas.DatasetIn, {**data, "tags": _tags(tags)}, {})
+        with service_call(session, form):
+            made = datasets.create(
+                session, me.who, project=project or None, **body.model_dump(exclude={"project"})
+            )
+    except Rejected as refused:
+        return _catalog(
+            request,
+            session,
+            me,
+            scope="project",
+            project=project or None,
+            q="",
+            form=form,
+            status=refused.status,
+        )
+    return _to_set(made, created="1")
+
+
+# --- a data set ---
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A row of the file browser: a file, or a folder with what is under it."""
+
+    name: str
+    path: str
+    folder: bool
+    files: int
+    size: int
+
+
+def listing(manifest: core.Manifest, folder: str) -> list[Entry]:
+    """What lies directly in `folder` ("" for the top, else "a/b/"): folders first."""
+    folders: dict[str, list[int]] = {}
+    files: list[Entry] = []
+    for f in manifest.files:
+        if not f.path.startswith(folder):
+            continue
+        rest = f.path[len(folder) :]
+        head, slash, _ = rest.partition("/")
+        if slash:
+            count = folders.setdefault(head, [0, 0])
+            count[0] += 1
+            count[1] += f.size
+        else:
+            files.append(Entry(rest, f.path, False, 1, f.size))
+    dirs = [Entry(n, f"{folder}{n}/", True, c, s) for n, (c, s) in sorted(folders.items())]
+    return dirs + files
+
+
+def _crumbs(folder: str) -> list[tuple[str, str]]:
+    """("a", "a/"), ("b", "a/b/") for "a/b/"."""
+    parts = [p for p in folder.split("/") if p]
+    return [(p, "/".join(parts[: i + 1]) + "/") for i, p in enumerate(parts)]
+
+
+def _version_number(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() and 0 < int(value) < 10**9 else None
+
+
+def _opened(
+    session: Session, me: SignedIn, name: str, project: str | None
+) -> tuple[datasets.Dataset, str | None]:
+    """The set a page names (another tenant's private set: NotFound, the 404 page)."""
+    target, where = ref(name, project)
+    return datasets.get(session, me.who, str(target), project=where), where
+
+
+def _dataset_page(
+    request: Request,
+    session: Session,
+    state: AppState,
+    me: SignedIn,
+    name: str,
+    project: str | None,
+    *,
+    edit: PageForm | None = None,
+    upload_error: Message | str | None = None,
+    status: int = 200,
+) -> Response:
+    d, where = _opened(session, me, name, project)
+    query = request.query_params
+    chosen = _version_number(query.get("version")) or d.latest
+    version = manifest = None
+    entries: list[Entry] = []
+    folder = query.get("dir", "")
+    folder = folder if folder.endswith("/") else (f"{folder}/" if folder else "")
+    if chosen is not None:
+        target, _ = ref(d.name, project, str(chosen))
+        version, manifest = datasets.open_version(session, me.who, target, project=where)
+        entries = listing(manifest, folder)
+    diff = None
+    looks = Looks()
+    old = _version_number(query.get("diff"))
+    if manifest is not None:
+        limits = inspect.Limits(
+            timeout_s=state.settings.data.query_timeout_s,
+            memory_mib=state.settings.data.query_memory_mib,
+        )
+        inside = Inside(chunks.reader(session, state.chunks), views(state), limits)
+        asked = query.get("profile") == "1"
+        looks = look(inside, manifest, folder, query.get("file"), profile=asked)
+        sql = query.get("sql", "").strip()
+        if sql and looks.tables:
+            looks.sql = sql
+            looks.answer = _tried(looks, "query", lambda: inside.query(manifest, sql))
+        if old is not None and old != chosen:
+            target, _ = ref(d.name, project, str(old))
+            _, before = datasets.open_version(session, me.who, target, project=where)
+            diff = core.diff_files(before, manifest)
+            looks.table_diffs = table_diffs(inside, before, manifest, diff)
+    return render(
+        request,
+        "dataset.html",
+        me=me,
+        nav="data",
+        status=status,
+        d=d,
+        where=d.project,
+        shown=version,
+        folder=folder,
+        crumbs=_crumbs(folder),
+        entries=entries[:BROWSE_LIMIT],
+        more_entries=max(0, len(entries) - BROWSE_LIMIT),
+        diff=diff,
+        diff_from=old,
+        looks=looks,
+        lineage_of=lineage_of,
+        edit=edit or PageForm("edit", _edit_values(d)),
+        visibilities=core.VISIBILITIES,
+        max_upload_mib=state.settings.limits.max_upload_mib,
+        max_upload_files=MAX_UPLOAD_FILES,
+        upload_error=upload_error,
+        flash={k: query.get(k, "") for k in ("created", "saved", "uploaded", "unchanged")},
+    )
+
+
+@dataclass
+class Looks:
+    """What the page shows of a version's contents, from `services/data/inspect.py`; a file
+    that cannot be read is a message in its place, never an error page."""
+
+    tables: set[str] = field(default_factory=set)  # the version's table files
+    file: str | None = None  # the table file previewed
+    preview: inspect.Preview | None = None
+    profile: inspect.Profile | None = None
+    profile_waits: bool = False  # a big table: its profile is a click away
+    names: list[str] = field(default_factory=list)  # what a query calls the tables
+    sql: str = ""
+    answer: inspect.QueryResult | None = None
+    thumbnails: inspect.Thumbnails | None = None
+    problems: dict[str, Message] = field(default_factory=dict)  # section -> why it is missing
+    table_diffs: dict[str, inspect.TableDiff] = field(default_factory=dict)
+    charts: list[dict[str, Any]] = field(default_factory=list)  # a profile's, one per column
+
+
+def _tried(looks: Looks, section: str, call: Callable[[], Any]) -> Any:
+    try:
+        return call()
+    except ServiceError as err:
+        looks.problems[section] = Message.of(err)
+        return None
+
+
+@dataclass(frozen=True)
+class Inside:
+    """What the page reads a version's contents with: its chunks, the folder where table files
+    are assembled for DuckDB (the API's too), and the limits of one scan."""
+
+    source: ChunkSource
+    views: Path
+    limits: inspect.Limits
+
+    def query(self, manifest: core.Manifest, sql: str) -> inspect.QueryResult:
+        limits = replace(self.limits, max_rows=QUERY_ROWS)
+        return inspect.query(self.source, manifest, sql, views=self.views, limits=limits)
+
+
+def look(
+    inside: Inside,
+    manifest: core.Manifest,
+    folder: str,
+    chosen: str | None,
+    *,
+    profile: bool = False,
+) -> Looks:
+    """The chosen table file (else the folder's first) previewed and profiled, and the
+    folder's images as thumbnails with their classes. A preview reads the file's first chunks
+    only; a profile scans it whole, so a big one waits until asked (`profile`)."""
+    looks = Looks(tables={f.path for f in manifest.files if inspect.table_format(f.path)})
+    looks.names = sorted(inspect.table_names(manifest), key=lambda n: ("/" in n or "." in n, n))
+    here = [f.path for f in manifest.files if f.path.startswith(folder)]
+    if chosen not in looks.tables:
+        chosen = next((p for p in here if p in looks.tables), None)
+    if chosen is not None:
+        looks.file = chosen
+        looks.preview = _tried(
+            looks, "preview", lambda: inspect.preview(inside.source, manifest, chosen, PREVIEW_ROWS)
+        )
+        entry = manifest.find(chosen)
+        looks.profile_waits = entry is not None and entry.size > PROFILE_AUTO_BYTES and not profile
+        if not looks.profile_waits:
+            looks.profile = _tried(
+                looks,
+                "profile",
+                lambda: inspect.profile(
+                    inside.source, manifest, chosen, views=inside.views, limits=inside.limits
+                ),
+            )
+        if looks.profile is not None:
+            looks.charts = [column_chart(c) for c in looks.profile.columns]
+    if any(PurePosixPath(p).suffix.lower() in inspect.IMAGE_SUFFIXES for p in here):
+        looks.thumbnails = _tried(
+            looks,
+            "thumbnails",
+            lambda: inspect.thumbnails(inside.source, manifest, folder, THUMBNAILS),
+        )
+    return looks
+
+
+def column_chart(column: inspect.ColumnProfile) -> dict[str, Any]:
+    """A column's histogram (numbers) or its most frequent values, as the portal's bars."""
+    if column.histogram:
+        categories = [_span(b.lo, b.hi) for b in column.histogram]
+        values = [b.count for b in column.histogram]
+    else:
+        categories = [v.value[:24] for v in column.top]
+        values = [v.count for v in column.top]
+    return {
+        "type": "bars",
+        "integer": True,
+        "legend": False,  # one series, named by the figure's caption
+        "categories": categories,
+        "series": [{"name": column.name, "values": values}],
+    }
+
+
+def _span(lo: float, hi: float) -> str:
+    return f"{lo:.4g}" if lo == hi or (hi - lo == 1 and lo == int(lo)) else f"{lo:.4g}–{hi:.4g}"
+
+
+def table_diffs(
+    inside: Inside, old: core.Manifest, new: core.Manifest, diff: core.FileDiff
+) -> dict[str, inspect.TableDiff]:
+    """Rows added and removed in the first changed table files (unreadable ones are left out:
+    the file list already says they changed)."""
+    out: dict[str, inspect.TableDiff] = {}
+    for path in [p for p in diff.changed if inspect.table_format(p)][:TABLE_DIFFS]:
+        try:
+            out[path] = inspect.diff_tables(
+                inside.source, old, new, path, views=inside.views, limits=inside.limits
+            )
+        except ServiceError:
+            continue
+    return out
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Where a version came from, when a job made it: the job, and the versions it read."""
+
+    job: str | None
+    inputs: list[tuple[str, str | None]]  # (reference, its page; None when it does not parse)
+
+
+def lineage_of(version: datasets.DatasetVersion) -> Lineage:
+    """`{"job_id", "datasets": [refs]}` as CONTRACTS.md §9 writes a model's lineage (`job`
+    and `inputs` read too)."""
+    raw = version.lineage
+    job = raw.get("job_id") or raw.get("job")
+    inputs: list[tuple[str, str | None]] = []
+    for text in raw.get("datasets") or raw.get("inputs") or []:
+        try:
+            parsed = core.parse_ref(str(text))
+        except core.DatasetError:
+            inputs.append((str(text), None))
+            continue
+        query: dict[str, str | int] = {}
+        if parsed.org:
+            query["project"] = f"{parsed.org}/{parsed.project}"
+        if parsed.version:
+            query["version"] = parsed.version
+        inputs.append((str(text), f"/data/{parsed.name}?{urlencode(query)}"))
+    return Lineage(str(job) if job else None, inputs)
+
+
+def _edit_values(d: datasets.Dataset) -> dict[str, str]:
+    return {
+        "description": d.description,
+        "licence": d.licence,
+        "source": d.source,
+        "tags": ", ".join(d.tags),
+        "visibility": d.visibility,
+    }
+
+
+@router.get("/data/{name}")
+def data_set(
+    request: Request,
+    state: StateDep,
+    session: SessionDep,
+    me: Me,
+    name: str,
+    project: str | None = None,
+) -> Response:
+    return _dataset_page(request, session, state, me, name, project or None)
+
+
+@router.post("/data/{name}/edit")
+def data_edit(
+    request: Request,
+    state: StateDep,
+    session: SessionDep,
+    me: Me,
+    name: str,
+    project: str | None = None,
+    csrf: Annotated[str, Form()] = "",
+    visibility: Annotated[str, Form(max_length=20)] = "",
+    description: Annotated[str, Form(max_length=8000)] = "",
+    licence: Annotated[str, Form(max_length=400)] = "",
+    source: Annotated[str, Form(max_length=2000)] = "",
+    tags: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    if not csrf_ok(me, csrf):
+        return error_page(request, 400, "csrf")
+    d, _ = _opened(session, me, name, project)  # another tenant's private set: 404
+    if not d.writable:  # a set shared with the caller: theirs to read only
+        raise Forbidden(
+            "data set {name} is read-only for you: only its project's members change it",
+            name=d.name,
+        )
+    typed = {"visibility": visibility, "description": description, "licence": licence}
+    typed.update(source=source, tags=tags)
+    form = PageForm("edit", typed)
+    data: dict[str, Any] = {k: v.strip() for k, v in typed.items() if k != "tags"}
+    data["visibility"] = data["visibility"] or None
+    try:
+        body = parse(form, schemas.DatasetPatch, {**data, "tags": _tags(tags)}, {})
+        with service_call(session, form):
+            changed = datasets.update(
+                session, me.who, d.name, project=d.project_id, changes=body.model_dump()
+            )
+    except Rejected as refused:
+        return _dataset_page(
+            request, session, state, me, name, project, edit=form, status=refused.status
+        )
+    return _to_set(changed, saved="1")
+
+
+@router.post("/data/{name}/delete")
+def data_delete(
+    request: Request,
+    session: SessionDep,
+    me: Me,
+    name: str,
+    project: str | None = None,
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    if not csrf_ok(me, csrf):
+        return error_page(request, 400, "csrf")
+    d, _ = _opened(session, me, name, project)
+    datasets.delete(session, me.who, d.name, project=d.project_id)  # read-only: 403
+    return RedirectResponse("/data?" + urlencode({"deleted": d.name}), status_code=303)
+
+
+# --- the upload ---
+
+
+def _signed_in(state: AppState, request: Request) -> SignedIn:
+    with state.db.reader() as session:
+        me = current(session, request)
+    if me is None:
+        raise SignInRequired
+    return me
+
+
+def upload_paths(names: list[str]) -> list[str]:
+    """The paths of a browser's files in the data set: a picked folder's own name is dropped
+    (`photos/cats/1.jpg` -> `cats/1.jpg`), as `aicc data push photos` would store it."""
+    heads = {n.split("/", 1)[0] for n in names}
+    if len(heads) == 1 and all("/" in n for n in names):
+        return [n.split("/", 1)[1] for n in names]
+    return names
+
+
+def _ingest(
+    state: AppState,
+    me: SignedIn,
+    name: str,
+    project: str | None,
+    files: Iterable[tuple[str, BinaryIO]],
+    message: str,
+    keep: bool,
+) -> Response:
+    """The next version, then the set's page on it."""
+    with state.db.session() as session:
+        d, _ = _opened(session, me, name, project)
+        done = uploads.ingest(
+            session, me.who, state.chunks, d.name, d.project_id, files, message, keep=keep
+        )
+    number = done.version.number
+    return _to_set(d, version=number, **{"uploaded" if done.created else "unchanged": number})
+
+
+def _refused(
+    request: Request, state: AppState, me: SignedIn, name: str, project: str | None, **kw: Any
+) -> Response:
+    with state.db.reader() as session:
+        return _dataset_page(request, session, state, me, name, project, **kw)
+
+
+def check_size(declared: str, limit_mib: int) -> None:
+    """Browsers declare a form's size (`Content-Length`), and the server holds a body to it."""
+    if not declared.isdigit():
+        raise TooLarge("an upload declares its size (Content-Length); send it from a browser")
+    if int(declared) > limit_mib * MIB:
+        raise TooLarge(
+            "upload of {size} MiB exceeds the limit of {limit} MiB; push big data sets with "
+            "`aicc data push`",
+            size=round(int(declared) / MIB, 1),
+            limit=limit_mib,
+        )
+
+
+def unreadable_form(problem: str) -> Invalid:
+    return Invalid(
+        "the upload cannot be read: {problem} (at most {count} files at once; push big folders "
+        "with `aicc data push`)",
+        problem=problem,
+        count=MAX_UPLOAD_FILES,
+    )
+
+
+@router.post("/data/{name}/upload")
+async def data_upload(
+    request: Request, state: StateDep, name: str, project: str | None = None
+) -> Response:
+    """Files (a folder's too) as the next version. A little over the limit, the body is read and
+    dropped before answering, so the browser shows the page instead of a broken connection;
+    far over it, the answer comes at once."""
+    me = await run_in_threadpool(_signed_in, state, request)
+    declared, limit = (
+        request.headers.get("content-length", ""),
+        state.settings.limits.max_upload_mib,
+    )
+    try:
+        check_size(declared, limit)
+    except TooLarge as err:
+        if declared.isdigit() and int(declared) <= DRAIN_TIMES * limit * MIB:
+            async for _ in request.stream():
+                pass
+        return await run_in_threadpool(
+            _refused, request, state, me, name, project, upload_error=Message.of(err), status=413
+        )
+    try:
+        form = await request.form(max_files=MAX_UPLOAD_FILES, max_fields=MAX_UPLOAD_FILES + 16)
+    except HTTPException as err:  # too many files, or a broken body
+        problem = Message.of(unreadable_form(str(err.detail)))
+        return await run_in_threadpool(
+            _refused, request, state, me, name, project, upload_error=problem, status=400
+        )
+    try:
+        if not csrf_ok(me, str(form.get("csrf", ""))):
+            return await run_in_threadpool(error_page, request, 400, "csrf")
+        picked = [f for f in form.getlist("files") if isinstance(f, UploadFile) and f.filename]
+        paths = upload_paths([str(f.filename) for f in picked])
+        message = str(form.get("message", ""))[:2000]
+        keep = form.get("keep") == "1"
+        try:
+            answer = await run_in_threadpool(
+                _ingest,
+                state,
+                me,
+                name,
+                project,
+                [(p, f.file) for p, f in zip(paths, picked, strict=True)],
+                message,
+                keep,
+            )
+        except ServiceError as err:
+            return await run_in_threadpool(
+                _refused,
+                request,
+                state,
+                me,
+                name,
+                project,
+                upload_error=Message.of(err),
+                status=err.status,
+            )
+    finally:
+        await form.close()
+    return answer
