@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import Cursor, Limit, page
-from aicc.core.datasets import DatasetError, Ref, diff_files, parse_ref
+from aicc.core.datasets import DatasetError, Manifest, Ref, diff_files, parse_ref
 from aicc.services import cleaning
 from aicc.services.common import Invalid
 from aicc.services.data import chunks, datasets, inspect, uploads
@@ -248,8 +248,7 @@ def datasets_preview(
 ) -> Any:
     """The first rows of a table file (CSV, TSV, Parquet, JSON Lines, JSON), the first lines of
     a text file, or an image; read from the file's first chunks, whatever its size."""
-    target, where = ref(name, project, number)
-    _, manifest = datasets.open_version(session, who, target, project=where)
+    manifest = files_of(session, who, name, project, number)
     found = inspect.preview(chunks.reader(session, state.chunks), manifest, path, limit)
     return _out(schemas.Preview, found)
 
@@ -266,8 +265,7 @@ def datasets_thumbnails(
     limit: Annotated[int, Query(ge=1, le=200)] = 24,
 ) -> Any:
     """An image folder as a grid, with the number of images per class (sub-folder)."""
-    target, where = ref(name, project, number)
-    _, manifest = datasets.open_version(session, who, target, project=where)
+    manifest = files_of(session, who, name, project, number)
     found = inspect.thumbnails(chunks.reader(session, state.chunks), manifest, folder, limit)
     return _out(schemas.Thumbnails, found)
 
@@ -283,8 +281,7 @@ def datasets_profile(
     project: ProjectRef = None,
 ) -> Any:
     """Per column of a table file: type, nulls, distinct values, min, max, a histogram."""
-    target, where = ref(name, project, number)
-    _, manifest = datasets.open_version(session, who, target, project=where)
+    manifest = files_of(session, who, name, project, number)
     found = inspect.profile(
         chunks.reader(session, state.chunks),
         manifest,
@@ -307,8 +304,7 @@ def datasets_query(
 ) -> Any:
     """One read-only SELECT over the version's table files (each a view named after its file),
     with a time and memory limit; nothing outside the version can be read."""
-    target, where = ref(name, project, number)
-    _, manifest = datasets.open_version(session, who, target, project=where)
+    manifest = files_of(session, who, name, project, number)
     found = inspect.query(
         chunks.reader(session, state.chunks),
         manifest,
@@ -355,6 +351,14 @@ def datasets_diff(
         "changed": list(files.changed),
         "table": _out(schemas.TableDiff, table) if table else None,
     }
+
+
+def files_of(
+    session: SessionDep, who: CurrentUser, name: str, project: str | None, number: str
+) -> Manifest:
+    """The manifest of the version a route names, which the caller may read."""
+    target, where = ref(name, project, number)
+    return datasets.open_version(session, who, target, project=where)[1]
 
 
 def views(state: StateDep) -> pathlib.Path:
