@@ -136,7 +136,6 @@ class DataSettings(BaseModel):
     cache_gib: Annotated[float, Field(gt=0)] = 50.0
     query_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
     query_memory_mib: Annotated[int, Field(ge=64)] = 1024
-    max_chunk_upload_mib: Annotated[int, Field(ge=4, le=1024)] = 16  # a chunk is at most 4 MiB
 
     @model_validator(mode="after")
     def _bucket_for_s3(self) -> DataSettings:
