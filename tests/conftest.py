@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from aicc.api.state import AppState
 from aicc.testing.postgres import PostgresServer, start_postgres
 from aicc.testing.s3 import INSTALL_HINT, S3Server, moto_installed, start_s3
 from aicc.testing.servers import in_process
+from aicc.testing.tenants import Tenant, make_tenant
 
 hypothesis_settings.register_profile("ci", deadline=None, max_examples=50)
 hypothesis_settings.load_profile("ci")
@@ -65,29 +65,6 @@ def server(tmp_path: Path, db_url: str | None) -> Iterator[tuple[TestClient, App
 def api(server: tuple[TestClient, AppState]) -> TestClient:
     """An admin's client of a running server (SQLite and PostgreSQL)."""
     return server[0]
-
-
-@dataclass
-class Tenant:
-    org_id: str
-    project_id: str
-    user_id: str
-    headers: dict[str, str]
-
-
-def make_tenant(api: TestClient, name: str, role: str = "member") -> Tenant:
-    """A new organization with one user of `role`, and that user's token."""
-    org = api.post("/api/v1/orgs", json={"name": name}).json()
-    user = api.post(
-        "/api/v1/users", json={"name": f"{name}-user", "role": role, "org_id": org["id"]}
-    ).json()
-    token = api.post("/api/v1/tokens", json={"name": "test", "user_id": user["id"]}).json()
-    return Tenant(
-        org["id"],
-        user["default_project_id"],
-        user["id"],
-        {"Authorization": f"Bearer {token['secret']}"},
-    )
 
 
 @pytest.fixture

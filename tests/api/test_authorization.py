@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
+import io
 import json
 import re
 import secrets
@@ -26,14 +27,17 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from aicc.api.state import AppState
+from aicc.core.datasets import cut, digest, frame
 from aicc.sdk.workdir import pack_workdir
 from aicc.services.common import new_id, utcnow
 from aicc.store.tables import TokenRow
+from aicc.testing.datasets import OCTETS, begin_and_send, push
 
 if TYPE_CHECKING:
-    from conftest import Tenant
+    from aicc.testing.tenants import Tenant
 
 OK = frozenset({200, 201, 204})
 METHODS = ("get", "head", "post", "put", "patch", "delete")
@@ -97,6 +101,11 @@ class Targets:
     idempotency_key: str
     voucher_id: str
     budget_id: str
+    dataset: str
+    table: str  # a file of the data set
+    chunk: str  # a chunk of it
+    upload_id: str  # an upload in progress
+    manifest_chunk: str  # "digest:size" of that upload's manifest
 
 
 def made_up(node: str) -> Targets:
@@ -114,6 +123,11 @@ def made_up(node: str) -> Targets:
         idempotency_key="never-used-key",
         voucher_id=new_id("vch"),
         budget_id=new_id("bud"),
+        dataset="no-such-data",
+        table="no-such-table.csv",
+        chunk=digest(b"never pushed"),
+        upload_id=new_id("upl"),
+        manifest_chunk=f"{digest(b'never a manifest')}:16",
     )
 
 
@@ -142,6 +156,10 @@ PATH_FILLS: dict[tuple[str, str], Callable[[Targets], str]] = {
     ("nodes", "name"): lambda t: t.node,
     ("vouchers", "voucher_id"): lambda t: t.voucher_id,
     ("budgets", "budget_id"): lambda t: t.budget_id,
+    ("datasets", "name"): lambda t: t.dataset,
+    ("versions", "number"): lambda t: "1",
+    ("chunks", "digest"): lambda t: t.chunk,
+    ("uploads", "upload_id"): lambda t: t.upload_id,
 }
 # Query and header parameters that name a tenant's object are filled with A's; the others are
 # known filters, paging or presentation and are left out.
@@ -149,13 +167,16 @@ QUERY_FILLS: dict[str, Callable[[Targets], str]] = {
     "project": lambda t: t.project_id,
     "org": lambda t: t.org_id,
     "job": lambda t: t.job_id,
+    "path": lambda t: t.table,
+    "old": lambda t: "1",
+    "new": lambda t: "1",
 }
 HEADER_FILLS: dict[str, Callable[[Targets], str]] = {
     "idempotency-key": lambda t: t.idempotency_key,
     "x-content-sha256": lambda t: hashlib.sha256(upload_bytes()).hexdigest(),
 }
 LEFT_OUT = {"state", "limit", "cursor", "action", "replica", "stream", "tail", "follow", "evict"}
-LEFT_OUT |= {"at", "month", "by", "day", "days"}
+LEFT_OUT |= {"at", "month", "by", "day", "days", "scope", "folder"}
 
 
 # Request bodies, per operation: each a list of variants, each naming A's objects a different way.
@@ -238,8 +259,37 @@ BODIES: dict[tuple[str, str], Callable[[Targets], list[dict[str, Any]]]] = {
     ],
 }
 SCENARIO = {"scenario": "llm-pretrain", "params": "1B", "tokens": "1B"}
+PROBE = b"a chunk of tenant B's own"
+
+
+def manifest_chunk(t: Targets) -> list[Any]:
+    name, size = t.manifest_chunk.split(":")
+    return [name, int(size)]
+
+
+BODIES |= {
+    ("POST", "/api/v1/datasets"): lambda t: [
+        {"json": {"name": "b-probe-data", "project": t.project_id}}
+    ],
+    ("PATCH", "/api/v1/datasets/{name}"): lambda t: [{"json": {"description": "b-probe"}}],
+    ("POST", "/api/v1/datasets/{name}/uploads"): lambda t: [
+        {"json": {"chunks": [t.chunk], "project": t.project_id}}
+    ],
+    ("POST", "/api/v1/uploads/{upload_id}/chunks"): lambda t: [
+        {"content": b"".join(frame([(digest(PROBE), PROBE)])), "headers": OCTETS}
+    ],
+    ("POST", "/api/v1/uploads/{upload_id}/commit"): lambda t: [
+        {"json": {"manifest_chunks": [manifest_chunk(t)]}}
+    ],
+    ("POST", "/api/v1/datasets/{name}/versions/{number}/query"): lambda t: [
+        {"json": {"sql": "SELECT count(*) FROM alpha"}}
+    ],
+    ("POST", "/api/v1/datasets/{name}/clean"): lambda t: [
+        {"json": {"into": "b-probe-clean", "project": t.project_id, "steps": "pii"}}
+    ],
+}
 # Routes that take a body the OpenAPI document does not describe (read from the raw stream).
-RAW_BODY = {("POST", "/api/v1/workdirs")}
+RAW_BODY = {("POST", "/api/v1/workdirs"), ("POST", "/api/v1/uploads/{upload_id}/chunks")}
 
 
 @dataclass(frozen=True)
@@ -465,6 +515,17 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
     budget = created(
         api.put(f"/api/v1/projects/{project_id}/budget", json={"limit": "77"}, headers=a_admin)
     )
+    table = b"id,marker\n1,alpha-row-marker\n2,alpha-row-marker\n"
+    picture = io.BytesIO()
+    Image.new("RGB", (8, 8), "orange").save(picture, "PNG")
+    files = {"alpha.csv": table, "photos/cat/1.png": picture.getvalue()}
+    pushed = push(api, "alpha-data", files, a_member)
+    assert pushed["version"]["ref"] == "alpha-data@1"
+    (chunk,) = cut(table)
+    # A's org admin has begun a push of the same files to it and sent its manifest: in progress
+    upload, (manifest_chunk,) = begin_and_send(
+        api, "alpha-data", files, a_admin, project=project_id
+    )
     a = Targets(
         org_id=org["id"],
         project_id=project_id,
@@ -479,6 +540,11 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
         idempotency_key=key,
         voucher_id=voucher["id"],
         budget_id=budget["id"],
+        dataset="alpha-data",
+        table="alpha.csv",
+        chunk=chunk.digest,
+        upload_id=upload,
+        manifest_chunk=f"{manifest_chunk[0]}:{manifest_chunk[1]}",
     )
     markers = {getattr(a, f.name) for f in fields(a)} - {node}
     markers |= {
@@ -494,6 +560,7 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
         "hello from alpha",
         value,
         "alpha-voucher",
+        "alpha-row-marker",
     }
     yield World(
         api=api,

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-from conftest import Tenant, make_tenant
 from fastapi.testclient import TestClient
+
+from aicc.testing.tenants import Tenant, make_tenant
 
 H = "T00:00:00+08:00"
 SCENARIO = {"scenario": "llm-pretrain", "params": "1B", "tokens": "1B"}

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import make_tenant
 from fastapi.testclient import TestClient
+
+from aicc.testing.tenants import make_tenant
 
 H = "T00:00:00+08:00"
 BIG = 2**63  # one past int64

@@ -6,52 +6,11 @@ from __future__ import annotations
 import json
 import os
 
-from conftest import Tenant
 from fastapi.testclient import TestClient
 
 from aicc.core import datasets as core
-
-OCTETS = {"Content-Type": "application/octet-stream"}
-
-
-def push(
-    api: TestClient,
-    name: str,
-    files: dict[str, bytes],
-    headers: dict[str, str] | None = None,
-    **create: object,
-) -> dict:
-    """The SDK's push, by hand: begin, send the missing chunks, commit the manifest."""
-    entries, pieces = [], {}
-    for path, data in files.items():
-        chunks = core.cut(data)
-        offset = 0
-        for c in chunks:
-            pieces[c.digest] = data[offset : offset + c.size]
-            offset += c.size
-        entries.append(core.FileEntry(path, len(data), tuple(chunks)))
-    manifest = core.Manifest.of(entries).encode()
-    mchunks = core.cut(manifest)
-    pieces.update({c.digest: manifest for c in mchunks})  # one chunk: a small manifest
-    plan = api.post(
-        f"/api/v1/datasets/{name}/uploads",
-        json={"chunks": list(pieces), "create": {"name": name, **create}},
-        headers=headers,
-    )
-    assert plan.status_code == 201, plan.text
-    body = b"".join(core.frame((d, pieces[d]) for d in plan.json()["missing"]))
-    upload = plan.json()["upload_id"]
-    sent = api.post(
-        f"/api/v1/uploads/{upload}/chunks", content=body, headers={**OCTETS, **(headers or {})}
-    )
-    assert sent.status_code == 200, sent.text
-    done = api.post(
-        f"/api/v1/uploads/{upload}/commit",
-        json={"manifest_chunks": [[c.digest, c.size] for c in mchunks]},
-        headers=headers,
-    )
-    assert done.status_code == 200, done.text
-    return done.json()
+from aicc.testing.datasets import OCTETS, push
+from aicc.testing.tenants import Tenant
 
 
 def test_a_push_makes_versions_with_their_files(api: TestClient) -> None:

@@ -26,7 +26,6 @@ import httpx
 import pytest
 import requests
 import schemathesis
-from conftest import make_tenant
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
@@ -45,6 +44,7 @@ from schemathesis.specs.openapi.checks import (
 
 from aicc.testing.jobs import tar_gz
 from aicc.testing.servers import over_http
+from aicc.testing.tenants import make_tenant
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 SEED = int(os.environ.get("AICC_FUZZ_SEED", "16"))  # issue 16

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_tenant
 from fastapi.testclient import TestClient
 
 from aicc.testing.jobs import tar_gz
 from aicc.testing.servers import in_process
+from aicc.testing.tenants import make_tenant
 
 LIST_ROUTES = [
     "/api/v1/orgs",

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from conftest import make_tenant
 from fastapi.testclient import TestClient
 
 from aicc.testing.jobs import submit, wait_state
 from aicc.testing.servers import in_process
+from aicc.testing.tenants import make_tenant
 
 
 def test_center_admin_shares_out_the_center_and_org_admin_its_organization(

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import Tenant, make_tenant
 from fastapi.testclient import TestClient
+
+from aicc.testing.tenants import Tenant, make_tenant
 
 
 def _patch(api: TestClient, user_id: str, body: Any, headers: dict[str, str] | None = None) -> Any:

@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Tenant, make_tenant
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -24,14 +23,14 @@ from aicc.services.billing.meter import Meter, PowerModel
 from aicc.services.common import utcnow
 from aicc.services.data import chunks, storage, uploads
 from aicc.store.tables import ChunkRow, UploadChunkRow
+from aicc.testing.servers import in_process
+from aicc.testing.tenants import Tenant, make_tenant
 
 KiB = 1024
 
 
 @pytest.fixture
 def served(tmp_path: Path, db_url: str | None) -> Iterator[tuple[TestClient, ServerState]]:
-    from aicc.testing.servers import in_process
-
     pricing = {"name": "center", "storage_gib_day": "0.50"}
     with in_process(tmp_path / "home", db_url, pricing=pricing) as pair:
         yield pair
