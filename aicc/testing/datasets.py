@@ -60,10 +60,14 @@ def push(
     name: str,
     files: dict[str, bytes],
     headers: dict[str, str] | None = None,
+    *,
+    project: str | None = None,
     **create: object,
 ) -> dict[str, Any]:
     """The whole push: `{"version", "created"}`."""
-    upload, manifest_chunks = begin_and_send(client, name, files, headers, **create)
+    upload, manifest_chunks = begin_and_send(
+        client, name, files, headers, project=project, **create
+    )
     done = client.post(
         f"/api/v1/uploads/{upload}/commit",
         json={"manifest_chunks": manifest_chunks},
