@@ -18,6 +18,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -147,17 +148,24 @@ def quick_signature(root: Path, workers: int | None = None) -> str | None:
     except OSError:
         return None
     groups = [[f"./{s}" for s in starts[i::workers]] for i in range(workers)]
+    # Each writes to a file of its own: read through pipes one after the other, the second
+    # would wait on its full pipe while the first runs, and they would not run side by side.
+    outs = [tempfile.TemporaryFile() for group in groups if group]  # noqa: SIM115 (closed below)
     runs = [
         subprocess.Popen(
             [find, *group, "-type", "f", "-printf", FIND_FORMAT],
             cwd=root,
-            stdout=subprocess.PIPE,
+            stdout=out,
             stderr=subprocess.DEVNULL,
         )
-        for group in groups
-        if group
+        for group, out in zip((g for g in groups if g), outs, strict=True)
     ]
-    outputs = [run.communicate()[0] for run in runs]
+    outputs = []
+    for run, out in zip(runs, outs, strict=True):
+        run.wait()
+        out.seek(0)
+        outputs.append(out.read())
+        out.close()
     if any(run.returncode != 0 for run in runs):
         return None
     return "find:" + core.digest(b"\x01".join(outputs))

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from aicc.core import datasets as core
 from aicc.core.tenancy import Principal, can_manage, can_read, can_write
@@ -153,9 +153,12 @@ def find_writable(
 
 
 def stored_bytes(session: Session, dataset_id: str) -> int:
+    """The distinct chunks of all the set's versions, each once: the sum of what each version
+    added (a version's `added_bytes` are the chunks the set did not hold before it, and a set
+    never loses a chunk while it exists), one row per version rather than one per chunk."""
     total = session.scalar(
-        select(func.coalesce(func.sum(DatasetChunkRow.size), 0)).where(
-            DatasetChunkRow.dataset_id == dataset_id
+        select(func.coalesce(func.sum(DatasetVersionRow.added_bytes), 0)).where(
+            DatasetVersionRow.dataset_id == dataset_id
         )
     )
     return int(total or 0)
@@ -182,6 +185,7 @@ def version_of(row: DatasetVersionRow, name: str) -> DatasetVersion:
 def latest_row(session: Session, dataset_id: str) -> DatasetVersionRow | None:
     return session.scalar(
         select(DatasetVersionRow)
+        .options(defer(DatasetVersionRow.manifest))
         .where(DatasetVersionRow.dataset_id == dataset_id)
         .order_by(DatasetVersionRow.number.desc())
         .limit(1)
@@ -220,6 +224,7 @@ def _version_rows(session: Session, dataset_id: str) -> list[DatasetVersionRow]:
     return list(
         session.scalars(
             select(DatasetVersionRow)
+            .options(defer(DatasetVersionRow.manifest))
             .where(DatasetVersionRow.dataset_id == dataset_id)
             .order_by(DatasetVersionRow.number.desc())
         )
