@@ -118,10 +118,13 @@ def cut(data: bytes | memoryview) -> list[Chunk]:
     ]
 
 
-def spans(data: bytes | memoryview) -> Iterator[tuple[int, int]]:
-    """(offset, length) of each chunk, for callers that read and hash the pieces themselves."""
-    for c in _CDC.cut_buf(memoryview(data)):
-        yield c.offset, c.length
+def pieces(data: bytes) -> list[tuple[Chunk, bytes]]:
+    """Each chunk of `data` with its bytes, for those who send or store them."""
+    found, at = [], 0
+    for c in cut(data):
+        found.append((c, data[at : at + c.size]))
+        at += c.size
+    return found
 
 
 # A batch of chunks on the wire: per chunk its digest (64 ASCII hex), its size (8 bytes, big

@@ -416,10 +416,7 @@ class Datasets(Resource):
         sent = 0
         if progress:
             progress("upload", 0, total)
-        pieces = {
-            c.digest: bytes(memoryview(encoded)[o : o + c.size])
-            for c, o in zip(mchunks, _offsets(mchunks), strict=True)
-        }
+        pieces = {c.digest: b for c, b in core.pieces(encoded)}
         wanted = set(missing)
         stream = _read_chunks(root, manifest, wanted)
         extra = ((d, p) for d, p in pieces.items() if d in missing)
@@ -508,13 +505,6 @@ class Datasets(Resource):
         if core.digest(answer.content) != digest:
             raise PushError(f"chunk {digest} arrived damaged; pull again")
         return answer.content
-
-
-def _offsets(chunks: list[core.Chunk]) -> Iterator[int]:
-    at = 0
-    for c in chunks:
-        yield at
-        at += c.size
 
 
 def _present(root: Path, f: core.FileEntry, hit: tuple[int, int, int, str] | None) -> bool:

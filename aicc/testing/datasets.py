@@ -12,19 +12,14 @@ OCTETS = {"Content-Type": "application/octet-stream"}
 
 def pieces_of(files: dict[str, bytes]) -> tuple[bytes, dict[str, bytes]]:
     """The manifest's bytes and every chunk (the files' and the manifest's) by digest."""
-    entries, pieces = [], {}
+    entries: list[core.FileEntry] = []
+    pieces: dict[str, bytes] = {}
     for path, data in files.items():
-        chunks = core.cut(data)
-        offset = 0
-        for c in chunks:
-            pieces[c.digest] = data[offset : offset + c.size]
-            offset += c.size
-        entries.append(core.FileEntry(path, len(data), tuple(chunks)))
+        cut = core.pieces(data)
+        pieces |= {c.digest: piece for c, piece in cut}
+        entries.append(core.FileEntry(path, len(data), tuple(c for c, _ in cut)))
     manifest = core.Manifest.of(entries).encode()
-    offset = 0
-    for c in core.cut(manifest):
-        pieces[c.digest] = manifest[offset : offset + c.size]
-        offset += c.size
+    pieces |= {c.digest: piece for c, piece in core.pieces(manifest)}
     return manifest, pieces
 
 

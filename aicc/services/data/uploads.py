@@ -425,16 +425,14 @@ def ingest(
         if path in entries:
             raise Invalid("path {path} appears twice in the upload", path=path)
         data = content if isinstance(content, bytes) else content.read()
-        pieces = core.cut(data)
-        offset = 0
-        for c in pieces:
-            batch.append((c.digest, data[offset : offset + c.size]))
-            offset += c.size
+        cut = core.pieces(data)
+        for c, piece in cut:
+            batch.append((c.digest, piece))
             pending += c.size
             if pending >= INGEST_BATCH:
                 receive(session, who, store, upload.id, b"".join(core.frame(batch)))
                 batch, pending = [], 0
-        entries[path] = core.FileEntry(path, len(data), tuple(pieces))
+        entries[path] = core.FileEntry(path, len(data), tuple(c for c, _ in cut))
     if batch:
         receive(session, who, store, upload.id, b"".join(core.frame(batch)))
     if not entries:
