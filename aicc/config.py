@@ -106,6 +106,14 @@ class KubernetesSettings(BaseModel):
     volume_claim: str | None = None  # a ReadWriteMany claim for outputs and checkpoints
     volume_path: Path | None = None  # where this server mounts that claim's root
     init_image: str | None = None  # unpacks the workdir (needs tar); default the job's image
+    # Data sets (`datasets:` in a job spec): each pod's `data` init container, in `data_image`
+    # (an image with AICC installed), fetches them from the API at `api_url` (as pods reach it)
+    # into the pod, through a cache of `data_cache_gib` at `data_cache_path` on each node (a
+    # hostPath; None: no node cache, every pod fetches all). docs/kubernetes.md#data-sets
+    api_url: Annotated[str | None, Field(pattern=r"^https?://")] = None
+    data_image: str | None = None
+    data_cache_path: Annotated[str | None, Field(pattern=r"^/")] = "/var/cache/aicc/data"
+    data_cache_gib: Annotated[float, Field(gt=0)] = 100.0
     ttl_after_finished_s: Annotated[int | None, Field(ge=0)] = 86400
     start_timeout_s: Annotated[float, Field(gt=0)] = 600.0
     request_timeout_s: Annotated[float, Field(gt=0)] = 30.0

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from aicc.api.state import AppState
 from aicc.core.tenancy import Principal
 from aicc.services import tokens
+from aicc.services.data import mounts
 
 _bearer = HTTPBearer(auto_error=False, description="an AICC API token (`aicc token create`)")
 
@@ -58,6 +59,25 @@ def current_user(
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
+
+
+def data_reader(
+    state: StateDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> mounts.Reader:
+    """A person's token, or a job's data grant (`services/data/mounts.py`): the routes of
+    what a job mounts take either."""
+    if credentials is None or not mounts.is_grant(credentials.credentials):
+        return current_user(state, credentials)
+    if credentials.scheme.lower() == "bearer":
+        try:
+            mounts.open_grant(state.sealer, credentials.credentials)
+            return credentials.credentials
+        except mounts.BadGrant:
+            pass
+    raise HTTPException(401, "invalid data grant", headers={"WWW-Authenticate": "Bearer"})
+
+
+DataReader = Annotated[mounts.Reader, Depends(data_reader)]
 
 
 def client_address(request: Request) -> str:

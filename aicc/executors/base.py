@@ -71,6 +71,7 @@ class DataMount:
     name: str
     version_id: str
     ref: str  # as pinned (`NAME@N`, `ORG/PROJECT/NAME@N`), for messages
+    bytes: int = 0  # the files' total size (room to make for them)
 
 
 class Capacity(NamedTuple):
@@ -103,6 +104,9 @@ class ReplicaLaunch:
     devices: tuple[dict[str, int], ...] = ()  # bound devices: {"index", "milli", "memory_mib"}
     mig_profile: str | None = None  # one MIG slice of this profile (its index: "mig_slice")
     datasets: tuple[DataMount, ...] = ()  # mounted read-only at $AICC_DATA_DIR/NAME
+    # With `datasets`: a credential that reads them (and only them, while this attempt holds
+    # its place) through the API, for nodes that fetch their data themselves (Kubernetes pods).
+    data_grant: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -145,16 +149,21 @@ class Executor(ABC):
                 "hands out whole GPUs; run MIG jobs on a local or Kubernetes node"
             )
         if replica.datasets and not self.mounts_data:
-            raise ValueError(
-                f"the {self.title} executor cannot mount data sets yet: run jobs with "
-                "`datasets` on a local, Slurm or Ray node"
-            )
+            raise ValueError(self.no_data_mounts)
         return self._launch(replica)
 
     @property
     def mounts_data(self) -> bool:
         """Whether replicas can have the spec's `datasets` mounted (a node data cache)."""
         return False
+
+    @property
+    def no_data_mounts(self) -> str:
+        """Why this executor, as configured, cannot mount data sets, and what to do."""
+        return (
+            f"the {self.title} executor cannot mount data sets: run jobs with `datasets` on a "
+            "local, Slurm, Ray or Kubernetes node"
+        )
 
     def poll(self, handle: str) -> ReplicaState:
         """The replica's state as the engine tells it. An engine that does not answer is not

@@ -13,12 +13,14 @@ directory is on another file system), files 0444 and directories 0555. The sandb
 read-only at its own path (`$AICC_DATA_DIR`) and shows nothing of the cache itself, which lies
 under the home it hides: a job sees its own data sets and no other tenant's chunks.
 
-Blocking; safe against a crash midway (temporary names, then rename) and across threads.
+Blocking; safe against a crash midway (temporary names, then rename), across threads, and
+across processes sharing one cache (Kubernetes pods on one node: a file lock while mounting).
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import os
 import shutil
@@ -26,7 +28,8 @@ import stat
 import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +41,7 @@ log = logging.getLogger(__name__)
 CHUNKS = "chunks"
 FILES = "files"
 PARTIAL = ".partial"
+LOCK = ".lock"
 
 
 class DataError(RuntimeError):
@@ -80,7 +84,7 @@ class DataCache:
         remove_view(partial)
         partial.mkdir(parents=True)
         try:
-            with self._lock:
+            with self._lock, _locked(self.root / LOCK):
                 self._index()  # first: it clears what a crash left half written
                 for mount in mounts:
                     self._view(mount, partial / mount.name)
@@ -202,6 +206,18 @@ class DataCache:
     def _forget(self, path: Path) -> None:
         self._bytes -= self._index().pop(path, 0)
         path.unlink(missing_ok=True)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on the cache for this process (another one may share the cache)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _link(source: Path, target: Path) -> None:

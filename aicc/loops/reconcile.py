@@ -142,7 +142,10 @@ def _launch(
         priority=spec.priority,
         devices=tuple(dict(d) for d in rep.devices),
         mig_profile=mig_profile,
-        datasets=tuple(DataMount(d["name"], d["version_id"], d["ref"]) for d in job.datasets or ()),
+        datasets=tuple(
+            DataMount(d["name"], d["version_id"], d["ref"], d["bytes"]) for d in job.datasets or ()
+        ),
+        data_grant=mounts.grant(sealer, job.id, job.attempt) if job.datasets else None,
     )
 
 

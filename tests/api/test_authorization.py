@@ -159,6 +159,7 @@ PATH_FILLS: dict[tuple[str, str], Callable[[Targets], str]] = {
     ("datasets", "name"): lambda t: t.dataset,
     ("versions", "number"): lambda t: "1",
     ("chunks", "digest"): lambda t: t.chunk,
+    ("data", "name"): lambda t: t.dataset,
     ("uploads", "upload_id"): lambda t: t.upload_id,
 }
 # Query and header parameters that name a tenant's object are filled with A's; the others are
@@ -480,12 +481,19 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
     )
     packed.path.unlink()
     assert created(upload)["sha256"] == packed.sha256
+    table = b"id,marker\n1,alpha-row-marker\n2,alpha-row-marker\n"
+    picture = io.BytesIO()
+    Image.new("RGB", (8, 8), "orange").save(picture, "PNG")
+    files = {"alpha.csv": table, "photos/cat/1.png": picture.getvalue()}
+    pushed = push(api, "alpha-data", files, a_member)
+    assert pushed["version"]["ref"] == "alpha-data@1"
     spec = {
         "name": "alpha-job",
         "command": "cat hello.txt; echo hi > $AICC_OUTPUT_DIR/x",
         "queue": "alpha-lane",
         "workdir_sha256": packed.sha256,
         "secrets": ["ALPHA_KEY"],
+        "datasets": ["alpha-data"],
     }
     key = "alpha-submit-1"
     job = created(api.post("/api/v1/jobs", json=spec, headers={**a_member, "Idempotency-Key": key}))
@@ -515,12 +523,6 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
     budget = created(
         api.put(f"/api/v1/projects/{project_id}/budget", json={"limit": "77"}, headers=a_admin)
     )
-    table = b"id,marker\n1,alpha-row-marker\n2,alpha-row-marker\n"
-    picture = io.BytesIO()
-    Image.new("RGB", (8, 8), "orange").save(picture, "PNG")
-    files = {"alpha.csv": table, "photos/cat/1.png": picture.getvalue()}
-    pushed = push(api, "alpha-data", files, a_member)
-    assert pushed["version"]["ref"] == "alpha-data@1"
     (chunk,) = cut(table)
     # A's org admin has begun a push of the same files to it and sent its manifest: in progress
     upload, (manifest_chunk,) = begin_and_send(

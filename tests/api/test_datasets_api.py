@@ -8,8 +8,11 @@ import os
 
 from fastapi.testclient import TestClient
 
+from aicc.api.state import AppState
 from aicc.core import datasets as core
+from aicc.services.data import mounts
 from aicc.testing.datasets import OCTETS, push
+from aicc.testing.jobs import submit, wait_state
 from aicc.testing.tenants import Tenant
 
 
@@ -183,3 +186,53 @@ def test_look_inside_a_version_without_downloading_it(api: TestClient, tenant_b:
     assert corrupt["created"]
     answer = api.get("/api/v1/datasets/broken/versions/1/preview?path=bad.parquet")
     assert answer.status_code == 422 and "bad.parquet" in answer.json()["detail"]
+
+
+def test_what_a_job_mounts_reads_with_its_grant_while_it_runs(
+    server: tuple[TestClient, AppState], tenant_b: Tenant
+) -> None:
+    """The routes a Kubernetes pod fetches its data through: the job's own grant reads the sets
+    the job mounts and nothing else, and only while the attempt holds its place; the job's
+    readers read them with their own token; another tenant gets 404s."""
+    api, state = server
+    rows = os.urandom(300_000)
+    push(api, "mounted", {"rows.bin": rows, "labels/a.txt": b"cat\n"})
+    push(api, "unmounted", {"x.txt": b"not for this job\n"})
+    other = api.get("/api/v1/datasets/unmounted/versions/1/manifest").json()["files"][0]
+    job = submit(api, {"command": "sleep 120", "datasets": ["mounted"]})
+    running = wait_state(api, job["id"], {"running"})
+    grant = mounts.grant(state.sealer, job["id"], running["attempt"])
+    pod = TestClient(api.app, headers={"Authorization": f"Bearer {grant}"})
+    base = f"/api/v1/jobs/{job['id']}"
+
+    listed = pod.get(f"{base}/data").json()
+    assert [(m["name"], m["ref"], m["bytes"]) for m in listed] == [
+        ("mounted", "mounted@1", len(rows) + 4)
+    ]
+    files = pod.get(f"{base}/data/mounted").json()
+    assert [f["path"] for f in files["files"]] == ["labels/a.txt", "rows.bin"]
+    got = b"".join(
+        pod.get(f"{base}/chunks/{digest}").content for digest, _ in files["files"][1]["chunks"]
+    )
+    assert got == rows
+    # Nothing else: a set the job does not mount, a chunk of it, another job's routes.
+    assert pod.get(f"{base}/data/unmounted").status_code == 404
+    assert pod.get(f"{base}/chunks/{other['chunks'][0][0]}").status_code == 404
+    another = submit(api, {"command": "true"})
+    assert pod.get(f"/api/v1/jobs/{another['id']}/data").status_code == 404
+    assert pod.get(f"/api/v1/jobs/{another['id']}").status_code == 401  # not a person's token
+    forged = TestClient(api.app, headers={"Authorization": "Bearer aiccdata_made-up"})
+    assert forged.get(f"{base}/data").status_code == 401
+
+    # The job's readers use their own token; another tenant sees no such job.
+    assert api.get(f"{base}/data/mounted").json()["files"] == files["files"]
+    chunk = files["files"][1]["chunks"][0][0]
+    for path in (f"{base}/data", f"{base}/data/mounted", f"{base}/chunks/{chunk}"):
+        assert api.get(path, headers=tenant_b.headers).status_code == 404, path
+
+    # The grant ends with the attempt.
+    api.post(f"{base}/cancel")
+    wait_state(api, job["id"], {"cancelled"})
+    ended = pod.get(f"{base}/data")
+    assert ended.status_code == 404 and "data grant has ended" in ended.json()["detail"]
+    assert api.get(f"{base}/data").status_code == 200

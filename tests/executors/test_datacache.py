@@ -117,6 +117,9 @@ def test_an_executor_without_a_data_cache_refuses_a_replica_with_data_sets(
         max_runtime_s=None,
         datasets=(DataMount("corpus", "dsv_1", "corpus@1"),),
     )
-    with pytest.raises(ValueError, match="cannot mount data sets yet"):
+    with pytest.raises(
+        ValueError,
+        match="cannot mount data sets: run jobs with `datasets` on a local",
+    ):
         executor.launch(replica)
     assert not (tmp_path / "home" / "runs").exists()

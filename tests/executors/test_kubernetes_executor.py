@@ -11,9 +11,10 @@ import pytest
 
 from aicc.config import ConfigError, KubernetesSettings
 from aicc.core.topology import Device
-from aicc.executors.base import ReplicaLaunch
+from aicc.executors.base import DataMount, ReplicaLaunch
 from aicc.executors.kubernetes import build
 from aicc.executors.kubernetes.executor import accelerator_for, launch_extras, resource_from_env
+from aicc.executors.kubernetes.manifests import DataPods
 from aicc.executors.kubernetes.resources import Accelerator
 from aicc.store.blobs import BlobStore
 
@@ -107,3 +108,24 @@ def test_build_refuses_an_unknown_default_model(tmp_path: Path) -> None:
     settings = KubernetesSettings(default_models={"cambricon.com/mlu": "MLU999"})
     with pytest.raises(ConfigError, match="default_models"):
         build(settings, blobs=BlobStore(tmp_path), grace_s=10)
+
+
+def test_data_sets_once_the_api_and_the_image_are_set(tmp_path: Path) -> None:
+    with_data = replace(replica(()), datasets=(DataMount("corpus", "dsv_1", "corpus@1", 10),))
+    plain = build(KubernetesSettings(), blobs=BlobStore(tmp_path), grace_s=10)
+    assert not plain.mounts_data
+    with pytest.raises(ValueError, match=r"kubernetes.api_url .* kubernetes.data_image"):
+        plain.launch(with_data)  # refused before any call to the cluster
+    settings = KubernetesSettings(
+        api_url="http://aicc.aicc-system.svc:8000",
+        data_image="registry.local/aicc:1",
+        data_cache_path=None,
+        data_cache_gib=20,
+    )
+    ready = build(settings, blobs=BlobStore(tmp_path), grace_s=10)
+    assert ready.mounts_data
+    assert ready.options.data == DataPods(
+        "http://aicc.aicc-system.svc:8000", "registry.local/aicc:1", None, 20
+    )
+    with pytest.raises(ConfigError, match="go together"):
+        build(KubernetesSettings(api_url="http://x"), blobs=BlobStore(tmp_path), grace_s=10)

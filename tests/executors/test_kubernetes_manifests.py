@@ -12,15 +12,16 @@ import json
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from aicc.executors.base import ReplicaLaunch
+from aicc.executors.base import DataMount, ReplicaLaunch
 from aicc.executors.kubernetes import manifests, naming, resources
-from aicc.executors.kubernetes.manifests import Manifests, PodOptions
+from aicc.executors.kubernetes.manifests import DataPods, Manifests, PodOptions
 from aicc.executors.kubernetes.resources import Accelerator, ManifestError, device_resource
 
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
@@ -407,6 +408,73 @@ def test_workdir_checkpoints_and_volume_claim() -> None:
     assert volumes["upload"]["configMap"]["name"] == f"{NAME}-workdir"
 
 
+DATA = DataPods(api_url="http://aicc.aicc-system.svc:8000", image="registry.local/aicc:1")
+MOUNTS = (
+    DataMount("corpus", "dsv_01", "corpus@3", 5 * 2**30),
+    DataMount("labels", "dsv_02", "vision/shared/labels@1", 2**20),
+)
+
+
+def with_data(launch: ReplicaLaunch) -> ReplicaLaunch:
+    return replace(launch, datasets=MOUNTS, data_grant="aiccdata_sealed-grant")
+
+
+def test_data_sets_come_through_an_init_container_and_the_node_cache() -> None:
+    options = replace(OPTIONS, data=DATA)
+    built = manifests.build(
+        [with_data(replica(workdir_sha256="ab" * 32))], options=options, image="x", workdir=b"x"
+    )
+    validate(built)
+    spec = pod(built)["spec"]
+    workdir, data = spec["initContainers"]
+    assert workdir["name"] == "workdir" and data["name"] == "data"
+    assert data["image"] == "registry.local/aicc:1"
+    assert data["command"] == ["python", "-m", "aicc.executors.kubernetes.fetch"]
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in data["env"]}
+    assert env["AICC_API_URL"] == DATA.api_url and env["AICC_JOB_ID"] == JOB
+    assert env["AICC_DATA_GRANT"] == {
+        "secretKeyRef": {"name": f"{NAME}-env", "key": "AICC_DATA_GRANT"}
+    }
+    assert env["AICC_DATA_CACHE"] == "/aicc/cache"
+    # The grant is in the Secret, never in the Job.
+    assert built.secret["stringData"]["AICC_DATA_GRANT"] == "aiccdata_sealed-grant"
+    assert "sealed-grant" not in json.dumps(built.job)
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["data-cache"]["hostPath"] == {
+        "path": "/var/cache/aicc/data",
+        "type": "DirectoryOrCreate",
+    }
+    # The pod's volume holds the data and no more than a little besides.
+    limit = int(volumes["data"]["emptyDir"]["sizeLimit"])
+    assert 5 * 2**30 + 2**20 < limit < 1.1 * (5 * 2**30 + 2**20) + 2**27
+    # The job sees the view read-only at $AICC_DATA_DIR, and not the node's cache.
+    mounts = {m["name"]: m for m in main(built)["volumeMounts"]}
+    assert mounts["data"] == {
+        "name": "data",
+        "mountPath": "/aicc/data",
+        "subPath": "view",
+        "readOnly": True,
+    }
+    assert "data-cache" not in mounts
+    assert env_of(built)["AICC_DATA_DIR"] == "/aicc/data"
+
+
+def test_data_sets_without_a_node_cache() -> None:
+    options = replace(OPTIONS, data=replace(DATA, cache_path=None))
+    built = manifests.build([with_data(replica())], options=options, image="x")
+    validate(built)
+    spec = pod(built)["spec"]
+    (data,) = spec["initContainers"]
+    env = {e["name"]: e.get("value") for e in data["env"]}
+    assert env["AICC_DATA_CACHE"] == ""
+    assert {v["name"] for v in spec["volumes"]} == {"job", "data"}
+
+
+def test_data_sets_need_the_executor_set_up_for_them() -> None:
+    with pytest.raises(ManifestError, match="not set up to mount data sets"):
+        manifests.build([with_data(replica())], options=OPTIONS, image="x")
+
+
 def test_workdir_too_large_for_a_config_map() -> None:
     with pytest.raises(ManifestError, match="image"):
         manifests.build(
@@ -492,10 +560,13 @@ def test_the_official_client_keeps_every_field() -> None:
         hostnames=["a", "b"],
         workdir=b"x",
     )
+    with_sets = manifests.build(
+        [with_data(replica())], options=replace(OPTIONS, data=DATA), image="x"
+    )
     api = client.ApiClient()
     models = {"Job": client.V1Job, "Service": client.V1Service, "Secret": client.V1Secret}
     models["ConfigMap"] = client.V1ConfigMap
-    for manifest in built.all():
+    for manifest in [*built.all(), *with_sets.all()]:
         model = models[manifest["kind"]].from_dict(manifest)
         assert api.sanitize_for_serialization(model) == manifest
 

@@ -1,4 +1,5 @@
-"""Data sets: the catalog, versions, manifests, chunks, and resumable pushes (docs/api.md).
+"""Data sets: the catalog, versions, manifests, chunks, resumable pushes, and what jobs mount
+(docs/api.md).
 
 A data set is named by `{name}` and, when it is not the caller's default project's, `?project=`
 (a project name or id, or `ORG/PROJECT` for a set shared by another organization). A version is
@@ -8,6 +9,7 @@ A data set is named by `{name}` and, when it is not the caller's default project
 from __future__ import annotations
 
 import pathlib
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -15,12 +17,12 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from aicc.api import schemas
-from aicc.api.deps import CurrentUser, SessionDep, StateDep
+from aicc.api.deps import CurrentUser, DataReader, SessionDep, StateDep
 from aicc.api.paging import Cursor, Limit, page
 from aicc.core.datasets import DatasetError, Manifest, Ref, diff_files, parse_ref
 from aicc.services import cleaning
 from aicc.services.common import Invalid
-from aicc.services.data import chunks, datasets, inspect, uploads
+from aicc.services.data import chunks, datasets, inspect, mounts, uploads
 
 router = APIRouter(prefix="/api/v1", tags=["datasets"])
 
@@ -28,6 +30,8 @@ DatasetName = Annotated[str, Path(pattern=r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])
 VersionNumber = Annotated[str, Path(pattern=r"^([1-9][0-9]{0,8}|latest)$")]
 ProjectRef = Annotated[str | None, Query(max_length=200)]
 Scope = Annotated[str, Query(pattern=r"^(project|visible|public)$")]
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+OCTETS: dict[int | str, dict[str, Any]] = {200: {"content": {"application/octet-stream": BINARY}}}
 
 
 def _out(model: type[BaseModel], value: object) -> Any:
@@ -139,17 +143,7 @@ def datasets_manifest(
     return {"ref": version.ref, "digest": manifest.digest, **manifest.to_json()}
 
 
-@router.get(
-    "/datasets/{name}/chunks/{digest}",
-    response_class=Response,
-    responses={
-        200: {
-            "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
-            }
-        }
-    },
-)
+@router.get("/datasets/{name}/chunks/{digest}", response_class=Response, responses=OCTETS)
 def datasets_chunk(
     name: DatasetName,
     digest: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
@@ -162,6 +156,41 @@ def datasets_chunk(
     target, where = ref(name, project)
     return Response(
         datasets.chunk(session, who, state.chunks, target, digest, project=where),
+        media_type="application/octet-stream",
+        headers={"Cache-Control": "private, max-age=31536000, immutable"},
+    )
+
+
+# --- what a job mounts: for the job's readers, and for its pods (with its data grant) ---
+
+
+@router.get("/jobs/{job_id}/data", response_model=list[schemas.Mounted])
+def jobs_data(job_id: str, reader: DataReader, session: SessionDep, state: StateDep) -> Any:
+    """The data sets the job mounts at `$AICC_DATA_DIR/NAME`, as pinned when it was submitted."""
+    return [_out(schemas.Mounted, m) for m in mounts.mounted(session, state.sealer, reader, job_id)]
+
+
+@router.get("/jobs/{job_id}/data/{name}", response_model=schemas.MountedFiles)
+def jobs_data_files(
+    job_id: str, name: DatasetName, reader: DataReader, session: SessionDep, state: StateDep
+) -> Any:
+    """One data set the job mounts, with its files and their chunks."""
+    found, manifest = mounts.mounted_manifest(session, state.sealer, reader, job_id, name)
+    return {**asdict(found), "digest": manifest.digest, **manifest.to_json()}
+
+
+@router.get("/jobs/{job_id}/chunks/{digest}", response_class=Response, responses=OCTETS)
+def jobs_data_chunk(
+    job_id: str,
+    digest: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
+    reader: DataReader,
+    session: SessionDep,
+    state: StateDep,
+) -> Response:
+    """A chunk of a data set the job mounts, as bytes (immutable: cached for a year)."""
+    data = mounts.mounted_chunk(session, state.sealer, state.chunks, reader, job_id, digest)
+    return Response(
+        data,
         media_type="application/octet-stream",
         headers={"Cache-Control": "private, max-age=31536000, immutable"},
     )

@@ -80,6 +80,20 @@ class Manifest(BaseModel):
     files: list[ManifestFile]
 
 
+class Mounted(BaseModel):
+    """A data set a job mounts at `$AICC_DATA_DIR/name`: the version pinned at submit."""
+
+    name: str
+    ref: str
+    version_id: str
+    bytes: int
+
+
+class MountedFiles(Mounted):
+    digest: str
+    files: list[ManifestFile]
+
+
 class UploadIn(Body):
     """The chunks of the version to push (each once); the answer lists those to send."""
 

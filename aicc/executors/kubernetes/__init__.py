@@ -12,7 +12,7 @@ from aicc.core import catalog
 from aicc.executors.base import Workdirs
 from aicc.executors.kubernetes.client import KubernetesError
 from aicc.executors.kubernetes.executor import KubernetesExecutor
-from aicc.executors.kubernetes.manifests import PodOptions
+from aicc.executors.kubernetes.manifests import DataPods, PodOptions
 from aicc.executors.kubernetes.nodes import NodeOptions
 from aicc.executors.kubernetes.resources import ManifestError
 
@@ -27,6 +27,18 @@ def build(settings: KubernetesSettings, *, blobs: Workdirs, grace_s: float) -> K
             catalog.lookup(model)
         except KeyError as err:
             raise ConfigError(f"kubernetes.default_models.{resource}: {err.args[0]}") from None
+    if (settings.api_url is None) != (settings.data_image is None):
+        raise ConfigError(
+            "kubernetes.api_url and kubernetes.data_image go together: pods fetch data sets "
+            "from the API, with AICC's own code"
+        )
+    data = (
+        DataPods(
+            settings.api_url, settings.data_image, settings.data_cache_path, settings.data_cache_gib
+        )
+        if settings.api_url and settings.data_image
+        else None
+    )
     options = PodOptions(
         namespace=settings.namespace,
         image_pull_secrets=tuple(settings.image_pull_secrets),
@@ -40,6 +52,7 @@ def build(settings: KubernetesSettings, *, blobs: Workdirs, grace_s: float) -> K
         grace_s=grace_s,
         volume_claim=settings.volume_claim,
         init_image=settings.init_image,
+        data=data,
     )
     node_options = NodeOptions(
         cluster=settings.cluster,

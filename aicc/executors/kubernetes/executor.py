@@ -158,6 +158,18 @@ class KubernetesExecutor(Executor):
         self._log_cache: dict[str, tuple[float, bytes]] = {}
 
     @property
+    def mounts_data(self) -> bool:
+        return self.options.data is not None
+
+    @property
+    def no_data_mounts(self) -> str:
+        return (
+            "the Kubernetes executor mounts data sets once kubernetes.api_url (the AICC API as "
+            "pods reach it) and kubernetes.data_image (an image with AICC installed) are set: "
+            "docs/kubernetes.md#data-sets"
+        )
+
+    @property
     def api(self) -> Api:
         if self._api is None:
             self._api = Api(

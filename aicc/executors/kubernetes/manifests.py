@@ -12,7 +12,11 @@ One attempt of an AICC job becomes, all named `aicc-<job>-<attempt>` (naming.py)
 - a ConfigMap `<name>-workdir` with the uploaded workdir archive, which an init container
   unpacks into `/aicc/work` (the main container's working directory);
 - for a gang, a headless Service `<name>` that publishes not-ready addresses, so replica i
-  answers at `<name>-i.<name>` as soon as its pod has an IP: `MASTER_ADDR` is `<name>-0.<name>`.
+  answers at `<name>-i.<name>` as soon as its pod has an IP: `MASTER_ADDR` is `<name>-0.<name>`;
+- for a job with `datasets`, a `data` init container (fetch.py, in the center's AICC image)
+  that fetches them through the API with the attempt's data grant (kept in the `-env` Secret)
+  into the pod's own volume, by way of the node's chunk cache (a hostPath the job's own
+  container never mounts); the job's container sees them read-only at `/aicc/data`.
 
 What the pod asks for (devices, HAMi shares, CPU, memory) and where it may run are in
 resources.py.
@@ -45,6 +49,11 @@ CONTAINER = "main"
 WORK_DIR = "/aicc/work"  # the unpacked workdir: the main container's working directory
 JOB_DIR = "/aicc/job"  # outputs/ and checkpoint/ (the claim's <job id>/... when one is set)
 UPLOAD_DIR = "/aicc/upload"  # the ConfigMap with the archive
+DATA_DIR = "/aicc/data"  # $AICC_DATA_DIR: the job's data sets, read-only
+DATA_VOLUME = "/aicc/data-volume"  # the pod's data volume, as the init container fills it
+DATA_CACHE = "/aicc/cache"  # the node's data cache, in the init container only
+DATA_VIEW = "view"  # the directory of the volume the job sees
+DATA_GRANT_KEY = "AICC_DATA_GRANT"
 WORKDIR_KEY = "workdir.tar.gz"
 # A ConfigMap holds at most 1 MiB; the archive shares it with its key.
 MAX_WORKDIR_BYTES = 1024 * 1024 - 1024
@@ -69,6 +78,17 @@ class PodOptions:
     grace_s: float = 10.0
     volume_claim: str | None = None  # a ReadWriteMany claim for outputs and checkpoints
     init_image: str | None = None  # unpacks the workdir; default: the job's image
+    data: DataPods | None = None  # how pods fetch data sets; None: they cannot
+
+
+@dataclass(frozen=True)
+class DataPods:
+    """How pods fetch their jobs' data sets (`kubernetes.api_url`, `data_image`, ...)."""
+
+    api_url: str  # the AICC API as pods reach it
+    image: str  # an image with AICC installed
+    cache_path: str | None = "/var/cache/aicc/data"  # each node's cache (hostPath)
+    cache_gib: float = 100.0
 
 
 @dataclass(frozen=True)
@@ -193,6 +213,48 @@ def _workdir_parts(name: str, image: str, options: PodOptions) -> tuple[Manifest
     return init, volumes
 
 
+def _data_parts(first: ReplicaLaunch, data: DataPods) -> tuple[Manifest, list[Manifest]]:
+    """The init container that fetches the job's data sets into the pod's `data` volume, and
+    the volumes it needs. The volume is capped at the data's size (plus room for the fetch's
+    own bookkeeping), so a job's data cannot fill the node's disk."""
+    secret = f"{naming.object_name(first.job_id, first.attempt)}-env"
+    grant = {"secretKeyRef": {"name": secret, "key": DATA_GRANT_KEY}}
+    env = [
+        _value_env("AICC_API_URL", data.api_url),
+        _value_env("AICC_JOB_ID", first.job_id),
+        {"name": DATA_GRANT_KEY, "valueFrom": grant},
+        _value_env("AICC_DATA_VOLUME", DATA_VOLUME),
+        _value_env("AICC_DATA_CACHE", DATA_CACHE if data.cache_path else ""),
+        _value_env("AICC_DATA_CACHE_GIB", f"{data.cache_gib:g}"),
+    ]
+    mounts: list[Manifest] = [{"name": "data", "mountPath": DATA_VOLUME}]
+    size = sum(m.bytes for m in first.datasets)
+    volumes: list[Manifest] = [
+        {"name": "data", "emptyDir": {"sizeLimit": str(size + (size >> 4) + 64 * 2**20)}}
+    ]
+    if data.cache_path:
+        mounts.append({"name": "data-cache", "mountPath": DATA_CACHE})
+        volumes.append(
+            {
+                "name": "data-cache",
+                "hostPath": {"path": data.cache_path, "type": "DirectoryOrCreate"},
+            }
+        )
+    init = {
+        "name": "data",
+        "image": data.image,
+        "command": ["python", "-m", "aicc.executors.kubernetes.fetch"],
+        "env": env,
+        "resources": {
+            "requests": {"cpu": "250m", "memory": "256Mi"},
+            "limits": {"cpu": "2", "memory": "1Gi"},
+        },
+        "terminationMessagePolicy": "FallbackToLogsOnError",  # the reason it failed, for AICC
+        "volumeMounts": mounts,
+    }
+    return init, volumes
+
+
 def pod_spec(
     replicas: Sequence[ReplicaLaunch],
     *,
@@ -251,8 +313,19 @@ def pod_spec(
         container["workingDir"] = WORK_DIR
         mounts.append({"name": "work", "mountPath": WORK_DIR})
         mounts += _checkpoint_mount(first.checkpoint_subdir, "job", job_sub_path)
+    if first.datasets:
+        if options.data is None:
+            raise ManifestError("this Kubernetes executor is not set up to mount data sets")
+        init, more = _data_parts(first, options.data)
+        pod["initContainers"] = [*pod.get("initContainers", []), init]
+        volumes += more
+        mounts.append(
+            {"name": "data", "mountPath": DATA_DIR, "subPath": DATA_VIEW, "readOnly": True}
+        )
     container["envFrom"] = [{"secretRef": {"name": f"{name}-env"}}]
     container["env"] = pod_environment(first, name=name, gang=gang, accelerator=accelerator)
+    if first.datasets:
+        container["env"].append(_value_env("AICC_DATA_DIR", DATA_DIR))
     container["resources"] = container_resources(
         first, accelerator_resources(accelerator, hami=options.hami)
     )
@@ -355,7 +428,10 @@ def env_secret(first: ReplicaLaunch, *, namespace: str) -> Manifest:
             "labels": naming.job_labels(first.job_id, first.attempt),
         },
         "type": "Opaque",
-        "stringData": shared_environment(first),
+        "stringData": {
+            **shared_environment(first),
+            **({DATA_GRANT_KEY: first.data_grant} if first.data_grant else {}),
+        },
     }
 
 

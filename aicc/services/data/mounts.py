@@ -5,12 +5,15 @@ A job's `datasets` resolve for its submitter when it is submitted and are pinned
 versions found then (`JobRow.datasets`; the stored spec names them `NAME@N`), so a later push
 never changes a queued job's data. The executors' node caches (`executors/datacache.py`) read
 manifests and chunks through `StoredData`, by version id: the job was allowed to read them when
-it was submitted.
+it was submitted. Pods that fetch their own (Kubernetes) read them through the API with the
+job's data grant (`grant`, `mounted*` below).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,12 +21,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.core import datasets as core
-from aicc.core.tenancy import Principal
+from aicc.core.states import JobState
+from aicc.core.tenancy import Principal, can_read
 from aicc.services.common import Invalid, NotFound
 from aicc.services.data import chunks, datasets
 from aicc.store.chunkstore import ChunkMissing, ChunkStore
 from aicc.store.db import Database
+from aicc.store.sealing import Sealer, SealError
 from aicc.store.tables import (
+    DatasetChunkRow,
     DatasetRow,
     DatasetVersionRow,
     JobRow,
@@ -143,3 +149,121 @@ def cached_bytes(session: Session, jobs: Iterable[JobRow]) -> dict[str, dict[str
         if nodes:
             out[job_id] = nodes
     return out
+
+
+# --- what a job mounts, read back through the API ---
+#
+# A node whose cache the server cannot fill itself (a Kubernetes pod's init container) fetches
+# its job's data sets through the API with a **data grant**: a credential sealed with the
+# server's key that names one attempt of one job. It reads only that job's pinned versions and
+# their chunks, and only while that attempt holds its place, so nothing needs revoking: when the
+# job ends or is retried, its grants stop working. People who may read the job read the same
+# routes with their own token, and also need to read the data set itself now.
+
+GRANT_PREFIX = "aiccdata_"
+
+
+def grant(sealer: Sealer, job_id: str, attempt: int) -> str:
+    """A data grant for this attempt of this job (handed to its replicas at launch)."""
+    return GRANT_PREFIX + sealer.seal(json.dumps({"job": job_id, "attempt": attempt}))
+
+
+def is_grant(credential: str) -> bool:
+    return credential.startswith(GRANT_PREFIX)
+
+
+class BadGrant(ValueError):
+    """Not a data grant this server sealed (the API answers 401)."""
+
+
+@dataclass(frozen=True)
+class Mounted:
+    """A data set a job mounts at `$AICC_DATA_DIR/name`: the version pinned at submit."""
+
+    name: str
+    ref: str
+    version_id: str
+    bytes: int
+
+
+Reader = Principal | str  # a person's principal, or a data grant
+
+
+def open_grant(sealer: Sealer, grant: str) -> tuple[str, int]:
+    """The job and attempt a data grant names; BadGrant when this server did not seal it."""
+    try:
+        note = json.loads(sealer.open(grant.removeprefix(GRANT_PREFIX)))
+        return str(note["job"]), int(note["attempt"])
+    except (SealError, ValueError, KeyError, TypeError):
+        raise BadGrant("not a data grant of this server") from None
+
+
+def mounted(session: Session, sealer: Sealer, reader: Reader, job_id: str) -> list[Mounted]:
+    """The data sets the job mounts, for someone who may read the job, or the job's own grant.
+    Anyone else: NotFound, the same as for a job that does not exist."""
+    job = _job_for(session, sealer, reader, job_id)
+    return [Mounted(d["name"], d["ref"], d["version_id"], d["bytes"]) for d in job.datasets or ()]
+
+
+def mounted_manifest(
+    session: Session, sealer: Sealer, reader: Reader, job_id: str, name: str
+) -> tuple[Mounted, core.Manifest]:
+    """One mounted data set with its files. A person must also be able to read the set now."""
+    job = _job_for(session, sealer, reader, job_id)
+    item = next((d for d in job.datasets or () if d["name"] == name), None)
+    if item is None:
+        raise NotFound("job {job_id} mounts no data set {name}", job_id=job_id, name=name)
+    if isinstance(reader, Principal):
+        datasets.version_row(session, reader, item["ref"], project=job.project_id)
+    version = session.get(DatasetVersionRow, item["version_id"])
+    if version is None:
+        raise NotFound("data set {ref} no longer exists", ref=item["ref"])
+    found = Mounted(item["name"], item["ref"], item["version_id"], item["bytes"])
+    return found, datasets.manifest_of(version)
+
+
+def mounted_chunk(
+    session: Session, sealer: Sealer, store: ChunkStore, reader: Reader, job_id: str, digest: str
+) -> bytes:
+    """A chunk of a data set the job mounts, checked; NotFound unless one of them uses it."""
+    job = _job_for(session, sealer, reader, job_id)
+    sets = select(DatasetVersionRow.dataset_id).where(
+        DatasetVersionRow.id.in_([d["version_id"] for d in job.datasets or ()])
+    )
+    allowed = set(session.scalars(sets))
+    if isinstance(reader, Principal):  # and only sets the person may still read
+        allowed &= {
+            datasets.version_row(session, reader, d["ref"], project=job.project_id)[0].id
+            for d in job.datasets or ()
+        }
+    used = session.scalar(
+        select(DatasetChunkRow.digest).where(
+            DatasetChunkRow.dataset_id.in_(allowed), DatasetChunkRow.digest == digest
+        )
+    )
+    if used is None:
+        raise NotFound(
+            "chunk {digest} is not part of a data set job {job_id} mounts",
+            digest=digest,
+            job_id=job_id,
+        )
+    return chunks.reader(session, store, [digest]).get(digest)
+
+
+def _job_for(session: Session, sealer: Sealer, reader: Reader, job_id: str) -> JobRow:
+    missing = NotFound("job {job_id} not found", job_id=job_id)
+    job = session.get(JobRow, job_id)
+    if isinstance(reader, Principal):
+        if job is None or not can_read(reader, org_id=job.org_id, project_id=job.project_id):
+            raise missing
+        return job
+    granted = open_grant(sealer, reader)
+    if granted[0] != job_id or job is None:
+        raise missing
+    if granted[1] != job.attempt or not JobState(job.state).holds_resources():
+        raise NotFound(
+            "job {job_id} attempt {attempt} holds no place now: its data grant has ended",
+            job_id=job_id,
+            attempt=granted[1],
+        )
+    return job

@@ -1,0 +1,41 @@
+"""What the reconciler hands an executor at launch (loops/reconcile.py), seen by a real local
+executor in a whole server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from aicc.executors.base import ReplicaLaunch
+from aicc.testing.datasets import push
+from aicc.testing.jobs import submit, wait_state
+from aicc.testing.servers import in_process
+
+
+def test_a_replica_with_data_sets_gets_a_grant_that_reads_them(tmp_path: Path) -> None:
+    with in_process(tmp_path / "home") as (api, state):
+        local = state.controller.executors["local"]
+        launched: list[ReplicaLaunch] = []
+        real_launch = local.launch
+
+        def recorded(replica: ReplicaLaunch) -> str:
+            launched.append(replica)
+            return real_launch(replica)
+
+        local.launch = recorded  # type: ignore[method-assign]
+        push(api, "corpus", {"a.txt": b"alpha\n"})
+        plain = submit(api, {"command": "true"})
+        job = submit(api, {"command": "sleep 60", "datasets": ["corpus"]})
+        wait_state(api, job["id"], {"running"})
+        wait_state(api, plain["id"], {"succeeded"})
+        by_job = {r.job_id: r for r in launched}
+        assert by_job[plain["id"]].data_grant is None  # no data sets, no grant
+        replica = by_job[job["id"]]
+        assert [(m.name, m.ref, m.bytes) for m in replica.datasets] == [("corpus", "corpus@1", 6)]
+        assert replica.data_grant and replica.data_grant.startswith("aiccdata_")
+        assert replica.data_grant not in repr(replica.env)
+        pod = TestClient(api.app, headers={"Authorization": f"Bearer {replica.data_grant}"})
+        files = pod.get(f"/api/v1/jobs/{job['id']}/data/corpus").json()["files"]
+        assert [f["path"] for f in files] == ["a.txt"]
+        api.post(f"/api/v1/jobs/{job['id']}/cancel")
