@@ -1,0 +1,378 @@
+"""Templates (预置行业算法, CONTRACTS §9): code with a manifest that says what it learns, from what
+data, with which hyperparameters, on what resources, and how good it is on its example.
+
+A template is a directory: `template.yaml` (the manifest, `Manifest` below), `train.py` (the
+entry point a training job runs), `predict.py` (the inference script handed out with the model)
+and `example.py` (writes the example data set). `train.py` is called as
+
+    python train.py --data DIR --output DIR --params FILE
+
+with `--params` a JSON object of every hyperparameter (checked and completed by `check_params`),
+and writes to `--output`: `model/` (the model's files), `metrics.json` (`{name: number}` on the
+held-out split, the manifest's metric among them), `metrics.jsonl` (one JSON object per step as
+it trains: the curves) and `report.json` (what a person reads: what was learned, on what data).
+`predict.py --model DIR --input PATH --output PATH` runs the model on new data.
+
+This module is the one validation of a manifest and of hyperparameters, and decides whether a
+data set version fits a template (`fit`), with the reason when it does not. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+INDUSTRIES = (
+    "manufacturing",
+    "healthcare",
+    "finance",
+    "energy",
+    "retail",
+    "logistics",
+    "government",
+    "agriculture",
+    "education",
+    "legal",
+    "transportation",
+    "telecom",
+    "media",
+    "general",
+)
+TASKS = (
+    "image-classification",
+    "object-detection",
+    "segmentation",
+    "text-classification",
+    "ner",
+    "tabular-classification",
+    "tabular-regression",
+    "forecasting",
+    "anomaly-detection",
+    "recommendation",
+    "routing",
+    "text-generation",
+)
+FRAMEWORKS = ("pytorch", "scikit-learn", "ortools", "transformers", "numpy")
+# What a table's column must hold, and the DuckDB types (`tables` of a data set version) that
+# hold it.
+COLUMN_TYPES: dict[str, tuple[str, ...]] = {
+    "string": ("VARCHAR",),
+    "integer": (
+        "TINYINT",
+        "SMALLINT",
+        "INTEGER",
+        "BIGINT",
+        "HUGEINT",
+        "UTINYINT",
+        "USMALLINT",
+        "UINTEGER",
+        "UBIGINT",
+    ),
+    "number": (
+        "TINYINT",
+        "SMALLINT",
+        "INTEGER",
+        "BIGINT",
+        "HUGEINT",
+        "UTINYINT",
+        "USMALLINT",
+        "UINTEGER",
+        "UBIGINT",
+        "FLOAT",
+        "DOUBLE",
+        "DECIMAL",
+        "REAL",
+    ),
+    "datetime": ("DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "VARCHAR"),
+    "category": ("VARCHAR", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "BOOLEAN"),
+    "any": (),
+}
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+NAME = r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$"
+MAX_PARAMS = 50
+
+
+class TemplateError(ValueError):
+    """A manifest or hyperparameters that are not valid; the message names the field."""
+
+
+class Words(BaseModel):
+    """A text in English and Chinese (the portal shows the reader's)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    en: Annotated[str, Field(min_length=1, max_length=2000)]
+    zh_CN: Annotated[str, Field(min_length=1, max_length=2000, alias="zh-CN")]
+
+
+class Param(BaseModel):
+    """One hyperparameter: its type, default and bounds (`min`/`max` inclusive, or `choices`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["integer", "number", "string", "boolean"]
+    default: int | float | str | bool
+    min: float | None = None
+    max: float | None = None
+    choices: list[str | int | float] | None = None
+    help: Words | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Param:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min is above max")
+        if (self.min is not None or self.max is not None) and self.type not in (
+            "integer",
+            "number",
+        ):
+            raise ValueError(f"min and max are for numbers, not {self.type}")
+        self.default = coerce(self, self.default, "default")
+        return self
+
+
+class Column(BaseModel):
+    """A column the input table must have (by this name, or as the user maps it)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    type: Literal["string", "integer", "number", "datetime", "category", "any"]
+    help: Words | None = None
+
+
+class Input(BaseModel):
+    """What data the template learns from: a table (CSV, Parquet or JSON lines) with these
+    columns, or a folder of images, one subfolder per class."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["table", "image-folder"]
+    columns: list[Column] = Field(default_factory=list, max_length=50)
+    min_rows: Annotated[int, Field(ge=1)] = 10  # a table's, or the images'
+    min_classes: Annotated[int, Field(ge=1)] = 2  # image folders: subfolders with images
+
+    @model_validator(mode="after")
+    def _columns_for_tables(self) -> Input:
+        if self.kind == "table" and not self.columns:
+            raise ValueError("a table input names its columns")
+        if self.kind == "image-folder" and self.columns:
+            raise ValueError("an image folder has no columns")
+        return self
+
+
+class Resources(BaseModel):
+    """What a training job asks for by default; `gpus` > 0 only where it needs them."""
+
+    model_config = ConfigDict(extra="forbid")
+    cpu: Annotated[float, Field(gt=0, le=256)] = 2
+    memory: Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?\s*(MiB|GiB|Mi|Gi|MB|GB)$")] = "4GiB"
+    gpus: Annotated[int, Field(ge=0, le=64)] = 0
+    scales_to_gpus: bool = True  # the same code uses CUDA when the job has a GPU
+
+
+class Metric(BaseModel):
+    """The metric the template reports on its held-out split, and what it reaches on its
+    example data with the default hyperparameters (`expected`; a test checks it)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+    goal: Literal["maximize", "minimize"]
+    expected: float
+
+
+class Manifest(BaseModel):
+    """`template.yaml`."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, Field(pattern=NAME)]
+    title: Words
+    summary: Words
+    industry: Literal[INDUSTRIES]  # type: ignore[valid-type]
+    task: Literal[TASKS]  # type: ignore[valid-type]
+    framework: Literal[FRAMEWORKS]  # type: ignore[valid-type]
+    licence: Annotated[str, Field(min_length=1, max_length=100)]
+    input: Input
+    hyperparameters: dict[str, Param] = Field(default_factory=dict)
+    resources: Resources = Field(default_factory=Resources)
+    metric: Metric
+    format: Annotated[str, Field(min_length=1, max_length=40)]  # the model files' format
+    requirements: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _names(self) -> Manifest:
+        if len(self.hyperparameters) > MAX_PARAMS:
+            raise ValueError(f"at most {MAX_PARAMS} hyperparameters")
+        for key in self.hyperparameters:
+            if not re.match(r"^[a-z][a-z0-9_]{0,39}$", key):
+                raise ValueError(f"hyperparameter name {key!r}: lowercase letters, digits, _")
+        return self
+
+
+def parse(doc: object) -> Manifest:
+    """A manifest from its YAML or JSON document; TemplateError naming the first bad field."""
+    try:
+        return Manifest.model_validate(doc)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "manifest"
+        raise TemplateError(f"{where}: {first['msg']}") from None
+
+
+def coerce(param: Param, value: object, name: str) -> int | float | str | bool:
+    """`value` as the parameter's type, in its bounds; `--set k=v` gives strings."""
+    kind = param.type
+    try:
+        if kind == "boolean":
+            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+                out: int | float | str | bool = value.lower() in ("true", "1")
+            elif isinstance(value, bool):
+                out = value
+            else:
+                raise ValueError
+        elif kind == "integer":
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            out = int(value)  # type: ignore[call-overload]
+        elif kind == "number":
+            if isinstance(value, bool):
+                raise ValueError
+            out = float(value)  # type: ignore[arg-type]
+            if not math.isfinite(out):
+                raise ValueError
+        else:
+            if not isinstance(value, str) or len(value) > 1000:
+                raise ValueError
+            out = value
+    except (TypeError, ValueError):
+        raise TemplateError(f"{name}: {value!r} is not {_a(kind)}") from None
+    if isinstance(out, int | float) and not isinstance(out, bool):
+        if param.min is not None and out < param.min:
+            raise TemplateError(f"{name}: {out} is below the least allowed, {_num(param.min)}")
+        if param.max is not None and out > param.max:
+            raise TemplateError(f"{name}: {out} is above the most allowed, {_num(param.max)}")
+    if param.choices is not None and out not in param.choices:
+        allowed = ", ".join(str(c) for c in param.choices)
+        raise TemplateError(f"{name}: {out!r} is not one of {allowed}")
+    return out
+
+
+def _a(kind: str) -> str:
+    return {"integer": "an integer", "number": "a number", "boolean": "true or false"}.get(
+        kind, "a text"
+    )
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def check_params(manifest: Manifest, given: Mapping[str, object]) -> dict[str, Any]:
+    """Every hyperparameter: the given ones checked and converted, the others at their default.
+    An unknown name or a value out of range is a TemplateError naming it."""
+    unknown = sorted(set(given) - set(manifest.hyperparameters))
+    if unknown:
+        known = ", ".join(sorted(manifest.hyperparameters)) or "none"
+        raise TemplateError(
+            f"hyperparameters.{unknown[0]}: {manifest.name} has no such hyperparameter "
+            f"(it has: {known})"
+        )
+    return {
+        key: coerce(param, given[key], f"hyperparameters.{key}") if key in given else param.default
+        for key, param in manifest.hyperparameters.items()
+    }
+
+
+@dataclass(frozen=True)
+class Fit:
+    """Whether a data set version fits a template: `ok`, and if not `reason`; for a table, the
+    file and the column of the data for each of the template's columns."""
+
+    ok: bool
+    reason: str = ""
+    table: str | None = None
+    columns: Mapping[str, str] | None = None
+
+
+def fit(
+    manifest: Manifest,
+    files: Sequence[str],
+    tables: Mapping[str, Mapping[str, Any]],
+    mapping: Mapping[str, str] | None = None,
+) -> Fit:
+    """Does a version with these `files` (paths) and `tables` (`{path: {"columns": [{name,
+    type}], "rows": N}}`, as data set versions describe them) fit the template's input?
+    `mapping` maps the template's column names to the data's (`text=review`)."""
+    spec = manifest.input
+    if spec.kind == "image-folder":
+        return _fit_images(spec, files)
+    if not tables:
+        return Fit(False, "it has no table (CSV, Parquet or JSON lines file) to learn from")
+    mapping = dict(mapping or {})
+    unknown = sorted(set(mapping) - {c.name for c in spec.columns})
+    if unknown:
+        return Fit(False, f"the template has no column {unknown[0]} to map")
+    reasons = []
+    for path in sorted(tables, key=lambda p: -int(tables[p].get("rows") or 0)):
+        got = _fit_table(spec, path, tables[path], mapping)
+        if got.ok:
+            return got
+        reasons.append(got.reason)
+    return Fit(False, reasons[0])
+
+
+def _fit_table(spec: Input, path: str, table: Mapping[str, Any], mapping: Mapping[str, str]) -> Fit:
+    have = {str(c["name"]): str(c["type"]).upper() for c in table.get("columns") or ()}
+    chosen: dict[str, str] = {}
+    for column in spec.columns:
+        name = mapping.get(column.name, column.name)
+        if name not in have:
+            listed = ", ".join(list(have)[:12]) + (" ..." if len(have) > 12 else "")
+            return Fit(
+                False,
+                f"{path} has no column {name} ({_a_column(column.type)}); its columns: {listed}",
+            )
+        allowed = COLUMN_TYPES[column.type]
+        base = have[name].split("(")[0]
+        if allowed and base not in allowed:
+            return Fit(
+                False, f"{path}: column {name} is {have[name]}, not {_a_column(column.type)}"
+            )
+        chosen[column.name] = name
+    rows = int(table.get("rows") or 0)
+    if rows < spec.min_rows:
+        return Fit(False, f"{path} has {rows} rows; the template needs at least {spec.min_rows}")
+    return Fit(True, table=path, columns=chosen)
+
+
+def _a_column(kind: str) -> str:
+    return {
+        "string": "text",
+        "integer": "whole numbers",
+        "number": "numbers",
+        "datetime": "dates or times",
+        "category": "labels (text or whole numbers)",
+    }.get(kind, "any values")
+
+
+def _fit_images(spec: Input, files: Sequence[str]) -> Fit:
+    classes: dict[str, int] = {}
+    for path in files:
+        parts = path.split("/")
+        if len(parts) >= 2 and path.lower().endswith(IMAGE_SUFFIXES):
+            classes[parts[-2]] = classes.get(parts[-2], 0) + 1
+    images = sum(classes.values())
+    if not images:
+        return Fit(False, "it has no images in class folders (CLASS/IMAGE.png)")
+    if len(classes) < spec.min_classes:
+        return Fit(
+            False, f"it has {len(classes)} class folder(s); the template needs {spec.min_classes}"
+        )
+    if images < spec.min_rows:
+        return Fit(False, f"it has {images} images; the template needs at least {spec.min_rows}")
+    return Fit(True)
+
+
+def reached(metric: Metric, value: float) -> bool:
+    """Whether a run's metric is at least as good as the expected one."""
+    return value >= metric.expected if metric.goal == "maximize" else value <= metric.expected

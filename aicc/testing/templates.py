@@ -1,0 +1,135 @@
+"""Built-in templates run as a training job runs them (`aicc/core/templates.py`'s convention),
+for their tests and benchmarks: the example data, training, the outputs, and predictions."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import aicc
+from aicc.core import templates as core
+
+ROOT = Path(aicc.__file__).parent / "templates"
+RUNTIME = ROOT / "aicc_template.py"
+
+
+def names() -> list[str]:
+    """The built-in templates."""
+    return sorted(p.parent.name for p in ROOT.glob("*/template.yaml"))
+
+
+def manifest(name: str) -> core.Manifest:
+    return core.parse(yaml.safe_load((ROOT / name / "template.yaml").read_text("utf-8")))
+
+
+def workdir(name: str, dest: Path) -> Path:
+    """The template's files and the shared runtime, as a job's working directory holds them."""
+    shutil.copytree(ROOT / name, dest, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(RUNTIME, dest / RUNTIME.name)
+    return dest
+
+
+def _python(args: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHONUNBUFFERED": "1"}
+    done = subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, (
+        f"{' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    )
+    return done
+
+
+def example(name: str, dest: Path) -> Path:
+    """The example data set, as `example.py DEST` writes it."""
+    work = dest.parent / f"{name}-example-code"
+    if not work.exists():
+        workdir(name, work)
+    _python(["example.py", str(dest)], work, timeout=120)
+    return dest
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A training run's outputs, read back."""
+
+    output: Path
+    metrics: dict[str, float]
+    curve: list[dict[str, Any]]
+    report: dict[str, Any]
+    seconds: float
+
+    @property
+    def model(self) -> Path:
+        return self.output / "model"
+
+
+def train(
+    name: str,
+    data: Path,
+    work: Path,
+    params: dict[str, Any] | None = None,
+    *,
+    table: str | None = None,
+    columns: dict[str, str] | None = None,
+    timeout: float = 300,
+) -> Trained:
+    """Train as the job would: `params` checked against the manifest and completed."""
+    code = workdir(name, work / "code")
+    hp = core.check_params(manifest(name), params or {})
+    doc = {"hyperparameters": hp, "input": {"table": table, "columns": columns or {}}}
+    (work / "params.json").write_text(json.dumps(doc))
+    output = work / "outputs"
+    started = time.monotonic()
+    _python(
+        [
+            "train.py",
+            "--data",
+            str(data),
+            "--output",
+            str(output),
+            "--params",
+            str(work / "params.json"),
+        ],
+        code,
+        timeout,
+    )
+    seconds = time.monotonic() - started
+    curve = [
+        json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines() if line
+    ]
+    return Trained(
+        output=output,
+        metrics=json.loads((output / "metrics.json").read_text()),
+        curve=curve,
+        report=json.loads((output / "report.json").read_text()),
+        seconds=seconds,
+    )
+
+
+def train_example(name: str, tmp: Path, params: dict[str, Any] | None = None) -> Trained:
+    """The template trained on its own example data with its defaults (or `params`)."""
+    return train(name, example(name, tmp / "example"), tmp / "run", params)
+
+
+def predict(name: str, model: Path, input: Path, output: Path) -> Path:
+    """`predict.py --model --input --output`, from a directory holding only the template's
+    files, as a downloaded model is used."""
+    code = output.parent / f"{name}-predict-code"
+    if not code.exists():
+        workdir(name, code)
+    _python(
+        ["predict.py", "--model", str(model), "--input", str(input), "--output", str(output)],
+        code,
+        timeout=120,
+    )
+    return output
