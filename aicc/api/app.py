@@ -24,8 +24,10 @@ from aicc.api.routers import (
     estimate,
     jobs,
     kpis,
+    models,
     nodes,
     system,
+    templates,
     tenancy,
     workdirs,
 )
@@ -47,8 +49,10 @@ def create_app(state: AppState) -> FastAPI:
         generate_unique_id_function=lambda route: route.name,
     )
     app.state.aicc = state
-    routers = (system, tenancy, nodes, workdirs, jobs, audit, estimate, billing, kpis, datasets)
-    for module in routers:
+    for module in (
+        *(system, tenancy, nodes, workdirs, jobs, audit, estimate, billing, kpis),
+        *(datasets, models, templates),
+    ):
         app.include_router(module.router, responses=schemas.ERRORS)
     schemas.document_errors(app)
 

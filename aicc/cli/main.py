@@ -18,6 +18,7 @@ from aicc.cli import (
     data,
     estimate,
     jobs,
+    models,
     nodes,
     queues,
     secrets,
@@ -44,6 +45,8 @@ app.add_typer(tokens.app, name="token")
 app.add_typer(queues.app, name="queue")
 app.add_typer(secrets.app, name="secret")
 app.add_typer(data.app, name="data")
+app.add_typer(models.app, name="model")
+app.add_typer(models.template_app, name="template")
 app.add_typer(center.accelerator_app, name="accelerator")
 app.add_typer(spec_app, name="spec")
 app.add_typer(billing.admin_app, name="admin")

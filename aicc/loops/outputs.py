@@ -1,5 +1,5 @@
 """After each reconcile pass: what jobs that just ended leave behind becomes what they promised
-(a cleaning job's outputs, the next version of a data set). Only the leader runs it, fenced."""
+(services/outputs.py: a data set version, a model version). Only the leader runs it, fenced."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 
 from aicc.executors.base import Executor
 from aicc.loops.lease import Lease
-from aicc.services import cleaning, logs
+from aicc.services import logs, outputs
 from aicc.services.common import utcnow
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.db import Database
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 def deliver(db: Database, lease: Lease, executors: dict[str, Executor], chunks: ChunkStore) -> None:
     with db.session() as session:
         lease.fence(session, utcnow())
-        for line in cleaning.deliver(
+        for line in outputs.deliver(
             session, chunks, lambda job: logs.outputs_dir(session, job, executors)
         ):
             log.info("job outputs: %s", line)

@@ -264,6 +264,8 @@ def _read_chunks(
 
 
 class Datasets(Resource):
+    noun = "datasets"  # models are pulled the same way (`sdk/models.py`)
+
     def list(self, project: str | None = None, scope: str | None = None) -> Json:
         return self._t.pages(api_path("datasets"), {"project": project, "scope": scope})
 
@@ -294,7 +296,7 @@ class Datasets(Resource):
 
     def manifest(self, ref: str, project: str | None = None) -> Json:
         name, where, number = split_ref(ref, project)
-        path = api_path("datasets", name, "versions", number, "manifest")
+        path = api_path(self.noun, name, "versions", number, "manifest")
         return self._t.call("GET", path, params={"project": where})
 
     def preview(
@@ -494,7 +496,7 @@ class Datasets(Resource):
         return {"ref": ref, "files": len(manifest.files), "fetched": len(todo), "bytes": total}
 
     def _chunk(self, name: str, project: str | None, digest: str) -> bytes:
-        path = api_path("datasets", name, "chunks", digest)
+        path = api_path(self.noun, name, "chunks", digest)
         answer = self._t.retrying(
             lambda: self._t.request("GET", path, params={"project": project}, check=False)
         )

@@ -11,51 +11,33 @@ removed, what PII it masked), not a file of the set.
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import shlex
-import tarfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import aicc.cleaning
 from aicc.cleaning import REPORT, STEPS, Filter, Options, Pipeline, parse_steps
 from aicc.core import datasets as core
 from aicc.core.jobspec import JobSpec
-from aicc.core.states import TERMINAL
 from aicc.core.tenancy import Principal
 from aicc.services import jobs, tenancy, workdirs
 from aicc.services.common import Invalid, NotFound, utcnow
 from aicc.services.data import datasets, uploads
 from aicc.store.blobs import BlobStore
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables import DatasetRow, JobOutputRow, JobRow, UserRow
+from aicc.store.tables import DatasetRow, JobOutputRow, JobRow
 
 
 def program() -> bytes:
     """The cleaning package as a deterministic .tar.gz working directory (`aicc/cleaning/*.py`
     under an empty `aicc` package), the same bytes for the same code."""
     source = Path(aicc.cleaning.__file__).parent
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-
-        def add(name: str, data: bytes) -> None:
-            info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = len(data), 0o644, 0
-            tar.addfile(info, io.BytesIO(data))
-
-        add("aicc/__init__.py", b"")
-        for file in sorted(source.glob("*.py")):
-            add(f"aicc/cleaning/{file.name}", file.read_bytes())
-    out = io.BytesIO()
-    with gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as gz:
-        gz.write(raw.getvalue())
-    return out.getvalue()
+    files = [("aicc/__init__.py", b"")]
+    files += [(f"aicc/cleaning/{f.name}", f.read_bytes()) for f in sorted(source.glob("*.py"))]
+    return workdirs.pack(files)
 
 
 def options_of(
@@ -95,11 +77,7 @@ def submit(
     version, _ = datasets.open_version(session, who, ref, project=project)
     _, source_project = datasets.find(session, who, core.Ref(version.name, version.number))
     target = _target(session, who, into, project)
-    archive = program()
-    sha256, size = workdirs.store(
-        blobs, io.BytesIO(archive), who=who, sha256=None, max_bytes=len(archive) + 1
-    )
-    workdirs.record(session, who, sha256=sha256, size=size)
+    sha256 = workdirs.keep(session, who, blobs, program())
     words = ["python", "-m", "aicc.cleaning", "--steps", steps, "--text-column", text_column]
     words += ["--threshold", str(threshold), "--min-chars", str(min_chars)]
     words += ["--max-chars", str(max_chars)] if max_chars is not None else []
@@ -147,45 +125,14 @@ def _target(session: Session, who: Principal, into: str, project: str | None) ->
     return row
 
 
-def deliver(
-    session: Session, store: ChunkStore, outputs_of: Callable[[jobs.Job], Path]
-) -> list[str]:
-    """Turn the outputs of cleaning jobs that ended since the last pass into versions (or say
-    why not); returns what each did, for the log."""
-    done: list[str] = []
-    waiting = session.scalars(select(JobOutputRow).where(JobOutputRow.state == "pending"))
-    for out in list(waiting):
-        job = session.get(JobRow, out.job_id)
-        if job is None or job.state not in TERMINAL:
-            continue
-        out.done_at = utcnow()
-        if job.state != "succeeded":
-            out.state, out.result = "failed", f"the job ended {job.state}; no version was made"
-            done.append(f"{job.id}: {out.result}")
-            continue
-        try:
-            version = _ingest(session, store, outputs_of, job, out)
-        except (NotFound, Invalid, OSError, ValueError) as e:
-            out.state, out.result = "failed", str(e)[:2000]
-        else:
-            out.state, out.result = "done", version
-        done.append(f"{job.id}: {out.state} {out.result}")
-    return done
-
-
-def _ingest(
-    session: Session,
-    store: ChunkStore,
-    outputs_of: Callable[[jobs.Job], Path],
-    job: JobRow,
-    out: JobOutputRow,
+def ingest_outputs(
+    session: Session, store: ChunkStore, who: Principal, job: JobRow, out: JobOutputRow, root: Path
 ) -> str:
-    user = session.get(UserRow, job.user_id)
+    """A cleaning job's outputs as the next version of its target set (`services/outputs.py`
+    calls it when the job succeeded): its report becomes the version's lineage."""
     row = session.get(DatasetRow, out.target_id)
-    if user is None or row is None:
-        raise NotFound("the data set or the job's owner is gone")
-    who = tenancy.principal_of(session, user)
-    root = outputs_of(jobs.get(session, who, job.id))
+    if row is None:
+        raise NotFound("the data set is gone")
     report: dict[str, Any] = {}
     if (root / REPORT).is_file():
         report = json.loads((root / REPORT).read_text())

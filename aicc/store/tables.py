@@ -134,6 +134,9 @@ class DatasetRow(Base):
     __table_args__ = (UniqueConstraint("project_id", "name"),)
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    # "dataset", or "model": a model's versions are its files (ModelVersionRow has the rest).
+    # One name space per project for both, so a reference never names two things.
+    kind: Mapped[str] = mapped_column(String(16), default="dataset", index=True)
     name: Mapped[str] = mapped_column(String(64))
     visibility: Mapped[str] = mapped_column(String(16), default="private", index=True)
     description: Mapped[str] = mapped_column(Text, default="")
@@ -164,6 +167,24 @@ class DatasetVersionRow(Base):
     tables: Mapped[dict[str, Any]] = mapped_column(default=dict)  # path -> {columns, rows}
     created_by: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime]
+
+
+class ModelVersionRow(Base):
+    """What a model version is beyond its files (the `DatasetVersionRow` of the same id, whose
+    lineage names the job, data sets and template that made it): how to load it, how good it
+    is, and where it stands."""
+
+    __tablename__ = "model_versions"
+    version_id: Mapped[str] = mapped_column(
+        ForeignKey("dataset_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    stage: Mapped[str] = mapped_column(String(16), default="staging", index=True)
+    format: Mapped[str] = mapped_column(String(40), default="")
+    framework: Mapped[str] = mapped_column(String(40), default="")
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {name: number}
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the hyperparameters
+    card: Mapped[str] = mapped_column(Text, default="")  # the model card (Markdown)
+    updated_at: Mapped[datetime]
 
 
 class ChunkRow(Base):

@@ -30,6 +30,7 @@ DatasetName = Annotated[str, Path(pattern=r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])
 VersionNumber = Annotated[str, Path(pattern=r"^([1-9][0-9]{0,8}|latest)$")]
 ProjectRef = Annotated[str | None, Query(max_length=200)]
 Scope = Annotated[str, Query(pattern=r"^(project|visible|public)$")]
+ChunkDigest = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
 BINARY = {"schema": {"type": "string", "format": "binary"}}
 OCTETS: dict[int | str, dict[str, Any]] = {200: {"content": {"application/octet-stream": BINARY}}}
 
@@ -146,7 +147,7 @@ def datasets_manifest(
 @router.get("/datasets/{name}/chunks/{digest}", response_class=Response, responses=OCTETS)
 def datasets_chunk(
     name: DatasetName,
-    digest: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
+    digest: ChunkDigest,
     who: CurrentUser,
     session: SessionDep,
     state: StateDep,
@@ -182,7 +183,7 @@ def jobs_data_files(
 @router.get("/jobs/{job_id}/chunks/{digest}", response_class=Response, responses=OCTETS)
 def jobs_data_chunk(
     job_id: str,
-    digest: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
+    digest: ChunkDigest,
     reader: DataReader,
     session: SessionDep,
     state: StateDep,

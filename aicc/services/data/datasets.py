@@ -29,11 +29,17 @@ from aicc.store.tables import (
     DatasetChunkRow,
     DatasetRow,
     DatasetVersionRow,
+    ModelVersionRow,
     OrgRow,
     ProjectRow,
     UploadChunkRow,
     UploadRow,
 )
+
+# What a row of `datasets` is: a data set, or a model's files (services/models.py); both have
+# versions of content-addressed files, share visibility, storage and bills.
+DATA = "dataset"
+MODEL = "model"
 
 
 @dataclass(frozen=True)
@@ -92,18 +98,31 @@ def qualified(session: Session, project: ProjectRow) -> str:
 
 
 def find(
-    session: Session, who: Principal, ref: core.Ref | str, project: str | None = None
+    session: Session,
+    who: Principal,
+    ref: core.Ref | str,
+    project: str | None = None,
+    *,
+    kind: str = DATA,
 ) -> tuple[DatasetRow, ProjectRow]:
-    """The data set a reference names, readable by the caller, else NotFound."""
+    """The data set (or, `kind=MODEL`, the model) a reference names, readable by the caller,
+    else NotFound."""
     ref = core.parse_ref(ref) if isinstance(ref, str) else ref
-    missing = NotFound("data set {ref} not found; `aicc data list` shows yours", ref=str(ref))
+    missing = (
+        NotFound("data set {ref} not found; `aicc data list` shows yours", ref=str(ref))
+        if kind == DATA
+        else NotFound("model {ref} not found; `aicc model list` shows yours", ref=str(ref))
+    )
     if ref.org:
         query = (
             select(DatasetRow, ProjectRow)
             .join(ProjectRow, ProjectRow.id == DatasetRow.project_id)
             .join(OrgRow, OrgRow.id == ProjectRow.org_id)
             .where(
-                OrgRow.name == ref.org, ProjectRow.name == ref.project, DatasetRow.name == ref.name
+                OrgRow.name == ref.org,
+                ProjectRow.name == ref.project,
+                DatasetRow.name == ref.name,
+                DatasetRow.kind == kind,
             )
         )
         hit = session.execute(query).first()
@@ -112,7 +131,9 @@ def find(
         return hit[0], hit[1]
     own = tenancy.resolve_project(session, who, project)
     row = session.scalar(
-        select(DatasetRow).where(DatasetRow.project_id == own.id, DatasetRow.name == ref.name)
+        select(DatasetRow).where(
+            DatasetRow.project_id == own.id, DatasetRow.name == ref.name, DatasetRow.kind == kind
+        )
     )
     if row is not None:
         prj = session.get(ProjectRow, row.project_id)
@@ -125,7 +146,11 @@ def find(
         for d, p in session.execute(
             select(DatasetRow, ProjectRow)
             .join(ProjectRow, ProjectRow.id == DatasetRow.project_id)
-            .where(DatasetRow.name == ref.name, DatasetRow.visibility.in_(("org", "public")))
+            .where(
+                DatasetRow.name == ref.name,
+                DatasetRow.kind == kind,
+                DatasetRow.visibility.in_(("org", "public")),
+            )
         )
         if readable(who, d, p)
     ]
@@ -142,12 +167,16 @@ def find(
 
 
 def find_writable(
-    session: Session, who: Principal, name: str, project: str | None
+    session: Session, who: Principal, name: str, project: str | None, *, kind: str = DATA
 ) -> tuple[DatasetRow, ProjectRow]:
-    row, prj = find(session, who, core.Ref(core.check_name(name)), project)
-    if not writable(who, prj):
+    row, prj = find(session, who, core.Ref(core.check_name(name)), project, kind=kind)
+    if not writable(who, prj) and kind == DATA:
         raise Forbidden(
             "data set {name} is read-only for you: only its project's members change it", name=name
+        )
+    if not writable(who, prj):
+        raise Forbidden(
+            "model {name} is read-only for you: only its project's members change it", name=name
         )
     return row, prj
 
@@ -251,7 +280,10 @@ def create(
     licence: str = "",
     source: str = "",
     tags: list[str] | None = None,
+    kind: str = DATA,
 ) -> Dataset:
+    """A new data set (or model: `kind=MODEL`); data sets and models of a project share one
+    name space, so a reference never names two things."""
     try:
         core.check_name(name)
     except core.DatasetError as e:
@@ -263,18 +295,23 @@ def create(
     if not writable(who, prj):
         raise Forbidden("viewers cannot create data sets")
     exists = session.scalar(
-        select(DatasetRow.id).where(DatasetRow.project_id == prj.id, DatasetRow.name == name)
+        select(DatasetRow.kind).where(DatasetRow.project_id == prj.id, DatasetRow.name == name)
     )
-    if exists:
+    if exists == DATA:
         raise Conflict(
             "data set {name} already exists in project {project}", name=name, project=prj.name
+        )
+    if exists:
+        raise Conflict(
+            "model {name} already exists in project {project}", name=name, project=prj.name
         )
     if visibility == "public" and not can_manage(who, org_id=prj.org_id):
         raise Forbidden("only organization admins publish data sets to the open catalog")
     now = utcnow()
     row = DatasetRow(
-        id=new_id("dst"),
+        id=new_id("dst" if kind == DATA else "mdl"),
         project_id=prj.id,
+        kind=kind,
         name=name,
         visibility=visibility,
         description=description,
@@ -287,7 +324,7 @@ def create(
     )
     session.add(row)
     session.flush()
-    audit.record(session, who, "dataset.create", "dataset", row.id, org_id=prj.org_id)
+    audit.record(session, who, f"{kind}.create", kind, row.id, org_id=prj.org_id)
     return describe(session, who, row, prj, with_versions=False)
 
 
@@ -318,11 +355,20 @@ def get(session: Session, who: Principal, ref: str, *, project: str | None = Non
 
 
 def list_datasets(
-    session: Session, who: Principal, *, project: str | None = None, scope: str = "project"
+    session: Session,
+    who: Principal,
+    *,
+    project: str | None = None,
+    scope: str = "project",
+    kind: str = DATA,
 ) -> list[Dataset]:
     """`project`: one project's sets; `visible`: every set the caller reads; `public`: the open
     data catalog."""
-    query = select(DatasetRow, ProjectRow).join(ProjectRow, ProjectRow.id == DatasetRow.project_id)
+    query = (
+        select(DatasetRow, ProjectRow)
+        .join(ProjectRow, ProjectRow.id == DatasetRow.project_id)
+        .where(DatasetRow.kind == kind)
+    )
     if scope == "project":
         prj = tenancy.resolve_project(session, who, project)
         query = query.where(DatasetRow.project_id == prj.id)
@@ -354,10 +400,15 @@ def versions(
 
 
 def version_row(
-    session: Session, who: Principal, ref: str | core.Ref, *, project: str | None = None
+    session: Session,
+    who: Principal,
+    ref: str | core.Ref,
+    *,
+    project: str | None = None,
+    kind: str = DATA,
 ) -> tuple[DatasetRow, DatasetVersionRow]:
     parsed = core.parse_ref(ref) if isinstance(ref, str) else ref
-    row, _ = find(session, who, parsed, project)
+    row, _ = find(session, who, parsed, project, kind=kind)
     if parsed.version is None:
         version = latest_row(session, row.id)
         if version is None:
@@ -379,10 +430,15 @@ def manifest_of(version: DatasetVersionRow) -> core.Manifest:
 
 
 def open_version(
-    session: Session, who: Principal, ref: str | core.Ref, *, project: str | None = None
+    session: Session,
+    who: Principal,
+    ref: str | core.Ref,
+    *,
+    project: str | None = None,
+    kind: str = DATA,
 ) -> tuple[DatasetVersion, core.Manifest]:
     """A version the caller may read, with its files."""
-    row, version = version_row(session, who, ref, project=project)
+    row, version = version_row(session, who, ref, project=project, kind=kind)
     return version_of(version, row.name), manifest_of(version)
 
 
@@ -394,9 +450,10 @@ def chunk(
     digest: str,
     *,
     project: str | None = None,
+    kind: str = DATA,
 ) -> bytes:
     """One chunk of a set the caller reads, checked; NotFound unless a version of it uses it."""
-    row, _ = find(session, who, ref, project)
+    row, _ = find(session, who, ref, project, kind=kind)
     used = session.scalar(
         select(DatasetChunkRow.size).where(
             DatasetChunkRow.dataset_id == row.id, DatasetChunkRow.digest == digest
@@ -409,15 +466,19 @@ def chunk(
     return chunks.reader(session, store, [digest]).get(digest)
 
 
-def delete(session: Session, who: Principal, name: str, *, project: str | None) -> None:
-    """Remove a data set and its versions. Chunks no set refers to any more are collected by the
-    janitor (`uploads.collect`), after this commits."""
-    row, prj = find_writable(session, who, name, project)
+def delete(
+    session: Session, who: Principal, name: str, *, project: str | None, kind: str = DATA
+) -> None:
+    """Remove a data set (or model) and its versions. Chunks no set refers to any more are
+    collected by the janitor (`uploads.collect`), after this commits."""
+    row, prj = find_writable(session, who, name, project, kind=kind)
     for upload in session.scalars(select(UploadRow).where(UploadRow.dataset_id == row.id)):
         session.execute(sql_delete(UploadChunkRow).where(UploadChunkRow.upload_id == upload.id))
         session.delete(upload)
     session.execute(sql_delete(DatasetChunkRow).where(DatasetChunkRow.dataset_id == row.id))
+    ids = select(DatasetVersionRow.id).where(DatasetVersionRow.dataset_id == row.id)
+    session.execute(sql_delete(ModelVersionRow).where(ModelVersionRow.version_id.in_(ids)))
     session.execute(sql_delete(DatasetVersionRow).where(DatasetVersionRow.dataset_id == row.id))
     session.delete(row)
     storage.changed(session, prj.id)  # billing stops here, not when the janitor collects
-    audit.record(session, who, "dataset.delete", "dataset", row.id, org_id=prj.org_id)
+    audit.record(session, who, f"{kind}.delete", kind, row.id, org_id=prj.org_id)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -155,13 +155,25 @@ def ingest_directory(
     leave_out: frozenset[str] = frozenset(),
 ) -> Committed:
     """Push a directory the server holds (a job's outputs) as the next version of `row`."""
-    listing = sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink())
-    files = (
-        (rel, file.read_bytes())
-        for file in listing
-        if (rel := file.relative_to(root).as_posix()) not in leave_out
+    files = files_under(root, leave_out)
+    return ingest(
+        session,
+        who,
+        store,
+        row.name,
+        row.project_id,
+        files,
+        message,
+        lineage=lineage,
+        kind=row.kind,
     )
-    return ingest(session, who, store, row.name, row.project_id, files, message, lineage=lineage)
+
+
+def files_under(root: Path, leave_out: frozenset[str] = frozenset()) -> Iterator[tuple[str, bytes]]:
+    """The regular files under `root` (links left out), as (relative path, bytes), in order."""
+    for file in sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()):
+        if (rel := file.relative_to(root).as_posix()) not in leave_out:
+            yield rel, file.read_bytes()
 
 
 def _upload(session: Session, who: Principal, upload_id: str) -> tuple[UploadRow, DatasetRow]:
@@ -402,12 +414,13 @@ def ingest(
     *,
     keep: bool = False,
     lineage: dict[str, Any] | None = None,
+    kind: str = datasets.DATA,
 ) -> Committed:
     """The next version of data set `name` from whole files, chunked here on the server (a
     browser's upload): received as a client's push is, a batch of chunks at a time, so they
     are stored and held alike. `keep`: the latest version's other files stay (a file of the
     same path is replaced), else the version is exactly `files`."""
-    row, _ = datasets.find_writable(session, who, name, project)
+    row, _ = datasets.find_writable(session, who, name, project, kind=kind)
     now = utcnow()
     upload = UploadRow(
         id=new_id("upl"), dataset_id=row.id, created_by=who.user_id, created_at=now, updated_at=now

@@ -1,0 +1,133 @@
+"""The model registry: models, their versions and stages, their files, and the models trained
+on a data set (docs/api.md). A model is named like a data set: `{name}` and `?project=`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from aicc.api import schemas
+from aicc.api.deps import CurrentUser, SessionDep, StateDep
+from aicc.api.paging import Cursor, Limit, page
+from aicc.api.routers.datasets import (
+    OCTETS,
+    ChunkDigest,
+    DatasetName,
+    ProjectRef,
+    Scope,
+    VersionNumber,
+    _out,
+    ref,
+)
+from aicc.services import models
+from aicc.services.data import datasets
+from aicc.services.data.datasets import MODEL
+
+router = APIRouter(prefix="/api/v1", tags=["models"])
+
+
+@router.get("/models", response_model=schemas.Page[schemas.Model])
+def models_list(
+    who: CurrentUser,
+    session: SessionDep,
+    project: ProjectRef = None,
+    scope: Scope = "project",
+    limit: Limit = 1000,
+    cursor: Cursor = None,
+) -> dict[str, object]:
+    """`scope=project` (default): a project's models; `visible`: all you may read; `public`:
+    the center's shared models. Each with its versions, newest first."""
+    rows = page(models.list_models(session, who, project=project, scope=scope), limit, cursor)
+    return {**rows, "items": [_out(schemas.Model, m) for m in rows["items"]]}
+
+
+@router.get("/models/{name}", response_model=schemas.Model)
+def models_get(
+    name: DatasetName, who: CurrentUser, session: SessionDep, project: ProjectRef = None
+) -> Any:
+    target, where = ref(name, project)
+    return _out(schemas.Model, models.get(session, who, str(target), project=where))
+
+
+@router.delete("/models/{name}", status_code=204)
+def models_delete(
+    name: DatasetName, who: CurrentUser, session: SessionDep, project: ProjectRef = None
+) -> Response:
+    models.delete(session, who, name, project=project)
+    return Response(status_code=204)
+
+
+@router.get("/models/{name}/versions/{number}", response_model=schemas.ModelVersion)
+def models_version(
+    name: DatasetName,
+    number: VersionNumber,
+    who: CurrentUser,
+    session: SessionDep,
+    project: ProjectRef = None,
+) -> Any:
+    """One version with its files, metrics, card and lineage (`latest` for the newest)."""
+    target, where = ref(name, project, number)
+    return _out(schemas.ModelVersion, models.version(session, who, str(target), project=where))
+
+
+@router.put("/models/{name}/versions/{number}/stage", response_model=schemas.ModelVersion)
+def models_stage(
+    name: DatasetName,
+    number: VersionNumber,
+    body: schemas.StageIn,
+    who: CurrentUser,
+    session: SessionDep,
+    project: ProjectRef = None,
+) -> Any:
+    """Move the version to a stage; promoting one to `production` archives the one before."""
+    target, where = ref(name, project, number)
+    moved = models.set_stage(session, who, str(target), body.stage, project=where)
+    return _out(schemas.ModelVersion, moved)
+
+
+@router.get("/models/{name}/versions/{number}/manifest", response_model=schemas.Manifest)
+def models_manifest(
+    name: DatasetName,
+    number: VersionNumber,
+    who: CurrentUser,
+    session: SessionDep,
+    project: ProjectRef = None,
+) -> Any:
+    """The version's files and their chunks, which `aicc model pull` fetches."""
+    target, where = ref(name, project, number)
+    version, manifest = datasets.open_version(session, who, target, project=where, kind=MODEL)
+    return {"ref": version.ref, "digest": manifest.digest, **manifest.to_json()}
+
+
+@router.get("/models/{name}/chunks/{digest}", response_class=Response, responses=OCTETS)
+def models_chunk(
+    name: DatasetName,
+    digest: ChunkDigest,
+    who: CurrentUser,
+    session: SessionDep,
+    state: StateDep,
+    project: ProjectRef = None,
+) -> Response:
+    """One chunk of the model's files, as bytes (immutable: cached for a year)."""
+    target, where = ref(name, project)
+    data = datasets.chunk(session, who, state.chunks, target, digest, project=where, kind=MODEL)
+    return Response(
+        data,
+        media_type="application/octet-stream",
+        headers={"Cache-Control": "private, max-age=31536000, immutable"},
+    )
+
+
+@router.get("/datasets/{name}/versions/{number}/models", response_model=list[schemas.ModelVersion])
+def datasets_models(
+    name: DatasetName,
+    number: VersionNumber,
+    who: CurrentUser,
+    session: SessionDep,
+    project: ProjectRef = None,
+) -> Any:
+    """The model versions you may read that were trained on this data set version."""
+    target, where = ref(name, project, number)
+    found = models.trained_on(session, who, str(target), project=where)
+    return [_out(schemas.ModelVersion, v) for v in found]

@@ -1,0 +1,105 @@
+"""Models and their versions (`services.models`), and templates (`services.templates`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from aicc.api.schemas.common import Body, Name
+
+Stage = Literal["staging", "production", "archived"]
+
+
+class ModelFile(BaseModel):
+    path: str
+    size: int
+
+
+class ModelVersion(BaseModel):
+    name: str
+    number: int
+    ref: str
+    stage: Stage
+    format: str
+    framework: str
+    metrics: dict[str, float]
+    params: dict[str, Any]
+    lineage: dict[str, Any]
+    card: str
+    file_count: int
+    logical_bytes: int
+    files: list[ModelFile]
+    created_by: str
+    created_at: datetime
+
+
+class Model(BaseModel):
+    id: str
+    name: str
+    project: str
+    visibility: Literal["private", "org", "public"]
+    description: str
+    licence: str
+    tags: list[str]
+    latest: int | None
+    writable: bool
+    created_at: datetime
+    updated_at: datetime
+    versions: list[ModelVersion]
+
+
+class StageIn(Body):
+    stage: Stage
+
+
+class TemplateMetric(BaseModel):
+    name: str
+    goal: Literal["maximize", "minimize"]
+    expected: float
+
+
+class Fit(BaseModel):
+    ok: bool
+    reason: str
+    table: str | None
+    columns: dict[str, str] | None
+
+
+class Template(BaseModel):
+    """A template of the marketplace: `manifest` is its whole `template.yaml`; `fit` says
+    whether the data set of `?data=` fits it."""
+
+    name: str
+    title: dict[str, str]
+    summary: dict[str, str]
+    industry: str
+    task: str
+    framework: str
+    licence: str
+    source: str
+    metric: TemplateMetric
+    manifest: dict[str, Any]
+    fit: Fit | None = None
+
+
+ColumnName = Annotated[str, Field(min_length=1, max_length=200)]
+Value = str | int | float | bool
+
+
+class RunIn(Body):
+    """Train the template: on data set `data` (`NAME@N`; its example data when left out), with
+    `params` (hyperparameters, the others at their defaults), into model `model`."""
+
+    data: Annotated[str | None, Field(max_length=300)] = None
+    params: Annotated[dict[Annotated[str, Field(max_length=40)], Value], Field(max_length=50)] = (
+        Field(default_factory=dict)
+    )
+    model: Name | None = None
+    columns: Annotated[dict[ColumnName, ColumnName], Field(max_length=50)] = Field(
+        default_factory=dict
+    )
+    project: Annotated[str | None, Field(max_length=200)] = None
+    queue: Annotated[str | None, Field(max_length=64)] = None
+    gpus: Annotated[int | None, Field(ge=0, le=64)] = None

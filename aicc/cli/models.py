@@ -1,0 +1,267 @@
+"""`aicc model ...` (the model registry) and `aicc template ...` (the marketplace's templates),
+CONTRACTS.md §9."""
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from aicc.cli.data import PHASES, size_text
+from aicc.cli.nouns import CREATED, PROJECT, Json, Noun, ProjectOption
+from aicc.cli.output import JsonFlag, client, col, confirm, handle_errors, local_time
+from aicc.cli.submit import UploadBar
+
+if TYPE_CHECKING:
+    from aicc.sdk.client import Client
+
+app = typer.Typer(
+    help="Models: versions, metrics, lineage, stages; pull one.", no_args_is_help=True
+)
+template_app = typer.Typer(
+    help="Templates (industry algorithms): find one for your data, train it into a model.",
+    no_args_is_help=True,
+)
+
+
+def _metrics(metrics: Any) -> str | None:
+    if not metrics:
+        return None
+    return ", ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items()))
+
+
+def _latest(field: str) -> Any:
+    def pick(versions: Any) -> Any:
+        return (versions or [{}])[0].get(field)
+
+    return pick
+
+
+MODELS = Noun(
+    "model",
+    [
+        col("NAME", "name"),
+        PROJECT,
+        col("LATEST", "latest"),
+        col("STAGE", "versions", _latest("stage")),
+        col("FORMAT", "versions", _latest("format")),
+        col("METRICS", "versions", lambda v: _metrics(_latest("metrics")(v))),
+        col("UPDATED", "updated_at", local_time),
+    ],
+    empty="no models yet: `aicc template run TEMPLATE --data NAME@N` trains one",
+    fields=[
+        col("NAME", "name"),
+        col("ID", "id"),
+        PROJECT,
+        col("VISIBILITY", "visibility"),
+        col("LICENCE", "licence"),
+        col("LATEST", "latest"),
+        col("VERSIONS", "versions", lambda v: ", ".join(f"@{x['number']} {x['stage']}" for x in v)),
+        CREATED,
+    ],
+)
+VERSION = Noun(
+    "model version",
+    [col("REF", "ref"), col("STAGE", "stage")],
+    fields=[
+        col("REF", "ref"),
+        col("STAGE", "stage"),
+        col("FORMAT", "format"),
+        col("FRAMEWORK", "framework"),
+        col("METRICS", "metrics", _metrics),
+        col("FILES", "file_count"),
+        col("SIZE", "logical_bytes", size_text),
+        col("JOB", "lineage", lambda x: (x or {}).get("job_id")),
+        col("DATA", "lineage", lambda x: ", ".join((x or {}).get("datasets") or []) or None),
+        col("TEMPLATE", "lineage", lambda x: (x or {}).get("template")),
+        col("PARAMS", "params", lambda p: ", ".join(f"{k}={v}" for k, v in sorted(p.items()))),
+        CREATED,
+    ],
+)
+Ref = Annotated[str, typer.Argument(help="NAME, NAME@VERSION or ORG/PROJECT/NAME@VERSION.")]
+
+
+@MODELS.list(app)
+def model_list(
+    api: "Client",
+    project: ProjectOption = None,
+    scope: Annotated[
+        str | None, typer.Option(help="project (default), visible (all you read), or public.")
+    ] = None,
+) -> Json:
+    """Models of a project (or all you may read), with their versions."""
+    return api.models.list(project=project, scope=scope)
+
+
+@MODELS.get(app)
+def model_get(api: "Client", ref: Ref, project: ProjectOption = None) -> Json:
+    """One model and its versions."""
+    return api.models.get(ref, project=project)
+
+
+@VERSION.get(app, "version")
+def model_version(api: "Client", ref: Ref, project: ProjectOption = None) -> Json:
+    """One version: format, metrics, lineage, hyperparameters, files (the latest without @N)."""
+    return api.models.version(ref, project=project)
+
+
+@VERSION.action(app, "stage", lambda v: f"{v['ref']} is now in {v['stage']}")
+def model_stage(
+    api: "Client",
+    ref: Ref,
+    stage: Annotated[str, typer.Argument(help="staging, production or archived.")],
+    project: ProjectOption = None,
+) -> Json:
+    """Move NAME@N to a stage; promoting one to production archives the one before."""
+    return api.models.stage(ref, stage, project=project)
+
+
+@VERSION.action(app, "pull", lambda a: f"{a['ref']}: {a['fetched']} of {a['files']} files fetched")
+def model_pull(
+    api: "Client",
+    ref: Ref,
+    directory: Annotated[Path, typer.Argument(help="Where to write the files.")],
+    project: ProjectOption = None,
+) -> Json:
+    """Download a version: the model, its metrics and report, and predict.py to run it."""
+    bar = UploadBar(PHASES)
+    try:
+        return api.models.pull(ref, directory, project=project, progress=bar)
+    finally:
+        bar.close()
+
+
+@MODELS.delete(app, "rm")
+def model_rm(
+    api: "Client", name: Annotated[str, typer.Argument()], project: ProjectOption = None
+) -> Json:
+    """Delete a model and all its versions."""
+    return api.models.delete(name, project=project)
+
+
+# --- templates -----------------------------------------------------------------------------------
+
+
+def _fit(fit: Any) -> str | None:
+    if not fit:
+        return None
+    return "fits" if fit["ok"] else f"no: {fit['reason']}"
+
+
+TEMPLATES = Noun(
+    "template",
+    [
+        col("NAME", "name"),
+        col("INDUSTRY", "industry"),
+        col("TASK", "task"),
+        col("FRAMEWORK", "framework"),
+        col("METRIC", "metric", lambda m: f"{m['name']} {m['expected']:g}"),
+        col("FITS", "fit", _fit),
+        col("TITLE", "title", lambda t: t.get("en")),
+    ],
+    empty="no template matches",
+    fields=[
+        col("NAME", "name"),
+        col("TITLE", "title", lambda t: f"{t['en']} / {t['zh-CN']}"),
+        col("SUMMARY", "summary", lambda t: t["en"]),
+        col("INDUSTRY", "industry"),
+        col("TASK", "task"),
+        col("FRAMEWORK", "framework"),
+        col("LICENCE", "licence"),
+        col(
+            "METRIC",
+            "metric",
+            lambda m: f"{m['name']} ({m['goal']}), {m['expected']:g} on its example",
+        ),
+        col("INPUT", "manifest", lambda m: _input(m["input"])),
+        col("HYPERPARAMETERS", "manifest", lambda m: _params(m["hyperparameters"])),
+    ],
+)
+
+
+def _input(spec: Json) -> str:
+    if spec["kind"] == "image-folder":
+        return f"a folder of images, one subfolder per class (at least {spec['min_classes']})"
+    cols = ", ".join(f"{c['name']} ({c['type']})" for c in spec["columns"])
+    return f"a table with {cols}; at least {spec['min_rows']} rows"
+
+
+def _params(params: Json) -> str:
+    out = []
+    for name, p in params.items():
+        bounds = ""
+        if p.get("choices"):
+            bounds = f" one of {', '.join(map(str, p['choices']))}"
+        elif p.get("min") is not None or p.get("max") is not None:
+            bounds = f" in [{p.get('min', '')}, {p.get('max', '')}]"
+        out.append(f"{name}={p['default']}{bounds}")
+    return "; ".join(out) or "none"
+
+
+@TEMPLATES.list(template_app)
+def template_list(
+    api: "Client",
+    industry: Annotated[str | None, typer.Option(help="e.g. manufacturing, finance.")] = None,
+    task: Annotated[str | None, typer.Option(help="e.g. image-classification.")] = None,
+    search: Annotated[str | None, typer.Option("--search", "-q", help="Words to find.")] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(help="NAME@N: show which templates fit this data set, and why not."),
+    ] = None,
+    project: ProjectOption = None,
+) -> Json:
+    """The marketplace's templates; with --data, those that fit your data set first."""
+    return api.templates.list(industry=industry, task=task, q=search, data=data, project=project)
+
+
+@TEMPLATES.get(template_app, "show")
+def template_show(api: "Client", name: Annotated[str, typer.Argument()]) -> Json:
+    """A template: what it learns, from what input, its hyperparameters and expected metric."""
+    return api.templates.get(name)
+
+
+def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
+    out = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{item!r}: write {what} as KEY=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
+@template_app.command("run")
+@handle_errors
+def template_run(
+    name: Annotated[str, typer.Argument(help="The template (`aicc template list`).")],
+    data: Annotated[
+        str | None,
+        typer.Option(help="NAME@N to train on; the template's example data if left out."),
+    ] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="A hyperparameter, KEY=VALUE (repeat).")
+    ] = None,
+    column: Annotated[
+        list[str] | None,
+        typer.Option(help="Map a template column to yours, TEMPLATE=YOURS (repeat)."),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="The model to register (default: NAME).")
+    ] = None,
+    gpus: Annotated[int | None, typer.Option(min=0, help="GPUs (default: the template's).")] = None,
+    project: ProjectOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Train a template into a model: a job whose model is registered when it succeeds."""
+    params = _pairs(set_, "--set")
+    columns = _pairs(column, "--column")
+    with client() as api:
+        job = api.templates.run(
+            name, data=data, params=params, model=model, columns=columns, project=project, gpus=gpus
+        )
+    target = model or name
+    confirm(
+        job,
+        f"submitted training job {job['id']}: `aicc job logs {job['id']} -f`; when it succeeds "
+        f"`aicc model get {target}` shows the model",
+        as_json=as_json,
+    )

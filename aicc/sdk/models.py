@@ -1,0 +1,93 @@
+"""`client.models` (the model registry) and `client.templates` (the marketplace's templates)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aicc.sdk.datasets import Datasets, Progress, split_ref
+from aicc.sdk.transport import Json, Resource, api_path
+
+
+class _ModelFiles(Datasets):
+    noun = "models"
+
+
+class Models(Resource):
+    def list(self, project: str | None = None, scope: str | None = None) -> Json:
+        return self._t.pages(api_path("models"), {"project": project, "scope": scope})
+
+    def get(self, ref: str, project: str | None = None) -> Json:
+        name, where, _ = split_ref(ref, project)
+        return self._t.call("GET", api_path("models", name), params={"project": where})
+
+    def version(self, ref: str, project: str | None = None) -> Json:
+        """A version with its files, metrics, card and lineage (the latest without `@N`)."""
+        name, where, number = split_ref(ref, project)
+        path = api_path("models", name, "versions", number)
+        return self._t.call("GET", path, params={"project": where})
+
+    def stage(self, ref: str, stage: str, project: str | None = None) -> Json:
+        name, where, number = split_ref(ref, project)
+        path = api_path("models", name, "versions", number, "stage")
+        return self._t.call("PUT", path, params={"project": where}, json={"stage": stage})
+
+    def delete(self, name: str, project: str | None = None) -> Json:
+        return self._t.call("DELETE", api_path("models", name), params={"project": project})
+
+    def pull(
+        self,
+        ref: str,
+        directory: Path,
+        *,
+        project: str | None = None,
+        progress: Progress | None = None,
+    ) -> Json:
+        """Write the version's files (model, metrics, report, predict.py) into `directory`;
+        resumes by file, as a data set pull does."""
+        return _ModelFiles(self._t).pull(ref, directory, project=project, progress=progress)
+
+    def trained_on(self, dataset_ref: str, project: str | None = None) -> Json:
+        """The model versions trained on a data set version (lineage the other way)."""
+        name, where, number = split_ref(dataset_ref, project)
+        path = api_path("datasets", name, "versions", number, "models")
+        return self._t.call("GET", path, params={"project": where})
+
+
+class Templates(Resource):
+    def list(
+        self,
+        industry: str | None = None,
+        task: str | None = None,
+        q: str | None = None,
+        data: str | None = None,
+        project: str | None = None,
+    ) -> Json:
+        """The catalog; with `data`, whether each template fits that data set version."""
+        query = {"industry": industry, "task": task, "q": q, "data": data, "project": project}
+        return self._t.pages(api_path("templates"), query)
+
+    def get(self, name: str) -> Json:
+        return self._t.call("GET", api_path("templates", name))
+
+    def run(
+        self,
+        name: str,
+        *,
+        data: str | None = None,
+        params: dict[str, Any] | None = None,
+        model: str | None = None,
+        columns: dict[str, str] | None = None,
+        project: str | None = None,
+        gpus: int | None = None,
+    ) -> Json:
+        """Submit a training job; its model is registered when it succeeds. Answers the job."""
+        body = {
+            "data": data,
+            "params": params or {},
+            "model": model,
+            "columns": columns or {},
+            "project": project,
+            "gpus": gpus,
+        }
+        return self._t.call("POST", api_path("templates", name, "runs"), json=body)
