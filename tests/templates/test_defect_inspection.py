@@ -46,6 +46,9 @@ def test_training_on_the_example_reaches_the_expected_accuracy(
     assert all("loss" in p and "accuracy" in p for p in trained.curve)
     assert sorted(p.name for p in trained.model.iterdir()) == ["classes.json", "model.pt"]
     assert json.loads((trained.model / "classes.json").read_text())["classes"] == CLASSES
+    example = trained.output.parent.parent / "example"
+    files = [p.relative_to(example).as_posix() for p in example.rglob("*.png")]
+    assert core.fit(manifest, files, {}).ok  # the example is a data set the template takes
     assert trained.report["classes"] == CLASSES
     assert trained.report["images"] == 480
     assert "held-out" in trained.report["summary"]["en"]
