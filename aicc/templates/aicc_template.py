@@ -12,13 +12,17 @@ import argparse
 import json
 import os
 import random
+import struct
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".jsonl", ".ndjson", ".json")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass
@@ -183,3 +187,123 @@ def device() -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     except ImportError:
         return "cpu"
+
+
+def images(root: Path) -> list[Path]:
+    """The image files under `root` (or `root` itself when it is one), in a stable order."""
+    if root.is_file():
+        return [root]
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def write_png(path: Path, pixels: Any) -> None:
+    """An 8-bit image (H x W grayscale, or H x W x 1..4 channels) as a PNG file. Written with
+    the standard library, so the templates need no imaging package."""
+    import numpy
+
+    array = numpy.ascontiguousarray(numpy.asarray(pixels, dtype=numpy.uint8))
+    if array.ndim == 2:
+        array = array[:, :, None]
+    height, width, channels = array.shape
+    color = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
+    raw = b"".join(b"\0" + array[y].tobytes() for y in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, color, 0, 0, 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(
+        PNG_SIGNATURE
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(raw, 6))
+        + _chunk(b"IEND", b"")
+    )
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def read_image(path: Path, channels: int = 1) -> Any:
+    """An image as a uint8 numpy array H x W x `channels` (1: gray, 3: RGB). PNG is read
+    with the standard library; other formats need Pillow where the job runs."""
+    import numpy
+
+    data = path.read_bytes()
+    if data.startswith(PNG_SIGNATURE):
+        array = _decode_png(data)
+    else:
+        try:
+            from PIL import Image
+        except ImportError:
+            message = f"{path.name}: only PNG images can be read here (install pillow)"
+            raise SystemExit(message) from None
+        with Image.open(path) as image:
+            array = numpy.asarray(image.convert("RGB"))
+    if array.shape[2] in (2, 4):  # drop alpha
+        array = array[:, :, :-1]
+    if channels == 1 and array.shape[2] == 3:
+        gray = array.astype(numpy.float32) @ numpy.array([0.299, 0.587, 0.114], numpy.float32)
+        return numpy.clip(gray.round(), 0, 255).astype(numpy.uint8)[:, :, None]
+    if channels == 3 and array.shape[2] == 1:
+        return numpy.repeat(array, 3, axis=2)
+    return array
+
+
+def _decode_png(data: bytes) -> Any:
+    """8- or 16-bit, non-interlaced PNG (gray, RGB, palette, with or without alpha) as a uint8
+    array H x W x C."""
+    import numpy
+
+    pos, idat, palette = 8, [], None
+    width = height = depth = color = interlace = 0
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+        if kind == b"IHDR":
+            width, height, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", body)
+        elif kind == b"PLTE":
+            palette = numpy.frombuffer(body, numpy.uint8).reshape(-1, 3)
+        elif kind == b"IDAT":
+            idat.append(body)
+        elif kind == b"IEND":
+            break
+    samples = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(color)
+    if samples is None or depth not in (8, 16) or interlace:
+        raise SystemExit("unsupported PNG (interlaced, or under 8 bits per sample)")
+    bpp = samples * depth // 8
+    stride = width * bpp
+    raw = numpy.frombuffer(zlib.decompress(b"".join(idat)), numpy.uint8)
+    rows = raw[: height * (stride + 1)].reshape(height, stride + 1)
+    out = rows[:, 1:].astype(numpy.int32)
+    previous = numpy.zeros(stride, numpy.int32)
+    for y in range(height if rows[:, 0].any() else 0):  # rows with filters to undo
+        kind, line = rows[y, 0], rows[y, 1:].astype(numpy.int32)
+        if kind == 1:  # sub: a running sum per byte of the pixel
+            line = numpy.cumsum(line.reshape(width, bpp), axis=0).reshape(-1) % 256
+        elif kind == 2:
+            line = (line + previous) % 256
+        elif kind in (3, 4):
+            done = _unfilter(int(kind), line.tolist(), previous.tolist(), bpp)
+            line = numpy.array(done, numpy.int32)
+        out[y], previous = line, line
+    pixels = out.astype(numpy.uint8)
+    if depth == 16:
+        pixels = pixels.reshape(height, width * samples, 2)[:, :, 0]
+    pixels = pixels.reshape(height, width, samples)
+    if color == 3 and palette is not None:
+        pixels = palette[pixels[:, :, 0]]
+    return pixels
+
+
+def _unfilter(kind: int, line: list[int], up: list[int], bpp: int) -> list[int]:
+    """PNG's average (3) and Paeth (4) filters, which depend on the pixel just decoded."""
+    for i, value in enumerate(line):
+        left = line[i - bpp] if i >= bpp else 0
+        corner = up[i - bpp] if i >= bpp else 0
+        if kind == 3:
+            guess = (left + up[i]) // 2
+        else:
+            p = left + up[i] - corner
+            pa, pb, pc = abs(p - left), abs(p - up[i]), abs(p - corner)
+            guess = left if pa <= pb and pa <= pc else up[i] if pb <= pc else corner
+        line[i] = (value + guess) % 256
+    return line
