@@ -38,7 +38,8 @@ ROOT = Path(aicc.__file__).parent / "templates"
 RUNTIME = "aicc_template.py"
 PARAMS = "params.json"
 SCRIPTS = ("train.py", "predict.py", "example.py", "template.yaml")
-SHIPPED = ("predict.py", RUNTIME, "template.yaml")  # with every model, beside its outputs
+# Shipped with every model (its predict.py may import train.py), beside its outputs.
+SHIPPED = ("predict.py", "train.py", RUNTIME, "template.yaml")
 
 
 @dataclass(frozen=True)
