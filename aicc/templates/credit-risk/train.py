@@ -6,6 +6,7 @@ the chance that a loan application defaults from the applicant's figures; catego
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Any
 
 import aicc_template
@@ -23,6 +24,7 @@ NUMERIC = [
     "open_credit_cards",
 ]
 CATEGORICAL = ["employment_type", "region", "loan_purpose"]
+MAX_CATEGORIES = 254  # a rarer value counts as missing
 DERIVED = ["loan_to_income"]  # a ratio trees cannot form from the two columns themselves
 
 
@@ -69,8 +71,13 @@ def main() -> None:
     y = np.array([1 if str(v).strip() in ("1", "True") else 0 for v in table[TARGET]])
     if len(set(y.tolist())) < 2:
         raise SystemExit(f"column {TARGET} needs both outcomes, 0 and 1")
-    categories = {
-        name: sorted({str(v).strip().lower() for v in table[name] if v is not None})
+    categories = {  # the most common values: the trees split on at most 254 categories
+        name: sorted(
+            value
+            for value, _ in Counter(
+                str(v).strip().lower() for v in table[name] if v is not None
+            ).most_common(MAX_CATEGORIES)
+        )
         for name in CATEGORICAL
     }
     x = features(table, categories)
