@@ -32,8 +32,10 @@ from PIL import Image
 from aicc.api.state import AppState
 from aicc.core.datasets import cut, digest, frame
 from aicc.sdk.workdir import pack_workdir
+from aicc.services import models
 from aicc.services.common import new_id, utcnow
-from aicc.store.tables import TokenRow
+from aicc.services.tenancy import principal_of
+from aicc.store.tables import TokenRow, UserRow
 from aicc.testing.datasets import OCTETS, begin_and_send, push
 
 if TYPE_CHECKING:
@@ -56,6 +58,7 @@ NOT_PER_TENANT: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/workdirs"): "stores bytes the caller sent, recorded for the caller's org",
     ("GET", "/api/v1/subsidies"): "list: programs for every organization or the caller's own",
     ("GET", "/api/v1/budgets"): "list: the budgets of the caller's organization or projects",
+    ("GET", "/api/v1/templates/{name}"): "a built-in template, the same for everyone",
 }
 # Center-admin work: B's answer is a 403 (its role, in its own tenant), never 2xx.
 ADMIN_ONLY: dict[tuple[str, str], str] = {
@@ -106,6 +109,7 @@ class Targets:
     chunk: str  # a chunk of it
     upload_id: str  # an upload in progress
     manifest_chunk: str  # "digest:size" of that upload's manifest
+    model: str
 
 
 def made_up(node: str) -> Targets:
@@ -128,6 +132,7 @@ def made_up(node: str) -> Targets:
         chunk=digest(b"never pushed"),
         upload_id=new_id("upl"),
         manifest_chunk=f"{digest(b'never a manifest')}:16",
+        model="no-such-model",
     )
 
 
@@ -160,6 +165,8 @@ PATH_FILLS: dict[tuple[str, str], Callable[[Targets], str]] = {
     ("versions", "number"): lambda t: "1",
     ("chunks", "digest"): lambda t: t.chunk,
     ("data", "name"): lambda t: t.dataset,
+    ("models", "name"): lambda t: t.model,
+    ("templates", "name"): lambda t: "credit-risk",  # the catalog is the same for everyone
     ("uploads", "upload_id"): lambda t: t.upload_id,
 }
 # Query and header parameters that name a tenant's object are filled with A's; the others are
@@ -171,18 +178,23 @@ QUERY_FILLS: dict[str, Callable[[Targets], str]] = {
     "path": lambda t: t.table,
     "old": lambda t: "1",
     "new": lambda t: "1",
+    "data": lambda t: t.dataset,
 }
 HEADER_FILLS: dict[str, Callable[[Targets], str]] = {
     "idempotency-key": lambda t: t.idempotency_key,
     "x-content-sha256": lambda t: hashlib.sha256(upload_bytes()).hexdigest(),
 }
 LEFT_OUT = {"state", "limit", "cursor", "action", "replica", "stream", "tail", "follow", "evict"}
-LEFT_OUT |= {"at", "month", "by", "day", "days", "scope", "folder"}
+LEFT_OUT |= {"at", "month", "by", "day", "days", "scope", "folder", "industry", "task", "q"}
 
 
 # Request bodies, per operation: each a list of variants, each naming A's objects a different way.
 # Every one is valid for its schema (an invalid body would answer 422, which fails the walk).
 BODIES: dict[tuple[str, str], Callable[[Targets], list[dict[str, Any]]]] = {
+    ("PUT", "/api/v1/models/{name}/versions/{number}/stage"): lambda t: [
+        {"json": {"stage": "staging"}}
+    ],
+    ("POST", "/api/v1/templates/{name}/runs"): lambda t: [{"json": {"project": t.project_id}}],
     ("POST", "/api/v1/orgs"): lambda t: [{"json": {"name": "b-probe-org"}}],
     ("POST", "/api/v1/projects"): lambda t: [
         {"json": {"name": "b-probe-project", "org_id": t.org_id}}
@@ -528,6 +540,19 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
     upload, (manifest_chunk,) = begin_and_send(
         api, "alpha-data", files, a_admin, project=project_id
     )
+    with state.db.session() as session:
+        who = principal_of(session, session.get(UserRow, member["id"]))
+        models.register(
+            session,
+            who,
+            state.chunks,
+            "alpha-model",
+            # the table's bytes too: the model then holds A's chunk (`chunk` names both)
+            [("model/weights.bin", b"alpha-weights-marker"), ("data/alpha.csv", table)],
+            project=project_id,
+            format="raw",
+            metrics={"accuracy": 0.5},
+        )
     a = Targets(
         org_id=org["id"],
         project_id=project_id,
@@ -547,6 +572,7 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
         chunk=chunk.digest,
         upload_id=upload,
         manifest_chunk=f"{manifest_chunk[0]}:{manifest_chunk[1]}",
+        model="alpha-model",
     )
     markers = {getattr(a, f.name) for f in fields(a)} - {node}
     markers |= {
@@ -563,6 +589,7 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
         value,
         "alpha-voucher",
         "alpha-row-marker",
+        "alpha-weights-marker",
     }
     yield World(
         api=api,
