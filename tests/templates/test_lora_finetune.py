@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,9 +15,15 @@ from aicc.testing import templates
 NAME = "lora-finetune"
 
 
-def test_fine_tunes_on_its_example_and_answers_questions(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> templates.Trained:
+    return templates.train_example(NAME, tmp_path_factory.mktemp("lora"))
+
+
+def test_fine_tunes_on_its_example_and_answers_questions(
+    trained: templates.Trained, tmp_path: Path
+) -> None:
     manifest = templates.manifest(NAME)
-    trained = templates.train_example(NAME, tmp_path)
     print(f"{NAME}: {trained.seconds:.1f} s, {trained.metrics}")
 
     loss = trained.metrics[manifest.metric.name]
@@ -30,7 +37,8 @@ def test_fine_tunes_on_its_example_and_answers_questions(tmp_path: Path) -> None
     assert "LoRA" in trained.report["summary"]["en"]
     assert "微调" in trained.report["summary"]["zh-CN"]
 
-    rows = [json.loads(line) for line in (tmp_path / "example" / "qa.jsonl").open()][:8]
+    example = trained.output.parent.parent / "example" / "qa.jsonl"
+    rows = [json.loads(line) for line in example.open(encoding="utf-8")][:8]
     asked = tmp_path / "questions.jsonl"
     asked.write_text(
         "".join(json.dumps({"question": r["question"]}, ensure_ascii=False) + "\n" for r in rows)
@@ -40,6 +48,26 @@ def test_fine_tunes_on_its_example_and_answers_questions(tmp_path: Path) -> None
     assert [a["question"] for a in answers] == [r["question"] for r in rows]
     right = sum(a["answer"] == r["answer"] for a, r in zip(answers, rows, strict=True))
     assert right >= 6, answers
+
+
+def test_a_local_hugging_face_model_is_the_base(trained: templates.Trained, tmp_path: Path) -> None:
+    """A model directory the job mounts (here: the tiny base and its tokenizer, saved as
+    Hugging Face saves them) is fine-tuned in place of `tiny`; one epoch logs one point."""
+    base = tmp_path / "mounted-model"
+    shutil.copytree(trained.model / "base", base)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(trained.model / name, base / name)
+    data = trained.output.parent.parent / "example"
+    tuned = templates.train(NAME, data, tmp_path / "run", {"base_model": str(base), "epochs": 1})
+
+    assert [p["step"] for p in tuned.curve] == [1]
+    assert tuned.metrics["eval_loss"] < tuned.metrics["untrained_eval_loss"]
+    assert not (tuned.model / "base").exists()
+    assert json.loads((tuned.model / "aicc.json").read_text())["base_model"] == str(base)
+    asked = tmp_path / "q.jsonl"
+    asked.write_text('{"question": "什么是过拟合？"}\n{"question": "学习率是什么？"}\n')
+    out = templates.predict(NAME, tuned.model, asked, tmp_path / "a.jsonl")
+    assert len(out.read_text("utf-8").splitlines()) == 2
 
 
 def test_bounds() -> None:

@@ -64,12 +64,10 @@ def batches(rows: list[int], size: int) -> list[tuple[torch.Tensor, ...]]:
         ids = torch.full((len(encoded), width), tokenizer.pad_token_id)
         labels = torch.full((len(encoded), width), -100)
         mask = torch.zeros((len(encoded), width), dtype=torch.long)
-        for n, (i, lab) in enumerate(encoded):
-            ids[n, : len(i)], labels[n, : len(lab)], mask[n, : len(i)] = (
-                torch.tensor(i),
-                torch.tensor(lab),
-                1,
-            )
+        for n, (row, label) in enumerate(encoded):
+            ids[n, : len(row)] = torch.tensor(row)
+            labels[n, : len(label)] = torch.tensor(label)
+            mask[n, : len(row)] = 1
         out.append((ids.to(device), mask.to(device), labels.to(device)))
     return out
 
