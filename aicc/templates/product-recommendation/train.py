@@ -19,11 +19,11 @@ events = sorted(
     zip(
         map(str, table["user_id"]),
         map(str, table["item_id"]),
-        map(str, table["timestamp"]),
+        table["timestamp"],  # as read (dates, numbers or ISO text): ordered as such
         (max(0.0, float(c or 0)) for c in table["clicks"]),
         strict=True,
     ),
-    key=lambda e: (e[0], e[2]),
+    key=lambda e: (e[0], e[2] is None, e[2]),
 )
 users = sorted({e[0] for e in events})
 items = sorted({e[1] for e in events})
