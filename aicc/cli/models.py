@@ -130,6 +130,17 @@ def model_pull(
         bar.close()
 
 
+@MODELS.action(app, "share", lambda m: f"{m['name']} is now {m['visibility']}")
+def model_share(
+    api: "Client",
+    name: Annotated[str, typer.Argument()],
+    visibility: Annotated[str, typer.Argument(help="private, org, or public (org admins).")],
+    project: ProjectOption = None,
+) -> Json:
+    """Who may read and use the model: its project, its organization, or every tenant."""
+    return api.models.update(name, project=project, visibility=visibility)
+
+
 @MODELS.delete(app, "rm")
 def model_rm(
     api: "Client", name: Annotated[str, typer.Argument()], project: ProjectOption = None

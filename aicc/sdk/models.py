@@ -32,6 +32,13 @@ class Models(Resource):
         path = api_path("models", name, "versions", number, "stage")
         return self._t.call("PUT", path, params={"project": where}, json={"stage": stage})
 
+    def update(self, name: str, project: str | None = None, **changes: Any) -> Json:
+        """Share (`visibility="org"` or `"public"`) or describe a model."""
+        body = {k: v for k, v in changes.items() if v is not None}
+        return self._t.call(
+            "PATCH", api_path("models", name), params={"project": project}, json=body
+        )
+
     def delete(self, name: str, project: str | None = None) -> Json:
         return self._t.call("DELETE", api_path("models", name), params={"project": project})
 

@@ -275,6 +275,15 @@ def set_stage(
     return _version(found, extra, row.name, files=True)
 
 
+def update(
+    session: Session, who: Principal, name: str, changes: dict[str, Any], *, project: str | None
+) -> Model:
+    """Change who may read the model (`visibility`: private, org, or public: the center's
+    shared models, published by org admins), its description, licence or tags."""
+    datasets.update(session, who, name, project=project, changes=changes, kind=MODEL)
+    return _model(session, who, name, project)
+
+
 def delete(session: Session, who: Principal, name: str, *, project: str | None = None) -> None:
     datasets.delete(session, who, name, project=project, kind=MODEL)
 

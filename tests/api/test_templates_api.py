@@ -122,6 +122,19 @@ def flow(api: httpx.Client, client: Client, tmp_path: Path) -> None:
         == 404
     )
     assert api.get("/api/v1/models", headers=b).json()["items"] == []
+    # Shared with every tenant: B reads and downloads it, and cannot change it.
+    shared = api.patch("/api/v1/models/steel-qc", json={"visibility": "public"})
+    assert shared.status_code == 200 and shared.json()["visibility"] == "public"
+    seen = api.get("/api/v1/models/steel-qc", headers=b).json()
+    assert seen["writable"] is False and seen["versions"][0]["stage"] == "production"
+    assert api.get("/api/v1/models/steel-qc/versions/1/manifest", headers=b).status_code == 200
+    listed = api.get("/api/v1/models", params={"scope": "public"}, headers=b).json()["items"]
+    assert [m["name"] for m in listed] == ["steel-qc"]
+    stage = api.put(
+        "/api/v1/models/steel-qc/versions/1/stage", json={"stage": "archived"}, headers=b
+    )
+    assert stage.status_code in (403, 404)
+    assert api.delete("/api/v1/models/steel-qc", headers=b).status_code in (403, 404)
     # and a model's name is not a data set's (one name space per project).
     taken = api.post(f"/api/v1/templates/{NAME}/runs", json={"model": "steel-photos"})
     assert taken.status_code == 409 and "data set steel-photos already exists" in taken.text

@@ -50,6 +50,19 @@ def models_get(
     return _out(schemas.Model, models.get(session, who, str(target), project=where))
 
 
+@router.patch("/models/{name}", response_model=schemas.Model)
+def models_update(
+    name: DatasetName,
+    body: schemas.ModelPatch,
+    who: CurrentUser,
+    session: SessionDep,
+    project: ProjectRef = None,
+) -> Any:
+    """Share the model (`visibility`) or describe it; public only by org admins."""
+    changes = body.model_dump(exclude_none=True)
+    return _out(schemas.Model, models.update(session, who, name, changes, project=project))
+
+
 @router.delete("/models/{name}", status_code=204)
 def models_delete(
     name: DatasetName, who: CurrentUser, session: SessionDep, project: ProjectRef = None

@@ -50,6 +50,15 @@ class Model(BaseModel):
     versions: list[ModelVersion]
 
 
+class ModelPatch(Body):
+    visibility: Literal["private", "org", "public"] | None = None
+    description: Annotated[str | None, Field(max_length=4000)] = None
+    licence: Annotated[str | None, Field(max_length=128)] = None
+    tags: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=64)]] | None, Field(max_length=32)
+    ] = None
+
+
 class StageIn(Body):
     stage: Stage
 

@@ -335,8 +335,9 @@ def update(
     *,
     project: str | None,
     changes: dict[str, Any],
+    kind: str = DATA,
 ) -> Dataset:
-    row, prj = find_writable(session, who, name, project)
+    row, prj = find_writable(session, who, name, project, kind=kind)
     _check_fields(changes.get("visibility"), changes.get("tags"))
     publishing = changes.get("visibility") == "public" and row.visibility != "public"
     if publishing and not can_manage(who, org_id=prj.org_id):
@@ -345,7 +346,7 @@ def update(
         if changes.get(key) is not None:
             setattr(row, key, changes[key])
     row.updated_at = utcnow()
-    audit.record(session, who, "dataset.update", "dataset", row.id, org_id=prj.org_id)
+    audit.record(session, who, f"{kind}.update", kind, row.id, org_id=prj.org_id)
     return describe(session, who, row, prj, with_versions=False)
 
 
