@@ -104,6 +104,22 @@ def model_version(api: "Client", ref: Ref, project: ProjectOption = None) -> Jso
     return api.models.version(ref, project=project)
 
 
+@VERSION.action(app, "register", lambda v: f"registered {v['ref']} ({v['file_count']} files)")
+def model_register(
+    api: "Client",
+    name: Annotated[str, typer.Argument(help="The model (made when missing).")],
+    job: Annotated[str, typer.Option(help="A job that succeeded.")],
+    path: Annotated[str, typer.Option(help="A folder of its outputs (default: all).")] = "",
+    format: Annotated[str, typer.Option(help="e.g. torchscript, onnx, safetensors.")] = "",
+    framework: Annotated[str, typer.Option(help="e.g. pytorch.")] = "",
+    project: ProjectOption = None,
+) -> Json:
+    """Register a job's outputs as the model's next version; metrics from its metrics.json."""
+    return api.models.register(
+        name, job, path=path, format=format, framework=framework, project=project
+    )
+
+
 @VERSION.action(app, "stage", lambda v: f"{v['ref']} is now in {v['stage']}")
 def model_stage(
     api: "Client",

@@ -21,6 +21,22 @@ class Models(Resource):
         name, where, _ = split_ref(ref, project)
         return self._t.call("GET", api_path("models", name), params={"project": where})
 
+    def register(
+        self,
+        name: str,
+        job_id: str,
+        *,
+        path: str = "",
+        format: str = "",
+        framework: str = "",
+        metrics: dict[str, float] | None = None,
+        project: str | None = None,
+    ) -> Json:
+        """A succeeded job's outputs (or their folder `path`) as the model's next version."""
+        body: dict[str, Any] = {"job_id": job_id, "path": path, "format": format}
+        body |= {"framework": framework, "metrics": metrics, "project": project}
+        return self._t.call("POST", api_path("models", name, "versions"), json=body)
+
     def version(self, ref: str, project: str | None = None) -> Json:
         """A version with its files, metrics, card and lineage (the latest without `@N`)."""
         name, where, number = split_ref(ref, project)

@@ -12,6 +12,8 @@ models made from a data set version.
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,12 +25,12 @@ from sqlalchemy.orm import Session
 
 from aicc.core import datasets as core
 from aicc.core.tenancy import Principal
-from aicc.services import audit
-from aicc.services.common import Forbidden, Invalid, NotFound, utcnow
+from aicc.services import audit, jobs
+from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, utcnow
 from aicc.services.data import datasets, uploads
 from aicc.services.data.datasets import MODEL
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables import DatasetRow, DatasetVersionRow, ModelVersionRow, ProjectRow
+from aicc.store.tables import DatasetRow, DatasetVersionRow, JobRow, ModelVersionRow, ProjectRow
 
 STAGES = ("staging", "production", "archived")
 
@@ -229,9 +231,86 @@ def register_directory(
     return register(session, who, store, name, uploads.files_under(root), **fields)
 
 
+def register_job(
+    session: Session,
+    who: Principal,
+    store: ChunkStore,
+    name: str,
+    job: jobs.Job,
+    outputs: Path,
+    *,
+    path: str = "",
+    format: str = "",
+    framework: str = "",
+    metrics: dict[str, float] | None = None,
+    card: str = "",
+    project: str | None = None,
+) -> ModelVersion:
+    """A succeeded job's outputs (or the folder `path` of them) as the next version of model
+    `name`, with the job and the data sets it mounted as lineage. Metrics not given are read
+    from the outputs' `metrics.json` when there is one."""
+    if job.state != "succeeded":
+        raise Conflict(
+            "job {job_id} is {state}: register a model from a job that succeeded",
+            job_id=job.id,
+            state=job.state,
+        )
+    root = outputs
+    if path:
+        try:
+            root = outputs / core.check_path(path)
+        except core.DatasetError as e:
+            raise Invalid("path: {problem}", problem=str(e)) from None
+        if not root.is_dir():
+            raise NotFound(
+                "job {job_id} has no folder {path} in its outputs", job_id=job.id, path=path
+            )
+    if metrics is None:
+        metrics = _metrics_file(root / "metrics.json")
+    row = session.get(JobRow, job.id)
+    pinned = list(row.datasets or []) if row else []
+    lineage = {
+        "job_id": job.id,
+        "datasets": [d["ref"] for d in pinned],
+        "dataset_versions": [d["version_id"] for d in pinned],
+        "path": path,
+    }
+    return register(
+        session,
+        who,
+        store,
+        name,
+        uploads.files_under(root),
+        project=project or job.project_id,
+        format=format,
+        framework=framework,
+        metrics=metrics,
+        card=card,
+        lineage=lineage,
+    )
+
+
+def _metrics_file(path: Path) -> dict[str, float]:
+    try:
+        doc = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(doc, dict):
+        return {}
+    return {
+        k: float(v)
+        for k, v in doc.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    }
+
+
 def _check_metrics(metrics: dict[str, Any]) -> None:
     for key, value in metrics.items():
-        if not isinstance(value, int | float) or isinstance(value, bool) or value != value:
+        if (
+            not isinstance(value, int | float)
+            or isinstance(value, bool)
+            or not math.isfinite(value)
+        ):
             raise Invalid("metrics.{name}: a number", name=key)
 
 

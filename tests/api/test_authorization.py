@@ -192,6 +192,7 @@ LEFT_OUT |= {"at", "month", "by", "day", "days", "scope", "folder", "industry", 
 # Every one is valid for its schema (an invalid body would answer 422, which fails the walk).
 BODIES: dict[tuple[str, str], Callable[[Targets], list[dict[str, Any]]]] = {
     ("PATCH", "/api/v1/models/{name}"): lambda t: [{"json": {"description": "b was here"}}],
+    ("POST", "/api/v1/models/{name}/versions"): lambda t: [{"json": {"job_id": t.job_id}}],
     ("PUT", "/api/v1/models/{name}/versions/{number}/stage"): lambda t: [
         {"json": {"stage": "staging"}}
     ],

@@ -20,7 +20,7 @@ from aicc.api.routers.datasets import (
     _out,
     ref,
 )
-from aicc.services import models
+from aicc.services import jobs, logs, models
 from aicc.services.data import datasets
 from aicc.services.data.datasets import MODEL
 
@@ -69,6 +69,25 @@ def models_delete(
 ) -> Response:
     models.delete(session, who, name, project=project)
     return Response(status_code=204)
+
+
+@router.post("/models/{name}/versions", response_model=schemas.ModelVersion, status_code=201)
+def models_register(
+    name: DatasetName,
+    body: schemas.RegisterIn,
+    who: CurrentUser,
+    session: SessionDep,
+    state: StateDep,
+) -> Any:
+    """Register a succeeded job's outputs as the next version of the model (made when
+    missing), with the job and its data sets as lineage."""
+    job = jobs.get(session, who, body.job_id)
+    outputs = logs.outputs_dir(session, job, state.executors)
+    fields = body.model_dump(exclude={"job_id"})
+    return _out(
+        schemas.ModelVersion,
+        models.register_job(session, who, state.chunks, name, job, outputs, **fields),
+    )
 
 
 @router.get("/models/{name}/versions/{number}", response_model=schemas.ModelVersion)

@@ -59,6 +59,20 @@ class ModelPatch(Body):
     ] = None
 
 
+class RegisterIn(Body):
+    """Register a succeeded job's outputs (or the folder `path` of them) as the next version."""
+
+    job_id: Annotated[str, Field(max_length=64)]
+    path: Annotated[str, Field(max_length=1000)] = ""
+    format: Annotated[str, Field(max_length=40)] = ""
+    framework: Annotated[str, Field(max_length=40)] = ""
+    metrics: Annotated[
+        dict[Annotated[str, Field(max_length=64)], float] | None, Field(max_length=100)
+    ] = None
+    card: Annotated[str, Field(max_length=100_000)] = ""
+    project: Annotated[str | None, Field(max_length=200)] = None
+
+
 class StageIn(Body):
     stage: Stage
 
