@@ -51,7 +51,7 @@ def test_a_view_is_the_versions_files_read_only_and_a_second_view_fetches_nothin
 
 
 def test_a_chunk_damaged_on_disk_is_fetched_again(server: ChunkServer, tmp_path: Path) -> None:
-    data = os.urandom(200 * 1024)  # under the smallest chunk: one chunk
+    data = os.urandom(60 * 1024)  # under the smallest chunk (64 KiB): always one chunk
     mount = server.push("v-1", {"x.bin": data})
     cache = DataCache(tmp_path / "cache", 1024 * MiB, server)
     cache.mount([mount], tmp_path / "r1" / "data")
