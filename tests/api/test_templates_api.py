@@ -149,3 +149,21 @@ def wait_model(api: httpx.Client, name: str) -> dict[str, Any]:
             return got
         time.sleep(0.2)
     raise AssertionError(f"model {name} has no version: {got}")
+
+
+def test_without_data_a_template_trains_on_its_example(tmp_path: Path) -> None:
+    """`aicc template run NAME` alone: the job writes the example first, and the model's lineage
+    says it learned from the template's example data."""
+    with (
+        over_http(tmp_path / "home") as (url, token, _),
+        httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as api,
+    ):
+        run = api.post("/api/v1/templates/product-recommendation/runs", json={})
+        assert run.status_code == 201, run.text
+        job = wait_state(api, run.json()["id"], {"succeeded", "failed"}, timeout=240)
+        assert job["state"] == "succeeded", api.get(f"/api/v1/jobs/{job['id']}/logs").text
+        (version,) = wait_model(api, "product-recommendation")["versions"]
+        manifest = templates.manifest("product-recommendation")
+        assert core.reached(manifest.metric, version["metrics"][manifest.metric.name])
+        assert version["lineage"]["datasets"] == []
+        assert "the template's example data" in version["card"]
