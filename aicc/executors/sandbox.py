@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from aicc.executors.environment import source_root
 from aicc.executors.workdir import Prepared
 
 log = logging.getLogger(__name__)
@@ -152,13 +153,15 @@ def _private_home_ok(home: str) -> bool:
 def runtimes() -> tuple[str, ...]:
     """The Python installations a replica's `python` (the server's, first on its PATH) needs:
     the virtual environment and the interpreter it was made from, at their own paths and (when
-    those are links) at their real ones."""
+    those are links) at their real ones, and the `aicc` package of a source checkout."""
     found: list[str] = []
     executable = Path(sys.executable)
     for prefix in (sys.prefix, sys.base_prefix, str(executable.resolve().parents[1])):
         for path in (os.path.abspath(prefix), os.path.realpath(prefix)):
             if not any(path == p or path.startswith(p + "/") for p in ("/usr", *found)):
                 found.append(path)
+    if root := source_root():
+        found.append(os.path.join(root, "aicc"))  # the package alone, not the checkout's rest
     return tuple(found)
 
 
