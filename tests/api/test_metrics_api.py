@@ -85,8 +85,8 @@ def test_a_hand_written_file_is_read_forgivingly(api: TestClient) -> None:
     job = submit(api, {"command": HAND_WRITTEN})
     assert wait_state(api, job["id"], {"succeeded", "failed"})["state"] == "succeeded"
     found = metrics_of(api, job["id"])
-    assert found["metrics"] == {"loss": [[0, 2.5], [3, 1.5], [4, 1.0]]}
-    assert (found["last_step"], found["points"], found["thinned"]) == (4, 3, False)
+    assert found["metrics"] == {"loss": [[0, 2.5], [3, 1.5], [4, 1.0]], "lr": [[2, 0.01]]}
+    assert (found["last_step"], found["points"], found["thinned"]) == (4, 4, False)
 
 
 def test_a_long_run_is_thinned_evenly_keeping_first_and_last(api: TestClient) -> None:

@@ -98,5 +98,8 @@ class Metrics(BaseModel):
         description="each metric's `[step, value]` points, by step as written"
     )
     last_step: int | None = Field(description="the largest step written so far")
-    points: int = Field(description="points that matched, before thinning to `max_points`")
+    points: int = Field(
+        description="points that matched, before thinning to `max_points` (of a very long run, "
+        "the evenly spread ones the server keeps)"
+    )
     thinned: bool = Field(description="some metric had more points and was evenly downsampled")
