@@ -40,6 +40,9 @@ def poll_until(api: TestClient, job_id: str, points: int, timeout: float = 60) -
         found = metrics_of(api, job_id)
         if found["points"] >= points:
             return found
+        if not found["running"]:
+            log = api.get(f"/api/v1/jobs/{job_id}/logs", params={"stream": "stderr"}).text
+            raise AssertionError(f"the job ended with {found}: {log}")
         assert time.monotonic() < deadline, f"only {found} after {timeout}s"
         time.sleep(0.2)
 
