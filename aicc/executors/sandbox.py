@@ -82,6 +82,7 @@ class Sandbox:
     hidden_files: tuple[str, ...] = ()  # covered by an empty file
     hidden_dirs: tuple[str, ...] = ()  # covered by an empty directory
     runtimes: tuple[str, ...] = ()  # read-only: the Python prefixes replicas run with
+    packages: tuple[str, ...] = ()  # read-only where present: a source checkout's `aicc`
     devices: tuple[str, ...] = GPU_DEVICES
     env_tool: str = "/usr/bin/env"
     extra_hidden: tuple[str, ...] = field(default=())  # site secrets (secret_key_file)
@@ -111,6 +112,8 @@ class Sandbox:
             args += ["--tmpfs", home]
         for path in self.runtimes:
             args += ["--ro-bind", path, path]
+        for path in self.packages:
+            args += ["--ro-bind-try", path, path]
         if gpus:
             for path in self.devices:
                 args += ["--dev-bind-try", path, path]
@@ -153,16 +156,21 @@ def _private_home_ok(home: str) -> bool:
 def runtimes() -> tuple[str, ...]:
     """The Python installations a replica's `python` (the server's, first on its PATH) needs:
     the virtual environment and the interpreter it was made from, at their own paths and (when
-    those are links) at their real ones, and the `aicc` package of a source checkout."""
+    those are links) at their real ones."""
     found: list[str] = []
     executable = Path(sys.executable)
     for prefix in (sys.prefix, sys.base_prefix, str(executable.resolve().parents[1])):
         for path in (os.path.abspath(prefix), os.path.realpath(prefix)):
             if not any(path == p or path.startswith(p + "/") for p in ("/usr", *found)):
                 found.append(path)
-    if root := source_root():
-        found.append(os.path.join(root, "aicc"))  # the package alone, not the checkout's rest
     return tuple(found)
+
+
+def packages() -> tuple[str, ...]:
+    """The server's `aicc` package when it runs from a source checkout, so a replica can
+    `import aicc` (aicc.log_metrics) there too: the package alone, not the checkout's rest."""
+    root = source_root()
+    return (os.path.join(root, "aicc"),) if root else ()
 
 
 def detect(mode: Mode, *, hide: Sequence[str | Path] = ()) -> Sandbox | None:
@@ -185,6 +193,7 @@ def detect(mode: Mode, *, hide: Sequence[str | Path] = ()) -> Sandbox | None:
             hidden_files=tuple(p for pat in HIDDEN_FILES for p in sorted(glob.glob(pat))),
             hidden_dirs=tuple(p for p in (*HIDDEN_DIRS, *map(str, hide)) if os.path.isdir(p)),
             runtimes=runtimes(),
+            packages=packages(),
             devices=tuple(dict.fromkeys((*GPU_DEVICES, *sorted(glob.glob("/dev/nvidia[0-9]*"))))),
             env_tool=shutil.which("env") or "/usr/bin/env",
             extra_hidden=tuple(str(p) for p in hide if not os.path.isdir(p)),
