@@ -107,8 +107,9 @@ def test_a_long_run_is_thinned_evenly_keeping_first_and_last(api: TestClient) ->
     assert (found["points"], found["thinned"]) == (5000, True)
     gaps = {b[0] - a[0] for a, b in itertools.pairwise(loss)}
     assert gaps <= {50, 51}  # even: no stretch of the run is left out
-    too_many = api.get(f"/api/v1/jobs/{job['id']}/metrics", params={"max_points": 1})
-    assert too_many.status_code == 422 and "max_points" in too_many.text
+    for name, value in (("max_points", 1), ("tail", 1001)):
+        refused = api.get(f"/api/v1/jobs/{job['id']}/metrics", params={name: value})
+        assert refused.status_code == 422 and name in refused.text
 
 
 def test_no_curves_yet_is_empty_and_another_tenants_job_is_not_found(

@@ -183,7 +183,9 @@ def jobs_metrics(
     state: StateDep,
     session: SessionDep,
     since: Annotated[int | None, Query(description="only steps after this one")] = None,
-    tail: Annotated[int | None, Query(ge=1, description="only each metric's last N points")] = None,
+    tail: Annotated[
+        int | None, Query(ge=1, le=metrics.TAIL, description="each metric's last N points only")
+    ] = None,
     max_points: Annotated[int, Query(ge=2, le=metrics.MAX_POINTS)] = 500,
 ) -> schemas.Metrics:
     """The curves the job logged to `$AICC_OUTPUT_DIR/metrics.jsonl`, while it runs and after;
