@@ -2,6 +2,7 @@
 
 import shlex
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -203,6 +204,104 @@ def logs_command(
         else:
             sys.stdout.write(api.jobs.logs(job_id, replica=replica, stream=stream, tail=tail))
             sys.stdout.flush()
+
+
+SPARKS = "▁▂▃▄▅▆▇█"
+SPARK_WIDTH = 30
+
+
+def sparkline(values: list[float], width: int = SPARK_WIDTH) -> str:
+    """The curve in unicode blocks, low to high, at most `width` wide (evenly sampled)."""
+    if len(values) > width:
+        last = len(values) - 1
+        values = [values[round(i * last / (width - 1))] for i in range(width)]
+    low, high = min(values, default=0.0), max(values, default=0.0)
+    span = (high - low) or 1.0
+    return "".join(SPARKS[round((v - low) / span * (len(SPARKS) - 1))] for v in values)
+
+
+def _number(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def metric_rows(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row a metric: its latest value and step, min, max and the curve."""
+    rows = []
+    for name, points in (answer.get("metrics") or {}).items():
+        values = [float(v) for _, v in points]
+        if values:
+            rows.append(
+                {
+                    "name": name,
+                    "last": values[-1],
+                    "step": points[-1][0],
+                    "min": min(values),
+                    "max": max(values),
+                    "curve": sparkline(values),
+                }
+            )
+    return rows
+
+
+METRICS = [
+    col("METRIC", "name"),
+    col("LAST", "last", _number, justify="right"),
+    col("STEP", "step", justify="right"),
+    col("MIN", "min", _number, justify="right"),
+    col("MAX", "max", _number, justify="right"),
+    col("CURVE", "curve", no_wrap=True),
+]
+
+
+def _metrics_note(answer: dict[str, Any]) -> str:
+    if not answer.get("metrics"):
+        where = "yet" if answer.get("running") else "in $AICC_OUTPUT_DIR/metrics.jsonl"
+        return f"no metrics {where}; log them with aicc.log_metrics(step=..., loss=...)"
+    return "" if answer.get("running") else "the job has ended"
+
+
+@app.command("metrics")
+@handle_errors
+def metrics_command(
+    job_id: JobId,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-F", help="Refresh until the job ends.")
+    ] = False,
+    every: Annotated[
+        float, typer.Option(min=0.2, help="Seconds between refreshes with --follow.", metavar="S")
+    ] = 2.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """A job's training curves: each metric's latest value, min, max and a sparkline."""
+    with client() as api:
+        answer = api.jobs.metrics(job_id)
+        if as_json:
+            print_json(answer)
+            return
+        if not follow or not answer.get("running"):
+            rows = metric_rows(answer)
+            print_table(rows, METRICS, empty=_metrics_note(answer))
+            if rows and (note := _metrics_note(answer)):
+                status(f"[dim]{escape(note)}[/dim]")
+            return
+        from rich.console import Group
+        from rich.live import Live
+        from rich.table import Table
+        from rich.text import Text
+
+        def view(answer: dict[str, Any]) -> Group:
+            table = Table(header_style="bold", box=None, pad_edge=False)
+            for column in METRICS:
+                table.add_column(column.header, justify=column.justify, no_wrap=column.no_wrap)
+            for row in metric_rows(answer):
+                table.add_row(*(str(column.value(row)) for column in METRICS))
+            return Group(table, Text(_metrics_note(answer) or "following…", style="dim"))
+
+        with Live(view(answer), console=console, auto_refresh=False) as live:
+            while answer.get("running"):
+                time.sleep(every)
+                answer = api.jobs.metrics(job_id)
+                live.update(view(answer), refresh=True)
 
 
 @app.command("wait")

@@ -38,7 +38,20 @@ def base_env(passed_through: tuple[str, ...] = PASSED_THROUGH) -> dict[str, str]
     env["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "/usr/bin:/bin")])
     env.setdefault("LANG", "C.UTF-8")
     env["PYTHONUNBUFFERED"] = "1"
+    if root := source_root():
+        env["PYTHONPATH"] = root  # `import aicc` (aicc.log_metrics) from a source checkout
     return env
+
+
+def source_root() -> str | None:
+    """The folder holding the server's `aicc` package when it runs from a source checkout (an
+    editable install), outside the Python prefixes a replica sees; None when the package is
+    installed among the runtime's own (site-packages), where `python` already finds it."""
+    package = Path(__file__).resolve().parents[1]
+    prefixes = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix)}
+    if any(str(package).startswith(p + os.sep) for p in prefixes):
+        return None
+    return str(package.parent)
 
 
 def device_env(

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from aicc.executors.environment import source_root
 from aicc.executors.workdir import Prepared
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ class Sandbox:
     hidden_files: tuple[str, ...] = ()  # covered by an empty file
     hidden_dirs: tuple[str, ...] = ()  # covered by an empty directory
     runtimes: tuple[str, ...] = ()  # read-only: the Python prefixes replicas run with
+    packages: tuple[str, ...] = ()  # read-only where present: a source checkout's `aicc`
     devices: tuple[str, ...] = GPU_DEVICES
     env_tool: str = "/usr/bin/env"
     extra_hidden: tuple[str, ...] = field(default=())  # site secrets (secret_key_file)
@@ -110,6 +112,8 @@ class Sandbox:
             args += ["--tmpfs", home]
         for path in self.runtimes:
             args += ["--ro-bind", path, path]
+        for path in self.packages:
+            args += ["--ro-bind-try", path, path]
         if gpus:
             for path in self.devices:
                 args += ["--dev-bind-try", path, path]
@@ -162,6 +166,13 @@ def runtimes() -> tuple[str, ...]:
     return tuple(found)
 
 
+def packages() -> tuple[str, ...]:
+    """The server's `aicc` package when it runs from a source checkout, so a replica can
+    `import aicc` (aicc.log_metrics) there too: the package alone, not the checkout's rest."""
+    root = source_root()
+    return (os.path.join(root, "aicc"),) if root else ()
+
+
 def detect(mode: Mode, *, hide: Sequence[str | Path] = ()) -> Sandbox | None:
     """The sandbox to run replicas in: None when `mode` is off, or when it is auto and
     bubblewrap is missing or cannot start here (the caller warns). Raises SandboxUnavailable
@@ -182,6 +193,7 @@ def detect(mode: Mode, *, hide: Sequence[str | Path] = ()) -> Sandbox | None:
             hidden_files=tuple(p for pat in HIDDEN_FILES for p in sorted(glob.glob(pat))),
             hidden_dirs=tuple(p for p in (*HIDDEN_DIRS, *map(str, hide)) if os.path.isdir(p)),
             runtimes=runtimes(),
+            packages=packages(),
             devices=tuple(dict.fromkeys((*GPU_DEVICES, *sorted(glob.glob("/dev/nvidia[0-9]*"))))),
             env_tool=shutil.which("env") or "/usr/bin/env",
             extra_hidden=tuple(str(p) for p in hide if not os.path.isdir(p)),

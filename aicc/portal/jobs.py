@@ -1,5 +1,6 @@
-"""The job pages: the filtered list, a job's detail (state, replicas, log tail, resources,
-explain), and cancel. The list, the state and the log are re-fetched by htmx while they change."""
+"""The job pages: the filtered list, a job's detail (state, replicas, log tail, metrics,
+resources, explain), and cancel. The list, the state and the log are re-fetched by htmx while
+they change."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from aicc.api.deps import SessionDep, StateDep
-from aicc.portal import job_resources, views
+from aicc.portal import job_metrics, job_resources, views
 from aicc.portal.auth import Me, csrf_ok
 from aicc.portal.rendering import PortalRoute, error_page, is_htmx, render
 from aicc.services.jobs import cancel as cancel_job
@@ -63,6 +64,7 @@ def job_page(
         log=log_view,
         duration_s=views.duration_s,
         **job_resources.context(session, state, me, job_id),
+        **job_metrics.context(session, state, me, job_id),
     )
 
 

@@ -11,6 +11,7 @@ from aicc.portal import (
     center,
     dashboard,
     data,
+    job_metrics,
     job_resources,
     jobs,
     quotas,
@@ -30,5 +31,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     yaml_editor.router,
     billing.router,
     job_resources.router,
+    job_metrics.router,
     data.router,
 )

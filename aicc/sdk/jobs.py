@@ -171,3 +171,15 @@ class Jobs(Resource):
             with tarfile.open(fileobj=archive, mode="r:gz") as tar:
                 tar.extractall(dest, filter="data")
         return dest
+
+    def metrics(
+        self,
+        job_id: str,
+        since: int | None = None,
+        tail: int | None = None,
+        max_points: int | None = None,
+    ) -> Json:
+        """The job's training curves: `{"metrics": {name: [[step, value], ...]}, "last_step",
+        "running", ...}`; pass `since=last_step` to poll for what is new."""
+        params = given(since=since, tail=tail, max_points=max_points)
+        return self._t.call("GET", api_path("jobs", job_id, "metrics"), params=params)

@@ -3,7 +3,10 @@
 The data set is generated from a fixed seed, so nothing is downloaded and every run sees the
 same numbers. What the script shows about running under AICC:
 
-- it prints `epoch N loss X` lines, which `aicc job logs --follow` streams;
+- it prints `epoch N loss X` lines, which `aicc job logs --follow` streams, and appends the same
+  to `$AICC_OUTPUT_DIR/metrics.jsonl` (`{"step": N, "loss": X}`), which `aicc job metrics` and
+  the job's page draw as a curve while it trains (`aicc.log_metrics(step=N, loss=X)` does the
+  same where the `aicc` package is at hand);
 - it writes the trained model to `$AICC_OUTPUT_DIR/model.pt`, which `aicc job download` fetches;
 - it saves `$AICC_CHECKPOINT_DIR/last.pt` after every epoch and resumes from it, so a retried
   attempt (after a lost node, say) carries on where the previous one stopped;
@@ -20,6 +23,7 @@ Outside AICC it runs too: without the variables, outputs and checkpoints go to .
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import warnings
 from pathlib import Path
@@ -114,7 +118,10 @@ def main() -> None:
         if world_size > 1:
             dist.all_reduce(total)  # the mean over every rank's samples
         if rank == 0:
-            print(f"epoch {epoch} loss {total[0].item() / total[1].item():.6f}", flush=True)
+            mean = total[0].item() / total[1].item()
+            print(f"epoch {epoch} loss {mean:.6f}", flush=True)
+            with open(output_dir / "metrics.jsonl", "a", encoding="utf-8") as curve:
+                curve.write(json.dumps({"step": epoch, "loss": mean}) + "\n")
             state = {"model": model.state_dict(), "optimizer": optimizer.state_dict()}
             save_atomically({**state, "epoch": epoch}, checkpoint)
 

@@ -186,6 +186,7 @@ HEADER_FILLS: dict[str, Callable[[Targets], str]] = {
 }
 LEFT_OUT = {"state", "limit", "cursor", "action", "replica", "stream", "tail", "follow", "evict"}
 LEFT_OUT |= {"at", "month", "by", "day", "days", "scope", "folder", "industry", "task", "q"}
+LEFT_OUT |= {"since", "max_points"}
 
 
 # Request bodies, per operation: each a list of variants, each naming A's objects a different way.
@@ -503,7 +504,8 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
     assert pushed["version"]["ref"] == "alpha-data@1"
     spec = {
         "name": "alpha-job",
-        "command": "cat hello.txt; echo hi > $AICC_OUTPUT_DIR/x",
+        "command": "cat hello.txt; echo hi > $AICC_OUTPUT_DIR/x; "
+        'echo \'{"step": 1, "alpha_metric_marker": 0.5}\' > $AICC_OUTPUT_DIR/metrics.jsonl',
         "queue": "alpha-lane",
         "workdir_sha256": packed.sha256,
         "secrets": ["ALPHA_KEY"],
@@ -592,6 +594,7 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
         "alpha-voucher",
         "alpha-row-marker",
         "alpha-weights-marker",
+        "alpha_metric_marker",
     }
     yield World(
         api=api,
@@ -775,7 +778,7 @@ def test_roles_inside_one_tenant(world: World) -> None:
     )
     look = bearer(token["secret"])
     # A viewer reads A's job, its events, logs and outputs; it may not change anything.
-    for suffix in ("", "/events", "/logs", "/outputs", "/explain"):
+    for suffix in ("", "/events", "/logs", "/outputs", "/metrics", "/explain"):
         assert api.get(f"/api/v1/jobs/{a.job_id}{suffix}", headers=look).status_code == 200
     assert api.post(f"/api/v1/jobs/{a.job_id}/cancel", headers=look).status_code == 403
     assert api.post("/api/v1/jobs", json={"command": "true"}, headers=look).status_code == 403

@@ -12,8 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+import aicc
 from aicc.config import Settings
 from aicc.executors import sandbox
+from aicc.executors.environment import base_env
 from aicc.executors.local import runtime
 from aicc.sdk.workdir import pack_workdir
 from aicc.testing import isolation
@@ -194,6 +196,18 @@ def test_the_command_line_binds_only_the_replicas_paths_writable_and_hides_befor
     # A $HOME in a system directory is not covered (it would hide the system).
     system_home = box.argv(writable=[], cwd="/", home="/usr/lib")
     assert ("--tmpfs", "/usr/lib") not in pairwise(system_home)
+
+
+def test_a_source_checkouts_aicc_package_alone_is_shown_read_only() -> None:
+    """Run from a checkout (as the tests are), a replica's `python` finds `aicc` through
+    PYTHONPATH; the sandbox shows that package, read-only and only where it exists."""
+    package = Path(aicc.__file__).resolve().parent
+    assert sandbox.packages() == (str(package),)
+    assert base_env()["PYTHONPATH"] == str(package.parent)
+    box = sandbox.Sandbox(bwrap="/usr/bin/bwrap", system=(), packages=sandbox.packages())
+    argv = box.argv(writable=["/srv/work"], cwd="/srv/work")
+    assert ("--ro-bind-try", str(package)) in pairwise(argv)
+    assert str(package.parent) not in argv  # not the checkout's tests, docs or .git
 
 
 def test_an_older_open_home_is_closed_at_start(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Jobs: submit, list, read, events, logs (with follow), outputs, cancel, explain."""
+"""Jobs: submit, list, read, events, logs (with follow), outputs, metrics, cancel, explain."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from aicc.api.state import AppState
 from aicc.core.jobspec import JobSpec
 from aicc.core.states import JobState
 from aicc.services import explain as explain_service
-from aicc.services import jobs, logs
+from aicc.services import jobs, logs, metrics
 from aicc.services.jobs import SubmitLimits
 from aicc.services.logs import Stream
 
@@ -174,3 +174,30 @@ def jobs_outputs(job_id: str, who: CurrentUser, state: StateDep, session: Sessio
     archive = logs.outputs_archive(logs.outputs_dir(session, job, state.executors))
     headers = {"Content-Disposition": f'attachment; filename="{job.id}-outputs.tar.gz"'}
     return Response(archive, media_type="application/gzip", headers=headers)
+
+
+@router.get("/{job_id}/metrics", response_model=schemas.Metrics)
+def jobs_metrics(
+    job_id: str,
+    who: CurrentUser,
+    state: StateDep,
+    session: SessionDep,
+    since: Annotated[int | None, Query(description="only steps after this one")] = None,
+    tail: Annotated[
+        int | None, Query(ge=1, le=metrics.TAIL, description="each metric's last N points only")
+    ] = None,
+    max_points: Annotated[int, Query(ge=2, le=metrics.MAX_POINTS)] = 500,
+) -> schemas.Metrics:
+    """The curves the job logged to `$AICC_OUTPUT_DIR/metrics.jsonl`, while it runs and after;
+    none yet is an empty `metrics`. Poll with `since=last_step` for what is new."""
+    found = metrics.curves(
+        session, who, job_id, state.executors, since=since, tail=tail, most=max_points
+    )
+    return schemas.Metrics(
+        job_id=found.job_id,
+        running=found.running,
+        metrics=found.metrics,
+        last_step=found.last_step,
+        points=found.total,
+        thinned=found.thinned,
+    )

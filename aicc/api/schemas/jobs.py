@@ -87,3 +87,19 @@ class Explain(BaseModel):
     estimated_start: datetime | None = Field(
         None, description="null until the scheduler can forecast (issue 3: what-if runs)"
     )
+
+
+class Metrics(BaseModel):
+    """A job's training curves from its `metrics.jsonl` (`services.metrics`)."""
+
+    job_id: str
+    running: bool = Field(description="the job has not ended: poll again with `since=last_step`")
+    metrics: dict[str, list[tuple[int, float]]] = Field(
+        description="each metric's `[step, value]` points, by step as written"
+    )
+    last_step: int | None = Field(description="the largest step written so far")
+    points: int = Field(
+        description="points that matched, before thinning to `max_points` (of a very long run, "
+        "the evenly spread ones the server keeps)"
+    )
+    thinned: bool = Field(description="some metric had more points and was evenly downsampled")

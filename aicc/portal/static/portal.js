@@ -89,6 +89,30 @@
     };
   }
 
+  // A training curve (a job's metric): `points` are [step, value], steps on the x axis; the
+  // y axis fits the values (a loss rarely starts at 0).
+  function stepsOption(data) {
+    return {
+      animation: false,
+      color: PALETTE,
+      grid: { left: 8, right: 16, top: 12, bottom: 8, containLabel: true },
+      tooltip: { trigger: "axis" },
+      xAxis: Object.assign({ type: "value", minInterval: 1, scale: true }, AXIS, {
+        splitLine: { show: false },
+        axisLabel: { color: "#344054", hideOverlap: true },
+      }),
+      yAxis: Object.assign({ type: "value", scale: true }, AXIS),
+      series: [{
+        name: data.name,
+        type: "line",
+        showSymbol: data.points.length < 30,
+        lineStyle: { width: 2 },
+        areaStyle: { opacity: 0.06 },
+        data: data.points,
+      }],
+    };
+  }
+
   // The dashboard's jobs by state: one horizontal bar per state, in the state's colour.
   function stateOption(data) {
     return {
@@ -129,7 +153,8 @@
       if (window.echarts.getInstanceByDom(el)) return;
       var data = JSON.parse(el.getAttribute("data-chart"));
       var chart = window.echarts.init(el, null, { renderer: "canvas" });
-      var option = data.type === "bars" ? barOption(data) : data.type === "lines" ? lineOption(data) : stateOption(data);
+      var option = data.type === "bars" ? barOption(data) : data.type === "lines" ? lineOption(data)
+        : data.type === "steps" ? stepsOption(data) : stateOption(data);
       // Tooltips drawn on the canvas: ECharts' HTML tooltips carry inline styles, which the
       // portal's Content-Security-Policy (style-src 'self') refuses whenever the pointer rests
       // on a chart.
