@@ -169,6 +169,10 @@ class Resources(BaseModel):
     memory: Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?\s*(MiB|GiB|Mi|Gi|MB|GB)$")] = "4GiB"
     gpus: Annotated[int, Field(ge=0, le=64)] = 0
     scales_to_gpus: bool = True  # the same code uses CUDA when the job has a GPU
+    # A measured run: `train.py` on the example data (this many rows, or images), default
+    # hyperparameters, `cpu` cores, no GPU. The estimate scales it (estimate/templates.py).
+    example_seconds: Annotated[float | None, Field(gt=0, le=10**7)] = None
+    example_rows: Annotated[int | None, Field(ge=1)] = None
 
 
 class Metric(BaseModel):
