@@ -173,6 +173,7 @@ class Resources(BaseModel):
     # hyperparameters, `cpu` cores, no GPU. The estimate scales it (estimate/templates.py).
     example_seconds: Annotated[float | None, Field(gt=0, le=10**7)] = None
     example_rows: Annotated[int | None, Field(ge=1)] = None
+    example_start_seconds: Annotated[float, Field(ge=0, le=10**7)] = 0  # of it, before training
 
 
 class Metric(BaseModel):

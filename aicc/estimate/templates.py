@@ -4,11 +4,13 @@ model the center has, when the template can use one). Pure: no I/O, no clock.
 Unlike the scenarios (FLOPs from a model's size), a template's cost is read off its own
 measured run: `resources.example_seconds`, the wall time of `train.py` on its example data
 (`resources.example_rows` rows or images) with its default hyperparameters on `resources.cpu`
-cores. docs/estimate.md#template-runs gives the model and its measured error:
+cores, of which `example_start_seconds` passed before training started (Python, imports).
+docs/estimate.md#template-runs gives the model and its measured error:
 
-    CPU hours  = example_seconds × (rows / example_rows) × (epochs / default epochs) / 3600
+    work       = (rows / example_rows) × (epochs / default epochs)
+    CPU s      = start + (example_seconds − start) × work
     speed-up   = 1 / ((1 − p) + p / r),  r = count × peak × vision MFU / (cpu × CPU_GFLOPS)
-    accelerator hours = CPU hours / speed-up + GPU_START_S / 3600
+    accelerator s = start + GPU_START_S + (example_seconds − start) × work / speed-up
 
 A search runs its trials side by side (one gang job), so its time is one trial's and its
 price that of every trial's resources.
@@ -124,7 +126,9 @@ def estimate_run(
             "so its training time cannot be estimated"
         )
     work = work_ratio(manifest, rows, hp)
-    cpu_hours = res.example_seconds * work / 3600.0
+    start = min(res.example_start_seconds, res.example_seconds)
+    scaled = (res.example_seconds - start) * work  # seconds of training proper, on CPU
+    cpu_hours = (start + scaled) / 3600.0
     memory_gib = parse_memory_mib(res.memory.replace(" ", "")) / 1024
     waits = wait_hours or {}
     count = max(1, gpus if gpus is not None else res.gpus)
@@ -197,7 +201,7 @@ def estimate_run(
             )
         else:
             up = speedup(model, count, cores)
-            hours = cpu_hours / up + GPU_START_S / 3600.0
+            hours = (start + GPU_START_S + scaled / up) / 3600.0
             add(model.name, count, hours, cpu_hours / hours, hours * count * trials)
     options.sort(key=lambda o: ((o.wait_hours or 0.0) + o.hours, o.net, o.accelerator))
     return TemplateEstimate(
@@ -225,10 +229,17 @@ def _assumptions(manifest: Manifest) -> tuple[Assumption, ...]:
             f"images), default hyperparameters, {res.cpu:g} cores",
         ),
         Assumption(
+            name="example_start_seconds",
+            value=res.example_start_seconds,
+            unit="s",
+            source="measured: of the example run, before training started (Python, imports); "
+            "not scaled",
+        ),
+        Assumption(
             name="time_scales_with",
             value="rows × epochs",
-            source="estimate: training time linear in the rows (or images) and the epochs; "
-            "measured error in docs/estimate.md#template-runs",
+            source="estimate: the rest of the run linear in the rows (or images) and the "
+            "epochs; measured error in docs/estimate.md#template-runs",
             estimate=True,
         ),
         Assumption(
