@@ -88,7 +88,16 @@ COLUMN_TYPES: dict[str, tuple[str, ...]] = {
         "DECIMAL",
         "REAL",
     ),
-    "datetime": ("DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "VARCHAR"),
+    # DuckDB reads "2024-01-05 10:00:00" in a CSV as TIMESTAMP_S (whole seconds).
+    "datetime": (
+        "DATE",
+        "TIMESTAMP",
+        "TIMESTAMP_S",
+        "TIMESTAMP_MS",
+        "TIMESTAMP_NS",
+        "TIMESTAMP WITH TIME ZONE",
+        "VARCHAR",
+    ),
     "category": ("VARCHAR", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "BOOLEAN"),
     "any": (),
 }

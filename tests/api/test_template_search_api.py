@@ -45,7 +45,7 @@ def priced(tmp_path: Path, db_url: str | None) -> Iterator[TestClient]:
 
 def interactions(rows: int) -> bytes:
     lines = ["user_id,item_id,clicks,timestamp"]
-    lines += [f"u{i % 97},i{i % 41},1,2024-01-{1 + i % 28:02d}" for i in range(rows)]
+    lines += [f"u{i % 97},i{i % 41},1,2024-01-{1 + i % 28:02d} 10:00:00" for i in range(rows)]
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -78,8 +78,11 @@ def test_estimate_per_option_scales_with_the_data_and_submits_nothing(priced: Te
     assert cpu["wait_hours"] == 0 and a100["wait_hours"] == 0  # an idle center
     assert {a["name"] for a in answer["assumptions"]} >= {"example_seconds", "parallel_share"}
 
-    # A data set of twice the example's rows: twice the training.
+    # A data set of twice the example's rows: twice the training. (Its timestamps in whole
+    # seconds are DuckDB's TIMESTAMP_S, dates and times to the template.)
     push(api, "clicks", {"clicks.csv": interactions(2 * res.example_rows)})
+    listed = api.get("/api/v1/templates", params={"data": "clicks@1", "q": RECO}).json()
+    assert listed["items"][0]["fit"]["ok"], listed["items"][0]["fit"]
     doubled = api.post(f"/api/v1/templates/{RECO}/estimate", json={"data": "clicks@1"}).json()
     assert doubled["rows"] == 2 * res.example_rows and doubled["work"] == 2
     by = {o["accelerator"]: o for o in doubled["options"]}
