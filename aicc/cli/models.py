@@ -7,9 +7,21 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from aicc.cli.data import PHASES, size_text
+from aicc.cli.estimate import _hours
 from aicc.cli.nouns import CREATED, PROJECT, Json, Noun, ProjectOption
-from aicc.cli.output import JsonFlag, client, col, confirm, handle_errors, local_time
+from aicc.cli.output import (
+    JsonFlag,
+    client,
+    col,
+    confirm,
+    handle_errors,
+    local_time,
+    print_json,
+    print_table,
+    status,
+)
 from aicc.cli.submit import UploadBar
+from aicc.core.template_search import split_values
 
 if TYPE_CHECKING:
     from aicc.sdk.client import Client
@@ -275,16 +287,38 @@ def template_run(
         str | None, typer.Option(help="The model to register (default: NAME).")
     ] = None,
     gpus: Annotated[int | None, typer.Option(min=0, help="GPUs (default: the template's).")] = None,
+    cpu: Annotated[
+        float | None, typer.Option(min=0.001, help="CPU cores (default: the template's).")
+    ] = None,
+    search: Annotated[
+        list[str] | None,
+        typer.Option(help="Values to try, KEY=V1,V2 (repeat): a search, one trial each."),
+    ] = None,
+    trials: Annotated[
+        int | None, typer.Option(help="Draw this many combinations of --search at random.")
+    ] = None,
+    estimate: Annotated[
+        bool, typer.Option("--estimate", help="Print time and price per option; submit nothing.")
+    ] = False,
     project: ProjectOption = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Train a template into a model: a job whose model is registered when it succeeds."""
+    """Train a template into a model: a job whose model is registered when it succeeds. With
+    --search, a hyperparameter search (the trials run together) whose best trial is registered."""
     params = _pairs(set_, "--set")
     columns = _pairs(column, "--column")
+    values = {k: split_values(v) for k, v in _pairs(search, "--search").items()}
+    args: dict[str, Any] = {"data": data, "params": params, "columns": columns}
+    args |= {"project": project, "gpus": gpus, "cpu": cpu, "search": values, "trials": trials}
     with client() as api:
-        job = api.templates.run(
-            name, data=data, params=params, model=model, columns=columns, project=project, gpus=gpus
-        )
+        if estimate:
+            answer = api.templates.estimate(name, **args)
+            if as_json:
+                print_json(answer)
+            else:
+                _estimate_table(answer)
+            return
+        job = api.templates.run(name, model=model, **args)
     target = model or name
     confirm(
         job,
@@ -292,3 +326,27 @@ def template_run(
         f"`aicc model get {target}` shows the model",
         as_json=as_json,
     )
+
+
+ESTIMATE_COLUMNS = [
+    col("OPTION", "accelerator", lambda v: "CPU only" if v == "cpu" else v, no_wrap=True),
+    col("DEVICES", "count", justify="right"),
+    col("TIME", "hours", _hours, justify="right"),
+    col("WAIT", "wait_hours", _hours, justify="right"),
+    col("SPEED-UP", "speedup", lambda v: f"{v:.1f}×", justify="right"),
+    col("PRICE", "net", justify="right"),
+]
+
+
+def _estimate_table(answer: Json) -> None:
+    """The options as a table, why the others are left out, and the model's figures."""
+    trials = answer["trials"]
+    each = f", {trials} trials side by side" if trials > 1 else ""
+    title = (
+        f"{answer['template']}: {answer['rows']:,} rows ({answer['work']:.3g}× the example's "
+        f"{answer['example_seconds']:g} s run{each}); prices in {answer['currency']}"
+    )
+    print_table(answer["options"], ESTIMATE_COLUMNS, title=title, empty="no option")
+    for item in answer["left_out"]:
+        status(f"[dim]{item['accelerator']}: {item['message']}[/dim]")
+    status("[dim]how the time is estimated, and its error: docs/estimate.md#template-runs[/dim]")

@@ -88,7 +88,16 @@ COLUMN_TYPES: dict[str, tuple[str, ...]] = {
         "DECIMAL",
         "REAL",
     ),
-    "datetime": ("DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "VARCHAR"),
+    # DuckDB reads "2024-01-05 10:00:00" in a CSV as TIMESTAMP_S (whole seconds).
+    "datetime": (
+        "DATE",
+        "TIMESTAMP",
+        "TIMESTAMP_S",
+        "TIMESTAMP_MS",
+        "TIMESTAMP_NS",
+        "TIMESTAMP WITH TIME ZONE",
+        "VARCHAR",
+    ),
     "category": ("VARCHAR", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "BOOLEAN"),
     "any": (),
 }
@@ -169,6 +178,11 @@ class Resources(BaseModel):
     memory: Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?\s*(MiB|GiB|Mi|Gi|MB|GB)$")] = "4GiB"
     gpus: Annotated[int, Field(ge=0, le=64)] = 0
     scales_to_gpus: bool = True  # the same code uses CUDA when the job has a GPU
+    # A measured run: `train.py` on the example data (this many rows, or images), default
+    # hyperparameters, `cpu` cores, no GPU. The estimate scales it (estimate/templates.py).
+    example_seconds: Annotated[float | None, Field(gt=0, le=10**7)] = None
+    example_rows: Annotated[int | None, Field(ge=1)] = None
+    example_start_seconds: Annotated[float, Field(ge=0, le=10**7)] = 0  # of it, before training
 
 
 class Metric(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -103,14 +104,54 @@ class Templates(Resource):
         columns: dict[str, str] | None = None,
         project: str | None = None,
         gpus: int | None = None,
+        cpu: float | None = None,
+        search: dict[str, Sequence[Any]] | None = None,
+        trials: int | None = None,
     ) -> Json:
-        """Submit a training job; its model is registered when it succeeds. Answers the job."""
-        body = {
-            "data": data,
-            "params": params or {},
-            "model": model,
-            "columns": columns or {},
-            "project": project,
-            "gpus": gpus,
-        }
+        """Submit a training job; its model is registered when it succeeds. Answers the job.
+        With `search` ({hyperparameter: [values]}), one gang job whose replicas are the trials
+        (`trials`: that many combinations drawn at random); the best trial is registered."""
+        body = _run_body(data, params, model, columns, project, gpus, cpu, search, trials)
         return self._t.call("POST", api_path("templates", name, "runs"), json=body)
+
+    def estimate(
+        self,
+        name: str,
+        *,
+        data: str | None = None,
+        params: dict[str, Any] | None = None,
+        columns: dict[str, str] | None = None,
+        project: str | None = None,
+        gpus: int | None = None,
+        cpu: float | None = None,
+        search: dict[str, Sequence[Any]] | None = None,
+        trials: int | None = None,
+    ) -> Json:
+        """What `run` with the same arguments would take, per accelerator option (CPU only,
+        each model the center has): time, expected wait and price. Submits nothing."""
+        body = _run_body(data, params, None, columns, project, gpus, cpu, search, trials)
+        return self._t.call("POST", api_path("templates", name, "estimate"), json=body)
+
+
+def _run_body(
+    data: str | None,
+    params: dict[str, Any] | None,
+    model: str | None,
+    columns: dict[str, str] | None,
+    project: str | None,
+    gpus: int | None,
+    cpu: float | None,
+    search: dict[str, Sequence[Any]] | None,
+    trials: int | None,
+) -> dict[str, Any]:
+    return {
+        "data": data,
+        "params": params or {},
+        "model": model,
+        "columns": columns or {},
+        "project": project,
+        "gpus": gpus,
+        "cpu": cpu,
+        "search": search or {},
+        "trials": trials,
+    }

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import shlex
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,11 @@ import yaml
 from sqlalchemy.orm import Session
 
 import aicc
+from aicc.core import template_search as search_core
 from aicc.core import templates as core
 from aicc.core.jobspec import JobSpec
 from aicc.core.tenancy import Principal
-from aicc.services import jobs, models, tenancy, workdirs
+from aicc.services import jobs, models, template_search, tenancy, workdirs
 from aicc.services.common import Invalid, NotFound, utcnow
 from aicc.services.data import datasets, uploads
 from aicc.services.data.datasets import MODEL
@@ -140,15 +142,23 @@ def run(
     project: str | None = None,
     queue: str | None = None,
     gpus: int | None = None,
+    cpu: float | None = None,
+    search: Mapping[str, Sequence[object]] | None = None,
+    trials: int | None = None,
 ) -> jobs.Job:
     """Submit a training job of template `name` on data set `data` (its example data when
     None), whose model becomes the next version of `model` (default: the template's name) when
-    it succeeds. Bad hyperparameters, a data set that does not fit, a model name taken by a
-    data set: a 4xx naming what to fix, and nothing submitted."""
+    it succeeds. With `search` (values to try by hyperparameter; `trials` to draw that many
+    combinations), the job is a search whose replicas are its trials (services/template_search.py).
+    Bad hyperparameters, a data set that does not fit, a model name taken by a data set: a 4xx
+    naming what to fix, and nothing submitted."""
     template = get(name)
     manifest = template.manifest
+    points = None
     try:
         hp = core.check_params(manifest, params or {})
+        if search or trials is not None:
+            points = search_core.trials(manifest, params or {}, search or {}, trials)
     except core.TemplateError as e:
         raise Invalid("{problem}", problem=str(e)) from None
     target = _model_row(session, who, model or name, project)
@@ -177,10 +187,17 @@ def run(
     else:
         where = "example"
         command = "python example.py example && "
-    doc = {"hyperparameters": hp, "input": {"table": table, "columns": columns or {}}}
+    doc: dict[str, Any] = {
+        "hyperparameters": hp,
+        "input": {"table": table, "columns": columns or {}},
+    }
+    output = '"$AICC_OUTPUT_DIR"'
+    if points is not None:
+        doc["trials"] = points
+        output = template_search.OUTPUT
     sha256 = workdirs.keep(session, who, blobs, program(template, doc))
     train = ["python", "train.py", "--params", PARAMS, "--output"]
-    command += f'{shlex.join(train)} "$AICC_OUTPUT_DIR" --data {where}'
+    command += f"{shlex.join(train)} {output} --data {where}"
     resources = manifest.resources
     wanted = resources.gpus if gpus is None else gpus
     spec = JobSpec.model_validate(
@@ -189,10 +206,11 @@ def run(
             "project": _project_name(session, who, project),
             "queue": queue,
             "command": command,
+            "replicas": len(points) if points else 1,
             "workdir_sha256": sha256,
             "datasets": pinned,
             "resources": {
-                "cpu": resources.cpu,
+                "cpu": resources.cpu if cpu is None else cpu,
                 "memory": resources.memory.replace(" ", ""),
                 **({"accelerator": {"count": wanted}} if wanted else {}),
             },
@@ -206,6 +224,7 @@ def run(
         "dataset_versions": dataset_versions,
         "template": name,
         "params": hp,
+        **({"search": {"trials": points}} if points is not None else {}),
     }
     session.add(
         JobOutputRow(
@@ -247,6 +266,9 @@ def ingest_outputs(
         raise NotFound("the model is gone")
     template = get(str(out.lineage.get("template")))
     manifest = template.manifest
+    lineage = dict(out.lineage)
+    if "search" in lineage:
+        root, lineage = template_search.pick(manifest, root, lineage)
     metrics = _json(root / "metrics.json")
     report = _json(root / "report.json")
     if manifest.metric.name not in metrics:
@@ -268,9 +290,9 @@ def ingest_outputs(
         format=manifest.format,
         framework=manifest.framework,
         metrics={k: float(v) for k, v in metrics.items() if isinstance(v, int | float)},
-        params=dict(out.lineage.get("params") or {}),
-        card=card(template, report, metrics, out.lineage),
-        lineage=dict(out.lineage),
+        params=dict(lineage.get("params") or {}),
+        card=card(template, report, metrics, lineage),
+        lineage=lineage,
         licence=manifest.licence,
     )
     return version.ref
@@ -306,5 +328,6 @@ def card(
     params = lineage.get("params") or {}
     lines.append(f"- hyperparameters: {json.dumps(params, sort_keys=True)}")
     use = "python predict.py --model model --input INPUT --output OUT"
+    lines += template_search.card_lines(lineage)
     lines += ["", "## Use", "", "```", use, "```"]
     return "\n".join(lines) + "\n"

@@ -73,7 +73,8 @@ class Run:
 
 def start() -> Run:
     """The run `train.py --data DIR --output DIR --params FILE` describes. `--params` holds
-    `{"hyperparameters": {...}, "input": {"table": PATH | null, "columns": {...}}}`."""
+    `{"hyperparameters": {...}, "input": {"table": PATH | null, "columns": {...}}}`, and for a
+    search `"trials": [{...}, ...]`, the hyperparameters of each replica (`$AICC_REPLICA`)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--output", type=Path, required=True)
@@ -83,10 +84,14 @@ def start() -> Run:
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "metrics.jsonl").write_text("")
     given = doc.get("input") or {}
+    # A search (core/template_search.py): one job, one replica per trial, each trains with
+    # the trial its replica index picks.
+    trials = doc.get("trials")
+    hp = trials[int(os.environ["AICC_REPLICA"])] if trials else doc.get("hyperparameters")
     run = Run(
         data=args.data,
         output=args.output,
-        hp=dict(doc.get("hyperparameters") or {}),
+        hp=dict(hp or {}),
         table=given.get("table"),
         columns=dict(given.get("columns") or {}),
     )

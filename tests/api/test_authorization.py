@@ -198,6 +198,7 @@ BODIES: dict[tuple[str, str], Callable[[Targets], list[dict[str, Any]]]] = {
         {"json": {"stage": "staging"}}
     ],
     ("POST", "/api/v1/templates/{name}/runs"): lambda t: [{"json": {"project": t.project_id}}],
+    ("POST", "/api/v1/templates/{name}/estimate"): lambda t: [{"json": {"project": t.project_id}}],
     ("POST", "/api/v1/orgs"): lambda t: [{"json": {"name": "b-probe-org"}}],
     ("POST", "/api/v1/projects"): lambda t: [
         {"json": {"name": "b-probe-project", "org_id": t.org_id}}

@@ -11,7 +11,7 @@ from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import Cursor, Limit, page
 from aicc.api.routers.datasets import DatasetName, ProjectRef
-from aicc.services import templates
+from aicc.services import template_estimate, templates
 
 router = APIRouter(prefix="/api/v1", tags=["templates"])
 
@@ -91,5 +91,36 @@ def templates_run(
         project=body.project,
         queue=body.queue,
         gpus=body.gpus,
+        cpu=body.cpu,
+        search=body.search,
+        trials=body.trials,
     )
     return schemas.job_out(job)
+
+
+@router.post("/templates/{name}/estimate", response_model=schemas.TemplateEstimate)
+def templates_estimate(
+    name: DatasetName,
+    body: schemas.RunIn,
+    who: CurrentUser,
+    session: SessionDep,
+    state: StateDep,
+) -> schemas.TemplateEstimate:
+    """What the run with this body would take, submitting nothing: its time, expected wait and
+    price on CPU only and on each accelerator model the center has (docs/estimate.md)."""
+    return template_estimate.estimate(
+        session,
+        who,
+        name,
+        profile=state.controller.profile,
+        default_plan=state.settings.pricing,
+        zone=state.settings.site.timezone,
+        data=body.data,
+        params=dict(body.params),
+        columns=dict(body.columns),
+        project=body.project,
+        gpus=body.gpus,
+        cpu=body.cpu,
+        search=body.search,
+        trials=body.trials,
+    )

@@ -82,6 +82,7 @@ from aicc.api.schemas.tenancy import (
 )
 from aicc.api.schemas.tokens import Token, TokenIn
 from aicc.api.schemas.workdirs import Workdir
+from aicc.estimate.templates import TemplateEstimate
 
 __all__ = [
     "ERRORS",
@@ -149,6 +150,7 @@ __all__ = [
     "StageIn",
     "TableDiff",
     "Template",
+    "TemplateEstimate",
     "TemplateMetric",
     "Thumb",
     "Thumbnails",

@@ -113,7 +113,8 @@ Value = str | int | float | bool
 
 class RunIn(Body):
     """Train the template: on data set `data` (`NAME@N`; its example data when left out), with
-    `params` (hyperparameters, the others at their defaults), into model `model`."""
+    `params` (hyperparameters, the others at their defaults), into model `model`; with `search`,
+    a hyperparameter search whose best trial becomes the model (`trials`: how many to draw)."""
 
     data: Annotated[str | None, Field(max_length=300)] = None
     params: Annotated[dict[Annotated[str, Field(max_length=40)], Value], Field(max_length=50)] = (
@@ -126,3 +127,9 @@ class RunIn(Body):
     project: Annotated[str | None, Field(max_length=200)] = None
     queue: Annotated[str | None, Field(max_length=64)] = None
     gpus: Annotated[int | None, Field(ge=0, le=64)] = None
+    cpu: Annotated[float | None, Field(gt=0, le=256)] = None  # cores (each trial's)
+    search: Annotated[
+        dict[Annotated[str, Field(max_length=40)], Annotated[list[Value], Field(max_length=100)]],
+        Field(max_length=50),
+    ] = Field(default_factory=dict)  # values to try by hyperparameter: a search, one job
+    trials: int | None = None  # draw this many combinations of `search` (at most 16)

@@ -1,0 +1,274 @@
+"""Time and price of a template run, per accelerator option (CPU only, and each accelerator
+model the center has, when the template can use one). Pure: no I/O, no clock.
+
+Unlike the scenarios (FLOPs from a model's size), a template's cost is read off its own
+measured run: `resources.example_seconds`, the wall time of `train.py` on its example data
+(`resources.example_rows` rows or images) with its default hyperparameters on `resources.cpu`
+cores, of which `example_start_seconds` passed before training started (Python, imports).
+docs/estimate.md#template-runs gives the model and its measured error:
+
+    work       = (rows / example_rows) × (epochs / default epochs)
+    CPU s      = start + (example_seconds − start) × work
+    speed-up   = 1 / ((1 − p) + p / r),  r = count × peak × vision MFU / (cpu × CPU_GFLOPS)
+    accelerator s = start + GPU_START_S + (example_seconds − start) × work / speed-up
+
+A search runs its trials side by side (one gang job), so its time is one trial's and its
+price that of every trial's resources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from aicc.core import pricing
+from aicc.core.catalog import AcceleratorModel
+from aicc.core.pricing import PricePlan, Subsidy, Voucher
+from aicc.core.templates import Manifest, TemplateError
+from aicc.core.units import parse_memory_mib
+from aicc.estimate import efficiency
+from aicc.estimate.assumptions import Assumption
+from aicc.estimate.workload import WorkloadClass
+
+CPU = "cpu"  # the option without an accelerator
+CPU_GFLOPS_PER_CORE = 50.0
+PARALLEL_SHARE = 0.9
+GPU_START_S = 5.0
+LeftOutReason = Literal["not_used", "no_price"]
+
+
+class _Result(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class TemplateOption(_Result):
+    """One row: each trial on `count` × `accelerator` (or CPU only), how long, what it costs."""
+
+    accelerator: str  # a catalog model, or "cpu"
+    count: int  # devices per trial (0 on CPU only)
+    trials: int
+    hours: float
+    speedup: float  # over CPU only
+    accelerator_hours: float  # all trials
+    cpu_core_hours: float
+    wait_hours: float | None
+    gross: Decimal
+    discount: Decimal
+    subsidy: Decimal
+    voucher: Decimal
+    net: Decimal
+    currency: str
+
+
+class TemplateLeftOut(_Result):
+    accelerator: str
+    reason: LeftOutReason
+    message: str
+
+
+class TemplateEstimate(_Result):
+    template: str
+    rows: int
+    example_rows: int
+    example_seconds: float
+    work: float  # this run's work relative to the example run
+    trials: int
+    currency: str
+    options: tuple[TemplateOption, ...]
+    left_out: tuple[TemplateLeftOut, ...]
+    assumptions: tuple[Assumption, ...]
+
+
+def work_ratio(manifest: Manifest, rows: int, hp: Mapping[str, Any]) -> float:
+    """How much more (or less) this run trains than the example run did."""
+    example_rows = manifest.resources.example_rows or rows
+    ratio = rows / example_rows
+    epochs = manifest.hyperparameters.get("epochs")
+    if epochs is not None and isinstance(hp.get("epochs"), int | float) and epochs.default:
+        ratio *= float(hp["epochs"]) / float(epochs.default)
+    return ratio
+
+
+def speedup(model: AcceleratorModel, count: int, cpu: float) -> float:
+    """Amdahl's law: the arithmetic share of the run goes `r` times faster on the devices."""
+    mfu = efficiency.mfu_figure(WorkloadClass.VISION, model).value
+    r = count * model.fp16_tflops * 1e3 * mfu / (cpu * CPU_GFLOPS_PER_CORE)
+    return 1.0 / ((1 - PARALLEL_SHARE) + PARALLEL_SHARE / r)
+
+
+def estimate_run(
+    manifest: Manifest,
+    *,
+    rows: int,
+    hp: Mapping[str, Any],
+    plan: PricePlan,
+    models: Sequence[AcceleratorModel] = (),
+    gpus: int | None = None,
+    cpu: float | None = None,
+    trials: int = 1,
+    subsidies: Sequence[Subsidy] = (),
+    vouchers: Sequence[Voucher] = (),
+    on: date | None = None,
+    wait_hours: Mapping[tuple[str, int], float] | None = None,
+) -> TemplateEstimate:
+    """The options of a run of `manifest` on `rows` rows (or images) with hyperparameters `hp`
+    (checked), each trial on `gpus` devices (default: the template's, at least 1) and `cpu`
+    cores (default: the template's; the time is not rescaled for them), ranked by wait + run
+    time. TemplateError naming the field when the template has no measured run."""
+    res = manifest.resources
+    if res.example_seconds is None or res.example_rows is None:
+        raise TemplateError(
+            f"resources.example_seconds: {manifest.name} has no measured example run, "
+            "so its training time cannot be estimated"
+        )
+    work = work_ratio(manifest, rows, hp)
+    start = min(res.example_start_seconds, res.example_seconds)
+    scaled = (res.example_seconds - start) * work  # seconds of training proper, on CPU
+    cpu_hours = (start + scaled) / 3600.0
+    memory_gib = parse_memory_mib(res.memory.replace(" ", "")) / 1024
+    waits = wait_hours or {}
+    count = max(1, gpus if gpus is not None else res.gpus)
+    cores = res.cpu if cpu is None else cpu
+    options: list[TemplateOption] = []
+    left_out: list[TemplateLeftOut] = []
+
+    def add(name: str, n: int, hours: float, up: float, device_hours: float) -> None:
+        gross = pricing.to_money(Decimal(0))
+        if device_hours:
+            price = plan.unit_price(name)
+            assert price is not None
+            quantity = device_hours if price[0] == "accelerator_hour" else 0.0
+            if price[0] == "pflops_hour":
+                quantity = device_hours * _pflops(name, models)
+            gross += pricing.line_amount(quantity, price[1])
+        core_hours = cores * hours * trials
+        if plan.cpu_core_hour is not None:
+            gross += pricing.line_amount(core_hours, plan.cpu_core_hour)
+        if plan.memory_gib_hour is not None:
+            gross += pricing.line_amount(memory_gib * hours * trials, plan.memory_gib_hour)
+        bill = pricing.settle(
+            gross,
+            accelerator=name if device_hours else None,
+            currency=plan.currency,
+            discount=plan.discount,
+            subsidies=subsidies,
+            vouchers=vouchers,
+            on=on,
+        )
+        options.append(
+            TemplateOption(
+                accelerator=name,
+                count=n,
+                trials=trials,
+                hours=_sig(hours),
+                speedup=round(up, 2),
+                accelerator_hours=_sig(device_hours),
+                cpu_core_hours=_sig(core_hours),
+                wait_hours=waits.get((name, n)),
+                gross=bill.gross,
+                discount=bill.discount,
+                subsidy=bill.subsidy,
+                voucher=bill.voucher,
+                net=bill.net,
+                currency=bill.currency,
+            )
+        )
+
+    if res.gpus == 0:
+        add(CPU, 0, cpu_hours, 1.0, 0.0)
+    for model in models:
+        if not res.scales_to_gpus and res.gpus == 0:
+            left_out.append(
+                TemplateLeftOut(
+                    accelerator=model.name,
+                    reason="not_used",
+                    message=f"{manifest.name} ({manifest.framework}) runs on CPU only; "
+                    "an accelerator would not make it faster",
+                )
+            )
+        elif plan.unit_price(model.name) is None:
+            left_out.append(
+                TemplateLeftOut(
+                    accelerator=model.name,
+                    reason="no_price",
+                    message=f"price plan {plan.name!r} has no price for {model.name} and no "
+                    "per-PFLOPS-hour price",
+                )
+            )
+        else:
+            up = speedup(model, count, cores)
+            hours = (start + GPU_START_S + scaled / up) / 3600.0
+            add(model.name, count, hours, cpu_hours / hours, hours * count * trials)
+    options.sort(key=lambda o: ((o.wait_hours or 0.0) + o.hours, o.net, o.accelerator))
+    return TemplateEstimate(
+        template=manifest.name,
+        rows=rows,
+        example_rows=res.example_rows,
+        example_seconds=res.example_seconds,
+        work=_sig(work),
+        trials=trials,
+        currency=plan.currency,
+        options=tuple(options),
+        left_out=tuple(left_out),
+        assumptions=_assumptions(manifest),
+    )
+
+
+def _assumptions(manifest: Manifest) -> tuple[Assumption, ...]:
+    res = manifest.resources
+    return (
+        Assumption(
+            name="example_seconds",
+            value=res.example_seconds or 0.0,
+            unit="s",
+            source=f"measured: train.py on the example data ({res.example_rows} rows or "
+            f"images), default hyperparameters, {res.cpu:g} cores",
+        ),
+        Assumption(
+            name="example_start_seconds",
+            value=res.example_start_seconds,
+            unit="s",
+            source="measured: of the example run, before training started (Python, imports); "
+            "not scaled",
+        ),
+        Assumption(
+            name="time_scales_with",
+            value="rows × epochs",
+            source="estimate: the rest of the run linear in the rows (or images) and the "
+            "epochs; measured error in docs/estimate.md#template-runs",
+            estimate=True,
+        ),
+        Assumption(
+            name="cpu_gflops_per_core",
+            value=CPU_GFLOPS_PER_CORE,
+            unit="GFLOP/s",
+            source="estimate: FP32 FMA on AVX2 at about 3 GHz, half of a 96 GFLOP/s peak",
+            estimate=True,
+        ),
+        Assumption(
+            name="parallel_share",
+            value=PARALLEL_SHARE,
+            source="estimate: share of a template run in tensor arithmetic; the rest (reading "
+            "data, Python, writing the model) is not faster on an accelerator",
+            estimate=True,
+        ),
+        Assumption(
+            name="gpu_start_s",
+            value=GPU_START_S,
+            unit="s",
+            source="estimate: CUDA context creation and moving the model to the device",
+            estimate=True,
+        ),
+    )
+
+
+def _pflops(name: str, models: Sequence[AcceleratorModel]) -> float:
+    return next(m.pflops for m in models if m.name == name)
+
+
+def _sig(value: float) -> float:
+    return float(f"{value:.6g}")
