@@ -13,6 +13,8 @@ from aicc.portal import (
     data,
     job_resources,
     jobs,
+    marketplace,
+    models,
     quotas,
     signing,
     wizard,
@@ -31,4 +33,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     billing.router,
     job_resources.router,
     data.router,
+    marketplace.router,
+    models.router,
 )
