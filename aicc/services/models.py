@@ -292,13 +292,20 @@ def trained_on(
 ) -> list[ModelVersion]:
     """Every model version the caller may read whose lineage names this data set version (the
     latest when `dataset_ref` names none): lineage the other way round."""
+    return [v for _, v in made_from(session, who, dataset_ref, project=project)]
+
+
+def made_from(
+    session: Session, who: Principal, dataset_ref: str, *, project: str | None = None
+) -> list[tuple[Model, ModelVersion]]:
+    """`trained_on`, each version with its model (where it lives, for a link to it)."""
     _, data = datasets.version_row(session, who, dataset_ref, project=project)
-    out = []
-    for model in list_models(session, who, scope="visible"):
-        for v in model.versions:
-            if data.id in (v.lineage.get("dataset_versions") or []):
-                out.append(v)
-    return out
+    return [
+        (model, v)
+        for model in list_models(session, who, scope="visible")
+        for v in model.versions
+        if data.id in (v.lineage.get("dataset_versions") or [])
+    ]
 
 
 @dataclass(frozen=True)

@@ -170,6 +170,10 @@ def test_from_a_data_set_to_a_trained_model_and_its_page(
     # The list, the template's page (lineage the other way), and another tenant.
     assert 'href="/models/loan-risk?' in page.get("/models").text
     assert "loan-risk@1" in page.get(f"/marketplace/{TEMPLATE}").text
+    data_page = page.get("/data/loans", params={"version": 1}).text  # the other way
+    assert re.search(
+        r'href="/models/loan-risk\?project=[^"]+version=1">[^<]*loan-risk@1<', data_page
+    )
     model_url = link.group(1).replace("&amp;", "&")
     assert bob_sees_404(api, bob, model_url)
     other = signed_in(api, bob)

@@ -82,7 +82,7 @@ def test_bring_data_take_a_model_in_the_browser(
     expect(page.locator(".market-card")).not_to_have_count(0)
     expect(page.locator(".market-card", has_text="Credit risk")).to_have_count(0)
     page.get_by_label("Task").select_option("")
-    page.get_by_label("Search templates").fill("loan")
+    page.get_by_role("searchbox", name="Search templates").fill("loan")
     page.get_by_role("button", name="Find").click()
     expect(page.locator(".market-card")).to_have_count(1)
 

@@ -97,7 +97,7 @@
       grid: { left: 8, right: 16, top: 36, bottom: 24, containLabel: true },
       legend: { top: 0, type: "scroll", textStyle: { color: "#344054" } },
       tooltip: { trigger: "axis" },
-      xAxis: Object.assign({ type: "value", name: "step", nameLocation: "end", nameGap: 6 }, AXIS, {
+      xAxis: Object.assign({ type: "value" }, AXIS, {
         splitLine: { show: false },
         minInterval: 1,
       }),
