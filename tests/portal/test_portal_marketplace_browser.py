@@ -119,7 +119,11 @@ def test_bring_data_take_a_model_in_the_browser(
     # The run's page follows the job; the model's link comes when it is registered.
     expect(page.locator("main h1")).to_have_text("Training loan-risk")
     shot(page, "market-run")
-    page.get_by_role("link", name="Open the model").click(timeout=180_000)
+    opened = page.get_by_role("link", name="Open the model")
+    expect(opened).to_be_visible(timeout=180_000)
+    expect(page.locator("#run-chart canvas")).to_have_count(1)  # the job's own metrics.jsonl
+    shot(page, "market-run-done")
+    opened.click()
     expect(page.locator("main h1")).to_contain_text("loan-risk")
     expect(page.locator("#curves-chart canvas")).to_have_count(1)
     expect(page.locator(".model-card h3")).to_contain_text("Credit risk assessment")
