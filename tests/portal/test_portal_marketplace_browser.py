@@ -139,6 +139,14 @@ def test_bring_data_take_a_model_in_the_browser(
     assert download.value.suggested_filename == "loan-risk-1.zip"
     model_url = page.url
 
+    # The models, a tab of the marketplace.
+    page.goto(url + "/marketplace")
+    page.locator(".market-tabs").get_by_role("link", name="Models").click()
+    expect(page.locator("main tbody tr", has_text="loan-risk")).to_contain_text("Production")
+    shot(page, "market-models")
+    axe_check(page, "the models")
+    page.goto(model_url)
+
     # In Chinese, and on a narrow screen.
     page.get_by_role("button", name="中文").click()
     expect(page.locator("#curves-title")).to_contain_text("训练曲线")
