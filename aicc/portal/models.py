@@ -25,6 +25,7 @@ from aicc.portal.auth import Me, csrf_ok
 from aicc.portal.marketplace import curve_chart, data_link
 from aicc.portal.rendering import PortalRoute, error_page, render
 from aicc.services import models
+from aicc.services.common import Invalid
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
@@ -104,15 +105,17 @@ def model_stage(
     name: str,
     project: str | None = None,
     csrf: Annotated[str, Form()] = "",
-    version: Annotated[int, Form(ge=1, lt=10**9)] = 1,
+    version: Annotated[str, Form(max_length=12)] = "",
     stage: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     """Move a version to a stage (promote, archive), then the model's page on it."""
     if not csrf_ok(me, csrf):
         return error_page(request, 400, "csrf")
+    if not version.isdigit():
+        raise Invalid("version: a version's number")
     target, where = ref(name, project or None)
     model = models.get(session, me.who, str(target), project=where)
-    at, _ = ref(model.name, project or None, str(version))
+    at, _ = ref(model.name, project or None, version)
     models.set_stage(session, me.who, str(at), stage, project=where)  # read-only: 403
     return RedirectResponse(_link(model, version=version, moved=stage), status_code=303)
 

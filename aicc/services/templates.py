@@ -23,6 +23,7 @@ import yaml
 from sqlalchemy.orm import Session
 
 import aicc
+from aicc.core import datasets as data_core
 from aicc.core import templates as core
 from aicc.core.jobspec import JobSpec
 from aicc.core.tenancy import Principal
@@ -112,11 +113,20 @@ def fits(
     columns: dict[str, str] | None = None,
 ) -> list[Fitting]:
     """Every template, and whether the data set version `ref` fits it (with the reason)."""
-    version, manifest = datasets.open_version(session, who, ref, project=project)
+    version, manifest = datasets.open_version(session, who, data_ref(ref), project=project)
     paths = [f.path for f in manifest.files]
     return [
         Fitting(t, core.fit(t.manifest, paths, version.tables, columns)) for t in list_templates()
     ]
+
+
+def data_ref(text: str) -> data_core.Ref:
+    """The data set a caller names (`NAME@N`, `ORG/PROJECT/NAME@N`); a malformed one is a 422
+    naming the field, not an error of the server."""
+    try:
+        return data_core.parse_ref(text)
+    except data_core.DatasetError as e:
+        raise Invalid("data: {problem}", problem=str(e)) from None
 
 
 def program(template: Template, params: dict[str, Any]) -> bytes:
@@ -157,7 +167,7 @@ def run(
     dataset_versions: list[str] = []
     table = None
     if data is not None:
-        row, stored = datasets.version_row(session, who, data, project=project)
+        row, stored = datasets.version_row(session, who, data_ref(data), project=project)
         version = datasets.version_of(stored, row.name)
         paths = [f.path for f in datasets.manifest_of(stored).files]
         found = core.fit(manifest, paths, version.tables, columns)

@@ -49,6 +49,8 @@ def test_the_catalog_filters_by_words_industry_and_task(api: TestClient, alice: 
     assert '"/marketplace/defect-inspection"' in tasks and TEMPLATE not in tasks
     words = page.get("/marketplace", params={"q": "loan default"}).text
     assert f'"/marketplace/{TEMPLATE}"' in words and "defect-inspection" not in words
+    malformed = page.get("/marketplace/train", params={"data": "Not A Name@1"})
+    assert malformed.status_code == 422 and "data set name" in malformed.text  # not a 500
     nothing = page.get("/marketplace", params={"q": "no-such-words-anywhere"}).text
     assert "No template matches" in nothing
 
@@ -157,7 +159,9 @@ def test_from_a_data_set_to_a_trained_model_and_its_page(
     version = api.get("/api/v1/models/loan-risk/versions/1", headers=alice.headers).json()
     assert version["stage"] == "production"
     wrong = page.post(stage_url, data={"csrf": csrf, "version": "1", "stage": "live"})
-    assert wrong.status_code == 422
+    assert wrong.status_code == 422 and "one of staging, production, archived" in wrong.text
+    garbled = page.post(stage_url, data={"csrf": csrf, "version": "one", "stage": "archived"})
+    assert garbled.status_code == 422 and "<html" in garbled.text  # the error page, not JSON
 
     # The download: every file of the version in one zip, the inference script among them.
     got = page.get(f"/models/loan-risk/download?project={project.group(1)}&version=1")
