@@ -35,7 +35,7 @@ from aicc.portal.forms import Form as PageForm
 from aicc.portal.forms import Rejected, parse, service_call
 from aicc.portal.i18n import Message
 from aicc.portal.rendering import PortalRoute, error_page, render
-from aicc.services import tenancy
+from aicc.services import models, tenancy
 from aicc.services.common import Forbidden, Invalid, ServiceError, TooLarge
 from aicc.services.data import chunks, datasets, inspect, uploads
 from aicc.services.sessions import SignedIn
@@ -227,12 +227,14 @@ def _dataset_page(
     chosen = _version_number(query.get("version")) or d.latest
     version = manifest = None
     entries: list[Entry] = []
+    trained: list[tuple[models.Model, models.ModelVersion]] = []
     folder = query.get("dir", "")
     folder = folder if folder.endswith("/") else (f"{folder}/" if folder else "")
     if chosen is not None:
         target, _ = ref(d.name, project, str(chosen))
         version, manifest = datasets.open_version(session, me.who, target, project=where)
         entries = listing(manifest, folder)
+        trained = models.made_from(session, me.who, str(target), project=where)
     diff = None
     looks = Looks()
     old = _version_number(query.get("diff"))
@@ -270,6 +272,7 @@ def _dataset_page(
         diff_from=old,
         looks=looks,
         lineage_of=lineage_of,
+        trained=trained,
         edit=edit or PageForm("edit", _edit_values(d)),
         visibilities=core.VISIBILITIES,
         max_upload_mib=state.settings.limits.max_upload_mib,

@@ -14,6 +14,8 @@ from aicc.portal import (
     job_metrics,
     job_resources,
     jobs,
+    marketplace,
+    models,
     quotas,
     signing,
     wizard,
@@ -33,4 +35,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     job_resources.router,
     job_metrics.router,
     data.router,
+    marketplace.router,
+    models.router,
 )

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import json
 import math
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,12 +28,17 @@ from aicc.core import datasets as core
 from aicc.core.tenancy import Principal
 from aicc.services import audit, jobs
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, utcnow
-from aicc.services.data import datasets, uploads
+from aicc.services.data import chunks, datasets, uploads
 from aicc.services.data.datasets import MODEL
+from aicc.store.chunkfiles import ChunkFile
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables import DatasetRow, DatasetVersionRow, JobRow, ModelVersionRow, ProjectRow
 
 STAGES = ("staging", "production", "archived")
+CURVES = "metrics.jsonl"  # the training curves among a version's files (core/templates.py)
+MAX_CURVE_BYTES = 8 * 1024 * 1024  # read of a long log: its first lines
+MAX_CURVE_POINTS = 2000  # points per curve on a page; longer ones are thinned evenly
+NOT_CURVES = ("step", "time_s", "epoch")  # the x values of a point, not curves
 
 
 @dataclass(frozen=True)
@@ -372,10 +378,89 @@ def trained_on(
 ) -> list[ModelVersion]:
     """Every model version the caller may read whose lineage names this data set version (the
     latest when `dataset_ref` names none): lineage the other way round."""
+    return [v for _, v in made_from(session, who, dataset_ref, project=project)]
+
+
+def made_from(
+    session: Session, who: Principal, dataset_ref: str, *, project: str | None = None
+) -> list[tuple[Model, ModelVersion]]:
+    """`trained_on`, each version with its model (where it lives, for a link to it)."""
     _, data = datasets.version_row(session, who, dataset_ref, project=project)
-    out = []
-    for model in list_models(session, who, scope="visible"):
-        for v in model.versions:
-            if data.id in (v.lineage.get("dataset_versions") or []):
-                out.append(v)
-    return out
+    return [
+        (model, v)
+        for model in list_models(session, who, scope="visible")
+        for v in model.versions
+        if data.id in (v.lineage.get("dataset_versions") or [])
+    ]
+
+
+@dataclass(frozen=True)
+class Curves:
+    """Training curves: the x of each point (`step`, else its line number) and, per metric,
+    its value there (None where that line did not log it)."""
+
+    steps: list[float]
+    series: dict[str, list[float | None]]
+
+
+def parse_curves(text: str) -> Curves:
+    """`metrics.jsonl` (one JSON object per step, as jobs log them) as curves; lines that are
+    not JSON objects, and values that are not finite numbers, are skipped, not fatal: the
+    log of a job still running may end halfway through a line."""
+    points: list[dict[str, float]] = []
+    for line in text.splitlines():
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(doc, dict):
+            points.append(
+                {
+                    str(k): float(v)
+                    for k, v in doc.items()
+                    if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+                }
+            )
+    every = max(1, math.ceil(len(points) / MAX_CURVE_POINTS))
+    kept = points[::every]
+    names = list(dict.fromkeys(k for p in kept for k in p if k not in NOT_CURVES))
+    return Curves(
+        steps=[p.get("step", float(i * every)) for i, p in enumerate(kept)],
+        series={name: [p.get(name) for p in kept] for name in names},
+    )
+
+
+def curves(
+    session: Session, who: Principal, store: ChunkStore, ref: str, *, project: str | None = None
+) -> Curves:
+    """The training curves of a version (the latest when `ref` names none), from the
+    `metrics.jsonl` its job wrote; none when it has no such file."""
+    _, found = datasets.version_row(session, who, ref, project=project, kind=MODEL)
+    entry = datasets.manifest_of(found).find(CURVES)
+    if entry is None:
+        return Curves([], {})
+    data = ChunkFile(chunks.reader(session, store), entry).read(MAX_CURVE_BYTES) or b""
+    return parse_curves(data.decode("utf-8", errors="replace"))
+
+
+def archive(
+    session: Session,
+    who: Principal,
+    store: ChunkStore,
+    ref: str,
+    out: IO[bytes],
+    *,
+    project: str | None = None,
+) -> ModelVersion:
+    """Write a version's files to `out` as a zip (`NAME-N/PATH`): the model, its report and
+    its inference script in one download."""
+    row, found = datasets.version_row(session, who, ref, project=project, kind=MODEL)
+    source = chunks.reader(session, store)
+    folder = f"{row.name}-{found.number}"
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as packed:
+        for entry in datasets.manifest_of(found).files:
+            with packed.open(f"{folder}/{entry.path}", "w", force_zip64=True) as target:
+                reader = ChunkFile(source, entry)
+                while block := reader.read(1024 * 1024):
+                    target.write(block)
+    return _version(found, session.get(ModelVersionRow, found.id), row.name)

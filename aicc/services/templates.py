@@ -24,11 +24,13 @@ import yaml
 from sqlalchemy.orm import Session
 
 import aicc
+from aicc.core import datasets as data_core
 from aicc.core import template_search as search_core
 from aicc.core import templates as core
 from aicc.core.jobspec import JobSpec
 from aicc.core.tenancy import Principal
-from aicc.services import jobs, models, template_search, tenancy, workdirs
+from aicc.executors.base import Executor
+from aicc.services import jobs, logs, models, template_search, tenancy, workdirs
 from aicc.services.common import Invalid, NotFound, utcnow
 from aicc.services.data import datasets, uploads
 from aicc.services.data.datasets import MODEL
@@ -113,11 +115,20 @@ def fits(
     columns: dict[str, str] | None = None,
 ) -> list[Fitting]:
     """Every template, and whether the data set version `ref` fits it (with the reason)."""
-    version, manifest = datasets.open_version(session, who, ref, project=project)
+    version, manifest = datasets.open_version(session, who, data_ref(ref), project=project)
     paths = [f.path for f in manifest.files]
     return [
         Fitting(t, core.fit(t.manifest, paths, version.tables, columns)) for t in list_templates()
     ]
+
+
+def data_ref(text: str) -> data_core.Ref:
+    """The data set a caller names (`NAME@N`, `ORG/PROJECT/NAME@N`); a malformed one is a 422
+    naming the field, not an error of the server."""
+    try:
+        return data_core.parse_ref(text)
+    except data_core.DatasetError as e:
+        raise Invalid("data: {problem}", problem=str(e)) from None
 
 
 def program(template: Template, params: dict[str, Any]) -> bytes:
@@ -166,7 +177,7 @@ def run(
     dataset_versions: list[str] = []
     table = None
     if data is not None:
-        row, stored = datasets.version_row(session, who, data, project=project)
+        row, stored = datasets.version_row(session, who, data_ref(data), project=project)
         version = datasets.version_of(stored, row.name)
         paths = [f.path for f in datasets.manifest_of(stored).files]
         found = core.fit(manifest, paths, version.tables, columns)
@@ -238,6 +249,46 @@ def run(
         )
     )
     return job
+
+
+@dataclass(frozen=True)
+class Run:
+    """A template run as its page shows it: the job, the model it trains, and what became of
+    its outputs (`pending` until the job ends; `done` with the version, or `failed` with why)."""
+
+    job: jobs.Job
+    template: str
+    model: str
+    project: str  # the model's, ORG/PROJECT
+    state: str
+    result: str
+
+
+def run_of(session: Session, who: Principal, job_id: str) -> Run:
+    """The run that job `job_id` is (another tenant's job, or one that is no run: NotFound)."""
+    job = jobs.get(session, who, job_id)
+    out = session.get(JobOutputRow, job.id)
+    row = session.get(DatasetRow, out.target_id) if out and out.kind == "model" else None
+    prj = session.get(ProjectRow, row.project_id) if row else None
+    if out is None or row is None or prj is None:
+        raise NotFound("job {job} is not a template's training run", job=job_id)
+    template = str(out.lineage.get("template") or "")
+    project = datasets.qualified(session, prj)
+    return Run(job, template, row.name, project, out.state, out.result)
+
+
+def run_curves(
+    session: Session, who: Principal, executors: dict[str, Executor], job_id: str
+) -> models.Curves:
+    """The curves a run has logged so far (its `metrics.jsonl`, read while it trains)."""
+    job = jobs.get(session, who, job_id)
+    try:
+        path = logs.outputs_dir(session, job, executors) / models.CURVES
+        with path.open("rb") as f:
+            data = f.read(models.MAX_CURVE_BYTES)
+    except (NotFound, OSError):
+        return models.Curves([], {})
+    return models.parse_curves(data.decode("utf-8", errors="replace"))
 
 
 def _project_name(session: Session, who: Principal, project: str | None) -> str:

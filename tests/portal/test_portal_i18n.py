@@ -138,8 +138,8 @@ def test_translator_fills_placeholders_and_falls_back() -> None:
 # --- the services' messages ---
 
 # Where the refusals a portal page can show are raised: the services behind submitting, users
-# and tenants, tokens, secrets, quotas, nodes, the audit log, vouchers, budgets and bills; the
-# portal.
+# and tenants, tokens, secrets, quotas, nodes, the audit log, vouchers, budgets and bills, data
+# sets, models and templates; the portal.
 SHOWN_SERVICES = (
     "jobs",
     "tenancy",
@@ -156,6 +156,8 @@ SHOWN_SERVICES = (
     "data/datasets",
     "data/uploads",
     "data/inspect",
+    "models",
+    "templates",
 )
 _ERRORS = {"ServiceError", "NotFound", "Forbidden", "Conflict", "Invalid", "TooMany", "TooLarge"}
 

@@ -113,6 +113,32 @@
     };
   }
 
+  // Training curves: one line per metric over the steps (a model's `metrics.jsonl`).
+  function curveOption(data) {
+    return {
+      animation: false,
+      color: PALETTE,
+      grid: { left: 8, right: 16, top: 36, bottom: 24, containLabel: true },
+      legend: { top: 0, type: "scroll", textStyle: { color: "#344054" } },
+      tooltip: { trigger: "axis" },
+      xAxis: Object.assign({ type: "value" }, AXIS, {
+        splitLine: { show: false },
+        minInterval: 1,
+      }),
+      yAxis: Object.assign({ type: "value", scale: true }, AXIS),
+      series: data.series.map(function (s) {
+        return {
+          name: s.name,
+          type: "line",
+          showSymbol: data.steps.length < 40,
+          connectNulls: true,
+          lineStyle: { width: 2 },
+          data: data.steps.map(function (x, i) { return [x, s.values[i]]; }),
+        };
+      }),
+    };
+  }
+
   // The dashboard's jobs by state: one horizontal bar per state, in the state's colour.
   function stateOption(data) {
     return {
@@ -154,7 +180,8 @@
       var data = JSON.parse(el.getAttribute("data-chart"));
       var chart = window.echarts.init(el, null, { renderer: "canvas" });
       var option = data.type === "bars" ? barOption(data) : data.type === "lines" ? lineOption(data)
-        : data.type === "steps" ? stepsOption(data) : stateOption(data);
+        : data.type === "steps" ? stepsOption(data)
+        : data.type === "curves" ? curveOption(data) : stateOption(data);
       // Tooltips drawn on the canvas: ECharts' HTML tooltips carry inline styles, which the
       // portal's Content-Security-Policy (style-src 'self') refuses whenever the pointer rests
       // on a chart.

@@ -1,0 +1,389 @@
+"""The marketplace's pages (算法商城): the template catalog (`/marketplace`, by words, industry
+and task), a template (`/marketplace/{name}`), and the low-code wizard (`/marketplace/train`,
+带着数据来、拿着成果走) that walks a person from a data set to a trained, registered model:
+
+1. pick a data set (one of theirs, or one shared with them);
+2. pick a template: those that fit it first, the others greyed out with the reason;
+3. set the hyperparameters (a form from the manifest, with its bounds) and the model's name;
+   submitting it is `services.templates.run`, as `POST /api/v1/templates/{name}/runs` is;
+4. the run's page (`/marketplace/runs/{job}`): the job's state and its curves as it trains,
+   then the link to the registered model.
+
+Steps 1 to 3 are GETs (a step can be bookmarked); the submit is a POST with the CSRF token.
+The services' refusals are English; `reason` turns the ones this wizard shows (a template that
+does not fit, a hyperparameter out of range) into the reader's language.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from aicc.api.deps import SessionDep, StateDep
+from aicc.api.state import AppState
+from aicc.core import datasets as data_core
+from aicc.core import templates as core
+from aicc.core.states import JobState
+from aicc.portal.auth import Me, SignInRequired, csrf_ok, current
+from aicc.portal.forms import FieldError
+from aicc.portal.forms import Form as PageForm
+from aicc.portal.i18n import Translator
+from aicc.portal.rendering import PortalRoute, error_page, language_of, render
+from aicc.services import models, templates
+from aicc.services.common import Conflict, ServiceError
+from aicc.services.data import datasets
+from aicc.services.sessions import SignedIn
+
+router = APIRouter(route_class=PortalRoute, include_in_schema=False)
+
+POLL_S = 2  # the run page's refresh while the job trains
+MAX_FIELD = 200  # characters of one typed hyperparameter
+
+
+# --- the reader's language for what the templates' core says ---
+
+# core/templates.py's reasons and refusals -> catalog keys with the same values.
+_REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), key)
+    for pattern, key in (
+        (r"^it has no table \(.*\) to learn from$", "market.reason.no_table"),
+        (
+            r"^(?P<path>.+) has no column (?P<name>\S+) \((?P<kind>[^)]*)\); its columns: "
+            r"(?P<columns>.*)$",
+            "market.reason.no_column",
+        ),
+        (
+            r"^(?P<path>.+): column (?P<name>\S+) is (?P<type>.+), not (?P<kind>.+)$",
+            "market.reason.type",
+        ),
+        (
+            r"^(?P<path>.+) has (?P<rows>\d+) rows; the template needs at least (?P<min>\d+)$",
+            "market.reason.rows",
+        ),
+        (r"^it has no images in class folders", "market.reason.no_images"),
+        (
+            r"^it has (?P<count>\d+) class folder\(s\); the template needs (?P<min>\d+)$",
+            "market.reason.classes",
+        ),
+        (
+            r"^it has (?P<count>\d+) images; the template needs at least (?P<min>\d+)$",
+            "market.reason.images",
+        ),
+        (r"^(?P<value>.+) is below the least allowed, (?P<min>\S+)$", "market.param.below"),
+        (r"^(?P<value>.+) is above the most allowed, (?P<max>\S+)$", "market.param.above"),
+        (
+            r"^(?P<value>.+) is not (?P<kind>an integer|a number|true or false|a text)$",
+            "market.param.type",
+        ),
+        (r"^(?P<value>.+) is not one of (?P<choices>.+)$", "market.param.choice"),
+        (r"^.+ has no such hyperparameter \(it has: (?P<known>.*)\)$", "market.param.unknown"),
+    )
+)
+_KINDS = {
+    "an integer": "market.kind.integer",
+    "a number": "market.kind.number",
+    "true or false": "market.kind.boolean",
+    "a text": "market.kind.string",
+}
+
+
+def reason(t: Translator, text: str) -> str:
+    """A reason from `core/templates.py` in the reader's language (else as it is)."""
+    for pattern, key in _REASONS:
+        found = pattern.match(text)
+        if found:
+            values = found.groupdict()
+            if "kind" in values and values["kind"] in _KINDS:
+                values["kind"] = t(_KINDS[values["kind"]])
+            return t(key, **values)
+    return text
+
+
+def param_errors(t: Translator, problem: str) -> dict[str, FieldError] | None:
+    """`hyperparameters.NAME: why` as the error of the form's field for NAME."""
+    head, sep, rest = problem.partition(": ")
+    if not (sep and head.startswith("hyperparameters.")):
+        return None
+    name = head.removeprefix("hyperparameters.")
+    return {f"hp.{name}": FieldError("form.error.invalid", reason(t, rest))}
+
+
+# --- the catalog and a template ---
+
+
+def _chosen(value: str, allowed: tuple[str, ...]) -> str:
+    return value if value in allowed else ""
+
+
+@router.get("/marketplace")
+def marketplace(
+    request: Request, me: Me, q: str = "", industry: str = "", task: str = ""
+) -> Response:
+    q, industry, task = q[:200], _chosen(industry, core.INDUSTRIES), _chosen(task, core.TASKS)
+    found = templates.list_templates(industry=industry or None, task=task or None, q=q)
+    everything = templates.list_templates()
+    return render(
+        request,
+        "marketplace.html",
+        me=me,
+        nav="marketplace",
+        q=q,
+        industry=industry,
+        task=task,
+        found=found,
+        total=len(everything),
+        industries=sorted({t.manifest.industry for t in everything}),
+        tasks=sorted({t.manifest.task for t in everything}),
+    )
+
+
+@router.get("/marketplace/train")
+def wizard(
+    request: Request,
+    session: SessionDep,
+    me: Me,
+    data: str = "",
+    template: str = "",
+    model: str = "",
+) -> Response:
+    """The wizard's step for what is chosen so far: no data set (1), no template (2), both (3)."""
+    return _wizard(request, session, me, data=data[:400], template=template[:100], model=model)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A data set of step 1: its name, where it lives, and the reference of its latest version."""
+
+    set: datasets.Dataset
+    ref: str
+
+
+def _choices(session: Session, me: SignedIn) -> list[Choice]:
+    found = datasets.list_datasets(session, me.who, scope="visible")
+    return [Choice(d, f"{d.project}/{d.name}@{d.latest}") for d in found if d.latest]
+
+
+def _wizard(
+    request: Request,
+    session: Session,
+    me: SignedIn,
+    *,
+    data: str,
+    template: str,
+    model: str = "",
+    form: PageForm | None = None,
+    status: int = 200,
+) -> Response:
+    t = Translator(language_of(request, me))
+    context: dict[str, Any] = {"data": data, "chosen": None, "fits": [], "choices": []}
+    if not data:
+        context.update(step=1, choices=_choices(session, me), picked=template)
+    else:
+        # (another tenant's private set: NotFound, the 404 page)
+        fits = sorted(templates.fits(session, me.who, data), key=lambda f: not f.fit.ok)
+        context.update(fits=fits)
+        fit = next((f for f in fits if f.template.name == template), None)
+        if fit is None or not fit.fit.ok:
+            context.update(step=2, picked=template)
+        else:
+            values = {"model": model or fit.template.name}
+            values.update({f"hp.{k}": _text(p.default) for k, p in _params(fit.template)})
+            context.update(step=3, chosen=fit.template, form=form or PageForm("train", values))
+    return render(
+        request,
+        "train.html",
+        me=me,
+        nav="marketplace",
+        status=status,
+        reason=lambda text: reason(t, text),
+        params=_params,
+        data_link=data_link,
+        **context,
+    )
+
+
+def _params(template: templates.Template) -> list[tuple[str, core.Param]]:
+    return list(template.manifest.hyperparameters.items())
+
+
+def _text(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+@router.post("/marketplace/train")
+async def train(request: Request, state: StateDep) -> Response:
+    """Submit the run: the job, then its page; a refusal is step 3 again with the error next
+    to the field it names. (Async to read a form whose fields the template decides; the
+    work is done in a thread, in its own transaction.)"""
+    me = await run_in_threadpool(_signed_in, state, request)
+    typed = await request.form(max_fields=core.MAX_PARAMS + 10)
+    fields = {k: str(v)[:MAX_FIELD] for k, v in typed.items() if isinstance(v, str)}
+    if not csrf_ok(me, fields.get("csrf", "")):
+        return error_page(request, 400, "csrf")
+    data, name = fields.get("data", ""), fields.get("template", "")
+    model = fields.get("model", "").strip()
+    params = {k[3:]: v.strip() for k, v in fields.items() if k.startswith("hp.") and v.strip()}
+    values = {"model": model, **{k: v for k, v in fields.items() if k.startswith("hp.")}}
+    form = PageForm("train", values)
+    return await run_in_threadpool(_submit, request, state, me, form, data, name, params)
+
+
+def _signed_in(state: AppState, request: Request) -> SignedIn:
+    with state.db.reader() as session:
+        me = current(session, request)
+    if me is None:
+        raise SignInRequired
+    return me
+
+
+def _submit(
+    request: Request,
+    state: AppState,
+    me: SignedIn,
+    form: PageForm,
+    data: str,
+    name: str,
+    params: dict[str, str],
+) -> Response:
+    t = Translator(language_of(request, me))
+    model = form.value("model")
+    with state.db.session() as session:
+        try:
+            with session.begin_nested():
+                job = templates.run(
+                    session,
+                    me.who,
+                    state.blobs,
+                    name,
+                    data=data,
+                    params=params,
+                    model=model or None,
+                )
+        except ServiceError as err:
+            form.errors.update(_refusal(t, err))
+            return _wizard(
+                request,
+                session,
+                me,
+                data=data,
+                template=name,
+                form=form,
+                status=err.status if err.status < 500 else 422,
+            )
+    return RedirectResponse(f"/marketplace/runs/{job.id}", status_code=303)
+
+
+def _refusal(t: Translator, err: ServiceError) -> dict[str, FieldError]:
+    """The field a refusal is about: a hyperparameter, the model's name, or none."""
+    text = str(err)
+    named = param_errors(t, text)
+    if named is not None:
+        return named
+    if isinstance(err, Conflict):
+        return {"model": FieldError("market.error.model_taken")}
+    if text.startswith("name: "):
+        return {"model": FieldError("form.error.invalid", text.removeprefix("name: "))}
+    return {"": FieldError("form.error.invalid", text)}
+
+
+# --- a run ---
+
+
+@router.get("/marketplace/runs/{job_id}")
+def run_page(
+    request: Request, state: StateDep, session: SessionDep, me: Me, job_id: str
+) -> Response:
+    return render(request, "run.html", me=me, nav="marketplace", **_run(session, state, me, job_id))
+
+
+@router.get("/marketplace/runs/{job_id}/live")
+def run_live(
+    request: Request, state: StateDep, session: SessionDep, me: Me, job_id: str
+) -> Response:
+    return render(request, "_run_live.html", me=me, **_run(session, state, me, job_id))
+
+
+def _run(session: Session, state: AppState, me: SignedIn, job_id: str) -> dict[str, Any]:
+    run = templates.run_of(session, me.who, job_id)  # another tenant's job: 404
+    curves = templates.run_curves(session, me.who, state.executors, job_id)
+    version = None
+    if run.state == "done":
+        version = run.result.rpartition("@")[2]
+    return {
+        "run": run,
+        "curves": curve_chart(curves),
+        "ended": JobState(run.job.state).is_terminal(),
+        "model_link": (
+            f"/models/{run.model}?{urlencode({'project': run.project, 'version': version})}"
+            if version
+            else None
+        ),
+        "poll": POLL_S,
+        "title": _title(run.template),
+    }
+
+
+def _title(name: str) -> core.Words | None:
+    try:
+        return templates.get(name).manifest.title
+    except ServiceError:
+        return None
+
+
+def curve_chart(curves: models.Curves) -> dict[str, Any]:
+    """Curves as the portal's line chart over steps (`portal.js`, type `curves`)."""
+    return {
+        "type": "curves",
+        "steps": curves.steps,
+        "series": [{"name": k, "values": v} for k, v in curves.series.items()],
+    }
+
+
+@router.get("/marketplace/{name}")
+def template_page(request: Request, session: SessionDep, me: Me, name: str) -> Response:
+    found = templates.get(name[:100])
+    trained = [
+        (m, v)
+        for m in models.list_models(session, me.who, scope="visible")
+        for v in m.versions
+        if v.lineage.get("template") == found.name
+    ]
+    return render(
+        request,
+        "template.html",
+        me=me,
+        nav="marketplace",
+        tpl=found,
+        m=found.manifest,
+        params=_params(found),
+        trained=trained[:20],
+    )
+
+
+@dataclass(frozen=True)
+class Link:
+    """A reference shown on a page, and its page when there is one."""
+
+    text: str
+    href: str | None
+
+
+def data_link(text: str) -> Link:
+    """`ORG/PROJECT/NAME@N` as the data set page that shows that version."""
+    try:
+        parsed = data_core.parse_ref(text)
+    except data_core.DatasetError:
+        return Link(text, None)
+    query: dict[str, str | int] = {}
+    if parsed.org:
+        query["project"] = f"{parsed.org}/{parsed.project}"
+    if parsed.version:
+        query["version"] = parsed.version
+    return Link(text, f"/data/{quote(parsed.name)}?{urlencode(query)}")
