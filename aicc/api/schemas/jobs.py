@@ -94,7 +94,9 @@ class Metrics(BaseModel):
 
     job_id: str
     running: bool = Field(description="the job has not ended: poll again with `since=last_step`")
-    metrics: dict[str, list[tuple[int, float]]] = Field(
+    # `[step, value]` pairs as lists: a tuple's `prefixItems` under `additionalProperties` is a
+    # schema some OpenAPI tools (schemathesis) cannot read.
+    metrics: dict[str, list[list[int | float]]] = Field(
         description="each metric's `[step, value]` points, by step as written"
     )
     last_step: int | None = Field(description="the largest step written so far")
