@@ -36,10 +36,13 @@ from aicc.store.tables import (
     UploadRow,
 )
 
-# What a row of `datasets` is: a data set, or a model's files (services/models.py); both have
-# versions of content-addressed files, share visibility, storage and bills.
+# What a row of `datasets` is: a data set, a model's files (services/models.py) or a published
+# template's (services/templates.py); all have versions of content-addressed files, share
+# visibility, storage and bills.
 DATA = "dataset"
 MODEL = "model"
+TEMPLATE = "template"
+ID_PREFIXES = {DATA: "dst", MODEL: "mdl", TEMPLATE: "tpl"}
 
 
 @dataclass(frozen=True)
@@ -108,11 +111,13 @@ def find(
     """The data set (or, `kind=MODEL`, the model) a reference names, readable by the caller,
     else NotFound."""
     ref = core.parse_ref(ref) if isinstance(ref, str) else ref
-    missing = (
-        NotFound("data set {ref} not found; `aicc data list` shows yours", ref=str(ref))
-        if kind == DATA
-        else NotFound("model {ref} not found; `aicc model list` shows yours", ref=str(ref))
-    )
+    missing = {
+        DATA: NotFound("data set {ref} not found; `aicc data list` shows yours", ref=str(ref)),
+        MODEL: NotFound("model {ref} not found; `aicc model list` shows yours", ref=str(ref)),
+        TEMPLATE: NotFound(
+            "template {ref} not found; `aicc template list` shows them", ref=str(ref)
+        ),
+    }[kind]
     if ref.org:
         query = (
             select(DatasetRow, ProjectRow)
@@ -173,6 +178,10 @@ def find_writable(
     if not writable(who, prj) and kind == DATA:
         raise Forbidden(
             "data set {name} is read-only for you: only its project's members change it", name=name
+        )
+    if not writable(who, prj) and kind == TEMPLATE:
+        raise Forbidden(
+            "template {name} is read-only for you: only its project's members change it", name=name
         )
     if not writable(who, prj):
         raise Forbidden(
@@ -301,6 +310,10 @@ def create(
         raise Conflict(
             "data set {name} already exists in project {project}", name=name, project=prj.name
         )
+    if exists == TEMPLATE:
+        raise Conflict(
+            "template {name} already exists in project {project}", name=name, project=prj.name
+        )
     if exists:
         raise Conflict(
             "model {name} already exists in project {project}", name=name, project=prj.name
@@ -309,7 +322,7 @@ def create(
         raise Forbidden("only organization admins publish data sets to the open catalog")
     now = utcnow()
     row = DatasetRow(
-        id=new_id("dst" if kind == DATA else "mdl"),
+        id=new_id(ID_PREFIXES[kind]),
         project_id=prj.id,
         kind=kind,
         name=name,
