@@ -20,8 +20,8 @@ def catalog(api: TestClient, headers: dict[str, str], **params: str) -> dict[str
     return {t["ref"]: t for t in items}
 
 
-def adjustments(api: TestClient, org_id: str) -> list[dict[str, Any]]:
-    bill = api.get("/api/v1/bills", params={"org": org_id})
+def adjustments(api: TestClient, org_id: str, month: str | None = None) -> list[dict[str, Any]]:
+    bill = api.get("/api/v1/bills", params={"org": org_id, **({"month": month} if month else {})})
     assert bill.status_code == 200, bill.text
     return [line for line in bill.json()["lines"] if line["kind"] == "adjustment"]
 
@@ -134,3 +134,23 @@ def test_publish_share_run_and_review(api: TestClient, tenant_b: Tenant) -> None
             method, f"{T}/secret-mean/reviews", json={"rating": 1}, headers=tenant_b.headers
         )
         assert answer.status_code == 404
+
+
+def test_a_credit_after_the_month_was_issued_goes_on_the_next(
+    api: TestClient, tenant_b: Tenant
+) -> None:
+    seller = make_tenant(api, "seller", role="org_admin")
+    files = templates.own("paid-mean")
+    body = {"files": files, "price": "3", "visibility": "public"}
+    assert api.post(T, json=body, headers=seller.headers).status_code == 201
+    month = api.get("/api/v1/bills", params={"org": seller.org_id}).json()["period"]
+    issued = api.post("/api/v1/bills/issue", json={"org_id": seller.org_id, "month": month})
+    assert issued.status_code == 200, issued.text
+    run = api.post(f"{T}/paid-mean/runs", json={}, headers=tenant_b.headers)
+    assert run.status_code == 201, run.text
+    # The buyer's month is open: charged now. The seller's is issued: credited on the next.
+    assert [line["net"] for line in adjustments(api, tenant_b.org_id)] == ["3.00"]
+    assert adjustments(api, seller.org_id, month) == []
+    year, number = int(month[:4]), int(month[5:])
+    following = f"{year + number // 12:04d}-{number % 12 + 1:02d}"
+    assert [line["net"] for line in adjustments(api, seller.org_id, following)] == ["-3.00"]

@@ -32,6 +32,7 @@ from aicc.store.tables import (
     ModelVersionRow,
     OrgRow,
     ProjectRow,
+    TemplateVersionRow,
     UploadChunkRow,
     UploadRow,
 )
@@ -491,6 +492,7 @@ def delete(
     session.execute(sql_delete(DatasetChunkRow).where(DatasetChunkRow.dataset_id == row.id))
     ids = select(DatasetVersionRow.id).where(DatasetVersionRow.dataset_id == row.id)
     session.execute(sql_delete(ModelVersionRow).where(ModelVersionRow.version_id.in_(ids)))
+    session.execute(sql_delete(TemplateVersionRow).where(TemplateVersionRow.version_id.in_(ids)))
     session.execute(sql_delete(DatasetVersionRow).where(DatasetVersionRow.dataset_id == row.id))
     session.delete(row)
     storage.changed(session, prj.id)  # billing stops here, not when the janitor collects
