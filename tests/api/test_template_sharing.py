@@ -9,6 +9,10 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from aicc.api.state import AppState
+from aicc.services import models
+from aicc.services.tenancy import principal_of
+from aicc.store.tables import UserRow
 from aicc.testing import templates
 from aicc.testing.tenants import Tenant, make_tenant
 
@@ -154,3 +158,25 @@ def test_a_credit_after_the_month_was_issued_goes_on_the_next(
     year, number = int(month[:4]), int(month[5:])
     following = f"{year + number // 12:04d}-{number % 12 + 1:02d}"
     assert [line["net"] for line in adjustments(api, seller.org_id, following)] == ["-3.00"]
+
+
+def test_models_are_rated_by_their_readers_only(
+    server: tuple[TestClient, AppState], tenant_b: Tenant
+) -> None:
+    api, state = server
+    with state.db.session() as session:
+        user = session.get(UserRow, tenant_b.user_id)
+        assert user is not None
+        who = principal_of(session, user)
+        models.register(session, who, state.chunks, "b-model", [("model/w.bin", b"w")])
+    url = "/api/v1/models/b-model/reviews"
+    assert (
+        api.put(url, json={"rating": 5, "text": "a"}, headers=tenant_b.headers).status_code == 200
+    )
+    assert api.put(url, json={"rating": 0}, headers=tenant_b.headers).status_code == 422
+    other = make_tenant(api, "stranger")
+    assert api.put(url, json={"rating": 1}, headers=other.headers).status_code == 404
+    assert api.get(url, headers=other.headers).status_code == 404
+    shown = api.get(url, headers=tenant_b.headers).json()
+    assert (shown["rating"], shown["ratings"]) == (5.0, 1)
+    assert [(r["user"], r["text"]) for r in shown["reviews"]] == [("tenant-b-user", "a")]
