@@ -44,6 +44,10 @@ def test_publish_share_run_and_review(api: TestClient, tenant_b: Tenant) -> None
     clash = templates.own("credit-risk")
     assert api.post(T, json={"files": clash}, headers=pub.headers).status_code == 409
 
+    # A malformed data set reference to match the catalog against is a 422 saying what to write.
+    bad = api.get(T, params={"data": "Bad Name\x01"}, headers=pub.headers)
+    assert bad.status_code == 422 and "lower-case letters" in bad.json()["detail"], bad.text
+
     # Published private: the publisher's catalog has it, another tenant's does not.
     made = api.post(T, json={"files": files, "price": "12.5"}, headers=pub.headers)
     assert made.status_code == 201, made.text

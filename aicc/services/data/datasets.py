@@ -101,6 +101,14 @@ def qualified(session: Session, project: ProjectRow) -> str:
     return f"{org.name if org else project.org_id}/{project.name}"
 
 
+def _parse(ref: str) -> core.Ref:
+    """A reference the caller wrote: a malformed one is a 422 saying what to write."""
+    try:
+        return core.parse_ref(ref)
+    except core.DatasetError as e:
+        raise Invalid("{problem}", problem=str(e)) from None
+
+
 def find(
     session: Session,
     who: Principal,
@@ -111,7 +119,7 @@ def find(
 ) -> tuple[DatasetRow, ProjectRow]:
     """The data set (or, `kind=MODEL`, the model) a reference names, readable by the caller,
     else NotFound."""
-    ref = core.parse_ref(ref) if isinstance(ref, str) else ref
+    ref = _parse(ref) if isinstance(ref, str) else ref
     missing = {
         DATA: NotFound("data set {ref} not found; `aicc data list` shows yours", ref=str(ref)),
         MODEL: NotFound("model {ref} not found; `aicc model list` shows yours", ref=str(ref)),
@@ -421,7 +429,7 @@ def version_row(
     project: str | None = None,
     kind: str = DATA,
 ) -> tuple[DatasetRow, DatasetVersionRow]:
-    parsed = core.parse_ref(ref) if isinstance(ref, str) else ref
+    parsed = _parse(ref) if isinstance(ref, str) else ref
     row, _ = find(session, who, parsed, project, kind=kind)
     if parsed.version is None:
         version = latest_row(session, row.id)
