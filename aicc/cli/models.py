@@ -189,18 +189,27 @@ def _fit(fit: Any) -> str | None:
 TEMPLATES = Noun(
     "template",
     [
-        col("NAME", "name"),
+        col("NAME", "ref"),
         col("INDUSTRY", "industry"),
         col("TASK", "task"),
         col("FRAMEWORK", "framework"),
         col("METRIC", "metric", lambda m: f"{m['name']} {m['expected']:g}"),
+        col("PRICE", "price", lambda p: "free" if float(p) == 0 else f"{p} CNY"),
+        col("RATING", "rating", lambda r: "-" if r is None else f"{r:g}"),
+        col("USES", "uses"),
         col("FITS", "fit", _fit),
         col("TITLE", "title", lambda t: t.get("en")),
     ],
     empty="no template matches",
     fields=[
-        col("NAME", "name"),
+        col("NAME", "ref"),
         col("TITLE", "title", lambda t: f"{t['en']} / {t['zh-CN']}"),
+        col("SOURCE", "source"),
+        col("VISIBILITY", "visibility"),
+        col("PRICE", "price", lambda p: "free" if float(p) == 0 else f"{p} CNY per run"),
+        col("RATING", "rating", lambda r: "none yet" if r is None else f"{r:g} of 5"),
+        col("RATINGS", "ratings"),
+        col("USES", "uses"),
         col("SUMMARY", "summary", lambda t: t["en"]),
         col("INDUSTRY", "industry"),
         col("TASK", "task"),
@@ -256,6 +265,65 @@ def template_list(
 def template_show(api: "Client", name: Annotated[str, typer.Argument()]) -> Json:
     """A template: what it learns, from what input, its hyperparameters and expected metric."""
     return api.templates.get(name)
+
+
+@template_app.command("publish")
+@handle_errors
+def template_publish(
+    directory: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, file_okay=False, help="template.yaml, train.py, predict.py, example.py."
+        ),
+    ],
+    visibility: Annotated[
+        str | None, typer.Option(help="private (default), org, or public (org admins).")
+    ] = None,
+    price: Annotated[
+        str | None, typer.Option(help="CNY per run that other organizations pay (0: free).")
+    ] = None,
+    licence: Annotated[str | None, typer.Option(help="Default: the manifest's.")] = None,
+    project: ProjectOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Publish a template directory as the next version of your template of its name."""
+    with client() as api:
+        made = api.templates.publish(
+            directory, visibility=visibility, price=price, licence=licence, project=project
+        )
+    confirm(
+        made,
+        f"published {made['ref']} ({made['visibility']}, "
+        f"{'free' if float(made['price']) == 0 else made['price'] + ' CNY per run'}): "
+        f"`aicc template run {made['ref']}` trains it",
+        as_json=as_json,
+    )
+
+
+@template_app.command("review")
+@handle_errors
+def template_review(
+    name: Annotated[str, typer.Argument(help="NAME, NAME@N or ORG/PROJECT/NAME.")],
+    rating: Annotated[int, typer.Argument(min=1, max=5, help="1 to 5.")],
+    text: Annotated[str, typer.Option(help="What you found (at most 2000 characters).")] = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """Rate and review a template; a second review of yours replaces the first."""
+    with client() as api:
+        done = api.templates.review(name, rating, text)
+    confirm(done, f"rated {name} {rating} of 5", as_json=as_json)
+
+
+@template_app.command("rm")
+@handle_errors
+def template_rm(
+    name: Annotated[str, typer.Argument(help="Your published template.")],
+    project: ProjectOption = None,
+) -> None:
+    """Withdraw a template you published (the models its runs made stay)."""
+    with client() as api:
+        api.templates.delete(name, project=project)
+    confirm({}, f"removed template {name}", as_json=False)
 
 
 def _pairs(values: list[str] | None, what: str) -> dict[str, str]:

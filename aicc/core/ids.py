@@ -10,7 +10,8 @@ _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base 32, as ULID s
 PREFIXES = frozenset(
     {"job", "node", "dev", "org", "prj", "usr", "tok", "que", "sec", "rep", "pool", "aud"}
     | {"plan", "vch", "sub", "bud", "inv", "adj"}  # billing: plans, credits, budgets, invoices
-    | {"dst", "dsv", "upl", "mdl"}  # data sets, their versions, uploads; models
+    | {"dst", "dsv", "upl", "mdl", "tpl", "rev"}  # data: sets, versions, uploads, models, templates
+    # and their reviews
 )
 
 

@@ -71,6 +71,16 @@ class Models(Resource):
         resumes by file, as a data set pull does."""
         return _ModelFiles(self._t).pull(ref, directory, project=project, progress=progress)
 
+    def review(self, ref: str, rating: int, text: str = "", project: str | None = None) -> Json:
+        """Rate (1-5) and review a model; a second review of yours replaces the first."""
+        path = api_path("models", ref, "reviews")
+        body = {"rating": rating, "text": text}
+        return self._t.call("PUT", path, params={"project": project}, json=body)
+
+    def reviews(self, ref: str, project: str | None = None) -> Json:
+        """A model's rating (mean and count) and its reviews."""
+        return self._t.call("GET", api_path("models", ref, "reviews"), params={"project": project})
+
     def trained_on(self, dataset_ref: str, project: str | None = None) -> Json:
         """The model versions trained on a data set version (lineage the other way)."""
         name, where, number = split_ref(dataset_ref, project)
@@ -91,8 +101,47 @@ class Templates(Resource):
         query = {"industry": industry, "task": task, "q": q, "data": data, "project": project}
         return self._t.pages(api_path("templates"), query)
 
-    def get(self, name: str) -> Json:
-        return self._t.call("GET", api_path("templates", name))
+    def get(self, name: str, project: str | None = None) -> Json:
+        """A built-in, or a published template (`NAME`, `NAME@N`, `ORG/PROJECT/NAME@N`)."""
+        return self._t.call("GET", api_path("templates", name), params={"project": project})
+
+    def publish(
+        self,
+        directory: Path,
+        *,
+        visibility: str | None = None,
+        price: str | None = None,
+        licence: str | None = None,
+        project: str | None = None,
+    ) -> Json:
+        """Publish a template directory (template.yaml, train.py, predict.py, example.py and
+        the modules they import) as the next version of your template of its name."""
+        root = Path(directory)
+        files = {
+            p.relative_to(root).as_posix(): p.read_text("utf-8")
+            for p in sorted(root.rglob("*"))
+            if p.is_file() and "__pycache__" not in p.parts
+        }
+        body = {
+            "files": files,
+            "visibility": visibility,
+            "price": price,
+            "licence": licence,
+            "project": project,
+        }
+        return self._t.call("POST", api_path("templates"), json=body)
+
+    def delete(self, name: str, project: str | None = None) -> Json:
+        return self._t.call("DELETE", api_path("templates", name), params={"project": project})
+
+    def review(self, ref: str, rating: int, text: str = "") -> Json:
+        """Rate (1-5) and review a template; a second review of yours replaces the first."""
+        body = {"rating": rating, "text": text}
+        return self._t.call("PUT", api_path("templates", ref, "reviews"), json=body)
+
+    def reviews(self, ref: str) -> Json:
+        """A template's rating (mean and count) and its reviews."""
+        return self._t.call("GET", api_path("templates", ref, "reviews"))
 
     def run(
         self,

@@ -3,7 +3,15 @@ and why not, and a run: a training job of the template on a data set whose model
 when it succeeds (带着数据来、拿着成果走).
 
 Built-in templates are the directories of `aicc/templates` (`core/templates.py` says what they
-hold). A run ships the template's files, the shared runtime and the run's `params.json` as the
+hold). A tenant publishes its own (`publish`): stored like a model, as a row of `datasets` of
+kind `template` whose versions are its files, with `TemplateVersionRow` holding the parsed
+manifest and the per-use price; private, org or public as data sets are. A plain name is a
+built-in's when one has it (a tenant cannot publish under a built-in's name, so no reference is
+ever ambiguous), else the caller's template or one shared with it (`NAME`, `NAME@N`,
+`ORG/PROJECT/NAME@N`). Every run is a use (`TemplateUseRow`); a run of another organization's
+paid template charges the runner's organization and credits the publisher's, as two billing
+adjustments written in the transaction that submits the job, so a crash loses or doubles
+neither. A run ships the template's files, the shared runtime and the run's `params.json` as the
 job's working directory, mounts the data set at `$AICC_DATA_DIR/NAME` (without one, the job
 first writes the template's example data), and promises a model version (`JobOutputRow`
 kind `model`): `ingest_outputs` registers the job's outputs with the template's `predict.py`,
@@ -15,28 +23,43 @@ from __future__ import annotations
 import functools
 import json
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import yaml
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import aicc
 from aicc.core import datasets as data_core
+from aicc.core import periods
 from aicc.core import template_search as search_core
 from aicc.core import templates as core
 from aicc.core.jobspec import JobSpec
-from aicc.core.tenancy import Principal
+from aicc.core.pricing import MAX_MONEY, ZERO, to_money
+from aicc.core.tenancy import Principal, can_manage
 from aicc.executors.base import Executor
-from aicc.services import jobs, logs, models, template_search, tenancy, workdirs
-from aicc.services.common import Invalid, NotFound, utcnow
-from aicc.services.data import datasets, uploads
-from aicc.services.data.datasets import MODEL
+from aicc.services import audit, jobs, logs, models, template_search, tenancy, workdirs
+from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, utcnow
+from aicc.services.data import chunks, datasets, uploads
+from aicc.services.data.datasets import MODEL, TEMPLATE
 from aicc.store.blobs import BlobStore
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables import DatasetRow, JobOutputRow, JobRow, ProjectRow
+from aicc.store.tables import (
+    AdjustmentRow,
+    DatasetRow,
+    DatasetVersionRow,
+    InvoiceRow,
+    JobOutputRow,
+    JobRow,
+    OrgRow,
+    ProjectRow,
+    TemplateUseRow,
+    TemplateVersionRow,
+)
 
 ROOT = Path(aicc.__file__).parent / "templates"
 RUNTIME = "aicc_template.py"
@@ -44,15 +67,28 @@ PARAMS = "params.json"
 SCRIPTS = ("train.py", "predict.py", "example.py", "template.yaml")
 # Shipped with every model (its predict.py may import train.py), beside its outputs.
 SHIPPED = ("predict.py", "train.py", RUNTIME, "template.yaml")
+MAX_FILES = 64  # files of a published template
+MAX_BYTES = 4 * 1024 * 1024  # all of them together: code, not data
 
 
 @dataclass(frozen=True)
 class Template:
-    """A template as the marketplace shows it."""
+    """A template as the marketplace shows it: a built-in, or a version of a published one."""
 
     name: str
     manifest: core.Manifest
-    source: str  # "builtin"
+    source: str  # "builtin", or the publisher's project ORG/PROJECT
+    ref: str = ""  # how a run names it: NAME (built-in) or ORG/PROJECT/NAME@N
+    id: str = ""  # what reviews and uses are about: builtin:NAME, or the template's datasets id
+    version: int | None = None
+    version_id: str | None = None  # the stored files (DatasetVersionRow) of a published one
+    visibility: str = "public"
+    licence: str = ""
+    price: Decimal = ZERO  # per run, charged to other organizations
+    currency: str = "CNY"
+    writable: bool = False
+    org_id: str | None = None  # the publisher's organization, credited for paid runs
+    project_id: str | None = None
 
     @property
     def metric(self) -> dict[str, Any]:
@@ -75,17 +111,68 @@ def _builtin() -> dict[str, Template]:
         manifest = core.parse(yaml.safe_load(path.read_text("utf-8")))
         if manifest.name != path.parent.name:
             raise core.TemplateError(f"{path}: name {manifest.name} is not its directory's")
-        found[manifest.name] = Template(manifest.name, manifest, "builtin")
+        found[manifest.name] = Template(
+            manifest.name,
+            manifest,
+            "builtin",
+            ref=manifest.name,
+            id=f"builtin:{manifest.name}",
+            licence=manifest.licence,
+        )
     return found
 
 
+def _published(
+    session: Session, who: Principal, row: DatasetRow, prj: ProjectRow, version: DatasetVersionRow
+) -> Template:
+    extra = session.get(TemplateVersionRow, version.id)
+    if extra is None:
+        raise NotFound("template {name} has no published version", name=row.name)
+    qualified = datasets.qualified(session, prj)
+    return Template(
+        row.name,
+        core.parse(extra.manifest),
+        qualified,
+        ref=f"{qualified}/{row.name}@{version.number}",
+        id=row.id,
+        version=version.number,
+        version_id=version.id,
+        visibility=row.visibility,
+        licence=row.licence,
+        price=Decimal(extra.price),
+        currency=extra.currency,
+        writable=datasets.writable(who, prj),
+        org_id=prj.org_id,
+        project_id=prj.id,
+    )
+
+
+def _shared(session: Session, who: Principal) -> list[Template]:
+    """The latest version of every published template the caller reads."""
+    out = []
+    for listed in datasets.list_datasets(session, who, scope="visible", kind=TEMPLATE):
+        row = session.get(DatasetRow, listed.id)
+        prj = session.get(ProjectRow, listed.project_id)
+        latest = datasets.latest_row(session, listed.id)
+        if row is not None and prj is not None and latest is not None:
+            out.append(_published(session, who, row, prj, latest))
+    return out
+
+
 def list_templates(
-    *, industry: str | None = None, task: str | None = None, q: str | None = None
+    session: Session | None = None,
+    who: Principal | None = None,
+    *,
+    industry: str | None = None,
+    task: str | None = None,
+    q: str | None = None,
 ) -> list[Template]:
-    """The catalog, filtered by industry, task, and words of the name, title or summary."""
+    """The catalog, filtered by industry, task, and words of the name, title or summary: the
+    built-ins, then (given the caller) the published templates it reads."""
     words = (q or "").lower().split()
     out = []
-    for t in _builtin().values():
+    shared = _shared(session, who) if session is not None and who is not None else []
+    for t in [*_builtin().values(), *shared]:
         m = t.manifest
         text = " ".join(
             [m.name, m.title.en, m.title.zh_CN, m.summary.en, m.summary.zh_CN, m.task, m.industry]
@@ -99,11 +186,143 @@ def list_templates(
     return out
 
 
-def get(name: str) -> Template:
+def get(
+    name: str,
+    session: Session | None = None,
+    who: Principal | None = None,
+    *,
+    project: str | None = None,
+) -> Template:
+    """A built-in by its name, else (given the caller) a published template it reads:
+    `NAME` (its latest version), `NAME@N` or `ORG/PROJECT/NAME@N`."""
     found = _builtin().get(name)
-    if found is None:
-        raise NotFound("template {name} not found; `aicc template list` shows them", name=name)
-    return found
+    if found is not None:
+        return found
+    missing = NotFound("template {ref} not found; `aicc template list` shows them", ref=name)
+    if session is None or who is None:
+        raise missing
+    try:
+        ref = data_core.parse_ref(name)
+    except data_core.DatasetError:
+        raise missing from None
+    if project is not None:
+        tenancy.resolve_project(session, who, project)  # one the caller may not read: a 404
+    try:
+        row, version = datasets.version_row(session, who, ref, project=project, kind=TEMPLATE)
+    except NotFound:
+        if project is None or ref.org:
+            raise missing from None
+        # the run's project is not the template's: one shared with the caller
+        row, version = datasets.version_row(session, who, ref, kind=TEMPLATE)
+    prj = session.get(ProjectRow, row.project_id)
+    assert prj is not None
+    return _published(session, who, row, prj, version)
+
+
+def publish(
+    session: Session,
+    who: Principal,
+    store: ChunkStore,
+    files: dict[str, bytes],
+    *,
+    project: str | None = None,
+    visibility: str | None = None,
+    licence: str | None = None,
+    price: Decimal | None = None,
+    description: str = "",
+) -> Template:
+    """The next version of the template these files make (template.yaml, train.py, predict.py,
+    example.py, and any module they import), in the caller's project, made when missing. Files
+    equal to the latest version's make no new version; its price and visibility still change."""
+    lacking = [n for n in SCRIPTS if n not in files]
+    if lacking:
+        raise Invalid("files: a template needs {names}", names=", ".join(lacking))
+    if len(files) > MAX_FILES or sum(len(b) for b in files.values()) > MAX_BYTES:
+        raise Invalid("files: at most {n} files and 4 MiB in all", n=MAX_FILES)
+    try:
+        doc = yaml.safe_load(files["template.yaml"])
+    except yaml.YAMLError as e:
+        raise Invalid("template.yaml: not YAML ({problem})", problem=str(e)[:200]) from None
+    try:
+        manifest = core.parse(doc)
+    except core.TemplateError as e:
+        raise Invalid("template.yaml: {problem}", problem=str(e)) from None
+    if manifest.name in _builtin():
+        raise Conflict(
+            "template {name} is a built-in's name; publish yours under another name",
+            name=manifest.name,
+        )
+    if price is not None and not ZERO <= price <= MAX_MONEY:
+        raise Invalid("price: 0 to {max} CNY per run", max=MAX_MONEY)
+    project = tenancy.resolve_project(session, who, project).id  # never a shared one's
+    try:
+        row, prj = datasets.find_writable(session, who, manifest.name, project, kind=TEMPLATE)
+    except NotFound:
+        datasets.create(
+            session,
+            who,
+            project=project,
+            name=manifest.name,
+            kind=TEMPLATE,
+            visibility=visibility or "private",
+            licence=licence if licence is not None else manifest.licence,
+            description=description,
+        )
+        row, prj = datasets.find_writable(session, who, manifest.name, project, kind=TEMPLATE)
+    else:
+        if visibility is not None and visibility not in data_core.VISIBILITIES:
+            raise Invalid(
+                "visibility {visibility!r}: one of private, org, public", visibility=visibility
+            )
+        widening = visibility == "public" and row.visibility != "public"
+        if widening and not can_manage(who, org_id=prj.org_id):
+            raise Forbidden("only organization admins publish templates to everyone")
+        row.visibility = visibility or row.visibility
+        row.licence = licence if licence is not None else row.licence
+        row.updated_at = utcnow()
+    before = datasets.latest_row(session, row.id)
+    committed = uploads.ingest(
+        session, who, store, row.name, prj.id, sorted(files.items()), "published", kind=TEMPLATE
+    )
+    version = session.scalar(
+        select(DatasetVersionRow).where(
+            DatasetVersionRow.dataset_id == row.id,
+            DatasetVersionRow.number == committed.version.number,
+        )
+    )
+    assert version is not None
+    extra = session.get(TemplateVersionRow, version.id)
+    if extra is None:
+        kept = session.get(TemplateVersionRow, before.id) if before is not None else None
+        extra = TemplateVersionRow(
+            version_id=version.id,
+            manifest=manifest.model_dump(mode="json", by_alias=True),
+            price=kept.price if kept is not None and price is None else "0.00",
+            currency="CNY",
+            updated_at=utcnow(),
+        )
+        session.add(extra)
+    if price is not None:
+        extra.price, extra.updated_at = str(to_money(price)), utcnow()
+    session.flush()
+    audit.record(session, who, "template.publish", "template", row.id, org_id=prj.org_id)
+    return _published(session, who, row, prj, version)
+
+
+def delete(session: Session, who: Principal, name: str, *, project: str | None = None) -> None:
+    """Withdraw a published template (its runs and the models they made stay)."""
+    datasets.delete(session, who, name, project=project, kind=TEMPLATE)
+
+
+def uses(session: Session, targets: Iterable[str]) -> dict[str, int]:
+    """How many runs each template (`Template.id`) has had."""
+    wanted = list(targets)
+    query = (
+        select(TemplateUseRow.target, func.count())
+        .where(TemplateUseRow.target.in_(wanted))
+        .group_by(TemplateUseRow.target)
+    )
+    return {target: int(n) for target, n in session.execute(query)}
 
 
 def fits(
@@ -118,7 +337,8 @@ def fits(
     version, manifest = datasets.open_version(session, who, data_ref(ref), project=project)
     paths = [f.path for f in manifest.files]
     return [
-        Fitting(t, core.fit(t.manifest, paths, version.tables, columns)) for t in list_templates()
+        Fitting(t, core.fit(t.manifest, paths, version.tables, columns))
+        for t in list_templates(session, who)
     ]
 
 
@@ -131,10 +351,25 @@ def data_ref(text: str) -> data_core.Ref:
         raise Invalid("data: {problem}", problem=str(e)) from None
 
 
-def program(template: Template, params: dict[str, Any]) -> bytes:
-    """The run's working directory: the template's files, the runtime, and `params.json`."""
-    folder = ROOT / template.name
-    files = [(f.name, f.read_bytes()) for f in sorted(folder.iterdir()) if f.name in SCRIPTS]
+def stored_files(session: Session, store: ChunkStore, version_id: str) -> list[tuple[str, bytes]]:
+    """A published template version's files, read through the chunk store."""
+    version = session.get(DatasetVersionRow, version_id)
+    if version is None:
+        raise NotFound("the template's version {id} is gone", id=version_id)
+    entries = datasets.manifest_of(version).files
+    reader = chunks.reader(session, store, [c.digest for f in entries for c in f.chunks])
+    return [(f.path, b"".join(reader.get(c.digest) for c in f.chunks)) for f in entries]
+
+
+def program(
+    template: Template, params: dict[str, Any], files: list[tuple[str, bytes]] | None = None
+) -> bytes:
+    """The run's working directory: the template's files (a published one's `files`), the
+    runtime, and `params.json`."""
+    if files is None:
+        folder = ROOT / template.name
+        files = [(f.name, f.read_bytes()) for f in sorted(folder.iterdir()) if f.name in SCRIPTS]
+    files = [(n, b) for n, b in files if n not in (RUNTIME, PARAMS)]
     files.append((RUNTIME, (ROOT / RUNTIME).read_bytes()))
     files.append((PARAMS, json.dumps(params, sort_keys=True).encode()))
     return workdirs.pack(files)
@@ -156,15 +391,20 @@ def run(
     cpu: float | None = None,
     search: Mapping[str, Sequence[object]] | None = None,
     trials: int | None = None,
+    store: ChunkStore | None = None,
+    zone: str = "UTC",
 ) -> jobs.Job:
     """Submit a training job of template `name` on data set `data` (its example data when
-    None), whose model becomes the next version of `model` (default: the template's name) when
-    it succeeds. With `search` (values to try by hyperparameter; `trials` to draw that many
-    combinations), the job is a search whose replicas are its trials (services/template_search.py).
-    Bad hyperparameters, a data set that does not fit, a model name taken by a data set: a 4xx
-    naming what to fix, and nothing submitted."""
-    template = get(name)
+    None), whose model becomes the next version of `model` (default: the template's name, a
+    published one's NAME-model) when it succeeds. With `search` (values to try by
+    hyperparameter; `trials` to draw that many combinations), the job is a search whose
+    replicas are its trials (services/template_search.py). Bad hyperparameters, a data set
+    that does not fit, a model name taken by a data set: a 4xx naming what to fix, and nothing
+    submitted. The use, and for another organization's paid template its charge and credit
+    (months of time zone `zone`), are written in the caller's transaction with the job."""
+    template = get(name, session, who, project=project)
     manifest = template.manifest
+    name = template.name
     points = None
     try:
         hp = core.check_params(manifest, params or {})
@@ -172,7 +412,9 @@ def run(
             points = search_core.trials(manifest, params or {}, search or {}, trials)
     except core.TemplateError as e:
         raise Invalid("{problem}", problem=str(e)) from None
-    target = _model_row(session, who, model or name, project)
+    # a published template's name is taken in its project (one name space): its model's is not
+    default = name if template.version_id is None else f"{name}-model"
+    target = _model_row(session, who, model or default, project)
     pinned: list[str] = []
     dataset_versions: list[str] = []
     table = None
@@ -206,7 +448,12 @@ def run(
     if points is not None:
         doc["trials"] = points
         output = template_search.OUTPUT
-    sha256 = workdirs.keep(session, who, blobs, program(template, doc))
+    files = None
+    if template.version_id is not None:
+        if store is None:
+            raise Invalid("template {ref} is published: its run needs the chunk store", ref=name)
+        files = stored_files(session, store, template.version_id)
+    sha256 = workdirs.keep(session, who, blobs, program(template, doc, files))
     train = ["python", "train.py", "--params", PARAMS, "--output"]
     command += f"{shlex.join(train)} {output} --data {where}"
     resources = manifest.resources
@@ -233,10 +480,12 @@ def run(
         "job_id": job.id,
         "datasets": pinned,
         "dataset_versions": dataset_versions,
-        "template": name,
+        "template": template.ref,
         "params": hp,
         **({"search": {"trials": points}} if points is not None else {}),
     }
+    if template.version_id is not None:
+        lineage["template_version"] = template.version_id
     session.add(
         JobOutputRow(
             job_id=job.id,
@@ -248,6 +497,7 @@ def run(
             created_at=utcnow(),
         )
     )
+    _use(session, who, template, job, zone)
     return job
 
 
@@ -291,6 +541,71 @@ def run_curves(
     return models.parse_curves(data.decode("utf-8", errors="replace"))
 
 
+def _use(session: Session, who: Principal, template: Template, job: jobs.Job, zone: str) -> None:
+    """Count the run and, for another organization's paid template, charge the runner's
+    organization and credit the publisher's: adjustments on the month's invoices, in the
+    job's transaction, so each is written exactly once with it."""
+    runner = session.get(ProjectRow, job.project_id)
+    assert runner is not None
+    now = utcnow()
+    use = TemplateUseRow(
+        job_id=job.id,
+        target=template.id,
+        org_id=runner.org_id,
+        price=str(to_money(template.price)),
+        currency=template.currency,
+        created_at=now,
+    )
+    paid = template.price > ZERO and template.org_id not in (None, runner.org_id)
+    if paid:
+        assert template.org_id is not None
+        month = periods.month_of(now, zone)
+        org = session.get(OrgRow, runner.org_id)
+        charged, credited = (
+            _open(session, runner.org_id, month),
+            _open(session, template.org_id, month),
+        )
+        amount = to_money(template.price)
+        charge = AdjustmentRow(
+            id=new_id("adj"),
+            org_id=runner.org_id,
+            project_id=runner.id,
+            period=charged,
+            amount=str(amount),
+            currency=template.currency,
+            description=f"template {template.ref}: run {job.id}",
+            created_at=now,
+            created_by=who.user_id,
+        )
+        credit = AdjustmentRow(
+            id=new_id("adj"),
+            org_id=template.org_id,
+            project_id=template.project_id,
+            period=credited,
+            amount=str(-amount),
+            currency=template.currency,
+            description=f"template {template.ref}: used by {org.name if org else runner.org_id}"
+            f" (run {job.id})",
+            created_at=now,
+            created_by=who.user_id,
+        )
+        session.add_all([charge, credit])
+        use.charge_id, use.credit_id = charge.id, credit.id
+    session.add(use)
+    session.flush()
+
+
+def _open(session: Session, org_id: str, month: str) -> str:
+    """`month`, or the first later month whose invoice of `org_id` is not issued yet: an
+    adjustment on an issued month would never be billed."""
+    while session.scalar(
+        select(InvoiceRow.id).where(InvoiceRow.org_id == org_id, InvoiceRow.period == month)
+    ):
+        year, number = int(month[:4]), int(month[5:])
+        month = f"{year + number // 12:04d}-{number % 12 + 1:02d}"
+    return month
+
+
 def _project_name(session: Session, who: Principal, project: str | None) -> str:
     return tenancy.resolve_project(session, who, project).name
 
@@ -315,8 +630,19 @@ def ingest_outputs(
     row = session.get(DatasetRow, out.target_id)
     if row is None:
         raise NotFound("the model is gone")
-    template = get(str(out.lineage.get("template")))
-    manifest = template.manifest
+    pinned = out.lineage.get("template_version")
+    if pinned:
+        extra = session.get(TemplateVersionRow, str(pinned))
+        if extra is None:
+            raise NotFound("the template's version {id} is gone", id=str(pinned))
+        manifest = core.parse(extra.manifest)
+        template = Template(manifest.name, manifest, "published")
+        stored = dict(stored_files(session, store, str(pinned)))
+    else:
+        template = get(str(out.lineage.get("template")))
+        manifest = template.manifest
+        stored = {n: (ROOT / template.name / n).read_bytes() for n in SHIPPED if n != RUNTIME}
+    stored[RUNTIME] = (ROOT / RUNTIME).read_bytes()
     lineage = dict(out.lineage)
     if "search" in lineage:
         root, lineage = template_search.pick(manifest, root, lineage)
@@ -329,8 +655,7 @@ def ingest_outputs(
         )
     files = dict(uploads.files_under(root))
     for name in SHIPPED:
-        source = ROOT / RUNTIME if name == RUNTIME else ROOT / template.name / name
-        files.setdefault(name, source.read_bytes())
+        files.setdefault(name, stored[name])
     version = models.register(
         session,
         who,

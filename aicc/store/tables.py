@@ -134,7 +134,8 @@ class DatasetRow(Base):
     __table_args__ = (UniqueConstraint("project_id", "name"),)
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
-    # "dataset", or "model": a model's versions are its files (ModelVersionRow has the rest).
+    # "dataset", "model" or "template": their versions are their files (ModelVersionRow and
+    # TemplateVersionRow have the rest).
     # One name space per project for both, so a reference never names two things.
     kind: Mapped[str] = mapped_column(String(16), default="dataset", index=True)
     name: Mapped[str] = mapped_column(String(64))
@@ -185,6 +186,50 @@ class ModelVersionRow(Base):
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the hyperparameters
     card: Mapped[str] = mapped_column(Text, default="")  # the model card (Markdown)
     updated_at: Mapped[datetime]
+
+
+class TemplateVersionRow(Base):
+    """What a published template version is beyond its files: its parsed manifest (so the
+    catalog lists it without reading chunks) and the per-use price its publisher asks."""
+
+    __tablename__ = "template_versions"
+    version_id: Mapped[str] = mapped_column(
+        ForeignKey("dataset_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    manifest: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    price: Mapped[str] = mapped_column(String(40), default="0.00")  # per run, decimal string
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    updated_at: Mapped[datetime]
+
+
+class ReviewRow(Base):
+    """One user's rating (1-5) and review of a template or model: a second one replaces it."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (UniqueConstraint("target", "user_id"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    target: Mapped[str] = mapped_column(String(80), index=True)  # a datasets id or builtin:NAME
+    user_id: Mapped[str] = mapped_column(String(40))
+    org_id: Mapped[str] = mapped_column(String(40))
+    rating: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class TemplateUseRow(Base):
+    """A run of a template (its use count), written with the job's submit; a paid one names
+    the charge and the publisher's credit (`billing_adjustments`) written in that transaction."""
+
+    __tablename__ = "template_uses"
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), primary_key=True)
+    target: Mapped[str] = mapped_column(String(80), index=True)  # a datasets id or builtin:NAME
+    org_id: Mapped[str] = mapped_column(String(40))
+    price: Mapped[str] = mapped_column(String(40), default="0.00")
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    charge_id: Mapped[str | None] = mapped_column(String(40))
+    credit_id: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime]
 
 
 class ChunkRow(Base):

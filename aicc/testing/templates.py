@@ -133,3 +133,66 @@ def predict(name: str, model: Path, input: Path, output: Path) -> Path:
         timeout=120,
     )
     return output
+
+
+OWN_TRAIN = '''"""A tenant's template: the mean of column y (after a gate, when asked)."""
+import argparse, csv, json, pathlib, time
+
+args = argparse.ArgumentParser()
+args.add_argument("--data"); args.add_argument("--output"); args.add_argument("--params")
+a = args.parse_args()
+params = json.loads(pathlib.Path(a.params).read_text())["hyperparameters"]
+out = pathlib.Path(a.output)
+while params["gated"] and not (out / "gate").exists():
+    time.sleep(0.05)
+rows = [float(r["y"]) for p in sorted(pathlib.Path(a.data).rglob("*.csv"))
+        for r in csv.DictReader(p.open())]
+mean = sum(rows) / len(rows)
+(out / "model").mkdir(parents=True, exist_ok=True)
+(out / "model" / "mean.json").write_text(json.dumps({"mean": mean}))
+mae = sum(abs(y - mean) for y in rows) / len(rows)
+(out / "metrics.json").write_text(json.dumps({"mae": mae}))
+(out / "metrics.jsonl").write_text(json.dumps({"step": 1, "mae": mae}) + "\\n")
+summary = {"en": "MARKER: a tenant's own mean model", "zh-CN": "MARKER: 租户自己的均值模型"}
+(out / "report.json").write_text(json.dumps({"summary": summary}))
+'''
+OWN_EXAMPLE = """import pathlib, sys
+d = pathlib.Path(sys.argv[1]); d.mkdir(parents=True, exist_ok=True)
+(d / "rows.csv").write_text("x,y\\n" + "".join(f"{i},{i % 7}\\n" for i in range(50)))
+"""
+OWN_PREDICT = """import argparse, json, pathlib
+args = argparse.ArgumentParser()
+args.add_argument("--model"); args.add_argument("--input"); args.add_argument("--output")
+a = args.parse_args()
+mean = json.loads((pathlib.Path(a.model) / "mean.json").read_text())["mean"]
+pathlib.Path(a.output).write_text(str(mean))
+"""
+
+
+def own(name: str, *, price_note: str = "") -> dict[str, str]:
+    """A small template a tenant publishes (`POST /api/v1/templates`): it learns the mean of
+    column `y` in pure Python; hyperparameter `gated` makes its training wait until a file
+    `gate` appears in its outputs (a job that is surely running while a test acts)."""
+    manifest = {
+        "name": name,
+        "title": {"en": f"Mean of y ({name})", "zh-CN": f"y 的均值（{name}）"},
+        "summary": {"en": f"Predicts the mean. {price_note}", "zh-CN": "预测均值。"},
+        "industry": "general",
+        "task": "tabular-regression",
+        "framework": "numpy",
+        "licence": "MIT",
+        "input": {"kind": "table", "min_rows": 5, "columns": [{"name": "y", "type": "number"}]},
+        "hyperparameters": {
+            "gated": {"type": "boolean", "default": False},
+            "shrink": {"type": "number", "default": 0.5, "min": 0, "max": 1},
+        },
+        "resources": {"cpu": 0.5, "memory": "256MiB", "gpus": 0, "scales_to_gpus": False},
+        "metric": {"name": "mae", "goal": "minimize", "expected": 2.0},
+        "format": "json",
+    }
+    return {
+        "template.yaml": yaml.safe_dump(manifest, allow_unicode=True),
+        "train.py": OWN_TRAIN,
+        "example.py": OWN_EXAMPLE,
+        "predict.py": OWN_PREDICT,
+    }

@@ -32,11 +32,12 @@ from PIL import Image
 from aicc.api.state import AppState
 from aicc.core.datasets import cut, digest, frame
 from aicc.sdk.workdir import pack_workdir
-from aicc.services import models
+from aicc.services import models, templates
 from aicc.services.common import new_id, utcnow
 from aicc.services.tenancy import principal_of
 from aicc.store.tables import TokenRow, UserRow
 from aicc.testing.datasets import OCTETS, begin_and_send, push
+from aicc.testing.templates import own as own_template
 
 if TYPE_CHECKING:
     from aicc.testing.tenants import Tenant
@@ -58,7 +59,6 @@ NOT_PER_TENANT: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/workdirs"): "stores bytes the caller sent, recorded for the caller's org",
     ("GET", "/api/v1/subsidies"): "list: programs for every organization or the caller's own",
     ("GET", "/api/v1/budgets"): "list: the budgets of the caller's organization or projects",
-    ("GET", "/api/v1/templates/{name}"): "a built-in template, the same for everyone",
 }
 # Center-admin work: B's answer is a 403 (its role, in its own tenant), never 2xx.
 ADMIN_ONLY: dict[tuple[str, str], str] = {
@@ -110,6 +110,7 @@ class Targets:
     upload_id: str  # an upload in progress
     manifest_chunk: str  # "digest:size" of that upload's manifest
     model: str
+    template: str  # a private published template
 
 
 def made_up(node: str) -> Targets:
@@ -133,6 +134,7 @@ def made_up(node: str) -> Targets:
         upload_id=new_id("upl"),
         manifest_chunk=f"{digest(b'never a manifest')}:16",
         model="no-such-model",
+        template="no-such-template",
     )
 
 
@@ -166,7 +168,7 @@ PATH_FILLS: dict[tuple[str, str], Callable[[Targets], str]] = {
     ("chunks", "digest"): lambda t: t.chunk,
     ("data", "name"): lambda t: t.dataset,
     ("models", "name"): lambda t: t.model,
-    ("templates", "name"): lambda t: "credit-risk",  # the catalog is the same for everyone
+    ("templates", "name"): lambda t: t.template,
     ("uploads", "upload_id"): lambda t: t.upload_id,
 }
 # Query and header parameters that name a tenant's object are filled with A's; the others are
@@ -199,6 +201,11 @@ BODIES: dict[tuple[str, str], Callable[[Targets], list[dict[str, Any]]]] = {
     ],
     ("POST", "/api/v1/templates/{name}/runs"): lambda t: [{"json": {"project": t.project_id}}],
     ("POST", "/api/v1/templates/{name}/estimate"): lambda t: [{"json": {"project": t.project_id}}],
+    ("POST", "/api/v1/templates"): lambda t: [
+        {"json": {"files": own_template("b-probe-template"), "project": t.project_id}}
+    ],
+    ("PUT", "/api/v1/templates/{name}/reviews"): lambda t: [{"json": {"rating": 3}}],
+    ("PUT", "/api/v1/models/{name}/reviews"): lambda t: [{"json": {"rating": 3, "text": "b"}}],
     ("POST", "/api/v1/orgs"): lambda t: [{"json": {"name": "b-probe-org"}}],
     ("POST", "/api/v1/projects"): lambda t: [
         {"json": {"name": "b-probe-project", "org_id": t.org_id}}
@@ -558,6 +565,10 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
             format="raw",
             metrics={"accuracy": 0.5},
         )
+        files = own_template("alpha-template").items()
+        templates.publish(
+            session, who, state.chunks, {k: v.encode() for k, v in files}, project=project_id
+        )
     a = Targets(
         org_id=org["id"],
         project_id=project_id,
@@ -578,6 +589,7 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
         upload_id=upload,
         manifest_chunk=f"{manifest_chunk[0]}:{manifest_chunk[1]}",
         model="alpha-model",
+        template="alpha-template",
     )
     markers = {getattr(a, f.name) for f in fields(a)} - {node}
     markers |= {

@@ -20,7 +20,8 @@ from aicc.api.routers.datasets import (
     _out,
     ref,
 )
-from aicc.services import jobs, logs, models
+from aicc.api.routers.templates import reviews_out
+from aicc.services import jobs, logs, models, reviews
 from aicc.services.data import datasets
 from aicc.services.data.datasets import MODEL
 
@@ -163,3 +164,24 @@ def datasets_models(
     target, where = ref(name, project, number)
     found = models.trained_on(session, who, str(target), project=where)
     return [_out(schemas.ModelVersion, v) for v in found]
+
+
+@router.get("/models/{name}/reviews", response_model=schemas.Reviews)
+def models_reviews(
+    name: DatasetName, who: CurrentUser, session: SessionDep, project: ProjectRef = None
+) -> Any:
+    """A model's rating (mean, count) and its reviews, newest first."""
+    return reviews_out(session, reviews.target(session, who, "model", name, project=project))
+
+
+@router.put("/models/{name}/reviews", response_model=schemas.Review)
+def models_review(
+    name: DatasetName,
+    body: schemas.ReviewIn,
+    who: CurrentUser,
+    session: SessionDep,
+    project: ProjectRef = None,
+) -> Any:
+    """Rate (1-5) and review a model the caller reads; a second review replaces the first."""
+    about = reviews.target(session, who, "model", name, project=project)
+    return reviews.review(session, who, about, body.rating, body.text)

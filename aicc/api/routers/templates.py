@@ -1,25 +1,49 @@
-"""The marketplace's templates: the catalog (filtered, or matched against a data set) and runs
-that train a template into a registered model (docs/api.md)."""
+"""The marketplace's templates: the catalog (filtered, or matched against a data set), runs
+that train a template into a registered model, publishing a tenant's own, and ratings and
+reviews of templates and models (docs/api.md)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
+from sqlalchemy.orm import Session
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import Cursor, Limit, page
 from aicc.api.routers.datasets import DatasetName, ProjectRef
-from aicc.services import template_estimate, templates
+from aicc.services import reviews, template_estimate, templates
 
 router = APIRouter(prefix="/api/v1", tags=["templates"])
 
 Filter = Annotated[str | None, Query(max_length=100)]
+# A built-in's NAME, or a published template's NAME, NAME@N or ORG/PROJECT/NAME@N
+TemplateRef = Annotated[
+    str,
+    Path(
+        pattern=r"^([A-Za-z0-9._-]{1,64}/[A-Za-z0-9._-]{1,64}/)?"
+        r"[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?(@[0-9]{1,9})?$"
+    ),
+]
 
 
-def _out(template: templates.Template, fit: Any = None) -> schemas.Template:
+def _outs(session: Session, found: list[tuple[templates.Template, Any]]) -> list[schemas.Template]:
+    """The catalog's entries, with each template's rating and use count."""
+    ids = [t.id for t, _ in found]
+    rated, used = reviews.ratings(session, ids), templates.uses(session, ids)
+    none = reviews.Rating(None, 0)
+    return [_out(t, fit, rated.get(t.id, none), used.get(t.id, 0)) for t, fit in found]
+
+
+def _out(
+    template: templates.Template,
+    fit: Any = None,
+    rating: reviews.Rating | None = None,
+    uses: int = 0,
+) -> schemas.Template:
     m = template.manifest
+    rating = rating or reviews.Rating(None, 0)
     return schemas.Template(
         name=template.name,
         title=m.title.model_dump(by_alias=True),
@@ -27,8 +51,17 @@ def _out(template: templates.Template, fit: Any = None) -> schemas.Template:
         industry=m.industry,
         task=m.task,
         framework=m.framework,
-        licence=m.licence,
+        licence=template.licence or m.licence,
         source=template.source,
+        ref=template.ref,
+        version=template.version,
+        visibility=template.visibility,  # type: ignore[arg-type]  # checked when stored
+        price=str(template.price),
+        currency=template.currency,
+        writable=template.writable,
+        rating=rating.average,
+        ratings=rating.count,
+        uses=uses,
         metric=schemas.TemplateMetric.model_validate(template.metric),
         manifest=m.model_dump(mode="json", by_alias=True),
         fit=schemas.Fit.model_validate(fit, from_attributes=True) if fit is not None else None,
@@ -49,29 +82,88 @@ def templates_list(
 ) -> dict[str, object]:
     """The catalog, by industry, task or words; with `data=NAME@N`, whether each template fits
     that data set version, and why not (those that fit first)."""
-    found = templates.list_templates(industry=industry, task=task, q=q)
+    found = templates.list_templates(session, who, industry=industry, task=task, q=q)
     if data is None:
-        items = [_out(t) for t in found]
+        items = _outs(session, [(t, None) for t in found])
     else:
-        names = {t.name for t in found}
+        ids = {t.id for t in found}
         fits = [
-            f
-            for f in templates.fits(session, who, data, project=project)
-            if f.template.name in names
+            f for f in templates.fits(session, who, data, project=project) if f.template.id in ids
         ]
         fits.sort(key=lambda f: not f.fit.ok)
-        items = [_out(f.template, f.fit) for f in fits]
+        items = _outs(session, [(f.template, f.fit) for f in fits])
     return page(items, limit, cursor)
 
 
-@router.get("/templates/{name}", response_model=schemas.Template)
-def templates_get(name: DatasetName, who: CurrentUser) -> Any:
-    return _out(templates.get(name))
+@router.post("/templates", response_model=schemas.Template, status_code=201)
+def templates_publish(
+    body: schemas.PublishIn, who: CurrentUser, session: SessionDep, state: StateDep
+) -> Any:
+    """Publish a template directory as the next version of the caller's template of its
+    manifest's name: private (default), org or public (org admins), with a per-use price."""
+    template = templates.publish(
+        session,
+        who,
+        state.chunks,
+        {path: text.encode() for path, text in body.files.items()},
+        project=body.project,
+        visibility=body.visibility,
+        licence=body.licence,
+        price=body.price,
+        description=body.description,
+    )
+    return _outs(session, [(template, None)])[0]
 
 
-@router.post("/templates/{name}/runs", response_model=schemas.Job, status_code=201)
+@router.get("/templates/{name:path}/reviews", response_model=schemas.Reviews)
+def templates_reviews(
+    name: TemplateRef, who: CurrentUser, session: SessionDep, project: ProjectRef = None
+) -> Any:
+    return reviews_out(session, reviews.target(session, who, "template", name, project=project))
+
+
+@router.put("/templates/{name:path}/reviews", response_model=schemas.Review)
+def templates_review(
+    name: TemplateRef,
+    body: schemas.ReviewIn,
+    who: CurrentUser,
+    session: SessionDep,
+    project: ProjectRef = None,
+) -> Any:
+    """Rate (1-5) and review a template the caller reads; a second review replaces the first."""
+    about = reviews.target(session, who, "template", name, project=project)
+    return reviews.review(session, who, about, body.rating, body.text)
+
+
+def reviews_out(session: Session, about: str) -> schemas.Reviews:
+    """An object's rating and reviews (templates' and models' routes)."""
+    rating = reviews.ratings(session, [about]).get(about, reviews.Rating(None, 0))
+    listed = [
+        schemas.Review.model_validate(r, from_attributes=True)
+        for r in reviews.reviews(session, about)
+    ]
+    return schemas.Reviews(rating=rating.average, ratings=rating.count, reviews=listed)
+
+
+@router.get("/templates/{name:path}", response_model=schemas.Template)
+def templates_get(
+    name: TemplateRef, who: CurrentUser, session: SessionDep, project: ProjectRef = None
+) -> Any:
+    """A built-in, or a published template the caller reads (`NAME@N`: that version)."""
+    return _outs(session, [(templates.get(name, session, who, project=project), None)])[0]
+
+
+@router.delete("/templates/{name}", status_code=204)
+def templates_delete(
+    name: DatasetName, who: CurrentUser, session: SessionDep, project: ProjectRef = None
+) -> None:
+    """Withdraw the caller's published template (the models its runs made stay)."""
+    templates.delete(session, who, name, project=project)
+
+
+@router.post("/templates/{name:path}/runs", response_model=schemas.Job, status_code=201)
 def templates_run(
-    name: DatasetName,
+    name: TemplateRef,
     body: schemas.RunIn,
     who: CurrentUser,
     session: SessionDep,
@@ -94,6 +186,8 @@ def templates_run(
         cpu=body.cpu,
         search=body.search,
         trials=body.trials,
+        store=state.chunks,
+        zone=state.settings.site.timezone,
     )
     return schemas.job_out(job)
 

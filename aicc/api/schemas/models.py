@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
@@ -105,6 +106,56 @@ class Template(BaseModel):
     metric: TemplateMetric
     manifest: dict[str, Any]
     fit: Fit | None = None
+    ref: str = Field(description="how a run names it: NAME (built-in) or ORG/PROJECT/NAME@N")
+    version: int | None = None
+    visibility: Literal["private", "org", "public"] = "public"
+    price: str = Field("0.00", description="per run, charged to other organizations")
+    currency: str = "CNY"
+    writable: bool = False
+    rating: float | None = Field(None, description="the mean rating, 1 to 5")
+    ratings: int = 0
+    uses: int = Field(0, description="runs submitted")
+
+
+TemplatePath = Annotated[str, Field(pattern=r"^[A-Za-z0-9._/-]{1,200}$")]
+
+
+class PublishIn(Body):
+    """A template directory: `files` maps each path (template.yaml, train.py, predict.py,
+    example.py, and modules they import) to its text."""
+
+    files: Annotated[
+        dict[TemplatePath, Annotated[str, Field(max_length=4 * 1024 * 1024)]],
+        Field(min_length=1, max_length=64),
+    ]
+    project: Annotated[str | None, Field(max_length=200)] = None
+    visibility: Literal["private", "org", "public"] | None = None
+    licence: Annotated[str | None, Field(max_length=128)] = None
+    price: Annotated[
+        Decimal | None,
+        Field(ge=0, le=10**12, allow_inf_nan=False, description="CNY per run; 0 is free"),
+    ] = None
+    description: Annotated[str, Field(max_length=2000)] = ""
+
+
+class ReviewIn(Body):
+    rating: Annotated[int, Field(ge=1, le=5)]
+    text: Annotated[str, Field(max_length=2000)] = ""
+
+
+class Review(BaseModel):
+    user: str
+    rating: int
+    text: str
+    updated_at: datetime
+
+
+class Reviews(BaseModel):
+    """An object's rating (mean and count) and its reviews, newest first."""
+
+    rating: float | None
+    ratings: int
+    reviews: list[Review]
 
 
 ColumnName = Annotated[str, Field(min_length=1, max_length=200)]

@@ -32,14 +32,18 @@ from aicc.store.tables import (
     ModelVersionRow,
     OrgRow,
     ProjectRow,
+    TemplateVersionRow,
     UploadChunkRow,
     UploadRow,
 )
 
-# What a row of `datasets` is: a data set, or a model's files (services/models.py); both have
-# versions of content-addressed files, share visibility, storage and bills.
+# What a row of `datasets` is: a data set, a model's files (services/models.py) or a published
+# template's (services/templates.py); all have versions of content-addressed files, share
+# visibility, storage and bills.
 DATA = "dataset"
 MODEL = "model"
+TEMPLATE = "template"
+ID_PREFIXES = {DATA: "dst", MODEL: "mdl", TEMPLATE: "tpl"}
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,14 @@ def qualified(session: Session, project: ProjectRow) -> str:
     return f"{org.name if org else project.org_id}/{project.name}"
 
 
+def _parse(ref: str) -> core.Ref:
+    """A reference the caller wrote: a malformed one is a 422 saying what to write."""
+    try:
+        return core.parse_ref(ref)
+    except core.DatasetError as e:
+        raise Invalid("{problem}", problem=str(e)) from None
+
+
 def find(
     session: Session,
     who: Principal,
@@ -107,12 +119,14 @@ def find(
 ) -> tuple[DatasetRow, ProjectRow]:
     """The data set (or, `kind=MODEL`, the model) a reference names, readable by the caller,
     else NotFound."""
-    ref = core.parse_ref(ref) if isinstance(ref, str) else ref
-    missing = (
-        NotFound("data set {ref} not found; `aicc data list` shows yours", ref=str(ref))
-        if kind == DATA
-        else NotFound("model {ref} not found; `aicc model list` shows yours", ref=str(ref))
-    )
+    ref = _parse(ref) if isinstance(ref, str) else ref
+    missing = {
+        DATA: NotFound("data set {ref} not found; `aicc data list` shows yours", ref=str(ref)),
+        MODEL: NotFound("model {ref} not found; `aicc model list` shows yours", ref=str(ref)),
+        TEMPLATE: NotFound(
+            "template {ref} not found; `aicc template list` shows them", ref=str(ref)
+        ),
+    }[kind]
     if ref.org:
         query = (
             select(DatasetRow, ProjectRow)
@@ -173,6 +187,10 @@ def find_writable(
     if not writable(who, prj) and kind == DATA:
         raise Forbidden(
             "data set {name} is read-only for you: only its project's members change it", name=name
+        )
+    if not writable(who, prj) and kind == TEMPLATE:
+        raise Forbidden(
+            "template {name} is read-only for you: only its project's members change it", name=name
         )
     if not writable(who, prj):
         raise Forbidden(
@@ -301,6 +319,10 @@ def create(
         raise Conflict(
             "data set {name} already exists in project {project}", name=name, project=prj.name
         )
+    if exists == TEMPLATE:
+        raise Conflict(
+            "template {name} already exists in project {project}", name=name, project=prj.name
+        )
     if exists:
         raise Conflict(
             "model {name} already exists in project {project}", name=name, project=prj.name
@@ -309,7 +331,7 @@ def create(
         raise Forbidden("only organization admins publish data sets to the open catalog")
     now = utcnow()
     row = DatasetRow(
-        id=new_id("dst" if kind == DATA else "mdl"),
+        id=new_id(ID_PREFIXES[kind]),
         project_id=prj.id,
         kind=kind,
         name=name,
@@ -408,7 +430,7 @@ def version_row(
     project: str | None = None,
     kind: str = DATA,
 ) -> tuple[DatasetRow, DatasetVersionRow]:
-    parsed = core.parse_ref(ref) if isinstance(ref, str) else ref
+    parsed = _parse(ref) if isinstance(ref, str) else ref
     row, _ = find(session, who, parsed, project, kind=kind)
     if parsed.version is None:
         version = latest_row(session, row.id)
@@ -479,6 +501,7 @@ def delete(
     session.execute(sql_delete(DatasetChunkRow).where(DatasetChunkRow.dataset_id == row.id))
     ids = select(DatasetVersionRow.id).where(DatasetVersionRow.dataset_id == row.id)
     session.execute(sql_delete(ModelVersionRow).where(ModelVersionRow.version_id.in_(ids)))
+    session.execute(sql_delete(TemplateVersionRow).where(TemplateVersionRow.version_id.in_(ids)))
     session.execute(sql_delete(DatasetVersionRow).where(DatasetVersionRow.dataset_id == row.id))
     session.delete(row)
     storage.changed(session, prj.id)  # billing stops here, not when the janitor collects
