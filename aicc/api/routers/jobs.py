@@ -196,7 +196,10 @@ def jobs_metrics(
     return schemas.Metrics(
         job_id=found.job_id,
         running=found.running,
-        metrics=found.metrics,
+        metrics={
+            name: [[step, value] for step, value in points]
+            for name, points in found.metrics.items()
+        },
         last_step=found.last_step,
         points=found.total,
         thinned=found.thinned,
