@@ -24,7 +24,7 @@ import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -45,6 +45,7 @@ MAX_LINE = 64 * 1024  # a longer line is not a point
 CACHED = 32  # files whose reading is kept between reads
 
 Point = tuple[int, float]
+T = TypeVar("T")
 
 
 @dataclass
@@ -84,7 +85,7 @@ def parse(raw: bytes, default_step: int) -> tuple[int, dict[str, float]] | None:
     return int(step), values
 
 
-def thin(series: list[Point], most: int) -> list[Point]:
+def thin(series: list[T], most: int) -> list[T]:
     """At most `most` points, evenly spread, the first and the last among them."""
     if len(series) <= most:
         return series

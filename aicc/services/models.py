@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from aicc.core import datasets as core
 from aicc.core.tenancy import Principal
-from aicc.services import audit, jobs
+from aicc.services import audit, jobs, metrics
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, utcnow
 from aicc.services.data import chunks, datasets, uploads
 from aicc.services.data.datasets import MODEL
@@ -38,7 +38,6 @@ STAGES = ("staging", "production", "archived")
 CURVES = "metrics.jsonl"  # the training curves among a version's files (core/templates.py)
 MAX_CURVE_BYTES = 8 * 1024 * 1024  # read of a long log: its first lines
 MAX_CURVE_POINTS = 2000  # points per curve on a page; longer ones are thinned evenly
-NOT_CURVES = ("step", "time_s", "epoch")  # the x values of a point, not curves
 
 
 @dataclass(frozen=True)
@@ -403,30 +402,22 @@ class Curves:
     series: dict[str, list[float | None]]
 
 
-def parse_curves(text: str) -> Curves:
-    """`metrics.jsonl` (one JSON object per step, as jobs log them) as curves; lines that are
-    not JSON objects, and values that are not finite numbers, are skipped, not fatal: the
-    log of a job still running may end halfway through a line."""
-    points: list[dict[str, float]] = []
-    for line in text.splitlines():
-        try:
-            doc = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(doc, dict):
-            points.append(
-                {
-                    str(k): float(v)
-                    for k, v in doc.items()
-                    if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-                }
-            )
-    every = max(1, math.ceil(len(points) / MAX_CURVE_POINTS))
-    kept = points[::every]
-    names = list(dict.fromkeys(k for p in kept for k in p if k not in NOT_CURVES))
+def parse_curves(data: bytes) -> Curves:
+    """`metrics.jsonl` (one JSON object per step, as jobs log them) as curves, each line read
+    as a job's live curves are (`services/metrics.parse`: a line that is no point, a value
+    that is no finite number, skipped), thinned evenly to a page's worth of points."""
+    points: list[tuple[int, dict[str, float]]] = []
+    step = 0
+    for raw in data.splitlines():
+        found = metrics.parse(raw, step)
+        if found is not None:
+            points.append(found)
+            step = found[0] + 1
+    kept = metrics.thin(points, MAX_CURVE_POINTS)
+    names = list(dict.fromkeys(k for _, values in kept for k in values))
     return Curves(
-        steps=[p.get("step", float(i * every)) for i, p in enumerate(kept)],
-        series={name: [p.get(name) for p in kept] for name in names},
+        steps=[float(s) for s, _ in kept],
+        series={name: [values.get(name) for _, values in kept] for name in names},
     )
 
 
@@ -440,7 +431,7 @@ def curves(
     if entry is None:
         return Curves([], {})
     data = ChunkFile(chunks.reader(session, store), entry).read(MAX_CURVE_BYTES) or b""
-    return parse_curves(data.decode("utf-8", errors="replace"))
+    return parse_curves(data)
 
 
 def archive(

@@ -538,7 +538,7 @@ def run_curves(
             data = f.read(models.MAX_CURVE_BYTES)
     except (NotFound, OSError):
         return models.Curves([], {})
-    return models.parse_curves(data.decode("utf-8", errors="replace"))
+    return models.parse_curves(data)
 
 
 def _use(session: Session, who: Principal, template: Template, job: jobs.Job, zone: str) -> None:
