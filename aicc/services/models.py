@@ -271,7 +271,7 @@ def register_job(
                 "job {job_id} has no folder {path} in its outputs", job_id=job.id, path=path
             )
     if metrics is None:
-        metrics = _metrics_file(root / "metrics.json")
+        metrics = read_metrics(root / "metrics.json")
     row = session.get(JobRow, job.id)
     pinned = list(row.datasets or []) if row else []
     lineage = {
@@ -295,7 +295,8 @@ def register_job(
     )
 
 
-def _metrics_file(path: Path) -> dict[str, float]:
+def read_metrics(path: Path) -> dict[str, float]:
+    """The finite numbers of a `metrics.json` (a job's held-out metrics); {} without one."""
     try:
         doc = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError):

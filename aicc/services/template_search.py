@@ -8,12 +8,12 @@ every trial's hyperparameters and metrics in its lineage and card.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 from aicc.core import template_search
 from aicc.core.templates import Manifest
+from aicc.services import models
 from aicc.services.common import Invalid
 
 OUTPUT = '"$AICC_OUTPUT_DIR/trial-$AICC_REPLICA"'  # a shell word: each replica's own outputs
@@ -29,7 +29,7 @@ def pick(manifest: Manifest, root: Path, lineage: dict[str, Any]) -> tuple[Path,
     one won. Invalid when no trial reported the template's metric."""
     trials: list[dict[str, Any]] = list(lineage["search"]["trials"])
     name = manifest.metric.name
-    results = [_metrics(trial_dir(root, i) / "metrics.json") for i in range(len(trials))]
+    results = [models.read_metrics(trial_dir(root, i) / "metrics.json") for i in range(len(trials))]
     index = template_search.best(manifest.metric, [r.get(name) for r in results])
     if index is None:
         raise Invalid(
@@ -61,17 +61,3 @@ def card_lines(lineage: dict[str, Any]) -> list[str]:
         mark = " (registered)" if t["trial"] == search["best"] else ""
         lines.append(f"- trial {t['trial']}: {name} {value}{mark}, {json.dumps(t['params'])}")
     return lines
-
-
-def _metrics(path: Path) -> dict[str, float]:
-    try:
-        doc = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(doc, dict):
-        return {}
-    return {
-        str(k): float(v)
-        for k, v in doc.items()
-        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-    }

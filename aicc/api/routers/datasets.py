@@ -14,12 +14,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, DataReader, SessionDep, StateDep
 from aicc.api.paging import Cursor, Limit, page
 from aicc.core.datasets import DatasetError, Manifest, Ref, diff_files, parse_ref
+from aicc.core.tenancy import Principal
 from aicc.services import cleaning
 from aicc.services.common import Invalid
 from aicc.services.data import chunks, datasets, inspect, mounts, uploads
@@ -139,9 +141,30 @@ def datasets_manifest(
     project: ProjectRef = None,
 ) -> Any:
     """The version's files and their chunks, which `aicc data pull` fetches."""
+    return manifest_answer(session, who, name, number, project)
+
+
+def manifest_answer(
+    session: Session,
+    who: Principal,
+    name: str,
+    number: str,
+    project: str | None,
+    kind: str = datasets.DATA,
+) -> dict[str, Any]:
+    """A version's manifest as pulls read it (data sets', models')."""
     target, where = ref(name, project, number)
-    version, manifest = datasets.open_version(session, who, target, project=where)
+    version, manifest = datasets.open_version(session, who, target, project=where, kind=kind)
     return {"ref": version.ref, "digest": manifest.digest, **manifest.to_json()}
+
+
+def chunk_answer(data: bytes) -> Response:
+    """A chunk's bytes: immutable, so cached for a year."""
+    return Response(
+        data,
+        media_type="application/octet-stream",
+        headers={"Cache-Control": "private, max-age=31536000, immutable"},
+    )
 
 
 @router.get("/datasets/{name}/chunks/{digest}", response_class=Response, responses=OCTETS)
@@ -155,11 +178,7 @@ def datasets_chunk(
 ) -> Response:
     """One chunk of the set's versions, as bytes (immutable: cached for a year)."""
     target, where = ref(name, project)
-    return Response(
-        datasets.chunk(session, who, state.chunks, target, digest, project=where),
-        media_type="application/octet-stream",
-        headers={"Cache-Control": "private, max-age=31536000, immutable"},
-    )
+    return chunk_answer(datasets.chunk(session, who, state.chunks, target, digest, project=where))
 
 
 # --- what a job mounts: for the job's readers, and for its pods (with its data grant) ---
@@ -189,11 +208,8 @@ def jobs_data_chunk(
     state: StateDep,
 ) -> Response:
     """A chunk of a data set the job mounts, as bytes (immutable: cached for a year)."""
-    data = mounts.mounted_chunk(session, state.sealer, state.chunks, reader, job_id, digest)
-    return Response(
-        data,
-        media_type="application/octet-stream",
-        headers={"Cache-Control": "private, max-age=31536000, immutable"},
+    return chunk_answer(
+        mounts.mounted_chunk(session, state.sealer, state.chunks, reader, job_id, digest)
     )
 
 

@@ -18,6 +18,8 @@ from aicc.api.routers.datasets import (
     Scope,
     VersionNumber,
     _out,
+    chunk_answer,
+    manifest_answer,
     ref,
 )
 from aicc.api.routers.templates import reviews_out
@@ -128,9 +130,7 @@ def models_manifest(
     project: ProjectRef = None,
 ) -> Any:
     """The version's files and their chunks, which `aicc model pull` fetches."""
-    target, where = ref(name, project, number)
-    version, manifest = datasets.open_version(session, who, target, project=where, kind=MODEL)
-    return {"ref": version.ref, "digest": manifest.digest, **manifest.to_json()}
+    return manifest_answer(session, who, name, number, project, MODEL)
 
 
 @router.get("/models/{name}/chunks/{digest}", response_class=Response, responses=OCTETS)
@@ -144,11 +144,8 @@ def models_chunk(
 ) -> Response:
     """One chunk of the model's files, as bytes (immutable: cached for a year)."""
     target, where = ref(name, project)
-    data = datasets.chunk(session, who, state.chunks, target, digest, project=where, kind=MODEL)
-    return Response(
-        data,
-        media_type="application/octet-stream",
-        headers={"Cache-Control": "private, max-age=31536000, immutable"},
+    return chunk_answer(
+        datasets.chunk(session, who, state.chunks, target, digest, project=where, kind=MODEL)
     )
 
 
