@@ -414,7 +414,7 @@ def run(
         raise Invalid("{problem}", problem=str(e)) from None
     # a published template's name is taken in its project (one name space): its model's is not
     default = name if template.version_id is None else f"{name}-model"
-    target = _model_row(session, who, model or default, project)
+    target = _model_row(session, who, model or default, project, manifest.licence)
     pinned: list[str] = []
     dataset_versions: list[str] = []
     table = None
@@ -610,13 +610,15 @@ def _project_name(session: Session, who: Principal, project: str | None) -> str:
     return tenancy.resolve_project(session, who, project).name
 
 
-def _model_row(session: Session, who: Principal, name: str, project: str | None) -> DatasetRow:
+def _model_row(
+    session: Session, who: Principal, name: str, project: str | None, licence: str = ""
+) -> DatasetRow:
     """The model a run's outputs go to, made now when missing (a data set of that name is a
     409 now, not a failed delivery after an hour of training)."""
     try:
         row, _ = datasets.find_writable(session, who, name, project, kind=MODEL)
     except NotFound:
-        datasets.create(session, who, project=project, name=name, kind=MODEL)
+        datasets.create(session, who, project=project, name=name, kind=MODEL, licence=licence)
         row, _ = datasets.find_writable(session, who, name, project, kind=MODEL)
     return row
 
@@ -695,7 +697,8 @@ def card(
     lines += ["", "## Metrics", ""]
     for key, value in sorted(metrics.items()):
         mark = " (the template's own metric)" if key == m.metric.name else ""
-        lines.append(f"- {key}: {value}{mark}")
+        shown = f"{value:.4g}" if isinstance(value, int | float) else value
+        lines.append(f"- {key}: {shown}{mark}")
     lines += ["", "## Lineage", ""]
     lines.append(f"- template: {m.name} ({m.industry}, {m.task}, {m.framework})")
     lines.append(f"- job: {lineage.get('job_id')}")

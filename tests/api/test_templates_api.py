@@ -70,6 +70,7 @@ def flow(api: httpx.Client, client: Client, tmp_path: Path) -> None:
     assert version["lineage"]["template"] == NAME
     assert version["lineage"]["datasets"][0].endswith("/steel-photos@1")
     assert "accuracy" in version["card"] and "steel-photos@1" in version["card"]
+    assert model["licence"] == manifest.licence  # the template's, for the model it made
 
     # Lineage the other way: from the data set version to the model trained on it.
     trained = api.get("/api/v1/datasets/steel-photos/versions/1/models").json()
