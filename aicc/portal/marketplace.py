@@ -36,7 +36,7 @@ from aicc.portal.forms import FieldError
 from aicc.portal.forms import Form as PageForm
 from aicc.portal.i18n import Translator
 from aicc.portal.rendering import PortalRoute, error_page, language_of, render
-from aicc.services import models, templates
+from aicc.services import models, template_estimate, templates
 from aicc.services.common import Conflict, ServiceError
 from aicc.services.data import datasets
 from aicc.services.sessions import SignedIn
@@ -196,6 +196,7 @@ def _wizard(
             values = {"model": model or fit.template.name}
             values.update({f"hp.{k}": _text(p.default) for k, p in _params(fit.template)})
             context.update(step=3, chosen=fit.template, form=form or PageForm("train", values))
+            context.update(options=_options(request, session, me, t, template, data))
     return render(
         request,
         "train.html",
@@ -207,6 +208,56 @@ def _wizard(
         data_link=data_link,
         **context,
     )
+
+
+@dataclass(frozen=True)
+class Option:
+    """One row of the wizard's estimate: where it would train, how long, the wait, the price."""
+
+    label: str
+    time: str
+    wait: str
+    price: str
+
+
+def _options(
+    request: Request, session: Session, me: SignedIn, t: Translator, template: str, data: str
+) -> list[Option]:
+    """The run's estimate with the defaults, per accelerator option (services/
+    template_estimate.py); none when it cannot be made (the run itself then says why)."""
+    state: AppState = request.app.state.aicc
+    try:
+        found = template_estimate.estimate(
+            session,
+            me.who,
+            template,
+            profile=state.controller.profile,
+            default_plan=state.settings.pricing,
+            zone=state.settings.site.timezone,
+            data=data,
+        )
+    except ServiceError:
+        return []
+    return [
+        Option(
+            label=t("wizard19.cpu_only")
+            if o.accelerator == "cpu"
+            else f"{o.count} × {o.accelerator}",
+            time=_hours(t, o.hours),
+            wait=_hours(t, o.wait_hours) if o.wait_hours else t("wizard19.no_wait"),
+            price=f"{o.net} {o.currency}",
+        )
+        for o in found.options
+    ]
+
+
+def _hours(t: Translator, hours: float | None) -> str:
+    seconds = (hours or 0) * 3600
+    if seconds < 90:
+        return t("wizard19.seconds", n=max(1, round(seconds)))
+    if seconds < 5400:
+        return t("wizard19.minutes", n=round(seconds / 60))
+    return t("wizard19.hours", n=f"{seconds / 3600:.1f}")
 
 
 def _params(template: templates.Template) -> list[tuple[str, core.Param]]:

@@ -56,7 +56,7 @@ def estimate(
     """The options for the run `templates.run` would submit with the same arguments; the same
     4xx for bad hyperparameters, a search too large, or a data set that does not fit."""
     now = now or utcnow()
-    manifest = templates.get(name).manifest
+    manifest = templates.get(name, session, who, project=project).manifest
     try:
         points = [core.check_params(manifest, params or {})]
         if search or trials is not None:
