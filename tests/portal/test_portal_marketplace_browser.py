@@ -103,6 +103,8 @@ def test_bring_data_take_a_model_in_the_browser(
     shot(page, "market-wizard-templates")
     axe_check(page, "the wizard's templates")
     page.get_by_role("link", name="Credit risk assessment").click()
+    expect(page.locator(".estimate-table")).to_contain_text("CPU only")  # before training
+    shot(page, "market-wizard-estimate")
 
     page.get_by_label("Model name").fill("loan-risk")
     page.get_by_label("learning_rate").fill("5")
