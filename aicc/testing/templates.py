@@ -186,7 +186,14 @@ def own(name: str, *, price_note: str = "") -> dict[str, str]:
             "gated": {"type": "boolean", "default": False},
             "shrink": {"type": "number", "default": 0.5, "min": 0, "max": 1},
         },
-        "resources": {"cpu": 0.5, "memory": "256MiB", "gpus": 0, "scales_to_gpus": False},
+        "resources": {
+            "cpu": 0.5,
+            "memory": "256MiB",
+            "gpus": 0,
+            "scales_to_gpus": False,
+            "example_seconds": 1.0,  # measured, so its runs can be estimated
+            "example_rows": 50,
+        },
         "metric": {"name": "mae", "goal": "minimize", "expected": 2.0},
         "format": "json",
     }
