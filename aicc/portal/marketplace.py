@@ -17,6 +17,7 @@ does not fit, a hyperparameter out of range) into the reader's language.
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -39,6 +40,7 @@ from aicc.portal.rendering import PortalRoute, error_page, language_of, render
 from aicc.services import models, template_estimate, templates
 from aicc.services.common import Conflict, ServiceError
 from aicc.services.data import datasets
+from aicc.services.jobs import SubmitLimits
 from aicc.services.sessions import SignedIn
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
@@ -193,7 +195,8 @@ def _wizard(
         if fit is None or not fit.fit.ok:
             context.update(step=2, picked=template)
         else:
-            values = {"model": model or fit.template.name}
+            # a double click, or the back button and submit again, is the same run
+            values = {"model": model or fit.template.name, "key": secrets.token_urlsafe(16)}
             values.update({f"hp.{k}": _text(p.default) for k, p in _params(fit.template)})
             context.update(step=3, chosen=fit.template, form=form or PageForm("train", values))
             context.update(options=_options(request, session, me, t, template, data))
@@ -281,7 +284,8 @@ async def train(request: Request, state: StateDep) -> Response:
     data, name = fields.get("data", ""), fields.get("template", "")
     model = fields.get("model", "").strip()
     params = {k[3:]: v.strip() for k, v in fields.items() if k.startswith("hp.") and v.strip()}
-    values = {"model": model, **{k: v for k, v in fields.items() if k.startswith("hp.")}}
+    values = {"model": model, "key": fields.get("key", "")}
+    values.update({k: v for k, v in fields.items() if k.startswith("hp.")})
     form = PageForm("train", values)
     return await run_in_threadpool(_submit, request, state, me, form, data, name, params)
 
@@ -308,7 +312,7 @@ def _submit(
     with state.db.session() as session:
         try:
             with session.begin_nested():
-                job = templates.run(
+                job, _ = templates.run(
                     session,
                     me.who,
                     state.blobs,
@@ -316,6 +320,10 @@ def _submit(
                     data=data,
                     params=params,
                     model=model or None,
+                    store=state.chunks,
+                    zone=state.settings.site.timezone,
+                    idempotency_key=form.value("key")[:200] or None,
+                    limits=SubmitLimits(state.settings.limits.max_pending_per_user),
                 )
         except ServiceError as err:
             form.errors.update(_refusal(t, err))

@@ -6,14 +6,13 @@ import builtins
 import tarfile
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from aicc.core.states import TERMINAL
 from aicc.sdk.errors import ApiError
-from aicc.sdk.transport import Json, Resource, api_path, body_of, given
+from aicc.sdk.transport import Json, Resource, api_path, given
 
 if TYPE_CHECKING:
     from aicc.core.jobspec import JobSpec
@@ -89,15 +88,7 @@ class Jobs(Resource):
         body.pop("workdir", None)
         if local is not None:
             body["workdir_sha256"] = self.upload_workdir(Path(local).resolve())
-        headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
-        response = self._t.retrying(
-            lambda: self._t.request(
-                "POST", api_path("jobs"), check=False, json=body, headers=headers
-            )
-        )
-        if response.status_code >= 400:
-            raise ApiError.from_response(response)
-        return body_of(response)
+        return self._t.create_once(api_path("jobs"), body, idempotency_key)
 
     def list(
         self, state: str | None = None, project: str | None = None, limit: int | None = 50

@@ -156,12 +156,14 @@ class Templates(Resource):
         cpu: float | None = None,
         search: dict[str, Sequence[Any]] | None = None,
         trials: int | None = None,
+        idempotency_key: str | None = None,
     ) -> Json:
-        """Submit a training job; its model is registered when it succeeds. Answers the job.
+        """Submit a training job; its model is registered when it succeeds. Answers the job;
+        a retry (same `idempotency_key`) never makes, nor pays for, a second run.
         With `search` ({hyperparameter: [values]}), one gang job whose replicas are the trials
         (`trials`: that many combinations drawn at random); the best trial is registered."""
         body = _run_body(data, params, model, columns, project, gpus, cpu, search, trials)
-        return self._t.call("POST", api_path("templates", name, "runs"), json=body)
+        return self._t.create_once(api_path("templates", name, "runs"), body, idempotency_key)
 
     def estimate(
         self,

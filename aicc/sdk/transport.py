@@ -8,6 +8,7 @@ nothing of httpx. httpx is imported when a Transport is made, not when this modu
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -92,6 +93,17 @@ class Transport:
     def call(self, method: str, path: str, **kwargs: Any) -> Json:
         """One request, its JSON answer."""
         return body_of(self.request(method, path, **kwargs))
+
+    def create_once(self, path: str, body: Json, key: str | None = None) -> Json:
+        """POST that makes one thing however often it is resent: under an `Idempotency-Key`
+        (`key`, or a fresh one), retried on connection errors and 502/503/504."""
+        headers = {"Idempotency-Key": key or str(uuid.uuid4())}
+        response = self.retrying(
+            lambda: self.request("POST", path, check=False, json=body, headers=headers)
+        )
+        if response.status_code >= 400:
+            raise ApiError.from_response(response)
+        return body_of(response)
 
     def pages(
         self,

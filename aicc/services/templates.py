@@ -393,7 +393,9 @@ def run(
     trials: int | None = None,
     store: ChunkStore | None = None,
     zone: str = "UTC",
-) -> jobs.Job:
+    idempotency_key: str | None = None,
+    limits: jobs.SubmitLimits = jobs.SubmitLimits(),
+) -> tuple[jobs.Job, bool]:
     """Submit a training job of template `name` on data set `data` (its example data when
     None), whose model becomes the next version of `model` (default: the template's name, a
     published one's NAME-model) when it succeeds. With `search` (values to try by
@@ -401,7 +403,9 @@ def run(
     replicas are its trials (services/template_search.py). Bad hyperparameters, a data set
     that does not fit, a model name taken by a data set: a 4xx naming what to fix, and nothing
     submitted. The use, and for another organization's paid template its charge and credit
-    (months of time zone `zone`), are written in the caller's transaction with the job."""
+    (months of time zone `zone`), are written in the caller's transaction with the job. A
+    retry with the same `idempotency_key` answers the run already submitted, charged once:
+    (job, created) as `jobs.submit` does."""
     template = get(name, session, who, project=project)
     manifest = template.manifest
     name = template.name
@@ -475,7 +479,9 @@ def run(
             "labels": {"aicc.io/template": name, "aicc.io/model": target.name},
         }
     )
-    job, _ = jobs.submit(session, who, spec, idempotency_key=None)
+    job, created = jobs.submit(session, who, spec, idempotency_key=idempotency_key, limits=limits)
+    if not created:
+        return job, False
     lineage = {
         "job_id": job.id,
         "datasets": pinned,
@@ -498,7 +504,7 @@ def run(
         )
     )
     _use(session, who, template, job, zone)
-    return job
+    return job, True
 
 
 @dataclass(frozen=True)

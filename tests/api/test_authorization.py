@@ -721,7 +721,7 @@ def test_another_tenant_gets_404_on_every_route(world: World) -> None:
         owner = None if op.key in ADMIN_ONLY else world.a_admin
         for number, call in enumerate(calls(op, a)):
             if "idempotency-key" in call.headers:  # each of A's own submits is a new job
-                call.headers["idempotency-key"] = f"a-control-{number}"
+                call.headers["idempotency-key"] = f"a-control-{op.path}-{number}"
             got = send(api, call, owner)
             assert got.status_code in OK, f"A: {op} answered {got.status_code}: {got.text[:500]}"
             world.check_answer(got, call, "A", outsider=False)

@@ -142,6 +142,9 @@ def test_pending_limit_per_user(tmp_path) -> None:
             for _ in range(4)
         ]
         assert codes[:2] == [201, 201] and codes[-1] == 429
+        # A template's run is a job too: the same limit, and nothing used or charged.
+        run = client.post("/api/v1/templates/credit-risk/runs", json={"queue": "held"})
+        assert run.status_code == 429, run.text
 
 
 def test_a_key_reused_for_another_spec_is_refused(api: TestClient) -> None:

@@ -164,6 +164,27 @@ def test_a_credit_after_the_month_was_issued_goes_on_the_next(
     assert [line["net"] for line in adjustments(api, seller.org_id, following)] == ["-3.00"]
 
 
+def test_a_retried_run_is_one_run_charged_once(api: TestClient, tenant_b: Tenant) -> None:
+    seller = make_tenant(api, "retried-seller", role="org_admin")
+    files = templates.own("retried-mean")
+    body = {"files": files, "price": "2", "visibility": "public"}
+    assert api.post(T, json=body, headers=seller.headers).status_code == 201
+    keyed = {**tenant_b.headers, "Idempotency-Key": "run-once"}
+    first = api.post(f"{T}/retried-mean/runs", json={}, headers=keyed)
+    assert first.status_code == 201, first.text
+    again = api.post(f"{T}/retried-mean/runs", json={}, headers=keyed)
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    assert [line["net"] for line in adjustments(api, tenant_b.org_id)] == ["2.00"]
+    assert [line["net"] for line in adjustments(api, seller.org_id)] == ["-2.00"]
+    uses = [
+        t["uses"] for ref, t in catalog(api, tenant_b.headers).items() if "retried-mean@" in ref
+    ]
+    assert uses == [1]
+    # The same key for a different run is refused, saying what to do.
+    other = api.post(f"{T}/retried-mean/runs", json={"params": {"shrink": 0.25}}, headers=keyed)
+    assert other.status_code == 422 and "new key" in other.json()["detail"], other.text
+
+
 def test_models_are_rated_by_their_readers_only(
     server: tuple[TestClient, AppState], tenant_b: Tenant
 ) -> None:

@@ -124,10 +124,15 @@ def test_from_a_data_set_to_a_trained_model_and_its_page(
     speak(page, "en")
 
     form["hp.learning_rate"] = "0.1"
+    form["key"] = re.findall(r'name="key" value="([^"]+)"', step3)[0]
     sent = page.post("/marketplace/train", data=form, follow_redirects=False)
     assert sent.status_code == 303, sent.text
     run = sent.headers["location"]
     assert run.startswith("/marketplace/runs/")
+    # A double click sends the form twice: one run, the same page.
+    twice = page.post("/marketplace/train", data=form, follow_redirects=False)
+    assert twice.headers["location"] == run
+    assert len(api.get("/api/v1/jobs", headers=alice.headers).json()["items"]) == 1
     job_id = run.rsplit("/", 1)[1]
     assert "Training loan-risk" in page.get(run).text
     assert bob_sees_404(api, bob, run)

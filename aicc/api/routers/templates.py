@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Header, Path, Query, Response
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aicc.api import schemas
@@ -14,6 +15,7 @@ from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import Cursor, Limit, page
 from aicc.api.routers.datasets import DatasetName, ProjectRef
 from aicc.services import reviews, template_estimate, templates
+from aicc.services.jobs import SubmitLimits
 
 router = APIRouter(prefix="/api/v1", tags=["templates"])
 
@@ -166,35 +168,52 @@ def templates_run(
     name: TemplateRef,
     body: schemas.RunIn,
     who: CurrentUser,
-    session: SessionDep,
     state: StateDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> schemas.Job:
     """Submit a training job of the template; its model is registered when the job succeeds
-    (the job's outputs: model files, metrics, curves, report, and the inference script)."""
-    job = templates.run(
-        session,
-        who,
-        state.blobs,
-        name,
-        data=body.data,
-        params=dict(body.params),
-        model=body.model,
-        columns=dict(body.columns),
-        project=body.project,
-        queue=body.queue,
-        gpus=body.gpus,
-        cpu=body.cpu,
-        search=body.search,
-        trials=body.trials,
-        store=state.chunks,
-        zone=state.settings.site.timezone,
-    )
+    (the job's outputs: model files, metrics, curves, report, and the inference script). A
+    retry with the same `Idempotency-Key` answers the same job (200), used and charged once."""
+    limits = SubmitLimits(max_pending_per_user=state.settings.limits.max_pending_per_user)
+
+    def submit() -> tuple[Any, bool]:
+        with state.db.session() as session:
+            return templates.run(
+                session,
+                who,
+                state.blobs,
+                name,
+                data=body.data,
+                params=dict(body.params),
+                model=body.model,
+                columns=dict(body.columns),
+                project=body.project,
+                queue=body.queue,
+                gpus=body.gpus,
+                cpu=body.cpu,
+                search=body.search,
+                trials=body.trials,
+                store=state.chunks,
+                zone=state.settings.site.timezone,
+                idempotency_key=idempotency_key,
+                limits=limits,
+            )
+
+    try:
+        job, created = submit()
+    except IntegrityError:  # a concurrent retry with the same key won the race: its job
+        job, created = submit()
+    if created:
+        state.controller.wake()
+    else:
+        response.status_code = 200
     return schemas.job_out(job)
 
 
-@router.post("/templates/{name}/estimate", response_model=schemas.TemplateEstimate)
+@router.post("/templates/{name:path}/estimate", response_model=schemas.TemplateEstimate)
 def templates_estimate(
-    name: DatasetName,
+    name: TemplateRef,
     body: schemas.RunIn,
     who: CurrentUser,
     session: SessionDep,
