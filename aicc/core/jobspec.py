@@ -42,7 +42,7 @@ ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PRIORITIES = {"low": 0, "normal": 100, "high": 1000}
 RESERVED_ENV_PREFIXES = ("AICC_",)
 RESERVED_ENV = frozenset(
-    {"WORLD_SIZE", "RANK", "LOCAL_RANK", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT"}
+    {"WORLD_SIZE", "RANK", "LOCAL_RANK", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT", "PORT"}
 )
 
 # Limits (docs/job-spec.md). Sizes are characters: a stored spec stays near MAX_SPEC_CHARS at most,
@@ -91,7 +91,9 @@ class JobKind(StrEnum):
 
 
 # Kinds whose feature has landed; the API answers 422 for the others (CONTRACTS.md §2).
-SUPPORTED_KINDS = frozenset({JobKind.TRAIN, JobKind.INFER})
+SUPPORTED_KINDS = frozenset({JobKind.TRAIN, JobKind.INFER, JobKind.SERVICE, JobKind.NOTEBOOK})
+# Kinds that listen: each replica gets a fresh `$PORT` on its node, and is reached there.
+LISTENING_KINDS = frozenset({JobKind.SERVICE, JobKind.NOTEBOOK})
 
 
 class _Strict(BaseModel):

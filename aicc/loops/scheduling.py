@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from aicc.core.jobspec import LISTENING_KINDS
 from aicc.core.states import JobState, Reason
 from aicc.loops.lease import Lease
 from aicc.scheduler.framework import Profile, isolate, schedule
@@ -38,17 +39,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def address(node: NodeRow, same_host: frozenset[str]) -> str:
+    """Where other processes reach `node`: 127.0.0.1 for an executor whose nodes are all this
+    machine, else the node's address."""
+    if node.executor in same_host:
+        return "127.0.0.1"
+    return str(node.labels.get("address") or node.address or node.name)
+
+
 def rendezvous(
-    bind: Bind, nodes: dict[str, NodeRow], same_host: frozenset[str] = frozenset()
+    bind: Bind,
+    nodes: dict[str, NodeRow],
+    same_host: frozenset[str] = frozenset(),
+    listens: bool = False,
 ) -> list[dict[str, object]]:
-    """torchrun's variables for each replica of a gang. A gang whose first node belongs to an
-    executor in `same_host` (its nodes are all this machine) meets on 127.0.0.1."""
-    first = nodes[bind.placements[0].node]
-    addr = (
-        "127.0.0.1"
-        if first.executor in same_host
-        else (first.labels.get("address") or first.address or first.name)
-    )
+    """torchrun's variables for each replica of a gang, which meets at its first node. A
+    replica that `listens` (a service's, a notebook's) also gets a fresh `PORT` on its node
+    and `AICC_SERVICE_HOST`, the address at which AICC reaches it there."""
+    addr = address(nodes[bind.placements[0].node], same_host)
     port = free_port()
     node_order: dict[str, int] = {}
     local: dict[str, int] = defaultdict(int)
@@ -65,6 +73,9 @@ def rendezvous(
                 "MASTER_PORT": port,
             }
         )
+        if listens:
+            host = address(nodes[placement.node], same_host)
+            out[-1].update({"PORT": free_port(), "AICC_SERVICE_HOST": host})
         local[placement.node] += 1
     return out
 
@@ -128,7 +139,9 @@ def record_bind(
     spec = job.spec["resources"]
     names = {p.node for p in bind.placements}
     nodes = {n.name: n for n in session.scalars(select(NodeRow).where(NodeRow.name.in_(names)))}
-    for placement, env in zip(bind.placements, rendezvous(bind, nodes, same_host), strict=True):
+    listens = job.spec.get("kind") in LISTENING_KINDS
+    envs = rendezvous(bind, nodes, same_host, listens)
+    for placement, env in zip(bind.placements, envs, strict=True):
         session.add(_replica(job, placement, nodes[placement.node], spec, env, now))
     where = ", ".join(sorted(names))
     change_state(

@@ -133,8 +133,9 @@ def test_unknown_fields_are_refused_by_name(data: dict[str, Any], field: str) ->
 
 
 @pytest.mark.parametrize("kind", ["notebook", "service"])
-def test_kinds_without_their_feature_are_refused(kind: str) -> None:
-    assert "not available yet" in error_of({"command": "x", "kind": kind})
+def test_listening_kinds_are_accepted_and_port_is_aiccs(kind: str) -> None:
+    assert spec(kind=kind).kind == kind
+    assert "set by AICC" in error_of({"command": "x", "kind": kind, "env": {"PORT": "80"}})
 
 
 def test_infer_jobs_are_accepted() -> None:

@@ -42,3 +42,17 @@ def test_a_gang_meets_on_loopback_where_its_executor_is_this_machine(tmp_path: P
 def test_the_controller_asks_its_executors(tmp_path: Path) -> None:
     with in_process(tmp_path / "home") as (_api, state):
         assert state.controller.same_host == {"local"}
+
+
+def test_a_listening_replica_gets_its_own_port_on_its_node(tmp_path: Path) -> None:
+    slurm = SlurmExecutor(base_dir=tmp_path / "slurm-runs")
+    nodes = {
+        n: NodeRow(name=n, executor=slurm.name, address=f"10.0.0.{i}", labels={})
+        for i, n in enumerate(("n1", "n2"), start=1)
+    }
+    bind = Bind("job_1", (Placement(0, "n1"), Placement(1, "n2")))
+    envs = rendezvous(bind, nodes, frozenset(), listens=True)
+    assert [env["AICC_SERVICE_HOST"] for env in envs] == ["10.0.0.1", "10.0.0.2"]
+    ports = [env["PORT"] for env in envs]
+    assert len(set(ports)) == 2 and all(isinstance(p, int) and p > 0 for p in ports)
+    assert all("PORT" not in env for env in gang_on(slurm))  # a training gang listens nowhere
