@@ -4,12 +4,12 @@ and the notebook proxy reach replicas only through this; they authorize the call
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aicc.store.tables import JobRow, ReplicaRow
+from aicc.store.tables import DeploymentReplicaRow, JobRow, ReplicaRow
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,8 @@ class Endpoint:
     replica: int
     url: str
     running: bool
+    ready: bool  # its readiness check passed, and it has not failed one since
+    revision: int | None = None  # a deployment's replica: the revision it serves
 
 
 def of_job(session: Session, job_id: str) -> list[Endpoint]:
@@ -41,7 +43,23 @@ def of_job(session: Session, job_id: str) -> list[Endpoint]:
             replica=row.index,
             url=f"http://{row.rendezvous['AICC_SERVICE_HOST']}:{row.rendezvous['PORT']}",
             running=row.state == "running",
+            ready=row.state == "running" and row.ready_at is not None,
         )
         for row in rows
         if "PORT" in (row.rendezvous or {})
+    ]
+
+
+def of_deployment(session: Session, deployment_id: str) -> list[Endpoint]:
+    """The endpoints of a deployment's replica jobs (every revision, oldest job first): the
+    gateway routes to those `ready`."""
+    links = session.scalars(
+        select(DeploymentReplicaRow)
+        .where(DeploymentReplicaRow.deployment_id == deployment_id)
+        .order_by(DeploymentReplicaRow.created_at, DeploymentReplicaRow.job_id)
+    )
+    return [
+        replace(endpoint, revision=link.revision)
+        for link in links
+        for endpoint in of_job(session, link.job_id)
     ]

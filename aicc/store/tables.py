@@ -404,6 +404,44 @@ class ReplicaRow(Base):
     peak_rss_mib: Mapped[int | None] = mapped_column(Integer)
     rendezvous: Mapped[dict[str, Any]] = mapped_column(default=dict)  # RANK, MASTER_ADDR, ...
     metered_to: Mapped[datetime | None]  # usage is recorded up to here (billing/meter.py)
+    # a listening replica whose readiness check passed (since then); None: not (or no longer)
+    ready_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class DeploymentRow(Base):
+    """A model API (or any command listening on `$PORT`) kept running as `desired` replicas,
+    each a `kind: service` job (`DeploymentReplicaRow`) of the deployment's `revision`."""
+
+    __tablename__ = "deployments"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # dep_...
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    # the model version served (a `datasets` row of kind model, and its number), or None for
+    # a deployment of a plain command
+    model_id: Mapped[str | None] = mapped_column(String(40))
+    model_version: Mapped[int | None] = mapped_column(Integer)
+    # the replica jobs' spec of the current revision (JobSpec as JSON, kind service)
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    min_replicas: Mapped[int] = mapped_column(Integer, default=1)
+    max_replicas: Mapped[int] = mapped_column(Integer, default=1)
+    desired: Mapped[int] = mapped_column(Integer, default=1)  # what the autoscaler wants now
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class DeploymentReplicaRow(Base):
+    """A replica of a deployment: one `kind: service` job, of one revision."""
+
+    __tablename__ = "deployment_replicas"
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), primary_key=True)
+    deployment_id: Mapped[str] = mapped_column(ForeignKey("deployments.id"), index=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
 
 
 class EventRow(Base):
