@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -47,6 +48,8 @@ router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
 POLL_S = 2  # the run page's refresh while the job trains
 MAX_FIELD = 200  # characters of one typed hyperparameter
+MAX_NAME = 128  # characters of a column's name in a mapping
+MAX_COLUMNS = 64  # columns a mapping may name
 
 
 # --- the reader's language for what the templates' core says ---
@@ -155,8 +158,23 @@ def wizard(
     template: str = "",
     model: str = "",
 ) -> Response:
-    """The wizard's step for what is chosen so far: no data set (1), no template (2), both (3)."""
-    return _wizard(request, session, me, data=data[:400], template=template[:100], model=model)
+    """The wizard's step for what is chosen so far: no data set (1), no template (2), both (3).
+    `col.NAME=YOURS` maps a template's column to the data's differently named one."""
+    return _wizard(
+        request,
+        session,
+        me,
+        data=data[:400],
+        template=template[:100],
+        model=model,
+        columns=mapping_of(request.query_params),
+    )
+
+
+def mapping_of(fields: Mapping[str, Any]) -> dict[str, str]:
+    """The form's `col.NAME` fields: the template's columns mapped to the data's."""
+    found = {k[4:]: str(v).strip() for k, v in fields.items() if k.startswith("col.")}
+    return {k[:MAX_NAME]: v[:MAX_NAME] for k, v in list(found.items())[:MAX_COLUMNS] if v}
 
 
 @dataclass(frozen=True)
@@ -182,18 +200,25 @@ def _wizard(
     model: str = "",
     form: PageForm | None = None,
     status: int = 200,
+    columns: dict[str, str] | None = None,
 ) -> Response:
     t = Translator(language_of(request, me))
+    columns = columns or {}
     context: dict[str, Any] = {"data": data, "chosen": None, "fits": [], "choices": []}
+    context.update(columns=columns, mapping=None)
     if not data:
         context.update(step=1, choices=_choices(session, me), picked=template)
     else:
         # (another tenant's private set: NotFound, the 404 page)
         fits = sorted(templates.fits(session, me.who, data), key=lambda f: not f.fit.ok)
-        context.update(fits=fits)
         fit = next((f for f in fits if f.template.name == template), None)
+        if fit is not None and columns:  # the chosen one, with the columns as mapped
+            (fit,) = templates.fits(session, me.who, data, columns=columns, only=template)
+        context.update(fits=fits, mappable=_mappable(session, me, data))
         if fit is None or not fit.fit.ok:
             context.update(step=2, picked=template)
+            if fit is not None and context["mappable"] and fit.template.manifest.input.columns:
+                context.update(mapping=fit)
         else:
             # a double click, or the back button and submit again, is the same run
             values = {"model": model or fit.template.name, "key": secrets.token_urlsafe(16)}
@@ -211,6 +236,17 @@ def _wizard(
         data_link=data_link,
         **context,
     )
+
+
+def _mappable(session: Session, me: SignedIn, data: str) -> list[str]:
+    """The columns of the data set version's largest table, which a template's columns can
+    be mapped to (none: no table, nothing to map)."""
+    version, _ = datasets.open_version(session, me.who, templates.data_ref(data))
+    tables = version.tables or {}
+    if not tables:
+        return []
+    largest = max(tables, key=lambda path: int(tables[path].get("rows") or 0))
+    return [str(c["name"]) for c in tables[largest].get("columns") or ()]
 
 
 @dataclass(frozen=True)
@@ -277,7 +313,7 @@ async def train(request: Request, state: StateDep) -> Response:
     to the field it names. (Async to read a form whose fields the template decides; the
     work is done in a thread, in its own transaction.)"""
     me = await run_in_threadpool(_signed_in, state, request)
-    typed = await request.form(max_fields=core.MAX_PARAMS + 10)
+    typed = await request.form(max_fields=core.MAX_PARAMS + MAX_COLUMNS + 10)
     fields = {k: str(v)[:MAX_FIELD] for k, v in typed.items() if isinstance(v, str)}
     if not csrf_ok(me, fields.get("csrf", "")):
         return error_page(request, 400, "csrf")
@@ -287,7 +323,8 @@ async def train(request: Request, state: StateDep) -> Response:
     values = {"model": model, "key": fields.get("key", "")}
     values.update({k: v for k, v in fields.items() if k.startswith("hp.")})
     form = PageForm("train", values)
-    return await run_in_threadpool(_submit, request, state, me, form, data, name, params)
+    columns = mapping_of(fields)
+    return await run_in_threadpool(_submit, request, state, me, form, data, name, params, columns)
 
 
 def _signed_in(state: AppState, request: Request) -> SignedIn:
@@ -306,6 +343,7 @@ def _submit(
     data: str,
     name: str,
     params: dict[str, str],
+    columns: dict[str, str],
 ) -> Response:
     t = Translator(language_of(request, me))
     model = form.value("model")
@@ -320,6 +358,7 @@ def _submit(
                     data=data,
                     params=params,
                     model=model or None,
+                    columns=columns,
                     store=state.chunks,
                     zone=state.settings.site.timezone,
                     idempotency_key=form.value("key")[:200] or None,
@@ -335,6 +374,7 @@ def _submit(
                 template=name,
                 form=form,
                 status=err.status if err.status < 500 else 422,
+                columns=columns,
             )
     return RedirectResponse(f"/marketplace/runs/{job.id}", status_code=303)
 

@@ -332,14 +332,14 @@ def fits(
     *,
     project: str | None = None,
     columns: dict[str, str] | None = None,
+    only: str | None = None,
 ) -> list[Fitting]:
-    """Every template, and whether the data set version `ref` fits it (with the reason)."""
+    """Every template (or the one named `only`), and whether the data set version `ref` fits
+    it, its `columns` mapped to the data's (with the reason when not)."""
     version, manifest = datasets.open_version(session, who, data_ref(ref), project=project)
     paths = [f.path for f in manifest.files]
-    return [
-        Fitting(t, core.fit(t.manifest, paths, version.tables, columns))
-        for t in list_templates(session, who)
-    ]
+    chosen = [get(only, session, who, project=project)] if only else list_templates(session, who)
+    return [Fitting(t, core.fit(t.manifest, paths, version.tables, columns)) for t in chosen]
 
 
 def data_ref(text: str) -> data_core.Ref:

@@ -101,7 +101,7 @@ def test_from_a_data_set_to_a_trained_model_and_its_page(
     notes = data.replace("loans@", "notes@")
     unfit = page.get("/marketplace/train", params={"data": notes}).text
     assert "does not fit" in unfit and "notes.csv has no column age" in unfit
-    assert f"template={TEMPLATE}" not in unfit  # no link into step 3
+    assert f"template={TEMPLATE}&" not in unfit  # no link into step 3, only to match columns
     zh = speak(page, "zh-CN").get("/marketplace/train", params={"data": notes}).text
     assert "notes.csv 缺少列 age" in zh
 
@@ -205,3 +205,43 @@ def test_the_card_is_escaped() -> None:
     assert "<h3>Title &lt;b&gt;</h3>" in html and "<code>x&lt;y</code>" in html
     assert "<strong>b</strong>" in html and "<script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_a_table_with_other_column_names_is_matched_by_hand(
+    api: TestClient, alice: Person, loans: dict[str, bytes]
+) -> None:
+    """A non-programmer's table names a column differently: the wizard asks which of theirs it
+    is, and the run learns from it."""
+    (path, table), *_ = loans.items()
+    renamed = table.replace(b'"age"', b'"applicant_age"', 1)
+    push(api, "my-loans", {path: renamed}, alice.headers)
+    page = signed_in(api, alice)
+    step1 = page.get("/marketplace/train").text
+    ref = next(r for r in re.findall(r"data=([^&\"]+)", step1) if "my-loans" in r)
+    data = ref.replace("%2F", "/").replace("%40", "@")
+
+    chosen = {"data": data, "template": TEMPLATE}
+    asked = page.get("/marketplace/train", params=chosen).text
+    assert "Match your columns" in asked and f"{path} has no column age" in asked
+    assert 'name="col.age"' in asked and '<option value="applicant_age">' in asked
+    assert 'name="col.annual_income"' in asked  # the others preselected by their own names
+    wrong = page.get("/marketplace/train", params={**chosen, "col.age": "region"}).text
+    assert "column region is" in wrong and 'name="col.age"' in wrong  # still step 2
+    matched = page.get("/marketplace/train", params={**chosen, "col.age": "applicant_age"})
+    assert 'name="hp.learning_rate"' in matched.text  # step 3
+    assert 'name="col.age" value="applicant_age"' in matched.text
+    key = re.findall(r'name="key" value="([^"]+)"', matched.text)[0]
+    form = {"csrf": csrf_of(page, "/marketplace"), **chosen, "model": "mine", "key": key}
+    sent = page.post(
+        "/marketplace/train", data={**form, "col.age": "applicant_age"}, follow_redirects=False
+    )
+    assert sent.status_code == 303, sent.text
+    job_id = sent.headers["location"].rsplit("/", 1)[1]
+
+    def ended() -> dict[str, Any] | None:
+        job = api.get(f"/api/v1/jobs/{job_id}", headers=alice.headers).json()
+        return job if job["state"] in ("succeeded", "failed", "cancelled") else None
+
+    assert wait_for(ended)["state"] == "succeeded"
+    model = api.get("/api/v1/models/mine", headers=alice.headers).json()
+    assert model["versions"][0]["metrics"]["auc"] > 0.6
