@@ -407,14 +407,23 @@ def parse_curves(data: bytes) -> Curves:
     """`metrics.jsonl` (one JSON object per step, as jobs log them) as curves, each line read
     as a job's live curves are (`services/metrics.parse`: a line that is no point, a value
     that is no finite number, skipped), thinned evenly to a page's worth of points."""
-    points: list[tuple[int, dict[str, float]]] = []
-    step = 0
-    for raw in data.splitlines():
-        found = metrics.parse(raw, step)
-        if found is not None:
-            points.append(found)
-            step = found[0] + 1
-    kept = metrics.thin(points, MAX_CURVE_POINTS)
+    return merge_curves([("", data)])
+
+
+def merge_curves(files: list[tuple[str, bytes]]) -> Curves:
+    """Several `metrics.jsonl` on one x axis, each metric named `LABEL · NAME` (a search's
+    trials side by side; an empty label keeps the names as they are)."""
+    by_step: dict[int, dict[str, float]] = {}
+    for label, data in files:
+        step = 0
+        for raw in data.splitlines():
+            found = metrics.parse(raw, step)
+            if found is not None:
+                at, values = found
+                named = {f"{label} · {k}" if label else k: v for k, v in values.items()}
+                by_step.setdefault(at, {}).update(named)
+                step = at + 1
+    kept = metrics.thin(sorted(by_step.items()), MAX_CURVE_POINTS)
     names = list(dict.fromkeys(k for _, values in kept for k in values))
     return Curves(
         steps=[float(s) for s, _ in kept],

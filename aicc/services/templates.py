@@ -536,15 +536,29 @@ def run_of(session: Session, who: Principal, job_id: str) -> Run:
 def run_curves(
     session: Session, who: Principal, executors: dict[str, Executor], job_id: str
 ) -> models.Curves:
-    """The curves a run has logged so far (its `metrics.jsonl`, read while it trains)."""
+    """The curves a run has logged so far (its `metrics.jsonl`, read while it trains); a
+    search's, each trial's side by side (`trial-i/metrics.jsonl`)."""
     job = jobs.get(session, who, job_id)
+    out = session.get(JobOutputRow, job.id)
+    trials = len((out.lineage.get("search") or {}).get("trials") or []) if out else 0
     try:
-        path = logs.outputs_dir(session, job, executors) / models.CURVES
-        with path.open("rb") as f:
-            data = f.read(models.MAX_CURVE_BYTES)
-    except (NotFound, OSError):
+        root = logs.outputs_dir(session, job, executors)
+    except NotFound:
         return models.Curves([], {})
-    return models.parse_curves(data)
+    files = [("", root / models.CURVES)]
+    if trials:
+        files = [
+            (f"trial {i}", template_search.trial_dir(root, i) / models.CURVES)
+            for i in range(trials)
+        ]
+    found = []
+    for label, path in files:
+        try:
+            with path.open("rb") as f:
+                found.append((label, f.read(models.MAX_CURVE_BYTES)))
+        except OSError:
+            continue
+    return models.merge_curves(found)
 
 
 def _use(session: Session, who: Principal, template: Template, job: jobs.Job, zone: str) -> None:

@@ -11,10 +11,14 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from aicc.cli.main import app
 from aicc.sdk.client import Client
+from aicc.services import templates
+from aicc.services.tenancy import principal_of
+from aicc.store.tables import UserRow
 from aicc.testing.datasets import push
 from aicc.testing.jobs import wait_state
 from aicc.testing.servers import in_process, over_http
@@ -164,6 +168,14 @@ def test_a_search_is_one_gang_job_whose_best_trial_is_registered(tmp_path: Path)
         pulled = json.loads((out / "metrics.json").read_text())
         assert pulled["hit_rate_at_10"] == scores[best]
         assert (out / "model").is_dir() and not (out / "trial-0").exists()
+        # The run's curves: each trial's, side by side (what its page draws while it trains).
+        with _state.db.reader() as session:
+            admin = session.scalars(select(UserRow).where(UserRow.role == "admin")).first()
+            assert admin is not None
+            who = principal_of(session, admin)
+            curves = templates.run_curves(session, who, _state.executors, job["id"])
+        assert {name.split(" · ")[0] for name in curves.series} == {"trial 0", "trial 1", "trial 2"}
+        assert "trial 2 · loss" in curves.series and len(curves.steps) == 12
 
 
 def wait_model(api: httpx.Client, name: str, timeout: float = 60) -> dict[str, object]:
