@@ -316,7 +316,7 @@ def _build(
     env = dict(settings.get("env") or {})
     reserved = sorted(k for k in env if k in ("PORT", "AICC_MODEL_DIR", "AICC_SERVICE_HOST"))
     if reserved:
-        raise Invalid("env.{name}: set by AICC for each replica", name=reserved[0])
+        raise Invalid("env: {name} is set by AICC for each replica", name=reserved[0])
     sha256 = settings.get("workdir_sha256")
     model_id = version_number = None
     mounts: list[str] = []

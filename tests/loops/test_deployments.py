@@ -13,7 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from aicc.api.state import AppState
-from aicc.services import endpoints
+from aicc.services import endpoints, snapshots
+from aicc.services.common import utcnow
 from aicc.store.tables import DeploymentRow
 from aicc.testing.polling import wait
 from aicc.testing.servers import in_process
@@ -128,3 +129,22 @@ def test_a_crash_loop_fails_the_deployment_with_the_reason(
     assert "never became ready" in failed["message"] and "exit" in failed["message"]
     # started again, it tries again from zero
     assert api.post("/api/v1/deployments/broken/start").json()["state"] == "pending"
+
+
+def test_the_replicas_within_the_minimum_are_protected_from_preemption(
+    live: tuple[TestClient, AppState],
+) -> None:
+    """The scheduler's snapshot marks a deployment's oldest `min_replicas` running replica jobs
+    `protected` (never a victim); the ones above the minimum stay preemptible."""
+    api, state = live
+    body = {"name": "two", "command": SERVE, "min_replicas": 2, "max_replicas": 2}
+    assert api.post("/api/v1/deployments", json=body).status_code == 201
+    up = wait("two ready replicas", lambda: _ready(api, "two", 1), timeout=60)
+    assert len(up["replicas"]) == 2
+    scaled = api.post("/api/v1/deployments/two/scale", json={"min_replicas": 1})
+    assert scaled.json()["desired"] == 2 and scaled.json()["min_replicas"] == 1
+    with state.db.reader() as session:
+        running = snapshots.build(session, utcnow()).running
+    flags = {v.id: v.protected for v in running}
+    oldest, newest = (r["job_id"] for r in up["replicas"])
+    assert (flags[oldest], flags[newest]) == (True, False)
