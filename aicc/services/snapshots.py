@@ -218,19 +218,20 @@ def _placed_jobs(session: Session) -> list[JobView]:
     return views
 
 
-def protected(session: Session, job_ids: set[str]) -> set[str]:
-    """Of these running jobs, the replicas no preemption may take: each deployment's first
-    `min_replicas` replica jobs (the oldest), so a deployment never drops below its minimum."""
-    out: set[str] = set()
+def protected(session: Session, running: set[str]) -> set[str]:
+    """Of these running jobs, the replicas no preemption may take: each deployment's oldest
+    `min_replicas` running replica jobs that it is not draining, so a deployment never drops
+    below its minimum. (Deployments' replicas are few: all are read, not looked up by id.)"""
     links = session.execute(
         select(DeploymentReplicaRow.job_id, DeploymentRow.id, DeploymentRow.min_replicas)
         .join(DeploymentRow, DeploymentRow.id == DeploymentReplicaRow.deployment_id)
-        .where(DeploymentReplicaRow.job_id.in_(job_ids))
+        .where(DeploymentReplicaRow.draining_at.is_(None), DeploymentRow.state != "stopped")
         .order_by(DeploymentReplicaRow.created_at, DeploymentReplicaRow.job_id)
     )
+    out: set[str] = set()
     kept: dict[str, int] = {}
     for job_id, deployment_id, minimum in links:
-        if kept.get(deployment_id, 0) < minimum:
+        if job_id in running and kept.get(deployment_id, 0) < minimum:
             kept[deployment_id] = kept.get(deployment_id, 0) + 1
             out.add(job_id)
     return out
