@@ -46,6 +46,7 @@ from aicc.store.tables import (
     DeploymentReplicaRow,
     DeploymentRevisionRow,
     DeploymentRow,
+    EventRow,
     JobRow,
     ProjectRow,
     ReplicaRow,
@@ -681,6 +682,11 @@ def _end(session: Session, job: JobRow, why: str) -> None:
     state = JobState(job.state)
     if state.is_terminal() or job.cancel_requested:
         return
+    # why, in the job's history (its state's message ends as `cancelled`)
+    event = EventRow(
+        job_id=job.id, kind="deployment", reason="deployment", message=why, at=utcnow()
+    )
+    session.add(event)
     if state in jobs.ACTIVE:
         change_state(session, job, JobState.CANCELLED, reason=Reason.CANCELLED_BY_USER, message=why)
     else:

@@ -148,3 +148,36 @@ def test_the_replicas_within_the_minimum_are_protected_from_preemption(
     flags = {v.id: v.protected for v in running}
     oldest, newest = (r["job_id"] for r in up["replicas"])
     assert (flags[oldest], flags[newest]) == (True, False)
+
+
+def test_a_replica_that_stops_answering_is_taken_out_then_replaced(
+    live: tuple[TestClient, AppState],
+) -> None:
+    """Liveness: a running replica whose readiness path fails `unready_after` probes in a row
+    gets no more requests; after `dead_after` it is cancelled, and a new one takes its place."""
+    api, state = live
+    wedges = "(sleep 2; rm site/health) & " + SERVE  # answers /health for 2 s, then 404
+    made = api.post("/api/v1/deployments", json={"name": "wedge", "command": wedges})
+    assert made.status_code == 201, made.text
+    up = wait("the first replica ready", lambda: _ready(api, "wedge", 1), timeout=60)
+    first = up["replicas"][0]["job_id"]
+    wait(
+        "the first replica out of routing",
+        lambda: all(e.job_id != first for e in _ready_endpoints(state, "wedge")),
+        timeout=30,
+        every=0.05,
+    )
+    ended = wait(
+        "the first replica cancelled",
+        lambda: (j := api.get(f"/api/v1/jobs/{first}").json())["state"] == "cancelled" and j,
+        timeout=30,
+    )
+    events = api.get(f"/api/v1/jobs/{first}/events").json()["items"]
+    assert any(e["message"] == "deployment wedge: failed 4 probes" for e in events), events
+    assert ended["state"] == "cancelled"
+    replaced = wait(
+        "a replacement",
+        lambda: [r for r in _get(api, "wedge")["replicas"] if r["job_id"] != first],
+        timeout=30,
+    )
+    assert replaced and _get(api, "wedge")["state"] != "failed"
