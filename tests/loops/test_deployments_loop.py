@@ -181,3 +181,28 @@ def test_a_replica_that_stops_answering_is_taken_out_then_replaced(
         timeout=30,
     )
     assert replaced and _get(api, "wedge")["state"] != "failed"
+
+
+def test_replicas_count_against_the_projects_quota(live: tuple[TestClient, AppState]) -> None:
+    """Replicas are jobs: a project whose quota holds one replica runs one, and the other waits
+    for quota like any job (the deployment stays pending)."""
+    api, _ = live
+    me = api.get("/api/v1/me").json()
+    project = me["projects"][0]["id"]
+    quota = api.put(f"/api/v1/projects/{project}/quota", json={"max": {"cpu_milli": 1500}})
+    assert quota.status_code == 200, quota.text
+    body = {"name": "big", "command": SERVE, "min_replicas": 2, "max_replicas": 2}
+    body["resources"] = {"cpu": "1"}
+    assert api.post("/api/v1/deployments", json=body).status_code == 201
+
+    def one_ready_one_waiting() -> list[dict[str, Any]] | None:
+        replicas = _get(api, "big")["replicas"]
+        ready = [r for r in replicas if r["ready"]]
+        waiting = [r for r in replicas if r["state"] in ("pending", "admitted")]
+        return waiting if len(ready) == 1 and len(waiting) == 1 else None
+
+    (waiting,) = wait("one replica ready, one waiting", one_ready_one_waiting, timeout=60)
+    reasons = api.get(f"/api/v1/jobs/{waiting['job_id']}/explain").json()["reasons"]
+    assert [r["code"] for r in reasons][:1] == ["quota"], reasons
+    found = _get(api, "big")
+    assert (found["state"], found["message"]) == ("pending", "1 of 2 replicas ready")
