@@ -11,11 +11,13 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from aicc.api.state import AppState
-from aicc.services import endpoints, snapshots
+from aicc.services import endpoints, models, snapshots
 from aicc.services.common import utcnow
-from aicc.store.tables import DeploymentRow
+from aicc.services.tenancy import principal_of
+from aicc.store.tables import DeploymentRow, UserRow
 from aicc.testing.polling import wait
 from aicc.testing.servers import in_process
 
@@ -206,3 +208,30 @@ def test_replicas_count_against_the_projects_quota(live: tuple[TestClient, AppSt
     assert [r["code"] for r in reasons][:1] == ["quota"], reasons
     found = _get(api, "big")
     assert (found["state"], found["message"]) == ("pending", "1 of 2 replicas ready")
+
+
+def test_a_model_version_deployed_comes_up_ready_and_predicts(
+    live: tuple[TestClient, AppState], tmp_path: Path
+) -> None:
+    """A template-trained model version (credit-risk): the replica mounts it at
+    `$AICC_MODEL_DIR`, runs the serving program shipped as its working directory, and
+    answers `/predict` once ready."""
+    serving = pytest.importorskip("aicc.testing.serving", reason="aicc/serving not merged yet")
+    from aicc.testing import templates
+
+    api, state = live
+    trained = templates.train_example("credit-risk", tmp_path / "work")
+    version = serving.model_version("credit-risk", trained.model, tmp_path / "version")
+    with state.db.session() as session:
+        admin = session.scalar(select(UserRow).where(UserRow.name == "admin"))
+        assert admin is not None
+        who = principal_of(session, admin)
+        models.register_directory(session, who, state.chunks, "risk", version)
+    body = {"name": "loans", "model": "risk", "resources": {"cpu": "1", "memory": "2Gi"}}
+    made = api.post("/api/v1/deployments", json=body)
+    assert made.status_code == 201, made.text
+    assert made.json()["model"].endswith("/risk@1")
+    up = wait("the model's replica ready", lambda: _ready(api, "loans", 1), timeout=120)
+    (replica,) = up["replicas"]
+    health = httpx.get(replica["url"] + "/health", timeout=5)
+    assert health.status_code == 200 and health.json()["model"] == "loans"
