@@ -152,6 +152,22 @@ class DataSettings(BaseModel):
         return self
 
 
+class DeploymentSettings(BaseModel):
+    """Deployments (docs/deployments.md): the replica cap, how the control loop probes replicas,
+    drains them in a rolling update, and gives up on a replica that never starts."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_replicas: Annotated[int, Field(ge=1, le=1000)] = 16  # the cap of a deployment's max
+    probe_interval_s: Annotated[float, Field(gt=0)] = 2.0
+    probe_timeout_s: Annotated[float, Field(gt=0)] = 1.0
+    unready_after: Annotated[int, Field(ge=1)] = 3  # failed probes in a row: no more requests
+    dead_after: Annotated[int, Field(ge=1)] = 10  # failed probes in a row: replaced
+    start_timeout_s: Annotated[float, Field(gt=0)] = 900.0  # running but never ready: replaced
+    drain_s: Annotated[float, Field(ge=0)] = 5.0  # out of routing, then cancelled
+    failures_to_fail: Annotated[int, Field(ge=1)] = 5  # replicas in a row that never got ready
+    backoff_s: Annotated[float, Field(ge=0)] = 2.0  # before the next try; doubles, up to 5 min
+
+
 class SiteSettings(BaseModel):
     """The site: billing time zone, and the power model of metering (docs/billing.md)."""
 
@@ -196,6 +212,7 @@ class Settings(BaseModel):
     loop_interval_s: Annotated[float, Field(gt=0)] = 0.5
     site: SiteSettings = Field(default_factory=lambda: SiteSettings())
     data: DataSettings = Field(default_factory=lambda: DataSettings())  # data sets (§9)
+    deployments: DeploymentSettings = Field(default_factory=lambda: DeploymentSettings())
     pricing: PricePlan = Field(default_factory=lambda: PricePlan(name="center"))  # the default
     # Behind HTTPS (here or at a proxy): cookies always Secure, and Strict-Transport-Security.
     tls: bool = False

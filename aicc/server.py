@@ -30,7 +30,7 @@ from aicc.loops.books import Books
 from aicc.loops.controller import Controller, holder_name
 from aicc.loops.lease import Lease
 from aicc.scheduler.profiles import get_profile
-from aicc.services import node_health, tenancy, tokens
+from aicc.services import deployments, node_health, tenancy, tokens
 from aicc.services.billing.meter import PowerModel
 from aicc.services.data.mounts import StoredData
 from aicc.store.blobs import BlobStore
@@ -233,6 +233,7 @@ def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
             window=timedelta(hours=settings.limits.node_failure_window_h),
         ),
         chunks=chunks,
+        serving=deployments.Policy(**settings.deployments.model_dump()),
     )
     state = ServerState(
         settings=settings,

@@ -21,6 +21,7 @@ from aicc.api.routers import (
     audit,
     billing,
     datasets,
+    deployments,
     estimate,
     jobs,
     kpis,
@@ -51,7 +52,7 @@ def create_app(state: AppState) -> FastAPI:
     app.state.aicc = state
     for module in (
         *(system, tenancy, nodes, workdirs, jobs, audit, estimate, billing, kpis),
-        *(datasets, models, templates),
+        *(datasets, models, templates, deployments),
     ):
         app.include_router(module.router, responses=schemas.ERRORS)
     schemas.document_errors(app)

@@ -19,9 +19,10 @@ from aicc.core.topology import NodeState
 from aicc.executors.base import Executor
 from aicc.loops import janitor, outputs, reconcile, scheduling
 from aicc.loops.books import Books
+from aicc.loops.deployments import Keeper
 from aicc.loops.lease import Lease, LostLease
 from aicc.scheduler.framework import Profile
-from aicc.services import node_health, nodes
+from aicc.services import deployments, node_health, nodes
 from aicc.services.billing import budgets
 from aicc.services.common import utcnow
 from aicc.store.chunkstore import ChunkStore
@@ -64,8 +65,10 @@ class Controller:
         books: Callable[[Lease], Books] | None = None,
         health: node_health.Policy = node_health.Policy(),
         chunks: ChunkStore | None = None,
+        serving: deployments.Policy = deployments.Policy(),
     ) -> None:
         self.db = db
+        self.deployments = Keeper(serving)  # replicas of deployments kept as wanted
         self.chunks = chunks  # data set chunks, collected when unused (janitor.collect)
         self.executors = executors
         # Whose nodes are all this machine: a gang there meets on 127.0.0.1 (scheduling.cycle).
@@ -137,6 +140,7 @@ class Controller:
             reconcile.cycle(self.db, self.lease, self.executors, self.sealer, utcnow(), self.health)
             if self.chunks is not None:
                 outputs.deliver(self.db, self.lease, self.executors, self.chunks)
+            self.deployments.step(self.db, self.lease)
             if self.books is not None:
                 self.books.tick(observed)
             if utcnow() >= self._next_discovery:

@@ -11,6 +11,7 @@ from aicc.portal import (
     center,
     dashboard,
     data,
+    deployments,
     job_metrics,
     job_resources,
     jobs,
@@ -37,4 +38,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     data.router,
     marketplace.router,
     models.router,
+    deployments.router,
 )

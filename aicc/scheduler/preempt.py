@@ -96,7 +96,7 @@ class Pool:
         ladder = cycle.ladder
         index = cycle.cluster.index_of
         for job in cycle.snapshot.running:
-            if not job.placements:
+            if not job.placements or job.protected:  # a protected job is never a victim
                 continue
             amounts, keys = cycle.held[job.id].parts(index, governed)
             if job.terminating:

@@ -103,6 +103,8 @@ class JobView:
     # Money per hour of the whole job (all replicas) by accelerator model ("" without one), after
     # the plan's discount, for budget admission (plugins/budget.py); () = not checked.
     price_rates: tuple[tuple[str, float], ...] = ()
+    # A deployment's replica within its minimum: never a preemption's victim.
+    protected: bool = False
 
     @property
     def attempt_started_at(self) -> datetime | None:

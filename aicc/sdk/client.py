@@ -23,6 +23,7 @@ from aicc.sdk.billing import (
 )
 from aicc.sdk.center import Accelerators, Audit, Estimates
 from aicc.sdk.datasets import Datasets
+from aicc.sdk.deployments import Deployments
 from aicc.sdk.errors import ApiError, describe_errors, format_detail
 from aicc.sdk.jobs import Jobs, Progress
 from aicc.sdk.models import Models, Templates
@@ -80,6 +81,7 @@ class Client(Transport):
         self.datasets = Datasets(self)
         self.models = Models(self)
         self.templates = Templates(self)
+        self.deployments = Deployments(self)
         self.accelerators = Accelerators(self)
         self.audit = Audit(self)
         self.estimates = Estimates(self)

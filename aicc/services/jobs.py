@@ -356,6 +356,9 @@ def _check_fits(session: Session, spec: JobSpec) -> None:
     )
 
 
+check_fits = _check_fits  # deployments check their replicas' spec when made
+
+
 def get(session: Session, who: Principal, job_id: str) -> Job:
     return _view(session, _readable(session, who, job_id))
 

@@ -31,6 +31,8 @@ from aicc.services import nodes, quotas, usage
 from aicc.services.billing import budgets
 from aicc.services.data import mounts
 from aicc.store.tables import (
+    DeploymentReplicaRow,
+    DeploymentRow,
     DeviceRow,
     JobRow,
     NodeRow,
@@ -183,6 +185,7 @@ def _placed_jobs(session: Session) -> list[JobView]:
             held.setdefault(rep.job_id, []).append(rep)
     views = []
     earlier = attained(session, jobs.values())
+    kept = protected(session, set(held))
     for job_id, reps in held.items():
         job = jobs[job_id]
         placements = tuple(
@@ -209,9 +212,29 @@ def _placed_jobs(session: Session) -> list[JobView]:
                 borrowed=job.borrowed,
                 terminating=job.state == "preempted",
                 preempted_by=tuple(job.preempted_by or ()),
+                protected=job_id in kept,
             )
         )
     return views
+
+
+def protected(session: Session, running: set[str]) -> set[str]:
+    """Of these running jobs, the replicas no preemption may take: each deployment's oldest
+    `min_replicas` running replica jobs that it is not draining, so a deployment never drops
+    below its minimum. (Deployments' replicas are few: all are read, not looked up by id.)"""
+    links = session.execute(
+        select(DeploymentReplicaRow.job_id, DeploymentRow.id, DeploymentRow.min_replicas)
+        .join(DeploymentRow, DeploymentRow.id == DeploymentReplicaRow.deployment_id)
+        .where(DeploymentReplicaRow.draining_at.is_(None), DeploymentRow.state != "stopped")
+        .order_by(DeploymentReplicaRow.created_at, DeploymentReplicaRow.job_id)
+    )
+    out: set[str] = set()
+    kept: dict[str, int] = {}
+    for job_id, deployment_id, minimum in links:
+        if job_id in running and kept.get(deployment_id, 0) < minimum:
+            kept[deployment_id] = kept.get(deployment_id, 0) + 1
+            out.add(job_id)
+    return out
 
 
 def tenants(session: Session) -> tuple[TenantView, ...]:

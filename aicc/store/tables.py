@@ -432,6 +432,25 @@ class DeploymentRow(Base):
     created_by: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # replicas that ended (or timed out) in a row without ever being ready, and when the control
+    # loop may start the next one (backoff); both reset when a replica becomes ready
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    retry_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class DeploymentRevisionRow(Base):
+    """What a deployment serves at one revision, kept so a rollback can return to it: the
+    replica jobs' spec and the settings it was built from (model ref, command, engine, ...)."""
+
+    __tablename__ = "deployment_revisions"
+    deployment_id: Mapped[str] = mapped_column(ForeignKey("deployments.id"), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    model_id: Mapped[str | None] = mapped_column(String(40))
+    model_version: Mapped[int | None] = mapped_column(Integer)
+    created_by: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime]
 
 
 class DeploymentReplicaRow(Base):
@@ -442,6 +461,10 @@ class DeploymentReplicaRow(Base):
     deployment_id: Mapped[str] = mapped_column(ForeignKey("deployments.id"), index=True)
     revision: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime]
+    probe_failures: Mapped[int] = mapped_column(Integer, default=0)  # in a row
+    first_ready_at: Mapped[datetime | None] = mapped_column(default=None)
+    # taken out of routing (an old revision, a scale down): its job is cancelled after the drain
+    draining_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class EventRow(Base):

@@ -32,7 +32,7 @@ from PIL import Image
 from aicc.api.state import AppState
 from aicc.core.datasets import cut, digest, frame
 from aicc.sdk.workdir import pack_workdir
-from aicc.services import models, templates
+from aicc.services import deployments, models, templates
 from aicc.services.common import new_id, utcnow
 from aicc.services.tenancy import principal_of
 from aicc.store.tables import TokenRow, UserRow
@@ -111,6 +111,7 @@ class Targets:
     manifest_chunk: str  # "digest:size" of that upload's manifest
     model: str
     template: str  # a private published template
+    deployment: str  # stopped, at revision 2
 
 
 def made_up(node: str) -> Targets:
@@ -135,6 +136,7 @@ def made_up(node: str) -> Targets:
         manifest_chunk=f"{digest(b'never a manifest')}:16",
         model="no-such-model",
         template="no-such-template",
+        deployment="no-such-deployment",
     )
 
 
@@ -169,6 +171,7 @@ PATH_FILLS: dict[tuple[str, str], Callable[[Targets], str]] = {
     ("data", "name"): lambda t: t.dataset,
     ("models", "name"): lambda t: t.model,
     ("templates", "name"): lambda t: t.template,
+    ("deployments", "name"): lambda t: t.deployment,
     ("uploads", "upload_id"): lambda t: t.upload_id,
 }
 # Query and header parameters that name a tenant's object are filled with A's; the others are
@@ -205,6 +208,11 @@ BODIES: dict[tuple[str, str], Callable[[Targets], list[dict[str, Any]]]] = {
         {"json": {"files": own_template("b-probe-template"), "project": t.project_id}}
     ],
     ("PUT", "/api/v1/templates/{name}/reviews"): lambda t: [{"json": {"rating": 3}}],
+    ("POST", "/api/v1/deployments"): lambda t: [
+        {"json": {"name": "b-probe-deploy", "command": "sleep 60", "project": t.project_id}}
+    ],
+    ("PATCH", "/api/v1/deployments/{name}"): lambda t: [{"json": {"env": {"PROBE": "b"}}}],
+    ("POST", "/api/v1/deployments/{name}/scale"): lambda t: [{"json": {"max_replicas": 2}}],
     ("PUT", "/api/v1/models/{name}/reviews"): lambda t: [{"json": {"rating": 3, "text": "b"}}],
     ("POST", "/api/v1/orgs"): lambda t: [{"json": {"name": "b-probe-org"}}],
     ("POST", "/api/v1/projects"): lambda t: [
@@ -569,6 +577,14 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
         templates.publish(
             session, who, state.chunks, {k: v.encode() for k, v in files}, project=project_id
         )
+        # stopped in the transaction that makes it: no replica job ever runs; at revision 2,
+        # so A may roll it back
+        deployments.create(
+            session, who, state.blobs, name="alpha-deploy", command="sleep 60", project=project_id
+        )
+        deployments.stop(session, who, "alpha-deploy", project=project_id)
+        changes = {"env": {"ALPHA": "1"}}
+        deployments.update(session, who, state.blobs, "alpha-deploy", changes, project=project_id)
     a = Targets(
         org_id=org["id"],
         project_id=project_id,
@@ -590,6 +606,7 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
         manifest_chunk=f"{manifest_chunk[0]}:{manifest_chunk[1]}",
         model="alpha-model",
         template="alpha-template",
+        deployment="alpha-deploy",
     )
     markers = {getattr(a, f.name) for f in fields(a)} - {node}
     markers |= {

@@ -345,3 +345,17 @@ def test_a_preemptor_that_ran_since_its_victim_stopped_is_no_longer_nominated() 
     assert Cycle(snapshot(nodes, [victim, never_ran]), get_profile("default")).nominated() == {"p"}
     ran_since = replace(never_ran, preempted_by=("q",), queued_at=at(hours=-1))
     assert not Cycle(snapshot(nodes, [victim, ran_since]), get_profile("default")).nominated()
+
+
+def test_a_protected_replica_is_never_a_victim() -> None:
+    """A deployment's replica within its minimum (`protected`, set by the snapshot builder) is
+    spared: the higher-priority job takes the unprotected one, or waits."""
+    nodes = [node("a", gpus=4), node("b", gpus=4)]
+    replica = place(nodes, job("replica", gpus=4, priority=0), [("a", range(4))])
+    running = [replace(replica, protected=True)]
+    running += [place(nodes, job("batch", gpus=4, priority=0), [("b", range(4))])]
+    decisions = run(snapshot(nodes, [job("high", gpus=4, priority=1000)], running=running))
+    assert [p.job_id for p in preempts(decisions)] == ["batch"]
+    alone = [running[0]]
+    decisions = run(snapshot(nodes[:1], [job("high", gpus=4, priority=1000)], running=alone))
+    assert not preempts(decisions)

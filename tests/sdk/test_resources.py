@@ -56,3 +56,23 @@ def test_the_flat_methods_of_before_are_aliases_of_the_resources(api: Client) ->
         "fast",
     ]
     assert Client.create_org.__doc__ == "The same as `client.orgs.create(...)`."
+
+
+def test_a_deployment_is_made_revised_and_removed_through_its_resource(api: Client) -> None:
+    made = api.deployments.create("echo", command="python -m http.server $PORT", env={"V": "1"})
+    assert (made["name"], made["revision"], made["state"]) == ("echo", 1, "pending")
+    assert api.deployments.get("echo") == api.deployments.list()["items"][0]
+    revised = api.deployments.update("echo", env={"V": "2"})
+    assert (revised["revision"], revised["env"]) == (2, {"V": "2"})
+    back = api.deployments.rollback("echo")
+    assert (back["revision"], back["env"]) == (3, {"V": "1"})
+    listed = api.deployments.revisions("echo")["items"]
+    assert [r["revision"] for r in listed] == [3, 2, 1]
+    scaled = api.deployments.scale("echo", max_replicas=3)
+    assert (scaled["min_replicas"], scaled["max_replicas"]) == (1, 3)
+    assert api.deployments.stop("echo")["state"] == "stopped"
+    assert api.deployments.start("echo")["state"] == "pending"
+    api.deployments.delete("echo")
+    with pytest.raises(ApiError) as gone:
+        api.deployments.get("echo")
+    assert gone.value.status_code == 404 and "echo" in gone.value.detail

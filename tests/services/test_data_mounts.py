@@ -16,11 +16,12 @@ from sqlalchemy import select
 
 from aicc.sdk.client import Client
 from aicc.server import ServerState
-from aicc.services import snapshots
+from aicc.services import models, snapshots
 from aicc.services.common import utcnow
 from aicc.services.data import mounts
 from aicc.services.data.mounts import StoredData
-from aicc.store.tables import JobRow, NodeRow
+from aicc.services.tenancy import principal_of
+from aicc.store.tables import JobRow, NodeRow, UserRow
 from aicc.testing.servers import over_http
 
 
@@ -165,3 +166,23 @@ def test_the_snapshot_carries_the_share_of_a_jobs_data_each_node_holds(
         assert views[data_job["id"]].request.data == ((node.name, 1.0),)
         assert views[plain["id"]].request.data == ()
         session.rollback()
+
+
+def test_a_model_version_is_mounted_as_a_data_set_version_is(center: Center) -> None:
+    """A deployment's replica mounts its model version: `datasets` pins a model's version the
+    same way (read by the submitter; another tenant's private model is a 404)."""
+    alice, bob = center.tenant("tenant-a"), center.tenant("tenant-b")
+    with center.state.db.session() as session:
+        user = session.get(UserRow, alice.sdk.me()["user"]["id"])
+        assert user is not None
+        who = principal_of(session, user)
+        models.register(session, who, center.state.chunks, "weights", [("w.bin", b"v1")])
+    job = alice.http.post("/api/v1/jobs", json={"command": "true", "datasets": ["weights"]})
+    assert job.status_code == 201, job.text
+    assert job.json()["spec"]["datasets"] == ["weights@1"]
+    [pin] = center.pinned(job.json()["id"])
+    assert pin["name"] == "weights" and pin["bytes"] == 2
+    [entry] = StoredData(center.state.db, center.state.chunks).manifest(pin["version_id"]).files
+    assert entry.path == "w.bin"
+    theirs = bob.http.post("/api/v1/jobs", json={"command": "true", "datasets": ["weights"]})
+    assert theirs.status_code == 404 and "data set weights not found" in theirs.text

@@ -31,6 +31,14 @@ from aicc.api.schemas.datasets import (
     UploadIn,
     UploadPlan,
 )
+from aicc.api.schemas.deployments import (
+    Deployment,
+    DeploymentIn,
+    DeploymentPatch,
+    DeploymentReplica,
+    DeploymentRevision,
+    ScaleIn,
+)
 from aicc.api.schemas.estimate import Estimate, EstimateIn
 from aicc.api.schemas.jobs import (
     Event,
@@ -106,6 +114,11 @@ __all__ = [
     "DatasetIn",
     "DatasetPatch",
     "DatasetVersion",
+    "Deployment",
+    "DeploymentIn",
+    "DeploymentPatch",
+    "DeploymentReplica",
+    "DeploymentRevision",
     "DeviceOut",
     "Diff",
     "Error",
@@ -153,6 +166,7 @@ __all__ = [
     "ReviewIn",
     "Reviews",
     "RunIn",
+    "ScaleIn",
     "Secret",
     "SecretIn",
     "StageIn",

@@ -25,6 +25,7 @@ from aicc.core.states import JobState
 from aicc.core.tenancy import Principal, can_read
 from aicc.services.common import Invalid, NotFound
 from aicc.services.data import chunks, datasets
+from aicc.services.data.datasets import MODEL
 from aicc.store.chunkstore import ChunkMissing, ChunkStore
 from aicc.store.db import Database
 from aicc.store.sealing import Sealer, SealError
@@ -60,7 +61,13 @@ def pin(
             )
         )
         where = project_id if own else None
-        row, version = datasets.version_row(session, who, ref, project=where)
+        try:
+            row, version = datasets.version_row(session, who, ref, project=where)
+        except NotFound as missing:  # a model version mounts as a data set does (deployments)
+            try:
+                row, version = datasets.version_row(session, who, ref, project=where, kind=MODEL)
+            except NotFound:
+                raise missing from None
         if any(p["name"] == row.name for p in pinned):
             raise Invalid(
                 "datasets: {name} is named twice; each is mounted at $AICC_DATA_DIR/{name}",

@@ -1,0 +1,151 @@
+"""Deployments: model APIs (or any command listening on `$PORT`) kept running as replicas,
+updated one replica at a time, rolled back, scaled, stopped (docs/deployments.md). A deployment
+is named like a data set: `{name}` and `?project=`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Response
+
+from aicc.api import schemas
+from aicc.api.deps import CurrentUser, SessionDep, StateDep
+from aicc.api.paging import Cursor, Limit, page
+from aicc.api.routers.datasets import ProjectRef, _out
+from aicc.services import deployments
+from aicc.services.deployments import Policy
+
+router = APIRouter(prefix="/api/v1", tags=["deployments"])
+
+DeploymentName = Annotated[str, Path(pattern=r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$")]
+
+
+def _policy(state: StateDep) -> Policy:
+    return Policy(**state.settings.deployments.model_dump())
+
+
+@router.get("/deployments", response_model=schemas.Page[schemas.Deployment])
+def deployments_list(
+    who: CurrentUser,
+    session: SessionDep,
+    project: ProjectRef = None,
+    limit: Limit = 1000,
+    cursor: Cursor = None,
+) -> dict[str, object]:
+    """A project's deployments (your default project's), by name, each with its replicas."""
+    rows = page(deployments.list_deployments(session, who, project=project), limit, cursor)
+    return {**rows, "items": [_out(schemas.Deployment, d) for d in rows["items"]]}
+
+
+@router.post("/deployments", response_model=schemas.Deployment, status_code=201)
+def deployments_create(
+    body: schemas.DeploymentIn, who: CurrentUser, session: SessionDep, state: StateDep
+) -> Any:
+    """Deploy a model version or a command; the control loop starts its replicas."""
+    made = deployments.create(session, who, state.blobs, **body.model_dump(), policy=_policy(state))
+    state.controller.wake()
+    return _out(schemas.Deployment, made)
+
+
+@router.get("/deployments/{name}", response_model=schemas.Deployment)
+def deployments_get(
+    name: DeploymentName, who: CurrentUser, session: SessionDep, project: ProjectRef = None
+) -> Any:
+    return _out(schemas.Deployment, deployments.get(session, who, name, project=project))
+
+
+@router.patch("/deployments/{name}", response_model=schemas.Deployment)
+def deployments_update(
+    name: DeploymentName,
+    body: schemas.DeploymentPatch,
+    who: CurrentUser,
+    session: SessionDep,
+    state: StateDep,
+    project: ProjectRef = None,
+) -> Any:
+    """A new revision (new model version, resources, env, command...), rolled out one
+    replica at a time; nothing changed makes none."""
+    changes = body.model_dump(exclude_none=True)
+    found = deployments.update(session, who, state.blobs, name, changes, project=project)
+    state.controller.wake()
+    return _out(schemas.Deployment, found)
+
+
+@router.get("/deployments/{name}/revisions", response_model=list[schemas.DeploymentRevision])
+def deployments_revisions(
+    name: DeploymentName, who: CurrentUser, session: SessionDep, project: ProjectRef = None
+) -> Any:
+    """Every revision, newest first."""
+    found = deployments.revisions(session, who, name, project=project)
+    return [_out(schemas.DeploymentRevision, r) for r in found]
+
+
+@router.post("/deployments/{name}/rollback", response_model=schemas.Deployment)
+def deployments_rollback(
+    name: DeploymentName,
+    who: CurrentUser,
+    session: SessionDep,
+    state: StateDep,
+    project: ProjectRef = None,
+) -> Any:
+    """A new revision with the spec of the one before the current one."""
+    found = deployments.rollback(session, who, name, project=project)
+    state.controller.wake()
+    return _out(schemas.Deployment, found)
+
+
+@router.post("/deployments/{name}/scale", response_model=schemas.Deployment)
+def deployments_scale(
+    name: DeploymentName,
+    body: schemas.ScaleIn,
+    who: CurrentUser,
+    session: SessionDep,
+    state: StateDep,
+    project: ProjectRef = None,
+) -> Any:
+    found = deployments.scale(
+        session, who, name, **body.model_dump(), project=project, policy=_policy(state)
+    )
+    state.controller.wake()
+    return _out(schemas.Deployment, found)
+
+
+@router.post("/deployments/{name}/stop", response_model=schemas.Deployment)
+def deployments_stop(
+    name: DeploymentName,
+    who: CurrentUser,
+    session: SessionDep,
+    state: StateDep,
+    project: ProjectRef = None,
+) -> Any:
+    """Stop every replica (state `stopped`) until `start`."""
+    found = deployments.stop(session, who, name, project=project)
+    state.controller.wake()
+    return _out(schemas.Deployment, found)
+
+
+@router.post("/deployments/{name}/start", response_model=schemas.Deployment)
+def deployments_start(
+    name: DeploymentName,
+    who: CurrentUser,
+    session: SessionDep,
+    state: StateDep,
+    project: ProjectRef = None,
+) -> Any:
+    found = deployments.start(session, who, name, project=project)
+    state.controller.wake()
+    return _out(schemas.Deployment, found)
+
+
+@router.delete("/deployments/{name}", status_code=204)
+def deployments_delete(
+    name: DeploymentName,
+    who: CurrentUser,
+    session: SessionDep,
+    state: StateDep,
+    project: ProjectRef = None,
+) -> Response:
+    """Cancel its replicas and forget it."""
+    deployments.delete_deployment(session, who, name, project=project)
+    state.controller.wake()
+    return Response(status_code=204)

@@ -1,0 +1,95 @@
+"""Deployments (`services.deployments`): model APIs and listening commands kept running."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from aicc.api.schemas.common import Body, Name
+
+Engine = Literal["auto", "transformers", "predict", "vllm"]
+Replicas = Annotated[int, Field(ge=0, le=10_000)]
+Ref = Annotated[str, Field(min_length=1, max_length=300)]
+Command = Annotated[str, Field(min_length=1, max_length=16_384)]
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+Path = Annotated[str, Field(pattern=r"^/[^\s]{0,254}$")]
+Env = Annotated[dict[str, Annotated[str, Field(max_length=16_384)]], Field(max_length=256)]
+Resources = Annotated[dict[str, Any], Field(max_length=8)]
+
+
+class DeploymentIn(Body):
+    """A model version (`model`: `NAME@N`, `NAME` for the latest) or a `command` listening on
+    `$PORT`; `resources` per replica as a job spec's (`cpu`, `memory`, `gpus`, `accelerator`)."""
+
+    name: Name
+    project: Annotated[str | None, Field(max_length=200)] = None
+    model: Ref | None = None
+    command: Command | None = None
+    workdir_sha256: Sha256 | None = None
+    min_replicas: Replicas = 1
+    max_replicas: Replicas = 1
+    resources: Resources = Field(default_factory=dict)
+    engine: Engine = "auto"
+    env: Env = Field(default_factory=dict)
+    readiness_path: Path = "/health"
+
+
+class DeploymentPatch(Body):
+    """What a new revision changes; fields left out keep their value."""
+
+    model: Ref | None = None
+    command: Command | None = None
+    workdir_sha256: Sha256 | None = None
+    resources: Resources | None = None
+    engine: Engine | None = None
+    env: Env | None = None
+    readiness_path: Path | None = None
+
+
+class ScaleIn(Body):
+    min_replicas: Replicas | None = None
+    max_replicas: Replicas | None = None
+
+
+class DeploymentReplica(BaseModel):
+    job_id: str
+    revision: int
+    state: str
+    ready: bool
+    draining: bool
+    url: str | None
+
+
+class Deployment(BaseModel):
+    id: str
+    name: str
+    project: str
+    project_id: str
+    model: str | None
+    command: str | None
+    workdir_sha256: str | None
+    engine: str
+    resources: dict[str, Any]
+    env: dict[str, str]
+    readiness_path: str
+    revision: int
+    min_replicas: int
+    max_replicas: int
+    desired: int
+    state: Literal["pending", "ready", "updating", "failed", "stopped"]
+    message: str
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    replicas: list[DeploymentReplica]
+
+
+class DeploymentRevision(BaseModel):
+    revision: int
+    model: str | None
+    command: str | None
+    engine: str
+    created_by: str
+    created_at: datetime

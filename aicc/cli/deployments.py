@@ -1,0 +1,206 @@
+"""`aicc deploy ...`: model APIs (or commands listening on `$PORT`) kept running as replicas
+(docs/deployments.md)."""
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from aicc.cli.nouns import CREATED, PROJECT, Json, Noun, ProjectOption
+from aicc.cli.output import Column, col
+
+if TYPE_CHECKING:
+    from aicc.sdk.client import Client
+
+app = typer.Typer(help="Deployments: model APIs kept running.", no_args_is_help=True)
+
+
+def _ready(row: Json) -> str:
+    ready = sum(1 for r in row.get("replicas") or [] if r.get("ready"))
+    return f"{ready}/{row.get('desired', 0)}"
+
+
+def _serves(row: Json) -> str:
+    return str(row.get("model") or row.get("command") or "")
+
+
+DEPLOYMENTS = Noun(
+    "deployment",
+    [
+        col("NAME", "name"),
+        col("STATE", "state"),
+        Column("READY", _ready),
+        col("REVISION", "revision"),
+        Column("SERVES", _serves),
+        PROJECT,
+        CREATED,
+    ],
+    empty="no deployments; `aicc deploy create NAME --model REF` makes one",
+    fields=[
+        col("NAME", "name"),
+        col("ID", "id"),
+        col("STATE", "state"),
+        col("MESSAGE", "message"),
+        Column("READY", _ready),
+        col("REVISION", "revision"),
+        col("MODEL", "model"),
+        col("COMMAND", "command"),
+        col("ENGINE", "engine"),
+        Column("REPLICAS", lambda r: f"min {r.get('min_replicas')}, max {r.get('max_replicas')}"),
+        Column(
+            "JOBS",
+            lambda r: ", ".join(
+                f"{x['job_id']} (r{x['revision']}, {x['state']}{', ready' if x['ready'] else ''})"
+                for x in r.get("replicas") or []
+            ),
+        ),
+        PROJECT,
+        CREATED,
+    ],
+)
+
+Name = Annotated[str, typer.Argument(help="Deployment name.")]
+Model = Annotated[str | None, typer.Option("--model", help="Model version: NAME@N, or NAME.")]
+Command = Annotated[
+    str | None, typer.Option("--command", help="Instead of a model: a command serving on $PORT.")
+]
+Cpu = Annotated[str | None, typer.Option("--cpu", help="CPU per replica, e.g. 2 or 500m.")]
+Memory = Annotated[str | None, typer.Option("--memory", help="Memory per replica, e.g. 8Gi.")]
+Gpus = Annotated[
+    float | None, typer.Option("--gpus", help="Accelerators per replica (0.5: half of one).")
+]
+Env = Annotated[
+    list[str] | None, typer.Option("--env", "-e", help="KEY=VALUE for the replicas; repeat.")
+]
+Engine = Annotated[
+    str | None, typer.Option("--engine", help="auto, transformers, predict or vllm.")
+]
+
+
+def _resources(cpu: str | None, memory: str | None, gpus: float | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if cpu is not None:
+        out["cpu"] = cpu
+    if memory is not None:
+        out["memory"] = memory
+    if gpus is not None:
+        out["gpus"] = int(gpus) if float(gpus).is_integer() else gpus
+    return out
+
+
+def _env(pairs: list[str] | None) -> dict[str, str] | None:
+    if not pairs:
+        return None
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"{pair!r}: write KEY=VALUE", param_hint="--env")
+        out[key] = value
+    return out
+
+
+@DEPLOYMENTS.create(app)
+def deploy_create(
+    api: "Client",
+    name: Name,
+    model: Model = None,
+    command: Command = None,
+    min_replicas: Annotated[int, typer.Option("--min-replicas", help="Never fewer.")] = 1,
+    max_replicas: Annotated[int, typer.Option("--max-replicas", help="Never more.")] = 1,
+    cpu: Cpu = None,
+    memory: Memory = None,
+    gpus: Gpus = None,
+    env: Env = None,
+    engine: Engine = None,
+    readiness_path: Annotated[
+        str, typer.Option("--readiness-path", help="Answers 2xx when a replica is ready.")
+    ] = "/health",
+    project: ProjectOption = None,
+) -> Json:
+    """Deploy a model version (or a command); its replicas start at once."""
+    return api.deployments.create(
+        name,
+        model=model,
+        command=command,
+        project=project,
+        min_replicas=min_replicas,
+        max_replicas=max_replicas,
+        resources=_resources(cpu, memory, gpus),
+        engine=engine or "auto",
+        env=_env(env),
+        readiness_path=readiness_path,
+    )
+
+
+@DEPLOYMENTS.list(app)
+def deploy_list(api: "Client", project: ProjectOption = None) -> Json:
+    """A project's deployments."""
+    return api.deployments.list(project=project)
+
+
+@DEPLOYMENTS.get(app)
+def deploy_get(api: "Client", name: Name, project: ProjectOption = None) -> Json:
+    """A deployment, its state and its replicas."""
+    return api.deployments.get(name, project=project)
+
+
+@DEPLOYMENTS.action(app, "update", "updated deployment")
+def deploy_update(
+    api: "Client",
+    name: Name,
+    model: Model = None,
+    command: Command = None,
+    cpu: Cpu = None,
+    memory: Memory = None,
+    gpus: Gpus = None,
+    env: Env = None,
+    engine: Engine = None,
+    project: ProjectOption = None,
+) -> Json:
+    """A new revision (a new model version, resources, env...), rolled out one replica at a
+    time."""
+    changes: dict[str, Any] = {"model": model, "command": command, "engine": engine}
+    resources = _resources(cpu, memory, gpus)
+    if resources:
+        current = api.deployments.get(name, project=project)
+        changes["resources"] = {**current.get("resources", {}), **resources}
+    changes["env"] = _env(env)
+    return api.deployments.update(name, project=project, **changes)
+
+
+@DEPLOYMENTS.action(app, "rollback", "rolling back deployment")
+def deploy_rollback(api: "Client", name: Name, project: ProjectOption = None) -> Json:
+    """Back to the revision before the current one (as a new revision)."""
+    return api.deployments.rollback(name, project=project)
+
+
+@DEPLOYMENTS.action(app, "scale", "scaled deployment")
+def deploy_scale(
+    api: "Client",
+    name: Name,
+    min_replicas: Annotated[int | None, typer.Option("--min", help="Never fewer.")] = None,
+    max_replicas: Annotated[int | None, typer.Option("--max", help="Never more.")] = None,
+    project: ProjectOption = None,
+) -> Json:
+    """New bounds for the number of replicas."""
+    return api.deployments.scale(
+        name, min_replicas=min_replicas, max_replicas=max_replicas, project=project
+    )
+
+
+@DEPLOYMENTS.action(app, "stop", "stopped deployment")
+def deploy_stop(api: "Client", name: Name, project: ProjectOption = None) -> Json:
+    """Stop every replica until `start`."""
+    return api.deployments.stop(name, project=project)
+
+
+@DEPLOYMENTS.action(app, "start", "started deployment")
+def deploy_start(api: "Client", name: Name, project: ProjectOption = None) -> Json:
+    """Start a stopped (or failed) deployment again."""
+    return api.deployments.start(name, project=project)
+
+
+@DEPLOYMENTS.delete(app, "rm")
+def deploy_rm(api: "Client", name: Name, project: ProjectOption = None) -> Json:
+    """Stop its replicas and delete the deployment."""
+    return api.deployments.delete(name, project=project)

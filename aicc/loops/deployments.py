@@ -1,0 +1,67 @@
+"""Each controller pass: keep every deployment's replicas as wanted (services/deployments.py).
+
+Level-triggered: whatever happened since the last pass, the pass looks at what is and moves it
+one step towards what is wanted. Probes run here, outside any transaction, in parallel with a
+short timeout (never on a request's path); their answers are then written in one fenced
+transaction with the step, so only the leader acts."""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from aicc.loops.lease import Lease, LostLease
+from aicc.services import deployments
+from aicc.services.common import utcnow
+from aicc.store.db import Database
+
+log = logging.getLogger(__name__)
+MAX_PROBES_AT_ONCE = 16
+
+
+class Keeper:
+    """The deployments' step of the control loop, with when it last probed."""
+
+    def __init__(self, policy: deployments.Policy) -> None:
+        self.policy = policy
+        self._next_probe = 0.0
+
+    def step(self, db: Database, lease: Lease) -> None:
+        """Probe when due, then one converge step; a failing step is logged, not fatal to the
+        pass (billing and the rest still run), and retried at the next."""
+        try:
+            self._step(db, lease)
+        except LostLease:
+            raise
+        except Exception:
+            log.exception("deployments: converge step failed")
+
+    def _step(self, db: Database, lease: Lease) -> None:
+        answers: dict[str, bool] = {}
+        if time.monotonic() >= self._next_probe:
+            self._next_probe = time.monotonic() + self.policy.probe_interval_s
+            with db.reader() as session:
+                due = deployments.probes(session)
+            answers = self.probe(due)
+        with db.session() as session:
+            now = utcnow()
+            lease.fence(session, now)
+            deployments.converge(session, self.policy, now, answers)
+
+    def probe(self, due: list[deployments.Probe]) -> dict[str, bool]:
+        """job id -> whether its readiness path answered 2xx in time."""
+        if not due:
+            return {}
+        timeout = self.policy.probe_timeout_s
+
+        def one(probe: deployments.Probe) -> bool:
+            try:
+                return httpx.get(probe.url, timeout=timeout).is_success
+            except httpx.HTTPError:
+                return False
+
+        with ThreadPoolExecutor(min(MAX_PROBES_AT_ONCE, len(due))) as pool:
+            return dict(zip((p.job_id for p in due), pool.map(one, due), strict=True))

@@ -1,0 +1,83 @@
+"""`client.deployments`: model APIs (or commands listening on `$PORT`) kept running."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aicc.sdk.transport import Json, Resource, api_path, given
+
+
+class Deployments(Resource):
+    def list(self, project: str | None = None) -> Json:
+        return self._t.pages(api_path("deployments"), {"project": project})
+
+    def create(
+        self,
+        name: str,
+        *,
+        model: str | None = None,
+        command: str | None = None,
+        project: str | None = None,
+        min_replicas: int = 1,
+        max_replicas: int = 1,
+        resources: dict[str, Any] | None = None,
+        engine: str = "auto",
+        env: dict[str, str] | None = None,
+        readiness_path: str = "/health",
+        workdir_sha256: str | None = None,
+    ) -> Json:
+        """Deploy a model version (`NAME@N`, `NAME` for the latest) or a command."""
+        body = given(
+            name=name,
+            model=model,
+            command=command,
+            project=project,
+            min_replicas=min_replicas,
+            max_replicas=max_replicas,
+            resources=resources,
+            engine=engine,
+            env=env,
+            readiness_path=readiness_path,
+            workdir_sha256=workdir_sha256,
+        )
+        return self._t.call("POST", api_path("deployments"), json=body)
+
+    def get(self, name: str, project: str | None = None) -> Json:
+        return self._t.call("GET", api_path("deployments", name), params={"project": project})
+
+    def update(self, name: str, project: str | None = None, **changes: Any) -> Json:
+        """A new revision: `model=`, `command=`, `resources=`, `env=`, `engine=`..."""
+        path = api_path("deployments", name)
+        return self._t.call("PATCH", path, params={"project": project}, json=given(**changes))
+
+    def revisions(self, name: str, project: str | None = None) -> Json:
+        path = api_path("deployments", name, "revisions")
+        return self._t.call("GET", path, params={"project": project})
+
+    def rollback(self, name: str, project: str | None = None) -> Json:
+        return self._action(name, "rollback", project)
+
+    def scale(
+        self,
+        name: str,
+        *,
+        min_replicas: int | None = None,
+        max_replicas: int | None = None,
+        project: str | None = None,
+    ) -> Json:
+        path = api_path("deployments", name, "scale")
+        body = given(min_replicas=min_replicas, max_replicas=max_replicas)
+        return self._t.call("POST", path, params={"project": project}, json=body)
+
+    def stop(self, name: str, project: str | None = None) -> Json:
+        return self._action(name, "stop", project)
+
+    def start(self, name: str, project: str | None = None) -> Json:
+        return self._action(name, "start", project)
+
+    def delete(self, name: str, project: str | None = None) -> Json:
+        return self._t.call("DELETE", api_path("deployments", name), params={"project": project})
+
+    def _action(self, name: str, action: str, project: str | None) -> Json:
+        path = api_path("deployments", name, action)
+        return self._t.call("POST", path, params={"project": project})
