@@ -166,6 +166,15 @@ class DeploymentSettings(BaseModel):
     drain_s: Annotated[float, Field(ge=0)] = 5.0  # out of routing, then cancelled
     failures_to_fail: Annotated[int, Field(ge=1)] = 5  # replicas in a row that never got ready
     backoff_s: Annotated[float, Field(ge=0)] = 2.0  # before the next try; doubles, up to 5 min
+    # the autoscaler (core/autoscaling.py): requests in flight per replica it aims for, unless a
+    # deployment says otherwise; its windows; how long without a request before zero replicas
+    # (deployments with min_replicas 0)
+    target_concurrency: Annotated[float, Field(gt=0)] = 2.0
+    stable_window_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    panic_window_s: Annotated[float, Field(gt=0, le=3600)] = 6.0
+    scale_down_delay_s: Annotated[float, Field(ge=0, le=3600)] = 30.0
+    scale_to_zero_after_s: Annotated[float, Field(gt=0)] = 300.0
+    cold_start_timeout_s: Annotated[float, Field(gt=0)] = 300.0  # a request held for a replica
 
 
 class SiteSettings(BaseModel):

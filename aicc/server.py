@@ -30,7 +30,7 @@ from aicc.loops.books import Books
 from aicc.loops.controller import Controller, holder_name
 from aicc.loops.lease import Lease
 from aicc.scheduler.profiles import get_profile
-from aicc.services import deployments, node_health, tenancy, tokens
+from aicc.services import autoscaling, deployments, node_health, tenancy, tokens
 from aicc.services.billing.meter import PowerModel
 from aicc.services.data.mounts import StoredData
 from aicc.store.blobs import BlobStore
@@ -219,6 +219,7 @@ def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
     except ValueError as err:
         raise config.ConfigError(f"policy: {err}") from None
     sealer = Sealer.from_file(settings.secret_key_file or settings.home / "secret.key")
+    concurrency = autoscaling.Concurrency()  # what the gateway counts, what the autoscaler reads
     controller = Controller(
         db,
         executors,
@@ -234,6 +235,7 @@ def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
         ),
         chunks=chunks,
         serving=deployments.Policy(**settings.deployments.model_dump()),
+        concurrency=concurrency,
     )
     state = ServerState(
         settings=settings,

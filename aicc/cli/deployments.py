@@ -99,6 +99,15 @@ def _env(pairs: list[str] | None) -> dict[str, str] | None:
     return out
 
 
+Target = Annotated[
+    float | None,
+    typer.Option(
+        "--target",
+        help="Requests in flight per replica the autoscaler aims for (default: the center's).",
+    ),
+]
+
+
 @DEPLOYMENTS.create(app)
 def deploy_create(
     api: "Client",
@@ -115,9 +124,11 @@ def deploy_create(
     readiness_path: Annotated[
         str, typer.Option("--readiness-path", help="Answers 2xx when a replica is ready.")
     ] = "/health",
+    target: Target = None,
     project: ProjectOption = None,
 ) -> Json:
-    """Deploy a model version (or a command); its replicas start at once."""
+    """Deploy a model version (or a command); its replicas start at once. With
+    --min-replicas 0 it scales to zero when idle, and its next request starts one."""
     return api.deployments.create(
         name,
         model=model,
@@ -129,6 +140,7 @@ def deploy_create(
         engine=engine or "auto",
         env=_env(env),
         readiness_path=readiness_path,
+        target_concurrency=target,
     )
 
 
@@ -180,11 +192,16 @@ def deploy_scale(
     name: Name,
     min_replicas: Annotated[int | None, typer.Option("--min", help="Never fewer.")] = None,
     max_replicas: Annotated[int | None, typer.Option("--max", help="Never more.")] = None,
+    target: Target = None,
     project: ProjectOption = None,
 ) -> Json:
-    """New bounds for the number of replicas."""
+    """New bounds for the number of replicas (and the autoscaler's target per replica)."""
     return api.deployments.scale(
-        name, min_replicas=min_replicas, max_replicas=max_replicas, project=project
+        name,
+        min_replicas=min_replicas,
+        max_replicas=max_replicas,
+        target_concurrency=target,
+        project=project,
     )
 
 

@@ -22,7 +22,7 @@ from aicc.loops.books import Books
 from aicc.loops.deployments import Keeper
 from aicc.loops.lease import Lease, LostLease
 from aicc.scheduler.framework import Profile
-from aicc.services import deployments, node_health, nodes
+from aicc.services import autoscaling, deployments, node_health, nodes
 from aicc.services.billing import budgets
 from aicc.services.common import utcnow
 from aicc.store.chunkstore import ChunkStore
@@ -66,9 +66,11 @@ class Controller:
         health: node_health.Policy = node_health.Policy(),
         chunks: ChunkStore | None = None,
         serving: deployments.Policy = deployments.Policy(),
+        concurrency: autoscaling.Concurrency | None = None,
     ) -> None:
         self.db = db
-        self.deployments = Keeper(serving)  # replicas of deployments kept as wanted
+        # replicas of deployments kept as wanted, as many as the gateway's load asks for
+        self.deployments = Keeper(serving, concurrency)
         self.chunks = chunks  # data set chunks, collected when unused (janitor.collect)
         self.executors = executors
         # Whose nodes are all this machine: a gang there meets on 127.0.0.1 (scheduling.cycle).

@@ -13,8 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
+from aicc.core.autoscaling import Memory
 from aicc.loops.lease import Lease, LostLease
-from aicc.services import deployments
+from aicc.services import autoscaling, deployments
 from aicc.services.common import utcnow
 from aicc.store.db import Database
 
@@ -25,8 +26,13 @@ MAX_PROBES_AT_ONCE = 16
 class Keeper:
     """The deployments' step of the control loop, with when it last probed."""
 
-    def __init__(self, policy: deployments.Policy) -> None:
+    def __init__(
+        self, policy: deployments.Policy, concurrency: autoscaling.Concurrency | None = None
+    ) -> None:
         self.policy = policy
+        # what the gateway counts; None: no autoscaling, `desired` moves only when told
+        self.concurrency = concurrency
+        self._memories: dict[str, Memory] = {}  # the autoscaler's, per deployment
         self._next_probe = 0.0
 
     def step(self, db: Database, lease: Lease) -> None:
@@ -49,6 +55,9 @@ class Keeper:
         with db.session() as session:
             now = utcnow()
             lease.fence(session, now)
+            if self.concurrency is not None:
+                defaults = self.policy.autoscaling()
+                autoscaling.step(session, self.concurrency, self._memories, defaults)
             deployments.converge(session, self.policy, now, answers)
 
     def probe(self, due: list[deployments.Probe]) -> dict[str, bool]:

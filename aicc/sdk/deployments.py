@@ -25,6 +25,7 @@ class Deployments(Resource):
         env: dict[str, str] | None = None,
         readiness_path: str = "/health",
         workdir_sha256: str | None = None,
+        target_concurrency: float | None = None,
     ) -> Json:
         """Deploy a model version (`NAME@N`, `NAME` for the latest) or a command."""
         body = given(
@@ -39,6 +40,7 @@ class Deployments(Resource):
             env=env,
             readiness_path=readiness_path,
             workdir_sha256=workdir_sha256,
+            target_concurrency=target_concurrency,
         )
         return self._t.call("POST", api_path("deployments"), json=body)
 
@@ -63,10 +65,16 @@ class Deployments(Resource):
         *,
         min_replicas: int | None = None,
         max_replicas: int | None = None,
+        target_concurrency: float | None = None,
         project: str | None = None,
     ) -> Json:
+        """New bounds, and the requests in flight per replica the autoscaler aims for."""
         path = api_path("deployments", name, "scale")
-        body = given(min_replicas=min_replicas, max_replicas=max_replicas)
+        body = given(
+            min_replicas=min_replicas,
+            max_replicas=max_replicas,
+            target_concurrency=target_concurrency,
+        )
         return self._t.call("POST", path, params={"project": project}, json=body)
 
     def stop(self, name: str, project: str | None = None) -> Json:

@@ -14,9 +14,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from aicc.core.autoscaling import Sample
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aicc.core.autoscaling import Decision, Memory, Policy, Sample, decide
+from aicc.services import endpoints
+from aicc.store.tables import DeploymentRow
 
 KEEP_S = 120  # samples kept per deployment: more than any stable window
 
@@ -83,3 +88,40 @@ class Concurrency:
                 return []
             track.advance(now)
             return list(track.samples)
+
+
+def step(
+    session: Session,
+    concurrency: Concurrency,
+    memories: dict[str, Memory],
+    defaults: Policy = Policy(),
+) -> dict[str, Decision]:
+    """Set each running deployment's `desired` replicas from its samples (the controller's
+    pass; `memories` is the loop's, kept between passes). A deployment the loop meets for the
+    first time counts as just used: a restart never scales anything to zero at once.
+    Answers the decisions, by deployment id."""
+    now = concurrency.clock()
+    decided: dict[str, Decision] = {}
+    rows = session.scalars(
+        select(DeploymentRow).where(DeploymentRow.state.not_in(("stopped", "failed")))
+    )
+    for row in rows:
+        policy = replace(
+            defaults,
+            min_replicas=row.min_replicas,
+            max_replicas=row.max_replicas,
+            target=row.target_concurrency or defaults.target,
+        )
+        ready = sum(
+            1
+            for e in endpoints.of_deployment(session, row.id)
+            if e.ready and e.revision == row.revision
+        )
+        memory = memories.get(row.id) or Memory(last_request=now)
+        decision, memories[row.id] = decide(policy, concurrency.samples(row.id), now, ready, memory)
+        if decision.replicas != row.desired:
+            row.desired = decision.replicas
+        decided[row.id] = decision
+    for gone in set(memories) - set(decided):
+        del memories[gone]
+    return decided

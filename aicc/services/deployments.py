@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from aicc.core import autoscaling as autoscale
 from aicc.core import datasets as core
 from aicc.core.jobspec import NAME_PATTERN, JobSpec, first_problem
 from aicc.core.states import JobState, Reason
@@ -75,6 +76,22 @@ class Policy:
     drain_s: float = 5.0
     failures_to_fail: int = 5
     backoff_s: float = 2.0
+    target_concurrency: float = 2.0
+    stable_window_s: float = 60.0
+    panic_window_s: float = 6.0
+    scale_down_delay_s: float = 30.0
+    scale_to_zero_after_s: float = 300.0
+    cold_start_timeout_s: float = 300.0
+
+    def autoscaling(self) -> autoscale.Policy:
+        """The autoscaler's defaults (a deployment's bounds and target replace them)."""
+        return autoscale.Policy(
+            target=self.target_concurrency,
+            stable_window_s=self.stable_window_s,
+            panic_window_s=self.panic_window_s,
+            scale_down_delay_s=self.scale_down_delay_s,
+            scale_to_zero_after_s=self.scale_to_zero_after_s,
+        )
 
 
 @dataclass(frozen=True)
@@ -106,6 +123,7 @@ class Deployment:
     min_replicas: int
     max_replicas: int
     desired: int
+    target_concurrency: float | None
     state: str
     message: str
     created_by: str
@@ -195,6 +213,7 @@ def _view(session: Session, row: DeploymentRow) -> Deployment:
         min_replicas=row.min_replicas,
         max_replicas=row.max_replicas,
         desired=row.desired,
+        target_concurrency=row.target_concurrency,
         state=row.state,
         message=row.message,
         created_by=row.created_by,
@@ -406,10 +425,12 @@ def create(
     engine: str = "auto",
     env: dict[str, str] | None = None,
     readiness_path: str = "/health",
+    target_concurrency: float | None = None,
     policy: Policy = Policy(),
 ) -> Deployment:
     """A deployment of a model version (`NAME@N`, `NAME` for the latest) or of a command, at
-    revision 1; the control loop starts its replicas."""
+    revision 1; the control loop starts its replicas, the autoscaler keeps about
+    `target_concurrency` requests in flight per replica between the bounds."""
     if not re.match(NAME_PATTERN, name or ""):
         raise Invalid("name {name!r}: lowercase letters, digits, '.', '_' or '-'", name=name)
     _check_sizes(min_replicas, max_replicas, policy.max_replicas)
@@ -444,6 +465,7 @@ def create(
         revision=1,
         min_replicas=min_replicas,
         max_replicas=max_replicas,
+        target_concurrency=target_concurrency,
         desired=max(1, min_replicas),
         state="pending",
         message="starting replicas",
@@ -567,11 +589,14 @@ def scale(
     *,
     min_replicas: int | None = None,
     max_replicas: int | None = None,
+    target_concurrency: float | None = None,
     project: str | None = None,
     policy: Policy = Policy(),
 ) -> Deployment:
-    """New bounds; the replicas wanted move into them."""
+    """New bounds (and target per replica); the replicas wanted move into them."""
     row = _writable(session, who, name, project)
+    if target_concurrency is not None:
+        row.target_concurrency = target_concurrency
     low = row.min_replicas if min_replicas is None else min_replicas
     high = row.max_replicas if max_replicas is None else max_replicas
     _check_sizes(low, high, policy.max_replicas)

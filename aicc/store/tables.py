@@ -427,6 +427,8 @@ class DeploymentRow(Base):
     min_replicas: Mapped[int] = mapped_column(Integer, default=1)
     max_replicas: Mapped[int] = mapped_column(Integer, default=1)
     desired: Mapped[int] = mapped_column(Integer, default=1)  # what the autoscaler wants now
+    # requests in flight per replica the autoscaler aims for (None: deployments' default)
+    target_concurrency: Mapped[float | None] = mapped_column(default=None)
     state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     message: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(40))

@@ -11,6 +11,8 @@ from aicc.api.schemas.common import Body, Name
 
 Engine = Literal["auto", "transformers", "predict", "vllm"]
 Replicas = Annotated[int, Field(ge=0, le=10_000)]
+# requests in flight per replica the autoscaler aims for
+Target = Annotated[float, Field(gt=0, le=10_000)]
 Ref = Annotated[str, Field(min_length=1, max_length=300)]
 Command = Annotated[str, Field(min_length=1, max_length=16_384)]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
@@ -34,6 +36,7 @@ class DeploymentIn(Body):
     engine: Engine = "auto"
     env: Env = Field(default_factory=dict)
     readiness_path: Path = "/health"
+    target_concurrency: Target | None = None
 
 
 class DeploymentPatch(Body):
@@ -51,6 +54,7 @@ class DeploymentPatch(Body):
 class ScaleIn(Body):
     min_replicas: Replicas | None = None
     max_replicas: Replicas | None = None
+    target_concurrency: Target | None = None
 
 
 class DeploymentReplica(BaseModel):
@@ -78,6 +82,7 @@ class Deployment(BaseModel):
     min_replicas: int
     max_replicas: int
     desired: int
+    target_concurrency: float | None
     state: Literal["pending", "ready", "updating", "failed", "stopped"]
     message: str
     created_by: str
