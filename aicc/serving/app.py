@@ -54,18 +54,7 @@ class State:
     failed: str | None = None
     lock: anyio.Lock = field(default_factory=anyio.Lock)
     started: int = field(default_factory=lambda: int(time.time()))
-    counts: dict[str, int] = field(
-        default_factory=lambda: dict.fromkeys(
-            (
-                "requests_total",
-                "prompt_tokens_total",
-                "generation_tokens_total",
-                "running",
-                "waiting",
-            ),
-            0,
-        )
-    )
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(METRICS, 0))
 
     def load(self) -> None:
         """Load the model (in a thread); a model that cannot load stops the server."""
@@ -136,10 +125,7 @@ def create(state: State) -> Starlette:
         lines = []
         for name, value in state.counts.items():
             kind = "counter" if name.endswith("_total") else "gauge"
-            metric = (
-                f"aicc_serving_{name}" if kind == "counter" else f"aicc_serving_requests_{name}"
-            )
-            lines += [f"# TYPE {metric} {kind}", f"{metric} {value}"]
+            lines += [f"# TYPE aicc_serving_{name} {kind}", f"aicc_serving_{name} {value}"]
         return PlainTextResponse("\n".join(lines) + "\n")
 
     async def models(request: Request) -> Response:

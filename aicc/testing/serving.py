@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 
 import aicc.serving
+from aicc.testing import templates
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
@@ -41,6 +42,17 @@ def program(dest: Path) -> Path:
     (dest / "aicc" / "__init__.py").write_text("")
     for path in sorted(source.glob("*.py")):
         shutil.copy(path, dest / "aicc" / "serving" / path.name)
+    return dest
+
+
+def model_version(template: str, model: Path, dest: Path) -> Path:
+    """A template-trained model as its registered version holds it (services/templates.py
+    `ingest_outputs`): the model's files with the template's `predict.py`, `train.py`,
+    `template.yaml` and `aicc_template.py` beside them."""
+    shutil.copytree(model, dest)
+    for name in ("predict.py", "train.py", "template.yaml"):
+        shutil.copy(templates.ROOT / template / name, dest / name)
+    shutil.copy(templates.RUNTIME, dest / templates.RUNTIME.name)
     return dest
 
 
