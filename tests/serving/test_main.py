@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from aicc.serving.choose import ChoiceError, engine_for
 from aicc.testing import serving, templates
 
