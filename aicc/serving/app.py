@@ -232,6 +232,11 @@ def create(state: State) -> Starlette:
         error = ApiError(str(exc.detail), code="not_found" if exc.status_code == 404 else None)
         return JSONResponse(error.body(), exc.status_code)
 
+    async def crash(request: Request, exc: Exception) -> Response:
+        # Starlette logs the exception after this answer; the client gets OpenAI's shape.
+        error = ApiError(f"{type(exc).__name__}: {exc}", code="internal_error", kind="server_error")
+        return JSONResponse(error.body(), 500)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         threading.Thread(target=state.load, name="load-model", daemon=True).start()
@@ -247,7 +252,7 @@ def create(state: State) -> Starlette:
             Route("/v1/embeddings", embeddings, methods=["POST"]),
             Route("/predict", predict, methods=["POST"]),
         ],
-        exception_handlers={ApiError: api_error, HTTPException: http_error},
+        exception_handlers={ApiError: api_error, HTTPException: http_error, Exception: crash},
         lifespan=lifespan,
     )
 

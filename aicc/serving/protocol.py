@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 MAX_STOPS = 4
+MAX_INPUTS = 2048  # texts per embeddings request, as OpenAI allows
 ROLES = ("system", "developer", "user", "assistant", "tool")
 
 
@@ -198,6 +199,8 @@ def inputs(body: dict[str, Any], served: str) -> tuple[list[str], str]:
         raise ApiError("input must be a string or a non-empty list of strings", param="input")
     if not all(texts):
         raise ApiError("input must not hold an empty string", param="input")
+    if len(texts) > MAX_INPUTS:
+        raise ApiError(f"input takes at most {MAX_INPUTS} texts, not {len(texts)}", param="input")
     encoding = body.get("encoding_format") or "float"
     if encoding not in ("float", "base64"):
         raise ApiError("encoding_format must be float or base64", param="encoding_format")
