@@ -8,6 +8,7 @@ asks for one token at a time, so a client that leaves stops its generation."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import struct
@@ -16,11 +17,13 @@ import threading
 import time
 import traceback
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
+import anyio.lowlevel
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -33,6 +36,7 @@ from .tables import TableModel, rows
 from .text import COMPLETION_DEFAULT_MAX_TOKENS, Generation, TextModel
 
 Engine = TextModel | TableModel
+T = TypeVar("T")
 METRICS = (  # /metrics, each `aicc_serving_<name>`: counters end in _total, the rest are gauges
     "requests_total",
     "prompt_tokens_total",
@@ -55,6 +59,11 @@ class State:
     lock: anyio.Lock = field(default_factory=anyio.Lock)
     started: int = field(default_factory=lambda: int(time.time()))
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(METRICS, 0))
+    # One thread does all the model's work: torch keeps its thread pools per calling thread,
+    # and a pool of threads taking turns would each start its own.
+    worker: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="model")
+    )
 
     def load(self) -> None:
         """Load the model (in a thread); a model that cannot load stops the server."""
@@ -80,6 +89,16 @@ class State:
                 status=404,
             )
         return self.engine
+
+    async def work(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` on the model's thread. A caller already cancelled (its client gone)
+        stops here; one cancelled meanwhile still waits for `fn` to end, so that nothing else
+        touches the model before it has."""
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        future = asyncio.get_running_loop().run_in_executor(self.worker, fn, *args)
+        with anyio.CancelScope(shield=True):
+            done = await future
+        return done
 
     @asynccontextmanager
     async def turn(self) -> AsyncIterator[None]:
@@ -160,7 +179,7 @@ def create(state: State) -> Starlette:
             try:
                 steps = 0
                 while run.finish is None:
-                    await anyio.to_thread.run_sync(run.step)
+                    await state.work(run.step)
                     steps += 1
                     if steps % DISCONNECT_CHECK_EVERY == 0 and await request.is_disconnected():
                         break
@@ -186,7 +205,7 @@ def create(state: State) -> Starlette:
                 if answer.chat:
                     yield _sse(answer.chunk("", role=True))
                 while run.finish is None:
-                    text = await anyio.to_thread.run_sync(run.step)
+                    text = await state.work(run.step)
                     if text:
                         yield _sse(answer.chunk(text))
             finally:
@@ -206,7 +225,7 @@ def create(state: State) -> Starlette:
         body = await _json_body(request)
         texts, encoding = protocol.inputs(body, state.name)
         async with state.turn():
-            done = [await anyio.to_thread.run_sync(model.embed, text) for text in texts]
+            done = [await state.work(model.embed, text) for text in texts]
         tokens = sum(n for _, n in done)
         state.counts["prompt_tokens_total"] += tokens
         data = [
@@ -220,7 +239,7 @@ def create(state: State) -> Starlette:
         model: TableModel = state.ready(TableModel)
         given = rows(await _json_body(request))
         async with state.turn():
-            predictions = await anyio.to_thread.run_sync(model.predict, given)
+            predictions = await state.work(model.predict, given)
         return JSONResponse({"predictions": predictions, "model": state.name})
 
     async def api_error(request: Request, exc: Exception) -> Response:

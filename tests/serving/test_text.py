@@ -5,6 +5,7 @@ usage counted with the model's tokenizer, and OpenAI-shaped 400s for what it ref
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -286,3 +287,32 @@ def test_a_model_that_cannot_load_stops_the_program(model_dir: Path, tmp_path: P
     replica = serving.start(adapter, tmp_path / "replica")
     assert replica.process.wait(timeout=60) == 1
     assert "base model /gone is not here" in replica.log()
+
+
+def test_requests_wait_their_turn_and_metrics_show_the_queue(served: serving.Served) -> None:
+    """One generation at a time per replica: a second request waits (the gauge the autoscaler
+    reads says so) and is answered once the first ends."""
+    long = {"model": NAME, "prompt": "the", "max_tokens": 400, "ignore_eos": True, "stream": True}
+    short = {"model": NAME, "prompt": "the cat", "max_tokens": 5, "temperature": 0}
+    answers: list[httpx.Response] = []
+    with (
+        httpx.Client(timeout=120) as http,
+        http.stream("POST", served.url + "/v1/completions", json=long) as first,
+    ):
+        lines = first.iter_lines()
+        assert next(lines).startswith("data: ")
+        second = threading.Thread(
+            target=lambda: answers.append(http.post(served.url + "/v1/completions", json=short))
+        )
+        second.start()
+        deadline = time.monotonic() + 20
+        while metric(served, "aicc_serving_requests_waiting") == 0:
+            assert time.monotonic() < deadline and not answers
+            time.sleep(0.01)
+        assert metric(served, "aicc_serving_requests_running") == 1
+        rest = [line for line in lines if line.startswith("data: ")]
+        assert rest[-1] == "data: [DONE]"
+        second.join(timeout=30)
+    assert answers and answers[0].status_code == 200
+    assert answers[0].json()["usage"]["completion_tokens"] == 5
+    assert metric(served, "aicc_serving_requests_waiting") == 0
