@@ -5,13 +5,15 @@ downloaded), to serve."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,18 +82,28 @@ class Served:
         return self.log_path.read_text(errors="replace")
 
 
-def start(model: Path, work: Path, *, name: str = "served", engine: str = "auto") -> Served:
-    """The program on `model`, from a shipped copy in `work`, started but maybe not ready; its
-    output goes to `work/serving.log`."""
+def start(
+    model: Path,
+    work: Path,
+    *,
+    name: str = "served",
+    engine: str = "auto",
+    wrap: Sequence[str] = (),
+) -> Served:
+    """The program on `model`, from a shipped copy in `work/code`, started but maybe not ready;
+    its output goes to `work/serving.log`. `wrap` goes before the command (a job's sandbox).
+    It leads its own process group, as a replica does, so `stop` reaches all of it."""
     code = program(work / "code")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update({"CUDA_VISIBLE_DEVICES": "", "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"})
-    args = [sys.executable, "-m", "aicc.serving", "--model", str(model), "--host", "127.0.0.1"]
-    args += ["--port", str(port), "--name", name, "--engine", engine]
+    args = [*wrap, sys.executable, "-m", "aicc.serving", "--model", str(model)]
+    args += ["--host", "127.0.0.1", "--port", str(port), "--name", name, "--engine", engine]
     log_path = work / "serving.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(args, cwd=code, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            args, cwd=code, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     return Served(f"http://127.0.0.1:{port}", name, process, log_path)
 
 
@@ -112,12 +124,15 @@ def wait_ready(served: Served, timeout: float = 120) -> None:
 
 
 def stop(served: Served) -> None:
-    served.process.terminate()
-    try:
-        served.process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        served.process.kill()
-        served.process.wait()
+    """SIGTERM to its group (uvicorn finishes what it answers, then exits), then SIGKILL."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(served.process.pid, sig)
+        try:
+            served.process.wait(timeout=20)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 @contextmanager

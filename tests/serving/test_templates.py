@@ -13,6 +13,7 @@ import httpx
 import openai
 import pytest
 
+from aicc.executors import sandbox
 from aicc.testing import serving, templates
 
 
@@ -112,3 +113,25 @@ def test_bad_rows_are_a_400_saying_what_is_wrong(credit: tuple[serving.Served, P
     assert "debt_ratio" in missing["message"]
     chat = httpx.post(served.url + "/v1/chat/completions", json={"model": "loans"})
     assert chat.status_code == 404 and "/predict" in chat.json()["error"]["message"]
+
+
+def test_it_serves_from_inside_a_jobs_sandbox(
+    credit: tuple[serving.Served, Path], tmp_path: Path
+) -> None:
+    """As a replica runs: bubblewrap, the package its only code, the model read-only."""
+    box = sandbox.detect("auto")
+    if box is None:
+        pytest.skip("bubblewrap cannot run here")
+    _, version = credit
+    code = tmp_path / "code"
+    wrap = box.argv(writable=[code], cwd=code, home=str(tmp_path / "home"), read_only=[version])
+    replica = serving.start(version, tmp_path, name="boxed", wrap=wrap)
+    try:
+        serving.wait_ready(replica, timeout=60)
+        rows = rows_of(version, 2)
+        answer = httpx.post(replica.url + "/predict", json={"rows": rows}, timeout=60)
+        assert answer.status_code == 200, answer.text
+        assert len(answer.json()["predictions"]) == 2
+    finally:
+        serving.stop(replica)
+    assert "Finished server process" in replica.log()  # a graceful stop on SIGTERM
