@@ -2,9 +2,9 @@
 text routes (`/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`) or `/predict`.
 
 The model loads in a thread after the server starts, so `/health` says 503 while it loads and
-200 once it is ready (the deployment's readiness check). Work on the model runs in worker
-threads, one request at a time per replica (a fair lock: the others wait in order); a stream
-asks for one token at a time, so a client that leaves stops its generation."""
+200 once it is ready (the deployment's readiness check). Work on the model runs off the event
+loop on one thread, one request at a time per replica (a fair lock: the others wait in order);
+a generation goes one token per call, so a client that leaves stops it at the next token."""
 
 from __future__ import annotations
 

@@ -27,13 +27,8 @@ class ApiError(Exception):
         kind: str = "invalid_request_error",
     ) -> None:
         super().__init__(message)
-        self.message, self.param, self.code, self.status, self.kind = (
-            message,
-            param,
-            code,
-            status,
-            kind,
-        )
+        self.message, self.param, self.code = message, param, code
+        self.status, self.kind = status, kind
 
     def body(self) -> dict[str, Any]:
         error = {"message": self.message, "type": self.kind, "param": self.param}
