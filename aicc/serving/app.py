@@ -161,12 +161,18 @@ def create(state: State) -> Starlette:
         model: TextModel = state.ready(TextModel)
         body = await _json_body(request)
         asked = protocol.request(body, state.name)
-        if chat:
-            prompt = model.chat_ids(protocol.messages(body))
-            limit = model.budget(prompt, asked.sampling, None, "messages")
-        else:
-            prompt = model.encode(protocol.prompt(body))
-            limit = model.budget(prompt, asked.sampling, COMPLETION_DEFAULT_MAX_TOKENS, "prompt")
+        given = protocol.messages(body) if chat else protocol.prompt(body)
+
+        def tokenize() -> tuple[list[int], int]:
+            if isinstance(given, list):
+                ids = model.chat_ids(given)
+                return ids, model.budget(ids, asked.sampling, None, "messages")
+            ids = model.encode(given)
+            return ids, model.budget(ids, asked.sampling, COMPLETION_DEFAULT_MAX_TOKENS, "prompt")
+
+        # On the model's thread: a long prompt's tokenizing is CPU work that would stall the
+        # event loop (health checks, other streams), and the tokenizer is only used there.
+        prompt, limit = await state.work(tokenize)
         answer = Answer.new(state.name, chat)
         if asked.stream:
             return StreamingResponse(

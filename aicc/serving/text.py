@@ -68,7 +68,9 @@ class TextModel:
         device = "cuda" if torch.cuda.is_available() else "cpu"
         adapter = (path / "adapter_config.json").is_file()
         base = _base_of(path) if adapter else path
-        model: Any = AutoModelForCausalLM.from_pretrained(base, local_files_only=True)
+        # On a GPU, the checkpoint's own dtype (bf16 or fp16, typically); on CPU, float32.
+        dtype = "auto" if device == "cuda" else torch.float32
+        model: Any = AutoModelForCausalLM.from_pretrained(base, local_files_only=True, dtype=dtype)
         if adapter:
             from peft import PeftModel
 
