@@ -292,7 +292,7 @@ def test_a_model_that_cannot_load_stops_the_program(model_dir: Path, tmp_path: P
 def test_requests_wait_their_turn_and_metrics_show_the_queue(served: serving.Served) -> None:
     """One generation at a time per replica: a second request waits (the gauge the autoscaler
     reads says so) and is answered once the first ends."""
-    long = {"model": NAME, "prompt": "the", "max_tokens": 400, "ignore_eos": True, "stream": True}
+    long = {"model": NAME, "prompt": "the", "max_tokens": 600, "ignore_eos": True, "stream": True}
     short = {"model": NAME, "prompt": "the cat", "max_tokens": 5, "temperature": 0}
     answers: list[httpx.Response] = []
     with (
