@@ -1,0 +1,289 @@
+"""The HTTP face of a replica (Starlette): `/health`, `/metrics`, `/v1/models`, and either the
+text routes (`/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`) or `/predict`.
+
+The model loads in a thread after the server starts, so `/health` says 503 while it loads and
+200 once it is ready (the deployment's readiness check). Work on the model runs off the event
+loop on one thread, one request at a time per replica (a fair lock: the others wait in order);
+a generation goes one token per call, so a client that leaves stops it at the next token."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import struct
+import sys
+import threading
+import time
+import traceback
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import anyio
+import anyio.lowlevel
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from . import protocol
+from .protocol import Answer, ApiError
+from .tables import TableModel, rows
+from .text import COMPLETION_DEFAULT_MAX_TOKENS, Generation, TextModel
+
+Engine = TextModel | TableModel
+T = TypeVar("T")
+METRICS = (  # /metrics, each `aicc_serving_<name>`: counters end in _total, the rest are gauges
+    "requests_total",
+    "prompt_tokens_total",
+    "generation_tokens_total",
+    "requests_running",  # on the model now (0 or 1)
+    "requests_waiting",  # queued behind it: the replica's concurrency is running + waiting
+)
+DISCONNECT_CHECK_EVERY = 8  # tokens between checks that a non-streaming client is still there
+
+
+@dataclass
+class State:
+    """What one replica holds: its name, the model once loaded, and counters for /metrics."""
+
+    name: str
+    loader: Callable[[], Engine]
+    on_failure: Callable[[], None] = lambda: None
+    engine: Engine | None = None
+    failed: str | None = None
+    lock: anyio.Lock = field(default_factory=anyio.Lock)
+    started: int = field(default_factory=lambda: int(time.time()))
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(METRICS, 0))
+    # One thread does all the model's work: torch keeps its thread pools per calling thread,
+    # and a pool of threads taking turns would each start its own.
+    worker: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="model")
+    )
+
+    def load(self) -> None:
+        """Load the model (in a thread); a model that cannot load stops the server."""
+        try:
+            self.engine = self.loader()
+            print(f"aicc.serving: {self.name} is ready", file=sys.stderr, flush=True)
+        except Exception as e:
+            traceback.print_exc()
+            self.failed = f"{type(e).__name__}: {e}"
+            print(f"aicc.serving: cannot load the model: {self.failed}", file=sys.stderr)
+            self.on_failure()
+
+    def ready(self, kind: type[Engine]) -> Any:
+        if self.engine is None:
+            raise ApiError(
+                "the model is still loading", code="loading", status=503, kind="server_error"
+            )
+        if not isinstance(self.engine, kind):
+            other = "/predict" if isinstance(self.engine, TableModel) else "/v1/chat/completions"
+            raise ApiError(
+                f"this model does not serve this route; it answers {other}",
+                code="not_found",
+                status=404,
+            )
+        return self.engine
+
+    async def work(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` on the model's thread. A caller already cancelled (its client gone)
+        stops here; one cancelled meanwhile still waits for `fn` to end, so that nothing else
+        touches the model before it has."""
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        future = asyncio.get_running_loop().run_in_executor(self.worker, fn, *args)
+        with anyio.CancelScope(shield=True):
+            done = await future
+        return done
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """One request at a time on the model; the others wait in order."""
+        self.counts["requests_waiting"] += 1
+        try:
+            await self.lock.acquire()
+        finally:
+            self.counts["requests_waiting"] -= 1
+        self.counts["requests_running"] += 1
+        self.counts["requests_total"] += 1
+        try:
+            yield
+        finally:
+            self.counts["requests_running"] -= 1
+            self.lock.release()
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError("the body must be a JSON object", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise ApiError("the body must be a JSON object", code="invalid_json")
+    return body
+
+
+def _sse(doc: dict[str, Any] | str) -> bytes:
+    data = doc if isinstance(doc, str) else json.dumps(doc, ensure_ascii=False)
+    return f"data: {data}\n\n".encode()
+
+
+def create(state: State) -> Starlette:
+    """The application over `state`; the model loads when the server starts."""
+
+    async def health(request: Request) -> Response:
+        if state.engine is None:
+            return JSONResponse({"status": "failed" if state.failed else "loading"}, 503)
+        return JSONResponse({"status": "ready", "model": state.name})
+
+    async def metrics(request: Request) -> Response:
+        lines = []
+        for name, value in state.counts.items():
+            kind = "counter" if name.endswith("_total") else "gauge"
+            lines += [f"# TYPE aicc_serving_{name} {kind}", f"aicc_serving_{name} {value}"]
+        return PlainTextResponse("\n".join(lines) + "\n")
+
+    async def models(request: Request) -> Response:
+        card = {"id": state.name, "object": "model", "created": state.started, "owned_by": "aicc"}
+        return JSONResponse({"object": "list", "data": [card]})
+
+    async def chat(request: Request) -> Response:
+        return await _complete(request, chat=True)
+
+    async def completions(request: Request) -> Response:
+        return await _complete(request, chat=False)
+
+    async def _complete(request: Request, *, chat: bool) -> Response:
+        model: TextModel = state.ready(TextModel)
+        body = await _json_body(request)
+        asked = protocol.request(body, state.name)
+        given = protocol.messages(body) if chat else protocol.prompt(body)
+
+        def tokenize() -> tuple[list[int], int]:
+            if isinstance(given, list):
+                ids = model.chat_ids(given)
+                return ids, model.budget(ids, asked.sampling, None, "messages")
+            ids = model.encode(given)
+            return ids, model.budget(ids, asked.sampling, COMPLETION_DEFAULT_MAX_TOKENS, "prompt")
+
+        # On the model's thread: a long prompt's tokenizing is CPU work that would stall the
+        # event loop (health checks, other streams), and the tokenizer is only used there.
+        prompt, limit = await state.work(tokenize)
+        answer = Answer.new(state.name, chat)
+        if asked.stream:
+            return StreamingResponse(
+                _stream(request, model, prompt, asked, limit, answer),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
+        async with state.turn():
+            run = Generation(model, prompt, asked.sampling, limit)
+            try:
+                steps = 0
+                while run.finish is None:
+                    await state.work(run.step)
+                    steps += 1
+                    if steps % DISCONNECT_CHECK_EVERY == 0 and await request.is_disconnected():
+                        break
+            finally:
+                run.close()
+                _count(run)
+        used = protocol.usage(run.prompt_tokens, run.completion_tokens)
+        return JSONResponse(answer.whole(run.text, run.finish or "stop", used))
+
+    async def _stream(
+        request: Request,
+        model: TextModel,
+        prompt: list[int],
+        asked: protocol.Request,
+        limit: int,
+        answer: Answer,
+    ) -> AsyncIterator[bytes]:
+        # Starlette cancels this generator when the client disconnects: the `finally` closes
+        # the generation, so no token is computed for nobody.
+        async with state.turn():
+            run = Generation(model, prompt, asked.sampling, limit)
+            try:
+                if answer.chat:
+                    yield _sse(answer.chunk("", role=True))
+                while run.finish is None:
+                    text = await state.work(run.step)
+                    if text:
+                        yield _sse(answer.chunk(text))
+            finally:
+                run.close()
+                _count(run)
+        yield _sse(answer.chunk(None, run.finish))
+        if asked.include_usage:
+            yield _sse(answer.usage_chunk(protocol.usage(run.prompt_tokens, run.completion_tokens)))
+        yield _sse("[DONE]")
+
+    def _count(run: Generation) -> None:
+        state.counts["prompt_tokens_total"] += run.prompt_tokens
+        state.counts["generation_tokens_total"] += run.completion_tokens
+
+    async def embeddings(request: Request) -> Response:
+        model: TextModel = state.ready(TextModel)
+        body = await _json_body(request)
+        texts, encoding = protocol.inputs(body, state.name)
+        async with state.turn():
+            done = [await state.work(model.embed, text) for text in texts]
+        tokens = sum(n for _, n in done)
+        state.counts["prompt_tokens_total"] += tokens
+        data = [
+            {"object": "embedding", "index": i, "embedding": _encode(vector, encoding)}
+            for i, (vector, _) in enumerate(done)
+        ]
+        used = protocol.usage(tokens, 0)
+        return JSONResponse({"object": "list", "data": data, "model": state.name, "usage": used})
+
+    async def predict(request: Request) -> Response:
+        model: TableModel = state.ready(TableModel)
+        given = rows(await _json_body(request))
+        async with state.turn():
+            predictions = await state.work(model.predict, given)
+        return JSONResponse({"predictions": predictions, "model": state.name})
+
+    async def api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return JSONResponse(exc.body(), exc.status)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        error = ApiError(str(exc.detail), code="not_found" if exc.status_code == 404 else None)
+        return JSONResponse(error.body(), exc.status_code)
+
+    async def crash(request: Request, exc: Exception) -> Response:
+        # Starlette logs the exception after this answer; the client gets OpenAI's shape.
+        error = ApiError(f"{type(exc).__name__}: {exc}", code="internal_error", kind="server_error")
+        return JSONResponse(error.body(), 500)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        threading.Thread(target=state.load, name="load-model", daemon=True).start()
+        yield
+
+    return Starlette(
+        routes=[
+            Route("/health", health),
+            Route("/metrics", metrics),
+            Route("/v1/models", models),
+            Route("/v1/chat/completions", chat, methods=["POST"]),
+            Route("/v1/completions", completions, methods=["POST"]),
+            Route("/v1/embeddings", embeddings, methods=["POST"]),
+            Route("/predict", predict, methods=["POST"]),
+        ],
+        exception_handlers={ApiError: api_error, HTTPException: http_error, Exception: crash},
+        lifespan=lifespan,
+    )
+
+
+def _encode(vector: list[float], encoding: str) -> list[float] | str:
+    """`base64`: the little-endian float32 bytes, as the openai client asks by default."""
+    if encoding == "base64":
+        return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+    return vector

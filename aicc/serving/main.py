@@ -1,0 +1,63 @@
+"""The command line: pick the engine, then serve until stopped (uvicorn), or hand over to
+vLLM. Defaults come from a replica's environment: `$AICC_MODEL_DIR`, `$AICC_SERVICE_HOST`,
+`$PORT`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import vllm_engine
+from .app import Engine, State, create
+from .choose import ENGINES, ChoiceError, engine_for
+from .tables import TableModel
+from .text import TextModel
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    env = os.environ
+    parser = argparse.ArgumentParser(
+        prog="python -m aicc.serving", description="Serve a model directory over HTTP."
+    )
+    parser.add_argument("--model", type=Path, default=env.get("AICC_MODEL_DIR"))
+    parser.add_argument("--host", default=env.get("AICC_SERVICE_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=env.get("PORT"))
+    parser.add_argument("--name", help="the model's name in requests (default: the directory's)")
+    parser.add_argument("--engine", choices=ENGINES, default="auto")
+    args = parser.parse_args(argv)
+    if args.model is None or args.port is None:
+        parser.error("--model and --port are required (or $AICC_MODEL_DIR and $PORT)")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(argv)
+    model: Path = args.model.resolve()
+    name: str = args.name or model.name
+    try:
+        engine = engine_for(model) if args.engine == "auto" else args.engine
+    except ChoiceError as e:
+        print(f"aicc.serving: {e}", file=sys.stderr)
+        return 2
+    if engine == "vllm":
+        return vllm_engine.run(model, args.host, args.port, name)
+    import uvicorn
+
+    def load() -> Engine:
+        return TextModel.load(model) if engine == "transformers" else TableModel.load(model)
+
+    print(f"aicc.serving: {engine} engine, loading {model} as {name!r}", file=sys.stderr)
+    state = State(name, load)
+    server = uvicorn.Server(
+        uvicorn.Config(create(state), host=args.host, port=args.port, log_level="info")
+    )
+
+    def stop() -> None:
+        server.should_exit = True
+
+    state.on_failure = stop
+    server.run()
+    return 1 if state.failed else 0
