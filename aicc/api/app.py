@@ -22,7 +22,9 @@ from aicc.api.routers import (
     billing,
     datasets,
     estimate,
+    gateway,
     jobs,
+    keys,
     kpis,
     models,
     nodes,
@@ -51,10 +53,11 @@ def create_app(state: AppState) -> FastAPI:
     app.state.aicc = state
     for module in (
         *(system, tenancy, nodes, workdirs, jobs, audit, estimate, billing, kpis),
-        *(datasets, models, templates),
+        *(datasets, models, templates, keys, gateway),
     ):
         app.include_router(module.router, responses=schemas.ERRORS)
     schemas.document_errors(app)
+    app.router.on_shutdown.append(state.gateway.close)
 
     @app.exception_handler(ServiceError)
     async def service_error(_request: Request, err: ServiceError) -> JSONResponse:

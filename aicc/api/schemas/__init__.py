@@ -42,6 +42,7 @@ from aicc.api.schemas.jobs import (
     ReplicaDevice,
     job_out,
 )
+from aicc.api.schemas.keys import ApiKey, ApiKeyIn, GatewayRequest
 from aicc.api.schemas.models import (
     Fit,
     Model,
@@ -94,6 +95,8 @@ __all__ = [
     "MAX_QUEUE_RUNTIME_S",
     "Accelerator",
     "Allocated",
+    "ApiKey",
+    "ApiKeyIn",
     "AuditEntry",
     "Bin",
     "Body",
@@ -115,6 +118,7 @@ __all__ = [
     "Explain",
     "ExplainReason",
     "Fit",
+    "GatewayRequest",
     "Health",
     "Job",
     "Manifest",

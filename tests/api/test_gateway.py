@@ -1,0 +1,139 @@
+"""The OpenAI-compatible gateway under `/v1`, driven by the official `openai` client against a
+real server (uvicorn) in front of real replica jobs (`aicc/testing/upstream.py`)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from aicc.server import ServerState
+from aicc.testing.deployments import Deployment, deploy
+from aicc.testing.servers import over_http
+from aicc.testing.tenants import make_tenant
+
+
+class Center:
+    def __init__(self, url: str, token: str, state: ServerState) -> None:
+        self.url, self.state = url, state
+        self.api = httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+
+    def key(self, name: str, headers: dict[str, str] | None = None, **fields: object) -> str:
+        made = self.api.post("/api/v1/keys", json={"name": name, **fields}, headers=headers or {})
+        assert made.status_code == 201, made.text
+        secret: str = made.json()["secret"]
+        assert secret.startswith("aicc-sk-")
+        return secret
+
+    def openai(self, key: str) -> openai.OpenAI:
+        return openai.OpenAI(base_url=self.url + "/v1", api_key=key, max_retries=0)
+
+
+@pytest.fixture
+def center(tmp_path: Path) -> Iterator[Center]:
+    with over_http(tmp_path / "home", limits={"grace_s": 1.0}) as (url, token, state):
+        yield Center(url, token, state)
+
+
+@pytest.fixture
+def chat(center: Center) -> Deployment:
+    return deploy(center.api, center.state.db, "chat", replicas=[{}, {}])
+
+
+def test_chat_through_the_gateway_streaming_and_not(center: Center, chat: Deployment) -> None:
+    client = center.openai(center.key("app"))
+    assert [m.id for m in client.models.list()] == ["chat"]
+
+    answer = client.chat.completions.create(
+        model="chat", messages=[{"role": "user", "content": "say hello to me"}]
+    )
+    assert answer.choices[0].message.content.startswith("hello from the upstream")
+    assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (4, 5)
+
+    chunks = list(
+        client.chat.completions.create(
+            model="chat", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.startswith("hello from the upstream")
+    # the gateway asked the replica for usage, and did not pass that chunk on
+    assert all(c.usage is None for c in chunks)
+    with_usage = list(
+        client.chat.completions.create(
+            model="chat",
+            messages=[{"role": "user", "content": "hi there"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    assert with_usage[-1].usage is not None and with_usage[-1].usage.prompt_tokens == 2
+
+    logged = center.api.get("/api/v1/requests", params={"deployment": "chat"}).json()["items"]
+    assert [(r["key"], r["status"], r["stream"]) for r in logged] == [
+        ("app", 200, True),
+        ("app", 200, True),
+        ("app", 200, False),
+    ]
+    assert [(r["prompt_tokens"], r["completion_tokens"]) for r in logged] == [
+        (2, 5),
+        (1, 5),
+        (4, 5),
+    ]
+    # both replicas took requests: least outstanding, ties in turn
+    assert {r["replica"] for r in logged} == set(chat.jobs)
+
+
+def test_a_dead_replica_fails_no_request(center: Center) -> None:
+    dep = deploy(center.api, center.state.db, "chat", replicas=[{}, {"UPSTREAM_DIE_AFTER": "3"}])
+    client = center.openai(center.key("load"))
+
+    def ask(n: int) -> str:
+        answer = client.chat.completions.create(
+            model="chat", messages=[{"role": "user", "content": f"question {n}"}]
+        )
+        return answer.choices[0].message.content or ""
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(ask, range(60)))
+    assert len(answers) == 60 and all(a.startswith("hello from") for a in answers)
+    logged = center.api.get("/api/v1/requests", params={"deployment": "chat"}).json()["items"]
+    assert len(logged) == 60 and {r["status"] for r in logged} == {200}
+    assert any(r["attempts"] > 1 for r in logged)  # retried on the live replica
+    assert {r["replica"] for r in logged} <= set(dep.jobs)
+
+
+def test_keys_scope_tenancy_revocation_and_rate(center: Center, chat: Deployment) -> None:
+    other = make_tenant(center.api, "tenant-b")  # type: ignore[arg-type]
+    b_key = center.key("b", headers=other.headers)
+    with pytest.raises(openai.NotFoundError) as b_call:
+        center.openai(b_key).chat.completions.create(model="chat", messages=[])
+    assert b_call.value.body["code"] == "model_not_found"  # type: ignore[index]
+    assert center.openai(b_key).models.list().data == []
+
+    deploy(center.api, center.state.db, "other")
+    scoped = center.key("scoped", deployments=["other"])
+    with pytest.raises(openai.NotFoundError):
+        center.openai(scoped).chat.completions.create(model="chat", messages=[])
+    assert [m.id for m in center.openai(scoped).models.list()] == ["other"]
+
+    key = center.key("revoked")
+    center.openai(key).chat.completions.create(model="chat", messages=[])
+    assert center.api.delete("/api/v1/keys/revoked").status_code == 200
+    with pytest.raises(openai.AuthenticationError):
+        center.openai(key).chat.completions.create(model="chat", messages=[])
+    with pytest.raises(openai.AuthenticationError):
+        center.openai("aicc-sk-made-up").chat.completions.create(model="chat", messages=[])
+
+    slow = center.key("slow", rpm=2)
+    for _ in range(2):
+        center.openai(slow).chat.completions.create(model="chat", messages=[])
+    with pytest.raises(openai.RateLimitError) as limited:
+        center.openai(slow).chat.completions.create(model="chat", messages=[])
+    assert int(limited.value.response.headers["retry-after"]) >= 1
