@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import concurrent.futures
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
+from sqlalchemy import select
 
+from aicc.core import periods
 from aicc.server import ServerState
+from aicc.services.billing import meter
+from aicc.services.common import utcnow
+from aicc.store.tables import UsageRow
 from aicc.testing.deployments import Deployment, deploy
 from aicc.testing.servers import over_http
 from aicc.testing.tenants import make_tenant
@@ -137,3 +143,45 @@ def test_keys_scope_tenancy_revocation_and_rate(center: Center, chat: Deployment
     with pytest.raises(openai.RateLimitError) as limited:
         center.openai(slow).chat.completions.create(model="chat", messages=[])
     assert int(limited.value.response.headers["retry-after"]) >= 1
+
+
+def test_requests_and_tokens_are_on_the_invoice_once(center: Center, chat: Deployment) -> None:
+    plan = {
+        "name": "gateway",
+        "effective_from": "2026-01-01T00:00:00+08:00",
+        "input_mtok": "1000",
+        "output_mtok": "2000",
+        "request": "0.01",
+    }
+    assert center.api.post("/api/v1/price-plans", json=plan).status_code == 201
+    client = center.openai(center.key("billed"))
+    for stream in (False, False, True):
+        answer = client.chat.completions.create(
+            model="chat", messages=[{"role": "user", "content": "one two three"}], stream=stream
+        )
+        if stream:
+            assert len(list(answer)) == 5  # type: ignore[arg-type]
+    with pytest.raises(openai.NotFoundError):  # refused: no replica reached, not charged
+        client.chat.completions.create(model="nothing", messages=[])
+    zone = center.state.settings.site.timezone
+    later = utcnow() + timedelta(hours=2)
+
+    def lines() -> list[dict[str, object]]:
+        month = periods.month_of(utcnow(), zone)
+        bill = center.api.get("/api/v1/bills", params={"month": month}).json()
+        return [line for line in bill["lines"] if line.get("deployment_id") == chat.id]
+
+    assert lines() == []  # the hour is still open: nothing metered yet
+    for _ in range(2):  # a second pass (a restart, a second leader) adds nothing
+        with center.state.db.session() as session:
+            meter.Meter(session, zone=zone, power=meter.PowerModel()).requests(later)
+    billed = {line["item"]: (line["quantity"], line["net"]) for line in lines()}
+    # 3 requests, 3 x 3 prompt tokens, 3 x 5 completion tokens
+    assert billed == {
+        "requests": ("3.000000000000", "0.03"),
+        "tokens:input": ("0.000009000000", "0.01"),  # 9 tokens at 1000 a million
+        "tokens:output": ("0.000015000000", "0.03"),
+    }
+    with center.state.db.reader() as session:
+        records = session.scalars(select(UsageRow).where(UsageRow.kind == "requests")).all()
+        assert [(r.requests, r.prompt_tokens, r.completion_tokens) for r in records] == [(3, 9, 15)]
