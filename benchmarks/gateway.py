@@ -1,0 +1,196 @@
+"""The gateway's added latency against LiteLLM's proxy, in front of the same fast upstream.
+
+Starts a real `aicc serve` (SQLite) in a temporary home, a deployment of one replica job
+running `aicc/testing/upstream.py` (answers at once), an API key, and LiteLLM's proxy
+(`litellm --config`, from its own virtualenv) routed to the same replica. Then, one after the
+other, it sends non-streaming chat completions at a fixed rate (open loop: a request leaves
+every 1/rate s whether or not the previous one came back) to the replica directly, through
+AICC's gateway (metering on: every request is written to the request log before its answer
+goes out), and through LiteLLM, and reports each path's latency and the latency it adds over
+the direct one (p50, p99). JSON on stdout; BENCHMARKS.md records it.
+
+    /work/main/.venv/bin/pip install 'litellm[proxy]'  # or into a venv of its own:
+    python -m venv /work/venv-litellm && /work/venv-litellm/bin/pip install 'litellm[proxy]'
+    .venv/bin/python benchmarks/gateway.py --rate 50 --seconds 20 \
+        --litellm /work/venv-litellm/bin/litellm
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import secrets
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from aicc.store.db import Database, database_url
+from aicc.testing.deployments import deploy
+from aicc.testing.servers import ServerProcess, free_port
+
+MASTER_KEY = "sk-" + secrets.token_hex(32)
+BODY = {"model": "chat", "messages": [{"role": "user", "content": "how fast is the gateway"}]}
+
+
+async def load(url: str, key: str, rate: float, seconds: float) -> dict[str, Any]:
+    """Requests at a fixed rate for `seconds` (after a warm-up); their latencies in ms."""
+    headers = {"Authorization": f"Bearer {key}"}
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+
+        async def one() -> float | None:
+            sent = time.perf_counter()
+            try:
+                answer = await client.post(url, json=BODY, headers=headers)
+            except httpx.HTTPError:
+                return None
+            return (time.perf_counter() - sent) * 1000 if answer.status_code == 200 else None
+
+        for _ in range(20):  # warm-up: connections, caches
+            await one()
+        tasks = []
+        start = time.perf_counter()
+        for n in range(int(rate * seconds)):
+            await asyncio.sleep(max(0.0, start + n / rate - time.perf_counter()))
+            tasks.append(asyncio.create_task(one()))
+        results = await asyncio.gather(*tasks)
+    ok = sorted(r for r in results if r is not None)
+    return {
+        "requests": len(results),
+        "failed": len(results) - len(ok),
+        "p50_ms": round(statistics.median(ok), 3),
+        "p99_ms": round(ok[min(len(ok) - 1, int(len(ok) * 0.99))], 3),
+        "mean_ms": round(statistics.fmean(ok), 3),
+    }
+
+
+def start_litellm(binary: str, upstream: str, home: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    config = home / "litellm.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "model_list": [
+                    {
+                        "model_name": "chat",
+                        "litellm_params": {
+                            "model": "openai/chat",
+                            "api_base": upstream + "/v1",
+                            "api_key": "none",
+                        },
+                    }
+                ],
+                "litellm_settings": {"telemetry": False},
+                "general_settings": {"master_key": MASTER_KEY},  # it checks keys too
+            }
+        )
+    )
+    env = {**os.environ, "LITELLM_LOG": "ERROR", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    proc = subprocess.Popen(
+        [binary, "--config", str(config), "--port", str(port), "--num_workers", "1"],
+        stdout=open(home / "litellm.log", "ab"),  # noqa: SIM115 (kept open for the child)
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"litellm exited with {proc.returncode}; see {home}/litellm.log")
+        try:
+            if httpx.get(url + "/health/liveliness", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    raise TimeoutError("litellm did not start within 120 s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rate", type=float, default=50.0, help="requests per second")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--litellm", default=None, help="the `litellm` command (its venv's)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp) / "home"
+        home.mkdir()
+        (home / "config.yaml").write_text("limits: {rate_limit: {enabled: false}}\n")
+        server = ServerProcess(home, free_port()).start()
+        litellm = None
+        try:
+            db = Database(database_url(None, home))
+            with server.client() as api:
+                dep = deploy(api, db, "chat")
+                made = api.post("/api/v1/keys", json={"name": "bench"})
+                key = made.json()["secret"]
+            from aicc.services import endpoints
+
+            with db.reader() as session:
+                upstream = endpoints.of_job(session, dep.jobs[0])[0].url
+            paths = {
+                "direct": (upstream + "/v1/chat/completions", "none"),
+                "aicc": (server.url + "/v1/chat/completions", key),
+            }
+            if args.litellm:
+                litellm, litellm_url = start_litellm(args.litellm, upstream, Path(tmp))
+                paths["litellm"] = (litellm_url + "/v1/chat/completions", MASTER_KEY)
+            results = {
+                name: asyncio.run(load(url, secret, args.rate, args.seconds))
+                for name, (url, secret) in paths.items()
+            }
+            with db.reader() as session:
+                from sqlalchemy import func, select
+
+                from aicc.store.tables import GatewayRequestRow
+
+                logged = session.scalar(select(func.count()).select_from(GatewayRequestRow))
+            direct = results["direct"]
+            added = {
+                name: {
+                    "p50_ms": round(r["p50_ms"] - direct["p50_ms"], 3),
+                    "p99_ms": round(r["p99_ms"] - direct["p99_ms"], 3),
+                }
+                for name, r in results.items()
+                if name != "direct"
+            }
+            ratio = None
+            if "litellm" in added:
+                ratio = {
+                    q: round(added["aicc"][q] / added["litellm"][q], 3)
+                    if added["litellm"][q] > 0
+                    else None
+                    for q in ("p50_ms", "p99_ms")
+                }
+            print(
+                json.dumps(
+                    {
+                        "machine": f"{platform.machine()}, {os.cpu_count()} cpus",
+                        "rate_per_s": args.rate,
+                        "seconds": args.seconds,
+                        "latency": results,
+                        "added": added,
+                        "aicc_over_litellm": ratio,
+                        "aicc_request_log_rows": logged,
+                    },
+                    indent=2,
+                )
+            )
+        finally:
+            if litellm is not None:
+                litellm.terminate()
+                litellm.wait(timeout=30)
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
