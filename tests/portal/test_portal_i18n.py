@@ -158,6 +158,8 @@ SHOWN_SERVICES = (
     "data/inspect",
     "models",
     "templates",
+    "api_keys",
+    "gateway",
 )
 _ERRORS = {"ServiceError", "NotFound", "Forbidden", "Conflict", "Invalid", "TooMany", "TooLarge"}
 
