@@ -19,11 +19,12 @@ import hashlib
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import httpx
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
 from aicc.api.buckets import TokenBuckets
 from aicc.config import GatewaySettings
@@ -97,26 +98,52 @@ class _Cache(Generic[T]):
             del self.entries[key]
 
 
-@dataclass
-class _Stats:
-    """What /metrics shows of the gateway, per deployment: since this server started."""
+@dataclass(eq=False)  # hashable by identity: a registry keeps its collectors in a dict
+class Stats:
+    """What /metrics shows of the gateway since this server started (a Prometheus collector):
+    requests by deployment, route and status, tokens, and a latency histogram."""
 
-    requests: dict[tuple[str, str, int], int] = field(default_factory=dict)  # dep, route, status
-    tokens: dict[tuple[str, str], int] = field(default_factory=dict)  # dep, prompt|completion
-    latency: dict[str, list[float]] = field(default_factory=dict)  # dep: bucket counts + sum
+    requests: dict[tuple[str, str, str, int], int] = field(default_factory=dict)
+    tokens: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    latency: dict[tuple[str, str], list[float]] = field(default_factory=dict)  # buckets, sum
 
     def add(self, deployment: str, record: gw.RequestRecord) -> None:
-        key = (deployment, record.route, record.status)
+        where = (record.project_id, deployment)
+        key = (*where, record.route, record.status)
         self.requests[key] = self.requests.get(key, 0) + 1
         for kind, n in (("prompt", record.prompt_tokens), ("completion", record.completion_tokens)):
-            self.tokens[(deployment, kind)] = self.tokens.get((deployment, kind), 0) + n
-        counts = self.latency.setdefault(deployment, [0.0] * (len(BUCKETS) + 2))
+            self.tokens[(*where, kind)] = self.tokens.get((*where, kind), 0) + n
+        counts = self.latency.setdefault(where, [0.0] * (len(BUCKETS) + 2))
         seconds = record.latency_us / 1e6
         for i, bound in enumerate(BUCKETS):
             if seconds <= bound:
                 counts[i] += 1
         counts[-2] += 1  # +Inf
         counts[-1] += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["project", "deployment"]
+        requests = CounterMetricFamily(
+            "aicc_gateway_requests",
+            "Requests through the gateway, by what the client got.",
+            labels=[*labels, "route", "status"],
+        )
+        for (project, name, route, status), n in sorted(self.requests.items()):
+            requests.add_metric([project, name, route, str(status)], n)
+        tokens = CounterMetricFamily(
+            "aicc_gateway_tokens", "Tokens of answered requests.", labels=[*labels, "kind"]
+        )
+        for key, n in sorted(self.tokens.items()):
+            tokens.add_metric(list(key), n)
+        latency = HistogramMetricFamily(
+            "aicc_gateway_request_seconds",
+            "From the request's arrival to its record (the answer's end).",
+            labels=labels,
+        )
+        for where, counts in sorted(self.latency.items()):
+            buckets = [(str(b), counts[i]) for i, b in enumerate(BUCKETS)]
+            latency.add_metric(list(where), [*buckets, ("+Inf", counts[-2])], counts[-1])
+        yield from (requests, tokens, latency)
 
 
 class LogWriter:
@@ -170,7 +197,7 @@ class Gateway:
         self.spent: dict[str, int] = {}  # key id -> tokens since its grant was read
         self.buckets: dict[int, TokenBuckets] = {}  # rpm -> buckets by key id
         self.writer = LogWriter(db)
-        self.stats = _Stats()
+        self.stats = Stats()
         self._client: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient] | None = None
 
     # --- what the store says, cached

@@ -111,6 +111,7 @@ class Targets:
     manifest_chunk: str  # "digest:size" of that upload's manifest
     model: str
     template: str  # a private published template
+    api_key: str  # a key to the project's deployments, by name
 
 
 def made_up(node: str) -> Targets:
@@ -135,6 +136,7 @@ def made_up(node: str) -> Targets:
         manifest_chunk=f"{digest(b'never a manifest')}:16",
         model="no-such-model",
         template="no-such-template",
+        api_key="no-such-api-key",
     )
 
 
@@ -170,6 +172,7 @@ PATH_FILLS: dict[tuple[str, str], Callable[[Targets], str]] = {
     ("models", "name"): lambda t: t.model,
     ("templates", "name"): lambda t: t.template,
     ("uploads", "upload_id"): lambda t: t.upload_id,
+    ("keys", "ref"): lambda t: t.api_key,
 }
 # Query and header parameters that name a tenant's object are filled with A's; the others are
 # known filters, paging or presentation and are left out.
@@ -188,7 +191,7 @@ HEADER_FILLS: dict[str, Callable[[Targets], str]] = {
 }
 LEFT_OUT = {"state", "limit", "cursor", "action", "replica", "stream", "tail", "follow", "evict"}
 LEFT_OUT |= {"at", "month", "by", "day", "days", "scope", "folder", "industry", "task", "q"}
-LEFT_OUT |= {"since", "max_points"}
+LEFT_OUT |= {"since", "max_points", "revoked", "deployment"}
 
 
 # Request bodies, per operation: each a list of variants, each naming A's objects a different way.
@@ -235,6 +238,7 @@ BODIES: dict[tuple[str, str], Callable[[Targets], list[dict[str, Any]]]] = {
     ],
     ("POST", "/api/v1/tokens"): lambda t: [{"json": {"name": "b-probe", "user_id": t.user_id}}],
     ("PUT", "/api/v1/secrets/{name}"): lambda t: [{"json": {"value": "b-probe-value"}}],
+    ("POST", "/api/v1/keys"): lambda t: [{"json": {"name": "b-probe-key", "rpm": 5}}],
     ("POST", "/api/v1/nodes/import"): lambda t: [
         {"json": {"nodes": [{"name": "b-probe-node", "cpu": 1, "memory": "1GiB"}]}}
     ],
@@ -494,6 +498,7 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
     value = f"s3cret-{secrets.token_hex(8)}"
     put = api.put("/api/v1/secrets/ALPHA_KEY", json={"value": value}, headers=a_member)
     assert put.status_code == 200 and value not in put.text
+    api_key = created(api.post("/api/v1/keys", json={"name": "alpha-api-key"}, headers=a_member))
     (tmp_path / "wd").mkdir()
     (tmp_path / "wd" / "hello.txt").write_text("hello from alpha\n")
     packed = pack_workdir(tmp_path / "wd")
@@ -590,6 +595,7 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
         manifest_chunk=f"{manifest_chunk[0]}:{manifest_chunk[1]}",
         model="alpha-model",
         template="alpha-template",
+        api_key="alpha-api-key",
     )
     markers = {getattr(a, f.name) for f in fields(a)} - {node}
     markers |= {
@@ -601,6 +607,8 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
         queue["id"],
         boss_token["id"],
         tokens[0]["id"],
+        api_key["id"],
+        api_key["secret"],
         "alpha-job",
         "hello from alpha",
         value,

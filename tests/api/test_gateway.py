@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from aicc.core import periods
@@ -94,6 +95,16 @@ def test_chat_through_the_gateway_streaming_and_not(center: Center, chat: Deploy
     ]
     # both replicas took requests: least outstanding, ties in turn
     assert {r["replica"] for r in logged} == set(chat.jobs)
+    scraped = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(center.api.get("/metrics").text)
+        for sample in family.samples
+    }
+    where = (("deployment", "chat"), ("project", chat.project_id))
+    ok = (*where, ("route", "chat"), ("status", "200"))
+    assert scraped[("aicc_gateway_requests_total", ok)] == 3
+    assert scraped[("aicc_gateway_tokens_total", tuple(sorted((*where, ("kind", "prompt")))))] == 7
+    assert scraped[("aicc_gateway_request_seconds_count", where)] == 3
 
 
 def test_a_dead_replica_fails_no_request(center: Center) -> None:
