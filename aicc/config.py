@@ -185,6 +185,8 @@ class GatewaySettings(BaseModel):
     connect_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
     read_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 600.0  # between two bytes
     max_connections: Annotated[int, Field(ge=1, le=100_000)] = 1000  # to all replicas
+    # each request's record is committed before its answer's last bytes (False: right after)
+    durable_log: bool = True
 
 
 class Settings(BaseModel):

@@ -120,11 +120,19 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0, help="requests per second")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--litellm", default=None, help="the `litellm` command (its venv's)")
+    parser.add_argument(
+        "--no-durable-log",
+        action="store_true",
+        help="gateway.durable_log false: records committed right after the answer",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
         home.mkdir()
-        (home / "config.yaml").write_text("limits: {rate_limit: {enabled: false}}\n")
+        durable = "false" if args.no_durable_log else "true"
+        (home / "config.yaml").write_text(
+            f"limits: {{rate_limit: {{enabled: false}}}}\ngateway: {{durable_log: {durable}}}\n"
+        )
         server = ServerProcess(home, free_port()).start()
         litellm = None
         try:
@@ -176,6 +184,7 @@ def main() -> None:
                     {
                         "machine": f"{platform.machine()}, {os.cpu_count()} cpus",
                         "rate_per_s": args.rate,
+                        "durable_log": not args.no_durable_log,
                         "seconds": args.seconds,
                         "latency": results,
                         "added": added,

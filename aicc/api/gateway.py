@@ -8,8 +8,10 @@ without asking the store, and how it reaches replicas (docs/gateway.md).
 - Least outstanding requests over the ready replicas, ties taken in turn; a replica that
   refused a connection is passed over for `endpoint_cache_s`.
 - One pooled async HTTP client to all replicas.
-- The request log is written by group commit: each request waits for the transaction that
-  holds its row (one per batch of whatever arrived meanwhile) before its last bytes go out.
+- The request log is written by group commit, one transaction per batch of whatever arrived
+  meanwhile. With `durable_log` (the default) each request waits for the transaction that
+  holds its row before its last bytes go out; without, the answer leaves at once and a crash
+  may lose the records of the requests answered in the last moments (the batch in flight).
 """
 
 from __future__ import annotations
@@ -154,12 +156,13 @@ class LogWriter:
         self.pending: list[tuple[gw.RequestRecord, asyncio.Future[None]]] = []
         self.task: asyncio.Task[None] | None = None
 
-    async def write(self, record: gw.RequestRecord) -> None:
+    def submit(self, record: gw.RequestRecord) -> asyncio.Future[None]:
+        """Queue the record; the future is done once its transaction committed."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.pending.append((record, future))
         if self.task is None or self.task.done():
             self.task = asyncio.get_running_loop().create_task(self._drain())
-        await future
+        return future
 
     async def _drain(self) -> None:
         while self.pending:
@@ -288,4 +291,6 @@ class Gateway:
         if record.billable:
             tokens = record.prompt_tokens + record.completion_tokens
             self.spent[record.key_id] = self.spent.get(record.key_id, 0) + tokens
-        await self.writer.write(record)
+        written = self.writer.submit(record)
+        if self.settings.durable_log:
+            await written

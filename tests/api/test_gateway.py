@@ -155,6 +155,36 @@ def test_keys_scope_tenancy_revocation_and_rate(center: Center, chat: Deployment
         center.openai(slow).chat.completions.create(model="chat", messages=[])
     assert int(limited.value.response.headers["retry-after"]) >= 1
 
+    small = center.openai(center.key("small", tokens_per_month=10))
+    for _ in range(2):  # 4 + 5 tokens each: the second starts under the quota
+        small.chat.completions.create(model="chat", messages=[{"role": "user", "content": "hi"}])
+    with pytest.raises(openai.RateLimitError) as spent:
+        small.chat.completions.create(model="chat", messages=[])
+    assert spent.value.body["code"] == "insufficient_quota"  # type: ignore[index]
+
+
+def test_completions_embeddings_and_predict(center: Center, chat: Deployment) -> None:
+    key = center.key("all")
+    client = center.openai(key)
+    text = client.completions.create(model="chat", prompt="once upon a time")
+    assert text.choices[0].text.startswith("hello from") and text.usage.prompt_tokens == 4
+    vectors = client.embeddings.create(model="chat", input=["a b", "c"])
+    assert [v.index for v in vectors.data] == [0, 1] and vectors.usage.prompt_tokens == 3
+    predicted = httpx.post(
+        center.url + "/v1/deployments/chat/predict",
+        json={"rows": ["ab", "abcd"]},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert predicted.status_code == 200 and predicted.json()["predictions"] == [2, 4]
+    missing = httpx.post(
+        center.url + "/v1/deployments/nothing/predict",
+        json={},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "model_not_found"
+    routes = [r["route"] for r in center.api.get("/api/v1/requests").json()["items"]]
+    assert routes == ["predict", "embeddings", "completions"]
+
 
 def test_requests_and_tokens_are_on_the_invoice_once(center: Center, chat: Deployment) -> None:
     plan = {
