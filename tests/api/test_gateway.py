@@ -53,6 +53,13 @@ def chat(center: Center) -> Deployment:
     return deploy(center.api, center.state.db, "chat", replicas=[{}, {}])
 
 
+@pytest.fixture
+def books(tmp_path: Path, db_url: str | None) -> Iterator[Center]:
+    """A center on SQLite and on PostgreSQL, for what the store must get right."""
+    with over_http(tmp_path / "home", db_url, limits={"grace_s": 1.0}) as (url, token, state):
+        yield Center(url, token, state)
+
+
 def test_chat_through_the_gateway_streaming_and_not(center: Center, chat: Deployment) -> None:
     client = center.openai(center.key("app"))
     assert [m.id for m in client.models.list()] == ["chat"]
@@ -186,7 +193,9 @@ def test_completions_embeddings_and_predict(center: Center, chat: Deployment) ->
     assert routes == ["predict", "embeddings", "completions"]
 
 
-def test_requests_and_tokens_are_on_the_invoice_once(center: Center, chat: Deployment) -> None:
+def test_requests_and_tokens_are_on_the_invoice_once(books: Center) -> None:
+    center = books
+    chat = deploy(center.api, center.state.db, "chat")
     plan = {
         "name": "gateway",
         "effective_from": "2026-01-01T00:00:00+08:00",
