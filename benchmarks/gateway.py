@@ -2,17 +2,17 @@
 
 Starts a real `aicc serve` (SQLite) in a temporary home, a deployment of one replica job
 running `aicc/testing/upstream.py` (answers at once), an API key, and LiteLLM's proxy
-(`litellm --config`, from its own virtualenv) routed to the same replica. Then, one after the
-other, it sends non-streaming chat completions at a fixed rate (open loop: a request leaves
+(`litellm --config`, from its own virtualenv, master key set) routed to the same replica.
+Then it sends non-streaming chat completions at a fixed rate (open loop: a request leaves
 every 1/rate s whether or not the previous one came back) to the replica directly, through
-AICC's gateway (metering on: every request is written to the request log before its answer
-goes out), and through LiteLLM, and reports each path's latency and the latency it adds over
-the direct one (p50, p99). JSON on stdout; BENCHMARKS.md records it.
+AICC's gateway (metering on: every request is written to the request log, by default before
+its answer goes out, `--no-durable-log`: right after), and through LiteLLM, each path in turn
+for `--rounds` rounds, and reports each path's latency and the latency it adds over the direct
+one (p50, p99). JSON on stdout; BENCHMARKS.md records it.
 
-    /work/main/.venv/bin/pip install 'litellm[proxy]'  # or into a venv of its own:
     python -m venv /work/venv-litellm && /work/venv-litellm/bin/pip install 'litellm[proxy]'
-    .venv/bin/python benchmarks/gateway.py --rate 50 --seconds 20 \
-        --litellm /work/venv-litellm/bin/litellm
+    .venv/bin/python benchmarks/gateway.py --rate 5 --seconds 60 --rounds 6 \
+        --litellm /work/venv-litellm/bin/litellm [--no-durable-log]
 """
 
 from __future__ import annotations
@@ -40,8 +40,9 @@ MASTER_KEY = "sk-" + secrets.token_hex(32)
 BODY = {"model": "chat", "messages": [{"role": "user", "content": "how fast is the gateway"}]}
 
 
-async def load(url: str, key: str, rate: float, seconds: float) -> dict[str, Any]:
-    """Requests at a fixed rate for `seconds` (after a warm-up); their latencies in ms."""
+async def load(url: str, key: str, rate: float, seconds: float) -> list[float | None]:
+    """Requests at a fixed rate for `seconds` (after a warm-up): each one's latency in ms,
+    None for a failed one."""
     headers = {"Authorization": f"Bearer {key}"}
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     async with httpx.AsyncClient(timeout=30, limits=limits) as client:
@@ -54,14 +55,17 @@ async def load(url: str, key: str, rate: float, seconds: float) -> dict[str, Any
                 return None
             return (time.perf_counter() - sent) * 1000 if answer.status_code == 200 else None
 
-        for _ in range(20):  # warm-up: connections, caches
+        for _ in range(10):  # warm-up: connections, caches
             await one()
         tasks = []
         start = time.perf_counter()
         for n in range(int(rate * seconds)):
             await asyncio.sleep(max(0.0, start + n / rate - time.perf_counter()))
             tasks.append(asyncio.create_task(one()))
-        results = await asyncio.gather(*tasks)
+        return list(await asyncio.gather(*tasks))
+
+
+def summary(results: list[float | None]) -> dict[str, Any]:
     ok = sorted(r for r in results if r is not None)
     return {
         "requests": len(results),
@@ -118,7 +122,8 @@ def start_litellm(binary: str, upstream: str, home: Path) -> tuple[subprocess.Po
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rate", type=float, default=50.0, help="requests per second")
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=20.0, help="per path, in all")
+    parser.add_argument("--rounds", type=int, default=5, help="each path in turn, this often")
     parser.add_argument("--litellm", default=None, help="the `litellm` command (its venv's)")
     parser.add_argument(
         "--no-durable-log",
@@ -152,10 +157,13 @@ def main() -> None:
             if args.litellm:
                 litellm, litellm_url = start_litellm(args.litellm, upstream, Path(tmp))
                 paths["litellm"] = (litellm_url + "/v1/chat/completions", MASTER_KEY)
-            results = {
-                name: asyncio.run(load(url, secret, args.rate, args.seconds))
-                for name, (url, secret) in paths.items()
-            }
+            # In rounds, each path in turn, so that a busy moment of the machine falls on all
+            latencies: dict[str, list[float | None]] = {name: [] for name in paths}
+            for _ in range(args.rounds):
+                for name, (url, secret) in paths.items():
+                    seconds = args.seconds / args.rounds
+                    latencies[name] += asyncio.run(load(url, secret, args.rate, seconds))
+            results = {name: summary(found) for name, found in latencies.items()}
             with db.reader() as session:
                 from sqlalchemy import func, select
 
@@ -186,6 +194,7 @@ def main() -> None:
                         "rate_per_s": args.rate,
                         "durable_log": not args.no_durable_log,
                         "seconds": args.seconds,
+                        "rounds": args.rounds,
                         "latency": results,
                         "added": added,
                         "aicc_over_litellm": ratio,

@@ -51,9 +51,10 @@ def create_app(state: AppState) -> FastAPI:
         generate_unique_id_function=lambda route: route.name,
     )
     app.state.aicc = state
+    # The gateway first: routes are matched in order, and `/v1` carries the most requests.
     for module in (
-        *(system, tenancy, nodes, workdirs, jobs, audit, estimate, billing, kpis),
-        *(datasets, models, templates, keys, gateway),
+        *(gateway, system, tenancy, nodes, workdirs, jobs, audit, estimate, billing, kpis),
+        *(datasets, models, templates, keys),
     ):
         app.include_router(module.router, responses=schemas.ERRORS)
     schemas.document_errors(app)
