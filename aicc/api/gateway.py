@@ -55,6 +55,7 @@ class _Cache(Generic[T]):
         self.ttl, self.load, self.max_size = ttl, load, max_size
         self.entries: dict[Any, _Entry[T]] = {}
         self.loading: dict[Any, asyncio.Future[T]] = {}
+        self.refreshes: set[asyncio.Task[None]] = set()  # referenced until done
 
     async def get(self, key: Any) -> T:
         entry = self.entries.get(key)
@@ -62,7 +63,9 @@ class _Cache(Generic[T]):
         if entry is not None:
             if now >= entry.fresh_until and not entry.refreshing:
                 entry.refreshing = True
-                asyncio.get_running_loop().create_task(self._refresh(key))
+                task = asyncio.get_running_loop().create_task(self._refresh(key))
+                self.refreshes.add(task)
+                task.add_done_callback(self.refreshes.discard)
             return entry.value
         pending = self.loading.get(key)
         if pending is not None:
@@ -71,9 +74,12 @@ class _Cache(Generic[T]):
         self.loading[key] = future
         try:
             value = await asyncio.to_thread(self.load, key)
-        except BaseException as err:
+        except Exception as err:
             future.set_exception(err)
             future.exception()  # retrieved: no "never retrieved" warning when none waits
+            raise
+        except BaseException:  # cancelled: those waiting on it are too
+            future.cancel()
             raise
         finally:
             self.loading.pop(key, None)
@@ -181,8 +187,7 @@ class LogWriter:
                         future.set_result(None)
 
     def _commit(self, records: list[gw.RequestRecord]) -> None:
-        with self.db.session() as session:
-            gw.record(session, records)
+        gw.record(self.db, records)
 
 
 class Gateway:

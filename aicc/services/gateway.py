@@ -14,6 +14,7 @@ from aicc.core import periods
 from aicc.core.tenancy import Principal
 from aicc.services import endpoints, tenancy
 from aicc.services.common import NotFound
+from aicc.store.db import Database
 from aicc.store.tables import ApiKeyRow, DeploymentRow, GatewayRequestRow
 
 ROUTES = ("chat", "completions", "embeddings", "predict")
@@ -144,10 +145,12 @@ def models(session: Session, key: Grant) -> list[Model]:
     return [Model(r.name, r.created_at) for r in rows if key.may_call(r.name)]
 
 
-def record(session: Session, records: list[RequestRecord]) -> None:
-    """Append requests to the log, in one statement (the gateway batches them)."""
+def record(db: Database, records: list[RequestRecord]) -> None:
+    """Append requests to the log: one statement in a transaction of its own (the gateway
+    batches them), without an ORM session, as it runs for every request."""
     if records:
-        session.execute(insert(GatewayRequestRow), [r.__dict__ for r in records])
+        with db.engine.begin() as connection:
+            connection.execute(insert(GatewayRequestRow), [r.__dict__ for r in records])
 
 
 def recent(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import time
 from collections.abc import AsyncIterator
@@ -28,6 +29,7 @@ from aicc.services.api_keys import PREFIX
 from aicc.services.common import new_id, utcnow
 
 router = APIRouter(prefix="/v1", tags=["gateway"], include_in_schema=False)
+log = logging.getLogger(__name__)
 
 # A replica that broke the connection before any answer byte reached the client: it cannot
 # have given the client anything, so another replica may take the request.
@@ -59,10 +61,24 @@ async def _grant(request: Request, gateway: Gateway) -> gw.Grant | JSONResponse:
             "invalid_request_error",
             "invalid_api_key",
         )
-    grant = await gateway.grant(secret)
+    try:
+        grant = await gateway.grant(secret)
+    except Exception:
+        return _store_down()
     if grant is None:
         return error(401, "invalid or revoked API key", "invalid_request_error", "invalid_api_key")
     return grant
+
+
+def _store_down() -> JSONResponse:
+    log.exception("gateway: the store did not answer")
+    return error(
+        503,
+        "the gateway cannot read its store; retry shortly",
+        "server_error",
+        "store_unavailable",
+        headers={"Retry-After": "5"},
+    )
 
 
 def _not_found(name: str) -> JSONResponse:
@@ -192,7 +208,10 @@ async def _forward(request: Request, route: str, path: str, name: str | None = N
             )
     if not grant.may_call(name):
         return _not_found(name)
-    target = await gateway.target(grant.project_id, name)
+    try:
+        target = await gateway.target(grant.project_id, name)
+    except Exception:
+        return _store_down()
     if target is None:
         return _not_found(name)
     wait = gateway.throttle(grant)
