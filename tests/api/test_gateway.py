@@ -4,6 +4,7 @@ real server (uvicorn) in front of real replica jobs (`aicc/testing/upstream.py`)
 from __future__ import annotations
 
 import concurrent.futures
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -235,3 +236,18 @@ def test_requests_and_tokens_are_on_the_invoice_once(books: Center) -> None:
     with center.state.db.reader() as session:
         records = session.scalars(select(UsageRow).where(UsageRow.kind == "requests")).all()
         assert [(r.requests, r.prompt_tokens, r.completion_tokens) for r in records] == [(3, 9, 15)]
+
+
+def test_a_stream_is_passed_on_as_it_comes(center: Center) -> None:
+    deploy(center.api, center.state.db, "slow", replicas=[{"UPSTREAM_DELAY_S": "0.4"}])
+    client = center.openai(center.key("patient"))
+    started = time.monotonic()
+    arrivals = []
+    for chunk in client.chat.completions.create(
+        model="slow", messages=[{"role": "user", "content": "take your time"}], stream=True
+    ):
+        if chunk.choices and chunk.choices[0].delta.content:
+            arrivals.append(time.monotonic() - started)
+    # five words 0.4 s apart: the first reached the client long before the last was written
+    assert len(arrivals) == 5
+    assert arrivals[-1] - arrivals[0] > 1.2  # a buffering proxy hands them over at once
