@@ -13,14 +13,15 @@ import httpx
 import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from aicc.core import periods
 from aicc.server import ServerState
 from aicc.services.billing import meter
 from aicc.services.common import utcnow
-from aicc.store.tables import UsageRow
+from aicc.store.tables import ApiKeyRow, UsageRow
 from aicc.testing.deployments import Deployment, deploy
+from aicc.testing.polling import wait
 from aicc.testing.servers import over_http
 from aicc.testing.tenants import make_tenant
 
@@ -251,3 +252,26 @@ def test_a_stream_is_passed_on_as_it_comes(center: Center) -> None:
     # five words 0.4 s apart: the first reached the client long before the last was written
     assert len(arrivals) == 5
     assert arrivals[-1] - arrivals[0] > 1.2  # a buffering proxy hands them over at once
+
+
+def test_a_key_revoked_elsewhere_stops_within_the_cache_time(
+    center: Center, chat: Deployment
+) -> None:
+    key = center.key("shared")
+    client = center.openai(key)
+    client.chat.completions.create(model="chat", messages=[])  # the key is now cached
+    with center.state.db.session() as session:  # as another server behind the balancer would
+        session.execute(
+            update(ApiKeyRow).where(ApiKeyRow.name == "shared").values(revoked_at=utcnow())
+        )
+    revoked = time.monotonic()
+
+    def refused() -> bool:
+        try:
+            client.chat.completions.create(model="chat", messages=[])
+        except openai.AuthenticationError:
+            return True
+        return False
+
+    assert wait("the revoked key to be refused", refused, timeout=15, every=0.25)
+    assert time.monotonic() - revoked <= center.state.settings.gateway.key_cache_s + 1.5
