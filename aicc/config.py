@@ -199,6 +199,21 @@ class SiteSettings(BaseModel):
         return value
 
 
+class GatewaySettings(BaseModel):
+    """The OpenAI-compatible gateway under `/v1` (docs/gateway.md): how long it trusts what it
+    read from the store, and how it reaches replicas."""
+
+    model_config = ConfigDict(extra="forbid")
+    key_cache_s: Annotated[float, Field(ge=0, le=300)] = 5.0  # a revoked key stops within this
+    endpoint_cache_s: Annotated[float, Field(ge=0, le=60)] = 1.0  # which replicas are ready
+    max_attempts: Annotated[int, Field(ge=1, le=10)] = 3  # replicas tried for one request
+    connect_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    read_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 600.0  # between two bytes
+    max_connections: Annotated[int, Field(ge=1, le=100_000)] = 1000  # to all replicas
+    # each request's record is committed before its answer's last bytes (False: right after)
+    durable_log: bool = True
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     home: Path = Path("~/.aicc").expanduser()
@@ -223,6 +238,7 @@ class Settings(BaseModel):
     data: DataSettings = Field(default_factory=lambda: DataSettings())  # data sets (§9)
     deployments: DeploymentSettings = Field(default_factory=lambda: DeploymentSettings())
     pricing: PricePlan = Field(default_factory=lambda: PricePlan(name="center"))  # the default
+    gateway: GatewaySettings = Field(default_factory=lambda: GatewaySettings())
     # Behind HTTPS (here or at a proxy): cookies always Secure, and Strict-Transport-Security.
     tls: bool = False
     # Proxies (`10.0.0.5`, `10.0.0.0/8`) whose X-Forwarded-For names the client; none by default.

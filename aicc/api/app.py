@@ -23,7 +23,9 @@ from aicc.api.routers import (
     datasets,
     deployments,
     estimate,
+    gateway,
     jobs,
+    keys,
     kpis,
     models,
     nodes,
@@ -50,12 +52,14 @@ def create_app(state: AppState) -> FastAPI:
         generate_unique_id_function=lambda route: route.name,
     )
     app.state.aicc = state
+    # The gateway first: routes are matched in order, and `/v1` carries the most requests.
     for module in (
-        *(system, tenancy, nodes, workdirs, jobs, audit, estimate, billing, kpis),
-        *(datasets, models, templates, deployments),
+        *(gateway, system, tenancy, nodes, workdirs, jobs, audit, estimate, billing, kpis),
+        *(datasets, models, templates, deployments, keys),
     ):
         app.include_router(module.router, responses=schemas.ERRORS)
     schemas.document_errors(app)
+    app.router.on_shutdown.append(state.gateway.close)
 
     @app.exception_handler(ServiceError)
     async def service_error(_request: Request, err: ServiceError) -> JSONResponse:

@@ -3,8 +3,9 @@ the latter two as services name them (the API never imports loops or executors).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from aicc.api.gateway import Gateway
 from aicc.config import Settings
 from aicc.services.control import Control, Engines
 from aicc.store.blobs import BlobStore
@@ -22,3 +23,7 @@ class AppState:
     controller: Control
     sealer: Sealer
     chunks: ChunkStore  # data sets' chunks (aicc/store/chunkstore.py)
+    gateway: Gateway = field(init=False)  # the `/v1` gateway's memory (api/gateway.py)
+
+    def __post_init__(self) -> None:
+        self.gateway = Gateway(self.db, self.settings.gateway, zone=self.settings.site.timezone)

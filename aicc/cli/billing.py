@@ -68,6 +68,9 @@ def _prices(row: dict[str, Any]) -> str:
         ("cpu_core_hour", "core-h"),
         ("memory_gib_hour", "GiB-h"),
         ("storage_gib_day", "GiB-day"),
+        ("input_mtok", "M input tokens"),
+        ("output_mtok", "M output tokens"),
+        ("request", "request"),
     ):
         if row.get(key) is not None:
             parts.append(f"{row[key]}/{label}")

@@ -19,6 +19,7 @@ from aicc.cli import (
     deployments,
     estimate,
     jobs,
+    keys,
     models,
     nodes,
     queues,
@@ -45,6 +46,7 @@ app.add_typer(tenancy.user_app, name="user")
 app.add_typer(tokens.app, name="token")
 app.add_typer(queues.app, name="queue")
 app.add_typer(secrets.app, name="secret")
+app.add_typer(keys.app, name="key")
 app.add_typer(data.app, name="data")
 app.add_typer(models.app, name="model")
 app.add_typer(models.template_app, name="template")

@@ -81,6 +81,11 @@ class PricePlan(_Frozen):
     cpu_core_hour: Money | None = None
     memory_gib_hour: Money | None = None
     storage_gib_day: Money | None = None
+    # the gateway's requests (docs/gateway.md): per million prompt and completion tokens, and
+    # per answered request
+    input_mtok: Money | None = None
+    output_mtok: Money | None = None
+    request: Money | None = None
     discount: Rate = Field(default=Decimal(0), description="share off the gross, e.g. 0.1")
 
     @field_validator("accelerator_hour")

@@ -64,6 +64,7 @@ class Books:
                 books = meter.Meter(session, zone=self.zone, power=self.power)
                 books.storage(now)
                 books.datasets(now)
+                books.requests(now)
                 budgets.alert(session, now=now, zone=self.zone, default=self.pricing)
             self._next_slow = now + self.slow_every
         if self.sample_every is not None and now >= self._next_sample:

@@ -26,6 +26,7 @@ from aicc.sdk.datasets import Datasets
 from aicc.sdk.deployments import Deployments
 from aicc.sdk.errors import ApiError, describe_errors, format_detail
 from aicc.sdk.jobs import Jobs, Progress
+from aicc.sdk.keys import Keys, Requests
 from aicc.sdk.models import Models, Templates
 from aicc.sdk.nodes import Nodes
 from aicc.sdk.queues import Queues
@@ -78,6 +79,8 @@ class Client(Transport):
         self.tokens = Tokens(self)
         self.queues = Queues(self)
         self.secrets = Secrets(self)
+        self.keys = Keys(self)  # API keys to deployments (`/v1`)
+        self.requests = Requests(self)  # the gateway's request log
         self.datasets = Datasets(self)
         self.models = Models(self)
         self.templates = Templates(self)

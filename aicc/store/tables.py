@@ -469,6 +469,52 @@ class DeploymentReplicaRow(Base):
     draining_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class ApiKeyRow(Base):
+    """A project's key to its deployments through the gateway (`/v1`): only the secret's
+    SHA-256 is stored. `deployments` None means every deployment of the project."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # key_...
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id"), index=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    secret_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    deployments: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
+    rpm: Mapped[int | None] = mapped_column(Integer)  # requests per minute
+    tokens_per_month: Mapped[int | None] = mapped_column(BigInteger)
+    created_by: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class GatewayRequestRow(Base):
+    """Append-only: one request through the gateway, written before its answer's last bytes
+    leave (the request log). The meter rolls the closed hours' answered requests into usage
+    records (`usage_id`), each request once."""
+
+    __tablename__ = "gateway_requests"
+    __table_args__ = (
+        Index("ix_gateway_requests_deployment_at", "deployment_id", "at"),
+        Index("ix_gateway_requests_unmetered", "usage_id", "at"),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # req_...: the request id
+    org_id: Mapped[str] = mapped_column(String(40))
+    project_id: Mapped[str] = mapped_column(String(40), index=True)
+    deployment_id: Mapped[str] = mapped_column(String(40))
+    key_id: Mapped[str] = mapped_column(String(40), index=True)
+    route: Mapped[str] = mapped_column(String(32))  # chat | completions | embeddings | predict
+    status: Mapped[int] = mapped_column(Integer)  # what the client got
+    stream: Mapped[bool] = mapped_column(Boolean, default=False)
+    billable: Mapped[bool] = mapped_column(Boolean, default=False)  # a replica answered 2xx
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    latency_us: Mapped[int] = mapped_column(BigInteger, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    replica: Mapped[str | None] = mapped_column(String(64))  # the job that answered
+    at: Mapped[datetime]  # when the record was written (the answer's end)
+    usage_id: Mapped[int | None] = mapped_column(BigInteger)  # the usage record holding it
+
+
 class EventRow(Base):
     """Append-only: every state change of a job and every notable thing around it."""
 
@@ -610,7 +656,7 @@ class UsageRow(Base):
     __table_args__ = (Index("ix_usage_org_period", "org_id", "period"),)
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     key: Mapped[str] = mapped_column(String(200), unique=True)
-    kind: Mapped[str] = mapped_column(String(16))  # compute | storage
+    kind: Mapped[str] = mapped_column(String(16))  # compute | storage | requests
     org_id: Mapped[str] = mapped_column(String(40))
     project_id: Mapped[str | None] = mapped_column(String(40), index=True)
     job_id: Mapped[str | None] = mapped_column(String(40), index=True)
@@ -629,6 +675,11 @@ class UsageRow(Base):
     period: Mapped[str] = mapped_column(String(7))  # YYYY-MM of `start` in the billing zone
     utilization: Mapped[float | None]  # measured mean busy share of its devices (NVML)
     energy_kwh: Mapped[float] = mapped_column(default=0.0)
+    # kind `requests`: a deployment's answered gateway requests within one clock hour
+    deployment_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     invoice_id: Mapped[str | None] = mapped_column(String(40), index=True)  # once issued
     created_at: Mapped[datetime]
 

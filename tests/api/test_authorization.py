@@ -112,6 +112,7 @@ class Targets:
     model: str
     template: str  # a private published template
     deployment: str  # stopped, at revision 2
+    api_key: str  # a key to the project's deployments, by name
 
 
 def made_up(node: str) -> Targets:
@@ -137,6 +138,7 @@ def made_up(node: str) -> Targets:
         model="no-such-model",
         template="no-such-template",
         deployment="no-such-deployment",
+        api_key="no-such-api-key",
     )
 
 
@@ -173,6 +175,7 @@ PATH_FILLS: dict[tuple[str, str], Callable[[Targets], str]] = {
     ("templates", "name"): lambda t: t.template,
     ("deployments", "name"): lambda t: t.deployment,
     ("uploads", "upload_id"): lambda t: t.upload_id,
+    ("keys", "ref"): lambda t: t.api_key,
 }
 # Query and header parameters that name a tenant's object are filled with A's; the others are
 # known filters, paging or presentation and are left out.
@@ -191,7 +194,7 @@ HEADER_FILLS: dict[str, Callable[[Targets], str]] = {
 }
 LEFT_OUT = {"state", "limit", "cursor", "action", "replica", "stream", "tail", "follow", "evict"}
 LEFT_OUT |= {"at", "month", "by", "day", "days", "scope", "folder", "industry", "task", "q"}
-LEFT_OUT |= {"since", "max_points"}
+LEFT_OUT |= {"since", "max_points", "revoked", "deployment"}
 
 
 # Request bodies, per operation: each a list of variants, each naming A's objects a different way.
@@ -243,6 +246,7 @@ BODIES: dict[tuple[str, str], Callable[[Targets], list[dict[str, Any]]]] = {
     ],
     ("POST", "/api/v1/tokens"): lambda t: [{"json": {"name": "b-probe", "user_id": t.user_id}}],
     ("PUT", "/api/v1/secrets/{name}"): lambda t: [{"json": {"value": "b-probe-value"}}],
+    ("POST", "/api/v1/keys"): lambda t: [{"json": {"name": "b-probe-key", "rpm": 5}}],
     ("POST", "/api/v1/nodes/import"): lambda t: [
         {"json": {"nodes": [{"name": "b-probe-node", "cpu": 1, "memory": "1GiB"}]}}
     ],
@@ -502,6 +506,7 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
     value = f"s3cret-{secrets.token_hex(8)}"
     put = api.put("/api/v1/secrets/ALPHA_KEY", json={"value": value}, headers=a_member)
     assert put.status_code == 200 and value not in put.text
+    api_key = created(api.post("/api/v1/keys", json={"name": "alpha-api-key"}, headers=a_member))
     (tmp_path / "wd").mkdir()
     (tmp_path / "wd" / "hello.txt").write_text("hello from alpha\n")
     packed = pack_workdir(tmp_path / "wd")
@@ -607,6 +612,7 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
         model="alpha-model",
         template="alpha-template",
         deployment="alpha-deploy",
+        api_key="alpha-api-key",
     )
     markers = {getattr(a, f.name) for f in fields(a)} - {node}
     markers |= {
@@ -618,6 +624,8 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
         queue["id"],
         boss_token["id"],
         tokens[0]["id"],
+        api_key["id"],
+        api_key["secret"],
         "alpha-job",
         "hello from alpha",
         value,

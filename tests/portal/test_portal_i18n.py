@@ -159,6 +159,8 @@ SHOWN_SERVICES = (
     "models",
     "templates",
     "deployments",
+    "api_keys",
+    "gateway",
 )
 _ERRORS = {"ServiceError", "NotFound", "Forbidden", "Conflict", "Invalid", "TooMany", "TooLarge"}
 

@@ -61,10 +61,11 @@ def kpis_idle(who: CurrentUser, session: SessionDep) -> schemas.IdleReplicas:
 
 
 @router.get("/metrics", include_in_schema=False, response_model=None)
-def metrics_show(who: CurrentUser, session: SessionDep) -> Response:
+def metrics_show(who: CurrentUser, state: StateDep, session: SessionDep) -> Response:
     """Prometheus text format; it carries tenant labels, so center admins' tokens only."""
     if not who.is_admin:
         raise Forbidden("/metrics is for the center's operators (an admin token)")
     from prometheus_client import CONTENT_TYPE_LATEST
 
-    return Response(metrics.exposition(session, utcnow()), media_type=CONTENT_TYPE_LATEST)
+    body = metrics.exposition(session, utcnow(), extra=[state.gateway.stats])
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

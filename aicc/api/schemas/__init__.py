@@ -50,6 +50,7 @@ from aicc.api.schemas.jobs import (
     ReplicaDevice,
     job_out,
 )
+from aicc.api.schemas.keys import ApiKey, ApiKeyIn, GatewayRequest
 from aicc.api.schemas.models import (
     Fit,
     Model,
@@ -102,6 +103,8 @@ __all__ = [
     "MAX_QUEUE_RUNTIME_S",
     "Accelerator",
     "Allocated",
+    "ApiKey",
+    "ApiKeyIn",
     "AuditEntry",
     "Bin",
     "Body",
@@ -128,6 +131,7 @@ __all__ = [
     "Explain",
     "ExplainReason",
     "Fit",
+    "GatewayRequest",
     "Health",
     "Job",
     "Manifest",

@@ -62,6 +62,9 @@ class EffectivePricePlan(BaseModel):
     cpu_core_hour: Decimal | None
     memory_gib_hour: Decimal | None
     storage_gib_day: Decimal | None
+    input_mtok: Decimal | None = None
+    output_mtok: Decimal | None = None
+    request: Decimal | None = None
     discount: Decimal
 
 

@@ -84,6 +84,7 @@ class _Group:
     currency: str
     quantity: Fraction = Fraction(0)
     usage_ids: list[int] = field(default_factory=list)
+    deployment_id: str | None = None  # the gateway's requests to one deployment
 
 
 @dataclass
@@ -164,14 +165,15 @@ def compute(session: Session, *, org_id: str, month: str, zone: str, default: Pr
                 missing = (record.project_id, rated.item, rated.unit)
                 unpriced[missing] = unpriced.get(missing, Fraction(0)) + rated.quantity
                 continue
-            key: tuple[object, ...] = (record.project_id, record.job_id, rated.item, rated.unit)
+            key: tuple[object, ...] = (record.project_id, record.job_id, record.deployment_id)
+            key += (rated.item, rated.unit)
             key += (rated.unit_price, day, record.period, eff.key)
             group = groups.get(key)
             if group is None:
                 group = groups[key] = _Group(
                     record.project_id, record.job_id, rated.item, rated.unit, rated.unit_price,
                     rated.accelerator, day, record.period, eff.key, eff.plan.name,
-                    eff.plan.discount, eff.plan.currency,
+                    eff.plan.discount, eff.plan.currency, deployment_id=record.deployment_id,
                 )  # fmt: skip
             group.quantity += rated.quantity
             group.usage_ids.append(record.id)
@@ -192,7 +194,8 @@ def compute(session: Session, *, org_id: str, month: str, zone: str, default: Pr
 
 
 def _order(g: _Group) -> tuple[str, ...]:
-    return (g.day.isoformat(), g.project_id or "", g.job_id or "", g.item, g.unit, g.plan)
+    job = g.job_id or g.deployment_id or ""
+    return (g.day.isoformat(), g.project_id or "", job, g.item, g.unit, g.plan)
 
 
 def _settle_lines(
@@ -250,6 +253,7 @@ def _settle_lines(
                 "kind": "usage",
                 "project_id": g.project_id,
                 "job_id": g.job_id,
+                "deployment_id": g.deployment_id,
                 "item": g.item,
                 "unit": g.unit,
                 "day": g.day.isoformat(),

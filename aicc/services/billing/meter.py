@@ -16,6 +16,12 @@ the day is over (bytes × the share of the day it was held). Each project's data
 levels written as they change (services/data/storage.py): one record per stretch of a level
 within a billing day, once the day is over, keyed by the project and the stretch's start.
 
+Requests through the gateway: the request log (`GatewayRequestRow`, one row per request with
+its own id, written before the answer's last bytes) is rolled up once an hour has closed
+(`LATE` after it): one `requests` record per deployment and clock hour with the answered
+requests and their prompt and completion tokens; the rows get that record's id in the same
+transaction, so each answered request is on one record, once.
+
 Energy (kWh) of a record on real devices: Σ devices TDP × (idle + (1 − idle) × busy) × share
 × hours × PUE / 1000, where busy is the mean NVML utilization sampled on those devices during
 the record's interval, else the site's `assumed_utilization`; simulated devices use none.
@@ -26,8 +32,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
+from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from aicc.core import catalog, periods
@@ -35,6 +42,7 @@ from aicc.services.billing.rating import DATASETS
 from aicc.store.tables import (
     DeviceRow,
     DeviceSampleRow,
+    GatewayRequestRow,
     JobRow,
     ProjectRow,
     ReplicaRow,
@@ -278,6 +286,63 @@ class Meter:
                 if held and start < end:
                     written += self._held(project_id, org_id, held, start, end, now)
         return written
+
+    def requests(self, now: datetime, *, limit: int = 100_000) -> int:
+        """Roll the gateway's answered requests of closed hours into usage records, one per
+        deployment and clock hour (a request written late gets a record of its own)."""
+        cutoff = periods.hour_floor(now - LATE)
+        rows = self.session.execute(
+            select(
+                GatewayRequestRow.id,
+                GatewayRequestRow.org_id,
+                GatewayRequestRow.project_id,
+                GatewayRequestRow.deployment_id,
+                GatewayRequestRow.at,
+                GatewayRequestRow.prompt_tokens,
+                GatewayRequestRow.completion_tokens,
+            )
+            .where(
+                GatewayRequestRow.usage_id.is_(None),
+                GatewayRequestRow.billable.is_(True),
+                GatewayRequestRow.at < cutoff,
+            )
+            .order_by(GatewayRequestRow.at, GatewayRequestRow.id)
+            .limit(limit)
+        ).all()
+        groups: dict[tuple[str, datetime], list[Any]] = {}
+        for row in rows:
+            groups.setdefault((row.deployment_id, periods.hour_floor(row.at)), []).append(row)
+        for (deployment_id, hour), members in groups.items():
+            first = members[0]
+            key = f"q:{deployment_id}:{hour:%Y%m%dT%H}:{min(r.id for r in members)}"
+            usage = self.session.scalar(select(UsageRow).where(UsageRow.key == key))
+            if usage is None:
+                usage = UsageRow(
+                    key=key,
+                    kind="requests",
+                    org_id=first.org_id,
+                    project_id=first.project_id,
+                    deployment_id=deployment_id,
+                    requests=len(members),
+                    prompt_tokens=sum(r.prompt_tokens for r in members),
+                    completion_tokens=sum(r.completion_tokens for r in members),
+                    start=hour,
+                    end=hour + timedelta(hours=1),
+                    duration_us=timedelta(hours=1) // US,
+                    period=periods.month_of(hour, self.zone),
+                    energy_kwh=0.0,
+                    created_at=now,
+                )
+                self.session.add(usage)
+                self.session.flush()
+            ids = [r.id for r in members]
+            for at in range(0, len(ids), 500):
+                self.session.execute(
+                    update(GatewayRequestRow)
+                    .where(GatewayRequestRow.id.in_(ids[at : at + 500]))
+                    .values(usage_id=usage.id)
+                )
+        return len(groups)
 
     def _held(
         self, project_id: str, org_id: str, held: int, start: datetime, end: datetime, now: datetime

@@ -31,6 +31,9 @@ class PricePlanVersion(_Read):
     cpu_core_hour: Decimal | None
     memory_gib_hour: Decimal | None
     storage_gib_day: Decimal | None
+    input_mtok: Decimal | None
+    output_mtok: Decimal | None
+    request: Decimal | None
     discount: Decimal
     given: list[str]  # the prices this version sets itself; the others come from the center's
 

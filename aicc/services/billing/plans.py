@@ -31,7 +31,10 @@ from aicc.services.common import Conflict, Forbidden, Invalid, new_id, utcnow
 from aicc.store.tables import PricePlanRow
 
 CENTER = "center"
-PRICE_KEYS = ("pflops_hour", "cpu_core_hour", "memory_gib_hour", "storage_gib_day")
+PRICE_KEYS = (
+    *("pflops_hour", "cpu_core_hour", "memory_gib_hour", "storage_gib_day"),
+    *("input_mtok", "output_mtok", "request"),
+)
 
 
 class PlanIn(BaseModel):
@@ -47,6 +50,9 @@ class PlanIn(BaseModel):
     cpu_core_hour: Money | None = None
     memory_gib_hour: Money | None = None
     storage_gib_day: Money | None = None
+    input_mtok: Money | None = Field(default=None, description="per million prompt tokens")
+    output_mtok: Money | None = Field(default=None, description="per million completion tokens")
+    request: Money | None = Field(default=None, description="per answered gateway request")
     discount: Rate = Decimal(0)
 
     @field_validator("effective_from")
@@ -69,6 +75,9 @@ class PlanIn(BaseModel):
             cpu_core_hour=self.cpu_core_hour,
             memory_gib_hour=self.memory_gib_hour,
             storage_gib_day=self.storage_gib_day,
+            input_mtok=self.input_mtok,
+            output_mtok=self.output_mtok,
+            request=self.request,
             discount=self.discount,
         )
 

@@ -13,6 +13,9 @@ sum of its records' quantities by one unit price and rounds once, half-up to 0.0
 | `memory` | `memory_gib_hour` | memory_mib / 1024 × hours |
 | `storage` (workdirs) | `storage_gib_day` | bytes / 2³⁰ × days |
 | `datasets` (data set chunks) | `storage_gib_day` | bytes / 2³⁰ × days |
+| `requests` (the gateway's) | `request` | answered requests |
+| `tokens:input` | `input_mtok` | prompt tokens / 10⁶ |
+| `tokens:output` | `output_mtok` | completion tokens / 10⁶ |
 
 An item the plan does not price yields nothing to bill (and is reported as unpriced).
 """
@@ -75,6 +78,16 @@ def rate(record: UsageRow, plan: PricePlan) -> list[Rated]:
     """The billable quantities of one usage record under `plan`."""
     hours = Fraction(record.duration_us, US_PER_HOUR)
     out: list[Rated] = []
+    if record.kind == "requests":
+        mtok = 1_000_000
+        out.append(Rated("requests", "request", Fraction(record.requests), plan.request, None))
+        if record.prompt_tokens:
+            quantity = Fraction(record.prompt_tokens, mtok)
+            out.append(Rated("tokens:input", "input_mtok", quantity, plan.input_mtok, None))
+        if record.completion_tokens:
+            quantity = Fraction(record.completion_tokens, mtok)
+            out.append(Rated("tokens:output", "output_mtok", quantity, plan.output_mtok, None))
+        return out
     if record.kind == "storage":
         days = Fraction(record.duration_us, US_PER_DAY)
         quantity = Fraction(record.storage_bytes, GIB) * days

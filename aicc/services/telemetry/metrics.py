@@ -9,7 +9,7 @@ append-only events). It carries tenant labels, so only center admins may read it
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -19,6 +19,7 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
+from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -205,7 +206,10 @@ class StoreCollector:
         yield from (device_h, pflops_h, cpu_h, energy)
 
 
-def exposition(session: Session, now: datetime) -> bytes:
+def exposition(session: Session, now: datetime, extra: Iterable[Collector] = ()) -> bytes:
+    """The store's metrics, and those of `extra` collectors (the gateway's, in memory)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StoreCollector(session, now))
+    for collector in extra:
+        registry.register(collector)
     return generate_latest(registry)

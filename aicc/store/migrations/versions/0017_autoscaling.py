@@ -18,7 +18,7 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("deployments", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("target_concurrency", sa.Float(), nullable=True))
+        batch_op.add_column(sa.Column("target_concurrency", sa.Double(), nullable=True))
 
 
 def downgrade() -> None:

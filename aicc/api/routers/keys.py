@@ -1,0 +1,76 @@
+"""API keys to a project's deployments, and the gateway's request log (docs/gateway.md)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Query
+from pydantic import BaseModel
+
+from aicc.api import schemas
+from aicc.api.deps import CurrentUser, SessionDep, StateDep
+from aicc.api.paging import Cursor, Limit, page
+from aicc.services import api_keys, gateway
+
+router = APIRouter(prefix="/api/v1", tags=["gateway"])
+
+
+def _out(key: api_keys.ApiKey, secret: str | None = None) -> BaseModel:
+    out = schemas.ApiKey.model_validate(key, from_attributes=True)
+    return out.model_copy(update={"secret": secret}) if secret else out
+
+
+@router.get("/keys", response_model=schemas.Page[schemas.ApiKey])
+def keys_list(
+    who: CurrentUser,
+    session: SessionDep,
+    project: str | None = None,
+    revoked: bool = False,
+    limit: Limit = 1000,
+    cursor: Cursor = None,
+) -> dict[str, object]:
+    rows = page(api_keys.list_keys(session, who, project=project, revoked=revoked), limit, cursor)
+    return {**rows, "items": [_out(k) for k in rows["items"]]}
+
+
+@router.post("/keys", response_model=schemas.ApiKey, status_code=201)
+def keys_create(
+    body: schemas.ApiKeyIn, who: CurrentUser, session: SessionDep, project: str | None = None
+) -> BaseModel:
+    key, secret = api_keys.create(
+        session,
+        who,
+        project=project,
+        name=body.name,
+        deployments=body.deployments,
+        rpm=body.rpm,
+        tokens_per_month=body.tokens_per_month,
+    )
+    return _out(key, secret)
+
+
+@router.delete("/keys/{ref}", response_model=schemas.ApiKey)
+def keys_revoke(
+    ref: str,
+    who: CurrentUser,
+    state: StateDep,
+    session: SessionDep,
+    after: BackgroundTasks,
+    project: str | None = None,
+) -> BaseModel:
+    key = api_keys.revoke(session, who, project=project, ref=ref)
+    # once committed, this server refuses it at once; others within `gateway.key_cache_s`
+    after.add_task(state.gateway.forget, key.id)
+    return _out(key)
+
+
+@router.get("/requests", response_model=schemas.Page[schemas.GatewayRequest])
+def requests_list(
+    who: CurrentUser,
+    session: SessionDep,
+    project: str | None = None,
+    deployment: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, object]:
+    rows = gateway.recent(session, who, project=project, deployment=deployment, limit=limit)
+    return {"items": rows, "next_cursor": None}

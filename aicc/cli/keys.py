@@ -1,0 +1,95 @@
+"""`aicc key ...`: API keys to a project's deployments through the gateway (`/v1`); a secret is
+printed once, when it is made."""
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+
+from aicc.cli.nouns import CREATED, PROJECT, Json, Noun, ProjectOption
+from aicc.cli.output import (
+    Column,
+    JsonFlag,
+    client,
+    col,
+    handle_errors,
+    local_time,
+    print_json,
+    status,
+)
+
+if TYPE_CHECKING:
+    from aicc.sdk.client import Client
+
+app = typer.Typer(help="API keys to deployments (the gateway at /v1).", no_args_is_help=True)
+
+
+def _scope(value: object) -> str:
+    return "all" if value is None else ", ".join(str(v) for v in value)  # type: ignore[attr-defined]
+
+
+KEYS = Noun(
+    "key",
+    [
+        col("NAME", "name"),
+        col("ID", "id", no_wrap=True),
+        PROJECT,
+        Column("DEPLOYMENTS", lambda key: _scope(key.get("deployments"))),
+        col("RPM", "rpm", lambda v: "-" if v is None else str(v), justify="right"),
+        col("TOKENS/MONTH", "tokens_per_month", lambda v: "-" if v is None else f"{v:,}"),
+        CREATED,
+        col("REVOKED", "revoked_at", local_time),
+    ],
+    empty="no API keys",
+)
+
+
+@KEYS.list(app)
+def key_list(
+    api: "Client",
+    project: ProjectOption = None,
+    revoked: Annotated[bool, typer.Option(help="Include revoked keys.")] = False,
+) -> Json:
+    """A project's API keys (never their secrets)."""
+    return api.keys.list(project=project, revoked=revoked)
+
+
+@app.command("create")
+@handle_errors
+def key_create(
+    name: Annotated[str, typer.Argument(help="What the key is for, e.g. `chatbot`.")],
+    deployment: Annotated[
+        list[str] | None,
+        typer.Option("--deployment", help="A deployment it may call (repeat); default: all."),
+    ] = None,
+    rpm: Annotated[int | None, typer.Option(min=1, help="Requests per minute at most.")] = None,
+    tokens_per_month: Annotated[
+        int | None, typer.Option(min=1, help="Prompt + completion tokens a month at most.")
+    ] = None,
+    project: ProjectOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a key. Prints its secret on stdout: the only time it is shown."""
+    with client() as api:
+        answer = api.keys.create(
+            name, deployments=deployment, rpm=rpm, tokens_per_month=tokens_per_month,
+            project=project,
+        )  # fmt: skip
+    if as_json:
+        print_json(answer)
+        return
+    typer.echo(answer.get("secret", ""))
+    status(
+        f"created API key {escape(name)}; store the secret now, it will not be shown again. "
+        "Use it as `Authorization: Bearer` (or OPENAI_API_KEY) against <server>/v1"
+    )
+
+
+@KEYS.delete(app, "rm", "revoked API key {}")
+def key_rm(
+    api: "Client",
+    ref: Annotated[str, typer.Argument(help="Key name or id.")],
+    project: ProjectOption = None,
+) -> Json:
+    """Revoke a key: the gateway refuses it within seconds (docs/gateway.md)."""
+    return api.keys.revoke(ref, project=project)

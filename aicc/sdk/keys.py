@@ -1,0 +1,44 @@
+"""`client.keys`: API keys to a project's deployments through the gateway (`/v1`); a secret is
+shown once, when it is made. `client.requests`: the gateway's request log."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aicc.sdk.transport import Json, Resource, api_path, given
+
+
+class Keys(Resource):
+    def list(self, project: str | None = None, revoked: bool = False) -> Json:
+        params = {"project": project, "revoked": "true" if revoked else None}
+        return self._t.pages(api_path("keys"), params)
+
+    def create(
+        self,
+        name: str,
+        deployments: Sequence[str] | None = None,
+        rpm: int | None = None,
+        tokens_per_month: int | None = None,
+        project: str | None = None,
+    ) -> Json:
+        """The answer carries `secret` (`aicc-sk-...`): the only time the server shows it."""
+        body = given(
+            name=name,
+            deployments=list(deployments) if deployments else None,
+            rpm=rpm,
+            tokens_per_month=tokens_per_month,
+        )
+        return self._t.call("POST", api_path("keys"), params={"project": project}, json=body)
+
+    def revoke(self, ref: str, project: str | None = None) -> Json:
+        """By id or name; the gateway refuses it within `gateway.key_cache_s` seconds."""
+        return self._t.call("DELETE", api_path("keys", ref), params={"project": project})
+
+
+class Requests(Resource):
+    def list(
+        self, deployment: str | None = None, project: str | None = None, limit: int = 100
+    ) -> Json:
+        """The latest requests through the gateway, newest first."""
+        params = {"deployment": deployment, "project": project, "limit": limit}
+        return self._t.call("GET", api_path("requests"), params=params)

@@ -1,0 +1,210 @@
+"""What the gateway (`/v1`, api/gateway.py) reads from and writes to the store: the key behind
+a secret, a deployment's ready replicas, the request log. The gateway caches the reads briefly
+and batches the writes, so a request costs no query of its own beyond its log row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from aicc.core import periods
+from aicc.core.tenancy import Principal
+from aicc.services import endpoints, tenancy
+from aicc.services.common import NotFound
+from aicc.store.db import Database
+from aicc.store.tables import ApiKeyRow, DeploymentRow, GatewayRequestRow
+
+ROUTES = ("chat", "completions", "embeddings", "predict")
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A usable key, as the gateway needs it per request."""
+
+    key_id: str
+    name: str
+    org_id: str
+    project_id: str
+    deployments: frozenset[str] | None  # None: every deployment of the project
+    rpm: int | None
+    tokens_per_month: int | None
+    tokens_used: int  # this billing month, as the store knew when the key was read
+
+    def may_call(self, deployment: str) -> bool:
+        return self.deployments is None or deployment in self.deployments
+
+
+@dataclass(frozen=True)
+class Target:
+    """A deployment and the replicas that may take a request now (`ready`)."""
+
+    deployment_id: str
+    name: str
+    urls: tuple[tuple[str, str], ...]  # (job id, http://HOST:PORT)
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request's log row and metering, as the gateway writes it (`record`)."""
+
+    id: str
+    org_id: str
+    project_id: str
+    deployment_id: str
+    key_id: str
+    route: str
+    status: int
+    stream: bool
+    billable: bool
+    prompt_tokens: int
+    completion_tokens: int
+    latency_us: int
+    attempts: int
+    replica: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    """A request as the project's members read the log."""
+
+    id: str
+    at: datetime
+    deployment: str
+    key: str
+    route: str
+    status: int
+    stream: bool
+    billable: bool
+    prompt_tokens: int
+    completion_tokens: int
+    latency_ms: float
+    attempts: int
+    replica: str | None
+
+
+def grant(session: Session, digest: str, *, now: datetime, zone: str) -> Grant | None:
+    """The usable key whose secret has this SHA-256 (`api_keys.digest`), or None (unknown or
+    revoked), with the tokens it was charged this billing month."""
+    row = session.scalar(select(ApiKeyRow).where(ApiKeyRow.secret_hash == digest))
+    if row is None or row.revoked_at is not None:
+        return None
+    used: int | None = 0
+    if row.tokens_per_month is not None:
+        start, _ = periods.month_bounds(periods.month_of(now, zone), zone)
+        used = session.scalar(
+            select(
+                func.coalesce(
+                    func.sum(GatewayRequestRow.prompt_tokens + GatewayRequestRow.completion_tokens),
+                    0,
+                )
+            ).where(
+                GatewayRequestRow.key_id == row.id,
+                GatewayRequestRow.at >= start,
+                GatewayRequestRow.billable.is_(True),
+            )
+        )
+    return Grant(
+        key_id=row.id,
+        name=row.name,
+        org_id=row.org_id,
+        project_id=row.project_id,
+        deployments=None if row.deployments is None else frozenset(row.deployments),
+        rpm=row.rpm,
+        tokens_per_month=row.tokens_per_month,
+        tokens_used=int(used or 0),
+    )
+
+
+def target(session: Session, project_id: str, name: str) -> Target | None:
+    """The project's deployment `name` and its ready replicas; None if there is none."""
+    row = session.scalar(
+        select(DeploymentRow).where(
+            DeploymentRow.project_id == project_id, DeploymentRow.name == name
+        )
+    )
+    if row is None:
+        return None
+    ready = tuple((e.job_id, e.url) for e in endpoints.of_deployment(session, row.id) if e.ready)
+    return Target(row.id, row.name, ready)
+
+
+def models(session: Session, key: Grant) -> list[Model]:
+    """The deployments this key may call, by name."""
+    query = select(DeploymentRow).where(DeploymentRow.project_id == key.project_id)
+    rows = session.scalars(query.order_by(DeploymentRow.name))
+    return [Model(r.name, r.created_at) for r in rows if key.may_call(r.name)]
+
+
+def record(db: Database, records: list[RequestRecord]) -> None:
+    """Append requests to the log: one statement in a transaction of its own (the gateway
+    batches them), without an ORM session, as it runs for every request."""
+    if records:
+        with db.engine.begin() as connection:
+            connection.execute(insert(GatewayRequestRow), [r.__dict__ for r in records])
+
+
+def recent(
+    session: Session,
+    who: Principal,
+    *,
+    project: str | None,
+    deployment: str | None = None,
+    limit: int = 100,
+) -> list[LoggedRequest]:
+    """The project's latest requests (newest first), of one deployment if named."""
+    prj = tenancy.resolve_project(session, who, project)
+    names: dict[str, str] = {
+        i: n
+        for i, n in session.execute(
+            select(DeploymentRow.id, DeploymentRow.name).where(DeploymentRow.project_id == prj.id)
+        )
+    }
+    query = select(GatewayRequestRow).where(GatewayRequestRow.project_id == prj.id)
+    if deployment is not None:
+        ids = [i for i, n in names.items() if n == deployment]
+        if not ids:
+            raise NotFound(
+                "deployment {name!r} not found in project {project}",
+                name=deployment,
+                project=prj.name,
+            )
+        query = query.where(GatewayRequestRow.deployment_id == ids[0])
+    rows = list(
+        session.scalars(
+            query.order_by(GatewayRequestRow.at.desc(), GatewayRequestRow.id.desc()).limit(limit)
+        )
+    )
+    keys: dict[str, str] = {
+        i: n
+        for i, n in session.execute(
+            select(ApiKeyRow.id, ApiKeyRow.name).where(ApiKeyRow.id.in_({r.key_id for r in rows}))
+        )
+    }
+    return [
+        LoggedRequest(
+            id=r.id,
+            at=r.at,
+            deployment=names.get(r.deployment_id, r.deployment_id),
+            key=keys.get(r.key_id, r.key_id),
+            route=r.route,
+            status=r.status,
+            stream=r.stream,
+            billable=r.billable,
+            prompt_tokens=r.prompt_tokens,
+            completion_tokens=r.completion_tokens,
+            latency_ms=r.latency_us / 1000,
+            attempts=r.attempts,
+            replica=r.replica,
+        )
+        for r in rows
+    ]

@@ -1,0 +1,277 @@
+"""The OpenAI-compatible gateway under `/v1`, driven by the official `openai` client against a
+real server (uvicorn) in front of real replica jobs (`aicc/testing/upstream.py`)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select, update
+
+from aicc.core import periods
+from aicc.server import ServerState
+from aicc.services.billing import meter
+from aicc.services.common import utcnow
+from aicc.store.tables import ApiKeyRow, UsageRow
+from aicc.testing.deployments import Deployment, deploy
+from aicc.testing.polling import wait
+from aicc.testing.servers import over_http
+from aicc.testing.tenants import make_tenant
+
+
+class Center:
+    def __init__(self, url: str, token: str, state: ServerState) -> None:
+        self.url, self.state = url, state
+        self.api = httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+
+    def key(self, name: str, headers: dict[str, str] | None = None, **fields: object) -> str:
+        made = self.api.post("/api/v1/keys", json={"name": name, **fields}, headers=headers or {})
+        assert made.status_code == 201, made.text
+        secret: str = made.json()["secret"]
+        assert secret.startswith("aicc-sk-")
+        return secret
+
+    def openai(self, key: str) -> openai.OpenAI:
+        return openai.OpenAI(base_url=self.url + "/v1", api_key=key, max_retries=0)
+
+
+@pytest.fixture
+def center(tmp_path: Path) -> Iterator[Center]:
+    with over_http(tmp_path / "home", limits={"grace_s": 1.0}) as (url, token, state):
+        yield Center(url, token, state)
+
+
+@pytest.fixture
+def chat(center: Center) -> Deployment:
+    return deploy(center.api, center.state.db, "chat", replicas=[{}, {}])
+
+
+@pytest.fixture
+def books(tmp_path: Path, db_url: str | None) -> Iterator[Center]:
+    """A center on SQLite and on PostgreSQL, for what the store must get right."""
+    with over_http(tmp_path / "home", db_url, limits={"grace_s": 1.0}) as (url, token, state):
+        yield Center(url, token, state)
+
+
+def test_chat_through_the_gateway_streaming_and_not(center: Center, chat: Deployment) -> None:
+    client = center.openai(center.key("app"))
+    assert [m.id for m in client.models.list()] == ["chat"]
+
+    answer = client.chat.completions.create(
+        model="chat", messages=[{"role": "user", "content": "say hello to me"}]
+    )
+    assert answer.choices[0].message.content.startswith("hello from the upstream")
+    assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (4, 5)
+
+    chunks = list(
+        client.chat.completions.create(
+            model="chat", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.startswith("hello from the upstream")
+    # the gateway asked the replica for usage, and did not pass that chunk on
+    assert all(c.usage is None for c in chunks)
+    with_usage = list(
+        client.chat.completions.create(
+            model="chat",
+            messages=[{"role": "user", "content": "hi there"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    assert with_usage[-1].usage is not None and with_usage[-1].usage.prompt_tokens == 2
+
+    logged = center.api.get("/api/v1/requests", params={"deployment": "chat"}).json()["items"]
+    assert [(r["key"], r["status"], r["stream"]) for r in logged] == [
+        ("app", 200, True),
+        ("app", 200, True),
+        ("app", 200, False),
+    ]
+    assert [(r["prompt_tokens"], r["completion_tokens"]) for r in logged] == [
+        (2, 5),
+        (1, 5),
+        (4, 5),
+    ]
+    # both replicas took requests: least outstanding, ties in turn
+    assert {r["replica"] for r in logged} == set(chat.jobs)
+    scraped = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(center.api.get("/metrics").text)
+        for sample in family.samples
+    }
+    where = (("deployment", "chat"), ("project", chat.project_id))
+    ok = (*where, ("route", "chat"), ("status", "200"))
+    assert scraped[("aicc_gateway_requests_total", ok)] == 3
+    assert scraped[("aicc_gateway_tokens_total", tuple(sorted((*where, ("kind", "prompt")))))] == 7
+    assert scraped[("aicc_gateway_request_seconds_count", where)] == 3
+
+
+def test_a_dead_replica_fails_no_request(center: Center) -> None:
+    dep = deploy(center.api, center.state.db, "chat", replicas=[{}, {"UPSTREAM_DIE_AFTER": "3"}])
+    client = center.openai(center.key("load"))
+
+    def ask(n: int) -> str:
+        answer = client.chat.completions.create(
+            model="chat", messages=[{"role": "user", "content": f"question {n}"}]
+        )
+        return answer.choices[0].message.content or ""
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(ask, range(60)))
+    assert len(answers) == 60 and all(a.startswith("hello from") for a in answers)
+    logged = center.api.get("/api/v1/requests", params={"deployment": "chat"}).json()["items"]
+    assert len(logged) == 60 and {r["status"] for r in logged} == {200}
+    assert any(r["attempts"] > 1 for r in logged)  # retried on the live replica
+    assert {r["replica"] for r in logged} <= set(dep.jobs)
+
+
+def test_keys_scope_tenancy_revocation_and_rate(center: Center, chat: Deployment) -> None:
+    other = make_tenant(center.api, "tenant-b")  # type: ignore[arg-type]
+    b_key = center.key("b", headers=other.headers)
+    with pytest.raises(openai.NotFoundError) as b_call:
+        center.openai(b_key).chat.completions.create(model="chat", messages=[])
+    assert b_call.value.body["code"] == "model_not_found"  # type: ignore[index]
+    assert center.openai(b_key).models.list().data == []
+
+    deploy(center.api, center.state.db, "other")
+    scoped = center.key("scoped", deployments=["other"])
+    with pytest.raises(openai.NotFoundError):
+        center.openai(scoped).chat.completions.create(model="chat", messages=[])
+    assert [m.id for m in center.openai(scoped).models.list()] == ["other"]
+
+    key = center.key("revoked")
+    center.openai(key).chat.completions.create(model="chat", messages=[])
+    assert center.api.delete("/api/v1/keys/revoked").status_code == 200
+    with pytest.raises(openai.AuthenticationError):
+        center.openai(key).chat.completions.create(model="chat", messages=[])
+    with pytest.raises(openai.AuthenticationError):
+        center.openai("aicc-sk-made-up").chat.completions.create(model="chat", messages=[])
+
+    slow = center.key("slow", rpm=2)
+    for _ in range(2):
+        center.openai(slow).chat.completions.create(model="chat", messages=[])
+    with pytest.raises(openai.RateLimitError) as limited:
+        center.openai(slow).chat.completions.create(model="chat", messages=[])
+    assert int(limited.value.response.headers["retry-after"]) >= 1
+
+    small = center.openai(center.key("small", tokens_per_month=10))
+    for _ in range(2):  # 4 + 5 tokens each: the second starts under the quota
+        small.chat.completions.create(model="chat", messages=[{"role": "user", "content": "hi"}])
+    with pytest.raises(openai.RateLimitError) as spent:
+        small.chat.completions.create(model="chat", messages=[])
+    assert spent.value.body["code"] == "insufficient_quota"  # type: ignore[index]
+
+
+def test_completions_embeddings_and_predict(center: Center, chat: Deployment) -> None:
+    key = center.key("all")
+    client = center.openai(key)
+    text = client.completions.create(model="chat", prompt="once upon a time")
+    assert text.choices[0].text.startswith("hello from") and text.usage.prompt_tokens == 4
+    vectors = client.embeddings.create(model="chat", input=["a b", "c"])
+    assert [v.index for v in vectors.data] == [0, 1] and vectors.usage.prompt_tokens == 3
+    predicted = httpx.post(
+        center.url + "/v1/deployments/chat/predict",
+        json={"rows": ["ab", "abcd"]},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert predicted.status_code == 200 and predicted.json()["predictions"] == [2, 4]
+    missing = httpx.post(
+        center.url + "/v1/deployments/nothing/predict",
+        json={},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "model_not_found"
+    routes = [r["route"] for r in center.api.get("/api/v1/requests").json()["items"]]
+    assert routes == ["predict", "embeddings", "completions"]
+
+
+def test_requests_and_tokens_are_on_the_invoice_once(books: Center) -> None:
+    center = books
+    chat = deploy(center.api, center.state.db, "chat")
+    plan = {
+        "name": "gateway",
+        "effective_from": "2026-01-01T00:00:00+08:00",
+        "input_mtok": "1000",
+        "output_mtok": "2000",
+        "request": "0.01",
+    }
+    assert center.api.post("/api/v1/price-plans", json=plan).status_code == 201
+    client = center.openai(center.key("billed"))
+    for stream in (False, False, True):
+        answer = client.chat.completions.create(
+            model="chat", messages=[{"role": "user", "content": "one two three"}], stream=stream
+        )
+        if stream:
+            assert len(list(answer)) == 5  # type: ignore[arg-type]
+    with pytest.raises(openai.NotFoundError):  # refused: no replica reached, not charged
+        client.chat.completions.create(model="nothing", messages=[])
+    zone = center.state.settings.site.timezone
+    later = utcnow() + timedelta(hours=2)
+
+    def lines() -> list[dict[str, object]]:
+        month = periods.month_of(utcnow(), zone)
+        bill = center.api.get("/api/v1/bills", params={"month": month}).json()
+        return [line for line in bill["lines"] if line.get("deployment_id") == chat.id]
+
+    assert lines() == []  # the hour is still open: nothing metered yet
+    for _ in range(2):  # a second pass (a restart, a second leader) adds nothing
+        with center.state.db.session() as session:
+            meter.Meter(session, zone=zone, power=meter.PowerModel()).requests(later)
+    billed = {line["item"]: (line["quantity"], line["net"]) for line in lines()}
+    # 3 requests, 3 x 3 prompt tokens, 3 x 5 completion tokens
+    assert billed == {
+        "requests": ("3.000000000000", "0.03"),
+        "tokens:input": ("0.000009000000", "0.01"),  # 9 tokens at 1000 a million
+        "tokens:output": ("0.000015000000", "0.03"),
+    }
+    with center.state.db.reader() as session:
+        records = session.scalars(select(UsageRow).where(UsageRow.kind == "requests")).all()
+        assert [(r.requests, r.prompt_tokens, r.completion_tokens) for r in records] == [(3, 9, 15)]
+
+
+def test_a_stream_is_passed_on_as_it_comes(center: Center) -> None:
+    deploy(center.api, center.state.db, "slow", replicas=[{"UPSTREAM_DELAY_S": "0.4"}])
+    client = center.openai(center.key("patient"))
+    started = time.monotonic()
+    arrivals = []
+    for chunk in client.chat.completions.create(
+        model="slow", messages=[{"role": "user", "content": "take your time"}], stream=True
+    ):
+        if chunk.choices and chunk.choices[0].delta.content:
+            arrivals.append(time.monotonic() - started)
+    # five words 0.4 s apart: the first reached the client long before the last was written
+    assert len(arrivals) == 5
+    assert arrivals[-1] - arrivals[0] > 1.2  # a buffering proxy hands them over at once
+
+
+def test_a_key_revoked_elsewhere_stops_within_the_cache_time(
+    center: Center, chat: Deployment
+) -> None:
+    key = center.key("shared")
+    client = center.openai(key)
+    client.chat.completions.create(model="chat", messages=[])  # the key is now cached
+    with center.state.db.session() as session:  # as another server behind the balancer would
+        session.execute(
+            update(ApiKeyRow).where(ApiKeyRow.name == "shared").values(revoked_at=utcnow())
+        )
+    revoked = time.monotonic()
+
+    def refused() -> bool:
+        try:
+            client.chat.completions.create(model="chat", messages=[])
+        except openai.AuthenticationError:
+            return True
+        return False
+
+    assert wait("the revoked key to be refused", refused, timeout=15, every=0.25)
+    assert time.monotonic() - revoked <= center.state.settings.gateway.key_cache_s + 1.5
