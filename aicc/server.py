@@ -245,6 +245,7 @@ def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
         controller=controller,
         sealer=sealer,
         chunks=chunks,
+        concurrency=concurrency,
     )
     ensure_admin_token(state)
     register_nodes(state)

@@ -143,7 +143,7 @@ def main() -> None:
         try:
             db = Database(database_url(None, home))
             with server.client() as api:
-                dep = deploy(api, db, "chat")
+                dep = deploy(api, "chat")
                 made = api.post("/api/v1/keys", json={"name": "bench"})
                 key = made.json()["secret"]
             from aicc.services import endpoints

@@ -31,12 +31,14 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from aicc.api.buckets import TokenBuckets
 from aicc.config import GatewaySettings
 from aicc.services import gateway as gw
+from aicc.services.autoscaling import Concurrency
 from aicc.services.common import utcnow
 from aicc.store.db import Database
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+COLD_POLL_S = 0.25  # how often a held request looks for a ready replica
 # Latency buckets of the Prometheus histogram, in seconds.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
@@ -193,8 +195,20 @@ class LogWriter:
 class Gateway:
     """Keys, targets, routing counters, rate buckets, the HTTP client and the log writer."""
 
-    def __init__(self, db: Database, settings: GatewaySettings, *, zone: str) -> None:
+    def __init__(
+        self,
+        db: Database,
+        settings: GatewaySettings,
+        *,
+        zone: str,
+        concurrency: Concurrency | None = None,
+        wake: Callable[[], None] = lambda: None,
+        cold_start_s: float = 300.0,
+    ) -> None:
         self.db, self.settings, self.zone = db, settings, zone
+        # requests in flight per deployment, for the autoscaler; `wake` runs the controller now
+        self.concurrency = concurrency or Concurrency()
+        self.wake, self.cold_start_s = wake, cold_start_s
         self.keys: _Cache[gw.Grant | None] = _Cache(settings.key_cache_s, self._load_key)
         self.targets: _Cache[gw.Target | None] = _Cache(
             settings.endpoint_cache_s, self._load_target
@@ -226,6 +240,23 @@ class Gateway:
 
     async def target(self, project_id: str, name: str) -> gw.Target | None:
         return await self.targets.get((project_id, name))
+
+    async def cold_start(self, project_id: str, target: gw.Target) -> gw.Target:
+        """Hold a request while the deployment has no ready replica (scaled to zero, or its
+        replicas replaced): the request counts as in flight, so the autoscaler wants one; the
+        controller is woken and the store read until one is ready or `cold_start_s` passed."""
+        deadline = time.monotonic() + self.cold_start_s
+        key = (project_id, target.name)
+        while not target.urls and target.waits and time.monotonic() < deadline:
+            self.wake()
+            await asyncio.sleep(COLD_POLL_S)
+            found = await asyncio.to_thread(self._load_target, key)
+            if found is None:
+                break
+            target = found
+        if target.urls:
+            self.targets._put(key, target)  # the others waiting see it at once
+        return target
 
     def forget(self, key_id: str) -> None:
         """A key revoked on this server stops at once."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from aicc.api.gateway import Gateway
 from aicc.config import Settings
+from aicc.services.autoscaling import Concurrency
 from aicc.services.control import Control, Engines
 from aicc.store.blobs import BlobStore
 from aicc.store.chunkstore import ChunkStore
@@ -23,7 +24,16 @@ class AppState:
     controller: Control
     sealer: Sealer
     chunks: ChunkStore  # data sets' chunks (aicc/store/chunkstore.py)
+    # requests in flight per deployment: the gateway counts, the controller's autoscaler reads
+    concurrency: Concurrency = field(default_factory=Concurrency)
     gateway: Gateway = field(init=False)  # the `/v1` gateway's memory (api/gateway.py)
 
     def __post_init__(self) -> None:
-        self.gateway = Gateway(self.db, self.settings.gateway, zone=self.settings.site.timezone)
+        self.gateway = Gateway(
+            self.db,
+            self.settings.gateway,
+            zone=self.settings.site.timezone,
+            concurrency=self.concurrency,
+            wake=self.controller.wake,
+            cold_start_s=self.settings.deployments.cold_start_timeout_s,
+        )

@@ -44,6 +44,7 @@ class Target:
     deployment_id: str
     name: str
     urls: tuple[tuple[str, str], ...]  # (job id, http://HOST:PORT)
+    waits: bool = True  # without a ready replica, one is coming: hold a request (not stopped)
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ def target(session: Session, project_id: str, name: str) -> Target | None:
     if row is None:
         return None
     ready = tuple((e.job_id, e.url) for e in endpoints.of_deployment(session, row.id) if e.ready)
-    return Target(row.id, row.name, ready)
+    return Target(row.id, row.name, ready, waits=row.state not in ("stopped", "failed"))
 
 
 def models(session: Session, key: Grant) -> list[Model]:

@@ -17,6 +17,14 @@ class ChoiceError(Exception):
     """No engine fits; the message says what the directory lacks."""
 
 
+def model_files(path: Path) -> Path:
+    """Where the model's own files are: a template-trained model version keeps them under
+    `model/`, beside its predict.py (`predict.py --model model`); any other directory is
+    the model itself."""
+    inner = path / "model"
+    return inner if (path / "template.yaml").is_file() and inner.is_dir() else path
+
+
 def engine_for(path: Path) -> str:
     """`predict` for a template's model (`template.yaml` and `predict.py`) unless the template
     makes a causal LM; `transformers` for a Hugging Face causal LM or a LoRA adapter; `vllm`
@@ -28,7 +36,8 @@ def engine_for(path: Path) -> str:
         doc = yaml.safe_load(manifest.read_text("utf-8")) or {}
         if doc.get("format") not in CAUSAL_FORMATS and doc.get("task") != "text-generation":
             return "predict"
-    if (path / "adapter_config.json").is_file() or _causal_lm(path / "config.json"):
+    files = model_files(path)
+    if (files / "adapter_config.json").is_file() or _causal_lm(files / "config.json"):
         return "transformers"
     raise ChoiceError(
         f"{path} holds neither a template's model (template.yaml and predict.py), nor a "

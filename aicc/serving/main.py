@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import vllm_engine
 from .app import Engine, State, create
-from .choose import ENGINES, ChoiceError, engine_for
+from .choose import ENGINES, ChoiceError, engine_for, model_files
 from .tables import TableModel
 from .text import TextModel
 
@@ -47,7 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     def load() -> Engine:
-        return TextModel.load(model) if engine == "transformers" else TableModel.load(model)
+        if engine == "transformers":
+            return TextModel.load(model_files(model))
+        return TableModel.load(model)
 
     print(f"aicc.serving: {engine} engine, loading {model} as {name!r}", file=sys.stderr)
     state = State(name, load)

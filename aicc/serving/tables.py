@@ -18,6 +18,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from .choose import model_files
 from .protocol import ApiError
 
 MAX_ROWS = 1000
@@ -30,6 +31,7 @@ class TableModel:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.script = path / "predict.py"
+        self.model = model_files(path)  # what predict.py takes as --model
 
     @classmethod
     def load(cls, path: Path) -> TableModel:
@@ -52,7 +54,7 @@ class TableModel:
                 "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8"
             )
             argv = sys.argv
-            sys.argv = [str(self.script), "--model", str(self.path), "--input", str(given)]
+            sys.argv = [str(self.script), "--model", str(self.model), "--input", str(given)]
             sys.argv += ["--output", str(written)]
             try:
                 runpy.run_path(str(self.script), run_name="__main__")

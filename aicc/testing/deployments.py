@@ -1,28 +1,27 @@
-"""A deployment for the gateway's tests and benchmark, until the deployments service lands:
-real `kind: service` jobs submitted through the API, each running `upstream.py`, linked to a
-`DeploymentRow` by `DeploymentReplicaRow`, and marked ready (`ReplicaRow.ready_at`) once the
-replica answers `/health`. Only the deployments' control loop is missing; this writes the rows
-it would write."""
+"""A deployment for the gateway's tests and benchmark: `upstream.py` (a small real
+OpenAI-shaped program) deployed through the deployments API, as a tenant would, and returned
+once every replica is ready; and a replica killed as a crash would kill it."""
 
 from __future__ import annotations
 
+import json
+import os
+import shlex
+import signal
 from dataclasses import dataclass
-from functools import partial
+from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
-from sqlalchemy import select
 
-from aicc.services import endpoints
-from aicc.services.common import new_id, utcnow
-from aicc.store.db import Database
-from aicc.store.tables import DeploymentReplicaRow, DeploymentRow, JobRow, ReplicaRow
 from aicc.testing import upstream
 from aicc.testing.polling import wait
 
 
 class _Api(Protocol):
     def post(self, url: str, **kwargs: Any) -> httpx.Response: ...
+
+    def get(self, url: str, **kwargs: Any) -> httpx.Response: ...
 
 
 @dataclass(frozen=True)
@@ -35,79 +34,41 @@ class Deployment:
 
 def deploy(
     api: _Api,
-    db: Database,
     name: str,
     *,
-    replicas: list[dict[str, str]] | None = None,
+    replicas: int = 1,
+    env: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
     project: str | None = None,
     timeout: float = 90,
 ) -> Deployment:
-    """A deployment `name` with one upstream job per item of `replicas` (its environment:
-    `UPSTREAM_DELAY_S`, `UPSTREAM_DIE_AFTER`...), every replica ready when this returns."""
-    envs = replicas if replicas is not None else [{}]
-    jobs = []
-    for env in envs:
-        spec: dict[str, Any] = {
-            "kind": "service",
-            "command": upstream.command(),
-            "env": env,
-            "resources": {"cpu_milli": 100, "memory_mib": 128},  # many fit on a test machine
-        }
-        if project:
-            spec["project"] = project
-        made = api.post("/api/v1/jobs", json=spec, headers=headers or {})
-        assert made.status_code == 201, made.text
-        jobs.append(made.json())
-    now = utcnow()
-    with db.session() as session:
-        row = DeploymentRow(
-            id=new_id("dep"),
-            project_id=jobs[0]["project_id"],
-            name=name,
-            spec={},
-            revision=1,
-            min_replicas=len(jobs),
-            max_replicas=len(jobs),
-            desired=len(jobs),
-            state="pending",
-            created_by=jobs[0]["user"],
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(row)
-        session.flush()
-        for job in jobs:
-            session.add(
-                DeploymentReplicaRow(
-                    job_id=job["id"], deployment_id=row.id, revision=1, created_at=now
-                )
-            )
-        deployment = Deployment(row.id, name, row.project_id, [j["id"] for j in jobs])
-    for job_id in deployment.jobs:
-        wait(f"replica {job_id} to answer", partial(_ready, db, job_id), timeout=timeout)
-    with db.session() as session:
-        dep = session.get(DeploymentRow, deployment.id)
-        assert dep is not None
-        dep.state = "ready"
-    return deployment
+    """Deployment `name` of `replicas` upstreams (their environment `env`: `UPSTREAM_DELAY_S`,
+    `UPSTREAM_DIE_AFTER`...), every replica ready when this returns."""
+    body: dict[str, Any] = {
+        "name": name,
+        "command": shlex.join(upstream.command()),
+        "env": env or {},
+        "min_replicas": replicas,
+        "max_replicas": replicas,
+        "resources": {"cpu": 0.1, "memory": "128MiB"},  # many fit on a test machine
+        **({"project": project} if project else {}),
+    }
+    made = api.post("/api/v1/deployments", json=body, headers=headers or {})
+    assert made.status_code == 201, made.text
+    params = {"project": project} if project else {}
+
+    def ready() -> dict[str, Any] | None:
+        found = api.get(f"/api/v1/deployments/{name}", params=params, headers=headers or {})
+        shown = found.json()
+        live = [r for r in shown["replicas"] if r["ready"]]
+        return shown if shown["state"] == "ready" and len(live) == replicas else None
+
+    shown = wait(f"deployment {name} to be ready", ready, timeout=timeout)
+    jobs = [r["job_id"] for r in shown["replicas"]]
+    return Deployment(shown["id"], name, shown["project_id"], jobs)
 
 
-def _ready(db: Database, job_id: str) -> bool:
-    with db.reader() as session:
-        found = endpoints.of_job(session, job_id)
-    if not found or not found[0].running:
-        return False
-    try:
-        if httpx.get(found[0].url + "/health", timeout=2).status_code != 200:
-            return False
-    except httpx.HTTPError:
-        return False
-    with db.session() as session:
-        job = session.get(JobRow, job_id)
-        assert job is not None
-        for replica in session.scalars(
-            select(ReplicaRow).where(ReplicaRow.job_id == job_id, ReplicaRow.attempt == job.attempt)
-        ):
-            replica.ready_at = utcnow()
-    return True
+def kill_replica(home: Path, job_id: str) -> None:
+    """SIGKILL a local replica's process group, as a crash or the OOM killer would."""
+    (status,) = (home / "runs" / job_id).glob("*/*/status.json")
+    os.killpg(int(json.loads(status.read_text())["pid"]), signal.SIGKILL)

@@ -49,9 +49,9 @@ def program(dest: Path) -> Path:
 
 def model_version(template: str, model: Path, dest: Path) -> Path:
     """A template-trained model as its registered version holds it (services/templates.py
-    `ingest_outputs`): the model's files with the template's `predict.py`, `train.py`,
-    `template.yaml` and `aicc_template.py` beside them."""
-    shutil.copytree(model, dest)
+    `ingest_outputs`): the model's files under `model/`, with the template's `predict.py`,
+    `train.py`, `template.yaml` and `aicc_template.py` beside them."""
+    shutil.copytree(model, dest / "model")
     for name in ("predict.py", "train.py", "template.yaml"):
         shutil.copy(templates.ROOT / template / name, dest / name)
     shutil.copy(templates.RUNTIME, dest / templates.RUNTIME.name)

@@ -43,7 +43,7 @@ def test_a_lora_model_answers_chat_as_its_predict_script_does(
     asked = tmp_path / "questions.jsonl"
     asked.write_text("".join(json.dumps({"question": q}) + "\n" for q in questions))
     written = templates.predict(
-        "lora-finetune", served_model(served), asked, tmp_path / "answers.jsonl"
+        "lora-finetune", served_model(served) / "model", asked, tmp_path / "answers.jsonl"
     )
     expected = [json.loads(line)["answer"] for line in written.read_text("utf-8").splitlines()]
 
@@ -84,7 +84,7 @@ def test_a_credit_model_predicts_what_its_script_writes(
     rows = rows_of(version, 25)
     given = tmp_path / "rows.jsonl"
     given.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    written = templates.predict("credit-risk", version, given, tmp_path / "scored.jsonl")
+    written = templates.predict("credit-risk", version / "model", given, tmp_path / "scored.jsonl")
     expected = [json.loads(line) for line in written.read_text().splitlines()]
 
     answer = httpx.post(served.url + "/predict", json={"rows": rows}, timeout=60)

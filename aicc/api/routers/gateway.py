@@ -178,6 +178,7 @@ class _Call:
     async def finish(
         self, status: int, *, billable: bool, usage: dict[str, Any] | None = None
     ) -> None:
+        self.gateway.concurrency.end(self.target.deployment_id)
         await self.gateway.finish(
             self.target.name, self.record(status, billable=billable, usage=usage)
         )
@@ -231,6 +232,16 @@ async def _forward(request: Request, route: str, path: str, name: str | None = N
             "insufficient_quota",
             "insufficient_quota",
         )
+    gateway.concurrency.begin(target.deployment_id)  # until `call.finish`
+    if not target.urls:
+        try:
+            target = await gateway.cold_start(grant.project_id, target)
+        except Exception:
+            gateway.concurrency.end(target.deployment_id)
+            return _store_down()
+        except BaseException:  # the client left while it was held
+            gateway.concurrency.end(target.deployment_id)
+            raise
     call = _Call(gateway, grant, target, route)
     asked_usage = True
     if isinstance(payload, dict) and payload.get("stream") is True and route != "embeddings":
