@@ -241,21 +241,25 @@ class Gateway:
     async def target(self, project_id: str, name: str) -> gw.Target | None:
         return await self.targets.get((project_id, name))
 
-    async def cold_start(self, project_id: str, target: gw.Target) -> gw.Target:
-        """Hold a request while the deployment has no ready replica (scaled to zero, or its
-        replicas replaced): the request counts as in flight, so the autoscaler wants one; the
-        controller is woken and the store read until one is ready or `cold_start_s` passed."""
+    async def ready(
+        self, project_id: str, target: gw.Target, tried: frozenset[str] = frozenset()
+    ) -> gw.Target:
+        """Hold a request until the deployment has a ready replica it has not tried: one
+        scaled to zero starts one (the request counts as in flight, so the autoscaler wants
+        one: a cold start), a dead one is replaced. The controller is woken and the store read
+        (not the cache) until then, or until `cold_start_s` passed."""
         deadline = time.monotonic() + self.cold_start_s
         key = (project_id, target.name)
-        while not target.urls and target.waits and time.monotonic() < deadline:
-            self.wake()
-            await asyncio.sleep(COLD_POLL_S)
+        while target.waits and time.monotonic() < deadline:
             found = await asyncio.to_thread(self._load_target, key)
             if found is None:
                 break
             target = found
-        if target.urls:
-            self.targets._put(key, target)  # the others waiting see it at once
+            self.targets._put(key, target)  # the others see what is ready at once
+            if any(url not in tried for _, url in target.urls):
+                break
+            self.wake()
+            await asyncio.sleep(COLD_POLL_S)
         return target
 
     def forget(self, key_id: str) -> None:

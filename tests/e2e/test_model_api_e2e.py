@@ -70,7 +70,7 @@ def test_train_deploy_call_bill_roll_kill_and_scale_to_zero(tmp_path: Path) -> N
         ready(api, 1)
         key = api.post("/api/v1/keys", json={"name": "app"}).json()["secret"]
         client = openai.OpenAI(base_url=url + "/v1", api_key=key, max_retries=0)
-        answer = client.chat.completions.create(model="assistant", messages=QUESTION)
+        answer = client.chat.completions.create(model="assistant", messages=QUESTION, temperature=0)
         assert answer.choices[0].message.content
         usage = answer.usage
         assert usage is not None and usage.prompt_tokens > 0 and usage.completion_tokens > 0
@@ -78,6 +78,7 @@ def test_train_deploy_call_bill_roll_kill_and_scale_to_zero(tmp_path: Path) -> N
             client.chat.completions.create(
                 model="assistant",
                 messages=QUESTION,
+                temperature=0,
                 stream=True,
                 stream_options={"include_usage": True},
             )
@@ -133,7 +134,7 @@ def test_train_deploy_call_bill_roll_kill_and_scale_to_zero(tmp_path: Path) -> N
             timeout=90,
         )
         started = time.monotonic()
-        back = client.chat.completions.create(model="assistant", messages=QUESTION)
+        back = client.chat.completions.create(model="assistant", messages=QUESTION, temperature=0)
         assert back.choices[0].message.content == answer.choices[0].message.content
         cold = time.monotonic() - started
         assert api.get("/api/v1/deployments/assistant").json()["desired"] >= 1
@@ -165,7 +166,9 @@ class Load:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                self.client.chat.completions.create(model="assistant", messages=QUESTION)
+                self.client.chat.completions.create(
+                    model="assistant", messages=QUESTION, temperature=0
+                )
                 self.answered += 1
             except openai.OpenAIError as err:
                 self.failed.append(repr(err))

@@ -235,7 +235,7 @@ async def _forward(request: Request, route: str, path: str, name: str | None = N
     gateway.concurrency.begin(target.deployment_id)  # until `call.finish`
     if not target.urls:
         try:
-            target = await gateway.cold_start(grant.project_id, target)
+            target = await gateway.ready(grant.project_id, target)
         except Exception:
             gateway.concurrency.end(target.deployment_id)
             return _store_down()
@@ -263,6 +263,10 @@ async def _send(
     tried: set[str] = set()
     while call.attempts < gateway.settings.max_attempts:
         choice = gateway.pick(call.target, tried)
+        if choice is None and tried:  # every replica it knew failed: wait for another
+            project = call.grant.project_id
+            call.target = await gateway.ready(project, call.target, frozenset(tried))
+            choice = gateway.pick(call.target, tried)
         if choice is None:
             break
         call.replica, url = choice
