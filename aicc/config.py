@@ -174,6 +174,14 @@ class SiteSettings(BaseModel):
         return value
 
 
+class NotebookSettings(BaseModel):
+    """Notebooks (docs/notebooks.md): when an idle one is culled, and how often that is asked."""
+
+    model_config = ConfigDict(extra="forbid")
+    idle_timeout_s: Annotated[int, Field(ge=60, le=7 * 86400)] = 3600  # a notebook's default
+    check_interval_s: Annotated[float, Field(gt=0)] = 30.0  # how often running ones are asked
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     home: Path = Path("~/.aicc").expanduser()
@@ -196,6 +204,7 @@ class Settings(BaseModel):
     loop_interval_s: Annotated[float, Field(gt=0)] = 0.5
     site: SiteSettings = Field(default_factory=lambda: SiteSettings())
     data: DataSettings = Field(default_factory=lambda: DataSettings())  # data sets (§9)
+    notebooks: NotebookSettings = Field(default_factory=lambda: NotebookSettings())
     pricing: PricePlan = Field(default_factory=lambda: PricePlan(name="center"))  # the default
     # Behind HTTPS (here or at a proxy): cookies always Secure, and Strict-Transport-Security.
     tls: bool = False

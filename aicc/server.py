@@ -233,6 +233,7 @@ def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
             window=timedelta(hours=settings.limits.node_failure_window_h),
         ),
         chunks=chunks,
+        cull_every=timedelta(seconds=settings.notebooks.check_interval_s),
     )
     state = ServerState(
         settings=settings,

@@ -26,6 +26,7 @@ from aicc.api.routers import (
     kpis,
     models,
     nodes,
+    notebooks,
     system,
     templates,
     tenancy,
@@ -51,7 +52,7 @@ def create_app(state: AppState) -> FastAPI:
     app.state.aicc = state
     for module in (
         *(system, tenancy, nodes, workdirs, jobs, audit, estimate, billing, kpis),
-        *(datasets, models, templates),
+        *(datasets, models, templates, notebooks),
     ):
         app.include_router(module.router, responses=schemas.ERRORS)
     schemas.document_errors(app)

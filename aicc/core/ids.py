@@ -12,6 +12,7 @@ PREFIXES = frozenset(
     | {"plan", "vch", "sub", "bud", "inv", "adj"}  # billing: plans, credits, budgets, invoices
     | {"dst", "dsv", "upl", "mdl", "tpl", "rev"}  # data: sets, versions, uploads, models, templates
     # and their reviews
+    | {"nbk"}  # notebooks
 )
 
 

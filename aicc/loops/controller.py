@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from aicc.core.topology import NodeState
 from aicc.executors.base import Executor
-from aicc.loops import janitor, outputs, reconcile, scheduling
+from aicc.loops import culling, janitor, outputs, reconcile, scheduling
 from aicc.loops.books import Books
 from aicc.loops.lease import Lease, LostLease
 from aicc.scheduler.framework import Profile
@@ -64,6 +64,7 @@ class Controller:
         books: Callable[[Lease], Books] | None = None,
         health: node_health.Policy = node_health.Policy(),
         chunks: ChunkStore | None = None,
+        cull_every: timedelta = timedelta(seconds=30),
     ) -> None:
         self.db = db
         self.chunks = chunks  # data set chunks, collected when unused (janitor.collect)
@@ -74,6 +75,7 @@ class Controller:
         self.profile = profile
         self.lease = Lease(db, name="controller", holder=holder, holder_dead=dead_local_process)
         self.books = books(self.lease) if books is not None else None  # metering (billing/)
+        self.culler = culling.Culler(db, self.lease, sealer, every=cull_every)  # idle notebooks
         self.health = health  # when a node that fails repeatedly is cordoned
         self.interval_s = interval_s
         self.log_retention = log_retention
@@ -139,6 +141,7 @@ class Controller:
                 outputs.deliver(self.db, self.lease, self.executors, self.chunks)
             if self.books is not None:
                 self.books.tick(observed)
+            self.culler.tick()
             if utcnow() >= self._next_discovery:
                 self.discover()
                 self._next_discovery = utcnow() + DISCOVERY_EVERY

@@ -66,6 +66,7 @@ from aicc.api.schemas.nodes import (
     Node,
     node_out,
 )
+from aicc.api.schemas.notebooks import Notebook, NotebookIn
 from aicc.api.schemas.secrets import Secret, SecretIn
 from aicc.api.schemas.system import Health
 from aicc.api.schemas.tenancy import (
@@ -131,6 +132,8 @@ __all__ = [
     "MountedFiles",
     "Name",
     "Node",
+    "Notebook",
+    "NotebookIn",
     "Org",
     "OrgIn",
     "Page",
