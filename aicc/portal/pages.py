@@ -16,6 +16,8 @@ from aicc.portal import (
     jobs,
     marketplace,
     models,
+    notebook_proxy,
+    notebooks,
     quotas,
     signing,
     wizard,
@@ -37,4 +39,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     data.router,
     marketplace.router,
     models.router,
+    notebooks.router,
+    notebook_proxy.router,  # last: /notebooks/{job_id}/... after the page's own paths
 )
