@@ -20,6 +20,7 @@ from aicc.cli import (
     jobs,
     models,
     nodes,
+    notebooks,
     queues,
     secrets,
     sim,
@@ -47,6 +48,7 @@ app.add_typer(secrets.app, name="secret")
 app.add_typer(data.app, name="data")
 app.add_typer(models.app, name="model")
 app.add_typer(models.template_app, name="template")
+app.add_typer(notebooks.app, name="notebook")
 app.add_typer(center.accelerator_app, name="accelerator")
 app.add_typer(spec_app, name="spec")
 app.add_typer(billing.admin_app, name="admin")

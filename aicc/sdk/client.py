@@ -27,6 +27,7 @@ from aicc.sdk.errors import ApiError, describe_errors, format_detail
 from aicc.sdk.jobs import Jobs, Progress
 from aicc.sdk.models import Models, Templates
 from aicc.sdk.nodes import Nodes
+from aicc.sdk.notebooks import Notebooks
 from aicc.sdk.queues import Queues
 from aicc.sdk.secrets import Secrets
 from aicc.sdk.tenancy import Orgs, Projects, Users
@@ -80,6 +81,7 @@ class Client(Transport):
         self.datasets = Datasets(self)
         self.models = Models(self)
         self.templates = Templates(self)
+        self.notebooks = Notebooks(self)
         self.accelerators = Accelerators(self)
         self.audit = Audit(self)
         self.estimates = Estimates(self)

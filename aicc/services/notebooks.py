@@ -80,6 +80,7 @@ class Notebook:
     updated_at: datetime
     started_at: datetime | None
     ended_at: datetime | None
+    culled_at: datetime | None  # when the culler stopped its current job
 
 
 @dataclass(frozen=True)
@@ -303,6 +304,7 @@ def _view(session: Session, row: NotebookRow) -> Notebook:
         updated_at=row.updated_at,
         started_at=job.started_at if job else None,
         ended_at=job.ended_at if job else None,
+        culled_at=row.culled_at,
     )
 
 

@@ -30,6 +30,7 @@ class Notebook(BaseModel):
     updated_at: datetime
     started_at: datetime | None
     ended_at: datetime | None
+    culled_at: datetime | None  # when an idle one was stopped (state `culled`)
 
 
 class NotebookIn(Body):
