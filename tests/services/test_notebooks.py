@@ -4,6 +4,7 @@ stop and a start; an idle notebook is culled (reason `idle_culled`) and its mete
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +17,8 @@ from fastapi.testclient import TestClient
 from aicc.api.state import AppState
 from aicc.core.tenancy import Principal
 from aicc.services import notebooks, tenancy
-from aicc.store.tables import UserRow
+from aicc.services.common import utcnow
+from aicc.store.tables import DeviceSampleRow, ReplicaRow, UserRow
 from aicc.testing.polling import wait
 from aicc.testing.servers import in_process
 
@@ -27,7 +29,11 @@ pytest.importorskip("jupyterlab", reason="pip install -e '.[notebooks]'")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, AppState]]:
     home = tmp_path_factory.mktemp("notebooks") / "home"
     with in_process(
-        home, None, limits={"grace_s": 2.0}, notebooks={"check_interval_s": 0.5}
+        home,
+        None,
+        limits={"grace_s": 2.0},
+        notebooks={"check_interval_s": 0.5},
+        simulated_devices=[{"model": "A100-80GB", "count": 1}],
     ) as pair:
         yield pair
 
@@ -153,6 +159,41 @@ def test_an_idle_notebook_is_culled_and_its_metering_ends_then(
     assert datetime.fromisoformat(job["ended_at"]) == replica_end
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{base}/status", headers=token(secret), timeout=2)
+
+
+def test_a_busy_gpu_keeps_a_notebook_alive(site: tuple[TestClient, AppState]) -> None:
+    """NVML samples of the notebook's device count as activity: while they say it works, the
+    notebook outlives its idle timeout; once they stop, it is culled."""
+    api, state = site
+    made = api.post(
+        "/api/v1/notebooks",
+        json={"name": "gpu", "idle_timeout_s": 3, "resources": {"memory": "2Gi", "gpu": 1}},
+    )
+    assert made.status_code == 201, made.text
+    found, _, _ = answering(api, state, "gpu")
+    with state.db.reader() as session:
+        rep = session.query(ReplicaRow).filter(ReplicaRow.job_id == found["job_id"]).one()
+        node_id, index = rep.node_id, rep.devices[0]["index"]
+
+    def sample(utilization: float) -> None:
+        with state.db.session() as session:
+            session.add(
+                DeviceSampleRow(node_id=node_id, index=index, at=utcnow(), utilization=utilization)
+            )
+
+    until = time.monotonic() + 8  # well past the 3 s timeout
+    while time.monotonic() < until:
+        sample(0.9)
+        time.sleep(0.5)
+    job = api.get(f"/api/v1/jobs/{found['job_id']}").json()
+    assert job["state"] == "running", job
+    sample(0.0)  # idle now: the busy samples age out of the window
+
+    def culled() -> dict[str, Any] | None:
+        job: dict[str, Any] = api.get(f"/api/v1/jobs/{found['job_id']}").json()
+        return job if job["state"] == "cancelled" else None
+
+    assert wait("the idle GPU notebook to be culled", culled, timeout=60)["reason"] == "idle_culled"
 
 
 def test_other_engines_refuse_a_notebook_they_cannot_give_a_home(tmp_path: Path) -> None:
