@@ -12,6 +12,7 @@ ground: it may still be starting; if it died, the job ends by itself.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import httpx
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 
 class Culler:
     def __init__(
-        self, db: Database, lease: Lease, sealer: Sealer, *, every: timedelta, timeout_s: float = 5
+        self, db: Database, lease: Lease, sealer: Sealer, *, every: timedelta, timeout_s: float = 3
     ) -> None:
         self.db = db
         self.lease = lease
@@ -42,9 +43,13 @@ class Culler:
         self._next = utcnow() + self.every
         with self.db.reader() as session:
             running = notebooks.watched(session, self.sealer)
+        if not running:
+            return
+        # asked side by side, so a notebook that does not answer holds the pass up once, briefly
+        with ThreadPoolExecutor(max_workers=min(16, len(running))) as pool:
+            answers = list(pool.map(self.last_activity, running))
         idle = {}
-        for item in running:
-            last = self.last_activity(item)
+        for item, last in zip(running, answers, strict=True):
             if last is None:
                 continue
             idle_s = (utcnow() - last).total_seconds()
