@@ -34,6 +34,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from aicc.api.state import AppState
 from aicc.portal.auth import SESSION_COOKIE, to_sign_in
+from aicc.portal.rendering import error_page
 from aicc.services import notebooks, sessions
 from aicc.services.common import NotFound, utcnow
 
@@ -115,6 +116,8 @@ async def notebook_http(job_id: str, path: str, request: Request) -> Response:
     except Refused as err:
         if not err.signed_in and request.method == "GET":
             return to_sign_in(request)
+        if "text/html" in request.headers.get("accept", ""):  # the portal's page, translated
+            return await run_in_threadpool(error_page, request, err.status, "")
         return PlainTextResponse(err.message, status_code=err.status)
     url = f"{upstream.url}{request.url.path}"
     client = httpx.AsyncClient(timeout=httpx.Timeout(300.0, connect=10.0))

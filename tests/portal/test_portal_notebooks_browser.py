@@ -78,6 +78,9 @@ def test_a_person_runs_a_cell_in_their_notebook_and_nobody_else_gets_in(
     expect(page.get_by_role("link", name="Open notebook scratch")).to_be_visible(timeout=20_000)
     shot(page, "notebook-list")
     axe_check(page, "/notebooks")
+    page.get_by_role("button", name="中文").click()
+    expect(page.get_by_role("heading", name="交互式开发（Notebook）")).to_be_visible()
+    shot(page, "notebook-list-zh")
 
     # The server's own URL, the owner's session: JupyterLab, then a kernel over the websocket.
     lab = page.context.new_page()
@@ -99,6 +102,8 @@ def test_a_person_runs_a_cell_in_their_notebook_and_nobody_else_gets_in(
     sign_in(other, url, eve)
     answer = other.goto(url + notebook["url"])
     assert answer is not None and answer.status == 404
+    expect(other.locator("main h1")).to_be_visible()  # the portal's own 404 page
+    shot(other, "notebook-404-other-tenant")
     answer = other.goto(url + f"/notebooks/{notebook['job_id']}/api/contents")
     assert answer is not None and answer.status == 404
     # Nobody signed in: to the sign-in page, never the notebook.
