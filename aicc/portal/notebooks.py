@@ -113,6 +113,7 @@ def notebook_create(
                 idle_timeout_s=body.idle_timeout_s,
                 datasets=body.datasets,
                 default_idle_timeout_s=state.settings.notebooks.idle_timeout_s,
+                engines=state.executors,
             )
     except Rejected as refused:
         return _page(request, session, state, me, form=refused.form, status=refused.status)
@@ -141,9 +142,10 @@ def notebook_act(
     if not csrf_ok(me, csrf):
         return error_page(request, 400, "csrf")
     found = notebooks.get(session, me.who, notebook)
-    {"start": notebooks.start, "stop": notebooks.stop, "delete": notebooks.delete}[action](
-        session, me.who, found.id
-    )
+    if action == "start":
+        notebooks.start(session, me.who, found.id, engines=state.executors)
+    else:
+        {"stop": notebooks.stop, "delete": notebooks.delete}[action](session, me.who, found.id)
     state.controller.wake()
     query = urlencode({"done": action, "name": found.name})
     return RedirectResponse(f"/notebooks?{query}", status_code=303)

@@ -21,6 +21,7 @@ stopped and ends `cancelled` with reason `idle_culled`. Metering ends with the r
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,6 +34,7 @@ from sqlalchemy.orm import Session
 from aicc.core.jobspec import NAME_PATTERN, JobKind, JobSpec, Resources
 from aicc.core.states import JobState, Reason
 from aicc.core.tenancy import Principal, can_write
+from aicc.executors.base import Executor
 from aicc.services import endpoints, jobs, tenancy
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.services.data import datasets as data
@@ -129,9 +131,11 @@ def create(
     datasets: list[str] | None = None,
     default_idle_timeout_s: int = 3600,
     start: bool = True,
+    engines: Mapping[str, Executor],
 ) -> Notebook:
     """A new notebook of the caller in a project (their default one), started unless `start`
-    is false. `resources` as a job spec's (`cpu`, `memory`, `gpu` or `accelerator`)."""
+    is false. `resources` as a job spec's (`cpu`, `memory`, `gpu` or `accelerator`).
+    `engines`: the server's, asked whether any can give a notebook its home."""
     if not re.fullmatch(NAME_PATTERN, name):
         raise Invalid(
             "name: {name!r} must be lowercase letters, digits and dashes, starting with a letter",
@@ -177,7 +181,7 @@ def create(
             "notebook {name} already exists in project {project}", name=name, project=prj.name
         ) from None
     if start:
-        _start(session, who, row)
+        _start(session, who, row, engines)
     return _view(session, row)
 
 
@@ -198,12 +202,19 @@ def get(session: Session, who: Principal, ref: str, *, project: str | None = Non
     return _view(session, _own(session, who, ref, project))
 
 
-def start(session: Session, who: Principal, ref: str, *, project: str | None = None) -> Notebook:
+def start(
+    session: Session,
+    who: Principal,
+    ref: str,
+    *,
+    project: str | None = None,
+    engines: Mapping[str, Executor],
+) -> Notebook:
     """Start the notebook again (a new job on the same home); a running one is left as it is."""
     row = _own(session, who, ref, project)
     job = session.get(JobRow, row.job_id) if row.job_id else None
     if job is None or JobState(job.state).is_terminal() or job.cancel_requested:
-        _start(session, who, row)
+        _start(session, who, row, engines)
     return _view(session, row)
 
 
@@ -245,9 +256,16 @@ def _own(session: Session, who: Principal, ref: str, project: str | None) -> Not
     return found[0]
 
 
-def _start(session: Session, who: Principal, row: NotebookRow) -> None:
+def _start(
+    session: Session, who: Principal, row: NotebookRow, engines: Mapping[str, Executor]
+) -> None:
     if not can_write(who, org_id=row.org_id, project_id=row.project_id):
         raise Forbidden("viewers cannot start notebooks")
+    if not any(engine.gives_homes for engine in engines.values()):
+        raise Conflict(
+            "this center's executors cannot give a notebook its persistent home; notebooks "
+            "run on local nodes (docs/notebooks.md)"
+        )
     names = row.datasets
     if names is None:  # every data set of the project that has a version
         sets = data.list_datasets(session, who, project=row.project_id)

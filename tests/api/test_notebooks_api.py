@@ -4,8 +4,12 @@ tests/services/test_notebooks.py runs JupyterLab."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi.testclient import TestClient
 
+from aicc.api.state import AppState
+from aicc.executors.slurm import SlurmCommands, SlurmExecutor
 from aicc.testing.tenants import Tenant, make_tenant
 
 STOPPED = {"start": False}
@@ -84,3 +88,22 @@ def test_viewers_cannot_make_notebooks(api: TestClient) -> None:
     viewer = make_tenant(api, "lookers", role="viewer")
     refused = api.post("/api/v1/notebooks", json={"name": "nb", **STOPPED}, headers=viewer.headers)
     assert refused.status_code == 403 and "viewers cannot create notebooks" in refused.text
+
+
+def test_a_center_whose_engines_give_no_home_refuses_to_start_one(
+    server: tuple[TestClient, AppState], tmp_path: Path
+) -> None:
+    """A center on Slurm only (no persistent homes there yet): a clear 409 before any job."""
+    api, state = server
+    local = state.executors
+    state.executors = {"slurm": SlurmExecutor(base_dir=tmp_path, commands=SlurmCommands())}
+    try:
+        refused = api.post("/api/v1/notebooks", json={"name": "nb"})
+        assert refused.status_code == 409
+        assert "cannot give a notebook its persistent home" in refused.text
+        assert api.get("/api/v1/jobs").json()["items"] == []
+        made = api.post("/api/v1/notebooks", json={"name": "nb", **STOPPED})
+        assert made.status_code == 201  # made stopped: nothing to run yet
+        assert api.post("/api/v1/notebooks/nb/start").status_code == 409
+    finally:
+        state.executors = local

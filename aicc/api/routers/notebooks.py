@@ -54,6 +54,7 @@ def notebooks_create(
         datasets=body.datasets,
         default_idle_timeout_s=state.settings.notebooks.idle_timeout_s,
         start=body.start,
+        engines=state.executors,
     )
     after.add_task(state.controller.wake)  # after the commit, so the loop sees the job
     return _out(notebook)
@@ -76,7 +77,7 @@ def notebooks_start(
     project: ProjectRef = None,
 ) -> Any:
     """Start it again: a new job on the same persistent home (a running one is left as is)."""
-    found = notebooks.start(session, who, notebook, project=project)
+    found = notebooks.start(session, who, notebook, project=project, engines=state.executors)
     after.add_task(state.controller.wake)
     return _out(found)
 
