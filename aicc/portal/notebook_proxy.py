@@ -85,6 +85,12 @@ def _same_origin(conn: HTTPConnection) -> bool:
     return urlsplit(origin).netloc.lower() == (conn.headers.get("host") or "").lower()
 
 
+def _raw_path(conn: HTTPConnection) -> str:
+    """The path as the browser sent it, escapes kept (a file named `a%2Fb` stays one name)."""
+    raw = conn.scope.get("raw_path")
+    return raw.decode("latin-1") if raw else conn.url.path
+
+
 def _cookies(conn: HTTPConnection) -> str:
     """The request's cookies less AICC's own (its session above all)."""
     return "; ".join(f"{k}={v}" for k, v in conn.cookies.items() if not k.startswith("aicc_"))
@@ -119,7 +125,7 @@ async def notebook_http(job_id: str, path: str, request: Request) -> Response:
         if "text/html" in request.headers.get("accept", ""):  # the portal's page, translated
             return await run_in_threadpool(error_page, request, err.status, "")
         return PlainTextResponse(err.message, status_code=err.status)
-    url = f"{upstream.url}{request.url.path}"
+    url = f"{upstream.url}{_raw_path(request)}"
     client = httpx.AsyncClient(timeout=httpx.Timeout(300.0, connect=10.0))
     outgoing = client.build_request(
         request.method,
@@ -177,7 +183,7 @@ async def notebook_websocket(websocket: WebSocket, job_id: str, path: str) -> No
     except Refused as err:
         await _deny(websocket, 404 if err.status == 401 else err.status, err.message)
         return
-    target = upstream.url.replace("http://", "ws://", 1) + websocket.url.path
+    target = upstream.url.replace("http://", "ws://", 1) + _raw_path(websocket)
     if websocket.url.query:
         target += "?" + websocket.url.query
     offered = list(websocket.scope.get("subprotocols") or [])

@@ -86,6 +86,12 @@ def test_the_owner_reaches_a_kernel_through_the_server_and_nobody_else_does(
         return answer.json() if answer.status_code == 200 else None
 
     assert "last_activity" in wait("JupyterLab through the proxy", status, timeout=90)
+    # a file name that needs escapes reaches JupyterLab as the browser escaped it
+    note = {"type": "file", "format": "text", "content": "50% done\n"}
+    saved = owner.put(f"{base}/api/contents/my%20notes%25.txt", json=note)
+    assert saved.status_code in (200, 201), saved.text
+    listing = owner.get(f"{base}/api/contents").json()["content"]
+    assert "my notes%.txt" in [item["name"] for item in listing]
     kernel = owner.post(f"{base}/api/kernels", json={"name": "python3"})
     assert kernel.status_code == 201, kernel.text
     channels = f"{base}/api/kernels/{kernel.json()['id']}/channels"
