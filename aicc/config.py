@@ -214,6 +214,14 @@ class GatewaySettings(BaseModel):
     durable_log: bool = True
 
 
+class NotebookSettings(BaseModel):
+    """Notebooks (docs/notebooks.md): when an idle one is culled, and how often that is asked."""
+
+    model_config = ConfigDict(extra="forbid")
+    idle_timeout_s: Annotated[int, Field(ge=60, le=7 * 86400)] = 3600  # a notebook's default
+    check_interval_s: Annotated[float, Field(gt=0)] = 30.0  # how often running ones are asked
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     home: Path = Path("~/.aicc").expanduser()
@@ -237,6 +245,7 @@ class Settings(BaseModel):
     site: SiteSettings = Field(default_factory=lambda: SiteSettings())
     data: DataSettings = Field(default_factory=lambda: DataSettings())  # data sets (§9)
     deployments: DeploymentSettings = Field(default_factory=lambda: DeploymentSettings())
+    notebooks: NotebookSettings = Field(default_factory=lambda: NotebookSettings())
     pricing: PricePlan = Field(default_factory=lambda: PricePlan(name="center"))  # the default
     gateway: GatewaySettings = Field(default_factory=lambda: GatewaySettings())
     # Behind HTTPS (here or at a proxy): cookies always Secure, and Strict-Transport-Security.

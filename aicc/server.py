@@ -236,6 +236,7 @@ def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
         chunks=chunks,
         serving=deployments.Policy(**settings.deployments.model_dump()),
         concurrency=concurrency,
+        cull_every=timedelta(seconds=settings.notebooks.check_interval_s),
     )
     state = ServerState(
         settings=settings,

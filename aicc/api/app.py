@@ -29,6 +29,7 @@ from aicc.api.routers import (
     kpis,
     models,
     nodes,
+    notebooks,
     system,
     templates,
     tenancy,
@@ -55,7 +56,7 @@ def create_app(state: AppState) -> FastAPI:
     # The gateway first: routes are matched in order, and `/v1` carries the most requests.
     for module in (
         *(gateway, system, tenancy, nodes, workdirs, jobs, audit, estimate, billing, kpis),
-        *(datasets, models, templates, deployments, keys),
+        *(datasets, models, templates, deployments, keys, notebooks),
     ):
         app.include_router(module.router, responses=schemas.ERRORS)
     schemas.document_errors(app)

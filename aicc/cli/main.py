@@ -22,6 +22,7 @@ from aicc.cli import (
     keys,
     models,
     nodes,
+    notebooks,
     queues,
     secrets,
     sim,
@@ -51,6 +52,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(models.app, name="model")
 app.add_typer(models.template_app, name="template")
 app.add_typer(deployments.app, name="deploy")
+app.add_typer(notebooks.app, name="notebook")
 app.add_typer(center.accelerator_app, name="accelerator")
 app.add_typer(spec_app, name="spec")
 app.add_typer(billing.admin_app, name="admin")

@@ -12,7 +12,7 @@ PREFIXES = frozenset(
     | {"plan", "vch", "sub", "bud", "inv", "adj"}  # billing: plans, credits, budgets, invoices
     | {"dst", "dsv", "upl", "mdl", "tpl", "rev"}  # data: sets, versions, uploads, models, templates
     # and their reviews
-    | {"dep", "key", "req"}  # serving: deployments, API keys, gateway requests
+    | {"dep", "key", "req", "nbk"}  # serving: deployments, API keys, gateway requests; notebooks
 )
 
 

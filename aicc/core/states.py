@@ -57,6 +57,7 @@ class Reason(StrEnum):
     SIGNAL = "signal"
     INVALID_SPEC = "invalid_spec"  # a stored spec the job spec model no longer accepts
     QUARANTINED = "quarantined"  # the job made a scheduling pass fail; the others went on
+    IDLE_CULLED = "idle_culled"  # a notebook stopped after its idle_timeout with no activity
 
 
 # Who may follow whom. A requeue (preempted, lost node or supervisor; retries left) goes back to

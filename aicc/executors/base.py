@@ -107,6 +107,9 @@ class ReplicaLaunch:
     # With `datasets`: a credential that reads them (and only them, while this attempt holds
     # its place) through the API, for nodes that fetch their data themselves (Kubernetes pods).
     data_grant: str | None = field(default=None, repr=False)
+    # A persistent home, `PROJECT/USER` under the engine's homes: the replica's $HOME, read-write,
+    # kept after it ends (notebooks). Engines that cannot give one refuse the replica.
+    home: str | None = None
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,17 @@ class Executor(ABC):
             )
         if replica.datasets and not self.mounts_data:
             raise ValueError(self.no_data_mounts)
+        if replica.home is not None and not self.gives_homes:
+            raise ValueError(
+                f"the {self.title} executor cannot give a notebook its persistent home: run "
+                "notebooks on a local node (docs/notebooks.md says what other engines need)"
+            )
         return self._launch(replica)
+
+    @property
+    def gives_homes(self) -> bool:
+        """Whether a replica can have a persistent home (`ReplicaLaunch.home`) kept on disk."""
+        return False
 
     @property
     def mounts_data(self) -> bool:

@@ -59,15 +59,22 @@ class RunDirExecutor(Executor):
         blobs: Workdirs | None,
         sandbox: Sandbox | None,
         data: DataCache | None = None,
+        homes_dir: Path | None = None,
     ) -> None:
         """`blobs`: where uploaded workdirs are read from (the server's blob store).
         `sandbox`: what confines replicas (None: nothing, they see what the server sees).
-        `data`: the node data cache the spec's `datasets` are mounted from (None: refused)."""
+        `data`: the node data cache the spec's `datasets` are mounted from (None: refused).
+        `homes_dir`: where persistent homes live, on every node alike (None: refused)."""
         super().__init__()
         self.base_dir = base_dir
         self.blobs = blobs
         self.sandbox = sandbox
         self.data = data
+        self.homes_dir = homes_dir
+
+    @property
+    def gives_homes(self) -> bool:
+        return self.homes_dir is not None
 
     @property
     def mounts_data(self) -> bool:
@@ -120,10 +127,24 @@ class RunDirExecutor(Executor):
                 self.data.mount(replica.datasets, view)
             env["AICC_DATA_DIR"] = str(view)
             views.append(view)
+        home = self._home(replica)
+        if home is not None:
+            env["HOME"] = str(home)
         gpus = bool(replica.device_indices)
-        sandbox = for_replica(self.sandbox, prepared, env, gpus, read_only=views)
+        sandbox = for_replica(self.sandbox, prepared, env, gpus, read_only=views, home=home)
         title = f"AICC job {replica.job_id} attempt {replica.attempt} replica {replica.index}"
         return Run(run_dir, prepared, env, sandbox, title)
+
+    def _home(self, replica: ReplicaLaunch) -> Path | None:
+        """The replica's persistent home, made on first use (0700): `homes_dir/PROJECT/USER`."""
+        if replica.home is None or self.homes_dir is None:
+            return None
+        parts = Path(replica.home).parts
+        if len(parts) != 2 or any(p in (".", "..") or "/" in p for p in parts):
+            raise ValueError(f"home {replica.home!r} is not PROJECT/USER")
+        home = self.homes_dir.absolute() / replica.home
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return home
 
     def _launched(self, replica: ReplicaLaunch, run_dir: Path) -> str | None:
         """The handle of a start the engine has but the run directory did not record (the

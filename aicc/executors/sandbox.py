@@ -133,15 +133,20 @@ def for_replica(
     env: Mapping[str, str],
     gpus: bool,
     read_only: Sequence[Path] = (),
+    home: Path | None = None,
 ) -> list[str]:
     """What goes before a replica's argv: nothing without a sandbox; else the sandbox in which
     its working copy, the job's outputs and checkpoints (and, read-only, its data sets' view)
-    are all it sees of the run directories and of the node's data cache."""
+    are all it sees of the run directories and of the node's data cache. `home`: a persistent
+    home, bound read-write as its $HOME instead of an empty private one."""
     if sandbox is None:
         return []
     paths = [prepared.workdir, prepared.outputs, prepared.checkpoints]
+    if home is not None:
+        paths.append(home)
+    private = None if home is not None else env.get("HOME")
     return sandbox.argv(
-        writable=paths, cwd=prepared.workdir, home=env.get("HOME"), gpus=gpus, read_only=read_only
+        writable=paths, cwd=prepared.workdir, home=private, gpus=gpus, read_only=read_only
     )
 
 

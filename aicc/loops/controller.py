@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from aicc.core.topology import NodeState
 from aicc.executors.base import Executor
-from aicc.loops import janitor, outputs, reconcile, scheduling
+from aicc.loops import culling, janitor, outputs, reconcile, scheduling
 from aicc.loops.books import Books
 from aicc.loops.deployments import Keeper
 from aicc.loops.lease import Lease, LostLease
@@ -67,6 +67,7 @@ class Controller:
         chunks: ChunkStore | None = None,
         serving: deployments.Policy = deployments.Policy(),
         concurrency: autoscaling.Concurrency | None = None,
+        cull_every: timedelta = timedelta(seconds=30),
     ) -> None:
         self.db = db
         # replicas of deployments kept as wanted, as many as the gateway's load asks for
@@ -79,6 +80,7 @@ class Controller:
         self.profile = profile
         self.lease = Lease(db, name="controller", holder=holder, holder_dead=dead_local_process)
         self.books = books(self.lease) if books is not None else None  # metering (billing/)
+        self.culler = culling.Culler(db, self.lease, sealer, every=cull_every)  # idle notebooks
         self.health = health  # when a node that fails repeatedly is cordoned
         self.interval_s = interval_s
         self.log_retention = log_retention
@@ -145,6 +147,7 @@ class Controller:
             self.deployments.step(self.db, self.lease)
             if self.books is not None:
                 self.books.tick(observed)
+            self.culler.tick()
             if utcnow() >= self._next_discovery:
                 self.discover()
                 self._next_discovery = utcnow() + DISCOVERY_EVERY

@@ -16,13 +16,13 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aicc.core.jobspec import JobSpec, first_problem, stored_int
+from aicc.core.jobspec import JobKind, JobSpec, first_problem, stored_int
 from aicc.core.states import JobState, Reason
 from aicc.core.topology import NodeState
 from aicc.executors import environment
 from aicc.executors.base import DataMount, Executor, ReplicaLaunch, ReplicaState
 from aicc.loops.lease import Lease
-from aicc.services import node_health, nodes, secrets
+from aicc.services import node_health, nodes, notebooks, secrets
 from aicc.services.common import utcnow
 from aicc.services.data import mounts
 from aicc.services.transitions import change_state
@@ -114,6 +114,9 @@ def _launch(
     env["AICC_JOB_ID"] = job.id
     env["AICC_ATTEMPT"] = str(job.attempt)
     env["AICC_REPLICA"] = str(rep.index)
+    notebook = job.kind == JobKind.NOTEBOOK.value
+    if notebook:  # JupyterLab's token, known only to it and to the server (services/notebooks)
+        env["JUPYTER_TOKEN"] = notebooks.token(sealer, job.id, job.attempt)
     indices = tuple(d["index"] for d in rep.devices)
     mig_profile = spec.resources.accelerator.mig
     if indices:
@@ -146,6 +149,7 @@ def _launch(
             DataMount(d["name"], d["version_id"], d["ref"], d["bytes"]) for d in job.datasets or ()
         ),
         data_grant=mounts.grant(sealer, job.id, job.attempt) if job.datasets else None,
+        home=notebooks.home_of(job) if notebook else None,
     )
 
 
@@ -280,12 +284,16 @@ def settle(session: Session, job: JobRow, now: datetime) -> None:
     failed = [r for r in ended if r.reason != "succeeded"]
     if job.cancel_requested:
         if len(ended) == len(reps):
+            reason, message = notebooks.stop_reason(session, job) or (
+                Reason.CANCELLED_BY_USER,
+                "cancelled",
+            )
             change_state(
                 session,
                 job,
                 JobState.CANCELLED,
-                reason=Reason.CANCELLED_BY_USER,
-                message="cancelled",
+                reason=reason,
+                message=message,
                 at=_ended_at(job, reps, now),
             )
         return

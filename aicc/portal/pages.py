@@ -17,6 +17,8 @@ from aicc.portal import (
     jobs,
     marketplace,
     models,
+    notebook_proxy,
+    notebooks,
     quotas,
     signing,
     wizard,
@@ -39,4 +41,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     marketplace.router,
     models.router,
     deployments.router,
+    notebooks.router,
+    notebook_proxy.router,  # last: /notebooks/{job_id}/... after the page's own paths
 )

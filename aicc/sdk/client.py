@@ -29,6 +29,7 @@ from aicc.sdk.jobs import Jobs, Progress
 from aicc.sdk.keys import Keys, Requests
 from aicc.sdk.models import Models, Templates
 from aicc.sdk.nodes import Nodes
+from aicc.sdk.notebooks import Notebooks
 from aicc.sdk.queues import Queues
 from aicc.sdk.secrets import Secrets
 from aicc.sdk.tenancy import Orgs, Projects, Users
@@ -85,6 +86,7 @@ class Client(Transport):
         self.models = Models(self)
         self.templates = Templates(self)
         self.deployments = Deployments(self)
+        self.notebooks = Notebooks(self)
         self.accelerators = Accelerators(self)
         self.audit = Audit(self)
         self.estimates = Estimates(self)

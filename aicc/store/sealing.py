@@ -7,6 +7,9 @@ file named by `secret_key_file` that every server sharing one database reads.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import os
 from pathlib import Path
 
@@ -20,6 +23,13 @@ class SealError(ValueError):
 class Sealer:
     def __init__(self, key: bytes) -> None:
         self._fernet = Fernet(key)
+        self._mac_key = hashlib.sha256(b"aicc-mac:" + key).digest()  # never the sealing key
+
+    def mac(self, value: str) -> str:
+        """A keyed digest of `value` (HMAC-SHA256, URL-safe): a credential the server can derive
+        again at any time without storing it, e.g. a notebook's token."""
+        digest = hmac.new(self._mac_key, value.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
     @classmethod
     def from_file(cls, path: Path) -> Sealer:

@@ -739,6 +739,27 @@ class DeviceSampleRow(Base):
     memory_used_mib: Mapped[int | None] = mapped_column(Integer)
 
 
+class NotebookRow(Base):
+    """A user's JupyterLab in a project: what it asks for, and its current `kind: notebook`
+    job (None before the first start). Only its owner sees it (services/notebooks.py)."""
+
+    __tablename__ = "notebooks"
+    __table_args__ = (UniqueConstraint("project_id", "user_id", "name"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # nbk_...
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id"), index=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    resources: Mapped[dict[str, Any]] = mapped_column(default=dict)  # a JobSpec's, stored units
+    idle_timeout_s: Mapped[int] = mapped_column(Integer)
+    datasets: Mapped[list[Any] | None] = mapped_column(JSON, default=None)  # names; None: all
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id"), index=True)
+    culled_at: Mapped[datetime | None] = mapped_column(default=None)  # when job_id was culled
+    cull_message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
 # The portal's sign-in: its sessions and failed sign-ins (migrations 0003 and 0008). Services end
 # a person's sessions (a disabled user); `services/sessions.py` reads and writes them.
 

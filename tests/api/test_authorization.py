@@ -82,6 +82,11 @@ OWN_ORG_ADMIN: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/kpis/idle"): "org admins see their own organization's idle allocations",
 }
 # Routes that answer without a token.
+# Objects that are one person's alone, not their project's (A's org admin owns the one walked):
+# anyone else in A, its member included, gets the 404 an outsider gets.
+OWNER_ONLY: dict[tuple[str, str], str] = {
+    ("GET", "/api/v1/notebooks/{notebook}"): "a notebook is its owner's JupyterLab and home",
+}
 PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/healthz"): "liveness probe for load balancers and `aicc status`",
 }
@@ -113,6 +118,7 @@ class Targets:
     template: str  # a private published template
     deployment: str  # stopped, at revision 2
     api_key: str  # a key to the project's deployments, by name
+    notebook: str  # A's org admin's notebook (a notebook is its owner's alone)
 
 
 def made_up(node: str) -> Targets:
@@ -139,6 +145,7 @@ def made_up(node: str) -> Targets:
         template="no-such-template",
         deployment="no-such-deployment",
         api_key="no-such-api-key",
+        notebook="no-such-notebook",
     )
 
 
@@ -176,6 +183,7 @@ PATH_FILLS: dict[tuple[str, str], Callable[[Targets], str]] = {
     ("deployments", "name"): lambda t: t.deployment,
     ("uploads", "upload_id"): lambda t: t.upload_id,
     ("keys", "ref"): lambda t: t.api_key,
+    ("notebooks", "notebook"): lambda t: t.notebook,
 }
 # Query and header parameters that name a tenant's object are filled with A's; the others are
 # known filters, paging or presentation and are left out.
@@ -322,6 +330,12 @@ BODIES |= {
     ],
     ("POST", "/api/v1/datasets/{name}/clean"): lambda t: [
         {"json": {"into": "b-probe-clean", "project": t.project_id, "steps": "pii"}}
+    ],
+}
+BODIES |= {
+    ("POST", "/api/v1/notebooks"): lambda t: [
+        # not started: A's own control request would run JupyterLab for nothing
+        {"json": {"name": "b-probe-notebook", "project": t.project_id, "start": False}}
     ],
 }
 # Routes that take a body the OpenAPI document does not describe (read from the raw stream).
@@ -590,6 +604,12 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
         deployments.stop(session, who, "alpha-deploy", project=project_id)
         changes = {"env": {"ALPHA": "1"}}
         deployments.update(session, who, state.blobs, "alpha-deploy", changes, project=project_id)
+    notebook = api.post(
+        "/api/v1/notebooks",
+        json={"name": "alpha-notebook", "project": project_id, "start": False},
+        headers=a_admin,
+    )
+    assert created(notebook)["state"] == "stopped"
     a = Targets(
         org_id=org["id"],
         project_id=project_id,
@@ -613,6 +633,7 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
         template="alpha-template",
         deployment="alpha-deploy",
         api_key="alpha-api-key",
+        notebook="alpha-notebook",
     )
     markers = {getattr(a, f.name) for f in fields(a)} - {node}
     markers |= {
@@ -663,7 +684,7 @@ def b_expects(op: Op, role: str) -> frozenset[int]:
 
 def test_the_tables_name_only_routes_that_exist(api: TestClient) -> None:
     keys = {op.key for op in operations(api.app)}
-    for table in (NOT_PER_TENANT, ADMIN_ONLY, OWN_ORG_ADMIN, PUBLIC, BODIES):
+    for table in (NOT_PER_TENANT, ADMIN_ONLY, OWN_ORG_ADMIN, PUBLIC, BODIES, OWNER_ONLY):
         stale = set(table) - keys
         assert not stale, f"routes no longer in the OpenAPI document: {stale}"
 
@@ -823,6 +844,12 @@ def test_roles_inside_one_tenant(world: World) -> None:
     put = api.put(f"/api/v1/secrets/{a.secret_name}", json={"value": "v"}, headers=look)
     assert put.status_code == 403
     assert api.delete(f"/api/v1/secrets/{a.secret_name}", headers=look).status_code == 403
+    # A notebook is its owner's alone: a viewer may not make one, nor see the org admin's.
+    notebook = {"name": "viewer-notebook", "start": False}
+    assert api.post("/api/v1/notebooks", json=notebook, headers=look).status_code == 403
+    assert api.get(f"/api/v1/notebooks/{a.notebook}", headers=look).status_code == 404
+    assert api.get(f"/api/v1/notebooks/{a.notebook}", headers=world.a_member).status_code == 404
+    assert api.get("/api/v1/notebooks", headers=world.a_member).json()["items"] == []
 
     # A project of A that A's member does not belong to: its jobs are invisible to the member.
     research = world.a_research_id
@@ -878,6 +905,8 @@ def test_no_answer_carries_a_secret_value(world: World) -> None:
                 else:
                     member_403 = op.key in OWN_ORG_ADMIN and who == "A's member"
                     allowed = OK | ({403} if member_403 or op.key in ADMIN_ONLY else set())
+                    if op.key in OWNER_ONLY and who != "A's org admin":
+                        allowed = frozenset({404})
                     assert got.status_code in allowed, f"{who}: {op} answered {got.status_code}"
                 world.check_answer(got, call, who, outsider=False)
     # The job that used the secret shows its name only.

@@ -139,7 +139,7 @@ def test_translator_fills_placeholders_and_falls_back() -> None:
 
 # Where the refusals a portal page can show are raised: the services behind submitting, users
 # and tenants, tokens, secrets, quotas, nodes, the audit log, vouchers, budgets and bills, data
-# sets, models, templates and deployments; the portal.
+# sets, models, templates, deployments and notebooks; the portal.
 SHOWN_SERVICES = (
     "jobs",
     "tenancy",
@@ -161,6 +161,7 @@ SHOWN_SERVICES = (
     "deployments",
     "api_keys",
     "gateway",
+    "notebooks",
 )
 _ERRORS = {"ServiceError", "NotFound", "Forbidden", "Conflict", "Invalid", "TooMany", "TooLarge"}
 

@@ -75,6 +75,7 @@ from aicc.api.schemas.nodes import (
     Node,
     node_out,
 )
+from aicc.api.schemas.notebooks import Notebook, NotebookIn
 from aicc.api.schemas.secrets import Secret, SecretIn
 from aicc.api.schemas.system import Health
 from aicc.api.schemas.tenancy import (
@@ -148,6 +149,8 @@ __all__ = [
     "MountedFiles",
     "Name",
     "Node",
+    "Notebook",
+    "NotebookIn",
     "Org",
     "OrgIn",
     "Page",

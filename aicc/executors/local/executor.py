@@ -51,7 +51,13 @@ class LocalExecutor(RunDirExecutor):
         data: DataCache | None = None,
     ) -> None:
         """`sandbox`: what confines replicas (None: nothing, they see what the server sees)."""
-        super().__init__(base_dir=home / "runs", blobs=blobs, sandbox=sandbox, data=data)
+        super().__init__(
+            base_dir=home / "runs",
+            blobs=blobs,
+            sandbox=sandbox,
+            data=data,
+            homes_dir=home / "homes",
+        )
         self.home = home
         self.node_name = node_name
         self.simulated = simulated or []

@@ -1,0 +1,111 @@
+"""Notebooks: create, list, get, start, stop, delete (docs/api.md, docs/notebooks.md). A
+notebook is its owner's alone: anyone else gets 404. It is opened in the portal, through the
+server's proxy at `/notebooks/{job_id}/` (aicc/portal/notebook_proxy.py)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Path, Query, Response
+
+from aicc.api import schemas
+from aicc.api.deps import CurrentUser, SessionDep, StateDep
+from aicc.api.paging import Cursor, Limit, page
+from aicc.services import notebooks
+
+router = APIRouter(prefix="/api/v1/notebooks", tags=["notebooks"])
+
+NotebookRef = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="id or name")]
+ProjectRef = Annotated[str | None, Query(max_length=200)]
+
+
+def _out(value: notebooks.Notebook) -> Any:
+    return schemas.Notebook.model_validate(value, from_attributes=True)
+
+
+@router.get("", response_model=schemas.Page[schemas.Notebook])
+def notebooks_list(
+    who: CurrentUser,
+    session: SessionDep,
+    project: ProjectRef = None,
+    limit: Limit = 1000,
+    cursor: Cursor = None,
+) -> dict[str, object]:
+    """Your notebooks (in one project, or in all of yours)."""
+    rows = page(notebooks.list_notebooks(session, who, project=project), limit, cursor)
+    return {**rows, "items": [_out(n) for n in rows["items"]]}
+
+
+@router.post("", response_model=schemas.Notebook, status_code=201)
+def notebooks_create(
+    body: schemas.NotebookIn,
+    who: CurrentUser,
+    state: StateDep,
+    session: SessionDep,
+    after: BackgroundTasks,
+) -> Any:
+    notebook = notebooks.create(
+        session,
+        who,
+        name=body.name,
+        project=body.project,
+        resources=body.resources.model_dump(mode="json"),
+        idle_timeout_s=body.idle_timeout_s,
+        datasets=body.datasets,
+        default_idle_timeout_s=state.settings.notebooks.idle_timeout_s,
+        start=body.start,
+        engines=state.executors,
+    )
+    after.add_task(state.controller.wake)  # after the commit, so the loop sees the job
+    return _out(notebook)
+
+
+@router.get("/{notebook}", response_model=schemas.Notebook)
+def notebooks_get(
+    notebook: NotebookRef, who: CurrentUser, session: SessionDep, project: ProjectRef = None
+) -> Any:
+    return _out(notebooks.get(session, who, notebook, project=project))
+
+
+@router.post("/{notebook}/start", response_model=schemas.Notebook)
+def notebooks_start(
+    notebook: NotebookRef,
+    who: CurrentUser,
+    state: StateDep,
+    session: SessionDep,
+    after: BackgroundTasks,
+    project: ProjectRef = None,
+) -> Any:
+    """Start it again: a new job on the same persistent home (a running one is left as is)."""
+    found = notebooks.start(session, who, notebook, project=project, engines=state.executors)
+    after.add_task(state.controller.wake)
+    return _out(found)
+
+
+@router.post("/{notebook}/stop", response_model=schemas.Notebook)
+def notebooks_stop(
+    notebook: NotebookRef,
+    who: CurrentUser,
+    state: StateDep,
+    session: SessionDep,
+    after: BackgroundTasks,
+    project: ProjectRef = None,
+) -> Any:
+    found = notebooks.stop(session, who, notebook, project=project)
+    after.add_task(state.controller.wake)
+    return _out(found)
+
+
+@router.delete("/{notebook}", status_code=204)
+def notebooks_delete(
+    notebook: NotebookRef,
+    who: CurrentUser,
+    state: StateDep,
+    session: SessionDep,
+    after: BackgroundTasks,
+    project: ProjectRef = None,
+) -> Response:
+    """Stop and forget it; the home and its files stay."""
+    notebooks.delete(session, who, notebook, project=project)
+    after.add_task(state.controller.wake)
+    return Response(status_code=204)

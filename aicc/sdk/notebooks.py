@@ -1,0 +1,55 @@
+"""`client.notebooks`: a person's JupyterLab in a project, opened in the browser through the
+server at `url` (docs/notebooks.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from aicc.sdk.transport import Json, Resource, api_path
+
+
+class Notebooks(Resource):
+    def list(self, project: str | None = None) -> Json:
+        """Your notebooks (in one project, or all of yours)."""
+        return self._t.pages(api_path("notebooks"), {"project": project})
+
+    def create(
+        self,
+        name: str,
+        *,
+        project: str | None = None,
+        resources: dict[str, Any] | None = None,
+        idle_timeout_s: int | None = None,
+        datasets: Sequence[str] | None = None,
+        start: bool = True,
+    ) -> Json:
+        """Create a notebook and start it (unless `start` is false). `resources` as a job
+        spec's (`cpu`, `memory`, `gpu`); `datasets`: names to mount, None for all the
+        project's."""
+        body: dict[str, Any] = {"name": name, "start": start}
+        optional: dict[str, Any] = {"project": project, "resources": resources}
+        optional |= {"idle_timeout_s": idle_timeout_s}
+        optional["datasets"] = list(datasets) if datasets is not None else None
+        body.update({k: v for k, v in optional.items() if v is not None})
+        return self._t.call("POST", api_path("notebooks"), json=body)
+
+    def get(self, notebook: str, project: str | None = None) -> Json:
+        return self._t.call("GET", api_path("notebooks", notebook), params={"project": project})
+
+    def start(self, notebook: str, project: str | None = None) -> Json:
+        path = api_path("notebooks", notebook, "start")
+        return self._t.call("POST", path, params={"project": project})
+
+    def stop(self, notebook: str, project: str | None = None) -> Json:
+        path = api_path("notebooks", notebook, "stop")
+        return self._t.call("POST", path, params={"project": project})
+
+    def delete(self, notebook: str, project: str | None = None) -> Json:
+        path = api_path("notebooks", notebook)
+        return self._t.call("DELETE", path, params={"project": project})
+
+    def url(self, notebook: str, project: str | None = None) -> str | None:
+        """The address to open in a browser signed in to the portal, while it runs."""
+        found = self.get(notebook, project=project)
+        return f"{self._t.server.rstrip('/')}{found['url']}" if found.get("url") else None
