@@ -34,7 +34,7 @@ import httpx
 
 from aicc.store.db import Database, database_url
 from aicc.testing.deployments import deploy
-from aicc.testing.servers import ServerProcess, free_port
+from aicc.testing.servers import ServerProcess, free_port, kill_leftover_replicas
 
 MASTER_KEY = "sk-" + secrets.token_hex(32)
 BODY = {"model": "chat", "messages": [{"role": "user", "content": "how fast is the gateway"}]}
@@ -208,6 +208,7 @@ def main() -> None:
                 litellm.terminate()
                 litellm.wait(timeout=30)
             server.stop()
+            kill_leftover_replicas(home)
 
 
 if __name__ == "__main__":

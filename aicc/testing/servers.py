@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -29,6 +30,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def kill_leftover_replicas(home: Path) -> None:
+    """SIGKILL the replicas and supervisors still alive under `home`. Replicas outlive their
+    server by design (a restart finds them); a test's server that has ended must not leave its
+    services, notebooks and sleeping jobs running for the rest of the run."""
+    from aicc.executors.local import runtime
+
+    for status_file in (home / "runs").glob("*/*/*/status.json"):
+        data = runtime.read_json(status_file) or {}
+        for pid in runtime.replica_pids(data):  # its group and cgroup, leader dead or alive
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        sup, sup_created = data.get("supervisor_pid"), data.get("supervisor_create_time")
+        if sup and runtime.process_alive(sup, sup_created):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(sup, signal.SIGKILL)
+
+
 @contextmanager
 def in_process(
     home: Path, db: str | None = None, **settings: Any
@@ -47,6 +65,7 @@ def in_process(
     finally:
         state.controller.stop()
         state.db.dispose()
+        kill_leftover_replicas(home)
 
 
 @contextmanager
@@ -83,6 +102,8 @@ def over_http(
         thread.join(timeout=30)
         state.controller.stop()
         state.db.dispose()
+        if loops:
+            kill_leftover_replicas(home)
 
 
 @dataclass

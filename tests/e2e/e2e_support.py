@@ -3,9 +3,6 @@ and clean-up of any replica a failed test leaves behind (supervisors outlive the
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,8 +14,7 @@ from typing import Any
 import httpx
 import yaml
 
-from aicc.executors.local import runtime
-from aicc.testing.servers import ServerProcess, free_port
+from aicc.testing.servers import ServerProcess, free_port, kill_leftover_replicas
 
 AICC = Path(sys.executable).parent / "aicc"
 TERMINAL = {"succeeded", "failed", "cancelled"}
@@ -94,19 +90,6 @@ def write_config(home: Path, **settings: Any) -> None:
     config: dict[str, Any] = {"loop_interval_s": 0.2, "limits": {"grace_s": 2.0}}
     config.update(settings)
     (home / "config.yaml").write_text(yaml.safe_dump(config))
-
-
-def kill_leftover_replicas(home: Path) -> None:
-    """SIGKILL replicas and supervisors still alive under `home` (only after a failed test)."""
-    for status_file in (home / "runs").glob("*/*/*/status.json"):
-        data = runtime.read_json(status_file) or {}
-        for pid in runtime.replica_pids(data):  # its group and cgroup, leader dead or alive
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-        sup, sup_created = data.get("supervisor_pid"), data.get("supervisor_create_time")
-        if sup and runtime.process_alive(sup, sup_created):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(sup, signal.SIGKILL)
 
 
 class Servers:
