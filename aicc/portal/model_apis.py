@@ -43,10 +43,9 @@ class Live:
     deployment: deployments.Deployment
     minutes: list[gw.Minute]
     inflight: int  # requests in flight now, as the autoscaler counts them
-    rate: dict[str, Any]  # chart: requests and errors a minute
-    latency: dict[str, Any]  # chart: p50 and p95 (ms)
     total: int
     errors: int
+    tokens: int
     latest: gw.Minute | None  # the last minute with requests
 
 
@@ -55,31 +54,13 @@ def live(session: Session, state: AppState, me: SignedIn, name: str, project: st
     minutes = gw.traffic(
         session, me.who, project=found.project_id, deployment=name, minutes=MINUTES, now=utcnow()
     )
-    times = [m.at.isoformat() for m in minutes]
-    rate = {
-        "type": "lines",
-        "times": times,
-        "series": [
-            {"name": "requests", "values": [m.requests for m in minutes]},
-            {"name": "errors", "values": [m.errors for m in minutes], "dashed": True},
-        ],
-    }
-    latency = {
-        "type": "lines",
-        "times": times,
-        "series": [
-            {"name": "p50 ms", "values": [m.p50_ms for m in minutes]},
-            {"name": "p95 ms", "values": [m.p95_ms for m in minutes], "dashed": True},
-        ],
-    }
     return Live(
         deployment=found,
         minutes=minutes,
         inflight=state.gateway.concurrency.inflight(found.id),
-        rate=rate,
-        latency=latency,
         total=sum(m.requests for m in minutes),
         errors=sum(m.errors for m in minutes),
+        tokens=sum(m.tokens for m in minutes),
         latest=next((m for m in reversed(minutes) if m.requests), None),
     )
 

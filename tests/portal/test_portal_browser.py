@@ -510,7 +510,7 @@ def test_an_operator_walks_through_the_center(site: Site, chromium: Any) -> None
         axe_check(page, "a refused form")
 
         # A token: created, its secret shown once, then revoked.
-        page.get_by_role("link", name="API tokens").click()
+        page.get_by_role("link", name="Account").click()  # the top bar: API tokens first
         page.get_by_label("Name").fill("walkthrough")
         page.get_by_role("button", name="Create token").click()
         expect(page.get_by_label("Token secret")).to_have_value(re.compile(r"^aicc_"))
@@ -627,7 +627,7 @@ def test_the_wizard_the_yaml_editor_and_the_bills(site: Site, chromium: Any) -> 
         shot(page, "yaml-error")
         axe_check(page, "the YAML editor")
 
-        page.get_by_role("link", name="Bills", exact=True).click()
+        page.get_by_role("link", name="Usage", exact=True).click()  # bills first
         expect(page.locator("#spend-chart[data-chart-ready='true'] canvas")).to_be_visible()
         expect(page.get_by_text("welcome-credit")).to_be_visible()
         shot(page, "bills")
