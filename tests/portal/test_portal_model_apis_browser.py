@@ -14,7 +14,16 @@ import httpx
 import pytest
 import yaml
 from portal_support import make_person
-from test_portal_browser import Watch, _ensure_assets, axe_check, chromium, open_page, shot, sign_in
+from test_portal_browser import (
+    Watch,
+    _ensure_assets,
+    axe_check,
+    chromium,
+    narrow_tour,
+    open_page,
+    shot,
+    sign_in,
+)
 
 from aicc.testing.deployments import deploy
 from aicc.testing.servers import ServerProcess, free_port
@@ -103,4 +112,9 @@ def test_a_person_watches_a_deployment_and_chats_with_it(
     shot(page, "model-api-deployment-zh")
     page.goto(url + "/keys")
     shot(page, "model-api-keys-zh")
+    pages = {
+        f"/deployments/chat?project={carol.project_id}": "model-api-deployment-narrow",
+        "/keys": "model-api-keys-narrow",
+    }
+    narrow_tour(chromium, watch, page, url, pages).close()
     assert not watch.problems, watch.problems
