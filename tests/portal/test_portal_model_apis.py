@@ -6,15 +6,10 @@ in English and Chinese; another tenant gets the 404 page."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 from fastapi.testclient import TestClient
 from portal_support import Person, csrf_of, signed_in
 
-from aicc.api.state import AppState
-from aicc.core.tenancy import Principal, Role
-from aicc.services import gateway as gw
-from aicc.services.common import utcnow
 from aicc.testing.deployments import deploy
 
 
@@ -145,47 +140,3 @@ def test_keys_are_created_shown_once_and_revoked_through_the_page(
     page.post("/language", data={"csrf": csrf_of(page), "language": "zh-CN"})
     chinese = page.get("/keys").text
     assert "API 密钥" in chinese and "模型 API" in chinese and "吊销时间" in chinese
-
-
-def test_traffic_buckets_a_minute_with_percentiles(
-    site: tuple[TestClient, AppState], alice: Person
-) -> None:
-    """The live charts' numbers, from rows the gateway would write."""
-    api, state = site
-    made = api.post(
-        "/api/v1/deployments", json={"name": "quiet", "command": "sleep 600"}, headers=alice.headers
-    ).json()
-    now = utcnow().replace(second=30, microsecond=0)
-    records = [
-        gw.RequestRecord(
-            id=f"req_t{i}",
-            org_id=alice.org_id,
-            project_id=alice.project_id,
-            deployment_id=made["id"],
-            key_id="key_x",
-            route="chat",
-            status=500 if i == 9 else 200,
-            stream=False,
-            billable=True,
-            prompt_tokens=1,
-            completion_tokens=2,
-            latency_us=(i + 1) * 1000,
-            attempts=1,
-            replica=None,
-            at=now - timedelta(minutes=2 if i < 10 else 45),
-        )
-        for i in range(11)
-    ]
-    gw.record(state.db, records)
-    who = Principal(
-        alice.user_id, alice.name, alice.org_id, Role.MEMBER, frozenset({alice.project_id})
-    )
-    with state.db.reader() as session:
-        minutes = gw.traffic(
-            session, who, project=alice.project_id, deployment="quiet", minutes=30, now=now
-        )
-    assert len(minutes) == 31 and minutes[-1].at == now.replace(second=0)
-    busy = [m for m in minutes if m.requests]
-    assert len(busy) == 1 and busy[0].at == now.replace(second=0) - timedelta(minutes=2)
-    assert (busy[0].requests, busy[0].errors, busy[0].tokens) == (10, 1, 30)
-    assert (busy[0].p50_ms, busy[0].p95_ms) == (5.0, 10.0)
