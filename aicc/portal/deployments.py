@@ -1,7 +1,8 @@
 """The deployments' pages: a project's deployments (`/deployments`) and a deployment
-(`/deployments/{name}`) with its state, revision and replicas, and buttons to stop, start and
-roll it back. The services decide who sees what: another tenant's deployment is the 404 page,
-a viewer's button the 403 page, as in the API."""
+(`/deployments/{name}`) with its state, revisions, and buttons to stop, start and roll it back;
+its live panel, playground and recent requests come from portal/model_apis.py. The services
+decide who sees what: another tenant's deployment is the 404 page, a viewer's button the 403
+page, as in the API."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from aicc.api.deps import SessionDep
+from aicc.api.deps import SessionDep, StateDep
+from aicc.portal import model_apis
 from aicc.portal.auth import Me, csrf_ok
 from aicc.portal.rendering import PortalRoute, error_page, render
 from aicc.services import deployments
@@ -31,7 +33,12 @@ def deployment_list(
 
 @router.get("/deployments/{name}")
 def deployment_page(
-    request: Request, session: SessionDep, me: Me, name: str, project: str | None = None
+    request: Request,
+    state: StateDep,
+    session: SessionDep,
+    me: Me,
+    name: str,
+    project: str | None = None,
 ) -> Response:
     found = deployments.get(session, me.who, name, project=project or None)  # another's: 404
     history = deployments.revisions(session, me.who, name, project=project or None)
@@ -43,6 +50,8 @@ def deployment_page(
         d=found,
         revisions=history,
         done=request.query_params.get("done", ""),
+        chat=model_apis.Chat(),
+        **model_apis.context(session, state, me, name, found.project_id),
     )
 
 

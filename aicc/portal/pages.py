@@ -16,6 +16,7 @@ from aicc.portal import (
     job_resources,
     jobs,
     marketplace,
+    model_apis,
     models,
     notebook_proxy,
     notebooks,
@@ -40,6 +41,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     data.router,
     marketplace.router,
     models.router,
+    model_apis.router,  # before deployments': /deployments/{name}/chat is no action
     deployments.router,
     notebooks.router,
     notebook_proxy.router,  # last: /notebooks/{job_id}/... after the page's own paths

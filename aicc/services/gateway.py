@@ -4,8 +4,9 @@ and batches the writes, so a request costs no query of its own beyond its log ro
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
@@ -15,9 +16,12 @@ from aicc.core.tenancy import Principal
 from aicc.services import endpoints, tenancy
 from aicc.services.common import NotFound
 from aicc.store.db import Database
-from aicc.store.tables import ApiKeyRow, DeploymentRow, GatewayRequestRow
+from aicc.store.tables import ApiKeyRow, DeploymentRow, GatewayRequestRow, UserRow
 
 ROUTES = ("chat", "completions", "embeddings", "predict")
+# The request log's `key_id` of a request the portal's playground sent as a signed-in person
+# (no API key): this prefix and the person's user id (docs/gateway.md).
+PERSON = "user:"
 
 
 @dataclass(frozen=True)
@@ -191,6 +195,10 @@ def recent(
             select(ApiKeyRow.id, ApiKeyRow.name).where(ApiKeyRow.id.in_({r.key_id for r in rows}))
         )
     }
+    people = {r.key_id[len(PERSON) :] for r in rows if r.key_id.startswith(PERSON)}
+    if people:
+        found = session.execute(select(UserRow.id, UserRow.name).where(UserRow.id.in_(people)))
+        keys.update({PERSON + i: PERSON + n for i, n in found})
     return [
         LoggedRequest(
             id=r.id,
@@ -209,3 +217,78 @@ def recent(
         )
         for r in rows
     ]
+
+
+@dataclass(frozen=True)
+class Minute:
+    """One minute of a deployment's requests: how many, how many failed (5xx, or 429 from the
+    gateway), their latency percentiles (ms, None without requests) and tokens."""
+
+    at: datetime  # the minute's start (UTC)
+    requests: int
+    errors: int
+    p50_ms: float | None
+    p95_ms: float | None
+    tokens: int
+
+
+def traffic(
+    session: Session,
+    who: Principal,
+    *,
+    project: str | None,
+    deployment: str,
+    minutes: int = 30,
+    now: datetime,
+) -> list[Minute]:
+    """A deployment's requests of the last `minutes` whole minutes and the current one (`now`
+    is aware, UTC), a
+    bucket a minute (oldest first, empty minutes included), from the request log; authorized
+    like `recent` (another tenant's deployment: 404)."""
+    prj = tenancy.resolve_project(session, who, project)
+    deployment_id = session.scalar(
+        select(DeploymentRow.id).where(
+            DeploymentRow.project_id == prj.id, DeploymentRow.name == deployment
+        )
+    )
+    if deployment_id is None:
+        raise NotFound(
+            "deployment {name!r} not found in project {project}", name=deployment, project=prj.name
+        )
+    end = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    start = end - timedelta(minutes=minutes + 1)
+    rows = session.execute(
+        select(
+            GatewayRequestRow.at,
+            GatewayRequestRow.status,
+            GatewayRequestRow.latency_us,
+            GatewayRequestRow.prompt_tokens + GatewayRequestRow.completion_tokens,
+        ).where(
+            GatewayRequestRow.deployment_id == deployment_id,
+            GatewayRequestRow.at >= start,
+            GatewayRequestRow.at < end,
+        )
+    )
+    buckets: list[list[tuple[int, int, int]]] = [[] for _ in range(minutes + 1)]
+    for at, status, latency_us, tokens in rows:
+        index = int((at - start).total_seconds() // 60)
+        if 0 <= index <= minutes:
+            buckets[index].append((status, latency_us, tokens))
+    return [
+        Minute(
+            at=start + timedelta(minutes=i),
+            requests=len(bucket),
+            errors=sum(1 for s, _, _ in bucket if s >= 500 or s == 429),
+            p50_ms=_percentile(sorted(lat for _, lat, _ in bucket), 0.50),
+            p95_ms=_percentile(sorted(lat for _, lat, _ in bucket), 0.95),
+            tokens=sum(t for _, _, t in bucket),
+        )
+        for i, bucket in enumerate(buckets)
+    ]
+
+
+def _percentile(ordered: list[int], q: float) -> float | None:
+    """The nearest-rank percentile of latencies in µs, in ms."""
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))] / 1000

@@ -488,14 +488,15 @@ def test_an_operator_walks_through_the_center(site: Site, chromium: Any) -> None
         site.api.post("/api/v1/nodes/sim-a100-2/uncordon").raise_for_status()
         expect(state).to_have_text("Ready", timeout=10_000)
 
-        for link, heading, name in (
-            ("Quotas", "Quotas", "quotas"),
-            ("Organizations & users", "Organizations and users", "tenants"),
-            ("Prices & vouchers", "Prices and vouchers", "prices"),
-            ("Audit log", "Audit log", "audit"),
-            ("Secrets", "Secrets", "secrets"),
+        for links, heading, name in (
+            (("Usage", "Quotas"), "Quotas", "quotas"),  # a group of the top bar, then its tab
+            (("Organizations & users",), "Organizations and users", "tenants"),
+            (("Prices & vouchers",), "Prices and vouchers", "prices"),
+            (("Audit log",), "Audit log", "audit"),
+            (("Account", "Secrets"), "Secrets", "secrets"),
         ):
-            page.get_by_role("link", name=link, exact=True).click()
+            for link in links:
+                page.get_by_role("link", name=link, exact=True).click()
             expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
             shot(page, name)
             axe_check(page, f"the {name} page")
@@ -510,7 +511,7 @@ def test_an_operator_walks_through_the_center(site: Site, chromium: Any) -> None
         axe_check(page, "a refused form")
 
         # A token: created, its secret shown once, then revoked.
-        page.get_by_role("link", name="API tokens").click()
+        page.get_by_role("link", name="Account").click()  # the top bar: API tokens first
         page.get_by_label("Name").fill("walkthrough")
         page.get_by_role("button", name="Create token").click()
         expect(page.get_by_label("Token secret")).to_have_value(re.compile(r"^aicc_"))
@@ -627,7 +628,7 @@ def test_the_wizard_the_yaml_editor_and_the_bills(site: Site, chromium: Any) -> 
         shot(page, "yaml-error")
         axe_check(page, "the YAML editor")
 
-        page.get_by_role("link", name="Bills", exact=True).click()
+        page.get_by_role("link", name="Usage", exact=True).click()  # bills first
         expect(page.locator("#spend-chart[data-chart-ready='true'] canvas")).to_be_visible()
         expect(page.get_by_text("welcome-credit")).to_be_visible()
         shot(page, "bills")

@@ -207,6 +207,32 @@ async def _forward(request: Request, route: str, path: str, name: str | None = N
             return error(
                 400, "`model` must name a deployment", "invalid_request_error", None, "model"
             )
+    content_type = request.headers.get("content-type")
+    return await _dispatch(gateway, grant, route, path, name, payload, body, content_type)
+
+
+async def chat_as(gateway: Gateway, grant: gw.Grant, payload: dict[str, Any]) -> Response:
+    """One chat request from inside the server (the portal's playground) under a grant it made
+    for a signed-in person (`gw.PERSON`): held through a cold start, routed, retried, metered
+    and logged as any request through `/v1`."""
+    body = json.dumps(payload).encode()
+    name = str(payload.get("model", ""))
+    return await _dispatch(
+        gateway, grant, "chat", "/v1/chat/completions", name, payload, body, "application/json"
+    )
+
+
+async def _dispatch(
+    gateway: Gateway,
+    grant: gw.Grant,
+    route: str,
+    path: str,
+    name: str,
+    payload: Any,
+    body: bytes,
+    content_type: str | None,
+) -> Response:
+    """A request whose key is known: to a replica of deployment `name` of the key's project."""
     if not grant.may_call(name):
         return _not_found(name)
     try:
@@ -252,7 +278,7 @@ async def _forward(request: Request, route: str, path: str, name: str | None = N
         if not asked_usage:  # metering needs the last chunk's usage; the client gets none
             payload["stream_options"] = {**options, "include_usage": True}
             body = json.dumps(payload).encode()
-    return await _send(call, path, body, request.headers.get("content-type"), asked_usage)
+    return await _send(call, path, body, content_type, asked_usage)
 
 
 async def _send(

@@ -79,7 +79,7 @@
         return {
           name: s.name,
           type: "line",
-          showSymbol: false,
+          showSymbol: data.symbols === true,  // a lone point (a minute with requests) shows
           step: s.step ? "end" : false,
           lineStyle: { width: 2, type: s.dashed ? "dashed" : "solid" },
           areaStyle: s.dashed ? null : { opacity: 0.08 },

@@ -1,0 +1,322 @@
+"""The model APIs' pages beside the deployments' (portal/deployments.py): a deployment's live
+panel (request rate, latency, errors a minute from the request log, its replicas and the
+autoscaler's count), its recent requests, the playground that chats with it as the signed-in
+person, and a project's API keys (`/keys`). The services decide who sees what: another
+tenant's deployment or key is the 404 page, as in the API."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, BackgroundTasks, Form, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from aicc.api.deps import SessionDep, StateDep
+from aicc.api.routers.gateway import chat_as
+from aicc.api.state import AppState
+from aicc.portal.auth import Me, SignInRequired, csrf_ok, current
+from aicc.portal.rendering import PortalRoute, error_page, render
+from aicc.services import api_keys, deployments, tenancy
+from aicc.services import gateway as gw
+from aicc.services.common import Invalid, utcnow
+from aicc.services.sessions import SignedIn
+
+router = APIRouter(route_class=PortalRoute, include_in_schema=False)
+
+POLL = "every 5s"
+MINUTES = 30  # the live charts' span
+LOG_ROWS = 20  # the recent requests on a deployment's page
+PLAYGROUND_RPM = 30  # a person typing; the playground's requests share it per person
+MAX_MESSAGE = 8000
+MAX_TOKENS = 4096
+
+
+@dataclass(frozen=True)
+class Live:
+    """What the live panel shows: the traffic a minute, the replicas and the autoscaler."""
+
+    deployment: deployments.Deployment
+    minutes: list[gw.Minute]
+    inflight: int  # requests in flight now, as the autoscaler counts them
+    total: int
+    errors: int
+    tokens: int
+    latest: gw.Minute | None  # the last minute with requests
+
+
+def live(session: Session, state: AppState, me: SignedIn, name: str, project: str | None) -> Live:
+    found = deployments.get(session, me.who, name, project=project)  # another's: 404
+    minutes = gw.traffic(
+        session, me.who, project=found.project_id, deployment=name, minutes=MINUTES, now=utcnow()
+    )
+    return Live(
+        deployment=found,
+        minutes=minutes,
+        inflight=state.gateway.concurrency.inflight(found.id),
+        total=sum(m.requests for m in minutes),
+        errors=sum(m.errors for m in minutes),
+        tokens=sum(m.tokens for m in minutes),
+        latest=next((m for m in reversed(minutes) if m.requests), None),
+    )
+
+
+def context(
+    session: Session, state: AppState, me: SignedIn, name: str, project: str | None
+) -> dict[str, Any]:
+    """What deployment.html needs of this module: the live panel and the recent requests."""
+    panel = live(session, state, me, name, project)
+    log = gw.recent(
+        session, me.who, project=panel.deployment.project_id, deployment=name, limit=LOG_ROWS
+    )
+    return {"live": panel, "live_poll": POLL, "requests": log}
+
+
+@router.get("/deployments/{name}/live")
+def live_panel(
+    request: Request,
+    state: StateDep,
+    session: SessionDep,
+    me: Me,
+    name: str,
+    project: str | None = None,
+) -> Response:
+    """The live panel alone, as its poll asks for it."""
+    found = live(session, state, me, name, project or None)
+    return render(request, "_deployment_live.html", me=me, live=found, live_poll=POLL)
+
+
+@dataclass(frozen=True)
+class Chat:
+    """The playground's form and what came back."""
+
+    message: str = ""
+    temperature: str = "0.7"
+    max_tokens: str = "256"
+    answer: str | None = None
+    error: str | None = None
+    status: int | None = None
+    request_id: str | None = None
+    tokens: int | None = None
+
+
+@router.post("/deployments/{name}/chat")
+async def playground(
+    request: Request,
+    state: StateDep,
+    name: str,
+    project: str | None = None,
+    csrf: Annotated[str, Form()] = "",
+    message: Annotated[str, Form()] = "",
+    temperature: Annotated[str, Form()] = "0.7",
+    max_tokens: Annotated[str, Form()] = "256",
+) -> Response:
+    """One chat request to the deployment through the gateway, as the signed-in person
+    (`gw.PERSON` in the request log, metered like any), its answer in the page. It holds no
+    transaction while the replica answers: the gateway writes the request's log row meanwhile."""
+    me = await run_in_threadpool(_signed_in, state, request)
+    if not csrf_ok(me, csrf):
+        return error_page(request, 400, "csrf")
+    asked = Chat(message[:MAX_MESSAGE], temperature, max_tokens)
+    settings = _settings(asked)
+    grant = await run_in_threadpool(_grant, state, me, name, project or None)  # another's: 404
+    payload = {"model": name, "messages": [{"role": "user", "content": asked.message}], **settings}
+    answer = await chat_as(state.gateway, grant, payload)
+    chat = _read(asked, answer)
+    return await run_in_threadpool(_page, request, state, me, name, grant.project_id, chat)
+
+
+def _signed_in(state: AppState, request: Request) -> SignedIn:
+    with state.db.reader() as session:
+        me = current(session, request)
+    if me is None:
+        raise SignInRequired
+    return me
+
+
+def _settings(asked: Chat) -> dict[str, Any]:
+    """The request's settings, or a 400 page saying which one to fix."""
+    if not asked.message.strip():
+        raise Invalid("write a message for the model")
+    try:
+        temperature = float(asked.temperature)
+    except ValueError:
+        temperature = -1.0
+    if not 0 <= temperature <= 2:
+        raise Invalid("temperature must be a number from 0 to 2")
+    if not asked.max_tokens.isdigit() or not 1 <= int(asked.max_tokens) <= MAX_TOKENS:
+        raise Invalid("max tokens must be a whole number from 1 to {most}", most=MAX_TOKENS)
+    return {"temperature": temperature, "max_tokens": int(asked.max_tokens)}
+
+
+def _grant(state: AppState, me: SignedIn, name: str, project: str | None) -> gw.Grant:
+    """The person's grant to this one deployment, if they may read it (a project member)."""
+    with state.db.reader() as session:
+        found = deployments.get(session, me.who, name, project=project)
+        prj = tenancy.resolve_project(session, me.who, found.project_id)
+    return gw.Grant(
+        key_id=gw.PERSON + me.who.user_id,
+        name=gw.PERSON + me.who.name,
+        org_id=prj.org_id,
+        project_id=prj.id,
+        deployments=frozenset({found.name}),
+        rpm=PLAYGROUND_RPM,
+        tokens_per_month=None,
+        tokens_used=0,
+    )
+
+
+def _read(asked: Chat, answer: Response) -> Chat:
+    """The assistant's message, or the gateway's error message, from its JSON answer."""
+    body: Any
+    try:
+        body = json.loads(bytes(answer.body))
+    except ValueError:
+        body = None
+    body = body if isinstance(body, dict) else {}
+    request_id = answer.headers.get("x-request-id")
+    if answer.status_code == 200:
+        choices = body.get("choices") or [{}]
+        text = (choices[0].get("message") or {}).get("content") if choices else None
+        usage = body.get("usage") or {}
+        return Chat(
+            asked.message,
+            asked.temperature,
+            asked.max_tokens,
+            answer=str(text or ""),
+            status=200,
+            request_id=request_id,
+            tokens=usage.get("total_tokens"),
+        )
+    problem = body.get("error") if isinstance(body.get("error"), dict) else {}
+    return Chat(
+        asked.message,
+        asked.temperature,
+        asked.max_tokens,
+        error=str(problem.get("message") or body.get("detail") or answer.status_code),
+        status=answer.status_code,
+        request_id=request_id,
+    )
+
+
+def _page(
+    request: Request, state: AppState, me: SignedIn, name: str, project: str, chat: Chat
+) -> Response:
+    with state.db.reader() as session:
+        found = deployments.get(session, me.who, name, project=project)
+        history = deployments.revisions(session, me.who, name, project=project)
+        extra = context(session, state, me, name, project)
+    return render(
+        request,
+        "deployment.html",
+        me=me,
+        nav="deployments",
+        d=found,
+        revisions=history,
+        done="",
+        chat=chat,
+        **extra,
+    )
+
+
+# --- API keys
+
+
+@router.get("/keys")
+def key_list(request: Request, session: SessionDep, me: Me, project: str | None = None) -> Response:
+    return _keys_page(request, session, me, project or None)
+
+
+def _keys_page(
+    request: Request,
+    session: Session,
+    me: SignedIn,
+    project: str | None,
+    *,
+    created: api_keys.ApiKey | None = None,
+    secret: str | None = None,
+    done: str = "",
+    status: int = 200,
+) -> Response:
+    prj = tenancy.resolve_project(session, me.who, project)
+    keys = api_keys.list_keys(session, me.who, project=prj.id, revoked=True)
+    names = [d.name for d in deployments.list_deployments(session, me.who, project=prj.id)]
+    return render(
+        request,
+        "keys.html",
+        me=me,
+        nav="keys",
+        status=status,
+        project=prj,
+        keys=sorted(keys, key=lambda k: (k.revoked_at is not None, k.created_at)),
+        deployment_names=names,
+        created=created,
+        secret=secret,
+        done=done or request.query_params.get("done", ""),
+    )
+
+
+@router.post("/keys")
+def key_create(
+    request: Request,
+    session: SessionDep,
+    me: Me,
+    project: str | None = None,
+    csrf: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
+    deployments_: Annotated[str, Form(alias="deployments")] = "",
+    rpm: Annotated[str, Form()] = "",
+    tokens_per_month: Annotated[str, Form()] = "",
+) -> Response:
+    """Create a key; the page shows its secret this once (the store keeps only its hash)."""
+    if not csrf_ok(me, csrf):
+        return error_page(request, 400, "csrf")
+    scope = [n.strip() for n in deployments_.split(",") if n.strip()] or None
+    made, secret = api_keys.create(
+        session,
+        me.who,
+        project=project or None,
+        name=name.strip(),
+        deployments=scope,
+        rpm=_count(rpm, "rpm"),
+        tokens_per_month=_count(tokens_per_month, "tokens_per_month"),
+    )
+    return _keys_page(
+        request, session, me, made.project_id, created=made, secret=secret, status=201
+    )
+
+
+def _count(text: str, what: str) -> int | None:
+    """An optional positive whole number from a form field."""
+    text = text.strip()
+    if not text:
+        return None
+    if not text.isdigit() or int(text) < 1:
+        if what == "rpm":
+            raise Invalid("requests a minute must be a whole number of 1 or more, or empty")
+        raise Invalid("tokens a month must be a whole number of 1 or more, or empty")
+    return int(text)
+
+
+@router.post("/keys/{ref}/revoke")
+def key_revoke(
+    request: Request,
+    state: StateDep,
+    session: SessionDep,
+    me: Me,
+    after: BackgroundTasks,
+    ref: str,
+    project: str | None = None,
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """Revoke a key (a viewer gets the 403 page), then the keys' page."""
+    if not csrf_ok(me, csrf):
+        return error_page(request, 400, "csrf")
+    gone = api_keys.revoke(session, me.who, project=project or None, ref=ref)
+    after.add_task(state.gateway.forget, gone.id)  # once committed: refused at once here
+    query = urlencode({"project": gone.project_id, "done": "revoke"})
+    return RedirectResponse(f"/keys?{query}", status_code=303)
