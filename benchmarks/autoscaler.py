@@ -2,7 +2,7 @@
 
 Starts a real `aicc serve` (SQLite, the default autoscaler: stable window 60 s, panic 6 s;
 `scale_to_zero_after_s` shortened to 20 s for the last part only), a deployment of
-`aicc/testing/upstream.py` answering each request after `--delay` s (min 1, max `--max`
+`aicc/testing/upstream.py` answering each request after `--delay` s (1 s) (min 1, max `--max`
 replicas, target concurrency 2), an API key, and replays a load through the gateway as Poisson
 arrivals (open loop: a request leaves at its time whether or not earlier ones came back):
 
@@ -20,7 +20,7 @@ arrivals (open loop: a request leaves at its time whether or not earlier ones ca
 A monitor polls the deployment (`GET /api/v1/deployments/NAME`) every 0.25 s: times are ±0.25 s
 plus the controller's pass (0.5 s) and the readiness probe's interval (2 s).
 
-    .venv/bin/python benchmarks/autoscaler.py [--rate 5 --burst 10 --max 10] [--json]
+    .venv/bin/python benchmarks/autoscaler.py [--rate 2.5 --delay 1 --burst 10 --max 10] [--json]
 """
 
 from __future__ import annotations
@@ -58,12 +58,17 @@ class Seen:
     at: float
     desired: int
     ready: int  # ready replicas of the current revision
+    running: int  # replica jobs of any kind (a draining one too)
 
 
 @dataclass
 class Sent:
     at: float
     ms: float | None = None  # None: failed
+    status: int | None = None  # the answer's, None: no answer
+
+    def end(self, horizon: float) -> float:
+        return self.at + self.ms / 1000 if self.ms is not None else horizon
 
 
 class Monitor(threading.Thread):
@@ -83,7 +88,8 @@ class Monitor(threading.Thread):
                     for r in shown["replicas"]
                     if r["ready"] and r["revision"] == shown["revision"]
                 )
-                self.seen.append(Seen(time.monotonic(), shown["desired"], ready))
+                seen = Seen(time.monotonic(), shown["desired"], ready, len(shown["replicas"]))
+                self.seen.append(seen)
             except (httpx.HTTPError, KeyError, ValueError):
                 pass
             self.halt.wait(self.every)
@@ -96,6 +102,7 @@ async def send(client: httpx.AsyncClient, url: str, record: Sent) -> None:
     """One chat completion; its latency into `record` if it succeeded."""
     try:
         answer = await client.post(url, json=BODY)
+        record.status = answer.status_code
         if answer.status_code == 200:
             record.ms = (time.monotonic() - record.at) * 1000
     except httpx.HTTPError:
@@ -125,11 +132,34 @@ def changes(seen: list[Seen], field: str) -> int:
     return sum(1 for a, b in itertools.pairwise(values) if a != b)
 
 
-def turns(seen: list[Seen]) -> int:
-    """How often `desired` changed direction (down then up, or up then down)."""
+def ups_after_down(seen: list[Seen]) -> int:
+    """Rises of `desired` after its first fall: a scale-down that goes back up oscillates."""
     moves = [b.desired - a.desired for a, b in itertools.pairwise(seen)]
-    signs = [m > 0 for m in moves if m != 0]
-    return sum(1 for a, b in itertools.pairwise(signs) if a != b)
+    fell = next((i for i, m in enumerate(moves) if m < 0), len(moves))
+    return sum(1 for m in moves[fell:] if m > 0)
+
+
+def in_flight(sent: list[Sent], at: float, window: float) -> float:
+    """The mean requests in flight over (at - window, at], as the client saw them."""
+    start = at - window
+    area = sum(max(0.0, min(s.end(at), at) - max(s.at, start)) for s in sent)
+    return round(area / window, 2)
+
+
+def why(seen: list[Seen], sent: list[Sent]) -> list[dict[str, Any]]:
+    """Each change of `desired`, with the load the client had in flight before it (over the
+    panic window, 6 s, and the stable window, 60 s)."""
+    return [
+        {
+            "at_s": round(b.at - seen[0].at, 1),
+            "desired": f"{a.desired}->{b.desired}",
+            "ready_then": a.ready,
+            "in_flight_6s": in_flight(sent, b.at, 6.0),
+            "in_flight_60s": in_flight(sent, b.at, 60.0),
+        }
+        for a, b in itertools.pairwise(seen)
+        if a.desired != b.desired
+    ]
 
 
 def first(seen: list[Seen], test: Any) -> float | None:
@@ -142,11 +172,16 @@ def since(t: float | None, origin: float) -> float | None:
 
 def latency(sent: list[Sent]) -> dict[str, Any]:
     ok = sorted(s.ms for s in sent if s.ms is not None)
+    failed: dict[str, int] = {}
+    for s in sent:
+        if s.ms is None:
+            failed[str(s.status)] = failed.get(str(s.status), 0) + 1
     if not ok:
-        return {"requests": len(sent), "failed": len(sent)}
+        return {"requests": len(sent), "failed": len(sent), "failed_by_status": failed}
     return {
         "requests": len(sent),
         "failed": len(sent) - len(ok),
+        "failed_by_status": failed,
         "p50_ms": round(statistics.median(ok), 1),
         "p99_ms": round(ok[min(len(ok) - 1, int(len(ok) * 0.99))], 1),
         "max_ms": round(ok[-1], 1),
@@ -164,7 +199,7 @@ async def replay(
     headers = {"Authorization": f"Bearer {key}"}
     out: dict[str, Any] = {}
     async with httpx.AsyncClient(timeout=600, limits=limits, headers=headers) as client:
-        await poisson(client, url, args.rate, args.settle, rng)
+        settle = await poisson(client, url, args.rate, args.settle, rng)
 
         t0 = time.monotonic()
         steady = await poisson(client, url, args.rate, args.steady, rng)
@@ -176,6 +211,7 @@ async def replay(
             "desired": sorted({s.desired for s in seen}),
             "desired_changes": changes(seen, "desired"),
             "ready_changes": changes(seen, "ready"),
+            "changes": why(monitor.between(t0 - 1, t1), settle + steady),
             "latency": latency(steady),
         }
 
@@ -212,7 +248,8 @@ async def replay(
                 for s, n in zip(seen, [None, *seen], strict=False)
                 if n is None or s.desired != n.desired
             ],
-            "turns": turns(monitor.between(start, t3)),
+            "ups_after_down": ups_after_down(monitor.between(start, t3)),
+            "changes": why(monitor.between(start, t3), steady + burst + after),
             "latency": latency(after),
         }
 
@@ -223,7 +260,7 @@ async def replay(
                 wait,
                 "the deployment to scale to zero",
                 lambda: next(
-                    (s for s in reversed(monitor.seen) if s.desired == 0 and s.ready == 0), None
+                    (s for s in monitor.seen[-1:] if s.desired == 0 and not s.running), None
                 ),
                 args.zero_timeout,
                 0.5,
@@ -258,11 +295,11 @@ def table(result: dict[str, Any]) -> str:
         ("after: first scale-down s after burst", a["first_down_s"]),
         ("after: settled s, at desired", f"{a['settled_s']}, {a['desired_final']}"),
         ("after: desired path", a["desired_path"]),
-        ("burst..after: direction turns", a["turns"]),
+        ("after: rises after the first fall", a["ups_after_down"]),
     ]
     if "zero" in result:
         z = result["zero"]
-        rows.append(("zero: reached s after last request", z["zero_after_last_request_s"]))
+        rows.append(("zero: no replica s after last request", z["zero_after_last_request_s"]))
         rows.append(("zero: cold start ms (first request)", z["cold_start_ms"]))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
@@ -270,8 +307,8 @@ def table(result: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rate", type=float, default=5.0, help="steady requests per second")
-    parser.add_argument("--delay", type=float, default=0.5, help="each answer's time, s")
+    parser.add_argument("--rate", type=float, default=2.5, help="steady requests per second")
+    parser.add_argument("--delay", type=float, default=1.0, help="each answer's time, s")
     parser.add_argument("--max", type=int, default=10, help="max replicas")
     parser.add_argument("--burst", type=float, default=10.0, help="the burst's rate, x --rate")
     parser.add_argument("--settle", type=float, default=75.0, help="s before measuring")
