@@ -311,7 +311,9 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=1.0, help="each answer's time, s")
     parser.add_argument("--max", type=int, default=10, help="max replicas")
     parser.add_argument("--burst", type=float, default=10.0, help="the burst's rate, x --rate")
-    parser.add_argument("--settle", type=float, default=75.0, help="s before measuring")
+    parser.add_argument(
+        "--settle", type=float, default=120.0, help="s before measuring: the start-up panic ends"
+    )
     parser.add_argument("--steady", type=float, default=120.0, help="s")
     parser.add_argument("--burst-seconds", type=float, default=40.0, help="s")
     parser.add_argument("--after", type=float, default=150.0, help="s")
