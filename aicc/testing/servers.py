@@ -49,9 +49,10 @@ def kill_leftover_replicas(home: Path) -> None:
 
 @contextmanager
 def in_process(
-    home: Path, db: str | None = None, **settings: Any
+    home: Path, db: str | None = None, *, keep_replicas: bool = False, **settings: Any
 ) -> Iterator[tuple[TestClient, ServerState]]:
-    """The whole server (control loops included) in this process, reached through TestClient."""
+    """The whole server (control loops included) in this process, reached through TestClient.
+    Its replicas are killed when it ends, unless `keep_replicas` (a test of a restart)."""
     from aicc.server import build
 
     settings.setdefault("loop_interval_s", 0.2)
@@ -65,7 +66,8 @@ def in_process(
     finally:
         state.controller.stop()
         state.db.dispose()
-        kill_leftover_replicas(home)
+        if not keep_replicas:
+            kill_leftover_replicas(home)
 
 
 @contextmanager

@@ -82,7 +82,7 @@ def test_half_a_gpu_is_metered_as_half_for_the_time_it_ran(tmp_path: Path) -> No
 
 def test_a_restart_mid_job_neither_drops_nor_doubles_usage(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    with in_process(home, **SETTINGS) as (api, _state):
+    with in_process(home, keep_replicas=True, **SETTINGS) as (api, _state):
         job = timed_job(api, 4.0)
         wait_state(api, job["id"], {"running"})
         time.sleep(1.0)
