@@ -85,20 +85,21 @@ class _Cache(Generic[T]):
             raise
         finally:
             self.loading.pop(key, None)
-        self._put(key, value)
+        self.put(key, value)
         future.set_result(value)
         return value
 
     async def _refresh(self, key: Any) -> None:
         try:
-            self._put(key, await asyncio.to_thread(self.load, key))
+            self.put(key, await asyncio.to_thread(self.load, key))
         except Exception:
             log.exception("gateway: refreshing %r failed; serving what was read before", key)
             entry = self.entries.get(key)
             if entry is not None:
                 entry.refreshing = False
 
-    def _put(self, key: Any, value: T) -> None:
+    def put(self, key: Any, value: T) -> None:
+        """Keep `value` fresh for the cache's ttl (a read that found it newer than the cache)."""
         if len(self.entries) >= self.max_size:
             self.entries.pop(next(iter(self.entries)))
         self.entries[key] = _Entry(value, time.monotonic() + self.ttl)
@@ -255,7 +256,7 @@ class Gateway:
             if found is None:
                 break
             target = found
-            self.targets._put(key, target)  # the others see what is ready at once
+            self.targets.put(key, target)  # the others see what is ready at once
             if any(url not in tried for _, url in target.urls):
                 break
             self.wake()
