@@ -25,7 +25,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import time
 import warnings
+from datetime import timedelta
 from pathlib import Path
 
 # PyTorch warns on import when NumPy is absent; this script never needs NumPy.
@@ -76,8 +78,18 @@ def main() -> None:
         parser.error(f"--batch-size {args.batch_size} does not split over {world_size} replicas")
     if "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(1)  # a tiny model: more threads only contend
+    store = None
     if world_size > 1:
-        dist.init_process_group("gloo", init_method="env://", world_size=world_size, rank=rank)
+        # The rendezvous store is made here rather than by env://, so that the script holds it
+        # and rank 0, its host, can outlive the others at the end (see `leave`).
+        store = dist.TCPStore(
+            os.environ["MASTER_ADDR"],
+            int(os.environ["MASTER_PORT"]),
+            world_size,
+            is_master=rank == 0,
+            timeout=timedelta(minutes=5),
+        )
+        dist.init_process_group("gloo", store=store, world_size=world_size, rank=rank)
         share = f"{args.batch_size // world_size} of every {args.batch_size} samples"
         print(f"rank {rank} of {world_size}: {share}", flush=True)
 
@@ -128,11 +140,23 @@ def main() -> None:
     if rank == 0:
         save_atomically(model.state_dict(), output_dir / "model.pt")
         print(f"saved {output_dir / 'model.pt'}", flush=True)
-    if world_size > 1:
-        # Tear down together: a rank that destroys its group and exits while another still
-        # saves can abort in gloo's teardown (seen once in CI: rank 1 "terminate called").
-        dist.barrier()
-        dist.destroy_process_group()
+    if store is not None:
+        leave(store, rank, world_size)
+
+
+def leave(store: dist.TCPStore, rank: int, world_size: int) -> None:
+    """Tear down in order: every rank waits for the others to finish, and rank 0, which hosts
+    the store, exits last. A store host that leaves first aborts a rank still tearing down
+    (seen in CI twice: rank 1 exited with 134, "terminate called"); torchrun avoids this by
+    keeping the store in its agent, which outlives every worker."""
+    dist.barrier()
+    dist.destroy_process_group()
+    if rank:
+        store.add("left", 1)
+        return
+    deadline = time.monotonic() + 60
+    while store.add("left", 0) < world_size - 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 if __name__ == "__main__":

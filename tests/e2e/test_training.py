@@ -164,9 +164,11 @@ def test_ddp_over_two_replicas_trains_to_the_same_loss_as_one(
         logs[replicas] = [
             aicc("job", "logs", job_id, "--replica", str(r)).stdout for r in range(replicas)
         ]
-        assert waited.returncode == 0, (
-            f"{waited.stderr}\n{logs[replicas]}\n{aicc('job', 'logs', job_id, '--stderr').stdout}"
-        )
+        errors = [
+            aicc("job", "logs", job_id, "--replica", str(r), "--stderr").stdout
+            for r in range(replicas)
+        ]
+        assert waited.returncode == 0, f"{waited.stderr}\n{logs[replicas]}\n{errors}"
 
     one, two = final_loss(logs[1][0]), final_loss(logs[2][0])
     assert two == pytest.approx(one, rel=1e-3), (logs[1][0], logs[2][0])
