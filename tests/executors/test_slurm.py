@@ -173,6 +173,37 @@ def test_a_two_replica_ddp_gang_through_aicc_on_two_slurm_nodes(
         assert two == pytest.approx(one, rel=1e-3), (one, two)
 
 
+def test_a_job_of_tenant_b_on_slurm_reads_nothing_of_the_home_or_tenant_a(
+    cluster: SlurmCommands, tmp_path: Path
+) -> None:
+    """Through `aicc serve --executor slurm`: B's Slurm job finds neither the admin token, the
+    database, A's run directory (its env.sh is gone), outputs, workdir or upload, nor the
+    server's /proc; A's secret is nowhere under the home once A runs. Before `runtime_limited`
+    starts: a CPU of n1 held outside AICC's view would keep B waiting in Slurm's queue."""
+    from aicc.testing import isolation
+    from aicc.testing.servers import in_process
+
+    home = tmp_path / "home"
+    slurm = {"conf": cluster.slurm_conf, "simulated_gpus": True}
+    with in_process(home, executor="slurm", slurm=slurm, sandbox="bwrap") as (api, _state):
+        breach = isolation.attempt(api, home, tmp_path / "scratch", runs="slurm-runs")
+        try:
+            assert breach.job_b["state"] == "succeeded", breach.job_b
+            lines = breach.log.splitlines()
+            for what, path in breach.targets.items():
+                if what != "runs":
+                    assert f"DENIED {path}" in lines, (what, breach.log)
+            runs = next(ln for ln in lines if ln.startswith(f"READ {home / 'slurm-runs'}:"))
+            assert runs.split(": ", 1)[1] == breach.job_b["id"], breach.log
+            assert "wrote own output" in lines, breach.log
+            for what, text in breach.forbidden.items():
+                assert text not in breach.log, (what, breach.log)
+            assert isolation.files_holding(home, breach.secret) == []
+            assert isolation.open_to_others([home, home / "aicc.db", home / "admin.token"]) == []
+        finally:
+            api.post(f"/api/v1/jobs/{breach.job_a['id']}/cancel")
+
+
 @pytest.fixture(scope="module")
 def runtime_limited(executor: SlurmExecutor) -> str:
     """A replica that outlives its one-minute limit. Slurm counts limits in whole minutes and
@@ -310,36 +341,6 @@ def test_secrets_stay_off_command_lines_and_slurm_devices_are_not_overridden(
     until_phase(executor, handle, "exited")
     assert executor.logs(handle) == "s3 'x|0,1"
     assert not (run_dir / "env.sh").exists()  # read once by the job, then removed
-
-
-def test_a_job_of_tenant_b_on_slurm_reads_nothing_of_the_home_or_tenant_a(
-    cluster: SlurmCommands, tmp_path: Path
-) -> None:
-    """Through `aicc serve --executor slurm`: B's Slurm job finds neither the admin token, the
-    database, A's run directory (its env.sh is gone), outputs, workdir or upload, nor the
-    server's /proc; A's secret is nowhere under the home once A runs."""
-    from aicc.testing import isolation
-    from aicc.testing.servers import in_process
-
-    home = tmp_path / "home"
-    slurm = {"conf": cluster.slurm_conf, "simulated_gpus": True}
-    with in_process(home, executor="slurm", slurm=slurm, sandbox="bwrap") as (api, _state):
-        breach = isolation.attempt(api, home, tmp_path / "scratch", runs="slurm-runs")
-        try:
-            assert breach.job_b["state"] == "succeeded", breach.job_b
-            lines = breach.log.splitlines()
-            for what, path in breach.targets.items():
-                if what != "runs":
-                    assert f"DENIED {path}" in lines, (what, breach.log)
-            runs = next(ln for ln in lines if ln.startswith(f"READ {home / 'slurm-runs'}:"))
-            assert runs.split(": ", 1)[1] == breach.job_b["id"], breach.log
-            assert "wrote own output" in lines, breach.log
-            for what, text in breach.forbidden.items():
-                assert text not in breach.log, (what, breach.log)
-            assert isolation.files_holding(home, breach.secret) == []
-            assert isolation.open_to_others([home, home / "aicc.db", home / "admin.token"]) == []
-        finally:
-            api.post(f"/api/v1/jobs/{breach.job_a['id']}/cancel")
 
 
 def test_launch_is_idempotent(executor: SlurmExecutor, cluster: SlurmCommands) -> None:

@@ -19,6 +19,7 @@ FAST = {
     "scale_down_delay_s": 0,
     "scale_to_zero_after_s": 3,
     "probe_interval_s": 0.3,
+    "drain_s": 0.5,
 }
 
 
@@ -28,7 +29,7 @@ def desired(state: AppState) -> int:
 
 
 def test_load_scales_up_idleness_to_zero_and_a_request_back(tmp_path: Path) -> None:
-    with in_process(tmp_path / "home", deployments=FAST) as (api, state):
+    with in_process(tmp_path / "home", deployments=FAST, limits={"grace_s": 1.0}) as (api, state):
         body = {"name": "web", "command": SERVE, "min_replicas": 0, "max_replicas": 5}
         made = api.post("/api/v1/deployments", json={**body, "target_concurrency": 2})
         assert made.status_code == 201, made.text
