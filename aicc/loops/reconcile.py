@@ -36,6 +36,7 @@ ACTIVE_REPLICA = ("scheduled", "running")
 # A replica lost with its node, or with its supervisor (the node itself still answers), is retried
 # up to max_retries; an engine only reports it lost once it is known to run no more.
 RETRIED_REASONS = {"node_lost": Reason.NODE_LOST, "supervisor_lost": Reason.SUPERVISOR_LOST}
+MESSAGE_CHARS = 2000  # of an engine's message kept on the replica
 FAILURE_REASONS = {
     "exit_code": Reason.EXIT_CODE,
     "oom_killed": Reason.OOM_KILLED,
@@ -229,6 +230,7 @@ def record(
         else:
             rep.state = "exited" if state.phase == "exited" else "lost"
             rep.exit_code, rep.reason = state.exit_code, state.reason
+            rep.message = state.message[:MESSAGE_CHARS] or None
             rep.ended_at = state.ended_at or now
             if state.reason == "node_lost":
                 _node_lost(session, rep.node_id, state.message, now)
@@ -374,14 +376,17 @@ def _after_preemption(session: Session, job: JobRow, now: datetime) -> None:
 
 
 def _failure_message(rep: ReplicaRow) -> str:
+    said = f": {rep.message}" if rep.message else ""
     return {
         "exit_code": f"replica {rep.index} exited with code {rep.exit_code}",
         "oom_killed": f"replica {rep.index} went over its memory limit of {rep.memory_mib} MiB",
         "runtime_exceeded": f"replica {rep.index} ran past its max_runtime",
         "signal": f"replica {rep.index} was killed by signal {-(rep.exit_code or 0)}",
         "invalid_spec": f"replica {rep.index} was not launched: its spec, stored by an older "
-        "server, breaks the job spec's limits (docs/job-spec.md); submit it again within them",
-    }.get(rep.reason or "", f"replica {rep.index} failed ({rep.reason})")
+        f"server, breaks the job spec's limits (docs/job-spec.md){said}; submit it again "
+        "within them",
+        "supervisor_error": f"replica {rep.index} could not be launched{said}",
+    }.get(rep.reason or "", f"replica {rep.index} failed ({rep.reason}){said}")
 
 
 def cycle(

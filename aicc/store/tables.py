@@ -398,6 +398,8 @@ class ReplicaRow(Base):
     handle: Mapped[str | None] = mapped_column(String(500))  # the executor's own reference
     exit_code: Mapped[int | None] = mapped_column(Integer)
     reason: Mapped[str | None] = mapped_column(String(64))
+    # what the engine said when it ended or refused it, shown in the job's failure message
+    message: Mapped[str | None] = mapped_column(Text, default=None)
     bound_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]

@@ -39,3 +39,22 @@ def test_a_replica_with_data_sets_gets_a_grant_that_reads_them(tmp_path: Path) -
         files = pod.get(f"/api/v1/jobs/{job['id']}/data/corpus").json()["files"]
         assert [f["path"] for f in files] == ["a.txt"]
         api.post(f"/api/v1/jobs/{job['id']}/cancel")
+
+
+def test_a_launch_the_engine_refuses_fails_the_job_with_the_engines_words(
+    tmp_path: Path,
+) -> None:
+    """An executor refuses what it cannot run with a ValueError saying what to do instead
+    (Executor.launch); the user reads that, not just `launch_failed`."""
+    refusal = "the Slurm executor cannot give a notebook its persistent home: run it locally"
+    with in_process(tmp_path / "home") as (api, state):
+        local = state.controller.executors["local"]
+
+        def refuse(replica: ReplicaLaunch) -> str:
+            raise ValueError(refusal)
+
+        local.launch = refuse  # type: ignore[method-assign]
+        job = submit(api, {"command": "true"})
+        failed = wait_state(api, job["id"], {"failed"})
+        assert failed["reason"] == "launch_failed"
+        assert failed["message"] == f"replica 0 could not be launched: {refusal}"
