@@ -21,6 +21,7 @@ import anyio
 import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from aicc.api.deps import get_state
 from aicc.api.gateway import Gateway
@@ -317,11 +318,7 @@ async def _send(
             return _timeout(call)
         kind = upstream.headers.get("content-type", "")
         if call.stream and upstream.status_code == 200 and kind.startswith("text/event-stream"):
-            return StreamingResponse(
-                _relay(call, upstream, url, asked_usage),
-                media_type="text/event-stream",
-                headers={"x-request-id": call.id, "cache-control": "no-cache"},
-            )
+            return _Relayed(_Relay(call, upstream, url, asked_usage), call.id)
         try:
             content = await upstream.aread()
         except _BROKEN:
@@ -378,46 +375,79 @@ def _usage(content: bytes) -> dict[str, Any] | None:
     return usage if isinstance(usage, dict) else None
 
 
-async def _relay(
-    call: _Call, upstream: httpx.Response, url: str, asked_usage: bool
-) -> AsyncIterator[bytes]:
+class _Relay:
     """The replica's events as each arrives. The record is written before `[DONE]` goes out;
     the usage chunk the gateway asked for is held back from a client that did not."""
-    usage: dict[str, Any] | None = None
-    done = False
-    status = 499  # until the replica's answer ends: the client left
-    buffer = b""
-    try:
-        async for chunk in upstream.aiter_raw():
-            buffer += chunk.replace(b"\r\n", b"\n")
-            while (end := buffer.find(b"\n\n")) >= 0:
-                event, buffer = buffer[: end + 2], buffer[end + 2 :]
-                data = _data(event)
-                if data == b"[DONE]":
-                    await call.finish(200, billable=True, usage=usage)
-                    done = True
-                elif _has_usage(data):
-                    found = _usage(data)
-                    if found:
-                        usage = found
-                        if not asked_usage and not _choices(data):
-                            continue
-                yield event
-        if buffer:
-            yield buffer
-        status = 200  # the replica ended without `[DONE]`
-    except httpx.HTTPError:
-        status = 502  # the replica broke off mid-answer; what it sent is all the client gets
-    finally:
+
+    def __init__(self, call: _Call, upstream: httpx.Response, url: str, asked_usage: bool):
+        self.call, self.upstream, self.url, self.asked_usage = call, upstream, url, asked_usage
+        self.usage: dict[str, Any] | None = None
+        self.done = False  # the record is written
+        self.status = 499  # until the replica's answer ends: the client left
+        self.closed = False
+
+    async def events(self) -> AsyncIterator[bytes]:
+        buffer = b""
+        try:
+            async for chunk in self.upstream.aiter_raw():
+                buffer += chunk.replace(b"\r\n", b"\n")
+                while (end := buffer.find(b"\n\n")) >= 0:
+                    event, buffer = buffer[: end + 2], buffer[end + 2 :]
+                    data = _data(event)
+                    if data == b"[DONE]":
+                        await self.call.finish(200, billable=True, usage=self.usage)
+                        self.done = True
+                    elif _has_usage(data):
+                        found = _usage(data)
+                        if found:
+                            self.usage = found
+                            if not self.asked_usage and not _choices(data):
+                                continue
+                    yield event
+            if buffer:
+                yield buffer
+            self.status = 200  # the replica ended without `[DONE]`
+        except httpx.HTTPError:
+            self.status = 502  # the replica broke off mid-answer; the client has what it sent
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Once, however the response ended: the replica's connection back, its count of
+        requests in flight down, and the record written (billed like a whole answer: the
+        replica worked for it)."""
+        if self.closed:
+            return
+        self.closed = True
         with anyio.CancelScope(shield=True):
-            await upstream.aclose()
-            _release(call.gateway, url)
-        if not done:  # billed like a whole answer: the replica worked for it
+            await self.upstream.aclose()
+            _release(self.call.gateway, self.url)
+        if not self.done:
             task = asyncio.get_running_loop().create_task(
-                call.finish(status, billable=True, usage=usage)
+                self.call.finish(self.status, billable=True, usage=self.usage)
             )
             _tasks.add(task)
             task.add_done_callback(_tasks.discard)
+
+
+class _Relayed(StreamingResponse):
+    """A relayed stream that is closed even when its events are never read: a client gone
+    before the first byte leaves Starlette's body iterator unstarted, and an async generator
+    that never started runs no `finally`."""
+
+    def __init__(self, relay: _Relay, request_id: str) -> None:
+        super().__init__(
+            relay.events(),
+            media_type="text/event-stream",
+            headers={"x-request-id": request_id, "cache-control": "no-cache"},
+        )
+        self.relay = relay
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.relay.close()
 
 
 def _has_usage(data: bytes) -> bool:
