@@ -524,9 +524,9 @@ def issued(
 
 
 CSV_FIELDS = (
-    "invoice", "org_id", "period", "status", "position", "kind", "project_id", "job_id", "item",
-    "unit", "day", "quantity", "unit_price", "gross", "discount", "subsidy", "voucher", "net",
-    "currency", "credits", "usage_ids", "description",
+    "invoice", "org_id", "period", "status", "position", "kind", "project_id", "job_id",
+    "deployment_id", "item", "unit", "day", "quantity", "unit_price", "gross", "discount",
+    "subsidy", "voucher", "net", "currency", "credits", "usage_ids", "description",
 )  # fmt: skip
 
 
