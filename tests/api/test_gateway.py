@@ -3,7 +3,12 @@ real server (uvicorn) in front of real replica jobs (`aicc/testing/upstream.py`)
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
+import contextlib
+import csv
+import io
+import json
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -19,10 +24,10 @@ from aicc.core import periods
 from aicc.server import ServerState
 from aicc.services.billing import meter
 from aicc.services.common import utcnow
-from aicc.store.tables import ApiKeyRow, UsageRow
+from aicc.store.tables import ApiKeyRow, GatewayRequestRow, UsageRow
 from aicc.testing.deployments import Deployment, deploy, kill_replica
 from aicc.testing.polling import wait
-from aicc.testing.servers import over_http
+from aicc.testing.servers import in_process, over_http
 from aicc.testing.tenants import make_tenant
 
 
@@ -236,6 +241,11 @@ def test_requests_and_tokens_are_on_the_invoice_once(books: Center) -> None:
         "tokens:input": ("0.000009000000", "0.01"),  # 9 tokens at 1000 a million
         "tokens:output": ("0.000015000000", "0.03"),
     }
+    month = periods.month_of(utcnow(), zone)
+    exported = center.api.get("/api/v1/bills/export", params={"month": month}).text
+    rows = [row for row in csv.DictReader(io.StringIO(exported)) if row["deployment_id"]]
+    assert sorted(row["item"] for row in rows) == ["requests", "tokens:input", "tokens:output"]
+    assert {row["deployment_id"] for row in rows} == {chat.id}
     with center.state.db.reader() as session:
         records = session.scalars(select(UsageRow).where(UsageRow.kind == "requests")).all()
         assert [(r.requests, r.prompt_tokens, r.completion_tokens) for r in records] == [(3, 9, 15)]
@@ -277,3 +287,58 @@ def test_a_key_revoked_elsewhere_stops_within_the_cache_time(
 
     assert wait("the revoked key to be refused", refused, timeout=15, every=0.25)
     assert time.monotonic() - revoked <= center.state.settings.gateway.key_cache_s + 1.5
+
+
+def test_a_stream_whose_client_left_before_its_first_byte_counts_nothing_in_flight(
+    tmp_path: Path,
+) -> None:
+    """A client gone before the answer starts makes the server's `send` raise, and the relay's
+    events are never read: the request must still end (the autoscaler would otherwise count it
+    in flight for ever, and routing would shun its replica) and be recorded as the client's
+    leaving, 499."""
+    with in_process(tmp_path / "home", limits={"grace_s": 1.0}) as (api, state):
+        chat = deploy(api, "chat")
+        key = api.post("/api/v1/keys", json={"name": "gone"}).json()["secret"]
+        body = {"model": "chat", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/v1/chat/completions",
+            "raw_path": b"/v1/chat/completions",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [
+                (b"host", b"testserver"),
+                (b"authorization", f"Bearer {key}".encode()),
+                (b"content-type", b"application/json"),
+            ],
+            "client": ("127.0.0.1", 50000),
+            "server": ("testserver", 80),
+        }
+
+        async def receive() -> dict[str, object]:
+            return {"type": "http.request", "body": json.dumps(body).encode(), "more_body": False}
+
+        async def send(message: dict[str, object]) -> None:
+            if message["type"] == "http.response.start":
+                raise OSError("the client is gone")  # what uvicorn raises then
+
+        def statuses() -> list[int]:
+            with state.db.reader() as session:
+                return list(session.scalars(select(GatewayRequestRow.status)))
+
+        async def call() -> None:
+            with contextlib.suppress(Exception):
+                await api.app(scope, receive, send)  # type: ignore[arg-type]
+            for _ in range(100):  # the record is written after the client left, on this loop
+                if statuses():
+                    return
+                await asyncio.sleep(0.05)
+
+        asyncio.run(call())
+        assert statuses() == [499]
+        assert state.gateway.concurrency.in_flight(chat.id) == 0
+        assert set(state.gateway.outstanding.values()) <= {0}
