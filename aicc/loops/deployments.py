@@ -46,12 +46,15 @@ class Keeper:
             log.exception("deployments: converge step failed")
 
     def _step(self, db: Database, lease: Lease) -> None:
-        answers: dict[str, bool] = {}
+        with db.reader() as session:
+            due = deployments.probes(session)
+        # Every replica every `probe_interval_s`; one still starting at every pass, so that
+        # it takes traffic as soon as it answers (a burst waits on exactly that).
         if time.monotonic() >= self._next_probe:
             self._next_probe = time.monotonic() + self.policy.probe_interval_s
-            with db.reader() as session:
-                due = deployments.probes(session)
-            answers = self.probe(due)
+        else:
+            due = [probe for probe in due if not probe.ready]
+        answers = self.probe(due)
         with db.session() as session:
             now = utcnow()
             lease.fence(session, now)
