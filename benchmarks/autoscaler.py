@@ -365,7 +365,7 @@ def main() -> None:
                 **result,
             }
         finally:
-            server.stop()
+            server.close()
     print(json.dumps(result, indent=2) if args.json else table(result))
 
 

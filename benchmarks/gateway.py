@@ -34,7 +34,7 @@ import httpx
 
 from aicc.store.db import Database, database_url
 from aicc.testing.deployments import deploy
-from aicc.testing.servers import ServerProcess, free_port, kill_leftover_replicas
+from aicc.testing.servers import ServerProcess, free_port
 
 MASTER_KEY = "sk-" + secrets.token_hex(32)
 BODY = {"model": "chat", "messages": [{"role": "user", "content": "how fast is the gateway"}]}
@@ -207,8 +207,7 @@ def main() -> None:
             if litellm is not None:
                 litellm.terminate()
                 litellm.wait(timeout=30)
-            server.stop()
-            kill_leftover_replicas(home)
+            server.close()
 
 
 if __name__ == "__main__":

@@ -179,6 +179,11 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.kill9()
 
+    def close(self) -> None:
+        """Stop the server and what it started: its replicas outlive a `stop` by design."""
+        self.stop()
+        kill_leftover_replicas(self.home)
+
     def client(self) -> httpx.Client:
         return httpx.Client(
             base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import yaml
 
-from aicc.testing.servers import ServerProcess, free_port, kill_leftover_replicas
+from aicc.testing.servers import ServerProcess, free_port
 
 AICC = Path(sys.executable).parent / "aicc"
 TERMINAL = {"succeeded", "failed", "cancelled"}
@@ -121,6 +121,4 @@ class Servers:
 
     def __exit__(self, *_exc: object) -> None:
         for server in self.started:
-            server.stop()
-        for home in {server.home for server in self.started}:
-            kill_leftover_replicas(home)
+            server.close()

@@ -128,7 +128,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             with contextlib.suppress(AssertionError):
                 wait_job(api, Person("admin", "", "", "", server.token), job["id"], TERMINAL, 15)
         api.close()
-        server.stop()
+        server.close()
 
 
 @pytest.fixture(scope="module")

@@ -78,7 +78,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pers
         yield server.url, make_person(api, "lab", "dana")
     finally:
         api.close()
-        server.stop()
+        server.close()
 
 
 def test_a_data_set_is_uploaded_previewed_charted_and_compared(

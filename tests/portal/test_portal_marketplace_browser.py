@@ -55,7 +55,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pers
         yield server.url, dana, eve
     finally:
         api.close()
-        server.stop()
+        server.close()
 
 
 def test_bring_data_take_a_model_in_the_browser(

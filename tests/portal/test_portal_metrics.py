@@ -109,7 +109,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
         yield server.url, home, make_person(api, "lab", "mira")
     finally:
         api.close()
-        server.stop()
+        server.close()
 
 
 @pytest.mark.slow

@@ -46,7 +46,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, http
         yield server.url, api
     finally:
         api.close()
-        server.stop()
+        server.close()
 
 
 def one_line(page: Any) -> None:

@@ -43,7 +43,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, http
         yield server.url, api
     finally:
         api.close()
-        server.stop()
+        server.close()
 
 
 def running(api: httpx.Client, person: Person, name: str, timeout: float = 90) -> dict[str, Any]:
