@@ -36,6 +36,7 @@ class Culler:
         self.every = every
         self.timeout_s = timeout_s
         self._next = utcnow()
+        self._http = httpx.Client(timeout=timeout_s, trust_env=False)  # one: see loops/deployments
 
     def tick(self) -> None:
         if utcnow() < self._next:
@@ -70,11 +71,12 @@ class Culler:
         headers = {"Authorization": f"token {item.token}"}
         base = f"{item.url}/notebooks/{item.job_id}/api"
         try:
-            with httpx.Client(timeout=self.timeout_s, headers=headers) as client:
-                status = client.get(f"{base}/status")
-                kernels = client.get(f"{base}/kernels", params={"no_track_activity": "1"})
-                status.raise_for_status()
-                kernels.raise_for_status()
+            status = self._http.get(f"{base}/status", headers=headers)
+            kernels = self._http.get(
+                f"{base}/kernels", params={"no_track_activity": "1"}, headers=headers
+            )
+            status.raise_for_status()
+            kernels.raise_for_status()
         except httpx.HTTPError as err:
             log.debug("notebook job %s did not answer: %s", item.job_id, err)
             return None

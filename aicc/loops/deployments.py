@@ -34,6 +34,9 @@ class Keeper:
         self.concurrency = concurrency
         self._memories: dict[str, Memory] = {}  # the autoscaler's, per deployment
         self._next_probe = 0.0
+        # One pooled client for every probe: making one loads the CA store for TLS, tens of
+        # milliseconds holding the GIL, which a gateway on the same event loop waits out.
+        self._http = httpx.Client(timeout=policy.probe_timeout_s, trust_env=False)
 
     def step(self, db: Database, lease: Lease) -> None:
         """Probe when due, then one converge step; a failing step is logged, not fatal to the
@@ -67,11 +70,10 @@ class Keeper:
         """job id -> whether its readiness path answered 2xx in time."""
         if not due:
             return {}
-        timeout = self.policy.probe_timeout_s
 
         def one(probe: deployments.Probe) -> bool:
             try:
-                return httpx.get(probe.url, timeout=timeout).is_success
+                return self._http.get(probe.url).is_success
             except httpx.HTTPError:
                 return False
 
