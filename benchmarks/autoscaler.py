@@ -18,7 +18,7 @@ arrivals (open loop: a request leaves at its time whether or not earlier ones ca
   (the cold start).
 
 A monitor polls the deployment (`GET /api/v1/deployments/NAME`) every 0.25 s: times are ±0.25 s
-plus the controller's pass (0.5 s) and the readiness probe's interval (2 s).
+plus the controller's pass (0.5 s), at which a replica not yet ready is probed.
 
     .venv/bin/python benchmarks/autoscaler.py [--rate 2.5 --delay 1 --burst 10 --max 10] [--json]
 """
