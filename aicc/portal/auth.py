@@ -10,10 +10,11 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from aicc.api.deps import SessionDep
+from aicc.api.deps import SessionDep, get_state
 from aicc.services import sessions
 from aicc.services.common import Forbidden, utcnow
 from aicc.services.sessions import SignedIn
@@ -42,6 +43,20 @@ def signed_in(request: Request, session: SessionDep) -> SignedIn:
 
 
 Me = Annotated[SignedIn, Depends(signed_in)]
+
+
+async def signed_in_briefly(request: Request) -> SignedIn:
+    """`signed_in` for an async page that must not hold a store session across its awaits (an
+    upload, a chat): the session is opened and closed at once, in a worker thread."""
+
+    def now() -> SignedIn:
+        with get_state(request).db.reader() as session:
+            me = current(session, request)
+        if me is None:
+            raise SignInRequired
+        return me
+
+    return await run_in_threadpool(now)
 
 
 def operator(me: Me) -> SignedIn:

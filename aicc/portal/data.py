@@ -30,7 +30,7 @@ from aicc.api.deps import SessionDep, StateDep
 from aicc.api.routers.datasets import ref, views
 from aicc.api.state import AppState
 from aicc.core import datasets as core
-from aicc.portal.auth import Me, SignInRequired, csrf_ok, current
+from aicc.portal.auth import Me, csrf_ok, signed_in_briefly
 from aicc.portal.forms import Form as PageForm
 from aicc.portal.forms import Rejected, parse, service_call
 from aicc.portal.i18n import Message
@@ -513,14 +513,6 @@ def data_delete(
 # --- the upload ---
 
 
-def _signed_in(state: AppState, request: Request) -> SignedIn:
-    with state.db.reader() as session:
-        me = current(session, request)
-    if me is None:
-        raise SignInRequired
-    return me
-
-
 def upload_paths(names: list[str]) -> list[str]:
     """The paths of a browser's files in the data set: a picked folder's own name is dropped
     (`photos/cats/1.jpg` -> `cats/1.jpg`), as `aicc data push photos` would store it."""
@@ -585,7 +577,7 @@ async def data_upload(
     """Files (a folder's too) as the next version. A little over the limit, the body is read and
     dropped before answering, so the browser shows the page instead of a broken connection;
     far over it, the answer comes at once."""
-    me = await run_in_threadpool(_signed_in, state, request)
+    me = await signed_in_briefly(request)
     declared, limit = (
         request.headers.get("content-length", ""),
         state.settings.limits.max_upload_mib,

@@ -33,7 +33,7 @@ from aicc.api.state import AppState
 from aicc.core import datasets as data_core
 from aicc.core import templates as core
 from aicc.core.states import JobState
-from aicc.portal.auth import Me, SignInRequired, csrf_ok, current
+from aicc.portal.auth import Me, csrf_ok, signed_in_briefly
 from aicc.portal.forms import FieldError
 from aicc.portal.forms import Form as PageForm
 from aicc.portal.i18n import Translator
@@ -312,7 +312,7 @@ async def train(request: Request, state: StateDep) -> Response:
     """Submit the run: the job, then its page; a refusal is step 3 again with the error next
     to the field it names. (Async to read a form whose fields the template decides; the
     work is done in a thread, in its own transaction.)"""
-    me = await run_in_threadpool(_signed_in, state, request)
+    me = await signed_in_briefly(request)
     typed = await request.form(max_fields=core.MAX_PARAMS + MAX_COLUMNS + 10)
     fields = {k: str(v)[:MAX_FIELD] for k, v in typed.items() if isinstance(v, str)}
     if not csrf_ok(me, fields.get("csrf", "")):
@@ -325,14 +325,6 @@ async def train(request: Request, state: StateDep) -> Response:
     form = PageForm("train", values)
     columns = mapping_of(fields)
     return await run_in_threadpool(_submit, request, state, me, form, data, name, params, columns)
-
-
-def _signed_in(state: AppState, request: Request) -> SignedIn:
-    with state.db.reader() as session:
-        me = current(session, request)
-    if me is None:
-        raise SignInRequired
-    return me
 
 
 def _submit(

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from aicc.api.deps import SessionDep, StateDep
 from aicc.api.routers.gateway import chat_as
 from aicc.api.state import AppState
-from aicc.portal.auth import Me, SignInRequired, csrf_ok, current
+from aicc.portal.auth import Me, csrf_ok, signed_in_briefly
 from aicc.portal.rendering import PortalRoute, error_page, render
 from aicc.services import api_keys, deployments, tenancy
 from aicc.services import gateway as gw
@@ -118,7 +118,7 @@ async def playground(
     """One chat request to the deployment through the gateway, as the signed-in person
     (`gw.PERSON` in the request log, metered like any), its answer in the page. It holds no
     transaction while the replica answers: the gateway writes the request's log row meanwhile."""
-    me = await run_in_threadpool(_signed_in, state, request)
+    me = await signed_in_briefly(request)
     if not csrf_ok(me, csrf):
         return error_page(request, 400, "csrf")
     asked = Chat(message[:MAX_MESSAGE], temperature, max_tokens)
@@ -128,14 +128,6 @@ async def playground(
     answer = await chat_as(state.gateway, grant, payload)
     chat = _read(asked, answer)
     return await run_in_threadpool(_page, request, state, me, name, grant.project_id, chat)
-
-
-def _signed_in(state: AppState, request: Request) -> SignedIn:
-    with state.db.reader() as session:
-        me = current(session, request)
-    if me is None:
-        raise SignInRequired
-    return me
 
 
 def _settings(asked: Chat) -> dict[str, Any]:
