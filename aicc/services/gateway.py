@@ -13,8 +13,7 @@ from sqlalchemy.orm import Session
 
 from aicc.core import periods
 from aicc.core.tenancy import Principal
-from aicc.services import endpoints, tenancy
-from aicc.services.common import NotFound
+from aicc.services import deployments, endpoints, tenancy
 from aicc.store.db import Database
 from aicc.store.tables import ApiKeyRow, DeploymentRow, GatewayRequestRow, UserRow
 
@@ -176,14 +175,8 @@ def recent(
     }
     query = select(GatewayRequestRow).where(GatewayRequestRow.project_id == prj.id)
     if deployment is not None:
-        ids = [i for i, n in names.items() if n == deployment]
-        if not ids:
-            raise NotFound(
-                "deployment {name!r} not found in project {project}",
-                name=deployment,
-                project=prj.name,
-            )
-        query = query.where(GatewayRequestRow.deployment_id == ids[0])
+        one = deployments.find(session, who, deployment, project)
+        query = query.where(GatewayRequestRow.deployment_id == one.id)
     rows = list(
         session.scalars(
             query.order_by(GatewayRequestRow.at.desc(), GatewayRequestRow.id.desc()).limit(limit)
@@ -242,19 +235,9 @@ def traffic(
     now: datetime,
 ) -> list[Minute]:
     """A deployment's requests of the last `minutes` whole minutes and the current one (`now`
-    is aware, UTC), a
-    bucket a minute (oldest first, empty minutes included), from the request log; authorized
-    like `recent` (another tenant's deployment: 404)."""
-    prj = tenancy.resolve_project(session, who, project)
-    deployment_id = session.scalar(
-        select(DeploymentRow.id).where(
-            DeploymentRow.project_id == prj.id, DeploymentRow.name == deployment
-        )
-    )
-    if deployment_id is None:
-        raise NotFound(
-            "deployment {name!r} not found in project {project}", name=deployment, project=prj.name
-        )
+    is aware, UTC), a bucket a minute (oldest first, empty minutes included), from the request
+    log; authorized like `recent` (another tenant's deployment: 404)."""
+    deployment_id = deployments.find(session, who, deployment, project).id
     end = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
     start = end - timedelta(minutes=minutes + 1)
     rows = session.execute(
