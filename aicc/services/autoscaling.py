@@ -75,15 +75,10 @@ class Concurrency:
             track.inflight = max(0, track.inflight + delta)
 
     def inflight(self, deployment_id: str) -> int:
-        with self._lock:
-            track = self._tracks.get(deployment_id)
-            return track.inflight if track else 0
-
-    def in_flight(self, deployment_id: str) -> int:
         """Requests to the deployment begun and not yet ended."""
         with self._lock:
             track = self._tracks.get(deployment_id)
-            return track.inflight if track is not None else 0
+            return track.inflight if track else 0
 
     def samples(self, deployment_id: str) -> list[Sample]:
         """The whole seconds seen so far (the last `KEEP_S`), oldest first."""

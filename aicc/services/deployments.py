@@ -223,7 +223,7 @@ def _view(session: Session, row: DeploymentRow) -> Deployment:
     )
 
 
-def find(session: Session, who: Principal, name: str, project: str | None) -> DeploymentRow:
+def _find(session: Session, who: Principal, name: str, project: str | None) -> DeploymentRow:
     """The deployment `name` (or its id) the caller may read; another tenant's: NotFound."""
     missing = NotFound("deployment {name} not found; `aicc deploy list` shows yours", name=name)
     if name.startswith("dep_"):
@@ -247,7 +247,7 @@ def find(session: Session, who: Principal, name: str, project: str | None) -> De
 
 
 def _writable(session: Session, who: Principal, name: str, project: str | None) -> DeploymentRow:
-    row = find(session, who, name, project)
+    row = _find(session, who, name, project)
     prj = session.get(ProjectRow, row.project_id)
     assert prj is not None
     if not can_write(who, org_id=prj.org_id, project_id=row.project_id):
@@ -256,7 +256,7 @@ def _writable(session: Session, who: Principal, name: str, project: str | None) 
 
 
 def get(session: Session, who: Principal, name: str, *, project: str | None = None) -> Deployment:
-    return _view(session, find(session, who, name, project))
+    return _view(session, _find(session, who, name, project))
 
 
 def list_deployments(
@@ -274,7 +274,7 @@ def revisions(
     session: Session, who: Principal, name: str, *, project: str | None = None
 ) -> list[Revision]:
     """Every revision of the deployment, newest first."""
-    row = find(session, who, name, project)
+    row = _find(session, who, name, project)
     found = session.scalars(
         select(DeploymentRevisionRow)
         .where(DeploymentRevisionRow.deployment_id == row.id)

@@ -175,7 +175,7 @@ def recent(
     }
     query = select(GatewayRequestRow).where(GatewayRequestRow.project_id == prj.id)
     if deployment is not None:
-        one = deployments.find(session, who, deployment, project)
+        one = deployments.get(session, who, deployment, project=project)
         query = query.where(GatewayRequestRow.deployment_id == one.id)
     rows = list(
         session.scalars(
@@ -237,7 +237,7 @@ def traffic(
     """A deployment's requests of the last `minutes` whole minutes and the current one (`now`
     is aware, UTC), a bucket a minute (oldest first, empty minutes included), from the request
     log; authorized like `recent` (another tenant's deployment: 404)."""
-    deployment_id = deployments.find(session, who, deployment, project).id
+    deployment_id = deployments.get(session, who, deployment, project=project).id
     end = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
     start = end - timedelta(minutes=minutes + 1)
     rows = session.execute(

@@ -340,5 +340,5 @@ def test_a_stream_whose_client_left_before_its_first_byte_counts_nothing_in_flig
 
         asyncio.run(call())
         assert statuses() == [499]
-        assert state.gateway.concurrency.in_flight(chat.id) == 0
+        assert state.gateway.concurrency.inflight(chat.id) == 0
         assert set(state.gateway.outstanding.values()) <= {0}
