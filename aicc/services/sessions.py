@@ -36,7 +36,8 @@ from sqlalchemy.orm import Session
 from aicc.core.tenancy import Principal
 from aicc.services import audit, tokens
 from aicc.services.common import TooMany
-from aicc.services.tenancy import check_password, hash_password, principal_of
+from aicc.services.passwords import check_password, hash_password, needs_rehash
+from aicc.services.tenancy import principal_of
 from aicc.store.sealing import Sealer, SealError
 from aicc.store.tables import PortalSessionRow, SignInFailureRow, TokenRow, UserRow
 
@@ -158,13 +159,17 @@ def failures(session: Session, *, username: str, now: datetime) -> int:
 
 
 def _user_by_password(session: Session, username: str, password: str) -> UserRow | None:
-    """The enabled user with this name and password, or None. Always runs one scrypt."""
+    """The enabled user with this name and password, or None. Always runs one hash, so an
+    unknown name takes as long as a wrong password. A hash made with older parameters is
+    replaced by one with today's, in the sign-in's transaction."""
     user = session.scalar(select(UserRow).where(UserRow.name == username)) if username else None
     if user is None or user.password_hash is None:
         check_password(password, _DUMMY_HASH)
         return None
     if not check_password(password, user.password_hash) or user.disabled:
         return None
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
     return user
 
 

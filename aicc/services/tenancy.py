@@ -6,8 +6,6 @@ tenant raise NotFound, so their existence does not leak.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +18,7 @@ from sqlalchemy.orm import Session
 from aicc.core.tenancy import Principal, Role, can_manage, can_read
 from aicc.services import audit
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, read, utcnow
+from aicc.services.passwords import hash_password
 from aicc.store.tables import MembershipRow, OrgRow, PortalSessionRow, ProjectRow, QueueRow, UserRow
 
 DEFAULT = "default"
@@ -68,21 +67,6 @@ class User:
     default_project_id: str | None
     disabled: bool
     created_at: datetime
-
-
-def hash_password(password: str) -> str:
-    """scrypt with a random salt: slow on purpose, and in the standard library."""
-    salt = os.urandom(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
-    return f"scrypt${salt.hex()}${digest.hex()}"
-
-
-def check_password(password: str, stored: str | None) -> bool:
-    if not stored or not stored.startswith("scrypt$"):
-        return False
-    _, salt, digest = stored.split("$")
-    candidate = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=2**14, r=8, p=1)
-    return hmac.compare_digest(candidate.hex(), digest)
 
 
 def principal_of(session: Session, user: User | UserRow) -> Principal:
