@@ -17,7 +17,7 @@ import math
 import re
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -31,12 +31,14 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from aicc.core import catalog
 from aicc.core.units import (
+    Mistake,
     parse_duration_s,
     parse_memory_mib,
     parse_share_milli,
     to_stored_units,
 )
 
+M = TypeVar("M")
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$"
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PRIORITIES = {"low": 0, "normal": 100, "high": 1000}
@@ -115,24 +117,24 @@ class AcceleratorRequest(_Strict):
     memory_mib: Annotated[int | None, Field(ge=1, le=MAX_MEMORY_MIB)] = None
     mig: Ref | None = Field(default=None, description="one MIG slice of this profile, e.g. 1g.10gb")
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _people_units(cls, data: Any) -> Any:
-        data = to_stored_units(data, {"memory": ("memory_mib", parse_memory_mib)})
-        if not isinstance(data, dict):
-            return data
-        if "milli" in data and data["milli"] is not None:
-            data["milli"] = parse_share_milli(data["milli"])
-        if "share" in data:
-            data["milli"] = parse_share_milli(data.pop("share"))
-        klass = data.pop("class", None)
-        if klass not in (None, "any"):
-            raise ValueError("accelerator class must be 'any' (or name models with `model`)")
-        if isinstance(data.get("model"), str):
-            data["model"] = [data["model"]]
-        if isinstance(data.get("mig"), str):
-            data["mig"] = data["mig"].strip().lower()
-        return data
+    def _people_units(cls, data: Any, handler: Callable[[Any], AcceleratorRequest]) -> Any:
+        mistakes: list[Mistake] = []
+        data = to_stored_units(data, {"memory": ("memory_mib", parse_memory_mib)}, mistakes)
+        if isinstance(data, dict):
+            if "milli" in data and data["milli"] is not None:
+                data = to_stored_units(data, {"milli": ("milli", parse_share_milli)}, mistakes)
+            data = to_stored_units(data, {"share": ("milli", parse_share_milli)}, mistakes)
+            klass = data.pop("class", None)
+            if klass not in (None, "any"):
+                why = ValueError("accelerator class must be 'any' (or name models with `model`)")
+                mistakes.append(("class", klass, why))
+            if isinstance(data.get("model"), str):
+                data["model"] = [data["model"]]
+            if isinstance(data.get("mig"), str):
+                data["mig"] = data["mig"].strip().lower()
+        return _all_at_once(cls.__name__, data, mistakes, handler)
 
     @field_validator("models")
     @classmethod
@@ -209,16 +211,16 @@ class Resources(_Strict):
     memory_mib: Annotated[int, Field(ge=1, le=MAX_MEMORY_MIB)] = 2048
     accelerator: AcceleratorRequest = Field(default_factory=AcceleratorRequest)
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _people_units(cls, data: Any) -> Any:
-        data = to_stored_units(data)
-        if not isinstance(data, dict):
-            return data
-        for key in ("gpu", "gpus"):
-            if key in data:
-                data["accelerator"] = {"count": data.pop(key)}
-        return data
+    def _people_units(cls, data: Any, handler: Callable[[Any], Resources]) -> Any:
+        mistakes: list[Mistake] = []
+        data = to_stored_units(data, mistakes=mistakes)
+        if isinstance(data, dict):
+            for key in ("gpu", "gpus"):
+                if key in data:
+                    data["accelerator"] = {"count": data.pop(key)}
+        return _all_at_once(cls.__name__, data, mistakes, handler)
 
 
 class JobSpec(_Strict):
@@ -251,6 +253,28 @@ class JobSpec(_Strict):
 
     @model_validator(mode="wrap")
     @classmethod
+    def _people_units(cls, data: Any, handler: Callable[[Any], JobSpec]) -> Any:
+        """A mistake in people's units is reported with the fields' own, not instead of them.
+        Defined before `_sound_input`, so it runs inside it (the last is the outermost)."""
+        mistakes: list[Mistake] = []
+        if isinstance(data, dict):
+            data = dict(data)
+            if data.get("max_runtime", 0) is None:
+                data["max_runtime_s"] = data.pop("max_runtime")
+            data = to_stored_units(
+                data, {"max_runtime": ("max_runtime_s", parse_duration_s)}, mistakes
+            )
+            priority = data.get("priority")
+            if isinstance(priority, str):
+                if priority in PRIORITIES:
+                    data["priority"] = PRIORITIES[priority]
+                else:
+                    why = f"priority must be one of {', '.join(PRIORITIES)} or an integer"
+                    mistakes.append(("priority", data.pop("priority"), ValueError(why)))
+        return _all_at_once(cls.__name__, data, mistakes, handler)
+
+    @model_validator(mode="wrap")
+    @classmethod
     def _sound_input(cls, data: Any, handler: Callable[[Any], JobSpec]) -> JobSpec:
         """Refuse what no field should hold before any field reads it: the errors name the
         place and carry a printable input, so the 422 always serializes (a NaN or a lone
@@ -259,22 +283,6 @@ class JobSpec(_Strict):
         if problems:
             raise ValidationError.from_exception_data(cls.__name__, problems)
         return handler(data)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _people_units(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
-        if "max_runtime" in data:
-            raw = data.pop("max_runtime")
-            data["max_runtime_s"] = None if raw is None else parse_duration_s(raw)
-        priority = data.get("priority")
-        if isinstance(priority, str):
-            if priority not in PRIORITIES:
-                raise ValueError(f"priority must be one of {', '.join(PRIORITIES)} or an integer")
-            data["priority"] = PRIORITIES[priority]
-        return data
 
     @field_validator("command")
     @classmethod
@@ -399,6 +407,30 @@ def _printable(text: str) -> str:
     """The text as an error can echo it: escapes for what UTF-8 cannot carry, and short."""
     safe = text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
     return safe if len(safe) <= 80 else safe[:77] + "..."
+
+
+def _all_at_once(name: str, data: Any, mistakes: list[Mistake], handler: Callable[[Any], M]) -> M:
+    """The model from what parsed, or one ValidationError with every mistake of the input: the
+    units' (`mistakes`, left out of `data`) and the fields' own. A spec with several mistakes
+    gets them all in one answer (`max_runtime: 2x` used to hide `replicas: many`)."""
+    found = [
+        InitErrorDetails(type="value_error", loc=(key,), input=value, ctx={"error": err})
+        for key, value, err in mistakes
+    ]
+    try:
+        model = handler(data)
+    except ValidationError as err:
+        if not found:
+            raise
+        found += [
+            _problem(
+                e["type"], e["loc"], e["msg"].replace("{", "{{").replace("}", "}}"), e["input"]
+            )
+            for e in err.errors(include_url=False)
+        ]
+    if found:
+        raise ValidationError.from_exception_data(name, found)
+    return model
 
 
 def _problem(kind: str, loc: tuple[str | int, ...], message: str, value: Any) -> InitErrorDetails:

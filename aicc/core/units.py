@@ -111,7 +111,10 @@ def parse_share_milli(value: str | int | float) -> int:
     if _not_a_quantity(value):
         raise ValueError("a share must be a number like 0.5 or '500m'")
     if isinstance(value, str):
-        milli = parse_cpu_milli(value)
+        try:
+            milli = parse_cpu_milli(value)
+        except ValueError:
+            raise ValueError(f"a share {value!r} is not a number like 0.5 or '500m'") from None
     else:
         milli = round(value * 1000) if value <= 1 else round(value)
     if not 0 < milli <= 1000:
@@ -171,13 +174,28 @@ CPU_AND_MEMORY: Mapping[str, tuple[str, Parser]] = {
 }
 
 
-def to_stored_units(data: Any, rules: Mapping[str, tuple[str, Parser]] = CPU_AND_MEMORY) -> Any:
+Mistake = tuple[str, Any, ValueError]  # the key people wrote, its value, why it does not parse
+
+
+def to_stored_units(
+    data: Any,
+    rules: Mapping[str, tuple[str, Parser]] = CPU_AND_MEMORY,
+    mistakes: list[Mistake] | None = None,
+) -> Any:
     """In a raw mapping from YAML or JSON, replace each key people write (`memory: 4GiB`) by the
-    stored one (`memory_mib: 4096`). Anything but a mapping is left for validation to refuse."""
+    stored one (`memory_mib: 4096`). Anything but a mapping is left for validation to refuse.
+    A value that does not parse raises, or, given `mistakes`, is left out and noted there, so
+    that a validator reports it beside every other mistake of the same input."""
     if not isinstance(data, dict):
         return data
     out = dict(data)
     for key, (stored, parse) in rules.items():
         if key in out:
-            out[stored] = parse(out.pop(key))
+            value = out.pop(key)
+            try:
+                out[stored] = parse(value)
+            except ValueError as err:
+                if mistakes is None:
+                    raise
+                mistakes.append((key, value, err))
     return out

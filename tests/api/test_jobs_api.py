@@ -67,6 +67,11 @@ def test_malformed_spec_names_the_field(api: TestClient) -> None:
     missing = api.post("/api/v1/jobs", json={"resources": {"cpu": 1}})
     assert missing.status_code == 422
     assert missing.json()["detail"][0]["loc"][-1] == "command"
+    several = {"max_runtime": "2x", "replicas": "many", "resources": {"cpu": -1, "memory": "x"}}
+    answer = api.post("/api/v1/jobs", json={"command": "x", **several})
+    assert answer.status_code == 422  # every mistake in one answer, each where it is
+    where = [detail["loc"][-1] for detail in answer.json()["detail"]]
+    assert sorted(where) == ["cpu", "max_runtime", "memory", "replicas"]
 
 
 def test_unfittable_spec_is_refused_with_the_reason(api: TestClient) -> None:

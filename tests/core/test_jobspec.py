@@ -276,6 +276,32 @@ def test_bad_values_are_validation_errors_that_say_what_is_wrong(
     assert field in error_of({"command": "x", **data})
 
 
+def test_every_mistake_of_a_spec_is_reported_at_once() -> None:
+    """A person fixes them in one go: a duration that does not parse once hid the rest."""
+    data = {
+        "command": "x",
+        "max_runtime": "2x",
+        "priority": "urgent",
+        "replicas": "many",
+        "resources": {"cpu": -1, "memory": "lots", "accelerator": {"share": "half"}},
+    }
+    with pytest.raises(ValidationError) as refused:
+        JobSpec.model_validate(data)
+    found = {".".join(map(str, e["loc"])): e["msg"] for e in refused.value.errors()}
+    assert set(found) == {
+        "max_runtime",
+        "priority",
+        "replicas",
+        "resources.cpu",
+        "resources.memory",
+        "resources.accelerator.share",
+    }
+    assert "'2x' must look like '2h'" in found["max_runtime"]
+    assert "must not be negative" in found["resources.cpu"]
+    assert "a share 'half' is not a number like 0.5" in found["resources.accelerator.share"]
+    assert "one of low, normal, high" in found["priority"]
+
+
 def test_no_max_runtime_means_none() -> None:
     assert spec(max_runtime=None).max_runtime_s is None
 
