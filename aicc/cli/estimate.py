@@ -45,7 +45,9 @@ def _money(key: str) -> Column:
     return col(key.upper(), key, lambda v: f"{Decimal(v):,.2f}", justify="right")
 
 
-def _credits(row: dict[str, Any]) -> str:
+def _credits(row: dict[str, Any]) -> str | None:
+    if row.get("net") is None:
+        return None
     total = sum(Decimal(row.get(k) or 0) for k in ("discount", "subsidy", "voucher"))
     return f"-{total:,.2f}" if total else "0.00"
 
@@ -60,7 +62,11 @@ OPTION_COLUMNS = [
     col("MFU×SCALE", "efficiency", lambda v: f"{v:.2f}", justify="right"),
     _money("gross"),
     Column("CREDITS", _credits, justify="right"),
-    _money("net"),
+    Column(
+        "NET",
+        lambda row: "no price" if row.get("net") is None else f"{Decimal(row['net']):,.2f}",
+        justify="right",
+    ),
 ]
 
 
@@ -160,11 +166,11 @@ def estimate(
             reasons[item["reason"]] = reasons.get(item["reason"], 0) + 1
         summary = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in reasons.items())
         status(f"[dim]left out: {escape(summary)} (--json lists them)[/dim]")
-        if not answer.get("options") and "no_price" in reasons:
-            status(
-                "[dim]no price plan prices these accelerators: an operator sets one with "
-                "`aicc admin price-plan set` or `pricing:` in config.yaml[/dim]"
-            )
+    if any(o.get("net") is None for o in answer.get("options", [])):
+        status(
+            "[dim]no price: your price plan prices no such accelerator; an operator sets one "
+            "with `aicc admin price-plan set` or `pricing:` in config.yaml[/dim]"
+        )
     rows = [
         {
             "name": a["name"],

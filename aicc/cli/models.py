@@ -10,6 +10,7 @@ from aicc.cli.data import PHASES, size_text
 from aicc.cli.estimate import _hours
 from aicc.cli.nouns import CREATED, PROJECT, Json, Noun, ProjectOption
 from aicc.cli.output import (
+    Column,
     JsonFlag,
     client,
     col,
@@ -402,7 +403,9 @@ ESTIMATE_COLUMNS = [
     col("TIME", "hours", _hours, justify="right"),
     col("WAIT", "wait_hours", _hours, justify="right"),
     col("SPEED-UP", "speedup", lambda v: f"{v:.1f}×", justify="right"),
-    col("PRICE", "net", justify="right"),
+    Column(
+        "PRICE", lambda row: "no price" if row.get("net") is None else row["net"], justify="right"
+    ),
 ]
 
 

@@ -211,10 +211,15 @@ def show_estimate(client: "Client", doc: Mapping[str, Any]) -> None:
     for option in answer.get("options", [])[:3]:
         wait = option.get("wait_hours")
         waiting = "wait unknown" if wait is None else f"{wait:.2f} h to wait"
+        net = option.get("net")
+        price = (
+            "no price in your plan"
+            if net is None
+            else f"{net} {escape(str(answer.get('currency', '')))} after credits"
+        )
         status(
             f"estimate: {escape(str(option['accelerator']))} × {option['count']}: "
-            f"{option['hours']:.2f} h to run, {waiting}, "
-            f"{option['net']} {escape(str(answer.get('currency', '')))} after credits"
+            f"{option['hours']:.2f} h to run, {waiting}, {price}"
         )
 
 

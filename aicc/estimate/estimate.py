@@ -34,7 +34,7 @@ from aicc.estimate.scenarios import Scenario, parse_scenario
 from aicc.estimate.workload import Workload
 
 SortKey = Literal["time", "cost"]
-LeftOutReason = Literal["memory", "no_price", "not_offered"]
+LeftOutReason = Literal["memory", "not_offered"]
 
 
 class _Result(BaseModel):
@@ -42,7 +42,9 @@ class _Result(BaseModel):
 
 
 class Option(_Result):
-    """One row of the table: `count` × `accelerator`, how long, and what it costs."""
+    """One row of the table: `count` × `accelerator`, how long, and what it costs. Where the
+    plan names no price for the model, the money is null and `price_note` says why: the time is
+    still worth knowing (a fresh install has no price plan yet)."""
 
     accelerator: str
     count: int
@@ -50,14 +52,15 @@ class Option(_Result):
     accelerator_hours: float
     pflops_hours: float
     wait_hours: float | None
-    gross: Decimal
-    discount: Decimal  # the plan's discount, taken before subsidies and vouchers
-    subsidy: Decimal
-    voucher: Decimal
-    net: Decimal
+    gross: Decimal | None
+    discount: Decimal | None  # the plan's discount, taken before subsidies and vouchers
+    subsidy: Decimal | None
+    voucher: Decimal | None
+    net: Decimal | None
     currency: str
     efficiency: float  # MFU × multi-device scaling applied to this option
     bound: Bound
+    price_note: str | None = None
 
 
 class LeftOut(_Result):
@@ -182,17 +185,6 @@ def estimate(
                 )
             )
             continue
-        if plan.unit_price(model.name) is None:
-            left_out.append(
-                LeftOut(
-                    accelerator=model.name,
-                    count=None,
-                    reason="no_price",
-                    message=f"price plan {plan.name!r} has no price for {model.name} and no "
-                    "per-PFLOPS-hour price",
-                )
-            )
-            continue
         for n in counts:
             options.append(_option(workload, model, n, eff, plan, subsidies, vouchers, on, waits))
     options.sort(key=_time_key if sort == "time" else _cost_key)
@@ -254,7 +246,25 @@ def _option(
     gross = pricing.charge(
         plan, accelerator=model.name, accelerator_hours=device_hours, pflops_hours=pflops_hours
     )
-    assert gross is not None  # the caller left out models the plan does not price
+    wait = waits.get((model.name, count))
+    if gross is None:
+        return Option(
+            accelerator=model.name,
+            count=count,
+            hours=timing.hours,
+            accelerator_hours=device_hours,
+            pflops_hours=pflops_hours,
+            wait_hours=wait,
+            gross=None,
+            discount=None,
+            subsidy=None,
+            voucher=None,
+            net=None,
+            currency=plan.currency,
+            efficiency=timing.efficiency,
+            bound=timing.bound,
+            price_note=no_price(plan, model.name),
+        )
     bill = pricing.settle(
         gross,
         accelerator=model.name,
@@ -264,7 +274,6 @@ def _option(
         vouchers=vouchers,
         on=on,
     )
-    wait = waits.get((model.name, count))
     return Option(
         accelerator=model.name,
         count=count,
@@ -283,9 +292,24 @@ def _option(
     )
 
 
-def _time_key(option: Option) -> tuple[float, Decimal, str, int]:
-    return ((option.wait_hours or 0.0) + option.hours, option.net, option.accelerator, option.count)
+def no_price(plan: PricePlan, accelerator: str) -> str:
+    """What an option without a price says in its price column."""
+    return (
+        f"price plan {plan.name!r} has no price for {accelerator} and no per-PFLOPS-hour price: "
+        "an operator sets one with `aicc admin price-plan set` or `pricing:` in config.yaml"
+    )
 
 
-def _cost_key(option: Option) -> tuple[Decimal, float, str, int]:
-    return (option.net, (option.wait_hours or 0.0) + option.hours, option.accelerator, option.count)
+def cost(net: Decimal | None) -> tuple[bool, Decimal]:
+    """A sort key for a price that may be missing: the unpriced after every priced one."""
+    return (net is None, net if net is not None else Decimal(0))
+
+
+def _time_key(option: Option) -> tuple[float, tuple[bool, Decimal], str, int]:
+    hours = (option.wait_hours or 0.0) + option.hours
+    return (hours, cost(option.net), option.accelerator, option.count)
+
+
+def _cost_key(option: Option) -> tuple[tuple[bool, Decimal], float, str, int]:
+    hours = (option.wait_hours or 0.0) + option.hours
+    return (cost(option.net), hours, option.accelerator, option.count)

@@ -32,13 +32,14 @@ from aicc.core.templates import Manifest, TemplateError
 from aicc.core.units import parse_memory_mib
 from aicc.estimate import efficiency
 from aicc.estimate.assumptions import Assumption
+from aicc.estimate.estimate import cost, no_price
 from aicc.estimate.workload import WorkloadClass
 
 CPU = "cpu"  # the option without an accelerator
 CPU_GFLOPS_PER_CORE = 50.0
 PARALLEL_SHARE = 0.9
 GPU_START_S = 5.0
-LeftOutReason = Literal["not_used", "no_price"]
+LeftOutReason = Literal["not_used"]
 
 
 class _Result(BaseModel):
@@ -56,12 +57,13 @@ class TemplateOption(_Result):
     accelerator_hours: float  # all trials
     cpu_core_hours: float
     wait_hours: float | None
-    gross: Decimal
-    discount: Decimal
-    subsidy: Decimal
-    voucher: Decimal
-    net: Decimal
+    gross: Decimal | None  # null, like the rest of the money, where the plan prices no such device
+    discount: Decimal | None
+    subsidy: Decimal | None
+    voucher: Decimal | None
+    net: Decimal | None
     currency: str
+    price_note: str | None = None  # why there is no price
 
 
 class TemplateLeftOut(_Result):
@@ -137,15 +139,33 @@ def estimate_run(
     left_out: list[TemplateLeftOut] = []
 
     def add(name: str, n: int, hours: float, up: float, device_hours: float) -> None:
+        core_hours = cores * hours * trials
+        option = TemplateOption(
+            accelerator=name,
+            count=n,
+            trials=trials,
+            hours=_sig(hours),
+            speedup=round(up, 2),
+            accelerator_hours=_sig(device_hours),
+            cpu_core_hours=_sig(core_hours),
+            wait_hours=waits.get((name, n)),
+            gross=None,
+            discount=None,
+            subsidy=None,
+            voucher=None,
+            net=None,
+            currency=plan.currency,
+        )
+        price = plan.unit_price(name) if device_hours else None
+        if device_hours and price is None:
+            options.append(option.model_copy(update={"price_note": no_price(plan, name)}))
+            return
         gross = pricing.to_money(Decimal(0))
-        if device_hours:
-            price = plan.unit_price(name)
-            assert price is not None
+        if price is not None:
             quantity = device_hours if price[0] == "accelerator_hour" else 0.0
             if price[0] == "pflops_hour":
                 quantity = device_hours * _pflops(name, models)
             gross += pricing.line_amount(quantity, price[1])
-        core_hours = cores * hours * trials
         if plan.cpu_core_hour is not None:
             gross += pricing.line_amount(core_hours, plan.cpu_core_hour)
         if plan.memory_gib_hour is not None:
@@ -159,24 +179,8 @@ def estimate_run(
             vouchers=vouchers,
             on=on,
         )
-        options.append(
-            TemplateOption(
-                accelerator=name,
-                count=n,
-                trials=trials,
-                hours=_sig(hours),
-                speedup=round(up, 2),
-                accelerator_hours=_sig(device_hours),
-                cpu_core_hours=_sig(core_hours),
-                wait_hours=waits.get((name, n)),
-                gross=bill.gross,
-                discount=bill.discount,
-                subsidy=bill.subsidy,
-                voucher=bill.voucher,
-                net=bill.net,
-                currency=bill.currency,
-            )
-        )
+        money = ("gross", "discount", "subsidy", "voucher", "net", "currency")
+        options.append(option.model_copy(update={k: getattr(bill, k) for k in money}))
 
     if res.gpus == 0:
         add(CPU, 0, cpu_hours, 1.0, 0.0)
@@ -190,20 +194,11 @@ def estimate_run(
                     "an accelerator would not make it faster",
                 )
             )
-        elif plan.unit_price(model.name) is None:
-            left_out.append(
-                TemplateLeftOut(
-                    accelerator=model.name,
-                    reason="no_price",
-                    message=f"price plan {plan.name!r} has no price for {model.name} and no "
-                    "per-PFLOPS-hour price",
-                )
-            )
         else:
             up = speedup(model, count, cores)
             hours = (start + GPU_START_S + scaled / up) / 3600.0
             add(model.name, count, hours, cpu_hours / hours, hours * count * trials)
-    options.sort(key=lambda o: ((o.wait_hours or 0.0) + o.hours, o.net, o.accelerator))
+    options.sort(key=lambda o: ((o.wait_hours or 0.0) + o.hours, cost(o.net), o.accelerator))
     return TemplateEstimate(
         template=manifest.name,
         rows=rows,

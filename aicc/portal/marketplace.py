@@ -284,7 +284,7 @@ def _options(
             else f"{o.count} × {o.accelerator}",
             time=_hours(t, o.hours),
             wait=_hours(t, o.wait_hours) if o.wait_hours else t("wizard19.no_wait"),
-            price=f"{o.net} {o.currency}",
+            price=t("wizard.no_price") if o.net is None else f"{o.net} {o.currency}",
         )
         for o in found.options
     ]

@@ -85,3 +85,18 @@ def test_a_job_that_carries_its_scenario_shows_its_estimate_before_it_goes_in(
         assert result.exit_code == 0, result.output
         assert result.stdout.strip().startswith("job_")
         assert result.stderr.count("estimate: ") == 3 and "CNY after credits" in result.stderr
+
+
+def test_a_fresh_install_estimates_the_time_and_says_it_has_no_price(tmp_path: Path) -> None:
+    with over_http(tmp_path / "home") as (url, token, _state):
+        env = {"AICC_SERVER": url, "AICC_TOKEN": token, "COLUMNS": "200"}
+        args = ["estimate", "--scenario", "llm-lora", "--params", "7e9", "--tokens", "1e8"]
+        result = CliRunner().invoke(app, [*args, "-a", "H100", "-a", "A100"], env=env)
+        assert result.exit_code == 0, result.output
+        rows = [line for line in result.stdout.splitlines() if line.startswith("H100-SXM ")]
+        assert rows and all(line.rstrip().endswith("no price") for line in rows)
+        assert " h " in rows[0] or " min " in rows[0]  # the time is there
+        assert "aicc admin price-plan set" in result.stderr
+        answer = json.loads(CliRunner().invoke(app, [*args, "--json"], env=env).stdout)
+        assert answer["options"] and answer["left_out"] == []
+        assert all(o["net"] is None and o["price_note"] for o in answer["options"])

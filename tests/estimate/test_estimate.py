@@ -42,16 +42,29 @@ def test_result_is_json_with_the_contract_keys() -> None:
     }
 
 
-def test_every_catalog_model_is_priced_or_left_out_with_a_reason() -> None:
+def test_a_model_the_plan_does_not_price_keeps_its_time_and_says_why_it_has_no_price() -> None:
     result = estimate(
         PRETRAIN,
         plan=PricePlan(accelerator_hour={"H100-SXM": Decimal("30"), "A100": Decimal("12")}),
+        sort="cost",
     )
-    offered = {o.accelerator for o in result.options}
-    assert offered == {"H100-SXM", "A100-80GB"}
-    left = {item.accelerator: item.reason for item in result.left_out}
-    assert set(left) | offered == set(CATALOG)
-    assert set(left.values()) == {"no_price"}
+    assert {o.accelerator for o in result.options} | {
+        item.accelerator for item in result.left_out
+    } == set(CATALOG)
+    priced = {o.accelerator for o in result.options if o.net is not None}
+    assert priced == {"H100-SXM", "A100-80GB"}
+    unpriced = [o for o in result.options if o.net is None]
+    assert unpriced and all(o.hours > 0 and o.gross is None for o in unpriced)
+    assert "price plan 'default' has no price for" in (unpriced[0].price_note or "")
+    assert "aicc admin price-plan set" in (unpriced[0].price_note or "")
+    nets = [o.net is None for o in result.options]
+    assert nets == sorted(nets)  # by cost: the unpriced after every priced option
+
+
+def test_a_fresh_install_without_prices_still_estimates_the_time() -> None:
+    result = estimate(PRETRAIN, plan=PricePlan(name="center"))
+    assert result.options and all(o.net is None and o.hours > 0 for o in result.options)
+    assert result.options[0].hours == min(o.hours + (o.wait_hours or 0) for o in result.options)
 
 
 PLAN = PricePlan(accelerator_hour={"H100-SXM": Decimal("40"), "A100-80GB": Decimal("10")})

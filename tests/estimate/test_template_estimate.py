@@ -46,3 +46,15 @@ def test_a_cpu_only_template_and_a_template_never_measured() -> None:
     unmeasured.resources.example_seconds = None
     with pytest.raises(TemplateError, match=r"resources\.example_seconds"):
         estimate_run(unmeasured, rows=3000, hp={}, plan=PLAN)
+
+
+def test_an_accelerator_the_plan_does_not_price_is_offered_with_its_time_and_no_price() -> None:
+    m = manifest("defect-inspection")
+    rows = m.resources.example_rows or 0
+    a100 = catalog.lookup("A100-80GB")
+    got = estimate_run(m, rows=rows, hp={}, plan=PLAN, models=[H100, a100])
+    by = {o.accelerator: o for o in got.options}
+    assert set(by) == {"cpu", H100.name, a100.name} and not got.left_out
+    assert by[a100.name].hours > 0 and by[a100.name].net is None
+    assert "has no price for A100-80GB" in (by[a100.name].price_note or "")
+    assert by[H100.name].net is not None and by[H100.name].price_note is None

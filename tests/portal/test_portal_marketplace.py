@@ -243,5 +243,10 @@ def test_a_table_with_other_column_names_is_matched_by_hand(
         return job if job["state"] in ("succeeded", "failed", "cancelled") else None
 
     assert wait_for(ended)["state"] == "succeeded"
-    model = api.get("/api/v1/models/mine", headers=alice.headers).json()
+
+    def delivered() -> dict[str, Any] | None:  # by the outputs pass after the job ended
+        model = api.get("/api/v1/models/mine", headers=alice.headers)
+        return model.json() if model.status_code == 200 and model.json()["versions"] else None
+
+    model = wait_for(delivered, timeout=30)
     assert model["versions"][0]["metrics"]["auc"] > 0.6
