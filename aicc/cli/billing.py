@@ -315,13 +315,18 @@ def budget_delete(
 # --- bills -------------------------------------------------------------------------------------
 
 
+def _days(line: dict[str, Any]) -> str | None:
+    first, last = line.get("day"), line.get("last_day")
+    return f"{first}..{last[5:]}" if first and last and last != first else first
+
+
 def _credits_of(line: dict[str, Any]) -> str:
     total = sum(float(line[k]) for k in ("discount", "subsidy", "voucher"))
     return f"-{total:,.2f}" if total else "0.00"
 
 
 LINE_COLUMNS = [
-    col("DAY", "day"),
+    Column("DAYS", lambda r: _days(r)),
     col("PROJECT", "project_id"),
     col("JOB", "job_id", no_wrap=True),
     Column("ITEM", lambda r: r.get("description") or r["item"]),

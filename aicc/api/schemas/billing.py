@@ -99,8 +99,8 @@ class Bill(BaseModel):
     issued_at: datetime | None
     totals: dict[str, str] = Field(description="gross, discount, subsidy, voucher, net")
     lines: list[dict[str, Any]] = Field(
-        description="one job's use of one item on one day under one price, or an adjustment "
-        "(docs/billing.md: invoices)"
+        description="one job's (or deployment's) use of one item in the month under one price, "
+        "from `day` to `last_day`, or an adjustment (docs/billing.md: invoices)"
     )
     unpriced: list[dict[str, Any]] = Field(description="usage no price plan prices")
 

@@ -7,11 +7,14 @@ and adds the month's adjustments. Issuing stores the lines as computed, marks th
 records and adjustments with the invoice, and records what each credit gave; from then on the
 invoice never changes, and a correction is an adjustment line on a later month's invoice.
 
-A line is one job's use of one item (an accelerator model, CPU, memory, storage) on one billing
-day under one price: its quantity is the exact sum of its records' quantities, its amount that
-quantity × the unit price rounded half-up to 0.01 once (CONTRACTS.md §1), and it names the
-usage records it comes from. Lines are per day so that a voucher's validity window and a
-subsidy's calendar year apply to whole lines.
+A line is one job's (or deployment's) use of one item (an accelerator model, CPU, memory,
+storage, tokens) in the month under one price, from its first day (`day`) to its last
+(`last_day`): its quantity is the exact sum of its records' quantities, and it names the usage
+records it comes from. A project's lines of one item at one price are rounded once, as one line
+item of the month: their exact sum × the price, half-up to 0.01 (CONTRACTS.md §1), the cents
+shared among the lines by largest remainder (`rating.allocate`), so tiny uses add up to what
+they cost. Lines split where the credits in force change (a voucher or subsidy starts or ends
+within the month), so each credit applies to whole lines.
 """
 
 from __future__ import annotations
@@ -85,6 +88,9 @@ class _Group:
     quantity: Fraction = Fraction(0)
     usage_ids: list[int] = field(default_factory=list)
     deployment_id: str | None = None  # the gateway's requests to one deployment
+    last_day: date | None = None
+    credits: tuple[str, ...] = ()  # the credits valid on its days (the same on each)
+    gross: Decimal = ZERO  # its share of its line item's amount (`rating.allocate`)
 
 
 @dataclass
@@ -131,12 +137,6 @@ class Invoice:
         }
 
 
-def _credit_names(session: Session, org_id: str) -> dict[str, str]:
-    names = {v.id: v.name for v in credits.org_vouchers(session, org_id)}
-    names.update({s.id: s.name for s in credits.org_subsidies(session, org_id)})
-    return names
-
-
 def compute(session: Session, *, org_id: str, month: str, zone: str, default: PricePlan) -> Invoice:
     """The organization's invoice of `month`: the issued one, or the draft as of now."""
     month = _month(month)
@@ -153,6 +153,7 @@ def compute(session: Session, *, org_id: str, month: str, zone: str, default: Pr
         .where(UsageRow.org_id == org_id, UsageRow.invoice_id.is_(None), UsageRow.period <= month)
         .order_by(UsageRow.start, UsageRow.id)
     )
+    held = _Credits(credits.org_subsidies(session, org_id), credits.org_vouchers(session, org_id))
     groups: dict[tuple[object, ...], _Group] = {}
     unpriced: dict[tuple[str | None, str, str], Fraction] = {}
     for record in rows:
@@ -160,6 +161,7 @@ def compute(session: Session, *, org_id: str, month: str, zone: str, default: Pr
             continue  # an earlier month's own draft holds it
         eff = plans.at(record.start)
         day = periods.day_of(record.start, zone)
+        valid = held.valid_on(day)
         for rated in rating.rate(record, eff.plan):
             if rated.unit_price is None:
                 missing = (record.project_id, rated.item, rated.unit)
@@ -167,17 +169,20 @@ def compute(session: Session, *, org_id: str, month: str, zone: str, default: Pr
                 continue
             key: tuple[object, ...] = (record.project_id, record.job_id, record.deployment_id)
             key += (rated.item, rated.unit)
-            key += (rated.unit_price, day, record.period, eff.key)
+            key += (rated.unit_price, valid, record.period, eff.key)
             group = groups.get(key)
             if group is None:
                 group = groups[key] = _Group(
                     record.project_id, record.job_id, rated.item, rated.unit, rated.unit_price,
                     rated.accelerator, day, record.period, eff.key, eff.plan.name,
                     eff.plan.discount, eff.plan.currency, deployment_id=record.deployment_id,
+                    credits=valid,
                 )  # fmt: skip
+            group.day, group.last_day = min(group.day, day), max(group.last_day or day, day)
             group.quantity += rated.quantity
             group.usage_ids.append(record.id)
-    lines = _settle_lines(session, org_id, sorted(groups.values(), key=_order), currency)
+    _round_per_item(groups.values())
+    lines = _settle_lines(session, org_id, sorted(groups.values(), key=_order), currency, held)
     lines += _adjustment_lines(session, org_id, month, start=len(lines))
     return Invoice(
         None,
@@ -193,13 +198,44 @@ def compute(session: Session, *, org_id: str, month: str, zone: str, default: Pr
     )
 
 
+@dataclass(frozen=True)
+class _Credits:
+    """The organization's subsidy programs and vouchers, loaded once per invoice."""
+
+    programs: list[SubsidyRow]
+    vouchers: list[VoucherRow]
+
+    def valid_on(self, day: date) -> tuple[str, ...]:
+        """The credits valid on `day`: days with the same ones may share a line."""
+        found = [p.id for p in self.programs if credits.subsidy_valid(p, day)]
+        found += [
+            v.id
+            for v in self.vouchers
+            if v.valid_from <= day and (v.valid_until is None or day <= v.valid_until)
+        ]
+        return tuple(sorted(found))
+
+
+def _round_per_item(groups: Iterable[_Group]) -> None:
+    """Each line's gross, its project's line item of the month (one item at one price, under
+    the same credits) rounded once and shared by largest remainder (`rating.allocate`)."""
+    items: dict[tuple[object, ...], list[_Group]] = {}
+    for g in groups:
+        key = (g.project_id, g.item, g.unit, g.unit_price, g.credits, g.period, g.plan)
+        items.setdefault(key, []).append(g)
+    for members in items.values():
+        shares = rating.allocate([g.quantity for g in members], members[0].unit_price)
+        for g, gross in zip(members, shares, strict=True):
+            g.gross = gross
+
+
 def _order(g: _Group) -> tuple[str, ...]:
     job = g.job_id or g.deployment_id or ""
     return (g.day.isoformat(), g.project_id or "", job, g.item, g.unit, g.plan)
 
 
 def _settle_lines(
-    session: Session, org_id: str, groups: list[_Group], currency: str
+    session: Session, org_id: str, groups: list[_Group], currency: str, held: _Credits
 ) -> list[dict[str, Any]]:
     if any(g.currency != currency for g in groups):
         raise Conflict(
@@ -208,14 +244,13 @@ def _settle_lines(
             org_id=org_id,
         )
     used = credits.taken(session, org_id)
-    vouchers: list[VoucherRow] = credits.org_vouchers(session, org_id)
+    vouchers, programs = held.vouchers, held.programs
     balance = {v.id: credits.voucher_left(v, used) for v in vouchers}
-    programs: list[SubsidyRow] = credits.org_subsidies(session, org_id)
     caps: dict[tuple[str, int], Decimal | None] = {}
-    names = _credit_names(session, org_id)
+    names = {v.id: v.name for v in vouchers} | {p.id: p.name for p in programs}
     lines = []
     for position, g in enumerate(groups):
-        gross = rating.amount(g.quantity, g.unit_price)
+        gross = g.gross
         year = g.day.year
         subsidies = []
         for program in programs:
@@ -257,6 +292,7 @@ def _settle_lines(
                 "item": g.item,
                 "unit": g.unit,
                 "day": g.day.isoformat(),
+                "last_day": (g.last_day or g.day).isoformat(),
                 "period": g.period,
                 "quantity": str(rating.as_decimal(g.quantity)),
                 "quantity_exact": f"{g.quantity.numerator}/{g.quantity.denominator}",
@@ -525,8 +561,8 @@ def issued(
 
 CSV_FIELDS = (
     "invoice", "org_id", "period", "status", "position", "kind", "project_id", "job_id",
-    "deployment_id", "item", "unit", "day", "quantity", "unit_price", "gross", "discount",
-    "subsidy", "voucher", "net", "currency", "credits", "usage_ids", "description",
+    "deployment_id", "item", "unit", "day", "last_day", "quantity", "unit_price", "gross",
+    "discount", "subsidy", "voucher", "net", "currency", "credits", "usage_ids", "description",
 )  # fmt: skip
 
 

@@ -1,9 +1,9 @@
 """Rating: usage records priced under the plan in force, as exact decimal quantities.
 
 A usage record holds integers (device shares in milli, CPU in milli-cores, memory in MiB, bytes,
-microseconds), so each quantity below is an exact fraction; an invoice line multiplies the exact
-sum of its records' quantities by one unit price and rounds once, half-up to 0.01
-(CONTRACTS.md §1), with no rounding before that.
+microseconds), so each quantity below is an exact fraction; an invoice's line item (one item at
+one price in a month) multiplies the exact sum of its records' quantities by the unit price and
+rounds once, half-up to 0.01 (CONTRACTS.md §1), with no rounding before that (`allocate`).
 
 | item | unit | quantity of one record |
 |---|---|---|
@@ -60,12 +60,20 @@ def device_hours(record: UsageRow) -> Fraction:
     return Fraction(record.milli * record.duration_us, 1000 * US_PER_HOUR)
 
 
-def amount(quantity: Fraction, unit_price: Decimal) -> Decimal:
-    """quantity × price rounded half-up to 0.01, computed exactly (amounts are never negative
-    here; adjustments are rounded by `pricing.to_money`)."""
-    exact = quantity * Fraction(unit_price)
-    cents = (exact * 100 + Fraction(1, 2)).__floor__()
-    return (Decimal(cents) * CENTS).quantize(CENTS)
+def allocate(quantities: list[Fraction], unit_price: Decimal) -> list[Decimal]:
+    """The amounts of several lines of one item and price that together are rounded once: the
+    exact sum × price rounded half-up to 0.01, its cents given to the lines by largest remainder.
+    So a month of tiny uses costs what it used (a thousand 0.004 jobs are 4.00, not 1,000 ×
+    0.00), and each job still shows its share, the shares adding up to the total."""
+    price = Fraction(unit_price)
+    exact = [quantity * price * 100 for quantity in quantities]
+    total = (sum(exact, Fraction(0)) + Fraction(1, 2)).__floor__()
+    cents = [share.__floor__() for share in exact]
+    left = total - sum(cents)  # 0 <= left <= len(quantities)
+    largest = sorted(range(len(exact)), key=lambda i: (cents[i] - exact[i], i))
+    for i in largest[:left]:
+        cents[i] += 1
+    return [(Decimal(c) * CENTS).quantize(CENTS) for c in cents]
 
 
 def as_decimal(quantity: Fraction, places: int = 12) -> Decimal:

@@ -98,7 +98,9 @@ def test_invoices_of_real_jobs(api: httpx.Client, center: tuple[str, str], tmp_p
     bill = api.get("/api/v1/bills").json()
     assert bill["status"] == "draft" and bill["lines"]
 
-    # every line: its records' exact quantity × price, rounded half-up once
+    # every line item (one item at one price in the month): its records' exact quantity ×
+    # price, rounded half-up once; each job's line within a cent of its exact share
+    items: dict[str, tuple[Fraction, Decimal]] = {}
     for line in bill["lines"]:
         used = [records[i] for i in line["usage_ids"]]
         assert {r["job_id"] for r in used} == {line["job_id"]}
@@ -116,7 +118,12 @@ def test_invoices_of_real_jobs(api: httpx.Client, center: tuple[str, str], tmp_p
             )
             price = PRICE
         assert Decimal(line["unit_price"]) == price
-        assert Decimal(line["gross"]) == cents(quantity * Fraction(price))
+        assert Fraction(line["quantity_exact"]) == quantity
+        assert abs(Fraction(Decimal(line["gross"])) - quantity * Fraction(price)) < Fraction(1, 100)
+        exact, gross = items.get(line["item"], (Fraction(0), Decimal(0)))
+        items[line["item"]] = (exact + quantity * Fraction(price), gross + Decimal(line["gross"]))
+    for exact, gross in items.values():
+        assert gross == cents(exact)
     assert {i for line in bill["lines"] if line["item"] != "cpu" for i in line["usage_ids"]} == set(
         records
     )
