@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from aicc import __version__
 from aicc.api import schemas
+from aicc.api.http_metrics import HttpMetrics
 from aicc.api.limits import RequestLimits
 from aicc.api.routers import (
     audit,
@@ -84,6 +85,7 @@ def create_app(state: AppState) -> FastAPI:
     app.add_middleware(
         RequestLimits, limits=state.settings.limits, trusted=state.settings.trusted_proxies
     )
+    app.add_middleware(HttpMetrics, stats=state.http)  # outside the limits: refusals count
     return app
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from aicc.api.gateway import Gateway
+from aicc.api.http_metrics import HttpStats
 from aicc.config import Settings
 from aicc.services.autoscaling import Concurrency
 from aicc.services.control import Control, Engines
@@ -27,6 +28,7 @@ class AppState:
     # requests in flight per deployment: the gateway counts, the controller's autoscaler reads
     concurrency: Concurrency = field(default_factory=Concurrency)
     gateway: Gateway = field(init=False)  # the `/v1` gateway's memory (api/gateway.py)
+    http: HttpStats = field(default_factory=HttpStats)  # requests by route (api/http_metrics.py)
 
     def __post_init__(self) -> None:
         self.gateway = Gateway(

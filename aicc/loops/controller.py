@@ -21,6 +21,7 @@ from aicc.loops import culling, janitor, outputs, reconcile, scheduling
 from aicc.loops.books import Books
 from aicc.loops.deployments import Keeper
 from aicc.loops.lease import Lease, LostLease
+from aicc.loops.timings import Timings
 from aicc.scheduler.framework import Profile
 from aicc.services import autoscaling, deployments, node_health, nodes
 from aicc.services.billing import budgets
@@ -79,6 +80,7 @@ class Controller:
         self.sealer = sealer
         self.profile = profile
         self.lease = Lease(db, name="controller", holder=holder, holder_dead=dead_local_process)
+        self.metrics = Timings(lambda: self.lease.held)  # for /metrics
         self.books = books(self.lease) if books is not None else None  # metering (billing/)
         self.culler = culling.Culler(db, self.lease, sealer, every=cull_every)  # idle notebooks
         self.health = health  # when a node that fails repeatedly is cordoned
@@ -135,26 +137,39 @@ class Controller:
         """One pass: take or keep the lease, then schedule and reconcile once."""
         if not self.lease.try_acquire(utcnow()):
             return
+        step = self.metrics.step
         try:
             billing = self.books.context if self.books is not None else None
-            scheduling.cycle(
-                self.db, self.lease, utcnow(), self.profile, billing, same_host=self.same_host
-            )
+            with step("schedule"):
+                scheduling.cycle(
+                    self.db, self.lease, utcnow(), self.profile, billing, same_host=self.same_host
+                )
             observed = utcnow()  # every active replica is polled after this instant
-            reconcile.cycle(self.db, self.lease, self.executors, self.sealer, utcnow(), self.health)
+            with step("reconcile"):
+                reconcile.cycle(
+                    self.db, self.lease, self.executors, self.sealer, utcnow(), self.health
+                )
             if self.chunks is not None:
-                outputs.deliver(self.db, self.lease, self.executors, self.chunks)
-            self.deployments.step(self.db, self.lease)
+                with step("outputs"):
+                    outputs.deliver(self.db, self.lease, self.executors, self.chunks)
+            with step("deployments"):
+                self.deployments.step(self.db, self.lease)
             if self.books is not None:
-                self.books.tick(observed)
-            self.culler.tick()
+                with step("metering"):
+                    self.books.tick(observed)
+            with step("culling"):
+                self.culler.tick()
             if utcnow() >= self._next_discovery:
-                self.discover()
+                with step("discovery"):
+                    self.discover()
                 self._next_discovery = utcnow() + DISCOVERY_EVERY
             if utcnow() >= self._next_sweep:
-                janitor.sweep(self.db, self.executors, utcnow(), log_retention=self.log_retention)
-                if self.chunks is not None:
-                    janitor.collect(self.db, self.chunks, utcnow())
+                with step("sweep"):
+                    janitor.sweep(
+                        self.db, self.executors, utcnow(), log_retention=self.log_retention
+                    )
+                    if self.chunks is not None:
+                        janitor.collect(self.db, self.chunks, utcnow())
                 self._next_sweep = utcnow() + self.sweep_every
         except LostLease:
             log.warning("lost the controller lease; another server leads now")
@@ -165,6 +180,7 @@ class Controller:
             try:
                 self.tick()
             except Exception:  # a bad pass must not end the loop; the next pass retries
+                self.metrics.failures.inc()
                 log.exception("control loop pass failed")
             self._wake.wait(max(0.0, self.interval_s - (time.monotonic() - started)))
             self._wake.clear()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from prometheus_client.registry import Collector
+
 from aicc.executors.base import Executor
 from aicc.scheduler.framework import Profile
 from aicc.services.billing.budgets import Context
@@ -31,6 +33,11 @@ class Control(Protocol):
     @property
     def billing(self) -> Context | None:
         """Budget admission's context (zone, default price plan); None without the books."""
+        ...
+
+    @property
+    def metrics(self) -> Collector:
+        """The loops' own figures for /metrics (step times, failed passes, leading)."""
         ...
 
     def wake(self) -> None:

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aicc.api.deps import get_state
 from aicc.api.gateway import Gateway
+from aicc.api.http_metrics import ROUTE
 from aicc.services import gateway as gw
 from aicc.services.api_keys import PREFIX
 from aicc.services.common import new_id, utcnow
@@ -147,12 +148,13 @@ class Front:
         if found is None:
             await self.app(scope, receive, send)
             return
+        route, path, name = found
+        scope[ROUTE] = "/v1/deployments/{name}/predict" if name else scope["path"]
         if scope["method"] != "POST":
             answer: Response = error(
                 405, "use POST", "invalid_request_error", headers={"Allow": "POST"}
             )
         else:
-            route, path, name = found
             answer = await _forward(Request(scope, receive), route, path, name)
         await answer(scope, receive, send)
 

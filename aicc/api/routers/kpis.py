@@ -67,5 +67,7 @@ def metrics_show(who: CurrentUser, state: StateDep, session: SessionDep) -> Resp
         raise Forbidden("/metrics is for the center's operators (an admin token)")
     from prometheus_client import CONTENT_TYPE_LATEST
 
-    body = metrics.exposition(session, utcnow(), extra=[state.gateway.stats])
+    body = metrics.exposition(
+        session, utcnow(), extra=[state.gateway.stats, state.controller.metrics, state.http]
+    )
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -157,20 +157,23 @@ class StoreCollector:
 
     def _usage(self) -> Iterator[Metric]:
         labels = ["org", "project", "model", "simulated"]
-        device_h = CounterMetricFamily(
-            "aicc_usage_accelerator_hours",
-            "Device-hours used (shares as fractions).",
+        device_s = CounterMetricFamily(
+            "aicc_usage_accelerator_seconds",
+            "Device-seconds held (shares as fractions; 3600 per device-hour).",
             labels=labels,
         )
-        pflops_h = CounterMetricFamily(
-            "aicc_usage_pflops_hours", "Normalized PFLOPS-hours used.", labels=labels
+        flop = CounterMetricFamily(
+            "aicc_usage_normalized_flop",
+            "Normalized compute held: the devices' dense FP16/BF16 peak FLOP/s × seconds "
+            "(3.6e18 per PFLOPS-hour).",
+            labels=labels,
         )
-        cpu_h = CounterMetricFamily(
-            "aicc_usage_cpu_core_hours", "CPU core-hours used.", labels=["org", "project"]
+        cpu_s = CounterMetricFamily(
+            "aicc_usage_cpu_seconds", "CPU core-seconds held.", labels=["org", "project"]
         )
         energy = CounterMetricFamily(
-            "aicc_usage_energy_kwh",
-            "Energy of real devices, PUE included.",
+            "aicc_usage_energy_joules",
+            "Energy of real devices, PUE included (3.6e6 per kWh).",
             labels=["org", "project"],
         )
         names = {i: n for i, n in self.session.execute(select(ProjectRow.id, ProjectRow.name))}
@@ -190,20 +193,20 @@ class StoreCollector:
             )
         )
         cpu: dict[tuple[str, str], float] = defaultdict(float)
-        kwh: dict[tuple[str, str], float] = defaultdict(float)
-        for org, project, model, simulated, milli_us, cpu_us, joules in self.session.execute(query):
+        joules: dict[tuple[str, str], float] = defaultdict(float)
+        for org, project, model, simulated, milli_us, cpu_us, kwh in self.session.execute(query):
             who = (org, names.get(project or "", project or ""))
-            cpu[who] += float(cpu_us or 0) / 1000 / 3.6e9
-            kwh[who] += float(joules or 0)
+            cpu[who] += float(cpu_us or 0) / 1000 / 1e6
+            joules[who] += float(kwh or 0) * 3.6e6
             if model:
-                hours = float(milli_us or 0) / 1000 / 3.6e9
+                seconds = float(milli_us or 0) / 1000 / 1e6
                 key = [*who, model, str(bool(simulated)).lower()]
-                device_h.add_metric(key, hours)
-                pflops_h.add_metric(key, hours * float(rating.pflops(model)))
+                device_s.add_metric(key, seconds)
+                flop.add_metric(key, seconds * float(rating.pflops(model)) * 1e15)
         for who, value in sorted(cpu.items()):
-            cpu_h.add_metric(list(who), value)
-            energy.add_metric(list(who), kwh[who])
-        yield from (device_h, pflops_h, cpu_h, energy)
+            cpu_s.add_metric(list(who), value)
+            energy.add_metric(list(who), joules[who])
+        yield from (device_s, flop, cpu_s, energy)
 
 
 def exposition(session: Session, now: datetime, extra: Iterable[Collector] = ()) -> bytes:

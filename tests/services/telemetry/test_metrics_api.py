@@ -8,6 +8,9 @@ import re
 import time
 from pathlib import Path
 
+import promql_parser
+import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from aicc.testing.jobs import submit, wait_state
@@ -20,11 +23,20 @@ METRICS = {
     "aicc_jobs",
     "aicc_queue_depth",
     "aicc_job_wait_seconds",
-    "aicc_usage_accelerator_hours",
-    "aicc_usage_pflops_hours",
-    "aicc_usage_cpu_core_hours",
-    "aicc_usage_energy_kwh",
+    "aicc_usage_accelerator_seconds",
+    "aicc_usage_normalized_flop",
+    "aicc_usage_cpu_seconds",
+    "aicc_usage_energy_joules",
+    "aicc_gateway_requests",
+    "aicc_gateway_tokens",
+    "aicc_gateway_request_seconds",
+    "aicc_http_requests",
+    "aicc_http_request_duration_seconds",
+    "aicc_controller_step_seconds",
+    "aicc_controller_pass_failures",
+    "aicc_controller_leading",
 }
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_metrics_are_prometheus_text_for_operators_only(tmp_path: Path) -> None:
@@ -48,10 +60,30 @@ def test_metrics_are_prometheus_text_for_operators_only(tmp_path: Path) -> None:
         waits = {s.name: s.value for s in families["aicc_job_wait_seconds"].samples}
         assert waits["aicc_job_wait_seconds_count"] == 1 and waits["aicc_job_wait_seconds_sum"] >= 0
         (used,) = [
-            s for s in families["aicc_usage_accelerator_hours"].samples if s.name.endswith("_total")
+            s
+            for s in families["aicc_usage_accelerator_seconds"].samples
+            if s.name.endswith("_total")
         ]
-        assert used.labels["project"] == "default" and 0.4 / 3600 < used.value < 1.0 / 3600
-        assert families["aicc_usage_energy_kwh"].samples[0].value == 0  # simulated: no power
+        assert used.labels["project"] == "default" and 0.4 < used.value < 1.0  # half a GPU, 1 s
+        (flop,) = families["aicc_usage_normalized_flop"].samples
+        assert flop.value == pytest.approx(used.value * 312e12)  # A100's dense BF16 peak
+        assert families["aicc_usage_energy_joules"].samples[0].value == 0  # simulated: no power
+
+        # the control loop's and the HTTP layer's own figures, in base units
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for f in families.values()
+            for s in f.samples
+        }
+        assert samples[("aicc_controller_leading", ())] == 1
+        cycles = samples[("aicc_controller_step_seconds_count", (("step", "schedule"),))]
+        assert cycles >= 2  # the scheduler cycled, and its time is in seconds:
+        assert 0 < samples[("aicc_controller_step_seconds_sum", (("step", "schedule"),))] < cycles
+        submitted = (("method", "POST"), ("route", "/api/v1/jobs"), ("status", "201"))
+        assert samples[("aicc_http_requests_total", submitted)] == 1
+        job_route = (("method", "GET"), ("route", "/api/v1/jobs/{job_id}"), ("status", "200"))
+        assert samples[("aicc_http_requests_total", job_route)] >= 1  # the template, not the id
+        assert not any(job["id"] in str(key) for key in samples)
 
         user = api.post("/api/v1/users", json={"name": "watcher", "role": "member"}).json()
         token = api.post("/api/v1/tokens", json={"name": "t", "user_id": user["id"]}).json()
@@ -67,13 +99,35 @@ def test_metrics_are_prometheus_text_for_operators_only(tmp_path: Path) -> None:
         assert api.get("/api/v1/kpis/utilization", headers=member).status_code == 403
 
 
-def test_the_grafana_dashboard_asks_only_for_metrics_that_exist() -> None:
-    root = Path(__file__).resolve().parents[3]
-    board = json.loads((root / "deploy/grafana/aicc-dashboard.json").read_text(encoding="utf-8"))
-    asked = {
+def _asked(expressions: list[str]) -> set[str]:
+    """The AICC metrics some PromQL expressions read, each parsed (a typo fails here)."""
+    for expression in expressions:
+        promql_parser.parse(expression)
+    return {
         re.sub(r"_(bucket|total|count|sum)$", "", name)
-        for panel in board["panels"]
-        for target in panel["targets"]
-        for name in re.findall(r"aicc_[a-z_]+", target["expr"])
+        for expression in expressions
+        for name in re.findall(r"aicc_[a-z_]+", expression)
     }
+
+
+def test_the_grafana_dashboard_asks_only_for_metrics_that_exist() -> None:
+    board = json.loads((ROOT / "deploy/grafana/aicc-dashboard.json").read_text(encoding="utf-8"))
+    asked = _asked([t["expr"] for panel in board["panels"] for t in panel["targets"]])
     assert asked and asked <= METRICS, asked - METRICS
+
+
+def test_the_alert_rules_parse_and_ask_only_for_metrics_that_exist() -> None:
+    rules = yaml.safe_load((ROOT / "deploy/prometheus/aicc-alerts.yaml").read_text())
+    alerts = [rule for group in rules["groups"] for rule in group["rules"]]
+    names = [rule["alert"] for rule in alerts]
+    assert len(names) == len(set(names)) >= 10
+    for rule in alerts:
+        assert rule["labels"]["severity"] in ("critical", "warning"), rule["alert"]
+        assert rule["annotations"]["summary"] and rule["annotations"]["description"]
+    asked = _asked([rule["expr"] for rule in alerts])
+    assert {
+        "aicc_controller_leading",
+        "aicc_controller_step_seconds",
+        "aicc_http_requests",
+    } <= asked
+    assert asked <= METRICS, asked - METRICS

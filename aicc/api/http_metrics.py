@@ -1,0 +1,71 @@
+"""HTTP metrics for `/metrics`: requests by method, route and status, and how long they took,
+counted by a plain ASGI middleware in this process's memory (each server of several counts its
+own; Prometheus sums them).
+
+The route is the matched template (`/api/v1/jobs/{job_id}`), never the raw path, so a caller
+cannot grow the label set: what matched no route is `unmatched`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import Metric
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+ROUTE = "aicc.route"  # a scope key naming the route of a request answered before routing
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class HttpStats:
+    """The collector: a private registry, so two servers in one process never share counts."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "aicc_http_requests",
+            "HTTP requests answered, by method, route template and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.seconds = Histogram(
+            "aicc_http_request_duration_seconds",
+            "From a request's arrival to the end of its answer (a stream: until it ends).",
+            ["method", "route"],
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.registry.collect()
+
+
+class HttpMetrics:
+    """Counts every HTTP request that reaches the server, the refused (413, 429) included."""
+
+    def __init__(self, app: ASGIApp, stats: HttpStats) -> None:
+        self.app = app
+        self.stats = stats
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # unless an answer starts: the app raised
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = scope.get(ROUTE) or getattr(scope.get("route"), "path", None) or "unmatched"
+            method = scope["method"]
+            self.stats.requests.labels(method, route, str(status)).inc()
+            self.stats.seconds.labels(method, route).observe(time.perf_counter() - started)
