@@ -27,9 +27,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError, PydanticKnownError
 
 from aicc.core import catalog
+from aicc.core.mistakes import InputError
 from aicc.core.units import (
     Mistake,
     parse_duration_s,
@@ -128,7 +129,7 @@ class AcceleratorRequest(_Strict):
             data = to_stored_units(data, {"share": ("milli", parse_share_milli)}, mistakes)
             klass = data.pop("class", None)
             if klass not in (None, "any"):
-                why = ValueError("accelerator class must be 'any' (or name models with `model`)")
+                why = InputError("accelerator class must be 'any' (or name models with `model`)")
                 mistakes.append(("class", klass, why))
             if isinstance(data.get("model"), str):
                 data["model"] = [data["model"]]
@@ -153,7 +154,7 @@ class AcceleratorRequest(_Strict):
         if self.mig is not None:
             return self._one_mig_slice(self.mig)
         if self.milli is not None and self.count not in (0, 1):
-            raise ValueError("ask for either `count` whole devices or a `milli` share of one")
+            raise InputError("ask for either `count` whole devices or a `milli` share of one")
         if self.milli is not None:
             self.count = 1
         return self
@@ -163,11 +164,11 @@ class AcceleratorRequest(_Strict):
         profile. Without `model`, the models are narrowed to those that offer it, so the job
         never waits for a device that cannot be cut that way."""
         if self.milli is not None or self.memory_mib is not None:
-            raise ValueError(
+            raise InputError(
                 "a MIG slice has its own compute and memory: leave out `milli` and `memory`"
             )
         if self.count not in (0, 1):
-            raise ValueError(
+            raise InputError(
                 "`mig` is one slice per replica: leave out `count` (or write 1) and ask for "
                 "more `replicas`"
             )
@@ -269,8 +270,10 @@ class JobSpec(_Strict):
                 if priority in PRIORITIES:
                     data["priority"] = PRIORITIES[priority]
                 else:
-                    why = f"priority must be one of {', '.join(PRIORITIES)} or an integer"
-                    mistakes.append(("priority", data.pop("priority"), ValueError(why)))
+                    why = InputError(
+                        "priority must be one of {words} or an integer", words=", ".join(PRIORITIES)
+                    )
+                    mistakes.append(("priority", data.pop("priority"), why))
         return _all_at_once(cls.__name__, data, mistakes, handler)
 
     @model_validator(mode="wrap")
@@ -290,12 +293,12 @@ class JobSpec(_Strict):
         if (isinstance(value, str) and not value.strip()) or (
             isinstance(value, list) and (not value or not all(value))
         ):
-            raise ValueError("command must not be empty")
+            raise InputError("command must not be empty")
         if isinstance(value, list) and len(value) > MAX_COMMAND_ARGS:
-            raise ValueError(f"command must be a list of at most {MAX_COMMAND_ARGS} items")
+            raise InputError("command must be a list of at most {n} items", n=MAX_COMMAND_ARGS)
         size = sum(map(len, value)) if isinstance(value, list) else len(value)
         if size > MAX_COMMAND_CHARS:
-            raise ValueError(f"command must hold at most {MAX_COMMAND_CHARS} characters")
+            raise InputError("command must hold at most {n} characters", n=MAX_COMMAND_CHARS)
         return value
 
     @field_validator("env")
@@ -303,18 +306,20 @@ class JobSpec(_Strict):
     def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
         for key in value:
             if not ENV_NAME.match(key):
-                raise ValueError(f"environment variable name {key!r} is not valid")
+                raise InputError("environment variable name {key!r} is not valid", key=key)
             if key.startswith(RESERVED_ENV_PREFIXES) or key in RESERVED_ENV:
-                raise ValueError(f"environment variable {key} is set by AICC and cannot be given")
+                raise InputError(
+                    "environment variable {key} is set by AICC and cannot be given", key=key
+                )
         if sum(len(k) + len(v) for k, v in value.items()) > MAX_ENV_CHARS:
-            raise ValueError(f"env must hold at most {MAX_ENV_CHARS} characters in all")
+            raise InputError("env must hold at most {n} characters in all", n=MAX_ENV_CHARS)
         return value
 
     @field_validator("kind")
     @classmethod
     def _kind_available(cls, value: JobKind) -> JobKind:
         if value not in SUPPORTED_KINDS:
-            raise ValueError(f"kind {value} is not available yet; use train or infer")
+            raise InputError("kind {kind} is not available yet; use train or infer", kind=value)
         return value
 
     def argv(self) -> list[str]:
@@ -422,15 +427,22 @@ def _all_at_once(name: str, data: Any, mistakes: list[Mistake], handler: Callabl
     except ValidationError as err:
         if not found:
             raise
-        found += [
-            _problem(
-                e["type"], e["loc"], e["msg"].replace("{", "{{").replace("}", "}}"), e["input"]
-            )
-            for e in err.errors(include_url=False)
-        ]
+        found += [_again(e) for e in err.errors(include_url=False)]
     if found:
         raise ValidationError.from_exception_data(name, found)
     return model
+
+
+def _again(error: ErrorDetails) -> InitErrorDetails:
+    """One of pydantic's errors, to be raised again beside others: a type pydantic knows keeps
+    its context (the portal words and translates it from there), any other its message."""
+    context = error.get("ctx") or {}
+    try:
+        PydanticKnownError(error["type"], context or None)  # type: ignore[arg-type]
+    except (KeyError, TypeError):  # a custom type (`_problem`)
+        message = error["msg"].replace("{", "{{").replace("}", "}}")
+        return _problem(error["type"], error["loc"], message, error["input"])
+    return InitErrorDetails(type=error["type"], loc=error["loc"], input=error["input"], ctx=context)
 
 
 def _problem(kind: str, loc: tuple[str | int, ...], message: str, value: Any) -> InitErrorDetails:

@@ -12,6 +12,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from aicc.core.mistakes import InputError
+
 _MEMORY_UNITS = {
     "": 1 / (1024 * 1024),  # bare numbers are bytes, as in Kubernetes
     "b": 1 / (1024 * 1024),
@@ -59,7 +61,7 @@ def _in_range(what: str) -> Callable[[Parser], Parser]:
             try:
                 return parse(value)
             except OverflowError:
-                raise ValueError(f"{what} is out of range") from None
+                raise InputError("{what} is out of range", what=what) from None
 
         return checked
 
@@ -70,17 +72,17 @@ def _in_range(what: str) -> Callable[[Parser], Parser]:
 def parse_cpu_milli(value: str | int | float) -> int:
     """`2` -> 2000, `0.5` -> 500, `"500m"` -> 500."""
     if _not_a_quantity(value):
-        raise ValueError("cpu must be a number like 2, 0.5 or '500m'")
+        raise InputError("cpu must be a number like 2, 0.5 or '500m'")
     if isinstance(value, int | float):
         milli = round(value * 1000)
     else:
         match = _QUANTITY.match(value)
         if not match or match.group(2) not in ("", "m"):
-            raise ValueError(f"cpu {value!r} is not a number like 2, 0.5 or '500m'")
+            raise InputError("cpu {value!r} is not a number like 2, 0.5 or '500m'", value=value)
         number = float(match.group(1))
         milli = round(number) if match.group(2) == "m" else round(number * 1000)
     if milli < 0:
-        raise ValueError("cpu must not be negative")
+        raise InputError("cpu must not be negative")
     return milli
 
 
@@ -88,20 +90,24 @@ def parse_cpu_milli(value: str | int | float) -> int:
 def parse_memory_mib(value: str | int | float) -> int:
     """`"4GiB"` -> 4096, `"512MiB"` -> 512; a bare number in YAML is bytes, as in Kubernetes."""
     if _not_a_quantity(value):
-        raise ValueError("memory must be a size like '4GiB' or '512MiB'")
+        raise InputError("memory must be a size like '4GiB' or '512MiB'")
     if isinstance(value, int | float):
         mib = value / (1024 * 1024)
     else:
         match = _QUANTITY.match(value)
         unit = match.group(2).lower() if match else None
         if not match or unit not in _MEMORY_UNITS:
-            raise ValueError(f"memory {value!r} is not a size like '4GiB', '512MiB' or '2G'")
+            raise InputError(
+                "memory {value!r} is not a size like '4GiB', '512MiB' or '2G'", value=value
+            )
         mib = float(match.group(1)) * _MEMORY_UNITS[unit]
     if mib < 0:
-        raise ValueError("memory must not be negative")
+        raise InputError("memory must not be negative")
     bare = not isinstance(value, str) or not _QUANTITY.match(value).group(2)  # type: ignore[union-attr]
     if bare and 0 < mib < 1:  # `memory: 8192` almost surely meant MiB, not 8 KiB
-        raise ValueError(f"memory {value!r} is only {value} bytes; write '{value}MiB' or 'NGiB'")
+        raise InputError(
+            "memory {value!r} is only {value} bytes; write '{value}MiB' or 'NGiB'", value=value
+        )
     return max(round(mib), 1) if mib > 0 else 0
 
 
@@ -109,16 +115,18 @@ def parse_memory_mib(value: str | int | float) -> int:
 def parse_share_milli(value: str | int | float) -> int:
     """A share of one accelerator: `0.5` -> 500, `"250m"` -> 250, `500` (already milli) -> 500."""
     if _not_a_quantity(value):
-        raise ValueError("a share must be a number like 0.5 or '500m'")
+        raise InputError("a share must be a number like 0.5 or '500m'")
     if isinstance(value, str):
         try:
             milli = parse_cpu_milli(value)
         except ValueError:
-            raise ValueError(f"a share {value!r} is not a number like 0.5 or '500m'") from None
+            raise InputError(
+                "a share {value!r} is not a number like 0.5 or '500m'", value=value
+            ) from None
     else:
         milli = round(value * 1000) if value <= 1 else round(value)
     if not 0 < milli <= 1000:
-        raise ValueError("a share of one accelerator must be between 0 and 1 (1 to 1000 milli)")
+        raise InputError("a share of one accelerator must be between 0 and 1 (1 to 1000 milli)")
     return milli
 
 
@@ -126,7 +134,7 @@ def parse_share_milli(value: str | int | float) -> int:
 def parse_duration_s(value: str | int | float) -> int:
     """`"2h"` -> 7200, `"1h30m"` -> 5400, `90` (seconds) -> 90."""
     if _not_a_quantity(value):
-        raise ValueError("a duration must look like '2h', '30m', '1h30m' or a number of seconds")
+        raise InputError("a duration must look like '2h', '30m', '1h30m' or a number of seconds")
     if isinstance(value, int | float):
         seconds = float(value)
     else:
@@ -136,10 +144,12 @@ def parse_duration_s(value: str | int | float) -> int:
         else:
             parts = _DURATION_PART.findall(text)
             if not parts or _DURATION_PART.sub("", text).strip():
-                raise ValueError(f"duration {value!r} must look like '2h', '30m', '1h30m' or '90s'")
+                raise InputError(
+                    "duration {value!r} must look like '2h', '30m', '1h30m' or '90s'", value=value
+                )
             seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
     if seconds <= 0:
-        raise ValueError("a duration must be positive")
+        raise InputError("a duration must be positive")
     return round(seconds)
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from aicc.api.state import AppState
 from aicc.core.jobspec import JobSpec
+from aicc.core.mistakes import InputError
 from aicc.core.tenancy import Principal
 from aicc.portal.i18n import Message
 from aicc.services import jobs
@@ -39,12 +40,51 @@ class Refused(Exception):
         self.status = status
 
 
+# pydantic's own complaints, in words the page can translate (errors.zh-CN.json), with the
+# values of its context; a type not listed keeps pydantic's English.
+PYDANTIC = {
+    "missing": "is required",
+    "extra_forbidden": "is not a field here; `aicc spec schema` lists them",
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "greater_than_equal": "must be at least {ge}",
+    "less_than_equal": "must be at most {le}",
+    "greater_than": "must be more than {gt}",
+    "less_than": "must be less than {lt}",
+    "string_type": "must be text",
+    "string_too_short": "must have at least {min_length} characters",
+    "string_too_long": "must have at most {max_length} characters",
+    "string_pattern_mismatch": "must match the pattern {pattern}",
+    "list_type": "must be a list",
+    "too_long": "must hold at most {max_length} items",
+    "dict_type": "must be a mapping",
+    "model_type": "must be a mapping of fields",
+    "model_attributes_type": "must be a mapping of fields",
+    "enum": "must be {expected}",
+    "literal_error": "must be {expected}",
+}
+
+
 def spec_problems(err: ValidationError) -> list[Problem]:
-    """pydantic's errors as (field path, message) in the spec's own words."""
+    """pydantic's errors as (field path, message) in the spec's own words, each a message the
+    page says in its reader's language where the catalog has it."""
     out = []
     for problem in err.errors(include_url=False):
         path = ".".join(str(part) for part in problem["loc"])
-        message = str(problem["msg"]).removeprefix("Value error, ")
+        context = dict(problem.get("ctx") or {})
+        refusal = context.get("error")
+        message: Message | str
+        if isinstance(refusal, InputError):
+            message = Message(refusal.template, refusal.params)
+        elif problem["type"] in PYDANTIC:
+            message = Message(PYDANTIC[problem["type"]], context)
+        else:
+            message = str(problem["msg"]).removeprefix("Value error, ")
         out.append(Problem(path, message))
     return out
 

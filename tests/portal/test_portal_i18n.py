@@ -15,7 +15,7 @@ from aicc.core.jobspec import JobKind
 from aicc.core.states import JobState, Reason
 from aicc.core.tenancy import Role
 from aicc.core.topology import NodeState
-from aicc.portal import i18n
+from aicc.portal import i18n, submitting
 
 PORTAL = Path(i18n.__file__).parent
 TEMPLATES = sorted((PORTAL / "templates").rglob("*.html"))
@@ -185,6 +185,23 @@ def raised_templates() -> set[str]:
     return found
 
 
+def validation_templates() -> set[str]:
+    """What a job spec's validation says on the portal: the domain's refusals of people's
+    input (`InputError("...")` in aicc/core) and the portal's words for pydantic's own."""
+    found = set(submitting.PYDANTIC.values())
+    for path in (PORTAL.parent / "core").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "InputError"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                found.add(node.args[0].value)
+    return found
+
+
 def catalog_form(template: str) -> str:
     """What the catalog holds for a template: what follows its field's name, or all of it."""
     named = i18n.Message(template).field()
@@ -196,14 +213,30 @@ def has_words(text: str) -> bool:
 
 
 def test_every_service_message_a_page_shows_has_a_chinese_translation() -> None:
-    templates = raised_templates()
-    assert len(templates) > 50  # the scan finds the messages
+    templates = raised_templates() | validation_templates()
+    assert len(templates) > 90  # the scan finds the messages
     wanted = {catalog_form(t) for t in templates if has_words(catalog_form(t))}
     chinese = i18n.error_catalog("zh-CN")
     assert not sorted(wanted - set(chinese)), "service messages without a zh-CN translation"
     assert not sorted(set(chinese) - wanted), "translations of messages no longer raised"
     for text in wanted:
         assert placeholders(chinese[text]) == placeholders(text), text
+
+
+def test_a_spec_with_mistakes_is_explained_in_the_readers_language() -> None:
+    spec = {"command": "x", "max_runtime": "2x", "replicas": 0, "resources": {"cpu": "lots"}}
+    with pytest.raises(submitting.Refused) as refused:
+        submitting.parse({**spec, "nope": 1})
+    zh = i18n.Translator("zh-CN")
+    said = {p.path: zh.message(p.message) for p in refused.value.problems}
+    assert said == {
+        "max_runtime": "时长 '2x' 应写成 '2h'、'30m'、'1h30m' 或 '90s'",
+        "replicas": "不能小于 1",
+        "resources.cpu": "cpu 'lots' 不是 2、0.5 或 '500m' 这样的数字",
+        "nope": "不是此处的字段；`aicc spec schema` 列出了全部字段",
+    }
+    en = {p.path: i18n.Translator("en").message(p.message) for p in refused.value.problems}
+    assert en["replicas"] == "must be at least 1" and en["max_runtime"].startswith("duration '2x'")
 
 
 def test_a_service_message_is_shown_in_the_readers_language() -> None:

@@ -215,22 +215,22 @@ def test_the_editor_is_a_labelled_textarea(api: TestClient, alice: Person) -> No
     [
         ("command: [unclosed", "line 1, column", "expected"),
         ("just words", "", "a job spec is a mapping"),
-        ("name: x\n", "command", "Field required"),
+        ("name: x\n", "command", "is required"),
         (
             "command: hi\nresources: {accelerator: {count: many}}",
             "resources.accelerator.count",
-            "valid integer",
+            "must be a whole number",
         ),
-        ("command: hi\nreplicas: 0", "replicas", "greater than or equal to 1"),
+        ("command: hi\nreplicas: 0", "replicas", "must be at least 1"),
         ("command: hi\nworkdir: .", "workdir", "the portal cannot upload"),
         ("command: hi\nresources: {accelerator: {count: 64}}", "", "node"),
         ("command: hi\nsecrets: [missing]", "secrets", "not found"),
         # issue 16: a reset connection (OverflowError) and a RecursionError before
-        (f"command: hi\npriority: {10**26}", "priority", "less than or equal to"),
+        (f"command: hi\npriority: {10**26}", "priority", "must be at most"),
         ("command: hi\nscenario: " + "[" * 5000 + "]" * 5000, "", "nested too deeply"),
         ("command: hi\nscenario: " + "[" * 100 + "]" * 100, "scenario", "nested deeper"),
         ("command: hi\nresources: {cpu: .nan}", "resources.cpu", "finite number"),
-        ("command: hi\nmax_runtime: 100000000h", "max_runtime", "less than or equal to"),
+        ("command: hi\nmax_runtime: 100000000h", "max_runtime", "must be at most"),
     ],
 )
 def test_check_lists_each_problem_with_its_path(
