@@ -6,7 +6,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from aicc.cli.nouns import Json, Noun
-from aicc.cli.output import Column, col, local_time, memory_text
+from aicc.cli.output import (
+    Column,
+    JsonFlag,
+    client,
+    col,
+    fail,
+    handle_errors,
+    local_time,
+    memory_text,
+    print_fields,
+    print_json,
+)
 
 if TYPE_CHECKING:
     from aicc.sdk.client import Client
@@ -30,14 +41,48 @@ AUDIT = Noun(
 )
 
 
-@AUDIT.list(None)  # `aicc audit`, mounted by main.py
+audit_app = typer.Typer(
+    help="The audit trail: who did what, newest first (admins and org admins); "
+    "`aicc audit verify` checks its hash chain.",
+    invoke_without_command=True,
+)
+
+
+@audit_app.callback()
+@handle_errors
 def audit(
-    api: "Client",
+    ctx: typer.Context,
     limit: Annotated[int, typer.Option(min=1, max=500, help="Newest entries to show.")] = 50,
     action: Annotated[str | None, typer.Option(help="Only this action.")] = None,
-) -> Json:
+    as_json: JsonFlag = False,
+) -> None:
     """The audit trail: who did what, newest first (admins and org admins)."""
-    return api.audit.list(limit=limit, action=action)
+    if ctx.invoked_subcommand is not None:
+        return
+    with client() as api:
+        AUDIT.print_list(api.audit.list(limit=limit, action=action), as_json=as_json)
+
+
+@audit_app.command("verify")
+@handle_errors
+def audit_verify(as_json: JsonFlag = False) -> None:
+    """Walk the audit log's hash chain (center admins): exit 1 if an entry was changed, removed
+    or slipped in. Note the head it prints: a later run that ends before it was cut short."""
+    with client() as api:
+        found = api.audit.verify()
+    if as_json:
+        print_json(found)
+    else:
+        print_fields(
+            [
+                ("intact", "yes" if found["intact"] else "NO"),
+                ("verified", found["verified"]),
+                ("pending", found["pending"]),
+                ("head", f"{found['last_seq']} {found['last_hash']}" if found["last_seq"] else "-"),
+            ]
+        )
+    if not found["intact"]:
+        fail(f"the audit log is broken at entry {found['broken_at']}: {found['reason']}")
 
 
 def _memory(model: dict[str, Any]) -> str | None:

@@ -257,7 +257,7 @@ def spec_schema() -> None:
     print_json(job_spec_schema())
 
 
-app.command("audit")(center.audit)
+app.add_typer(center.audit_app, name="audit")
 app.command("estimate")(estimate.estimate)
 app.command("bill")(billing.bill)
 

@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from aicc.core.topology import NodeState
 from aicc.executors.base import Executor
-from aicc.loops import culling, janitor, outputs, reconcile, scheduling
+from aicc.loops import audit, culling, janitor, outputs, reconcile, scheduling
 from aicc.loops.books import Books
 from aicc.loops.deployments import Keeper
 from aicc.loops.lease import Lease, LostLease
@@ -159,6 +159,8 @@ class Controller:
                     self.books.tick(observed)
             with step("culling"):
                 self.culler.tick()
+            with step("audit"):
+                audit.seal(self.db, self.lease, self.sealer)
             if utcnow() >= self._next_discovery:
                 with step("discovery"):
                     self.discover()

@@ -19,6 +19,11 @@ class Audit(Resource):
         """The newest `limit` entries (one page: the route keeps no cursor)."""
         return self._t.call("GET", api_path("audit"), params={"limit": limit, "action": action})
 
+    def verify(self) -> Json:
+        """The hash chain walked: `intact`, `verified`, `pending`, `broken_at`, `reason`, and
+        the head (`last_seq`, `last_hash`)."""
+        return self._t.call("GET", api_path("audit", "verify"))
+
 
 class Estimates(Resource):
     def create(

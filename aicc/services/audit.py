@@ -1,17 +1,31 @@
-"""The audit log: who did what to which object. Written in the same transaction as the change."""
+"""The audit log: who did what to which object. Written in the same transaction as the change.
+
+The log is a keyed hash chain, so an entry changed, removed or slipped in afterwards shows: the
+leader seals committed entries in the order it finds them (`seal`), giving each the next `seq`
+and `hash` = HMAC(server key, previous hash + the entry's content); `verify` walks the chain
+again. Sealing after the commit, not in the writing transaction, keeps concurrent writers from
+waiting on one another (or forking the chain); an entry stays `pending` for a pass or so. The
+key (`secret.key`, outside the database) means whoever can write the database alone cannot
+forge a chain that verifies.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import Principal, Role
 from aicc.services.common import Forbidden, read, utcnow
+from aicc.store.sealing import Sealer
 from aicc.store.tables import AuditRow
+
+GENESIS = "0" * 64  # what the first entry's hash follows
+BATCH = 5_000  # entries sealed, or verified, per read
 
 
 @dataclass(frozen=True)
@@ -85,3 +99,99 @@ def _readable(who: Principal) -> Select[AuditRow]:
         raise Forbidden("only admins read the audit log")
     query = select(AuditRow)
     return query if who.is_admin else query.where(AuditRow.org_id == who.org_id)
+
+
+# --- the hash chain ---
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What `verify` found: entries checked and intact up to `broken_at` (None: all of them),
+    and those committed but not sealed yet."""
+
+    verified: int
+    pending: int
+    broken_at: int | None
+    reason: str | None
+    last_seq: int | None
+    last_hash: str | None
+
+    @property
+    def intact(self) -> bool:
+        return self.broken_at is None
+
+
+def _content(row: AuditRow) -> str:
+    """An entry as the chain covers it: every column but the row id, in one canonical form."""
+    at = row.at if row.at.tzinfo is not None else row.at.replace(tzinfo=UTC)
+    fields = {
+        "seq": row.seq,
+        "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "user_id": row.user_id,
+        "user_name": row.user_name,
+        "org_id": row.org_id,
+        "action": row.action,
+        "object_type": row.object_type,
+        "object_id": row.object_id,
+        "detail": row.detail,
+        "client": row.client,
+    }
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _link(sealer: Sealer, previous: str, row: AuditRow) -> str:
+    return sealer.mac(f"aicc-audit\n{previous}\n{_content(row)}")[:64]
+
+
+def seal(session: Session, sealer: Sealer) -> int:
+    """Chain the committed entries not sealed yet, oldest id first: each gets the next `seq`
+    and its `hash`. The leader calls it after each pass (fenced); returns how many."""
+    last = session.execute(
+        select(AuditRow.seq, AuditRow.hash)
+        .where(AuditRow.seq.is_not(None))
+        .order_by(AuditRow.seq.desc())
+        .limit(1)
+    ).first()
+    seq: int = (last[0] or 0) if last is not None else 0
+    previous: str = last[1] if last is not None and last[1] else GENESIS
+    rows = session.scalars(
+        select(AuditRow).where(AuditRow.seq.is_(None)).order_by(AuditRow.id).limit(BATCH)
+    ).all()
+    for row in rows:
+        seq += 1
+        row.seq = seq
+        row.hash = previous = _link(sealer, previous, row)
+    return len(rows)
+
+
+def verify(session: Session, who: Principal, sealer: Sealer) -> Verification:
+    """Walk the whole chain (center admins): every `seq` from 1 on, none missing, each hash
+    what the entry and its predecessor give."""
+    if not who.is_admin:
+        raise Forbidden("only the center's admins verify the audit log")
+    pending = (
+        session.scalar(select(func.count()).select_from(AuditRow).where(AuditRow.seq.is_(None)))
+        or 0
+    )
+    previous, expected, verified = GENESIS, 1, 0
+    while True:
+        rows = session.scalars(
+            select(AuditRow).where(AuditRow.seq >= expected).order_by(AuditRow.seq).limit(BATCH)
+        ).all()
+        for row in rows:
+            if row.seq != expected:
+                return Verification(
+                    verified, pending, expected, f"entry {expected} is missing",
+                    expected - 1 if expected > 1 else None, previous if expected > 1 else None,
+                )  # fmt: skip
+            if row.hash != _link(sealer, previous, row):
+                return Verification(
+                    verified, pending, expected,
+                    f"entry {expected} (audit id {row.id}) does not match its hash",
+                    expected - 1 if expected > 1 else None, previous if expected > 1 else None,
+                )  # fmt: skip
+            previous, expected, verified = row.hash, expected + 1, verified + 1
+        if len(rows) < BATCH:
+            break
+    last = expected - 1
+    return Verification(verified, pending, None, None, last or None, previous if last else None)

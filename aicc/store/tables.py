@@ -535,6 +535,7 @@ class EventRow(Base):
 
 class AuditRow(Base):
     __tablename__ = "audit"
+    __table_args__ = (Index("ix_audit_seq", "seq", unique=True),)
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     at: Mapped[datetime] = mapped_column(index=True)
     user_id: Mapped[str | None] = mapped_column(String(40))
@@ -545,6 +546,9 @@ class AuditRow(Base):
     object_id: Mapped[str] = mapped_column(String(128), default="")
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     client: Mapped[str] = mapped_column(String(100), default="")
+    # its place in the hash chain and its link, set by the leader after the commit
+    seq: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    hash: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class WorkdirRow(Base):

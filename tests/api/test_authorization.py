@@ -74,6 +74,7 @@ ADMIN_ONLY: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/bills/issue"): "only center admins issue invoices",
     ("POST", "/api/v1/bills/adjustments"): "only center admins correct invoices",
     ("GET", "/api/v1/kpis/utilization"): "the center's utilization by pool is for operators",
+    ("GET", "/api/v1/audit/verify"): "the whole audit chain is for the center's admins",
 }
 # Org-admin work on the caller's own organization: a member gets 403, an org admin its own
 # organization's data (checked for A's data like the lists above).

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from aicc.api import schemas
-from aicc.api.deps import CurrentUser, SessionDep
+from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.services import audit
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
@@ -26,3 +27,12 @@ def audit_list(
     return schemas.Page[schemas.AuditEntry](
         items=items, next_cursor=str(found[-1].id) if len(found) == limit else None
     )
+
+
+@router.get("/verify", response_model=schemas.AuditVerification)
+def audit_verify(
+    who: CurrentUser, state: StateDep, session: SessionDep
+) -> schemas.AuditVerification:
+    """Walk the hash chain (center admins): every entry present, each matching its hash."""
+    found = audit.verify(session, who, state.sealer)
+    return schemas.AuditVerification(intact=found.intact, **asdict(found))

@@ -1,7 +1,7 @@
 """The API's request and answer bodies (docs/api.md), one module per resource. Services hand
 routes read models; these modules only say how they look as JSON, and never query."""
 
-from aicc.api.schemas.audit import AuditEntry
+from aicc.api.schemas.audit import AuditEntry, AuditVerification
 from aicc.api.schemas.common import ERRORS, Body, Error, Name, Page, Problem, document_errors
 from aicc.api.schemas.datasets import (
     Bin,
@@ -107,6 +107,7 @@ __all__ = [
     "ApiKey",
     "ApiKeyIn",
     "AuditEntry",
+    "AuditVerification",
     "Bin",
     "Body",
     "CleanIn",
