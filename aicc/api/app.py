@@ -81,7 +81,6 @@ def create_app(state: AppState) -> FastAPI:
     async def invalid(_request: Request, err: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": jsonable_encoder(_printable(err.errors()))}, 422)
 
-    app.add_middleware(gateway.Front)  # inside RequestLimits: `/v1`'s traffic, routed first
     app.add_middleware(
         RequestLimits, limits=state.settings.limits, trusted=state.settings.trusted_proxies
     )

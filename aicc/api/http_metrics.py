@@ -15,7 +15,6 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import Metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-ROUTE = "aicc.route"  # a scope key naming the route of a request answered before routing
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -65,7 +64,7 @@ class HttpMetrics:
         try:
             await self.app(scope, receive, sending)
         finally:
-            route = scope.get(ROUTE) or getattr(scope.get("route"), "path", None) or "unmatched"
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
             method = scope["method"]
             self.stats.requests.labels(method, route, str(status)).inc()
             self.stats.seconds.labels(method, route).observe(time.perf_counter() - started)

@@ -199,9 +199,7 @@ def test_completions_embeddings_and_predict(center: Center, chat: Deployment) ->
     )
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "model_not_found"
     bearer = {"Authorization": f"Bearer {key}"}
-    got = httpx.get(center.url + "/v1/chat/completions", headers=bearer)
-    assert got.status_code == 405 and got.headers["allow"] == "POST"
-    assert got.json()["error"]["message"] == "use POST"
+    assert httpx.get(center.url + "/v1/chat/completions", headers=bearer).status_code == 405
     huge = httpx.post(center.url + "/v1/embeddings", content=b"x" * (9 << 20), headers=bearer)
     assert huge.status_code == 413  # the server's request limits hold in front of the gateway
     routes = [r["route"] for r in center.api.get("/api/v1/requests").json()["items"]]

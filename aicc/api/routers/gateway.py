@@ -21,11 +21,10 @@ import anyio
 import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from aicc.api.deps import get_state
 from aicc.api.gateway import Gateway
-from aicc.api.http_metrics import ROUTE
 from aicc.services import gateway as gw
 from aicc.services.api_keys import PREFIX
 from aicc.services.common import new_id, utcnow
@@ -123,54 +122,25 @@ def _model(model: gw.Model, grant: gw.Grant) -> dict[str, Any]:
     return {"id": model.name, "object": "model", "created": created, "owned_by": grant.project_id}
 
 
-# The routes that carry the traffic, and what they become on a replica. A plain HTTP model (a
-# template's `predict.py`) is called at `/v1/deployments/{name}/predict` with its body as it is.
-_FORWARDED = {
-    "/v1/chat/completions": ("chat", "/v1/chat/completions"),
-    "/v1/completions": ("completions", "/v1/completions"),
-    "/v1/embeddings": ("embeddings", "/v1/embeddings"),
-}
-_PREDICT = ("/v1/deployments/", "/predict")
+@router.post("/chat/completions")
+async def gateway_chat(request: Request) -> Response:
+    return await _forward(request, "chat", "/v1/chat/completions")
 
 
-class Front:
-    """The forwarded routes, answered before the API's routing and exception layers: a request
-    through the gateway is its hot path, and FastAPI's per-route work (dependencies, exception
-    wrappers, matching) was a fifth of what the gateway added to it. Everything else under
-    `/v1` (`/v1/models`) and the whole API go on to `app`. It sits inside `RequestLimits`, so
-    body size and per-key rate limits hold here too."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        found = _forwarded(scope) if scope["type"] == "http" else None
-        if found is None:
-            await self.app(scope, receive, send)
-            return
-        route, path, name = found
-        scope[ROUTE] = "/v1/deployments/{name}/predict" if name else scope["path"]
-        if scope["method"] != "POST":
-            answer: Response = error(
-                405, "use POST", "invalid_request_error", headers={"Allow": "POST"}
-            )
-        else:
-            answer = await _forward(Request(scope, receive), route, path, name)
-        await answer(scope, receive, send)
+@router.post("/completions")
+async def gateway_completions(request: Request) -> Response:
+    return await _forward(request, "completions", "/v1/completions")
 
 
-def _forwarded(scope: Scope) -> tuple[str, str, str | None] | None:
-    path: str = scope["path"]
-    if not path.startswith("/v1/"):
-        return None
-    if path in _FORWARDED:
-        return (*_FORWARDED[path], None)
-    start, end = _PREDICT
-    if path.startswith(start) and path.endswith(end):
-        name = path[len(start) : -len(end)]
-        if name and "/" not in name:
-            return "predict", "/predict", name
-    return None
+@router.post("/embeddings")
+async def gateway_embeddings(request: Request) -> Response:
+    return await _forward(request, "embeddings", "/v1/embeddings")
+
+
+@router.post("/deployments/{name}/predict")
+async def gateway_predict(name: str, request: Request) -> Response:
+    """A plain HTTP model (a template's `predict.py` behind `/predict`): the body as it is."""
+    return await _forward(request, "predict", "/predict", name=name)
 
 
 class _Call:
