@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
@@ -20,6 +20,13 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.exceptions import SettingsError
 
 from aicc.core.pricing import PricePlan
 
@@ -254,14 +261,33 @@ class Settings(BaseModel):
     trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
 
 
-ENV = {
-    "AICC_DB": "db",
-    "AICC_HOST": "host",
-    "AICC_PORT": "port",
-    "AICC_EXECUTOR": "executor",
-    "AICC_POLICY": "policy",
-    "AICC_NODE_NAME": "node_name",
-}
+class _FromEnvironment(Settings, BaseSettings):
+    """Settings with every field also read from `AICC_<FIELD>`, a nested one from
+    `AICC_<SECTION>__<FIELD>` (`AICC_GATEWAY__READ_TIMEOUT_S=30`), lists and mappings as JSON
+    (`AICC_TRUSTED_PROXIES='["10.0.0.0/8"]'`). Empty variables are ignored. What `load` passes
+    (`config.yaml` and flags) is ordered around them by `settings_customise_sources`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AICC_",
+        env_nested_delimiter="__",
+        env_ignore_empty=True,
+        case_sensitive=False,
+        extra="forbid",
+    )
+    _from_file: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Flags over variables over `config.yaml` (each merged into the one below)."""
+        from_file = InitSettingsSource(settings_cls, init_kwargs=cls._from_file)
+        return init_settings, env_settings, from_file
 
 
 class ConfigError(ValueError):
@@ -281,11 +307,17 @@ def load(home: Path | None = None, **flags: Any) -> Settings:
             values.update(yaml.safe_load(path.read_text()) or {})
         except yaml.YAMLError as err:
             raise ConfigError(f"{path}: not valid YAML ({err})") from None
-    values.update({key: os.environ[var] for var, key in ENV.items() if os.environ.get(var)})
-    values.update({k: v for k, v in flags.items() if v is not None})
-    values["home"] = home
+    given = {k: v for k, v in flags.items() if v is not None} | {"home": home}
+    _FromEnvironment._from_file = values
     try:
-        return Settings.model_validate(values)
+        loaded = _FromEnvironment(**given)
+    except SettingsError as err:  # a variable that is not JSON where a list or mapping goes
+        raise ConfigError(
+            f"AICC_* variables: {err} (a list or mapping is one JSON value)"
+        ) from None
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
         raise ConfigError(f"settings ({path}, AICC_* variables, flags): {problems}") from None
+    finally:
+        _FromEnvironment._from_file = {}
+    return Settings.model_validate(loaded.model_dump())

@@ -1,0 +1,76 @@
+"""Settings from `config.yaml`, `AICC_*` variables and flags: every setting has a variable, and
+the layers merge setting by setting."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from aicc import config
+from tests.test_docs import examples
+
+
+def _variables(values: Any, path: tuple[str, ...] = ()) -> dict[str, str]:
+    """`{"gateway": {"read_timeout_s": 30}}` as `{"AICC_GATEWAY__READ_TIMEOUT_S": "30"}`;
+    a list, or a mapping whose keys are data (not settings), as one JSON value."""
+    if isinstance(values, dict) and path[-1:] not in (("profiles",), ("accelerator_hour",)):
+        out: dict[str, str] = {}
+        for key, value in values.items():
+            out |= _variables(value, (*path, key))
+        return out
+    name = "AICC_" + "__".join(part.upper() for part in path)
+    text = values if isinstance(values, str) else json.dumps(values)
+    return {name: text}
+
+
+@pytest.mark.parametrize("block", examples("config.md", "# example: config"))
+def test_every_setting_of_the_documented_examples_can_come_from_the_environment(
+    block: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    values = yaml.safe_load(block)
+    (tmp_path / "from-file").mkdir()
+    (tmp_path / "from-file" / "config.yaml").write_text(block)
+    from_file = config.load(tmp_path / "from-file")
+    (tmp_path / "from-env").mkdir()
+    for name, value in _variables(values).items():
+        monkeypatch.setenv(name, value)
+    from_env = config.load(tmp_path / "from-env")
+    assert from_env.model_dump(exclude={"home"}) == from_file.model_dump(exclude={"home"})
+
+
+def test_flags_over_variables_over_the_file_setting_by_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "config.yaml").write_text(
+        "port: 9000\npolicy: fifo\ngateway: {connect_timeout_s: 2, read_timeout_s: 100}\n"
+    )
+    monkeypatch.setenv("AICC_GATEWAY__READ_TIMEOUT_S", "30")  # one field of a section
+    monkeypatch.setenv("AICC_PORT", "9050")
+    monkeypatch.setenv("AICC_POLICY", "")  # empty: as if not set
+    monkeypatch.setenv("AICC_SERVER", "http://elsewhere")  # the clients', not a setting
+    loaded = config.load(tmp_path, port=9100)
+    assert (loaded.port, loaded.policy) == (9100, "fifo")
+    assert (loaded.gateway.connect_timeout_s, loaded.gateway.read_timeout_s) == (2.0, 30.0)
+    assert type(loaded) is config.Settings
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "said"),
+    [
+        ("AICC_PORT", "many", "port: Input should be a valid integer"),
+        ("AICC_GATEWAY__NOPE", "1", "gateway.nope: Extra inputs are not permitted"),
+        ("AICC_TRUSTED_PROXIES", "[not json", "trusted_proxies"),
+    ],
+)
+def test_a_bad_variable_is_named_in_the_error(
+    name: str, value: str, said: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(config.ConfigError) as refused:
+        config.load(tmp_path)
+    assert said in str(refused.value) and "AICC_* variables" in str(refused.value)
+    assert "Traceback" not in str(refused.value)
