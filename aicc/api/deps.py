@@ -12,8 +12,9 @@ from pydantic import IPvAnyNetwork
 from sqlalchemy.orm import Session
 
 from aicc.api.state import AppState
-from aicc.core.tenancy import Principal
+from aicc.core.tenancy import Principal, allows, needed_scope
 from aicc.services import tokens
+from aicc.services.common import Forbidden
 from aicc.services.data import mounts
 
 _bearer = HTTPBearer(auto_error=False, description="an AICC API token (`aicc token create`)")
@@ -40,8 +41,12 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def current_user(
-    state: StateDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    state: StateDep,
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    """The caller behind the bearer token, refused (403) where the token's scopes do not
+    cover the request (`core.tenancy.needed_scope`)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
     with state.db.reader() as session:
@@ -55,6 +60,16 @@ def current_user(
             "invalid, expired or revoked token, or its user is disabled",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    needed = needed_scope(request.method, request.url.path)
+    if not allows(who.scopes, needed):
+        granted = ", ".join(sorted(who.scopes))
+        raise Forbidden(
+            "this token's scopes ({granted}) do not cover {method} {path}: it needs `{needed}`",
+            granted=granted,
+            method=request.method,
+            path=request.url.path,
+            needed=needed.value,
+        )
     return who
 
 
@@ -62,12 +77,14 @@ CurrentUser = Annotated[Principal, Depends(current_user)]
 
 
 def data_reader(
-    state: StateDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    state: StateDep,
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> mounts.Reader:
     """A person's token, or a job's data grant (`services/data/mounts.py`): the routes of
     what a job mounts take either."""
     if credentials is None or not mounts.is_grant(credentials.credentials):
-        return current_user(state, credentials)
+        return current_user(state, request, credentials)
     if credentials.scheme.lower() == "bearer":
         try:
             mounts.open_grant(state.sealer, credentials.credentials)

@@ -24,6 +24,7 @@ TOKENS = Noun(
         col("EXPIRES", "expires_at", local_time),
         col("LAST USED", "last_used_at", local_time),
         col("REVOKED", "revoked_at", local_time),
+        col("SCOPES", "scopes", lambda v: ",".join(v)),
     ],
     empty="no tokens",
 )
@@ -43,11 +44,21 @@ def token_create(
     user: Annotated[
         str | None, typer.Option("--user", help="Create it for this user id (admins).")
     ] = None,
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scope",
+            help="Only this: read, jobs, data or deployments (each with the reads); "
+            "repeatable. Default: all the user may.",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Create a token. Prints its secret on stdout: the only time it is shown."""
     with client() as api:
-        answer = api.tokens.create(name, expires_in_days=expires_in_days, user_id=user)
+        answer = api.tokens.create(
+            name, expires_in_days=expires_in_days, user_id=user, scopes=scope or None
+        )
     if as_json:
         print_json(answer)
         return

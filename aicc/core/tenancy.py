@@ -26,6 +26,49 @@ class Role(StrEnum):
 _RANK = {Role.VIEWER: 0, Role.MEMBER: 1, Role.ORG_ADMIN: 2, Role.ADMIN: 3}
 
 
+class Scope(StrEnum):
+    """What a token may do on its user's behalf (`aicc token create --scope ...`); the user's
+    role still decides what the user may do at all."""
+
+    ALL = "all"  # everything the user may (a token made without scopes)
+    READ = "read"  # every read: listings, objects, logs, estimates, metrics
+    JOBS = "jobs"  # reads, and jobs, their working directories, notebooks, template runs
+    DATA = "data"  # reads, and data sets, models and templates
+    DEPLOYMENTS = "deployments"  # reads, and deployments and their API keys
+
+
+# Writes by the first part of the path after /api/v1/; any other write needs `all`.
+_WRITES = {
+    "jobs": Scope.JOBS,
+    "workdirs": Scope.JOBS,
+    "notebooks": Scope.JOBS,
+    "datasets": Scope.DATA,
+    "uploads": Scope.DATA,  # a data set version's files, chunk by chunk
+    "models": Scope.DATA,
+    "templates": Scope.DATA,
+    "deployments": Scope.DEPLOYMENTS,
+    "keys": Scope.DEPLOYMENTS,
+}
+
+
+def needed_scope(method: str, path: str) -> Scope:
+    """The scope a request needs: reads (and the POSTs that change nothing: estimates, a data
+    set's read-only SQL query) `read`; a write the scope of what it changes; a template run
+    submits a job, so `jobs`."""
+    parts = path.removeprefix("/api/v1/").split("/")
+    if method in ("GET", "HEAD", "OPTIONS") or parts[-1] in ("estimate", "query"):
+        return Scope.READ
+    if parts[0] == "templates" and parts[-1] in ("runs", "searches"):
+        return Scope.JOBS
+    return _WRITES.get(parts[0], Scope.ALL)
+
+
+def allows(scopes: frozenset[Scope], needed: Scope) -> bool:
+    """Whether a token's scopes cover a request needing `needed`: `all` covers everything,
+    every other scope covers reads and its own writes."""
+    return Scope.ALL in scopes or needed in scopes or (needed is Scope.READ and bool(scopes))
+
+
 @dataclass(frozen=True)
 class Principal:
     """The caller of a route: who, in which organization, with which role, in which projects."""
@@ -35,6 +78,8 @@ class Principal:
     org_id: str
     role: Role
     project_ids: frozenset[str] = field(default_factory=frozenset)
+    # what the token it came with may do; a portal session or a job: everything its user may
+    scopes: frozenset[Scope] = frozenset({Scope.ALL})
 
     @property
     def is_admin(self) -> bool:

@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, delete, func, select
 from sqlalchemy.orm import Session
 
-from aicc.core.tenancy import Principal
+from aicc.core.tenancy import Principal, Scope
 from aicc.services import audit, tokens
 from aicc.services.common import TooMany
 from aicc.services.passwords import check_password, hash_password, needs_rehash
@@ -175,8 +175,10 @@ def _user_by_password(session: Session, username: str, password: str) -> UserRow
 
 def _user_by_token(session: Session, secret: str) -> tuple[UserRow, tokens.Token] | None:
     """The user behind a valid API token, and the token (unknown, expired, revoked or
-    disabled: None)."""
+    disabled: None; limited to some scopes too: the portal does everything its user may)."""
     token = tokens.find(session, secret.strip())
+    if token is not None and token.scopes != [Scope.ALL.value]:
+        return None
     user = session.get(UserRow, token.user_id) if token is not None else None
     return (user, token) if user is not None and token is not None else None
 

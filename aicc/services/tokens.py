@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aicc.core.tenancy import Principal, can_manage
+from aicc.core.tenancy import Principal, Scope, can_manage
 from aicc.services import audit
 from aicc.services.common import Invalid, NotFound, new_id, read, utcnow
 from aicc.services.tenancy import principal_of
 from aicc.store.tables import TokenRow, UserRow
 
 PREFIX = "aicc_"
+_SCOPES = frozenset(scope.value for scope in Scope)
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Token:
     expires_at: datetime | None
     revoked_at: datetime | None
     last_used_at: datetime | None
+    scopes: list[str]
 
 
 def digest(secret: str) -> str:
@@ -44,8 +46,10 @@ def issue(
     user_id: str,
     name: str,
     expires_in_days: int | None = None,
+    scopes: list[Scope] | None = None,
 ) -> tuple[Token, str]:
-    """A new token for a user; the secret is returned here and never again."""
+    """A new token for a user; the secret is returned here and never again. `scopes` limit
+    what it may do (none given: `all`, whatever its user may)."""
     user = session.get(UserRow, user_id)
     if who is not None and (
         user is None or (user.id != who.user_id and not can_manage(who, org_id=user.org_id))
@@ -55,6 +59,9 @@ def issue(
         raise NotFound("user {user_id} not found", user_id=user_id)
     if expires_in_days is not None and expires_in_days <= 0:
         raise Invalid("expires_in_days: must be positive")
+    granted = sorted(set(scopes or [Scope.ALL]))
+    if Scope.ALL in granted and len(granted) > 1:
+        raise Invalid("scopes: `all` already covers every other scope; give it alone")
     secret = PREFIX + secrets.token_urlsafe(32)
     now = utcnow()
     row = TokenRow(
@@ -64,10 +71,12 @@ def issue(
         secret_hash=digest(secret),
         created_at=now,
         expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None,
+        scopes=[str(scope) for scope in granted],
     )
     session.add(row)
     session.flush()
-    audit.record(session, who, "token.create", "token", row.id, org_id=user.org_id)
+    detail = {"scopes": row.scopes}
+    audit.record(session, who, "token.create", "token", row.id, org_id=user.org_id, detail=detail)
     return read(Token, row), secret
 
 
@@ -98,7 +107,9 @@ def authenticate(session: Session, secret: str) -> tuple[Principal | None, str |
     user = session.get(UserRow, row.user_id)
     assert user is not None
     stale = row.last_used_at is None or utcnow() - row.last_used_at > timedelta(minutes=1)
-    return principal_of(session, user), row.id if stale else None
+    who = principal_of(session, user)
+    scopes = frozenset(Scope(s) for s in row.scopes if s in _SCOPES)
+    return replace(who, scopes=scopes or frozenset({Scope.READ})), row.id if stale else None
 
 
 def touch(session: Session, token_id: str) -> None:

@@ -29,6 +29,13 @@ def test_an_admin_disables_and_enables_a_user_from_the_cli(tmp_path: Path) -> No
         secret = json.loads(aicc("token", "create", "laptop", "--user", ann["id"], "--json").stdout)
         as_ann = {**admin, "AICC_TOKEN": secret["secret"]}
         assert run(as_ann, "project", "list").exit_code == 0
+        reader = aicc("token", "create", "dash", "--scope", "read").stdout.strip()
+        as_reader = {**admin, "AICC_TOKEN": reader}
+        assert run(as_reader, "project", "list").exit_code == 0
+        refused = run(as_reader, "org", "create", "nope")
+        assert refused.exit_code == 1 and "it needs `all`" in refused.stderr
+        row = next(line for line in aicc("token", "list").stdout.splitlines() if "dash" in line)
+        assert row.rstrip().endswith("read")
 
         done = aicc("user", "disable", ann["id"])
         assert f"disabled user ann ({ann['id']})" in done.stderr

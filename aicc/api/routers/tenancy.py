@@ -169,6 +169,7 @@ def tokens_create(body: schemas.TokenIn, who: CurrentUser, session: SessionDep) 
         user_id=body.user_id or who.user_id,
         name=body.name,
         expires_in_days=body.expires_in_days,
+        scopes=body.scopes,
     )
     out = schemas.Token.model_validate(token, from_attributes=True)
     return out.model_copy(update={"secret": secret})
