@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 import yaml
+from test_docs import examples
 
 from aicc import config
-from tests.test_docs import examples
 
 
 def _variables(values: Any, path: tuple[str, ...] = ()) -> dict[str, str]:
