@@ -52,14 +52,14 @@ class Option(_Result):
     accelerator_hours: float
     pflops_hours: float
     wait_hours: float | None
-    gross: Decimal | None
-    discount: Decimal | None  # the plan's discount, taken before subsidies and vouchers
-    subsidy: Decimal | None
-    voucher: Decimal | None
-    net: Decimal | None
     currency: str
     efficiency: float  # MFU × multi-device scaling applied to this option
     bound: Bound
+    gross: Decimal | None = None
+    discount: Decimal | None = None  # the plan's discount, taken before subsidies and vouchers
+    subsidy: Decimal | None = None
+    voucher: Decimal | None = None
+    net: Decimal | None = None
     price_note: str | None = None
 
 
@@ -246,25 +246,19 @@ def _option(
     gross = pricing.charge(
         plan, accelerator=model.name, accelerator_hours=device_hours, pflops_hours=pflops_hours
     )
-    wait = waits.get((model.name, count))
+    option = Option(
+        accelerator=model.name,
+        count=count,
+        hours=timing.hours,
+        accelerator_hours=device_hours,
+        pflops_hours=pflops_hours,
+        wait_hours=waits.get((model.name, count)),
+        currency=plan.currency,
+        efficiency=timing.efficiency,
+        bound=timing.bound,
+    )
     if gross is None:
-        return Option(
-            accelerator=model.name,
-            count=count,
-            hours=timing.hours,
-            accelerator_hours=device_hours,
-            pflops_hours=pflops_hours,
-            wait_hours=wait,
-            gross=None,
-            discount=None,
-            subsidy=None,
-            voucher=None,
-            net=None,
-            currency=plan.currency,
-            efficiency=timing.efficiency,
-            bound=timing.bound,
-            price_note=no_price(plan, model.name),
-        )
+        return option.model_copy(update={"price_note": no_price(plan, model.name)})
     bill = pricing.settle(
         gross,
         accelerator=model.name,
@@ -274,22 +268,12 @@ def _option(
         vouchers=vouchers,
         on=on,
     )
-    return Option(
-        accelerator=model.name,
-        count=count,
-        hours=timing.hours,
-        accelerator_hours=device_hours,
-        pflops_hours=pflops_hours,
-        wait_hours=wait,
-        gross=bill.gross,
-        discount=bill.discount,
-        subsidy=bill.subsidy,
-        voucher=bill.voucher,
-        net=bill.net,
-        currency=bill.currency,
-        efficiency=timing.efficiency,
-        bound=timing.bound,
-    )
+    return option.model_copy(update=priced(bill))
+
+
+def priced(bill: pricing.Settlement) -> dict[str, object]:
+    """An option's money from its bill (an update for `model_copy`)."""
+    return {key: getattr(bill, key) for key in ("gross", "discount", "subsidy", "voucher", "net")}
 
 
 def no_price(plan: PricePlan, accelerator: str) -> str:

@@ -32,7 +32,7 @@ from aicc.core.templates import Manifest, TemplateError
 from aicc.core.units import parse_memory_mib
 from aicc.estimate import efficiency
 from aicc.estimate.assumptions import Assumption
-from aicc.estimate.estimate import cost, no_price
+from aicc.estimate.estimate import cost, no_price, priced
 from aicc.estimate.workload import WorkloadClass
 
 CPU = "cpu"  # the option without an accelerator
@@ -57,12 +57,12 @@ class TemplateOption(_Result):
     accelerator_hours: float  # all trials
     cpu_core_hours: float
     wait_hours: float | None
-    gross: Decimal | None  # null, like the rest of the money, where the plan prices no such device
-    discount: Decimal | None
-    subsidy: Decimal | None
-    voucher: Decimal | None
-    net: Decimal | None
     currency: str
+    gross: Decimal | None = None  # null, like the rest of the money, where the plan has no price
+    discount: Decimal | None = None
+    subsidy: Decimal | None = None
+    voucher: Decimal | None = None
+    net: Decimal | None = None
     price_note: str | None = None  # why there is no price
 
 
@@ -149,11 +149,6 @@ def estimate_run(
             accelerator_hours=_sig(device_hours),
             cpu_core_hours=_sig(core_hours),
             wait_hours=waits.get((name, n)),
-            gross=None,
-            discount=None,
-            subsidy=None,
-            voucher=None,
-            net=None,
             currency=plan.currency,
         )
         price = plan.unit_price(name) if device_hours else None
@@ -179,8 +174,7 @@ def estimate_run(
             vouchers=vouchers,
             on=on,
         )
-        money = ("gross", "discount", "subsidy", "voucher", "net", "currency")
-        options.append(option.model_copy(update={k: getattr(bill, k) for k in money}))
+        options.append(option.model_copy(update=priced(bill)))
 
     if res.gpus == 0:
         add(CPU, 0, cpu_hours, 1.0, 0.0)
