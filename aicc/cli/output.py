@@ -287,9 +287,11 @@ def _server_of(exc: Exception) -> str:
         return resolve_server()
 
 
-def _api_hint(status_code: int) -> str | None:
+def _api_hint(status_code: int, detail: str = "") -> str | None:
     if status_code == 401:
         return "log in with `aicc login`, or set AICC_TOKEN"
+    if status_code == 403 and "token's scopes" in detail:
+        return "use a token with that scope: `aicc token create NAME --scope SCOPE`"
     if status_code == 403:
         return "your role may not do this; ask an admin of your organization"
     if status_code >= 500:
@@ -304,7 +306,7 @@ def explain_error(exc: Exception) -> tuple[str, str | None] | None:
     httpx = sys.modules.get("httpx")
     yaml = sys.modules.get("yaml")
     if isinstance(exc, ApiError):
-        return exc.detail, _api_hint(exc.status_code)
+        return exc.detail, _api_hint(exc.status_code, exc.detail)
     if httpx is not None and isinstance(exc, httpx.ConnectError):
         return f"cannot reach the AICC server at {_server_of(exc)}", SERVER_HINT
     if httpx is not None and isinstance(exc, httpx.TimeoutException):

@@ -34,6 +34,7 @@ def test_an_admin_disables_and_enables_a_user_from_the_cli(tmp_path: Path) -> No
         assert run(as_reader, "project", "list").exit_code == 0
         refused = run(as_reader, "org", "create", "nope")
         assert refused.exit_code == 1 and "it needs `all`" in refused.stderr
+        assert "aicc token create NAME --scope SCOPE" in refused.stderr
         row = next(line for line in aicc("token", "list").stdout.splitlines() if "dash" in line)
         assert row.rstrip().endswith("read")
 
