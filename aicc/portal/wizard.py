@@ -16,7 +16,6 @@ import json
 import math
 import secrets
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
 
@@ -30,6 +29,7 @@ from aicc.core.units import format_duration, parse_cpu_milli, parse_duration_s, 
 from aicc.estimate import Estimate
 from aicc.portal import scenario_form, submitting
 from aicc.portal.auth import Me, csrf_ok
+from aicc.portal.billing import money
 from aicc.portal.forms import FieldError
 from aicc.portal.forms import Form as PageForm
 from aicc.portal.i18n import Message, Translator
@@ -74,10 +74,6 @@ class EstimateView:
     @property
     def has_discount(self) -> bool:
         return any(o.discount for o in self.result.options)
-
-
-def _money(value: Decimal) -> str:
-    return f"{value:,.2f}"
 
 
 def _hours(t: Translator, hours: float | None) -> str:
@@ -129,7 +125,7 @@ def _page(
         estimate=estimate,
         details=details,
         picked=picked or {},
-        money=_money,
+        money=money,
         hours=lambda h: _hours(t, h),
     )
 

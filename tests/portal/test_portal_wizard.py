@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from portal_support import Person, csrf_of, signed_in, wait_job
+from portal_support import Person, csrf_of, operator, signed_in, wait_job
+from sqlalchemy import update
 
 from aicc.api.state import AppState
+from aicc.store.tables import UserRow
+from aicc.testing.servers import in_process
 
 FINETUNE = {"scenario": "llm-finetune", "params": "7B", "tokens": "1B"}
 
@@ -260,3 +264,22 @@ def test_check_keeps_nothing_and_submit_submits(api: TestClient, alice: Person) 
     assert answer.status_code == 303
     job_id = answer.headers["location"].removeprefix("/jobs/")
     assert wait_job(api, alice, job_id, {"succeeded", "failed"})["state"] == "succeeded"
+
+
+def test_a_center_without_prices_shows_the_time_and_says_no_price(tmp_path: Path) -> None:
+    """A fresh install has no price plan: the options keep their times, the price column says
+    so (in the reader's language), and a note says how an operator sets prices."""
+    with in_process(tmp_path / "home") as (api, state):
+        client = operator(api)
+        params = {"scenario": "llm-lora", "params": "7B", "tokens": "1e8", "offer": "all"}
+        english = client.get("/submit/estimate", params=params)
+        assert english.status_code == 200, english.text
+        rows = re.findall(r'<tr class="option-row[^"]*">(.*?)</tr>', english.text, re.S)
+        assert rows and all(("no price" in row and " h<" in row) or "min" in row for row in rows)
+        assert "the time is estimated" in english.text
+        with state.db.session() as session:
+            session.execute(update(UserRow).where(UserRow.name == "admin").values(language="zh-CN"))
+        chinese = client.get("/submit/estimate", params=params).text
+        rows = re.findall(r'<tr class="option-row[^"]*">(.*?)</tr>', chinese, re.S)
+        assert rows and all("未定价" in row for row in rows)
+        assert "时间已估算" in chinese and "aicc admin price-plan set" in chinese
