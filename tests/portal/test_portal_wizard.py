@@ -275,7 +275,7 @@ def test_a_center_without_prices_shows_the_time_and_says_no_price(tmp_path: Path
         english = client.get("/submit/estimate", params=params)
         assert english.status_code == 200, english.text
         rows = re.findall(r'<tr class="option-row[^"]*">(.*?)</tr>', english.text, re.S)
-        assert rows and all(("no price" in row and " h<" in row) or "min" in row for row in rows)
+        assert rows and all("no price" in row for row in rows)
         assert "the time is estimated" in english.text
         with state.db.session() as session:
             session.execute(update(UserRow).where(UserRow.name == "admin").values(language="zh-CN"))
