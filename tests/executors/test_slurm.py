@@ -17,6 +17,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from data_support import ChunkServer
@@ -158,8 +159,17 @@ def test_a_two_replica_ddp_gang_through_aicc_on_two_slurm_nodes(
         alone = {**train, "resources": {"cpu": 1, "memory": "512MiB"}}  # the third node
         jobs = [submit(api, gang)["id"], submit(api, alone)["id"]]
         done, single = (wait_state(api, j, {"succeeded", "failed"}, timeout=180) for j in jobs)
-        assert done["state"] == "succeeded", done
-        assert single["state"] == "succeeded", single
+
+        def said(job: dict[str, Any]) -> str:  # why a job failed: its reason and every stderr
+            ranks = range(len(job.get("replicas") or [1]))
+            errs = [
+                api.get(f"/api/v1/jobs/{job['id']}/logs", params={"replica": r, "stream": "stderr"})
+                for r in ranks
+            ]
+            return f"{job.get('reason')}: {job.get('message')}\n" + "\n".join(e.text for e in errs)
+
+        assert done["state"] == "succeeded", said(done)
+        assert single["state"] == "succeeded", said(single)
         nodes = {r["node"] for r in done["replicas"]}
         assert len(nodes) == 2, done["replicas"]
         logs = [

@@ -35,6 +35,9 @@ def test_record_keeps_values_with_spaces() -> None:
     assert rec["OS"] == "Linux 6.18.44-fc-v669 #1 SMP PREEMPT_DYNAMIC @0"
     assert rec["Gres"] == "gpu:2" and rec["CfgTRES"] == "cpu=2,mem=2G,billing=2,gres/gpu=2"
     assert parse.record(DRAINED)["Reason"] == "disk check [root@2026-11-22T12:01:16]"
+    # a line without fields (`scontrol show job` with no jobs says so in words): no fields
+    assert parse.record("No jobs in the system") == {}
+    assert parse.records("No jobs in the system\n") == [{}]
 
 
 @pytest.mark.parametrize(

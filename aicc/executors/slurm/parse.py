@@ -23,7 +23,7 @@ def record(line: str) -> dict[str, str]:
     repeated keys wins."""
     fields: dict[str, str] = {}
     matches = list(_KEY.finditer(line))
-    for here, after in zip(matches, [*matches[1:], None], strict=True):
+    for here, after in zip(matches, [*matches[1:], None], strict=False):  # none: no fields
         end = after.start() if after else len(line)
         fields.setdefault(here.group(1), line[here.end() : end].strip())
     return fields
