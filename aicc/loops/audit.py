@@ -3,19 +3,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from aicc.loops.lease import Lease
 from aicc.services import audit
 from aicc.services.common import utcnow
 from aicc.store.db import Database
 from aicc.store.sealing import Sealer
-from aicc.store.tables import AuditRow
 
 
 def seal(db: Database, lease: Lease, sealer: Sealer) -> None:
     with db.reader() as session:  # most passes have nothing to seal: no write transaction
-        if session.scalar(select(AuditRow.id).where(AuditRow.seq.is_(None)).limit(1)) is None:
+        if not audit.unsealed(session):
             return
     with db.session() as session:
         lease.fence(session, utcnow())

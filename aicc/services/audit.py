@@ -106,19 +106,23 @@ def _readable(who: Principal) -> Select[AuditRow]:
 
 @dataclass(frozen=True)
 class Verification:
-    """What `verify` found: entries checked and intact up to `broken_at` (None: all of them),
-    and those committed but not sealed yet."""
+    """What `verify` found: the entries from the first on that are intact (`verified`, up to the
+    head `last_hash`), the first that is not (`broken_at`, why in `reason`; None: all are), and
+    those committed but not sealed yet."""
 
     verified: int
     pending: int
     broken_at: int | None
     reason: str | None
-    last_seq: int | None
     last_hash: str | None
 
     @property
     def intact(self) -> bool:
         return self.broken_at is None
+
+    @property
+    def last_seq(self) -> int | None:
+        return self.verified or None
 
 
 def _content(row: AuditRow) -> str:
@@ -140,7 +144,7 @@ def _content(row: AuditRow) -> str:
 
 
 def _link(sealer: Sealer, previous: str, row: AuditRow) -> str:
-    return sealer.mac(f"aicc-audit\n{previous}\n{_content(row)}")[:64]
+    return sealer.mac(f"aicc-audit\n{previous}\n{_content(row)}")
 
 
 def seal(session: Session, sealer: Sealer) -> int:
@@ -164,34 +168,36 @@ def seal(session: Session, sealer: Sealer) -> int:
     return len(rows)
 
 
+def unsealed(session: Session) -> int:
+    """Entries committed and not sealed yet (the leader seals them within a pass or so)."""
+    query = select(func.count()).select_from(AuditRow).where(AuditRow.seq.is_(None))
+    return session.scalar(query) or 0
+
+
 def verify(session: Session, who: Principal, sealer: Sealer) -> Verification:
     """Walk the whole chain (center admins): every `seq` from 1 on, none missing, each hash
     what the entry and its predecessor give."""
     if not who.is_admin:
         raise Forbidden("only the center's admins verify the audit log")
-    pending = (
-        session.scalar(select(func.count()).select_from(AuditRow).where(AuditRow.seq.is_(None)))
-        or 0
-    )
-    previous, expected, verified = GENESIS, 1, 0
-    while True:
+    previous, verified, reason = GENESIS, 0, None
+    while reason is None:
         rows = session.scalars(
-            select(AuditRow).where(AuditRow.seq >= expected).order_by(AuditRow.seq).limit(BATCH)
+            select(AuditRow).where(AuditRow.seq > verified).order_by(AuditRow.seq).limit(BATCH)
         ).all()
         for row in rows:
-            if row.seq != expected:
-                return Verification(
-                    verified, pending, expected, f"entry {expected} is missing",
-                    expected - 1 if expected > 1 else None, previous if expected > 1 else None,
-                )  # fmt: skip
-            if row.hash != _link(sealer, previous, row):
-                return Verification(
-                    verified, pending, expected,
-                    f"entry {expected} (audit id {row.id}) does not match its hash",
-                    expected - 1 if expected > 1 else None, previous if expected > 1 else None,
-                )  # fmt: skip
-            previous, expected, verified = row.hash, expected + 1, verified + 1
+            if row.seq != verified + 1:
+                reason = f"entry {verified + 1} is missing"
+            elif row.hash != _link(sealer, previous, row):
+                reason = f"entry {row.seq} (audit id {row.id}) does not match its hash"
+            if reason is not None:
+                break
+            previous, verified = row.hash or "", verified + 1
         if len(rows) < BATCH:
             break
-    last = expected - 1
-    return Verification(verified, pending, None, None, last or None, previous if last else None)
+    return Verification(
+        verified,
+        unsealed(session),
+        verified + 1 if reason is not None else None,
+        reason,
+        previous if verified else None,
+    )

@@ -35,4 +35,4 @@ def audit_verify(
 ) -> schemas.AuditVerification:
     """Walk the hash chain (center admins): every entry present, each matching its hash."""
     found = audit.verify(session, who, state.sealer)
-    return schemas.AuditVerification(intact=found.intact, **asdict(found))
+    return schemas.AuditVerification(intact=found.intact, last_seq=found.last_seq, **asdict(found))
