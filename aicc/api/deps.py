@@ -11,8 +11,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import IPvAnyNetwork
 from sqlalchemy.orm import Session
 
+from aicc.api.scopes import needed_scope
 from aicc.api.state import AppState
-from aicc.core.tenancy import Principal, allows, needed_scope
+from aicc.core.tenancy import Principal, allows
 from aicc.services import tokens
 from aicc.services.common import Forbidden
 from aicc.services.data import mounts

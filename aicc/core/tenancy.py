@@ -37,32 +37,6 @@ class Scope(StrEnum):
     DEPLOYMENTS = "deployments"  # reads, and deployments and their API keys
 
 
-# Writes by the first part of the path after /api/v1/; any other write needs `all`.
-_WRITES = {
-    "jobs": Scope.JOBS,
-    "workdirs": Scope.JOBS,
-    "notebooks": Scope.JOBS,
-    "datasets": Scope.DATA,
-    "uploads": Scope.DATA,  # a data set version's files, chunk by chunk
-    "models": Scope.DATA,
-    "templates": Scope.DATA,
-    "deployments": Scope.DEPLOYMENTS,
-    "keys": Scope.DEPLOYMENTS,
-}
-
-
-def needed_scope(method: str, path: str) -> Scope:
-    """The scope a request needs: reads (and the POSTs that change nothing: estimates, a data
-    set's read-only SQL query) `read`; a write the scope of what it changes; a template run
-    submits a job, so `jobs`."""
-    parts = path.removeprefix("/api/v1/").split("/")
-    if method in ("GET", "HEAD", "OPTIONS") or parts[-1] in ("estimate", "query"):
-        return Scope.READ
-    if parts[0] == "templates" and parts[-1] in ("runs", "searches"):
-        return Scope.JOBS
-    return _WRITES.get(parts[0], Scope.ALL)
-
-
 def allows(scopes: frozenset[Scope], needed: Scope) -> bool:
     """Whether a token's scopes cover a request needing `needed`: `all` covers everything,
     every other scope covers reads and its own writes."""

@@ -6,8 +6,9 @@ from __future__ import annotations
 import httpx
 from fastapi.testclient import TestClient
 
+from aicc.api.scopes import needed_scope
 from aicc.api.state import AppState
-from aicc.core.tenancy import Scope, needed_scope
+from aicc.core.tenancy import Scope
 from aicc.services import sessions
 from aicc.services.common import utcnow
 
