@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -264,8 +264,8 @@ class Settings(BaseModel):
 class _FromEnvironment(Settings, BaseSettings):
     """Settings with every field also read from `AICC_<FIELD>`, a nested one from
     `AICC_<SECTION>__<FIELD>` (`AICC_GATEWAY__READ_TIMEOUT_S=30`), lists and mappings as JSON
-    (`AICC_TRUSTED_PROXIES='["10.0.0.0/8"]'`). Empty variables are ignored. What `load` passes
-    (`config.yaml` and flags) is ordered around them by `settings_customise_sources`."""
+    (`AICC_TRUSTED_PROXIES='["10.0.0.0/8"]'`). Empty variables are ignored. `load` puts
+    `config.yaml` below them and flags above (`_layered`)."""
 
     model_config = SettingsConfigDict(
         env_prefix="AICC_",
@@ -274,20 +274,26 @@ class _FromEnvironment(Settings, BaseSettings):
         case_sensitive=False,
         extra="forbid",
     )
-    _from_file: ClassVar[dict[str, Any]] = {}
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Flags over variables over `config.yaml` (each merged into the one below)."""
-        from_file = InitSettingsSource(settings_cls, init_kwargs=cls._from_file)
-        return init_settings, env_settings, from_file
+
+def _layered(from_file: dict[str, Any]) -> type[_FromEnvironment]:
+    """The settings class for one load: flags over variables over `from_file`, each merged
+    setting by setting into the one below."""
+
+    class Layered(_FromEnvironment):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            file = InitSettingsSource(settings_cls, init_kwargs=from_file)
+            return init_settings, env_settings, file
+
+    return Layered
 
 
 class ConfigError(ValueError):
@@ -308,9 +314,8 @@ def load(home: Path | None = None, **flags: Any) -> Settings:
         except yaml.YAMLError as err:
             raise ConfigError(f"{path}: not valid YAML ({err})") from None
     given = {k: v for k, v in flags.items() if v is not None} | {"home": home}
-    _FromEnvironment._from_file = values
     try:
-        loaded = _FromEnvironment(**given)
+        loaded = _layered(values)(**given)
     except SettingsError as err:  # a variable that is not JSON where a list or mapping goes
         raise ConfigError(
             f"AICC_* variables: {err} (a list or mapping is one JSON value)"
@@ -318,6 +323,4 @@ def load(home: Path | None = None, **flags: Any) -> Settings:
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
         raise ConfigError(f"settings ({path}, AICC_* variables, flags): {problems}") from None
-    finally:
-        _FromEnvironment._from_file = {}
     return Settings.model_validate(loaded.model_dump())

@@ -138,7 +138,8 @@ def as_subsidy(row: SubsidyRow, cap: Decimal | None) -> Subsidy:
     )
 
 
-def subsidy_valid(row: SubsidyRow, day: date) -> bool:
+def valid_on(row: SubsidyRow | VoucherRow, day: date) -> bool:
+    """A subsidy program or voucher within its dates on `day`."""
     return (row.valid_from is None or row.valid_from <= day) and (
         row.valid_until is None or day <= row.valid_until
     )
@@ -162,7 +163,7 @@ def applicable(
     subsidies = []
     for s in org_subsidies(session, org_id):
         cap = subsidy_left(s, used_year)
-        if s.currency == currency and subsidy_valid(s, day) and (cap is None or cap > 0):
+        if s.currency == currency and valid_on(s, day) and (cap is None or cap > 0):
             subsidies.append(as_subsidy(s, cap))
     return subsidies, vouchers
 

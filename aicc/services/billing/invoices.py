@@ -207,13 +207,8 @@ class _Credits:
 
     def valid_on(self, day: date) -> tuple[str, ...]:
         """The credits valid on `day`: days with the same ones may share a line."""
-        found = [p.id for p in self.programs if credits.subsidy_valid(p, day)]
-        found += [
-            v.id
-            for v in self.vouchers
-            if v.valid_from <= day and (v.valid_until is None or day <= v.valid_until)
-        ]
-        return tuple(sorted(found))
+        held: list[SubsidyRow | VoucherRow] = [*self.programs, *self.vouchers]
+        return tuple(sorted(credit.id for credit in held if credits.valid_on(credit, day)))
 
 
 def _round_per_item(groups: Iterable[_Group]) -> None:
@@ -254,7 +249,7 @@ def _settle_lines(
         year = g.day.year
         subsidies = []
         for program in programs:
-            if program.currency != currency or not credits.subsidy_valid(program, g.day):
+            if program.currency != currency or not credits.valid_on(program, g.day):
                 continue
             if (program.id, year) not in caps:
                 this_year = credits.taken(session, org_id, year=year)
