@@ -30,9 +30,8 @@ from pydantic import (
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError, PydanticKnownError
 
 from aicc.core import catalog
-from aicc.core.mistakes import InputError
+from aicc.core.mistakes import InputError, Mistake
 from aicc.core.units import (
-    Mistake,
     parse_duration_s,
     parse_memory_mib,
     parse_share_milli,

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+# A mistake found while reading people's input, kept to be reported beside the others: the key
+# they wrote, its value, and why it does not hold.
+Mistake = tuple[str, Any, ValueError]
+
 
 class InputError(ValueError):
     def __init__(self, template: str, **params: Any) -> None:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from aicc.core.mistakes import InputError
+from aicc.core.mistakes import InputError, Mistake
 
 _MEMORY_UNITS = {
     "": 1 / (1024 * 1024),  # bare numbers are bytes, as in Kubernetes
@@ -182,9 +182,6 @@ CPU_AND_MEMORY: Mapping[str, tuple[str, Parser]] = {
     "cpu": ("cpu_milli", parse_cpu_milli),
     "memory": ("memory_mib", parse_memory_mib),
 }
-
-
-Mistake = tuple[str, Any, ValueError]  # the key people wrote, its value, why it does not parse
 
 
 def to_stored_units(
