@@ -121,11 +121,12 @@ class AcceleratorRequest(_Strict):
     @classmethod
     def _people_units(cls, data: Any, handler: Callable[[Any], AcceleratorRequest]) -> Any:
         mistakes: list[Mistake] = []
-        data = to_stored_units(data, {"memory": ("memory_mib", parse_memory_mib)}, mistakes)
+        rules = {"memory": ("memory_mib", parse_memory_mib)}
+        if isinstance(data, dict) and data.get("milli") is not None:
+            rules["milli"] = ("milli", parse_share_milli)
+        rules["share"] = ("milli", parse_share_milli)  # after `milli`: a share given wins
+        data = to_stored_units(data, rules, mistakes)
         if isinstance(data, dict):
-            if "milli" in data and data["milli"] is not None:
-                data = to_stored_units(data, {"milli": ("milli", parse_share_milli)}, mistakes)
-            data = to_stored_units(data, {"share": ("milli", parse_share_milli)}, mistakes)
             klass = data.pop("class", None)
             if klass not in (None, "any"):
                 why = InputError("accelerator class must be 'any' (or name models with `model`)")
