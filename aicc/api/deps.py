@@ -47,7 +47,7 @@ def current_user(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """The caller behind the bearer token, refused (403) where the token's scopes do not
-    cover the request (`core.tenancy.needed_scope`)."""
+    cover the request (`api/scopes.py`)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
     with state.db.reader() as session:

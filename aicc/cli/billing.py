@@ -326,7 +326,7 @@ def _credits_of(line: dict[str, Any]) -> str:
 
 
 LINE_COLUMNS = [
-    Column("DAYS", lambda r: _days(r)),
+    Column("DAYS", _days),
     col("PROJECT", "project_id"),
     col("JOB", "job_id", no_wrap=True),
     Column("ITEM", lambda r: r.get("description") or r["item"]),

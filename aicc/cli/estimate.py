@@ -12,6 +12,7 @@ from aicc.cli.output import (
     col,
     fail,
     handle_errors,
+    price,
     print_json,
     print_table,
     status,
@@ -62,11 +63,7 @@ OPTION_COLUMNS = [
     col("MFU×SCALE", "efficiency", lambda v: f"{v:.2f}", justify="right"),
     _money("gross"),
     Column("CREDITS", _credits, justify="right"),
-    Column(
-        "NET",
-        lambda row: "no price" if row.get("net") is None else f"{Decimal(row['net']):,.2f}",
-        justify="right",
-    ),
+    Column("NET", price, justify="right"),
 ]
 
 

@@ -17,6 +17,7 @@ from aicc.cli.output import (
     confirm,
     handle_errors,
     local_time,
+    price,
     print_json,
     print_table,
     status,
@@ -403,9 +404,7 @@ ESTIMATE_COLUMNS = [
     col("TIME", "hours", _hours, justify="right"),
     col("WAIT", "wait_hours", _hours, justify="right"),
     col("SPEED-UP", "speedup", lambda v: f"{v:.1f}×", justify="right"),
-    Column(
-        "PRICE", lambda row: "no price" if row.get("net") is None else row["net"], justify="right"
-    ),
+    Column("PRICE", price, justify="right"),
 ]
 
 

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, ParamSpec, TypeVar
 
@@ -181,6 +182,12 @@ class Column:
     value: Callable[[Row], Any]
     justify: Literal["left", "right"] = "left"
     no_wrap: bool = False
+
+
+def price(row: Row) -> str:
+    """An option's price after credits, or `no price` where the price plan has none."""
+    net = row.get("net")
+    return "no price" if net is None else f"{Decimal(str(net)):,.2f}"
 
 
 def col(
