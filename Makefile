@@ -7,10 +7,11 @@ AICC_HOME ?= $(HOME)/.aicc
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test install install-test portal lint typecheck check clean
+.PHONY: run test install install-test portal wheel lint typecheck check clean
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	@bash scripts/preflight.sh $(PYTHON)
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); exit 1; }
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
@@ -35,13 +36,19 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test $(TOOLS)/.installed
 
 portal:
-	bash scripts/build-portal.sh
+	PYTHON=$(PYTHON) bash scripts/build-portal.sh
+
+# The package an operator installs (docs/production.md): the portal's files inside, no Node.js.
+wheel: portal | $(BIN)/python
+	$(BIN)/pip wheel --quiet --no-deps --wheel-dir dist .
+	@ls dist/aicc-*.whl
 
 run: install portal
 	@echo "AICC at http://$(HOST):$(PORT)  (portal and API; sign in with the token in $(AICC_HOME)/admin.token)"
 	AICC_HOME=$(AICC_HOME) $(BIN)/aicc serve --host $(HOST) --port $(PORT)
 
-test: install-test portal
+test: install-test
+	PYTHON=$(PYTHON) bash scripts/build-portal.sh --test-tools
 	bash scripts/install-test-deps.sh
 	$(BIN)/ruff check aicc tests benchmarks
 	$(BIN)/ruff format --check aicc tests benchmarks
@@ -58,4 +65,4 @@ typecheck:
 	$(BIN)/mypy aicc
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache tests/artifacts node_modules aicc/portal/static/vendor
+	rm -rf dist $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache tests/artifacts node_modules aicc/portal/static/vendor

@@ -229,6 +229,55 @@ class NotebookSettings(BaseModel):
     check_interval_s: Annotated[float, Field(gt=0)] = 30.0  # how often running ones are asked
 
 
+class OidcRule(BaseModel):
+    """One line of the claim mapping: a person whose `claim` holds `value` (one of a list, or
+    the value itself) joins the organization `org` with `role`."""
+
+    model_config = ConfigDict(extra="forbid")
+    claim: str | None = None  # None: the provider's groups_claim
+    value: Annotated[str, Field(min_length=1)]
+    org: Annotated[str, Field(min_length=1)]
+    role: Literal["admin", "org_admin", "member", "viewer"] = "member"
+
+
+class OidcSettings(BaseModel):
+    """Single sign-on with an OpenID Connect provider (docs/sso.md): the authorization code flow
+    with PKCE; people are linked by the provider's issuer and subject, and their claims map to an
+    organization and a role at every sign-in (the first rule that matches)."""
+
+    model_config = ConfigDict(extra="forbid")
+    issuer: str | None = None  # None: no single sign-on; discovery at ISSUER/.well-known/...
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")] = "oidc"  # in /sso/NAME
+    label: Annotated[str, Field(min_length=1, max_length=60)] = "single sign-on"  # the button
+    client_id: str = ""
+    client_secret: SecretStr | None = None  # None: a public client (PKCE only)
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "profile", "email"])
+    # None: /sso/NAME/callback on the address the browser used (set it behind a proxy)
+    redirect_uri: Annotated[str | None, Field(pattern=r"^https?://")] = None
+    username_claim: str = "preferred_username"  # then `email`'s local part, then `sub`
+    groups_claim: str = "groups"
+    rules: list[OidcRule] = Field(default_factory=list)
+    unmapped: Literal["refuse", "member"] = "refuse"  # member: of default_org
+    default_org: str = "default"
+    timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
+
+    @model_validator(mode="after")
+    def _complete(self) -> OidcSettings:
+        if self.issuer is None:
+            return self
+        from urllib.parse import urlsplit
+
+        url = urlsplit(self.issuer)
+        local = url.hostname in ("localhost", "127.0.0.1", "::1")
+        if url.scheme != "https" and not (url.scheme == "http" and local):
+            raise ValueError("oidc.issuer must be an https:// URL (http only on localhost)")
+        if not self.client_id:
+            raise ValueError("oidc.client_id is required with oidc.issuer")
+        if "openid" not in self.scopes:
+            raise ValueError("oidc.scopes must include openid")
+        return self
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     home: Path = Path("~/.aicc").expanduser()
@@ -249,10 +298,13 @@ class Settings(BaseModel):
     limits: Limits = Field(default_factory=Limits)
     secret_key_file: Path | None = None  # default: $AICC_HOME/secret.key; share it between servers
     loop_interval_s: Annotated[float, Field(gt=0)] = 0.5
+    # How long a dead leader on another host blocks scheduling (benchmarks/chaos.py --failover).
+    lease_ttl_s: Annotated[float, Field(ge=2, le=300)] = 6.0
     site: SiteSettings = Field(default_factory=lambda: SiteSettings())
     data: DataSettings = Field(default_factory=lambda: DataSettings())  # data sets (§9)
     deployments: DeploymentSettings = Field(default_factory=lambda: DeploymentSettings())
     notebooks: NotebookSettings = Field(default_factory=lambda: NotebookSettings())
+    oidc: OidcSettings = Field(default_factory=lambda: OidcSettings())  # single sign-on
     pricing: PricePlan = Field(default_factory=lambda: PricePlan(name="center"))  # the default
     gateway: GatewaySettings = Field(default_factory=lambda: GatewaySettings())
     # Behind HTTPS (here or at a proxy): cookies always Secure, and Strict-Transport-Security.

@@ -227,6 +227,7 @@ def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
         holder=holder_name(),
         profile=profile,
         interval_s=settings.loop_interval_s,
+        lease_ttl_s=settings.lease_ttl_s,
         log_retention=timedelta(days=settings.limits.log_retention_days),
         books=lambda lease: books(settings, db, lease),
         health=node_health.Policy(

@@ -1,58 +1,48 @@
 #!/usr/bin/env bash
-# Builds the portal's front-end assets from the npm registry: `npm ci` installs exactly what
-# package-lock.json names, then the files the portal serves are copied into
-# aicc/portal/static/vendor/ (a build output, ignored by git). Nothing is fetched at run time, so
-# the portal works in an offline data center. `make run` and `make test` call this; it does
-# nothing when the vendored files are newer than the lock file. Any failure stops with an error.
+# The portal's front-end files, pinned by package-lock.json, in aicc/portal/static/vendor/ (a
+# build output, ignored by git; inside the wheel). Nothing is fetched at run time, so the portal
+# works in an offline data center.
+#
+#   bash scripts/build-portal.sh               # what the portal serves: Python only, no Node.js
+#   bash scripts/build-portal.sh --test-tools  # and node_modules for the tests (axe-core): npm ci
+#
+# `make run` calls the first, `make test` the second. Each part does nothing when its output is
+# newer than the lock file. Any failure stops with the command to run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENDOR=aicc/portal/static/vendor
-STAMP="$VENDOR/.built"
-# source in node_modules -> name under $VENDOR
-FILES=(
-  "node_modules/htmx.org/dist/htmx.min.js:htmx.min.js"
-  "node_modules/echarts/dist/echarts.min.js:echarts.min.js"
-)
+PYTHON="${PYTHON:-python3}"
 
 fail() {
   {
     echo "################################################################################"
-    echo "ERROR: the portal's front-end assets could not be built: $*"
-    echo "ERROR: the portal needs them (htmx, ECharts). Install Node.js and npm, make sure the"
-    echo "ERROR: npm registry is reachable (or a mirror is set in ~/.npmrc), then run:"
-    echo "ERROR:   bash scripts/build-portal.sh"
+    echo "ERROR: $*"
     echo "################################################################################"
   } >&2
   exit 1
 }
 
-up_to_date() {
-  [[ -f "$STAMP" && "$STAMP" -nt package-lock.json && -d node_modules/axe-core ]] || return 1
-  local entry
-  for entry in "${FILES[@]}"; do
-    [[ -s "$VENDOR/${entry#*:}" ]] || return 1
-  done
+vendored() {
+  [[ -f "$VENDOR/.built" && "$VENDOR/.built" -nt package-lock.json ]] || return 1
+  [[ -s "$VENDOR/htmx.min.js" && -s "$VENDOR/echarts.min.js" ]]
 }
 
-if up_to_date; then
+if vendored; then
   echo "portal assets: up to date ($VENDOR)"
-  exit 0
+else
+  "$PYTHON" scripts/fetch_portal_assets.py
 fi
 
-command -v npm >/dev/null 2>&1 || fail "npm is not installed"
-echo "portal assets: npm ci (package-lock.json)"
-npm ci --include=dev --no-audit --no-fund --ignore-scripts --loglevel=error || fail "npm ci failed"
-
-mkdir -p "$VENDOR"
-for entry in "${FILES[@]}"; do
-  src="${entry%%:*}"
-  dest="$VENDOR/${entry#*:}"
-  [[ -s "$src" ]] || fail "$src is missing after npm ci"
-  cp "$src" "$dest.tmp"
-  mv "$dest.tmp" "$dest"
-done
-cp node_modules/htmx.org/LICENSE "$VENDOR/htmx.LICENSE"
-cp node_modules/echarts/LICENSE "$VENDOR/echarts.LICENSE"
-touch "$STAMP"
-echo "portal assets: built into $VENDOR"
+if [[ "${1:-}" == "--test-tools" ]]; then
+  if [[ -d node_modules/axe-core && node_modules/axe-core -nt package-lock.json ]]; then
+    echo "test tools: up to date (node_modules)"
+    exit 0
+  fi
+  command -v npm >/dev/null 2>&1 ||
+    fail "the portal's tests need npm (axe-core, the OIDC test provider): apt-get install npm"
+  echo "test tools: npm ci (package-lock.json)"
+  npm ci --include=dev --no-audit --no-fund --ignore-scripts --loglevel=error ||
+    fail "npm ci failed; make sure the npm registry is reachable (or set a mirror in ~/.npmrc)"
+  touch node_modules/axe-core
+fi

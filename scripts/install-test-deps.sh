@@ -19,6 +19,8 @@ REQUIREMENTS=(
   "/usr/sbin/mariadbd : mariadb-server"
   # The replica sandbox (aicc/executors/sandbox.py); tests run replicas in it.
   "bwrap : bubblewrap"
+  # tests/test_deploy.py verifies the systemd unit (deploy/systemd/aicc.service).
+  "systemd-analyze : systemd"
 )
 
 is_present() {

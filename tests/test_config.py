@@ -27,7 +27,9 @@ def _variables(values: Any, path: tuple[str, ...] = ()) -> dict[str, str]:
     return {name: text}
 
 
-@pytest.mark.parametrize("block", examples("config.md", "# example: config"))
+@pytest.mark.parametrize(
+    "block", examples("config.md", "# example: config") + examples("sso.md", "# example: config")
+)
 def test_every_setting_of_the_documented_examples_can_come_from_the_environment(
     block: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -64,6 +66,7 @@ def test_flags_over_variables_over_the_file_setting_by_setting(
         ("AICC_PORT", "many", "port: Input should be a valid integer"),
         ("AICC_GATEWAY__NOPE", "1", "gateway.nope: Extra inputs are not permitted"),
         ("AICC_TRUSTED_PROXIES", "[not json", "trusted_proxies"),
+        ("AICC_OIDC__ISSUER", "http://sso.example.com", "oidc.issuer must be an https:// URL"),
     ],
 )
 def test_a_bad_variable_is_named_in_the_error(

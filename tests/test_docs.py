@@ -90,7 +90,9 @@ def _check_inventory(doc: Any) -> None:
     assert nodes, "an inventory example should declare nodes"
 
 
-@pytest.mark.parametrize("block", examples("config.md", "# example: config"))
+@pytest.mark.parametrize(
+    "block", examples("config.md", "# example: config") + examples("sso.md", "# example: config")
+)
 def test_config_example_validates(block: str) -> None:
     _check_config(yaml.safe_load(block))
 

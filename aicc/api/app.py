@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 
 from aicc import __version__
 from aicc.api import schemas
@@ -39,7 +41,7 @@ from aicc.api.routers import (
 from aicc.api.state import AppState
 from aicc.core.states import IllegalTransition
 from aicc.services.common import ServiceError
-from aicc.store.chunkstore import ChunkStoreError
+from aicc.store.chunkstore import ChunkCorrupt, ChunkStoreError
 
 log = logging.getLogger(__name__)
 
@@ -73,19 +75,59 @@ def create_app(state: AppState) -> FastAPI:
         detail = "data set storage is unavailable; try again later"
         return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "30"})
 
+    @app.exception_handler(ChunkCorrupt)
+    async def damaged(_request: Request, err: ChunkCorrupt) -> JSONResponse:
+        log.error("data set storage: %s", err)  # which chunk and pack: for the operator
+        detail = (
+            "stored data is damaged: a chunk does not match its checksum, so it is not served; "
+            "an operator must restore it from a backup (the server's log names it)"
+        )
+        return JSONResponse({"detail": detail}, status_code=500)
+
+    @app.exception_handler(OperationalError)
+    async def database_away(_request: Request, err: OperationalError) -> JSONResponse:
+        log.error("database: %s", err.orig)  # restarting, unreachable, locked: for operators
+        detail = "the database is unavailable for a moment; try again shortly"
+        return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "5"})
+
     @app.exception_handler(IllegalTransition)
     async def illegal(_request: Request, err: IllegalTransition) -> JSONResponse:
         return JSONResponse({"detail": str(err)}, status_code=409)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_request: Request, err: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": jsonable_encoder(_printable(err.errors()))}, 422)
+    async def invalid(request: Request, err: RequestValidationError) -> JSONResponse:
+        errors = _redacted(err.errors(), request.url.path)
+        return JSONResponse({"detail": jsonable_encoder(_printable(errors))}, 422)
 
     app.add_middleware(
         RequestLimits, limits=state.settings.limits, trusted=state.settings.trusted_proxies
     )
     app.add_middleware(HttpMetrics, stats=state.http)  # outside the limits: refusals count
     return app
+
+
+SENSITIVE = frozenset({"value", "password", "secret", "token"})  # fields that carry a secret
+
+
+def _redacted(errors: Sequence[Any], path: str) -> list[Any]:
+    """A 422 echoes each wrong input; not one that may be a secret (errors are copied into logs,
+    terminals and tickets): a sensitive field's, or any on a secret's route, where a value put in
+    the wrong place is a secret still. Sensitive keys of an echoed object read `***` too."""
+    everything = path.startswith("/api/v1/secrets/")
+    out = []
+    for error in errors:
+        if isinstance(error, dict) and "input" in error:
+            named = SENSITIVE & {str(part) for part in error.get("loc", ())}
+            given = error["input"]
+            if everything or named:
+                error = {**error, "input": "***"}
+            elif isinstance(given, dict):
+                error = {
+                    **error,
+                    "input": {k: "***" if k in SENSITIVE else v for k, v in given.items()},
+                }
+        out.append(error)
+    return out
 
 
 def _printable(value: Any) -> Any:

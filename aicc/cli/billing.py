@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from aicc.sdk.client import Client
 
 admin_app = typer.Typer(
-    help="Operators' books: price plans, vouchers, subsidies, budgets, invoices.",
+    help="Operators' books (price plans, vouchers, subsidies, budgets, invoices); backups.",
     no_args_is_help=True,
 )
 plan_app = typer.Typer(help="Price plans, versioned by effective_from.", no_args_is_help=True)

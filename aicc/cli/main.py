@@ -12,6 +12,7 @@ import typer
 from rich.markup import escape
 
 from aicc.cli import (
+    backups,
     bench,
     billing,
     center,
@@ -56,6 +57,8 @@ app.add_typer(notebooks.app, name="notebook")
 app.add_typer(center.accelerator_app, name="accelerator")
 app.add_typer(spec_app, name="spec")
 app.add_typer(billing.admin_app, name="admin")
+billing.admin_app.command("backup")(backups.backup)
+billing.admin_app.command("restore")(backups.restore)
 app.add_typer(bench.app, name="bench")
 app.add_typer(sim.app, name="sim")
 

@@ -14,9 +14,12 @@ an engine whose start can be cut short before the handle is recorded finds its o
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 from abc import abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -27,7 +30,19 @@ from aicc.executors.datacache import DataCache, remove_view
 from aicc.executors.sandbox import Sandbox, for_replica
 
 LAUNCHED_FILE = "launched"
+LAUNCHING_LOCK = "launching.lock"  # held by whoever launches (not the engine's own lock file)
 DATA = "data"  # the replica's read-only view of its data sets: $AICC_DATA_DIR
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """An exclusive flock on `path`: released when the holder ends, even by kill -9."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -96,15 +111,19 @@ class RunDirExecutor(Executor):
         run_dir = self.run_dir(replica)
         run_dir.mkdir(parents=True, exist_ok=True)
         recorded = run_dir / LAUNCHED_FILE
-        if recorded.exists():
-            return recorded.read_text().strip()
-        handle = self._launched(replica, run_dir)
-        if handle is None:
-            handle = self._start(replica, self._prepare(replica, run_dir))
-        partial = run_dir / (LAUNCHED_FILE + ".partial")
-        partial.write_text(handle + "\n")
-        os.replace(partial, recorded)
-        return handle
+        # One launch at a time per run directory, across processes: a server that lost the
+        # lease may still be launching (acting happens outside the fenced transaction) when
+        # the new leader launches the same replica; the second then finds the first's handle.
+        with _exclusive(run_dir / LAUNCHING_LOCK):
+            if recorded.exists():
+                return recorded.read_text().strip()
+            handle = self._launched(replica, run_dir)
+            if handle is None:
+                handle = self._start(replica, self._prepare(replica, run_dir))
+            partial = run_dir / (LAUNCHED_FILE + ".partial")
+            partial.write_text(handle + "\n")
+            os.replace(partial, recorded)
+            return handle
 
     def _prepare(self, replica: ReplicaLaunch, run_dir: Path) -> Run:
         """The working copy (unpacked once), the environment and the sandbox."""

@@ -23,7 +23,7 @@ from aicc.loops.deployments import Keeper
 from aicc.loops.lease import Lease, LostLease
 from aicc.loops.timings import Timings
 from aicc.scheduler.framework import Profile
-from aicc.services import autoscaling, deployments, node_health, nodes
+from aicc.services import autoscaling, deployments, node_health, nodes, snapshots
 from aicc.services.billing import budgets
 from aicc.services.common import utcnow
 from aicc.store.chunkstore import ChunkStore
@@ -32,6 +32,8 @@ from aicc.store.sealing import Sealer
 
 log = logging.getLogger(__name__)
 DISCOVERY_EVERY = timedelta(seconds=15)
+# The heartbeat keeps the lease of a leader whose loop is busy, not of one stuck this long.
+STALLED_S = 60.0
 
 
 def holder_name() -> str:
@@ -61,6 +63,7 @@ class Controller:
         holder: str,
         profile: Profile,
         interval_s: float = 1.0,
+        lease_ttl_s: float = 6.0,
         log_retention: timedelta = timedelta(days=30),
         sweep_every: timedelta = timedelta(minutes=10),
         books: Callable[[Lease], Books] | None = None,
@@ -79,7 +82,13 @@ class Controller:
         self.same_host = frozenset(n for n, e in executors.items() if e.capabilities.same_host)
         self.sealer = sealer
         self.profile = profile
-        self.lease = Lease(db, name="controller", holder=holder, holder_dead=dead_local_process)
+        self.lease = Lease(
+            db,
+            name="controller",
+            holder=holder,
+            ttl_s=lease_ttl_s,
+            holder_dead=dead_local_process,
+        )
         self.metrics = Timings(lambda: self.lease.held)  # for /metrics
         self.books = books(self.lease) if books is not None else None  # metering (billing/)
         self.culler = culling.Culler(db, self.lease, sealer, every=cull_every)  # idle notebooks
@@ -90,8 +99,11 @@ class Controller:
         self._next_sweep = utcnow()
         self._next_discovery = utcnow() + DISCOVERY_EVERY
         self._wake = threading.Event()
+        self.parsed = snapshots.Parsed()  # waiting jobs' views, kept between passes
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._heartbeat: threading.Thread | None = None
+        self._last_pass = time.monotonic()
 
     @property
     def leading(self) -> bool:
@@ -142,7 +154,13 @@ class Controller:
             billing = self.books.context if self.books is not None else None
             with step("schedule"):
                 scheduling.cycle(
-                    self.db, self.lease, utcnow(), self.profile, billing, same_host=self.same_host
+                    self.db,
+                    self.lease,
+                    utcnow(),
+                    self.profile,
+                    billing,
+                    same_host=self.same_host,
+                    parsed=self.parsed,
                 )
             observed = utcnow()  # every active replica is polled after this instant
             with step("reconcile"):
@@ -178,22 +196,43 @@ class Controller:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            started = time.monotonic()
+            started = self._last_pass = time.monotonic()
             try:
                 self.tick()
             except Exception:  # a bad pass must not end the loop; the next pass retries
                 self.metrics.failures.inc()
                 log.exception("control loop pass failed")
-            self._wake.wait(max(0.0, self.interval_s - (time.monotonic() - started)))
+            ended = time.monotonic()
+            took = ended - started
+            self._wake.wait(max(0.0, self.interval_s - took))
             self._wake.clear()
+            # Woken early (a submit), still rest as long as the pass took: under a burst of
+            # submits the loop takes at most half the server's time and the API the rest.
+            self._stop.wait(max(0.0, min(took, self.interval_s) - (time.monotonic() - ended)))
+
+    def _beat(self) -> None:
+        """Renew the lease every third of its time while we lead, whatever a pass of the loops
+        takes (a slow launch or a busy machine): otherwise a survivor takes over a leader that
+        is alive and working, and the two launch side by side until its next fence. Fencing,
+        not this, keeps writes safe; a loop stuck for STALLED_S is let go."""
+        every = self.lease.ttl.total_seconds() / 3
+        while not self._stop.wait(every):
+            if self.lease.held and time.monotonic() - self._last_pass < STALLED_S:
+                try:
+                    self.lease.renew(utcnow())
+                except Exception:  # the database is away: the next beat or pass tries again
+                    log.warning("renewing the controller lease failed", exc_info=True)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="aicc-controller", daemon=True)
         self._thread.start()
+        self._heartbeat = threading.Thread(target=self._beat, name="aicc-lease", daemon=True)
+        self._heartbeat.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        for thread in (self._thread, self._heartbeat):
+            if thread is not None:
+                thread.join(timeout=30)
         self.lease.release()

@@ -90,16 +90,29 @@ class Lease:
             self.epoch = None
             return False
 
+    def renew(self, now: datetime) -> bool:
+        """Extend a lease we hold, in a transaction of its own (the heartbeat: a long pass of
+        the loops must not let the lease lapse). Returns whether we still lead."""
+        if self.epoch is None:
+            return False
+        try:
+            with self.db.session() as session:
+                self.fence(session, now)
+        except LostLease:
+            return False
+        return True
+
     def fence(self, session: Session, now: datetime) -> None:
         """Inside a bind transaction: prove we still lead, or raise LostLease."""
-        if self.epoch is None:
+        epoch = self.epoch
+        if epoch is None:
             raise LostLease(self.name)
         result = session.execute(
             update(LeaseRow)
             .where(
                 LeaseRow.name == self.name,
                 LeaseRow.holder == self.holder,
-                LeaseRow.epoch == self.epoch,
+                LeaseRow.epoch == epoch,
                 LeaseRow.expires_at > now,
             )
             .values(expires_at=now + self.ttl)

@@ -8,6 +8,7 @@ twice: the next pass finds the same replica already running.
 
 from __future__ import annotations
 
+import errno
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -173,7 +174,15 @@ def act(
             continue
         try:
             if item.launch is not None:
-                handle = executor.launch(item.launch)
+                try:
+                    handle = executor.launch(item.launch)
+                except OSError as err:
+                    if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+                        raise
+                    # A full disk is the machine's state, not the job's fault: the replica
+                    # stays bound and the next pass launches it again.
+                    log.warning("replica %s: launch waits for disk space: %s", item.replica_id, err)
+                    continue
             if handle is None:  # stopped before it ever launched
                 seen[item.replica_id] = (None, ReplicaState("exited", reason="cancelled"))
                 continue

@@ -83,14 +83,27 @@ def rendezvous(
 PASSED_ADMISSION = {"resources", "gang", "reservation", "preempting", "fairshare", "unschedulable"}
 
 
+def shown_already(wait: Wait, shown: tuple[str, str | None] | None) -> bool:
+    """Whether a waiting job, as the snapshot read it (`shown`: its state and message), already
+    shows this wait: then the pass leaves it alone, and holds the write lock only for changes."""
+    if not wait.reasons:
+        return True  # nothing to say
+    if shown is None or shown[1] != wait.reasons[0].message:
+        return False
+    return not _admitted(wait) or shown[0] == JobState.ADMITTED.value
+
+
+def _admitted(wait: Wait) -> bool:
+    return all(r.code in PASSED_ADMISSION for r in wait.reasons)
+
+
 def record_wait(session: Session, wait: Wait, now: datetime) -> None:
     """A job that passed admission (quota, lanes) and waits only for room is `admitted`."""
     job = session.get(JobRow, wait.job_id)
     if job is None or not wait.reasons:
         return
-    admitted = all(r.code in PASSED_ADMISSION for r in wait.reasons)
     message = wait.reasons[0].message
-    if job.state == JobState.PENDING.value and admitted:
+    if job.state == JobState.PENDING.value and _admitted(wait):
         change_state(
             session, job, JobState.ADMITTED, reason=Reason.ADMITTED, message=message, at=now
         )
@@ -189,10 +202,12 @@ def cycle(
     profile: Profile,
     billing: budgets.Context | None = None,
     same_host: frozenset[str] = frozenset(),
+    parsed: snapshots.Parsed | None = None,
 ) -> int:
     """One scheduling pass in one fenced transaction: binds, preemptions and waiting reasons.
     With `billing`, budgets are checked at admission. `same_host`: the executors whose nodes are
-    all this machine (`Capabilities.same_host`). Returns the number of jobs bound.
+    all this machine (`Capabilities.same_host`). `parsed`: the waiting jobs' views from earlier
+    passes (`snapshots.Parsed`). Returns the number of jobs bound.
 
     No job can stop the pass: a waiting job whose stored spec is not valid, or whose presence
     makes the scheduler raise (found by `isolate`), fails as `invalid_spec` or `quarantined`,
@@ -206,7 +221,7 @@ def cycle(
     if not waiting:
         return 0  # nothing to do: take no write lock
     with db.reader() as session:  # decide without SQLite's write lock: submits go on meanwhile
-        read = snapshots.read(session, now, billing=billing)
+        read = snapshots.read(session, now, billing=billing, parsed=parsed)
     snapshot = read.snapshot
     poisoned: dict[str, str] = {}
     try:
@@ -228,12 +243,22 @@ def cycle(
                 "could be scheduled"
             )
             quarantine(session, job_id, Reason.QUARANTINED, message, now)
+        changed = [
+            d.job_id
+            for d in decisions
+            if isinstance(d, Wait) and not shown_already(d, read.shown.get(d.job_id))
+        ]
+        held: list[JobRow] = []  # one read for the jobs whose wait changed; the session's
+        for start in range(0, len(changed), 500):  # identity map keeps them while held here
+            batch = changed[start : start + 500]
+            held += session.scalars(select(JobRow).where(JobRow.id.in_(batch)))
+        to_write = set(changed)
         bound = 0
         for decision in decisions:
             if isinstance(decision, Bind):
                 bound += record_bind(session, decision, now, same_host)
             elif isinstance(decision, Preempt):
                 record_preempt(session, decision, now)
-            elif isinstance(decision, Wait):
+            elif isinstance(decision, Wait) and decision.job_id in to_write:
                 record_wait(session, decision, now)
         return bound

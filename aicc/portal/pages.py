@@ -22,12 +22,14 @@ from aicc.portal import (
     notebooks,
     quotas,
     signing,
+    sso,
     wizard,
     yaml_editor,
 )
 
 ROUTERS: tuple[APIRouter, ...] = (
     signing.router,
+    sso.router,
     dashboard.router,
     jobs.router,
     center.router,

@@ -21,6 +21,7 @@ from aicc.portal.auth import (
 )
 from aicc.portal.i18n import supported
 from aicc.portal.rendering import PortalRoute, error_page, render
+from aicc.portal.sso import buttons
 from aicc.services import sessions
 from aicc.services.common import utcnow
 
@@ -33,7 +34,9 @@ router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 def sign_in_page(request: Request, session: SessionDep, next: str = "/") -> Response:
     if current(session, request) is not None:
         return RedirectResponse(safe_next(next), status_code=303)
-    return render(request, "sign_in.html", me=None, next=safe_next(next), error=None)
+    return render(
+        request, "sign_in.html", me=None, next=safe_next(next), error=None, sso=buttons(request)
+    )
 
 
 @router.post("/sign-in")
@@ -60,6 +63,7 @@ def sign_in(
             next=target,
             error=error,
             username=username,
+            sso=buttons(request),
             **context,
         )
 
@@ -113,7 +117,7 @@ def sign_out(
 ) -> Response:
     if not sessions.same_token(csrf, me.csrf):
         return error_page(request, 400, "csrf")
-    sessions.end(session, me.session_id)
+    sessions.end(session, me.who, me.session_id)
     response = RedirectResponse("/sign-in", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

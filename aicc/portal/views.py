@@ -158,7 +158,13 @@ def job_log(
         return LogView(replica, stream, "", ended, note="job.log.not_started")
     try:
         text = logs.read(
-            session, row, state.executors, index=replica, stream=stream, tail=LOG_TAIL_BYTES
+            session,
+            state.sealer,
+            row,
+            state.executors,
+            index=replica,
+            stream=stream,
+            tail=LOG_TAIL_BYTES,
         )
     except NotFound:
         return LogView(replica, stream, "", ended, note="job.log.no_replica")

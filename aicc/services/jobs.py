@@ -115,9 +115,12 @@ class Event:
     data: dict[str, Any]
 
 
-def _view(session: Session, job: JobRow) -> Job:
-    """The read model of a stored job: names instead of ids, and its latest replicas."""
-    user = session.get(UserRow, job.user_id)
+def _view(session: Session, job: JobRow, *, user: str | None = None, replicas: bool = True) -> Job:
+    """The read model of a stored job: names instead of ids, and its latest replicas (a job
+    just submitted has none, and its submitter's name is known: `user`, `replicas=False`)."""
+    if user is None:
+        row = session.get(UserRow, job.user_id)
+        user = row.name if row else job.user_id
     return Job(
         id=job.id,
         name=job.name,
@@ -127,7 +130,7 @@ def _view(session: Session, job: JobRow) -> Job:
         user_id=job.user_id,
         project=job.spec.get("project") or "",
         queue=job.spec.get("queue") or "",
-        user=user.name if user else job.user_id,
+        user=user,
         kind=job.kind,
         state=job.state,
         reason=job.reason,
@@ -141,7 +144,9 @@ def _view(session: Session, job: JobRow) -> Job:
         updated_at=job.updated_at,
         started_at=job.started_at,
         ended_at=job.ended_at,
-        replicas=tuple(_replica(session, rep) for rep in _replicas(session, job.id)),
+        replicas=tuple(_replica(session, rep) for rep in _replicas(session, job.id))
+        if replicas
+        else (),
     )
 
 
@@ -271,7 +276,7 @@ def submit(
     )
     audit.record(session, who, "job.submit", "job", job_id, org_id=project.org_id)
     session.flush()
-    return _view(session, job), True
+    return _view(session, job, user=who.name, replicas=False), True
 
 
 def stored_spec(spec: JobSpec, **filled: object) -> JobSpec:

@@ -1,4 +1,9 @@
-"""A replica's logs and a job's outputs, read through the executor that ran it."""
+"""A replica's logs and a job's outputs, read through the executor that ran it.
+
+Logs are served with the job's secrets masked, as GitHub Actions masks a workflow's: the values
+of the secrets the job named, and a notebook's JupyterLab token, read as `***`. A job may well
+print its environment; its log must not then hand the values to every reader of the project.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,15 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from aicc.core.jobspec import JobKind
 from aicc.core.states import JobState
 from aicc.core.tenancy import Principal
 from aicc.executors.base import Executor
 from aicc.executors.base import Stream as Stream  # re-exported: the API names the stream too
-from aicc.services import jobs
+from aicc.services import jobs, notebooks, secrets
 from aicc.services.common import NotFound
 from aicc.store.db import Database
+from aicc.store.sealing import Sealer
 from aicc.store.tables import NodeRow
 
 
@@ -39,8 +46,44 @@ def executor_of(session: Session, rep: jobs.Replica, executors: dict[str, Execut
     return executor
 
 
+MASK = "***"
+MIN_MASKED = 4  # characters: a shorter value, or less of one at a cut, would mask plain text
+
+
+def secret_values(session: Session, sealer: Sealer, job: jobs.Job) -> list[str]:
+    """What a log of `job` must not show: the values of the secrets it named (as they are now;
+    one replaced since was not this job's to mask), each line of a value of several, and a
+    notebook's tokens; longest first, so a value inside another is masked with it."""
+    names = job.spec.get("secrets") or []
+    opened = secrets.environment(session, sealer, project_id=job.project_id, names=names)
+    values = set(opened.values())
+    values |= {line for value in opened.values() for line in value.splitlines()}
+    if job.kind == JobKind.NOTEBOOK.value:
+        values |= {notebooks.token(sealer, job.id, n) for n in range(job.attempt + 1)}
+    return sorted((v for v in values if len(v.strip()) >= MIN_MASKED), key=len, reverse=True)
+
+
+def mask(text: str, values: list[str], *, cut_before: bool, cut_after: bool) -> str:
+    """Each value as `***`; and where `text` is cut from what the log held before it (a tail, a
+    followed piece) or after it (a replica still writing), a value the cut splits, when at least
+    MIN_MASKED characters of it show."""
+    for value in values:
+        text = text.replace(value, MASK)
+    for value in values:
+        for n in range(len(value) - 1, MIN_MASKED - 1, -1) if cut_before else ():
+            if text.startswith(value[-n:]):
+                text = MASK + text[n:]
+                break
+        for n in range(len(value) - 1, MIN_MASKED - 1, -1) if cut_after else ():
+            if text.endswith(value[:n]):
+                text = text[:-n] + MASK
+                break
+    return text
+
+
 def read(
     session: Session,
+    sealer: Sealer,
     job: jobs.Job,
     executors: dict[str, Executor],
     *,
@@ -51,7 +94,10 @@ def read(
     rep = replica_of(job, index)
     if rep.handle is None:
         return ""
-    return executor_of(session, rep, executors).logs(rep.handle, stream, tail)
+    text = executor_of(session, rep, executors).logs(rep.handle, stream, tail)
+    running = not JobState(job.state).is_terminal()
+    values = secret_values(session, sealer, job)
+    return mask(text, values, cut_before=tail is not None, cut_after=running)
 
 
 def outputs_dir(session: Session, job: jobs.Job, executors: dict[str, Executor]) -> Path:
@@ -90,6 +136,7 @@ def outputs_archive(root: Path) -> bytes:
 
 def follow_step(
     db: Database,
+    sealer: Sealer,
     executors: dict[str, Executor],
     who: Principal,
     job_id: str,
@@ -108,9 +155,12 @@ def follow_step(
         if rep is None or not rep.handle:
             return "", sent, done
         executor = executor_of(session, rep, executors)
+        values = secret_values(session, sealer, job)
     size = executor.log_size(rep.handle, stream)
     if sent is None:
-        return executor.logs(rep.handle, stream, tail), size, done
+        text = executor.logs(rep.handle, stream, tail)
+        return mask(text, values, cut_before=tail is not None, cut_after=not done), size, done
     if size > sent:
-        return executor.logs(rep.handle, stream, size - sent), size, done
+        text = executor.logs(rep.handle, stream, size - sent)
+        return mask(text, values, cut_before=True, cut_after=not done), size, done
     return "", sent, done

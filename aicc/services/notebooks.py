@@ -35,7 +35,7 @@ from aicc.core.jobspec import NAME_PATTERN, JobKind, JobSpec, Resources
 from aicc.core.states import JobState, Reason
 from aicc.core.tenancy import Principal, can_write
 from aicc.executors.base import Executor
-from aicc.services import endpoints, jobs, tenancy
+from aicc.services import audit, endpoints, jobs, tenancy
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.services.data import datasets as data
 from aicc.store.sealing import Sealer
@@ -180,6 +180,7 @@ def create(
         raise Conflict(
             "notebook {name} already exists in project {project}", name=name, project=prj.name
         ) from None
+    audit.record(session, who, "notebook.create", "notebook", row.id, org_id=row.org_id)
     if start:
         _start(session, who, row, engines)
     return _view(session, row)
@@ -215,14 +216,17 @@ def start(
     job = session.get(JobRow, row.job_id) if row.job_id else None
     if job is None or JobState(job.state).is_terminal() or job.cancel_requested:
         _start(session, who, row, engines)
+        audit.record(session, who, "notebook.start", "notebook", row.id, org_id=row.org_id)
     return _view(session, row)
 
 
 def stop(session: Session, who: Principal, ref: str, *, project: str | None = None) -> Notebook:
     """Stop its job (JupyterLab gets SIGTERM); the home and its files stay."""
     row = _own(session, who, ref, project)
-    if row.job_id:
-        jobs.cancel(session, who, row.job_id)
+    job = session.get(JobRow, row.job_id) if row.job_id else None
+    if job is not None and not (JobState(job.state).is_terminal() or job.cancel_requested):
+        jobs.cancel(session, who, job.id)
+        audit.record(session, who, "notebook.stop", "notebook", row.id, org_id=row.org_id)
     return _view(session, row)
 
 
@@ -232,6 +236,7 @@ def delete(session: Session, who: Principal, ref: str, *, project: str | None = 
     row = _own(session, who, ref, project)
     if row.job_id:
         jobs.cancel(session, who, row.job_id)
+    audit.record(session, who, "notebook.delete", "notebook", row.id, org_id=row.org_id)
     session.delete(row)
 
 

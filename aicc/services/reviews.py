@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import Principal
-from aicc.services import templates
+from aicc.services import audit, templates
 from aicc.services.common import Invalid, new_id, utcnow
 from aicc.services.data import datasets
 from aicc.services.data.datasets import MODEL
@@ -79,6 +79,7 @@ def review(session: Session, who: Principal, about: str, rating: int, text: str 
         session.add(row)
     else:
         row.rating, row.text, row.updated_at = rating, text, now
+    audit.record(session, who, "review.put", "review", about, detail={"rating": rating})
     session.flush()
     return Review(_name(session, who.user_id), rating, text, now)
 

@@ -286,8 +286,10 @@ def resolve(session: Session, secret: str | None, *, now: datetime) -> SignedIn 
     )
 
 
-def end(session: Session, session_id: str) -> None:
+def end(session: Session, who: Principal, session_id: str) -> None:
+    """Sign out: the session ends, audited as its sign-in was."""
     session.execute(delete(PortalSessionRow).where(PortalSessionRow.id == session_id))
+    audit.record(session, who, "portal.sign_out", "user", who.user_id)
 
 
 def set_language(session: Session, who: Principal, language: str) -> None:

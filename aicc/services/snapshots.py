@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -77,14 +78,21 @@ def job_view(job: JobRow, earlier: Earlier = (0.0, None)) -> JobView:
     )
 
 
-def data_shares(job: JobRow, cached: dict[str, dict[str, int]]) -> tuple[tuple[str, float], ...]:
+def data_shares(job: Any, cached: dict[str, dict[str, int]]) -> tuple[tuple[str, float], ...]:
     """(node, share of the job's data sets its cache holds), by node name (`data_locality`)."""
     total = sum(d["bytes"] for d in job.datasets)
     held = cached.get(job.id, {})
     return tuple((node, min(1.0, size / total)) for node, size in sorted(held.items()) if total)
 
 
-def attained(session: Session, jobs: Iterable[JobRow]) -> dict[str, Earlier]:
+class _Attempt(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def attempt(self) -> int: ...
+
+
+def attained(session: Session, jobs: Iterable[_Attempt]) -> dict[str, Earlier]:
     """Device-seconds each job ran in its earlier attempts, and when the last of them ended
     (least-attained-service policies count them; a requeued job does not start over at the
     front, and its wait for promotion counts from its last attempt)."""
@@ -248,10 +256,12 @@ def tenants(session: Session) -> tuple[TenantView, ...]:
 @dataclass(frozen=True)
 class Read:
     """A snapshot, and the waiting jobs left out of it because their stored spec is not one
-    the job spec model accepts (job id -> what is wrong), for the loop to quarantine."""
+    the job spec model accepts (job id -> what is wrong), for the loop to quarantine. `shown`:
+    each waiting job's state and message as read, so the pass writes only what changed."""
 
     snapshot: Snapshot
     invalid: dict[str, str]
+    shown: dict[str, tuple[str, str | None]] = field(default_factory=dict)
 
 
 def build(
@@ -265,19 +275,54 @@ def build(
     return read(session, now, half_life_s=half_life_s, billing=billing).snapshot
 
 
+class Parsed:
+    """Waiting jobs' views as parsed from their stored specs, kept between passes by the loop
+    that owns this, by job and the row's `updated_at` (a job's spec never changes; its state
+    changes move `updated_at`). A pass over a long queue then reads a few columns of each job,
+    not its spec, and parses only the jobs that are new or changed."""
+
+    def __init__(self) -> None:
+        self._views: dict[str, tuple[datetime, JobView | str]] = {}
+
+    def views(self, session: Session, waiting: Sequence[Any]) -> dict[str, JobView | str]:
+        """Job id -> its view without earlier attempts, or what is wrong with its spec."""
+        stale = [w.id for w in waiting if self._views.get(w.id, (None,))[0] != w.updated_at]
+        for start in range(0, len(stale), 500):
+            query = select(JobRow).where(JobRow.id.in_(stale[start : start + 500]))
+            for job in session.scalars(query):
+                try:
+                    self._views[job.id] = (job.updated_at, job_view(job))
+                except ValidationError as err:
+                    self._views[job.id] = (job.updated_at, first_problem(err))
+        self._views = {w.id: self._views[w.id] for w in waiting if w.id in self._views}
+        return {job_id: view for job_id, (_, view) in self._views.items()}
+
+
 def read(
     session: Session,
     now: datetime,
     *,
     half_life_s: float = WEEK_S,
     billing: budgets.Context | None = None,
+    parsed: Parsed | None = None,
 ) -> Read:
     """Everything the scheduler needs, read in one transaction. With `billing`, the money left
     of each budget and the price rates of waiting jobs under a budget (budget admission). Each
-    job is read on its own, so one unreadable job never stops the others being scheduled."""
-    waiting = list(
-        session.scalars(select(JobRow).where(JobRow.state.in_(WAITING)).order_by(JobRow.created_at))
-    )
+    job is read on its own, so one unreadable job never stops the others being scheduled.
+    `parsed`: the loop's views of waiting jobs from earlier passes (a fresh one otherwise)."""
+    waiting = session.execute(
+        select(
+            JobRow.id,
+            JobRow.updated_at,
+            JobRow.state,
+            JobRow.message,
+            JobRow.attempt,
+            JobRow.datasets,
+        )
+        .where(JobRow.state.in_(WAITING))
+        .order_by(JobRow.created_at)
+    ).all()
+    views = (parsed or Parsed()).views(session, waiting)
     running = _placed_jobs(session)
     nodes = node_views(session)
     earlier = attained(session, waiting)
@@ -285,11 +330,14 @@ def read(
     invalid: dict[str, str] = {}
     cached = mounts.cached_bytes(session, waiting)
     for job in waiting:
-        try:
-            view = job_view(job, earlier.get(job.id, (0.0, None)))
-        except ValidationError as err:
-            invalid[job.id] = first_problem(err)
+        view = views.get(job.id)
+        if view is None:
+            continue  # left the waiting states between the two reads
+        if isinstance(view, str):
+            invalid[job.id] = view
             continue
+        if job.id in earlier:
+            view = replace(view, attained_s=earlier[job.id][0], queued_at=earlier[job.id][1])
         if job.id in cached:
             view = replace(view, request=replace(view.request, data=data_shares(job, cached)))
         pending.append(view)
@@ -308,7 +356,7 @@ def read(
         usage=usage.decayed(session, now, half_life_s=half_life_s),
         budget_left=left,
     )
-    return Read(snapshot, invalid)
+    return Read(snapshot, invalid, {j.id: (j.state, j.message) for j in waiting})
 
 
 def node_ids(session: Session) -> dict[str, str]:

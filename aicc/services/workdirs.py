@@ -12,6 +12,7 @@ from typing import BinaryIO
 from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import Principal, can_write
+from aicc.services import audit
 from aicc.services.common import Forbidden, Invalid, NotFound, utcnow
 from aicc.store.blobs import BlobError, BlobStore
 from aicc.store.tables import WorkdirRow
@@ -36,8 +37,10 @@ def store(
 
 
 def record(session: Session, who: Principal, *, sha256: str, size: int) -> None:
+    """The archive is the organization's from now on (audited once, when it first is)."""
     if session.get(WorkdirRow, (sha256, who.org_id)) is None:
         session.add(WorkdirRow(sha256=sha256, org_id=who.org_id, size=size, created_at=utcnow()))
+        audit.record(session, who, "workdir.upload", "workdir", sha256, detail={"size": size})
 
 
 def pack(files: Iterable[tuple[str, bytes]]) -> bytes:

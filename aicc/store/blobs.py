@@ -164,6 +164,10 @@ class BlobStore:
         _check_sha(sha256)
         return self.root / sha256[:2] / f"{sha256}.tar.gz"
 
+    def path(self, sha256: str) -> Path:
+        """Where the blob lies (it may not exist): for a backup to stream it from."""
+        return self._path(sha256)
+
     def put(
         self,
         data: BinaryIO,

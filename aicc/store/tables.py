@@ -82,6 +82,20 @@ class UserRow(Base):
     created_at: Mapped[datetime]
 
 
+class UserIdentityRow(Base):
+    """A user's account at a single sign-on provider: the provider's issuer and its subject for
+    the person (OpenID Connect's stable identifier), never an e-mail address (migration 0023)."""
+
+    __tablename__ = "user_identities"
+    __table_args__ = (UniqueConstraint("issuer", "subject"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    issuer: Mapped[str] = mapped_column(String(300))
+    subject: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    last_sign_in_at: Mapped[datetime]
+
+
 class MembershipRow(Base):
     """Which projects a member or viewer works in (org admins and admins see all they manage)."""
 

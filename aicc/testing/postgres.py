@@ -62,6 +62,35 @@ class PostgresServer:
         for path in self._cleanup:
             shutil.rmtree(path, ignore_errors=True)
 
+    def durable(self) -> None:
+        """Turn durability back on (fsync, synchronous commits): a test that crashes the server
+        must not lose commits it acknowledged, as a throwaway server's settings allow."""
+        import psycopg  # lazy: only the test extras install it
+
+        with psycopg.connect(
+            host=str(self.socket_dir), port=self.port, user=USER, dbname=DATABASE, autocommit=True
+        ) as conn:
+            for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+                conn.execute(f"ALTER SYSTEM SET {setting} = on")  # names from the line above
+            conn.execute("SELECT pg_reload_conf()")
+
+    def restart(self) -> None:
+        """Stop at once, as a crash would (`-m immediate`: no checkpoint, every connection cut),
+        and start again on the same port and socket; for fault tests."""
+        self.crash()
+        self.start()
+
+    def crash(self) -> None:
+        """Stop at once (`-m immediate`), keeping the data: `start()` brings it back."""
+        self._pg_ctl("stop", "-w", "-m", "immediate")
+
+    def start(self) -> None:
+        self._pg_ctl("start", "-w", "-t", "60", "-l", str(self.data_dir.parent / "server.log"))
+
+    def _pg_ctl(self, *args: str) -> None:
+        pg_ctl = str(self._bin_dir / "pg_ctl")
+        _run([pg_ctl, *args, "-D", str(self.data_dir)], self._run_as, cwd=self.data_dir.parent)
+
     def create_database(self, name: str) -> str:
         """Create an empty database so a test can have state nobody else touches."""
         if not _DB_NAME.match(name):

@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,11 +72,17 @@ def in_process(
 
 @contextmanager
 def over_http(
-    home: Path, db: str | None = None, *, loops: bool = True, **settings: Any
+    home: Path,
+    db: str | None = None,
+    *,
+    loops: bool = True,
+    port: int | None = None,
+    **settings: Any,
 ) -> Iterator[tuple[str, str, ServerState]]:
     """The whole server in this process behind a real socket (uvicorn in a thread), for the CLI
     and the SDK: yields (url, admin token, state). `loops=False` serves the API alone: jobs are
-    accepted and queued but never started (the fuzzer's random commands must not run)."""
+    accepted and queued but never started (the fuzzer's random commands must not run). `port`:
+    one chosen before (a single sign-on provider must know the server's address first)."""
     import threading
 
     import uvicorn
@@ -86,7 +92,7 @@ def over_http(
     settings.setdefault("loop_interval_s", 0.2)
     settings.setdefault("sandbox", "bwrap")  # tests run replicas as a server with bwrap does
     app, state = build(Settings(home=home, db=db, **settings))
-    port = free_port()
+    port = port or free_port()
     server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, "warning"))
     thread = threading.Thread(target=server.run, name="aicc-test-http", daemon=True)
     if loops:
@@ -116,6 +122,7 @@ class ServerProcess:
     port: int
     db: str | None = None
     proc: subprocess.Popen[bytes] | None = None
+    wrap: list[str] = field(default_factory=list)  # runs `aicc serve` under it (unshare ...)
 
     @property
     def url(self) -> str:
@@ -137,6 +144,7 @@ class ServerProcess:
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
         args = [
+            *self.wrap,
             str(Path(sys.executable).parent / "aicc"),
             "serve",
             "--port",

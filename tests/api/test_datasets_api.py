@@ -236,3 +236,28 @@ def test_what_a_job_mounts_reads_with_its_grant_while_it_runs(
     ended = pod.get(f"{base}/data")
     assert ended.status_code == 404 and "data grant has ended" in ended.json()["detail"]
     assert api.get(f"{base}/data").status_code == 200
+
+
+def test_a_damaged_chunk_fails_loudly_and_never_serves_wrong_bytes(
+    server: tuple[TestClient, AppState],
+) -> None:
+    """A stored pack changed on disk (bit rot, a bad restore): every read of it says so with a
+    checksum error instead of handing out the changed bytes (benchmarks/chaos.py's blob fault)."""
+    api, state = server
+    rows = b"hello world rows\n" * 100
+    push(api, "rotting", {"rows.txt": rows})
+    digest = api.get("/api/v1/datasets/rotting/versions/1/manifest").json()["files"][0]
+    assert api.get(f"/api/v1/datasets/rotting/chunks/{digest['chunks'][0][0]}").content == rows
+    home = state.settings.home
+    (stored,) = [p for p in home.rglob("*") if p.is_file() and rows[:32] in p.read_bytes()]
+    damaged = bytearray(stored.read_bytes())
+    damaged[damaged.find(b"world")] ^= 0x20  # one flipped bit: "World"
+    stored.write_bytes(bytes(damaged))
+    for path in (
+        f"/api/v1/datasets/rotting/chunks/{digest['chunks'][0][0]}",
+        "/api/v1/datasets/rotting/versions/1/preview?path=rows.txt",
+    ):
+        answer = api.get(path)
+        assert answer.status_code == 500, path
+        assert "does not match its checksum" in answer.json()["detail"], path
+        assert b"World" not in answer.content

@@ -78,3 +78,43 @@ def test_a_cancel_is_recorded_and_obeyed(executor: LocalExecutor) -> None:
     assert first is not None and cancel.requested(Path(handle)) == first
     state = until_phase(executor, handle, "exited", timeout=15)
     assert state.reason == "cancelled", state
+
+
+def test_two_servers_launching_the_same_replicas_at_once_start_each_once(tmp_path: Path) -> None:
+    """A server that lost the lease may still be launching when the new leader launches the
+    same replica (acting is outside the fenced transaction; benchmarks/chaos.py found it): both
+    must get the one handle, and the replica must run once, not fail on the other's half-made
+    working copy."""
+    import threading
+
+    blobs = BlobStore(tmp_path / "blobs")
+    files = {f"src/f{n}.txt": b"x" * 2000 for n in range(300)}  # a copy that takes a moment
+    digest, _ = blobs.put(io.BytesIO(tar_gz(files)), max_bytes=1 << 24)
+    servers = [LocalExecutor(home=tmp_path / "home", blobs=blobs, grace_s=1) for _ in range(2)]
+    launches = [replica("echo ran >> ../ran", workdir_sha256=digest) for _ in range(6)]
+    handles: dict[tuple[int, int], str] = {}
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(servers) * len(launches))
+
+    def launch(server: int, n: int) -> None:
+        start.wait()
+        try:
+            handles[server, n] = servers[server].launch(launches[n])
+        except Exception as err:
+            errors.append(err)
+
+    threads = [
+        threading.Thread(target=launch, args=(s, n))
+        for s in range(len(servers))
+        for n in range(len(launches))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    for n in range(len(launches)):
+        assert handles[0, n] == handles[1, n]
+        state = until_phase(servers[0], handles[0, n], "exited")
+        assert state.reason == "succeeded", state
+        assert (Path(handles[0, n]) / "ran").read_text() == "ran\n"

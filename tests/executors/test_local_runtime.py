@@ -371,3 +371,20 @@ def test_empty_run_dir_is_lost(tmp_path: Path) -> None:
     assert status(tmp_path).phase == "lost"
     assert status(tmp_path).reason == "supervisor_lost"
     cancel(tmp_path / "missing")  # nothing to cancel, no error
+
+
+def test_a_full_disk_under_the_logs_neither_kills_the_replica_nor_hides_its_end(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    """Output that cannot be written (ENOSPC: here /dev/full stands for the full disk) is
+    dropped, not fatal: the replica runs to its end and its true exit is recorded. Before, the
+    supervisor died on the write, killed the replica, and the job was retried as lost
+    (benchmarks/chaos.py --disk-fills)."""
+    run_dir.mkdir()
+    (run_dir / "stdout.log").symlink_to("/dev/full")
+    marker = tmp_path / "ended"
+    launch(run_dir, spec(f"echo lost; sleep 0.3; echo kept >&2; touch {marker}; exit 3", tmp_path))
+    done = wait_for(run_dir, "exited", "lost")
+    assert (done.phase, done.reason, done.exit_code) == ("exited", "exit_code", 3), done
+    assert marker.exists()
+    assert (run_dir / "stderr.log").read_text() == "kept\n"

@@ -139,7 +139,7 @@ def test_translator_fills_placeholders_and_falls_back() -> None:
 
 # Where the refusals a portal page can show are raised: the services behind submitting, users
 # and tenants, tokens, secrets, quotas, nodes, the audit log, vouchers, budgets and bills, data
-# sets, models, templates, deployments and notebooks; the portal.
+# sets, models, templates, deployments and notebooks; single sign-on; the portal.
 SHOWN_SERVICES = (
     "jobs",
     "tenancy",
@@ -162,8 +162,11 @@ SHOWN_SERVICES = (
     "api_keys",
     "gateway",
     "notebooks",
+    "oidc",
+    "sso",
 )
 _ERRORS = {"ServiceError", "NotFound", "Forbidden", "Conflict", "Invalid", "TooMany", "TooLarge"}
+_ERRORS |= {"SignInFailed", "ProviderUnavailable"}  # single sign-on's (services/oidc.py)
 
 
 def raised_templates() -> set[str]:

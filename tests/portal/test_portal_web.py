@@ -224,6 +224,11 @@ def test_a_token_signs_in_and_signing_out_leaves_it_valid(
     signed_out = client.post("/sign-out", data={"csrf": csrf_of(client)}, follow_redirects=False)
     assert (signed_out.status_code, signed_out.headers["location"]) == (303, "/sign-in")
     assert api.get("/api/v1/me").status_code == 200  # the API token still works
+    entries = api.get("/api/v1/audit", params={"limit": 2}).json()["items"]
+    assert [(e["action"], e["user_name"]) for e in entries] == [
+        ("portal.sign_out", "admin"),
+        ("portal.sign_in", "admin"),
+    ]
 
     client.get("/sign-in")
     bad = {"csrf": client.cookies["aicc_csrf"], "token": "aicc_not-a-token"}

@@ -135,7 +135,15 @@ def jobs_logs(
         job = jobs.get(session, who, job_id)
         if not follow:
             return PlainTextResponse(
-                logs.read(session, job, state.executors, index=replica, stream=stream, tail=tail)
+                logs.read(
+                    session,
+                    state.sealer,
+                    job,
+                    state.executors,
+                    index=replica,
+                    stream=stream,
+                    tail=tail,
+                )
             )
     return StreamingResponse(
         _follow(state, job_id, who, replica, stream, tail), media_type="text/plain"
@@ -146,7 +154,9 @@ async def _follow(
     state: AppState, job_id: str, who: CurrentUser, index: int, stream: Stream, tail: int | None
 ) -> AsyncIterator[str]:
     def step(sent: int | None) -> tuple[str, int | None, bool]:
-        return logs.follow_step(state.db, state.executors, who, job_id, index, stream, tail, sent)
+        return logs.follow_step(
+            state.db, state.sealer, state.executors, who, job_id, index, stream, tail, sent
+        )
 
     sent: int | None = None
     while True:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import fcntl
 import json
 import os
@@ -129,13 +130,28 @@ class StreamLog:
         self.chunk_index = -1
         self.chunk_len = 0
         self.total = 0
+        self.dropped = 0  # bytes not kept while the disk was full
 
     @staticmethod
     def _open(path: Path) -> int:
         return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
 
     def write(self, data: bytes) -> None:
+        """Keep `data`; on a full disk drop it (and say so once there is room again) rather
+        than fail: the replica must not die because its log cannot grow."""
+        try:
+            if self.dropped:
+                note = f"\n[aicc: {self.dropped} bytes of output lost: the disk was full]\n"
+                self._write(note.encode())
+                self.dropped = 0
+            self._write(data)
+        except OSError as err:
+            if err.errno not in DISK_FULL:
+                raise
+            self.dropped += len(data)
         self.total += len(data)
+
+    def _write(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
             if self.head_len < self.layout.head_limit:
@@ -169,6 +185,9 @@ class StreamLog:
         self.chunk_fd = None
 
 
+DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
+
+
 def _write_all(fd: int, data: memoryview) -> None:
     while data:
         data = data[os.write(fd, data) :]
@@ -185,11 +204,28 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     Mode 0600: launch.json holds the replica's environment, secrets included."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with open(fd, "w", encoding="utf-8") as f:
-        json.dump(data, f, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk must not keep half a file
+        raise
+
+
+def write_json_waiting(path: Path, data: dict[str, Any], every_s: float = 1.0) -> None:
+    """`write_json_atomic`, waiting for room on a full disk: for the records a replica cannot
+    be tracked without (who supervises it, how it ended)."""
+    while True:
+        try:
+            write_json_atomic(path, data)
+            return
+        except OSError as err:
+            if err.errno not in DISK_FULL:
+                raise
+            time.sleep(every_s)
 
 
 def forget_env(run_dir: Path, spec: LaunchSpec) -> None:
@@ -197,7 +233,7 @@ def forget_env(run_dir: Path, spec: LaunchSpec) -> None:
     supervisor holds them: they live on only in the replica. A relaunch never needs them, as
     `launch` writes a whole launch.json whenever it starts a supervisor."""
     public = {**dataclasses.asdict(spec), "env": None, "env_names": sorted(spec.env)}
-    write_json_atomic(run_dir / LAUNCH_FILE, public)
+    write_json_waiting(run_dir / LAUNCH_FILE, public)  # no secrets left behind for want of room
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

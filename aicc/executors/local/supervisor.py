@@ -205,8 +205,18 @@ class Supervisor:
             return 1
 
     def _save(self, **changes: Any) -> None:
+        """Record the state. On a full disk a passing state is skipped (the next save writes
+        it all), and the final one waits for room: the replica's true end must be recorded,
+        or the server reads a dead supervisor as a lost replica and runs it again."""
         self.state.update(changes)
-        rt.write_json_atomic(self.run_dir / rt.STATUS_FILE, self.state)
+        if self.state.get("phase") == "exited":
+            rt.write_json_waiting(self.run_dir / rt.STATUS_FILE, self.state)
+            return
+        try:
+            rt.write_json_atomic(self.run_dir / rt.STATUS_FILE, self.state)
+        except OSError as err:
+            if err.errno not in rt.DISK_FULL:
+                raise
 
     def _run(self) -> None:
         data = rt.read_json(self.run_dir / rt.LAUNCH_FILE)
@@ -437,7 +447,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGHUP, _wake_only)
     child = os.fork()
     if child:
-        rt.write_json_atomic(
+        # Waits for room on a full disk: the supervisor runs from here on, and a server that
+        # cannot find it would call the replica lost while it runs.
+        rt.write_json_waiting(
             run_dir / rt.SUPERVISOR_FILE,
             {"pid": child, "create_time": psutil.Process(child).create_time()},
         )

@@ -133,8 +133,9 @@ def held(
         row.used_at = now
 
 
-def cached_bytes(session: Session, jobs: Iterable[JobRow]) -> dict[str, dict[str, int]]:
-    """Per job with data sets, the bytes of them each node's cache holds: {job: {node: bytes}}."""
+def cached_bytes(session: Session, jobs: Iterable[Any]) -> dict[str, dict[str, int]]:
+    """Per job with data sets, the bytes of them each node's cache holds: {job: {node: bytes}}.
+    `jobs`: job rows, or rows of their `id` and `datasets` columns."""
     wanted = {j.id: {d["version_id"] for d in j.datasets or ()} for j in jobs if j.datasets}
     versions = set().union(*wanted.values()) if wanted else set()
     if not versions:

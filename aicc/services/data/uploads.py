@@ -35,6 +35,7 @@ from aicc.store.tables import (
     DatasetChunkRow,
     DatasetRow,
     DatasetVersionRow,
+    ProjectRow,
     UploadChunkRow,
     UploadRow,
 )
@@ -329,7 +330,9 @@ def make_version(
     row.updated_at = now
     _close(session, upload_id)
     storage.changed(session, row.project_id)
-    audit.record(session, who, "dataset.push", "dataset", f"{row.id}@{version.number}")
+    org_id = session.get_one(ProjectRow, row.project_id).org_id  # the set's, not the caller's
+    version_id = f"{row.id}@{version.number}"
+    audit.record(session, who, f"{row.kind}.push", row.kind, version_id, org_id=org_id)
     return Committed(datasets.version_of(version, row.name), created=True)
 
 

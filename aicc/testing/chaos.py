@@ -1,0 +1,739 @@
+"""A fault harness: clients submit jobs while servers die (`kill -9`), then every promise is
+checked. Used by benchmarks/chaos.py (large budgets, figures for BENCHMARKS.md) and by
+tests/e2e/test_chaos.py (a small budget in CI).
+
+What is promised, and checked after the run has drained:
+- every job a client saw accepted (a 2xx) exists exactly once (retries carry the same
+  `Idempotency-Key`, so a retry after a lost answer must not make a second job);
+- it ended in its true state (the exit code its command chose) with its logs;
+- no replica ran twice: each job's command appends "job attempt replica" to a marker file in its
+  outputs, and that file must hold one line per attempt, and a second attempt only for a job
+  whose supervisor was killed (a lost replica is retried: `max_retries: 1`);
+- no usage recorded twice: per replica, the usage records cover its run time once;
+- nothing stuck: no job left non-terminal, no ended replica left unmetered;
+- the audit chain verifies;
+- PostgreSQL restarted mid-run (`-m immediate`) changes none of the above;
+- a full disk under the run directories (a tmpfs filled to the last byte): the jobs that lived
+  then must still end and run once; how they ended is counted, not judged (their own writes
+  may have failed);
+- a data set's stored pack with one bit flipped is refused with a checksum error, never served.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import random
+import signal
+import statistics
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from sqlalchemy import select
+
+from aicc.executors.local import runtime
+from aicc.store.db import database_url, make_engine
+from aicc.store.tables import LeaseRow, ReplicaRow, UsageRow
+from aicc.testing.datasets import push
+from aicc.testing.postgres import PostgresServer
+from aicc.testing.servers import ServerProcess, free_port, kill_leftover_replicas
+
+TERMINAL = {"succeeded", "failed", "cancelled"}
+NODE = "chaos-node"  # every server names the local node alike: they stand for one machine
+# Appends who ran, then maybe sleeps, says it is done and exits with the chosen code.
+COMMAND = (
+    'echo "$AICC_JOB_ID $AICC_ATTEMPT $AICC_REPLICA" >> "$AICC_OUTPUT_DIR/ran"; '
+    "sleep {sleep}; echo done-{key}; exit {code}"
+)
+
+
+@dataclass
+class Plan:
+    """What to submit and what to break."""
+
+    clients: int = 4
+    jobs: int = 200
+    kills: int = 50
+    servers: int = 1
+    db: str | None = None  # a PostgreSQL URL; None: SQLite in the home (one server only)
+    gap_s: tuple[float, float] = (0.5, 3.0)  # between a server answering again and the next kill
+    long_share: float = 0.25  # jobs that sleep a few seconds, so kills find them running
+    long_s: tuple[float, float] = (1.0, 4.0)
+    fail_share: float = 0.1  # jobs that exit 3: their true state is failed
+    rate: float | None = None  # submits/s over all clients; None: spread over the kills
+    steady: bool = False  # submit at `rate` until the last kill (not `jobs` in all)
+    idempotency_keys: bool = True  # False shows what retries without them do: duplicates
+    target: str = "any"  # which server dies: any | leader
+    separate_hosts: bool = False  # each server in its own UTS namespace: another host to the lease
+    lease_ttl_s: float | None = None  # None: the server's default
+    supervisor_kills: int = 0  # kill -9 a running replica's supervisor: it must retry, not hang
+    postgres_restarts: int = 0  # restart PostgreSQL at once (`-m immediate`) mid-run
+    postgres: PostgresServer | None = None  # the server `db` is on, for postgres_restarts
+    disk_fills: int = 0  # fill the run directories' file system (a tmpfs: needs root) a while
+    runs_mib: int = 256  # that file system's size
+    corrupt_blob: bool = False  # after the run: flip a bit of a data set's stored pack
+    drain_s: float = 240.0
+    seed: int = 21
+
+
+@dataclass
+class Kill:
+    server: int
+    was_leader: bool
+    at: float  # wall clock (time.time) of the SIGKILL
+    back_s: float = 0.0  # until the restarted server answered
+    leader_after_s: float | None = None  # until some survivor (or the restarted one) led
+    resumed_after_s: float | None = None  # until a replica was bound after the kill
+    probes: int = 0  # API calls to the survivors while scheduling was down
+    probes_ok: int = 0
+
+
+@dataclass
+class Report:
+    plan: Plan
+    kills: list[Kill] = field(default_factory=list)
+    accepted: int = 0
+    rejected: dict[str, str] = field(default_factory=dict)  # key: the 4xx that refused it
+    retries: int = 0  # submits sent again after a connection error or 5xx
+    replayed: int = 0  # retries answered 200: the first send was committed, its answer lost
+    server_errors: int = 0  # 5xx answers seen by clients, but 503
+    unavailable: int = 0  # 503s: the server said it could not answer now (its database away)
+    jobs_created: int = 0
+    duplicates: list[str] = field(default_factory=list)  # keys with more than one job
+    key_conflicts: list[str] = field(default_factory=list)  # a retry answered another job
+    lost: list[str] = field(default_factory=list)  # accepted, then gone
+    wrong_state: list[str] = field(default_factory=list)
+    missing_logs: list[str] = field(default_factory=list)
+    ran_twice: list[str] = field(default_factory=list)
+    stuck: list[str] = field(default_factory=list)
+    double_billed: list[str] = field(default_factory=list)
+    unmetered: list[str] = field(default_factory=list)
+    supervisors_killed: list[str] = field(default_factory=list)  # their jobs' ids
+    postgres_restarts: int = 0
+    disk_fills: list[tuple[float, float]] = field(default_factory=list)  # (from, to) wall clock
+    disk_outcomes: Counter[str] = field(default_factory=Counter)  # jobs that ran while full
+    blob_check: str | None = None  # what reading a damaged data set answered
+    lost_twice: int = 0  # jobs failed as supervisor_lost: killed on both attempts
+    takeovers: int = 0  # times the lease changed hands (more than the leader kills: flapping)
+    audit_intact: bool | None = None
+    audit_reason: str | None = None
+    elapsed_s: float = 0.0
+
+    @property
+    def violations(self) -> dict[str, int]:
+        """Each broken promise and how often; empty when the run kept them all."""
+        found = {
+            "lost": len(self.lost),
+            "duplicates": len(self.duplicates) + len(self.key_conflicts),
+            "wrong_state": len(self.wrong_state),
+            "missing_logs": len(self.missing_logs),
+            "ran_twice": len(self.ran_twice),
+            "stuck": len(self.stuck),
+            "double_billed": len(self.double_billed),
+            "unmetered": len(self.unmetered),
+            "audit_broken": int(self.audit_intact is False),
+            "damaged_blob_served": int(
+                self.blob_check is not None and not self.blob_check.startswith("500 ")
+            ),
+        }
+        return {name: count for name, count in found.items() if count}
+
+    def details(self) -> dict[str, list[str]]:
+        """What broke, job by job (the first 10 of each kind)."""
+        kinds = ["lost", "duplicates", "key_conflicts", "wrong_state", "missing_logs"]
+        kinds += ["ran_twice", "stuck", "double_billed", "unmetered"]
+        return {k: getattr(self, k)[:10] for k in kinds if getattr(self, k)}
+
+    def failover(self) -> dict[str, float] | None:
+        """min/median/max seconds from killing the leader to a replica bound again."""
+        times = [k.resumed_after_s for k in self.kills if k.was_leader and k.resumed_after_s]
+        if not times:
+            return None
+        return {"min_s": min(times), "median_s": statistics.median(times), "max_s": max(times)}
+
+    def availability(self) -> float | None:
+        """Share of API calls the surviving servers answered while the leader was down."""
+        probes = sum(k.probes for k in self.kills)
+        return sum(k.probes_ok for k in self.kills) / probes if probes else None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "database": "postgresql" if self.plan.db else "sqlite",
+            "servers": self.plan.servers,
+            "separate_hosts": self.plan.separate_hosts,
+            "clients": self.plan.clients,
+            "kills": len(self.kills),
+            "leader_kills": sum(k.was_leader for k in self.kills),
+            "jobs_accepted": self.accepted,
+            "jobs_created": self.jobs_created,
+            "rejected": len(self.rejected),
+            "retries": self.retries,
+            "replayed": self.replayed,
+            "server_errors": self.server_errors,
+            "unavailable_503": self.unavailable,
+            "losses": len(self.lost),
+            "duplicates": len(self.duplicates) + len(self.key_conflicts),
+            "ran_twice": len(self.ran_twice),
+            "double_billed": len(self.double_billed),
+            "stuck": len(self.stuck),
+            "wrong_state": len(self.wrong_state),
+            "missing_logs": len(self.missing_logs),
+            "unmetered": len(self.unmetered),
+            "supervisors_killed": len(self.supervisors_killed),
+            "postgres_restarts": self.postgres_restarts,
+            "failed_supervisor_lost": self.lost_twice,
+            "disk_fills": len(self.disk_fills),
+            "ran_while_disk_full": dict(self.disk_outcomes),
+            "damaged_blob_read": self.blob_check,
+            "lease_takeovers": self.takeovers,
+            "audit_intact": self.audit_intact,
+            "restart_s_median": (
+                statistics.median(k.back_s for k in self.kills) if self.kills else None
+            ),
+            "failover": self.failover(),
+            "availability_during_failover": self.availability(),
+            "elapsed_s": round(self.elapsed_s, 1),
+            "violations": self.violations,
+        }
+
+
+def job_spec(key: str, rng: random.Random, plan: Plan) -> tuple[dict[str, Any], int]:
+    """A small job named by its key, and the exit code it will end with."""
+    sleep = rng.uniform(*plan.long_s) if rng.random() < plan.long_share else 0
+    code = 3 if rng.random() < plan.fail_share else 0
+    spec = {
+        "name": key,
+        "command": COMMAND.format(sleep=f"{sleep:.2f}", key=key, code=code),
+        "resources": {"cpu": "100m", "memory": "64MiB"},
+        "max_retries": 1,  # a replica lost with its supervisor runs again, once
+    }
+    return spec, code
+
+
+class Cluster:
+    """`aicc serve` processes on one home and one database, killed and restarted on demand."""
+
+    def __init__(self, base: Path, plan: Plan) -> None:
+        if plan.servers > 1 and not plan.db:
+            raise ValueError("several servers need PostgreSQL (Plan.db)")
+        self.plan = plan
+        self.home = base / "home"
+        self.home.mkdir(parents=True, exist_ok=True)
+        config: dict[str, Any] = {
+            "loop_interval_s": 0.2,
+            "limits": {"grace_s": 2.0},
+            "node_name": NODE,
+        }
+        if plan.lease_ttl_s is not None:
+            config["lease_ttl_s"] = plan.lease_ttl_s
+        (self.home / "config.yaml").write_text(yaml.safe_dump(config))
+        self.servers = [
+            ServerProcess(self.home, free_port(), db=plan.db) for _ in range(plan.servers)
+        ]
+        self.runs = self.home / "runs"
+        self.mounted = False
+        if plan.disk_fills:
+            self.runs.mkdir()
+            size = f"size={plan.runs_mib}m"
+            subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", size, "tmpfs", str(self.runs)], check=True
+            )
+            self.mounted = True
+        self.lock = threading.Lock()  # who is down, for the clients and probes
+        self.down: set[int] = set()
+
+    def start(self, index: int) -> float:
+        """Start (or restart) a server; returns how long until it answered."""
+        server = self.servers[index]
+        began = time.monotonic()
+        if self.plan.separate_hosts:
+            server.wrap = [
+                "unshare",
+                "--uts",
+                "sh",
+                "-c",
+                f'hostname chaos-{index} && exec "$@"',
+                "sh",
+            ]
+            # (another host's holder name: survivors wait the lease out, as across machines)
+        server.start(timeout=120)
+        with self.lock:
+            self.down.discard(index)
+        return time.monotonic() - began
+
+    def kill(self, index: int) -> float:
+        with self.lock:
+            self.down.add(index)
+        at = time.time()
+        self.servers[index].kill9()
+        return at
+
+    def leader(self) -> int | None:
+        for index, server in enumerate(self.servers):
+            if index in self.down:
+                continue
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                if httpx.get(server.url + "/healthz", timeout=2).json().get("leader"):
+                    return index
+        return None
+
+    def client(self, index: int = 0) -> httpx.Client:
+        return self.servers[index].client()
+
+    def db_url(self) -> str:
+        return database_url(self.plan.db, self.home)
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.stop()
+        kill_leftover_replicas(self.home)
+        if self.mounted:
+            subprocess.run(["umount", "--lazy", str(self.runs)], check=False)
+
+
+class Submitter:
+    """Client threads: each submits its share of keys to the servers in turn, retrying a
+    connection error or a 5xx on the next server with the same Idempotency-Key."""
+
+    def __init__(self, cluster: Cluster, report: Report) -> None:
+        self.cluster = cluster
+        self.report = report
+        self.plan = cluster.plan
+        self.accepted: dict[str, str] = {}  # key -> job id
+        self.expected: dict[str, int] = {}  # key -> exit code
+        self.lock = threading.Lock()
+        self.stop = threading.Event()  # give up, even on a job being retried
+        self.finish = threading.Event()  # take no new key
+        self.threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for n in range(self.plan.clients):
+            thread = threading.Thread(target=self.run, args=(n,), daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def done(self) -> bool:
+        return not any(t.is_alive() for t in self.threads)
+
+    def join(self) -> None:
+        for thread in self.threads:
+            thread.join()
+
+    def keys(self, n: int) -> Iterator[str]:
+        """Client n's keys: its share of `plan.jobs`, or, when `plan.steady`, until `finish`."""
+        for i in itertools.count():
+            if self.finish.is_set() or (
+                not self.plan.steady and i * self.plan.clients + n >= self.plan.jobs
+            ):
+                return
+            yield f"chaos-{i:05d}-{n}"
+
+    def run(self, n: int) -> None:
+        rng = random.Random(self.plan.seed * 1000 + n)
+        servers = self.cluster.servers
+        clients = [s.client() for s in servers]
+        # By default the submits span the kills (a restart takes ~4 s here): most kills
+        # then meet clients mid-submit, some of them between a commit and its answer.
+        rate = self.plan.rate or self.plan.jobs / max(
+            1.0, self.plan.kills * (sum(self.plan.gap_s) / 2 + 4.0)
+        )
+        every = self.plan.clients / rate
+        turn, next_at = n, time.monotonic()
+        try:
+            for key in self.keys(n):
+                if every:
+                    next_at += every
+                    time.sleep(max(0.0, next_at - time.monotonic()))
+                spec, code = job_spec(key, rng, self.plan)
+                while not self.stop.is_set():
+                    index = turn % len(servers)
+                    turn += 1
+                    try:
+                        answer = clients[index].post(
+                            "/api/v1/jobs",
+                            json=spec,
+                            headers={"Idempotency-Key": key} if self.plan.idempotency_keys else {},
+                        )
+                    except httpx.HTTPError:
+                        self.note_retry(0)
+                        time.sleep(0.05)
+                        continue
+                    if answer.status_code >= 500 or answer.status_code == 429:
+                        self.note_retry(answer.status_code)
+                        time.sleep(0.05)
+                        continue
+                    self.settle(key, code, answer)
+                    break
+        finally:
+            for client in clients:
+                client.close()
+
+    def note_retry(self, status: int) -> None:
+        """A send to try again: `status` 0 for no answer at all."""
+        with self.lock:
+            self.report.retries += 1
+            self.report.server_errors += int(status >= 500 and status != 503)
+            self.report.unavailable += int(status == 503)
+
+    def settle(self, key: str, code: int, answer: httpx.Response) -> None:
+        with self.lock:
+            if not answer.is_success:
+                self.report.rejected[key] = f"{answer.status_code} {answer.text[:200]}"
+                return
+            job_id = answer.json()["id"]
+            self.report.replayed += int(answer.status_code == 200)
+            if self.accepted.setdefault(key, job_id) != job_id:
+                self.report.key_conflicts.append(key)
+            self.expected[key] = code
+
+
+class Prober:
+    """Reads the job list from every live server every 50 ms: the API's availability."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.samples: list[tuple[float, int, bool]] = []  # (wall time, server, answered)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        clients = [s.client() for s in self.cluster.servers]
+        while not self.stop.wait(0.05):
+            for index, client in enumerate(clients):
+                if index in self.cluster.down:
+                    continue
+                at = time.time()
+                try:
+                    ok = client.get("/api/v1/jobs", params={"limit": 1}, timeout=2).is_success
+                except httpx.HTTPError:
+                    ok = index in self.cluster.down  # a kill raced this call: not counted
+                    if ok:
+                        continue
+                self.samples.append((at, index, ok))
+        for client in clients:
+            client.close()
+
+
+def first_bind_after(url: str, at: float, timeout: float) -> float | None:
+    """Seconds from `at` (wall clock) to the first replica bound after it, if within timeout."""
+    engine = make_engine(url)
+    moment = datetime.fromtimestamp(at).astimezone()
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                bound = conn.execute(
+                    select(ReplicaRow.bound_at)
+                    .where(ReplicaRow.bound_at > moment)
+                    .order_by(ReplicaRow.bound_at)
+                    .limit(1)
+                ).scalar()
+            if bound is not None:
+                return float(bound.timestamp() - at)
+            time.sleep(0.05)
+        return None
+    finally:
+        engine.dispose()
+
+
+def wait_until(check: Callable[[], bool], timeout: float, every: float = 0.05) -> float | None:
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        if check():
+            return time.monotonic() - began
+        time.sleep(every)
+    return None
+
+
+def chaos_loop(cluster: Cluster, report: Report, submitter: Submitter, prober: Prober) -> None:
+    """The plan's faults in a random order, each at a random moment: `kills` servers killed and
+    restarted, `supervisor_kills` supervisors killed, `postgres_restarts` database restarts."""
+    plan = cluster.plan
+    rng = random.Random(plan.seed)
+    faults = (
+        ["server"] * plan.kills
+        + ["supervisor"] * plan.supervisor_kills
+        + ["postgres"] * plan.postgres_restarts
+        + ["disk"] * plan.disk_fills
+    )
+    rng.shuffle(faults)
+    for fault in faults:
+        time.sleep(rng.uniform(*plan.gap_s))
+        if fault == "supervisor":
+            report.supervisors_killed += kill_supervisors(cluster.home, rng)
+        elif fault == "disk":
+            report.disk_fills.append(fill_disk(cluster.runs, rng.uniform(2.0, 4.0)))
+        elif fault == "postgres":
+            assert plan.postgres is not None, "postgres_restarts needs Plan.postgres"
+            plan.postgres.restart()
+            report.postgres_restarts += 1
+        else:
+            kill_server(cluster, report, prober, rng)
+
+
+def fill_disk(root: Path, hold_s: float) -> tuple[float, float]:
+    """Fill the file system of `root` to the last byte, keep it full `hold_s`, free it."""
+    filler = root / "filler"
+    began = time.time()
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for size in (1 << 20, 4096, 1):  # big blocks, then the last bytes
+            with contextlib.suppress(OSError):  # ENOSPC: full at this size
+                while os.write(fd, b"\0" * size):
+                    pass
+        time.sleep(hold_s)
+    finally:
+        os.close(fd)
+        filler.unlink(missing_ok=True)
+    return began, time.time()
+
+
+def kill_server(cluster: Cluster, report: Report, prober: Prober, rng: random.Random) -> None:
+    """Kill one server (the leader when `plan.target` says so) and restart it. Of a leader
+    among several, time the failover while it stays dead."""
+    plan = cluster.plan
+    wait_until(lambda: cluster.leader() is not None, 30)
+    lead = cluster.leader()
+    if plan.target == "leader" and lead is not None:
+        index = lead
+    else:
+        index = rng.randrange(len(cluster.servers))
+    kill = Kill(index, index == lead, cluster.kill(index))
+    report.kills.append(kill)
+    if len(cluster.servers) > 1 and kill.was_leader:
+        kill.leader_after_s = wait_until(lambda: cluster.leader() is not None, 60)
+        kill.resumed_after_s = first_bind_after(cluster.db_url(), kill.at, 60)
+        window_end = kill.at + (kill.resumed_after_s or 60)
+        seen = [ok for at, _, ok in prober.samples if kill.at <= at <= window_end]
+        kill.probes, kill.probes_ok = len(seen), sum(seen)
+    kill.back_s = cluster.start(index)
+    if kill.was_leader and len(cluster.servers) == 1:
+        taken = wait_until(lambda: cluster.leader() is not None, 60)
+        kill.leader_after_s = None if taken is None else kill.back_s + taken
+
+
+def list_jobs(api: httpx.Client) -> list[dict[str, Any]]:
+    """Every job, newest first, page by page."""
+    found: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"limit": 500}
+        if cursor:
+            params["cursor"] = cursor
+        page = api.get("/api/v1/jobs", params=params).json()
+        found += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return found
+
+
+def check(cluster: Cluster, submitter: Submitter, report: Report) -> None:
+    """After the drain: every promise of the module's docstring, recorded in `report`."""
+    plan = cluster.plan
+    with cluster.client() as api:
+        accepted = submitter.accepted
+        report.accepted = len(accepted)
+        ids = set(accepted.values())
+
+        def drained() -> bool:
+            states = {j["id"]: j["state"] for j in list_jobs(api)}
+            return all(states.get(i) in TERMINAL for i in ids)
+
+        wait_until(drained, plan.drain_s, every=0.5)
+        jobs = list_jobs(api)
+        report.jobs_created = len(jobs)
+        by_id = {j["id"]: j for j in jobs}
+        names = Counter(j["name"] for j in jobs)
+        report.duplicates = sorted(n for n, c in names.items() if c > 1)
+        for key, job_id in sorted(accepted.items()):
+            job = by_id.get(job_id)
+            if job is None:
+                report.lost.append(key)
+                continue
+            if job["state"] not in TERMINAL:
+                report.stuck.append(f"{key} {job_id} {job['state']}: {job['message']}")
+                continue
+            code = submitter.expected[key]
+            want = ("succeeded", 0) if code == 0 else ("failed", code)
+            hit = job_id in report.supervisors_killed
+            # lost with its supervisor on both attempts: failing so is its true state
+            lost_twice = hit and (job["state"], job["reason"]) == ("failed", "supervisor_lost")
+            report.lost_twice += lost_twice
+            # A job that lived while the disk was full may have lost its own output (a failed
+            # echo) or its launch: what became of it is counted, not judged, below.
+            full = while_full(job, report.disk_fills)
+            if full:
+                report.disk_outcomes[f"{job['state']}/{job['reason']}"] += 1
+            lenient = lost_twice or full
+            if (job["state"], job["exit_code"]) != want and not lenient:
+                report.wrong_state.append(
+                    f"{key} {job_id} {job['state']}/{job['exit_code']} ({job['message']})"
+                )
+            logs = api.get(f"/api/v1/jobs/{job_id}/logs")
+            if f"done-{key}" not in logs.text and not lenient:
+                report.missing_logs.append(
+                    f"{key} {job_id} {job['state']}/{job['reason']} attempt {job['attempt']}: "
+                    f"{logs.status_code} {logs.text[-200:]!r}"
+                )
+            marker = cluster.home / "runs" / job_id / "outputs" / "ran"
+            lines = marker.read_text().splitlines() if marker.exists() else []
+            # One line per attempt that got to run its command, the last attempt's among them;
+            # a second attempt only for a job whose supervisor was killed (an attempt whose
+            # supervisor died before its command started leaves no line).
+            last = f"{job_id} {job['attempt']} 0"
+            allowed = {f"{job_id} {a} 0" for a in range(job["attempt"] + 1)}
+            once = len(lines) == len(set(lines)) and set(lines) <= allowed
+            if (
+                not once
+                or (last not in lines and not lenient)
+                or len(job["replicas"]) != 1
+                or (job["attempt"] and not hit)
+            ):
+                report.ran_twice.append(f"{key} {job_id} ran {lines} replicas {job['replicas']}")
+        verified = api.get("/api/v1/audit/verify").json()
+        report.audit_intact, report.audit_reason = verified["intact"], verified.get("reason")
+    check_usage(cluster.db_url(), ids, report, plan.drain_s)
+    if plan.corrupt_blob:
+        report.blob_check = read_damaged_blob(cluster)
+    engine = make_engine(cluster.db_url())
+    with engine.connect() as conn:
+        epoch = conn.execute(select(LeaseRow.epoch).where(LeaseRow.name == "controller")).scalar()
+    engine.dispose()
+    report.takeovers = (epoch or 1) - 1
+
+
+def while_full(job: dict[str, Any], fills: list[tuple[float, float]]) -> bool:
+    """Whether the job lived (from its submit to its end) while the disk was full."""
+    born = datetime.fromisoformat(job["created_at"]).timestamp()
+    ended = datetime.fromisoformat(job["ended_at"]).timestamp() if job["ended_at"] else time.time()
+    return any(born <= to and ended >= since for since, to in fills)
+
+
+def read_damaged_blob(cluster: Cluster) -> str:
+    """Push a data set, flip one bit of its stored pack, read it back: "STATUS detail"."""
+    rows = b"chaos rows, checked on every read\n" * 200
+    with cluster.client() as api:
+        push(api, "chaos-blob", {"rows.txt": rows})
+        manifest = api.get("/api/v1/datasets/chaos-blob/versions/1/manifest").json()
+        chunk = manifest["files"][0]["chunks"][0][0]
+        packs = [p for p in (cluster.home / "data").rglob("*") if p.is_file()]
+        (stored,) = [p for p in packs if rows[:64] in p.read_bytes()]
+        damaged = bytearray(stored.read_bytes())
+        damaged[damaged.find(b"rows")] ^= 0x20
+        stored.write_bytes(bytes(damaged))
+        answer = api.get(f"/api/v1/datasets/chaos-blob/chunks/{chunk}")
+        if answer.is_success:
+            same = answer.content == rows
+            return f"{answer.status_code} served {'the right' if same else 'WRONG'} bytes"
+        return f"{answer.status_code} {answer.json().get('detail')}"
+
+
+def check_usage(url: str, ids: set[str], report: Report, timeout: float) -> None:
+    """Per ended replica: its usage records cover its run once (sum of durations = run time),
+    one record per clock hour. Waits for the books loop to meter what ended last."""
+    engine = make_engine(url)
+    try:
+
+        def replicas() -> list[ReplicaRow]:
+            with engine.connect() as conn:
+                rows = conn.execute(select(ReplicaRow).where(ReplicaRow.job_id.in_(ids)))
+                return list(rows)  # type: ignore[arg-type]
+
+        def metered() -> bool:
+            return all(
+                r.started_at is None or (r.ended_at is not None and r.metered_to == r.ended_at)
+                for r in replicas()
+            )
+
+        wait_until(metered, timeout, every=0.5)
+        with engine.connect() as conn:
+            usage = list(
+                conn.execute(
+                    select(UsageRow.replica_id, UsageRow.start, UsageRow.duration_us).where(
+                        UsageRow.job_id.in_(ids), UsageRow.kind == "compute"
+                    )
+                )
+            )
+        by_replica: dict[str, list[Any]] = {}
+        for row in usage:
+            by_replica.setdefault(row.replica_id, []).append(row)
+        for rep in replicas():
+            if rep.started_at is None:
+                continue
+            records = by_replica.get(rep.id, [])
+            if rep.ended_at is None or rep.metered_to != rep.ended_at:
+                report.unmetered.append(
+                    f"{rep.job_id} replica {rep.id} metered to {rep.metered_to}"
+                )
+                continue
+            hours = Counter(r.start.replace(minute=0, second=0, microsecond=0) for r in records)
+            billed = timedelta(microseconds=sum(r.duration_us for r in records))
+            ran = rep.ended_at - rep.started_at
+            if any(c > 1 for c in hours.values()) or billed > ran + timedelta(milliseconds=1):
+                report.double_billed.append(f"{rep.job_id}: billed {billed} for a run of {ran}")
+            elif billed < ran - timedelta(milliseconds=1):
+                report.unmetered.append(f"{rep.job_id}: billed {billed} for a run of {ran}")
+    finally:
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def cluster_of(base: Path, plan: Plan) -> Iterator[Cluster]:
+    cluster = Cluster(base, plan)
+    try:
+        for index in range(plan.servers):
+            cluster.start(index)
+        yield cluster
+    finally:
+        cluster.close()
+
+
+def run(base: Path, plan: Plan) -> Report:
+    """Submit, kill, drain, check: the whole harness on a fresh home under `base`."""
+    report = Report(plan)
+    began = time.monotonic()
+    if plan.postgres_restarts:
+        assert plan.postgres is not None, "postgres_restarts needs Plan.postgres"
+        plan.postgres.durable()  # a crash then loses only what was never acknowledged
+    with cluster_of(base, plan) as cluster:
+        submitter, prober = Submitter(cluster, report), Prober(cluster)
+        prober.thread.start()
+        submitter.start()
+        try:
+            chaos_loop(cluster, report, submitter, prober)
+            if plan.steady:
+                submitter.finish.set()
+            submitter.join()
+        finally:
+            submitter.stop.set()
+            prober.stop.set()
+        prober.thread.join()
+        check(cluster, submitter, report)
+    report.elapsed_s = time.monotonic() - began
+    return report
+
+
+def kill_supervisors(home: Path, rng: random.Random, count: int = 1) -> list[str]:
+    """SIGKILL the supervisors of `count` running replicas; returns their jobs' ids."""
+    running = []
+    for status_file in (home / "runs").glob("*/*/*/status.json"):
+        data = runtime.read_json(status_file) or {}
+        sup, created = data.get("supervisor_pid"), data.get("supervisor_create_time")
+        if sup and runtime.process_alive(sup, created):
+            running.append((status_file.parts[-4], sup))
+    killed = []
+    for job_id, pid in rng.sample(running, min(count, len(running))):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+            killed.append(job_id)
+    return killed

@@ -1,0 +1,639 @@
+"""The route walk shared by tests that call every operation of the API (tests/api).
+
+Tenant A owns one object of every kind (`world`), and `calls(op, targets)` builds the requests of
+an operation that name A's objects (or made-up ones). The walk reads the routes from
+`app.openapi()`, so a new route is covered as soon as it exists: a path parameter, query parameter,
+header or body these tables do not know how to fill fails the walk until they learn it.
+test_authorization.py walks them as another tenant, test_audit_walk.py as their owner.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import io
+import json
+import re
+import secrets
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from aicc.api.state import AppState
+from aicc.core.datasets import cut, digest, frame
+from aicc.sdk.workdir import pack_workdir
+from aicc.services import deployments, models, templates
+from aicc.services.common import new_id
+from aicc.services.tenancy import principal_of
+from aicc.store.tables import UserRow
+from aicc.testing.datasets import OCTETS, begin_and_send, push
+from aicc.testing.templates import own as own_template
+
+if TYPE_CHECKING:
+    from aicc.testing.tenants import Tenant
+
+OK = frozenset({200, 201, 204})
+METHODS = ("get", "head", "post", "put", "patch", "delete")
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What a request names: tenant A's objects, or made-up ones that do not exist."""
+
+    org_id: str
+    project_id: str
+    project_name: str
+    user_id: str
+    token_id: str
+    job_id: str
+    queue_name: str
+    secret_name: str
+    sha256: str
+    node: str
+    idempotency_key: str
+    voucher_id: str
+    budget_id: str
+    dataset: str
+    table: str  # a file of the data set
+    chunk: str  # a chunk of it
+    upload_id: str  # an upload in progress
+    manifest_chunk: str  # "digest:size" of that upload's manifest
+    model: str
+    template: str  # a private published template
+    deployment: str  # stopped, at revision 2
+    api_key: str  # a key to the project's deployments, by name
+    notebook: str  # A's org admin's notebook (a notebook is its owner's alone)
+
+
+def made_up(node: str) -> Targets:
+    return Targets(
+        org_id=new_id("org"),
+        project_id=new_id("prj"),
+        project_name="no-such-project",
+        user_id=new_id("usr"),
+        token_id=new_id("tok"),
+        job_id=new_id("job"),
+        queue_name="no-such-lane",
+        secret_name="NO_SUCH_KEY",
+        sha256=hashlib.sha256(b"never uploaded").hexdigest(),
+        node=node,
+        idempotency_key="never-used-key",
+        voucher_id=new_id("vch"),
+        budget_id=new_id("bud"),
+        dataset="no-such-data",
+        table="no-such-table.csv",
+        chunk=digest(b"never pushed"),
+        upload_id=new_id("upl"),
+        manifest_chunk=f"{digest(b'never a manifest')}:16",
+        model="no-such-model",
+        template="no-such-template",
+        deployment="no-such-deployment",
+        api_key="no-such-api-key",
+        notebook="no-such-notebook",
+    )
+
+
+@functools.cache
+def upload_bytes() -> bytes:
+    """A small workdir of B's own (not A's bytes), packed like `aicc job submit` packs one."""
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "probe.txt").write_text("a probe of tenant B\n")
+        packed = pack_workdir(Path(tmp))
+        try:
+            return packed.path.read_bytes()
+        finally:
+            packed.path.unlink()
+
+
+# A path parameter is filled by (the path segment before it, its name): `name` is a node's name
+# under /nodes and a secret's under /secrets.
+PATH_FILLS: dict[tuple[str, str], Callable[[Targets], str]] = {
+    ("orgs", "org_id"): lambda t: t.org_id,
+    ("projects", "project_id"): lambda t: t.project_id,
+    ("users", "user_id"): lambda t: t.user_id,
+    ("tokens", "token_id"): lambda t: t.token_id,
+    ("jobs", "job_id"): lambda t: t.job_id,
+    ("secrets", "name"): lambda t: t.secret_name,
+    ("workdirs", "sha256"): lambda t: t.sha256,
+    ("nodes", "name"): lambda t: t.node,
+    ("vouchers", "voucher_id"): lambda t: t.voucher_id,
+    ("budgets", "budget_id"): lambda t: t.budget_id,
+    ("datasets", "name"): lambda t: t.dataset,
+    ("versions", "number"): lambda t: "1",
+    ("chunks", "digest"): lambda t: t.chunk,
+    ("data", "name"): lambda t: t.dataset,
+    ("models", "name"): lambda t: t.model,
+    ("templates", "name"): lambda t: t.template,
+    ("deployments", "name"): lambda t: t.deployment,
+    ("uploads", "upload_id"): lambda t: t.upload_id,
+    ("keys", "ref"): lambda t: t.api_key,
+    ("notebooks", "notebook"): lambda t: t.notebook,
+}
+# Query and header parameters that name a tenant's object are filled with A's; the others are
+# known filters, paging or presentation and are left out.
+QUERY_FILLS: dict[str, Callable[[Targets], str]] = {
+    "project": lambda t: t.project_id,
+    "org": lambda t: t.org_id,
+    "job": lambda t: t.job_id,
+    "path": lambda t: t.table,
+    "old": lambda t: "1",
+    "new": lambda t: "1",
+    "data": lambda t: t.dataset,
+}
+HEADER_FILLS: dict[str, Callable[[Targets], str]] = {
+    "idempotency-key": lambda t: t.idempotency_key,
+    "x-content-sha256": lambda t: hashlib.sha256(upload_bytes()).hexdigest(),
+}
+LEFT_OUT = {"state", "limit", "cursor", "action", "replica", "stream", "tail", "follow", "evict"}
+LEFT_OUT |= {"at", "month", "by", "day", "days", "scope", "folder", "industry", "task", "q"}
+LEFT_OUT |= {"since", "max_points", "revoked", "deployment"}
+
+
+# Request bodies, per operation: each a list of variants, each naming A's objects a different way.
+# Every one is valid for its schema (an invalid body would answer 422, which fails the walk).
+BODIES: dict[tuple[str, str], Callable[[Targets], list[dict[str, Any]]]] = {
+    ("PATCH", "/api/v1/models/{name}"): lambda t: [{"json": {"description": "b was here"}}],
+    ("POST", "/api/v1/models/{name}/versions"): lambda t: [{"json": {"job_id": t.job_id}}],
+    ("PUT", "/api/v1/models/{name}/versions/{number}/stage"): lambda t: [
+        {"json": {"stage": "staging"}}
+    ],
+    ("POST", "/api/v1/templates/{name}/runs"): lambda t: [{"json": {"project": t.project_id}}],
+    ("POST", "/api/v1/templates/{name}/estimate"): lambda t: [{"json": {"project": t.project_id}}],
+    ("POST", "/api/v1/templates"): lambda t: [
+        {"json": {"files": own_template("b-probe-template"), "project": t.project_id}}
+    ],
+    ("PUT", "/api/v1/templates/{name}/reviews"): lambda t: [{"json": {"rating": 3}}],
+    ("POST", "/api/v1/deployments"): lambda t: [
+        {"json": {"name": "b-probe-deploy", "command": "sleep 60", "project": t.project_id}}
+    ],
+    ("PATCH", "/api/v1/deployments/{name}"): lambda t: [{"json": {"env": {"PROBE": "b"}}}],
+    ("POST", "/api/v1/deployments/{name}/scale"): lambda t: [{"json": {"max_replicas": 2}}],
+    ("PUT", "/api/v1/models/{name}/reviews"): lambda t: [{"json": {"rating": 3, "text": "b"}}],
+    ("POST", "/api/v1/orgs"): lambda t: [{"json": {"name": "b-probe-org"}}],
+    ("POST", "/api/v1/projects"): lambda t: [
+        {"json": {"name": "b-probe-project", "org_id": t.org_id}}
+    ],
+    ("POST", "/api/v1/projects/{project_id}/members"): lambda t: [{"json": {"user_id": t.user_id}}],
+    ("PUT", "/api/v1/orgs/{org_id}/quota"): lambda t: [{"json": {"max": {"cpu_milli": 64000}}}],
+    ("PUT", "/api/v1/projects/{project_id}/quota"): lambda t: [
+        {"json": {"max": {"cpu_milli": 8000}}}
+    ],
+    ("POST", "/api/v1/users"): lambda t: [
+        {
+            "json": {
+                "name": "b-probe-user",
+                "role": "member",
+                "org_id": t.org_id,
+                "projects": [t.project_id],
+            }
+        }
+    ],
+    ("PATCH", "/api/v1/users/{user_id}"): lambda t: [
+        {"json": {"disabled": True}},
+        {"json": {"disabled": False}},
+    ],
+    ("POST", "/api/v1/queues"): lambda t: [
+        {"json": {"name": "b-probe-lane", "project": t.project_id}},
+        {"json": {"name": "b-probe-lane-2", "project": t.project_name, "max_runtime": "1h"}},
+    ],
+    ("POST", "/api/v1/tokens"): lambda t: [{"json": {"name": "b-probe", "user_id": t.user_id}}],
+    ("PUT", "/api/v1/secrets/{name}"): lambda t: [{"json": {"value": "b-probe-value"}}],
+    ("POST", "/api/v1/keys"): lambda t: [{"json": {"name": "b-probe-key", "rpm": 5}}],
+    ("POST", "/api/v1/nodes/import"): lambda t: [
+        {"json": {"nodes": [{"name": "b-probe-node", "cpu": 1, "memory": "1GiB"}]}}
+    ],
+    ("POST", "/api/v1/workdirs"): lambda t: [
+        {"content": upload_bytes(), "headers": {"Content-Type": "application/gzip"}}
+    ],
+    ("POST", "/api/v1/jobs"): lambda t: [
+        {"json": {"command": "true", "project": t.project_id}},
+        {
+            "json": {
+                "command": "cat hello.txt",
+                "project": t.project_id,
+                "queue": t.queue_name,
+                "secrets": [t.secret_name],
+                "workdir_sha256": t.sha256,
+            }
+        },
+        {"json": {"command": "true", "project": t.project_name}},
+    ],
+    ("POST", "/api/v1/estimate"): lambda t: [
+        {"json": {"scenario": SCENARIO, "project": t.project_id, "accelerator": ["A100"]}},
+        {"json": {"scenario": SCENARIO, "project": t.project_name, "count": 1}},
+    ],
+    ("POST", "/api/v1/price-plans"): lambda t: [
+        {"json": {"org_id": t.org_id, "effective_from": "2026-01-01T00:00:00Z", "discount": "0.1"}}
+    ],
+    ("POST", "/api/v1/vouchers"): lambda t: [
+        {"json": {"org_id": t.org_id, "name": "b-probe", "amount": "1"}}
+    ],
+    ("POST", "/api/v1/subsidies"): lambda t: [
+        {"json": {"name": "b-probe", "org_id": t.org_id, "rate": "0.5"}}
+    ],
+    ("PUT", "/api/v1/projects/{project_id}/budget"): lambda t: [{"json": {"limit": "100"}}],
+    ("PUT", "/api/v1/orgs/{org_id}/budget"): lambda t: [{"json": {"limit": "1000"}}],
+    ("POST", "/api/v1/bills/issue"): lambda t: [{"json": {"org_id": t.org_id, "month": "2025-01"}}],
+    ("POST", "/api/v1/bills/adjustments"): lambda t: [
+        {
+            "json": {
+                "org_id": t.org_id,
+                "month": "2099-12",
+                "amount": "-1",
+                "description": "b-probe",
+                "project_id": t.project_id,
+            }
+        }
+    ],
+}
+SCENARIO = {"scenario": "llm-pretrain", "params": "1B", "tokens": "1B"}
+PROBE = b"a chunk of tenant B's own"
+
+
+def manifest_chunk(t: Targets) -> list[Any]:
+    name, size = t.manifest_chunk.split(":")
+    return [name, int(size)]
+
+
+BODIES |= {
+    ("POST", "/api/v1/datasets"): lambda t: [
+        {"json": {"name": "b-probe-data", "project": t.project_id}}
+    ],
+    ("PATCH", "/api/v1/datasets/{name}"): lambda t: [{"json": {"description": "b-probe"}}],
+    ("POST", "/api/v1/datasets/{name}/uploads"): lambda t: [
+        {"json": {"chunks": [t.chunk], "project": t.project_id}}
+    ],
+    ("POST", "/api/v1/uploads/{upload_id}/chunks"): lambda t: [
+        {"content": b"".join(frame([(digest(PROBE), PROBE)])), "headers": OCTETS}
+    ],
+    ("POST", "/api/v1/uploads/{upload_id}/commit"): lambda t: [
+        {"json": {"manifest_chunks": [manifest_chunk(t)]}}
+    ],
+    ("POST", "/api/v1/datasets/{name}/versions/{number}/query"): lambda t: [
+        {"json": {"sql": "SELECT count(*) FROM alpha"}}
+    ],
+    ("POST", "/api/v1/datasets/{name}/clean"): lambda t: [
+        {"json": {"into": "b-probe-clean", "project": t.project_id, "steps": "pii"}}
+    ],
+}
+BODIES |= {
+    ("POST", "/api/v1/notebooks"): lambda t: [
+        # not started: A's own control request would run JupyterLab for nothing
+        {"json": {"name": "b-probe-notebook", "project": t.project_id, "start": False}}
+    ],
+}
+# Routes that take a body the OpenAPI document does not describe (read from the raw stream).
+RAW_BODY = {("POST", "/api/v1/workdirs"), ("POST", "/api/v1/uploads/{upload_id}/chunks")}
+
+
+@dataclass(frozen=True)
+class Op:
+    method: str
+    path: str
+    spec: dict[str, Any]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.method, self.path)
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    url: str
+    params: dict[str, str]
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+    @property
+    def sent(self) -> str:
+        """Everything the caller put in the request, as text (an answer may echo it)."""
+        parts = (self.url, self.params, self.headers, self.body.get("json"))
+        return " ".join(json.dumps(part) for part in parts)
+
+
+def operations(app: Any) -> list[Op]:
+    return [
+        Op(method.upper(), path, spec)
+        for path, item in app.openapi()["paths"].items()
+        for method, spec in item.items()
+        if method in METHODS
+    ]
+
+
+def routes_of(app: Any) -> Iterator[tuple[str, frozenset[str]]]:
+    """Every route of the app, the portal's included (not in the OpenAPI document): its path
+    and methods, through the routers it was included from."""
+
+    def walk(routes: list[Any]) -> Iterator[tuple[str, frozenset[str]]]:
+        for route in routes:
+            if hasattr(route, "original_router"):  # an included router
+                yield from walk(route.original_router.routes)
+            elif hasattr(route, "path"):
+                yield route.path, frozenset(getattr(route, "methods", None) or ())
+
+    return walk(app.routes)
+
+
+def calls(op: Op, t: Targets) -> list[Call]:
+    """The requests for `op` that name the objects of `t`; fails on anything it cannot fill."""
+
+    def fill(match: re.Match[str]) -> str:
+        before = op.path[: match.start()].rstrip("/").rsplit("/", 1)[-1]
+        key = (before, match.group(1))
+        assert key in PATH_FILLS, f"{op}: add path parameter {key} to PATH_FILLS"
+        return PATH_FILLS[key](t)
+
+    url = re.sub(r"\{(\w+)\}", fill, op.path)
+    params: dict[str, str] = {}
+    headers: dict[str, str] = {}
+    for param in op.spec.get("parameters", []):
+        name, where = param["name"], param["in"]
+        if where == "query" and name in QUERY_FILLS:
+            params[name] = QUERY_FILLS[name](t)
+        elif where == "header" and name in HEADER_FILLS:
+            headers[name] = HEADER_FILLS[name](t)
+        elif where != "path":
+            assert name in LEFT_OUT and not param.get("required"), (
+                f"{op}: {where} parameter {name!r} is new; fill it (QUERY_FILLS, HEADER_FILLS) "
+                "if it names a tenant's object, else add it to LEFT_OUT"
+            )
+    has_body = "requestBody" in op.spec or op.key in RAW_BODY
+    assert has_body == (op.key in BODIES), f"{op}: BODIES and the route's request body disagree"
+    bodies = BODIES[op.key](t) if has_body else [{}]
+    return [Call(op.method, url, params, headers, body) for body in bodies]
+
+
+def send(client: TestClient, call: Call, auth: dict[str, str] | None) -> httpx.Response:
+    headers = {**call.headers, **call.body.get("headers", {}), **(auth or {})}
+    answer: httpx.Response = client.request(
+        call.method,
+        call.url,
+        params=call.params,
+        headers=headers,
+        json=call.body.get("json"),
+        content=call.body.get("content"),
+    )
+    return answer
+
+
+def text_of(answer: httpx.Response) -> str:
+    raw = answer.content
+    if raw[:2] == b"\x1f\x8b":  # the outputs tar.gz, or a workdir: look inside
+        raw = gzip.decompress(raw)
+    return raw.decode("utf-8", "replace")
+
+
+def detail(answer: httpx.Response) -> str:
+    try:
+        return str(answer.json().get("detail"))
+    except ValueError:
+        return answer.text
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+@dataclass
+class World:
+    api: TestClient  # the center admin
+    state: AppState
+    a: Targets
+    fake: Targets
+    a_admin: dict[str, str]
+    a_member: dict[str, str]
+    a_victim: dict[str, str]  # a second token of A's member, the one DELETE /tokens/{id} names
+    a_research_id: str
+    b: Tenant
+    b_admin: dict[str, str]
+    b_user_ids: set[str]
+    markers: frozenset[str]  # strings that only A's data contains
+    secrets: set[str]  # secret values no answer may ever carry
+
+    def check_answer(
+        self, answer: httpx.Response, call: Call, who: str, *, outsider: bool = True
+    ) -> None:
+        """No secret value, ever; and for a caller outside A, none of A's data it did not send."""
+        body = text_of(answer)
+        for value in self.secrets:
+            assert value not in body, f"{who}: {call.method} {call.url} returned a secret value"
+        if outsider:
+            leaked = [m for m in self.markers if m in body and m not in call.sent]
+            assert not leaked, f"{who}: {call.method} {call.url} leaked {leaked}: {body[:500]}"
+
+
+def wait_state(
+    api: TestClient, job_id: str, states: set[str], timeout: float = 60
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job: dict[str, Any] = api.get(f"/api/v1/jobs/{job_id}").json()
+        if job["state"] in states:
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job stayed {job['state']} ({job['message']})")
+
+
+def created(answer: httpx.Response) -> dict[str, Any]:
+    assert answer.status_code in (200, 201), answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+@pytest.fixture
+def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path) -> Iterator[World]:
+    api, state = server
+    org = created(api.post("/api/v1/orgs", json={"name": "org-alpha"}))
+    boss = created(
+        api.post(
+            "/api/v1/users", json={"name": "alpha-admin", "role": "org_admin", "org_id": org["id"]}
+        )
+    )
+    boss_token = created(api.post("/api/v1/tokens", json={"name": "t", "user_id": boss["id"]}))
+    a_admin = bearer(boss_token["secret"])
+    # From here on A's org admin builds A, through the API, as a customer would.
+    member = created(
+        api.post("/api/v1/users", json={"name": "alpha-member", "role": "member"}, headers=a_admin)
+    )
+    tokens = [
+        created(
+            api.post("/api/v1/tokens", json={"name": n, "user_id": member["id"]}, headers=a_admin)
+        )
+        for n in ("main", "victim")
+    ]
+    a_member = bearer(tokens[0]["secret"])
+    project_id = member["default_project_id"]
+    research = created(
+        api.post("/api/v1/projects", json={"name": "alpha-research"}, headers=a_admin)
+    )
+    queue = created(
+        api.post(
+            "/api/v1/queues", json={"name": "alpha-lane", "project": project_id}, headers=a_admin
+        )
+    )
+    value = f"s3cret-{secrets.token_hex(8)}"
+    put = api.put("/api/v1/secrets/ALPHA_KEY", json={"value": value}, headers=a_member)
+    assert put.status_code == 200 and value not in put.text
+    api_key = created(api.post("/api/v1/keys", json={"name": "alpha-api-key"}, headers=a_member))
+    (tmp_path / "wd").mkdir()
+    (tmp_path / "wd" / "hello.txt").write_text("hello from alpha\n")
+    packed = pack_workdir(tmp_path / "wd")
+    upload = api.post(
+        "/api/v1/workdirs",
+        content=packed.path.read_bytes(),
+        headers={**a_member, "X-Content-SHA256": packed.sha256},
+    )
+    packed.path.unlink()
+    assert created(upload)["sha256"] == packed.sha256
+    table = b"id,marker\n1,alpha-row-marker\n2,alpha-row-marker\n"
+    picture = io.BytesIO()
+    Image.new("RGB", (8, 8), "orange").save(picture, "PNG")
+    files = {"alpha.csv": table, "photos/cat/1.png": picture.getvalue()}
+    pushed = push(api, "alpha-data", files, a_member)
+    assert pushed["version"]["ref"] == "alpha-data@1"
+    spec = {
+        "name": "alpha-job",
+        "command": "cat hello.txt; echo hi > $AICC_OUTPUT_DIR/x; "
+        'echo \'{"step": 1, "alpha_metric_marker": 0.5}\' > $AICC_OUTPUT_DIR/metrics.jsonl',
+        "queue": "alpha-lane",
+        "workdir_sha256": packed.sha256,
+        "secrets": ["ALPHA_KEY"],
+        "datasets": ["alpha-data"],
+    }
+    key = "alpha-submit-1"
+    job = created(api.post("/api/v1/jobs", json=spec, headers={**a_member, "Idempotency-Key": key}))
+    done = wait_state(api, job["id"], {"succeeded", "failed", "cancelled"})
+    assert done["state"] == "succeeded", done
+    assert done["replicas"], "a finished job has replicas"
+    logs = api.get(f"/api/v1/jobs/{job['id']}/logs", headers=a_member)
+    assert logs.text.strip() == "hello from alpha"
+
+    b_admin_user = created(
+        api.post(
+            "/api/v1/users",
+            json={"name": "tenant-b-admin", "role": "org_admin", "org_id": tenant_b.org_id},
+        )
+    )
+    b_token = created(api.post("/api/v1/tokens", json={"name": "t", "user_id": b_admin_user["id"]}))
+    b_value = f"b-s3cret-{secrets.token_hex(8)}"
+    b_put = api.put("/api/v1/secrets/BETA_KEY", json={"value": b_value}, headers=tenant_b.headers)
+    assert b_put.status_code == 200
+
+    node = api.get("/api/v1/nodes").json()["items"][0]["name"]
+    voucher = created(
+        api.post(
+            "/api/v1/vouchers", json={"org_id": org["id"], "name": "alpha-voucher", "amount": "9"}
+        )
+    )
+    budget = created(
+        api.put(f"/api/v1/projects/{project_id}/budget", json={"limit": "77"}, headers=a_admin)
+    )
+    (chunk,) = cut(table)
+    # A's org admin has begun a push of the same files to it and sent its manifest: in progress
+    upload, (manifest_chunk,) = begin_and_send(
+        api, "alpha-data", files, a_admin, project=project_id
+    )
+    with state.db.session() as session:
+        who = principal_of(session, session.get(UserRow, member["id"]))
+        models.register(
+            session,
+            who,
+            state.chunks,
+            "alpha-model",
+            # the table's bytes too: the model then holds A's chunk (`chunk` names both)
+            [("model/weights.bin", b"alpha-weights-marker"), ("data/alpha.csv", table)],
+            project=project_id,
+            format="raw",
+            metrics={"accuracy": 0.5},
+        )
+        files = own_template("alpha-template").items()
+        templates.publish(
+            session, who, state.chunks, {k: v.encode() for k, v in files}, project=project_id
+        )
+        # stopped in the transaction that makes it: no replica job ever runs; at revision 2,
+        # so A may roll it back
+        deployments.create(
+            session, who, state.blobs, name="alpha-deploy", command="sleep 60", project=project_id
+        )
+        deployments.stop(session, who, "alpha-deploy", project=project_id)
+        changes = {"env": {"ALPHA": "1"}}
+        deployments.update(session, who, state.blobs, "alpha-deploy", changes, project=project_id)
+    notebook = api.post(
+        "/api/v1/notebooks",
+        json={"name": "alpha-notebook", "project": project_id, "start": False},
+        headers=a_admin,
+    )
+    assert created(notebook)["state"] == "stopped"
+    a = Targets(
+        org_id=org["id"],
+        project_id=project_id,
+        project_name="alpha-research",
+        user_id=member["id"],
+        token_id=tokens[1]["id"],
+        job_id=job["id"],
+        queue_name="alpha-lane",
+        secret_name="ALPHA_KEY",
+        sha256=packed.sha256,
+        node=node,
+        idempotency_key=key,
+        voucher_id=voucher["id"],
+        budget_id=budget["id"],
+        dataset="alpha-data",
+        table="alpha.csv",
+        chunk=chunk.digest,
+        upload_id=upload,
+        manifest_chunk=f"{manifest_chunk[0]}:{manifest_chunk[1]}",
+        model="alpha-model",
+        template="alpha-template",
+        deployment="alpha-deploy",
+        api_key="alpha-api-key",
+        notebook="alpha-notebook",
+    )
+    markers = {getattr(a, f.name) for f in fields(a)} - {node}
+    markers |= {
+        "org-alpha",
+        boss["id"],
+        "alpha-admin",
+        "alpha-member",
+        research["id"],
+        queue["id"],
+        boss_token["id"],
+        tokens[0]["id"],
+        api_key["id"],
+        api_key["secret"],
+        "alpha-job",
+        "hello from alpha",
+        value,
+        "alpha-voucher",
+        "alpha-row-marker",
+        "alpha-weights-marker",
+        "alpha_metric_marker",
+    }
+    yield World(
+        api=api,
+        state=state,
+        a=a,
+        fake=made_up(node),
+        a_admin=a_admin,
+        a_member=a_member,
+        a_victim=bearer(tokens[1]["secret"]),
+        a_research_id=research["id"],
+        b=tenant_b,
+        b_admin=bearer(b_token["secret"]),
+        b_user_ids={tenant_b.user_id, b_admin_user["id"]},
+        markers=frozenset(markers),
+        secrets={value, b_value, "b-probe-value"},
+    )

@@ -1,0 +1,329 @@
+"""Every mutating route writes an audit entry: a walk over the OpenAPI document.
+
+Each POST, PUT, PATCH and DELETE under /api/v1 is sent by the one who may (A's org admin, or the
+center admin for the center's work) on tenant A's objects (route_walk.py's world); the entries it
+wrote must name the action, the object's type and id, and the caller, and A's organization so
+that A's org admins read them. A route that only computes is exempt, with its reason. A new
+mutating route fails the walk until it audits and is listed in AUDITED, or is exempted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from route_walk import OK, World, calls, created, operations, routes_of, send
+from sqlalchemy import select
+
+from aicc.store.tables import AuditRow, DatasetRow, NotebookRow
+from aicc.testing.datasets import begin_and_send
+
+MUTATING = ("POST", "PUT", "PATCH", "DELETE")
+
+
+@pytest.fixture
+def db_url() -> None:
+    """SQLite only: the entries are written by the services, the same on either database."""
+    return None
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What the walk knows after a call: the answer's body and A's objects' ids."""
+
+    answer: dict[str, Any]
+    ids: dict[str, str]
+
+
+def answer_id(seen: Seen) -> str:
+    return str(seen.answer["id"])
+
+
+def of(kind: str) -> Callable[[Seen], str]:
+    return lambda seen: seen.ids[kind]
+
+
+def pushed(kind: str) -> Callable[[Seen], str]:
+    """A version of A's data set or model: `<id>@<number>`."""
+    return lambda seen: f"{seen.ids[kind]}@{seen.answer.get('version', seen.answer)['number']}"
+
+
+@dataclass(frozen=True)
+class Audited:
+    actions: tuple[str, ...]  # one per call variant of the route, or one for all
+    object_type: str
+    object_id: Callable[[Seen], str]
+
+
+def audited(action: str, object_type: str, object_id: Callable[[Seen], str]) -> Audited:
+    return Audited((action,), object_type, object_id)
+
+
+def deployment(action: str) -> Audited:
+    return audited(f"deployment.{action}", "deployment", of("deployment"))
+
+
+API = "/api/v1"
+AUDITED: dict[tuple[str, str], Audited] = {
+    ("POST", f"{API}/orgs"): audited("org.create", "org", answer_id),
+    ("PUT", f"{API}/orgs/{{org_id}}/quota"): audited("quota.set", "org", of("org")),
+    ("POST", f"{API}/projects"): audited("project.create", "project", answer_id),
+    ("PUT", f"{API}/projects/{{project_id}}/quota"): audited("quota.set", "project", of("project")),
+    ("POST", f"{API}/projects/{{project_id}}/members"): audited(
+        "project.add_member", "project", of("research")
+    ),
+    ("POST", f"{API}/users"): audited("user.create", "user", answer_id),
+    ("PATCH", f"{API}/users/{{user_id}}"): Audited(
+        ("user.disable", "user.enable"), "user", of("user")
+    ),
+    ("POST", f"{API}/queues"): audited("queue.create", "queue", answer_id),
+    ("POST", f"{API}/tokens"): audited("token.create", "token", answer_id),
+    ("DELETE", f"{API}/tokens/{{token_id}}"): audited("token.revoke", "token", of("token")),
+    ("PUT", f"{API}/secrets/{{name}}"): audited("secret.put", "secret", of("secret")),
+    ("DELETE", f"{API}/secrets/{{name}}"): audited("secret.delete", "secret", of("secret")),
+    ("POST", f"{API}/nodes/import"): audited("node.import", "node", lambda s: "b-probe-node"),
+    ("POST", f"{API}/nodes/{{name}}/cordon"): audited("node.cordoned", "node", of("node")),
+    ("POST", f"{API}/nodes/{{name}}/uncordon"): audited("node.ready", "node", of("node")),
+    ("POST", f"{API}/nodes/{{name}}/drain"): audited("node.draining", "node", of("node")),
+    ("POST", f"{API}/workdirs"): audited(
+        "workdir.upload", "workdir", lambda s: str(s.answer["sha256"])
+    ),
+    ("POST", f"{API}/jobs"): audited("job.submit", "job", answer_id),
+    ("POST", f"{API}/jobs/{{job_id}}/cancel"): audited("job.cancel", "job", answer_id),
+    ("POST", f"{API}/price-plans"): audited("price_plan.create", "price_plan", answer_id),
+    ("POST", f"{API}/vouchers"): audited("voucher.create", "voucher", answer_id),
+    ("POST", f"{API}/subsidies"): audited("subsidy.create", "subsidy", answer_id),
+    ("PUT", f"{API}/projects/{{project_id}}/budget"): audited("budget.set", "budget", answer_id),
+    ("PUT", f"{API}/orgs/{{org_id}}/budget"): audited("budget.set", "budget", answer_id),
+    ("DELETE", f"{API}/budgets/{{budget_id}}"): audited("budget.delete", "budget", of("budget")),
+    ("POST", f"{API}/bills/issue"): audited("invoice.issue", "invoice", answer_id),
+    ("POST", f"{API}/bills/adjustments"): audited("invoice.adjust", "adjustment", answer_id),
+    ("POST", f"{API}/datasets"): audited("dataset.create", "dataset", answer_id),
+    ("PATCH", f"{API}/datasets/{{name}}"): audited("dataset.update", "dataset", of("dataset")),
+    ("DELETE", f"{API}/datasets/{{name}}"): audited("dataset.delete", "dataset", of("dataset")),
+    ("POST", f"{API}/uploads/{{upload_id}}/commit"): audited(
+        "dataset.push", "dataset", pushed("dataset")
+    ),
+    ("POST", f"{API}/datasets/{{name}}/clean"): audited("job.submit", "job", answer_id),
+    ("PATCH", f"{API}/models/{{name}}"): audited("model.update", "model", of("model")),
+    ("DELETE", f"{API}/models/{{name}}"): audited("model.delete", "model", of("model")),
+    ("POST", f"{API}/models/{{name}}/versions"): audited("model.push", "model", pushed("model")),
+    ("PUT", f"{API}/models/{{name}}/versions/{{number}}/stage"): audited(
+        "model.stage", "model", of("model")
+    ),
+    ("PUT", f"{API}/models/{{name}}/reviews"): audited("review.put", "review", of("model")),
+    ("POST", f"{API}/templates"): audited("template.publish", "template", of("new-template")),
+    ("PUT", f"{API}/templates/{{name}}/reviews"): audited("review.put", "review", of("template")),
+    ("DELETE", f"{API}/templates/{{name}}"): audited("template.delete", "template", of("template")),
+    ("POST", f"{API}/templates/{{name}}/runs"): audited("job.submit", "job", answer_id),
+    ("POST", f"{API}/deployments"): audited("deployment.create", "deployment", answer_id),
+    ("PATCH", f"{API}/deployments/{{name}}"): deployment("update"),
+    ("POST", f"{API}/deployments/{{name}}/rollback"): deployment("rollback"),
+    ("POST", f"{API}/deployments/{{name}}/scale"): deployment("scale"),
+    ("POST", f"{API}/deployments/{{name}}/stop"): deployment("stop"),
+    ("POST", f"{API}/deployments/{{name}}/start"): deployment("start"),
+    ("DELETE", f"{API}/deployments/{{name}}"): deployment("delete"),
+    ("POST", f"{API}/keys"): audited("api_key.create", "api_key", answer_id),
+    ("DELETE", f"{API}/keys/{{ref}}"): audited("api_key.revoke", "api_key", of("api_key")),
+    ("POST", f"{API}/notebooks"): audited("notebook.create", "notebook", answer_id),
+    ("POST", f"{API}/notebooks/{{notebook}}/start"): audited(
+        "notebook.start", "notebook", of("notebook")
+    ),
+    ("POST", f"{API}/notebooks/{{notebook}}/stop"): audited(
+        "notebook.stop", "notebook", of("notebook")
+    ),
+    ("DELETE", f"{API}/notebooks/{{notebook}}"): audited(
+        "notebook.delete", "notebook", of("notebook")
+    ),
+}
+# Mutating methods that change nothing anyone sees: no entry, and the walk checks that.
+EXEMPT: dict[tuple[str, str], str] = {
+    ("POST", f"{API}/estimate"): "prices a scenario: an answer computed, nothing stored",
+    ("POST", f"{API}/templates/{{name}}/estimate"): "a template run's options, computed",
+    ("POST", f"{API}/datasets/{{name}}/versions/{{number}}/query"): "a read-only SQL query",
+    ("POST", f"{API}/datasets/{{name}}/uploads"): "begins or resumes a push: which chunks the "
+    "server lacks; nothing is visible until the commit, audited as <kind>.push",
+    ("POST", f"{API}/uploads/{{upload_id}}/chunks"): "bytes of a push in progress, kept for its "
+    "commit (audited); an entry per chunk would drown the log",
+}
+
+
+# The portal's forms change things through the same services as the API (walked above): each
+# writes the entries these actions name, or changes nothing the log is for.
+PORTAL: dict[tuple[str, str], str] = {
+    ("POST", "/sign-in"): "portal.sign_in (tests/portal/test_portal_web.py)",
+    ("POST", "/sign-out"): "portal.sign_out (tests/portal/test_portal_web.py)",
+    ("POST", "/jobs/{job_id}/cancel"): "job.cancel",
+    ("POST", "/center/nodes/{name}/{action}"): "node.cordoned node.ready node.draining",
+    ("POST", "/center/tenants/orgs"): "org.create",
+    ("POST", "/center/tenants/projects"): "project.create",
+    ("POST", "/center/tenants/users"): "user.create",
+    ("POST", "/center/tenants/users/{user_id}/{action}"): "user.disable user.enable",
+    ("POST", "/tokens"): "token.create",
+    ("POST", "/tokens/{token_id}/revoke"): "token.revoke",
+    ("POST", "/secrets"): "secret.put",
+    ("POST", "/secrets/delete"): "secret.delete",
+    ("POST", "/submit"): "job.submit",
+    ("POST", "/submit/yaml"): "job.submit (its check, a dry run, is rolled back)",
+    ("POST", "/center/prices/vouchers"): "voucher.create",
+    ("POST", "/data"): "dataset.create",
+    ("POST", "/data/{name}/edit"): "dataset.update",
+    ("POST", "/data/{name}/delete"): "dataset.delete",
+    ("POST", "/data/{name}/upload"): "dataset.push",
+    ("POST", "/marketplace/train"): "job.submit",
+    ("POST", "/models/{name}/stage"): "model.stage",
+    ("POST", "/keys"): "api_key.create",
+    ("POST", "/keys/{ref}/revoke"): "api_key.revoke",
+    ("POST", "/deployments/{name}/{action}"): "deployment.stop deployment.start "
+    "deployment.rollback",
+    ("POST", "/notebooks"): "notebook.create",
+    ("POST", "/notebooks/act"): "notebook.start notebook.stop notebook.delete",
+}
+PORTAL_EXEMPT: dict[tuple[str, str], str] = {
+    ("POST", "/language"): "the person's own display language, a preference",
+    ("POST", "/deployments/{name}/chat"): "one request to a model through the gateway: metered "
+    "and in the deployment's request log, like any gateway request",
+    ("PATCH", "/notebooks/{job_id}/{path:path}"): "the owner's own JupyterLab, behind the proxy "
+    "(also DELETE, POST, PUT): its changes are files in the notebook's home",
+}
+
+
+def portal_forms(app: object) -> set[tuple[str, str]]:
+    """The mutating routes outside /api/v1 and the gateway; a proxy's by its PATCH."""
+    return {
+        (method, path)
+        for path, methods in routes_of(app)
+        if not path.startswith((API, "/v1"))
+        for method in methods & set(MUTATING)
+        if method == "PATCH" or "PATCH" not in methods
+    }
+
+
+def test_the_tables_name_only_mutating_routes_that_exist(api: TestClient) -> None:
+    keys = {op.key for op in operations(api.app) if op.method in MUTATING}
+    assert not (set(AUDITED) | set(EXEMPT)) - keys, "routes no longer in the OpenAPI document"
+    assert not set(AUDITED) & set(EXEMPT)
+    # Every portal form is in one of the portal's tables, and names actions the walk checks.
+    forms = portal_forms(api.app)
+    assert forms == set(PORTAL) | set(PORTAL_EXEMPT), (
+        "a portal form changes state: list the audit entries its service writes in PORTAL, or "
+        "say in PORTAL_EXEMPT why it changes nothing the log is for"
+    )
+    walked = {action for want in AUDITED.values() for action in want.actions}
+    walked |= {"portal.sign_in", "portal.sign_out"}
+    for form, actions in PORTAL.items():
+        named = {word for word in actions.split() if "." in word and "(" not in word}
+        assert named and named <= walked, f"{form}: {named - walked} is not an action walked"
+
+
+def test_every_mutating_route_writes_an_audit_entry(world: World) -> None:
+    api, state, a = world.api, world.state, world.a
+    a_admin = world.a_admin
+    # A job that is still running (cancel audits a change, and a finished job has none to make),
+    # a push of new files, a project the member is not in yet.
+    running = created(api.post(f"{API}/jobs", json={"command": "sleep 60"}, headers=a_admin))
+    upload, (chunk,) = begin_and_send(
+        api, "alpha-data", {"beta.csv": b"id\n7\n"}, a_admin, project=a.project_id
+    )
+    special = {
+        ("POST", f"{API}/jobs/{{job_id}}/cancel"): replace(a, job_id=running["id"]),
+        ("POST", f"{API}/uploads/{{upload_id}}/commit"): replace(
+            a, upload_id=upload, manifest_chunk=f"{chunk[0]}:{chunk[1]}"
+        ),
+        ("POST", f"{API}/projects/{{project_id}}/members"): replace(
+            a, project_id=world.a_research_id
+        ),
+    }
+    with state.db.session() as session:
+        named = {
+            row.name: row.id
+            for row in session.scalars(
+                select(DatasetRow).where(DatasetRow.project_id == a.project_id)
+            )
+        }
+        notebook = session.scalars(select(NotebookRow).where(NotebookRow.name == a.notebook))
+        node = next(n for n in api.get(f"{API}/nodes").json()["items"] if n["name"] == a.node)
+        ids = {
+            "org": a.org_id,
+            "project": a.project_id,
+            "research": world.a_research_id,
+            "user": a.user_id,
+            "token": a.token_id,
+            "secret": f"{a.project_id}/{a.secret_name}",
+            "node": node["id"],
+            "budget": a.budget_id,
+            "dataset": named[a.dataset],
+            "model": named[a.model],
+            "template": named[a.template],
+            "deployment": named_deployment(world),
+            "api_key": api_key_id(world),
+            "notebook": notebook.one().id,
+        }
+        last = session.scalar(select(AuditRow.id).order_by(AuditRow.id.desc()).limit(1)) or 0
+    admin_name = api.get(f"{API}/me").json()["user"]["name"]
+    secrets = set(world.secrets)
+    ops = [op for op in operations(api.app) if op.method in MUTATING]
+    assert len(ops) >= 59
+    walked = 0
+    for op in sorted(ops, key=lambda o: o.method == "DELETE"):
+        assert op.key in AUDITED or op.key in EXEMPT, (
+            f"{op} changes state: audit it in its service (audit.record, in the same "
+            "transaction) and add it to AUDITED, or say in EXEMPT why it changes nothing"
+        )
+        for number, call in enumerate(calls(op, special.get(op.key, a))):
+            if "idempotency-key" in call.headers:  # each submit is a new job
+                call.headers["idempotency-key"] = f"audit-walk-{op.path}-{number}"
+            got, caller = send(api, call, a_admin), "alpha-admin"
+            if got.status_code == 403:  # the center's work: its admin's
+                got, caller = send(api, call, None), admin_name
+            assert got.status_code in OK, f"{op} answered {got.status_code}: {got.text[:300]}"
+            walked += 1
+            answer = got.json() if got.content else {}
+            if isinstance(answer, dict) and answer.get("secret"):
+                secrets.add(answer["secret"])  # a token's or API key's, shown once
+            with state.db.session() as session:
+                rows = session.scalars(select(AuditRow).where(AuditRow.id > last)).all()
+                if op.key == ("POST", f"{API}/templates"):
+                    ids["new-template"] = session.scalars(
+                        select(DatasetRow.id).where(DatasetRow.name == "b-probe-template")
+                    ).one()
+                entries = [
+                    (r.action, r.object_type, r.object_id, r.user_name, r.org_id, r.detail)
+                    for r in rows
+                ]
+            last = rows[-1].id if rows else last
+            for entry in entries:
+                text = json.dumps(entry)
+                assert not [s for s in secrets if s in text], f"{op}: a secret in {entry}"
+            if op.key in EXEMPT:
+                assert not entries, f"{op} is exempt but wrote {entries}"
+                continue
+            want = AUDITED[op.key]
+            action = want.actions[min(number, len(want.actions) - 1)]
+            object_id = want.object_id(Seen(answer, ids))
+            org = a.org_id if caller == "alpha-admin" else None
+            found = [
+                e
+                for e in entries
+                if e[:4] == (action, want.object_type, object_id, caller)
+                and (org is None or e[4] == org)
+            ]
+            assert found, (
+                f"{op}: no audit entry {action} {want.object_type} {object_id} by {caller} "
+                f"in {org or 'any org'}; it wrote {entries}"
+            )
+    assert walked >= len(ops)
+
+
+def named_deployment(world: World) -> str:
+    got = world.api.get(f"{API}/deployments/{world.a.deployment}", headers=world.a_admin)
+    return str(created(got)["id"])
+
+
+def api_key_id(world: World) -> str:
+    got = world.api.get(f"{API}/keys", headers=world.a_admin)
+    return next(k["id"] for k in created(got)["items"] if k["name"] == world.a.api_key)

@@ -1,0 +1,84 @@
+"""What a scheduling pass over a long queue does again and what it does not: each waiting job's
+spec is parsed once (`snapshots.Parsed`), and a wait already shown is not written again."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from aicc.api.state import AppState
+from aicc.loops.scheduling import shown_already
+from aicc.scheduler.snapshot import Wait, WaitReason
+from aicc.services import snapshots
+from aicc.store.tables import JobRow
+
+LANE = WaitReason("queue", "queue held has 1 running job, its maximum")
+ROOM = WaitReason("resources", "no node has 1 CPU free")
+
+
+def test_a_wait_already_shown_is_left_alone_and_a_new_one_is_written() -> None:
+    lane, room = Wait("j", (LANE,), 0), Wait("j", (ROOM,), 0)
+    assert shown_already(lane, ("pending", LANE.message))
+    assert not shown_already(lane, ("pending", "waiting for admission"))
+    assert not shown_already(lane, None)  # not in the snapshot: read it
+    # passed admission: a pending job becomes admitted even if its message is the same
+    assert not shown_already(room, ("pending", ROOM.message))
+    assert shown_already(room, ("admitted", ROOM.message))
+    assert shown_already(Wait("j", (), 0), ("pending", "anything"))  # nothing to say
+
+
+@pytest.fixture
+def held(server: tuple[TestClient, AppState]) -> list[str]:
+    """Four jobs waiting behind a job that holds their queue's only lane."""
+    api, _ = server
+    api.post("/api/v1/queues", json={"name": "held", "max_running": 1}).raise_for_status()
+    spec = {"command": "sleep 600", "queue": "held", "resources": {"cpu": "100m"}}
+    api.post("/api/v1/jobs", json=spec).raise_for_status()
+    return [api.post("/api/v1/jobs", json=spec).json()["id"] for _ in range(4)]
+
+
+def test_each_waiting_jobs_spec_is_parsed_once_across_passes_until_the_job_changes(
+    server: tuple[TestClient, AppState], held: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, state = server
+    state.controller.stop()  # this test's passes only: the loop would quarantine the broken one
+    parsed: list[str] = []
+    real = snapshots.job_view
+
+    def counting(job: JobRow, *args: Any) -> Any:
+        parsed.append(job.id)
+        return real(job, *args)
+
+    monkeypatch.setattr(snapshots, "job_view", counting)
+    views = snapshots.Parsed()
+    now = datetime.now(UTC)
+
+    def waiting() -> set[str]:
+        with state.db.reader() as session:
+            read = snapshots.read(session, now, parsed=views)
+        return {j.id for j in read.snapshot.pending} & set(held)
+
+    assert waiting() == set(held) and set(held) <= set(parsed)
+    parsed.clear()
+    assert waiting() == set(held) and not set(parsed) & set(held)  # none parsed again
+
+    with state.db.session() as session:  # a state change moves updated_at: read it again
+        session.execute(
+            update(JobRow).where(JobRow.id == held[0]).values(updated_at=datetime.now(UTC))
+        )
+    assert waiting() == set(held) and set(parsed) & set(held) == {held[0]}
+
+    with state.db.session() as session:  # a spec stored broken is found on every pass
+        session.execute(
+            update(JobRow)
+            .where(JobRow.id == held[1])
+            .values(spec={"command": "x", "replicas": -1}, updated_at=datetime.now(UTC))
+        )
+    for _ in range(2):
+        with state.db.reader() as session:
+            read = snapshots.read(session, now, parsed=views)
+        assert held[1] in read.invalid and held[1] not in {j.id for j in read.snapshot.pending}
