@@ -284,6 +284,8 @@ class Settings(BaseModel):
     db: str | None = None  # None: SQLite in the home
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    # Server processes on the one socket (`aicc serve --workers`): one per core the API needs.
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
     executor: str = "local"
     # Replicas run confined by bubblewrap (docs/config.md): auto uses it where it works.
     sandbox: Literal["auto", "bwrap", "off"] = "auto"
@@ -300,6 +302,9 @@ class Settings(BaseModel):
     loop_interval_s: Annotated[float, Field(gt=0)] = 0.5
     # How long a dead leader on another host blocks scheduling (benchmarks/chaos.py --failover).
     lease_ttl_s: Annotated[float, Field(ge=2, le=300)] = 6.0
+    # How long a server keeps who a token stands for: a token revoked, or a user disabled, on
+    # another server is refused within this (on the same server at once). 0: read every time.
+    token_cache_s: Annotated[float, Field(ge=0, le=60)] = 5.0
     site: SiteSettings = Field(default_factory=lambda: SiteSettings())
     data: DataSettings = Field(default_factory=lambda: DataSettings())  # data sets (§9)
     deployments: DeploymentSettings = Field(default_factory=lambda: DeploymentSettings())

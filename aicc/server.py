@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -275,16 +276,18 @@ def serve(
     db_url: str | None = None,
     executor: str | None = None,
     policy: str | None = None,
+    workers: int | None = None,
     log_level: str = "info",
 ) -> None:
     """Run until interrupted. Blocking."""
     import uvicorn
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    settings = config.load(home, host=host, port=port, db=db_url, executor=executor, policy=policy)
+    _log_to_stderr(log_level)
+    flags = {"host": host, "port": port, "db": db_url, "executor": executor, "policy": policy}
+    settings = config.load(home, workers=workers, **flags)
+    if settings.workers > 1:
+        _serve_workers(settings, flags, log_level)
+        return
     app, state = build(settings)
     state.controller.start()
     url = f"http://{settings.host}:{settings.port}"
@@ -297,3 +300,57 @@ def serve(
     finally:
         state.controller.stop()
         state.db.dispose()
+
+
+def _log_to_stderr(log_level: str) -> None:
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _serve_workers(settings: config.Settings, flags: Mapping[str, object], log_level: str) -> None:
+    """`workers` processes share one listening socket; each serves the API and the portal and
+    runs the loops, of which the lease lets one lead (as several servers on one database do).
+    A server is one Python process bound by its interpreter lock to one core; several use the
+    machine's cores. This process readies the home first (migrations, the first admin token),
+    so the workers do not race to, then watches them and starts again one that dies."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    _, state = build(settings)
+    state.db.dispose()
+    os.environ["AICC_HOME"] = str(settings.home)
+    os.environ["AICC_LOG_LEVEL"] = log_level  # not a setting: `serve`'s flag, for `worker_app`
+    for name, value in flags.items():
+        if value is not None:
+            os.environ[f"AICC_{name.upper()}"] = str(value)
+    workers = uvicorn.Config(
+        "aicc.server:worker_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=log_level.lower(),
+        proxy_headers=False,  # as `uvicorn_config` says
+    )
+    log.info(
+        "AICC serving on http://%s:%s with %d workers (database: %s, home: %s)",
+        settings.host,
+        settings.port,
+        settings.workers,
+        "sqlite" if not settings.db else settings.db.split(":", 1)[0],
+        settings.home,
+    )
+    Multiprocess(workers, sockets=[workers.bind_socket()]).run()
+
+
+def worker_app() -> FastAPI:
+    """One worker of `_serve_workers`, in its own process: the settings from the AICC_*
+    variables its parent set, its loops started and stopped with the app."""
+    _log_to_stderr(os.environ.get("AICC_LOG_LEVEL", "info"))
+    app, state = build(config.load(None))
+    app.router.on_startup.append(state.controller.start)
+    app.router.on_shutdown.append(state.controller.stop)
+    app.router.on_shutdown.append(state.db.dispose)
+    return app

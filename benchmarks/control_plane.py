@@ -4,6 +4,8 @@ Starts a real `aicc serve` (SQLite by default, or `--db URL`) in a temporary hom
 through HTTP, as a user would. Results go to stdout as JSON; BENCHMARKS.md records them.
 
     .venv/bin/python benchmarks/control_plane.py --latency-jobs 20 --submits 500 --clients 8
+    .venv/bin/python benchmarks/control_plane.py --workers 2 --submits 1000 --clients 8
+    .venv/bin/python benchmarks/control_plane.py --rate 200 --rate-seconds 10   # p50, p99
     .venv/bin/python benchmarks/control_plane.py --rate-limit-cost --submits 500 --clients 8
 
 `--rate-limit-cost` measures only submit throughput, on two fresh servers one after the other:
@@ -13,6 +15,7 @@ with the rate limiter (the default settings) and with `limits.rate_limit.enabled
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import statistics
@@ -25,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 from aicc.testing.servers import ServerProcess, free_port
 
@@ -81,12 +85,64 @@ def throughput(server: ServerProcess, submits: int, clients: int) -> dict[str, f
             "/api/v1/jobs", json=spec, headers={"Idempotency-Key": f"b-{i}"}
         ).status_code
 
+    busy = server_cpu_s(server)
     started = time.monotonic()
     with ThreadPoolExecutor(clients) as pool:
         codes = list(pool.map(one, range(submits)))
     elapsed = time.monotonic() - started
+    busy = server_cpu_s(server) - busy
     assert all(c == 201 for c in codes), set(codes)
-    return {"submits": submits, "clients": clients, "submits_per_s": submits / elapsed}
+    return {
+        "submits": submits,
+        "clients": clients,
+        "submits_per_s": submits / elapsed,
+        "server_cpu_ms_per_submit": 1000 * busy / submits,
+    }
+
+
+def at_rate(server: ServerProcess, rate: float, seconds: float, clients: int) -> dict[str, float]:
+    """Submits sent at a fixed rate by `clients` threads, each timed from when it was due (not
+    from when a free client sent it), so a server that falls behind shows in the latency."""
+    with server.client() as admin:
+        admin.post("/api/v1/queues", json={"name": "paced", "max_running": 1})
+        admin.post("/api/v1/jobs", json={"command": "sleep 600", "queue": "paced"})
+    local = threading.local()
+    start = time.monotonic() + 0.5
+    total = int(rate * seconds)
+
+    def one(i: int) -> float:
+        if not hasattr(local, "client"):
+            local.client = server.client()
+        due = start + i / rate
+        time.sleep(max(0.0, due - time.monotonic()))
+        spec = {"command": "true", "queue": "paced"}
+        code = local.client.post(
+            "/api/v1/jobs", json=spec, headers={"Idempotency-Key": f"r-{i}"}
+        ).status_code
+        assert code == 201, code
+        return time.monotonic() - due
+
+    with ThreadPoolExecutor(clients) as pool:
+        latencies = sorted(pool.map(one, range(total)))
+    achieved = total / (time.monotonic() - start)
+    return {
+        "rate": rate,
+        "achieved_per_s": achieved,
+        "p50_ms": 1000 * latencies[len(latencies) // 2],
+        "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)],
+    }
+
+
+def server_cpu_s(server: ServerProcess) -> float:
+    """CPU seconds the server has used, its worker processes included."""
+    assert server.proc is not None
+    root = psutil.Process(server.proc.pid)
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def rate_limit_cost(tmp: Path, db: str | None, submits: int, clients: int) -> dict[str, Any]:
@@ -107,6 +163,18 @@ def rate_limit_cost(tmp: Path, db: str | None, submits: int, clients: int) -> di
     return result
 
 
+def bench_config(workers: int) -> dict[str, Any]:
+    """One admin token sends every submit: room for all of them waiting, and buckets (still
+    counted) that a run of thousands never empties."""
+    buckets = {
+        f"per_{who}_{what}": 10**6 for who in ("token", "address") for what in ("per_s", "burst")
+    }
+    return {
+        "workers": workers,
+        "limits": {"max_pending_per_user": 10**6, "rate_limit": buckets},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency-jobs", type=int, default=20)
@@ -114,6 +182,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--db", default=None, help="PostgreSQL URL; default SQLite")
     parser.add_argument("--postgres", action="store_true", help="start a throwaway PostgreSQL")
+    parser.add_argument("--workers", type=int, default=1, help="the server's processes")
+    parser.add_argument(
+        "--rate", type=float, default=None, help="also submit at this fixed rate: p50 and p99"
+    )
+    parser.add_argument("--rate-seconds", type=float, default=10.0)
     parser.add_argument(
         "--rate-limit-cost",
         action="store_true",
@@ -130,11 +203,16 @@ def main() -> None:
             result["database"] = "postgresql" if args.db else "sqlite"
             print(json.dumps(result, indent=2))
             return
-        server = ServerProcess(Path(tmp) / "home", free_port(), args.db).start()
+        home = Path(tmp) / "home"
+        home.mkdir()
+        (home / "config.yaml").write_text(json.dumps(bench_config(args.workers)))  # JSON is YAML
+        server = ServerProcess(home, free_port(), args.db).start()
         try:
             with server.client() as client:
                 result = {"latency": latency(client, args.latency_jobs)}
             result["throughput"] = throughput(server, args.submits, args.clients)
+            if args.rate:
+                result["at_rate"] = at_rate(server, args.rate, args.rate_seconds, args.clients)
         finally:
             server.stop()
     result["machine"] = {
@@ -142,6 +220,7 @@ def main() -> None:
         "python": platform.python_version(),
     }
     result["database"] = "postgresql" if args.db else "sqlite"
+    result["workers"] = args.workers
     print(json.dumps(result, indent=2))
 
 

@@ -15,7 +15,7 @@ from aicc.api.scopes import needed_scope
 from aicc.api.state import AppState
 from aicc.core.tenancy import Principal, allows
 from aicc.services import tokens
-from aicc.services.common import Forbidden
+from aicc.services.common import Forbidden, utcnow
 from aicc.services.data import mounts
 
 _bearer = HTTPBearer(auto_error=False, description="an AICC API token (`aicc token create`)")
@@ -26,7 +26,11 @@ def get_state(request: Request) -> AppState:
     return state
 
 
-StateDep = Annotated[AppState, Depends(get_state)]
+async def _state(request: Request) -> AppState:
+    return get_state(request)  # async: FastAPI runs a plain `def` dependency in a worker thread
+
+
+StateDep = Annotated[AppState, Depends(_state)]
 
 
 def get_session(state: StateDep, request: Request) -> Iterator[Session]:
@@ -41,26 +45,24 @@ def get_session(state: StateDep, request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def current_user(
+async def current_user(
     state: StateDep,
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """The caller behind the bearer token, refused (403) where the token's scopes do not
-    cover the request (`api/scopes.py`)."""
+    cover the request (`api/scopes.py`). Who a token stands for is kept `token_cache_s`
+    (`AppState.callers`), so most requests ask the store nothing to know their caller."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-    with state.db.reader() as session:
-        who, stale = tokens.authenticate(session, credentials.credentials)
-    if stale is not None:
-        with state.db.session() as session:
-            tokens.touch(session, stale)
-    if who is None:
+    caller = await state.callers.get(tokens.digest(credentials.credentials))
+    if caller is None or not caller.valid(utcnow()):
         raise HTTPException(
             401,
             "invalid, expired or revoked token, or its user is disabled",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    who = caller.who
     needed = needed_scope(request.method, request.url.path)
     if not allows(who.scopes, needed):
         granted = ", ".join(sorted(who.scopes))
@@ -77,7 +79,7 @@ def current_user(
 CurrentUser = Annotated[Principal, Depends(current_user)]
 
 
-def data_reader(
+async def data_reader(
     state: StateDep,
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -85,7 +87,7 @@ def data_reader(
     """A person's token, or a job's data grant (`services/data/mounts.py`): the routes of
     what a job mounts take either."""
     if credentials is None or not mounts.is_grant(credentials.credentials):
-        return current_user(state, request, credentials)
+        return await current_user(state, request, credentials)
     if credentials.scheme.lower() == "bearer":
         try:
             mounts.open_grant(state.sealer, credentials.credentials)

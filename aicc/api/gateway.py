@@ -23,12 +23,12 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
 
 import httpx
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
 from aicc.api.buckets import TokenBuckets
+from aicc.api.cache import StoreCache
 from aicc.config import GatewaySettings
 from aicc.services import gateway as gw
 from aicc.services.autoscaling import Concurrency
@@ -36,77 +36,10 @@ from aicc.services.common import utcnow
 from aicc.store.db import Database
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 COLD_POLL_S = 0.25  # how often a held request looks for a ready replica
 # Latency buckets of the Prometheus histogram, in seconds.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
-
-
-@dataclass
-class _Entry(Generic[T]):
-    value: T
-    fresh_until: float
-    refreshing: bool = False
-
-
-class _Cache(Generic[T]):
-    """Values read from the store, served stale while one background read refreshes them."""
-
-    def __init__(self, ttl: float, load: Callable[[Any], T], max_size: int = 100_000) -> None:
-        self.ttl, self.load, self.max_size = ttl, load, max_size
-        self.entries: dict[Any, _Entry[T]] = {}
-        self.loading: dict[Any, asyncio.Future[T]] = {}
-        self.refreshes: set[asyncio.Task[None]] = set()  # referenced until done
-
-    async def get(self, key: Any) -> T:
-        entry = self.entries.get(key)
-        now = time.monotonic()
-        if entry is not None:
-            if now >= entry.fresh_until and not entry.refreshing:
-                entry.refreshing = True
-                task = asyncio.get_running_loop().create_task(self._refresh(key))
-                self.refreshes.add(task)
-                task.add_done_callback(self.refreshes.discard)
-            return entry.value
-        pending = self.loading.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self.loading[key] = future
-        try:
-            value = await asyncio.to_thread(self.load, key)
-        except Exception as err:
-            future.set_exception(err)
-            future.exception()  # retrieved: no "never retrieved" warning when none waits
-            raise
-        except BaseException:  # cancelled: those waiting on it are too
-            future.cancel()
-            raise
-        finally:
-            self.loading.pop(key, None)
-        self.put(key, value)
-        future.set_result(value)
-        return value
-
-    async def _refresh(self, key: Any) -> None:
-        try:
-            self.put(key, await asyncio.to_thread(self.load, key))
-        except Exception:
-            log.exception("gateway: refreshing %r failed; serving what was read before", key)
-            entry = self.entries.get(key)
-            if entry is not None:
-                entry.refreshing = False
-
-    def put(self, key: Any, value: T) -> None:
-        """Keep `value` fresh for the cache's ttl (a read that found it newer than the cache)."""
-        if len(self.entries) >= self.max_size:
-            self.entries.pop(next(iter(self.entries)))
-        self.entries[key] = _Entry(value, time.monotonic() + self.ttl)
-
-    def drop(self, match: Callable[[T], bool]) -> None:
-        for key in [k for k, e in self.entries.items() if match(e.value)]:
-            del self.entries[key]
 
 
 @dataclass(eq=False)  # hashable by identity: a registry keeps its collectors in a dict
@@ -210,8 +143,8 @@ class Gateway:
         # requests in flight per deployment, for the autoscaler; `wake` runs the controller now
         self.concurrency = concurrency or Concurrency()
         self.wake, self.cold_start_s = wake, cold_start_s
-        self.keys: _Cache[gw.Grant | None] = _Cache(settings.key_cache_s, self._load_key)
-        self.targets: _Cache[gw.Target | None] = _Cache(
+        self.keys: StoreCache[gw.Grant | None] = StoreCache(settings.key_cache_s, self._load_key)
+        self.targets: StoreCache[gw.Target | None] = StoreCache(
             settings.endpoint_cache_s, self._load_target
         )
         self.outstanding: dict[str, int] = {}

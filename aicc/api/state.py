@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from aicc.api.cache import StoreCache
 from aicc.api.gateway import Gateway
 from aicc.api.http_metrics import HttpStats
 from aicc.config import Settings
+from aicc.services import tokens
 from aicc.services.autoscaling import Concurrency
 from aicc.services.control import Control, Engines
 from aicc.store.blobs import BlobStore
@@ -29,8 +31,11 @@ class AppState:
     concurrency: Concurrency = field(default_factory=Concurrency)
     gateway: Gateway = field(init=False)  # the `/v1` gateway's memory (api/gateway.py)
     http: HttpStats = field(default_factory=HttpStats)  # requests by route (api/http_metrics.py)
+    callers: StoreCache[tokens.Caller | None] = field(init=False)  # by token digest (api/deps.py)
 
     def __post_init__(self) -> None:
+        self.callers = StoreCache(self.settings.token_cache_s, self._load_caller, serve_stale=False)
+        self.db.on_commit(tokens.SHAPES_A_CALLER, self.callers.clear)
         self.gateway = Gateway(
             self.db,
             self.settings.gateway,
@@ -39,3 +44,11 @@ class AppState:
             wake=self.controller.wake,
             cold_start_s=self.settings.deployments.cold_start_timeout_s,
         )
+
+    def _load_caller(self, secret_hash: str) -> tokens.Caller | None:
+        with self.db.reader() as session:
+            caller, stale = tokens.authenticate(session, secret_hash)
+        if stale is not None:
+            with self.db.session() as session:
+                tokens.touch(session, stale)
+        return caller

@@ -109,9 +109,15 @@ def serve(
         str | None,
         typer.Option(help="Scheduler profile: default, fifo, easy or spread (default: default)."),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=64, help="Server processes sharing the port: one per core (default 1)."
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug | info | warning | error.")] = "info",
 ) -> None:
-    """Run the AICC server: API, scheduler and portal in one process.
+    """Run the AICC server: API, scheduler and portal (several processes with --workers).
 
     Flags override $AICC_HOME/config.yaml and AICC_* variables; unset ones leave them be.
     """
@@ -128,6 +134,7 @@ def serve(
         db_url=db,
         executor=executor,
         policy=policy,
+        workers=workers,
         log_level=log_level,
     )
 

@@ -20,6 +20,10 @@ class Feasibility:
         self._types: list[tuple[NodeView, int]] | None = None
         self._known: dict[tuple[object, ...], bool] = {}
 
+    @property
+    def nodes(self) -> Sequence[NodeView]:
+        return self._nodes
+
     def ever_fits(
         self, replicas: int, requests: Sequence[ReplicaRequest], key: tuple[object, ...]
     ) -> bool:

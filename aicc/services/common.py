@@ -7,7 +7,8 @@ import dataclasses
 import secrets
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from aicc.core.ids import make_id
@@ -16,11 +17,22 @@ Clock = Callable[[], datetime]
 M = TypeVar("M")
 
 
+# Values a read model can share with the row: nothing can change them in place.
+_IMMUTABLE = frozenset({str, int, float, bool, type(None), datetime, date, Decimal})
+_FIELDS: dict[type, tuple[str, ...]] = {}  # each read model's field names
+
+
 def read(model: type[M], row: Any) -> M:
     """The read model `model` (a frozen dataclass) of a stored row: its fields by name, copied,
     so what a service hands out neither writes to the database nor goes stale with the session."""
-    fields = dataclasses.fields(model)  # type: ignore[arg-type]
-    return model(**{f.name: copy.deepcopy(getattr(row, f.name)) for f in fields})
+    names = _FIELDS.get(model)
+    if names is None:
+        names = _FIELDS[model] = tuple(f.name for f in dataclasses.fields(model))  # type: ignore[arg-type]
+    values = {}
+    for name in names:
+        value = getattr(row, name)
+        values[name] = value if type(value) in _IMMUTABLE else copy.deepcopy(value)
+    return model(**values)
 
 
 def utcnow() -> datetime:

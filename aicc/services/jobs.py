@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import time
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from aicc.core.jobspec import JobSpec, default_name, first_problem
@@ -216,20 +218,13 @@ def submit(
             queue=queue.name,
             limit=queue.max_runtime_s,
         )
-    waiting = (
-        select(func.count()).select_from(JobRow).where(JobRow.state.in_([s.value for s in ACTIVE]))
-    )
-    if (
-        session.scalar(waiting.where(JobRow.user_id == who.user_id)) or 0
-    ) >= limits.max_pending_per_user:
+    mine, queued = _waiting(session, user_id=who.user_id, queue_id=queue.id)
+    if mine >= limits.max_pending_per_user:
         raise TooMany(
             "you have {count} jobs waiting already; wait or cancel some",
             count=limits.max_pending_per_user,
         )
-    if (
-        queue.max_pending is not None
-        and (session.scalar(waiting.where(JobRow.queue_id == queue.id)) or 0) >= queue.max_pending
-    ):
+    if queue.max_pending is not None and queued >= queue.max_pending:
         raise TooMany(
             "queue {queue} holds its maximum of {count} waiting jobs",
             queue=queue.name,
@@ -279,6 +274,17 @@ def submit(
     return _view(session, job, user=who.name, replicas=False), True
 
 
+def _waiting(session: Session, *, user_id: str, queue_id: str) -> tuple[int, int]:
+    """The user's and the queue's jobs not yet ended, in one statement (two indexes)."""
+    mine, queued = JobRow.user_id == user_id, JobRow.queue_id == queue_id
+    counts = session.execute(
+        select(func.count().filter(mine), func.count().filter(queued)).where(
+            JobRow.state.in_([s.value for s in ACTIVE]), or_(mine, queued)
+        )
+    ).one()
+    return counts[0] or 0, counts[1] or 0
+
+
 def stored_spec(spec: JobSpec, **filled: object) -> JobSpec:
     """The spec as it will be stored, with what submit fills in (name, project, queue, the
     queue's defaults), validated again by the same model the scheduler's snapshot reads it
@@ -326,14 +332,35 @@ def _check_scenario(spec: JobSpec) -> None:
         raise Invalid(f"{where}: {str(first['msg']).removeprefix('Value error, ')}") from None
 
 
+# The fit check's view of the center, per database: (read at, its answers). Reading every node and
+# device on each submit would make a big center's submits slow; a view a few seconds old can
+# only accept a job it should have refused (it then waits, `unschedulable`), never the reverse:
+# a refusal reads the nodes again first.
+_FLEET_S = 5.0
+_fleets: weakref.WeakKeyDictionary[Any, tuple[float, Feasibility]] = weakref.WeakKeyDictionary()
+
+
+def _fleet(session: Session, *, fresh: bool) -> Feasibility:
+    engine = session.get_bind()
+    kept = _fleets.get(engine)
+    if not fresh and kept is not None and time.monotonic() - kept[0] < _FLEET_S:
+        return kept[1]
+    fleet = Feasibility(snapshots.node_views(session, empty=True))
+    _fleets[engine] = (time.monotonic(), fleet)
+    return fleet
+
+
 def _check_fits(session: Session, spec: JobSpec) -> None:
     """A job that no node could hold even when the center is empty would wait forever: refuse it.
     The scheduler's own test (its `unschedulable` reason), so MIG slices and whole-device-only
     nodes count here as they do there."""
-    views = snapshots.node_views(session, empty=True)
     request = snapshots.replica_request(spec)
-    if Feasibility(views).ever_fits(spec.replicas, [request], (spec.replicas, request)):
-        return
+    for fresh in (False, True):
+        if _fleet(session, fresh=fresh).ever_fits(
+            spec.replicas, [request], (spec.replicas, request)
+        ):
+            return
+    views = _fleet(session, fresh=False).nodes
     res = spec.resources
     want = f"{format_cpu(res.cpu_milli)} CPU, {format_memory(res.memory_mib)} memory"
     if res.accelerator.count:

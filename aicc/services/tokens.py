@@ -17,6 +17,8 @@ from aicc.services.tenancy import principal_of
 from aicc.store.tables import TokenRow, UserRow
 
 PREFIX = "aicc_"
+# The tables whose rows decide who a token stands for: a write to one outdates a server's cache.
+SHAPES_A_CALLER = {"tokens", "users", "memberships", "projects", "orgs"}
 _SCOPES = frozenset(scope.value for scope in Scope)
 
 
@@ -89,19 +91,35 @@ def usable(row: Token | TokenRow | None, now: datetime) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who a token stands for, and until when (a server keeps this a few seconds)."""
+
+    who: Principal
+    expires_at: datetime | None
+
+    def valid(self, now: datetime) -> bool:
+        return self.expires_at is None or self.expires_at > now
+
+
 def find(session: Session, secret: str) -> Token | None:
     """The usable token with this secret, whose user is enabled; else None."""
-    row = session.scalar(select(TokenRow).where(TokenRow.secret_hash == digest(secret)))
+    return _find(session, digest(secret))
+
+
+def _find(session: Session, secret_hash: str) -> Token | None:
+    row = session.scalar(select(TokenRow).where(TokenRow.secret_hash == secret_hash))
     if row is None or not usable(row, utcnow()):
         return None
     user = session.get(UserRow, row.user_id)
     return read(Token, row) if user is not None and not user.disabled else None
 
 
-def authenticate(session: Session, secret: str) -> tuple[Principal | None, str | None]:
-    """The principal behind a bearer token (None if unknown, expired, revoked or disabled), and
-    the token's id when its `last_used_at` is over a minute old and should be `touch`ed."""
-    row = find(session, secret)
+def authenticate(session: Session, secret_hash: str) -> tuple[Caller | None, str | None]:
+    """Who is behind the token with this `digest` (None if unknown, expired, revoked or
+    disabled), and the token's id when its `last_used_at` is over a minute old and should be
+    `touch`ed."""
+    row = _find(session, secret_hash)
     if row is None:
         return None, None
     user = session.get(UserRow, row.user_id)
@@ -109,7 +127,8 @@ def authenticate(session: Session, secret: str) -> tuple[Principal | None, str |
     stale = row.last_used_at is None or utcnow() - row.last_used_at > timedelta(minutes=1)
     who = principal_of(session, user)
     scopes = frozenset(Scope(s) for s in row.scopes if s in _SCOPES)
-    return replace(who, scopes=scopes or frozenset({Scope.READ})), row.id if stale else None
+    caller = Caller(replace(who, scopes=scopes or frozenset({Scope.READ})), row.expires_at)
+    return caller, row.id if stale else None
 
 
 def touch(session: Session, token_id: str) -> None:

@@ -6,13 +6,13 @@ first, so a fresh home and an old one behave the same.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -86,6 +86,35 @@ class Database:
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    def on_commit(self, tables: set[str], callback: Callable[[], None]) -> None:
+        """Call `callback` after each commit, in this process, that wrote a row of one of
+        `tables` (by the unit of work or by an UPDATE or DELETE statement): what a server keeps
+        in memory of them is then out of date."""
+
+        def flushed(session: Session, _context: object, _rows: object) -> None:
+            for row in (*session.new, *session.dirty, *session.deleted):
+                table = getattr(type(row), "__tablename__", None)
+                if table in tables:
+                    session.info[id(callback)] = True
+
+        def executed(state: ORMExecuteState) -> None:
+            table = getattr(state.statement, "table", None)
+            writes = state.is_update or state.is_delete
+            if writes and isinstance(table, Table) and table.name in tables:
+                state.session.info[id(callback)] = True
+
+        def committed(session: Session) -> None:
+            if session.info.pop(id(callback), False):
+                callback()
+
+        def rolled_back(session: Session) -> None:
+            session.info.pop(id(callback), None)
+
+        event.listen(self._sessions, "before_flush", flushed)
+        event.listen(self._sessions, "do_orm_execute", executed)
+        event.listen(self._sessions, "after_commit", committed)
+        event.listen(self._sessions, "after_soft_rollback", lambda s, _t: rolled_back(s))
 
     @contextmanager
     def session(self) -> Iterator[Session]:

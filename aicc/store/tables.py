@@ -370,6 +370,8 @@ class JobRow(Base):
         UniqueConstraint("user_id", "idempotency_key"),
         Index("ix_jobs_state_created", "state", "created_at"),
         Index("ix_jobs_project_created", "project_id", "created_at"),
+        Index("ix_jobs_user_state", "user_id", "state"),  # a submit's waiting-limit counts
+        Index("ix_jobs_queue_state", "queue_id", "state"),
     )
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(64))

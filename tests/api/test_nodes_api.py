@@ -197,3 +197,16 @@ def test_pages_of_nodes_follow_by_name_each_with_its_devices(api: TestClient) ->
     assert {"gpu-a", "gpu-b"} <= {n["name"] for n in seen}
     models = {n["name"]: [d["model"] for d in n["devices"]] for n in seen}
     assert models["gpu-a"] == ["A100-80GB", "A100-80GB"] and models["gpu-b"] == ["H100-SXM"]
+
+
+def test_a_job_refused_for_want_of_a_node_is_accepted_once_one_is_imported(
+    api: TestClient,
+) -> None:
+    """The fit check keeps its view of the nodes a few seconds (services/jobs.py), but a
+    refusal looks again first: a node just imported is never missed."""
+    two_a100 = {"command": "true", "resources": {"accelerator": {"count": 2, "model": "A100-80GB"}}}
+    refused = api.post("/api/v1/jobs", json=two_a100)
+    assert refused.status_code == 422 and "can ever run" in refused.json()["detail"]
+    assert api.post("/api/v1/nodes/import", json=INVENTORY).status_code == 200
+    accepted = api.post("/api/v1/jobs", json=two_a100)
+    assert accepted.status_code == 201, accepted.text
