@@ -52,10 +52,11 @@ def record(
     *,
     org_id: str | None = None,
     detail: dict[str, Any] | None = None,
+    now: datetime | None = None,
 ) -> None:
     session.add(
         AuditRow(
-            at=utcnow(),
+            at=now or utcnow(),
             user_id=who.user_id if who else None,
             user_name=who.name if who else "system",
             org_id=org_id if org_id is not None else (who.org_id if who else None),

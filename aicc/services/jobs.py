@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from aicc.core.jobspec import JobSpec, default_name, first_problem
@@ -195,11 +195,7 @@ def submit(
     """
     fingerprint = hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
     if idempotency_key:
-        seen = session.scalar(
-            select(JobRow).where(
-                JobRow.user_id == who.user_id, JobRow.idempotency_key == idempotency_key
-            )
-        )
+        seen = session.scalar(_SEEN, {"user_id": who.user_id, "key": idempotency_key})
         if seen is not None:
             if seen.request_sha256 not in (None, fingerprint):
                 raise Invalid(
@@ -266,23 +262,29 @@ def submit(
     )
     session.add(job)
     session.flush()  # the job row first: events reference it
-    session.add(
-        EventRow(job_id=job_id, kind="submitted", to_state="pending", reason="submitted", at=now)
+    session.execute(  # as statements: the unit of work costs more than the rows
+        insert(EventRow).values(
+            job_id=job_id, kind="submitted", to_state="pending", reason="submitted", at=now
+        )
     )
-    audit.record(session, who, "job.submit", "job", job_id, org_id=project.org_id)
-    session.flush()
+    audit.record(session, who, "job.submit", "job", job_id, org_id=project.org_id, now=now)
     return _view(session, job, user=who.name, replicas=False), True
 
 
 def _waiting(session: Session, *, user_id: str, queue_id: str) -> tuple[int, int]:
     """The user's and the queue's jobs not yet ended, in one statement (two indexes)."""
-    mine, queued = JobRow.user_id == user_id, JobRow.queue_id == queue_id
-    counts = session.execute(
-        select(func.count().filter(mine), func.count().filter(queued)).where(
-            JobRow.state.in_([s.value for s in ACTIVE]), or_(mine, queued)
-        )
-    ).one()
+    counts = session.execute(_WAITING, {"user_id": user_id, "queue_id": queue_id}).one()
     return counts[0] or 0, counts[1] or 0
+
+
+# A submit's statements, built once: building one (and its cache key) costs more than running it.
+_SEEN = select(JobRow).where(
+    JobRow.user_id == bindparam("user_id"), JobRow.idempotency_key == bindparam("key")
+)
+_MINE, _QUEUED = JobRow.user_id == bindparam("user_id"), JobRow.queue_id == bindparam("queue_id")
+_WAITING = select(func.count().filter(_MINE), func.count().filter(_QUEUED)).where(
+    JobRow.state.in_([s.value for s in ACTIVE]), or_(_MINE, _QUEUED)
+)
 
 
 def stored_spec(spec: JobSpec, **filled: object) -> JobSpec:

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import Principal, Role, can_manage, can_read
@@ -220,12 +220,13 @@ def create_queue(
     return read(Queue, queue)
 
 
+_QUEUE = select(QueueRow).where(  # built once: each submit resolves its queue
+    QueueRow.project_id == bindparam("project_id"), QueueRow.name == bindparam("name")
+)
+
+
 def resolve_queue(session: Session, project: Project, name: str | None) -> Queue:
-    queue = session.scalar(
-        select(QueueRow).where(
-            QueueRow.project_id == project.id, QueueRow.name == (name or DEFAULT)
-        )
-    )
+    queue = session.scalar(_QUEUE, {"project_id": project.id, "name": name or DEFAULT})
     if queue is None:
         raise NotFound(
             "queue {name!r} not found in project {project}", name=name, project=project.name

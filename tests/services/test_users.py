@@ -117,7 +117,7 @@ def test_disabling_ends_tokens_and_sessions_and_enabling_revives_only_tokens(
 
     _disable(state, boss, ann_id)
     with state.db.session() as session:
-        assert tokens.authenticate(session, secret) == (None, None)
+        assert tokens.authenticate(session, tokens.digest(secret)) == (None, None)
         assert sessions.resolve(session, by_password, now=now) is None
         count = select(func.count()).select_from(PortalSessionRow)
         assert session.scalar(count.where(PortalSessionRow.user_id == ann_id)) == 0
@@ -125,8 +125,8 @@ def test_disabling_ends_tokens_and_sessions_and_enabling_revives_only_tokens(
     _disable(state, boss, ann_id, False)
     later = now + timedelta(seconds=1)
     with state.db.session() as session:
-        who, _ = tokens.authenticate(session, secret)
-        assert who is not None and who.user_id == ann_id  # the token works again
+        caller, _ = tokens.authenticate(session, tokens.digest(secret))
+        assert caller is not None and caller.who.user_id == ann_id  # the token works again
         for cookie in (by_password, by_token):  # the sessions stay ended: sign in again
             assert sessions.resolve(session, cookie, now=later) is None
         ann = session.get(UserRow, ann_id)
