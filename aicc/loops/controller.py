@@ -206,11 +206,9 @@ class Controller:
             took = ended - started
             self._wake.wait(max(0.0, self.interval_s - took))
             self._wake.clear()
-            # Woken early (a submit), still rest as long as the pass took, and a fifth of the
-            # interval at least: under a burst of submits the loop takes at most half the
-            # server's time (a short pass far less), and the API the rest.
-            rest = min(max(took, self.interval_s / 5), self.interval_s)
-            self._stop.wait(max(0.0, rest - (time.monotonic() - ended)))
+            # Woken early (a submit), still rest as long as the pass took: under a burst of
+            # submits the loop takes at most half the server's time and the API the rest.
+            self._stop.wait(max(0.0, min(took, self.interval_s) - (time.monotonic() - ended)))
 
     def _beat(self) -> None:
         """Renew the lease every third of its time while we lead, whatever a pass of the loops
