@@ -6,12 +6,18 @@ nothing is stuck and the audit chain verifies (aicc/testing/chaos.py says what i
     .venv/bin/python benchmarks/chaos.py --postgres --servers 3 --kills 50   # three on PostgreSQL
     .venv/bin/python benchmarks/chaos.py --postgres --servers 3 --failover 10 --rate 5
     .venv/bin/python benchmarks/chaos.py --postgres --servers 3 --failover 10 --separate-hosts
+    .venv/bin/python benchmarks/chaos.py --executor slurm --slurmd-kills 5 --kills 10 --jobs 60
+    .venv/bin/python benchmarks/chaos.py --executor ray --ray-head-kills 3 --kills 5 --jobs 40
 
 `--failover N` kills the leader N times under a steady submit rate and measures, for each kill,
 the time until a survivor bound a replica again (scheduling resumed) and the share of API calls
 the survivors answered meanwhile. `--separate-hosts` starts each server in its own UTS namespace
 (needs root): to the lease its holder is another host, so survivors wait the lease out instead of
-seeing at once that a local process died. Prints a table, then JSON; BENCHMARKS.md records it.
+seeing at once that a local process died. `--executor slurm|ray` places the jobs on a private
+Slurm (scripts/slurm-dev.sh, three nodes on this host; root) or Ray cluster, and `--slurmd-kills
+N` / `--ray-head-kills N` lose a node that many times at random moments (its slurmd and job steps,
+or the Ray head with every process on it, SIGKILLed) and bring it back (aicc/testing/engines.py).
+Prints a table, then JSON; BENCHMARKS.md records it.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+from aicc.testing import engines
 from aicc.testing.chaos import Plan, run
 
 
@@ -46,6 +53,11 @@ def main() -> None:
         "--disk-fills", type=int, default=0, help="fill the run dirs' tmpfs (root) 2-4 s"
     )
     parser.add_argument("--corrupt-blob", action="store_true", help="then read a damaged pack")
+    parser.add_argument("--executor", choices=engines.EXECUTORS, default="local")
+    parser.add_argument(
+        "--slurmd-kills", type=int, default=0, help="lose a Slurm node (slurmd + job steps)"
+    )
+    parser.add_argument("--ray-head-kills", type=int, default=0, help="lose the Ray head")
     parser.add_argument("--lease-ttl", type=float, default=None, help="the servers' lease_ttl_s")
     parser.add_argument(
         "--no-idempotency-key",
@@ -55,6 +67,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.postgres_restarts and not args.postgres:
         parser.error("--postgres-restarts needs --postgres (a PostgreSQL it may restart)")
+    if args.slurmd_kills and args.executor != "slurm":
+        parser.error("--slurmd-kills needs --executor slurm")
+    if args.ray_head_kills and args.executor != "ray":
+        parser.error("--ray-head-kills needs --executor ray")
     postgres = None
     with tempfile.TemporaryDirectory(prefix="aicc-chaos-") as tmp:
         if args.postgres:
@@ -77,6 +93,8 @@ def main() -> None:
             postgres=postgres,
             disk_fills=args.disk_fills,
             corrupt_blob=args.corrupt_blob,
+            executor=args.executor,
+            node_losses=args.slurmd_kills + args.ray_head_kills,
             target="leader" if args.failover else "any",
             separate_hosts=args.separate_hosts,
             seed=args.seed,

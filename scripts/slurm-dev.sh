@@ -7,6 +7,10 @@
 #         character devices (major 195, like /dev/nvidiaN) that gres hands out. Everything lives
 #         under .slurm-dev/; `source .slurm-dev/env.sh` points the Slurm commands at it.
 # stop    stops every daemon it started (and the job steps they left behind).
+# kill-node NAME   loses node NAME as a machine is lost (power, kernel panic): its slurmd and
+#         every job step on it are SIGKILLed at once. slurmctld marks it DOWN after
+#         SlurmdTimeout and its jobs NODE_FAIL; `start` brings it back. (Killing the slurmd
+#         alone is not a node loss: its job steps run on until the slurmd restarts.)
 # status  says which daemons run, and prints `sinfo`.
 #
 # Settings (environment): SLURM_DEV_DIR (.slurm-dev in the repository), SLURM_DEV_NODES (3),
@@ -426,6 +430,35 @@ descendants() {
   done
 }
 
+# The job steps of one node: the slurmstepd processes listening on a socket in its spool
+# directory (a job's steps on other nodes have the same command line).
+node_steps() {
+  local node="$1" pid inode inodes
+  inodes="$(awk -v dir="$STATE/slurmd-$node/" 'index($8, dir) == 1 {print $7}' /proc/net/unix)"
+  [[ -n "$inodes" ]] || return 0
+  for pid in $(stray_steps); do
+    for inode in $(find "/proc/$pid/fd" -lname 'socket:*' -printf '%l\n' 2>/dev/null | tr -dc '0-9\n'); do
+      if grep -qx "$inode" <<<"$inodes"; then
+        echo "$pid"
+        break
+      fi
+    done
+  done
+}
+
+cmd_kill_node() {
+  local node="${1:-}" pids=() slurmd
+  [[ "$node" =~ ^n[0-9]+$ ]] || die "usage: $0 kill-node NAME (n1..n$NODES)"
+  slurmd="$(live_pid "$RUN/slurmd-$node.pid" slurmd)" && pids+=("$slurmd")
+  local steps
+  steps="$(node_steps "$node")"
+  # shellcheck disable=SC2046
+  [[ -n "$steps" ]] && pids+=($(descendants $steps))
+  ((${#pids[@]})) || die "node $node has no slurmd running"
+  kill -KILL "${pids[@]}" 2>/dev/null || true
+  say "node $node lost: slurmd and $(wc -w <<<"$steps") job step(s) killed"
+}
+
 cmd_stop() {
   local node
   [[ -d "$RUN" ]] || {
@@ -492,8 +525,9 @@ case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
+  kill-node) cmd_kill_node "${2:-}" ;;
   *)
-    echo "usage: $0 start|stop|status" >&2
+    echo "usage: $0 start|stop|status|kill-node NAME" >&2
     exit 2
     ;;
 esac

@@ -32,6 +32,11 @@ from aicc.store.sealing import Sealer
 
 log = logging.getLogger(__name__)
 DISCOVERY_EVERY = timedelta(seconds=15)
+# After a replica is lost with its node (marked down, so that its requeued job goes elsewhere if
+# it fits elsewhere), the engine is asked this often for DISCOVERY_EVERY: an engine that came back
+# (a restarted Ray head, whose raylet registers a few seconds after its API answers) has the node
+# again, and a job that fits nowhere else should not wait a whole DISCOVERY_EVERY for it.
+DISCOVERY_AFTER_LOSS = timedelta(seconds=3)
 # The heartbeat keeps the lease of a leader whose loop is busy, not of one stuck this long.
 STALLED_S = 60.0
 
@@ -98,6 +103,7 @@ class Controller:
         self.sweep_every = sweep_every
         self._next_sweep = utcnow()
         self._next_discovery = utcnow() + DISCOVERY_EVERY
+        self._watch_until = utcnow()  # until when discovery runs every DISCOVERY_AFTER_LOSS
         self._wake = threading.Event()
         self.parsed = snapshots.Parsed()  # waiting jobs' views, kept between passes
         self._stop = threading.Event()
@@ -164,9 +170,13 @@ class Controller:
                 )
             observed = utcnow()  # every active replica is polled after this instant
             with step("reconcile"):
-                reconcile.cycle(
+                lost = reconcile.cycle(
                     self.db, self.lease, self.executors, self.sealer, utcnow(), self.health
                 )
+            if lost:
+                self._watch_until = utcnow() + DISCOVERY_EVERY
+                soon = utcnow() + DISCOVERY_AFTER_LOSS
+                self._next_discovery = min(self._next_discovery, soon)
             if self.chunks is not None:
                 with step("outputs"):
                     outputs.deliver(self.db, self.lease, self.executors, self.chunks)
@@ -182,7 +192,9 @@ class Controller:
             if utcnow() >= self._next_discovery:
                 with step("discovery"):
                     self.discover()
-                self._next_discovery = utcnow() + DISCOVERY_EVERY
+                watching = utcnow() < self._watch_until
+                every = DISCOVERY_AFTER_LOSS if watching else DISCOVERY_EVERY
+                self._next_discovery = utcnow() + every
             if utcnow() >= self._next_sweep:
                 with step("sweep"):
                     janitor.sweep(

@@ -211,10 +211,11 @@ def record(
     seen: dict[str, tuple[str | None, ReplicaState | None]],
     now: datetime,
     health: node_health.Policy = node_health.Policy(),
-) -> None:
+) -> set[str]:
     """Write what was observed, settle each touched job from its replicas, and cordon a node
     that was lost too often (`health`). Only a lost node counts: how a job's replica ends, its
-    supervisor killed included (a job can do that), says nothing about the node."""
+    supervisor killed included (a job can do that), says nothing about the node. Returns the
+    ids of the nodes replicas were lost with."""
     touched: set[str] = set()
     failed_nodes: set[str] = set()
     for replica_id, (handle, state) in seen.items():
@@ -247,6 +248,7 @@ def record(
     for job_id in touched:
         settle(session, session.get(JobRow, job_id), now)  # type: ignore[arg-type]
     node_health.check(session, failed_nodes, health, now)
+    return failed_nodes
 
 
 def _node_lost(session: Session, node_id: str, message: str, now: datetime) -> None:
@@ -405,13 +407,14 @@ def cycle(
     sealer: Sealer,
     now: datetime,
     health: node_health.Policy = node_health.Policy(),
-) -> None:
+) -> set[str]:
+    """One pass; returns the ids of the nodes replicas were lost with (now marked down)."""
     with db.reader() as session:  # reading needs no fence; only the writes below do
         work = gather(session, sealer)
     if not work:
-        return
+        return set()
     seen = act(work, executors)
     with db.session() as session:
         now = utcnow()  # acting took time: fence and record at the present
         lease.fence(session, now)
-        record(session, seen, now, health)
+        return record(session, seen, now, health)

@@ -92,6 +92,8 @@ class PolicyPlacer:
         return request.mig_profile is None and not request.data
 
     def place(self, request: ReplicaRequest) -> Spot | None:
+        if not self.cluster.nodes:  # every node down: the vectors would have no rows
+            return None
         state = self.state()
         choice = self._policy_for(request).choose(state, demand_of(request), self._random)
         return None if choice is None else (choice.node, choice.devices)

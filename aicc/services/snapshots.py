@@ -115,9 +115,13 @@ def attained(session: Session, jobs: Iterable[_Attempt]) -> dict[str, Earlier]:
 
 
 def node_views(session: Session, *, empty: bool = False) -> list[NodeView]:
-    """Every node that is not down; `empty=True` ignores allocations (could it ever fit?)."""
-    up = select(NodeRow).where(NodeRow.state != NodeState.DOWN.value).order_by(NodeRow.name)
-    rows = list(session.scalars(up))
+    """Every node that is not down; `empty=True` asks "could it ever fit?": allocations are
+    ignored, and down nodes count (a lost node or a restarting engine comes back, and a job
+    submitted meanwhile must wait for it, not be refused)."""
+    query = select(NodeRow).order_by(NodeRow.name)
+    if not empty:
+        query = query.where(NodeRow.state != NodeState.DOWN.value)
+    rows = list(session.scalars(query))
     devices: dict[str, list[DeviceRow]] = defaultdict(list)
     on_rows = select(DeviceRow).where(DeviceRow.node_id.in_([r.id for r in rows]))
     for device in session.scalars(on_rows.order_by(DeviceRow.index)):

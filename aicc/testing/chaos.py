@@ -8,7 +8,8 @@ What is promised, and checked after the run has drained:
 - it ended in its true state (the exit code its command chose) with its logs;
 - no replica ran twice: each job's command appends "job attempt replica" to a marker file in its
   outputs, and that file must hold one line per attempt, and a second attempt only for a job
-  whose supervisor was killed (a lost replica is retried: `max_retries: 1`);
+  whose supervisor was killed or whose node was lost (a lost replica is retried:
+  `max_retries: 1`);
 - no usage recorded twice: per replica, the usage records cover its run time once;
 - nothing stuck: no job left non-terminal, no ended replica left unmetered;
 - the audit chain verifies;
@@ -16,7 +17,9 @@ What is promised, and checked after the run has drained:
 - a full disk under the run directories (a tmpfs filled to the last byte): the jobs that lived
   then must still end and run once; how they ended is counted, not judged (their own writes
   may have failed);
-- a data set's stored pack with one bit flipped is refused with a checksum error, never served.
+- a data set's stored pack with one bit flipped is refused with a checksum error, never served;
+- on Slurm or Ray (`Plan.executor`, engines.py), nodes lost and brought back mid-run (a slurmd
+  and its job steps SIGKILLed, the Ray head with every process on it) change none of the above.
 """
 
 from __future__ import annotations
@@ -43,13 +46,16 @@ from sqlalchemy import select
 
 from aicc.executors.local import runtime
 from aicc.store.db import database_url, make_engine
-from aicc.store.tables import LeaseRow, ReplicaRow, UsageRow
+from aicc.store.tables import LeaseRow, NodeRow, ReplicaRow, UsageRow
+from aicc.testing import engines
 from aicc.testing.datasets import push
+from aicc.testing.engines import NodeLoss
 from aicc.testing.postgres import PostgresServer
 from aicc.testing.servers import ServerProcess, free_port, kill_leftover_replicas
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 NODE = "chaos-node"  # every server names the local node alike: they stand for one machine
+NODE_LOSS_S = 30.0  # about how long losing a node and bringing it back takes here
 # Appends who ran, then maybe sleeps, says it is done and exits with the chosen code.
 COMMAND = (
     'echo "$AICC_JOB_ID $AICC_ATTEMPT $AICC_REPLICA" >> "$AICC_OUTPUT_DIR/ran"; '
@@ -82,6 +88,8 @@ class Plan:
     disk_fills: int = 0  # fill the run directories' file system (a tmpfs: needs root) a while
     runs_mib: int = 256  # that file system's size
     corrupt_blob: bool = False  # after the run: flip a bit of a data set's stored pack
+    executor: str = "local"  # local | slurm | ray (engines.py starts the engine)
+    node_losses: int = 0  # on slurm or ray: lose a node (a slurmd, the Ray head), bring it back
     drain_s: float = 240.0
     seed: int = 21
 
@@ -123,7 +131,10 @@ class Report:
     disk_fills: list[tuple[float, float]] = field(default_factory=list)  # (from, to) wall clock
     disk_outcomes: Counter[str] = field(default_factory=Counter)  # jobs that ran while full
     blob_check: str | None = None  # what reading a damaged data set answered
-    lost_twice: int = 0  # jobs failed as supervisor_lost: killed on both attempts
+    lost_twice: int = 0  # jobs failed as supervisor_lost or node_lost: hit on both attempts
+    node_losses: list[NodeLoss] = field(default_factory=list)
+    node_hits: set[str] = field(default_factory=set)  # jobs that lived on a node when it died
+    retried: int = 0  # jobs that ended on a second attempt (their first lost)
     takeovers: int = 0  # times the lease changed hands (more than the leader kills: flapping)
     audit_intact: bool | None = None
     audit_reason: str | None = None
@@ -167,7 +178,9 @@ class Report:
         return sum(k.probes_ok for k in self.kills) / probes if probes else None
 
     def summary(self) -> dict[str, Any]:
+        losses = self.node_losses
         return {
+            "executor": self.plan.executor,
             "database": "postgresql" if self.plan.db else "sqlite",
             "servers": self.plan.servers,
             "separate_hosts": self.plan.separate_hosts,
@@ -191,7 +204,16 @@ class Report:
             "unmetered": len(self.unmetered),
             "supervisors_killed": len(self.supervisors_killed),
             "postgres_restarts": self.postgres_restarts,
-            "failed_supervisor_lost": self.lost_twice,
+            "node_losses": len(losses),
+            "jobs_on_lost_nodes": len(self.node_hits),
+            "jobs_retried": self.retried,
+            "engine_saw_node_down_s_median": (
+                statistics.median(d for n in losses if (d := n.down_after_s) is not None)
+                if any(n.down_after_s is not None for n in losses)
+                else None
+            ),
+            "node_back_s_median": statistics.median(n.back_s for n in losses) if losses else None,
+            "failed_lost_twice": self.lost_twice,
             "disk_fills": len(self.disk_fills),
             "ran_while_disk_full": dict(self.disk_outcomes),
             "damaged_blob_read": self.blob_check,
@@ -221,26 +243,35 @@ def job_spec(key: str, rng: random.Random, plan: Plan) -> tuple[dict[str, Any], 
 
 
 class Cluster:
-    """`aicc serve` processes on one home and one database, killed and restarted on demand."""
+    """`aicc serve` processes on one home and one database, killed and restarted on demand, and
+    the engine they place work on (`engine`, already started)."""
 
-    def __init__(self, base: Path, plan: Plan) -> None:
+    def __init__(self, base: Path, plan: Plan, engine: engines.Engine | None = None) -> None:
         if plan.servers > 1 and not plan.db:
             raise ValueError("several servers need PostgreSQL (Plan.db)")
+        if plan.executor != "local" and (plan.supervisor_kills or plan.disk_fills):
+            raise ValueError("supervisor kills and disk fills are the local executor's faults")
+        if plan.executor == "local" and plan.node_losses:
+            raise ValueError("node losses need an engine: Plan.executor slurm or ray")
         self.plan = plan
+        self.engine = engine or engines.Local()
         self.home = base / "home"
         self.home.mkdir(parents=True, exist_ok=True)
         config: dict[str, Any] = {
             "loop_interval_s": 0.2,
             "limits": {"grace_s": 2.0},
             "node_name": NODE,
+            **self.engine.settings(),
         }
         if plan.lease_ttl_s is not None:
             config["lease_ttl_s"] = plan.lease_ttl_s
+        if plan.node_losses:  # lost on purpose: cordoned at the third, the one Ray node is gone
+            config["limits"]["node_failures_to_cordon"] = 0
         (self.home / "config.yaml").write_text(yaml.safe_dump(config))
         self.servers = [
             ServerProcess(self.home, free_port(), db=plan.db) for _ in range(plan.servers)
         ]
-        self.runs = self.home / "runs"
+        self.runs = self.home / self.engine.runs
         self.mounted = False
         if plan.disk_fills:
             self.runs.mkdir()
@@ -342,11 +373,12 @@ class Submitter:
         rng = random.Random(self.plan.seed * 1000 + n)
         servers = self.cluster.servers
         clients = [s.client() for s in servers]
-        # By default the submits span the kills (a restart takes ~4 s here): most kills
-        # then meet clients mid-submit, some of them between a commit and its answer.
-        rate = self.plan.rate or self.plan.jobs / max(
-            1.0, self.plan.kills * (sum(self.plan.gap_s) / 2 + 4.0)
-        )
+        # By default the submits span the faults (a restart takes ~4 s here, a node's loss
+        # and return ~30 s): most kills then meet clients mid-submit, some of them between a
+        # commit and its answer, and nodes die under running jobs.
+        gap = sum(self.plan.gap_s) / 2
+        span = self.plan.kills * (gap + 4.0) + self.plan.node_losses * (gap + NODE_LOSS_S)
+        rate = self.plan.rate or self.plan.jobs / max(1.0, span)
         every = self.plan.clients / rate
         turn, next_at = n, time.monotonic()
         try:
@@ -457,7 +489,8 @@ def wait_until(check: Callable[[], bool], timeout: float, every: float = 0.05) -
 
 def chaos_loop(cluster: Cluster, report: Report, submitter: Submitter, prober: Prober) -> None:
     """The plan's faults in a random order, each at a random moment: `kills` servers killed and
-    restarted, `supervisor_kills` supervisors killed, `postgres_restarts` database restarts."""
+    restarted, `supervisor_kills` supervisors killed, `postgres_restarts` database restarts,
+    `node_losses` nodes of the engine lost and brought back."""
     plan = cluster.plan
     rng = random.Random(plan.seed)
     faults = (
@@ -465,11 +498,14 @@ def chaos_loop(cluster: Cluster, report: Report, submitter: Submitter, prober: P
         + ["supervisor"] * plan.supervisor_kills
         + ["postgres"] * plan.postgres_restarts
         + ["disk"] * plan.disk_fills
+        + ["node"] * plan.node_losses
     )
     rng.shuffle(faults)
     for fault in faults:
         time.sleep(rng.uniform(*plan.gap_s))
-        if fault == "supervisor":
+        if fault == "node":
+            report.node_losses.append(cluster.engine.lose_node(rng, busy_nodes(cluster)))
+        elif fault == "supervisor":
             report.supervisors_killed += kill_supervisors(cluster.home, rng)
         elif fault == "disk":
             report.disk_fills.append(fill_disk(cluster.runs, rng.uniform(2.0, 4.0)))
@@ -479,6 +515,22 @@ def chaos_loop(cluster: Cluster, report: Report, submitter: Submitter, prober: P
             report.postgres_restarts += 1
         else:
             kill_server(cluster, report, prober, rng)
+
+
+def busy_nodes(cluster: Cluster, timeout: float = 15.0) -> list[str]:
+    """The nodes of replicas running now, waiting up to `timeout` for one: a node lost while
+    it runs nothing tests nothing (as a supervisor kill takes a live supervisor)."""
+    deadline = time.monotonic() + timeout
+    with cluster.client() as api:
+        while True:
+            with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
+                page = api.get("/api/v1/jobs", params={"state": "running", "limit": 500}).json()
+                nodes = [r["node"] for j in page["items"] for r in j["replicas"] if r["node"]]
+                if nodes or time.monotonic() > deadline:
+                    return nodes
+            if time.monotonic() > deadline:
+                return []
+            time.sleep(0.1)
 
 
 def fill_disk(root: Path, hold_s: float) -> tuple[float, float]:
@@ -550,6 +602,7 @@ def check(cluster: Cluster, submitter: Submitter, report: Report) -> None:
             return all(states.get(i) in TERMINAL for i in ids)
 
         wait_until(drained, plan.drain_s, every=0.5)
+        report.node_hits = on_lost_nodes(cluster.db_url(), ids, report.node_losses)
         jobs = list_jobs(api)
         report.jobs_created = len(jobs)
         by_id = {j["id"]: j for j in jobs}
@@ -565,9 +618,13 @@ def check(cluster: Cluster, submitter: Submitter, report: Report) -> None:
                 continue
             code = submitter.expected[key]
             want = ("succeeded", 0) if code == 0 else ("failed", code)
-            hit = job_id in report.supervisors_killed
-            # lost with its supervisor on both attempts: failing so is its true state
-            lost_twice = hit and (job["state"], job["reason"]) == ("failed", "supervisor_lost")
+            hit = job_id in report.supervisors_killed or job_id in report.node_hits
+            report.retried += job["attempt"] > 0
+            # lost with its supervisor or node on both attempts: failing so is its true state
+            lost_twice = hit and (job["state"], job["reason"]) in (
+                ("failed", "supervisor_lost"),
+                ("failed", "node_lost"),
+            )
             report.lost_twice += lost_twice
             # A job that lived while the disk was full may have lost its own output (a failed
             # echo) or its launch: what became of it is counted, not judged, below.
@@ -585,11 +642,11 @@ def check(cluster: Cluster, submitter: Submitter, report: Report) -> None:
                     f"{key} {job_id} {job['state']}/{job['reason']} attempt {job['attempt']}: "
                     f"{logs.status_code} {logs.text[-200:]!r}"
                 )
-            marker = cluster.home / "runs" / job_id / "outputs" / "ran"
+            marker = cluster.runs / job_id / "outputs" / "ran"
             lines = marker.read_text().splitlines() if marker.exists() else []
             # One line per attempt that got to run its command, the last attempt's among them;
-            # a second attempt only for a job whose supervisor was killed (an attempt whose
-            # supervisor died before its command started leaves no line).
+            # a second attempt only for a job whose supervisor was killed or whose node was lost
+            # (an attempt that died before its command started leaves no line).
             last = f"{job_id} {job['attempt']} 0"
             allowed = {f"{job_id} {a} 0" for a in range(job["attempt"] + 1)}
             once = len(lines) == len(set(lines)) and set(lines) <= allowed
@@ -610,6 +667,35 @@ def check(cluster: Cluster, submitter: Submitter, report: Report) -> None:
         epoch = conn.execute(select(LeaseRow.epoch).where(LeaseRow.name == "controller")).scalar()
     engine.dispose()
     report.takeovers = (epoch or 1) - 1
+
+
+def on_lost_nodes(url: str, ids: set[str], losses: list[NodeLoss]) -> set[str]:
+    """The jobs of `ids` with a replica on a node while it was lost: bound before the node was
+    back and not ended before it died. Such a job may run twice (its lost attempt retried)."""
+    if not losses:
+        return set()
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            columns = (ReplicaRow.job_id, NodeRow.name, ReplicaRow.bound_at, ReplicaRow.ended_at)
+            rows = list(
+                conn.execute(
+                    select(*columns)
+                    .join(NodeRow, NodeRow.id == ReplicaRow.node_id)
+                    .where(ReplicaRow.job_id.in_(ids))
+                )
+            )
+    finally:
+        engine.dispose()
+    hit = set()
+    for job_id, node, bound, ended in rows:
+        for loss in losses:
+            if loss.node not in (None, node):
+                continue
+            alive_then = ended is None or ended.timestamp() >= loss.at
+            if bound.timestamp() <= loss.back_at and alive_then:
+                hit.add(job_id)
+    return hit
 
 
 def while_full(job: dict[str, Any], fills: list[tuple[float, float]]) -> bool:
@@ -639,8 +725,26 @@ def read_damaged_blob(cluster: Cluster) -> str:
 
 
 def check_usage(url: str, ids: set[str], report: Report, timeout: float) -> None:
+    """Per ended replica of the jobs `ids`: billed once (`usage_problems`), in `report`."""
+    found = usage_problems(url, ids, timeout)
+    report.double_billed += found.double_billed
+    report.unmetered += found.unmetered
+
+
+@dataclass
+class Usage:
+    """What the usage records of some jobs say against their replicas' runs."""
+
+    billed: dict[str, timedelta] = field(default_factory=dict)  # replica id -> billed, when right
+    double_billed: list[str] = field(default_factory=list)
+    unmetered: list[str] = field(default_factory=list)
+
+
+def usage_problems(url: str, ids: set[str], timeout: float) -> Usage:
     """Per ended replica: its usage records cover its run once (sum of durations = run time),
-    one record per clock hour. Waits for the books loop to meter what ended last."""
+    one record per clock hour. Waits up to `timeout` for the books loop to meter what ended
+    last."""
+    found = Usage()
     engine = make_engine(url)
     try:
 
@@ -672,30 +776,36 @@ def check_usage(url: str, ids: set[str], report: Report, timeout: float) -> None
                 continue
             records = by_replica.get(rep.id, [])
             if rep.ended_at is None or rep.metered_to != rep.ended_at:
-                report.unmetered.append(
-                    f"{rep.job_id} replica {rep.id} metered to {rep.metered_to}"
-                )
+                found.unmetered.append(f"{rep.job_id} replica {rep.id} metered to {rep.metered_to}")
                 continue
             hours = Counter(r.start.replace(minute=0, second=0, microsecond=0) for r in records)
             billed = timedelta(microseconds=sum(r.duration_us for r in records))
             ran = rep.ended_at - rep.started_at
             if any(c > 1 for c in hours.values()) or billed > ran + timedelta(milliseconds=1):
-                report.double_billed.append(f"{rep.job_id}: billed {billed} for a run of {ran}")
+                found.double_billed.append(f"{rep.job_id}: billed {billed} for a run of {ran}")
             elif billed < ran - timedelta(milliseconds=1):
-                report.unmetered.append(f"{rep.job_id}: billed {billed} for a run of {ran}")
+                found.unmetered.append(f"{rep.job_id}: billed {billed} for a run of {ran}")
+            else:
+                found.billed[rep.id] = billed
     finally:
         engine.dispose()
+    return found
 
 
 @contextlib.contextmanager
 def cluster_of(base: Path, plan: Plan) -> Iterator[Cluster]:
-    cluster = Cluster(base, plan)
+    """The engine, then the servers on it; all stopped at the end."""
+    engine = engines.start(plan.executor)
     try:
-        for index in range(plan.servers):
-            cluster.start(index)
-        yield cluster
+        cluster = Cluster(base, plan, engine)
+        try:
+            for index in range(plan.servers):
+                cluster.start(index)
+            yield cluster
+        finally:
+            cluster.close()
     finally:
-        cluster.close()
+        engine.close()
 
 
 def run(base: Path, plan: Plan) -> Report:

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -39,6 +39,8 @@ class RayCluster:
     gcs_address: str
     temp_dir: Path
     session: int  # the session id of `ray start`, which every daemon of the cluster keeps
+    command: list[str] = field(default_factory=list)  # the `ray start` that made it (restart)
+    env: dict[str, str] = field(default_factory=dict)
 
     def processes(self) -> list[psutil.Process]:
         """Every process of this cluster: its session, and what those processes started
@@ -70,6 +72,49 @@ class RayCluster:
                 proc.kill()
         psutil.wait_procs(alive, timeout=5)
         shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+    def kill_head(self) -> int:
+        """Lose the head node as a machine is lost: SIGKILL to every process of the cluster at
+        once (GCS, raylet, dashboard, workers, job entrypoints), nothing told beforehand. The
+        temporary directory stays, for `restart`. Returns how many processes died."""
+        procs = self.processes()
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        psutil.wait_procs(procs, timeout=10)
+        return len(procs)
+
+    def restart(self, timeout: float = 120.0) -> None:
+        """Start the head again after `kill_head`, as an operator would: the same `ray start`,
+        on the same ports and temporary directory, so the address clients hold answers again.
+        It comes back empty: without GCS fault tolerance (an external Redis) Ray forgets its
+        jobs and actors with its head. Blocking, until the Jobs API answers."""
+        self._boot(timeout)
+
+    def _boot(self, timeout: float) -> None:
+        """`ray start` in a session of its own (its daemons keep it, so `processes` finds
+        them), until the Jobs API answers; when it fails, what it started is stopped."""
+        log_path = self.temp_dir / "ray-start.log"
+        with log_path.open("ab") as log:
+            proc = subprocess.Popen(
+                self.command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+                start_new_session=True,
+            )
+        self.session = proc.pid
+        try:
+            code = proc.wait(timeout=timeout)
+            if code != 0:
+                raise RuntimeError(f"ray start failed (exit {code}):\n{_tail(log_path)}")
+            _wait_for_jobs_api(self.address, time.monotonic() + timeout)
+        except BaseException:
+            if proc.poll() is None:
+                proc.kill()
+            self.stop(timeout=5)
+            raise
 
 
 def ray_command() -> Path:
@@ -114,32 +159,15 @@ def start(*, num_cpus: int = 2, num_gpus: int = 2, timeout: float = 120.0) -> Ra
         # A one-node cluster: keep 127.0.0.1 instead of the machine's routable address.
         "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
     }
-    log_path = temp_dir / "ray-start.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            args,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,
-        )
     cluster = RayCluster(
         address=f"http://127.0.0.1:{dashboard_port}",
         gcs_address=f"127.0.0.1:{gcs_port}",
         temp_dir=temp_dir,
-        session=proc.pid,
+        session=0,
+        command=args,
+        env=env,
     )
-    try:
-        code = proc.wait(timeout=timeout)
-        if code != 0:
-            raise RuntimeError(f"ray start failed (exit {code}):\n{_tail(log_path)}")
-        _wait_for_jobs_api(cluster.address, time.monotonic() + timeout)
-    except BaseException:
-        if proc.poll() is None:
-            proc.kill()
-        cluster.stop(timeout=5)
-        raise
+    cluster._boot(timeout)
     return cluster
 
 

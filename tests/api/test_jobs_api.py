@@ -6,7 +6,12 @@ import hashlib
 import time
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from aicc.api.state import AppState
+from aicc.services import nodes
+from aicc.services.common import utcnow
+from aicc.store.tables import NodeRow
 from aicc.testing.jobs import submit, wait_state
 
 
@@ -89,6 +94,23 @@ def test_follow_streams_the_log_until_the_job_ends(api: TestClient) -> None:
         text = "".join(answer.iter_text())
     assert text.split() == ["line", "1", "line", "2", "line", "3"]
     assert api.get(f"/api/v1/jobs/{job['id']}").json()["state"] == "succeeded"
+
+
+def test_a_job_submitted_while_its_only_node_is_down_waits_for_it(
+    server: tuple[TestClient, AppState],
+) -> None:
+    """The node lost (a Ray head restarting, a Slurm node down): a job that fits it is accepted
+    and waits, then runs once the node is back; before, it was refused as one that no node could
+    ever run, and a client does not send a refused job again."""
+    api, state = server
+    with state.db.session() as session:
+        [node] = session.scalars(select(NodeRow)).all()
+        nodes.mark_down(session, node, "lost in a test", at=utcnow())
+    job = submit(api, {"command": "echo back"})
+    time.sleep(1.0)  # a few passes of the loops: nowhere to run it
+    assert api.get(f"/api/v1/jobs/{job['id']}").json()["state"] in ("pending", "admitted")
+    state.controller.discover()  # the engine says the node is back
+    assert wait_state(api, job["id"], {"succeeded", "failed"})["state"] == "succeeded"
 
 
 def test_outputs_download_holds_what_the_job_wrote(api: TestClient) -> None:

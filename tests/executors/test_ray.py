@@ -6,6 +6,7 @@ CUDA_VISIBLE_DEVICES, and `aicc serve --executor ray` drives it end to end.
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 import warnings
@@ -22,6 +23,7 @@ from aicc.executors.base import ReplicaLaunch
 from aicc.executors.datacache import DataCache
 from aicc.executors.ray import RayExecutor
 from aicc.services.common import new_id
+from aicc.testing import checkpoints
 from aicc.testing import ray as dev_ray
 from aicc.testing.polling import until_phase, wait
 from aicc.testing.servers import free_port
@@ -241,6 +243,22 @@ def test_a_launch_while_ray_is_away_is_submitted_by_a_later_poll(
     assert state.reason == "succeeded" and away.logs(handle) == "late\n", state
 
 
+def test_a_server_started_while_ray_is_away_launches_once_ray_answers(
+    cluster: dev_ray.RayCluster, node: str, tmp_path: Path
+) -> None:
+    """A server that started while the Ray head was down knows no node's address: the launch
+    waits for Ray instead of failing the job (before, the address lookup failed the launch)."""
+    from aicc.executors.ray.client import RayJobs
+
+    away = RayExecutor(address=f"http://127.0.0.1:{free_port()}", base_dir=tmp_path)
+    handle = away.launch(replica("echo late", node))
+    state = away.poll(handle)
+    assert state.phase == "starting" and "Ray did not answer" in state.message, state
+    away.jobs = RayJobs(cluster.address)  # Ray answers again
+    state = until_phase(away, handle, "exited")
+    assert state.reason == "succeeded" and away.logs(handle) == "late\n", state
+
+
 def test_runtime_limit_is_runtime_exceeded(executor: RayExecutor, node: str) -> None:
     handle = executor.launch(replica("echo started; sleep 120", node, max_runtime_s=1))
     state = until_phase(executor, handle, "exited", timeout=20)
@@ -335,3 +353,69 @@ def test_a_replica_on_ray_reads_its_data_set_read_only(
     assert state.reason == "succeeded", (state, log, ex.logs(handle, "stderr"))
     assert log.splitlines() == ["ray data", "DENIED", "DENIED"], log
     assert source.served == 1
+
+
+RESUMED = re.compile(r"^resumed at step (\d+)$", re.MULTILINE)
+
+
+def test_a_lost_ray_head_requeues_a_checkpointing_job_that_resumes_through_aicc(
+    cluster: dev_ray.RayCluster, tmp_path: Path
+) -> None:
+    """`aicc serve --executor ray`, max_retries: 1, and the Ray head is lost under a running
+    checkpointing job (every process of the node SIGKILLed), then started again on the same
+    ports, empty. Meanwhile AICC keeps the replica as it last saw it; once Ray answers without
+    the job, the replica is lost with its node and the job requeued; the next attempt resumes
+    from the checkpoint, does the remaining steps once and succeeds; each attempt is billed
+    once. Last in the module: the cluster it leaves is a new one."""
+    from aicc.sdk.client import Client
+    from aicc.store.db import database_url
+    from aicc.testing.chaos import usage_problems
+    from aicc.testing.servers import ServerProcess
+
+    home, total = tmp_path / "home", 12
+    home.mkdir()
+    config = {
+        "executor": "ray",
+        "ray": {"address": cluster.address, "simulated_gpus": True, "request_timeout_s": 5},
+        "loop_interval_s": 0.2,
+    }
+    (home / "config.yaml").write_text(yaml.safe_dump(config))
+    server = ServerProcess(home=home, port=free_port()).start()
+    try:
+        with Client(server.url, server.token) as api:
+            spec = {
+                "command": checkpoints.command(total, 0.5),
+                "checkpoint_dir": "ckpt",
+                "max_retries": 1,
+                "resources": {"cpu": 0.5, "memory": "128MiB"},
+            }
+            job = api.submit(spec)
+            kept = home / "ray-runs" / job["id"]
+
+            def progress() -> int | None:
+                step = checkpoints.saved_step(kept / "checkpoint")
+                return step if step >= 3 else None
+
+            saved = wait("the checkpoint at step 3", progress, timeout=60)
+            assert cluster.kill_head() > 0
+            time.sleep(1)  # a few passes of the loops with Ray away
+            away = api.jobs.get(job["id"])
+            assert (away["state"], away["attempt"]) == ("running", 0), away
+            cluster.restart()
+            done = api.wait(job["id"], timeout=120, poll=0.2)
+            assert done["state"] == "succeeded", (done["reason"], done["message"], done["attempt"])
+            assert done["attempt"] == 1, done
+            log = api.logs(job["id"])
+            resumed = [int(k) for k in RESUMED.findall(log)]
+            assert len(resumed) == 1 and resumed[0] >= saved, log
+            assert log.endswith(f"finished at step {total}\n"), log
+            steps = checkpoints.Progress.read(kept / "outputs")
+            assert steps.problems(total, resumed[0]) == [], steps
+            events = api.jobs.events(job["id"])["items"]
+            requeued = [e for e in events if e.get("reason") == "node_lost"]
+            assert len(requeued) == 1, events
+        usage = usage_problems(database_url(None, home), {job["id"]}, timeout=30)
+        assert not usage.double_billed and not usage.unmetered, usage
+        assert len(usage.billed) == 2, usage  # attempt 0 until the head was lost, and attempt 1
+    finally:
+        server.stop()

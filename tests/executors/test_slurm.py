@@ -30,25 +30,19 @@ from aicc.executors.datacache import DataCache
 from aicc.executors.slurm import SlurmCommands, SlurmExecutor
 from aicc.services.common import new_id
 from aicc.store.tables import ReplicaRow
+from aicc.testing import checkpoints
 from aicc.testing.polling import until_phase, wait
+from aicc.testing.slurm import SlurmDev
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "scripts" / "slurm-dev.sh"
 CLUSTER_DIR = REPO / ".slurm-dev" / "test"
+DEV = SlurmDev(CLUSTER_DIR, slurmd_timeout_s=5)
 
 
 def slurm_dev(command: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SLURM_DEV_DIR": str(CLUSTER_DIR), "SLURM_DEV_SLURMD_TIMEOUT": "5"}
-    return subprocess.run(
-        ["bash", str(SCRIPT), command],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
+    return DEV.run(command, timeout=timeout)
 
 
 @contextlib.contextmanager
@@ -429,32 +423,57 @@ def test_runtime_limit_is_runtime_exceeded(executor: SlurmExecutor, runtime_limi
     assert executor.logs(runtime_limited) == "started\n"
 
 
-def test_a_killed_slurmd_requeues_the_job_on_another_node_through_aicc(
+RESUMED = re.compile(r"^resumed at step (\d+)$", re.MULTILINE)
+
+
+def test_a_job_that_loses_its_node_resumes_from_its_checkpoint_on_another_node_through_aicc(
     cluster: SlurmCommands, tmp_path: Path
 ) -> None:
-    """max_retries: 1 and the node dies under the job: it is requeued elsewhere and succeeds,
-    and the dead node shows as down in AICC."""
+    """max_retries: 1, and the node dies under a checkpointing job (its slurmd and job steps
+    killed, as a machine is lost): the job is requeued on another node, the next attempt
+    resumes from the checkpoint the first one saved (kept across attempts in the run
+    directories' shared file system), does the remaining steps once and succeeds; each attempt
+    is billed once, for its own run; the dead node shows as down in AICC."""
+    from aicc.store.db import database_url
+    from aicc.testing.chaos import usage_problems
     from aicc.testing.jobs import submit, wait_state
     from aicc.testing.servers import in_process
 
+    home, total = tmp_path / "home", 20
     slurm = {"conf": cluster.slurm_conf, "simulated_gpus": True}
-    with in_process(tmp_path / "home", executor="slurm", slurm=slurm) as (api, _state):
+    with in_process(home, executor="slurm", slurm=slurm) as (api, _state):
         spec = {
-            "command": 'if [ "$AICC_ATTEMPT" = 0 ]; then sleep 300; fi; '
-            "echo done on $SLURMD_NODENAME",
+            "command": checkpoints.command(total, 0.5),
+            "checkpoint_dir": "ckpt",
             "max_retries": 1,
             "resources": {"cpu": 1, "memory": "256MiB"},
         }
         job = wait_state(api, submit(api, spec)["id"], {"running"}, timeout=60)
         dead = job["replicas"][0]["node"]
-        os.kill(int((CLUSTER_DIR / "run" / f"slurmd-{dead}.pid").read_text()), signal.SIGKILL)
+        kept = home / "slurm-runs" / job["id"]
+
+        def progress() -> int | None:
+            step = checkpoints.saved_step(kept / "checkpoint")
+            return step if step >= 3 else None
+
+        saved = wait("the checkpoint at step 3", progress)
+        DEV.kill_node(dead)
         try:
             done = wait_state(api, job["id"], {"succeeded", "failed"}, timeout=180)
             assert done["state"] == "succeeded", done
             assert done["attempt"] == 1 and done["replicas"][0]["node"] != dead
-            assert api.get(f"/api/v1/jobs/{job['id']}/logs").text.startswith("done on ")
+            log = api.get(f"/api/v1/jobs/{job['id']}/logs").text
+            resumed = [int(k) for k in RESUMED.findall(log)]
+            assert len(resumed) == 1 and resumed[0] >= saved, log
+            assert log.endswith(f"finished at step {total}\n"), log
+            steps = checkpoints.Progress.read(kept / "outputs")
+            assert steps.problems(total, resumed[0]) == [], steps
+            assert steps.steps(0)[:saved] == list(range(1, saved + 1)), steps
             states = {n["name"]: n["state"] for n in api.get("/api/v1/nodes").json()["items"]}
             assert states[dead] == "down", states
+            usage = usage_problems(database_url(None, home), {job["id"]}, timeout=30)
+            assert not usage.double_billed and not usage.unmetered, usage
+            assert len(usage.billed) == 2, usage  # attempt 0 until its node died, and attempt 1
         finally:
             restarted = slurm_dev("start")
             assert restarted.returncode == 0, restarted.stderr

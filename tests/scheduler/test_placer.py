@@ -69,6 +69,16 @@ def test_the_default_profile_places_shares_where_fgd_plus_would() -> None:
     assert choice is not None and choice.node_name == "b"
 
 
+def test_jobs_wait_when_no_node_is_up() -> None:
+    """Every node down, so the snapshot holds none (a one-node Ray cluster whose head was
+    lost): a CPU job and a share wait under every policy. Before, the policy's vectors of no
+    node raised, and the job was quarantined and failed instead of requeued."""
+    snap = snapshot([], [job("cpu", gpus=0), job("share", milli=500)])
+    for policy in placement.REGISTRY:
+        decisions = run(snap, profile(placement={"policy": policy}))
+        assert codes(decisions, "cpu") == codes(decisions, "share") == ["unschedulable"], policy
+
+
 def test_the_workload_is_every_replica_of_the_snapshot_but_mig_slices() -> None:
     nodes = [node("n", gpus=2, devices=[mig_device(0, ("3g.40gb",))])]
     running = [place(nodes, job("r", milli=500, replicas=2), [("n", [0]), ("n", [0])])]

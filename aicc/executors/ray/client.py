@@ -100,6 +100,8 @@ class RayJobs:
         client = self.client()
         try:
             self._call("a submission", lambda: client.submit_job(**request))
+        except RayUnavailable:
+            raise
         except RuntimeError as err:
             if "already exists" in str(err):
                 return False
@@ -112,6 +114,8 @@ class RayJobs:
         client = self.client()
         try:
             details = self._call("a status query", lambda: client.get_job_info(submission_id))
+        except RayUnavailable:
+            raise  # not the job's answer: the caller keeps the replica's last state
         except RuntimeError as err:
             if _not_found(err):
                 return None
@@ -133,6 +137,8 @@ class RayJobs:
         client = self.client()
         try:
             self._call("a stop request", lambda: client.stop_job(submission_id))
+        except RayUnavailable:
+            raise
         except RuntimeError as err:
             if not _not_found(err):
                 raise RayError(f"Ray could not stop job {submission_id}: {_short(err)}") from None

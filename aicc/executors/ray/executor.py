@@ -186,9 +186,12 @@ class RayExecutor(RunDirExecutor):
             log.warning("replica in %s not submitted yet: %s", run_dir, err)
 
     def _submit(self, run_dir: Path, node: str = "") -> None:
-        """Send the recorded request to Ray (a job already there under its id counts as
-        sent), then record that it was sent."""
+        """Send the recorded request to Ray, pinned to its node's address as Ray knows it now (a
+        job already there under its id counts as sent), then record that it was sent."""
         request = json.loads((run_dir / REQUEST_FILE).read_text())
+        resources = request.setdefault("entrypoint_resources", {})
+        if not any(name.startswith("node:") for name in resources):  # else pinned by an older AICC
+            resources[f"node:{self._address(request['metadata']['aicc_node'])}"] = PIN_AMOUNT
         created = self.jobs.submit(**request)
         (run_dir / SUBMITTED_FILE).touch()
         log.info(
@@ -199,18 +202,19 @@ class RayExecutor(RunDirExecutor):
         )
 
     def _request(self, replica: ReplicaLaunch, submission: str, script: Path) -> dict[str, object]:
-        """The Jobs API request: resources for the entrypoint, pinned to AICC's node."""
-        address = self._address(replica.node)
-        resources = {f"node:{address}": PIN_AMOUNT}
+        """The Jobs API request: resources for the entrypoint, and AICC's node, which `_submit`
+        pins it to (the node's address is looked up then: a server that started while Ray was
+        away knows none yet, and must not fail the launch for it)."""
         request: dict[str, object] = {
             "entrypoint": entry.entrypoint(script),
             "submission_id": submission,
             "entrypoint_num_cpus": replica.cpu_milli / 1000,
-            "entrypoint_resources": resources,
+            "entrypoint_resources": {},
             "metadata": {
                 "aicc_job_id": replica.job_id,
                 "aicc_attempt": str(replica.attempt),
                 "aicc_replica": str(replica.index),
+                "aicc_node": replica.node,
             },
             # Read by Ray's job supervisor: SIGTERM, then SIGKILL this much later.
             "runtime_env": {"env_vars": {"RAY_JOB_STOP_WAIT_TIME_S": f"{self.grace_s:g}"}},
@@ -222,7 +226,8 @@ class RayExecutor(RunDirExecutor):
         return request
 
     def _address(self, node: str) -> str:
-        """The Ray IP of an AICC node, from the last discovery (refreshed once if unknown)."""
+        """The Ray IP of an AICC node, from the last discovery (refreshed once if unknown:
+        RayUnavailable when Ray does not answer)."""
         if node not in self._addresses:
             self.discover()
         if node not in self._addresses:

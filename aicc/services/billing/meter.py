@@ -126,6 +126,8 @@ class Meter:
             start = rep.metered_to or rep.started_at
             upto = rep.ended_at if rep.ended_at is not None else closed
             if upto <= start:
+                if rep.ended_at is not None:  # ended as it started (an engine's whole seconds)
+                    rep.metered_to = rep.ended_at  # nothing to bill, and never asked again
                 continue
             for seg_start, seg_end in periods.hour_segments(start, upto):
                 written += self._record(rep, org_id, project_id, seg_start, seg_end)

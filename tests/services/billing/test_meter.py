@@ -73,6 +73,24 @@ def test_running_usage_is_cut_at_whole_hours_and_recorded_once(db: Database) -> 
     assert {r.period for r in rows} == {"2026-11"} and len({r.key for r in rows}) == 3
 
 
+def test_a_replica_that_ended_as_it_started_is_metered_with_nothing_to_bill(db: Database) -> None:
+    """Slurm's times are whole seconds: a replica under one second starts and ends at the same
+    instant. It is done with, not due forever (where, 2000 of them at the head of every pass,
+    they would have kept every other replica from being metered)."""
+    rep_id = running_replica(db, [(0, 1000)], simulated=True)
+    with db.session() as session:
+        rep = session.get(ReplicaRow, rep_id)
+        assert rep is not None
+        rep.ended_at, rep.state = rep.started_at, "exited"
+    observed = T0 + timedelta(minutes=5)
+    assert _pass(db, observed) == 0
+    with db.reader() as session:
+        rep = session.get(ReplicaRow, rep_id)
+        assert rep is not None and rep.metered_to == rep.ended_at
+        assert not meter.due(session, observed)
+    assert _records(db) == []
+
+
 def test_energy_follows_the_power_model_and_measured_utilization(db: Database) -> None:
     running_replica(db, [(0, 1000), (1, 1000)])
     with db.session() as session:  # device 0 and 1 measured 40% busy during 10:00-11:00
