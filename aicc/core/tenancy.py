@@ -54,6 +54,7 @@ class Principal:
     project_ids: frozenset[str] = field(default_factory=frozenset)
     # what the token it came with may do; a portal session or a job: everything its user may
     scopes: frozenset[Scope] = frozenset({Scope.ALL})
+    default_project_id: str | None = None  # where a job without `project` goes
 
     @property
     def is_admin(self) -> bool:

@@ -39,6 +39,8 @@ DISCOVERY_EVERY = timedelta(seconds=15)
 DISCOVERY_AFTER_LOSS = timedelta(seconds=3)
 # The heartbeat keeps the lease of a leader whose loop is busy, not of one stuck this long.
 STALLED_S = 60.0
+REST_PER_PASS = 3  # a woken pass rests this many times as long as it took (see _run)
+BURST_PERIOD = 0.1  # s between the starts of passes while submits keep coming
 
 
 def holder_name() -> str:
@@ -218,9 +220,14 @@ class Controller:
             took = ended - started
             self._wake.wait(max(0.0, self.interval_s - took))
             self._wake.clear()
-            # Woken early (a submit), still rest as long as the pass took: under a burst of
-            # submits the loop takes at most half the server's time and the API the rest.
-            self._stop.wait(max(0.0, min(took, self.interval_s) - (time.monotonic() - ended)))
+            # Woken early (a submit), still rest REST_PER_PASS times as long as the pass took,
+            # and when more submits came meanwhile (a burst), start passes at most every
+            # BURST_PERIOD: under a burst the API gets the server's time, and each pass takes
+            # many new jobs at once, while a quiet server starts a lone new job at once.
+            rest = min(REST_PER_PASS * took, self.interval_s)
+            self._stop.wait(max(0.0, rest - (time.monotonic() - ended)))
+            if self._wake.is_set():
+                self._stop.wait(max(0.0, BURST_PERIOD - (time.monotonic() - started)))
 
     def _beat(self) -> None:
         """Renew the lease every third of its time while we lead, whatever a pass of the loops

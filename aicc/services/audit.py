@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, insert, select
 from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import Principal, Role
 from aicc.services.common import Forbidden, read, utcnow
 from aicc.store.sealing import Sealer
-from aicc.store.tables import AuditRow
+from aicc.store.tables import AuditRow, table
 
 GENESIS = "0" * 64  # what the first entry's hash follows
 BATCH = 5_000  # entries sealed, or verified, per read
@@ -54,18 +54,23 @@ def record(
     detail: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> None:
-    session.add(
-        AuditRow(
-            at=now or utcnow(),
-            user_id=who.user_id if who else None,
-            user_name=who.name if who else "system",
-            org_id=org_id if org_id is not None else (who.org_id if who else None),
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            detail=detail or {},
-        )
-    )
+    entry = {
+        "at": now or utcnow(),
+        "user_id": who.user_id if who else None,
+        "user_name": who.name if who else "system",
+        "org_id": org_id if org_id is not None else (who.org_id if who else None),
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "detail": detail or {},
+    }
+    # A statement, not an object for the unit of work (cheaper on every mutating call), and
+    # without flushing the caller's pending rows first: the entry references none of them.
+    with session.no_autoflush:
+        session.execute(_INSERT, entry)
+
+
+_INSERT = insert(table(AuditRow))
 
 
 def entries(

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import bindparam, func, insert, or_, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from aicc.core.jobspec import JobSpec, default_name, first_problem
@@ -32,6 +32,7 @@ from aicc.store.tables import (
     SecretRow,
     UserRow,
     WorkdirRow,
+    table,
 )
 
 ACTIVE = (JobState.PENDING, JobState.ADMITTED)
@@ -240,39 +241,42 @@ def submit(
         priority=spec.priority if "priority" in spec.model_fields_set else queue.priority,
         datasets=data,
     )
-    job = JobRow(
-        id=job_id,
-        name=stored.name,
-        org_id=project.org_id,
-        project_id=project.id,
-        queue_id=queue.id,
-        user_id=who.user_id,
-        kind=spec.kind.value,
-        spec=stored.model_dump(mode="json", by_alias=True, exclude={"workdir"}),
-        priority=stored.priority,
-        state=JobState.PENDING.value,
-        reason=Reason.SUBMITTED.value,
-        message="waiting for admission",
-        attempt=0,
-        idempotency_key=idempotency_key,
-        request_sha256=fingerprint,
-        datasets=pinned,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(job)
-    session.flush()  # the job row first: events reference it
-    session.execute(  # as statements: the unit of work costs more than the rows
-        insert(EventRow).values(
-            job_id=job_id, kind="submitted", to_state="pending", reason="submitted", at=now
-        )
-    )
+    row = {
+        "id": job_id,
+        "name": stored.name,
+        "org_id": project.org_id,
+        "project_id": project.id,
+        "queue_id": queue.id,
+        "user_id": who.user_id,
+        "kind": spec.kind.value,
+        "spec": stored.model_dump(mode="json", by_alias=True, exclude={"workdir"}),
+        "priority": stored.priority,
+        "state": JobState.PENDING.value,
+        "reason": Reason.SUBMITTED.value,
+        "message": "waiting for admission",
+        "attempt": 0,
+        "exit_code": None,
+        "cancel_requested": False,
+        "idempotency_key": idempotency_key,
+        "request_sha256": fingerprint,
+        "datasets": pinned,
+        "created_at": now,
+        "updated_at": now,
+        "started_at": None,
+        "ended_at": None,
+    }
+    # Written as statements, the job row first (its event references it): the ORM's unit of work
+    # cost more than the rows themselves.
+    session.execute(_INSERT_JOB, row)
+    event = {"job_id": job_id, "kind": "submitted", "to_state": "pending", "reason": "submitted"}
+    session.execute(_INSERT_EVENT, {**event, "at": now})
     audit.record(session, who, "job.submit", "job", job_id, org_id=project.org_id, now=now)
-    return _view(session, job, user=who.name, replicas=False), True
+    return _view(session, JobRow(**row), user=who.name, replicas=False), True
 
 
 def _waiting(session: Session, *, user_id: str, queue_id: str) -> tuple[int, int]:
-    """The user's and the queue's jobs not yet ended, in one statement (two indexes)."""
+    """The user's and the queue's jobs not yet ended, in one statement: two counts, each read
+    from its index alone (one count with an OR between them scanned the whole table)."""
     counts = session.execute(_WAITING, {"user_id": user_id, "queue_id": queue_id}).one()
     return counts[0] or 0, counts[1] or 0
 
@@ -281,9 +285,11 @@ def _waiting(session: Session, *, user_id: str, queue_id: str) -> tuple[int, int
 _SEEN = select(JobRow).where(
     JobRow.user_id == bindparam("user_id"), JobRow.idempotency_key == bindparam("key")
 )
-_MINE, _QUEUED = JobRow.user_id == bindparam("user_id"), JobRow.queue_id == bindparam("queue_id")
-_WAITING = select(func.count().filter(_MINE), func.count().filter(_QUEUED)).where(
-    JobRow.state.in_([s.value for s in ACTIVE]), or_(_MINE, _QUEUED)
+_INSERT_JOB, _INSERT_EVENT = insert(table(JobRow)), insert(table(EventRow))
+_ACTIVE = JobRow.state.in_([s.value for s in ACTIVE])
+_WAITING = select(
+    select(func.count()).where(JobRow.user_id == bindparam("user_id"), _ACTIVE).scalar_subquery(),
+    select(func.count()).where(JobRow.queue_id == bindparam("queue_id"), _ACTIVE).scalar_subquery(),
 )
 
 

@@ -19,7 +19,15 @@ from aicc.core.tenancy import Principal, Role, can_manage, can_read
 from aicc.services import audit
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, read, utcnow
 from aicc.services.passwords import hash_password
-from aicc.store.tables import MembershipRow, OrgRow, PortalSessionRow, ProjectRow, QueueRow, UserRow
+from aicc.store.tables import (
+    MembershipRow,
+    OrgRow,
+    PortalSessionRow,
+    ProjectRow,
+    QueueRow,
+    UserRow,
+    table,
+)
 
 DEFAULT = "default"
 
@@ -79,6 +87,7 @@ def principal_of(session: Session, user: User | UserRow) -> Principal:
         org_id=user.org_id,
         role=Role(user.role),
         project_ids=frozenset(projects),
+        default_project_id=user.default_project_id,
     )
 
 
@@ -141,8 +150,20 @@ def create_project(
     return project
 
 
+# Each submit resolves its project and queue: read as plain rows, statements built once (the
+# ORM's identity map and a statement's cache key cost more than the query on SQLite).
+_PROJECTS, _QUEUES = table(ProjectRow), table(QueueRow)
+_PROJECT_BY_ID = select(_PROJECTS).where(_PROJECTS.c.id == bindparam("id"))
+_PROJECT_BY_NAME = select(_PROJECTS).where(
+    _PROJECTS.c.org_id == bindparam("org_id"), _PROJECTS.c.name == bindparam("name")
+)
+_QUEUE = select(_QUEUES).where(
+    _QUEUES.c.project_id == bindparam("project_id"), _QUEUES.c.name == bindparam("name")
+)
+
+
 def visible_project(session: Session, who: Principal, project_id: str) -> Project:
-    project = session.get(ProjectRow, project_id)
+    project = session.execute(_PROJECT_BY_ID, {"id": project_id}).first()
     if project is None or not can_read(who, org_id=project.org_id, project_id=project.id):
         raise NotFound("project {project_id} not found", project_id=project_id)
     return read(Project, project)
@@ -151,15 +172,12 @@ def visible_project(session: Session, who: Principal, project_id: str) -> Projec
 def resolve_project(session: Session, who: Principal, ref: str | None) -> Project:
     """A project by id or by name in the caller's organization; None means the caller's default."""
     if ref is None:
-        user = session.get(UserRow, who.user_id)
-        if user and user.default_project_id:
-            return visible_project(session, who, user.default_project_id)
+        if who.default_project_id:
+            return visible_project(session, who, who.default_project_id)
         ref = DEFAULT
     if ref.startswith("prj_"):
         return visible_project(session, who, ref)
-    project = session.scalar(
-        select(ProjectRow).where(ProjectRow.org_id == who.org_id, ProjectRow.name == ref)
-    )
+    project = session.execute(_PROJECT_BY_NAME, {"org_id": who.org_id, "name": ref}).first()
     if project is None or not can_read(who, org_id=project.org_id, project_id=project.id):
         raise NotFound("project {ref!r} not found; `aicc project list` shows yours", ref=ref)
     return read(Project, project)
@@ -220,13 +238,8 @@ def create_queue(
     return read(Queue, queue)
 
 
-_QUEUE = select(QueueRow).where(  # built once: each submit resolves its queue
-    QueueRow.project_id == bindparam("project_id"), QueueRow.name == bindparam("name")
-)
-
-
 def resolve_queue(session: Session, project: Project, name: str | None) -> Queue:
-    queue = session.scalar(_QUEUE, {"project_id": project.id, "name": name or DEFAULT})
+    queue = session.execute(_QUEUE, {"project_id": project.id, "name": name or DEFAULT}).first()
     if queue is None:
         raise NotFound(
             "queue {name!r} not found in project {project}", name=name, project=project.name

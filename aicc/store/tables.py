@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     UniqueConstraint,
     text,
@@ -47,6 +48,13 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}  # noqa: RUF012
+
+
+def table(row: type[Base]) -> Table:
+    """A row class's table, for statements on hot paths that skip the ORM (its identity map and
+    unit of work cost more than the query on SQLite)."""
+    found: Table = row.__table__  # type: ignore[assignment]
+    return found
 
 
 class OrgRow(Base):

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from aicc.api import schemas
-from aicc.api.deps import CurrentUser, SessionDep, StateDep
+from aicc.api.deps import CurrentUser, SessionDep, StateDep, in_thread
 from aicc.api.state import AppState
 from aicc.core.jobspec import JobSpec
 from aicc.core.states import JobState
@@ -26,7 +26,7 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 
 
 @router.post("", response_model=schemas.Job, status_code=201)
-def jobs_submit(
+async def jobs_submit(
     spec: JobSpec,
     who: CurrentUser,
     state: StateDep,
@@ -35,16 +35,20 @@ def jobs_submit(
 ) -> schemas.Job:
     """Accept a job; a retry with the same `Idempotency-Key` returns the same job (200)."""
     limits = SubmitLimits(max_pending_per_user=state.settings.limits.max_pending_per_user)
-    try:
-        with state.db.session() as session:
-            job, created = jobs.submit(
-                session, who, spec, idempotency_key=idempotency_key, limits=limits
-            )
-    except IntegrityError:  # a concurrent retry with the same key won the race: answer with its job
-        with state.db.session() as session:
-            job, created = jobs.submit(
-                session, who, spec, idempotency_key=idempotency_key, limits=limits
-            )
+
+    def submit() -> tuple[jobs.Job, bool]:
+        try:
+            with state.db.session() as session:
+                return jobs.submit(
+                    session, who, spec, idempotency_key=idempotency_key, limits=limits
+                )
+        except IntegrityError:  # a concurrent retry with the same key won the race: its job
+            with state.db.session() as session:
+                return jobs.submit(
+                    session, who, spec, idempotency_key=idempotency_key, limits=limits
+                )
+
+    job, created = await in_thread(submit)
     if created:
         state.controller.wake()
     else:
