@@ -196,14 +196,16 @@ def submit(
     """
     fingerprint = hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
     if idempotency_key:
-        seen = session.scalar(_SEEN, {"user_id": who.user_id, "key": idempotency_key})
+        seen = session.execute(_SEEN, {"user_id": who.user_id, "key": idempotency_key}).first()
         if seen is not None:
             if seen.request_sha256 not in (None, fingerprint):
                 raise Invalid(
                     "Idempotency-Key: already used for a different job spec; "
                     "send a new key for a new job"
                 )
-            return _view(session, seen), False
+            job = session.get(JobRow, seen.id)
+            assert job is not None
+            return _view(session, job), False
     project = tenancy.resolve_project(session, who, spec.project)
     if not can_write(who, org_id=project.org_id, project_id=project.id):
         raise Forbidden("viewers cannot submit jobs")
@@ -282,14 +284,17 @@ def _waiting(session: Session, *, user_id: str, queue_id: str) -> tuple[int, int
 
 
 # A submit's statements, built once: building one (and its cache key) costs more than running it.
-_SEEN = select(JobRow).where(
-    JobRow.user_id == bindparam("user_id"), JobRow.idempotency_key == bindparam("key")
+# As plain table statements: the ORM's compile and loading steps cost more than the queries.
+_JOBS = table(JobRow)
+_SEEN = select(_JOBS.c.id, _JOBS.c.request_sha256).where(
+    _JOBS.c.user_id == bindparam("user_id"), _JOBS.c.idempotency_key == bindparam("key")
 )
-_INSERT_JOB, _INSERT_EVENT = insert(table(JobRow)), insert(table(EventRow))
-_ACTIVE = JobRow.state.in_([s.value for s in ACTIVE])
+_INSERT_JOB, _INSERT_EVENT = insert(_JOBS), insert(table(EventRow))
+_ACTIVE = _JOBS.c.state.in_([s.value for s in ACTIVE])
+_MINE, _QUEUED = _JOBS.c.user_id == bindparam("user_id"), _JOBS.c.queue_id == bindparam("queue_id")
 _WAITING = select(
-    select(func.count()).where(JobRow.user_id == bindparam("user_id"), _ACTIVE).scalar_subquery(),
-    select(func.count()).where(JobRow.queue_id == bindparam("queue_id"), _ACTIVE).scalar_subquery(),
+    select(func.count()).where(_MINE, _ACTIVE).scalar_subquery(),
+    select(func.count()).where(_QUEUED, _ACTIVE).scalar_subquery(),
 )
 
 
