@@ -4,6 +4,7 @@ and profiles the server refuses to start with, saying what to fix."""
 
 from __future__ import annotations
 
+import re
 import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from aicc.server import energy_profile
 from aicc.services.billing.energy import load_profile
 
 TRACES = Path("/work/shared/data/traces/carbon-2020")
+FENCE = re.compile(r"^```yaml\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
 @pytest.fixture
@@ -91,3 +93,16 @@ def test_the_server_refuses_a_bad_profile_and_finds_a_relative_one_in_its_home(
     assert found is not None and found.pue_at(datetime(2026, 1, 1, tzinfo=UTC)) == 1.15
     assert energy_profile(config.load(home)) is None
     assert config.load(home).site.carbon_intensity == 536.6
+
+
+def test_the_profiles_docs_billing_md_shows_are_read_as_it_says(tmp_path: Path) -> None:
+    text = (Path(__file__).resolve().parents[3] / "docs" / "billing.md").read_text("utf-8")
+    blocks = [b for b in FENCE.findall(text) if b.startswith("# example: energy profile")]
+    assert len(blocks) == 2
+    (tmp_path / "grid-2026.csv").write_text("Time,Carbon Intensity\n2026-07-01 08:00:00,530\n")
+    (tmp_path / "beijing.yaml").write_text(blocks[0])
+    profile = load_profile(tmp_path / "beijing.yaml")
+    assert profile.carbon_at(datetime(2026, 7, 1, 0, 30, tzinfo=UTC)) == 530.0  # 08:30 local
+    assert profile.pue_at(datetime(2026, 7, 1, tzinfo=UTC)) == 1.20
+    assert profile.price_at(datetime(2025, 12, 31, 18, tzinfo=UTC)) == 0.40  # 02:00 local
+    assert "/carbon-2020/ger_ci.csv" in blocks[1]
