@@ -185,7 +185,8 @@ class DeploymentSettings(BaseModel):
 
 
 class SiteSettings(BaseModel):
-    """The site: billing time zone, and the power model of metering (docs/billing.md)."""
+    """The site: billing time zone, and the power and carbon model of metering
+    (docs/billing.md)."""
 
     model_config = ConfigDict(extra="forbid")
     timezone: str = "Asia/Shanghai"  # billing months, days and voucher windows (CONTRACTS §1)
@@ -193,6 +194,13 @@ class SiteSettings(BaseModel):
     idle_power_fraction: Annotated[float, Field(ge=0, le=1)] = 0.15  # of TDP, at 0% busy
     assumed_utilization: Annotated[float, Field(ge=0, le=1)] = 1.0  # energy without NVML
     sample_interval_s: Annotated[float, Field(gt=0)] = 60.0  # NVML utilization samples
+    # gCO₂ per kWh where no energy profile gives the hour's. Default: China's national grid
+    # average of 2022, 0.5366 kgCO₂/kWh, published by the Ministry of Ecology and Environment
+    # and the National Bureau of Statistics on 20 December 2024 (2022年电力二氧化碳排放因子).
+    carbon_intensity: Annotated[float, Field(ge=0, le=3000)] = 536.6
+    # YAML of the site's hourly PUE, carbon intensity and electricity price (core/energy.py);
+    # a relative path is from $AICC_HOME. None: `pue` and `carbon_intensity` at every hour.
+    energy_profile: Path | None = None
 
     @field_validator("timezone")
     @classmethod

@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from aicc import config, portal
 from aicc.api.app import create_app
 from aicc.api.state import AppState
+from aicc.core.energy import EnergyProfile, ProfileError
 from aicc.executors import sandbox as sandboxes
 from aicc.executors.base import Executor
 from aicc.executors.datacache import DataCache
@@ -32,6 +33,7 @@ from aicc.loops.controller import Controller, holder_name
 from aicc.loops.lease import Lease
 from aicc.scheduler.profiles import get_profile
 from aicc.services import autoscaling, deployments, node_health, tenancy, tokens
+from aicc.services.billing.energy import load_profile
 from aicc.services.billing.meter import PowerModel
 from aicc.services.data.mounts import StoredData
 from aicc.store.blobs import BlobStore
@@ -173,10 +175,31 @@ def register_nodes(state: ServerState) -> None:
         log.info("executor %s: %s", executor.name, getattr(executor, "note", "") or "ready")
 
 
-def books(settings: config.Settings, db: Database, lease: Lease) -> Books:
+def energy_profile(settings: config.Settings) -> EnergyProfile | None:
+    """The site's energy profile (`site.energy_profile`, from $AICC_HOME when relative), or
+    None. A profile that cannot be used stops the server with what to fix."""
+    path = settings.site.energy_profile
+    if path is None:
+        return None
+    path = path.expanduser()
+    try:
+        return load_profile(path if path.is_absolute() else settings.home / path)
+    except ProfileError as err:
+        raise config.ConfigError(f"site.energy_profile: {err}") from None
+
+
+def books(
+    settings: config.Settings, db: Database, lease: Lease, profile: EnergyProfile | None = None
+) -> Books:
     """Metering, budget alerts and utilization samples (docs/billing.md)."""
     site = settings.site
-    power = PowerModel(site.pue, site.idle_power_fraction, site.assumed_utilization)
+    power = PowerModel(
+        site.pue,
+        site.idle_power_fraction,
+        site.assumed_utilization,
+        carbon_intensity=site.carbon_intensity,
+        profile=profile,
+    )
     return Books(
         db,
         lease,
@@ -219,6 +242,7 @@ def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
         profile = get_profile(settings.policy, settings.profiles)
     except ValueError as err:
         raise config.ConfigError(f"policy: {err}") from None
+    energy = energy_profile(settings)
     sealer = Sealer.from_file(settings.secret_key_file or settings.home / "secret.key")
     concurrency = autoscaling.Concurrency()  # what the gateway counts, what the autoscaler reads
     controller = Controller(
@@ -230,7 +254,7 @@ def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
         interval_s=settings.loop_interval_s,
         lease_ttl_s=settings.lease_ttl_s,
         log_retention=timedelta(days=settings.limits.log_retention_days),
-        books=lambda lease: books(settings, db, lease),
+        books=lambda lease: books(settings, db, lease, energy),
         health=node_health.Policy(
             failures=settings.limits.node_failures_to_cordon,
             window=timedelta(hours=settings.limits.node_failure_window_h),

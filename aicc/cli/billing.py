@@ -339,6 +339,19 @@ LINE_COLUMNS = [
 ]
 
 
+def _footprint(footprint: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The month's energy and carbon of real accelerators; nothing for an invoice issued
+    before they were kept."""
+    if footprint is None:
+        return []
+    if not footprint["projects"]:
+        return [("energy", "- (no real accelerator metered)")]
+    return [
+        ("energy", f"{footprint['energy_kwh']:,.3f} kWh"),
+        ("carbon", f"{footprint['carbon_kg']:,.3f} kg CO2e"),
+    ]
+
+
 @handle_errors
 def bill(
     month: Annotated[
@@ -382,6 +395,7 @@ def bill(
             ("subsidies", f"-{totals['subsidy']}"),
             ("vouchers", f"-{totals['voucher']}"),
             ("net", f"{totals['net']} {answer['currency']}"),
+            *_footprint(answer.get("footprint")),
         ]
     )
     for item in answer.get("unpriced", []):

@@ -24,6 +24,7 @@ from aicc.cli.output import (
     handle_errors,
     items_of,
     local_time,
+    print_fields,
     print_json,
     print_table,
     resources_text,
@@ -375,3 +376,51 @@ def explain_command(job_id: JobId, as_json: JsonFlag = False) -> None:
         console.print(f"position in queue: {answer['position']}")
     if answer.get("estimated_start"):
         console.print(f"estimated start: {local_time(answer['estimated_start'])}")
+
+
+USAGE_COLUMNS = [
+    col("START", "start", local_time),
+    col("HOURS", "seconds", lambda v: f"{v / 3600:.3f}", justify="right"),
+    Column(
+        "ACCELERATOR",
+        lambda r: (r.get("accelerator") or "-") + (" (sim)" if r["simulated"] else ""),
+    ),
+    col("DEVICE-H", "accelerator_hours", lambda v: f"{v:.3f}", justify="right"),
+    col("KWH", "energy_kwh", lambda v: f"{v:.3f}", justify="right"),
+    col("KG CO2E", "carbon_kg", lambda v: "-" if v is None else f"{v:.3f}", justify="right"),
+]
+
+
+def usage_totals(records: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The job's sums, as the portal's resources panel shows them: energy and carbon of real
+    devices only, a dash when none was metered (simulated devices draw nothing)."""
+    compute = [r for r in records if r["kind"] == "compute"]
+    real = [r for r in compute if r.get("accelerator") and not r["simulated"]]
+    simulated = sum(r["accelerator_hours"] for r in compute if r["simulated"])
+    hours = sum(r["accelerator_hours"] for r in compute)
+    return [
+        ("device-hours", f"{hours:.3f}" + (f" ({simulated:.3f} simulated)" if simulated else "")),
+        ("PFLOPS-hours", f"{sum(r['pflops_hours'] for r in compute):.3f}"),
+        ("CPU core-hours", f"{sum(r['cpu_core_hours'] for r in compute):.3f}"),
+        ("energy", f"{sum(r['energy_kwh'] for r in real):.3f} kWh" if real else "-"),
+        (
+            "carbon",
+            f"{sum(r.get('carbon_kg') or 0.0 for r in real):.3f} kg CO2e" if real else "-",
+        ),
+    ]
+
+
+@app.command("usage")
+@handle_errors
+def usage_command(job_id: JobId, as_json: JsonFlag = False) -> None:
+    """What the meter recorded for a job: per replica and hour, and its device-hours, energy
+    (kWh, PUE included) and carbon (kg CO2e at the grid's hourly intensity)."""
+    with client() as api:
+        answer = api.usage.get(job=job_id)
+    if as_json:
+        print_json(answer)
+        return
+    records = items_of(answer)
+    print_table(records, USAGE_COLUMNS, title=f"usage of {job_id}", empty="nothing metered yet")
+    if records:
+        print_fields(usage_totals(records))

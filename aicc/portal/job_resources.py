@@ -1,6 +1,6 @@
 """A job's resources on its page: what each replica asked for, what the meter recorded for the
-job (device-hours, CPU and memory, energy) and what that costs at the plan's prices, and the
-files it wrote to `$AICC_OUTPUT_DIR`, with a download of them all.
+job (device-hours, CPU and memory, energy and its carbon) and what that costs at the plan's
+prices, and the files it wrote to `$AICC_OUTPUT_DIR`, with a download of them all.
 
 Every figure comes from the services behind `GET /api/v1/usage?job=`, `GET /api/v1/bills` and
 `GET /api/v1/jobs/{id}/outputs`, with the signed-in person's principal: another tenant's job is
@@ -46,6 +46,7 @@ class Metered:
     cpu_core_hours: float
     memory_gib_hours: float
     energy_kwh: float | None  # None: no real accelerator was metered
+    carbon_kg: float | None  # kg CO₂ of that energy; None as energy_kwh
     utilization: float | None  # measured busy share, weighted by time; None: not measured
 
 
@@ -84,7 +85,7 @@ def metered(rows: list[UsageRecord]) -> Metered | None:
     compute = [r for r in rows if r.kind == "compute"]
     if not compute:
         return None
-    real = [r for r in compute if r.accelerator and not r.simulated]
+    real = records.footprint(compute)
     measured = [
         (r.utilization, r.seconds) for r in compute if r.utilization is not None and r.seconds > 0
     ]
@@ -95,7 +96,8 @@ def metered(rows: list[UsageRecord]) -> Metered | None:
         pflops_hours=sum(r.pflops_hours for r in compute),
         cpu_core_hours=sum(r.cpu_core_hours for r in compute),
         memory_gib_hours=sum(r.memory_gib_hours for r in compute),
-        energy_kwh=sum(r.energy_kwh for r in real) if real else None,
+        energy_kwh=real.energy_kwh if real else None,
+        carbon_kg=real.carbon_kg if real else None,
         utilization=sum(u * seconds for u, seconds in measured) / weight if weight else None,
     )
 

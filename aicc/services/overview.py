@@ -111,6 +111,7 @@ class TenantLine:
     pflops_hours: float
     cpu_hours: float
     energy_kwh: float | None  # None: no metered record of real devices in the window
+    carbon_kg: float | None  # of that energy, at the grid's intensity of each hour
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ class Center:
     tenants: list[TenantLine]
     history: usage.History
     energy_kwh: float | None  # real devices, metered records in the window; None: none
+    carbon_kg: float | None
 
     @property
     def has_real(self) -> bool:
@@ -172,7 +174,7 @@ def center(session: Session, who: Principal, now: datetime, hours: int) -> Cente
         org_held = held_by_org[org_of.get(project_id, "")]
         for key, value in amounts.items():
             org_held[key] = org_held.get(key, 0.0) + value
-    energy = records.energy_by_org(session, who, since=now - timedelta(hours=hours), until=now)
+    energy = records.footprint_by_org(session, who, since=now - timedelta(hours=hours), until=now)
     tenants = []
     for org in tenancy.list_orgs(session, who):
         use = history.by_org.get(org.id, usage.TenantUse())
@@ -189,7 +191,8 @@ def center(session: Session, who: Principal, now: datetime, hours: int) -> Cente
                 simulated_device_hours=use.simulated_device_s / 3600,
                 pflops_hours=use.pflops_s / 3600,
                 cpu_hours=use.cpu_s / 3600,
-                energy_kwh=energy.get(org.id),
+                energy_kwh=energy[org.id].energy_kwh if org.id in energy else None,
+                carbon_kg=energy[org.id].carbon_kg if org.id in energy else None,
             )
         )
     tenants.sort(key=lambda t: (-t.devices_now, -t.device_hours - t.simulated_device_hours, t.name))
@@ -211,7 +214,8 @@ def center(session: Session, who: Principal, now: datetime, hours: int) -> Cente
         waits=len(history.waits_s),
         tenants=tenants,
         history=history,
-        energy_kwh=sum(energy.values()) if energy else None,
+        energy_kwh=sum(f.energy_kwh for f in energy.values()) if energy else None,
+        carbon_kg=sum(f.carbon_kg for f in energy.values()) if energy else None,
     )
 
 

@@ -709,6 +709,9 @@ class UsageRow(Base):
     period: Mapped[str] = mapped_column(String(7))  # YYYY-MM of `start` in the billing zone
     utilization: Mapped[float | None]  # measured mean busy share of its devices (NVML)
     energy_kwh: Mapped[float] = mapped_column(default=0.0)
+    # kg CO₂ of `energy_kwh` at the grid intensity of the record's hour, written with it; None
+    # on records written before migration 0025 (their intensity was never recorded)
+    carbon_kg: Mapped[float | None] = mapped_column(default=None)
     # kind `requests`: a deployment's answered gateway requests within one clock hour
     deployment_id: Mapped[str | None] = mapped_column(String(40), default=None)
     requests: Mapped[int] = mapped_column(BigInteger, default=0)

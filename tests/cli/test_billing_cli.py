@@ -1,14 +1,22 @@
-"""`aicc admin price-plan|voucher|subsidy|budget|invoice` against a real server over HTTP."""
+"""`aicc admin price-plan|voucher|subsidy|budget|invoice`, `aicc bill` and `aicc job usage`
+against a real server over HTTP."""
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from aicc.cli.main import app
+from aicc.core import periods
+from aicc.services.common import utcnow
+from aicc.store.tables import JobRow, UsageRow
+from aicc.testing.jobs import submit, wait_state
 from aicc.testing.servers import over_http
 
 PLAN = """\
@@ -100,3 +108,64 @@ def test_a_fresh_install_estimates_the_time_and_says_it_has_no_price(tmp_path: P
         answer = json.loads(CliRunner().invoke(app, [*args, "--json"], env=env).stdout)
         assert answer["options"] and answer["left_out"] == []
         assert all(o["net"] is None and o["price_note"] for o in answer["options"])
+
+
+def test_a_job_and_a_bill_show_energy_and_carbon(tmp_path: Path) -> None:
+    """`aicc job usage` sums a job's records (real devices' kWh and kg CO₂e; a simulated hour
+    draws nothing), `aicc bill` shows the month's, kept as they were once issued; another
+    tenant's job is not found."""
+    devices = {"simulated_devices": [{"model": "A100-80GB", "count": 1}]}
+    with (
+        over_http(tmp_path / "home", **devices) as (url, token, state),
+        httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as api,
+    ):
+        env = {"AICC_SERVER": url, "AICC_TOKEN": token, "COLUMNS": "200"}
+        job = submit(api, {"command": "true", "resources": {"accelerator": {"milli": 500}}})
+        assert wait_state(api, job["id"], {"succeeded", "failed"})["state"] == "succeeded"
+        start = periods.hour_floor(utcnow()) - timedelta(days=40)  # a month that is over
+        month = periods.month_of(start, state.settings.site.timezone)
+        with state.db.session() as session:
+            org_id, project_id = session.execute(
+                select(JobRow.org_id, JobRow.project_id).where(JobRow.id == job["id"])
+            ).one()
+            for n, (kwh, kg) in enumerate([(1.2, 0.6), (0.8, 0.2)]):
+                at = start + timedelta(hours=n)
+                session.add(
+                    UsageRow(key=f"fp-{n}", kind="compute", org_id=org_id, project_id=project_id,
+                             job_id=job["id"], accelerator="H100-SXM", devices=1, milli=1000,
+                             start=at, end=at + timedelta(hours=1), duration_us=3600 * 10**6,
+                             period=month, energy_kwh=kwh, carbon_kg=kg, created_at=at)
+                )  # fmt: skip
+
+        def aicc(*args: str, **extra: str) -> Any:
+            return CliRunner().invoke(app, list(args), env=env | extra)
+
+        usage = aicc("job", "usage", job["id"])
+        assert usage.exit_code == 0, usage.output
+        assert "2.000 kWh" in usage.stdout and "0.800 kg CO2e" in usage.stdout
+        assert "(sim)" in usage.stdout and "simulated" in usage.stdout  # the job's own record
+        records = json.loads(aicc("job", "usage", job["id"], "--json").stdout)["items"]
+        assert sorted(r["carbon_kg"] for r in records) == [0.0, 0.2, 0.6]
+
+        bill = aicc("bill", "--month", month).stdout
+        assert "2.000 kWh" in bill and "0.800 kg CO2e" in bill
+        issued = json.loads(
+            aicc("admin", "invoice", "issue", "--org", org_id, "--month", month, "--json").stdout
+        )
+        assert issued["footprint"]["carbon_kg"] == 0.8
+        with state.db.session() as session:  # a record metered after the issue changes nothing
+            late = session.scalars(select(UsageRow).where(UsageRow.key == "fp-1")).one()
+            session.add(
+                UsageRow(key="fp-late", kind="compute", org_id=org_id, project_id=project_id,
+                         job_id=job["id"], accelerator="H100-SXM", devices=1, milli=1000,
+                         start=late.start, end=late.end, duration_us=late.duration_us,
+                         period=month, energy_kwh=5.0, carbon_kg=2.5, created_at=late.end)
+            )  # fmt: skip
+        kept = json.loads(aicc("bill", "--month", month, "--json").stdout)
+        assert (kept["status"], kept["footprint"]["energy_kwh"]) == ("issued", 2.0)
+
+        org = api.post("/api/v1/orgs", json={"name": "globex"}).json()
+        user = api.post("/api/v1/users", json={"name": "bob", "org_id": org["id"]}).json()
+        other = api.post("/api/v1/tokens", json={"name": "t", "user_id": user["id"]}).json()
+        hidden = aicc("job", "usage", job["id"], AICC_TOKEN=other["secret"])
+        assert hidden.exit_code == 1 and f"job {job['id']} not found" in hidden.stderr

@@ -1,6 +1,7 @@
 """Bills, vouchers and budgets (`/bills`) and the operators' price list (`/center/prices`)
 through TestClient: each tenant sees only its own organization's, operators see all and can
-narrow by organization, the CSV is the API's, and the voucher form needs its CSRF token."""
+narrow by organization, the CSV is the API's, the voucher form needs its CSRF token, and an
+invoice and a job show their energy and carbon."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ from portal_support import (
 )
 
 from aicc.api.state import AppState
+from aicc.core import periods
+from aicc.services.common import utcnow
+from aicc.store.tables import UsageRow
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -163,3 +167,66 @@ def test_without_a_budget_the_dashboard_shows_the_spend_alone(
 
 def test_operators_have_no_spend_card(api: TestClient) -> None:
     assert 'id="spend-title"' not in operator(api).get("/").text
+
+
+# --- energy and carbon: the job's, the month's on the invoice ---
+
+
+def metered_on_real_devices(state: AppState, person: Person, job_id: str) -> str:
+    """Two hours of a real H100 recorded for the person's job, as the meter writes them
+    (1.2 kWh at 500 g/kWh, then 0.8 kWh at 250 g/kWh), and a simulated hour that drew nothing.
+    Returns the records' billing month."""
+    start = periods.hour_floor(utcnow()) - timedelta(hours=3)
+    month = periods.month_of(start, state.settings.site.timezone)
+    common = {"kind": "compute", "org_id": person.org_id, "project_id": person.project_id,
+              "job_id": job_id, "devices": 1, "milli": 1000, "period": month,
+              "duration_us": 3600 * 10**6}  # fmt: skip
+    rows = [
+        UsageRow(key=f"fp-{job_id}-{n}", accelerator=model, simulated=simulated,
+                 energy_kwh=kwh, carbon_kg=kg, start=start + timedelta(hours=n),
+                 end=start + timedelta(hours=n + 1), created_at=start, **common)
+        for n, (model, simulated, kwh, kg) in enumerate(
+            [("H100-SXM", False, 1.2, 0.6), ("H100-SXM", False, 0.8, 0.2),
+             ("A100-80GB", True, 0.0, 0.0)]
+        )
+    ]  # fmt: skip
+    with state.db.session() as session:
+        session.add_all(rows)
+    return month
+
+
+def test_the_invoice_and_the_job_show_energy_and_carbon(
+    site: tuple[TestClient, AppState], alice: Person, bob: Person
+) -> None:
+    api, state = site
+    job = submit(api, alice, command="true")
+    wait_job(api, alice, job["id"], TERMINAL)
+    month = metered_on_real_devices(state, alice, job["id"])
+
+    bill = api.get("/api/v1/bills", params={"month": month}, headers=alice.headers).json()
+    assert bill["footprint"] == {
+        "energy_kwh": 2.0,
+        "carbon_kg": 0.8,
+        "projects": [{"project_id": alice.project_id, "energy_kwh": 2.0, "carbon_kg": 0.8}],
+    }
+    others = api.get("/api/v1/bills", params={"month": month}, headers=bob.headers).json()
+    assert others["footprint"] == {"energy_kwh": 0.0, "carbon_kg": 0.0, "projects": []}
+    total = api.get("/api/v1/bills/export", params={"month": month}, headers=alice.headers)
+    head, *_, last = total.text.splitlines()
+    assert head.endswith(",energy_kwh,carbon_kg") and last.endswith(",2.0,0.8")
+
+    client = signed_in(api, alice)
+    page = client.get(f"/bills?month={month}").text
+    card = page.split('class="stat stat-carbon"')[1].split("</div>")[0]
+    assert "0.8 <span" in card and "kg CO₂e" in card and "2 kWh of real accelerators" in card
+    panel = client.get(f"/jobs/{job['id']}/resources").text
+    assert "2 kWh" in panel and "0.8 kg CO₂e" in panel
+    client.post("/language", data={"csrf": csrf_of(client), "language": "zh-CN"})
+    assert "能耗与碳排放" in client.get(f"/bills?month={month}").text
+    assert "对应碳排放" in client.get(f"/jobs/{job['id']}/resources").text
+
+    usage = api.get("/api/v1/usage", params={"job": job["id"]}, headers=alice.headers).json()
+    assert sorted(r["carbon_kg"] for r in usage["items"] if r["accelerator"]) == [0.0, 0.2, 0.6]
+    hidden = api.get("/api/v1/usage", params={"job": job["id"]}, headers=bob.headers)
+    assert hidden.status_code == 404  # another tenant's job's energy, as any of its objects
+    assert signed_in(api, bob).get(f"/jobs/{job['id']}/resources").status_code == 404

@@ -413,7 +413,9 @@ def test_the_overview_shows_metered_energy_of_real_devices_only(
     common = {"kind": "compute", "org_id": alice.org_id, "project_id": alice.project_id,
               "devices": 1, "milli": 1000, "start": start, "end": end, "period": "2000-01",
               "duration_us": 3600 * 10**6, "created_at": end}  # fmt: skip
-    real = UsageRow(key=f"energy-real-{n}", accelerator="H100-80GB", energy_kwh=2.0, **common)
+    real = UsageRow(
+        key=f"energy-real-{n}", accelerator="H100-80GB", energy_kwh=2.0, carbon_kg=1.1, **common
+    )
     simulated = UsageRow(
         key=f"energy-sim-{n}", accelerator="A100-80GB", simulated=True, energy_kwh=7.0, **common
     )
@@ -424,18 +426,23 @@ def test_the_overview_shows_metered_energy_of_real_devices_only(
         member = session.get(UserRow, alice.user_id)
         assert admin is not None and member is not None
         who = principal_of(session, admin)
-        hour = records.energy_by_org(session, who, since=now - timedelta(hours=1), until=now)
-        day = records.energy_by_org(session, who, since=now - timedelta(hours=24), until=now)
+        hour = records.footprint_by_org(session, who, since=now - timedelta(hours=1), until=now)
+        day = records.footprint_by_org(session, who, since=now - timedelta(hours=24), until=now)
         with pytest.raises(Forbidden):
-            records.energy_by_org(session, principal_of(session, member), since=start, until=now)
-    assert hour[alice.org_id] == pytest.approx(1.0)  # half the record lies in the last hour
-    assert day[alice.org_id] == pytest.approx(2.0)  # the simulated record draws nothing
+            records.footprint_by_org(session, principal_of(session, member), since=start, until=now)
+    assert hour[alice.org_id].energy_kwh == pytest.approx(1.0)  # half lies in the last hour
+    assert hour[alice.org_id].carbon_kg == pytest.approx(0.55)
+    assert day[alice.org_id].energy_kwh == pytest.approx(2.0)  # simulated: draws nothing
     page = client.get("/center?hours=24").text
     card = energy_card(page)
     assert (
         'stat-value">2 <span class="stat-unit">kWh' in card and "metered in the last 24 h" in card
     )
-    assert "Energy (kWh)" in page  # and per organization in the usage table
+    assert "1.1 kg CO₂e at the grid&#39;s hourly intensity" in card
+    assert "Energy (kWh)" in page and "Carbon (kg CO₂e)" in page  # per organization too
+    org_name = alice.name.replace("alice", "acme")
+    row = page.split(f'<th scope="row">{org_name}</th>')[1].split("</tr>")[0]
+    assert '<td class="num opt">2</td>' in row and '<td class="num opt">1.1</td>' in row
     assert 'stat-value">1 <span' in energy_card(client.get("/center?hours=1").text)
 
 

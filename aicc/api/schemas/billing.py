@@ -98,6 +98,11 @@ class Bill(BaseModel):
     currency: str
     issued_at: datetime | None
     totals: dict[str, str] = Field(description="gross, discount, subsidy, voucher, net")
+    footprint: dict[str, Any] | None = Field(
+        default=None,
+        description="energy_kwh and carbon_kg (CO₂e) of real accelerators, and per project "
+        "(`projects`); null on invoices issued before footprints were kept",
+    )
     lines: list[dict[str, Any]] = Field(
         description="one job's (or deployment's) use of one item in the month under one price, "
         "from `day` to `last_day`, or an adjustment (docs/billing.md: invoices)"

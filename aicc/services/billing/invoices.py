@@ -15,6 +15,10 @@ item of the month: their exact sum × the price, half-up to 0.01 (CONTRACTS.md �
 shared among the lines by largest remainder (`rating.allocate`), so tiny uses add up to what
 they cost. Lines split where the credits in force change (a voucher or subsidy starts or ends
 within the month), so each credit applies to whole lines.
+
+The invoice's footprint is each project's kWh of real accelerators and their kg CO₂e: over the
+records of the month's own use and the late records its lines carry (the meter wrote both
+figures; an invoice only sums them), frozen with the invoice when it is issued.
 """
 
 from __future__ import annotations
@@ -103,6 +107,28 @@ class Invoice:
     lines: list[dict[str, Any]]
     unpriced: list[dict[str, Any]]
     issued_at: datetime | None = None
+    # per project: {"project_id", "energy_kwh", "carbon_kg"}; None: issued before it was kept
+    projects_footprint: list[dict[str, Any]] | None = None
+
+    def footprint(self) -> dict[str, Any] | None:
+        """kWh and kg CO₂e of real accelerators, in all and per project; None for invoices
+        issued before footprints were kept. Rounded to the watt-hour and the gram."""
+        if self.projects_footprint is None:
+            return None
+        kwh = sum(p["energy_kwh"] for p in self.projects_footprint)
+        kg = sum(p["carbon_kg"] for p in self.projects_footprint)
+        return {
+            "energy_kwh": round(kwh, 3),
+            "carbon_kg": round(kg, 3),
+            "projects": [
+                {
+                    **p,
+                    "energy_kwh": round(p["energy_kwh"], 3),
+                    "carbon_kg": round(p["carbon_kg"], 3),
+                }
+                for p in self.projects_footprint
+            ],
+        }
 
     def totals(self) -> dict[str, str]:
         return {k: str(sum((Decimal(line[k]) for line in self.lines), ZERO)) for k in AMOUNTS}
@@ -118,9 +144,12 @@ class Invoice:
         keep = set(projects)
         lines = [line for line in self.lines if line["project_id"] in keep]
         unpriced = [u for u in self.unpriced if u["project_id"] in keep]
+        footprint = self.projects_footprint
+        if footprint is not None:
+            footprint = [p for p in footprint if p["project_id"] in keep]
         return Invoice(
             self.id, self.org_id, self.period, self.status, self.currency, lines, unpriced,
-            self.issued_at,
+            self.issued_at, footprint,
         )  # fmt: skip
 
     def as_dict(self) -> dict[str, Any]:
@@ -132,6 +161,7 @@ class Invoice:
             "currency": self.currency,
             "issued_at": self.issued_at,
             "totals": self.totals(),
+            "footprint": self.footprint(),
             "lines": self.lines,
             "unpriced": self.unpriced,
         }
@@ -156,17 +186,20 @@ def compute(session: Session, *, org_id: str, month: str, zone: str, default: Pr
     held = _Credits(credits.org_subsidies(session, org_id), credits.org_vouchers(session, org_id))
     groups: dict[tuple[object, ...], _Group] = {}
     unpriced: dict[tuple[str | None, str, str], Fraction] = {}
+    footprint: dict[str | None, list[float]] = {}
     for record in rows:
         if record.period != month and record.period not in issued:
             continue  # an earlier month's own draft holds it
         eff = plans.at(record.start)
         day = periods.day_of(record.start, zone)
         valid = held.valid_on(day)
+        on_a_line = False
         for rated in rating.rate(record, eff.plan):
             if rated.unit_price is None:
                 missing = (record.project_id, rated.item, rated.unit)
                 unpriced[missing] = unpriced.get(missing, Fraction(0)) + rated.quantity
                 continue
+            on_a_line = True
             key: tuple[object, ...] = (record.project_id, record.job_id, record.deployment_id)
             key += (rated.item, rated.unit)
             key += (rated.unit_price, valid, record.period, eff.key)
@@ -181,6 +214,10 @@ def compute(session: Session, *, org_id: str, month: str, zone: str, default: Pr
             group.day, group.last_day = min(group.day, day), max(group.last_day or day, day)
             group.quantity += rated.quantity
             group.usage_ids.append(record.id)
+        if _real_compute(record) and (on_a_line or record.period == month):
+            sums = footprint.setdefault(record.project_id, [0.0, 0.0])
+            sums[0] += record.energy_kwh
+            sums[1] += record.carbon_kg or 0.0
     _round_per_item(groups.values())
     lines = _settle_lines(session, org_id, sorted(groups.values(), key=_order), currency, held)
     lines += _adjustment_lines(session, org_id, month, start=len(lines))
@@ -195,7 +232,16 @@ def compute(session: Session, *, org_id: str, month: str, zone: str, default: Pr
             {"project_id": p, "item": i, "unit": u, "quantity": str(rating.as_decimal(q))}
             for (p, i, u), q in sorted(unpriced.items(), key=lambda kv: str(kv[0]))
         ],
+        projects_footprint=[
+            {"project_id": p, "energy_kwh": kwh, "carbon_kg": kg}
+            for p, (kwh, kg) in sorted(footprint.items(), key=lambda kv: kv[0] or "")
+        ],
     )
+
+
+def _real_compute(record: UsageRow) -> bool:
+    """A record whose energy the meter measured: real accelerators (simulated ones draw none)."""
+    return record.kind == "compute" and bool(record.accelerator) and not record.simulated
 
 
 @dataclass(frozen=True)
@@ -379,6 +425,7 @@ def _issued(session: Session, row: InvoiceRow) -> Invoice:
         lines,
         list(row.totals.get("unpriced", [])),
         row.issued_at,
+        row.totals.get("footprint"),  # None: issued before footprints were kept
     )
 
 
@@ -450,6 +497,7 @@ def issue(
                 **draft.totals(),
                 "credits": draft.credits_given(),
                 "unpriced": draft.unpriced,
+                "footprint": draft.projects_footprint,
             },
             issued_at=now,
             issued_by=who.user_id,
@@ -558,11 +606,13 @@ CSV_FIELDS = (
     "invoice", "org_id", "period", "status", "position", "kind", "project_id", "job_id",
     "deployment_id", "item", "unit", "day", "last_day", "quantity", "unit_price", "gross",
     "discount", "subsidy", "voucher", "net", "currency", "credits", "usage_ids", "description",
+    "energy_kwh", "carbon_kg",
 )  # fmt: skip
 
 
 def to_csv(invoice: Invoice) -> str:
-    """One row per line and a TOTAL row; credits as `name=amount` pairs, usage ids joined."""
+    """One row per line and a TOTAL row; credits as `name=amount` pairs, usage ids joined;
+    the footprint (kWh, kg CO₂e of real accelerators) on the TOTAL row."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
@@ -581,5 +631,15 @@ def to_csv(invoice: Invoice) -> str:
                 "usage_ids": " ".join(map(str, line["usage_ids"])),
             }
         )
-    writer.writerow({**head, "kind": "TOTAL", "currency": invoice.currency, **invoice.totals()})
+    footprint = invoice.footprint() or {}
+    writer.writerow(
+        {
+            **head,
+            "kind": "TOTAL",
+            "currency": invoice.currency,
+            **invoice.totals(),
+            "energy_kwh": footprint.get("energy_kwh"),
+            "carbon_kg": footprint.get("carbon_kg"),
+        }
+    )
     return out.getvalue()

@@ -24,7 +24,10 @@ transaction, so each answered request is on one record, once.
 
 Energy (kWh) of a record on real devices: Σ devices TDP × (idle + (1 − idle) × busy) × share
 × hours × PUE / 1000, where busy is the mean NVML utilization sampled on those devices during
-the record's interval, else the site's `assumed_utilization`; simulated devices use none.
+the record's interval, else the site's `assumed_utilization`; simulated devices use none. PUE
+and the grid's carbon intensity are those of the record's clock hour (the site's energy
+profile, else its constants); carbon (kg CO₂) = kWh × gCO₂/kWh / 1000, written with the record
+and never recomputed: a pass that finds the record's key written leaves it as it is.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from aicc.core import catalog, periods
+from aicc.core.energy import EnergyProfile
 from aicc.services.billing.rating import DATASETS
 from aicc.store.tables import (
     DeviceRow,
@@ -57,9 +61,23 @@ LATE = timedelta(minutes=5)  # a data set change commits within this of the time
 
 @dataclass(frozen=True)
 class PowerModel:
+    """The site's power and carbon model (`site` settings): the profile's figure for an hour
+    where it has one, else the constant."""
+
     pue: float = 1.3
     idle_fraction: float = 0.15
     assumed_utilization: float = 1.0
+    carbon_intensity: float = 536.6  # gCO₂/kWh (config.SiteSettings says where it comes from)
+    profile: EnergyProfile | None = None
+
+    def pue_at(self, hour: datetime) -> float:
+        found = self.profile.pue_at(hour) if self.profile is not None else None
+        return self.pue if found is None else found
+
+    def carbon_at(self, hour: datetime) -> float:
+        """gCO₂ per kWh of the grid in the clock hour holding `hour`."""
+        found = self.profile.carbon_at(hour) if self.profile is not None else None
+        return self.carbon_intensity if found is None else found
 
 
 @dataclass(frozen=True)
@@ -156,7 +174,7 @@ class Meter:
                 watts = _tdp(group.model) * (
                     self.power.idle_fraction + (1 - self.power.idle_fraction) * util
                 )
-                energy = watts * group.milli / 1000 * hours * self.power.pue / 1000
+                energy = watts * group.milli / 1000 * hours * self.power.pue_at(start) / 1000
             self.session.add(
                 UsageRow(
                     key=key,
@@ -178,6 +196,7 @@ class Meter:
                     period=periods.month_of(start, self.zone),
                     utilization=busy,
                     energy_kwh=energy,
+                    carbon_kg=energy * self.power.carbon_at(start) / 1000,
                     created_at=end,
                 )
             )
@@ -236,6 +255,7 @@ class Meter:
                             duration_us=(day_end - begin) // US,
                             period=periods.month_of(begin, self.zone),
                             energy_kwh=0.0,
+                            carbon_kg=0.0,
                             created_at=now,
                         )
                     )
@@ -333,6 +353,7 @@ class Meter:
                     duration_us=timedelta(hours=1) // US,
                     period=periods.month_of(hour, self.zone),
                     energy_kwh=0.0,
+                    carbon_kg=0.0,
                     created_at=now,
                 )
                 self.session.add(usage)
@@ -369,6 +390,7 @@ class Meter:
                         duration_us=(stop - start) // US,
                         period=periods.month_of(start, self.zone),
                         energy_kwh=0.0,
+                        carbon_kg=0.0,
                         created_at=now,
                     )
                 )

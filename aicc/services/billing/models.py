@@ -83,7 +83,7 @@ class Budget(_Read):
 
 
 class UsageRecord(_Read):
-    """A usage record with its quantities in people's units (hours, GiB-hours, kWh)."""
+    """A usage record with its quantities in people's units (hours, GiB-hours, kWh, kg CO₂)."""
 
     id: int
     kind: str  # compute | storage
@@ -112,6 +112,21 @@ class UsageRecord(_Read):
     utilization: float | None
     energy_kwh: float
     invoice_id: str | None
+    carbon_kg: float | None = None  # None: metered before carbon was recorded (migration 0025)
+
+
+class Footprint(_Read):
+    """Energy of real accelerators (PUE included) and its carbon at the grid's hourly
+    intensity, summed over usage records (docs/billing.md: energy and carbon)."""
+
+    energy_kwh: float
+    carbon_kg: float
+
+    def __add__(self, other: Footprint) -> Footprint:
+        return Footprint(
+            energy_kwh=self.energy_kwh + other.energy_kwh,
+            carbon_kg=self.carbon_kg + other.carbon_kg,
+        )
 
 
 class Adjustment(_Read):

@@ -52,30 +52,46 @@ def visible(
     return [_record(r) for r in rows]
 
 
-def energy_by_org(
+def footprint_by_org(
     session: Session, who: Principal, *, since: datetime, until: datetime
-) -> dict[str, float]:
-    """Operators only (Forbidden otherwise): kWh of real devices per organization from the
-    compute records that overlap [since, until]; a record that straddles an edge counts for the
-    share of its interval inside (the meter spreads a record's energy evenly over it). An
-    organization with no such record is absent, so an empty answer means nothing was metered,
-    never zero energy."""
+) -> dict[str, models.Footprint]:
+    """Operators only (Forbidden otherwise): kWh and kg CO₂ of real devices per organization
+    from the compute records that overlap [since, until]; a record that straddles an edge
+    counts for the share of its interval inside (the meter spreads a record's energy evenly
+    over it). An organization with no such record is absent, so an empty answer means nothing
+    was metered, never zero energy."""
     if not who.is_admin:
         raise Forbidden("only center admins read the center's energy")
-    query = select(UsageRow.org_id, UsageRow.start, UsageRow.end, UsageRow.energy_kwh).where(
+    query = select(
+        UsageRow.org_id, UsageRow.start, UsageRow.end, UsageRow.energy_kwh, UsageRow.carbon_kg
+    ).where(
         UsageRow.kind == "compute",
         UsageRow.simulated.is_(False),
         UsageRow.accelerator != "",
         UsageRow.start < until,
         UsageRow.end > since,
     )
-    out: dict[str, float] = {}
-    for org_id, start, end, kwh in session.execute(query):
+    out: dict[str, models.Footprint] = {}
+    for org_id, start, end, kwh, kg in session.execute(query):
         length = (end - start).total_seconds()
         inside = (min(end, until) - max(start, since)).total_seconds()
         share = min(1.0, max(0.0, inside / length)) if length > 0 else 1.0
-        out[org_id] = out.get(org_id, 0.0) + kwh * share
+        part = models.Footprint(energy_kwh=kwh * share, carbon_kg=(kg or 0.0) * share)
+        out[org_id] = out[org_id] + part if org_id in out else part
     return out
+
+
+def footprint(rows: list[models.UsageRecord]) -> models.Footprint | None:
+    """The sums of the records of real devices, or None when there is none (simulated devices
+    draw nothing: no figure, rather than a zero). A record metered before carbon was recorded
+    adds its kWh and no carbon."""
+    real = [r for r in rows if r.kind == "compute" and r.accelerator and not r.simulated]
+    if not real:
+        return None
+    return models.Footprint(
+        energy_kwh=sum(r.energy_kwh for r in real),
+        carbon_kg=sum(r.carbon_kg or 0.0 for r in real),
+    )
 
 
 def _record(row: UsageRow) -> models.UsageRecord:
@@ -108,5 +124,6 @@ def _record(row: UsageRow) -> models.UsageRecord:
         storage_gib_days=row.storage_bytes / 1024**3 * row.duration_us / 8.64e10,
         utilization=row.utilization,
         energy_kwh=row.energy_kwh,
+        carbon_kg=row.carbon_kg,
         invoice_id=row.invoice_id,
     )

@@ -176,6 +176,16 @@ class StoreCollector:
             "Energy of real devices, PUE included (3.6e6 per kWh).",
             labels=["org", "project"],
         )
+        carbon = CounterMetricFamily(
+            "aicc_usage_carbon_grams",
+            "CO₂e of that energy at the grid's intensity of each hour (1000 per kg).",
+            labels=["org", "project"],
+        )
+        carbon = CounterMetricFamily(
+            "aicc_usage_carbon_grams",
+            "CO₂e of that energy at the grid's intensity of each hour (1000 per kg).",
+            labels=["org", "project"],
+        )
         names = {i: n for i, n in self.session.execute(select(ProjectRow.id, ProjectRow.name))}
         query = (
             select(
@@ -186,6 +196,7 @@ class StoreCollector:
                 func.sum(UsageRow.milli * UsageRow.duration_us),
                 func.sum(UsageRow.cpu_milli * UsageRow.duration_us),
                 func.sum(UsageRow.energy_kwh),
+                func.sum(UsageRow.carbon_kg),
             )
             .where(UsageRow.kind == "compute")
             .group_by(
@@ -194,10 +205,14 @@ class StoreCollector:
         )
         cpu: dict[tuple[str, str], float] = defaultdict(float)
         joules: dict[tuple[str, str], float] = defaultdict(float)
-        for org, project, model, simulated, milli_us, cpu_us, kwh in self.session.execute(query):
+        grams: dict[tuple[str, str], float] = defaultdict(float)
+        for org, project, model, simulated, milli_us, cpu_us, kwh, kg in self.session.execute(
+            query
+        ):
             who = (org, names.get(project or "", project or ""))
             cpu[who] += float(cpu_us or 0) / 1000 / 1e6
             joules[who] += float(kwh or 0) * 3.6e6
+            grams[who] += float(kg or 0) * 1000
             if model:
                 seconds = float(milli_us or 0) / 1000 / 1e6
                 key = [*who, model, str(bool(simulated)).lower()]
@@ -206,7 +221,8 @@ class StoreCollector:
         for who, value in sorted(cpu.items()):
             cpu_s.add_metric(list(who), value)
             energy.add_metric(list(who), joules[who])
-        yield from (device_s, flop, cpu_s, energy)
+            carbon.add_metric(list(who), grams[who])
+        yield from (device_s, flop, cpu_s, energy, carbon)
 
 
 def exposition(session: Session, now: datetime, extra: Iterable[Collector] = ()) -> bytes:

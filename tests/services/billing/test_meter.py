@@ -1,9 +1,11 @@
 """The meter on the store (SQLite and PostgreSQL): usage cut at whole hours, recorded exactly
-once whatever passes run and however often, energy from the power model, storage per day."""
+once whatever passes run and however often, energy from the power model and carbon at the
+intensity of each record's hour, storage per day."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -13,6 +15,7 @@ import pytest
 from billing_support import POWER, T0, fresh_store, running_replica
 from sqlalchemy import select
 
+from aicc.core.energy import parse_profile
 from aicc.core.pricing import PricePlan
 from aicc.services.billing import meter, rating
 from aicc.services.billing.meter import Meter
@@ -107,6 +110,38 @@ def test_energy_follows_the_power_model_and_measured_utilization(db: Database) -
     measured = tdp * (0.15 + 0.85 * 0.4) * 2 * 1.0 * 1.25 / 1000
     assert first.energy_kwh == pytest.approx(unmeasured)
     assert second.energy_kwh == pytest.approx(measured)
+    # no energy profile: China's grid average, 536.6 gCO₂/kWh, for every hour
+    assert first.carbon_kg == pytest.approx(unmeasured * 0.5366)
+    assert second.carbon_kg == pytest.approx(measured * 0.5366)
+
+
+def test_carbon_is_the_records_kwh_at_the_intensity_and_pue_of_its_hour(db: Database) -> None:
+    """Two whole A100s from 09:20 UTC, unmeasured (400 W each at full use): the site's profile
+    says PUE 1.5 then 1.1 and 600 then 300 gCO₂/kWh for the hours from 09:00 and 10:00."""
+    rep_id = running_replica(db, [(0, 1000), (1, 1000)])
+    hourly = {"start": "2026-11-03T09:00", "values": [1.5, 1.1]}
+    profile = parse_profile(
+        {"pue": hourly, "carbon_intensity": {**hourly, "values": [600, 300]}}, read=str
+    )
+    power = replace(POWER, profile=profile)
+
+    def metered(power: meter.PowerModel) -> int:
+        with db.session() as session:
+            books = Meter(session, zone="Asia/Shanghai", power=power)
+            return books.compute(T0 + timedelta(hours=2))
+
+    assert metered(power) == 2
+    first, second = _records(db)
+    assert first.energy_kwh == pytest.approx(0.8) and first.carbon_kg == pytest.approx(0.48)
+    assert second.energy_kwh == pytest.approx(0.88) and second.carbon_kg == pytest.approx(0.264)
+    with db.session() as session:  # a pass that lost its bookkeeping, under another profile
+        rep = session.get(ReplicaRow, rep_id)
+        assert rep is not None
+        rep.metered_to = None
+    assert metered(replace(POWER, carbon_intensity=900.0)) == 0
+    assert [r.carbon_kg for r in _records(db)] == [first.carbon_kg, second.carbon_kg]
+    third = T0.replace(hour=11)  # past the profile's hours: the site's constant, 536.6 g/kWh
+    assert power.carbon_at(third) == 536.6 and power.pue_at(third) == 1.25
 
 
 def test_storage_is_recorded_per_closed_day(db: Database) -> None:
@@ -122,6 +157,7 @@ def test_storage_is_recorded_per_closed_day(db: Database) -> None:
     assert [r.key.rsplit(":", 1)[1] for r in rows] == ["2026-11-01", "2026-11-02"]
     assert [r.duration_us for r in rows] == [10 * 3600 * 10**6, 24 * 3600 * 10**6]
     assert {r.storage_bytes for r in rows} == {2 * 1024**3}
+    assert {(r.energy_kwh, r.carbon_kg) for r in rows} == {(0.0, 0.0)}
 
 
 def test_data_set_storage_is_billed_for_the_gib_days_held(db: Database) -> None:

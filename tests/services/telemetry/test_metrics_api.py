@@ -27,6 +27,7 @@ METRICS = {
     "aicc_usage_normalized_flop",
     "aicc_usage_cpu_seconds",
     "aicc_usage_energy_joules",
+    "aicc_usage_carbon_grams",
     "aicc_gateway_requests",
     "aicc_gateway_tokens",
     "aicc_gateway_request_seconds",
@@ -68,6 +69,9 @@ def test_metrics_are_prometheus_text_for_operators_only(tmp_path: Path) -> None:
         (flop,) = families["aicc_usage_normalized_flop"].samples
         assert flop.value == pytest.approx(used.value * 312e12)  # A100's dense BF16 peak
         assert families["aicc_usage_energy_joules"].samples[0].value == 0  # simulated: no power
+        (carbon,) = families["aicc_usage_carbon_grams"].samples
+        assert carbon.name == "aicc_usage_carbon_grams_total" and carbon.value == 0
+        assert carbon.labels == {"org": used.labels["org"], "project": "default"}
 
         # the control loop's and the HTTP layer's own figures, in base units
         samples = {
