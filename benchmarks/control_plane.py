@@ -67,7 +67,9 @@ def latency(client: httpx.Client, jobs: int) -> dict[str, float]:
     }
 
 
-def throughput(server: ServerProcess, submits: int, clients: int) -> dict[str, float]:
+def throughput(
+    server: ServerProcess, submits: int, clients: int, database: int | None = None
+) -> dict[str, float]:
     """Clients submitting at once (keep-alive connections, as the SDK keeps) into a queue that
     places nothing (max_running=1, held by a long job), so only the submit path is measured."""
     with server.client() as admin:
@@ -85,12 +87,12 @@ def throughput(server: ServerProcess, submits: int, clients: int) -> dict[str, f
             "/api/v1/jobs", json=spec, headers={"Idempotency-Key": f"b-{i}"}
         ).status_code
 
-    busy, mine = server_cpu_s(server), own_cpu_s()
+    busy, mine, db = server_cpu_s(server), own_cpu_s(), tree_cpu_s(database)
     started = time.monotonic()
     with ThreadPoolExecutor(clients) as pool:
         codes = list(pool.map(one, range(submits)))
     elapsed = time.monotonic() - started
-    busy, mine = server_cpu_s(server) - busy, own_cpu_s() - mine
+    busy, mine, db = server_cpu_s(server) - busy, own_cpu_s() - mine, tree_cpu_s(database) - db
     assert all(c == 201 for c in codes), set(codes)
     return {
         "submits": submits,
@@ -98,6 +100,7 @@ def throughput(server: ServerProcess, submits: int, clients: int) -> dict[str, f
         "submits_per_s": submits / elapsed,
         "server_cpu_ms_per_submit": 1000 * busy / submits,
         "client_cpu_ms_per_submit": 1000 * mine / submits,
+        **({"database_cpu_ms_per_submit": 1000 * db / submits} if database else {}),
     }
 
 
@@ -137,7 +140,14 @@ def at_rate(server: ServerProcess, rate: float, seconds: float, clients: int) ->
 def server_cpu_s(server: ServerProcess) -> float:
     """CPU seconds the server has used, its worker processes included."""
     assert server.proc is not None
-    root = psutil.Process(server.proc.pid)
+    return tree_cpu_s(server.proc.pid)
+
+
+def tree_cpu_s(pid: int | None) -> float:
+    """CPU seconds a process and its children have used (0 without a process)."""
+    if pid is None:
+        return 0.0
+    root = psutil.Process(pid)
     total = 0.0
     for proc in [root, *root.children(recursive=True)]:
         with contextlib.suppress(psutil.NoSuchProcess):
@@ -200,11 +210,15 @@ def main() -> None:
         help="only submit throughput, with the rate limiter and without it",
     )
     args = parser.parse_args()
+    database = None  # the PostgreSQL this run started: its CPU is counted too
     with tempfile.TemporaryDirectory() as tmp:
         if args.postgres:
             from aicc.testing.postgres import start_postgres
 
-            args.db = start_postgres(Path(tmp) / "pg").url
+            postgres = start_postgres(Path(tmp) / "pg")
+            args.db = postgres.url
+            pidfile = postgres.data_dir / "postmaster.pid"
+            database = int(pidfile.read_text().split()[0])
         if args.rate_limit_cost:
             result = rate_limit_cost(Path(tmp), args.db, args.submits, args.clients)
             result["database"] = "postgresql" if args.db else "sqlite"
@@ -217,7 +231,7 @@ def main() -> None:
         try:
             with server.client() as client:
                 result = {"latency": latency(client, args.latency_jobs)}
-            result["throughput"] = throughput(server, args.submits, args.clients)
+            result["throughput"] = throughput(server, args.submits, args.clients, database)
             if args.rate:
                 result["at_rate"] = at_rate(server, args.rate, args.rate_seconds, args.clients)
         finally:
