@@ -7,25 +7,30 @@ without asking the store, and how it reaches replicas (docs/gateway.md).
   read (at once on the server that revoked it: `forget`).
 - Least outstanding requests over the ready replicas, ties taken in turn; a replica that
   refused a connection is passed over for `endpoint_cache_s`.
-- One pooled async HTTP client to all replicas.
+- One pooled async HTTP client to all replicas (aiohttp: it forwards a request in less than
+  half of httpx's time, BENCHMARKS.md).
 - The request log is written by group commit, one transaction per batch of whatever arrived
-  meanwhile. With `durable_log` (the default) each request waits for the transaction that
-  holds its row before its last bytes go out; without, the answer leaves at once and a crash
-  may lose the records of the requests answered in the last moments (the batch in flight).
+  meanwhile, on a thread of its own. With `durable_log` (the default) each request waits for
+  the transaction that holds its row before its last bytes go out; without, the answer leaves
+  at once and a crash may lose the records of the requests answered in the last moments (the
+  batch in flight).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-import httpx
+import aiohttp
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from sqlalchemy import Connection
 
 from aicc.api.buckets import TokenBuckets
 from aicc.api.cache import StoreCache
@@ -91,39 +96,98 @@ class Stats:
 
 
 class LogWriter:
-    """Group commit of request records: a request awaits the transaction holding its row."""
+    """Group commit of request records: a request awaits the transaction holding its row.
+
+    A thread of its own takes whatever arrived while it committed the last batch, commits it
+    in one transaction on a connection it keeps, and settles the batch's futures on their
+    event loops, one callback per loop (`call_soon_threadsafe`). A request costs its loop an
+    append and a wake-up, not a task's and a worker thread's turns. Each record is in exactly
+    one batch, committed once; a batch that fails fails its requests' futures (logged) and is
+    not tried again. The thread ends after `IDLE_S` without records, and at `close`, which
+    commits what is queued first; the next record starts it again."""
+
+    IDLE_S = 60.0
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.pending: list[tuple[gw.RequestRecord, asyncio.Future[None]]] = []
-        self.task: asyncio.Task[None] | None = None
+        self._queued = threading.Condition()
+        self._pending: list[tuple[gw.RequestRecord, asyncio.Future[None]]] = []
+        self._thread: threading.Thread | None = None
+        self._closing = False
+        self._connection: Connection | None = None  # the thread's own
 
     def submit(self, record: gw.RequestRecord) -> asyncio.Future[None]:
         """Queue the record; the future is done once its transaction committed."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.pending.append((record, future))
-        if self.task is None or self.task.done():
-            self.task = asyncio.get_running_loop().create_task(self._drain())
+        with self._queued:
+            self._pending.append((record, future))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="aicc-gateway-log", daemon=True
+                )
+                self._thread.start()
+            else:
+                self._queued.notify()
         return future
 
-    async def _drain(self) -> None:
-        while self.pending:
-            batch, self.pending = self.pending, []
+    def close(self) -> None:
+        """Commit what is queued and end the thread. Blocking."""
+        with self._queued:
+            thread, self._closing = self._thread, True
+            self._queued.notify()
+        if thread is not None:
+            thread.join()
+        with self._queued:
+            self._closing = False
+
+    def _run(self) -> None:
+        while True:
+            with self._queued:
+                if not self._pending and not self._closing:
+                    self._queued.wait(self.IDLE_S)
+                if not self._pending:
+                    self._thread = None
+                    self._disconnect()
+                    return
+                batch, self._pending = self._pending, []
+            error: Exception | None = None
             try:
-                await asyncio.to_thread(self._commit, [record for record, _ in batch])
+                self._commit([record for record, _ in batch])
             except Exception as err:
                 log.exception("gateway: writing %d request records failed", len(batch))
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(err)
-                        future.exception()
-            else:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_result(None)
+                error = err
+            by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+            for _, future in batch:
+                by_loop.setdefault(future.get_loop(), []).append(future)
+            for loop, futures in by_loop.items():
+                with contextlib.suppress(RuntimeError):  # its loop closed: no one waits now
+                    loop.call_soon_threadsafe(_settle, futures, error)
 
     def _commit(self, records: list[gw.RequestRecord]) -> None:
-        gw.record(self.db, records)
+        if self._connection is None:
+            self._connection = self.db.engine.connect()
+        try:
+            gw.append(self._connection, records)
+        except Exception:
+            self._disconnect()  # the next batch starts on a fresh one
+            raise
+
+    def _disconnect(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            with contextlib.suppress(Exception):
+                connection.close()
+
+
+def _settle(futures: list[asyncio.Future[None]], error: Exception | None) -> None:
+    for future in futures:
+        if future.done():  # its request was cancelled (the client left)
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
+            future.exception()  # retrieved: a request that stopped waiting logs nothing more
 
 
 class Gateway:
@@ -154,7 +218,7 @@ class Gateway:
         self.buckets: dict[int, TokenBuckets] = {}  # rpm -> buckets by key id
         self.writer = LogWriter(db)
         self.stats = Stats()
-        self._client: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient] | None = None
+        self._client: tuple[asyncio.AbstractEventLoop, aiohttp.ClientSession] | None = None
 
     # --- what the store says, cached
 
@@ -234,28 +298,36 @@ class Gateway:
     def refuse(self, url: str) -> None:
         self.refused[url] = time.monotonic() + max(self.settings.endpoint_cache_s, 1.0)
 
-    def client(self) -> httpx.AsyncClient:
-        """One pooled client per event loop (a server has one)."""
+    def client(self) -> aiohttp.ClientSession:
+        """One pooled client per event loop (a server has one). It follows no redirects
+        (`_send` asks it not to) and keeps no cookies: a replica's cookie is not for the
+        next caller."""
         loop = asyncio.get_running_loop()
         if self._client is None or self._client[0] is not loop:
+            if self._client is not None:
+                _abandon(*self._client)
             s = self.settings
-            client = httpx.AsyncClient(
-                timeout=httpx.Timeout(s.read_timeout_s, connect=s.connect_timeout_s),
-                limits=httpx.Limits(
-                    max_connections=s.max_connections,
-                    max_keepalive_connections=s.max_connections,
+            client = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=s.max_connections, limit_per_host=0),
+                timeout=aiohttp.ClientTimeout(
+                    total=None, sock_connect=s.connect_timeout_s, sock_read=s.read_timeout_s
                 ),
+                cookie_jar=aiohttp.DummyCookieJar(),
                 trust_env=False,
             )
             self._client = (loop, client)
         return self._client[1]
 
     async def close(self) -> None:
+        """At shutdown: the client closed, the request log committed."""
         if self._client is not None:
             loop, client = self._client
             self._client = None
             if loop is asyncio.get_running_loop():
-                await client.aclose()
+                await client.close()
+            else:
+                _abandon(loop, client)
+        await asyncio.to_thread(self.writer.close)
 
     # --- the books
 
@@ -268,3 +340,17 @@ class Gateway:
         written = self.writer.submit(record)
         if self.settings.durable_log:
             await written
+
+
+def _abandon(loop: asyncio.AbstractEventLoop, client: aiohttp.ClientSession) -> None:
+    """A client of another loop: closed on it while it runs, else its connections dropped."""
+    if client.closed:
+        return
+    if loop.is_closed():  # nothing can run on it: its connections are dropped as they are
+        connector = client.connector
+        client.detach()
+        if connector is not None:
+            connector._close()  # the synchronous part of `close`, all a closed loop allows
+        return
+    with contextlib.suppress(RuntimeError):
+        asyncio.run_coroutine_threadsafe(client.close(), loop)

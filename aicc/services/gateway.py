@@ -4,11 +4,14 @@ and batches the writes, so a request costs no query of its own beyond its log ro
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Connection, Dialect, func, insert, select
 from sqlalchemy.orm import Session
 
 from aicc.core import periods
@@ -153,8 +156,50 @@ def record(db: Database, records: list[RequestRecord]) -> None:
     """Append requests to the log: one statement in a transaction of its own (the gateway
     batches them), without an ORM session, as it runs for every request."""
     if records:
-        with db.engine.begin() as connection:
+        with db.engine.connect() as connection:
+            append(connection, records)
+
+
+def append(connection: Connection, records: list[RequestRecord]) -> None:
+    """`record` on a connection the caller keeps (the gateway's log writer holds one, and
+    saves a checkout from the pool per batch). On SQLite the rows go to the driver itself,
+    in a transaction of their own: SQLAlchemy's execution of a statement and of its BEGIN
+    cost the request twice what SQLite's work does (BENCHMARKS.md); the values are converted
+    by the columns' own bind processors, so the rows are those SQLAlchemy would write."""
+    if connection.dialect.name != "sqlite":
+        with connection.begin():
             connection.execute(insert(GatewayRequestRow), [r.__dict__ for r in records])
+        return
+    sql, processors = _sqlite_insert(connection.dialect)
+    rows = [
+        tuple(
+            v if p is None else p(v) for p, v in zip(processors, r.__dict__.values(), strict=True)
+        )
+        for r in records
+    ]
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    driver.execute("BEGIN IMMEDIATE")  # the store's writers take the lock up front (db.py)
+    try:
+        driver.executemany(sql, rows)
+        driver.execute("COMMIT")
+    except BaseException:
+        if driver.in_transaction:
+            driver.execute("ROLLBACK")
+        raise
+
+
+_FIELDS = [f.name for f in fields(RequestRecord)]
+
+
+@functools.cache
+def _sqlite_insert(dialect: Dialect) -> tuple[str, list[Callable[[Any], Any] | None]]:
+    """The log's INSERT for SQLite, compiled once, and each value's conversion, in
+    `RequestRecord`'s field order."""
+    compiled = insert(GatewayRequestRow).compile(dialect=dialect, column_keys=_FIELDS)
+    assert compiled.positiontup == _FIELDS
+    columns = [GatewayRequestRow.__table__.c[name] for name in _FIELDS]
+    return str(compiled), [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
 
 
 def recent(

@@ -346,3 +346,28 @@ def test_a_stream_whose_client_left_before_its_first_byte_counts_nothing_in_flig
         assert statuses() == [499]
         assert state.gateway.concurrency.inflight(chat.id) == 0
         assert set(state.gateway.outstanding.values()) <= {0}
+
+
+def test_a_replica_too_slow_is_a_504_not_retried(tmp_path: Path) -> None:
+    """A replica that does not answer within `read_timeout_s` may still be working on the
+    request: the client gets a 504 at once, and no other replica is asked."""
+    gateway = {"read_timeout_s": 0.5}
+    with over_http(tmp_path / "home", limits={"grace_s": 1.0}, gateway=gateway) as found:
+        center = Center(*found)
+        deploy(center.api, "slow", replicas=2, env={"UPSTREAM_DELAY_S": "2"})
+        key = center.key("impatient")
+        answer = httpx.post(
+            center.url + "/v1/chat/completions",
+            json={"model": "slow", "messages": [{"role": "user", "content": "hurry"}]},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=30,
+        )
+        assert answer.status_code == 504
+        assert answer.json()["error"]["code"] == "upstream_timeout"
+        (logged,) = center.api.get("/api/v1/requests").json()["items"]
+        assert (logged["id"], logged["status"], logged["attempts"]) == (
+            answer.headers["x-request-id"],
+            504,
+            1,
+        )
+        assert set(center.state.gateway.outstanding.values()) <= {0}

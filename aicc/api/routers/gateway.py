@@ -17,8 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import anyio
-import httpx
+import aiohttp
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -32,9 +31,12 @@ from aicc.services.common import new_id, utcnow
 router = APIRouter(prefix="/v1", tags=["gateway"], include_in_schema=False)
 log = logging.getLogger(__name__)
 
+# A replica that could not be reached: passed over a while, another one tried.
+_REFUSED = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
 # A replica that broke the connection before any answer byte reached the client: it cannot
-# have given the client anything, so another replica may take the request.
-_BROKEN = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+# have given the client anything, so another replica may take the request. (A timeout is a
+# connection error too, to aiohttp: `except TimeoutError` goes before this.)
+_BROKEN = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, aiohttp.ClientResponseError)
 _tasks: set[asyncio.Task[None]] = set()  # records written after the client left
 
 
@@ -300,39 +302,38 @@ async def _send(
         tried.add(url)
         call.attempts += 1
         gateway.outstanding[url] = gateway.outstanding.get(url, 0) + 1
-        client = gateway.client()
         try:
-            upstream = await client.send(
-                client.build_request("POST", url + path, content=body, headers=headers), stream=True
+            upstream = await gateway.client().post(
+                url + path, data=body, headers=headers, allow_redirects=False
             )
-        except (httpx.ConnectError, httpx.ConnectTimeout):
+        except _REFUSED:
             _release(gateway, url)
             gateway.refuse(url)
             continue
+        except TimeoutError:  # no answer in time: the replica may be working on it
+            _release(gateway, url)
+            await call.finish(504, billable=False)
+            return _timeout(call)
         except _BROKEN:
             _release(gateway, url)
             continue
-        except httpx.HTTPError:  # timed out waiting: the replica may be working on it
-            _release(gateway, url)
-            await call.finish(504, billable=False)
-            return _timeout(call)
         kind = upstream.headers.get("content-type", "")
-        if call.stream and upstream.status_code == 200 and kind.startswith("text/event-stream"):
+        if call.stream and upstream.status == 200 and kind.startswith("text/event-stream"):
             return _Relayed(_Relay(call, upstream, url, asked_usage), call.id)
         try:
-            content = await upstream.aread()
-        except _BROKEN:
-            continue  # nothing reached the client yet
-        except httpx.HTTPError:
+            content = await upstream.read()
+        except TimeoutError:
             await call.finish(504, billable=False)
             return _timeout(call)
+        except _BROKEN:
+            continue  # nothing reached the client yet
         finally:
-            await upstream.aclose()
+            upstream.release()
             _release(gateway, url)
-        ok = 200 <= upstream.status_code < 300
-        await call.finish(upstream.status_code, billable=ok, usage=_usage(content) if ok else None)
+        ok = 200 <= upstream.status < 300
+        await call.finish(upstream.status, billable=ok, usage=_usage(content) if ok else None)
         out = {"x-request-id": call.id}
-        return Response(content, upstream.status_code, headers=out, media_type=kind or None)
+        return Response(content, upstream.status, headers=out, media_type=kind or None)
     status = 503 if not call.target.urls else 502
     await call.finish(status, billable=False)
     if status == 503:
@@ -379,7 +380,9 @@ class _Relay:
     """The replica's events as each arrives. The record is written before `[DONE]` goes out;
     the usage chunk the gateway asked for is held back from a client that did not."""
 
-    def __init__(self, call: _Call, upstream: httpx.Response, url: str, asked_usage: bool):
+    def __init__(
+        self, call: _Call, upstream: aiohttp.ClientResponse, url: str, asked_usage: bool
+    ) -> None:
         self.call, self.upstream, self.url, self.asked_usage = call, upstream, url, asked_usage
         self.usage: dict[str, Any] | None = None
         self.done = False  # the record is written
@@ -389,7 +392,7 @@ class _Relay:
     async def events(self) -> AsyncIterator[bytes]:
         buffer = b""
         try:
-            async for chunk in self.upstream.aiter_raw():
+            async for chunk in self.upstream.content.iter_any():
                 buffer += chunk.replace(b"\r\n", b"\n")
                 while (end := buffer.find(b"\n\n")) >= 0:
                     event, buffer = buffer[: end + 2], buffer[end + 2 :]
@@ -407,7 +410,7 @@ class _Relay:
             if buffer:
                 yield buffer
             self.status = 200  # the replica ended without `[DONE]`
-        except httpx.HTTPError:
+        except (aiohttp.ClientError, TimeoutError):
             self.status = 502  # the replica broke off mid-answer; the client has what it sent
         finally:
             await self.close()
@@ -419,9 +422,8 @@ class _Relay:
         if self.closed:
             return
         self.closed = True
-        with anyio.CancelScope(shield=True):
-            await self.upstream.aclose()
-            _release(self.call.gateway, self.url)
+        self.upstream.release()  # the connection closed if the answer did not end
+        _release(self.call.gateway, self.url)
         if not self.done:
             task = asyncio.get_running_loop().create_task(
                 self.call.finish(self.status, billable=True, usage=self.usage)
