@@ -39,7 +39,7 @@ DISCOVERY_EVERY = timedelta(seconds=15)
 DISCOVERY_AFTER_LOSS = timedelta(seconds=3)
 # The heartbeat keeps the lease of a leader whose loop is busy, not of one stuck this long.
 STALLED_S = 60.0
-REST_PER_PASS = 3  # a woken pass rests this many times as long as it took (see _run)
+REST_PER_PASS = 3  # under a burst, a pass rests this many times as long as it took (_run)
 BURST_PERIOD = 0.1  # s between the starts of passes while submits keep coming
 
 
@@ -220,14 +220,15 @@ class Controller:
             took = ended - started
             self._wake.wait(max(0.0, self.interval_s - took))
             self._wake.clear()
-            # Woken early (a submit), still rest REST_PER_PASS times as long as the pass took,
-            # and when more submits came meanwhile (a burst), start passes at most every
-            # BURST_PERIOD: under a burst the API gets the server's time, and each pass takes
-            # many new jobs at once, while a quiet server starts a lone new job at once.
-            rest = min(REST_PER_PASS * took, self.interval_s)
-            self._stop.wait(max(0.0, rest - (time.monotonic() - ended)))
+            # Woken early (a submit), still rest as long as the pass took. When more submits
+            # came meanwhile (a burst), rest REST_PER_PASS times as long and start passes at
+            # most every BURST_PERIOD: under a burst the API keeps most of the server and each
+            # pass takes many new jobs at once, while a lone submit is started at once.
+            self._stop.wait(max(0.0, min(took, self.interval_s) - (time.monotonic() - ended)))
             if self._wake.is_set():
-                self._stop.wait(max(0.0, BURST_PERIOD - (time.monotonic() - started)))
+                since = time.monotonic()
+                rest = max(BURST_PERIOD - (since - started), REST_PER_PASS * took - (since - ended))
+                self._stop.wait(min(rest, self.interval_s))
 
     def _beat(self) -> None:
         """Renew the lease every third of its time while we lead, whatever a pass of the loops
