@@ -347,6 +347,11 @@ def jobs_command(
     )
 
 
+def _share_of_optimal(row: dict[str, Any]) -> str | None:
+    share = row.get("share_of_optimal_reduction")
+    return None if share is None else f"{100 * share:.1f} %"
+
+
 CARBON_2020 = REPO_ROOT.parent / "shared" / "data" / "traces" / "carbon-2020" / "ger_ci.csv"
 CARBON_ORIGIN = (
     "get ger_ci.csv from github.com/dos-group/lets-wait-awhile, data/ (2020 grid carbon of "
@@ -466,15 +471,7 @@ def green_command(
             Column("policy", lambda r: r["policy"]),
             Column("kg CO2e", lambda r: f"{r['carbon_kg']:,.1f}", "right"),
             Column("reduction", lambda r: f"{r.get('carbon_reduction_pct', 0):.2f} %", "right"),
-            Column(
-                "of optimal",
-                lambda r: (
-                    _pct(100 * r["share_of_optimal_reduction"])
-                    if "share_of_optimal_reduction" in r
-                    else None
-                ),
-                "right",
-            ),
+            Column("of optimal", _share_of_optimal, "right"),
             Column("cost", lambda r: f"{r['cost']:,.2f}", "right"),
             Column("misses", lambda r: str(r["deadline_misses"]), "right"),
             Column("avg JCT", lambda r: f"{r['avg_jct_s'] / 3600:.2f} h", "right"),
