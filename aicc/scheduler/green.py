@@ -26,8 +26,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import numpy as np
+
+from aicc.scheduler.snapshot import JobView, Snapshot, WaitReason
 
 LATE_PENALTY = 1e6  # objective units per hour past the latest start: above any saving
 EARLIER = 1e-7  # objective units per hour of delay: among equal plans, the earlier start
@@ -257,3 +260,76 @@ def _solve(
         if x > best.get(i, 0.5):
             chosen[i], best[i] = start, x
     return chosen, float(solver.getInfo().objective_function_value), status
+
+
+DEVICE_KW = 0.3  # a held job's power per device, and per replica without one, for the plan
+HOLD_TIME_LIMIT_S = 1.0  # a scheduling pass plans within this
+
+
+def holds(snapshot: Snapshot) -> dict[str, WaitReason]:
+    """The deferrable jobs that should wait for a greener hour, each with its reason ("deferred
+    to 14:00 UTC for greener power"): the planner over the waiting deferrable jobs with a
+    deadline and a declared runtime, on `snapshot.carbon`, with the accelerators the running
+    jobs leave per hour (until their declared end; all along without one). A job planned for
+    the current hour is not held; nor is any job when the snapshot has no carbon forecast.
+    Re-planned at every cycle: a new arrival or forecast moves the others."""
+    if not snapshot.carbon:
+        return {}
+    waiting = [
+        j for j in snapshot.pending if j.deferrable and j.deadline is not None and j.max_runtime_s
+    ]
+    if not waiting:
+        return {}
+    hour0 = snapshot.now.replace(minute=0, second=0, microsecond=0)
+    into = (snapshot.now - hour0).total_seconds() / 3600  # a start "at hour 0" is now
+    jobs = [_green_job(j, hour0, into) for j in waiting]
+    result = plan(
+        jobs,
+        Forecast(snapshot.carbon),
+        Capacity(_free_devices(snapshot, hour0, len(snapshot.carbon))),
+        time_limit_s=HOLD_TIME_LIMIT_S,
+    )
+    held: dict[str, WaitReason] = {}
+    for job in waiting:
+        start = result.starts.get(job.id, 0)
+        if start > 0:
+            at = hour0 + timedelta(hours=start)
+            why = (
+                f"deferred to {at:%H:%M} UTC for greener power "
+                f"(deadline {job.deadline:%Y-%m-%d %H:%M} UTC)"
+            )
+            held[job.id] = WaitReason("green", why)
+    return held
+
+
+def _devices(job: JobView) -> int:
+    return job.replicas * max(1, job.request.accel_count)
+
+
+def _green_job(job: JobView, hour0: datetime, into: float) -> GreenJob:
+    assert job.deadline is not None and job.max_runtime_s is not None
+    devices = _devices(job)
+    deadline = (job.deadline - hour0).total_seconds() / 3600 - into  # starting late in hour 0
+    return GreenJob(
+        job.id,
+        job.max_runtime_s / 3600,
+        devices if job.request.accel_count else 0,
+        devices * DEVICE_KW,
+        release=0,
+        deadline=deadline,
+    )
+
+
+def _free_devices(snapshot: Snapshot, hour0: datetime, hours: int) -> list[int]:
+    total = sum(len(n.devices) for n in snapshot.nodes if n.schedulable)
+    free = [total] * hours
+    for job in snapshot.running:
+        if not job.request.accel_count:
+            continue
+        end = hours
+        if job.max_runtime_s is not None and job.started_at is not None:
+            ends = job.started_at + timedelta(seconds=job.max_runtime_s)
+            end = max(0, min(hours, math.ceil((ends - hour0).total_seconds() / 3600)))
+        for hour in range(end):
+            free[hour] -= _devices(job)
+    return [max(0, f) for f in free]
