@@ -242,7 +242,11 @@ def _solve(
     lp.a_matrix_.index_ = np.array(index, dtype=np.int32)
     lp.a_matrix_.value_ = np.array(value)
     lp.integrality_ = [highspy.HighsVarType.kInteger] * len(columns)
-    solver = highspy._core._Highs()  # the wrapper, highspy.Highs, prints a banner on stdout
+    # highspy.Highs, the Python wrapper, prints a banner on stdout (it would break `--json`);
+    # the binding under it does not.
+    core = getattr(highspy, "_core", None)
+    make = core._Highs if core is not None and hasattr(core, "_Highs") else highspy.Highs
+    solver = make()
     solver.setOptionValue("output_flag", False)
     solver.setOptionValue("time_limit", float(time_limit_s))
     solver.setOptionValue("mip_rel_gap", 1e-4)
