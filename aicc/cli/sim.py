@@ -401,11 +401,12 @@ def green_command(
         str,
         typer.Option(
             "--forecast",
-            help="The default policy's carbon forecast: weekly (mean of the same hour over "
-            "the last 7 days), persistence (the same hour yesterday) or perfect (the truth, "
-            "a diagnostic).",
+            help="The default policy's carbon forecast: seasonal (the mean of weekly and "
+            "weekday), weekly (mean of the same hour over the last 7 days), weekday (of the "
+            "same weekday's hour over the last 2 weeks), persistence (the same hour "
+            "yesterday) or perfect (the truth, a diagnostic).",
         ),
-    ] = "weekly",
+    ] = "seasonal",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the sample and the share.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:

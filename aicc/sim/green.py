@@ -7,10 +7,12 @@ year of hourly grid carbon, under four policies (issue 22 point 3):
 - `optimal`: the clairvoyant plan, `scheduler.green.plan` over all of a window's deferrable
   jobs at once with the true carbon and the true arrivals;
 - `default`: the same planner re-planning every hour over the deferrable jobs waiting, with a
-  forecast that knows only the past: by default `weekly`, each hour ahead the mean of the same
-  hour of day over the last seven days (the current hour is observed). `persistence` (the same
-  hour of the last day seen) did worse on the 2020 German data (BENCHMARKS.md), and `perfect`
-  (the truth) is there to show that the rest of the gap to `optimal` is the forecast's.
+  forecast that knows only the past: by default `seasonal`, each hour ahead the mean of two
+  means, of the same hour of day over the last seven days and of the same hour of the same
+  weekday over the last two weeks (the current hour is observed). `weekly`, `weekday` and
+  `persistence` (the same hour of the last day seen) are its parts and a simpler one, which did
+  worse on the 2020 German data (BENCHMARKS.md); `perfect` (the truth) is there to show that
+  the rest of the gap to `optimal` is the forecast's.
 
 The model is hourly, as the carbon data: jobs start at hour boundaries (an arrival waits for
 the next one) and hold their devices in every hour they touch; energy is exact (devices x
@@ -53,7 +55,7 @@ class GreenConfig:
     windows: int = 12
     days: int = 7
     seed: int = 0
-    forecast: str = "weekly"  # the default policy's (FORECASTS)
+    forecast: str = "seasonal"  # the default policy's (FORECASTS)
     time_limit_s: float = 20.0  # per plan (the clairvoyant's is 6x)
 
 
@@ -276,6 +278,23 @@ def weekly(carbon: np.ndarray, now: int, hours: int, span: int = 7) -> np.ndarra
     return out
 
 
+def weekday(carbon: np.ndarray, now: int, hours: int, weeks: int = 2) -> np.ndarray:
+    """Each hour ahead as the mean of the same hour of the same weekday over the last `weeks`
+    weeks (working days draw more, and dirtier, power than weekends), the current hour
+    observed."""
+    k = np.arange(hours)
+    back = 168 * np.maximum(1, np.ceil(k / 168)).astype(np.int64)
+    out: np.ndarray = np.mean([carbon[now + k - back - 168 * w] for w in range(weeks)], axis=0)
+    out[0] = carbon[now]
+    return out
+
+
+def seasonal(carbon: np.ndarray, now: int, hours: int) -> np.ndarray:
+    """The mean of `weekly` (the day's shape, recent) and `weekday` (the week's shape)."""
+    out: np.ndarray = 0.5 * weekly(carbon, now, hours) + 0.5 * weekday(carbon, now, hours)
+    return out
+
+
 def perfect(carbon: np.ndarray, now: int, hours: int) -> np.ndarray:
     """The true future: not a forecast any site has, a diagnostic (with it the re-planner
     matches the clairvoyant plan, so what `default` misses is the forecast's error)."""
@@ -284,7 +303,13 @@ def perfect(carbon: np.ndarray, now: int, hours: int) -> np.ndarray:
     return out
 
 
-FORECASTS = {"weekly": weekly, "persistence": persistence, "perfect": perfect}
+FORECASTS = {
+    "seasonal": seasonal,
+    "weekly": weekly,
+    "weekday": weekday,
+    "persistence": persistence,
+    "perfect": perfect,
+}
 
 
 def _replanner(
