@@ -261,6 +261,7 @@ def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
             window=timedelta(hours=settings.limits.node_failure_window_h),
         ),
         chunks=chunks,
+        energy=energy,
         serving=deployments.Policy(**settings.deployments.model_dump()),
         concurrency=concurrency,
         cull_every=timedelta(seconds=settings.notebooks.check_interval_s),

@@ -53,6 +53,16 @@ def _command(job: dict[str, Any]) -> Any:
     return shlex.join(command) if isinstance(command, list) else command
 
 
+def _deadline(job: dict[str, Any]) -> str | None:
+    """`2026-11-26 06:00 (deferrable)`: when the job should be done, and whether it may wait
+    for greener power until then."""
+    spec = job.get("spec") or {}
+    at = local_time(spec.get("deadline")) if spec.get("deadline") else None
+    if spec.get("deferrable"):
+        return f"{at} (deferrable)" if at else "deferrable"
+    return at
+
+
 def _runtime(job: dict[str, Any]) -> str | None:
     return elapsed(job.get("started_at"), job.get("ended_at"))
 
@@ -84,6 +94,7 @@ JOBS = Noun(
         col("priority", "priority"),
         Column("command", _command),
         Column("resources", _resources),
+        Column("deadline", _deadline),
         col("created", "created_at", local_time),
         col("started", "started_at", local_time),
         col("ended", "ended_at", local_time),

@@ -345,3 +345,138 @@ def jobs_command(
         ],
         title=f"slowdown by virtual cluster (worst {VC_ROWS}; all with --json)",
     )
+
+
+def _share_of_optimal(row: dict[str, Any]) -> str | None:
+    share = row.get("share_of_optimal_reduction")
+    return None if share is None else f"{100 * share:.1f} %"
+
+
+CARBON_2020 = REPO_ROOT.parent / "shared" / "data" / "traces" / "carbon-2020" / "ger_ci.csv"
+CARBON_ORIGIN = (
+    "get ger_ci.csv from github.com/dos-group/lets-wait-awhile, data/ (2020 grid carbon of "
+    "Germany), and pass --carbon"
+)
+
+
+@app.command("green")
+def green_command(
+    trace: Annotated[
+        Path | None,
+        typer.Option(
+            "--trace",
+            help="Philly per-job CSV (default: philly.csv under ../shared/data/traces).",
+            show_default=False,
+        ),
+    ] = None,
+    carbon: Annotated[
+        Path | None,
+        typer.Option(
+            "--carbon",
+            help="Hourly (or finer) carbon CSV, Time,Carbon Intensity in UTC (default: the "
+            "German 2020 profile under ../shared/data/traces/carbon-2020).",
+            show_default=False,
+        ),
+    ] = None,
+    gpus: Annotated[int, typer.Option("--gpus", min=1, help="GPUs in the cluster.")] = 256,
+    sample: Annotated[
+        float,
+        typer.Option("--sample", min=0.001, max=1.0, help="Share of the trace's jobs replayed."),
+    ] = 0.1,
+    deferrable: Annotated[
+        float, typer.Option("--deferrable", min=0.0, max=1.0, help="Share of deferrable jobs.")
+    ] = 0.3,
+    slack: Annotated[
+        float, typer.Option("--slack", min=0.0, help="Deadline slack, a multiple of runtime.")
+    ] = 1.0,
+    min_slack: Annotated[
+        float, typer.Option("--min-slack-h", min=0.0, help="Deadline slack, at least (hours).")
+    ] = 12.0,
+    windows: Annotated[
+        int, typer.Option("--windows", min=1, help="Windows spread over the carbon year.")
+    ] = 12,
+    days: Annotated[int, typer.Option("--days", min=1, help="Days of arrivals per window.")] = 7,
+    power: Annotated[float, typer.Option("--power-w", min=1.0, help="Watts per GPU.")] = 300.0,
+    forecast: Annotated[
+        str,
+        typer.Option(
+            "--forecast",
+            help="The default policy's carbon forecast: seasonal (the mean of weekly and "
+            "weekday), weekly (mean of the same hour over the last 7 days), weekday (of the "
+            "same weekday's hour over the last 2 weeks), persistence (the same hour "
+            "yesterday) or perfect (the truth, a diagnostic).",
+        ),
+    ] = "seasonal",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the sample and the share.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Replay a job trace with a share of deferrable jobs against a year of hourly grid carbon,
+    under four policies: carbon-blind, threshold (wait for an hour below the last week's 30th
+    percentile), optimal (the clairvoyant plan) and default (the HiGHS planner re-planning
+    hourly on a forecast from the past, --forecast). Reports kg CO2e, cost (a time-of-use
+    tariff), deadline misses and mean JCT per policy."""
+    from zoneinfo import ZoneInfo
+
+    import numpy as np
+
+    from aicc.core.energy import CARBON, ProfileError, parse_csv
+    from aicc.sim import green, philly
+
+    if forecast not in green.FORECASTS:
+        fail(f"unknown --forecast {forecast!r}", f"one of {', '.join(green.FORECASTS)}")
+    trace_path = _trace_file(trace, PHILLY, "Philly trace", PHILLY_ORIGIN)
+    carbon_path = _trace_file(carbon, CARBON_2020, "carbon profile", CARBON_ORIGIN)
+    try:
+        jobs = philly.load(trace_path)
+    except ValueError as exc:
+        fail(f"cannot read the trace: {exc}", "expected the Philly CSV columns (see SOURCE.md)")
+    try:
+        hourly = parse_csv(
+            carbon_path.read_text(),
+            name=carbon_path.name,
+            column=None,
+            bounds=CARBON,
+            zone=ZoneInfo("UTC"),
+        )
+    except ProfileError as exc:
+        fail(f"cannot read the carbon profile: {exc}", "expected Time,Carbon Intensity rows")
+    picks = np.random.default_rng(seed).random(len(jobs)) < sample
+    jobs = [job for job, keep in zip(jobs, picks, strict=True) if keep]
+    if not jobs:
+        fail("no job left after --sample", "give a larger --sample")
+    config = green.GreenConfig(
+        gpus=gpus,
+        power_w=power,
+        deferrable=deferrable,
+        slack=slack,
+        min_slack_h=min_slack,
+        windows=windows,
+        days=days,
+        seed=seed,
+        forecast=forecast,
+    )
+    with _progress() as progress:
+        task = progress.add_task("policies x windows", total=windows * len(green.POLICIES))
+        try:
+            result = green.run(jobs, hourly, config, on_step=lambda: progress.advance(task))
+        except ValueError as exc:
+            fail(str(exc), "give a year of carbon data")
+    result = {"trace": str(trace_path), "carbon": str(carbon_path), "gpus": gpus, **result}
+    if as_json:
+        print_json(result)
+        return
+    rows = [{"policy": name, **row} for name, row in result["policies"].items()]
+    print_table(
+        rows,
+        [
+            Column("policy", lambda r: r["policy"]),
+            Column("kg CO2e", lambda r: f"{r['carbon_kg']:,.1f}", "right"),
+            Column("reduction", lambda r: f"{r.get('carbon_reduction_pct', 0):.2f} %", "right"),
+            Column("of optimal", _share_of_optimal, "right"),
+            Column("cost", lambda r: f"{r['cost']:,.2f}", "right"),
+            Column("misses", lambda r: str(r["deadline_misses"]), "right"),
+            Column("avg JCT", lambda r: f"{r['avg_jct_s'] / 3600:.2f} h", "right"),
+        ],
+        title=f"{result['jobs']} jobs ({result['deferrable_jobs']} deferrable), "
+        f"{windows} windows of {days} days, {gpus} GPUs, {escape(carbon_path.name)}",
+    )

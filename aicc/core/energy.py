@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from itertools import pairwise
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -129,6 +129,17 @@ class EnergyProfile:
 
     def price_at(self, when: datetime) -> float | None:
         return None if self.price is None else self.price.at(when)
+
+    def carbon_hours(self, start: datetime, hours: int) -> tuple[float, ...]:
+        """gCO₂/kWh of the clock hours from the one holding `start`, up to `hours` of them,
+        ending before the first hour the profile does not know (the green planner's forecast)."""
+        found: list[float] = []
+        for hour in range(hours):
+            value = self.carbon_at(start + timedelta(hours=hour))
+            if value is None:
+                break
+            found.append(value)
+        return tuple(found)
 
 
 def parse_profile(doc: object, *, read: Callable[[str], str]) -> EnergyProfile:

@@ -16,6 +16,7 @@ import json
 import math
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
@@ -251,6 +252,19 @@ class JobSpec(_Strict):
     datasets: list[PathText] = Field(default_factory=list, max_length=MAX_DATASETS)
     scenario: dict[str, Any] | None = None
     labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=MAX_LABELS)
+    deferrable: bool = Field(
+        default=False,
+        description="the job may wait for greener or cheaper power, up to its deadline",
+    )
+    deadline: datetime | None = Field(
+        default=None,
+        description="RFC 3339 time (UTC when stored) by which the job should have finished; "
+        "in YAML also a duration after submit (`12h`), made absolute when it is accepted",
+    )
+    deadline_after_s: Annotated[int | None, Field(ge=1, le=MAX_RUNTIME_S)] = Field(
+        default=None,
+        description="the deadline as seconds after submit; the server stores `deadline` instead",
+    )
 
     @model_validator(mode="wrap")
     @classmethod
@@ -262,6 +276,10 @@ class JobSpec(_Strict):
             data = dict(data)
             if data.get("max_runtime", 0) is None:
                 data["max_runtime_s"] = data.pop("max_runtime")
+            if _is_duration(data.get("deadline")):
+                data = to_stored_units(
+                    data, {"deadline": ("deadline_after_s", parse_duration_s)}, mistakes
+                )
             data = to_stored_units(
                 data, {"max_runtime": ("max_runtime_s", parse_duration_s)}, mistakes
             )
@@ -322,9 +340,77 @@ class JobSpec(_Strict):
             raise InputError("kind {kind} is not available yet; use train or infer", kind=value)
         return value
 
+    @field_validator("deadline")
+    @classmethod
+    def _deadline_in_utc(cls, value: datetime | None) -> datetime | None:
+        """Stored in UTC (CONTRACTS §1); a time without an offset is refused rather than
+        guessed, since a deadline read in the wrong zone is hours off."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise InputError(
+                "deadline needs a time zone: write 2026-11-26T06:00:00Z or +08:00, "
+                "or a duration after submit such as 12h"
+            )
+        return value.astimezone(UTC)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _deferrable_needs_a_window(cls, data: Any, handler: Callable[[Any], JobSpec]) -> JobSpec:
+        """A deferrable job is placed in time by the green planner, which must know how long it
+        runs (its declared `max_runtime`, already enforced) and by when it must be done. The
+        outermost validator, so the errors name their field (`deferrable`, `deadline`)."""
+        spec = handler(data)
+        problem = spec._window_problem()
+        if problem is not None:
+            where, message, value = problem
+            raise ValidationError.from_exception_data(
+                cls.__name__, [_problem("deferrable", (where,), message, value)]
+            )
+        return spec
+
+    def _window_problem(self) -> tuple[str, str, Any] | None:
+        if self.deadline is not None and self.deadline_after_s is not None:
+            return "deadline", "give the deadline once: a time or a duration after submit", None
+        if self.deferrable and self.max_runtime_s is None:
+            return (
+                "deferrable",
+                "a deferrable job needs max_runtime (how long it runs), so that it can be "
+                "placed before its deadline",
+                True,
+            )
+        if self.deferrable and self.deadline is None and self.deadline_after_s is None:
+            return (
+                "deferrable",
+                "a deferrable job needs a deadline (a time, or a duration after submit such "
+                "as 24h) that bounds how long it may wait",
+                True,
+            )
+        after, runtime = self.deadline_after_s, self.max_runtime_s
+        if after is not None and runtime is not None and after < runtime:
+            return (
+                "deadline",
+                f"{after} s after submit is shorter than max_runtime ({runtime} s)",
+                after,
+            )
+        return None
+
+    def resolve_deadline(self, submitted: datetime) -> datetime | None:
+        """The absolute deadline of a job submitted at `submitted` (aware), or None."""
+        if self.deadline_after_s is not None:
+            return submitted.astimezone(UTC) + timedelta(seconds=self.deadline_after_s)
+        return self.deadline
+
     def argv(self) -> list[str]:
         """The process to exec: a string runs under /bin/sh -c, a list is exec'd as is."""
         return ["/bin/sh", "-c", self.command] if isinstance(self.command, str) else self.command
+
+
+def _is_duration(value: Any) -> bool:
+    """`12h`, `1h30m`, `3600` (seconds): a deadline after submit; a time has `-` and `:`."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return True
+    return isinstance(value, str) and not any(c in value for c in "-:")
 
 
 def input_problems(data: Any) -> list[InitErrorDetails]:

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
+from aicc.core.energy import EnergyProfile
 from aicc.core.topology import NodeState
 from aicc.executors.base import Executor
 from aicc.loops import audit, culling, janitor, outputs, reconcile, scheduling
@@ -41,6 +42,7 @@ DISCOVERY_AFTER_LOSS = timedelta(seconds=3)
 STALLED_S = 60.0
 REST_PER_PASS = 3  # under a burst, a pass rests this many times as long as it took (_run)
 BURST_PERIOD = 0.1  # s between the starts of passes while submits keep coming
+GREEN_HORIZON_H = 48  # hours of carbon forecast the green planner sees at each pass
 
 
 def holder_name() -> str:
@@ -79,8 +81,15 @@ class Controller:
         serving: deployments.Policy = deployments.Policy(),
         concurrency: autoscaling.Concurrency | None = None,
         cull_every: timedelta = timedelta(seconds=30),
+        energy: EnergyProfile | None = None,
     ) -> None:
         self.db = db
+        # the site's carbon by hour: deferrable jobs wait for greener hours (scheduler/green.py)
+        self.carbon = (
+            (lambda now: energy.carbon_hours(now, GREEN_HORIZON_H))
+            if energy is not None and energy.carbon_intensity is not None
+            else None
+        )
         # replicas of deployments kept as wanted, as many as the gateway's load asks for
         self.deployments = Keeper(serving, concurrency)
         self.chunks = chunks  # data set chunks, collected when unused (janitor.collect)
@@ -169,6 +178,7 @@ class Controller:
                     billing,
                     same_host=self.same_host,
                     parsed=self.parsed,
+                    carbon=self.carbon,
                 )
             observed = utcnow()  # every active replica is polled after this instant
             with step("reconcile"):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import socket
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -203,11 +205,14 @@ def cycle(
     billing: budgets.Context | None = None,
     same_host: frozenset[str] = frozenset(),
     parsed: snapshots.Parsed | None = None,
+    carbon: Callable[[datetime], tuple[float, ...]] | None = None,
 ) -> int:
     """One scheduling pass in one fenced transaction: binds, preemptions and waiting reasons.
     With `billing`, budgets are checked at admission. `same_host`: the executors whose nodes are
     all this machine (`Capabilities.same_host`). `parsed`: the waiting jobs' views from earlier
-    passes (`snapshots.Parsed`). Returns the number of jobs bound.
+    passes (`snapshots.Parsed`). `carbon(now)`: the site's hourly carbon forecast from the hour
+    holding `now`, with which the scheduler holds deferrable jobs for greener hours (`green`).
+    Returns the number of jobs bound.
 
     No job can stop the pass: a waiting job whose stored spec is not valid, or whose presence
     makes the scheduler raise (found by `isolate`), fails as `invalid_spec` or `quarantined`,
@@ -223,6 +228,8 @@ def cycle(
     with db.reader() as session:  # decide without SQLite's write lock: submits go on meanwhile
         read = snapshots.read(session, now, billing=billing, parsed=parsed)
     snapshot = read.snapshot
+    if carbon is not None:
+        snapshot = replace(snapshot, carbon=carbon(now))
     poisoned: dict[str, str] = {}
     try:
         decisions = schedule(snapshot, profile)

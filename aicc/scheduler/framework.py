@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from aicc.scheduler import green
 from aicc.scheduler.actions import ACTIONS
 from aicc.scheduler.cycle import FAIRSHARE, CycleState, Trial
 from aicc.scheduler.memo import Memo
@@ -108,7 +109,11 @@ class Cycle(CycleState):
 
     def run(self) -> list[CycleDecision]:
         limit = self.profile.max_jobs
+        held = green.holds(self.snapshot)
         for count, job in enumerate(order(self)):
+            if job.id in held:
+                self.wait(job, [held[job.id]])
+                continue
             if limit is not None and count >= limit:
                 why = f"this cycle considered its first {limit} jobs; the rest wait for the next"
                 self.wait(job, [WaitReason("queue", why)])

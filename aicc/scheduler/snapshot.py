@@ -105,6 +105,10 @@ class JobView:
     price_rates: tuple[tuple[str, float], ...] = ()
     # A deployment's replica within its minimum: never a preemption's victim.
     protected: bool = False
+    # The spec's `deferrable` and `deadline` (aware, UTC): such a job may be held for greener
+    # power until the green planner's hour (green.holds), given `Snapshot.carbon`.
+    deferrable: bool = False
+    deadline: datetime | None = None
 
     @property
     def attempt_started_at(self) -> datetime | None:
@@ -159,6 +163,9 @@ class Snapshot:
     # tenant id (project or organization) -> money left of its budget this month, after what
     # running jobs will cost until their declared end; a tenant without a budget is absent
     budget_left: Mapping[str, float] = field(default_factory=dict)
+    # The site's grid carbon intensity (gCO2/kWh) forecast by clock hour, from the hour holding
+    # `now`; empty: no forecast, and deferrable jobs are not held (green.holds).
+    carbon: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -180,6 +187,7 @@ class Placement:
 class WaitReason:
     # quota | budget | resources | gang | unschedulable | queue | reservation | fairshare
     # | preempting (victims are in their grace period; the job starts when they stop)
+    # | green (a deferrable job held for a greener hour before its deadline)
     code: str
     message: str
 

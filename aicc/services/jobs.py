@@ -233,6 +233,7 @@ def submit(
     _check_scenario(spec)
     data, pinned = mounts.pin(session, who, spec.datasets, project_id=project.id)
     now = utcnow()
+    deadline = _deadline(spec, now, spec.max_runtime_s or queue.max_runtime_s)
     job_id = new_id("job")
     stored = stored_spec(
         spec,
@@ -242,6 +243,8 @@ def submit(
         name=spec.name or default_name(spec.command, job_id[-6:].lower()),
         priority=spec.priority if "priority" in spec.model_fields_set else queue.priority,
         datasets=data,
+        deadline=deadline,
+        deadline_after_s=None,
     )
     row = {
         "id": job_id,
@@ -296,6 +299,24 @@ _WAITING = select(
     select(func.count()).where(_MINE, _ACTIVE).scalar_subquery(),
     select(func.count()).where(_QUEUED, _ACTIVE).scalar_subquery(),
 )
+
+
+def _deadline(spec: JobSpec, now: datetime, runtime_s: int | None) -> datetime | None:
+    """The absolute deadline the job is stored with (a duration after submit counts from
+    `now`); refused when it has passed or leaves less than the declared runtime."""
+    deadline = spec.resolve_deadline(now)
+    if deadline is None:
+        return None
+    if deadline <= now:
+        raise Invalid("deadline: {at} has passed; give a later time", at=deadline.isoformat())
+    if runtime_s and (deadline - now).total_seconds() < runtime_s:
+        raise Invalid(
+            "deadline: {at} leaves less than max_runtime ({runtime} s) from now; "
+            "give a later deadline or a shorter max_runtime",
+            at=deadline.isoformat(),
+            runtime=runtime_s,
+        )
+    return deadline
 
 
 def stored_spec(spec: JobSpec, **filled: object) -> JobSpec:

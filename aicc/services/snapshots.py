@@ -73,6 +73,8 @@ def job_view(job: JobRow, earlier: Earlier = (0.0, None)) -> JobView:
         project_id=job.project_id,
         queue=job.queue_id,
         max_runtime_s=spec.max_runtime_s,
+        deferrable=spec.deferrable,
+        deadline=spec.deadline,
         attained_s=earlier[0],
         queued_at=earlier[1],
     )

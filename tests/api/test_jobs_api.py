@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from datetime import datetime, timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -211,3 +212,24 @@ def test_an_upload_over_the_limit_is_refused_and_nothing_kept(tmp_path) -> None:
         assert state.blobs.total_bytes() == 0
         junk = client.post("/api/v1/workdirs", content=b"not a tarball")
         assert junk.status_code == 422 and "workdir" in junk.json()["detail"]
+
+
+def test_a_deadline_after_submit_is_stored_as_a_time_and_a_past_one_refused(
+    api: TestClient,
+) -> None:
+    before = utcnow()
+    job = submit(
+        api, {"command": "true", "deferrable": True, "max_runtime": "1h", "deadline": "1d"}
+    )
+    spec = api.get(f"/api/v1/jobs/{job['id']}").json()["spec"]
+    assert spec["deferrable"] is True and spec["deadline_after_s"] is None
+    deadline = datetime.fromisoformat(spec["deadline"])
+    assert before + timedelta(days=1) <= deadline <= utcnow() + timedelta(days=1)
+    past = {"command": "true", "deadline": "2020-01-01T00:00:00Z"}
+    answer = api.post("/api/v1/jobs", json=past)
+    assert answer.status_code == 422 and "deadline" in answer.text and "passed" in answer.text
+    soon = (utcnow() + timedelta(hours=1)).isoformat()
+    answer = api.post(
+        "/api/v1/jobs", json={"command": "true", "max_runtime": "2h", "deadline": soon}
+    )
+    assert answer.status_code == 422 and "max_runtime" in answer.text

@@ -105,3 +105,12 @@ def test_a_bad_profile_names_what_to_fix(
     with pytest.raises(ProfileError) as caught:
         parse_profile(doc, read=_files(**files))
     assert says in str(caught.value)
+
+
+def test_carbon_hours_run_from_the_hour_holding_start_until_the_profile_ends() -> None:
+    doc = {"carbon_intensity": {"start": "2026-07-01T00:00", "values": [500, 400, 300]}}
+    profile = parse_profile(doc, read=lambda path: "")
+    start = datetime(2026, 7, 1, 0, 30, tzinfo=UTC)
+    assert profile.carbon_hours(start, 2) == (500.0, 400.0)
+    assert profile.carbon_hours(start, 48) == (500.0, 400.0, 300.0)
+    assert parse_profile({"pue": 1.2}, read=lambda path: "").carbon_hours(start, 5) == ()

@@ -457,3 +457,50 @@ def test_aliased_yaml_costs_no_more_than_the_size_limit() -> None:
         text += f"  a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]\n"
     with pytest.raises(ValidationError, match="larger than its limit"):
         JobSpec.model_validate(yaml.safe_load(text))
+
+
+# --- deferrable jobs and deadlines (issue 22 point 3) ---------------------------------------------
+
+
+def _errors(data: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+    with pytest.raises(ValidationError) as caught:
+        JobSpec.model_validate({"command": "x", **data})
+    return [(e["loc"], str(e["msg"])) for e in caught.value.errors(include_url=False)]
+
+
+def test_a_deferrable_job_keeps_its_window_in_stored_units() -> None:
+    spec = JobSpec.model_validate(
+        yaml.safe_load("command: x\ndeferrable: true\nmax_runtime: 2h\ndeadline: 1d\n")
+    )
+    assert spec.deferrable and spec.max_runtime_s == 7200
+    assert spec.deadline_after_s == 86400 and spec.deadline is None
+    from datetime import UTC, datetime
+
+    at = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    assert spec.resolve_deadline(at) == datetime(2026, 11, 26, 12, tzinfo=UTC)
+
+
+def test_an_absolute_deadline_is_stored_in_utc() -> None:
+    spec = JobSpec.model_validate(
+        yaml.safe_load("command: x\ndeadline: 2026-11-26T06:00:00+08:00\n")
+    )
+    assert spec.model_dump(mode="json")["deadline"] == "2026-11-25T22:00:00Z"
+    assert not spec.deferrable  # a deadline alone moves nothing
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "words"),
+    [
+        ({"deferrable": True, "deadline": "1d"}, "deferrable", "max_runtime"),
+        ({"deferrable": True, "max_runtime": "2h"}, "deferrable", "deadline"),
+        ({"max_runtime": "2h", "deadline": "1h"}, "deadline", "shorter than max_runtime"),
+        ({"deadline": "2026-11-26T06:00:00"}, "deadline", "time zone"),
+        ({"deadline": "soon"}, "deadline", "must look like"),
+    ],
+)
+def test_a_window_that_cannot_work_is_refused_by_field(
+    data: dict[str, Any], field: str, words: str
+) -> None:
+    errors = _errors(data)
+    assert errors[0][0] == (field,)
+    assert words in errors[0][1]
