@@ -33,6 +33,16 @@ OPENB_ORIGIN = (
 )
 
 
+PhillyTrace = Annotated[
+    Path | None,
+    typer.Option(
+        "--trace",
+        help="Philly per-job CSV (default: philly.csv under ../shared/data/traces).",
+        show_default=False,
+    ),
+]
+
+
 @app.callback()
 def main() -> None:
     """Simulate the scheduler's placement on public traces (offline; no server needed)."""
@@ -238,14 +248,7 @@ def _date(text: str | None, flag: str) -> datetime | None:
 @app.command("jobs")
 def jobs_command(
     gpus: Annotated[int, typer.Option("--gpus", min=1, help="GPUs in the cluster, 8 per node.")],
-    trace: Annotated[
-        Path | None,
-        typer.Option(
-            "--trace",
-            help="Philly per-job CSV (default: philly.csv under ../shared/data/traces).",
-            show_default=False,
-        ),
-    ] = None,
+    trace: PhillyTrace = None,
     policy: Annotated[str, typer.Option("--policy", help="Scheduler profile.")] = "default",
     start: Annotated[
         str | None, typer.Option("--from", help="First submission day, e.g. 2017-10-01.")
@@ -361,14 +364,7 @@ CARBON_ORIGIN = (
 
 @app.command("green")
 def green_command(
-    trace: Annotated[
-        Path | None,
-        typer.Option(
-            "--trace",
-            help="Philly per-job CSV (default: philly.csv under ../shared/data/traces).",
-            show_default=False,
-        ),
-    ] = None,
+    trace: PhillyTrace = None,
     carbon: Annotated[
         Path | None,
         typer.Option(
