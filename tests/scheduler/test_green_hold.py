@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from sched_fixtures import T0, at, job, node
+
 from aicc.scheduler.framework import schedule
 from aicc.scheduler.snapshot import Bind, JobView, Snapshot, Wait
-from tests.scheduler.sched_fixtures import T0, at, job, node
 
 # From 09:00 (T0): the cleanest hour is 13:00.
 CARBON = (500.0, 480.0, 450.0, 300.0, 120.0, 400.0, 600.0, 650.0)
