@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from aicc.core import periods
 from aicc.core.tenancy import Principal
 from aicc.services import deployments, endpoints, tenancy
-from aicc.store.db import Database
+from aicc.store.db import Database, begin_immediate
 from aicc.store.tables import ApiKeyRow, DeploymentRow, GatewayRequestRow, UserRow
 
 ROUTES = ("chat", "completions", "embeddings", "predict")
@@ -179,7 +179,7 @@ def append(connection: Connection, records: list[RequestRecord]) -> None:
     ]
     driver = connection.connection.driver_connection
     assert driver is not None
-    driver.execute("BEGIN IMMEDIATE")  # the store's writers take the lock up front (db.py)
+    begin_immediate(driver)  # as the store's writers take the lock: up front
     try:
         driver.executemany(sql, rows)
         driver.execute("COMMIT")

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import ColumnElement, ScalarSelect, bindparam, func, insert, literal_column, select
 from sqlalchemy.orm import Session
 
 from aicc.core.jobspec import JobSpec, default_name, first_problem
@@ -217,7 +217,13 @@ def submit(
             queue=queue.name,
             limit=queue.max_runtime_s,
         )
-    mine, queued = _waiting(session, user_id=who.user_id, queue_id=queue.id)
+    mine, queued = _waiting(
+        session,
+        user_id=who.user_id,
+        queue_id=queue.id,
+        cap=limits.max_pending_per_user,
+        queue_cap=queue.max_pending,
+    )
     if mine >= limits.max_pending_per_user:
         raise TooMany(
             "you have {count} jobs waiting already; wait or cancel some",
@@ -279,11 +285,18 @@ def submit(
     return _view(session, JobRow(**row), user=who.name, replicas=False), True
 
 
-def _waiting(session: Session, *, user_id: str, queue_id: str) -> tuple[int, int]:
-    """The user's and the queue's jobs not yet ended, in one statement: two counts, each read
-    from its index alone (one count with an OR between them scanned the whole table)."""
-    counts = session.execute(_WAITING, {"user_id": user_id, "queue_id": queue_id}).one()
-    return counts[0] or 0, counts[1] or 0
+def _waiting(
+    session: Session, *, user_id: str, queue_id: str, cap: int, queue_cap: int | None
+) -> tuple[int, int]:
+    """The user's and the queue's waiting jobs, counted only up to their limits (a count past
+    its limit says nothing more, and counting thousands cost a submit more than its insert);
+    the queue's only where the queue has a limit. Each count reads its index alone (one count
+    with an OR between them scanned the whole table)."""
+    params = {"user_id": user_id, "queue_id": queue_id, "cap": cap, "queue_cap": queue_cap}
+    if queue_cap is None:
+        return session.execute(_WAITING_MINE, params).scalar_one(), 0
+    mine, queued = session.execute(_WAITING_BOTH, params).one()
+    return mine, queued
 
 
 # A submit's statements, built once: building one (and its cache key) costs more than running it.
@@ -295,10 +308,15 @@ _SEEN = select(_JOBS.c.id, _JOBS.c.request_sha256).where(
 _INSERT_JOB, _INSERT_EVENT = insert(_JOBS), insert(table(EventRow))
 _ACTIVE = _JOBS.c.state.in_([s.value for s in ACTIVE])
 _MINE, _QUEUED = _JOBS.c.user_id == bindparam("user_id"), _JOBS.c.queue_id == bindparam("queue_id")
-_WAITING = select(
-    select(func.count()).where(_MINE, _ACTIVE).scalar_subquery(),
-    select(func.count()).where(_QUEUED, _ACTIVE).scalar_subquery(),
-)
+
+
+def _count_to(where: ColumnElement[bool], cap: str) -> ScalarSelect[int]:
+    first = select(literal_column("1")).where(where, _ACTIVE).limit(bindparam(cap)).subquery()
+    return select(func.count()).select_from(first).scalar_subquery()
+
+
+_WAITING_MINE = select(_count_to(_MINE, "cap"))
+_WAITING_BOTH = select(_count_to(_MINE, "cap"), _count_to(_QUEUED, "queue_cap"))
 
 
 def _deadline(spec: JobSpec, now: datetime, runtime_s: int | None) -> datetime | None:

@@ -1,0 +1,57 @@
+"""SQLite writers wait for the write lock in `begin_immediate`, not in SQLite's busy handler."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from aicc.store import db
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+def test_a_writer_waits_for_the_lock_and_keeps_its_busy_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    first, second = _connect(path), _connect(path)
+    first.execute("CREATE TABLE t (x INTEGER)")
+    db.begin_immediate(first)
+    first.execute("INSERT INTO t VALUES (1)")
+    got: list[int] = []
+
+    def write() -> None:
+        db.begin_immediate(second)  # waits: the first connection holds the lock
+        got.append(second.execute("SELECT count(*) FROM t").fetchone()[0])
+        second.execute("INSERT INTO t VALUES (2)")
+        second.execute("COMMIT")
+
+    waiter = threading.Thread(target=write)
+    waiter.start()
+    time.sleep(0.2)
+    assert not got, "the second writer got the lock while the first held it"
+    first.execute("COMMIT")
+    waiter.join(timeout=10)
+    assert got == [1], "the second writer saw the first one's row once it had the lock"
+    assert first.execute("SELECT count(*) FROM t").fetchone()[0] == 2
+    assert second.execute("PRAGMA busy_timeout").fetchone()[0] == 30000
+
+
+def test_a_writer_gives_up_after_the_busy_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "t.db"
+    first, second = _connect(path), _connect(path)
+    db.begin_immediate(first)
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_S", 0.05)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        db.begin_immediate(second)
+    assert not second.in_transaction
+    assert second.execute("PRAGMA busy_timeout").fetchone()[0] == 50
