@@ -348,6 +348,70 @@ def test_a_stream_whose_client_left_before_its_first_byte_counts_nothing_in_flig
         assert set(state.gateway.outstanding.values()) <= {0}
 
 
+def test_a_request_cancelled_while_its_replica_works_counts_nothing_in_flight(
+    tmp_path: Path,
+) -> None:
+    """A server may cancel a request's handler when its client leaves (or as it shuts down)
+    while the replica is still working on it: the request must leave the autoscaler's count of
+    requests in flight and its replica's, and be recorded as the client's leaving, 499."""
+    with in_process(tmp_path / "home", limits={"grace_s": 1.0}) as (api, state):
+        slow = deploy(api, "slow", env={"UPSTREAM_DELAY_S": "5"})
+        key = api.post("/api/v1/keys", json={"name": "leaves"}).json()["secret"]
+        body = {"model": "slow", "messages": [{"role": "user", "content": "hi"}]}
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/v1/chat/completions",
+            "raw_path": b"/v1/chat/completions",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [
+                (b"host", b"testserver"),
+                (b"authorization", f"Bearer {key}".encode()),
+                (b"content-type", b"application/json"),
+            ],
+            "client": ("127.0.0.1", 50000),
+            "server": ("testserver", 80),
+        }
+
+        async def receive() -> dict[str, object]:
+            return {"type": "http.request", "body": json.dumps(body).encode(), "more_body": False}
+
+        async def send(message: dict[str, object]) -> None:
+            raise AssertionError("nothing is sent to a client that left")
+
+        def statuses() -> list[int]:
+            with state.db.reader() as session:
+                return list(session.scalars(select(GatewayRequestRow.status)))
+
+        async def call() -> tuple[int, int]:
+            handler = asyncio.ensure_future(api.app(scope, receive, send))  # type: ignore[arg-type]
+            for _ in range(100):  # until the replica has the request
+                if any(state.gateway.outstanding.values()):
+                    break
+                await asyncio.sleep(0.05)
+            seen = (
+                state.gateway.concurrency.inflight(slow.id),
+                sum(state.gateway.outstanding.values()),
+            )
+            handler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await handler
+            for _ in range(100):  # the record is written after the cancellation, on this loop
+                if statuses():
+                    break
+                await asyncio.sleep(0.05)
+            return seen
+
+        assert asyncio.run(call()) == (1, 1), "the request reached its replica"
+        assert statuses() == [499]
+        assert state.gateway.concurrency.inflight(slow.id) == 0
+        assert set(state.gateway.outstanding.values()) <= {0}
+
+
 def test_a_replica_too_slow_is_a_504_not_retried(tmp_path: Path) -> None:
     """A replica that does not answer within `read_timeout_s` may still be working on the
     request: the client gets a 504 at once, and no other replica is asked."""

@@ -155,6 +155,7 @@ class _Call:
         self.attempts = 0
         self.replica: str | None = None
         self.stream = False
+        self.finished = False  # `finish` ran: counted out of flight and recorded
 
     def record(
         self, status: int, *, billable: bool, usage: dict[str, Any] | None = None
@@ -181,10 +182,22 @@ class _Call:
     async def finish(
         self, status: int, *, billable: bool, usage: dict[str, Any] | None = None
     ) -> None:
+        if self.finished:
+            return
+        self.finished = True
         self.gateway.concurrency.end(self.target.deployment_id)
         await self.gateway.finish(
             self.target.name, self.record(status, billable=billable, usage=usage)
         )
+
+    def abandon(self) -> None:
+        """The request was cancelled before it ended (the client left and the server cancelled
+        its handler): no longer in flight, and recorded as the client's leaving, 499, on a task
+        of its own (this one is being cancelled)."""
+        if not self.finished:
+            task = asyncio.get_running_loop().create_task(self.finish(499, billable=False))
+            _tasks.add(task)
+            task.add_done_callback(_tasks.discard)
 
 
 def _tokens(value: object) -> int:
@@ -281,7 +294,11 @@ async def _dispatch(
         if not asked_usage:  # metering needs the last chunk's usage; the client gets none
             payload["stream_options"] = {**options, "include_usage": True}
             body = json.dumps(payload).encode()
-    return await _send(call, path, body, content_type, asked_usage)
+    try:
+        return await _send(call, path, body, content_type, asked_usage)
+    except asyncio.CancelledError:
+        call.abandon()
+        raise
 
 
 async def _send(
@@ -317,6 +334,9 @@ async def _send(
         except _BROKEN:
             _release(gateway, url)
             continue
+        except asyncio.CancelledError:
+            _release(gateway, url)
+            raise
         kind = upstream.headers.get("content-type", "")
         if call.stream and upstream.status == 200 and kind.startswith("text/event-stream"):
             return _Relayed(_Relay(call, upstream, url, asked_usage), call.id)
