@@ -109,9 +109,7 @@ def _launch(
     spec = JobSpec.model_validate(job.spec)
     env = dict(spec.env)
     if spec.secrets:
-        env.update(
-            secrets.environment(session, sealer, project_id=job.project_id, names=spec.secrets)
-        )
+        env.update(secrets.launched_with(session, sealer, job, spec.secrets))
     env.update({k: str(v) for k, v in rep.rendezvous.items()})
     env["AICC_JOB_ID"] = job.id
     env["AICC_ATTEMPT"] = str(job.attempt)

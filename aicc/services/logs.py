@@ -51,13 +51,14 @@ MIN_MASKED = 4  # characters: a shorter value, or less of one at a cut, would ma
 
 
 def secret_values(session: Session, sealer: Sealer, job: jobs.Job) -> list[str]:
-    """What a log of `job` must not show: the values of the secrets it named (as they are now;
-    one replaced since was not this job's to mask), each line of a value of several, and a
-    notebook's tokens; longest first, so a value inside another is masked with it."""
+    """What a log of `job` must not show: the values of the secrets it named, those its
+    attempts were launched with and those they have now (a value replaced after the job ran is
+    still the one its logs may show), each line of a value of several, and a notebook's tokens;
+    longest first, so a value inside another is masked with it."""
     names = job.spec.get("secrets") or []
     opened = secrets.environment(session, sealer, project_id=job.project_id, names=names)
-    values = set(opened.values())
-    values |= {line for value in opened.values() for line in value.splitlines()}
+    values = set(opened.values()) | set(secrets.seen(session, sealer, job.id))
+    values |= {line for value in list(values) for line in value.splitlines()}
     if job.kind == JobKind.NOTEBOOK.value:
         values |= {notebooks.token(sealer, job.id, n) for n in range(job.attempt + 1)}
     return sorted((v for v in values if len(v.strip()) >= MIN_MASKED), key=len, reverse=True)

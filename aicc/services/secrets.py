@@ -13,7 +13,7 @@ from aicc.core.tenancy import Principal, can_write
 from aicc.services import audit, tenancy
 from aicc.services.common import Forbidden, Invalid, NotFound, new_id, read, utcnow
 from aicc.store.sealing import Sealer
-from aicc.store.tables import SecretRow
+from aicc.store.tables import JobRow, SecretRow
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 
@@ -83,5 +83,35 @@ def environment(
     session: Session, sealer: Sealer, *, project_id: str, names: list[str]
 ) -> dict[str, str]:
     """The opened secrets a job asked for, as environment variables (`hf-token` -> `HF_TOKEN`)."""
+    return {env_name(name): value for name, value in opened(session, sealer, project_id, names)}
+
+
+def launched_with(
+    session: Session, sealer: Sealer, job: JobRow, names: list[str]
+) -> dict[str, str]:
+    """`environment` for launching one of the job's replicas, which also keeps on the job the
+    sealed values it was given (`JobRow.secrets_seen`), each once: its logs are masked with
+    them even after a secret is replaced."""
+    given = dict(opened(session, sealer, job.project_id, names))
+    known = {sealer.open(sealed) for sealed in job.secrets_seen}
+    new = [sealer.seal(v) for v in dict.fromkeys(given.values()) if v not in known]
+    if new:
+        job.secrets_seen = [*job.secrets_seen, *new]
+    return {env_name(name): value for name, value in given.items()}
+
+
+def seen(session: Session, sealer: Sealer, job_id: str) -> list[str]:
+    """The values of the secrets the job's attempts were launched with."""
+    sealed = session.scalar(select(JobRow.secrets_seen).where(JobRow.id == job_id))
+    return [sealer.open(value) for value in sealed or ()]
+
+
+def opened(
+    session: Session, sealer: Sealer, project_id: str, names: list[str]
+) -> list[tuple[str, str]]:
     query = select(SecretRow).where(SecretRow.project_id == project_id, SecretRow.name.in_(names))
-    return {s.name.upper().replace("-", "_"): sealer.open(s.value) for s in session.scalars(query)}
+    return [(s.name, sealer.open(s.value)) for s in session.scalars(query)]
+
+
+def env_name(name: str) -> str:
+    return name.upper().replace("-", "_")

@@ -406,6 +406,9 @@ class JobRow(Base):
     ended_at: Mapped[datetime | None]
     # the spec's data sets pinned at submit: [{"name", "ref", "version_id", "bytes"}]
     datasets: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
+    # the sealed values of the secrets its attempts were launched with: its logs are masked
+    # with them, though a secret be replaced since (services/logs.py)
+    secrets_seen: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
 
 
 class ReplicaRow(Base):

@@ -160,6 +160,26 @@ def test_secrets_reach_the_job_as_environment_but_never_the_api(api: TestClient)
     assert unknown.status_code == 422 and "nope" in unknown.text
 
 
+def test_a_secret_replaced_after_a_job_ran_stays_masked_in_its_logs(server) -> None:  # type: ignore[no-untyped-def]
+    """The job printed the value it was given; replacing the secret afterwards must not unmask
+    that value in the job's logs, and the value kept for masking is sealed in the database."""
+    from sqlalchemy import select
+
+    from aicc.store.tables import JobRow
+
+    api, state = server
+    assert api.put("/api/v1/secrets/db-password", json={"value": "first-pass-1234"}).is_success
+    job = submit(api, {"command": "echo pw=$DB_PASSWORD", "secrets": ["db-password"]})
+    assert wait_state(api, job["id"], {"succeeded", "failed"})["state"] == "succeeded"
+    assert api.put("/api/v1/secrets/db-password", json={"value": "second-pass-5678"}).is_success
+    logged = api.get(f"/api/v1/jobs/{job['id']}/logs").text
+    assert "pw=" in logged and "first-pass-1234" not in logged
+    with state.db.reader() as session:
+        kept = session.scalar(select(JobRow.secrets_seen).where(JobRow.id == job["id"]))
+    assert len(kept) == 1 and "first-pass" not in kept[0]
+    assert state.sealer.open(kept[0]) == "first-pass-1234"
+
+
 def test_pending_limit_per_user(tmp_path) -> None:
     from aicc.testing.servers import in_process
 
