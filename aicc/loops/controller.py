@@ -164,6 +164,7 @@ class Controller:
 
     def tick(self) -> None:
         """One pass: take or keep the lease, then schedule and reconcile once."""
+        self.deployments.share(self.db, self.lease.holder)  # leading or not
         if not self.lease.try_acquire(utcnow()):
             return
         step = self.metrics.step

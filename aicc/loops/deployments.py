@@ -34,9 +34,25 @@ class Keeper:
         self.concurrency = concurrency
         self._memories: dict[str, Memory] = {}  # the autoscaler's, per deployment
         self._next_probe = 0.0
+        self._next_share = 0.0
         # One pooled client for every probe: making one loads the CA store for TLS, tens of
         # milliseconds holding the GIL, which a gateway on the same event loop waits out.
         self._http = httpx.Client(timeout=policy.probe_timeout_s, trust_env=False)
+
+    def share(self, db: Database, server: str) -> None:
+        """This process's closed seconds of gateway load into the store, for whichever server
+        leads (every server's pass does this, leading or not); at most once a second."""
+        if self.concurrency is None or time.monotonic() < self._next_share:
+            return
+        self._next_share = time.monotonic() + 1.0
+        samples = self.concurrency.unshared()
+        if not samples:
+            return
+        try:
+            with db.session() as session:
+                autoscaling.share(session, server, samples)
+        except Exception:  # the leader then scales on less: never a reason to stop the pass
+            log.exception("deployments: sharing the gateway's load failed")
 
     def step(self, db: Database, lease: Lease) -> None:
         """Probe when due, then one converge step; a failing step is logged, not fatal to the
@@ -63,7 +79,8 @@ class Keeper:
             lease.fence(session, now)
             if self.concurrency is not None:
                 defaults = self.policy.autoscaling()
-                autoscaling.step(session, self.concurrency, self._memories, defaults)
+                memories = self._memories
+                autoscaling.step(session, self.concurrency, memories, defaults, lease.holder)
             deployments.converge(session, self.policy, now, answers)
 
     def probe(self, due: list[deployments.Probe]) -> dict[str, bool]:

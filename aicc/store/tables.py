@@ -548,6 +548,18 @@ class GatewayRequestRow(Base):
     usage_id: Mapped[int | None] = mapped_column(BigInteger)  # the usage record holding it
 
 
+class GatewayLoadRow(Base):
+    """One server's requests in flight to one deployment over one whole second (the mean), so
+    that the leader's autoscaler counts the requests every server and worker process took, not
+    only its own (services/autoscaling.py). Rows older than the samples kept are deleted."""
+
+    __tablename__ = "gateway_load"
+    server: Mapped[str] = mapped_column(String(200), primary_key=True)  # the controller's holder
+    deployment_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    second: Mapped[float] = mapped_column(primary_key=True)  # Unix time the second ended
+    concurrency: Mapped[float]
+
+
 class EventRow(Base):
     """Append-only: every state change of a job and every notable thing around it."""
 

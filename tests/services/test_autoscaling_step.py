@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 
 from aicc.api.state import AppState
+from aicc.services import autoscaling
+from aicc.services.autoscaling import Concurrency
 from aicc.store.tables import DeploymentRow
 from aicc.testing.polling import wait
 from aicc.testing.servers import in_process
@@ -60,3 +62,26 @@ def test_load_scales_up_idleness_to_zero_and_a_request_back(tmp_path: Path) -> N
             counts.begin(dep)
         time.sleep(3)  # the panic window over, and more
         assert desired(state) == 1
+
+
+def test_the_load_another_server_took_counts_as_the_leaders_own(tmp_path: Path) -> None:
+    """Another server (or worker process) on the same database counts its own requests: it
+    shares its seconds through the store, and the leader scales on the sum."""
+    with in_process(tmp_path / "home", deployments=FAST, limits={"grace_s": 1.0}) as (api, state):
+        body = {"name": "web", "command": SERVE, "min_replicas": 1, "max_replicas": 5}
+        made = api.post("/api/v1/deployments", json={**body, "target_concurrency": 2})
+        assert made.status_code == 201, made.text
+        dep = made.json()["id"]
+        other = Concurrency()  # the other server's gateway: this server's sees nothing
+        for _ in range(6):
+            other.begin(dep)
+
+        def shared_and_scaled() -> bool | None:
+            with state.db.session() as session:
+                autoscaling.share(session, "other-host:1:abcd", other.unshared())
+            return desired(state) == 3 or None
+
+        wait("3 replicas wanted for the other server's 6 requests", shared_and_scaled, timeout=15)
+        assert state.controller.deployments.concurrency.inflight(dep) == 0  # type: ignore[union-attr]
+        for _ in range(6):
+            other.end(dep)

@@ -36,3 +36,16 @@ def test_a_long_request_fills_every_second_it_spans() -> None:
     clock.now = 103.0
     assert [s.concurrency for s in meter.samples("d")] == [1.0, 1.0, 1.0]
     assert meter.inflight("d") == 1
+
+
+def test_closed_seconds_are_given_out_to_share_once() -> None:
+    clock = Clock()
+    meter = Concurrency(clock)
+    meter.begin("d")
+    clock.now = 102.5
+    assert {d: [s.at for s in found] for d, found in meter.unshared().items()} == {
+        "d": [101.0, 102.0]
+    }
+    assert meter.unshared() == {}  # nothing closed since
+    clock.now = 103.2
+    assert [s.at for s in meter.unshared()["d"]] == [103.0]
