@@ -109,6 +109,9 @@ class Invoice:
     issued_at: datetime | None = None
     # per project: {"project_id", "energy_kwh", "carbon_kg"}; None: issued before it was kept
     projects_footprint: list[dict[str, Any]] | None = None
+    # a draft's usage records on no line, only in `unpriced`: the issued invoice takes them
+    # too, so that they are listed once and not again in every later month's draft
+    unpriced_ids: list[int] = field(default_factory=list)
 
     def footprint(self) -> dict[str, Any] | None:
         """kWh and kg CO₂e of real accelerators, in all and per project; None for invoices
@@ -186,6 +189,7 @@ def compute(session: Session, *, org_id: str, month: str, zone: str, default: Pr
     held = _Credits(credits.org_subsidies(session, org_id), credits.org_vouchers(session, org_id))
     groups: dict[tuple[object, ...], _Group] = {}
     unpriced: dict[tuple[str | None, str, str], Fraction] = {}
+    unpriced_ids: list[int] = []
     footprint: dict[str | None, list[float]] = {}
     for record in rows:
         if record.period != month and record.period not in issued:
@@ -214,6 +218,8 @@ def compute(session: Session, *, org_id: str, month: str, zone: str, default: Pr
             group.day, group.last_day = min(group.day, day), max(group.last_day or day, day)
             group.quantity += rated.quantity
             group.usage_ids.append(record.id)
+        if not on_a_line:
+            unpriced_ids.append(record.id)
         if _real_compute(record) and (on_a_line or record.period == month):
             sums = footprint.setdefault(record.project_id, [0.0, 0.0])
             sums[0] += record.energy_kwh
@@ -236,6 +242,7 @@ def compute(session: Session, *, org_id: str, month: str, zone: str, default: Pr
             {"project_id": p, "energy_kwh": kwh, "carbon_kg": kg}
             for p, (kwh, kg) in sorted(footprint.items(), key=lambda kv: kv[0] or "")
         ],
+        unpriced_ids=unpriced_ids,
     )
 
 
@@ -509,7 +516,7 @@ def issue(
         raise Conflict(f"the invoice of {org.id} for {month} is already issued") from None
     for line in draft.lines:
         session.add(InvoiceLineRow(invoice_id=invoice_id, position=line["position"], line=line))
-    ids = [i for line in draft.lines for i in line["usage_ids"]]
+    ids = [i for line in draft.lines for i in line["usage_ids"]] + draft.unpriced_ids
     for chunk in range(0, len(ids), 500):
         for record in session.scalars(
             select(UsageRow).where(UsageRow.id.in_(ids[chunk : chunk + 500]))

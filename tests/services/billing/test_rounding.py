@@ -75,3 +75,39 @@ def test_a_month_of_tiny_uses_is_not_rounded_away(server: tuple[TestClient, AppS
     assert len(cpu) == 40  # one line per job, each its share of the month's line item
     assert sum(Decimal(line["gross"]) for line in cpu) == Decimal("0.16")
     assert bill.totals()["gross"] == "0.28"
+
+
+def test_usage_no_price_covers_is_listed_on_its_months_invoice_once(
+    server: tuple[TestClient, AppState],
+) -> None:
+    """A record the plan has no price for is listed as unpriced on the invoice of its month;
+    once that invoice is issued, later months' drafts do not list it again."""
+    api, state = server
+    with state.db.session() as session:
+        org = tenancy.create_org(session, None, name="odd").id
+        project = tenancy.create_project(session, None, name="p", org_id=org).id
+    october = datetime(2026, 10, 5, tzinfo=UTC)
+    common = {"org_id": org, "project_id": project, "period": "2026-10", "created_at": october}
+    with state.db.session() as session:
+        session.add_all(
+            [
+                UsageRow(
+                    key="odd-cpu", kind="compute", job_id="job_c", cpu_milli=1000,
+                    start=october, end=october + timedelta(hours=1), duration_us=3600 * 10**6,
+                    **common,
+                ),
+                UsageRow(
+                    key="odd-gpu", kind="compute", job_id="job_g", accelerator="NoSuchChip",
+                    milli=1000, start=october, end=october + timedelta(hours=1),
+                    duration_us=3600 * 10**6, **common,
+                ),
+            ]
+        )  # fmt: skip
+    issued = api.post("/api/v1/bills/issue", json={"org_id": org, "month": "2026-10"})
+    assert issued.status_code == 200, issued.text
+    listed = sorted(u["item"] for u in issued.json()["unpriced"])
+    assert "accelerator:NoSuchChip" in listed
+    later = api.get("/api/v1/bills", params={"org": org, "month": "2026-11"}).json()
+    assert later["unpriced"] == [] and later["lines"] == []
+    again = api.get("/api/v1/bills", params={"org": org, "month": "2026-10"}).json()
+    assert sorted(u["item"] for u in again["unpriced"]) == listed
