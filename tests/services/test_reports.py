@@ -305,6 +305,10 @@ def test_compute_energy_and_carbon_equal_the_usage_records(
     assert 1.2 < (report.energy.pue or 0) < 1.5  # a mean of hours at 1.2 and at 1.5
     assert report.energy.carbon_kg == pytest.approx(sum(r.carbon_kg or 0 for r in real))
     assert report.energy.carbon_kg == pytest.approx(facility * 0.6)
+    days = {d.day: d for d in report.energy_by_day}
+    assert set(days) == {"2026-10-10", "2026-10-12"}  # the days real devices were used
+    assert sum(d.facility_kwh for d in days.values()) == pytest.approx(facility)
+    assert sum(d.it_kwh for d in days.values()) == pytest.approx(it)
 
 
 def test_utilization_counts_real_devices_only(report: MonthlyReport) -> None:

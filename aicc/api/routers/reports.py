@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.schemas.reports import MonthlyReport
-from aicc.core import periods
 from aicc.core.tenancy import Principal
 from aicc.services.common import utcnow
 from aicc.services.reports import export, monthly, pdf
@@ -33,19 +32,7 @@ class PDFResponse(Response):
 
 
 def report(who: Principal, state: StateDep, session: Session, month: str | None) -> MonthlyReport:
-    """The report as every face asks for it: the server's zone, prices, agreement and PUE."""
-    settings = state.settings
-    now = utcnow()
-    return monthly.monthly(
-        session,
-        who,
-        month=month or periods.month_of(now, settings.site.timezone),
-        zone=settings.site.timezone,
-        default=settings.pricing,
-        agreement=settings.reports.agreement,
-        power=monthly.site_power(settings),
-        now=now,
-    )
+    return monthly.for_server(session, who, settings=state.settings, month=month, now=utcnow())
 
 
 @router.get("/reports/monthly", response_model=MonthlyReport)

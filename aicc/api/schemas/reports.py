@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aicc.services.reports.monthly import (
     Energy,
+    EnergyDay,
     JobKind,
     Money,
     MonthlyReport,
@@ -17,6 +18,7 @@ from aicc.services.reports.monthly import (
 
 __all__ = [
     "Energy",
+    "EnergyDay",
     "JobKind",
     "Money",
     "MonthlyReport",

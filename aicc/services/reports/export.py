@@ -80,6 +80,12 @@ def to_csv(report: MonthlyReport) -> str:
         ("energy", "pue", "", _num(e.pue), ""),
         ("energy", "carbon_kg", "", round(e.carbon_kg, 6), "kg CO2e"),
     ]
+    for day in report.energy_by_day:
+        rows += [
+            ("energy_by_day", "it_kwh", day.day, round(day.it_kwh, 6), "kWh"),
+            ("energy_by_day", "facility_kwh", day.day, round(day.facility_kwh, 6), "kWh"),
+            ("energy_by_day", "carbon_kg", day.day, round(day.carbon_kg, 6), "kg CO2e"),
+        ]
     for share in report.revenue.shares:
         for name in ("fee", "payments", "public", "total"):
             rows.append(("shares", name, share.party, str(getattr(share, name)), cur))

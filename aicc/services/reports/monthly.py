@@ -102,6 +102,13 @@ class Energy(_Read):
     without_carbon: int  # of them, written before carbon was recorded (migration 0025)
 
 
+class EnergyDay(_Read):
+    day: str  # YYYY-MM-DD in the billing zone
+    it_kwh: float
+    facility_kwh: float
+    carbon_kg: float
+
+
 class Share(_Read):
     party: str  # investor | builder | operator
     fee: Decimal
@@ -139,6 +146,7 @@ class MonthlyReport(_Read):
     revenue: Revenue
     bills: list[OrgBill]
     energy: Energy
+    energy_by_day: list[EnergyDay]
 
 
 def site_power(settings: Settings) -> PowerModel:
@@ -154,6 +162,24 @@ def site_power(settings: Settings) -> PowerModel:
         site.assumed_utilization,
         carbon_intensity=site.carbon_intensity,
         profile=profile,
+    )
+
+
+def for_server(
+    session: Session, who: Principal, *, settings: Settings, month: str | None, now: datetime
+) -> MonthlyReport:
+    """`monthly` under a server's settings (zone, default prices, agreement, PUE), as the API
+    and the portal ask for it; `month` None is the current month."""
+    zone = settings.site.timezone
+    return monthly(
+        session,
+        who,
+        month=month or periods.month_of(now, zone),
+        zone=zone,
+        default=settings.pricing,
+        agreement=settings.reports.agreement,
+        power=site_power(settings),
+        now=now,
     )
 
 
@@ -184,6 +210,8 @@ def monthly(
     served = set(session.scalars(select(UsageRow.org_id).where(UsageRow.period == month)))
     bills, currency = _bills(session, orgs, month, zone, default)
     revenue = _revenue(bills, currency, agreement)
+    pflops = _pflops(session, month)
+    energy, energy_by_day = _energy(session, month, zone, power)
     return MonthlyReport(
         month=month,
         zone=zone,
@@ -199,10 +227,12 @@ def monthly(
         tenants_served=len(served & set(orgs)),
         tenants_new=sum(1 for o in orgs.values() if start <= _utc(o.created_at) < end),
         jobs=_jobs(session, start, end),
-        **_pflops(session, month),
+        pflops_hours=pflops[0],
+        pflops_hours_simulated=pflops[1],
         revenue=revenue,
         bills=bills,
-        energy=_energy(session, month, power),
+        energy=energy,
+        energy_by_day=energy_by_day,
     )
 
 
@@ -218,6 +248,10 @@ def _utilization(
     days = (periods.day_of(end - timedelta(seconds=1), zone) - first).days + 1
     rows = kpis.utilization(session, who, by="model", first=first, days=days, zone=zone, now=now)
     sums: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
+    for n in range(days):  # every day of the month that has begun, used or not
+        day = first + timedelta(days=n)
+        if periods.day_bounds(day, zone)[0] < now:
+            sums[("day", day.isoformat())] = [0.0, 0.0, 0.0, 0.0]
     simulated = 0.0
     for r in rows:
         if r.simulated:
@@ -244,6 +278,7 @@ def _utilization(
         )
 
     days_seen = sorted(k for k in sums if k[0] == "day")
+    sums.setdefault(("month", ""), [0.0, 0.0, 0.0, 0.0])
     models = sorted(k for k in sums if k[0] == "model")
     return made(("month", "")), [made(k) for k in models], [made(k) for k in days_seen], simulated
 
@@ -299,7 +334,8 @@ def _compute_records(month: str) -> Select[UsageRow]:
     )
 
 
-def _pflops(session: Session, month: str) -> dict[str, float]:
+def _pflops(session: Session, month: str) -> tuple[float, float]:
+    """PFLOPS-hours of real and of simulated devices."""
     real, fake = Fraction(0), Fraction(0)
     for record in session.scalars(_compute_records(month)):
         amount = rating.pflops(record.accelerator) * rating.device_hours(record)
@@ -307,21 +343,30 @@ def _pflops(session: Session, month: str) -> dict[str, float]:
             fake += amount
         else:
             real += amount
-    return {"pflops_hours": float(real), "pflops_hours_simulated": float(fake)}
+    return float(real), float(fake)
 
 
-def _energy(session: Session, month: str, power: PowerModel) -> Energy:
+def _energy(
+    session: Session, month: str, zone: str, power: PowerModel
+) -> tuple[Energy, list[EnergyDay]]:
     it = facility = carbon = 0.0
     records = without = 0
+    days: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
     for record in session.scalars(_compute_records(month).where(UsageRow.simulated.is_(False))):
+        start = _utc(record.start)
+        own_it = record.energy_kwh / power.pue_at(start)
         records += 1
         facility += record.energy_kwh
-        it += record.energy_kwh / power.pue_at(_utc(record.start))
+        it += own_it
+        day = days[periods.day_of(start, zone).isoformat()]
+        day[0] += own_it
+        day[1] += record.energy_kwh
         if record.carbon_kg is None:
             without += 1
         else:
             carbon += record.carbon_kg
-    return Energy(
+            day[2] += record.carbon_kg
+    energy = Energy(
         it_kwh=it,
         facility_kwh=facility,
         pue=facility / it if it else None,
@@ -329,6 +374,11 @@ def _energy(session: Session, month: str, power: PowerModel) -> Energy:
         records=records,
         without_carbon=without,
     )
+    by_day = [
+        EnergyDay(day=d, it_kwh=v[0], facility_kwh=v[1], carbon_kg=v[2])
+        for d, v in sorted(days.items())
+    ]
+    return energy, by_day
 
 
 def _bills(
