@@ -289,12 +289,12 @@ def _tenants(
     counts: dict[str, Counter[str]] = {k.value: Counter() for k in OrgKind}
     for org in orgs:
         created = _utc(org.created_at)
-        if created >= end:
-            continue
+        if created >= end and org.id not in served:
+            continue  # made after the month (its records, if any, keep it counted)
         kind = counts.setdefault(org.kind, Counter())
         kind["total"] += 1
         kind["served"] += org.id in served
-        kind["new"] += start <= created
+        kind["new"] += start <= created < end
     return [
         TenantKind(kind=k, served=c["served"], new=c["new"], total=c["total"])
         for k, c in counts.items()
