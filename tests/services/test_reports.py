@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -45,6 +46,7 @@ from aicc.store.tables import (
     UsageRow,
     UserRow,
 )
+from aicc.testing.postgres import PostgresServer
 
 ZONE = "Asia/Shanghai"
 MONTH = "2026-10"
@@ -112,9 +114,16 @@ def _replica(
     )  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    db = open_database(None, tmp_path_factory.mktemp("reports"))
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    """The month, once per module and database (the embedded SQLite and a real PostgreSQL)."""
+    url = None
+    if request.param == "postgresql":
+        server: PostgresServer = request.getfixturevalue("postgres")
+        url = server.create_database(f"reports_{os.getpid()}")
+    db = open_database(url, tmp_path_factory.mktemp("reports"))
     with db.session() as session:
         tenancy.bootstrap(session)
         admin = _principal(session, "admin")

@@ -12,6 +12,7 @@ from aicc.services.reports.labels import words
 from aicc.services.reports.monthly import MonthlyReport, Utilization
 
 CJK_FONT = "STSong-Light"
+MONEY_WIDTHS = (34, 16, 22, 22, 24, 30, 28)  # mm, within A4's 178 mm between the margins
 ALLOCATED = "#2f6fdf"
 BUSY = "#f59e0b"
 
@@ -40,7 +41,10 @@ def render(report: MonthlyReport, language: str = "en") -> bytes:
     base = getSampleStyleSheet()
     body = ParagraphStyle("body", parent=base["BodyText"], fontName=font, fontSize=9, leading=13)
     h1 = ParagraphStyle("h1", parent=base["Title"], fontName=bold, fontSize=16, leading=22)
-    h2 = ParagraphStyle("h2", parent=base["Heading2"], fontName=bold, fontSize=12, leading=16)
+    h2 = ParagraphStyle(
+        "h2", parent=base["Heading2"], fontName=bold, fontSize=12, leading=16, keepWithNext=1
+    )
+    head = ParagraphStyle("head", parent=body, fontName=bold, fontSize=8, leading=10)
     note = ParagraphStyle(
         "note",
         parent=body,
@@ -48,7 +52,10 @@ def render(report: MonthlyReport, language: str = "en") -> bytes:
     )
 
     def table(rows: list[list[str]], widths: list[float] | None = None) -> Table:
-        t = Table(rows, colWidths=widths, hAlign="LEFT")
+        """Header cells wrap (Paragraphs) when the columns are given their widths."""
+        if widths is not None:
+            rows = [[Paragraph(cell, head) for cell in rows[0]], *rows[1:]]
+        t = Table(rows, colWidths=widths, hAlign="LEFT", repeatRows=1)
         t.setStyle(
             TableStyle(
                 [
@@ -129,14 +136,20 @@ def render(report: MonthlyReport, language: str = "en") -> bytes:
         table(
             [[w["kind"], w["submitted"], w["succeeded"], w["failed"], w["cancelled"]]]
             + [
-                [j.kind, str(j.submitted), str(j.succeeded), str(j.failed), str(j.cancelled)]
+                [
+                    w.get(f"job.{j.kind}", j.kind),
+                    str(j.submitted),
+                    str(j.succeeded),
+                    str(j.failed),
+                    str(j.cancelled),
+                ]
                 for j in report.jobs
             ]
         ),
         Paragraph(w["compute"], h2),
         Paragraph(f"{w['pflops_hours']}: {hours(report.pflops_hours)}", body),
         Paragraph(w["revenue"].format(currency=report.revenue.currency), h2),
-        _money_table(report, w, table),
+        _money_table(report, w, lambda rows: table(rows, [m * mm for m in MONEY_WIDTHS])),
         Paragraph(w["energy"], h2),
         table(
             [
