@@ -94,6 +94,10 @@ class OrgBill(_Read):
 
 
 class Energy(_Read):
+    """A record keeps its facility kWh, not the PUE it was metered at: the hour's PUE is the
+    site's as configured now, so a profile changed since then moves the IT share and the PUE,
+    never the facility kWh or the carbon."""
+
     it_kwh: float  # the devices' own draw: each record's kWh / the PUE of its hour
     facility_kwh: float  # what the meter wrote (IT × PUE)
     pue: float | None  # facility / IT: the energy-weighted mean PUE of the month
