@@ -29,6 +29,7 @@ from pydantic_settings import (
 from pydantic_settings.exceptions import SettingsError
 
 from aicc.core.pricing import PricePlan
+from aicc.core.revenue import Agreement
 
 
 class SimulatedGroup(BaseModel):
@@ -229,6 +230,14 @@ class GatewaySettings(BaseModel):
     durable_log: bool = True
 
 
+class ReportSettings(BaseModel):
+    """The center's monthly report (docs/reports.md): the 投-建-运 agreement it shares the
+    month's revenue under."""
+
+    model_config = ConfigDict(extra="forbid")
+    agreement: Agreement = Field(default_factory=Agreement)
+
+
 class NotebookSettings(BaseModel):
     """Notebooks (docs/notebooks.md): when an idle one is culled, and how often that is asked."""
 
@@ -317,6 +326,7 @@ class Settings(BaseModel):
     data: DataSettings = Field(default_factory=lambda: DataSettings())  # data sets (§9)
     deployments: DeploymentSettings = Field(default_factory=lambda: DeploymentSettings())
     notebooks: NotebookSettings = Field(default_factory=lambda: NotebookSettings())
+    reports: ReportSettings = Field(default_factory=lambda: ReportSettings())  # docs/reports.md
     oidc: OidcSettings = Field(default_factory=lambda: OidcSettings())  # single sign-on
     pricing: PricePlan = Field(default_factory=lambda: PricePlan(name="center"))  # the default
     gateway: GatewaySettings = Field(default_factory=lambda: GatewaySettings())

@@ -21,6 +21,9 @@ REQUIREMENTS=(
   "bwrap : bubblewrap"
   # tests/test_deploy.py verifies the systemd unit (deploy/systemd/aicc.service).
   "systemd-analyze : systemd"
+  # tests/services/test_reports.py reads the monthly report's PDF back (pdftotext) and draws
+  # its first page to a PNG (pdftoppm).
+  "pdftoppm : poppler-utils"
 )
 
 is_present() {

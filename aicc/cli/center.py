@@ -1,9 +1,11 @@
 """`aicc audit` and `aicc accelerator list`: what happened in the center, and the devices
 it knows."""
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from aicc.cli.nouns import Json, Noun
 from aicc.cli.output import (
@@ -17,6 +19,8 @@ from aicc.cli.output import (
     memory_text,
     print_fields,
     print_json,
+    print_table,
+    status,
 )
 
 if TYPE_CHECKING:
@@ -116,3 +120,87 @@ ACCELERATORS = Noun(
 def accelerator_list(api: "Client") -> Json:
     """Accelerator models AICC knows, with their peak figures."""
     return api.accelerators.list()
+
+
+center_app = typer.Typer(help="The center as its operators read it.", no_args_is_help=True)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+@center_app.command("report")
+@handle_errors
+def center_report(
+    month: Annotated[
+        str | None, typer.Option(help="YYYY-MM in the billing time zone; default this month.")
+    ] = None,
+    csv: Annotated[Path | None, typer.Option("--csv", help="Also write the CSV to this file.")] = (
+        None
+    ),
+    pdf: Annotated[Path | None, typer.Option("--pdf", help="Also write the PDF to this file.")] = (
+        None
+    ),
+    lang: Annotated[str, typer.Option(help="The PDF's language: en or zh-CN.")] = "en",
+    as_json: JsonFlag = False,
+) -> None:
+    """The center's monthly report (center admins): utilization, tenants by kind, jobs,
+    PFLOPS-hours sold, revenue, subsidies and vouchers, energy, PUE, carbon, revenue shares."""
+    api = client()
+    report = api.reports.monthly(month)
+    if csv is not None:
+        csv.write_text(api.reports.monthly_csv(report["month"]), encoding="utf-8")
+        status(f"wrote {escape(str(csv))}")
+    if pdf is not None:
+        pdf.write_bytes(api.reports.monthly_pdf(report["month"], lang))
+        status(f"wrote {escape(str(pdf))}")
+    if as_json:
+        print_json(report)
+        return
+    u, e, r = report["utilization"], report["energy"], report["revenue"]
+    money = r["totals"]
+    cur = r["currency"]
+    print_fields(
+        [
+            ("month", f"{report['month']} ({report['zone']})"),
+            ("status", "PROVISIONAL (a bill is a draft)" if report["provisional"] else "final"),
+            ("capacity", f"{_num(u['capacity_device_hours'])} device-hours (real devices)"),
+            (
+                "allocated",
+                f"{_num(u['allocated_device_hours'])} device-hours, {_pct(u['allocation_rate'])}",
+            ),
+            ("busy", f"{_num(u['busy_device_hours'])} device-hours, {_pct(u['busy_rate'])}"),
+            ("tenants served", f"{report['tenants_served']} ({report['tenants_new']} new orgs)"),
+            ("PFLOPS-hours sold", _num(report["pflops_hours"])),
+            ("billed", f"{money['gross']} {cur}"),
+            ("subsidies", f"{money['subsidy']} {cur}"),
+            ("vouchers", f"{money['voucher']} {cur}"),
+            ("paid by tenants", f"{money['net']} {cur}"),
+            ("energy", f"{_num(e['it_kwh'])} kWh IT, {_num(e['facility_kwh'])} kWh facility"),
+            ("PUE", _num(e["pue"], 3)),
+            ("carbon", f"{_num(e['carbon_kg'])} kg CO2e"),
+        ]
+    )
+    print_table(
+        report["tenants"],
+        [col("KIND", "kind"), col("SERVED", "served"), col("NEW", "new"), col("TOTAL", "total")],
+        title="tenants by kind",
+    )
+    jobs = [col("KIND", "kind"), col("SUBMITTED", "submitted"), col("SUCCEEDED", "succeeded")]
+    jobs += [col("FAILED", "failed"), col("CANCELLED", "cancelled")]
+    print_table(report["jobs"], jobs, title="jobs", empty="no jobs this month")
+    print_table(
+        r["shares"],
+        [
+            col("PARTY", "party"),
+            col("FEE", "fee"),
+            col("PAYMENTS", "payments"),
+            col("PUBLIC", "public"),
+            col("TOTAL", "total"),
+        ],
+        title=f"revenue shares ({cur})",
+    )

@@ -16,6 +16,13 @@ org_app = typer.Typer(help="Organizations (tenants).", no_args_is_help=True)
 project_app = typer.Typer(help="Projects inside an organization.", no_args_is_help=True)
 user_app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
 
+KindOption = Annotated[
+    str | None,
+    typer.Option(
+        help="What kind of tenant, for the center's reports: enterprise, university, research, "
+        "government, startup, individual or other (default other)."
+    ),
+]
 
 ORGS = Noun(
     "org",
@@ -23,6 +30,7 @@ ORGS = Noun(
         col("ID", "id", no_wrap=True),
         col("NAME", "name"),
         col("DISPLAY NAME", "display_name"),
+        col("KIND", "kind"),
         CREATED,
     ],
     empty="no organizations",
@@ -40,9 +48,21 @@ def org_create(
     api: "Client",
     name: Annotated[str, typer.Argument(help="Short name (lowercase, digits, -).")],
     display_name: Annotated[str | None, typer.Option(help="Name shown to people.")] = None,
+    kind: KindOption = None,
 ) -> Json:
     """Create an organization (admins)."""
-    return api.orgs.create(name, display_name=display_name)
+    return api.orgs.create(name, display_name=display_name, kind=kind)
+
+
+@ORGS.action(org_app, "update", "updated")
+def org_update(
+    api: "Client",
+    org_id: Annotated[str, typer.Argument(help="Organization id (org_...).")],
+    kind: KindOption = None,
+    display_name: Annotated[str | None, typer.Option(help="Name shown to people.")] = None,
+) -> Json:
+    """Change an organization's kind or display name (center admins)."""
+    return api.orgs.update(org_id, kind=kind, display_name=display_name)
 
 
 PROJECTS = Noun(

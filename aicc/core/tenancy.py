@@ -26,6 +26,19 @@ class Role(StrEnum):
 _RANK = {Role.VIEWER: 0, Role.MEMBER: 1, Role.ORG_ADMIN: 2, Role.ADMIN: 3}
 
 
+class OrgKind(StrEnum):
+    """What kind of tenant an organization is, as a public center reports the users it served
+    (the guides name 企业, 高校, 科研院所, 政府部门, 中小初创企业 and 个人开发者)."""
+
+    ENTERPRISE = "enterprise"  # 企业
+    UNIVERSITY = "university"  # 高校
+    RESEARCH = "research"  # 科研院所 / 科研机构
+    GOVERNMENT = "government"  # 政府部门
+    STARTUP = "startup"  # 中小初创企业
+    INDIVIDUAL = "individual"  # 个人开发者
+    OTHER = "other"  # 其他
+
+
 class Scope(StrEnum):
     """What a token may do on its user's behalf (`aicc token create --scope ...`); the user's
     role still decides what the user may do at all."""

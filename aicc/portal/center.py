@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from aicc.api import schemas
 from aicc.api.deps import SessionDep, StateDep
-from aicc.core.tenancy import Role
+from aicc.core.tenancy import OrgKind, Role
 from aicc.core.topology import NodeState
 from aicc.portal import center_views
 from aicc.portal.auth import Operator, csrf_ok
@@ -123,6 +123,7 @@ def node_action(
 
 
 ROLES = [r.value for r in Role]
+KINDS = [k.value for k in OrgKind]
 
 
 def _tenants_page(
@@ -142,6 +143,7 @@ def _tenants_page(
         status=status,
         data=center_views.directory(session, me.who),
         roles=ROLES,
+        kinds=KINDS,
         form=form or PageForm(""),
         created=request.query_params.get("created", ""),
         created_name=request.query_params.get("name", ""),
@@ -168,24 +170,46 @@ def create_org(
     csrf: Annotated[str, Form()] = "",
     name: Annotated[str, Form(max_length=200)] = "",
     display_name: Annotated[str, Form(max_length=200)] = "",
+    kind: Annotated[str, Form(max_length=40)] = "other",
 ) -> Response:
     if not csrf_ok(me, csrf):
         return error_page(request, 400, "csrf")
-    form = PageForm("org", {"name": name, "display_name": display_name})
+    form = PageForm("org", {"name": name, "display_name": display_name, "kind": kind})
     try:
         body = parse(
             form,
             schemas.OrgIn,
-            {"name": name.strip(), "display_name": blank_to_none(display_name)},
+            {"name": name.strip(), "display_name": blank_to_none(display_name), "kind": kind},
             {},
         )
         with service_call(session, form):
             tenancy.create_org(
-                session, me.who, name=body.name, display_name=body.display_name or ""
+                session,
+                me.who,
+                name=body.name,
+                display_name=body.display_name or "",
+                kind=body.kind.value,
             )
     except Rejected as refused:
         return _tenants_page(request, session, me, form=form, status=refused.status)
     return _created("org", body.name)
+
+
+@router.post("/tenants/orgs/{org_id}/kind")
+def set_org_kind(
+    request: Request,
+    session: SessionDep,
+    me: Operator,
+    org_id: str,
+    csrf: Annotated[str, Form()] = "",
+    kind: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    """What kind of tenant the organization is, as the monthly report counts it."""
+    if not csrf_ok(me, csrf):
+        return error_page(request, 400, "csrf")
+    org = tenancy.update_org(session, me.who, org_id, kind=kind)
+    query = urlencode({"changed": "kind", "name": org.name})
+    return RedirectResponse(f"/center/tenants?{query}", status_code=303)
 
 
 @router.post("/tenants/projects")

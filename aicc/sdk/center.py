@@ -44,3 +44,18 @@ class Estimates(Resource):
             project=project,
         )
         return self._t.call("POST", api_path("estimate"), json=body)
+
+
+class Reports(Resource):
+    """The center's monthly report (center admins): JSON, CSV text, PDF bytes."""
+
+    def monthly(self, month: str | None = None) -> Json:
+        return self._t.call("GET", api_path("reports", "monthly"), params={"month": month})
+
+    def monthly_csv(self, month: str | None = None) -> str:
+        path = api_path("reports", "monthly.csv")
+        return self._t.request("GET", path, params={"month": month}).text
+
+    def monthly_pdf(self, month: str | None = None, lang: str = "en") -> bytes:
+        path = api_path("reports", "monthly.pdf")
+        return self._t.request("GET", path, params={"month": month, "lang": lang}).content

@@ -16,9 +16,15 @@ class Orgs(Resource):
     def get(self, org_id: str) -> Json:
         return self._t.call("GET", api_path("orgs", org_id))
 
-    def create(self, name: str, display_name: str | None = None) -> Json:
-        body = given(name=name, display_name=display_name)
+    def create(self, name: str, display_name: str | None = None, kind: str | None = None) -> Json:
+        body = given(name=name, display_name=display_name, kind=kind)
         return self._t.call("POST", api_path("orgs"), json=body)
+
+    def update(
+        self, org_id: str, *, kind: str | None = None, display_name: str | None = None
+    ) -> Json:
+        body = given(kind=kind, display_name=display_name)
+        return self._t.call("PATCH", api_path("orgs", org_id), json=body)
 
     def set_quota(self, org_id: str, quota: Quota) -> Json:
         return self._t.call("PUT", api_path("orgs", org_id, "quota"), json=quota)

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
-from aicc.core.tenancy import Principal, Role, can_manage, can_read
+from aicc.core.tenancy import OrgKind, Principal, Role, can_manage, can_read
 from aicc.services import audit
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, read, utcnow
 from aicc.services.passwords import hash_password
@@ -37,6 +37,7 @@ class Org:
     id: str
     name: str
     display_name: str
+    kind: str  # core.tenancy.OrgKind: enterprise, university, research, ... (reports count them)
     quota: dict[str, Any]  # {"guaranteed": {KEY: amount}, "max": {...}} (services/quotas.py)
     created_at: datetime
 
@@ -94,20 +95,66 @@ def principal_of(session: Session, user: User | UserRow) -> Principal:
 # --- organizations ---
 
 
+def _kind(kind: str) -> str:
+    if kind not in {k.value for k in OrgKind}:
+        raise Invalid(
+            "kind: {kind!r} is not a kind of organization; use one of {kinds}",
+            kind=kind,
+            kinds=", ".join(k.value for k in OrgKind),
+        )
+    return kind
+
+
 def create_org(
-    session: Session, who: Principal | None, *, name: str, display_name: str = ""
+    session: Session,
+    who: Principal | None,
+    *,
+    name: str,
+    display_name: str = "",
+    kind: str = OrgKind.OTHER.value,
 ) -> Org:
     if who is not None and not who.is_admin:
         raise Forbidden("only center admins create organizations")
     if session.scalar(select(OrgRow).where(OrgRow.name == name)):
         raise Conflict("organization {name!r} exists already", name=name)
     org = OrgRow(
-        id=new_id("org"), name=name, display_name=display_name or name, created_at=utcnow()
+        id=new_id("org"),
+        name=name,
+        display_name=display_name or name,
+        kind=_kind(kind),
+        created_at=utcnow(),
     )
     session.add(org)
     session.flush()
     create_project(session, None, name=DEFAULT, org_id=org.id)
-    audit.record(session, who, "org.create", "org", org.id, org_id=org.id, detail={"name": name})
+    detail = {"name": name, "kind": org.kind}
+    audit.record(session, who, "org.create", "org", org.id, org_id=org.id, detail=detail)
+    return read(Org, org)
+
+
+def update_org(
+    session: Session,
+    who: Principal,
+    org_id: str,
+    *,
+    kind: str | None = None,
+    display_name: str | None = None,
+) -> Org:
+    """Change what kind of tenant an organization is, or its display name (center admins: the
+    kind decides how the center's reports count it). Another tenant's is a 404."""
+    get_org(session, who, org_id)
+    if not who.is_admin:
+        raise Forbidden("only center admins change an organization's kind and name")
+    org = session.get(OrgRow, org_id)
+    assert org is not None
+    changed: dict[str, str] = {}
+    if kind is not None and kind != org.kind:
+        org.kind = changed["kind"] = _kind(kind)
+    if display_name is not None and display_name != org.display_name:
+        org.display_name = changed["display_name"] = display_name
+    if changed:
+        audit.record(session, who, "org.update", "org", org.id, org_id=org.id, detail=changed)
+        session.flush()
     return read(Org, org)
 
 

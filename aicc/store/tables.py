@@ -62,6 +62,8 @@ class OrgRow(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(200), default="")
+    # core.tenancy.OrgKind: what kind of tenant, for the center's reports (migration 0027)
+    kind: Mapped[str] = mapped_column(String(16), default="other", server_default="other")
     quota: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
 

@@ -155,7 +155,7 @@ HEADER_FILLS: dict[str, Callable[[Targets], str]] = {
 }
 LEFT_OUT = {"state", "limit", "cursor", "action", "replica", "stream", "tail", "follow", "evict"}
 LEFT_OUT |= {"at", "month", "by", "day", "days", "scope", "folder", "industry", "task", "q"}
-LEFT_OUT |= {"since", "max_points", "revoked", "deployment"}
+LEFT_OUT |= {"since", "max_points", "revoked", "deployment", "lang"}
 
 
 # Request bodies, per operation: each a list of variants, each naming A's objects a different way.
@@ -184,6 +184,7 @@ BODIES: dict[tuple[str, str], Callable[[Targets], list[dict[str, Any]]]] = {
     ],
     ("POST", "/api/v1/projects/{project_id}/members"): lambda t: [{"json": {"user_id": t.user_id}}],
     ("PUT", "/api/v1/orgs/{org_id}/quota"): lambda t: [{"json": {"max": {"cpu_milli": 64000}}}],
+    ("PATCH", "/api/v1/orgs/{org_id}"): lambda t: [{"json": {"kind": "research"}}],
     ("PUT", "/api/v1/projects/{project_id}/quota"): lambda t: [
         {"json": {"max": {"cpu_milli": 8000}}}
     ],

@@ -71,6 +71,7 @@ API = "/api/v1"
 AUDITED: dict[tuple[str, str], Audited] = {
     ("POST", f"{API}/orgs"): audited("org.create", "org", answer_id),
     ("PUT", f"{API}/orgs/{{org_id}}/quota"): audited("quota.set", "org", of("org")),
+    ("PATCH", f"{API}/orgs/{{org_id}}"): audited("org.update", "org", of("org")),
     ("POST", f"{API}/projects"): audited("project.create", "project", answer_id),
     ("PUT", f"{API}/projects/{{project_id}}/quota"): audited("quota.set", "project", of("project")),
     ("POST", f"{API}/projects/{{project_id}}/members"): audited(
@@ -160,6 +161,7 @@ PORTAL: dict[tuple[str, str], str] = {
     ("POST", "/jobs/{job_id}/cancel"): "job.cancel",
     ("POST", "/center/nodes/{name}/{action}"): "node.cordoned node.ready node.draining",
     ("POST", "/center/tenants/orgs"): "org.create",
+    ("POST", "/center/tenants/orgs/{org_id}/kind"): "org.update",
     ("POST", "/center/tenants/projects"): "project.create",
     ("POST", "/center/tenants/users"): "user.create",
     ("POST", "/center/tenants/users/{user_id}/{action}"): "user.disable user.enable",

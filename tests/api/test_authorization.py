@@ -60,6 +60,10 @@ ADMIN_ONLY: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/bills/adjustments"): "only center admins correct invoices",
     ("GET", "/api/v1/kpis/utilization"): "the center's utilization by pool is for operators",
     ("GET", "/api/v1/audit/verify"): "the whole audit chain is for the center's admins",
+    ("PATCH", "/api/v1/orgs/{org_id}"): "only center admins say what kind of tenant an org is",
+    ("GET", "/api/v1/reports/monthly"): "the center's monthly report is for its admins",
+    ("GET", "/api/v1/reports/monthly.csv"): "the center's monthly report is for its admins",
+    ("GET", "/api/v1/reports/monthly.pdf"): "the center's monthly report is for its admins",
 }
 # Org-admin work on the caller's own organization: a member gets 403, an org admin its own
 # organization's data (checked for A's data like the lists above).

@@ -164,6 +164,7 @@ SHOWN_SERVICES = (
     "notebooks",
     "oidc",
     "sso",
+    "reports/monthly",
 )
 _ERRORS = {"ServiceError", "NotFound", "Forbidden", "Conflict", "Invalid", "TooMany", "TooLarge"}
 _ERRORS |= {"SignInFailed", "ProviderUnavailable"}  # single sign-on's (services/oidc.py)

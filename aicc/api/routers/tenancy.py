@@ -29,13 +29,30 @@ def orgs_list(
 
 @router.post("/orgs", response_model=schemas.Org, status_code=201)
 def orgs_create(body: schemas.OrgIn, who: CurrentUser, session: SessionDep) -> BaseModel:
-    org = tenancy.create_org(session, who, name=body.name, display_name=body.display_name or "")
+    org = tenancy.create_org(
+        session, who, name=body.name, display_name=body.display_name or "", kind=body.kind
+    )
     return _out(schemas.Org, org)
 
 
 @router.get("/orgs/{org_id}", response_model=schemas.Org)
 def orgs_show(org_id: str, who: CurrentUser, session: SessionDep) -> BaseModel:
     return _out(schemas.Org, tenancy.get_org(session, who, org_id))
+
+
+@router.patch("/orgs/{org_id}", response_model=schemas.Org)
+def orgs_update(
+    org_id: str, body: schemas.OrgUpdate, who: CurrentUser, session: SessionDep
+) -> BaseModel:
+    """Its kind (what kind of tenant, for the center's reports) or display name. Center admins."""
+    org = tenancy.update_org(
+        session,
+        who,
+        org_id,
+        kind=None if body.kind is None else body.kind.value,
+        display_name=body.display_name,
+    )
+    return _out(schemas.Org, org)
 
 
 @router.put("/orgs/{org_id}/quota", response_model=schemas.Org)

@@ -8,12 +8,22 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StrictBool
 
 from aicc.api.schemas.common import Body, Name
-from aicc.core.tenancy import Role
+from aicc.core.tenancy import OrgKind, Role
 
 
 class OrgIn(Body):
     name: Name
     display_name: Annotated[str | None, Field(max_length=200)] = None
+    kind: OrgKind = Field(
+        default=OrgKind.OTHER, description="what kind of tenant, for the center's reports"
+    )
+
+
+class OrgUpdate(Body):
+    """What a center admin may change of an organization (absent: unchanged)."""
+
+    kind: OrgKind | None = None
+    display_name: Annotated[str | None, Field(min_length=1, max_length=200)] = None
 
 
 class QuotaOut(BaseModel):
@@ -25,6 +35,7 @@ class Org(BaseModel):
     id: str
     name: str
     display_name: str
+    kind: OrgKind = OrgKind.OTHER
     quota: QuotaOut = Field(default_factory=QuotaOut)
     created_at: datetime
 

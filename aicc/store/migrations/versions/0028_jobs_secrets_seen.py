@@ -4,7 +4,7 @@ A job's logs are masked with these as well as with its secrets' values now: a va
 after the job ran is still the one its logs may show.
 
 Revision ID: 0028
-Revises: 0025
+Revises: 0027
 Create Date: 2026-11-25 04:00:00
 
 Jobs launched before it keep an empty list: what they were given was never recorded, and they
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0028"
-down_revision = "0025"
+down_revision = "0027"
 branch_labels = None
 depends_on = None
 

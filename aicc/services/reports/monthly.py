@@ -1,0 +1,437 @@
+"""One month of the center (billing time zone) as its operator and the funding government read
+it: utilization of real devices, tenants served by kind, jobs, PFLOPS-hours sold, revenue,
+subsidies and vouchers paid out, energy, PUE, carbon, and the 投-建-运 revenue shares.
+
+A pure read model, for center admins only (Forbidden otherwise, as the other center-wide figures
+are). Its money is the books' money: each organization's invoice of the month as
+`billing.invoices.compute` gives it (an issued invoice as frozen; otherwise the draft as of now,
+and the report then says `provisional`), so the report's revenue, subsidies and vouchers are the
+sums of those invoices' totals and nothing is priced twice. Its energy, carbon and PFLOPS-hours
+are the sums of the month's usage records of real devices (`period` = the month), which the
+meter wrote once; IT energy is each record's kWh over the PUE of its hour, so the month's PUE is
+the energy-weighted mean of the hours metered. Utilization is `telemetry.kpis.utilization` by
+accelerator model, day by day, real devices only; simulated devices appear only as their own
+allocated device-hours, apart (CONTRACTS.md §8).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from aicc.config import Settings
+from aicc.core import periods
+from aicc.core.pricing import ZERO, PricePlan
+from aicc.core.revenue import Agreement, split
+from aicc.core.tenancy import OrgKind, Principal
+from aicc.services.billing import invoices, rating
+from aicc.services.billing.energy import load_profile
+from aicc.services.billing.meter import PowerModel
+from aicc.services.common import Conflict, Forbidden, Invalid
+from aicc.services.telemetry import kpis
+from aicc.store.tables import InvoiceRow, JobRow, OrgRow, UsageRow
+
+JOB_ENDS = ("succeeded", "failed", "cancelled")
+
+
+class _Read(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Utilization(_Read):
+    """Device-hours of real devices over a group (a day, an accelerator model, the month).
+    Busy device-hours count only where NVML measured (`busy_rate` is over that capacity); None
+    where nothing was measured, never estimated."""
+
+    group: str
+    capacity_device_hours: float
+    allocated_device_hours: float
+    allocation_rate: float | None
+    busy_device_hours: float | None
+    busy_rate: float | None
+
+
+class TenantKind(_Read):
+    kind: str
+    served: int  # organizations with usage records in the month
+    new: int  # organizations created in the month
+    total: int  # organizations at the month's end
+
+
+class JobKind(_Read):
+    kind: str  # train | infer | notebook | service
+    submitted: int  # created in the month
+    succeeded: int  # ended in the month, by state
+    failed: int
+    cancelled: int
+
+
+class Money(_Read):
+    gross: Decimal
+    discount: Decimal
+    subsidy: Decimal
+    voucher: Decimal
+    net: Decimal
+
+
+class OrgBill(_Read):
+    """One organization's invoice of the month: issued (frozen) or the draft as of now."""
+
+    org_id: str
+    name: str
+    kind: str
+    status: str  # issued | draft
+    invoice_id: str | None
+    totals: Money
+
+
+class Energy(_Read):
+    """A record keeps its facility kWh, not the PUE it was metered at: the hour's PUE is the
+    site's as configured now, so a profile changed since then moves the IT share and the PUE,
+    never the facility kWh or the carbon."""
+
+    it_kwh: float  # the devices' own draw: each record's kWh / the PUE of its hour
+    facility_kwh: float  # what the meter wrote (IT × PUE)
+    pue: float | None  # facility / IT: the energy-weighted mean PUE of the month
+    carbon_kg: float
+    records: int  # usage records of real devices in the month
+    without_carbon: int  # of them, written before carbon was recorded (migration 0025)
+
+
+class EnergyDay(_Read):
+    day: str  # YYYY-MM-DD in the billing zone
+    it_kwh: float
+    facility_kwh: float
+    carbon_kg: float
+
+
+class Share(_Read):
+    party: str  # investor | builder | operator
+    fee: Decimal
+    payments: Decimal
+    public: Decimal
+    total: Decimal
+
+
+class Revenue(_Read):
+    currency: str
+    totals: Money
+    payments: Decimal  # what tenants pay: the invoices' net
+    public: Decimal  # subsidies and vouchers the invoices applied: paid out of public money
+    shares: list[Share]
+    rule: dict[str, str]  # the agreement's figures, for the sentence that states it
+
+
+class MonthlyReport(_Read):
+    month: str
+    zone: str
+    start: datetime
+    end: datetime
+    generated_at: datetime
+    provisional: bool  # a bill is still a draft, or the month has not ended
+    utilization: Utilization  # the month, real devices
+    by_model: list[Utilization]
+    by_day: list[Utilization]
+    simulated_allocated_device_hours: float  # apart, never in the figures above
+    tenants: list[TenantKind]
+    tenants_served: int
+    tenants_new: int
+    jobs: list[JobKind]
+    pflops_hours: float  # sold: usage records of real devices, Σ pflops × share × hours
+    pflops_hours_simulated: float
+    revenue: Revenue
+    bills: list[OrgBill]
+    energy: Energy
+    energy_by_day: list[EnergyDay]
+
+
+def site_power(settings: Settings) -> PowerModel:
+    """The site's power model as the meter uses it (PUE by hour from the energy profile)."""
+    site = settings.site
+    profile = None
+    if site.energy_profile is not None:
+        path = Path(site.energy_profile).expanduser()
+        profile = load_profile(path if path.is_absolute() else settings.home / path)
+    return PowerModel(
+        site.pue,
+        site.idle_power_fraction,
+        site.assumed_utilization,
+        carbon_intensity=site.carbon_intensity,
+        profile=profile,
+    )
+
+
+def for_server(
+    session: Session, who: Principal, *, settings: Settings, month: str | None, now: datetime
+) -> MonthlyReport:
+    """`monthly` under a server's settings (zone, default prices, agreement, PUE), as the API
+    and the portal ask for it; `month` None is the current month."""
+    zone = settings.site.timezone
+    return monthly(
+        session,
+        who,
+        month=month or periods.month_of(now, zone),
+        zone=zone,
+        default=settings.pricing,
+        agreement=settings.reports.agreement,
+        power=site_power(settings),
+        now=now,
+    )
+
+
+def monthly(
+    session: Session,
+    who: Principal,
+    *,
+    month: str,
+    zone: str,
+    default: PricePlan,
+    agreement: Agreement,
+    power: PowerModel,
+    now: datetime,
+) -> MonthlyReport:
+    """The report of `month` (YYYY-MM in `zone`); Invalid for a malformed month or one that
+    has not begun, Forbidden for anyone but a center admin."""
+    if not who.is_admin:
+        raise Forbidden("the center's monthly report is for the center's admins")
+    try:
+        month = periods.parse_month(month)
+    except ValueError as err:
+        raise Invalid("month: {problem}", problem=str(err)) from None
+    start, end = periods.month_bounds(month, zone)
+    if start > now:
+        raise Invalid("month: {month} has not begun", month=month)
+    util, by_model, by_day, simulated = _utilization(session, who, start, end, zone, now)
+    orgs = {o.id: o for o in session.scalars(select(OrgRow))}
+    served = set(session.scalars(select(UsageRow.org_id).where(UsageRow.period == month)))
+    bills, currency = _bills(session, orgs, month, zone, default)
+    revenue = _revenue(bills, currency, agreement)
+    pflops = _pflops(session, month)
+    energy, energy_by_day = _energy(session, month, zone, power)
+    return MonthlyReport(
+        month=month,
+        zone=zone,
+        start=start,
+        end=end,
+        generated_at=now,
+        provisional=now < end or any(b.status == "draft" for b in bills),
+        utilization=util,
+        by_model=by_model,
+        by_day=by_day,
+        simulated_allocated_device_hours=simulated,
+        tenants=_tenants(orgs.values(), served, start, end),
+        tenants_served=len(served & set(orgs)),
+        tenants_new=sum(1 for o in orgs.values() if start <= _utc(o.created_at) < end),
+        jobs=_jobs(session, start, end),
+        pflops_hours=pflops[0],
+        pflops_hours_simulated=pflops[1],
+        revenue=revenue,
+        bills=bills,
+        energy=energy,
+        energy_by_day=energy_by_day,
+    )
+
+
+def _utc(at: datetime) -> datetime:
+    """Stored times are UTC; SQLite hands them back naive."""
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _utilization(
+    session: Session, who: Principal, start: datetime, end: datetime, zone: str, now: datetime
+) -> tuple[Utilization, list[Utilization], list[Utilization], float]:
+    first = periods.day_of(start, zone)
+    days = (periods.day_of(end - timedelta(seconds=1), zone) - first).days + 1
+    rows = kpis.utilization(session, who, by="model", first=first, days=days, zone=zone, now=now)
+    sums: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
+    for n in range(days):  # every day of the month that has begun, used or not
+        day = first + timedelta(days=n)
+        if periods.day_bounds(day, zone)[0] < now:
+            sums[("day", day.isoformat())] = [0.0, 0.0, 0.0, 0.0]
+    simulated = 0.0
+    for r in rows:
+        if r.simulated:
+            simulated += r.allocated_device_hours
+            continue
+        busy = None if r.busy_rate is None else r.busy_rate * r.capacity_device_hours
+        for key in (("day", r.day), ("model", r.group), ("month", "")):
+            s = sums[key]
+            s[0] += r.capacity_device_hours
+            s[1] += r.allocated_device_hours
+            if busy is not None:
+                s[2] += busy
+                s[3] += r.capacity_device_hours
+
+    def made(key: tuple[str, str]) -> Utilization:
+        capacity, allocated, busy, busy_capacity = sums[key]
+        return Utilization(
+            group=key[1],
+            capacity_device_hours=capacity,
+            allocated_device_hours=allocated,
+            allocation_rate=allocated / capacity if capacity else None,
+            busy_device_hours=busy if busy_capacity else None,
+            busy_rate=busy / busy_capacity if busy_capacity else None,
+        )
+
+    days_seen = sorted(k for k in sums if k[0] == "day")
+    sums.setdefault(("month", ""), [0.0, 0.0, 0.0, 0.0])
+    models = sorted(k for k in sums if k[0] == "model")
+    return made(("month", "")), [made(k) for k in models], [made(k) for k in days_seen], simulated
+
+
+def _tenants(
+    orgs: Iterable[OrgRow], served: set[str], start: datetime, end: datetime
+) -> list[TenantKind]:
+    counts: dict[str, Counter[str]] = {k.value: Counter() for k in OrgKind}
+    for org in orgs:
+        created = _utc(org.created_at)
+        if created >= end and org.id not in served:
+            continue  # made after the month (its records, if any, keep it counted)
+        kind = counts.setdefault(org.kind, Counter())
+        kind["total"] += 1
+        kind["served"] += org.id in served
+        kind["new"] += start <= created < end
+    return [
+        TenantKind(kind=k, served=c["served"], new=c["new"], total=c["total"])
+        for k, c in counts.items()
+    ]
+
+
+def _jobs(session: Session, start: datetime, end: datetime) -> list[JobKind]:
+    submitted: Counter[str] = Counter(
+        session.scalars(
+            select(JobRow.kind).where(JobRow.created_at >= start, JobRow.created_at < end)
+        )
+    )
+    ended: Counter[tuple[str, str]] = Counter(
+        (kind, state)
+        for kind, state in session.execute(
+            select(JobRow.kind, JobRow.state).where(
+                JobRow.ended_at >= start, JobRow.ended_at < end, JobRow.state.in_(JOB_ENDS)
+            )
+        )
+    )
+    kinds = sorted(set(submitted) | {k for k, _ in ended})
+    return [
+        JobKind(
+            kind=k,
+            submitted=submitted[k],
+            succeeded=ended[(k, "succeeded")],
+            failed=ended[(k, "failed")],
+            cancelled=ended[(k, "cancelled")],
+        )
+        for k in kinds
+    ]
+
+
+def _compute_records(month: str) -> Select[UsageRow]:
+    return select(UsageRow).where(
+        UsageRow.period == month, UsageRow.kind == "compute", UsageRow.accelerator != ""
+    )
+
+
+def _pflops(session: Session, month: str) -> tuple[float, float]:
+    """PFLOPS-hours of real and of simulated devices."""
+    real, fake = Fraction(0), Fraction(0)
+    for record in session.scalars(_compute_records(month)):
+        amount = rating.pflops(record.accelerator) * rating.device_hours(record)
+        if record.simulated:
+            fake += amount
+        else:
+            real += amount
+    return float(real), float(fake)
+
+
+def _energy(
+    session: Session, month: str, zone: str, power: PowerModel
+) -> tuple[Energy, list[EnergyDay]]:
+    it = facility = carbon = 0.0
+    records = without = 0
+    days: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+    for record in session.scalars(_compute_records(month).where(UsageRow.simulated.is_(False))):
+        start = _utc(record.start)
+        own_it = record.energy_kwh / power.pue_at(start)
+        records += 1
+        facility += record.energy_kwh
+        it += own_it
+        day = days[periods.day_of(start, zone).isoformat()]
+        day[0] += own_it
+        day[1] += record.energy_kwh
+        if record.carbon_kg is None:
+            without += 1
+        else:
+            carbon += record.carbon_kg
+            day[2] += record.carbon_kg
+    energy = Energy(
+        it_kwh=it,
+        facility_kwh=facility,
+        pue=facility / it if it else None,
+        carbon_kg=carbon,
+        records=records,
+        without_carbon=without,
+    )
+    by_day = [
+        EnergyDay(day=d, it_kwh=v[0], facility_kwh=v[1], carbon_kg=v[2])
+        for d, v in sorted(days.items())
+    ]
+    return energy, by_day
+
+
+def _bills(
+    session: Session, orgs: dict[str, OrgRow], month: str, zone: str, default: PricePlan
+) -> tuple[list[OrgBill], str]:
+    """Every organization whose invoice of the month has a line or is issued, and their one
+    currency (Conflict when they have several: the report adds money of one currency)."""
+    issued = set(session.scalars(select(InvoiceRow.org_id).where(InvoiceRow.period == month)))
+    out: list[OrgBill] = []
+    currencies: set[str] = set()
+    for org in sorted(orgs.values(), key=lambda o: o.name):
+        invoice = invoices.compute(session, org_id=org.id, month=month, zone=zone, default=default)
+        if not invoice.lines and org.id not in issued:
+            continue
+        currencies.add(invoice.currency)
+        totals = {k: Decimal(v) for k, v in invoice.totals().items()}
+        out.append(
+            OrgBill(
+                org_id=org.id,
+                name=org.name,
+                kind=org.kind,
+                status=invoice.status,
+                invoice_id=invoice.id,
+                totals=Money(**totals),
+            )
+        )
+    if len(currencies) > 1:
+        raise Conflict(
+            "the month's invoices are in more than one currency ({currencies}); "
+            "the report adds money of one currency only",
+            currencies=", ".join(sorted(currencies)),
+        )
+    return out, next(iter(currencies), default.currency)
+
+
+def _revenue(bills: list[OrgBill], currency: str, agreement: Agreement) -> Revenue:
+    totals = Money(
+        **{
+            k: sum((getattr(b.totals, k) for b in bills), ZERO)
+            for k in ("gross", "discount", "subsidy", "voucher", "net")
+        }
+    )
+    public = totals.subsidy + totals.voucher
+    shares = split(agreement, payments=totals.net, public=public)
+    return Revenue(
+        currency=currency,
+        totals=totals,
+        payments=totals.net,
+        public=public,
+        shares=[Share(**vars(s)) for s in shares],
+        rule=agreement.rule(),
+    )

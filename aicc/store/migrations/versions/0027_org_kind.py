@@ -1,0 +1,31 @@
+"""orgs.kind: what kind of tenant an organization is (enterprise, university, research, ...)
+
+Revision ID: 0027
+Revises: 0025
+Create Date: 2026-11-25 04:00:00
+
+The center's monthly report counts the tenants it served by kind (core/tenancy.py `OrgKind`).
+Organizations made before it are `other` until a center admin says what they are.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0027"
+down_revision = "0025"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("orgs", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("kind", sa.String(length=16), nullable=False, server_default="other")
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("orgs", schema=None) as batch_op:
+        batch_op.drop_column("kind")
