@@ -26,7 +26,7 @@ A cycle never sees the future: only `snapshot.now`, declared runtimes and past u
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from aicc.scheduler import green
@@ -110,7 +110,8 @@ class Cycle(CycleState):
     def run(self) -> list[CycleDecision]:
         limit = self.profile.max_jobs
         held = green.holds(self.snapshot)
-        for count, job in enumerate(order(self)):
+        behind = self._behind_full_lanes(held)
+        for count, job in enumerate(order(self, behind)):
             if job.id in held:
                 self.wait(job, [held[job.id]])
                 continue
@@ -119,7 +120,39 @@ class Cycle(CycleState):
                 self.wait(job, [WaitReason("queue", why)])
                 continue
             self._consider(job)
+        for job, reason in behind.values():
+            self.wait(job, [reason])
         return self.decisions
+
+    def _behind_full_lanes(
+        self, held: Mapping[str, object]
+    ) -> dict[str, tuple[JobView, WaitReason]]:
+        """Waiting jobs whose lane is full from the start of the cycle, with the lane's reason:
+        nothing this cycle does frees a place in a lane (running jobs end between cycles), so
+        they wait without being ordered or looked at, and a long queue behind a full lane
+        costs a cycle next to nothing. Jobs held for greener hours and nominated ones (their
+        victims stopping) go the usual way. They come last in the queue's positions."""
+        lanes = next((p for p in self.profile.admission if p.name == "lanes"), None)
+        if lanes is None or not any(self.lane_limit.values()):
+            return {}
+        full = {
+            q
+            for q, limit in self.lane_limit.items()
+            if limit is not None and self.lane_count[q] >= limit
+        }
+        if not full:
+            return {}
+        first = nominated(self)
+        reasons: dict[str, WaitReason | None] = {}  # the lane's own words, once per lane
+        out: dict[str, tuple[JobView, WaitReason]] = {}
+        for job in self.snapshot.pending:
+            if job.queue in full and job.id not in held and job.id not in first:
+                if job.queue not in reasons:
+                    reasons[job.queue] = lanes.admit(job, [], self).reason
+                reason = reasons[job.queue]
+                if reason is not None:
+                    out[job.id] = (job, reason)
+        return out
 
     def offer(self, job: JobView) -> Bind | Wait:
         """Decide one more job in this cycle as if it came next in the queue, and return its

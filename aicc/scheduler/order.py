@@ -9,20 +9,20 @@ order). Nominated jobs (whose victims are still stopping) go first of all.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from datetime import datetime
 
 from aicc.scheduler.cycle import CycleState
 from aicc.scheduler.snapshot import JobView
 
 
-def order(cycle: CycleState) -> Iterator[JobView]:
+def order(cycle: CycleState, skip: Container[str] = ()) -> Iterator[JobView]:
     """The waiting jobs in the order the cycle considers them (lazily: shares change as the
-    cycle binds)."""
+    cycle binds), but for those in `skip`."""
     profile = cycle.profile
+    pending = [job for job in cycle.snapshot.pending if job.id not in skip]
     static = {
-        job.id: sum(w * p.score(job, cycle) for p, w in profile.queue_sort)
-        for job in cycle.snapshot.pending
+        job.id: sum(w * p.score(job, cycle) for p, w in profile.queue_sort) for job in pending
     }
 
     first = nominated(cycle)
@@ -32,10 +32,10 @@ def order(cycle: CycleState) -> Iterator[JobView]:
 
     tiers = profile.guaranteed_first and bool(cycle.tree.governed)
     if not profile.share and not tiers:
-        yield from sorted(cycle.snapshot.pending, key=job_key)
+        yield from sorted(pending, key=job_key)
         return
     queues: dict[str, list[JobView]] = {}
-    for job in sorted(cycle.snapshot.pending, key=job_key):
+    for job in sorted(pending, key=job_key):
         queues.setdefault(job.project_id, []).append(job)
     head = dict.fromkeys(queues, 0)
 

@@ -7,11 +7,22 @@ import copy
 
 import fifo
 from hypothesis import given
-from sched_fixtures import T0, bound, by_job, job, node, run, snapshot, waiting
+from sched_fixtures import (
+    T0,
+    bound,
+    by_job,
+    job,
+    node,
+    nodes_of,
+    place,
+    run,
+    snapshot,
+    waiting,
+)
 from test_fifo import jobs_st, nodes_st
 
 from aicc.scheduler.framework import schedule
-from aicc.scheduler.snapshot import Bind, JobView, NodeView, Snapshot, Wait
+from aicc.scheduler.snapshot import Bind, JobView, NodeView, QueueView, Snapshot, Wait
 
 
 @given(nodes_st(), jobs_st())
@@ -78,3 +89,21 @@ def test_max_jobs_caps_the_work_of_a_cycle() -> None:
     for i in range(2, 5):
         w = decisions[f"j{i}"]
         assert isinstance(w, Wait) and w.reasons[0].code == "queue"
+
+
+def test_jobs_behind_a_lane_full_from_the_start_wait_for_it_and_others_go_on() -> None:
+    """A lane full before the cycle stays full through it: its waiting jobs wait for the lane
+    (last in the queue's positions), and jobs of other lanes are placed as if they were not
+    there, however many wait behind it."""
+    nodes = [node("n1", gpus=8)]
+    running = [place(nodes, job("r", queue="one"), [("n1", [0])])]
+    behind = [job(f"b{i}", queue="one", priority=900, minute=i) for i in range(50)]
+    other = job("o", queue="many", minute=60)
+    queues = (QueueView("one", max_running=1), QueueView("many", max_running=None))
+    decisions = run(snapshot(nodes, [*behind, other], running=running, queues=queues))
+    assert nodes_of(bound(decisions, "o")) == ["n1"]
+    for i in range(50):
+        wait = waiting(decisions, f"b{i}")
+        assert [r.message for r in wait.reasons] == ["queue one runs at most 1 jobs at once"]
+    positions = [waiting(decisions, f"b{i}").position for i in range(50)]
+    assert positions == sorted(positions) and positions[0] > 0
