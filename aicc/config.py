@@ -201,6 +201,9 @@ class SiteSettings(BaseModel):
     # YAML of the site's hourly PUE, carbon intensity and electricity price (core/energy.py);
     # a relative path is from $AICC_HOME. None: `pue` and `carbon_intensity` at every hour.
     energy_profile: Path | None = None
+    # The facility power (IT power x the hour's PUE) the scheduler keeps new starts under, in
+    # kW; None: no standing cap. Operators add caps for a window (`aicc center power-cap set`).
+    power_cap_kw: Annotated[float | None, Field(gt=0, le=1_000_000)] = None
 
     @field_validator("timezone")
     @classmethod

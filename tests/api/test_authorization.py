@@ -59,6 +59,9 @@ ADMIN_ONLY: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/bills/issue"): "only center admins issue invoices",
     ("POST", "/api/v1/bills/adjustments"): "only center admins correct invoices",
     ("GET", "/api/v1/kpis/utilization"): "the center's utilization by pool is for operators",
+    ("GET", "/api/v1/center/power-cap"): "the site's power and its cap are for operators",
+    ("POST", "/api/v1/center/power-cap/events"): "only center admins cap the site's power",
+    ("DELETE", "/api/v1/center/power-cap/events/{event_id}"): "only center admins clear caps",
     ("GET", "/api/v1/audit/verify"): "the whole audit chain is for the center's admins",
 }
 # Org-admin work on the caller's own organization: a member gets 403, an org admin its own
