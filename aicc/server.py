@@ -200,7 +200,19 @@ def site_power(settings: config.Settings, profile: EnergyProfile | None) -> powe
         utilization=site.assumed_utilization,
         profile=profile,
         horizon_h=GREEN_HORIZON_H,
+        forecast=carbon_forecast(settings),
     )
+
+
+def carbon_forecast(settings: config.Settings) -> power.CarbonForecast | None:
+    """The operator's day-ahead carbon forecast file (`site.carbon_forecast`), or None. Not
+    read here: a file that is missing or stale now may be written by the next cron run."""
+    path = settings.site.carbon_forecast
+    if path is None:
+        return None
+    path = path.expanduser()
+    max_age = timedelta(hours=settings.site.carbon_forecast_max_age_h)
+    return power.CarbonForecast(path if path.is_absolute() else settings.home / path, max_age)
 
 
 def books(

@@ -1,7 +1,8 @@
 """The site's power: the cap the scheduler holds new starts under (a standing
 `site.power_cap_kw` and demand-response events an operator sets for a window), the estimated
 facility power now, and what the scheduler's snapshot learns of the site each pass (the carbon
-forecast for the green planner, the cap in force).
+forecast for the green planner: the operator's day-ahead file, `site.carbon_forecast`, over the
+energy profile's hours; the cap in force).
 
 Events live in the `settings` table under one key (operator-set state, no migration needed):
 there are few of them, a center admin sets them, and each change is audited.
@@ -9,16 +10,20 @@ there are few of them, a center admin sets them, and each change is audited.
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from aicc.core import catalog
-from aicc.core.energy import EnergyProfile
+from aicc.core.energy import CARBON, EnergyProfile, ProfileError, epoch_hour, parse_csv
 from aicc.core.powercap import CapEvent, CapInForce, in_force
 from aicc.core.tenancy import Principal
 from aicc.scheduler import power as model
@@ -30,6 +35,7 @@ from aicc.store.tables import SettingRow
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
+log = logging.getLogger(__name__)
 EVENTS_KEY = "power_cap_events"
 MAX_WINDOW = timedelta(days=31)  # a demand-response event is hours, a curtailment season weeks
 KEEP_ENDED = timedelta(days=7)  # ended events are listed this long, then dropped
@@ -129,6 +135,92 @@ def clear(session: Session, who: Principal, event_id: str) -> CapEvent:
     return gone
 
 
+# --- the operator's carbon forecast ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ForecastState:
+    """The forecast file as last read: when it was written (mtime), how many hours from now
+    it covers, whether it is stale (then ignored), and why it cannot be used (unreadable)."""
+
+    path: str
+    updated_at: datetime | None = None
+    age_s: float | None = None
+    hours_ahead: int = 0
+    stale: bool = False
+    problem: str | None = None
+
+    @property
+    def used(self) -> bool:
+        return self.problem is None and not self.stale and self.updated_at is not None
+
+
+class CarbonForecast:
+    """A `time,value` CSV of hourly carbon intensity that an operator's job keeps current
+    (`site.carbon_forecast`). Read again only when its mtime changes; a file older than
+    `max_age` is stale and ignored (one warning per version of the file), as is one that does
+    not parse (the last warning names the line)."""
+
+    def __init__(self, path: Path, max_age: timedelta) -> None:
+        self.path = path
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._mtime: float | None = None
+        self._hourly: dict[int, float] = {}
+        self._problem: str | None = None
+        self._warned: tuple[float | None, str] | None = None
+
+    def _load(self) -> float | None:
+        """Read the file again if it changed; its mtime (None when missing)."""
+        try:
+            mtime = self.path.stat().st_mtime
+        except OSError as err:
+            self._mtime, self._hourly = None, {}
+            self._problem = f"cannot read {self.path}: {err.strerror or err}"
+            return None
+        if mtime != self._mtime:
+            self._mtime = mtime
+            try:
+                text = self.path.read_text(encoding="utf-8")
+                self._hourly = parse_csv(
+                    text, name=self.path.name, column=None, bounds=CARBON, zone=ZoneInfo("UTC")
+                )
+                self._problem = None
+            except (OSError, ProfileError) as err:
+                self._hourly, self._problem = {}, str(err)
+        return mtime
+
+    def state(self, now: datetime) -> tuple[ForecastState, dict[int, float]]:
+        """The file's state at `now` and its hourly values by epoch hour ({} when not used)."""
+        with self._lock:
+            mtime = self._load()
+            hourly, problem = self._hourly, self._problem
+        path = str(self.path)
+        if mtime is None:
+            found = ForecastState(path, problem=problem)
+        else:
+            updated = datetime.fromtimestamp(mtime, UTC)
+            age = (now - updated).total_seconds()
+            ahead = sum(1 for hour in hourly if hour >= epoch_hour(now))
+            stale = age > self.max_age.total_seconds()
+            found = ForecastState(path, updated, age, ahead, stale, problem)
+        self._warn(found)
+        return found, (hourly if found.used else {})
+
+    def _warn(self, found: ForecastState) -> None:
+        why = found.problem or (
+            f"{found.path} is {found.age_s / 3600:.1f} h old, older than "
+            f"site.carbon_forecast_max_age_h ({self.max_age.total_seconds() / 3600:g}); "
+            "the green planner ignores it until it is refreshed"
+            if found.stale and found.age_s is not None
+            else None
+        )
+        if why is None or self._warned == (self._mtime, why):
+            return
+        self._warned = (self._mtime, why)
+        log.warning("carbon forecast not used: %s", why)
+
+
 # --- the site as the scheduler sees it -------------------------------------------------------
 
 
@@ -142,6 +234,7 @@ class Reading:
     cap: CapInForce | None
     standing_kw: float | None
     events: list[CapEvent] = field(default_factory=list)
+    forecast: ForecastState | None = None  # the operator's carbon forecast file, if set
 
 
 @dataclass(frozen=True)
@@ -155,16 +248,28 @@ class Site:
     utilization: float = 1.0
     profile: EnergyProfile | None = None
     horizon_h: int = 48
+    forecast: CarbonForecast | None = None  # the operator's day-ahead forecast file
 
     def pue_at(self, at: datetime) -> float:
         found = self.profile.pue_at(at) if self.profile is not None else None
         return self.pue if found is None else found
 
     def carbon(self, now: datetime) -> tuple[float, ...]:
-        """gCO₂/kWh by clock hour from the one holding `now` (empty: no profile)."""
-        if self.profile is None or self.profile.carbon_intensity is None:
-            return ()
-        return self.profile.carbon_hours(now, self.horizon_h)
+        """gCO₂/kWh by clock hour from the one holding `now`: the operator's forecast where it
+        covers the hour (and is fresh), else the energy profile's; up to the first hour
+        neither knows (empty: no forecast and no profile carbon)."""
+        hourly = self.forecast.state(now)[1] if self.forecast is not None else {}
+        profile = self.profile
+        found: list[float] = []
+        for hour in range(self.horizon_h):
+            at = now + timedelta(hours=hour)
+            value = hourly.get(epoch_hour(at))
+            if value is None and profile is not None:
+                value = profile.carbon_at(at)
+            if value is None:
+                break
+            found.append(value)
+        return tuple(found)
 
     def power_cap(
         self, cap: CapInForce | None, nodes: list[NodeView], now: datetime
@@ -217,6 +322,7 @@ class Site:
             cap=cap,
             standing_kw=self.standing_kw,
             events=events(session),
+            forecast=self.forecast.state(now)[0] if self.forecast is not None else None,
         )
 
 

@@ -1,17 +1,19 @@
 """The live server under a site power cap (issue 22 point 3): a job that would take the
 estimated facility power over the cap waits, saying so with the numbers, in its message, in
 `explain` and on the portal page; a deferrable job held for greener power says so in `explain`
-too; operators set a demand-response cap for a window through the API (center admins only,
-audited), and /metrics shows the power and the cap in watts.
+too, on the operator's day-ahead forecast; operators set a demand-response cap for a window
+through the API (center admins only, audited), and /metrics shows the power and the cap in
+watts.
 
 One server for the module. Two simulated H100-SXM (700 W TDP, idle at 15 %, PUE 1.3): idle
 they draw 0.27 kW; a job on one adds 0.77 kW; the standing cap of 1.2 kW holds one such job."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -37,9 +39,14 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         "timezone": "UTC",
     }
     (home / "energy.yaml").write_text(yaml.safe_dump(profile))
+    # the operator's day-ahead forecast knows better: hour 3 is not that green, hour 5 is
+    forecast = {h: 800.0 for h in range(9)} | {3: 600.0, 5: 20.0}
+    rows = [f"{hour + timedelta(hours=h):%Y-%m-%dT%H:%M}Z,{v}" for h, v in forecast.items()]
+    (home / "forecast.csv").write_text("Time,Carbon Intensity\n" + "\n".join(rows) + "\n")
+    site = {"energy_profile": "energy.yaml", "power_cap_kw": 1.2, "carbon_forecast": "forecast.csv"}
     with in_process(
         home,
-        site={"energy_profile": "energy.yaml", "power_cap_kw": 1.2},
+        site=site,
         simulated_devices=[{"model": "H100-SXM", "count": 2}],
     ) as (client, _):
         yield client
@@ -89,7 +96,7 @@ def test_a_job_over_the_cap_waits_and_says_why_everywhere(api: TestClient) -> No
     }
 
 
-def test_a_green_hold_is_explained_with_its_hour_and_deadline(api: TestClient) -> None:
+def test_a_green_hold_follows_the_forecast_and_is_explained(api: TestClient) -> None:
     spec = {"command": "true", "deferrable": True, "max_runtime": "10m", "deadline": "12h"}
     held = submit(api, spec)
     job = message_of(api, held["id"], "for greener power")
@@ -97,7 +104,10 @@ def test_a_green_hold_is_explained_with_its_hour_and_deadline(api: TestClient) -
     found = api.get(f"/api/v1/jobs/{held['id']}/explain").json()
     [reason] = found["reasons"]
     assert reason["code"] == "green"
-    assert "UTC for greener power (50 gCO2/kWh then, 800 now; deadline" in reason["message"]
+    at = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=5)
+    assert reason["message"].startswith(
+        f"deferred to {at:%H:%M} UTC for greener power (20 gCO2/kWh then, 800 now; deadline"
+    ), reason["message"]
     page = operator(api).get(f"/jobs/{held['id']}").text
     assert "Deadline" in page and "Deferrable" in page and "Greener power" in page
     api.post(f"/api/v1/jobs/{held['id']}/cancel")
@@ -126,7 +136,9 @@ def test_operators_set_a_cap_for_a_window_and_others_may_not(api: TestClient) ->
     assert shown["cap_kw"] == 0.5 and shown["standing_cap_kw"] == 1.2
     assert shown["cap_source"].startswith("demand response until ")
     assert [e["id"] for e in shown["events"] if e["active"]] == [event.json()["id"]]
-    assert "of 0.5 kW cap (demand response until" in operator(api).get("/center").text
+    overview = operator(api).get("/center").text
+    assert "of 0.5 kW cap (demand response until" in overview
+    assert re.search(r"Carbon forecast updated 0\.[0-9]+ h ago, 9 h ahead", overview)
     audit = api.get("/api/v1/audit", params={"action": "power_cap.set"}).json()["items"]
     assert audit[0]["object_id"] == event.json()["id"]
     cleared = api.delete(f"/api/v1/center/power-cap/events/{event.json()['id']}")
