@@ -199,6 +199,7 @@ def power_cap_list(as_json: JsonFlag = False) -> None:
             ("cap from", found.get("cap_source") or "-"),
             ("standing cap", _kw(found["standing_cap_kw"]) or "none"),
             ("pue", found["pue"]),
+            ("jobs waiting for it", ", ".join(found["waiting_jobs"]) or "none"),
         ]
     )
     POWER_CAP_EVENTS.print_list(found["events"], as_json=False)

@@ -86,6 +86,9 @@ def bound_w(cap: PowerCap, bind: Bind, nodes: dict[str, NodeView]) -> float:
     return it * cap.pue
 
 
+PREFIX = "waits for the site's power cap"  # how a power_cap wait's message begins
+
+
 def kw(watts: float) -> str:
     return f"{watts / 1000:.1f}"
 
@@ -111,7 +114,7 @@ class Budget:
             return None
         source = f" ({self.cap.source})" if self.cap.source else ""
         why = (
-            f"waits for the site's power cap{source}: {kw(self.used_w)} of "
+            f"{PREFIX}{source}: {kw(self.used_w)} of "
             f"{kw(self.cap.cap_w)} kW in use, needs {kw(need)} kW"
         )
         return WaitReason("power_cap", why)

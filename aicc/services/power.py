@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.core import catalog
@@ -30,7 +31,7 @@ from aicc.scheduler import power as model
 from aicc.scheduler.snapshot import NodeView, PowerCap, Snapshot
 from aicc.services import audit, snapshots
 from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
-from aicc.store.tables import SettingRow
+from aicc.store.tables import JobRow, SettingRow
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -135,6 +136,18 @@ def clear(session: Session, who: Principal, event_id: str) -> CapEvent:
     return gone
 
 
+def waiting_for_power(session: Session, limit: int = 100) -> list[str]:
+    """The waiting jobs whose last pass held them for the power cap, oldest first."""
+    query = (
+        select(JobRow.id)
+        .where(JobRow.state.in_(("pending", "admitted")))
+        .where(JobRow.message.startswith(model.PREFIX, autoescape=True))
+        .order_by(JobRow.created_at)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
 # --- the operator's carbon forecast ----------------------------------------------------------
 
 
@@ -235,6 +248,7 @@ class Reading:
     standing_kw: float | None
     events: list[CapEvent] = field(default_factory=list)
     forecast: ForecastState | None = None  # the operator's carbon forecast file, if set
+    waiting: list[str] = field(default_factory=list)  # jobs waiting for the cap (ids, oldest first)
 
 
 @dataclass(frozen=True)
@@ -323,6 +337,7 @@ class Site:
             standing_kw=self.standing_kw,
             events=events(session),
             forecast=self.forecast.state(now)[0] if self.forecast is not None else None,
+            waiting=waiting_for_power(session),
         )
 
 

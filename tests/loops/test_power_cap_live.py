@@ -84,6 +84,9 @@ def test_a_job_over_the_cap_waits_and_says_why_everywhere(api: TestClient) -> No
     assert found["reasons"][0] == {"code": "power_cap", "message": why}
     page = operator(api).get(f"/jobs/{second['id']}").text
     assert "Power cap" in page and "1.0 of 1.2 kW in use" in page
+    status = api.get("/api/v1/center/power-cap").json()
+    assert status["waiting_jobs"] == [second["id"]]
+    assert status["estimated_kw"] == pytest.approx(1.0465)
     cpu = submit(api, {"command": "true"})  # no accelerator: draws nothing the model counts
     assert wait_state(api, cpu["id"], {"succeeded"})["state"] == "succeeded"
     metrics = api.get("/metrics").text

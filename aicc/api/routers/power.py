@@ -48,6 +48,7 @@ def power_cap_show(who: CurrentUser, state: StateDep, session: SessionDep) -> sc
         cap_until=reading.cap.until if reading.cap else None,
         standing_cap_kw=reading.standing_kw,
         events=[event_out(e) for e in reading.events],
+        waiting_jobs=reading.waiting,
     )
 
 

@@ -46,3 +46,4 @@ class PowerStatus(BaseModel):
     cap_until: datetime | None  # when an event's cap ends
     standing_cap_kw: float | None  # site.power_cap_kw
     events: list[PowerCapEvent]
+    waiting_jobs: list[str]  # jobs the cap holds back now (ids, oldest first, at most 100)
