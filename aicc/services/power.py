@@ -107,6 +107,13 @@ def add_event(
 ) -> CapEvent:
     """A cap for `[start, end)` (start default: now). Center admins; audited."""
     _admin(who)
+    for name, at in (("from", start), ("until", end)):
+        if at is not None and at.tzinfo is None:
+            raise Invalid(
+                "{name}: {at} needs a time zone: write 2026-11-25T14:00:00Z or +08:00",
+                name=name,
+                at=at.isoformat(),
+            )
     now = now or utcnow()
     begin = (start or now).astimezone(UTC)
     end = end.astimezone(UTC)

@@ -128,6 +128,9 @@ def test_operators_set_a_cap_for_a_window_and_others_may_not(api: TestClient) ->
         assert answer.status_code == 403, (method, path, answer.text)
     bad = api.post("/api/v1/center/power-cap/events", json={"cap_kw": "lots", "duration_s": "1h"})
     assert bad.status_code == 422 and "cap_kw" in bad.text
+    naive = {"cap_kw": 1, "end": "2099-01-01T00:00:00"}
+    refused = api.post("/api/v1/center/power-cap/events", json=naive)
+    assert refused.status_code == 422 and "needs a time zone" in refused.text
     neither = api.post("/api/v1/center/power-cap/events", json={"cap_kw": 1})
     assert neither.status_code == 422 and "until" in neither.text
     event = api.post(
