@@ -27,9 +27,12 @@ def parse_power_kw(value: str | int | float) -> float:
             raise InputError(
                 "power {value!r} must look like '120kW', '1.5MW' or '800W'", value=value
             )
-        kw = float(match.group(1)) * _TO_KW[(match.group(2) or "kw").lower()]
+        kw = float(match.group(1)) * _TO_KW[(match.group(2) or "kw").lower()]  # 1e999: inf
     else:
-        kw = float(value)
+        try:
+            kw = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            kw = float("inf")
     if not 0 < kw <= MAX_KW:
         raise InputError("a power cap must be more than 0 and at most 1000000 kW (1 GW)")
     return kw

@@ -115,8 +115,11 @@ def add_event(
                 at=at.isoformat(),
             )
     now = now or utcnow()
-    begin = (start or now).astimezone(UTC)
-    end = end.astimezone(UTC)
+    try:
+        begin = (start or now).astimezone(UTC)
+        end = end.astimezone(UTC)
+    except OverflowError:
+        raise Invalid("until: a time within the years 1 to 9999, in UTC") from None
     if end <= begin:
         raise Invalid("until: {end} is not after from ({start})", end=end, start=begin)
     if end <= now:

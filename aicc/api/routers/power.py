@@ -63,7 +63,10 @@ def power_cap_set(
     if (body.end is None) == (body.duration_s is None):
         raise Invalid("until: give the end of the window, or its duration (for)")
     start = body.start or now
-    end = body.end if body.end is not None else start + timedelta(seconds=body.duration_s or 0)
+    try:
+        end = body.end or start + timedelta(seconds=body.duration_s or 0)
+    except OverflowError:
+        raise Invalid("until: the window ends past the year 9999; give a shorter one") from None
     event = power.add_event(session, who, body.cap_kw, start, end, body.note, now=now)
     state.controller.wake()
     return event_out(event)
