@@ -202,6 +202,15 @@ class SiteSettings(BaseModel):
     # YAML of the site's hourly PUE, carbon intensity and electricity price (core/energy.py);
     # a relative path is from $AICC_HOME. None: `pue` and `carbon_intensity` at every hour.
     energy_profile: Path | None = None
+    # The facility power (IT power x the hour's PUE) the scheduler keeps new starts under, in
+    # kW; None: no standing cap. Operators add caps for a window (`aicc center power-cap set`).
+    power_cap_kw: Annotated[float | None, Field(gt=0, le=1_000_000)] = None
+    # A day-ahead carbon intensity forecast, `time,value` rows (gCO₂/kWh, UTC unless the time
+    # has an offset) that the operator's cron job refreshes: re-read when its mtime changes, its
+    # hours override the energy profile's in the green planner's horizon; ignored, with a
+    # warning, once older (by mtime) than `carbon_forecast_max_age_h`. Relative: $AICC_HOME.
+    carbon_forecast: Path | None = None
+    carbon_forecast_max_age_h: Annotated[float, Field(gt=0, le=24 * 14)] = 36.0
 
     @field_validator("timezone")
     @classmethod

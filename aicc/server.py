@@ -30,10 +30,10 @@ from aicc.executors.datacache import DataCache
 from aicc.executors.local.executor import LocalExecutor
 from aicc.executors.local.node import SimulatedDevices
 from aicc.loops.books import Books
-from aicc.loops.controller import Controller, holder_name
+from aicc.loops.controller import GREEN_HORIZON_H, Controller, holder_name
 from aicc.loops.lease import Lease
 from aicc.scheduler.profiles import get_profile
-from aicc.services import autoscaling, deployments, node_health, tenancy, tokens
+from aicc.services import autoscaling, deployments, node_health, power, tenancy, tokens
 from aicc.services.billing.energy import load_profile
 from aicc.services.billing.meter import PowerModel
 from aicc.services.data.mounts import StoredData
@@ -189,6 +189,32 @@ def energy_profile(settings: config.Settings) -> EnergyProfile | None:
         raise config.ConfigError(f"site.energy_profile: {err}") from None
 
 
+def site_power(settings: config.Settings, profile: EnergyProfile | None) -> power.Site:
+    """What the scheduler learns of the site each pass: its carbon forecast and power cap,
+    with the meter's power model (`site` settings)."""
+    site = settings.site
+    return power.Site(
+        standing_kw=site.power_cap_kw,
+        pue=site.pue,
+        idle_fraction=site.idle_power_fraction,
+        utilization=site.assumed_utilization,
+        profile=profile,
+        horizon_h=GREEN_HORIZON_H,
+        forecast=carbon_forecast(settings),
+    )
+
+
+def carbon_forecast(settings: config.Settings) -> power.CarbonForecast | None:
+    """The operator's day-ahead carbon forecast file (`site.carbon_forecast`), or None. Not
+    read here: a file that is missing or stale now may be written by the next cron run."""
+    path = settings.site.carbon_forecast
+    if path is None:
+        return None
+    path = path.expanduser()
+    max_age = timedelta(hours=settings.site.carbon_forecast_max_age_h)
+    return power.CarbonForecast(path if path.is_absolute() else settings.home / path, max_age)
+
+
 def books(
     settings: config.Settings, db: Database, lease: Lease, profile: EnergyProfile | None = None
 ) -> Books:
@@ -262,6 +288,7 @@ def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
         ),
         chunks=chunks,
         energy=energy,
+        site=site_power(settings, energy),
         serving=deployments.Policy(**settings.deployments.model_dump()),
         concurrency=concurrency,
         cull_every=timedelta(seconds=settings.notebooks.check_interval_s),

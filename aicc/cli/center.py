@@ -1,6 +1,7 @@
 """`aicc audit` and `aicc accelerator list`: what happened in the center, and the devices
 it knows."""
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -13,10 +14,12 @@ from aicc.cli.output import (
     JsonFlag,
     client,
     col,
+    confirm,
     fail,
     handle_errors,
     local_time,
     memory_text,
+    parse_time,
     print_fields,
     print_json,
     print_table,
@@ -122,7 +125,9 @@ def accelerator_list(api: "Client") -> Json:
     return api.accelerators.list()
 
 
-center_app = typer.Typer(help="The center as its operators read it.", no_args_is_help=True)
+center_app = typer.Typer(
+    help="The center as its operators read it, and its settings they change.", no_args_is_help=True
+)
 
 
 def _pct(value: float | None) -> str:
@@ -204,3 +209,108 @@ def center_report(
         ],
         title=f"revenue shares ({cur})",
     )
+
+
+power_cap_app = typer.Typer(
+    help="The site's power cap (demand response): the scheduler starts no job that would take "
+    "the estimated facility power over it; running jobs are not stopped. Center admins.",
+    no_args_is_help=True,
+)
+center_app.add_typer(power_cap_app, name="power-cap")
+
+
+def _kw(value: Any) -> str | None:
+    return f"{float(value):.1f} kW" if value is not None else None
+
+
+POWER_CAP_EVENTS = Noun(
+    "power cap event",
+    [
+        col("ID", "id"),
+        Column("CAP", lambda e: _kw(e.get("cap_kw")), justify="right"),
+        col("FROM", "start", local_time),
+        col("UNTIL", "end", local_time),
+        Column("ACTIVE", lambda e: "yes" if e.get("active") else ""),
+        col("SET BY", "set_by"),
+        col("NOTE", "note"),
+    ],
+    empty="no power cap events",
+)
+
+
+@power_cap_app.command("set")
+@handle_errors
+def power_cap_set(
+    cap: Annotated[str, typer.Argument(help="The facility power cap: 120kW, 1.5MW, 800W.")],
+    start: Annotated[
+        str | None, typer.Option("--from", help="Start, RFC 3339 (default: now).")
+    ] = None,
+    until: Annotated[str | None, typer.Option("--until", help="End, RFC 3339.")] = None,
+    duration: Annotated[
+        str | None, typer.Option("--for", help="How long instead of --until: 2h, 30m.")
+    ] = None,
+    note: Annotated[str | None, typer.Option(help="Why (the grid operator's request).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Cap the site's facility power for a window (a demand-response event)."""
+    if (until is None) == (duration is None):
+        fail("give --until TIME or --for DURATION")
+    with client() as api:
+        event = api.power_cap.set(cap, start=start, end=until, duration=duration, note=note)
+    if as_json:
+        print_json(event)
+        return
+    print_fields(
+        [
+            ("id", event["id"]),
+            ("cap", _kw(event["cap_kw"])),
+            ("from", local_time(event["start"])),
+            ("until", local_time(event["end"])),
+        ]
+    )
+
+
+@power_cap_app.command("list")
+@handle_errors
+def power_cap_list(as_json: JsonFlag = False) -> None:
+    """The estimated facility power now, the cap in force, and the events."""
+    with client() as api:
+        found = api.power_cap.show()
+    if as_json:
+        print_json(found)
+        return
+    print_fields(
+        [
+            ("estimated power", _kw(found["estimated_kw"])),
+            ("cap now", _kw(found["cap_kw"]) or "none"),
+            ("cap from", found.get("cap_source") or "-"),
+            ("standing cap", _kw(found["standing_cap_kw"]) or "none"),
+            ("pue", found["pue"]),
+            ("jobs waiting for it", ", ".join(found["waiting_jobs"]) or "none"),
+        ]
+    )
+    POWER_CAP_EVENTS.print_list(found["events"], as_json=False)
+
+
+@power_cap_app.command("clear")
+@handle_errors
+def power_cap_clear(
+    event_id: Annotated[
+        str | None, typer.Argument(help="One event's id (default: every event not yet ended).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Remove power cap events; the standing cap (site.power_cap_kw) stays."""
+    with client() as api:
+        if event_id is not None:
+            ids = [event_id]
+        else:
+            ids = [e["id"] for e in api.power_cap.show()["events"] if _not_ended(e)]
+        for one in ids:
+            api.power_cap.clear(one)
+    confirm({"cleared": ids}, f"cleared {', '.join(ids) or 'nothing'}", as_json=as_json)
+
+
+def _not_ended(event: dict[str, Any]) -> bool:
+    end = parse_time(event.get("end"))
+    return end is not None and end > datetime.now(UTC)

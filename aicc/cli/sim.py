@@ -400,7 +400,9 @@ def green_command(
             help="The default policy's carbon forecast: seasonal (the mean of weekly and "
             "weekday), weekly (mean of the same hour over the last 7 days), weekday (of the "
             "same weekday's hour over the last 2 weeks), persistence (the same hour "
-            "yesterday) or perfect (the truth, a diagnostic).",
+            "yesterday), perfect (the truth, a diagnostic) or noisy:E (the truth with an "
+            "AR(1) error growing with the lead, E the day-ahead MAPE: noisy:0.1 or noisy:10%; "
+            "what a supplied day-ahead forecast of that quality buys).",
         ),
     ] = "seasonal",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the sample and the share.")] = 0,
@@ -418,8 +420,10 @@ def green_command(
     from aicc.core.energy import CARBON, ProfileError, parse_csv
     from aicc.sim import green, philly
 
-    if forecast not in green.FORECASTS:
-        fail(f"unknown --forecast {forecast!r}", f"one of {', '.join(green.FORECASTS)}")
+    try:
+        green.forecaster(forecast)
+    except ValueError as exc:
+        fail(f"--forecast: {exc}", "e.g. --forecast seasonal or --forecast noisy:0.1")
     trace_path = _trace_file(trace, PHILLY, "Philly trace", PHILLY_ORIGIN)
     carbon_path = _trace_file(carbon, CARBON_2020, "carbon profile", CARBON_ORIGIN)
     try:

@@ -14,6 +14,7 @@ PREFIXES = frozenset(
     # and their reviews
     | {"dep", "key", "req", "nbk"}  # serving: deployments, API keys, gateway requests; notebooks
     | {"idn"}  # users' identities at single sign-on providers
+    | {"pcap"}  # the site's power cap events (demand response)
 )
 
 

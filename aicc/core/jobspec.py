@@ -225,6 +225,22 @@ class Resources(_Strict):
         return _all_at_once(cls.__name__, data, mistakes, handler)
 
 
+# The refusals of a deferrable job's window (`deferrable`, `deadline`), as templates with their
+# values: pydantic fills them in, and the portal says them in its reader's language
+# (errors.zh-CN.json; portal/submitting.py finds the template again).
+WINDOW_TWICE = "give the deadline once: a time or a duration after submit"
+WINDOW_NO_RUNTIME = (
+    "a deferrable job needs max_runtime (how long it runs), so that it can be placed before "
+    "its deadline"
+)
+WINDOW_NO_DEADLINE = (
+    "a deferrable job needs a deadline (a time, or a duration after submit such as 24h) that "
+    "bounds how long it may wait"
+)
+WINDOW_TOO_SHORT = "{after} s after submit is shorter than max_runtime ({runtime} s)"
+WINDOW_TEMPLATES = (WINDOW_TWICE, WINDOW_NO_RUNTIME, WINDOW_NO_DEADLINE, WINDOW_TOO_SHORT)
+
+
 class JobSpec(_Strict):
     """What a tenant asks for. `command` is the only required field."""
 
@@ -363,36 +379,23 @@ class JobSpec(_Strict):
         spec = handler(data)
         problem = spec._window_problem()
         if problem is not None:
-            where, message, value = problem
+            where, template, params, value = problem
+            error = PydanticCustomError("deferrable", template, params)
             raise ValidationError.from_exception_data(
-                cls.__name__, [_problem("deferrable", (where,), message, value)]
+                cls.__name__, [InitErrorDetails(type=error, loc=(where,), input=value)]
             )
         return spec
 
-    def _window_problem(self) -> tuple[str, str, Any] | None:
+    def _window_problem(self) -> tuple[str, str, dict[str, Any], Any] | None:
         if self.deadline is not None and self.deadline_after_s is not None:
-            return "deadline", "give the deadline once: a time or a duration after submit", None
+            return "deadline", WINDOW_TWICE, {}, None
         if self.deferrable and self.max_runtime_s is None:
-            return (
-                "deferrable",
-                "a deferrable job needs max_runtime (how long it runs), so that it can be "
-                "placed before its deadline",
-                True,
-            )
+            return "deferrable", WINDOW_NO_RUNTIME, {}, True
         if self.deferrable and self.deadline is None and self.deadline_after_s is None:
-            return (
-                "deferrable",
-                "a deferrable job needs a deadline (a time, or a duration after submit such "
-                "as 24h) that bounds how long it may wait",
-                True,
-            )
+            return "deferrable", WINDOW_NO_DEADLINE, {}, True
         after, runtime = self.deadline_after_s, self.max_runtime_s
         if after is not None and runtime is not None and after < runtime:
-            return (
-                "deadline",
-                f"{after} s after submit is shorter than max_runtime ({runtime} s)",
-                after,
-            )
+            return "deadline", WINDOW_TOO_SHORT, {"after": after, "runtime": runtime}, after
         return None
 
     def resolve_deadline(self, submitted: datetime) -> datetime | None:

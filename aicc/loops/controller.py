@@ -24,7 +24,7 @@ from aicc.loops.deployments import Keeper
 from aicc.loops.lease import Lease, LostLease
 from aicc.loops.timings import Timings
 from aicc.scheduler.framework import Profile
-from aicc.services import autoscaling, deployments, node_health, nodes, snapshots
+from aicc.services import autoscaling, deployments, node_health, nodes, power, snapshots
 from aicc.services.billing import budgets
 from aicc.services.common import utcnow
 from aicc.store.chunkstore import ChunkStore
@@ -82,14 +82,12 @@ class Controller:
         concurrency: autoscaling.Concurrency | None = None,
         cull_every: timedelta = timedelta(seconds=30),
         energy: EnergyProfile | None = None,
+        site: power.Site | None = None,
     ) -> None:
         self.db = db
-        # the site's carbon by hour: deferrable jobs wait for greener hours (scheduler/green.py)
-        self.carbon = (
-            (lambda now: energy.carbon_hours(now, GREEN_HORIZON_H))
-            if energy is not None and energy.carbon_intensity is not None
-            else None
-        )
+        # what each pass adds to the snapshot: the site's carbon by hour (deferrable jobs wait
+        # for greener hours, scheduler/green.py) and its power cap (scheduler/power.py)
+        self.site = site or power.Site(profile=energy, horizon_h=GREEN_HORIZON_H)
         # replicas of deployments kept as wanted, as many as the gateway's load asks for
         self.deployments = Keeper(serving, concurrency)
         self.chunks = chunks  # data set chunks, collected when unused (janitor.collect)
@@ -179,7 +177,7 @@ class Controller:
                     billing,
                     same_host=self.same_host,
                     parsed=self.parsed,
-                    carbon=self.carbon,
+                    site=self.site.decorate,
                 )
             observed = utcnow()  # every active replica is polled after this instant
             with step("reconcile"):

@@ -11,7 +11,6 @@ import logging
 import socket
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -21,7 +20,7 @@ from aicc.core.jobspec import LISTENING_KINDS
 from aicc.core.states import JobState, Reason
 from aicc.loops.lease import Lease
 from aicc.scheduler.framework import Profile, isolate, schedule
-from aicc.scheduler.snapshot import Bind, DevicePick, Placement, Preempt, Wait
+from aicc.scheduler.snapshot import Bind, DevicePick, Placement, Preempt, Snapshot, Wait
 from aicc.services import snapshots
 from aicc.services.billing import budgets
 from aicc.services.common import new_id
@@ -205,13 +204,14 @@ def cycle(
     billing: budgets.Context | None = None,
     same_host: frozenset[str] = frozenset(),
     parsed: snapshots.Parsed | None = None,
-    carbon: Callable[[datetime], tuple[float, ...]] | None = None,
+    site: Callable[[Session, Snapshot], Snapshot] | None = None,
 ) -> int:
     """One scheduling pass in one fenced transaction: binds, preemptions and waiting reasons.
     With `billing`, budgets are checked at admission. `same_host`: the executors whose nodes are
     all this machine (`Capabilities.same_host`). `parsed`: the waiting jobs' views from earlier
-    passes (`snapshots.Parsed`). `carbon(now)`: the site's hourly carbon forecast from the hour
-    holding `now`, with which the scheduler holds deferrable jobs for greener hours (`green`).
+    passes (`snapshots.Parsed`). `site(session, snapshot)`: the snapshot with what the site adds
+    (services.power.Site.decorate): its hourly carbon forecast, with which the scheduler holds
+    deferrable jobs for greener hours (`green`), and the power cap in force (`power`).
     Returns the number of jobs bound.
 
     No job can stop the pass: a waiting job whose stored spec is not valid, or whose presence
@@ -227,9 +227,9 @@ def cycle(
         return 0  # nothing to do: take no write lock
     with db.reader() as session:  # decide without SQLite's write lock: submits go on meanwhile
         read = snapshots.read(session, now, billing=billing, parsed=parsed)
-    snapshot = read.snapshot
-    if carbon is not None:
-        snapshot = replace(snapshot, carbon=carbon(now))
+        snapshot = read.snapshot
+        if site is not None:
+            snapshot = site(session, snapshot)
     poisoned: dict[str, str] = {}
     try:
         decisions = schedule(snapshot, profile)

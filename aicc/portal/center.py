@@ -36,7 +36,7 @@ NODE_ACTIONS = ("cordon", "uncordon", "drain", "evict")
 
 @router.get("")
 def center_overview(
-    request: Request, session: SessionDep, me: Operator, hours: str = ""
+    request: Request, session: SessionDep, state: StateDep, me: Operator, hours: str = ""
 ) -> Response:
     window = int(hours) if hours.isdigit() else overview.DEFAULT_WINDOW
     data = overview.center(session, me.who, utcnow(), window)
@@ -52,6 +52,7 @@ def center_overview(
         capacity_chart=center_views.capacity_chart(data, t),
         rate_chart=center_views.rate_chart(data, t),
         queue_chart=center_views.queue_chart(data, t),
+        power=state.controller.site.reading(session),
     )
 
 

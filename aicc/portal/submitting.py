@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from aicc.api.state import AppState
-from aicc.core.jobspec import JobSpec
+from aicc.core.jobspec import WINDOW_TEMPLATES, JobSpec
 from aicc.core.mistakes import InputError
 from aicc.core.tenancy import Principal
 from aicc.portal.i18n import Message
@@ -83,10 +83,17 @@ def spec_problems(err: ValidationError) -> list[Problem]:
             message = Message(refusal.template, refusal.params)
         elif problem["type"] in PYDANTIC:
             message = Message(PYDANTIC[problem["type"]], context)
+        elif problem["type"] == "deferrable" and (found := _window(problem["msg"], context)):
+            message = Message(found, context)
         else:
             message = str(problem["msg"]).removeprefix("Value error, ")
         out.append(Problem(path, message))
     return out
+
+
+def _window(said: str, context: dict[str, Any]) -> str | None:
+    """The template of a deferrable job's window refusal that says `said`, if one does."""
+    return next((t for t in WINDOW_TEMPLATES if t.format(**context) == said), None)
 
 
 def parse(data: Any) -> JobSpec:

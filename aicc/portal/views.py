@@ -78,6 +78,19 @@ class JobDetail:
     def waiting(self) -> bool:
         return JobState(self.job.state) in WAITING
 
+    @property
+    def deadline(self) -> datetime | None:
+        """The spec's deadline (the server stores it as an absolute time)."""
+        value = self.job.spec.get("deadline")
+        try:
+            return datetime.fromisoformat(value) if isinstance(value, str) else None
+        except ValueError:
+            return None
+
+    @property
+    def deferrable(self) -> bool:
+        return bool(self.job.spec.get("deferrable"))
+
 
 def dashboard(session: Session, who: Principal) -> Dashboard:
     """The person's running and waiting jobs (up to DASHBOARD_JOBS, however old) and the latest
@@ -127,7 +140,10 @@ def job_detail(session: Session, state: AppState, who: Principal, job_id: str) -
     reasons: list[schemas.ExplainReason] = []
     position = None
     if job_state in WAITING:
-        found = explain_service.explain(session, row, state.controller.profile)
+        controller = state.controller
+        found = explain_service.explain(
+            session, row, controller.profile, controller.billing, controller.site.decorate
+        )
         reasons = [schemas.ExplainReason(code=r.code, message=r.message) for r in found.reasons]
         position = found.position
     return JobDetail(

@@ -16,6 +16,9 @@ profile names (profiles.py):
    `indexed` walk, `indexed.py`; a gang in one statement), `preempt` (evict cheaper work, by
    the victim rules of `plugins/victims.py`), `reserve` (space held at the earliest start for
    the first job that still does not fit);
+Before those, a deferrable job the green planner holds for a greener hour waits (`green.py`),
+and, under a site power cap, a job whose start would go over it (`power.py`);
+
 4. bind (the profile's `bind`, from `cycle.BINDS`): a `Bind` per placed job, and a `Wait` with
    reasons and position for every other.
 
@@ -29,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
-from aicc.scheduler import green
+from aicc.scheduler import green, power
 from aicc.scheduler.actions import ACTIONS
 from aicc.scheduler.cycle import FAIRSHARE, CycleState, Trial
 from aicc.scheduler.memo import Memo
@@ -111,6 +114,7 @@ class Cycle(CycleState):
         limit = self.profile.max_jobs
         held = green.holds(self.snapshot)
         behind = self._behind_full_lanes(held)
+        budget = power.Budget.of(self.snapshot)
         for count, job in enumerate(order(self, behind)):
             if job.id in held:
                 self.wait(job, [held[job.id]])
@@ -119,7 +123,17 @@ class Cycle(CycleState):
                 why = f"this cycle considered its first {limit} jobs; the rest wait for the next"
                 self.wait(job, [WaitReason("queue", why)])
                 continue
+            if budget is None:
+                self._consider(job)
+                continue
+            # Like a quota refusal: the job waits, and the jobs behind it that fit still start.
+            refused = budget.refuse(job)
+            if refused is not None:
+                self.wait(job, [refused])
+                continue
+            start = len(self.decisions)
             self._consider(job)
+            budget.take(self.decisions[start:])
         for job, reason in behind.values():
             self.wait(job, [reason])
         return self.decisions

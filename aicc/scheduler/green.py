@@ -298,9 +298,11 @@ def holds(snapshot: Snapshot) -> dict[str, WaitReason]:
         start = result.starts.get(job.id, 0)
         if start > 0:
             at = hour0 + timedelta(hours=start)
+            then, now = snapshot.carbon[min(start, len(snapshot.carbon) - 1)], snapshot.carbon[0]
             why = (
                 f"deferred to {at:%H:%M} UTC for greener power "
-                f"(deadline {job.deadline:%Y-%m-%d %H:%M} UTC)"
+                f"({then:.0f} gCO2/kWh then, {now:.0f} now; "
+                f"deadline {job.deadline:%Y-%m-%d %H:%M} UTC)"
             )
             held[job.id] = WaitReason("green", why)
     return held

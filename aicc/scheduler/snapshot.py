@@ -166,6 +166,25 @@ class Snapshot:
     # The site's grid carbon intensity (gCO2/kWh) forecast by clock hour, from the hour holding
     # `now`; empty: no forecast, and deferrable jobs are not held (green.holds).
     carbon: tuple[float, ...] = ()
+    # The site's power cap now (demand response), with the power model to estimate against it;
+    # None: no cap, and no job waits for power (power.py).
+    power: PowerCap | None = None
+
+
+@dataclass(frozen=True)
+class PowerCap:
+    """A facility power cap in force at `Snapshot.now`, in watts, and the power model the
+    meter uses (services/billing/meter.py) to estimate what jobs draw against it: a device of
+    model m draws `tdp_w[m]` x (`idle_fraction` + (1 - `idle_fraction`) x `utilization`) while
+    held, `tdp_w[m]` x `idle_fraction` while free; IT power times `pue` is facility power.
+    `source` says where the cap comes from, for the wait reason."""
+
+    cap_w: float
+    tdp_w: Mapping[str, float] = field(default_factory=dict)
+    pue: float = 1.0
+    idle_fraction: float = 0.15
+    utilization: float = 1.0
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -188,6 +207,7 @@ class WaitReason:
     # quota | budget | resources | gang | unschedulable | queue | reservation | fairshare
     # | preempting (victims are in their grace period; the job starts when they stop)
     # | green (a deferrable job held for a greener hour before its deadline)
+    # | power_cap (starting it would take the site over its power cap)
     code: str
     message: str
 

@@ -59,3 +59,29 @@ class Reports(Resource):
     def monthly_pdf(self, month: str | None = None, lang: str = "en") -> bytes:
         path = api_path("reports", "monthly.pdf")
         return self._t.request("GET", path, params={"month": month, "lang": lang}).content
+
+
+class PowerCap(Resource):
+    """The site's power cap (center admins; docs/green.md)."""
+
+    def show(self) -> Json:
+        """The estimated facility power, the cap in force and the events."""
+        return self._t.call("GET", api_path("center", "power-cap"))
+
+    def set(
+        self,
+        cap: str | float,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+        duration: str | int | None = None,
+        note: str | None = None,
+    ) -> Json:
+        """A cap (`120kW`, or a number of kW) from `start` (default now) until `end` or for
+        `duration` (`2h`)."""
+        body = given(cap_kw=cap, start=start, end=end, duration_s=duration, note=note)
+        return self._t.call("POST", api_path("center", "power-cap", "events"), json=body)
+
+    def clear(self, event_id: str) -> Json:
+        """Remove one event: its cap no longer holds."""
+        return self._t.call("DELETE", api_path("center", "power-cap", "events", event_id))

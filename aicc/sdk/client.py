@@ -21,7 +21,7 @@ from aicc.sdk.billing import (
     Usage,
     Vouchers,
 )
-from aicc.sdk.center import Accelerators, Audit, Estimates, Reports
+from aicc.sdk.center import Accelerators, Audit, Estimates, PowerCap, Reports
 from aicc.sdk.datasets import Datasets
 from aicc.sdk.deployments import Deployments
 from aicc.sdk.errors import ApiError, describe_errors, format_detail
@@ -90,6 +90,7 @@ class Client(Transport):
         self.accelerators = Accelerators(self)
         self.audit = Audit(self)
         self.reports = Reports(self)
+        self.power_cap = PowerCap(self)
         self.estimates = Estimates(self)
         self.price_plans = PricePlans(self)
         self.vouchers = Vouchers(self)

@@ -14,6 +14,7 @@ from prometheus_client.registry import Collector
 from aicc.executors.base import Executor
 from aicc.scheduler.framework import Profile
 from aicc.services.billing.budgets import Context
+from aicc.services.power import Site
 
 # The engines by pool name; the faces hand them to services (logs, outputs), never call them.
 Engines = dict[str, Executor]
@@ -33,6 +34,11 @@ class Control(Protocol):
     @property
     def billing(self) -> Context | None:
         """Budget admission's context (zone, default price plan); None without the books."""
+        ...
+
+    @property
+    def site(self) -> Site:
+        """What each pass adds to the snapshot (carbon forecast, power cap); the power now."""
         ...
 
     @property

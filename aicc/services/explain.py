@@ -4,6 +4,7 @@ Like the loop, it reads past a job that the scheduler cannot take: never a 500 f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,8 +27,14 @@ class Explanation:
 
 
 def explain(
-    session: Session, job: jobs.Job, profile: Profile, billing: budgets.Context | None = None
+    session: Session,
+    job: jobs.Job,
+    profile: Profile,
+    billing: budgets.Context | None = None,
+    site: Callable[[Session, Snapshot], Snapshot] | None = None,
 ) -> Explanation:
+    """`site` adds what the live pass adds to the snapshot (services.power.Site.decorate): the
+    carbon forecast and the power cap, so that a job held by `green` or `power_cap` says so."""
     state = JobState(job.state)
     if state not in (JobState.PENDING, JobState.ADMITTED):
         return Explanation(
@@ -37,6 +44,8 @@ def explain(
     if job.id in read.invalid:
         return Explanation([WaitReason("invalid_spec", read.invalid[job.id])], None)
     snapshot = read.snapshot
+    if site is not None:
+        snapshot = site(session, snapshot)
 
     def replay(snap: Snapshot) -> object:
         """This job's what-if while it is in `snap`; isolate tries snapshots without it too."""

@@ -12,7 +12,9 @@ year of hourly grid carbon, under four policies (issue 22 point 3):
   weekday over the last two weeks (the current hour is observed). `weekly`, `weekday` and
   `persistence` (the same hour of the last day seen) are its parts and a simpler one, which did
   worse on the 2020 German data (BENCHMARKS.md); `perfect` (the truth) is there to show that
-  the rest of the gap to `optimal` is the forecast's.
+  the rest of the gap to `optimal` is the forecast's, and `noisy:E` (the truth with an error
+  that grows with the lead, E the day-ahead MAPE) measures what a forecast of a given quality
+  buys, standing for the day-ahead forecast an operator supplies (`site.carbon_forecast`).
 
 The model is hourly, as the carbon data: jobs start at hour boundaries (an arrival waits for
 the next one) and hold their devices in every hour they touch; energy is exact (devices x
@@ -310,16 +312,64 @@ FORECASTS = {
     "persistence": persistence,
     "perfect": perfect,
 }
+Forecaster = Callable[[np.ndarray, int, int], np.ndarray]
+NOISE_PHI = 0.95  # hour-to-hour persistence of a noisy forecast's relative error
+DAY_AHEAD_H = 24  # the lead at which `noisy:E` has a mean absolute percentage error of E
+
+
+def noisy(error: float, seed: int = 0) -> Forecaster:
+    """A forecast of known quality: the truth times (1 + e_k) at lead k hours, e an AR(1) in
+    the lead, e_0 = 0 (the current hour observed), e_k = phi x e_(k-1) + s x z_k with z
+    standard normal and phi = NOISE_PHI, s chosen so that E|e_24| = `error` (the day-ahead
+    MAPE; the error grows with the lead, a third of it at 1 h, and levels off beyond two
+    days). Each re-plan hour draws a new path (seeded by `seed` and the hour): a forecast
+    issued again every hour, its errors independent from one issue to the next."""
+    if not 0 < error < 1:
+        raise ValueError(f"noisy:{error:g}: the day-ahead error is a fraction between 0 and 1")
+    sigma_day = error * math.sqrt(math.pi / 2)  # E|N(0, s^2)| = s x sqrt(2 / pi)
+    phi2 = NOISE_PHI**2
+    step = sigma_day * math.sqrt((1 - phi2) / (1 - phi2**DAY_AHEAD_H))
+
+    def forecast(carbon: np.ndarray, now: int, hours: int) -> np.ndarray:
+        shocks = np.random.default_rng((seed, now)).standard_normal(hours) * step
+        errors = np.zeros(hours)
+        for k in range(1, hours):
+            errors[k] = NOISE_PHI * errors[k - 1] + shocks[k]
+        out: np.ndarray = np.maximum(perfect(carbon, now, hours) * (1 + errors), 0.0)
+        return out
+
+    return forecast
+
+
+def forecaster(name: str, seed: int = 0) -> Forecaster:
+    """The forecast a `--forecast` names: one of FORECASTS, or `noisy:E` (E a fraction, 0.1,
+    or a percentage, 10%). Raises ValueError naming what would do."""
+    if name in FORECASTS:
+        return FORECASTS[name]
+    kind, _, value = name.partition(":")
+    if kind == "noisy" and value:
+        try:
+            error = float(value.removesuffix("%")) / (100 if value.endswith("%") else 1)
+        except ValueError:
+            error = math.nan
+        if 0 < error < 1:
+            return noisy(error, seed)
+    raise ValueError(
+        f"unknown forecast {name!r}; one of {', '.join(FORECASTS)}, or noisy:E "
+        "(the truth with a day-ahead error E, e.g. noisy:0.1 or noisy:10%)"
+    )
 
 
 def _replanner(
     carbon: np.ndarray, config: GreenConfig
 ) -> Callable[[int, list[SimJob], Cluster], list[SimJob]]:
+    predict = forecaster(config.forecast, config.seed)
+
     def choose(hour: int, waiting: list[SimJob], cluster: Cluster) -> list[SimJob]:
         jobs = [j.as_green(config, offset=hour) for j in waiting]
         horizon = max(j.span + max(0, j.latest_start) for j in jobs) + green.LATE_HOURS + 1
         now = min(hour + WEEK_BEFORE, len(carbon) - 1)
-        forecast = FORECASTS[config.forecast](carbon, now, horizon)
+        forecast = predict(carbon, now, horizon)
         result = green.plan(
             jobs,
             green.Forecast(forecast, pue=config.pue),

@@ -72,6 +72,7 @@ class Targets:
     deployment: str  # stopped, at revision 2
     api_key: str  # a key to the project's deployments, by name
     notebook: str  # A's org admin's notebook (a notebook is its owner's alone)
+    power_cap_event: str  # a demand-response cap the center's admin set (center admins only)
 
 
 def made_up(node: str) -> Targets:
@@ -99,6 +100,7 @@ def made_up(node: str) -> Targets:
         deployment="no-such-deployment",
         api_key="no-such-api-key",
         notebook="no-such-notebook",
+        power_cap_event=new_id("pcap"),
     )
 
 
@@ -137,6 +139,7 @@ PATH_FILLS: dict[tuple[str, str], Callable[[Targets], str]] = {
     ("uploads", "upload_id"): lambda t: t.upload_id,
     ("keys", "ref"): lambda t: t.api_key,
     ("notebooks", "notebook"): lambda t: t.notebook,
+    ("events", "event_id"): lambda t: t.power_cap_event,
 }
 # Query and header parameters that name a tenant's object are filled with A's; the others are
 # known filters, paging or presentation and are left out.
@@ -179,6 +182,9 @@ BODIES: dict[tuple[str, str], Callable[[Targets], list[dict[str, Any]]]] = {
     ("POST", "/api/v1/deployments/{name}/scale"): lambda t: [{"json": {"max_replicas": 2}}],
     ("PUT", "/api/v1/models/{name}/reviews"): lambda t: [{"json": {"rating": 3, "text": "b"}}],
     ("POST", "/api/v1/orgs"): lambda t: [{"json": {"name": "b-probe-org"}}],
+    ("POST", "/api/v1/center/power-cap/events"): lambda t: [
+        {"json": {"cap_kw": "100kW", "duration_s": "1h"}}
+    ],
     ("POST", "/api/v1/projects"): lambda t: [
         {"json": {"name": "b-probe-project", "org_id": t.org_id}}
     ],
@@ -578,6 +584,9 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
         headers=a_admin,
     )
     assert created(notebook)["state"] == "stopped"
+    cap = created(
+        api.post("/api/v1/center/power-cap/events", json={"cap_kw": 900, "duration_s": "2h"})
+    )
     a = Targets(
         org_id=org["id"],
         project_id=project_id,
@@ -602,6 +611,7 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
         deployment="alpha-deploy",
         api_key="alpha-api-key",
         notebook="alpha-notebook",
+        power_cap_event=cap["id"],
     )
     markers = {getattr(a, f.name) for f in fields(a)} - {node}
     markers |= {

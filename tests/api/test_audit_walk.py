@@ -131,6 +131,10 @@ AUDITED: dict[tuple[str, str], Audited] = {
     ("POST", f"{API}/keys"): audited("api_key.create", "api_key", answer_id),
     ("DELETE", f"{API}/keys/{{ref}}"): audited("api_key.revoke", "api_key", of("api_key")),
     ("POST", f"{API}/notebooks"): audited("notebook.create", "notebook", answer_id),
+    ("POST", f"{API}/center/power-cap/events"): audited("power_cap.set", "power_cap", answer_id),
+    ("DELETE", f"{API}/center/power-cap/events/{{event_id}}"): audited(
+        "power_cap.clear", "power_cap", of("power_cap")
+    ),
     ("POST", f"{API}/notebooks/{{notebook}}/start"): audited(
         "notebook.start", "notebook", of("notebook")
     ),
@@ -264,6 +268,7 @@ def test_every_mutating_route_writes_an_audit_entry(world: World) -> None:
             "deployment": named_deployment(world),
             "api_key": api_key_id(world),
             "notebook": notebook.one().id,
+            "power_cap": a.power_cap_event,
         }
         last = session.scalar(select(AuditRow.id).order_by(AuditRow.id.desc()).limit(1)) or 0
     admin_name = api.get(f"{API}/me").json()["user"]["name"]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from aicc.core import jobspec
 from aicc.core.jobspec import JobKind
 from aicc.core.states import JobState, Reason
 from aicc.core.tenancy import Role
@@ -191,8 +192,9 @@ def raised_templates() -> set[str]:
 
 def validation_templates() -> set[str]:
     """What a job spec's validation says on the portal: the domain's refusals of people's
-    input (`InputError("...")` in aicc/core) and the portal's words for pydantic's own."""
-    found = set(submitting.PYDANTIC.values())
+    input (`InputError("...")` in aicc/core, and a deferrable job's window refusals) and the
+    portal's words for pydantic's own."""
+    found = set(submitting.PYDANTIC.values()) | set(jobspec.WINDOW_TEMPLATES)
     for path in (PORTAL.parent / "core").glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text("utf-8"))):
             if (
@@ -252,3 +254,20 @@ def test_a_service_message_is_shown_in_the_readers_language() -> None:
     # a message the catalog lacks (a new one, or pydantic's words) stays English, filled in
     assert zh.message(i18n.Message("a {thing} is new", {"thing": "rule"})) == "a rule is new"
     assert zh.message("plain words") == "plain words"
+
+
+def test_a_deferrable_jobs_window_is_refused_in_the_readers_language() -> None:
+    zh = i18n.Translator("zh-CN")
+    cases = {
+        "deferrable": ({"command": "x", "deferrable": True, "deadline": "12h"}, "需要 max_runtime"),
+        "deadline": (
+            {"command": "x", "deferrable": True, "max_runtime": "2h", "deadline": "1h"},
+            "提交后 3600 秒短于 max_runtime（7200 秒）",
+        ),
+    }
+    for where, (spec, chinese) in cases.items():
+        with pytest.raises(submitting.Refused) as refused:
+            submitting.parse(spec)
+        [problem] = refused.value.problems
+        assert problem.path == where
+        assert chinese in zh.message(problem.message), zh.message(problem.message)

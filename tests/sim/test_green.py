@@ -101,3 +101,32 @@ def test_a_missing_carbon_file_says_where_to_get_one(tmp_path: Path) -> None:
         app, ["sim", "green", "--trace", str(tmp_path / "x.csv"), "--carbon", str(tmp_path)]
     )
     assert answer.exit_code != 0
+
+
+def test_a_noisy_forecast_has_the_day_ahead_error_asked_for_and_is_seeded() -> None:
+    series = green.np.full(3000, 400.0)
+    predict = green.forecaster("noisy:10%", seed=7)
+    paths = green.np.array([predict(series, now, 49) for now in range(0, 2000)])
+    error = green.np.abs(paths / 400.0 - 1).mean(axis=0)
+    assert error[0] == 0  # the current hour is observed
+    assert error[1] < error[6] < error[24]  # it grows with the lead ...
+    assert abs(error[24] - 0.10) < 0.01  # ... to the day-ahead MAPE asked for
+    again = green.forecaster("noisy:0.1", seed=7)(series, 5, 49)
+    assert (again == paths[5]).all()
+    for bad in ("noisy:2", "noisy:", "noisy:lots", "oracle"):
+        try:
+            green.forecaster(bad)
+        except ValueError as err:
+            assert "noisy:E" in str(err)
+        else:
+            raise AssertionError(bad)
+
+
+def test_the_re_planner_with_a_good_forecast_keeps_deadlines() -> None:
+    trace = synthetic.trace_jobs(120, gpus=32, load=0.5)
+    config = green.GreenConfig(
+        gpus=32, windows=2, days=2, deferrable=0.5, time_limit_s=5, forecast="noisy:0.05"
+    )
+    rows = green.run(trace, carbon(), config, policies=("carbon-blind", "default"))["policies"]
+    assert rows["default"]["carbon_kg"] < rows["carbon-blind"]["carbon_kg"]
+    assert rows["default"]["deadline_misses"] <= rows["carbon-blind"]["deadline_misses"]

@@ -110,7 +110,11 @@ def jobs_explain(
     """Why the job waits, its position, and when it would start if running jobs end as declared."""
     job = jobs.get(session, who, job_id)
     found = explain_service.explain(
-        session, job, state.controller.profile, state.controller.billing
+        session,
+        job,
+        state.controller.profile,
+        state.controller.billing,
+        state.controller.site.decorate,
     )
     return schemas.Explain(
         state=job.state,

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Response
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.schemas import kpis as schemas
 from aicc.core import periods
+from aicc.services import power
 from aicc.services.common import Forbidden, utcnow
 from aicc.services.telemetry import kpis, metrics
 
@@ -67,7 +68,7 @@ def metrics_show(who: CurrentUser, state: StateDep, session: SessionDep) -> Resp
         raise Forbidden("/metrics is for the center's operators (an admin token)")
     from prometheus_client import CONTENT_TYPE_LATEST
 
-    body = metrics.exposition(
-        session, utcnow(), extra=[state.gateway.stats, state.controller.metrics, state.http]
-    )
+    site = power.Collector(state.controller.site, session)
+    extra = [state.gateway.stats, state.controller.metrics, state.http, site]
+    body = metrics.exposition(session, utcnow(), extra=extra)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,83 @@
+"""The site's power cap (demand response, docs/green.md): read it, set one for a window, clear
+events. Center admins only; every change is audited."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter, Response
+
+from aicc.api.deps import CurrentUser, SessionDep, StateDep
+from aicc.api.schemas import power as schemas
+from aicc.core.powercap import CapEvent
+from aicc.services import power
+from aicc.services.common import Forbidden, Invalid, utcnow
+
+router = APIRouter(prefix="/api/v1/center/power-cap", tags=["center"])
+
+
+def _admin(who: CurrentUser) -> None:
+    if not who.is_admin:
+        raise Forbidden("only center admins see and set the site's power cap")
+
+
+def event_out(event: CapEvent) -> schemas.PowerCapEvent:
+    return schemas.PowerCapEvent(
+        id=event.id,
+        cap_kw=event.cap_kw,
+        start=event.start,
+        end=event.end,
+        set_by=event.set_by,
+        set_at=event.set_at,
+        note=event.note,
+        active=event.covers(utcnow()),
+    )
+
+
+@router.get("", response_model=schemas.PowerStatus)
+def power_cap_show(who: CurrentUser, state: StateDep, session: SessionDep) -> schemas.PowerStatus:
+    """The estimated facility power now, the cap in force, and the events."""
+    _admin(who)
+    reading = state.controller.site.reading(session)
+    return schemas.PowerStatus(
+        at=reading.at,
+        estimated_kw=reading.estimated_w / 1000,
+        pue=reading.pue,
+        cap_kw=reading.cap.cap_kw if reading.cap else None,
+        cap_source=reading.cap.source if reading.cap else None,
+        cap_until=reading.cap.until if reading.cap else None,
+        standing_cap_kw=reading.standing_kw,
+        events=[event_out(e) for e in reading.events],
+        waiting_jobs=reading.waiting,
+    )
+
+
+@router.post("/events", status_code=201, response_model=schemas.PowerCapEvent)
+def power_cap_set(
+    body: schemas.PowerCapEventIn, who: CurrentUser, state: StateDep, session: SessionDep
+) -> schemas.PowerCapEvent:
+    """A cap from `start` (default now) until `end` or for `duration_s`. The scheduler holds
+    new starts under it; running jobs are not stopped."""
+    _admin(who)
+    now = utcnow()
+    if (body.end is None) == (body.duration_s is None):
+        raise Invalid("until: give the end of the window, or its duration (for)")
+    start = body.start or now
+    try:
+        end = body.end or start + timedelta(seconds=body.duration_s or 0)
+    except OverflowError:
+        raise Invalid("until: the window ends past the year 9999; give a shorter one") from None
+    event = power.add_event(session, who, body.cap_kw, start, end, body.note, now=now)
+    state.controller.wake()
+    return event_out(event)
+
+
+@router.delete("/events/{event_id}", status_code=204, response_model=None)
+def power_cap_clear(
+    event_id: str, who: CurrentUser, state: StateDep, session: SessionDep
+) -> Response:
+    """End an event now: its cap no longer holds (the standing cap, a setting, stays)."""
+    _admin(who)
+    power.clear(session, who, event_id)
+    state.controller.wake()
+    return Response(status_code=204)

@@ -1,0 +1,126 @@
+"""The site's power cap (demand response, issue 22 point 3): a waiting job whose start would
+take the estimated facility power over `Snapshot.power.cap_w` waits with the reason
+`power_cap` and the numbers; jobs that fit still start. Pure, like the rest of the scheduler:
+the cap, the PUE of the hour and the power model come in the snapshot.
+
+What is counted: every healthy device of a node that is not down draws its idle share of its
+catalog TDP; a held device (any share, a MIG slice by its share, devices held by jobs outside
+AICC included) adds its busy share at the site's assumed utilization — the meter's model
+(services/billing/meter.py). CPUs, memory, network and CPU-only nodes are not counted: the
+model has no figure for them, so a job without an accelerator never waits for power. A waiting
+job's need is that busy share on the most power-hungry model it may land on (it is not placed
+yet); once bound, what it took is counted exactly. Running jobs are never stopped when a cap
+drops: the cap only holds back new starts (preempting for a cap is future work).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aicc.core.catalog import mig_milli
+from aicc.scheduler.snapshot import (
+    Bind,
+    CycleDecision,
+    JobView,
+    NodeView,
+    PowerCap,
+    Snapshot,
+    WaitReason,
+)
+
+
+def device_busy_w(cap: PowerCap, model: str) -> float:
+    """IT watts a whole device of `model` adds over idle while held."""
+    return cap.tdp_w.get(model, 0.0) * (1 - cap.idle_fraction) * cap.utilization
+
+
+def _slice_share(profile: str) -> float:
+    return mig_milli(profile) / 1000
+
+
+def facility_w(cap: PowerCap, nodes: Sequence[NodeView]) -> float:
+    """Estimated facility power (W) of `nodes` as the snapshot shows them: idle power of every
+    device plus the busy share of what is held, times the PUE."""
+    it = 0.0
+    for node in nodes:
+        for device in node.devices:
+            tdp = cap.tdp_w.get(device.model, 0.0)
+            it += tdp * cap.idle_fraction
+            if device.mig:
+                held = sum(_slice_share(s.profile) for s in device.mig if s.used)
+            else:
+                held = (1000 - device.free_milli) / 1000
+            it += held * device_busy_w(cap, device.model)
+    return it * cap.pue
+
+
+def need_w(cap: PowerCap, job: JobView, nodes: Sequence[NodeView]) -> float:
+    """Facility watts a waiting job would add: its devices' busy share on the most
+    power-hungry model it accepts among the schedulable nodes' (0 without an accelerator)."""
+    r = job.request
+    if r.mig_profile is not None:
+        share = _slice_share(r.mig_profile)
+    elif r.accel_milli is not None:
+        share = r.accel_milli / 1000
+    else:
+        share = float(r.accel_count)
+    if share <= 0:
+        return 0.0
+    models = {d.model for n in nodes if n.schedulable for d in n.devices}
+    if r.models is not None:
+        models &= set(r.models)
+    watts = max((device_busy_w(cap, m) for m in models), default=0.0)
+    return share * job.replicas * watts * cap.pue
+
+
+def bound_w(cap: PowerCap, bind: Bind, nodes: dict[str, NodeView]) -> float:
+    """Facility watts a job just bound adds, from the devices it took."""
+    it = 0.0
+    for placement in bind.placements:
+        node = nodes.get(placement.node)
+        if node is None:
+            continue
+        models = {d.index: d.model for d in node.devices}
+        for pick in placement.devices:
+            it += pick.milli / 1000 * device_busy_w(cap, models.get(pick.index, ""))
+    return it * cap.pue
+
+
+PREFIX = "waits for the site's power cap"  # how a power_cap wait's message begins
+
+
+def kw(watts: float) -> str:
+    return f"{watts / 1000:.1f}"
+
+
+class Budget:
+    """The power left under the cap during one cycle: each job asks before it is considered,
+    and what each bind takes is added."""
+
+    def __init__(self, snapshot: Snapshot, cap: PowerCap) -> None:
+        self.cap = cap
+        self.nodes = snapshot.nodes
+        self.by_name = {n.name: n for n in snapshot.nodes}
+        self.used_w = facility_w(cap, snapshot.nodes)
+
+    @classmethod
+    def of(cls, snapshot: Snapshot) -> Budget | None:
+        return cls(snapshot, snapshot.power) if snapshot.power is not None else None
+
+    def refuse(self, job: JobView) -> WaitReason | None:
+        """The `power_cap` reason when starting `job` would go over the cap; None if it fits."""
+        need = need_w(self.cap, job, self.nodes)
+        if need <= 0 or self.used_w + need <= self.cap.cap_w + 1e-6:
+            return None
+        source = f" ({self.cap.source})" if self.cap.source else ""
+        why = (
+            f"{PREFIX}{source}: {kw(self.used_w)} of "
+            f"{kw(self.cap.cap_w)} kW in use, needs {kw(need)} kW"
+        )
+        return WaitReason("power_cap", why)
+
+    def take(self, decisions: Sequence[CycleDecision]) -> None:
+        """Count the binds among a job's decisions."""
+        for decision in decisions:
+            if isinstance(decision, Bind):
+                self.used_w += bound_w(self.cap, decision, self.by_name)

@@ -1,0 +1,59 @@
+"""The site power cap in the pass: a job whose start would take the estimated facility power
+over the cap waits, saying by how much; a job that fits still starts behind it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sched_fixtures import H100, T0, job, node
+
+from aicc.scheduler.framework import schedule
+from aicc.scheduler.power import facility_w
+from aicc.scheduler.snapshot import Bind, PowerCap, Snapshot, Wait
+
+# An H100-SXM: 700 W TDP, idles at 15 % (105 W), adds 595 W when held at full utilization.
+CAP = PowerCap(cap_w=2000.0, tdp_w={H100: 700.0}, pue=1.0, idle_fraction=0.15, utilization=1.0)
+
+
+def by_id(snap: Snapshot) -> dict[str, Bind | Wait]:
+    return {d.job_id: d for d in schedule(snap) if isinstance(d, Bind | Wait)}
+
+
+def test_a_job_over_the_cap_waits_with_the_numbers_and_one_that_fits_starts() -> None:
+    big, small, third = job("big", gpus=4), job("small", minute=1), job("third", minute=2)
+    snap = Snapshot(now=T0, nodes=[node("n1")], pending=[big, small, third], power=CAP)
+    decisions = by_id(snap)
+    held = decisions["big"]
+    assert isinstance(held, Wait)
+    assert held.reasons[0].code == "power_cap"
+    # 8 idle devices: 0.84 kW; 4 more busy devices: 2.38 kW
+    assert held.reasons[0].message == (
+        "waits for the site's power cap: 0.8 of 2.0 kW in use, needs 2.4 kW"
+    )
+    assert isinstance(decisions["small"], Bind)  # no head-of-line block
+    # after `small` (0.84 + 0.595 = 1.435 kW), one more device would make 2.03 kW
+    third_wait = decisions["third"]
+    assert isinstance(third_wait, Wait)
+    assert "1.4 of 2.0 kW in use, needs 0.6 kW" in third_wait.reasons[0].message
+
+
+def test_the_pue_and_running_jobs_count_and_no_cap_holds_nothing() -> None:
+    busy = node("n1")
+    for device in busy.devices[:2]:
+        device.free_milli = 0  # held by a running job
+    with_pue = replace(CAP, pue=1.5, cap_w=8000.0, source="demand response until 14:00 UTC")
+    assert facility_w(with_pue, [busy]) == (8 * 105 + 2 * 595) * 1.5
+    snap = Snapshot(now=T0, nodes=[busy], pending=[job("six", gpus=6)], power=with_pue)
+    [wait] = schedule(snap)
+    assert isinstance(wait, Wait)
+    assert wait.reasons[0].message.startswith(
+        "waits for the site's power cap (demand response until 14:00 UTC): "
+        "3.0 of 8.0 kW in use, needs 5.4 kW"
+    )
+    assert isinstance(schedule(replace(snap, power=None))[0], Bind)
+
+
+def test_a_job_without_an_accelerator_never_waits_for_power() -> None:
+    tight = replace(CAP, cap_w=1.0)  # already over: idle devices draw more
+    snap = Snapshot(now=T0, nodes=[node("n1")], pending=[job("cpu", gpus=0)], power=tight)
+    assert isinstance(schedule(snap)[0], Bind)
