@@ -26,6 +26,7 @@ from aicc.api.routers import (
     datasets,
     deployments,
     estimate,
+    federation,
     gateway,
     jobs,
     keys,
@@ -58,7 +59,19 @@ def create_app(state: AppState) -> FastAPI:
     app.state.aicc = state
     # The gateway first: routes are matched in order, and `/v1` carries the most requests.
     for module in (
-        *(gateway, system, tenancy, nodes, workdirs, jobs, audit, estimate, billing, kpis),
+        *(
+            gateway,
+            system,
+            tenancy,
+            nodes,
+            workdirs,
+            jobs,
+            audit,
+            estimate,
+            billing,
+            kpis,
+            federation,
+        ),
         *(datasets, models, templates, deployments, keys, notebooks),
     ):
         app.include_router(module.router, responses=schemas.ERRORS)

@@ -19,6 +19,7 @@ from aicc.core.tenancy import Principal, allows
 from aicc.services import tokens
 from aicc.services.common import Forbidden, utcnow
 from aicc.services.data import mounts
+from aicc.services.federation import signing, tenants
 
 T = TypeVar("T")
 
@@ -64,6 +65,9 @@ async def current_user(
     """The caller behind the bearer token, refused (403) where the token's scopes do not
     cover the request (`api/scopes.py`). Who a token stands for is kept `token_cache_s`
     (`AppState.callers`), so most requests ask the store nothing to know their caller."""
+    if credentials is None and signing.SITE in request.headers:
+        site = await peer_site(state, request)
+        return await in_thread(_site_principal, state, site)
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
     caller = await state.callers.get(tokens.digest(credentials.credentials))
@@ -88,6 +92,29 @@ async def current_user(
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
+
+
+async def peer_site(state: StateDep, request: Request) -> str:
+    """The federation site that signed this request (docs/federation.md), or 401."""
+    fed = state.settings.federation
+    if fed.site is None:
+        raise HTTPException(401, "this server is not in a federation")
+    peers = {p.site: p.public_key for p in fed.peers}
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    try:
+        return signing.verify(
+            request.headers, request.method, path, await request.body(), utcnow(), peers
+        )
+    except signing.BadSignature as err:
+        raise HTTPException(401, str(err)) from None
+
+
+def _site_principal(state: AppState, site: str) -> Principal:
+    with state.db.session() as session:
+        return tenants.principal(session, site)
+
+
+PeerSite = Annotated[str, Depends(peer_site)]
 
 
 async def data_reader(

@@ -1,0 +1,147 @@
+"""The federation loop of a site (docs/federation.md): advertise, notice lost sites, route
+`placement: federation` jobs and follow the ones running at peers.
+
+Its own thread, beside the controller's: calls to peers wait on the network (up to
+`federation.request_timeout_s`), and scheduling here must not wait with them. Only the server
+that holds the controller lease acts, as for every other loop; every step is idempotent, so a
+pass cut short by a crash is finished by the next.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from aicc.config import Settings
+from aicc.core.energy import EnergyProfile
+from aicc.services.common import utcnow
+from aicc.services.federation import adverts, dispatch, signing
+from aicc.services.federation.peers import PeerDown, PeerRefused, Peers
+from aicc.store.db import Database
+from aicc.store.tables import JobRow
+
+log = logging.getLogger(__name__)
+PASS_S = 0.5  # between passes: how soon a routed job is submitted and its peer's state seen
+
+
+class Federation:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        *,
+        leading: Any,
+        energy: EnergyProfile | None = None,
+    ) -> None:
+        fed = settings.federation
+        assert fed.site is not None
+        self.db = db
+        self.settings = settings
+        self.fed = fed
+        self.leading = leading  # () -> bool: whether this server holds the controller lease
+        self.energy = energy
+        key_file = fed.key_file or settings.home / "federation.key"
+        self.peers = Peers(fed, signing.load_key(key_file))
+        self.home: Path = settings.home
+        self._next_advert = utcnow()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def own_advert(self) -> dict[str, Any]:
+        with self.db.reader() as session:
+            return adverts.build(session, self.settings, utcnow(), self.energy)
+
+    def tick(self) -> None:
+        if not self.leading():
+            return
+        now = utcnow()
+        own = self.own_advert()
+        if now >= self._next_advert:
+            self._next_advert = now + timedelta(seconds=self.fed.advertise_interval_s)
+            for peer in self.fed.peers:
+                try:
+                    self.peers.push_advert(peer.site, own)
+                except (PeerDown, PeerRefused) as err:
+                    log.info("advert to site %s not delivered: %s", peer.site, err)
+        with self.db.session() as session:
+            lost = {s.site for s in adverts.statuses(session, self.fed, now) if s.state == "lost"}
+            for job_id in dispatch.lose(session, self.fed, lost, now):
+                log.warning("job %s: its site is lost", job_id)
+        with self.db.reader() as session:
+            waiting = dispatch.waiting(session)
+        for job_id in waiting:
+            with self.db.session() as session:
+                dispatch.route(session, job_id, self.fed, own, utcnow())
+        with self.db.reader() as session:
+            remotes = dispatch.active(session)
+        for remote in remotes:
+            if remote.site in lost:
+                continue
+            try:
+                self._follow(remote)
+            except PeerDown as err:
+                log.info("job %s at site %s: %s", remote.job_id, remote.site, err)
+
+    def _follow(self, remote: dispatch.Remote) -> None:
+        if remote.remote_job_id is None:
+            with self.db.reader() as session:
+                job = session.get(JobRow, remote.job_id)
+                assert job is not None
+                spec = dispatch.remote_spec(session, job, str(self.fed.site))
+            key = dispatch.idempotency_key(remote.job_id, remote.attempt)
+            try:
+                found = self.peers.submit(remote.site, spec, key)
+            except PeerRefused as err:
+                with self.db.session() as session:
+                    dispatch.refused(session, remote, err, utcnow())
+                return
+            with self.db.session() as session:
+                dispatch.record_submitted(session, remote, str(found["id"]), utcnow())
+            return
+        rid = remote.remote_job_id
+        if remote.cancel:
+            try:
+                self.peers.cancel(remote.site, rid)
+            except PeerRefused as err:
+                log.info("cancelling job %s at site %s: %s", rid, remote.site, err)
+        found = self.peers.job(remote.site, rid)
+        where = dispatch.mirror_dir(self.home, remote.job_id)
+        if found.get("replicas"):
+            dispatch.keep_logs(
+                where,
+                self.peers.logs(remote.site, rid, "stdout"),
+                self.peers.logs(remote.site, rid, "stderr"),
+            )
+        if found.get("state") == "succeeded":
+            try:
+                dispatch.keep_outputs(where, self.peers.outputs(remote.site, rid))
+            except PeerRefused as err:  # a job that wrote nothing has no outputs there
+                log.info("outputs of job %s at site %s: %s", rid, remote.site, err)
+        with self.db.session() as session:
+            dispatch.mirror(session, remote, found, utcnow(), where / "outputs")
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:  # a bad pass must not end the loop; the next pass retries
+                log.exception("federation pass failed")
+            self._wake.wait(PASS_S)
+            self._wake.clear()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="aicc-federation", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
