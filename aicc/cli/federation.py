@@ -43,6 +43,43 @@ def federation_sites(api: "Client") -> Json:
     return api.federation.sites()
 
 
+SETTLEMENTS = Noun(
+    "settlement",
+    [
+        col("ID", "id"),
+        col("SITE", "site"),
+        col("JOB", "job_id"),
+        col("ATTEMPT", "attempt"),
+        col("REMOTE JOB", "remote_job_id"),
+        col("AMOUNT", "amount"),
+        col("CURRENCY", "currency"),
+        col("STATE", "state"),
+        col("CREATED", "created_at", local_time),
+    ],
+    empty="nothing owed to other sites",
+)
+
+
+@SETTLEMENTS.list(app, "settlements")
+def federation_settlements(
+    api: "Client",
+    site: Annotated[str | None, typer.Option(help="Only this peer.")] = None,
+    state: Annotated[str | None, typer.Option(help="open or settled.")] = None,
+) -> Json:
+    """What this site owes its peers, one row per job attempt that ran at one."""
+    return api.federation.settlements(site=site, state=state)
+
+
+@SETTLEMENTS.action(
+    app, "settle", lambda s: f"settled {s['amount']} {s['currency']} to site {s['site']}"
+)
+def federation_settle(
+    api: "Client", settlement_id: Annotated[int, typer.Argument(help="The settlement's ID.")]
+) -> Json:
+    """Mark a settlement paid (once)."""
+    return api.federation.settle(settlement_id)
+
+
 @app.command("key")
 @handle_errors
 def federation_key(

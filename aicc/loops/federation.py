@@ -125,7 +125,7 @@ class Federation:
             except PeerRefused as err:  # a job that wrote nothing has no outputs there
                 log.info("outputs of job %s at site %s: %s", rid, remote.site, err)
         with self.db.session() as session:
-            dispatch.mirror(session, remote, found, utcnow(), where / "outputs")
+            dispatch.mirror(session, remote, found, utcnow(), zone=self.settings.site.timezone)
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -54,7 +54,7 @@ class Federation:
             ]
             config = {
                 "sandbox": "off",
-                "pricing": {"cpu_core_hour": site["price"], "memory_gib_hour": "0"},
+                "pricing": {"cpu_core_hour": site["price"]},
                 "site": {"carbon_intensity": site["carbon"]},
                 "federation": {
                     "site": name,
@@ -152,6 +152,12 @@ def submit(api: httpx.Client, **spec: Any) -> str:
     return str(answer.json()["id"])
 
 
+def invoice_lines(api: httpx.Client, job_id: str) -> list[dict[str, Any]]:
+    return [
+        line for line in api.get("/api/v1/bills").json()["lines"] if line.get("job_id") == job_id
+    ]
+
+
 def routed_to(api: httpx.Client, job_id: str) -> list[str]:
     """The sites the job was routed to, in order, read from its events."""
     events = api.get(f"/api/v1/jobs/{job_id}/events").json()["items"]
@@ -183,6 +189,13 @@ def test_price_decides_and_the_home_site_sees_state_logs_and_outputs(fed: dict[s
     assert len(remote) == 1
     assert remote[0]["spec"]["labels"]["federation.home-site"] == "a"
     assert remote[0]["spec"]["labels"]["federation.home-user"] == "ac/ac-user"
+    # billed at home, at home's price, on one line; owed to c once
+    lines = invoice_lines(api, job_id)
+    assert [(line["item"], line["unit_price"]) for line in lines] == [("cpu", "2")]
+    owed = fed["admin"].get("/api/v1/federation/settlements", params={"site": "c"}).json()
+    assert [
+        (s["job_id"], s["attempt"], s["state"]) for s in owed["items"] if s["job_id"] == job_id
+    ] == [(job_id, 0, "open")]
 
 
 def test_carbon_decides_when_prices_are_equal(fed: dict[str, Any]) -> None:
@@ -229,3 +242,17 @@ def test_a_site_killed_mid_job_loses_it_and_it_runs_elsewhere(fed: dict[str, Any
         s["site"]: s["state"] for s in fed["admin"].get("/api/v1/federation/sites").json()["items"]
     }
     assert sites == {"b": "lost", "c": "up"}
+    # one invoice line for the job across both sites; only the attempt that ran to its end at
+    # c is owed, and it is settled once
+    assert [line["item"] for line in invoice_lines(api, job_id)] == ["cpu"]
+    admin = fed["admin"]
+    owed = [
+        s
+        for s in admin.get("/api/v1/federation/settlements").json()["items"]
+        if s["job_id"] == job_id
+    ]
+    assert [(s["site"], s["attempt"]) for s in owed] == [("c", 1)]
+    first = admin.post(f"/api/v1/federation/settlements/{owed[0]['id']}/settle")
+    assert first.status_code == 200 and first.json()["state"] == "settled"
+    again = admin.post(f"/api/v1/federation/settlements/{owed[0]['id']}/settle")
+    assert again.status_code == 409

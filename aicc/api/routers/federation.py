@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, PeerSite, SessionDep, StateDep
-from aicc.api.schemas.federation import AdvertIn, Received, Site
+from aicc.api.schemas.federation import AdvertIn, Received, Settlement, Site
 from aicc.services.common import Invalid, utcnow
-from aicc.services.federation import adverts
+from aicc.services.federation import adverts, books
 
 router = APIRouter(prefix="/api/v1/federation", tags=["federation"])
 
@@ -32,3 +34,23 @@ def federation_sites_list(
     """The peers with their last advert, its age and whether the site is up or lost."""
     found = adverts.list_sites(session, who, state.settings.federation, utcnow())
     return schemas.Page[Site](items=[Site(**vars(s)) for s in found])
+
+
+@router.get("/settlements", response_model=schemas.Page[Settlement])
+def federation_settlements_list(
+    who: CurrentUser,
+    session: SessionDep,
+    site: Annotated[str | None, Query(max_length=40)] = None,
+    state: Annotated[Literal["open", "settled"] | None, Query()] = None,
+) -> schemas.Page[Settlement]:
+    """What this site owes its peers, one row per job attempt that ran there."""
+    found = books.list_settlements(session, who, site=site, state=state)
+    return schemas.Page[Settlement](items=[Settlement(**vars(s)) for s in found])
+
+
+@router.post("/settlements/{settlement_id}/settle", response_model=Settlement)
+def federation_settlements_settle(
+    settlement_id: int, who: CurrentUser, session: SessionDep
+) -> Settlement:
+    """Mark it paid, once: settling again is a 409."""
+    return Settlement(**vars(books.settle(session, who, settlement_id)))

@@ -34,3 +34,16 @@ class Site(BaseModel):
     received_at: datetime | None
     age_s: float | None
     advert: dict[str, Any] | None
+
+
+class Settlement(BaseModel):
+    id: int
+    job_id: str
+    attempt: int
+    site: str
+    remote_job_id: str
+    amount: str
+    currency: str
+    state: Literal["open", "settled"]
+    created_at: datetime
+    settled_at: datetime | None

@@ -104,10 +104,10 @@ def build(
         },
         "prices": {
             "currency": pricing.currency,
-            "cpu_core_hour": str(pricing.cpu_core_hour or 0),
-            "memory_gib_hour": str(pricing.memory_gib_hour or 0),
+            "cpu_core_hour": _text(pricing.cpu_core_hour),
+            "memory_gib_hour": _text(pricing.memory_gib_hour),
             "accelerator_hour": {k: str(v) for k, v in pricing.accelerator_hour.items()},
-            "pflops_hour": None if pricing.pflops_hour is None else str(pricing.pflops_hour),
+            "pflops_hour": _text(pricing.pflops_hour),
         },
         "energy": {"pue": pue, "carbon_g_per_kwh": carbon, "carbon_next_24h": ahead},
         "datasets": _datasets(session),
@@ -264,3 +264,7 @@ def known_sites(
 
 def lost_since(fed: FederationSettings, now: datetime) -> datetime:
     return now - timedelta(seconds=fed.lost_after_s)
+
+
+def _text(price: object) -> str | None:
+    return None if price is None else str(price)

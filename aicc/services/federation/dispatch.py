@@ -29,7 +29,7 @@ from aicc.core.jobspec import JobSpec
 from aicc.core.states import JobState, Reason
 from aicc.scheduler import federation as routing
 from aicc.services.common import utcnow
-from aicc.services.federation import adverts
+from aicc.services.federation import adverts, books
 from aicc.services.federation.peers import PeerRefused
 from aicc.services.transitions import change_state
 from aicc.store.tables import (
@@ -272,10 +272,10 @@ def refused(session: Session, remote: Remote, err: PeerRefused, now: datetime) -
 
 
 def mirror(
-    session: Session, remote: Remote, found: dict[str, Any], now: datetime, outputs: Path
+    session: Session, remote: Remote, found: dict[str, Any], now: datetime, *, zone: str
 ) -> bool:
-    """Follow the peer job's state; True when the home job has ended (its logs and outputs are
-    then in `outputs`' parent, fetched before this call)."""
+    """Follow the peer job's state; True when the home job has ended (its logs and outputs were
+    fetched before this call). An ended attempt is billed at home (`books.record`)."""
     job = session.get(JobRow, remote.job_id)
     row = session.get(FederationJobRow, remote.row_id)
     if job is None or row is None or job.attempt != remote.attempt:
@@ -305,6 +305,7 @@ def mirror(
         reason = str(found.get("reason") or there)
         message = f"at site {remote.site} ({remote.remote_job_id}): {found.get('message') or ''}"
     change_state(session, job, JobState(there), reason=reason, message=message.strip(), at=now)
+    books.record(session, job, row, zone=zone)
     return True
 
 
