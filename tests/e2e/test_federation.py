@@ -15,14 +15,16 @@ from __future__ import annotations
 import io
 import tarfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import yaml
-from e2e_support import AICC, TERMINAL, wait_for, wait_state
+from e2e_support import TERMINAL, wait_for, wait_state
 
+from aicc.sdk.client import Client
 from aicc.services.federation import signing
 from aicc.testing.servers import ServerProcess, free_port
 
@@ -69,8 +71,8 @@ class Federation:
             }
             (home / "config.yaml").write_text(yaml.safe_dump(config))
             self.servers[name] = ServerProcess(home, ports[name])
-        for server in self.servers.values():
-            server.start()
+        with ThreadPoolExecutor(len(self.servers)) as pool:  # they start side by side
+            list(pool.map(lambda server: server.start(), self.servers.values()))
 
     def api(self, name: str, token: str | None = None) -> httpx.Client:
         server = self.servers[name]
@@ -95,25 +97,14 @@ def tenant(admin: httpx.Client, name: str) -> str:
 
 
 def push(server: ServerProcess, name: str, root: Path, region: str | None = None) -> None:
-    import subprocess
-
+    """A public data set `name` at `server`, pushed with the SDK; tagged to `region`."""
     folder = root / f"{name}-{server.port}"
     folder.mkdir()
     (folder / "data.csv").write_text("x,y\n1,2\n")
-    subprocess.run(
-        [str(AICC), "data", "push", name, str(folder), "--visibility", "public"],
-        env=server.env(),
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    api = Client(server.url, server.token)
+    api.datasets.push(name, folder, create={"visibility": "public"})
     if region:
-        with httpx.Client(
-            base_url=server.url, headers={"Authorization": f"Bearer {server.token}"}
-        ) as api:
-            answer = api.patch(f"/api/v1/datasets/{name}", json={"region": region})
-            assert answer.status_code == 200, answer.text
-            assert answer.json()["region"] == region
+        assert api.datasets.update(name, region=region)["region"] == region
 
 
 @pytest.fixture(scope="module")
@@ -223,6 +214,22 @@ def test_a_data_set_tagged_to_a_region_stays_there(fed: dict[str, Any]) -> None:
     routed = next(e for e in events if e["reason"] == "routed")
     assert [r["site"] for r in routed["data"]["ranked"]] == ["a"]
     assert "tagged CN-GD" in routed["data"]["refused"]["c"]  # c holds a copy and is cheaper
+
+
+def test_cancel_at_home_cancels_at_the_peer(fed: dict[str, Any]) -> None:
+    api = fed["ac"]
+    job_id = submit(api, command="sleep 60")
+    wait_state(api, job_id, {"running"}, timeout=30)
+    assert api.post(f"/api/v1/jobs/{job_id}/cancel").status_code == 200
+    job = wait_state(api, job_id, TERMINAL, timeout=30)
+    assert (job["state"], job["reason"]) == ("cancelled", "cancelled_by_user")
+    at_c = fed["sites"].api("c")
+    remote = [
+        j
+        for j in at_c.get("/api/v1/jobs").json()["items"]
+        if j["spec"]["labels"].get("federation.home-job") == job_id
+    ]
+    assert [j["state"] for j in remote] == ["cancelled"]
 
 
 def test_a_site_killed_mid_job_loses_it_and_it_runs_elsewhere(fed: dict[str, Any]) -> None:
