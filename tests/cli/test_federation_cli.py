@@ -80,7 +80,7 @@ def test_federation_from_the_cli(tmp_path: Path) -> None:
         assert tagged.exit_code == 0, tagged.output
         assert "region CN-GD" in tagged.stderr
         shown = run("data", "get", "records")
-        assert any("CN-GD" in line for line in shown.stdout.splitlines()), shown.stdout
+        assert any(line.split()[:2] == ["region", "CN-GD"] for line in shown.stdout.splitlines())
         assert json.loads(run("data", "get", "records", "--json").stdout)["region"] == "CN-GD"
         wrong = run("data", "region", "records", "guangdong")
         assert wrong.exit_code == 1 and "region" in wrong.stderr
