@@ -164,6 +164,8 @@ SHOWN_SERVICES = (
     "notebooks",
     "oidc",
     "sso",
+    "federation/adverts",
+    "federation/books",
 )
 _ERRORS = {"ServiceError", "NotFound", "Forbidden", "Conflict", "Invalid", "TooMany", "TooLarge"}
 _ERRORS |= {"SignInFailed", "ProviderUnavailable"}  # single sign-on's (services/oidc.py)

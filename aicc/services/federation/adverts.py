@@ -23,7 +23,7 @@ from aicc.core.catalog import CATALOG
 from aicc.core.energy import EnergyProfile
 from aicc.core.tenancy import Principal
 from aicc.scheduler import federation as routing
-from aicc.services.common import Forbidden
+from aicc.services.common import Forbidden, Invalid
 from aicc.store.tables import (
     DatasetRow,
     DatasetVersionRow,
@@ -167,7 +167,12 @@ def _datasets(session: Session) -> list[dict[str, Any]]:
 
 def store(session: Session, site: str, advert: dict[str, Any], now: datetime) -> None:
     """Keep `site`'s newest advert; the site named inside must be the one that signed it."""
-    advert = {**advert, "site": site}
+    if advert.get("site") != site:
+        raise Invalid(
+            "site: the advert names {named} but site {site} signed it",
+            named=str(advert.get("site")),
+            site=site,
+        )
     row = session.get(FederationAdvertRow, site)
     if row is None:
         session.add(FederationAdvertRow(site=site, advert=advert, received_at=now))
