@@ -97,8 +97,9 @@ CurrentUser = Annotated[Principal, Depends(current_user)]
 async def peer_site(state: StateDep, request: Request) -> str:
     """The federation site that signed this request (docs/federation.md), or 401."""
     fed = state.settings.federation
+    challenge = {"WWW-Authenticate": "AICC-Signature"}
     if fed.site is None:
-        raise HTTPException(401, "this server is not in a federation")
+        raise HTTPException(401, "this server is not in a federation", headers=challenge)
     peers = {p.site: p.public_key for p in fed.peers}
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     try:
@@ -106,7 +107,7 @@ async def peer_site(state: StateDep, request: Request) -> str:
             request.headers, request.method, path, await request.body(), utcnow(), peers
         )
     except signing.BadSignature as err:
-        raise HTTPException(401, str(err)) from None
+        raise HTTPException(401, str(err), headers=challenge) from None
 
 
 def _site_principal(state: AppState, site: str) -> Principal:

@@ -24,6 +24,7 @@ from aicc.core import periods
 from aicc.core.jobspec import JobSpec
 from aicc.core.pricing import PricePlan
 from aicc.core.tenancy import Principal
+from aicc.services import audit
 from aicc.services.billing import rating
 from aicc.services.common import Conflict, Forbidden, NotFound, utcnow
 from aicc.store.tables import FederationAdvertRow, FederationJobRow, JobRow, SettlementRow, UsageRow
@@ -176,4 +177,6 @@ def settle(session: Session, who: Principal, settlement_id: int) -> Settlement:
     if row.state == "settled":
         raise Conflict("settlement {id} was settled already", id=settlement_id)
     row.state, row.settled_at = "settled", utcnow()
+    detail = {"site": row.site, "job_id": row.job_id, "amount": row.amount}
+    audit.record(session, who, "settlement.settle", "settlement", str(row.id), detail=detail)
     return _read(row)
