@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import RedirectResponse, Response
 
 from aicc.api.deps import SessionDep, StateDep
@@ -59,7 +59,7 @@ def settle(
     session: SessionDep,
     state: StateDep,
     me: Operator,
-    settlement_id: int,
+    settlement_id: Annotated[int, Path(ge=1, le=2**62)],
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
     if not csrf_ok(me, csrf):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, PeerSite, SessionDep, StateDep
@@ -46,7 +46,7 @@ def federation_settlements_list(
 
 @router.post("/settlements/{settlement_id}/settle", response_model=Settlement)
 def federation_settlements_settle(
-    settlement_id: int, who: CurrentUser, session: SessionDep
+    settlement_id: Annotated[int, Path(ge=1, le=2**62)], who: CurrentUser, session: SessionDep
 ) -> Settlement:
     """Mark it paid, once: settling again is a 409."""
     return Settlement(**vars(books.settle(session, who, settlement_id)))
