@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ class Federation:
         self.peers = Peers(fed, signing.load_key(key_file))
         self.home: Path = settings.home
         self._next_advert = utcnow()
+        self._leading_since: datetime | None = None  # when this server last began to lead
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -60,23 +61,32 @@ class Federation:
 
     def tick(self) -> None:
         if not self.leading():
+            self._leading_since = None
             return
         now = utcnow()
-        own = self.own_advert()
-        if now >= self._next_advert:
+        self._leading_since = self._leading_since or now
+        with self.db.reader() as session:
+            waiting = dispatch.waiting(session)
+        own = self.own_advert() if waiting or now >= self._next_advert else None
+        if own is not None and now >= self._next_advert:
             self._next_advert = now + timedelta(seconds=self.fed.advertise_interval_s)
             for peer in self.fed.peers:
                 try:
                     self.peers.push_advert(peer.site, own)
                 except (PeerDown, PeerRefused) as err:
                     log.info("advert to site %s not delivered: %s", peer.site, err)
-        with self.db.session() as session:
-            lost = {s.site for s in adverts.statuses(session, self.fed, now) if s.state == "lost"}
-            for job_id in dispatch.lose(session, self.fed, lost, now):
-                log.warning("job %s: its site is lost", job_id)
-        with self.db.reader() as session:
-            waiting = dispatch.waiting(session)
+        lost: set[str] = set()
+        # Adverts arrive while this server leads and listens: right after it starts (or takes
+        # over), every peer's last advert may be old only because this site was away; peers
+        # are judged lost once it has listened for lost_after_s itself.
+        if (now - self._leading_since).total_seconds() >= self.fed.lost_after_s:
+            with self.db.session() as session:
+                statuses = adverts.statuses(session, self.fed, now)
+                lost = {s.site for s in statuses if s.state == "lost"}
+                for job_id in dispatch.lose(session, self.fed, lost, now):
+                    log.warning("job %s: its site is lost", job_id)
         for job_id in waiting:
+            assert own is not None
             with self.db.session() as session:
                 dispatch.route(session, job_id, self.fed, own, utcnow())
         with self.db.reader() as session:

@@ -28,7 +28,6 @@ from aicc.config import FederationSettings
 from aicc.core.jobspec import JobSpec
 from aicc.core.states import JobState, Reason
 from aicc.scheduler import federation as routing
-from aicc.services.common import utcnow
 from aicc.services.federation import adverts, books
 from aicc.services.federation.peers import PeerRefused
 from aicc.services.transitions import change_state
@@ -39,6 +38,7 @@ from aicc.store.tables import (
     FederationJobRow,
     JobRow,
     OrgRow,
+    UserRow,
 )
 
 log = logging.getLogger(__name__)
@@ -229,9 +229,7 @@ def remote_spec(session: Session, job: JobRow, home: str) -> dict[str, Any]:
     spec = dict(job.spec)
     for key in ("project", "queue", "deadline", "deadline_after_s", "workdir_sha256"):
         spec.pop(key, None)
-    user = session.get(OrgRow, job.org_id)
-    from aicc.store.tables import UserRow
-
+    org = session.get(OrgRow, job.org_id)
     owner = session.get(UserRow, job.user_id)
     spec["placement"] = "local"
     spec["max_retries"] = 0
@@ -240,7 +238,7 @@ def remote_spec(session: Session, job: JobRow, home: str) -> dict[str, Any]:
     spec["labels"] = {
         **(spec.get("labels") or {}),
         HOME_SITE: home,
-        HOME_USER: f"{user.name if user else job.org_id}/{owner.name if owner else job.user_id}",
+        HOME_USER: f"{org.name if org else job.org_id}/{owner.name if owner else job.user_id}",
         HOME_JOB: job.id,
     }
     return spec
@@ -385,7 +383,3 @@ def mirrored_log(home: Path, job_id: str, stream: str, tail: int | None) -> str 
 def mirrored_outputs(home: Path, job_id: str) -> Path | None:
     path = mirror_dir(home, job_id) / "outputs"
     return path if path.is_dir() else None
-
-
-def now() -> datetime:
-    return utcnow()
