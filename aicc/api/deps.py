@@ -11,13 +11,14 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import IPvAnyNetwork
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aicc.api.scopes import needed_scope
 from aicc.api.state import AppState
 from aicc.core.tenancy import Principal, allows
 from aicc.services import tokens
-from aicc.services.common import Forbidden, utcnow
+from aicc.services.common import Conflict, Forbidden, utcnow
 from aicc.services.data import mounts
 from aicc.services.federation import signing, tenants
 
@@ -111,8 +112,20 @@ async def peer_site(state: StateDep, request: Request) -> str:
 
 
 def _site_principal(state: AppState, site: str) -> Principal:
-    with state.db.session() as session:
-        return tenants.principal(session, site)
+    """The site's tenant: read, and made (a write) only on the site's first contact."""
+    with state.db.reader() as session:
+        found = tenants.find(session, site)
+    if found is not None:
+        return found
+    try:
+        with state.db.session() as session:
+            return tenants.principal(session, site)
+    except (Conflict, IntegrityError):  # a concurrent first request of the site made it
+        with state.db.reader() as session:
+            made = tenants.find(session, site)
+        if made is None:
+            raise
+        return made
 
 
 PeerSite = Annotated[str, Depends(peer_site)]

@@ -16,6 +16,12 @@ def org_name(site: str) -> str:
     return f"site-{site}"
 
 
+def find(session: Session, site: str) -> Principal | None:
+    """Who `site`'s signed requests act as, or None before its first contact (a read)."""
+    user = session.scalar(select(UserRow).where(UserRow.name == org_name(site)))
+    return None if user is None else tenancy.principal_of(session, user)
+
+
 def principal(session: Session, site: str) -> Principal:
     """Who `site`'s signed requests act as; its organization and user are made the first time."""
     name = org_name(site)
