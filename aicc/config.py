@@ -304,6 +304,54 @@ class OidcSettings(BaseModel):
         return self
 
 
+class FederationPeer(BaseModel):
+    """Another site of the federation: its name, API base URL and Ed25519 public key."""
+
+    model_config = ConfigDict(extra="forbid")
+    site: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")]
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    public_key: Annotated[str, Field(min_length=40, max_length=60)]  # base64 of the raw 32 bytes
+
+
+class FederationWeights(BaseModel):
+    """How much each part of a site's score counts (scheduler/federation.py): each part is
+    divided by its largest value among the candidates, so a weight is a share, not a unit."""
+
+    model_config = ConfigDict(extra="forbid")
+    finish: Annotated[float, Field(ge=0, le=100)] = 1.0  # expected wait + runtime
+    price: Annotated[float, Field(ge=0, le=100)] = 1.0  # the job's price there
+    carbon: Annotated[float, Field(ge=0, le=100)] = 1.0  # its kg CO2e there
+    data: Annotated[float, Field(ge=0, le=100)] = 1.0  # bytes of its data sets the site lacks
+
+
+class FederationSettings(BaseModel):
+    """Several AICC servers as one market (docs/federation.md). No `site`: federation off."""
+
+    model_config = ConfigDict(extra="forbid")
+    site: Annotated[str | None, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")] = None
+    url: Annotated[str | None, Field(pattern=r"^https?://")] = None  # as peers reach this site
+    jurisdiction: Annotated[str, Field(min_length=2, max_length=16)] = "CN"  # e.g. CN-GD
+    key_file: Path | None = None  # Ed25519 private key; default $AICC_HOME/federation.key
+    peers: list[FederationPeer] = Field(default_factory=list)
+    advertise_interval_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    lost_after_s: Annotated[float, Field(gt=0)] = 120.0  # no advert this long: the site is lost
+    weights: FederationWeights = Field(default_factory=lambda: FederationWeights())
+    # organization name -> the sites its jobs may run on (this one included); absent: any
+    org_sites: dict[str, list[str]] = Field(default_factory=dict)
+    # a job spec without `placement`: local, or routed among the sites
+    default_placement: Literal["local", "federation"] = "local"
+    request_timeout_s: Annotated[float, Field(gt=0, le=120)] = 5.0
+
+    @model_validator(mode="after")
+    def _complete(self) -> FederationSettings:
+        if self.site is not None and self.url is None:
+            raise ValueError("federation.url is required with federation.site")
+        names = [p.site for p in self.peers]
+        if len(set(names)) != len(names) or self.site in names:
+            raise ValueError("federation.peers: each site once, and not this site itself")
+        return self
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     home: Path = Path("~/.aicc").expanduser()
@@ -339,6 +387,7 @@ class Settings(BaseModel):
     oidc: OidcSettings = Field(default_factory=lambda: OidcSettings())  # single sign-on
     pricing: PricePlan = Field(default_factory=lambda: PricePlan(name="center"))  # the default
     gateway: GatewaySettings = Field(default_factory=lambda: GatewaySettings())
+    federation: FederationSettings = Field(default_factory=lambda: FederationSettings())
     # Behind HTTPS (here or at a proxy): cookies always Secure, and Strict-Transport-Security.
     tls: bool = False
     # Proxies (`10.0.0.5`, `10.0.0.0/8`) whose X-Forwarded-For names the client; none by default.

@@ -31,6 +31,7 @@ from aicc.executors.local.executor import LocalExecutor
 from aicc.executors.local.node import SimulatedDevices
 from aicc.loops.books import Books
 from aicc.loops.controller import GREEN_HORIZON_H, Controller, holder_name
+from aicc.loops.federation import Federation
 from aicc.loops.lease import Lease
 from aicc.scheduler.profiles import get_profile
 from aicc.services import autoscaling, deployments, node_health, power, tenancy, tokens
@@ -293,6 +294,10 @@ def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
         concurrency=concurrency,
         cull_every=timedelta(seconds=settings.notebooks.check_interval_s),
     )
+    if settings.federation.site is not None:
+        controller.federation = Federation(
+            db, settings, leading=lambda: controller.leading, energy=energy
+        )
     state = ServerState(
         settings=settings,
         db=db,

@@ -26,6 +26,7 @@ from aicc.api.routers import (
     datasets,
     deployments,
     estimate,
+    federation,
     gateway,
     jobs,
     keys,
@@ -61,7 +62,7 @@ def create_app(state: AppState) -> FastAPI:
     # The gateway first: routes are matched in order, and `/v1` carries the most requests.
     for module in (
         *(gateway, system, tenancy, nodes, workdirs, jobs, audit, estimate, billing, kpis),
-        *(datasets, models, templates, deployments, keys, notebooks, power, reports),
+        *(datasets, models, templates, deployments, keys, notebooks, power, reports, federation),
     ):
         app.include_router(module.router, responses=schemas.ERRORS)
     schemas.document_errors(app)

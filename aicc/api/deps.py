@@ -11,14 +11,16 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import IPvAnyNetwork
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aicc.api.scopes import needed_scope
 from aicc.api.state import AppState
 from aicc.core.tenancy import Principal, allows
 from aicc.services import tokens
-from aicc.services.common import Forbidden, utcnow
+from aicc.services.common import Conflict, Forbidden, utcnow
 from aicc.services.data import mounts
+from aicc.services.federation import signing, tenants
 
 T = TypeVar("T")
 
@@ -64,6 +66,9 @@ async def current_user(
     """The caller behind the bearer token, refused (403) where the token's scopes do not
     cover the request (`api/scopes.py`). Who a token stands for is kept `token_cache_s`
     (`AppState.callers`), so most requests ask the store nothing to know their caller."""
+    if credentials is None and signing.SITE in request.headers:
+        site = await peer_site(state, request)
+        return await in_thread(_site_principal, state, site)
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
     caller = await state.callers.get(tokens.digest(credentials.credentials))
@@ -88,6 +93,42 @@ async def current_user(
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
+
+
+async def peer_site(state: StateDep, request: Request) -> str:
+    """The federation site that signed this request (docs/federation.md), or 401."""
+    fed = state.settings.federation
+    challenge = {"WWW-Authenticate": "AICC-Signature"}
+    if fed.site is None:
+        raise HTTPException(401, "this server is not in a federation", headers=challenge)
+    peers = {p.site: p.public_key for p in fed.peers}
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    try:
+        return signing.verify(
+            request.headers, request.method, path, await request.body(), utcnow(), peers
+        )
+    except signing.BadSignature as err:
+        raise HTTPException(401, str(err), headers=challenge) from None
+
+
+def _site_principal(state: AppState, site: str) -> Principal:
+    """The site's tenant: read, and made (a write) only on the site's first contact."""
+    with state.db.reader() as session:
+        found = tenants.find(session, site)
+    if found is not None:
+        return found
+    try:
+        with state.db.session() as session:
+            return tenants.principal(session, site)
+    except (Conflict, IntegrityError):  # a concurrent first request of the site made it
+        with state.db.reader() as session:
+            made = tenants.find(session, site)
+        if made is None:
+            raise
+        return made
+
+
+PeerSite = Annotated[str, Depends(peer_site)]
 
 
 async def data_reader(

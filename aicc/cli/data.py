@@ -62,6 +62,7 @@ DATASETS = Noun(
         col("LICENCE", "licence"),
         col("SOURCE", "source"),
         col("TAGS", "tags", lambda tags: ", ".join(tags or []) or None),
+        col("REGION", "region"),
         col("LATEST", "latest"),
         col("FILES", "file_count"),
         col("SIZE", "logical_bytes", size_text),
@@ -121,6 +122,19 @@ def data_create(
     """An empty data set; `aicc data push` fills it."""
     fields = {"description": description, "licence": licence, "source": source, "tags": tag}
     return api.datasets.create(name, project, visibility=visibility, **fields)
+
+
+@DATASETS.action(app, "region", lambda d: f"data set {d['name']}: region {d['region'] or 'none'}")
+def data_region(
+    api: "Client",
+    name: Name,
+    region: Annotated[
+        str, typer.Argument(help="A jurisdiction such as CN-GD, or '' to clear the tag.")
+    ],
+    project: ProjectOption = None,
+) -> Json:
+    """Tag a data set to a region: jobs that mount it run only at sites of that jurisdiction."""
+    return api.datasets.update(name, project, region=region)
 
 
 @VERSIONS.list(app, "versions")

@@ -19,6 +19,7 @@ from aicc.cli import (
     data,
     deployments,
     estimate,
+    federation,
     jobs,
     keys,
     models,
@@ -56,6 +57,7 @@ app.add_typer(deployments.app, name="deploy")
 app.add_typer(notebooks.app, name="notebook")
 app.add_typer(center.accelerator_app, name="accelerator")
 app.add_typer(center.center_app, name="center")
+app.add_typer(federation.app, name="federation")
 app.add_typer(spec_app, name="spec")
 app.add_typer(billing.admin_app, name="admin")
 billing.admin_app.command("backup")(backups.backup)

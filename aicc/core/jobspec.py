@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -268,6 +268,11 @@ class JobSpec(_Strict):
     datasets: list[PathText] = Field(default_factory=list, max_length=MAX_DATASETS)
     scenario: dict[str, Any] | None = None
     labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=MAX_LABELS)
+    placement: Literal["local", "federation"] | None = Field(
+        default=None,
+        description="local: run at this site; federation: routed among the federation's sites "
+        "(docs/federation.md); absent: the center's federation.default_placement",
+    )
     deferrable: bool = Field(
         default=False,
         description="the job may wait for greener or cheaper power, up to its deadline",

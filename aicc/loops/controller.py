@@ -21,6 +21,7 @@ from aicc.executors.base import Executor
 from aicc.loops import audit, culling, janitor, outputs, reconcile, scheduling
 from aicc.loops.books import Books
 from aicc.loops.deployments import Keeper
+from aicc.loops.federation import Federation
 from aicc.loops.lease import Lease, LostLease
 from aicc.loops.timings import Timings
 from aicc.scheduler.framework import Profile
@@ -119,6 +120,9 @@ class Controller:
         self._thread: threading.Thread | None = None
         self._heartbeat: threading.Thread | None = None
         self._last_pass = time.monotonic()
+        # the federation loop (docs/federation.md), started and stopped with this one; it acts
+        # only while this server leads
+        self.federation: Federation | None = None
 
     @property
     def leading(self) -> bool:
@@ -159,6 +163,8 @@ class Controller:
 
     def wake(self) -> None:
         self._wake.set()
+        if self.federation is not None:
+            self.federation.wake()
 
     def tick(self) -> None:
         """One pass: take or keep the lease, then schedule and reconcile once."""
@@ -257,8 +263,12 @@ class Controller:
         self._thread.start()
         self._heartbeat = threading.Thread(target=self._beat, name="aicc-lease", daemon=True)
         self._heartbeat.start()
+        if self.federation is not None:
+            self.federation.start()
 
     def stop(self) -> None:
+        if self.federation is not None:
+            self.federation.stop()
         self._stop.set()
         self._wake.set()
         for thread in (self._thread, self._heartbeat):

@@ -41,6 +41,9 @@ ACTIVE = (JobState.PENDING, JobState.ADMITTED)
 @dataclass(frozen=True)
 class SubmitLimits:
     max_pending_per_user: int = 1000
+    # `federation.default_placement` where federation is on (a site is set), else "local"
+    default_placement: str = "local"
+    federation: bool = False  # this server is a site of a federation
 
 
 @dataclass(frozen=True)
@@ -238,6 +241,14 @@ def submit(
     _check_fits(session, spec)
     _check_scenario(spec)
     data, pinned = mounts.pin(session, who, spec.datasets, project_id=project.id)
+    placement = spec.placement or limits.default_placement
+    if placement == "federation" and not limits.federation:
+        raise Invalid("placement: this server is not in a federation; use placement: local")
+    if placement == "federation" and spec.workdir_sha256:
+        raise Invalid(
+            "placement: a job with a workdir cannot be routed to other sites yet; "
+            "use placement: local, or put the files in a data set"
+        )
     now = utcnow()
     deadline = _deadline(spec, now, spec.max_runtime_s or queue.max_runtime_s)
     job_id = new_id("job")
@@ -251,6 +262,7 @@ def submit(
         datasets=data,
         deadline=deadline,
         deadline_after_s=None,
+        placement=placement,
     )
     row = {
         "id": job_id,
@@ -271,6 +283,7 @@ def submit(
         "idempotency_key": idempotency_key,
         "request_sha256": fingerprint,
         "datasets": pinned,
+        "federation": "?" if placement == "federation" else None,
         "created_at": now,
         "updated_at": now,
         "started_at": None,

@@ -325,7 +325,7 @@ def read(
             JobRow.attempt,
             JobRow.datasets,
         )
-        .where(JobRow.state.in_(WAITING))
+        .where(JobRow.state.in_(WAITING), JobRow.federation.is_(None))  # not a peer's to run
         .order_by(JobRow.created_at)
     ).all()
     views = (parsed or Parsed()).views(session, waiting)

@@ -175,6 +175,9 @@ class DatasetRow(Base):
     created_by: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # data sovereignty (docs/federation.md): a jurisdiction code such as CN-GD; jobs that mount
+    # the data set run only at sites of that jurisdiction
+    region: Mapped[str | None] = mapped_column(String(16), default=None)
 
 
 class DatasetVersionRow(Base):
@@ -411,6 +414,9 @@ class JobRow(Base):
     # the sealed values of the secrets its attempts were launched with: its logs are masked
     # with them, though a secret be replaced since (services/logs.py)
     secrets_seen: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
+    # `placement: federation` (docs/federation.md): None runs here (never routed, or routed
+    # here); "?" waits for the federation loop to route it; else the peer site it runs on
+    federation: Mapped[str | None] = mapped_column(String(40), default=None, index=True)
 
 
 class ReplicaRow(Base):
@@ -843,3 +849,50 @@ class SignInFailureRow(Base):
     at: Mapped[datetime] = mapped_column(index=True)
     username: Mapped[str] = mapped_column(String(64), index=True)
     client: Mapped[str] = mapped_column(String(100), index=True)
+
+
+class FederationAdvertRow(Base):
+    """The newest advert a peer site pushed (docs/federation.md), and when it arrived here."""
+
+    __tablename__ = "federation_adverts"
+    site: Mapped[str] = mapped_column(String(40), primary_key=True)
+    advert: Mapped[dict[str, Any]]
+    received_at: Mapped[datetime]
+
+
+class FederationJobRow(Base):
+    """One attempt of a home job routed to a peer: which site, its job id there, what it
+    last said. Unique per (job, attempt): a retried submit finds the same row (and the peer the
+    same Idempotency-Key), so an attempt never runs twice."""
+
+    __tablename__ = "federation_jobs"
+    __table_args__ = (UniqueConstraint("job_id", "attempt"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    site: Mapped[str] = mapped_column(String(40))
+    remote_job_id: Mapped[str | None] = mapped_column(String(40))
+    remote_state: Mapped[str | None] = mapped_column(String(16))
+    routing: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the ranking, explained
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+
+
+class SettlementRow(Base):
+    """What this site owes a peer for one remote job attempt: open until an operator settles
+    it, once (unique per job attempt)."""
+
+    __tablename__ = "settlements"
+    __table_args__ = (UniqueConstraint("job_id", "attempt"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(40), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    site: Mapped[str] = mapped_column(String(40), index=True)
+    remote_job_id: Mapped[str] = mapped_column(String(40))
+    amount: Mapped[str] = mapped_column(String(32))  # a decimal, in `currency`
+    currency: Mapped[str] = mapped_column(String(3))
+    state: Mapped[str] = mapped_column(String(16))  # open | settled
+    created_at: Mapped[datetime]
+    settled_at: Mapped[datetime | None]

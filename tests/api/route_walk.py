@@ -32,9 +32,9 @@ from aicc.api.state import AppState
 from aicc.core.datasets import cut, digest, frame
 from aicc.sdk.workdir import pack_workdir
 from aicc.services import deployments, models, templates
-from aicc.services.common import new_id
+from aicc.services.common import new_id, utcnow
 from aicc.services.tenancy import principal_of
-from aicc.store.tables import UserRow
+from aicc.store.tables import SettlementRow, UserRow
 from aicc.testing.datasets import OCTETS, begin_and_send, push
 from aicc.testing.templates import own as own_template
 
@@ -73,6 +73,7 @@ class Targets:
     api_key: str  # a key to the project's deployments, by name
     notebook: str  # A's org admin's notebook (a notebook is its owner's alone)
     power_cap_event: str  # a demand-response cap the center's admin set (center admins only)
+    settlement_id: str  # what the center owes a peer site for A's job (center admins settle)
 
 
 def made_up(node: str) -> Targets:
@@ -101,6 +102,7 @@ def made_up(node: str) -> Targets:
         api_key="no-such-api-key",
         notebook="no-such-notebook",
         power_cap_event=new_id("pcap"),
+        settlement_id="999999",
     )
 
 
@@ -140,6 +142,7 @@ PATH_FILLS: dict[tuple[str, str], Callable[[Targets], str]] = {
     ("keys", "ref"): lambda t: t.api_key,
     ("notebooks", "notebook"): lambda t: t.notebook,
     ("events", "event_id"): lambda t: t.power_cap_event,
+    ("settlements", "settlement_id"): lambda t: t.settlement_id,
 }
 # Query and header parameters that name a tenant's object are filled with A's; the others are
 # known filters, paging or presentation and are left out.
@@ -158,7 +161,7 @@ HEADER_FILLS: dict[str, Callable[[Targets], str]] = {
 }
 LEFT_OUT = {"state", "limit", "cursor", "action", "replica", "stream", "tail", "follow", "evict"}
 LEFT_OUT |= {"at", "month", "by", "day", "days", "scope", "folder", "industry", "task", "q"}
-LEFT_OUT |= {"since", "max_points", "revoked", "deployment", "lang"}
+LEFT_OUT |= {"since", "max_points", "revoked", "deployment", "lang", "site"}
 
 
 # Request bodies, per operation: each a list of variants, each naming A's objects a different way.
@@ -215,6 +218,10 @@ BODIES: dict[tuple[str, str], Callable[[Targets], list[dict[str, Any]]]] = {
     ("POST", "/api/v1/tokens"): lambda t: [{"json": {"name": "b-probe", "user_id": t.user_id}}],
     ("PUT", "/api/v1/secrets/{name}"): lambda t: [{"json": {"value": "b-probe-value"}}],
     ("POST", "/api/v1/keys"): lambda t: [{"json": {"name": "b-probe-key", "rpm": 5}}],
+    # a peer site's signed advert; a token is no signature (docs/federation.md)
+    ("POST", "/api/v1/federation/adverts"): lambda t: [
+        {"json": {"site": "b-probe", "jurisdiction": "CN-GD"}}
+    ],
     ("POST", "/api/v1/nodes/import"): lambda t: [
         {"json": {"nodes": [{"name": "b-probe-node", "cpu": 1, "memory": "1GiB"}]}}
     ],
@@ -297,6 +304,11 @@ BODIES |= {
         # not started: A's own control request would run JupyterLab for nothing
         {"json": {"name": "b-probe-notebook", "project": t.project_id, "start": False}}
     ],
+}
+# Routes a peer site calls with its signature, never with a token (docs/federation.md): every
+# token is refused with 401; tests/api/test_federation_api.py walks them signed.
+SIGNED: dict[tuple[str, str], str] = {
+    ("POST", "/api/v1/federation/adverts"): "a peer site's advert, the newest kept per site",
 }
 # Routes that take a body the OpenAPI document does not describe (read from the raw stream).
 RAW_BODY = {("POST", "/api/v1/workdirs"), ("POST", "/api/v1/uploads/{upload_id}/chunks")}
@@ -587,6 +599,21 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
     cap = created(
         api.post("/api/v1/center/power-cap/events", json={"cap_kw": 900, "duration_s": "2h"})
     )
+    with state.db.session() as session:  # as the federation loop writes one (no peer here)
+        owed = SettlementRow(
+            job_id=job["id"],
+            attempt=0,
+            site="peer",
+            remote_job_id="job_at_the_peer",
+            amount="1.00",
+            currency="CNY",
+            state="open",
+            created_at=utcnow(),
+            settled_at=None,
+        )
+        session.add(owed)
+        session.flush()
+        settlement = owed.id
     a = Targets(
         org_id=org["id"],
         project_id=project_id,
@@ -612,8 +639,9 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
         api_key="alpha-api-key",
         notebook="alpha-notebook",
         power_cap_event=cap["id"],
+        settlement_id=str(settlement),
     )
-    markers = {getattr(a, f.name) for f in fields(a)} - {node}
+    markers = {getattr(a, f.name) for f in fields(a)} - {node, str(settlement)}
     markers |= {
         "org-alpha",
         boss["id"],

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from route_walk import (
     BODIES,
     OK,
+    SIGNED,
     Call,
     Op,
     World,
@@ -67,6 +68,9 @@ ADMIN_ONLY: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/reports/monthly"): "the center's monthly report is for its admins",
     ("GET", "/api/v1/reports/monthly.csv"): "the center's monthly report is for its admins",
     ("GET", "/api/v1/reports/monthly.pdf"): "the center's monthly report is for its admins",
+    ("GET", "/api/v1/federation/sites"): "the federation's sites are for operators",
+    ("GET", "/api/v1/federation/settlements"): "what the center owes other sites",
+    ("POST", "/api/v1/federation/settlements/{settlement_id}/settle"): "paying another site",
 }
 # Org-admin work on the caller's own organization: a member gets 403, an org admin its own
 # organization's data (checked for A's data like the lists above).
@@ -86,6 +90,8 @@ PUBLIC: dict[tuple[str, str], str] = {
 
 
 def b_expects(op: Op, role: str) -> frozenset[int]:
+    if op.key in SIGNED:
+        return frozenset({401})  # a token is not a site's signature
     if op.key in NOT_PER_TENANT:
         return OK
     if op.key in ADMIN_ONLY:
@@ -97,7 +103,7 @@ def b_expects(op: Op, role: str) -> frozenset[int]:
 
 def test_the_tables_name_only_routes_that_exist(api: TestClient) -> None:
     keys = {op.key for op in operations(api.app)}
-    for table in (NOT_PER_TENANT, ADMIN_ONLY, OWN_ORG_ADMIN, PUBLIC, BODIES, OWNER_ONLY):
+    for table in (NOT_PER_TENANT, ADMIN_ONLY, OWN_ORG_ADMIN, PUBLIC, BODIES, OWNER_ONLY, SIGNED):
         stale = set(table) - keys
         assert not stale, f"routes no longer in the OpenAPI document: {stale}"
 
@@ -178,6 +184,8 @@ def test_another_tenant_gets_404_on_every_route(world: World) -> None:
     # The same requests from A's own org admin (a center admin for admin-only routes) succeed,
     # so B's 404s are about who asks, not about a wrong id. Deletions last.
     for op in sorted(ops, key=lambda o: (o.method == "DELETE", o.key in ADMIN_ONLY)):
+        if op.key in SIGNED:
+            continue  # no token is a site's signature: tests/api/test_federation_api.py
         owner = None if op.key in ADMIN_ONLY else world.a_admin
         for number, call in enumerate(calls(op, a)):
             if "idempotency-key" in call.headers:  # each of A's own submits is a new job
@@ -233,7 +241,8 @@ def test_every_api_route_needs_a_valid_token(world: World) -> None:
             for call in calls(op, world.a):
                 got = send(anonymous, call, auth)
                 assert got.status_code == 401, f"{op} with {what}: {got.status_code} {got.text}"
-                assert got.headers.get("www-authenticate") == "Bearer"
+                scheme = "AICC-Signature" if op.key in SIGNED else "Bearer"
+                assert got.headers.get("www-authenticate") == scheme
                 world.check_answer(got, call, f"B ({what})")
 
 

@@ -166,6 +166,8 @@ SHOWN_SERVICES = (
     "oidc",
     "sso",
     "reports/monthly",
+    "federation/adverts",
+    "federation/books",
 )
 _ERRORS = {"ServiceError", "NotFound", "Forbidden", "Conflict", "Invalid", "TooMany", "TooLarge"}
 _ERRORS |= {"SignInFailed", "ProviderUnavailable"}  # single sign-on's (services/oidc.py)

@@ -18,6 +18,7 @@ from aicc.core.jobspec import JobSpec
 from aicc.core.states import JobState
 from aicc.services import explain as explain_service
 from aicc.services import jobs, logs, metrics
+from aicc.services.federation import dispatch
 from aicc.services.jobs import SubmitLimits
 from aicc.services.logs import Stream
 
@@ -34,7 +35,12 @@ async def jobs_submit(
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> schemas.Job:
     """Accept a job; a retry with the same `Idempotency-Key` returns the same job (200)."""
-    limits = SubmitLimits(max_pending_per_user=state.settings.limits.max_pending_per_user)
+    federation = state.settings.federation
+    limits = SubmitLimits(
+        max_pending_per_user=state.settings.limits.max_pending_per_user,
+        default_placement=federation.default_placement if federation.site else "local",
+        federation=federation.site is not None,
+    )
 
     def submit() -> tuple[jobs.Job, bool]:
         try:
@@ -141,6 +147,9 @@ def jobs_logs(
     """The replica's log as kept (head and tail when capped); `follow` streams until the end."""
     with state.db.session() as session:
         job = jobs.get(session, who, job_id)
+        mirrored = dispatch.mirrored_log(state.settings.home, job.id, stream, tail)
+        if mirrored is not None and not job.replicas:  # it ran at a peer site
+            return PlainTextResponse(mirrored)
         if not follow:
             return PlainTextResponse(
                 logs.read(
@@ -189,7 +198,9 @@ async def _follow(
 def jobs_outputs(job_id: str, who: CurrentUser, state: StateDep, session: SessionDep) -> Response:
     """A tar.gz of the job's `$AICC_OUTPUT_DIR`."""
     job = jobs.get(session, who, job_id)
-    archive = logs.outputs_archive(logs.outputs_dir(session, job, state.executors))
+    mirrored = dispatch.mirrored_outputs(state.settings.home, job.id)
+    root = mirrored if mirrored and not job.replicas else None  # it ran at a peer site
+    archive = logs.outputs_archive(root or logs.outputs_dir(session, job, state.executors))
     headers = {"Content-Disposition": f'attachment; filename="{job.id}-outputs.tar.gz"'}
     return Response(archive, media_type="application/gzip", headers=headers)
 

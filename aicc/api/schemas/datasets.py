@@ -31,6 +31,8 @@ class DatasetPatch(Body):
     licence: Annotated[str | None, Field(max_length=128)] = None
     source: Annotated[str | None, Field(max_length=1024)] = None
     tags: Annotated[list[Tag] | None, Field(max_length=32)] = None
+    # data sovereignty (docs/federation.md): a jurisdiction such as CN-GD; "" clears it
+    region: Annotated[str | None, Field(pattern=r"^([A-Z]{2}(-[A-Z0-9]{1,3})?)?$")] = None
 
 
 class DatasetVersion(BaseModel):
@@ -58,6 +60,7 @@ class Dataset(BaseModel):
     licence: str
     source: str
     tags: list[str]
+    region: str | None = None
     created_at: datetime
     updated_at: datetime
     latest: int | None

@@ -84,6 +84,7 @@ class Dataset:
     stored_bytes: int  # the distinct chunks of all its versions, each once
     writable: bool  # whether the caller may push to it
     versions: list[DatasetVersion] = field(default_factory=list)
+    region: str | None = None  # its jobs run only at sites of this jurisdiction (federation)
 
 
 def readable(who: Principal, row: DatasetRow, project: ProjectRow) -> bool:
@@ -264,6 +265,7 @@ def describe(
         stored_bytes=stored_bytes(session, row.id),
         writable=writable(who, prj),
         versions=versions,
+        region=row.region,
     )
 
 
@@ -367,6 +369,8 @@ def update(
     for key in ("visibility", "description", "licence", "source", "tags"):
         if changes.get(key) is not None:
             setattr(row, key, changes[key])
+    if changes.get("region") is not None:
+        row.region = changes["region"] or None
     row.updated_at = utcnow()
     audit.record(session, who, f"{kind}.update", kind, row.id, org_id=prj.org_id)
     return describe(session, who, row, prj, with_versions=False)

@@ -1,7 +1,7 @@
 """orgs.kind: what kind of tenant an organization is (enterprise, university, research, ...)
 
 Revision ID: 0027
-Revises: 0025
+Revises: 0026
 Create Date: 2026-11-25 04:00:00
 
 The center's monthly report counts the tenants it served by kind (core/tenancy.py `OrgKind`).
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0027"
-down_revision = "0025"
+down_revision = "0026"
 branch_labels = None
 depends_on = None
 

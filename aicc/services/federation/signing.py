@@ -1,0 +1,101 @@
+"""Signed requests between sites: Ed25519 over method, path, time and the body's SHA-256.
+
+A site signs each call to a peer with its private key (`federation.key_file`, made 0600 on first
+start); the peer checks the signature against the public key its operator configured for that
+site, and refuses an unknown site, a bad signature or a clock more than `MAX_SKEW_S` apart (a
+replayed request is refused once it is that old). No shared secret travels.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
+SITE, TIME, SIGNATURE = "X-AICC-Site", "X-AICC-Time", "X-AICC-Signature"
+MAX_SKEW_S = 60.0
+
+
+class BadSignature(ValueError):
+    """A request not signed by a configured peer, or signed too long ago."""
+
+
+def load_key(path: Path) -> Ed25519PrivateKey:
+    """This site's private key; made (PKCS#8 PEM, mode 0600) when the file is missing."""
+    if not path.exists():
+        key = Ed25519PrivateKey.generate()
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(pem)
+        return key
+    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(loaded, Ed25519PrivateKey):
+        raise ValueError(f"{path}: not an Ed25519 private key")
+    return loaded
+
+
+def public_text(key: Ed25519PrivateKey) -> str:
+    """The public key as peers configure it: base64 of the raw 32 bytes."""
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.b64encode(raw).decode()
+
+
+def _message(method: str, path: str, at: str, body: bytes) -> bytes:
+    digest = hashlib.sha256(body).hexdigest()
+    return "\n".join((method.upper(), path, at, digest)).encode()
+
+
+def sign(
+    key: Ed25519PrivateKey, site: str, method: str, path: str, body: bytes, now: datetime
+) -> dict[str, str]:
+    """The headers that make one request this site's."""
+    at = str(int(now.timestamp()))
+    signature = key.sign(_message(method, path, at, body))
+    return {SITE: site, TIME: at, SIGNATURE: base64.b64encode(signature).decode()}
+
+
+def verify(
+    headers: Mapping[str, str],
+    method: str,
+    path: str,
+    body: bytes,
+    now: datetime,
+    peers: Mapping[str, str],
+) -> str:
+    """The calling site's name, or BadSignature saying why it is refused."""
+    site = headers.get(SITE, "")
+    public = peers.get(site)
+    if public is None:
+        raise BadSignature(f"unknown site {site!r}: not among this site's federation.peers")
+    at = headers.get(TIME, "")
+    try:
+        skew = abs(now.timestamp() - int(at))
+    except ValueError:
+        raise BadSignature(f"{TIME}: not a Unix time") from None
+    if skew > MAX_SKEW_S:
+        raise BadSignature(
+            f"{TIME}: {skew:.0f} s from this site's clock (at most {MAX_SKEW_S:.0f})"
+        )
+    try:
+        signature = base64.b64decode(headers.get(SIGNATURE, ""), validate=True)
+        key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public))
+        key.verify(signature, _message(method, path, at, body))
+    except (InvalidSignature, ValueError):
+        raise BadSignature(f"bad signature from site {site}") from None
+    return site

@@ -1,0 +1,131 @@
+"""Signed requests between sites (services/federation/signing.py, api/deps.py): a configured
+peer's signature is a tenant here; a bad signature, an unknown site and a stale time are 401;
+the peer's tenant sees only its own jobs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from aicc.api.state import AppState
+from aicc.services.common import utcnow
+from aicc.services.federation import signing
+from aicc.testing.servers import in_process
+from aicc.testing.tenants import make_tenant
+
+ADVERT = {"site": "peer", "jurisdiction": "CN-SH", "models": {}, "datasets": []}
+JOB = {"command": "echo from a peer", "resources": {"cpu": "100m", "memory": "64MiB"}}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Any]]:
+    root = tmp_path_factory.mktemp("site")
+    peer_key = signing.load_key(root / "peer.key")
+    federation = {
+        "site": "home",
+        "url": "http://127.0.0.1:9",
+        "jurisdiction": "CN-GD",
+        "peers": [
+            {
+                "site": "peer",
+                "url": "http://127.0.0.1:9",
+                "public_key": signing.public_text(peer_key),
+            }
+        ],
+        "request_timeout_s": 0.5,
+    }
+    with in_process(root / "home", federation=federation) as (api, _state):
+        yield api, peer_key
+
+
+def signed(
+    api: TestClient,
+    key: Any,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    site: str = "peer",
+    at_offset_s: float = 0,
+) -> Any:
+    content = b"" if body is None else json.dumps(body).encode()
+    headers = signing.sign(
+        key, site, method, path, content, utcnow() + timedelta(seconds=at_offset_s)
+    )
+    headers["Authorization"] = ""  # no bearer token: the site's signature stands for it
+    headers["Content-Type"] = "application/json"
+    return api.request(method, path, content=content, headers=headers)
+
+
+def test_a_good_signature_is_accepted_and_its_advert_kept(site: tuple[TestClient, Any]) -> None:
+    api, key = site
+    answer = signed(api, key, "POST", "/api/v1/federation/adverts", ADVERT)
+    assert answer.status_code == 200, answer.text
+    sites = api.get("/api/v1/federation/sites").json()["items"]
+    assert [(s["site"], s["state"], s["jurisdiction"]) for s in sites] == [("peer", "up", "CN-SH")]
+
+
+def test_a_bad_signature_an_unknown_site_and_a_stale_time_are_refused(
+    site: tuple[TestClient, Any], tmp_path: Path
+) -> None:
+    api, key = site
+    other = signing.load_key(tmp_path / "other.key")
+    bad = signed(api, other, "POST", "/api/v1/federation/adverts", ADVERT)
+    assert (bad.status_code, bad.json()["detail"]) == (401, "bad signature from site peer")
+    unknown = signed(api, key, "GET", "/api/v1/jobs", site="stranger")
+    assert unknown.status_code == 401
+    assert "unknown site 'stranger'" in unknown.json()["detail"]
+    stale = signed(api, key, "GET", "/api/v1/jobs", at_offset_s=-120)
+    assert stale.status_code == 401
+    assert "from this site's clock" in stale.json()["detail"]
+    # a body changed after signing is not the body that was signed
+    content = json.dumps(ADVERT).encode()
+    headers = signing.sign(key, "peer", "POST", "/api/v1/federation/adverts", content, utcnow())
+    tampered = api.post(
+        "/api/v1/federation/adverts",
+        content=json.dumps({**ADVERT, "jurisdiction": "CN-GD"}).encode(),
+        headers={**headers, "Authorization": "", "Content-Type": "application/json"},
+    )
+    assert tampered.status_code == 401
+
+
+def test_an_advert_must_name_the_site_that_signed_it(site: tuple[TestClient, Any]) -> None:
+    api, key = site
+    answer = signed(api, key, "POST", "/api/v1/federation/adverts", {**ADVERT, "site": "home"})
+    assert answer.status_code == 422
+    assert "names home but site peer signed it" in answer.json()["detail"]
+
+
+def test_the_peer_is_a_tenant_that_sees_only_its_own_jobs(site: tuple[TestClient, Any]) -> None:
+    api, key = site
+    other = make_tenant(api, "neighbour")
+    theirs = api.post("/api/v1/jobs", json=JOB, headers=other.headers).json()["id"]
+    mine = signed(api, key, "POST", "/api/v1/jobs", {**JOB, "labels": {"federation.home-job": "j"}})
+    assert mine.status_code == 201, mine.text
+    assert signed(api, key, "GET", f"/api/v1/jobs/{theirs}").status_code == 404
+    listed = signed(api, key, "GET", "/api/v1/jobs").json()["items"]
+    assert [j["id"] for j in listed] == [mine.json()["id"]]
+    assert api.get(f"/api/v1/jobs/{mine.json()['id']}", headers=other.headers).status_code == 404
+    orgs = {o["name"] for o in api.get("/api/v1/orgs").json()["items"]}
+    assert "site-peer" in orgs  # made on first contact
+
+
+def test_only_operators_list_the_sites(site: tuple[TestClient, Any]) -> None:
+    api, _ = site
+    member = make_tenant(api, "curious")
+    assert api.get("/api/v1/federation/sites", headers=member.headers).status_code == 403
+
+
+def test_placement_federation_is_refused_where_there_is_no_federation(
+    server: tuple[TestClient, AppState],
+) -> None:
+    api, _ = server
+    answer = api.post("/api/v1/jobs", json={**JOB, "placement": "federation"})
+    assert answer.status_code == 422
+    assert "not in a federation" in answer.json()["detail"]

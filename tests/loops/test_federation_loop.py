@@ -1,0 +1,126 @@
+"""The federation loop's submit to a peer is idempotent: a crash between the peer's answer and
+recording its job id (here: the id forgotten) makes the next pass ask again, and the peer
+answers with the same job, never a second one (Idempotency-Key: job id and attempt)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+from sqlalchemy import select
+
+from aicc.services.common import utcnow
+from aicc.services.federation import signing
+from aicc.store.tables import FederationJobRow
+from aicc.testing.polling import wait
+from aicc.testing.servers import free_port, in_process, over_http
+
+
+def test_a_forgotten_remote_id_finds_the_same_job_at_the_peer(tmp_path: Path) -> None:
+    home_key = signing.load_key(tmp_path / "home" / "federation.key")
+    peer_key = signing.load_key(tmp_path / "peer" / "federation.key")
+    port = free_port()
+    peer_url = f"http://127.0.0.1:{port}"
+    home_fed = {
+        "site": "home",
+        "url": "http://127.0.0.1:9",
+        "peers": [{"site": "peer", "url": peer_url, "public_key": signing.public_text(peer_key)}],
+    }
+    peer_fed = {
+        "site": "peer",
+        "url": peer_url,
+        "peers": [
+            {
+                "site": "home",
+                "url": "http://127.0.0.1:9",
+                "public_key": signing.public_text(home_key),
+            }
+        ],
+    }
+    with (
+        over_http(tmp_path / "peer", loops=False, port=port, federation=peer_fed) as (_, token, _s),
+        in_process(tmp_path / "home", federation=home_fed, pricing={"cpu_core_hour": "2"}) as (
+            api,
+            state,
+        ),
+    ):
+        # the peer is cheaper (its loops are off here, so its advert is sent by hand)
+        advert = {"site": "peer", "jurisdiction": "CN", "prices": {"cpu_core_hour": "1"}}
+        body = json.dumps(advert).encode()
+        path = "/api/v1/federation/adverts"
+        headers = signing.sign(peer_key, "peer", "POST", path, body, utcnow())
+        headers |= {"Authorization": "", "Content-Type": "application/json"}
+        assert api.post(path, content=body, headers=headers).status_code == 200
+        job = api.post(
+            "/api/v1/jobs",
+            json={"command": "true", "placement": "federation", "resources": {"cpu": "100m"}},
+        ).json()
+
+        def remote_id() -> str | None:
+            with state.db.reader() as session:
+                row = session.scalar(
+                    select(FederationJobRow).where(FederationJobRow.job_id == job["id"])
+                )
+                return row.remote_job_id if row else None
+
+        first = wait("the job submitted to the peer", remote_id, timeout=20)
+        assert api.get(f"/api/v1/jobs/{job['id']}").json()["state"] == "scheduled"
+        with state.db.session() as session:  # as if the home crashed before recording it
+            row = session.scalar(
+                select(FederationJobRow).where(FederationJobRow.job_id == job["id"])
+            )
+            assert row is not None
+            row.remote_job_id = None
+        again = wait("the job submitted again", remote_id, timeout=20)
+        assert again == first
+        at_peer = httpx.get(
+            peer_url + "/api/v1/jobs", headers={"Authorization": f"Bearer {token}"}
+        ).json()["items"]
+        assert [j["id"] for j in at_peer] == [first]
+        assert at_peer[0]["spec"]["labels"]["federation.home-job"] == job["id"]
+
+
+def test_a_job_at_a_site_that_goes_silent_fails_without_retries(tmp_path: Path) -> None:
+    """The peer answers nothing (no server at its address) and its one advert grows old: after
+    `lost_after_s` the job routed there fails with reason `site_lost` (max_retries 0)."""
+    peer_key = signing.load_key(tmp_path / "peer.key")
+    home_fed = {
+        "site": "home",
+        "url": "http://127.0.0.1:9",
+        "peers": [
+            {
+                "site": "peer",
+                "url": f"http://127.0.0.1:{free_port()}",
+                "public_key": signing.public_text(peer_key),
+            }
+        ],
+        "lost_after_s": 1.5,
+        "request_timeout_s": 0.5,
+    }
+    with in_process(tmp_path / "home", federation=home_fed, pricing={"cpu_core_hour": "2"}) as (
+        api,
+        _state,
+    ):
+        advert = {"site": "peer", "jurisdiction": "CN", "prices": {"cpu_core_hour": "1"}}
+        body = json.dumps(advert).encode()
+        path = "/api/v1/federation/adverts"
+        headers = signing.sign(peer_key, "peer", "POST", path, body, utcnow())
+        headers |= {"Authorization": "", "Content-Type": "application/json"}
+        assert api.post(path, content=body, headers=headers).status_code == 200
+        job = api.post(
+            "/api/v1/jobs",
+            json={"command": "true", "placement": "federation", "resources": {"cpu": "100m"}},
+        ).json()
+
+        def ended() -> dict[str, str] | None:
+            found: dict[str, str] = api.get(f"/api/v1/jobs/{job['id']}").json()
+            return found if found["state"] == "failed" else None
+
+        failed = wait("the job failing with its site", ended, timeout=20)
+        assert failed["reason"] == "site_lost"
+        assert "site peer sent no advert for 2 s" in failed["message"]
+        events = api.get(f"/api/v1/jobs/{job['id']}/events").json()["items"]
+        assert [e["reason"] for e in events] == ["submitted", "routed", "site_lost"]
+        sites = api.get("/api/v1/federation/sites").json()["items"]
+        assert [(s["site"], s["state"]) for s in sites] == [("peer", "lost")]
