@@ -13,11 +13,11 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from aicc.core.jobspec import LISTENING_KINDS
-from aicc.core.states import JobState, Reason
+from aicc.core.states import WAITING, JobState, Reason
 from aicc.loops.lease import Lease
 from aicc.scheduler.framework import Profile, isolate, schedule
 from aicc.scheduler.snapshot import Bind, DevicePick, Placement, Preempt, Snapshot, Wait
@@ -26,7 +26,7 @@ from aicc.services.billing import budgets
 from aicc.services.common import new_id
 from aicc.services.transitions import change_state
 from aicc.store.db import Database
-from aicc.store.tables import JobRow, NodeRow, ReplicaRow
+from aicc.store.tables import JobRow, NodeRow, ReplicaRow, table
 
 log = logging.getLogger(__name__)
 
@@ -251,21 +251,38 @@ def cycle(
             )
             quarantine(session, job_id, Reason.QUARANTINED, message, now)
         changed = [
-            d.job_id
+            d
             for d in decisions
             if isinstance(d, Wait) and not shown_already(d, read.shown.get(d.job_id))
         ]
-        held: list[JobRow] = []  # one read for the jobs whose wait changed; the session's
-        for start in range(0, len(changed), 500):  # identity map keeps them while held here
-            batch = changed[start : start + 500]
+        # A wait that only says something new (most: a new job behind a full lane, a quota) is
+        # one statement for all of them, with no row loaded; the rows are read only of jobs
+        # that pass admission now (their state changes, with an event).
+        retold = [
+            {"job": d.job_id, "said": d.reasons[0].message} for d in changed if not _admitted(d)
+        ]
+        if retold:
+            session.execute(_RETELL, retold)
+        to_write = [d.job_id for d in changed if _admitted(d)]
+        held: list[JobRow] = []  # one read for the jobs admitted; the session's identity map
+        for start in range(0, len(to_write), 500):  # keeps them while held here
+            batch = to_write[start : start + 500]
             held += session.scalars(select(JobRow).where(JobRow.id.in_(batch)))
-        to_write = set(changed)
-        bound = 0
+        admitting, bound = set(to_write), 0
         for decision in decisions:
             if isinstance(decision, Bind):
                 bound += record_bind(session, decision, now, same_host)
             elif isinstance(decision, Preempt):
                 record_preempt(session, decision, now)
-            elif isinstance(decision, Wait) and decision.job_id in to_write:
+            elif isinstance(decision, Wait) and decision.job_id in admitting:
                 record_wait(session, decision, now)
         return bound
+
+
+_JOBS = table(JobRow)
+# A waiting job's new message; a job no longer waiting (cancelled meanwhile) keeps its own.
+_RETELL = (
+    update(_JOBS)
+    .where(_JOBS.c.id == bindparam("job"), _JOBS.c.state.in_([s.value for s in WAITING]))
+    .values(message=bindparam("said"))
+)
