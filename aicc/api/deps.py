@@ -104,8 +104,10 @@ async def peer_site(state: StateDep, request: Request) -> str:
     peers = {p.site: p.public_key for p in fed.peers}
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     try:
+        body = await request.body()
+        at = utcnow()
         return signing.verify(
-            request.headers, request.method, path, await request.body(), utcnow(), peers
+            request.headers, request.method, path, body, at, peers, audience=fed.site
         )
     except signing.BadSignature as err:
         raise HTTPException(401, str(err), headers=challenge) from None

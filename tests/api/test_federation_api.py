@@ -56,7 +56,7 @@ def signed(
 ) -> Any:
     content = b"" if body is None else json.dumps(body).encode()
     headers = signing.sign(
-        key, site, method, path, content, utcnow() + timedelta(seconds=at_offset_s)
+        key, site, method, path, content, utcnow() + timedelta(seconds=at_offset_s), to="home"
     )
     headers["Authorization"] = ""  # no bearer token: the site's signature stands for it
     headers["Content-Type"] = "application/json"
@@ -77,7 +77,10 @@ def test_a_bad_signature_an_unknown_site_and_a_stale_time_are_refused(
     api, key = site
     other = signing.load_key(tmp_path / "other.key")
     bad = signed(api, other, "POST", "/api/v1/federation/adverts", ADVERT)
-    assert (bad.status_code, bad.json()["detail"]) == (401, "bad signature from site peer")
+    assert (bad.status_code, bad.json()["detail"]) == (
+        401,
+        "bad signature from site peer (for this site, home)",
+    )
     unknown = signed(api, key, "GET", "/api/v1/jobs", site="stranger")
     assert unknown.status_code == 401
     assert "unknown site 'stranger'" in unknown.json()["detail"]
@@ -86,13 +89,25 @@ def test_a_bad_signature_an_unknown_site_and_a_stale_time_are_refused(
     assert "from this site's clock" in stale.json()["detail"]
     # a body changed after signing is not the body that was signed
     content = json.dumps(ADVERT).encode()
-    headers = signing.sign(key, "peer", "POST", "/api/v1/federation/adverts", content, utcnow())
+    headers = signing.sign(
+        key, "peer", "POST", "/api/v1/federation/adverts", content, utcnow(), to="home"
+    )
     tampered = api.post(
         "/api/v1/federation/adverts",
         content=json.dumps({**ADVERT, "jurisdiction": "CN-GD"}).encode(),
         headers={**headers, "Authorization": "", "Content-Type": "application/json"},
     )
     assert tampered.status_code == 401
+    # what the peer signed for another site cannot be replayed here
+    elsewhere = signing.sign(
+        key, "peer", "POST", "/api/v1/federation/adverts", content, utcnow(), to="third"
+    )
+    replayed = api.post(
+        "/api/v1/federation/adverts",
+        content=content,
+        headers={**elsewhere, "Authorization": "", "Content-Type": "application/json"},
+    )
+    assert replayed.status_code == 401 and "for this site, home" in replayed.json()["detail"]
 
 
 def test_an_advert_must_name_the_site_that_signed_it(site: tuple[TestClient, Any]) -> None:

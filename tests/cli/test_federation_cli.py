@@ -59,7 +59,9 @@ def test_federation_from_the_cli(tmp_path: Path) -> None:
         }
         body = json.dumps(advert).encode()
         path = "/api/v1/federation/adverts"
-        headers = signing.sign(peer_key, "sh", "POST", path, body, utcnow() - timedelta(seconds=5))
+        headers = signing.sign(
+            peer_key, "sh", "POST", path, body, utcnow() - timedelta(seconds=5), to="home"
+        )
         headers["Content-Type"] = "application/json"
         assert httpx.post(url + path, content=body, headers=headers).status_code == 200
 

@@ -49,7 +49,7 @@ def test_a_forgotten_remote_id_finds_the_same_job_at_the_peer(tmp_path: Path) ->
         advert = {"site": "peer", "jurisdiction": "CN", "prices": {"cpu_core_hour": "1"}}
         body = json.dumps(advert).encode()
         path = "/api/v1/federation/adverts"
-        headers = signing.sign(peer_key, "peer", "POST", path, body, utcnow())
+        headers = signing.sign(peer_key, "peer", "POST", path, body, utcnow(), to="home")
         headers |= {"Authorization": "", "Content-Type": "application/json"}
         assert api.post(path, content=body, headers=headers).status_code == 200
         job = api.post(
@@ -105,7 +105,7 @@ def test_a_job_at_a_site_that_goes_silent_fails_without_retries(tmp_path: Path) 
         advert = {"site": "peer", "jurisdiction": "CN", "prices": {"cpu_core_hour": "1"}}
         body = json.dumps(advert).encode()
         path = "/api/v1/federation/adverts"
-        headers = signing.sign(peer_key, "peer", "POST", path, body, utcnow())
+        headers = signing.sign(peer_key, "peer", "POST", path, body, utcnow(), to="home")
         headers |= {"Authorization": "", "Content-Type": "application/json"}
         assert api.post(path, content=body, headers=headers).status_code == 200
         job = api.post(

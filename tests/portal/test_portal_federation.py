@@ -70,7 +70,7 @@ def test_the_page_shows_peers_and_settles_once(site: tuple[TestClient, AppState,
     }
     body = json.dumps(advert).encode()
     path = "/api/v1/federation/adverts"
-    headers = signing.sign(key, "sh", "POST", path, body, utcnow() - timedelta(seconds=1))
+    headers = signing.sign(key, "sh", "POST", path, body, utcnow() - timedelta(seconds=1), to="gz")
     headers |= {"Authorization": "", "Content-Type": "application/json"}
     sent = api.post(path, content=body, headers=headers)
     assert sent.status_code == 200, sent.text

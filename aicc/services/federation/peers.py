@@ -53,7 +53,7 @@ class Peers:
         """One signed request; the answer when it is 2xx."""
         assert self.fed.site is not None
         content = b"" if body is None else json.dumps(body).encode()
-        signed = signing.sign(self.key, self.fed.site, method, path, content, utcnow())
+        signed = signing.sign(self.key, self.fed.site, method, path, content, utcnow(), to=site)
         sent = {**signed, **(headers or {})}
         if body is not None:
             sent["Content-Type"] = "application/json"

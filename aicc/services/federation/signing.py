@@ -1,9 +1,11 @@
-"""Signed requests between sites: Ed25519 over method, path, time and the body's SHA-256.
+"""Signed requests between sites: Ed25519 over the site called, method, path, time and the
+body's SHA-256.
 
 A site signs each call to a peer with its private key (`federation.key_file`, made 0600 on first
 start); the peer checks the signature against the public key its operator configured for that
 site, and refuses an unknown site, a bad signature or a clock more than `MAX_SKEW_S` apart (a
-replayed request is refused once it is that old). No shared secret travels.
+replayed request is refused once it is that old), and a request signed for another site (one
+peer cannot replay at a third what a site sent it). No shared secret travels.
 """
 
 from __future__ import annotations
@@ -56,17 +58,24 @@ def public_text(key: Ed25519PrivateKey) -> str:
     return base64.b64encode(raw).decode()
 
 
-def _message(method: str, path: str, at: str, body: bytes) -> bytes:
+def _message(to: str, method: str, path: str, at: str, body: bytes) -> bytes:
     digest = hashlib.sha256(body).hexdigest()
-    return "\n".join((method.upper(), path, at, digest)).encode()
+    return "\n".join((to, method.upper(), path, at, digest)).encode()
 
 
 def sign(
-    key: Ed25519PrivateKey, site: str, method: str, path: str, body: bytes, now: datetime
+    key: Ed25519PrivateKey,
+    site: str,
+    method: str,
+    path: str,
+    body: bytes,
+    now: datetime,
+    *,
+    to: str,
 ) -> dict[str, str]:
-    """The headers that make one request this site's."""
+    """The headers that make one request to site `to` this site's."""
     at = str(int(now.timestamp()))
-    signature = key.sign(_message(method, path, at, body))
+    signature = key.sign(_message(to, method, path, at, body))
     return {SITE: site, TIME: at, SIGNATURE: base64.b64encode(signature).decode()}
 
 
@@ -77,8 +86,11 @@ def verify(
     body: bytes,
     now: datetime,
     peers: Mapping[str, str],
+    *,
+    audience: str,
 ) -> str:
-    """The calling site's name, or BadSignature saying why it is refused."""
+    """The calling site's name, or BadSignature saying why it is refused. `audience`: this
+    site's name, which the signature must be for."""
     site = headers.get(SITE, "")
     public = peers.get(site)
     if public is None:
@@ -95,7 +107,7 @@ def verify(
     try:
         signature = base64.b64decode(headers.get(SIGNATURE, ""), validate=True)
         key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public))
-        key.verify(signature, _message(method, path, at, body))
+        key.verify(signature, _message(audience, method, path, at, body))
     except (InvalidSignature, ValueError):
-        raise BadSignature(f"bad signature from site {site}") from None
+        raise BadSignature(f"bad signature from site {site} (for this site, {audience})") from None
     return site
