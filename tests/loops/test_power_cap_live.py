@@ -142,8 +142,14 @@ def test_operators_set_a_cap_for_a_window_and_others_may_not(api: TestClient) ->
     assert shown["cap_kw"] == 0.5 and shown["standing_cap_kw"] == 1.2
     assert shown["cap_source"].startswith("demand response until ")
     assert [e["id"] for e in shown["events"] if e["active"]] == [event.json()["id"]]
-    overview = operator(api).get("/center").text
+    browser = operator(api)
+    overview = browser.get("/center").text
     assert "of 0.5 kW cap (demand response until" in overview
+    csrf = re.search(r'name="csrf" value="([^"]+)"', overview)
+    assert csrf is not None
+    browser.post("/language", data={"csrf": csrf.group(1), "language": "zh-CN"})
+    chinese = browser.get("/center").text
+    assert "上限 0.5 kW（需求响应，至" in chinese and "demand response" not in chinese
     assert re.search(r"Carbon forecast updated 0\.[0-9]+ h ago, 9 h ahead", overview)
     audit = api.get("/api/v1/audit", params={"action": "power_cap.set"}).json()["items"]
     assert audit[0]["object_id"] == event.json()["id"]
