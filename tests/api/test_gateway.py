@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -293,6 +294,34 @@ def test_a_key_revoked_elsewhere_stops_within_the_cache_time(
     assert time.monotonic() - revoked <= center.state.settings.gateway.key_cache_s + 1.5
 
 
+def chat_call(key: str, body: dict[str, object]) -> tuple[dict[str, object], Any]:
+    """An ASGI scope and `receive` of one chat request with `key`, for driving the app by hand
+    where a client's leaving must be staged (its `send` raising, its handler cancelled)."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/chat/completions",
+        "raw_path": b"/v1/chat/completions",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"authorization", f"Bearer {key}".encode()),
+            (b"content-type", b"application/json"),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": json.dumps(body).encode(), "more_body": False}
+
+    return scope, receive
+
+
 def test_a_stream_whose_client_left_before_its_first_byte_counts_nothing_in_flight(
     tmp_path: Path,
 ) -> None:
@@ -304,27 +333,7 @@ def test_a_stream_whose_client_left_before_its_first_byte_counts_nothing_in_flig
         chat = deploy(api, "chat")
         key = api.post("/api/v1/keys", json={"name": "gone"}).json()["secret"]
         body = {"model": "chat", "messages": [{"role": "user", "content": "hi"}], "stream": True}
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.4"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "path": "/v1/chat/completions",
-            "raw_path": b"/v1/chat/completions",
-            "query_string": b"",
-            "root_path": "",
-            "headers": [
-                (b"host", b"testserver"),
-                (b"authorization", f"Bearer {key}".encode()),
-                (b"content-type", b"application/json"),
-            ],
-            "client": ("127.0.0.1", 50000),
-            "server": ("testserver", 80),
-        }
-
-        async def receive() -> dict[str, object]:
-            return {"type": "http.request", "body": json.dumps(body).encode(), "more_body": False}
+        scope, receive = chat_call(key, body)
 
         async def send(message: dict[str, object]) -> None:
             if message["type"] == "http.response.start":
@@ -358,27 +367,7 @@ def test_a_request_cancelled_while_its_replica_works_counts_nothing_in_flight(
         slow = deploy(api, "slow", env={"UPSTREAM_DELAY_S": "5"})
         key = api.post("/api/v1/keys", json={"name": "leaves"}).json()["secret"]
         body = {"model": "slow", "messages": [{"role": "user", "content": "hi"}]}
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.4"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "path": "/v1/chat/completions",
-            "raw_path": b"/v1/chat/completions",
-            "query_string": b"",
-            "root_path": "",
-            "headers": [
-                (b"host", b"testserver"),
-                (b"authorization", f"Bearer {key}".encode()),
-                (b"content-type", b"application/json"),
-            ],
-            "client": ("127.0.0.1", 50000),
-            "server": ("testserver", 80),
-        }
-
-        async def receive() -> dict[str, object]:
-            return {"type": "http.request", "body": json.dumps(body).encode(), "more_body": False}
+        scope, receive = chat_call(key, body)
 
         async def send(message: dict[str, object]) -> None:
             raise AssertionError("nothing is sent to a client that left")
