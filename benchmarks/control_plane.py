@@ -110,7 +110,7 @@ def at_rate(server: ServerProcess, rate: float, seconds: float, clients: int) ->
     from when a free client sent it), so a server that falls behind shows in the latency."""
     with server.client() as admin:
         admin.post("/api/v1/queues", json={"name": "paced", "max_running": 1})
-        admin.post("/api/v1/jobs", json={"command": "sleep 600", "queue": "paced"})
+        holder = admin.post("/api/v1/jobs", json={"command": "sleep 600", "queue": "paced"})
     # Each thread's client made and connected before the clock starts (as the SDK keeps one):
     # making an httpx client loads the CA store, tens of milliseconds, not the server's time.
     ready: queue.SimpleQueue[httpx.Client] = queue.SimpleQueue()
@@ -137,6 +137,8 @@ def at_rate(server: ServerProcess, rate: float, seconds: float, clients: int) ->
     with ThreadPoolExecutor(clients) as pool:
         latencies = sorted(pool.map(one, range(total)))
     achieved = total / (time.monotonic() - start)
+    with server.client() as admin:  # its replica would outlive the server by ten minutes
+        admin.post(f"/api/v1/jobs/{holder.json()['id']}/cancel")
     return {
         "rate": rate,
         "achieved_per_s": achieved,
