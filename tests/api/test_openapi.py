@@ -70,6 +70,15 @@ def test_operation_ids_are_readable_and_unique(server: tuple[TestClient, AppStat
     assert {"jobs_submit", "jobs_list", "jobs_show", "jobs_cancel", "orgs_list"} <= set(ids)
 
 
+@sqlite_only
+def test_each_schema_has_a_name_of_its_own(server: tuple[TestClient, AppState]) -> None:
+    """Two bodies of one name get their modules' paths as names (`aicc__api__...`), which
+    client generators cannot resolve: a new body needs a name no other has."""
+    api, _ = server
+    names = api.get("/openapi.json").json()["components"]["schemas"]
+    assert not [name for name in names if "__" in name]
+
+
 def _generator() -> list[str] | None:
     """openapi-python-client, where installed: on PATH, or named by $OPENAPI_PYTHON_CLIENT."""
     found = os.environ.get("OPENAPI_PYTHON_CLIENT") or shutil.which("openapi-python-client")
@@ -89,7 +98,9 @@ def test_a_generated_client_names_its_functions_after_the_operations(
     (tmp_path / "openapi.json").write_text(api.get("/openapi.json").text)
     # The generator reads binary answers as application/octet-stream only.
     (tmp_path / "config.yaml").write_text(
-        "content_type_overrides:\n  application/gzip: application/octet-stream\n"
+        "content_type_overrides:\n"
+        "  application/gzip: application/octet-stream\n"
+        "  application/pdf: application/octet-stream\n"
     )
     ruff = str(Path(sys.executable).parent)  # the generator formats its output with ruff
     args = ["generate", "--path", "openapi.json", "--meta", "none", "--config", "config.yaml"]

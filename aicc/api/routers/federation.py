@@ -8,19 +8,19 @@ from fastapi import APIRouter, Path, Query
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, PeerSite, SessionDep, StateDep
-from aicc.api.schemas.federation import AdvertIn, Received, Settlement, Site
+from aicc.api.schemas.federation import AdvertIn, AdvertReceived, Settlement, Site
 from aicc.services.common import utcnow
 from aicc.services.federation import adverts, books
 
 router = APIRouter(prefix="/api/v1/federation", tags=["federation"])
 
 
-@router.post("/adverts", response_model=Received)
-def federation_adverts_push(body: AdvertIn, site: PeerSite, session: SessionDep) -> Received:
+@router.post("/adverts", response_model=AdvertReceived)
+def federation_adverts_push(body: AdvertIn, site: PeerSite, session: SessionDep) -> AdvertReceived:
     """A peer's advert (a signed request); the newest per site is kept with when it arrived."""
     now = utcnow()
     adverts.store(session, site, body.model_dump(mode="json"), now)
-    return Received(site=site, received_at=now)
+    return AdvertReceived(site=site, received_at=now)
 
 
 @router.get("/sites", response_model=schemas.Page[Site])

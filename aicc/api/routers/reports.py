@@ -56,7 +56,14 @@ def reports_monthly_csv(
     return CSVResponse(export.to_csv(found), headers=headers)
 
 
-@router.get("/reports/monthly.pdf", response_class=PDFResponse, response_model=None)
+@router.get(
+    "/reports/monthly.pdf",
+    response_class=PDFResponse,
+    response_model=None,
+    responses={
+        200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}}
+    },
+)
 def reports_monthly_pdf(
     who: CurrentUser,
     state: StateDep,

@@ -21,7 +21,7 @@ class AdvertIn(BaseModel):
     datasets: list[dict[str, Any]] = Field(default_factory=list, max_length=10_000)
 
 
-class Received(BaseModel):
+class AdvertReceived(BaseModel):
     site: str
     received_at: datetime
 

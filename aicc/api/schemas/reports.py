@@ -4,27 +4,27 @@ already: its JSON is this)."""
 from __future__ import annotations
 
 from aicc.services.reports.monthly import (
+    DeviceHours,
     Energy,
     EnergyDay,
-    JobKind,
+    JobsOfKind,
     Money,
     MonthlyReport,
     OrgBill,
     Revenue,
     Share,
     TenantKind,
-    Utilization,
 )
 
 __all__ = [
+    "DeviceHours",
     "Energy",
     "EnergyDay",
-    "JobKind",
+    "JobsOfKind",
     "Money",
     "MonthlyReport",
     "OrgBill",
     "Revenue",
     "Share",
     "TenantKind",
-    "Utilization",
 ]

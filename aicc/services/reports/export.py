@@ -6,12 +6,12 @@ from __future__ import annotations
 import csv
 import io
 
-from aicc.services.reports.monthly import MonthlyReport, Utilization
+from aicc.services.reports.monthly import DeviceHours, MonthlyReport
 
 FIELDS = ("month", "status", "section", "name", "group", "value", "unit")
 
 
-def _util_rows(section: str, u: Utilization) -> list[tuple[str, str, str, object, str]]:
+def _util_rows(section: str, u: DeviceHours) -> list[tuple[str, str, str, object, str]]:
     return [
         (section, "capacity_device_hours", u.group, round(u.capacity_device_hours, 6), "h"),
         (section, "allocated_device_hours", u.group, round(u.allocated_device_hours, 6), "h"),

@@ -46,7 +46,7 @@ class _Read(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
-class Utilization(_Read):
+class DeviceHours(_Read):
     """Device-hours of real devices over a group (a day, an accelerator model, the month).
     Busy device-hours count only where NVML measured (`busy_rate` is over that capacity); None
     where nothing was measured, never estimated."""
@@ -66,7 +66,7 @@ class TenantKind(_Read):
     total: int  # organizations at the month's end
 
 
-class JobKind(_Read):
+class JobsOfKind(_Read):
     kind: str  # train | infer | notebook | service
     submitted: int  # created in the month
     succeeded: int  # ended in the month, by state
@@ -137,14 +137,14 @@ class MonthlyReport(_Read):
     end: datetime
     generated_at: datetime
     provisional: bool  # a bill is still a draft, or the month has not ended
-    utilization: Utilization  # the month, real devices
-    by_model: list[Utilization]
-    by_day: list[Utilization]
+    utilization: DeviceHours  # the month, real devices
+    by_model: list[DeviceHours]
+    by_day: list[DeviceHours]
     simulated_allocated_device_hours: float  # apart, never in the figures above
     tenants: list[TenantKind]
     tenants_served: int
     tenants_new: int
-    jobs: list[JobKind]
+    jobs: list[JobsOfKind]
     pflops_hours: float  # sold: usage records of real devices, Σ pflops × share × hours
     pflops_hours_simulated: float
     revenue: Revenue
@@ -247,7 +247,7 @@ def _utc(at: datetime) -> datetime:
 
 def _utilization(
     session: Session, who: Principal, start: datetime, end: datetime, zone: str, now: datetime
-) -> tuple[Utilization, list[Utilization], list[Utilization], float]:
+) -> tuple[DeviceHours, list[DeviceHours], list[DeviceHours], float]:
     first = periods.day_of(start, zone)
     days = (periods.day_of(end - timedelta(seconds=1), zone) - first).days + 1
     rows = kpis.utilization(session, who, by="model", first=first, days=days, zone=zone, now=now)
@@ -270,9 +270,9 @@ def _utilization(
                 s[2] += busy
                 s[3] += r.capacity_device_hours
 
-    def made(key: tuple[str, str]) -> Utilization:
+    def made(key: tuple[str, str]) -> DeviceHours:
         capacity, allocated, busy, busy_capacity = sums[key]
-        return Utilization(
+        return DeviceHours(
             group=key[1],
             capacity_device_hours=capacity,
             allocated_device_hours=allocated,
@@ -305,7 +305,7 @@ def _tenants(
     ]
 
 
-def _jobs(session: Session, start: datetime, end: datetime) -> list[JobKind]:
+def _jobs(session: Session, start: datetime, end: datetime) -> list[JobsOfKind]:
     submitted: Counter[str] = Counter(
         session.scalars(
             select(JobRow.kind).where(JobRow.created_at >= start, JobRow.created_at < end)
@@ -321,7 +321,7 @@ def _jobs(session: Session, start: datetime, end: datetime) -> list[JobKind]:
     )
     kinds = sorted(set(submitted) | {k for k, _ in ended})
     return [
-        JobKind(
+        JobsOfKind(
             kind=k,
             submitted=submitted[k],
             succeeded=ended[(k, "succeeded")],

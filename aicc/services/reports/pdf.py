@@ -9,7 +9,7 @@ import io
 from typing import Any
 
 from aicc.services.reports.labels import words
-from aicc.services.reports.monthly import MonthlyReport, Utilization
+from aicc.services.reports.monthly import DeviceHours, MonthlyReport
 
 CJK_FONT = "STSong-Light"
 MONEY_WIDTHS = (34, 16, 22, 22, 24, 30, 28)  # mm, within A4's 178 mm between the margins
@@ -205,7 +205,7 @@ def _money_table(report: MonthlyReport, w: dict[str, str], table: Any) -> Any:
     return table(rows)
 
 
-def _daily_chart(days: list[Utilization], w: dict[str, str], font: str) -> Any:
+def _daily_chart(days: list[DeviceHours], w: dict[str, str], font: str) -> Any:
     from reportlab.graphics.charts.barcharts import VerticalBarChart
     from reportlab.graphics.charts.legends import Legend
     from reportlab.graphics.shapes import Drawing
