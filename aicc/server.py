@@ -12,6 +12,9 @@ import contextlib
 import gc
 import logging
 import os
+import signal
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,6 +32,7 @@ from aicc.executors.base import Executor
 from aicc.executors.datacache import DataCache
 from aicc.executors.local.executor import LocalExecutor
 from aicc.executors.local.node import SimulatedDevices
+from aicc.loops import wakes
 from aicc.loops.books import Books
 from aicc.loops.controller import GREEN_HORIZON_H, Controller, holder_name
 from aicc.loops.federation import Federation
@@ -49,6 +53,12 @@ if TYPE_CHECKING:
     import uvicorn
 
 log = logging.getLogger("aicc")
+# not settings: how a worker (`worker_app`) reaches the loops of the process that started it
+WAKE_PORT, LOOPS_PID, LOOPS_METRICS_PORT = (
+    "AICC_WAKE_PORT",
+    "AICC_LOOPS_PID",
+    "AICC_LOOPS_METRICS_PORT",
+)
 
 
 @dataclass
@@ -369,6 +379,14 @@ def freeze_heap() -> None:
     gc.freeze()
 
 
+def _end_with(parent: int) -> None:
+    """Stop this worker (gracefully, as on SIGTERM) once its parent is gone."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    log.error("the server's first process (pid %d) is gone: this worker stops", parent)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _log_to_stderr(log_level: str) -> None:
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -377,18 +395,23 @@ def _log_to_stderr(log_level: str) -> None:
 
 
 def _serve_workers(settings: config.Settings, flags: Mapping[str, object], log_level: str) -> None:
-    """`workers` processes share one listening socket; each serves the API and the portal and
-    runs the loops, of which the lease lets one lead (as several servers on one database do).
-    A server is one Python process bound by its interpreter lock to one core; several use the
-    machine's cores. This process readies the home first (migrations, the first admin token),
-    so the workers do not race to, then watches them and starts again one that dies."""
+    """`workers` processes share one listening socket and serve the API and the portal; this
+    process, which starts them, runs the loops (the lease lets one server's lead, as several
+    servers on one database do). A process is bound by its interpreter lock to one core: the
+    workers use the machine's cores, and a scheduling pass never holds the lock a request waits
+    for. This process readies the home first (migrations, the first admin token), so the
+    workers do not race to, then watches them and starts again one that dies."""
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
     _, state = build(settings)
-    state.db.dispose()
+    freeze_heap()
+    listener = wakes.Listener(state.controller.wake)
     os.environ["AICC_HOME"] = str(settings.home)
     os.environ["AICC_LOG_LEVEL"] = log_level  # not a setting: `serve`'s flag, for `worker_app`
+    os.environ[WAKE_PORT] = str(listener.port)
+    os.environ[LOOPS_PID] = str(os.getpid())
+    os.environ[LOOPS_METRICS_PORT] = str(state.controller.timings.serve())
     for name, value in flags.items():
         if value is not None:
             os.environ[f"AICC_{name.upper()}"] = str(value)
@@ -406,17 +429,31 @@ def _serve_workers(settings: config.Settings, flags: Mapping[str, object], log_l
         settings.host,
         settings.port,
         settings.workers,
-        "sqlite" if not settings.db else settings.db.split(":", 1)[0],
+        state.db.dialect,
         settings.home,
     )
-    Multiprocess(workers, sockets=[workers.bind_socket()]).run()
+    listener.start()
+    state.controller.start()
+    try:
+        Multiprocess(workers, sockets=[workers.bind_socket()]).run()
+    finally:
+        listener.close()
+        state.controller.stop()
+        state.db.dispose()
 
 
 def worker_app() -> FastAPI:
     """One worker of `_serve_workers`, in its own process: the settings from the AICC_*
-    variables its parent set, its loops started and stopped with the app."""
+    variables its parent set. Its controller only shares the gateway's load and wakes the
+    parent's loops; it ends when its parent does, which would otherwise leave it serving an API
+    whose jobs nothing schedules."""
     _log_to_stderr(os.environ.get("AICC_LOG_LEVEL", "info"))
+    parent = int(os.environ[LOOPS_PID])  # not getppid(): it may be gone already
     app, state = build(config.load(None))
+    state.controller.apart(
+        wakes.Sender(int(os.environ[WAKE_PORT])), parent, int(os.environ[LOOPS_METRICS_PORT])
+    )
+    threading.Thread(target=_end_with, args=(parent,), name="aicc-parent", daemon=True).start()
     freeze_heap()
     app.router.on_startup.append(state.controller.start)
     app.router.on_shutdown.append(state.controller.stop)

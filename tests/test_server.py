@@ -36,23 +36,29 @@ def test_a_profile_that_does_not_build_stops_the_server_naming_it(tmp_path: Path
         build(Settings(home=tmp_path, policy="nope", sandbox="off"))
 
 
-def test_workers_share_the_port_one_leads_and_one_that_dies_is_replaced(tmp_path: Path) -> None:
-    """`workers: 2`: two processes answer on one port (each says whether it leads the loops, and
-    only one does), a job runs through them, and a worker killed with SIGKILL is started again
-    while the other answers."""
+def test_workers_serve_the_api_while_the_first_process_runs_the_loops(tmp_path: Path) -> None:
+    """`workers: 2`: two processes answer on one port; the loops run in the process that
+    started them (its lease: every worker says its server leads), a submit to a worker wakes
+    them, and a job runs. A worker killed with SIGKILL is started again while the other
+    answers; when the first process is killed, the workers end rather than accept jobs that
+    nothing would schedule."""
     home = tmp_path / "home"
     home.mkdir()
-    (home / "config.yaml").write_text("workers: 2\n")
+    # a pass every 30 s at most, unless woken: the job below starts only if the wake arrives
+    (home / "config.yaml").write_text("workers: 2\nloop_interval_s: 30\n")
     server = ServerProcess(home, free_port()).start()
     assert server.proc is not None
+    first_process = psutil.Process(server.proc.pid)
+    seen: list[psutil.Process] = []
     try:
 
         def workers() -> list[psutil.Process]:
             alive = []
-            for child in psutil.Process(server.proc.pid).children():
+            for child in first_process.children():
                 with contextlib.suppress(psutil.Error):  # a dead one not yet reaped: a zombie
                     if "spawn_main" in " ".join(child.cmdline()):
                         alive.append(child)
+            seen.extend(alive)
             return alive
 
         assert (
@@ -63,11 +69,13 @@ def test_workers_share_the_port_one_leads_and_one_that_dies_is_replaced(tmp_path
         def leaders() -> set[bool]:  # a new connection each time: the kernel spreads them
             return {httpx.get(server.url + "/healthz").json()["leader"] for _ in range(40)}
 
-        assert wait("one worker to lead, the other not", lambda: leaders() == {True, False})
+        assert wait("the first process to lead", lambda: leaders() == {True})
         with server.client() as api:
-            job = api.post("/api/v1/jobs", json={"command": "echo through workers"}).json()
-            done = wait_for_state(api, job["id"], "succeeded")
-            assert done["state"] == "succeeded"
+            job = api.post("/api/v1/jobs", json={"command": "sleep 5"}).json()
+            assert wait_for_state(api, job["id"], "running", timeout=15)["state"] == "running"
+            scraped = api.get("/metrics").text  # a worker relays the loops' figures
+            assert "aicc_controller_leading 1.0" in scraped
+            assert 'aicc_controller_step_seconds_count{step="schedule"}' in scraped
             first = workers()
             first[0].kill()
             replaced = wait(
@@ -76,15 +84,44 @@ def test_workers_share_the_port_one_leads_and_one_that_dies_is_replaced(tmp_path
                 timeout=60,
             )
             assert first[1].pid in {p.pid for p in replaced}  # the other one was left alone
-            again = api.post("/api/v1/jobs", json={"command": "echo after"}).json()
-            assert wait_for_state(api, again["id"], "succeeded")["state"] == "succeeded"
+            again = api.post("/api/v1/jobs", json={"command": "sleep 5"}).json()
+            assert wait_for_state(api, again["id"], "running", timeout=15)["state"] == "running"
+        first_process.kill()
+        gone = wait(
+            "the workers to end with the first process",
+            lambda: not any(alive(p) for p in [*seen, *workers_of(first_process.pid)]),
+            timeout=30,
+        )
+        assert gone
     finally:
         server.close()
+        for orphan in seen:
+            with contextlib.suppress(psutil.Error):
+                orphan.kill()
 
 
-def wait_for_state(api: httpx.Client, job_id: str, state: str) -> dict[str, Any]:
+def alive(process: psutil.Process) -> bool:
+    with contextlib.suppress(psutil.Error):
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    return False
+
+
+def workers_of(first: int) -> list[psutil.Process]:
+    """Worker processes started by the process `first`, even after it is gone (one that was
+    still starting when it died included)."""
+    found = []
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if process.environ().get("AICC_LOOPS_PID") == str(first):
+                found.append(process)
+    return found
+
+
+def wait_for_state(
+    api: httpx.Client, job_id: str, state: str, timeout: float = 60
+) -> dict[str, Any]:
     return wait(
         f"job {job_id} to be {state}",
         lambda: (job := api.get(f"/api/v1/jobs/{job_id}").json())["state"] == state and job,
-        timeout=60,
+        timeout=timeout,
     )

@@ -23,7 +23,7 @@ from aicc.loops.books import Books
 from aicc.loops.deployments import Keeper
 from aicc.loops.federation import Federation
 from aicc.loops.lease import Lease, LostLease
-from aicc.loops.timings import Timings
+from aicc.loops.timings import Relayed, Timings
 from aicc.scheduler.framework import Profile
 from aicc.services import autoscaling, deployments, node_health, nodes, power, snapshots
 from aicc.services.billing import budgets
@@ -104,7 +104,7 @@ class Controller:
             ttl_s=lease_ttl_s,
             holder_dead=dead_local_process,
         )
-        self.metrics = Timings(lambda: self.lease.held)  # for /metrics
+        self.timings = Timings(lambda: self.lease.held)  # the loops' figures, for /metrics
         self.books = books(self.lease) if books is not None else None  # metering (billing/)
         self.culler = culling.Culler(db, self.lease, sealer, every=cull_every)  # idle notebooks
         self.health = health  # when a node that fails repeatedly is cordoned
@@ -123,10 +123,31 @@ class Controller:
         # the federation loop (docs/federation.md), started and stopped with this one; it acts
         # only while this server leads
         self.federation: Federation | None = None
+        # Set by `apart`: this process serves the API only and wakes the loops of its server's
+        # first process (server._serve_workers), whose holder name starts with `loops_holder`.
+        self.wake_loops: Callable[[], None] | None = None
+        self.loops_holder = ""
+        self._relayed: Relayed | None = None
+
+    def apart(self, wake_loops: Callable[[], None], parent_pid: int, metrics_port: int) -> None:
+        """The loops run in the parent process, not here: this controller's passes only share
+        the gateway's load, `wake` reaches the parent's loops, and /metrics relays their
+        figures."""
+        self.wake_loops = wake_loops
+        self.loops_holder = f"{socket.gethostname()}:{parent_pid}:"
+        self._relayed = Relayed(metrics_port)
+
+    @property
+    def metrics(self) -> Timings | Relayed:
+        """The loops' figures for /metrics: this process's, or with the loops apart, theirs."""
+        return self._relayed or self.timings
 
     @property
     def leading(self) -> bool:
-        return self.lease.held
+        """Whether this server leads: its own lease, or with the loops apart, its parent's."""
+        if self.wake_loops is None:
+            return self.lease.held
+        return (self.lease.current(utcnow()) or "").startswith(self.loops_holder)
 
     def discover(self) -> None:
         """Ask every executor what nodes it has and how they are (down, drained, back)."""
@@ -162,6 +183,9 @@ class Controller:
         return self.books.context if self.books is not None else None
 
     def wake(self) -> None:
+        if self.wake_loops is not None:
+            self.wake_loops()
+            return
         self._wake.set()
         if self.federation is not None:
             self.federation.wake()
@@ -169,9 +193,9 @@ class Controller:
     def tick(self) -> None:
         """One pass: take or keep the lease, then schedule and reconcile once."""
         self.deployments.share(self.db, self.lease.holder)  # leading or not
-        if not self.lease.try_acquire(utcnow()):
+        if self.wake_loops is not None or not self.lease.try_acquire(utcnow()):
             return
-        step = self.metrics.step
+        step = self.timings.step
         try:
             billing = self.books.context if self.books is not None else None
             with step("schedule"):
@@ -229,7 +253,7 @@ class Controller:
             try:
                 self.tick()
             except Exception:  # a bad pass must not end the loop; the next pass retries
-                self.metrics.failures.inc()
+                self.timings.failures.inc()
                 log.exception("control loop pass failed")
             ended = time.monotonic()
             took = ended - started
@@ -263,7 +287,7 @@ class Controller:
         self._thread.start()
         self._heartbeat = threading.Thread(target=self._beat, name="aicc-lease", daemon=True)
         self._heartbeat.start()
-        if self.federation is not None:
+        if self.federation is not None and self.wake_loops is None:
             self.federation.start()
 
     def stop(self) -> None:

@@ -90,6 +90,12 @@ class Lease:
             self.epoch = None
             return False
 
+    def current(self, now: datetime) -> str | None:
+        """Who holds the lease now, if anyone (read, not taken)."""
+        with self.db.reader() as session:
+            row = session.scalar(select(LeaseRow).where(LeaseRow.name == self.name))
+        return row.holder if row is not None and row.expires_at > now else None
+
     def renew(self, now: datetime) -> bool:
         """Extend a lease we hold, in a transaction of its own (the heartbeat: a long pass of
         the loops must not let the lease lapse). Returns whether we still lead."""

@@ -1,0 +1,53 @@
+"""The loops apart from the API (`workers`): a worker's controller never leads, says whether
+its server does, relays the loops' figures to /metrics, and its wake reaches the loops of
+another process as a datagram."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from aicc.config import Settings
+from aicc.loops import wakes
+from aicc.server import build
+from aicc.services.common import utcnow
+
+
+def test_a_datagram_from_a_sender_wakes_the_listener() -> None:
+    woken = threading.Event()
+    listener = wakes.Listener(woken.set)
+    listener.start()
+    try:
+        wakes.Sender(listener.port)()
+        assert woken.wait(5)
+    finally:
+        listener.close()
+    wakes.Sender(listener.port)()  # nobody listens: no error for the route that woke
+
+
+def test_a_controller_apart_wakes_the_loops_elsewhere_and_never_takes_the_lease(
+    tmp_path: Path,
+) -> None:
+    _, loops = build(Settings(home=tmp_path, sandbox="off"))
+    _, api = build(Settings(home=tmp_path, sandbox="off"))
+    woken: list[bool] = []
+    port = loops.controller.timings.serve()
+    api.controller.apart(lambda: woken.append(True), parent_pid=os.getpid(), metrics_port=port)
+    try:
+        api.controller.wake()
+        assert woken == [True]
+        api.controller.tick()
+        assert api.controller.lease.current(utcnow()) is None  # no pass took it
+        assert not api.controller.leading
+        loops.controller.tick()  # the loops of "this process" lead: so does the API's server
+        assert loops.controller.leading and api.controller.leading
+        relayed = {m.name: m for m in api.controller.metrics.collect()}  # for the API's /metrics
+        assert relayed["aicc_controller_leading"].samples[0].value == 1.0
+        counts = [
+            s for s in relayed["aicc_controller_step_seconds"].samples if s.name.endswith("_count")
+        ]
+        assert any(s.labels["step"] == "schedule" and s.value >= 1 for s in counts)
+    finally:
+        loops.db.dispose()
+        api.db.dispose()
