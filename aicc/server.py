@@ -12,6 +12,7 @@ import contextlib
 import gc
 import logging
 import os
+import shutil
 import signal
 import threading
 import time
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from aicc import config, portal
+from aicc.api import counted
 from aicc.api.app import create_app
 from aicc.api.state import AppState
 from aicc.core.energy import EnergyProfile, ProfileError
@@ -412,6 +414,10 @@ def _serve_workers(settings: config.Settings, flags: Mapping[str, object], log_l
     os.environ[WAKE_PORT] = str(listener.port)
     os.environ[LOOPS_PID] = str(os.getpid())
     os.environ[LOOPS_METRICS_PORT] = str(state.controller.timings.serve())
+    counts = settings.home / "run" / "metrics"  # the workers' counters, added up (api/counted.py)
+    shutil.rmtree(counts, ignore_errors=True)
+    counts.mkdir(parents=True)
+    os.environ[counted.SHARED] = str(counts)
     for name, value in flags.items():
         if value is not None:
             os.environ[f"AICC_{name.upper()}"] = str(value)

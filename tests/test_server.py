@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import psutil
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from aicc.config import ConfigError, Settings
 from aicc.server import build
@@ -86,6 +87,23 @@ def test_workers_serve_the_api_while_the_first_process_runs_the_loops(tmp_path: 
             assert first[1].pid in {p.pid for p in replaced}  # the other one was left alone
             again = api.post("/api/v1/jobs", json={"command": "sleep 5"}).json()
             assert wait_for_state(api, again["id"], "running", timeout=15)["state"] == "running"
+
+            def submits_counted() -> set[float]:  # a new connection each time, as a scraper's
+                found = set()
+                for _ in range(10):
+                    scraped = httpx.get(server.url + "/metrics", headers=api.headers).text
+                    for family in text_string_to_metric_families(scraped):
+                        found |= {
+                            s.value
+                            for s in family.samples
+                            if s.name == "aicc_http_requests_total"
+                            and s.labels
+                            == {"method": "POST", "route": "/api/v1/jobs", "status": "201"}
+                        }
+                return found
+
+            # every worker answers both submits, the dead worker's among them
+            assert submits_counted() == {2.0}
         first_process.kill()
         gone = wait(
             "the workers to end with the first process",

@@ -26,12 +26,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 
 import aiohttp
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import Metric
 from sqlalchemy import Connection
 
+from aicc.api import counted
 from aicc.api.buckets import TokenBuckets
 from aicc.api.cache import StoreCache
 from aicc.config import GatewaySettings
@@ -47,52 +48,42 @@ COLD_POLL_S = 0.25  # how often a held request looks for a ready replica
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
-@dataclass(eq=False)  # hashable by identity: a registry keeps its collectors in a dict
 class Stats:
     """What /metrics shows of the gateway since this server started (a Prometheus collector):
     requests by deployment, route and status, tokens, and a latency histogram."""
 
-    requests: dict[tuple[str, str, str, int], int] = field(default_factory=dict)
-    tokens: dict[tuple[str, str, str], int] = field(default_factory=dict)
-    latency: dict[tuple[str, str], list[float]] = field(default_factory=dict)  # buckets, sum
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        where = ["project", "deployment"]
+        self.requests = Counter(
+            "aicc_gateway_requests",
+            "Requests through the gateway, by what the client got.",
+            [*where, "route", "status"],
+            registry=self.registry,
+        )
+        self.tokens = Counter(
+            "aicc_gateway_tokens",
+            "Tokens of answered requests.",
+            [*where, "kind"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "aicc_gateway_request_seconds",
+            "From the request's arrival to its record (the answer's end).",
+            where,
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
 
     def add(self, deployment: str, record: gw.RequestRecord) -> None:
         where = (record.project_id, deployment)
-        key = (*where, record.route, record.status)
-        self.requests[key] = self.requests.get(key, 0) + 1
+        self.requests.labels(*where, record.route, str(record.status)).inc()
         for kind, n in (("prompt", record.prompt_tokens), ("completion", record.completion_tokens)):
-            self.tokens[(*where, kind)] = self.tokens.get((*where, kind), 0) + n
-        counts = self.latency.setdefault(where, [0.0] * (len(BUCKETS) + 2))
-        seconds = record.latency_us / 1e6
-        for i, bound in enumerate(BUCKETS):
-            if seconds <= bound:
-                counts[i] += 1
-        counts[-2] += 1  # +Inf
-        counts[-1] += seconds
+            self.tokens.labels(*where, kind).inc(n)
+        self.latency.labels(*where).observe(record.latency_us / 1e6)
 
     def collect(self) -> Iterator[Metric]:
-        labels = ["project", "deployment"]
-        requests = CounterMetricFamily(
-            "aicc_gateway_requests",
-            "Requests through the gateway, by what the client got.",
-            labels=[*labels, "route", "status"],
-        )
-        for (project, name, route, status), n in sorted(self.requests.items()):
-            requests.add_metric([project, name, route, str(status)], n)
-        tokens = CounterMetricFamily(
-            "aicc_gateway_tokens", "Tokens of answered requests.", labels=[*labels, "kind"]
-        )
-        for key, n in sorted(self.tokens.items()):
-            tokens.add_metric(list(key), n)
-        latency = HistogramMetricFamily(
-            "aicc_gateway_request_seconds",
-            "From the request's arrival to its record (the answer's end).",
-            labels=labels,
-        )
-        for where, counts in sorted(self.latency.items()):
-            buckets = [(str(b), counts[i]) for i, b in enumerate(BUCKETS)]
-            latency.add_metric(list(where), [*buckets, ("+Inf", counts[-2])], counts[-1])
-        yield from (requests, tokens, latency)
+        yield from counted.collect(self.registry, "aicc_gateway_")
 
 
 class LogWriter:
