@@ -24,6 +24,8 @@ REQUIREMENTS=(
   # tests/services/test_reports.py reads the monthly report's PDF back (pdftotext) and draws
   # its first page to a PNG (pdftoppm).
   "pdftoppm : poppler-utils"
+  # ... and the Chinese one needs the CID maps of the font every reader carries (STSong-Light).
+  "/usr/share/poppler/cMap : poppler-data"
 )
 
 is_present() {
