@@ -66,7 +66,7 @@ class Agreement(BaseModel):
         """The rule in words, as values a page or a PDF puts into its own language's sentence."""
         public = self.subsidy_shares or self.shares
         return {
-            "fee": str(self.operator_fee),
+            "fee": str(self.operator_fee.quantize(CENT)),
             **{f"{p}_share": _pct(self.shares[p]) for p in PARTIES},
             **{f"{p}_public_share": _pct(public[p]) for p in PARTIES},
         }
@@ -106,7 +106,7 @@ def largest_remainder(whole: Decimal, shares: list[Decimal]) -> list[Decimal]:
 def split(agreement: Agreement, *, payments: Decimal, public: Decimal) -> list[Split]:
     """The month's money shared out; payments and public money in the same currency, to 0.01.
     A month whose payments are below the fee gives the operator all of them, and no more."""
-    fee = min(agreement.operator_fee, max(payments, Decimal(0)))
+    fee = min(agreement.operator_fee, max(payments, Decimal(0))).quantize(CENT)
     rest = payments - fee
     mine = largest_remainder(rest, [agreement.shares[p] for p in PARTIES])
     theirs = largest_remainder(

@@ -43,6 +43,14 @@ def test_the_fee_comes_first_and_never_exceeds_the_payments() -> None:
     assert deal.rule()["operator_share"] == "33.34%"
 
 
+def test_a_fee_written_without_cents_is_shown_as_money() -> None:
+    """`operator_fee: 0` or `1000` in config.yaml reads as 0.00 and 1000.00 on the report."""
+    for written, shown in (("0", "0.00"), ("1000", "1000.00")):
+        deal = Agreement.model_validate({"operator_fee": written})
+        [_, _, operator] = split(deal, payments=Decimal("5000.00"), public=Decimal("0.00"))
+        assert (str(operator.fee), deal.rule()["fee"]) == (shown, shown)
+
+
 @given(
     cents=st.integers(min_value=-(10**9), max_value=10**9),
     a=st.integers(min_value=0, max_value=10_000),

@@ -207,7 +207,6 @@ BEATING = (
     'out="$AICC_OUTPUT_DIR"; a="$AICC_ATTEMPT"\n'
     'if [ "$a" -ge 3 ]; then echo survived; exit 0; fi\n'
     '( while :; do date +%s%N >> "$out/hb.$a"; sleep 0.05; done ) &\n'
-    'echo started > "$out/bg.$a"\n'
     "wait\n"
 )
 
@@ -230,10 +229,10 @@ def test_kill9_of_a_supervisor_stops_its_replica_before_a_retry_and_blames_no_no
     outputs = server.home / "runs" / job["id"] / "outputs"
     for attempt in range(3):
         status_file = server.home / "runs" / job["id"] / str(attempt) / "0" / "status.json"
-        bg_file = outputs / f"bg.{attempt}"
+        beats = outputs / f"hb.{attempt}"  # the background process has beaten once
         data = wait_for(
-            lambda bg_file=bg_file, status_file=status_file: (
-                bg_file.exists() and runtime.read_json(status_file)
+            lambda beats=beats, status_file=status_file: (
+                beats.exists() and runtime.read_json(status_file)
             ),
             timeout=30,
             what=f"attempt {attempt} running",
@@ -242,7 +241,7 @@ def test_kill9_of_a_supervisor_stops_its_replica_before_a_retry_and_blames_no_no
         killed = time.monotonic()
         # The background process's pid is one of its sandbox's namespace: its heartbeats tell.
         wait_for(
-            lambda attempt=attempt: beating_stopped(outputs / f"hb.{attempt}"),
+            lambda beats=beats: beating_stopped(beats),
             timeout=10,
             what=f"attempt {attempt}'s left-behind process stopping",
             every=0.05,

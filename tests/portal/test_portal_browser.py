@@ -667,3 +667,52 @@ def test_the_wizard_the_yaml_editor_and_the_bills(site: Site, chromium: Any) -> 
     finally:
         page.context.close()
     assert not problems, "\n".join(problems)
+
+
+def test_the_monthly_report_and_the_federation_page(site: Site, chromium: Any) -> None:
+    """The operator's monthly report: its charts drawn within the page's CSP, in English
+    and Chinese and on a narrow screen, with its CSV and PDF a click away; the federation page
+    of a site that is in no federation says so."""
+    from playwright.sync_api import expect
+
+    url = site.server.url
+    small = {"cpu": "100m", "memory": "64MiB"}
+    job = submit(site.api, site.alice, name="in-the-report", command="true", resources=small)
+    wait_job(site.api, site.alice, job["id"], TERMINAL)
+    watch = Watch()
+    page = open_page(chromium, watch)
+    try:
+        sign_in_as_operator(page, url, site.server.token)
+        page.get_by_role("link", name="Monthly report").click()
+        expect(page.get_by_role("heading", name="Monthly report", exact=True)).to_be_visible()
+        for chart in ("#utilization-chart", "#tenants-chart"):
+            expect(page.locator(f"{chart}[data-chart-ready='true'] canvas")).to_be_visible()
+        # Energy is metered on real devices only: this site's GPUs are simulated.
+        expect(page.get_by_text("No real device drew metered energy")).to_be_visible()
+        shot(page, "report")
+        axe_check(page, "the monthly report")
+        for link, kind in (("Download CSV", "text/csv"), ("Download PDF", "application/pdf")):
+            with page.expect_download() as download:
+                page.get_by_role("link", name=link).click()
+            assert Path(download.value.path()).stat().st_size > 100, link
+            href = page.get_by_role("link", name=link).get_attribute("href")
+            answer = page.request.get(url + href)
+            assert answer.ok and answer.headers["content-type"].startswith(kind), href
+
+        page.get_by_role("button", name="中文").click()
+        expect(page.get_by_role("heading", name="月度报告", exact=True)).to_be_visible()
+        expect(page.locator("#tenants-chart[data-chart-ready='true'] canvas")).to_be_visible()
+        shot(page, "report-zh")
+        page.get_by_role("button", name="English").click()
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+
+        page.get_by_role("link", name="Federation").click()
+        expect(page.get_by_role("heading", name="Federation", exact=True)).to_be_visible()
+        shot(page, "federation")
+        axe_check(page, "the federation page")
+        tour = {"/center/reports": "report-narrow", "/center/federation": "federation-narrow"}
+        narrow_tour(chromium, watch, page, url, tour).context.close()
+        problems = list(watch.problems)
+    finally:
+        page.context.close()
+    assert not problems, "\n".join(problems)
