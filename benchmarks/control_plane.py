@@ -75,7 +75,7 @@ def throughput(
     places nothing (max_running=1, held by a long job), so only the submit path is measured."""
     with server.client() as admin:
         admin.post("/api/v1/queues", json={"name": "bench", "max_running": 1})
-        admin.post(
+        holder = admin.post(
             "/api/v1/jobs", json={"command": "sleep 600", "queue": "bench"}
         )  # holds the lane
     local = threading.local()
@@ -95,6 +95,7 @@ def throughput(
     elapsed = time.monotonic() - started
     busy, mine, db = server_cpu_s(server) - busy, own_cpu_s() - mine, tree_cpu_s(database) - db
     assert all(c == 201 for c in codes), set(codes)
+    release(server, holder.json()["id"])
     return {
         "submits": submits,
         "clients": clients,
@@ -137,14 +138,25 @@ def at_rate(server: ServerProcess, rate: float, seconds: float, clients: int) ->
     with ThreadPoolExecutor(clients) as pool:
         latencies = sorted(pool.map(one, range(total)))
     achieved = total / (time.monotonic() - start)
-    with server.client() as admin:  # its replica would outlive the server by ten minutes
-        admin.post(f"/api/v1/jobs/{holder.json()['id']}/cancel")
+    release(server, holder.json()["id"])
     return {
         "rate": rate,
         "achieved_per_s": achieved,
         "p50_ms": 1000 * latencies[len(latencies) // 2],
         "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)],
     }
+
+
+def release(server: ServerProcess, holder: str) -> None:
+    """Cancel the job that held a lane and wait for it to end: its replica would otherwise
+    outlive the server by ten minutes (a server stopped keeps its replicas running)."""
+    with server.client() as admin:
+        admin.post(f"/api/v1/jobs/{holder}/cancel")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if admin.get(f"/api/v1/jobs/{holder}").json()["state"] == "cancelled":
+                return
+            time.sleep(0.1)
 
 
 def server_cpu_s(server: ServerProcess) -> float:

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from aicc.core.jobspec import LISTENING_KINDS
@@ -281,8 +281,10 @@ def cycle(
 
 _JOBS = table(JobRow)
 # A waiting job's new message; a job no longer waiting (cancelled meanwhile) keeps its own.
+# Run with many parameter sets at once (executemany), which takes no expanding IN: the states
+# are written out as equalities.
 _RETELL = (
     update(_JOBS)
-    .where(_JOBS.c.id == bindparam("job"), _JOBS.c.state.in_([s.value for s in WAITING]))
+    .where(_JOBS.c.id == bindparam("job"), or_(*(_JOBS.c.state == s.value for s in WAITING)))
     .values(message=bindparam("said"))
 )

@@ -15,6 +15,8 @@ from aicc.loops.scheduling import shown_already
 from aicc.scheduler.snapshot import Wait, WaitReason
 from aicc.services import snapshots
 from aicc.store.tables import JobRow
+from aicc.testing.jobs import wait_state
+from aicc.testing.polling import wait
 
 LANE = WaitReason("queue", "queue held has 1 running job, its maximum")
 ROOM = WaitReason("resources", "no node has 1 CPU free")
@@ -82,3 +84,22 @@ def test_each_waiting_jobs_spec_is_parsed_once_across_passes_until_the_job_chang
         with state.db.reader() as session:
             read = snapshots.read(session, now, parsed=views)
         assert held[1] in read.invalid and held[1] not in {j.id for j in read.snapshot.pending}
+
+
+def test_jobs_behind_a_full_lane_are_told_why_and_a_cancel_still_frees_it(
+    server: tuple[TestClient, AppState], held: list[str]
+) -> None:
+    """Several waits told at once in one statement (it once failed every pass with two or more,
+    and then nothing was scheduled or cancelled for anyone)."""
+    api, _ = server
+
+    def told() -> bool:
+        messages = [api.get(f"/api/v1/jobs/{job}").json()["message"] for job in held]
+        return all("at most 1" in m for m in messages)
+
+    wait("every held job told its queue is full", told, timeout=15)
+    [holder] = [j for j in api.get("/api/v1/jobs").json()["items"] if j["id"] not in held]
+    wait_state(api, holder["id"], {"running"}, timeout=15)
+    api.post(f"/api/v1/jobs/{holder['id']}/cancel").raise_for_status()
+    assert wait_state(api, holder["id"], {"cancelled"}, timeout=15)["state"] == "cancelled"
+    assert wait_state(api, held[0], {"running"}, timeout=15)["state"] == "running"
