@@ -90,7 +90,8 @@ def sign_in(
                 language=supported(request.cookies.get(LANG_COOKIE)),
             )
         except sessions.Throttled as err:
-            log.warning("portal: sign-in refused (throttled) for %r from %s", username, client)
+            # Not the name typed: a password typed into the name's field would be in the log.
+            log.warning("portal: sign-in refused (throttled) from %s", client)
             return again(
                 "sign_in.error.throttled",
                 status=429,

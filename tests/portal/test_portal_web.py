@@ -179,6 +179,20 @@ def test_guessing_from_one_address_or_many_is_throttled_but_not_at_alices_browse
     assert sign_in(browser(api, address="192.0.2.201"), "carol").status_code == 303
 
 
+def test_a_throttled_sign_in_logs_its_address_and_not_what_was_typed(
+    server: tuple[TestClient, AppState], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A password pasted into the name's field must not reach the server's log."""
+    api, _ = server
+    pasted = "correct-horse-battery-staple"
+    client = browser(api, address="203.0.113.77")
+    with caplog.at_level(logging.WARNING, logger="aicc"):
+        for _ in range(sessions.ADDRESS_FAILURES + 1):
+            answer = sign_in(client, pasted, "guess")
+    assert answer.status_code == 429
+    assert "203.0.113.77" in caplog.text and pasted not in caplog.text
+
+
 def test_x_forwarded_for_is_believed_only_from_trusted_proxies(tmp_path: Path) -> None:
     """Over a real socket (uvicorn believes 127.0.0.1's X-Forwarded-For by default). From an
     untrusted peer, guesses at 40 names with a new forwarded address each are one address's
