@@ -90,7 +90,8 @@ def render(report: MonthlyReport, language: str = "en") -> bytes:
                     hours(u.busy_device_hours),
                     rate(u.busy_rate),
                 ],
-            ]
+            ],
+            [m * mm for m in (36, 36, 28, 40, 38)],
         ),
         Paragraph(f"{w['simulated']}: {hours(report.simulated_allocated_device_hours)}", body),
         Spacer(1, 2 * mm),
@@ -108,7 +109,8 @@ def render(report: MonthlyReport, language: str = "en") -> bytes:
                     rate(m.busy_rate),
                 ]
                 for m in report.by_model
-            ]
+            ],
+            [m * mm for m in (34, 36, 36, 32, 40)],
         ),
         Paragraph(w["tenants"], h2),
         table(
