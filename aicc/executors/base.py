@@ -13,6 +13,7 @@ Engines whose replicas run from a run directory build on `rundir.RunDirExecutor`
 from __future__ import annotations
 
 import logging
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -126,6 +127,33 @@ class ReplicaState:
     device_indices: tuple[int, ...] | None = None  # the engine's own choice, when it makes one
 
 
+class Outage:
+    """Whether an engine answers, told to the log once an outage: a Ray or Slurm controller
+    away for minutes would otherwise write a warning for every replica on every pass."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.since: float | None = None  # when it stopped answering (monotonic), if it has
+
+    def failed(self, what: str, err: BaseException, *, trace: bool = False) -> None:
+        if self.since is None:
+            self.since = time.monotonic()
+            log.warning(
+                "%s does not answer (%s): %s; what runs there keeps its last known state",
+                self.title,
+                what,
+                err,
+                exc_info=err if trace else None,
+            )
+        else:
+            log.debug("%s still does not answer (%s): %s", self.title, what, err)
+
+    def answered(self) -> None:
+        if self.since is not None:
+            log.warning("%s answers again after %.0f s", self.title, time.monotonic() - self.since)
+            self.since = None
+
+
 class Executor(ABC):
     name: str
     title: ClassVar[str]  # the engine as users know it, in messages ("Slurm did not answer")
@@ -138,6 +166,7 @@ class Executor(ABC):
         self.note = ""  # what the last discovery found, for the server's log ("Slurm cluster ...")
         self.node_reasons: dict[str, str] = {}  # node -> why the engine has it down or drained
         self._last_seen: dict[str, ReplicaState] = {}  # handle -> state, while it is active
+        self.outage = Outage(self.title)
 
     @abstractmethod
     def discover(self) -> list[Node]:
@@ -185,9 +214,10 @@ class Executor(ABC):
         try:
             state = self._poll(handle)
         except self.unanswered as err:
-            log.warning("%s replica %s: %s", self.title, handle, err)
+            self.outage.failed(f"replica {handle}", err)
             last = self._last_seen.get(handle, ReplicaState("starting"))
             return replace(last, message=f"{self.title} did not answer: {err}")
+        self.outage.answered()
         if state.phase in ("exited", "lost"):
             self._last_seen.pop(handle, None)
         else:

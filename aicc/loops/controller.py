@@ -154,9 +154,10 @@ class Controller:
         for executor in self.executors.values():
             try:
                 found = executor.discover()
-            except Exception:  # an engine that does not answer keeps its last known nodes
-                log.exception("executor %s: discovery failed", executor.name)
+            except Exception as err:  # an engine that does not answer keeps its last known nodes
+                executor.outage.failed("discovery", err, trace=True)
                 continue
+            executor.outage.answered()
             try:
                 outside = executor.used_capacity()
             except Exception:  # counted again at the next discovery

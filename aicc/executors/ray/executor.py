@@ -183,7 +183,7 @@ class RayExecutor(RunDirExecutor):
         try:
             self._submit(run_dir, node)
         except RayUnavailable as err:
-            log.warning("replica in %s not submitted yet: %s", run_dir, err)
+            self.outage.failed(f"submitting the replica in {run_dir}", err)
 
     def _submit(self, run_dir: Path, node: str = "") -> None:
         """Send the recorded request to Ray, pinned to its node's address as Ray knows it now (a
@@ -299,7 +299,7 @@ class RayExecutor(RunDirExecutor):
         try:
             self.jobs.stop(submission)
         except RayUnavailable as err:
-            log.warning("Ray job %s: stop not delivered yet: %s", submission, err)
+            self.outage.failed(f"stopping Ray job {submission}", err)
 
 
 def _int(text: str) -> int:

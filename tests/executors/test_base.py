@@ -1,0 +1,28 @@
+"""What every executor shares: an engine that does not answer is told to the log once per
+outage, not once per replica and pass."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from aicc.executors.base import Outage
+
+
+def test_an_outage_is_logged_once_and_its_end_once(caplog: pytest.LogCaptureFixture) -> None:
+    ray = Outage("Ray")
+    with caplog.at_level(logging.DEBUG, logger="aicc.executors.base"):
+        for handle in ("a", "b", "c"):
+            ray.failed(f"replica {handle}", ConnectionError("refused"))
+        ray.answered()
+        ray.answered()
+        ray.failed("discovery", ConnectionError("refused again"), trace=True)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [r.getMessage().split(" (")[0] for r in warnings] == [
+        "Ray does not answer",
+        "Ray answers again after 0 s",
+        "Ray does not answer",
+    ]
+    assert "replica a" in warnings[0].getMessage() and warnings[0].exc_info is None
+    assert warnings[2].exc_info is not None  # the first failure of a discovery: its traceback
