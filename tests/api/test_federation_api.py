@@ -144,3 +144,14 @@ def test_placement_federation_is_refused_where_there_is_no_federation(
     answer = api.post("/api/v1/jobs", json={**JOB, "placement": "federation"})
     assert answer.status_code == 422
     assert "not in a federation" in answer.json()["detail"]
+
+
+def test_a_time_beyond_a_float_is_a_401_not_a_500(site: tuple[TestClient, Any]) -> None:
+    """X-AICC-Time is the caller's to write: a number of hundreds of digits is a bad time."""
+    api, key = site
+    headers = signing.sign(key, "peer", "GET", "/api/v1/jobs", b"", utcnow(), to="home")
+    headers |= {signing.TIME: "9" * 400, "Authorization": ""}
+    answer = api.get("/api/v1/jobs", headers=headers)
+    assert answer.status_code == 401, answer.text
+    assert "X-AICC-Time" in answer.json()["detail"]
+
