@@ -124,3 +124,56 @@ def test_a_job_at_a_site_that_goes_silent_fails_without_retries(tmp_path: Path) 
         assert [e["reason"] for e in events] == ["submitted", "routed", "site_lost"]
         sites = api.get("/api/v1/federation/sites").json()["items"]
         assert [(s["site"], s["state"]) for s in sites] == [("peer", "lost")]
+
+
+def test_a_job_cancelled_at_home_stays_cancelled_when_its_site_is_lost(tmp_path: Path) -> None:
+    """The user cancels a job routed to a peer that then goes silent: losing the site must end
+    the job cancelled, not requeue it (with retries left) to run at another site."""
+    peer_key = signing.load_key(tmp_path / "peer.key")
+    home_fed = {
+        "site": "home",
+        "url": "http://127.0.0.1:9",
+        "peers": [
+            {
+                "site": "peer",
+                "url": f"http://127.0.0.1:{free_port()}",
+                "public_key": signing.public_text(peer_key),
+            }
+        ],
+        "lost_after_s": 1.5,
+        "request_timeout_s": 0.5,
+    }
+    with in_process(tmp_path / "home", federation=home_fed, pricing={"cpu_core_hour": "2"}) as (
+        api,
+        _state,
+    ):
+        advert = {"site": "peer", "jurisdiction": "CN", "prices": {"cpu_core_hour": "1"}}
+        body = json.dumps(advert).encode()
+        path = "/api/v1/federation/adverts"
+        headers = signing.sign(peer_key, "peer", "POST", path, body, utcnow(), to="home")
+        headers |= {"Authorization": "", "Content-Type": "application/json"}
+        assert api.post(path, content=body, headers=headers).status_code == 200
+        job = api.post(
+            "/api/v1/jobs",
+            json={
+                "command": "true",
+                "placement": "federation",
+                "resources": {"cpu": "100m"},
+                "max_retries": 2,
+            },
+        ).json()
+
+        def routed() -> bool:
+            return api.get(f"/api/v1/jobs/{job['id']}").json()["state"] == "scheduled"
+
+        wait("the job routed to the peer", routed, timeout=20)
+        assert api.post(f"/api/v1/jobs/{job['id']}/cancel").status_code == 200
+
+        def ended() -> dict[str, str] | None:
+            found: dict[str, str] = api.get(f"/api/v1/jobs/{job['id']}").json()
+            return found if found["state"] not in ("scheduled", "running") else None
+
+        found = wait("the job leaving its lost site", ended, timeout=20)
+        assert found["state"] == "cancelled", found
+        assert found["reason"] == "cancelled_by_user"
+        assert found["attempt"] == 0  # never requeued
