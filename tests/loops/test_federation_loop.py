@@ -177,3 +177,65 @@ def test_a_job_cancelled_at_home_stays_cancelled_when_its_site_is_lost(tmp_path:
         assert found["state"] == "cancelled", found
         assert found["reason"] == "cancelled_by_user"
         assert found["attempt"] == 0  # never requeued
+
+
+def test_a_peer_that_refuses_does_not_stop_following_jobs_at_other_peers(
+    tmp_path: Path,
+) -> None:
+    """Site p1 answers 4xx to every call about its jobs (its operator replaced home's key, say):
+    the jobs at p2 must still be followed to their end, not left running at home forever."""
+    from aicc.services.federation import adverts
+    from aicc.services.federation.peers import PeerRefused
+    from aicc.testing.tenants import make_tenant
+
+    key = signing.load_key(tmp_path / "peer.key")
+    peers = [
+        {"site": s, "url": "http://127.0.0.1:9", "public_key": signing.public_text(key)}
+        for s in ("p1", "p2")
+    ]
+    home_fed = {
+        "site": "home",
+        "url": "http://127.0.0.1:9",
+        "peers": peers,
+        "org_sites": {"a": ["p1"], "b": ["p2"]},
+    }
+
+    class Fake:
+        def push_advert(self, site: str, advert: object) -> None:
+            pass
+
+        def submit(self, site: str, spec: dict[str, object], key: str) -> dict[str, str]:
+            return {"id": f"{site}-{key}"}
+
+        def job(self, site: str, job_id: str) -> dict[str, object]:
+            if site == "p1":
+                raise PeerRefused(401, "unknown site 'home'")
+            now = utcnow().isoformat()
+            return {"state": "succeeded", "started_at": now, "ended_at": now, "exit_code": 0}
+
+        def outputs(self, site: str, job_id: str) -> bytes:
+            raise PeerRefused(404, "no outputs")
+
+        def cancel(self, site: str, job_id: str) -> None:
+            pass
+
+    with in_process(tmp_path / "home", federation=home_fed) as (api, state):
+        assert state.controller.federation is not None
+        state.controller.federation.peers = Fake()  # type: ignore[assignment]
+        with state.db.session() as session:
+            for site in ("p1", "p2"):
+                advert = {"site": site, "jurisdiction": "CN", "models": {}, "datasets": []}
+                adverts.store(session, site, advert, utcnow())
+        a, b = make_tenant(api, "a"), make_tenant(api, "b")
+        spec = {"command": "true", "placement": "federation", "resources": {"cpu": "100m"}}
+        first = api.post("/api/v1/jobs", json=spec, headers=a.headers).json()
+        there = api.post("/api/v1/jobs", json=spec, headers=b.headers).json()
+        last = api.post("/api/v1/jobs", json=spec, headers=a.headers).json()
+
+        def done() -> dict[str, str] | None:
+            found: dict[str, str] = api.get(f"/api/v1/jobs/{there['id']}").json()
+            return found if found["state"] == "succeeded" else None
+
+        wait("the job at p2 followed to its end", done, timeout=20)
+        for job in (first, last):
+            assert api.get(f"/api/v1/jobs/{job['id']}").json()["state"] == "scheduled"
