@@ -87,8 +87,11 @@ class Federation:
                     log.warning("job %s: its site is lost", job_id)
         for job_id in waiting:
             assert own is not None
-            with self.db.session() as session:
-                dispatch.route(session, job_id, self.fed, own, utcnow())
+            try:
+                with self.db.session() as session:
+                    dispatch.route(session, job_id, self.fed, own, utcnow())
+            except Exception:  # one job must not stop the others being routed
+                log.exception("routing job %s failed", job_id)
         with self.db.reader() as session:
             remotes = dispatch.active(session)
         for remote in remotes:
@@ -98,6 +101,9 @@ class Federation:
                 self._follow(remote)
             except PeerDown as err:
                 log.info("job %s at site %s: %s", remote.job_id, remote.site, err)
+            except Exception:  # a peer's 4xx about one job (PeerRefused), a bad answer: that
+                # job waits for the next pass, and the jobs after it are still followed
+                log.exception("following job %s at site %s failed", remote.job_id, remote.site)
 
     def _follow(self, remote: dispatch.Remote) -> None:
         if remote.remote_job_id is None:

@@ -59,6 +59,9 @@ class Work:
     cancel: bool
     launch: ReplicaLaunch | None
     refused: ReplicaState | None = None  # why it cannot be launched at all (its stored spec)
+    # secret values the launch gives that the job does not keep yet: written with what was
+    # observed (`secrets.keep_seen`), never in the read transaction that gathers
+    secrets_seen: tuple[str, ...] = ()
 
 
 def gather(session: Session, sealer: Sealer) -> list[Work]:
@@ -83,12 +86,15 @@ def gather(session: Session, sealer: Sealer) -> list[Work]:
             or job.state == JobState.PREEMPTED.value  # SIGTERM now, SIGKILL after the grace
         )
         launch, refused = None, None
+        seen: list[str] = []
         if not (rep.handle or stop):
             try:
-                launch = _launch(session, sealer, job, rep, node)
+                launch, seen = _launch(session, sealer, job, rep, node)
             except ValidationError as err:  # bound by an older server, before today's limits
                 refused = ReplicaState("exited", reason="invalid_spec", message=first_problem(err))
-        work.append(Work(rep.id, job.id, node.executor, rep.handle, stop, launch, refused))
+        work.append(
+            Work(rep.id, job.id, node.executor, rep.handle, stop, launch, refused, tuple(seen))
+        )
     return work
 
 
@@ -105,11 +111,14 @@ def _gangs_with_a_failure(session: Session, jobs: dict[str, JobRow]) -> set[str]
 
 def _launch(
     session: Session, sealer: Sealer, job: JobRow, rep: ReplicaRow, node: NodeRow
-) -> ReplicaLaunch:
+) -> tuple[ReplicaLaunch, list[str]]:
+    """The launch, and the secret values it gives that the job does not keep yet."""
     spec = JobSpec.model_validate(job.spec)
     env = dict(spec.env)
+    seen: list[str] = []
     if spec.secrets:
-        env.update(secrets.launched_with(session, sealer, job, spec.secrets))
+        given, seen = secrets.launched_with(session, sealer, job, spec.secrets)
+        env.update(given)
     env.update({k: str(v) for k, v in rep.rendezvous.items()})
     env["AICC_JOB_ID"] = job.id
     env["AICC_ATTEMPT"] = str(job.attempt)
@@ -127,7 +136,7 @@ def _launch(
         env.update(environment.device_env(rep.devices, devices, mig_profile))
     elif spec.resources.accelerator.count == 0:
         env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU job must not grab a GPU it was not given
-    return ReplicaLaunch(
+    launch = ReplicaLaunch(
         job_id=job.id,
         attempt=job.attempt,
         index=rep.index,
@@ -151,6 +160,7 @@ def _launch(
         data_grant=mounts.grant(sealer, job.id, job.attempt) if job.datasets else None,
         home=notebooks.home_of(job) if notebook else None,
     )
+    return launch, seen
 
 
 def act(
@@ -415,4 +425,7 @@ def cycle(
     with db.session() as session:
         now = utcnow()  # acting took time: fence and record at the present
         lease.fence(session, now)
+        for item in work:
+            if item.secrets_seen:
+                secrets.keep_seen(session, sealer, item.job_id, list(item.secrets_seen))
         return record(session, seen, now, health)

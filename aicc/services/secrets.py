@@ -88,16 +88,26 @@ def environment(
 
 def launched_with(
     session: Session, sealer: Sealer, job: JobRow, names: list[str]
-) -> dict[str, str]:
-    """`environment` for launching one of the job's replicas, which also keeps on the job the
-    sealed values it was given (`JobRow.secrets_seen`), each once: its logs are masked with
-    them even after a secret is replaced."""
+) -> tuple[dict[str, str], list[str]]:
+    """`environment` for launching one of the job's replicas, and the values given that the job
+    does not keep yet. Only reads: the reconciler gathers launches in a read transaction, and
+    writes them with `keep_seen` in its write transaction."""
     given = dict(opened(session, sealer, job.project_id, names))
     known = {sealer.open(sealed) for sealed in job.secrets_seen}
-    new = [sealer.seal(v) for v in dict.fromkeys(given.values()) if v not in known]
+    new = [v for v in dict.fromkeys(given.values()) if v not in known]
+    return {env_name(name): value for name, value in given.items()}, new
+
+
+def keep_seen(session: Session, sealer: Sealer, job_id: str, values: list[str]) -> None:
+    """Keep on the job, sealed and each once, the secret values a replica was launched with
+    (`JobRow.secrets_seen`): its logs are masked with them even after a secret is replaced."""
+    job = session.get(JobRow, job_id)
+    if job is None:
+        return
+    known = {sealer.open(sealed) for sealed in job.secrets_seen}
+    new = [sealer.seal(v) for v in dict.fromkeys(values) if v not in known]
     if new:
         job.secrets_seen = [*job.secrets_seen, *new]
-    return {env_name(name): value for name, value in given.items()}
 
 
 def seen(session: Session, sealer: Sealer, job_id: str) -> list[str]:

@@ -144,3 +144,49 @@ def test_placement_federation_is_refused_where_there_is_no_federation(
     answer = api.post("/api/v1/jobs", json={**JOB, "placement": "federation"})
     assert answer.status_code == 422
     assert "not in a federation" in answer.json()["detail"]
+
+
+def test_a_time_beyond_a_float_is_a_401_not_a_500(site: tuple[TestClient, Any]) -> None:
+    """X-AICC-Time is the caller's to write: a number of hundreds of digits is a bad time."""
+    api, key = site
+    headers = signing.sign(key, "peer", "GET", "/api/v1/jobs", b"", utcnow(), to="home")
+    headers |= {signing.TIME: "9" * 400, "Authorization": ""}
+    answer = api.get("/api/v1/jobs", headers=headers)
+    assert answer.status_code == 401, answer.text
+    assert "X-AICC-Time" in answer.json()["detail"]
+
+
+def test_a_user_named_like_a_site_in_another_org_is_not_that_sites_tenant(
+    tmp_path: Path,
+) -> None:
+    """An organization admin may name a user of theirs `site-gy` before site gy's first
+    contact: gy's signed requests must not then act as that user, in that tenant."""
+    gy_key = signing.load_key(tmp_path / "gy.key")
+    federation = {
+        "site": "home",
+        "url": "http://127.0.0.1:9",
+        "peers": [
+            {"site": "gy", "url": "http://127.0.0.1:9", "public_key": signing.public_text(gy_key)}
+        ],
+    }
+    with in_process(tmp_path / "home", federation=federation) as (api, _state):
+        admin = make_tenant(api, "acme", role="org_admin")
+        squatter = api.post(
+            "/api/v1/users",
+            json={"name": "site-gy", "role": "member", "org_id": admin.org_id},
+            headers=admin.headers,
+        )
+        assert squatter.status_code == 201, squatter.text
+        theirs = api.post("/api/v1/jobs", json=JOB, headers=admin.headers).json()["id"]
+
+        def as_gy(method: str, path: str, body: Any = None) -> Any:
+            content = b"" if body is None else json.dumps(body).encode()
+            headers = signing.sign(gy_key, "gy", method, path, content, utcnow(), to="home")
+            headers |= {"Authorization": "", "Content-Type": "application/json"}
+            return api.request(method, path, content=content, headers=headers)
+
+        listed = as_gy("GET", "/api/v1/jobs")  # before: acme's jobs, as acme's user
+        assert listed.status_code == 409, listed.text
+        assert "user site-gy exists in another organization" in listed.json()["detail"]
+        assert as_gy("GET", f"/api/v1/jobs/{theirs}").status_code == 409
+        assert as_gy("POST", "/api/v1/jobs", JOB).status_code == 409  # never into acme's project

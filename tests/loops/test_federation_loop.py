@@ -124,3 +124,118 @@ def test_a_job_at_a_site_that_goes_silent_fails_without_retries(tmp_path: Path) 
         assert [e["reason"] for e in events] == ["submitted", "routed", "site_lost"]
         sites = api.get("/api/v1/federation/sites").json()["items"]
         assert [(s["site"], s["state"]) for s in sites] == [("peer", "lost")]
+
+
+def test_a_job_cancelled_at_home_stays_cancelled_when_its_site_is_lost(tmp_path: Path) -> None:
+    """The user cancels a job routed to a peer that then goes silent: losing the site must end
+    the job cancelled, not requeue it (with retries left) to run at another site."""
+    peer_key = signing.load_key(tmp_path / "peer.key")
+    home_fed = {
+        "site": "home",
+        "url": "http://127.0.0.1:9",
+        "peers": [
+            {
+                "site": "peer",
+                "url": f"http://127.0.0.1:{free_port()}",
+                "public_key": signing.public_text(peer_key),
+            }
+        ],
+        "lost_after_s": 1.5,
+        "request_timeout_s": 0.5,
+    }
+    with in_process(tmp_path / "home", federation=home_fed, pricing={"cpu_core_hour": "2"}) as (
+        api,
+        _state,
+    ):
+        advert = {"site": "peer", "jurisdiction": "CN", "prices": {"cpu_core_hour": "1"}}
+        body = json.dumps(advert).encode()
+        path = "/api/v1/federation/adverts"
+        headers = signing.sign(peer_key, "peer", "POST", path, body, utcnow(), to="home")
+        headers |= {"Authorization": "", "Content-Type": "application/json"}
+        assert api.post(path, content=body, headers=headers).status_code == 200
+        job = api.post(
+            "/api/v1/jobs",
+            json={
+                "command": "true",
+                "placement": "federation",
+                "resources": {"cpu": "100m"},
+                "max_retries": 2,
+            },
+        ).json()
+
+        def routed() -> bool:
+            return api.get(f"/api/v1/jobs/{job['id']}").json()["state"] == "scheduled"
+
+        wait("the job routed to the peer", routed, timeout=20)
+        assert api.post(f"/api/v1/jobs/{job['id']}/cancel").status_code == 200
+
+        def ended() -> dict[str, str] | None:
+            found: dict[str, str] = api.get(f"/api/v1/jobs/{job['id']}").json()
+            return found if found["state"] not in ("scheduled", "running") else None
+
+        found = wait("the job leaving its lost site", ended, timeout=20)
+        assert found["state"] == "cancelled", found
+        assert found["reason"] == "cancelled_by_user"
+        assert found["attempt"] == 0  # never requeued
+
+
+def test_a_peer_that_refuses_does_not_stop_following_jobs_at_other_peers(
+    tmp_path: Path,
+) -> None:
+    """Site p1 answers 4xx to every call about its jobs (its operator replaced home's key, say):
+    the jobs at p2 must still be followed to their end, not left running at home forever."""
+    from aicc.services.federation import adverts
+    from aicc.services.federation.peers import PeerRefused
+    from aicc.testing.tenants import make_tenant
+
+    key = signing.load_key(tmp_path / "peer.key")
+    peers = [
+        {"site": s, "url": "http://127.0.0.1:9", "public_key": signing.public_text(key)}
+        for s in ("p1", "p2")
+    ]
+    home_fed = {
+        "site": "home",
+        "url": "http://127.0.0.1:9",
+        "peers": peers,
+        "org_sites": {"a": ["p1"], "b": ["p2"]},
+    }
+
+    class Fake:
+        def push_advert(self, site: str, advert: object) -> None:
+            pass
+
+        def submit(self, site: str, spec: dict[str, object], key: str) -> dict[str, str]:
+            return {"id": f"{site}-{key}"}
+
+        def job(self, site: str, job_id: str) -> dict[str, object]:
+            if site == "p1":
+                raise PeerRefused(401, "unknown site 'home'")
+            now = utcnow().isoformat()
+            return {"state": "succeeded", "started_at": now, "ended_at": now, "exit_code": 0}
+
+        def outputs(self, site: str, job_id: str) -> bytes:
+            raise PeerRefused(404, "no outputs")
+
+        def cancel(self, site: str, job_id: str) -> None:
+            pass
+
+    with in_process(tmp_path / "home", federation=home_fed) as (api, state):
+        assert state.controller.federation is not None
+        state.controller.federation.peers = Fake()  # type: ignore[assignment]
+        with state.db.session() as session:
+            for site in ("p1", "p2"):
+                advert = {"site": site, "jurisdiction": "CN", "models": {}, "datasets": []}
+                adverts.store(session, site, advert, utcnow())
+        a, b = make_tenant(api, "a"), make_tenant(api, "b")
+        spec = {"command": "true", "placement": "federation", "resources": {"cpu": "100m"}}
+        first = api.post("/api/v1/jobs", json=spec, headers=a.headers).json()
+        there = api.post("/api/v1/jobs", json=spec, headers=b.headers).json()
+        last = api.post("/api/v1/jobs", json=spec, headers=a.headers).json()
+
+        def done() -> dict[str, str] | None:
+            found: dict[str, str] = api.get(f"/api/v1/jobs/{there['id']}").json()
+            return found if found["state"] == "succeeded" else None
+
+        wait("the job at p2 followed to its end", done, timeout=20)
+        for job in (first, last):
+            assert api.get(f"/api/v1/jobs/{job['id']}").json()["state"] == "scheduled"

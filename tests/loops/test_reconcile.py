@@ -96,3 +96,42 @@ def test_a_launch_on_a_full_disk_waits_for_room_instead_of_failing_the_job(
     handle, state = act(work, {"local": local})["rep-1"]
     assert handle == str(run_dir) and state is not None, state
     assert state.reason in (None, "succeeded"), state  # launched, running or done: not failed
+
+
+def test_a_job_with_secrets_launches_while_others_write(tmp_path: Path) -> None:
+    """The reconciler gathers its launches in a read transaction; a launch that wrote there
+    (the secrets a job was given, for masking its logs) failed that transaction on SQLite
+    whenever another writer committed meanwhile (a submit, say): the pass failed, and neither
+    that job nor any other was launched while writes went on."""
+    from itertools import count
+
+    from sqlalchemy import select
+
+    from aicc.services import secrets
+    from aicc.store.tables import JobRow, SettingRow
+
+    with in_process(tmp_path / "home") as (api, state):
+        real_opened = secrets.opened
+        writes = count()
+
+        def busy(*args, **kwargs):  # type: ignore[no-untyped-def]
+            with state.db.session() as session:  # another writer commits meanwhile
+                session.merge(SettingRow(key="test-writer", value={"n": next(writes)}))
+            return real_opened(*args, **kwargs)
+
+        secrets.opened = busy  # type: ignore[assignment]
+        try:
+            assert api.put(
+                "/api/v1/secrets/db-password", json={"value": "first-pass-1234"}
+            ).is_success
+            job = submit(api, {"command": "echo pw=$DB_PASSWORD", "secrets": ["db-password"]})
+            plain = submit(api, {"command": "true"})
+            assert wait_state(api, job["id"], {"succeeded", "failed"}, timeout=30)["state"] == (
+                "succeeded"
+            )
+            assert wait_state(api, plain["id"], {"succeeded", "failed"})["state"] == "succeeded"
+        finally:
+            secrets.opened = real_opened  # type: ignore[assignment]
+        with state.db.reader() as session:
+            kept = session.scalar(select(JobRow.secrets_seen).where(JobRow.id == job["id"]))
+        assert [state.sealer.open(v) for v in kept] == ["first-pass-1234"]

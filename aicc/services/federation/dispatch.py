@@ -315,7 +315,8 @@ def _time(text: object) -> datetime | None:
 
 def lose(session: Session, fed: FederationSettings, lost: set[str], now: datetime) -> list[str]:
     """Jobs at sites that are lost: requeued (attempt + 1, routed again without that site)
-    while `max_retries` allows, else failed; reason `site_lost` either way."""
+    while `max_retries` allows, else failed; reason `site_lost` either way. A job the user
+    asked to cancel ends cancelled."""
     if not lost:
         return []
     query = select(JobRow).where(
@@ -333,7 +334,16 @@ def lose(session: Session, fed: FederationSettings, lost: set[str], now: datetim
             row.remote_state, row.updated_at, row.ended_at = SITE_LOST, now, now
         retries = int(job.spec.get("max_retries") or 0)
         message = f"site {site} sent no advert for {fed.lost_after_s:.0f} s"
-        if job.attempt < retries:
+        if job.cancel_requested:  # the user asked it to stop: never run it again elsewhere
+            change_state(
+                session,
+                job,
+                JobState.CANCELLED,
+                reason=Reason.CANCELLED_BY_USER,
+                message=f"cancelled at home; {message}",
+                at=now,
+            )
+        elif job.attempt < retries:
             change_state(
                 session,
                 job,

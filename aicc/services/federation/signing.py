@@ -98,7 +98,7 @@ def verify(
     at = headers.get(TIME, "")
     try:
         skew = abs(now.timestamp() - int(at))
-    except ValueError:
+    except (ValueError, OverflowError):  # not a number, or one beyond a float
         raise BadSignature(f"{TIME}: not a Unix time") from None
     if skew > MAX_SKEW_S:
         raise BadSignature(

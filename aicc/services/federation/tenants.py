@@ -9,26 +9,45 @@ from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import Principal, Role
 from aicc.services import tenancy
-from aicc.store.tables import UserRow
+from aicc.services.common import Conflict
+from aicc.store.tables import OrgRow, UserRow
 
 
 def org_name(site: str) -> str:
     return f"site-{site}"
 
 
+def _user(session: Session, site: str) -> UserRow | None:
+    """The site's user: named `site-<name>` AND in the organization of that name. A user of
+    that name in another organization (an organization admin may name theirs so) is not it."""
+    name = org_name(site)
+    return session.scalar(
+        select(UserRow)
+        .join(OrgRow, OrgRow.id == UserRow.org_id)
+        .where(UserRow.name == name, OrgRow.name == name)
+    )
+
+
 def find(session: Session, site: str) -> Principal | None:
     """Who `site`'s signed requests act as, or None before its first contact (a read)."""
-    user = session.scalar(select(UserRow).where(UserRow.name == org_name(site)))
+    user = _user(session, site)
     return None if user is None else tenancy.principal_of(session, user)
 
 
 def principal(session: Session, site: str) -> Principal:
     """Who `site`'s signed requests act as; its organization and user are made the first time."""
     name = org_name(site)
-    user = session.scalar(select(UserRow).where(UserRow.name == name))
+    user = _user(session, site)
     if user is None:
+        if session.scalar(select(UserRow.id).where(UserRow.name == name)) is not None:
+            raise Conflict(
+                "user {name} exists in another organization: rename it, so that site {site} "
+                "can be a tenant of its own here",
+                name=name,
+                site=site,
+            )
         org = tenancy.create_org(session, None, name=name, display_name=f"federation site {site}")
         tenancy.create_user(session, None, name=name, role=Role.MEMBER, org_id=org.id)
-        user = session.scalar(select(UserRow).where(UserRow.name == name))
+        user = _user(session, site)
         assert user is not None
     return tenancy.principal_of(session, user)
