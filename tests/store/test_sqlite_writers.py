@@ -55,3 +55,40 @@ def test_a_writer_gives_up_after_the_busy_timeout(
         db.begin_immediate(second)
     assert not second.in_transaction
     assert second.execute("PRAGMA busy_timeout").fetchone()[0] == 50
+
+
+def test_a_writer_that_gives_up_raises_sqlalchemys_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session that cannot get the lock fails as any database error does (the API answers
+    it with a 503 and Retry-After), not with the driver's own exception (a 500)."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    store = db.open_database(None, tmp_path)
+    holder = _connect(tmp_path / "aicc.db")
+    db.begin_immediate(holder)
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_S", 0.05)
+    try:
+        with pytest.raises(OperationalError, match="locked"), store.session() as session:
+            session.execute(text("DELETE FROM jobs"))
+    finally:
+        holder.execute("ROLLBACK")
+        store.dispose()
+
+
+def test_the_api_answers_a_locked_database_with_503(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aicc.testing.servers import in_process
+
+    with in_process(tmp_path / "home") as (api, _state):
+        holder = _connect(tmp_path / "home" / "aicc.db")
+        monkeypatch.setattr(db, "BUSY_TIMEOUT_S", 0.2)
+        db.begin_immediate(holder)
+        try:
+            refused = api.post("/api/v1/jobs", json={"command": "true"})
+        finally:
+            holder.execute("ROLLBACK")
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["Retry-After"] == "5"
