@@ -63,7 +63,10 @@ def begin_immediate(raw: sqlite3.Connection) -> None:
                 raw.execute("BEGIN IMMEDIATE")
                 return
             except sqlite3.OperationalError as err:
-                if err.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > give_up:
+                # the primary code: Python reports extended ones (SQLITE_BUSY_RECOVERY while
+                # another connection recovers the WAL after a crash)
+                busy = err.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+                if not busy or time.monotonic() > give_up:
                     raise
             time.sleep(delay)
             delay = min(2 * delay, 0.004)

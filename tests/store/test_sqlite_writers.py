@@ -92,3 +92,27 @@ def test_the_api_answers_a_locked_database_with_503(
             holder.execute("ROLLBACK")
         assert refused.status_code == 503, refused.text
         assert refused.headers["Retry-After"] == "5"
+
+
+class _Recovering:
+    """A connection whose first tries at the lock meet another connection recovering the WAL
+    (after a crash): SQLite says SQLITE_BUSY_RECOVERY, an extended code of SQLITE_BUSY."""
+
+    def __init__(self, conn: sqlite3.Connection, busy: int) -> None:
+        self.conn, self.busy = conn, busy
+
+    def execute(self, sql: str) -> sqlite3.Cursor:
+        if sql == "BEGIN IMMEDIATE" and self.busy > 0:
+            self.busy -= 1
+            err = sqlite3.OperationalError("database is locked")
+            err.sqlite_errorcode = 261  # SQLITE_BUSY_RECOVERY (Python reports extended codes)
+            err.sqlite_errorname = "SQLITE_BUSY_RECOVERY"
+            raise err
+        return self.conn.execute(sql)
+
+
+def test_a_writer_waits_out_another_connections_recovery(tmp_path: Path) -> None:
+    conn = _connect(tmp_path / "t.db")
+    recovering = _Recovering(conn, busy=3)
+    db.begin_immediate(recovering)  # type: ignore[arg-type]
+    assert conn.in_transaction and recovering.busy == 0
