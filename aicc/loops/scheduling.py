@@ -30,6 +30,7 @@ from aicc.store.tables import JobRow, NodeRow, ReplicaRow, table
 
 log = logging.getLogger(__name__)
 
+_WAITING_STATES = frozenset(s.value for s in WAITING)
 PLACED = (JobState.ADMITTED.value, JobState.SCHEDULED.value, JobState.RUNNING.value)
 
 
@@ -101,8 +102,8 @@ def _admitted(wait: Wait) -> bool:
 def record_wait(session: Session, wait: Wait, now: datetime) -> None:
     """A job that passed admission (quota, lanes) and waits only for room is `admitted`."""
     job = session.get(JobRow, wait.job_id)
-    if job is None or not wait.reasons:
-        return
+    if job is None or not wait.reasons or job.state not in _WAITING_STATES:
+        return  # no longer waiting (cancelled meanwhile): its message is its own
     message = wait.reasons[0].message
     if job.state == JobState.PENDING.value and _admitted(wait):
         change_state(

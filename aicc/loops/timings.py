@@ -69,9 +69,10 @@ class Relayed:
         self.url = f"http://127.0.0.1:{port}/metrics"
 
     def collect(self) -> Iterator[Metric]:
-        try:
-            text = httpx.get(self.url, timeout=2.0).text
+        try:  # on loopback, never through a proxy the environment names (trust_env)
+            answer = httpx.get(self.url, timeout=2.0, trust_env=False)
+            answer.raise_for_status()
         except httpx.HTTPError:  # the first process is restarting: no loop figures this scrape
             log.warning("the loops' figures at %s could not be read", self.url)
             return
-        yield from text_string_to_metric_families(text)
+        yield from text_string_to_metric_families(answer.text)

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event, exc
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -43,8 +43,11 @@ def _sqlite_begin(conn: Any) -> None:
     then one fails on upgrade. Readers stay deferred, so under WAL they never wait."""
     if conn.get_execution_options().get("aicc_readonly", False):
         conn.exec_driver_sql("BEGIN")
-    else:
+        return
+    try:
         begin_immediate(conn.connection.driver_connection)
+    except sqlite3.Error as err:  # as SQLAlchemy raises it: callers catch its classes (503)
+        raise exc.DBAPIError.instance("BEGIN IMMEDIATE", None, err, sqlite3.Error) from err
 
 
 def begin_immediate(raw: sqlite3.Connection) -> None:
@@ -60,7 +63,10 @@ def begin_immediate(raw: sqlite3.Connection) -> None:
                 raw.execute("BEGIN IMMEDIATE")
                 return
             except sqlite3.OperationalError as err:
-                if err.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > give_up:
+                # the primary code: Python reports extended ones (SQLITE_BUSY_RECOVERY while
+                # another connection recovers the WAL after a crash)
+                busy = err.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+                if not busy or time.monotonic() > give_up:
                     raise
             time.sleep(delay)
             delay = min(2 * delay, 0.004)

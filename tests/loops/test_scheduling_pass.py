@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from aicc.api.state import AppState
-from aicc.loops.scheduling import shown_already
+from aicc.loops.scheduling import record_wait, shown_already
 from aicc.scheduler.snapshot import Wait, WaitReason
 from aicc.services import snapshots
 from aicc.store.tables import JobRow
@@ -103,3 +103,19 @@ def test_jobs_behind_a_full_lane_are_told_why_and_a_cancel_still_frees_it(
     api.post(f"/api/v1/jobs/{holder['id']}/cancel").raise_for_status()
     assert wait_state(api, holder["id"], {"cancelled"}, timeout=15)["state"] == "cancelled"
     assert wait_state(api, held[0], {"running"}, timeout=15)["state"] == "running"
+
+
+def test_a_job_cancelled_while_a_pass_decided_keeps_its_cancel_message(
+    server: tuple[TestClient, AppState],
+) -> None:
+    """A pass decides on a snapshot read before its write: a job cancelled meanwhile is not
+    told it waits for room (its message said so, cancelled, before)."""
+    api, state = server
+    state.controller.stop()  # this test's pass only
+    job = api.post("/api/v1/jobs", json={"command": "sleep 600"}).json()["id"]
+    api.post(f"/api/v1/jobs/{job}/cancel").raise_for_status()
+    with state.db.session() as session:  # the pass read the job waiting, and writes now
+        record_wait(session, Wait(job, (ROOM,), 0), datetime.now(UTC))
+    shown = api.get(f"/api/v1/jobs/{job}").json()
+    assert shown["state"] == "cancelled"
+    assert shown["message"].startswith("cancelled by"), shown["message"]

@@ -8,8 +8,11 @@ import os
 import threading
 from pathlib import Path
 
+import pytest
+
 from aicc.config import Settings
 from aicc.loops import wakes
+from aicc.loops.timings import Relayed, Timings
 from aicc.server import build
 from aicc.services.common import utcnow
 
@@ -51,3 +54,18 @@ def test_a_controller_apart_wakes_the_loops_elsewhere_and_never_takes_the_lease(
     finally:
         loops.db.dispose()
         api.db.dispose()
+
+
+def test_the_loops_figures_are_relayed_past_a_proxy_the_server_is_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server started with HTTP_PROXY (for its downloads) reads its loops' figures on
+    loopback directly: through the proxy, /metrics lost them (aicc_controller_leading gone)."""
+    timings = Timings(lambda: True)
+    relayed = Relayed(timings.serve())
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nobody listens there
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    found = {m.name: m for m in relayed.collect()}
+    assert found["aicc_controller_leading"].samples[0].value == 1.0

@@ -55,3 +55,64 @@ def test_a_writer_gives_up_after_the_busy_timeout(
         db.begin_immediate(second)
     assert not second.in_transaction
     assert second.execute("PRAGMA busy_timeout").fetchone()[0] == 50
+
+
+def test_a_writer_that_gives_up_raises_sqlalchemys_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session that cannot get the lock fails as any database error does (the API answers
+    it with a 503 and Retry-After), not with the driver's own exception (a 500)."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    store = db.open_database(None, tmp_path)
+    holder = _connect(tmp_path / "aicc.db")
+    db.begin_immediate(holder)
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_S", 0.05)
+    try:
+        with pytest.raises(OperationalError, match="locked"), store.session() as session:
+            session.execute(text("DELETE FROM jobs"))
+    finally:
+        holder.execute("ROLLBACK")
+        store.dispose()
+
+
+def test_the_api_answers_a_locked_database_with_503(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aicc.testing.servers import in_process
+
+    with in_process(tmp_path / "home") as (api, _state):
+        holder = _connect(tmp_path / "home" / "aicc.db")
+        monkeypatch.setattr(db, "BUSY_TIMEOUT_S", 0.2)
+        db.begin_immediate(holder)
+        try:
+            refused = api.post("/api/v1/jobs", json={"command": "true"})
+        finally:
+            holder.execute("ROLLBACK")
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["Retry-After"] == "5"
+
+
+class _Recovering:
+    """A connection whose first tries at the lock meet another connection recovering the WAL
+    (after a crash): SQLite says SQLITE_BUSY_RECOVERY, an extended code of SQLITE_BUSY."""
+
+    def __init__(self, conn: sqlite3.Connection, busy: int) -> None:
+        self.conn, self.busy = conn, busy
+
+    def execute(self, sql: str) -> sqlite3.Cursor:
+        if sql == "BEGIN IMMEDIATE" and self.busy > 0:
+            self.busy -= 1
+            err = sqlite3.OperationalError("database is locked")
+            err.sqlite_errorcode = 261  # SQLITE_BUSY_RECOVERY (Python reports extended codes)
+            err.sqlite_errorname = "SQLITE_BUSY_RECOVERY"
+            raise err
+        return self.conn.execute(sql)
+
+
+def test_a_writer_waits_out_another_connections_recovery(tmp_path: Path) -> None:
+    conn = _connect(tmp_path / "t.db")
+    recovering = _Recovering(conn, busy=3)
+    db.begin_immediate(recovering)  # type: ignore[arg-type]
+    assert conn.in_transaction and recovering.busy == 0
