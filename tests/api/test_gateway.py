@@ -424,3 +424,33 @@ def test_a_replica_too_slow_is_a_504_not_retried(tmp_path: Path) -> None:
             1,
         )
         assert set(center.state.gateway.outstanding.values()) <= {0}
+
+
+def test_a_store_down_while_retrying_is_a_503_and_counts_nothing_in_flight(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its only replica refuses, and looking for another finds the store down: the client gets
+    the store's 503, and the request leaves the count of requests in flight (a deployment with
+    one counted forever would never scale to zero)."""
+    with in_process(tmp_path / "home", limits={"grace_s": 1.0}) as (api, state):
+        lone = deploy(api, "lone")
+        key = api.post("/api/v1/keys", json={"name": "k"}).json()["secret"]
+        body = {"model": "lone", "messages": [{"role": "user", "content": "hi"}]}
+        assert (
+            api.post(
+                "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}
+            ).status_code
+            == 200
+        )
+        kill_replica(state.settings.home, lone.jobs[0])
+
+        async def store_down(*args: object, **kwargs: object) -> None:
+            raise ConnectionError("the database does not answer")
+
+        monkeypatch.setattr(state.gateway, "ready", store_down)
+        answer = api.post(
+            "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}
+        )
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["error"]["code"] == "store_unavailable"
+        assert state.gateway.concurrency.inflight(lone.id) == 0

@@ -190,6 +190,13 @@ class _Call:
             self.target.name, self.record(status, billable=billable, usage=usage)
         )
 
+    def drop(self) -> None:
+        """Ended unrecorded, as the store its record would go to does not answer: still no
+        longer in flight (a count left behind would keep its deployment from scaling down)."""
+        if not self.finished:
+            self.finished = True
+            self.gateway.concurrency.end(self.target.deployment_id)
+
     def abandon(self) -> None:
         """The request was cancelled before it ended (the client left and the server cancelled
         its handler): no longer in flight, and recorded as the client's leaving, 499, on a task
@@ -311,7 +318,11 @@ async def _send(
         choice = gateway.pick(call.target, tried)
         if choice is None and tried:  # every replica it knew failed: wait for another
             project = call.grant.project_id
-            call.target = await gateway.ready(project, call.target, frozenset(tried))
+            try:
+                call.target = await gateway.ready(project, call.target, frozenset(tried))
+            except Exception:
+                call.drop()
+                return _store_down()
             choice = gateway.pick(call.target, tried)
         if choice is None:
             break
