@@ -1,13 +1,17 @@
-"""The federation loop's submit to a peer is idempotent: a crash between the peer's answer and
-recording its job id (here: the id forgotten) makes the next pass ask again, and the peer
-answers with the same job, never a second one (Idempotency-Key: job id and attempt)."""
+"""The federation loop: its submit to a peer is idempotent (a crash between the peer's answer
+and recording its job id makes the next pass ask again, and the peer answers with the same job,
+never a second one); a silent peer is lost and its jobs requeued, failed or, cancelled by their
+user, left cancelled; one peer's refusals never stop the jobs at the others being followed."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from aicc.services.common import utcnow
@@ -81,9 +85,10 @@ def test_a_forgotten_remote_id_finds_the_same_job_at_the_peer(tmp_path: Path) ->
         assert at_peer[0]["spec"]["labels"]["federation.home-job"] == job["id"]
 
 
-def test_a_job_at_a_site_that_goes_silent_fails_without_retries(tmp_path: Path) -> None:
-    """The peer answers nothing (no server at its address) and its one advert grows old: after
-    `lost_after_s` the job routed there fails with reason `site_lost` (max_retries 0)."""
+@contextlib.contextmanager
+def a_silent_peer(tmp_path: Path) -> Iterator[TestClient]:
+    """A home site whose one peer sent one advert and answers nothing after (no server at its
+    address): its adverts grow old and it is lost after `lost_after_s`."""
     peer_key = signing.load_key(tmp_path / "peer.key")
     home_fed = {
         "site": "home",
@@ -108,6 +113,13 @@ def test_a_job_at_a_site_that_goes_silent_fails_without_retries(tmp_path: Path) 
         headers = signing.sign(peer_key, "peer", "POST", path, body, utcnow(), to="home")
         headers |= {"Authorization": "", "Content-Type": "application/json"}
         assert api.post(path, content=body, headers=headers).status_code == 200
+        yield api
+
+
+def test_a_job_at_a_site_that_goes_silent_fails_without_retries(tmp_path: Path) -> None:
+    """The peer goes silent: after `lost_after_s` the job routed there fails with reason
+    `site_lost` (max_retries 0)."""
+    with a_silent_peer(tmp_path) as api:
         job = api.post(
             "/api/v1/jobs",
             json={"command": "true", "placement": "federation", "resources": {"cpu": "100m"}},
@@ -129,30 +141,7 @@ def test_a_job_at_a_site_that_goes_silent_fails_without_retries(tmp_path: Path) 
 def test_a_job_cancelled_at_home_stays_cancelled_when_its_site_is_lost(tmp_path: Path) -> None:
     """The user cancels a job routed to a peer that then goes silent: losing the site must end
     the job cancelled, not requeue it (with retries left) to run at another site."""
-    peer_key = signing.load_key(tmp_path / "peer.key")
-    home_fed = {
-        "site": "home",
-        "url": "http://127.0.0.1:9",
-        "peers": [
-            {
-                "site": "peer",
-                "url": f"http://127.0.0.1:{free_port()}",
-                "public_key": signing.public_text(peer_key),
-            }
-        ],
-        "lost_after_s": 1.5,
-        "request_timeout_s": 0.5,
-    }
-    with in_process(tmp_path / "home", federation=home_fed, pricing={"cpu_core_hour": "2"}) as (
-        api,
-        _state,
-    ):
-        advert = {"site": "peer", "jurisdiction": "CN", "prices": {"cpu_core_hour": "1"}}
-        body = json.dumps(advert).encode()
-        path = "/api/v1/federation/adverts"
-        headers = signing.sign(peer_key, "peer", "POST", path, body, utcnow(), to="home")
-        headers |= {"Authorization": "", "Content-Type": "application/json"}
-        assert api.post(path, content=body, headers=headers).status_code == 200
+    with a_silent_peer(tmp_path) as api:
         job = api.post(
             "/api/v1/jobs",
             json={
