@@ -349,7 +349,7 @@ def test_tenants_by_kind_and_jobs(report: MonthlyReport) -> None:
 
 
 def test_a_job_run_at_a_peer_is_sold_apart_and_used_none_of_this_sites_energy(
-    world: World, report: MonthlyReport
+    world: World, report: MonthlyReport, tmp_path: Path
 ) -> None:
     """uni's job routed to site `peer` ran 3 h on one A100 there and is billed here (its usage
     records written at home, docs/federation.md): it is sold (revenue, PFLOPS-hours, shown as
@@ -386,6 +386,16 @@ def test_a_job_run_at_a_peer_is_sold_apart_and_used_none_of_this_sites_energy(
     assert there.pflops_hours == pytest.approx(report.pflops_hours + 3 * 0.312)
     assert there.pflops_hours_other_sites == pytest.approx(3 * 0.312)
     assert report.pflops_hours_other_sites == 0
+    # and on every face
+    rows = {(r["section"], r["name"]): r for r in csv.DictReader(io.StringIO(export.to_csv(there)))}
+    assert float(rows[("compute", "pflops_hours_other_sites")]["value"]) == pytest.approx(3 * 0.312)
+    if shutil.which("pdftotext") is not None:
+        for language, words in (
+            ("en", "of which 0.94 run at other sites"),
+            ("zh-CN", "其中 0.94 在其他站点运行"),
+        ):
+            text = " ".join(_pdftotext(pdf.render(there, language), tmp_path).split())
+            assert words in text, language
 
 
 def test_csv_has_one_figure_a_row(report: MonthlyReport) -> None:
