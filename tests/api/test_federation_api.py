@@ -199,6 +199,8 @@ def test_a_badly_typed_advert_is_refused_naming_its_field_and_routing_goes_on(
     kept, and then every routing read it and raised: every job with `placement: federation`
     stayed pending, at every site. It is a 422 naming the field, and the last good advert
     stays."""
+    from aicc.api.schemas.federation import AdvertIn
+    from aicc.services.federation import adverts
     from aicc.testing.polling import wait
 
     key = signing.load_key(tmp_path / "peer.key")
@@ -220,7 +222,7 @@ def test_a_badly_typed_advert_is_refused_naming_its_field_and_routing_goes_on(
     h100 = good["models"]["H100"]  # type: ignore[index]
     with in_process(tmp_path / "home", federation=federation, pricing={"cpu_core_hour": "2"}) as (
         api,
-        _state,
+        state,
     ):
         path = "/api/v1/federation/adverts"
         assert signed(api, key, "POST", path, good).status_code == 200
@@ -257,4 +259,7 @@ def test_a_badly_typed_advert_is_refused_naming_its_field_and_routing_goes_on(
             named = [tuple(e["loc"]) for e in answer.json()["detail"]]
             assert ("body", *loc) in named, (loc, named)
         sites = api.get("/api/v1/federation/sites").json()["items"]
-        assert sites[0]["advert"]["models"] == good["models"]
+        assert sites[0]["advert"]["models"] == good["models"]  # the last good one, as sent
+        with state.db.reader() as session:  # what a site of this version sends passes
+            own = adverts.build(session, state.settings, utcnow(), None)
+        assert AdvertIn.model_validate(own).model_dump(mode="json", exclude_unset=True) == own
