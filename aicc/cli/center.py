@@ -138,6 +138,13 @@ def _num(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _sold(report: dict[str, Any]) -> str:
+    elsewhere = report.get("pflops_hours_other_sites") or 0
+    return _num(report["pflops_hours"]) + (
+        f" (of which {_num(elsewhere)} run at other sites)" if elsewhere else ""
+    )
+
+
 @center_app.command("report")
 @handle_errors
 def center_report(
@@ -180,7 +187,7 @@ def center_report(
             ),
             ("busy", f"{_num(u['busy_device_hours'])} device-hours, {_pct(u['busy_rate'])}"),
             ("tenants served", f"{report['tenants_served']} ({report['tenants_new']} new orgs)"),
-            ("PFLOPS-hours sold", _num(report["pflops_hours"])),
+            ("PFLOPS-hours sold", _sold(report)),
             ("billed", f"{money['gross']} {cur}"),
             ("subsidies", f"{money['subsidy']} {cur}"),
             ("vouchers", f"{money['voucher']} {cur}"),

@@ -190,3 +190,76 @@ def test_a_user_named_like_a_site_in_another_org_is_not_that_sites_tenant(
         assert "user site-gy exists in another organization" in listed.json()["detail"]
         assert as_gy("GET", f"/api/v1/jobs/{theirs}").status_code == 409
         assert as_gy("POST", "/api/v1/jobs", JOB).status_code == 409  # never into acme's project
+
+
+def test_a_badly_typed_advert_is_refused_naming_its_field_and_routing_goes_on(
+    tmp_path: Path,
+) -> None:
+    """A peer's advert whose numbers are not numbers (a count "eight", a price "cheap") was
+    kept, and then every routing read it and raised: every job with `placement: federation`
+    stayed pending, at every site. It is a 422 naming the field, and the last good advert
+    stays."""
+    from aicc.api.schemas.federation import AdvertIn
+    from aicc.services.federation import adverts
+    from aicc.testing.polling import wait
+
+    key = signing.load_key(tmp_path / "peer.key")
+    federation = {
+        "site": "home",
+        "url": "http://127.0.0.1:9",
+        "peers": [
+            {"site": "peer", "url": "http://127.0.0.1:9", "public_key": signing.public_text(key)}
+        ],
+        "request_timeout_s": 0.5,
+    }
+    good = {
+        "site": "peer",
+        "jurisdiction": "CN",
+        "models": {"H100": {"count": 8, "free": 8, "pflops": 0.989, "wait_s": 0.0}},
+        "prices": {"cpu_core_hour": "1", "accelerator_hour": {"H100": "20.00"}},
+        "energy": {"pue": 1.3, "carbon_g_per_kwh": 500},
+    }
+    h100 = good["models"]["H100"]  # type: ignore[index]
+    with in_process(tmp_path / "home", federation=federation, pricing={"cpu_core_hour": "2"}) as (
+        api,
+        state,
+    ):
+        path = "/api/v1/federation/adverts"
+        assert signed(api, key, "POST", path, good).status_code == 200
+        eight = signed(
+            api, key, "POST", path, {**good, "models": {"H100": {**h100, "count": "eight"}}}
+        )
+        job = api.post(
+            "/api/v1/jobs",
+            json={**JOB, "placement": "federation"},
+        ).json()
+
+        def routed() -> dict[str, Any] | None:
+            found: dict[str, Any] = api.get(f"/api/v1/jobs/{job['id']}").json()
+            return found if found["state"] != "pending" else None
+
+        wait("the job routed (it stays pending while a stored advert breaks routing)", routed, 20)
+        bad: list[tuple[dict[str, Any], tuple[Any, ...]]] = [
+            ({**good, "models": {"H100": {**h100, "count": "8"}}}, ("models", "H100", "count")),
+            ({**good, "models": {"H100": {**h100, "free": -1}}}, ("models", "H100", "free")),
+            ({**good, "models": {"H100": {"count": 8}}}, ("models", "H100", "free")),
+            ({**good, "prices": {"cpu_core_hour": "cheap"}}, ("prices", "cpu_core_hour")),
+            (
+                {**good, "prices": {"accelerator_hour": {"H100": "-3"}}},
+                ("prices", "accelerator_hour", "H100"),
+            ),
+            ({**good, "energy": {"pue": "low"}}, ("energy", "pue")),
+            ({**good, "datasets": [{"name": "d", "bytes": "big"}]}, ("datasets", 0, "bytes")),
+        ]
+        answers = [(eight, ("models", "H100", "count"))] + [
+            (signed(api, key, "POST", path, advert), loc) for advert, loc in bad
+        ]
+        for answer, loc in answers:
+            assert answer.status_code == 422, (loc, answer.text)
+            named = [tuple(e["loc"]) for e in answer.json()["detail"]]
+            assert ("body", *loc) in named, (loc, named)
+        sites = api.get("/api/v1/federation/sites").json()["items"]
+        assert sites[0]["advert"]["models"] == good["models"]  # the last good one, as sent
+        with state.db.reader() as session:  # what a site of this version sends passes
+            own = adverts.build(session, state.settings, utcnow(), None)
+        assert AdvertIn.model_validate(own).model_dump(mode="json", exclude_unset=True) == own

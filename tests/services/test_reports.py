@@ -29,12 +29,14 @@ from aicc.services import tenancy
 from aicc.services.billing import credits, invoices, rating
 from aicc.services.billing.meter import Meter, PowerModel
 from aicc.services.common import Forbidden, Invalid, new_id
+from aicc.services.federation import books
 from aicc.services.reports import export, pdf
 from aicc.services.reports.monthly import MonthlyReport, monthly
 from aicc.store.db import Database, open_database
 from aicc.store.tables import (
     DeviceRow,
     DeviceSampleRow,
+    FederationJobRow,
     InvoiceLineRow,
     InvoiceRow,
     JobRow,
@@ -344,6 +346,56 @@ def test_tenants_by_kind_and_jobs(report: MonthlyReport) -> None:
     assert (report.tenants_served, report.tenants_new) == (2, 2)
     jobs = {j.kind: (j.submitted, j.succeeded, j.failed, j.cancelled) for j in report.jobs}
     assert jobs == {"train": (3, 2, 0, 0), "infer": (1, 0, 1, 0)}
+
+
+def test_a_job_run_at_a_peer_is_sold_apart_and_used_none_of_this_sites_energy(
+    world: World, report: MonthlyReport, tmp_path: Path
+) -> None:
+    """uni's job routed to site `peer` ran 3 h on one A100 there and is billed here (its usage
+    records written at home, docs/federation.md): it is sold (revenue, PFLOPS-hours, shown as
+    run at other sites) but drew none of this site's power, so energy, carbon, PUE and
+    utilization stay those of this site's own devices, and its records are not counted among
+    the records "written before carbon was recorded"."""
+    with world.db.session() as session:
+        job = _job(
+            session, world.orgs["uni"], kind="train", state="succeeded", created=at(15, 0),
+            ended=at(15, 5),
+        )  # fmt: skip
+        job.spec = {"command": "x", "resources": {"accelerator": {"count": 1}}}
+        run = FederationJobRow(
+            job_id=job.id, attempt=0, site="peer", remote_job_id="job_there", remote_state="done",
+            routing={"ranked": [{"site": "peer", "model": "A100-80GB"}]}, created_at=at(15, 0),
+            updated_at=at(15, 5), started_at=at(15, 2), ended_at=at(15, 5),
+        )  # fmt: skip
+        session.add(run)
+        session.flush()
+        books.record(session, job, run, zone=ZONE)
+        session.flush()
+        there = monthly(
+            session, world.admin, month=MONTH, zone=ZONE, default=PLAN, agreement=AGREEMENT,
+            power=world.power, now=NOW,
+        )  # fmt: skip
+        session.rollback()
+    # this site's power and devices: unchanged
+    assert there.energy == report.energy
+    assert there.energy.without_carbon == 0
+    assert there.energy_by_day == report.energy_by_day
+    assert there.utilization == report.utilization
+    # sold: the books' figures, with the part that ran elsewhere said apart
+    assert there.revenue.totals.gross == report.revenue.totals.gross + Decimal("30.00")
+    assert there.pflops_hours == pytest.approx(report.pflops_hours + 3 * 0.312)
+    assert there.pflops_hours_other_sites == pytest.approx(3 * 0.312)
+    assert report.pflops_hours_other_sites == 0
+    # and on every face
+    rows = {(r["section"], r["name"]): r for r in csv.DictReader(io.StringIO(export.to_csv(there)))}
+    assert float(rows[("compute", "pflops_hours_other_sites")]["value"]) == pytest.approx(3 * 0.312)
+    if shutil.which("pdftotext") is not None:
+        for language, words in (
+            ("en", "of which 0.94 run at other sites"),
+            ("zh-CN", "其中 0.94 在其他站点运行"),
+        ):
+            text = " ".join(_pdftotext(pdf.render(there, language), tmp_path).split())
+            assert words in text, language
 
 
 def test_csv_has_one_figure_a_row(report: MonthlyReport) -> None:

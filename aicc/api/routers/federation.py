@@ -19,7 +19,8 @@ router = APIRouter(prefix="/api/v1/federation", tags=["federation"])
 def federation_adverts_push(body: AdvertIn, site: PeerSite, session: SessionDep) -> AdvertReceived:
     """A peer's advert (a signed request); the newest per site is kept with when it arrived."""
     now = utcnow()
-    adverts.store(session, site, body.model_dump(mode="json"), now)
+    # as sent (checked, prices as decimal text), without the defaults of fields it left out
+    adverts.store(session, site, body.model_dump(mode="json", exclude_unset=True), now)
     return AdvertReceived(site=site, received_at=now)
 
 

@@ -31,6 +31,8 @@ from aicc.store.tables import FederationAdvertRow, FederationJobRow, JobRow, Set
 
 US = 1_000_000
 CENT = Decimal("0.01")
+# `replica_id` of a usage record written here for an attempt that ran at a peer: "site:<peer>"
+ELSEWHERE = "site:"
 
 
 def peer_plan(advert: dict[str, Any] | None) -> PricePlan:
@@ -75,7 +77,7 @@ def record(session: Session, job: JobRow, run: FederationJobRow, *, zone: str) -
             org_id=job.org_id,
             project_id=job.project_id,
             job_id=job.id,
-            replica_id=f"site:{run.site}",  # where it ran: a peer, not a replica here
+            replica_id=f"{ELSEWHERE}{run.site}",  # where it ran: a peer, not a replica here
             node_id=None,
             accelerator=model,
             simulated=simulated,

@@ -59,6 +59,15 @@ def to_csv(report: MonthlyReport) -> str:
     rows.append(
         (
             "compute",
+            "pflops_hours_other_sites",
+            "",
+            round(report.pflops_hours_other_sites, 6),
+            "PFLOPS-h",
+        )
+    )
+    rows.append(
+        (
+            "compute",
             "pflops_hours_simulated",
             "",
             round(report.pflops_hours_simulated, 6),

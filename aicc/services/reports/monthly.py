@@ -6,12 +6,14 @@ A pure read model, for center admins only (Forbidden otherwise, as the other cen
 are). Its money is the books' money: each organization's invoice of the month as
 `billing.invoices.compute` gives it (an issued invoice as frozen; otherwise the draft as of now,
 and the report then says `provisional`), so the report's revenue, subsidies and vouchers are the
-sums of those invoices' totals and nothing is priced twice. Its energy, carbon and PFLOPS-hours
-are the sums of the month's usage records of real devices (`period` = the month), which the
-meter wrote once; IT energy is each record's kWh over the PUE of its hour, so the month's PUE is
-the energy-weighted mean of the hours metered. Utilization is `telemetry.kpis.utilization` by
-accelerator model, day by day, real devices only; simulated devices appear only as their own
-allocated device-hours, apart (CONTRACTS.md §8).
+sums of those invoices' totals and nothing is priced twice. Its PFLOPS-hours sold are the sums of
+the month's usage records of real devices (`period` = the month), and of them, apart, those of
+jobs of this site's tenants that ran at peer sites (billed here, docs/federation.md). Its energy,
+carbon and PUE are those of this site's own devices only, which the meter wrote once (a job run
+at a peer drew that site's power); IT energy is each record's kWh over the PUE of its hour, so
+the month's PUE is the energy-weighted mean of the hours metered. Utilization is
+`telemetry.kpis.utilization` by accelerator model, day by day, this site's real devices only;
+simulated devices appear only as their own allocated device-hours, apart (CONTRACTS.md §8).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Select, select
+from sqlalchemy import Select, not_, or_, select
 from sqlalchemy.orm import Session
 
 from aicc.config import Settings
@@ -36,6 +38,7 @@ from aicc.services.billing import invoices, rating
 from aicc.services.billing.energy import load_profile
 from aicc.services.billing.meter import PowerModel
 from aicc.services.common import Conflict, Forbidden, Invalid
+from aicc.services.federation.books import ELSEWHERE
 from aicc.services.telemetry import kpis
 from aicc.store.tables import InvoiceRow, JobRow, OrgRow, UsageRow
 
@@ -102,7 +105,7 @@ class Energy(_Read):
     facility_kwh: float  # what the meter wrote (IT × PUE)
     pue: float | None  # facility / IT: the energy-weighted mean PUE of the month
     carbon_kg: float
-    records: int  # usage records of real devices in the month
+    records: int  # usage records of this site's real devices in the month
     without_carbon: int  # of them, written before carbon was recorded (migration 0025)
 
 
@@ -146,6 +149,7 @@ class MonthlyReport(_Read):
     tenants_new: int
     jobs: list[JobsOfKind]
     pflops_hours: float  # sold: usage records of real devices, Σ pflops × share × hours
+    pflops_hours_other_sites: float  # of pflops_hours: run at peer sites, billed here
     pflops_hours_simulated: float
     revenue: Revenue
     bills: list[OrgBill]
@@ -232,7 +236,8 @@ def monthly(
         tenants_new=sum(1 for o in orgs.values() if start <= _utc(o.created_at) < end),
         jobs=_jobs(session, start, end),
         pflops_hours=pflops[0],
-        pflops_hours_simulated=pflops[1],
+        pflops_hours_other_sites=pflops[1],
+        pflops_hours_simulated=pflops[2],
         revenue=revenue,
         bills=bills,
         energy=energy,
@@ -338,16 +343,23 @@ def _compute_records(month: str) -> Select[UsageRow]:
     )
 
 
-def _pflops(session: Session, month: str) -> tuple[float, float]:
-    """PFLOPS-hours of real and of simulated devices."""
-    real, fake = Fraction(0), Fraction(0)
+def _ran_elsewhere(record: UsageRow) -> bool:
+    """Written here for a job of this site's tenant that ran at a peer (federation.books)."""
+    return (record.replica_id or "").startswith(ELSEWHERE)
+
+
+def _pflops(session: Session, month: str) -> tuple[float, float, float]:
+    """PFLOPS-hours of real devices, the part of them at peer sites, and of simulated devices."""
+    real, elsewhere, fake = Fraction(0), Fraction(0), Fraction(0)
     for record in session.scalars(_compute_records(month)):
         amount = rating.pflops(record.accelerator) * rating.device_hours(record)
         if record.simulated:
             fake += amount
         else:
             real += amount
-    return float(real), float(fake)
+            if _ran_elsewhere(record):
+                elsewhere += amount
+    return float(real), float(elsewhere), float(fake)
 
 
 def _energy(
@@ -356,7 +368,9 @@ def _energy(
     it = facility = carbon = 0.0
     records = without = 0
     days: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
-    for record in session.scalars(_compute_records(month).where(UsageRow.simulated.is_(False))):
+    here = or_(UsageRow.replica_id.is_(None), not_(UsageRow.replica_id.startswith(ELSEWHERE)))
+    own = _compute_records(month).where(UsageRow.simulated.is_(False), here)
+    for record in session.scalars(own):  # a job run at a peer drew that site's power
         start = _utc(record.start)
         own_it = record.energy_kwh / power.pue_at(start)
         records += 1

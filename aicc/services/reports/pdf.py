@@ -149,7 +149,15 @@ def render(report: MonthlyReport, language: str = "en") -> bytes:
             ]
         ),
         Paragraph(w["compute"], h2),
-        Paragraph(f"{w['pflops_hours']}: {hours(report.pflops_hours)}", body),
+        Paragraph(
+            f"{w['pflops_hours']}: {hours(report.pflops_hours)}"
+            + (
+                w["other_sites"].format(hours=hours(report.pflops_hours_other_sites))
+                if report.pflops_hours_other_sites
+                else ""
+            ),
+            body,
+        ),
         Paragraph(w["revenue"].format(currency=report.revenue.currency), h2),
         _money_table(report, w, lambda rows: table(rows, [m * mm for m in MONEY_WIDTHS])),
         Paragraph(w["energy"], h2),
