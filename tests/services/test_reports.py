@@ -348,6 +348,36 @@ def test_tenants_by_kind_and_jobs(report: MonthlyReport) -> None:
     assert jobs == {"train": (3, 2, 0, 0), "infer": (1, 0, 1, 0)}
 
 
+@pytest.mark.parametrize(
+    ("accelerator", "milli"), [({"mig": "3g.40gb"}, 3000 // 7), ({"milli": 500}, 500)]
+)
+def test_a_share_run_at_a_peer_is_billed_at_home_as_its_share(
+    world: World, accelerator: dict[str, object], milli: int
+) -> None:
+    """A job of one MIG slice, or half a device, that ran at a peer is written at home as its
+    share of one device, as the meter writes one that ran here (both were written as a whole
+    device: the share's `count` reads 1)."""
+    with world.db.session() as session:
+        job = _job(
+            session, world.orgs["uni"], kind="train", state="succeeded", created=at(15, 0),
+            ended=at(15, 5),
+        )  # fmt: skip
+        job.spec = {"command": "x", "resources": {"accelerator": accelerator}}
+        run = FederationJobRow(
+            job_id=job.id, attempt=0, site="peer", remote_job_id="job_there", remote_state="done",
+            routing={"ranked": [{"site": "peer", "model": "A100-80GB"}]}, created_at=at(15, 0),
+            updated_at=at(15, 5), started_at=at(15, 2), ended_at=at(15, 5),
+        )  # fmt: skip
+        session.add(run)
+        session.flush()
+        books.record(session, job, run, zone=ZONE)
+        session.flush()
+        written = session.scalars(select(UsageRow).where(UsageRow.job_id == job.id)).all()
+        shares = {(r.accelerator, r.devices, r.milli) for r in written}
+        session.rollback()
+    assert len(written) == 3 and shares == {("A100-80GB", 1, milli)}
+
+
 def test_a_job_run_at_a_peer_is_sold_apart_and_used_none_of_this_sites_energy(
     world: World, report: MonthlyReport, tmp_path: Path
 ) -> None:

@@ -21,7 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.core import periods
-from aicc.core.jobspec import JobSpec
+from aicc.core.catalog import mig_milli
+from aicc.core.jobspec import AcceleratorRequest, JobSpec
 from aicc.core.pricing import PricePlan
 from aicc.core.tenancy import Principal
 from aicc.services import audit
@@ -53,6 +54,16 @@ def peer_plan(advert: dict[str, Any] | None) -> PricePlan:
     )
 
 
+def _milli(acc: AcceleratorRequest) -> int:
+    """A replica's accelerator share as the meter writes it here: a MIG slice its profile's
+    compute share, a `milli` share itself (its `count` reads 1), whole devices 1000 each."""
+    if acc.mig:
+        return mig_milli(acc.mig)
+    if acc.milli:
+        return acc.milli
+    return acc.count * 1000
+
+
 def record(session: Session, job: JobRow, run: FederationJobRow, *, zone: str) -> None:
     """Usage at home and the settlement row of one attempt that ended at a peer."""
     if run.started_at is None or run.ended_at is None or run.ended_at <= run.started_at:
@@ -60,7 +71,7 @@ def record(session: Session, job: JobRow, run: FederationJobRow, *, zone: str) -
     spec = JobSpec.model_validate(job.spec)
     acc = spec.resources.accelerator
     per_replica = (acc.count or (1 if acc.milli or acc.mig else 0)) if acc else 0
-    milli = (acc.count * 1000 if acc.count else (acc.milli or 0)) if acc else 0
+    milli = _milli(acc) if acc else 0
     ranked = (run.routing.get("ranked") or [{}])[0]
     model = str(ranked.get("model") or "") if per_replica else ""
     advert_row = session.get(FederationAdvertRow, run.site)
