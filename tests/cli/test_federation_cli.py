@@ -55,7 +55,7 @@ def test_federation_from_the_cli(tmp_path: Path) -> None:
         advert = {
             "site": "sh",
             "jurisdiction": "CN-SH",
-            "models": {"H100-SXM": {"count": 8, "free": 3}},
+            "models": {"H100-SXM": {"count": 8, "free": 3, "pflops": 0.989, "wait_s": 60.0}},
         }
         body = json.dumps(advert).encode()
         path = "/api/v1/federation/adverts"

@@ -66,7 +66,7 @@ def test_the_page_shows_peers_and_settles_once(site: tuple[TestClient, AppState,
     advert = {
         "site": "sh",
         "jurisdiction": "CN-SH",
-        "models": {"A100-80GB": {"count": 4, "free": 1}},
+        "models": {"A100-80GB": {"count": 4, "free": 1, "pflops": 0.312, "wait_s": 0.0}},
     }
     body = json.dumps(advert).encode()
     path = "/api/v1/federation/adverts"
