@@ -348,6 +348,26 @@ def test_tenants_by_kind_and_jobs(report: MonthlyReport) -> None:
     assert jobs == {"train": (3, 2, 0, 0), "infer": (1, 0, 1, 0)}
 
 
+def _billed_from_a_peer(session: Session, world: World, accelerator: dict[str, object]) -> JobRow:
+    """uni's job, routed to site `peer`, that ran there 3 h (15 October, 02:00-05:00 UTC) on
+    `accelerator` of an A100-80GB, its usage written at home as the federation loop writes it."""
+    job = _job(
+        session, world.orgs["uni"], kind="train", state="succeeded", created=at(15, 0),
+        ended=at(15, 5),
+    )  # fmt: skip
+    job.spec = {"command": "x", "resources": {"accelerator": accelerator}}
+    run = FederationJobRow(
+        job_id=job.id, attempt=0, site="peer", remote_job_id="job_there", remote_state="done",
+        routing={"ranked": [{"site": "peer", "model": "A100-80GB"}]}, created_at=at(15, 0),
+        updated_at=at(15, 5), started_at=at(15, 2), ended_at=at(15, 5),
+    )  # fmt: skip
+    session.add(run)
+    session.flush()
+    books.record(session, job, run, zone=ZONE)
+    session.flush()
+    return job
+
+
 @pytest.mark.parametrize(
     ("accelerator", "milli"), [({"mig": "3g.40gb"}, 3000 // 7), ({"milli": 500}, 500)]
 )
@@ -358,20 +378,7 @@ def test_a_share_run_at_a_peer_is_billed_at_home_as_its_share(
     share of one device, as the meter writes one that ran here (both were written as a whole
     device: the share's `count` reads 1)."""
     with world.db.session() as session:
-        job = _job(
-            session, world.orgs["uni"], kind="train", state="succeeded", created=at(15, 0),
-            ended=at(15, 5),
-        )  # fmt: skip
-        job.spec = {"command": "x", "resources": {"accelerator": accelerator}}
-        run = FederationJobRow(
-            job_id=job.id, attempt=0, site="peer", remote_job_id="job_there", remote_state="done",
-            routing={"ranked": [{"site": "peer", "model": "A100-80GB"}]}, created_at=at(15, 0),
-            updated_at=at(15, 5), started_at=at(15, 2), ended_at=at(15, 5),
-        )  # fmt: skip
-        session.add(run)
-        session.flush()
-        books.record(session, job, run, zone=ZONE)
-        session.flush()
+        job = _billed_from_a_peer(session, world, accelerator)
         written = session.scalars(select(UsageRow).where(UsageRow.job_id == job.id)).all()
         shares = {(r.accelerator, r.devices, r.milli) for r in written}
         session.rollback()
@@ -387,20 +394,7 @@ def test_a_job_run_at_a_peer_is_sold_apart_and_used_none_of_this_sites_energy(
     utilization stay those of this site's own devices, and its records are not counted among
     the records "written before carbon was recorded"."""
     with world.db.session() as session:
-        job = _job(
-            session, world.orgs["uni"], kind="train", state="succeeded", created=at(15, 0),
-            ended=at(15, 5),
-        )  # fmt: skip
-        job.spec = {"command": "x", "resources": {"accelerator": {"count": 1}}}
-        run = FederationJobRow(
-            job_id=job.id, attempt=0, site="peer", remote_job_id="job_there", remote_state="done",
-            routing={"ranked": [{"site": "peer", "model": "A100-80GB"}]}, created_at=at(15, 0),
-            updated_at=at(15, 5), started_at=at(15, 2), ended_at=at(15, 5),
-        )  # fmt: skip
-        session.add(run)
-        session.flush()
-        books.record(session, job, run, zone=ZONE)
-        session.flush()
+        _billed_from_a_peer(session, world, {"count": 1})
         there = monthly(
             session, world.admin, month=MONTH, zone=ZONE, default=PLAN, agreement=AGREEMENT,
             power=world.power, now=NOW,
