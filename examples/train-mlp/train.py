@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 import warnings
 from datetime import timedelta
@@ -145,18 +146,23 @@ def main() -> None:
 
 
 def leave(store: dist.TCPStore, rank: int, world_size: int) -> None:
-    """Tear down in order: every rank waits for the others to finish, and rank 0, which hosts
-    the store, exits last. A store host that leaves first aborts a rank still tearing down
-    (seen in CI twice: rank 1 exited with 134, "terminate called"); torchrun avoids this by
-    keeping the store in its agent, which outlives every worker."""
+    """Tear down in order and exit at once. Every rank waits for the others to finish, and rank
+    0, which hosts the store, leaves last (torchrun keeps the store in its agent, which outlives
+    every worker). Then the process ends without Python's exit: DDP keeps its process group
+    alive past `destroy_process_group` (its gloo threads still run afterwards), so gloo would be
+    torn down by C++ after the interpreter is gone, and under load a rank aborted there ("terminate
+    called without an active exception", exit 134, seen in CI four times)."""
     dist.barrier()
     dist.destroy_process_group()
     if rank:
         store.add("left", 1)
-        return
-    deadline = time.monotonic() + 60
-    while store.add("left", 0) < world_size - 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    else:
+        deadline = time.monotonic() + 60
+        while store.add("left", 0) < world_size - 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # every file this script wrote is closed already
 
 
 if __name__ == "__main__":
