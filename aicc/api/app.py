@@ -4,6 +4,7 @@ The server (aicc/server.py) builds it and mounts the portal beside it."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Sequence
@@ -66,7 +67,11 @@ def create_app(state: AppState) -> FastAPI:
     ):
         app.include_router(module.router, responses=schemas.ERRORS)
     schemas.document_errors(app)
-    app.router.on_shutdown.append(state.gateway.close)
+
+    async def close_transactions() -> None:  # commits what is queued
+        await asyncio.to_thread(state.transactions.close)
+
+    app.router.on_shutdown += [state.gateway.close, close_transactions]
 
     @app.exception_handler(ServiceError)
     async def service_error(_request: Request, err: ServiceError) -> JSONResponse:

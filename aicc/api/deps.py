@@ -40,7 +40,7 @@ StateDep = Annotated[AppState, Depends(_state)]
 
 
 async def in_thread(work: Callable[..., T], *args: Any) -> T:
-    """Store work off the event loop, for the hottest routes (a job's submit): the loop's own
+    """Store work off the event loop, for hot paths (who a token stands for): the loop's own
     executor hands work over through a C queue, a fraction of what a plain `def` route's anyio
     worker thread costs (measured: about a tenth of the server's time under a burst of submits)."""
     return await asyncio.get_running_loop().run_in_executor(None, functools.partial(work, *args))

@@ -23,9 +23,8 @@ import contextlib
 import hashlib
 import itertools
 import logging
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -40,6 +39,7 @@ from aicc.services import gateway as gw
 from aicc.services.autoscaling import Concurrency
 from aicc.services.common import utcnow
 from aicc.store.db import Database
+from aicc.store.group_commit import GroupCommit
 
 log = logging.getLogger(__name__)
 
@@ -86,99 +86,33 @@ class Stats:
         yield from counted.collect(self.registry, "aicc_gateway_")
 
 
-class LogWriter:
-    """Group commit of request records: a request awaits the transaction holding its row.
+class LogWriter(GroupCommit[gw.RequestRecord, None]):
+    """Group commit of request records (`store/group_commit.py`), on a connection the writer's
+    thread keeps: a request awaits the transaction holding its row. A batch that fails fails
+    its requests' futures (logged) and is not tried again."""
 
-    A thread of its own takes whatever arrived while it committed the last batch, commits it
-    in one transaction on a connection it keeps, and settles the batch's futures on their
-    event loops, one callback per loop (`call_soon_threadsafe`). A request costs its loop an
-    append and a wake-up, not a task's and a worker thread's turns. Each record is in exactly
-    one batch, committed once; a batch that fails fails its requests' futures (logged) and is
-    not tried again. The thread ends after `IDLE_S` without records, and at `close`, which
-    commits what is queued first; the next record starts it again."""
-
-    IDLE_S = 60.0
+    name = "aicc-gateway-log"
 
     def __init__(self, db: Database) -> None:
+        super().__init__()
         self.db = db
-        self._queued = threading.Condition()
-        self._pending: list[tuple[gw.RequestRecord, asyncio.Future[None]]] = []
-        self._thread: threading.Thread | None = None
-        self._closing = False
         self._connection: Connection | None = None  # the thread's own
 
-    def submit(self, record: gw.RequestRecord) -> asyncio.Future[None]:
-        """Queue the record; the future is done once its transaction committed."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        with self._queued:
-            self._pending.append((record, future))
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="aicc-gateway-log", daemon=True
-                )
-                self._thread.start()
-            else:
-                self._queued.notify()
-        return future
-
-    def close(self) -> None:
-        """Commit what is queued and end the thread. Blocking."""
-        with self._queued:
-            thread, self._closing = self._thread, True
-            self._queued.notify()
-        if thread is not None:
-            thread.join()
-        with self._queued:
-            self._closing = False
-
-    def _run(self) -> None:
-        while True:
-            with self._queued:
-                if not self._pending and not self._closing:
-                    self._queued.wait(self.IDLE_S)
-                if not self._pending:
-                    self._thread = None
-                    self._disconnect()
-                    return
-                batch, self._pending = self._pending, []
-            error: Exception | None = None
-            try:
-                self._commit([record for record, _ in batch])
-            except Exception as err:
-                log.exception("gateway: writing %d request records failed", len(batch))
-                error = err
-            by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
-            for _, future in batch:
-                by_loop.setdefault(future.get_loop(), []).append(future)
-            for loop, futures in by_loop.items():
-                with contextlib.suppress(RuntimeError):  # its loop closed: no one waits now
-                    loop.call_soon_threadsafe(_settle, futures, error)
-
-    def _commit(self, records: list[gw.RequestRecord]) -> None:
+    def commit(self, items: Sequence[gw.RequestRecord]) -> list[None]:
         if self._connection is None:
             self._connection = self.db.engine.connect()
         try:
-            gw.append(self._connection, records)
+            gw.append(self._connection, list(items))
         except Exception:
-            self._disconnect()  # the next batch starts on a fresh one
+            self.stopped()  # the next batch starts on a fresh connection
             raise
+        return [None] * len(items)
 
-    def _disconnect(self) -> None:
+    def stopped(self) -> None:
         if self._connection is not None:
             connection, self._connection = self._connection, None
             with contextlib.suppress(Exception):
                 connection.close()
-
-
-def _settle(futures: list[asyncio.Future[None]], error: Exception | None) -> None:
-    for future in futures:
-        if future.done():  # its request was cancelled (the client left)
-            continue
-        if error is None:
-            future.set_result(None)
-        else:
-            future.set_exception(error)
-            future.exception()  # retrieved: a request that stopped waiting logs nothing more
 
 
 class Gateway:

@@ -15,6 +15,7 @@ from aicc.services.control import Control, Engines
 from aicc.store.blobs import BlobStore
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.db import Database
+from aicc.store.group_commit import Transactions
 from aicc.store.sealing import Sealer
 
 
@@ -32,8 +33,11 @@ class AppState:
     gateway: Gateway = field(init=False)  # the `/v1` gateway's memory (api/gateway.py)
     http: HttpStats = field(default_factory=HttpStats)  # requests by route (api/http_metrics.py)
     callers: StoreCache[tokens.Caller | None] = field(init=False)  # by token digest (api/deps.py)
+    # the hottest writes (a job's submit), one transaction per batch (store/group_commit.py)
+    transactions: Transactions = field(init=False)
 
     def __post_init__(self) -> None:
+        self.transactions = Transactions(self.db)
         self.callers = StoreCache(self.settings.token_cache_s, self._load_caller, serve_stale=False)
         self.db.on_commit(tokens.SHAPES_A_CALLER, self.callers.clear)
         self.gateway = Gateway(

@@ -9,10 +9,11 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Header, Query, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from aicc.api import schemas
-from aicc.api.deps import CurrentUser, SessionDep, StateDep, in_thread
+from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.state import AppState
 from aicc.core.jobspec import JobSpec
 from aicc.core.states import JobState
@@ -42,19 +43,13 @@ async def jobs_submit(
         federation=federation.site is not None,
     )
 
-    def submit() -> tuple[jobs.Job, bool]:
-        try:
-            with state.db.session() as session:
-                return jobs.submit(
-                    session, who, spec, idempotency_key=idempotency_key, limits=limits
-                )
-        except IntegrityError:  # a concurrent retry with the same key won the race: its job
-            with state.db.session() as session:
-                return jobs.submit(
-                    session, who, spec, idempotency_key=idempotency_key, limits=limits
-                )
+    def submit(session: Session) -> tuple[jobs.Job, bool]:
+        return jobs.submit(session, who, spec, idempotency_key=idempotency_key, limits=limits)
 
-    job, created = await in_thread(submit)
+    try:
+        job, created = await state.transactions.run(submit)
+    except IntegrityError:  # a concurrent retry with the same key won the race: its job
+        job, created = await state.transactions.run(submit)
     if created:
         state.controller.wake()
     else:

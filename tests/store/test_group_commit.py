@@ -1,0 +1,141 @@
+"""Group commit (`store/group_commit.py`), on SQLite and PostgreSQL: writes queued while a batch
+commits go in one transaction, each caller gets its own answer, and a write that raises fails
+alone, its batch's others committed and nothing of its own kept."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, event, insert, select
+from sqlalchemy.orm import Session
+
+from aicc.store.db import Database, database_url
+from aicc.store.group_commit import Transactions
+
+NOTES = Table("notes", MetaData(), Column("n", Integer, primary_key=True), Column("text", String))
+
+
+@pytest.fixture
+def db(tmp_path: Path, db_url: str | None) -> Iterator[Database]:
+    database = Database(database_url(db_url, tmp_path))
+    NOTES.drop(database.engine, checkfirst=True)
+    NOTES.create(database.engine)
+    yield database
+    NOTES.drop(database.engine)
+    database.dispose()
+
+
+def kept(db: Database) -> list[int]:
+    with db.reader() as session:
+        return sorted(session.scalars(select(NOTES.c.n)))
+
+
+def write(n: int) -> Callable[[Session], int]:
+    def work(session: Session) -> int:
+        session.execute(insert(NOTES).values(n=n, text=f"note {n}"))
+        return n * 10
+
+    return work
+
+
+def test_writes_queued_meanwhile_commit_as_one_transaction(db: Database) -> None:
+    commits: list[int] = []
+    event.listen(db.engine, "commit", lambda _conn: commits.append(1))
+    release = threading.Event()
+
+    def slow(session: Session) -> int:
+        release.wait(10)  # the writer is busy: what comes meanwhile queues
+        return write(0)(session)
+
+    writes = Transactions(db)
+
+    async def main() -> list[int]:
+        first = asyncio.ensure_future(writes.run(slow))
+        await asyncio.sleep(0.05)
+        rest = [asyncio.ensure_future(writes.run(write(n))) for n in range(1, 21)]
+        await asyncio.sleep(0.05)
+        release.set()
+        return await asyncio.gather(first, *rest)
+
+    assert asyncio.run(main()) == [n * 10 for n in range(21)]
+    writes.close()
+    assert len(commits) == 2  # the slow one alone, then the twenty together
+    assert kept(db) == list(range(21))
+
+
+def test_a_write_that_raises_fails_alone_and_keeps_nothing(db: Database) -> None:
+    release = threading.Event()
+
+    def slow(session: Session) -> int:
+        release.wait(10)
+        return write(0)(session)
+
+    def half_then_raise(session: Session) -> int:
+        session.execute(insert(NOTES).values(n=99, text="half"))
+        raise ValueError("over the limit")
+
+    writes = Transactions(db)
+
+    async def main() -> list[object]:
+        first = asyncio.ensure_future(writes.run(slow))
+        await asyncio.sleep(0.05)
+        batch = [writes.run(write(1)), writes.run(half_then_raise), writes.run(write(2))]
+        queued = [asyncio.ensure_future(w) for w in batch]
+        await asyncio.sleep(0.05)
+        release.set()
+        return await asyncio.gather(first, *queued, return_exceptions=True)
+
+    first, one, failed, two = asyncio.run(main())
+    writes.close()
+    assert (first, one, two) == (0, 10, 20)
+    assert isinstance(failed, ValueError) and str(failed) == "over the limit"
+    assert kept(db) == [0, 1, 2]  # not 99: the failed write's row went with its rollback
+
+
+def test_a_write_that_breaks_its_transaction_fails_alone(db: Database) -> None:
+    """A duplicate key aborts the whole transaction (on PostgreSQL, every later statement in
+    it fails too): the others of its batch are run again, each alone, and committed."""
+    release = threading.Event()
+
+    def slow(session: Session) -> int:
+        release.wait(10)
+        return write(5)(session)
+
+    writes = Transactions(db)
+
+    async def main() -> list[object]:
+        first = asyncio.ensure_future(writes.run(slow))
+        await asyncio.sleep(0.05)
+        batch = [writes.run(write(n)) for n in (6, 5, 7)]  # 5 again: a primary key conflict
+        queued = [asyncio.ensure_future(w) for w in batch]
+        await asyncio.sleep(0.05)
+        release.set()
+        return await asyncio.gather(first, *queued, return_exceptions=True)
+
+    _, six, again, seven = asyncio.run(main())
+    writes.close()
+    assert (six, seven) == (60, 70)
+    assert "UNIQUE" in str(again).upper() or "duplicate key" in str(again)
+    assert kept(db) == [5, 6, 7]
+
+
+def test_close_commits_what_is_queued_and_a_later_write_starts_again(db: Database) -> None:
+    writes = Transactions(db)
+
+    async def queue_three() -> list[asyncio.Future[int]]:
+        return [writes.submit(write(n)) for n in (1, 2, 3)]
+
+    asyncio.run(queue_three())  # its loop is gone before the batch is settled: nobody waits
+    writes.close()
+    assert kept(db) == [1, 2, 3]
+
+    async def one_more() -> int:
+        return int(await writes.run(write(4)))
+
+    assert asyncio.run(one_more()) == 40
+    writes.close()
+    assert kept(db) == [1, 2, 3, 4]
