@@ -138,8 +138,13 @@ def workers_of(first: int) -> list[psutil.Process]:
 def wait_for_state(
     api: httpx.Client, job_id: str, state: str, timeout: float = 60
 ) -> dict[str, Any]:
-    return wait(
-        f"job {job_id} to be {state}",
-        lambda: (job := api.get(f"/api/v1/jobs/{job_id}").json())["state"] == state and job,
-        timeout=timeout,
-    )
+    last: dict[str, Any] = {}
+
+    def reached() -> dict[str, Any] | None:
+        last.update(api.get(f"/api/v1/jobs/{job_id}").json())
+        return dict(last) if last["state"] == state else None
+
+    try:
+        return wait(f"job {job_id} to be {state}", reached, timeout=timeout)
+    except AssertionError as err:  # say where it stopped: a CI run once saw only the time-out
+        raise AssertionError(f"{err}; it is {last.get('state')}: {last.get('message')}") from None
