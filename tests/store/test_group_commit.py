@@ -42,55 +42,47 @@ def write(n: int) -> Callable[[Session], int]:
     return work
 
 
-def test_writes_queued_meanwhile_commit_as_one_transaction(db: Database) -> None:
-    commits: list[int] = []
-    event.listen(db.engine, "commit", lambda _conn: commits.append(1))
-    release = threading.Event()
-
-    def slow(session: Session) -> int:
-        release.wait(10)  # the writer is busy: what comes meanwhile queues
-        return write(0)(session)
-
-    writes = Transactions(db)
-
-    async def main() -> list[int]:
-        first = asyncio.ensure_future(writes.run(slow))
-        await asyncio.sleep(0.05)
-        rest = [asyncio.ensure_future(writes.run(write(n))) for n in range(1, 21)]
-        await asyncio.sleep(0.05)
-        release.set()
-        return await asyncio.gather(first, *rest)
-
-    assert asyncio.run(main()) == [n * 10 for n in range(21)]
-    writes.close()
-    assert len(commits) == 2  # the slow one alone, then the twenty together
-    assert kept(db) == list(range(21))
-
-
-def test_a_write_that_raises_fails_alone_and_keeps_nothing(db: Database) -> None:
+def behind_a_busy_writer(
+    writes: Transactions, first: int, works: list[Callable[[Session], int]]
+) -> list[object]:
+    """Write `first` while `works` are queued behind it (the writer busy, so they wait), then
+    let it finish: `works` come as one batch. Each one's result or exception, `first`'s first."""
     release = threading.Event()
 
     def slow(session: Session) -> int:
         release.wait(10)
-        return write(0)(session)
+        return write(first)(session)
 
+    async def main() -> list[object]:
+        busy = asyncio.ensure_future(writes.run(slow))
+        await asyncio.sleep(0.05)
+        queued = [asyncio.ensure_future(writes.run(work)) for work in works]
+        await asyncio.sleep(0.05)
+        release.set()
+        return await asyncio.gather(busy, *queued, return_exceptions=True)
+
+    try:
+        return asyncio.run(main())
+    finally:
+        writes.close()
+
+
+def test_writes_queued_meanwhile_commit_as_one_transaction(db: Database) -> None:
+    commits: list[int] = []
+    event.listen(db.engine, "commit", lambda _conn: commits.append(1))
+    answers = behind_a_busy_writer(Transactions(db), 0, [write(n) for n in range(1, 21)])
+    assert answers == [n * 10 for n in range(21)]
+    assert len(commits) == 2  # the busy one alone, then the twenty together
+    assert kept(db) == list(range(21))
+
+
+def test_a_write_that_raises_fails_alone_and_keeps_nothing(db: Database) -> None:
     def half_then_raise(session: Session) -> int:
         session.execute(insert(NOTES).values(n=99, text="half"))
         raise ValueError("over the limit")
 
-    writes = Transactions(db)
-
-    async def main() -> list[object]:
-        first = asyncio.ensure_future(writes.run(slow))
-        await asyncio.sleep(0.05)
-        batch = [writes.run(write(1)), writes.run(half_then_raise), writes.run(write(2))]
-        queued = [asyncio.ensure_future(w) for w in batch]
-        await asyncio.sleep(0.05)
-        release.set()
-        return await asyncio.gather(first, *queued, return_exceptions=True)
-
-    first, one, failed, two = asyncio.run(main())
-    writes.close()
+    answers = behind_a_busy_writer(Transactions(db), 0, [write(1), half_then_raise, write(2)])
+    first, one, failed, two = answers
     assert (first, one, two) == (0, 10, 20)
     assert isinstance(failed, ValueError) and str(failed) == "over the limit"
     assert kept(db) == [0, 1, 2]  # not 99: the failed write's row went with its rollback
@@ -99,25 +91,8 @@ def test_a_write_that_raises_fails_alone_and_keeps_nothing(db: Database) -> None
 def test_a_write_that_breaks_its_transaction_fails_alone(db: Database) -> None:
     """A duplicate key aborts the whole transaction (on PostgreSQL, every later statement in
     it fails too): the others of its batch are run again, each alone, and committed."""
-    release = threading.Event()
-
-    def slow(session: Session) -> int:
-        release.wait(10)
-        return write(5)(session)
-
-    writes = Transactions(db)
-
-    async def main() -> list[object]:
-        first = asyncio.ensure_future(writes.run(slow))
-        await asyncio.sleep(0.05)
-        batch = [writes.run(write(n)) for n in (6, 5, 7)]  # 5 again: a primary key conflict
-        queued = [asyncio.ensure_future(w) for w in batch]
-        await asyncio.sleep(0.05)
-        release.set()
-        return await asyncio.gather(first, *queued, return_exceptions=True)
-
-    _, six, again, seven = asyncio.run(main())
-    writes.close()
+    works = [write(n) for n in (6, 5, 7)]  # 5 again: a primary key conflict
+    _, six, again, seven = behind_a_busy_writer(Transactions(db), 5, works)
     assert (six, seven) == (60, 70)
     assert "UNIQUE" in str(again).upper() or "duplicate key" in str(again)
     assert kept(db) == [5, 6, 7]
