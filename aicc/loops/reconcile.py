@@ -408,6 +408,15 @@ def _failure_message(rep: ReplicaRow) -> str:
     }.get(rep.reason or "", f"replica {rep.index} failed ({rep.reason}){said}")
 
 
+@dataclass(frozen=True)
+class Reconciled:
+    """What a pass found that decides when the next one comes."""
+
+    lost: set[str]  # the nodes replicas were lost with (now marked down)
+    launched: bool = False  # it launched a replica
+    starting: bool = False  # a replica is launched but its command not yet started
+
+
 def cycle(
     db: Database,
     lease: Lease,
@@ -415,12 +424,12 @@ def cycle(
     sealer: Sealer,
     now: datetime,
     health: node_health.Policy = node_health.Policy(),
-) -> set[str]:
-    """One pass; returns the ids of the nodes replicas were lost with (now marked down)."""
+) -> Reconciled:
+    """One pass: launch, stop and poll, then record what was seen."""
     with db.reader() as session:  # reading needs no fence; only the writes below do
         work = gather(session, sealer)
     if not work:
-        return set()
+        return Reconciled(set())
     seen = act(work, executors)
     with db.session() as session:
         now = utcnow()  # acting took time: fence and record at the present
@@ -428,4 +437,10 @@ def cycle(
         for item in work:
             if item.secrets_seen:
                 secrets.keep_seen(session, sealer, item.job_id, list(item.secrets_seen))
-        return record(session, seen, now, health)
+        lost = record(session, seen, now, health)
+    launched = any(item.launch is not None and seen.get(item.replica_id) for item in work)
+    starting = any(
+        state is not None and state.phase in ("starting", "running") and not state.started_at
+        for _, state in seen.values()
+    )
+    return Reconciled(lost, launched, starting)
