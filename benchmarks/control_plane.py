@@ -6,6 +6,7 @@ through HTTP, as a user would. Results go to stdout as JSON; BENCHMARKS.md recor
     .venv/bin/python benchmarks/control_plane.py --latency-jobs 20 --submits 500 --clients 8
     .venv/bin/python benchmarks/control_plane.py --workers 2 --submits 1000 --clients 8
     .venv/bin/python benchmarks/control_plane.py --rate 200 --rate-seconds 10   # p50, p99
+    .venv/bin/python benchmarks/control_plane.py --postgres --submits 5000 --users 8  # 8 people
     .venv/bin/python benchmarks/control_plane.py --rate-limit-cost --submits 500 --clients 8
 
 `--rate-limit-cost` measures only submit throughput, on two fresh servers one after the other:
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import platform
 import queue
@@ -69,20 +71,27 @@ def latency(client: httpx.Client, jobs: int) -> dict[str, float]:
 
 
 def throughput(
-    server: ServerProcess, submits: int, clients: int, database: int | None = None
+    server: ServerProcess,
+    submits: int,
+    clients: int,
+    database: int | None = None,
+    users: list[dict[str, str]] | None = None,
 ) -> dict[str, float]:
     """Clients submitting at once (keep-alive connections, as the SDK keeps) into a queue that
-    places nothing (max_running=1, held by a long job), so only the submit path is measured."""
+    places nothing (max_running=1, held by a long job), so only the submit path is measured.
+    `users`: each client submits as one of them (`submitters`), else as the admin."""
     with server.client() as admin:
         admin.post("/api/v1/queues", json={"name": "bench", "max_running": 1})
         holder = admin.post(
             "/api/v1/jobs", json={"command": "sleep 600", "queue": "bench"}
         )  # holds the lane
     local = threading.local()
+    who = itertools.cycle(users or [{}])
 
     def one(i: int) -> int:
         if not hasattr(local, "client"):
             local.client = server.client()
+            local.client.headers.update(next(who))
         spec = {"command": "true", "queue": "bench"}
         return local.client.post(
             "/api/v1/jobs", json=spec, headers={"Idempotency-Key": f"b-{i}"}
@@ -106,7 +115,13 @@ def throughput(
     }
 
 
-def at_rate(server: ServerProcess, rate: float, seconds: float, clients: int) -> dict[str, float]:
+def at_rate(
+    server: ServerProcess,
+    rate: float,
+    seconds: float,
+    clients: int,
+    users: list[dict[str, str]] | None = None,
+) -> dict[str, float]:
     """Submits sent at a fixed rate by `clients` threads, each timed from when it was due (not
     from when a free client sent it), so a server that falls behind shows in the latency."""
     with server.client() as admin:
@@ -115,8 +130,10 @@ def at_rate(server: ServerProcess, rate: float, seconds: float, clients: int) ->
     # Each thread's client made and connected before the clock starts (as the SDK keeps one):
     # making an httpx client loads the CA store, tens of milliseconds, not the server's time.
     ready: queue.SimpleQueue[httpx.Client] = queue.SimpleQueue()
+    who = itertools.cycle(users or [{}])
     for _ in range(clients):
         client = server.client()
+        client.headers.update(next(who))
         client.get("/healthz")
         ready.put(client)
     local = threading.local()
@@ -145,6 +162,19 @@ def at_rate(server: ServerProcess, rate: float, seconds: float, clients: int) ->
         "p50_ms": 1000 * latencies[len(latencies) // 2],
         "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)],
     }
+
+
+def submitters(server: ServerProcess, users: int) -> list[dict[str, str]]:
+    """`users` members of the admin's organization, a token each (headers to send): a center's
+    submits come from many people, and each one's pending limit counts only their own jobs."""
+    out = []
+    with server.client() as admin:
+        for i in range(users):
+            user = admin.post("/api/v1/users", json={"name": f"bench-{i}", "role": "member"})
+            made = {"name": "bench", "user_id": user.raise_for_status().json()["id"]}
+            token = admin.post("/api/v1/tokens", json=made).raise_for_status().json()
+            out.append({"Authorization": f"Bearer {token['secret']}"})
+    return out
 
 
 def release(server: ServerProcess, holder: str) -> None:
@@ -227,6 +257,9 @@ def main() -> None:
     )
     parser.add_argument("--rate-seconds", type=float, default=10.0)
     parser.add_argument(
+        "--users", type=int, default=0, help="clients submit as this many users (default: admin)"
+    )
+    parser.add_argument(
         "--rate-limit-cost",
         action="store_true",
         help="only submit throughput, with the rate limiter and without it",
@@ -253,9 +286,12 @@ def main() -> None:
         try:
             with server.client() as client:
                 result = {"latency": latency(client, args.latency_jobs)}
-            result["throughput"] = throughput(server, args.submits, args.clients, database)
+            users = submitters(server, args.users)
+            result["throughput"] = throughput(server, args.submits, args.clients, database, users)
             if args.rate:
-                result["at_rate"] = at_rate(server, args.rate, args.rate_seconds, args.clients)
+                result["at_rate"] = at_rate(
+                    server, args.rate, args.rate_seconds, args.clients, users
+                )
         finally:
             server.stop()
     result["machine"] = {
@@ -264,6 +300,7 @@ def main() -> None:
     }
     result["database"] = "postgresql" if args.db else "sqlite"
     result["workers"] = args.workers
+    result["users"] = args.users or "admin"
     print(json.dumps(result, indent=2))
 
 
