@@ -20,6 +20,7 @@ from aicc.core.jobspec import JobSpec
 from aicc.server import build
 from aicc.services import jobs, tenancy
 from aicc.services import tokens as t
+from aicc.testing.servers import kill_leftover_replicas
 
 
 def main() -> None:
@@ -62,6 +63,7 @@ def main() -> None:
             )
         )
         state.db.dispose()
+        kill_leftover_replicas(home)  # the lane's holder: it would sleep on for two minutes
 
 
 if __name__ == "__main__":
