@@ -63,7 +63,8 @@ def test_federation_from_the_cli(tmp_path: Path) -> None:
             peer_key, "sh", "POST", path, body, utcnow() - timedelta(seconds=5), to="home"
         )
         headers["Content-Type"] = "application/json"
-        assert httpx.post(url + path, content=body, headers=headers).status_code == 200
+        answer = httpx.post(url + path, content=body, headers=headers, timeout=60)
+        assert answer.status_code == 200, answer.text  # 5 s, httpx's default, timed out in CI
 
         table = run("federation", "sites")
         assert table.exit_code == 0, table.output
