@@ -24,7 +24,7 @@ from aicc.scheduler.snapshot import Bind, DevicePick, Placement, Preempt, Snapsh
 from aicc.services import snapshots
 from aicc.services.billing import budgets
 from aicc.services.common import new_id
-from aicc.services.transitions import change_state
+from aicc.services.transitions import change_state, hold
 from aicc.store.db import Database
 from aicc.store.tables import JobRow, NodeRow, ReplicaRow, table
 
@@ -134,6 +134,8 @@ def quarantine(session: Session, job_id: str, reason: Reason, message: str, now:
     """A waiting job the scheduler cannot take (see `cycle`) fails with a reason its owner
     sees (`aicc job show`, its events), instead of stopping every pass for everyone."""
     job = session.get(JobRow, job_id)
+    if job is not None:
+        hold(session, job)
     if job is None or job.state not in (JobState.PENDING.value, JobState.ADMITTED.value):
         return  # cancelled meanwhile
     log.warning("job %s quarantined (%s): %s", job_id, reason.value, message)
@@ -144,6 +146,8 @@ def record_bind(
     session: Session, bind: Bind, now: datetime, same_host: frozenset[str] = frozenset()
 ) -> int:
     job = session.get(JobRow, bind.job_id)
+    if job is not None:
+        hold(session, job)
     if job is None or job.state not in (JobState.PENDING.value, JobState.ADMITTED.value):
         return 0  # cancelled meanwhile
     if job.state == JobState.PENDING.value:

@@ -41,7 +41,7 @@ from aicc.services.common import (
 )
 from aicc.services.data import datasets
 from aicc.services.data.datasets import MODEL
-from aicc.services.transitions import change_state
+from aicc.services.transitions import change_state, hold
 from aicc.store.blobs import BlobStore
 from aicc.store.tables import (
     DeploymentReplicaRow,
@@ -706,6 +706,7 @@ def _running_replica(session: Session, job: JobRow) -> ReplicaRow | None:
 def _end(session: Session, job: JobRow, why: str) -> None:
     """Stop a replica job as a cancel does: a waiting one at once, a placed one through the
     reconciler (TERM, grace, KILL)."""
+    hold(session, job)  # the scheduler may be binding it
     state = JobState(job.state)
     if state.is_terminal() or job.cancel_requested:
         return

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, ScalarSelect, bindparam, func, insert, literal_column, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from aicc.core.jobspec import JobSpec, default_name, first_problem
@@ -19,10 +19,10 @@ from aicc.core.states import JobState, Reason
 from aicc.core.tenancy import Principal, can_read, can_write
 from aicc.core.units import format_cpu, format_memory
 from aicc.scheduler.feasible import Feasibility
-from aicc.services import audit, snapshots, tenancy
+from aicc.services import audit, snapshots, tenancy, waiting
 from aicc.services.common import Forbidden, Invalid, NotFound, TooMany, new_id, utcnow
 from aicc.services.data import mounts
-from aicc.services.transitions import change_state
+from aicc.services.transitions import change_state, hold
 from aicc.store.tables import (
     DeviceRow,
     EventRow,
@@ -220,24 +220,8 @@ def submit(
             queue=queue.name,
             limit=queue.max_runtime_s,
         )
-    mine, queued = _waiting(
-        session,
-        user_id=who.user_id,
-        queue_id=queue.id,
-        cap=limits.max_pending_per_user,
-        queue_cap=queue.max_pending,
-    )
-    if mine >= limits.max_pending_per_user:
-        raise TooMany(
-            "you have {count} jobs waiting already; wait or cancel some",
-            count=limits.max_pending_per_user,
-        )
-    if queue.max_pending is not None and queued >= queue.max_pending:
-        raise TooMany(
-            "queue {queue} holds its maximum of {count} waiting jobs",
-            queue=queue.name,
-            count=queue.max_pending,
-        )
+    waiting_limits = _waiting_limits(who, queue, limits)
+    waiting.check(session, waiting_limits)
     _check_fits(session, spec)
     _check_scenario(spec)
     data, pinned = mounts.pin(session, who, spec.datasets, project_id=project.id)
@@ -294,22 +278,34 @@ def submit(
     session.execute(_INSERT_JOB, row)
     event = {"job_id": job_id, "kind": "submitted", "to_state": "pending", "reason": "submitted"}
     session.execute(_INSERT_EVENT, {**event, "at": now})
+    waiting.enter(session, waiting_limits)
     audit.record(session, who, "job.submit", "job", job_id, org_id=project.org_id, now=now)
     return _view(session, JobRow(**row), user=who.name, replicas=False), True
 
 
-def _waiting(
-    session: Session, *, user_id: str, queue_id: str, cap: int, queue_cap: int | None
-) -> tuple[int, int]:
-    """The user's and the queue's waiting jobs, counted only up to their limits (a count past
-    its limit says nothing more, and counting thousands cost a submit more than its insert);
-    the queue's only where the queue has a limit. Each count reads its index alone (one count
-    with an OR between them scanned the whole table)."""
-    params = {"user_id": user_id, "queue_id": queue_id, "cap": cap, "queue_cap": queue_cap}
-    if queue_cap is None:
-        return session.execute(_WAITING_MINE, params).scalar_one(), 0
-    mine, queued = session.execute(_WAITING_BOTH, params).one()
-    return mine, queued
+def _waiting_limits(
+    who: Principal, queue: tenancy.Queue, limits: SubmitLimits
+) -> dict[str, waiting.Limit | None]:
+    """The user's limit on their waiting jobs, and the queue's where it has one."""
+    mine = waiting.Limit(
+        limits.max_pending_per_user,
+        lambda: TooMany(
+            "you have {count} jobs waiting already; wait or cancel some",
+            count=limits.max_pending_per_user,
+        ),
+    )
+    most = queue.max_pending
+    queued = None
+    if most is not None:
+        queued = waiting.Limit(
+            most,
+            lambda: TooMany(
+                "queue {queue} holds its maximum of {count} waiting jobs",
+                queue=queue.name,
+                count=most,
+            ),
+        )
+    return {waiting.of_user(who.user_id): mine, waiting.of_queue(queue.id): queued}
 
 
 # A submit's statements, built once: building one (and its cache key) costs more than running it.
@@ -319,17 +315,6 @@ _SEEN = select(_JOBS.c.id, _JOBS.c.request_sha256).where(
     _JOBS.c.user_id == bindparam("user_id"), _JOBS.c.idempotency_key == bindparam("key")
 )
 _INSERT_JOB, _INSERT_EVENT = insert(_JOBS), insert(table(EventRow))
-_ACTIVE = _JOBS.c.state.in_([s.value for s in ACTIVE])
-_MINE, _QUEUED = _JOBS.c.user_id == bindparam("user_id"), _JOBS.c.queue_id == bindparam("queue_id")
-
-
-def _count_to(where: ColumnElement[bool], cap: str) -> ScalarSelect[int]:
-    first = select(literal_column("1")).where(where, _ACTIVE).limit(bindparam(cap)).subquery()
-    return select(func.count()).select_from(first).scalar_subquery()
-
-
-_WAITING_MINE = select(_count_to(_MINE, "cap"))
-_WAITING_BOTH = select(_count_to(_MINE, "cap"), _count_to(_QUEUED, "queue_cap"))
 
 
 def _deadline(spec: JobSpec, now: datetime, runtime_s: int | None) -> datetime | None:
@@ -496,6 +481,7 @@ def cancel(session: Session, who: Principal, job_id: str) -> Job:
     job = _readable(session, who, job_id)
     if not can_write(who, org_id=job.org_id, project_id=job.project_id):
         raise Forbidden("viewers cannot cancel jobs")
+    hold(session, job)  # the scheduler may be binding it
     state = JobState(job.state)
     if state.is_terminal() or job.cancel_requested:
         return _view(session, job)

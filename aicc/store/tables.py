@@ -383,8 +383,6 @@ class JobRow(Base):
         UniqueConstraint("user_id", "idempotency_key"),
         Index("ix_jobs_state_created", "state", "created_at"),
         Index("ix_jobs_project_created", "project_id", "created_at"),
-        Index("ix_jobs_user_state", "user_id", "state"),  # a submit's waiting-limit counts
-        Index("ix_jobs_queue_state", "queue_id", "state"),
     )
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(64))
@@ -417,6 +415,16 @@ class JobRow(Base):
     # `placement: federation` (docs/federation.md): None runs here (never routed, or routed
     # here); "?" waits for the federation loop to route it; else the peer site it runs on
     federation: Mapped[str | None] = mapped_column(String(40), default=None, index=True)
+
+
+class WaitingRow(Base):
+    """How many jobs wait (pending or admitted) per user and per queue, kept as jobs enter and
+    leave waiting (services/waiting.py), so that a submit checks its limits in one read
+    whatever thousands wait. `owner` is "user/<id>" or "queue/<id>"."""
+
+    __tablename__ = "waiting"
+    owner: Mapped[str] = mapped_column(String(48), primary_key=True)
+    jobs: Mapped[int] = mapped_column(Integer)
 
 
 class ReplicaRow(Base):

@@ -168,6 +168,7 @@ SHOWN_SERVICES = (
     "reports/monthly",
     "federation/adverts",
     "federation/books",
+    "transitions",
 )
 _ERRORS = {"ServiceError", "NotFound", "Forbidden", "Conflict", "Invalid", "TooMany", "TooLarge"}
 _ERRORS |= {"SignInFailed", "ProviderUnavailable"}  # single sign-on's (services/oidc.py)
