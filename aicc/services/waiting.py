@@ -21,12 +21,12 @@ import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import Executable, bindparam, event, select
+from sqlalchemy import Executable, bindparam, event, func, select
 from sqlalchemy.orm import Session, SessionTransaction
 
 from aicc.core.states import WAITING, JobState
 from aicc.services.common import ServiceError
-from aicc.store.tables import WaitingRow, table
+from aicc.store.tables import JobRow, WaitingRow, table
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,23 @@ def counts(session: Session, owners: list[str]) -> list[int]:
     stored: dict[str, int] = {owner: jobs for owner, jobs in rows}
     notes = _notes(session)
     return [stored.get(owner, 0) + notes.get(owner, (0, None))[0] for owner in owners]
+
+
+def drift(session: Session) -> dict[str, tuple[int, int]]:
+    """Owners whose kept count is not the jobs waiting: (kept, waiting). Empty while every
+    write path keeps them (the chaos harness and the tests check it; it walks all jobs)."""
+    kept = {owner: jobs for owner, jobs in session.execute(select(_T.c.owner, _T.c.jobs))}
+    waiting: dict[str, int] = {}
+    in_waiting = _JOBS.c.state.in_([s.value for s in WAITING])
+    for scope, column in (("user", _JOBS.c.user_id), ("queue", _JOBS.c.queue_id)):
+        query = select(column, func.count()).where(in_waiting).group_by(column)
+        waiting.update({f"{scope}/{owner}": jobs for owner, jobs in session.execute(query)})
+    owners = set(kept) | set(waiting)
+    return {
+        owner: (kept.get(owner, 0), waiting.get(owner, 0))
+        for owner in sorted(owners)
+        if kept.get(owner, 0) != waiting.get(owner, 0)
+    }
 
 
 def check(session: Session, limits: Mapping[str, Limit | None]) -> None:
@@ -128,7 +145,7 @@ def _undo(session: Session, transaction: SessionTransaction) -> None:
         session.info.pop(_NOTES, None)
 
 
-_T = table(WaitingRow)
+_T, _JOBS = table(WaitingRow), table(JobRow)
 _COUNTS = select(_T.c.owner, _T.c.jobs).where(_T.c.owner.in_(bindparam("owners", expanding=True)))
 _UPSERTS: dict[str, Executable] = {}  # per dialect, built once
 

@@ -11,6 +11,7 @@ What is promised, and checked after the run has drained:
   whose supervisor was killed or whose node was lost (a lost replica is retried:
   `max_retries: 1`);
 - no usage recorded twice: per replica, the usage records cover its run time once;
+- the waiting counts a submit's limits read are the jobs waiting, per user and per queue;
 - nothing stuck: no job left non-terminal, no ended replica left unmetered;
 - the audit chain verifies;
 - PostgreSQL restarted mid-run (`-m immediate`) changes none of the above;
@@ -43,8 +44,10 @@ from typing import Any
 import httpx
 import yaml
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from aicc.executors.local import runtime
+from aicc.services import waiting
 from aicc.store.db import database_url, make_engine
 from aicc.store.tables import LeaseRow, NodeRow, ReplicaRow, UsageRow
 from aicc.testing import engines
@@ -126,6 +129,7 @@ class Report:
     stuck: list[str] = field(default_factory=list)
     double_billed: list[str] = field(default_factory=list)
     unmetered: list[str] = field(default_factory=list)
+    miscounted: list[str] = field(default_factory=list)  # waiting counts that are not the jobs
     supervisors_killed: list[str] = field(default_factory=list)  # their jobs' ids
     postgres_restarts: int = 0
     disk_fills: list[tuple[float, float]] = field(default_factory=list)  # (from, to) wall clock
@@ -152,6 +156,7 @@ class Report:
             "stuck": len(self.stuck),
             "double_billed": len(self.double_billed),
             "unmetered": len(self.unmetered),
+            "miscounted": len(self.miscounted),
             "audit_broken": int(self.audit_intact is False),
             "damaged_blob_served": int(
                 self.blob_check is not None and not self.blob_check.startswith("500 ")
@@ -162,7 +167,7 @@ class Report:
     def details(self) -> dict[str, list[str]]:
         """What broke, job by job (the first 10 of each kind)."""
         kinds = ["lost", "duplicates", "key_conflicts", "wrong_state", "missing_logs"]
-        kinds += ["ran_twice", "stuck", "double_billed", "unmetered"]
+        kinds += ["ran_twice", "stuck", "double_billed", "unmetered", "miscounted"]
         return {k: getattr(self, k)[:10] for k in kinds if getattr(self, k)}
 
     def failover(self) -> dict[str, float] | None:
@@ -665,6 +670,9 @@ def check(cluster: Cluster, submitter: Submitter, report: Report) -> None:
     engine = make_engine(cluster.db_url())
     with engine.connect() as conn:
         epoch = conn.execute(select(LeaseRow.epoch).where(LeaseRow.name == "controller")).scalar()
+    with Session(engine) as session:  # what a submit's limits read, against the jobs
+        drift = waiting.drift(session).items()
+        report.miscounted = [f"{owner}: kept {kept}, waiting {n}" for owner, (kept, n) in drift]
     engine.dispose()
     report.takeovers = (epoch or 1) - 1
 
