@@ -17,7 +17,6 @@ The commit then fails with the same refusal, and a batch of submits runs each ag
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -39,10 +38,8 @@ class Limit:
 
 _Note = tuple[int, Limit | None]  # an owner's change in this transaction, and its limit
 _NOTES = "aicc.waiting"  # session.info: {owner: _Note}
-# A savepoint's notes as they were when it began, put back if it rolls back.
-_BEFORE: weakref.WeakKeyDictionary[SessionTransaction, dict[str, _Note]] = (
-    weakref.WeakKeyDictionary()
-)
+# session.info: each open savepoint's notes as they were when it began, put back if it rolls back
+_BEFORE = "aicc.waiting.before"
 
 
 def of_user(user_id: str) -> str:
@@ -132,17 +129,25 @@ def _write(session: Session) -> None:
 @event.listens_for(Session, "after_transaction_create")
 def _begin(session: Session, transaction: SessionTransaction) -> None:
     if transaction.nested:
-        _BEFORE[transaction] = dict(_notes(session))
+        session.info.setdefault(_BEFORE, {})[transaction] = dict(_notes(session))
 
 
 @event.listens_for(Session, "after_soft_rollback")
 def _undo(session: Session, transaction: SessionTransaction) -> None:
     """A savepoint rolled back takes its notes with it; the transaction, all of them."""
-    before = _BEFORE.pop(transaction, None)
+    before = session.info.get(_BEFORE, {}).pop(transaction, None)
     if transaction.nested and before is not None:
         session.info[_NOTES] = before
     elif not transaction.nested:
         session.info.pop(_NOTES, None)
+        session.info.pop(_BEFORE, None)
+
+
+@event.listens_for(Session, "after_commit")
+def _done(session: Session) -> None:
+    """A transaction committed: no savepoint of it can roll back any more."""
+    if not session.in_nested_transaction():
+        session.info.pop(_BEFORE, None)
 
 
 _T, _JOBS = table(WaitingRow), table(JobRow)
