@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from aicc.core import autoscaling as autoscale
 from aicc.core import datasets as core
 from aicc.core.jobspec import NAME_PATTERN, JobSpec, first_problem
-from aicc.core.states import JobState, Reason
+from aicc.core.states import WAITING, JobState, Reason
 from aicc.core.tenancy import Principal, can_read, can_write
 from aicc.services import audit, endpoints, jobs, tenancy, workdirs
 from aicc.services.common import (
@@ -715,7 +715,7 @@ def _end(session: Session, job: JobRow, why: str) -> None:
         job_id=job.id, kind="deployment", reason="deployment", message=why, at=utcnow()
     )
     session.add(event)
-    if state in jobs.ACTIVE:
+    if state in WAITING:
         change_state(session, job, JobState.CANCELLED, reason=Reason.CANCELLED_BY_USER, message=why)
     else:
         job.cancel_requested, job.message = True, why

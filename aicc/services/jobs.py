@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from aicc.core.jobspec import JobSpec, default_name, first_problem
-from aicc.core.states import JobState, Reason
+from aicc.core.states import WAITING, JobState, Reason
 from aicc.core.tenancy import Principal, can_read, can_write
 from aicc.core.units import format_cpu, format_memory
 from aicc.scheduler.feasible import Feasibility
@@ -34,8 +34,6 @@ from aicc.store.tables import (
     WorkdirRow,
     table,
 )
-
-ACTIVE = (JobState.PENDING, JobState.ADMITTED)
 
 
 @dataclass(frozen=True)
@@ -486,7 +484,7 @@ def cancel(session: Session, who: Principal, job_id: str) -> Job:
     if state.is_terminal() or job.cancel_requested:
         return _view(session, job)
     audit.record(session, who, "job.cancel", "job", job.id, org_id=job.org_id)
-    if state in ACTIVE:
+    if state in WAITING:
         change_state(
             session,
             job,

@@ -11,8 +11,8 @@ locked only from there to the commit.
 A limit is checked twice: at the submit (`check`), against the counts committed plus this
 transaction's notes (the refusal a user gets), and again at the commit under the row's lock,
 because under PostgreSQL's READ COMMITTED another server may have committed submits of the same
-user since.
-The commit then fails with the same refusal, and a batch of submits runs each again alone.
+user since. The commit then fails with the same refusal, and a batch of submits runs each again
+alone.
 """
 
 from __future__ import annotations
