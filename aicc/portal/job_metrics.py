@@ -19,6 +19,7 @@ from aicc.core.tenancy import Principal
 from aicc.portal.auth import Me
 from aicc.portal.rendering import PortalRoute, render
 from aicc.services import metrics
+from aicc.services.common import Invalid, TooLarge
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
@@ -46,7 +47,10 @@ class JobMetrics:
 def job_metrics(
     session: Session, state: AppState, who: Principal, job_id: str, most: int = POINTS
 ) -> JobMetrics:
-    found = metrics.curves(session, who, job_id, state.executors, most=most)
+    try:
+        found = metrics.curves(session, who, job_id, state.executors, most=most)
+    except (Invalid, TooLarge):  # the guard refused the job's file: the page shows no curves
+        return JobMetrics(job_id, False, [], False)
     curves = [
         Curve(
             name=name,

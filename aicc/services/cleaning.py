@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -23,12 +22,15 @@ from aicc.cleaning import REPORT, STEPS, Filter, Options, Pipeline, parse_steps
 from aicc.core import datasets as core
 from aicc.core.jobspec import JobSpec
 from aicc.core.tenancy import Principal
-from aicc.services import jobs, tenancy, workdirs
+from aicc.executors import jobfiles
+from aicc.services import jobs, logs, tenancy, workdirs
 from aicc.services.common import Invalid, NotFound, utcnow
 from aicc.services.data import datasets, uploads
 from aicc.store.blobs import BlobStore
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables import DatasetRow, JobOutputRow, JobRow
+
+REPORT_BYTES = 16 * 1024 * 1024  # the job's report.json, parsed whole
 
 
 def program() -> bytes:
@@ -133,18 +135,22 @@ def ingest_outputs(
     row = session.get(DatasetRow, out.target_id)
     if row is None:
         raise NotFound("the data set is gone")
-    report: dict[str, Any] = {}
-    if (root / REPORT).is_file():
-        report = json.loads((root / REPORT).read_text())
-    lineage = {**out.lineage, "report": report}
-    committed = uploads.ingest_directory(
-        session,
-        who,
-        store,
-        row,
-        root,
-        message=f"cleaned by job {job.id}",
-        lineage=lineage,
-        leave_out=frozenset({REPORT}),
-    )
+    files = jobfiles.JobFiles(root)
+    with logs.refusals():  # the job's outputs: links, FIFOs, sizes checked by the guard
+        try:
+            report = json.loads(files.capped(REPORT_BYTES).read_bytes(REPORT))
+        except FileNotFoundError:
+            report = {}
+        lineage = {**out.lineage, "report": report}
+        committed = uploads.ingest(
+            session,
+            who,
+            store,
+            row.name,
+            row.project_id,
+            files.contents(leave_out=frozenset({REPORT})),
+            f"cleaned by job {job.id}",
+            lineage=lineage,
+            kind=row.kind,
+        )
     return committed.version.ref

@@ -7,8 +7,11 @@ print its environment; its log must not then hand the values to every reader of 
 
 from __future__ import annotations
 
-import io
+import contextlib
+import os
 import tarfile
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,10 +20,11 @@ from sqlalchemy.orm import Session
 from aicc.core.jobspec import JobKind
 from aicc.core.states import JobState
 from aicc.core.tenancy import Principal
+from aicc.executors import jobfiles
 from aicc.executors.base import Executor
 from aicc.executors.base import Stream as Stream  # re-exported: the API names the stream too
 from aicc.services import jobs, notebooks, secrets
-from aicc.services.common import NotFound
+from aicc.services.common import Invalid, NotFound, ServiceError, TooLarge
 from aicc.store.db import Database
 from aicc.store.sealing import Sealer
 from aicc.store.tables import NodeRow
@@ -95,19 +99,41 @@ def read(
     rep = replica_of(job, index)
     if rep.handle is None:
         return ""
-    text = executor_of(session, rep, executors).logs(rep.handle, stream, tail)
+    with refusals():  # a job may replace its log by a link or a FIFO (without a sandbox)
+        text = executor_of(session, rep, executors).logs(rep.handle, stream, tail)
     running = not JobState(job.state).is_terminal()
     values = secret_values(session, sealer, job)
     return mask(text, values, cut_before=tail is not None, cut_after=running)
 
 
+@contextlib.contextmanager
+def refusals() -> Iterator[None]:
+    """Whatever the guard of job-written files refuses (`executors/jobfiles.py`) as the service
+    error the API answers with: 422 for a name that may not be there (a link, a FIFO), 413 for
+    too big or too many; the message names the file."""
+    try:
+        yield
+    except jobfiles.Refused as e:
+        error: type[ServiceError] = TooLarge if e.status == 413 else Invalid
+        raise error(e.template, **e.params) from None
+
+
 def outputs_dir(session: Session, job: jobs.Job, executors: dict[str, Executor]) -> Path:
+    """Where the job's `$AICC_OUTPUT_DIR` is kept. Read what is there only through
+    `job_files` (or `jobfiles.JobFiles`): the job wrote it."""
     for rep in job.replicas:
         if rep.handle:
             path = executor_of(session, rep, executors).outputs_dir(job.id, rep.handle)
-            if path is not None and path.is_dir():
-                return path
+            if path is not None:
+                with refusals():
+                    if jobfiles.JobFiles(path).is_dir():
+                        return path
     raise NotFound(f"job {job.id} has no outputs on this server (yet)")
+
+
+def job_files(session: Session, job: jobs.Job, executors: dict[str, Executor]) -> jobfiles.JobFiles:
+    """The job's outputs, behind the guard."""
+    return jobfiles.JobFiles(outputs_dir(session, job, executors))
 
 
 @dataclass(frozen=True)
@@ -117,22 +143,59 @@ class OutputFile:
 
 
 def output_files(root: Path) -> list[OutputFile]:
-    """The regular files under `root`, sorted by path; symbolic links are left out (a job could
-    point one anywhere on the node)."""
-    return [
-        OutputFile(path.relative_to(root).as_posix(), path.stat().st_size)
-        for path in sorted(root.rglob("*"))
-        if path.is_file() and not path.is_symlink()
-    ]
+    """The regular files under `root`, sorted by path. A symbolic link, a hard link, a FIFO or
+    another special file there, or more files or bytes than the guard reads, is refused (422,
+    413) naming it: a job could point a link anywhere on the node."""
+    with refusals():
+        return [OutputFile(f.path, f.size) for f in jobfiles.JobFiles(root).walk()]
 
 
-def outputs_archive(root: Path) -> bytes:
-    """A tar.gz of `output_files(root)`, built in memory."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for item in output_files(root):
-            archive.add(root / item.path, arcname=item.path, recursive=False)
-    return buffer.getvalue()
+_READ_BYTES = 1 << 20  # read and compressed at a time: a download holds about this much
+
+
+def outputs_archive(root: Path) -> Iterator[bytes]:
+    """A tar.gz of the files under `root`, as the pieces of a stream (a job may write tens of
+    GiB: the server never holds more than about a MiB of it). The whole tree is checked by the
+    guard (`JobFiles.walk`) before this returns, so a link, a FIFO or too many files is the
+    ServiceError (422, 413) of `output_files`, raised before the first byte is sent; each file
+    is opened through the guard again when its turn comes, and a refusal then ends the stream
+    short (the client's archive is incomplete, never the wrong file)."""
+    files = jobfiles.JobFiles(root)  # the guard's caps, as every reader of the outputs
+    with refusals():
+        listing = files.walk()
+    return (piece for piece in _tar_gz(files, listing) if piece)
+
+
+def _tar_gz(files: jobfiles.JobFiles, listing: list[jobfiles.JobFile]) -> Iterator[bytes]:
+    """The tar stream (PAX headers, as `tarfile` writes them) of `listing`, gzipped as it goes.
+    A file that changed size since it was opened is cut or padded with zeros to the size in its
+    header, so the archive stays whole."""
+    gzip = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: a gzip member
+    written = 0
+
+    def put(data: bytes) -> bytes:
+        nonlocal written
+        written += len(data)
+        return gzip.compress(data)
+
+    for item in listing:
+        with refusals(), files.open(item.path) as f:
+            st = os.fstat(f.fileno())
+            info = tarfile.TarInfo(item.path)
+            info.size, info.mtime, info.mode = st.st_size, int(st.st_mtime), st.st_mode & 0o755
+            yield put(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+            left = st.st_size
+            while left and (chunk := f.read(min(_READ_BYTES, left))):
+                left -= len(chunk)
+                yield put(chunk)
+        left += -st.st_size % tarfile.BLOCKSIZE  # what shrank meanwhile, then a whole block
+        while left:
+            zeros = min(_READ_BYTES, left)
+            left -= zeros
+            yield put(bytes(zeros))
+    end = 2 * tarfile.BLOCKSIZE
+    end += -(written + end) % tarfile.RECORDSIZE
+    yield put(bytes(end)) + gzip.flush()
 
 
 def follow_step(
@@ -158,10 +221,11 @@ def follow_step(
         executor = executor_of(session, rep, executors)
         values = secret_values(session, sealer, job)
     size = executor.log_size(rep.handle, stream)
-    if sent is None:
-        text = executor.logs(rep.handle, stream, tail)
-        return mask(text, values, cut_before=tail is not None, cut_after=not done), size, done
-    if size > sent:
-        text = executor.logs(rep.handle, stream, size - sent)
-        return mask(text, values, cut_before=True, cut_after=not done), size, done
+    with refusals():
+        if sent is None:
+            text = executor.logs(rep.handle, stream, tail)
+            return mask(text, values, cut_before=tail is not None, cut_after=not done), size, done
+        if size > sent:
+            text = executor.logs(rep.handle, stream, size - sent)
+            return mask(text, values, cut_before=True, cut_after=not done), size, done
     return "", sent, done

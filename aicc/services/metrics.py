@@ -13,6 +13,10 @@ metric is bounded: every `stride`-th point, the stride doubling whenever more th
 be kept (an even thinning that never needs the whole run at once), and its last `TAIL` points
 as written. An answer is thinned evenly again to at most `most` points, the first and the last
 among them.
+
+The file is the job's: it is opened through the guard of job-written files
+(`executors/jobfiles.py`), so a link there, a FIFO or a file over the cap is refused (422, 413)
+and a read never blocks.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from aicc.core.states import JobState
 from aicc.core.tenancy import Principal
+from aicc.executors import jobfiles
 from aicc.executors.base import Executor
 from aicc.services import jobs, logs
 from aicc.services.common import NotFound
@@ -179,10 +184,11 @@ def read_file(
 ) -> tuple[dict[str, list[Point]], int | None, int, bool]:
     """The curves in `path` (absent: none): (metrics, last step, points matched, thinned).
     Each metric is in the order it was logged; a step logged again (a requeued job resuming
-    from a checkpoint) replaces the curve from there on."""
+    from a checkpoint) replaces the curve from there on. `path` is a job's file, opened through
+    the guard (`jobfiles.Refused` for a link, a FIFO, a file over the cap)."""
     try:
-        fh = path.open("rb")
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        fh = jobfiles.JobFiles(path.parent).open(path.name)
+    except FileNotFoundError:
         return {}, None, 0, False
     with fh, _lock:
         stat = os.fstat(fh.fileno())
@@ -228,7 +234,8 @@ def curves(
         root = logs.outputs_dir(session, job, executors)
     except NotFound:
         return found
-    found.metrics, found.last_step, found.total, found.thinned = read_file(
-        root / FILE, since=since, tail=tail, most=most
-    )
+    with logs.refusals():
+        found.metrics, found.last_step, found.total, found.thinned = read_file(
+            root / FILE, since=since, tail=tail, most=most
+        )
     return found

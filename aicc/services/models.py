@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session
 
 from aicc.core import datasets as core
 from aicc.core.tenancy import Principal
-from aicc.services import audit, jobs, metrics
+from aicc.executors import jobfiles
+from aicc.services import audit, jobs, logs, metrics
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, utcnow
 from aicc.services.data import chunks, datasets, uploads
 from aicc.services.data.datasets import MODEL
@@ -232,8 +233,11 @@ def register_directory(
     root: Path,
     **fields: Any,
 ) -> ModelVersion:
-    """A version of the files under `root` (a job's outputs, the server's own disk)."""
-    return register(session, who, store, name, uploads.files_under(root), **fields)
+    """A version of the files under `root` (a job's outputs, the server's own disk), read
+    through the guard of job-written files."""
+    with logs.refusals():
+        files = jobfiles.JobFiles(root).contents()
+        return register(session, who, store, name, files, **fields)
 
 
 def register_job(
@@ -260,45 +264,52 @@ def register_job(
             job_id=job.id,
             state=job.state,
         )
-    root = outputs
-    if path:
-        try:
-            root = outputs / core.check_path(path)
-        except core.DatasetError as e:
-            raise Invalid("path: {problem}", problem=str(e)) from None
-        if not root.is_dir():
-            raise NotFound(
-                "job {job_id} has no folder {path} in its outputs", job_id=job.id, path=path
-            )
-    if metrics is None:
-        metrics = read_metrics(root / "metrics.json")
-    row = session.get(JobRow, job.id)
-    pinned = list(row.datasets or []) if row else []
-    lineage = {
-        "job_id": job.id,
-        "datasets": [d["ref"] for d in pinned],
-        "dataset_versions": [d["version_id"] for d in pinned],
-        "path": path,
-    }
-    return register(
-        session,
-        who,
-        store,
-        name,
-        uploads.files_under(root),
-        project=project or job.project_id,
-        format=format,
-        framework=framework,
-        metrics=metrics,
-        card=card,
-        lineage=lineage,
-    )
+    with logs.refusals():  # the outputs are the job's: links, FIFOs, sizes checked there
+        files = jobfiles.JobFiles(outputs)
+        if path:
+            try:
+                rel = core.check_path(path)
+            except core.DatasetError as e:
+                raise Invalid("path: {problem}", problem=str(e)) from None
+            try:
+                files = files.subdir(rel)
+            except (FileNotFoundError, NotADirectoryError):
+                raise NotFound(
+                    "job {job_id} has no folder {path} in its outputs", job_id=job.id, path=path
+                ) from None
+        if metrics is None:
+            metrics = read_metrics(files)
+        row = session.get(JobRow, job.id)
+        pinned = list(row.datasets or []) if row else []
+        lineage = {
+            "job_id": job.id,
+            "datasets": [d["ref"] for d in pinned],
+            "dataset_versions": [d["version_id"] for d in pinned],
+            "path": path,
+        }
+        return register(
+            session,
+            who,
+            store,
+            name,
+            files.contents(),
+            project=project or job.project_id,
+            format=format,
+            framework=framework,
+            metrics=metrics,
+            card=card,
+            lineage=lineage,
+        )
 
 
-def read_metrics(path: Path) -> dict[str, float]:
-    """The finite numbers of a `metrics.json` (a job's held-out metrics); {} without one."""
+MAX_JSON_BYTES = 16 * 1024 * 1024  # a job's metrics.json or report.json, parsed whole
+
+
+def read_metrics(files: jobfiles.JobFiles, rel: str = "metrics.json") -> dict[str, float]:
+    """The finite numbers of a job's `metrics.json` (its held-out metrics); {} without one, or
+    when it is no JSON object. Read through the guard: a link or a FIFO there is Refused."""
     try:
-        doc = json.loads(path.read_text("utf-8"))
+        doc = json.loads(files.capped(MAX_JSON_BYTES).read_bytes(rel))
     except (OSError, ValueError):
         return {}
     if not isinstance(doc, dict):

@@ -1,7 +1,9 @@
 """What a job promised to leave behind (`JobOutputRow`): a cleaning job's outputs become the
 next version of a data set, a template job's a version of a model. `deliver` runs after each
 reconcile pass (loops/outputs.py), once per job: a crash before it commits leaves the row
-pending, and the next pass delivers it."""
+pending, and the next pass delivers it. The outputs are the job's: each `Ingest` reads them
+through the guard of job-written files (`executors/jobfiles.py`), and what it refuses (a link,
+a FIFO, too many or too big) fails the delivery with the guard's message."""
 
 from __future__ import annotations
 
@@ -13,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from aicc.core.states import TERMINAL
 from aicc.core.tenancy import Principal
-from aicc.services import cleaning, jobs, templates, tenancy
-from aicc.services.common import Invalid, NotFound, utcnow
+from aicc.services import cleaning, jobs, logs, templates, tenancy
+from aicc.services.common import NotFound, ServiceError, utcnow
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables import JobOutputRow, JobRow, UserRow
 
@@ -44,8 +46,9 @@ def deliver(
                 raise NotFound("the job's owner is gone")
             who = tenancy.principal_of(session, user)
             root = outputs_of(jobs.get(session, who, job.id))
-            made = KINDS[out.kind](session, store, who, job, out, root)
-        except (NotFound, Invalid, OSError, ValueError) as e:
+            with logs.refusals():
+                made = KINDS[out.kind](session, store, who, job, out, root)
+        except (ServiceError, OSError, ValueError) as e:
             out.state, out.result = "failed", str(e)[:2000]
         else:
             out.state, out.result = "done", made

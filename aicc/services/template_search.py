@@ -8,28 +8,38 @@ every trial's hyperparameters and metrics in its lineage and card.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from aicc.core import template_search
 from aicc.core.templates import Manifest
+from aicc.executors.jobfiles import JobFiles
 from aicc.services import models
 from aicc.services.common import Invalid
 
 OUTPUT = '"$AICC_OUTPUT_DIR/trial-$AICC_REPLICA"'  # a shell word: each replica's own outputs
 
 
-def trial_dir(root: Path, index: int) -> Path:
-    return root / f"trial-{index}"
+def trial_name(index: int) -> str:
+    return f"trial-{index}"
 
 
-def pick(manifest: Manifest, root: Path, lineage: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
+def trial_metrics(root: JobFiles, index: int) -> dict[str, float]:
+    """Trial `index`'s metrics.json, read through the guard; {} when it wrote none."""
+    try:
+        return models.read_metrics(root.subdir(trial_name(index)))
+    except (FileNotFoundError, NotADirectoryError):
+        return {}
+
+
+def pick(
+    manifest: Manifest, root: JobFiles, lineage: dict[str, Any]
+) -> tuple[JobFiles, dict[str, Any]]:
     """The best trial's outputs directory, and the lineage the model version records: its
     hyperparameters as `params`, and `search` with every trial's params and metrics and which
     one won. Invalid when no trial reported the template's metric."""
     trials: list[dict[str, Any]] = list(lineage["search"]["trials"])
     name = manifest.metric.name
-    results = [models.read_metrics(trial_dir(root, i) / "metrics.json") for i in range(len(trials))]
+    results = [trial_metrics(root, i) for i in range(len(trials))]
     index = template_search.best(manifest.metric, [r.get(name) for r in results])
     if index is None:
         raise Invalid(
@@ -44,7 +54,7 @@ def pick(manifest: Manifest, root: Path, lineage: dict[str, Any]) -> tuple[Path,
             for i, (p, r) in enumerate(zip(trials, results, strict=True))
         ],
     }
-    return trial_dir(root, index), {**lineage, "params": trials[index], "search": search}
+    return root.subdir(trial_name(index)), {**lineage, "params": trials[index], "search": search}
 
 
 def card_lines(lineage: dict[str, Any]) -> list[str]:

@@ -60,42 +60,66 @@ def test_a_launch_the_engine_refuses_fails_the_job_with_the_engines_words(
         assert failed["message"] == f"replica 0 could not be launched: {refusal}"
 
 
+_FULL_DISK = """
+import errno, os, sys
+from pathlib import Path
+
+from aicc.executors.base import ReplicaLaunch
+from aicc.executors.local.executor import LocalExecutor
+from aicc.loops.reconcile import Work, act
+from aicc.services.common import new_id
+from aicc.store.blobs import BlobStore
+
+home = Path(sys.argv[1])
+local = LocalExecutor(home=home / "aicc", blobs=BlobStore(home / "blobs"), grace_s=1)
+replica = ReplicaLaunch(
+    job_id=new_id("job"), attempt=0, index=0, argv=["/bin/sh", "-c", "echo up"], env={},
+    node="local", device_indices=(), cpu_milli=100, memory_mib=128, max_runtime_s=None,
+)
+local.run_dir(replica).mkdir(parents=True)
+filler = home / "filler"
+fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+try:  # the disk fills up
+    while True:
+        os.write(fd, b"x" * 4096)
+except OSError as e:
+    assert e.errno == errno.ENOSPC, e
+os.close(fd)
+work = [Work("rep-1", replica.job_id, "local", None, cancel=False, launch=replica)]
+assert act(work, {"local": local}) == {}, "a full disk failed the launch"
+filler.unlink()  # room again
+handle, state = act(work, {"local": local})["rep-1"]
+assert handle == str(local.run_dir(replica)) and state is not None, state
+assert state.reason in (None, "succeeded"), state
+print("bound while full; launched once there was room")
+"""
+
+
 def test_a_launch_on_a_full_disk_waits_for_room_instead_of_failing_the_job(
     tmp_path: Path,
 ) -> None:
-    """ENOSPC while launching (/dev/full stands for the full disk under the run directory) is
-    the machine's state: the replica stays bound and the next pass launches it. Before, every
-    job bound while the disk was full failed (benchmarks/chaos.py --disk-fills: 52 of 60)."""
-    import os
+    """ENOSPC while launching is the machine's state: the replica stays bound and the next pass
+    launches it. Before, every job bound while the disk was full failed (benchmarks/chaos.py
+    --disk-fills: 52 of 60). The disk is a real one that fills: a 256 KiB tmpfs mounted in a
+    user and mount namespace of the test's own (unshare, as bubblewrap uses them)."""
+    import subprocess
+    import sys
 
-    from aicc.executors.local.executor import LocalExecutor
-    from aicc.loops.reconcile import Work, act
-    from aicc.services.common import new_id
-    from aicc.store.blobs import BlobStore
-
-    local = LocalExecutor(home=tmp_path / "home", blobs=BlobStore(tmp_path / "blobs"), grace_s=1)
-    replica = ReplicaLaunch(
-        job_id=new_id("job"),
-        attempt=0,
-        index=0,
-        argv=["/bin/sh", "-c", "echo up"],
-        env={},
-        node="local",
-        device_indices=(),
-        cpu_milli=100,
-        memory_mib=128,
-        max_runtime_s=None,
+    script = tmp_path / "full_disk.py"
+    script.write_text(_FULL_DISK)
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mount = (
+        f'mount -t tmpfs -o size=256k tmpfs "{disk}" && exec "{sys.executable}" "{script}" "{disk}"'
     )
-    run_dir = local.run_dir(replica)
-    run_dir.mkdir(parents=True)
-    full = run_dir / f".launch.json.{os.getpid()}.tmp"  # where launch writes its spec first
-    full.symlink_to("/dev/full")
-    work = [Work("rep-1", replica.job_id, "local", None, cancel=False, launch=replica)]
-    assert act(work, {"local": local}) == {}  # nothing recorded: still bound, not failed
-    full.unlink(missing_ok=True)  # (launch removes its half-written file itself)
-    handle, state = act(work, {"local": local})["rep-1"]
-    assert handle == str(run_dir) and state is not None, state
-    assert state.reason in (None, "succeeded"), state  # launched, running or done: not failed
+    done = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", mount],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "bound while full; launched once there was room"
 
 
 def test_a_job_with_secrets_launches_while_others_write(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from aicc.core.jobspec import JobKind
 from aicc.core.states import JobState, Reason
 from aicc.core.tenancy import Role
 from aicc.core.topology import NodeState
+from aicc.executors import jobfiles
 from aicc.portal import i18n, submitting
 
 PORTAL = Path(i18n.__file__).parent
@@ -157,6 +158,7 @@ SHOWN_SERVICES = (
     "data/datasets",
     "data/uploads",
     "data/inspect",
+    "data/storage",
     "models",
     "templates",
     "deployments",
@@ -198,6 +200,7 @@ def validation_templates() -> set[str]:
     input (`InputError("...")` in aicc/core, and a deferrable job's window refusals) and the
     portal's words for pydantic's own."""
     found = set(submitting.PYDANTIC.values()) | set(jobspec.WINDOW_TEMPLATES)
+    found |= set(jobfiles.MESSAGES)  # what a job wrote, refused by the guard (a page shows it)
     for path in (PORTAL.parent / "core").glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text("utf-8"))):
             if (

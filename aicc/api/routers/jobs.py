@@ -19,6 +19,7 @@ from aicc.core.jobspec import JobSpec
 from aicc.core.states import JobState
 from aicc.services import explain as explain_service
 from aicc.services import jobs, logs, metrics
+from aicc.services.common import ServiceError
 from aicc.services.federation import dispatch
 from aicc.services.jobs import SubmitLimits
 from aicc.services.logs import Stream
@@ -36,12 +37,7 @@ async def jobs_submit(
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> schemas.Job:
     """Accept a job; a retry with the same `Idempotency-Key` returns the same job (200)."""
-    federation = state.settings.federation
-    limits = SubmitLimits(
-        max_pending_per_user=state.settings.limits.max_pending_per_user,
-        default_placement=federation.default_placement if federation.site else "local",
-        federation=federation.site is not None,
-    )
+    limits = SubmitLimits.of(state.settings)
 
     def submit(session: Session) -> tuple[jobs.Job, bool]:
         return jobs.submit(session, who, spec, idempotency_key=idempotency_key, limits=limits)
@@ -157,30 +153,43 @@ def jobs_logs(
                     tail=tail,
                 )
             )
+    # the first step before the first byte: a log the guard refuses is a clean 4xx
+    first = logs.follow_step(
+        state.db, state.sealer, state.executors, who, job_id, replica, stream, tail, None
+    )
     return StreamingResponse(
-        _follow(state, job_id, who, replica, stream, tail), media_type="text/plain"
+        _follow(state, job_id, who, replica, stream, tail, first), media_type="text/plain"
     )
 
 
 async def _follow(
-    state: AppState, job_id: str, who: CurrentUser, index: int, stream: Stream, tail: int | None
+    state: AppState,
+    job_id: str,
+    who: CurrentUser,
+    index: int,
+    stream: Stream,
+    tail: int | None,
+    first: tuple[str, int | None, bool],
 ) -> AsyncIterator[str]:
     def step(sent: int | None) -> tuple[str, int | None, bool]:
         return logs.follow_step(
             state.db, state.sealer, state.executors, who, job_id, index, stream, tail, sent
         )
 
-    sent: int | None = None
-    while True:
-        text, sent, done = await run_in_threadpool(step, sent)
-        if text:
-            yield text
-        if done:
-            text, sent, _ = await run_in_threadpool(step, sent)
+    text, sent, done = first
+    try:
+        while True:
             if text:
-                yield text  # what the replica wrote between the last poll and its end
-            return
-        await asyncio.sleep(0.5)
+                yield text
+            if done:
+                text, sent, _ = await run_in_threadpool(step, sent)
+                if text:
+                    yield text  # what the replica wrote between the last poll and its end
+                return
+            await asyncio.sleep(0.5)
+            text, sent, done = await run_in_threadpool(step, sent)
+    except ServiceError:  # the job replaced its log meanwhile (a link, a FIFO): the stream ends
+        return
 
 
 @router.get(
@@ -191,13 +200,14 @@ async def _follow(
     },
 )
 def jobs_outputs(job_id: str, who: CurrentUser, state: StateDep, session: SessionDep) -> Response:
-    """A tar.gz of the job's `$AICC_OUTPUT_DIR`."""
+    """A tar.gz of the job's `$AICC_OUTPUT_DIR`, streamed as it is read (the whole tree checked
+    first: a refusal is a 4xx before the first byte)."""
     job = jobs.get(session, who, job_id)
     mirrored = dispatch.mirrored_outputs(state.settings.home, job.id)
     root = mirrored if mirrored and not job.replicas else None  # it ran at a peer site
     archive = logs.outputs_archive(root or logs.outputs_dir(session, job, state.executors))
     headers = {"Content-Disposition": f'attachment; filename="{job.id}-outputs.tar.gz"'}
-    return Response(archive, media_type="application/gzip", headers=headers)
+    return StreamingResponse(archive, media_type="application/gzip", headers=headers)
 
 
 @router.get("/{job_id}/metrics", response_model=schemas.Metrics)

@@ -12,6 +12,14 @@ server that was `kill -9`'d and restarted learns every replica's fate from those
 - `STREAM.log`      the first half of the log budget; `STREAM.tail.K` rotating tail chunks.
 
 JSON files are replaced atomically (temp file + os.replace), so a reader never sees half a file.
+
+Without a sandbox the job runs as the server's user and may replace any of these files (its
+`$AICC_OUTPUT_DIR` is inside the run directory): by a symbolic link to another tenant's log, a
+hard link, a FIFO whose reader would block the API. So the server reads them only through the
+guard of job-written files (`jobfiles.open_regular`: no link followed, never blocking, regular
+files of one name only), which raises `jobfiles.Refused` for anything else (a 422 at the API,
+services/logs.py), and writes its own files only as new ones (`O_EXCL`), never through a name
+the job left.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from typing import Any, Literal, cast
 
 import psutil
 
+from aicc.executors import jobfiles
 from aicc.executors.cancel import mark as mark_cancel
 
 Stream = Literal["stdout", "stderr"]
@@ -47,6 +56,8 @@ ORPHAN_FILE = "orphan.json"
 TAIL_CHUNKS = 4  # full tail chunks that together hold at least the tail budget
 CREATE_TIME_TOLERANCE_S = 1.0  # /proc/stat btime may drift by a second between readers
 LAUNCH_TIMEOUT_S = 60.0
+MAX_JSON_BYTES = 1 << 20  # a run directory's JSON records are a few hundred bytes
+MAX_UNLAID_BYTES = 64 << 20  # a log file read when launch.json (its budget) is gone
 _PHASES = ("starting", "running", "exited", "lost")
 
 
@@ -203,7 +214,8 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
     Mode 0600: launch.json holds the replica's environment, secrets included."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp.unlink(missing_ok=True)  # whatever a job left under the name: a link is not followed
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         with open(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, sort_keys=True)
@@ -237,13 +249,18 @@ def forget_env(run_dir: Path, spec: LaunchSpec) -> None:
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
-    """The file's object, or None when it does not exist (yet)."""
+    """The file's object, or None when it does not exist (yet). Read through the guard: a
+    link, a FIFO or a file over MAX_JSON_BYTES there is `jobfiles.Refused`, never a wait."""
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+        f = jobfiles.open_regular(path, _JSON_LIMITS)
     except FileNotFoundError:
         return None
+    with f:
+        data = json.loads(f.read(MAX_JSON_BYTES + 1))
     return cast(dict[str, Any], data) if isinstance(data, dict) else None
+
+
+_JSON_LIMITS = jobfiles.Limits(file_bytes=MAX_JSON_BYTES)
 
 
 def process_alive(pid: int | None, create_time: float | None) -> bool:
@@ -276,7 +293,8 @@ def process_alive(pid: int | None, create_time: float | None) -> bool:
 
 @contextlib.contextmanager
 def _launch_lock(run_dir: Path) -> Iterator[None]:
-    fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+    fd = os.open(run_dir / LOCK_FILE, flags, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -286,9 +304,10 @@ def _launch_lock(run_dir: Path) -> Iterator[None]:
 
 def _launch_in_progress(run_dir: Path) -> bool:
     """True while some `launch` holds the lock of this run directory."""
+    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK  # never waits on a FIFO
     try:
-        fd = os.open(run_dir / LOCK_FILE, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
+        fd = os.open(run_dir / LOCK_FILE, flags)
+    except OSError:  # missing, or a link a job put there: no launch holds it
         return False
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -525,21 +544,30 @@ def _chunk_indices(run_dir: Path, stream: str) -> list[int]:
 
 
 def log_size(run_dir: Path, stream: Stream = "stdout") -> int:
-    """Total bytes the replica ever wrote to `stream`, kept or not (offsets for `logs --follow`)."""
+    """Total bytes the replica ever wrote to `stream`, kept or not (offsets for `logs --follow`).
+    A log file that is no regular file counts 0 (never followed, never opened)."""
     run_dir = Path(run_dir)
     layout = _layout(run_dir)
     chunks = _chunk_indices(run_dir, stream)
     if layout is None or not chunks:
-        try:
-            return head_path(run_dir, stream).stat().st_size
-        except FileNotFoundError:
-            return 0
+        return jobfiles.regular_size(head_path(run_dir, stream))
     newest = chunks[-1]
-    try:
-        size = chunk_path(run_dir, stream, newest).stat().st_size
-    except FileNotFoundError:  # rotated away in between: look again
+    path = chunk_path(run_dir, stream, newest)
+    if not path.exists() and not path.is_symlink():  # rotated away in between: look again
         return log_size(run_dir, stream)
+    size = jobfiles.regular_size(path)
     return layout.head_limit + newest * layout.chunk_size + size
+
+
+def _read_capped(path: Path, most: int) -> bytes:
+    """At most `most` bytes of a log file, through the guard (missing: FileNotFoundError; a
+    link, a hard link, a FIFO: `jobfiles.Refused`). A log file is never longer than its share of
+    the budget unless the job made it so: the rest is not read."""
+    with jobfiles.open_regular(path, _LOG_LIMITS, shown=path.name) as f:
+        return f.read(most)
+
+
+_LOG_LIMITS = jobfiles.Limits(file_bytes=jobfiles.MAX_TOTAL_BYTES)
 
 
 def read_log(run_dir: Path, stream: Stream = "stdout", tail_bytes: int | None = None) -> str:
@@ -555,8 +583,9 @@ def read_log(run_dir: Path, stream: Stream = "stdout", tail_bytes: int | None = 
     first = 0
     for index in reversed(_chunk_indices(run_dir, stream)):
         path = chunk_path(run_dir, stream, index)
+        most = layout.chunk_size if layout is not None else MAX_UNLAID_BYTES
         try:
-            tail = path.read_bytes() + tail
+            tail = _read_capped(path, most) + tail
         except FileNotFoundError:
             break  # rotated away while we read; the newer chunks already cover the tail budget
         first = index
@@ -567,8 +596,9 @@ def read_log(run_dir: Path, stream: Stream = "stdout", tail_bytes: int | None = 
         kept, omitted = tail, 0
     if tail_bytes is not None and len(kept) >= tail_bytes:
         return kept[len(kept) - tail_bytes :].decode("utf-8", errors="replace")
+    most = layout.head_limit if layout is not None else MAX_UNLAID_BYTES
     try:
-        head = head_path(run_dir, stream).read_bytes()
+        head = _read_capped(head_path(run_dir, stream), most)
     except FileNotFoundError:
         head = b""
     if omitted > 0:
