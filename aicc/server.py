@@ -294,6 +294,7 @@ def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
         interval_s=settings.loop_interval_s,
         lease_ttl_s=settings.lease_ttl_s,
         log_retention=timedelta(days=settings.limits.log_retention_days),
+        upload_expiry=timedelta(hours=settings.data.upload_expiry_h),
         books=lambda lease: books(settings, db, lease, energy),
         health=node_health.Policy(
             failures=settings.limits.node_failures_to_cordon,

@@ -56,12 +56,16 @@ def sweep(
     return cleaned
 
 
-def collect(db: Database, chunks: ChunkStore, now: datetime) -> int:
-    """Forget the chunks no data set (nor a live upload) refers to, then delete the packs left
-    with none, once that has committed: the index never names bytes that are gone, and a crash
-    in between leaves only unreferenced bytes. Returns how many packs were deleted."""
+def collect(
+    db: Database, chunks: ChunkStore, now: datetime, *, upload_expiry: timedelta = uploads.STALE
+) -> int:
+    """Drop the uploads left uncommitted for `upload_expiry` (hours: their chunks count against
+    their project's quota meanwhile), forget the chunks no data set (nor a live upload) refers
+    to, then delete the packs left with none, once that has committed: the index never names
+    bytes that are gone, and a crash in between leaves only unreferenced bytes. Returns how
+    many packs were deleted."""
     with db.session() as session:
-        packs = uploads.collect(session, now=now)
+        packs = uploads.collect(session, now=now, stale=upload_expiry)
     if packs:
         chunks.delete(packs)
         log.info("deleted %d data set packs nothing refers to", len(packs))

@@ -239,10 +239,7 @@ def _dataset_page(
     looks = Looks()
     old = _version_number(query.get("diff"))
     if manifest is not None:
-        limits = inspect.Limits(
-            timeout_s=state.settings.data.query_timeout_s,
-            memory_mib=state.settings.data.query_memory_mib,
-        )
+        limits = inspect.Limits.of(state.settings.data)
         inside = Inside(chunks.reader(session, state.chunks), views(state), limits)
         asked = query.get("profile") == "1"
         looks = look(inside, manifest, folder, query.get("file"), profile=asked)

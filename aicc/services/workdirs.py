@@ -33,7 +33,7 @@ def store(
     try:
         return blobs.put(data, expected_sha256=sha256, max_bytes=max_bytes)
     except BlobError as err:
-        raise Invalid(f"workdir: {err}") from None
+        raise Invalid("workdir: {problem}", problem=str(err)) from None
 
 
 def record(session: Session, who: Principal, *, sha256: str, size: int) -> None:

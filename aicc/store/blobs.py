@@ -5,6 +5,11 @@ Blobs live at ``root/<sha[:2]>/<sha>.tar.gz``. Uploads are streamed to a tempora
 place, so a blob that exists is always complete and valid, and identical uploads are stored once.
 Archives come from users, so every member is checked before anything is extracted, and extraction
 runs through tarfile's ``data`` filter as a second line of defence.
+
+An archive is read to its end before it is kept (issue 35): gzip's trailer (CRC and length) must
+be there and match, and the tar must end with its two zero blocks, so a cut-short upload is
+refused with that reason instead of unpacking to fewer files. Member names are checked in the
+raw headers, where tarfile would cut a name at its first NUL byte ("a\0b" read as "a").
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ _SHARD = re.compile(r"[0-9a-f]{2}")
 _CHUNK = 1024 * 1024
 _MAX_LINK_DEPTH = 40
 _ARCHIVE_ERRORS = (tarfile.TarError, gzip.BadGzipFile, EOFError, zlib.error)
+_BLOCK = tarfile.BLOCKSIZE
+_MAX_HEADERS = 1024 * 1024  # the headers of one member (long names, pax records) at most
 
 
 class BlobError(ValueError):
@@ -140,6 +147,66 @@ def _validate(
     return checked
 
 
+def _raw_name(field: bytes, where: str) -> None:
+    """A name field as stored: what follows its first NUL must be NUL padding, else tarfile
+    reads a shorter name than the one written."""
+    head, nul, rest = field.partition(b"\0")
+    if nul and rest.strip(b"\0"):
+        shown = (head + b"\\0" + rest.rstrip(b"\0")).decode("utf-8", "replace")
+        raise BlobError(
+            f"archive member {shown!r} has a NUL byte in its {where}; no file can be named so: "
+            "rename it and pack the archive again"
+        )
+
+
+def _octal(field: bytes) -> int:
+    """A header's size field (octal digits; the base-256 form never sizes a name)."""
+    try:
+        return int(field.split(b"\0", 1)[0].strip() or b"0", 8)
+    except ValueError:
+        raise BlobError("archive has a header whose size is not a number") from None
+
+
+def _check_headers(stream: gzip.GzipFile, members: list[tarfile.TarInfo]) -> None:
+    """Every header block of every member (GNU long names included), read raw from `stream`
+    (the uncompressed tar), checked with `_raw_name`."""
+    for member in members:
+        length = member.offset_data - member.offset
+        if length > _MAX_HEADERS:
+            raise BlobError(f"archive member {member.name[:200]!r} has over 1 MiB of headers")
+        stream.seek(member.offset)
+        raw = stream.read(length)
+        at = 0
+        while at + _BLOCK <= len(raw):
+            block = raw[at : at + _BLOCK]
+            kind = block[156:157]
+            _raw_name(block[0:100], "name")
+            _raw_name(block[157:257], "link target")
+            if block[257:263] == tarfile.POSIX_MAGIC[:6]:
+                _raw_name(block[345:500], "name prefix")
+            at += _BLOCK
+            if kind not in (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, b"x", b"g"):
+                break
+            size = _octal(block[124:136])
+            if kind in (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK):
+                _raw_name(raw[at : at + size], "long name")
+            at += -(-size // _BLOCK) * _BLOCK
+
+
+def _check_whole(stream: gzip.GzipFile, end: int, last: str) -> None:
+    """The tar's two zero blocks at `end`, then the stream read to its end (gzip checks its
+    CRC and length there): an archive cut short anywhere is refused."""
+    stream.seek(end)
+    marker = stream.read(2 * _BLOCK)
+    if len(marker) < 2 * _BLOCK or marker.strip(b"\0"):
+        raise BlobError(
+            f"the archive is cut short after member {last!r}: it lacks tar's end-of-archive "
+            "blocks; upload the whole file again"
+        )
+    while stream.read(_CHUNK):
+        pass
+
+
 class BlobStore:
     """Working-directory archives stored by sha256 under ``root``.
 
@@ -217,10 +284,20 @@ class BlobStore:
             raise
 
     def _check_archive(self, path: Path, max_unpacked_bytes: int | None) -> None:
+        """The whole archive read once: members (`_validate`), raw names, and its end."""
         try:
-            with tarfile.open(path, mode="r:gz") as tar:
-                _validate(tar, max_unpacked_bytes, self.max_members)
+            with gzip.open(path, "rb") as stream:
+                with tarfile.open(fileobj=stream, mode="r:") as tar:
+                    members = _validate(tar, max_unpacked_bytes, self.max_members)
+                    end = tar.offset
+                last = members[-1].name if members else "(none)"
+                _check_whole(stream, end, last)
+                _check_headers(stream, members)
         except _ARCHIVE_ERRORS as exc:
+            if isinstance(exc, EOFError) or "unexpected end" in str(exc):
+                raise BlobError(
+                    f"the archive is cut short ({exc}); upload the whole file again"
+                ) from exc
             raise BlobError(f"not a valid tar.gz archive: {exc}") from exc
 
     def exists(self, sha256: str) -> bool:
@@ -252,6 +329,7 @@ class BlobStore:
         if dest.is_symlink() or (dest.exists() and (not dest.is_dir() or any(dest.iterdir()))):
             raise FileExistsError(f"{dest} exists and is not an empty directory")
         created = not dest.exists()
+        self._check_archive(blob, self.max_unpacked_bytes)  # kept before these checks, maybe
         try:
             with tarfile.open(blob, mode="r:gz") as tar:
                 tar.errorlevel = 1

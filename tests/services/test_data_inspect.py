@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import fcntl
 import io
 import json
+import os
 import re
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import pytest
 from PIL import Image
 
 from aicc.core.datasets import FileEntry, Manifest, cut
-from aicc.services.common import Invalid, NotFound
+from aicc.services.common import Invalid, NotFound, TooLarge
 from aicc.services.data import inspect
 from aicc.services.data.inspect import Limits
 from aicc.store.chunkstore import LocalChunks
@@ -397,3 +399,58 @@ def test_file_names_with_glob_characters_are_read_as_named(
     assert inspect.query(store, manifest, both, views=views).rows == ((1, 2),)
     both = 'SELECT (SELECT sum(a) FROM "y*.csv"), (SELECT sum(a) FROM "yy.csv")'
     assert inspect.query(store, manifest, both, views=views).rows == ((3, 4),)
+
+
+# --- the views a profile or query assembles: capped, least recently used evicted ---
+
+
+def _tables(store: CountingChunks, count: int, rows: int) -> list[Manifest]:
+    return [
+        push(store, {"t.csv": b"x,y\n" + b"".join(b"%d,%d\n" % (i, k) for i in range(rows))})
+        for k in range(count)
+    ]
+
+
+def test_a_view_past_its_cap_is_refused_before_a_byte_is_written(
+    store: CountingChunks, views: Path
+) -> None:
+    (big,) = _tables(store, 1, 20_000)  # ~150 KB
+    small = Limits(view_bytes=100_000, views_bytes=1_000_000)
+    with pytest.raises(
+        TooLarge, match=r"t\.csv would assemble 0\.1 MiB .*\(data\.view_max_gib\)"
+    ) as no:
+        inspect.query(store, big, "SELECT count(*) FROM t", views=views, limits=small)
+    assert no.value.status == 413
+    with pytest.raises(TooLarge, match=r"data\.view_max_gib"):
+        inspect.profile(store, big, "t.csv", views=views, limits=small)
+    assert store.gets == 0 and not any(views.rglob("*.csv"))
+    fits = Limits(view_bytes=200_000, views_bytes=1_000_000)
+    assert inspect.query(store, big, "SELECT count(*) FROM t", views=views, limits=fits).rows
+
+
+def test_views_past_the_total_lose_the_least_recently_used(
+    store: CountingChunks, views: Path
+) -> None:
+    versions = _tables(store, 4, 20_000)
+    size = versions[0].files[0].size
+    limits = Limits(view_bytes=size, views_bytes=2 * size + size // 2)  # room for two views
+    for v in versions[:2]:
+        inspect.query(store, v, "SELECT count(*) FROM t", views=views, limits=limits)
+    os.utime(views / versions[0].digest, (1, 1))  # the first was used long ago
+    os.utime(views / versions[1].digest, (2, 2))
+    inspect.profile(store, versions[0], "t.csv", views=views, limits=limits)  # used again now
+    inspect.query(store, versions[2], "SELECT count(*) FROM t", views=views, limits=limits)
+    kept = {p.name for p in views.iterdir() if not p.name.startswith(".")}
+    assert kept == {versions[0].digest, versions[2].digest}  # the second went: least recent
+    total = sum(p.stat().st_size for p in views.rglob("*") if p.is_file())
+    assert total <= limits.views_bytes
+    # A view another worker reads (its shared lock held) stays, however old: the total waits.
+    os.utime(views / versions[0].digest, (1, 1))
+    reader = os.open(views / f".lock-{versions[0].digest}", os.O_RDWR)
+    try:
+        fcntl.flock(reader, fcntl.LOCK_SH)
+        inspect.query(store, versions[3], "SELECT count(*) FROM t", views=views, limits=limits)
+        kept = {p.name for p in views.iterdir() if not p.name.startswith(".")}
+        assert kept == {versions[0].digest, versions[3].digest}
+    finally:
+        os.close(reader)

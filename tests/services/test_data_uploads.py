@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+from datetime import timedelta
 from typing import BinaryIO
 
 import pytest
@@ -13,11 +14,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from aicc.api.state import AppState
-from aicc.core.datasets import Manifest
+from aicc.core.datasets import Chunk, FileEntry, Manifest, digest, frame
 from aicc.core.tenancy import Principal, Role
 from aicc.services import tenancy
-from aicc.services.common import Invalid, NotFound
-from aicc.services.data import datasets, uploads
+from aicc.services.common import Invalid, NotFound, TooLarge, utcnow
+from aicc.services.data import datasets, storage, uploads
+from aicc.store.tables import ProjectRow
 
 
 def _person(session: Session, org: str) -> Principal:
@@ -105,3 +107,63 @@ def test_ingest_refuses_bad_paths_and_other_tenants_sets(
             uploads.ingest(session, bob, state.chunks, "private-set", None, [("a.txt", b"x")])
     with state.db.reader() as session:
         assert datasets.get(session, alice, "private-set").latest is None
+
+
+def test_a_file_of_zeros_is_one_chunk_repeated_allowed_and_counted_at_its_size(
+    server: tuple[TestClient, AppState],
+) -> None:
+    _, state = server
+    zeros = bytes(5 * 1024 * 1024)
+    with state.db.session() as session:
+        who = _person(session, "zeros-org")
+        made = datasets.create(session, who, project=None, name="zeros")
+        project = session.get_one(ProjectRow, made.project_id)
+        project.quota = {
+            "max": {"storage_gib": 4 / 1024}
+        }  # 4 MiB: more than stored, less than listed
+        with (
+            pytest.raises(TooLarge, match=r"would list 0\.005 GiB") as refused,
+            session.begin_nested(),
+        ):
+            uploads.ingest(session, who, state.chunks, "zeros", None, [("z.bin", zeros)])
+        assert refused.value.status == 413
+        project.quota = {"max": {"storage_gib": 6 / 1024}}
+        done = uploads.ingest(session, who, state.chunks, "zeros", None, [("z.bin", zeros)])
+        assert done.version.logical_bytes == len(zeros) and done.version.added_bytes == 1024 * 1024
+
+
+def test_a_version_repeats_one_chunk_at_most_max_repeats_times() -> None:
+    piece = Chunk("ab" * 32, 1)
+    fine = Manifest.of([FileEntry("a", uploads.MAX_REPEATS, (piece,) * uploads.MAX_REPEATS)])
+    uploads.check_repeats(fine)
+    over = Manifest.of(
+        [fine.files[0], FileEntry("b", 1, (piece,))]  # counted across files
+    )
+    with pytest.raises(Invalid, match=f"listed {uploads.MAX_REPEATS + 1} times") as refused:
+        uploads.check_repeats(over)
+    assert "split the repeated file" in str(refused.value)
+
+
+def test_an_upload_left_uncommitted_is_swept_after_hours_not_days(
+    server: tuple[TestClient, AppState],
+) -> None:
+    _, state = server
+    with state.db.session() as session:
+        who = _person(session, "sweep-org")
+        made = datasets.create(session, who, project=None, name="left")
+        plan = uploads.begin(session, who, project=None, name="left", digests=[digest(b"x")])
+        batch = b"".join(frame([(digest(b"x"), b"x")]))
+        uploads.receive(session, who, state.chunks, plan.upload_id, batch)
+        assert storage.pending_bytes(session, made.project_id) == 1
+    now = utcnow()
+    with state.db.session() as session:
+        assert uploads.collect(session, now=now + timedelta(hours=5)) == []
+    with state.db.session() as session:
+        assert len(uploads.collect(session, now=now + timedelta(hours=7))) == 1
+        assert storage.pending_bytes(session, made.project_id) == 0
+    with state.db.session() as session:  # an operator's longer expiry keeps it
+        again = uploads.begin(session, who, project=None, name="left", digests=[digest(b"x")])
+        uploads.receive(session, who, state.chunks, again.upload_id, batch)
+    with state.db.session() as session:
+        kept = uploads.collect(session, now=now + timedelta(hours=7), stale=timedelta(days=1))
+        assert kept == [] and storage.pending_bytes(session, made.project_id) == 1

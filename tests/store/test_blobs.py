@@ -349,3 +349,78 @@ def test_total_bytes_ignores_strangers(store: BlobStore) -> None:
     (store.root / sha[:2] / "notes.txt").write_bytes(b"x" * 1000)
     (store.root / "README").write_bytes(b"x" * 1000)
     assert store.total_bytes() == size
+
+
+# --- archives checked to their end, names as written (issue 35) ---
+
+
+def _raw_tar(names: list[bytes], *, gnu_long: bytes | None = None, end: bool = True) -> bytes:
+    """An uncompressed tar written block by block, so a name may hold what tarfile would never
+    write (a NUL), a GNU long name may be given raw, and the end-of-archive blocks left out."""
+    out = bytearray()
+
+    def header(name: bytes, kind: bytes, size: int) -> bytes:
+        info = tarfile.TarInfo("placeholder")
+        info.type, info.size, info.mode = kind, size, 0o644
+        block = bytearray(info.tobuf(format=tarfile.GNU_FORMAT))
+        block[0:100] = name.ljust(100, b"\0")[:100]
+        block[148:156] = b" " * 8
+        block[148:156] = b"%06o\0 " % sum(block)
+        return bytes(block)
+
+    if gnu_long is not None:
+        out += header(b"././@LongLink", tarfile.GNUTYPE_LONGNAME, len(gnu_long))
+        out += gnu_long.ljust(-(-len(gnu_long) // 512) * 512, b"\0")
+        out += header(b"short", tarfile.REGTYPE, 1) + b"x".ljust(512, b"\0")
+    for name in names:
+        out += header(name, tarfile.REGTYPE, 1) + b"x".ljust(512, b"\0")
+    if end:
+        out += b"\0" * 1024
+    return bytes(out)
+
+
+def test_a_truncated_gzip_is_refused_as_cut_short(store: BlobStore) -> None:
+    def build(tar: tarfile.TarFile) -> None:
+        add_file(tar, "train.py", os.urandom(50_000))
+        add_file(tar, "data.bin", os.urandom(50_000))
+
+    whole = make_tar(build)
+    store.put(io.BytesIO(whole), max_bytes=LIMIT)  # the whole one is fine
+    for cut in (len(whole) - 4, len(whole) - 30, len(whole) // 2):
+        with pytest.raises(BlobError, match="cut short"):
+            store.put(io.BytesIO(whole[:cut]), max_bytes=LIMIT)
+    assert not list((store.root / "tmp").iterdir())
+
+
+def test_a_tar_without_its_end_is_refused_even_in_a_whole_gzip(store: BlobStore) -> None:
+    cut = gzip.compress(_raw_tar([b"a.txt", b"b.txt"], end=False), mtime=0)
+    with pytest.raises(BlobError, match=r"cut short after member 'b\.txt'"):
+        store.put(io.BytesIO(cut), max_bytes=LIMIT)
+    for at in (1024 + 100, 1536 + 100):  # in b.txt's header, in its data
+        half = _raw_tar([b"a.txt", b"b.txt"])[:at]
+        with pytest.raises(BlobError, match="cut short"):
+            store.put(io.BytesIO(gzip.compress(half, mtime=0)), max_bytes=LIMIT)
+    whole = gzip.compress(_raw_tar([b"a.txt", b"b.txt"]), mtime=0)
+    assert store.put(io.BytesIO(whole), max_bytes=LIMIT)[1] == len(whole)
+
+
+@pytest.mark.parametrize(
+    "tar",
+    [
+        _raw_tar([b"ok.txt", b"evil\0.sh"]),
+        _raw_tar([], gnu_long=b"d/" + b"x" * 120 + b"\0hidden\0"),
+    ],
+    ids=["ustar-name", "gnu-long-name"],
+)
+def test_a_nul_in_a_member_name_is_refused_not_cut(
+    tmp_path: Path, store: BlobStore, tar: bytes
+) -> None:
+    archive = gzip.compress(tar, mtime=0)
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as plain:
+        assert all("\0" not in m.name for m in plain)  # tarfile alone would cut it silently
+    with pytest.raises(BlobError, match="NUL byte"):
+        store.put(io.BytesIO(archive), max_bytes=LIMIT)
+    sha = plant(store, archive)  # kept before the check: refused when unpacked too
+    with pytest.raises(BlobError, match="NUL byte"):
+        store.materialize(sha, tmp_path / "w")
+    assert not (tmp_path / "w").exists()

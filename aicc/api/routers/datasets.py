@@ -275,10 +275,7 @@ FilePath = Annotated[str | None, Query(max_length=1024)]
 
 def _limits(state: StateDep, max_rows: int = 1000) -> inspect.Limits:
     """The site's query limits (`data:` in config.yaml)."""
-    data = state.settings.data
-    return inspect.Limits(
-        timeout_s=data.query_timeout_s, memory_mib=data.query_memory_mib, max_rows=max_rows
-    )
+    return inspect.Limits.of(state.settings.data, max_rows=max_rows)
 
 
 @router.get("/datasets/{name}/versions/{number}/preview", response_model=schemas.Preview)

@@ -34,13 +34,19 @@ async def workdirs_upload(
     limit = state.settings.limits.max_upload_mib * 1024 * 1024
     declared = int(request.headers.get("content-length") or 0)
     if declared > limit:
-        raise TooLarge(f"upload of {declared} bytes exceeds the limit of {limit} bytes")
+        raise TooLarge(
+            "upload of {declared} bytes exceeds the limit of {limit} bytes; ignore big files "
+            "in .aiccignore",
+            declared=declared,
+            limit=limit,
+        )
     buffer = io.BytesIO()
     async for chunk in request.stream():
         buffer.write(chunk)
         if buffer.tell() > limit:
             raise TooLarge(
-                f"upload exceeds the limit of {limit} bytes; ignore big files in .aiccignore"
+                "upload exceeds the limit of {limit} bytes; ignore big files in .aiccignore",
+                limit=limit,
             )
     buffer.seek(0)
     sha, size = await run_in_threadpool(

@@ -6,6 +6,14 @@ Nothing here downloads a version. A preview reads only the first chunks of a fil
 table files they touch under `views/<manifest digest>/` (`materialize`, whole or absent, kept as
 a cache) and run DuckDB there, sandboxed: no file outside those folders, no extension, no
 setting changed, one SELECT, a memory limit, a thread count and a timer that interrupts it.
+
+That cache is bounded where its bytes are (issue 35: a manifest that lists one stored MiB a
+thousand times assembles to a GiB): the files one request assembles are at most
+`Limits.view_bytes` (refused, 413, before a byte is written), and before assembling, the least
+recently used views are deleted until all of them fit in `Limits.views_bytes`. A view in use by
+a request of any worker on this machine is never deleted (a shared `flock` on its lock file); a
+burst of concurrent requests may pass the total by what they assemble at once, each within its
+own cap.
 """
 
 from __future__ import annotations
@@ -13,9 +21,11 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import decimal
+import fcntl
 import io
 import json
 import math
+import os
 import shutil
 import tempfile
 import threading
@@ -34,8 +44,9 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 from PIL import Image
 
+from aicc.config import DataSettings
 from aicc.core.datasets import FileEntry, Manifest
-from aicc.services.common import Invalid, NotFound
+from aicc.services.common import Invalid, NotFound, TooLarge
 from aicc.store.chunkfiles import ChunkFile, materialize
 from aicc.store.chunkstore import ChunkSource
 
@@ -158,6 +169,19 @@ class Limits:
     memory_mib: int = 1024
     threads: int = 2
     max_rows: int = 1000
+    view_bytes: int = 4 << 30  # the files one request assembles (data.view_max_gib)
+    views_bytes: int = 20 << 30  # all views together, least recently used evicted first
+
+    @classmethod
+    def of(cls, data: DataSettings, *, max_rows: int = 1000) -> Limits:
+        """The site's limits (`data:` in config.yaml), for the API and the portal alike."""
+        return cls(
+            timeout_s=data.query_timeout_s,
+            memory_mib=data.query_memory_mib,
+            max_rows=max_rows,
+            view_bytes=int(data.view_max_gib * 2**30),
+            views_bytes=int(data.views_total_gib * 2**30),
+        )
 
 
 # --- formats and values ---
@@ -554,11 +578,92 @@ def _guarded(
             raise Invalid("{error}", error=_clean(str(e), roots)) from e
 
 
-def _assembled(store: ChunkSource, manifest: Manifest, views: Path, paths: Iterable[str]) -> Path:
+_views_lock = threading.Lock()  # one eviction at a time in this process
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):,.1f} MiB"
+
+
+def _tree_bytes(root: Path) -> int:
+    total = 0
+    for folder, _, files in os.walk(root):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_size
+            except FileNotFoundError:
+                continue
+    return total
+
+
+def _lock_file(views: Path, digest: str) -> int:
+    """The view's lock, `views/.lock-<digest>`: held shared while a request uses the view,
+    taken exclusive (without waiting) to evict it, so a view in use by any thread or worker
+    process of this machine stays. Never deleted: a new file would not exclude the old one."""
+    return os.open(views / f".lock-{digest}", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+
+def _evict(views: Path, needed: int, total: int) -> None:
+    """Delete the least recently used views (by their folder's time, touched on each use) until
+    what is there and `needed` more fit in `total`; those in use stay."""
+    entries = []
+    for entry in views.iterdir():
+        if entry.name.startswith(".") or not entry.is_dir() or entry.is_symlink():
+            continue  # a lock, or a query's spill folder (in use)
+        entries.append((entry.stat().st_mtime, entry, _tree_bytes(entry)))
+    held = sum(size for _, _, size in entries)
+    for _, entry, size in sorted(entries, key=lambda e: e[0]):
+        if held + needed <= total:
+            break
+        fd = _lock_file(views, entry.name)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue  # in use
+        try:
+            shutil.rmtree(entry, ignore_errors=True)
+            held -= size
+        finally:
+            os.close(fd)  # and its lock with it
+
+
+@contextmanager
+def _assembled(
+    store: ChunkSource, manifest: Manifest, views: Path, paths: Iterable[str], limits: Limits
+) -> Iterator[Path]:
+    """The version's files of `paths` assembled under `views/<manifest digest>/`, kept from
+    eviction while the block runs. TooLarge when they pass `limits.view_bytes`."""
+    wanted = set(paths)
+    files = [f for f in manifest.files if f.path in wanted]
+    size = sum(f.size for f in files)
+    if size > limits.view_bytes:
+        raise TooLarge(
+            "{what} would assemble {size} of files on the server, more than the {most} one "
+            "profile or query may (data.view_max_gib); profile or query a smaller file, or "
+            "push the table as several smaller files",
+            what=", ".join(sorted(wanted)[:5]),
+            size=_mib(size),
+            most=_mib(limits.view_bytes),
+        )
+    views.mkdir(parents=True, exist_ok=True)
     root = views / manifest.digest
-    root.mkdir(parents=True, exist_ok=True)
-    materialize(store, manifest, root, paths)
-    return root
+    fd = _lock_file(views, manifest.digest)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)  # waits only while an eviction deletes it
+        with _views_lock:
+            root.mkdir(exist_ok=True)
+            os.utime(root)  # used now: the last to be evicted
+            there = sum(
+                t.stat().st_size
+                for f in files
+                if (t := root / f.path).is_file() and not t.is_symlink()
+            )
+            _evict(views, size - there, limits.views_bytes)
+        materialize(store, manifest, root, wanted)
+        yield root
+    finally:
+        os.close(fd)
 
 
 # --- query ---
@@ -628,9 +733,11 @@ def query(
     wanted = {by_fold[n.casefold()] for n in referenced(statement) if n.casefold() in by_fold}
     if not tables:
         raise Invalid("this version has no table files (CSV, TSV, Parquet, JSON Lines, JSON)")
-    root = _assembled(store, manifest, views, {tables[n] for n in wanted})
-    files = {n: root / tables[n] for n in wanted}
-    with _sandbox(files, [root], limits) as con, _guarded(con, limits, [root], tables):
+    with (
+        _assembled(store, manifest, views, {tables[n] for n in wanted}, limits) as root,
+        _sandbox({n: root / tables[n] for n in wanted}, [root], limits) as con,
+        _guarded(con, limits, [root], tables),
+    ):
         rel = con.sql(statement)
         if rel is None:  # check_select lets only a SELECT through, which is a relation
             raise Invalid("sql: only a SELECT runs here")
@@ -686,8 +793,11 @@ def profile(
             "{path} is not a table file; profiles read CSV, TSV, Parquet, JSON Lines and JSON",
             path=path,
         )
-    root = _assembled(store, manifest, views, [entry.path])
-    with _sandbox({"t": root / entry.path}, [root], limits) as con, _guarded(con, limits, [root]):
+    with (
+        _assembled(store, manifest, views, [entry.path], limits) as root,
+        _sandbox({"t": root / entry.path}, [root], limits) as con,
+        _guarded(con, limits, [root]),
+    ):
         rel = con.table("t")
         cols = [Column(n, str(t)) for n, t in zip(rel.columns, rel.types, strict=True)]
         first = ["count(*)"]
@@ -777,10 +887,12 @@ def diff_tables(
         raise Invalid("{path} is not a table file; diff_files tells whether it changed", path=path)
     if before.digest == after.digest:
         return TableDiff(path, 0, 0, preview_columns(store, after, fmt), (), ())
-    a = _assembled(store, old, views, [path])
-    b = _assembled(store, new, views, [path])
-    files = {"old": a / path, "new": b / path}
-    with _sandbox(files, [a, b], limits) as con, _guarded(con, limits, [a, b]):
+    with (
+        _assembled(store, old, views, [path], limits) as a,
+        _assembled(store, new, views, [path], limits) as b,
+        _sandbox({"old": a / path, "new": b / path}, [a, b], limits) as con,
+        _guarded(con, limits, [a, b]),
+    ):
         new_rel = con.table("new")
         columns = tuple(
             Column(n, str(t)) for n, t in zip(new_rel.columns, new_rel.types, strict=True)

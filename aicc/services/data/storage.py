@@ -7,21 +7,39 @@ the meter bills GiB-days of exactly what was held, when (billing/meter.py).
 
 The limit is the quota key `storage_gib` in `max` of the project and of its organization (the
 organization's use is the sum of its projects'). A push is checked when it begins, from the
-sizes the client declares, and again when it commits, from the sizes the server measured.
+sizes the client declares, as its chunks arrive, and again when it commits.
+
+What the limit holds is the larger of two measures (issue 35, the dedup bomb):
+- **stored**: the distinct chunks the project's sets refer to, plus the chunks its uploads have
+  received and not committed yet (`pending_bytes`): they take disk from the moment they arrive,
+  so a push cannot park data past the limit by never committing;
+- **logical**: the size of the latest version of each of its sets, a chunk counted each time a
+  file lists it. That is what the center writes out when the set is used (a job's mount in the
+  node cache, a pull, the files a profile or query assembles), so a manifest that lists one
+  stored MiB a thousand times is a GiB here. Only latest versions count: history shares its
+  chunks with them (dedup across versions is the point of chunking) and each older version
+  passed the same check when it was the latest. Two sets whose latest versions are the same
+  files (one manifest digest) count once: a copy under another name is assembled once (views
+  are kept by manifest digest). An honest file of zeros (one chunk repeated) counts at its real
+  size, which is what it costs to use.
+A change is refused only when it grows a measure past the limit: nothing that adds nothing.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, exists, func, select
+from sqlalchemy.orm import Session, aliased
 
 from aicc.services.common import TooLarge, utcnow
 from aicc.store.tables import (
     DatasetChunkRow,
     DatasetRow,
+    DatasetVersionRow,
     OrgRow,
     ProjectRow,
     StorageLevelRow,
+    UploadChunkRow,
+    UploadRow,
 )
 
 GIB = 1024**3
@@ -81,15 +99,78 @@ def changed(session: Session, project_id: str) -> int:
     return level
 
 
+def _sets_of(project_id: str | None, org_id: str | None) -> ColumnElement[bool]:
+    """The data sets of a project, or of every project of an organization."""
+    if project_id is not None:
+        return DatasetRow.project_id == project_id
+    return DatasetRow.project_id.in_(select(ProjectRow.id).where(ProjectRow.org_id == org_id))
+
+
+def pending_bytes(
+    session: Session, project_id: str | None = None, *, org_id: str | None = None
+) -> int:
+    """The chunks the project's uploads (or each project's of the organization) received and
+    no set of that project refers to yet; each counted once per project."""
+    other = aliased(DatasetRow)
+    owned = (
+        exists()
+        .where(DatasetChunkRow.digest == UploadChunkRow.digest)
+        .where(DatasetChunkRow.dataset_id == other.id, other.project_id == DatasetRow.project_id)
+    )
+    pending = (
+        select(DatasetRow.project_id, UploadChunkRow.digest, UploadChunkRow.size)
+        .distinct()
+        .join(UploadRow, UploadRow.id == UploadChunkRow.upload_id)
+        .join(DatasetRow, DatasetRow.id == UploadRow.dataset_id)
+        .where(_sets_of(project_id, org_id), ~owned)
+        .subquery()
+    )
+    return int(session.scalar(select(func.coalesce(func.sum(pending.c.size), 0))) or 0)
+
+
+def logical_bytes(
+    session: Session, project_id: str | None = None, *, org_id: str | None = None
+) -> dict[str, tuple[str, int]]:
+    """Each of the project's (or organization's) sets' latest version: its manifest digest and
+    its size (files as listed), by set id."""
+    latest = (
+        select(DatasetVersionRow.dataset_id, func.max(DatasetVersionRow.number).label("n"))
+        .join(DatasetRow, DatasetRow.id == DatasetVersionRow.dataset_id)
+        .where(_sets_of(project_id, org_id))
+        .group_by(DatasetVersionRow.dataset_id)
+        .subquery()
+    )
+    query = select(
+        DatasetVersionRow.dataset_id,
+        DatasetVersionRow.manifest_digest,
+        DatasetVersionRow.logical_bytes,
+    ).join(
+        latest,
+        (latest.c.dataset_id == DatasetVersionRow.dataset_id)
+        & (latest.c.n == DatasetVersionRow.number),
+    )
+    return {d: (m, int(n)) for d, m, n in session.execute(query)}
+
+
+def _distinct(latest: dict[str, tuple[str, int]]) -> int:
+    return sum(dict(latest.values()).values())
+
+
 def _gib(n: int) -> str:
     return f"{n / GIB:.3f} GiB"
 
 
-def check_room(session: Session, project_id: str, adding: int) -> None:
-    """Raise TooLarge when adding `adding` bytes to the project would pass the `storage_gib`
-    max of the project or of its organization. Nothing is refused that adds nothing."""
-    if adding <= 0:
-        return
+def check_room(
+    session: Session,
+    project_id: str,
+    adding: int,
+    *,
+    version: tuple[str, str, int] | None = None,
+) -> None:
+    """Raise TooLarge when adding `adding` stored bytes to the project (chunks it neither refers
+    to nor has received already), or making `version` (set id, manifest digest, logical bytes)
+    the latest of its set, would pass the `storage_gib` max of the project or of its
+    organization (see the module's docstring for the two measures)."""
     project = session.get(ProjectRow, project_id)
     assert project is not None
     org = session.get(OrgRow, project.org_id)
@@ -98,15 +179,49 @@ def check_room(session: Session, project_id: str, adding: int) -> None:
         limit = (row.quota or {}).get("max", {}).get(KEY)
         if limit is None:
             continue
-        held = project_bytes(session, project.id) if row is project else org_bytes(session, org.id)
-        if held + adding > limit * GIB:
-            raise TooLarge(
-                "data set storage of {kind} {name} would pass its limit: {used} stored + "
-                "{adding} this push > {limit} (quota max storage_gib); delete data sets you no "
-                "longer need (`aicc data rm`) or ask an admin to raise the quota",
-                kind=kind,
-                name=name,
-                used=_gib(held),
-                adding=_gib(adding),
-                limit=f"{limit:g} GiB",
-            )
+        scope = {"project_id": project.id} if row is project else {"org_id": org.id}
+        if adding > 0:
+            if row is project:
+                held = project_bytes(session, project.id)
+            else:
+                held = org_bytes(session, org.id)
+            held += pending_bytes(session, **scope)
+            if held + adding > limit * GIB:
+                raise TooLarge(
+                    "data set storage of {kind} {name} would pass its limit: {used} stored + "
+                    "{adding} this push > {limit} (quota max storage_gib); delete data sets "
+                    "you no longer need (`aicc data rm`) or ask an admin to raise the quota",
+                    kind=kind,
+                    name=name,
+                    used=_gib(held),
+                    adding=_gib(adding),
+                    limit=f"{limit:g} GiB",
+                )
+        if version is not None:
+            _check_logical(session, scope, version, kind, name, limit)
+
+
+def _check_logical(
+    session: Session,
+    scope: dict[str, str],
+    version: tuple[str, str, int],
+    kind: str,
+    name: str,
+    limit: float,
+) -> None:
+    dataset_id, digest, size = version
+    latest = logical_bytes(session, **scope)
+    before = _distinct(latest)
+    after = _distinct(latest | {dataset_id: (digest, size)})
+    if after > before and after > limit * GIB:
+        raise TooLarge(
+            "data sets of {kind} {name} would list {after} of files (the latest version of "
+            "each, a chunk counted every time a file lists it) > {limit} (quota max "
+            "storage_gib); this version lists {size}: push fewer or smaller files, delete "
+            "data sets you no longer need (`aicc data rm`) or ask an admin to raise the quota",
+            kind=kind,
+            name=name,
+            after=_gib(after),
+            size=_gib(size),
+            limit=f"{limit:g} GiB",
+        )

@@ -6,14 +6,22 @@
    bytes even when the center already stores them (they are then kept once).
 2. `receive` takes a batch of chunks (`core.datasets.frame`), checks each digest and stores
    it; what arrived survives a broken connection, so the next `begin` resumes from there.
-3. `commit` takes the manifest (itself uploaded as chunks, so it has no size limit) and makes
-   version N+1 in one transaction, or answers the latest version when nothing changed.
+3. `commit` takes the manifest (itself uploaded as chunks) and makes version N+1 in one
+   transaction, or answers the latest version when nothing changed.
+
+Where the bytes are, every step is bounded (issue 35): received chunks count against the
+project's storage quota the moment they arrive (`storage.pending_bytes`), and an upload left
+uncommitted is dropped with them after `STALE`, hours (`janitor.collect`'s `upload_expiry`); a
+manifest is at most `MAX_MANIFEST_BYTES` however its chunks repeat, read into one buffer, never
+a list of copies; a version lists one chunk at most `MAX_REPEATS` times, and its logical size
+(repeats counted) is held to the quota as well (`storage.check_room`).
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,8 +34,9 @@ from sqlalchemy.orm import Session
 
 from aicc.core import datasets as core
 from aicc.core.tenancy import Principal
+from aicc.executors.jobfiles import JobFiles
 from aicc.services import audit, tenancy
-from aicc.services.common import Conflict, Invalid, NotFound, new_id, utcnow
+from aicc.services.common import Conflict, Invalid, NotFound, TooLarge, new_id, utcnow
 from aicc.services.data import chunks, datasets, inspect, storage
 from aicc.store.chunkstore import ChunkSource, ChunkStore
 from aicc.store.tables import (
@@ -41,7 +50,15 @@ from aicc.store.tables import (
 )
 
 DESCRIBE_TEXT_BYTES = 256 * 1024 * 1024
-STALE = timedelta(days=2)  # an upload untouched this long is dropped with its chunks
+STALE = timedelta(hours=6)  # an upload untouched this long is dropped with its chunks
+# A manifest's encoded size, its chunks' repeats counted: about 400,000 files or 900,000 chunks.
+# A commit parses it whole, so this bounds the commit's memory (a few times this); a larger tree
+# is pushed as several data sets.
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+# How often one version may list one chunk: a file of zeros is one chunk repeated (64 GiB of
+# zeros at the largest chunk); the repeats are counted in the version's logical size, which the
+# storage quota holds.
+MAX_REPEATS = 65_536
 
 
 @dataclass(frozen=True)
@@ -138,10 +155,25 @@ def begin(
     have = held(session, prj.id, upload.id, digests)
     missing = [d for d in dict.fromkeys(digests) if d not in have]
     if sizes is not None:
-        owned = held(session, prj.id, None, digests)
         adding = dict(zip(digests, sizes, strict=True))
-        storage.check_room(session, prj.id, sum(s for d, s in adding.items() if d not in owned))
+        storage.check_room(session, prj.id, unheld(session, prj.id, adding))
     return UploadPlan(upload_id=upload.id, dataset=row.name, missing=missing)
+
+
+def unheld(session: Session, project_id: str, sizes: dict[str, int]) -> int:
+    """The bytes of `sizes` (digest: size) that would be new to the project's storage: chunks
+    none of its sets refers to and none of its uploads has received (those count already)."""
+    counted = held(session, project_id, None, list(sizes))
+    for part in chunks.batches([d for d in sizes if d not in counted]):
+        counted.update(
+            session.scalars(
+                select(UploadChunkRow.digest)
+                .join(UploadRow, UploadRow.id == UploadChunkRow.upload_id)
+                .join(DatasetRow, DatasetRow.id == UploadRow.dataset_id)
+                .where(DatasetRow.project_id == project_id, UploadChunkRow.digest.in_(part))
+            )
+        )
+    return sum(s for d, s in sizes.items() if d not in counted)
 
 
 def ingest_directory(
@@ -171,10 +203,9 @@ def ingest_directory(
 
 
 def files_under(root: Path, leave_out: frozenset[str] = frozenset()) -> Iterator[tuple[str, bytes]]:
-    """The regular files under `root` (links left out), as (relative path, bytes), in order."""
-    for file in sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()):
-        if (rel := file.relative_to(root).as_posix()) not in leave_out:
-            yield rel, file.read_bytes()
+    """The regular files under `root` (a job's outputs), as (relative path, bytes), in order,
+    read through the guard of job-written files (`jobfiles.Refused` for a link, a FIFO, sizes)."""
+    yield from JobFiles(root).contents(leave_out)
 
 
 def _upload(session: Session, who: Principal, upload_id: str) -> tuple[UploadRow, DatasetRow]:
@@ -189,7 +220,9 @@ def _upload(session: Session, who: Principal, upload_id: str) -> tuple[UploadRow
 def receive(
     session: Session, who: Principal, store: ChunkStore, upload_id: str, body: bytes
 ) -> Received:
-    upload, _ = _upload(session, who, upload_id)
+    """Keep a batch of chunks for the upload. The chunks new to the project count against its
+    storage quota from now on: a batch that would pass it is refused (413) before it is kept."""
+    upload, row = _upload(session, who, upload_id)
     try:
         frames = core.unframe(body)
     except core.DatasetError as e:
@@ -200,6 +233,8 @@ def receive(
                 "chunk {digest} does not match its bytes; it was damaged on the way, send it again",
                 digest=name,
             )
+    sizes = {name: len(data) for name, data in frames}
+    storage.check_room(session, row.project_id, unheld(session, row.project_id, sizes))
     now = utcnow()
     chunks.store_batch(session, store, frames)
     chunks.insert_new(
@@ -221,12 +256,24 @@ def _manifest(
     except TypeError:
         raise Invalid("manifest: a list of [digest, size] chunks") from None
     names = [c.digest for c in pieces]
+    claimed = sum(c.size for c in pieces)  # each repeat counted: it is read each time
+    if claimed > MAX_MANIFEST_BYTES:
+        raise TooLarge(
+            "manifest: {size} bytes in {count} chunks, more than the {most} a commit reads; "
+            "push the tree as several data sets (one per top folder, say)",
+            size=claimed,
+            count=len(pieces),
+            most=MAX_MANIFEST_BYTES,
+        )
     have = held(session, project_id, upload.id, names)
     lacking = [d for d in names if d not in have]
     if lacking:
         raise Conflict("the manifest's chunks were not uploaded: {digest}", digest=lacking[0])
+    _check_sizes(session, {c.digest: c.size for c in pieces})
     source = chunks.reader(session, store, names)
-    raw = b"".join(source.get(d) for d in names)
+    raw = bytearray()
+    for d in names:
+        raw += source.get(d)
     try:
         return core.Manifest.from_json(json.loads(raw))
     except ValueError as e:  # DatasetError, JSON or UTF-8 errors
@@ -281,8 +328,11 @@ def make_version(
             digest=lacking[0],
         )
     _check_sizes(session, sizes)
+    check_repeats(manifest)
     latest = datasets.latest_row(session, row.id)
-    if latest is not None and latest.manifest_digest == manifest.digest and not lineage:
+    encoded = manifest.encode()  # once: a large manifest's JSON is tens of MiB
+    manifest_digest = core.digest(encoded)
+    if latest is not None and latest.manifest_digest == manifest_digest and not lineage:
         _close(session, upload_id)
         return Committed(datasets.version_of(latest, row.name), created=False)
     known: set[str] = set()
@@ -295,8 +345,12 @@ def make_version(
             )
         )
     new = {d: s for d, s in sizes.items() if d not in known}
-    owned = held(session, row.project_id, None, list(new))
-    storage.check_room(session, row.project_id, sum(s for d, s in new.items() if d not in owned))
+    storage.check_room(
+        session,
+        row.project_id,
+        unheld(session, row.project_id, new),
+        version=(row.id, manifest_digest, manifest.size),
+    )
     chunks.insert_new(
         session,
         DatasetChunkRow.__table__,
@@ -307,8 +361,8 @@ def make_version(
         id=new_id("dsv"),
         dataset_id=row.id,
         number=(latest.number if latest else 0) + 1,
-        manifest=gzip.compress(manifest.encode(), compresslevel=5),
-        manifest_digest=manifest.digest,
+        manifest=gzip.compress(encoded, compresslevel=5),
+        manifest_digest=manifest_digest,
         file_count=len(manifest.files),
         logical_bytes=manifest.size,
         added_bytes=sum(new.values()),
@@ -356,6 +410,24 @@ def tables(
     return kept | inspect.describe_tables(source, core.Manifest(tuple(todo)))
 
 
+def check_repeats(manifest: core.Manifest) -> None:
+    """Refuse a version that lists one chunk more than `MAX_REPEATS` times (422)."""
+    seen: Counter[str] = Counter()
+    for f in manifest.files:
+        seen.update(c.digest for c in f.chunks)
+    if not seen:
+        return
+    digest, count = seen.most_common(1)[0]
+    if count > MAX_REPEATS:
+        raise Invalid(
+            "manifest: chunk {digest} is listed {count} times, more than the {most} one "
+            "version may repeat a chunk; split the repeated file or compress it",
+            digest=digest,
+            count=count,
+            most=MAX_REPEATS,
+        )
+
+
 def _check_sizes(session: Session, sizes: dict[str, int]) -> None:
     """The manifest's chunk sizes must be the stored ones: they are what the project is billed
     for and limited by, and what a pull reads."""
@@ -379,12 +451,14 @@ def _close(session: Session, upload_id: str | None) -> None:
     session.execute(delete(UploadRow).where(UploadRow.id == upload_id))
 
 
-def collect(session: Session, *, now: datetime | None = None) -> list[str]:
-    """Drop uploads untouched for `STALE`, then forget chunks nothing refers to any more (and
-    older than `STALE`, so a push in flight keeps its chunks). Returns the packs left with no
+def collect(
+    session: Session, *, now: datetime | None = None, stale: timedelta = STALE
+) -> list[str]:
+    """Drop uploads untouched for `stale`, then forget chunks nothing refers to any more (and
+    older than `stale`, so a push in flight keeps its chunks). Returns the packs left with no
     chunk, for the caller to delete from the chunk store once this commits. (A pack that still
     holds one live chunk is kept whole: repacking is not done yet.)"""
-    cutoff = (now or utcnow()) - STALE
+    cutoff = (now or utcnow()) - stale
     for upload_id in session.scalars(select(UploadRow.id).where(UploadRow.updated_at < cutoff)):
         _close(session, upload_id)
     orphans = session.execute(
