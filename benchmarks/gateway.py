@@ -10,6 +10,10 @@ its answer goes out, `--no-durable-log`: right after), and through LiteLLM, each
 for `--rounds` rounds, and reports each path's latency and the latency it adds over the direct
 one (p50, p99). JSON on stdout; BENCHMARKS.md records it.
 
+Sandboxed (bubblewrap found), the replica listens in its job's network namespace and is reached
+through its Unix socket alone (services/endpoints.py): the direct path goes through it too.
+LiteLLM calls a URL, so `--litellm` runs the center with `sandbox: off` (the replica on TCP).
+
     python -m venv /work/venv-litellm && /work/venv-litellm/bin/pip install 'litellm[proxy]'
     .venv/bin/python benchmarks/gateway.py --rate 5 --seconds 60 --rounds 6 \
         --litellm /work/venv-litellm/bin/litellm [--no-durable-log]
@@ -40,12 +44,15 @@ MASTER_KEY = "sk-" + secrets.token_hex(32)
 BODY = {"model": "chat", "messages": [{"role": "user", "content": "how fast is the gateway"}]}
 
 
-async def load(url: str, key: str, rate: float, seconds: float) -> list[float | None]:
+async def load(
+    url: str, key: str, rate: float, seconds: float, uds: str | None = None
+) -> list[float | None]:
     """Requests at a fixed rate for `seconds` (after a warm-up): each one's latency in ms,
-    None for a failed one."""
+    None for a failed one. `uds`: through this Unix socket (a replica's)."""
     headers = {"Authorization": f"Bearer {key}"}
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+    transport = httpx.AsyncHTTPTransport(uds=uds, limits=limits) if uds else None
+    async with httpx.AsyncClient(timeout=30, limits=limits, transport=transport) as client:
 
         async def one() -> float | None:
             sent = time.perf_counter()
@@ -137,6 +144,7 @@ def main() -> None:
         durable = "false" if args.no_durable_log else "true"
         (home / "config.yaml").write_text(
             f"limits: {{rate_limit: {{enabled: false}}}}\ngateway: {{durable_log: {durable}}}\n"
+            + ("sandbox: 'off'\n" if args.litellm else "")
         )
         server = ServerProcess(home, free_port()).start()
         litellm = None
@@ -149,7 +157,8 @@ def main() -> None:
             from aicc.services import endpoints
 
             with db.reader() as session:
-                upstream = endpoints.of_job(session, dep.jobs[0])[0].url
+                replica = endpoints.of_job(session, dep.jobs[0])[0]
+            upstream, socket = replica.url, replica.socket
             paths = {
                 "direct": (upstream + "/v1/chat/completions", "none"),
                 "aicc": (server.url + "/v1/chat/completions", key),
@@ -162,7 +171,8 @@ def main() -> None:
             for _ in range(args.rounds):
                 for name, (url, secret) in paths.items():
                     seconds = args.seconds / args.rounds
-                    latencies[name] += asyncio.run(load(url, secret, args.rate, seconds))
+                    uds = socket if name == "direct" else None
+                    latencies[name] += asyncio.run(load(url, secret, args.rate, seconds, uds))
             results = {name: summary(found) for name, found in latencies.items()}
             with db.reader() as session:
                 from sqlalchemy import func, select
@@ -193,6 +203,7 @@ def main() -> None:
                         "machine": f"{platform.machine()}, {os.cpu_count()} cpus",
                         "rate_per_s": args.rate,
                         "durable_log": not args.no_durable_log,
+                        "replica_reached_through": "unix socket" if socket else "tcp",
                         "seconds": args.seconds,
                         "rounds": args.rounds,
                         "latency": results,

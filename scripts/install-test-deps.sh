@@ -19,6 +19,8 @@ REQUIREMENTS=(
   "/usr/sbin/mariadbd : mariadb-server"
   # The replica sandbox (aicc/executors/sandbox.py); tests run replicas in it.
   "bwrap : bubblewrap"
+  # A job's egress `internet` (aicc/executors/netns.py): user-mode networking into its namespace.
+  "slirp4netns : slirp4netns"
   # tests/test_deploy.py verifies the systemd unit (deploy/systemd/aicc.service).
   "systemd-analyze : systemd"
   # tests/services/test_reports.py reads the monthly report's PDF back (pdftotext) and draws

@@ -7,8 +7,10 @@ without asking the store, and how it reaches replicas (docs/gateway.md).
   read (at once on the server that revoked it: `forget`).
 - Least outstanding requests over the ready replicas, ties taken in turn; a replica that
   refused a connection is passed over for `endpoint_cache_s`.
-- One pooled async HTTP client to all replicas (aiohttp: it forwards a request in less than
-  half of httpx's time, BENCHMARKS.md).
+- One pooled async HTTP client to all replicas reached on TCP (aiohttp: it forwards a request
+  in less than half of httpx's time, BENCHMARKS.md), and one per replica reached through its
+  Unix socket (a sandboxed replica of this machine: services/endpoints.py), the last
+  `MAX_SOCKET_CLIENTS` kept.
 - The request log is written by group commit, one transaction per batch of whatever arrived
   meanwhile, on a thread of its own. With `durable_log` (the default) each request waits for
   the transaction that holds its row before its last bytes go out; without, the answer leaves
@@ -23,6 +25,7 @@ import contextlib
 import hashlib
 import itertools
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 
@@ -35,6 +38,7 @@ from aicc.api import counted
 from aicc.api.buckets import TokenBuckets
 from aicc.api.cache import StoreCache
 from aicc.config import GatewaySettings
+from aicc.services import endpoints
 from aicc.services import gateway as gw
 from aicc.services.autoscaling import Concurrency
 from aicc.services.common import utcnow
@@ -44,6 +48,7 @@ from aicc.store.group_commit import GroupCommit
 log = logging.getLogger(__name__)
 
 COLD_POLL_S = 0.25  # how often a held request looks for a ready replica
+MAX_SOCKET_CLIENTS = 256  # pooled clients kept for replicas reached through Unix sockets
 # Latency buckets of the Prometheus histogram, in seconds.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
@@ -144,6 +149,9 @@ class Gateway:
         self.writer = LogWriter(db)
         self.stats = Stats()
         self._client: tuple[asyncio.AbstractEventLoop, aiohttp.ClientSession] | None = None
+        # per Unix socket path, on `_client`'s loop: the client and its socket's directory
+        self._sockets: dict[str, tuple[aiohttp.ClientSession, contextlib.ExitStack]] = {}
+        self._closing: set[asyncio.Task[None]] = set()
 
     # --- what the store says, cached
 
@@ -223,35 +231,77 @@ class Gateway:
     def refuse(self, url: str) -> None:
         self.refused[url] = time.monotonic() + max(self.settings.endpoint_cache_s, 1.0)
 
-    def client(self) -> aiohttp.ClientSession:
-        """One pooled client per event loop (a server has one). It follows no redirects
-        (`_send` asks it not to) and keeps no cookies: a replica's cookie is not for the
-        next caller."""
+    def client(self, address: str = "") -> aiohttp.ClientSession:
+        """The pooled client to reach `address` (`Target.urls`), one per event loop (a server
+        has one): the one for every TCP replica, or the one of a replica's Unix socket (an
+        absolute path). It follows no redirects (`_send` asks it not to) and keeps no
+        cookies: a replica's cookie is not for the next caller."""
         loop = asyncio.get_running_loop()
         if self._client is None or self._client[0] is not loop:
             if self._client is not None:
                 _abandon(*self._client)
-            s = self.settings
-            client = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=s.max_connections, limit_per_host=0),
-                timeout=aiohttp.ClientTimeout(
-                    total=None, sock_connect=s.connect_timeout_s, sock_read=s.read_timeout_s
-                ),
-                cookie_jar=aiohttp.DummyCookieJar(),
-                trust_env=False,
-            )
-            self._client = (loop, client)
-        return self._client[1]
+                for session, directory in self._sockets.values():
+                    _abandon(self._client[0], session)
+                    directory.close()
+                self._sockets.clear()
+            limit = self.settings.max_connections
+            tcp = aiohttp.TCPConnector(limit=limit, limit_per_host=0)
+            self._client = (loop, self._session(tcp))
+        if not address.startswith("/"):
+            return self._client[1]
+        found = self._sockets.get(address)
+        if found is None or found[0].closed:
+            if found is not None:
+                found[1].close()
+            self._prune()
+            directory = contextlib.ExitStack()
+            try:  # a path of any length: through a descriptor of its directory
+                path = directory.enter_context(endpoints.reachable(address))
+            except OSError:
+                path = address  # gone: connecting fails as a refused connection does
+            unix = aiohttp.UnixConnector(path=path, limit=self.settings.max_connections)
+            found = self._sockets[address] = (self._session(unix), directory)
+        return found[0]
+
+    def _session(self, connector: aiohttp.BaseConnector) -> aiohttp.ClientSession:
+        s = self.settings
+        return aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=s.connect_timeout_s, sock_read=s.read_timeout_s
+            ),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            trust_env=False,
+        )
+
+    def _prune(self) -> None:
+        """Close the clients of sockets gone (their replicas' run directories purged), and the
+        oldest idle ones past MAX_SOCKET_CLIENTS."""
+        over = len(self._sockets) - MAX_SOCKET_CLIENTS + 1
+        for address in list(self._sockets):
+            gone = not os.path.exists(address)
+            if (gone or over > 0) and not self.outstanding.get(address):
+                over -= 1
+                session, directory = self._sockets.pop(address)
+                task = asyncio.get_running_loop().create_task(_close(session, directory))
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
 
     async def close(self) -> None:
         """At shutdown: the client closed, the request log committed."""
         if self._client is not None:
             loop, client = self._client
             self._client = None
+            sockets = [session for session, _ in self._sockets.values()]
             if loop is asyncio.get_running_loop():
-                await client.close()
+                for session in [client, *sockets]:
+                    await session.close()
             else:
-                _abandon(loop, client)
+                for session in [client, *sockets]:
+                    _abandon(loop, session)
+            for _, directory in self._sockets.values():
+                directory.close()
+            self._sockets.clear()
         await asyncio.to_thread(self.writer.close)
 
     # --- the books
@@ -265,6 +315,13 @@ class Gateway:
         written = self.writer.submit(record)
         if self.settings.durable_log:
             await written
+
+
+async def _close(session: aiohttp.ClientSession, directory: contextlib.ExitStack) -> None:
+    try:
+        await session.close()
+    finally:
+        directory.close()
 
 
 def _abandon(loop: asyncio.AbstractEventLoop, client: aiohttp.ClientSession) -> None:

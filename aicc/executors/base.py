@@ -111,6 +111,10 @@ class ReplicaLaunch:
     # A persistent home, `PROJECT/USER` under the engine's homes: the replica's $HOME, read-write,
     # kept after it ends (notebooks). Engines that cannot give one refuse the replica.
     home: str | None = None
+    # What the replica reaches beyond its job's own network namespace (netns.py): nothing, or
+    # the internet through slirp4netns (never the node's loopback). Engines without namespaces
+    # ignore it.
+    egress: Literal["none", "internet"] = "none"
 
 
 @dataclass(frozen=True)

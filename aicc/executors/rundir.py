@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from aicc.executors import environment, logfile, workdir
+from aicc.executors import environment, jobfiles, logfile, netns, workdir
 from aicc.executors.base import Executor, ReplicaLaunch, Stream, Workdirs
 from aicc.executors.datacache import DataCache, remove_view
 from aicc.executors.sandbox import Sandbox, for_replica
@@ -115,8 +115,9 @@ class RunDirExecutor(Executor):
         # lease may still be launching (acting happens outside the fenced transaction) when
         # the new leader launches the same replica; the second then finds the first's handle.
         with _exclusive(run_dir / LAUNCHING_LOCK):
-            if recorded.exists():
-                return recorded.read_text().strip()
+            if recorded.exists():  # without a sandbox the job could make it a link or a FIFO
+                with jobfiles.open_regular(recorded) as f:
+                    return f.read(4096).decode("utf-8", errors="replace").strip()
             handle = self._launched(replica, run_dir)
             if handle is None:
                 handle = self._start(replica, self._prepare(replica, run_dir))
@@ -151,8 +152,37 @@ class RunDirExecutor(Executor):
             env["HOME"] = str(home)
         gpus = bool(replica.device_indices)
         sandbox = for_replica(self.sandbox, prepared, env, gpus, read_only=views, home=home)
+        if sandbox:
+            sandbox = [*self._network(replica, env), *sandbox]
         title = f"AICC job {replica.job_id} attempt {replica.attempt} replica {replica.index}"
         return Run(run_dir, prepared, env, sandbox, title)
+
+    def _network(self, replica: ReplicaLaunch, env: dict[str, str]) -> list[str]:
+        """What joins the job's own network namespace on its node (netns.py), for a sandboxed
+        replica: every replica of an executor whose nodes are this machine, and elsewhere a
+        job whose gang meets on one loopback (a single replica). A gang that meets at a node's
+        address (Slurm, Ray over several nodes) keeps the node's network: a namespace would
+        cut its replicas apart. A listening replica ($PORT) of this machine is reached through
+        a Unix socket in its run directory (`netns.service_socket`), elsewhere on TCP at its
+        node's address."""
+        gang = int(env.get("WORLD_SIZE") or 1) > 1
+        if gang and not self.capabilities.same_host:
+            return []
+        env["MASTER_ADDR"] = "127.0.0.1"  # the job's own loopback: all it has on this node
+        port = env.get("PORT")
+        forward = f"{env.get('AICC_SERVICE_HOST') or '127.0.0.1'}:{port}" if port else None
+        node = None if self.capabilities.same_host else replica.node  # all this machine
+        directory = netns.net_dir(self.job_dir(replica.job_id), node)
+        socket_path = None
+        if forward and self.capabilities.same_host:
+            # Reached by the server alone, through a Unix socket: made before the handle is
+            # recorded, so whoever reads the handle knows how to reach it (services/endpoints).
+            socket_path = netns.service_socket(self.run_dir(replica))
+            socket_path.parent.mkdir(mode=0o700, exist_ok=True)
+            socket_path.parent.chmod(0o700)
+        return netns.prefix(
+            directory, egress=replica.egress, forward=forward, socket_path=socket_path
+        )
 
     def _home(self, replica: ReplicaLaunch) -> Path | None:
         """The replica's persistent home, made on first use (0700): `homes_dir/PROJECT/USER`."""

@@ -5,7 +5,9 @@ Jobs run under the server's Unix account, so without a sandbox a job could read
 the server. Inside the sandbox a replica sees read-only system directories (`/usr`, `/etc` less
 its secrets, `/sys`), the Python it runs with, the devices it was given, a private `/tmp`, `$HOME`
 and `/proc` (its own PID namespace), and, read-write, only its working copy, the job's outputs and
-checkpoints. The network is kept: a gang meets at MASTER_ADDR.
+checkpoints. bwrap keeps the network namespace it starts in: the job's own, which netns.py puts
+before this command line (one per job per node, so a gang's replicas on a node meet on its
+loopback; bwrap's `--unshare-net` would give each replica a namespace of its own).
 
 One builder serves every executor whose replicas run from a run directory: the local supervisor
 puts `argv()` before the command, Slurm's batch script and Ray's entry script exec it. `argv()`

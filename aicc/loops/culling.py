@@ -11,6 +11,7 @@ ground: it may still be starting; if it died, the job ends by itself.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -18,7 +19,7 @@ from datetime import datetime, timedelta
 import httpx
 
 from aicc.loops.lease import Lease
-from aicc.services import notebooks
+from aicc.services import endpoints, notebooks
 from aicc.services.common import utcnow
 from aicc.store.db import Database
 from aicc.store.sealing import Sealer
@@ -71,13 +72,17 @@ class Culler:
         headers = {"Authorization": f"token {item.token}"}
         base = f"{item.url}/notebooks/{item.job_id}/api"
         try:
-            status = self._http.get(f"{base}/status", headers=headers)
-            kernels = self._http.get(
-                f"{base}/kernels", params={"no_track_activity": "1"}, headers=headers
-            )
+            with contextlib.ExitStack() as stack:
+                http = self._http
+                if item.socket is not None:  # a sandboxed notebook: through its Unix socket
+                    http = stack.enter_context(endpoints.unix_client(item.socket, http.timeout))
+                status = http.get(f"{base}/status", headers=headers)
+                kernels = http.get(
+                    f"{base}/kernels", params={"no_track_activity": "1"}, headers=headers
+                )
             status.raise_for_status()
             kernels.raise_for_status()
-        except httpx.HTTPError as err:
+        except (httpx.HTTPError, OSError) as err:
             log.debug("notebook job %s did not answer: %s", item.job_id, err)
             return None
         if any(k.get("execution_state") == "busy" for k in kernels.json()):

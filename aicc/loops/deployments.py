@@ -15,7 +15,7 @@ import httpx
 
 from aicc.core.autoscaling import Memory
 from aicc.loops.lease import Lease, LostLease
-from aicc.services import autoscaling, deployments
+from aicc.services import autoscaling, deployments, endpoints
 from aicc.services.common import utcnow
 from aicc.store.db import Database
 
@@ -90,8 +90,11 @@ class Keeper:
 
         def one(probe: deployments.Probe) -> bool:
             try:
-                return self._http.get(probe.url).is_success
-            except httpx.HTTPError:
+                if probe.socket is None:
+                    return self._http.get(probe.url).is_success
+                with endpoints.unix_client(probe.socket, self._http.timeout) as http:
+                    return http.get(probe.url).is_success
+            except (httpx.HTTPError, OSError):
                 return False
 
         with ThreadPoolExecutor(min(MAX_PROBES_AT_ONCE, len(due))) as pool:

@@ -8,6 +8,9 @@ and the notebook's process knows, and strips what belongs to AICC: its cookies, 
 `Authorization`. It also strips `Origin` and `Referer`, because JupyterLab compares them with its
 own address, which is not the one the browser sees; the proxy does that check itself instead
 (a request that changes something, and every websocket, must come from this server's own pages).
+
+A sandboxed notebook of this machine is reached through its Unix socket (`Upstream.socket`,
+services/endpoints.py), HTTP and websockets alike: no TCP port answers for it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -30,12 +34,12 @@ from fastapi.responses import (
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection, connect, unix_connect
 
 from aicc.api.state import AppState
 from aicc.portal.auth import SESSION_COOKIE, to_sign_in
 from aicc.portal.rendering import error_page
-from aicc.services import notebooks, sessions
+from aicc.services import endpoints, notebooks, sessions
 from aicc.services.common import NotFound, utcnow
 
 log = logging.getLogger(__name__)
@@ -126,8 +130,11 @@ async def notebook_http(job_id: str, path: str, request: Request) -> Response:
             return await run_in_threadpool(error_page, request, err.status, "")
         return PlainTextResponse(err.message, status_code=err.status)
     url = f"{upstream.url}{_raw_path(request)}"
-    # plain http to the node: no TLS, so no certificate store to load on every request
-    client = httpx.AsyncClient(timeout=httpx.Timeout(300.0, connect=10.0), verify=False)
+    directory = contextlib.ExitStack()  # the socket's directory, held until the client closes
+    try:
+        client = _client(upstream, directory)
+    except OSError:  # its run directory is gone: it ended meanwhile
+        return _starting(request)
     outgoing = client.build_request(
         request.method,
         url,
@@ -139,9 +146,11 @@ async def notebook_http(job_id: str, path: str, request: Request) -> Response:
         answer = await client.send(outgoing, stream=True)
     except httpx.ConnectError:  # its job runs, JupyterLab does not listen yet
         await client.aclose()
+        directory.close()
         return _starting(request)
     except httpx.HTTPError as err:
         await client.aclose()
+        directory.close()
         return PlainTextResponse(f"the notebook did not answer: {err}", status_code=502)
     headers = [
         (k, v)
@@ -151,7 +160,7 @@ async def notebook_http(job_id: str, path: str, request: Request) -> Response:
     response = StreamingResponse(
         answer.aiter_raw(),
         status_code=answer.status_code,
-        background=BackgroundTask(_close, answer, client),
+        background=BackgroundTask(_close, answer, client, directory),
     )
     response.raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
     return response
@@ -169,9 +178,26 @@ def _starting(request: Request) -> Response:
     return HTMLResponse(page, status_code=503, headers={"Retry-After": "2"})
 
 
-async def _close(answer: httpx.Response, client: httpx.AsyncClient) -> None:
-    await answer.aclose()
-    await client.aclose()
+def _client(upstream: notebooks.Upstream, directory: contextlib.ExitStack) -> httpx.AsyncClient:
+    """A client to the notebook: on TCP, or through its Unix socket (dialled through
+    `directory`, which the caller closes after the client). Plain HTTP: no TLS, so no
+    certificate store to load on every request."""
+    timeout = httpx.Timeout(300.0, connect=10.0)
+    if upstream.socket is None:
+        return httpx.AsyncClient(timeout=timeout, verify=False)
+    path = directory.enter_context(endpoints.reachable(upstream.socket))
+    transport = httpx.AsyncHTTPTransport(uds=path, verify=False)
+    return httpx.AsyncClient(transport=transport, timeout=timeout)
+
+
+async def _close(
+    answer: httpx.Response, client: httpx.AsyncClient, directory: contextlib.ExitStack
+) -> None:
+    try:
+        await answer.aclose()
+        await client.aclose()
+    finally:
+        directory.close()
 
 
 @router.websocket("/notebooks/{job_id}/{path:path}")
@@ -188,15 +214,19 @@ async def notebook_websocket(websocket: WebSocket, job_id: str, path: str) -> No
     if websocket.url.query:
         target += "?" + websocket.url.query
     offered = list(websocket.scope.get("subprotocols") or [])
+    options: dict[str, Any] = {
+        "additional_headers": _headers(websocket, WS_NOT_FORWARDED, upstream),
+        "subprotocols": offered or None,
+        "max_size": None,
+        "compression": None,
+        "open_timeout": 10,
+    }
     try:
-        peer = await connect(
-            target,
-            additional_headers=_headers(websocket, WS_NOT_FORWARDED, upstream),
-            subprotocols=offered or None,
-            max_size=None,
-            compression=None,
-            open_timeout=10,
-        )
+        if upstream.socket is None:
+            peer = await connect(target, **options)
+        else:
+            with endpoints.reachable(upstream.socket) as path:
+                peer = await unix_connect(path, target, **options)
     except (OSError, websockets.WebSocketException, TimeoutError) as err:
         await _deny(websocket, 502, f"the notebook did not answer: {err}")
         return

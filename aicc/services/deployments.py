@@ -662,11 +662,13 @@ def delete_deployment(
 
 @dataclass(frozen=True)
 class Probe:
-    """A running replica to check: GET `url`. `ready`: whether its last probe answered."""
+    """A running replica to check: GET `url` (through `socket` when set: Endpoint.socket).
+    `ready`: whether its last probe answered."""
 
     job_id: str
     url: str
     ready: bool
+    socket: str | None = None
 
 
 def _links(session: Session, deployment_id: str) -> list[DeploymentReplicaRow]:
@@ -686,7 +688,7 @@ def probes(session: Session) -> list[Probe]:
         path = _current(session, row).settings.get("readiness_path", "/health")
         draining = {link.job_id for link in _links(session, row.id) if link.draining_at is not None}
         out += [
-            Probe(e.job_id, e.url + path, e.ready)
+            Probe(e.job_id, e.url + path, e.ready, e.socket)
             for e in endpoints.of_deployment(session, row.id)
             if e.running and e.job_id not in draining
         ]

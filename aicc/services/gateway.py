@@ -49,7 +49,8 @@ class Target:
 
     deployment_id: str
     name: str
-    urls: tuple[tuple[str, str], ...]  # (job id, http://HOST:PORT)
+    # (job id, http://HOST:PORT or the absolute path of its Unix socket: Endpoint.address)
+    urls: tuple[tuple[str, str], ...]
     waits: bool = True  # without a ready replica, one is coming: hold a request (not stopped)
 
 
@@ -141,7 +142,9 @@ def target(session: Session, project_id: str, name: str) -> Target | None:
     )
     if row is None:
         return None
-    ready = tuple((e.job_id, e.url) for e in endpoints.of_deployment(session, row.id) if e.ready)
+    ready = tuple(
+        (e.job_id, e.address) for e in endpoints.of_deployment(session, row.id) if e.ready
+    )
     return Target(row.id, row.name, ready, waits=row.state not in ("stopped", "failed"))
 
 

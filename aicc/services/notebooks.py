@@ -92,6 +92,7 @@ class Upstream:
     job_id: str
     url: str  # http://HOST:PORT
     token: str
+    socket: str | None = None  # reached through this Unix socket instead (Endpoint.socket)
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ class Watched:
     idle_timeout_s: int
     started_at: datetime
     devices_busy_at: datetime | None  # the last NVML sample of its devices above BUSY_DEVICE
+    socket: str | None = None  # reached through this Unix socket instead (Endpoint.socket)
 
 
 def token(sealer: Sealer, job_id: str, attempt: int) -> str:
@@ -345,7 +347,7 @@ def upstream(session: Session, sealer: Sealer, who: Principal, job_id: str) -> U
     live = [e for e in endpoints.of_job(session, job_id) if e.running]
     if not live:
         raise NotFound("notebook {job_id} is not running ({state})", job_id=job_id, state=job.state)
-    return Upstream(job_id, live[0].url, token(sealer, job_id, job.attempt))
+    return Upstream(job_id, live[0].url, token(sealer, job_id, job.attempt), live[0].socket)
 
 
 # --- idle culling (loops/culling.py) ---
@@ -369,6 +371,7 @@ def watched(session: Session, sealer: Sealer) -> list[Watched]:
                 notebook_id=row.id,
                 job_id=job.id,
                 url=live[0].url,
+                socket=live[0].socket,
                 token=token(sealer, job.id, job.attempt),
                 idle_timeout_s=row.idle_timeout_s,
                 started_at=job.started_at,

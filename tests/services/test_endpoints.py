@@ -1,5 +1,6 @@
 """A `kind: service` job listens on the `$PORT` AICC gave it, inside its sandbox, and
-`services.endpoints` says where the server reaches it."""
+`services.endpoints` says where the server reaches it: the Unix socket of its run directory
+(sandboxed on the local executor: no TCP port answers for it)."""
 
 from __future__ import annotations
 
@@ -27,13 +28,18 @@ def test_a_service_job_answers_on_its_port(server: tuple[TestClient, AppState]) 
             found = endpoints.of_job(session, job_id)
         if not found or not found[0].running:
             return None
+        if found[0].socket is None:
+            return None
         try:
-            return httpx.get(found[0].url + "/index.html", timeout=2).text
-        except httpx.HTTPError:
+            with endpoints.unix_client(found[0].socket, 2) as http:
+                return http.get(found[0].url + "/index.html").text
+        except (httpx.HTTPError, OSError):
             return None
 
     assert wait("the service to answer", answered, timeout=60) == f"hello from {job_id}\n"
     with state.db.reader() as session:
         (endpoint,) = endpoints.of_job(session, job_id)
     assert endpoint.url.startswith("http://127.0.0.1:") and endpoint.replica == 0
+    assert endpoint.socket is not None and endpoint.address == endpoint.socket
+    assert endpoint.socket.endswith(f"/runs/{job_id}/0/0/service/socket")
     assert api.post(f"/api/v1/jobs/{job_id}/cancel").status_code == 200

@@ -1,9 +1,11 @@
 """Notebooks with a real JupyterLab, started as `kind: notebook` jobs by the local executor in
 its sandbox: it answers only with its token; the owner's persistent home keeps a file across a
-stop and a start; an idle notebook is culled (reason `idle_culled`) and its metering ends then."""
+stop and a start; an idle notebook is culled (reason `idle_culled`) and its metering ends then.
+The test reaches JupyterLab as the server does, through the notebook's Unix socket."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -16,7 +18,7 @@ from fastapi.testclient import TestClient
 
 from aicc.api.state import AppState
 from aicc.core.tenancy import Principal
-from aicc.services import notebooks, tenancy
+from aicc.services import endpoints, notebooks, tenancy
 from aicc.services.common import utcnow
 from aicc.store.tables import DeviceSampleRow, ReplicaRow, UserRow
 from aicc.testing.polling import wait
@@ -44,22 +46,38 @@ def admin(state: AppState) -> Principal:
         return tenancy.principal_of(session, row)
 
 
-def answering(api: TestClient, state: AppState, name: str) -> tuple[dict[str, Any], str, str]:
-    """The running notebook, once its JupyterLab answers: (notebook, its API base, its token)."""
+@pytest.fixture
+def held() -> Iterator[contextlib.ExitStack]:
+    """The clients a test opened to its notebooks, closed when it ends."""
+    with contextlib.ExitStack() as stack:
+        yield stack
 
-    def ready() -> tuple[dict[str, Any], str, str] | None:
+
+def answering(
+    api: TestClient, state: AppState, name: str, held: contextlib.ExitStack
+) -> tuple[dict[str, Any], str, str, httpx.Client]:
+    """The running notebook, once its JupyterLab answers: (notebook, its API base, its token,
+    a client that reaches it as the server does: through its Unix socket)."""
+
+    clients: dict[str, httpx.Client] = {}  # one per socket, however often it is asked
+
+    def ready() -> tuple[dict[str, Any], str, str, httpx.Client] | None:
         found: dict[str, Any] = api.get(f"/api/v1/notebooks/{name}").json()
         assert found["state"] in ("starting", "running"), found
         if found["state"] != "running":
             return None
         with state.db.reader() as session:
             up = notebooks.upstream(session, state.sealer, admin(state), found["job_id"])
+        assert up.socket is not None  # sandboxed: no TCP port answers for it
+        if up.socket not in clients:
+            clients[up.socket] = held.enter_context(endpoints.unix_client(up.socket, 10))
+        http = clients[up.socket]
         base = f"{up.url}/notebooks/{found['job_id']}/api"
         try:
-            status = httpx.get(f"{base}/status", headers=token(up.token), timeout=2)
+            status = http.get(f"{base}/status", headers=token(up.token), timeout=2)
         except httpx.HTTPError:
             return None
-        return (found, base, up.token) if status.status_code == 200 else None
+        return (found, base, up.token, http) if status.status_code == 200 else None
 
     return wait(f"notebook {name} to answer", ready, timeout=90)
 
@@ -69,7 +87,7 @@ def token(secret: str) -> dict[str, str]:
 
 
 def test_the_home_keeps_its_files_and_jupyterlab_wants_its_token(
-    site: tuple[TestClient, AppState],
+    site: tuple[TestClient, AppState], held: contextlib.ExitStack
 ) -> None:
     api, state = site
     made = api.post(
@@ -77,13 +95,13 @@ def test_the_home_keeps_its_files_and_jupyterlab_wants_its_token(
     )
     assert made.status_code == 201, made.text
     assert made.json()["state"] == "starting" and made.json()["idle_timeout_s"] == 3600
-    first, base, secret = answering(api, state, "lab")
+    first, base, secret, http = answering(api, state, "lab", held)
     assert first["url"] == f"/notebooks/{first['job_id']}/lab"
 
-    # Any local process can reach the port: without the token, or with another, it is refused.
-    assert httpx.get(f"{base}/contents").status_code == 403
-    assert httpx.get(f"{base}/contents", headers=token("x" * 43)).status_code == 403
-    saved = httpx.put(
+    # The server's account reaches it: without the token, or with another, it is refused.
+    assert http.get(f"{base}/contents").status_code == 403
+    assert http.get(f"{base}/contents", headers=token("x" * 43)).status_code == 403
+    saved = http.put(
         f"{base}/contents/notes.txt",
         json={"type": "file", "format": "text", "content": "written before the stop\n"},
         headers=token(secret),
@@ -103,12 +121,12 @@ def test_the_home_keeps_its_files_and_jupyterlab_wants_its_token(
     assert api.get("/api/v1/notebooks/lab").json()["state"] == "stopped"
 
     assert api.post("/api/v1/notebooks/lab/start").status_code == 200
-    second, base2, secret2 = answering(api, state, "lab")
+    second, base2, secret2, http2 = answering(api, state, "lab", held)
     assert second["job_id"] != first["job_id"] and secret2 != secret
-    again = httpx.get(f"{base2}/contents/notes.txt", headers=token(secret2))
+    again = http2.get(f"{base2}/contents/notes.txt", headers=token(secret2))
     assert again.status_code == 200 and again.json()["content"] == "written before the stop\n"
     # The old job's token does not open the new JupyterLab.
-    assert httpx.get(f"{base2}/contents", headers=token(secret)).status_code == 403
+    assert http2.get(f"{base2}/contents", headers=token(secret)).status_code == 403
     assert api.delete("/api/v1/notebooks/lab").status_code == 204
     wait(
         "the second job to end",
@@ -119,7 +137,7 @@ def test_the_home_keeps_its_files_and_jupyterlab_wants_its_token(
 
 
 def test_an_idle_notebook_is_culled_and_its_metering_ends_then(
-    site: tuple[TestClient, AppState],
+    site: tuple[TestClient, AppState], held: contextlib.ExitStack
 ) -> None:
     api, state = site
     made = api.post(
@@ -127,7 +145,7 @@ def test_an_idle_notebook_is_culled_and_its_metering_ends_then(
         json={"name": "idle", "idle_timeout_s": 3, "resources": {"memory": "2Gi"}},
     )
     assert made.status_code == 201, made.text
-    found, base, secret = answering(api, state, "idle")
+    found, base, secret, http = answering(api, state, "idle", held)
     job_id = found["job_id"]
 
     def ended() -> dict[str, Any] | None:
@@ -158,10 +176,12 @@ def test_an_idle_notebook_is_culled_and_its_metering_ends_then(
     assert max(datetime.fromisoformat(r["end"]) for r in records) == replica_end
     assert datetime.fromisoformat(job["ended_at"]) == replica_end
     with pytest.raises(httpx.HTTPError):
-        httpx.get(f"{base}/status", headers=token(secret), timeout=2)
+        http.get(f"{base}/status", headers=token(secret), timeout=2)
 
 
-def test_a_busy_gpu_keeps_a_notebook_alive(site: tuple[TestClient, AppState]) -> None:
+def test_a_busy_gpu_keeps_a_notebook_alive(
+    site: tuple[TestClient, AppState], held: contextlib.ExitStack
+) -> None:
     """NVML samples of the notebook's device count as activity: while they say it works, the
     notebook outlives its idle timeout; once they stop, it is culled."""
     api, state = site
@@ -170,7 +190,7 @@ def test_a_busy_gpu_keeps_a_notebook_alive(site: tuple[TestClient, AppState]) ->
         json={"name": "gpu", "idle_timeout_s": 3, "resources": {"memory": "2Gi", "gpu": 1}},
     )
     assert made.status_code == 201, made.text
-    found, _, _ = answering(api, state, "gpu")
+    found, _, _, _ = answering(api, state, "gpu", held)
     with state.db.reader() as session:
         rep = session.query(ReplicaRow).filter(ReplicaRow.job_id == found["job_id"]).one()
         node_id, index = rep.node_id, rep.devices[0]["index"]

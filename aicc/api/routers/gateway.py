@@ -326,13 +326,14 @@ async def _send(
             choice = gateway.pick(call.target, tried)
         if choice is None:
             break
-        call.replica, url = choice
+        call.replica, url = choice  # http://HOST:PORT, or the replica's Unix socket
         tried.add(url)
         call.attempts += 1
         gateway.outstanding[url] = gateway.outstanding.get(url, 0) + 1
+        base = "http://localhost" if url.startswith("/") else url
         try:
-            upstream = await gateway.client().post(
-                url + path, data=body, headers=headers, allow_redirects=False
+            upstream = await gateway.client(url).post(
+                base + path, data=body, headers=headers, allow_redirects=False
             )
         except _REFUSED:
             _release(gateway, url)
