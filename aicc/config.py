@@ -28,6 +28,7 @@ from pydantic_settings import (
 )
 from pydantic_settings.exceptions import SettingsError
 
+from aicc.core.jobspec import DEFAULT_MAX_REPLICAS, MAX_REPLICAS
 from aicc.core.pricing import PricePlan
 from aicc.core.revenue import Agreement
 
@@ -44,8 +45,10 @@ class RateLimit(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     enabled: bool = True
+    # A quick loop on one token meets the token's bucket, not only its address's (issue 35: a
+    # burst of 1000 refilled at 50/s was never empty at the rate one server answers)
     per_token_per_s: Annotated[float, Field(gt=0, le=1e6)] = 50.0
-    per_token_burst: Annotated[int, Field(ge=1, le=10**6)] = 1000
+    per_token_burst: Annotated[int, Field(ge=1, le=10**6)] = 100
     per_address_per_s: Annotated[float, Field(gt=0, le=1e6)] = 100.0
     per_address_burst: Annotated[int, Field(ge=1, le=10**6)] = 2000
 
@@ -53,6 +56,9 @@ class RateLimit(BaseModel):
 class Limits(BaseModel):
     model_config = ConfigDict(extra="forbid")
     max_pending_per_user: Annotated[int, Field(ge=1)] = 1000
+    # the most replicas one job (a gang) may ask for, this center's default (issue 35: a gang
+    # of 1,024 tiny replicas took the controller minutes to launch); at most the spec's 1024
+    max_replicas_per_job: Annotated[int, Field(ge=1, le=MAX_REPLICAS)] = DEFAULT_MAX_REPLICAS
     max_upload_mib: Annotated[int, Field(ge=1)] = 512
     max_unpacked_mib: Annotated[int, Field(ge=1)] = 1024  # a workdir's files, unpacked
     max_workdir_files: Annotated[int, Field(ge=1)] = 100_000  # members of a workdir archive
@@ -152,6 +158,12 @@ class DataSettings(BaseModel):
     cache_gib: Annotated[float, Field(gt=0)] = 50.0
     query_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
     query_memory_mib: Annotated[int, Field(ge=64)] = 1024
+    # Where the bytes are (issue 35): a push not committed within this many hours is dropped
+    # with its chunks; one profile's or query's assembled files, and all of them, on disk under
+    # $AICC_HOME/data/views (least recently used evicted first).
+    upload_expiry_h: Annotated[float, Field(gt=0, le=24 * 30)] = 6.0
+    view_max_gib: Annotated[float, Field(gt=0)] = 4.0
+    views_total_gib: Annotated[float, Field(gt=0)] = 20.0
 
     @model_validator(mode="after")
     def _bucket_for_s3(self) -> DataSettings:
@@ -363,6 +375,12 @@ class Settings(BaseModel):
     executor: str = "local"
     # Replicas run confined by bubblewrap (docs/config.md): auto uses it where it works.
     sandbox: Literal["auto", "bwrap", "off"] = "auto"
+    # What a sandboxed job reaches beyond its own network namespace (docs/config.md): `none`,
+    # or `internet` (slirp4netns). The default of a job that does not say, and the most it may
+    # ask. A template published by another organization runs with `none` unless its name is in
+    # `egress_templates` (the operator's approval).
+    egress: Literal["none", "internet"] = "none"
+    egress_templates: list[str] = Field(default_factory=list)
     slurm: SlurmSettings = Field(default_factory=lambda: SlurmSettings())
     ray: RaySettings = Field(default_factory=lambda: RaySettings())
     kubernetes: KubernetesSettings = Field(default_factory=lambda: KubernetesSettings())

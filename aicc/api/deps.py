@@ -20,7 +20,7 @@ from aicc.core.tenancy import Principal, allows
 from aicc.services import tokens
 from aicc.services.common import Conflict, Forbidden, utcnow
 from aicc.services.data import mounts
-from aicc.services.federation import signing, tenants
+from aicc.services.federation import nonces, signing, tenants
 
 T = TypeVar("T")
 
@@ -106,11 +106,18 @@ async def peer_site(state: StateDep, request: Request) -> str:
     try:
         body = await request.body()
         at = utcnow()
-        return signing.verify(
+        signed = signing.check(
             request.headers, request.method, path, body, at, peers, audience=fed.site
         )
     except signing.BadSignature as err:
         raise HTTPException(401, str(err), headers=challenge) from None
+    await in_thread(_remember_nonce, state, signed)  # a replay within the window: 401
+    return signed.site
+
+
+def _remember_nonce(state: AppState, signed: signing.Signed) -> None:
+    with state.db.session() as session:
+        nonces.remember(session, signed=signed, now=utcnow())
 
 
 def _site_principal(state: AppState, site: str) -> Principal:

@@ -86,12 +86,16 @@ class RequestLimits:
         client = scope.get("client")
         forwarded = [v.decode("latin-1") for k, v in scope["headers"] if k == b"x-forwarded-for"]
         address = forwarded_address(client[0] if client else "", forwarded, self.trusted)
-        wait = self.addresses.take(address)
-        who, rate, burst = "address", self.addresses.rate, self.addresses.burst
+        # the token's bucket first: it is the caller's own limit, and a request it refuses
+        # spends nothing of the address's, which other callers behind it (a proxy, a NAT) share
+        wait, who, rate, burst = 0.0, "", 0.0, 0
         token = _token_key(scope)
-        if not wait and token is not None:
+        if token is not None:
             wait = self.tokens.take(token)
             who, rate, burst = "token", self.tokens.rate, self.tokens.burst
+        if not wait:
+            wait = self.addresses.take(address)
+            who, rate, burst = "address", self.addresses.rate, self.addresses.burst
         if not wait:
             return None
         seconds = max(1, math.ceil(wait))

@@ -26,6 +26,7 @@ QUEUES = Noun(
         Column("MAX RUNTIME", _max_runtime),
         col("MAX PENDING", "max_pending", justify="right"),
         col("MAX RUNNING", "max_running", justify="right"),
+        col("MAX REPLICAS", "max_replicas_per_job", justify="right"),
     ],
     empty="no queues",
 )
@@ -50,6 +51,12 @@ def queue_create(
     ] = None,
     max_pending: Annotated[int | None, typer.Option(min=0, help="Most waiting jobs.")] = None,
     max_running: Annotated[int | None, typer.Option(min=0, help="Most running jobs.")] = None,
+    max_replicas_per_job: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Most replicas one job may ask (at most the center's bound; unset: it)."
+        ),
+    ] = None,
 ) -> Json:
     """Create a queue (org admins)."""
     from aicc.core.jobspec import PRIORITIES
@@ -71,4 +78,5 @@ def queue_create(
         max_runtime=seconds,
         max_pending=max_pending,
         max_running=max_running,
+        max_replicas_per_job=max_replicas_per_job,
     )

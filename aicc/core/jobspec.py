@@ -72,6 +72,8 @@ MAX_CPU_MILLI = 1_024_000
 MAX_MEMORY_MIB = 16 * 1024 * 1024  # 16 TiB, per replica and per device
 MAX_ACCELERATORS = 64
 MAX_REPLICAS = 1024
+# a center's default bound on one job's replicas (`limits.max_replicas_per_job`, issue 35)
+DEFAULT_MAX_REPLICAS = 256
 MAX_RETRIES = 100
 MIN_PRIORITY = -(2**31)  # the job table's 32-bit integer column
 MAX_PRIORITY = 2**31 - 1
@@ -272,6 +274,12 @@ class JobSpec(_Strict):
         default=None,
         description="local: run at this site; federation: routed among the federation's sites "
         "(docs/federation.md); absent: the center's federation.default_placement",
+    )
+    egress: Literal["none", "internet"] | None = Field(
+        default=None,
+        description="what the job reaches beyond its own network namespace: nothing, or the "
+        "internet (never the machine's loopback: docs/job-spec.md); absent: the center's "
+        "`egress`, filled in when the job is accepted",
     )
     deferrable: bool = Field(
         default=False,

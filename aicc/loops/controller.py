@@ -80,6 +80,7 @@ class Controller:
         interval_s: float = 1.0,
         lease_ttl_s: float = 6.0,
         log_retention: timedelta = timedelta(days=30),
+        upload_expiry: timedelta = timedelta(hours=6),
         sweep_every: timedelta = timedelta(minutes=10),
         books: Callable[[Lease], Books] | None = None,
         health: node_health.Policy = node_health.Policy(),
@@ -115,6 +116,7 @@ class Controller:
         self.health = health  # when a node that fails repeatedly is cordoned
         self.interval_s = interval_s
         self.log_retention = log_retention
+        self.upload_expiry = upload_expiry  # uploads left uncommitted this long are swept
         self.sweep_every = sweep_every
         self._next_sweep = utcnow()
         self._next_discovery = utcnow() + DISCOVERY_EVERY
@@ -127,6 +129,9 @@ class Controller:
         self._last_pass = time.monotonic()
         self._launched_at = float("-inf")  # monotonic time of the last pass that launched
         self._starting = False  # a replica launched since START_WATCH_S has not started yet
+        # the last pass left bound replicas to launch (reconcile's per-pass launch budget): the
+        # next pass comes at once, so a big gang's launch goes on without holding the loop
+        self._deferred = False
         # the federation loop (docs/federation.md), started and stopped with this one; it acts
         # only while this server leads
         self.federation: Federation | None = None
@@ -200,6 +205,7 @@ class Controller:
 
     def tick(self) -> None:
         """One pass: take or keep the lease, then schedule and reconcile once."""
+        self._deferred = False  # until this pass's reconcile says otherwise
         self.deployments.share(self.db, self.lease.holder)  # leading or not
         if self.wake_loops is not None or not self.lease.try_acquire(utcnow()):
             return
@@ -226,6 +232,7 @@ class Controller:
                 self._launched_at = time.monotonic()
             recent = time.monotonic() - self._launched_at < START_WATCH_S
             self._starting = reconciled.starting and recent
+            self._deferred = reconciled.deferred
             if reconciled.lost:
                 self._watch_until = utcnow() + DISCOVERY_EVERY
                 soon = utcnow() + DISCOVERY_AFTER_LOSS
@@ -254,7 +261,9 @@ class Controller:
                         self.db, self.executors, utcnow(), log_retention=self.log_retention
                     )
                     if self.chunks is not None:
-                        janitor.collect(self.db, self.chunks, utcnow())
+                        janitor.collect(
+                            self.db, self.chunks, utcnow(), upload_expiry=self.upload_expiry
+                        )
                 self._next_sweep = utcnow() + self.sweep_every
         except LostLease:
             log.warning("lost the controller lease; another server leads now")
@@ -272,6 +281,8 @@ class Controller:
             until_next = self.interval_s - took
             if self._starting:
                 until_next = min(until_next, START_POLL_S)
+            if self._deferred:
+                until_next = 0.0
             self._wake.wait(max(0.0, until_next))
             self._wake.clear()
             # Woken early (a submit), still rest as long as the pass took. When more submits

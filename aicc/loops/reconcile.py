@@ -4,12 +4,21 @@ Each pass reads what should be (bound replicas, cancel requests) and what is (th
 poll), launches what is missing, stops what must stop, and records outcomes. Launching is
 idempotent per (job, attempt, replica), so a crash between launch and record launches nothing
 twice: the next pass finds the same replica already running.
+
+A pass launches at most `MAX_LAUNCHES` replicas and for at most `LAUNCH_BUDGET_S` (the launch
+under way is not cut), taking the jobs in turn: each job's next replica, jobs with fewer left
+first; the rest wait for the next pass, which the controller starts at once (`deferred`). A
+gang is still placed whole by the scheduler; only its launch spreads over passes. Without the
+bound, a gang of 1,024 one-millicore replicas held the controller for 7 minutes, one launch
+after another: the lease expired and every other tenant's job waited (issue 35).
 """
 
 from __future__ import annotations
 
 import errno
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -34,6 +43,8 @@ from aicc.store.tables import DeviceRow, JobRow, NodeRow, ReplicaRow
 log = logging.getLogger(__name__)
 
 ACTIVE_REPLICA = ("scheduled", "running")
+MAX_LAUNCHES = 32  # replicas one pass launches at most
+LAUNCH_BUDGET_S = 2.0  # no launch starts after this long into a pass's launches
 # A replica lost with its node, or with its supervisor (the node itself still answers), is retried
 # up to max_retries; an engine only reports it lost once it is known to run no more.
 RETRIED_REASONS = {"node_lost": Reason.NODE_LOST, "supervisor_lost": Reason.SUPERVISOR_LOST}
@@ -62,9 +73,17 @@ class Work:
     # secret values the launch gives that the job does not keep yet: written with what was
     # observed (`secrets.keep_seen`), never in the read transaction that gathers
     secrets_seen: tuple[str, ...] = ()
+    turn: int = 0  # its place among the pass's launches (`_launch_turns`): earlier goes first
 
 
-def gather(session: Session, sealer: Sealer) -> list[Work]:
+def gather(session: Session, sealer: Sealer, max_launches: int = MAX_LAUNCHES) -> list[Work]:
+    """The pass's work: every active replica to stop or poll, and at most `max_launches` to
+    launch, in turns across jobs (`_launch_turns`); the others wait for a later pass."""
+    return _gather(session, sealer, max_launches)[0]
+
+
+def _gather(session: Session, sealer: Sealer, max_launches: int) -> tuple[list[Work], int]:
+    """`gather`'s work, and how many replicas it left for a later pass to launch."""
     rows = session.scalars(select(ReplicaRow).where(ReplicaRow.state.in_(ACTIVE_REPLICA))).all()
     jobs = {
         j.id: j
@@ -75,16 +94,24 @@ def gather(session: Session, sealer: Sealer) -> list[Work]:
         for n in session.scalars(select(NodeRow).where(NodeRow.id.in_({r.node_id for r in rows})))
     }
     broken = _gangs_with_a_failure(session, jobs)
-    work = []
+    stops: dict[str, bool] = {}
     for rep in rows:
-        job, node = jobs[rep.job_id], nodes[rep.node_id]
-        stop = (
+        job = jobs[rep.job_id]
+        stops[rep.id] = (
             job.cancel_requested
             or JobState(job.state).is_terminal()
             or rep.attempt != job.attempt
             or job.id in broken  # a gang whose member failed or was lost cannot go on
             or job.state == JobState.PREEMPTED.value  # SIGTERM now, SIGKILL after the grace
         )
+    unlaunched = [rep for rep in rows if not (rep.handle or stops[rep.id])]
+    turns = _launch_turns(unlaunched, max_launches)
+    work = []
+    for rep in rows:
+        job, node = jobs[rep.job_id], nodes[rep.node_id]
+        stop = stops[rep.id]
+        if not (rep.handle or stop) and rep.id not in turns:
+            continue  # a later pass launches it
         launch, refused = None, None
         seen: list[str] = []
         if not (rep.handle or stop):
@@ -92,10 +119,33 @@ def gather(session: Session, sealer: Sealer) -> list[Work]:
                 launch, seen = _launch(session, sealer, job, rep, node)
             except ValidationError as err:  # bound by an older server, before today's limits
                 refused = ReplicaState("exited", reason="invalid_spec", message=first_problem(err))
+        turn = turns.get(rep.id, 0)
         work.append(
-            Work(rep.id, job.id, node.executor, rep.handle, stop, launch, refused, tuple(seen))
+            Work(
+                rep.id, job.id, node.executor, rep.handle, stop, launch, refused, tuple(seen), turn
+            )
         )
-    return work
+    return work, len(unlaunched) - len(turns)
+
+
+def _launch_turns(unlaunched: list[ReplicaRow], limit: int) -> dict[str, int]:
+    """The replicas this pass launches, by id, with their turn: at most `limit`, each job's
+    replicas in index order, the jobs in turn (round after round; in a round, jobs with fewer
+    replicas left first), so a job bound after a big gang starts in the gang's next pass."""
+    by_job: dict[str, list[ReplicaRow]] = {}
+    for rep in sorted(unlaunched, key=lambda r: (r.job_id, r.index)):
+        by_job.setdefault(rep.job_id, []).append(rep)
+    queues = sorted(by_job.values(), key=lambda reps: (len(reps), reps[0].job_id))
+    chosen: list[str] = []
+    turn = 0
+    while len(chosen) < limit and queues:
+        queues = [reps for reps in queues if len(reps) > turn]
+        for reps in queues:
+            if len(chosen) >= limit:
+                break
+            chosen.append(reps[turn].id)
+        turn += 1
+    return {rep_id: i for i, rep_id in enumerate(chosen)}
 
 
 def _gangs_with_a_failure(session: Session, jobs: dict[str, JobRow]) -> set[str]:
@@ -159,16 +209,27 @@ def _launch(
         ),
         data_grant=mounts.grant(sealer, job.id, job.attempt) if job.datasets else None,
         home=notebooks.home_of(job) if notebook else None,
+        egress=spec.egress or "none",  # filled in at submit: the center's default then
     )
     return launch, seen
 
 
 def act(
-    work: list[Work], executors: dict[str, Executor]
+    work: list[Work],
+    executors: dict[str, Executor],
+    *,
+    budget_s: float = LAUNCH_BUDGET_S,
+    clock: Callable[[], float] = time.monotonic,
 ) -> dict[str, tuple[str | None, ReplicaState | None]]:
-    """Launch, cancel and poll, outside any transaction. replica id -> (handle, observed state)."""
+    """Launch, cancel and poll, outside any transaction. replica id -> (handle, observed state).
+    Launches stop `budget_s` into the work (the one under way finishes): a replica not launched
+    is left out of the answer, still bound, for the next pass; polls and cancels go on."""
     seen: dict[str, tuple[str | None, ReplicaState | None]] = {}
-    for item in work:
+    # launches first, in the turns `gather` chose: the budget cuts the last turns, never polls
+    ordered = sorted((item for item in work if item.launch is not None), key=lambda i: i.turn)
+    ordered += [item for item in work if item.launch is None]
+    deadline = clock() + budget_s
+    for item in ordered:
         executor = executors.get(item.executor)
         if executor is None:
             seen[item.replica_id] = (
@@ -180,6 +241,8 @@ def act(
         if item.refused is not None:
             seen[item.replica_id] = (handle, item.refused)
             continue
+        if item.launch is not None and clock() > deadline:
+            continue  # out of this pass's launch budget: the next pass launches it
         try:
             if item.launch is not None:
                 try:
@@ -415,6 +478,7 @@ class Reconciled:
     lost: set[str]  # the nodes replicas were lost with (now marked down)
     launched: bool = False  # it launched a replica
     starting: bool = False  # a replica is launched but its command not yet started
+    deferred: bool = False  # replicas wait for a launch: the next pass should come at once
 
 
 def cycle(
@@ -427,7 +491,7 @@ def cycle(
 ) -> Reconciled:
     """One pass: launch, stop and poll, then record what was seen."""
     with db.reader() as session:  # reading needs no fence; only the writes below do
-        work = gather(session, sealer)
+        work, left = _gather(session, sealer, MAX_LAUNCHES)
     if not work:
         return Reconciled(set())
     seen = act(work, executors)
@@ -435,7 +499,7 @@ def cycle(
         now = utcnow()  # acting took time: fence and record at the present
         lease.fence(session, now)
         for item in work:
-            if item.secrets_seen:
+            if item.secrets_seen and item.replica_id in seen:
                 secrets.keep_seen(session, sealer, item.job_id, list(item.secrets_seen))
         lost = record(session, seen, now, health)
     launched = any(item.launch is not None and seen.get(item.replica_id) for item in work)
@@ -443,4 +507,8 @@ def cycle(
         state is not None and state.phase in ("starting", "running") and not state.started_at
         for _, state in seen.values()
     )
-    return Reconciled(lost, launched, starting)
+    # replicas left for the next pass: beyond this pass's count, or cut by its time budget
+    # (`act` leaves them out, as it does a launch that waits for disk space: only a pass that
+    # launched something brings the next one at once, so a full disk is not polled in a spin)
+    cut = any(item.launch is not None and item.replica_id not in seen for item in work)
+    return Reconciled(lost, launched, starting, deferred=launched and (left > 0 or cut))

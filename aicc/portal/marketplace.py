@@ -39,7 +39,7 @@ from aicc.portal.forms import Form as PageForm
 from aicc.portal.i18n import Translator
 from aicc.portal.rendering import PortalRoute, error_page, language_of, render
 from aicc.services import models, template_estimate, templates
-from aicc.services.common import Conflict, ServiceError
+from aicc.services.common import Conflict, Invalid, ServiceError, TooLarge
 from aicc.services.data import datasets
 from aicc.services.jobs import SubmitLimits
 from aicc.services.sessions import SignedIn
@@ -354,7 +354,7 @@ def _submit(
                     store=state.chunks,
                     zone=state.settings.site.timezone,
                     idempotency_key=form.value("key")[:200] or None,
-                    limits=SubmitLimits(state.settings.limits.max_pending_per_user),
+                    limits=SubmitLimits.of(state.settings, local_only=True),
                 )
         except ServiceError as err:
             form.errors.update(_refusal(t, err))
@@ -403,7 +403,10 @@ def run_live(
 
 def _run(session: Session, state: AppState, me: SignedIn, job_id: str) -> dict[str, Any]:
     run = templates.run_of(session, me.who, job_id)  # another tenant's job: 404
-    curves = templates.run_curves(session, me.who, state.executors, job_id)
+    try:
+        curves = templates.run_curves(session, me.who, state.executors, job_id)
+    except (Invalid, TooLarge):  # the guard refused the run's curves: the page shows none
+        curves = models.Curves([], {})
     version = None
     if run.state == "done":
         version = run.result.rpartition("@")[2]

@@ -127,7 +127,7 @@ def submit(
 ) -> str | None:
     """Submit `spec` as `who` (idempotent under `key`): the job's id. With `dry_run` only check
     it: the job it would be is rolled back and None returned. Refused says why not."""
-    limits = SubmitLimits(max_pending_per_user=state.settings.limits.max_pending_per_user)
+    limits = SubmitLimits.of(state.settings)
     nested = session.begin_nested()
     try:
         job, _ = jobs.submit(session, who, spec, idempotency_key=key, limits=limits)

@@ -2,9 +2,12 @@
 
 Who may be a victim of job J (project P), by rule (each a plugin of `plugins/victims.py`, tried
 in that registry's order: reclaim, priority, service):
-- `priority`: a job of lower priority (the class, never the aged score) of P itself, or of a
-  project that is not *protected*: a job is protected while it runs within its project's
-  guarantee (Kueue's rule: another tenant's priority does not reach into your guarantee);
+- `priority`: a job of lower priority (the class, never the aged score) of P itself, or of
+  another project only where that work *borrows*: bound as borrowed, or its project over its
+  guarantee of what it holds (Kueue: preemption by priority within the ClusterQueue, reclaim
+  across the cohort only from borrowers). A priority number is the submitter's own: it orders
+  P's work and never reaches into another tenant's (with no quotas set nobody borrows, so
+  priority never crosses projects; issue 35);
 - `reclaim`: when J stays within P's guarantee, any job of another project that is over its
   guarantee of a resource J needs, as long as that project stays over it before each victim;
   with a service ladder, only jobs at J's level or above;
@@ -287,6 +290,21 @@ class Rules:
         if not other or not self.config.protect_guarantee:
             return True
         return exposed(self.cycle, c, self.over)
+
+    def borrowing(self, c: Held, other: bool) -> bool:
+        """May another project's job be taken by priority: only work that borrows (bound as
+        borrowed, or of a project over its guarantee of what it holds). Unlike `unprotected`,
+        a project no guarantee governs is not open to other tenants' priority."""
+        if not other or not self.config.protect_guarantee:
+            return True
+        v = c.job
+        if v.borrowed:
+            return True
+        return (
+            bool(c.keys)
+            and v.project_id in self.cycle.tree.by_id
+            and self.over(v.project_id, c.keys)
+        )
 
 
 def exposed(cycle: Cycle, c: Held, over: Callable[[str, frozenset[str]], bool]) -> bool:

@@ -18,6 +18,7 @@ class Queues(Resource):
         max_runtime: int | str | None = None,
         max_pending: int | None = None,
         max_running: int | None = None,
+        max_replicas_per_job: int | None = None,
     ) -> Json:
         body = given(
             name=name,
@@ -26,5 +27,6 @@ class Queues(Resource):
             max_runtime=max_runtime,
             max_pending=max_pending,
             max_running=max_running,
+            max_replicas_per_job=max_replicas_per_job,
         )
         return self._t.call("POST", api_path("queues"), json=body)

@@ -14,7 +14,8 @@ from pydantic import ValidationError
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
-from aicc.core.jobspec import JobSpec, default_name, first_problem
+from aicc.config import Settings
+from aicc.core.jobspec import DEFAULT_MAX_REPLICAS, JobSpec, default_name, first_problem
 from aicc.core.states import WAITING, JobState, Reason
 from aicc.core.tenancy import Principal, can_read, can_write
 from aicc.core.units import format_cpu, format_memory
@@ -39,9 +40,34 @@ from aicc.store.tables import (
 @dataclass(frozen=True)
 class SubmitLimits:
     max_pending_per_user: int = 1000
+    # the center's bound on one job's replicas (`limits.max_replicas_per_job`)
+    max_replicas: int = DEFAULT_MAX_REPLICAS
     # `federation.default_placement` where federation is on (a site is set), else "local"
     default_placement: str = "local"
     federation: bool = False  # this server is a site of a federation
+    # the center's `egress`: a job's default, and the most it may ask (`internet` > `none`)
+    egress: str = "none"
+    # templates another organization published that the operator lets run with `egress`
+    egress_templates: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, settings: Settings, *, local_only: bool = False) -> SubmitLimits:
+        """The center's limits on a submit, from its settings: the one place the API and the
+        portal build them, so that a page submits under the same bounds as the API (issue 35:
+        the portal's were the defaults). `local_only` for a submit whose program lives on this
+        server alone (a template's run): placed here whatever `federation.default_placement`."""
+        federation = settings.federation
+        federated = federation.site is not None
+        return cls(
+            max_pending_per_user=settings.limits.max_pending_per_user,
+            max_replicas=settings.limits.max_replicas_per_job,
+            default_placement=(
+                federation.default_placement if federated and not local_only else "local"
+            ),
+            federation=federated,
+            egress=settings.egress,
+            egress_templates=tuple(settings.egress_templates),
+        )
 
 
 @dataclass(frozen=True)
@@ -211,6 +237,7 @@ def submit(
     if not can_write(who, org_id=project.org_id, project_id=project.id):
         raise Forbidden("viewers cannot submit jobs")
     queue = tenancy.resolve_queue(session, project, spec.queue)
+    _check_replicas(spec, queue, limits)
     _check_references(session, spec, project_id=project.id, org_id=project.org_id)
     if queue.max_runtime_s and (spec.max_runtime_s or 0) > queue.max_runtime_s:
         raise Invalid(
@@ -224,6 +251,12 @@ def submit(
     _check_scenario(spec)
     data, pinned = mounts.pin(session, who, spec.datasets, project_id=project.id)
     placement = spec.placement or limits.default_placement
+    egress = spec.egress or limits.egress
+    if egress == "internet" and limits.egress != "internet":
+        raise Invalid(
+            "egress: this center gives jobs no network beyond their own (egress: none); "
+            "remove egress, or ask an operator to set egress: internet"
+        )
     if placement == "federation" and not limits.federation:
         raise Invalid("placement: this server is not in a federation; use placement: local")
     if placement == "federation" and spec.workdir_sha256:
@@ -245,6 +278,7 @@ def submit(
         deadline=deadline,
         deadline_after_s=None,
         placement=placement,
+        egress=egress,
     )
     row = {
         "id": job_id,
@@ -279,6 +313,28 @@ def submit(
     waiting.enter(session, waiting_limits)
     audit.record(session, who, "job.submit", "job", job_id, org_id=project.org_id, now=now)
     return _view(session, JobRow(**row), user=who.name, replicas=False), True
+
+
+def _check_replicas(spec: JobSpec, queue: tenancy.Queue, limits: SubmitLimits) -> None:
+    """A gang is bounded by its queue's `max_replicas_per_job`, never above the center's."""
+    if spec.replicas > limits.max_replicas:
+        raise Invalid(
+            "replicas: this center runs at most {limit} replicas per job (asked {replicas}); "
+            "split the work into smaller jobs, or ask an operator to raise "
+            "limits.max_replicas_per_job",
+            limit=limits.max_replicas,
+            replicas=spec.replicas,
+        )
+    bound = queue.max_replicas_per_job
+    if bound is not None and spec.replicas > bound:
+        raise Invalid(
+            "replicas: queue {queue} runs at most {limit} replicas per job (asked {replicas}); "
+            "split the work into smaller jobs, or submit to a queue with a larger "
+            "max_replicas_per_job",
+            queue=queue.name,
+            limit=bound,
+            replicas=spec.replicas,
+        )
 
 
 def _waiting_limits(

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -38,9 +39,10 @@ from aicc.core import datasets as data_core
 from aicc.core import periods
 from aicc.core import template_search as search_core
 from aicc.core import templates as core
-from aicc.core.jobspec import JobSpec
+from aicc.core.jobspec import JobSpec, first_problem
 from aicc.core.pricing import MAX_MONEY, ZERO, to_money
 from aicc.core.tenancy import Principal, can_manage
+from aicc.executors import jobfiles
 from aicc.executors.base import Executor
 from aicc.services import audit, jobs, logs, models, template_search, tenancy, workdirs
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, utcnow
@@ -462,7 +464,7 @@ def run(
     command += f"{shlex.join(train)} {output} --data {where}"
     resources = manifest.resources
     wanted = resources.gpus if gpus is None else gpus
-    spec = JobSpec.model_validate(
+    spec = _run_spec(
         {
             "name": f"train-{name}",
             "project": _project_name(session, who, project),
@@ -477,6 +479,7 @@ def run(
                 **({"accelerator": {"count": wanted}} if wanted else {}),
             },
             "labels": {"aicc.io/template": name, "aicc.io/model": target.name},
+            "egress": _egress(template, who, limits),
         }
     )
     job, created = jobs.submit(session, who, spec, idempotency_key=idempotency_key, limits=limits)
@@ -505,6 +508,27 @@ def run(
     )
     _use(session, who, template, job, zone)
     return job, True
+
+
+def _egress(template: Template, who: Principal, limits: jobs.SubmitLimits) -> str:
+    """A run's egress (issue 35): a template published by another organization runs with
+    none, whatever the center's default, unless an operator named it in `egress_templates`
+    (NAME or ORG/PROJECT/NAME): its code would otherwise send the runner's data out. A
+    built-in, or the runner's own organization's, gets the center's default."""
+    foreign = template.org_id not in (None, who.org_id)
+    approved = {template.name, template.ref, template.ref.split("@")[0]}
+    if foreign and not approved & set(limits.egress_templates):
+        return "none"
+    return limits.egress
+
+
+def _run_spec(data: dict[str, Any]) -> JobSpec:
+    """The run's job spec, or a 422 naming the field the body got wrong (a resource the
+    run's body sets, e.g. `resources.cpu`), never a 500."""
+    try:
+        return JobSpec.model_validate(data)
+    except ValidationError as err:
+        raise Invalid("{problem}", problem=first_problem(err)) from None
 
 
 @dataclass(frozen=True)
@@ -542,22 +566,22 @@ def run_curves(
     out = session.get(JobOutputRow, job.id)
     trials = len((out.lineage.get("search") or {}).get("trials") or []) if out else 0
     try:
-        root = logs.outputs_dir(session, job, executors)
+        root = logs.job_files(session, job, executors)
     except NotFound:
         return models.Curves([], {})
-    files = [("", root / models.CURVES)]
+    files = [("", models.CURVES)]
     if trials:
         files = [
-            (f"trial {i}", template_search.trial_dir(root, i) / models.CURVES)
+            (f"trial {i}", f"{template_search.trial_name(i)}/{models.CURVES}")
             for i in range(trials)
         ]
     found = []
-    for label, path in files:
-        try:
-            with path.open("rb") as f:
-                found.append((label, f.read(models.MAX_CURVE_BYTES)))
-        except OSError:
-            continue
+    with logs.refusals():  # the job's files: a link or a FIFO there is a 422, never a hang
+        for label, rel in files:
+            try:
+                found.append((label, root.read_bytes(rel, models.MAX_CURVE_BYTES)))
+            except OSError:
+                continue
     return models.merge_curves(found)
 
 
@@ -666,39 +690,49 @@ def ingest_outputs(
         stored = {n: (ROOT / template.name / n).read_bytes() for n in SHIPPED if n != RUNTIME}
     stored[RUNTIME] = (ROOT / RUNTIME).read_bytes()
     lineage = dict(out.lineage)
-    if "search" in lineage:
-        root, lineage = template_search.pick(manifest, root, lineage)
-    metrics = _json(root / "metrics.json")
-    report = _json(root / "report.json")
-    if manifest.metric.name not in metrics:
-        raise Invalid(
-            "the job wrote no {metric} in metrics.json; no model was registered",
-            metric=manifest.metric.name,
+    with logs.refusals():  # the job's outputs: links, FIFOs, sizes checked by the guard
+        files = jobfiles.JobFiles(root)
+        if "search" in lineage:
+            files, lineage = template_search.pick(manifest, files, lineage)
+        metrics = _json(files, "metrics.json")
+        report = _json(files, "report.json")
+        if manifest.metric.name not in metrics:
+            raise Invalid(
+                "the job wrote no {metric} in metrics.json; no model was registered",
+                metric=manifest.metric.name,
+            )
+        written = {f.path for f in files.walk()}
+        shipped = {n: data for n, data in stored.items() if n in SHIPPED and n not in written}
+
+        def contents() -> Iterable[tuple[str, bytes]]:
+            """The job's files and the template's shipped ones it did not write, by path,
+            one job file in memory at a time."""
+            job_files = iter(files.contents())
+            for name in sorted(written | set(shipped)):
+                yield (name, shipped[name]) if name in shipped else next(job_files)
+
+        version = models.register(
+            session,
+            who,
+            store,
+            row.name,
+            contents(),
+            project=row.project_id,
+            format=manifest.format,
+            framework=manifest.framework,
+            metrics={k: float(v) for k, v in metrics.items() if isinstance(v, int | float)},
+            params=dict(lineage.get("params") or {}),
+            card=card(template, report, metrics, lineage),
+            lineage=lineage,
+            licence=manifest.licence,
         )
-    files = dict(uploads.files_under(root))
-    for name in SHIPPED:
-        files.setdefault(name, stored[name])
-    version = models.register(
-        session,
-        who,
-        store,
-        row.name,
-        sorted(files.items()),
-        project=row.project_id,
-        format=manifest.format,
-        framework=manifest.framework,
-        metrics={k: float(v) for k, v in metrics.items() if isinstance(v, int | float)},
-        params=dict(lineage.get("params") or {}),
-        card=card(template, report, metrics, lineage),
-        lineage=lineage,
-        licence=manifest.licence,
-    )
     return version.ref
 
 
-def _json(path: Path) -> dict[str, Any]:
+def _json(files: jobfiles.JobFiles, rel: str) -> dict[str, Any]:
+    """A JSON object the job wrote ({} when missing or none), read through the guard."""
     try:
-        doc = json.loads(path.read_text("utf-8"))
+        doc = json.loads(files.capped(models.MAX_JSON_BYTES).read_bytes(rel))
     except (OSError, ValueError):
         return {}
     return doc if isinstance(doc, dict) else {}

@@ -60,6 +60,8 @@ class Queue:
     max_runtime_s: int | None
     max_pending: int | None
     max_running: int | None
+    # the most replicas one job of the queue may ask; None: the center's bound (never above it)
+    max_replicas_per_job: int | None
     created_at: datetime
 
 
@@ -260,6 +262,7 @@ def create_queue(
     max_runtime_s: int | None = None,
     max_pending: int | None = None,
     max_running: int | None = None,
+    max_replicas_per_job: int | None = None,
 ) -> Queue:
     if who is not None and not can_manage(who, org_id=project.org_id):
         raise Forbidden("only organization admins create queues")
@@ -276,6 +279,7 @@ def create_queue(
         max_runtime_s=max_runtime_s,
         max_pending=max_pending,
         max_running=max_running,
+        max_replicas_per_job=max_replicas_per_job,
         created_at=utcnow(),
     )
     session.add(queue)

@@ -139,6 +139,8 @@ class QueueRow(Base):
     max_runtime_s: Mapped[int | None] = mapped_column(Integer)
     max_pending: Mapped[int | None] = mapped_column(Integer)
     max_running: Mapped[int | None] = mapped_column(Integer)
+    # the most replicas one job of this queue may ask (0032); None: the center's bound
+    max_replicas_per_job: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime]
 
 
@@ -904,3 +906,14 @@ class SettlementRow(Base):
     state: Mapped[str] = mapped_column(String(16))  # open | settled
     created_at: Mapped[datetime]
     settled_at: Mapped[datetime | None]
+
+
+class FederationNonceRow(Base):
+    """A nonce a peer signed a request with, kept until the request's signed time is out of
+    the accepted clock window (`federation/nonces.py`): a replay within it is refused, also
+    after a restart (migration 0031)."""
+
+    __tablename__ = "federation_nonces"
+    site: Mapped[str] = mapped_column(String(40), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

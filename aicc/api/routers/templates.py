@@ -175,7 +175,7 @@ def templates_run(
     """Submit a training job of the template; its model is registered when the job succeeds
     (the job's outputs: model files, metrics, curves, report, and the inference script). A
     retry with the same `Idempotency-Key` answers the same job (200), used and charged once."""
-    limits = SubmitLimits(max_pending_per_user=state.settings.limits.max_pending_per_user)
+    limits = SubmitLimits.of(state.settings, local_only=True)
 
     def submit() -> tuple[Any, bool]:
         with state.db.session() as session:

@@ -166,6 +166,7 @@ def queues_create(body: schemas.QueueIn, who: CurrentUser, session: SessionDep) 
         max_runtime_s=runtime,
         max_pending=body.max_pending,
         max_running=body.max_running,
+        max_replicas_per_job=body.max_replicas_per_job,
     )
     return _out(schemas.Queue, queue)
 

@@ -178,7 +178,9 @@ class RunIn(Body):
     project: Annotated[str | None, Field(max_length=200)] = None
     queue: Annotated[str | None, Field(max_length=64)] = None
     gpus: Annotated[int | None, Field(ge=0, le=64)] = None
-    cpu: Annotated[float | None, Field(gt=0, le=256)] = None  # cores (each trial's)
+    # cores (each trial's): at least one millicore, what a job's spec can hold (issue 35: 5e-324
+    # passed `gt=0` and became a 0-millicore spec)
+    cpu: Annotated[float | None, Field(ge=0.001, le=256, allow_inf_nan=False)] = None
     search: Annotated[
         dict[Annotated[str, Field(max_length=40)], Annotated[list[Value], Field(max_length=100)]],
         Field(max_length=50),

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StrictBool
 
 from aicc.api.schemas.common import Body, Name
+from aicc.core.jobspec import MAX_REPLICAS
 from aicc.core.tenancy import OrgKind, Role
 
 
@@ -101,6 +102,9 @@ class QueueIn(Body):
     max_runtime: Annotated[str, Field(max_length=100)] | int | None = None
     max_pending: Annotated[int | None, Field(ge=1, le=MAX_QUEUE_JOBS)] = None
     max_running: Annotated[int | None, Field(ge=1, le=MAX_QUEUE_JOBS)] = None
+    # a gang's bound in this queue; unset: the center's limits.max_replicas_per_job (a submit
+    # meets the smaller of the two)
+    max_replicas_per_job: Annotated[int | None, Field(ge=1, le=MAX_REPLICAS)] = None
 
 
 class Queue(BaseModel):
@@ -111,3 +115,4 @@ class Queue(BaseModel):
     max_runtime_s: int | None
     max_pending: int | None
     max_running: int | None
+    max_replicas_per_job: int | None

@@ -48,6 +48,7 @@ class Judge(Protocol):
 
     def over(self, project: str, keys: frozenset[str]) -> bool: ...
     def unprotected(self, c: Held, other: bool) -> bool: ...
+    def borrowing(self, c: Held, other: bool) -> bool: ...
     def overtook(self, v: JobView) -> bool: ...
 
 
@@ -66,8 +67,12 @@ def reclaim(judge: Judge, c: Held, other: bool) -> bool:
 
 
 def priority(judge: Judge, c: Held, other: bool) -> bool:
-    """A job of lower priority class, unless a guarantee protects it."""
-    return c.job.priority < judge.job.priority and judge.unprotected(c, other)
+    """A job of lower priority class of the job's own project, or of another project only
+    where that work borrows (bound as borrowed, or its project over its guarantee of what it
+    holds): a priority number orders work within its project and never reaches across
+    tenants into work no one lent them (issue 35: with no quotas set, nobody's work is
+    borrowed, so priority never crosses projects; guarantees and fair share decide there)."""
+    return c.job.priority < judge.job.priority and judge.borrowing(c, other)
 
 
 def service(judge: Judge, c: Held, other: bool) -> bool:
