@@ -4,6 +4,11 @@ Static job scores (priority, aging, service levels: the profile's `queue_sort` p
 per-project share score (fair share) recomputed after every bind of that project; optionally
 jobs that stay within their project's guarantee go before jobs that would borrow (Kueue's
 order). Nominated jobs (whose victims are still stopping) go first of all.
+
+A priority number is its submitter's: it orders its own project's jobs as it is, but where a
+project's next job meets other projects' it counts at most as `high` and at least as `low`
+(the center's classes), so `priority: 2147483647` cannot put one tenant's work ahead of every
+other tenant's (issue 35). Jobs within the classes are ordered exactly as before.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import heapq
 from collections.abc import Container, Iterator
 from datetime import datetime
 
+from aicc.core.jobspec import PRIORITIES
 from aicc.scheduler.cycle import CycleState
 from aicc.scheduler.snapshot import JobView
 
@@ -25,13 +31,21 @@ def order(cycle: CycleState, skip: Container[str] = ()) -> Iterator[JobView]:
         job.id: sum(w * p.score(job, cycle) for p, w in profile.queue_sort) for job in pending
     }
 
+    # what a priority beyond the classes loses where projects meet
+    weight = sum(w for p, w in profile.queue_sort if p.name == "priority")
+    low, high = min(PRIORITIES.values()), max(PRIORITIES.values())
+    across = {
+        job.id: static[job.id] - weight * (job.priority - min(max(job.priority, low), high))
+        for job in pending
+        if weight and not low <= job.priority <= high
+    }
     first = nominated(cycle)
 
     def job_key(job: JobView) -> tuple[bool, float, datetime, str]:
         return (job.id not in first, -static[job.id], job.submitted_at, job.id)
 
     tiers = profile.guaranteed_first and bool(cycle.tree.governed)
-    if not profile.share and not tiers:
+    if not profile.share and not tiers and not across:
         yield from sorted(pending, key=job_key)
         return
     queues: dict[str, list[JobView]] = {}
@@ -60,7 +74,8 @@ def order(cycle: CycleState, skip: Container[str] = ()) -> Iterator[JobView]:
                 share += weight * plugin.share(project, cycle)
             cycle.share_keys[project] = (version, share)
         ahead = job.id not in first
-        return (ahead, tier, -(static[job.id] + share), job.submitted_at, job.id, project)
+        score = across.get(job.id, static[job.id])
+        return (ahead, tier, -(score + share), job.submitted_at, job.id, project)
 
     heap = [project_key(p) for p in queues]
     heapq.heapify(heap)

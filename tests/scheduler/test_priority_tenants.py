@@ -4,9 +4,10 @@ to priority; with no quotas set nobody borrows, so priority never crosses projec
 
 from __future__ import annotations
 
-from sched_fixtures import gpus, job, node, place, preempts, run, snapshot, tree
+from sched_fixtures import by_job, gpus, job, node, place, preempts, run, snapshot, tree
 
 from aicc.core.tenancy import Quota
+from aicc.scheduler.snapshot import Bind
 
 TOP = 2_147_483_647
 
@@ -49,3 +50,27 @@ def test_another_projects_borrowed_work_is_open_to_priority() -> None:
     pending = [job("a-top", gpus=2, project="prj-a", priority=TOP)]
     (p,) = preempts(run(snapshot(nodes, pending, running=running, tenants=tenants)))
     assert (p.job_id, p.reason) == ("b-lent", "priority")  # never b-own, inside its guarantee
+
+
+def test_across_projects_a_huge_priority_counts_as_high_in_the_queue() -> None:
+    """B's `high` job came first; A's later job names priority 2^31-1: the free device goes to
+    B (A's number counts as `high` where the projects meet, and B waited longer)."""
+    nodes = [node("n", gpus=1)]
+    pending = [
+        job("b-high", project="prj-b", priority=1000, minute=0),
+        job("a-top", project="prj-a", priority=TOP, minute=1),
+    ]
+    decisions = run(snapshot(nodes, pending))
+    assert isinstance(by_job(decisions)["b-high"], Bind)
+    assert not isinstance(by_job(decisions)["a-top"], Bind)
+
+
+def test_within_its_project_a_priority_number_orders_as_it_is() -> None:
+    nodes = [node("n", gpus=1)]
+    pending = [
+        job("a-5000", project="prj-a", priority=5000, minute=0),
+        job("a-top", project="prj-a", priority=TOP, minute=1),
+    ]
+    decisions = run(snapshot(nodes, pending))
+    assert isinstance(by_job(decisions)["a-top"], Bind)
+    assert not isinstance(by_job(decisions)["a-5000"], Bind)
