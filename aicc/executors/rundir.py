@@ -160,13 +160,13 @@ class RunDirExecutor(Executor):
     def _network(self, replica: ReplicaLaunch, env: dict[str, str]) -> list[str]:
         """What joins the job's own network namespace on its node (netns.py), for a sandboxed
         replica: every replica of an executor whose nodes are this machine, and elsewhere a
-        job whose gang meets on one loopback (a single replica). A gang that meets at a node's
-        address (Slurm, Ray over several nodes) keeps the node's network: a namespace would
-        cut its replicas apart. A listening replica ($PORT) of this machine is reached through
-        a Unix socket in its run directory (`netns.service_socket`), elsewhere on TCP at its
-        node's address."""
+        job whose replicas meet on one loopback (a single replica, or a gang on one node:
+        AICC_GANG_NODES 1, MASTER_ADDR 127.0.0.1). A gang over several nodes (Slurm, Ray)
+        keeps the node's network: a namespace would cut its replicas apart. A listening
+        replica ($PORT) of this machine is reached through a Unix socket in its run directory
+        (`netns.service_socket`), elsewhere on TCP at its node's address."""
         gang = int(env.get("WORLD_SIZE") or 1) > 1
-        if gang and not self.capabilities.same_host:
+        if gang and env.get("AICC_GANG_NODES") != "1" and not self.capabilities.same_host:
             return []
         env["MASTER_ADDR"] = "127.0.0.1"  # the job's own loopback: all it has on this node
         port = env.get("PORT")

@@ -55,10 +55,15 @@ def rendezvous(
     same_host: frozenset[str] = frozenset(),
     listens: bool = False,
 ) -> list[dict[str, object]]:
-    """torchrun's variables for each replica of a gang, which meets at its first node. A
-    replica that `listens` (a service's, a notebook's) also gets a fresh `PORT` on its node
-    and `AICC_SERVICE_HOST`, the address at which AICC reaches it there."""
-    addr = address(nodes[bind.placements[0].node], same_host)
+    """torchrun's variables for each replica of a gang, which meets at its first node: on
+    127.0.0.1 where all its replicas share one node (they then share the job's own network
+    there, executors/netns.py; AICC_GANG_NODES says how many nodes it spans), else at that
+    node's address. A replica that `listens` (a
+    service's, a notebook's) also gets a fresh `PORT` on its node and `AICC_SERVICE_HOST`,
+    the address at which AICC reaches it there."""
+    first = bind.placements[0].node
+    spread = len({p.node for p in bind.placements})
+    addr = "127.0.0.1" if spread == 1 else address(nodes[first], same_host)
     port = free_port()
     node_order: dict[str, int] = {}
     local: dict[str, int] = defaultdict(int)
@@ -73,6 +78,7 @@ def rendezvous(
                 "NODE_RANK": node_rank,
                 "MASTER_ADDR": addr,
                 "MASTER_PORT": port,
+                "AICC_GANG_NODES": spread,  # 1: the gang may share one network (netns.py)
             }
         )
         if listens:

@@ -8,6 +8,7 @@ are gres character devices, a node fails because its slurmd is SIGKILLed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import os
 import re
@@ -509,3 +510,59 @@ def test_a_replica_on_slurm_reads_its_data_set_read_only(
     assert state.reason == "succeeded", (state, log, ex.logs(handle, "stderr"))
     assert log.splitlines() == ["slurm data", "DENIED", "DENIED"], log
     assert source.served == 1
+
+
+_MEET = """
+import os, socket, sys, time
+rank, port = int(os.environ["RANK"]), int(os.environ["MASTER_PORT"])
+outside = int(sys.argv[1])
+try:
+    socket.create_connection(("127.0.0.1", outside), timeout=2).close()
+    print("reached the node's loopback")
+except OSError:
+    print("node loopback cut")
+if rank == 0:
+    with socket.create_server((os.environ["MASTER_ADDR"], port)) as server:
+        server.settimeout(60)
+        peer, _ = server.accept()
+        print("met", peer.recv(16).decode())
+        peer.close()
+else:
+    for _ in range(600):
+        try:
+            with socket.create_connection((os.environ["MASTER_ADDR"], port), timeout=2) as c:
+                c.sendall(b"rank1")
+                break
+        except OSError:
+            time.sleep(0.1)
+    print("met rank0")
+"""
+
+
+def test_a_gang_on_one_slurm_node_meets_in_its_own_network(executor: SlurmExecutor) -> None:
+    """A two-replica gang that Slurm runs on one node shares the job's own network namespace
+    there (issue 35): its replicas meet on 127.0.0.1 (as the rendezvous says for one node), and
+    neither reaches a port of the node's loopback, where the control plane listens."""
+    import socket
+    import sys
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    outside = listener.getsockname()[1]
+    job_id, port = new_id("job"), 29500 + os.getpid() % 1000
+    handles = []
+    try:
+        for rank in (0, 1):
+            env = {"WORLD_SIZE": "2", "RANK": str(rank), "LOCAL_RANK": str(rank)}
+            env |= {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "NODE_RANK": "0"}
+            env["AICC_GANG_NODES"] = "1"  # as the rendezvous says of a gang on one node
+            launch = replica("", "n3", job_id=job_id, index=rank, env=env)
+            argv = [sys.executable, "-c", _MEET, str(outside)]  # the sandbox hides /tmp
+            handles.append(executor.launch(dataclasses.replace(launch, argv=argv)))
+        states = [until_phase(executor, h, "exited", timeout=120) for h in handles]
+        logs = [executor.logs(h) + executor.logs(h, "stderr") for h in handles]
+        for state, log in zip(states, logs, strict=True):
+            assert (state.exit_code, state.reason) == (0, "succeeded"), log
+            assert "node loopback cut" in log, log
+        assert "met rank1" in logs[0] and "met rank0" in logs[1], logs
+    finally:
+        listener.close()

@@ -39,6 +39,19 @@ def test_a_gang_meets_on_loopback_where_its_executor_is_this_machine(tmp_path: P
     assert [env["MASTER_ADDR"] for env in gang_on(slurm)] == ["10.0.0.1"] * 2
 
 
+def test_a_gang_on_one_node_meets_on_its_loopback_whatever_the_executor(tmp_path: Path) -> None:
+    """All replicas on one node share the job's own network there (executors/netns.py): the
+    node's address would not be in it."""
+    slurm = SlurmExecutor(base_dir=tmp_path / "slurm-runs")
+    nodes = {"n1": NodeRow(name="n1", executor=slurm.name, address="10.0.0.1", labels={})}
+    bind = Bind("job_1", (Placement(0, "n1"), Placement(1, "n1")))
+    envs = rendezvous(bind, nodes, frozenset())
+    assert [env["MASTER_ADDR"] for env in envs] == ["127.0.0.1"] * 2
+    assert [env["LOCAL_RANK"] for env in envs] == [0, 1]
+    assert [env["AICC_GANG_NODES"] for env in envs] == [1, 1]
+    assert [env["AICC_GANG_NODES"] for env in gang_on(slurm)] == [2, 2]
+
+
 def test_the_controller_asks_its_executors(tmp_path: Path) -> None:
     with in_process(tmp_path / "home") as (_api, state):
         assert state.controller.same_host == {"local"}
