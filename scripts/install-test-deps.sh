@@ -21,6 +21,8 @@ REQUIREMENTS=(
   "bwrap : bubblewrap"
   # A job's egress `internet` (aicc/executors/netns.py): user-mode networking into its namespace.
   "slirp4netns : slirp4netns"
+  # egress internet: nftables in the job's namespace rejects private ranges and the node's addresses.
+  "/usr/sbin/nft : nftables"
   # tests/test_deploy.py verifies the systemd unit (deploy/systemd/aicc.service).
   "systemd-analyze : systemd"
   # tests/services/test_reports.py reads the monthly report's PDF back (pdftotext) and draws

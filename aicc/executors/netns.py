@@ -4,8 +4,9 @@ Why: the sandbox (sandbox.py) holds a job's files, but the network used to be th
 template's `train.py` could POST the runner's data to a listener on 127.0.0.1, and a job could
 call another tenant's replica, notebook or the control plane directly. In its own namespace a job
 reaches its own loopback only (where a gang on one node meets: MASTER_ADDR 127.0.0.1) and, with
-egress `internet`, the outside through slirp4netns with the host's loopback cut off
-(`--disable-host-loopback`), so not the control plane on 127.0.0.1 either.
+egress `internet`, public addresses through slirp4netns: the host's loopback cut off
+(`--disable-host-loopback`) and, by an nftables chain inside the namespace, the private ranges
+and the node's own addresses rejected, so not the control plane wherever it listens either.
 
 Layout, under `JOB_DIR/net/NODE` (a directory no sandbox shows):
 - `holder.json` the holder: the process whose namespace it is (pid, start time);
@@ -56,6 +57,8 @@ import argparse
 import contextlib
 import ctypes
 import fcntl
+import ipaddress
+import itertools
 import json
 import os
 import shutil
@@ -278,8 +281,11 @@ def hold(directory: Path, egress: Egress) -> int:
         os.close(exit_r)
         code = 1
         try:
+            node = node_addresses() if egress == "internet" else []  # read before leaving
             _unshare(userns=os.geteuid() != 0)
             _loopback_up()
+            if egress == "internet":
+                _public_only(node)
             start = _start_time(os.getpid())
             info = {"pid": os.getpid(), "start": start, "userns": os.geteuid() != 0}
             _write_json(directory / HOLDER_FILE, {**info, "egress": egress})
@@ -302,6 +308,63 @@ def hold(directory: Path, egress: Egress) -> int:
     if egress == "internet":
         return _slirp(directory, pid, exit_r)
     return 0
+
+
+# Where egress `internet` does not go: private, shared, link-local, loopback, multicast and
+# reserved ranges, so a job reaches neither a service of the center's own network nor, with
+# the node's own addresses added, the control plane listening on the node (slirp4netns's
+# --disable-host-loopback cuts 10.0.2.2 alone).
+PRIVATE_V4 = (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+    "172.16.0.0/12", "192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/3",
+)  # fmt: skip
+PRIVATE_V6 = ("::1/128", "fc00::/7", "fe80::/10", "ff00::/8")
+SLIRP_DNS = "10.0.2.3"
+
+
+def node_addresses() -> list[str]:
+    """The node's own addresses (IPv4 from /proc/net/fib_trie's local entries, IPv6 from
+    /proc/net/if_inet6), read in the node's network."""
+    found: set[str] = set()
+    with contextlib.suppress(OSError):
+        lines = Path("/proc/net/fib_trie").read_text().splitlines()
+        found |= {
+            a.split()[-1] for a, b in itertools.pairwise(lines) if b.strip().endswith("host LOCAL")
+        }
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/net/if_inet6").read_text().splitlines():
+            found.add(str(ipaddress.IPv6Address(bytes.fromhex(line.split()[0]))))
+    return sorted(found)
+
+
+def _public_only(node: Sequence[str]) -> None:
+    """In the job's namespace (whose network administrator the holder is): an nftables output
+    chain that rejects every private range and the node's own addresses, but slirp4netns's DNS
+    forwarder. Without nft, egress `internet` is refused rather than left open."""
+    nft = shutil.which("nft") or next(
+        (p for p in ("/usr/sbin/nft", "/sbin/nft") if os.access(p, os.X_OK)), None
+    )
+    if nft is None:
+        raise NetworkUnavailable("egress internet needs nft (Debian package nftables)")
+    v4 = [*PRIVATE_V4, *(a for a in node if ":" not in a)]
+    v6 = [*PRIVATE_V6, *(a for a in node if ":" in a)]
+    rules = "\n".join(
+        [
+            "table inet aicc_egress {",
+            " chain out {",
+            "  type filter hook output priority 0; policy accept;",
+            '  oifname "lo" accept',
+            f"  ip daddr {SLIRP_DNS} meta l4proto {{ tcp, udp }} th dport 53 accept",
+            f"  ip daddr {{ {', '.join(v4)} }} reject",
+            f"  ip6 daddr {{ {', '.join(v6)} }} reject",
+            " }",
+            "}",
+            "",
+        ]
+    )
+    done = subprocess.run([nft, "-f", "-"], input=rules, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise NetworkUnavailable(f"nft refused the egress rules: {done.stderr.strip()[-300:]}")
 
 
 def _slirp(directory: Path, pid: int, exit_fd: int) -> int:

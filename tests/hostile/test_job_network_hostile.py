@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from aicc.executors import netns
 from aicc.services import endpoints
 from aicc.store.db import Database
 from aicc.testing import templates
@@ -85,8 +86,8 @@ else:
 class Listener:
     """A TCP listener on the machine's loopback that counts the connections it accepted."""
 
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.sock = socket.create_server((host, 0))
         self.sock.settimeout(0.2)
         self.port = int(self.sock.getsockname()[1])
         self.accepted = 0
@@ -282,8 +283,14 @@ def test_a_public_template_run_by_another_tenant_sends_nothing_out(tmp_path: Pat
 def test_egress_is_the_centers_default_and_its_ceiling(tmp_path: Path) -> None:
     """Where the center says `none`, a job shows `egress: none` before it runs and one asking
     `internet` is a 422 naming the field; where it says `internet`, a job reaches out through
-    slirp4netns (a default route on tap0) and still not the machine's loopback."""
+    slirp4netns (a default route on tap0) and still neither the machine's loopback nor its own
+    address (where a server listening on 0.0.0.0 answers): nftables in the job's namespace
+    rejects private ranges and the node's addresses."""
     listener = Listener()
+    anywhere = Listener("0.0.0.0")
+    node = next(
+        (a for a in netns.node_addresses() if ":" not in a and not a.startswith("127.")), None
+    )
     try:
         with in_process(tmp_path / "closed") as (api, _state):
             job = submit(api, {"command": "true", "resources": {"cpu": 0.25}})
@@ -291,16 +298,20 @@ def test_egress_is_the_centers_default_and_its_ceiling(tmp_path: Path) -> None:
             asked = api.post("/api/v1/jobs", json={"command": "true", "egress": "internet"})
             assert asked.status_code == 422 and "egress" in asked.json()["detail"], asked.text
         with in_process(tmp_path / "open", egress="internet") as (api, _state):
-            argv = _python(PROBE + ROUTES, f"machine-listener=127.0.0.1:{listener.port}")
+            probes = [f"machine-listener=127.0.0.1:{listener.port}"]
+            probes += [f"node-address={node}:{anywhere.port}"] if node else []
+            argv = _python(PROBE + ROUTES, *probes)
             job = submit(api, {"command": argv, "resources": {"cpu": 0.25}})
             assert job["spec"]["egress"] == "internet"
             done = wait_state(api, job["id"], {"succeeded", "failed"}, timeout=120)
             log = api.get(f"/api/v1/jobs/{job['id']}/logs").text
             assert done["state"] == "succeeded", log
             assert "PROBE machine-listener refused" in log and "DEFAULT tap0" in log, log
+            assert node is None or "PROBE node-address refused" in log, log
     finally:
         listener.close()
-    assert listener.accepted == 0
+        anywhere.close()
+    assert listener.accepted == 0 and anywhere.accepted == 0
 
 
 ROUTES = """
