@@ -211,7 +211,8 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 @contextlib.contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
+def exclusive(path: Path) -> Iterator[None]:
+    """An exclusive flock on `path`: released when the holder ends, even by kill -9."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -225,7 +226,7 @@ def ensure(directory: Path, egress: Egress = "none") -> tuple[int, dict[str, Any
     holding a shared lock on `users.lock`: while it is open the holder stays. Blocks up to
     START_TIMEOUT_S; raises NetworkUnavailable when no namespace can be made here."""
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with _exclusive(directory / CREATE_LOCK):
+    with exclusive(directory / CREATE_LOCK):
         users = os.open(directory / USERS_LOCK, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             holder = _live_holder(directory)

@@ -14,12 +14,9 @@ an engine whose start can be cut short before the handle is recorded finds its o
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import shutil
 from abc import abstractmethod
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -32,17 +29,6 @@ from aicc.executors.sandbox import Sandbox, for_replica
 LAUNCHED_FILE = "launched"
 LAUNCHING_LOCK = "launching.lock"  # held by whoever launches (not the engine's own lock file)
 DATA = "data"  # the replica's read-only view of its data sets: $AICC_DATA_DIR
-
-
-@contextlib.contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
-    """An exclusive flock on `path`: released when the holder ends, even by kill -9."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -114,7 +100,7 @@ class RunDirExecutor(Executor):
         # One launch at a time per run directory, across processes: a server that lost the
         # lease may still be launching (acting happens outside the fenced transaction) when
         # the new leader launches the same replica; the second then finds the first's handle.
-        with _exclusive(run_dir / LAUNCHING_LOCK):
+        with netns.exclusive(run_dir / LAUNCHING_LOCK):
             if recorded.exists():  # without a sandbox the job could make it a link or a FIFO
                 with jobfiles.open_regular(recorded) as f:
                     return f.read(4096).decode("utf-8", errors="replace").strip()
