@@ -495,6 +495,36 @@ def test_checkpoint_dir_must_stay_in_the_workdir() -> None:
         )
 
 
+def test_an_attempt_has_a_network_of_its_own() -> None:
+    """Issue 35, Kubernetes' way: the attempt's pods take connections from each other alone
+    and reach each other and DNS; with data sets the API's port; with egress `internet`
+    public addresses only."""
+    gang = [replica(0, replicas=2), replica(1, replicas=2)]
+    built = manifests.build(gang, options=OPTIONS, image="x")
+    validate(built)
+    policy = built.network
+    assert policy is not None and policy in built.parts
+    own = [{"podSelector": {"matchLabels": {naming.LABEL_NAME: NAME}}}]
+    assert policy["spec"]["podSelector"] == own[0]["podSelector"]
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert policy["spec"]["ingress"] == [{"from": own}]
+    egress = policy["spec"]["egress"]
+    assert egress[0] == {"to": own}
+    assert [p["port"] for p in egress[1]["ports"]] == [53, 53] and len(egress) == 2
+    assert not any("ipBlock" in str(rule) for rule in egress)  # egress none: no way out
+
+    opened = [replace(r, egress="internet") for r in gang]
+    with_data = replace(OPTIONS, data=DATA)
+    wide = manifests.build(opened, options=with_data, image="x").network
+    assert wide is not None
+    rules = wide["spec"]["egress"]
+    assert {"ports": [{"protocol": "TCP", "port": 8000}]} in rules  # the API, for data sets
+    (block,) = [r["to"][0]["ipBlock"] for r in rules if "ipBlock" in str(r)]
+    assert block["cidr"] == "0.0.0.0/0" and "10.0.0.0/8" in block["except"]
+    for version in VERSIONS:
+        kubernetes_validate.validate(wide, version, strict=True)
+
+
 def test_parts_are_owned_by_the_job() -> None:
     owner = manifests.owner_reference({"metadata": {"name": NAME, "uid": "2c9e-77"}})
     assert owner == {
@@ -566,6 +596,7 @@ def test_the_official_client_keeps_every_field() -> None:
     api = client.ApiClient()
     models = {"Job": client.V1Job, "Service": client.V1Service, "Secret": client.V1Secret}
     models["ConfigMap"] = client.V1ConfigMap
+    models["NetworkPolicy"] = client.V1NetworkPolicy
     for manifest in [*built.all(), *with_sets.all()]:
         model = models[manifest["kind"]].from_dict(manifest)
         assert api.sanitize_for_serialization(model) == manifest

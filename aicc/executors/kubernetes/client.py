@@ -60,6 +60,7 @@ class Api:
         self.timeout_s = timeout_s
         self.core: Any = client.CoreV1Api(api_client)
         self.batch: Any = client.BatchV1Api(api_client)
+        self.networking: Any = client.NetworkingV1Api(api_client)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -127,6 +128,7 @@ class Api:
             "Service": self.core.create_namespaced_service,
             "Secret": self.core.create_namespaced_secret,
             "ConfigMap": self.core.create_namespaced_config_map,
+            "NetworkPolicy": self.networking.create_namespaced_network_policy,
         }[manifest["kind"]]
         try:
             return self._json(create, self.namespace, manifest)

@@ -6,11 +6,12 @@ server needs nothing but the handle. The reconciler launches a gang one replica 
 executor collects them until all `WORLD_SIZE` are there and then creates the gang's Job and
 Service at once, so the Indexed Job knows every node AICC chose.
 
-Launch creates the Job suspended, then its parts (the `-env` Secret, the `-workdir` ConfigMap,
-the headless Service) owned by it, then resumes it: no pod starts without its parts, and deleting
-the Job (a cancel, its TTL) deletes them. Polling reads every AICC Job and pod of the namespace
-at most once a second, so a pass over many replicas costs two API calls. The translation to
-replica states is in status.py; this module only calls the API (client.py).
+Launch creates the Job suspended, then its parts (the attempt's NetworkPolicy, the `-env`
+Secret, the `-workdir` ConfigMap, the headless Service) owned by it, then resumes it: no pod
+starts without its parts, and deleting the Job (a cancel, its TTL) deletes them. Polling reads
+every AICC Job and pod of the namespace at most once a second, so a pass over many replicas
+costs two API calls. The translation to replica states is in status.py; this module only calls
+the API (client.py).
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from aicc.executors.base import ReplicaLaunch
 from aicc.executors.kubernetes import naming
@@ -99,11 +100,13 @@ class Manifests:
     secret: Manifest
     service: Manifest | None = None
     workdir: Manifest | None = None
+    network: Manifest | None = None
 
     @property
     def parts(self) -> list[Manifest]:
         """What hangs off the Job (owned by it, deleted with it)."""
-        return [m for m in (self.secret, self.workdir, self.service) if m is not None]
+        parts = (self.network, self.secret, self.workdir, self.service)
+        return [m for m in parts if m is not None]
 
     def all(self) -> list[Manifest]:
         return [self.job, *self.parts]
@@ -417,6 +420,47 @@ def headless_service(first: ReplicaLaunch, *, namespace: str, replicas: int) -> 
     }
 
 
+# What egress `internet` does not reach: private, shared, link-local and loopback ranges (as a
+# job's own namespace on the other executors, executors/netns.py).
+PRIVATE_CIDRS = (
+    "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.168.0.0/16",
+)  # fmt: skip
+
+
+def network_policy(first: ReplicaLaunch, *, options: PodOptions) -> Manifest:
+    """The attempt's own network, Kubernetes' way (issue 35; enforced where the cluster's
+    network plugin enforces NetworkPolicy): its pods take connections from each other alone
+    (a gang's rendezvous), and reach each other, the cluster's DNS, the AICC API's port where
+    pods fetch data sets (`kubernetes.api_url`), and, with egress `internet`, public addresses."""
+    name = naming.object_name(first.job_id, first.attempt)
+    own = [{"podSelector": {"matchLabels": {naming.LABEL_NAME: name}}}]
+    dns = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
+    egress: list[Manifest] = [{"to": own}, {"to": [{"namespaceSelector": {}}], "ports": dns}]
+    if options.data is not None:
+        api = urlsplit(options.data.api_url)
+        port = api.port or (443 if api.scheme == "https" else 80)
+        egress.append({"ports": [{"protocol": "TCP", "port": port}]})
+    if first.egress == "internet":
+        public = {"cidr": "0.0.0.0/0", "except": list(PRIVATE_CIDRS)}
+        egress.append({"to": [{"ipBlock": public}]})
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {
+            "name": name,
+            "namespace": options.namespace,
+            "labels": naming.job_labels(first.job_id, first.attempt),
+        },
+        "spec": {
+            "podSelector": {"matchLabels": {naming.LABEL_NAME: name}},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": own}],
+            "egress": egress,
+        },
+    }
+
+
 def env_secret(first: ReplicaLaunch, *, namespace: str) -> Manifest:
     name = naming.object_name(first.job_id, first.attempt)
     return {
@@ -490,6 +534,7 @@ def build(
             workdir=workdir is not None,
         ),
         secret=env_secret(first, namespace=options.namespace),
+        network=network_policy(first, options=options),
         service=headless_service(first, namespace=options.namespace, replicas=len(ordered))
         if gang
         else None,
