@@ -117,15 +117,6 @@ def listener() -> Iterator[Listener]:
         opened.close()
 
 
-def _tenant(api: httpx.Client, name: str) -> dict[str, str]:
-    org = api.post("/api/v1/orgs", json={"name": name}).json()
-    user = api.post(
-        "/api/v1/users", json={"name": f"{name}-user", "role": "member", "org_id": org["id"]}
-    ).json()
-    token = api.post("/api/v1/tokens", json={"name": "t", "user_id": user["id"]}).json()
-    return {"Authorization": f"Bearer {token['secret']}"}
-
-
 def _python(script: str, *args: str) -> list[str]:
     return ["python", "-c", script, *args]
 
@@ -160,7 +151,7 @@ def test_a_job_of_tenant_b_reaches_no_port_of_the_server_tenant_a_or_the_machine
     socket."""
     with over_http(tmp_path / "home") as (url, token, _state):
         api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"})
-        a, b = _tenant(api, "net-a"), _tenant(api, "net-b")
+        a, b = make_tenant(api, "net-a").headers, make_tenant(api, "net-b").headers
         resources = {"cpu": 0.25, "memory": "128MiB"}
         a_port = free_port()
         job_a = submit(api, {"command": _python(LISTEN, str(a_port)), "resources": resources}, **a)
