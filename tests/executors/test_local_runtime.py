@@ -355,6 +355,36 @@ def test_launch_twice_starts_one_supervisor(run_dir: Path, tmp_path: Path) -> No
     assert [p.pid for p in supervisors] == list(pids)
 
 
+def test_a_launcher_killed_mid_launch_leaves_one_supervisor(run_dir: Path, tmp_path: Path) -> None:
+    """A server killed right after it started the supervisor's first process (a leader's
+    failover): the next server's launch must find that supervisor, never start a second one
+    on the launch file the first has already rewritten."""
+    code = (
+        "import os, signal, subprocess, sys\nfrom pathlib import Path\n"
+        "from aicc.executors.local.runtime import LaunchSpec, launch\n"
+        "real = subprocess.Popen\n"
+        "class Dying(real):\n"
+        "    def __init__(self, *a, **kw):\n"
+        "        super().__init__(*a, **kw)\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "subprocess.Popen = Dying\n"
+        "launch(Path(sys.argv[1]), LaunchSpec(['/bin/sh', '-c', 'echo ran >> ' + sys.argv[3]],"
+        " sys.argv[2], {'PATH': '/usr/bin:/bin'}, None, None))\n"
+    )
+    ran = tmp_path / "ran"
+    killed = subprocess.run(
+        [sys.executable, "-c", code, str(run_dir), str(tmp_path), str(ran)], timeout=30
+    )
+    assert killed.returncode == -signal.SIGKILL
+    replica = spec(f"echo ran >> {ran}", tmp_path)
+    with ThreadPoolExecutor(3) as pool:
+        pids = set(pool.map(lambda _: launch(run_dir, replica), range(3)))
+    assert len(pids) == 1
+    final = wait_for(run_dir, "exited")
+    assert (final.reason, final.supervisor_pid) == ("succeeded", pids.pop())
+    assert ran.read_text() == "ran\n"
+
+
 def test_broken_launch_file_is_supervisor_error(run_dir: Path) -> None:
     run_dir.mkdir()
     (run_dir / "launch.json").write_text(json.dumps({"command": ["true"]}))

@@ -292,12 +292,15 @@ def process_alive(pid: int | None, create_time: float | None) -> bool:
 
 
 @contextlib.contextmanager
-def _launch_lock(run_dir: Path) -> Iterator[None]:
+def _launch_lock(run_dir: Path) -> Iterator[int]:
+    """The run directory's launch lock, held while this yields its fd. The supervisor's first
+    process is handed the fd and holds the lock too, until it has recorded the supervisor: a
+    server killed mid-launch leaves no gap in which another server starts a second one."""
     flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
     fd = os.open(run_dir / LOCK_FILE, flags, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        yield fd
     finally:
         os.close(fd)
 
@@ -337,7 +340,7 @@ def launch(run_dir: Path, spec: LaunchSpec) -> int:
     run_dir = Path(run_dir).absolute()
     run_dir.mkdir(parents=True, exist_ok=True)
     run_dir.chmod(0o700)  # logs and the launch spec are the tenant's alone
-    with _launch_lock(run_dir):
+    with _launch_lock(run_dir) as lock_fd:
         existing = _existing_supervisor_pid(run_dir)
         if existing is not None:
             return existing
@@ -345,7 +348,8 @@ def launch(run_dir: Path, spec: LaunchSpec) -> int:
         env = dict(os.environ)
         package_root = str(Path(__file__).resolve().parents[3])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-        argv = [sys.executable, "-m", "aicc.executors.local.supervisor", str(run_dir)]
+        supervisor = "aicc.executors.local.supervisor"
+        argv = [sys.executable, "-m", supervisor, str(run_dir), str(lock_fd)]
         with open(run_dir / SUPERVISOR_LOG, "ab") as log:
             proc = subprocess.Popen(
                 argv,
@@ -356,6 +360,7 @@ def launch(run_dir: Path, spec: LaunchSpec) -> int:
                 env=env,
                 start_new_session=True,
                 close_fds=True,
+                pass_fds=(lock_fd,),
             )
         try:
             rc = proc.wait(timeout=LAUNCH_TIMEOUT_S)

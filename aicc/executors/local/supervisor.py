@@ -435,12 +435,16 @@ class Supervisor:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Fork once so the supervisor is nobody's child; the first process records its pid."""
+    """Fork once so the supervisor is nobody's child; the first process records its pid.
+
+    LOCK_FD is the run directory's launch lock, which `runtime.launch` hands over: the first
+    process holds it until the pid is recorded (it ends then), and the supervisor lets go."""
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m aicc.executors.local.supervisor RUN_DIR", file=sys.stderr)
+    if len(args) not in (1, 2) or not args[-1]:
+        print("usage: python -m aicc.executors.local.supervisor RUN_DIR [LOCK_FD]", file=sys.stderr)
         return 2
     run_dir = Path(args[0]).absolute()
+    lock_fd = int(args[1]) if len(args) == 2 else None
     # Installed before the fork, so a cancel that arrives at once is recorded, not fatal.
     signal.signal(signal.SIGTERM, _on_stop)
     signal.signal(signal.SIGINT, _on_stop)
@@ -454,6 +458,8 @@ def main(argv: list[str] | None = None) -> int:
             {"pid": child, "create_time": psutil.Process(child).create_time()},
         )
         return 0
+    if lock_fd is not None:
+        os.close(lock_fd)
     return Supervisor(run_dir).main()
 
 
