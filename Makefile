@@ -57,8 +57,16 @@ test: install-test
 	$(BIN)/ruff format --check aicc tests benchmarks
 	$(BIN)/lint-imports
 	$(BIN)/mypy aicc
-	OPENAPI_PYTHON_CLIENT=$(CURDIR)/$(TOOLS)/bin/openapi-python-client $(BIN)/pytest -q -ra \
-		-n $(TEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS)
+	@# Every process the suite starts carries AICC_TEST_SESSION=<this run's token>: what is still
+	@# alive after pytest (a fixture that gave up, a worker killed hard) is printed, killed, and
+	@# fails the run; pytest's own failure keeps its exit status (aicc/testing/leftovers.py).
+	@# Ctrl-C or a TERM ends pytest, not the check after it.
+	trap : INT TERM; session=make-test-$$$$-$$(date +%s); \
+	AICC_TEST_SESSION=$$session OPENAPI_PYTHON_CLIENT=$(CURDIR)/$(TOOLS)/bin/openapi-python-client \
+		$(BIN)/pytest -q -ra -n $(TEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS); \
+	status=$$?; \
+	$(BIN)/python -m aicc.testing.leftovers --session $$session || { [ $$status -ne 0 ] || status=1; }; \
+	exit $$status
 
 lint:
 	$(BIN)/ruff check aicc tests benchmarks

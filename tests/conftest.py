@@ -1,8 +1,11 @@
-"""Shared fixtures: real servers on SQLite and on a real PostgreSQL, and a second tenant."""
+"""Shared fixtures: real servers on SQLite and on a real PostgreSQL, and a second tenant; and
+the session's marker, by which what the tests started and left alive is found and killed at
+the end (aicc/testing/leftovers.py)."""
 
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +15,7 @@ from fastapi.testclient import TestClient
 from hypothesis import settings as hypothesis_settings
 
 from aicc.api.state import AppState
+from aicc.testing import leftovers
 from aicc.testing.postgres import PostgresServer, start_postgres
 from aicc.testing.s3 import INSTALL_HINT, S3Server, moto_installed, start_s3
 from aicc.testing.servers import in_process
@@ -20,13 +24,50 @@ from aicc.testing.tenants import Tenant, make_tenant
 hypothesis_settings.register_profile("ci", deadline=None, max_examples=50)
 hypothesis_settings.load_profile("ci")
 
+_SESSION = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Mark the session (`make test` gives its own token): every process a test starts from
+    now on inherits the marker, xdist's workers included."""
+    config.stash[_SESSION] = leftovers.mark()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """After every fixture's teardown, a run on one process kills what its tests left alive
+    and fails. Under xdist `make test` checks after pytest instead (a worker killed hard runs
+    no hook, and a worker's own session is not over when the others' are)."""
+    config = session.config
+    token = config.stash.get(_SESSION, None)
+    if (
+        token is None
+        or hasattr(config, "workerinput")
+        or getattr(config.option, "numprocesses", None)
+    ):
+        return
+    found = leftovers.check(token, spare=leftovers.helpers_of(os.getpid()))
+    if found is None:
+        return
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write("\n")
+        reporter.write_sep("=", "processes left by the tests", red=True)
+        reporter.write_line(found)
+    else:
+        print(found, file=sys.stderr)
+    if session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
 
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
     """One real PostgreSQL for the whole run (scripts/install-test-deps.sh installs it)."""
     server = start_postgres(tmp_path_factory.mktemp("pg"))
-    yield server
-    server.stop()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -37,8 +78,10 @@ def s3() -> Iterator[S3Server]:
         warnings.warn(reason, stacklevel=1)  # in the summary, not only as an 's'
         pytest.skip(reason)
     server = start_s3()
-    yield server
-    server.stop()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 _databases = 0

@@ -54,7 +54,7 @@ from aicc.testing import engines
 from aicc.testing.datasets import push
 from aicc.testing.engines import NodeLoss
 from aicc.testing.postgres import PostgresServer
-from aicc.testing.servers import ServerProcess, free_port, kill_leftover_replicas
+from aicc.testing.servers import ServerProcess, close_all, free_port
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 NODE = "chaos-node"  # every server names the local node alike: they stand for one machine
@@ -330,11 +330,13 @@ class Cluster:
         return database_url(self.plan.db, self.home)
 
     def close(self) -> None:
-        for server in self.servers:
-            server.stop()
-        kill_leftover_replicas(self.home)
-        if self.mounted:
-            subprocess.run(["umount", "--lazy", str(self.runs)], check=False)
+        """Every server stopped and its replicas killed, the tmpfs unmounted: each even when
+        one before it raised."""
+        try:
+            close_all(self.servers)
+        finally:
+            if self.mounted:
+                subprocess.run(["umount", "--lazy", str(self.runs)], check=False)
 
 
 class Submitter:

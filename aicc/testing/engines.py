@@ -11,6 +11,7 @@ it: a node lost as a machine is lost, then brought back.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from dataclasses import dataclass
@@ -67,11 +68,16 @@ class Slurm:
 
     def __init__(self) -> None:
         self.dev = SlurmDev(REPO / ".slurm-dev" / "chaos", slurmd_timeout_s=5)
-        self.dev.start()
         self.nodes = ["n1", "n2", "n3"]
         self.commands = SlurmCommands(slurm_conf=self.dev.conf)
-        for state in ("PENDING", "RUNNING"):  # an earlier run's leftovers
-            self.commands.run("scancel", f"--state={state}")
+        try:
+            self.dev.start()
+            for state in ("PENDING", "RUNNING"):  # an earlier run's leftovers
+                self.commands.run("scancel", f"--state={state}")
+        except BaseException:  # a start that failed half-way: the daemons it started go
+            with contextlib.suppress(Exception):
+                self.dev.stop()
+            raise
 
     def settings(self) -> dict[str, Any]:
         slurm = {"conf": str(self.dev.conf), "simulated_gpus": True}

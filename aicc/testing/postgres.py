@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aicc.testing.startup import start_timeout_s
+
 USER = "aicc"
 DATABASE = "aicc"
 # PostgreSQL refuses to run as root; this system user (from Debian's package) runs it instead.
@@ -85,7 +87,8 @@ class PostgresServer:
         self._pg_ctl("stop", "-w", "-m", "immediate")
 
     def start(self) -> None:
-        self._pg_ctl("start", "-w", "-t", "60", "-l", str(self.data_dir.parent / "server.log"))
+        log = str(self.data_dir.parent / "server.log")
+        self._pg_ctl("start", "-w", "-t", _wait_s(), "-l", log)
 
     def _pg_ctl(self, *args: str) -> None:
         pg_ctl = str(self._bin_dir / "pg_ctl")
@@ -150,6 +153,10 @@ def start_postgres(base_dir: Path) -> PostgresServer:
         )
         port = _start(bin_dir, data_dir, sock, work / "server.log", run_as)
     except BaseException:
+        # pg_ctl gives up at its timeout but leaves the server starting: stop it too
+        if (data_dir / "postmaster.pid").exists():
+            pg_ctl = str(bin_dir / "pg_ctl")
+            _run([pg_ctl, "stop", "-D", str(data_dir), "-m", "immediate"], run_as, check=False)
         for path in cleanup:
             shutil.rmtree(path, ignore_errors=True)
         raise
@@ -218,7 +225,7 @@ def _start(bin_dir: Path, data_dir: Path, sock: Path, log: Path, run_as: int | N
                     "start",
                     "-w",
                     "-t",
-                    "60",
+                    _wait_s(),
                     "-D",
                     str(data_dir),
                     "-l",
@@ -235,6 +242,11 @@ def _start(bin_dir: Path, data_dir: Path, sock: Path, log: Path, run_as: int | N
                 break
     assert last_error is not None
     raise last_error
+
+
+def _wait_s() -> str:
+    """pg_ctl's wait for the server to accept connections: the suite's start cap."""
+    return str(round(start_timeout_s()))
 
 
 def _socket_url(sock: Path, port: int, database: str) -> str:

@@ -26,6 +26,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from aicc.testing import startup
 from aicc.testing.servers import free_port
 
 
@@ -84,16 +85,18 @@ class RayCluster:
         psutil.wait_procs(procs, timeout=10)
         return len(procs)
 
-    def restart(self, timeout: float = 120.0) -> None:
+    def restart(self, timeout: float | None = None) -> None:
         """Start the head again after `kill_head`, as an operator would: the same `ray start`,
         on the same ports and temporary directory, so the address clients hold answers again.
         It comes back empty: without GCS fault tolerance (an external Redis) Ray forgets its
         jobs and actors with its head. Blocking, until the Jobs API answers."""
         self._boot(timeout)
 
-    def _boot(self, timeout: float) -> None:
+    def _boot(self, timeout: float | None) -> None:
         """`ray start` in a session of its own (its daemons keep it, so `processes` finds
-        them), until the Jobs API answers; when it fails, what it started is stopped."""
+        them), until the Jobs API answers (within `timeout`, the suite's start cap unless
+        given); when it fails or is interrupted, what it started is stopped."""
+        timeout = startup.start_timeout_s() if timeout is None else timeout
         log_path = self.temp_dir / "ray-start.log"
         with log_path.open("ab") as log:
             proc = subprocess.Popen(
@@ -127,7 +130,7 @@ def ray_command() -> Path:
     return command
 
 
-def start(*, num_cpus: int = 2, num_gpus: int = 2, timeout: float = 120.0) -> RayCluster:
+def start(*, num_cpus: int = 2, num_gpus: int = 2, timeout: float | None = None) -> RayCluster:
     """Start a head node on 127.0.0.1 and wait until its Jobs API answers. Blocking."""
     command = ray_command()
     temp_dir = Path(tempfile.mkdtemp(prefix="aicc-ray-", dir="/tmp"))  # short: socket paths

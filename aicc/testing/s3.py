@@ -13,12 +13,13 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
+
+from aicc.testing import startup
 
 if TYPE_CHECKING:
     from aicc.store.s3 import S3Chunks
@@ -75,8 +76,9 @@ class S3Server:
             self._log.unlink(missing_ok=True)
 
 
-def start_s3(bucket: str = "aicc-test", timeout_s: float = 60.0) -> S3Server:
-    """Start moto's server on a free port and create `bucket`; raise with its log if it fails."""
+def start_s3(bucket: str = "aicc-test", timeout_s: float | None = None) -> S3Server:
+    """Start moto's server on a free port and create `bucket`; raise with its log if it fails
+    (the server stopped). Waits while it makes progress (`startup.wait_started`)."""
     if not moto_installed():
         raise RuntimeError(f"moto is not installed: {INSTALL_HINT}")
     port = _free_port()
@@ -92,7 +94,7 @@ def start_s3(bucket: str = "aicc-test", timeout_s: float = 60.0) -> S3Server:
     server = S3Server(f"http://127.0.0.1:{port}", bucket, _process=process, _log=log)
     atexit.register(server.stop)
     try:
-        _wait_ready(server.endpoint_url, process, timeout_s)
+        _wait_ready(server.endpoint_url, process, log, timeout_s)
         import boto3
 
         boto3.session.Session().client(
@@ -109,17 +111,23 @@ def start_s3(bucket: str = "aicc-test", timeout_s: float = 60.0) -> S3Server:
     return server
 
 
-def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"it exited with code {process.returncode}")
+def _wait_ready(
+    url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float | None
+) -> None:
+    def answers() -> bool:
         try:
             httpx.get(f"{url}/moto-api/", timeout=2.0)
-            return
         except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError(f"no answer at {url} within {timeout_s:.0f} s")
+            return False
+        return True
+
+    startup.wait_started(
+        f"moto's S3 server at {url}",
+        answers,
+        exited=process.poll,
+        progress=startup.progress_of(process.pid, log),
+        timeout=timeout_s,
+    )
 
 
 def _free_port() -> int:

@@ -9,7 +9,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from aicc.config import Settings
+from aicc.testing import startup
 
 if TYPE_CHECKING:
     from aicc.server import ServerState
@@ -114,7 +116,7 @@ def over_http(
         state.controller.start()
     thread.start()
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + startup.start_timeout_s()
         while not server.started:
             if time.monotonic() > deadline or not thread.is_alive():
                 raise RuntimeError("the in-process HTTP server did not start")
@@ -157,7 +159,23 @@ class ServerProcess:
             "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
         }
 
-    def start(self, timeout: float = 60.0) -> ServerProcess:
+    def start(self, timeout: float | None = None) -> ServerProcess:
+        """Start `aicc serve` and wait until /healthz answers, as long as it makes progress
+        (`startup.wait_started`; `timeout` caps the wait, `AICC_TEST_START_TIMEOUT_S` unless
+        given). A start that fails (exits, hangs, runs out of time, or is interrupted) stops
+        the process before the error goes on: a caller that gives up leaves no server running.
+        (What a server launched before it answered, on a home with work, is `close`'s.)"""
+        self.spawn()
+        try:
+            self.wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def spawn(self) -> None:
+        """Only the process, not yet answering: `wait_ready` then waits for it. The caller
+        owns it from here, failure included (`close`)."""
         args = [
             *self.wrap,
             str(Path(sys.executable).parent / "aicc"),
@@ -169,25 +187,36 @@ class ServerProcess:
         ]
         if self.db:
             args += ["--db", self.db]
-        log = open(self.home.parent / f"server-{self.port}.log", "ab")  # noqa: SIM115 (kept open for the child)
         self.home.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            args,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "AICC_HOME": str(self.home)},
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"aicc serve exited with {self.proc.returncode}; see {log.name}")
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "AICC_HOME": str(self.home)},
+            )
+
+    @property
+    def log_path(self) -> Path:
+        return self.home.parent / f"server-{self.port}.log"
+
+    def wait_ready(self, timeout: float | None = None) -> float:
+        """Until /healthz answers 200 (see `start`); seconds waited. Stops nothing itself."""
+        assert self.proc is not None, "spawn() first"
+
+        def healthy() -> bool:
             try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
+                return httpx.get(self.url + "/healthz", timeout=1).status_code == 200
             except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"aicc serve did not answer within {timeout} s; see {log.name}")
+                return False
+
+        return startup.wait_started(
+            f"aicc serve on {self.url} (log: {self.log_path})",
+            healthy,
+            exited=self.proc.poll,
+            progress=startup.progress_of(self.proc.pid, self.log_path),
+            timeout=timeout,
+        )
 
     def kill9(self) -> None:
         assert self.proc is not None
@@ -211,3 +240,35 @@ class ServerProcess:
         return httpx.Client(
             base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30
         )
+
+
+def start_all(servers: Sequence[ServerProcess], timeout: float | None = None) -> list[float]:
+    """Start independent `servers` side by side: every process first, then their waits at
+    once, so three starts on a loaded machine take as long as the slowest, not the sum; the
+    seconds each took to answer. When one fails (or the wait is interrupted), every one of
+    them is closed and the first error raised: a fixture that gives up leaves none running."""
+    try:
+        for server in servers:
+            server.spawn()
+        with ThreadPoolExecutor(max(1, len(servers))) as pool:
+            waits = [pool.submit(server.wait_ready, timeout) for server in servers]
+        errors = [error for error in (w.exception() for w in waits) if error is not None]
+        if errors:
+            raise errors[0]
+        return [w.result() for w in waits]
+    except BaseException:
+        close_all(servers)
+        raise
+
+
+def close_all(servers: Iterable[ServerProcess]) -> None:
+    """`close` each of `servers`, every one even when one of them raises (the first error is
+    raised after)."""
+    first: BaseException | None = None
+    for server in servers:
+        try:
+            server.close()
+        except BaseException as error:  # the others are closed all the same
+            first = first or error
+    if first is not None:
+        raise first

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 import aicc.serving
-from aicc.testing import templates
+from aicc.testing import startup, templates
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
@@ -107,8 +107,10 @@ def start(
     return Served(f"http://127.0.0.1:{port}", name, process, log_path)
 
 
-def wait_ready(served: Served, timeout: float = 120) -> None:
-    """Until `/health` answers 200; an error with the log when the program exits first."""
+def wait_ready(served: Served, timeout: float | None = None) -> None:
+    """Until `/health` answers 200, within `timeout` (the suite's start cap unless given); an
+    error with the log when the program exits first."""
+    timeout = startup.start_timeout_s() if timeout is None else timeout
     deadline = time.monotonic() + timeout
     while True:
         if served.process.poll() is not None:
@@ -137,7 +139,12 @@ def stop(served: Served) -> None:
 
 @contextmanager
 def serve(
-    model: Path, work: Path, *, name: str = "served", engine: str = "auto", timeout: float = 120
+    model: Path,
+    work: Path,
+    *,
+    name: str = "served",
+    engine: str = "auto",
+    timeout: float | None = None,
 ) -> Iterator[Served]:
     """A replica serving `model`, ready (`/health` 200); stopped on leaving."""
     work.mkdir(parents=True, exist_ok=True)

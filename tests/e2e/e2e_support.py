@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import yaml
 
-from aicc.testing.servers import ServerProcess, free_port
+from aicc.testing.servers import ServerProcess, close_all, free_port
 
 AICC = Path(sys.executable).parent / "aicc"
 TERMINAL = {"succeeded", "failed", "cancelled"}
@@ -120,5 +120,4 @@ class Servers:
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        for server in self.started:
-            server.close()
+        close_all(self.started)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import tarfile
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,8 @@ from e2e_support import TERMINAL, wait_for, wait_state
 
 from aicc.sdk.client import Client
 from aicc.services.federation import signing
-from aicc.testing.servers import ServerProcess, free_port
+from aicc.testing.servers import ServerProcess, close_all, free_port, start_all
+from aicc.testing.startup import start_timeout_s
 
 pytestmark = pytest.mark.slow
 
@@ -71,8 +71,10 @@ class Federation:
             }
             (home / "config.yaml").write_text(yaml.safe_dump(config))
             self.servers[name] = ServerProcess(home, ports[name])
-        with ThreadPoolExecutor(len(self.servers)) as pool:  # they start side by side
-            list(pool.map(lambda server: server.start(), self.servers.values()))
+
+    def start(self) -> None:
+        """The three side by side; when one fails, all three are stopped (start_all)."""
+        start_all(list(self.servers.values()))
 
     def api(self, name: str, token: str | None = None) -> httpx.Client:
         server = self.servers[name]
@@ -83,8 +85,7 @@ class Federation:
         )
 
     def close(self) -> None:
-        for server in self.servers.values():
-            server.close()
+        close_all(self.servers.values())
 
 
 def tenant(admin: httpx.Client, name: str) -> str:
@@ -112,6 +113,7 @@ def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("federation")
     sites = Federation(root)
     try:
+        sites.start()
         admin = sites.api("a")
         push(sites.servers["a"], "corpus", root)
         push(sites.servers["a"], "records", root, region="CN-GD")
@@ -125,7 +127,7 @@ def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             }
             return all(i["state"] == "up" for i in items) and "records" in held.get("c", [])
 
-        wait_for(all_up, 30, "every peer's advert reaching site a")
+        wait_for(all_up, start_timeout_s(), "every peer's advert reaching site a")
         yield {
             "sites": sites,
             "admin": admin,

@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from aicc.testing.servers import free_port
+from aicc.testing.startup import start_timeout_s
 
 OIDC = Path(__file__).resolve().parents[1] / "oidc"
 CLIENT_ID = "aicc-portal"
@@ -112,7 +113,7 @@ def provider(tmp: Path, redirect_uris: list[str]) -> Iterator[Provider]:
         cwd=OIDC,
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + start_timeout_s()
         while True:
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{issuer}/.well-known/openid-configuration", timeout=2).is_success:

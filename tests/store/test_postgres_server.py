@@ -23,8 +23,10 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
     srv = start_postgres(tmp_path_factory.mktemp("pg"))
-    yield srv
-    srv.stop()
+    try:
+        yield srv
+    finally:
+        srv.stop()
 
 
 def _roundtrip(url: str, table: str) -> list[tuple[int, str]]:
