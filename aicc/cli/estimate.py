@@ -150,6 +150,12 @@ def estimate(
     if as_json:
         print_json(answer)
         return
+    _print_options(answer, sort)
+    _print_assumptions(answer)
+
+
+def _print_options(answer: dict[str, Any], sort: str) -> None:
+    """The options' table, then one dim line each for what was left out and what has no price."""
     currency = answer.get("currency", "")
     title = (
         f"{answer.get('scenario')}: {answer.get('flops', 0):.3g} FLOPs, "
@@ -168,6 +174,9 @@ def estimate(
             "[dim]no price: your price plan prices no such accelerator; an operator sets one "
             "with `aicc admin price-plan set` or `pricing:` in config.yaml[/dim]"
         )
+
+
+def _print_assumptions(answer: dict[str, Any]) -> None:
     rows = [
         {
             "name": a["name"],

@@ -8,13 +8,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.progress import Progress
 
 from aicc.cli.output import Column, err, fail, print_json, print_table, status
+
+if TYPE_CHECKING:
+    from aicc.sim.green import GreenConfig
+    from aicc.sim.jobs import TraceJob
 
 app = typer.Typer(help="Simulate the scheduler on public traces.", no_args_is_help=True)
 
@@ -187,18 +191,9 @@ def openb_command(
     profile (--policy default) offers each pod to the server's own scheduling cycle, its
     placement policy fed the task mix of the pods placed so far and the one arriving.
     """
-    from aicc.scheduler.placement import POLICIES
-    from aicc.scheduler.profiles import PROFILES
     from aicc.sim import openb
 
-    if policy not in POLICIES and policy not in PROFILES:
-        fail(
-            f"unknown policy {policy!r}",
-            f"a placement policy ({', '.join(POLICIES)}) or a scheduler profile "
-            f"({', '.join(PROFILES)})",
-        )
-    if ties not in openb.TIES:
-        fail(f"unknown --ties {ties!r}", f"one of {', '.join(openb.TIES)}")
+    _check_openb(policy, ties)
     seed_list = parse_seeds(seeds)
     node_path = _trace_file(nodes, OPENB_NODES, "openb node list")
     pod_path = _trace_file(pods, OPENB_PODS, "openb pod list")
@@ -222,6 +217,29 @@ def openb_command(
     if as_json:
         print_json(result)
         return
+    _print_openb(result, policy, ties, pod_path)
+
+
+def _check_openb(policy: str, ties: str) -> None:
+    """A policy or profile and a tie rule the simulator knows, or the command ends naming them."""
+    from aicc.scheduler.placement import POLICIES
+    from aicc.scheduler.profiles import PROFILES
+    from aicc.sim import openb
+
+    if policy not in POLICIES and policy not in PROFILES:
+        fail(
+            f"unknown policy {policy!r}",
+            f"a placement policy ({', '.join(POLICIES)}) or a scheduler profile "
+            f"({', '.join(PROFILES)})",
+        )
+    if ties not in openb.TIES:
+        fail(f"unknown --ties {ties!r}", f"one of {', '.join(openb.TIES)}")
+
+
+def _print_openb(result: dict[str, Any], policy: str, ties: str, pod_path: Path) -> None:
+    """The table of `aicc sim openb`: allocation % by arrived %, per seed and their mean."""
+    from aicc.sim import openb
+
     rows = [*result["per_seed"], {"seed": "mean", **result}]
     points = openb.ALLOC_POINTS
     columns = [Column("seed", lambda r: r["seed"])]
@@ -320,6 +338,11 @@ def jobs_command(
     if as_json:
         print_json(result)
         return
+    _print_jobs(result, path, policy, gpus)
+
+
+def _print_jobs(result: dict[str, Any], path: Path, policy: str, gpus: int) -> None:
+    """The two tables of `aicc sim jobs`: the run's measures, then the worst virtual clusters."""
     hours = {k: v / 3600 for k, v in result.items() if k.endswith("_s")}
     measures = [
         ("jobs (finished / dropped)", f"{result['finished']} / {result['dropped_jobs']}"),
@@ -413,12 +436,7 @@ def green_command(
     percentile), optimal (the clairvoyant plan) and default (the HiGHS planner re-planning
     hourly on a forecast from the past, --forecast). Reports kg CO2e, cost (a time-of-use
     tariff), deadline misses and mean JCT per policy."""
-    from zoneinfo import ZoneInfo
-
-    import numpy as np
-
-    from aicc.core.energy import CARBON, ProfileError, parse_csv
-    from aicc.sim import green, philly
+    from aicc.sim import green
 
     try:
         green.forecaster(forecast)
@@ -426,6 +444,38 @@ def green_command(
         fail(f"--forecast: {exc}", "e.g. --forecast seasonal or --forecast noisy:0.1")
     trace_path = _trace_file(trace, PHILLY, "Philly trace", PHILLY_ORIGIN)
     carbon_path = _trace_file(carbon, CARBON_2020, "carbon profile", CARBON_ORIGIN)
+    jobs, hourly = _green_inputs(trace_path, carbon_path, sample, seed)
+    config = green.GreenConfig(
+        gpus=gpus,
+        power_w=power,
+        deferrable=deferrable,
+        slack=slack,
+        min_slack_h=min_slack,
+        windows=windows,
+        days=days,
+        seed=seed,
+        forecast=forecast,
+    )
+    result = _run_green(jobs, hourly, config)
+    result = {"trace": str(trace_path), "carbon": str(carbon_path), "gpus": gpus, **result}
+    if as_json:
+        print_json(result)
+        return
+    _print_green(result, windows, days, gpus, carbon_path)
+
+
+def _green_inputs(
+    trace_path: Path, carbon_path: Path, sample: float, seed: int
+) -> tuple[list[TraceJob], dict[int, float]]:
+    """The trace's jobs, the `sample` share of them drawn with `seed`, and the hourly carbon;
+    a file that cannot be read, or a sample left empty, ends the command with a hint."""
+    from zoneinfo import ZoneInfo
+
+    import numpy as np
+
+    from aicc.core.energy import CARBON, ProfileError, parse_csv
+    from aicc.sim import philly
+
     try:
         jobs = philly.load(trace_path)
     except ValueError as exc:
@@ -444,27 +494,29 @@ def green_command(
     jobs = [job for job, keep in zip(jobs, picks, strict=True) if keep]
     if not jobs:
         fail("no job left after --sample", "give a larger --sample")
-    config = green.GreenConfig(
-        gpus=gpus,
-        power_w=power,
-        deferrable=deferrable,
-        slack=slack,
-        min_slack_h=min_slack,
-        windows=windows,
-        days=days,
-        seed=seed,
-        forecast=forecast,
-    )
+    return jobs, hourly
+
+
+def _run_green(
+    jobs: list[TraceJob], hourly: dict[int, float], config: GreenConfig
+) -> dict[str, Any]:
+    """Every policy over every window, with a progress bar; a carbon profile shorter than a
+    year ends the command."""
+    from aicc.sim import green
+
     with _progress() as progress:
-        task = progress.add_task("policies x windows", total=windows * len(green.POLICIES))
+        total = config.windows * len(green.POLICIES)
+        task = progress.add_task("policies x windows", total=total)
         try:
-            result = green.run(jobs, hourly, config, on_step=lambda: progress.advance(task))
+            return green.run(jobs, hourly, config, on_step=lambda: progress.advance(task))
         except ValueError as exc:
             fail(str(exc), "give a year of carbon data")
-    result = {"trace": str(trace_path), "carbon": str(carbon_path), "gpus": gpus, **result}
-    if as_json:
-        print_json(result)
-        return
+
+
+def _print_green(
+    result: dict[str, Any], windows: int, days: int, gpus: int, carbon_path: Path
+) -> None:
+    """The table of `aicc sim green`: one row per policy."""
     rows = [{"policy": name, **row} for name, row in result["policies"].items()]
     print_table(
         rows,

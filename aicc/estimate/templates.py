@@ -19,6 +19,7 @@ price that of every trial's resources.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
@@ -131,53 +132,23 @@ def estimate_run(
     start = min(res.example_start_seconds, res.example_seconds)
     scaled = (res.example_seconds - start) * work  # seconds of training proper, on CPU
     cpu_hours = (start + scaled) / 3600.0
-    memory_gib = parse_memory_mib(res.memory.replace(" ", "")) / 1024
-    waits = wait_hours or {}
     count = max(1, gpus if gpus is not None else res.gpus)
     cores = res.cpu if cpu is None else cpu
+    pricer = _Pricer(
+        plan=plan,
+        models=models,
+        cores=cores,
+        trials=trials,
+        memory_gib=parse_memory_mib(res.memory.replace(" ", "")) / 1024,
+        waits=wait_hours or {},
+        subsidies=subsidies,
+        vouchers=vouchers,
+        on=on,
+    )
     options: list[TemplateOption] = []
     left_out: list[TemplateLeftOut] = []
-
-    def add(name: str, n: int, hours: float, up: float, device_hours: float) -> None:
-        core_hours = cores * hours * trials
-        option = TemplateOption(
-            accelerator=name,
-            count=n,
-            trials=trials,
-            hours=_sig(hours),
-            speedup=round(up, 2),
-            accelerator_hours=_sig(device_hours),
-            cpu_core_hours=_sig(core_hours),
-            wait_hours=waits.get((name, n)),
-            currency=plan.currency,
-        )
-        price = plan.unit_price(name) if device_hours else None
-        if device_hours and price is None:
-            options.append(option.model_copy(update={"price_note": no_price(plan, name)}))
-            return
-        gross = pricing.to_money(Decimal(0))
-        if price is not None:
-            quantity = device_hours if price[0] == "accelerator_hour" else 0.0
-            if price[0] == "pflops_hour":
-                quantity = device_hours * _pflops(name, models)
-            gross += pricing.line_amount(quantity, price[1])
-        if plan.cpu_core_hour is not None:
-            gross += pricing.line_amount(core_hours, plan.cpu_core_hour)
-        if plan.memory_gib_hour is not None:
-            gross += pricing.line_amount(memory_gib * hours * trials, plan.memory_gib_hour)
-        bill = pricing.settle(
-            gross,
-            accelerator=name if device_hours else None,
-            currency=plan.currency,
-            discount=plan.discount,
-            subsidies=subsidies,
-            vouchers=vouchers,
-            on=on,
-        )
-        options.append(option.model_copy(update=priced(bill)))
-
     if res.gpus == 0:
-        add(CPU, 0, cpu_hours, 1.0, 0.0)
+        options.append(pricer.option(CPU, 0, cpu_hours, 1.0, 0.0))
     for model in models:
         if not res.scales_to_gpus and res.gpus == 0:
             left_out.append(
@@ -191,7 +162,8 @@ def estimate_run(
         else:
             up = speedup(model, count, cores)
             hours = (start + GPU_START_S + scaled / up) / 3600.0
-            add(model.name, count, hours, cpu_hours / hours, hours * count * trials)
+            device_hours = hours * count * trials
+            options.append(pricer.option(model.name, count, hours, cpu_hours / hours, device_hours))
     options.sort(key=lambda o: ((o.wait_hours or 0.0) + o.hours, cost(o.net), o.accelerator))
     return TemplateEstimate(
         template=manifest.name,
@@ -205,6 +177,64 @@ def estimate_run(
         left_out=tuple(left_out),
         assumptions=_assumptions(manifest),
     )
+
+
+@dataclass(frozen=True)
+class _Pricer:
+    """What every option of one run shares: the plan and its reductions, the trials and their
+    cores and memory, and the queue's expected waits by (accelerator, count)."""
+
+    plan: PricePlan
+    models: Sequence[AcceleratorModel]
+    cores: float
+    trials: int
+    memory_gib: float
+    waits: Mapping[tuple[str, int], float]
+    subsidies: Sequence[Subsidy]
+    vouchers: Sequence[Voucher]
+    on: date | None
+
+    def option(
+        self, name: str, n: int, hours: float, up: float, device_hours: float
+    ) -> TemplateOption:
+        """The row of `n` × `name` (CPU only: `device_hours` 0); without a price for the
+        accelerator, the row says why and has no money."""
+        plan, trials = self.plan, self.trials
+        core_hours = self.cores * hours * trials
+        option = TemplateOption(
+            accelerator=name,
+            count=n,
+            trials=trials,
+            hours=_sig(hours),
+            speedup=round(up, 2),
+            accelerator_hours=_sig(device_hours),
+            cpu_core_hours=_sig(core_hours),
+            wait_hours=self.waits.get((name, n)),
+            currency=plan.currency,
+        )
+        price = plan.unit_price(name) if device_hours else None
+        if device_hours and price is None:
+            return option.model_copy(update={"price_note": no_price(plan, name)})
+        gross = pricing.to_money(Decimal(0))
+        if price is not None:
+            quantity = device_hours if price[0] == "accelerator_hour" else 0.0
+            if price[0] == "pflops_hour":
+                quantity = device_hours * _pflops(name, self.models)
+            gross += pricing.line_amount(quantity, price[1])
+        if plan.cpu_core_hour is not None:
+            gross += pricing.line_amount(core_hours, plan.cpu_core_hour)
+        if plan.memory_gib_hour is not None:
+            gross += pricing.line_amount(self.memory_gib * hours * trials, plan.memory_gib_hour)
+        bill = pricing.settle(
+            gross,
+            accelerator=name if device_hours else None,
+            currency=plan.currency,
+            discount=plan.discount,
+            subsidies=self.subsidies,
+            vouchers=self.vouchers,
+            on=self.on,
+        )
+        return option.model_copy(update=priced(bill))
 
 
 def _assumptions(manifest: Manifest) -> tuple[Assumption, ...]:

@@ -361,28 +361,23 @@ def settle(session: Session, job: JobRow, now: datetime) -> None:
         )
         state = JobState.RUNNING
     ended = [r for r in reps if r.state in ("exited", "lost")]
+    all_ended = len(ended) == len(reps)
     if state is JobState.PREEMPTED:
-        if len(ended) == len(reps):
+        if all_ended:
             _after_preemption(session, job, now)
         return
     failed = [r for r in ended if r.reason != "succeeded"]
     if job.cancel_requested:
-        if len(ended) == len(reps):
+        if all_ended:
             reason, message = notebooks.stop_reason(session, job) or (
                 Reason.CANCELLED_BY_USER,
                 "cancelled",
             )
-            change_state(
-                session,
-                job,
-                JobState.CANCELLED,
-                reason=reason,
-                message=message,
-                at=_ended_at(job, reps, now),
-            )
+            at = _ended_at(job, reps, now)
+            change_state(session, job, JobState.CANCELLED, reason=reason, message=message, at=at)
         return
     if not failed:
-        if reps and len(ended) == len(reps):
+        if reps and all_ended:
             job.exit_code = 0
             change_state(
                 session,
@@ -393,6 +388,15 @@ def settle(session: Session, job: JobRow, now: datetime) -> None:
                 at=_ended_at(job, reps, now),
             )
         return
+    _settle_failed(session, job, failed, all_ended, now)
+
+
+def _settle_failed(
+    session: Session, job: JobRow, failed: list[ReplicaRow], all_ended: bool, now: datetime
+) -> None:
+    """The first replica to fail decides: one lost (with its node or its supervisor) retries
+    the gang while retries are left, once all of it has stopped; anything else fails the job
+    with that replica's reason."""
     first = min(failed, key=lambda r: (r.ended_at or now, r.index))
     retries = stored_int(job.spec, "max_retries") or 0
     if first.reason in RETRIED_REASONS or first.state == "lost":
@@ -400,7 +404,7 @@ def settle(session: Session, job: JobRow, now: datetime) -> None:
         lost = "its node" if reason is Reason.NODE_LOST else "its supervisor"
         if job.attempt < retries:
             # Requeue only once the whole gang is known stopped, so that no two attempts run.
-            if len(ended) == len(reps):
+            if all_ended:
                 change_state(
                     session,
                     job,

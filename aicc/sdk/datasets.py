@@ -358,61 +358,16 @@ class Datasets(Resource):
     ) -> Json:
         """Push `directory` as the next version of `name` (made when missing); answers
         `{"version": ..., "created": bool}`: `created` is false when nothing changed."""
-        from aicc.sdk.errors import ApiError
-
-        def latest() -> Json:
-            try:
-                return self.get(name, project)
-            except ApiError as e:
-                if e.status_code != 404:
-                    raise
-                return {"writable": False, "versions": []}
-
         root = Path(directory)
         if not root.is_dir():
             raise PushError(f"{root} is not a directory")
-        with ThreadPoolExecutor(1) as asking:  # the server answers while the tree is looked at
-            answer = asking.submit(latest)
-            quick = quick_signature(root)  # taken before the scan: a change in between shows
-            known = answer.result()
-        tree = str(root.resolve())
-        own = cache is None
-        cache = cache or StatCache()
-        try:
-            newest = known["versions"][0] if known["writable"] and known["versions"] else None
-            pushed = cache.tree(tree)
-            if newest and quick and pushed == (quick, newest["manifest_digest"]):
-                return {"version": newest, "created": False}  # not one file read
-            files = scan(root)
-            seen = quick or signature(files)
-            if newest and pushed == (seen, newest["manifest_digest"]):
-                return {"version": newest, "created": False}
-            manifest = manifest_of(root, progress, cache, files)
-            cache.save_tree(tree, seen, manifest.digest)
-        finally:
-            if own:
-                cache.close()
-        if newest and newest["manifest_digest"] == manifest.digest:
+        newest, manifest = self._changed(name, root, project, progress, cache)
+        if manifest is None or (newest and newest["manifest_digest"] == manifest.digest):
             return {"version": newest, "created": False}
         encoded = manifest.encode()
         mchunks = core.cut(encoded)
         sizes = {**manifest.chunk_sizes(), **{c.digest: c.size for c in mchunks}}
-        digests = list(sizes)
-        spec = {"name": name, **(create or {})}
-        upload_id, missing = "", set()
-        for i in range(0, max(len(digests), 1), DIGESTS_PER_BEGIN):
-            plan = self._t.call(
-                "POST",
-                api_path("datasets", name, "uploads"),
-                json={
-                    "project": project,
-                    "chunks": digests[i : i + DIGESTS_PER_BEGIN],
-                    "sizes": [sizes[d] for d in digests[i : i + DIGESTS_PER_BEGIN]],
-                    "create": spec,
-                },
-            )
-            upload_id = plan["upload_id"]
-            missing.update(plan["missing"])
+        upload_id, missing = self._begin(name, project, sizes, {"name": name, **(create or {})})
         total = sum(s for d, s in manifest.chunk_sizes().items() if d in missing)
         total += sum(c.size for c in mchunks if c.digest in missing)
         sent = 0
@@ -431,6 +386,72 @@ class Datasets(Resource):
             api_path("uploads", upload_id, "commit"),
             json={"manifest_chunks": [[c.digest, c.size] for c in mchunks], "message": message},
         )
+
+    def _changed(
+        self,
+        name: str,
+        root: Path,
+        project: str | None,
+        progress: Progress | None,
+        cache: StatCache | None,
+    ) -> tuple[Json | None, core.Manifest | None]:
+        """The newest version the caller may write to (None when there is none), and the
+        directory's manifest, None when the stat cache shows the tree unchanged since that
+        version was pushed (then not one file is read, or only the tree is scanned)."""
+        from aicc.sdk.errors import ApiError
+
+        def latest() -> Json:
+            try:
+                return self.get(name, project)
+            except ApiError as e:
+                if e.status_code != 404:
+                    raise
+                return {"writable": False, "versions": []}
+
+        with ThreadPoolExecutor(1) as asking:  # the server answers while the tree is looked at
+            answer = asking.submit(latest)
+            quick = quick_signature(root)  # taken before the scan: a change in between shows
+            known = answer.result()
+        tree = str(root.resolve())
+        own = cache is None
+        cache = cache or StatCache()
+        try:
+            newest = known["versions"][0] if known["writable"] and known["versions"] else None
+            pushed = cache.tree(tree)
+            if newest and quick and pushed == (quick, newest["manifest_digest"]):
+                return newest, None  # not one file read
+            files = scan(root)
+            seen = quick or signature(files)
+            if newest and pushed == (seen, newest["manifest_digest"]):
+                return newest, None
+            manifest = manifest_of(root, progress, cache, files)
+            cache.save_tree(tree, seen, manifest.digest)
+        finally:
+            if own:
+                cache.close()
+        return newest, manifest
+
+    def _begin(
+        self, name: str, project: str | None, sizes: dict[str, int], spec: Json
+    ) -> tuple[str, set[str]]:
+        """The upload's id and the chunks the server lacks, asked `DIGESTS_PER_BEGIN` at a
+        time (the data set is made from `spec` when missing)."""
+        digests = list(sizes)
+        upload_id, missing = "", set()
+        for i in range(0, max(len(digests), 1), DIGESTS_PER_BEGIN):
+            plan = self._t.call(
+                "POST",
+                api_path("datasets", name, "uploads"),
+                json={
+                    "project": project,
+                    "chunks": digests[i : i + DIGESTS_PER_BEGIN],
+                    "sizes": [sizes[d] for d in digests[i : i + DIGESTS_PER_BEGIN]],
+                    "create": spec,
+                },
+            )
+            upload_id = plan["upload_id"]
+            missing.update(plan["missing"])
+        return upload_id, missing
 
     def _send(self, upload_id: str, batch: builtins.list[tuple[str, bytes]]) -> int:
         """One batch of chunks; resent on a broken connection (receiving a chunk twice is

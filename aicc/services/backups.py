@@ -183,17 +183,7 @@ def backup(settings: Settings, dest: Path, *, progress: Progress | None = None) 
     """Write the center's archive to `dest` (which must not exist)."""
     progress = progress or _Silent()
     dest = dest.expanduser().absolute()
-    if dest.exists():
-        raise Conflict("{path} exists; name a new file", path=str(dest))
-    partial = dest.with_name(dest.name + ".part")
-    if partial.exists():
-        raise Conflict(
-            "{path} exists: a backup to this name is running, or one was cut short (then "
-            "remove it)",
-            path=str(partial),
-        )
-    if not dest.parent.is_dir():
-        raise Invalid("folder {path} does not exist", path=str(dest.parent))
+    _check_dest(dest)
     home = settings.home
     key = settings.secret_key_file or home / "secret.key"
     url = database_url(settings.db, home)
@@ -215,28 +205,8 @@ def backup(settings: Settings, dest: Path, *, progress: Progress | None = None) 
             sizes += [p.lstat().st_size for _, p in files if p.is_file() and not p.is_symlink()]
             progress.phase("writing the archive", sum(sizes))
             writer.add_file(DATABASES[snap.dialect], snap.path)
-            for sha in found.workdirs:
-                try:
-                    writer.add_file(f"blobs/{sha[:2]}/{sha}.tar.gz", blobs.path(sha))
-                except FileNotFoundError:
-                    raise BackupFailed(
-                        "workdir {sha} is in the database but not in {root}: the blob store "
-                        "has lost it",
-                        sha=sha,
-                        root=str(blobs.root),
-                    ) from None
-            for pack in found.packs:
-                writer.add_bytes(f"chunks/{pack[:2]}/{pack}", _pack(chunks, pack))
-            for name, path in files:
-                try:
-                    if path.is_symlink():
-                        writer.add_symlink(name, os.readlink(path))
-                    elif path.is_file():
-                        writer.add_file(name, path)
-                except FileNotFoundError:
-                    continue  # purged since the walk (a job's working copy): nothing lost
-                except PermissionError:
-                    skipped.append(name)
+            _add_stored(writer, found, blobs, chunks)
+            skipped += _add_files(writer, files)
             if key.is_file():
                 writer.add_file("keys/secret.key", key)
             manifest = writer.close(
@@ -265,6 +235,55 @@ def backup(settings: Settings, dest: Path, *, progress: Progress | None = None) 
         revision=snap.revision,
         skipped=skipped,
     )
+
+
+def _check_dest(dest: Path) -> None:
+    """A backup writes a new file, beside no other backup's partial one, in a folder that is."""
+    if dest.exists():
+        raise Conflict("{path} exists; name a new file", path=str(dest))
+    partial = dest.with_name(dest.name + ".part")
+    if partial.exists():
+        raise Conflict(
+            "{path} exists: a backup to this name is running, or one was cut short (then "
+            "remove it)",
+            path=str(partial),
+        )
+    if not dest.parent.is_dir():
+        raise Invalid("folder {path} does not exist", path=str(dest.parent))
+
+
+def _add_stored(
+    writer: ArchiveWriter, found: _Referenced, blobs: BlobStore, chunks: ChunkStore
+) -> None:
+    """The workdir archives and data set packs the database refers to; one the stores lost
+    fails the backup with its name."""
+    for sha in found.workdirs:
+        try:
+            writer.add_file(f"blobs/{sha[:2]}/{sha}.tar.gz", blobs.path(sha))
+        except FileNotFoundError:
+            raise BackupFailed(
+                "workdir {sha} is in the database but not in {root}: the blob store has lost it",
+                sha=sha,
+                root=str(blobs.root),
+            ) from None
+    for pack in found.packs:
+        writer.add_bytes(f"chunks/{pack[:2]}/{pack}", _pack(chunks, pack))
+
+
+def _add_files(writer: ArchiveWriter, files: list[tuple[str, Path]]) -> list[str]:
+    """The run directories' and homes' files as they are now; the names it may not read."""
+    skipped: list[str] = []
+    for name, path in files:
+        try:
+            if path.is_symlink():
+                writer.add_symlink(name, os.readlink(path))
+            elif path.is_file():
+                writer.add_file(name, path)
+        except FileNotFoundError:
+            continue  # purged since the walk (a job's working copy): nothing lost
+        except PermissionError:
+            skipped.append(name)
+    return skipped
 
 
 def _pack(chunks: ChunkStore, pack: str) -> bytes:
@@ -372,45 +391,17 @@ def _restore(settings: Settings, reader: ArchiveReader, force: bool, progress: P
     reader.verify(progress.advance)
 
     if force:
-        dumps.wipe(url)
-        for name in STATE:
-            path = home / name
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            else:
-                path.unlink(missing_ok=True)
+        _wipe(url, home)
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     home.chmod(0o700)  # the server's account alone, as `aicc serve` keeps it
     blobs = BlobStore(home / "blobs")
     chunks = open_chunk_store(settings.data, home)
     progress.phase("restoring", sum(m.get("size", 0) for m in _listed(manifest)))
-    written = 0
     with tempfile.TemporaryDirectory(prefix="aicc-restore-", dir=home) as work:
-        dump: Path | None = None
-        for member, data in reader.members():
-            name, size = member.name, member.info.size
-            blob, pack = BLOB.fullmatch(name), PACK.fullmatch(name)
-            if name in DATABASES.values() and data is not None:
-                dump = Path(work) / "dump"
-                _copy(data, dump, progress)
-            elif blob and data is not None and blob.group(1) == member.expected["sha256"]:
-                target = blobs.root / blob.group(1)[:2] / f"{blob.group(1)}.tar.gz"
-                target.parent.mkdir(parents=True, exist_ok=True)
-                _copy(data, target, progress)
-            elif pack and data is not None:
-                chunks.put(pack.group(1), checked(pack.group(1), data.read()))
-                progress.advance(size)
-            elif FILES.fullmatch(name):
-                reader.extract(member, name.removeprefix("files/"), home)
-                progress.advance(size)
-            elif name == "keys/secret.key" and data is not None:
-                _write_key(key, data.read(), force)
-                progress.advance(size)
-            else:
-                raise ArchiveError(f"member {name} is not one a backup writes")
-            written += 1
-        if dump is None:
-            raise ArchiveError(f"{reader.path} holds no database")
+        dump = Path(work) / "dump"
+        written = _unpack(
+            reader, home, dump, blobs, chunks, key=key, force=force, progress=progress
+        )
         progress.phase("loading the database", None)
         dumps.load(url, dump, str(database.get("dialect")))
     migrated = None
@@ -429,6 +420,59 @@ def _restore(settings: Settings, reader: ArchiveReader, force: bool, progress: P
         skipped=list(manifest.get("skipped", [])),
         migrated_to=migrated,
     )
+
+
+def _wipe(url: str, home: Path) -> None:
+    """`--force`: the target database emptied and the home's state removed (not config.yaml)."""
+    dumps.wipe(url)
+    for name in STATE:
+        path = home / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _unpack(
+    reader: ArchiveReader,
+    home: Path,
+    dump: Path,
+    blobs: BlobStore,
+    chunks: ChunkStore,
+    *,
+    key: Path,
+    force: bool,
+    progress: Progress,
+) -> int:
+    """Every member to its place (the database's dump to `dump`, to be loaded next); how many.
+    A member a backup never writes, or an archive without a database, is an ArchiveError."""
+    written = 0
+    found_dump = False
+    for member, data in reader.members():
+        name, size = member.name, member.info.size
+        blob, pack = BLOB.fullmatch(name), PACK.fullmatch(name)
+        if name in DATABASES.values() and data is not None:
+            found_dump = True
+            _copy(data, dump, progress)
+        elif blob and data is not None and blob.group(1) == member.expected["sha256"]:
+            target = blobs.root / blob.group(1)[:2] / f"{blob.group(1)}.tar.gz"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _copy(data, target, progress)
+        elif pack and data is not None:
+            chunks.put(pack.group(1), checked(pack.group(1), data.read()))
+            progress.advance(size)
+        elif FILES.fullmatch(name):
+            reader.extract(member, name.removeprefix("files/"), home)
+            progress.advance(size)
+        elif name == "keys/secret.key" and data is not None:
+            _write_key(key, data.read(), force)
+            progress.advance(size)
+        else:
+            raise ArchiveError(f"member {name} is not one a backup writes")
+        written += 1
+    if not found_dump:
+        raise ArchiveError(f"{reader.path} holds no database")
+    return written
 
 
 def _listed(manifest: dict[str, Any]) -> Iterator[dict[str, Any]]:

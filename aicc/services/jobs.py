@@ -223,16 +223,9 @@ def submit(
     """
     fingerprint = hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
     if idempotency_key:
-        seen = session.execute(_SEEN, {"user_id": who.user_id, "key": idempotency_key}).first()
-        if seen is not None:
-            if seen.request_sha256 not in (None, fingerprint):
-                raise Invalid(
-                    "Idempotency-Key: already used for a different job spec; "
-                    "send a new key for a new job"
-                )
-            job = session.get(JobRow, seen.id)
-            assert job is not None
-            return _view(session, job), False
+        earlier = _submitted_before(session, who, idempotency_key, fingerprint)
+        if earlier is not None:
+            return earlier, False
     project = tenancy.resolve_project(session, who, spec.project)
     if not can_write(who, org_id=project.org_id, project_id=project.id):
         raise Forbidden("viewers cannot submit jobs")
@@ -250,20 +243,7 @@ def submit(
     _check_fits(session, spec)
     _check_scenario(spec)
     data, pinned = mounts.pin(session, who, spec.datasets, project_id=project.id)
-    placement = spec.placement or limits.default_placement
-    egress = spec.egress or limits.egress
-    if egress == "internet" and limits.egress != "internet":
-        raise Invalid(
-            "egress: this center gives jobs no network beyond their own (egress: none); "
-            "remove egress, or ask an operator to set egress: internet"
-        )
-    if placement == "federation" and not limits.federation:
-        raise Invalid("placement: this server is not in a federation; use placement: local")
-    if placement == "federation" and spec.workdir_sha256:
-        raise Invalid(
-            "placement: a job with a workdir cannot be routed to other sites yet; "
-            "use placement: local, or put the files in a data set"
-        )
+    placement, egress = _placement_and_egress(spec, limits)
     now = utcnow()
     deadline = _deadline(spec, now, spec.max_runtime_s or queue.max_runtime_s)
     job_id = new_id("job")
@@ -290,20 +270,13 @@ def submit(
         "kind": spec.kind.value,
         "spec": stored.model_dump(mode="json", by_alias=True, exclude={"workdir"}),
         "priority": stored.priority,
-        "state": JobState.PENDING.value,
-        "reason": Reason.SUBMITTED.value,
-        "message": "waiting for admission",
-        "attempt": 0,
-        "exit_code": None,
-        "cancel_requested": False,
+        **_NEW_JOB,
         "idempotency_key": idempotency_key,
         "request_sha256": fingerprint,
         "datasets": pinned,
         "federation": "?" if placement == "federation" else None,
         "created_at": now,
         "updated_at": now,
-        "started_at": None,
-        "ended_at": None,
     }
     # Written as statements, the job row first (its event references it): the ORM's unit of work
     # cost more than the rows themselves.
@@ -313,6 +286,56 @@ def submit(
     waiting.enter(session, waiting_limits)
     audit.record(session, who, "job.submit", "job", job_id, org_id=project.org_id, now=now)
     return _view(session, JobRow(**row), user=who.name, replicas=False), True
+
+
+_NEW_JOB: dict[str, Any] = {  # the columns every new job starts with
+    "state": JobState.PENDING.value,
+    "reason": Reason.SUBMITTED.value,
+    "message": "waiting for admission",
+    "attempt": 0,
+    "exit_code": None,
+    "cancel_requested": False,
+    "started_at": None,
+    "ended_at": None,
+}
+
+
+def _submitted_before(
+    session: Session, who: Principal, idempotency_key: str, fingerprint: str
+) -> Job | None:
+    """The job this user already submitted under `idempotency_key`, if any; the same key with
+    another spec is a 422."""
+    seen = session.execute(_SEEN, {"user_id": who.user_id, "key": idempotency_key}).first()
+    if seen is None:
+        return None
+    if seen.request_sha256 not in (None, fingerprint):
+        raise Invalid(
+            "Idempotency-Key: already used for a different job spec; send a new key for a new job"
+        )
+    job = session.get(JobRow, seen.id)
+    assert job is not None
+    return _view(session, job)
+
+
+def _placement_and_egress(spec: JobSpec, limits: SubmitLimits) -> tuple[str, str]:
+    """The job's placement and egress, its own or the center's defaults; a job may not ask for
+    more network than the center gives, nor for other sites where there are none or with a
+    workdir."""
+    placement = spec.placement or limits.default_placement
+    egress = spec.egress or limits.egress
+    if egress == "internet" and limits.egress != "internet":
+        raise Invalid(
+            "egress: this center gives jobs no network beyond their own (egress: none); "
+            "remove egress, or ask an operator to set egress: internet"
+        )
+    if placement == "federation" and not limits.federation:
+        raise Invalid("placement: this server is not in a federation; use placement: local")
+    if placement == "federation" and spec.workdir_sha256:
+        raise Invalid(
+            "placement: a job with a workdir cannot be routed to other sites yet; "
+            "use placement: local, or put the files in a data set"
+        )
+    return placement, egress
 
 
 def _check_replicas(spec: JobSpec, queue: tenancy.Queue, limits: SubmitLimits) -> None:

@@ -147,54 +147,9 @@ def sign_in(
     )
     email = claims.get("email") if isinstance(claims.get("email"), str) else None
     if identity is None:
-        created = tenancy.create_user(
-            session,
-            None,
-            name=_free_name(session, user_name(settings, claims)),
-            role=mapped.role,
-            org_id=org.id,
-            email=email[:200] if email else None,
-        )
-        identity = UserIdentityRow(
-            id=new_id("idn"),
-            user_id=created.id,
-            issuer=settings.issuer,
-            subject=subject[:255],
-            created_at=now,
-            last_sign_in_at=now,
-        )
-        session.add(identity)
-        user = session.get(UserRow, created.id)
-        assert user is not None
-        audit.record(
-            session,
-            None,
-            "user.sso_link",
-            "user",
-            user.id,
-            org_id=org.id,
-            detail={"issuer": settings.issuer, "subject": subject, "name": user.name},
-        )
+        user = _link(session, settings, claims, mapped, org, email=email, now=now)
     else:
-        found = session.get(UserRow, identity.user_id)
-        assert found is not None
-        user = found
-        if user.disabled:
-            raise Forbidden("your account here is disabled; ask the center's operators")
-        changes: dict[str, Any] = {}
-        if user.org_id != org.id:
-            changes["org"] = [user.org_id, org.id]
-            _move(session, user, org)
-        if user.role != mapped.role.value:
-            changes["role"] = [user.role, mapped.role.value]
-            user.role = mapped.role.value
-        if email and user.email != email[:200]:
-            user.email = email[:200]
-        if changes:
-            audit.record(
-                session, None, "user.sso_update", "user", user.id, org_id=org.id, detail=changes
-            )
-        identity.last_sign_in_at = now
+        user = _update(session, identity, mapped, org, email=email, now=now)
     session.flush()
     secret, _ = sessions.start(session, user, client=client, now=now)
     if language is not None:
@@ -204,3 +159,79 @@ def sign_in(
         session, who, "portal.sign_in", "user", user.id, detail={"by": "oidc", "provider": label}
     )
     return Started(secret, who)
+
+
+def _link(
+    session: Session,
+    settings: OidcSettings,
+    claims: Mapping[str, Any],
+    mapped: Mapped,
+    org: OrgRow,
+    *,
+    email: str | None,
+    now: datetime,
+) -> UserRow:
+    """A first sign-in: the user, created under a free name, linked to the issuer and subject."""
+    assert settings.issuer is not None
+    subject = str(claims["sub"])
+    created = tenancy.create_user(
+        session,
+        None,
+        name=_free_name(session, user_name(settings, claims)),
+        role=mapped.role,
+        org_id=org.id,
+        email=email[:200] if email else None,
+    )
+    identity = UserIdentityRow(
+        id=new_id("idn"),
+        user_id=created.id,
+        issuer=settings.issuer,
+        subject=subject[:255],
+        created_at=now,
+        last_sign_in_at=now,
+    )
+    session.add(identity)
+    user = session.get(UserRow, created.id)
+    assert user is not None
+    audit.record(
+        session,
+        None,
+        "user.sso_link",
+        "user",
+        user.id,
+        org_id=org.id,
+        detail={"issuer": settings.issuer, "subject": subject, "name": user.name},
+    )
+    return user
+
+
+def _update(
+    session: Session,
+    identity: UserIdentityRow,
+    mapped: Mapped,
+    org: OrgRow,
+    *,
+    email: str | None,
+    now: datetime,
+) -> UserRow:
+    """A later sign-in: the linked user moved to the mapping's organization and role (audited
+    when either changes); a disabled user is refused."""
+    user = session.get(UserRow, identity.user_id)
+    assert user is not None
+    if user.disabled:
+        raise Forbidden("your account here is disabled; ask the center's operators")
+    changes: dict[str, Any] = {}
+    if user.org_id != org.id:
+        changes["org"] = [user.org_id, org.id]
+        _move(session, user, org)
+    if user.role != mapped.role.value:
+        changes["role"] = [user.role, mapped.role.value]
+        user.role = mapped.role.value
+    if email and user.email != email[:200]:
+        user.email = email[:200]
+    if changes:
+        audit.record(
+            session, None, "user.sso_update", "user", user.id, org_id=org.id, detail=changes
+        )
+    identity.last_sign_in_at = now
+    return user

@@ -134,30 +134,61 @@ def _sse(doc: dict[str, Any] | str) -> bytes:
 
 def create(state: State) -> Starlette:
     """The application over `state`; the model loads when the server starts."""
+    routes = _Routes(state)
 
-    async def health(request: Request) -> Response:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        threading.Thread(target=state.load, name="load-model", daemon=True).start()
+        yield
+
+    return Starlette(
+        routes=[
+            Route("/health", routes.health),
+            Route("/metrics", routes.metrics),
+            Route("/v1/models", routes.models),
+            Route("/v1/chat/completions", routes.chat, methods=["POST"]),
+            Route("/v1/completions", routes.completions, methods=["POST"]),
+            Route("/v1/embeddings", routes.embeddings, methods=["POST"]),
+            Route("/predict", routes.predict, methods=["POST"]),
+        ],
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _crash},
+        lifespan=lifespan,
+    )
+
+
+@dataclass(frozen=True)
+class _Routes:
+    """The endpoints over one replica's `State`, one method each (the method's name is the
+    route's name)."""
+
+    state: State
+
+    async def health(self, request: Request) -> Response:
+        state = self.state
         if state.engine is None:
             return JSONResponse({"status": "failed" if state.failed else "loading"}, 503)
         return JSONResponse({"status": "ready", "model": state.name})
 
-    async def metrics(request: Request) -> Response:
+    async def metrics(self, request: Request) -> Response:
         lines = []
-        for name, value in state.counts.items():
+        for name, value in self.state.counts.items():
             kind = "counter" if name.endswith("_total") else "gauge"
             lines += [f"# TYPE aicc_serving_{name} {kind}", f"aicc_serving_{name} {value}"]
         return PlainTextResponse("\n".join(lines) + "\n")
 
-    async def models(request: Request) -> Response:
+    async def models(self, request: Request) -> Response:
+        state = self.state
         card = {"id": state.name, "object": "model", "created": state.started, "owned_by": "aicc"}
         return JSONResponse({"object": "list", "data": [card]})
 
-    async def chat(request: Request) -> Response:
-        return await _complete(request, chat=True)
+    async def chat(self, request: Request) -> Response:
+        return await self._complete(request, chat=True)
 
-    async def completions(request: Request) -> Response:
-        return await _complete(request, chat=False)
+    async def completions(self, request: Request) -> Response:
+        return await self._complete(request, chat=False)
 
-    async def _complete(request: Request, *, chat: bool) -> Response:
+    async def _complete(self, request: Request, *, chat: bool) -> Response:
+        state = self.state
         model: TextModel = state.ready(TextModel)
         body = await _json_body(request)
         asked = protocol.request(body, state.name)
@@ -176,7 +207,7 @@ def create(state: State) -> Starlette:
         answer = Answer.new(state.name, chat)
         if asked.stream:
             return StreamingResponse(
-                _stream(request, model, prompt, asked, limit, answer),
+                self._stream(model, prompt, asked, limit, answer),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
@@ -191,12 +222,12 @@ def create(state: State) -> Starlette:
                         break
             finally:
                 run.close()
-                _count(run)
+                self._count(run)
         used = protocol.usage(run.prompt_tokens, run.completion_tokens)
         return JSONResponse(answer.whole(run.text, run.finish or "stop", used))
 
     async def _stream(
-        request: Request,
+        self,
         model: TextModel,
         prompt: list[int],
         asked: protocol.Request,
@@ -205,6 +236,7 @@ def create(state: State) -> Starlette:
     ) -> AsyncIterator[bytes]:
         # Starlette cancels this generator when the client disconnects: the `finally` closes
         # the generation, so no token is computed for nobody.
+        state = self.state
         async with state.turn():
             run = Generation(model, prompt, asked.sampling, limit)
             try:
@@ -216,17 +248,18 @@ def create(state: State) -> Starlette:
                         yield _sse(answer.chunk(text))
             finally:
                 run.close()
-                _count(run)
+                self._count(run)
         yield _sse(answer.chunk(None, run.finish))
         if asked.include_usage:
             yield _sse(answer.usage_chunk(protocol.usage(run.prompt_tokens, run.completion_tokens)))
         yield _sse("[DONE]")
 
-    def _count(run: Generation) -> None:
-        state.counts["prompt_tokens_total"] += run.prompt_tokens
-        state.counts["generation_tokens_total"] += run.completion_tokens
+    def _count(self, run: Generation) -> None:
+        self.state.counts["prompt_tokens_total"] += run.prompt_tokens
+        self.state.counts["generation_tokens_total"] += run.completion_tokens
 
-    async def embeddings(request: Request) -> Response:
+    async def embeddings(self, request: Request) -> Response:
+        state = self.state
         model: TextModel = state.ready(TextModel)
         body = await _json_body(request)
         texts, encoding = protocol.inputs(body, state.name)
@@ -241,45 +274,30 @@ def create(state: State) -> Starlette:
         used = protocol.usage(tokens, 0)
         return JSONResponse({"object": "list", "data": data, "model": state.name, "usage": used})
 
-    async def predict(request: Request) -> Response:
+    async def predict(self, request: Request) -> Response:
+        state = self.state
         model: TableModel = state.ready(TableModel)
         given = rows(await _json_body(request))
         async with state.turn():
             predictions = await state.work(model.predict, given)
         return JSONResponse({"predictions": predictions, "model": state.name})
 
-    async def api_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ApiError)
-        return JSONResponse(exc.body(), exc.status)
 
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        error = ApiError(str(exc.detail), code="not_found" if exc.status_code == 404 else None)
-        return JSONResponse(error.body(), exc.status_code)
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return JSONResponse(exc.body(), exc.status)
 
-    async def crash(request: Request, exc: Exception) -> Response:
-        # Starlette logs the exception after this answer; the client gets OpenAI's shape.
-        error = ApiError(f"{type(exc).__name__}: {exc}", code="internal_error", kind="server_error")
-        return JSONResponse(error.body(), 500)
 
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        threading.Thread(target=state.load, name="load-model", daemon=True).start()
-        yield
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    error = ApiError(str(exc.detail), code="not_found" if exc.status_code == 404 else None)
+    return JSONResponse(error.body(), exc.status_code)
 
-    return Starlette(
-        routes=[
-            Route("/health", health),
-            Route("/metrics", metrics),
-            Route("/v1/models", models),
-            Route("/v1/chat/completions", chat, methods=["POST"]),
-            Route("/v1/completions", completions, methods=["POST"]),
-            Route("/v1/embeddings", embeddings, methods=["POST"]),
-            Route("/predict", predict, methods=["POST"]),
-        ],
-        exception_handlers={ApiError: api_error, HTTPException: http_error, Exception: crash},
-        lifespan=lifespan,
-    )
+
+async def _crash(request: Request, exc: Exception) -> Response:
+    # Starlette logs the exception after this answer; the client gets OpenAI's shape.
+    error = ApiError(f"{type(exc).__name__}: {exc}", code="internal_error", kind="server_error")
+    return JSONResponse(error.body(), 500)
 
 
 def _encode(vector: list[float], encoding: str) -> list[float] | str:

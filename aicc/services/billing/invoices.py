@@ -38,7 +38,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aicc.core import periods
-from aicc.core.pricing import MAX_MONEY, ZERO, Currency, PricePlan, settle, to_money
+from aicc.core.pricing import (
+    MAX_MONEY,
+    ZERO,
+    Currency,
+    PricePlan,
+    Settlement,
+    Subsidy,
+    settle,
+    to_money,
+)
 from aicc.core.tenancy import Principal, Role
 from aicc.services import audit, tenancy
 from aicc.services.billing import credits, models, rating
@@ -285,6 +294,8 @@ def _order(g: _Group) -> tuple[str, ...]:
 def _settle_lines(
     session: Session, org_id: str, groups: list[_Group], currency: str, held: _Credits
 ) -> list[dict[str, Any]]:
+    """One line per usage group, in order: each draws on the vouchers' balances and the
+    subsidies' yearly caps what the lines before it left."""
     if any(g.currency != currency for g in groups):
         raise Conflict(
             "usage of organization {org_id} is priced in more than one currency this month; "
@@ -300,16 +311,7 @@ def _settle_lines(
     for position, g in enumerate(groups):
         gross = g.gross
         year = g.day.year
-        subsidies = []
-        for program in programs:
-            if program.currency != currency or not credits.valid_on(program, g.day):
-                continue
-            if (program.id, year) not in caps:
-                this_year = credits.taken(session, org_id, year=year)
-                caps[(program.id, year)] = credits.subsidy_left(program, this_year)
-            cap = caps[(program.id, year)]
-            if cap is None or cap > 0:
-                subsidies.append(credits.as_subsidy(program, cap))
+        subsidies = _subsidies(session, org_id, programs, g, currency, caps)
         usable = [
             credits.as_voucher(v, balance[v.id])
             for v in vouchers
@@ -330,43 +332,72 @@ def _settle_lines(
             else:
                 cap = caps[(credit.name, year)]
                 caps[(credit.name, year)] = None if cap is None else cap - credit.amount
-        lines.append(
-            {
-                "position": position,
-                "kind": "usage",
-                "project_id": g.project_id,
-                "job_id": g.job_id,
-                "deployment_id": g.deployment_id,
-                "item": g.item,
-                "unit": g.unit,
-                "day": g.day.isoformat(),
-                "last_day": (g.last_day or g.day).isoformat(),
-                "period": g.period,
-                "quantity": str(rating.as_decimal(g.quantity)),
-                "quantity_exact": f"{g.quantity.numerator}/{g.quantity.denominator}",
-                "unit_price": str(g.unit_price),
-                "price_plan": g.plan,
-                "price_plan_name": g.plan_name,
-                "gross": str(bill.gross),
-                "discount": str(bill.discount),
-                "subsidy": str(bill.subsidy),
-                "voucher": str(bill.voucher),
-                "net": str(bill.net),
-                "currency": currency,
-                "credits": [
-                    {
-                        "kind": c.kind,
-                        "id": c.name,
-                        "name": names.get(c.name, c.name),
-                        "amount": str(c.amount),
-                    }
-                    for c in bill.credits
-                ],
-                "usage_ids": g.usage_ids,
-                "description": "",
-            }
-        )
+        lines.append(_usage_line(position, g, bill, currency, names))
     return lines
+
+
+def _subsidies(
+    session: Session,
+    org_id: str,
+    programs: list[SubsidyRow],
+    g: _Group,
+    currency: str,
+    caps: dict[tuple[str, int], Decimal | None],
+) -> list[Subsidy]:
+    """The programs that apply to the group's day, each capped at what is left of its year
+    (`caps`, by program and year, read once and then drawn down as lines take from it)."""
+    year = g.day.year
+    subsidies = []
+    for program in programs:
+        if program.currency != currency or not credits.valid_on(program, g.day):
+            continue
+        if (program.id, year) not in caps:
+            this_year = credits.taken(session, org_id, year=year)
+            caps[(program.id, year)] = credits.subsidy_left(program, this_year)
+        cap = caps[(program.id, year)]
+        if cap is None or cap > 0:
+            subsidies.append(credits.as_subsidy(program, cap))
+    return subsidies
+
+
+def _usage_line(
+    position: int, g: _Group, bill: Settlement, currency: str, names: dict[str, str]
+) -> dict[str, Any]:
+    """The invoice line of one usage group, as the invoice's JSON keeps it."""
+    return {
+        "position": position,
+        "kind": "usage",
+        "project_id": g.project_id,
+        "job_id": g.job_id,
+        "deployment_id": g.deployment_id,
+        "item": g.item,
+        "unit": g.unit,
+        "day": g.day.isoformat(),
+        "last_day": (g.last_day or g.day).isoformat(),
+        "period": g.period,
+        "quantity": str(rating.as_decimal(g.quantity)),
+        "quantity_exact": f"{g.quantity.numerator}/{g.quantity.denominator}",
+        "unit_price": str(g.unit_price),
+        "price_plan": g.plan,
+        "price_plan_name": g.plan_name,
+        "gross": str(bill.gross),
+        "discount": str(bill.discount),
+        "subsidy": str(bill.subsidy),
+        "voucher": str(bill.voucher),
+        "net": str(bill.net),
+        "currency": currency,
+        "credits": [
+            {
+                "kind": c.kind,
+                "id": c.name,
+                "name": names.get(c.name, c.name),
+                "amount": str(c.amount),
+            }
+            for c in bill.credits
+        ],
+        "usage_ids": g.usage_ids,
+        "description": "",
+    }
 
 
 def _adjustment_lines(

@@ -800,70 +800,90 @@ def profile(
     ):
         rel = con.table("t")
         cols = [Column(n, str(t)) for n, t in zip(rel.columns, rel.types, strict=True)]
-        first = ["count(*)"]
-        for c in cols:
-            q = _ident(c.name)
-            simple = not _nested(c.type)
-            cast = "" if _numeric(c.type) else "::VARCHAR"  # numbers stay numbers in JSON
-            first += [
-                f"count({q})",
-                f"approx_count_distinct({q})",
-                f"min({q}){cast}" if simple else "NULL",
-                f"max({q}){cast}" if simple else "NULL",
-            ]
-            if _numeric(c.type):
-                finite = f"FILTER (WHERE isfinite({q}::DOUBLE))"
-                first += [f"min({q}::DOUBLE) {finite}", f"max({q}::DOUBLE) {finite}"]
-            else:
-                first += [f"approx_top_k({q}::VARCHAR, {top})" if simple else "NULL", "NULL"]
-        row = con.execute(f"SELECT {', '.join(first)} FROM t").fetchall()[0]
+        row = con.execute(f"SELECT {_first_scan(cols, top)} FROM t").fetchall()[0]
         rows, stats = int(row[0]), [row[1 + 6 * i : 7 + 6 * i] for i in range(len(cols))]
-        second, params = [], []
-        for c, (_, _, _, _, a, b) in zip(cols, stats, strict=True):
-            q = _ident(c.name)
-            if _numeric(c.type) and a is not None:
-                lo, width, n = _bins(a, b, c.type in _INTEGERS, bins)
-                second.append(
-                    f"histogram(least(floor(({q}::DOUBLE - {lo!r}) / {width!r}), {n - 1})"
-                    f"::INTEGER) FILTER (WHERE isfinite({q}::DOUBLE))"
-                )
-            elif not _numeric(c.type) and a:
-                marks = ", ".join("?" for _ in a)
-                second.append(f"histogram({q}::VARCHAR) FILTER (WHERE {q}::VARCHAR IN ({marks}))")
-                params += list(a)
-            else:
-                second.append("NULL")
+        second, params = _second_scan(cols, stats, bins)
         counts = (
             con.execute(f"SELECT {', '.join(second)} FROM t", params).fetchall()[0]
             if second
             else ()
         )
-    columns = []
-    for c, (filled, distinct, least, most, a, b), found in zip(cols, stats, counts, strict=True):
-        histogram: tuple[Bin, ...] = ()
-        values: tuple[TopValue, ...] = ()
+    columns = [
+        _column_profile(c, rows, stat, found, bins, top)
+        for c, stat, found in zip(cols, stats, counts, strict=True)
+    ]
+    return Profile(entry.path, fmt, rows, tuple(columns))
+
+
+def _first_scan(cols: list[Column], top: int) -> str:
+    """The first scan's select list: the row count, then six figures a column (filled,
+    distinct, min, max, and a number's finite min and max or anything else's top values)."""
+    first = ["count(*)"]
+    for c in cols:
+        q = _ident(c.name)
+        simple = not _nested(c.type)
+        cast = "" if _numeric(c.type) else "::VARCHAR"  # numbers stay numbers in JSON
+        first += [
+            f"count({q})",
+            f"approx_count_distinct({q})",
+            f"min({q}){cast}" if simple else "NULL",
+            f"max({q}){cast}" if simple else "NULL",
+        ]
+        if _numeric(c.type):
+            finite = f"FILTER (WHERE isfinite({q}::DOUBLE))"
+            first += [f"min({q}::DOUBLE) {finite}", f"max({q}::DOUBLE) {finite}"]
+        else:
+            first += [f"approx_top_k({q}::VARCHAR, {top})" if simple else "NULL", "NULL"]
+    return ", ".join(first)
+
+
+def _second_scan(cols: list[Column], stats: list[Any], bins: int) -> tuple[list[str], list[Any]]:
+    """The second scan's select list and its parameters: a number's histogram over the bins
+    its finite min and max make, the exact counts of anything else's top values."""
+    second: list[str] = []
+    params: list[Any] = []
+    for c, (_, _, _, _, a, b) in zip(cols, stats, strict=True):
+        q = _ident(c.name)
         if _numeric(c.type) and a is not None:
             lo, width, n = _bins(a, b, c.type in _INTEGERS, bins)
-            histogram = tuple(
-                Bin(lo + i * width, b if n == 1 else lo + (i + 1) * width, (found or {}).get(i, 0))
-                for i in range(n)
+            second.append(
+                f"histogram(least(floor(({q}::DOUBLE - {lo!r}) / {width!r}), {n - 1})"
+                f"::INTEGER) FILTER (WHERE isfinite({q}::DOUBLE))"
             )
-        elif found:
-            ranked = sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))
-            values = tuple(TopValue(v, n) for v, n in ranked[:top])
-        columns.append(
-            ColumnProfile(
-                c.name,
-                c.type,
-                rows - filled,
-                int(distinct),
-                jsonable(least),
-                jsonable(most),
-                histogram,
-                values,
-            )
+        elif not _numeric(c.type) and a:
+            marks = ", ".join("?" for _ in a)
+            second.append(f"histogram({q}::VARCHAR) FILTER (WHERE {q}::VARCHAR IN ({marks}))")
+            params += list(a)
+        else:
+            second.append("NULL")
+    return second, params
+
+
+def _column_profile(
+    c: Column, rows: int, stat: Any, found: Any, bins: int, top: int
+) -> ColumnProfile:
+    filled, distinct, least, most, a, b = stat
+    histogram: tuple[Bin, ...] = ()
+    values: tuple[TopValue, ...] = ()
+    if _numeric(c.type) and a is not None:
+        lo, width, n = _bins(a, b, c.type in _INTEGERS, bins)
+        histogram = tuple(
+            Bin(lo + i * width, b if n == 1 else lo + (i + 1) * width, (found or {}).get(i, 0))
+            for i in range(n)
         )
-    return Profile(entry.path, fmt, rows, tuple(columns))
+    elif found:
+        ranked = sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))
+        values = tuple(TopValue(v, n) for v, n in ranked[:top])
+    return ColumnProfile(
+        c.name,
+        c.type,
+        rows - filled,
+        int(distinct),
+        jsonable(least),
+        jsonable(most),
+        histogram,
+        values,
+    )
 
 
 # --- diff ---

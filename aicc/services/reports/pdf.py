@@ -6,6 +6,7 @@ imported here only, when a PDF is asked for."""
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from typing import Any
 
 from aicc.services.reports.labels import words
@@ -28,159 +29,17 @@ def rate(value: float | None) -> str:
 
 def render(report: MonthlyReport, language: str = "en") -> bytes:
     """The PDF's bytes, in `language` (`en` or `zh-CN`)."""
-    from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4
-    from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
     from reportlab.lib.units import mm
-    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+    from reportlab.platypus import SimpleDocTemplate
 
     w = words(language)
-    chinese = language.lower().startswith("zh")
-    font = _cjk_font() if chinese else "Helvetica"
-    bold = font if chinese else "Helvetica-Bold"
-    base = getSampleStyleSheet()
-    body = ParagraphStyle("body", parent=base["BodyText"], fontName=font, fontSize=9, leading=13)
-    h1 = ParagraphStyle("h1", parent=base["Title"], fontName=bold, fontSize=16, leading=22)
-    h2 = ParagraphStyle(
-        "h2", parent=base["Heading2"], fontName=bold, fontSize=12, leading=16, keepWithNext=1
-    )
-    head = ParagraphStyle("head", parent=body, fontName=bold, fontSize=8, leading=10)
-    note = ParagraphStyle(
-        "note",
-        parent=body,
-        textColor=colors.HexColor("#b45309") if report.provisional else colors.HexColor("#166534"),
-    )
-
-    def table(rows: list[list[str]], widths: list[float] | None = None) -> Table:
-        """Header cells wrap (Paragraphs) when the columns are given their widths."""
-        if widths is not None:
-            rows = [[Paragraph(cell, head) for cell in rows[0]], *rows[1:]]
-        t = Table(rows, colWidths=widths, hAlign="LEFT", repeatRows=1)
-        t.setStyle(
-            TableStyle(
-                [
-                    ("FONT", (0, 0), (-1, -1), font, 8.5),
-                    ("FONT", (0, 0), (-1, 0), bold, 8.5),
-                    ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eef2f7")),
-                    ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#c8d0da")),
-                    ("ALIGN", (1, 1), (-1, -1), "RIGHT"),
-                    ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-                ]
-            )
-        )
-        return t
-
-    u = report.utilization
+    look = _look(report, language)
     story: list[Any] = [
-        Paragraph(w["title"], h1),
-        Paragraph(w["month"].format(month=report.month, zone=report.zone), body),
-        Paragraph(
-            w["generated"].format(at=report.generated_at.strftime("%Y-%m-%d %H:%M UTC")), body
-        ),
-        Paragraph(w["provisional"] if report.provisional else w["final"], note),
-        Spacer(1, 4 * mm),
-        Paragraph(w["utilization"], h2),
-        table(
-            [
-                [w["capacity"], w["allocated"], w["allocation_rate"], w["busy"], w["busy_rate"]],
-                [
-                    hours(u.capacity_device_hours),
-                    hours(u.allocated_device_hours),
-                    rate(u.allocation_rate),
-                    hours(u.busy_device_hours),
-                    rate(u.busy_rate),
-                ],
-            ],
-            [m * mm for m in (36, 36, 28, 40, 38)],
-        ),
-        Paragraph(f"{w['simulated']}: {hours(report.simulated_allocated_device_hours)}", body),
-        Spacer(1, 2 * mm),
-        Paragraph(w["daily"], body),
-        _daily_chart(report.by_day, w, font),
-        Paragraph(w["by_model"], body),
-        table(
-            [[w["model"], w["capacity"], w["allocated"], w["allocation_rate"], w["busy_rate"]]]
-            + [
-                [
-                    m.group,
-                    hours(m.capacity_device_hours),
-                    hours(m.allocated_device_hours),
-                    rate(m.allocation_rate),
-                    rate(m.busy_rate),
-                ]
-                for m in report.by_model
-            ],
-            [m * mm for m in (34, 36, 36, 32, 40)],
-        ),
-        Paragraph(w["tenants"], h2),
-        table(
-            [[w["kind"], w["served"], w["new"], w["total"]]]
-            + [
-                [
-                    w.get(f"kind.{t.kind}", t.kind),
-                    str(t.served),
-                    str(t.new),
-                    str(t.total),
-                ]
-                for t in report.tenants
-            ]
-            + [
-                [
-                    w["total"],
-                    str(report.tenants_served),
-                    str(report.tenants_new),
-                    str(sum(t.total for t in report.tenants)),
-                ]
-            ]
-        ),
-        _kinds_chart(report, w, font),
-        Paragraph(w["jobs"], h2),
-        table(
-            [[w["kind"], w["submitted"], w["succeeded"], w["failed"], w["cancelled"]]]
-            + [
-                [
-                    w.get(f"job.{j.kind}", j.kind),
-                    str(j.submitted),
-                    str(j.succeeded),
-                    str(j.failed),
-                    str(j.cancelled),
-                ]
-                for j in report.jobs
-            ]
-        ),
-        Paragraph(w["compute"], h2),
-        Paragraph(
-            f"{w['pflops_hours']}: {hours(report.pflops_hours)}"
-            + (
-                w["other_sites"].format(hours=hours(report.pflops_hours_other_sites))
-                if report.pflops_hours_other_sites
-                else ""
-            ),
-            body,
-        ),
-        Paragraph(w["revenue"].format(currency=report.revenue.currency), h2),
-        _money_table(report, w, lambda rows: table(rows, [m * mm for m in MONEY_WIDTHS])),
-        Paragraph(w["energy"], h2),
-        table(
-            [
-                [w["it_kwh"], w["facility_kwh"], w["pue"], w["carbon_kg"]],
-                [
-                    hours(report.energy.it_kwh),
-                    hours(report.energy.facility_kwh),
-                    "-" if report.energy.pue is None else f"{report.energy.pue:.3f}",
-                    hours(report.energy.carbon_kg),
-                ],
-            ]
-        ),
-        Paragraph(w["shares"], h2),
-        table(
-            [[w["party"], w["fee"], w["payments"], w["public"], w["total"]]]
-            + [
-                [w[s.party], str(s.fee), str(s.payments), str(s.public), str(s.total)]
-                for s in report.revenue.shares
-            ]
-        ),
-        Paragraph(w["rule"].format(**report.revenue.rule), body),
+        *_heading(report, w, look),
+        *_utilization(report, w, look),
+        *_tenants_and_jobs(report, w, look),
+        *_money_and_energy(report, w, look),
     ]
     out = io.BytesIO()
     doc = SimpleDocTemplate(
@@ -195,6 +54,191 @@ def render(report: MonthlyReport, language: str = "en") -> bytes:
     )
     doc.build(story)
     return out.getvalue()
+
+
+@dataclass(frozen=True)
+class _Look:
+    """One rendering's fonts and paragraph styles, and the table style every section shares."""
+
+    font: str
+    bold: str
+    body: Any
+    h1: Any
+    h2: Any
+    head: Any
+    note: Any
+
+    def table(self, rows: list[list[str]], widths: list[float] | None = None) -> Any:
+        """Header cells wrap (Paragraphs) when the columns are given their widths."""
+        from reportlab.lib import colors
+        from reportlab.platypus import Paragraph, Table, TableStyle
+
+        if widths is not None:
+            rows = [[Paragraph(cell, self.head) for cell in rows[0]], *rows[1:]]
+        t = Table(rows, colWidths=widths, hAlign="LEFT", repeatRows=1)
+        t.setStyle(
+            TableStyle(
+                [
+                    ("FONT", (0, 0), (-1, -1), self.font, 8.5),
+                    ("FONT", (0, 0), (-1, 0), self.bold, 8.5),
+                    ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eef2f7")),
+                    ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#c8d0da")),
+                    ("ALIGN", (1, 1), (-1, -1), "RIGHT"),
+                    ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                ]
+            )
+        )
+        return t
+
+
+def _look(report: MonthlyReport, language: str) -> _Look:
+    """Chinese is set in the CID font throughout (it has no bold); the status note is amber while
+    the month is provisional, green once it is final."""
+    from reportlab.lib import colors
+    from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
+
+    chinese = language.lower().startswith("zh")
+    font = _cjk_font() if chinese else "Helvetica"
+    bold = font if chinese else "Helvetica-Bold"
+    base = getSampleStyleSheet()
+    body = ParagraphStyle("body", parent=base["BodyText"], fontName=font, fontSize=9, leading=13)
+    return _Look(
+        font=font,
+        bold=bold,
+        body=body,
+        h1=ParagraphStyle("h1", parent=base["Title"], fontName=bold, fontSize=16, leading=22),
+        h2=ParagraphStyle(
+            "h2", parent=base["Heading2"], fontName=bold, fontSize=12, leading=16, keepWithNext=1
+        ),
+        head=ParagraphStyle("head", parent=body, fontName=bold, fontSize=8, leading=10),
+        note=ParagraphStyle(
+            "note",
+            parent=body,
+            textColor=colors.HexColor("#b45309")
+            if report.provisional
+            else colors.HexColor("#166534"),
+        ),
+    )
+
+
+def _heading(report: MonthlyReport, w: dict[str, str], look: _Look) -> list[Any]:
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Paragraph, Spacer
+
+    return [
+        Paragraph(w["title"], look.h1),
+        Paragraph(w["month"].format(month=report.month, zone=report.zone), look.body),
+        Paragraph(
+            w["generated"].format(at=report.generated_at.strftime("%Y-%m-%d %H:%M UTC")),
+            look.body,
+        ),
+        Paragraph(w["provisional"] if report.provisional else w["final"], look.note),
+        Spacer(1, 4 * mm),
+    ]
+
+
+def _utilization(report: MonthlyReport, w: dict[str, str], look: _Look) -> list[Any]:
+    """The month's totals, the daily chart and the split by device model."""
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Paragraph, Spacer
+
+    u = report.utilization
+    return [
+        Paragraph(w["utilization"], look.h2),
+        look.table(
+            [
+                [w["capacity"], w["allocated"], w["allocation_rate"], w["busy"], w["busy_rate"]],
+                [
+                    hours(u.capacity_device_hours),
+                    hours(u.allocated_device_hours),
+                    rate(u.allocation_rate),
+                    hours(u.busy_device_hours),
+                    rate(u.busy_rate),
+                ],
+            ],
+            [m * mm for m in (36, 36, 28, 40, 38)],
+        ),
+        Paragraph(f"{w['simulated']}: {hours(report.simulated_allocated_device_hours)}", look.body),
+        Spacer(1, 2 * mm),
+        Paragraph(w["daily"], look.body),
+        _daily_chart(report.by_day, w, look.font),
+        Paragraph(w["by_model"], look.body),
+        look.table(
+            [[w["model"], w["capacity"], w["allocated"], w["allocation_rate"], w["busy_rate"]]]
+            + [
+                [
+                    m.group,
+                    hours(m.capacity_device_hours),
+                    hours(m.allocated_device_hours),
+                    rate(m.allocation_rate),
+                    rate(m.busy_rate),
+                ]
+                for m in report.by_model
+            ],
+            [m * mm for m in (34, 36, 36, 32, 40)],
+        ),
+    ]
+
+
+def _tenants_and_jobs(report: MonthlyReport, w: dict[str, str], look: _Look) -> list[Any]:
+    from reportlab.platypus import Paragraph
+
+    tenants = [[w["kind"], w["served"], w["new"], w["total"]]]
+    for t in report.tenants:
+        tenants.append([w.get(f"kind.{t.kind}", t.kind), str(t.served), str(t.new), str(t.total)])
+    total = str(sum(t.total for t in report.tenants))
+    tenants.append([w["total"], str(report.tenants_served), str(report.tenants_new), total])
+    jobs = [[w["kind"], w["submitted"], w["succeeded"], w["failed"], w["cancelled"]]]
+    for j in report.jobs:
+        counts = (j.submitted, j.succeeded, j.failed, j.cancelled)
+        jobs.append([w.get(f"job.{j.kind}", j.kind), *(str(c) for c in counts)])
+    return [
+        Paragraph(w["tenants"], look.h2),
+        look.table(tenants),
+        _kinds_chart(report, w, look.font),
+        Paragraph(w["jobs"], look.h2),
+        look.table(jobs),
+    ]
+
+
+def _money_and_energy(report: MonthlyReport, w: dict[str, str], look: _Look) -> list[Any]:
+    """Compute delivered, revenue by organization, energy, and how the revenue is shared."""
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Paragraph
+
+    other = report.pflops_hours_other_sites
+    energy = report.energy
+    return [
+        Paragraph(w["compute"], look.h2),
+        Paragraph(
+            f"{w['pflops_hours']}: {hours(report.pflops_hours)}"
+            + (w["other_sites"].format(hours=hours(other)) if other else ""),
+            look.body,
+        ),
+        Paragraph(w["revenue"].format(currency=report.revenue.currency), look.h2),
+        _money_table(report, w, lambda rows: look.table(rows, [m * mm for m in MONEY_WIDTHS])),
+        Paragraph(w["energy"], look.h2),
+        look.table(
+            [
+                [w["it_kwh"], w["facility_kwh"], w["pue"], w["carbon_kg"]],
+                [
+                    hours(energy.it_kwh),
+                    hours(energy.facility_kwh),
+                    "-" if energy.pue is None else f"{energy.pue:.3f}",
+                    hours(energy.carbon_kg),
+                ],
+            ]
+        ),
+        Paragraph(w["shares"], look.h2),
+        look.table(
+            [[w["party"], w["fee"], w["payments"], w["public"], w["total"]]]
+            + [
+                [w[s.party], str(s.fee), str(s.payments), str(s.public), str(s.total)]
+                for s in report.revenue.shares
+            ]
+        ),
+        Paragraph(w["rule"].format(**report.revenue.rule), look.body),
+    ]
 
 
 def _cjk_font() -> str:

@@ -107,62 +107,9 @@ def utilization(
         raise Forbidden("utilization by pool or model is for center admins; org admins: by=org")
     devices = registered_devices(session)
     bounds = [periods.day_bounds(first + timedelta(days=i), zone) for i in range(days)]
-    lo, hi = bounds[0][0], min(bounds[-1][1], now)
-    reps = session.execute(
-        select(ReplicaRow, JobRow.org_id)
-        .join(JobRow, JobRow.id == ReplicaRow.job_id)
-        .where(
-            ReplicaRow.bound_at < hi, or_(ReplicaRow.ended_at.is_(None), ReplicaRow.ended_at > lo)
-        )
-    ).all()
-    samples = session.execute(
-        select(
-            DeviceSampleRow.node_id,
-            DeviceSampleRow.index,
-            DeviceSampleRow.at,
-            DeviceSampleRow.utilization,
-        ).where(DeviceSampleRow.at >= lo, DeviceSampleRow.at < hi)
-    ).all()
-    holders: dict[tuple[str, int], list[tuple[datetime, datetime, str]]] = defaultdict(list)
-
-    def key_of(device: Device, org: str | None) -> str:
-        return {"pool": device.pool, "model": device.model, "org": org or ""}[by]
-
-    capacity: dict[tuple[str, bool, int], float] = defaultdict(float)
-    allocated: dict[tuple[str, bool, int], float] = defaultdict(float)
-    busy: dict[tuple[str, bool, int], list[float]] = defaultdict(list)
-    for day, (start, end) in enumerate(bounds):
-        seconds = _overlap(start, end, start, now)
-        if by != "org":
-            for device in devices.values():
-                capacity[(key_of(device, None), device.simulated, day)] += seconds
-        else:
-            for device in devices.values():
-                capacity[("", device.simulated, day)] += seconds  # the center, for shares
-    for rep, org in reps:
-        end_at = rep.ended_at or now
-        for pick in rep.devices:
-            dev = devices.get((rep.node_id, int(pick["index"])))
-            if dev is None:
-                continue
-            holders[(dev.node_id, dev.index)].append((rep.bound_at, end_at, org))
-            share = int(pick["milli"]) / 1000
-            for day, (start, end) in enumerate(bounds):
-                held = _overlap(rep.bound_at, end_at, start, min(end, now))
-                if held:
-                    allocated[(key_of(dev, org), dev.simulated, day)] += share * held
-    for node_id, index, at, util in samples:
-        sampled = devices.get((node_id, index))
-        if sampled is None:
-            continue
-        day = next(i for i, (s, e) in enumerate(bounds) if s <= at < e)
-        if by == "org":
-            holder = next((o for s, e, o in holders[(node_id, index)] if s <= at < e), None)
-            if holder is None:
-                continue
-            busy[(holder, sampled.simulated, day)].append(util)
-        else:
-            busy[(key_of(sampled, None), sampled.simulated, day)].append(util)
+    capacity = _capacity(devices, bounds, now, by)
+    allocated, holders = _allocated(session, devices, bounds, now, by)
+    busy = _busy(session, devices, bounds, holders, by, now)
     keys = set(allocated) | set(busy) | (set(capacity) if by != "org" else set())
     rows: list[Utilization] = []
     for group, simulated, day in sorted(keys, key=lambda k: (k[2], k[0], k[1])):
@@ -185,6 +132,104 @@ def utilization(
             )
         )
     return rows
+
+
+Key = tuple[str, bool, int]  # (group, simulated, day's index)
+Holders = dict[tuple[str, int], list[tuple[datetime, datetime, str]]]  # device: (from, to, org)
+
+
+def _group(by: By, device: Device, org: str | None) -> str:
+    return {"pool": device.pool, "model": device.model, "org": org or ""}[by]
+
+
+def _capacity(
+    devices: dict[tuple[str, int], Device],
+    bounds: list[tuple[datetime, datetime]],
+    now: datetime,
+    by: By,
+) -> dict[Key, float]:
+    """Device-seconds installed by group and day (by organization: the whole center's, under
+    the group "", which each organization's share is of)."""
+    capacity: dict[Key, float] = defaultdict(float)
+    for day, (start, end) in enumerate(bounds):
+        seconds = _overlap(start, end, start, now)
+        if by != "org":
+            for device in devices.values():
+                capacity[(_group(by, device, None), device.simulated, day)] += seconds
+        else:
+            for device in devices.values():
+                capacity[("", device.simulated, day)] += seconds  # the center, for shares
+    return capacity
+
+
+def _allocated(
+    session: Session,
+    devices: dict[tuple[str, int], Device],
+    bounds: list[tuple[datetime, datetime]],
+    now: datetime,
+    by: By,
+) -> tuple[dict[Key, float], Holders]:
+    """Device-seconds held by group and day (a share counted as its share), and who held each
+    device when (so a sample can be given to the organization holding the device)."""
+    lo, hi = bounds[0][0], min(bounds[-1][1], now)
+    reps = session.execute(
+        select(ReplicaRow, JobRow.org_id)
+        .join(JobRow, JobRow.id == ReplicaRow.job_id)
+        .where(
+            ReplicaRow.bound_at < hi, or_(ReplicaRow.ended_at.is_(None), ReplicaRow.ended_at > lo)
+        )
+    ).all()
+    holders: Holders = defaultdict(list)
+    allocated: dict[Key, float] = defaultdict(float)
+    for rep, org in reps:
+        end_at = rep.ended_at or now
+        for pick in rep.devices:
+            dev = devices.get((rep.node_id, int(pick["index"])))
+            if dev is None:
+                continue
+            holders[(dev.node_id, dev.index)].append((rep.bound_at, end_at, org))
+            share = int(pick["milli"]) / 1000
+            for day, (start, end) in enumerate(bounds):
+                held = _overlap(rep.bound_at, end_at, start, min(end, now))
+                if held:
+                    allocated[(_group(by, dev, org), dev.simulated, day)] += share * held
+    return allocated, holders
+
+
+def _busy(
+    session: Session,
+    devices: dict[tuple[str, int], Device],
+    bounds: list[tuple[datetime, datetime]],
+    holders: Holders,
+    by: By,
+    now: datetime,
+) -> dict[Key, list[float]]:
+    """The utilization samples by group and day; by organization, only those taken while one
+    of its replicas held the device."""
+    lo, hi = bounds[0][0], min(bounds[-1][1], now)
+    samples = session.execute(
+        select(
+            DeviceSampleRow.node_id,
+            DeviceSampleRow.index,
+            DeviceSampleRow.at,
+            DeviceSampleRow.utilization,
+        ).where(DeviceSampleRow.at >= lo, DeviceSampleRow.at < hi)
+    ).all()
+    busy: dict[Key, list[float]] = defaultdict(list)
+    for node_id, index, at, util in samples:
+        sampled = devices.get((node_id, index))
+        if sampled is None:
+            continue
+        day = next(i for i, (s, e) in enumerate(bounds) if s <= at < e)
+        if by == "org":
+            spans = holders.get((node_id, index), [])
+            holder = next((o for s, e, o in spans if s <= at < e), None)
+            if holder is None:
+                continue
+            busy[(holder, sampled.simulated, day)].append(util)
+        else:
+            busy[(_group(by, sampled, None), sampled.simulated, day)].append(util)
+    return busy
 
 
 def idle(session: Session, who: Principal, *, now: datetime) -> list[IdleReplica]:
