@@ -353,6 +353,8 @@ class FederationSettings(BaseModel):
     # a job spec without `placement`: local, or routed among the sites
     default_placement: Literal["local", "federation"] = "local"
     request_timeout_s: Annotated[float, Field(gt=0, le=120)] = 5.0
+    # a job's outputs archive from a peer, downloaded and unpacked: at most this many MiB each
+    max_outputs_mib: Annotated[int, Field(ge=1)] = 8192
 
     @model_validator(mode="after")
     def _complete(self) -> FederationSettings:

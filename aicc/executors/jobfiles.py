@@ -25,16 +25,17 @@ service error. A missing file stays `FileNotFoundError`: a job that has not writ
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 GiB = 1024**3
 
-#: One file of a job's outputs: read whole into memory when it becomes a version.
+#: One file of a job's outputs (a checkpoint a model version is made of: read a block at a time).
 MAX_FILE_BYTES = 4 * GiB
 #: All the files under a root (a model or data set version is made of them).
 MAX_TOTAL_BYTES = 256 * GiB
@@ -219,7 +220,8 @@ class JobFiles:
             return False
 
     def open(self, rel: str) -> BinaryIO:
-        """The regular file `rel`, opened for reading (missing: FileNotFoundError)."""
+        """The regular file `rel`, opened for reading (missing: FileNotFoundError); reading
+        past the cap per file, a file that grew after it was checked, is Refused (413)."""
         shown = self.shown(rel)
         parts = _parts(rel, shown)
         if not parts:
@@ -231,7 +233,7 @@ class JobFiles:
         except BaseException:
             os.close(fd)
             raise
-        return os.fdopen(fd, "rb")
+        return io.BufferedReader(_Capped(fd, shown, self.limits.file_bytes))
 
     def read_bytes(self, rel: str, most: int | None = None) -> bytes:
         """The file's bytes, or its first `most`; a file that grew past the cap after it was
@@ -285,9 +287,37 @@ class JobFiles:
         found.sort(key=lambda f: f.path)
         return found
 
-    def contents(self, leave_out: frozenset[str] = frozenset()) -> Iterator[tuple[str, bytes]]:
-        """(path, bytes) of every file `walk` lists but those in `leave_out`, one file in memory
-        at a time; each is opened and checked again when it is read."""
+    def contents(self, leave_out: frozenset[str] = frozenset()) -> Iterator[tuple[str, BinaryIO]]:
+        """(path, open file) of every file `walk` lists but those in `leave_out`, each opened
+        and checked again on its fd when it is its turn: the reader (`uploads.ingest`) reads it
+        a block at a time and closes it, so no file is ever held whole."""
         for item in self.walk():
             if item.path not in leave_out:
-                yield item.path, self.read_bytes(item.path)
+                yield item.path, self.open(item.path)
+
+
+class _Capped(io.RawIOBase):
+    """A job's file opened through the guard: its size was checked at open, but the job may
+    still append to it, so every read counts and reading past `cap` is Refused (413), never a
+    server reading on for as long as a job writes."""
+
+    def __init__(self, fd: int, shown: str, cap: int) -> None:
+        self._file = io.FileIO(fd, "rb")
+        self.shown, self.cap, self.read_bytes = shown, cap, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+    def readinto(self, buffer: Any) -> int | None:
+        n = self._file.readinto(buffer)
+        self.read_bytes += n or 0
+        if self.read_bytes > self.cap:
+            raise Refused(FILE_TOO_BIG, 413, path=self.shown, size=self.read_bytes, limit=self.cap)
+        return n
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()

@@ -135,13 +135,19 @@ class Federation:
                 self.peers.logs(remote.site, rid, "stdout"),
                 self.peers.logs(remote.site, rid, "stderr"),
             )
+        refused = None
         if found.get("state") == "succeeded":
-            try:
-                dispatch.keep_outputs(where, self.peers.outputs(remote.site, rid))
-            except PeerRefused as err:  # a job that wrote nothing has no outputs there
-                log.info("outputs of job %s at site %s: %s", rid, remote.site, err)
+            most = self.fed.max_outputs_mib * 1024 * 1024
+            refused = dispatch.fetch_outputs(self.peers, remote.site, rid, where, most)
         with self.db.session() as session:
-            dispatch.mirror(session, remote, found, utcnow(), zone=self.settings.site.timezone)
+            dispatch.mirror(
+                session,
+                remote,
+                found,
+                utcnow(),
+                zone=self.settings.site.timezone,
+                outputs_refused=refused,
+            )
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -33,7 +33,13 @@ from aicc.services.data import chunks, datasets, uploads
 from aicc.services.data.datasets import MODEL
 from aicc.store.chunkfiles import ChunkFile
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables import DatasetRow, DatasetVersionRow, JobRow, ModelVersionRow, ProjectRow
+from aicc.store.tables import (
+    DatasetRow,
+    DatasetVersionRow,
+    JobRow,
+    ModelVersionRow,
+    ProjectRow,
+)
 
 STAGES = ("staging", "production", "archived")
 CURVES = "metrics.jsonl"  # the training curves among a version's files (core/templates.py)
@@ -171,7 +177,7 @@ def register(
     who: Principal,
     store: ChunkStore,
     name: str,
-    files: Iterable[tuple[str, bytes]],
+    files: Iterable[tuple[str, bytes | BinaryIO]],
     *,
     project: str | None = None,
     format: str = "",
@@ -184,7 +190,8 @@ def register(
     licence: str = "",
 ) -> ModelVersion:
     """The next version of model `name` (made when missing) from these files, in `staging`.
-    Files equal to the latest version's make no new version: that one is returned."""
+    Files equal to the latest version's make no new version: that one is returned. A file given
+    open is read a block at a time, and closed (`uploads.ingest`)."""
     _check_metrics(metrics or {})
     try:
         datasets.find_writable(session, who, name, project, kind=MODEL)

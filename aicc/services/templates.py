@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 from pydantic import ValidationError
@@ -236,52 +236,19 @@ def publish(
     """The next version of the template these files make (template.yaml, train.py, predict.py,
     example.py, and any module they import), in the caller's project, made when missing. Files
     equal to the latest version's make no new version; its price and visibility still change."""
-    lacking = [n for n in SCRIPTS if n not in files]
-    if lacking:
-        raise Invalid("files: a template needs {names}", names=", ".join(lacking))
-    if len(files) > MAX_FILES or sum(len(b) for b in files.values()) > MAX_BYTES:
-        raise Invalid("files: at most {n} files and 4 MiB in all", n=MAX_FILES)
-    try:
-        doc = yaml.safe_load(files["template.yaml"])
-    except yaml.YAMLError as e:
-        raise Invalid("template.yaml: not YAML ({problem})", problem=str(e)[:200]) from None
-    try:
-        manifest = core.parse(doc)
-    except core.TemplateError as e:
-        raise Invalid("template.yaml: {problem}", problem=str(e)) from None
-    if manifest.name in _builtin():
-        raise Conflict(
-            "template {name} is a built-in's name; publish yours under another name",
-            name=manifest.name,
-        )
+    manifest = _manifest(files)
     if price is not None and not ZERO <= price <= MAX_MONEY:
         raise Invalid("price: 0 to {max} CNY per run", max=MAX_MONEY)
     project = tenancy.resolve_project(session, who, project).id  # never a shared one's
-    try:
-        row, prj = datasets.find_writable(session, who, manifest.name, project, kind=TEMPLATE)
-    except NotFound:
-        datasets.create(
-            session,
-            who,
-            project=project,
-            name=manifest.name,
-            kind=TEMPLATE,
-            visibility=visibility or "private",
-            licence=licence if licence is not None else manifest.licence,
-            description=description,
-        )
-        row, prj = datasets.find_writable(session, who, manifest.name, project, kind=TEMPLATE)
-    else:
-        if visibility is not None and visibility not in data_core.VISIBILITIES:
-            raise Invalid(
-                "visibility {visibility!r}: one of private, org, public", visibility=visibility
-            )
-        widening = visibility == "public" and row.visibility != "public"
-        if widening and not can_manage(who, org_id=prj.org_id):
-            raise Forbidden("only organization admins publish templates to everyone")
-        row.visibility = visibility or row.visibility
-        row.licence = licence if licence is not None else row.licence
-        row.updated_at = utcnow()
+    row, prj = _publishing_row(
+        session,
+        who,
+        manifest,
+        project,
+        visibility=visibility,
+        licence=licence,
+        description=description,
+    )
     before = datasets.latest_row(session, row.id)
     committed = uploads.ingest(
         session, who, store, row.name, prj.id, sorted(files.items()), "published", kind=TEMPLATE
@@ -309,6 +276,70 @@ def publish(
     session.flush()
     audit.record(session, who, "template.publish", "template", row.id, org_id=prj.org_id)
     return _published(session, who, row, prj, version)
+
+
+def _manifest(files: dict[str, bytes]) -> core.Manifest:
+    """The manifest of the files a tenant publishes, or a 422 naming what they lack or got
+    wrong; a built-in's name is a 409 (no plain name may ever mean two templates)."""
+    lacking = [n for n in SCRIPTS if n not in files]
+    if lacking:
+        raise Invalid("files: a template needs {names}", names=", ".join(lacking))
+    if len(files) > MAX_FILES or sum(len(b) for b in files.values()) > MAX_BYTES:
+        raise Invalid("files: at most {n} files and 4 MiB in all", n=MAX_FILES)
+    try:
+        doc = yaml.safe_load(files["template.yaml"])
+    except yaml.YAMLError as e:
+        raise Invalid("template.yaml: not YAML ({problem})", problem=str(e)[:200]) from None
+    try:
+        manifest = core.parse(doc)
+    except core.TemplateError as e:
+        raise Invalid("template.yaml: {problem}", problem=str(e)) from None
+    if manifest.name in _builtin():
+        raise Conflict(
+            "template {name} is a built-in's name; publish yours under another name",
+            name=manifest.name,
+        )
+    return manifest
+
+
+def _publishing_row(
+    session: Session,
+    who: Principal,
+    manifest: core.Manifest,
+    project: str,
+    *,
+    visibility: str | None,
+    licence: str | None,
+    description: str,
+) -> tuple[DatasetRow, ProjectRow]:
+    """The template's data set row in `project`, made on the first publish; a later publish
+    changes its visibility and licence when given (widening to public takes an org admin)."""
+    try:
+        row, prj = datasets.find_writable(session, who, manifest.name, project, kind=TEMPLATE)
+    except NotFound:
+        datasets.create(
+            session,
+            who,
+            project=project,
+            name=manifest.name,
+            kind=TEMPLATE,
+            visibility=visibility or "private",
+            licence=licence if licence is not None else manifest.licence,
+            description=description,
+        )
+        row, prj = datasets.find_writable(session, who, manifest.name, project, kind=TEMPLATE)
+    else:
+        if visibility is not None and visibility not in data_core.VISIBILITIES:
+            raise Invalid(
+                "visibility {visibility!r}: one of private, org, public", visibility=visibility
+            )
+        widening = visibility == "public" and row.visibility != "public"
+        if widening and not can_manage(who, org_id=prj.org_id):
+            raise Forbidden("only organization admins publish templates to everyone")
+        row.visibility = visibility or row.visibility
+        row.licence = licence if licence is not None else row.licence
+        row.updated_at = utcnow()
+    return row, prj
 
 
 def delete(session: Session, who: Principal, name: str, *, project: str | None = None) -> None:
@@ -411,57 +442,15 @@ def run(
     template = get(name, session, who, project=project)
     manifest = template.manifest
     name = template.name
-    points = None
-    try:
-        hp = core.check_params(manifest, params or {})
-        if search or trials is not None:
-            points = search_core.trials(manifest, params or {}, search or {}, trials)
-    except core.TemplateError as e:
-        raise Invalid("{problem}", problem=str(e)) from None
+    hp, points = _hyperparameters(manifest, params, search, trials)
     # a published template's name is taken in its project (one name space): its model's is not
     default = name if template.version_id is None else f"{name}-model"
     target = _model_row(session, who, model or default, project, manifest.licence)
-    pinned: list[str] = []
-    dataset_versions: list[str] = []
-    table = None
-    if data is not None:
-        row, stored = datasets.version_row(session, who, data_ref(data), project=project)
-        version = datasets.version_of(stored, row.name)
-        paths = [f.path for f in datasets.manifest_of(stored).files]
-        found = core.fit(manifest, paths, version.tables, columns)
-        if not found.ok:
-            raise Invalid(
-                "{ref} does not fit template {name}: {reason}",
-                ref=version.ref,
-                name=name,
-                reason=found.reason,
-            )
-        table, columns = found.table, dict(found.columns or columns or {})
-        prj = session.get(ProjectRow, row.project_id)
-        assert prj is not None
-        pinned.append(f"{datasets.qualified(session, prj)}/{version.ref}")
-        dataset_versions.append(stored.id)
-        where = f'"$AICC_DATA_DIR/{version.name}"'
-        command = ""
-    else:
-        where = "example"
-        command = "python example.py example && "
-    doc: dict[str, Any] = {
-        "hyperparameters": hp,
-        "input": {"table": table, "columns": columns or {}},
-    }
-    output = '"$AICC_OUTPUT_DIR"'
-    if points is not None:
-        doc["trials"] = points
-        output = template_search.OUTPUT
-    files = None
-    if template.version_id is not None:
-        if store is None:
-            raise Invalid("template {ref} is published: its run needs the chunk store", ref=name)
-        files = stored_files(session, store, template.version_id)
-    sha256 = workdirs.keep(session, who, blobs, program(template, doc, files))
+    given = _run_input(session, who, template, data, columns, project)
+    sha256 = _workdir(session, who, blobs, store, template, given, hp, points)
+    output = '"$AICC_OUTPUT_DIR"' if points is None else template_search.OUTPUT
     train = ["python", "train.py", "--params", PARAMS, "--output"]
-    command += f"{shlex.join(train)} {output} --data {where}"
+    command = f"{given.command}{shlex.join(train)} {output} --data {given.where}"
     resources = manifest.resources
     wanted = resources.gpus if gpus is None else gpus
     spec = _run_spec(
@@ -472,7 +461,7 @@ def run(
             "command": command,
             "replicas": len(points) if points else 1,
             "workdir_sha256": sha256,
-            "datasets": pinned,
+            "datasets": given.pinned,
             "resources": {
                 "cpu": resources.cpu if cpu is None else cpu,
                 "memory": resources.memory.replace(" ", ""),
@@ -485,10 +474,115 @@ def run(
     job, created = jobs.submit(session, who, spec, idempotency_key=idempotency_key, limits=limits)
     if not created:
         return job, False
+    _promise_model(session, template, job, target, given, hp, points)
+    _use(session, who, template, job, zone)
+    return job, True
+
+
+def _hyperparameters(
+    manifest: core.Manifest,
+    params: dict[str, Any] | None,
+    search: Mapping[str, Sequence[object]] | None,
+    trials: int | None,
+) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
+    """The run's checked hyperparameters, and a search's trials (None for a single run)."""
+    try:
+        hp = core.check_params(manifest, params or {})
+        if search or trials is not None:
+            return hp, search_core.trials(manifest, params or {}, search or {}, trials)
+    except core.TemplateError as e:
+        raise Invalid("{problem}", problem=str(e)) from None
+    return hp, None
+
+
+def _workdir(
+    session: Session,
+    who: Principal,
+    blobs: BlobStore,
+    store: ChunkStore | None,
+    template: Template,
+    given: _RunInput,
+    hp: dict[str, Any],
+    points: list[dict[str, Any]] | None,
+) -> str:
+    """The sha256 of the run's working directory, kept as the job's (`program`)."""
+    doc: dict[str, Any] = {
+        "hyperparameters": hp,
+        "input": {"table": given.table, "columns": given.columns or {}},
+    }
+    if points is not None:
+        doc["trials"] = points
+    files = None
+    if template.version_id is not None:
+        if store is None:
+            raise Invalid(
+                "template {ref} is published: its run needs the chunk store", ref=template.name
+            )
+        files = stored_files(session, store, template.version_id)
+    return workdirs.keep(session, who, blobs, program(template, doc, files))
+
+
+@dataclass(frozen=True)
+class _RunInput:
+    """What a run reads: the data set version it pins (none: the template's example data, which
+    the command first writes), its table and columns, and the `--data` argument."""
+
+    pinned: list[str]
+    dataset_versions: list[str]
+    table: str | None
+    columns: dict[str, str] | None
+    where: str
+    command: str
+
+
+def _run_input(
+    session: Session,
+    who: Principal,
+    template: Template,
+    data: str | None,
+    columns: dict[str, str] | None,
+    project: str | None,
+) -> _RunInput:
+    """The run's input; a data set that does not fit the template is a 422 saying why."""
+    if data is None:
+        return _RunInput([], [], None, columns, "example", "python example.py example && ")
+    row, stored = datasets.version_row(session, who, data_ref(data), project=project)
+    version = datasets.version_of(stored, row.name)
+    paths = [f.path for f in datasets.manifest_of(stored).files]
+    found = core.fit(template.manifest, paths, version.tables, columns)
+    if not found.ok:
+        raise Invalid(
+            "{ref} does not fit template {name}: {reason}",
+            ref=version.ref,
+            name=template.name,
+            reason=found.reason,
+        )
+    prj = session.get(ProjectRow, row.project_id)
+    assert prj is not None
+    return _RunInput(
+        pinned=[f"{datasets.qualified(session, prj)}/{version.ref}"],
+        dataset_versions=[stored.id],
+        table=found.table,
+        columns=dict(found.columns or columns or {}),
+        where=f'"$AICC_DATA_DIR/{version.name}"',
+        command="",
+    )
+
+
+def _promise_model(
+    session: Session,
+    template: Template,
+    job: jobs.Job,
+    target: DatasetRow,
+    given: _RunInput,
+    hp: dict[str, Any],
+    points: list[dict[str, Any]] | None,
+) -> None:
+    """The model version the run promises (`ingest_outputs` registers it), with its lineage."""
     lineage = {
         "job_id": job.id,
-        "datasets": pinned,
-        "dataset_versions": dataset_versions,
+        "datasets": given.pinned,
+        "dataset_versions": given.dataset_versions,
         "template": template.ref,
         "params": hp,
         **({"search": {"trials": points}} if points is not None else {}),
@@ -506,8 +600,6 @@ def run(
             created_at=utcnow(),
         )
     )
-    _use(session, who, template, job, zone)
-    return job, True
 
 
 def _egress(template: Template, who: Principal, limits: jobs.SubmitLimits) -> str:
@@ -704,9 +796,9 @@ def ingest_outputs(
         written = {f.path for f in files.walk()}
         shipped = {n: data for n, data in stored.items() if n in SHIPPED and n not in written}
 
-        def contents() -> Iterable[tuple[str, bytes]]:
-            """The job's files and the template's shipped ones it did not write, by path,
-            one job file in memory at a time."""
+        def contents() -> Iterable[tuple[str, bytes | BinaryIO]]:
+            """The job's files (opened in turn, read a block at a time) and the template's
+            shipped ones it did not write, by path."""
             job_files = iter(files.contents())
             for name in sorted(written | set(shipped)):
                 yield (name, shipped[name]) if name in shipped else next(job_files)

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["BlobError", "BlobStore"]
+__all__ = ["BlobError", "BlobStore", "check_archive", "extract"]
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _SHARD = re.compile(r"[0-9a-f]{2}")
@@ -129,9 +129,11 @@ def _validate(
     members: Iterable[tarfile.TarInfo],
     max_unpacked_bytes: int | None,
     max_members: int | None = None,
+    links: bool = True,
 ) -> list[tarfile.TarInfo]:
     """Check each member as it is read (so a bomb stops at its first header past a limit) and
-    return them all."""
+    return them all. `links`: symbolic and hard links inside the tree are allowed (a workdir),
+    else refused (files and folders only)."""
     tree = _Tree()
     unpacked = 0
     checked = []
@@ -139,6 +141,11 @@ def _validate(
         checked.append(member)
         if max_members is not None and len(checked) > max_members:
             raise BlobError(f"archive has more than the limit of {max_members} files and dirs")
+        if not links and (member.issym() or member.islnk()):
+            raise BlobError(
+                f"archive member {member.name[:200]!r} is a link to {member.linkname[:200]!r}: "
+                "only files and folders may be here"
+            )
         tree.add(member)
         if member.isreg():
             unpacked += member.size
@@ -205,6 +212,56 @@ def _check_whole(stream: gzip.GzipFile, end: int, last: str) -> None:
         )
     while stream.read(_CHUNK):
         pass
+
+
+def check_archive(
+    path: Path,
+    *,
+    max_unpacked_bytes: int | None,
+    max_members: int | None,
+    links: bool = True,
+) -> None:
+    """The whole tar.gz at `path` read once: its members (`_validate`: names, links, limits),
+    raw names (no NUL), and its end (not cut short). BlobError says what is wrong."""
+    try:
+        with gzip.open(path, "rb") as stream:
+            with tarfile.open(fileobj=stream, mode="r:") as tar:
+                members = _validate(tar, max_unpacked_bytes, max_members, links)
+                end = tar.offset
+            last = members[-1].name if members else "(none)"
+            _check_whole(stream, end, last)
+            _check_headers(stream, members)
+    except _ARCHIVE_ERRORS as exc:
+        if isinstance(exc, EOFError) or "unexpected end" in str(exc):
+            raise BlobError(
+                f"the archive is cut short ({exc}); upload the whole file again"
+            ) from exc
+        raise BlobError(f"not a valid tar.gz archive: {exc}") from exc
+
+
+def extract(
+    path: Path,
+    dest: Path,
+    *,
+    max_unpacked_bytes: int | None,
+    max_members: int | None,
+    links: bool = True,
+) -> None:
+    """Unpack the tar.gz at `path` into `dest`, which must not exist: `check_archive` first,
+    then each member checked again as it is extracted, through tarfile's `data` filter. On any
+    failure `dest` is removed and BlobError (or the OSError) raised."""
+    check_archive(path, max_unpacked_bytes=max_unpacked_bytes, max_members=max_members, links=links)
+    try:
+        with tarfile.open(path, mode="r:gz") as tar:
+            tar.errorlevel = 1
+            members = _validate(tar, max_unpacked_bytes, max_members, links)
+            dest.mkdir(parents=True)
+            tar.extractall(dest, members=members, filter="data")
+    except BaseException as exc:
+        shutil.rmtree(dest, ignore_errors=True)
+        if isinstance(exc, _ARCHIVE_ERRORS):
+            raise BlobError(f"cannot extract {path.name}: {exc}") from exc
+        raise
 
 
 class BlobStore:
@@ -284,21 +341,7 @@ class BlobStore:
             raise
 
     def _check_archive(self, path: Path, max_unpacked_bytes: int | None) -> None:
-        """The whole archive read once: members (`_validate`), raw names, and its end."""
-        try:
-            with gzip.open(path, "rb") as stream:
-                with tarfile.open(fileobj=stream, mode="r:") as tar:
-                    members = _validate(tar, max_unpacked_bytes, self.max_members)
-                    end = tar.offset
-                last = members[-1].name if members else "(none)"
-                _check_whole(stream, end, last)
-                _check_headers(stream, members)
-        except _ARCHIVE_ERRORS as exc:
-            if isinstance(exc, EOFError) or "unexpected end" in str(exc):
-                raise BlobError(
-                    f"the archive is cut short ({exc}); upload the whole file again"
-                ) from exc
-            raise BlobError(f"not a valid tar.gz archive: {exc}") from exc
+        check_archive(path, max_unpacked_bytes=max_unpacked_bytes, max_members=self.max_members)
 
     def exists(self, sha256: str) -> bool:
         """Whether the blob is stored."""

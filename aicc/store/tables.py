@@ -309,6 +309,9 @@ class UploadRow(Base):
     created_by: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # the bytes its `begin` calls asked for, in all (0033): what it may receive; None: an
+    # upload the server made itself (`uploads.ingest`), bounded by the storage quota alone
+    declared_bytes: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class UploadChunkRow(Base):

@@ -7,6 +7,7 @@ import os
 import socket
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
@@ -44,7 +45,7 @@ def test_an_honest_tree_reads_as_it_is(tree: tuple[Path, Path]) -> None:
         ("metrics.json", 12),
         ("model/weights.bin", 10),
     ]
-    assert dict(files.contents()) == {
+    assert {path: _read(f) for path, f in files.contents()} == {
         "metrics.json": b'{"acc": 0.9}',
         "model/weights.bin": b"w" * 10,
     }
@@ -153,3 +154,8 @@ def test_logs_are_read_through_the_guard(tmp_path: Path) -> None:
     log.symlink_to(secret)
     assert "stdout.log is a symbolic link" in refused(lambda: logfile.read(log)).detail
     assert logfile.size(log) == 0
+
+
+def _read(f: BinaryIO) -> bytes:
+    with f:
+        return f.read()

@@ -202,7 +202,7 @@ def test_a_peer_that_refuses_does_not_stop_following_jobs_at_other_peers(
             now = utcnow().isoformat()
             return {"state": "succeeded", "started_at": now, "ended_at": now, "exit_code": 0}
 
-        def outputs(self, site: str, job_id: str) -> bytes:
+        def outputs(self, site: str, job_id: str, into: object, max_bytes: int) -> int:
             raise PeerRefused(404, "no outputs")
 
         def cancel(self, site: str, job_id: str) -> None:

@@ -23,6 +23,13 @@ What the limit holds is the larger of two measures (issue 35, the dedup bomb):
   are kept by manifest digest). An honest file of zeros (one chunk repeated) counts at its real
   size, which is what it costs to use.
 A change is refused only when it grows a measure past the limit: nothing that adds nothing.
+
+Checking and counting are one step: `check_room` locks the organization's row, then the
+project's (`SELECT ... FOR UPDATE`, always in that order) when either has a limit, and the
+caller writes what it adds in the same transaction, so concurrent pushes of one project or
+organization are checked one after another, each seeing what the one before it added (of 16
+concurrent 1 MiB batches under a 4 MiB quota, PostgreSQL kept more than 4 before). SQLite
+serializes its writers anyway (`store/db.py`: BEGIN IMMEDIATE).
 """
 
 from __future__ import annotations
@@ -175,6 +182,9 @@ def check_room(
     assert project is not None
     org = session.get(OrgRow, project.org_id)
     assert org is not None
+    limited = [r for r in (org, project) if (r.quota or {}).get("max", {}).get(KEY) is not None]
+    if limited:
+        _hold(session, org.id, project.id)
     for kind, name, row in (("project", project.name, project), ("organization", org.name, org)):
         limit = (row.quota or {}).get("max", {}).get(KEY)
         if limit is None:
@@ -199,6 +209,14 @@ def check_room(
                 )
         if version is not None:
             _check_logical(session, scope, version, kind, name, limit)
+
+
+def _hold(session: Session, org_id: str, project_id: str) -> None:
+    """Lock the organization's row, then the project's, until the transaction ends: the next
+    check of either waits for what this transaction adds (PostgreSQL; SQLite has no row locks
+    and needs none, its writers taking the database's lock first)."""
+    session.execute(select(OrgRow.id).where(OrgRow.id == org_id).with_for_update())
+    session.execute(select(ProjectRow.id).where(ProjectRow.id == project_id).with_for_update())
 
 
 def _check_logical(

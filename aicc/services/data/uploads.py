@@ -10,7 +10,10 @@
    transaction, or answers the latest version when nothing changed.
 
 Where the bytes are, every step is bounded (issue 35): received chunks count against the
-project's storage quota the moment they arrive (`storage.pending_bytes`), and an upload left
+project's storage quota the moment they arrive (`storage.pending_bytes`, checked and counted in
+one step), an upload receives no more than its `begin` calls asked for (`declared_bytes`: the
+chunks they answered missing, at their declared sizes or else the largest a chunk may be), and
+an upload left
 uncommitted is dropped with them after `STALE`, hours (`janitor.collect`'s `upload_expiry`); a
 manifest is at most `MAX_MANIFEST_BYTES` however its chunks repeat, read into one buffer, never
 a list of copies; a version lists one chunk at most `MAX_REPEATS` times, and its logical size
@@ -20,7 +23,6 @@ a list of copies; a version lists one chunk at most `MAX_REPEATS` times, and its
 from __future__ import annotations
 
 import gzip
-import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -28,7 +30,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,7 +39,7 @@ from aicc.core.tenancy import Principal
 from aicc.executors.jobfiles import JobFiles
 from aicc.services import audit, tenancy
 from aicc.services.common import Conflict, Invalid, NotFound, TooLarge, new_id, utcnow
-from aicc.services.data import chunks, datasets, inspect, storage
+from aicc.services.data import chunks, datasets, inspect, manifests, storage
 from aicc.store.chunkstore import ChunkSource, ChunkStore
 from aicc.store.tables import (
     ChunkRow,
@@ -52,13 +54,14 @@ from aicc.store.tables import (
 DESCRIBE_TEXT_BYTES = 256 * 1024 * 1024
 STALE = timedelta(hours=6)  # an upload untouched this long is dropped with its chunks
 # A manifest's encoded size, its chunks' repeats counted: about 400,000 files or 900,000 chunks.
-# A commit parses it whole, so this bounds the commit's memory (a few times this); a larger tree
-# is pushed as several data sets.
+# A commit holds it parsed (compactly, `manifests.py`), so this bounds the commit's memory (a few
+# times this); a larger tree is pushed as several data sets.
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 # How often one version may list one chunk: a file of zeros is one chunk repeated (64 GiB of
 # zeros at the largest chunk); the repeats are counted in the version's logical size, which the
 # storage quota holds.
 MAX_REPEATS = 65_536
+INSERT_ROWS = 10_000  # rows of a version's new chunks inserted at once
 
 
 @dataclass(frozen=True)
@@ -86,8 +89,18 @@ def held(
     """Which of `digests` the project may use: referred to by one of its data sets, or received
     by this upload."""
     found: set[str] = set()
-    for part in chunks.batches(list(dict.fromkeys(digests))):
-        found.update(
+    for _, held_here in _held_parts(session, project_id, upload_id, list(dict.fromkeys(digests))):
+        found |= held_here
+    return found
+
+
+def _held_parts(
+    session: Session, project_id: str, upload_id: str | None, distinct: Sequence[str]
+) -> Iterator[tuple[Sequence[str], set[str]]]:
+    """`held`, a batch of `distinct` (digests, each once) at a time with those of it held: a
+    version's hundreds of thousands of chunks are never one set (issue 35, commit memory)."""
+    for part in chunks.batches(distinct):
+        found = set(
             session.scalars(
                 select(DatasetChunkRow.digest)
                 .join(DatasetRow, DatasetRow.id == DatasetChunkRow.dataset_id)
@@ -102,7 +115,7 @@ def held(
                     )
                 )
             )
-    return found
+        yield part, found
 
 
 def begin(
@@ -156,24 +169,33 @@ def begin(
     missing = [d for d in dict.fromkeys(digests) if d not in have]
     if sizes is not None:
         adding = dict(zip(digests, sizes, strict=True))
+        asked = sum(adding[d] for d in missing)
         storage.check_room(session, prj.id, unheld(session, prj.id, adding))
+    else:
+        asked = len(missing) * core.MAX_CHUNK
+    # A push begins in batches of digests, and a resumed one begins again: each call adds what
+    # it asked for, and the quota bounds them all together.
+    upload.declared_bytes = (upload.declared_bytes or 0) + asked
     return UploadPlan(upload_id=upload.id, dataset=row.name, missing=missing)
 
 
 def unheld(session: Session, project_id: str, sizes: dict[str, int]) -> int:
     """The bytes of `sizes` (digest: size) that would be new to the project's storage: chunks
     none of its sets refers to and none of its uploads has received (those count already)."""
-    counted = held(session, project_id, None, list(sizes))
-    for part in chunks.batches([d for d in sizes if d not in counted]):
-        counted.update(
-            session.scalars(
-                select(UploadChunkRow.digest)
-                .join(UploadRow, UploadRow.id == UploadChunkRow.upload_id)
-                .join(DatasetRow, DatasetRow.id == UploadRow.dataset_id)
-                .where(DatasetRow.project_id == project_id, UploadChunkRow.digest.in_(part))
+    adding = 0
+    for part, counted in _held_parts(session, project_id, None, list(sizes)):
+        rest = [d for d in part if d not in counted]
+        if rest:
+            counted.update(
+                session.scalars(
+                    select(UploadChunkRow.digest)
+                    .join(UploadRow, UploadRow.id == UploadChunkRow.upload_id)
+                    .join(DatasetRow, DatasetRow.id == UploadRow.dataset_id)
+                    .where(DatasetRow.project_id == project_id, UploadChunkRow.digest.in_(rest))
+                )
             )
-        )
-    return sum(s for d, s in sizes.items() if d not in counted)
+        adding += sum(sizes[d] for d in part if d not in counted)
+    return adding
 
 
 def ingest_directory(
@@ -202,14 +224,20 @@ def ingest_directory(
     )
 
 
-def files_under(root: Path, leave_out: frozenset[str] = frozenset()) -> Iterator[tuple[str, bytes]]:
-    """The regular files under `root` (a job's outputs), as (relative path, bytes), in order,
-    read through the guard of job-written files (`jobfiles.Refused` for a link, a FIFO, sizes)."""
+def files_under(
+    root: Path, leave_out: frozenset[str] = frozenset()
+) -> Iterator[tuple[str, BinaryIO]]:
+    """The regular files under `root` (a job's outputs), as (relative path, open file), in
+    order, opened through the guard of job-written files (`jobfiles.Refused` for a link, a
+    FIFO, sizes)."""
     yield from JobFiles(root).contents(leave_out)
 
 
 def _upload(session: Session, who: Principal, upload_id: str) -> tuple[UploadRow, DatasetRow]:
-    upload = session.get(UploadRow, upload_id)
+    """The caller's upload, its row locked until the transaction ends (PostgreSQL): receiving
+    into it and committing it are one at a time, and lock it before the quota's rows
+    (`storage.check_room`), always in that order."""
+    upload = session.get(UploadRow, upload_id, with_for_update=True)
     if upload is None or upload.created_by != who.user_id:
         raise NotFound("upload {upload_id} not found; begin the push again", upload_id=upload_id)
     row = session.get(DatasetRow, upload.dataset_id)
@@ -234,6 +262,7 @@ def receive(
                 digest=name,
             )
     sizes = {name: len(data) for name, data in frames}
+    _check_declared(session, upload, sizes)
     storage.check_room(session, row.project_id, unheld(session, row.project_id, sizes))
     now = utcnow()
     chunks.store_batch(session, store, frames)
@@ -244,6 +273,39 @@ def receive(
     )
     upload.updated_at = now
     return Received(chunks=len(frames), bytes=sum(len(d) for _, d in frames))
+
+
+def _check_declared(session: Session, upload: UploadRow, sizes: dict[str, int]) -> None:
+    """Refuse (413) chunks that would take the upload past the bytes its `begin` calls asked
+    for; chunks it has received already (a batch sent again) add nothing."""
+    if upload.declared_bytes is None:
+        return
+    again: set[str] = set()
+    for part in chunks.batches(list(sizes)):
+        again.update(
+            session.scalars(
+                select(UploadChunkRow.digest).where(
+                    UploadChunkRow.upload_id == upload.id, UploadChunkRow.digest.in_(part)
+                )
+            )
+        )
+    adding = sum(s for d, s in sizes.items() if d not in again)
+    if not adding:
+        return
+    received = session.scalar(
+        select(func.coalesce(func.sum(UploadChunkRow.size), 0)).where(
+            UploadChunkRow.upload_id == upload.id
+        )
+    )
+    if int(received or 0) + adding > upload.declared_bytes:
+        raise TooLarge(
+            "upload {upload_id} would receive {received} bytes, more than the {declared} "
+            "bytes its begin asked for; begin again naming the chunks you send, with their "
+            "sizes, then send them",
+            upload_id=upload.id,
+            received=int(received or 0) + adding,
+            declared=upload.declared_bytes,
+        )
 
 
 def _manifest(
@@ -275,7 +337,9 @@ def _manifest(
     for d in names:
         raw += source.get(d)
     try:
-        return core.Manifest.from_json(json.loads(raw))
+        text = raw.decode("utf-8")
+        del raw  # one copy of the manifest's text at a time
+        return manifests.parse(text)
     except ValueError as e:  # DatasetError, JSON or UTF-8 errors
         raise Invalid("manifest: {problem}", problem=str(e)[:500]) from None
 
@@ -319,8 +383,8 @@ def make_version(
     the project's storage quota; with a `source` of chunks, its table files are described
     (schema, rows)."""
     sizes = manifest.chunk_sizes()
-    have = held(session, row.project_id, upload_id, list(sizes))
-    lacking = [d for d in sizes if d not in have]
+    parts = _held_parts(session, row.project_id, upload_id, list(sizes))
+    lacking = [d for part, have in parts for d in part if d not in have]
     if lacking:
         raise Conflict(
             "{count} chunks of this version were not uploaded (first: {digest}); push again",
@@ -330,38 +394,47 @@ def make_version(
     _check_sizes(session, sizes)
     check_repeats(manifest)
     latest = datasets.latest_row(session, row.id)
-    encoded = manifest.encode()  # once: a large manifest's JSON is tens of MiB
-    manifest_digest = core.digest(encoded)
+    encoded = manifests.encode(manifest)  # once, file by file: tens of MiB at the cap
+    manifest_digest = core.digest(memoryview(encoded))
     if latest is not None and latest.manifest_digest == manifest_digest and not lineage:
         _close(session, upload_id)
         return Committed(datasets.version_of(latest, row.name), created=False)
-    known: set[str] = set()
+    stored = gzip.compress(encoded, compresslevel=5)
+    del encoded
+    new: dict[str, int] = {}
     for part in chunks.batches(list(sizes)):
-        known.update(
+        known = set(
             session.scalars(
                 select(DatasetChunkRow.digest).where(
                     DatasetChunkRow.dataset_id == row.id, DatasetChunkRow.digest.in_(part)
                 )
             )
         )
-    new = {d: s for d, s in sizes.items() if d not in known}
+        new.update((d, sizes[d]) for d in part if d not in known)
+    del sizes
     storage.check_room(
         session,
         row.project_id,
         unheld(session, row.project_id, new),
         version=(row.id, manifest_digest, manifest.size),
     )
-    chunks.insert_new(
-        session,
-        DatasetChunkRow.__table__,
-        [{"dataset_id": row.id, "digest": d, "size": s} for d, s in new.items()],
-    )
+    fresh = list(new.items())
+    for at in range(0, len(fresh), INSERT_ROWS):  # a row's dict is ~200 bytes: not all at once
+        chunks.insert_new(
+            session,
+            DatasetChunkRow.__table__,
+            [
+                {"dataset_id": row.id, "digest": d, "size": s}
+                for d, s in fresh[at : at + INSERT_ROWS]
+            ],
+        )
+    del fresh
     now = utcnow()
     version = DatasetVersionRow(
         id=new_id("dsv"),
         dataset_id=row.id,
         number=(latest.number if latest else 0) + 1,
-        manifest=gzip.compress(encoded, compresslevel=5),
+        manifest=stored,
         manifest_digest=manifest_digest,
         file_count=len(manifest.files),
         logical_bytes=manifest.size,
@@ -397,7 +470,10 @@ def tables(
     not change, read for the others (Parquet from its footer; text tables counted, up to
     `DESCRIBE_TEXT_BYTES` each, so a commit stays quick)."""
     before = dict(latest.tables or {}) if latest else {}
-    old = {f.path: f.digest for f in datasets.manifest_of(latest).files} if latest else {}
+    old = {}
+    if latest is not None and before:  # the previous files read only when it described tables
+        listed = manifests.parse(gzip.decompress(latest.manifest))
+        old = {f.path: f.digest for f in listed.files if f.path in before}
     kept, todo = {}, []
     for f in manifest.files:
         fmt = inspect.table_format(f.path)
@@ -478,6 +554,7 @@ def collect(
 
 
 INGEST_BATCH = 8 * 1024 * 1024  # bytes of chunks received at once by `ingest`
+READ_BLOCK = 4 * 1024 * 1024  # bytes of an open file read at once by `ingest`
 
 
 def ingest(
@@ -494,9 +571,12 @@ def ingest(
     kind: str = datasets.DATA,
 ) -> Committed:
     """The next version of data set `name` from whole files, chunked here on the server (a
-    browser's upload): received as a client's push is, a batch of chunks at a time, so they
-    are stored and held alike. `keep`: the latest version's other files stay (a file of the
-    same path is replaced), else the version is exactly `files`."""
+    browser's upload, a job's outputs): received as a client's push is, a batch of chunks at a
+    time, so they are stored and held alike. A file given open is read a block at a time
+    (`pieces`) and closed: a job's 4 GiB file holds a batch and a block in memory, not the file
+    and its chunks (BENCHMARKS.md, "Registering a model streams its files"). `keep`: the
+    latest version's other files stay (a file of the same path is replaced), else the version
+    is exactly `files`."""
     row, _ = datasets.find_writable(session, who, name, project, kind=kind)
     now = utcnow()
     upload = UploadRow(
@@ -514,15 +594,15 @@ def ingest(
             raise Invalid("{problem}", problem=str(e)) from None
         if path in entries:
             raise Invalid("path {path} appears twice in the upload", path=path)
-        data = content if isinstance(content, bytes) else content.read()
-        cut = core.pieces(data)
-        for c, piece in cut:
+        cut: list[core.Chunk] = []
+        for c, piece in core.pieces(content) if isinstance(content, bytes) else pieces(content):
+            cut.append(c)
             batch.append((c.digest, piece))
             pending += c.size
             if pending >= INGEST_BATCH:
                 receive(session, who, store, upload.id, b"".join(core.frame(batch)))
                 batch, pending = [], 0
-        entries[path] = core.FileEntry(path, len(data), tuple(c for c, _ in cut))
+        entries[path] = core.FileEntry(path, sum(c.size for c in cut), tuple(cut))
     if batch:
         receive(session, who, store, upload.id, b"".join(core.frame(batch)))
     if not entries:
@@ -545,3 +625,22 @@ def ingest(
         lineage=lineage,
         source=chunks.reader(session, store),
     )
+
+
+def pieces(f: BinaryIO) -> Iterator[tuple[core.Chunk, bytes]]:
+    """The chunks of the open file `f` with their bytes, exactly as `core.pieces` cuts the
+    whole file, read a block at a time; `f` is closed at the end. A content-defined cut depends
+    on the bytes from its chunk's start up to the cut alone, so every chunk that a block's cut
+    ends before the block's end is final; the last one is cut again with the next block."""
+    with f:
+        carry = b""
+        while True:
+            block = f.read(READ_BLOCK)
+            data = carry + block if carry else block
+            found = core.pieces(data)
+            if block and found:
+                found.pop()  # cut short by the block's end: cut again with the next one
+            yield from found
+            carry = data[sum(c.size for c, _ in found) :]
+            if not block:
+                return

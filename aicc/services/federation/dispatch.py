@@ -8,14 +8,20 @@ ranking in the event) and a `federation_jobs` row records the site before anythi
 submit carries `Idempotency-Key: <job id>-<attempt>`, so a crash between the peer's answer and
 recording its job id only makes the next pass ask again and get the same job. The home job's
 state then follows the peer job's through `change_state`, the one function that moves states.
+
+A peer is another center, and its bytes are as hostile as a job's (issue 35): a succeeded job's
+outputs archive is downloaded to a file within `federation.max_outputs_mib`, then unpacked as a
+workdir archive is checked (`store.blobs.extract`: read to its end, no NUL in a name, nothing
+leaving the root, within the bytes and entries of a job's outputs) and with files and folders
+only, into a fresh folder that replaces the last. An archive refused so is not kept, and the
+job's message says why (`fetch_outputs`).
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import shutil
-import tarfile
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,10 +33,12 @@ from sqlalchemy.orm import Session
 from aicc.config import FederationSettings
 from aicc.core.jobspec import JobSpec
 from aicc.core.states import JobState, Reason
+from aicc.executors import jobfiles
 from aicc.scheduler import federation as routing
 from aicc.services.federation import adverts, books
-from aicc.services.federation.peers import PeerRefused
+from aicc.services.federation.peers import AnswerTooLarge, PeerRefused, Peers
 from aicc.services.transitions import change_state
+from aicc.store.blobs import BlobError, extract
 from aicc.store.tables import (
     DatasetRow,
     DatasetVersionRow,
@@ -270,10 +278,17 @@ def refused(session: Session, remote: Remote, err: PeerRefused, now: datetime) -
 
 
 def mirror(
-    session: Session, remote: Remote, found: dict[str, Any], now: datetime, *, zone: str
+    session: Session,
+    remote: Remote,
+    found: dict[str, Any],
+    now: datetime,
+    *,
+    zone: str,
+    outputs_refused: str | None = None,
 ) -> bool:
     """Follow the peer job's state; True when the home job has ended (its logs and outputs were
-    fetched before this call). An ended attempt is billed at home (`books.record`)."""
+    fetched before this call; `outputs_refused`: why its outputs were not kept, added to its
+    message). An ended attempt is billed at home (`books.record`)."""
     job = session.get(JobRow, remote.job_id)
     row = session.get(FederationJobRow, remote.row_id)
     if job is None or row is None or job.attempt != remote.attempt:
@@ -302,6 +317,8 @@ def mirror(
     else:
         reason = str(found.get("reason") or there)
         message = f"at site {remote.site} ({remote.remote_job_id}): {found.get('message') or ''}"
+    if outputs_refused:
+        message = f"{message.strip()}; its outputs were not kept here: {outputs_refused}"
     change_state(session, job, JobState(there), reason=reason, message=message.strip(), at=now)
     books.record(session, job, row, zone=zone)
     return True
@@ -370,13 +387,56 @@ def keep_logs(where: Path, stdout: str, stderr: str) -> None:
     (where / "stderr.log").write_text(stderr)
 
 
-def keep_outputs(where: Path, archive: bytes) -> None:
-    """Unpack the peer's outputs archive into `where/outputs`, regular files only."""
+class OutputsRefused(Exception):
+    """A peer's outputs archive that is not kept; the message says why, for the job's."""
+
+
+def keep_outputs(
+    where: Path, archive: Path, *, max_bytes: int, max_entries: int = jobfiles.MAX_ENTRIES
+) -> None:
+    """Unpack the peer's outputs archive (a tar.gz file) into `where/outputs`: regular files
+    and folders only, at most `max_bytes` and `max_entries` of them, every name inside,
+    the archive whole. Unpacked beside, it replaces the last outputs only when whole; refused,
+    it raises OutputsRefused and leaves nothing."""
     target = where / "outputs"
+    fresh = Path(tempfile.mkdtemp(dir=where, prefix=".outputs-"))
+    fresh.rmdir()  # `extract` makes it, and removes it on failure
+    try:
+        extract(
+            archive,
+            fresh,
+            max_unpacked_bytes=max_bytes,
+            max_members=max_entries,
+            links=False,
+        )
+    except (BlobError, OSError) as err:
+        shutil.rmtree(fresh, ignore_errors=True)
+        raise OutputsRefused(str(err)) from None
     shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
-    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
-        tar.extractall(target, filter="data")
+    fresh.rename(target)
+
+
+def fetch_outputs(
+    peers: Peers, site: str, remote_job_id: str, where: Path, max_bytes: int
+) -> str | None:
+    """Download a succeeded job's outputs from its site (a file beside, never in memory, at
+    most `max_bytes`) and keep them (`keep_outputs`). Returns why they were refused, for the
+    job's message, or None; a job that wrote nothing (the peer's 4xx) has none."""
+    where.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=where, prefix=".outputs-", suffix=".tar.gz") as part:
+        try:
+            peers.outputs(site, remote_job_id, part, max_bytes)
+        except PeerRefused as err:
+            log.info("outputs of job %s at site %s: %s", remote_job_id, site, err)
+            return None
+        except AnswerTooLarge as err:
+            return str(err)
+        part.flush()
+        try:
+            keep_outputs(where, Path(part.name), max_bytes=max_bytes)
+        except OutputsRefused as err:
+            return f"site {site} sent an outputs archive this site refuses: {err}"
+    return None
 
 
 def mirrored_log(home: Path, job_id: str, stream: str, tail: int | None) -> str | None:

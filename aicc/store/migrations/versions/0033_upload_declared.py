@@ -1,0 +1,28 @@
+"""uploads.declared_bytes: the bytes an upload's `begin` calls asked the client to send, in all
+(issue 35: "an upload is not bounded by what begin declared"); `/chunks` takes no more. NULL, as
+every upload made before it and those the server makes itself, is bounded by the quota alone.
+
+Revision ID: 0033
+Revises: 0032
+Create Date: 2026-11-25 23:00:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0033"
+down_revision = "0032"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("uploads", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("declared_bytes", sa.BigInteger(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("uploads", schema=None) as batch_op:
+        batch_op.drop_column("declared_bytes")
