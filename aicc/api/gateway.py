@@ -10,7 +10,9 @@ without asking the store, and how it reaches replicas (docs/gateway.md).
 - One pooled async HTTP client to all replicas reached on TCP (aiohttp: it forwards a request
   in less than half of httpx's time, BENCHMARKS.md), and one per replica reached through its
   Unix socket (a sandboxed replica of this machine: services/endpoints.py), the last
-  `MAX_SOCKET_CLIENTS` kept.
+  `MAX_SOCKET_CLIENTS` kept. A sandboxed replica on another machine answers on TCP only a
+  request that carries its token (`Target.tokens`, sent by the route with every request; never
+  logged): the client's own headers never reach a replica, so no caller can send one.
 - The request log is written by group commit, one transaction per batch of whatever arrived
   meanwhile, on a thread of its own. With `durable_log` (the default) each request waits for
   the transaction that holds its row before its last bytes go out; without, the answer leaves

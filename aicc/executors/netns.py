@@ -1,4 +1,5 @@
-"""A job's own network: one network namespace per job per node, shared by its replicas there.
+"""A job's own network: one network namespace per job attempt per node, shared by its replicas
+there, and a gang link between a gang's namespaces on several nodes.
 
 Why: the sandbox (sandbox.py) holds a job's files, but the network used to be the node's: a
 template's `train.py` could POST the runner's data to a listener on 127.0.0.1, and a job could
@@ -8,13 +9,26 @@ egress `internet`, public addresses through slirp4netns: the host's loopback cut
 (`--disable-host-loopback`) and, by an nftables chain inside the namespace, the private ranges
 and the node's own addresses rejected, so not the control plane wherever it listens either.
 
-Layout, under `JOB_DIR/net/NODE` (a directory no sandbox shows):
+A gang over several nodes (Slurm, Ray; `--link NODE_RANK@HOST:PORT --link-key PATH`): its
+namespace on each node also gets `gang0`, a tap device on the attempt's private Ethernet
+segment (ganglink.py: 10.254.0.0/16, node rank N at 10.254.0.(N+1), MASTER_ADDR 10.254.0.1),
+whose frames a relay in the node's network carries to node rank 0's relay, the hub, over TCP
+authenticated by the attempt's key (`JOB_DIR/net/ATTEMPT.key`, `link_key`). The holder starts
+the relay before it unshares, makes the tap inside and hands the relay its descriptor; the
+relay ends with the holder, the tap with the relay. The segment is the gang's alone: with
+egress `none` it is the namespace's only way out, to the job's own namespaces; with
+`internet` the nftables chain lets its subnet through on `gang0` alone. A node's relay that
+cannot join the hub within ganglink.LINK_TIMEOUT_S fails its replica's start, saying why.
+
+Layout, under `JOB_DIR/net/ATTEMPT-NODE` (a directory no sandbox shows; a retry's replicas
+neither join nor link to an earlier attempt's namespace):
 - `holder.json` the holder: the process whose namespace it is (pid, start time);
 - `create.lock` held while one launcher looks for the holder or creates it;
 - `users.lock`  a shared flock that every replica's processes hold for their whole life (the
   descriptor, read-only, is inherited through the sandbox: a replica that drops it only lets
   its job's later replicas on the node get a fresh namespace); the holder waits for an
-  exclusive one.
+  exclusive one;
+- `slirp4netns.log`, `ganglink.log` what slirp4netns and the gang link's relay said.
 
 Lifetime: the namespace lives as long as its processes. The holder ends once no replica holds
 `users.lock` (a replica, its supervisor or the server killed: the lock goes with the last open
@@ -40,15 +54,34 @@ of its own, where the node's loopback does not exist. Where it listens:
   replica's handle, its run directory: the directory `service/` exists before the handle is
   recorded, so a replica is reached through its socket or, without a sandbox (no namespace,
   the replica binds $PORT itself), on TCP, never one then the other (`aicc/services/endpoints.py`).
-- without `--socket` (Slurm, Ray: nodes other than this machine): on TCP, HOST:PORT at the
-  node's address, where the server can reach it. A documented limitation: any process on
-  that node (not a job, which has no node network) can connect to it there.
+- `--token-file PATH` (Slurm, Ray: nodes other than this machine): on TCP, HOST:PORT at the
+  node's address, where the server can reach it, and so can any process of that node or of
+  a network that reaches it. So the connection must earn the replica first: the forwarder
+  reads the first request's head (at most HEAD_MAX bytes within HEAD_TIMEOUT_S) and passes
+  it on only with a header `X-AICC-Replica-Token: TOKEN` (`head_token`, compared in constant
+  time); anything else gets a 403 (or, a head that never ends, a close) and never reaches
+  the replica. The token is 32 random bytes of the replica's own, `RUN_DIR/service/token`
+  (`service_token`, `make_token`): 0600 in a 0700 directory that no sandbox shows, written by
+  the executor before the handle is recorded and read once by the forwarder before it
+  listens; the server reads it from the run directory (on the file system nodes and server
+  share) and every caller of the replica sends it (`aicc/services/endpoints.py`). An
+  authenticated connection is piped as it is: any number of keep-alive requests, a
+  websocket upgrade. The header is left in the request, not stripped: the forwarder parses
+  the first head alone (later requests of a connection pass unparsed, carrying it too, so
+  stripping it from one would hide it from nothing), and it names no more than the replica
+  it is sent to, whose process is the owner's code and has no node network to use it from.
+  At most MAX_PENDING heads are awaited at once: a flood of slow heads is closed, not
+  served by a thread each. A forward on TCP without a token is refused (`main`).
+Without a sandbox (`sandbox: off`) there is no namespace and no forwarder on any executor: the
+replica binds $PORT on its node itself and is reached there with no socket and no token, as
+before; a center that turns the sandbox off gives this guard up with the sandbox's others.
 A Unix socket's path holds 107 bytes (`sun_path`); a longer one (a deep $AICC_HOME) is bound
 and dialled through `/proc/self/fd/N/NAME` of its directory (`reachable`).
 
 Usage, put before the sandbox's argv (it must run outside the sandbox, in the node's network):
 `python -I -S .../aicc/executors/netns.py NET_DIR [--egress none|internet] [--forward HOST:PORT
-[--socket PATH]] -- CMD` (`prefix()` writes it). It imports the standard library alone.
+(--socket PATH | --token-file PATH)] -- CMD` (`prefix()` writes it). It imports the standard
+library alone.
 """
 
 from __future__ import annotations
@@ -57,13 +90,17 @@ import argparse
 import contextlib
 import ctypes
 import fcntl
+import hmac
 import ipaddress
 import itertools
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
+import stat
+import string
 import struct
 import subprocess
 import sys
@@ -71,11 +108,12 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal, cast
+from types import ModuleType
+from typing import Any, Literal, NamedTuple, cast
 
 Egress = Literal["none", "internet"]
 EGRESS: tuple[Egress, ...] = ("none", "internet")
-NET = "net"  # JOB_DIR/net/NODE
+NET = "net"  # JOB_DIR/net/ATTEMPT-NODE
 HOLDER_FILE = "holder.json"
 CREATE_LOCK = "create.lock"
 USERS_LOCK = "users.lock"
@@ -87,6 +125,12 @@ PR_SET_PDEATHSIG = 1
 START_TIMEOUT_S = 30.0
 SERVICE_DIR = "service"  # RUN_DIR/service/socket: a listening replica's Unix socket
 SERVICE_SOCKET = "socket"
+SERVICE_TOKEN = "token"  # RUN_DIR/service/token: the replica's token, where it is on TCP
+TOKEN_HEADER = "X-AICC-Replica-Token"
+TOKEN_BYTES = 32  # random bytes, written as 64 hex digits
+HEAD_MAX = 16384  # the first request's head, token included, within this many bytes
+HEAD_TIMEOUT_S = 10.0  # ... and within this time of the connection's accept
+MAX_PENDING = 256  # connections whose head is still awaited; more are closed at once
 BUFFER = 65536
 
 _LIBC = ctypes.CDLL(None, use_errno=True)
@@ -100,14 +144,61 @@ class NetworkUnavailable(RuntimeError):
     """The job's namespace cannot be made or joined here (no user namespaces, no slirp4netns)."""
 
 
-def net_dir(job_dir: Path, node: str | None = None) -> Path:
-    """Where a job's namespace on `node` (this host by default) is recorded."""
-    return job_dir / NET / (node or socket.gethostname())
+class Link(NamedTuple):
+    """A gang over several nodes: this node's place on the gang link (ganglink.py)."""
+
+    rank: int  # NODE_RANK: the gang device's address, and rank 0 the hub
+    hub: str  # HOST:PORT where node rank 0's relay listens, in the nodes' network
+    key: Path  # the attempt's secret (ganglink.write_key)
+
+
+def net_dir(job_dir: Path, attempt: int, node: str | None = None) -> Path:
+    """Where a job attempt's namespace on `node` (this host by default) is recorded: a retry's
+    replicas never join (nor link to) a namespace of an attempt before."""
+    return job_dir / NET / f"{attempt}-{node or socket.gethostname()}"
+
+
+def link_key(job_dir: Path, attempt: int) -> Path:
+    """The secret of a job attempt's gang link, shared by the nodes as run directories are."""
+    return job_dir / NET / f"{attempt}.key"
 
 
 def service_socket(run_dir: Path) -> Path:
     """Where the server reaches a listening replica of this machine: the forwarder's socket."""
     return run_dir / SERVICE_DIR / SERVICE_SOCKET
+
+
+def service_token(run_dir: Path) -> Path:
+    """Where a listening replica on another machine keeps its token (`make_token`)."""
+    return run_dir / SERVICE_DIR / SERVICE_TOKEN
+
+
+def make_token(path: Path) -> Path:
+    """The replica's token at `path` (32 random bytes, hex), made once: 0600 in a 0700
+    directory that no sandbox shows, and kept as it is when a launch of the same run directory
+    is tried again (its forwarder may have read it already). Returns `path`."""
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    path.parent.chmod(0o700)
+    if not path.exists():
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(TOKEN_BYTES))
+        os.replace(tmp, path)
+    return path
+
+
+def read_token(path: str | os.PathLike[str]) -> str:
+    """The token `make_token` wrote: OSError when it cannot be read (a link, not a regular
+    file, gone), ValueError when it is not 64 hex digits."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        text = f.read(4 * TOKEN_BYTES).decode("ascii", errors="replace").strip()
+    if len(text) != 2 * TOKEN_BYTES or text.strip(string.hexdigits):
+        raise ValueError(f"{path} holds no replica token")
+    return text
 
 
 @contextlib.contextmanager
@@ -128,16 +219,28 @@ def prefix(
     egress: Egress = "none",
     forward: str | None = None,
     socket_path: Path | None = None,
+    token_file: Path | None = None,
+    link: Link | None = None,
 ) -> list[str]:
     """The argv to put before the sandbox's: join (or create) the namespace, then exec.
+    `link`: a gang over several nodes, whose namespaces meet on the gang link.
     `forward`: `HOST:PORT` of a listening replica, reached through the launcher, on TCP at
-    HOST or, with `socket_path`, on that Unix socket alone."""
+    HOST or, with `socket_path`, on that Unix socket alone; on TCP with `token_file`
+    (`make_token`), by a connection whose first request carries that token alone."""
     argv = [*_SELF, str(directory), "--egress", egress]
     if forward:
         argv += ["--forward", forward]
         if socket_path is not None:
             argv += ["--socket", str(socket_path)]
-    return [*argv, "--"]
+        if token_file is not None:
+            argv += ["--token-file", str(token_file)]
+    return [*argv, *_link_args(link), "--"]
+
+
+def _link_args(link: Link | None) -> list[str]:
+    if link is None:
+        return []
+    return ["--link", f"{link.rank}@{link.hub}", "--link-key", str(link.key)]
 
 
 # ------------------------------------------------------------------ namespaces
@@ -221,10 +324,13 @@ def exclusive(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def ensure(directory: Path, egress: Egress = "none") -> tuple[int, dict[str, Any]]:
+def ensure(
+    directory: Path, egress: Egress = "none", link: Link | None = None
+) -> tuple[int, dict[str, Any]]:
     """The namespace's holder, started when there is none, and a descriptor (close-on-exec)
     holding a shared lock on `users.lock`: while it is open the holder stays. Blocks up to
-    START_TIMEOUT_S; raises NetworkUnavailable when no namespace can be made here."""
+    START_TIMEOUT_S (and, with `link`, while the gang link is joined: ganglink.LINK_TIMEOUT_S more);
+    raises NetworkUnavailable when no namespace can be made here."""
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     with exclusive(directory / CREATE_LOCK):
         users = os.open(directory / USERS_LOCK, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -243,22 +349,22 @@ def ensure(directory: Path, egress: Egress = "none") -> tuple[int, dict[str, Any
                     holder = None
             if holder is None:
                 fcntl.flock(users, fcntl.LOCK_SH)
-                holder = _start_holder(directory, egress)
+                holder = _start_holder(directory, egress, link)
             return users, holder
         except BaseException:
             os.close(users)
             raise
 
 
-def _start_holder(directory: Path, egress: Egress) -> dict[str, Any]:
+def _start_holder(directory: Path, egress: Egress, link: Link | None) -> dict[str, Any]:
     argv = [*_SELF, "--hold", str(directory)]
     try:
         done = subprocess.run(
-            [*argv, "--egress", egress],
+            [*argv, "--egress", egress, *_link_args(link)],
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
-            timeout=START_TIMEOUT_S,
+            timeout=START_TIMEOUT_S + (_ganglink().LINK_TIMEOUT_S if link else 0),
             start_new_session=True,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -270,12 +376,15 @@ def _start_holder(directory: Path, egress: Egress) -> dict[str, Any]:
     return holder
 
 
-def hold(directory: Path, egress: Egress) -> int:
+def hold(directory: Path, egress: Egress, link: Link | None = None) -> int:
     """The holder (`--hold`): fork the process that unshares and waits for `users.lock`
-    alone; with egress, start slirp4netns on it; exit once it is ready (the caller waits for
-    this first process only: the holder is nobody's child)."""
+    alone; with `link`, start the gang link's relay first (it stays in the node's network)
+    and hand it the tap the holder makes inside; with egress, start slirp4netns on it; exit
+    once all are ready (the caller waits for this first process only: the holder is nobody's
+    child)."""
     ready_r, ready_w = os.pipe()
-    exit_r, exit_w = os.pipe()  # slirp4netns ends when the holder's end closes
+    exit_r, exit_w = os.pipe()  # slirp4netns and the relay end when the holder's end closes
+    relay = None if link is None else _ganglink().Relay(directory, link, exit_r)
     pid = os.fork()
     if pid == 0:
         os.close(ready_r)
@@ -285,8 +394,10 @@ def hold(directory: Path, egress: Egress) -> int:
             node = node_addresses() if egress == "internet" else []  # read before leaving
             _unshare(userns=os.geteuid() != 0)
             _loopback_up()
+            if relay is not None and link is not None:
+                relay.give(_ganglink().make_tap(link.rank))
             if egress == "internet":
-                _public_only(node)
+                _public_only(node, gang=link is not None)
             start = _start_time(os.getpid())
             info = {"pid": os.getpid(), "start": start, "userns": os.geteuid() != 0}
             _write_json(directory / HOLDER_FILE, {**info, "egress": egress})
@@ -303,12 +414,40 @@ def hold(directory: Path, egress: Egress) -> int:
         os._exit(code)
     os.close(ready_w)
     os.close(exit_w)
+    if relay is not None:
+        relay.given()
     if os.read(ready_r, 1) != b"1":
         os.waitpid(pid, 0)
+        return 1
+    why = None if relay is None else relay.wait()
+    if why is not None:
+        print(f"aicc netns: {why}", file=sys.stderr)
+        os.kill(pid, signal.SIGKILL)
         return 1
     if egress == "internet":
         return _slirp(directory, pid, exit_r)
     return 0
+
+
+def _ganglink() -> ModuleType:
+    """ganglink.py, imported where aicc is, else (this file run as a script, -I -S) loaded
+    by its path, once."""
+    module = sys.modules.get("ganglink")
+    if module is not None:
+        return module
+    try:
+        from aicc.executors import ganglink
+    except ImportError:
+        import importlib.util
+
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ganglink.py")
+        spec = importlib.util.spec_from_file_location("ganglink", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules["ganglink"] = module
+        return module
+    return ganglink
 
 
 # Where egress `internet` does not go: private, shared, link-local, loopback, multicast and
@@ -338,15 +477,17 @@ def node_addresses() -> list[str]:
     return sorted(found)
 
 
-def _public_only(node: Sequence[str]) -> None:
+def _public_only(node: Sequence[str], gang: bool = False) -> None:
     """In the job's namespace (whose network administrator the holder is): an nftables output
     chain that rejects every private range and the node's own addresses, but slirp4netns's DNS
-    forwarder. Without nft, egress `internet` is refused rather than left open."""
+    forwarder and, with `gang`, the gang link's subnet on its device (only the job's own
+    namespaces are there). Without nft, egress `internet` is refused rather than left open."""
     nft = shutil.which("nft") or next(
         (p for p in ("/usr/sbin/nft", "/sbin/nft") if os.access(p, os.X_OK)), None
     )
     if nft is None:
         raise NetworkUnavailable("egress internet needs nft (Debian package nftables)")
+    segment = _ganglink() if gang else None
     v4 = [*PRIVATE_V4, *(a for a in node if ":" not in a)]
     v6 = [*PRIVATE_V6, *(a for a in node if ":" in a)]
     rules = "\n".join(
@@ -355,6 +496,11 @@ def _public_only(node: Sequence[str]) -> None:
             " chain out {",
             "  type filter hook output priority 0; policy accept;",
             '  oifname "lo" accept',
+            *(
+                [f'  oifname "{segment.DEVICE}" ip daddr {segment.SUBNET} accept']
+                if segment
+                else []
+            ),
             f"  ip daddr {SLIRP_DNS} meta l4proto {{ tcp, udp }} th dport 53 accept",
             f"  ip daddr {{ {', '.join(v4)} }} reject",
             f"  ip6 daddr {{ {', '.join(v6)} }} reject",
@@ -400,19 +546,94 @@ def _slirp(directory: Path, pid: int, exit_fd: int) -> int:
 # ------------------------------------------------------------------ the forwarder
 
 
-def _forward(listener: socket.socket, port: int) -> None:
-    """Accept in the node's network, connect to 127.0.0.1:`port` in the job's namespace."""
+def head_token(head: bytes) -> bytes | None:
+    """The value of the one `X-AICC-Replica-Token` header of an HTTP request's head (the
+    request line and header lines, each ending in CRLF), or None when it has none or several.
+    Pure and of the standard library alone: the forwarder runs as `python -I -S`."""
+    name = TOKEN_HEADER.lower().encode()
+    found = [
+        value.strip(b" \t")
+        for key, sep, value in (line.partition(b":") for line in head.split(b"\r\n")[1:])
+        if sep and key.lower() == name
+    ]
+    return found[0] if len(found) == 1 else None
+
+
+FORBIDDEN = (
+    b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 42\r\n"
+    b"Connection: close\r\n\r\nthis replica answers AICC's gateway alone\n"
+)
+
+
+def _read_head(client: socket.socket) -> bytes | None:
+    """What the client sent up to the end of its first request's head (a body or pipelined
+    requests after it included), or None when no head ended within HEAD_MAX bytes and
+    HEAD_TIMEOUT_S."""
+    data = b""
+    deadline = time.monotonic() + HEAD_TIMEOUT_S
+    try:
+        while b"\r\n\r\n" not in data[:HEAD_MAX]:
+            left = deadline - time.monotonic()
+            if len(data) >= HEAD_MAX or left <= 0:
+                return None
+            client.settimeout(left)
+            chunk = client.recv(HEAD_MAX)
+            if not chunk:
+                return None
+            data += chunk
+    except OSError:
+        return None
+    client.settimeout(None)
+    return data
+
+
+def _forward(listener: socket.socket, port: int, token: bytes | None = None) -> None:
+    """Accept in the node's network, connect to 127.0.0.1:`port` in the job's namespace (with
+    `token`, for a connection whose first request carries it alone)."""
+    pending = threading.BoundedSemaphore(MAX_PENDING)
     while True:
         client, _ = listener.accept()
-        threading.Thread(target=_pair, args=(client, port), daemon=True).start()
+        if token is not None and not pending.acquire(blocking=False):
+            client.close()  # a flood of heads that never end holds no more threads
+            continue
+        args = (client, port, token, pending)
+        threading.Thread(target=_pair, args=args, daemon=True).start()
 
 
-def _pair(client: socket.socket, port: int) -> None:
+def _pair(
+    client: socket.socket,
+    port: int,
+    token: bytes | None = None,
+    pending: threading.BoundedSemaphore | None = None,
+) -> None:
+    """One connection: with `token`, its first request's head is read and checked before
+    anything reaches the replica (`pending` released once it is read); then both ways piped."""
+    first = b""
+    if token is not None:
+        try:
+            head = _read_head(client)
+        finally:
+            if pending is not None:
+                pending.release()
+        given = head_token(head[: head.index(b"\r\n\r\n") + 2]) if head else None
+        if head is None or given is None or not hmac.compare_digest(given, token):
+            with contextlib.suppress(OSError):
+                if head is not None:
+                    client.sendall(FORBIDDEN)
+            client.close()  # nothing reached the replica
+            return
+        first = head  # passed on as it came, the token header included (see the docstring)
     try:
         inner = socket.create_connection(("127.0.0.1", port), timeout=10)
-        inner.settimeout(None)
     except OSError:
         client.close()  # not listening yet: the caller sees a reset, as without us
+        return
+    try:
+        inner.settimeout(None)
+        inner.sendall(first)
+    except OSError:
+        inner.close()
+        client.close()
         return
     # A relay passes each write on as it comes: Nagle's algorithm would hold a request's body
     # (written after its headers) for the peer's delayed ACK, 40 ms a request.
@@ -463,7 +684,7 @@ def _listen_unix(path: str) -> socket.socket:
     return listener
 
 
-def _start_forwarder(listener: socket.socket, port: int) -> None:
+def _start_forwarder(listener: socket.socket, port: int, token: bytes | None = None) -> None:
     """A child that forwards for as long as this process (the replica after exec) lives."""
     parent = os.getpid()
     if os.fork() != 0:
@@ -475,7 +696,7 @@ def _start_forwarder(listener: socket.socket, port: int) -> None:
             os._exit(0)
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_DFL)
-        _forward(listener, port)
+        _forward(listener, port, token)
     finally:
         os._exit(0)
 
@@ -489,10 +710,15 @@ def run(
     forward: str | None,
     command: Sequence[str],
     socket_path: str | None = None,
+    token_file: str | None = None,
+    link: Link | None = None,
 ) -> int:
     """Join the job's namespace and exec `command` in it, holding `users.lock` (inherited).
-    With `forward`, connections to HOST:PORT (or to `socket_path`) reach PORT inside."""
-    users, holder = ensure(directory, egress)
+    `link`: where its holder, if this launcher starts it, joins the gang link.
+    With `forward`, connections to HOST:PORT (or to `socket_path`) reach PORT inside; with
+    `token_file` (read here, once) only those whose first request carries its token."""
+    token = read_token(token_file).encode() if forward and token_file else None
+    users, holder = ensure(directory, egress, link)
     env = dict(os.environ)
     if forward:
         port = int(forward.rpartition(":")[2])
@@ -501,7 +727,7 @@ def run(
         env["AICC_SERVICE_HOST"] = "127.0.0.1"  # where the replica listens, inside
     _join(holder)
     if forward:
-        _start_forwarder(listener, port)
+        _start_forwarder(listener, port, token)
     os.set_inheritable(users, True)
     os.execvpe(command[0], list(command), env)
     return 127  # not reached
@@ -516,14 +742,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--egress", choices=EGRESS, default="none")
     parser.add_argument("--forward")
     parser.add_argument("--socket")
+    parser.add_argument("--token-file")
+    parser.add_argument("--link", help="NODE_RANK@HOST:PORT, the gang link (ganglink.py)")
+    parser.add_argument("--link-key", type=Path)
     options, command = parser.parse_args(args[:split]), args[split + 1 :]
+    link = None
+    if options.link:
+        rank, _, hub = options.link.partition("@")
+        link = Link(int(rank), hub, options.link_key)
     if options.hold is not None:
-        return hold(options.hold, options.egress)
+        return hold(options.hold, options.egress, link)
     if options.directory is None or not command:
         parser.error("NET_DIR and a command are needed")
+    if options.forward and not (options.socket or options.token_file):
+        parser.error("--forward on TCP needs --token-file: nothing answers anyone on the node")
     try:
-        return run(options.directory, options.egress, options.forward, command, options.socket)
-    except (NetworkUnavailable, OSError) as exc:
+        return run(
+            options.directory,
+            options.egress,
+            options.forward,
+            command,
+            options.socket,
+            options.token_file,
+            link,
+        )
+    except (NetworkUnavailable, OSError, ValueError) as exc:
         print(f"aicc: the job's network: {exc}", file=sys.stderr)
         return 126
 

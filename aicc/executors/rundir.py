@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from aicc.executors import environment, jobfiles, logfile, netns, workdir
+from aicc.executors import environment, ganglink, jobfiles, logfile, netns, workdir
 from aicc.executors.base import Executor, ReplicaLaunch, Stream, Workdirs
 from aicc.executors.datacache import DataCache, remove_view
 from aicc.executors.sandbox import Sandbox, for_replica
@@ -137,28 +137,37 @@ class RunDirExecutor(Executor):
         if home is not None:
             env["HOME"] = str(home)
         gpus = bool(replica.device_indices)
-        sandbox = for_replica(self.sandbox, prepared, env, gpus, read_only=views, home=home)
+        sandbox = for_replica(
+            self.sandbox, prepared, env, gpus, views, home, run_dir=run_dir, egress=replica.egress
+        )
         if sandbox:
             sandbox = [*self._network(replica, env), *sandbox]
         title = f"AICC job {replica.job_id} attempt {replica.attempt} replica {replica.index}"
         return Run(run_dir, prepared, env, sandbox, title)
 
     def _network(self, replica: ReplicaLaunch, env: dict[str, str]) -> list[str]:
-        """What joins the job's own network namespace on its node (netns.py), for a sandboxed
-        replica: every replica of an executor whose nodes are this machine, and elsewhere a
-        job whose replicas meet on one loopback (a single replica, or a gang on one node:
-        AICC_GANG_NODES 1, MASTER_ADDR 127.0.0.1). A gang over several nodes (Slurm, Ray)
-        keeps the node's network: a namespace would cut its replicas apart. A listening
-        replica ($PORT) of this machine is reached through a Unix socket in its run directory
-        (`netns.service_socket`), elsewhere on TCP at its node's address."""
+        """What joins the job attempt's own network namespace on its node (netns.py), for a
+        sandboxed replica: every replica, those of its gang on the same node sharing it. A gang
+        meets on the namespace's loopback (MASTER_ADDR 127.0.0.1) where it is on one node
+        (AICC_GANG_NODES 1) or the executor's nodes are all this machine; a gang over several
+        nodes (Slurm, Ray) on its gang link (ganglink.py): MASTER_ADDR is node rank 0's
+        `gang0` (10.254.0.1), the rendezvous' MASTER_ADDR (node rank 0's node address) and
+        AICC_GANG_LINK_PORT where the nodes' relays meet, the attempt's key written here before
+        the handle is recorded; GLOO/NCCL/TP_SOCKET_IFNAME name `gang0` unless the job did
+        (the node's hostname resolves to no address of the namespace). A listening replica
+        ($PORT) of this machine is reached through a Unix socket in its run directory
+        (`netns.service_socket`), elsewhere on TCP at its node's address with its token."""
+        job_dir = self.job_dir(replica.job_id)
         gang = int(env.get("WORLD_SIZE") or 1) > 1
+        link = None
         if gang and env.get("AICC_GANG_NODES") != "1" and not self.capabilities.same_host:
-            return []
-        env["MASTER_ADDR"] = "127.0.0.1"  # the job's own loopback: all it has on this node
+            link = self._link(replica, env)
+        else:
+            env["MASTER_ADDR"] = "127.0.0.1"  # the job's own loopback: all it has on this node
         port = env.get("PORT")
         forward = f"{env.get('AICC_SERVICE_HOST') or '127.0.0.1'}:{port}" if port else None
         node = None if self.capabilities.same_host else replica.node  # all this machine
-        directory = netns.net_dir(self.job_dir(replica.job_id), node)
+        directory = netns.net_dir(job_dir, replica.attempt, node)
         socket_path = None
         if forward and self.capabilities.same_host:
             # Reached by the server alone, through a Unix socket: made before the handle is
@@ -166,9 +175,30 @@ class RunDirExecutor(Executor):
             socket_path = netns.service_socket(self.run_dir(replica))
             socket_path.parent.mkdir(mode=0o700, exist_ok=True)
             socket_path.parent.chmod(0o700)
+        token = None  # elsewhere, on TCP: answering its token alone, written before the handle
+        if forward and socket_path is None:
+            token = netns.make_token(netns.service_token(self.run_dir(replica)))
         return netns.prefix(
-            directory, egress=replica.egress, forward=forward, socket_path=socket_path
+            directory,
+            egress=replica.egress,
+            forward=forward,
+            socket_path=socket_path,
+            token_file=token,
+            link=link,
         )
+
+    def _link(self, replica: ReplicaLaunch, env: dict[str, str]) -> netns.Link:
+        """This replica's node on its gang's link; MASTER_ADDR and the socket variables set."""
+        port = env.get("AICC_GANG_LINK_PORT")
+        if not port:  # bound by a server from before the gang link
+            raise ValueError("a gang over several nodes needs AICC_GANG_LINK_PORT: run it again")
+        key = netns.link_key(self.job_dir(replica.job_id), replica.attempt)
+        ganglink.write_key(key)
+        link = netns.Link(int(env.get("NODE_RANK") or 0), f"{env['MASTER_ADDR']}:{port}", key)
+        env["MASTER_ADDR"] = ganglink.hub_address()
+        for name in ("GLOO_SOCKET_IFNAME", "NCCL_SOCKET_IFNAME", "TP_SOCKET_IFNAME"):
+            env.setdefault(name, ganglink.DEVICE)
+        return link
 
     def _home(self, replica: ReplicaLaunch) -> Path | None:
         """The replica's persistent home, made on first use (0700): `homes_dir/PROJECT/USER`."""

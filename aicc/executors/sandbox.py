@@ -9,6 +9,13 @@ checkpoints. bwrap keeps the network namespace it starts in: the job's own, whic
 before this command line (one per job per node, so a gang's replicas on a node meet on its
 loopback; bwrap's `--unshare-net` would give each replica a namespace of its own).
 
+Names: the host's `/etc/resolv.conf` names resolvers of the host's network (127.0.0.53 of
+systemd-resolved, a private address), which the job's namespace cannot and must not reach. So a
+replica's `/etc/resolv.conf` is one the executor writes in its run directory (`resolv_conf`):
+slirp4netns's resolver (`netns.SLIRP_DNS`) with egress `internet`, no nameserver at all with
+egress `none` (a lookup fails at once instead of waiting on an address it cannot reach, and the
+host's search domains and addresses stay the host's).
+
 One builder serves every executor whose replicas run from a run directory: the local supervisor
 puts `argv()` before the command, Slurm's batch script and Ray's entry script exec it. `argv()`
 is pure; `detect()` alone looks at this machine (which is assumed to be laid out like the nodes
@@ -34,7 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from aicc.executors.environment import source_root
+from aicc.executors.environment import source_root, write_private
+from aicc.executors.netns import SLIRP_DNS, Egress
 from aicc.executors.workdir import Prepared
 
 log = logging.getLogger(__name__)
@@ -69,6 +77,8 @@ GPU_DEVICES = (
     *(f"/dev/nvidia{i}" for i in range(16)),
 )
 STOP_SIGNALS = "TERM,INT,HUP,QUIT,USR1,USR2"  # what a supervisor, Slurm or Ray may send
+RESOLV_CONF = "resolv.conf"  # RUN_DIR/resolv.conf: the replica's /etc/resolv.conf
+HOST_RESOLV_CONF = "/etc/resolv.conf"
 
 
 class SandboxUnavailable(RuntimeError):
@@ -88,6 +98,9 @@ class Sandbox:
     devices: tuple[str, ...] = GPU_DEVICES
     env_tool: str = "/usr/bin/env"
     extra_hidden: tuple[str, ...] = field(default=())  # site secrets (secret_key_file)
+    # Where a replica's own resolv.conf is bound so that its /etc/resolv.conf shows it
+    # (`resolver_place`); None: nowhere it can go (the host has none).
+    resolv_place: str | None = HOST_RESOLV_CONF
 
     def argv(
         self,
@@ -97,11 +110,13 @@ class Sandbox:
         home: str | None = None,
         gpus: bool = False,
         read_only: Sequence[str | Path] = (),
+        resolv_conf: str | Path | None = None,
     ) -> list[str]:
         """The command line to put before a replica's argv: `writable` paths (its working copy,
         outputs, checkpoints) are bound read-write at their own paths, `read_only` ones (its
         data sets) read-only, `cwd` is entered, `home` (the replica's $HOME) is an empty
-        private directory, and `gpus` binds the GPU devices."""
+        private directory, `gpus` binds the GPU devices, and `resolv_conf` (a file) is shown,
+        read-only, as its /etc/resolv.conf instead of the host's."""
         args = [self.env_tool, f"--ignore-signal={STOP_SIGNALS}", self.bwrap]
         for path, target in self.system:
             args += ["--symlink", target, path] if target else ["--ro-bind-try", path, path]
@@ -109,6 +124,8 @@ class Sandbox:
             args += ["--ro-bind-try", "/dev/null", path]
         for path in self.hidden_dirs:
             args += ["--tmpfs", path]  # private and empty: what is under it is not there
+        if resolv_conf is not None and self.resolv_place is not None:
+            args += ["--ro-bind", str(resolv_conf), self.resolv_place]
         args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--tmpfs", "/tmp"]
         if home and _private_home_ok(home):
             args += ["--tmpfs", home]
@@ -136,20 +153,57 @@ def for_replica(
     gpus: bool,
     read_only: Sequence[Path] = (),
     home: Path | None = None,
+    *,
+    run_dir: Path | None = None,
+    egress: Egress = "none",
 ) -> list[str]:
     """What goes before a replica's argv: nothing without a sandbox; else the sandbox in which
     its working copy, the job's outputs and checkpoints (and, read-only, its data sets' view)
     are all it sees of the run directories and of the node's data cache. `home`: a persistent
-    home, bound read-write as its $HOME instead of an empty private one."""
+    home, bound read-write as its $HOME instead of an empty private one. `run_dir`: where its
+    resolv.conf for `egress` is written (`resolv_conf`), shown as its /etc/resolv.conf."""
     if sandbox is None:
         return []
     paths = [prepared.workdir, prepared.outputs, prepared.checkpoints]
     if home is not None:
         paths.append(home)
     private = None if home is not None else env.get("HOME")
+    resolv = None if run_dir is None else write_resolv_conf(run_dir, egress)
     return sandbox.argv(
-        writable=paths, cwd=prepared.workdir, home=private, gpus=gpus, read_only=read_only
+        writable=paths,
+        cwd=prepared.workdir,
+        home=private,
+        gpus=gpus,
+        read_only=read_only,
+        resolv_conf=resolv,
     )
+
+
+def resolv_conf(egress: Egress) -> str:
+    """A replica's /etc/resolv.conf in its job's namespace: slirp4netns's resolver with egress
+    `internet`, none with `none` (glibc then asks its own loopback, where nothing answers)."""
+    if egress == "internet":
+        return f"# AICC: slirp4netns resolves the job's names\nnameserver {SLIRP_DNS}\n"
+    return "# AICC: the job has no egress, so no resolver\n"
+
+
+def write_resolv_conf(run_dir: Path, egress: Egress) -> Path:
+    """`resolv_conf(egress)` as `RUN_DIR/resolv.conf`, which the sandbox binds read-only; made
+    new and renamed over the name (whatever a job left there, a link too, is not followed)."""
+    path = run_dir / RESOLV_CONF
+    write_private(path, resolv_conf(egress), 0o644)
+    return path
+
+
+def resolver_place(host: str = HOST_RESOLV_CONF) -> str | None:
+    """Where to bind a replica's resolv.conf so that its `/etc/resolv.conf` shows it: that
+    file, or where its link points when it is one (systemd-resolved's
+    `/run/systemd/resolve/stub-resolv.conf`): bwrap mounts over a link's target, and it finds
+    an absolute one only where it exists. None when the host has no resolv.conf (a file cannot
+    be made in the read-only /etc)."""
+    if not os.path.exists(host):  # missing, or a link to nothing
+        return None
+    return os.path.realpath(host) if os.path.islink(host) else host
 
 
 def _private_home_ok(home: str) -> bool:
@@ -204,6 +258,7 @@ def detect(mode: Mode, *, hide: Sequence[str | Path] = ()) -> Sandbox | None:
             devices=tuple(dict.fromkeys((*GPU_DEVICES, *sorted(glob.glob("/dev/nvidia[0-9]*"))))),
             env_tool=shutil.which("env") or "/usr/bin/env",
             extra_hidden=tuple(str(p) for p in hide if not os.path.isdir(p)),
+            resolv_place=resolver_place(),
         )
         problem = _try(sandbox)
     if problem is None:

@@ -69,7 +69,7 @@ class Culler:
     def last_activity(self, item: notebooks.Watched) -> datetime | None:
         """When the notebook last did anything (now, while a kernel is busy); None when its
         JupyterLab does not answer."""
-        headers = {"Authorization": f"token {item.token}"}
+        headers = {**item.headers, "Authorization": f"token {item.token}"}
         base = f"{item.url}/notebooks/{item.job_id}/api"
         try:
             with contextlib.ExitStack() as stack:

@@ -91,9 +91,9 @@ class Keeper:
         def one(probe: deployments.Probe) -> bool:
             try:
                 if probe.socket is None:
-                    return self._http.get(probe.url).is_success
+                    return self._http.get(probe.url, headers=probe.headers).is_success
                 with endpoints.unix_client(probe.socket, self._http.timeout) as http:
-                    return http.get(probe.url).is_success
+                    return http.get(probe.url, headers=probe.headers).is_success
             except (httpx.HTTPError, OSError):
                 return False
 

@@ -58,13 +58,20 @@ def rendezvous(
     """torchrun's variables for each replica of a gang, which meets at its first node: on
     127.0.0.1 where all its replicas share one node (they then share the job's own network
     there, executors/netns.py; AICC_GANG_NODES says how many nodes it spans), else at that
-    node's address. A replica that `listens` (a
+    node's address. A gang over several nodes of an executor whose nodes are not this
+    machine also gets AICC_GANG_LINK_PORT: where node rank 0's relay of the gang link
+    listens at that address (executors/ganglink.py; the executor then makes MASTER_ADDR
+    the link's, as it alone knows whether the replica runs in a namespace). A replica that
+    `listens` (a
     service's, a notebook's) also gets a fresh `PORT` on its node and `AICC_SERVICE_HOST`,
     the address at which AICC reaches it there."""
     first = bind.placements[0].node
     spread = len({p.node for p in bind.placements})
     addr = "127.0.0.1" if spread == 1 else address(nodes[first], same_host)
     port = free_port()
+    link = {}
+    if spread > 1 and nodes[first].executor not in same_host:
+        link["AICC_GANG_LINK_PORT"] = free_port()
     node_order: dict[str, int] = {}
     local: dict[str, int] = defaultdict(int)
     out = []
@@ -79,6 +86,7 @@ def rendezvous(
                 "MASTER_ADDR": addr,
                 "MASTER_PORT": port,
                 "AICC_GANG_NODES": spread,  # 1: the gang may share one network (netns.py)
+                **link,
             }
         )
         if listens:

@@ -10,7 +10,10 @@ own address, which is not the one the browser sees; the proxy does that check it
 (a request that changes something, and every websocket, must come from this server's own pages).
 
 A sandboxed notebook of this machine is reached through its Unix socket (`Upstream.socket`,
-services/endpoints.py), HTTP and websockets alike: no TCP port answers for it.
+services/endpoints.py), HTTP and websockets alike: no TCP port answers for it. One on another
+machine (Slurm, Ray) is reached on TCP, where its forwarder passes on only connections whose
+first request carries the replica's token: the proxy sends it with every request and every
+websocket's upgrade (`Upstream.headers`), and drops any the browser sent.
 """
 
 from __future__ import annotations
@@ -51,7 +54,9 @@ HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer"}
     | {"transfer-encoding", "upgrade", "host", "content-length"}
 )
+# the caller's own `X-AICC-Replica-Token` too: the proxy sends the notebook's (`_headers`)
 NOT_FORWARDED = HOP_BY_HOP | {"authorization", "origin", "referer", "cookie"}
+NOT_FORWARDED |= {endpoints.TOKEN_HEADER.lower()}
 WS_NOT_FORWARDED = NOT_FORWARDED | {
     "sec-websocket-key",
     "sec-websocket-version",
@@ -105,6 +110,7 @@ def _headers(
 ) -> dict[str, str]:
     headers = {k: v for k, v in conn.headers.items() if k.lower() not in drop}
     headers["authorization"] = f"token {upstream.token}"
+    headers.update(upstream.headers)  # its replica token, on TCP (never shown to the browser)
     cookies = _cookies(conn)
     if cookies:
         headers["cookie"] = cookies

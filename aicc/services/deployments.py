@@ -15,10 +15,10 @@ import copy
 import importlib.util
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 from sqlalchemy import delete, select
@@ -103,7 +103,11 @@ class Replica:
     state: str  # the job's
     ready: bool
     draining: bool
+    # Where the server reaches it: `socket` (sandboxed on this machine: a Unix socket in its run
+    # directory, no TCP port at all, so no `url`), `tcp` (at `url`), None before it has one.
+    # Clients call it through the gateway either way.
     url: str | None
+    reached_via: Literal["socket", "tcp"] | None = None
 
 
 @dataclass(frozen=True)
@@ -181,7 +185,8 @@ def _replicas(session: Session, row: DeploymentRow) -> list[Replica]:
                 state=job.state if job else "gone",
                 ready=bool(found and found.ready),
                 draining=link.draining_at is not None,
-                url=found.url if found else None,
+                url=found.url if found and found.socket is None else None,
+                reached_via=None if found is None else "tcp" if found.socket is None else "socket",
             )
         )
     return out
@@ -662,13 +667,14 @@ def delete_deployment(
 
 @dataclass(frozen=True)
 class Probe:
-    """A running replica to check: GET `url` (through `socket` when set: Endpoint.socket).
-    `ready`: whether its last probe answered."""
+    """A running replica to check: GET `url` (through `socket` when set: Endpoint.socket), with
+    `headers` (its token on TCP: Endpoint.headers). `ready`: whether its last probe answered."""
 
     job_id: str
     url: str
     ready: bool
     socket: str | None = None
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 def _links(session: Session, deployment_id: str) -> list[DeploymentReplicaRow]:
@@ -688,7 +694,7 @@ def probes(session: Session) -> list[Probe]:
         path = _current(session, row).settings.get("readiness_path", "/health")
         draining = {link.job_id for link in _links(session, row.id) if link.draining_at is not None}
         out += [
-            Probe(e.job_id, e.url + path, e.ready, e.socket)
+            Probe(e.job_id, e.url + path, e.ready, e.socket, e.headers)
             for e in endpoints.of_deployment(session, row.id)
             if e.running and e.job_id not in draining
         ]

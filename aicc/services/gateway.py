@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -52,6 +52,8 @@ class Target:
     # (job id, http://HOST:PORT or the absolute path of its Unix socket: Endpoint.address)
     urls: tuple[tuple[str, str], ...]
     waits: bool = True  # without a ready replica, one is coming: hold a request (not stopped)
+    # address -> the replica's token, sent with every request to it (Endpoint.headers): a secret
+    tokens: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -142,10 +144,11 @@ def target(session: Session, project_id: str, name: str) -> Target | None:
     )
     if row is None:
         return None
-    ready = tuple(
-        (e.job_id, e.address) for e in endpoints.of_deployment(session, row.id) if e.ready
-    )
-    return Target(row.id, row.name, ready, waits=row.state not in ("stopped", "failed"))
+    live = [e for e in endpoints.of_deployment(session, row.id) if e.ready]
+    ready = tuple((e.job_id, e.address) for e in live)
+    tokens = {e.address: e.token for e in live if e.token}
+    waits = row.state not in ("stopped", "failed")
+    return Target(row.id, row.name, ready, waits=waits, tokens=tokens)
 
 
 def models(session: Session, key: Grant) -> list[Model]:

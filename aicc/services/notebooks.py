@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -93,6 +93,8 @@ class Upstream:
     url: str  # http://HOST:PORT
     token: str
     socket: str | None = None  # reached through this Unix socket instead (Endpoint.socket)
+    # with every request to it: its replica token on TCP (Endpoint.headers), a secret
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,7 @@ class Watched:
     started_at: datetime
     devices_busy_at: datetime | None  # the last NVML sample of its devices above BUSY_DEVICE
     socket: str | None = None  # reached through this Unix socket instead (Endpoint.socket)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)  # Endpoint.headers
 
 
 def token(sealer: Sealer, job_id: str, attempt: int) -> str:
@@ -347,7 +350,8 @@ def upstream(session: Session, sealer: Sealer, who: Principal, job_id: str) -> U
     live = [e for e in endpoints.of_job(session, job_id) if e.running]
     if not live:
         raise NotFound("notebook {job_id} is not running ({state})", job_id=job_id, state=job.state)
-    return Upstream(job_id, live[0].url, token(sealer, job_id, job.attempt), live[0].socket)
+    secret = token(sealer, job_id, job.attempt)
+    return Upstream(job_id, live[0].url, secret, live[0].socket, live[0].headers)
 
 
 # --- idle culling (loops/culling.py) ---
@@ -372,6 +376,7 @@ def watched(session: Session, sealer: Sealer) -> list[Watched]:
                 job_id=job.id,
                 url=live[0].url,
                 socket=live[0].socket,
+                headers=live[0].headers,
                 token=token(sealer, job.id, job.attempt),
                 idle_timeout_s=row.idle_timeout_s,
                 started_at=job.started_at,

@@ -385,6 +385,57 @@ def test_a_launcher_killed_mid_launch_leaves_one_supervisor(run_dir: Path, tmp_p
     assert ran.read_text() == "ran\n"
 
 
+@pytest.mark.parametrize("kind", ["symlink", "hard link", "fifo"])
+def test_a_supervisor_log_left_as_a_link_or_fifo_fails_the_launch_and_writes_nothing(
+    run_dir: Path, tmp_path: Path, kind: str
+) -> None:
+    """Issue 35: `launch` opened `supervisor.log` by name to append. A link there made the server
+    append to a file of someone's choosing; a FIFO blocked the launch (and the loop) until
+    someone read it. Now the launch fails at once, naming the file and what it is, and starts
+    no supervisor; the file pointed at is untouched."""
+    run_dir.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    log = run_dir / runtime.SUPERVISOR_LOG
+    if kind == "symlink":
+        log.symlink_to(victim)
+    elif kind == "hard link":
+        os.link(victim, log)
+    else:
+        os.mkfifo(log)
+    noisy = spec("echo hi", tmp_path)
+    with ThreadPoolExecutor(1) as pool:
+        launched = pool.submit(launch, run_dir, noisy)
+        try:
+            with pytest.raises(runtime.UnsafeFile) as refused:
+                launched.result(timeout=10)
+        finally:
+            if kind == "fifo" and not launched.done():  # the old code waits for a reader
+                os.close(os.open(log, os.O_RDONLY | os.O_NONBLOCK))
+    what = {"symlink": "symbolic link", "hard link": "hard link", "fifo": "FIFO"}[kind]
+    assert "supervisor.log" in str(refused.value) and what in str(refused.value)
+    assert victim.read_text() == "precious\n"
+    assert runtime.read_json(run_dir / runtime.SUPERVISOR_FILE) is None  # nothing started
+    assert status(run_dir).phase == "lost"
+
+
+def test_logs_left_as_links_are_replaced_not_written_through(run_dir: Path, tmp_path: Path) -> None:
+    """The supervisor made its logs with O_TRUNC through whatever name was there: a link to
+    another file had that file emptied and filled with the replica's output. Now the name is
+    replaced by a new file of the replica's own."""
+    run_dir.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (run_dir / "stdout.log").symlink_to(victim)
+    os.link(victim, run_dir / "stderr.log")
+    pid = launch(run_dir, spec("echo out; echo err >&2", tmp_path))
+    final = wait_for(run_dir, "exited")
+    assert (final.reason, final.supervisor_pid) == ("succeeded", pid), final
+    assert victim.read_text() == "precious\n"
+    assert read_log(run_dir, "stdout") == "out\n" and read_log(run_dir, "stderr") == "err\n"
+    assert not (run_dir / "stdout.log").is_symlink()
+
+
 def test_broken_launch_file_is_supervisor_error(run_dir: Path) -> None:
     run_dir.mkdir()
     (run_dir / "launch.json").write_text(json.dumps({"command": ["true"]}))

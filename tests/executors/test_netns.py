@@ -128,6 +128,34 @@ def test_two_launchers_of_one_job_share_its_namespace_while_one_runs(tmp_path: P
     assert _gone(directory)  # its last user is gone: so is the holder, and the namespace
 
 
+def test_a_retry_never_joins_its_earlier_attempts_namespace(tmp_path: Path) -> None:
+    """The namespace is the attempt's (`net_dir`): while a replica of attempt 0 still runs on
+    the node, attempt 1's replica there gets a namespace (and a gang link) of its own."""
+    job = tmp_path / "job"
+    first = subprocess.Popen(
+        [*netns.prefix(netns.net_dir(job, 0, "n1")), "sleep", "30"], stdout=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (netns.net_dir(job, 0, "n1") / netns.HOLDER_FILE).exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        holder = json.loads((netns.net_dir(job, 0, "n1") / netns.HOLDER_FILE).read_text())
+        earlier = os.readlink(f"/proc/{holder['pid']}/ns/net")
+        retry = subprocess.run(
+            [*netns.prefix(netns.net_dir(job, 1, "n1")), "readlink", "/proc/self/ns/net"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert retry.returncode == 0, retry.stderr
+        assert retry.stdout.strip() not in (earlier, os.readlink("/proc/self/ns/net"))
+    finally:
+        first.kill()
+        first.wait()
+    assert _gone(netns.net_dir(job, 0, "n1")) and _gone(netns.net_dir(job, 1, "n1"))
+
+
 SERVE = """
 import os, socket
 server = socket.create_server(("127.0.0.1", int(os.environ["PORT"])))
@@ -176,3 +204,30 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def test_head_token_reads_the_one_token_header_of_a_request_head() -> None:
+    """The forwarder's parser (pure, stdlib): the header's name in any case, its value without
+    the spaces around it; none, two, one in the request line or a line without a colon: None."""
+    line = b"GET /x HTTP/1.1\r\nHost: n1:8000\r\n"
+    assert netns.head_token(line + b"x-aicc-replica-token:  abc \r\n") == b"abc"
+    assert netns.head_token(line + b"X-AICC-Replica-Token: abc\r\nA: b\r\n") == b"abc"
+    assert netns.head_token(line) is None
+    two = b"X-AICC-Replica-Token: abc\r\nX-AICC-Replica-Token: abc\r\n"
+    assert netns.head_token(line + two) is None
+    assert netns.head_token(b"X-AICC-Replica-Token: abc\r\nHost: x\r\n") is None
+    assert netns.head_token(line + b"X-AICC-Replica-Token abc\r\n") is None
+    assert netns.head_token(line + b"X-AICC-Replica-Token-2: abc\r\n") is None
+
+
+def test_a_token_is_made_once_0600_in_a_0700_directory(tmp_path: Path) -> None:
+    path = netns.make_token(netns.service_token(tmp_path))
+    token = netns.read_token(path)
+    assert len(token) == 64 and int(token, 16) >= 0
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
+    assert netns.read_token(netns.make_token(path)) == token  # a launch tried again keeps it
+    link = tmp_path / "link"
+    link.symlink_to(path)
+    with pytest.raises(OSError):
+        netns.read_token(link)

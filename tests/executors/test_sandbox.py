@@ -14,7 +14,7 @@ import pytest
 
 import aicc
 from aicc.config import Settings
-from aicc.executors import sandbox
+from aicc.executors import netns, sandbox
 from aicc.executors.environment import base_env
 from aicc.executors.local import runtime
 from aicc.sdk.workdir import pack_workdir
@@ -166,6 +166,47 @@ def test_the_sandbox_hides_machine_secrets_and_keeps_the_network(tmp_path: Path)
     assert int(got["pids"]) <= 5, out.stdout  # bwrap's init and the shell's: none of the host's
     host_links = Path("/proc/net/dev").read_text().count(":")
     assert int(got["net"]) == host_links, out.stdout
+
+
+def test_a_replica_resolves_names_through_its_own_network_alone(tmp_path: Path) -> None:
+    """Issue 35: a sandboxed replica read the host's /etc/resolv.conf (here `nameserver
+    10.255.255.53`, elsewhere 127.0.0.53), addresses its own network cannot reach. With egress
+    `internet` it now names slirp4netns's resolver alone; with egress `none`, no resolver."""
+    host = Path("/etc/resolv.conf").read_text()
+    show = "grep -E '^(nameserver|search|domain)' /etc/resolv.conf || echo NONE"
+    with in_process(tmp_path / "home", egress="internet") as (api, _state):
+        found = {}
+        for egress in ("internet", "none"):
+            spec = {"command": show, "egress": egress, "resources": {"cpu": 0.25}}
+            job = submit(api, spec)
+            done = wait_state(api, job["id"], {"succeeded", "failed"}, timeout=120)
+            log = api.get(f"/api/v1/jobs/{job['id']}/logs").text
+            assert done["state"] == "succeeded", (done, log)
+            found[egress] = log.splitlines()
+    assert found["internet"] == [f"nameserver {netns.SLIRP_DNS}"], (found, host)
+    assert found["none"] == ["NONE"], (found, host)
+
+
+def test_the_replicas_resolv_conf_goes_where_the_hosts_link_points(tmp_path: Path) -> None:
+    """Under systemd-resolved /etc/resolv.conf is a link into /run/systemd/resolve: bwrap mounts
+    over a link's target and finds an absolute one only where it exists, so the replica's file
+    is bound over the target; a host without one gets none (/etc is read-only there)."""
+    target = tmp_path / "run" / "stub-resolv.conf"
+    target.parent.mkdir()
+    target.write_text("nameserver 127.0.0.53\n")
+    (tmp_path / "absolute").symlink_to(target)
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "plain").write_text("nameserver 192.0.2.53\n")
+    assert sandbox.resolver_place(str(tmp_path / "absolute")) == str(target)
+    assert sandbox.resolver_place(str(tmp_path / "plain")) == str(tmp_path / "plain")
+    assert sandbox.resolver_place(str(tmp_path / "dangling")) is None
+    assert sandbox.resolver_place(str(tmp_path / "missing")) is None
+    box = sandbox.Sandbox(bwrap="/usr/bin/bwrap", system=(), resolv_place=str(target))
+    argv = box.argv(writable=[], cwd="/", resolv_conf=tmp_path / "mine")
+    at = argv.index(str(tmp_path / "mine"))
+    assert argv[at - 1 : at + 2] == ["--ro-bind", str(tmp_path / "mine"), str(target)]
+    nowhere = sandbox.Sandbox(bwrap="/usr/bin/bwrap", system=(), resolv_place=None)
+    assert "--ro-bind" not in nowhere.argv(writable=[], cwd="/", resolv_conf=tmp_path / "mine")
 
 
 def test_the_command_line_binds_only_the_replicas_paths_writable_and_hides_before_binding() -> None:

@@ -67,19 +67,20 @@ def exclusive(path: Path, timeout: float = 600) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[SlurmCommands]:
     with exclusive(CLUSTER_DIR.with_name("test.lock")):
-        started = slurm_dev("start")
-        if started.returncode == 4:  # Slurm cannot be installed here (no root, apt refused)
-            reason = f"SLURM IS NOT AVAILABLE, Slurm tests NOT RUN: {started.stderr.strip()}"
-            warnings.warn(reason, stacklevel=1)
-            pytest.skip(reason)
-        if started.returncode != 0:
-            slurm_dev("stop")
-            pytest.fail(f"slurm-dev.sh start failed:\n{started.stdout}\n{started.stderr}")
-        commands = SlurmCommands(slurm_conf=CLUSTER_DIR / "etc" / "slurm.conf")
-        for state in ("PENDING", "RUNNING"):  # a clean slate after an earlier session's crash
-            commands.run("scancel", f"--state={state}")
-        yield commands
-        stopped = slurm_dev("stop")
+        try:  # a start that fails half-way (or times out) stops what it started too
+            started = slurm_dev("start")
+            if started.returncode == 4:  # Slurm cannot be installed here (no root, apt refused)
+                reason = f"SLURM IS NOT AVAILABLE, Slurm tests NOT RUN: {started.stderr.strip()}"
+                warnings.warn(reason, stacklevel=1)
+                pytest.skip(reason)
+            if started.returncode != 0:
+                pytest.fail(f"slurm-dev.sh start failed:\n{started.stdout}\n{started.stderr}")
+            commands = SlurmCommands(slurm_conf=CLUSTER_DIR / "etc" / "slurm.conf")
+            for state in ("PENDING", "RUNNING"):  # a clean slate after an earlier session's crash
+                commands.run("scancel", f"--state={state}")
+            yield commands
+        finally:
+            stopped = slurm_dev("stop")
         assert stopped.returncode == 0, stopped.stderr
 
 
@@ -120,21 +121,44 @@ def slurm_id(handle: str) -> str:
 TRAIN = REPO / "examples" / "train-mlp" / "train.py"
 LOSS = re.compile(r"^epoch \d+ loss ([0-9.]+)$", re.MULTILINE)
 
+# Run by each replica of the gang before it trains: what it reaches of the node (the API's port,
+# the gang link's hub) and where it meets its gang.
+_REACH = """
+import os, socket, sys
+rank = os.environ["RANK"]
+hub = os.environ["AICC_GANG_LINK_PORT"]  # node rank 0's relay, on the node (127.0.0.1 here)
+for what, host, port in (("API", "127.0.0.1", sys.argv[1]), ("hub", "127.0.0.1", hub)):
+    try:
+        socket.create_connection((host, int(port)), timeout=3).close()
+        print(f"rank {rank} reached the node's {what}", flush=True)
+    except OSError as exc:
+        print(f"rank {rank} node's {what}: {type(exc).__name__}", flush=True)
+print(f"rank {rank} meets at", os.environ["MASTER_ADDR"], os.environ["GLOO_SOCKET_IFNAME"])
+"""
+
 
 def test_a_two_replica_ddp_gang_through_aicc_on_two_slurm_nodes(
     cluster: SlurmCommands, tmp_path: Path
 ) -> None:
-    """Each replica is a Slurm job on its own node with torchrun's variables, in the sandbox;
-    gloo meets at the rank-0 node's address; both ranks' logs are readable per replica; and the
-    example's DDP training ends at the same loss as one replica trained alone. It comes first,
-    while the three nodes are free: `runtime_limited` holds a CPU of n1 that AICC does not know
-    of."""
+    """Each replica is a Slurm job on its own node with torchrun's variables, in the sandbox
+    and its node's namespace of the job; gloo meets on the gang link (issue 35), at node rank
+    0's `gang0`, while neither rank reaches the API's port on the node nor the link's own hub
+    port; both ranks' logs are readable per replica; and the example's DDP training ends at the
+    same loss as one replica trained alone. It comes first, while the three nodes are free:
+    `runtime_limited` holds a CPU of n1 that AICC does not know of."""
+    import httpx
+
     from aicc.sdk.workdir import pack_workdir
     from aicc.testing.jobs import submit, wait_state
-    from aicc.testing.servers import in_process
+    from aicc.testing.servers import over_http
 
     slurm = {"conf": cluster.slurm_conf, "simulated_gpus": True}
-    with in_process(tmp_path / "home", executor="slurm", slurm=slurm) as (api, _state):
+    home = tmp_path / "home"
+    with (
+        over_http(home, executor="slurm", slurm=slurm, sandbox="bwrap") as (url, token, _state),
+        httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as api,
+    ):
+        api_port = url.rpartition(":")[2]
         packed = pack_workdir(TRAIN.parent)  # the job sees its workdir, not the repository
         upload = api.post(
             "/api/v1/workdirs",
@@ -146,8 +170,10 @@ def test_a_two_replica_ddp_gang_through_aicc_on_two_slurm_nodes(
             "command": ["python", "train.py", "--epochs", "3", "--samples", "1024"],
             "workdir_sha256": packed.sha256,
         }
+        reach = 'python -c "$0" "$1" && exec python train.py --epochs 3 --samples 1024'
         gang = {
             **train,
+            "command": ["sh", "-c", reach, _REACH, api_port],
             "replicas": 2,
             "resources": {"cpu": 2, "memory": "512MiB"},  # a whole dev node each
         }
@@ -173,6 +199,9 @@ def test_a_two_replica_ddp_gang_through_aicc_on_two_slurm_nodes(
         ]
         for rank, log in enumerate(logs):
             assert f"rank {rank} of 2: 64 of every 128 samples" in log, log
+            assert f"rank {rank} node's API: ConnectionRefusedError" in log, log
+            assert f"rank {rank} node's hub: ConnectionRefusedError" in log, log
+            assert f"rank {rank} meets at 10.254.0.1 gang0" in log, log
         two = float(LOSS.findall(logs[0])[-1])
         one = float(LOSS.findall(api.get(f"/api/v1/jobs/{single['id']}/logs").text)[-1])
         assert two == pytest.approx(one, rel=1e-3), (one, two)
@@ -566,3 +595,101 @@ def test_a_gang_on_one_slurm_node_meets_in_its_own_network(executor: SlurmExecut
         assert "met rank1" in logs[0] and "met rank0" in logs[1], logs
     finally:
         listener.close()
+
+
+PEEK_TOKEN = (
+    'for f in "${AICC_OUTPUT_DIR%/outputs}"/[0-9]*/[0-9]*/service/token; do '
+    'cat "$f" 2>/dev/null && echo "READ $f" || echo "DENIED $f"; done; '
+    'ls "${AICC_OUTPUT_DIR%/outputs}" 2>&1 | head -3; exec sleep 300'
+)
+
+
+def test_a_sandboxed_replica_on_slurm_answers_the_gateway_alone(
+    cluster: SlurmCommands, tmp_path: Path
+) -> None:
+    """Issue 35 ("Replicas answer anyone on the machine"), on Slurm, where a replica listens at
+    its node's address: the deployment becomes ready (the deployments loop's probe carries the
+    replica's token) and the gateway's chat answers 200, while a process of the node calling
+    HOST:PORT directly, with no header or a wrong one, gets 403 and nothing of the replica. The
+    token is 0600 in a 0700 directory of the run directory that a job does not see (a service
+    job looking for it finds nothing), no API answer and no repr shows it, and a token that
+    cannot be read makes the replica unreachable (neither running nor ready), never open."""
+    import stat
+
+    import httpx
+
+    from aicc.executors import netns
+    from aicc.services import endpoints
+    from aicc.testing.deployments import deploy
+    from aicc.testing.jobs import submit
+    from aicc.testing.servers import over_http
+
+    slurm = {"conf": cluster.slurm_conf, "simulated_gpus": True}
+    home, ours = tmp_path / "home", []
+    with (
+        over_http(home, executor="slurm", slurm=slurm, sandbox="bwrap") as (url, admin, state),
+        contextlib.ExitStack() as stack,
+    ):
+        stack.callback(_scancel_ours, cluster, ours)  # Slurm jobs outlive the server
+        api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin}"}, timeout=30)
+        chat = deploy(api, "chat", timeout=180)
+        ours += chat.jobs
+        key = api.post("/api/v1/keys", json={"name": "app"}).json()["secret"]
+        body = {"model": "chat", "messages": [{"role": "user", "content": "say hello to me"}]}
+
+        def call() -> httpx.Response:
+            bearer = {"Authorization": f"Bearer {key}"}
+            return httpx.post(f"{url}/v1/chat/completions", json=body, headers=bearer, timeout=60)
+
+        answer = call()
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["choices"][0]["message"]["content"].startswith("hello from")
+        with state.db.reader() as session:
+            (found,) = [e for e in endpoints.of_job(session, chat.jobs[0]) if e.running]
+            handle = session.scalar(
+                select(ReplicaRow.handle).where(ReplicaRow.job_id == chat.jobs[0])
+            )
+        assert found.socket is None and found.token and found.url.startswith("http://127.0.0.1:")
+        assert found.token not in repr(found)
+        for headers in ({}, {netns.TOKEN_HEADER: "0" * 64}):
+            direct = httpx.post(f"{found.url}/v1/chat/completions", json=body, headers=headers)
+            assert direct.status_code == 403, direct.text
+            assert "hello" not in direct.text and "choices" not in direct.text
+        with_token = httpx.get(f"{found.url}/health", headers=found.headers)
+        assert with_token.status_code == 200  # the same port, with the token: the replica
+        shown = [api.get(f"/api/v1/jobs/{chat.jobs[0]}"), api.get("/api/v1/deployments/chat")]
+        assert all(s.status_code == 200 and found.token not in s.text for s in shown)
+
+        token = netns.service_token(SlurmExecutor.parse_handle(str(handle))[1])
+        assert stat.S_IMODE(token.stat().st_mode) == 0o600
+        assert stat.S_IMODE(token.parent.stat().st_mode) == 0o700
+        peek = submit(api, {"kind": "service", "command": PEEK_TOKEN, "resources": {"cpu": 1}})
+        ours.append(peek["id"])
+
+        def peeked() -> str | None:
+            got = api.get(f"/api/v1/jobs/{peek['id']}/logs")
+            return got.text if got.status_code == 200 and "service/token" in got.text else None
+
+        log = wait("the peeking job's log", peeked, timeout=120)
+        assert "DENIED" in log and "READ" not in log and found.token not in log, log
+        api.post(f"/api/v1/jobs/{peek['id']}/cancel")
+
+        hidden = token.with_name("moved")
+        token.rename(hidden)  # a token the server cannot read: the replica is not routed to
+        try:
+            with state.db.reader() as session:
+                (gone,) = endpoints.of_job(session, chat.jobs[0])
+            assert not gone.running and not gone.ready and gone.token is None
+        finally:
+            hidden.rename(token)
+
+
+def _scancel_ours(cluster: SlurmCommands, job_ids: list[str]) -> None:
+    """Cancel the Slurm jobs of these AICC jobs (every attempt and replica), whatever became of
+    the server."""
+    from aicc.executors.slurm.executor import NAME_PREFIX
+
+    names = cluster.run("squeue", "-h", "-o", "%j").split()
+    for name in names:
+        if any(name.startswith(f"{NAME_PREFIX}{job_id}-") for job_id in job_ids):
+            cluster.run("scancel", f"--name={name}")

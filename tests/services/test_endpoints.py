@@ -43,3 +43,15 @@ def test_a_service_job_answers_on_its_port(server: tuple[TestClient, AppState]) 
     assert endpoint.socket is not None and endpoint.address == endpoint.socket
     assert endpoint.socket.endswith(f"/runs/{job_id}/0/0/service/socket")
     assert api.post(f"/api/v1/jobs/{job_id}/cancel").status_code == 200
+
+
+def test_the_run_directory_a_handle_names() -> None:
+    """Where the server reads a replica's socket or token: the local executor's handle is its
+    run directory, Slurm's and Ray's end with it; Kubernetes' and a relative or `..` path name
+    none."""
+    run = "/srv/aicc/slurm-runs/job_1/0/0"
+    assert str(endpoints.run_dir_of(run)) == run
+    assert str(endpoints.run_dir_of(f"slurm:42:{run}")) == run
+    assert str(endpoints.run_dir_of(f"ray:aicc-job_1-0-0:{run}")) == run
+    for handle in (None, "", "k8s:aicc/job-1/0", "slurm:42:runs/x", f"slurm:42:{run}/../../x"):
+        assert endpoints.run_dir_of(handle) is None, handle

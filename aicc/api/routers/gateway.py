@@ -24,6 +24,7 @@ from starlette.types import Receive, Scope, Send
 
 from aicc.api.deps import get_state
 from aicc.api.gateway import Gateway
+from aicc.services import endpoints
 from aicc.services import gateway as gw
 from aicc.services.api_keys import PREFIX
 from aicc.services.common import new_id, utcnow
@@ -331,9 +332,10 @@ async def _send(
         call.attempts += 1
         gateway.outstanding[url] = gateway.outstanding.get(url, 0) + 1
         base = "http://localhost" if url.startswith("/") else url
+        sent = {**headers, **endpoints.headers(call.target.tokens.get(url))}
         try:
             upstream = await gateway.client(url).post(
-                base + path, data=body, headers=headers, allow_redirects=False
+                base + path, data=body, headers=sent, allow_redirects=False
             )
         except _REFUSED:
             _release(gateway, url)

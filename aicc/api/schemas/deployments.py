@@ -63,7 +63,8 @@ class DeploymentReplica(BaseModel):
     state: str
     ready: bool
     draining: bool
-    url: str | None
+    url: str | None  # null when it is reached through a Unix socket
+    reached_via: Literal["socket", "tcp"] | None
 
 
 class Deployment(BaseModel):

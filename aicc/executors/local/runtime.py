@@ -19,7 +19,9 @@ hard link, a FIFO whose reader would block the API. So the server reads them onl
 guard of job-written files (`jobfiles.open_regular`: no link followed, never blocking, regular
 files of one name only), which raises `jobfiles.Refused` for anything else (a 422 at the API,
 services/logs.py), and writes its own files only as new ones (`O_EXCL`), never through a name
-the job left.
+the job left; the one it appends to, `supervisor.log`, is opened without following a link or
+waiting on a FIFO and checked on its fd (`open_append`: anything but a regular file of one name
+fails the launch, saying so).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import fcntl
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -145,7 +148,11 @@ class StreamLog:
 
     @staticmethod
     def _open(path: Path) -> int:
-        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        """A new, empty file under `path`: whatever was there (a link a job left, a FIFO, a
+        hard link to another file) is unlinked, never opened, truncated or followed."""
+        path.unlink(missing_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        return os.open(path, flags, 0o644)
 
     def write(self, data: bytes) -> None:
         """Keep `data`; on a full disk drop it (and say so once there is room again) rather
@@ -263,6 +270,60 @@ def read_json(path: Path) -> dict[str, Any] | None:
 _JSON_LIMITS = jobfiles.Limits(file_bytes=MAX_JSON_BYTES)
 
 
+class UnsafeFile(RuntimeError):
+    """A name in a run directory that the server will not write through: a symbolic link, a
+    FIFO, a socket, a device or a hard link. The launch fails with this message."""
+
+
+def open_append(path: Path) -> int:
+    """An fd appending to the regular file `path` (made 0600 when missing), for the server's
+    own log in a run directory. Never follows a link (O_NOFOLLOW), never waits on a FIFO
+    (O_NONBLOCK: one without a reader is ENXIO) and checks the type on the opened fd: anything
+    but a regular file of one name is `UnsafeFile`, so no one makes the server append to a file
+    of their choosing, or block."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as err:
+        if err.errno not in (errno.ELOOP, errno.ENXIO, errno.EISDIR):
+            raise
+        raise UnsafeFile(_unsafe(path, _kind_of(path))) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafeFile(_unsafe(path, _kind_of(path, st.st_mode)))
+        if st.st_nlink != 1:
+            raise UnsafeFile(_unsafe(path, f"file of {st.st_nlink} names (a hard link)"))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _kind_of(path: Path, mode: int | None = None) -> str:
+    if mode is None:
+        try:
+            mode = path.lstat().st_mode
+        except OSError:
+            return "special file"
+    if stat.S_ISLNK(mode):
+        return "symbolic link"
+    if stat.S_ISDIR(mode):
+        return "folder"
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return "device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "special file"
+
+
+def _unsafe(path: Path, kind: str) -> str:
+    return (
+        f"{path.name} in the run directory {path.parent} is a {kind}, not a regular file of "
+        "the server's: it launches no replica there"
+    )
+
+
 def process_alive(pid: int | None, create_time: float | None) -> bool:
     """True if `pid` runs, is not a zombie, and (when known) was created at `create_time`.
 
@@ -350,7 +411,7 @@ def launch(run_dir: Path, spec: LaunchSpec) -> int:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         supervisor = "aicc.executors.local.supervisor"
         argv = [sys.executable, "-m", supervisor, str(run_dir), str(lock_fd)]
-        with open(run_dir / SUPERVISOR_LOG, "ab") as log:
+        with open(open_append(run_dir / SUPERVISOR_LOG), "ab") as log:
             proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,

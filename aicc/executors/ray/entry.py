@@ -14,10 +14,13 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
+from aicc.executors import jobfiles
 from aicc.executors.environment import ENV_FILE, write_private
 
 SCRIPT_FILE = "entry.sh"
 STARTED_FILE = "started"
+MAX_RECORD_BYTES = 1 << 20  # a run directory's records (started, request.json, limits.json)
+_RECORD = jobfiles.Limits(file_bytes=MAX_RECORD_BYTES)
 
 
 def write_script(run_dir: Path, argv: list[str], title: str, sandbox: Sequence[str] = ()) -> Path:
@@ -49,10 +52,18 @@ def entrypoint(script: Path) -> str:
     return f"exec /bin/sh {shlex.quote(str(script))}"
 
 
+def read_record(path: Path) -> str:
+    """A record in a run directory, read through the guard of job-written files: without a
+    sandbox the job may have put a link or a FIFO under its name, which is `jobfiles.Refused`
+    (the replica fails saying so), never followed nor waited on. Missing: FileNotFoundError."""
+    with jobfiles.open_regular(path, _RECORD) as f:
+        return f.read(MAX_RECORD_BYTES).decode("utf-8", errors="replace")
+
+
 def read_started(run_dir: Path) -> dict[str, str] | None:
     """What the script recorded when it started, or None before it has."""
     try:
-        text = (run_dir / STARTED_FILE).read_text()
+        text = read_record(run_dir / STARTED_FILE)
     except FileNotFoundError:
         return None
     return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)

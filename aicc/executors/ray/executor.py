@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +31,7 @@ from aicc.core.topology import Node
 from aicc.executors import cancel
 from aicc.executors.base import Capabilities, ReplicaLaunch, ReplicaState, Workdirs
 from aicc.executors.datacache import DataCache
+from aicc.executors.environment import write_private
 from aicc.executors.ray import entry, nodes, states
 from aicc.executors.ray.client import RayError, RayJobs, RayUnavailable
 from aicc.executors.rundir import Run, RunDirExecutor
@@ -164,12 +164,11 @@ class RayExecutor(RunDirExecutor):
         launch: `poll` submits the request once Ray answers."""
         run.write_env()
         script = entry.write_script(run.dir, replica.argv, run.title, run.sandbox)
-        (run.dir / LIMITS_FILE).write_text(json.dumps({"max_runtime_s": replica.max_runtime_s}))
+        limits = json.dumps({"max_runtime_s": replica.max_runtime_s})
+        write_private(run.dir / LIMITS_FILE, limits, 0o600)  # new files, never through a link
         submission = self.submission_id(replica.job_id, replica.attempt, replica.index)
         request = self._request(replica, submission, script)
-        partial = run.dir / (REQUEST_FILE + ".partial")
-        partial.write_text(json.dumps(request))
-        os.replace(partial, run.dir / REQUEST_FILE)
+        write_private(run.dir / REQUEST_FILE, json.dumps(request), 0o600)
         self._send(run.dir, replica.node)
         return self._handle(replica, run.dir)
 
@@ -188,7 +187,7 @@ class RayExecutor(RunDirExecutor):
     def _submit(self, run_dir: Path, node: str = "") -> None:
         """Send the recorded request to Ray, pinned to its node's address as Ray knows it now (a
         job already there under its id counts as sent), then record that it was sent."""
-        request = json.loads((run_dir / REQUEST_FILE).read_text())
+        request = json.loads(entry.read_record(run_dir / REQUEST_FILE))
         resources = request.setdefault("entrypoint_resources", {})
         if not any(name.startswith("node:") for name in resources):  # else pinned by an older AICC
             resources[f"node:{self._address(request['metadata']['aicc_node'])}"] = PIN_AMOUNT
@@ -261,7 +260,7 @@ class RayExecutor(RunDirExecutor):
         if record.status == "RUNNING" and started_at is not None and not runtime_exceeded:
             limit = _read_limits(run_dir).get("max_runtime_s")
             if limit and (datetime.now(UTC) - started_at).total_seconds() >= limit:
-                (run_dir / RUNTIME_FILE).write_text(f"{time.time()}\n")
+                write_private(run_dir / RUNTIME_FILE, f"{time.time()}\n", 0o600)
                 runtime_exceeded = True
         if runtime_exceeded and not states.is_terminal(record.status):
             self.jobs.stop(submission)  # again each poll until Ray has stopped it
@@ -315,7 +314,7 @@ def _epoch(text: str | None) -> datetime | None:
 
 def _read_limits(run_dir: Path) -> dict[str, int | None]:
     try:
-        data = json.loads((run_dir / LIMITS_FILE).read_text())
+        data = json.loads(entry.read_record(run_dir / LIMITS_FILE))
     except (FileNotFoundError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}

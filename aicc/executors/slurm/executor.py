@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from aicc.core.topology import Node
-from aicc.executors import cancel
+from aicc.executors import cancel, jobfiles
 from aicc.executors.base import Capabilities, Capacity, ReplicaLaunch, ReplicaState, Workdirs
 from aicc.executors.datacache import DataCache
+from aicc.executors.environment import write_private
 from aicc.executors.rundir import Run, RunDirExecutor
 from aicc.executors.sandbox import Sandbox
 from aicc.executors.slurm import batch, nodes, parse, states
@@ -312,24 +313,25 @@ class SlurmExecutor(RunDirExecutor):
         return parse.record(lines[-1]) if lines else None
 
     def _record_devices(self, run_dir: Path, job: dict[str, Any]) -> list[int] | None:
-        path = run_dir / DEVICES_FILE
-        if path.exists():
-            return list(json.loads(path.read_text()))
+        recorded = _recorded_devices(run_dir)
+        if recorded is not None:
+            return recorded
         details = job.get("gres_detail")
         if isinstance(details, list):
             found = parse.gpu_indices(",".join(str(d) for d in details))
         else:  # a version whose JSON lacks it: `scontrol show job -d`
             text = self.slurm.run("scontrol", "-o", "-d", "show", "job", str(job["job_id"]))
             found = [i for share in parse.job_nodes(text) for i in share.gpus]
-        path.write_text(json.dumps(found))
+        write_private(run_dir / DEVICES_FILE, json.dumps(found), 0o600)  # never through a link
         return found
 
     def device_indices(self, handle: str) -> list[int] | None:
         """The GPU indices Slurm gave the replica on its node (its GRES IDX, which is what the
         job's `CUDA_VISIBLE_DEVICES` holds); None until the job has started."""
         job_id, run_dir = self.parse_handle(handle)
-        if (run_dir / DEVICES_FILE).exists():
-            return list(json.loads((run_dir / DEVICES_FILE).read_text()))
+        recorded = _recorded_devices(run_dir)
+        if recorded is not None:
+            return recorded
         job = self._queue(max_age_s=0).get(job_id)
         if job is None or parse.job_state(job.get("job_state")) not in states.RUNNING:
             return None
@@ -361,3 +363,17 @@ class SlurmExecutor(RunDirExecutor):
         except SlurmError as err:
             if "completed" not in err.stderr and "Invalid job id" not in err.stderr:
                 raise
+
+
+_DEVICES_LIMITS = jobfiles.Limits(file_bytes=64 * 1024)
+
+
+def _recorded_devices(run_dir: Path) -> list[int] | None:
+    """The GPU indices recorded in the run directory, or None before they are. Read through the
+    guard of job-written files: without a sandbox the job may have put a link or a FIFO there,
+    which is `jobfiles.Refused` (the replica fails saying so), never followed nor waited on."""
+    try:
+        with jobfiles.open_regular(run_dir / DEVICES_FILE, _DEVICES_LIMITS) as f:
+            return [int(i) for i in json.loads(f.read())]
+    except FileNotFoundError:
+        return None
