@@ -298,24 +298,32 @@ class JobFiles:
 
 class _Capped(io.RawIOBase):
     """A job's file opened through the guard: its size was checked at open, but the job may
-    still append to it, so every read counts and reading past `cap` is Refused (413), never a
-    server reading on for as long as a job writes."""
+    still append to it, so reading past offset `cap` is Refused (413), never a server reading
+    on for as long as a job writes. It seeks (a reader that goes on from where it was)."""
 
     def __init__(self, fd: int, shown: str, cap: int) -> None:
         self._file = io.FileIO(fd, "rb")
-        self.shown, self.cap, self.read_bytes = shown, cap, 0
+        self.shown, self.cap = shown, cap
 
     def readable(self) -> bool:
         return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
 
     def fileno(self) -> int:
         return self._file.fileno()
 
     def readinto(self, buffer: Any) -> int | None:
         n = self._file.readinto(buffer)
-        self.read_bytes += n or 0
-        if self.read_bytes > self.cap:
-            raise Refused(FILE_TOO_BIG, 413, path=self.shown, size=self.read_bytes, limit=self.cap)
+        if (at := self._file.tell()) > self.cap:
+            raise Refused(FILE_TOO_BIG, 413, path=self.shown, size=at, limit=self.cap)
         return n
 
     def close(self) -> None:
