@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from aicc import config, portal
-from aicc.api import counted
 from aicc.api.app import create_app
 from aicc.api.state import AppState
 from aicc.core.energy import EnergyProfile, ProfileError
@@ -34,6 +33,7 @@ from aicc.executors.base import Executor
 from aicc.executors.datacache import DataCache
 from aicc.executors.local.executor import LocalExecutor
 from aicc.executors.local.node import SimulatedDevices
+from aicc.gateway import counted
 from aicc.loops import wakes
 from aicc.loops.books import Books
 from aicc.loops.controller import GREEN_HORIZON_H, Controller, holder_name
@@ -415,7 +415,7 @@ def _serve_workers(settings: config.Settings, flags: Mapping[str, object], log_l
     os.environ[WAKE_PORT] = str(listener.port)
     os.environ[LOOPS_PID] = str(os.getpid())
     os.environ[LOOPS_METRICS_PORT] = str(state.controller.timings.serve())
-    counts = settings.home / "run" / "metrics"  # the workers' counters, added up (api/counted.py)
+    counts = settings.home / "run" / "metrics"  # the workers' counters, summed (gateway/counted.py)
     shutil.rmtree(counts, ignore_errors=True)
     counts.mkdir(parents=True)
     os.environ[counted.SHARED] = str(counts)

@@ -26,7 +26,9 @@ def test_the_import_contracts_are_kept() -> None:
         timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    for contract in ("Floors", "services", "no I/O", "read the machine", "store", "circles"):
+    contracts = ("Floors", "services", "no I/O", "read the machine", "store", "circles")
+    added = ("No router imports another", "The portal imports no router", "The gateway reaches")
+    for contract in (*contracts, *added):
         assert contract in done.stdout
     assert "0 broken" in done.stdout
 
@@ -42,14 +44,21 @@ def test_the_api_alone_serves_no_portal(server: tuple[TestClient, AppState]) -> 
 
 
 def test_a_wrong_import_fails_the_contracts(tmp_path: Path) -> None:
-    """The lock bites: the same tree with the API importing the loops, and a services module
-    importing a face, is refused (on a copy; the real tree stays as it is)."""
+    """The lock bites: the same tree with the API importing the loops, a services module
+    importing a face, a router importing another, the portal a store module and the gateway the
+    API, is refused (on a copy; the real tree stays as it is)."""
     shutil.copytree(ROOT / "aicc", tmp_path / "aicc", ignore=shutil.ignore_patterns("vendor"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     deps = tmp_path / "aicc" / "api" / "deps.py"
     deps.write_text(deps.read_text() + "\nimport aicc.loops.controller  # wrong floor\n")
     audit = tmp_path / "aicc" / "services" / "audit.py"
     audit.write_text(audit.read_text() + "\nimport aicc.portal.web  # a service over a face\n")
+    keys = tmp_path / "aicc" / "api" / "routers" / "keys.py"
+    keys.write_text(keys.read_text() + "\nimport aicc.api.routers.datasets  # router to router\n")
+    page = tmp_path / "aicc" / "portal" / "data.py"
+    page.write_text(page.read_text() + "\nimport aicc.store.chunkstore  # a page over the store\n")
+    relay = tmp_path / "aicc" / "gateway" / "relay.py"
+    relay.write_text(relay.read_text() + "\nimport aicc.api.deps  # the data plane over the API\n")
     lint = Path(sys.executable).parent / "lint-imports"
     done = subprocess.run(
         [str(lint), "--no-cache"],
@@ -62,3 +71,6 @@ def test_a_wrong_import_fails_the_contracts(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "aicc.api.deps -> aicc.loops.controller" in done.stdout
     assert "aicc.services.audit -> aicc.portal.web" in done.stdout
+    assert "aicc.api.routers.keys -> aicc.api.routers.datasets" in done.stdout
+    assert "aicc.portal.data -> aicc.store.chunkstore" in done.stdout
+    assert "aicc.gateway.relay -> aicc.api.deps" in done.stdout

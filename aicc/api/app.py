@@ -28,7 +28,6 @@ from aicc.api.routers import (
     deployments,
     estimate,
     federation,
-    gateway,
     jobs,
     keys,
     kpis,
@@ -44,6 +43,7 @@ from aicc.api.routers import (
 )
 from aicc.api.state import AppState
 from aicc.core.states import IllegalTransition
+from aicc.gateway import routes as gateway
 from aicc.services.common import ServiceError
 from aicc.store.chunkstore import ChunkCorrupt, ChunkStoreError
 
@@ -60,6 +60,7 @@ def create_app(state: AppState) -> FastAPI:
         generate_unique_id_function=lambda route: route.name,
     )
     app.state.aicc = state
+    app.state.gateway = state.gateway  # what the gateway's routes answer from
     # The gateway first: routes are matched in order, and `/v1` carries the most requests.
     for module in (
         *(gateway, system, tenancy, nodes, workdirs, jobs, audit, estimate, billing, kpis),

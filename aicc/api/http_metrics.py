@@ -1,6 +1,6 @@
 """HTTP metrics for `/metrics`: requests by method, route and status, and how long they took,
 counted by a plain ASGI middleware (each server of several counts its own, and Prometheus sums
-them; a server's `workers` add theirs up, `api/counted.py`).
+them; a server's `workers` add theirs up, `gateway/counted.py`).
 
 The route is the matched template (`/api/v1/jobs/{job_id}`), never the raw path, so a caller
 cannot grow the label set: what matched no route is `unmatched`.
@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import Metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aicc.api import counted
+from aicc.gateway import counted
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 

@@ -16,9 +16,9 @@ from pydantic import IPvAnyNetwork
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aicc.api.buckets import TokenBuckets
 from aicc.api.deps import forwarded_address
 from aicc.config import Limits
+from aicc.gateway.buckets import TokenBuckets
 
 # Not counted: health probes, and the portal's static files a page load pulls in.
 _EXEMPT = ("/healthz", "/static/")

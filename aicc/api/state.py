@@ -1,15 +1,16 @@
 """What the running server holds: settings, database, blob store, engines and its control loops,
-the latter two as services name them (the API never imports loops or executors)."""
+the latter two as services name them (the API never imports loops or executors). Here the loops
+are wired to the API: a commit that a service marked `changes.changed` wakes them; no route does."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aicc.api.cache import StoreCache
-from aicc.api.gateway import Gateway
 from aicc.api.http_metrics import HttpStats
 from aicc.config import Settings
-from aicc.services import tokens
+from aicc.gateway.cache import StoreCache
+from aicc.gateway.state import Gateway
+from aicc.services import changes, tokens
 from aicc.services.autoscaling import Concurrency
 from aicc.services.control import Control, Engines
 from aicc.store.blobs import BlobStore
@@ -30,7 +31,7 @@ class AppState:
     chunks: ChunkStore  # data sets' chunks (aicc/store/chunkstore.py)
     # requests in flight per deployment: the gateway counts, the controller's autoscaler reads
     concurrency: Concurrency = field(default_factory=Concurrency)
-    gateway: Gateway = field(init=False)  # the `/v1` gateway's memory (api/gateway.py)
+    gateway: Gateway = field(init=False)  # the `/v1` gateway's memory (gateway/state.py)
     http: HttpStats = field(default_factory=HttpStats)  # requests by route (api/http_metrics.py)
     callers: StoreCache[tokens.Caller | None] = field(init=False)  # by token digest (api/deps.py)
     # the hottest writes (a job's submit), one transaction per batch (store/group_commit.py)
@@ -40,6 +41,8 @@ class AppState:
         self.transactions = Transactions(self.db)
         self.callers = StoreCache(self.settings.token_cache_s, self._load_caller, serve_stale=False)
         self.db.on_commit(tokens.SHAPES_A_CALLER, self.callers.clear)
+        # the loops run once a transaction that changed what they act on commits (changes.changed)
+        self.db.on_marked_commit(changes.CHANGED, self.controller.wake)
         self.gateway = Gateway(
             self.db,
             self.settings.gateway,

@@ -69,7 +69,7 @@ def parse_ref(text: str) -> Ref:
     base, at, version = text.strip().partition("@")
     number: int | None = None
     if at:
-        if not version.isdigit() or int(version) < 1:
+        if not (version.isascii() and version.isdigit()) or int(version) < 1:
             raise DatasetError(f"{text!r}: the version after '@' is a whole number from 1")
         number = int(version)
     parts = base.split("/")

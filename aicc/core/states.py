@@ -1,8 +1,11 @@
-"""The job state machine of CONTRACTS.md §3.
+"""The job state machine of CONTRACTS.md §3, and the deployments' beside it.
 
 `transition()` is the only way a job's state changes: it checks the move against `ALLOWED` and
 returns the new status together with the event that records it. The store writes both in one
 transaction (`services.transitions.change_state`), so audit and metering read exactly what happened.
+A deployment's state changes only through `deployment_transition()`, against `DEPLOYMENT_ALLOWED`
+(`services.deployments._move` is its one writer); a move it refuses is a bug, not a user's error.
+A deployment's replica moves through its phases by `replica_transition()` (`_phase`).
 """
 
 from __future__ import annotations
@@ -139,3 +142,92 @@ def transition(
         at=at,
     )
     return new, event
+
+
+# --- deployments (services/deployments.py) ---
+
+
+class DeploymentState(StrEnum):
+    """A deployment's state as its readers see it (the API's `state`)."""
+
+    PENDING = "pending"  # fewer replicas ready than wanted (starting, or one died)
+    READY = "ready"  # as many ready as wanted
+    UPDATING = "updating"  # rolling to a new revision, one replica at a time
+    FAILED = "failed"  # `failures_to_fail` replicas in a row never became ready
+    STOPPED = "stopped"  # no replicas, until started
+
+
+# Who may follow whom. Every running state may become any other: the loop's converge step sets
+# what it finds (`_set_state`), a failed start fails it, an update rolls it, `stop` stops it.
+# Only `start` leaves `stopped` (and the state then is pending); a stopped deployment neither
+# fails nor rolls (an update of it makes a revision its next start runs). Staying in a state is
+# no transition and always allowed (`stop` twice, an update while rolling).
+DEPLOYMENT_ALLOWED: dict[DeploymentState, frozenset[DeploymentState]] = {
+    DeploymentState.PENDING: frozenset(
+        {
+            DeploymentState.READY,
+            DeploymentState.UPDATING,
+            DeploymentState.FAILED,
+            DeploymentState.STOPPED,
+        }
+    ),
+    DeploymentState.READY: frozenset(
+        {
+            DeploymentState.PENDING,
+            DeploymentState.UPDATING,
+            DeploymentState.FAILED,
+            DeploymentState.STOPPED,
+        }
+    ),
+    DeploymentState.UPDATING: frozenset(
+        {
+            DeploymentState.PENDING,
+            DeploymentState.READY,
+            DeploymentState.FAILED,
+            DeploymentState.STOPPED,
+        }
+    ),
+    DeploymentState.FAILED: frozenset(
+        {
+            DeploymentState.PENDING,  # started again, or a replica became ready
+            DeploymentState.READY,
+            DeploymentState.UPDATING,  # an update (or rollback) tries again
+            DeploymentState.STOPPED,
+        }
+    ),
+    DeploymentState.STOPPED: frozenset({DeploymentState.PENDING}),
+}
+DEPLOYMENT_INITIAL = DeploymentState.PENDING  # a new deployment's, before any replica starts
+
+
+def deployment_transition(now: DeploymentState, to: DeploymentState) -> DeploymentState:
+    """`to`, if a deployment in state `now` may take it; IllegalTransition (a programming
+    error, not a user's) otherwise."""
+    if to is not now and to not in DEPLOYMENT_ALLOWED[now]:
+        raise IllegalTransition(f"a {now} deployment cannot become {to}")
+    return to
+
+
+class ReplicaPhase(StrEnum):
+    """Where a deployment's replica is (`DeploymentReplicaRow`), read from its columns: the
+    replica's job has its own state (the machine above)."""
+
+    STARTING = "starting"  # linked, never ready yet
+    SERVING = "serving"  # answered its readiness probe once (`first_ready_at`)
+    DRAINING = "draining"  # out of routing (`draining_at`), its job cancelled after the drain
+
+
+# A replica goes one way: it serves once it answers, and drains once no longer wanted (an old
+# revision, a scale down), ready or not. Its end (its job's) deletes it.
+REPLICA_ALLOWED: dict[ReplicaPhase, frozenset[ReplicaPhase]] = {
+    ReplicaPhase.STARTING: frozenset({ReplicaPhase.SERVING, ReplicaPhase.DRAINING}),
+    ReplicaPhase.SERVING: frozenset({ReplicaPhase.DRAINING}),
+    ReplicaPhase.DRAINING: frozenset(),
+}
+
+
+def replica_transition(now: ReplicaPhase, to: ReplicaPhase) -> ReplicaPhase:
+    """`to`, if a replica in phase `now` may take it; IllegalTransition otherwise (a bug)."""
+    if to not in REPLICA_ALLOWED[now]:
+        raise IllegalTransition(f"a {now} replica cannot become {to}")
+    return to

@@ -25,7 +25,15 @@ from aicc.loops.federation import Federation
 from aicc.loops.lease import Lease, LostLease
 from aicc.loops.timings import Relayed, Timings
 from aicc.scheduler.framework import Profile
-from aicc.services import autoscaling, deployments, node_health, nodes, power, snapshots
+from aicc.services import (
+    autoscaling,
+    changes,
+    deployments,
+    node_health,
+    nodes,
+    power,
+    snapshots,
+)
 from aicc.services.billing import budgets
 from aicc.services.common import utcnow
 from aicc.store.chunkstore import ChunkStore
@@ -272,7 +280,8 @@ class Controller:
         while not self._stop.is_set():
             started = self._last_pass = time.monotonic()
             try:
-                self.tick()
+                with changes.looping():  # the loop's own changes do not wake it again
+                    self.tick()
             except Exception:  # a bad pass must not end the loop; the next pass retries
                 self.timings.failures.inc()
                 log.exception("control loop pass failed")

@@ -15,7 +15,7 @@ import httpx
 
 from aicc.core.autoscaling import Memory
 from aicc.loops.lease import Lease, LostLease
-from aicc.services import autoscaling, deployments, endpoints
+from aicc.services import autoscaling, changes, deployments, endpoints
 from aicc.services.common import utcnow
 from aicc.store.db import Database
 
@@ -56,9 +56,11 @@ class Keeper:
 
     def step(self, db: Database, lease: Lease) -> None:
         """Probe when due, then one converge step; a failing step is logged, not fatal to the
-        pass (billing and the rest still run), and retried at the next."""
+        pass (billing and the rest still run), and retried at the next. The replica jobs it
+        submits wake no loop (`changes.looping`): the next pass schedules them, as before."""
         try:
-            self._step(db, lease)
+            with changes.looping():
+                self._step(db, lease)
         except LostLease:
             raise
         except Exception:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, BackgroundTasks, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from aicc.api import schemas
@@ -89,12 +89,10 @@ def heat_map(request: Request, session: SessionDep, me: Operator) -> Response:
 @router.post("/nodes/{name}/{action}")
 def node_action(
     request: Request,
-    state: StateDep,
     session: SessionDep,
     me: Operator,
     name: str,
     action: str,
-    after: BackgroundTasks,
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
     if not csrf_ok(me, csrf):
@@ -115,7 +113,6 @@ def node_action(
         if err.status == 404:
             raise
         return _heat_map_page(request, session, me, status=err.status, error=Message.of(err))
-    after.add_task(state.controller.wake)  # after the commit, so the loop sees the change
     query = urlencode({"done": action, "node": name})
     return RedirectResponse(f"/center/nodes?{query}#node-{name}", status_code=303)
 

@@ -27,7 +27,6 @@ from starlette.exceptions import HTTPException
 
 from aicc.api import schemas
 from aicc.api.deps import SessionDep, StateDep
-from aicc.api.routers.datasets import ref, views
 from aicc.api.state import AppState
 from aicc.core import datasets as core
 from aicc.portal.auth import Me, csrf_ok, signed_in_briefly
@@ -39,7 +38,6 @@ from aicc.services import models, tenancy
 from aicc.services.common import Forbidden, Invalid, ServiceError, TooLarge
 from aicc.services.data import chunks, datasets, inspect, uploads
 from aicc.services.sessions import SignedIn
-from aicc.store.chunkstore import ChunkSource
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
@@ -206,7 +204,7 @@ def _opened(
     session: Session, me: SignedIn, name: str, project: str | None
 ) -> tuple[datasets.Dataset, str | None]:
     """The set a page names (another tenant's private set: NotFound, the 404 page)."""
-    target, where = ref(name, project)
+    target, where = datasets.reference(name, project=project)
     return datasets.get(session, me.who, str(target), project=where), where
 
 
@@ -231,7 +229,7 @@ def _dataset_page(
     folder = query.get("dir", "")
     folder = folder if folder.endswith("/") else (f"{folder}/" if folder else "")
     if chosen is not None:
-        target, _ = ref(d.name, project, str(chosen))
+        target, _ = datasets.reference(d.name, project=project, version=str(chosen))
         version, manifest = datasets.open_version(session, me.who, target, project=where)
         entries = listing(manifest, folder)
         trained = models.made_from(session, me.who, str(target), project=where)
@@ -240,7 +238,8 @@ def _dataset_page(
     old = _version_number(query.get("diff"))
     if manifest is not None:
         limits = inspect.Limits.of(state.settings.data)
-        inside = Inside(chunks.reader(session, state.chunks), views(state), limits)
+        views = inspect.views_dir(state.settings.home)
+        inside = Inside(chunks.reader(session, state.chunks), views, limits)
         asked = query.get("profile") == "1"
         looks = look(inside, manifest, folder, query.get("file"), profile=asked)
         sql = query.get("sql", "").strip()
@@ -248,7 +247,7 @@ def _dataset_page(
             looks.sql = sql
             looks.answer = _tried(looks, "query", lambda: inside.query(manifest, sql))
         if old is not None and old != chosen:
-            target, _ = ref(d.name, project, str(old))
+            target, _ = datasets.reference(d.name, project=project, version=str(old))
             _, before = datasets.open_version(session, me.who, target, project=where)
             diff = core.diff_files(before, manifest)
             looks.table_diffs = table_diffs(inside, before, manifest, diff)
@@ -311,7 +310,7 @@ class Inside:
     """What the page reads a version's contents with: its chunks, the folder where table files
     are assembled for DuckDB (the API's too), and the limits of one scan."""
 
-    source: ChunkSource
+    source: chunks.Chunks
     views: Path
     limits: inspect.Limits
 

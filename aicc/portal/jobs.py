@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, BackgroundTasks, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from aicc.api.deps import SessionDep, StateDep
@@ -93,15 +93,12 @@ def job_log(
 @router.post("/jobs/{job_id}/cancel")
 def job_cancel(
     request: Request,
-    state: StateDep,
     session: SessionDep,
     me: Me,
     job_id: str,
-    after: BackgroundTasks,
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
     if not csrf_ok(me, csrf):
         return error_page(request, 400, "csrf")
     cancel_job(session, me.who, job_id)
-    after.add_task(state.controller.wake)  # after the commit, so the loop sees the request
     return RedirectResponse(f"/jobs/{quote(job_id)}", status_code=303)

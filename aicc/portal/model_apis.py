@@ -17,8 +17,8 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from aicc.api.deps import SessionDep, StateDep
-from aicc.api.routers.gateway import chat_as
 from aicc.api.state import AppState
+from aicc.gateway.forward import chat_as
 from aicc.portal.auth import Me, csrf_ok, signed_in_briefly
 from aicc.portal.rendering import PortalRoute, error_page, render
 from aicc.services import api_keys, deployments, tenancy

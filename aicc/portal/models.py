@@ -20,12 +20,12 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from markupsafe import Markup, escape
 
 from aicc.api.deps import SessionDep, StateDep
-from aicc.api.routers.datasets import ref
 from aicc.portal.auth import Me, csrf_ok
 from aicc.portal.marketplace import curve_chart, data_link
 from aicc.portal.rendering import PortalRoute, error_page, render
 from aicc.services import models
 from aicc.services.common import Invalid
+from aicc.services.data.datasets import reference
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
@@ -67,12 +67,12 @@ def model_page(
     project: str | None = None,
     version: str | None = None,
 ) -> Response:
-    target, where = ref(name, project or None)
+    target, where = reference(name, project=project or None)
     model = models.get(session, me.who, str(target), project=where)  # another's private: 404
     number = int(version) if version and version.isdigit() and len(version) < 10 else model.latest
     shown = curves = None
     if number is not None:
-        at, _ = ref(model.name, project or None, str(number))
+        at, _ = reference(model.name, project=project or None, version=str(number))
         shown = models.version(session, me.who, str(at), project=where)
         curves = models.curves(session, me.who, state.chunks, str(at), project=where)
     lineage = shown.lineage if shown else {}
@@ -113,9 +113,9 @@ def model_stage(
         return error_page(request, 400, "csrf")
     if not version.isdigit():
         raise Invalid("version: a version's number")
-    target, where = ref(name, project or None)
+    target, where = reference(name, project=project or None)
     model = models.get(session, me.who, str(target), project=where)
-    at, _ = ref(model.name, project or None, version)
+    at, _ = reference(model.name, project=project or None, version=version)
     models.set_stage(session, me.who, str(at), stage, project=where)  # read-only: 403
     return RedirectResponse(_link(model, version=version, moved=stage), status_code=303)
 
@@ -130,7 +130,9 @@ def model_download(
     version: str | None = None,
 ) -> Response:
     """A version's files (the model, its report, `predict.py`) as `NAME-N.zip`."""
-    target, where = ref(name, project or None, version if version and version.isdigit() else None)
+    target, where = reference(
+        name, project=project or None, version=version if version and version.isdigit() else None
+    )
     out: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=IN_MEMORY)  # noqa: SIM115
     try:
         made = models.archive(session, me.who, state.chunks, str(target), out, project=where)

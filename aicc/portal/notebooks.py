@@ -117,7 +117,6 @@ def notebook_create(
             )
     except Rejected as refused:
         return _page(request, session, state, me, form=refused.form, status=refused.status)
-    state.controller.wake()
     return RedirectResponse("/notebooks?" + urlencode({"done": "created", "name": body.name}), 303)
 
 
@@ -146,6 +145,5 @@ def notebook_act(
         notebooks.start(session, me.who, found.id, engines=state.executors)
     else:
         {"stop": notebooks.stop, "delete": notebooks.delete}[action](session, me.who, found.id)
-    state.controller.wake()
     query = urlencode({"done": action, "name": found.name})
     return RedirectResponse(f"/notebooks?{query}", status_code=303)

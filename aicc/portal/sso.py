@@ -25,7 +25,6 @@ from aicc.portal.i18n import Message, supported
 from aicc.portal.rendering import PortalRoute, render
 from aicc.services import oidc, sessions, sso
 from aicc.services.common import NotFound, ServiceError, utcnow
-from aicc.store.sealing import SealError
 
 log = logging.getLogger("aicc.portal")
 
@@ -95,7 +94,7 @@ def _pending(state: AppState, cookie: str | None) -> oidc.Pending | None:
         return None
     try:
         return oidc.Pending(**json.loads(state.sealer.open(cookie)))
-    except (SealError, ValueError, TypeError):
+    except (ValueError, TypeError):  # damaged or another key's (SealError is a ValueError)
         return None
 
 

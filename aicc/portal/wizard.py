@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, BackgroundTasks, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -285,7 +285,6 @@ def submit_job(
     state: StateDep,
     session: SessionDep,
     me: Me,
-    after: BackgroundTasks,
     csrf: Annotated[str, Form()] = "",
     name: Annotated[str, Form(max_length=200)] = "",
     project: Annotated[str, Form(max_length=100)] = "",
@@ -336,7 +335,6 @@ def submit_job(
             step = PageForm("scenario", scenario_form.values_of(chosen, given))
         step.values.update(offer="here", project=project, sort="time")
         return _page(request, session, me, step, details=form, status=status)
-    after.add_task(state.controller.wake)  # after the commit, so the loop sees the job
     target = f"/jobs/{quote(job_id)}"
     if is_htmx(request):
         return Response(status_code=204, headers={"HX-Redirect": target})

@@ -12,7 +12,7 @@ import secrets
 from typing import Annotated, Any
 
 import yaml
-from fastapi import APIRouter, BackgroundTasks, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from aicc.api.deps import SessionDep, StateDep
@@ -103,7 +103,6 @@ def check_or_submit(
     state: StateDep,
     session: SessionDep,
     me: Me,
-    after: BackgroundTasks,
     csrf: Annotated[str, Form()] = "",
     spec: Annotated[str, Form(max_length=MAX_YAML)] = "",
     action: Annotated[str, Form(max_length=20)] = "check",
@@ -121,5 +120,4 @@ def check_or_submit(
         return _page(request, me, spec, problems=refused.problems, status=refused.status)
     if job_id is None:
         return _page(request, me, spec, checked=summary(parsed))
-    after.add_task(state.controller.wake)  # after the commit, so the loop sees the job
     return RedirectResponse(f"/jobs/{job_id}", status_code=303)

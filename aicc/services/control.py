@@ -1,8 +1,9 @@
 """What the faces (API, portal) need of the control loops, which stand beside them, not below.
 
-The server hands its controller to the API as a `Control`; a route wakes the loop after a
-commit, and passes the scheduling profile and the billing context on to services (explain,
-estimates) without importing the loops, the scheduler or the engines.
+The server hands its controller to the API as a `Control`, through which routes pass the
+scheduling profile and the billing context on to services (explain, estimates) without
+importing the loops, the scheduler or the engines. No route wakes the loops: a commit that a
+service marked (services/changes.py) does, wired in api/state.py.
 """
 
 from __future__ import annotations
@@ -47,5 +48,7 @@ class Control(Protocol):
         ...
 
     def wake(self) -> None:
-        """Run the loops now rather than at the next tick (after a submit, cancel, cordon)."""
+        """Run the loops now rather than at the next tick. Called by the server's wiring after a
+        marked commit (services/changes.py), and by the gateway when a request waits for a
+        replica; never by a route."""
         ...

@@ -27,9 +27,18 @@ from sqlalchemy.orm import Session
 from aicc.core import autoscaling as autoscale
 from aicc.core import datasets as core
 from aicc.core.jobspec import NAME_PATTERN, JobSpec, first_problem
-from aicc.core.states import WAITING, JobState, Reason
+from aicc.core.states import (
+    DEPLOYMENT_INITIAL,
+    WAITING,
+    DeploymentState,
+    JobState,
+    Reason,
+    ReplicaPhase,
+    deployment_transition,
+    replica_transition,
+)
 from aicc.core.tenancy import Principal, can_read, can_write
-from aicc.services import audit, endpoints, jobs, tenancy, workdirs
+from aicc.services import audit, changes, endpoints, jobs, tenancy, workdirs
 from aicc.services.common import (
     Conflict,
     Forbidden,
@@ -55,7 +64,7 @@ from aicc.store.tables import (
     WorkdirRow,
 )
 
-STATES = ("pending", "ready", "updating", "failed", "stopped")
+STATES = tuple(state.value for state in DeploymentState)  # core/states.py: who follows whom
 ENGINES = ("auto", "transformers", "predict", "vllm")
 LABEL = "aicc.io/deployment"
 MAX_BACKOFF_S = 300.0
@@ -473,7 +482,7 @@ def create(
         max_replicas=max_replicas,
         target_concurrency=target_concurrency,
         desired=max(1, min_replicas),
-        state="pending",
+        state=DEPLOYMENT_INITIAL.value,
         message="starting replicas",
         created_by=who.user_id,
         created_at=now,
@@ -485,6 +494,7 @@ def create(
     _add_revision(session, who, row, stored, now)
     audit.record(session, who, "deployment.create", "deployment", row.id, org_id=prj.org_id)
     session.flush()
+    changes.changed(session)
     return _view(session, row)
 
 
@@ -524,13 +534,15 @@ def _new_revision(
     row.revision = (last or row.revision) + 1
     row.spec, (row.model_id, row.model_version) = spec, model
     row.failures, row.retry_at, row.updated_at = 0, None, now
-    if row.state != "stopped":
-        row.state, row.message = "updating", f"rolling to revision {row.revision}"
+    if row.state != DeploymentState.STOPPED:
+        _move(row, DeploymentState.UPDATING)
+        row.message = f"rolling to revision {row.revision}"
     _add_revision(session, who, row, stored, now)
     prj = session.get(ProjectRow, row.project_id)
     assert prj is not None
     audit.record(session, who, action, "deployment", row.id, org_id=prj.org_id)
     session.flush()
+    changes.changed(session)
 
 
 def update(
@@ -607,36 +619,41 @@ def scale(
     high = row.max_replicas if max_replicas is None else max_replicas
     _check_sizes(low, high, policy.max_replicas)
     row.min_replicas, row.max_replicas, row.updated_at = low, high, utcnow()
-    if row.state != "stopped":
+    if row.state != DeploymentState.STOPPED:
         row.desired = _desired(row)
     prj = session.get(ProjectRow, row.project_id)
     assert prj is not None
     audit.record(session, who, "deployment.scale", "deployment", row.id, org_id=prj.org_id)
     session.flush()
+    changes.changed(session)
     return _view(session, row)
 
 
 def stop(session: Session, who: Principal, name: str, *, project: str | None = None) -> Deployment:
     """No replicas (their jobs end; metering stops), state `stopped`, until `start`."""
     row = _writable(session, who, name, project)
-    row.state, row.message, row.desired, row.updated_at = "stopped", "", 0, utcnow()
+    _move(row, DeploymentState.STOPPED)
+    row.message, row.desired, row.updated_at = "", 0, utcnow()
     prj = session.get(ProjectRow, row.project_id)
     assert prj is not None
     audit.record(session, who, "deployment.stop", "deployment", row.id, org_id=prj.org_id)
     session.flush()
+    changes.changed(session)
     return _view(session, row)
 
 
 def start(session: Session, who: Principal, name: str, *, project: str | None = None) -> Deployment:
     row = _writable(session, who, name, project)
-    if row.state == "stopped" or row.state == "failed":
-        row.state, row.message = "pending", "starting replicas"
+    if row.state in (DeploymentState.STOPPED, DeploymentState.FAILED):
+        _move(row, DeploymentState.PENDING)
+        row.message = "starting replicas"
         row.failures, row.retry_at, row.updated_at = 0, None, utcnow()
         row.desired = _desired(row)
         prj = session.get(ProjectRow, row.project_id)
         assert prj is not None
         audit.record(session, who, "deployment.start", "deployment", row.id, org_id=prj.org_id)
         session.flush()
+        changes.changed(session)
     return _view(session, row)
 
 
@@ -660,6 +677,7 @@ def delete_deployment(
     audit.record(session, who, "deployment.delete", "deployment", row.id, org_id=prj.org_id)
     session.delete(row)
     session.flush()
+    changes.changed(session)
 
 
 # --- the control loop's side (loops/deployments.py) ---
@@ -690,7 +708,8 @@ def _links(session: Session, deployment_id: str) -> list[DeploymentReplicaRow]:
 def probes(session: Session) -> list[Probe]:
     """The replicas the loop probes now: running, not draining, at their readiness path."""
     out = []
-    for row in session.scalars(select(DeploymentRow).where(DeploymentRow.state != "stopped")):
+    running = DeploymentRow.state != DeploymentState.STOPPED.value
+    for row in session.scalars(select(DeploymentRow).where(running)):
         path = _current(session, row).settings.get("readiness_path", "/health")
         draining = {link.job_id for link in _links(session, row.id) if link.draining_at is not None}
         out += [
@@ -773,7 +792,7 @@ def _converge_one(
         rep = _running_replica(session, pair[1])
         return rep is not None and rep.ready_at is not None
 
-    if row.state == "stopped":
+    if row.state == DeploymentState.STOPPED:
         for _, job in live:
             _end(session, job, f"deployment {row.name} stopped")
         return
@@ -816,7 +835,7 @@ def _probed(
         if rep.ready_at is None:
             rep.ready_at = now
         if link.first_ready_at is None:
-            link.first_ready_at = now
+            _phase(link, ReplicaPhase.SERVING, now)
             row.failures, row.retry_at = 0, None
         return
     if answered is False:
@@ -835,7 +854,7 @@ def _probed(
 def _drain(session: Session, pair: tuple[DeploymentReplicaRow, JobRow], now: datetime) -> None:
     """Out of routing now (the gateway sends it nothing new); cancelled after the drain."""
     link, job = pair
-    link.draining_at = now
+    _phase(link, ReplicaPhase.DRAINING, now)
     for rep in session.scalars(select(ReplicaRow).where(ReplicaRow.job_id == job.id)):
         rep.ready_at = None
 
@@ -845,8 +864,9 @@ def _failed_start(row: DeploymentRow, policy: Policy, now: datetime, why: str) -
     delay = min(MAX_BACKOFF_S, policy.backoff_s * 2 ** (row.failures - 1))
     row.retry_at = now + timedelta(seconds=delay)
     row.message = why
-    if row.failures >= policy.failures_to_fail:
-        row.state = "failed"
+    # a stopped deployment does not fail: its last replica's end is no reason to start again
+    if row.failures >= policy.failures_to_fail and row.state != DeploymentState.STOPPED:
+        _move(row, DeploymentState.FAILED)
         row.message = f"{row.failures} replicas in a row never became ready; last: {why}"
 
 
@@ -880,14 +900,37 @@ def _set_state(
     session: Session, row: DeploymentRow, policy: Policy, desired: int, ready: int, rolling: bool
 ) -> None:
     if row.failures >= policy.failures_to_fail:
-        state = "failed"
+        state = DeploymentState.FAILED
     elif rolling:
-        state, row.message = "updating", f"rolling to revision {row.revision}"
+        state, row.message = DeploymentState.UPDATING, f"rolling to revision {row.revision}"
     elif ready >= desired:
-        state, row.message = "ready", ""
+        state, row.message = DeploymentState.READY, ""
     else:
-        state = "pending"
+        state = DeploymentState.PENDING
         if row.failures == 0:
             row.message = f"{ready} of {desired} replicas ready"
     if state != row.state:
-        row.state, row.updated_at = state, utcnow()
+        _move(row, state)
+        row.updated_at = utcnow()
+
+
+def phase_of(link: DeploymentReplicaRow) -> ReplicaPhase:
+    """A replica's phase, as its columns record it."""
+    if link.draining_at is not None:
+        return ReplicaPhase.DRAINING
+    return ReplicaPhase.STARTING if link.first_ready_at is None else ReplicaPhase.SERVING
+
+
+def _phase(link: DeploymentReplicaRow, to: ReplicaPhase, now: datetime) -> None:
+    """The one writer of a replica's phase (core/states.py `REPLICA_ALLOWED`)."""
+    replica_transition(phase_of(link), to)
+    if to is ReplicaPhase.SERVING:
+        link.first_ready_at = now
+    else:
+        link.draining_at = now
+
+
+def _move(row: DeploymentRow, to: DeploymentState) -> None:
+    """The one writer of a deployment's state: a move core/states.py does not allow raises
+    IllegalTransition (a bug here, never a user's error)."""
+    row.state = deployment_transition(DeploymentState(row.state), to).value

@@ -20,7 +20,7 @@ from aicc.core.states import WAITING, JobState, Reason
 from aicc.core.tenancy import Principal, can_read, can_write
 from aicc.core.units import format_cpu, format_memory
 from aicc.scheduler.feasible import Feasibility
-from aicc.services import audit, snapshots, tenancy, waiting
+from aicc.services import audit, changes, snapshots, tenancy, waiting
 from aicc.services.common import Forbidden, Invalid, NotFound, TooMany, new_id, utcnow
 from aicc.services.data import mounts
 from aicc.services.transitions import change_state, hold
@@ -285,6 +285,7 @@ def submit(
     session.execute(_INSERT_EVENT, {**event, "at": now})
     waiting.enter(session, waiting_limits)
     audit.record(session, who, "job.submit", "job", job_id, org_id=project.org_id, now=now)
+    changes.changed(session)  # the loops place it once this commits
     return _view(session, JobRow(**row), user=who.name, replicas=False), True
 
 
@@ -563,6 +564,7 @@ def cancel(session: Session, who: Principal, job_id: str) -> Job:
     if state.is_terminal() or job.cancel_requested:
         return _view(session, job)
     audit.record(session, who, "job.cancel", "job", job.id, org_id=job.org_id)
+    changes.changed(session)  # a placed job's replicas are stopped by the next pass
     if state in WAITING:
         change_state(
             session,

@@ -19,7 +19,7 @@ from aicc.core.tenancy import Principal
 from aicc.core.topology import TOPOLOGY_KEYS, Device, MigInstance, Node, NodeState
 from aicc.core.units import parse_memory_mib, to_stored_units
 from aicc.executors.base import Capacity
-from aicc.services import audit
+from aicc.services import audit, changes
 from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.services.transitions import change_state
 from aicc.store.tables import DeviceRow, EventRow, JobRow, NodeRow, ReplicaRow
@@ -351,6 +351,7 @@ def import_inventory(session: Session, who: Principal, doc: Inventory) -> list[N
     rows = [_register(session, node) for node in inventory_nodes(doc)]
     audit.record(session, who, "node.import", "node", ",".join(r.name for r in rows))
     session.flush()
+    changes.changed(session)  # new nodes to place waiting jobs on
     return _infos(session, rows)
 
 
@@ -414,6 +415,7 @@ def _set_state(
         )
     row.state, row.state_reason = state.value, reason
     audit.record(session, who, f"node.{state.value}", "node", row.id, detail={"reason": reason})
+    changes.changed(session)  # the scheduler places by it (and evicted jobs are requeued)
     return row
 
 

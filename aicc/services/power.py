@@ -29,7 +29,7 @@ from aicc.core.powercap import CapEvent, CapInForce, in_force
 from aicc.core.tenancy import Principal
 from aicc.scheduler import power as model
 from aicc.scheduler.snapshot import NodeView, PowerCap, Snapshot
-from aicc.services import audit, snapshots
+from aicc.services import audit, changes, snapshots
 from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.store.tables import JobRow, SettingRow
 
@@ -131,6 +131,7 @@ def add_event(
     _save(session, [*kept, event])
     detail = {"cap_kw": cap_kw, "from": begin.isoformat(), "until": end.isoformat()}
     audit.record(session, who, "power_cap.set", "power_cap", event.id, detail=detail, now=now)
+    changes.changed(session)  # the scheduler holds new starts under it
     return event
 
 
@@ -143,6 +144,7 @@ def clear(session: Session, who: Principal, event_id: str) -> CapEvent:
         raise NotFound("power cap event {event_id} not found", event_id=event_id)
     _save(session, [e for e in found if e.id != event_id])
     audit.record(session, who, "power_cap.clear", "power_cap", event_id)
+    changes.changed(session)  # jobs held for the cap may start
     return gone
 
 

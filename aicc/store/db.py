@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, Table, create_engine, event, exc
-from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_S = 30.0  # how long a statement waits for SQLite's lock before it fails
@@ -149,6 +149,35 @@ class Database:
         event.listen(self._sessions, "do_orm_execute", executed)
         event.listen(self._sessions, "after_commit", committed)
         event.listen(self._sessions, "after_soft_rollback", lambda s, _t: rolled_back(s))
+
+    def on_marked_commit(self, mark: str, callback: Callable[[], None]) -> None:
+        """Call `callback` once after each commit, in this process, of a transaction in which
+        a service set `session.info[mark]` (services/changes.py `changed`). Not after a
+        rollback, nor for what a savepoint rolled back was marked in it; not when a savepoint is
+        released (the transaction goes on), only when the transaction commits."""
+
+        def began(session: Session, transaction: SessionTransaction) -> None:
+            if transaction.nested:  # what to go back to if the savepoint rolls back
+                session.info[(mark, id(transaction))] = session.info.get(mark, False)
+
+        def committed(session: Session) -> None:
+            if not session.in_nested_transaction() and session.info.pop(mark, False):
+                callback()
+
+        def rolled_back(session: Session) -> None:  # before the transaction rolled back closes
+            savepoint = session.get_nested_transaction()
+            if savepoint is None:
+                session.info.pop(mark, None)
+            else:
+                session.info[mark] = session.info.pop((mark, id(savepoint)), False)
+
+        def ended(session: Session, transaction: SessionTransaction) -> None:
+            session.info.pop((mark, id(transaction)), None)  # a savepoint released
+
+        event.listen(self._sessions, "after_transaction_create", began)
+        event.listen(self._sessions, "after_commit", committed)
+        event.listen(self._sessions, "after_rollback", rolled_back)
+        event.listen(self._sessions, "after_transaction_end", ended)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

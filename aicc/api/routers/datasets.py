@@ -13,44 +13,18 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import BaseModel
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, DataReader, SessionDep, StateDep
 from aicc.api.paging import Cursor, Limit, page
-from aicc.core.datasets import DatasetError, Manifest, Ref, diff_files, parse_ref
-from aicc.core.tenancy import Principal
+from aicc.api.params import ChunkDigest, DatasetName, ProjectRef, Scope, VersionNumber
+from aicc.api.responses import OCTETS, chunk_answer, manifest_answer, out
+from aicc.core.datasets import Manifest, diff_files
 from aicc.services import cleaning
-from aicc.services.common import Invalid
 from aicc.services.data import chunks, datasets, inspect, mounts, uploads
 
 router = APIRouter(prefix="/api/v1", tags=["datasets"])
-
-DatasetName = Annotated[str, Path(pattern=r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$")]
-VersionNumber = Annotated[str, Path(pattern=r"^([1-9][0-9]{0,8}|latest)$")]
-ProjectRef = Annotated[str | None, Query(max_length=200)]
-Scope = Annotated[str, Query(pattern=r"^(project|visible|public)$")]
-ChunkDigest = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
-BINARY = {"schema": {"type": "string", "format": "binary"}}
-OCTETS: dict[int | str, dict[str, Any]] = {200: {"content": {"application/octet-stream": BINARY}}}
-
-
-def _out(model: type[BaseModel], value: object) -> Any:
-    return model.model_validate(value, from_attributes=True)
-
-
-def ref(name: str, project: str | None, number: str | None = None) -> tuple[Ref, str | None]:
-    """The reference a route names, and the project to look in (None: shared sets too)."""
-    version = None if number in (None, "latest") else int(number or 0)
-    if project and project.count("/") == 1:
-        org, prj = project.split("/")
-        return Ref(name, version, org=org, project=prj), None
-    try:
-        return parse_ref(name if version is None else f"{name}@{version}"), project
-    except DatasetError as e:
-        raise Invalid("{problem}", problem=str(e)) from None
 
 
 @router.get("/datasets", response_model=schemas.Page[schemas.Dataset])
@@ -66,21 +40,21 @@ def datasets_list(
     open data catalog."""
     found = datasets.list_datasets(session, who, project=project, scope=scope)
     rows = page(found, limit, cursor)
-    return {**rows, "items": [_out(schemas.Dataset, d) for d in rows["items"]]}
+    return {**rows, "items": [out(schemas.Dataset, d) for d in rows["items"]]}
 
 
 @router.post("/datasets", response_model=schemas.Dataset, status_code=201)
 def datasets_create(body: schemas.DatasetIn, who: CurrentUser, session: SessionDep) -> Any:
     fields = body.model_dump(exclude={"project"})
-    return _out(schemas.Dataset, datasets.create(session, who, project=body.project, **fields))
+    return out(schemas.Dataset, datasets.create(session, who, project=body.project, **fields))
 
 
 @router.get("/datasets/{name}", response_model=schemas.Dataset)
 def datasets_get(
     name: DatasetName, who: CurrentUser, session: SessionDep, project: ProjectRef = None
 ) -> Any:
-    target, where = ref(name, project)
-    return _out(schemas.Dataset, datasets.get(session, who, str(target), project=where))
+    target, where = datasets.reference(name, project=project)
+    return out(schemas.Dataset, datasets.get(session, who, str(target), project=where))
 
 
 @router.patch("/datasets/{name}", response_model=schemas.Dataset)
@@ -92,7 +66,7 @@ def datasets_update(
     project: ProjectRef = None,
 ) -> Any:
     changes = body.model_dump(exclude_none=True)
-    return _out(
+    return out(
         schemas.Dataset, datasets.update(session, who, name, project=project, changes=changes)
     )
 
@@ -114,9 +88,9 @@ def datasets_versions(
     limit: Limit = 1000,
     cursor: Cursor = None,
 ) -> dict[str, object]:
-    target, where = ref(name, project)
+    target, where = datasets.reference(name, project=project)
     rows = page(datasets.versions(session, who, str(target), project=where), limit, cursor)
-    return {**rows, "items": [_out(schemas.DatasetVersion, v) for v in rows["items"]]}
+    return {**rows, "items": [out(schemas.DatasetVersion, v) for v in rows["items"]]}
 
 
 @router.get("/datasets/{name}/versions/{number}", response_model=schemas.DatasetVersion)
@@ -127,9 +101,9 @@ def datasets_version(
     session: SessionDep,
     project: ProjectRef = None,
 ) -> Any:
-    target, where = ref(name, project, number)
+    target, where = datasets.reference(name, project=project, version=number)
     version, _ = datasets.open_version(session, who, target, project=where)
-    return _out(schemas.DatasetVersion, version)
+    return out(schemas.DatasetVersion, version)
 
 
 @router.get("/datasets/{name}/versions/{number}/manifest", response_model=schemas.Manifest)
@@ -144,29 +118,6 @@ def datasets_manifest(
     return manifest_answer(session, who, name, number, project)
 
 
-def manifest_answer(
-    session: Session,
-    who: Principal,
-    name: str,
-    number: str,
-    project: str | None,
-    kind: str = datasets.DATA,
-) -> dict[str, Any]:
-    """A version's manifest as pulls read it (data sets', models')."""
-    target, where = ref(name, project, number)
-    version, manifest = datasets.open_version(session, who, target, project=where, kind=kind)
-    return {"ref": version.ref, "digest": manifest.digest, **manifest.to_json()}
-
-
-def chunk_answer(data: bytes) -> Response:
-    """A chunk's bytes: immutable, so cached for a year."""
-    return Response(
-        data,
-        media_type="application/octet-stream",
-        headers={"Cache-Control": "private, max-age=31536000, immutable"},
-    )
-
-
 @router.get("/datasets/{name}/chunks/{digest}", response_class=Response, responses=OCTETS)
 def datasets_chunk(
     name: DatasetName,
@@ -177,7 +128,7 @@ def datasets_chunk(
     project: ProjectRef = None,
 ) -> Response:
     """One chunk of the set's versions, as bytes (immutable: cached for a year)."""
-    target, where = ref(name, project)
+    target, where = datasets.reference(name, project=project)
     return chunk_answer(datasets.chunk(session, who, state.chunks, target, digest, project=where))
 
 
@@ -187,7 +138,7 @@ def datasets_chunk(
 @router.get("/jobs/{job_id}/data", response_model=list[schemas.Mounted])
 def jobs_data(job_id: str, reader: DataReader, session: SessionDep, state: StateDep) -> Any:
     """The data sets the job mounts at `$AICC_DATA_DIR/NAME`, as pinned when it was submitted."""
-    return [_out(schemas.Mounted, m) for m in mounts.mounted(session, state.sealer, reader, job_id)]
+    return [out(schemas.Mounted, m) for m in mounts.mounted(session, state.sealer, reader, job_id)]
 
 
 @router.get("/jobs/{job_id}/data/{name}", response_model=schemas.MountedFiles)
@@ -228,7 +179,7 @@ def datasets_upload_begin(
         sizes=body.sizes,
         create=create,
     )
-    return _out(schemas.UploadPlan, plan)
+    return out(schemas.UploadPlan, plan)
 
 
 @router.post("/uploads/{upload_id}/chunks", response_model=schemas.Received)
@@ -245,7 +196,7 @@ async def datasets_upload_chunks(
         with state.db.session() as session:
             return uploads.receive(session, who, state.chunks, upload_id, body)
 
-    return _out(schemas.Received, await run_in_threadpool(receive))
+    return out(schemas.Received, await run_in_threadpool(receive))
 
 
 @router.post("/uploads/{upload_id}/commit", response_model=schemas.Committed)
@@ -265,7 +216,7 @@ def datasets_upload_commit(
         manifest_chunks=[list(c) for c in body.manifest_chunks],
         message=body.message,
     )
-    return {"version": _out(schemas.DatasetVersion, done.version), "created": done.created}
+    return {"version": out(schemas.DatasetVersion, done.version), "created": done.created}
 
 
 # --- looking inside a version (services/data/inspect.py) -----------------------------------------
@@ -293,7 +244,7 @@ def datasets_preview(
     a text file, or an image; read from the file's first chunks, whatever its size."""
     manifest = files_of(session, who, name, project, number)
     found = inspect.preview(chunks.reader(session, state.chunks), manifest, path, limit)
-    return _out(schemas.Preview, found)
+    return out(schemas.Preview, found)
 
 
 @router.get("/datasets/{name}/versions/{number}/thumbnails", response_model=schemas.Thumbnails)
@@ -310,7 +261,7 @@ def datasets_thumbnails(
     """An image folder as a grid, with the number of images per class (sub-folder)."""
     manifest = files_of(session, who, name, project, number)
     found = inspect.thumbnails(chunks.reader(session, state.chunks), manifest, folder, limit)
-    return _out(schemas.Thumbnails, found)
+    return out(schemas.Thumbnails, found)
 
 
 @router.get("/datasets/{name}/versions/{number}/profile", response_model=schemas.Profile)
@@ -332,7 +283,7 @@ def datasets_profile(
         views=views(state),
         limits=_limits(state),
     )
-    return _out(schemas.Profile, found)
+    return out(schemas.Profile, found)
 
 
 @router.post("/datasets/{name}/versions/{number}/query", response_model=schemas.QueryResult)
@@ -355,7 +306,7 @@ def datasets_query(
         views=views(state),
         limits=_limits(state, body.max_rows),
     )
-    return _out(schemas.QueryResult, found)
+    return out(schemas.QueryResult, found)
 
 
 @router.get("/datasets/{name}/diff", response_model=schemas.Diff)
@@ -371,8 +322,8 @@ def datasets_diff(
 ) -> Any:
     """Files added, removed and changed between two versions; with `path`, a table file's rows
     added and removed."""
-    a, where = ref(name, project, str(old))
-    b, _ = ref(name, project, str(new))
+    a, where = datasets.reference(name, project=project, version=str(old))
+    b, _ = datasets.reference(name, project=project, version=str(new))
     before, old_files = datasets.open_version(session, who, a, project=where)
     after, new_files = datasets.open_version(session, who, b, project=where)
     files = diff_files(old_files, new_files)
@@ -392,7 +343,7 @@ def datasets_diff(
         "added": list(files.added),
         "removed": list(files.removed),
         "changed": list(files.changed),
-        "table": _out(schemas.TableDiff, table) if table else None,
+        "table": out(schemas.TableDiff, table) if table else None,
     }
 
 
@@ -400,13 +351,13 @@ def files_of(
     session: SessionDep, who: CurrentUser, name: str, project: str | None, number: str
 ) -> Manifest:
     """The manifest of the version a route names, which the caller may read."""
-    target, where = ref(name, project, number)
+    target, where = datasets.reference(name, project=project, version=number)
     return datasets.open_version(session, who, target, project=where)[1]
 
 
 def views(state: StateDep) -> pathlib.Path:
     """Where versions' table files are assembled for queries (kept: the next query is fast)."""
-    return state.settings.home / "data" / "views"
+    return inspect.views_dir(state.settings.home)
 
 
 # --- cleaning jobs (services/cleaning.py) ---------------------------------------------------------
@@ -435,5 +386,4 @@ def datasets_clean(
             threshold=body.threshold,
             queue=body.queue,
         )
-    state.controller.wake()
     return schemas.job_out(job)

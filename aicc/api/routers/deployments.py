@@ -11,7 +11,8 @@ from fastapi import APIRouter, Path, Response
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import Cursor, Limit, page
-from aicc.api.routers.datasets import ProjectRef, _out
+from aicc.api.params import ProjectRef
+from aicc.api.responses import out
 from aicc.services import deployments
 from aicc.services.deployments import Policy
 
@@ -34,7 +35,7 @@ def deployments_list(
 ) -> dict[str, object]:
     """A project's deployments (your default project's), by name, each with its replicas."""
     rows = page(deployments.list_deployments(session, who, project=project), limit, cursor)
-    return {**rows, "items": [_out(schemas.Deployment, d) for d in rows["items"]]}
+    return {**rows, "items": [out(schemas.Deployment, d) for d in rows["items"]]}
 
 
 @router.post("/deployments", response_model=schemas.Deployment, status_code=201)
@@ -43,15 +44,14 @@ def deployments_create(
 ) -> Any:
     """Deploy a model version or a command; the control loop starts its replicas."""
     made = deployments.create(session, who, state.blobs, **body.model_dump(), policy=_policy(state))
-    state.controller.wake()
-    return _out(schemas.Deployment, made)
+    return out(schemas.Deployment, made)
 
 
 @router.get("/deployments/{name}", response_model=schemas.Deployment)
 def deployments_get(
     name: DeploymentName, who: CurrentUser, session: SessionDep, project: ProjectRef = None
 ) -> Any:
-    return _out(schemas.Deployment, deployments.get(session, who, name, project=project))
+    return out(schemas.Deployment, deployments.get(session, who, name, project=project))
 
 
 @router.patch("/deployments/{name}", response_model=schemas.Deployment)
@@ -67,8 +67,7 @@ def deployments_update(
     replica at a time; nothing changed makes none."""
     changes = body.model_dump(exclude_none=True)
     found = deployments.update(session, who, state.blobs, name, changes, project=project)
-    state.controller.wake()
-    return _out(schemas.Deployment, found)
+    return out(schemas.Deployment, found)
 
 
 @router.get("/deployments/{name}/revisions", response_model=list[schemas.DeploymentRevision])
@@ -77,7 +76,7 @@ def deployments_revisions(
 ) -> Any:
     """Every revision, newest first."""
     found = deployments.revisions(session, who, name, project=project)
-    return [_out(schemas.DeploymentRevision, r) for r in found]
+    return [out(schemas.DeploymentRevision, r) for r in found]
 
 
 @router.post("/deployments/{name}/rollback", response_model=schemas.Deployment)
@@ -85,13 +84,11 @@ def deployments_rollback(
     name: DeploymentName,
     who: CurrentUser,
     session: SessionDep,
-    state: StateDep,
     project: ProjectRef = None,
 ) -> Any:
     """A new revision with the spec of the one before the current one."""
     found = deployments.rollback(session, who, name, project=project)
-    state.controller.wake()
-    return _out(schemas.Deployment, found)
+    return out(schemas.Deployment, found)
 
 
 @router.post("/deployments/{name}/scale", response_model=schemas.Deployment)
@@ -106,8 +103,7 @@ def deployments_scale(
     found = deployments.scale(
         session, who, name, **body.model_dump(), project=project, policy=_policy(state)
     )
-    state.controller.wake()
-    return _out(schemas.Deployment, found)
+    return out(schemas.Deployment, found)
 
 
 @router.post("/deployments/{name}/stop", response_model=schemas.Deployment)
@@ -115,13 +111,11 @@ def deployments_stop(
     name: DeploymentName,
     who: CurrentUser,
     session: SessionDep,
-    state: StateDep,
     project: ProjectRef = None,
 ) -> Any:
     """Stop every replica (state `stopped`) until `start`."""
     found = deployments.stop(session, who, name, project=project)
-    state.controller.wake()
-    return _out(schemas.Deployment, found)
+    return out(schemas.Deployment, found)
 
 
 @router.post("/deployments/{name}/start", response_model=schemas.Deployment)
@@ -129,12 +123,10 @@ def deployments_start(
     name: DeploymentName,
     who: CurrentUser,
     session: SessionDep,
-    state: StateDep,
     project: ProjectRef = None,
 ) -> Any:
     found = deployments.start(session, who, name, project=project)
-    state.controller.wake()
-    return _out(schemas.Deployment, found)
+    return out(schemas.Deployment, found)
 
 
 @router.delete("/deployments/{name}", status_code=204)
@@ -142,10 +134,8 @@ def deployments_delete(
     name: DeploymentName,
     who: CurrentUser,
     session: SessionDep,
-    state: StateDep,
     project: ProjectRef = None,
 ) -> Response:
     """Cancel its replicas and forget it."""
     deployments.delete_deployment(session, who, name, project=project)
-    state.controller.wake()
     return Response(status_code=204)

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -46,9 +46,7 @@ async def jobs_submit(
         job, created = await state.transactions.run(submit)
     except IntegrityError:  # a concurrent retry with the same key won the race: its job
         job, created = await state.transactions.run(submit)
-    if created:
-        state.controller.wake()
-    else:
+    if not created:
         response.status_code = 200
     return schemas.job_out(job)
 
@@ -92,11 +90,8 @@ def jobs_events(job_id: str, who: CurrentUser, session: SessionDep) -> schemas.P
 
 
 @router.post("/{job_id}/cancel", response_model=schemas.Job)
-def jobs_cancel(
-    job_id: str, who: CurrentUser, state: StateDep, session: SessionDep, after: BackgroundTasks
-) -> schemas.Job:
+def jobs_cancel(job_id: str, who: CurrentUser, session: SessionDep) -> schemas.Job:
     job = jobs.cancel(session, who, job_id)
-    after.add_task(state.controller.wake)  # after the commit, so the loop sees the request
     return schemas.job_out(job)
 
 

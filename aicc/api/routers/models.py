@@ -10,19 +10,8 @@ from fastapi import APIRouter, Response
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import Cursor, Limit, page
-from aicc.api.routers.datasets import (
-    OCTETS,
-    ChunkDigest,
-    DatasetName,
-    ProjectRef,
-    Scope,
-    VersionNumber,
-    _out,
-    chunk_answer,
-    manifest_answer,
-    ref,
-)
-from aicc.api.routers.templates import reviews_out
+from aicc.api.params import ChunkDigest, DatasetName, ProjectRef, Scope, VersionNumber
+from aicc.api.responses import OCTETS, chunk_answer, manifest_answer, out, reviews_out
 from aicc.services import jobs, logs, models, reviews
 from aicc.services.data import datasets
 from aicc.services.data.datasets import MODEL
@@ -42,15 +31,15 @@ def models_list(
     """`scope=project` (default): a project's models; `visible`: all you may read; `public`:
     the center's shared models. Each with its versions, newest first."""
     rows = page(models.list_models(session, who, project=project, scope=scope), limit, cursor)
-    return {**rows, "items": [_out(schemas.Model, m) for m in rows["items"]]}
+    return {**rows, "items": [out(schemas.Model, m) for m in rows["items"]]}
 
 
 @router.get("/models/{name}", response_model=schemas.Model)
 def models_get(
     name: DatasetName, who: CurrentUser, session: SessionDep, project: ProjectRef = None
 ) -> Any:
-    target, where = ref(name, project)
-    return _out(schemas.Model, models.get(session, who, str(target), project=where))
+    target, where = datasets.reference(name, project=project)
+    return out(schemas.Model, models.get(session, who, str(target), project=where))
 
 
 @router.patch("/models/{name}", response_model=schemas.Model)
@@ -63,7 +52,7 @@ def models_update(
 ) -> Any:
     """Share the model (`visibility`) or describe it; public only by org admins."""
     changes = body.model_dump(exclude_none=True)
-    return _out(schemas.Model, models.update(session, who, name, changes, project=project))
+    return out(schemas.Model, models.update(session, who, name, changes, project=project))
 
 
 @router.delete("/models/{name}", status_code=204)
@@ -87,7 +76,7 @@ def models_register(
     job = jobs.get(session, who, body.job_id)
     outputs = logs.outputs_dir(session, job, state.executors)
     fields = body.model_dump(exclude={"job_id"})
-    return _out(
+    return out(
         schemas.ModelVersion,
         models.register_job(session, who, state.chunks, name, job, outputs, **fields),
     )
@@ -102,8 +91,8 @@ def models_version(
     project: ProjectRef = None,
 ) -> Any:
     """One version with its files, metrics, card and lineage (`latest` for the newest)."""
-    target, where = ref(name, project, number)
-    return _out(schemas.ModelVersion, models.version(session, who, str(target), project=where))
+    target, where = datasets.reference(name, project=project, version=number)
+    return out(schemas.ModelVersion, models.version(session, who, str(target), project=where))
 
 
 @router.put("/models/{name}/versions/{number}/stage", response_model=schemas.ModelVersion)
@@ -116,9 +105,9 @@ def models_stage(
     project: ProjectRef = None,
 ) -> Any:
     """Move the version to a stage; promoting one to `production` archives the one before."""
-    target, where = ref(name, project, number)
+    target, where = datasets.reference(name, project=project, version=number)
     moved = models.set_stage(session, who, str(target), body.stage, project=where)
-    return _out(schemas.ModelVersion, moved)
+    return out(schemas.ModelVersion, moved)
 
 
 @router.get("/models/{name}/versions/{number}/manifest", response_model=schemas.Manifest)
@@ -143,7 +132,7 @@ def models_chunk(
     project: ProjectRef = None,
 ) -> Response:
     """One chunk of the model's files, as bytes (immutable: cached for a year)."""
-    target, where = ref(name, project)
+    target, where = datasets.reference(name, project=project)
     return chunk_answer(
         datasets.chunk(session, who, state.chunks, target, digest, project=where, kind=MODEL)
     )
@@ -158,9 +147,9 @@ def datasets_models(
     project: ProjectRef = None,
 ) -> Any:
     """The model versions you may read that were trained on this data set version."""
-    target, where = ref(name, project, number)
+    target, where = datasets.reference(name, project=project, version=number)
     found = models.trained_on(session, who, str(target), project=where)
-    return [_out(schemas.ModelVersion, v) for v in found]
+    return [out(schemas.ModelVersion, v) for v in found]
 
 
 @router.get("/models/{name}/reviews", response_model=schemas.Reviews)

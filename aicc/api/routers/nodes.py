@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, BackgroundTasks
+from fastapi import APIRouter
 
 from aicc.api import schemas
-from aicc.api.deps import CurrentUser, SessionDep, StateDep
+from aicc.api.deps import CurrentUser, SessionDep
 from aicc.api.paging import Cursor, Limit, page
 from aicc.core.topology import NodeState
 from aicc.services import nodes
@@ -23,15 +23,8 @@ def nodes_list(
 
 
 @router.post("/import", response_model=schemas.Page[schemas.Node])
-def nodes_import(
-    doc: nodes.Inventory,
-    who: CurrentUser,
-    state: StateDep,
-    session: SessionDep,
-    after: BackgroundTasks,
-) -> dict[str, object]:
+def nodes_import(doc: nodes.Inventory, who: CurrentUser, session: SessionDep) -> dict[str, object]:
     imported = nodes.import_inventory(session, who, doc)
-    after.add_task(state.controller.wake)  # after the commit
     return {"items": schemas.node_out(imported)}
 
 
@@ -42,11 +35,8 @@ def nodes_cordon(name: str, who: CurrentUser, session: SessionDep) -> schemas.No
 
 
 @router.post("/{name}/uncordon", response_model=schemas.Node)
-def nodes_uncordon(
-    name: str, who: CurrentUser, state: StateDep, session: SessionDep, after: BackgroundTasks
-) -> schemas.Node:
+def nodes_uncordon(name: str, who: CurrentUser, session: SessionDep) -> schemas.Node:
     node = nodes.set_state(session, who, name, NodeState.READY)
-    after.add_task(state.controller.wake)  # after the commit
     return schemas.node_out([node])[0]
 
 
@@ -54,12 +44,9 @@ def nodes_uncordon(
 def nodes_drain(
     name: str,
     who: CurrentUser,
-    state: StateDep,
     session: SessionDep,
-    after: BackgroundTasks,
     evict: bool = False,
 ) -> schemas.Node:
     """Stop new placements; with `evict`, stop running jobs now and requeue them (retries)."""
     node = nodes.drain(session, who, name, evict=evict, now=utcnow())
-    after.add_task(state.controller.wake)  # after the commit
     return schemas.node_out([node])[0]

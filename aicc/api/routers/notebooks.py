@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
@@ -42,7 +42,6 @@ def notebooks_create(
     who: CurrentUser,
     state: StateDep,
     session: SessionDep,
-    after: BackgroundTasks,
 ) -> Any:
     notebook = notebooks.create(
         session,
@@ -56,7 +55,6 @@ def notebooks_create(
         start=body.start,
         engines=state.executors,
     )
-    after.add_task(state.controller.wake)  # after the commit, so the loop sees the job
     return _out(notebook)
 
 
@@ -73,12 +71,10 @@ def notebooks_start(
     who: CurrentUser,
     state: StateDep,
     session: SessionDep,
-    after: BackgroundTasks,
     project: ProjectRef = None,
 ) -> Any:
     """Start it again: a new job on the same persistent home (a running one is left as is)."""
     found = notebooks.start(session, who, notebook, project=project, engines=state.executors)
-    after.add_task(state.controller.wake)
     return _out(found)
 
 
@@ -86,13 +82,10 @@ def notebooks_start(
 def notebooks_stop(
     notebook: NotebookRef,
     who: CurrentUser,
-    state: StateDep,
     session: SessionDep,
-    after: BackgroundTasks,
     project: ProjectRef = None,
 ) -> Any:
     found = notebooks.stop(session, who, notebook, project=project)
-    after.add_task(state.controller.wake)
     return _out(found)
 
 
@@ -100,12 +93,9 @@ def notebooks_stop(
 def notebooks_delete(
     notebook: NotebookRef,
     who: CurrentUser,
-    state: StateDep,
     session: SessionDep,
-    after: BackgroundTasks,
     project: ProjectRef = None,
 ) -> Response:
     """Stop and forget it; the home and its files stay."""
     notebooks.delete(session, who, notebook, project=project)
-    after.add_task(state.controller.wake)
     return Response(status_code=204)

@@ -54,7 +54,7 @@ def power_cap_show(who: CurrentUser, state: StateDep, session: SessionDep) -> sc
 
 @router.post("/events", status_code=201, response_model=schemas.PowerCapEvent)
 def power_cap_set(
-    body: schemas.PowerCapEventIn, who: CurrentUser, state: StateDep, session: SessionDep
+    body: schemas.PowerCapEventIn, who: CurrentUser, session: SessionDep
 ) -> schemas.PowerCapEvent:
     """A cap from `start` (default now) until `end` or for `duration_s`. The scheduler holds
     new starts under it; running jobs are not stopped."""
@@ -68,16 +68,12 @@ def power_cap_set(
     except OverflowError:
         raise Invalid("until: the window ends past the year 9999; give a shorter one") from None
     event = power.add_event(session, who, body.cap_kw, start, end, body.note, now=now)
-    state.controller.wake()
     return event_out(event)
 
 
 @router.delete("/events/{event_id}", status_code=204, response_model=None)
-def power_cap_clear(
-    event_id: str, who: CurrentUser, state: StateDep, session: SessionDep
-) -> Response:
+def power_cap_clear(event_id: str, who: CurrentUser, session: SessionDep) -> Response:
     """End an event now: its cap no longer holds (the standing cap, a setting, stays)."""
     _admin(who)
     power.clear(session, who, event_id)
-    state.controller.wake()
     return Response(status_code=204)

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import Cursor, Limit, page
-from aicc.api.routers.datasets import DatasetName, ProjectRef
+from aicc.api.params import DatasetName, ProjectRef
+from aicc.api.responses import reviews_out
 from aicc.services import reviews, template_estimate, templates
 from aicc.services.jobs import SubmitLimits
 
@@ -137,16 +138,6 @@ def templates_review(
     return reviews.review(session, who, about, body.rating, body.text)
 
 
-def reviews_out(session: Session, about: str) -> schemas.Reviews:
-    """An object's rating and reviews (templates' and models' routes)."""
-    rating = reviews.ratings(session, [about]).get(about, reviews.Rating(None, 0))
-    listed = [
-        schemas.Review.model_validate(r, from_attributes=True)
-        for r in reviews.reviews(session, about)
-    ]
-    return schemas.Reviews(rating=rating.average, ratings=rating.count, reviews=listed)
-
-
 @router.get("/templates/{name:path}", response_model=schemas.Template)
 def templates_get(
     name: TemplateRef, who: CurrentUser, session: SessionDep, project: ProjectRef = None
@@ -204,9 +195,7 @@ def templates_run(
         job, created = submit()
     except IntegrityError:  # a concurrent retry with the same key won the race: its job
         job, created = submit()
-    if created:
-        state.controller.wake()
-    else:
+    if not created:
         response.status_code = 200
     return schemas.job_out(job)
 

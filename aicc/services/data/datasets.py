@@ -110,6 +110,23 @@ def _parse(ref: str) -> core.Ref:
         raise Invalid("{problem}", problem=str(e)) from None
 
 
+def reference(
+    name: str, *, project: str | None, version: str | None = None
+) -> tuple[core.Ref, str | None]:
+    """The reference a route or page names, and the project to look in (None: the caller's
+    default project, then the sets shared with them).
+
+    `name` is `{name}`; `version` a number, or `latest` or None for the newest; `project` is
+    `?project=`: a project of the caller's (name or id), or `ORG/PROJECT` for a set another
+    organization shares, which becomes the reference's `ORG/PROJECT/NAME`. Read by core's one
+    parser (`parse_ref`), as the job spec and the CLI write references: a malformed one is a
+    422 saying what to write."""
+    at = "" if version in (None, "latest") else f"@{version}"
+    if project and project.count("/") == 1:
+        return _parse(f"{project}/{name}{at}"), None
+    return _parse(f"{name}{at}"), project
+
+
 def find(
     session: Session,
     who: Principal,

@@ -184,6 +184,12 @@ class Limits:
         )
 
 
+def views_dir(home: Path) -> Path:
+    """Where versions' table files are assembled for queries, under the server's home (kept:
+    the next query is fast); for the API and the portal alike."""
+    return home / "data" / "views"
+
+
 # --- formats and values ---
 
 

@@ -1,6 +1,6 @@
 """What a server keeps in memory of the store, per key, for a few seconds: API keys and
-replicas for the gateway (`api/gateway.py`), callers behind tokens for every route
-(`api/deps.py`). One read loads a key however many requests ask for it at once.
+replicas for the gateway (`gateway/state.py`), callers behind tokens for every route of the API
+(`api/deps.py`, `AppState.callers`). One read loads a key however many requests ask for it.
 
 `serve_stale`: past its ttl an entry still answers while one background read refreshes it (the
 gateway: no request waits on the store); without, a stale entry is read again first, so what

@@ -1,5 +1,5 @@
-"""Token buckets in memory: the server's rate limits per token and address (`limits.py`) and
-the gateway's per-key limits (`gateway.py`) share them."""
+"""Token buckets in memory: the gateway's per-key limits (`gateway/state.py`) and the server's
+rate limits per token and address in front of every route (`api/limits.py`) share them."""
 
 from __future__ import annotations
 

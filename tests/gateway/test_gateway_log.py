@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, insert, select, text
 
-from aicc.api.gateway import LogWriter
+from aicc.gateway.request_log import LogWriter
 from aicc.services import gateway as gw
 from aicc.services.common import new_id, utcnow
 from aicc.store.db import Database, database_url

@@ -1,4 +1,5 @@
-"""The API's own counters for `/metrics`, right with `workers`.
+"""The server's own counters for `/metrics`, right with `workers`: the gateway's
+(`gateway/metrics.py`) and the API's by route (`api/http_metrics.py`).
 
 Each collector keeps its counters in a private registry, so two servers in one process never
 share counts. With `workers`, the processes behind the one port each count what they served, and

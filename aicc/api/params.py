@@ -1,0 +1,25 @@
+"""Route parameters that several routers share: a data set's, model's, template's or
+deployment's `{name}`, a version `{number}`, `?project=`, a list's `?scope=`, a chunk's digest.
+
+They live here, not in the router that first needed them, so that no router imports another
+(an import-linter contract in pyproject.toml): a resource's routes name their parameters from
+this module, and the OpenAPI document describes each the same way wherever it is used. What a
+parameter means once parsed (a reference, a project to look in) is the services' business:
+`services/data/datasets.py` `reference` reads `{name}`, `{number}` and `?project=` with core's
+one reference parser.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Path, Query
+
+# A data set's, model's or deployment's name: core's `NAME` (aicc/core/datasets.py)
+DatasetName = Annotated[str, Path(pattern=r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$")]
+# A version: its number from 1, or `latest`
+VersionNumber = Annotated[str, Path(pattern=r"^([1-9][0-9]{0,8}|latest)$")]
+# A project of the caller's (name or id), or `ORG/PROJECT` for another organization's shared one
+ProjectRef = Annotated[str | None, Query(max_length=200)]
+Scope = Annotated[str, Query(pattern=r"^(project|visible|public)$")]
+ChunkDigest = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]

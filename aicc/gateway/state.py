@@ -1,0 +1,171 @@
+"""The gateway the server holds in memory (`AppState.gateway`): what it must know per request
+without asking the store, and the books of what went through (docs/gateway.md).
+
+- Keys and deployments' ready replicas are read from the store (`services/gateway.py`) and
+  kept `key_cache_s` and `endpoint_cache_s` (`cache.py`); past that the stale entry still
+  answers while one read refreshes it in the background, so a revoked key stops within
+  `key_cache_s` plus one read (at once on the server that revoked it: `forget`).
+- A request for a deployment with no ready replica is held (`ready`) while the controller
+  starts one: a cold start from zero, or a dead replica replaced.
+- Per-key limits: requests a minute (`buckets.py`) and tokens a month (the store's sum when the
+  key was read, plus what this server counted since).
+- Least outstanding requests over the ready replicas, ties taken in turn; a replica that
+  refused a connection is passed over for `endpoint_cache_s`. The clients that reach them are
+  `pool.py`'s. A sandboxed replica on another machine answers on TCP only a request that
+  carries its token (`Target.tokens`, sent by the relay with every request; never logged): the
+  client's own headers never reach a replica, so no caller can send one.
+- Each finished request is counted for `/metrics` (`metrics.py`) and its record written by the
+  request log's group commit (`request_log.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import time
+from collections.abc import Callable
+
+from aicc.config import GatewaySettings
+from aicc.gateway.buckets import TokenBuckets
+from aicc.gateway.cache import StoreCache
+from aicc.gateway.metrics import Stats
+from aicc.gateway.pool import Pool
+from aicc.gateway.request_log import LogWriter
+from aicc.services import gateway as gw
+from aicc.services.autoscaling import Concurrency
+from aicc.services.common import utcnow
+from aicc.store.db import Database
+
+COLD_POLL_S = 0.25  # how often a held request looks for a ready replica
+
+
+class Gateway:
+    """Keys, targets, routing counters, rate buckets, the HTTP clients and the log writer."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: GatewaySettings,
+        *,
+        zone: str,
+        concurrency: Concurrency | None = None,
+        wake: Callable[[], None] = lambda: None,
+        cold_start_s: float = 300.0,
+    ) -> None:
+        self.db, self.settings, self.zone = db, settings, zone
+        # requests in flight per deployment, for the autoscaler; `wake` runs the controller now
+        self.concurrency = concurrency or Concurrency()
+        self.wake, self.cold_start_s = wake, cold_start_s
+        self.keys: StoreCache[gw.Grant | None] = StoreCache(settings.key_cache_s, self._load_key)
+        self.targets: StoreCache[gw.Target | None] = StoreCache(
+            settings.endpoint_cache_s, self._load_target
+        )
+        self.outstanding: dict[str, int] = {}  # address -> requests in flight there
+        self.turn = itertools.count()
+        self.refused: dict[str, float] = {}  # url -> until when it is passed over
+        self.spent: dict[str, int] = {}  # key id -> tokens since its grant was read
+        self.buckets: dict[int, TokenBuckets] = {}  # rpm -> buckets by key id
+        self.pool = Pool(settings, self.outstanding)
+        self.writer = LogWriter(db)
+        self.stats = Stats()
+
+    # --- what the store says, cached
+
+    def _load_key(self, digest: str) -> gw.Grant | None:
+        with self.db.reader() as session:
+            grant = gw.grant(session, digest, now=utcnow(), zone=self.zone)
+        if grant is not None:
+            self.spent[grant.key_id] = 0  # the store's sum now holds what was counted here
+        return grant
+
+    def _load_target(self, key: tuple[str, str]) -> gw.Target | None:
+        with self.db.reader() as session:
+            return gw.target(session, *key)
+
+    async def grant(self, secret: str) -> gw.Grant | None:
+        return await self.keys.get(hashlib.sha256(secret.encode()).hexdigest())
+
+    async def target(self, project_id: str, name: str) -> gw.Target | None:
+        return await self.targets.get((project_id, name))
+
+    async def ready(
+        self, project_id: str, target: gw.Target, tried: frozenset[str] = frozenset()
+    ) -> gw.Target:
+        """Hold a request until the deployment has a ready replica it has not tried: one
+        scaled to zero starts one (the request counts as in flight, so the autoscaler wants
+        one: a cold start), a dead one is replaced. The controller is woken and the store read
+        (not the cache) until then, or until `cold_start_s` passed."""
+        deadline = time.monotonic() + self.cold_start_s
+        key = (project_id, target.name)
+        while target.waits and time.monotonic() < deadline:
+            found = await asyncio.to_thread(self._load_target, key)
+            if found is None:
+                break
+            target = found
+            self.targets.put(key, target)  # the others see what is ready at once
+            if any(url not in tried for _, url in target.urls):
+                break
+            self.wake()
+            await asyncio.sleep(COLD_POLL_S)
+        return target
+
+    def forget(self, key_id: str) -> None:
+        """A key revoked on this server stops at once."""
+        self.keys.drop(lambda g: g is not None and g.key_id == key_id)
+
+    # --- limits
+
+    def throttle(self, grant: gw.Grant) -> float:
+        """Seconds until the key may send another request (0: now)."""
+        if grant.rpm is None:
+            return 0.0
+        buckets = self.buckets.get(grant.rpm)
+        if buckets is None:
+            buckets = self.buckets[grant.rpm] = TokenBuckets(grant.rpm / 60, grant.rpm)
+        return buckets.take(grant.key_id)
+
+    def quota_spent(self, grant: gw.Grant) -> bool:
+        if grant.tokens_per_month is None:
+            return False
+        used = grant.tokens_used + self.spent.get(grant.key_id, 0)
+        return used >= grant.tokens_per_month
+
+    # --- routing
+
+    def pick(self, target: gw.Target, tried: set[str]) -> tuple[str, str] | None:
+        """The ready replica with the fewest requests in flight (ties in turn), not yet tried;
+        one that refused a connection lately only when no other is left. The caller counts it
+        in flight (`outstanding`) until `release`."""
+        now = time.monotonic()
+        left = [u for u in target.urls if u[1] not in tried]
+        healthy = [u for u in left if self.refused.get(u[1], 0.0) <= now] or left
+        if not healthy:
+            return None
+        least = min(self.outstanding.get(url, 0) for _, url in healthy)
+        ties = [u for u in healthy if self.outstanding.get(u[1], 0) == least]
+        return ties[next(self.turn) % len(ties)]
+
+    def release(self, url: str) -> None:
+        """A request sent to `url` is over there (answered, failed or abandoned)."""
+        self.outstanding[url] = self.outstanding.get(url, 1) - 1
+
+    def refuse(self, url: str) -> None:
+        self.refused[url] = time.monotonic() + max(self.settings.endpoint_cache_s, 1.0)
+
+    async def close(self) -> None:
+        """At shutdown: the clients closed, the request log committed."""
+        await self.pool.close()
+        await asyncio.to_thread(self.writer.close)
+
+    # --- the books
+
+    async def finish(self, deployment: str, record: gw.RequestRecord) -> None:
+        """Count the request and write its record; returns once the record is committed."""
+        self.stats.add(deployment, record)
+        if record.billable:
+            tokens = record.prompt_tokens + record.completion_tokens
+            self.spent[record.key_id] = self.spent.get(record.key_id, 0) + tokens
+        written = self.writer.submit(record)
+        if self.settings.durable_log:
+            await written
