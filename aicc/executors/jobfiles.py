@@ -98,7 +98,10 @@ class JobFile:
     size: int
 
 
-def _kind(mode: int) -> str:
+def kind(mode: int) -> str:
+    """What a file of this mode is, in the words a refusal uses."""
+    if stat.S_ISLNK(mode):
+        return "symbolic link"
     if stat.S_ISDIR(mode):
         return "folder"
     if stat.S_ISFIFO(mode):
@@ -115,7 +118,7 @@ def check_regular(st: os.stat_result, shown: str, limits: Limits = LIMITS) -> No
     if stat.S_ISLNK(st.st_mode):
         raise Refused(LINK, path=shown)
     if not stat.S_ISREG(st.st_mode):
-        raise Refused(SPECIAL, path=shown, kind=_kind(st.st_mode))
+        raise Refused(SPECIAL, path=shown, kind=kind(st.st_mode))
     if st.st_nlink > 1:
         raise Refused(HARD_LINK, path=shown, links=st.st_nlink)
     if st.st_size > limits.file_bytes:
@@ -142,7 +145,7 @@ def _open_at(dir_fd: int | None, name: str, flags: int, shown: str) -> int:
             if stat.S_ISLNK(st.st_mode):
                 raise Refused(LINK, path=shown) from None
             if not stat.S_ISDIR(st.st_mode) and not stat.S_ISREG(st.st_mode):
-                raise Refused(SPECIAL, path=shown, kind=_kind(st.st_mode)) from None
+                raise Refused(SPECIAL, path=shown, kind=kind(st.st_mode)) from None
         raise e  # missing (FileNotFoundError), a file where a folder was named (NotADirectoryError)
 
 

@@ -306,15 +306,7 @@ def _kind_of(path: Path, mode: int | None = None) -> str:
             mode = path.lstat().st_mode
         except OSError:
             return "special file"
-    if stat.S_ISLNK(mode):
-        return "symbolic link"
-    if stat.S_ISDIR(mode):
-        return "folder"
-    if stat.S_ISFIFO(mode):
-        return "FIFO"
-    if stat.S_ISSOCK(mode):
-        return "socket"
-    return "device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "special file"
+    return jobfiles.kind(mode)
 
 
 def _unsafe(path: Path, kind: str) -> str:
