@@ -1,6 +1,7 @@
-"""What the gateway (`/v1`, api/gateway.py) reads from and writes to the store: the key behind
-a secret, a deployment's ready replicas, the request log. The gateway caches the reads briefly
-and batches the writes, so a request costs no query of its own beyond its log row."""
+"""What the gateway (`/v1`, the `aicc/gateway` package) reads from and writes to the store:
+the key behind a secret, a deployment's ready replicas, the request log. The gateway caches the
+reads briefly and batches the writes, so a request costs no query of its own beyond its log
+row."""
 
 from __future__ import annotations
 
