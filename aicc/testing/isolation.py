@@ -9,9 +9,13 @@ their run directories live under the home).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import socket
 import stat
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,3 +136,39 @@ def open_to_others(paths: list[Path]) -> list[str]:
         for p in paths
         if p.exists() and p.stat().st_mode & 0o077
     ]
+
+
+class Listener:
+    """A TCP listener on the machine (`host`: its loopback, or every address with "0.0.0.0")
+    that counts the connections it accepted: what a job must not reach shows 0 here."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.sock = socket.create_server((host, 0))
+        self.sock.settimeout(0.2)
+        self.port = int(self.sock.getsockname()[1])
+        self.accepted = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            with contextlib.suppress(TimeoutError, OSError):
+                conn, _ = self.sock.accept()
+                self.accepted += 1
+                conn.close()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+@contextlib.contextmanager
+def listening(host: str = "127.0.0.1") -> Iterator[Listener]:
+    """A `Listener`, closed however the block ends."""
+    opened = Listener(host)
+    try:
+        yield opened
+    finally:
+        opened.close()

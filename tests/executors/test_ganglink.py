@@ -11,7 +11,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from aicc.executors import ganglink, netns
 from aicc.loops.scheduling import rendezvous
 from aicc.scheduler.snapshot import Bind, Placement
 from aicc.store.tables import NodeRow
+from aicc.testing.isolation import Listener, listening
 
 SERVE = """
 import socket, sys
@@ -121,27 +121,10 @@ def gang(tmp_path: Path) -> Iterator[Gang]:
 
 
 @pytest.fixture
-def outside() -> Iterator[tuple[int, list[int]]]:
-    """A listener on every address of the node, and the count of connections it accepted."""
-    sock = socket.create_server(("0.0.0.0", 0))
-    sock.settimeout(0.2)
-    accepted = [0]
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError, OSError):
-                sock.accept()[0].close()
-                accepted[0] += 1
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield int(sock.getsockname()[1]), accepted
-    finally:
-        stop.set()
-        thread.join(5)
-        sock.close()
+def outside() -> Iterator[Listener]:
+    """A listener on every address of the node, counting the connections it accepted."""
+    with listening("0.0.0.0") as opened:
+        yield opened
 
 
 def _node_address() -> str:
@@ -172,11 +155,11 @@ def _links(pid: int) -> list[str]:
     ],
 )
 def test_two_nodes_meet_on_the_gang_link_and_reach_nothing_of_the_node(
-    gang: Gang, outside: tuple[int, list[int]], egress: netns.Egress, off_link: str
+    gang: Gang, outside: Listener, egress: netns.Egress, off_link: str
 ) -> None:
     """With egress `internet` too: its chain lets the link's subnet through on `gang0`
     alone, and still rejects the node's addresses."""
-    port, (node_port, accepted) = _free_port(), outside
+    port, node_port = _free_port(), outside.port
     node = _node_address()
     # node rank 1 starts first: it waits for the hub
     server = gang.start(1, SERVE, str(port), egress=egress)
@@ -190,7 +173,7 @@ def test_two_nodes_meet_on_the_gang_link_and_reach_nothing_of_the_node(
         "127.0.0.1 ConnectionRefusedError",  # its own loopback, not the node's
         f"{node} {off_link}",
     ], said
-    assert accepted == [0]
+    assert outside.accepted == 0
     server.communicate(timeout=30)
     assert server.returncode == 0
 

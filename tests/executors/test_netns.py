@@ -5,14 +5,12 @@ outlives its last process."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import socket
 import stat
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from aicc.executors import netns
+from aicc.testing.isolation import Listener, listening
 
 REPORT = """
 import os, socket, sys
@@ -35,27 +34,10 @@ print(" ".join(sorted(links)), "|", routes, "|", host, "|", os.readlink("/proc/s
 
 
 @pytest.fixture
-def listener() -> Iterator[tuple[int, list[int]]]:
-    """A listener on the machine's loopback, and the count of connections it accepted."""
-    sock = socket.create_server(("127.0.0.1", 0))
-    sock.settimeout(0.2)
-    accepted = [0]
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError, OSError):
-                sock.accept()[0].close()
-                accepted[0] += 1
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield int(sock.getsockname()[1]), accepted
-    finally:
-        stop.set()
-        thread.join(5)
-        sock.close()
+def listener() -> Iterator[Listener]:
+    """A listener on the machine's loopback, counting the connections it accepted."""
+    with listening() as opened:
+        yield opened
 
 
 def _launch(directory: Path, egress: str, port: int) -> list[str]:
@@ -78,25 +60,23 @@ def _gone(directory: Path) -> bool:
     return not Path(f"/proc/{pid}").exists()
 
 
-def test_egress_none_has_its_loopback_alone(
-    tmp_path: Path, listener: tuple[int, list[int]]
-) -> None:
-    port, accepted = listener
+def test_egress_none_has_its_loopback_alone(tmp_path: Path, listener: Listener) -> None:
+    port = listener.port
     links, routes, host, inode = _launch(tmp_path / "net", "none", port)
     assert (links, routes, host) == ("lo", "[]", "ConnectionRefusedError")
     assert inode != os.readlink("/proc/self/ns/net")
-    assert accepted == [0]
+    assert listener.accepted == 0
     assert _gone(tmp_path / "net")
 
 
 def test_egress_internet_routes_through_slirp4netns_but_not_to_the_machines_loopback(
-    tmp_path: Path, listener: tuple[int, list[int]]
+    tmp_path: Path, listener: Listener
 ) -> None:
-    port, accepted = listener
+    port = listener.port
     links, routes, host, _ = _launch(tmp_path / "net", "internet", port)
     assert links == "lo tap0"
     assert "['tap0', '00000000', '0202000A']" in routes  # default via 10.0.2.2
-    assert host == "ConnectionRefusedError" and accepted == [0]
+    assert host == "ConnectionRefusedError" and listener.accepted == 0
     assert _gone(tmp_path / "net")
     slirps = subprocess.run(["pgrep", "-f", f"slirp4netns.*{tmp_path}"], capture_output=True)
     assert slirps.stdout == b""

@@ -34,6 +34,7 @@ from aicc.services import endpoints
 from aicc.store.db import Database
 from aicc.testing import templates
 from aicc.testing.deployments import deploy
+from aicc.testing.isolation import Listener, listening
 from aicc.testing.jobs import submit, wait_state
 from aicc.testing.polling import wait
 from aicc.testing.servers import free_port, in_process, over_http
@@ -83,38 +84,10 @@ else:
 """
 
 
-class Listener:
-    """A TCP listener on the machine's loopback that counts the connections it accepted."""
-
-    def __init__(self, host: str = "127.0.0.1") -> None:
-        self.sock = socket.create_server((host, 0))
-        self.sock.settimeout(0.2)
-        self.port = int(self.sock.getsockname()[1])
-        self.accepted = 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while not self.stop.is_set():
-            with contextlib.suppress(TimeoutError, OSError):
-                conn, _ = self.sock.accept()
-                self.accepted += 1
-                conn.close()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(5)
-        self.sock.close()
-
-
 @pytest.fixture
 def listener() -> Iterator[Listener]:
-    opened = Listener()
-    try:
+    with listening() as opened:
         yield opened
-    finally:
-        opened.close()
 
 
 def _python(script: str, *args: str) -> list[str]:
