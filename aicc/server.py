@@ -40,10 +40,13 @@ from aicc.loops.controller import GREEN_HORIZON_H, Controller, holder_name
 from aicc.loops.federation import Federation
 from aicc.loops.lease import Lease
 from aicc.scheduler.profiles import get_profile
-from aicc.services import autoscaling, deployments, node_health, power, tenancy, tokens
 from aicc.services.billing.energy import load_profile
 from aicc.services.billing.meter import PowerModel
+from aicc.services.center import power
 from aicc.services.data.mounts import StoredData
+from aicc.services.nodes import node_health
+from aicc.services.serving import autoscaling, deployments
+from aicc.services.tenancy import tenancy, tokens
 from aicc.store.blobs import BlobStore
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.db import Database, open_database

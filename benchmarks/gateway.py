@@ -11,7 +11,7 @@ for `--rounds` rounds, and reports each path's latency and the latency it adds o
 one (p50, p99). JSON on stdout; BENCHMARKS.md records it.
 
 Sandboxed (bubblewrap found), the replica listens in its job's network namespace and is reached
-through its Unix socket alone (services/endpoints.py): the direct path goes through it too.
+through its Unix socket alone (services/jobs/endpoints.py): the direct path goes through it too.
 LiteLLM calls a URL, so `--litellm` runs the center with `sandbox: off` (the replica on TCP).
 
     python -m venv /work/venv-litellm && /work/venv-litellm/bin/pip install 'litellm[proxy]'
@@ -154,7 +154,7 @@ def main() -> None:
                 dep = deploy(api, "chat")
                 made = api.post("/api/v1/keys", json={"name": "bench"})
                 key = made.json()["secret"]
-            from aicc.services import endpoints
+            from aicc.services.jobs import endpoints
 
             with db.reader() as session:
                 replica = endpoints.of_job(session, dep.jobs[0])[0]

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from aicc.services import models
+from aicc.services.models import models
 from aicc.testing.jobs import submit, wait_state
 from aicc.testing.servers import in_process
 

@@ -18,8 +18,9 @@ from pathlib import Path
 from aicc.config import Settings
 from aicc.core.jobspec import JobSpec
 from aicc.server import build
-from aicc.services import jobs, tenancy
-from aicc.services import tokens as t
+from aicc.services.jobs import jobs
+from aicc.services.tenancy import tenancy
+from aicc.services.tenancy import tokens as t
 from aicc.testing.servers import kill_leftover_replicas
 
 

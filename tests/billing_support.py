@@ -9,9 +9,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from aicc.services import tenancy
 from aicc.services.billing.meter import PowerModel
 from aicc.services.common import new_id
+from aicc.services.tenancy import tenancy
 from aicc.store.db import Database, open_database
 from aicc.store.tables import (
     DeviceRow,

@@ -21,7 +21,7 @@ from aicc.core import catalog
 from aicc.core.jobspec import JobSpec
 from aicc.core.states import JobState, Reason
 from aicc.scheduler.profiles import get_profile
-from aicc.services.nodes import Inventory, inventory_nodes
+from aicc.services.nodes.nodes import Inventory, inventory_nodes
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"

@@ -70,7 +70,7 @@ def test_a_wrong_import_fails_the_contracts(tmp_path: Path) -> None:
     )
     assert done.returncode != 0
     assert "aicc.api.deps -> aicc.loops.controller" in done.stdout
-    assert "aicc.services.audit -> aicc.portal.web" in done.stdout
+    assert "aicc.services.tenancy.audit -> aicc.portal.web" in done.stdout
     assert "aicc.api.routers.keys -> aicc.api.routers.datasets" in done.stdout
     assert "aicc.portal.data -> aicc.store.chunkstore" in done.stdout
     assert "aicc.gateway.relay -> aicc.api.deps" in done.stdout

@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 from aicc.api.scopes import needed_scope
 from aicc.api.state import AppState
 from aicc.core.tenancy import Principal, allows
-from aicc.services import tokens
 from aicc.services.common import Conflict, Forbidden, utcnow
 from aicc.services.data import mounts
 from aicc.services.federation import nonces, signing, tenants
+from aicc.services.tenancy import tokens
 
 T = TypeVar("T")
 

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from aicc.api import schemas
 from aicc.core.tenancy import Principal
-from aicc.services import reviews
 from aicc.services.data import datasets
+from aicc.services.models import reviews
 
 BINARY = {"schema": {"type": "string", "format": "binary"}}
 # A route that answers bytes (`response_class=Response, responses=OCTETS`)

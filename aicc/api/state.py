@@ -10,9 +10,10 @@ from aicc.api.http_metrics import HttpStats
 from aicc.config import Settings
 from aicc.gateway.cache import StoreCache
 from aicc.gateway.state import Gateway
-from aicc.services import changes, tokens
-from aicc.services.autoscaling import Concurrency
-from aicc.services.control import Control, Engines
+from aicc.services import changes
+from aicc.services.center.control import Control, Engines
+from aicc.services.serving.autoscaling import Concurrency
+from aicc.services.tenancy import tokens
 from aicc.store.blobs import BlobStore
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.db import Database

@@ -20,7 +20,7 @@ from rich.progress import (
 from aicc.cli.output import err, fail, handle_errors, print_fields, status
 
 if TYPE_CHECKING:
-    from aicc.services.backups import Summary
+    from aicc.services.center.backups import Summary
 
 HomeOption = Annotated[
     Path | None, typer.Option(help="State directory (default $AICC_HOME or ~/.aicc).")
@@ -124,7 +124,7 @@ def backup(
     """Write the whole center to one archive while the server runs: the database as of one
     moment, the workdirs and data set packs it refers to, its jobs' logs and outputs, the
     notebooks' homes and the sealing key. Keep it as safe as the server's home."""
-    from aicc.services import backups
+    from aicc.services.center import backups
 
     settings = _settings(home, db)
     summary = _run(lambda bar: backups.backup(settings, file, progress=bar))
@@ -143,7 +143,7 @@ def restore(
     """Restore an archive into a fresh home and database (the configured ones, or --home and
     --db), checking every member's sha256 first; an older schema is upgraded. Stop any server
     on that home first."""
-    from aicc.services import backups
+    from aicc.services.center import backups
 
     os.umask(0o077)  # what it writes is the server account's alone, as `aicc serve` writes
     settings = _settings(home, db)

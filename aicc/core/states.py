@@ -144,7 +144,7 @@ def transition(
     return new, event
 
 
-# --- deployments (services/deployments.py) ---
+# --- deployments (services/serving/deployments.py) ---
 
 
 class DeploymentState(StrEnum):

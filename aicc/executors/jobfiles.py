@@ -18,7 +18,7 @@ this module, which
 
 Every refusal is one `Refused`, carrying an English template with `{name}` placeholders (as
 services' errors do, so the portal translates it) and the HTTP status the API answers with (422
-for what may not be there, 413 for too big or too many); `services/logs.py` turns it into the
+for what may not be there, 413 for too big or too many); `services/jobs/logs.py` turns it into the
 service error. A missing file stays `FileNotFoundError`: a job that has not written it yet.
 """
 

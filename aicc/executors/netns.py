@@ -53,7 +53,8 @@ of its own, where the node's loopback does not exist. Where it listens:
   user nor any process of the machine's network. The server knows the socket from the
   replica's handle, its run directory: the directory `service/` exists before the handle is
   recorded, so a replica is reached through its socket or, without a sandbox (no namespace,
-  the replica binds $PORT itself), on TCP, never one then the other (`aicc/services/endpoints.py`).
+  the replica binds $PORT itself), on TCP, never one then the other
+  (`aicc/services/jobs/endpoints.py`).
 - `--token-file PATH` (Slurm, Ray: nodes other than this machine): on TCP, HOST:PORT at the
   node's address, where the server can reach it, and so can any process of that node or of
   a network that reaches it. So the connection must earn the replica first: the forwarder
@@ -64,7 +65,7 @@ of its own, where the node's loopback does not exist. Where it listens:
   (`service_token`, `make_token`): 0600 in a 0700 directory that no sandbox shows, written by
   the executor before the handle is recorded and read once by the forwarder before it
   listens; the server reads it from the run directory (on the file system nodes and server
-  share) and every caller of the replica sends it (`aicc/services/endpoints.py`). An
+  share) and every caller of the replica sends it (`aicc/services/jobs/endpoints.py`). An
   authenticated connection is piped as it is: any number of keep-alive requests, a
   websocket upgrade. The header is left in the request, not stripped: the forwarder parses
   the first head alone (later requests of a connection pass unparsed, carrying it too, so

@@ -1,6 +1,6 @@
 """The model gateway: the data plane behind the OpenAI-compatible `/v1` (docs/gateway.md), a
 floor of its own beside the API, which only mounts its `routes.router` and holds its `Gateway`
-in `AppState.gateway`. It reaches the store through `services/gateway.py`, never the tables.
+in `AppState.gateway`. It reaches the store through `services/serving/gateway.py`, never the tables.
 
 One concept a module, from the request in to the bytes out: `routes` (the `/v1` routes, the
 key read from the request), `forward` (limits, cold-start hold, routing and retries; `chat_as`

@@ -12,8 +12,8 @@ from typing import Any
 
 from aicc.gateway import usage as metered
 from aicc.gateway.state import Gateway
-from aicc.services import gateway as gw
 from aicc.services.common import new_id, utcnow
+from aicc.services.serving import gateway as gw
 
 _tasks: set[asyncio.Task[None]] = set()  # records written after the client left
 

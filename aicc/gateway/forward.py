@@ -19,8 +19,8 @@ from aicc.gateway.errors import error, not_found, store_down, timeout
 from aicc.gateway.relay import Relay, Relayed
 from aicc.gateway.state import Gateway
 from aicc.gateway.usage import usage
-from aicc.services import endpoints
-from aicc.services import gateway as gw
+from aicc.services.jobs import endpoints
+from aicc.services.serving import gateway as gw
 
 # A replica that could not be reached: passed over a while, another one tried.
 _REFUSED = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)

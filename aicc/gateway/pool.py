@@ -1,7 +1,7 @@
 """The pooled HTTP clients the gateway reaches replicas with (aiohttp: it forwards a request in
 less than half of httpx's time, BENCHMARKS.md): one to all replicas reached on TCP, and one per
 replica reached through its Unix socket (a sandboxed replica of this machine:
-services/endpoints.py), the last `MAX_SOCKET_CLIENTS` kept.
+services/jobs/endpoints.py), the last `MAX_SOCKET_CLIENTS` kept.
 
 The clients follow no redirects (the relay asks them not to), keep no cookies (a replica's
 cookie is not for the next caller) and read no proxy settings from the environment. They belong
@@ -17,7 +17,7 @@ import os
 import aiohttp
 
 from aicc.config import GatewaySettings
-from aicc.services import endpoints
+from aicc.services.jobs import endpoints
 
 MAX_SOCKET_CLIENTS = 256  # pooled clients kept for replicas reached through Unix sockets
 

@@ -1,6 +1,7 @@
 """The request log's writer: every request through the gateway leaves one row
-(`gateway_requests`, written by `services/gateway.py` `append`), by group commit: one transaction
-per batch of whatever arrived meanwhile, on a thread of its own (`store/group_commit.py`).
+(`gateway_requests`, written by `services/serving/gateway.py` `append`), by group commit: one
+transaction per batch of whatever arrived meanwhile, on a thread of its own
+(`store/group_commit.py`).
 
 With `gateway.durable_log` (the default) each request waits for the transaction that holds its
 row before its last bytes go out (`state.py` `Gateway.finish`); without, the answer leaves at
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection
 
-from aicc.services import gateway as gw
+from aicc.services.serving import gateway as gw
 from aicc.store.db import Database
 from aicc.store.group_commit import GroupCommit
 

@@ -20,8 +20,8 @@ from fastapi.responses import JSONResponse, Response
 from aicc.gateway.errors import error, not_found, store_down
 from aicc.gateway.forward import dispatch
 from aicc.gateway.state import Gateway
-from aicc.services import gateway as gw
-from aicc.services.api_keys import PREFIX
+from aicc.services.serving import gateway as gw
+from aicc.services.serving.api_keys import PREFIX
 
 router = APIRouter(prefix="/v1", tags=["gateway"], include_in_schema=False)
 

@@ -1,7 +1,7 @@
 """The gateway the server holds in memory (`AppState.gateway`): what it must know per request
 without asking the store, and the books of what went through (docs/gateway.md).
 
-- Keys and deployments' ready replicas are read from the store (`services/gateway.py`) and
+- Keys and deployments' ready replicas are read from the store (`services/serving/gateway.py`) and
   kept `key_cache_s` and `endpoint_cache_s` (`cache.py`); past that the stale entry still
   answers while one read refreshes it in the background, so a revoked key stops within
   `key_cache_s` plus one read (at once on the server that revoked it: `forget`).
@@ -32,9 +32,9 @@ from aicc.gateway.cache import StoreCache
 from aicc.gateway.metrics import Stats
 from aicc.gateway.pool import Pool
 from aicc.gateway.request_log import LogWriter
-from aicc.services import gateway as gw
-from aicc.services.autoscaling import Concurrency
 from aicc.services.common import utcnow
+from aicc.services.serving import gateway as gw
+from aicc.services.serving.autoscaling import Concurrency
 from aicc.store.db import Database
 
 COLD_POLL_S = 0.25  # how often a held request looks for a ready replica

@@ -1,11 +1,12 @@
 """After each pass: the audit entries committed since are sealed into the log's hash chain
-(services/audit.py). Only the leader seals, fenced, so two servers never give out one `seq`."""
+(services/tenancy/audit.py). Only the leader seals, fenced, so two servers never give out one
+`seq`."""
 
 from __future__ import annotations
 
 from aicc.loops.lease import Lease
-from aicc.services import audit
 from aicc.services.common import utcnow
+from aicc.services.tenancy import audit
 from aicc.store.db import Database
 from aicc.store.sealing import Sealer
 

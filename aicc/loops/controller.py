@@ -25,17 +25,13 @@ from aicc.loops.federation import Federation
 from aicc.loops.lease import Lease, LostLease
 from aicc.loops.timings import Relayed, Timings
 from aicc.scheduler.framework import Profile
-from aicc.services import (
-    autoscaling,
-    changes,
-    deployments,
-    node_health,
-    nodes,
-    power,
-    snapshots,
-)
+from aicc.services import changes
 from aicc.services.billing import budgets
+from aicc.services.center import power
 from aicc.services.common import utcnow
+from aicc.services.jobs import snapshots
+from aicc.services.nodes import node_health, nodes
+from aicc.services.serving import autoscaling, deployments
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.db import Database
 from aicc.store.sealing import Sealer

@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 import httpx
 
 from aicc.loops.lease import Lease
-from aicc.services import endpoints, notebooks
 from aicc.services.common import utcnow
+from aicc.services.jobs import endpoints, notebooks
 from aicc.store.db import Database
 from aicc.store.sealing import Sealer
 

@@ -1,4 +1,5 @@
-"""Each controller pass: keep every deployment's replicas as wanted (services/deployments.py).
+"""Each controller pass: keep every deployment's replicas as wanted
+(services/serving/deployments.py).
 
 Level-triggered: whatever happened since the last pass, the pass looks at what is and moves it
 one step towards what is wanted. Probes run here, outside any transaction, in parallel with a
@@ -15,8 +16,10 @@ import httpx
 
 from aicc.core.autoscaling import Memory
 from aicc.loops.lease import Lease, LostLease
-from aicc.services import autoscaling, changes, deployments, endpoints
+from aicc.services import changes
 from aicc.services.common import utcnow
+from aicc.services.jobs import endpoints
+from aicc.services.serving import autoscaling, deployments
 from aicc.store.db import Database
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,6 @@
 """After each reconcile pass: what jobs that just ended leave behind becomes what they promised
-(services/outputs.py: a data set version, a model version). Only the leader runs it, fenced."""
+(services/models/outputs.py: a data set version, a model version). Only the leader runs it,
+fenced."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import logging
 
 from aicc.executors.base import Executor
 from aicc.loops.lease import Lease
-from aicc.services import logs, outputs
 from aicc.services.common import utcnow
+from aicc.services.jobs import logs
+from aicc.services.models import outputs
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.db import Database
 

@@ -32,10 +32,12 @@ from aicc.core.topology import NodeState
 from aicc.executors import environment
 from aicc.executors.base import DataMount, Executor, ReplicaLaunch, ReplicaState
 from aicc.loops.lease import Lease
-from aicc.services import node_health, nodes, notebooks, secrets
 from aicc.services.common import utcnow
 from aicc.services.data import mounts
-from aicc.services.transitions import change_state
+from aicc.services.jobs import notebooks
+from aicc.services.jobs.transitions import change_state
+from aicc.services.nodes import node_health, nodes
+from aicc.services.tenancy import secrets
 from aicc.store.db import Database
 from aicc.store.sealing import Sealer
 from aicc.store.tables import DeviceRow, JobRow, NodeRow, ReplicaRow

@@ -21,10 +21,10 @@ from aicc.core.states import WAITING, JobState, Reason
 from aicc.loops.lease import Lease
 from aicc.scheduler.framework import Profile, isolate, schedule
 from aicc.scheduler.snapshot import Bind, DevicePick, Placement, Preempt, Snapshot, Wait
-from aicc.services import snapshots
 from aicc.services.billing import budgets
 from aicc.services.common import new_id
-from aicc.services.transitions import change_state, hold
+from aicc.services.jobs import snapshots
+from aicc.services.jobs.transitions import change_state, hold
 from aicc.store.db import Database
 from aicc.store.tables import JobRow, NodeRow, ReplicaRow, table
 

@@ -6,7 +6,8 @@ person's `Principal`, so what a page shows is exactly what that person's token c
 
 Importing this package is cheap; the web part loads when `install` is called. The pages import
 `auth` (cookies, `Me`) and `rendering` (templates, `PortalRoute`), never each other's routing;
-`pages.py` lists their routers. Sessions and the sign-in throttle are `services/sessions.py`'s.
+`pages.py` lists their routers. Sessions and the sign-in throttle are
+`services/tenancy/sessions.py`'s.
 """
 
 from __future__ import annotations

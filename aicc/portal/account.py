@@ -22,8 +22,8 @@ from aicc.portal.auth import Me, csrf_ok
 from aicc.portal.forms import Form as PageForm
 from aicc.portal.forms import Rejected, parse, service_call
 from aicc.portal.rendering import PortalRoute, error_page, render
-from aicc.services import secrets, tenancy, tokens
 from aicc.services.common import utcnow
+from aicc.services.tenancy import secrets, tenancy, tokens
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 

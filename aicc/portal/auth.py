@@ -15,9 +15,9 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from aicc.api.deps import SessionDep, get_state
-from aicc.services import sessions
 from aicc.services.common import Forbidden, utcnow
-from aicc.services.sessions import SignedIn
+from aicc.services.tenancy import sessions
+from aicc.services.tenancy.sessions import SignedIn
 
 SESSION_COOKIE = "aicc_session"
 CSRF_COOKIE = "aicc_csrf"  # before sign-in: the sign-in and language forms' token

@@ -27,10 +27,10 @@ from aicc.portal.forms import FieldError, Rejected, service_call
 from aicc.portal.forms import Form as PageForm
 from aicc.portal.i18n import Translator
 from aicc.portal.rendering import PortalRoute, error_page, language_of, render
-from aicc.services import tenancy
 from aicc.services.billing import budgets, credits, invoices, plans
 from aicc.services.billing.models import Budget, IssuedInvoice, Subsidy, Voucher
 from aicc.services.common import Invalid, utcnow
+from aicc.services.tenancy import tenancy
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 

@@ -23,8 +23,10 @@ from aicc.portal.forms import Form as PageForm
 from aicc.portal.forms import Rejected, blank_to_none, parse, service_call
 from aicc.portal.i18n import Message, Translator
 from aicc.portal.rendering import PortalRoute, error_page, is_htmx, language_of, render
-from aicc.services import nodes, overview, tenancy
+from aicc.services.center import drains, overview
 from aicc.services.common import ServiceError, utcnow
+from aicc.services.nodes import nodes
+from aicc.services.tenancy import tenancy
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False, prefix="/center")
 
@@ -108,7 +110,7 @@ def node_action(
             elif action == "uncordon":
                 nodes.set_state(session, me.who, name, NodeState.READY)
             else:
-                nodes.drain(session, me.who, name, evict=action == "evict", now=utcnow())
+                drains.drain(session, me.who, name, evict=action == "evict", now=utcnow())
     except ServiceError as err:
         if err.status == 404:
             raise

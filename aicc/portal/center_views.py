@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session
 from aicc.api import schemas
 from aicc.core.tenancy import Principal
 from aicc.core.topology import NodeState
-from aicc.services import audit, nodes, overview, tenancy
+from aicc.services.center import overview
+from aicc.services.nodes import nodes
+from aicc.services.tenancy import audit, tenancy
 
 AUDIT_PAGE = 50
 # The overview itself (figures, sums, rates) is `services.overview.center`; this module shapes

@@ -34,10 +34,11 @@ from aicc.portal.forms import Form as PageForm
 from aicc.portal.forms import Rejected, parse, service_call
 from aicc.portal.i18n import Message
 from aicc.portal.rendering import PortalRoute, error_page, render
-from aicc.services import models, tenancy
 from aicc.services.common import Forbidden, Invalid, ServiceError, TooLarge
 from aicc.services.data import chunks, datasets, inspect, uploads
-from aicc.services.sessions import SignedIn
+from aicc.services.models import models
+from aicc.services.tenancy import tenancy
+from aicc.services.tenancy.sessions import SignedIn
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 

@@ -16,7 +16,7 @@ from aicc.api.deps import SessionDep, StateDep
 from aicc.portal import model_apis
 from aicc.portal.auth import Me, csrf_ok
 from aicc.portal.rendering import PortalRoute, error_page, render
-from aicc.services import deployments
+from aicc.services.serving import deployments
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 

@@ -18,8 +18,8 @@ from aicc.api.state import AppState
 from aicc.core.tenancy import Principal
 from aicc.portal.auth import Me
 from aicc.portal.rendering import PortalRoute, render
-from aicc.services import metrics
 from aicc.services.common import Invalid, TooLarge
+from aicc.services.jobs import metrics
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 

@@ -25,10 +25,10 @@ from aicc.core.tenancy import Principal
 from aicc.portal.auth import Me
 from aicc.portal.billing import money
 from aicc.portal.rendering import PortalRoute, render
-from aicc.services import jobs, logs
 from aicc.services.billing import invoices, records
 from aicc.services.billing.models import UsageRecord
 from aicc.services.common import ServiceError
+from aicc.services.jobs import jobs, logs
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 

@@ -14,7 +14,7 @@ from aicc.api.deps import SessionDep, StateDep
 from aicc.portal import job_metrics, job_resources, views
 from aicc.portal.auth import Me, csrf_ok
 from aicc.portal.rendering import PortalRoute, error_page, is_htmx, render
-from aicc.services.jobs import cancel as cancel_job
+from aicc.services.jobs.jobs import cancel as cancel_job
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 

@@ -38,11 +38,11 @@ from aicc.portal.forms import FieldError
 from aicc.portal.forms import Form as PageForm
 from aicc.portal.i18n import Translator
 from aicc.portal.rendering import PortalRoute, error_page, language_of, render
-from aicc.services import models, template_estimate, templates
 from aicc.services.common import Conflict, Invalid, ServiceError, TooLarge
 from aicc.services.data import datasets
-from aicc.services.jobs import SubmitLimits
-from aicc.services.sessions import SignedIn
+from aicc.services.jobs.jobs import SubmitLimits
+from aicc.services.models import models, template_estimate, templates
+from aicc.services.tenancy.sessions import SignedIn
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 

@@ -21,10 +21,11 @@ from aicc.api.state import AppState
 from aicc.gateway.forward import chat_as
 from aicc.portal.auth import Me, csrf_ok, signed_in_briefly
 from aicc.portal.rendering import PortalRoute, error_page, render
-from aicc.services import api_keys, deployments, tenancy
-from aicc.services import gateway as gw
 from aicc.services.common import Invalid, utcnow
-from aicc.services.sessions import SignedIn
+from aicc.services.serving import api_keys, deployments
+from aicc.services.serving import gateway as gw
+from aicc.services.tenancy import tenancy
+from aicc.services.tenancy.sessions import SignedIn
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 

@@ -23,9 +23,9 @@ from aicc.api.deps import SessionDep, StateDep
 from aicc.portal.auth import Me, csrf_ok
 from aicc.portal.marketplace import curve_chart, data_link
 from aicc.portal.rendering import PortalRoute, error_page, render
-from aicc.services import models
 from aicc.services.common import Invalid
 from aicc.services.data.datasets import reference
+from aicc.services.models import models
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 

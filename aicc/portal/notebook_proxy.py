@@ -10,7 +10,7 @@ own address, which is not the one the browser sees; the proxy does that check it
 (a request that changes something, and every websocket, must come from this server's own pages).
 
 A sandboxed notebook of this machine is reached through its Unix socket (`Upstream.socket`,
-services/endpoints.py), HTTP and websockets alike: no TCP port answers for it. One on another
+services/jobs/endpoints.py), HTTP and websockets alike: no TCP port answers for it. One on another
 machine (Slurm, Ray) is reached on TCP, where its forwarder passes on only connections whose
 first request carries the replica's token: the proxy sends it with every request and every
 websocket's upgrade (`Upstream.headers`), and drops any the browser sent.
@@ -42,8 +42,9 @@ from websockets.asyncio.client import ClientConnection, connect, unix_connect
 from aicc.api.state import AppState
 from aicc.portal.auth import SESSION_COOKIE, to_sign_in
 from aicc.portal.rendering import error_page
-from aicc.services import endpoints, notebooks, sessions
 from aicc.services.common import NotFound, utcnow
+from aicc.services.jobs import endpoints, notebooks
+from aicc.services.tenancy import sessions
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)

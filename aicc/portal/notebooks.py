@@ -16,7 +16,8 @@ from aicc.portal.auth import Me, csrf_ok
 from aicc.portal.forms import Form as PageForm
 from aicc.portal.forms import Rejected, parse, service_call
 from aicc.portal.rendering import PortalRoute, error_page, render
-from aicc.services import notebooks, tenancy
+from aicc.services.jobs import notebooks
+from aicc.services.tenancy import tenancy
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 

@@ -19,7 +19,7 @@ from aicc.core.tenancy import Principal
 from aicc.portal.auth import Me
 from aicc.portal.i18n import Translator
 from aicc.portal.rendering import PortalRoute, is_htmx, language_of, render
-from aicc.services import quotas
+from aicc.services.jobs import quotas
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 

@@ -35,7 +35,7 @@ from aicc.portal.auth import (
 )
 from aicc.portal.i18n import LANGUAGES, Message, Translator, negotiate, supported
 from aicc.services.common import ServiceError, utcnow
-from aicc.services.sessions import SignedIn
+from aicc.services.tenancy.sessions import SignedIn
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"

@@ -22,8 +22,8 @@ from aicc.portal.auth import (
 from aicc.portal.i18n import supported
 from aicc.portal.rendering import PortalRoute, error_page, render
 from aicc.portal.sso import buttons
-from aicc.services import sessions
 from aicc.services.common import utcnow
+from aicc.services.tenancy import sessions
 
 log = logging.getLogger("aicc.portal")
 

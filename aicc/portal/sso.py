@@ -23,8 +23,8 @@ from aicc.api.state import AppState
 from aicc.portal.auth import CSRF_COOKIE, LANG_COOKIE, SESSION_COOKIE, safe_next, set_cookie
 from aicc.portal.i18n import Message, supported
 from aicc.portal.rendering import PortalRoute, render
-from aicc.services import oidc, sessions, sso
 from aicc.services.common import NotFound, ServiceError, utcnow
+from aicc.services.tenancy import oidc, sessions, sso
 
 log = logging.getLogger("aicc.portal")
 

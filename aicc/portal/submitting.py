@@ -20,9 +20,9 @@ from aicc.core.jobspec import WINDOW_TEMPLATES, JobSpec
 from aicc.core.mistakes import InputError
 from aicc.core.tenancy import Principal
 from aicc.portal.i18n import Message
-from aicc.services import jobs
 from aicc.services.common import ServiceError
-from aicc.services.jobs import SubmitLimits
+from aicc.services.jobs import jobs
+from aicc.services.jobs.jobs import SubmitLimits
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,12 @@ from aicc.api import schemas
 from aicc.api.state import AppState
 from aicc.core.states import RUNNING, WAITING, JobState
 from aicc.core.tenancy import Principal, can_write
-from aicc.services import explain as explain_service
-from aicc.services import jobs, logs, nodes, overview, tenancy
+from aicc.services.center import overview
 from aicc.services.common import NotFound, ServiceError
+from aicc.services.jobs import explain as explain_service
+from aicc.services.jobs import jobs, logs
+from aicc.services.nodes import nodes
+from aicc.services.tenancy import tenancy
 
 FINISHED = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
 # The order states are listed in (filters, the dashboard's chart): the life of a job.

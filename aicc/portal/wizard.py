@@ -34,7 +34,9 @@ from aicc.portal.forms import FieldError
 from aicc.portal.forms import Form as PageForm
 from aicc.portal.i18n import Message, Translator
 from aicc.portal.rendering import PortalRoute, error_page, is_htmx, language_of, render
-from aicc.services import estimates, nodes, overview
+from aicc.services.center import overview
+from aicc.services.jobs import estimates
+from aicc.services.nodes import nodes
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 

@@ -415,7 +415,7 @@ class JobRow(Base):
     # the spec's data sets pinned at submit: [{"name", "ref", "version_id", "bytes"}]
     datasets: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
     # the sealed values of the secrets its attempts were launched with: its logs are masked
-    # with them, though a secret be replaced since (services/logs.py)
+    # with them, though a secret be replaced since (services/jobs/logs.py)
     secrets_seen: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
     # `placement: federation` (docs/federation.md): None runs here (never routed, or routed
     # here); "?" waits for the federation loop to route it; else the peer site it runs on
@@ -424,7 +424,7 @@ class JobRow(Base):
 
 class WaitingRow(Base):
     """How many jobs wait (pending or admitted) per user and per queue, kept as jobs enter and
-    leave waiting (services/waiting.py), so that a submit checks its limits in one read
+    leave waiting (services/jobs/waiting.py), so that a submit checks its limits in one read
     whatever thousands wait. `owner` is "user/<id>" or "queue/<id>"."""
 
     __tablename__ = "waiting"
@@ -572,7 +572,7 @@ class GatewayRequestRow(Base):
 class GatewayLoadRow(Base):
     """One server's requests in flight to one deployment over one whole second (the mean), so
     that the leader's autoscaler counts the requests every server and worker process took, not
-    only its own (services/autoscaling.py). Rows older than the samples kept are deleted."""
+    only its own (services/serving/autoscaling.py). Rows older than the samples kept are deleted."""
 
     __tablename__ = "gateway_load"
     server: Mapped[str] = mapped_column(String(200), primary_key=True)  # the controller's holder
@@ -814,7 +814,7 @@ class DeviceSampleRow(Base):
 
 class NotebookRow(Base):
     """A user's JupyterLab in a project: what it asks for, and its current `kind: notebook`
-    job (None before the first start). Only its owner sees it (services/notebooks.py)."""
+    job (None before the first start). Only its owner sees it (services/jobs/notebooks.py)."""
 
     __tablename__ = "notebooks"
     __table_args__ = (UniqueConstraint("project_id", "user_id", "name"),)
@@ -834,7 +834,7 @@ class NotebookRow(Base):
 
 
 # The portal's sign-in: its sessions and failed sign-ins (migrations 0003 and 0008). Services end
-# a person's sessions (a disabled user); `services/sessions.py` reads and writes them.
+# a person's sessions (a disabled user); `services/tenancy/sessions.py` reads and writes them.
 
 
 class PortalSessionRow(Base):

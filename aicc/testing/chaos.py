@@ -47,7 +47,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.executors.local import runtime
-from aicc.services import waiting
+from aicc.services.jobs import waiting
 from aicc.store.db import database_url, make_engine
 from aicc.store.tables import LeaseRow, NodeRow, ReplicaRow, UsageRow
 from aicc.testing import engines

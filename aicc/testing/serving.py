@@ -48,7 +48,7 @@ def program(dest: Path) -> Path:
 
 
 def model_version(template: str, model: Path, dest: Path) -> Path:
-    """A template-trained model as its registered version holds it (services/templates.py
+    """A template-trained model as its registered version holds it (services/models/templates.py
     `ingest_outputs`): the model's files under `model/`, with the template's `predict.py`,
     `train.py`, `template.yaml` and `aicc_template.py` beside them."""
     shutil.copytree(model, dest / "model")

@@ -31,9 +31,10 @@ from PIL import Image
 from aicc.api.state import AppState
 from aicc.core.datasets import cut, digest, frame
 from aicc.sdk.workdir import pack_workdir
-from aicc.services import deployments, models, templates
 from aicc.services.common import new_id, utcnow
-from aicc.services.tenancy import principal_of
+from aicc.services.models import models, templates
+from aicc.services.serving import deployments
+from aicc.services.tenancy.tenancy import principal_of
 from aicc.store.tables import SettlementRow, UserRow
 from aicc.testing.datasets import OCTETS, begin_and_send, push
 from aicc.testing.templates import own as own_template

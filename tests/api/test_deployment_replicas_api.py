@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from aicc.services import endpoints
+from aicc.services.jobs import endpoints
 from aicc.testing.deployments import deploy
 from aicc.testing.servers import in_process
 

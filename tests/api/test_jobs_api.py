@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from aicc.api.state import AppState
-from aicc.services import nodes
 from aicc.services.common import utcnow
+from aicc.services.nodes import nodes
 from aicc.store.tables import NodeRow
 from aicc.testing.jobs import submit, wait_state
 

@@ -202,7 +202,7 @@ def test_pages_of_nodes_follow_by_name_each_with_its_devices(api: TestClient) ->
 def test_a_job_refused_for_want_of_a_node_is_accepted_once_one_is_imported(
     api: TestClient,
 ) -> None:
-    """The fit check keeps its view of the nodes a few seconds (services/jobs.py), but a
+    """The fit check keeps its view of the nodes a few seconds (services/jobs/jobs.py), but a
     refusal looks again first: a node just imported is never missed."""
     two_a100 = {"command": "true", "resources": {"accelerator": {"count": 2, "model": "A100-80GB"}}}
     refused = api.post("/api/v1/jobs", json=two_a100)

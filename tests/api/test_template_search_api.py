@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from aicc.cli.main import app
 from aicc.sdk.client import Client
-from aicc.services import templates
-from aicc.services.tenancy import principal_of
+from aicc.services.models import templates
+from aicc.services.tenancy.tenancy import principal_of
 from aicc.store.tables import UserRow
 from aicc.testing.datasets import push
 from aicc.testing.jobs import wait_state

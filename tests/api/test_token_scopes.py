@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 from aicc.api.scopes import needed_scope
 from aicc.api.state import AppState
 from aicc.core.tenancy import Scope
-from aicc.services import sessions
 from aicc.services.common import utcnow
+from aicc.services.tenancy import sessions
 
 # POSTs that change nothing: an estimate, a data set's read-only SQL query
 READ_ONLY_POSTS = {

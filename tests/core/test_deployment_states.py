@@ -18,7 +18,7 @@ from aicc.core.states import (
     replica_transition,
 )
 from aicc.core.states import REPLICA_ALLOWED as REPLICA_MOVES
-from aicc.services import deployments
+from aicc.services.serving import deployments
 from aicc.store.tables import DeploymentReplicaRow, DeploymentRow
 
 S = DeploymentState

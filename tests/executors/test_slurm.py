@@ -619,7 +619,7 @@ def test_a_sandboxed_replica_on_slurm_answers_the_gateway_alone(
     import httpx
 
     from aicc.executors import netns
-    from aicc.services import endpoints
+    from aicc.services.jobs import endpoints
     from aicc.testing.deployments import deploy
     from aicc.testing.jobs import submit
     from aicc.testing.servers import over_http

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import func, insert, select, text
 
 from aicc.gateway.request_log import LogWriter
-from aicc.services import gateway as gw
 from aicc.services.common import new_id, utcnow
+from aicc.services.serving import gateway as gw
 from aicc.store.db import Database, database_url
 from aicc.store.tables import GatewayRequestRow
 

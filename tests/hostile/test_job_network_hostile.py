@@ -30,7 +30,7 @@ import httpx
 import pytest
 
 from aicc.executors import netns
-from aicc.services import endpoints
+from aicc.services.jobs import endpoints
 from aicc.store.db import Database
 from aicc.testing import templates
 from aicc.testing.deployments import deploy
@@ -419,7 +419,7 @@ def test_a_notebook_answers_the_portal_alone_through_its_socket(tmp_path: Path) 
 
     from aicc.loops.culling import Culler
     from aicc.loops.lease import Lease
-    from aicc.services import notebooks
+    from aicc.services.jobs import notebooks
 
     with in_process(tmp_path / "home") as (api, state):
         owner = make_tenant(api, "nb-owner")

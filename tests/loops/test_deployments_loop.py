@@ -14,9 +14,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from aicc.api.state import AppState
-from aicc.services import endpoints, models, snapshots
 from aicc.services.common import utcnow
-from aicc.services.tenancy import principal_of
+from aicc.services.jobs import endpoints, snapshots
+from aicc.services.models import models
+from aicc.services.tenancy.tenancy import principal_of
 from aicc.store.tables import DeploymentRow, UserRow
 from aicc.testing.polling import wait
 from aicc.testing.servers import in_process

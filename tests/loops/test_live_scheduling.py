@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from aicc.services import snapshots
+from aicc.services.jobs import snapshots
 from aicc.testing.jobs import submit, wait_state
 from aicc.testing.servers import in_process
 

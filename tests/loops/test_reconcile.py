@@ -131,7 +131,7 @@ def test_a_job_with_secrets_launches_while_others_write(tmp_path: Path) -> None:
 
     from sqlalchemy import select
 
-    from aicc.services import secrets
+    from aicc.services.tenancy import secrets
     from aicc.store.tables import JobRow, SettingRow
 
     with in_process(tmp_path / "home") as (api, state):

@@ -31,10 +31,11 @@ from sqlalchemy import select
 
 from aicc.api.state import AppState
 from aicc.portal import center_views
-from aicc.services import overview, usage
 from aicc.services.billing import records
+from aicc.services.center import overview
 from aicc.services.common import Forbidden, utcnow
-from aicc.services.tenancy import principal_of
+from aicc.services.jobs import usage
+from aicc.services.tenancy.tenancy import principal_of
 from aicc.store.tables import NodeRow, ReplicaRow, UsageRow, UserRow
 
 OPERATOR_PAGES = ("/center", "/center?hours=1", "/center/nodes", "/center/tenants", "/center/audit")

@@ -20,8 +20,8 @@ from portal_support import Person, csrf_of, make_person, signed_in, unique
 
 from aicc.api.state import AppState
 from aicc.portal import data
-from aicc.services import tenancy
 from aicc.services.data import uploads
+from aicc.services.tenancy import tenancy
 from aicc.store.tables import UserRow
 from aicc.testing.servers import in_process
 

@@ -173,7 +173,7 @@ SHOWN_SERVICES = (
     "transitions",
 )
 _ERRORS = {"ServiceError", "NotFound", "Forbidden", "Conflict", "Invalid", "TooMany", "TooLarge"}
-_ERRORS |= {"SignInFailed", "ProviderUnavailable"}  # single sign-on's (services/oidc.py)
+_ERRORS |= {"SignInFailed", "ProviderUnavailable"}  # single sign-on's (services/tenancy/oidc.py)
 
 
 def raised_templates() -> set[str]:

@@ -15,7 +15,7 @@ from portal_support import Person, csrf_of, signed_in
 from starlette.testclient import WebSocketDenialResponse
 
 from aicc.api.state import AppState
-from aicc.services import notebooks
+from aicc.services.jobs import notebooks
 from aicc.testing.datasets import push
 from aicc.testing.polling import wait
 
@@ -88,7 +88,7 @@ def test_the_owner_reaches_a_kernel_through_the_server_and_nobody_else_does(
 
     assert "last_activity" in wait("JupyterLab through the proxy", status, timeout=90)
     # JupyterLab prints its address; its token is not in the job's log, which the project's
-    # readers read (services/logs.py masks it, should a JupyterLab print it)
+    # readers read (services/jobs/logs.py masks it, should a JupyterLab print it)
     logs = f"/api/v1/jobs/{job_id}/logs"
     printed = api.get(logs, params={"stream": "stderr"}, headers=alice.headers).text
     assert "is running at" in printed

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from sso_support import CLIENT_ID, Provider, provider, settings, walk
 
 from aicc.config import OidcSettings
-from aicc.services import oidc, sso
+from aicc.services.tenancy import oidc, sso
 from aicc.testing.servers import free_port, in_process, over_http
 
 

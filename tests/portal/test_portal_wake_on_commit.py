@@ -16,9 +16,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from aicc.api.state import AppState
-from aicc.services import power
+from aicc.services.center import power
 from aicc.services.common import utcnow
-from aicc.services.tenancy import principal_of
+from aicc.services.tenancy.tenancy import principal_of
 from aicc.store.tables import UserRow
 from aicc.testing.polling import wait
 from aicc.testing.servers import in_process

@@ -32,8 +32,8 @@ from sqlalchemy import select
 
 from aicc.api.state import AppState
 from aicc.portal import web
-from aicc.services import sessions
 from aicc.services.common import utcnow
+from aicc.services.tenancy import sessions
 from aicc.store.tables import PortalSessionRow, SignInFailureRow, TokenRow, UserRow
 from aicc.testing.servers import in_process, over_http
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from aicc.core.energy import parse_profile
-from aicc.services.power import CarbonForecast, Site
+from aicc.services.center.power import CarbonForecast, Site
 
 NOW = datetime.now(UTC).replace(minute=10, second=0, microsecond=0)
 HOUR0 = NOW.replace(minute=0)
@@ -66,14 +66,14 @@ def test_a_stale_or_broken_forecast_is_ignored_with_a_warning(
     path = tmp_path / "forecast.csv"
     write(path, {3: 50.0}, age_h=40)
     stale = site(path)
-    with caplog.at_level(logging.WARNING, logger="aicc.services.power"):
+    with caplog.at_level(logging.WARNING, logger="aicc.services.center.power"):
         assert stale.carbon(NOW)[3] == 800.0
         stale.carbon(NOW)  # the same file: warned once
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 1 and "40.0 h old" in warnings[0], warnings
     caplog.clear()
     path.write_text("Time,Carbon Intensity\n2026-01-01T00:00Z,lots\n")
-    with caplog.at_level(logging.WARNING, logger="aicc.services.power"):
+    with caplog.at_level(logging.WARNING, logger="aicc.services.center.power"):
         assert stale.carbon(NOW)[3] == 800.0
     assert "'lots' is not a number" in caplog.records[0].getMessage()
     state = stale.forecast.state(NOW)[0] if stale.forecast else None

@@ -16,11 +16,12 @@ from sqlalchemy import select
 
 from aicc.sdk.client import Client
 from aicc.server import ServerState
-from aicc.services import models, snapshots
 from aicc.services.common import utcnow
 from aicc.services.data import mounts
 from aicc.services.data.mounts import StoredData
-from aicc.services.tenancy import principal_of
+from aicc.services.jobs import snapshots
+from aicc.services.models import models
+from aicc.services.tenancy.tenancy import principal_of
 from aicc.store.tables import JobRow, NodeRow, UserRow
 from aicc.testing.servers import over_http
 

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from aicc.api.state import AppState
 from aicc.core.datasets import Chunk, FileEntry, Manifest, digest, frame
 from aicc.core.tenancy import Principal, Role
-from aicc.services import tenancy
 from aicc.services.common import Invalid, NotFound, TooLarge, utcnow
 from aicc.services.data import datasets, storage, uploads
+from aicc.services.tenancy import tenancy
 from aicc.store.tables import ProjectRow
 
 

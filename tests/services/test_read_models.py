@@ -14,7 +14,9 @@ from fastapi.testclient import TestClient
 import aicc.services
 from aicc.api.state import AppState
 from aicc.core.tenancy import Principal, Role
-from aicc.services import audit, jobs, nodes, tenancy, tokens
+from aicc.services.jobs import jobs
+from aicc.services.nodes import nodes
+from aicc.services.tenancy import audit, tenancy, tokens
 from aicc.testing.jobs import submit, wait_state
 
 # Rows the books settle invoices with (voucher and subsidy balances), read only inside

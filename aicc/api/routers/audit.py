@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
-from aicc.services import audit
+from aicc.services.tenancy import audit
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 

@@ -11,9 +11,9 @@ from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import Cursor, Limit, page
 from aicc.api.schemas import billing as schemas
 from aicc.core import periods
-from aicc.services import tenancy
 from aicc.services.billing import budgets, credits, invoices, plans, records
 from aicc.services.common import utcnow
+from aicc.services.tenancy import tenancy
 
 router = APIRouter(prefix="/api/v1", tags=["billing"])
 

@@ -21,8 +21,8 @@ from aicc.api.paging import Cursor, Limit, page
 from aicc.api.params import ChunkDigest, DatasetName, ProjectRef, Scope, VersionNumber
 from aicc.api.responses import OCTETS, chunk_answer, manifest_answer, out
 from aicc.core.datasets import Manifest, diff_files
-from aicc.services import cleaning
 from aicc.services.data import chunks, datasets, inspect, mounts, uploads
+from aicc.services.jobs import cleaning
 
 router = APIRouter(prefix="/api/v1", tags=["datasets"])
 
@@ -360,7 +360,7 @@ def views(state: StateDep) -> pathlib.Path:
     return inspect.views_dir(state.settings.home)
 
 
-# --- cleaning jobs (services/cleaning.py) ---------------------------------------------------------
+# --- cleaning jobs (services/jobs/cleaning.py) ----------------------------------------------
 
 
 @router.post("/datasets/{name}/clean", response_model=schemas.Job, status_code=201)

@@ -13,8 +13,8 @@ from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import Cursor, Limit, page
 from aicc.api.params import ProjectRef
 from aicc.api.responses import out
-from aicc.services import deployments
-from aicc.services.deployments import Policy
+from aicc.services.serving import deployments
+from aicc.services.serving.deployments import Policy
 
 router = APIRouter(prefix="/api/v1", tags=["deployments"])
 

@@ -8,8 +8,8 @@ from pydantic import ValidationError
 
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.schemas import Estimate, EstimateIn
-from aicc.services import estimates
 from aicc.services.common import Invalid
+from aicc.services.jobs import estimates
 
 router = APIRouter(prefix="/api/v1", tags=["compute service"])
 

@@ -17,12 +17,12 @@ from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.state import AppState
 from aicc.core.jobspec import JobSpec
 from aicc.core.states import JobState
-from aicc.services import explain as explain_service
-from aicc.services import jobs, logs, metrics
 from aicc.services.common import ServiceError
 from aicc.services.federation import dispatch
-from aicc.services.jobs import SubmitLimits
-from aicc.services.logs import Stream
+from aicc.services.jobs import explain as explain_service
+from aicc.services.jobs import jobs, logs, metrics
+from aicc.services.jobs.jobs import SubmitLimits
+from aicc.services.jobs.logs import Stream
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 Limit = Annotated[int, Query(ge=1, le=500)]

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import Cursor, Limit, page
-from aicc.services import api_keys, gateway
+from aicc.services.serving import api_keys, gateway
 
 router = APIRouter(prefix="/api/v1", tags=["gateway"])
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.schemas import kpis as schemas
 from aicc.core import periods
-from aicc.services import power
+from aicc.services.center import power
 from aicc.services.common import Forbidden, utcnow
 from aicc.services.telemetry import kpis, metrics
 

@@ -12,9 +12,10 @@ from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import Cursor, Limit, page
 from aicc.api.params import ChunkDigest, DatasetName, ProjectRef, Scope, VersionNumber
 from aicc.api.responses import OCTETS, chunk_answer, manifest_answer, out, reviews_out
-from aicc.services import jobs, logs, models, reviews
 from aicc.services.data import datasets
 from aicc.services.data.datasets import MODEL
+from aicc.services.jobs import jobs, logs
+from aicc.services.models import models, reviews
 
 router = APIRouter(prefix="/api/v1", tags=["models"])
 

@@ -8,8 +8,9 @@ from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep
 from aicc.api.paging import Cursor, Limit, page
 from aicc.core.topology import NodeState
-from aicc.services import nodes
+from aicc.services.center import drains
 from aicc.services.common import utcnow
+from aicc.services.nodes import nodes
 
 router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"])
 
@@ -48,5 +49,5 @@ def nodes_drain(
     evict: bool = False,
 ) -> schemas.Node:
     """Stop new placements; with `evict`, stop running jobs now and requeue them (retries)."""
-    node = nodes.drain(session, who, name, evict=evict, now=utcnow())
+    node = drains.drain(session, who, name, evict=evict, now=utcnow())
     return schemas.node_out([node])[0]

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query, Response
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import Cursor, Limit, page
-from aicc.services import notebooks
+from aicc.services.jobs import notebooks
 
 router = APIRouter(prefix="/api/v1/notebooks", tags=["notebooks"])
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Response
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.schemas import power as schemas
 from aicc.core.powercap import CapEvent
-from aicc.services import power
+from aicc.services.center import power
 from aicc.services.common import Forbidden, Invalid, utcnow
 
 router = APIRouter(prefix="/api/v1/center/power-cap", tags=["center"])

@@ -8,7 +8,7 @@ from aicc import __version__
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.core import catalog
-from aicc.services import tenancy
+from aicc.services.tenancy import tenancy
 
 router = APIRouter()
 

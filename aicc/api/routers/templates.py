@@ -15,8 +15,8 @@ from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import Cursor, Limit, page
 from aicc.api.params import DatasetName, ProjectRef
 from aicc.api.responses import reviews_out
-from aicc.services import reviews, template_estimate, templates
-from aicc.services.jobs import SubmitLimits
+from aicc.services.jobs.jobs import SubmitLimits
+from aicc.services.models import reviews, template_estimate, templates
 
 router = APIRouter(prefix="/api/v1", tags=["templates"])
 

@@ -9,8 +9,9 @@ from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import Cursor, Limit, page
 from aicc.core.units import parse_duration_s
-from aicc.services import quotas, secrets, tenancy, tokens
 from aicc.services.common import Invalid
+from aicc.services.jobs import quotas
+from aicc.services.tenancy import secrets, tenancy, tokens
 
 router = APIRouter(prefix="/api/v1", tags=["tenancy"])
 

@@ -11,8 +11,8 @@ from starlette.concurrency import run_in_threadpool
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
-from aicc.services import workdirs
 from aicc.services.common import TooLarge
+from aicc.services.jobs import workdirs
 
 router = APIRouter(prefix="/api/v1/workdirs", tags=["jobs"])
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from aicc.services import jobs
+from aicc.services.jobs import jobs
 
 
 class ReplicaDevice(BaseModel):

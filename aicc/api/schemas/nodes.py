@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from aicc.services.nodes import NodeInfo
+from aicc.services.nodes.nodes import NodeInfo
 
 
 class MigSliceOut(BaseModel):

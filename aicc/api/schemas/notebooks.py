@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from aicc.api.schemas.common import Body, Name
 from aicc.core.jobspec import NAME_PATTERN, Resources
-from aicc.services.notebooks import MAX_IDLE_TIMEOUT_S
+from aicc.services.jobs.notebooks import MAX_IDLE_TIMEOUT_S
 
 
 class Notebook(BaseModel):

@@ -18,7 +18,7 @@ Without a sandbox the job runs as the server's user and may replace any of these
 hard link, a FIFO whose reader would block the API. So the server reads them only through the
 guard of job-written files (`jobfiles.open_regular`: no link followed, never blocking, regular
 files of one name only), which raises `jobfiles.Refused` for anything else (a 422 at the API,
-services/logs.py), and writes its own files only as new ones (`O_EXCL`), never through a name
+services/jobs/logs.py), and writes its own files only as new ones (`O_EXCL`), never through a name
 the job left; the one it appends to, `supervisor.log`, is opened without following a link or
 waiting on a FIFO and checked on its fd (`open_append`: anything but a regular file of one name
 fails the launch, saying so).

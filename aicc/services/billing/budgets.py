@@ -23,10 +23,10 @@ from aicc.core.jobspec import MAX_RUNTIME_S, stored_int
 from aicc.core.pricing import Currency, Money, PricePlan, to_money
 from aicc.core.tenancy import Principal, Role, can_manage, can_read
 from aicc.scheduler.snapshot import JobView
-from aicc.services import audit, tenancy
 from aicc.services.billing import models, rating
 from aicc.services.billing.plans import Plans
 from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
+from aicc.services.tenancy import audit, tenancy
 from aicc.store.tables import BudgetRow, DeviceRow, JobRow, ProjectRow, ReplicaRow, UsageRow
 
 DEFAULT_THRESHOLDS = (0.5, 0.8, 1.0)

@@ -21,9 +21,9 @@ from aicc.core import catalog, periods
 from aicc.core.periods import BookDate
 from aicc.core.pricing import ZERO, Currency, Money, Subsidy, Voucher, to_money
 from aicc.core.tenancy import Principal, Role, can_read
-from aicc.services import audit, tenancy
 from aicc.services.billing import models
 from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
+from aicc.services.tenancy import audit, tenancy
 from aicc.store.tables import InvoiceRow, SubsidyRow, VoucherRow
 
 

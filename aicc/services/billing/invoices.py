@@ -49,10 +49,10 @@ from aicc.core.pricing import (
     to_money,
 )
 from aicc.core.tenancy import Principal, Role
-from aicc.services import audit, tenancy
 from aicc.services.billing import credits, models, rating
 from aicc.services.billing.plans import Plans
 from aicc.services.common import Conflict, Forbidden, Invalid, new_id, utcnow
+from aicc.services.tenancy import audit, tenancy
 from aicc.store.tables import (
     AdjustmentRow,
     InvoiceLineRow,

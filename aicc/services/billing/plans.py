@@ -25,9 +25,9 @@ from sqlalchemy.orm import Session
 from aicc.core import periods
 from aicc.core.pricing import Currency, Money, PricePlan, Rate
 from aicc.core.tenancy import Principal, can_read
-from aicc.services import audit, tenancy
 from aicc.services.billing.models import PricePlanVersion
 from aicc.services.common import Conflict, Forbidden, Invalid, new_id, utcnow
+from aicc.services.tenancy import audit, tenancy
 from aicc.store.tables import PricePlanRow
 
 CENTER = "center"

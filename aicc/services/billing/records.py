@@ -9,9 +9,9 @@ from sqlalchemy.orm import Session
 
 from aicc.core import periods
 from aicc.core.tenancy import Principal, Role, can_read
-from aicc.services import tenancy
 from aicc.services.billing import models, rating
 from aicc.services.common import Forbidden, Invalid, NotFound
+from aicc.services.tenancy import tenancy
 from aicc.store.tables import JobRow, UsageRow
 
 

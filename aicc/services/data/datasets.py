@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session, defer
 
 from aicc.core import datasets as core
 from aicc.core.tenancy import Principal, can_manage, can_read, can_write
-from aicc.services import audit, tenancy
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.services.data import chunks, storage
+from aicc.services.tenancy import audit, tenancy
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables import (
     DatasetChunkRow,
@@ -37,9 +37,9 @@ from aicc.store.tables import (
     UploadRow,
 )
 
-# What a row of `datasets` is: a data set, a model's files (services/models.py) or a published
-# template's (services/templates.py); all have versions of content-addressed files, share
-# visibility, storage and bills.
+# What a row of `datasets` is: a data set, a model's files (services/models/models.py) or a
+# published template's (services/models/templates.py); all have versions of content-addressed
+# files, share visibility, storage and bills.
 DATA = "dataset"
 MODEL = "model"
 TEMPLATE = "template"

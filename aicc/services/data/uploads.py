@@ -37,9 +37,9 @@ from sqlalchemy.orm import Session
 from aicc.core import datasets as core
 from aicc.core.tenancy import Principal
 from aicc.executors.jobfiles import JobFiles
-from aicc.services import audit, tenancy
 from aicc.services.common import Conflict, Invalid, NotFound, TooLarge, new_id, utcnow
 from aicc.services.data import chunks, datasets, inspect, manifests, storage
+from aicc.services.tenancy import audit, tenancy
 from aicc.store.chunkstore import ChunkSource, ChunkStore
 from aicc.store.tables import (
     ChunkRow,

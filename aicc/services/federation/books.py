@@ -25,9 +25,9 @@ from aicc.core.catalog import mig_milli
 from aicc.core.jobspec import AcceleratorRequest, JobSpec
 from aicc.core.pricing import PricePlan
 from aicc.core.tenancy import Principal
-from aicc.services import audit
 from aicc.services.billing import rating
 from aicc.services.common import Conflict, Forbidden, NotFound, utcnow
+from aicc.services.tenancy import audit
 from aicc.store.tables import FederationAdvertRow, FederationJobRow, JobRow, SettlementRow, UsageRow
 
 US = 1_000_000

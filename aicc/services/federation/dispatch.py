@@ -37,7 +37,7 @@ from aicc.executors import jobfiles
 from aicc.scheduler import federation as routing
 from aicc.services.federation import adverts, books
 from aicc.services.federation.peers import AnswerTooLarge, PeerRefused, Peers
-from aicc.services.transitions import change_state
+from aicc.services.jobs.transitions import change_state
 from aicc.store.blobs import BlobError, extract
 from aicc.store.tables import (
     DatasetRow,

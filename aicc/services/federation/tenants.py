@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import Principal, Role
-from aicc.services import tenancy
 from aicc.services.common import Conflict
+from aicc.services.tenancy import tenancy
 from aicc.store.tables import OrgRow, UserRow
 
 

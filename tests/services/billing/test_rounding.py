@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from aicc.api.state import AppState
 from aicc.core.pricing import PricePlan
-from aicc.services import tenancy
 from aicc.services.billing import invoices, rating
+from aicc.services.tenancy import tenancy
 from aicc.store.tables import UsageRow
 
 

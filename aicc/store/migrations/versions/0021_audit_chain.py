@@ -1,4 +1,4 @@
-"""audit.seq and audit.hash: the audit log as a keyed hash chain (services/audit.py)
+"""audit.seq and audit.hash: the audit log as a keyed hash chain (services/tenancy/audit.py)
 
 Revision ID: 0021
 Revises: 0020

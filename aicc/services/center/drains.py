@@ -1,0 +1,39 @@
+"""Draining a node: no new placements there, and with `evict` its running work is stopped and
+requeued. Here rather than beside the nodes, since stopping jobs is the jobs' state writer's."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aicc.core.states import JobState, Reason
+from aicc.core.tenancy import Principal
+from aicc.core.topology import NodeState
+from aicc.services.jobs.transitions import change_state
+from aicc.services.nodes import nodes
+from aicc.services.nodes.nodes import NodeInfo
+from aicc.store.tables import JobRow, ReplicaRow
+
+
+def drain(session: Session, who: Principal, name: str, *, evict: bool, now: datetime) -> NodeInfo:
+    """No new placements; running work finishes, or with `evict` is stopped (SIGTERM, grace,
+    SIGKILL) and requeued under its retry policy, as a preemption would."""
+    row = nodes.set_state_row(session, who, name, NodeState.DRAINING, "drained by an operator")
+    if evict:
+        holding = select(ReplicaRow.job_id).where(
+            ReplicaRow.node_id == row.id, ReplicaRow.state.in_(nodes.HOLDING)
+        )
+        for job in session.scalars(select(JobRow).where(JobRow.id.in_(holding))):
+            if job.state in ("scheduled", "running"):
+                change_state(
+                    session,
+                    job,
+                    JobState.PREEMPTED,
+                    reason=Reason.PREEMPTED,
+                    message=f"evicted: node {name} is drained",
+                    at=now,
+                    data={"drained": name},
+                )
+    return nodes.infos_of(session, [row])[0]

@@ -1,0 +1,615 @@
+"""Jobs: submit, read, cancel. Every state change goes through `transitions.change_state`."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import time
+import weakref
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy.orm import Session
+
+from aicc.config import Settings
+from aicc.core.jobspec import DEFAULT_MAX_REPLICAS, JobSpec, default_name, first_problem
+from aicc.core.states import WAITING, JobState, Reason
+from aicc.core.tenancy import Principal, can_read, can_write
+from aicc.core.units import format_cpu, format_memory
+from aicc.scheduler.feasible import Feasibility
+from aicc.services import changes
+from aicc.services.common import Forbidden, Invalid, NotFound, TooMany, new_id, utcnow
+from aicc.services.data import mounts
+from aicc.services.jobs import snapshots, waiting
+from aicc.services.jobs.transitions import change_state, hold
+from aicc.services.tenancy import audit, tenancy
+from aicc.store.tables import (
+    DeviceRow,
+    EventRow,
+    JobRow,
+    NodeRow,
+    ReplicaRow,
+    SecretRow,
+    UserRow,
+    WorkdirRow,
+    table,
+)
+
+
+@dataclass(frozen=True)
+class SubmitLimits:
+    max_pending_per_user: int = 1000
+    # the center's bound on one job's replicas (`limits.max_replicas_per_job`)
+    max_replicas: int = DEFAULT_MAX_REPLICAS
+    # `federation.default_placement` where federation is on (a site is set), else "local"
+    default_placement: str = "local"
+    federation: bool = False  # this server is a site of a federation
+    # the center's `egress`: a job's default, and the most it may ask (`internet` > `none`)
+    egress: str = "none"
+    # templates another organization published that the operator lets run with `egress`
+    egress_templates: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, settings: Settings, *, local_only: bool = False) -> SubmitLimits:
+        """The center's limits on a submit, from its settings: the one place the API and the
+        portal build them, so that a page submits under the same bounds as the API (issue 35:
+        the portal's were the defaults). `local_only` for a submit whose program lives on this
+        server alone (a template's run): placed here whatever `federation.default_placement`."""
+        federation = settings.federation
+        federated = federation.site is not None
+        return cls(
+            max_pending_per_user=settings.limits.max_pending_per_user,
+            max_replicas=settings.limits.max_replicas_per_job,
+            default_placement=(
+                federation.default_placement if federated and not local_only else "local"
+            ),
+            federation=federated,
+            egress=settings.egress,
+            egress_templates=tuple(settings.egress_templates),
+        )
+
+
+@dataclass(frozen=True)
+class ReplicaDevice:
+    """A device (or a share, or a MIG slice of it) that a replica holds."""
+
+    index: int
+    milli: int
+    model: str | None = None
+    memory_mib: int | None = None
+    mig_slice: int | None = None
+
+
+@dataclass(frozen=True)
+class Replica:
+    """One replica of a job's latest attempt, with its node by name: what a user sees."""
+
+    index: int
+    attempt: int
+    node_id: str
+    node: str
+    handle: str | None  # the executor's own reference; services read logs and outputs by it
+    devices: tuple[ReplicaDevice, ...]
+    state: str
+    exit_code: int | None
+    reason: str | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    peak_rss_mib: int | None
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job as its readers see it (API, portal): the stored job, its project, queue and user by
+    name, and its latest replicas; read once, so faces never query."""
+
+    id: str
+    name: str
+    org_id: str
+    project_id: str
+    queue_id: str
+    user_id: str
+    project: str
+    queue: str
+    user: str
+    kind: str
+    state: str
+    reason: str
+    message: str
+    attempt: int
+    exit_code: int | None
+    priority: int
+    cancel_requested: bool
+    spec: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    replicas: tuple[Replica, ...]
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of a job's history (or a node's, when `job_id` is None)."""
+
+    id: int
+    job_id: str | None
+    kind: str
+    from_state: str | None
+    to_state: str | None
+    reason: str
+    message: str
+    attempt: int
+    at: datetime
+    data: dict[str, Any]
+
+
+def _view(session: Session, job: JobRow, *, user: str | None = None, replicas: bool = True) -> Job:
+    """The read model of a stored job: names instead of ids, and its latest replicas (a job
+    just submitted has none, and its submitter's name is known: `user`, `replicas=False`)."""
+    if user is None:
+        row = session.get(UserRow, job.user_id)
+        user = row.name if row else job.user_id
+    return Job(
+        id=job.id,
+        name=job.name,
+        org_id=job.org_id,
+        project_id=job.project_id,
+        queue_id=job.queue_id,
+        user_id=job.user_id,
+        project=job.spec.get("project") or "",
+        queue=job.spec.get("queue") or "",
+        user=user,
+        kind=job.kind,
+        state=job.state,
+        reason=job.reason,
+        message=job.message,
+        attempt=job.attempt,
+        exit_code=job.exit_code,
+        priority=job.priority,
+        cancel_requested=job.cancel_requested,
+        spec=copy.deepcopy(job.spec),
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        started_at=job.started_at,
+        ended_at=job.ended_at,
+        replicas=tuple(_replica(session, rep) for rep in _replicas(session, job.id))
+        if replicas
+        else (),
+    )
+
+
+def _replica(session: Session, rep: ReplicaRow) -> Replica:
+    node = session.get(NodeRow, rep.node_id)
+    query = select(DeviceRow.index, DeviceRow.model).where(DeviceRow.node_id == rep.node_id)
+    models = {index: model for index, model in session.execute(query)}
+    return Replica(
+        index=rep.index,
+        attempt=rep.attempt,
+        node_id=rep.node_id,
+        node=node.name if node else rep.node_id,
+        handle=rep.handle,
+        devices=tuple(
+            ReplicaDevice(
+                index=d["index"],
+                milli=d["milli"],
+                model=models.get(d["index"]),
+                memory_mib=d.get("memory_mib"),
+                mig_slice=d.get("mig_slice"),
+            )
+            for d in rep.devices
+        ),
+        state=rep.state,
+        exit_code=rep.exit_code,
+        reason=rep.reason,
+        started_at=rep.started_at,
+        ended_at=rep.ended_at,
+        peak_rss_mib=rep.peak_rss_mib,
+    )
+
+
+def submit(
+    session: Session,
+    who: Principal,
+    spec: JobSpec,
+    *,
+    idempotency_key: str | None,
+    limits: SubmitLimits = SubmitLimits(),
+) -> tuple[Job, bool]:
+    """Accept a job, or return the one already accepted under the same idempotency key.
+
+    Returns (job, created). Rejects, with what to fix, a spec that no node could ever run.
+    """
+    fingerprint = hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
+    if idempotency_key:
+        earlier = _submitted_before(session, who, idempotency_key, fingerprint)
+        if earlier is not None:
+            return earlier, False
+    project = tenancy.resolve_project(session, who, spec.project)
+    if not can_write(who, org_id=project.org_id, project_id=project.id):
+        raise Forbidden("viewers cannot submit jobs")
+    queue = tenancy.resolve_queue(session, project, spec.queue)
+    _check_replicas(spec, queue, limits)
+    _check_references(session, spec, project_id=project.id, org_id=project.org_id)
+    if queue.max_runtime_s and (spec.max_runtime_s or 0) > queue.max_runtime_s:
+        raise Invalid(
+            "max_runtime: queue {queue} allows at most {limit} s",
+            queue=queue.name,
+            limit=queue.max_runtime_s,
+        )
+    waiting_limits = _waiting_limits(who, queue, limits)
+    waiting.check(session, waiting_limits)
+    _check_fits(session, spec)
+    _check_scenario(spec)
+    data, pinned = mounts.pin(session, who, spec.datasets, project_id=project.id)
+    placement, egress = _placement_and_egress(spec, limits)
+    now = utcnow()
+    deadline = _deadline(spec, now, spec.max_runtime_s or queue.max_runtime_s)
+    job_id = new_id("job")
+    stored = stored_spec(
+        spec,
+        project=project.name,
+        queue=queue.name,
+        max_runtime_s=spec.max_runtime_s or queue.max_runtime_s,
+        name=spec.name or default_name(spec.command, job_id[-6:].lower()),
+        priority=spec.priority if "priority" in spec.model_fields_set else queue.priority,
+        datasets=data,
+        deadline=deadline,
+        deadline_after_s=None,
+        placement=placement,
+        egress=egress,
+    )
+    row = {
+        "id": job_id,
+        "name": stored.name,
+        "org_id": project.org_id,
+        "project_id": project.id,
+        "queue_id": queue.id,
+        "user_id": who.user_id,
+        "kind": spec.kind.value,
+        "spec": stored.model_dump(mode="json", by_alias=True, exclude={"workdir"}),
+        "priority": stored.priority,
+        **_NEW_JOB,
+        "idempotency_key": idempotency_key,
+        "request_sha256": fingerprint,
+        "datasets": pinned,
+        "federation": "?" if placement == "federation" else None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    # Written as statements, the job row first (its event references it): the ORM's unit of work
+    # cost more than the rows themselves.
+    session.execute(_INSERT_JOB, row)
+    event = {"job_id": job_id, "kind": "submitted", "to_state": "pending", "reason": "submitted"}
+    session.execute(_INSERT_EVENT, {**event, "at": now})
+    waiting.enter(session, waiting_limits)
+    audit.record(session, who, "job.submit", "job", job_id, org_id=project.org_id, now=now)
+    changes.changed(session)  # the loops place it once this commits
+    return _view(session, JobRow(**row), user=who.name, replicas=False), True
+
+
+_NEW_JOB: dict[str, Any] = {  # the columns every new job starts with
+    "state": JobState.PENDING.value,
+    "reason": Reason.SUBMITTED.value,
+    "message": "waiting for admission",
+    "attempt": 0,
+    "exit_code": None,
+    "cancel_requested": False,
+    "started_at": None,
+    "ended_at": None,
+}
+
+
+def _submitted_before(
+    session: Session, who: Principal, idempotency_key: str, fingerprint: str
+) -> Job | None:
+    """The job this user already submitted under `idempotency_key`, if any; the same key with
+    another spec is a 422."""
+    seen = session.execute(_SEEN, {"user_id": who.user_id, "key": idempotency_key}).first()
+    if seen is None:
+        return None
+    if seen.request_sha256 not in (None, fingerprint):
+        raise Invalid(
+            "Idempotency-Key: already used for a different job spec; send a new key for a new job"
+        )
+    job = session.get(JobRow, seen.id)
+    assert job is not None
+    return _view(session, job)
+
+
+def _placement_and_egress(spec: JobSpec, limits: SubmitLimits) -> tuple[str, str]:
+    """The job's placement and egress, its own or the center's defaults; a job may not ask for
+    more network than the center gives, nor for other sites where there are none or with a
+    workdir."""
+    placement = spec.placement or limits.default_placement
+    egress = spec.egress or limits.egress
+    if egress == "internet" and limits.egress != "internet":
+        raise Invalid(
+            "egress: this center gives jobs no network beyond their own (egress: none); "
+            "remove egress, or ask an operator to set egress: internet"
+        )
+    if placement == "federation" and not limits.federation:
+        raise Invalid("placement: this server is not in a federation; use placement: local")
+    if placement == "federation" and spec.workdir_sha256:
+        raise Invalid(
+            "placement: a job with a workdir cannot be routed to other sites yet; "
+            "use placement: local, or put the files in a data set"
+        )
+    return placement, egress
+
+
+def _check_replicas(spec: JobSpec, queue: tenancy.Queue, limits: SubmitLimits) -> None:
+    """A gang is bounded by its queue's `max_replicas_per_job`, never above the center's."""
+    if spec.replicas > limits.max_replicas:
+        raise Invalid(
+            "replicas: this center runs at most {limit} replicas per job (asked {replicas}); "
+            "split the work into smaller jobs, or ask an operator to raise "
+            "limits.max_replicas_per_job",
+            limit=limits.max_replicas,
+            replicas=spec.replicas,
+        )
+    bound = queue.max_replicas_per_job
+    if bound is not None and spec.replicas > bound:
+        raise Invalid(
+            "replicas: queue {queue} runs at most {limit} replicas per job (asked {replicas}); "
+            "split the work into smaller jobs, or submit to a queue with a larger "
+            "max_replicas_per_job",
+            queue=queue.name,
+            limit=bound,
+            replicas=spec.replicas,
+        )
+
+
+def _waiting_limits(
+    who: Principal, queue: tenancy.Queue, limits: SubmitLimits
+) -> dict[str, waiting.Limit | None]:
+    """The user's limit on their waiting jobs, and the queue's where it has one."""
+    mine = waiting.Limit(
+        limits.max_pending_per_user,
+        lambda: TooMany(
+            "you have {count} jobs waiting already; wait or cancel some",
+            count=limits.max_pending_per_user,
+        ),
+    )
+    most = queue.max_pending
+    queued = None
+    if most is not None:
+        queued = waiting.Limit(
+            most,
+            lambda: TooMany(
+                "queue {queue} holds its maximum of {count} waiting jobs",
+                queue=queue.name,
+                count=most,
+            ),
+        )
+    return {waiting.of_user(who.user_id): mine, waiting.of_queue(queue.id): queued}
+
+
+# A submit's statements, built once: building one (and its cache key) costs more than running it.
+# As plain table statements: the ORM's compile and loading steps cost more than the queries.
+_JOBS = table(JobRow)
+_SEEN = select(_JOBS.c.id, _JOBS.c.request_sha256).where(
+    _JOBS.c.user_id == bindparam("user_id"), _JOBS.c.idempotency_key == bindparam("key")
+)
+_INSERT_JOB, _INSERT_EVENT = insert(_JOBS), insert(table(EventRow))
+
+
+def _deadline(spec: JobSpec, now: datetime, runtime_s: int | None) -> datetime | None:
+    """The absolute deadline the job is stored with (a duration after submit counts from
+    `now`); refused when it has passed or leaves less than the declared runtime."""
+    deadline = spec.resolve_deadline(now)
+    if deadline is None:
+        return None
+    if deadline <= now:
+        raise Invalid("deadline: {at} has passed; give a later time", at=deadline.isoformat())
+    if runtime_s and (deadline - now).total_seconds() < runtime_s:
+        raise Invalid(
+            "deadline: {at} leaves less than max_runtime ({runtime} s) from now; "
+            "give a later deadline or a shorter max_runtime",
+            at=deadline.isoformat(),
+            runtime=runtime_s,
+        )
+    return deadline
+
+
+def stored_spec(spec: JobSpec, **filled: object) -> JobSpec:
+    """The spec as it will be stored, with what submit fills in (name, project, queue, the
+    queue's defaults), validated again by the same model the scheduler's snapshot reads it
+    with: a job is stored only if the scheduler can read it back."""
+    data = {**spec.model_dump(mode="json", by_alias=True, exclude={"workdir"}), **filled}
+    try:
+        return JobSpec.model_validate(data)
+    except ValidationError as err:
+        raise Invalid(first_problem(err)) from None
+
+
+def _check_references(session: Session, spec: JobSpec, *, project_id: str, org_id: str) -> None:
+    if spec.secrets:
+        known = set(
+            session.scalars(
+                select(SecretRow.name).where(
+                    SecretRow.project_id == project_id, SecretRow.name.in_(spec.secrets)
+                )
+            )
+        )
+        missing = sorted(set(spec.secrets) - known)
+        if missing:
+            raise Invalid(
+                "secrets: {names} not found in this project; add them with `aicc secret set`",
+                names=", ".join(missing),
+            )
+    if spec.workdir_sha256 and session.get(WorkdirRow, (spec.workdir_sha256, org_id)) is None:
+        raise Invalid(
+            "workdir_sha256: no such upload in your organization; upload the workdir first"
+        )
+
+
+def _check_scenario(spec: JobSpec) -> None:
+    """A job's `scenario` (for its estimate) must be one the estimator understands."""
+    if spec.scenario is None:
+        return
+    from aicc.estimate import parse_scenario
+
+    try:
+        parse_scenario(spec.scenario)
+    except ValidationError as err:
+        first = err.errors(include_url=False)[0]
+        loc = [str(part) for part in first["loc"]][1:]
+        where = ".".join(["scenario", *loc])
+        raise Invalid(f"{where}: {str(first['msg']).removeprefix('Value error, ')}") from None
+
+
+# The fit check's view of the center, per database: (read at, its answers). Reading every node and
+# device on each submit would make a big center's submits slow; a view a few seconds old can
+# only accept a job it should have refused (it then waits, `unschedulable`), never the reverse:
+# a refusal reads the nodes again first.
+_FLEET_S = 5.0
+_fleets: weakref.WeakKeyDictionary[Any, tuple[float, Feasibility]] = weakref.WeakKeyDictionary()
+
+
+def _fleet(session: Session, *, fresh: bool) -> Feasibility:
+    engine = session.get_bind()
+    kept = _fleets.get(engine)
+    if not fresh and kept is not None and time.monotonic() - kept[0] < _FLEET_S:
+        return kept[1]
+    fleet = Feasibility(snapshots.node_views(session, empty=True))
+    _fleets[engine] = (time.monotonic(), fleet)
+    return fleet
+
+
+def _check_fits(session: Session, spec: JobSpec) -> None:
+    """A job that no node could hold even when the center is empty would wait forever: refuse it.
+    The scheduler's own test (its `unschedulable` reason), so MIG slices and whole-device-only
+    nodes count here as they do there."""
+    request = snapshots.replica_request(spec)
+    for fresh in (False, True):
+        if _fleet(session, fresh=fresh).ever_fits(
+            spec.replicas, [request], (spec.replicas, request)
+        ):
+            return
+    views = _fleet(session, fresh=False).nodes
+    res = spec.resources
+    want = f"{format_cpu(res.cpu_milli)} CPU, {format_memory(res.memory_mib)} memory"
+    if res.accelerator.count:
+        share = res.accelerator.milli
+        if res.accelerator.mig:
+            what = f"one MIG slice {res.accelerator.mig}"
+        elif share and share < 1000:
+            what = f"{share / 1000:g} of an accelerator"
+        else:
+            what = f"{res.accelerator.count} accelerators"
+        models = f" of model {'/'.join(res.accelerator.models)}" if res.accelerator.models else ""
+        want += f", {what}{models}"
+    biggest = max(views, key=lambda v: (len(v.devices), v.total_cpu_milli), default=None)
+    has = (
+        f"the largest node, {biggest.name}, has {format_cpu(biggest.total_cpu_milli)} CPU, "
+        f"{format_memory(biggest.total_memory_mib)} memory and {len(biggest.devices)} accelerators"
+        if biggest
+        else "the center has no nodes"
+    )
+    raise Invalid(
+        "resources: no node of this center can ever run this job ({replicas} x {want}); {has}",
+        replicas=spec.replicas,
+        want=want,
+        has=has,
+    )
+
+
+check_fits = _check_fits  # deployments check their replicas' spec when made
+
+
+def get(session: Session, who: Principal, job_id: str) -> Job:
+    return _view(session, _readable(session, who, job_id))
+
+
+def _readable(session: Session, who: Principal, job_id: str) -> JobRow:
+    job = session.get(JobRow, job_id)
+    if job is None or not can_read(who, org_id=job.org_id, project_id=job.project_id):
+        raise NotFound("job {job_id} not found", job_id=job_id)
+    return job
+
+
+def list_jobs(
+    session: Session,
+    who: Principal,
+    *,
+    state: str | None,
+    project: str | None,
+    limit: int,
+    before_id: str | None,
+) -> list[Job]:
+    """Newest first (ids sort by creation time); a page ends before `before_id`."""
+    query = select(JobRow).order_by(JobRow.id.desc()).limit(limit)
+    if project is not None:
+        query = query.where(JobRow.project_id == tenancy.resolve_project(session, who, project).id)
+    elif not who.is_admin:
+        query = query.where(JobRow.org_id == who.org_id)
+        if who.role.value not in ("org_admin",):
+            query = query.where(JobRow.project_id.in_(who.project_ids or {""}))
+    if state:
+        query = query.where(JobRow.state == state)
+    if before_id:
+        query = query.where(JobRow.id < before_id)
+    return [_view(session, row) for row in session.scalars(query)]
+
+
+def cancel(session: Session, who: Principal, job_id: str) -> Job:
+    """Waiting jobs end at once; placed ones are stopped by the reconciler (TERM, grace, KILL)."""
+    job = _readable(session, who, job_id)
+    if not can_write(who, org_id=job.org_id, project_id=job.project_id):
+        raise Forbidden("viewers cannot cancel jobs")
+    hold(session, job)  # the scheduler may be binding it
+    state = JobState(job.state)
+    if state.is_terminal() or job.cancel_requested:
+        return _view(session, job)
+    audit.record(session, who, "job.cancel", "job", job.id, org_id=job.org_id)
+    changes.changed(session)  # a placed job's replicas are stopped by the next pass
+    if state in WAITING:
+        change_state(
+            session,
+            job,
+            JobState.CANCELLED,
+            reason=Reason.CANCELLED_BY_USER,
+            message=f"cancelled by {who.name}",
+        )
+    else:
+        job.cancel_requested = True
+        job.message = f"cancelling (requested by {who.name})"
+    return _view(session, job)
+
+
+def events(session: Session, who: Principal, job_id: str) -> list[Event]:
+    job = _readable(session, who, job_id)
+    query = select(EventRow).where(EventRow.job_id == job.id).order_by(EventRow.id)
+    return [
+        Event(
+            id=e.id,
+            job_id=e.job_id,
+            kind=e.kind,
+            from_state=e.from_state,
+            to_state=e.to_state,
+            reason=e.reason,
+            message=e.message,
+            attempt=e.attempt,
+            at=e.at,
+            data=copy.deepcopy(e.data),
+        )
+        for e in session.scalars(query)
+    ]
+
+
+def _replicas(session: Session, job_id: str, *, attempt: int | None = None) -> list[ReplicaRow]:
+    """The replicas of one attempt (the latest that has any, by default)."""
+    query = select(ReplicaRow).where(ReplicaRow.job_id == job_id)
+    if attempt is None:
+        attempt = session.scalar(
+            select(func.max(ReplicaRow.attempt)).where(ReplicaRow.job_id == job_id)
+        )
+        if attempt is None:
+            return []
+    return list(
+        session.scalars(query.where(ReplicaRow.attempt == attempt).order_by(ReplicaRow.index))
+    )

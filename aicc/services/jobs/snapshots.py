@@ -1,0 +1,392 @@
+"""Build the scheduler's snapshot from the store: free capacity per node and the waiting jobs."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+from sqlalchemy import String, select, type_coerce
+from sqlalchemy.orm import Session
+
+from aicc.core.jobspec import JobSpec, first_problem
+from aicc.core.topology import WHOLE_DEVICES, NodeState
+from aicc.scheduler.cluster import MILLI
+from aicc.scheduler.plugins.fairshare import WEEK_S
+from aicc.scheduler.snapshot import (
+    DevicePick,
+    DeviceView,
+    JobView,
+    MigSlice,
+    NodeView,
+    Placement,
+    QueueView,
+    ReplicaRequest,
+    Snapshot,
+    TenantView,
+)
+from aicc.services.billing import budgets
+from aicc.services.data import mounts
+from aicc.services.jobs import quotas, usage
+from aicc.services.nodes import nodes
+from aicc.store.tables import (
+    DeploymentReplicaRow,
+    DeploymentRow,
+    DeviceRow,
+    JobRow,
+    NodeRow,
+    OrgRow,
+    ProjectRow,
+    QueueRow,
+    ReplicaRow,
+    table,
+)
+
+CENTER = "center"
+
+
+def replica_request(spec: JobSpec) -> ReplicaRequest:
+    accel = spec.resources.accelerator
+    return ReplicaRequest(
+        cpu_milli=spec.resources.cpu_milli,
+        memory_mib=spec.resources.memory_mib,
+        accel_count=accel.count,
+        accel_milli=accel.milli,
+        accel_memory_mib=accel.memory_mib,
+        models=tuple(accel.models) if accel.models else None,
+        mig_profile=accel.mig,
+    )
+
+
+Earlier = tuple[float, datetime | None]  # device-seconds of earlier attempts, when the last ended
+
+
+def job_view(job: JobRow, earlier: Earlier = (0.0, None)) -> JobView:
+    spec = JobSpec.model_validate(job.spec)
+    return JobView(
+        id=job.id,
+        replicas=spec.replicas,
+        request=replica_request(spec),
+        priority=job.priority,
+        submitted_at=job.created_at,
+        project_id=job.project_id,
+        queue=job.queue_id,
+        max_runtime_s=spec.max_runtime_s,
+        deferrable=spec.deferrable,
+        deadline=spec.deadline,
+        attained_s=earlier[0],
+        queued_at=earlier[1],
+    )
+
+
+def data_shares(job: Any, cached: dict[str, dict[str, int]]) -> tuple[tuple[str, float], ...]:
+    """(node, share of the job's data sets its cache holds), by node name (`data_locality`)."""
+    total = sum(d["bytes"] for d in job.datasets)
+    held = cached.get(job.id, {})
+    return tuple((node, min(1.0, size / total)) for node, size in sorted(held.items()) if total)
+
+
+class _Attempt(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def attempt(self) -> int: ...
+
+
+def attained(session: Session, jobs: Iterable[_Attempt]) -> dict[str, Earlier]:
+    """Device-seconds each job ran in its earlier attempts, and when the last of them ended
+    (least-attained-service policies count them; a requeued job does not start over at the
+    front, and its wait for promotion counts from its last attempt)."""
+    current = {j.id: j.attempt for j in jobs if j.attempt > 0}
+    if not current:
+        return {}
+    out: dict[str, Earlier] = {}
+    query = select(ReplicaRow).where(
+        ReplicaRow.job_id.in_(current), ReplicaRow.started_at.is_not(None)
+    )
+    for rep in session.scalars(query):
+        if rep.attempt >= current[rep.job_id] or rep.started_at is None:
+            continue
+        ended = rep.ended_at or rep.started_at
+        ran = (ended - rep.started_at).total_seconds()
+        devices = sum(d["milli"] for d in rep.devices) / MILLI if rep.devices else 1.0
+        total, last = out.get(rep.job_id, (0.0, None))
+        out[rep.job_id] = (total + max(0.0, ran) * devices, max(ended, last or ended))
+    return out
+
+
+def node_views(session: Session, *, empty: bool = False) -> list[NodeView]:
+    """Every node that is not down; `empty=True` asks "could it ever fit?": allocations are
+    ignored, and down nodes count (a lost node or a restarting engine comes back, and a job
+    submitted meanwhile must wait for it, not be refused)."""
+    query = select(NodeRow).order_by(NodeRow.name)
+    if not empty:
+        query = query.where(NodeRow.state != NodeState.DOWN.value)
+    rows = list(session.scalars(query))
+    devices: dict[str, list[DeviceRow]] = defaultdict(list)
+    on_rows = select(DeviceRow).where(DeviceRow.node_id.in_([r.id for r in rows]))
+    for device in session.scalars(on_rows.order_by(DeviceRow.index)):
+        devices[device.node_id].append(device)
+    used = {} if empty else nodes.allocations(session)
+    views = []
+    for row in rows:
+        alloc = used.get(row.id, nodes.Allocation())
+        outside = {} if empty else row.engine_held
+        device_views = [
+            DeviceView(
+                d.index,
+                d.model,
+                d.memory_mib,
+                free_milli=1000 - alloc.device_milli.get(d.index, 0),
+                free_memory_mib=d.memory_mib - alloc.device_memory_mib.get(d.index, 0),
+                mig=tuple(
+                    MigSlice(s["index"], s["profile"], s["index"] in alloc.mig_slices[d.index])
+                    for s in d.mig or ()
+                ),
+            )
+            for d in devices.get(row.id, [])
+            if d.healthy
+        ]
+        _hold_outside(device_views, int(outside.get("gpus", 0)))
+        views.append(
+            NodeView(
+                name=row.name,
+                free_cpu_milli=row.cpu_milli - alloc.cpu_milli - int(outside.get("cpu_milli", 0)),
+                free_memory_mib=row.memory_mib
+                - alloc.memory_mib
+                - int(outside.get("memory_mib", 0)),
+                devices=device_views,
+                labels=dict(row.labels),
+                schedulable=empty or row.state == NodeState.READY.value,
+                total_cpu_milli=row.cpu_milli,
+                total_memory_mib=row.memory_mib,
+                shares=row.labels.get(WHOLE_DEVICES) != "true",
+            )
+        )
+    return views
+
+
+def _hold_outside(devices: list[DeviceView], count: int) -> None:
+    """Mark `count` free devices taken by jobs outside AICC. The engine chose which (Slurm's
+    GRES); AICC only needs the number right, since the engine picks again for AICC's jobs."""
+    for device in reversed(devices):
+        if count <= 0:
+            return
+        if device.free_milli >= 1000 and not device.mig:
+            device.free_milli, device.free_memory_mib = 0, 0
+            count -= 1
+
+
+WAITING = ("pending", "admitted")
+PLACED = ("scheduled", "running", "preempted")
+
+
+def _placed_jobs(session: Session) -> list[JobView]:
+    """Jobs holding resources now, with where: their current attempt's active replicas. A job
+    whose stored spec the model no longer reads (stored by an older server) is left out: its
+    replicas still count against their nodes, and it is quarantined if it ever waits again."""
+    jobs = {j.id: j for j in session.scalars(select(JobRow).where(JobRow.state.in_(PLACED)))}
+    if not jobs:
+        return []
+    names = {id_: name for id_, name in session.execute(select(NodeRow.id, NodeRow.name))}
+    held: dict[str, list[ReplicaRow]] = {}
+    query = select(ReplicaRow).where(
+        ReplicaRow.job_id.in_(jobs), ReplicaRow.state.in_(nodes.HOLDING)
+    )
+    for rep in session.scalars(query.order_by(ReplicaRow.index)):
+        if rep.attempt == jobs[rep.job_id].attempt:
+            held.setdefault(rep.job_id, []).append(rep)
+    views = []
+    earlier = attained(session, jobs.values())
+    kept = protected(session, set(held))
+    for job_id, reps in held.items():
+        job = jobs[job_id]
+        placements = tuple(
+            Placement(
+                r.index,
+                names[r.node_id],
+                tuple(
+                    DevicePick(d["index"], d["milli"], d.get("memory_mib"), d.get("mig_slice"))
+                    for d in r.devices
+                ),
+            )
+            for r in reps
+        )
+        started = [r.started_at for r in reps if r.started_at]
+        try:
+            view = job_view(job, earlier.get(job_id, (0.0, None)))
+        except ValidationError:
+            continue
+        views.append(
+            replace(
+                view,
+                started_at=min(started) if started else job.updated_at,
+                placements=placements,
+                borrowed=job.borrowed,
+                terminating=job.state == "preempted",
+                preempted_by=tuple(job.preempted_by or ()),
+                protected=job_id in kept,
+            )
+        )
+    return views
+
+
+def protected(session: Session, running: set[str]) -> set[str]:
+    """Of these running jobs, the replicas no preemption may take: each deployment's oldest
+    `min_replicas` running replica jobs that it is not draining, so a deployment never drops
+    below its minimum. (Deployments' replicas are few: all are read, not looked up by id.)"""
+    links = session.execute(
+        select(DeploymentReplicaRow.job_id, DeploymentRow.id, DeploymentRow.min_replicas)
+        .join(DeploymentRow, DeploymentRow.id == DeploymentReplicaRow.deployment_id)
+        .where(DeploymentReplicaRow.draining_at.is_(None), DeploymentRow.state != "stopped")
+        .order_by(DeploymentReplicaRow.created_at, DeploymentReplicaRow.job_id)
+    )
+    out: set[str] = set()
+    kept: dict[str, int] = {}
+    for job_id, deployment_id, minimum in links:
+        if job_id in running and kept.get(deployment_id, 0) < minimum:
+            kept[deployment_id] = kept.get(deployment_id, 0) + 1
+            out.add(job_id)
+    return out
+
+
+def tenants(session: Session) -> tuple[TenantView, ...]:
+    """The quota tree: the center, its organizations, their projects."""
+    out = [TenantView(CENTER)]
+    out += [TenantView(o.id, CENTER, quotas.of(o)) for o in session.scalars(select(OrgRow))]
+    out += [TenantView(p.id, p.org_id, quotas.of(p)) for p in session.scalars(select(ProjectRow))]
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Read:
+    """A snapshot, and the waiting jobs left out of it because their stored spec is not one
+    the job spec model accepts (job id -> what is wrong), for the loop to quarantine. `shown`:
+    each waiting job's state and message as read, so the pass writes only what changed."""
+
+    snapshot: Snapshot
+    invalid: dict[str, str]
+    shown: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+
+
+def build(
+    session: Session,
+    now: datetime,
+    *,
+    half_life_s: float = WEEK_S,
+    billing: budgets.Context | None = None,
+) -> Snapshot:
+    """Everything the scheduler needs, read in one transaction (see `read`)."""
+    return read(session, now, half_life_s=half_life_s, billing=billing).snapshot
+
+
+class Parsed:
+    """Waiting jobs' views as parsed from their stored specs, kept between passes by the loop
+    that owns this, by job and the row's `updated_at` as stored (a job's spec and data sets never
+    change; its state changes move `updated_at`). A pass over a long queue then reads a few
+    columns of each job, not its spec nor its data sets, and parses only the jobs that are new
+    or changed."""
+
+    def __init__(self) -> None:
+        self._views: dict[str, tuple[object, JobView | str, list[Any] | None]] = {}
+
+    def views(self, session: Session, waiting: Sequence[Any]) -> dict[str, JobView | str]:
+        """Job id -> its view without earlier attempts, or what is wrong with its spec.
+        `waiting`: rows of the jobs' `id` and `version` (`updated_at` as stored)."""
+        stale = [w.id for w in waiting if self._views.get(w.id, (None,))[0] != w.version]
+        versions = {w.id: w.version for w in waiting}
+        for start in range(0, len(stale), 500):
+            query = select(JobRow).where(JobRow.id.in_(stale[start : start + 500]))
+            for job in session.scalars(query):
+                version = versions.get(job.id)
+                try:
+                    self._views[job.id] = (version, job_view(job), job.datasets)
+                except ValidationError as err:
+                    self._views[job.id] = (version, first_problem(err), None)
+        self._views = {w.id: self._views[w.id] for w in waiting if w.id in self._views}
+        return {job_id: view for job_id, (_, view, _) in self._views.items()}
+
+    def with_data(self) -> list[_Data]:
+        """The waiting jobs (as of the last `views`) that mount data sets."""
+        return [_Data(job_id, data) for job_id, (_, _, data) in self._views.items() if data]
+
+
+@dataclass(frozen=True)
+class _Data:
+    id: str
+    datasets: list[Any]
+
+
+_JOBS = table(JobRow)
+# The waiting jobs, as few columns as a pass needs, read as plain tuples: with thousands behind a
+# full lane the pass's cost was the rows themselves (SQLAlchemy's ORM rows, each `updated_at`
+# parsed to a datetime and each `datasets` JSON decoded: 18 µs a job a pass). `version` is
+# `updated_at` as the database gives it, compared only for equality.
+_WAITING = (
+    select(
+        _JOBS.c.id,
+        type_coerce(_JOBS.c.updated_at, String).label("version"),
+        _JOBS.c.state,
+        _JOBS.c.message,
+        _JOBS.c.attempt,
+    )
+    .where(_JOBS.c.state.in_(WAITING), _JOBS.c.federation.is_(None))
+    .order_by(_JOBS.c.created_at)
+)
+
+
+def read(
+    session: Session,
+    now: datetime,
+    *,
+    half_life_s: float = WEEK_S,
+    billing: budgets.Context | None = None,
+    parsed: Parsed | None = None,
+) -> Read:
+    """Everything the scheduler needs, read in one transaction. With `billing`, the money left
+    of each budget and the price rates of waiting jobs under a budget (budget admission). Each
+    job is read on its own, so one unreadable job never stops the others being scheduled.
+    `parsed`: the loop's views of waiting jobs from earlier passes (a fresh one otherwise)."""
+    waiting = session.connection().execute(_WAITING).all()  # not a peer's to run
+    parsed = parsed or Parsed()
+    views = parsed.views(session, waiting)
+    running = _placed_jobs(session)
+    nodes = node_views(session)
+    earlier = attained(session, waiting)
+    pending: list[JobView] = []
+    invalid: dict[str, str] = {}
+    mounting = {job.id: job for job in parsed.with_data()}
+    cached = mounts.cached_bytes(session, mounting.values())
+    for job_id, view in views.items():
+        if isinstance(view, str):
+            invalid[job_id] = view
+            continue
+        if job_id in earlier:
+            view = replace(view, attained_s=earlier[job_id][0], queued_at=earlier[job_id][1])
+        if job_id in cached:
+            shares = data_shares(mounting[job_id], cached)
+            view = replace(view, request=replace(view.request, data=shares))
+        pending.append(view)
+    left: dict[str, float] = {}
+    if billing is not None:
+        models = {d.model for n in nodes for d in n.devices}
+        left, rates = budgets.admission_inputs(session, now, pending, models, billing)
+        pending = [replace(j, price_rates=rates[j.id]) if j.id in rates else j for j in pending]
+    snapshot = Snapshot(
+        now=now,
+        nodes=nodes,
+        pending=pending,
+        running=running,
+        tenants=tenants(session),
+        queues=tuple(QueueView(q.id, q.max_running) for q in session.scalars(select(QueueRow))),
+        usage=usage.decayed(session, now, half_life_s=half_life_s),
+        budget_left=left,
+    )
+    return Read(snapshot, invalid, {id_: (state, said) for id_, _, state, said, _ in waiting})
+
+
+def node_ids(session: Session) -> dict[str, str]:
+    return {name: id_ for id_, name in session.execute(select(NodeRow.id, NodeRow.name))}

@@ -1,0 +1,96 @@
+"""The one function that changes a job's state.
+
+`change_state` is the only writer of `JobRow.state`: it asks `core.states.transition` whether the
+move is legal and appends the event in the same transaction, so the event log is the job's history.
+Its own module, below `jobs` and `nodes`, because submitting, cancelling, draining a node and the
+control loops all move jobs. A job that stops waiting, or waits again, is counted (`waiting`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import bindparam, event, select
+from sqlalchemy.orm import Session, SessionTransaction
+
+from aicc.core.states import WAITING, JobState, JobStatus, transition
+from aicc.services.common import Conflict, utcnow
+from aicc.services.jobs import waiting
+from aicc.store.tables import EventRow, JobRow, table
+
+
+def change_state(
+    session: Session,
+    job: JobRow,
+    to: JobState,
+    *,
+    reason: str,
+    message: str = "",
+    at: datetime | None = None,
+    data: dict[str, object] | None = None,
+) -> None:
+    """Move a job to `to` and append the event; raises IllegalTransition for a forbidden move,
+    and Conflict where another transaction moved it in or out of waiting meanwhile."""
+    at = at or utcnow()
+    if job.state in _WAITING or to in WAITING:
+        _hold(session, job, refresh=False)
+    status = JobStatus(JobState(job.state), job.reason, job.message, job.attempt)
+    new, event = transition(status, to, reason=reason, message=message, at=at)
+    waiting.moved(session, job.user_id, job.queue_id, status.state, new.state)
+    job.state, job.reason, job.message, job.attempt = (
+        new.state.value,
+        new.reason,
+        new.message,
+        new.attempt,
+    )
+    job.updated_at = at
+    if to is JobState.RUNNING and job.started_at is None:
+        job.started_at = at
+    if to.is_terminal():
+        job.ended_at = at
+    session.add(
+        EventRow(
+            job_id=job.id,
+            kind=event.kind,
+            from_state=event.from_state.value,
+            to_state=event.to_state.value,
+            reason=event.reason,
+            message=event.message,
+            attempt=event.attempt,
+            at=at,
+            data=dict(data or {}),
+        )
+    )
+
+
+def hold(session: Session, job: JobRow) -> None:
+    """Lock the job's row to the commit and read its state again, before deciding what to do
+    with it: two transactions that both saw it waiting (the scheduler binding it, a user
+    cancelling it) would otherwise both move it, the last write winning and the job counted
+    out of waiting twice. PostgreSQL only: a SQLite write transaction holds the database."""
+    _hold(session, job, refresh=True)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _released(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_HELD, None)
+
+
+def _hold(session: Session, job: JobRow, *, refresh: bool) -> None:
+    held: set[str] = session.info.setdefault(_HELD, set())
+    if job.id in held or session.get_bind().dialect.name != "postgresql":
+        return
+    now = session.execute(_STATE, {"id": job.id}).scalar_one()
+    held.add(job.id)
+    if now == job.state:
+        return
+    if not refresh:
+        raise Conflict("job {job} is {state} now; read it again", job=job.id, state=now)
+    session.refresh(job)
+
+
+_WAITING = frozenset(s.value for s in WAITING)
+_HELD = "aicc.held_jobs"  # session.info: the jobs whose rows this transaction locked
+_JOBS = table(JobRow)
+_STATE = select(_JOBS.c.state).where(_JOBS.c.id == bindparam("id")).with_for_update()

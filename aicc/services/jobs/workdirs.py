@@ -1,0 +1,67 @@
+"""Uploaded workdirs: archives kept once by content hash, recorded per organization so that one
+tenant can never start a job from another tenant's upload (nor learn that it exists)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import tarfile
+from collections.abc import Iterable
+from typing import BinaryIO
+
+from sqlalchemy.orm import Session
+
+from aicc.core.tenancy import Principal, can_write
+from aicc.services.common import Forbidden, Invalid, NotFound, utcnow
+from aicc.services.tenancy import audit
+from aicc.store.blobs import BlobError, BlobStore
+from aicc.store.tables import WorkdirRow
+
+
+def check(session: Session, who: Principal, sha256: str) -> None:
+    """NotFound unless the caller's organization uploaded this archive."""
+    if session.get(WorkdirRow, (sha256, who.org_id)) is None:
+        raise NotFound("not uploaded yet")
+
+
+def store(
+    blobs: BlobStore, data: BinaryIO, *, who: Principal, sha256: str | None, max_bytes: int
+) -> tuple[str, int]:
+    """Validate and keep the archive (no database work: it may take a while)."""
+    if not can_write(who, org_id=who.org_id):
+        raise Forbidden("viewers cannot upload")
+    try:
+        return blobs.put(data, expected_sha256=sha256, max_bytes=max_bytes)
+    except BlobError as err:
+        raise Invalid("workdir: {problem}", problem=str(err)) from None
+
+
+def record(session: Session, who: Principal, *, sha256: str, size: int) -> None:
+    """The archive is the organization's from now on (audited once, when it first is)."""
+    if session.get(WorkdirRow, (sha256, who.org_id)) is None:
+        session.add(WorkdirRow(sha256=sha256, org_id=who.org_id, size=size, created_at=utcnow()))
+        audit.record(session, who, "workdir.upload", "workdir", sha256, detail={"size": size})
+
+
+def pack(files: Iterable[tuple[str, bytes]]) -> bytes:
+    """Files the server ships as a job's working directory (a cleaning or template job's
+    program), as a deterministic .tar.gz: the same bytes for the same files."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in files:
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tar.addfile(info, io.BytesIO(data))
+    out = io.BytesIO()
+    with gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as gz:
+        gz.write(raw.getvalue())
+    return out.getvalue()
+
+
+def keep(session: Session, who: Principal, blobs: BlobStore, archive: bytes) -> str:
+    """Store an archive the server made and record it for the caller: its sha256, for a spec."""
+    sha256, size = store(
+        blobs, io.BytesIO(archive), who=who, sha256=None, max_bytes=len(archive) + 1
+    )
+    record(session, who, sha256=sha256, size=size)
+    return sha256

@@ -1,0 +1,58 @@
+"""What a job promised to leave behind (`JobOutputRow`): a cleaning job's outputs become the
+next version of a data set, a template job's a version of a model. `deliver` runs after each
+reconcile pass (loops/outputs.py), once per job: a crash before it commits leaves the row
+pending, and the next pass delivers it. The outputs are the job's: each `Ingest` reads them
+through the guard of job-written files (`executors/jobfiles.py`), and what it refuses (a link,
+a FIFO, too many or too big) fails the delivery with the guard's message."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aicc.core.states import TERMINAL
+from aicc.core.tenancy import Principal
+from aicc.services.common import NotFound, ServiceError, utcnow
+from aicc.services.jobs import cleaning, jobs, logs
+from aicc.services.models import templates
+from aicc.services.tenancy import tenancy
+from aicc.store.chunkstore import ChunkStore
+from aicc.store.tables import JobOutputRow, JobRow, UserRow
+
+Ingest = Callable[[Session, ChunkStore, Principal, JobRow, JobOutputRow, Path], str]
+KINDS: dict[str, Ingest] = {"dataset": cleaning.ingest_outputs, "model": templates.ingest_outputs}
+
+
+def deliver(
+    session: Session, store: ChunkStore, outputs_of: Callable[[jobs.Job], Path]
+) -> list[str]:
+    """Turn the outputs of jobs that ended since the last pass into what they promised (or say
+    why not); returns what each did, for the log."""
+    done: list[str] = []
+    waiting = session.scalars(select(JobOutputRow).where(JobOutputRow.state == "pending"))
+    for out in list(waiting):
+        job = session.get(JobRow, out.job_id)
+        if job is None or job.state not in TERMINAL:
+            continue
+        out.done_at = utcnow()
+        if job.state != "succeeded":
+            out.state, out.result = "failed", f"the job ended {job.state}; nothing was made"
+            done.append(f"{job.id}: {out.result}")
+            continue
+        try:
+            user = session.get(UserRow, job.user_id)
+            if user is None:
+                raise NotFound("the job's owner is gone")
+            who = tenancy.principal_of(session, user)
+            root = outputs_of(jobs.get(session, who, job.id))
+            with logs.refusals():
+                made = KINDS[out.kind](session, store, who, job, out, root)
+        except (ServiceError, OSError, ValueError) as e:
+            out.state, out.result = "failed", str(e)[:2000]
+        else:
+            out.state, out.result = "done", made
+        done.append(f"{job.id}: {out.state} {out.result}")
+    return done

@@ -1,0 +1,108 @@
+"""Ratings and reviews of the marketplace's templates and models: one per user and object (a
+second one replaces the first), on what the user can read, shown as an average and a count.
+
+What a review is about is the object's id: `builtin:NAME` for a built-in template, else the
+`datasets` id of the published template or the model, so a review follows the object across
+its versions and disappears from view with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from aicc.core.tenancy import Principal
+from aicc.services.common import Invalid, new_id, utcnow
+from aicc.services.data import datasets
+from aicc.services.data.datasets import MODEL
+from aicc.services.models import templates
+from aicc.services.tenancy import audit
+from aicc.store.tables import ReviewRow, UserRow
+
+MAX_TEXT = 2000  # characters of a review
+KINDS = ("template", "model")
+
+
+@dataclass(frozen=True)
+class Review:
+    user: str  # the reviewer's name
+    rating: int
+    text: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Rating:
+    """What a catalog shows: the mean rating (None before the first) and how many gave one."""
+
+    average: float | None
+    count: int
+
+
+def target(
+    session: Session, who: Principal, kind: str, ref: str, *, project: str | None = None
+) -> str:
+    """The id reviews of `ref` are about; NotFound unless the caller reads it."""
+    if kind == "template":
+        return templates.get(ref, session, who, project=project).id
+    if kind == MODEL:
+        row, _ = datasets.find(session, who, ref, project, kind=MODEL)
+        return row.id
+    raise Invalid("kind {kind!r}: one of template, model", kind=kind)
+
+
+def review(session: Session, who: Principal, about: str, rating: int, text: str = "") -> Review:
+    """Record the caller's rating (1 to 5) and review of `about`, replacing its earlier one."""
+    if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
+        raise Invalid("rating: a whole number from 1 to 5")
+    text = text.strip()
+    if len(text) > MAX_TEXT:
+        raise Invalid("text: at most {max} characters", max=MAX_TEXT)
+    now = utcnow()
+    row = session.scalar(
+        select(ReviewRow).where(ReviewRow.target == about, ReviewRow.user_id == who.user_id)
+    )
+    if row is None:
+        row = ReviewRow(
+            id=new_id("rev"),
+            target=about,
+            user_id=who.user_id,
+            org_id=who.org_id,
+            rating=rating,
+            text=text,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+    else:
+        row.rating, row.text, row.updated_at = rating, text, now
+    audit.record(session, who, "review.put", "review", about, detail={"rating": rating})
+    session.flush()
+    return Review(_name(session, who.user_id), rating, text, now)
+
+
+def reviews(session: Session, about: str) -> list[Review]:
+    """The reviews of `about`, newest first."""
+    rows = session.scalars(
+        select(ReviewRow).where(ReviewRow.target == about).order_by(ReviewRow.updated_at.desc())
+    )
+    return [Review(_name(session, r.user_id), r.rating, r.text, r.updated_at) for r in rows]
+
+
+def ratings(session: Session, targets: Iterable[str]) -> dict[str, Rating]:
+    """The rating of each of `targets` (those without a review are left out)."""
+    query = (
+        select(ReviewRow.target, func.avg(ReviewRow.rating), func.count())
+        .where(ReviewRow.target.in_(list(targets)))
+        .group_by(ReviewRow.target)
+    )
+    return {t: Rating(round(float(avg), 2), int(n)) for t, avg, n in session.execute(query)}
+
+
+def _name(session: Session, user_id: str) -> str:
+    user = session.get(UserRow, user_id)
+    return user.name if user is not None else user_id

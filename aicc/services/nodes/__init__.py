@@ -1,0 +1,1 @@
+"""Nodes: the machines and devices the scheduler places on, and their health."""

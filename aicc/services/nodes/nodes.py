@@ -1,0 +1,437 @@
+"""Nodes and devices: this machine at start, others from an operator's inventory, and what is
+allocated on each (read from the replicas that hold resources)."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Collection
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aicc.core import catalog
+from aicc.core.tenancy import Principal
+from aicc.core.topology import TOPOLOGY_KEYS, Device, MigInstance, Node, NodeState
+from aicc.core.units import parse_memory_mib, to_stored_units
+from aicc.executors.base import Capacity
+from aicc.services import changes
+from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
+from aicc.services.tenancy import audit
+from aicc.store.tables import DeviceRow, EventRow, JobRow, NodeRow, ReplicaRow
+
+HOLDING = ("scheduled", "running")  # replica states that occupy resources
+# What one node may declare: far above any machine, and within the database's 32-bit integers.
+MAX_NODE_CPU_MILLI = 100_000_000  # 100,000 cores
+MAX_NODE_MEMORY_MIB = 1 << 30  # 1 PiB
+MAX_DEVICE_MEMORY_MIB = 1 << 24  # 16 TiB
+MAX_LABELS = 64
+Label = Annotated[str, Field(max_length=253)]
+
+
+class InventoryDevices(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: Annotated[str, Field(max_length=64)]
+    count: Annotated[int, Field(ge=1, le=64)] = 1
+    memory_mib: Annotated[int | None, Field(ge=1, le=MAX_DEVICE_MEMORY_MIB)] = None
+    simulated: bool = False
+    mig: list[Annotated[str, Field(max_length=32)]] = Field(
+        default_factory=list,
+        max_length=64,
+        description="MIG slices of each device, by profile (simulated only)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _units(cls, data: Any) -> Any:
+        return to_stored_units(data, {"memory": ("memory_mib", parse_memory_mib)})
+
+
+class InventoryNode(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
+    executor: Annotated[str, Field(max_length=32)] = "local"
+    cpu_milli: Annotated[int, Field(ge=1, le=MAX_NODE_CPU_MILLI)]
+    memory_mib: Annotated[int, Field(ge=1, le=MAX_NODE_MEMORY_MIB)]
+    address: Annotated[str | None, Field(max_length=200)] = None
+    labels: dict[Label, Label] = Field(default_factory=dict, max_length=MAX_LABELS)
+    devices: list[InventoryDevices] = Field(default_factory=list, max_length=64)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _units(cls, data: Any) -> Any:
+        data = to_stored_units(data)
+        if not isinstance(data, dict):
+            return data
+        labels = data.get("labels") or {}
+        if isinstance(labels, dict):  # anything else is left for validation to refuse
+            labels = dict(labels)
+            for key in TOPOLOGY_KEYS:  # `pool: a` is shorthand for `labels: {pool: a}`
+                if key in data:
+                    labels[key] = str(data.pop(key))
+            data["labels"] = labels
+        return data
+
+
+class Inventory(BaseModel):
+    """The YAML an operator writes to add nodes (docs/config.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+    nodes: list[InventoryNode] = Field(max_length=100_000)
+
+
+@dataclass
+class Allocation:
+    cpu_milli: int = 0
+    memory_mib: int = 0
+    device_milli: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    device_memory_mib: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    mig_slices: dict[int, set[int]] = field(default_factory=lambda: defaultdict(set))  # taken
+
+
+@dataclass(frozen=True)
+class MigSlice:
+    index: int
+    profile: str
+    uuid: str | None
+    allocated: bool
+
+
+@dataclass(frozen=True)
+class NodeDevice:
+    """A device of a node as operators see it: its model and what of it is allocated now."""
+
+    index: int
+    model: str
+    memory_mib: int
+    uuid: str | None
+    simulated: bool
+    healthy: bool
+    allocated_milli: int
+    mig: tuple[MigSlice, ...]  # empty unless the GPU is in MIG mode
+
+
+@dataclass(frozen=True)
+class Allocated:
+    cpu_milli: int
+    memory_mib: int
+    accelerator_milli: int
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """A node with its devices and what the replicas bound there hold: the read model of the
+    node list (API and portal)."""
+
+    id: str
+    name: str
+    executor: str
+    state: str
+    state_reason: str
+    labels: dict[str, str]
+    cpu_milli: int
+    memory_mib: int
+    allocated: Allocated
+    devices: tuple[NodeDevice, ...]
+    simulated: bool
+    heartbeat_at: datetime | None
+
+
+def names(session: Session) -> list[str]:
+    """Every node's name, sorted: what a page of nodes is cut from."""
+    return list(session.scalars(select(NodeRow.name).order_by(NodeRow.name)))
+
+
+def infos(session: Session, names: Collection[str] | None = None) -> list[NodeInfo]:
+    """The nodes named (every node when None), by name, with their devices and allocation."""
+    query = select(NodeRow).order_by(NodeRow.name)
+    if names is not None:
+        query = query.where(NodeRow.name.in_(names))
+    return infos_of(session, list(session.scalars(query)))
+
+
+def infos_of(session: Session, rows: list[NodeRow]) -> list[NodeInfo]:
+    used = allocations(session)
+    devices = _devices_of(session, [r.id for r in rows])
+    out = []
+    for row in rows:
+        alloc = used.get(row.id, Allocation())
+        devs = tuple(
+            NodeDevice(
+                index=d.index,
+                model=d.model,
+                memory_mib=d.memory_mib,
+                uuid=d.uuid,
+                simulated=d.simulated,
+                healthy=d.healthy,
+                allocated_milli=alloc.device_milli.get(d.index, 0),
+                mig=tuple(
+                    MigSlice(
+                        s["index"],
+                        s["profile"],
+                        s.get("uuid"),
+                        s["index"] in alloc.mig_slices[d.index],
+                    )
+                    for s in d.mig or ()
+                ),
+            )
+            for d in devices.get(row.id, [])
+        )
+        out.append(
+            NodeInfo(
+                id=row.id,
+                name=row.name,
+                executor=row.executor,
+                state=row.state,
+                state_reason=row.state_reason,
+                labels=dict(row.labels),
+                cpu_milli=row.cpu_milli,
+                memory_mib=row.memory_mib,
+                allocated=Allocated(
+                    cpu_milli=alloc.cpu_milli,
+                    memory_mib=alloc.memory_mib,
+                    accelerator_milli=sum(alloc.device_milli.values()),
+                ),
+                devices=devs,
+                simulated=bool(devs) and all(d.simulated for d in devs),
+                heartbeat_at=row.heartbeat_at,
+            )
+        )
+    return out
+
+
+ENGINE = "engine: "  # prefix of a state the engine reported, as opposed to an operator's
+DOWN_EVENT = "node_down"  # the event of a node going down; services/node_health counts them
+
+
+def mark_down(session: Session, row: NodeRow, why: str, *, at: datetime) -> None:
+    """Take a node that is not down out of placement as down, as its engine (or a replica lost
+    with it) says, and append a `node_down` event: one transition, one event, which
+    `node_health` counts as one failure of the node."""
+    row.state, row.state_reason = NodeState.DOWN.value, ENGINE + why
+    session.add(
+        EventRow(
+            job_id=None,
+            kind=DOWN_EVENT,
+            reason=DOWN_EVENT,
+            message=why,
+            data={"node_id": row.id, "node": row.name},
+            at=at,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A node as a refresh left it: what the loop acts on (the ones now down)."""
+
+    id: str
+    name: str
+    state: str
+
+
+def register(
+    session: Session, node: Node, *, reason: str = "", held: Capacity | None = None
+) -> Registered:
+    """Insert or refresh a node found by an executor. The engine's view of its health wins
+    (down, drained, back); an operator's cordon survives every refresh. `held` is what the
+    engine's jobs outside AICC hold there now."""
+    row = _register(session, node, reason=reason, held=held)
+    return Registered(row.id, row.name, row.state)
+
+
+def _register(
+    session: Session, node: Node, *, reason: str = "", held: Capacity | None = None
+) -> NodeRow:
+    row = session.scalar(select(NodeRow).where(NodeRow.name == node.name))
+    now = utcnow()
+    known = row is not None
+    if row is None:
+        row = NodeRow(
+            id=new_id("node"), name=node.name, created_at=now, state="ready", state_reason=""
+        )
+        session.add(row)
+    engine_set = row.state == NodeState.DOWN.value or row.state_reason.startswith(ENGINE)
+    if node.state is not NodeState.READY:
+        why = reason or node.state.value
+        if row.state == NodeState.READY.value or engine_set:
+            if known and node.state is NodeState.DOWN and row.state != NodeState.DOWN.value:
+                mark_down(session, row, why, at=now)  # a transition: one failure of the node
+            else:
+                row.state, row.state_reason = node.state.value, ENGINE + why
+    elif engine_set:
+        row.state, row.state_reason = NodeState.READY.value, ""
+    row.executor = node.executor
+    row.engine_held = held._asdict() if held is not None and any(held) else {}
+    row.labels = dict(node.labels)
+    row.cpu_milli, row.memory_mib = node.cpu_milli, node.memory_mib
+    row.heartbeat_at = now
+    session.flush()
+    existing = {
+        d.index: d for d in session.scalars(select(DeviceRow).where(DeviceRow.node_id == row.id))
+    }
+    for device in node.devices:
+        drow = existing.pop(device.index, None)
+        if drow is None:
+            drow = DeviceRow(id=new_id("dev"), node_id=row.id, index=device.index)
+            session.add(drow)
+        drow.model, drow.memory_mib, drow.uuid = device.model, device.memory_mib, device.uuid
+        drow.simulated, drow.healthy = device.simulated, device.healthy
+        drow.mig = [asdict(s) for s in device.mig]
+    for stale in existing.values():
+        session.delete(stale)
+    return row
+
+
+def inventory_nodes(doc: Inventory) -> list[Node]:
+    """Turn an inventory into domain nodes, checking every device model against the catalog."""
+    nodes = []
+    for spec in doc.nodes:
+        devices: list[Device] = []
+        for group in spec.devices:
+            try:
+                model = catalog.lookup(group.model)
+            except KeyError as err:
+                raise Invalid(f"nodes.{spec.name}.devices.model: {err.args[0]}") from None
+            memory = group.memory_mib or int(model.memory_gib * 1024)
+            mig = _inventory_mig(f"nodes.{spec.name}.devices.mig", model, group)
+            for _ in range(group.count):
+                devices.append(
+                    Device(len(devices), model.name, memory, simulated=group.simulated, mig=mig)
+                )
+        nodes.append(
+            Node(
+                spec.name,
+                spec.cpu_milli,
+                spec.memory_mib,
+                tuple(devices),
+                spec.labels,
+                executor=spec.executor,
+            )
+        )
+    return nodes
+
+
+def _inventory_mig(
+    where: str, model: catalog.AcceleratorModel, group: InventoryDevices
+) -> tuple[MigInstance, ...]:
+    """The declared slices of a simulated GPU. Real GPUs' slices come from the driver (NVML),
+    which knows their UUIDs: a declared layout could not tell a replica which slice it got."""
+    if not group.mig:
+        return ()
+    if not group.simulated:
+        raise Invalid(
+            f"{where}: MIG slices of real devices are read from the driver; declare them only "
+            "for simulated devices"
+        )
+    profiles = [p.strip().lower() for p in group.mig]
+    for profile in profiles:
+        try:
+            catalog.check_mig_profile(model, profile)
+        except ValueError as err:
+            raise Invalid(f"{where}: {err}") from None
+    if sum(int(p.partition("g.")[0]) for p in profiles) > 7:
+        raise Invalid(f"{where}: {' + '.join(profiles)} is more than the 7 compute slices of a GPU")
+    return tuple(MigInstance(i, p) for i, p in enumerate(profiles))
+
+
+def as_device(row: DeviceRow) -> Device:
+    """A stored device as the domain sees it (executors and the environment read this)."""
+    mig = tuple(MigInstance(s["index"], s["profile"], s.get("uuid")) for s in row.mig or ())
+    return Device(row.index, row.model, row.memory_mib, row.uuid, row.simulated, row.healthy, mig)
+
+
+def import_inventory(session: Session, who: Principal, doc: Inventory) -> list[NodeInfo]:
+    if not who.is_admin:
+        raise Forbidden("only center admins import nodes")
+    rows = [_register(session, node) for node in inventory_nodes(doc)]
+    audit.record(session, who, "node.import", "node", ",".join(r.name for r in rows))
+    session.flush()
+    changes.changed(session)  # new nodes to place waiting jobs on
+    return infos_of(session, rows)
+
+
+def allocations(session: Session) -> dict[str, Allocation]:
+    """node id -> what the replicas bound there hold now."""
+    result: dict[str, Allocation] = defaultdict(Allocation)
+    for rep in session.scalars(select(ReplicaRow).where(ReplicaRow.state.in_(HOLDING))):
+        alloc = result[rep.node_id]
+        alloc.cpu_milli += rep.cpu_milli
+        alloc.memory_mib += rep.memory_mib
+        for pick in rep.devices:
+            alloc.device_milli[pick["index"]] += pick["milli"]
+            if pick.get("memory_mib") is not None:
+                alloc.device_memory_mib[pick["index"]] += pick["memory_mib"]
+            if pick.get("mig_slice") is not None:
+                alloc.mig_slices[pick["index"]].add(pick["mig_slice"])
+    return result
+
+
+def _devices_of(session: Session, node_ids: list[str]) -> dict[str, list[DeviceRow]]:
+    out: dict[str, list[DeviceRow]] = defaultdict(list)
+    query = select(DeviceRow).where(DeviceRow.node_id.in_(node_ids)).order_by(DeviceRow.index)
+    for device in session.scalars(query):
+        out[device.node_id].append(device)
+    return out
+
+
+def installed_models(session: Session) -> Counter[str]:
+    """Accelerator models in this center, with the most devices any one node has of each (what
+    the submit wizard offers)."""
+    widest: Counter[str] = Counter()
+    for devices in _devices_of(session, list(session.scalars(select(NodeRow.id)))).values():
+        for model, count in Counter(d.model for d in devices).items():
+            widest[model] = max(widest[model], count)
+    return widest
+
+
+def _by_name(session: Session, name: str) -> NodeRow:
+    row = session.scalar(select(NodeRow).where(NodeRow.name == name))
+    if row is None:
+        raise NotFound("node {name!r} not found; `aicc node list` shows the nodes", name=name)
+    return row
+
+
+def set_state(
+    session: Session, who: Principal, name: str, state: NodeState, reason: str = ""
+) -> NodeInfo:
+    """Cordon or uncordon by an operator (a down node comes back only when its executor sees it)."""
+    return infos_of(session, [set_state_row(session, who, name, state, reason)])[0]
+
+
+def set_state_row(
+    session: Session, who: Principal, name: str, state: NodeState, reason: str = ""
+) -> NodeRow:
+    if not who.is_admin:
+        raise Forbidden("only center admins cordon nodes")
+    row = _by_name(session, name)
+    if row.state == NodeState.DOWN.value and state is NodeState.READY:
+        raise Invalid(
+            "node {name} is down; it returns when its executor reports it again", name=name
+        )
+    row.state, row.state_reason = state.value, reason
+    audit.record(session, who, f"node.{state.value}", "node", row.id, detail={"reason": reason})
+    changes.changed(session)  # the scheduler places by it (and evicted jobs are requeued)
+    return row
+
+
+def holders(session: Session, who: Principal) -> dict[str, dict[int, list[tuple[str, str, int]]]]:
+    """node id -> device index -> (job id, job name, milli) of every replica holding a share of
+    that device now: the slices of the operators' heat map. Center admins only, since it names
+    every tenant's jobs."""
+    if not who.is_admin:
+        raise Forbidden("only center admins see who holds each device")
+    out: dict[str, dict[int, list[tuple[str, str, int]]]] = defaultdict(lambda: defaultdict(list))
+    query = (
+        select(ReplicaRow, JobRow.name)
+        .join(JobRow, JobRow.id == ReplicaRow.job_id)
+        .where(ReplicaRow.state.in_(HOLDING))
+        .order_by(ReplicaRow.bound_at)
+    )
+    for rep, job_name in session.execute(query):
+        for pick in rep.devices:
+            out[rep.node_id][pick["index"]].append((rep.job_id, job_name, pick["milli"]))
+    return out

@@ -1,0 +1,143 @@
+"""API keys: a project's keys to its deployments through the gateway (`/v1`), each scoped to
+all of the project's deployments or a list of them, with an optional rate limit (requests per
+minute) and monthly token quota. The secret (`aicc-sk-...`) is shown once, at creation, and
+stored as its SHA-256 like user tokens (`services/tenancy/tokens.py`): 256 random bits need no slow
+hash. Revoking keeps the row, so the request log still names the key."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aicc.core.tenancy import Principal, can_write
+from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, read, utcnow
+from aicc.services.tenancy import audit, tenancy, tokens
+from aicc.store.tables import ApiKeyRow, DeploymentRow
+
+PREFIX = "aicc-sk-"
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A key as its project sees it: never its secret's digest. `deployments` None: all."""
+
+    id: str
+    org_id: str
+    project_id: str
+    name: str
+    deployments: list[str] | None
+    rpm: int | None
+    tokens_per_month: int | None
+    created_by: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def digest(secret: str) -> str:
+    return tokens.digest(secret)
+
+
+def create(
+    session: Session,
+    who: Principal,
+    *,
+    project: str | None,
+    name: str,
+    deployments: list[str] | None = None,
+    rpm: int | None = None,
+    tokens_per_month: int | None = None,
+) -> tuple[ApiKey, str]:
+    """A new key; the secret is returned here and never again."""
+    if not NAME.match(name):
+        raise Invalid(
+            "name: letters, digits, '.', '-' and '_', at most 64, not starting with . - _"
+        )
+    if rpm is not None and rpm <= 0:
+        raise Invalid("rpm: must be a positive number of requests per minute")
+    if tokens_per_month is not None and tokens_per_month <= 0:
+        raise Invalid("tokens_per_month: must be a positive number of tokens")
+    prj = tenancy.resolve_project(session, who, project)
+    if not can_write(who, org_id=prj.org_id, project_id=prj.id):
+        raise Forbidden("viewers cannot create API keys")
+    if _active(session, prj.id, name) is not None:
+        raise Conflict(
+            "an API key named {name!r} already exists in project {project}; remove it first",
+            name=name,
+            project=prj.name,
+        )
+    scope = None
+    if deployments:
+        scope = sorted(set(deployments))
+        known = set(
+            session.scalars(
+                select(DeploymentRow.name).where(
+                    DeploymentRow.project_id == prj.id, DeploymentRow.name.in_(scope)
+                )
+            )
+        )
+        missing = [d for d in scope if d not in known]
+        if missing:
+            raise Invalid(
+                "deployments: no deployment {name!r} in project {project}",
+                name=missing[0],
+                project=prj.name,
+            )
+    secret = PREFIX + secrets.token_urlsafe(32)
+    row = ApiKeyRow(
+        id=new_id("key"),
+        org_id=prj.org_id,
+        project_id=prj.id,
+        name=name,
+        secret_hash=digest(secret),
+        deployments=scope,
+        rpm=rpm,
+        tokens_per_month=tokens_per_month,
+        created_by=who.user_id,
+        created_at=utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    audit.record(session, who, "api_key.create", "api_key", row.id, org_id=prj.org_id)
+    return read(ApiKey, row), secret
+
+
+def list_keys(
+    session: Session, who: Principal, *, project: str | None, revoked: bool = False
+) -> list[ApiKey]:
+    """The project's keys, oldest first; revoked ones only when asked."""
+    prj = tenancy.resolve_project(session, who, project)
+    query = select(ApiKeyRow).where(ApiKeyRow.project_id == prj.id)
+    if not revoked:
+        query = query.where(ApiKeyRow.revoked_at.is_(None))
+    return [read(ApiKey, row) for row in session.scalars(query.order_by(ApiKeyRow.created_at))]
+
+
+def revoke(session: Session, who: Principal, *, project: str | None, ref: str) -> ApiKey:
+    """Revoke a key by id or by name (its active key); the gateway refuses it within
+    `gateway.key_cache_s` seconds (at once on the server that revoked it)."""
+    prj = tenancy.resolve_project(session, who, project)
+    row = session.get(ApiKeyRow, ref) if ref.startswith("key_") else _active(session, prj.id, ref)
+    if row is None or row.project_id != prj.id:
+        raise NotFound("API key {ref!r} not found in project {project}", ref=ref, project=prj.name)
+    if not can_write(who, org_id=prj.org_id, project_id=prj.id):
+        raise Forbidden("viewers cannot remove API keys")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        audit.record(session, who, "api_key.revoke", "api_key", row.id, org_id=prj.org_id)
+    return read(ApiKey, row)
+
+
+def _active(session: Session, project_id: str, name: str) -> ApiKeyRow | None:
+    return session.scalar(
+        select(ApiKeyRow).where(
+            ApiKeyRow.project_id == project_id,
+            ApiKeyRow.name == name,
+            ApiKeyRow.revoked_at.is_(None),
+        )
+    )

@@ -1,0 +1,938 @@
+"""Deployments (CONTRACTS §9, docs/deployments.md): a registered model version, or any command
+listening on `$PORT`, kept running as `desired` replicas, each a `kind: service` job.
+
+A deployment keeps every revision's replica spec (`DeploymentRevisionRow`): an update makes
+the next revision, a rollback makes a new revision from the one before. The API changes only
+what is wanted; the control loop (`loops/deployments.py`, through `probes` and `converge`
+below) makes it so: it starts replica jobs as the deployment's creator, probes them, marks them
+ready (`ReplicaRow.ready_at`, which the gateway routes by), rolls updates one replica at a
+time, drains and cancels replicas no longer wanted, and replaces dead ones.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import re
+import shlex
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import ValidationError
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from aicc.core import autoscaling as autoscale
+from aicc.core import datasets as core
+from aicc.core.jobspec import NAME_PATTERN, JobSpec, first_problem
+from aicc.core.states import (
+    DEPLOYMENT_INITIAL,
+    WAITING,
+    DeploymentState,
+    JobState,
+    Reason,
+    ReplicaPhase,
+    deployment_transition,
+    replica_transition,
+)
+from aicc.core.tenancy import Principal, can_read, can_write
+from aicc.services import changes
+from aicc.services.common import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    ServiceError,
+    new_id,
+    utcnow,
+)
+from aicc.services.data import datasets
+from aicc.services.data.datasets import MODEL
+from aicc.services.jobs import endpoints, jobs, workdirs
+from aicc.services.jobs.transitions import change_state, hold
+from aicc.services.tenancy import audit, tenancy
+from aicc.store.blobs import BlobStore
+from aicc.store.tables import (
+    DeploymentReplicaRow,
+    DeploymentRevisionRow,
+    DeploymentRow,
+    EventRow,
+    JobRow,
+    ProjectRow,
+    ReplicaRow,
+    UserRow,
+    WorkdirRow,
+)
+
+STATES = tuple(state.value for state in DeploymentState)  # core/states.py: who follows whom
+ENGINES = ("auto", "transformers", "predict", "vllm")
+LABEL = "aicc.io/deployment"
+MAX_BACKOFF_S = 300.0
+# What an update may change; each makes a new revision.
+SETTINGS = ("model", "command", "workdir_sha256", "resources", "env", "engine", "readiness_path")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How the control loop keeps deployments (`deployments:` in docs/config.md)."""
+
+    max_replicas: int = 16
+    probe_interval_s: float = 2.0
+    probe_timeout_s: float = 1.0
+    unready_after: int = 3
+    dead_after: int = 10
+    start_timeout_s: float = 900.0
+    drain_s: float = 5.0
+    failures_to_fail: int = 5
+    backoff_s: float = 2.0
+    target_concurrency: float = 2.0
+    stable_window_s: float = 60.0
+    panic_window_s: float = 6.0
+    scale_down_delay_s: float = 30.0
+    scale_to_zero_after_s: float = 300.0
+    cold_start_timeout_s: float = 300.0
+
+    def autoscaling(self) -> autoscale.Policy:
+        """The autoscaler's defaults (a deployment's bounds and target replace them)."""
+        return autoscale.Policy(
+            target=self.target_concurrency,
+            stable_window_s=self.stable_window_s,
+            panic_window_s=self.panic_window_s,
+            scale_down_delay_s=self.scale_down_delay_s,
+            scale_to_zero_after_s=self.scale_to_zero_after_s,
+        )
+
+
+@dataclass(frozen=True)
+class Replica:
+    """One replica job of a deployment, as its readers see it."""
+
+    job_id: str
+    revision: int
+    state: str  # the job's
+    ready: bool
+    draining: bool
+    # Where the server reaches it: `socket` (sandboxed on this machine: a Unix socket in its run
+    # directory, no TCP port at all, so no `url`), `tcp` (at `url`), None before it has one.
+    # Clients call it through the gateway either way.
+    url: str | None
+    reached_via: Literal["socket", "tcp"] | None = None
+
+
+@dataclass(frozen=True)
+class Deployment:
+    id: str
+    name: str
+    project: str  # ORG/PROJECT
+    project_id: str
+    model: str | None  # ORG/PROJECT/NAME@N, or None for a command
+    command: str | None  # the user's command (None for a model)
+    workdir_sha256: str | None
+    engine: str
+    resources: dict[str, Any]
+    env: dict[str, str]
+    readiness_path: str
+    revision: int
+    min_replicas: int
+    max_replicas: int
+    desired: int
+    target_concurrency: float | None
+    state: str
+    message: str
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    replicas: list[Replica]
+
+
+@dataclass(frozen=True)
+class Revision:
+    revision: int
+    model: str | None
+    command: str | None
+    engine: str
+    created_by: str
+    created_at: datetime
+
+
+def serving_program() -> bytes:
+    """`aicc/serving` (whatever files it holds) as a deterministic .tar.gz working directory
+    under an empty `aicc` package: a model's replica runs `python -m aicc.serving` from it,
+    needing nothing else of AICC (as services/jobs/cleaning.py ships `aicc/cleaning`)."""
+    found = importlib.util.find_spec("aicc.serving")
+    if found is None or not found.submodule_search_locations:
+        raise Conflict("this server has no model serving (aicc.serving); deploy a command instead")
+    root = Path(next(iter(found.submodule_search_locations)))
+    files = [("aicc/__init__.py", b"")]
+    files += [
+        (f"aicc/serving/{path.relative_to(root).as_posix()}", path.read_bytes())
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+    ]
+    return workdirs.pack(files)
+
+
+# --- reading ---
+
+
+def _replicas(session: Session, row: DeploymentRow) -> list[Replica]:
+    links = {
+        link.job_id: link
+        for link in session.scalars(
+            select(DeploymentReplicaRow).where(DeploymentReplicaRow.deployment_id == row.id)
+        )
+    }
+    urls = {e.job_id: e for e in endpoints.of_deployment(session, row.id)}
+    out = []
+    for job_id, link in sorted(links.items(), key=lambda kv: (kv[1].created_at, kv[0])):
+        job = session.get(JobRow, job_id)
+        found = urls.get(job_id)
+        out.append(
+            Replica(
+                job_id=job_id,
+                revision=link.revision,
+                state=job.state if job else "gone",
+                ready=bool(found and found.ready),
+                draining=link.draining_at is not None,
+                url=found.url if found and found.socket is None else None,
+                reached_via=None if found is None else "tcp" if found.socket is None else "socket",
+            )
+        )
+    return out
+
+
+def _current(session: Session, row: DeploymentRow) -> DeploymentRevisionRow:
+    found = session.get(DeploymentRevisionRow, (row.id, row.revision))
+    assert found is not None  # every revision is kept
+    return found
+
+
+def _view(session: Session, row: DeploymentRow) -> Deployment:
+    settings = _current(session, row).settings
+    prj = session.get(ProjectRow, row.project_id)
+    assert prj is not None
+    return Deployment(
+        id=row.id,
+        name=row.name,
+        project=datasets.qualified(session, prj),
+        project_id=row.project_id,
+        model=settings.get("model"),
+        command=settings.get("command"),
+        workdir_sha256=settings.get("workdir_sha256"),
+        engine=settings.get("engine", "auto"),
+        resources=copy.deepcopy(settings.get("resources") or {}),
+        env=dict(settings.get("env") or {}),
+        readiness_path=settings.get("readiness_path", "/health"),
+        revision=row.revision,
+        min_replicas=row.min_replicas,
+        max_replicas=row.max_replicas,
+        desired=row.desired,
+        target_concurrency=row.target_concurrency,
+        state=row.state,
+        message=row.message,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        replicas=_replicas(session, row),
+    )
+
+
+def _find(session: Session, who: Principal, name: str, project: str | None) -> DeploymentRow:
+    """The deployment `name` (or its id) the caller may read; another tenant's: NotFound."""
+    missing = NotFound("deployment {name} not found; `aicc deploy list` shows yours", name=name)
+    if name.startswith("dep_"):
+        row = session.get(DeploymentRow, name)
+    else:
+        try:
+            prj = tenancy.resolve_project(session, who, project)
+        except NotFound:
+            raise missing from None
+        row = session.scalar(
+            select(DeploymentRow).where(
+                DeploymentRow.project_id == prj.id, DeploymentRow.name == name
+            )
+        )
+    if row is None:
+        raise missing
+    prj_row = session.get(ProjectRow, row.project_id)
+    if prj_row is None or not can_read(who, org_id=prj_row.org_id, project_id=row.project_id):
+        raise missing
+    return row
+
+
+def _writable(session: Session, who: Principal, name: str, project: str | None) -> DeploymentRow:
+    row = _find(session, who, name, project)
+    prj = session.get(ProjectRow, row.project_id)
+    assert prj is not None
+    if not can_write(who, org_id=prj.org_id, project_id=row.project_id):
+        raise Forbidden("viewers cannot change deployments")
+    return row
+
+
+def get(session: Session, who: Principal, name: str, *, project: str | None = None) -> Deployment:
+    return _view(session, _find(session, who, name, project))
+
+
+def list_deployments(
+    session: Session, who: Principal, *, project: str | None = None
+) -> list[Deployment]:
+    """A project's deployments (the caller's default project), by name."""
+    prj = tenancy.resolve_project(session, who, project)
+    rows = session.scalars(
+        select(DeploymentRow).where(DeploymentRow.project_id == prj.id).order_by(DeploymentRow.name)
+    )
+    return [_view(session, row) for row in rows]
+
+
+def revisions(
+    session: Session, who: Principal, name: str, *, project: str | None = None
+) -> list[Revision]:
+    """Every revision of the deployment, newest first."""
+    row = _find(session, who, name, project)
+    found = session.scalars(
+        select(DeploymentRevisionRow)
+        .where(DeploymentRevisionRow.deployment_id == row.id)
+        .order_by(DeploymentRevisionRow.revision.desc())
+    )
+    return [
+        Revision(
+            revision=r.revision,
+            model=r.settings.get("model"),
+            command=r.settings.get("command"),
+            engine=r.settings.get("engine", "auto"),
+            created_by=r.created_by,
+            created_at=r.created_at,
+        )
+        for r in found
+    ]
+
+
+# --- changing ---
+
+
+def _check_sizes(min_replicas: int, max_replicas: int, cap: int) -> None:
+    if min_replicas < 0:
+        raise Invalid("min_replicas: 0 or more")
+    if max_replicas < 1:
+        raise Invalid("max_replicas: at least 1 (stop a deployment to run none)")
+    if min_replicas > max_replicas:
+        raise Invalid(
+            "min_replicas: {min} is above max_replicas ({max})", min=min_replicas, max=max_replicas
+        )
+    if max_replicas > cap:
+        raise Invalid("max_replicas: at most {cap} on this center", cap=cap)
+
+
+def _desired(row: DeploymentRow) -> int:
+    """What to run when (re)started or rescaled: the autoscaler's wish within the bounds, and at
+    least one replica."""
+    return max(1, min(max(row.desired, row.min_replicas), row.max_replicas))
+
+
+def _build(
+    session: Session,
+    who: Principal,
+    blobs: BlobStore,
+    prj: ProjectRow,
+    name: str,
+    settings: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any], str | None, int | None]:
+    """The replica jobs' spec from a revision's settings, checked as a submit would check it:
+    (spec, the settings as stored, the model's id and version number)."""
+    model, command = settings.get("model"), settings.get("command")
+    if (model is None) == (command is None):
+        raise Invalid("model: give a model (NAME@N) or a command, not both")
+    engine = settings.get("engine") or "auto"
+    if engine not in ENGINES:
+        raise Invalid("engine {engine!r}: one of auto, transformers, predict, vllm", engine=engine)
+    path = settings.get("readiness_path") or "/health"
+    if not path.startswith("/") or any(c.isspace() for c in path):
+        raise Invalid("readiness_path: a path on the replica, such as /health")
+    env = dict(settings.get("env") or {})
+    reserved = sorted(k for k in env if k in ("PORT", "AICC_MODEL_DIR", "AICC_SERVICE_HOST"))
+    if reserved:
+        raise Invalid("env: {name} is set by AICC for each replica", name=reserved[0])
+    sha256 = settings.get("workdir_sha256")
+    model_id = version_number = None
+    mounts: list[str] = []
+    if model is not None:
+        row, version, where = _model_version(session, who, prj, str(model))
+        model_id, version_number = row.id, version.number
+        model = f"{datasets.qualified(session, where)}/{row.name}@{version.number}"
+        mounts = [model]
+        sha256 = workdirs.keep(session, who, blobs, serving_program())
+        words = ["--name", name] + (["--engine", engine] if engine != "auto" else [])
+        text = (
+            f'export AICC_MODEL_DIR="$AICC_DATA_DIR/{row.name}"; exec python -m aicc.serving '
+            '--model "$AICC_MODEL_DIR" --host "$AICC_SERVICE_HOST" --port "$PORT" '
+            + shlex.join(words)
+        )
+    else:
+        text = str(command)
+        if not text.strip():
+            raise Invalid("command: what the replica runs, listening on $PORT")
+        if sha256 and session.get(WorkdirRow, (sha256, prj.org_id)) is None:
+            raise Invalid(
+                "workdir_sha256: no such upload in your organization; upload the workdir first"
+            )
+    spec: dict[str, Any] = {
+        "name": name,
+        "project": prj.id,
+        "kind": "service",
+        "command": text,
+        "env": env,
+        "resources": copy.deepcopy(settings.get("resources") or {}),
+        "datasets": mounts,
+        "labels": {LABEL: name},
+    }
+    if sha256:
+        spec["workdir_sha256"] = sha256
+    try:
+        checked = JobSpec.model_validate(spec)
+    except ValidationError as err:
+        raise Invalid(first_problem(err)) from None
+    jobs.check_fits(session, checked)
+    stored = {
+        "model": model,
+        "command": None if model is not None else text,
+        "workdir_sha256": None if model is not None else sha256,
+        "resources": copy.deepcopy(settings.get("resources") or {}),
+        "env": env,
+        "engine": engine,
+        "readiness_path": path,
+    }
+    return spec, stored, model_id, version_number
+
+
+def _model_version(
+    session: Session, who: Principal, prj: ProjectRow, ref: str
+) -> tuple[Any, Any, ProjectRow]:
+    """The model version a reference names, read by the caller: in the deployment's project
+    first, then among the models shared with the caller."""
+    try:
+        parsed = core.parse_ref(ref)
+    except core.DatasetError as err:
+        raise Invalid("model: {problem}", problem=str(err)) from None
+    try:
+        row, version = datasets.version_row(session, who, parsed, project=prj.id, kind=MODEL)
+    except NotFound:
+        if parsed.org is not None:
+            raise
+        row, version = datasets.version_row(session, who, parsed, kind=MODEL)
+    where = session.get(ProjectRow, row.project_id)
+    assert where is not None
+    return row, version, where
+
+
+def create(
+    session: Session,
+    who: Principal,
+    blobs: BlobStore,
+    *,
+    name: str,
+    project: str | None = None,
+    model: str | None = None,
+    command: str | None = None,
+    workdir_sha256: str | None = None,
+    min_replicas: int = 1,
+    max_replicas: int = 1,
+    resources: dict[str, Any] | None = None,
+    engine: str = "auto",
+    env: dict[str, str] | None = None,
+    readiness_path: str = "/health",
+    target_concurrency: float | None = None,
+    policy: Policy = Policy(),
+) -> Deployment:
+    """A deployment of a model version (`NAME@N`, `NAME` for the latest) or of a command, at
+    revision 1; the control loop starts its replicas, the autoscaler keeps about
+    `target_concurrency` requests in flight per replica between the bounds."""
+    if not re.match(NAME_PATTERN, name or ""):
+        raise Invalid("name {name!r}: lowercase letters, digits, '.', '_' or '-'", name=name)
+    _check_sizes(min_replicas, max_replicas, policy.max_replicas)
+    found = tenancy.resolve_project(session, who, project)
+    if not can_write(who, org_id=found.org_id, project_id=found.id):
+        raise Forbidden("viewers cannot change deployments")
+    prj = session.get(ProjectRow, found.id)
+    assert prj is not None
+    taken = select(DeploymentRow.id).where(
+        DeploymentRow.project_id == prj.id, DeploymentRow.name == name
+    )
+    if session.scalar(taken) is not None:
+        raise Conflict("deployment {name} exists already in this project", name=name)
+    settings = {
+        "model": model,
+        "command": command,
+        "workdir_sha256": workdir_sha256,
+        "resources": resources or {},
+        "env": env or {},
+        "engine": engine,
+        "readiness_path": readiness_path,
+    }
+    spec, stored, model_id, version = _build(session, who, blobs, prj, name, settings)
+    now = utcnow()
+    row = DeploymentRow(
+        id=new_id("dep"),
+        project_id=prj.id,
+        name=name,
+        model_id=model_id,
+        model_version=version,
+        spec=spec,
+        revision=1,
+        min_replicas=min_replicas,
+        max_replicas=max_replicas,
+        target_concurrency=target_concurrency,
+        desired=max(1, min_replicas),
+        state=DEPLOYMENT_INITIAL.value,
+        message="starting replicas",
+        created_by=who.user_id,
+        created_at=now,
+        updated_at=now,
+        failures=0,
+    )
+    session.add(row)
+    session.flush()
+    _add_revision(session, who, row, stored, now)
+    audit.record(session, who, "deployment.create", "deployment", row.id, org_id=prj.org_id)
+    session.flush()
+    changes.changed(session)
+    return _view(session, row)
+
+
+def _add_revision(
+    session: Session, who: Principal, row: DeploymentRow, stored: dict[str, Any], now: datetime
+) -> None:
+    session.add(
+        DeploymentRevisionRow(
+            deployment_id=row.id,
+            revision=row.revision,
+            spec=copy.deepcopy(row.spec),
+            settings=stored,
+            model_id=row.model_id,
+            model_version=row.model_version,
+            created_by=who.user_id,
+            created_at=now,
+        )
+    )
+
+
+def _new_revision(
+    session: Session,
+    who: Principal,
+    row: DeploymentRow,
+    spec: dict[str, Any],
+    stored: dict[str, Any],
+    model: tuple[str | None, int | None],
+    action: str,
+) -> None:
+    now = utcnow()
+    last = session.scalar(
+        select(DeploymentRevisionRow.revision)
+        .where(DeploymentRevisionRow.deployment_id == row.id)
+        .order_by(DeploymentRevisionRow.revision.desc())
+        .limit(1)
+    )
+    row.revision = (last or row.revision) + 1
+    row.spec, (row.model_id, row.model_version) = spec, model
+    row.failures, row.retry_at, row.updated_at = 0, None, now
+    if row.state != DeploymentState.STOPPED:
+        _move(row, DeploymentState.UPDATING)
+        row.message = f"rolling to revision {row.revision}"
+    _add_revision(session, who, row, stored, now)
+    prj = session.get(ProjectRow, row.project_id)
+    assert prj is not None
+    audit.record(session, who, action, "deployment", row.id, org_id=prj.org_id)
+    session.flush()
+    changes.changed(session)
+
+
+def update(
+    session: Session,
+    who: Principal,
+    blobs: BlobStore,
+    name: str,
+    changes: dict[str, Any],
+    *,
+    project: str | None = None,
+) -> Deployment:
+    """A new revision with these settings changed (a new model version, resources, env,
+    command...), rolled out one replica at a time. Settings equal to the current ones make
+    no new revision."""
+    row = _writable(session, who, name, project)
+    unknown = sorted(set(changes) - set(SETTINGS))
+    if unknown:
+        raise Invalid("{field}: not a setting of a deployment", field=unknown[0])
+    settings = {**_current(session, row).settings, **changes}
+    if changes.get("model") is not None:
+        settings["command"], settings["workdir_sha256"] = None, None
+    elif changes.get("command") is not None:
+        settings["model"] = None
+    prj = session.get(ProjectRow, row.project_id)
+    assert prj is not None
+    spec, stored, model_id, version = _build(session, who, blobs, prj, row.name, settings)
+    if spec != row.spec or stored != _current(session, row).settings:
+        _new_revision(session, who, row, spec, stored, (model_id, version), "deployment.update")
+    return _view(session, row)
+
+
+def rollback(
+    session: Session, who: Principal, name: str, *, project: str | None = None
+) -> Deployment:
+    """A new revision with the spec of the revision before the current one."""
+    row = _writable(session, who, name, project)
+    before = session.scalar(
+        select(DeploymentRevisionRow)
+        .where(
+            DeploymentRevisionRow.deployment_id == row.id,
+            DeploymentRevisionRow.revision < row.revision,
+        )
+        .order_by(DeploymentRevisionRow.revision.desc())
+        .limit(1)
+    )
+    if before is None:
+        raise Conflict(
+            "deployment {name} has no revision before {revision} to roll back to",
+            name=row.name,
+            revision=row.revision,
+        )
+    model = (before.model_id, before.model_version)
+    spec, stored = copy.deepcopy(before.spec), copy.deepcopy(before.settings)
+    _new_revision(session, who, row, spec, stored, model, "deployment.rollback")
+    return _view(session, row)
+
+
+def scale(
+    session: Session,
+    who: Principal,
+    name: str,
+    *,
+    min_replicas: int | None = None,
+    max_replicas: int | None = None,
+    target_concurrency: float | None = None,
+    project: str | None = None,
+    policy: Policy = Policy(),
+) -> Deployment:
+    """New bounds (and target per replica); the replicas wanted move into them."""
+    row = _writable(session, who, name, project)
+    if target_concurrency is not None:
+        row.target_concurrency = target_concurrency
+    low = row.min_replicas if min_replicas is None else min_replicas
+    high = row.max_replicas if max_replicas is None else max_replicas
+    _check_sizes(low, high, policy.max_replicas)
+    row.min_replicas, row.max_replicas, row.updated_at = low, high, utcnow()
+    if row.state != DeploymentState.STOPPED:
+        row.desired = _desired(row)
+    prj = session.get(ProjectRow, row.project_id)
+    assert prj is not None
+    audit.record(session, who, "deployment.scale", "deployment", row.id, org_id=prj.org_id)
+    session.flush()
+    changes.changed(session)
+    return _view(session, row)
+
+
+def stop(session: Session, who: Principal, name: str, *, project: str | None = None) -> Deployment:
+    """No replicas (their jobs end; metering stops), state `stopped`, until `start`."""
+    row = _writable(session, who, name, project)
+    _move(row, DeploymentState.STOPPED)
+    row.message, row.desired, row.updated_at = "", 0, utcnow()
+    prj = session.get(ProjectRow, row.project_id)
+    assert prj is not None
+    audit.record(session, who, "deployment.stop", "deployment", row.id, org_id=prj.org_id)
+    session.flush()
+    changes.changed(session)
+    return _view(session, row)
+
+
+def start(session: Session, who: Principal, name: str, *, project: str | None = None) -> Deployment:
+    row = _writable(session, who, name, project)
+    if row.state in (DeploymentState.STOPPED, DeploymentState.FAILED):
+        _move(row, DeploymentState.PENDING)
+        row.message = "starting replicas"
+        row.failures, row.retry_at, row.updated_at = 0, None, utcnow()
+        row.desired = _desired(row)
+        prj = session.get(ProjectRow, row.project_id)
+        assert prj is not None
+        audit.record(session, who, "deployment.start", "deployment", row.id, org_id=prj.org_id)
+        session.flush()
+        changes.changed(session)
+    return _view(session, row)
+
+
+def delete_deployment(
+    session: Session, who: Principal, name: str, *, project: str | None = None
+) -> None:
+    """Cancel its replica jobs and forget the deployment and its revisions."""
+    row = _writable(session, who, name, project)
+    for link in _links(session, row.id):
+        job = session.get(JobRow, link.job_id)
+        if job is not None:
+            _end(session, job, f"deployment {row.name} deleted")
+    session.execute(
+        delete(DeploymentReplicaRow).where(DeploymentReplicaRow.deployment_id == row.id)
+    )
+    session.execute(
+        delete(DeploymentRevisionRow).where(DeploymentRevisionRow.deployment_id == row.id)
+    )
+    prj = session.get(ProjectRow, row.project_id)
+    assert prj is not None
+    audit.record(session, who, "deployment.delete", "deployment", row.id, org_id=prj.org_id)
+    session.delete(row)
+    session.flush()
+    changes.changed(session)
+
+
+# --- the control loop's side (loops/deployments.py) ---
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A running replica to check: GET `url` (through `socket` when set: Endpoint.socket), with
+    `headers` (its token on TCP: Endpoint.headers). `ready`: whether its last probe answered."""
+
+    job_id: str
+    url: str
+    ready: bool
+    socket: str | None = None
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+
+
+def _links(session: Session, deployment_id: str) -> list[DeploymentReplicaRow]:
+    return list(
+        session.scalars(
+            select(DeploymentReplicaRow)
+            .where(DeploymentReplicaRow.deployment_id == deployment_id)
+            .order_by(DeploymentReplicaRow.created_at, DeploymentReplicaRow.job_id)
+        )
+    )
+
+
+def probes(session: Session) -> list[Probe]:
+    """The replicas the loop probes now: running, not draining, at their readiness path."""
+    out = []
+    running = DeploymentRow.state != DeploymentState.STOPPED.value
+    for row in session.scalars(select(DeploymentRow).where(running)):
+        path = _current(session, row).settings.get("readiness_path", "/health")
+        draining = {link.job_id for link in _links(session, row.id) if link.draining_at is not None}
+        out += [
+            Probe(e.job_id, e.url + path, e.ready, e.socket, e.headers)
+            for e in endpoints.of_deployment(session, row.id)
+            if e.running and e.job_id not in draining
+        ]
+    return out
+
+
+def _running_replica(session: Session, job: JobRow) -> ReplicaRow | None:
+    return session.scalar(
+        select(ReplicaRow).where(
+            ReplicaRow.job_id == job.id,
+            ReplicaRow.attempt == job.attempt,
+            ReplicaRow.state == "running",
+        )
+    )
+
+
+def _end(session: Session, job: JobRow, why: str) -> None:
+    """Stop a replica job as a cancel does: a waiting one at once, a placed one through the
+    reconciler (TERM, grace, KILL)."""
+    hold(session, job)  # the scheduler may be binding it
+    state = JobState(job.state)
+    if state.is_terminal() or job.cancel_requested:
+        return
+    # why, in the job's history (its state's message ends as `cancelled`)
+    event = EventRow(
+        job_id=job.id, kind="deployment", reason="deployment", message=why, at=utcnow()
+    )
+    session.add(event)
+    if state in WAITING:
+        change_state(session, job, JobState.CANCELLED, reason=Reason.CANCELLED_BY_USER, message=why)
+    else:
+        job.cancel_requested, job.message = True, why
+    for rep in session.scalars(select(ReplicaRow).where(ReplicaRow.job_id == job.id)):
+        rep.ready_at = None
+
+
+def converge(
+    session: Session, policy: Policy, now: datetime, probed: dict[str, bool] | None = None
+) -> None:
+    """One level-triggered pass over every deployment: record the probes' answers (job id ->
+    answered 2xx), then start, drain, cancel and replace replicas towards what each wants."""
+    probed = probed or {}
+    for row in session.scalars(select(DeploymentRow).order_by(DeploymentRow.id)).all():
+        _converge_one(session, row, policy, now, probed)
+
+
+def _converge_one(
+    session: Session, row: DeploymentRow, policy: Policy, now: datetime, probed: dict[str, bool]
+) -> None:
+    live: list[tuple[DeploymentReplicaRow, JobRow]] = []
+    for link in _links(session, row.id):
+        job = session.get(JobRow, link.job_id)
+        if job is None:
+            session.delete(link)
+            continue
+        if JobState(job.state).is_terminal():  # a replica that never got ready: a failed start
+            crashed = job.state != JobState.CANCELLED.value
+            if crashed and link.first_ready_at is None and link.draining_at is None:
+                _failed_start(row, policy, now, f"replica job {job.id} {job.state}: {job.message}")
+            session.delete(link)
+            continue
+        live.append((link, job))
+    for link, job in live:
+        _probed(session, row, link, job, policy, now, probed.get(job.id))
+    live = [(link, job) for link, job in live if not job.cancel_requested]
+    for link, job in live:  # drained long enough: no request is in flight any more
+        if link.draining_at is not None and now - link.draining_at >= timedelta(
+            seconds=policy.drain_s
+        ):
+            _end(session, job, f"deployment {row.name}: replica no longer wanted")
+    serving = [(link, job) for link, job in live if link.draining_at is None]
+    current = [(link, job) for link, job in serving if link.revision == row.revision]
+    old = [(link, job) for link, job in serving if link.revision != row.revision]
+
+    def ready(pair: tuple[DeploymentReplicaRow, JobRow]) -> bool:
+        rep = _running_replica(session, pair[1])
+        return rep is not None and rep.ready_at is not None
+
+    if row.state == DeploymentState.STOPPED:
+        for _, job in live:
+            _end(session, job, f"deployment {row.name} stopped")
+        return
+    desired = row.desired
+    ready_now = [p for p in current if ready(p)]
+    starting = [p for p in current if not ready(p)]
+    # an old replica goes once a new one can take its place: never fewer than `desired` ready
+    for pair in sorted(old, key=ready):
+        if not ready(pair) or len(ready_now) + sum(map(ready, old)) > desired:
+            _drain(session, pair, now)
+            old.remove(pair)
+    extra = len(current) - desired
+    for pair in (starting + ready_now)[: max(0, extra)] if not old else []:
+        _drain(session, pair, now)
+        current.remove(pair)
+    can_start = row.retry_at is None or now >= row.retry_at
+    missing = desired - len(current)
+    if old:  # rolling: one new replica at a time (surge 1)
+        missing = min(missing, 1 - len(starting))
+    for _ in range(max(0, missing) if can_start else 0):
+        if not _start(session, row, policy, now):
+            break
+    _set_state(session, row, policy, desired, len(ready_now), bool(old))
+
+
+def _probed(
+    session: Session,
+    row: DeploymentRow,
+    link: DeploymentReplicaRow,
+    job: JobRow,
+    policy: Policy,
+    now: datetime,
+    answered: bool | None,
+) -> None:
+    rep = _running_replica(session, job)
+    if rep is None or link.draining_at is not None or job.cancel_requested:
+        return
+    if answered:
+        link.probe_failures = 0
+        if rep.ready_at is None:
+            rep.ready_at = now
+        if link.first_ready_at is None:
+            _phase(link, ReplicaPhase.SERVING, now)
+            row.failures, row.retry_at = 0, None
+        return
+    if answered is False:
+        link.probe_failures += 1
+        if link.probe_failures >= policy.unready_after:
+            rep.ready_at = None
+        if link.first_ready_at is not None and link.probe_failures >= policy.dead_after:
+            _end(session, job, f"deployment {row.name}: failed {link.probe_failures} probes")
+    started = rep.started_at
+    late = started is not None and now - started > timedelta(seconds=policy.start_timeout_s)
+    if link.first_ready_at is None and late and not job.cancel_requested:
+        _failed_start(row, policy, now, f"replica job {job.id} never became ready")
+        _end(session, job, f"deployment {row.name}: never became ready")
+
+
+def _drain(session: Session, pair: tuple[DeploymentReplicaRow, JobRow], now: datetime) -> None:
+    """Out of routing now (the gateway sends it nothing new); cancelled after the drain."""
+    link, job = pair
+    _phase(link, ReplicaPhase.DRAINING, now)
+    for rep in session.scalars(select(ReplicaRow).where(ReplicaRow.job_id == job.id)):
+        rep.ready_at = None
+
+
+def _failed_start(row: DeploymentRow, policy: Policy, now: datetime, why: str) -> None:
+    row.failures += 1
+    delay = min(MAX_BACKOFF_S, policy.backoff_s * 2 ** (row.failures - 1))
+    row.retry_at = now + timedelta(seconds=delay)
+    row.message = why
+    # a stopped deployment does not fail: its last replica's end is no reason to start again
+    if row.failures >= policy.failures_to_fail and row.state != DeploymentState.STOPPED:
+        _move(row, DeploymentState.FAILED)
+        row.message = f"{row.failures} replicas in a row never became ready; last: {why}"
+
+
+def _start(session: Session, row: DeploymentRow, policy: Policy, now: datetime) -> bool:
+    """Submit one replica job of the current revision, as the deployment's creator."""
+    user = session.get(UserRow, row.created_by)
+    try:
+        if user is None:
+            raise NotFound("the deployment's creator is gone; create it again")
+        who = tenancy.principal_of(session, user)
+        spec = JobSpec.model_validate(row.spec)
+        job, _ = jobs.submit(session, who, spec, idempotency_key=None)
+    except (ServiceError, ValidationError) as err:
+        why = err.detail if isinstance(err, ServiceError) else first_problem(err)
+        _failed_start(row, policy, now, f"cannot start a replica: {why}")
+        return False
+    session.add(
+        DeploymentReplicaRow(
+            job_id=job.id,
+            deployment_id=row.id,
+            revision=row.revision,
+            created_at=now,
+            probe_failures=0,
+        )
+    )
+    session.flush()
+    return True
+
+
+def _set_state(
+    session: Session, row: DeploymentRow, policy: Policy, desired: int, ready: int, rolling: bool
+) -> None:
+    if row.failures >= policy.failures_to_fail:
+        state = DeploymentState.FAILED
+    elif rolling:
+        state, row.message = DeploymentState.UPDATING, f"rolling to revision {row.revision}"
+    elif ready >= desired:
+        state, row.message = DeploymentState.READY, ""
+    else:
+        state = DeploymentState.PENDING
+        if row.failures == 0:
+            row.message = f"{ready} of {desired} replicas ready"
+    if state != row.state:
+        _move(row, state)
+        row.updated_at = utcnow()
+
+
+def phase_of(link: DeploymentReplicaRow) -> ReplicaPhase:
+    """A replica's phase, as its columns record it."""
+    if link.draining_at is not None:
+        return ReplicaPhase.DRAINING
+    return ReplicaPhase.STARTING if link.first_ready_at is None else ReplicaPhase.SERVING
+
+
+def _phase(link: DeploymentReplicaRow, to: ReplicaPhase, now: datetime) -> None:
+    """The one writer of a replica's phase (core/states.py `REPLICA_ALLOWED`)."""
+    replica_transition(phase_of(link), to)
+    if to is ReplicaPhase.SERVING:
+        link.first_ready_at = now
+    else:
+        link.draining_at = now
+
+
+def _move(row: DeploymentRow, to: DeploymentState) -> None:
+    """The one writer of a deployment's state: a move core/states.py does not allow raises
+    IllegalTransition (a bug here, never a user's error)."""
+    row.state = deployment_transition(DeploymentState(row.state), to).value

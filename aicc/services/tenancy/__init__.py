@@ -1,0 +1,1 @@
+"""Tenancy: organizations, projects, people, tokens, sign-in, secrets and the audit log."""
