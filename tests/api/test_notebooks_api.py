@@ -1,6 +1,6 @@
 """`/api/v1/notebooks` (SQLite and PostgreSQL): what a bad request is told, who may make one,
 and that a notebook is its owner's alone. Notebooks here are made stopped (`start: false`):
-tests/services/test_notebooks.py runs JupyterLab."""
+tests/services/jobs/test_notebooks.py runs JupyterLab."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """The monthly report's routes and organizations' kinds over HTTP: JSON, CSV and PDF for center
 admins, a 403 for everyone else (as the center's other operator-only figures), a bad month or
-language a 422 naming the field. Its figures against the books: tests/services/test_reports.py."""
+language a 422 naming the field. Its figures against the books:
+tests/services/center/test_reports.py."""
 
 from __future__ import annotations
 

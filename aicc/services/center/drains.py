@@ -20,10 +20,10 @@ from aicc.store.tables import JobRow, ReplicaRow
 def drain(session: Session, who: Principal, name: str, *, evict: bool, now: datetime) -> NodeInfo:
     """No new placements; running work finishes, or with `evict` is stopped (SIGTERM, grace,
     SIGKILL) and requeued under its retry policy, as a preemption would."""
-    row = nodes.set_state_row(session, who, name, NodeState.DRAINING, "drained by an operator")
+    node = nodes.set_state(session, who, name, NodeState.DRAINING, "drained by an operator")
     if evict:
         holding = select(ReplicaRow.job_id).where(
-            ReplicaRow.node_id == row.id, ReplicaRow.state.in_(nodes.HOLDING)
+            ReplicaRow.node_id == node.id, ReplicaRow.state.in_(nodes.HOLDING)
         )
         for job in session.scalars(select(JobRow).where(JobRow.id.in_(holding))):
             if job.state in ("scheduled", "running"):
@@ -36,4 +36,4 @@ def drain(session: Session, who: Principal, name: str, *, evict: bool, now: date
                     at=now,
                     data={"drained": name},
                 )
-    return nodes.infos_of(session, [row])[0]
+    return node if not evict else nodes.infos(session, [name])[0]

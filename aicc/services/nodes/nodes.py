@@ -150,10 +150,10 @@ def infos(session: Session, names: Collection[str] | None = None) -> list[NodeIn
     query = select(NodeRow).order_by(NodeRow.name)
     if names is not None:
         query = query.where(NodeRow.name.in_(names))
-    return infos_of(session, list(session.scalars(query)))
+    return _infos(session, list(session.scalars(query)))
 
 
-def infos_of(session: Session, rows: list[NodeRow]) -> list[NodeInfo]:
+def _infos(session: Session, rows: list[NodeRow]) -> list[NodeInfo]:
     used = allocations(session)
     devices = _devices_of(session, [r.id for r in rows])
     out = []
@@ -351,7 +351,7 @@ def import_inventory(session: Session, who: Principal, doc: Inventory) -> list[N
     audit.record(session, who, "node.import", "node", ",".join(r.name for r in rows))
     session.flush()
     changes.changed(session)  # new nodes to place waiting jobs on
-    return infos_of(session, rows)
+    return _infos(session, rows)
 
 
 def allocations(session: Session) -> dict[str, Allocation]:
@@ -399,10 +399,10 @@ def set_state(
     session: Session, who: Principal, name: str, state: NodeState, reason: str = ""
 ) -> NodeInfo:
     """Cordon or uncordon by an operator (a down node comes back only when its executor sees it)."""
-    return infos_of(session, [set_state_row(session, who, name, state, reason)])[0]
+    return _infos(session, [_set_state(session, who, name, state, reason)])[0]
 
 
-def set_state_row(
+def _set_state(
     session: Session, who: Principal, name: str, state: NodeState, reason: str = ""
 ) -> NodeRow:
     if not who.is_admin:
