@@ -31,10 +31,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aicc.testing import engines
-from aicc.testing.chaos import Plan, run
+from aicc.testing.chaos import Plan, Report, run
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
+    """The harness's options (the module's docstring says what they do)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=50)
     parser.add_argument("--jobs", type=int, default=300)
@@ -64,13 +65,18 @@ def main() -> None:
         action="store_true",
         help="retry submits without the header: shows the duplicates the check would catch",
     )
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    options = parser()
+    args = options.parse_args()
     if args.postgres_restarts and not args.postgres:
-        parser.error("--postgres-restarts needs --postgres (a PostgreSQL it may restart)")
+        options.error("--postgres-restarts needs --postgres (a PostgreSQL it may restart)")
     if args.slurmd_kills and args.executor != "slurm":
-        parser.error("--slurmd-kills needs --executor slurm")
+        options.error("--slurmd-kills needs --executor slurm")
     if args.ray_head_kills and args.executor != "ray":
-        parser.error("--ray-head-kills needs --executor ray")
+        options.error("--ray-head-kills needs --executor ray")
     postgres = None
     with tempfile.TemporaryDirectory(prefix="aicc-chaos-") as tmp:
         if args.postgres:
@@ -101,6 +107,11 @@ def main() -> None:
             idempotency_keys=not args.no_idempotency_key,
         )
         report = run(Path(tmp), plan)
+    show(report)
+
+
+def show(report: Report) -> None:
+    """The report as a table, then as JSON, with the machine it ran on."""
     result = report.summary()
     result["machine"] = {
         "cpus": len(os.sched_getaffinity(0)),

@@ -165,8 +165,8 @@ def unchanged_push(base: Path, tree: Path) -> dict[str, float] | str:
         cold = time.perf_counter() - start
         again = best_of(3, lambda: client.datasets.push("small", tree, cache=cache))
         last = client.datasets.push("small", tree, cache=cache)
-        assert not last["created"], "an unchanged directory made a new version"
-        assert first["version"]["number"] == last["version"]["number"]
+        assert not last.created, "an unchanged directory made a new version"
+        assert first.version.number == last.version.number
         cache.close()
     return {"cold_s": cold, "unchanged_s": again}
 

@@ -1,4 +1,7 @@
-"""The docs stay true to the code: the generated schema is current and every example loads.
+"""The docs stay true to the code: the generated schema is current, every example loads, and
+docs/ARCHITECTURE.md, the map, names every package and only what exists, draws the floors as
+the import contract has them and the contexts of `aicc/services` as they import each other;
+every module has the docstring the map leaves the details to.
 
 Examples are fenced ```yaml blocks whose first line names them: `# example` (a job spec, in
 docs/job-spec.md), `# example: config` and `# example: inventory` (docs/config.md). The files
@@ -7,8 +10,11 @@ under examples/ are checked the same way.
 
 from __future__ import annotations
 
+import ast
+import importlib
 import importlib.util
 import re
+import tomllib
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -139,40 +145,197 @@ def test_job_spec_page_names_every_field_state_and_reason() -> None:
         assert f"`{reason.value}`" in text, f"docs/job-spec.md does not describe reason {reason}"
 
 
-def _architecture_rows() -> dict[str, str]:
-    """docs/ARCHITECTURE.md's folder table: each path its first cell names, to the whole row."""
-    rows: dict[str, str] = {}
-    for line in (DOCS / "ARCHITECTURE.md").read_text(encoding="utf-8").splitlines():
-        if line.startswith("| `"):
-            for path in re.findall(r"`([^`]+)`", line.split("|")[1]):
-                rows[path] = line
+ARCHITECTURE = DOCS / "ARCHITECTURE.md"
+TICKED = re.compile(r"`([^`\n]+)`")
+PICTURE = re.compile(r"^```text\n(.*?)^```", re.MULTILINE | re.DOTALL)
+BUILT = {"node_modules", "build", "dist", "__pycache__"}  # made by installs, not ours
+
+
+def _architecture() -> str:
+    return ARCHITECTURE.read_text(encoding="utf-8")
+
+
+def _expand(token: str) -> list[str]:
+    """`services/jobs/{jobs,views}.py` is `services/jobs/jobs.py` and `services/jobs/views.py`."""
+    brace = re.search(r"\{([^{}]*)\}", token)
+    if brace is None:
+        return [token]
+    head, tail = token[: brace.start()], token[brace.end() :]
+    return [p for part in brace.group(1).split(",") for p in _expand(head + part + tail)]
+
+
+def _named_paths(*, listed: bool = False) -> list[str]:
+    """The paths the map names: ticked, with a `/`, no spaces or placeholders; a route (`/v1`)
+    or a place under `$AICC_HOME` is no path of the tree. `listed`: also the folder of every
+    module list (`services/jobs/{jobs,views}.py` names `services/jobs/`)."""
+    found = []
+    for token in TICKED.findall(_architecture()):
+        if "/" not in token or token.startswith(("/", "$")) or re.search(r"[\s<>*|]", token):
+            continue
+        found += _expand(token)
+        if listed and "{" in token:
+            found.append(token.split("{", 1)[0])
+    return found
+
+
+def _in_tree(path: str) -> Path | None:
+    """A named path, from the root of the repository or from `aicc/` (`api/params.py`)."""
+    for base in (ROOT, ROOT / "aicc"):
+        if (base / path).exists():
+            return (base / path).resolve()
+    return None
+
+
+def _picture(heading: str, *, described: bool) -> list[list[str]]:
+    """The first ```text block after `heading`, top line first: each line's names (split at
+    `|` or spaces), before two spaces and a description where lines are `described`."""
+    text = _architecture()
+    start = text.index(heading)
+    match = PICTURE.search(text, start)
+    assert match is not None, f"docs/ARCHITECTURE.md: no picture under {heading!r}"
+    rows = []
+    for line in match.group(1).splitlines():
+        names = re.split(r"\s{2,}", line.strip(), maxsplit=1)[0] if described else line
+        rows.append([n for n in re.split(r"[\s|]+", names) if n])
     return rows
 
 
-def test_architecture_names_every_folder_and_module() -> None:
-    """A newcomer reads the map before the code: a folder or module it leaves out fails here.
-    Every top-level folder has a row; every package of `aicc` has a row that names each of its
-    modules (as `name.py` or `name`), or the module's whole path heads a row of its own."""
-    rows = _architecture_rows()
-    built = {"node_modules", "build", "dist", "__pycache__"}  # made by installs, not ours
-    missing = [
-        f"{p.name}/"
+def test_architecture_names_every_folder() -> None:
+    """A newcomer reads the map before the code: a top-level folder or a package of `aicc` it
+    leaves out (by its path, or a list of its modules) fails here, and so does a built-in
+    template it does not name."""
+    named = {found for p in _named_paths(listed=True) if (found := _in_tree(p)) is not None}
+    tops = [
+        p
         for p in sorted(ROOT.iterdir())
         if p.is_dir()
         and not p.name.startswith(".")
-        and p.name not in built
+        and p.name not in BUILT
         and not p.name.endswith(".egg-info")
-        and f"{p.name}/" not in rows
     ]
-    for path in sorted((ROOT / "aicc").rglob("*.py")):
-        rel = path.relative_to(ROOT)
-        folder = f"{rel.parent.as_posix()}/"
-        if rel.parent.name == "versions":
-            continue  # one file per schema revision: the migrations row says so
-        if path.name == "__init__.py":
-            missing += [] if folder in rows else [folder]
-            continue
-        row = rows.get(folder, "")
-        named = f"`{path.name}`" in row or f"`{path.stem}`" in row or rel.as_posix() in rows
-        missing += [] if named else [rel.as_posix()]
+    packages = [p.parent for p in sorted((ROOT / "aicc").rglob("__init__.py"))]
+    folders = [
+        *tops,
+        *packages,
+        ROOT / "aicc" / "store" / "migrations",
+        ROOT / "aicc" / "templates",
+    ]
+    missing = [p.relative_to(ROOT).as_posix() + "/" for p in folders if p.resolve() not in named]
+    ticked = set(TICKED.findall(_architecture()))
+    templates = [p for p in sorted((ROOT / "aicc" / "templates").iterdir()) if p.is_dir()]
+    missing += [
+        f"the template {p.name}" for p in templates if p.name not in BUILT and p.name not in ticked
+    ]
     assert not missing, "docs/ARCHITECTURE.md does not name: " + ", ".join(missing)
+
+
+def test_architecture_names_only_what_exists() -> None:
+    """Every path the map names exists, every `aicc.x` it names imports, and where it says
+    `module.py`'s `name`, the module defines that name: a moved or renamed module fails here."""
+    text = _architecture()
+    missing = [p for p in _named_paths() if _in_tree(p) is None]
+    for dotted in set(re.findall(r"`(aicc(?:\.\w+)+)`", text)):
+        module, _, attribute = dotted.rpartition(".")
+        try:
+            imports = importlib.util.find_spec(dotted) is not None
+            imports = imports or hasattr(importlib.import_module(module), attribute)
+        except ImportError:
+            imports = False
+        missing += [] if imports else [dotted]
+    for path, name in re.findall(r"`([\w/]+\.py)`'s `(\w+)`", text):
+        file = _in_tree(path)
+        source = file.read_text(encoding="utf-8") if file else ""
+        if not re.search(rf"^\s*(?:def|class|async def) {name}\b|^{name}\b.*=", source, re.M):
+            missing.append(f"{path}'s {name}")
+    assert not missing, "docs/ARCHITECTURE.md names what is not there: " + ", ".join(missing)
+
+
+def test_every_module_has_a_docstring() -> None:
+    """The details the map leaves out live in the modules' docstrings: each says what it holds
+    and why. An empty `__init__.py` (a folder marked as a package, nothing more) is exempt."""
+    missing = []
+    for path in sorted((ROOT / "aicc").rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        if path.name == "__init__.py" and not source.strip():
+            continue
+        if ast.get_docstring(ast.parse(source)) is None:
+            missing.append(path.relative_to(ROOT).as_posix())
+    assert not missing, "modules without a docstring: " + ", ".join(missing)
+
+
+def test_the_floors_picture_is_the_import_contract() -> None:
+    """The floors drawn in docs/ARCHITECTURE.md are the `floors` layers of pyproject.toml, and
+    the map names every other import contract."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    contracts = config["tool"]["importlinter"]["contracts"]
+    (floors,) = [c for c in contracts if c["id"] == "floors"]
+    layers = [
+        sorted(n.strip().removeprefix("aicc.") for n in f.split("|")) for f in floors["layers"]
+    ]
+    drawn = [sorted(row) for row in _picture("## Floors", described=True)]
+    assert drawn == layers, "docs/ARCHITECTURE.md's floors are not pyproject.toml's `floors`"
+    ticked = set(TICKED.findall(_architecture()))
+    unsaid = [c["id"] for c in contracts if c["id"] not in ticked]
+    assert not unsaid, "docs/ARCHITECTURE.md does not say what these contracts keep: " + str(unsaid)
+
+
+def _context_of(module: str, name: str) -> str | None:
+    """The context (or `common`, `changes`) an import of `name` from `module` reaches."""
+    if module == "aicc.services":
+        return name
+    if module.startswith("aicc.services."):
+        return module.split(".")[2]
+    return None
+
+
+def _uses() -> dict[str, set[str]]:
+    """Which contexts each context of `aicc/services` imports, as the code has it."""
+    services = ROOT / "aicc" / "services"
+    uses: dict[str, set[str]] = {}
+    for init in sorted(services.glob("*/__init__.py")):
+        context = init.parent.name
+        reached: set[str | None] = set()
+        for path in sorted(init.parent.rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom) and node.module:
+                    reached |= {_context_of(node.module, a.name) for a in node.names}
+                elif isinstance(node, ast.Import):
+                    reached |= {_context_of(a.name.rpartition(".")[0], a.name) for a in node.names}
+        uses[context] = {c for c in reached if c and c not in (context, "common", "changes")}
+    return uses
+
+
+def _uses_table() -> dict[str, set[str]]:
+    """The map's table under the contexts' picture: `| context(s) | uses |`."""
+    text = _architecture()
+    section = text[text.index("## The contexts of `services`") :]
+    table: dict[str, set[str]] = {}
+    for row in re.findall(r"^\| ([a-z, ]+) \| ([a-z, —]+) \|$", section, re.MULTILINE):
+        for context in row[0].split(", "):
+            table[context] = {u for u in row[1].split(", ") if u != "—"}
+    return table
+
+
+def test_the_contexts_picture_is_their_imports() -> None:
+    """Each context of `aicc/services` is drawn once, has its paragraph, imports only the
+    contexts drawn on lower lines, and its row of the table names exactly the contexts it
+    imports: a new import means the map (or the code) is wrong."""
+    rows = _picture("## The contexts of `services`", described=False)
+    line = {name: i for i, row in enumerate(rows) for name in row}
+    services = ROOT / "aicc" / "services"
+    uses = _uses()
+    modules = sorted(p.stem for p in services.glob("*.py") if p.name != "__init__.py")
+    assert sorted(line) == sorted([*uses, *modules])
+    assert sum(len(row) for row in rows) == len(line), "a context is drawn twice"
+    text = _architecture()
+    wrong = [f"{c} has no paragraph" for c in uses if f"**{c}**" not in text]
+    wrong += [
+        f"{c} imports {o}, drawn as high" for c in uses for o in uses[c] if line[o] <= line[c]
+    ]
+    table = _uses_table()
+    wrong += [
+        f"{c} uses {sorted(uses[c])}, the table says {sorted(table.get(c, ()))}"
+        for c in uses
+        if table.get(c) != uses[c]
+    ]
+    assert not wrong, "docs/ARCHITECTURE.md's contexts: " + "; ".join(wrong)

@@ -46,13 +46,15 @@ def test_the_api_alone_serves_no_portal(server: tuple[TestClient, AppState]) -> 
 def test_a_wrong_import_fails_the_contracts(tmp_path: Path) -> None:
     """The lock bites: the same tree with the API importing the loops, a services module
     importing a face, a router importing another, the portal a store module and the gateway the
-    API, is refused (on a copy; the real tree stays as it is)."""
+    API, or a context one above it, is refused (on a copy; the real tree stays as it is)."""
     shutil.copytree(ROOT / "aicc", tmp_path / "aicc", ignore=shutil.ignore_patterns("vendor"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     deps = tmp_path / "aicc" / "api" / "deps.py"
     deps.write_text(deps.read_text() + "\nimport aicc.loops.controller  # wrong floor\n")
-    audit = tmp_path / "aicc" / "services" / "audit.py"
+    audit = tmp_path / "aicc" / "services" / "tenancy" / "audit.py"
     audit.write_text(audit.read_text() + "\nimport aicc.portal.web  # a service over a face\n")
+    health = tmp_path / "aicc" / "services" / "nodes" / "node_health.py"
+    health.write_text(health.read_text() + "\nimport aicc.services.jobs.jobs  # a context upward\n")
     keys = tmp_path / "aicc" / "api" / "routers" / "keys.py"
     keys.write_text(keys.read_text() + "\nimport aicc.api.routers.datasets  # router to router\n")
     page = tmp_path / "aicc" / "portal" / "data.py"
@@ -72,5 +74,6 @@ def test_a_wrong_import_fails_the_contracts(tmp_path: Path) -> None:
     assert "aicc.api.deps -> aicc.loops.controller" in done.stdout
     assert "aicc.services.tenancy.audit -> aicc.portal.web" in done.stdout
     assert "aicc.api.routers.keys -> aicc.api.routers.datasets" in done.stdout
+    assert "aicc.services.nodes is not allowed to import aicc.services.jobs" in done.stdout
     assert "aicc.portal.data -> aicc.store.chunkstore" in done.stdout
     assert "aicc.gateway.relay -> aicc.api.deps" in done.stdout

@@ -1,5 +1,8 @@
 """Prices, credits, budgets and bills: `aicc admin price-plan|voucher|subsidy|budget|invoice`
-and `aicc bill`. Money is shown as the API sends it: decimal strings with their currency."""
+and `aicc bill`. Money is shown as the API sends it: decimal strings with their currency.
+
+The SDK answers with the billing context's read models; `--json` prints them as the API wrote
+them (`model_dump(mode="json")`, a listing as its page), byte for byte."""
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -22,6 +25,7 @@ from aicc.cli.output import (
     print_table,
     status,
 )
+from aicc.cli.tenancy import page_json
 
 OrgOption = Annotated[str | None, typer.Option("--org", help="Organization id (org_...).")]
 ModelsOption = Annotated[
@@ -97,7 +101,7 @@ PLANS = Noun(
 @PLANS.list(plan_app)
 def plan_list(api: "Client", org: OrgOption = None) -> Json:
     """Every version of the center's plan and of organizations you may read."""
-    return api.price_plans.list(org)
+    return page_json(api.price_plans.list(org))
 
 
 @PLANS.action(
@@ -118,7 +122,7 @@ def plan_set(
         fail(f"{file}: a price plan is a mapping (docs/billing.md)")
     if org is not None:
         doc["org_id"] = org
-    return api.price_plans.create(doc)
+    return api.price_plans.create(doc).model_dump(mode="json")
 
 
 @plan_app.command("show")
@@ -130,7 +134,7 @@ def plan_show(
 ) -> None:
     """The plan in force for an organization (default: yours)."""
     with client() as api:
-        answer = api.price_plans.effective(org, at)
+        answer = api.price_plans.effective(org, at).model_dump(mode="json")
     if as_json:
         print_json(answer)
         return
@@ -169,7 +173,7 @@ VOUCHERS = Noun(
 @VOUCHERS.list(voucher_app)
 def voucher_list(api: "Client", org: OrgOption = None) -> Json:
     """Vouchers you may see, with what issued invoices left of each."""
-    return api.vouchers.list(org)
+    return page_json(api.vouchers.list(org))
 
 
 @VOUCHERS.create(
@@ -195,7 +199,7 @@ def voucher_create(
         valid_from=valid_from,
         valid_until=valid_until,
     )
-    return api.vouchers.create(body)
+    return api.vouchers.create(body).model_dump(mode="json")
 
 
 # --- subsidies ---------------------------------------------------------------------------------
@@ -220,7 +224,7 @@ SUBSIDIES = Noun(
 @SUBSIDIES.list(subsidy_app)
 def subsidy_list(api: "Client") -> Json:
     """Subsidy programs that apply to your organization (admins: all)."""
-    return api.subsidies.list()
+    return page_json(api.subsidies.list())
 
 
 @SUBSIDIES.create(
@@ -247,7 +251,7 @@ def subsidy_create(
         valid_from=valid_from,
         valid_until=valid_until,
     )
-    return api.subsidies.create(body)
+    return api.subsidies.create(body).model_dump(mode="json")
 
 
 # --- budgets -----------------------------------------------------------------------------------
@@ -273,7 +277,7 @@ BUDGETS = Noun(
 @BUDGETS.list(budget_app)
 def budget_list(api: "Client") -> Json:
     """Budgets you may see, with this month's spending."""
-    return api.budgets.list()
+    return page_json(api.budgets.list())
 
 
 def _budget_set(budget: Json) -> str:
@@ -301,7 +305,7 @@ def budget_set(
     if (project is None) == (org is None):
         fail("name exactly one of --project and --org")
     body = {"limit": limit, "currency": currency} | _given(thresholds=threshold)
-    return api.budgets.set(body, project=project, org=org)
+    return api.budgets.set(body, project=project, org=org).model_dump(mode="json")
 
 
 @BUDGETS.delete(budget_app, done="removed budget {}")
@@ -377,7 +381,7 @@ def bill(
                 csv.write_text(text, encoding="utf-8")
                 status(f"wrote {escape(str(csv))}")
             return
-        answer = api.bills.get(month, org=org, project=project)
+        answer = api.bills.get(month, org=org, project=project).model_dump(mode="json")
     if as_json:
         print_json(answer)
         return
@@ -423,7 +427,7 @@ INVOICES = Noun(
 @INVOICES.list(invoice_app)
 def invoice_list(api: "Client", org: OrgOption = None) -> Json:
     """Issued invoices (org admins: their organization's)."""
-    return api.invoices.list(org)
+    return page_json(api.invoices.list(org))
 
 
 @INVOICES.action(
@@ -437,7 +441,7 @@ def invoice_issue(
     month: Annotated[str, typer.Option(help="YYYY-MM.")],
 ) -> Json:
     """Freeze an organization's invoice of a month (admins). It never changes afterwards."""
-    return api.bills.issue(org, month)
+    return api.bills.issue(org, month).model_dump(mode="json")
 
 
 @INVOICES.action(
@@ -465,4 +469,4 @@ def invoice_adjust(
         "description": description,
         "currency": currency,
     } | _given(project_id=project, reference=reference)
-    return api.bills.adjust(body)
+    return api.bills.adjust(body).model_dump(mode="json")

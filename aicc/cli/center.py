@@ -76,7 +76,7 @@ def audit_verify(as_json: JsonFlag = False) -> None:
     """Walk the audit log's hash chain (center admins): exit 1 if an entry was changed, removed
     or slipped in. Note the head it prints: a later run that ends before it was cut short."""
     with client() as api:
-        found = api.audit.verify()
+        found = api.audit.verify().model_dump(mode="json")
     if as_json:
         print_json(found)
     else:
@@ -163,7 +163,7 @@ def center_report(
     """The center's monthly report (center admins): utilization, tenants by kind, jobs,
     PFLOPS-hours sold, revenue, subsidies and vouchers, energy, PUE, carbon, revenue shares."""
     api = client()
-    report = api.reports.monthly(month)
+    report = api.reports.monthly(month).model_dump(mode="json")
     if csv is not None:
         csv.write_text(api.reports.monthly_csv(report["month"]), encoding="utf-8")
         status(f"wrote {escape(str(csv))}")
@@ -263,7 +263,8 @@ def power_cap_set(
     if (until is None) == (duration is None):
         fail("give --until TIME or --for DURATION")
     with client() as api:
-        event = api.power_cap.set(cap, start=start, end=until, duration=duration, note=note)
+        made = api.power_cap.set(cap, start=start, end=until, duration=duration, note=note)
+    event = made.model_dump(mode="json")
     if as_json:
         print_json(event)
         return
@@ -282,7 +283,7 @@ def power_cap_set(
 def power_cap_list(as_json: JsonFlag = False) -> None:
     """The estimated facility power now, the cap in force, and the events."""
     with client() as api:
-        found = api.power_cap.show()
+        found = api.power_cap.show().model_dump(mode="json")
     if as_json:
         print_json(found)
         return
@@ -312,7 +313,8 @@ def power_cap_clear(
         if event_id is not None:
             ids = [event_id]
         else:
-            ids = [e["id"] for e in api.power_cap.show()["events"] if _not_ended(e)]
+            shown = api.power_cap.show().model_dump(mode="json")
+            ids = [e["id"] for e in shown["events"] if _not_ended(e)]
         for one in ids:
             api.power_cap.clear(one)
     confirm({"cleared": ids}, f"cleared {', '.join(ids) or 'nothing'}", as_json=as_json)

@@ -1,6 +1,6 @@
 """`aicc data ...`: data sets (CONTRACTS.md §9), pushed and pulled by chunk with progress bars."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -22,11 +22,23 @@ from aicc.cli.output import (
 from aicc.cli.submit import UploadBar
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from aicc.sdk.client import Client
 
 app = typer.Typer(
     help="Data sets: push a directory as a version, pull it, look inside.", no_args_is_help=True
 )
+
+
+def dumped(answer: "BaseModel") -> Json:
+    """A read model the SDK answered, as the API's JSON (what `--json` prints)."""
+    return answer.model_dump(mode="json")
+
+
+def listed(items: "Sequence[BaseModel]") -> Json:
+    """A listing the SDK answered, as the page of every item that `--json` prints."""
+    return {"items": [item.model_dump(mode="json") for item in items], "next_cursor": None}
 
 
 def size_text(n: object) -> str | None:
@@ -99,13 +111,13 @@ def data_list(
     ] = None,
 ) -> Json:
     """Data sets of a project, all you may read, or the open data catalog."""
-    return api.datasets.list(project=project, scope=scope)
+    return listed(api.datasets.list(project=project, scope=scope))
 
 
 @DATASETS.get(app)
 def data_get(api: "Client", ref: Ref, project: ProjectOption = None) -> Json:
     """One data set: its metadata, size and stored bytes."""
-    return api.datasets.get(ref, project=project)
+    return dumped(api.datasets.get(ref, project=project))
 
 
 @DATASETS.create(app)
@@ -121,7 +133,7 @@ def data_create(
 ) -> Json:
     """An empty data set; `aicc data push` fills it."""
     fields = {"description": description, "licence": licence, "source": source, "tags": tag}
-    return api.datasets.create(name, project, visibility=visibility, **fields)
+    return dumped(api.datasets.create(name, project, visibility=visibility, **fields))
 
 
 @DATASETS.action(app, "region", lambda d: f"data set {d['name']}: region {d['region'] or 'none'}")
@@ -134,13 +146,13 @@ def data_region(
     project: ProjectOption = None,
 ) -> Json:
     """Tag a data set to a region: jobs that mount it run only at sites of that jurisdiction."""
-    return api.datasets.update(name, project, region=region)
+    return dumped(api.datasets.update(name, project, region=region))
 
 
 @VERSIONS.list(app, "versions")
 def data_versions(api: "Client", ref: Ref, project: ProjectOption = None) -> Json:
     """A data set's versions, newest first."""
-    return api.datasets.versions(ref, project=project)
+    return listed(api.datasets.versions(ref, project=project))
 
 
 def _pushed(answer: Json) -> str:
@@ -166,9 +178,10 @@ def data_push(
     bar = UploadBar(PHASES)
     try:
         create = {"visibility": visibility} if visibility else None
-        return api.datasets.push(
+        pushed = api.datasets.push(
             name, directory, project=project, message=message, create=create, progress=bar
         )
+        return dumped(pushed)
     finally:
         bar.close()
 
@@ -226,7 +239,7 @@ def data_preview(
 ) -> None:
     """The first rows of a table file (CSV, Parquet, JSON Lines), without downloading it."""
     with client() as api:
-        answer = api.datasets.preview(ref, path=path, limit=limit, project=project)
+        answer = dumped(api.datasets.preview(ref, path=path, limit=limit, project=project))
     _rows_table(answer, as_json, title=f"{answer.get('path')} ({answer.get('format')})")
 
 
@@ -260,7 +273,7 @@ def data_profile(
 ) -> None:
     """Per column of a table file: type, nulls, distinct, min, max and a histogram."""
     with client() as api:
-        answer = api.datasets.profile(ref, path, project=project)
+        answer = dumped(api.datasets.profile(ref, path, project=project))
     if as_json:
         print_json(answer)
         return
@@ -278,7 +291,7 @@ def data_query(
 ) -> None:
     """Read-only SQL over a version's table files (DuckDB), with time and memory limits."""
     with client() as api:
-        answer = api.datasets.query(ref, sql, max_rows=max_rows, project=project)
+        answer = dumped(api.datasets.query(ref, sql, max_rows=max_rows, project=project))
     more = " (more rows not shown)" if answer.get("truncated") else ""
     _rows_table(answer, as_json, title=f"{len(answer['rows'])} rows{more}")
 
@@ -295,7 +308,7 @@ def data_diff(
 ) -> None:
     """What changed between two versions: files, and a table's rows."""
     with client() as api:
-        answer = api.datasets.diff(name, old, new, path=path, project=project)
+        answer = dumped(api.datasets.diff(name, old, new, path=path, project=project))
     if as_json:
         print_json(answer)
         return
@@ -330,5 +343,5 @@ def data_clean(
     with client() as api:
         options = {"steps": steps, "text_column": text_column, "min_chars": min_chars}
         options |= {"max_chars": max_chars, "lang": lang, "threshold": threshold}
-        job = api.datasets.clean(ref, into, project=project, **options)
+        job = dumped(api.datasets.clean(ref, into, project=project, **options))
     confirm(job, f"submitted cleaning job {job['id']}: `aicc job get {job['id']}`", as_json=as_json)

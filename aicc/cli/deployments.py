@@ -141,19 +141,20 @@ def deploy_create(
         env=_env(env),
         readiness_path=readiness_path,
         target_concurrency=target,
-    )
+    ).model_dump(mode="json")
 
 
 @DEPLOYMENTS.list(app)
 def deploy_list(api: "Client", project: ProjectOption = None) -> Json:
     """A project's deployments."""
-    return api.deployments.list(project=project)
+    found = api.deployments.list(project=project)
+    return {"items": [d.model_dump(mode="json") for d in found], "next_cursor": None}
 
 
 @DEPLOYMENTS.get(app)
 def deploy_get(api: "Client", name: Name, project: ProjectOption = None) -> Json:
     """A deployment, its state and its replicas."""
-    return api.deployments.get(name, project=project)
+    return api.deployments.get(name, project=project).model_dump(mode="json")
 
 
 @DEPLOYMENTS.action(app, "update", "updated deployment")
@@ -175,15 +176,15 @@ def deploy_update(
     resources = _resources(cpu, memory, gpus)
     if resources:
         current = api.deployments.get(name, project=project)
-        changes["resources"] = {**current.get("resources", {}), **resources}
+        changes["resources"] = {**current.resources, **resources}
     changes["env"] = _env(env)
-    return api.deployments.update(name, project=project, **changes)
+    return api.deployments.update(name, project=project, **changes).model_dump(mode="json")
 
 
 @DEPLOYMENTS.action(app, "rollback", "rolling back deployment")
 def deploy_rollback(api: "Client", name: Name, project: ProjectOption = None) -> Json:
     """Back to the revision before the current one (as a new revision)."""
-    return api.deployments.rollback(name, project=project)
+    return api.deployments.rollback(name, project=project).model_dump(mode="json")
 
 
 @DEPLOYMENTS.action(app, "scale", "scaled deployment")
@@ -202,22 +203,22 @@ def deploy_scale(
         max_replicas=max_replicas,
         target_concurrency=target,
         project=project,
-    )
+    ).model_dump(mode="json")
 
 
 @DEPLOYMENTS.action(app, "stop", "stopped deployment")
 def deploy_stop(api: "Client", name: Name, project: ProjectOption = None) -> Json:
     """Stop every replica until `start`."""
-    return api.deployments.stop(name, project=project)
+    return api.deployments.stop(name, project=project).model_dump(mode="json")
 
 
 @DEPLOYMENTS.action(app, "start", "started deployment")
 def deploy_start(api: "Client", name: Name, project: ProjectOption = None) -> Json:
     """Start a stopped (or failed) deployment again."""
-    return api.deployments.start(name, project=project)
+    return api.deployments.start(name, project=project).model_dump(mode="json")
 
 
 @DEPLOYMENTS.delete(app, "rm")
-def deploy_rm(api: "Client", name: Name, project: ProjectOption = None) -> Json:
+def deploy_rm(api: "Client", name: Name, project: ProjectOption = None) -> None:
     """Stop its replicas and delete the deployment."""
-    return api.deployments.delete(name, project=project)
+    api.deployments.delete(name, project=project)

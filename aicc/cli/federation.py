@@ -6,6 +6,7 @@ import typer
 
 from aicc.cli.nouns import Json, Noun
 from aicc.cli.output import col, fail, handle_errors, local_time
+from aicc.cli.tenancy import page_json
 
 if TYPE_CHECKING:
     from aicc.sdk.client import Client
@@ -40,7 +41,7 @@ SITES = Noun(
 @SITES.list(app, "sites")
 def federation_sites(api: "Client") -> Json:
     """The peers with their last advert, its age and whether each is up or lost."""
-    return api.federation.sites()
+    return page_json(api.federation.sites())
 
 
 SETTLEMENTS = Noun(
@@ -67,7 +68,7 @@ def federation_settlements(
     state: Annotated[str | None, typer.Option(help="open or settled.")] = None,
 ) -> Json:
     """What this site owes its peers, one row per job attempt that ran at one."""
-    return api.federation.settlements(site=site, state=state)
+    return page_json(api.federation.settlements(site=site, state=state))
 
 
 @SETTLEMENTS.action(
@@ -77,7 +78,7 @@ def federation_settle(
     api: "Client", settlement_id: Annotated[int, typer.Argument(help="The settlement's ID.")]
 ) -> Json:
     """Mark a settlement paid (once)."""
-    return api.federation.settle(settlement_id)
+    return api.federation.settle(settlement_id).model_dump(mode="json")
 
 
 @app.command("key")

@@ -129,7 +129,8 @@ def list_command(
     limit: Annotated[int, typer.Option(min=1, help="At most this many jobs, newest first.")] = 50,
 ) -> Json:
     """List jobs, newest first."""
-    return api.jobs.list(state=state, project=project, limit=limit)
+    found = api.jobs.list(state=state, project=project, limit=limit)
+    return {"items": [job.model_dump(mode="json") for job in found], "next_cursor": None}
 
 
 @app.command("get")
@@ -137,7 +138,7 @@ def list_command(
 def get_command(job_id: JobId, as_json: JsonFlag = False) -> None:
     """Show one job: state, reason, resources, times and where its replicas run."""
     with client() as api:
-        job = api.jobs.get(job_id)
+        job = api.jobs.get(job_id).model_dump(mode="json")
     JOBS.print_one(job, as_json=as_json)
     replicas = job.get("replicas") or []
     if replicas and not as_json:
@@ -190,7 +191,8 @@ EVENTS = Noun(
 @EVENTS.list(app, "events")
 def events_command(api: "Client", job_id: JobId) -> Json:
     """What happened to a job, oldest first."""
-    return api.jobs.events(job_id)
+    found = api.jobs.events(job_id)
+    return {"items": [event.model_dump(mode="json") for event in found], "next_cursor": None}
 
 
 @app.command("logs")
@@ -286,7 +288,7 @@ def metrics_command(
 ) -> None:
     """A job's training curves: each metric's latest value, min, max and a sparkline."""
     with client() as api:
-        answer = api.jobs.metrics(job_id)
+        answer = api.jobs.metrics(job_id).model_dump(mode="json")
         if as_json:
             print_json(answer)
             return
@@ -312,7 +314,7 @@ def metrics_command(
         with Live(view(answer), console=console, auto_refresh=False) as live:
             while answer.get("running"):
                 time.sleep(every)
-                answer = api.jobs.metrics(job_id)
+                answer = api.jobs.metrics(job_id).model_dump(mode="json")
                 live.update(view(answer), refresh=True)
 
 
@@ -327,7 +329,7 @@ def wait_command(
     """Wait for a job to end: exit 0 if it succeeded, 1 if not, 2 on timeout."""
     with client() as api:
         try:
-            job = api.jobs.wait(job_id, timeout=timeout)
+            job = api.jobs.wait(job_id, timeout=timeout).model_dump(mode="json")
         except TimeoutError as exc:
             fail(str(exc), code=2)
     raise_outcome(job)
@@ -338,7 +340,7 @@ def wait_command(
 def cancel_command(job_id: JobId, as_json: JsonFlag = False) -> None:
     """Cancel a job; running replicas are stopped."""
     with client() as api:
-        job = api.jobs.cancel(job_id)
+        job = api.jobs.cancel(job_id).model_dump(mode="json")
     confirm(
         job,
         f"cancel requested for {escape(job_id)}: now {state_text(job.get('state')).markup}",
@@ -371,7 +373,7 @@ def download_command(
 def explain_command(job_id: JobId, as_json: JsonFlag = False) -> None:
     """Why a job is waiting, its place in the queue and when it may start."""
     with client() as api:
-        answer = api.jobs.explain(job_id)
+        answer = api.jobs.explain(job_id).model_dump(mode="json")
     if as_json:
         print_json(answer)
         return

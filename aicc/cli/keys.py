@@ -51,7 +51,8 @@ def key_list(
     revoked: Annotated[bool, typer.Option(help="Include revoked keys.")] = False,
 ) -> Json:
     """A project's API keys (never their secrets)."""
-    return api.keys.list(project=project, revoked=revoked)
+    found = api.keys.list(project=project, revoked=revoked)
+    return {"items": [key.model_dump(mode="json") for key in found], "next_cursor": None}
 
 
 @app.command("create")
@@ -76,9 +77,9 @@ def key_create(
             project=project,
         )  # fmt: skip
     if as_json:
-        print_json(answer)
+        print_json(answer.model_dump(mode="json"))
         return
-    typer.echo(answer.get("secret", ""))
+    typer.echo(answer.secret or "")
     status(
         f"created API key {escape(name)}; store the secret now, it will not be shown again. "
         "Use it as `Authorization: Bearer` (or OPENAI_API_KEY) against <server>/v1"
@@ -92,4 +93,4 @@ def key_rm(
     project: ProjectOption = None,
 ) -> Json:
     """Revoke a key: the gateway refuses it within seconds (docs/gateway.md)."""
-    return api.keys.revoke(ref, project=project)
+    return api.keys.revoke(ref, project=project).model_dump(mode="json")

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from aicc.cli.data import PHASES, size_text
+from aicc.cli.data import PHASES, dumped, listed, size_text
 from aicc.cli.estimate import _hours
 from aicc.cli.nouns import CREATED, PROJECT, Json, Noun, ProjectOption
 from aicc.cli.output import (
@@ -103,19 +103,19 @@ def model_list(
     ] = None,
 ) -> Json:
     """Models of a project (or all you may read), with their versions."""
-    return api.models.list(project=project, scope=scope)
+    return listed(api.models.list(project=project, scope=scope))
 
 
 @MODELS.get(app)
 def model_get(api: "Client", ref: Ref, project: ProjectOption = None) -> Json:
     """One model and its versions."""
-    return api.models.get(ref, project=project)
+    return dumped(api.models.get(ref, project=project))
 
 
 @VERSION.get(app, "version")
 def model_version(api: "Client", ref: Ref, project: ProjectOption = None) -> Json:
     """One version: format, metrics, lineage, hyperparameters, files (the latest without @N)."""
-    return api.models.version(ref, project=project)
+    return dumped(api.models.version(ref, project=project))
 
 
 @VERSION.action(app, "register", lambda v: f"registered {v['ref']} ({v['file_count']} files)")
@@ -129,8 +129,10 @@ def model_register(
     project: ProjectOption = None,
 ) -> Json:
     """Register a job's outputs as the model's next version; metrics from its metrics.json."""
-    return api.models.register(
-        name, job, path=path, format=format, framework=framework, project=project
+    return dumped(
+        api.models.register(
+            name, job, path=path, format=format, framework=framework, project=project
+        )
     )
 
 
@@ -142,7 +144,7 @@ def model_stage(
     project: ProjectOption = None,
 ) -> Json:
     """Move NAME@N to a stage; promoting one to production archives the one before."""
-    return api.models.stage(ref, stage, project=project)
+    return dumped(api.models.stage(ref, stage, project=project))
 
 
 @VERSION.action(app, "pull", lambda a: f"{a['ref']}: {a['fetched']} of {a['files']} files fetched")
@@ -168,7 +170,7 @@ def model_share(
     project: ProjectOption = None,
 ) -> Json:
     """Who may read and use the model: its project, its organization, or every tenant."""
-    return api.models.update(name, project=project, visibility=visibility)
+    return dumped(api.models.update(name, project=project, visibility=visibility))
 
 
 @MODELS.delete(app, "rm")
@@ -260,13 +262,14 @@ def template_list(
     project: ProjectOption = None,
 ) -> Json:
     """The marketplace's templates; with --data, those that fit your data set first."""
-    return api.templates.list(industry=industry, task=task, q=search, data=data, project=project)
+    found = api.templates.list(industry=industry, task=task, q=search, data=data, project=project)
+    return listed(found)
 
 
 @TEMPLATES.get(template_app, "show")
 def template_show(api: "Client", name: Annotated[str, typer.Argument()]) -> Json:
     """A template: what it learns, from what input, its hyperparameters and expected metric."""
-    return api.templates.get(name)
+    return dumped(api.templates.get(name))
 
 
 @template_app.command("publish")
@@ -290,8 +293,10 @@ def template_publish(
 ) -> None:
     """Publish a template directory as the next version of your template of its name."""
     with client() as api:
-        made = api.templates.publish(
-            directory, visibility=visibility, price=price, licence=licence, project=project
+        made = dumped(
+            api.templates.publish(
+                directory, visibility=visibility, price=price, licence=licence, project=project
+            )
         )
     confirm(
         made,
@@ -312,7 +317,7 @@ def template_review(
 ) -> None:
     """Rate and review a template; a second review of yours replaces the first."""
     with client() as api:
-        done = api.templates.review(name, rating, text)
+        done = dumped(api.templates.review(name, rating, text))
     confirm(done, f"rated {name} {rating} of 5", as_json=as_json)
 
 
@@ -388,7 +393,7 @@ def template_run(
             else:
                 _estimate_table(answer)
             return
-        job = api.templates.run(name, model=model, **args)
+        job = dumped(api.templates.run(name, model=model, **args))
     target = model or name
     confirm(
         job,

@@ -98,7 +98,10 @@ IMPORTED = replace(NODES, empty="no nodes in the file")
 @NODES.list(app)
 def list_command(api: "Client") -> Json:
     """Nodes with allocated/total CPU, memory and accelerators."""
-    return api.nodes.list()
+    return {
+        "items": [node.model_dump(mode="json") for node in api.nodes.list()],
+        "next_cursor": None,
+    }
 
 
 @app.command("import")
@@ -114,7 +117,8 @@ def import_command(
     if not isinstance(doc, dict):
         fail(f"{file} must hold a mapping (an inventory document)", "see docs/config.md")
     with client() as api:
-        answer = api.nodes.import_inventory(doc)
+        imported = api.nodes.import_inventory(doc)
+    answer = {"items": [node.model_dump(mode="json") for node in imported], "next_cursor": None}
     IMPORTED.print_list(answer, as_json=as_json, title="imported")
 
 
@@ -123,7 +127,7 @@ def import_command(
 def cordon_command(name: NodeName) -> None:
     """Stop placing new jobs on a node; running jobs carry on."""
     with client() as api:
-        node = api.nodes.cordon(name)
+        node = api.nodes.cordon(name).model_dump(mode="json")
     status(f"node {escape(name)} is {_state(node).markup}")
 
 
@@ -132,7 +136,7 @@ def cordon_command(name: NodeName) -> None:
 def uncordon_command(name: NodeName) -> None:
     """Let the scheduler use a cordoned node again."""
     with client() as api:
-        node = api.nodes.uncordon(name)
+        node = api.nodes.uncordon(name).model_dump(mode="json")
     status(f"node {escape(name)} is {_state(node).markup}")
 
 
@@ -146,5 +150,5 @@ def drain_command(
 ) -> None:
     """Stop new placements on a node; running jobs finish, or with --evict are requeued."""
     with client() as api:
-        node = api.nodes.drain(name, evict=evict)
+        node = api.nodes.drain(name, evict=evict).model_dump(mode="json")
     status(f"node {escape(name)} is {_state(node).markup}")

@@ -62,13 +62,14 @@ NOTEBOOKS = Noun(
 @NOTEBOOKS.list(app)
 def notebook_list(api: "Client", project: ProjectOption = None) -> Json:
     """Your notebooks."""
-    return api.notebooks.list(project=project)
+    found = api.notebooks.list(project=project)
+    return {"items": [notebook.model_dump(mode="json") for notebook in found], "next_cursor": None}
 
 
 @NOTEBOOKS.get(app)
 def notebook_get(api: "Client", name: NameArg, project: ProjectOption = None) -> Json:
     """One notebook: its state, why, and where to open it."""
-    return api.notebooks.get(name, project=project)
+    return api.notebooks.get(name, project=project).model_dump(mode="json")
 
 
 @NOTEBOOKS.create(app, done="created and starting notebook")
@@ -107,19 +108,19 @@ def notebook_create(
         idle_timeout_s=timeout,
         datasets=data or None,
         start=not no_start,
-    )
+    ).model_dump(mode="json")
 
 
 @NOTEBOOKS.action(app, "start", "starting notebook")
 def notebook_start(api: "Client", name: NameArg, project: ProjectOption = None) -> Json:
     """Start it again, with the same files in its home."""
-    return api.notebooks.start(name, project=project)
+    return api.notebooks.start(name, project=project).model_dump(mode="json")
 
 
 @NOTEBOOKS.action(app, "stop", "stopping notebook")
 def notebook_stop(api: "Client", name: NameArg, project: ProjectOption = None) -> Json:
     """Stop it; the files in its home stay."""
-    return api.notebooks.stop(name, project=project)
+    return api.notebooks.stop(name, project=project).model_dump(mode="json")
 
 
 @NOTEBOOKS.delete(app, "rm", done="notebook {} deleted; the files in its home stay")
@@ -133,7 +134,7 @@ def notebook_rm(api: "Client", name: NameArg, project: ProjectOption = None) -> 
 def notebook_open(name: NameArg, project: ProjectOption = None, json: JsonFlag = False) -> None:
     """Print the address to open in a browser signed in to the portal."""
     with client() as api:
-        found = api.notebooks.get(name, project=project)
+        found = api.notebooks.get(name, project=project).model_dump(mode="json")
         url = api.notebooks.url(name, project=project)
     if json:
         print_json({**found, "url": url})

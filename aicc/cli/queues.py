@@ -6,6 +6,7 @@ import typer
 
 from aicc.cli.nouns import PROJECT, Json, Noun, ProjectOption
 from aicc.cli.output import Column, col, duration_text
+from aicc.cli.tenancy import page_json
 
 if TYPE_CHECKING:
     from aicc.sdk.client import Client
@@ -35,7 +36,7 @@ QUEUES = Noun(
 @QUEUES.list(app)
 def queue_list(api: "Client", project: ProjectOption = None) -> Json:
     """Queues of a project."""
-    return api.queues.list(project=project)
+    return page_json(api.queues.list(project=project))
 
 
 @QUEUES.create(app)
@@ -71,7 +72,7 @@ def queue_create(
         else:
             raise ValueError(f"--priority {priority!r} must be low, normal, high or an integer")
     seconds = parse_duration_s(max_runtime) if max_runtime is not None else None
-    return api.queues.create(
+    queue = api.queues.create(
         name,
         project,
         priority=level,
@@ -80,3 +81,4 @@ def queue_create(
         max_running=max_running,
         max_replicas_per_job=max_replicas_per_job,
     )
+    return queue.model_dump(mode="json")

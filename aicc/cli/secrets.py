@@ -8,6 +8,7 @@ from rich.markup import escape
 
 from aicc.cli.nouns import CREATED, PROJECT, Json, Noun, ProjectOption
 from aicc.cli.output import client, col, handle_errors, local_time, read_value, status
+from aicc.cli.tenancy import page_json
 
 if TYPE_CHECKING:
     from aicc.sdk.client import Client
@@ -30,7 +31,7 @@ SECRETS = Noun(
 @SECRETS.list(app)
 def secret_list(api: "Client", project: ProjectOption = None) -> Json:
     """Secret names of a project (values are never shown)."""
-    return api.secrets.list(project=project)
+    return page_json(api.secrets.list(project=project))
 
 
 @app.command("set")

@@ -172,7 +172,7 @@ def submit(
         doc["workdir_sha256"] = upload_workdir(
             client, (base / Path(str(workdir)).expanduser()).resolve()
         )
-    job = client.jobs.submit(doc)
+    job = client.jobs.submit(doc).model_dump(mode="json")
     if not as_json:
         sys.stdout.write(f"{job['id']}\n")
         sys.stdout.flush()
@@ -185,7 +185,7 @@ def submit(
         # With --json, stdout carries only the job; the job's output goes to stderr.
         final = follow_and_wait(client, job["id"], sys.stderr if as_json else sys.stdout)
     else:
-        final = client.jobs.wait(job["id"])
+        final = client.jobs.wait(job["id"]).model_dump(mode="json")
     if as_json:
         print_json(final)
     raise_outcome(final)
@@ -261,7 +261,7 @@ def follow_and_wait(client: "Client", job_id: str, out: TextIO) -> dict[str, Any
     for pump in pumps:
         pump.start()
     try:
-        job = client.jobs.wait(job_id)
+        job = client.jobs.wait(job_id).model_dump(mode="json")
     except KeyboardInterrupt:
         fail(
             f"stopped watching; job {job_id} goes on",

@@ -1,6 +1,11 @@
 """`aicc org|project|user ...`: the tenancy tree (organizations, their projects, quotas) and
-its people. Passwords are read from an option, stdin (`-`) or a hidden prompt, never printed."""
+its people. Passwords are read from an option, stdin (`-`) or a hidden prompt, never printed.
 
+The SDK answers with the tenancy context's read models; `--json` prints them as the API wrote
+them (`model_dump(mode="json")`, a listing as its `{"items", "next_cursor"}` page), byte for byte.
+"""
+
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -10,7 +15,15 @@ from aicc.cli.nouns import CREATED, Json, Noun
 from aicc.cli.output import Column, JsonFlag, client, col, confirm, handle_errors, read_value
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from aicc.sdk.client import Client
+
+
+def page_json(views: "Iterable[BaseModel]") -> Json:
+    """A listing's read models as the API's page of every item, which `--json` prints."""
+    return {"items": [view.model_dump(mode="json") for view in views], "next_cursor": None}
+
 
 org_app = typer.Typer(help="Organizations (tenants).", no_args_is_help=True)
 project_app = typer.Typer(help="Projects inside an organization.", no_args_is_help=True)
@@ -40,7 +53,7 @@ ORGS = Noun(
 @ORGS.list(org_app)
 def org_list(api: "Client") -> Json:
     """Organizations you can see."""
-    return api.orgs.list()
+    return page_json(api.orgs.list())
 
 
 @ORGS.create(org_app)
@@ -51,7 +64,7 @@ def org_create(
     kind: KindOption = None,
 ) -> Json:
     """Create an organization (admins)."""
-    return api.orgs.create(name, display_name=display_name, kind=kind)
+    return api.orgs.create(name, display_name=display_name, kind=kind).model_dump(mode="json")
 
 
 @ORGS.action(org_app, "update", "updated")
@@ -62,7 +75,8 @@ def org_update(
     display_name: Annotated[str | None, typer.Option(help="Name shown to people.")] = None,
 ) -> Json:
     """Change an organization's kind or display name (center admins)."""
-    return api.orgs.update(org_id, kind=kind, display_name=display_name)
+    org = api.orgs.update(org_id, kind=kind, display_name=display_name)
+    return org.model_dump(mode="json")
 
 
 PROJECTS = Noun(
@@ -80,7 +94,7 @@ PROJECTS = Noun(
 @PROJECTS.list(project_app)
 def project_list(api: "Client") -> Json:
     """Projects you can see."""
-    return api.projects.list()
+    return page_json(api.projects.list())
 
 
 @PROJECTS.create(project_app)
@@ -92,7 +106,7 @@ def project_create(
     ),
 ) -> Json:
     """Create a project (org admins in their org; admins anywhere)."""
-    return api.projects.create(name, org_id=org)
+    return api.projects.create(name, org_id=org).model_dump(mode="json")
 
 
 @project_app.command("add-member")
@@ -104,10 +118,10 @@ def project_add_member(
 ) -> None:
     """Let a user submit jobs in a project."""
     with client() as api:
-        answer = api.projects.add_member(project_id, user_id)
+        project = api.projects.add_member(project_id, user_id)
     confirm(
-        answer,
-        f"added {escape(user_id)} to project {escape(str(answer.get('name', project_id)))}",
+        project.model_dump(mode="json"),
+        f"added {escape(user_id)} to project {escape(project.name)}",
         as_json=as_json,
     )
 
@@ -152,7 +166,8 @@ def org_quota(
     max_: MaxOption = None,
 ) -> Json:
     """Set an organization's share of the center (center admins)."""
-    return api.orgs.set_quota(org_id, _quota_body(guaranteed or [], max_ or []))
+    org = api.orgs.set_quota(org_id, _quota_body(guaranteed or [], max_ or []))
+    return org.model_dump(mode="json")
 
 
 @PROJECTS.action(project_app, "quota", "quota set")
@@ -163,7 +178,8 @@ def project_quota(
     max_: MaxOption = None,
 ) -> Json:
     """Set a project's share of its organization (organization admins)."""
-    return api.projects.set_quota(project_id, _quota_body(guaranteed or [], max_ or []))
+    project = api.projects.set_quota(project_id, _quota_body(guaranteed or [], max_ or []))
+    return project.model_dump(mode="json")
 
 
 USERS = Noun(
@@ -183,7 +199,7 @@ USERS = Noun(
 @USERS.list(user_app)
 def user_list(api: "Client") -> Json:
     """Users you manage."""
-    return api.users.list()
+    return page_json(api.users.list())
 
 
 @user_app.command("create")
@@ -205,8 +221,8 @@ def user_create(
     """Create a user (org admins in their org)."""
     secret = read_value(password, "password") if password is not None else None
     with client() as api:
-        answer = api.users.create(name, role, org_id=org, projects=project or None, password=secret)
-    USERS.print_done(answer, f"created {role}", as_json=as_json)
+        user = api.users.create(name, role, org_id=org, projects=project or None, password=secret)
+    USERS.print_done(user.model_dump(mode="json"), f"created {role}", as_json=as_json)
 
 
 UserId = Annotated[str, typer.Argument(help="User id (usr_...).")]
@@ -216,10 +232,10 @@ UserId = Annotated[str, typer.Argument(help="User id (usr_...).")]
 def user_disable(api: "Client", user_id: UserId) -> Json:
     """Disable a user: their tokens and portal sessions stop working at once (org admins in
     their org; center admins anyone but themselves)."""
-    return api.users.set_disabled(user_id, True)
+    return api.users.set_disabled(user_id, True).model_dump(mode="json")
 
 
 @USERS.action(user_app, "enable", "enabled user")
 def user_enable(api: "Client", user_id: UserId) -> Json:
     """Enable a disabled user again: their tokens work again; in the portal they sign in anew."""
-    return api.users.set_disabled(user_id, False)
+    return api.users.set_disabled(user_id, False).model_dump(mode="json")

@@ -7,6 +7,7 @@ from rich.markup import escape
 
 from aicc.cli.nouns import CREATED, Json, Noun
 from aicc.cli.output import JsonFlag, client, col, handle_errors, local_time, print_json, status
+from aicc.cli.tenancy import page_json
 
 if TYPE_CHECKING:
     from aicc.sdk.client import Client
@@ -33,7 +34,7 @@ TOKENS = Noun(
 @TOKENS.list(app)
 def token_list(api: "Client") -> Json:
     """Your tokens (never their secrets)."""
-    return api.tokens.list()
+    return page_json(api.tokens.list())
 
 
 @app.command("create")
@@ -56,20 +57,17 @@ def token_create(
 ) -> None:
     """Create a token. Prints its secret on stdout: the only time it is shown."""
     with client() as api:
-        answer = api.tokens.create(
+        token = api.tokens.create(
             name, expires_in_days=expires_in_days, user_id=user, scopes=scope or None
         )
     if as_json:
-        print_json(answer)
+        print_json(token.model_dump(mode="json"))
         return
-    typer.echo(answer.get("secret", ""))
-    status(
-        f"created token {escape(str(answer.get('id', '')))}; store the secret now, "
-        "it will not be shown again"
-    )
+    typer.echo(token.secret or "")
+    status(f"created token {escape(token.id)}; store the secret now, it will not be shown again")
 
 
 @TOKENS.delete(app, "revoke", "revoked token {}")
 def token_revoke(api: "Client", token_id: Annotated[str, typer.Argument(help="Token id.")]) -> Json:
     """Revoke a token at once."""
-    return api.tokens.revoke(token_id)
+    return api.tokens.revoke(token_id).model_dump(mode="json")

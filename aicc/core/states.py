@@ -4,8 +4,9 @@
 returns the new status together with the event that records it. The store writes both in one
 transaction (`services.transitions.change_state`), so audit and metering read exactly what happened.
 A deployment's state changes only through `deployment_transition()`, against `DEPLOYMENT_ALLOWED`
-(`services.deployments._move` is its one writer); a move it refuses is a bug, not a user's error.
-A deployment's replica moves through its phases by `replica_transition()` (`_phase`).
+(`services/serving/deployments.py` `move` is its one writer); a move it refuses is a bug, not a
+user's error. A deployment's replica moves through its phases by `replica_transition()`
+(`services/serving/converge.py` `_phase`).
 """
 
 from __future__ import annotations

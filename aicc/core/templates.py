@@ -58,31 +58,24 @@ TASKS = (
     "text-generation",
 )
 FRAMEWORKS = ("pytorch", "scikit-learn", "ortools", "transformers", "numpy")
+_INTEGERS = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+)
 # What a table's column must hold, and the DuckDB types (`tables` of a data set version) that
 # hold it.
 COLUMN_TYPES: dict[str, tuple[str, ...]] = {
     "string": ("VARCHAR",),
-    "integer": (
-        "TINYINT",
-        "SMALLINT",
-        "INTEGER",
-        "BIGINT",
-        "HUGEINT",
-        "UTINYINT",
-        "USMALLINT",
-        "UINTEGER",
-        "UBIGINT",
-    ),
+    "integer": _INTEGERS,
     "number": (
-        "TINYINT",
-        "SMALLINT",
-        "INTEGER",
-        "BIGINT",
-        "HUGEINT",
-        "UTINYINT",
-        "USMALLINT",
-        "UINTEGER",
-        "UBIGINT",
+        *_INTEGERS,
         "FLOAT",
         "DOUBLE",
         "DECIMAL",

@@ -8,6 +8,9 @@ The public methods do what every engine shares (refusing what the engine cannot 
 with the last state seen while the engine is away, empty tails) and call a small `_launch`,
 `_poll`, `_cancel`, `_logs`, `_log_size` that each engine overrides, as SkyPilot's backends do.
 Engines whose replicas run from a run directory build on `rundir.RunDirExecutor`.
+
+`launch` and `cancel` must be idempotent per replica: the loops call them between a read and a
+fenced write, so a leader that lost its lease meanwhile may still call either once more.
 """
 
 from __future__ import annotations
@@ -156,6 +159,14 @@ class Outage:
         if self.since is not None:
             log.warning("%s answers again after %.0f s", self.title, time.monotonic() - self.since)
             self.since = None
+
+
+def discovered(where: str, nodes: list[Node], *, simulated: bool, unit: str = "GPU") -> str:
+    """The server log's line for what a discovery found: `where`, then how many nodes and
+    devices (`unit`s), saying so when the devices are simulated."""
+    devices = sum(len(n.devices) for n in nodes)
+    kind = "simulated " if simulated else ""
+    return f"{where}: {len(nodes)} node(s), {devices} {kind}{unit}(s)"
 
 
 class Executor(ABC):

@@ -1,4 +1,4 @@
-"""The request log's writer: every request through the gateway leaves one row
+"""The request log's writer (`LogWriter`): every request through the gateway leaves one row
 (`gateway_requests`, written by `services/serving/gateway.py` `append`), by group commit: one
 transaction per batch of whatever arrived meanwhile, on a thread of its own
 (`store/group_commit.py`).

@@ -5,7 +5,9 @@ mounts (`api/app.py`, first: `/v1` carries the most requests); the app sets the 
 
 These routes speak OpenAI's API, not AICC's: errors are `{"error": {...}}` (`errors.py`), and
 they stay out of /openapi.json (whose walk and clients are about `/api/v1` and user tokens).
-A route reads the key and the request, then hands it to `forward.py`.
+The routes: models, chat and text completions, embeddings, and a table model's
+`/v1/deployments/{name}/predict`. A route reads the key and the request, then hands it to
+`forward.py`.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from aicc.loops.lease import Lease
+from aicc.loops.steps import EveryPass, Pass
 from aicc.services.common import utcnow
 from aicc.services.tenancy import audit
 from aicc.store.db import Database
@@ -18,3 +19,12 @@ def seal(db: Database, lease: Lease, sealer: Sealer) -> None:
     with db.session() as session:
         lease.fence(session, utcnow())
         audit.seal(session, sealer)
+
+
+class Seal(EveryPass):
+    """The audit log's step: `seal` at every pass."""
+
+    name = "audit"
+
+    def run(self, pass_: Pass) -> None:
+        seal(pass_.db, pass_.lease, pass_.sealer)

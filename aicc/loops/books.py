@@ -13,6 +13,7 @@ from aicc.core.pricing import PricePlan
 from aicc.core.topology import DeviceReading
 from aicc.executors.local import devices
 from aicc.loops.lease import Lease
+from aicc.loops.steps import EveryPass, Pass
 from aicc.services.billing import budgets, meter
 from aicc.services.common import utcnow
 from aicc.services.telemetry import samples
@@ -21,7 +22,11 @@ from aicc.store.db import Database
 log = logging.getLogger(__name__)
 
 
-class Books:
+class Books(EveryPass):
+    """Billing's step, after reconcile: `tick` at every pass, up to the pass's `observed`."""
+
+    name = "metering"
+
     def __init__(
         self,
         db: Database,
@@ -45,6 +50,9 @@ class Books:
         self.sample_every = sample_every
         self.read = read
         self._next_sample = utcnow()
+
+    def run(self, pass_: Pass) -> None:
+        self.tick(pass_.observed or pass_.started)
 
     def tick(self, observed_at: datetime) -> None:
         """`observed_at`: a time before the reconciler's last poll of every active replica."""

@@ -1,7 +1,10 @@
-"""The control loops of one server: while it holds the lease, schedule and reconcile.
+"""The control loops of one server: while it holds the lease, run the contexts' steps.
 
 Runs in a background thread; `wake()` shortens the wait after a submit or cancel so jobs start
-within milliseconds instead of the next tick. Every server runs one; only the leader acts.
+within milliseconds instead of the next tick. Every server runs one; only the leader acts. A pass
+goes through `steps`, the list each context's steps are registered in once (loops/steps.py: what
+a step is, and the list of today); the controller itself only keeps the lease, the pace of passes
+(from reconcile's `Report`) and the steps' timings.
 """
 
 from __future__ import annotations
@@ -16,13 +19,13 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from aicc.core.energy import EnergyProfile
-from aicc.core.topology import NodeState
 from aicc.executors.base import Executor
-from aicc.loops import audit, culling, janitor, outputs, reconcile, scheduling
+from aicc.loops import audit, culling, discovery, janitor, outputs, reconcile, scheduling
 from aicc.loops.books import Books
-from aicc.loops.deployments import Keeper
+from aicc.loops.deployments import Converge, Keeper
 from aicc.loops.federation import Federation
 from aicc.loops.lease import Lease, LostLease
+from aicc.loops.steps import Pass, Report, Step
 from aicc.loops.timings import Relayed, Timings
 from aicc.scheduler.framework import Profile
 from aicc.services import changes
@@ -30,19 +33,13 @@ from aicc.services.billing import budgets
 from aicc.services.center import power
 from aicc.services.common import utcnow
 from aicc.services.jobs import snapshots
-from aicc.services.nodes import node_health, nodes
+from aicc.services.nodes import node_health
 from aicc.services.serving import autoscaling, deployments
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.db import Database
 from aicc.store.sealing import Sealer
 
 log = logging.getLogger(__name__)
-DISCOVERY_EVERY = timedelta(seconds=15)
-# After a replica is lost with its node (marked down, so that its requeued job goes elsewhere if
-# it fits elsewhere), the engine is asked this often for DISCOVERY_EVERY: an engine that came back
-# (a restarted Ray head, whose raylet registers a few seconds after its API answers) has the node
-# again, and a job that fits nowhere else should not wait a whole DISCOVERY_EVERY for it.
-DISCOVERY_AFTER_LOSS = timedelta(seconds=3)
 # The heartbeat keeps the lease of a leader whose loop is busy, not of one stuck this long.
 STALLED_S = 60.0
 REST_PER_PASS = 3  # under a burst, a pass rests this many times as long as it took (_run)
@@ -119,14 +116,31 @@ class Controller:
         self.culler = culling.Culler(db, self.lease, sealer, every=cull_every)  # idle notebooks
         self.health = health  # when a node that fails repeatedly is cordoned
         self.interval_s = interval_s
-        self.log_retention = log_retention
-        self.upload_expiry = upload_expiry  # uploads left uncommitted this long are swept
-        self.sweep_every = sweep_every
-        self._next_sweep = utcnow()
-        self._next_discovery = utcnow() + DISCOVERY_EVERY
-        self._watch_until = utcnow()  # until when discovery runs every DISCOVERY_AFTER_LOSS
-        self._wake = threading.Event()
         self.parsed = snapshots.Parsed()  # waiting jobs' views, kept between passes
+        # each context's steps, in the order a pass runs them (their names are the metrics')
+        self.steps: list[Step] = [
+            scheduling.Schedule(
+                profile,
+                billing=self.billing,
+                same_host=self.same_host,
+                parsed=self.parsed,
+                site=self.site.decorate,
+            ),
+            reconcile.Reconcile(health),
+            *([outputs.Outputs(chunks)] if chunks is not None else []),
+            Converge(self.deployments),
+            *([self.books] if self.books is not None else []),
+            self.culler,
+            audit.Seal(),
+            discovery.Discovery(health),
+            janitor.Sweep(
+                every=sweep_every,
+                log_retention=log_retention,
+                chunks=chunks,
+                upload_expiry=upload_expiry,
+            ),
+        ]
+        self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._heartbeat: threading.Thread | None = None
@@ -167,32 +181,7 @@ class Controller:
 
     def discover(self) -> None:
         """Ask every executor what nodes it has and how they are (down, drained, back)."""
-        for executor in self.executors.values():
-            try:
-                found = executor.discover()
-            except Exception as err:  # an engine that does not answer keeps its last known nodes
-                executor.outage.failed("discovery", err, trace=True)
-                continue
-            executor.outage.answered()
-            try:
-                outside = executor.used_capacity()
-            except Exception:  # counted again at the next discovery
-                log.exception(
-                    "executor %s: reading capacity used outside AICC failed", executor.name
-                )
-                outside = {}
-            with self.db.session() as session:
-                rows = [
-                    nodes.register(
-                        session,
-                        node,
-                        reason=executor.node_reason(node.name),
-                        held=outside.get(node.name),
-                    )
-                    for node in found
-                ]
-                down = {row.id for row in rows if row.state == NodeState.DOWN.value}
-                node_health.check(session, down, self.health, utcnow())
+        discovery.discover(self.db, self.executors, self.health)
 
     @property
     def billing(self) -> budgets.Context | None:
@@ -208,69 +197,30 @@ class Controller:
             self.federation.wake()
 
     def tick(self) -> None:
-        """One pass: take or keep the lease, then schedule and reconcile once."""
+        """One pass: take or keep the lease, then run each step that is due, in order."""
         self._deferred = False  # until this pass's reconcile says otherwise
         self.deployments.share(self.db, self.lease.holder)  # leading or not
         if self.wake_loops is not None or not self.lease.try_acquire(utcnow()):
             return
-        step = self.timings.step
+        pass_ = Pass(self.db, self.lease, self.executors, self.sealer)
         try:
-            billing = self.books.context if self.books is not None else None
-            with step("schedule"):
-                scheduling.cycle(
-                    self.db,
-                    self.lease,
-                    utcnow(),
-                    self.profile,
-                    billing,
-                    same_host=self.same_host,
-                    parsed=self.parsed,
-                    site=self.site.decorate,
-                )
-            observed = utcnow()  # every active replica is polled after this instant
-            with step("reconcile"):
-                reconciled = reconcile.cycle(
-                    self.db, self.lease, self.executors, self.sealer, utcnow(), self.health
-                )
-            if reconciled.launched:
-                self._launched_at = time.monotonic()
-            recent = time.monotonic() - self._launched_at < START_WATCH_S
-            self._starting = reconciled.starting and recent
-            self._deferred = reconciled.deferred
-            if reconciled.lost:
-                self._watch_until = utcnow() + DISCOVERY_EVERY
-                soon = utcnow() + DISCOVERY_AFTER_LOSS
-                self._next_discovery = min(self._next_discovery, soon)
-            if self.chunks is not None:
-                with step("outputs"):
-                    outputs.deliver(self.db, self.lease, self.executors, self.chunks)
-            with step("deployments"):
-                self.deployments.step(self.db, self.lease)
-            if self.books is not None:
-                with step("metering"):
-                    self.books.tick(observed)
-            with step("culling"):
-                self.culler.tick()
-            with step("audit"):
-                audit.seal(self.db, self.lease, self.sealer)
-            if utcnow() >= self._next_discovery:
-                with step("discovery"):
-                    self.discover()
-                watching = utcnow() < self._watch_until
-                every = DISCOVERY_AFTER_LOSS if watching else DISCOVERY_EVERY
-                self._next_discovery = utcnow() + every
-            if utcnow() >= self._next_sweep:
-                with step("sweep"):
-                    janitor.sweep(
-                        self.db, self.executors, utcnow(), log_retention=self.log_retention
-                    )
-                    if self.chunks is not None:
-                        janitor.collect(
-                            self.db, self.chunks, utcnow(), upload_expiry=self.upload_expiry
-                        )
-                self._next_sweep = utcnow() + self.sweep_every
+            for step in self.steps:
+                if step.due(pass_):
+                    with self.timings.step(step.name):
+                        step.run(pass_)
         except LostLease:
             log.warning("lost the controller lease; another server leads now")
+        finally:
+            if pass_.report is not None:
+                self._pace(pass_.report)
+
+    def _pace(self, report: Report) -> None:
+        """When the next pass comes, from what reconcile found (`_run`)."""
+        if report.launched:
+            self._launched_at = time.monotonic()
+        recent = time.monotonic() - self._launched_at < START_WATCH_S
+        self._starting = report.starting and recent
+        self._deferred = report.deferred
 
     def _run(self) -> None:
         while not self._stop.is_set():

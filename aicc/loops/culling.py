@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 import httpx
 
 from aicc.loops.lease import Lease
+from aicc.loops.steps import EveryPass, Pass
 from aicc.services.common import utcnow
 from aicc.services.jobs import endpoints, notebooks
 from aicc.store.db import Database
@@ -27,7 +28,11 @@ from aicc.store.sealing import Sealer
 log = logging.getLogger(__name__)
 
 
-class Culler:
+class Culler(EveryPass):
+    """The jobs' notebook step: at every pass, asks the notebooks when due (`every`)."""
+
+    name = "culling"
+
     def __init__(
         self, db: Database, lease: Lease, sealer: Sealer, *, every: timedelta, timeout_s: float = 3
     ) -> None:
@@ -38,6 +43,9 @@ class Culler:
         self.timeout_s = timeout_s
         self._next = utcnow()
         self._http = httpx.Client(timeout=timeout_s, trust_env=False)  # one: see loops/deployments
+
+    def run(self, pass_: Pass) -> None:
+        self.tick()
 
     def tick(self) -> None:
         if utcnow() < self._next:

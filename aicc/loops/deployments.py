@@ -1,5 +1,5 @@
 """Each controller pass: keep every deployment's replicas as wanted
-(services/serving/deployments.py).
+(services/serving/converge.py).
 
 Level-triggered: whatever happened since the last pass, the pass looks at what is and moves it
 one step towards what is wanted. Probes run here, outside any transaction, in parallel with a
@@ -16,10 +16,11 @@ import httpx
 
 from aicc.core.autoscaling import Memory
 from aicc.loops.lease import Lease, LostLease
+from aicc.loops.steps import EveryPass, Pass
 from aicc.services import changes
 from aicc.services.common import utcnow
 from aicc.services.jobs import endpoints
-from aicc.services.serving import autoscaling, deployments
+from aicc.services.serving import autoscaling, converge, deployments
 from aicc.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class Keeper:
 
     def _step(self, db: Database, lease: Lease) -> None:
         with db.reader() as session:
-            due = deployments.probes(session)
+            due = converge.probes(session)
         # Every replica every `probe_interval_s`; one still starting at every pass, so that
         # it takes traffic as soon as it answers (a burst waits on exactly that).
         if time.monotonic() >= self._next_probe:
@@ -86,14 +87,14 @@ class Keeper:
                 defaults = self.policy.autoscaling()
                 memories = self._memories
                 autoscaling.step(session, self.concurrency, memories, defaults, lease.holder)
-            deployments.converge(session, self.policy, now, answers)
+            converge.converge(session, self.policy, now, answers)
 
-    def probe(self, due: list[deployments.Probe]) -> dict[str, bool]:
+    def probe(self, due: list[converge.Probe]) -> dict[str, bool]:
         """job id -> whether its readiness path answered 2xx in time."""
         if not due:
             return {}
 
-        def one(probe: deployments.Probe) -> bool:
+        def one(probe: converge.Probe) -> bool:
             try:
                 if probe.socket is None:
                     return self._http.get(probe.url, headers=probe.headers).is_success
@@ -104,3 +105,15 @@ class Keeper:
 
         with ThreadPoolExecutor(min(MAX_PROBES_AT_ONCE, len(due))) as pool:
             return dict(zip((p.job_id for p in due), pool.map(one, due), strict=True))
+
+
+class Converge(EveryPass):
+    """Serving's step: the `keeper`'s converge step at every pass."""
+
+    name = "deployments"
+
+    def __init__(self, keeper: Keeper) -> None:
+        self.keeper = keeper
+
+    def run(self, pass_: Pass) -> None:
+        self.keeper.step(pass_.db, pass_.lease)

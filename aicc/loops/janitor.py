@@ -1,34 +1,29 @@
 """Retention: what finished jobs leave on disk is freed on a schedule, never their outputs; and
-data set chunks nothing refers to any more are deleted from the chunk store."""
+data set chunks nothing refers to any more are deleted from the chunk store. What it reads and
+writes in the store is services/jobs/retention.py's and services/data/uploads.py's; the loop
+asks the executors to purge."""
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
-
-from aicc.core.states import TERMINAL
 from aicc.executors.base import Executor
+from aicc.loops.steps import Every, Pass
+from aicc.services.common import utcnow
 from aicc.services.data import uploads
+from aicc.services.jobs import retention
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.db import Database
-from aicc.store.tables import JobRow, SettingRow
 
 log = logging.getLogger(__name__)
 
 WORKDIR_GRACE = timedelta(minutes=5)  # time to look at a failed job's working copy
-LAST_SWEEP = "janitor.last_sweep"
 
 
 def ended_between(db: Database, start: datetime, end: datetime) -> list[str]:
     with db.reader() as session:
-        query = select(JobRow.id).where(
-            JobRow.state.in_([s.value for s in TERMINAL]),
-            JobRow.ended_at >= start,
-            JobRow.ended_at < end,
-        )
-        return list(session.scalars(query))
+        return retention.ended_between(session, start, end)
 
 
 def sweep(
@@ -40,8 +35,7 @@ def sweep(
     server was down, no job is skipped.
     """
     with db.reader() as session:
-        row = session.get(SettingRow, LAST_SWEEP)
-        last = datetime.fromisoformat(row.value["at"]) if row else datetime.fromtimestamp(0, UTC)
+        last = retention.last_sweep(session)
     cleaned = 0
     for job_id in ended_between(db, last - WORKDIR_GRACE, now - WORKDIR_GRACE):
         for executor in executors.values():
@@ -52,7 +46,7 @@ def sweep(
             executor.purge(job_id, logs=True)
         cleaned += 1
     with db.session() as session:
-        session.merge(SettingRow(key=LAST_SWEEP, value={"at": now.isoformat()}))
+        retention.swept(session, now)
     return cleaned
 
 
@@ -70,3 +64,32 @@ def collect(
         chunks.delete(packs)
         log.info("deleted %d data set packs nothing refers to", len(packs))
     return len(packs)
+
+
+class Sweep:
+    """The jobs' (and data sets') retention step: `sweep`, then with a chunk store `collect`,
+    every `every`; first at the first pass."""
+
+    name = "sweep"
+
+    def __init__(
+        self,
+        *,
+        every: timedelta,
+        log_retention: timedelta,
+        chunks: ChunkStore | None = None,
+        upload_expiry: timedelta = uploads.STALE,
+    ) -> None:
+        self.when = Every(every, first=utcnow())
+        self.log_retention = log_retention
+        self.chunks = chunks
+        self.upload_expiry = upload_expiry
+
+    def due(self, pass_: Pass) -> bool:
+        return self.when.due(pass_.now())
+
+    def run(self, pass_: Pass) -> None:
+        sweep(pass_.db, pass_.executors, pass_.now(), log_retention=self.log_retention)
+        if self.chunks is not None:
+            collect(pass_.db, self.chunks, pass_.now(), upload_expiry=self.upload_expiry)
+        self.when.ran()

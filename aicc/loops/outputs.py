@@ -8,6 +8,7 @@ import logging
 
 from aicc.executors.base import Executor
 from aicc.loops.lease import Lease
+from aicc.loops.steps import EveryPass, Pass
 from aicc.services.common import utcnow
 from aicc.services.jobs import logs
 from aicc.services.models import outputs
@@ -24,3 +25,15 @@ def deliver(db: Database, lease: Lease, executors: dict[str, Executor], chunks: 
             session, chunks, lambda job: logs.outputs_dir(session, job, executors)
         ):
             log.info("job outputs: %s", line)
+
+
+class Outputs(EveryPass):
+    """The models' step, after reconcile: `deliver` at every pass, into `chunks`."""
+
+    name = "outputs"
+
+    def __init__(self, chunks: ChunkStore) -> None:
+        self.chunks = chunks
+
+    def run(self, pass_: Pass) -> None:
+        deliver(pass_.db, pass_.lease, pass_.executors, self.chunks)

@@ -23,7 +23,7 @@ from aicc.portal.forms import Form as PageForm
 from aicc.portal.forms import Rejected, parse, service_call
 from aicc.portal.rendering import PortalRoute, error_page, render
 from aicc.services.common import utcnow
-from aicc.services.tenancy import secrets, tenancy, tokens
+from aicc.services.tenancy import secrets, tenancy, tokens, views
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
@@ -35,12 +35,12 @@ EXPIRY_DAYS = (7, 30, 90, 365)
 
 @dataclass(frozen=True)
 class TokenLine:
-    token: schemas.Token
+    token: views.Token
     status: str  # active | expired | revoked
 
 
-def _token_lines(rows: list[schemas.Token], now: datetime) -> list[TokenLine]:
-    def status(t: schemas.Token) -> str:
+def _token_lines(rows: list[views.Token], now: datetime) -> list[TokenLine]:
+    def status(t: views.Token) -> str:
         if t.revoked_at is not None:
             return "revoked"
         if t.expires_at is not None and t.expires_at <= now:
@@ -58,13 +58,10 @@ def _tokens_page(
     me: Me,
     *,
     form: PageForm | None = None,
-    created: schemas.Token | None = None,
+    created: views.Token | None = None,
     status: int = 200,
 ) -> Response:
-    rows = [
-        schemas.Token.model_validate(r, from_attributes=True)
-        for r in tokens.list_tokens(session, me.who)
-    ]
+    rows = tokens.list_tokens(session, me.who)
     return render(
         request,
         "tokens.html",
@@ -115,8 +112,7 @@ def token_create(
             )
     except Rejected as refused:
         return _tokens_page(request, session, me, form=form, status=refused.status)
-    made = schemas.Token.model_validate(row, from_attributes=True)
-    return _tokens_page(request, session, me, created=made.model_copy(update={"secret": secret}))
+    return _tokens_page(request, session, me, created=row.model_copy(update={"secret": secret}))
 
 
 @router.post("/tokens/{token_id}/revoke")
@@ -157,7 +153,7 @@ def _secrets_page(
         status=status,
         projects=choices,
         project=current,
-        secrets=[schemas.Secret.model_validate(r, from_attributes=True) for r in rows],
+        secrets=rows,
         form=form or PageForm("secret"),
         saved=request.query_params.get("saved", ""),
         deleted=request.query_params.get("deleted", ""),

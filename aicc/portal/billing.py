@@ -28,7 +28,7 @@ from aicc.portal.forms import Form as PageForm
 from aicc.portal.i18n import Translator
 from aicc.portal.rendering import PortalRoute, error_page, language_of, render
 from aicc.services.billing import budgets, credits, invoices, plans
-from aicc.services.billing.models import Budget, IssuedInvoice, Subsidy, Voucher
+from aicc.services.billing.views import Budget, IssuedInvoice, Subsidy, Voucher
 from aicc.services.common import Invalid, utcnow
 from aicc.services.tenancy import tenancy
 

@@ -13,12 +13,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from aicc.api import schemas
 from aicc.core.tenancy import Principal
 from aicc.core.topology import NodeState
 from aicc.services.center import overview
 from aicc.services.nodes import nodes
-from aicc.services.tenancy import audit, tenancy
+from aicc.services.nodes import views as nodes_views
+from aicc.services.tenancy import audit, tenancy, views
 
 AUDIT_PAGE = 50
 # The overview itself (figures, sums, rates) is `services.overview.center`; this module shapes
@@ -119,7 +119,7 @@ class Cell:
 
 @dataclass(frozen=True)
 class NodeLine:
-    node: schemas.Node
+    node: nodes_views.Node
     cells: list[Cell]
     actions: list[str] = field(default_factory=list)
 
@@ -145,7 +145,7 @@ def heat_map(session: Session, who: Principal) -> HeatMap:
     held = nodes.holders(session, who)  # operators only
     lines = []
     counts: Counter[str] = Counter()
-    for node in schemas.node_out(nodes.infos(session)):
+    for node in nodes.infos(session):
         on_node = held.get(node.id, {})
         cells = [
             Cell(
@@ -169,26 +169,18 @@ def heat_map(session: Session, who: Principal) -> HeatMap:
 
 @dataclass(frozen=True)
 class Directory:
-    orgs: list[schemas.Org]
-    projects: list[schemas.Project]
-    users: list[schemas.User]
+    orgs: list[views.Org]
+    projects: list[views.Project]
+    users: list[views.User]
     org_names: dict[str, str]
     users_per_org: Counter[str]
     projects_per_org: Counter[str]
 
 
 def directory(session: Session, who: Principal) -> Directory:
-    orgs = [
-        schemas.Org.model_validate(o, from_attributes=True) for o in tenancy.list_orgs(session, who)
-    ]
-    projects = [
-        schemas.Project.model_validate(p, from_attributes=True)
-        for p in tenancy.list_projects(session, who)
-    ]
-    users = [
-        schemas.User.model_validate(u, from_attributes=True)
-        for u in tenancy.list_users(session, who)
-    ]
+    orgs = tenancy.list_orgs(session, who)
+    projects = tenancy.list_projects(session, who)
+    users = tenancy.list_users(session, who)
     return Directory(
         orgs=orgs,
         projects=projects,
@@ -204,7 +196,7 @@ def directory(session: Session, who: Principal) -> Directory:
 
 @dataclass(frozen=True)
 class AuditPage:
-    entries: list[schemas.AuditEntry]
+    entries: list[views.AuditEntry]
     actions: list[str]
     action: str | None
     actor: str | None
@@ -222,7 +214,7 @@ def audit_page(
         session, who, limit=AUDIT_PAGE, before_id=before, action=action, actor=actor
     )
     return AuditPage(
-        entries=[schemas.AuditEntry.model_validate(r, from_attributes=True) for r in rows],
+        entries=rows,
         actions=actions,
         action=action,
         actor=actor,

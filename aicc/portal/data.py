@@ -36,7 +36,9 @@ from aicc.portal.i18n import Message
 from aicc.portal.rendering import PortalRoute, error_page, render
 from aicc.services.common import Forbidden, Invalid, ServiceError, TooLarge
 from aicc.services.data import chunks, datasets, inspect, uploads
+from aicc.services.data import views as data_views
 from aicc.services.models import models
+from aicc.services.models import views as model_views
 from aicc.services.tenancy import tenancy
 from aicc.services.tenancy.sessions import SignedIn
 
@@ -57,7 +59,7 @@ PROFILE_AUTO_BYTES = 16 * MIB  # a bigger table is profiled when asked (`?profil
 # --- the catalog ---
 
 
-def _matches(d: datasets.Dataset, words: str) -> bool:
+def _matches(d: data_views.Dataset, words: str) -> bool:
     """Every word in the name, a tag, or the description (case-insensitive)."""
     text = " ".join([d.name, d.description, *d.tags]).lower()
     return all(word in text for word in words.lower().split())
@@ -113,7 +115,7 @@ def _tags(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def _to_set(d: datasets.Dataset, **query: str | int) -> Response:
+def _to_set(d: data_views.Dataset, **query: str | int) -> Response:
     params = urlencode({"project": d.project, **query})
     return RedirectResponse(f"/data/{d.name}?{params}", status_code=303)
 
@@ -203,7 +205,7 @@ def _version_number(value: str | None) -> int | None:
 
 def _opened(
     session: Session, me: SignedIn, name: str, project: str | None
-) -> tuple[datasets.Dataset, str | None]:
+) -> tuple[data_views.Dataset, str | None]:
     """The set a page names (another tenant's private set: NotFound, the 404 page)."""
     target, where = datasets.reference(name, project=project)
     return datasets.get(session, me.who, str(target), project=where), where
@@ -226,7 +228,7 @@ def _dataset_page(
     chosen = _version_number(query.get("version")) or d.latest
     version = manifest = None
     entries: list[Entry] = []
-    trained: list[tuple[models.Model, models.ModelVersion]] = []
+    trained: list[tuple[model_views.Model, model_views.ModelVersion]] = []
     folder = query.get("dir", "")
     folder = folder if folder.endswith("/") else (f"{folder}/" if folder else "")
     if chosen is not None:
@@ -286,15 +288,15 @@ class Looks:
 
     tables: set[str] = field(default_factory=set)  # the version's table files
     file: str | None = None  # the table file previewed
-    preview: inspect.Preview | None = None
-    profile: inspect.Profile | None = None
+    preview: data_views.Preview | None = None
+    profile: data_views.Profile | None = None
     profile_waits: bool = False  # a big table: its profile is a click away
     names: list[str] = field(default_factory=list)  # what a query calls the tables
     sql: str = ""
-    answer: inspect.QueryResult | None = None
-    thumbnails: inspect.Thumbnails | None = None
+    answer: data_views.QueryResult | None = None
+    thumbnails: data_views.Thumbnails | None = None
     problems: dict[str, Message] = field(default_factory=dict)  # section -> why it is missing
-    table_diffs: dict[str, inspect.TableDiff] = field(default_factory=dict)
+    table_diffs: dict[str, data_views.TableDiff] = field(default_factory=dict)
     charts: list[dict[str, Any]] = field(default_factory=list)  # a profile's, one per column
 
 
@@ -315,7 +317,7 @@ class Inside:
     views: Path
     limits: inspect.Limits
 
-    def query(self, manifest: core.Manifest, sql: str) -> inspect.QueryResult:
+    def query(self, manifest: core.Manifest, sql: str) -> data_views.QueryResult:
         limits = replace(self.limits, max_rows=QUERY_ROWS)
         return inspect.query(self.source, manifest, sql, views=self.views, limits=limits)
 
@@ -362,7 +364,7 @@ def look(
     return looks
 
 
-def column_chart(column: inspect.ColumnProfile) -> dict[str, Any]:
+def column_chart(column: data_views.ColumnProfile) -> dict[str, Any]:
     """A column's histogram (numbers) or its most frequent values, as the portal's bars."""
     if column.histogram:
         categories = [_span(b.lo, b.hi) for b in column.histogram]
@@ -385,10 +387,10 @@ def _span(lo: float, hi: float) -> str:
 
 def table_diffs(
     inside: Inside, old: core.Manifest, new: core.Manifest, diff: core.FileDiff
-) -> dict[str, inspect.TableDiff]:
+) -> dict[str, data_views.TableDiff]:
     """Rows added and removed in the first changed table files (unreadable ones are left out:
     the file list already says they changed)."""
-    out: dict[str, inspect.TableDiff] = {}
+    out: dict[str, data_views.TableDiff] = {}
     for path in [p for p in diff.changed if inspect.table_format(p)][:TABLE_DIFFS]:
         try:
             out[path] = inspect.diff_tables(
@@ -407,7 +409,7 @@ class Lineage:
     inputs: list[tuple[str, str | None]]  # (reference, its page; None when it does not parse)
 
 
-def lineage_of(version: datasets.DatasetVersion) -> Lineage:
+def lineage_of(version: data_views.DatasetVersion) -> Lineage:
     """`{"job_id", "datasets": [refs]}` as CONTRACTS.md §9 writes a model's lineage (`job`
     and `inputs` read too)."""
     raw = version.lineage
@@ -428,7 +430,7 @@ def lineage_of(version: datasets.DatasetVersion) -> Lineage:
     return Lineage(str(job) if job else None, inputs)
 
 
-def _edit_values(d: datasets.Dataset) -> dict[str, str]:
+def _edit_values(d: data_views.Dataset) -> dict[str, str]:
     return {
         "description": d.description,
         "licence": d.licence,

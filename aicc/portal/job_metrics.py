@@ -30,7 +30,7 @@ POINTS = 300  # per chart: a line this wide shows no more
 @dataclass(frozen=True)
 class Curve:
     name: str
-    last: tuple[int, float]  # (step, value)
+    last: list[int | float]  # [step, value]
     low: float
     high: float
     chart: dict[str, Any]  # what portal.js draws: {"type": "steps", "name", "points"}

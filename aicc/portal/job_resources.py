@@ -26,7 +26,7 @@ from aicc.portal.auth import Me
 from aicc.portal.billing import money
 from aicc.portal.rendering import PortalRoute, render
 from aicc.services.billing import invoices, records
-from aicc.services.billing.models import UsageRecord
+from aicc.services.billing.views import UsageRecord
 from aicc.services.common import ServiceError
 from aicc.services.jobs import jobs, logs
 

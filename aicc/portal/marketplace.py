@@ -39,7 +39,7 @@ from aicc.portal.forms import Form as PageForm
 from aicc.portal.i18n import Translator
 from aicc.portal.rendering import PortalRoute, error_page, language_of, render
 from aicc.services.common import Conflict, Invalid, ServiceError, TooLarge
-from aicc.services.data import datasets
+from aicc.services.data import datasets, views
 from aicc.services.jobs.jobs import SubmitLimits
 from aicc.services.models import models, template_estimate, templates
 from aicc.services.tenancy.sessions import SignedIn
@@ -181,7 +181,7 @@ def mapping_of(fields: Mapping[str, Any]) -> dict[str, str]:
 class Choice:
     """A data set of step 1: its name, where it lives, and the reference of its latest version."""
 
-    set: datasets.Dataset
+    set: views.Dataset
     ref: str
 
 

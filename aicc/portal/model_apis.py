@@ -22,7 +22,7 @@ from aicc.gateway.forward import chat_as
 from aicc.portal.auth import Me, csrf_ok, signed_in_briefly
 from aicc.portal.rendering import PortalRoute, error_page, render
 from aicc.services.common import Invalid, utcnow
-from aicc.services.serving import api_keys, deployments
+from aicc.services.serving import api_keys, deployments, views
 from aicc.services.serving import gateway as gw
 from aicc.services.tenancy import tenancy
 from aicc.services.tenancy.sessions import SignedIn
@@ -41,7 +41,7 @@ MAX_TOKENS = 4096
 class Live:
     """What the live panel shows: the traffic a minute, the replicas and the autoscaler."""
 
-    deployment: deployments.Deployment
+    deployment: views.Deployment
     minutes: list[gw.Minute]
     inflight: int  # requests in flight now, as the autoscaler counts them
     total: int
@@ -230,7 +230,7 @@ def _keys_page(
     me: SignedIn,
     project: str | None,
     *,
-    created: api_keys.ApiKey | None = None,
+    created: views.ApiKey | None = None,
     secret: str | None = None,
     done: str = "",
     status: int = 200,
@@ -269,7 +269,7 @@ def key_create(
     if not csrf_ok(me, csrf):
         return error_page(request, 400, "csrf")
     scope = [n.strip() for n in deployments_.split(",") if n.strip()] or None
-    made, secret = api_keys.create(
+    made = api_keys.create(
         session,
         me.who,
         project=project or None,
@@ -279,7 +279,7 @@ def key_create(
         tokens_per_month=_count(tokens_per_month, "tokens_per_month"),
     )
     return _keys_page(
-        request, session, me, made.project_id, created=made, secret=secret, status=201
+        request, session, me, made.project_id, created=made, secret=made.secret, status=201
     )
 
 

@@ -25,7 +25,7 @@ from aicc.portal.marketplace import curve_chart, data_link
 from aicc.portal.rendering import PortalRoute, error_page, render
 from aicc.services.common import Invalid
 from aicc.services.data.datasets import reference
-from aicc.services.models import models
+from aicc.services.models import models, views
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
@@ -33,7 +33,7 @@ SCOPES = ("project", "visible", "public")
 IN_MEMORY = 16 * 1024 * 1024  # a zip up to this size is built in memory, a bigger one on disk
 
 
-def _matches(m: models.Model, words: str) -> bool:
+def _matches(m: views.Model, words: str) -> bool:
     text = " ".join([m.name, m.description, *m.tags]).lower()
     return all(word in text for word in words.lower().split())
 
@@ -93,7 +93,7 @@ def model_page(
     )
 
 
-def _link(model: models.Model, **query: str | int) -> str:
+def _link(model: views.Model, **query: str | int) -> str:
     return f"/models/{quote(model.name)}?{urlencode({'project': model.project, **query})}"
 
 

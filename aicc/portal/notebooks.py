@@ -32,10 +32,7 @@ def _page(
     status: int = 200,
     live: bool = False,
 ) -> Response:
-    rows = [
-        schemas.Notebook.model_validate(n, from_attributes=True)
-        for n in notebooks.list_notebooks(session, me.who)
-    ]
+    rows = notebooks.list_notebooks(session, me.who)
     projects = [p for p in tenancy.list_projects(session, me.who) if p.org_id == me.who.org_id]
     default_minutes = state.settings.notebooks.idle_timeout_s // 60
     return render(

@@ -16,7 +16,8 @@ from aicc.portal.i18n import Translator
 from aicc.portal.rendering import PortalRoute, language_of, render
 from aicc.services.common import utcnow
 from aicc.services.reports import export, pdf
-from aicc.services.reports.monthly import MonthlyReport, for_server
+from aicc.services.reports.monthly import for_server
+from aicc.services.reports.views import MonthlyReport
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False, prefix="/center")
 

@@ -12,7 +12,6 @@ from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
-from aicc.api import schemas
 from aicc.api.state import AppState
 from aicc.core.states import RUNNING, WAITING, JobState
 from aicc.core.tenancy import Principal, can_write
@@ -20,7 +19,9 @@ from aicc.services.center import overview
 from aicc.services.common import NotFound, ServiceError
 from aicc.services.jobs import explain as explain_service
 from aicc.services.jobs import jobs, logs
+from aicc.services.jobs import views as jobs_views
 from aicc.services.nodes import nodes
+from aicc.services.nodes import views as nodes_views
 from aicc.services.tenancy import tenancy
 
 FINISHED = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
@@ -36,8 +37,8 @@ Stream = Literal["stdout", "stderr"]  # a replica's logs (the executors' `Stream
 @dataclass(frozen=True)
 class Dashboard:
     counts: dict[str, int]
-    active: list[schemas.Job]  # running and waiting, newest first
-    finished: list[schemas.Job]  # the latest that ended
+    active: list[jobs_views.Job]  # running and waiting, newest first
+    finished: list[jobs_views.Job]  # the latest that ended
 
     @property
     def total(self) -> int:
@@ -49,7 +50,7 @@ class Dashboard:
 
 @dataclass(frozen=True)
 class JobList:
-    items: list[schemas.Job]
+    items: list[jobs_views.Job]
     projects: list[tuple[str, str]]  # (id, name) the person may filter by
     state: str | None
     project: str | None
@@ -67,9 +68,9 @@ class LogView:
 
 @dataclass(frozen=True)
 class JobDetail:
-    job: schemas.Job
-    events: list[schemas.Event]
-    waiting_reasons: list[schemas.ExplainReason] = field(default_factory=list)
+    job: jobs_views.Job
+    events: list[jobs_views.Event]
+    waiting_reasons: list[jobs_views.ExplainReason] = field(default_factory=list)
     position: int | None = None
     can_cancel: bool = False
 
@@ -108,8 +109,8 @@ def dashboard(session: Session, who: Principal) -> Dashboard:
     ended = [r for r in latest if JobState(r.state).is_terminal()][:RECENTLY_ENDED]
     return Dashboard(
         overview.job_counts(session, who),
-        [schemas.job_out(j) for j in active],
-        [schemas.job_out(j) for j in ended],
+        list(active),
+        list(ended),
     )
 
 
@@ -124,7 +125,7 @@ def job_list(
         session, who, state=state, project=project, limit=PAGE_SIZE, before_id=before or None
     )
     return JobList(
-        items=[schemas.job_out(j) for j in rows],
+        items=list(rows),
         projects=projects,
         state=state,
         project=project,
@@ -134,20 +135,20 @@ def job_list(
 
 def job_detail(session: Session, state: AppState, who: Principal, job_id: str) -> JobDetail:
     row = jobs.get(session, who, job_id)  # another tenant's job: NotFound, like the API
-    job = schemas.job_out(row)
+    job = row
     events = [
-        schemas.Event.model_validate(e, from_attributes=True)
+        jobs_views.Event.model_validate(e, from_attributes=True)
         for e in jobs.events(session, who, job_id)
     ]
     job_state = JobState(row.state)
-    reasons: list[schemas.ExplainReason] = []
+    reasons: list[jobs_views.ExplainReason] = []
     position = None
     if job_state in WAITING:
         controller = state.controller
         found = explain_service.explain(
             session, row, controller.profile, controller.billing, controller.site.decorate
         )
-        reasons = [schemas.ExplainReason(code=r.code, message=r.message) for r in found.reasons]
+        reasons = [jobs_views.ExplainReason(code=r.code, message=r.message) for r in found.reasons]
         position = found.position
     return JobDetail(
         job=job,
@@ -192,8 +193,8 @@ def job_log(
     return LogView(replica, stream, text, ended, note=None if text else "job.log.empty")
 
 
-def node_list(session: Session) -> list[schemas.Node]:
-    return schemas.node_out(nodes.infos(session))
+def node_list(session: Session) -> list[nodes_views.Node]:
+    return nodes.infos(session)
 
 
 def chart_data(counts: dict[str, int], label: Any) -> dict[str, Any]:
@@ -205,7 +206,7 @@ def chart_data(counts: dict[str, int], label: Any) -> dict[str, Any]:
     }
 
 
-def duration_s(job: schemas.Job, now: datetime) -> float | None:
+def duration_s(job: jobs_views.Job, now: datetime) -> float | None:
     if job.started_at is None:
         return None
     return max(0.0, ((job.ended_at or now) - job.started_at).total_seconds())

@@ -1,4 +1,5 @@
-"""Why a job waits, and when it would start: the same scheduler, run forward on a what-if.
+"""Why a job waits, and when it would start (`estimated_start`): the same scheduler, run forward
+on a what-if.
 
 `explain()` runs one cycle for the reasons and the position, then replays the future the way the
 scheduler sees it: no new arrivals, running jobs end at their declared end (`started_at +

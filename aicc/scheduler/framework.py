@@ -25,6 +25,10 @@ and, under a site power cap, a job whose start would go over it (`power.py`);
 The answer has exactly one `Bind` or `Wait` per pending job, in queue order; a `Reserve` follows
 the reserved job's `Wait`, and `Preempt`s (one per victim) follow their preemptor's `Wait`.
 A cycle never sees the future: only `snapshot.now`, declared runtimes and past usage.
+
+No job can stop a cycle for all: when one raises, `isolate` bisects the placed, then the
+waiting jobs for those that make it raise (the loop fails such a waiting job as `quarantined`
+and only leaves a placed one out of the snapshot), and the others are scheduled.
 """
 
 from __future__ import annotations

@@ -31,6 +31,8 @@ below (plugin name -> factory of `args`): adding a plugin is its module and one 
 point's registry (or `register(point, name, factory)` from outside the package). Actions are
 registered in `actions/__init__.py`, placement policies in `placement.REGISTRY`, bind functions
 in `cycle.BINDS`; preemption's victim rules (`preempt.rules`) are the `preempt` point's plugins.
+`REGISTRIES` holds every point's registry by name. The named profiles (`PROFILES`) are
+`default`, `fifo`, `easy`, `las` and `spread`; a site adds its own in config.yaml.
 """
 
 from __future__ import annotations

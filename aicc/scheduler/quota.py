@@ -142,16 +142,7 @@ class QuotaTree:
 
     def borrows(self, project: str, demand: Mapping[str, float]) -> bool:
         """Would `demand` take the project beyond its guarantee of a governed resource?"""
-        tenant = self.by_id.get(project)
-        if tenant is None:
-            return False
-        used = self.used[project]
-        guaranteed = tenant.quota.guaranteed
-        return any(
-            v > 0 and used.get(k, 0.0) + v > guaranteed.get(k, 0.0) + EPSILON
-            for k, v in demand.items()
-            if k in self.governed
-        )
+        return self._beyond(project, {k: v for k, v in demand.items() if v > 0})
 
     def within_guarantee(self, project: str, demand: Mapping[str, float]) -> bool:
         """Does `demand` use a governed resource and stay within the project's guarantee?"""
@@ -163,13 +154,18 @@ class QuotaTree:
 
     def over_guarantee(self, project: str, keys: Iterable[str]) -> bool:
         """Is the project using more than its guarantee of one of these governed resources?"""
+        return self._beyond(project, dict.fromkeys(keys, 0.0))
+
+    def _beyond(self, project: str, extra: Mapping[str, float]) -> bool:
+        """Would the project's use plus `extra` exceed its guarantee of a governed resource?"""
         tenant = self.by_id.get(project)
         if tenant is None:
             return False
-        used = self.used[project]
-        guaranteed = tenant.quota.guaranteed
+        used, guaranteed = self.used[project], tenant.quota.guaranteed
         return any(
-            used.get(k, 0.0) > guaranteed.get(k, 0.0) + EPSILON for k in keys if k in self.governed
+            used.get(k, 0.0) + v > guaranteed.get(k, 0.0) + EPSILON
+            for k, v in extra.items()
+            if k in self.governed
         )
 
     def protected(self, job: JobView, demand: Mapping[str, float]) -> bool:

@@ -1,58 +1,78 @@
 """The books (docs/billing.md): `client.price_plans`, `client.vouchers`, `client.subsidies`,
-`client.budgets`, `client.usage`, `client.bills` and `client.invoices`. Money comes back as the
-API sends it: decimal strings with their currency."""
+`client.budgets`, `client.usage`, `client.bills` and `client.invoices`, parsed into the billing
+context's read models (`aicc.services.billing.views`): `client.bills.get()` is a `Bill`, a
+listing a list of its items. Money comes back as the API sends it: decimal strings with their
+currency."""
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping
 from typing import Any
 
 from aicc.sdk.transport import Json, Resource, api_path
+from aicc.services.billing.views import (
+    Adjustment,
+    Bill,
+    Budget,
+    EffectivePricePlan,
+    IssuedInvoice,
+    PricePlanVersion,
+    Subsidy,
+    Voucher,
+)
 
 
 class PricePlans(Resource):
-    def list(self, org: str | None = None) -> Json:
-        return self._t.pages(api_path("price-plans"), {"org": org})
+    def list(self, org: str | None = None) -> builtins.list[PricePlanVersion]:
+        answer = self._t.pages(api_path("price-plans"), {"org": org})
+        return [PricePlanVersion.model_validate(p) for p in answer["items"]]
 
-    def create(self, doc: Mapping[str, Any]) -> Json:
-        return self._t.call("POST", api_path("price-plans"), json=dict(doc))
+    def create(self, doc: Mapping[str, Any]) -> PricePlanVersion:
+        answer = self._t.call("POST", api_path("price-plans"), json=dict(doc))
+        return PricePlanVersion.model_validate(answer)
 
-    def effective(self, org: str | None = None, at: str | None = None) -> Json:
+    def effective(self, org: str | None = None, at: str | None = None) -> EffectivePricePlan:
         """The plan in force for an organization at a time (default: yours, now)."""
         path = api_path("price-plans", "effective")
-        return self._t.call("GET", path, params={"org": org, "at": at})
+        answer = self._t.call("GET", path, params={"org": org, "at": at})
+        return EffectivePricePlan.model_validate(answer)
 
 
 class Vouchers(Resource):
-    def list(self, org: str | None = None) -> Json:
-        return self._t.pages(api_path("vouchers"), {"org": org})
+    def list(self, org: str | None = None) -> builtins.list[Voucher]:
+        answer = self._t.pages(api_path("vouchers"), {"org": org})
+        return [Voucher.model_validate(v) for v in answer["items"]]
 
-    def create(self, body: Mapping[str, Any]) -> Json:
-        return self._t.call("POST", api_path("vouchers"), json=dict(body))
+    def create(self, body: Mapping[str, Any]) -> Voucher:
+        answer = self._t.call("POST", api_path("vouchers"), json=dict(body))
+        return Voucher.model_validate(answer)
 
 
 class Subsidies(Resource):
-    def list(self) -> Json:
-        return self._t.pages(api_path("subsidies"))
+    def list(self) -> builtins.list[Subsidy]:
+        answer = self._t.pages(api_path("subsidies"))
+        return [Subsidy.model_validate(s) for s in answer["items"]]
 
-    def create(self, body: Mapping[str, Any]) -> Json:
-        return self._t.call("POST", api_path("subsidies"), json=dict(body))
+    def create(self, body: Mapping[str, Any]) -> Subsidy:
+        answer = self._t.call("POST", api_path("subsidies"), json=dict(body))
+        return Subsidy.model_validate(answer)
 
 
 class Budgets(Resource):
-    def list(self) -> Json:
-        return self._t.pages(api_path("budgets"))
+    def list(self) -> builtins.list[Budget]:
+        return [Budget.model_validate(b) for b in self._t.pages(api_path("budgets"))["items"]]
 
     def set(
         self, body: Mapping[str, Any], *, project: str | None = None, org: str | None = None
-    ) -> Json:
+    ) -> Budget:
         """A project's (`project` id) or an organization's (`org` id) monthly budget."""
         where = (
             api_path("projects", project, "budget")
             if project
             else api_path("orgs", str(org), "budget")
         )
-        return self._t.call("PUT", where, json=dict(body))
+        return Budget.model_validate(self._t.call("PUT", where, json=dict(body)))
 
     def delete(self, budget_id: str) -> Json:
         return self._t.call("DELETE", api_path("budgets", budget_id))
@@ -78,10 +98,10 @@ class Usage(Resource):
 class Bills(Resource):
     def get(
         self, month: str | None = None, *, org: str | None = None, project: str | None = None
-    ) -> Json:
+    ) -> Bill:
         """An organization's invoice of a month: issued, or the draft as of now."""
         params = {"month": month, "org": org, "project": project}
-        return self._t.call("GET", api_path("bills"), params=params)
+        return Bill.model_validate(self._t.call("GET", api_path("bills"), params=params))
 
     def csv(
         self, month: str | None = None, *, org: str | None = None, project: str | None = None
@@ -89,14 +109,16 @@ class Bills(Resource):
         params = {"month": month, "org": org, "project": project}
         return self._t.request("GET", api_path("bills", "export"), params=params).text
 
-    def issue(self, org: str, month: str) -> Json:
+    def issue(self, org: str, month: str) -> Bill:
         body = {"org_id": org, "month": month}
-        return self._t.call("POST", api_path("bills", "issue"), json=body)
+        return Bill.model_validate(self._t.call("POST", api_path("bills", "issue"), json=body))
 
-    def adjust(self, body: Mapping[str, Any]) -> Json:
-        return self._t.call("POST", api_path("bills", "adjustments"), json=dict(body))
+    def adjust(self, body: Mapping[str, Any]) -> Adjustment:
+        answer = self._t.call("POST", api_path("bills", "adjustments"), json=dict(body))
+        return Adjustment.model_validate(answer)
 
 
 class Invoices(Resource):
-    def list(self, org: str | None = None) -> Json:
-        return self._t.pages(api_path("invoices"), {"org": org})
+    def list(self, org: str | None = None) -> builtins.list[IssuedInvoice]:
+        answer = self._t.pages(api_path("invoices"), {"org": org})
+        return [IssuedInvoice.model_validate(i) for i in answer["items"]]

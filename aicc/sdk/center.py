@@ -1,5 +1,7 @@
 """`client.accelerators`, `client.audit`, `client.estimates`: what the center offers, what
-happened in it, and what a job would take and cost."""
+happened in it, and what a job would take and cost. The audit chain's verification, the monthly
+report and the power cap come back as the services' read models (`services.tenancy.views`,
+`services.reports.views`, `services.center.views`)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from aicc.sdk.transport import Json, Resource, api_path, given
+from aicc.services.center.views import PowerCapEvent, PowerStatus
+from aicc.services.reports.views import MonthlyReport
+from aicc.services.tenancy.views import AuditVerification
 
 
 class Accelerators(Resource):
@@ -19,10 +24,10 @@ class Audit(Resource):
         """The newest `limit` entries (one page: the route keeps no cursor)."""
         return self._t.call("GET", api_path("audit"), params={"limit": limit, "action": action})
 
-    def verify(self) -> Json:
+    def verify(self) -> AuditVerification:
         """The hash chain walked: `intact`, `verified`, `pending`, `broken_at`, `reason`, and
         the head (`last_seq`, `last_hash`)."""
-        return self._t.call("GET", api_path("audit", "verify"))
+        return AuditVerification.model_validate(self._t.call("GET", api_path("audit", "verify")))
 
 
 class Estimates(Resource):
@@ -49,8 +54,9 @@ class Estimates(Resource):
 class Reports(Resource):
     """The center's monthly report (center admins): JSON, CSV text, PDF bytes."""
 
-    def monthly(self, month: str | None = None) -> Json:
-        return self._t.call("GET", api_path("reports", "monthly"), params={"month": month})
+    def monthly(self, month: str | None = None) -> MonthlyReport:
+        answer = self._t.call("GET", api_path("reports", "monthly"), params={"month": month})
+        return MonthlyReport.model_validate(answer)
 
     def monthly_csv(self, month: str | None = None) -> str:
         path = api_path("reports", "monthly.csv")
@@ -64,9 +70,9 @@ class Reports(Resource):
 class PowerCap(Resource):
     """The site's power cap (center admins; docs/green.md)."""
 
-    def show(self) -> Json:
+    def show(self) -> PowerStatus:
         """The estimated facility power, the cap in force and the events."""
-        return self._t.call("GET", api_path("center", "power-cap"))
+        return PowerStatus.model_validate(self._t.call("GET", api_path("center", "power-cap")))
 
     def set(
         self,
@@ -76,11 +82,12 @@ class PowerCap(Resource):
         end: str | None = None,
         duration: str | int | None = None,
         note: str | None = None,
-    ) -> Json:
+    ) -> PowerCapEvent:
         """A cap (`120kW`, or a number of kW) from `start` (default now) until `end` or for
         `duration` (`2h`)."""
         body = given(cap_kw=cap, start=start, end=end, duration_s=duration, note=note)
-        return self._t.call("POST", api_path("center", "power-cap", "events"), json=body)
+        path = api_path("center", "power-cap", "events")
+        return PowerCapEvent.model_validate(self._t.call("POST", path, json=body))
 
     def clear(self, event_id: str) -> Json:
         """Remove one event: its cap no longer holds."""

@@ -1,4 +1,5 @@
-"""`client.datasets`: data sets, pushed and pulled by chunk.
+"""`client.datasets`: data sets, pushed and pulled by chunk. Answers are the data context's read
+models (`services/data/views.py`): `get` is a `Dataset`, `list` a `list[Dataset]`.
 
 A push reads a directory, cuts each file into content-defined chunks, asks the server which
 chunks it lacks, sends only those in batches, then commits the manifest. A stat cache
@@ -27,6 +28,19 @@ from typing import Any, NamedTuple
 from aicc.core import datasets as core
 from aicc.sdk.auth import aicc_home
 from aicc.sdk.transport import Json, Resource, api_path
+from aicc.services.data.views import (
+    Committed,
+    Dataset,
+    DatasetVersion,
+    Diff,
+    Manifest,
+    Preview,
+    Profile,
+    QueryResult,
+    Thumbnails,
+    UploadPlan,
+)
+from aicc.services.jobs.views import Job
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total): "hash", "upload", "download"
 BATCH_BYTES = 6 * 1024 * 1024  # chunks per request, under the server's request limit
@@ -266,74 +280,89 @@ def _read_chunks(
 class Datasets(Resource):
     noun = "datasets"  # models are pulled the same way (`sdk/models.py`)
 
-    def list(self, project: str | None = None, scope: str | None = None) -> Json:
-        return self._t.pages(api_path("datasets"), {"project": project, "scope": scope})
+    def list(self, project: str | None = None, scope: str | None = None) -> builtins.list[Dataset]:
+        answer = self._t.pages(api_path("datasets"), {"project": project, "scope": scope})
+        return [Dataset.model_validate(item) for item in answer["items"]]
 
-    def create(self, name: str, project: str | None = None, **fields: Any) -> Json:
+    def create(self, name: str, project: str | None = None, **fields: Any) -> Dataset:
         body = {"name": name, "project": project, **{k: v for k, v in fields.items() if v}}
-        return self._t.call("POST", api_path("datasets"), json=body)
+        return Dataset.model_validate(self._t.call("POST", api_path("datasets"), json=body))
 
-    def get(self, ref: str, project: str | None = None) -> Json:
+    def get(self, ref: str, project: str | None = None) -> Dataset:
         name, where, _ = split_ref(ref, project)
-        return self._t.call("GET", api_path("datasets", name), params={"project": where})
+        answer = self._t.call("GET", api_path("datasets", name), params={"project": where})
+        return Dataset.model_validate(answer)
 
-    def update(self, name: str, project: str | None = None, **changes: Any) -> Json:
+    def update(self, name: str, project: str | None = None, **changes: Any) -> Dataset:
         body = {k: v for k, v in changes.items() if v is not None}
         path = api_path("datasets", name)
-        return self._t.call("PATCH", path, params={"project": project}, json=body)
+        answer = self._t.call("PATCH", path, params={"project": project}, json=body)
+        return Dataset.model_validate(answer)
 
     def delete(self, name: str, project: str | None = None) -> Json:
         return self._t.call("DELETE", api_path("datasets", name), params={"project": project})
 
-    def versions(self, ref: str, project: str | None = None) -> Json:
+    def versions(self, ref: str, project: str | None = None) -> builtins.list[DatasetVersion]:
         name, where, _ = split_ref(ref, project)
-        return self._t.pages(api_path("datasets", name, "versions"), {"project": where})
+        answer = self._t.pages(api_path("datasets", name, "versions"), {"project": where})
+        return [DatasetVersion.model_validate(item) for item in answer["items"]]
 
-    def version(self, ref: str, project: str | None = None) -> Json:
+    def version(self, ref: str, project: str | None = None) -> DatasetVersion:
         name, where, number = split_ref(ref, project)
         path = api_path("datasets", name, "versions", number)
-        return self._t.call("GET", path, params={"project": where})
+        return DatasetVersion.model_validate(self._t.call("GET", path, params={"project": where}))
 
-    def manifest(self, ref: str, project: str | None = None) -> Json:
+    def manifest(self, ref: str, project: str | None = None) -> Manifest:
+        return Manifest.model_validate(self._manifest(ref, project))
+
+    def _manifest(self, ref: str, project: str | None) -> Json:
+        """The manifest's JSON, which a pull checks as a client's (`core.Manifest.from_json`)."""
         name, where, number = split_ref(ref, project)
         path = api_path(self.noun, name, "versions", number, "manifest")
         return self._t.call("GET", path, params={"project": where})
 
     def preview(
         self, ref: str, path: str | None = None, limit: int = 50, project: str | None = None
-    ) -> Json:
+    ) -> Preview:
         """The first rows of a table file (or lines of a text file): `columns` and `rows`."""
         name, where, number = split_ref(ref, project)
         route = api_path("datasets", name, "versions", number, "preview")
-        return self._t.call("GET", route, params={"project": where, "path": path, "limit": limit})
+        query = {"project": where, "path": path, "limit": limit}
+        return Preview.model_validate(self._t.call("GET", route, params=query))
 
-    def profile(self, ref: str, path: str, project: str | None = None) -> Json:
+    def profile(self, ref: str, path: str, project: str | None = None) -> Profile:
         name, where, number = split_ref(ref, project)
         route = api_path("datasets", name, "versions", number, "profile")
-        return self._t.call("GET", route, params={"project": where, "path": path})
+        answer = self._t.call("GET", route, params={"project": where, "path": path})
+        return Profile.model_validate(answer)
 
-    def query(self, ref: str, sql: str, max_rows: int = 1000, project: str | None = None) -> Json:
+    def query(
+        self, ref: str, sql: str, max_rows: int = 1000, project: str | None = None
+    ) -> QueryResult:
         """One read-only SELECT over the version's table files, each a view named after it."""
         name, where, number = split_ref(ref, project)
         route = api_path("datasets", name, "versions", number, "query")
         body = {"sql": sql, "max_rows": max_rows}
-        return self._t.call("POST", route, params={"project": where}, json=body)
+        answer = self._t.call("POST", route, params={"project": where}, json=body)
+        return QueryResult.model_validate(answer)
 
     def thumbnails(
         self, ref: str, folder: str = "", limit: int = 24, project: str | None = None
-    ) -> Json:
+    ) -> Thumbnails:
         name, where, number = split_ref(ref, project)
         route = api_path("datasets", name, "versions", number, "thumbnails")
         query = {"project": where, "folder": folder, "limit": limit}
-        return self._t.call("GET", route, params=query)
+        return Thumbnails.model_validate(self._t.call("GET", route, params=query))
 
     def diff(
         self, name: str, old: int, new: int, path: str | None = None, project: str | None = None
-    ) -> Json:
+    ) -> Diff:
         query = {"project": project, "old": old, "new": new, "path": path}
-        return self._t.call("GET", api_path("datasets", name, "diff"), params=query)
+        return Diff.model_validate(
+            self._t.call("GET", api_path("datasets", name, "diff"), params=query)
+        )
 
-    def clean(self, ref: str, into: str, project: str | None = None, **options: Any) -> Json:
+    def clean(self, ref: str, into: str, project: str | None = None, **options: Any) -> Job:
         """Submit a cleaning job; its outputs become the next version of `into`. Answers the
         job."""
         name, where, number = split_ref(ref, project)
@@ -343,7 +372,9 @@ class Datasets(Resource):
             "version": None if number == "latest" else int(number),
             **{k: v for k, v in options.items() if v is not None},
         }
-        return self._t.call("POST", api_path("datasets", name, "clean"), json=body)
+        return Job.model_validate(
+            self._t.call("POST", api_path("datasets", name, "clean"), json=body)
+        )
 
     def push(
         self,
@@ -355,15 +386,16 @@ class Datasets(Resource):
         create: dict[str, Any] | None = None,
         progress: Progress | None = None,
         cache: StatCache | None = None,
-    ) -> Json:
-        """Push `directory` as the next version of `name` (made when missing); answers
-        `{"version": ..., "created": bool}`: `created` is false when nothing changed."""
+    ) -> Committed:
+        """Push `directory` as the next version of `name` (made when missing); answers the
+        version and `created`, false when nothing changed."""
         root = Path(directory)
         if not root.is_dir():
             raise PushError(f"{root} is not a directory")
         newest, manifest = self._changed(name, root, project, progress, cache)
-        if manifest is None or (newest and newest["manifest_digest"] == manifest.digest):
-            return {"version": newest, "created": False}
+        if newest and (manifest is None or newest.manifest_digest == manifest.digest):
+            return Committed(version=newest, created=False)
+        assert manifest is not None  # None only when there is a newest version
         encoded = manifest.encode()
         mchunks = core.cut(encoded)
         sizes = {**manifest.chunk_sizes(), **{c.digest: c.size for c in mchunks}}
@@ -381,11 +413,12 @@ class Datasets(Resource):
             sent += self._send(upload_id, batch)
             if progress:
                 progress("upload", sent, total)
-        return self._t.call(
+        answer = self._t.call(
             "POST",
             api_path("uploads", upload_id, "commit"),
             json={"manifest_chunks": [[c.digest, c.size] for c in mchunks], "message": message},
         )
+        return Committed.model_validate(answer)
 
     def _changed(
         self,
@@ -394,19 +427,19 @@ class Datasets(Resource):
         project: str | None,
         progress: Progress | None,
         cache: StatCache | None,
-    ) -> tuple[Json | None, core.Manifest | None]:
+    ) -> tuple[DatasetVersion | None, core.Manifest | None]:
         """The newest version the caller may write to (None when there is none), and the
         directory's manifest, None when the stat cache shows the tree unchanged since that
         version was pushed (then not one file is read, or only the tree is scanned)."""
         from aicc.sdk.errors import ApiError
 
-        def latest() -> Json:
+        def latest() -> Dataset | None:
             try:
                 return self.get(name, project)
             except ApiError as e:
                 if e.status_code != 404:
                     raise
-                return {"writable": False, "versions": []}
+                return None
 
         with ThreadPoolExecutor(1) as asking:  # the server answers while the tree is looked at
             answer = asking.submit(latest)
@@ -416,13 +449,13 @@ class Datasets(Resource):
         own = cache is None
         cache = cache or StatCache()
         try:
-            newest = known["versions"][0] if known["writable"] and known["versions"] else None
+            newest = known.versions[0] if known and known.writable and known.versions else None
             pushed = cache.tree(tree)
-            if newest and quick and pushed == (quick, newest["manifest_digest"]):
+            if newest and quick and pushed == (quick, newest.manifest_digest):
                 return newest, None  # not one file read
             files = scan(root)
             seen = quick or signature(files)
-            if newest and pushed == (seen, newest["manifest_digest"]):
+            if newest and pushed == (seen, newest.manifest_digest):
                 return newest, None
             manifest = manifest_of(root, progress, cache, files)
             cache.save_tree(tree, seen, manifest.digest)
@@ -439,7 +472,7 @@ class Datasets(Resource):
         digests = list(sizes)
         upload_id, missing = "", set()
         for i in range(0, max(len(digests), 1), DIGESTS_PER_BEGIN):
-            plan = self._t.call(
+            answer = self._t.call(
                 "POST",
                 api_path("datasets", name, "uploads"),
                 json={
@@ -449,8 +482,9 @@ class Datasets(Resource):
                     "create": spec,
                 },
             )
-            upload_id = plan["upload_id"]
-            missing.update(plan["missing"])
+            plan = UploadPlan.model_validate(answer)
+            upload_id = plan.upload_id
+            missing.update(plan.missing)
         return upload_id, missing
 
     def _send(self, upload_id: str, batch: builtins.list[tuple[str, bytes]]) -> int:
@@ -479,7 +513,7 @@ class Datasets(Resource):
         """Write version `ref` into `directory`; files already there with the right content are
         kept, so an interrupted pull resumes. Answers the version's manifest."""
         name, where, _ = split_ref(ref, project)
-        manifest = core.Manifest.from_json(self.manifest(ref, project))
+        manifest = core.Manifest.from_json(self._manifest(ref, project))
         root = Path(directory)
         root.mkdir(parents=True, exist_ok=True)
         cache = StatCache()

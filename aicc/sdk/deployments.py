@@ -1,15 +1,21 @@
-"""`client.deployments`: model APIs (or commands listening on `$PORT`) kept running."""
+"""`client.deployments`: model APIs (or commands listening on `$PORT`) kept running. Answers
+are the serving context's read models (`services/serving/views.py`), the classes the server's
+services return: `get` is a `Deployment`, `list` a `list[Deployment]`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aicc.sdk.transport import Json, Resource, api_path, given
+from aicc.sdk.transport import Resource, api_path, given
+from aicc.services.serving.views import Deployment, DeploymentRevision
+
+Revisions = list[DeploymentRevision]  # a name: inside the class, `list` is the method
 
 
 class Deployments(Resource):
-    def list(self, project: str | None = None) -> Json:
-        return self._t.pages(api_path("deployments"), {"project": project})
+    def list(self, project: str | None = None) -> list[Deployment]:
+        answer = self._t.pages(api_path("deployments"), {"project": project})
+        return [Deployment.model_validate(item) for item in answer["items"]]
 
     def create(
         self,
@@ -26,7 +32,7 @@ class Deployments(Resource):
         readiness_path: str = "/health",
         workdir_sha256: str | None = None,
         target_concurrency: float | None = None,
-    ) -> Json:
+    ) -> Deployment:
         """Deploy a model version (`NAME@N`, `NAME` for the latest) or a command."""
         body = given(
             name=name,
@@ -42,21 +48,25 @@ class Deployments(Resource):
             workdir_sha256=workdir_sha256,
             target_concurrency=target_concurrency,
         )
-        return self._t.call("POST", api_path("deployments"), json=body)
+        return Deployment.model_validate(self._t.call("POST", api_path("deployments"), json=body))
 
-    def get(self, name: str, project: str | None = None) -> Json:
-        return self._t.call("GET", api_path("deployments", name), params={"project": project})
+    def get(self, name: str, project: str | None = None) -> Deployment:
+        path = api_path("deployments", name)
+        return Deployment.model_validate(self._t.call("GET", path, params={"project": project}))
 
-    def update(self, name: str, project: str | None = None, **changes: Any) -> Json:
+    def update(self, name: str, project: str | None = None, **changes: Any) -> Deployment:
         """A new revision: `model=`, `command=`, `resources=`, `env=`, `engine=`..."""
         path = api_path("deployments", name)
-        return self._t.call("PATCH", path, params={"project": project}, json=given(**changes))
+        answer = self._t.call("PATCH", path, params={"project": project}, json=given(**changes))
+        return Deployment.model_validate(answer)
 
-    def revisions(self, name: str, project: str | None = None) -> Json:
+    def revisions(self, name: str, project: str | None = None) -> Revisions:
+        """Every revision, newest first."""
         path = api_path("deployments", name, "revisions")
-        return self._t.call("GET", path, params={"project": project})
+        answer = self._t.call("GET", path, params={"project": project})
+        return [DeploymentRevision.model_validate(item) for item in answer["items"]]
 
-    def rollback(self, name: str, project: str | None = None) -> Json:
+    def rollback(self, name: str, project: str | None = None) -> Deployment:
         return self._action(name, "rollback", project)
 
     def scale(
@@ -67,7 +77,7 @@ class Deployments(Resource):
         max_replicas: int | None = None,
         target_concurrency: float | None = None,
         project: str | None = None,
-    ) -> Json:
+    ) -> Deployment:
         """New bounds, and the requests in flight per replica the autoscaler aims for."""
         path = api_path("deployments", name, "scale")
         body = given(
@@ -75,17 +85,18 @@ class Deployments(Resource):
             max_replicas=max_replicas,
             target_concurrency=target_concurrency,
         )
-        return self._t.call("POST", path, params={"project": project}, json=body)
+        answer = self._t.call("POST", path, params={"project": project}, json=body)
+        return Deployment.model_validate(answer)
 
-    def stop(self, name: str, project: str | None = None) -> Json:
+    def stop(self, name: str, project: str | None = None) -> Deployment:
         return self._action(name, "stop", project)
 
-    def start(self, name: str, project: str | None = None) -> Json:
+    def start(self, name: str, project: str | None = None) -> Deployment:
         return self._action(name, "start", project)
 
-    def delete(self, name: str, project: str | None = None) -> Json:
-        return self._t.call("DELETE", api_path("deployments", name), params={"project": project})
+    def delete(self, name: str, project: str | None = None) -> None:
+        self._t.call("DELETE", api_path("deployments", name), params={"project": project})
 
-    def _action(self, name: str, action: str, project: str | None) -> Json:
+    def _action(self, name: str, action: str, project: str | None) -> Deployment:
         path = api_path("deployments", name, action)
-        return self._t.call("POST", path, params={"project": project})
+        return Deployment.model_validate(self._t.call("POST", path, params={"project": project}))

@@ -1,19 +1,24 @@
-"""`client.federation`: the sites of this server's federation (operators)."""
+"""`client.federation`: the sites of this server's federation (operators), parsed into the
+federation context's read models (`aicc.services.federation.views`)."""
 
 from __future__ import annotations
 
-from aicc.sdk.transport import Json, Resource, api_path
+from aicc.sdk.transport import Resource, api_path
+from aicc.services.federation.views import Settlement, Site
 
 
 class Federation(Resource):
-    def sites(self) -> Json:
+    def sites(self) -> list[Site]:
         """The peers, each with its last advert, its age and `state` (`up` or `lost`)."""
-        return self._t.pages(api_path("federation", "sites"), {})
+        answer = self._t.pages(api_path("federation", "sites"), {})
+        return [Site.model_validate(s) for s in answer["items"]]
 
-    def settlements(self, site: str | None = None, state: str | None = None) -> Json:
+    def settlements(self, site: str | None = None, state: str | None = None) -> list[Settlement]:
         """What this site owes its peers, one row per job attempt that ran at one."""
-        return self._t.pages(api_path("federation", "settlements"), {"site": site, "state": state})
+        path = api_path("federation", "settlements")
+        answer = self._t.pages(path, {"site": site, "state": state})
+        return [Settlement.model_validate(s) for s in answer["items"]]
 
-    def settle(self, settlement_id: int) -> Json:
+    def settle(self, settlement_id: int) -> Settlement:
         path = api_path("federation", "settlements", str(settlement_id), "settle")
-        return self._t.call("POST", path)
+        return Settlement.model_validate(self._t.call("POST", path))

@@ -1,4 +1,6 @@
-"""`client.jobs`: submit, list, inspect, follow, wait for, cancel and download jobs."""
+"""`client.jobs`: submit, list, inspect, follow, wait for, cancel and download jobs. Answers are
+the jobs context's read models (`services/jobs/views.py`), the classes the server's services
+return: `get` is a `Job`, `list` a `list[Job]`, `events` a `list[Event]`."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 from aicc.core.states import TERMINAL
 from aicc.sdk.errors import ApiError
-from aicc.sdk.transport import Json, Resource, api_path, given
+from aicc.sdk.transport import Resource, api_path, given
+from aicc.services.jobs.views import Event, Explain, Job, Metrics, Workdir
 
 if TYPE_CHECKING:
     from aicc.core.jobspec import JobSpec
@@ -63,7 +66,7 @@ class Jobs(Resource):
                 )
         finally:
             packed.path.unlink(missing_ok=True)
-        stored = answer.get("sha256", packed.sha256)
+        stored = Workdir.model_validate(answer).sha256
         if stored != packed.sha256:
             raise ApiError(500, f"server stored workdir as {stored}, expected {packed.sha256}")
         return packed.sha256
@@ -74,7 +77,7 @@ class Jobs(Resource):
         *,
         idempotency_key: str | None = None,
         workdir: Path | None = None,
-    ) -> Json:
+    ) -> Job:
         """Submit a job; a retried submit (same key) never makes a second job.
 
         `workdir` (or the spec's `workdir`, relative to the current directory) is uploaded
@@ -88,34 +91,36 @@ class Jobs(Resource):
         body.pop("workdir", None)
         if local is not None:
             body["workdir_sha256"] = self.upload_workdir(Path(local).resolve())
-        return self._t.create_once(api_path("jobs"), body, idempotency_key)
+        return Job.model_validate(self._t.create_once(api_path("jobs"), body, idempotency_key))
 
     def list(
         self, state: str | None = None, project: str | None = None, limit: int | None = 50
-    ) -> Json:
+    ) -> builtins.list[Job]:
         """Newest first, following `next_cursor` until `limit` jobs (None: all of them)."""
         params = {"state": state, "project": project}
-        return self._t.pages(api_path("jobs"), params, limit=limit, page_size=PAGE)
+        answer = self._t.pages(api_path("jobs"), params, limit=limit, page_size=PAGE)
+        return [Job.model_validate(item) for item in answer["items"]]
 
     def __call__(
         self, state: str | None = None, project: str | None = None, limit: int | None = 50
-    ) -> builtins.list[Json]:
-        """The jobs themselves, as `client.jobs(...)` always returned them."""
-        items: builtins.list[Json] = self.list(state=state, project=project, limit=limit)["items"]
-        return items
+    ) -> builtins.list[Job]:
+        """The same as `list`, as `client.jobs(...)` was always spelled."""
+        return self.list(state=state, project=project, limit=limit)
 
-    def get(self, job_id: str) -> Json:
-        return self._t.call("GET", api_path("jobs", job_id))
+    def get(self, job_id: str) -> Job:
+        return Job.model_validate(self._t.call("GET", api_path("jobs", job_id)))
 
-    def events(self, job_id: str) -> Json:
-        return self._t.call("GET", api_path("jobs", job_id, "events"))
+    def events(self, job_id: str) -> builtins.list[Event]:
+        """What happened to the job, oldest first."""
+        answer = self._t.call("GET", api_path("jobs", job_id, "events"))
+        return [Event.model_validate(item) for item in answer["items"]]
 
-    def explain(self, job_id: str) -> Json:
+    def explain(self, job_id: str) -> Explain:
         """Why a job waits: reasons, queue position and an estimated start."""
-        return self._t.call("GET", api_path("jobs", job_id, "explain"))
+        return Explain.model_validate(self._t.call("GET", api_path("jobs", job_id, "explain")))
 
-    def cancel(self, job_id: str) -> Json:
-        return self._t.call("POST", api_path("jobs", job_id, "cancel"))
+    def cancel(self, job_id: str) -> Job:
+        return Job.model_validate(self._t.call("POST", api_path("jobs", job_id, "cancel")))
 
     def logs(
         self, job_id: str, replica: int = 0, stream: str = "stdout", tail: int | None = None
@@ -130,19 +135,17 @@ class Jobs(Resource):
         with self._t.stream(path, params, read_timeout=None) as response:
             yield from response.iter_text()
 
-    def wait(self, job_id: str, timeout: float | None = None, poll: float = 1.0) -> Json:
+    def wait(self, job_id: str, timeout: float | None = None, poll: float = 1.0) -> Job:
         """Poll until the job succeeded, failed or was cancelled; TimeoutError after `timeout`."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             job = self.get(job_id)
-            if job.get("state") in TERMINAL:
+            if job.state in TERMINAL:
                 return job
             if deadline is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise TimeoutError(
-                        f"job {job_id} is still {job.get('state')} after {timeout:g}s"
-                    )
+                    raise TimeoutError(f"job {job_id} is still {job.state} after {timeout:g}s")
                 time.sleep(min(poll, left))
             else:
                 time.sleep(poll)
@@ -169,8 +172,9 @@ class Jobs(Resource):
         since: int | None = None,
         tail: int | None = None,
         max_points: int | None = None,
-    ) -> Json:
-        """The job's training curves: `{"metrics": {name: [[step, value], ...]}, "last_step",
-        "running", ...}`; pass `since=last_step` to poll for what is new."""
+    ) -> Metrics:
+        """The job's training curves: `metrics` is `{name: [[step, value], ...]}`; pass
+        `since=last_step` to poll for what is new."""
         params = given(since=since, tail=tail, max_points=max_points)
-        return self._t.call("GET", api_path("jobs", job_id, "metrics"), params=params)
+        answer = self._t.call("GET", api_path("jobs", job_id, "metrics"), params=params)
+        return Metrics.model_validate(answer)

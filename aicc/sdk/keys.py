@@ -1,17 +1,20 @@
 """`client.keys`: API keys to a project's deployments through the gateway (`/v1`); a secret is
-shown once, when it is made. `client.requests`: the gateway's request log."""
+shown once, when it is made. `client.requests`: the gateway's request log. Answers are the
+serving context's read models (`services/serving/views.py`): `ApiKey`, `GatewayRequest`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aicc.sdk.transport import Json, Resource, api_path, given
+from aicc.sdk.transport import Resource, api_path, given
+from aicc.services.serving.views import ApiKey, GatewayRequest
 
 
 class Keys(Resource):
-    def list(self, project: str | None = None, revoked: bool = False) -> Json:
+    def list(self, project: str | None = None, revoked: bool = False) -> list[ApiKey]:
         params = {"project": project, "revoked": "true" if revoked else None}
-        return self._t.pages(api_path("keys"), params)
+        answer = self._t.pages(api_path("keys"), params)
+        return [ApiKey.model_validate(item) for item in answer["items"]]
 
     def create(
         self,
@@ -20,7 +23,7 @@ class Keys(Resource):
         rpm: int | None = None,
         tokens_per_month: int | None = None,
         project: str | None = None,
-    ) -> Json:
+    ) -> ApiKey:
         """The answer carries `secret` (`aicc-sk-...`): the only time the server shows it."""
         body = given(
             name=name,
@@ -28,17 +31,21 @@ class Keys(Resource):
             rpm=rpm,
             tokens_per_month=tokens_per_month,
         )
-        return self._t.call("POST", api_path("keys"), params={"project": project}, json=body)
+        path = api_path("keys")
+        answer = self._t.call("POST", path, params={"project": project}, json=body)
+        return ApiKey.model_validate(answer)
 
-    def revoke(self, ref: str, project: str | None = None) -> Json:
+    def revoke(self, ref: str, project: str | None = None) -> ApiKey:
         """By id or name; the gateway refuses it within `gateway.key_cache_s` seconds."""
-        return self._t.call("DELETE", api_path("keys", ref), params={"project": project})
+        answer = self._t.call("DELETE", api_path("keys", ref), params={"project": project})
+        return ApiKey.model_validate(answer)
 
 
 class Requests(Resource):
     def list(
         self, deployment: str | None = None, project: str | None = None, limit: int = 100
-    ) -> Json:
+    ) -> list[GatewayRequest]:
         """The latest requests through the gateway, newest first."""
         params = {"deployment": deployment, "project": project, "limit": limit}
-        return self._t.call("GET", api_path("requests"), params=params)
+        answer = self._t.call("GET", api_path("requests"), params=params)
+        return [GatewayRequest.model_validate(item) for item in answer["items"]]

@@ -1,13 +1,18 @@
-"""`client.models` (the model registry) and `client.templates` (the marketplace's templates)."""
+"""`client.models` (the model registry) and `client.templates` (the marketplace's templates).
+Answers are the models context's read models (`services/models/views.py`): `get` is a `Model`,
+`list` a `list[Model]`; a template run answers the `Job` it submitted."""
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from aicc.sdk.datasets import Datasets, Progress, split_ref
 from aicc.sdk.transport import Json, Resource, api_path
+from aicc.services.jobs.views import Job
+from aicc.services.models.views import Model, ModelVersion, Review, Reviews, Template
 
 
 class _ModelFiles(Datasets):
@@ -15,12 +20,14 @@ class _ModelFiles(Datasets):
 
 
 class Models(Resource):
-    def list(self, project: str | None = None, scope: str | None = None) -> Json:
-        return self._t.pages(api_path("models"), {"project": project, "scope": scope})
+    def list(self, project: str | None = None, scope: str | None = None) -> builtins.list[Model]:
+        answer = self._t.pages(api_path("models"), {"project": project, "scope": scope})
+        return [Model.model_validate(item) for item in answer["items"]]
 
-    def get(self, ref: str, project: str | None = None) -> Json:
+    def get(self, ref: str, project: str | None = None) -> Model:
         name, where, _ = split_ref(ref, project)
-        return self._t.call("GET", api_path("models", name), params={"project": where})
+        answer = self._t.call("GET", api_path("models", name), params={"project": where})
+        return Model.model_validate(answer)
 
     def register(
         self,
@@ -32,29 +39,32 @@ class Models(Resource):
         framework: str = "",
         metrics: dict[str, float] | None = None,
         project: str | None = None,
-    ) -> Json:
+    ) -> ModelVersion:
         """A succeeded job's outputs (or their folder `path`) as the model's next version."""
         body: dict[str, Any] = {"job_id": job_id, "path": path, "format": format}
         body |= {"framework": framework, "metrics": metrics, "project": project}
-        return self._t.call("POST", api_path("models", name, "versions"), json=body)
+        answer = self._t.call("POST", api_path("models", name, "versions"), json=body)
+        return ModelVersion.model_validate(answer)
 
-    def version(self, ref: str, project: str | None = None) -> Json:
+    def version(self, ref: str, project: str | None = None) -> ModelVersion:
         """A version with its files, metrics, card and lineage (the latest without `@N`)."""
         name, where, number = split_ref(ref, project)
         path = api_path("models", name, "versions", number)
-        return self._t.call("GET", path, params={"project": where})
+        return ModelVersion.model_validate(self._t.call("GET", path, params={"project": where}))
 
-    def stage(self, ref: str, stage: str, project: str | None = None) -> Json:
+    def stage(self, ref: str, stage: str, project: str | None = None) -> ModelVersion:
         name, where, number = split_ref(ref, project)
         path = api_path("models", name, "versions", number, "stage")
-        return self._t.call("PUT", path, params={"project": where}, json={"stage": stage})
+        answer = self._t.call("PUT", path, params={"project": where}, json={"stage": stage})
+        return ModelVersion.model_validate(answer)
 
-    def update(self, name: str, project: str | None = None, **changes: Any) -> Json:
+    def update(self, name: str, project: str | None = None, **changes: Any) -> Model:
         """Share (`visibility="org"` or `"public"`) or describe a model."""
         body = {k: v for k, v in changes.items() if v is not None}
-        return self._t.call(
+        answer = self._t.call(
             "PATCH", api_path("models", name), params={"project": project}, json=body
         )
+        return Model.model_validate(answer)
 
     def delete(self, name: str, project: str | None = None) -> Json:
         return self._t.call("DELETE", api_path("models", name), params={"project": project})
@@ -71,21 +81,26 @@ class Models(Resource):
         resumes by file, as a data set pull does."""
         return _ModelFiles(self._t).pull(ref, directory, project=project, progress=progress)
 
-    def review(self, ref: str, rating: int, text: str = "", project: str | None = None) -> Json:
+    def review(self, ref: str, rating: int, text: str = "", project: str | None = None) -> Review:
         """Rate (1-5) and review a model; a second review of yours replaces the first."""
         path = api_path("models", ref, "reviews")
         body = {"rating": rating, "text": text}
-        return self._t.call("PUT", path, params={"project": project}, json=body)
+        answer = self._t.call("PUT", path, params={"project": project}, json=body)
+        return Review.model_validate(answer)
 
-    def reviews(self, ref: str, project: str | None = None) -> Json:
+    def reviews(self, ref: str, project: str | None = None) -> Reviews:
         """A model's rating (mean and count) and its reviews."""
-        return self._t.call("GET", api_path("models", ref, "reviews"), params={"project": project})
+        path = api_path("models", ref, "reviews")
+        return Reviews.model_validate(self._t.call("GET", path, params={"project": project}))
 
-    def trained_on(self, dataset_ref: str, project: str | None = None) -> Json:
+    def trained_on(
+        self, dataset_ref: str, project: str | None = None
+    ) -> builtins.list[ModelVersion]:
         """The model versions trained on a data set version (lineage the other way)."""
         name, where, number = split_ref(dataset_ref, project)
         path = api_path("datasets", name, "versions", number, "models")
-        return self._t.call("GET", path, params={"project": where})
+        answer = self._t.call("GET", path, params={"project": where})
+        return [ModelVersion.model_validate(item) for item in answer]
 
 
 class Templates(Resource):
@@ -96,14 +111,16 @@ class Templates(Resource):
         q: str | None = None,
         data: str | None = None,
         project: str | None = None,
-    ) -> Json:
+    ) -> builtins.list[Template]:
         """The catalog; with `data`, whether each template fits that data set version."""
         query = {"industry": industry, "task": task, "q": q, "data": data, "project": project}
-        return self._t.pages(api_path("templates"), query)
+        answer = self._t.pages(api_path("templates"), query)
+        return [Template.model_validate(item) for item in answer["items"]]
 
-    def get(self, name: str, project: str | None = None) -> Json:
+    def get(self, name: str, project: str | None = None) -> Template:
         """A built-in, or a published template (`NAME`, `NAME@N`, `ORG/PROJECT/NAME@N`)."""
-        return self._t.call("GET", api_path("templates", name), params={"project": project})
+        answer = self._t.call("GET", api_path("templates", name), params={"project": project})
+        return Template.model_validate(answer)
 
     def publish(
         self,
@@ -113,7 +130,7 @@ class Templates(Resource):
         price: str | None = None,
         licence: str | None = None,
         project: str | None = None,
-    ) -> Json:
+    ) -> Template:
         """Publish a template directory (template.yaml, train.py, predict.py, example.py and
         the modules they import) as the next version of your template of its name."""
         root = Path(directory)
@@ -129,19 +146,20 @@ class Templates(Resource):
             "licence": licence,
             "project": project,
         }
-        return self._t.call("POST", api_path("templates"), json=body)
+        return Template.model_validate(self._t.call("POST", api_path("templates"), json=body))
 
     def delete(self, name: str, project: str | None = None) -> Json:
         return self._t.call("DELETE", api_path("templates", name), params={"project": project})
 
-    def review(self, ref: str, rating: int, text: str = "") -> Json:
+    def review(self, ref: str, rating: int, text: str = "") -> Review:
         """Rate (1-5) and review a template; a second review of yours replaces the first."""
         body = {"rating": rating, "text": text}
-        return self._t.call("PUT", api_path("templates", ref, "reviews"), json=body)
+        answer = self._t.call("PUT", api_path("templates", ref, "reviews"), json=body)
+        return Review.model_validate(answer)
 
-    def reviews(self, ref: str) -> Json:
+    def reviews(self, ref: str) -> Reviews:
         """A template's rating (mean and count) and its reviews."""
-        return self._t.call("GET", api_path("templates", ref, "reviews"))
+        return Reviews.model_validate(self._t.call("GET", api_path("templates", ref, "reviews")))
 
     def run(
         self,
@@ -157,13 +175,14 @@ class Templates(Resource):
         search: dict[str, Sequence[Any]] | None = None,
         trials: int | None = None,
         idempotency_key: str | None = None,
-    ) -> Json:
+    ) -> Job:
         """Submit a training job; its model is registered when it succeeds. Answers the job;
         a retry (same `idempotency_key`) never makes, nor pays for, a second run.
         With `search` ({hyperparameter: [values]}), one gang job whose replicas are the trials
         (`trials`: that many combinations drawn at random); the best trial is registered."""
         body = _run_body(data, params, model, columns, project, gpus, cpu, search, trials)
-        return self._t.create_once(api_path("templates", name, "runs"), body, idempotency_key)
+        path = api_path("templates", name, "runs")
+        return Job.model_validate(self._t.create_once(path, body, idempotency_key))
 
     def estimate(
         self,

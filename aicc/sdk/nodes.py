@@ -1,27 +1,32 @@
-"""`client.nodes`: the machines, their inventory, cordon and drain."""
+"""`client.nodes`: the machines, their inventory, cordon and drain. Answers are the nodes
+context's read model (`services/nodes/views.py`): `list` is a `list[Node]`."""
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping
 from typing import Any
 
-from aicc.sdk.transport import Json, Resource, api_path
+from aicc.sdk.transport import Resource, api_path
+from aicc.services.nodes.views import Node
 
 
 class Nodes(Resource):
-    def list(self) -> Json:
-        return self._t.pages(api_path("nodes"))
+    def list(self) -> list[Node]:
+        return [Node.model_validate(item) for item in self._t.pages(api_path("nodes"))["items"]]
 
-    def import_inventory(self, doc: Mapping[str, Any]) -> Json:
-        """Send an inventory document (config.md), already read from YAML, as JSON."""
-        return self._t.call("POST", api_path("nodes", "import"), json=dict(doc))
+    def import_inventory(self, doc: Mapping[str, Any]) -> builtins.list[Node]:
+        """Send an inventory document (config.md), already read from YAML, as JSON; the nodes
+        it added or changed."""
+        answer = self._t.call("POST", api_path("nodes", "import"), json=dict(doc))
+        return [Node.model_validate(item) for item in answer["items"]]
 
-    def cordon(self, name: str) -> Json:
-        return self._t.call("POST", api_path("nodes", name, "cordon"))
+    def cordon(self, name: str) -> Node:
+        return Node.model_validate(self._t.call("POST", api_path("nodes", name, "cordon")))
 
-    def drain(self, name: str, *, evict: bool = False) -> Json:
+    def drain(self, name: str, *, evict: bool = False) -> Node:
         path = api_path("nodes", name, "drain")
-        return self._t.call("POST", path, params={"evict": str(evict).lower()})
+        return Node.model_validate(self._t.call("POST", path, params={"evict": str(evict).lower()}))
 
-    def uncordon(self, name: str) -> Json:
-        return self._t.call("POST", api_path("nodes", name, "uncordon"))
+    def uncordon(self, name: str) -> Node:
+        return Node.model_validate(self._t.call("POST", api_path("nodes", name, "uncordon")))

@@ -1,5 +1,6 @@
 """`client.notebooks`: a person's JupyterLab in a project, opened in the browser through the
-server at `url` (docs/notebooks.md)."""
+server at `url` (docs/notebooks.md). Answers are the jobs context's read model
+(`services/jobs/views.py`): a `Notebook`, or a `list[Notebook]`."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from aicc.sdk.transport import Json, Resource, api_path
+from aicc.services.jobs.views import Notebook
 
 
 class Notebooks(Resource):
-    def list(self, project: str | None = None) -> Json:
+    def list(self, project: str | None = None) -> list[Notebook]:
         """Your notebooks (in one project, or all of yours)."""
-        return self._t.pages(api_path("notebooks"), {"project": project})
+        answer = self._t.pages(api_path("notebooks"), {"project": project})
+        return [Notebook.model_validate(item) for item in answer["items"]]
 
     def create(
         self,
@@ -23,7 +26,7 @@ class Notebooks(Resource):
         idle_timeout_s: int | None = None,
         datasets: Sequence[str] | None = None,
         start: bool = True,
-    ) -> Json:
+    ) -> Notebook:
         """Create a notebook and start it (unless `start` is false). `resources` as a job
         spec's (`cpu`, `memory`, `gpu`); `datasets`: names to mount, None for all the
         project's."""
@@ -32,18 +35,19 @@ class Notebooks(Resource):
         optional |= {"idle_timeout_s": idle_timeout_s}
         optional["datasets"] = list(datasets) if datasets is not None else None
         body.update({k: v for k, v in optional.items() if v is not None})
-        return self._t.call("POST", api_path("notebooks"), json=body)
+        return Notebook.model_validate(self._t.call("POST", api_path("notebooks"), json=body))
 
-    def get(self, notebook: str, project: str | None = None) -> Json:
-        return self._t.call("GET", api_path("notebooks", notebook), params={"project": project})
+    def get(self, notebook: str, project: str | None = None) -> Notebook:
+        path = api_path("notebooks", notebook)
+        return Notebook.model_validate(self._t.call("GET", path, params={"project": project}))
 
-    def start(self, notebook: str, project: str | None = None) -> Json:
+    def start(self, notebook: str, project: str | None = None) -> Notebook:
         path = api_path("notebooks", notebook, "start")
-        return self._t.call("POST", path, params={"project": project})
+        return Notebook.model_validate(self._t.call("POST", path, params={"project": project}))
 
-    def stop(self, notebook: str, project: str | None = None) -> Json:
+    def stop(self, notebook: str, project: str | None = None) -> Notebook:
         path = api_path("notebooks", notebook, "stop")
-        return self._t.call("POST", path, params={"project": project})
+        return Notebook.model_validate(self._t.call("POST", path, params={"project": project}))
 
     def delete(self, notebook: str, project: str | None = None) -> Json:
         path = api_path("notebooks", notebook)
@@ -52,4 +56,4 @@ class Notebooks(Resource):
     def url(self, notebook: str, project: str | None = None) -> str | None:
         """The address to open in a browser signed in to the portal, while it runs."""
         found = self.get(notebook, project=project)
-        return f"{self._t.server.rstrip('/')}{found['url']}" if found.get("url") else None
+        return f"{self._t.server.rstrip('/')}{found.url}" if found.url else None

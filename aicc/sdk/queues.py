@@ -1,13 +1,17 @@
-"""`client.queues`: a project's lanes for jobs."""
+"""`client.queues`: a project's lanes for jobs, as `aicc.services.tenancy.views.Queue`."""
 
 from __future__ import annotations
 
-from aicc.sdk.transport import Json, Resource, api_path, given
+import builtins
+
+from aicc.sdk.transport import Resource, api_path, given
+from aicc.services.tenancy.views import Queue
 
 
 class Queues(Resource):
-    def list(self, project: str | None = None) -> Json:
-        return self._t.pages(api_path("queues"), {"project": project})
+    def list(self, project: str | None = None) -> builtins.list[Queue]:
+        answer = self._t.pages(api_path("queues"), {"project": project})
+        return [Queue.model_validate(q) for q in answer["items"]]
 
     def create(
         self,
@@ -19,7 +23,7 @@ class Queues(Resource):
         max_pending: int | None = None,
         max_running: int | None = None,
         max_replicas_per_job: int | None = None,
-    ) -> Json:
+    ) -> Queue:
         body = given(
             name=name,
             project=project,
@@ -29,4 +33,4 @@ class Queues(Resource):
             max_running=max_running,
             max_replicas_per_job=max_replicas_per_job,
         )
-        return self._t.call("POST", api_path("queues"), json=body)
+        return Queue.model_validate(self._t.call("POST", api_path("queues"), json=body))

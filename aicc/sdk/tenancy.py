@@ -1,59 +1,65 @@
-"""`client.orgs`, `client.projects`, `client.users`: the tenancy tree and its people."""
+"""`client.orgs`, `client.projects`, `client.users`: the tenancy tree and its people, parsed
+into the tenancy context's read models (`aicc.services.tenancy.views`), the classes the server's
+services return: `client.orgs.get(id)` is an `Org`, `client.orgs.list()` a `list[Org]`."""
 
 from __future__ import annotations
 
 import builtins
 
-from aicc.sdk.transport import Json, Resource, api_path, given
+from aicc.sdk.transport import Resource, api_path, given
+from aicc.services.tenancy.views import Org, Project, User
 
 Quota = dict[str, dict[str, float]]
 
 
 class Orgs(Resource):
-    def list(self) -> Json:
-        return self._t.pages(api_path("orgs"))
+    def list(self) -> builtins.list[Org]:
+        return [Org.model_validate(o) for o in self._t.pages(api_path("orgs"))["items"]]
 
-    def get(self, org_id: str) -> Json:
-        return self._t.call("GET", api_path("orgs", org_id))
+    def get(self, org_id: str) -> Org:
+        return Org.model_validate(self._t.call("GET", api_path("orgs", org_id)))
 
-    def create(self, name: str, display_name: str | None = None, kind: str | None = None) -> Json:
+    def create(self, name: str, display_name: str | None = None, kind: str | None = None) -> Org:
         body = given(name=name, display_name=display_name, kind=kind)
-        return self._t.call("POST", api_path("orgs"), json=body)
+        return Org.model_validate(self._t.call("POST", api_path("orgs"), json=body))
 
     def update(
         self, org_id: str, *, kind: str | None = None, display_name: str | None = None
-    ) -> Json:
+    ) -> Org:
         body = given(kind=kind, display_name=display_name)
-        return self._t.call("PATCH", api_path("orgs", org_id), json=body)
+        return Org.model_validate(self._t.call("PATCH", api_path("orgs", org_id), json=body))
 
-    def set_quota(self, org_id: str, quota: Quota) -> Json:
-        return self._t.call("PUT", api_path("orgs", org_id, "quota"), json=quota)
+    def set_quota(self, org_id: str, quota: Quota) -> Org:
+        path = api_path("orgs", org_id, "quota")
+        return Org.model_validate(self._t.call("PUT", path, json=quota))
 
 
 class Projects(Resource):
-    def list(self) -> Json:
-        return self._t.pages(api_path("projects"))
+    def list(self) -> builtins.list[Project]:
+        return [Project.model_validate(p) for p in self._t.pages(api_path("projects"))["items"]]
 
-    def get(self, project_id: str) -> Json:
-        return self._t.call("GET", api_path("projects", project_id))
+    def get(self, project_id: str) -> Project:
+        return Project.model_validate(self._t.call("GET", api_path("projects", project_id)))
 
-    def create(self, name: str, org_id: str | None = None) -> Json:
-        return self._t.call("POST", api_path("projects"), json=given(name=name, org_id=org_id))
+    def create(self, name: str, org_id: str | None = None) -> Project:
+        body = given(name=name, org_id=org_id)
+        return Project.model_validate(self._t.call("POST", api_path("projects"), json=body))
 
-    def set_quota(self, project_id: str, quota: Quota) -> Json:
-        return self._t.call("PUT", api_path("projects", project_id, "quota"), json=quota)
+    def set_quota(self, project_id: str, quota: Quota) -> Project:
+        path = api_path("projects", project_id, "quota")
+        return Project.model_validate(self._t.call("PUT", path, json=quota))
 
-    def add_member(self, project_id: str, user_id: str) -> Json:
+    def add_member(self, project_id: str, user_id: str) -> Project:
         path = api_path("projects", project_id, "members")
-        return self._t.call("POST", path, json={"user_id": user_id})
+        return Project.model_validate(self._t.call("POST", path, json={"user_id": user_id}))
 
 
 class Users(Resource):
-    def list(self) -> Json:
-        return self._t.pages(api_path("users"))
+    def list(self) -> builtins.list[User]:
+        return [User.model_validate(u) for u in self._t.pages(api_path("users"))["items"]]
 
-    def get(self, user_id: str) -> Json:
-        return self._t.call("GET", api_path("users", user_id))
+    def get(self, user_id: str) -> User:
+        return User.model_validate(self._t.call("GET", api_path("users", user_id)))
 
     def create(
         self,
@@ -62,10 +68,11 @@ class Users(Resource):
         org_id: str | None = None,
         projects: builtins.list[str] | None = None,
         password: str | None = None,
-    ) -> Json:
+    ) -> User:
         body = given(name=name, role=role, org_id=org_id, projects=projects, password=password)
-        return self._t.call("POST", api_path("users"), json=body)
+        return User.model_validate(self._t.call("POST", api_path("users"), json=body))
 
-    def set_disabled(self, user_id: str, disabled: bool) -> Json:
+    def set_disabled(self, user_id: str, disabled: bool) -> User:
         """Disable a user (their tokens and portal sessions stop at once) or enable them again."""
-        return self._t.call("PATCH", api_path("users", user_id), json={"disabled": disabled})
+        path = api_path("users", user_id)
+        return User.model_validate(self._t.call("PATCH", path, json={"disabled": disabled}))

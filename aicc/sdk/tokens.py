@@ -1,15 +1,18 @@
-"""`client.tokens`: API tokens; a secret is shown once, when it is made."""
+"""`client.tokens`: API tokens as `aicc.services.tenancy.views.Token`; a secret is shown once,
+when it is made."""
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 
-from aicc.sdk.transport import Json, Resource, api_path, given
+from aicc.sdk.transport import Resource, api_path, given
+from aicc.services.tenancy.views import Token
 
 
 class Tokens(Resource):
-    def list(self) -> Json:
-        return self._t.pages(api_path("tokens"))
+    def list(self) -> builtins.list[Token]:
+        return [Token.model_validate(t) for t in self._t.pages(api_path("tokens"))["items"]]
 
     def create(
         self,
@@ -17,12 +20,12 @@ class Tokens(Resource):
         expires_in_days: int | None = None,
         user_id: str | None = None,
         scopes: Sequence[str] | None = None,
-    ) -> Json:
+    ) -> Token:
         """The answer carries `secret`: the only time the server ever shows it. `scopes`
         (`read`, `jobs`, `data`, `deployments`) limit it; none: whatever its user may."""
         scoped = list(scopes) if scopes else None
         body = given(name=name, expires_in_days=expires_in_days, user_id=user_id, scopes=scoped)
-        return self._t.call("POST", api_path("tokens"), json=body)
+        return Token.model_validate(self._t.call("POST", api_path("tokens"), json=body))
 
-    def revoke(self, token_id: str) -> Json:
-        return self._t.call("DELETE", api_path("tokens", token_id))
+    def revoke(self, token_id: str) -> Token:
+        return Token.model_validate(self._t.call("DELETE", api_path("tokens", token_id)))

@@ -10,7 +10,8 @@ The cluster: `gpus` devices, 8 to a node, with CPU and memory that never bind fi
 more GPUs than a node holds is a gang of whole-node replicas. Each tenant (Philly's virtual
 clusters) is a project guaranteed a share of the GPUs equal to its share of the trace's
 GPU-time, and may borrow up to the whole cluster. A preempted job keeps its progress except a
-restart overhead (60 s of work by default), and is requeued.
+restart overhead (60 s of work by default), and is requeued. A long replay can be saved
+between cycles and resumed (`aicc sim jobs --checkpoint`).
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 `open_database()` is the only place engines are made, and it always migrates to the newest schema
 first, so a fresh home and an old one behave the same.
+
+SQLite runs with `synchronous=NORMAL` under WAL: a commit survives a crash of the process, but
+the last commits may be lost on a power failure (PostgreSQL, for production, loses none).
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """Data set chunks in S3-compatible object storage (AWS S3, MinIO, Ceph RGW, OSS, COS ...), and
 `open_chunk_store`, the one place that picks a backend from the settings.
 
-One object per pack (chunkstore.py) at `PREFIX/chunks/ab/<digest>`, written by a single PUT, so
-an object is whole or absent and a second PUT of the same digest writes the same bytes; a chunk
-inside a pack is read with a ranged GET. boto3 is imported when a store is made, not when AICC
-starts, so `aicc --help` stays fast.
+`S3Chunks` asks about many objects at once (concurrent HEADs), reads ranges, and its errors name
+the endpoint and the bucket. One object per pack (chunkstore.py) at `PREFIX/chunks/ab/<digest>`,
+written by a single PUT, so an object is whole or absent and a second PUT of the same digest writes
+the same bytes; a chunk inside a pack is read with a ranged GET. boto3 is imported when a store is
+made, not when AICC starts, so `aicc --help` stays fast.
 """
 
 from __future__ import annotations

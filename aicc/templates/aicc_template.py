@@ -1,6 +1,7 @@
 """What every template's `train.py` and `predict.py` share, shipped next to them in the job's
 working directory (`import aicc_template`): the call convention of `aicc/core/templates.py`,
-reading the input table, the held-out split, and writing metrics, curves and the report.
+reading the input table and its cells, the held-out split, and writing metrics, curves, the
+report and the predictions.
 
 Standard library and pyarrow only; it imports nothing of AICC, so a template runs wherever a
 job runs, and a downloaded model's `predict.py` runs without AICC.
@@ -10,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import struct
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +60,13 @@ class Run:
         point = {"step": step, "time_s": round(time.monotonic() - self.started, 3), **values}
         with open(self.output / "metrics.jsonl", "a", encoding="utf-8") as out:
             out.write(json.dumps(point) + "\n")
+
+    def log_losses(self, fit: Iterable[float], validation: Iterable[float]) -> None:
+        """A boosted model's loss after each iteration on its fit and validation parts, as the
+        curves `loss` and `val_loss`; the first entries (before any tree) are left out."""
+        for step, (fit_loss, val_loss) in enumerate(zip(fit, validation, strict=True)):
+            if step:
+                self.log(step, loss=float(fit_loss), val_loss=float(val_loss))
 
     def finish(self, metrics: dict[str, float], report: dict[str, Any]) -> None:
         """The held-out metrics (`metrics.json`) and what a person reads (`report.json`):
@@ -160,7 +169,7 @@ def read_table(path: Path, limit: int | None = None) -> dict[str, list[Any]]:
     return {name: table.column(name).to_pylist() for name in table.column_names}
 
 
-def write_table(path: Path, columns: dict[str, Sequence[Any]]) -> None:
+def write_table(path: Path, columns: Mapping[str, Sequence[Any]]) -> None:
     """{column: values} as CSV (or Parquet, by suffix)."""
     import pyarrow as pa
 
@@ -174,6 +183,31 @@ def write_table(path: Path, columns: dict[str, Sequence[Any]]) -> None:
         import pyarrow.csv as pc
 
         pc.write_csv(table, path)
+
+
+def write_output(
+    path: Path, columns: Mapping[str, Sequence[Any]], *, ensure_ascii: bool = False
+) -> None:
+    """What `predict.py` found, {column: values}: JSON lines when `path` ends in .jsonl or
+    .ndjson (an object per row; a value JSON lacks, such as a date, as its text), else as
+    `write_table` writes it."""
+    if path.suffix.lower() not in (".jsonl", ".ndjson"):
+        write_table(path, columns)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as out:
+        for values in zip(*columns.values(), strict=True):
+            row = dict(zip(columns, values, strict=True))
+            out.write(json.dumps(row, ensure_ascii=ensure_ascii, default=str) + "\n")
+
+
+def number(value: Any) -> float:
+    """A cell as a float: NaN when it is empty, not a number, or not finite."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return out if math.isfinite(out) else math.nan
 
 
 def split(n: int, test_fraction: float = 0.2, seed: int = 0) -> tuple[list[int], list[int]]:

@@ -619,57 +619,69 @@ def check(cluster: Cluster, submitter: Submitter, report: Report) -> None:
             job = by_id.get(job_id)
             if job is None:
                 report.lost.append(key)
-                continue
-            if job["state"] not in TERMINAL:
+            elif job["state"] not in TERMINAL:
                 report.stuck.append(f"{key} {job_id} {job['state']}: {job['message']}")
-                continue
-            code = submitter.expected[key]
-            want = ("succeeded", 0) if code == 0 else ("failed", code)
-            hit = job_id in report.supervisors_killed or job_id in report.node_hits
-            report.retried += job["attempt"] > 0
-            # lost with its supervisor or node on both attempts: failing so is its true state
-            lost_twice = hit and (job["state"], job["reason"]) in (
-                ("failed", "supervisor_lost"),
-                ("failed", "node_lost"),
-            )
-            report.lost_twice += lost_twice
-            # A job that lived while the disk was full may have lost its own output (a failed
-            # echo) or its launch: what became of it is counted, not judged, below.
-            full = while_full(job, report.disk_fills)
-            if full:
-                report.disk_outcomes[f"{job['state']}/{job['reason']}"] += 1
-            lenient = lost_twice or full
-            if (job["state"], job["exit_code"]) != want and not lenient:
-                report.wrong_state.append(
-                    f"{key} {job_id} {job['state']}/{job['exit_code']} ({job['message']})"
-                )
-            logs = api.get(f"/api/v1/jobs/{job_id}/logs")
-            if f"done-{key}" not in logs.text and not lenient:
-                report.missing_logs.append(
-                    f"{key} {job_id} {job['state']}/{job['reason']} attempt {job['attempt']}: "
-                    f"{logs.status_code} {logs.text[-200:]!r}"
-                )
-            marker = cluster.runs / job_id / "outputs" / "ran"
-            lines = marker.read_text().splitlines() if marker.exists() else []
-            # One line per attempt that got to run its command, the last attempt's among them;
-            # a second attempt only for a job whose supervisor was killed or whose node was lost
-            # (an attempt that died before its command started leaves no line).
-            last = f"{job_id} {job['attempt']} 0"
-            allowed = {f"{job_id} {a} 0" for a in range(job["attempt"] + 1)}
-            once = len(lines) == len(set(lines)) and set(lines) <= allowed
-            if (
-                not once
-                or (last not in lines and not lenient)
-                or len(job["replicas"]) != 1
-                or (job["attempt"] and not hit)
-            ):
-                report.ran_twice.append(f"{key} {job_id} ran {lines} replicas {job['replicas']}")
+            else:
+                check_job(api, cluster, report, key, job, submitter.expected[key])
         verified = api.get("/api/v1/audit/verify").json()
         report.audit_intact, report.audit_reason = verified["intact"], verified.get("reason")
     check_usage(cluster.db_url(), ids, report, plan.drain_s)
     if plan.corrupt_blob:
         report.blob_check = read_damaged_blob(cluster)
-    engine = make_engine(cluster.db_url())
+    check_database(cluster.db_url(), report)
+
+
+def check_job(
+    api: httpx.Client, cluster: Cluster, report: Report, key: str, job: dict[str, Any], code: int
+) -> None:
+    """One accepted job that ended: its true state, its logs, and one run per attempt."""
+    job_id = job["id"]
+    want = ("succeeded", 0) if code == 0 else ("failed", code)
+    hit = job_id in report.supervisors_killed or job_id in report.node_hits
+    report.retried += job["attempt"] > 0
+    # lost with its supervisor or node on both attempts: failing so is its true state
+    lost_twice = hit and (job["state"], job["reason"]) in (
+        ("failed", "supervisor_lost"),
+        ("failed", "node_lost"),
+    )
+    report.lost_twice += lost_twice
+    # A job that lived while the disk was full may have lost its own output (a failed
+    # echo) or its launch: what became of it is counted, not judged, below.
+    full = while_full(job, report.disk_fills)
+    if full:
+        report.disk_outcomes[f"{job['state']}/{job['reason']}"] += 1
+    lenient = lost_twice or full
+    if (job["state"], job["exit_code"]) != want and not lenient:
+        report.wrong_state.append(
+            f"{key} {job_id} {job['state']}/{job['exit_code']} ({job['message']})"
+        )
+    logs = api.get(f"/api/v1/jobs/{job_id}/logs")
+    if f"done-{key}" not in logs.text and not lenient:
+        report.missing_logs.append(
+            f"{key} {job_id} {job['state']}/{job['reason']} attempt {job['attempt']}: "
+            f"{logs.status_code} {logs.text[-200:]!r}"
+        )
+    marker = cluster.runs / job_id / "outputs" / "ran"
+    lines = marker.read_text().splitlines() if marker.exists() else []
+    # One line per attempt that got to run its command, the last attempt's among them;
+    # a second attempt only for a job whose supervisor was killed or whose node was lost
+    # (an attempt that died before its command started leaves no line).
+    last = f"{job_id} {job['attempt']} 0"
+    allowed = {f"{job_id} {a} 0" for a in range(job["attempt"] + 1)}
+    once = len(lines) == len(set(lines)) and set(lines) <= allowed
+    if (
+        not once
+        or (last not in lines and not lenient)
+        or len(job["replicas"]) != 1
+        or (job["attempt"] and not hit)
+    ):
+        report.ran_twice.append(f"{key} {job_id} ran {lines} replicas {job['replicas']}")
+
+
+def check_database(url: str, report: Report) -> None:
+    """What the database says after the drain: the controller's takeovers, and whether the
+    counts a submit's limits read agree with the jobs."""
+    engine = make_engine(url)
     with engine.connect() as conn:
         epoch = conn.execute(select(LeaseRow.epoch).where(LeaseRow.name == "controller")).scalar()
     with Session(engine) as session:  # what a submit's limits read, against the jobs

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -33,6 +34,14 @@ class NodeLoss:
     back_at: float = 0.0
     down_after_s: float | None = None  # until the engine itself said the node was down
     back_s: float = 0.0  # how long bringing it back took
+
+    def bring_back(self, start: Callable[[], object]) -> NodeLoss:
+        """Bring the node back with `start` (blocking), timing it; returns this loss."""
+        began = time.monotonic()
+        start()
+        self.back_s = time.monotonic() - began
+        self.back_at = time.time()
+        return self
 
 
 class Engine(Protocol):
@@ -97,11 +106,7 @@ class Slurm:
         while not self._down(loss.node or "") and time.monotonic() < deadline:
             time.sleep(0.5)
         loss.down_after_s = time.time() - loss.at
-        began = time.monotonic()
-        self.dev.start()
-        loss.back_s = time.monotonic() - began
-        loss.back_at = time.time()
-        return loss
+        return loss.bring_back(self.dev.start)
 
     def close(self) -> None:
         self.dev.stop()
@@ -122,11 +127,7 @@ class Ray:
         loss = NodeLoss(None, time.time())
         self.cluster.kill_head()
         time.sleep(rng.uniform(1.0, 4.0))  # dead a while: the servers poll a Ray that is away
-        began = time.monotonic()
-        self.cluster.restart()
-        loss.back_s = time.monotonic() - began
-        loss.back_at = time.time()
-        return loss
+        return loss.bring_back(self.cluster.restart)
 
     def close(self) -> None:
         self.cluster.stop()

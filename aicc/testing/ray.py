@@ -23,7 +23,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import psutil
 
 from aicc.testing import startup
@@ -176,12 +175,7 @@ def start(*, num_cpus: int = 2, num_gpus: int = 2, timeout: float | None = None)
 
 def _wait_for_jobs_api(address: str, deadline: float) -> None:
     """Until the Jobs API lists jobs (the head answers /api/version earlier than that)."""
-    while True:
-        try:
-            if httpx.get(f"{address}/api/jobs/", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
+    while not startup.answers(f"{address}/api/jobs/"):
         if time.monotonic() > deadline:
             raise TimeoutError(f"Ray's Jobs API at {address} did not answer")
         time.sleep(0.2)

@@ -204,15 +204,9 @@ class ServerProcess:
         """Until /healthz answers 200 (see `start`); seconds waited. Stops nothing itself."""
         assert self.proc is not None, "spawn() first"
 
-        def healthy() -> bool:
-            try:
-                return httpx.get(self.url + "/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
         return startup.wait_started(
             f"aicc serve on {self.url} (log: {self.log_path})",
-            healthy,
+            lambda: startup.answers(self.url + "/healthz", timeout=1),
             exited=self.proc.poll,
             progress=startup.progress_of(self.proc.pid, self.log_path),
             timeout=timeout,

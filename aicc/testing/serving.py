@@ -18,8 +18,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 import aicc.serving
 from aicc.testing import startup, templates
 
@@ -115,11 +113,8 @@ def wait_ready(served: Served, timeout: float | None = None) -> None:
     while True:
         if served.process.poll() is not None:
             raise RuntimeError(f"the server exited ({served.process.returncode}):\n{served.log()}")
-        try:
-            if httpx.get(served.url + "/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
+        if startup.answers(served.url + "/health"):
+            return
         if time.monotonic() > deadline:
             raise TimeoutError(f"not ready after {timeout:.0f} s:\n{served.log()[-3000:]}")
         time.sleep(0.1)

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Hashable
 from pathlib import Path
 
+import httpx
 import psutil
 
 ENV = "AICC_TEST_START_TIMEOUT_S"
@@ -38,6 +39,14 @@ def start_timeout_s() -> float:
     if value <= 0:
         raise ValueError(f"{ENV}={raw!r}: give a number of seconds above 0")
     return value
+
+
+def answers(url: str, timeout: float = 2.0) -> bool:
+    """Whether a GET of `url` answers 200 now; False as well when nothing answers."""
+    try:
+        return httpx.get(url, timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def progress_of(pid: int, *logs: Path) -> Callable[[], Hashable]:

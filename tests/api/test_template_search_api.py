@@ -146,10 +146,10 @@ def test_a_search_is_one_gang_job_whose_best_trial_is_registered(tmp_path: Path)
         job = client.templates.run(
             RECO, model="reco", cpu=0.5, search={"epochs": [1, 4, 12], "factors": [16]}
         )
-        assert job["spec"]["replicas"] == 3
+        assert job.spec["replicas"] == 3
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as api:
-            done = wait_state(api, job["id"], {"succeeded", "failed"}, timeout=240)
-            assert done["state"] == "succeeded", api.get(f"/api/v1/jobs/{job['id']}/logs").text
+            done = wait_state(api, job.id, {"succeeded", "failed"}, timeout=240)
+            assert done["state"] == "succeeded", api.get(f"/api/v1/jobs/{job.id}/logs").text
             model = wait_model(api, "reco")
         (version,) = model["versions"]
         search = version["lineage"]["search"]
@@ -173,7 +173,7 @@ def test_a_search_is_one_gang_job_whose_best_trial_is_registered(tmp_path: Path)
             admin = session.scalars(select(UserRow).where(UserRow.role == "admin")).first()
             assert admin is not None
             who = principal_of(session, admin)
-            curves = templates.run_curves(session, who, _state.executors, job["id"])
+            curves = templates.run_curves(session, who, _state.executors, job.id)
         assert {name.split(" · ")[0] for name in curves.series} == {"trial 0", "trial 1", "trial 2"}
         assert "trial 2 · loss" in curves.series and len(curves.steps) == 12
 

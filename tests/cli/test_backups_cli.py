@@ -113,7 +113,7 @@ def test_a_center_restored_into_a_fresh_home_reads_back_everything(
             sdk.datasets.push("corpus", data)
             (data / "a.txt").write_text("second\n")
             (data / "rows.csv").write_text("x,y\n1,2\n")
-            assert sdk.datasets.push("corpus", data)["version"]["number"] == 2
+            assert sdk.datasets.push("corpus", data).version.number == 2
             sdk.models.register("scorer", good["id"], metrics={"auc": 0.9})
 
             org = http.get("/api/v1/me").json()["org"]["id"]

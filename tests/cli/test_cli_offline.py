@@ -135,15 +135,29 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _job(state: str = "pending", **extra: Any) -> dict[str, Any]:
+    """A job as the server answers it (`services.jobs.views.Job`: the SDK parses it)."""
     return {
         "id": "job_01TEST",
         "name": "demo",
+        "org_id": "org_1",
+        "project_id": "prj_1",
         "project": "default",
+        "queue": "default",
+        "user": "admin",
+        "kind": "batch",
         "state": state,
         "reason": extra.pop("reason", "submitted"),
         "message": "",
+        "attempt": 0,
+        "exit_code": extra.pop("exit_code", None),
+        "priority": 0,
+        "cancel_requested": False,
         "spec": {"resources": {"cpu_milli": 2000, "memory_mib": 4096}, "replicas": 1},
         "created_at": "2025-01-01T00:00:00Z",
+        "updated_at": "2025-01-01T00:00:00Z",
+        "started_at": None,
+        "ended_at": None,
+        "replicas": [],
         **extra,
     }
 
@@ -330,7 +344,7 @@ def test_submit_retry_reuses_the_idempotency_key(fake_api: FakeApi) -> None:
     with Client(fake_api.url, "t") as api:
         api.retry_backoff = 0
         job = api.submit({"command": "echo hi"})
-    assert job["id"] == "job_01TEST"
+    assert job.id == "job_01TEST"
     keys = [s.headers.get("idempotency-key") for s in fake_api.requests("POST", "/api/v1/jobs")]
     assert len(keys) == 3
     assert keys[0] and len(set(keys)) == 1
@@ -456,8 +470,17 @@ def test_node_list_marks_simulated_devices(
     fake_api: FakeApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AICC_SERVER", fake_api.url)
-    device = {"index": 0, "model": "H100-SXM", "memory_mib": 81920, "simulated": True}
-    node = {
+    device = {
+        "index": 0,
+        "model": "H100-SXM",
+        "memory_mib": 81920,
+        "uuid": None,
+        "simulated": True,
+        "healthy": True,
+        "allocated_milli": 0,
+    }
+    node = {  # as the server answers it (`services.nodes.views.Node`: the SDK parses it)
+        "id": "node_1",
         "name": "sim-0",
         "state": "ready",
         "executor": "local",
@@ -466,6 +489,9 @@ def test_node_list_marks_simulated_devices(
         "allocated": {"cpu_milli": 2000, "memory_mib": 4096, "accelerator_milli": 500},
         "devices": [device, {**device, "index": 1}],
         "simulated": True,
+        "state_reason": "",
+        "labels": {},
+        "heartbeat_at": None,
     }
     fake_api.on("GET", "/api/v1/nodes", (200, {"items": [node], "next_cursor": None}))
     result = runner.invoke(app, ["node", "list"])
@@ -478,7 +504,9 @@ def test_secret_set_reads_stdin_and_never_echoes(
     fake_api: FakeApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AICC_SERVER", fake_api.url)
-    fake_api.on("PUT", "/api/v1/secrets/hf-token", (200, {"name": "hf-token"}))
+    at = "2026-11-25T10:00:00Z"
+    stored = {"name": "hf-token", "project_id": "prj_1", "created_at": at, "updated_at": at}
+    fake_api.on("PUT", "/api/v1/secrets/hf-token", (200, stored))
     result = runner.invoke(
         app, ["secret", "set", "hf-token", "--value", "-", "-p", "vision"], input="s3cret\n"
     )

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from aicc.cli.nouns import Json, Noun
 from aicc.cli.output import col
+from aicc.cli.tenancy import page_json
 from aicc.sdk.client import Client
 from aicc.testing.servers import over_http
 
@@ -31,13 +32,13 @@ app = typer.Typer()
 @ORGS.list(app, "orgs")
 def org_list(api: Client) -> Json:
     """Organizations."""
-    return api.orgs.list()
+    return page_json(api.orgs.list())
 
 
 @ORGS.get(app, "org")
 def org_get(api: Client, org_id: Annotated[str, typer.Argument()]) -> Json:
     """One organization."""
-    return api.orgs.get(org_id)
+    return api.orgs.get(org_id).model_dump(mode="json")
 
 
 @ORGS.create(app, "add-org")
@@ -47,13 +48,13 @@ def org_create(
     display_name: Annotated[str | None, typer.Option()] = None,
 ) -> Json:
     """A new organization."""
-    return api.orgs.create(name, display_name=display_name)
+    return api.orgs.create(name, display_name=display_name).model_dump(mode="json")
 
 
 @SECRETS.list(app, "secrets")
 def secret_list(api: Client) -> Json:
     """Secrets."""
-    return api.secrets.list()
+    return page_json(api.secrets.list())
 
 
 @SECRETS.delete(app, "forget")

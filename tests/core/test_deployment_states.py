@@ -18,7 +18,7 @@ from aicc.core.states import (
     replica_transition,
 )
 from aicc.core.states import REPLICA_ALLOWED as REPLICA_MOVES
-from aicc.services.serving import deployments
+from aicc.services.serving import converge, deployments
 from aicc.store.tables import DeploymentReplicaRow, DeploymentRow
 
 S = DeploymentState
@@ -92,9 +92,9 @@ def _row(state: DeploymentState, failures: int = 0) -> DeploymentRow:
 def test_the_one_writer_refuses_a_move_the_machine_forbids() -> None:
     row = _row(S.STOPPED)
     with pytest.raises(IllegalTransition):
-        deployments._move(row, S.FAILED)
+        deployments.move(row, S.FAILED)
     assert row.state == "stopped"
-    deployments._move(row, S.PENDING)
+    deployments.move(row, S.PENDING)
     assert row.state == "pending"  # the stored string, as the API answers it
 
 
@@ -103,10 +103,10 @@ def test_a_stopped_deployment_whose_last_replica_never_got_ready_stays_stopped()
     policy = deployments.Policy(failures_to_fail=1)
     at = datetime(2026, 11, 25, tzinfo=UTC)
     stopped = _row(S.STOPPED)
-    deployments._failed_start(stopped, policy, at, "replica job j1 failed: exit 1")
+    converge._failed_start(stopped, policy, at, "replica job j1 failed: exit 1")
     assert stopped.state == "stopped" and stopped.failures == 1
     running = _row(S.PENDING)
-    deployments._failed_start(running, policy, at, "replica job j2 failed: exit 1")
+    converge._failed_start(running, policy, at, "replica job j2 failed: exit 1")
     assert running.state == "failed"
     assert running.message.startswith("1 replicas in a row never became ready")
 
@@ -134,10 +134,10 @@ def test_a_replica_goes_one_way() -> None:
 def test_the_replica_writer_records_each_phase_and_refuses_going_back() -> None:
     at = datetime(2026, 11, 25, tzinfo=UTC)
     link = DeploymentReplicaRow(job_id="job_1", deployment_id="dep_1", revision=1, created_at=at)
-    assert deployments.phase_of(link) is ReplicaPhase.STARTING
-    deployments._phase(link, ReplicaPhase.SERVING, at)
-    assert link.first_ready_at == at and deployments.phase_of(link) is ReplicaPhase.SERVING
-    deployments._phase(link, ReplicaPhase.DRAINING, at)
-    assert link.draining_at == at and deployments.phase_of(link) is ReplicaPhase.DRAINING
+    assert converge.phase_of(link) is ReplicaPhase.STARTING
+    converge._phase(link, ReplicaPhase.SERVING, at)
+    assert link.first_ready_at == at and converge.phase_of(link) is ReplicaPhase.SERVING
+    converge._phase(link, ReplicaPhase.DRAINING, at)
+    assert link.draining_at == at and converge.phase_of(link) is ReplicaPhase.DRAINING
     with pytest.raises(IllegalTransition):
-        deployments._phase(link, ReplicaPhase.SERVING, at)
+        converge._phase(link, ReplicaPhase.SERVING, at)

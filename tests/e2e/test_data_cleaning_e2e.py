@@ -45,29 +45,29 @@ def test_a_cleaning_job_makes_a_version_with_lineage_and_masked_pii(
         "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in RAW), encoding="utf-8"
     )
     (src / "README.md").write_text("raw chat logs\n")
-    assert api.datasets.push("raw-chat", src)["version"]["ref"] == "raw-chat@1"
+    assert api.datasets.push("raw-chat", src).version.ref == "raw-chat@1"
 
     job = api.datasets.clean("raw-chat@1", "clean-chat", steps="dedup,pii")
-    assert job["spec"]["datasets"][0].endswith("raw-chat@1")  # pinned to the version
-    wait_state(api._http, job["id"], {"succeeded"}, timeout=180)
+    assert job.spec["datasets"][0].endswith("raw-chat@1")  # pinned to the version
+    wait_state(api._http, job.id, {"succeeded"}, timeout=180)
 
     deadline = time.monotonic() + 60
-    while (made := api.datasets.get("clean-chat"))["latest"] is None:
+    while (made := api.datasets.get("clean-chat")).latest is None:
         assert time.monotonic() < deadline, "the job's outputs never became a version"
         time.sleep(0.3)
-    version = made["versions"][0]
-    assert version["ref"] == "clean-chat@1"
-    lineage = version["lineage"]
-    assert lineage["job_id"] == job["id"]
+    version = made.versions[0]
+    assert version.ref == "clean-chat@1"
+    lineage = version.lineage
+    assert lineage["job_id"] == job.id
     assert lineage["datasets"][0].endswith("/raw-chat@1")
     report = lineage["report"]
     assert report["records_in"] == 6 and report["records_out"] == 5
     assert report["masked"]["id"] == 1 and report["masked"]["phone"] == 1
     assert report["masked"]["email"] == 1 and report["masked"]["card"] == 1
 
-    files = {f["path"] for f in api.datasets.manifest("clean-chat")["files"]}
+    files = {f.path for f in api.datasets.manifest("clean-chat").files}
     assert files == {"chat.jsonl", "README.md"}  # the report is lineage, not a file
-    rows = api.datasets.preview("clean-chat", path="chat.jsonl")["rows"]
+    rows = api.datasets.preview("clean-chat", path="chat.jsonl").rows
     texts = [r[0] for r in rows]
     assert "[ID]" in texts[0] and "11010519491231002X" not in texts[0]
     assert "[PHONE]" in texts[1] and "[EMAIL]" in texts[1]

@@ -105,7 +105,7 @@ def push(server: ServerProcess, name: str, root: Path, region: str | None = None
     api = Client(server.url, server.token)
     api.datasets.push(name, folder, create={"visibility": "public"})
     if region:
-        assert api.datasets.update(name, region=region)["region"] == region
+        assert api.datasets.update(name, region=region).region == region
 
 
 @pytest.fixture(scope="module")

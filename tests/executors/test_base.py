@@ -7,7 +7,8 @@ import logging
 
 import pytest
 
-from aicc.executors.base import Outage
+from aicc.core.topology import Device, Node
+from aicc.executors.base import Outage, discovered
 
 
 def test_an_outage_is_logged_once_and_its_end_once(caplog: pytest.LogCaptureFixture) -> None:
@@ -26,3 +27,14 @@ def test_an_outage_is_logged_once_and_its_end_once(caplog: pytest.LogCaptureFixt
     ]
     assert "replica a" in warnings[0].getMessage() and warnings[0].exc_info is None
     assert warnings[2].exc_info is not None  # the first failure of a discovery: its traceback
+
+
+def test_a_discovery_says_how_many_nodes_and_devices_it_found() -> None:
+    gpu = Device(0, "H100-80GB", 80 * 1024)
+    nodes = [Node("a", 8000, 65536, devices=(gpu, gpu)), Node("b", 8000, 65536)]
+    assert discovered("Slurm cluster c", nodes, simulated=False) == (
+        "Slurm cluster c: 2 node(s), 2 GPU(s)"
+    )
+    assert discovered("K8s", nodes[1:], simulated=True, unit="device") == (
+        "K8s: 1 node(s), 0 simulated device(s)"
+    )

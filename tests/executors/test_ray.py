@@ -300,7 +300,7 @@ def test_a_job_through_aicc_serve_runs_on_ray(cluster: dev_ray.RayCluster, tmp_p
     server = ServerProcess(home=home, port=free_port()).start()
     try:
         with Client(server.url, server.token) as api:
-            [node] = [n for n in api.nodes()["items"] if n["executor"] == "ray"]
+            [node] = [n.model_dump() for n in api.nodes() if n.executor == "ray"]
             assert node["simulated"] and len(node["devices"]) == 2
             assert {d["model"] for d in node["devices"]} == {"A100-80GB"}
             spec = {
@@ -308,8 +308,8 @@ def test_a_job_through_aicc_serve_runs_on_ray(cluster: dev_ray.RayCluster, tmp_p
                 "checkpoint_dir": "ckpt",
                 "resources": {"cpu": 0.5, "memory": "128MiB", "accelerator": {"count": 1}},
             }
-            job = api.submit(spec, workdir=work)
-            done = api.wait(job["id"], timeout=60, poll=0.2)
+            job = api.submit(spec, workdir=work).model_dump()
+            done = api.wait(job["id"], timeout=60, poll=0.2).model_dump()
             assert done["state"] == "succeeded", done
             log = api.logs(job["id"])
             assert "from the workdir" in log
@@ -389,7 +389,7 @@ def test_a_lost_ray_head_requeues_a_checkpointing_job_that_resumes_through_aicc(
                 "max_retries": 1,
                 "resources": {"cpu": 0.5, "memory": "128MiB"},
             }
-            job = api.submit(spec)
+            job = api.submit(spec).model_dump()
             kept = home / "ray-runs" / job["id"]
 
             def progress() -> int | None:
@@ -399,10 +399,10 @@ def test_a_lost_ray_head_requeues_a_checkpointing_job_that_resumes_through_aicc(
             saved = wait("the checkpoint at step 3", progress, timeout=60)
             assert cluster.kill_head() > 0
             time.sleep(1)  # a few passes of the loops with Ray away
-            away = api.jobs.get(job["id"])
+            away = api.jobs.get(job["id"]).model_dump()
             assert (away["state"], away["attempt"]) == ("running", 0), away
             cluster.restart()
-            done = api.wait(job["id"], timeout=120, poll=0.2)
+            done = api.wait(job["id"], timeout=120, poll=0.2).model_dump()
             assert done["state"] == "succeeded", (done["reason"], done["message"], done["attempt"])
             assert done["attempt"] == 1, done
             log = api.logs(job["id"])
@@ -411,7 +411,7 @@ def test_a_lost_ray_head_requeues_a_checkpointing_job_that_resumes_through_aicc(
             assert log.endswith(f"finished at step {total}\n"), log
             steps = checkpoints.Progress.read(kept / "outputs")
             assert steps.problems(total, resumed[0]) == [], steps
-            events = api.jobs.events(job["id"])["items"]
+            events = [e.model_dump() for e in api.jobs.events(job["id"])]
             requeued = [e for e in events if e.get("reason") == "node_lost"]
             assert len(requeued) == 1, events
         usage = usage_problems(database_url(None, home), {job["id"]}, timeout=30)

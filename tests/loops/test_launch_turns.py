@@ -9,8 +9,9 @@ from pathlib import Path
 
 from aicc.executors.base import ReplicaLaunch
 from aicc.executors.local.executor import LocalExecutor
-from aicc.loops.reconcile import Work, _launch_turns, act
+from aicc.loops.reconcile import act
 from aicc.services.common import new_id
+from aicc.services.jobs.launches import Work, _launch_turns
 from aicc.store.blobs import BlobStore
 from aicc.store.tables import ReplicaRow
 

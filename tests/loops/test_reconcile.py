@@ -66,7 +66,8 @@ from pathlib import Path
 
 from aicc.executors.base import ReplicaLaunch
 from aicc.executors.local.executor import LocalExecutor
-from aicc.loops.reconcile import Work, act
+from aicc.loops.reconcile import act
+from aicc.services.jobs.launches import Work
 from aicc.services.common import new_id
 from aicc.store.blobs import BlobStore
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from aicc.executors.base import Executor
 from aicc.executors.local.executor import LocalExecutor
 from aicc.executors.slurm import SlurmExecutor
-from aicc.loops.scheduling import rendezvous
 from aicc.scheduler.snapshot import Bind, Placement
+from aicc.services.jobs.binding import rendezvous
 from aicc.store.blobs import BlobStore
 from aicc.store.tables import NodeRow
 from aicc.testing.servers import in_process

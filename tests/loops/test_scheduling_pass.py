@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from aicc.api.state import AppState
-from aicc.loops.scheduling import record_wait, shown_already
 from aicc.scheduler.snapshot import Wait, WaitReason
 from aicc.services.jobs import snapshots
+from aicc.services.jobs.binding import record_wait, shown_already
 from aicc.store.tables import JobRow
 from aicc.testing.jobs import wait_state
 from aicc.testing.polling import wait

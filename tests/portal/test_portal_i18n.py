@@ -162,6 +162,7 @@ SHOWN_SERVICES = (
     "models/models",
     "models/templates",
     "serving/deployments",
+    "serving/converge",
     "serving/api_keys",
     "serving/gateway",
     "jobs/notebooks",

@@ -15,7 +15,7 @@ from portal_support import TERMINAL, Person, csrf_of, signed_in, submit, wait_jo
 
 from aicc.api.state import AppState
 from aicc.portal.job_resources import metered, size
-from aicc.services.billing.models import UsageRecord
+from aicc.services.billing.views import UsageRecord
 
 WRITER = (
     'mkdir -p "$AICC_OUTPUT_DIR/plots" && echo "loss 0.1" > "$AICC_OUTPUT_DIR/metrics.txt" '

@@ -13,6 +13,7 @@ import pytest
 from aicc.core.datasets import FRAME
 from aicc.sdk.client import ApiError, Client
 from aicc.sdk.datasets import StatCache, batches
+from aicc.services.data.views import Committed
 from aicc.testing.servers import over_http
 
 MiB = 1024 * 1024
@@ -66,12 +67,12 @@ def test_push_pull_versions_and_an_unchanged_push(
     src = tree(tmp_path / "src")
     cache = StatCache(tmp_path / "stat.db")
     first = api.datasets.push("corpus", src, cache=cache)
-    assert first["created"] and first["version"]["ref"] == "corpus@1"
-    assert first["version"]["file_count"] == 22
+    assert first.created and first.version.ref == "corpus@1"
+    assert first.version.file_count == 22
 
     sent = Sent()
     again = api.datasets.push("corpus", src, cache=cache, progress=sent)
-    assert again == {"version": first["version"], "created": False}
+    assert again == Committed(version=first.version, created=False)
     assert sent.uploaded == 0
 
     # overwrite 1% of the big file in place: only the chunks around the edit are new
@@ -80,13 +81,11 @@ def test_push_pull_versions_and_an_unchanged_push(
     data[3 * MiB : 3 * MiB + len(data) // 100] = os.urandom(len(data) // 100)
     big.write_bytes(bytes(data))
     second = api.datasets.push("corpus", src, cache=cache, message="edit")
-    assert second["version"]["number"] == 2
-    assert second["version"]["added_bytes"] < 0.75 * len(data)
+    assert second.version.number == 2
+    assert second.version.added_bytes < 0.75 * len(data)
     info = api.datasets.get("corpus")
-    assert info["latest"] == 2 and [v["number"] for v in info["versions"]] == [2, 1]
-    assert info["stored_bytes"] == (
-        first["version"]["added_bytes"] + second["version"]["added_bytes"]
-    )
+    assert info.latest == 2 and [v.number for v in info.versions] == [2, 1]
+    assert info.stored_bytes == first.version.added_bytes + second.version.added_bytes
 
     out = tmp_path / "out"
     api.datasets.pull("corpus@1", out)
@@ -110,11 +109,11 @@ def test_an_interrupted_push_resumes_where_it_stopped(
     broken = Sent(stop_after=12 * MiB)
     with pytest.raises(KeyboardInterrupt):
         api.datasets.push("shards", src, cache=cache, progress=broken)
-    assert api.datasets.get("shards")["latest"] is None  # no version from half a push
+    assert api.datasets.get("shards").latest is None  # no version from half a push
 
     resumed = Sent()
     done = api.datasets.push("shards", src, cache=cache, progress=resumed)
-    assert done["version"]["ref"] == "shards@1"
+    assert done.version.ref == "shards@1"
     assert resumed.uploaded <= 20 * MiB - broken.uploaded + MiB  # the rest, not all again
     assert broken.uploaded + resumed.uploaded < 21 * MiB
 
@@ -127,14 +126,14 @@ def test_tenants_see_private_sets_as_missing_and_public_sets_read_only(
     api.datasets.push("secret-set", src)
     api.datasets.push("open-set", src, create={"visibility": "public", "licence": "CC-BY-4.0"})
     org = api.orgs.create("other")
-    user = api.users.create("stranger", role="member", org_id=org["id"])
-    token = api.tokens.create("t", user_id=user["id"])["secret"]
+    user = api.users.create("stranger", role="member", org_id=org.id)
+    token = api.tokens.create("t", user_id=user.id).secret
     with Client(url, token) as other:
         with pytest.raises(ApiError) as missing:
             other.datasets.get("secret-set")
         assert missing.value.status_code == 404
         public = other.datasets.get("open-set")
-        assert public["latest"] == 1 and public["writable"] is False
+        assert public.latest == 1 and public.writable is False
         pulled = other.datasets.pull("open-set", tmp_path / "theirs")
         assert pulled["files"] == 22
         # the same bytes pushed by the other tenant are sent again: no hint that they exist
@@ -142,12 +141,12 @@ def test_tenants_see_private_sets_as_missing_and_public_sets_read_only(
         other.datasets.push("mine", src, progress=sent)
         assert sent.uploaded >= MiB
         # pushing under the same name makes their own set; the public one is untouched
-        theirs = other.datasets.push("open-set", src)["version"]
-        assert theirs["ref"] == "open-set@1"
-        assert other.datasets.get("open-set")["project"] != public["project"]
-        assert api.datasets.get("open-set")["latest"] == 1
-        catalog = other.datasets.list(scope="public")["items"]
-        assert [d["name"] for d in catalog] == ["open-set"]
+        theirs = other.datasets.push("open-set", src).version
+        assert theirs.ref == "open-set@1"
+        assert other.datasets.get("open-set").project != public.project
+        assert api.datasets.get("open-set").latest == 1
+        catalog = other.datasets.list(scope="public")
+        assert [d.name for d in catalog] == ["open-set"]
 
 
 def test_a_batch_of_tiny_chunks_stays_under_the_request_limit() -> None:

@@ -104,22 +104,22 @@ def test_preview_shows_the_first_rows_and_their_types(
         ("city", "VARCHAR"),
         ("temp", "BIGINT"),
     ]
-    assert p.rows == ((0, "paris", 0), (1, "oslo", 1), (2, "rome", 2))
+    assert p.rows == [[0, "paris", 0], [1, "oslo", 1], [2, "rome", 2]]
     tsv = inspect.preview(store, version, "eval/test.tsv")
-    assert tsv.rows == ((1, "x"), (2, "y"))
+    assert tsv.rows == [[1, "x"], [2, "y"]]
     pq_ = inspect.preview(store, version, "scores.parquet")
     assert [c.type for c in pq_.columns] == ["BIGINT", "DOUBLE"]
-    assert pq_.rows == ((1, 0.5), (2, None), (3, 2.5))
+    assert pq_.rows == [[1, 0.5], [2, None], [3, 2.5]]
     jl = inspect.preview(store, version, "events.jsonl")
-    assert jl.rows == (("ann", 1), ("bob", 2))
-    assert inspect.preview(store, version, "rows.json").rows == ((1,), (2,))
+    assert jl.rows == [["ann", 1], ["bob", 2]]
+    assert inspect.preview(store, version, "rows.json").rows == [[1], [2]]
     empty = inspect.preview(store, push(store, {"n.jsonl": b'{"a": null}\n'}), "n.jsonl")
     assert [(c.name, c.type) for c in empty.columns] == [("a", "NULL")]
     text = inspect.preview(store, version, "README.md")
-    assert (text.format, text.rows) == ("text", (("# Weather",), ("three cities",)))
+    assert (text.format, text.rows) == ("text", [["# Weather"], ["three cities"]])
     # without a path: the version's first table file, else its first text file
-    assert inspect.preview(store, push(store, {"a.txt": b"hi", "b.csv": b"x\n1\n"})).rows == ((1,),)
-    assert inspect.preview(store, push(store, {"a.bin": b"\0", "b.txt": b"hi"})).rows == (("hi",),)
+    assert inspect.preview(store, push(store, {"a.txt": b"hi", "b.csv": b"x\n1\n"})).rows == [[1]]
+    assert inspect.preview(store, push(store, {"a.bin": b"\0", "b.txt": b"hi"})).rows == [["hi"]]
 
 
 def test_preview_reads_only_the_first_chunks_of_a_large_file(store: CountingChunks) -> None:
@@ -129,7 +129,7 @@ def test_preview_reads_only_the_first_chunks_of_a_large_file(store: CountingChun
     assert entry is not None and len(entry.chunks) > 15
     store.gets = 0
     p = inspect.preview(store, big, "big.csv", limit=5)
-    assert p.rows[4] == (4, 16, "some text to fill the line")
+    assert p.rows[4] == [4, 16, "some text to fill the line"]
     assert store.gets <= 3
 
 
@@ -186,7 +186,7 @@ def test_query_reads_the_version_tables_by_name(
         ("t", "DOUBLE"),
     ]
     temps = {c: [i % 10 for i in range(3000) if i % 3 == k] for k, c in enumerate(CITIES)}
-    assert r.rows == tuple((c, 1000, sum(temps[c]) / 1000) for c in sorted(CITIES))
+    assert r.rows == [[c, 1000, sum(temps[c]) / 1000] for c in sorted(CITIES)]
     assert not r.truncated and r.elapsed_ms > 0
     # by full path too, and joins across files
     joined = inspect.query(
@@ -195,9 +195,9 @@ def test_query_reads_the_version_tables_by_name(
         'WITH s AS (SELECT * FROM scores) SELECT count(*) FROM "train.csv" JOIN s ON id = k',
         views=views,
     )
-    assert joined.rows == ((3,),)
+    assert joined.rows == [[3]]
     tsv = inspect.query(store, version, 'SELECT sum(a) FROM "eval/test.tsv"', views=views)
-    assert tsv.rows == ((3,),)
+    assert tsv.rows == [[3]]
     # only the files named are assembled on the server
     assembled = {p.name for p in (views / version.digest).rglob("*") if p.is_file()}
     assert assembled == {"train.csv", "scores.parquet", "test.tsv"}
@@ -213,7 +213,7 @@ def test_query_returns_at_most_max_rows(
         views=views,
         limits=Limits(max_rows=4),
     )
-    assert r.rows == ((2999,), (2998,), (2997,), (2996,))
+    assert r.rows == [[2999], [2998], [2997], [2996]]
     assert r.truncated
 
 
@@ -289,8 +289,8 @@ def test_profile_counts_nulls_values_and_bins(store: CountingChunks, views: Path
     assert len(x.histogram) == 20
     assert sum(b.count for b in x.histogram) == 900
     assert x.histogram[0].lo == 1 and x.histogram[-1].hi == pytest.approx(999)
-    assert x.top == ()
-    assert label.type == "VARCHAR" and label.histogram == ()
+    assert x.top == []
+    assert label.type == "VARCHAR" and label.histogram == []
     assert [(t.value, t.count) for t in label.top] == [("a", 750), ("b", 250)]
     assert when.type == "DATE" and (when.min, when.max) == ("2024-01-01", "2024-01-28")
 
@@ -314,8 +314,8 @@ def test_diff_tables_counts_rows_added_and_removed(store: CountingChunks, views:
     new = push(store, {"t.csv": b"a,b\n1,x\n2,y\n3,z\n4,w\n5,v\n"})
     d = inspect.diff_tables(store, old, new, "t.csv", views=views)
     assert (d.rows_added, d.rows_removed) == (2, 1)
-    assert sorted(d.sample_added) == [(4, "w"), (5, "v")]
-    assert d.sample_removed == ((2, "y"),)
+    assert sorted(d.sample_added) == [[4, "w"], [5, "v"]]
+    assert d.sample_removed == [[2, "y"]]
     same = inspect.diff_tables(store, new, new, "t.csv", views=views)
     assert (same.rows_added, same.rows_removed) == (0, 0)
     assert [c.name for c in same.columns] == ["a", "b"]
@@ -356,9 +356,9 @@ def test_query_values_are_json_ready(store: CountingChunks, version: Manifest, v
         "'\\x01'::BLOB AS b FROM train",
         views=views,
     )
-    assert r.rows == (
-        ("nan", 1.25, 4498500, "2024-01-02T03:04:05+00:00", [1, 2], {"a": "x"}, "\\x01"),
-    )
+    assert r.rows == [
+        ["nan", 1.25, 4498500, "2024-01-02T03:04:05+00:00", [1, 2], {"a": "x"}, "\\x01"],
+    ]
     json.dumps(r.rows, allow_nan=False)  # what the API sends
 
 
@@ -396,9 +396,9 @@ def test_file_names_with_glob_characters_are_read_as_named(
         {"x[1].csv": b"a\n1\n", "x1.csv": b"a\n2\n", "y*.csv": b"a\n3\n", "yy.csv": b"a\n4\n"},
     )
     both = 'SELECT (SELECT sum(a) FROM "x[1].csv"), (SELECT sum(a) FROM "x1.csv")'
-    assert inspect.query(store, manifest, both, views=views).rows == ((1, 2),)
+    assert inspect.query(store, manifest, both, views=views).rows == [[1, 2]]
     both = 'SELECT (SELECT sum(a) FROM "y*.csv"), (SELECT sum(a) FROM "yy.csv")'
-    assert inspect.query(store, manifest, both, views=views).rows == ((3, 4),)
+    assert inspect.query(store, manifest, both, views=views).rows == [[3, 4]]
 
 
 # --- the views a profile or query assembles: capped, least recently used evicted ---

@@ -3,24 +3,25 @@ the service, and stays readable (and unchanged) after the session ends (issue 17
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import inspect
 import pkgutil
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import BaseModel, ValidationError
 
 import aicc.services
 from aicc.api.state import AppState
 from aicc.core.tenancy import Principal, Role
 from aicc.services.jobs import jobs
 from aicc.services.nodes import nodes
-from aicc.services.tenancy import audit, tenancy, tokens
+from aicc.services.nodes import views as node_views_module
+from aicc.services.tenancy import audit, tenancy, tokens, views
 from aicc.testing.jobs import submit, wait_state
 
 # Rows the books settle invoices with (voucher and subsidy balances), read only inside
-# services/billing; what leaves the package is `billing.models`. Nothing here may grow.
+# services/billing; what leaves the package is `billing.views`. Nothing here may grow.
 INSIDE_THE_BOOKS = {"billing.credits.org_vouchers", "billing.credits.org_subsidies"}
 # Lookups the data service's modules share (a set and its project, a version) before they make
 # read models; the routes and pages get `Dataset` and `DatasetVersion`.
@@ -69,7 +70,7 @@ def test_a_job_read_after_its_session_names_its_user_project_and_nodes(
     node_names = {n["name"] for n in api.get("/api/v1/nodes").json()["items"]}
     assert replica.node in node_names and replica.state == "exited"
     assert [e.to_state for e in events][-1] == "succeeded"
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(ValidationError):  # frozen: a read model is never written back
         read.state = "pending"  # type: ignore[misc]
     assert api.get(f"/api/v1/jobs/{job['id']}").json()["state"] == "succeeded"
 
@@ -91,8 +92,11 @@ def test_tenancy_tokens_audit_and_nodes_come_out_as_read_models(
             *tenancy.list_users(session, root),
             token,
             *audit.entries(session, root, limit=5, before_id=None, action=None),
-            *nodes.infos(session),
         ]
-    assert all(dataclasses.is_dataclass(x) for x in found), [type(x) for x in found]
+        node_views = nodes.infos(session)
+    assert all(isinstance(x, BaseModel) and x.model_config.get("frozen") for x in found), [
+        type(x) for x in found
+    ]
+    assert node_views and all(isinstance(n, node_views_module.Node) for n in node_views)
     assert not hasattr(user, "password_hash") and not hasattr(token, "secret_hash")
-    assert {"readers", "default"} <= {o.name for o in found if isinstance(o, tenancy.Org)}
+    assert {"readers", "default"} <= {o.name for o in found if isinstance(o, views.Org)}

@@ -3,6 +3,9 @@ fake clock stands in for real time."""
 
 from __future__ import annotations
 
+import http.server
+import threading
+
 import pytest
 
 from aicc.testing import startup
@@ -80,3 +83,26 @@ def test_the_cap_is_one_setting(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(startup.ENV, bad)
         with pytest.raises(ValueError, match=startup.ENV):
             startup.start_timeout_s()
+
+
+def test_a_url_answers_only_with_a_200() -> None:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/health" else 503)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        assert startup.answers(url + "/health")
+        assert not startup.answers(url + "/starting")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert not startup.answers(url + "/health", timeout=1)  # nothing listens any more

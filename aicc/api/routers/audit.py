@@ -2,37 +2,32 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
-from aicc.services.tenancy import audit
+from aicc.services.tenancy import audit, views
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
 
-@router.get("", response_model=schemas.Page[schemas.AuditEntry])
+@router.get("", response_model=schemas.Page[views.AuditEntry])
 def audit_list(
     who: CurrentUser,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     action: str | None = None,
-) -> schemas.Page[schemas.AuditEntry]:
+) -> schemas.Page[views.AuditEntry]:
     found = audit.entries(session, who, limit=limit, before_id=cursor, action=action)
-    items = [schemas.AuditEntry.model_validate(e, from_attributes=True) for e in found]
-    return schemas.Page[schemas.AuditEntry](
-        items=items, next_cursor=str(found[-1].id) if len(found) == limit else None
+    return schemas.Page[views.AuditEntry](
+        items=found, next_cursor=str(found[-1].id) if len(found) == limit else None
     )
 
 
-@router.get("/verify", response_model=schemas.AuditVerification)
-def audit_verify(
-    who: CurrentUser, state: StateDep, session: SessionDep
-) -> schemas.AuditVerification:
+@router.get("/verify", response_model=views.AuditVerification)
+def audit_verify(who: CurrentUser, state: StateDep, session: SessionDep) -> views.AuditVerification:
     """Walk the hash chain (center admins): every entry present, each matching its hash."""
-    found = audit.verify(session, who, state.sealer)
-    return schemas.AuditVerification(intact=found.intact, last_seq=found.last_seq, **asdict(found))
+    return audit.verify(session, who, state.sealer)

@@ -9,16 +9,14 @@ from fastapi.responses import PlainTextResponse
 
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import Cursor, Limit, page
-from aicc.api.schemas import billing as schemas
 from aicc.core import periods
-from aicc.services.billing import budgets, credits, invoices, plans, records
+from aicc.services.billing import budgets, credits, invoices, plans, records, views
 from aicc.services.common import utcnow
-from aicc.services.tenancy import tenancy
 
 router = APIRouter(prefix="/api/v1", tags=["billing"])
 
 
-@router.get("/price-plans", response_model=schemas.PricePlanVersions)
+@router.get("/price-plans", response_model=views.PricePlanVersions)
 def price_plans_list(
     who: CurrentUser,
     session: SessionDep,
@@ -30,32 +28,28 @@ def price_plans_list(
     return page(plans.visible(session, who, org_id=org), limit, cursor)
 
 
-@router.post("/price-plans", status_code=201, response_model=schemas.PricePlanVersion)
+@router.post("/price-plans", status_code=201, response_model=views.PricePlanVersion)
 def price_plans_create(
     body: plans.PlanIn, who: CurrentUser, session: SessionDep
-) -> schemas.PricePlanVersion:
+) -> views.PricePlanVersion:
     """A new version of the center's plan (`org_id` null) or of one organization's. Admins."""
     return plans.create(session, who, body)
 
 
-@router.get("/price-plans/effective", response_model=schemas.EffectivePricePlan)
+@router.get("/price-plans/effective", response_model=views.EffectivePricePlan)
 def price_plans_effective(
     who: CurrentUser,
     state: StateDep,
     session: SessionDep,
     org: str | None = None,
     at: periods.BookTime | None = None,
-) -> schemas.EffectivePricePlan:
+) -> views.EffectivePricePlan:
     """The plan in force for an organization (default: the caller's) at `at` (default: now)."""
-    org_id = tenancy.get_org(session, who, org or who.org_id).id
-    when = at or utcnow()
-    found = plans.effective(session, org_id=org_id, at=when, default=state.settings.pricing)
-    return schemas.EffectivePricePlan(
-        org_id=org_id, at=when, versions=list(found.ids), **found.plan.model_dump()
-    )
+    at = at or utcnow()
+    return plans.in_force(session, who, org_id=org, at=at, default=state.settings.pricing)
 
 
-@router.get("/vouchers", response_model=schemas.Vouchers)
+@router.get("/vouchers", response_model=views.Vouchers)
 def vouchers_list(
     who: CurrentUser,
     session: SessionDep,
@@ -67,20 +61,20 @@ def vouchers_list(
     return page(credits.vouchers(session, who, org_id=org), limit, cursor)
 
 
-@router.post("/vouchers", status_code=201, response_model=schemas.Voucher)
+@router.post("/vouchers", status_code=201, response_model=views.Voucher)
 def vouchers_create(
     body: credits.VoucherIn, who: CurrentUser, state: StateDep, session: SessionDep
-) -> schemas.Voucher:
+) -> views.Voucher:
     """Issue a voucher to an organization, perhaps limited to a project and models. Admins."""
     return credits.create_voucher(session, who, body, zone=state.settings.site.timezone)
 
 
-@router.get("/vouchers/{voucher_id}", response_model=schemas.Voucher)
-def vouchers_show(voucher_id: str, who: CurrentUser, session: SessionDep) -> schemas.Voucher:
+@router.get("/vouchers/{voucher_id}", response_model=views.Voucher)
+def vouchers_show(voucher_id: str, who: CurrentUser, session: SessionDep) -> views.Voucher:
     return credits.get_voucher(session, who, voucher_id)
 
 
-@router.get("/subsidies", response_model=schemas.Subsidies)
+@router.get("/subsidies", response_model=views.Subsidies)
 def subsidies_list(
     who: CurrentUser,
     state: StateDep,
@@ -93,16 +87,16 @@ def subsidies_list(
     return page(credits.subsidies(session, who, zone=zone, now=utcnow()), limit, cursor)
 
 
-@router.post("/subsidies", status_code=201, response_model=schemas.Subsidy)
+@router.post("/subsidies", status_code=201, response_model=views.Subsidy)
 def subsidies_create(
     body: credits.SubsidyIn, who: CurrentUser, state: StateDep, session: SessionDep
-) -> schemas.Subsidy:
+) -> views.Subsidy:
     """A subsidy program for one organization or all. Admins."""
     zone = state.settings.site.timezone
     return credits.create_subsidy(session, who, body, zone=zone, now=utcnow())
 
 
-@router.get("/budgets", response_model=schemas.Budgets)
+@router.get("/budgets", response_model=views.Budgets)
 def budgets_list(
     who: CurrentUser,
     state: StateDep,
@@ -119,10 +113,10 @@ def budgets_list(
     return page(found, limit, cursor)
 
 
-@router.put("/projects/{project_id}/budget", response_model=schemas.Budget)
+@router.put("/projects/{project_id}/budget", response_model=views.Budget)
 def project_budget_set(
     project_id: str, body: budgets.BudgetIn, who: CurrentUser, state: StateDep, session: SessionDep
-) -> schemas.Budget:
+) -> views.Budget:
     """A project's monthly limit and alert thresholds. Its organization's admins."""
     settings = state.settings
     return budgets.set_budget(
@@ -135,10 +129,10 @@ def project_budget_set(
     )
 
 
-@router.put("/orgs/{org_id}/budget", response_model=schemas.Budget)
+@router.put("/orgs/{org_id}/budget", response_model=views.Budget)
 def org_budget_set(
     org_id: str, body: budgets.BudgetIn, who: CurrentUser, state: StateDep, session: SessionDep
-) -> schemas.Budget:
+) -> views.Budget:
     """An organization's monthly limit and alert thresholds. Its admins, center admins."""
     settings = state.settings
     return budgets.set_budget(
@@ -152,7 +146,7 @@ def budgets_delete(budget_id: str, who: CurrentUser, session: SessionDep) -> Res
     return Response(status_code=204)
 
 
-@router.get("/usage", response_model=schemas.UsageRecords)
+@router.get("/usage", response_model=views.UsageRecords)
 def usage_list(
     who: CurrentUser,
     session: SessionDep,
@@ -161,13 +155,13 @@ def usage_list(
     job: str | None = None,
     month: str | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-) -> schemas.UsageRecords:
+) -> views.UsageRecords:
     """Usage records (one per replica, hour and accelerator model; one per archive and day of
     storage), oldest first; filters by organization, project, job and month (YYYY-MM)."""
     rows = records.visible(
         session, who, org_id=org, project=project, job_id=job, month=month, limit=limit
     )
-    return schemas.UsageRecords(items=rows, next_cursor=None)
+    return views.UsageRecords(items=rows, next_cursor=None)
 
 
 def _invoice(
@@ -190,7 +184,7 @@ def _invoice(
     )
 
 
-@router.get("/bills", response_model=schemas.Bill)
+@router.get("/bills", response_model=views.Bill)
 def bills_show(
     who: CurrentUser,
     state: StateDep,
@@ -198,10 +192,10 @@ def bills_show(
     month: str | None = None,
     org: str | None = None,
     project: str | None = None,
-) -> dict[str, Any]:
+) -> views.Bill:
     """An organization's invoice of a month (default: the caller's, this month): the issued one,
     or the draft as of now. Members see the lines of their projects; `project` narrows it."""
-    return _invoice(who, state, session, month, org, project).as_dict()
+    return _invoice(who, state, session, month, org, project).bill()
 
 
 class CSVResponse(PlainTextResponse):
@@ -226,27 +220,27 @@ def bills_export(
     return CSVResponse(invoices.to_csv(invoice), headers=headers)
 
 
-@router.post("/bills/issue", response_model=schemas.Bill)
+@router.post("/bills/issue", response_model=views.Bill)
 def bills_issue(
     body: invoices.IssueIn, who: CurrentUser, state: StateDep, session: SessionDep
-) -> dict[str, Any]:
+) -> views.Bill:
     """Freeze an organization's invoice of a month. Admins; 409 when already issued."""
     settings = state.settings
     found = invoices.issue(
         session, who, body, zone=settings.site.timezone, default=settings.pricing
     )
-    return found.as_dict()
+    return found.bill()
 
 
-@router.post("/bills/adjustments", status_code=201, response_model=schemas.Adjustment)
+@router.post("/bills/adjustments", status_code=201, response_model=views.Adjustment)
 def adjustments_create(
     body: invoices.AdjustmentIn, who: CurrentUser, state: StateDep, session: SessionDep
-) -> schemas.Adjustment:
+) -> views.Adjustment:
     """A signed correction on an open month's invoice. Admins; 409 for an issued month."""
     return invoices.adjust(session, who, body, zone=state.settings.site.timezone)
 
 
-@router.get("/invoices", response_model=schemas.IssuedInvoices)
+@router.get("/invoices", response_model=views.IssuedInvoices)
 def invoices_list(
     who: CurrentUser,
     session: SessionDep,

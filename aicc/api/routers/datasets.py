@@ -9,7 +9,6 @@ A data set is named by `{name}` and, when it is not the caller's default project
 from __future__ import annotations
 
 import pathlib
-from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -19,15 +18,16 @@ from aicc.api import schemas
 from aicc.api.deps import CurrentUser, DataReader, SessionDep, StateDep
 from aicc.api.paging import Cursor, Limit, page
 from aicc.api.params import ChunkDigest, DatasetName, ProjectRef, Scope, VersionNumber
-from aicc.api.responses import OCTETS, chunk_answer, manifest_answer, out
+from aicc.api.responses import OCTETS, chunk_answer
 from aicc.core.datasets import Manifest, diff_files
-from aicc.services.data import chunks, datasets, inspect, mounts, uploads
+from aicc.services.data import chunks, datasets, inspect, mounts, uploads, views
 from aicc.services.jobs import cleaning
+from aicc.services.jobs import views as jobs_views
 
 router = APIRouter(prefix="/api/v1", tags=["datasets"])
 
 
-@router.get("/datasets", response_model=schemas.Page[schemas.Dataset])
+@router.get("/datasets", response_model=schemas.Page[views.Dataset])
 def datasets_list(
     who: CurrentUser,
     session: SessionDep,
@@ -38,26 +38,24 @@ def datasets_list(
 ) -> dict[str, object]:
     """`scope=project` (default): a project's sets; `visible`: all you may read; `public`: the
     open data catalog."""
-    found = datasets.list_datasets(session, who, project=project, scope=scope)
-    rows = page(found, limit, cursor)
-    return {**rows, "items": [out(schemas.Dataset, d) for d in rows["items"]]}
+    return page(datasets.list_datasets(session, who, project=project, scope=scope), limit, cursor)
 
 
-@router.post("/datasets", response_model=schemas.Dataset, status_code=201)
+@router.post("/datasets", response_model=views.Dataset, status_code=201)
 def datasets_create(body: schemas.DatasetIn, who: CurrentUser, session: SessionDep) -> Any:
     fields = body.model_dump(exclude={"project"})
-    return out(schemas.Dataset, datasets.create(session, who, project=body.project, **fields))
+    return datasets.create(session, who, project=body.project, **fields)
 
 
-@router.get("/datasets/{name}", response_model=schemas.Dataset)
+@router.get("/datasets/{name}", response_model=views.Dataset)
 def datasets_get(
     name: DatasetName, who: CurrentUser, session: SessionDep, project: ProjectRef = None
 ) -> Any:
     target, where = datasets.reference(name, project=project)
-    return out(schemas.Dataset, datasets.get(session, who, str(target), project=where))
+    return datasets.get(session, who, str(target), project=where)
 
 
-@router.patch("/datasets/{name}", response_model=schemas.Dataset)
+@router.patch("/datasets/{name}", response_model=views.Dataset)
 def datasets_update(
     name: DatasetName,
     body: schemas.DatasetPatch,
@@ -66,9 +64,7 @@ def datasets_update(
     project: ProjectRef = None,
 ) -> Any:
     changes = body.model_dump(exclude_none=True)
-    return out(
-        schemas.Dataset, datasets.update(session, who, name, project=project, changes=changes)
-    )
+    return datasets.update(session, who, name, project=project, changes=changes)
 
 
 @router.delete("/datasets/{name}", status_code=204)
@@ -79,7 +75,7 @@ def datasets_delete(
     return Response(status_code=204)
 
 
-@router.get("/datasets/{name}/versions", response_model=schemas.Page[schemas.DatasetVersion])
+@router.get("/datasets/{name}/versions", response_model=schemas.Page[views.DatasetVersion])
 def datasets_versions(
     name: DatasetName,
     who: CurrentUser,
@@ -89,11 +85,10 @@ def datasets_versions(
     cursor: Cursor = None,
 ) -> dict[str, object]:
     target, where = datasets.reference(name, project=project)
-    rows = page(datasets.versions(session, who, str(target), project=where), limit, cursor)
-    return {**rows, "items": [out(schemas.DatasetVersion, v) for v in rows["items"]]}
+    return page(datasets.versions(session, who, str(target), project=where), limit, cursor)
 
 
-@router.get("/datasets/{name}/versions/{number}", response_model=schemas.DatasetVersion)
+@router.get("/datasets/{name}/versions/{number}", response_model=views.DatasetVersion)
 def datasets_version(
     name: DatasetName,
     number: VersionNumber,
@@ -102,11 +97,10 @@ def datasets_version(
     project: ProjectRef = None,
 ) -> Any:
     target, where = datasets.reference(name, project=project, version=number)
-    version, _ = datasets.open_version(session, who, target, project=where)
-    return out(schemas.DatasetVersion, version)
+    return datasets.open_version(session, who, target, project=where)[0]
 
 
-@router.get("/datasets/{name}/versions/{number}/manifest", response_model=schemas.Manifest)
+@router.get("/datasets/{name}/versions/{number}/manifest", response_model=views.Manifest)
 def datasets_manifest(
     name: DatasetName,
     number: VersionNumber,
@@ -115,7 +109,8 @@ def datasets_manifest(
     project: ProjectRef = None,
 ) -> Any:
     """The version's files and their chunks, which `aicc data pull` fetches."""
-    return manifest_answer(session, who, name, number, project)
+    target, where = datasets.reference(name, project=project, version=number)
+    return datasets.version_manifest(session, who, target, project=where)
 
 
 @router.get("/datasets/{name}/chunks/{digest}", response_class=Response, responses=OCTETS)
@@ -135,19 +130,18 @@ def datasets_chunk(
 # --- what a job mounts: for the job's readers, and for its pods (with its data grant) ---
 
 
-@router.get("/jobs/{job_id}/data", response_model=list[schemas.Mounted])
+@router.get("/jobs/{job_id}/data", response_model=list[views.Mounted])
 def jobs_data(job_id: str, reader: DataReader, session: SessionDep, state: StateDep) -> Any:
     """The data sets the job mounts at `$AICC_DATA_DIR/NAME`, as pinned when it was submitted."""
-    return [out(schemas.Mounted, m) for m in mounts.mounted(session, state.sealer, reader, job_id)]
+    return mounts.mounted(session, state.sealer, reader, job_id)
 
 
-@router.get("/jobs/{job_id}/data/{name}", response_model=schemas.MountedFiles)
+@router.get("/jobs/{job_id}/data/{name}", response_model=views.MountedFiles)
 def jobs_data_files(
     job_id: str, name: DatasetName, reader: DataReader, session: SessionDep, state: StateDep
 ) -> Any:
     """One data set the job mounts, with its files and their chunks."""
-    found, manifest = mounts.mounted_manifest(session, state.sealer, reader, job_id, name)
-    return {**asdict(found), "digest": manifest.digest, **manifest.to_json()}
+    return mounts.mounted_manifest(session, state.sealer, reader, job_id, name)
 
 
 @router.get("/jobs/{job_id}/chunks/{digest}", response_class=Response, responses=OCTETS)
@@ -164,13 +158,13 @@ def jobs_data_chunk(
     )
 
 
-@router.post("/datasets/{name}/uploads", response_model=schemas.UploadPlan, status_code=201)
+@router.post("/datasets/{name}/uploads", response_model=views.UploadPlan, status_code=201)
 def datasets_upload_begin(
     name: DatasetName, body: schemas.UploadIn, who: CurrentUser, session: SessionDep
 ) -> Any:
     """Start or resume a push: answers the chunks the server still needs from you."""
     create = body.create.model_dump(exclude={"name", "project"}) if body.create else None
-    plan = uploads.begin(
+    return uploads.begin(
         session,
         who,
         project=body.project,
@@ -179,10 +173,9 @@ def datasets_upload_begin(
         sizes=body.sizes,
         create=create,
     )
-    return out(schemas.UploadPlan, plan)
 
 
-@router.post("/uploads/{upload_id}/chunks", response_model=schemas.Received)
+@router.post("/uploads/{upload_id}/chunks", response_model=views.Received)
 async def datasets_upload_chunks(
     upload_id: Annotated[str, Path(max_length=40)],
     request: Request,
@@ -192,14 +185,14 @@ async def datasets_upload_chunks(
     """Body: chunks framed as 64 hex digest + 8-byte big-endian size + bytes, repeated."""
     body = await request.body()
 
-    def receive() -> uploads.Received:
+    def receive() -> views.Received:
         with state.db.session() as session:
             return uploads.receive(session, who, state.chunks, upload_id, body)
 
-    return out(schemas.Received, await run_in_threadpool(receive))
+    return await run_in_threadpool(receive)
 
 
-@router.post("/uploads/{upload_id}/commit", response_model=schemas.Committed)
+@router.post("/uploads/{upload_id}/commit", response_model=views.Committed)
 def datasets_upload_commit(
     upload_id: Annotated[str, Path(max_length=40)],
     body: schemas.CommitIn,
@@ -208,7 +201,7 @@ def datasets_upload_commit(
     state: StateDep,
 ) -> Any:
     """Make the version from the uploaded manifest; unchanged files make no new version."""
-    done = uploads.commit(
+    return uploads.commit(
         session,
         who,
         state.chunks,
@@ -216,7 +209,6 @@ def datasets_upload_commit(
         manifest_chunks=[list(c) for c in body.manifest_chunks],
         message=body.message,
     )
-    return {"version": out(schemas.DatasetVersion, done.version), "created": done.created}
 
 
 # --- looking inside a version (services/data/inspect.py) -----------------------------------------
@@ -229,7 +221,7 @@ def _limits(state: StateDep, max_rows: int = 1000) -> inspect.Limits:
     return inspect.Limits.of(state.settings.data, max_rows=max_rows)
 
 
-@router.get("/datasets/{name}/versions/{number}/preview", response_model=schemas.Preview)
+@router.get("/datasets/{name}/versions/{number}/preview", response_model=views.Preview)
 def datasets_preview(
     name: DatasetName,
     number: VersionNumber,
@@ -243,11 +235,10 @@ def datasets_preview(
     """The first rows of a table file (CSV, TSV, Parquet, JSON Lines, JSON), the first lines of
     a text file, or an image; read from the file's first chunks, whatever its size."""
     manifest = files_of(session, who, name, project, number)
-    found = inspect.preview(chunks.reader(session, state.chunks), manifest, path, limit)
-    return out(schemas.Preview, found)
+    return inspect.preview(chunks.reader(session, state.chunks), manifest, path, limit)
 
 
-@router.get("/datasets/{name}/versions/{number}/thumbnails", response_model=schemas.Thumbnails)
+@router.get("/datasets/{name}/versions/{number}/thumbnails", response_model=views.Thumbnails)
 def datasets_thumbnails(
     name: DatasetName,
     number: VersionNumber,
@@ -260,11 +251,10 @@ def datasets_thumbnails(
 ) -> Any:
     """An image folder as a grid, with the number of images per class (sub-folder)."""
     manifest = files_of(session, who, name, project, number)
-    found = inspect.thumbnails(chunks.reader(session, state.chunks), manifest, folder, limit)
-    return out(schemas.Thumbnails, found)
+    return inspect.thumbnails(chunks.reader(session, state.chunks), manifest, folder, limit)
 
 
-@router.get("/datasets/{name}/versions/{number}/profile", response_model=schemas.Profile)
+@router.get("/datasets/{name}/versions/{number}/profile", response_model=views.Profile)
 def datasets_profile(
     name: DatasetName,
     number: VersionNumber,
@@ -276,17 +266,16 @@ def datasets_profile(
 ) -> Any:
     """Per column of a table file: type, nulls, distinct values, min, max, a histogram."""
     manifest = files_of(session, who, name, project, number)
-    found = inspect.profile(
+    return inspect.profile(
         chunks.reader(session, state.chunks),
         manifest,
         path,
-        views=views(state),
+        views=views_dir(state),
         limits=_limits(state),
     )
-    return out(schemas.Profile, found)
 
 
-@router.post("/datasets/{name}/versions/{number}/query", response_model=schemas.QueryResult)
+@router.post("/datasets/{name}/versions/{number}/query", response_model=views.QueryResult)
 def datasets_query(
     name: DatasetName,
     number: VersionNumber,
@@ -299,17 +288,16 @@ def datasets_query(
     """One read-only SELECT over the version's table files (each a view named after its file),
     with a time and memory limit; nothing outside the version can be read."""
     manifest = files_of(session, who, name, project, number)
-    found = inspect.query(
+    return inspect.query(
         chunks.reader(session, state.chunks),
         manifest,
         body.sql,
-        views=views(state),
+        views=views_dir(state),
         limits=_limits(state, body.max_rows),
     )
-    return out(schemas.QueryResult, found)
 
 
-@router.get("/datasets/{name}/diff", response_model=schemas.Diff)
+@router.get("/datasets/{name}/diff", response_model=views.Diff)
 def datasets_diff(
     name: DatasetName,
     old: Annotated[int, Query(ge=1)],
@@ -319,7 +307,7 @@ def datasets_diff(
     state: StateDep,
     project: ProjectRef = None,
     path: FilePath = None,
-) -> Any:
+) -> views.Diff:
     """Files added, removed and changed between two versions; with `path`, a table file's rows
     added and removed."""
     a, where = datasets.reference(name, project=project, version=str(old))
@@ -334,17 +322,17 @@ def datasets_diff(
             old_files,
             new_files,
             path,
-            views=views(state),
+            views=views_dir(state),
             limits=_limits(state),
         )
-    return {
-        "old": before.ref,
-        "new": after.ref,
-        "added": list(files.added),
-        "removed": list(files.removed),
-        "changed": list(files.changed),
-        "table": out(schemas.TableDiff, table) if table else None,
-    }
+    return views.Diff(
+        old=before.ref,
+        new=after.ref,
+        added=list(files.added),
+        removed=list(files.removed),
+        changed=list(files.changed),
+        table=table,
+    )
 
 
 def files_of(
@@ -355,7 +343,7 @@ def files_of(
     return datasets.open_version(session, who, target, project=where)[1]
 
 
-def views(state: StateDep) -> pathlib.Path:
+def views_dir(state: StateDep) -> pathlib.Path:
     """Where versions' table files are assembled for queries (kept: the next query is fast)."""
     return inspect.views_dir(state.settings.home)
 
@@ -363,10 +351,10 @@ def views(state: StateDep) -> pathlib.Path:
 # --- cleaning jobs (services/jobs/cleaning.py) ----------------------------------------------
 
 
-@router.post("/datasets/{name}/clean", response_model=schemas.Job, status_code=201)
+@router.post("/datasets/{name}/clean", response_model=jobs_views.Job, status_code=201)
 def datasets_clean(
     name: DatasetName, body: schemas.CleanIn, who: CurrentUser, state: StateDep
-) -> schemas.Job:
+) -> jobs_views.Job:
     """Submit a cleaning job over a version; when it succeeds, its outputs become the next
     version of `into`, with lineage to the input and the job's report."""
     source = f"{name}@{body.version}" if body.version else name
@@ -386,4 +374,4 @@ def datasets_clean(
             threshold=body.threshold,
             queue=body.queue,
         )
-    return schemas.job_out(job)
+    return job

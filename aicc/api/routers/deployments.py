@@ -4,7 +4,7 @@ is named like a data set: `{name}` and `?project=`."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
@@ -12,9 +12,9 @@ from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import Cursor, Limit, page
 from aicc.api.params import ProjectRef
-from aicc.api.responses import out
 from aicc.services.serving import deployments
 from aicc.services.serving.deployments import Policy
+from aicc.services.serving.views import Deployment, DeploymentRevision
 
 router = APIRouter(prefix="/api/v1", tags=["deployments"])
 
@@ -25,7 +25,7 @@ def _policy(state: StateDep) -> Policy:
     return Policy(**state.settings.deployments.model_dump())
 
 
-@router.get("/deployments", response_model=schemas.Page[schemas.Deployment])
+@router.get("/deployments", response_model=schemas.Page[Deployment])
 def deployments_list(
     who: CurrentUser,
     session: SessionDep,
@@ -34,27 +34,25 @@ def deployments_list(
     cursor: Cursor = None,
 ) -> dict[str, object]:
     """A project's deployments (your default project's), by name, each with its replicas."""
-    rows = page(deployments.list_deployments(session, who, project=project), limit, cursor)
-    return {**rows, "items": [out(schemas.Deployment, d) for d in rows["items"]]}
+    return page(deployments.list_deployments(session, who, project=project), limit, cursor)
 
 
-@router.post("/deployments", response_model=schemas.Deployment, status_code=201)
+@router.post("/deployments", response_model=Deployment, status_code=201)
 def deployments_create(
     body: schemas.DeploymentIn, who: CurrentUser, session: SessionDep, state: StateDep
-) -> Any:
+) -> Deployment:
     """Deploy a model version or a command; the control loop starts its replicas."""
-    made = deployments.create(session, who, state.blobs, **body.model_dump(), policy=_policy(state))
-    return out(schemas.Deployment, made)
+    return deployments.create(session, who, state.blobs, **body.model_dump(), policy=_policy(state))
 
 
-@router.get("/deployments/{name}", response_model=schemas.Deployment)
+@router.get("/deployments/{name}", response_model=Deployment)
 def deployments_get(
     name: DeploymentName, who: CurrentUser, session: SessionDep, project: ProjectRef = None
-) -> Any:
-    return out(schemas.Deployment, deployments.get(session, who, name, project=project))
+) -> Deployment:
+    return deployments.get(session, who, name, project=project)
 
 
-@router.patch("/deployments/{name}", response_model=schemas.Deployment)
+@router.patch("/deployments/{name}", response_model=Deployment)
 def deployments_update(
     name: DeploymentName,
     body: schemas.DeploymentPatch,
@@ -62,36 +60,33 @@ def deployments_update(
     session: SessionDep,
     state: StateDep,
     project: ProjectRef = None,
-) -> Any:
+) -> Deployment:
     """A new revision (new model version, resources, env, command...), rolled out one
     replica at a time; nothing changed makes none."""
     changes = body.model_dump(exclude_none=True)
-    found = deployments.update(session, who, state.blobs, name, changes, project=project)
-    return out(schemas.Deployment, found)
+    return deployments.update(session, who, state.blobs, name, changes, project=project)
 
 
-@router.get("/deployments/{name}/revisions", response_model=list[schemas.DeploymentRevision])
+@router.get("/deployments/{name}/revisions", response_model=list[DeploymentRevision])
 def deployments_revisions(
     name: DeploymentName, who: CurrentUser, session: SessionDep, project: ProjectRef = None
-) -> Any:
+) -> list[DeploymentRevision]:
     """Every revision, newest first."""
-    found = deployments.revisions(session, who, name, project=project)
-    return [out(schemas.DeploymentRevision, r) for r in found]
+    return deployments.revisions(session, who, name, project=project)
 
 
-@router.post("/deployments/{name}/rollback", response_model=schemas.Deployment)
+@router.post("/deployments/{name}/rollback", response_model=Deployment)
 def deployments_rollback(
     name: DeploymentName,
     who: CurrentUser,
     session: SessionDep,
     project: ProjectRef = None,
-) -> Any:
+) -> Deployment:
     """A new revision with the spec of the one before the current one."""
-    found = deployments.rollback(session, who, name, project=project)
-    return out(schemas.Deployment, found)
+    return deployments.rollback(session, who, name, project=project)
 
 
-@router.post("/deployments/{name}/scale", response_model=schemas.Deployment)
+@router.post("/deployments/{name}/scale", response_model=Deployment)
 def deployments_scale(
     name: DeploymentName,
     body: schemas.ScaleIn,
@@ -99,34 +94,31 @@ def deployments_scale(
     session: SessionDep,
     state: StateDep,
     project: ProjectRef = None,
-) -> Any:
-    found = deployments.scale(
+) -> Deployment:
+    return deployments.scale(
         session, who, name, **body.model_dump(), project=project, policy=_policy(state)
     )
-    return out(schemas.Deployment, found)
 
 
-@router.post("/deployments/{name}/stop", response_model=schemas.Deployment)
+@router.post("/deployments/{name}/stop", response_model=Deployment)
 def deployments_stop(
     name: DeploymentName,
     who: CurrentUser,
     session: SessionDep,
     project: ProjectRef = None,
-) -> Any:
+) -> Deployment:
     """Stop every replica (state `stopped`) until `start`."""
-    found = deployments.stop(session, who, name, project=project)
-    return out(schemas.Deployment, found)
+    return deployments.stop(session, who, name, project=project)
 
 
-@router.post("/deployments/{name}/start", response_model=schemas.Deployment)
+@router.post("/deployments/{name}/start", response_model=Deployment)
 def deployments_start(
     name: DeploymentName,
     who: CurrentUser,
     session: SessionDep,
     project: ProjectRef = None,
-) -> Any:
-    found = deployments.start(session, who, name, project=project)
-    return out(schemas.Deployment, found)
+) -> Deployment:
+    return deployments.start(session, who, name, project=project)
 
 
 @router.delete("/deployments/{name}", status_code=204)

@@ -7,7 +7,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
-from aicc.api.schemas import Estimate, EstimateIn
+from aicc.api.schemas import EstimateIn
+from aicc.estimate import Estimate
 from aicc.services.common import Invalid
 from aicc.services.jobs import estimates
 

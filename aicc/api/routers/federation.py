@@ -8,9 +8,10 @@ from fastapi import APIRouter, Path, Query
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, PeerSite, SessionDep, StateDep
-from aicc.api.schemas.federation import AdvertIn, AdvertReceived, Settlement, Site
+from aicc.api.schemas.federation import AdvertIn
 from aicc.services.common import utcnow
 from aicc.services.federation import adverts, books
+from aicc.services.federation.views import AdvertReceived, Settlement, Site
 
 router = APIRouter(prefix="/api/v1/federation", tags=["federation"])
 
@@ -30,7 +31,7 @@ def federation_sites_list(
 ) -> schemas.Page[Site]:
     """The peers with their last advert, its age and whether the site is up or lost."""
     found = adverts.list_sites(session, who, state.settings.federation, utcnow())
-    return schemas.Page[Site](items=[Site(**vars(s)) for s in found])
+    return schemas.Page[Site](items=found)
 
 
 @router.get("/settlements", response_model=schemas.Page[Settlement])
@@ -42,7 +43,7 @@ def federation_settlements_list(
 ) -> schemas.Page[Settlement]:
     """What this site owes its peers, one row per job attempt that ran there."""
     found = books.list_settlements(session, who, site=site, state=state)
-    return schemas.Page[Settlement](items=[Settlement(**vars(s)) for s in found])
+    return schemas.Page[Settlement](items=found)
 
 
 @router.post("/settlements/{settlement_id}/settle", response_model=Settlement)
@@ -50,4 +51,4 @@ def federation_settlements_settle(
     settlement_id: Annotated[int, Path(ge=1, le=2**62)], who: CurrentUser, session: SessionDep
 ) -> Settlement:
     """Mark it paid, once: settling again is a 409."""
-    return Settlement(**vars(books.settle(session, who, settlement_id)))
+    return books.settle(session, who, settlement_id)

@@ -23,23 +23,24 @@ from aicc.services.jobs import explain as explain_service
 from aicc.services.jobs import jobs, logs, metrics
 from aicc.services.jobs.jobs import SubmitLimits
 from aicc.services.jobs.logs import Stream
+from aicc.services.jobs.views import Event, Explain, Job, Metrics
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
-@router.post("", response_model=schemas.Job, status_code=201)
+@router.post("", response_model=Job, status_code=201)
 async def jobs_submit(
     spec: JobSpec,
     who: CurrentUser,
     state: StateDep,
     response: Response,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
-) -> schemas.Job:
+) -> Job:
     """Accept a job; a retry with the same `Idempotency-Key` returns the same job (200)."""
     limits = SubmitLimits.of(state.settings)
 
-    def submit(session: Session) -> tuple[jobs.Job, bool]:
+    def submit(session: Session) -> tuple[Job, bool]:
         return jobs.submit(session, who, spec, idempotency_key=idempotency_key, limits=limits)
 
     try:
@@ -48,10 +49,10 @@ async def jobs_submit(
         job, created = await state.transactions.run(submit)
     if not created:
         response.status_code = 200
-    return schemas.job_out(job)
+    return job
 
 
-@router.get("", response_model=schemas.Page[schemas.Job])
+@router.get("", response_model=schemas.Page[Job])
 def jobs_list(
     who: CurrentUser,
     session: SessionDep,
@@ -59,7 +60,7 @@ def jobs_list(
     project: str | None = None,
     limit: Limit = 50,
     cursor: str | None = None,
-) -> schemas.Page[schemas.Job]:
+) -> schemas.Page[Job]:
     found = jobs.list_jobs(
         session,
         who,
@@ -68,51 +69,34 @@ def jobs_list(
         limit=limit,
         before_id=cursor,
     )
-    return schemas.Page[schemas.Job](
-        items=[schemas.job_out(j) for j in found],
+    return schemas.Page[Job](
+        items=found,
         next_cursor=found[-1].id if len(found) == limit else None,
     )
 
 
-@router.get("/{job_id}", response_model=schemas.Job)
-def jobs_show(job_id: str, who: CurrentUser, session: SessionDep) -> schemas.Job:
-    return schemas.job_out(jobs.get(session, who, job_id))
+@router.get("/{job_id}", response_model=Job)
+def jobs_show(job_id: str, who: CurrentUser, session: SessionDep) -> Job:
+    return jobs.get(session, who, job_id)
 
 
-@router.get("/{job_id}/events", response_model=schemas.Page[schemas.Event])
-def jobs_events(job_id: str, who: CurrentUser, session: SessionDep) -> schemas.Page[schemas.Event]:
-    return schemas.Page[schemas.Event](
-        items=[
-            schemas.Event.model_validate(e, from_attributes=True)
-            for e in jobs.events(session, who, job_id)
-        ]
-    )
+@router.get("/{job_id}/events", response_model=schemas.Page[Event])
+def jobs_events(job_id: str, who: CurrentUser, session: SessionDep) -> schemas.Page[Event]:
+    return schemas.Page[Event](items=jobs.events(session, who, job_id))
 
 
-@router.post("/{job_id}/cancel", response_model=schemas.Job)
-def jobs_cancel(job_id: str, who: CurrentUser, session: SessionDep) -> schemas.Job:
-    job = jobs.cancel(session, who, job_id)
-    return schemas.job_out(job)
+@router.post("/{job_id}/cancel", response_model=Job)
+def jobs_cancel(job_id: str, who: CurrentUser, session: SessionDep) -> Job:
+    return jobs.cancel(session, who, job_id)
 
 
-@router.get("/{job_id}/explain", response_model=schemas.Explain)
-def jobs_explain(
-    job_id: str, who: CurrentUser, state: StateDep, session: SessionDep
-) -> schemas.Explain:
+@router.get("/{job_id}/explain", response_model=Explain)
+def jobs_explain(job_id: str, who: CurrentUser, state: StateDep, session: SessionDep) -> Explain:
     """Why the job waits, its position, and when it would start if running jobs end as declared."""
+    controller = state.controller
     job = jobs.get(session, who, job_id)
-    found = explain_service.explain(
-        session,
-        job,
-        state.controller.profile,
-        state.controller.billing,
-        state.controller.site.decorate,
-    )
-    return schemas.Explain(
-        state=job.state,
-        reasons=[schemas.ExplainReason(code=r.code, message=r.message) for r in found.reasons],
-        position=found.position,
-        estimated_start=found.estimated_start,
+    return explain_service.explain(
+        session, job, controller.profile, controller.billing, controller.site.decorate
     )
 
 
@@ -205,7 +189,7 @@ def jobs_outputs(job_id: str, who: CurrentUser, state: StateDep, session: Sessio
     return StreamingResponse(archive, media_type="application/gzip", headers=headers)
 
 
-@router.get("/{job_id}/metrics", response_model=schemas.Metrics)
+@router.get("/{job_id}/metrics", response_model=Metrics)
 def jobs_metrics(
     job_id: str,
     who: CurrentUser,
@@ -216,20 +200,9 @@ def jobs_metrics(
         int | None, Query(ge=1, le=metrics.TAIL, description="each metric's last N points only")
     ] = None,
     max_points: Annotated[int, Query(ge=2, le=metrics.MAX_POINTS)] = 500,
-) -> schemas.Metrics:
+) -> Metrics:
     """The curves the job logged to `$AICC_OUTPUT_DIR/metrics.jsonl`, while it runs and after;
     none yet is an empty `metrics`. Poll with `since=last_step` for what is new."""
-    found = metrics.curves(
+    return metrics.curves(
         session, who, job_id, state.executors, since=since, tail=tail, most=max_points
-    )
-    return schemas.Metrics(
-        job_id=found.job_id,
-        running=found.running,
-        metrics={
-            name: [[step, value] for step, value in points]
-            for name, points in found.metrics.items()
-        },
-        last_step=found.last_step,
-        points=found.total,
-        thinned=found.thinned,
     )

@@ -5,22 +5,17 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Query
-from pydantic import BaseModel
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import Cursor, Limit, page
 from aicc.services.serving import api_keys, gateway
+from aicc.services.serving.views import ApiKey, GatewayRequest
 
 router = APIRouter(prefix="/api/v1", tags=["gateway"])
 
 
-def _out(key: api_keys.ApiKey, secret: str | None = None) -> BaseModel:
-    out = schemas.ApiKey.model_validate(key, from_attributes=True)
-    return out.model_copy(update={"secret": secret}) if secret else out
-
-
-@router.get("/keys", response_model=schemas.Page[schemas.ApiKey])
+@router.get("/keys", response_model=schemas.Page[ApiKey])
 def keys_list(
     who: CurrentUser,
     session: SessionDep,
@@ -29,15 +24,14 @@ def keys_list(
     limit: Limit = 1000,
     cursor: Cursor = None,
 ) -> dict[str, object]:
-    rows = page(api_keys.list_keys(session, who, project=project, revoked=revoked), limit, cursor)
-    return {**rows, "items": [_out(k) for k in rows["items"]]}
+    return page(api_keys.list_keys(session, who, project=project, revoked=revoked), limit, cursor)
 
 
-@router.post("/keys", response_model=schemas.ApiKey, status_code=201)
+@router.post("/keys", response_model=ApiKey, status_code=201)
 def keys_create(
     body: schemas.ApiKeyIn, who: CurrentUser, session: SessionDep, project: str | None = None
-) -> BaseModel:
-    key, secret = api_keys.create(
+) -> ApiKey:
+    return api_keys.create(
         session,
         who,
         project=project,
@@ -46,10 +40,9 @@ def keys_create(
         rpm=body.rpm,
         tokens_per_month=body.tokens_per_month,
     )
-    return _out(key, secret)
 
 
-@router.delete("/keys/{ref}", response_model=schemas.ApiKey)
+@router.delete("/keys/{ref}", response_model=ApiKey)
 def keys_revoke(
     ref: str,
     who: CurrentUser,
@@ -57,14 +50,14 @@ def keys_revoke(
     session: SessionDep,
     after: BackgroundTasks,
     project: str | None = None,
-) -> BaseModel:
+) -> ApiKey:
     key = api_keys.revoke(session, who, project=project, ref=ref)
     # once committed, this server refuses it at once; others within `gateway.key_cache_s`
     after.add_task(state.gateway.forget, key.id)
-    return _out(key)
+    return key
 
 
-@router.get("/requests", response_model=schemas.Page[schemas.GatewayRequest])
+@router.get("/requests", response_model=schemas.Page[GatewayRequest])
 def requests_list(
     who: CurrentUser,
     session: SessionDep,

@@ -8,18 +8,17 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
-from aicc.api.schemas import kpis as schemas
 from aicc.core import periods
 from aicc.services.center import power
 from aicc.services.common import Forbidden, utcnow
-from aicc.services.telemetry import kpis, metrics
+from aicc.services.telemetry import kpis, metrics, views
 
 router = APIRouter(tags=["utilization"])
 
 
 @router.get(
     "/api/v1/kpis/utilization",
-    response_model=schemas.Utilization,
+    response_model=views.Utilization,
     response_model_exclude_unset=True,  # a row names only its own group: pool, model or org
 )
 def kpis_utilization(
@@ -29,36 +28,20 @@ def kpis_utilization(
     by: kpis.By = "pool",
     day: periods.BookDate | None = None,
     days: Annotated[int, Query(ge=1, le=92)] = 1,
-) -> schemas.Utilization:
+) -> views.Utilization:
     """Allocation and busy rates per pool, accelerator model or organization, per day of the
     billing time zone (default: the last `days` days up to today). Busy rates are measured
     (NVML) or null. Center admins; org admins with `by=org` see their organization's row."""
     zone = state.settings.site.timezone
     now = utcnow()
     first = day or periods.day_of(now, zone) - timedelta(days=days - 1)
-    rows = kpis.utilization(session, who, by=by, first=first, days=days, zone=zone, now=now)
-    items = [
-        schemas.UtilizationRow(
-            day=r.day,
-            **{r.by: r.group},
-            simulated=r.simulated,
-            capacity_device_hours=r.capacity_device_hours,
-            allocated_device_hours=r.allocated_device_hours,
-            allocation_rate=r.allocation_rate,
-            busy_rate=r.busy_rate,
-            busy_samples=r.busy_samples,
-        )
-        for r in rows
-    ]
-    return schemas.Utilization(items=items, next_cursor=None)
+    return kpis.utilization_page(session, who, by=by, first=first, days=days, zone=zone, now=now)
 
 
-@router.get("/api/v1/kpis/idle", response_model=schemas.IdleReplicas)
-def kpis_idle(who: CurrentUser, session: SessionDep) -> schemas.IdleReplicas:
+@router.get("/api/v1/kpis/idle", response_model=views.IdleReplicas)
+def kpis_idle(who: CurrentUser, session: SessionDep) -> views.IdleReplicas:
     """Running replicas whose devices were measured under 5% busy for the last 30 minutes."""
-    found = kpis.idle(session, who, now=utcnow())
-    items = [schemas.IdleReplica.model_validate(r, from_attributes=True) for r in found]
-    return schemas.IdleReplicas(items=items, next_cursor=None)
+    return kpis.idle_page(session, who, now=utcnow())
 
 
 @router.get("/metrics", include_in_schema=False, response_model=None)

@@ -11,16 +11,17 @@ from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import Cursor, Limit, page
 from aicc.api.params import ChunkDigest, DatasetName, ProjectRef, Scope, VersionNumber
-from aicc.api.responses import OCTETS, chunk_answer, manifest_answer, out, reviews_out
+from aicc.api.responses import OCTETS, chunk_answer
 from aicc.services.data import datasets
+from aicc.services.data import views as data_views
 from aicc.services.data.datasets import MODEL
 from aicc.services.jobs import jobs, logs
-from aicc.services.models import models, reviews
+from aicc.services.models import models, reviews, views
 
 router = APIRouter(prefix="/api/v1", tags=["models"])
 
 
-@router.get("/models", response_model=schemas.Page[schemas.Model])
+@router.get("/models", response_model=schemas.Page[views.Model])
 def models_list(
     who: CurrentUser,
     session: SessionDep,
@@ -31,19 +32,18 @@ def models_list(
 ) -> dict[str, object]:
     """`scope=project` (default): a project's models; `visible`: all you may read; `public`:
     the center's shared models. Each with its versions, newest first."""
-    rows = page(models.list_models(session, who, project=project, scope=scope), limit, cursor)
-    return {**rows, "items": [out(schemas.Model, m) for m in rows["items"]]}
+    return page(models.list_models(session, who, project=project, scope=scope), limit, cursor)
 
 
-@router.get("/models/{name}", response_model=schemas.Model)
+@router.get("/models/{name}", response_model=views.Model)
 def models_get(
     name: DatasetName, who: CurrentUser, session: SessionDep, project: ProjectRef = None
 ) -> Any:
     target, where = datasets.reference(name, project=project)
-    return out(schemas.Model, models.get(session, who, str(target), project=where))
+    return models.get(session, who, str(target), project=where)
 
 
-@router.patch("/models/{name}", response_model=schemas.Model)
+@router.patch("/models/{name}", response_model=views.Model)
 def models_update(
     name: DatasetName,
     body: schemas.ModelPatch,
@@ -53,7 +53,7 @@ def models_update(
 ) -> Any:
     """Share the model (`visibility`) or describe it; public only by org admins."""
     changes = body.model_dump(exclude_none=True)
-    return out(schemas.Model, models.update(session, who, name, changes, project=project))
+    return models.update(session, who, name, changes, project=project)
 
 
 @router.delete("/models/{name}", status_code=204)
@@ -64,7 +64,7 @@ def models_delete(
     return Response(status_code=204)
 
 
-@router.post("/models/{name}/versions", response_model=schemas.ModelVersion, status_code=201)
+@router.post("/models/{name}/versions", response_model=views.ModelVersion, status_code=201)
 def models_register(
     name: DatasetName,
     body: schemas.RegisterIn,
@@ -77,13 +77,10 @@ def models_register(
     job = jobs.get(session, who, body.job_id)
     outputs = logs.outputs_dir(session, job, state.executors)
     fields = body.model_dump(exclude={"job_id"})
-    return out(
-        schemas.ModelVersion,
-        models.register_job(session, who, state.chunks, name, job, outputs, **fields),
-    )
+    return models.register_job(session, who, state.chunks, name, job, outputs, **fields)
 
 
-@router.get("/models/{name}/versions/{number}", response_model=schemas.ModelVersion)
+@router.get("/models/{name}/versions/{number}", response_model=views.ModelVersion)
 def models_version(
     name: DatasetName,
     number: VersionNumber,
@@ -93,10 +90,10 @@ def models_version(
 ) -> Any:
     """One version with its files, metrics, card and lineage (`latest` for the newest)."""
     target, where = datasets.reference(name, project=project, version=number)
-    return out(schemas.ModelVersion, models.version(session, who, str(target), project=where))
+    return models.version(session, who, str(target), project=where)
 
 
-@router.put("/models/{name}/versions/{number}/stage", response_model=schemas.ModelVersion)
+@router.put("/models/{name}/versions/{number}/stage", response_model=views.ModelVersion)
 def models_stage(
     name: DatasetName,
     number: VersionNumber,
@@ -107,11 +104,10 @@ def models_stage(
 ) -> Any:
     """Move the version to a stage; promoting one to `production` archives the one before."""
     target, where = datasets.reference(name, project=project, version=number)
-    moved = models.set_stage(session, who, str(target), body.stage, project=where)
-    return out(schemas.ModelVersion, moved)
+    return models.set_stage(session, who, str(target), body.stage, project=where)
 
 
-@router.get("/models/{name}/versions/{number}/manifest", response_model=schemas.Manifest)
+@router.get("/models/{name}/versions/{number}/manifest", response_model=data_views.Manifest)
 def models_manifest(
     name: DatasetName,
     number: VersionNumber,
@@ -120,7 +116,8 @@ def models_manifest(
     project: ProjectRef = None,
 ) -> Any:
     """The version's files and their chunks, which `aicc model pull` fetches."""
-    return manifest_answer(session, who, name, number, project, MODEL)
+    target, where = datasets.reference(name, project=project, version=number)
+    return datasets.version_manifest(session, who, target, project=where, kind=MODEL)
 
 
 @router.get("/models/{name}/chunks/{digest}", response_class=Response, responses=OCTETS)
@@ -139,7 +136,7 @@ def models_chunk(
     )
 
 
-@router.get("/datasets/{name}/versions/{number}/models", response_model=list[schemas.ModelVersion])
+@router.get("/datasets/{name}/versions/{number}/models", response_model=list[views.ModelVersion])
 def datasets_models(
     name: DatasetName,
     number: VersionNumber,
@@ -149,19 +146,18 @@ def datasets_models(
 ) -> Any:
     """The model versions you may read that were trained on this data set version."""
     target, where = datasets.reference(name, project=project, version=number)
-    found = models.trained_on(session, who, str(target), project=where)
-    return [out(schemas.ModelVersion, v) for v in found]
+    return models.trained_on(session, who, str(target), project=where)
 
 
-@router.get("/models/{name}/reviews", response_model=schemas.Reviews)
+@router.get("/models/{name}/reviews", response_model=views.Reviews)
 def models_reviews(
     name: DatasetName, who: CurrentUser, session: SessionDep, project: ProjectRef = None
 ) -> Any:
     """A model's rating (mean, count) and its reviews, newest first."""
-    return reviews_out(session, reviews.target(session, who, "model", name, project=project))
+    return reviews.rated(session, reviews.target(session, who, "model", name, project=project))
 
 
-@router.put("/models/{name}/reviews", response_model=schemas.Review)
+@router.put("/models/{name}/reviews", response_model=views.Review)
 def models_review(
     name: DatasetName,
     body: schemas.ReviewIn,

@@ -11,43 +11,44 @@ from aicc.core.topology import NodeState
 from aicc.services.center import drains
 from aicc.services.common import utcnow
 from aicc.services.nodes import nodes
+from aicc.services.nodes.views import Node
 
 router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"])
 
 
-@router.get("", response_model=schemas.Page[schemas.Node])
+@router.get("", response_model=schemas.Page[Node])
 def nodes_list(
     who: CurrentUser, session: SessionDep, limit: Limit = 1000, cursor: Cursor = None
 ) -> dict[str, object]:
     found = page(nodes.names(session), limit, cursor)  # a page reads only its own nodes
-    return {**found, "items": schemas.node_out(nodes.infos(session, found["items"]))}
+    return {**found, "items": nodes.infos(session, found["items"])}
 
 
-@router.post("/import", response_model=schemas.Page[schemas.Node])
+@router.post("/import", response_model=schemas.Page[Node])
 def nodes_import(doc: nodes.Inventory, who: CurrentUser, session: SessionDep) -> dict[str, object]:
     imported = nodes.import_inventory(session, who, doc)
-    return {"items": schemas.node_out(imported)}
+    return {"items": imported}
 
 
-@router.post("/{name}/cordon", response_model=schemas.Node)
-def nodes_cordon(name: str, who: CurrentUser, session: SessionDep) -> schemas.Node:
+@router.post("/{name}/cordon", response_model=Node)
+def nodes_cordon(name: str, who: CurrentUser, session: SessionDep) -> Node:
     node = nodes.set_state(session, who, name, NodeState.CORDONED, "cordoned by an operator")
-    return schemas.node_out([node])[0]
+    return node
 
 
-@router.post("/{name}/uncordon", response_model=schemas.Node)
-def nodes_uncordon(name: str, who: CurrentUser, session: SessionDep) -> schemas.Node:
+@router.post("/{name}/uncordon", response_model=Node)
+def nodes_uncordon(name: str, who: CurrentUser, session: SessionDep) -> Node:
     node = nodes.set_state(session, who, name, NodeState.READY)
-    return schemas.node_out([node])[0]
+    return node
 
 
-@router.post("/{name}/drain", response_model=schemas.Node)
+@router.post("/{name}/drain", response_model=Node)
 def nodes_drain(
     name: str,
     who: CurrentUser,
     session: SessionDep,
     evict: bool = False,
-) -> schemas.Node:
+) -> Node:
     """Stop new placements; with `evict`, stop running jobs now and requeue them (retries)."""
     node = drains.drain(session, who, name, evict=evict, now=utcnow())
-    return schemas.node_out([node])[0]
+    return node

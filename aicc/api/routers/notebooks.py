@@ -4,7 +4,7 @@ server's proxy at `/notebooks/{job_id}/` (aicc/portal/notebook_proxy.py)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
@@ -12,6 +12,7 @@ from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import Cursor, Limit, page
 from aicc.services.jobs import notebooks
+from aicc.services.jobs.views import Notebook
 
 router = APIRouter(prefix="/api/v1/notebooks", tags=["notebooks"])
 
@@ -19,11 +20,7 @@ NotebookRef = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description=
 ProjectRef = Annotated[str | None, Query(max_length=200)]
 
 
-def _out(value: notebooks.Notebook) -> Any:
-    return schemas.Notebook.model_validate(value, from_attributes=True)
-
-
-@router.get("", response_model=schemas.Page[schemas.Notebook])
+@router.get("", response_model=schemas.Page[Notebook])
 def notebooks_list(
     who: CurrentUser,
     session: SessionDep,
@@ -33,16 +30,16 @@ def notebooks_list(
 ) -> dict[str, object]:
     """Your notebooks (in one project, or in all of yours)."""
     rows = page(notebooks.list_notebooks(session, who, project=project), limit, cursor)
-    return {**rows, "items": [_out(n) for n in rows["items"]]}
+    return rows
 
 
-@router.post("", response_model=schemas.Notebook, status_code=201)
+@router.post("", response_model=Notebook, status_code=201)
 def notebooks_create(
     body: schemas.NotebookIn,
     who: CurrentUser,
     state: StateDep,
     session: SessionDep,
-) -> Any:
+) -> Notebook:
     notebook = notebooks.create(
         session,
         who,
@@ -55,38 +52,38 @@ def notebooks_create(
         start=body.start,
         engines=state.executors,
     )
-    return _out(notebook)
+    return notebook
 
 
-@router.get("/{notebook}", response_model=schemas.Notebook)
+@router.get("/{notebook}", response_model=Notebook)
 def notebooks_get(
     notebook: NotebookRef, who: CurrentUser, session: SessionDep, project: ProjectRef = None
-) -> Any:
-    return _out(notebooks.get(session, who, notebook, project=project))
+) -> Notebook:
+    return notebooks.get(session, who, notebook, project=project)
 
 
-@router.post("/{notebook}/start", response_model=schemas.Notebook)
+@router.post("/{notebook}/start", response_model=Notebook)
 def notebooks_start(
     notebook: NotebookRef,
     who: CurrentUser,
     state: StateDep,
     session: SessionDep,
     project: ProjectRef = None,
-) -> Any:
+) -> Notebook:
     """Start it again: a new job on the same persistent home (a running one is left as is)."""
     found = notebooks.start(session, who, notebook, project=project, engines=state.executors)
-    return _out(found)
+    return found
 
 
-@router.post("/{notebook}/stop", response_model=schemas.Notebook)
+@router.post("/{notebook}/stop", response_model=Notebook)
 def notebooks_stop(
     notebook: NotebookRef,
     who: CurrentUser,
     session: SessionDep,
     project: ProjectRef = None,
-) -> Any:
+) -> Notebook:
     found = notebooks.stop(session, who, notebook, project=project)
-    return _out(found)
+    return found
 
 
 @router.delete("/{notebook}", status_code=204)

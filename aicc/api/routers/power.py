@@ -8,9 +8,8 @@ from datetime import timedelta
 from fastapi import APIRouter, Response
 
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
-from aicc.api.schemas import power as schemas
-from aicc.core.powercap import CapEvent
-from aicc.services.center import power
+from aicc.api.schemas.power import PowerCapEventIn
+from aicc.services.center import power, views
 from aicc.services.common import Forbidden, Invalid, utcnow
 
 router = APIRouter(prefix="/api/v1/center/power-cap", tags=["center"])
@@ -21,41 +20,17 @@ def _admin(who: CurrentUser) -> None:
         raise Forbidden("only center admins see and set the site's power cap")
 
 
-def event_out(event: CapEvent) -> schemas.PowerCapEvent:
-    return schemas.PowerCapEvent(
-        id=event.id,
-        cap_kw=event.cap_kw,
-        start=event.start,
-        end=event.end,
-        set_by=event.set_by,
-        set_at=event.set_at,
-        note=event.note,
-        active=event.covers(utcnow()),
-    )
-
-
-@router.get("", response_model=schemas.PowerStatus)
-def power_cap_show(who: CurrentUser, state: StateDep, session: SessionDep) -> schemas.PowerStatus:
+@router.get("", response_model=views.PowerStatus)
+def power_cap_show(who: CurrentUser, state: StateDep, session: SessionDep) -> views.PowerStatus:
     """The estimated facility power now, the cap in force, and the events."""
     _admin(who)
-    reading = state.controller.site.reading(session)
-    return schemas.PowerStatus(
-        at=reading.at,
-        estimated_kw=reading.estimated_w / 1000,
-        pue=reading.pue,
-        cap_kw=reading.cap.cap_kw if reading.cap else None,
-        cap_source=reading.cap.source if reading.cap else None,
-        cap_until=reading.cap.until if reading.cap else None,
-        standing_cap_kw=reading.standing_kw,
-        events=[event_out(e) for e in reading.events],
-        waiting_jobs=reading.waiting,
-    )
+    return state.controller.site.reading(session).status(utcnow())
 
 
-@router.post("/events", status_code=201, response_model=schemas.PowerCapEvent)
+@router.post("/events", status_code=201, response_model=views.PowerCapEvent)
 def power_cap_set(
-    body: schemas.PowerCapEventIn, who: CurrentUser, session: SessionDep
-) -> schemas.PowerCapEvent:
+    body: PowerCapEventIn, who: CurrentUser, session: SessionDep
+) -> views.PowerCapEvent:
     """A cap from `start` (default now) until `end` or for `duration_s`. The scheduler holds
     new starts under it; running jobs are not stopped."""
     _admin(who)
@@ -68,7 +43,7 @@ def power_cap_set(
     except OverflowError:
         raise Invalid("until: the window ends past the year 9999; give a shorter one") from None
     event = power.add_event(session, who, body.cap_kw, start, end, body.note, now=now)
-    return event_out(event)
+    return views.PowerCapEvent.of(event, utcnow())
 
 
 @router.delete("/events/{event_id}", status_code=204, response_model=None)

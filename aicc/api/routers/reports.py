@@ -9,10 +9,10 @@ from fastapi.responses import PlainTextResponse
 from sqlalchemy.orm import Session
 
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
-from aicc.api.schemas.reports import MonthlyReport
 from aicc.core.tenancy import Principal
 from aicc.services.common import utcnow
 from aicc.services.reports import export, monthly, pdf
+from aicc.services.reports.views import MonthlyReport
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 

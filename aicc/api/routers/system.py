@@ -8,7 +8,8 @@ from aicc import __version__
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.core import catalog
-from aicc.services.tenancy import tenancy
+from aicc.services.nodes import views as nodes_views
+from aicc.services.tenancy import tenancy, views
 
 router = APIRouter()
 
@@ -20,24 +21,17 @@ def health_show(state: StateDep) -> schemas.Health:
     )
 
 
-@router.get("/api/v1/me", response_model=schemas.Me, tags=["tenancy"])
-def me_show(who: CurrentUser, session: SessionDep) -> schemas.Me:
-    user = tenancy.get_user(session, who, who.user_id)
-    org = tenancy.get_org(session, who, who.org_id)
-    projects = tenancy.list_projects(session, who)
-    return schemas.Me(
-        user=schemas.User.model_validate(user, from_attributes=True),
-        org=schemas.Org.model_validate(org, from_attributes=True),
-        projects=[schemas.Project.model_validate(p, from_attributes=True) for p in projects],
-    )
+@router.get("/api/v1/me", response_model=views.Me, tags=["tenancy"])
+def me_show(who: CurrentUser, session: SessionDep) -> views.Me:
+    return tenancy.me(session, who)
 
 
 @router.get(
-    "/api/v1/accelerators", response_model=schemas.Page[schemas.Accelerator], tags=["nodes"]
+    "/api/v1/accelerators", response_model=schemas.Page[nodes_views.Accelerator], tags=["nodes"]
 )
-def accelerators_list(who: CurrentUser) -> schemas.Page[schemas.Accelerator]:
+def accelerators_list(who: CurrentUser) -> schemas.Page[nodes_views.Accelerator]:
     items = [
-        schemas.Accelerator(
+        nodes_views.Accelerator(
             name=model.name,
             vendor=str(model.vendor),
             kind=str(model.kind),
@@ -53,4 +47,4 @@ def accelerators_list(who: CurrentUser) -> schemas.Page[schemas.Accelerator]:
         )
         for model in catalog.CATALOG.values()
     ]
-    return schemas.Page[schemas.Accelerator](items=items)
+    return schemas.Page[nodes_views.Accelerator](items=items)

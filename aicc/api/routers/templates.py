@@ -8,15 +8,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Response
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import Cursor, Limit, page
 from aicc.api.params import DatasetName, ProjectRef
-from aicc.api.responses import reviews_out
+from aicc.services.jobs import views as jobs_views
 from aicc.services.jobs.jobs import SubmitLimits
-from aicc.services.models import reviews, template_estimate, templates
+from aicc.services.models import catalog, reviews, template_estimate, templates, views
 
 router = APIRouter(prefix="/api/v1", tags=["templates"])
 
@@ -31,47 +30,7 @@ TemplateRef = Annotated[
 ]
 
 
-def _outs(session: Session, found: list[tuple[templates.Template, Any]]) -> list[schemas.Template]:
-    """The catalog's entries, with each template's rating and use count."""
-    ids = [t.id for t, _ in found]
-    rated, used = reviews.ratings(session, ids), templates.uses(session, ids)
-    none = reviews.Rating(None, 0)
-    return [_out(t, fit, rated.get(t.id, none), used.get(t.id, 0)) for t, fit in found]
-
-
-def _out(
-    template: templates.Template,
-    fit: Any = None,
-    rating: reviews.Rating | None = None,
-    uses: int = 0,
-) -> schemas.Template:
-    m = template.manifest
-    rating = rating or reviews.Rating(None, 0)
-    return schemas.Template(
-        name=template.name,
-        title=m.title.model_dump(by_alias=True),
-        summary=m.summary.model_dump(by_alias=True),
-        industry=m.industry,
-        task=m.task,
-        framework=m.framework,
-        licence=template.licence or m.licence,
-        source=template.source,
-        ref=template.ref,
-        version=template.version,
-        visibility=template.visibility,  # type: ignore[arg-type]  # checked when stored
-        price=str(template.price),
-        currency=template.currency,
-        writable=template.writable,
-        rating=rating.average,
-        ratings=rating.count,
-        uses=uses,
-        metric=schemas.TemplateMetric.model_validate(template.metric),
-        manifest=m.model_dump(mode="json", by_alias=True),
-        fit=schemas.Fit.model_validate(fit, from_attributes=True) if fit is not None else None,
-    )
-
-
-@router.get("/templates", response_model=schemas.Page[schemas.Template])
+@router.get("/templates", response_model=schemas.Page[views.Template])
 def templates_list(
     who: CurrentUser,
     session: SessionDep,
@@ -85,20 +44,13 @@ def templates_list(
 ) -> dict[str, object]:
     """The catalog, by industry, task or words; with `data=NAME@N`, whether each template fits
     that data set version, and why not (those that fit first)."""
-    found = templates.list_templates(session, who, industry=industry, task=task, q=q)
-    if data is None:
-        items = _outs(session, [(t, None) for t in found])
-    else:
-        ids = {t.id for t in found}
-        fits = [
-            f for f in templates.fits(session, who, data, project=project) if f.template.id in ids
-        ]
-        fits.sort(key=lambda f: not f.fit.ok)
-        items = _outs(session, [(f.template, f.fit) for f in fits])
-    return page(items, limit, cursor)
+    found = catalog.listing(
+        session, who, industry=industry, task=task, q=q, data=data, project=project
+    )
+    return page(found, limit, cursor)
 
 
-@router.post("/templates", response_model=schemas.Template, status_code=201)
+@router.post("/templates", response_model=views.Template, status_code=201)
 def templates_publish(
     body: schemas.PublishIn, who: CurrentUser, session: SessionDep, state: StateDep
 ) -> Any:
@@ -115,17 +67,17 @@ def templates_publish(
         price=body.price,
         description=body.description,
     )
-    return _outs(session, [(template, None)])[0]
+    return catalog.of(session, template)
 
 
-@router.get("/templates/{name:path}/reviews", response_model=schemas.Reviews)
+@router.get("/templates/{name:path}/reviews", response_model=views.Reviews)
 def templates_reviews(
     name: TemplateRef, who: CurrentUser, session: SessionDep, project: ProjectRef = None
 ) -> Any:
-    return reviews_out(session, reviews.target(session, who, "template", name, project=project))
+    return reviews.rated(session, reviews.target(session, who, "template", name, project=project))
 
 
-@router.put("/templates/{name:path}/reviews", response_model=schemas.Review)
+@router.put("/templates/{name:path}/reviews", response_model=views.Review)
 def templates_review(
     name: TemplateRef,
     body: schemas.ReviewIn,
@@ -138,12 +90,12 @@ def templates_review(
     return reviews.review(session, who, about, body.rating, body.text)
 
 
-@router.get("/templates/{name:path}", response_model=schemas.Template)
+@router.get("/templates/{name:path}", response_model=views.Template)
 def templates_get(
     name: TemplateRef, who: CurrentUser, session: SessionDep, project: ProjectRef = None
 ) -> Any:
     """A built-in, or a published template the caller reads (`NAME@N`: that version)."""
-    return _outs(session, [(templates.get(name, session, who, project=project), None)])[0]
+    return catalog.get(session, who, name, project=project)
 
 
 @router.delete("/templates/{name}", status_code=204)
@@ -154,7 +106,7 @@ def templates_delete(
     templates.delete(session, who, name, project=project)
 
 
-@router.post("/templates/{name:path}/runs", response_model=schemas.Job, status_code=201)
+@router.post("/templates/{name:path}/runs", response_model=jobs_views.Job, status_code=201)
 def templates_run(
     name: TemplateRef,
     body: schemas.RunIn,
@@ -162,13 +114,13 @@ def templates_run(
     state: StateDep,
     response: Response,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
-) -> schemas.Job:
+) -> jobs_views.Job:
     """Submit a training job of the template; its model is registered when the job succeeds
     (the job's outputs: model files, metrics, curves, report, and the inference script). A
     retry with the same `Idempotency-Key` answers the same job (200), used and charged once."""
     limits = SubmitLimits.of(state.settings, local_only=True)
 
-    def submit() -> tuple[Any, bool]:
+    def submit() -> tuple[jobs_views.Job, bool]:
         with state.db.session() as session:
             return templates.run(
                 session,
@@ -197,7 +149,7 @@ def templates_run(
         job, created = submit()
     if not created:
         response.status_code = 200
-    return schemas.job_out(job)
+    return job
 
 
 @router.post("/templates/{name:path}/estimate", response_model=schemas.TemplateEstimate)

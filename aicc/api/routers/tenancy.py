@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
@@ -11,108 +10,96 @@ from aicc.api.paging import Cursor, Limit, page
 from aicc.core.units import parse_duration_s
 from aicc.services.common import Invalid
 from aicc.services.jobs import quotas
-from aicc.services.tenancy import secrets, tenancy, tokens
+from aicc.services.tenancy import secrets, tenancy, tokens, views
 
 router = APIRouter(prefix="/api/v1", tags=["tenancy"])
 
 
-def _out(model: type[BaseModel], row: object) -> BaseModel:
-    return model.model_validate(row, from_attributes=True)
-
-
-@router.get("/orgs", response_model=schemas.Page[schemas.Org])
+@router.get("/orgs", response_model=schemas.Page[views.Org])
 def orgs_list(
     who: CurrentUser, session: SessionDep, limit: Limit = 1000, cursor: Cursor = None
 ) -> dict[str, object]:
-    rows = page(tenancy.list_orgs(session, who), limit, cursor)
-    return {**rows, "items": [_out(schemas.Org, o) for o in rows["items"]]}
+    return page(tenancy.list_orgs(session, who), limit, cursor)
 
 
-@router.post("/orgs", response_model=schemas.Org, status_code=201)
-def orgs_create(body: schemas.OrgIn, who: CurrentUser, session: SessionDep) -> BaseModel:
-    org = tenancy.create_org(
+@router.post("/orgs", response_model=views.Org, status_code=201)
+def orgs_create(body: schemas.OrgIn, who: CurrentUser, session: SessionDep) -> views.Org:
+    return tenancy.create_org(
         session, who, name=body.name, display_name=body.display_name or "", kind=body.kind
     )
-    return _out(schemas.Org, org)
 
 
-@router.get("/orgs/{org_id}", response_model=schemas.Org)
-def orgs_show(org_id: str, who: CurrentUser, session: SessionDep) -> BaseModel:
-    return _out(schemas.Org, tenancy.get_org(session, who, org_id))
+@router.get("/orgs/{org_id}", response_model=views.Org)
+def orgs_show(org_id: str, who: CurrentUser, session: SessionDep) -> views.Org:
+    return tenancy.get_org(session, who, org_id)
 
 
-@router.patch("/orgs/{org_id}", response_model=schemas.Org)
+@router.patch("/orgs/{org_id}", response_model=views.Org)
 def orgs_update(
     org_id: str, body: schemas.OrgUpdate, who: CurrentUser, session: SessionDep
-) -> BaseModel:
+) -> views.Org:
     """Its kind (what kind of tenant, for the center's reports) or display name. Center admins."""
-    org = tenancy.update_org(
+    return tenancy.update_org(
         session,
         who,
         org_id,
         kind=None if body.kind is None else body.kind.value,
         display_name=body.display_name,
     )
-    return _out(schemas.Org, org)
 
 
-@router.put("/orgs/{org_id}/quota", response_model=schemas.Org)
+@router.put("/orgs/{org_id}/quota", response_model=views.Org)
 def orgs_set_quota(
     org_id: str, body: quotas.QuotaIn, who: CurrentUser, session: SessionDep
-) -> BaseModel:
+) -> views.Org:
     """Guaranteed and max per resource (stored units; models in milli). Center admins."""
-    return _out(schemas.Org, quotas.set_org(session, who, org_id, body))
+    return quotas.set_org(session, who, org_id, body)
 
 
-@router.get("/projects", response_model=schemas.Page[schemas.Project])
+@router.get("/projects", response_model=schemas.Page[views.Project])
 def projects_list(
     who: CurrentUser, session: SessionDep, limit: Limit = 1000, cursor: Cursor = None
 ) -> dict[str, object]:
-    rows = page(tenancy.list_projects(session, who), limit, cursor)
-    return {**rows, "items": [_out(schemas.Project, p) for p in rows["items"]]}
+    return page(tenancy.list_projects(session, who), limit, cursor)
 
 
-@router.post("/projects", response_model=schemas.Project, status_code=201)
-def projects_create(body: schemas.ProjectIn, who: CurrentUser, session: SessionDep) -> BaseModel:
-    return _out(
-        schemas.Project, tenancy.create_project(session, who, name=body.name, org_id=body.org_id)
-    )
+@router.post("/projects", response_model=views.Project, status_code=201)
+def projects_create(
+    body: schemas.ProjectIn, who: CurrentUser, session: SessionDep
+) -> views.Project:
+    return tenancy.create_project(session, who, name=body.name, org_id=body.org_id)
 
 
-@router.get("/projects/{project_id}", response_model=schemas.Project)
-def projects_show(project_id: str, who: CurrentUser, session: SessionDep) -> BaseModel:
-    return _out(schemas.Project, tenancy.visible_project(session, who, project_id))
+@router.get("/projects/{project_id}", response_model=views.Project)
+def projects_show(project_id: str, who: CurrentUser, session: SessionDep) -> views.Project:
+    return tenancy.visible_project(session, who, project_id)
 
 
-@router.put("/projects/{project_id}/quota", response_model=schemas.Project)
+@router.put("/projects/{project_id}/quota", response_model=views.Project)
 def projects_set_quota(
     project_id: str, body: quotas.QuotaIn, who: CurrentUser, session: SessionDep
-) -> BaseModel:
+) -> views.Project:
     """A project's share of its organization's guarantee. Organization admins."""
-    return _out(schemas.Project, quotas.set_project(session, who, project_id, body))
+    return quotas.set_project(session, who, project_id, body)
 
 
-@router.post("/projects/{project_id}/members", response_model=schemas.Project)
+@router.post("/projects/{project_id}/members", response_model=views.Project)
 def projects_add_member(
     project_id: str, body: schemas.MemberIn, who: CurrentUser, session: SessionDep
-) -> BaseModel:
-    return _out(
-        schemas.Project,
-        tenancy.add_member(session, who, project_id=project_id, user_id=body.user_id),
-    )
+) -> views.Project:
+    return tenancy.add_member(session, who, project_id=project_id, user_id=body.user_id)
 
 
-@router.get("/users", response_model=schemas.Page[schemas.User])
+@router.get("/users", response_model=schemas.Page[views.User])
 def users_list(
     who: CurrentUser, session: SessionDep, limit: Limit = 1000, cursor: Cursor = None
 ) -> dict[str, object]:
-    rows = page(tenancy.list_users(session, who), limit, cursor)
-    return {**rows, "items": [_out(schemas.User, u) for u in rows["items"]]}
+    return page(tenancy.list_users(session, who), limit, cursor)
 
 
-@router.post("/users", response_model=schemas.User, status_code=201)
-def users_create(body: schemas.UserIn, who: CurrentUser, session: SessionDep) -> BaseModel:
-    user = tenancy.create_user(
+@router.post("/users", response_model=views.User, status_code=201)
+def users_create(body: schemas.UserIn, who: CurrentUser, session: SessionDep) -> views.User:
+    return tenancy.create_user(
         session,
         who,
         name=body.name,
@@ -122,23 +109,22 @@ def users_create(body: schemas.UserIn, who: CurrentUser, session: SessionDep) ->
         password=body.password,
         email=body.email,
     )
-    return _out(schemas.User, user)
 
 
-@router.get("/users/{user_id}", response_model=schemas.User)
-def users_show(user_id: str, who: CurrentUser, session: SessionDep) -> BaseModel:
-    return _out(schemas.User, tenancy.get_user(session, who, user_id))
+@router.get("/users/{user_id}", response_model=views.User)
+def users_show(user_id: str, who: CurrentUser, session: SessionDep) -> views.User:
+    return tenancy.get_user(session, who, user_id)
 
 
-@router.patch("/users/{user_id}", response_model=schemas.User)
+@router.patch("/users/{user_id}", response_model=views.User)
 def users_update(
     user_id: str, body: schemas.UserPatch, who: CurrentUser, session: SessionDep
-) -> BaseModel:
+) -> views.User:
     """Disable or re-enable a user: their tokens and sessions stop at once."""
-    return _out(schemas.User, tenancy.set_disabled(session, who, user_id, body.disabled))
+    return tenancy.set_disabled(session, who, user_id, body.disabled)
 
 
-@router.get("/queues", response_model=schemas.Page[schemas.Queue])
+@router.get("/queues", response_model=schemas.Page[views.Queue])
 def queues_list(
     who: CurrentUser,
     session: SessionDep,
@@ -146,19 +132,18 @@ def queues_list(
     limit: Limit = 1000,
     cursor: Cursor = None,
 ) -> dict[str, object]:
-    rows = page(tenancy.list_queues(session, who, project), limit, cursor)
-    return {**rows, "items": [_out(schemas.Queue, q) for q in rows["items"]]}
+    return page(tenancy.list_queues(session, who, project), limit, cursor)
 
 
-@router.post("/queues", response_model=schemas.Queue, status_code=201)
-def queues_create(body: schemas.QueueIn, who: CurrentUser, session: SessionDep) -> BaseModel:
+@router.post("/queues", response_model=views.Queue, status_code=201)
+def queues_create(body: schemas.QueueIn, who: CurrentUser, session: SessionDep) -> views.Queue:
     try:
         runtime = parse_duration_s(body.max_runtime) if body.max_runtime is not None else None
     except (ValueError, OverflowError) as err:
         raise Invalid(f"max_runtime: {err}") from None
     if runtime is not None and runtime > schemas.MAX_QUEUE_RUNTIME_S:
         raise Invalid(f"max_runtime: at most {schemas.MAX_QUEUE_RUNTIME_S // 86400} days")
-    queue = tenancy.create_queue(
+    return tenancy.create_queue(
         session,
         who,
         project=tenancy.resolve_project(session, who, body.project),
@@ -169,19 +154,17 @@ def queues_create(body: schemas.QueueIn, who: CurrentUser, session: SessionDep) 
         max_running=body.max_running,
         max_replicas_per_job=body.max_replicas_per_job,
     )
-    return _out(schemas.Queue, queue)
 
 
-@router.get("/tokens", response_model=schemas.Page[schemas.Token])
+@router.get("/tokens", response_model=schemas.Page[views.Token])
 def tokens_list(
     who: CurrentUser, session: SessionDep, limit: Limit = 1000, cursor: Cursor = None
 ) -> dict[str, object]:
-    rows = page(tokens.list_tokens(session, who), limit, cursor)
-    return {**rows, "items": [_out(schemas.Token, t) for t in rows["items"]]}
+    return page(tokens.list_tokens(session, who), limit, cursor)
 
 
-@router.post("/tokens", response_model=schemas.Token, status_code=201)
-def tokens_create(body: schemas.TokenIn, who: CurrentUser, session: SessionDep) -> schemas.Token:
+@router.post("/tokens", response_model=views.Token, status_code=201)
+def tokens_create(body: schemas.TokenIn, who: CurrentUser, session: SessionDep) -> views.Token:
     token, secret = tokens.issue(
         session,
         who,
@@ -190,16 +173,15 @@ def tokens_create(body: schemas.TokenIn, who: CurrentUser, session: SessionDep) 
         expires_in_days=body.expires_in_days,
         scopes=body.scopes,
     )
-    out = schemas.Token.model_validate(token, from_attributes=True)
-    return out.model_copy(update={"secret": secret})
+    return token.model_copy(update={"secret": secret})
 
 
-@router.delete("/tokens/{token_id}", response_model=schemas.Token)
-def tokens_revoke(token_id: str, who: CurrentUser, session: SessionDep) -> BaseModel:
-    return _out(schemas.Token, tokens.revoke(session, who, token_id))
+@router.delete("/tokens/{token_id}", response_model=views.Token)
+def tokens_revoke(token_id: str, who: CurrentUser, session: SessionDep) -> views.Token:
+    return tokens.revoke(session, who, token_id)
 
 
-@router.get("/secrets", response_model=schemas.Page[schemas.Secret])
+@router.get("/secrets", response_model=schemas.Page[views.Secret])
 def secrets_list(
     who: CurrentUser,
     session: SessionDep,
@@ -207,11 +189,10 @@ def secrets_list(
     limit: Limit = 1000,
     cursor: Cursor = None,
 ) -> dict[str, object]:
-    rows = page(secrets.names(session, who, project=project), limit, cursor)
-    return {**rows, "items": [_out(schemas.Secret, s) for s in rows["items"]]}
+    return page(secrets.names(session, who, project=project), limit, cursor)
 
 
-@router.put("/secrets/{name}", response_model=schemas.Secret)
+@router.put("/secrets/{name}", response_model=views.Secret)
 def secrets_put(
     name: str,
     body: schemas.SecretIn,
@@ -219,12 +200,9 @@ def secrets_put(
     state: StateDep,
     session: SessionDep,
     project: str | None = None,
-) -> BaseModel:
-    return _out(
-        schemas.Secret,
-        secrets.put(
-            session, who, sealer=state.sealer, project=project, name=name, value=body.value
-        ),
+) -> views.Secret:
+    return secrets.put(
+        session, who, sealer=state.sealer, project=project, name=name, value=body.value
     )
 
 

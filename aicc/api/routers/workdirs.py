@@ -9,10 +9,10 @@ from fastapi import APIRouter, Header, Request, Response
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
-from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.services.common import TooLarge
 from aicc.services.jobs import workdirs
+from aicc.services.jobs.views import Workdir
 
 router = APIRouter(prefix="/api/v1/workdirs", tags=["jobs"])
 
@@ -23,13 +23,13 @@ def workdirs_check(sha256: str, who: CurrentUser, session: SessionDep) -> Respon
     return Response(status_code=200)
 
 
-@router.post("", response_model=schemas.Workdir, status_code=201)
+@router.post("", response_model=Workdir, status_code=201)
 async def workdirs_upload(
     request: Request,
     who: CurrentUser,
     state: StateDep,
     x_content_sha256: Annotated[str | None, Header(pattern=r"^[0-9a-f]{64}$")] = None,
-) -> schemas.Workdir:
+) -> Workdir:
     """Body: the gzipped tar `aicc job submit` packs; checked for unsafe paths before keeping."""
     limit = state.settings.limits.max_upload_mib * 1024 * 1024
     declared = int(request.headers.get("content-length") or 0)
@@ -49,12 +49,12 @@ async def workdirs_upload(
                 limit=limit,
             )
     buffer.seek(0)
-    sha, size = await run_in_threadpool(
+    stored = await run_in_threadpool(
         workdirs.store, state.blobs, buffer, who=who, sha256=x_content_sha256, max_bytes=limit
     )
     try:
         with state.db.session() as session:
-            workdirs.record(session, who, sha256=sha, size=size)
+            workdirs.record(session, who, sha256=stored.sha256, size=stored.size)
     except IntegrityError:
         pass  # the same archive, uploaded at the same moment, was recorded by the other request
-    return schemas.Workdir(sha256=sha, size=size)
+    return stored

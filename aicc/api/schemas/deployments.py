@@ -1,11 +1,11 @@
-"""Deployments (`services.deployments`): model APIs and listening commands kept running."""
+"""What clients send to deployments (`services/serving/deployments.py`); what they get back is
+`services/serving/views.py`'s."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from aicc.api.schemas.common import Body, Name
 
@@ -55,47 +55,3 @@ class ScaleIn(Body):
     min_replicas: Replicas | None = None
     max_replicas: Replicas | None = None
     target_concurrency: Target | None = None
-
-
-class DeploymentReplica(BaseModel):
-    job_id: str
-    revision: int
-    state: str
-    ready: bool
-    draining: bool
-    url: str | None  # null when it is reached through a Unix socket
-    reached_via: Literal["socket", "tcp"] | None
-
-
-class Deployment(BaseModel):
-    id: str
-    name: str
-    project: str
-    project_id: str
-    model: str | None
-    command: str | None
-    workdir_sha256: str | None
-    engine: str
-    resources: dict[str, Any]
-    env: dict[str, str]
-    readiness_path: str
-    revision: int
-    min_replicas: int
-    max_replicas: int
-    desired: int
-    target_concurrency: float | None
-    state: Literal["pending", "ready", "updating", "failed", "stopped"]
-    message: str
-    created_by: str
-    created_at: datetime
-    updated_at: datetime
-    replicas: list[DeploymentReplica]
-
-
-class DeploymentRevision(BaseModel):
-    revision: int
-    model: str | None
-    command: str | None
-    engine: str
-    created_by: str
-    created_at: datetime

@@ -1,4 +1,5 @@
-"""The compute service's estimate: a scenario in, ranked accelerator options out."""
+"""The compute service's estimate: a scenario in; what it answers is `aicc.estimate.Estimate`,
+the estimator's own read model, returned by `services.jobs.estimates.run` as it is."""
 
 from __future__ import annotations
 
@@ -6,9 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aicc.estimate import Estimate, Overrides
-
-__all__ = ["Estimate", "EstimateIn"]
+from aicc.estimate import Overrides
 
 
 class EstimateIn(BaseModel):

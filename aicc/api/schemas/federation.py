@@ -1,10 +1,10 @@
-"""The federation's bodies (docs/federation.md): a peer's advert, and the sites as listed."""
+"""A peer's advert as it is pushed (docs/federation.md); the answers are the federation
+context's read models (aicc/services/federation/views.py)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -72,31 +72,3 @@ class AdvertIn(BaseModel):
     prices: PricesAdvert = Field(default_factory=PricesAdvert)
     energy: EnergyAdvert = Field(default_factory=EnergyAdvert)
     datasets: list[DatasetAdvert] = Field(default_factory=list, max_length=10_000)
-
-
-class AdvertReceived(BaseModel):
-    site: str
-    received_at: datetime
-
-
-class Site(BaseModel):
-    site: str
-    url: str
-    jurisdiction: str | None
-    state: Literal["up", "lost"]
-    received_at: datetime | None
-    age_s: float | None
-    advert: dict[str, Any] | None
-
-
-class Settlement(BaseModel):
-    id: int
-    job_id: str
-    attempt: int
-    site: str
-    remote_job_id: str
-    amount: str
-    currency: str
-    state: Literal["open", "settled"]
-    created_at: datetime
-    settled_at: datetime | None

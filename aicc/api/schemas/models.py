@@ -1,54 +1,16 @@
-"""Models and their versions (`services.models`), and templates (`services.templates`)."""
+"""The request bodies of models, their versions, templates and reviews; what they answer is
+`services/models/views.py`."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from aicc.api.schemas.common import Body, Name
 
 Stage = Literal["staging", "production", "archived"]
-
-
-class ModelFile(BaseModel):
-    path: str
-    size: int
-
-
-class ModelVersion(BaseModel):
-    name: str
-    number: int
-    ref: str
-    stage: Stage
-    format: str
-    framework: str
-    metrics: dict[str, float]
-    params: dict[str, Any]
-    lineage: dict[str, Any]
-    card: str
-    file_count: int
-    logical_bytes: int
-    files: list[ModelFile]
-    created_by: str
-    created_at: datetime
-
-
-class Model(BaseModel):
-    id: str
-    name: str
-    project: str
-    visibility: Literal["private", "org", "public"]
-    description: str
-    licence: str
-    tags: list[str]
-    latest: int | None
-    writable: bool
-    created_at: datetime
-    updated_at: datetime
-    versions: list[ModelVersion]
 
 
 class ModelPatch(Body):
@@ -78,45 +40,6 @@ class StageIn(Body):
     stage: Stage
 
 
-class TemplateMetric(BaseModel):
-    name: str
-    goal: Literal["maximize", "minimize"]
-    expected: float
-
-
-class Fit(BaseModel):
-    ok: bool
-    reason: str
-    table: str | None
-    columns: dict[str, str] | None
-
-
-class Template(BaseModel):
-    """A template of the marketplace: `manifest` is its whole `template.yaml`; `fit` says
-    whether the data set of `?data=` fits it."""
-
-    name: str
-    title: dict[str, str]
-    summary: dict[str, str]
-    industry: str
-    task: str
-    framework: str
-    licence: str
-    source: str
-    metric: TemplateMetric
-    manifest: dict[str, Any]
-    fit: Fit | None = None
-    ref: str = Field(description="how a run names it: NAME (built-in) or ORG/PROJECT/NAME@N")
-    version: int | None = None
-    visibility: Literal["private", "org", "public"] = "public"
-    price: str = Field("0.00", description="per run, charged to other organizations")
-    currency: str = "CNY"
-    writable: bool = False
-    rating: float | None = Field(None, description="the mean rating, 1 to 5")
-    ratings: int = 0
-    uses: int = Field(0, description="runs submitted")
-
-
 TemplatePath = Annotated[str, Field(pattern=r"^[A-Za-z0-9._/-]{1,200}$")]
 
 
@@ -141,21 +64,6 @@ class PublishIn(Body):
 class ReviewIn(Body):
     rating: Annotated[int, Field(ge=1, le=5)]
     text: Annotated[str, Field(max_length=2000)] = ""
-
-
-class Review(BaseModel):
-    user: str
-    rating: int
-    text: str
-    updated_at: datetime
-
-
-class Reviews(BaseModel):
-    """An object's rating (mean and count) and its reviews, newest first."""
-
-    rating: float | None
-    ratings: int
-    reviews: list[Review]
 
 
 ColumnName = Annotated[str, Field(min_length=1, max_length=200)]

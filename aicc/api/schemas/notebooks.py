@@ -1,36 +1,15 @@
-"""Notebooks (`services.notebooks`): a person's JupyterLab in a project."""
+"""A new notebook (`services.jobs.notebooks`); what notebooks answer is
+`services.jobs.views.Notebook`."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from aicc.api.schemas.common import Body, Name
 from aicc.core.jobspec import NAME_PATTERN, Resources
 from aicc.services.jobs.notebooks import MAX_IDLE_TIMEOUT_S
-
-
-class Notebook(BaseModel):
-    id: str
-    name: str
-    project_id: str
-    project: str
-    user: str
-    resources: dict[str, Any]
-    idle_timeout_s: int
-    datasets: list[str] | None  # None: every data set of the project
-    state: Literal["stopped", "starting", "running", "culled", "failed"]
-    reason: str
-    message: str
-    job_id: str | None
-    url: str | None  # `/notebooks/JOB/lab` on this server while it runs
-    created_at: datetime
-    updated_at: datetime
-    started_at: datetime | None
-    ended_at: datetime | None
-    culled_at: datetime | None  # when an idle one was stopped (state `culled`)
 
 
 class NotebookIn(Body):

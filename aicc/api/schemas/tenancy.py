@@ -1,11 +1,11 @@
-"""Organizations, projects, users and queues (`services.tenancy`'s read models, as JSON)."""
+"""What clients send about organizations, projects, users and queues; the answers are the
+tenancy context's read models (aicc/services/tenancy/views.py)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import Field, StrictBool
 
 from aicc.api.schemas.common import Body, Name
 from aicc.core.jobspec import MAX_REPLICAS
@@ -27,31 +27,9 @@ class OrgUpdate(Body):
     display_name: Annotated[str | None, Field(min_length=1, max_length=200)] = None
 
 
-class QuotaOut(BaseModel):
-    guaranteed: dict[str, float] = Field(default_factory=dict)
-    max: dict[str, float] = Field(default_factory=dict)
-
-
-class Org(BaseModel):
-    id: str
-    name: str
-    display_name: str
-    kind: OrgKind = OrgKind.OTHER
-    quota: QuotaOut = Field(default_factory=QuotaOut)
-    created_at: datetime
-
-
 class ProjectIn(Body):
     name: Name
     org_id: str | None = None
-
-
-class Project(BaseModel):
-    id: str
-    org_id: str
-    name: str
-    quota: QuotaOut = Field(default_factory=QuotaOut)
-    created_at: datetime
 
 
 class MemberIn(Body):
@@ -73,24 +51,6 @@ class UserPatch(Body):
     disabled: StrictBool
 
 
-class User(BaseModel):
-    id: str
-    name: str
-    org_id: str
-    role: str
-    email: str | None
-    language: str
-    default_project_id: str | None
-    disabled: bool
-    created_at: datetime
-
-
-class Me(BaseModel):
-    user: User
-    org: Org
-    projects: list[Project]
-
-
 MAX_QUEUE_JOBS = 1_000_000  # a lane's max_pending and max_running
 MAX_QUEUE_RUNTIME_S = 3650 * 86400  # ten years; the column holds 32 bits
 
@@ -105,14 +65,3 @@ class QueueIn(Body):
     # a gang's bound in this queue; unset: the center's limits.max_replicas_per_job (a submit
     # meets the smaller of the two)
     max_replicas_per_job: Annotated[int | None, Field(ge=1, le=MAX_REPLICAS)] = None
-
-
-class Queue(BaseModel):
-    id: str
-    project_id: str
-    name: str
-    priority: int
-    max_runtime_s: int | None
-    max_pending: int | None
-    max_running: int | None
-    max_replicas_per_job: int | None

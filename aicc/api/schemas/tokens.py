@@ -1,11 +1,10 @@
-"""API tokens (`services.tokens`)."""
+"""What clients send to make an API token; the answer is `services.tenancy.views.Token`."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from aicc.api.schemas.common import Body
 from aicc.core.tenancy import Scope
@@ -21,15 +20,3 @@ class TokenIn(Body):
         description="what the token may do: `read`, `jobs`, `data`, `deployments` (each with "
         "the reads), or `all` (the default: whatever its user may)",
     )
-
-
-class Token(BaseModel):
-    id: str
-    user_id: str
-    name: str
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
-    last_used_at: datetime | None
-    scopes: list[str]
-    secret: str | None = Field(None, description="only in the answer that creates the token")

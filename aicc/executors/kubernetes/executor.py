@@ -34,6 +34,7 @@ from aicc.executors.base import (
     ReplicaState,
     Stream,
     Workdirs,
+    discovered,
 )
 from aicc.executors.kubernetes import manifests, naming, resources, status
 from aicc.executors.kubernetes.client import Api, KubernetesError
@@ -188,12 +189,9 @@ class KubernetesExecutor(Executor):
         self.node_reasons = found.reasons
         self._hostnames, self._resources = found.hostnames, found.resources
         self._devices = {n.name: {d.index: d for d in n.devices} for n in found.nodes}
-        devices = sum(len(n.devices) for n in found.nodes)
-        kind = "simulated " if self.node_options.simulated else ""
-        self.note = (
-            f"Kubernetes namespace {self.options.namespace}: {len(found.nodes)} node(s), "
-            f"{devices} {kind}device(s)"
-        )
+        where = f"Kubernetes namespace {self.options.namespace}"
+        simulated = self.node_options.simulated
+        self.note = discovered(where, found.nodes, simulated=simulated, unit="device")
         return found.nodes
 
     # ------------------------------------------------------------------ launch

@@ -5,6 +5,11 @@ the command in its own process group, keeps size-capped logs, enforces the wall-
 limits, forwards a cancel (SIGTERM to itself, or the `cancel` file), and writes status.json at
 start and at the end. It never dies silently: any failure ends as reason "supervisor_error".
 
+It forks once more as it starts (the first process records the child's pid in RUN_DIR and
+ends), so it is nobody's child and does not die with the server; once it holds the
+environment it rewrites launch.json without its values (`runtime.forget_env`), so secrets live
+on only in the replica.
+
 Memory: a child cgroup v2 with memory.max when the supervisor's own cgroup allows one; otherwise
 the RSS of every process in the replica's group is summed every SAMPLE_S and the group is killed
 when the sum exceeds the limit. RLIMIT_AS is never used (it breaks CUDA/PyTorch address space).

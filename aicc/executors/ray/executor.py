@@ -29,7 +29,13 @@ from pathlib import Path
 
 from aicc.core.topology import Node
 from aicc.executors import cancel
-from aicc.executors.base import Capabilities, ReplicaLaunch, ReplicaState, Workdirs
+from aicc.executors.base import (
+    Capabilities,
+    ReplicaLaunch,
+    ReplicaState,
+    Workdirs,
+    discovered,
+)
 from aicc.executors.datacache import DataCache
 from aicc.executors.environment import write_private
 from aicc.executors.ray import entry, nodes, states
@@ -104,11 +110,8 @@ class RayExecutor(RunDirExecutor):
             executor=self.name,
         )
         self._addresses, self.node_reasons = found.addresses, found.reasons
-        gpus = sum(len(n.devices) for n in found.nodes)
-        kind = "simulated " if self.simulated else ""
-        self.note = (
-            f"Ray cluster at {self.jobs.address}: {len(found.nodes)} node(s), {gpus} {kind}GPU(s)"
-        )
+        where = f"Ray cluster at {self.jobs.address}"
+        self.note = discovered(where, found.nodes, simulated=self.simulated)
         return found.nodes
 
     # ------------------------------------------------------------------ handles and files

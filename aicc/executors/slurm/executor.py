@@ -24,7 +24,14 @@ from typing import Any, Literal
 
 from aicc.core.topology import Node
 from aicc.executors import cancel, jobfiles
-from aicc.executors.base import Capabilities, Capacity, ReplicaLaunch, ReplicaState, Workdirs
+from aicc.executors.base import (
+    Capabilities,
+    Capacity,
+    ReplicaLaunch,
+    ReplicaState,
+    Workdirs,
+    discovered,
+)
 from aicc.executors.datacache import DataCache
 from aicc.executors.environment import write_private
 from aicc.executors.rundir import Run, RunDirExecutor
@@ -111,9 +118,7 @@ class SlurmExecutor(RunDirExecutor):
             executor=self.name,
         )
         self.node_reasons, self._gres_types = found.reasons, found.gres_types
-        gpus = sum(len(n.devices) for n in found.nodes)
-        kind = "simulated " if self.simulated else ""
-        self.note = f"Slurm cluster {cluster}: {len(found.nodes)} node(s), {gpus} {kind}GPU(s)"
+        self.note = discovered(f"Slurm cluster {cluster}", found.nodes, simulated=self.simulated)
         return found.nodes
 
     def used_capacity(self) -> dict[str, Capacity]:

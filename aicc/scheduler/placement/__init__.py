@@ -8,7 +8,8 @@
 
 Policies: the FGD paper's baselines (`random`, `dot-product`, `gpu-clustering`, `gpu-packing`,
 `best-fit`), `fgd`, and our `fgd-plus` (see `plus.py`). Among equal scores the choice is random
-with the caller's generator, as kube-scheduler does, so a seeded run is reproducible.
+with the caller's generator, as kube-scheduler does, so a seeded run is reproducible. They are
+registered by name in `REGISTRY`; `base.py` says what a `Policy` is.
 """
 
 from __future__ import annotations

@@ -232,11 +232,15 @@ class FGDPolicy:
         cand = candidates(state, demand, rows, frag, kept, known)
         if cand is None:
             return (*best_of(rows, None, None), None)
-        if self.integer_scores:
-            values = np.where(cand.valid, -integer_score(cand.delta), 1).astype(np.float64)
-        else:
-            values = cand.delta
-        return (*best_of(rows, cand.rows, values), (cand.rows, cand.ce))
+        return (*best_of(rows, cand.rows, self.costs(state, demand, cand)), (cand.rows, cand.ce))
+
+    def costs(self, state: ClusterState, demand: Demand, cand: Candidates) -> FloatArray:
+        """The cost (K, C) of each candidate, lower is better: its fragmentation increase (as
+        kube-scheduler's integer score with `integer_scores`). A subclass adds its terms here."""
+        if not self.integer_scores:
+            return cand.delta
+        scores: FloatArray = np.where(cand.valid, -integer_score(cand.delta), 1).astype(np.float64)
+        return scores
 
 
 def best_of(

@@ -48,13 +48,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
-from aicc.scheduler.placement.fgd import FGDPolicy, best_of, candidates
-from aicc.scheduler.placement.frag import FragModel
+from aicc.scheduler.placement.fgd import Candidates, FGDPolicy
 from aicc.scheduler.placement.state import (
     MILLI,
-    BoolArray,
     ClusterState,
     Demand,
     FloatArray,
@@ -142,18 +139,9 @@ class FGDPlusPolicy(FGDPolicy):
         assert isinstance(value, np.ndarray)
         return value
 
-    def score(
-        self,
-        state: ClusterState,
-        demand: Demand,
-        rows: IntArray,
-        frag: FragModel,
-        kept: npt.NDArray[np.float32] | None = None,
-        known: BoolArray | None = None,
-    ) -> tuple[FloatArray, IntArray, tuple[IntArray, FloatArray] | None]:
-        cand = candidates(state, demand, rows, frag, kept, known)
-        if cand is None:
-            return (*best_of(rows, None, None), None)
+    def costs(self, state: ClusterState, demand: Demand, cand: Candidates) -> FloatArray:
+        """FGD's fragmentation increase plus the weighted stranding, reservation and packing
+        terms; inf where a candidate is not valid."""
         nodes = cand.rows
         dev = state.dev_free[nodes]
         idle = dev.sum(axis=1)
@@ -170,5 +158,5 @@ class FGDPlusPolicy(FGDPolicy):
             total = total + self.reservation * taken
         if self.packing and demand.shared:  # candidate c takes the share from device slot c
             total = total + self.packing * MILLI * self._worth.loss(dev, demand.milli)
-        total = np.where(cand.valid, np.round(total, 6), np.inf)
-        return (*best_of(rows, nodes, total), (nodes, cand.ce))
+        result: FloatArray = np.where(cand.valid, np.round(total, 6), np.inf)
+        return result

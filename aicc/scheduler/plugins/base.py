@@ -1,7 +1,9 @@
 """The extension points' protocols. Plugins see the running cycle through `Cycle` (kube-
 scheduler's framework handle and CycleState): the snapshot, the quota tree with its usage, lane
 counts, allocations per project, and a scratch space for what a plugin computes once a cycle.
-A protocol, so that plugins depend on what they read, never on the cycle's module."""
+A protocol, so that plugins depend on what they read, never on the cycle's module. Each
+extension point's protocol is here too: `JobScore`, `ShareScore`, `Admission`, `ModelChoice`,
+and `ServiceLadder`, which a queue-sort plugin satisfies to be the `service` rule's ladder."""
 
 from __future__ import annotations
 

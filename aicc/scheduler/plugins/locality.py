@@ -4,7 +4,8 @@ starts without fetching them and leaves the network to others.
 The snapshot carries, per waiting job, the share of its data each node holds
 (`ReplicaRequest.data`, from what the server recorded as it filled the nodes' caches). A job
 without data sets, or whose data no node holds yet, scores 0 everywhere: its placement is what
-it was without this plugin. Pure.
+it was without this plugin. Pure. Registered as the scorer `data_locality`; the `indexed`
+walk (indexed.py) samples the nodes that hold a job's data first.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from aicc.core.jobspec import MAX_RUNTIME_S, stored_int
 from aicc.core.pricing import Currency, Money, PricePlan, to_money
 from aicc.core.tenancy import Principal, Role, can_manage, can_read
 from aicc.scheduler.snapshot import JobView
-from aicc.services.billing import models, rating
+from aicc.services.billing import rating, views
 from aicc.services.billing.plans import Plans
 from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.services.tenancy import audit, tenancy
@@ -56,7 +56,7 @@ def set_budget(
     project_id: str | None = None,
     zone: str,
     default: PricePlan,
-) -> models.Budget:
+) -> views.Budget:
     """Set (or replace) the budget of a project or an organization: its organization's admins
     and center admins. Another tenant's is a 404. Returns it with this month's spending."""
     if project_id is not None:
@@ -182,7 +182,7 @@ def replica_rate(
 
 def budgets(
     session: Session, who: Principal, *, now: datetime, zone: str, default: PricePlan
-) -> list[models.Budget]:
+) -> list[views.Budget]:
     """The budgets the caller may see, with this month's spending and what is left."""
     rows = [r for r in session.scalars(select(BudgetRow)) if _visible(who, r)]
     if not rows:
@@ -191,11 +191,11 @@ def budgets(
     return [_budget(r, spend) for r in rows]
 
 
-def _budget(row: BudgetRow, spend: Spending) -> models.Budget:
+def _budget(row: BudgetRow, spend: Spending) -> views.Budget:
     spent = spend.spent.get(row.scope, Decimal(0))
     committed = spend.committed.get(row.scope, Decimal(0))
     limit = Decimal(row.limit)
-    return models.Budget(
+    return views.Budget(
         id=row.id,
         org_id=row.org_id,
         project_id=row.project_id,

@@ -21,7 +21,7 @@ from aicc.core import catalog, periods
 from aicc.core.periods import BookDate
 from aicc.core.pricing import ZERO, Currency, Money, Subsidy, Voucher, to_money
 from aicc.core.tenancy import Principal, Role, can_read
-from aicc.services.billing import models
+from aicc.services.billing import views
 from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.services.tenancy import audit, tenancy
 from aicc.store.tables import InvoiceRow, SubsidyRow, VoucherRow
@@ -173,7 +173,7 @@ def applicable(
 
 def create_voucher(
     session: Session, who: Principal, body: VoucherIn, *, zone: str
-) -> models.Voucher:
+) -> views.Voucher:
     if not who.is_admin:
         raise Forbidden("only center admins issue vouchers")
     org = tenancy.get_org(session, who, body.org_id)
@@ -206,7 +206,7 @@ def create_voucher(
 
 def create_subsidy(
     session: Session, who: Principal, body: SubsidyIn, *, zone: str, now: datetime
-) -> models.Subsidy:
+) -> views.Subsidy:
     """A program for one organization or all (center admins), as `subsidies` shows it."""
     if not who.is_admin:
         raise Forbidden("only center admins create subsidy programs")
@@ -237,9 +237,7 @@ def _may_see_voucher(who: Principal, row: VoucherRow) -> bool:
     return can_read(who, org_id=row.org_id, project_id=row.project_id)
 
 
-def vouchers(
-    session: Session, who: Principal, *, org_id: str | None = None
-) -> list[models.Voucher]:
+def vouchers(session: Session, who: Principal, *, org_id: str | None = None) -> list[views.Voucher]:
     """Vouchers the caller may see, each with what is left; another tenant's are invisible."""
     query = select(VoucherRow).order_by(VoucherRow.created_at)
     if org_id is not None:
@@ -256,15 +254,15 @@ def vouchers(
     return out
 
 
-def get_voucher(session: Session, who: Principal, voucher_id: str) -> models.Voucher:
+def get_voucher(session: Session, who: Principal, voucher_id: str) -> views.Voucher:
     row = session.get(VoucherRow, voucher_id)
     if row is None or not _may_see_voucher(who, row):
         raise NotFound("voucher {voucher_id} not found", voucher_id=voucher_id)
     return _voucher(row, voucher_left(row, taken(session, row.org_id)))
 
 
-def _voucher(row: VoucherRow, left: Decimal) -> models.Voucher:
-    return models.Voucher(
+def _voucher(row: VoucherRow, left: Decimal) -> views.Voucher:
+    return views.Voucher(
         id=row.id,
         org_id=row.org_id,
         project_id=row.project_id,
@@ -279,9 +277,7 @@ def _voucher(row: VoucherRow, left: Decimal) -> models.Voucher:
     )
 
 
-def subsidies(
-    session: Session, who: Principal, *, zone: str, now: datetime
-) -> list[models.Subsidy]:
+def subsidies(session: Session, who: Principal, *, zone: str, now: datetime) -> list[views.Subsidy]:
     """Programs that apply to the caller's organization (admins: all), with this year's cap
     left for the caller's organization (admins: per organization in `used_by_org`)."""
     query = select(SubsidyRow).order_by(SubsidyRow.created_at)
@@ -292,8 +288,8 @@ def subsidies(
     return [_subsidy(row, subsidy_left(row, used), year) for row in session.scalars(query)]
 
 
-def _subsidy(row: SubsidyRow, left: Decimal | None, year: int) -> models.Subsidy:
-    return models.Subsidy(
+def _subsidy(row: SubsidyRow, left: Decimal | None, year: int) -> views.Subsidy:
+    return views.Subsidy(
         id=row.id,
         name=row.name,
         org_id=row.org_id,

@@ -49,7 +49,7 @@ from aicc.core.pricing import (
     to_money,
 )
 from aicc.core.tenancy import Principal, Role
-from aicc.services.billing import credits, models, rating
+from aicc.services.billing import credits, rating, views
 from aicc.services.billing.plans import Plans
 from aicc.services.common import Conflict, Forbidden, Invalid, new_id, utcnow
 from aicc.services.tenancy import audit, tenancy
@@ -163,6 +163,10 @@ class Invoice:
             self.id, self.org_id, self.period, self.status, self.currency, lines, unpriced,
             self.issued_at, footprint,
         )  # fmt: skip
+
+    def bill(self) -> views.Bill:
+        """The invoice as the API and the SDK show it."""
+        return views.Bill.model_validate(self.as_dict())
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -562,7 +566,7 @@ def issue(
     return compute(session, org_id=org.id, month=month, zone=zone, default=default)
 
 
-def adjust(session: Session, who: Principal, body: AdjustmentIn, *, zone: str) -> models.Adjustment:
+def adjust(session: Session, who: Principal, body: AdjustmentIn, *, zone: str) -> views.Adjustment:
     """A correction on the invoice of an open month (center admins)."""
     if not who.is_admin:
         raise Forbidden("only center admins adjust invoices")
@@ -601,7 +605,7 @@ def adjust(session: Session, who: Principal, body: AdjustmentIn, *, zone: str) -
     session.add(row)
     detail = {"period": month, "amount": row.amount}
     audit.record(session, who, "invoice.adjust", "adjustment", row.id, org_id=org.id, detail=detail)
-    return models.Adjustment(
+    return views.Adjustment(
         id=row.id,
         org_id=row.org_id,
         project_id=row.project_id,
@@ -616,7 +620,7 @@ def adjust(session: Session, who: Principal, body: AdjustmentIn, *, zone: str) -
 
 def issued(
     session: Session, who: Principal, *, org_id: str | None = None
-) -> list[models.IssuedInvoice]:
+) -> list[views.IssuedInvoice]:
     """Issued invoices the caller's organization has (admins: all, or `org_id`'s); members
     see that they exist and their totals only through `read`."""
     query = select(InvoiceRow).order_by(InvoiceRow.period.desc(), InvoiceRow.org_id)
@@ -627,7 +631,7 @@ def issued(
     if not (who.is_admin or who.role is Role.ORG_ADMIN):
         return []
     return [
-        models.IssuedInvoice(
+        views.IssuedInvoice(
             id=r.id,
             org_id=r.org_id,
             period=r.period,

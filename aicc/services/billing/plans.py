@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from aicc.core import periods
 from aicc.core.pricing import Currency, Money, PricePlan, Rate
 from aicc.core.tenancy import Principal, can_read
-from aicc.services.billing.models import PricePlanVersion
+from aicc.services.billing.views import EffectivePricePlan, PricePlanVersion
 from aicc.services.common import Conflict, Forbidden, Invalid, new_id, utcnow
 from aicc.services.tenancy import audit, tenancy
 from aicc.store.tables import PricePlanRow
@@ -155,6 +155,18 @@ class Plans:
 
 def effective(session: Session, *, org_id: str, at: datetime, default: PricePlan) -> Effective:
     return Plans.load(session, org_id=org_id, default=default).at(at)
+
+
+def in_force(
+    session: Session, who: Principal, *, org_id: str | None, at: datetime, default: PricePlan
+) -> EffectivePricePlan:
+    """The plan in force for an organization (None: the caller's) at `at`, as the API shows
+    it; another tenant's organization is a 404."""
+    found_org = tenancy.get_org(session, who, org_id or who.org_id).id
+    found = effective(session, org_id=found_org, at=at, default=default)
+    return EffectivePricePlan(
+        org_id=found_org, at=at, versions=list(found.ids), **found.plan.model_dump()
+    )
 
 
 def create(session: Session, who: Principal, body: PlanIn) -> PricePlanVersion:

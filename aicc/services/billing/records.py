@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from aicc.core import periods
 from aicc.core.tenancy import Principal, Role, can_read
-from aicc.services.billing import models, rating
+from aicc.services.billing import rating, views
 from aicc.services.common import Forbidden, Invalid, NotFound
 from aicc.services.tenancy import tenancy
 from aicc.store.tables import JobRow, UsageRow
@@ -24,7 +24,7 @@ def visible(
     job_id: str | None = None,
     month: str | None = None,
     limit: int = 1000,
-) -> list[models.UsageRecord]:
+) -> list[views.UsageRecord]:
     """Records the caller may read: a member those of its projects, an org admin its
     organization's (storage included), a center admin any; another tenant's filter is a 404."""
     query = select(UsageRow).order_by(UsageRow.start, UsageRow.id).limit(limit)
@@ -54,7 +54,7 @@ def visible(
 
 def footprint_by_org(
     session: Session, who: Principal, *, since: datetime, until: datetime
-) -> dict[str, models.Footprint]:
+) -> dict[str, views.Footprint]:
     """Operators only (Forbidden otherwise): kWh and kg CO₂ of real devices per organization
     from the compute records that overlap [since, until]; a record that straddles an edge
     counts for the share of its interval inside (the meter spreads a record's energy evenly
@@ -71,33 +71,33 @@ def footprint_by_org(
         UsageRow.start < until,
         UsageRow.end > since,
     )
-    out: dict[str, models.Footprint] = {}
+    out: dict[str, views.Footprint] = {}
     for org_id, start, end, kwh, kg in session.execute(query):
         length = (end - start).total_seconds()
         inside = (min(end, until) - max(start, since)).total_seconds()
         share = min(1.0, max(0.0, inside / length)) if length > 0 else 1.0
-        part = models.Footprint(energy_kwh=kwh * share, carbon_kg=(kg or 0.0) * share)
+        part = views.Footprint(energy_kwh=kwh * share, carbon_kg=(kg or 0.0) * share)
         out[org_id] = out[org_id] + part if org_id in out else part
     return out
 
 
-def footprint(rows: list[models.UsageRecord]) -> models.Footprint | None:
+def footprint(rows: list[views.UsageRecord]) -> views.Footprint | None:
     """The sums of the records of real devices, or None when there is none (simulated devices
     draw nothing: no figure, rather than a zero). A record metered before carbon was recorded
     adds its kWh and no carbon."""
     real = [r for r in rows if r.kind == "compute" and r.accelerator and not r.simulated]
     if not real:
         return None
-    return models.Footprint(
+    return views.Footprint(
         energy_kwh=sum(r.energy_kwh for r in real),
         carbon_kg=sum(r.carbon_kg or 0.0 for r in real),
     )
 
 
-def _record(row: UsageRow) -> models.UsageRecord:
+def _record(row: UsageRow) -> views.UsageRecord:
     hours = row.duration_us / 3.6e9
     device_hours = float(rating.device_hours(row))
-    return models.UsageRecord(
+    return views.UsageRecord(
         id=row.id,
         kind=row.kind,
         org_id=row.org_id,

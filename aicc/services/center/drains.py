@@ -13,11 +13,11 @@ from aicc.core.tenancy import Principal
 from aicc.core.topology import NodeState
 from aicc.services.jobs.transitions import change_state
 from aicc.services.nodes import nodes
-from aicc.services.nodes.nodes import NodeInfo
+from aicc.services.nodes.views import Node
 from aicc.store.tables import JobRow, ReplicaRow
 
 
-def drain(session: Session, who: Principal, name: str, *, evict: bool, now: datetime) -> NodeInfo:
+def drain(session: Session, who: Principal, name: str, *, evict: bool, now: datetime) -> Node:
     """No new placements; running work finishes, or with `evict` is stopped (SIGTERM, grace,
     SIGKILL) and requeued under its retry policy, as a preemption would."""
     node = nodes.set_state(session, who, name, NodeState.DRAINING, "drained by an operator")

@@ -30,6 +30,7 @@ from aicc.core.tenancy import Principal
 from aicc.scheduler import power as model
 from aicc.scheduler.snapshot import NodeView, PowerCap, Snapshot
 from aicc.services import changes
+from aicc.services.center.views import PowerCapEvent, PowerStatus
 from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.services.jobs import snapshots
 from aicc.services.tenancy import audit
@@ -263,6 +264,20 @@ class Reading:
     events: list[CapEvent] = field(default_factory=list)
     forecast: ForecastState | None = None  # the operator's carbon forecast file, if set
     waiting: list[str] = field(default_factory=list)  # jobs waiting for the cap (ids, oldest first)
+
+    def status(self, now: datetime) -> PowerStatus:
+        """The reading as the API shows it; an event is `active` when its window holds `now`."""
+        return PowerStatus(
+            at=self.at,
+            estimated_kw=self.estimated_w / 1000,
+            pue=self.pue,
+            cap_kw=self.cap.cap_kw if self.cap else None,
+            cap_source=self.cap.source if self.cap else None,
+            cap_until=self.cap.until if self.cap else None,
+            standing_cap_kw=self.standing_kw,
+            events=[PowerCapEvent.of(e, now) for e in self.events],
+            waiting_jobs=self.waiting,
+        )
 
 
 @dataclass(frozen=True)

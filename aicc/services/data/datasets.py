@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import gzip
 import json
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete as sql_delete
@@ -23,6 +21,7 @@ from aicc.core import datasets as core
 from aicc.core.tenancy import Principal, can_manage, can_read, can_write
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.services.data import chunks, storage
+from aicc.services.data.views import Dataset, DatasetVersion, Manifest, ManifestFile
 from aicc.services.tenancy import audit, tenancy
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables import (
@@ -44,47 +43,6 @@ DATA = "dataset"
 MODEL = "model"
 TEMPLATE = "template"
 ID_PREFIXES = {DATA: "dst", MODEL: "mdl", TEMPLATE: "tpl"}
-
-
-@dataclass(frozen=True)
-class DatasetVersion:
-    """One immutable version; `ref` is how jobs and the CLI name it (`NAME@N`)."""
-
-    dataset_id: str
-    name: str
-    number: int
-    ref: str
-    manifest_digest: str
-    file_count: int
-    logical_bytes: int
-    added_bytes: int
-    message: str
-    lineage: dict[str, Any]
-    tables: dict[str, Any]
-    created_by: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class Dataset:
-    id: str
-    name: str
-    project_id: str
-    project: str  # ORG/PROJECT, the qualified prefix of its references
-    visibility: str
-    description: str
-    licence: str
-    source: str
-    tags: list[str]
-    created_at: datetime
-    updated_at: datetime
-    latest: int | None
-    file_count: int
-    logical_bytes: int  # the latest version's files
-    stored_bytes: int  # the distinct chunks of all its versions, each once
-    writable: bool  # whether the caller may push to it
-    versions: list[DatasetVersion] = field(default_factory=list)
-    region: str | None = None  # its jobs run only at sites of this jurisdiction (federation)
 
 
 def readable(who: Principal, row: DatasetRow, project: ProjectRow) -> bool:
@@ -231,7 +189,6 @@ def stored_bytes(session: Session, dataset_id: str) -> int:
 
 def version_of(row: DatasetVersionRow, name: str) -> DatasetVersion:
     return DatasetVersion(
-        dataset_id=row.dataset_id,
         name=name,
         number=row.number,
         ref=f"{name}@{row.number}",
@@ -269,7 +226,7 @@ def describe(
         name=row.name,
         project_id=row.project_id,
         project=qualified(session, prj),
-        visibility=row.visibility,
+        visibility=row.visibility,  # type: ignore[arg-type]  # checked when stored
         description=row.description,
         licence=row.licence,
         source=row.source,
@@ -484,6 +441,27 @@ def open_version(
     """A version the caller may read, with its files."""
     row, version = version_row(session, who, ref, project=project, kind=kind)
     return version_of(version, row.name), manifest_of(version)
+
+
+def files_of(manifest: core.Manifest) -> list[ManifestFile]:
+    """A manifest's files and their chunks as pulls read them."""
+    return [
+        ManifestFile(path=f.path, size=f.size, chunks=[(c.digest, c.size) for c in f.chunks])
+        for f in manifest.files
+    ]
+
+
+def version_manifest(
+    session: Session,
+    who: Principal,
+    ref: str | core.Ref,
+    *,
+    project: str | None = None,
+    kind: str = DATA,
+) -> Manifest:
+    """A version's manifest as pulls read it (data sets', models')."""
+    version, manifest = open_version(session, who, ref, project=project, kind=kind)
+    return Manifest(ref=version.ref, digest=manifest.digest, files=files_of(manifest))
 
 
 def chunk(

@@ -47,6 +47,18 @@ from PIL import Image
 from aicc.config import DataSettings
 from aicc.core.datasets import FileEntry, Manifest
 from aicc.services.common import Invalid, NotFound, TooLarge
+from aicc.services.data.views import (
+    Bin,
+    Column,
+    ColumnProfile,
+    Preview,
+    Profile,
+    QueryResult,
+    TableDiff,
+    Thumb,
+    Thumbnails,
+    TopValue,
+)
 from aicc.store.chunkfiles import ChunkFile, materialize
 from aicc.store.chunkstore import ChunkSource
 
@@ -79,86 +91,6 @@ MAX_PREVIEW_ROWS = 1000
 MAX_JSON_ARRAY = 16 << 20  # a .json array is parsed whole, so only up to this size
 MAX_IMAGE = 32 << 20
 MAX_SQL_CHARS = 100_000
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    type: str  # DuckDB's name for it: BIGINT, DOUBLE, VARCHAR, TIMESTAMP, ...
-
-
-@dataclass(frozen=True)
-class Preview:
-    path: str
-    format: str  # csv, tsv, parquet, jsonl, json, text, image, images
-    columns: tuple[Column, ...]
-    rows: tuple[tuple[Any, ...], ...]  # JSON-ready values, in the order of `columns`
-
-
-@dataclass(frozen=True)
-class Thumb:
-    path: str
-    label: str  # the class: the name of the image's folder
-    data_uri: str | None  # a PNG as `data:image/png;base64,...`; None when it cannot be read
-
-
-@dataclass(frozen=True)
-class Thumbnails:
-    folder: str
-    images: int  # all images under the folder
-    classes: dict[str, int]  # images per class, all of them
-    items: tuple[Thumb, ...]  # `limit` of them, taken in turn from each class
-
-
-@dataclass(frozen=True)
-class Bin:
-    lo: float
-    hi: float
-    count: int
-
-
-@dataclass(frozen=True)
-class TopValue:
-    value: str
-    count: int
-
-
-@dataclass(frozen=True)
-class ColumnProfile:
-    name: str
-    type: str
-    nulls: int
-    distinct: int  # approximate (HyperLogLog)
-    min: Any
-    max: Any
-    histogram: tuple[Bin, ...]  # numbers: equal-width bins over the finite values
-    top: tuple[TopValue, ...]  # anything else: the most frequent values
-
-
-@dataclass(frozen=True)
-class Profile:
-    path: str
-    format: str
-    rows: int
-    columns: tuple[ColumnProfile, ...]
-
-
-@dataclass(frozen=True)
-class QueryResult:
-    columns: tuple[Column, ...]
-    rows: tuple[tuple[Any, ...], ...]
-    truncated: bool  # more rows than max_rows: only the first max_rows are here
-    elapsed_ms: float
-
-
-@dataclass(frozen=True)
-class TableDiff:
-    path: str
-    rows_added: int
-    rows_removed: int
-    columns: tuple[Column, ...]  # the new version's
-    sample_added: tuple[tuple[Any, ...], ...]
-    sample_removed: tuple[tuple[Any, ...], ...]
 
 
 @dataclass(frozen=True)
@@ -253,7 +185,8 @@ def duck_columns(schema: pa.Schema) -> tuple[Column, ...]:
             _types_db = duckdb.connect(config={"enable_external_access": False})
         rel = _types_db.from_arrow(schema.empty_table())
         return tuple(
-            Column(n, str(t).strip('"')) for n, t in zip(rel.columns, rel.types, strict=True)
+            Column(name=n, type=str(t).strip('"'))
+            for n, t in zip(rel.columns, rel.types, strict=True)
         )
 
 
@@ -289,10 +222,10 @@ def preview(
         if any(f.path.startswith(folder) for f in manifest.files):
             grid = thumbnails(store, manifest, folder, limit)
             return Preview(
-                path,
-                "images",
-                (Column("path", "VARCHAR"), Column("class", "VARCHAR"), Column("png", "VARCHAR")),
-                tuple((t.path, t.label, t.data_uri) for t in grid.items),
+                path=path,
+                format="images",
+                columns=[_varchar("path"), _varchar("class"), _varchar("png")],
+                rows=[[t.path, t.label, t.data_uri] for t in grid.items],
             )
         raise NotFound("no file {path} in this version", path=path)
     fmt = table_format(entry.path)
@@ -308,7 +241,10 @@ def preview(
         table = pa.Table.from_pylist(records[:limit])
     elif suffix in IMAGE_SUFFIXES:
         return Preview(
-            path, "image", (Column("png", "VARCHAR"),), ((_thumbnail(store, entry, 256),),)
+            path=path,
+            format="image",
+            columns=[_varchar("png")],
+            rows=[[_thumbnail(store, entry, 256)]],
         )
     else:
         lines = _text_head(store, entry, limit)
@@ -318,8 +254,19 @@ def preview(
                 "JSON Lines and JSON tables, text files and images",
                 path=path,
             )
-        return Preview(path, "text", (Column("line", "VARCHAR"),), tuple((x,) for x in lines))
-    return Preview(path, fmt or "json", duck_columns(table.schema), _rows(table))
+        return Preview(
+            path=path, format="text", columns=[_varchar("line")], rows=[[x] for x in lines]
+        )
+    return Preview(
+        path=path,
+        format=fmt or "json",
+        columns=list(duck_columns(table.schema)),
+        rows=[list(r) for r in _rows(table)],
+    )
+
+
+def _varchar(name: str) -> Column:
+    return Column(name=name, type="VARCHAR")
 
 
 def _default_path(store: ChunkSource, manifest: Manifest) -> str:
@@ -461,10 +408,19 @@ def thumbnails(
         if len(picked) >= limit:
             break
     items = tuple(
-        Thumb(f.path, PurePosixPath(f.path).parent.name, _thumbnail(store, f, size))
+        Thumb(
+            path=f.path,
+            label=PurePosixPath(f.path).parent.name,
+            data_uri=_thumbnail(store, f, size),
+        )
         for f in picked[:limit]
     )
-    return Thumbnails(folder, len(images), {k: len(v) for k, v in by_class.items()}, items)
+    return Thumbnails(
+        folder=folder,
+        images=len(images),
+        classes={k: len(v) for k, v in by_class.items()},
+        items=list(items),
+    )
 
 
 # --- the sandbox ---
@@ -747,15 +703,15 @@ def query(
         rel = con.sql(statement)
         if rel is None:  # check_select lets only a SELECT through, which is a relation
             raise Invalid("sql: only a SELECT runs here")
-        columns = tuple(Column(n, str(t)) for n, t in zip(rel.columns, rel.types, strict=True))
+        columns = [Column(name=n, type=str(t)) for n, t in zip(rel.columns, rel.types, strict=True)]
         table = rel.limit(limits.max_rows + 1).to_arrow_table()
     truncated = table.num_rows > limits.max_rows
     table = table.slice(0, limits.max_rows)
     return QueryResult(
-        columns,
-        _rows(table),
-        truncated,
-        round((time.perf_counter() - start) * 1000, 1),
+        columns=columns,
+        rows=[list(r) for r in _rows(table)],
+        truncated=truncated,
+        elapsed_ms=round((time.perf_counter() - start) * 1000, 1),
     )
 
 
@@ -805,7 +761,7 @@ def profile(
         _guarded(con, limits, [root]),
     ):
         rel = con.table("t")
-        cols = [Column(n, str(t)) for n, t in zip(rel.columns, rel.types, strict=True)]
+        cols = [Column(name=n, type=str(t)) for n, t in zip(rel.columns, rel.types, strict=True)]
         row = con.execute(f"SELECT {_first_scan(cols, top)} FROM t").fetchall()[0]
         rows, stats = int(row[0]), [row[1 + 6 * i : 7 + 6 * i] for i in range(len(cols))]
         second, params = _second_scan(cols, stats, bins)
@@ -818,7 +774,7 @@ def profile(
         _column_profile(c, rows, stat, found, bins, top)
         for c, stat, found in zip(cols, stats, counts, strict=True)
     ]
-    return Profile(entry.path, fmt, rows, tuple(columns))
+    return Profile(path=entry.path, format=fmt, rows=rows, columns=columns)
 
 
 def _first_scan(cols: list[Column], top: int) -> str:
@@ -869,26 +825,30 @@ def _column_profile(
     c: Column, rows: int, stat: Any, found: Any, bins: int, top: int
 ) -> ColumnProfile:
     filled, distinct, least, most, a, b = stat
-    histogram: tuple[Bin, ...] = ()
-    values: tuple[TopValue, ...] = ()
+    histogram: list[Bin] = []
+    values: list[TopValue] = []
     if _numeric(c.type) and a is not None:
         lo, width, n = _bins(a, b, c.type in _INTEGERS, bins)
-        histogram = tuple(
-            Bin(lo + i * width, b if n == 1 else lo + (i + 1) * width, (found or {}).get(i, 0))
+        histogram = [
+            Bin(
+                lo=lo + i * width,
+                hi=b if n == 1 else lo + (i + 1) * width,
+                count=(found or {}).get(i, 0),
+            )
             for i in range(n)
-        )
+        ]
     elif found:
         ranked = sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))
-        values = tuple(TopValue(v, n) for v, n in ranked[:top])
+        values = [TopValue(value=v, count=n) for v, n in ranked[:top]]
     return ColumnProfile(
-        c.name,
-        c.type,
-        rows - filled,
-        int(distinct),
-        jsonable(least),
-        jsonable(most),
-        histogram,
-        values,
+        name=c.name,
+        type=c.type,
+        nulls=rows - filled,
+        distinct=int(distinct),
+        min=jsonable(least),
+        max=jsonable(most),
+        histogram=histogram,
+        top=values,
     )
 
 
@@ -912,7 +872,14 @@ def diff_tables(
     if fmt is None:
         raise Invalid("{path} is not a table file; diff_files tells whether it changed", path=path)
     if before.digest == after.digest:
-        return TableDiff(path, 0, 0, preview_columns(store, after, fmt), (), ())
+        return TableDiff(
+            path=path,
+            rows_added=0,
+            rows_removed=0,
+            columns=list(preview_columns(store, after, fmt)),
+            sample_added=[],
+            sample_removed=[],
+        )
     with (
         _assembled(store, old, views, [path], limits) as a,
         _assembled(store, new, views, [path], limits) as b,
@@ -920,9 +887,9 @@ def diff_tables(
         _guarded(con, limits, [a, b]),
     ):
         new_rel = con.table("new")
-        columns = tuple(
-            Column(n, str(t)) for n, t in zip(new_rel.columns, new_rel.types, strict=True)
-        )
+        columns = [
+            Column(name=n, type=str(t)) for n, t in zip(new_rel.columns, new_rel.types, strict=True)
+        ]
         con.execute("CREATE TEMP TABLE added AS SELECT * FROM new EXCEPT ALL SELECT * FROM old")
         con.execute("CREATE TEMP TABLE removed AS SELECT * FROM old EXCEPT ALL SELECT * FROM new")
         counts = con.execute("SELECT (SELECT count(*) FROM added), (SELECT count(*) FROM removed)")
@@ -931,7 +898,14 @@ def diff_tables(
         sample_removed = _rows(
             con.sql(f"SELECT * FROM removed LIMIT {int(sample)}").to_arrow_table()
         )
-    return TableDiff(path, int(added), int(removed), columns, sample_added, sample_removed)
+    return TableDiff(
+        path=path,
+        rows_added=int(added),
+        rows_removed=int(removed),
+        columns=columns,
+        sample_added=[list(r) for r in sample_added],
+        sample_removed=[list(r) for r in sample_removed],
+    )
 
 
 def preview_columns(store: ChunkSource, entry: FileEntry, fmt: str) -> tuple[Column, ...]:

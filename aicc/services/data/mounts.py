@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +25,7 @@ from aicc.core.tenancy import Principal, can_read
 from aicc.services.common import Invalid, NotFound
 from aicc.services.data import chunks, datasets
 from aicc.services.data.datasets import MODEL
+from aicc.services.data.views import Mounted, MountedFiles
 from aicc.store.chunkstore import ChunkMissing, ChunkStore
 from aicc.store.db import Database
 from aicc.store.sealing import Sealer, SealError
@@ -184,16 +184,6 @@ class BadGrant(ValueError):
     """Not a data grant this server sealed (the API answers 401)."""
 
 
-@dataclass(frozen=True)
-class Mounted:
-    """A data set a job mounts at `$AICC_DATA_DIR/name`: the version pinned at submit."""
-
-    name: str
-    ref: str
-    version_id: str
-    bytes: int
-
-
 Reader = Principal | str  # a person's principal, or a data grant
 
 
@@ -210,12 +200,18 @@ def mounted(session: Session, sealer: Sealer, reader: Reader, job_id: str) -> li
     """The data sets the job mounts, for someone who may read the job, or the job's own grant.
     Anyone else: NotFound, the same as for a job that does not exist."""
     job = _job_for(session, sealer, reader, job_id)
-    return [Mounted(d["name"], d["ref"], d["version_id"], d["bytes"]) for d in job.datasets or ()]
+    return [_mounted(d) for d in job.datasets or ()]
+
+
+def _mounted(item: dict[str, Any]) -> Mounted:
+    return Mounted(
+        name=item["name"], ref=item["ref"], version_id=item["version_id"], bytes=item["bytes"]
+    )
 
 
 def mounted_manifest(
     session: Session, sealer: Sealer, reader: Reader, job_id: str, name: str
-) -> tuple[Mounted, core.Manifest]:
+) -> MountedFiles:
     """One mounted data set with its files. A person must also be able to read the set now."""
     job = _job_for(session, sealer, reader, job_id)
     item = next((d for d in job.datasets or () if d["name"] == name), None)
@@ -226,8 +222,12 @@ def mounted_manifest(
     version = session.get(DatasetVersionRow, item["version_id"])
     if version is None:
         raise NotFound("data set {ref} no longer exists", ref=item["ref"])
-    found = Mounted(item["name"], item["ref"], item["version_id"], item["bytes"])
-    return found, datasets.manifest_of(version)
+    manifest = datasets.manifest_of(version)
+    return MountedFiles(
+        **_mounted(item).model_dump(),
+        digest=manifest.digest,
+        files=datasets.files_of(manifest),
+    )
 
 
 def mounted_chunk(

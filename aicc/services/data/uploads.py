@@ -25,7 +25,6 @@ from __future__ import annotations
 import gzip
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -39,6 +38,7 @@ from aicc.core.tenancy import Principal
 from aicc.executors.jobfiles import JobFiles
 from aicc.services.common import Conflict, Invalid, NotFound, TooLarge, new_id, utcnow
 from aicc.services.data import chunks, datasets, inspect, manifests, storage
+from aicc.services.data.views import Committed, Received, UploadPlan
 from aicc.services.tenancy import audit, tenancy
 from aicc.store.chunkstore import ChunkSource, ChunkStore
 from aicc.store.tables import (
@@ -62,25 +62,6 @@ MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 # storage quota holds.
 MAX_REPEATS = 65_536
 INSERT_ROWS = 10_000  # rows of a version's new chunks inserted at once
-
-
-@dataclass(frozen=True)
-class UploadPlan:
-    upload_id: str
-    dataset: str
-    missing: list[str]  # digests to send, in the order asked
-
-
-@dataclass(frozen=True)
-class Received:
-    chunks: int
-    bytes: int
-
-
-@dataclass(frozen=True)
-class Committed:
-    version: datasets.DatasetVersion
-    created: bool  # false: the manifest equals the latest version's, nothing was made
 
 
 def held(
@@ -398,7 +379,7 @@ def make_version(
     manifest_digest = core.digest(memoryview(encoded))
     if latest is not None and latest.manifest_digest == manifest_digest and not lineage:
         _close(session, upload_id)
-        return Committed(datasets.version_of(latest, row.name), created=False)
+        return Committed(version=datasets.version_of(latest, row.name), created=False)
     stored = gzip.compress(encoded, compresslevel=5)
     del encoded
     new: dict[str, int] = {}
@@ -460,7 +441,7 @@ def make_version(
     org_id = session.get_one(ProjectRow, row.project_id).org_id  # the set's, not the caller's
     version_id = f"{row.id}@{version.number}"
     audit.record(session, who, f"{row.kind}.push", row.kind, version_id, org_id=org_id)
-    return Committed(datasets.version_of(version, row.name), created=True)
+    return Committed(version=datasets.version_of(version, row.name), created=True)
 
 
 def tables(

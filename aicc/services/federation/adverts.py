@@ -11,7 +11,6 @@ the model, each as long as a typical job.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,6 +23,7 @@ from aicc.core.energy import EnergyProfile
 from aicc.core.tenancy import Principal
 from aicc.scheduler import federation as routing
 from aicc.services.common import Forbidden, Invalid
+from aicc.services.federation.views import Site
 from aicc.store.tables import (
     DatasetRow,
     DatasetVersionRow,
@@ -180,20 +180,7 @@ def store(session: Session, site: str, advert: dict[str, Any], now: datetime) ->
         row.advert, row.received_at = advert, now
 
 
-@dataclass(frozen=True)
-class SiteStatus:
-    """A peer as operators see it: its last advert, how old, and whether it counts as lost."""
-
-    site: str
-    url: str
-    jurisdiction: str | None
-    state: str  # up | lost (no advert within lost_after_s, or never)
-    received_at: datetime | None
-    age_s: float | None
-    advert: dict[str, Any] | None
-
-
-def statuses(session: Session, fed: FederationSettings, now: datetime) -> list[SiteStatus]:
+def statuses(session: Session, fed: FederationSettings, now: datetime) -> list[Site]:
     rows = {r.site: r for r in session.scalars(select(FederationAdvertRow))}
     out = []
     for peer in fed.peers:
@@ -201,7 +188,7 @@ def statuses(session: Session, fed: FederationSettings, now: datetime) -> list[S
         age = (now - row.received_at).total_seconds() if row else None
         lost = age is None or age > fed.lost_after_s
         out.append(
-            SiteStatus(
+            Site(
                 site=peer.site,
                 url=peer.url,
                 jurisdiction=row.advert.get("jurisdiction") if row else None,
@@ -216,7 +203,7 @@ def statuses(session: Session, fed: FederationSettings, now: datetime) -> list[S
 
 def list_sites(
     session: Session, who: Principal, fed: FederationSettings, now: datetime
-) -> list[SiteStatus]:
+) -> list[Site]:
     """The peers, for operators (center admins)."""
     if not who.is_admin:
         raise Forbidden("only center admins see the federation's sites")

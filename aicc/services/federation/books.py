@@ -12,8 +12,6 @@ for a site's failure; see docs/federation.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -27,6 +25,7 @@ from aicc.core.pricing import PricePlan
 from aicc.core.tenancy import Principal
 from aicc.services.billing import rating
 from aicc.services.common import Conflict, Forbidden, NotFound, utcnow
+from aicc.services.federation.views import Settlement
 from aicc.services.tenancy import audit
 from aicc.store.tables import FederationAdvertRow, FederationJobRow, JobRow, SettlementRow, UsageRow
 
@@ -137,33 +136,8 @@ def _settled_row(session: Session, job_id: str, attempt: int) -> SettlementRow |
     )
 
 
-@dataclass(frozen=True)
-class Settlement:
-    id: int
-    job_id: str
-    attempt: int
-    site: str
-    remote_job_id: str
-    amount: str
-    currency: str
-    state: str
-    created_at: datetime
-    settled_at: datetime | None
-
-
 def _read(row: SettlementRow) -> Settlement:
-    return Settlement(
-        row.id,
-        row.job_id,
-        row.attempt,
-        row.site,
-        row.remote_job_id,
-        row.amount,
-        row.currency,
-        row.state,
-        row.created_at,
-        row.settled_at,
-    )
+    return Settlement.model_validate(row, from_attributes=True)
 
 
 def list_settlements(

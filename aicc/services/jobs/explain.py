@@ -5,7 +5,6 @@ Like the loop, it reads past a job that the scheduler cannot take: never a 500 f
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -16,33 +15,34 @@ from aicc.scheduler.framework import Profile, isolate, schedule
 from aicc.scheduler.snapshot import Snapshot, WaitReason
 from aicc.services.billing import budgets
 from aicc.services.common import utcnow
-from aicc.services.jobs import jobs, snapshots
+from aicc.services.jobs import snapshots
+from aicc.services.jobs.views import Explain, ExplainReason, Job
 
 
-@dataclass(frozen=True)
-class Explanation:
-    reasons: list[WaitReason]
-    position: int | None
-    estimated_start: datetime | None = None
+def _answer(
+    job: Job, reasons: list[WaitReason], position: int | None, start: datetime | None = None
+) -> Explain:
+    found = [ExplainReason(code=r.code, message=r.message) for r in reasons]
+    return Explain(state=job.state, reasons=found, position=position, estimated_start=start)
 
 
 def explain(
     session: Session,
-    job: jobs.Job,
+    job: Job,
     profile: Profile,
     billing: budgets.Context | None = None,
     site: Callable[[Session, Snapshot], Snapshot] | None = None,
-) -> Explanation:
+) -> Explain:
     """`site` adds what the live pass adds to the snapshot (services.power.Site.decorate): the
     carbon forecast and the power cap, so that a job held by `green` or `power_cap` says so."""
     state = JobState(job.state)
     if state not in (JobState.PENDING, JobState.ADMITTED):
-        return Explanation(
-            [WaitReason("not_waiting", f"the job is {state.value}: {job.message}")], None
+        return _answer(
+            job, [WaitReason("not_waiting", f"the job is {state.value}: {job.message}")], None
         )
     read = snapshots.read(session, utcnow(), billing=billing)
     if job.id in read.invalid:
-        return Explanation([WaitReason("invalid_spec", read.invalid[job.id])], None)
+        return _answer(job, [WaitReason("invalid_spec", read.invalid[job.id])], None)
     snapshot = read.snapshot
     if site is not None:
         snapshot = site(session, snapshot)
@@ -58,6 +58,6 @@ def explain(
     except Exception:  # another job breaks the replay: answer without it, as the loop does
         snapshot, blamed = isolate(snapshot, profile, replay)
         if job.id in blamed:
-            return Explanation([WaitReason("quarantined", blamed[job.id])], None)
+            return _answer(job, [WaitReason("quarantined", blamed[job.id])], None)
         found = what_if.explain(snapshot, job.id, profile)
-    return Explanation(list(found.reasons), found.position, found.estimated_start)
+    return _answer(job, list(found.reasons), found.position, found.estimated_start)

@@ -1,4 +1,7 @@
-"""Jobs: submit, read, cancel. Every state change goes through `transitions.change_state`."""
+"""Jobs: submit, read, cancel. Every state change goes through `transitions.change_state`.
+
+What they return is the jobs context's read model (`views.Job`, `views.Event`), which the API
+answers as it is; `Job`, `Replica`, `ReplicaDevice` and `Event` stay importable from here."""
 
 from __future__ import annotations
 
@@ -25,7 +28,12 @@ from aicc.services.common import Forbidden, Invalid, NotFound, TooMany, new_id, 
 from aicc.services.data import mounts
 from aicc.services.jobs import snapshots, waiting
 from aicc.services.jobs.transitions import change_state, hold
+from aicc.services.jobs.views import Event as Event
+from aicc.services.jobs.views import Job as Job
+from aicc.services.jobs.views import Replica as Replica
+from aicc.services.jobs.views import ReplicaDevice as ReplicaDevice
 from aicc.services.tenancy import audit, tenancy
+from aicc.services.tenancy.views import Queue
 from aicc.store.tables import (
     DeviceRow,
     EventRow,
@@ -72,81 +80,6 @@ class SubmitLimits:
         )
 
 
-@dataclass(frozen=True)
-class ReplicaDevice:
-    """A device (or a share, or a MIG slice of it) that a replica holds."""
-
-    index: int
-    milli: int
-    model: str | None = None
-    memory_mib: int | None = None
-    mig_slice: int | None = None
-
-
-@dataclass(frozen=True)
-class Replica:
-    """One replica of a job's latest attempt, with its node by name: what a user sees."""
-
-    index: int
-    attempt: int
-    node_id: str
-    node: str
-    handle: str | None  # the executor's own reference; services read logs and outputs by it
-    devices: tuple[ReplicaDevice, ...]
-    state: str
-    exit_code: int | None
-    reason: str | None
-    started_at: datetime | None
-    ended_at: datetime | None
-    peak_rss_mib: int | None
-
-
-@dataclass(frozen=True)
-class Job:
-    """A job as its readers see it (API, portal): the stored job, its project, queue and user by
-    name, and its latest replicas; read once, so faces never query."""
-
-    id: str
-    name: str
-    org_id: str
-    project_id: str
-    queue_id: str
-    user_id: str
-    project: str
-    queue: str
-    user: str
-    kind: str
-    state: str
-    reason: str
-    message: str
-    attempt: int
-    exit_code: int | None
-    priority: int
-    cancel_requested: bool
-    spec: dict[str, Any]
-    created_at: datetime
-    updated_at: datetime
-    started_at: datetime | None
-    ended_at: datetime | None
-    replicas: tuple[Replica, ...]
-
-
-@dataclass(frozen=True)
-class Event:
-    """One entry of a job's history (or a node's, when `job_id` is None)."""
-
-    id: int
-    job_id: str | None
-    kind: str
-    from_state: str | None
-    to_state: str | None
-    reason: str
-    message: str
-    attempt: int
-    at: datetime
-    data: dict[str, Any]
-
-
 def _view(session: Session, job: JobRow, *, user: str | None = None, replicas: bool = True) -> Job:
     """The read model of a stored job: names instead of ids, and its latest replicas (a job
     just submitted has none, and its submitter's name is known: `user`, `replicas=False`)."""
@@ -176,9 +109,7 @@ def _view(session: Session, job: JobRow, *, user: str | None = None, replicas: b
         updated_at=job.updated_at,
         started_at=job.started_at,
         ended_at=job.ended_at,
-        replicas=tuple(_replica(session, rep) for rep in _replicas(session, job.id))
-        if replicas
-        else (),
+        replicas=[_replica(session, rep) for rep in _replicas(session, job.id)] if replicas else [],
     )
 
 
@@ -192,7 +123,7 @@ def _replica(session: Session, rep: ReplicaRow) -> Replica:
         node_id=rep.node_id,
         node=node.name if node else rep.node_id,
         handle=rep.handle,
-        devices=tuple(
+        devices=[
             ReplicaDevice(
                 index=d["index"],
                 milli=d["milli"],
@@ -201,7 +132,7 @@ def _replica(session: Session, rep: ReplicaRow) -> Replica:
                 mig_slice=d.get("mig_slice"),
             )
             for d in rep.devices
-        ),
+        ],
         state=rep.state,
         exit_code=rep.exit_code,
         reason=rep.reason,
@@ -341,7 +272,7 @@ def _placement_and_egress(spec: JobSpec, limits: SubmitLimits) -> tuple[str, str
     return placement, egress
 
 
-def _check_replicas(spec: JobSpec, queue: tenancy.Queue, limits: SubmitLimits) -> None:
+def _check_replicas(spec: JobSpec, queue: Queue, limits: SubmitLimits) -> None:
     """A gang is bounded by its queue's `max_replicas_per_job`, never above the center's."""
     if spec.replicas > limits.max_replicas:
         raise Invalid(
@@ -364,7 +295,7 @@ def _check_replicas(spec: JobSpec, queue: tenancy.Queue, limits: SubmitLimits) -
 
 
 def _waiting_limits(
-    who: Principal, queue: tenancy.Queue, limits: SubmitLimits
+    who: Principal, queue: Queue, limits: SubmitLimits
 ) -> dict[str, waiting.Limit | None]:
     """The user's limit on their waiting jobs, and the queue's where it has one."""
     mine = waiting.Limit(

@@ -38,6 +38,7 @@ from aicc.executors import jobfiles
 from aicc.executors.base import Executor
 from aicc.services.common import NotFound
 from aicc.services.jobs import jobs, logs
+from aicc.services.jobs.views import Metrics
 
 FILE = "metrics.jsonl"
 #: Keys that say when a point was taken, not what was measured.
@@ -51,16 +52,6 @@ CACHED = 32  # files whose reading is kept between reads
 
 Point = tuple[int, float]
 T = TypeVar("T")
-
-
-@dataclass
-class Curves:
-    job_id: str
-    running: bool  # not ended yet: poll again
-    metrics: dict[str, list[Point]] = field(default_factory=dict)
-    last_step: int | None = None  # the largest step read: the next poll's `since`
-    total: int = 0  # points that matched `since` and `tail`, before thinning to `most`
-    thinned: bool = False  # some metric had more than `most` (or `KEEP`) and was thinned
 
 
 def _number(value: object) -> float | None:
@@ -224,18 +215,26 @@ def curves(
     since: int | None = None,
     tail: int | None = None,
     most: int = MAX_POINTS,
-) -> Curves:
+) -> Metrics:
     """The job's curves as its owner's tenant may read them (another tenant's job: NotFound).
     A job that has not written any yet (or has no outputs on this server) has none, not an
-    error, so a page can poll from submit to end."""
+    error, so a page can poll from submit to end. `points` counts what matched `since` and
+    `tail` before thinning to `most`; `last_step` is the next poll's `since`."""
     job = jobs.get(session, who, job_id)
-    found = Curves(job.id, running=not JobState(job.state).is_terminal())
+    running = not JobState(job.state).is_terminal()
     try:
         root = logs.outputs_dir(session, job, executors)
     except NotFound:
-        return found
-    with logs.refusals():
-        found.metrics, found.last_step, found.total, found.thinned = read_file(
-            root / FILE, since=since, tail=tail, most=most
+        return Metrics(
+            job_id=job.id, running=running, metrics={}, last_step=None, points=0, thinned=False
         )
-    return found
+    with logs.refusals():
+        found, last_step, total, thinned = read_file(root / FILE, since=since, tail=tail, most=most)
+    return Metrics(
+        job_id=job.id,
+        running=running,
+        metrics={name: [[step, value] for step, value in points] for name, points in found.items()},
+        last_step=last_step,
+        points=total,
+        thinned=thinned,
+    )

@@ -38,6 +38,7 @@ from aicc.executors.base import Executor
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.services.data import datasets as data
 from aicc.services.jobs import endpoints, jobs
+from aicc.services.jobs.views import Notebook, NotebookState
 from aicc.services.tenancy import audit, tenancy
 from aicc.store.sealing import Sealer
 from aicc.store.tables import DeviceSampleRow, JobRow, NotebookRow, ProjectRow, ReplicaRow, UserRow
@@ -58,32 +59,6 @@ COMMAND = (
     "--LabApp.news_url= --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate "
     "--LabApp.extension_manager=readonly"
 )
-
-
-@dataclass(frozen=True)
-class Notebook:
-    """A notebook as its owner sees it: what it asks for and how its current job stands."""
-
-    id: str
-    name: str
-    org_id: str
-    project_id: str
-    project: str
-    user_id: str
-    user: str
-    resources: dict[str, Any]
-    idle_timeout_s: int
-    datasets: list[str] | None  # the data sets it mounts by name; None: all the project's
-    state: str  # stopped | starting | running | culled | failed
-    reason: str  # the job's reason (`idle_culled` after a cull)
-    message: str
-    job_id: str | None
-    url: str | None  # `/notebooks/JOB/` on this server while it runs
-    created_at: datetime
-    updated_at: datetime
-    started_at: datetime | None
-    ended_at: datetime | None
-    culled_at: datetime | None  # when the culler stopped its current job
 
 
 @dataclass(frozen=True)
@@ -301,7 +276,8 @@ def _view(session: Session, row: NotebookRow) -> Notebook:
     job = session.get(JobRow, row.job_id) if row.job_id else None
     prj = session.get(ProjectRow, row.project_id)
     user = session.get(UserRow, row.user_id)
-    state, reason, message = "stopped", "", ""
+    state: NotebookState = "stopped"
+    reason, message = "", ""
     if job is not None:
         reason, message = job.reason, job.message
         js = JobState(job.state)

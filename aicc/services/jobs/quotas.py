@@ -22,11 +22,11 @@ from sqlalchemy.orm import Session
 
 from aicc.core import catalog
 from aicc.core.tenancy import Principal, Quota, can_manage
-from aicc.services.common import Forbidden, Invalid, read
+from aicc.services.common import Forbidden, Invalid
 from aicc.services.data import storage
 from aicc.services.jobs import usage
 from aicc.services.tenancy import audit, tenancy
-from aicc.services.tenancy.tenancy import Org, Project
+from aicc.services.tenancy.views import Org, Project
 from aicc.store.tables import OrgRow, ProjectRow
 
 PLAIN_KEYS = ("cpu_milli", "memory_mib", "pflops", storage.KEY)
@@ -77,6 +77,8 @@ def as_dict(quota: Quota) -> dict[str, dict[str, float]]:
 
 
 def of(row: Org | Project | OrgRow | ProjectRow) -> Quota:
+    if isinstance(row, Org | Project):  # a read model: its quota parsed already
+        return Quota(guaranteed=dict(row.quota.guaranteed), max=dict(row.quota.max))
     stored = row.quota or {}
     return Quota(guaranteed=stored.get("guaranteed", {}), max=stored.get("max", {}))
 
@@ -119,7 +121,7 @@ def set_org(session: Session, who: Principal, org_id: str, body: QuotaIn) -> Org
     assert row is not None  # get_org found it in this transaction
     row.quota = as_dict(quota)
     audit.record(session, who, "quota.set", "org", org.id, org_id=org.id, detail=row.quota)
-    return read(Org, row)
+    return Org.model_validate(row, from_attributes=True)
 
 
 def set_project(session: Session, who: Principal, project_id: str, body: QuotaIn) -> Project:
@@ -168,7 +170,7 @@ def set_project(session: Session, who: Principal, project_id: str, body: QuotaIn
     assert row is not None  # visible_project found it in this transaction
     row.quota = as_dict(quota)
     audit.record(session, who, "quota.set", "project", project.id, org_id=org.id, detail=row.quota)
-    return read(Project, row)
+    return Project.model_validate(row, from_attributes=True)
 
 
 def _sum_guaranteed(quotas: Iterable[Quota]) -> dict[str, float]:

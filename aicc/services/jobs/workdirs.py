@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import Principal, can_write
 from aicc.services.common import Forbidden, Invalid, NotFound, utcnow
+from aicc.services.jobs.views import Workdir
 from aicc.services.tenancy import audit
 from aicc.store.blobs import BlobError, BlobStore
 from aicc.store.tables import WorkdirRow
@@ -26,14 +27,16 @@ def check(session: Session, who: Principal, sha256: str) -> None:
 
 def store(
     blobs: BlobStore, data: BinaryIO, *, who: Principal, sha256: str | None, max_bytes: int
-) -> tuple[str, int]:
-    """Validate and keep the archive (no database work: it may take a while)."""
+) -> Workdir:
+    """Validate and keep the archive (no database work: it may take a while); `record` makes it
+    the organization's."""
     if not can_write(who, org_id=who.org_id):
         raise Forbidden("viewers cannot upload")
     try:
-        return blobs.put(data, expected_sha256=sha256, max_bytes=max_bytes)
+        sha, size = blobs.put(data, expected_sha256=sha256, max_bytes=max_bytes)
     except BlobError as err:
         raise Invalid("workdir: {problem}", problem=str(err)) from None
+    return Workdir(sha256=sha, size=size)
 
 
 def record(session: Session, who: Principal, *, sha256: str, size: int) -> None:
@@ -60,8 +63,6 @@ def pack(files: Iterable[tuple[str, bytes]]) -> bytes:
 
 def keep(session: Session, who: Principal, blobs: BlobStore, archive: bytes) -> str:
     """Store an archive the server made and record it for the caller: its sha256, for a spec."""
-    sha256, size = store(
-        blobs, io.BytesIO(archive), who=who, sha256=None, max_bytes=len(archive) + 1
-    )
-    record(session, who, sha256=sha256, size=size)
-    return sha256
+    kept = store(blobs, io.BytesIO(archive), who=who, sha256=None, max_bytes=len(archive) + 1)
+    record(session, who, sha256=kept.sha256, size=kept.size)
+    return kept.sha256

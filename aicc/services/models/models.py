@@ -17,7 +17,6 @@ import math
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
@@ -31,6 +30,7 @@ from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, utcnow
 from aicc.services.data import chunks, datasets, uploads
 from aicc.services.data.datasets import MODEL
 from aicc.services.jobs import jobs, logs, metrics
+from aicc.services.models.views import Model, ModelFile, ModelVersion
 from aicc.services.tenancy import audit
 from aicc.store.chunkfiles import ChunkFile
 from aicc.store.chunkstore import ChunkStore
@@ -48,58 +48,19 @@ MAX_CURVE_BYTES = 8 * 1024 * 1024  # read of a long log: its first lines
 MAX_CURVE_POINTS = 2000  # points per curve on a page; longer ones are thinned evenly
 
 
-@dataclass(frozen=True)
-class ModelFile:
-    path: str
-    size: int
-
-
-@dataclass(frozen=True)
-class ModelVersion:
-    """One immutable version of a model; only its `stage` changes."""
-
-    name: str
-    number: int
-    ref: str
-    stage: str
-    format: str
-    framework: str
-    metrics: dict[str, float]
-    params: dict[str, Any]
-    lineage: dict[str, Any]  # {"job_id", "datasets": [refs], "template": ref}
-    card: str
-    file_count: int
-    logical_bytes: int
-    files: list[ModelFile]  # empty in lists
-    created_by: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class Model:
-    id: str
-    name: str
-    project: str  # ORG/PROJECT
-    visibility: str
-    description: str
-    licence: str
-    tags: list[str]
-    latest: int | None
-    writable: bool
-    created_at: datetime
-    updated_at: datetime
-    versions: list[ModelVersion]
-
-
 def _version(
     row: DatasetVersionRow, extra: ModelVersionRow | None, name: str, *, files: bool = False
 ) -> ModelVersion:
-    listed = [ModelFile(f.path, f.size) for f in datasets.manifest_of(row).files] if files else []
+    listed = (
+        [ModelFile(path=f.path, size=f.size) for f in datasets.manifest_of(row).files]
+        if files
+        else []
+    )
     return ModelVersion(
         name=name,
         number=row.number,
         ref=f"{name}@{row.number}",
-        stage=extra.stage if extra else "staging",
+        stage=extra.stage if extra else "staging",  # type: ignore[arg-type]  # checked when set
         format=extra.format if extra else "",
         framework=extra.framework if extra else "",
         metrics=dict(extra.metrics or {}) if extra else {},
@@ -135,7 +96,7 @@ def _describe(session: Session, who: Principal, row: DatasetRow, prj: Any) -> Mo
         id=row.id,
         name=row.name,
         project=datasets.qualified(session, prj),
-        visibility=row.visibility,
+        visibility=row.visibility,  # type: ignore[arg-type]  # checked when stored
         description=row.description,
         licence=row.licence,
         tags=list(row.tags or []),
@@ -209,9 +170,10 @@ def register(
     committed = uploads.ingest(
         session, who, store, name, project, files, "registered", lineage=lineage, kind=MODEL
     )
+    owner, _ = datasets.find_writable(session, who, name, project, kind=MODEL)  # as ingest did
     row = session.scalar(
         select(DatasetVersionRow).where(
-            DatasetVersionRow.dataset_id == committed.version.dataset_id,
+            DatasetVersionRow.dataset_id == owner.id,
             DatasetVersionRow.number == committed.version.number,
         )
     )

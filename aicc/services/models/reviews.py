@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -20,19 +19,12 @@ from aicc.services.common import Invalid, new_id, utcnow
 from aicc.services.data import datasets
 from aicc.services.data.datasets import MODEL
 from aicc.services.models import templates
+from aicc.services.models.views import Review, Reviews
 from aicc.services.tenancy import audit
 from aicc.store.tables import ReviewRow, UserRow
 
 MAX_TEXT = 2000  # characters of a review
 KINDS = ("template", "model")
-
-
-@dataclass(frozen=True)
-class Review:
-    user: str  # the reviewer's name
-    rating: int
-    text: str
-    updated_at: datetime
 
 
 @dataclass(frozen=True)
@@ -82,7 +74,7 @@ def review(session: Session, who: Principal, about: str, rating: int, text: str 
         row.rating, row.text, row.updated_at = rating, text, now
     audit.record(session, who, "review.put", "review", about, detail={"rating": rating})
     session.flush()
-    return Review(_name(session, who.user_id), rating, text, now)
+    return Review(user=_name(session, who.user_id), rating=rating, text=text, updated_at=now)
 
 
 def reviews(session: Session, about: str) -> list[Review]:
@@ -90,7 +82,19 @@ def reviews(session: Session, about: str) -> list[Review]:
     rows = session.scalars(
         select(ReviewRow).where(ReviewRow.target == about).order_by(ReviewRow.updated_at.desc())
     )
-    return [Review(_name(session, r.user_id), r.rating, r.text, r.updated_at) for r in rows]
+    return [
+        Review(
+            user=_name(session, r.user_id), rating=r.rating, text=r.text, updated_at=r.updated_at
+        )
+        for r in rows
+    ]
+
+
+def rated(session: Session, about: str) -> Reviews:
+    """`about`'s rating (mean and count) and its reviews, newest first (templates' and models'
+    routes and pages)."""
+    rating = ratings(session, [about]).get(about, Rating(None, 0))
+    return Reviews(rating=rating.average, ratings=rating.count, reviews=reviews(session, about))
 
 
 def ratings(session: Session, targets: Iterable[str]) -> dict[str, Rating]:

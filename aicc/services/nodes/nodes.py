@@ -20,6 +20,7 @@ from aicc.core.units import parse_memory_mib, to_stored_units
 from aicc.executors.base import Capacity
 from aicc.services import changes
 from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
+from aicc.services.nodes import views
 from aicc.services.tenancy import audit
 from aicc.store.tables import DeviceRow, EventRow, JobRow, NodeRow, ReplicaRow
 
@@ -92,60 +93,12 @@ class Allocation:
     mig_slices: dict[int, set[int]] = field(default_factory=lambda: defaultdict(set))  # taken
 
 
-@dataclass(frozen=True)
-class MigSlice:
-    index: int
-    profile: str
-    uuid: str | None
-    allocated: bool
-
-
-@dataclass(frozen=True)
-class NodeDevice:
-    """A device of a node as operators see it: its model and what of it is allocated now."""
-
-    index: int
-    model: str
-    memory_mib: int
-    uuid: str | None
-    simulated: bool
-    healthy: bool
-    allocated_milli: int
-    mig: tuple[MigSlice, ...]  # empty unless the GPU is in MIG mode
-
-
-@dataclass(frozen=True)
-class Allocated:
-    cpu_milli: int
-    memory_mib: int
-    accelerator_milli: int
-
-
-@dataclass(frozen=True)
-class NodeInfo:
-    """A node with its devices and what the replicas bound there hold: the read model of the
-    node list (API and portal)."""
-
-    id: str
-    name: str
-    executor: str
-    state: str
-    state_reason: str
-    labels: dict[str, str]
-    cpu_milli: int
-    memory_mib: int
-    allocated: Allocated
-    devices: tuple[NodeDevice, ...]
-    simulated: bool
-    heartbeat_at: datetime | None
-
-
 def names(session: Session) -> list[str]:
     """Every node's name, sorted: what a page of nodes is cut from."""
     return list(session.scalars(select(NodeRow.name).order_by(NodeRow.name)))
 
 
-def infos(session: Session, names: Collection[str] | None = None) -> list[NodeInfo]:
+def infos(session: Session, names: Collection[str] | None = None) -> list[views.Node]:
     """The nodes named (every node when None), by name, with their devices and allocation."""
     query = select(NodeRow).order_by(NodeRow.name)
     if names is not None:
@@ -153,14 +106,14 @@ def infos(session: Session, names: Collection[str] | None = None) -> list[NodeIn
     return _infos(session, list(session.scalars(query)))
 
 
-def _infos(session: Session, rows: list[NodeRow]) -> list[NodeInfo]:
+def _infos(session: Session, rows: list[NodeRow]) -> list[views.Node]:
     used = allocations(session)
     devices = _devices_of(session, [r.id for r in rows])
     out = []
     for row in rows:
         alloc = used.get(row.id, Allocation())
-        devs = tuple(
-            NodeDevice(
+        devs = [
+            views.DeviceOut(
                 index=d.index,
                 model=d.model,
                 memory_mib=d.memory_mib,
@@ -168,20 +121,20 @@ def _infos(session: Session, rows: list[NodeRow]) -> list[NodeInfo]:
                 simulated=d.simulated,
                 healthy=d.healthy,
                 allocated_milli=alloc.device_milli.get(d.index, 0),
-                mig=tuple(
-                    MigSlice(
-                        s["index"],
-                        s["profile"],
-                        s.get("uuid"),
-                        s["index"] in alloc.mig_slices[d.index],
+                mig=[
+                    views.MigSliceOut(
+                        index=s["index"],
+                        profile=s["profile"],
+                        uuid=s.get("uuid"),
+                        allocated=s["index"] in alloc.mig_slices[d.index],
                     )
                     for s in d.mig or ()
-                ),
+                ],
             )
             for d in devices.get(row.id, [])
-        )
+        ]
         out.append(
-            NodeInfo(
+            views.Node(
                 id=row.id,
                 name=row.name,
                 executor=row.executor,
@@ -190,7 +143,7 @@ def _infos(session: Session, rows: list[NodeRow]) -> list[NodeInfo]:
                 labels=dict(row.labels),
                 cpu_milli=row.cpu_milli,
                 memory_mib=row.memory_mib,
-                allocated=Allocated(
+                allocated=views.Allocated(
                     cpu_milli=alloc.cpu_milli,
                     memory_mib=alloc.memory_mib,
                     accelerator_milli=sum(alloc.device_milli.values()),
@@ -344,7 +297,7 @@ def as_device(row: DeviceRow) -> Device:
     return Device(row.index, row.model, row.memory_mib, row.uuid, row.simulated, row.healthy, mig)
 
 
-def import_inventory(session: Session, who: Principal, doc: Inventory) -> list[NodeInfo]:
+def import_inventory(session: Session, who: Principal, doc: Inventory) -> list[views.Node]:
     if not who.is_admin:
         raise Forbidden("only center admins import nodes")
     rows = [_register(session, node) for node in inventory_nodes(doc)]
@@ -397,7 +350,7 @@ def _by_name(session: Session, name: str) -> NodeRow:
 
 def set_state(
     session: Session, who: Principal, name: str, state: NodeState, reason: str = ""
-) -> NodeInfo:
+) -> views.Node:
     """Cordon or uncordon by an operator (a down node comes back only when its executor sees it)."""
     return _infos(session, [_set_state(session, who, name, state, reason)])[0]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 
-from aicc.services.reports.monthly import DeviceHours, MonthlyReport
+from aicc.services.reports.views import DeviceHours, MonthlyReport
 
 FIELDS = ("month", "status", "section", "name", "group", "value", "unit")
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aicc.services.reports.labels import words
-from aicc.services.reports.monthly import DeviceHours, MonthlyReport
+from aicc.services.reports.views import DeviceHours, MonthlyReport
 
 CJK_FONT = "STSong-Light"
 MONEY_WIDTHS = (34, 16, 22, 22, 24, 30, 28)  # mm, within A4's 178 mm between the margins

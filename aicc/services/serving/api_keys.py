@@ -8,35 +8,18 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import Principal, can_write
-from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, read, utcnow
+from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, utcnow
+from aicc.services.serving.views import ApiKey
 from aicc.services.tenancy import audit, tenancy, tokens
 from aicc.store.tables import ApiKeyRow, DeploymentRow
 
 PREFIX = "aicc-sk-"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-@dataclass(frozen=True)
-class ApiKey:
-    """A key as its project sees it: never its secret's digest. `deployments` None: all."""
-
-    id: str
-    org_id: str
-    project_id: str
-    name: str
-    deployments: list[str] | None
-    rpm: int | None
-    tokens_per_month: int | None
-    created_by: str
-    created_at: datetime
-    revoked_at: datetime | None
 
 
 def digest(secret: str) -> str:
@@ -52,8 +35,8 @@ def create(
     deployments: list[str] | None = None,
     rpm: int | None = None,
     tokens_per_month: int | None = None,
-) -> tuple[ApiKey, str]:
-    """A new key; the secret is returned here and never again."""
+) -> ApiKey:
+    """A new key, with its `secret`: returned here and never again."""
     if not NAME.match(name):
         raise Invalid(
             "name: letters, digits, '.', '-' and '_', at most 64, not starting with . - _"
@@ -104,7 +87,7 @@ def create(
     session.add(row)
     session.flush()
     audit.record(session, who, "api_key.create", "api_key", row.id, org_id=prj.org_id)
-    return read(ApiKey, row), secret
+    return _view(row).model_copy(update={"secret": secret})
 
 
 def list_keys(
@@ -115,7 +98,7 @@ def list_keys(
     query = select(ApiKeyRow).where(ApiKeyRow.project_id == prj.id)
     if not revoked:
         query = query.where(ApiKeyRow.revoked_at.is_(None))
-    return [read(ApiKey, row) for row in session.scalars(query.order_by(ApiKeyRow.created_at))]
+    return [_view(row) for row in session.scalars(query.order_by(ApiKeyRow.created_at))]
 
 
 def revoke(session: Session, who: Principal, *, project: str | None, ref: str) -> ApiKey:
@@ -130,7 +113,7 @@ def revoke(session: Session, who: Principal, *, project: str | None, ref: str) -
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         audit.record(session, who, "api_key.revoke", "api_key", row.id, org_id=prj.org_id)
-    return read(ApiKey, row)
+    return _view(row)
 
 
 def _active(session: Session, project_id: str, name: str) -> ApiKeyRow | None:
@@ -141,3 +124,8 @@ def _active(session: Session, project_id: str, name: str) -> ApiKeyRow | None:
             ApiKeyRow.revoked_at.is_(None),
         )
     )
+
+
+def _view(row: ApiKeyRow) -> ApiKey:
+    """The key as its project reads it (no secret: that is shown once, by `create`)."""
+    return ApiKey.model_validate(row, from_attributes=True)

@@ -23,6 +23,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from aicc.core.autoscaling import Decision, Memory, Policy, Sample, decide
+from aicc.core.states import DeploymentState
 from aicc.services.jobs import endpoints
 from aicc.store.tables import DeploymentRow, GatewayLoadRow
 
@@ -160,7 +161,9 @@ def step(
     others = _others(session, server, now)
     decided: dict[str, Decision] = {}
     rows = session.scalars(
-        select(DeploymentRow).where(DeploymentRow.state.not_in(("stopped", "failed")))
+        select(DeploymentRow).where(
+            DeploymentRow.state.not_in((DeploymentState.STOPPED, DeploymentState.FAILED))
+        )
     )
     for row in rows:
         policy = replace(

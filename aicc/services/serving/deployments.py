@@ -2,11 +2,11 @@
 listening on `$PORT`, kept running as `desired` replicas, each a `kind: service` job.
 
 A deployment keeps every revision's replica spec (`DeploymentRevisionRow`): an update makes
-the next revision, a rollback makes a new revision from the one before. The API changes only
-what is wanted; the control loop (`loops/deployments.py`, through `probes` and `converge`
-below) makes it so: it starts replica jobs as the deployment's creator, probes them, marks them
-ready (`ReplicaRow.ready_at`, which the gateway routes by), rolls updates one replica at a
-time, drains and cancels replicas no longer wanted, and replaces dead ones.
+the next revision, a rollback makes a new revision from the one before. The use cases here
+change only what is wanted and return `views.Deployment`; the control loop
+(`loops/deployments.py`, through `converge.py`) makes it so: it starts replica jobs, probes them,
+rolls updates, drains and replaces replicas. A deployment's state is written only by `move`
+(core/states.py says who follows whom); a replica job is stopped only by `end_replica`.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import copy
 import importlib.util
 import re
 import shlex
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, cast
 
 from pydantic import ValidationError
 from sqlalchemy import delete, select
@@ -33,9 +33,7 @@ from aicc.core.states import (
     DeploymentState,
     JobState,
     Reason,
-    ReplicaPhase,
     deployment_transition,
-    replica_transition,
 )
 from aicc.core.tenancy import Principal, can_read, can_write
 from aicc.services import changes
@@ -44,7 +42,6 @@ from aicc.services.common import (
     Forbidden,
     Invalid,
     NotFound,
-    ServiceError,
     new_id,
     utcnow,
 )
@@ -52,6 +49,7 @@ from aicc.services.data import datasets
 from aicc.services.data.datasets import MODEL
 from aicc.services.jobs import endpoints, jobs, workdirs
 from aicc.services.jobs.transitions import change_state, hold
+from aicc.services.serving.views import Deployment, DeploymentReplica, DeploymentRevision, State
 from aicc.services.tenancy import audit, tenancy
 from aicc.store.blobs import BlobStore
 from aicc.store.tables import (
@@ -62,14 +60,12 @@ from aicc.store.tables import (
     JobRow,
     ProjectRow,
     ReplicaRow,
-    UserRow,
     WorkdirRow,
 )
 
 STATES = tuple(state.value for state in DeploymentState)  # core/states.py: who follows whom
 ENGINES = ("auto", "transformers", "predict", "vllm")
 LABEL = "aicc.io/deployment"
-MAX_BACKOFF_S = 300.0
 # What an update may change; each makes a new revision.
 SETTINGS = ("model", "command", "workdir_sha256", "resources", "env", "engine", "readiness_path")
 
@@ -105,58 +101,6 @@ class Policy:
         )
 
 
-@dataclass(frozen=True)
-class Replica:
-    """One replica job of a deployment, as its readers see it."""
-
-    job_id: str
-    revision: int
-    state: str  # the job's
-    ready: bool
-    draining: bool
-    # Where the server reaches it: `socket` (sandboxed on this machine: a Unix socket in its run
-    # directory, no TCP port at all, so no `url`), `tcp` (at `url`), None before it has one.
-    # Clients call it through the gateway either way.
-    url: str | None
-    reached_via: Literal["socket", "tcp"] | None = None
-
-
-@dataclass(frozen=True)
-class Deployment:
-    id: str
-    name: str
-    project: str  # ORG/PROJECT
-    project_id: str
-    model: str | None  # ORG/PROJECT/NAME@N, or None for a command
-    command: str | None  # the user's command (None for a model)
-    workdir_sha256: str | None
-    engine: str
-    resources: dict[str, Any]
-    env: dict[str, str]
-    readiness_path: str
-    revision: int
-    min_replicas: int
-    max_replicas: int
-    desired: int
-    target_concurrency: float | None
-    state: str
-    message: str
-    created_by: str
-    created_at: datetime
-    updated_at: datetime
-    replicas: list[Replica]
-
-
-@dataclass(frozen=True)
-class Revision:
-    revision: int
-    model: str | None
-    command: str | None
-    engine: str
-    created_by: str
-    created_at: datetime
-
-
 def serving_program() -> bytes:
     """`aicc/serving` (whatever files it holds) as a deterministic .tar.gz working directory
     under an empty `aicc` package: a model's replica runs `python -m aicc.serving` from it,
@@ -177,7 +121,7 @@ def serving_program() -> bytes:
 # --- reading ---
 
 
-def _replicas(session: Session, row: DeploymentRow) -> list[Replica]:
+def _replicas(session: Session, row: DeploymentRow) -> list[DeploymentReplica]:
     links = {
         link.job_id: link
         for link in session.scalars(
@@ -190,7 +134,7 @@ def _replicas(session: Session, row: DeploymentRow) -> list[Replica]:
         job = session.get(JobRow, job_id)
         found = urls.get(job_id)
         out.append(
-            Replica(
+            DeploymentReplica(
                 job_id=job_id,
                 revision=link.revision,
                 state=job.state if job else "gone",
@@ -230,7 +174,7 @@ def _view(session: Session, row: DeploymentRow) -> Deployment:
         max_replicas=row.max_replicas,
         desired=row.desired,
         target_concurrency=row.target_concurrency,
-        state=row.state,
+        state=cast(State, row.state),
         message=row.message,
         created_by=row.created_by,
         created_at=row.created_at,
@@ -288,7 +232,7 @@ def list_deployments(
 
 def revisions(
     session: Session, who: Principal, name: str, *, project: str | None = None
-) -> list[Revision]:
+) -> list[DeploymentRevision]:
     """Every revision of the deployment, newest first."""
     row = _find(session, who, name, project)
     found = session.scalars(
@@ -297,7 +241,7 @@ def revisions(
         .order_by(DeploymentRevisionRow.revision.desc())
     )
     return [
-        Revision(
+        DeploymentRevision(
             revision=r.revision,
             model=r.settings.get("model"),
             command=r.settings.get("command"),
@@ -537,7 +481,7 @@ def _new_revision(
     row.spec, (row.model_id, row.model_version) = spec, model
     row.failures, row.retry_at, row.updated_at = 0, None, now
     if row.state != DeploymentState.STOPPED:
-        _move(row, DeploymentState.UPDATING)
+        move(row, DeploymentState.UPDATING)
         row.message = f"rolling to revision {row.revision}"
     _add_revision(session, who, row, stored, now)
     prj = session.get(ProjectRow, row.project_id)
@@ -634,7 +578,7 @@ def scale(
 def stop(session: Session, who: Principal, name: str, *, project: str | None = None) -> Deployment:
     """No replicas (their jobs end; metering stops), state `stopped`, until `start`."""
     row = _writable(session, who, name, project)
-    _move(row, DeploymentState.STOPPED)
+    move(row, DeploymentState.STOPPED)
     row.message, row.desired, row.updated_at = "", 0, utcnow()
     prj = session.get(ProjectRow, row.project_id)
     assert prj is not None
@@ -647,7 +591,7 @@ def stop(session: Session, who: Principal, name: str, *, project: str | None = N
 def start(session: Session, who: Principal, name: str, *, project: str | None = None) -> Deployment:
     row = _writable(session, who, name, project)
     if row.state in (DeploymentState.STOPPED, DeploymentState.FAILED):
-        _move(row, DeploymentState.PENDING)
+        move(row, DeploymentState.PENDING)
         row.message = "starting replicas"
         row.failures, row.retry_at, row.updated_at = 0, None, utcnow()
         row.desired = _desired(row)
@@ -664,10 +608,15 @@ def delete_deployment(
 ) -> None:
     """Cancel its replica jobs and forget the deployment and its revisions."""
     row = _writable(session, who, name, project)
-    for link in _links(session, row.id):
-        job = session.get(JobRow, link.job_id)
+    links = (
+        select(DeploymentReplicaRow.job_id)
+        .where(DeploymentReplicaRow.deployment_id == row.id)
+        .order_by(DeploymentReplicaRow.created_at, DeploymentReplicaRow.job_id)
+    )
+    for job_id in session.scalars(links).all():
+        job = session.get(JobRow, job_id)
         if job is not None:
-            _end(session, job, f"deployment {row.name} deleted")
+            end_replica(session, job, f"deployment {row.name} deleted")
     session.execute(
         delete(DeploymentReplicaRow).where(DeploymentReplicaRow.deployment_id == row.id)
     )
@@ -682,57 +631,10 @@ def delete_deployment(
     changes.changed(session)
 
 
-# --- the control loop's side (loops/deployments.py) ---
+# --- the state writers, shared with the control loop (converge.py) ---
 
 
-@dataclass(frozen=True)
-class Probe:
-    """A running replica to check: GET `url` (through `socket` when set: Endpoint.socket), with
-    `headers` (its token on TCP: Endpoint.headers). `ready`: whether its last probe answered."""
-
-    job_id: str
-    url: str
-    ready: bool
-    socket: str | None = None
-    headers: dict[str, str] = field(default_factory=dict, repr=False)
-
-
-def _links(session: Session, deployment_id: str) -> list[DeploymentReplicaRow]:
-    return list(
-        session.scalars(
-            select(DeploymentReplicaRow)
-            .where(DeploymentReplicaRow.deployment_id == deployment_id)
-            .order_by(DeploymentReplicaRow.created_at, DeploymentReplicaRow.job_id)
-        )
-    )
-
-
-def probes(session: Session) -> list[Probe]:
-    """The replicas the loop probes now: running, not draining, at their readiness path."""
-    out = []
-    running = DeploymentRow.state != DeploymentState.STOPPED.value
-    for row in session.scalars(select(DeploymentRow).where(running)):
-        path = _current(session, row).settings.get("readiness_path", "/health")
-        draining = {link.job_id for link in _links(session, row.id) if link.draining_at is not None}
-        out += [
-            Probe(e.job_id, e.url + path, e.ready, e.socket, e.headers)
-            for e in endpoints.of_deployment(session, row.id)
-            if e.running and e.job_id not in draining
-        ]
-    return out
-
-
-def _running_replica(session: Session, job: JobRow) -> ReplicaRow | None:
-    return session.scalar(
-        select(ReplicaRow).where(
-            ReplicaRow.job_id == job.id,
-            ReplicaRow.attempt == job.attempt,
-            ReplicaRow.state == "running",
-        )
-    )
-
-
-def _end(session: Session, job: JobRow, why: str) -> None:
+def end_replica(session: Session, job: JobRow, why: str) -> None:
     """Stop a replica job as a cancel does: a waiting one at once, a placed one through the
     reconciler (TERM, grace, KILL)."""
     hold(session, job)  # the scheduler may be binding it
@@ -752,187 +654,7 @@ def _end(session: Session, job: JobRow, why: str) -> None:
         rep.ready_at = None
 
 
-def converge(
-    session: Session, policy: Policy, now: datetime, probed: dict[str, bool] | None = None
-) -> None:
-    """One level-triggered pass over every deployment: record the probes' answers (job id ->
-    answered 2xx), then start, drain, cancel and replace replicas towards what each wants."""
-    probed = probed or {}
-    for row in session.scalars(select(DeploymentRow).order_by(DeploymentRow.id)).all():
-        _converge_one(session, row, policy, now, probed)
-
-
-def _converge_one(
-    session: Session, row: DeploymentRow, policy: Policy, now: datetime, probed: dict[str, bool]
-) -> None:
-    live: list[tuple[DeploymentReplicaRow, JobRow]] = []
-    for link in _links(session, row.id):
-        job = session.get(JobRow, link.job_id)
-        if job is None:
-            session.delete(link)
-            continue
-        if JobState(job.state).is_terminal():  # a replica that never got ready: a failed start
-            crashed = job.state != JobState.CANCELLED.value
-            if crashed and link.first_ready_at is None and link.draining_at is None:
-                _failed_start(row, policy, now, f"replica job {job.id} {job.state}: {job.message}")
-            session.delete(link)
-            continue
-        live.append((link, job))
-    for link, job in live:
-        _probed(session, row, link, job, policy, now, probed.get(job.id))
-    live = [(link, job) for link, job in live if not job.cancel_requested]
-    for link, job in live:  # drained long enough: no request is in flight any more
-        if link.draining_at is not None and now - link.draining_at >= timedelta(
-            seconds=policy.drain_s
-        ):
-            _end(session, job, f"deployment {row.name}: replica no longer wanted")
-    serving = [(link, job) for link, job in live if link.draining_at is None]
-    current = [(link, job) for link, job in serving if link.revision == row.revision]
-    old = [(link, job) for link, job in serving if link.revision != row.revision]
-
-    def ready(pair: tuple[DeploymentReplicaRow, JobRow]) -> bool:
-        rep = _running_replica(session, pair[1])
-        return rep is not None and rep.ready_at is not None
-
-    if row.state == DeploymentState.STOPPED:
-        for _, job in live:
-            _end(session, job, f"deployment {row.name} stopped")
-        return
-    desired = row.desired
-    ready_now = [p for p in current if ready(p)]
-    starting = [p for p in current if not ready(p)]
-    # an old replica goes once a new one can take its place: never fewer than `desired` ready
-    for pair in sorted(old, key=ready):
-        if not ready(pair) or len(ready_now) + sum(map(ready, old)) > desired:
-            _drain(session, pair, now)
-            old.remove(pair)
-    extra = len(current) - desired
-    for pair in (starting + ready_now)[: max(0, extra)] if not old else []:
-        _drain(session, pair, now)
-        current.remove(pair)
-    can_start = row.retry_at is None or now >= row.retry_at
-    missing = desired - len(current)
-    if old:  # rolling: one new replica at a time (surge 1)
-        missing = min(missing, 1 - len(starting))
-    for _ in range(max(0, missing) if can_start else 0):
-        if not _start(session, row, policy, now):
-            break
-    _set_state(session, row, policy, desired, len(ready_now), bool(old))
-
-
-def _probed(
-    session: Session,
-    row: DeploymentRow,
-    link: DeploymentReplicaRow,
-    job: JobRow,
-    policy: Policy,
-    now: datetime,
-    answered: bool | None,
-) -> None:
-    rep = _running_replica(session, job)
-    if rep is None or link.draining_at is not None or job.cancel_requested:
-        return
-    if answered:
-        link.probe_failures = 0
-        if rep.ready_at is None:
-            rep.ready_at = now
-        if link.first_ready_at is None:
-            _phase(link, ReplicaPhase.SERVING, now)
-            row.failures, row.retry_at = 0, None
-        return
-    if answered is False:
-        link.probe_failures += 1
-        if link.probe_failures >= policy.unready_after:
-            rep.ready_at = None
-        if link.first_ready_at is not None and link.probe_failures >= policy.dead_after:
-            _end(session, job, f"deployment {row.name}: failed {link.probe_failures} probes")
-    started = rep.started_at
-    late = started is not None and now - started > timedelta(seconds=policy.start_timeout_s)
-    if link.first_ready_at is None and late and not job.cancel_requested:
-        _failed_start(row, policy, now, f"replica job {job.id} never became ready")
-        _end(session, job, f"deployment {row.name}: never became ready")
-
-
-def _drain(session: Session, pair: tuple[DeploymentReplicaRow, JobRow], now: datetime) -> None:
-    """Out of routing now (the gateway sends it nothing new); cancelled after the drain."""
-    link, job = pair
-    _phase(link, ReplicaPhase.DRAINING, now)
-    for rep in session.scalars(select(ReplicaRow).where(ReplicaRow.job_id == job.id)):
-        rep.ready_at = None
-
-
-def _failed_start(row: DeploymentRow, policy: Policy, now: datetime, why: str) -> None:
-    row.failures += 1
-    delay = min(MAX_BACKOFF_S, policy.backoff_s * 2 ** (row.failures - 1))
-    row.retry_at = now + timedelta(seconds=delay)
-    row.message = why
-    # a stopped deployment does not fail: its last replica's end is no reason to start again
-    if row.failures >= policy.failures_to_fail and row.state != DeploymentState.STOPPED:
-        _move(row, DeploymentState.FAILED)
-        row.message = f"{row.failures} replicas in a row never became ready; last: {why}"
-
-
-def _start(session: Session, row: DeploymentRow, policy: Policy, now: datetime) -> bool:
-    """Submit one replica job of the current revision, as the deployment's creator."""
-    user = session.get(UserRow, row.created_by)
-    try:
-        if user is None:
-            raise NotFound("the deployment's creator is gone; create it again")
-        who = tenancy.principal_of(session, user)
-        spec = JobSpec.model_validate(row.spec)
-        job, _ = jobs.submit(session, who, spec, idempotency_key=None)
-    except (ServiceError, ValidationError) as err:
-        why = err.detail if isinstance(err, ServiceError) else first_problem(err)
-        _failed_start(row, policy, now, f"cannot start a replica: {why}")
-        return False
-    session.add(
-        DeploymentReplicaRow(
-            job_id=job.id,
-            deployment_id=row.id,
-            revision=row.revision,
-            created_at=now,
-            probe_failures=0,
-        )
-    )
-    session.flush()
-    return True
-
-
-def _set_state(
-    session: Session, row: DeploymentRow, policy: Policy, desired: int, ready: int, rolling: bool
-) -> None:
-    if row.failures >= policy.failures_to_fail:
-        state = DeploymentState.FAILED
-    elif rolling:
-        state, row.message = DeploymentState.UPDATING, f"rolling to revision {row.revision}"
-    elif ready >= desired:
-        state, row.message = DeploymentState.READY, ""
-    else:
-        state = DeploymentState.PENDING
-        if row.failures == 0:
-            row.message = f"{ready} of {desired} replicas ready"
-    if state != row.state:
-        _move(row, state)
-        row.updated_at = utcnow()
-
-
-def phase_of(link: DeploymentReplicaRow) -> ReplicaPhase:
-    """A replica's phase, as its columns record it."""
-    if link.draining_at is not None:
-        return ReplicaPhase.DRAINING
-    return ReplicaPhase.STARTING if link.first_ready_at is None else ReplicaPhase.SERVING
-
-
-def _phase(link: DeploymentReplicaRow, to: ReplicaPhase, now: datetime) -> None:
-    """The one writer of a replica's phase (core/states.py `REPLICA_ALLOWED`)."""
-    replica_transition(phase_of(link), to)
-    if to is ReplicaPhase.SERVING:
-        link.first_ready_at = now
-    else:
-        link.draining_at = now
-
-
-def _move(row: DeploymentRow, to: DeploymentState) -> None:
+def move(row: DeploymentRow, to: DeploymentState) -> None:
     """The one writer of a deployment's state: a move core/states.py does not allow raises
     IllegalTransition (a bug here, never a user's error)."""
     row.state = deployment_transition(DeploymentState(row.state), to).value

@@ -16,9 +16,11 @@ from sqlalchemy import Connection, Dialect, func, insert, select
 from sqlalchemy.orm import Session
 
 from aicc.core import periods
+from aicc.core.states import DeploymentState
 from aicc.core.tenancy import Principal
 from aicc.services.jobs import endpoints
 from aicc.services.serving import deployments
+from aicc.services.serving.views import GatewayRequest
 from aicc.services.tenancy import tenancy
 from aicc.store.db import Database, begin_immediate
 from aicc.store.tables import ApiKeyRow, DeploymentRow, GatewayRequestRow, UserRow
@@ -86,25 +88,6 @@ class RequestRecord:
     at: datetime
 
 
-@dataclass(frozen=True)
-class LoggedRequest:
-    """A request as the project's members read the log."""
-
-    id: str
-    at: datetime
-    deployment: str
-    key: str
-    route: str
-    status: int
-    stream: bool
-    billable: bool
-    prompt_tokens: int
-    completion_tokens: int
-    latency_ms: float
-    attempts: int
-    replica: str | None
-
-
 def grant(session: Session, digest: str, *, now: datetime, zone: str) -> Grant | None:
     """The usable key whose secret has this SHA-256 (`api_keys.digest`), or None (unknown or
     revoked), with the tokens it was charged this billing month."""
@@ -150,7 +133,7 @@ def target(session: Session, project_id: str, name: str) -> Target | None:
     live = [e for e in endpoints.of_deployment(session, row.id) if e.ready]
     ready = tuple((e.job_id, e.address) for e in live)
     tokens = {e.address: e.token for e in live if e.token}
-    waits = row.state not in ("stopped", "failed")
+    waits = row.state not in (DeploymentState.STOPPED, DeploymentState.FAILED)
     return Target(row.id, row.name, ready, waits=waits, tokens=tokens)
 
 
@@ -218,7 +201,7 @@ def recent(
     project: str | None,
     deployment: str | None = None,
     limit: int = 100,
-) -> list[LoggedRequest]:
+) -> list[GatewayRequest]:
     """The project's latest requests (newest first), of one deployment if named."""
     prj = tenancy.resolve_project(session, who, project)
     names: dict[str, str] = {
@@ -247,7 +230,7 @@ def recent(
         found = session.execute(select(UserRow.id, UserRow.name).where(UserRow.id.in_(people)))
         keys.update({PERSON + i: PERSON + n for i, n in found})
     return [
-        LoggedRequest(
+        GatewayRequest(
             id=r.id,
             at=r.at,
             deployment=names.get(r.deployment_id, r.deployment_id),

@@ -27,6 +27,8 @@ from sqlalchemy.orm import Session
 from aicc.core import periods
 from aicc.core.tenancy import Principal, Role
 from aicc.services.common import Forbidden
+from aicc.services.telemetry.views import IdleReplica, IdleReplicas, UtilizationRow
+from aicc.services.telemetry.views import Utilization as UtilizationPage
 from aicc.store.tables import DeviceRow, DeviceSampleRow, JobRow, NodeRow, ReplicaRow
 
 By = Literal["pool", "model", "org"]
@@ -48,21 +50,6 @@ class Utilization:
     allocation_rate: float | None
     busy_rate: float | None
     busy_samples: int
-
-
-@dataclass(frozen=True)
-class IdleReplica:
-    """A running replica whose devices were all measured under 5% busy for 30 minutes."""
-
-    job_id: str
-    org_id: str
-    project_id: str
-    replica: int
-    node_id: str | None
-    devices: list[int]
-    model: str | None
-    since: datetime | None
-    max_utilization: float
 
 
 @dataclass(frozen=True)
@@ -232,6 +219,35 @@ def _busy(
     return busy
 
 
+def utilization_page(
+    session: Session,
+    who: Principal,
+    *,
+    by: By,
+    first: date,
+    days: int,
+    zone: str,
+    now: datetime,
+) -> UtilizationPage:
+    """`utilization` as the API answers it: each row names its group under `by` alone (the
+    route answers with `exclude_unset`)."""
+    rows = utilization(session, who, by=by, first=first, days=days, zone=zone, now=now)
+    items = [
+        UtilizationRow(
+            day=r.day,
+            **{r.by: r.group},
+            simulated=r.simulated,
+            capacity_device_hours=r.capacity_device_hours,
+            allocated_device_hours=r.allocated_device_hours,
+            allocation_rate=r.allocation_rate,
+            busy_rate=r.busy_rate,
+            busy_samples=r.busy_samples,
+        )
+        for r in rows
+    ]
+    return UtilizationPage(items=items, next_cursor=None)
+
+
 def idle(session: Session, who: Principal, *, now: datetime) -> list[IdleReplica]:
     """Running replicas whose devices were all measured under 5% busy for the last 30 minutes
     (each device sampled at least twice in that window, the first at its start). Center admins
@@ -283,3 +299,8 @@ def idle(session: Session, who: Principal, *, now: datetime) -> list[IdleReplica
                 )
             )
     return out
+
+
+def idle_page(session: Session, who: Principal, *, now: datetime) -> IdleReplicas:
+    """`idle` as the API answers it: one page."""
+    return IdleReplicas(items=idle(session, who, now=now), next_cursor=None)

@@ -12,7 +12,6 @@ forge a chain that verifies.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,27 +19,13 @@ from sqlalchemy import Select, func, insert, select
 from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import Principal, Role
-from aicc.services.common import Forbidden, read, utcnow
+from aicc.services.common import Forbidden, utcnow
+from aicc.services.tenancy.views import AuditEntry, AuditVerification
 from aicc.store.sealing import Sealer
 from aicc.store.tables import AuditRow, table
 
 GENESIS = "0" * 64  # what the first entry's hash follows
 BATCH = 5_000  # entries sealed, or verified, per read
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """Who did what to which object, and when."""
-
-    id: int
-    at: datetime
-    user_id: str | None
-    user_name: str
-    org_id: str | None
-    action: str
-    object_type: str
-    object_id: str
-    detail: dict[str, Any]
 
 
 def record(
@@ -91,7 +76,7 @@ def entries(
         query = query.where(AuditRow.action == action)
     if actor:
         query = query.where(AuditRow.user_name == actor)
-    return [read(AuditEntry, row) for row in session.scalars(query)]
+    return [AuditEntry.model_validate(row, from_attributes=True) for row in session.scalars(query)]
 
 
 def actions(session: Session, who: Principal) -> list[str]:
@@ -108,27 +93,6 @@ def _readable(who: Principal) -> Select[AuditRow]:
 
 
 # --- the hash chain ---
-
-
-@dataclass(frozen=True)
-class Verification:
-    """What `verify` found: the entries from the first on that are intact (`verified`, up to the
-    head `last_hash`), the first that is not (`broken_at`, why in `reason`; None: all are), and
-    those committed but not sealed yet."""
-
-    verified: int
-    pending: int
-    broken_at: int | None
-    reason: str | None
-    last_hash: str | None
-
-    @property
-    def intact(self) -> bool:
-        return self.broken_at is None
-
-    @property
-    def last_seq(self) -> int | None:
-        return self.verified or None
 
 
 def _content(row: AuditRow) -> str:
@@ -180,7 +144,7 @@ def unsealed(session: Session) -> int:
     return session.scalar(query) or 0
 
 
-def verify(session: Session, who: Principal, sealer: Sealer) -> Verification:
+def verify(session: Session, who: Principal, sealer: Sealer) -> AuditVerification:
     """Walk the whole chain (center admins): every `seq` from 1 on, none missing, each hash
     what the entry and its predecessor give."""
     if not who.is_admin:
@@ -200,10 +164,12 @@ def verify(session: Session, who: Principal, sealer: Sealer) -> Verification:
             previous, verified = row.hash or "", verified + 1
         if len(rows) < BATCH:
             break
-    return Verification(
-        verified,
-        unsealed(session),
-        verified + 1 if reason is not None else None,
-        reason,
-        previous if verified else None,
+    return AuditVerification(
+        intact=reason is None,
+        verified=verified,
+        pending=unsealed(session),
+        broken_at=verified + 1 if reason is not None else None,
+        reason=reason,
+        last_seq=verified or None,
+        last_hash=previous if verified else None,
     )

@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import Principal, can_write
-from aicc.services.common import Forbidden, Invalid, NotFound, new_id, read, utcnow
+from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.services.tenancy import audit, tenancy
+from aicc.services.tenancy.views import Secret
 from aicc.store.sealing import Sealer
 from aicc.store.tables import JobRow, SecretRow
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
-
-
-@dataclass(frozen=True)
-class Secret:
-    """A secret as anyone may see it: its name and dates, never its value."""
-
-    name: str
-    project_id: str
-    created_at: datetime
-    updated_at: datetime
 
 
 def put(
@@ -55,13 +44,13 @@ def put(
     else:
         row.value, row.updated_at = sealer.seal(value), now
     audit.record(session, who, "secret.put", "secret", f"{prj.id}/{name}", org_id=prj.org_id)
-    return read(Secret, row)
+    return Secret.model_validate(row, from_attributes=True)
 
 
 def names(session: Session, who: Principal, *, project: str | None) -> list[Secret]:
     prj = tenancy.resolve_project(session, who, project)
     query = select(SecretRow).where(SecretRow.project_id == prj.id).order_by(SecretRow.name)
-    return [read(Secret, row) for row in session.scalars(query)]
+    return [Secret.model_validate(row, from_attributes=True) for row in session.scalars(query)]
 
 
 def delete(session: Session, who: Principal, *, project: str | None, name: str) -> None:

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import Principal, Scope
 from aicc.services.common import TooMany
-from aicc.services.tenancy import audit, tokens
+from aicc.services.tenancy import audit, tokens, views
 from aicc.services.tenancy.passwords import check_password, hash_password, needs_rehash
 from aicc.services.tenancy.tenancy import principal_of
 from aicc.store.sealing import Sealer, SealError
@@ -173,7 +173,7 @@ def _user_by_password(session: Session, username: str, password: str) -> UserRow
     return user
 
 
-def _user_by_token(session: Session, secret: str) -> tuple[UserRow, tokens.Token] | None:
+def _user_by_token(session: Session, secret: str) -> tuple[UserRow, views.Token] | None:
     """The user behind a valid API token, and the token (unknown, expired, revoked or
     disabled: None; limited to some scopes too: the portal does everything its user may)."""
     token = tokens.find(session, secret.strip())
@@ -204,7 +204,7 @@ def sign_in(
     use_token = bool(token.strip())
     typed = "" if use_token else username
     check_throttle(session, username=typed, client=client, now=now, known_device=known_device)
-    used: tokens.Token | None = None
+    used: views.Token | None = None
     if use_token:
         found = _user_by_token(session, token)
         user, used = found if found is not None else (None, None)
@@ -231,7 +231,7 @@ def start(
     *,
     client: str,
     now: datetime,
-    token: tokens.Token | None = None,
+    token: views.Token | None = None,
 ) -> tuple[str, str]:
     """A new session for `user`, signed in with `token` or (None) a password: returns (the
     cookie's secret, the session's CSRF token). It ends when the token does, if sooner.

@@ -7,18 +7,16 @@ tenant raise NotFound, so their existence does not leak.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import OrgKind, Principal, Role, can_manage, can_read
-from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, read, utcnow
+from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.services.tenancy import audit
 from aicc.services.tenancy.passwords import hash_password
+from aicc.services.tenancy.views import Me, Org, Project, Queue, User
 from aicc.store.tables import (
     MembershipRow,
     OrgRow,
@@ -30,54 +28,6 @@ from aicc.store.tables import (
 )
 
 DEFAULT = "default"
-
-
-@dataclass(frozen=True)
-class Org:
-    id: str
-    name: str
-    display_name: str
-    kind: str  # core.tenancy.OrgKind: enterprise, university, research, ... (reports count them)
-    quota: dict[str, Any]  # {"guaranteed": {KEY: amount}, "max": {...}} (services/jobs/quotas.py)
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class Project:
-    id: str
-    org_id: str
-    name: str
-    quota: dict[str, Any]
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class Queue:
-    id: str
-    project_id: str
-    name: str
-    priority: int
-    max_runtime_s: int | None
-    max_pending: int | None
-    max_running: int | None
-    # the most replicas one job of the queue may ask; None: the center's bound (never above it)
-    max_replicas_per_job: int | None
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class User:
-    """A user as others may see them: never the password hash."""
-
-    id: str
-    name: str
-    org_id: str
-    role: str
-    email: str | None
-    language: str
-    default_project_id: str | None
-    disabled: bool
-    created_at: datetime
 
 
 def principal_of(session: Session, user: User | UserRow) -> Principal:
@@ -131,7 +81,7 @@ def create_org(
     create_project(session, None, name=DEFAULT, org_id=org.id)
     detail = {"name": name, "kind": org.kind}
     audit.record(session, who, "org.create", "org", org.id, org_id=org.id, detail=detail)
-    return read(Org, org)
+    return Org.model_validate(org, from_attributes=True)
 
 
 def update_org(
@@ -157,21 +107,21 @@ def update_org(
     if changed:
         audit.record(session, who, "org.update", "org", org.id, org_id=org.id, detail=changed)
         session.flush()
-    return read(Org, org)
+    return Org.model_validate(org, from_attributes=True)
 
 
 def get_org(session: Session, who: Principal, org_id: str) -> Org:
     org = session.get(OrgRow, org_id)
     if org is None or not can_read(who, org_id=org.id):
         raise NotFound("organization {org_id} not found", org_id=org_id)
-    return read(Org, org)
+    return Org.model_validate(org, from_attributes=True)
 
 
 def list_orgs(session: Session, who: Principal) -> list[Org]:
     query = select(OrgRow).order_by(OrgRow.created_at)
     if not who.is_admin:
         query = query.where(OrgRow.id == who.org_id)
-    return [read(Org, row) for row in session.scalars(query)]
+    return [Org.model_validate(row, from_attributes=True) for row in session.scalars(query)]
 
 
 # --- projects and queues ---
@@ -193,7 +143,7 @@ def create_project(
     row = ProjectRow(id=new_id("prj"), org_id=org_id, name=name, created_at=utcnow())
     session.add(row)
     session.flush()
-    project = read(Project, row)
+    project = Project.model_validate(row, from_attributes=True)
     create_queue(session, None, project=project, name=DEFAULT)
     audit.record(session, who, "project.create", "project", project.id, org_id=org_id)
     return project
@@ -215,7 +165,7 @@ def visible_project(session: Session, who: Principal, project_id: str) -> Projec
     project = session.execute(_PROJECT_BY_ID, {"id": project_id}).first()
     if project is None or not can_read(who, org_id=project.org_id, project_id=project.id):
         raise NotFound("project {project_id} not found", project_id=project_id)
-    return read(Project, project)
+    return Project.model_validate(project, from_attributes=True)
 
 
 def resolve_project(session: Session, who: Principal, ref: str | None) -> Project:
@@ -229,12 +179,16 @@ def resolve_project(session: Session, who: Principal, ref: str | None) -> Projec
     project = session.execute(_PROJECT_BY_NAME, {"org_id": who.org_id, "name": ref}).first()
     if project is None or not can_read(who, org_id=project.org_id, project_id=project.id):
         raise NotFound("project {ref!r} not found; `aicc project list` shows yours", ref=ref)
-    return read(Project, project)
+    return Project.model_validate(project, from_attributes=True)
 
 
 def list_projects(session: Session, who: Principal) -> list[Project]:
     rows = session.scalars(select(ProjectRow).order_by(ProjectRow.created_at))
-    return [read(Project, p) for p in rows if can_read(who, org_id=p.org_id, project_id=p.id)]
+    return [
+        Project.model_validate(p, from_attributes=True)
+        for p in rows
+        if can_read(who, org_id=p.org_id, project_id=p.id)
+    ]
 
 
 def add_member(session: Session, who: Principal, *, project_id: str, user_id: str) -> Project:
@@ -286,7 +240,7 @@ def create_queue(
     session.flush()
     if who is not None:
         audit.record(session, who, "queue.create", "queue", queue.id, org_id=project.org_id)
-    return read(Queue, queue)
+    return Queue.model_validate(queue, from_attributes=True)
 
 
 def resolve_queue(session: Session, project: Project, name: str | None) -> Queue:
@@ -295,7 +249,7 @@ def resolve_queue(session: Session, project: Project, name: str | None) -> Queue
         raise NotFound(
             "queue {name!r} not found in project {project}", name=name, project=project.name
         )
-    return read(Queue, queue)
+    return Queue.model_validate(queue, from_attributes=True)
 
 
 def list_queues(session: Session, who: Principal, project_ref: str | None) -> list[Queue]:
@@ -305,7 +259,7 @@ def list_queues(session: Session, who: Principal, project_ref: str | None) -> li
         projects = list_projects(session, who)
     ids = [p.id for p in projects]
     rows = session.scalars(select(QueueRow).where(QueueRow.project_id.in_(ids)))
-    return [read(Queue, row) for row in rows]
+    return [Queue.model_validate(row, from_attributes=True) for row in rows]
 
 
 # --- users ---
@@ -359,7 +313,7 @@ def create_user(
             )
         session.add(MembershipRow(user_id=user.id, project_id=project_id))
     audit.record(session, who, "user.create", "user", user.id, org_id=org_id, detail={"role": role})
-    return read(User, user)
+    return User.model_validate(user, from_attributes=True)
 
 
 def get_user(session: Session, who: Principal, user_id: str) -> User:
@@ -368,7 +322,7 @@ def get_user(session: Session, who: Principal, user_id: str) -> User:
         if user is not None and can_read(who, org_id=user.org_id):
             raise Forbidden("only organization admins read other users")
         raise NotFound("user {user_id} not found", user_id=user_id)
-    return read(User, user)
+    return User.model_validate(user, from_attributes=True)
 
 
 def set_disabled(session: Session, who: Principal, user_id: str, disabled: bool) -> User:
@@ -396,7 +350,7 @@ def set_disabled(session: Session, who: Principal, user_id: str, disabled: bool)
             raise Forbidden("only center admins disable center admins")
         raise Forbidden("only center admins enable center admins")
     if user.disabled == disabled:
-        return read(User, user)
+        return User.model_validate(user, from_attributes=True)
     if disabled and user.role == Role.ADMIN.value:
         # Locked in one order, so two admins disabling each other at once cannot both succeed
         # (PostgreSQL; SQLite's writers are serialized anyway).
@@ -422,7 +376,7 @@ def set_disabled(session: Session, who: Principal, user_id: str, disabled: bool)
         org_id=user.org_id,
         detail={"name": user.name},
     )
-    return read(User, user)
+    return User.model_validate(user, from_attributes=True)
 
 
 def list_users(session: Session, who: Principal) -> list[User]:
@@ -431,7 +385,16 @@ def list_users(session: Session, who: Principal) -> list[User]:
         query = query.where(UserRow.org_id == who.org_id)
     elif not who.is_admin:
         query = query.where(UserRow.id == who.user_id)
-    return [read(User, row) for row in session.scalars(query)]
+    return [User.model_validate(row, from_attributes=True) for row in session.scalars(query)]
+
+
+def me(session: Session, who: Principal) -> Me:
+    """The caller as `GET /me` shows them."""
+    return Me(
+        user=get_user(session, who, who.user_id),
+        org=get_org(session, who, who.org_id),
+        projects=list_projects(session, who),
+    )
 
 
 def bootstrap(session: Session) -> User | None:

@@ -11,29 +11,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import Principal, Scope, can_manage
-from aicc.services.common import Invalid, NotFound, new_id, read, utcnow
+from aicc.services.common import Invalid, NotFound, new_id, utcnow
 from aicc.services.tenancy import audit
 from aicc.services.tenancy.tenancy import principal_of
+from aicc.services.tenancy.views import Token
 from aicc.store.tables import TokenRow, UserRow
 
 PREFIX = "aicc_"
 # The tables whose rows decide who a token stands for: a write to one outdates a server's cache.
 SHAPES_A_CALLER = {"tokens", "users", "memberships", "projects", "orgs"}
 _SCOPES = frozenset(scope.value for scope in Scope)
-
-
-@dataclass(frozen=True)
-class Token:
-    """A token as its owner sees it: never its secret's digest."""
-
-    id: str
-    user_id: str
-    name: str
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
-    last_used_at: datetime | None
-    scopes: list[str]
 
 
 def digest(secret: str) -> str:
@@ -79,7 +66,7 @@ def issue(
     session.flush()
     detail = {"scopes": row.scopes}
     audit.record(session, who, "token.create", "token", row.id, org_id=user.org_id, detail=detail)
-    return read(Token, row), secret
+    return Token.model_validate(row, from_attributes=True), secret
 
 
 def usable(row: Token | TokenRow | None, now: datetime) -> bool:
@@ -112,7 +99,11 @@ def _find(session: Session, secret_hash: str) -> Token | None:
     if row is None or not usable(row, utcnow()):
         return None
     user = session.get(UserRow, row.user_id)
-    return read(Token, row) if user is not None and not user.disabled else None
+    return (
+        Token.model_validate(row, from_attributes=True)
+        if user is not None and not user.disabled
+        else None
+    )
 
 
 def authenticate(session: Session, secret_hash: str) -> tuple[Caller | None, str | None]:
@@ -140,7 +131,7 @@ def touch(session: Session, token_id: str) -> None:
 
 def list_tokens(session: Session, who: Principal) -> list[Token]:
     query = select(TokenRow).where(TokenRow.user_id == who.user_id).order_by(TokenRow.created_at)
-    return [read(Token, row) for row in session.scalars(query)]
+    return [Token.model_validate(row, from_attributes=True) for row in session.scalars(query)]
 
 
 def revoke(session: Session, who: Principal, token_id: str) -> Token:
@@ -155,4 +146,4 @@ def revoke(session: Session, who: Principal, token_id: str) -> Token:
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         audit.record(session, who, "token.revoke", "token", row.id, org_id=user.org_id)
-    return read(Token, row)
+    return Token.model_validate(row, from_attributes=True)

@@ -4,8 +4,6 @@ JSON lines when the output ends in .jsonl)."""
 
 from __future__ import annotations
 
-import json
-
 import aicc_template
 import joblib
 from threadpoolctl import threadpool_limits
@@ -23,12 +21,7 @@ def main() -> None:
     chance = saved["model"].predict_proba(features(table, saved["categories"]))[:, 1]
     out = {k: v for k, v in table.items() if k != "default"}
     out["default_probability"] = [round(float(p), 5) for p in chance]
-    if args.output.suffix.lower() in (".jsonl", ".ndjson"):
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        rows = (dict(zip(out, values, strict=True)) for values in zip(*out.values(), strict=True))
-        args.output.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    else:
-        aicc_template.write_table(args.output, out)
+    aicc_template.write_output(args.output, out)
     print(f"{len(chance)} applications scored -> {args.output}")
 
 

@@ -28,19 +28,10 @@ MAX_CATEGORIES = 254  # a rarer value counts as missing
 DERIVED = ["loan_to_income"]  # a ratio trees cannot form from the two columns themselves
 
 
-def number(value: Any) -> float:
-    """A cell as a float, NaN when empty or not a number (the trees handle missing values)."""
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return math.nan
-    return out if math.isfinite(out) else math.nan
-
-
 def features(table: dict[str, list[Any]], categories: dict[str, list[str]]) -> np.ndarray:
     """The model's input matrix: numbers, the loan-to-income ratio, then each category's code
     (NaN for a category not seen in training)."""
-    cols = [[number(v) for v in table[name]] for name in NUMERIC]
+    cols = [[aicc_template.number(v) for v in table[name]] for name in NUMERIC]
     income = np.array(cols[NUMERIC.index("annual_income")])
     amount = np.array(cols[NUMERIC.index("loan_amount")])
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -99,11 +90,7 @@ def main() -> None:
         random_state=hp["seed"],
     )
     model.fit(x[train], y[train])
-    for step, (fit_loss, val_loss) in enumerate(
-        zip(-model.train_score_, -model.validation_score_, strict=True)
-    ):
-        if step:
-            run.log(step, loss=float(fit_loss), val_loss=float(val_loss))
+    run.log_losses(-model.train_score_, -model.validation_score_)
 
     chance = model.predict_proba(x[test])[:, 1]
     auc = float(roc_auc_score(y[test], chance))

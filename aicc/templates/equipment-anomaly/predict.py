@@ -7,7 +7,6 @@ readings."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 import aicc_template
@@ -31,12 +30,7 @@ def main() -> None:
     }
     out["anomaly_score"] = [round(float(s), 5) for s in score]
     out["is_anomaly"] = [int(s > saved["threshold"]) for s in score]
-    if args.output.suffix.lower() in (".jsonl", ".ndjson"):
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        rows = (dict(zip(out, values, strict=True)) for values in zip(*out.values(), strict=True))
-        args.output.write_text("".join(json.dumps(r, default=str) + "\n" for r in rows))
-    else:
-        aicc_template.write_table(args.output, out)
+    aicc_template.write_output(args.output, out, ensure_ascii=True)
     print(f"{len(score)} readings, {sum(out['is_anomaly'])} anomalies -> {args.output}")
 
 

@@ -9,7 +9,6 @@ measure it on the last `test_fraction` of each machine's time.
 
 from __future__ import annotations
 
-import math
 from datetime import date, datetime
 from typing import Any
 
@@ -19,14 +18,6 @@ import numpy as np
 CHANNELS = ["vibration_mm_s", "bearing_temp_c", "pressure_bar", "motor_current_a"]
 COLUMNS = ["timestamp", "machine_id", *CHANNELS]
 LABEL = "is_anomaly"
-
-
-def number(value: Any) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return math.nan
-    return out if math.isfinite(out) else math.nan
 
 
 def sort_key(value: Any) -> str:
@@ -80,7 +71,7 @@ def scaled(
 ) -> np.ndarray:
     """The sensors of each input row scaled by its machine's typical reading and spread (a
     machine without saved scales by its own readings); a lost reading is the machine's last."""
-    raw = np.array([[number(v) for v in table[c]] for c in CHANNELS], dtype=float).T
+    raw = np.array([[aicc_template.number(v) for v in table[c]] for c in CHANNELS], dtype=float).T
     z = np.zeros_like(raw)
     for machine, rows in machines(table).items():
         values = raw[rows]
@@ -139,7 +130,7 @@ def main() -> None:
 
     train, test = [], []
     scales = {}
-    raw = np.array([[number(v) for v in table[c]] for c in CHANNELS], dtype=float).T
+    raw = np.array([[aicc_template.number(v) for v in table[c]] for c in CHANNELS], dtype=float).T
     for machine, rows in machines(table).items():
         cut = max(1, round(len(rows) * (1 - hp["test_fraction"])))
         train += rows[:cut]

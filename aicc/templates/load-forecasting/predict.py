@@ -6,7 +6,6 @@ hour a day earlier."""
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import timedelta
 
@@ -49,12 +48,7 @@ def main() -> None:
         "hours_ahead": list(range(1, horizon + 1)),
         "load_mw": [round(float(v), 2) for v in forecast],
     }
-    if args.output.suffix.lower() in (".jsonl", ".ndjson"):
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        rows = (dict(zip(out, values, strict=True)) for values in zip(*out.values(), strict=True))
-        args.output.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    else:
-        aicc_template.write_table(args.output, out)
+    aicc_template.write_output(args.output, out)
     print(f"{horizon} hours forecast from {times[origin]:%Y-%m-%d %H:%M} -> {args.output}")
 
 

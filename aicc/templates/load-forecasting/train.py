@@ -65,14 +65,6 @@ def timestamp(value: Any) -> datetime:
     return datetime.fromisoformat(str(value).strip().replace("Z", "")).replace(tzinfo=None)
 
 
-def number(value: Any) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return math.nan
-    return out if math.isfinite(out) else math.nan
-
-
 def hourly(table: dict[str, list[Any]]) -> tuple[list[datetime], np.ndarray, np.ndarray]:
     """The series on an hourly grid from its first to its last hour: rows sorted, a repeated
     hour's last row kept, a missing hour's load and temperature carried forward (the trees
@@ -83,8 +75,8 @@ def hourly(table: dict[str, list[Any]]) -> tuple[list[datetime], np.ndarray, np.
     ):
         if t is not None:
             rows[timestamp(t).replace(minute=0, second=0, microsecond=0)] = (
-                number(load),
-                number(temp),
+                aicc_template.number(load),
+                aicc_template.number(temp),
             )
     if not rows:
         raise SystemExit("the table has no timestamps")
@@ -181,11 +173,7 @@ def main() -> None:
         random_state=hp["seed"],
     )
     model.fit(x_train[keep], y_train[keep])
-    for step, (fit_loss, val_loss) in enumerate(
-        zip(-model.train_score_, -model.validation_score_, strict=True)
-    ):
-        if step:  # half the squared error, in MW²
-            run.log(step, loss=float(fit_loss), val_loss=float(val_loss))
+    run.log_losses(-model.train_score_, -model.validation_score_)  # half the squared error, MW²
 
     # Held out: a forecast made at the end of each test day (23:00) for the next horizon.
     errors, naive = [], []

@@ -72,14 +72,7 @@ def main() -> None:
             best = probs.max(dim=1)
             labels += [config["classes"][i] for i in best.indices.tolist()]
             scores += [round(s, 4) for s in best.values.tolist()]
-    if args.output.suffix.lower() in (".jsonl", ".ndjson"):
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        with open(args.output, "w", encoding="utf-8") as out:
-            for text, label, score in zip(texts, labels, scores, strict=True):
-                row = {"text": text, "label": label, "score": score}
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
-    else:
-        aicc_template.write_table(args.output, {"text": texts, "label": labels, "score": scores})
+    aicc_template.write_output(args.output, {"text": texts, "label": labels, "score": scores})
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from aicc.api.state import AppState
 from aicc.core.tenancy import Principal, Role
 from aicc.services.billing import credits, plans
-from aicc.services.billing.models import PricePlanVersion, Voucher
+from aicc.services.billing.views import PricePlanVersion, Voucher
 
 
 def test_plans_and_vouchers_are_frozen_read_models(server: tuple[TestClient, AppState]) -> None:

@@ -156,7 +156,7 @@ def test_versions_pushed_during_the_backup_are_whole_or_absent_in_it(tmp_path: P
             with Client(url, token) as sdk:
                 while not stop.is_set() and len(pushed) < 200:
                     (files / f"part-{len(pushed)}.bin").write_bytes(bytes([len(pushed)]) * 70_000)
-                    pushed.append(sdk.datasets.push("live", files)["version"]["number"])
+                    pushed.append(sdk.datasets.push("live", files).version.number)
 
         writer = threading.Thread(target=keep_pushing)
         writer.start()
@@ -172,13 +172,13 @@ def test_versions_pushed_during_the_backup_are_whole_or_absent_in_it(tmp_path: P
     target = tmp_path / "restored"
     backups.restore(Settings(home=target), archive)
     with over_http(target, loops=False) as (url, token, _), Client(url, token) as sdk:
-        versions = sdk.datasets.versions("live")["items"]
+        versions = sdk.datasets.versions("live")
         assert len(versions) == taken.counts["versions"]
         for version in versions:  # every file of every version in the archive, byte for byte
-            where = tmp_path / f"pulled-{version['number']}"
-            sdk.datasets.pull(f"live@{version['number']}", where)
+            where = tmp_path / f"pulled-{version.number}"
+            sdk.datasets.pull(f"live@{version.number}", where)
             got = {p.name: p.read_bytes() for p in where.iterdir()}
-            assert len(got) == version["number"]
+            assert len(got) == version.number
             assert all(data == bytes([int(name[5:-4])]) * 70_000 for name, data in got.items())
 
 

@@ -30,7 +30,8 @@ from aicc.services.billing.meter import Meter, PowerModel
 from aicc.services.common import Forbidden, Invalid, new_id
 from aicc.services.federation import books
 from aicc.services.reports import export, pdf
-from aicc.services.reports.monthly import MonthlyReport, monthly
+from aicc.services.reports.monthly import monthly
+from aicc.services.reports.views import MonthlyReport
 from aicc.services.tenancy import tenancy
 from aicc.store.db import Database, open_database
 from aicc.store.tables import (

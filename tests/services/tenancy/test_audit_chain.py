@@ -17,7 +17,7 @@ from aicc.cli.main import app
 from aicc.config import Settings
 from aicc.core.tenancy import Principal
 from aicc.server import build
-from aicc.services.tenancy import audit, tenancy
+from aicc.services.tenancy import audit, tenancy, views
 from aicc.store.sealing import Sealer
 from aicc.store.tables import AuditRow, UserRow
 from aicc.testing.polling import wait
@@ -52,7 +52,7 @@ def _seal(state: AppState) -> int:
         return audit.seal(session, state.sealer)
 
 
-def _verify(state: AppState, sealer: Sealer | None = None) -> audit.Verification:
+def _verify(state: AppState, sealer: Sealer | None = None) -> views.AuditVerification:
     with state.db.reader() as session:
         return audit.verify(session, _admin(state), sealer or state.sealer)
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from aicc.api.state import AppState
 from aicc.core.tenancy import Principal, Role
 from aicc.services.common import Conflict, Forbidden, NotFound, ServiceError, utcnow
-from aicc.services.tenancy import audit, sessions, tenancy, tokens
+from aicc.services.tenancy import audit, sessions, tenancy, tokens, views
 from aicc.store.tables import AuditRow, PortalSessionRow, UserRow
 
 
@@ -24,7 +24,7 @@ def _person(state: AppState, name: str, role: Role, org_id: str) -> tuple[str, P
         return user.id, tenancy.principal_of(session, user)
 
 
-def _disable(state: AppState, who: Principal, user_id: str, disabled: bool = True) -> tenancy.User:
+def _disable(state: AppState, who: Principal, user_id: str, disabled: bool = True) -> views.User:
     with state.db.session() as session:
         return tenancy.set_disabled(session, who, user_id, disabled)
 

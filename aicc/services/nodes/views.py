@@ -1,16 +1,25 @@
-"""Nodes with their devices and allocation (`services.nodes.NodeInfo`), and the accelerator
-catalog."""
+"""The nodes context's read models: a node with its devices and what is allocated on it, and a
+catalog accelerator. The services return them, the API answers them as JSON, the portal shows
+them and the SDK parses them (`client.nodes.list()` holds `Node`s).
+
+Pydantic and the standard library only, so the SDK imports them cheaply. Fields in the order of
+the REST answers; the classes keep the names (`DeviceOut`, `MigSliceOut`) and the docstrings of
+the API's schemas before them, so the OpenAPI document stays as it was.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from aicc.services.nodes.nodes import NodeInfo
+_FROZEN = ConfigDict(frozen=True)
 
 
 class MigSliceOut(BaseModel):
+    # a MIG slice of a device, and whether a replica holds it now
+    model_config = _FROZEN
+
     index: int
     profile: str
     uuid: str | None = None
@@ -18,6 +27,9 @@ class MigSliceOut(BaseModel):
 
 
 class DeviceOut(BaseModel):
+    # a device of a node as operators see it: its model and what of it is allocated now
+    model_config = _FROZEN
+
     index: int
     model: str
     memory_mib: int
@@ -29,12 +41,17 @@ class DeviceOut(BaseModel):
 
 
 class Allocated(BaseModel):
+    model_config = _FROZEN
+
     cpu_milli: int
     memory_mib: int
     accelerator_milli: int
 
 
 class Node(BaseModel):
+    # a node with its devices and what the replicas bound there hold: the node list's read model
+    model_config = _FROZEN
+
     id: str
     name: str
     executor: str
@@ -49,13 +66,10 @@ class Node(BaseModel):
     heartbeat_at: datetime | None
 
 
-def node_out(nodes: list[NodeInfo]) -> list[Node]:
-    """The answer for nodes the service read: a conversion, no queries."""
-    return [Node.model_validate(n, from_attributes=True) for n in nodes]
-
-
 class Accelerator(BaseModel):
     """A catalog model (core/catalog.py) and where its figures come from."""
+
+    model_config = _FROZEN
 
     name: str
     vendor: str

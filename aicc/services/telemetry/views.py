@@ -1,15 +1,21 @@
-"""Utilization KPIs (docs/billing.md: utilization): a row per group and day, idle allocations."""
+"""The telemetry context's read models: utilization KPIs (docs/billing.md: utilization) and
+idle allocations, as `telemetry.kpis` returns them and the API answers them.
+
+Pydantic and the standard library only, so the SDK imports this cheaply.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class UtilizationRow(BaseModel):
     """One group (the `by` of the request: `pool`, `model` or `org`, the only one of the three
     present) on one day; real and simulated devices are rows apart."""
+
+    model_config = ConfigDict(frozen=True)
 
     day: str
     pool: str | None = None
@@ -23,12 +29,16 @@ class UtilizationRow(BaseModel):
     busy_samples: int
 
 
+# A page of rows; answered with `exclude_unset`, so a row names only its own group.
 class Utilization(BaseModel):
     items: list[UtilizationRow]
     next_cursor: str | None = None
 
 
+# A running replica whose devices were all measured under 5% busy for 30 minutes.
 class IdleReplica(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
     job_id: str
     org_id: str
     project_id: str

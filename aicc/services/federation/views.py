@@ -1,0 +1,49 @@
+"""The federation context's read models (docs/federation.md): a peer site as operators see it,
+what this site owes its peers, and the receipt of a peer's advert, as the services return them,
+the API answers them, the portal shows them and the SDK parses them.
+
+Pydantic and the standard library only, so the SDK imports this cheaply.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class AdvertReceived(_View):
+    site: str
+    received_at: datetime
+
+
+# A peer as operators see it: its last advert, how old, and whether it counts as lost (no
+# advert within lost_after_s, or never). A comment, not a docstring: the OpenAPI document's
+# description stays what it was.
+class Site(_View):
+    site: str
+    url: str
+    jurisdiction: str | None
+    state: Literal["up", "lost"]
+    received_at: datetime | None
+    age_s: float | None
+    advert: dict[str, Any] | None
+
+
+# What this site owes a peer for one job attempt that ran there.
+class Settlement(_View):
+    id: int
+    job_id: str
+    attempt: int
+    site: str
+    remote_job_id: str
+    amount: str
+    currency: str
+    state: Literal["open", "settled"]
+    created_at: datetime
+    settled_at: datetime | None

@@ -1,0 +1,172 @@
+"""The jobs context's read models: what the services return, the API answers as JSON, the portal
+shows and the SDK parses (`client.jobs.get(id)` is a `Job`). One class per resource view.
+
+Pydantic and the standard library only, so the SDK imports them cheaply. Fields in the order
+of the REST answers (docs/api.md); a field the server reads but never sends (a replica's
+executor `handle`, a job's `queue_id`) is `exclude=True`: kept out of the JSON and the OpenAPI
+schema, and None in what a client parsed. The classes name no docstring where the API's schema
+had none, so the OpenAPI document stays as it was.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_FROZEN = ConfigDict(frozen=True)
+
+
+class ReplicaDevice(BaseModel):
+    # a device (or a share, or a MIG slice of it) that a replica holds
+    model_config = _FROZEN
+
+    index: int
+    milli: int
+    model: str | None = None
+    memory_mib: int | None = None
+    mig_slice: int | None = None  # the MIG slice of the device this replica holds
+
+
+class Replica(BaseModel):
+    # one replica of a job's latest attempt, with its node by name: what a user sees
+    model_config = _FROZEN
+
+    index: int
+    attempt: int
+    node: str
+    devices: list[ReplicaDevice]
+    state: str
+    exit_code: int | None
+    reason: str | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    peak_rss_mib: int | None
+    # the server's own: the node by id, and the executor's reference logs and outputs are read by
+    node_id: str | None = Field(default=None, exclude=True)
+    handle: str | None = Field(default=None, exclude=True)
+
+
+class Job(BaseModel):
+    # a job as its readers see it: the stored job, its project, queue and user by name, and its
+    # latest replicas; read once, so faces never query
+    model_config = _FROZEN
+
+    id: str
+    name: str
+    org_id: str
+    project_id: str
+    project: str
+    queue: str
+    user: str
+    kind: str
+    state: str
+    reason: str
+    message: str
+    attempt: int
+    exit_code: int | None
+    priority: int
+    cancel_requested: bool
+    spec: dict[str, Any] = Field(
+        title="Stored spec", description="the JobSpec as stored, with what submit filled in"
+    )
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    replicas: list[Replica]
+    queue_id: str | None = Field(default=None, exclude=True)  # the server's own
+    user_id: str | None = Field(default=None, exclude=True)
+
+
+class Event(BaseModel):
+    # one entry of a job's history (or a node's, when `job_id` is None)
+    model_config = _FROZEN
+
+    id: int
+    job_id: str | None
+    kind: str
+    from_state: str | None
+    to_state: str | None
+    reason: str
+    message: str
+    attempt: int
+    at: datetime
+    data: dict[str, Any]
+
+
+NotebookState = Literal["stopped", "starting", "running", "culled", "failed"]
+
+
+class Notebook(BaseModel):
+    # a notebook as its owner sees it: what it asks for and how its current job stands
+    model_config = _FROZEN
+
+    id: str
+    name: str
+    project_id: str
+    project: str
+    user: str
+    resources: dict[str, Any]
+    idle_timeout_s: int
+    datasets: list[str] | None  # None: every data set of the project
+    state: NotebookState
+    reason: str  # the job's reason (`idle_culled` after a cull)
+    message: str
+    job_id: str | None
+    url: str | None  # `/notebooks/JOB/lab` on this server while it runs
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    culled_at: datetime | None  # when an idle one was stopped (state `culled`)
+    org_id: str | None = Field(default=None, exclude=True)  # the server's own
+    user_id: str | None = Field(default=None, exclude=True)
+
+
+class Workdir(BaseModel):
+    # an uploaded workdir archive, by its digest
+    model_config = _FROZEN
+
+    sha256: str
+    size: int
+
+
+class ExplainReason(BaseModel):
+    model_config = _FROZEN
+
+    code: str
+    message: str
+
+
+class Explain(BaseModel):
+    # why a job waits (`services.jobs.explain`), as the API answers it
+    model_config = _FROZEN
+
+    state: str
+    reasons: list[ExplainReason]
+    position: int | None
+    estimated_start: datetime | None = Field(
+        None, description="null until the scheduler can forecast (issue 3: what-if runs)"
+    )
+
+
+class Metrics(BaseModel):
+    """A job's training curves from its `metrics.jsonl` (`services.metrics`)."""
+
+    model_config = _FROZEN
+
+    job_id: str
+    running: bool = Field(description="the job has not ended: poll again with `since=last_step`")
+    # `[step, value]` pairs as lists: a tuple's `prefixItems` under `additionalProperties` is a
+    # schema some OpenAPI tools (schemathesis) cannot read.
+    metrics: dict[str, list[list[int | float]]] = Field(
+        description="each metric's `[step, value]` points, by step as written"
+    )
+    last_step: int | None = Field(description="the largest step written so far")
+    points: int = Field(
+        description="points that matched, before thinning to `max_points` (of a very long run, "
+        "the evenly spread ones the server keeps)"
+    )
+    thinned: bool = Field(description="some metric had more points and was evenly downsampled")

@@ -1,0 +1,114 @@
+"""The serving context's read models: what its services return, the API answers as is, the
+portal shows and the SDK parses (`client.deployments.get(name)` is a `Deployment`).
+
+One class per resource view, pydantic only (no store, no other service), so the SDK imports it
+cheaply. Field order is the REST answer's: a view dumped with `model_dump(mode="json")` is the
+API's JSON byte for byte. Frozen: a view read from a session stays as it was read.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# A deployment's states (core/states.py `DeploymentState`, which says who follows whom).
+State = Literal["pending", "ready", "updating", "failed", "stopped"]
+
+
+class DeploymentReplica(BaseModel):
+    """One replica job of a deployment, as its readers see it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: str
+    revision: int
+    state: str  # the job's ("gone" once its job is)
+    ready: bool
+    draining: bool
+    # Where the server reaches it: `socket` (sandboxed on this machine: a Unix socket in its run
+    # directory, no TCP port at all, so no `url`), `tcp` (at `url`), None before it has one.
+    # Clients call it through the gateway either way.
+    url: str | None  # null when it is reached through a Unix socket
+    reached_via: Literal["socket", "tcp"] | None
+
+
+class Deployment(BaseModel):
+    """A deployment at its current revision, with its replicas."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    project: str  # ORG/PROJECT
+    project_id: str
+    model: str | None  # ORG/PROJECT/NAME@N, or None for a command
+    command: str | None  # the user's command (None for a model)
+    workdir_sha256: str | None
+    engine: str
+    resources: dict[str, Any]
+    env: dict[str, str]
+    readiness_path: str
+    revision: int
+    min_replicas: int
+    max_replicas: int
+    desired: int
+    target_concurrency: float | None
+    state: State
+    message: str
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    replicas: list[DeploymentReplica]
+
+
+class DeploymentRevision(BaseModel):
+    """One kept revision of a deployment's replica spec."""
+
+    model_config = ConfigDict(frozen=True)
+
+    revision: int
+    model: str | None
+    command: str | None
+    engine: str
+    created_by: str
+    created_at: datetime
+
+
+class ApiKey(BaseModel):
+    """A key as its project sees it: never its secret's digest; its secret only in the answer
+    that creates it. `deployments` None: all of the project's."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    project_id: str
+    name: str
+    deployments: list[str] | None
+    rpm: int | None
+    tokens_per_month: int | None
+    created_by: str
+    created_at: datetime
+    revoked_at: datetime | None
+    secret: str | None = Field(None, description="only in the answer that creates the key")
+
+
+class GatewayRequest(BaseModel):
+    """A request through the gateway, as the project's members read the log."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    at: datetime
+    deployment: str
+    key: str
+    route: str
+    status: int
+    stream: bool
+    billable: bool
+    prompt_tokens: int
+    completion_tokens: int
+    latency_ms: float
+    attempts: int
+    replica: str | None
