@@ -17,6 +17,7 @@ from fastapi import Path, Query
 
 # A data set's, model's or deployment's name: core's `NAME` (aicc/core/datasets.py)
 DatasetName = Annotated[str, Path(pattern=r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$")]
+DeploymentName = DatasetName  # named by the same rule
 # A version: its number from 1, or `latest`
 VersionNumber = Annotated[str, Path(pattern=r"^([1-9][0-9]{0,8}|latest)$")]
 # A project of the caller's (name or id), or `ORG/PROJECT` for another organization's shared one

@@ -7,17 +7,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+from rich.progress import TaskID
 
-from aicc.cli.output import err, fail, handle_errors, print_fields, status
+from aicc.cli.output import byte_bar, fail, handle_errors, print_fields, status
 
 if TYPE_CHECKING:
     from aicc.services.center.backups import Summary
@@ -35,15 +27,7 @@ class Bar:
     line."""
 
     def __init__(self) -> None:
-        self.bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(binary_units=True),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-        )
+        self.bar = byte_bar(transient=True)
         self.task: TaskID | None = None
 
     def __enter__(self) -> "Bar":

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
-from aicc.cli.nouns import Json, Noun
+from aicc.cli.nouns import ID, Json, Noun
 from aicc.cli.output import (
     Column,
     JsonFlag,
@@ -25,7 +25,6 @@ from aicc.cli.output import (
     print_table,
     status,
 )
-from aicc.cli.tenancy import page_json
 
 OrgOption = Annotated[str | None, typer.Option("--org", help="Organization id (org_...).")]
 ModelsOption = Annotated[
@@ -37,6 +36,15 @@ CurrencyOption = Annotated[str, typer.Option(help="ISO 4217 code.")]
 
 if TYPE_CHECKING:
     from aicc.sdk.client import Client
+    from aicc.services.billing.views import (
+        Adjustment,
+        Bill,
+        Budget,
+        IssuedInvoice,
+        PricePlanVersion,
+        Subsidy,
+        Voucher,
+    )
 
 admin_app = typer.Typer(
     help="Operators' books (price plans, vouchers, subsidies, budgets, invoices); backups.",
@@ -86,7 +94,7 @@ def _prices(row: dict[str, Any]) -> str:
 PLANS = Noun(
     "price plan",
     [
-        col("ID", "id", no_wrap=True),
+        ID,
         Column("SCOPE", lambda r: r.get("org_id") or "center"),
         col("NAME", "name"),
         col("FROM", "effective_from", local_time),
@@ -99,9 +107,9 @@ PLANS = Noun(
 
 
 @PLANS.list(plan_app)
-def plan_list(api: "Client", org: OrgOption = None) -> Json:
+def plan_list(api: "Client", org: OrgOption = None) -> "list[PricePlanVersion]":
     """Every version of the center's plan and of organizations you may read."""
-    return page_json(api.price_plans.list(org))
+    return api.price_plans.list(org)
 
 
 @PLANS.action(
@@ -113,7 +121,7 @@ def plan_set(
     api: "Client",
     file: Annotated[Path, typer.Option("--file", "-f", help="The plan as YAML or JSON.")],
     org: OrgOption = None,
-) -> Json:
+) -> "PricePlanVersion":
     """Add a plan version (admins): the center's, or with --org an organization's."""
     import yaml
 
@@ -122,7 +130,7 @@ def plan_set(
         fail(f"{file}: a price plan is a mapping (docs/billing.md)")
     if org is not None:
         doc["org_id"] = org
-    return api.price_plans.create(doc).model_dump(mode="json")
+    return api.price_plans.create(doc)
 
 
 @plan_app.command("show")
@@ -155,7 +163,7 @@ def plan_show(
 VOUCHERS = Noun(
     "voucher",
     [
-        col("ID", "id", no_wrap=True),
+        ID,
         col("NAME", "name"),
         col("ORG", "org_id"),
         col("PROJECT", "project_id"),
@@ -171,9 +179,9 @@ VOUCHERS = Noun(
 
 
 @VOUCHERS.list(voucher_app)
-def voucher_list(api: "Client", org: OrgOption = None) -> Json:
+def voucher_list(api: "Client", org: OrgOption = None) -> "list[Voucher]":
     """Vouchers you may see, with what issued invoices left of each."""
-    return page_json(api.vouchers.list(org))
+    return api.vouchers.list(org)
 
 
 @VOUCHERS.create(
@@ -191,7 +199,7 @@ def voucher_create(
     valid_from: FromOption = None,
     valid_until: UntilOption = None,
     currency: CurrencyOption = "CNY",
-) -> Json:
+) -> "Voucher":
     """Issue a voucher to an organization (admins)."""
     body = {"org_id": org, "name": name, "amount": amount, "currency": currency} | _given(
         project_id=project,
@@ -199,7 +207,7 @@ def voucher_create(
         valid_from=valid_from,
         valid_until=valid_until,
     )
-    return api.vouchers.create(body).model_dump(mode="json")
+    return api.vouchers.create(body)
 
 
 # --- subsidies ---------------------------------------------------------------------------------
@@ -207,7 +215,7 @@ def voucher_create(
 SUBSIDIES = Noun(
     "subsidy program",
     [
-        col("ID", "id", no_wrap=True),
+        ID,
         col("NAME", "name"),
         Column("ORG", lambda r: r.get("org_id") or "all"),
         col("RATE", "rate", justify="right"),
@@ -222,9 +230,9 @@ SUBSIDIES = Noun(
 
 
 @SUBSIDIES.list(subsidy_app)
-def subsidy_list(api: "Client") -> Json:
+def subsidy_list(api: "Client") -> "list[Subsidy]":
     """Subsidy programs that apply to your organization (admins: all)."""
-    return page_json(api.subsidies.list())
+    return api.subsidies.list()
 
 
 @SUBSIDIES.create(
@@ -242,7 +250,7 @@ def subsidy_create(
     valid_from: FromOption = None,
     valid_until: UntilOption = None,
     currency: CurrencyOption = "CNY",
-) -> Json:
+) -> "Subsidy":
     """Create a subsidy program for one organization or, without --org, all (admins)."""
     body = {"name": name, "rate": rate, "currency": currency} | _given(
         yearly_cap=cap,
@@ -251,7 +259,7 @@ def subsidy_create(
         valid_from=valid_from,
         valid_until=valid_until,
     )
-    return api.subsidies.create(body).model_dump(mode="json")
+    return api.subsidies.create(body)
 
 
 # --- budgets -----------------------------------------------------------------------------------
@@ -259,7 +267,7 @@ def subsidy_create(
 BUDGETS = Noun(
     "budget",
     [
-        col("ID", "id", no_wrap=True),
+        ID,
         col("ORG", "org_id"),
         col("PROJECT", "project_id"),
         col("MONTH", "month"),
@@ -275,9 +283,9 @@ BUDGETS = Noun(
 
 
 @BUDGETS.list(budget_app)
-def budget_list(api: "Client") -> Json:
+def budget_list(api: "Client") -> "list[Budget]":
     """Budgets you may see, with this month's spending."""
-    return page_json(api.budgets.list())
+    return api.budgets.list()
 
 
 def _budget_set(budget: Json) -> str:
@@ -300,12 +308,12 @@ def budget_set(
         typer.Option("--threshold", help="Alert at this share; repeatable (default 0.5 0.8 1)."),
     ] = None,
     currency: CurrencyOption = "CNY",
-) -> Json:
+) -> "Budget":
     """Set the monthly budget of a project or an organization (its admins)."""
     if (project is None) == (org is None):
         fail("name exactly one of --project and --org")
     body = {"limit": limit, "currency": currency} | _given(thresholds=threshold)
-    return api.budgets.set(body, project=project, org=org).model_dump(mode="json")
+    return api.budgets.set(body, project=project, org=org)
 
 
 @BUDGETS.delete(budget_app, done="removed budget {}")
@@ -412,7 +420,7 @@ def bill(
 INVOICES = Noun(
     "invoice",
     [
-        col("ID", "id", no_wrap=True),
+        ID,
         col("ORG", "org_id"),
         col("MONTH", "period"),
         col("ISSUED", "issued_at", local_time),
@@ -425,9 +433,9 @@ INVOICES = Noun(
 
 
 @INVOICES.list(invoice_app)
-def invoice_list(api: "Client", org: OrgOption = None) -> Json:
+def invoice_list(api: "Client", org: OrgOption = None) -> "list[IssuedInvoice]":
     """Issued invoices (org admins: their organization's)."""
-    return page_json(api.invoices.list(org))
+    return api.invoices.list(org)
 
 
 @INVOICES.action(
@@ -439,9 +447,9 @@ def invoice_issue(
     api: "Client",
     org: Annotated[str, typer.Option("--org", help="Organization id (org_...).")],
     month: Annotated[str, typer.Option(help="YYYY-MM.")],
-) -> Json:
+) -> "Bill":
     """Freeze an organization's invoice of a month (admins). It never changes afterwards."""
-    return api.bills.issue(org, month).model_dump(mode="json")
+    return api.bills.issue(org, month)
 
 
 @INVOICES.action(
@@ -460,7 +468,7 @@ def invoice_adjust(
         str | None, typer.Option(help="The issued invoice it corrects (inv_...).")
     ] = None,
     currency: CurrencyOption = "CNY",
-) -> Json:
+) -> "Adjustment":
     """Add a correction line to an open month's invoice (admins)."""
     body = {
         "org_id": org,
@@ -469,4 +477,4 @@ def invoice_adjust(
         "description": description,
         "currency": currency,
     } | _given(project_id=project, reference=reference)
-    return api.bills.adjust(body).model_dump(mode="json")
+    return api.bills.adjust(body)

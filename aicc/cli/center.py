@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
-from aicc.cli.nouns import Json, Noun
+from aicc.cli.nouns import Noun
 from aicc.cli.output import (
     Column,
     JsonFlag,
@@ -28,6 +28,7 @@ from aicc.cli.output import (
 
 if TYPE_CHECKING:
     from aicc.sdk.client import Client
+    from aicc.services.nodes.views import Accelerator
 
 accelerator_app = typer.Typer(help="The accelerator catalog.", no_args_is_help=True)
 
@@ -120,7 +121,7 @@ ACCELERATORS = Noun(
 
 
 @ACCELERATORS.list(accelerator_app)
-def accelerator_list(api: "Client") -> Json:
+def accelerator_list(api: "Client") -> "list[Accelerator]":
     """Accelerator models AICC knows, with their peak figures."""
     return api.accelerators.list()
 

@@ -1,12 +1,12 @@
 """`aicc data ...`: data sets (CONTRACTS.md §9), pushed and pulled by chunk with progress bars."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from aicc.cli.nouns import CREATED, PROJECT, Json, Noun, ProjectOption
+from aicc.cli.nouns import CREATED, PROJECT, Json, Noun, ProjectOption, ScopeOption
 from aicc.cli.output import (
     Column,
     JsonFlag,
@@ -15,6 +15,7 @@ from aicc.cli.output import (
     confirm,
     handle_errors,
     local_time,
+    plain,
     print_fields,
     print_json,
     print_table,
@@ -22,23 +23,12 @@ from aicc.cli.output import (
 from aicc.cli.submit import UploadBar
 
 if TYPE_CHECKING:
-    from pydantic import BaseModel
-
     from aicc.sdk.client import Client
+    from aicc.services.data.views import Committed, Dataset, DatasetVersion
 
 app = typer.Typer(
     help="Data sets: push a directory as a version, pull it, look inside.", no_args_is_help=True
 )
-
-
-def dumped(answer: "BaseModel") -> Json:
-    """A read model the SDK answered, as the API's JSON (what `--json` prints)."""
-    return answer.model_dump(mode="json")
-
-
-def listed(items: "Sequence[BaseModel]") -> Json:
-    """A listing the SDK answered, as the page of every item that `--json` prints."""
-    return {"items": [item.model_dump(mode="json") for item in items], "next_cursor": None}
 
 
 def size_text(n: object) -> str | None:
@@ -106,18 +96,16 @@ Visibility = Annotated[
 def data_list(
     api: "Client",
     project: ProjectOption = None,
-    scope: Annotated[
-        str | None, typer.Option(help="project (default), visible (all you read), or public.")
-    ] = None,
-) -> Json:
+    scope: ScopeOption = None,
+) -> "list[Dataset]":
     """Data sets of a project, all you may read, or the open data catalog."""
-    return listed(api.datasets.list(project=project, scope=scope))
+    return api.datasets.list(project=project, scope=scope)
 
 
 @DATASETS.get(app)
-def data_get(api: "Client", ref: Ref, project: ProjectOption = None) -> Json:
+def data_get(api: "Client", ref: Ref, project: ProjectOption = None) -> "Dataset":
     """One data set: its metadata, size and stored bytes."""
-    return dumped(api.datasets.get(ref, project=project))
+    return api.datasets.get(ref, project=project)
 
 
 @DATASETS.create(app)
@@ -130,10 +118,10 @@ def data_create(
     licence: Annotated[str | None, typer.Option(help="e.g. CC-BY-4.0.")] = None,
     source: Annotated[str | None, typer.Option(help="Where it comes from.")] = None,
     tag: Annotated[list[str] | None, typer.Option(help="A tag (repeat).")] = None,
-) -> Json:
+) -> "Dataset":
     """An empty data set; `aicc data push` fills it."""
     fields = {"description": description, "licence": licence, "source": source, "tags": tag}
-    return dumped(api.datasets.create(name, project, visibility=visibility, **fields))
+    return api.datasets.create(name, project, visibility=visibility, **fields)
 
 
 @DATASETS.action(app, "region", lambda d: f"data set {d['name']}: region {d['region'] or 'none'}")
@@ -144,15 +132,15 @@ def data_region(
         str, typer.Argument(help="A jurisdiction such as CN-GD, or '' to clear the tag.")
     ],
     project: ProjectOption = None,
-) -> Json:
+) -> "Dataset":
     """Tag a data set to a region: jobs that mount it run only at sites of that jurisdiction."""
-    return dumped(api.datasets.update(name, project, region=region))
+    return api.datasets.update(name, project, region=region)
 
 
 @VERSIONS.list(app, "versions")
-def data_versions(api: "Client", ref: Ref, project: ProjectOption = None) -> Json:
+def data_versions(api: "Client", ref: Ref, project: ProjectOption = None) -> "list[DatasetVersion]":
     """A data set's versions, newest first."""
-    return listed(api.datasets.versions(ref, project=project))
+    return api.datasets.versions(ref, project=project)
 
 
 def _pushed(answer: Json) -> str:
@@ -172,7 +160,7 @@ def data_push(
     project: ProjectOption = None,
     message: Annotated[str, typer.Option("--message", "-m", help="What changed.")] = "",
     visibility: Visibility = None,
-) -> Json:
+) -> "Committed":
     """Push DIRECTORY as the next version of NAME (made when missing); only chunks the server
     lacks are sent, and an interrupted push resumes."""
     bar = UploadBar(PHASES)
@@ -181,7 +169,7 @@ def data_push(
         pushed = api.datasets.push(
             name, directory, project=project, message=message, create=create, progress=bar
         )
-        return dumped(pushed)
+        return pushed
     finally:
         bar.close()
 
@@ -239,7 +227,7 @@ def data_preview(
 ) -> None:
     """The first rows of a table file (CSV, Parquet, JSON Lines), without downloading it."""
     with client() as api:
-        answer = dumped(api.datasets.preview(ref, path=path, limit=limit, project=project))
+        answer = plain(api.datasets.preview(ref, path=path, limit=limit, project=project))
     _rows_table(answer, as_json, title=f"{answer.get('path')} ({answer.get('format')})")
 
 
@@ -273,7 +261,7 @@ def data_profile(
 ) -> None:
     """Per column of a table file: type, nulls, distinct, min, max and a histogram."""
     with client() as api:
-        answer = dumped(api.datasets.profile(ref, path, project=project))
+        answer = plain(api.datasets.profile(ref, path, project=project))
     if as_json:
         print_json(answer)
         return
@@ -291,7 +279,7 @@ def data_query(
 ) -> None:
     """Read-only SQL over a version's table files (DuckDB), with time and memory limits."""
     with client() as api:
-        answer = dumped(api.datasets.query(ref, sql, max_rows=max_rows, project=project))
+        answer = plain(api.datasets.query(ref, sql, max_rows=max_rows, project=project))
     more = " (more rows not shown)" if answer.get("truncated") else ""
     _rows_table(answer, as_json, title=f"{len(answer['rows'])} rows{more}")
 
@@ -308,7 +296,7 @@ def data_diff(
 ) -> None:
     """What changed between two versions: files, and a table's rows."""
     with client() as api:
-        answer = dumped(api.datasets.diff(name, old, new, path=path, project=project))
+        answer = plain(api.datasets.diff(name, old, new, path=path, project=project))
     if as_json:
         print_json(answer)
         return
@@ -343,5 +331,5 @@ def data_clean(
     with client() as api:
         options = {"steps": steps, "text_column": text_column, "min_chars": min_chars}
         options |= {"max_chars": max_chars, "lang": lang, "threshold": threshold}
-        job = dumped(api.datasets.clean(ref, into, project=project, **options))
+        job = plain(api.datasets.clean(ref, into, project=project, **options))
     confirm(job, f"submitted cleaning job {job['id']}: `aicc job get {job['id']}`", as_json=as_json)

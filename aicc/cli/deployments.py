@@ -10,6 +10,7 @@ from aicc.cli.output import Column, col
 
 if TYPE_CHECKING:
     from aicc.sdk.client import Client
+    from aicc.services.serving.views import Deployment
 
 app = typer.Typer(help="Deployments: model APIs kept running.", no_args_is_help=True)
 
@@ -126,7 +127,7 @@ def deploy_create(
     ] = "/health",
     target: Target = None,
     project: ProjectOption = None,
-) -> Json:
+) -> "Deployment":
     """Deploy a model version (or a command); its replicas start at once. With
     --min-replicas 0 it scales to zero when idle, and its next request starts one."""
     return api.deployments.create(
@@ -141,20 +142,19 @@ def deploy_create(
         env=_env(env),
         readiness_path=readiness_path,
         target_concurrency=target,
-    ).model_dump(mode="json")
+    )
 
 
 @DEPLOYMENTS.list(app)
-def deploy_list(api: "Client", project: ProjectOption = None) -> Json:
+def deploy_list(api: "Client", project: ProjectOption = None) -> "list[Deployment]":
     """A project's deployments."""
-    found = api.deployments.list(project=project)
-    return {"items": [d.model_dump(mode="json") for d in found], "next_cursor": None}
+    return api.deployments.list(project=project)
 
 
 @DEPLOYMENTS.get(app)
-def deploy_get(api: "Client", name: Name, project: ProjectOption = None) -> Json:
+def deploy_get(api: "Client", name: Name, project: ProjectOption = None) -> "Deployment":
     """A deployment, its state and its replicas."""
-    return api.deployments.get(name, project=project).model_dump(mode="json")
+    return api.deployments.get(name, project=project)
 
 
 @DEPLOYMENTS.action(app, "update", "updated deployment")
@@ -169,7 +169,7 @@ def deploy_update(
     env: Env = None,
     engine: Engine = None,
     project: ProjectOption = None,
-) -> Json:
+) -> "Deployment":
     """A new revision (a new model version, resources, env...), rolled out one replica at a
     time."""
     changes: dict[str, Any] = {"model": model, "command": command, "engine": engine}
@@ -178,13 +178,13 @@ def deploy_update(
         current = api.deployments.get(name, project=project)
         changes["resources"] = {**current.resources, **resources}
     changes["env"] = _env(env)
-    return api.deployments.update(name, project=project, **changes).model_dump(mode="json")
+    return api.deployments.update(name, project=project, **changes)
 
 
 @DEPLOYMENTS.action(app, "rollback", "rolling back deployment")
-def deploy_rollback(api: "Client", name: Name, project: ProjectOption = None) -> Json:
+def deploy_rollback(api: "Client", name: Name, project: ProjectOption = None) -> "Deployment":
     """Back to the revision before the current one (as a new revision)."""
-    return api.deployments.rollback(name, project=project).model_dump(mode="json")
+    return api.deployments.rollback(name, project=project)
 
 
 @DEPLOYMENTS.action(app, "scale", "scaled deployment")
@@ -195,7 +195,7 @@ def deploy_scale(
     max_replicas: Annotated[int | None, typer.Option("--max", help="Never more.")] = None,
     target: Target = None,
     project: ProjectOption = None,
-) -> Json:
+) -> "Deployment":
     """New bounds for the number of replicas (and the autoscaler's target per replica)."""
     return api.deployments.scale(
         name,
@@ -203,19 +203,19 @@ def deploy_scale(
         max_replicas=max_replicas,
         target_concurrency=target,
         project=project,
-    ).model_dump(mode="json")
+    )
 
 
 @DEPLOYMENTS.action(app, "stop", "stopped deployment")
-def deploy_stop(api: "Client", name: Name, project: ProjectOption = None) -> Json:
+def deploy_stop(api: "Client", name: Name, project: ProjectOption = None) -> "Deployment":
     """Stop every replica until `start`."""
-    return api.deployments.stop(name, project=project).model_dump(mode="json")
+    return api.deployments.stop(name, project=project)
 
 
 @DEPLOYMENTS.action(app, "start", "started deployment")
-def deploy_start(api: "Client", name: Name, project: ProjectOption = None) -> Json:
+def deploy_start(api: "Client", name: Name, project: ProjectOption = None) -> "Deployment":
     """Start a stopped (or failed) deployment again."""
-    return api.deployments.start(name, project=project).model_dump(mode="json")
+    return api.deployments.start(name, project=project)
 
 
 @DEPLOYMENTS.delete(app, "rm")

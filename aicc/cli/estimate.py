@@ -12,6 +12,7 @@ from aicc.cli.output import (
     col,
     fail,
     handle_errors,
+    plain,
     price,
     print_json,
     print_table,
@@ -144,8 +145,10 @@ def estimate(
     body.update({key: _value(value) for key, value in given.items() if value is not None})
     body.update(_pairs(set_ or []))
     with client() as api:
-        answer = api.estimates.create(
-            body, accelerators=accelerator, count=count, sort=sort, project=project
+        answer = plain(
+            api.estimates.create(
+                body, accelerators=accelerator, count=count, sort=sort, project=project
+            )
         )
     if as_json:
         print_json(answer)

@@ -4,12 +4,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from aicc.cli.nouns import Json, Noun
+from aicc.cli.nouns import Noun
 from aicc.cli.output import col, fail, handle_errors, local_time
-from aicc.cli.tenancy import page_json
 
 if TYPE_CHECKING:
     from aicc.sdk.client import Client
+    from aicc.services.federation.views import Settlement, Site
 
 app = typer.Typer(help="Federation: several AICC sites as one market.", no_args_is_help=True)
 
@@ -39,9 +39,9 @@ SITES = Noun(
 
 
 @SITES.list(app, "sites")
-def federation_sites(api: "Client") -> Json:
+def federation_sites(api: "Client") -> "list[Site]":
     """The peers with their last advert, its age and whether each is up or lost."""
-    return page_json(api.federation.sites())
+    return api.federation.sites()
 
 
 SETTLEMENTS = Noun(
@@ -66,9 +66,9 @@ def federation_settlements(
     api: "Client",
     site: Annotated[str | None, typer.Option(help="Only this peer.")] = None,
     state: Annotated[str | None, typer.Option(help="open or settled.")] = None,
-) -> Json:
+) -> "list[Settlement]":
     """What this site owes its peers, one row per job attempt that ran at one."""
-    return page_json(api.federation.settlements(site=site, state=state))
+    return api.federation.settlements(site=site, state=state)
 
 
 @SETTLEMENTS.action(
@@ -76,9 +76,9 @@ def federation_settlements(
 )
 def federation_settle(
     api: "Client", settlement_id: Annotated[int, typer.Argument(help="The settlement's ID.")]
-) -> Json:
+) -> "Settlement":
     """Mark a settlement paid (once)."""
-    return api.federation.settle(settlement_id).model_dump(mode="json")
+    return api.federation.settle(settlement_id)
 
 
 @app.command("key")

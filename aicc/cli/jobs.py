@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
-from aicc.cli.nouns import Json, Noun
+from aicc.cli.nouns import ID, Noun
 from aicc.cli.output import (
     Column,
     JsonFlag,
@@ -24,6 +24,7 @@ from aicc.cli.output import (
     handle_errors,
     items_of,
     local_time,
+    plain,
     print_fields,
     print_json,
     print_table,
@@ -35,6 +36,7 @@ from aicc.cli.submit import load_spec, raise_outcome, submit, validate_spec
 
 if TYPE_CHECKING:
     from aicc.sdk.client import Client
+    from aicc.services.jobs.views import Event, Job
 
 app = typer.Typer(help="Submit, watch and manage jobs.", no_args_is_help=True)
 
@@ -70,7 +72,7 @@ def _runtime(job: dict[str, Any]) -> str | None:
 JOBS = Noun(
     "job",
     [
-        col("ID", "id", no_wrap=True),
+        ID,
         col("NAME", "name"),
         col("PROJECT", "project"),
         Column("STATE", lambda job: state_text(job.get("state"))),
@@ -127,10 +129,9 @@ def list_command(
     state: Annotated[str | None, typer.Option(help="Only jobs in this state.")] = None,
     project: Annotated[str | None, typer.Option(help="Only jobs of this project.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many jobs, newest first.")] = 50,
-) -> Json:
+) -> "list[Job]":
     """List jobs, newest first."""
-    found = api.jobs.list(state=state, project=project, limit=limit)
-    return {"items": [job.model_dump(mode="json") for job in found], "next_cursor": None}
+    return api.jobs.list(state=state, project=project, limit=limit)
 
 
 @app.command("get")
@@ -189,10 +190,9 @@ EVENTS = Noun(
 
 
 @EVENTS.list(app, "events")
-def events_command(api: "Client", job_id: JobId) -> Json:
+def events_command(api: "Client", job_id: JobId) -> "list[Event]":
     """What happened to a job, oldest first."""
-    found = api.jobs.events(job_id)
-    return {"items": [event.model_dump(mode="json") for event in found], "next_cursor": None}
+    return api.jobs.events(job_id)
 
 
 @app.command("logs")
@@ -429,7 +429,7 @@ def usage_command(job_id: JobId, as_json: JsonFlag = False) -> None:
     """What the meter recorded for a job: per replica and hour, and its device-hours, energy
     (kWh, PUE included) and carbon (kg CO2e at the grid's hourly intensity)."""
     with client() as api:
-        answer = api.usage.get(job=job_id)
+        answer = plain(api.usage.get(job=job_id))
     if as_json:
         print_json(answer)
         return

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from aicc.cli.nouns import CREATED, PROJECT, Json, Noun, ProjectOption
+from aicc.cli.nouns import CREATED, ID, PROJECT, Noun, ProjectOption
 from aicc.cli.output import (
     Column,
     JsonFlag,
@@ -20,6 +20,7 @@ from aicc.cli.output import (
 
 if TYPE_CHECKING:
     from aicc.sdk.client import Client
+    from aicc.services.serving.views import ApiKey
 
 app = typer.Typer(help="API keys to deployments (the gateway at /v1).", no_args_is_help=True)
 
@@ -32,7 +33,7 @@ KEYS = Noun(
     "key",
     [
         col("NAME", "name"),
-        col("ID", "id", no_wrap=True),
+        ID,
         PROJECT,
         Column("DEPLOYMENTS", lambda key: _scope(key.get("deployments"))),
         col("RPM", "rpm", lambda v: "-" if v is None else str(v), justify="right"),
@@ -49,10 +50,9 @@ def key_list(
     api: "Client",
     project: ProjectOption = None,
     revoked: Annotated[bool, typer.Option(help="Include revoked keys.")] = False,
-) -> Json:
+) -> "list[ApiKey]":
     """A project's API keys (never their secrets)."""
-    found = api.keys.list(project=project, revoked=revoked)
-    return {"items": [key.model_dump(mode="json") for key in found], "next_cursor": None}
+    return api.keys.list(project=project, revoked=revoked)
 
 
 @app.command("create")
@@ -91,6 +91,6 @@ def key_rm(
     api: "Client",
     ref: Annotated[str, typer.Argument(help="Key name or id.")],
     project: ProjectOption = None,
-) -> Json:
+) -> "ApiKey":
     """Revoke a key: the gateway refuses it within seconds (docs/gateway.md)."""
-    return api.keys.revoke(ref, project=project).model_dump(mode="json")
+    return api.keys.revoke(ref, project=project)

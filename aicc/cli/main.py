@@ -172,12 +172,9 @@ def login(
                 raise
             fail(f"{url} does not accept this token: {exc.detail}")
     path = save_token(url, secret)
-    user = me.get("user") or {}
-    org = me.get("org") or {}
     status(
-        f"logged in to {escape(url)} as [bold]{escape(str(user.get('name', '?')))}[/bold] "
-        f"({escape(str(user.get('role', '?')))}, org {escape(str(org.get('name', '?')))}); "
-        f"token saved in {escape(str(path))}"
+        f"logged in to {escape(url)} as [bold]{escape(me.user.name)}[/bold] "
+        f"({escape(me.user.role)}, org {escape(me.org.name)}); token saved in {escape(str(path))}"
     )
     if server and url != resolve_server(None) and not is_local(url):
         status(f"[dim]use it by default with: export AICC_SERVER={escape(url)}[/dim]")

@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from aicc.cli.data import PHASES, dumped, listed, size_text
+from aicc.cli.data import PHASES, size_text
 from aicc.cli.estimate import _hours
-from aicc.cli.nouns import CREATED, PROJECT, Json, Noun, ProjectOption
+from aicc.cli.nouns import CREATED, PROJECT, Json, Noun, ProjectOption, ScopeOption
 from aicc.cli.output import (
     Column,
     JsonFlag,
@@ -17,6 +17,7 @@ from aicc.cli.output import (
     confirm,
     handle_errors,
     local_time,
+    plain,
     price,
     print_json,
     print_table,
@@ -27,6 +28,7 @@ from aicc.core.template_search import split_values
 
 if TYPE_CHECKING:
     from aicc.sdk.client import Client
+    from aicc.services.models.views import Model, ModelVersion, Template
 
 app = typer.Typer(
     help="Models: versions, metrics, lineage, stages; pull one.", no_args_is_help=True
@@ -98,24 +100,22 @@ Ref = Annotated[str, typer.Argument(help="NAME, NAME@VERSION or ORG/PROJECT/NAME
 def model_list(
     api: "Client",
     project: ProjectOption = None,
-    scope: Annotated[
-        str | None, typer.Option(help="project (default), visible (all you read), or public.")
-    ] = None,
-) -> Json:
+    scope: ScopeOption = None,
+) -> "list[Model]":
     """Models of a project (or all you may read), with their versions."""
-    return listed(api.models.list(project=project, scope=scope))
+    return api.models.list(project=project, scope=scope)
 
 
 @MODELS.get(app)
-def model_get(api: "Client", ref: Ref, project: ProjectOption = None) -> Json:
+def model_get(api: "Client", ref: Ref, project: ProjectOption = None) -> "Model":
     """One model and its versions."""
-    return dumped(api.models.get(ref, project=project))
+    return api.models.get(ref, project=project)
 
 
 @VERSION.get(app, "version")
-def model_version(api: "Client", ref: Ref, project: ProjectOption = None) -> Json:
+def model_version(api: "Client", ref: Ref, project: ProjectOption = None) -> "ModelVersion":
     """One version: format, metrics, lineage, hyperparameters, files (the latest without @N)."""
-    return dumped(api.models.version(ref, project=project))
+    return api.models.version(ref, project=project)
 
 
 @VERSION.action(app, "register", lambda v: f"registered {v['ref']} ({v['file_count']} files)")
@@ -127,12 +127,10 @@ def model_register(
     format: Annotated[str, typer.Option(help="e.g. torchscript, onnx, safetensors.")] = "",
     framework: Annotated[str, typer.Option(help="e.g. pytorch.")] = "",
     project: ProjectOption = None,
-) -> Json:
+) -> "ModelVersion":
     """Register a job's outputs as the model's next version; metrics from its metrics.json."""
-    return dumped(
-        api.models.register(
-            name, job, path=path, format=format, framework=framework, project=project
-        )
+    return api.models.register(
+        name, job, path=path, format=format, framework=framework, project=project
     )
 
 
@@ -142,9 +140,9 @@ def model_stage(
     ref: Ref,
     stage: Annotated[str, typer.Argument(help="staging, production or archived.")],
     project: ProjectOption = None,
-) -> Json:
+) -> "ModelVersion":
     """Move NAME@N to a stage; promoting one to production archives the one before."""
-    return dumped(api.models.stage(ref, stage, project=project))
+    return api.models.stage(ref, stage, project=project)
 
 
 @VERSION.action(app, "pull", lambda a: f"{a['ref']}: {a['fetched']} of {a['files']} files fetched")
@@ -168,9 +166,9 @@ def model_share(
     name: Annotated[str, typer.Argument()],
     visibility: Annotated[str, typer.Argument(help="private, org, or public (org admins).")],
     project: ProjectOption = None,
-) -> Json:
+) -> "Model":
     """Who may read and use the model: its project, its organization, or every tenant."""
-    return dumped(api.models.update(name, project=project, visibility=visibility))
+    return api.models.update(name, project=project, visibility=visibility)
 
 
 @MODELS.delete(app, "rm")
@@ -260,16 +258,15 @@ def template_list(
         typer.Option(help="NAME@N: show which templates fit this data set, and why not."),
     ] = None,
     project: ProjectOption = None,
-) -> Json:
+) -> "list[Template]":
     """The marketplace's templates; with --data, those that fit your data set first."""
-    found = api.templates.list(industry=industry, task=task, q=search, data=data, project=project)
-    return listed(found)
+    return api.templates.list(industry=industry, task=task, q=search, data=data, project=project)
 
 
 @TEMPLATES.get(template_app, "show")
-def template_show(api: "Client", name: Annotated[str, typer.Argument()]) -> Json:
+def template_show(api: "Client", name: Annotated[str, typer.Argument()]) -> "Template":
     """A template: what it learns, from what input, its hyperparameters and expected metric."""
-    return dumped(api.templates.get(name))
+    return api.templates.get(name)
 
 
 @template_app.command("publish")
@@ -293,7 +290,7 @@ def template_publish(
 ) -> None:
     """Publish a template directory as the next version of your template of its name."""
     with client() as api:
-        made = dumped(
+        made = plain(
             api.templates.publish(
                 directory, visibility=visibility, price=price, licence=licence, project=project
             )
@@ -317,7 +314,7 @@ def template_review(
 ) -> None:
     """Rate and review a template; a second review of yours replaces the first."""
     with client() as api:
-        done = dumped(api.templates.review(name, rating, text))
+        done = plain(api.templates.review(name, rating, text))
     confirm(done, f"rated {name} {rating} of 5", as_json=as_json)
 
 
@@ -387,13 +384,13 @@ def template_run(
     args |= {"project": project, "gpus": gpus, "cpu": cpu, "search": values, "trials": trials}
     with client() as api:
         if estimate:
-            answer = api.templates.estimate(name, **args)
+            answer = plain(api.templates.estimate(name, **args))
             if as_json:
                 print_json(answer)
             else:
                 _estimate_table(answer)
             return
-        job = dumped(api.templates.run(name, model=model, **args))
+        job = plain(api.templates.run(name, model=model, **args))
     target = model or name
     confirm(
         job,

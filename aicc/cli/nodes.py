@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.text import Text
 
-from aicc.cli.nouns import Json, Noun
+from aicc.cli.nouns import Noun
 from aicc.cli.output import (
     Column,
     JsonFlag,
@@ -21,12 +21,14 @@ from aicc.cli.output import (
     fail,
     handle_errors,
     memory_text,
+    plain,
     state_text,
     status,
 )
 
 if TYPE_CHECKING:
     from aicc.sdk.client import Client
+    from aicc.services.nodes.views import Node
 
 app = typer.Typer(help="Machines, their accelerators, and the inventory.", no_args_is_help=True)
 
@@ -77,6 +79,11 @@ def _state(node: dict[str, Any]) -> Text:
     return text
 
 
+def _say_state(name: str, node: "Node") -> None:
+    """What `cordon`, `uncordon` and `drain` print: the state the node is in now."""
+    status(f"node {escape(name)} is {_state(plain(node)).markup}")
+
+
 NODES = Noun(
     "node",
     [
@@ -96,12 +103,9 @@ IMPORTED = replace(NODES, empty="no nodes in the file")
 
 
 @NODES.list(app)
-def list_command(api: "Client") -> Json:
+def list_command(api: "Client") -> "list[Node]":
     """Nodes with allocated/total CPU, memory and accelerators."""
-    return {
-        "items": [node.model_dump(mode="json") for node in api.nodes.list()],
-        "next_cursor": None,
-    }
+    return api.nodes.list()
 
 
 @app.command("import")
@@ -118,8 +122,7 @@ def import_command(
         fail(f"{file} must hold a mapping (an inventory document)", "see docs/config.md")
     with client() as api:
         imported = api.nodes.import_inventory(doc)
-    answer = {"items": [node.model_dump(mode="json") for node in imported], "next_cursor": None}
-    IMPORTED.print_list(answer, as_json=as_json, title="imported")
+    IMPORTED.print_list(imported, as_json=as_json, title="imported")
 
 
 @app.command("cordon")
@@ -127,8 +130,7 @@ def import_command(
 def cordon_command(name: NodeName) -> None:
     """Stop placing new jobs on a node; running jobs carry on."""
     with client() as api:
-        node = api.nodes.cordon(name).model_dump(mode="json")
-    status(f"node {escape(name)} is {_state(node).markup}")
+        _say_state(name, api.nodes.cordon(name))
 
 
 @app.command("uncordon")
@@ -136,8 +138,7 @@ def cordon_command(name: NodeName) -> None:
 def uncordon_command(name: NodeName) -> None:
     """Let the scheduler use a cordoned node again."""
     with client() as api:
-        node = api.nodes.uncordon(name).model_dump(mode="json")
-    status(f"node {escape(name)} is {_state(node).markup}")
+        _say_state(name, api.nodes.uncordon(name))
 
 
 @app.command("drain")
@@ -150,5 +151,4 @@ def drain_command(
 ) -> None:
     """Stop new placements on a node; running jobs finish, or with --evict are requeued."""
     with client() as api:
-        node = api.nodes.drain(name, evict=evict).model_dump(mode="json")
-    status(f"node {escape(name)} is {_state(node).markup}")
+        _say_state(name, api.nodes.drain(name, evict=evict))

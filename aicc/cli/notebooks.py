@@ -11,6 +11,7 @@ from aicc.core.units import parse_duration_s
 
 if TYPE_CHECKING:
     from aicc.sdk.client import Client
+    from aicc.services.jobs.views import Notebook
 
 app = typer.Typer(help="Notebooks: your JupyterLab, run as a job.", no_args_is_help=True)
 
@@ -60,16 +61,15 @@ NOTEBOOKS = Noun(
 
 
 @NOTEBOOKS.list(app)
-def notebook_list(api: "Client", project: ProjectOption = None) -> Json:
+def notebook_list(api: "Client", project: ProjectOption = None) -> "list[Notebook]":
     """Your notebooks."""
-    found = api.notebooks.list(project=project)
-    return {"items": [notebook.model_dump(mode="json") for notebook in found], "next_cursor": None}
+    return api.notebooks.list(project=project)
 
 
 @NOTEBOOKS.get(app)
-def notebook_get(api: "Client", name: NameArg, project: ProjectOption = None) -> Json:
+def notebook_get(api: "Client", name: NameArg, project: ProjectOption = None) -> "Notebook":
     """One notebook: its state, why, and where to open it."""
-    return api.notebooks.get(name, project=project).model_dump(mode="json")
+    return api.notebooks.get(name, project=project)
 
 
 @NOTEBOOKS.create(app, done="created and starting notebook")
@@ -89,7 +89,7 @@ def notebook_create(
         typer.Option("--data", help="A data set to mount (repeat); default all the project's."),
     ] = None,
     no_start: Annotated[bool, typer.Option("--no-start", help="Create it stopped.")] = False,
-) -> Json:
+) -> "Notebook":
     """Create a notebook and start it."""
     resources: dict[str, Any] = {}
     for key, value in (("cpu", cpu), ("memory", memory), ("gpu", gpus)):
@@ -108,19 +108,19 @@ def notebook_create(
         idle_timeout_s=timeout,
         datasets=data or None,
         start=not no_start,
-    ).model_dump(mode="json")
+    )
 
 
 @NOTEBOOKS.action(app, "start", "starting notebook")
-def notebook_start(api: "Client", name: NameArg, project: ProjectOption = None) -> Json:
+def notebook_start(api: "Client", name: NameArg, project: ProjectOption = None) -> "Notebook":
     """Start it again, with the same files in its home."""
-    return api.notebooks.start(name, project=project).model_dump(mode="json")
+    return api.notebooks.start(name, project=project)
 
 
 @NOTEBOOKS.action(app, "stop", "stopping notebook")
-def notebook_stop(api: "Client", name: NameArg, project: ProjectOption = None) -> Json:
+def notebook_stop(api: "Client", name: NameArg, project: ProjectOption = None) -> "Notebook":
     """Stop it; the files in its home stay."""
-    return api.notebooks.stop(name, project=project).model_dump(mode="json")
+    return api.notebooks.stop(name, project=project)
 
 
 @NOTEBOOKS.delete(app, "rm", done="notebook {} deleted; the files in its home stay")

@@ -2,15 +2,16 @@
 
 A noun module says once how its objects look (a `Noun`: its word, table columns, empty
 message), then writes each command as a plain function that takes the SDK client first, then
-its own Typer arguments and options, and returns the API's answer. The Noun's decorators add
-the rest the same way for every noun (CONTRACTS.md §6): the client, `--json` (the API's body
-as is), a table or aligned fields otherwise, a confirmation on stderr, and errors as one red
-line. A new resource's CLI is one short module:
+its own Typer arguments and options, and returns what the SDK answered: a read model, a list
+of them (a listing), or the API's JSON. The Noun's decorators add the rest the same way for
+every noun (CONTRACTS.md §6): the client, `--json` (the API's body as is: `output.plain`), a
+table or aligned fields otherwise, a confirmation on stderr, and errors as one red line. A new
+resource's CLI is one short module:
 
     DATASETS = Noun("dataset", [col("NAME", "name"), col("VERSION", "version")], "no data sets")
 
     @DATASETS.list(app)
-    def dataset_list(api: Client, project: ProjectOption = None) -> Json:
+    def dataset_list(api: Client, project: ProjectOption = None) -> list[Dataset]:
         \"\"\"Data sets of a project.\"\"\"
         return api.datasets.list(project=project)
 """
@@ -31,6 +32,7 @@ from aicc.cli.output import (
     confirm,
     handle_errors,
     local_time,
+    plain,
     print_fields,
     print_json,
     show,
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
     from aicc.sdk.client import Client
 
 Json = dict[str, Any]
-#: A command body: the client, then the command's own arguments; returns the API's answer.
+#: A command body: the client, then the command's own arguments; returns the SDK's answer.
 Body = Callable[..., Any]
 #: What a command that changed something says: a phrase put before the object's name and id,
 #: or a function of the answer.
@@ -53,6 +55,12 @@ ProjectOption = Annotated[
 ]
 PROJECT = Column("PROJECT", lambda row: row.get("project") or row.get("project_id"))
 CREATED = Column("CREATED", lambda row: local_time(row.get("created_at")))
+#: The first column of most tables: the object's id, never wrapped (it is copied).
+ID = Column("ID", lambda row: row.get("id"), no_wrap=True)
+#: Which projects' objects a listing of shareable ones (data sets, models) shows.
+ScopeOption = Annotated[
+    str | None, typer.Option(help="project (default), visible (all you read), or public.")
+]
 
 
 @dataclass(frozen=True)
@@ -72,16 +80,18 @@ class Noun:
         """A list answer as a table, or its JSON with `--json`."""
         show(answer, self.columns, as_json=as_json, title=title, empty=self.empty)
 
-    def print_one(self, answer: Json, *, as_json: bool) -> None:
+    def print_one(self, answer: Any, *, as_json: bool) -> None:
         """One object as aligned `label  value` lines, or its JSON with `--json`."""
+        answer = plain(answer)
         if as_json:
             print_json(answer)
             return
         fields = self.columns if self.fields is None else self.fields
         print_fields((column.header.lower(), column.value(answer)) for column in fields)
 
-    def print_done(self, answer: Json, done: Done, *, as_json: bool) -> None:
+    def print_done(self, answer: Any, done: Done, *, as_json: bool) -> None:
         """The answer's JSON with `--json`, else `done` with the object's name and id."""
+        answer = plain(answer)
         if callable(done):
             message = done(answer)
         else:
@@ -165,7 +175,7 @@ def _command(
             as_json = bool(arguments.pop("as_json", False))
             api: Client
             with client() as api:
-                answer = body(api, **arguments)
+                answer = plain(body(api, **arguments))
             present(answer, as_json, arguments)
 
         del command.__wrapped__  # Typer reads the signature below, not the body's

@@ -23,6 +23,8 @@ from rich.text import Text
 from aicc.core.units import format_cpu, format_duration, format_memory
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from aicc.sdk.client import Client
 
 P = ParamSpec("P")
@@ -67,6 +69,29 @@ def client() -> "Client":
 # --- plain output ------------------------------------------------------------------------------
 
 
+def byte_bar(*, transient: bool = False) -> "Progress":
+    """A progress bar of bytes on stderr (what, bar, size, speed, time left), as uploads,
+    downloads and backups show it; `transient`: gone from the terminal when it stops."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(binary_units=True),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=transient,
+    )
+
+
 def print_json(data: Any) -> None:
     """The API's JSON as is: no colors, no wrapping, safe to pipe."""
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
@@ -82,9 +107,20 @@ def confirm(answer: Any, message: str, *, as_json: bool) -> None:
     """What a command that changed something prints: the API's JSON with `--json`, else
     `message` on stderr."""
     if as_json:
-        print_json(answer)
+        print_json(plain(answer))
     else:
         status(message)
+
+
+def plain(answer: Any) -> Any:
+    """What the SDK answered, as the API's JSON that `--json` prints byte for byte: a read
+    model dumped (`model_dump(mode="json")`), a listing (a list of them) as the page of every
+    item, anything else (a dict, None) as it is."""
+    if isinstance(answer, list):
+        return {"items": [plain(item) for item in answer], "next_cursor": None}
+    if hasattr(answer, "model_dump"):  # a pydantic read model, without importing pydantic
+        return answer.model_dump(mode="json")
+    return answer
 
 
 def items_of(answer: Any) -> list[Row]:
@@ -262,6 +298,7 @@ def show(
     empty: str = "",
 ) -> None:
     """The listing every command prints: a table, or the API's JSON with `--json`."""
+    answer = plain(answer)
     if as_json:
         print_json(answer)
     else:

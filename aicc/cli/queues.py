@@ -4,12 +4,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from aicc.cli.nouns import PROJECT, Json, Noun, ProjectOption
+from aicc.cli.nouns import PROJECT, Noun, ProjectOption
 from aicc.cli.output import Column, col, duration_text
-from aicc.cli.tenancy import page_json
 
 if TYPE_CHECKING:
     from aicc.sdk.client import Client
+    from aicc.services.tenancy.views import Queue
 
 app = typer.Typer(help="Queues: a project's lanes for jobs.", no_args_is_help=True)
 
@@ -34,9 +34,9 @@ QUEUES = Noun(
 
 
 @QUEUES.list(app)
-def queue_list(api: "Client", project: ProjectOption = None) -> Json:
+def queue_list(api: "Client", project: ProjectOption = None) -> "list[Queue]":
     """Queues of a project."""
-    return page_json(api.queues.list(project=project))
+    return api.queues.list(project=project)
 
 
 @QUEUES.create(app)
@@ -58,7 +58,7 @@ def queue_create(
             min=1, help="Most replicas one job may ask (at most the center's bound; unset: it)."
         ),
     ] = None,
-) -> Json:
+) -> "Queue":
     """Create a queue (org admins)."""
     from aicc.core.jobspec import PRIORITIES
     from aicc.core.units import parse_duration_s
@@ -72,7 +72,7 @@ def queue_create(
         else:
             raise ValueError(f"--priority {priority!r} must be low, normal, high or an integer")
     seconds = parse_duration_s(max_runtime) if max_runtime is not None else None
-    queue = api.queues.create(
+    return api.queues.create(
         name,
         project,
         priority=level,
@@ -81,4 +81,3 @@ def queue_create(
         max_running=max_running,
         max_replicas_per_job=max_replicas_per_job,
     )
-    return queue.model_dump(mode="json")

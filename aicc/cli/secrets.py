@@ -8,10 +8,10 @@ from rich.markup import escape
 
 from aicc.cli.nouns import CREATED, PROJECT, Json, Noun, ProjectOption
 from aicc.cli.output import client, col, handle_errors, local_time, read_value, status
-from aicc.cli.tenancy import page_json
 
 if TYPE_CHECKING:
     from aicc.sdk.client import Client
+    from aicc.services.tenancy.views import Secret
 
 app = typer.Typer(help="Secrets injected into jobs as environment.", no_args_is_help=True)
 
@@ -29,9 +29,9 @@ SECRETS = Noun(
 
 
 @SECRETS.list(app)
-def secret_list(api: "Client", project: ProjectOption = None) -> Json:
+def secret_list(api: "Client", project: ProjectOption = None) -> "list[Secret]":
     """Secret names of a project (values are never shown)."""
-    return page_json(api.secrets.list(project=project))
+    return api.secrets.list(project=project)
 
 
 @app.command("set")

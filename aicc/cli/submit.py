@@ -13,17 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+from rich.progress import Progress, TaskID
 
-from aicc.cli.output import err, fail, print_json, state_text, status
+from aicc.cli.output import byte_bar, err, fail, print_json, state_text, status
 
 if TYPE_CHECKING:
     from aicc.sdk.client import Client
@@ -115,14 +107,7 @@ class UploadBar:
         if self.bar is None:
             if total <= BAR_THRESHOLD:
                 return
-            self.bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                DownloadColumn(binary_units=True),
-                TransferSpeedColumn(),
-                TimeRemainingColumn(),
-                console=err,
-            )
+            self.bar = byte_bar()
             self.bar.start()
         if phase not in self.tasks:
             self.tasks[phase] = self.bar.add_task(self.phases.get(phase, phase), total=total)
@@ -208,18 +193,17 @@ def show_estimate(client: "Client", doc: Mapping[str, Any]) -> None:
     except Exception as exc:  # the estimate informs; it never blocks a submission
         status(f"[dim]no estimate: {escape(str(exc))}[/dim]")
         return
-    for option in answer.get("options", [])[:3]:
-        wait = option.get("wait_hours")
+    for option in answer.options[:3]:
+        wait = option.wait_hours
         waiting = "wait unknown" if wait is None else f"{wait:.2f} h to wait"
-        net = option.get("net")
         price = (
             "no price in your plan"
-            if net is None
-            else f"{net} {escape(str(answer.get('currency', '')))} after credits"
+            if option.net is None
+            else f"{option.net} {escape(answer.currency)} after credits"
         )
         status(
-            f"estimate: {escape(str(option['accelerator']))} × {option['count']}: "
-            f"{option['hours']:.2f} h to run, {waiting}, {price}"
+            f"estimate: {escape(option.accelerator)} × {option.count}: "
+            f"{option.hours:.2f} h to run, {waiting}, {price}"
         )
 
 

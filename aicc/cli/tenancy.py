@@ -5,24 +5,17 @@ The SDK answers with the tenancy context's read models; `--json` prints them as 
 them (`model_dump(mode="json")`, a listing as its `{"items", "next_cursor"}` page), byte for byte.
 """
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
-from aicc.cli.nouns import CREATED, Json, Noun
+from aicc.cli.nouns import CREATED, ID, Noun
 from aicc.cli.output import Column, JsonFlag, client, col, confirm, handle_errors, read_value
 
 if TYPE_CHECKING:
-    from pydantic import BaseModel
-
     from aicc.sdk.client import Client
-
-
-def page_json(views: "Iterable[BaseModel]") -> Json:
-    """A listing's read models as the API's page of every item, which `--json` prints."""
-    return {"items": [view.model_dump(mode="json") for view in views], "next_cursor": None}
+    from aicc.services.tenancy.views import Org, Project, User
 
 
 org_app = typer.Typer(help="Organizations (tenants).", no_args_is_help=True)
@@ -40,7 +33,7 @@ KindOption = Annotated[
 ORGS = Noun(
     "org",
     [
-        col("ID", "id", no_wrap=True),
+        ID,
         col("NAME", "name"),
         col("DISPLAY NAME", "display_name"),
         col("KIND", "kind"),
@@ -51,9 +44,9 @@ ORGS = Noun(
 
 
 @ORGS.list(org_app)
-def org_list(api: "Client") -> Json:
+def org_list(api: "Client") -> "list[Org]":
     """Organizations you can see."""
-    return page_json(api.orgs.list())
+    return api.orgs.list()
 
 
 @ORGS.create(org_app)
@@ -62,9 +55,9 @@ def org_create(
     name: Annotated[str, typer.Argument(help="Short name (lowercase, digits, -).")],
     display_name: Annotated[str | None, typer.Option(help="Name shown to people.")] = None,
     kind: KindOption = None,
-) -> Json:
+) -> "Org":
     """Create an organization (admins)."""
-    return api.orgs.create(name, display_name=display_name, kind=kind).model_dump(mode="json")
+    return api.orgs.create(name, display_name=display_name, kind=kind)
 
 
 @ORGS.action(org_app, "update", "updated")
@@ -73,16 +66,15 @@ def org_update(
     org_id: Annotated[str, typer.Argument(help="Organization id (org_...).")],
     kind: KindOption = None,
     display_name: Annotated[str | None, typer.Option(help="Name shown to people.")] = None,
-) -> Json:
+) -> "Org":
     """Change an organization's kind or display name (center admins)."""
-    org = api.orgs.update(org_id, kind=kind, display_name=display_name)
-    return org.model_dump(mode="json")
+    return api.orgs.update(org_id, kind=kind, display_name=display_name)
 
 
 PROJECTS = Noun(
     "project",
     [
-        col("ID", "id", no_wrap=True),
+        ID,
         col("NAME", "name"),
         col("ORG", "org_id"),
         CREATED,
@@ -92,9 +84,9 @@ PROJECTS = Noun(
 
 
 @PROJECTS.list(project_app)
-def project_list(api: "Client") -> Json:
+def project_list(api: "Client") -> "list[Project]":
     """Projects you can see."""
-    return page_json(api.projects.list())
+    return api.projects.list()
 
 
 @PROJECTS.create(project_app)
@@ -104,9 +96,9 @@ def project_create(
     org: Annotated[str | None, typer.Option("--org", help="Org id (admins; default: yours).")] = (
         None
     ),
-) -> Json:
+) -> "Project":
     """Create a project (org admins in their org; admins anywhere)."""
-    return api.projects.create(name, org_id=org).model_dump(mode="json")
+    return api.projects.create(name, org_id=org)
 
 
 @project_app.command("add-member")
@@ -120,7 +112,7 @@ def project_add_member(
     with client() as api:
         project = api.projects.add_member(project_id, user_id)
     confirm(
-        project.model_dump(mode="json"),
+        project,
         f"added {escape(user_id)} to project {escape(project.name)}",
         as_json=as_json,
     )
@@ -164,10 +156,9 @@ def org_quota(
     org_id: Annotated[str, typer.Argument(help="Organization id (org_...).")],
     guaranteed: QuotaOption = None,
     max_: MaxOption = None,
-) -> Json:
+) -> "Org":
     """Set an organization's share of the center (center admins)."""
-    org = api.orgs.set_quota(org_id, _quota_body(guaranteed or [], max_ or []))
-    return org.model_dump(mode="json")
+    return api.orgs.set_quota(org_id, _quota_body(guaranteed or [], max_ or []))
 
 
 @PROJECTS.action(project_app, "quota", "quota set")
@@ -176,16 +167,15 @@ def project_quota(
     project_id: Annotated[str, typer.Argument(help="Project id (prj_...).")],
     guaranteed: QuotaOption = None,
     max_: MaxOption = None,
-) -> Json:
+) -> "Project":
     """Set a project's share of its organization (organization admins)."""
-    project = api.projects.set_quota(project_id, _quota_body(guaranteed or [], max_ or []))
-    return project.model_dump(mode="json")
+    return api.projects.set_quota(project_id, _quota_body(guaranteed or [], max_ or []))
 
 
 USERS = Noun(
     "user",
     [
-        col("ID", "id", no_wrap=True),
+        ID,
         col("NAME", "name"),
         col("ROLE", "role"),
         col("ORG", "org_id"),
@@ -197,9 +187,9 @@ USERS = Noun(
 
 
 @USERS.list(user_app)
-def user_list(api: "Client") -> Json:
+def user_list(api: "Client") -> "list[User]":
     """Users you manage."""
-    return page_json(api.users.list())
+    return api.users.list()
 
 
 @user_app.command("create")
@@ -222,20 +212,20 @@ def user_create(
     secret = read_value(password, "password") if password is not None else None
     with client() as api:
         user = api.users.create(name, role, org_id=org, projects=project or None, password=secret)
-    USERS.print_done(user.model_dump(mode="json"), f"created {role}", as_json=as_json)
+    USERS.print_done(user, f"created {role}", as_json=as_json)
 
 
 UserId = Annotated[str, typer.Argument(help="User id (usr_...).")]
 
 
 @USERS.action(user_app, "disable", "disabled user")
-def user_disable(api: "Client", user_id: UserId) -> Json:
+def user_disable(api: "Client", user_id: UserId) -> "User":
     """Disable a user: their tokens and portal sessions stop working at once (org admins in
     their org; center admins anyone but themselves)."""
-    return api.users.set_disabled(user_id, True).model_dump(mode="json")
+    return api.users.set_disabled(user_id, True)
 
 
 @USERS.action(user_app, "enable", "enabled user")
-def user_enable(api: "Client", user_id: UserId) -> Json:
+def user_enable(api: "Client", user_id: UserId) -> "User":
     """Enable a disabled user again: their tokens work again; in the portal they sign in anew."""
-    return api.users.set_disabled(user_id, False).model_dump(mode="json")
+    return api.users.set_disabled(user_id, False)

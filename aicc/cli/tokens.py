@@ -5,12 +5,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from aicc.cli.nouns import CREATED, Json, Noun
+from aicc.cli.nouns import CREATED, ID, Noun
 from aicc.cli.output import JsonFlag, client, col, handle_errors, local_time, print_json, status
-from aicc.cli.tenancy import page_json
 
 if TYPE_CHECKING:
     from aicc.sdk.client import Client
+    from aicc.services.tenancy.views import Token
 
 app = typer.Typer(help="API tokens.", no_args_is_help=True)
 
@@ -18,7 +18,7 @@ app = typer.Typer(help="API tokens.", no_args_is_help=True)
 TOKENS = Noun(
     "token",
     [
-        col("ID", "id", no_wrap=True),
+        ID,
         col("NAME", "name"),
         col("USER", "user_id"),
         CREATED,
@@ -32,9 +32,9 @@ TOKENS = Noun(
 
 
 @TOKENS.list(app)
-def token_list(api: "Client") -> Json:
+def token_list(api: "Client") -> "list[Token]":
     """Your tokens (never their secrets)."""
-    return page_json(api.tokens.list())
+    return api.tokens.list()
 
 
 @app.command("create")
@@ -68,6 +68,8 @@ def token_create(
 
 
 @TOKENS.delete(app, "revoke", "revoked token {}")
-def token_revoke(api: "Client", token_id: Annotated[str, typer.Argument(help="Token id.")]) -> Json:
+def token_revoke(
+    api: "Client", token_id: Annotated[str, typer.Argument(help="Token id.")]
+) -> "Token":
     """Revoke a token at once."""
-    return api.tokens.revoke(token_id).model_dump(mode="json")
+    return api.tokens.revoke(token_id)

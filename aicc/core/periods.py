@@ -94,6 +94,12 @@ def month_bounds(month: str, zone: str) -> tuple[datetime, datetime]:
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
+def next_month(month: str) -> str:
+    """The month (YYYY-MM) after `month`."""
+    year, number = (int(part) for part in month.split("-"))
+    return f"{year + number // 12:04d}-{number % 12 + 1:02d}"
+
+
 def year_bounds(year: int, zone: str) -> tuple[datetime, datetime]:
     tz = ZoneInfo(zone)
     return (

@@ -19,6 +19,7 @@ from aicc.services.billing.views import (
     IssuedInvoice,
     PricePlanVersion,
     Subsidy,
+    UsageRecords,
     Voucher,
 )
 
@@ -86,11 +87,12 @@ class Usage(Resource):
         project: str | None = None,
         org: str | None = None,
         month: str | None = None,
-    ) -> Json:
+    ) -> UsageRecords:
+        """What the meter recorded, oldest first (one page: the route's `limit` bounds it)."""
         params = {"job": job, "project": project, "org": org, "month": month}
-        return self._t.call("GET", api_path("usage"), params=params)
+        return UsageRecords.model_validate(self._t.call("GET", api_path("usage"), params=params))
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Json:
+    def __call__(self, *args: Any, **kwargs: Any) -> UsageRecords:
         """`client.usage(...)`, the spelling before resources: same as `get`."""
         return self.get(*args, **kwargs)
 

@@ -1,28 +1,38 @@
 """`client.accelerators`, `client.audit`, `client.estimates`: what the center offers, what
-happened in it, and what a job would take and cost. The audit chain's verification, the monthly
-report and the power cap come back as the services' read models (`services.tenancy.views`,
-`services.reports.views`, `services.center.views`)."""
+happened in it, and what a job would take and cost. Each answer comes back as the read model the
+server built it from: the catalog's `Accelerator` (`services.nodes.views`), the audit log's page
+and its verification (`services.tenancy.views`), the estimator's `Estimate` (`aicc.estimate`),
+the monthly report and the power cap (`services.reports.views`, `services.center.views`)."""
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping
 from typing import Any
 
+from aicc.estimate import Estimate
 from aicc.sdk.transport import Json, Resource, api_path, given
 from aicc.services.center.views import PowerCapEvent, PowerStatus
+from aicc.services.nodes.views import Accelerator
 from aicc.services.reports.views import MonthlyReport
-from aicc.services.tenancy.views import AuditVerification
+from aicc.services.tenancy.views import AuditEntries, AuditVerification
 
 
 class Accelerators(Resource):
-    def list(self) -> Json:
-        return self._t.call("GET", api_path("accelerators"))
+    def list(self) -> builtins.list[Accelerator]:
+        """Every model of the catalog (one page: the route answers them all)."""
+        answer = self._t.call("GET", api_path("accelerators"))
+        return [Accelerator.model_validate(item) for item in answer["items"]]
 
 
 class Audit(Resource):
-    def list(self, limit: int = 50, action: str | None = None) -> Json:
-        """The newest `limit` entries (one page: the route keeps no cursor)."""
-        return self._t.call("GET", api_path("audit"), params={"limit": limit, "action": action})
+    def list(
+        self, limit: int = 50, action: str | None = None, *, cursor: str | None = None
+    ) -> AuditEntries:
+        """The newest `limit` entries (older than `cursor`, an entry's id): one page, whose
+        `next_cursor` reads on."""
+        params = {"limit": limit, "action": action, "cursor": cursor}
+        return AuditEntries.model_validate(self._t.call("GET", api_path("audit"), params=params))
 
     def verify(self) -> AuditVerification:
         """The hash chain walked: `intact`, `verified`, `pending`, `broken_at`, `reason`, and
@@ -39,7 +49,7 @@ class Estimates(Resource):
         count: int | None = None,
         sort: str = "time",
         project: str | None = None,
-    ) -> Json:
+    ) -> Estimate:
         """Priced options for a scenario (docs/estimate.md), ranked by `time` or `cost`."""
         body = given(
             scenario=dict(scenario),
@@ -48,7 +58,7 @@ class Estimates(Resource):
             sort=sort,
             project=project,
         )
-        return self._t.call("POST", api_path("estimate"), json=body)
+        return Estimate.model_validate(self._t.call("POST", api_path("estimate"), json=body))
 
 
 class Reports(Resource):

@@ -36,6 +36,7 @@ from aicc.sdk.secrets import Secrets
 from aicc.sdk.tenancy import Orgs, Projects, Users
 from aicc.sdk.tokens import Tokens
 from aicc.sdk.transport import Json, Transport, api_path
+from aicc.services.tenancy.views import Me
 
 __all__ = [
     "ApiError",
@@ -108,9 +109,9 @@ class Client(Transport):
     def health(self) -> Json:
         return self.call("GET", "/healthz")
 
-    def me(self) -> Json:
+    def me(self) -> Me:
         """Who the token belongs to: user, organization and projects."""
-        return self.call("GET", api_path("me"))
+        return Me.model_validate(self.call("GET", api_path("me")))
 
     # The flat names of earlier releases; resources list themselves when called
     # (`client.orgs()`), so only the other verbs need an alias.

@@ -493,13 +493,7 @@ class Datasets(Resource):
         body = b"".join(core.frame(batch))
         path = api_path("uploads", upload_id, "chunks")
         headers = {"Content-Type": "application/octet-stream"}
-        answer = self._t.retrying(
-            lambda: self._t.request("POST", path, content=body, headers=headers, check=False)
-        )
-        if answer.status_code >= 400:
-            from aicc.sdk.errors import ApiError
-
-            raise ApiError.from_response(answer)
+        self._t.resent("POST", path, content=body, headers=headers)
         return sum(len(b) for _, b in batch)
 
     def pull(
@@ -552,13 +546,7 @@ class Datasets(Resource):
 
     def _chunk(self, name: str, project: str | None, digest: str) -> bytes:
         path = api_path(self.noun, name, "chunks", digest)
-        answer = self._t.retrying(
-            lambda: self._t.request("GET", path, params={"project": project}, check=False)
-        )
-        if answer.status_code >= 400:
-            from aicc.sdk.errors import ApiError
-
-            raise ApiError.from_response(answer)
+        answer = self._t.resent("GET", path, params={"project": project})
         if core.digest(answer.content) != digest:
             raise PushError(f"chunk {digest} arrived damaged; pull again")
         return answer.content

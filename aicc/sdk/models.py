@@ -1,6 +1,7 @@
 """`client.models` (the model registry) and `client.templates` (the marketplace's templates).
 Answers are the models context's read models (`services/models/views.py`): `get` is a `Model`,
-`list` a `list[Model]`; a template run answers the `Job` it submitted."""
+`list` a `list[Model]`; a template run answers the `Job` it submitted, its estimate the
+estimator's `TemplateEstimate` (`aicc.estimate.templates`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from aicc.estimate.templates import TemplateEstimate
 from aicc.sdk.datasets import Datasets, Progress, split_ref
 from aicc.sdk.transport import Json, Resource, api_path
 from aicc.services.jobs.views import Job
@@ -196,11 +198,12 @@ class Templates(Resource):
         cpu: float | None = None,
         search: dict[str, Sequence[Any]] | None = None,
         trials: int | None = None,
-    ) -> Json:
+    ) -> TemplateEstimate:
         """What `run` with the same arguments would take, per accelerator option (CPU only,
         each model the center has): time, expected wait and price. Submits nothing."""
         body = _run_body(data, params, None, columns, project, gpus, cpu, search, trials)
-        return self._t.call("POST", api_path("templates", name, "estimate"), json=body)
+        answer = self._t.call("POST", api_path("templates", name, "estimate"), json=body)
+        return TemplateEstimate.model_validate(answer)
 
 
 def _run_body(

@@ -98,12 +98,15 @@ class Transport:
         """POST that makes one thing however often it is resent: under an `Idempotency-Key`
         (`key`, or a fresh one), retried on connection errors and 502/503/504."""
         headers = {"Idempotency-Key": key or str(uuid.uuid4())}
-        response = self.retrying(
-            lambda: self.request("POST", path, check=False, json=body, headers=headers)
-        )
+        return body_of(self.resent("POST", path, json=body, headers=headers))
+
+    def resent(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request that is safe to send again: resent on connection errors and
+        502/503/504 (`retrying`), the final answer of 400 or more raised as `ApiError`."""
+        response = self.retrying(lambda: self.request(method, path, check=False, **kwargs))
         if response.status_code >= 400:
             raise ApiError.from_response(response)
-        return body_of(response)
+        return response
 
     def pages(
         self,

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from aicc.cli.nouns import Json, Noun
 from aicc.cli.output import col
-from aicc.cli.tenancy import page_json
 from aicc.sdk.client import Client
+from aicc.services.tenancy.views import Org, Secret
 from aicc.testing.servers import over_http
 
 ORGS = Noun(
@@ -30,15 +30,15 @@ app = typer.Typer()
 
 
 @ORGS.list(app, "orgs")
-def org_list(api: Client) -> Json:
+def org_list(api: Client) -> list[Org]:
     """Organizations."""
-    return page_json(api.orgs.list())
+    return api.orgs.list()
 
 
 @ORGS.get(app, "org")
-def org_get(api: Client, org_id: Annotated[str, typer.Argument()]) -> Json:
+def org_get(api: Client, org_id: Annotated[str, typer.Argument()]) -> Org:
     """One organization."""
-    return api.orgs.get(org_id).model_dump(mode="json")
+    return api.orgs.get(org_id)
 
 
 @ORGS.create(app, "add-org")
@@ -46,15 +46,15 @@ def org_create(
     api: Client,
     name: Annotated[str, typer.Argument()],
     display_name: Annotated[str | None, typer.Option()] = None,
-) -> Json:
+) -> Org:
     """A new organization."""
-    return api.orgs.create(name, display_name=display_name).model_dump(mode="json")
+    return api.orgs.create(name, display_name=display_name)
 
 
 @SECRETS.list(app, "secrets")
-def secret_list(api: Client) -> Json:
+def secret_list(api: Client) -> list[Secret]:
     """Secrets."""
-    return page_json(api.secrets.list())
+    return api.secrets.list()
 
 
 @SECRETS.delete(app, "forget")

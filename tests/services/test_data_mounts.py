@@ -174,7 +174,7 @@ def test_a_model_version_is_mounted_as_a_data_set_version_is(center: Center) -> 
     same way (read by the submitter; another tenant's private model is a 404)."""
     alice, bob = center.tenant("tenant-a"), center.tenant("tenant-b")
     with center.state.db.session() as session:
-        user = session.get(UserRow, alice.sdk.me()["user"]["id"])
+        user = session.get(UserRow, alice.sdk.me().user.id)
         assert user is not None
         who = principal_of(session, user)
         models.register(session, who, center.state.chunks, "weights", [("w.bin", b"v1")])

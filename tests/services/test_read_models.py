@@ -29,6 +29,7 @@ INSIDE_THE_DATA_SERVICE = {
     "data.datasets.find",
     "data.datasets.find_writable",
     "data.datasets.latest_row",
+    "data.datasets.numbered_row",
     "data.datasets.version_row",
 }
 ROOT = Principal(user_id="", name="system", org_id="", role=Role.ADMIN)

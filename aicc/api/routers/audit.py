@@ -13,6 +13,7 @@ from aicc.services.tenancy import audit, views
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
 
+# Declared as the generic page, so the OpenAPI document keeps its `Page_AuditEntry_` component.
 @router.get("", response_model=schemas.Page[views.AuditEntry])
 def audit_list(
     who: CurrentUser,
@@ -20,9 +21,9 @@ def audit_list(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     action: str | None = None,
-) -> schemas.Page[views.AuditEntry]:
+) -> views.AuditEntries:
     found = audit.entries(session, who, limit=limit, before_id=cursor, action=action)
-    return schemas.Page[views.AuditEntry](
+    return views.AuditEntries(
         items=found, next_cursor=str(found[-1].id) if len(found) == limit else None
     )
 

@@ -4,21 +4,17 @@ is named like a data set: `{name}` and `?project=`."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Response
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import Cursor, Limit, page
-from aicc.api.params import ProjectRef
+from aicc.api.params import DeploymentName, ProjectRef
 from aicc.services.serving import deployments
 from aicc.services.serving.deployments import Policy
 from aicc.services.serving.views import Deployment, DeploymentRevision
 
 router = APIRouter(prefix="/api/v1", tags=["deployments"])
-
-DeploymentName = Annotated[str, Path(pattern=r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$")]
 
 
 def _policy(state: StateDep) -> Policy:

@@ -6,18 +6,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Response
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import Cursor, Limit, page
+from aicc.api.params import ProjectRef
 from aicc.services.jobs import notebooks
 from aicc.services.jobs.views import Notebook
 
 router = APIRouter(prefix="/api/v1/notebooks", tags=["notebooks"])
 
 NotebookRef = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="id or name")]
-ProjectRef = Annotated[str | None, Query(max_length=200)]
 
 
 @router.get("", response_model=schemas.Page[Notebook])
@@ -29,8 +29,7 @@ def notebooks_list(
     cursor: Cursor = None,
 ) -> dict[str, object]:
     """Your notebooks (in one project, or in all of yours)."""
-    rows = page(notebooks.list_notebooks(session, who, project=project), limit, cursor)
-    return rows
+    return page(notebooks.list_notebooks(session, who, project=project), limit, cursor)
 
 
 @router.post("", response_model=Notebook, status_code=201)
@@ -40,7 +39,7 @@ def notebooks_create(
     state: StateDep,
     session: SessionDep,
 ) -> Notebook:
-    notebook = notebooks.create(
+    return notebooks.create(
         session,
         who,
         name=body.name,
@@ -52,7 +51,6 @@ def notebooks_create(
         start=body.start,
         engines=state.executors,
     )
-    return notebook
 
 
 @router.get("/{notebook}", response_model=Notebook)
@@ -71,8 +69,7 @@ def notebooks_start(
     project: ProjectRef = None,
 ) -> Notebook:
     """Start it again: a new job on the same persistent home (a running one is left as is)."""
-    found = notebooks.start(session, who, notebook, project=project, engines=state.executors)
-    return found
+    return notebooks.start(session, who, notebook, project=project, engines=state.executors)
 
 
 @router.post("/{notebook}/stop", response_model=Notebook)
@@ -82,8 +79,7 @@ def notebooks_stop(
     session: SessionDep,
     project: ProjectRef = None,
 ) -> Notebook:
-    found = notebooks.stop(session, who, notebook, project=project)
-    return found
+    return notebooks.stop(session, who, notebook, project=project)
 
 
 @router.delete("/{notebook}", status_code=204)

@@ -13,6 +13,7 @@ from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import Cursor, Limit, page
 from aicc.api.params import DatasetName, ProjectRef
+from aicc.estimate.templates import TemplateEstimate
 from aicc.services.jobs import views as jobs_views
 from aicc.services.jobs.jobs import SubmitLimits
 from aicc.services.models import catalog, reviews, template_estimate, templates, views
@@ -127,16 +128,9 @@ def templates_run(
                 who,
                 state.blobs,
                 name,
-                data=body.data,
-                params=dict(body.params),
+                **body.shared(),
                 model=body.model,
-                columns=dict(body.columns),
-                project=body.project,
                 queue=body.queue,
-                gpus=body.gpus,
-                cpu=body.cpu,
-                search=body.search,
-                trials=body.trials,
                 store=state.chunks,
                 zone=state.settings.site.timezone,
                 idempotency_key=idempotency_key,
@@ -152,14 +146,14 @@ def templates_run(
     return job
 
 
-@router.post("/templates/{name:path}/estimate", response_model=schemas.TemplateEstimate)
+@router.post("/templates/{name:path}/estimate", response_model=TemplateEstimate)
 def templates_estimate(
     name: TemplateRef,
     body: schemas.RunIn,
     who: CurrentUser,
     session: SessionDep,
     state: StateDep,
-) -> schemas.TemplateEstimate:
+) -> TemplateEstimate:
     """What the run with this body would take, submitting nothing: its time, expected wait and
     price on CPU only and on each accelerator model the center has (docs/estimate.md)."""
     return template_estimate.estimate(
@@ -169,12 +163,5 @@ def templates_estimate(
         profile=state.controller.profile,
         default_plan=state.settings.pricing,
         zone=state.settings.site.timezone,
-        data=body.data,
-        params=dict(body.params),
-        columns=dict(body.columns),
-        project=body.project,
-        gpus=body.gpus,
-        cpu=body.cpu,
-        search=body.search,
-        trials=body.trials,
+        **body.shared(),
     )

@@ -40,7 +40,6 @@ from aicc.api.schemas.tenancy import (
     UserPatch,
 )
 from aicc.api.schemas.tokens import TokenIn
-from aicc.estimate.templates import TemplateEstimate
 
 __all__ = [
     "ERRORS",
@@ -75,7 +74,6 @@ __all__ = [
     "ScaleIn",
     "SecretIn",
     "StageIn",
-    "TemplateEstimate",
     "TokenIn",
     "UploadIn",
     "UserIn",

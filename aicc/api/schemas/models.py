@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -94,3 +94,17 @@ class RunIn(Body):
         Field(max_length=50),
     ] = Field(default_factory=dict)  # values to try by hyperparameter: a search, one job
     trials: int | None = None  # draw this many combinations of `search` (at most 16)
+
+    def shared(self) -> dict[str, Any]:
+        """What a run and its estimate both take from the body (`model` and `queue` are the
+        run's alone), as keyword arguments of `templates.run` and `template_estimate.estimate`."""
+        return {
+            "data": self.data,
+            "params": dict(self.params),
+            "columns": dict(self.columns),
+            "project": self.project,
+            "gpus": self.gpus,
+            "cpu": self.cpu,
+            "search": self.search,
+            "trials": self.trials,
+        }

@@ -243,21 +243,14 @@ class Meter:
                 begin = max(since, day_start)
                 key = f"s:{row.org_id}:{row.sha256}:{day.isoformat()}"
                 if begin < day_end and not self._exists(key):
-                    self.session.add(
-                        UsageRow(
-                            key=key,
-                            kind="storage",
-                            org_id=row.org_id,
-                            replica_id=row.sha256,  # the archive, for grouping
-                            storage_bytes=row.size,
-                            start=begin,
-                            end=day_end,
-                            duration_us=(day_end - begin) // US,
-                            period=periods.month_of(begin, self.zone),
-                            energy_kwh=0.0,
-                            carbon_kg=0.0,
-                            created_at=now,
-                        )
+                    self._stored(
+                        key,
+                        org_id=row.org_id,
+                        project_id=None,
+                        replica_id=row.sha256,  # the archive, for grouping
+                        size=row.size,
+                        span=(begin, day_end),
+                        now=now,
                     )
                     written += 1
                 day += timedelta(days=1)
@@ -377,26 +370,50 @@ class Meter:
             stop = min(end, day_end)
             key = f"d:{project_id}:{start.isoformat()}"
             if not self._exists(key):
-                self.session.add(
-                    UsageRow(
-                        key=key,
-                        kind="storage",
-                        org_id=org_id,
-                        project_id=project_id,
-                        replica_id=DATASETS,
-                        storage_bytes=held,
-                        start=start,
-                        end=stop,
-                        duration_us=(stop - start) // US,
-                        period=periods.month_of(start, self.zone),
-                        energy_kwh=0.0,
-                        carbon_kg=0.0,
-                        created_at=now,
-                    )
+                self._stored(
+                    key,
+                    org_id=org_id,
+                    project_id=project_id,
+                    replica_id=DATASETS,
+                    size=held,
+                    span=(start, stop),
+                    now=now,
                 )
                 written += 1
             start = stop
         return written
+
+    def _stored(
+        self,
+        key: str,
+        *,
+        org_id: str,
+        project_id: str | None,
+        replica_id: str,
+        size: int,
+        span: tuple[datetime, datetime],
+        now: datetime,
+    ) -> None:
+        """Add the storage record `key`: `size` bytes held over `span` [start, end), in the
+        month of its start; storage draws no energy the meter counts."""
+        start, end = span
+        self.session.add(
+            UsageRow(
+                key=key,
+                kind="storage",
+                org_id=org_id,
+                project_id=project_id,
+                replica_id=replica_id,
+                storage_bytes=size,
+                start=start,
+                end=end,
+                duration_us=(end - start) // US,
+                period=periods.month_of(start, self.zone),
+                energy_kwh=0.0,
+                carbon_kg=0.0,
+                created_at=now,
+            )
+        )
 
 
 def due(session: Session, observed_at: datetime) -> bool:

@@ -214,6 +214,15 @@ def latest_row(session: Session, dataset_id: str) -> DatasetVersionRow | None:
     )
 
 
+def numbered_row(session: Session, dataset_id: str, number: int) -> DatasetVersionRow | None:
+    """Version `number` of the data set, or None when it has none of that number."""
+    return session.scalar(
+        select(DatasetVersionRow).where(
+            DatasetVersionRow.dataset_id == dataset_id, DatasetVersionRow.number == number
+        )
+    )
+
+
 def describe(
     session: Session, who: Principal, row: DatasetRow, prj: ProjectRow, *, with_versions: bool
 ) -> Dataset:
@@ -415,12 +424,7 @@ def version_row(
         if version is None:
             raise NotFound("data set {name} has no version yet; push one", name=row.name)
     else:
-        version = session.scalar(
-            select(DatasetVersionRow).where(
-                DatasetVersionRow.dataset_id == row.id,
-                DatasetVersionRow.number == parsed.version,
-            )
-        )
+        version = numbered_row(session, row.id, parsed.version)
         if version is None:
             raise NotFound("{ref} not found: no such version", ref=str(parsed))
     return row, version

@@ -98,20 +98,6 @@ class Signed(NamedTuple):
     at: datetime
 
 
-def verify(
-    headers: Mapping[str, str],
-    method: str,
-    path: str,
-    body: bytes,
-    now: datetime,
-    peers: Mapping[str, str],
-    *,
-    audience: str,
-) -> str:
-    """The calling site's name (`check`'s, for callers that keep no nonces)."""
-    return check(headers, method, path, body, now, peers, audience=audience).site
-
-
 def check(
     headers: Mapping[str, str],
     method: str,

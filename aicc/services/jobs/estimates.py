@@ -97,16 +97,37 @@ def wait_hours(
     widest = max(per_node)
     replicas = 1 if option.count <= widest else math.ceil(option.count / widest)
     each = option.count if replicas == 1 else widest
+    wanted = ReplicaRequest(0, 0, accel_count=each, models=(option.accelerator,))
+    return probe_wait(
+        snapshot, wanted, replicas, project_id=project_id, queue_id=queue_id, profile=profile
+    )
+
+
+def probe_wait(
+    snapshot: Snapshot,
+    request: ReplicaRequest,
+    replicas: int,
+    *,
+    project_id: str,
+    queue_id: str,
+    profile: Profile,
+    probe_id: str = PROBE,
+) -> float | None:
+    """Hours until a hypothetical job of `replicas` x `request` (id `probe_id`) would start in
+    the caller's project and queue at normal priority, queued behind every job waiting now, by
+    the what-if run of `aicc job explain`; None when it cannot tell. The compute estimate and
+    the template estimate (`services/models/template_estimate.py`) both ask it."""
     probe = JobView(
-        id=PROBE,
+        id=probe_id,
         replicas=replicas,
-        request=ReplicaRequest(0, 0, accel_count=each, models=(option.accelerator,)),
+        request=request,
         priority=PRIORITIES["normal"],
         submitted_at=snapshot.now,
         project_id=project_id,
         queue=queue_id,
     )
-    found = what_if.explain(replace(snapshot, pending=[*snapshot.pending, probe]), PROBE, profile)
+    asked = replace(snapshot, pending=[*snapshot.pending, probe])
+    found = what_if.explain(asked, probe_id, profile)
     if found.estimated_start is None:
         return None
     return max(0.0, (found.estimated_start - snapshot.now).total_seconds() / 3600.0)

@@ -171,12 +171,7 @@ def register(
         session, who, store, name, project, files, "registered", lineage=lineage, kind=MODEL
     )
     owner, _ = datasets.find_writable(session, who, name, project, kind=MODEL)  # as ingest did
-    row = session.scalar(
-        select(DatasetVersionRow).where(
-            DatasetVersionRow.dataset_id == owner.id,
-            DatasetVersionRow.number == committed.version.number,
-        )
-    )
+    row = datasets.numbered_row(session, owner.id, committed.version.number)
     assert row is not None
     extra = session.get(ModelVersionRow, row.id)
     if extra is None:

@@ -4,13 +4,12 @@ CPU only and on each accelerator model the center has, with the expected wait fo
 The arithmetic is `aicc/estimate/templates.py`'s; this module brings the run's size (the rows
 of the data set's table the template would learn from, or its images), the accelerator models
 of the center's schedulable nodes, the caller's price plan and credits, and the wait from the
-scheduler's what-if run for a job of the run's shape (as `services/jobs/estimates.py` does).
+scheduler's what-if run for a job of the run's shape (`services/jobs/estimates.py`'s probe).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -19,18 +18,16 @@ from sqlalchemy.orm import Session
 from aicc.core import catalog
 from aicc.core import template_search as search_core
 from aicc.core import templates as core
-from aicc.core.jobspec import PRIORITIES
 from aicc.core.pricing import PricePlan
 from aicc.core.tenancy import Principal
 from aicc.core.units import parse_memory_mib
 from aicc.estimate import templates as model
-from aicc.scheduler import explain as what_if
 from aicc.scheduler.framework import Profile
-from aicc.scheduler.snapshot import JobView, ReplicaRequest, Snapshot
+from aicc.scheduler.snapshot import ReplicaRequest, Snapshot
 from aicc.services.billing import budgets, credits, plans
 from aicc.services.common import Invalid, utcnow
 from aicc.services.data import datasets
-from aicc.services.jobs import snapshots
+from aicc.services.jobs import estimates, snapshots
 from aicc.services.models import templates
 from aicc.services.tenancy import tenancy
 
@@ -153,16 +150,12 @@ def _wait(
         d.model in request.models for n in snapshot.nodes if n.schedulable for d in n.devices
     ):
         return None
-    probe = JobView(
-        id=PROBE,
-        replicas=replicas,
-        request=request,
-        priority=PRIORITIES["normal"],
-        submitted_at=snapshot.now,
+    return estimates.probe_wait(
+        snapshot,
+        request,
+        replicas,
         project_id=project_id,
-        queue=queue_id,
+        queue_id=queue_id,
+        profile=profile,
+        probe_id=PROBE,
     )
-    found = what_if.explain(replace(snapshot, pending=[*snapshot.pending, probe]), PROBE, profile)
-    if found.estimated_start is None:
-        return None
-    return max(0.0, (found.estimated_start - snapshot.now).total_seconds() / 3600.0)

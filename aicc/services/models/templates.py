@@ -255,12 +255,7 @@ def publish(
     committed = uploads.ingest(
         session, who, store, row.name, prj.id, sorted(files.items()), "published", kind=TEMPLATE
     )
-    version = session.scalar(
-        select(DatasetVersionRow).where(
-            DatasetVersionRow.dataset_id == row.id,
-            DatasetVersionRow.number == committed.version.number,
-        )
-    )
+    version = datasets.numbered_row(session, row.id, committed.version.number)
     assert version is not None
     extra = session.get(TemplateVersionRow, version.id)
     if extra is None:
@@ -739,8 +734,7 @@ def _open(session: Session, org_id: str, month: str) -> str:
     while session.scalar(
         select(InvoiceRow.id).where(InvoiceRow.org_id == org_id, InvoiceRow.period == month)
     ):
-        year, number = int(month[:4]), int(month[5:])
-        month = f"{year + number // 12:04d}-{number % 12 + 1:02d}"
+        month = periods.next_month(month)
     return month
 
 

@@ -215,6 +215,16 @@ def _writable(session: Session, who: Principal, name: str, project: str | None) 
     return row
 
 
+def _written(session: Session, who: Principal, row: DeploymentRow, action: str) -> None:
+    """Audit `action` on the deployment in its organization, flush, and wake the loops that
+    converge it: how every change of a deployment but its deletion ends."""
+    prj = session.get(ProjectRow, row.project_id)
+    assert prj is not None
+    audit.record(session, who, action, "deployment", row.id, org_id=prj.org_id)
+    session.flush()
+    changes.changed(session)
+
+
 def get(session: Session, who: Principal, name: str, *, project: str | None = None) -> Deployment:
     return _view(session, _find(session, who, name, project))
 
@@ -438,9 +448,7 @@ def create(
     session.add(row)
     session.flush()
     _add_revision(session, who, row, stored, now)
-    audit.record(session, who, "deployment.create", "deployment", row.id, org_id=prj.org_id)
-    session.flush()
-    changes.changed(session)
+    _written(session, who, row, "deployment.create")
     return _view(session, row)
 
 
@@ -484,11 +492,7 @@ def _new_revision(
         move(row, DeploymentState.UPDATING)
         row.message = f"rolling to revision {row.revision}"
     _add_revision(session, who, row, stored, now)
-    prj = session.get(ProjectRow, row.project_id)
-    assert prj is not None
-    audit.record(session, who, action, "deployment", row.id, org_id=prj.org_id)
-    session.flush()
-    changes.changed(session)
+    _written(session, who, row, action)
 
 
 def update(
@@ -567,11 +571,7 @@ def scale(
     row.min_replicas, row.max_replicas, row.updated_at = low, high, utcnow()
     if row.state != DeploymentState.STOPPED:
         row.desired = _desired(row)
-    prj = session.get(ProjectRow, row.project_id)
-    assert prj is not None
-    audit.record(session, who, "deployment.scale", "deployment", row.id, org_id=prj.org_id)
-    session.flush()
-    changes.changed(session)
+    _written(session, who, row, "deployment.scale")
     return _view(session, row)
 
 
@@ -580,11 +580,7 @@ def stop(session: Session, who: Principal, name: str, *, project: str | None = N
     row = _writable(session, who, name, project)
     move(row, DeploymentState.STOPPED)
     row.message, row.desired, row.updated_at = "", 0, utcnow()
-    prj = session.get(ProjectRow, row.project_id)
-    assert prj is not None
-    audit.record(session, who, "deployment.stop", "deployment", row.id, org_id=prj.org_id)
-    session.flush()
-    changes.changed(session)
+    _written(session, who, row, "deployment.stop")
     return _view(session, row)
 
 
@@ -595,11 +591,7 @@ def start(session: Session, who: Principal, name: str, *, project: str | None = 
         row.message = "starting replicas"
         row.failures, row.retry_at, row.updated_at = 0, None, utcnow()
         row.desired = _desired(row)
-        prj = session.get(ProjectRow, row.project_id)
-        assert prj is not None
-        audit.record(session, who, "deployment.start", "deployment", row.id, org_id=prj.org_id)
-        session.flush()
-        changes.changed(session)
+        _written(session, who, row, "deployment.start")
     return _view(session, row)
 
 

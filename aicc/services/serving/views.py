@@ -18,7 +18,7 @@ State = Literal["pending", "ready", "updating", "failed", "stopped"]
 
 
 class DeploymentReplica(BaseModel):
-    """One replica job of a deployment, as its readers see it."""
+    # One replica job of a deployment, as its readers see it.
 
     model_config = ConfigDict(frozen=True)
 
@@ -35,7 +35,7 @@ class DeploymentReplica(BaseModel):
 
 
 class Deployment(BaseModel):
-    """A deployment at its current revision, with its replicas."""
+    # A deployment at its current revision, with its replicas.
 
     model_config = ConfigDict(frozen=True)
 
@@ -64,7 +64,7 @@ class Deployment(BaseModel):
 
 
 class DeploymentRevision(BaseModel):
-    """One kept revision of a deployment's replica spec."""
+    # One kept revision of a deployment's replica spec.
 
     model_config = ConfigDict(frozen=True)
 
@@ -77,8 +77,8 @@ class DeploymentRevision(BaseModel):
 
 
 class ApiKey(BaseModel):
-    """A key as its project sees it: never its secret's digest; its secret only in the answer
-    that creates it. `deployments` None: all of the project's."""
+    # A key as its project sees it: never its secret's digest; its secret only in the answer
+    # that creates it. `deployments` None: all of the project's.
 
     model_config = ConfigDict(frozen=True)
 
@@ -95,7 +95,7 @@ class ApiKey(BaseModel):
 
 
 class GatewayRequest(BaseModel):
-    """A request through the gateway, as the project's members read the log."""
+    # A request through the gateway, as the project's members read the log.
 
     model_config = ConfigDict(frozen=True)
 

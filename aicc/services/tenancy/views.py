@@ -115,6 +115,12 @@ class AuditEntry(_View):
     detail: dict[str, Any]
 
 
+# A page of the audit log, newest first: `next_cursor` is the id to read on from (None: the end).
+class AuditEntries(_View):
+    items: list[AuditEntry]
+    next_cursor: str | None = None
+
+
 # What `audit.verify` found: the entries from the first on that are intact (`verified`, up to
 # the head `last_hash`), the first that is not (`broken_at`, why in `reason`; None: all are),
 # and those committed but not sealed yet.
