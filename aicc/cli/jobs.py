@@ -195,6 +195,32 @@ def events_command(api: "Client", job_id: JobId) -> "list[Event]":
     return api.jobs.events(job_id)
 
 
+CAUSE_LINES = 40  # of stderr, under a failed job's outcome
+_CAUSE_BYTES = 64 * 1024
+
+
+def print_cause(api: "Client", job: dict[str, Any]) -> None:
+    """Why a job failed, on stderr: its last event when the job's message does not say it,
+    and the last CAUSE_LINES lines of its stderr (where a traceback is), as its page shows."""
+    from aicc.sdk.errors import ApiError
+
+    if job.get("state") != "failed":
+        return
+    events = api.jobs.events(job["id"])
+    last = events[-1].message if events else ""
+    if last and last != job.get("message"):
+        status(f"[dim]last event:[/dim] {escape(last)}")
+    try:
+        text = api.jobs.logs(job["id"], stream="stderr", tail=_CAUSE_BYTES)
+    except ApiError:  # no replica ever started, or its node is gone: the outcome says enough
+        return
+    lines = text.rstrip("\n").splitlines()[-CAUSE_LINES:] if text.strip() else []
+    if lines:
+        status(f"[dim]the last {len(lines)} lines of its stderr:[/dim]")
+        sys.stderr.write("\n".join(lines) + "\n")
+        sys.stderr.flush()
+
+
 @app.command("logs")
 @handle_errors
 def logs_command(
@@ -208,16 +234,45 @@ def logs_command(
         int | None, typer.Option(min=1, help="Only the last BYTES bytes.", metavar="BYTES")
     ] = None,
 ) -> None:
-    """Print a job's output (stdout of replica 0 unless told otherwise)."""
+    """Print a job's output (stdout of replica 0 unless told otherwise). When its stdout is
+    empty, its stderr is printed instead, on stderr, after a line that says so. Exits 0 while
+    the job runs or once it succeeded, 1 when it ended without succeeding (failed or
+    cancelled; the outcome is then the last line on stderr)."""
     stream = "stderr" if stderr else "stdout"
     with client() as api:
+        written = 0
         if follow:
             for chunk in api.jobs.follow_logs(job_id, replica=replica, stream=stream):
                 sys.stdout.write(chunk)
                 sys.stdout.flush()
+                written += len(chunk)
         else:
-            sys.stdout.write(api.jobs.logs(job_id, replica=replica, stream=stream, tail=tail))
+            text = api.jobs.logs(job_id, replica=replica, stream=stream, tail=tail)
+            sys.stdout.write(text)
             sys.stdout.flush()
+            written = len(text)
+        if not written and stream == "stdout":
+            _stderr_instead(api, job_id, replica, tail)
+        job = api.jobs.get(job_id).model_dump(mode="json")
+    if job.get("state") in ("failed", "cancelled"):
+        raise_outcome(job)
+
+
+def _stderr_instead(api: "Client", job_id: str, replica: int, tail: int | None) -> None:
+    """An empty stdout: the job's stderr, on ours, after one line saying where it is."""
+    from aicc.sdk.errors import ApiError
+
+    try:
+        text = api.jobs.logs(job_id, replica=replica, stream="stderr", tail=tail)
+    except ApiError:
+        text = ""
+    see = f"aicc job logs {job_id} --stderr" + (f" --replica {replica}" if replica else "")
+    if not text:
+        status(f"[dim]{escape(job_id)} wrote nothing to stdout or stderr[/dim]")
+        return
+    status(f"[dim]stdout of {escape(job_id)} is empty; its stderr follows (`{escape(see)}`)[/dim]")
+    sys.stderr.write(text if text.endswith("\n") else text + "\n")
+    sys.stderr.flush()
 
 
 SPARKS = "▁▂▃▄▅▆▇█"

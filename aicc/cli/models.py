@@ -8,6 +8,7 @@ import typer
 
 from aicc.cli.data import PHASES, size_text
 from aicc.cli.estimate import _hours
+from aicc.cli.jobs import print_cause
 from aicc.cli.nouns import CREATED, PROJECT, Json, Noun, ProjectOption, ScopeOption
 from aicc.cli.output import (
     Column,
@@ -23,7 +24,7 @@ from aicc.cli.output import (
     print_table,
     status,
 )
-from aicc.cli.submit import UploadBar
+from aicc.cli.submit import UploadBar, outcome
 from aicc.core.template_search import split_values
 
 if TYPE_CHECKING:
@@ -374,9 +375,19 @@ def template_run(
     ] = False,
     project: ProjectOption = None,
     as_json: JsonFlag = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Wait for the training job: exit 0 if it succeeded, 1 if not, with why (its "
+            "reason and the last lines of its stderr).",
+        ),
+    ] = False,
 ) -> None:
     """Train a template into a model: a job whose model is registered when it succeeds. With
-    --search, a hyperparameter search (the trials run together) whose best trial is registered."""
+    --search, a hyperparameter search (the trials run together) whose best trial is registered.
+    A template whose libraries this server's Python lacks is refused before anything is
+    submitted, with the command that installs them."""
     params = _pairs(set_, "--set")
     columns = _pairs(column, "--column")
     values = {k: split_values(v) for k, v in _pairs(search, "--search").items()}
@@ -391,13 +402,19 @@ def template_run(
                 _estimate_table(answer)
             return
         job = plain(api.templates.run(name, model=model, **args))
-    target = model or name
-    confirm(
-        job,
-        f"submitted training job {job['id']}: `aicc job logs {job['id']} -f`; when it succeeds "
-        f"`aicc model get {target}` shows the model",
-        as_json=as_json,
-    )
+        target = model or name
+        confirm(
+            job,
+            f"submitted training job {job['id']}: `aicc job logs {job['id']} -f`; when it "
+            f"succeeds `aicc model get {target}` shows the model",
+            as_json=as_json,
+        )
+        if wait:
+            final = api.jobs.wait(job["id"]).model_dump(mode="json")
+            code = outcome(final)
+            print_cause(api, final)
+            if code:
+                raise typer.Exit(code)
 
 
 ESTIMATE_COLUMNS = [

@@ -1,6 +1,8 @@
 """The job pages: the filtered list, a job's detail (state, replicas, log tail, metrics,
 resources, explain), and cancel. The list, the state and the log are re-fetched by htmx while
-they change."""
+they change. A failed job's page opens on its cause (`logs.failure`: reason, last event, the
+tail of stderr) and, when its stdout is empty, on its stderr: the traceback is where users look
+first (issue 37)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from aicc.api.deps import SessionDep, StateDep
 from aicc.portal import job_metrics, job_resources, views
 from aicc.portal.auth import Me, csrf_ok
 from aicc.portal.rendering import PortalRoute, error_page, is_htmx, render
+from aicc.services.jobs import logs
 from aicc.services.jobs.jobs import cancel as cancel_job
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
@@ -49,12 +52,18 @@ def job_page(
     me: Me,
     job_id: str,
     replica: int = 0,
-    stream: views.Stream = "stdout",
+    stream: views.Stream | None = None,
 ) -> Response:
     detail = views.job_detail(session, state, me.who, job_id)
     if not 0 <= replica < max(1, len(detail.job.replicas)):
         replica = 0
-    log_view = views.job_log(session, state, me.who, job_id, replica=replica, stream=stream)
+    failure = logs.failure(session, state.sealer, me.who, detail.job, state.executors)
+    log_view = views.job_log(
+        session, state, me.who, job_id, replica=replica, stream=stream or "stdout"
+    )
+    if stream is None and not log_view.text:  # nothing on stdout: open on stderr, if it has any
+        errors = views.job_log(session, state, me.who, job_id, replica=replica, stream="stderr")
+        log_view = errors if errors.text else log_view
     return render(
         request,
         "job.html",
@@ -62,6 +71,7 @@ def job_page(
         nav="jobs",
         d=detail,
         log=log_view,
+        failure=failure,
         duration_s=views.duration_s,
         **job_resources.context(session, state, me, job_id),
         **job_metrics.context(session, state, me, job_id),
@@ -73,7 +83,15 @@ def job_live(
     request: Request, state: StateDep, session: SessionDep, me: Me, job_id: str
 ) -> Response:
     detail = views.job_detail(session, state, me.who, job_id)
-    return render(request, "_job_live.html", me=me, d=detail, duration_s=views.duration_s)
+    failure = logs.failure(session, state.sealer, me.who, detail.job, state.executors)
+    return render(
+        request,
+        "_job_live.html",
+        me=me,
+        d=detail,
+        failure=failure,
+        duration_s=views.duration_s,
+    )
 
 
 @router.get("/jobs/{job_id}/log")

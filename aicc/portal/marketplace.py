@@ -7,7 +7,8 @@ and task), a template (`/marketplace/{name}`), and the low-code wizard (`/market
 3. set the hyperparameters (a form from the manifest, with its bounds) and the model's name;
    submitting it is `services.templates.run`, as `POST /api/v1/templates/{name}/runs` is;
 4. the run's page (`/marketplace/runs/{job}`): the job's state and its curves as it trains,
-   then the link to the registered model.
+   then the link to the registered model, or why no model was made (the failed job's reason
+   and the last lines of its stderr, `services.jobs.logs.failure`).
 
 Steps 1 to 3 are GETs (a step can be bookmarked); the submit is a POST with the CSRF token.
 The services' refusals are English; `reason` turns the ones this wizard shows (a template that
@@ -36,10 +37,11 @@ from aicc.core.states import JobState
 from aicc.portal.auth import Me, csrf_ok, signed_in_briefly
 from aicc.portal.forms import FieldError
 from aicc.portal.forms import Form as PageForm
-from aicc.portal.i18n import Translator
+from aicc.portal.i18n import Message, Translator
 from aicc.portal.rendering import PortalRoute, error_page, language_of, render
 from aicc.services.common import Conflict, Invalid, ServiceError, TooLarge
 from aicc.services.data import datasets, views
+from aicc.services.jobs import logs
 from aicc.services.jobs.jobs import SubmitLimits
 from aicc.services.models import models, template_estimate, templates
 from aicc.services.tenancy.sessions import SignedIn
@@ -381,7 +383,7 @@ def _refusal(t: Translator, err: ServiceError) -> dict[str, FieldError]:
         return {"model": FieldError("market.error.model_taken")}
     if text.startswith("name: "):
         return {"model": FieldError("form.error.invalid", text.removeprefix("name: "))}
-    return {"": FieldError("form.error.invalid", text)}
+    return {"": FieldError("form.error.invalid", Message.of(err))}  # in the reader's language
 
 
 # --- a run ---
@@ -412,6 +414,8 @@ def _run(session: Session, state: AppState, me: SignedIn, job_id: str) -> dict[s
         version = run.result.rpartition("@")[2]
     return {
         "run": run,
+        # why the job failed (reason, last event, stderr's tail), shown under "No model was made"
+        "failure": logs.failure(session, state.sealer, me.who, run.job, state.executors),
         "curves": curve_chart(curves),
         "ended": JobState(run.job.state).is_terminal(),
         "model_link": (

@@ -189,6 +189,8 @@ PORTAL: dict[tuple[str, str], str] = {
     ("POST", "/keys/{ref}/revoke"): "api_key.revoke",
     ("POST", "/deployments/{name}/{action}"): "deployment.stop deployment.start "
     "deployment.rollback",
+    ("POST", "/deploy"): "deployment.create",
+    ("POST", "/deployments/{name}/edit"): "deployment.scale deployment.update",
     ("POST", "/notebooks"): "notebook.create",
     ("POST", "/center/federation/settlements/{settlement_id}/settle"): "settlement.settle",
     ("POST", "/notebooks/act"): "notebook.start notebook.stop notebook.delete",

@@ -230,3 +230,63 @@ def follow_step(
             text = executor.logs(rep.handle, stream, size - sent)
             return mask(text, values, cut_before=True, cut_after=not done), size, done
     return "", sent, done
+
+
+TAIL_LINES = 40  # of stderr, under a failed job's cause
+_TAIL_BYTES = 64 * 1024  # read to find them: enough for 40 long lines, never a whole log
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a job ended without succeeding, as its page, the run page and the CLI open on it
+    (issue 37): its reason and message, the last event when it says more, and the last lines
+    of stderr of the replica that failed (a traceback's `ModuleNotFoundError` is there, while
+    stdout is often empty)."""
+
+    state: str
+    reason: str
+    message: str
+    exit_code: int | None
+    event: str  # the last event's message, when it is not the job's own ('' otherwise)
+    replica: int  # whose stderr `stderr` is
+    stderr: str  # its last TAIL_LINES lines, masked as its log is ('' when it wrote none)
+
+
+def failure(
+    session: Session,
+    sealer: Sealer,
+    who: Principal,
+    job: jobs.Job,
+    executors: dict[str, Executor],
+    *,
+    lines: int = TAIL_LINES,
+) -> Failure | None:
+    """The cause of `job`'s failure; None unless it ended failed (a cancel is the user's)."""
+    if job.state != JobState.FAILED.value:
+        return None
+    history = jobs.events(session, who, job.id)
+    last = history[-1].message if history else ""
+    failed = [r for r in job.replicas if r.exit_code not in (None, 0) or r.state == "failed"]
+    replica = (failed or job.replicas)[0].index if job.replicas else 0
+    text = ""
+    if job.replicas:
+        try:
+            text = read(
+                session, sealer, job, executors, index=replica, stream="stderr", tail=_TAIL_BYTES
+            )
+        except (ServiceError, OSError):  # gone with its node, refused by the guard: no tail
+            text = ""
+    return Failure(
+        state=job.state,
+        reason=job.reason,
+        message=job.message,
+        exit_code=job.exit_code,
+        event="" if last in ("", job.message) else last,
+        replica=replica,
+        stderr=last_lines(text, lines),
+    )
+
+
+def last_lines(text: str, lines: int = TAIL_LINES) -> str:
+    """The last `lines` lines of `text`, without the trailing newline."""
+    return "\n".join(text.rstrip("\n").splitlines()[-lines:]) if text.strip() else ""
