@@ -92,6 +92,25 @@ def _ensure_assets() -> None:
         pytest.fail(f"scripts/build-portal.sh failed:\n{proc.stdout}\n{proc.stderr}")
 
 
+@contextlib.contextmanager
+def portal_server(
+    factory: pytest.TempPathFactory, name: str, config: dict[str, Any]
+) -> Iterator[tuple[ServerProcess, httpx.Client]]:
+    """A real `aicc serve` with the portal's assets, its home in a fresh folder named `name`
+    and `config` as its config.yaml; stopped when the block ends, on a failure too."""
+    _ensure_assets()
+    home = factory.mktemp(name) / "home"
+    home.mkdir()
+    (home / "config.yaml").write_text(yaml.safe_dump(config))
+    server = ServerProcess(home, free_port()).start()
+    api: httpx.Client = server.client()
+    try:
+        yield server, api
+    finally:
+        api.close()
+        server.close()
+
+
 @dataclass
 class Site:
     server: ServerProcess

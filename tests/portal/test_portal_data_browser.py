@@ -13,25 +13,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import yaml
 from PIL import Image
 from portal_support import Person, make_person
 from test_portal_browser import (
     ARTIFACTS,
     NARROW,
     Watch,
-    _ensure_assets,
     axe_check,
     chromium,
     fits_the_screen,
     open_page,
+    portal_server,
     shot,
     sign_in,
 )
-
-from aicc.testing.servers import ServerProcess, free_port
 
 pytestmark = pytest.mark.slow
 __all__ = ["chromium"]  # the browser fixture, shared with the portal's other browser tests
@@ -67,18 +63,9 @@ def image_folder(root: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Person]]:
-    _ensure_assets()
-    home = tmp_path_factory.mktemp("portal-data") / "home"
-    home.mkdir()
     config = {"loop_interval_s": 0.5, "limits": {"max_upload_mib": 1}}
-    (home / "config.yaml").write_text(yaml.safe_dump(config))
-    server = ServerProcess(home, free_port()).start()
-    api: httpx.Client = server.client()
-    try:
+    with portal_server(tmp_path_factory, "portal-data", config) as (server, api):
         yield server.url, make_person(api, "lab", "dana")
-    finally:
-        api.close()
-        server.close()
 
 
 def test_a_data_set_is_uploaded_previewed_charted_and_compared(

@@ -10,20 +10,17 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from portal_support import TERMINAL, make_person, submit, wait_job
 from test_portal_browser import (
     Watch,
-    _ensure_assets,
     axe_check,
     chromium,
     narrow_tour,
     open_page,
+    portal_server,
     shot,
     sign_in,
 )
-
-from aicc.testing.servers import ServerProcess, free_port
 
 pytestmark = pytest.mark.slow
 __all__ = ["chromium"]
@@ -31,19 +28,10 @@ __all__ = ["chromium"]
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, httpx.Client]]:
-    _ensure_assets()
-    home = tmp_path_factory.mktemp("portal-deploy-form") / "home"
-    home.mkdir()
-    (home / "config.yaml").write_text(
-        yaml.safe_dump({"loop_interval_s": 0.2, "limits": {"grace_s": 1.0}})
-    )
-    server = ServerProcess(home, free_port()).start()
-    api: httpx.Client = server.client()
-    try:
+    with portal_server(
+        tmp_path_factory, "portal-deploy-form", {"loop_interval_s": 0.2, "limits": {"grace_s": 1.0}}
+    ) as (server, api):
         yield server.url, api
-    finally:
-        api.close()
-        server.close()
 
 
 def test_a_person_deploys_a_model_from_its_page(

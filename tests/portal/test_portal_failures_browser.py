@@ -12,11 +12,16 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from portal_support import Person, make_person
-from test_portal_browser import Watch, _ensure_assets, axe_check, chromium, open_page, shot, sign_in
-
-from aicc.testing.servers import ServerProcess, free_port
+from test_portal_browser import (
+    Watch,
+    axe_check,
+    chromium,
+    open_page,
+    portal_server,
+    shot,
+    sign_in,
+)
 
 pytestmark = pytest.mark.slow
 __all__ = ["chromium"]  # the browser fixture, shared with the portal's other browser tests
@@ -29,17 +34,9 @@ NOISY = (
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, httpx.Client, Person]]:
-    _ensure_assets()
-    home = tmp_path_factory.mktemp("portal-failures") / "home"
-    home.mkdir()
-    (home / "config.yaml").write_text(yaml.safe_dump({"loop_interval_s": 0.3}))
-    server = ServerProcess(home, free_port()).start()
-    api: httpx.Client = server.client()
-    try:
+    config = {"loop_interval_s": 0.3}
+    with portal_server(tmp_path_factory, "portal-failures", config) as (server, api):
         yield server.url, api, make_person(api, "plant", "dana")
-    finally:
-        api.close()
-        server.close()
 
 
 def failed_job(api: httpx.Client, person: Person) -> str:

@@ -12,25 +12,22 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import yaml
 from portal_support import Person, make_person
 from test_portal_browser import (
     NARROW,
     Watch,
-    _ensure_assets,
     axe_check,
     chromium,
     fits_the_screen,
     open_page,
+    portal_server,
     shot,
     sign_in,
 )
 
 from aicc.testing import templates
 from aicc.testing.datasets import push
-from aicc.testing.servers import ServerProcess, free_port
 
 pytestmark = pytest.mark.slow
 __all__ = ["chromium"]  # the browser fixture, shared with the portal's other browser tests
@@ -40,22 +37,14 @@ TEMPLATE = "credit-risk"  # trains in seconds
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Person, Person]]:
-    _ensure_assets()
-    home = tmp_path_factory.mktemp("portal-market") / "home"
-    home.mkdir()
-    (home / "config.yaml").write_text(yaml.safe_dump({"loop_interval_s": 0.5}))
-    server = ServerProcess(home, free_port()).start()
-    api: httpx.Client = server.client()
-    try:
+    config = {"loop_interval_s": 0.5}
+    with portal_server(tmp_path_factory, "portal-market", config) as (server, api):
         dana = make_person(api, "bank", "dana")
         eve = make_person(api, "rival", "eve")
         example = templates.example(TEMPLATE, tmp_path_factory.mktemp("loans") / "loans")
         files = {p.relative_to(example).as_posix(): p.read_bytes() for p in example.rglob("*.*")}
         push(api, "loan-book", files, dana.headers)
         yield server.url, dana, eve
-    finally:
-        api.close()
-        server.close()
 
 
 def test_bring_data_take_a_model_in_the_browser(

@@ -16,22 +16,19 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from fastapi.testclient import TestClient
 from portal_support import TERMINAL, Person, make_person, signed_in, submit, wait_job
 from test_portal_browser import (
     NARROW,
     Watch,
-    _ensure_assets,
     axe_check,
     chromium,
     fits_the_screen,
     open_page,
+    portal_server,
     shot,
     sign_in,
 )
-
-from aicc.testing.servers import ServerProcess, free_port
 
 __all__ = ["chromium"]  # the browser fixture, shared with the portal's other browser tests
 
@@ -99,17 +96,9 @@ def test_a_job_without_metrics_says_how_to_log_them(api: TestClient, alice: Pers
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, Person]]:
-    _ensure_assets()
-    home = tmp_path_factory.mktemp("portal-metrics") / "home"
-    home.mkdir()
-    (home / "config.yaml").write_text(yaml.safe_dump({"loop_interval_s": 0.5}))
-    server = ServerProcess(home, free_port()).start()
-    api: httpx.Client = server.client()
-    try:
-        yield server.url, home, make_person(api, "lab", "mira")
-    finally:
-        api.close()
-        server.close()
+    config = {"loop_interval_s": 0.5}
+    with portal_server(tmp_path_factory, "portal-metrics", config) as (server, api):
+        yield server.url, server.home, make_person(api, "lab", "mira")
 
 
 @pytest.mark.slow

@@ -12,21 +12,19 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from portal_support import make_person
 from test_portal_browser import (
     Watch,
-    _ensure_assets,
     axe_check,
     chromium,
     narrow_tour,
     open_page,
+    portal_server,
     shot,
     sign_in,
 )
 
 from aicc.testing.deployments import deploy
-from aicc.testing.servers import ServerProcess, free_port
 
 pytestmark = pytest.mark.slow
 __all__ = ["chromium"]
@@ -34,19 +32,10 @@ __all__ = ["chromium"]
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, httpx.Client]]:
-    _ensure_assets()
-    home = tmp_path_factory.mktemp("portal-model-apis") / "home"
-    home.mkdir()
-    (home / "config.yaml").write_text(
-        yaml.safe_dump({"loop_interval_s": 0.2, "limits": {"grace_s": 1.0}})
-    )
-    server = ServerProcess(home, free_port()).start()
-    api: httpx.Client = server.client()
-    try:
+    with portal_server(
+        tmp_path_factory, "portal-model-apis", {"loop_interval_s": 0.2, "limits": {"grace_s": 1.0}}
+    ) as (server, api):
         yield server.url, api
-    finally:
-        api.close()
-        server.close()
 
 
 def one_line(page: Any) -> None:

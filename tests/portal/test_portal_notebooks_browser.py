@@ -12,19 +12,16 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from portal_support import Person, make_person
 from test_portal_browser import (
     Watch,
-    _ensure_assets,
     axe_check,
     chromium,
     open_page,
+    portal_server,
     shot,
     sign_in,
 )
-
-from aicc.testing.servers import ServerProcess, free_port
 
 pytestmark = pytest.mark.slow
 __all__ = ["chromium"]
@@ -33,17 +30,9 @@ __all__ = ["chromium"]
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, httpx.Client]]:
     pytest.importorskip("jupyterlab", reason="pip install -e '.[notebooks]'")
-    _ensure_assets()
-    home = tmp_path_factory.mktemp("portal-notebooks") / "home"
-    home.mkdir()
-    (home / "config.yaml").write_text(yaml.safe_dump({"loop_interval_s": 0.3}))
-    server = ServerProcess(home, free_port()).start()
-    api: httpx.Client = server.client()
-    try:
+    config = {"loop_interval_s": 0.3}
+    with portal_server(tmp_path_factory, "portal-notebooks", config) as (server, api):
         yield server.url, api
-    finally:
-        api.close()
-        server.close()
 
 
 def running(api: httpx.Client, person: Person, name: str, timeout: float = 90) -> dict[str, Any]:
