@@ -37,22 +37,6 @@ IDLE_FOR = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
-class Utilization:
-    """One (group, simulated, day) row: `group` is the pool, the accelerator model or the
-    organization (`by`); rates are None where nothing was installed or measured."""
-
-    day: str
-    by: By
-    group: str
-    simulated: bool
-    capacity_device_hours: float
-    allocated_device_hours: float
-    allocation_rate: float | None
-    busy_rate: float | None
-    busy_samples: int
-
-
-@dataclass(frozen=True)
 class Device:
     node_id: str
     index: int
@@ -87,7 +71,7 @@ def utilization(
     days: int,
     zone: str,
     now: datetime,
-) -> list[Utilization]:
+) -> list[UtilizationRow]:
     """One row per (group, simulated, day) from `first`, `days` days. Center admins see every
     group; organization admins only their own organization's row (`by=org`)."""
     if not who.is_admin and not (who.role is Role.ORG_ADMIN and by == "org"):
@@ -98,7 +82,7 @@ def utilization(
     allocated, holders = _allocated(session, devices, bounds, now, by)
     busy = _busy(session, devices, bounds, holders, by, now)
     keys = set(allocated) | set(busy) | (set(capacity) if by != "org" else set())
-    rows: list[Utilization] = []
+    rows: list[UtilizationRow] = []
     for group, simulated, day in sorted(keys, key=lambda k: (k[2], k[0], k[1])):
         if by == "org" and not who.is_admin and group != who.org_id:
             continue
@@ -106,10 +90,9 @@ def utilization(
         held = allocated.get((group, simulated, day), 0.0)
         measured = busy.get((group, simulated, day))
         rows.append(
-            Utilization(
+            UtilizationRow(
                 day=(first + timedelta(days=day)).isoformat(),
-                by=by,
-                group=group,
+                **{by: group},
                 simulated=simulated,
                 capacity_device_hours=total / 3600,
                 allocated_device_hours=held / 3600,
@@ -232,20 +215,7 @@ def utilization_page(
     """`utilization` as the API answers it: each row names its group under `by` alone (the
     route answers with `exclude_unset`)."""
     rows = utilization(session, who, by=by, first=first, days=days, zone=zone, now=now)
-    items = [
-        UtilizationRow(
-            day=r.day,
-            **{r.by: r.group},
-            simulated=r.simulated,
-            capacity_device_hours=r.capacity_device_hours,
-            allocated_device_hours=r.allocated_device_hours,
-            allocation_rate=r.allocation_rate,
-            busy_rate=r.busy_rate,
-            busy_samples=r.busy_samples,
-        )
-        for r in rows
-    ]
-    return UtilizationPage(items=items, next_cursor=None)
+    return UtilizationPage(items=rows, next_cursor=None)
 
 
 def idle(session: Session, who: Principal, *, now: datetime) -> list[IdleReplica]:

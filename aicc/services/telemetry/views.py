@@ -28,6 +28,15 @@ class UtilizationRow(BaseModel):
     busy_rate: float | None = Field(description="measured (NVML) or null, never estimated")
     busy_samples: int
 
+    @property
+    def by(self) -> str:
+        """Which of `pool`, `model` and `org` this row names (the one that was set)."""
+        return next(key for key in ("pool", "model", "org") if key in self.model_fields_set)
+
+    @property
+    def group(self) -> str:
+        return str(getattr(self, self.by) or "")
+
 
 # A page of rows; answered with `exclude_unset`, so a row names only its own group.
 class Utilization(BaseModel):

@@ -98,6 +98,7 @@ def test_metrics_are_prometheus_text_for_operators_only(tmp_path: Path) -> None:
         rows = api.get("/api/v1/kpis/utilization", params={"by": "model"}).json()["items"]
         (row,) = rows
         assert row["simulated"] is True and row["busy_rate"] is None  # nothing measured
+        assert "model" in row and "pool" not in row and "org" not in row  # its group alone
         assert row["allocated_device_hours"] > 0 and 0 < row["allocation_rate"] < 1
         assert api.get("/api/v1/kpis/idle").json()["items"] == []
         assert api.get("/api/v1/kpis/utilization", headers=member).status_code == 403
