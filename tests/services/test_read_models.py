@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import re
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,6 +19,7 @@ from aicc.services.jobs import jobs
 from aicc.services.nodes import nodes
 from aicc.services.nodes import views as node_views_module
 from aicc.services.tenancy import audit, tenancy, tokens, views
+from aicc.store import tables as store_tables
 from aicc.testing.jobs import submit, wait_state
 
 # Rows the books settle invoices with (voucher and subsidy balances), read only inside
@@ -46,10 +48,11 @@ def _public_functions() -> list[tuple[str, object]]:
 
 
 def test_no_service_returns_a_row() -> None:
+    tables = {name for name in dir(store_tables) if name.endswith("Row")}  # the ORM's classes
     returning_rows = [
         name
         for name, fn in _public_functions()
-        if "Row" in str(inspect.signature(fn).return_annotation)  # type: ignore[arg-type]
+        if tables & set(re.findall(r"\w+", str(inspect.signature(fn).return_annotation)))
     ]
     inside = INSIDE_THE_BOOKS | INSIDE_THE_DATA_SERVICE
     assert sorted(set(returning_rows) - inside) == []
