@@ -10,6 +10,7 @@ job runs, and a downloaded model's `predict.py` runs without AICC.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -19,6 +20,7 @@ import time
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -149,24 +151,220 @@ def find_table(data: Path, columns: Sequence[str] | Any) -> Path:
 
 
 def read_table(path: Path, limit: int | None = None) -> dict[str, list[Any]]:
-    """A CSV, TSV, Parquet or JSON lines file as {column: values}."""
+    """A table file as {column: values}: CSV or TSV (UTF-8, UTF-8 with a BOM, UTF-16 with a
+    BOM, or GBK/GB18030; `,` `;` tab or `|` between cells), a JSON array of objects, JSON lines,
+    or Parquet. It reads what the data set's preview reads, so a table that passes the fit
+    check is a table the run can read."""
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         import pyarrow.parquet as pq
 
         table = pq.read_table(path)
-    elif suffix in (".jsonl", ".ndjson", ".json"):
-        import pyarrow.json as pj
-
-        table = pj.read_json(path)
     else:
-        import pyarrow.csv as pc
-
-        delimiter = "\t" if suffix == ".tsv" else ","
-        table = pc.read_csv(path, parse_options=pc.ParseOptions(delimiter=delimiter))
+        text = _decoded(path.read_bytes())
+        if suffix in (".jsonl", ".ndjson", ".json"):
+            return _json_table(text, path, limit)
+        table = _csv_table(text, "\t" if suffix == ".tsv" else _delimiter(text))
     if limit is not None:
         table = table.slice(0, limit)
     return {name: table.column(name).to_pylist() for name in table.column_names}
+
+
+ENCODINGS = ("utf-8", "gb18030")  # tried in turn; a BOM decides before them
+
+
+def _decoded(data: bytes) -> str:
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="replace")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", errors="replace")
+    for encoding in ENCODINGS:
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("utf-8", errors="replace")
+
+
+def _delimiter(text: str) -> str:
+    """The delimiter of a CSV: of `,` `;` tab `|`, the one found most often, outside quotes,
+    on the same count in the first lines."""
+    lines = [line for line in text[:65536].splitlines()[:20] if line.strip()]
+    best, score = ",", 0
+    for candidate in (",", ";", "\t", "|"):
+        counts = [len(_unquoted(line).split(candidate)) - 1 for line in lines]
+        steady = counts and min(counts) > 0 and counts.count(counts[0]) >= len(counts) * 0.8
+        if steady and counts[0] > score:
+            best, score = candidate, counts[0]
+    return best
+
+
+def _unquoted(line: str) -> str:
+    parts = line.split('"')
+    return "".join(parts[0::2])
+
+
+def _csv_table(text: str, delimiter: str) -> Any:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.csv as pc
+
+    data = text.encode("utf-8")
+    parse = pc.ParseOptions(delimiter=delimiter, newlines_in_values=True)
+    try:
+        return pc.read_csv(io.BytesIO(data), parse_options=parse)
+    except pa.ArrowInvalid:
+        # a column whose first block looked like numbers and later held text: infer the
+        # types from the whole file at once
+        whole = pc.ReadOptions(block_size=max(len(data) + 1, 1 << 20))
+        return pc.read_csv(io.BytesIO(data), parse_options=parse, read_options=whole)
+
+
+def _json_table(text: str, path: Path, limit: int | None) -> dict[str, list[Any]]:
+    """A JSON array of objects, or JSON lines (an object per line), as columns; a key a row
+    lacks is None in that row."""
+    body = text.strip()
+    try:
+        if body.startswith("["):
+            rows = json.loads(body)
+        else:
+            rows = [json.loads(line) for line in body.splitlines() if line.strip()]
+    except json.JSONDecodeError as e:
+        raise SystemExit(f"{path.name} is not JSON lines or a JSON array: {e}") from None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise SystemExit(f"{path.name} holds no objects (a row per object)")
+    if limit is not None:
+        rows = rows[:limit]
+    names: dict[str, None] = {}
+    for row in rows:
+        names.update(dict.fromkeys(row))
+    return {name: [row.get(name) for row in rows] for name in names}
+
+
+# The formats of a date column, most specific first; a column's values share one.
+TIME_FORMATS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%Y/%m/%d",
+    "%Y.%m.%d",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y",
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y",
+    "%d.%m.%Y",
+    "%Y%m%d",
+    "%Y%m%d%H%M%S",
+    "%Y-%m",
+    "%Y/%m",
+    "%Y年%m月%d日 %H:%M:%S",
+    "%Y年%m月%d日 %H:%M",
+    "%Y年%m月%d日",
+    "%Y年%m月",
+    "%d %b %Y",
+    "%b %d %Y",
+    "%b %d, %Y",
+    "%Y",
+)
+
+
+def parse_times(values: Sequence[Any]) -> list[datetime | None]:
+    """A column's cells as times, None where a cell is empty or not a time. Text takes the
+    one format (ISO 8601, or one of `TIME_FORMATS`) that reads most of its values, so
+    `01/02/2010` is read the same way on every row; whole numbers read as `20100102` or as a
+    year; dates are midnight; times with a zone are in UTC, without it."""
+    texts = sorted({v.strip() for v in values if isinstance(v, str) and v.strip()})
+    chosen = _time_format(texts[:: max(1, len(texts) // 200)]) if texts else None
+    parsed: dict[str, datetime | None] = {}
+    out: list[datetime | None] = []
+    for value in values:
+        if isinstance(value, str):
+            key = value.strip()
+            if key not in parsed:
+                parsed[key] = _text_time(key, chosen)
+            out.append(parsed[key])
+        else:
+            out.append(_time(value))
+    return out
+
+
+def _time_format(sample: Sequence[str]) -> str | None:
+    """The format that reads most of `sample` ("iso" for ISO 8601), None when none does."""
+    best, score = None, 0
+    for fmt in ("iso", *TIME_FORMATS):
+        hits = sum(_text_time(text, fmt) is not None for text in sample)
+        if hits > score:
+            best, score = fmt, hits
+    return best
+
+
+def _text_time(text: str, fmt: str | None) -> datetime | None:
+    if not text or fmt is None:
+        return None
+    try:
+        if fmt == "iso":
+            if len(text) < 10 or text[4] != "-":
+                return None
+            return _naive(datetime.fromisoformat(text))
+        return datetime.strptime(text, fmt)
+    except ValueError:
+        return None
+
+
+def _time(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return _naive(value)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not math.isfinite(value) or value != int(value):
+        return None
+    whole = int(value)
+    try:
+        if 10_000_101 <= whole <= 29_991_231:
+            return datetime.strptime(str(whole), "%Y%m%d")
+        if 1000 <= whole <= 2999:
+            return datetime(whole, 1, 1)
+    except ValueError:
+        return None
+    return None
+
+
+def _naive(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+# A series' frequency by the usual gap between its times: (code, smallest, largest gap in days).
+FREQUENCIES = (
+    ("H", 1 / 24 * 0.99, 1 / 24 * 1.01),
+    ("D", 0.99, 1.01),
+    ("W", 6.99, 7.01),
+    ("M", 27.9, 31.1),
+    ("Q", 88.9, 92.1),
+    ("Y", 364.9, 366.1),
+)
+
+
+def frequency(times: Sequence[datetime | None]) -> str | None:
+    """The series' frequency: `H`, `D`, `W`, `M`, `Q` or `Y` when at least 80% of the gaps
+    between its distinct, sorted times are of one of them (a few missing steps allowed); None
+    when the times are irregular or too few."""
+    moments = sorted({t for t in times if t is not None})
+    if len(moments) < 3:
+        return None
+    gaps = [(b - a).total_seconds() / 86400 for a, b in itertools.pairwise(moments)]
+    for code, low, high in FREQUENCIES:
+        if sum(low <= gap <= high for gap in gaps) >= 0.8 * len(gaps):
+            return code
+    return None
 
 
 def write_table(path: Path, columns: Mapping[str, Sequence[Any]]) -> None:

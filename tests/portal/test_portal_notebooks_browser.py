@@ -46,6 +46,14 @@ def running(api: httpx.Client, person: Person, name: str, timeout: float = 90) -
         time.sleep(0.3)
 
 
+def lab_ready(page: Any, address: str, timeout: float = 180) -> None:
+    """Wait until JupyterLab itself answers `address` in this browser's session."""
+    deadline = time.monotonic() + timeout
+    while (answer := page.request.get(address)).status != 200:
+        assert time.monotonic() < deadline, f"JupyterLab did not answer: {answer.status}"
+        time.sleep(1)
+
+
 def test_a_person_runs_a_cell_in_their_notebook_and_nobody_else_gets_in(
     served: tuple[str, httpx.Client], chromium: Any
 ) -> None:
@@ -74,8 +82,16 @@ def test_a_person_runs_a_cell_in_their_notebook_and_nobody_else_gets_in(
     # The server's own URL, the owner's session: JupyterLab, then a kernel over the websocket.
     lab = page.context.new_page()
     watch.attach(lab)
-    lab.goto(url + notebook["url"])  # a 503 page that reloads itself while JupyterLab starts
-    lab.locator(".jp-LauncherCard[title*='Python 3']").first.click(timeout=60_000)
+    # JupyterLab answers (not the 503 page that reloads itself) before the browser opens it:
+    # on a loaded machine its first answer can take a minute, and its page many more requests
+    lab_ready(lab, url + notebook["url"])
+    lab.goto(url + notebook["url"])
+    launcher = lab.locator(".jp-LauncherCard[title*='Python 3']").first
+    try:
+        launcher.click(timeout=120_000)
+    except Exception:
+        shot(lab, "notebook-no-launcher")  # what the page showed instead
+        raise
     cell = lab.locator(".jp-Cell .cm-content").first
     expect(cell).to_be_visible(timeout=30_000)
     # the kernel's websocket, through the proxy: its status reaches the page

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,3 +42,54 @@ def test_boosting_losses_are_logged_from_the_first_tree(tmp_path: Path) -> None:
     run.log_losses([0.9, 0.5, 0.4], [1.0, 0.6, 0.5])
     points = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [(p["step"], p["loss"], p["val_loss"]) for p in points] == [(1, 0.5, 0.6), (2, 0.4, 0.5)]
+
+
+def test_tables_are_read_in_the_encodings_and_shapes_people_bring(tmp_path: Path) -> None:
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes("城市;温度;天气\n北京;3;晴\n上海;8;雨\n".encode("gbk"))
+    assert aicc_template.read_table(gbk) == {
+        "城市": ["北京", "上海"],
+        "温度": [3, 8],
+        "天气": ["晴", "雨"],
+    }
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes("\ufeffa|b\n1|x\n2|y\n".encode())
+    assert aicc_template.read_table(bom) == {"a": [1, 2], "b": ["x", "y"]}
+    array = tmp_path / "cars.json"
+    array.write_text('[{"model": "a", "hp": 90}, {"model": "b", "mpg": 31.5}]')
+    lines = tmp_path / "cars.jsonl"
+    lines.write_text('{"model": "a", "hp": 90}\n{"model": "b", "mpg": 31.5}\n')
+    wanted = {"model": ["a", "b"], "hp": [90, None], "mpg": [None, 31.5]}
+    assert aicc_template.read_table(array) == wanted == aicc_template.read_table(lines)
+    late = tmp_path / "late.csv"  # text after the first block of numbers
+    late.write_text("code\n" + "1\n" * 150_000 + "A7\n")
+    assert aicc_template.read_table(late)["code"][-1] == "A7"
+
+
+def test_a_date_column_is_read_in_one_format() -> None:
+    read = aicc_template.parse_times
+    assert read(["2010/01/01 00:00", "2010/01/01 01:00", "soon", None]) == [
+        datetime(2010, 1, 1),
+        datetime(2010, 1, 1, 1),
+        None,
+        None,
+    ]
+    assert read(["01/02/2010", "13/02/2010"]) == [datetime(2010, 2, 1), datetime(2010, 2, 13)]
+    assert read(["01/02/2010", "02/03/2010"]) == [datetime(2010, 1, 2), datetime(2010, 2, 3)]
+    assert read([20100102, 2011, "x"]) == [datetime(2010, 1, 2), datetime(2011, 1, 1), None]
+    assert read(["2010年1月2日"]) == [datetime(2010, 1, 2)]
+    assert read(["2010-01-05T10:00:00+08:00"]) == [datetime(2010, 1, 5, 2)]
+
+
+def test_a_series_frequency_is_the_data_s() -> None:
+    start = datetime(2020, 1, 1)
+    hourly = [start + timedelta(hours=h) for h in range(60)]
+    daily = [start + timedelta(days=d) for d in range(60) if d != 30]  # a missing day
+    months = aicc_template.parse_times([f"2020-{m:02d}" for m in range(1, 13)])
+    assert aicc_template.frequency(hourly) == "H"
+    assert aicc_template.frequency(daily) == "D"
+    assert aicc_template.frequency(months) == "M"
+    assert (
+        aicc_template.frequency([start, start + timedelta(days=1), start + timedelta(days=9)])
+        is None
+    )
