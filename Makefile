@@ -10,7 +10,7 @@ PORT ?= 8080
 # three federated servers): on the 2-core VM, 38 minutes of tests take 23 on two workers.
 TEST_WORKERS ?= 2
 
-.PHONY: run test install install-test portal wheel lint typecheck check clean
+.PHONY: run test install install-test templates portal wheel lint typecheck check clean
 
 $(BIN)/python:
 	@bash scripts/preflight.sh $(PYTHON)
@@ -25,6 +25,18 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
+
+# What the README's tour runs beyond the server: PyTorch for CPU (before the extras, so that
+# peft does not pull a CUDA build), the built-in templates' libraries and JupyterLab. Measured
+# on the 2-core dev VM from the local package mirror: 5.5 min and 1.5 GB on top of `make run`'s
+# 1 min and 0.7 GB, so `make run` leaves them out and a template run without them is refused
+# with this command.
+$(VENV)/.installed-templates: pyproject.toml | $(VENV)/.installed
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[templates,notebooks]'
+	touch $@
+
+templates: $(VENV)/.installed-templates
 
 # Tools the tests run as commands, in a venv of their own: openapi-python-client pins a Typer
 # older than the CLI's (tests/api/test_openapi.py generates a client from /openapi.json).
@@ -47,6 +59,7 @@ wheel: portal | $(BIN)/python
 	@ls dist/aicc-*.whl
 
 run: install portal
+	@$(BIN)/python -c "import sklearn, torch" 2>/dev/null || echo "templates, notebooks and the tour's jobs need more libraries: make templates"
 	@echo "AICC at http://$(HOST):$(PORT)  (portal and API; sign in with the token in $(AICC_HOME)/admin.token)"
 	AICC_HOME=$(AICC_HOME) $(BIN)/aicc serve --host $(HOST) --port $(PORT)
 

@@ -91,9 +91,47 @@ VERSION = Noun(
         col("DATA", "lineage", lambda x: ", ".join((x or {}).get("datasets") or []) or None),
         col("TEMPLATE", "lineage", lambda x: (x or {}).get("template")),
         col("PARAMS", "params", lambda p: ", ".join(f"{k}={v}" for k, v in sorted(p.items()))),
+        col("INPUT", "input_schema", lambda s: _schema(s)),
+        col("FACTS", "facts", lambda f: _facts(f)),
+        col("NOTES", "notes", lambda n: "; ".join(n) or None),
         CREATED,
     ],
 )
+
+
+def _schema(schema: Json | None) -> str | None:
+    """What the version takes, in its user's column names: `name (type)`, optional ones
+    marked, and what it answers."""
+    if not schema:
+        return None
+    cols = [
+        f"{i['name']} ({i['type']}{'' if i.get('required', True) else ', optional'})"
+        for i in schema["inputs"]
+    ]
+    out = ", ".join(cols[:30]) + (f" and {len(cols) - 30} more" if len(cols) > 30 else "")
+    answers = ", ".join(o["name"] for o in schema.get("outputs") or [])
+    return f"{out}; answers {answers}" if answers else out
+
+
+def _facts(facts: Json | None) -> str | None:
+    if not facts:
+        return None
+    parts = [f"{facts['rows']:,} rows" if facts.get("rows") is not None else ""]
+    parts += [f"target {facts['target']}" if facts.get("target") else ""]
+    parts += [
+        str(facts.get("task") or ""),
+        f"frequency {facts['frequency']}" if facts.get("frequency") else "",
+    ]
+    if facts.get("metric") and facts.get("score") is not None:
+        held = f"held-out {facts['metric']} {facts['score']:.4g}"
+        if facts.get("baseline") is not None:
+            named = (facts.get("baseline_name") or {}).get("en") or "baseline"
+            held += f" ({named}: {facts['baseline']:.4g})"
+        parts.append(held)
+    parts += [f"dropped {d['column']}" for d in facts.get("dropped") or []]
+    return ", ".join(p for p in parts if p) or None
+
+
 Ref = Annotated[str, typer.Argument(help="NAME, NAME@VERSION or ORG/PROJECT/NAME@VERSION.")]
 
 
@@ -115,8 +153,98 @@ def model_get(api: "Client", ref: Ref, project: ProjectOption = None) -> "Model"
 
 @VERSION.get(app, "version")
 def model_version(api: "Client", ref: Ref, project: ProjectOption = None) -> "ModelVersion":
-    """One version: format, metrics, lineage, hyperparameters, files (the latest without @N)."""
+    """One version: format, metrics, lineage, hyperparameters, input schema, facts, files
+    (the latest without @N)."""
     return api.models.version(ref, project=project)
+
+
+@VERSION.get(app, "show")
+def model_show(api: "Client", ref: Ref, project: ProjectOption = None) -> "ModelVersion":
+    """One version (as `model version`): what it takes (its input schema, in your columns),
+    the facts of its training, metrics, lineage (the latest without @N)."""
+    return api.models.version(ref, project=project)
+
+
+@app.command("predict")
+@handle_errors
+def model_predict(
+    ref: Ref,
+    data: Annotated[str, typer.Option(help="NAME@N: the data set version to predict on.")],
+    output: Annotated[
+        str | None,
+        typer.Option(help="The data set the predictions go to (default: MODEL-predictions)."),
+    ] = None,
+    table: Annotated[
+        str | None, typer.Option(help="The file of --data to read (default: its largest table).")
+    ] = None,
+    project: ProjectOption = None,
+    as_json: JsonFlag = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Wait for the job and its predictions: print the data set version they became "
+            "(exit 0), or why there is none (exit 1).",
+        ),
+    ] = False,
+) -> None:
+    """Batch prediction: run model version NAME@N on a data set version; its predictions
+    become the next version of a data set. A data set without the columns the model needs is
+    refused before anything runs, naming them. --json prints the job (with --wait, the batch
+    prediction at its end)."""
+    with client() as api:
+        job = plain(api.models.predict(ref, data=data, output=output, project=project, table=table))
+        if not wait:
+            confirm(
+                job,
+                f"submitted batch prediction job {job['id']}: `aicc job logs {job['id']} -f`; "
+                f"`aicc model predict ... --wait` waits for its data set version",
+                as_json=as_json,
+            )
+            return
+        if not as_json:
+            status(f"submitted batch prediction job {job['id']}")
+        final, done = _wait_prediction(api, ref, job["id"], quiet=as_json)
+        if as_json:
+            print_json(done)
+        if final["state"] != "succeeded" or done["state"] != "done":
+            if not as_json:
+                outcome(final)
+                print_cause(api, final)
+                if final["state"] == "succeeded":
+                    why = done["result"] or "not delivered yet; is the server's loop running?"
+                    status(f"no predictions were delivered: {why}")
+            raise typer.Exit(1)
+        if not as_json:
+            status(f"predictions: {done['result']} (`aicc data preview {done['result']}`)")
+            print(done["result"])
+
+
+DELIVERY_WAIT_S = 300  # the server's loops deliver a job's outputs within a pass or two
+
+
+def _wait_prediction(api: "Client", ref: str, job_id: str, *, quiet: bool) -> tuple[Json, Json]:
+    """Poll the job until it ended (a line on stderr each time its state changes), then its
+    batch prediction until the predictions were delivered: (the job, the batch prediction)."""
+    import time
+
+    from aicc.core.states import TERMINAL
+
+    seen = ""
+    while True:
+        job = api.jobs.get(job_id).model_dump(mode="json")
+        if job["state"] != seen and not quiet:
+            status(f"[dim]job {job_id}: {job['state']}[/dim]")
+        seen = job["state"]
+        if job["state"] in TERMINAL:
+            break
+        time.sleep(0.5)
+    deadline = time.monotonic() + DELIVERY_WAIT_S
+    while True:
+        done = api.models.prediction(ref, job_id).model_dump(mode="json")
+        if done["state"] != "pending" or time.monotonic() > deadline:
+            return job, done
+        time.sleep(0.5)
 
 
 @VERSION.action(app, "register", lambda v: f"registered {v['ref']} ({v['file_count']} files)")
@@ -183,10 +311,24 @@ def model_rm(
 # --- templates -----------------------------------------------------------------------------------
 
 
+CHOICES_SHOWN = 12  # a role's candidate columns listed in `template list --data`
+
+
 def _fit(fit: Any) -> str | None:
+    """The FITS column: `fits`, `fits (choose target: a, b, c)` for a generic template whose
+    column to predict is the caller's to choose (`template run --column target=COLUMN`), or
+    `no: why`."""
     if not fit:
         return None
-    return "fits" if fit["ok"] else f"no: {fit['reason']}"
+    if not fit["ok"]:
+        return f"no: {fit['reason']}"
+    said = []
+    for role, names in (fit.get("choose") or {}).items():
+        more = " ..." if len(names) > CHOICES_SHOWN else ""
+        said.append(f"choose {role}: {', '.join(names[:CHOICES_SHOWN])}{more}")
+    if not said and fit.get("task"):
+        said.append(str(fit["task"]))
+    return f"fits ({'; '.join(said)})" if said else "fits"
 
 
 TEMPLATES = Noun(

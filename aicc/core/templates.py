@@ -22,10 +22,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from aicc.core import template_fit as facts
 
 INDUSTRIES = (
     "manufacturing",
@@ -51,6 +53,7 @@ TASKS = (
     "ner",
     "tabular-classification",
     "tabular-regression",
+    "tabular-prediction",  # classification or regression, as the target column's values say
     "forecasting",
     "anomaly-detection",
     "recommendation",
@@ -136,11 +139,14 @@ class Param(BaseModel):
 
 
 class Column(BaseModel):
-    """A column the input table must have (by this name, or as the user maps it)."""
+    """A column the input table must have (by this name, or as the user maps it). A column
+    with `choose` is a role the caller gives a column of the data (`--column target=weather`):
+    when the data has no column of its name, the fit check names the candidates."""
 
     model_config = ConfigDict(extra="forbid")
     name: Annotated[str, Field(min_length=1, max_length=200)]
     type: Literal["string", "integer", "number", "datetime", "category", "any"]
+    choose: bool = False
     help: Words | None = None
 
 
@@ -153,13 +159,18 @@ class Input(BaseModel):
     columns: list[Column] = Field(default_factory=list, max_length=50)
     min_rows: Annotated[int, Field(ge=1)] = 10  # a table's, or the images'
     min_classes: Annotated[int, Field(ge=1)] = 2  # image folders: subfolders with images
+    # `features`: every other column of the data is an input of the model (a generic
+    # template's); `ignore`: the template reads only the columns it names.
+    rest: Literal["features", "ignore"] = "ignore"
 
     @model_validator(mode="after")
     def _columns_for_tables(self) -> Input:
         if self.kind == "table" and not self.columns:
             raise ValueError("a table input names its columns")
-        if self.kind == "image-folder" and self.columns:
+        if self.kind == "image-folder" and (self.columns or self.rest != "ignore"):
             raise ValueError("an image folder has no columns")
+        if self.rest == "features" and not all(c.choose for c in self.columns):
+            raise ValueError("a table whose other columns are features names only chosen roles")
         return self
 
 
@@ -293,12 +304,19 @@ def check_params(manifest: Manifest, given: Mapping[str, object]) -> dict[str, A
 @dataclass(frozen=True)
 class Fit:
     """Whether a data set version fits a template: `ok`, and if not `reason`; for a table, the
-    file and the column of the data for each of the template's columns."""
+    file and the column of the data for each of the template's columns. `choose`: the roles
+    still to be given a column (`--column ROLE=COLUMN`), each with the data's columns that can
+    play it, in table order; a run waits for them. `task`: what a `tabular-prediction`
+    template's target makes of it (classification or regression). `warnings`: what the run
+    will do about the data that the caller should know (a copy of the target it drops)."""
 
     ok: bool
     reason: str = ""
     table: str | None = None
     columns: Mapping[str, str] | None = None
+    choose: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    task: str | None = None
+    warnings: tuple[str, ...] = ()
 
 
 def fit(
@@ -321,18 +339,45 @@ def fit(
         return Fit(False, f"the template has no column {unknown[0]} to map")
     reasons = []
     for path in sorted(tables, key=lambda p: -int(tables[p].get("rows") or 0)):
-        got = _fit_table(spec, path, tables[path], mapping)
+        got = _fit_table(manifest, path, tables[path], mapping)
         if got.ok:
             return got
         reasons.append(got.reason)
     return Fit(False, reasons[0])
 
 
-def _fit_table(spec: Input, path: str, table: Mapping[str, Any], mapping: Mapping[str, str]) -> Fit:
+def _fit_table(
+    manifest: Manifest, path: str, table: Mapping[str, Any], mapping: Mapping[str, str]
+) -> Fit:
+    spec = manifest.input
+    columns = facts.described(table)
+    by_name = {c.name: c for c in columns}
     have = {str(c["name"]): str(c["type"]).upper() for c in table.get("columns") or ()}
+    rows = int(table.get("rows") or 0)
     chosen: dict[str, str] = {}
+    choose: dict[str, tuple[str, ...]] = {}
+    twice = _twice(mapping)
+    if twice:
+        return Fit(False, f"{path}: {twice}")
     for column in spec.columns:
         name = mapping.get(column.name, column.name)
+        if column.choose and column.name not in mapping and name not in have:
+            taken = set(mapping.values())
+            found = [
+                c
+                for c in facts.candidates(column.name, column.type, columns, rows, manifest.task)
+                if c not in taken and c not in chosen.values()
+            ]
+            if not found:
+                return Fit(
+                    False,
+                    f"{path} has no column that can be the {column.name} "
+                    f"({_a_column(column.type)})",
+                )
+            if len(found) > 1:
+                choose[column.name] = tuple(found)
+                continue
+            name = found[0]  # the only one: picked
         if name not in have:
             listed = ", ".join(list(have)[:12]) + (" ..." if len(have) > 12 else "")
             return Fit(
@@ -346,10 +391,108 @@ def _fit_table(spec: Input, path: str, table: Mapping[str, Any], mapping: Mappin
                 False, f"{path}: column {name} is {have[name]}, not {_a_column(column.type)}"
             )
         chosen[column.name] = name
-    rows = int(table.get("rows") or 0)
+    twice = _twice(chosen)
+    if twice:
+        return Fit(False, f"{path}: {twice}")
     if rows < spec.min_rows:
         return Fit(False, f"{path} has {rows} rows; the template needs at least {spec.min_rows}")
-    return Fit(True, table=path, columns=chosen)
+    checked = _roles(manifest, path, table, by_name, chosen)
+    if isinstance(checked, Fit):
+        return checked
+    task, warnings = checked
+    return Fit(True, table=path, columns=chosen, choose=choose, task=task, warnings=warnings)
+
+
+def _twice(chosen: Mapping[str, str]) -> str:
+    """A data column given two roles (the target also as the time): the model would see what it
+    predicts."""
+    roles: dict[str, list[str]] = {}
+    for role, name in chosen.items():
+        roles.setdefault(name, []).append(role)
+    for name, played in roles.items():
+        if len(played) > 1:
+            first, second = played[:2]
+            return f"column {name} is both the {first} and the {second}; a column plays one role"
+    return ""
+
+
+def _roles(
+    manifest: Manifest,
+    path: str,
+    table: Mapping[str, Any],
+    by_name: Mapping[str, facts.Described],
+    chosen: Mapping[str, str],
+) -> Fit | tuple[str | None, tuple[str, ...]]:
+    """The checks of chosen roles' columns (a generic template's), by what the data set
+    version knows of them: dates that read, a target that can be learned. A refusal, or the
+    task the target implies and the warnings."""
+    spec = manifest.input
+    rows = int(table.get("rows") or 0)
+    task: str | None = None
+    warnings: list[str] = []
+    for column in spec.columns:
+        data = by_name.get(chosen.get(column.name, ""))
+        if not column.choose or data is None:
+            continue
+        if column.type == "datetime" or column.name == "time":
+            refused = _times(path, data, rows)
+            if refused:
+                return Fit(False, refused)
+            continue
+        if column.type != "any":
+            continue
+        if manifest.task == "tabular-prediction":
+            task = facts.task_of(data)
+        learned = task or ("classification" if manifest.task == "text-classification" else None)
+        if learned == "classification":
+            refused = _learnable(path, data, table, rows)
+            if refused:
+                return Fit(False, refused)
+        if spec.rest == "features":
+            for copy in facts.copies(data, list(by_name.values()), list(chosen.values())):
+                warnings.append(
+                    f"column {copy} is a copy of {data.name} (the same value on every row); "
+                    "the run leaves it out"
+                )
+    return task, tuple(warnings)
+
+
+def _times(path: str, data: facts.Described, rows: int) -> str:
+    """Why a column cannot be a series' time ('' when it can): text that does not read as
+    dates (naming a value that does not), or numbers that are not dates or years."""
+    if data.text:
+        bad = facts.bad_time(data)
+        if bad is None:
+            return ""
+        shown = f"{bad!r}" if bad else "no values"
+        return (
+            f"{path}: column {data.name} holds {shown}, not a date or time the run reads "
+            "(2010-01-31, 2010/01/31 00:00, 01/31/2010, 20100131, 2010-01, 2010年1月31日)"
+        )
+    if facts.times(data, rows) or (not data.known and data.type in facts.INTEGERS):
+        return ""
+    return f"{path}: column {data.name} is {data.type}, not dates or times"
+
+
+def _learnable(path: str, target: facts.Described, table: Mapping[str, Any], rows: int) -> str:
+    """Why a classification target cannot be learned ('' when it can): a value per row (an
+    ID), or fewer than 2 classes with 2 rows each."""
+    if facts.id_like(target, rows):
+        return (
+            f"{path}: column {target.name} has a different value on every row (an ID); "
+            "choose a column whose values repeat"
+        )
+    counts = facts.classes(target)
+    if counts is None or not facts.exact(table):
+        return ""
+    enough = [value for value, n in counts.items() if n >= 2]
+    if len(enough) >= 2:
+        return ""
+    shown = ", ".join(f"{v}: {n}" for v, n in sorted(counts.items(), key=lambda kv: -kv[1])[:10])
+    return (
+        f"{path}: column {target.name} has {len(enough)} value(s) on 2 rows or more ({shown}); "
+        "predicting it needs at least 2 classes with 2 rows each"
+    )
 
 
 def _a_column(kind: str) -> str:
@@ -371,9 +514,12 @@ def _fit_images(spec: Input, files: Sequence[str]) -> Fit:
     images = sum(classes.values())
     if not images:
         return Fit(False, "it has no images in class folders (CLASS/IMAGE.png)")
-    if len(classes) < spec.min_classes:
+    learnable = sum(n >= 2 for n in classes.values())  # a class of one image is left out
+    if learnable < spec.min_classes:
         return Fit(
-            False, f"it has {len(classes)} class folder(s); the template needs {spec.min_classes}"
+            False,
+            f"it has {learnable} class folder(s) with 2 images or more; the template needs "
+            f"{spec.min_classes}",
         )
     if images < spec.min_rows:
         return Fit(False, f"it has {images} images; the template needs at least {spec.min_rows}")

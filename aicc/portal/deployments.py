@@ -87,6 +87,7 @@ def deployment_page(
         revisions=history,
         done=done if done in DONE else "",
         chat=model_apis.Chat(),
+        predicted=None,
         **model_apis.context(session, state, me, name, found.project_id),
     )
 

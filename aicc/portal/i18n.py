@@ -7,12 +7,18 @@ filled at render time. English is the reference catalog: a key missing elsewhere
 The services' refusals (`ServiceError`) are English templates with values: a page shows them
 as a `Message`, and `Translator.message` looks the template up in `i18n/errors.<language>.json`
 (English template -> its translation, as gettext does), falling back to the English text.
+
+What the server stores already filled in (a job's events and message, why it waits, why a run
+made no model) is English text, not a template: `Translator.said` matches it against the
+templates of `i18n/said.<language>.json` at render time (no stored key, no migration), and falls
+back to the text as it is.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -41,6 +47,27 @@ def error_catalog(language: str) -> dict[str, str]:
     path = CATALOGS / f"errors.{language}.json"
     data: dict[str, str] = json.loads(path.read_text("utf-8")) if path.is_file() else {}
     return data
+
+
+# A placeholder of `said` whose value is itself a code or a message, and how it is translated.
+_SAID_VALUES = {"state": "state", "reason": "job.reason"}
+
+
+@cache
+def said_catalog(language: str) -> tuple[tuple[re.Pattern[str], str], ...]:
+    """`said.<language>.json` as (pattern of the English template, translation), the longest
+    templates first, so that the most specific one matches (none for English)."""
+    path = CATALOGS / f"said.{language}.json"
+    data: dict[str, str] = json.loads(path.read_text("utf-8")) if path.is_file() else {}
+    return tuple((said_pattern(k), data[k]) for k in sorted(data, key=len, reverse=True))
+
+
+def said_pattern(template: str) -> re.Pattern[str]:
+    """A template ("replica {index} exited with code {code}") as a pattern whose groups are
+    its values."""
+    parts = re.split(r"\{([a-z_]+)\}", template)
+    out = "".join(f"(?P<{p}>.+?)" if i % 2 else re.escape(p) for i, p in enumerate(parts))
+    return re.compile(out, re.S)
 
 
 @dataclass(frozen=True)
@@ -147,3 +174,26 @@ class Translator:
             except (KeyError, IndexError, ValueError):
                 log.warning("portal: the translation of %r does not fit its values", text.template)
         return str(text)
+
+    def said(self, text: str | None) -> str:
+        """What the server stored as filled English (an event's or a job's message, a wait
+        reason) in this language: a service's message as `message` finds it, else the first
+        template of `said.<language>.json` it matches, its values put back (a state or a reason
+        code translated, a nested message too); else the text as it is."""
+        if not text:
+            return ""
+        found = self.message(text)
+        if found != text:
+            return found
+        for pattern, template in said_catalog(self.language):
+            match = pattern.fullmatch(text)
+            if match is None:
+                continue
+            values = dict(match.groupdict())
+            for name, value in values.items():
+                if name in _SAID_VALUES:
+                    values[name] = self.maybe(_SAID_VALUES[name], value)
+                elif name == "why" and value != text:
+                    values[name] = self.said(value)
+            return template.format(**values)
+        return text

@@ -3,7 +3,9 @@ and task), a template (`/marketplace/{name}`), and the low-code wizard (`/market
 带着数据来、拿着成果走) that walks a person from a data set to a trained, registered model:
 
 1. pick a data set (one of theirs, or one shared with them);
-2. pick a template: those that fit it first, the others greyed out with the reason;
+2. pick a template: the generic ones first (any table, series, texts or images: they fit by
+   the data, and ask which column to predict, with a select of the columns that can be it),
+   then the industry presets that fit, then the others greyed out with the reason;
 3. set the hyperparameters (a form from the manifest, with its bounds) and the model's name;
    submitting it is `services.templates.run`, as `POST /api/v1/templates/{name}/runs` is;
 4. the run's page (`/marketplace/runs/{job}`): the job's state and its curves as it trains,
@@ -32,6 +34,7 @@ from starlette.concurrency import run_in_threadpool
 from aicc.api.deps import SessionDep, StateDep
 from aicc.api.state import AppState
 from aicc.core import datasets as data_core
+from aicc.core import template_fit
 from aicc.core import templates as core
 from aicc.core.states import JobState
 from aicc.portal.auth import Me, csrf_ok, signed_in_briefly
@@ -61,8 +64,38 @@ _REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), key)
     for pattern, key in (
         (r"^it has no table \(.*\) to learn from$", "market.reason.no_table"),
+        # a generic template's roles (core/templates.py `_fit_table`, `_roles`)
         (
-            r"^(?P<path>.+) has no column (?P<name>\S+) \((?P<kind>[^)]*)\); its columns: "
+            r"^(?P<path>.+) has no column that can be the (?P<role>\S+) \((?P<kind>.+)\)$",
+            "market.reason.no_role",
+        ),
+        (
+            r"^(?P<path>.+): column (?P<name>.+) is both the (?P<first>\S+) and the "
+            r"(?P<second>\S+); a column plays one role$",
+            "market.reason.twice",
+        ),
+        (
+            r"^(?P<path>.+): column (?P<name>.+) holds (?P<value>.+), not a date or time the run "
+            r"reads \((?P<formats>.*)\)$",
+            "market.reason.not_time",
+        ),
+        (
+            r"^(?P<path>.+): column (?P<name>.+) has a different value on every row \(an ID\); "
+            r"choose a column whose values repeat$",
+            "market.reason.id",
+        ),
+        (
+            r"^(?P<path>.+): column (?P<name>.+) has (?P<count>\d+) value\(s\) on 2 rows or more "
+            r"\((?P<shown>.*)\); predicting it needs at least 2 classes with 2 rows each$",
+            "market.reason.few_classes",
+        ),
+        (
+            r"^column (?P<copy>.+) is a copy of (?P<name>.+) \(the same value on every row\); "
+            r"the run leaves it out$",
+            "market.warning.copy",
+        ),
+        (
+            r"^(?P<path>.+) has no column (?P<name>\S+) \((?P<kind>.+?)\); its columns: "
             r"(?P<columns>.*)$",
             "market.reason.no_column",
         ),
@@ -76,7 +109,8 @@ _REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ),
         (r"^it has no images in class folders", "market.reason.no_images"),
         (
-            r"^it has (?P<count>\d+) class folder\(s\); the template needs (?P<min>\d+)$",
+            r"^it has (?P<count>\d+) class folder\(s\) with 2 images or more; the template needs "
+            r"(?P<min>\d+)$",
             "market.reason.classes",
         ),
         (
@@ -98,7 +132,15 @@ _KINDS = {
     "a number": "market.kind.number",
     "true or false": "market.kind.boolean",
     "a text": "market.kind.string",
+    # what a template's column holds (core/templates.py `_a_column`)
+    "text": "wizard19.coltype.string",
+    "whole numbers": "wizard19.coltype.integer",
+    "numbers": "wizard19.coltype.number",
+    "dates or times": "wizard19.coltype.datetime",
+    "labels (text or whole numbers)": "wizard19.coltype.category",
+    "any values": "wizard19.coltype.any",
 }
+_ROLES = ("role", "first", "second")  # a generic template's roles, named in words
 
 
 def reason(t: Translator, text: str) -> str:
@@ -109,6 +151,9 @@ def reason(t: Translator, text: str) -> str:
             values = found.groupdict()
             if "kind" in values and values["kind"] in _KINDS:
                 values["kind"] = t(_KINDS[values["kind"]])
+            for role in _ROLES:
+                if role in values:
+                    values[role] = t.maybe("market.role", values[role])
             return t(key, **values)
     return text
 
@@ -212,14 +257,16 @@ def _wizard(
         context.update(step=1, choices=_choices(session, me), picked=template)
     else:
         # (another tenant's private set: NotFound, the 404 page)
-        fits = sorted(templates.fits(session, me.who, data), key=lambda f: not f.fit.ok)
+        fits = sorted(templates.fits(session, me.who, data), key=_order)
         fit = next((f for f in fits if f.template.name == template), None)
         if fit is not None and columns:  # the chosen one, with the columns as mapped
             (fit,) = templates.fits(session, me.who, data, columns=columns, only=template)
+            fits = [fit if f.template.name == template else f for f in fits]
         context.update(fits=fits, mappable=_mappable(session, me, data))
-        if fit is None or not fit.fit.ok:
+        if fit is None or not fit.fit.ok or fit.fit.choose:
             context.update(step=2, picked=template)
-            if fit is not None and context["mappable"] and fit.template.manifest.input.columns:
+            named = fit.template.manifest.input.columns if fit is not None else []
+            if fit is not None and not fit.fit.ok and context["mappable"] and named:
                 context.update(mapping=fit)
         else:
             # a double click, or the back button and submit again, is the same run
@@ -227,6 +274,8 @@ def _wizard(
             values.update({f"hp.{k}": _text(p.default) for k, p in _params(fit.template)})
             context.update(step=3, chosen=fit.template, form=form or PageForm("train", values))
             context.update(options=_options(request, session, me, t, template, data))
+            learns = _learns(session, me, data, fit)  # the roles chosen go with the run
+            context.update(learns=learns, columns={**columns, **(learns.roles if learns else {})})
     return render(
         request,
         "train.html",
@@ -236,8 +285,74 @@ def _wizard(
         reason=lambda text: reason(t, text),
         params=_params,
         data_link=data_link,
+        generic=generic,
         **context,
     )
+
+
+def generic(template: templates.Template) -> bool:
+    """A template for any data of its kind (`industry: general`: a table, a series, texts,
+    images), whose roles the person chooses; the others are an industry's presets."""
+    return bool(template.manifest.industry == "general")
+
+
+# The generic templates in the order step 2 lists them: the most asked for first.
+GENERIC_ORDER = (
+    "table-prediction",
+    "series-forecast",
+    "text-classification",
+    "image-classification",
+)
+
+
+def _order(fitting: templates.Fitting) -> tuple[bool, bool, int]:
+    """The generic templates first (those that fit first), then the presets that fit, then
+    the others; `sorted` keeps the catalog's order among equals."""
+    name = fitting.template.name
+    rank = GENERIC_ORDER.index(name) if name in GENERIC_ORDER else len(GENERIC_ORDER)
+    return (not generic(fitting.template), not fitting.fit.ok, rank)
+
+
+@dataclass(frozen=True)
+class Learns:
+    """What step 3 says the run will learn: the roles as chosen (role -> the data's column),
+    the task the target makes of it and its number of classes when known, and the check's
+    warnings (what the run will do about the data)."""
+
+    roles: dict[str, str]
+    task: str | None
+    classes: int | None
+    warnings: tuple[str, ...]
+
+
+def _learns(session: Session, me: SignedIn, data: str, fitting: templates.Fitting) -> Learns | None:
+    """For a template whose roles are chosen (a generic one), what its run will learn."""
+    spec = fitting.template.manifest.input
+    chosen = fitting.fit.columns or {}
+    roles = {c.name: chosen[c.name] for c in spec.columns if c.choose and c.name in chosen}
+    if not roles:
+        return None
+    classes = None
+    target = roles.get("target") or roles.get("label")
+    if fitting.fit.task == "classification" or (target and "label" in roles):
+        classes = _classes(session, me, data, fitting.fit.table, target)
+    return Learns(roles, fitting.fit.task, classes, tuple(fitting.fit.warnings))
+
+
+def _classes(
+    session: Session, me: SignedIn, data: str, table: str | None, column: str | None
+) -> int | None:
+    """How many values the target column holds, as its data set version's facts say (None
+    when they do not: too many to count, or a version described before them)."""
+    if not table or not column:
+        return None
+    version, _ = datasets.open_version(session, me.who, templates.data_ref(data))
+    found = (version.tables or {}).get(table)
+    if not found:
+        return None
+    described = {c.name: c for c in template_fit.described(found)}
+    counts = template_fit.classes(described[column]) if column in described else None
+    return len(counts) if counts else None
 
 
 def _mappable(session: Session, me: SignedIn, data: str) -> list[str]:

@@ -1,27 +1,34 @@
 """The model APIs' pages beside the deployments' (portal/deployments.py): a deployment's live
 panel (request rate, latency, errors a minute from the request log, its replicas and the
-autoscaler's count), its recent requests, the playground that chats with it as the signed-in
-person, and a project's API keys (`/keys`). The services decide who sees what: another
-tenant's deployment or key is the 404 page, as in the API."""
+autoscaler's count), its recent requests, the playgrounds that chat with it or (a template's
+model, which answers `/predict`) send it one row of a form built from the model's input schema
+or a CSV of up to 1,000 rows, as the signed-in person, and a project's API keys (`/keys`). The
+services decide who sees what: another tenant's deployment or key is the 404 page, as in the
+API."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 
 from aicc.api.deps import SessionDep, StateDep
 from aicc.api.state import AppState
-from aicc.gateway.forward import chat_as
+from aicc.gateway.forward import chat_as, dispatch
+from aicc.portal import playground as pg
 from aicc.portal.auth import Me, csrf_ok, signed_in_briefly
-from aicc.portal.rendering import PortalRoute, error_page, render
-from aicc.services.common import Invalid, utcnow
+from aicc.portal.i18n import Message, Translator
+from aicc.portal.rendering import PortalRoute, error_page, language_of, render
+from aicc.services.common import Invalid, ServiceError, TooLarge, utcnow
+from aicc.services.models import models
 from aicc.services.serving import api_keys, deployments, views
 from aicc.services.serving import gateway as gw
 from aicc.services.tenancy import tenancy
@@ -35,6 +42,7 @@ LOG_ROWS = 20  # the recent requests on a deployment's page
 PLAYGROUND_RPM = 30  # a person typing; the playground's requests share it per person
 MAX_MESSAGE = 8000
 MAX_TOKENS = 4096
+TEXT_FORMATS = frozenset({"peft-lora"})  # template models that chat (serving.choose's)
 
 
 @dataclass(frozen=True)
@@ -69,12 +77,28 @@ def live(session: Session, state: AppState, me: SignedIn, name: str, project: st
 def context(
     session: Session, state: AppState, me: SignedIn, name: str, project: str | None
 ) -> dict[str, Any]:
-    """What deployment.html needs of this module: the live panel and the recent requests."""
+    """What deployment.html needs of this module: the live panel, the recent requests and,
+    for a model that answers `/predict`, its input schema (the predict playground's form)."""
     panel = live(session, state, me, name, project)
     log = gw.recent(
         session, me.who, project=panel.deployment.project_id, deployment=name, limit=LOG_ROWS
     )
-    return {"live": panel, "live_poll": POLL, "requests": log}
+    schema = predictor(session, me, panel.deployment)
+    return {"live": panel, "live_poll": POLL, "requests": log, "predictor": schema}
+
+
+def predictor(session: Session, me: SignedIn, d: views.Deployment) -> pg.Schema | None:
+    """The input schema of the model version `d` serves, when it keeps one (a template's model,
+    which answers `/predict`); None for a command or a text model, which keep the chat."""
+    if d.model is None or d.engine not in ("auto", "predict"):
+        return None
+    try:
+        version = models.version(session, me.who, d.model)
+    except ServiceError:  # the model was deleted or unshared since
+        return None
+    if version.format in TEXT_FORMATS:  # served as text (serving/choose.py): it chats
+        return None
+    return pg.schema_of(version.input_schema)
 
 
 @router.get("/deployments/{name}/live")
@@ -197,7 +221,15 @@ def _read(asked: Chat, answer: Response) -> Chat:
 
 
 def _page(
-    request: Request, state: AppState, me: SignedIn, name: str, project: str, chat: Chat
+    request: Request,
+    state: AppState,
+    me: SignedIn,
+    name: str,
+    project: str,
+    chat: Chat,
+    *,
+    predicted: pg.Predicted | None = None,
+    status: int = 200,
 ) -> Response:
     with state.db.reader() as session:
         found = deployments.get(session, me.who, name, project=project)
@@ -208,12 +240,125 @@ def _page(
         "deployment.html",
         me=me,
         nav="deployments",
+        status=status,
         d=found,
         revisions=history,
         done="",
         chat=chat,
+        predicted=predicted,
         **extra,
     )
+
+
+# --- the predict playground
+
+
+PREDICT_FIELDS = pg.MAX_INPUTS + 8
+
+
+@router.post("/deployments/{name}/predict")
+async def predict_playground(
+    request: Request, state: StateDep, name: str, project: str | None = None
+) -> Response:
+    """One row of the form, a forecast's horizon, or an uploaded CSV (`mode`) to the
+    deployment's `/predict` through the gateway as the signed-in person (the playground's rate
+    limit, logged and metered as any request); the page again with the predictions, or with
+    what to fix (a 4xx). It holds no transaction while the replica answers."""
+    me = await signed_in_briefly(request)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > pg.MAX_CSV_BYTES + 64 * 1024:
+        raise TooLarge("the file is over 8 MiB: use a batch prediction for a big table")
+    try:
+        form = await request.form(max_files=pg.MAX_INPUTS, max_fields=PREDICT_FIELDS)
+    except HTTPException as err:
+        return await run_in_threadpool(error_page, request, 400, str(err.detail))
+    try:
+        if not csrf_ok(me, str(form.get("csrf", ""))):
+            return await run_in_threadpool(error_page, request, 400, "csrf")
+        mode = str(form.get("mode", "row"))
+        typed = {k: v for k, v in form.multi_items() if isinstance(v, str) and k != "csrf"}
+        files = {k: v for k, v in form.multi_items() if isinstance(v, UploadFile) and v.filename}
+        grant, schema = await run_in_threadpool(_target, state, me, name, project or None)
+        if schema is None:
+            raise Invalid("this deployment's model keeps no input schema: use its API")
+        asked = pg.Predicted(mode, typed)
+        try:
+            if mode == "table":
+                rows = pg.csv_rows(schema, await _file(files.get("table")))
+            else:
+                rows = [await _row(schema, mode, typed, files)]
+        except Invalid as err:
+            refused = pg.Predicted(mode, typed, refused=Message.of(err))
+            where = grant.project_id
+            return await run_in_threadpool(
+                _page, request, state, me, name, where, Chat(), predicted=refused, status=422
+            )
+    finally:
+        await form.close()
+    body = json.dumps({"rows": rows}, ensure_ascii=False).encode()
+    sent = await dispatch(
+        state.gateway, grant, "predict", "/predict", name, {"rows": rows}, body, "application/json"
+    )
+    answer = pg.answer_of(sent.status_code, bytes(sent.body), sent.headers.get("x-request-id"))
+    predicted = pg.predicted(schema, asked, answer, Translator(language_of(request, me)))
+    return await run_in_threadpool(
+        _page, request, state, me, name, grant.project_id, Chat(), predicted=predicted
+    )
+
+
+@router.get("/deployments/{name}/predict")
+@router.get("/deployments/{name}/chat")
+def playground_again(name: str, project: str | None = None) -> Response:
+    """A playground's answer reloaded (or its page's language switched): the deployment's page
+    at its playground, as nothing is sent again without the person asking."""
+    query = urlencode({"project": project} if project else {})
+    return RedirectResponse(f"/deployments/{quote(name)}?{query}#playground", status_code=303)
+
+
+def _target(
+    state: AppState, me: SignedIn, name: str, project: str | None
+) -> tuple[gw.Grant, pg.Schema | None]:
+    grant = _grant(state, me, name, project)  # another's: 404
+    with state.db.reader() as session:
+        found = deployments.get(session, me.who, name, project=grant.project_id)
+        return grant, predictor(session, me, found)
+
+
+async def _file(upload: UploadFile | None) -> bytes:
+    if upload is None:
+        raise Invalid("choose a CSV file to upload")
+    return await upload.read(pg.MAX_CSV_BYTES + 1)
+
+
+async def _row(
+    schema: pg.Schema,
+    mode: str,
+    typed: dict[str, str],
+    files: dict[str, UploadFile],
+) -> dict[str, Any]:
+    if mode == "horizon" or (schema.forecasting and not schema.inputs):
+        return pg.horizon_row(typed.get("horizon", ""))
+    images = {k: await f.read(pg.MAX_IMAGE_BYTES + 1) for k, f in files.items()}
+    return pg.row_of(schema, typed, images)
+
+
+@router.post("/deployments/{name}/predictions.csv")
+def predictions_download(
+    request: Request,
+    session: SessionDep,
+    me: Me,
+    name: str,
+    project: str | None = None,
+    csrf: Annotated[str, Form()] = "",
+    rows: Annotated[str, Form()] = "",
+) -> Response:
+    """The predictions the page shows, as `NAME-predictions.csv`."""
+    if not csrf_ok(me, csrf):
+        return error_page(request, 400, "csrf")
+    found = deployments.get(session, me.who, name, project=project or None)  # another's: 404
+    text = pg.to_csv(pg.downloaded(rows))
+    headers = {"Content-Disposition": f'attachment; filename="{found.name}-predictions.csv"'}
+    return Response(text.encode("utf-8-sig"), media_type="text/csv; charset=utf-8", headers=headers)
 
 
 # --- API keys

@@ -1,6 +1,8 @@
 """The model registry's pages: the models (`/models`) and a model (`/models/{name}`) with its
-versions and their stages, metrics, card, lineage both ways, training curves, stage buttons and
-a download of a version's files as one zip.
+versions and their stages, metrics, card (the facts of its training and its charts:
+portal/model_card.py), the columns it takes, lineage both ways, training curves, stage buttons,
+a batch prediction of a data set version of the person's (a job whose predictions become a
+data set version), and a download of a version's files as one zip.
 
 A model is named as the API names it: `{name}` plus `?project=` (ORG/PROJECT for one another
 organization shares). The services decide who sees what: another tenant's private model is the
@@ -18,19 +20,28 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from markupsafe import Markup, escape
+from sqlalchemy.orm import Session
 
 from aicc.api.deps import SessionDep, StateDep
+from aicc.api.state import AppState
+from aicc.portal import model_card
 from aicc.portal.auth import Me, csrf_ok
+from aicc.portal.i18n import Message, Translator
 from aicc.portal.marketplace import curve_chart, data_link
-from aicc.portal.rendering import PortalRoute, error_page, render
-from aicc.services.common import Invalid
+from aicc.portal.rendering import PortalRoute, error_page, language_of, render
+from aicc.services.common import Invalid, ServiceError
+from aicc.services.data import datasets
 from aicc.services.data.datasets import reference
-from aicc.services.models import models, views
+from aicc.services.jobs.jobs import SubmitLimits
+from aicc.services.models import models, predictions, views
+from aicc.services.tenancy.sessions import SignedIn
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
 SCOPES = ("project", "visible", "public")
 IN_MEMORY = 16 * 1024 * 1024  # a zip up to this size is built in memory, a bigger one on disk
+BATCH_CHOICES = 300  # data set versions listed in the batch prediction's select
+BATCH_ROWS = 10  # a version's batch predictions listed on its page
 
 
 def _matches(m: views.Model, words: str) -> bool:
@@ -66,6 +77,24 @@ def model_page(
     name: str,
     project: str | None = None,
     version: str | None = None,
+    batch: str | None = None,
+) -> Response:
+    return _model_page(request, state, session, me, name, project, version, batch=batch)
+
+
+def _model_page(
+    request: Request,
+    state: AppState,
+    session: Session,
+    me: SignedIn,
+    name: str,
+    project: str | None,
+    version: str | None,
+    *,
+    batch: str | None = None,
+    batch_error: Message | None = None,
+    asked: dict[str, str] | None = None,
+    status: int = 200,
 ) -> Response:
     target, where = reference(name, project=project or None)
     model = models.get(session, me.who, str(target), project=where)  # another's private: 404
@@ -76,21 +105,105 @@ def model_page(
         shown = models.version(session, me.who, str(at), project=where)
         curves = models.curves(session, me.who, state.chunks, str(at), project=where)
     lineage = shown.lineage if shown else {}
+    t = Translator(language_of(request, me))
+    predicts = shown is not None and any(f.path == "predict.py" for f in shown.files)
     return render(
         request,
         "model.html",
         me=me,
         nav="marketplace",
+        status=status,
         model=model,
         shown=shown,
         chart=curve_chart(curves) if curves and curves.steps else None,
+        told=model_card.card(shown, t) if shown else None,
+        inputs=model_card.inputs(shown) if shown else [],
         card=markdown(shown.card) if shown else Markup(""),
         data=[data_link(str(d)) for d in lineage.get("datasets") or []],
         job=lineage.get("job_id"),
         from_template=lineage.get("template"),
         stages=models.STAGES,
         moved=request.query_params.get("moved", ""),
+        batch_data=_data_choices(session, me) if predicts else [],
+        batches=[
+            (b, data_link(f"{b.project}/{b.result}") if b.state == "done" else None)
+            for b in (_batches(session, me, shown.ref, where) if shown and predicts else [])
+        ],
+        batch=batch or "",
+        batch_error=batch_error,
+        batch_asked=asked or {"output": f"{model.name}-predictions"},
     )
+
+
+def _data_choices(session: Session, me: SignedIn) -> list[str]:
+    """The data set versions of the person's project a batch prediction may read: the last
+    few of each set, the sets last changed first."""
+    found = datasets.list_datasets(session, me.who)
+    ordered = sorted(found, key=lambda d: d.updated_at, reverse=True)
+    newest = [(d.name, d.latest or 0) for d in ordered]
+    refs = [f"{n}@{v}" for n, latest in newest for v in range(latest, max(latest - 5, 0), -1)]
+    return refs[:BATCH_CHOICES]
+
+
+def _batches(
+    session: Session, me: SignedIn, ref: str, where: str | None
+) -> list[views.BatchPrediction]:
+    """The version's latest batch predictions the person may see, newest first."""
+    try:
+        return predictions.list_predictions(session, me.who, ref, project=where)[:BATCH_ROWS]
+    except ServiceError:
+        return []
+
+
+@router.get("/models/{name}/predictions")
+def model_batch_again(name: str, project: str | None = None) -> Response:
+    """A refused batch prediction's page reloaded (or its language switched): the model's page."""
+    query = urlencode({"project": project} if project else {})
+    return RedirectResponse(f"/models/{quote(name)}?{query}#batch", status_code=303)
+
+
+@router.post("/models/{name}/predictions")
+def model_batch(
+    request: Request,
+    state: StateDep,
+    session: SessionDep,
+    me: Me,
+    name: str,
+    project: str | None = None,
+    csrf: Annotated[str, Form()] = "",
+    version: Annotated[str, Form(max_length=12)] = "",
+    data: Annotated[str, Form(max_length=300)] = "",
+    output: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """A batch prediction of a version on a data set version of the person's (H5's service, as
+    the API calls it), then the model's page following its job; a refusal (a column the model
+    needs missing from the data) is the page again saying why."""
+    if not csrf_ok(me, csrf):
+        return error_page(request, 400, "csrf")
+    if not version.isdigit():
+        raise Invalid("version: a version's number")
+    target, where = reference(name, project=project or None)
+    model = models.get(session, me.who, str(target), project=where)  # another's private: 404
+    try:
+        if not data.strip():
+            raise Invalid("data: choose a data set version to predict")
+        with session.begin_nested():  # a refusal leaves nothing half made
+            job, _ = predictions.submit(
+                session,
+                me.who,
+                model=f"{model.name}@{version}",
+                model_project=where,
+                data=data.strip(),
+                output=output.strip() or None,
+                limits=SubmitLimits.of(state.settings, local_only=True),
+            )
+    except ServiceError as err:
+        asked = {"data": data, "output": output}
+        return _model_page(
+            request, state, session, me, name, project, version,
+            batch_error=Message.of(err), asked=asked, status=err.status,
+        )  # fmt: skip
+    return RedirectResponse(_link(model, version=version, batch=job.id) + "#batch", status_code=303)
 
 
 def _link(model: views.Model, **query: str | int) -> str:
@@ -184,7 +297,7 @@ def markdown(text: str) -> Markup:
     for line in text.splitlines():
         if line.startswith("```"):
             close()
-            out.append("</code></pre>" if code else "<pre><code>")
+            out.append("</code></pre>" if code else '<pre tabindex="0"><code>')  # it may scroll
             code = not code
         elif code:
             out.append(f"{escape(line)}\n")

@@ -6,15 +6,23 @@ estimator's `TemplateEstimate` (`aicc.estimate.templates`)."""
 from __future__ import annotations
 
 import builtins
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from aicc.estimate.templates import TemplateEstimate
 from aicc.sdk.datasets import Datasets, Progress, split_ref
-from aicc.sdk.transport import Json, Resource, api_path
+from aicc.sdk.transport import Json, Resource, api_path, body_of
 from aicc.services.jobs.views import Job
-from aicc.services.models.views import Model, ModelVersion, Review, Reviews, Template
+from aicc.services.models.views import (
+    BatchPrediction,
+    Model,
+    ModelVersion,
+    Review,
+    Reviews,
+    Template,
+)
 
 
 class _ModelFiles(Datasets):
@@ -53,6 +61,54 @@ class Models(Resource):
         name, where, number = split_ref(ref, project)
         path = api_path("models", name, "versions", number)
         return ModelVersion.model_validate(self._t.call("GET", path, params={"project": where}))
+
+    def predict(
+        self,
+        name: str,
+        version: int | str | None = None,
+        *,
+        data: str,
+        output: str | None = None,
+        project: str | None = None,
+        table: str | None = None,
+        queue: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Job:
+        """Batch prediction: a job that runs model version `name@version` (or `name` given as
+        `NAME@N`; the latest without one) on data set version `data`; when it succeeds, its
+        predictions are the next version of data set `output` (default `NAME-predictions`), in
+        `project`. `prediction(...)` says what became of it."""
+        model, where, number = split_ref(name, None)
+        number = str(version) if version is not None else number
+        path = api_path("models", model, "versions", number, "predictions")
+        body = {"data": data, "output": output, "project": project, "table": table}
+        body["queue"] = queue
+        if where is None:
+            return Job.model_validate(self._t.create_once(path, body, idempotency_key))
+        headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
+        sent = self._t.resent("POST", path, json=body, headers=headers, params={"project": where})
+        return Job.model_validate(body_of(sent))
+
+    def predictions(
+        self, name: str, version: int | str | None = None
+    ) -> builtins.list[BatchPrediction]:
+        """The batch predictions of model version `name@version` you may see, newest first:
+        `state` pending until its job ended and its predictions were delivered, then done
+        (`result`: the data set version, NAME@N) or failed (`result`: why)."""
+        model, where, number = split_ref(name, None)
+        number = str(version) if version is not None else number
+        path = api_path("models", model, "versions", number, "predictions")
+        answer = self._t.pages(path, {"project": where})
+        return [BatchPrediction.model_validate(item) for item in answer["items"]]
+
+    def prediction(
+        self, name: str, job_id: str, version: int | str | None = None
+    ) -> BatchPrediction:
+        """The batch prediction that job `job_id` runs of model version `name@version`."""
+        for found in self.predictions(name, version):
+            if found.job_id == job_id:
+                return found
+        raise LookupError(f"job {job_id} is no batch prediction of {name} you may see")
 
     def stage(self, ref: str, stage: str, project: str | None = None) -> ModelVersion:
         name, where, number = split_ref(ref, project)

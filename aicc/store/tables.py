@@ -219,6 +219,12 @@ class ModelVersionRow(Base):
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the hyperparameters
     card: Mapped[str] = mapped_column(Text, default="")  # the model card (Markdown)
     updated_at: Mapped[datetime]
+    # what the model takes and answers (`views.InputSchema`), the facts and charts of its card
+    # (`views.Facts`, `views.Charts`), each checked when registered; None: none, or refused
+    input_schema: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    facts: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    charts: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    notes: Mapped[list[Any]] = mapped_column(default=list)  # what was left out of them, and why
 
 
 class TemplateVersionRow(Base):
@@ -328,7 +334,7 @@ class JobOutputRow(Base):
 
     __tablename__ = "job_outputs"
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # "dataset"
+    kind: Mapped[str] = mapped_column(String(16))  # "dataset", "model" or "predictions"
     target_id: Mapped[str] = mapped_column(String(40))  # the data set
     lineage: Mapped[dict[str, Any]] = mapped_column(default=dict)
     state: Mapped[str] = mapped_column(String(16), default="pending", index=True)

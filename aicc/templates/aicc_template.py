@@ -16,6 +16,7 @@ import math
 import os
 import random
 import struct
+import sys
 import time
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
@@ -129,12 +130,9 @@ def seed(value: int) -> None:
         numpy.random.seed(value)
     except ImportError:
         pass
-    try:
-        import torch
-
+    torch = sys.modules.get("torch")  # seeded where the template uses it: importing it
+    if torch is not None:  # costs a second or more, which a scikit-learn template never needs
         torch.manual_seed(value)
-    except ImportError:
-        pass
 
 
 def find_table(data: Path, columns: Sequence[str] | Any) -> Path:
@@ -159,12 +157,12 @@ def read_table(path: Path, limit: int | None = None) -> dict[str, list[Any]]:
     if suffix == ".parquet":
         import pyarrow.parquet as pq
 
-        table = pq.read_table(path)
+        table = pq.read_table(path, use_threads=False)
     else:
         text = _decoded(path.read_bytes())
         if suffix in (".jsonl", ".ndjson", ".json"):
             return _json_table(text, path, limit)
-        table = _csv_table(text, "\t" if suffix == ".tsv" else _delimiter(text))
+        table = _csv_table(text, "\t" if suffix == ".tsv" else delimiter(text))
     if limit is not None:
         table = table.slice(0, limit)
     return {name: table.column(name).to_pylist() for name in table.column_names}
@@ -186,7 +184,7 @@ def _decoded(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def _delimiter(text: str) -> str:
+def delimiter(text: str) -> str:
     """The delimiter of a CSV: of `,` `;` tab `|`, the one found most often, outside quotes,
     on the same count in the first lines."""
     lines = [line for line in text[:65536].splitlines()[:20] if line.strip()]
@@ -212,12 +210,15 @@ def _csv_table(text: str, delimiter: str) -> Any:
 
     data = text.encode("utf-8")
     parse = pc.ParseOptions(delimiter=delimiter, newlines_in_values=True)
+    # One thread: Arrow's pool, left running when a script ends in SystemExit, sometimes
+    # aborts the interpreter at exit ("terminate called without an active exception").
+    read = pc.ReadOptions(use_threads=False)
     try:
-        return pc.read_csv(io.BytesIO(data), parse_options=parse)
+        return pc.read_csv(io.BytesIO(data), parse_options=parse, read_options=read)
     except pa.ArrowInvalid:
         # a column whose first block looked like numbers and later held text: infer the
         # types from the whole file at once
-        whole = pc.ReadOptions(block_size=max(len(data) + 1, 1 << 20))
+        whole = pc.ReadOptions(use_threads=False, block_size=max(len(data) + 1, 1 << 20))
         return pc.read_csv(io.BytesIO(data), parse_options=parse, read_options=whole)
 
 
@@ -279,31 +280,31 @@ def parse_times(values: Sequence[Any]) -> list[datetime | None]:
     `01/02/2010` is read the same way on every row; whole numbers read as `20100102` or as a
     year; dates are midnight; times with a zone are in UTC, without it."""
     texts = sorted({v.strip() for v in values if isinstance(v, str) and v.strip()})
-    chosen = _time_format(texts[:: max(1, len(texts) // 200)]) if texts else None
+    chosen = time_format(texts[:: max(1, len(texts) // 200)]) if texts else None
     parsed: dict[str, datetime | None] = {}
     out: list[datetime | None] = []
     for value in values:
         if isinstance(value, str):
             key = value.strip()
             if key not in parsed:
-                parsed[key] = _text_time(key, chosen)
+                parsed[key] = read_time(key, chosen)
             out.append(parsed[key])
         else:
             out.append(_time(value))
     return out
 
 
-def _time_format(sample: Sequence[str]) -> str | None:
+def time_format(sample: Sequence[str]) -> str | None:
     """The format that reads most of `sample` ("iso" for ISO 8601), None when none does."""
     best, score = None, 0
     for fmt in ("iso", *TIME_FORMATS):
-        hits = sum(_text_time(text, fmt) is not None for text in sample)
+        hits = sum(read_time(text, fmt) is not None for text in sample)
         if hits > score:
             best, score = fmt, hits
     return best
 
 
-def _text_time(text: str, fmt: str | None) -> datetime | None:
+def read_time(text: str, fmt: str | None) -> datetime | None:
     if not text or fmt is None:
         return None
     try:

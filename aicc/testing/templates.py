@@ -116,6 +116,36 @@ def train(
     )
 
 
+def refused(
+    name: str,
+    data: Path,
+    work: Path,
+    params: dict[str, Any] | None = None,
+    *,
+    columns: dict[str, str] | None = None,
+) -> str:
+    """What a training run that refuses its data says: the last line of its stderr (its
+    SystemExit message); it must exit with an error and write no model."""
+    code = workdir(name, work / "code")
+    hp = core.check_params(manifest(name), params or {})
+    doc = {"hyperparameters": hp, "input": {"table": None, "columns": columns or {}}}
+    (work / "params.json").write_text(json.dumps(doc))
+    output = work / "outputs"
+    args = ["train.py", "--data", str(data), "--output", str(output)]
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHONUNBUFFERED": "1"}
+    done = subprocess.run(
+        [sys.executable, *args, "--params", str(work / "params.json")],
+        cwd=code,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0, f"{name} trained on data it should refuse:\n{done.stdout}"
+    assert not (output / "model").exists() or not any((output / "model").iterdir())
+    return done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
+
+
 def train_example(name: str, tmp: Path, params: dict[str, Any] | None = None) -> Trained:
     """The template trained on its own example data with its defaults (or `params`)."""
     return train(name, example(name, tmp / "example"), tmp / "run", params)

@@ -163,6 +163,7 @@ HEADER_FILLS: dict[str, Callable[[Targets], str]] = {
 LEFT_OUT = {"state", "limit", "cursor", "action", "replica", "stream", "tail", "follow", "evict"}
 LEFT_OUT |= {"at", "month", "by", "day", "days", "scope", "folder", "industry", "task", "q"}
 LEFT_OUT |= {"since", "max_points", "revoked", "deployment", "lang", "site"}
+LEFT_OUT |= {"column"}  # ROLE=COLUMN: a column of the data set the route already names
 
 
 # Request bodies, per operation: each a list of variants, each naming A's objects a different way.
@@ -172,6 +173,9 @@ BODIES: dict[tuple[str, str], Callable[[Targets], list[dict[str, Any]]]] = {
     ("POST", "/api/v1/models/{name}/versions"): lambda t: [{"json": {"job_id": t.job_id}}],
     ("PUT", "/api/v1/models/{name}/versions/{number}/stage"): lambda t: [
         {"json": {"stage": "staging"}}
+    ],
+    ("POST", "/api/v1/models/{name}/versions/{number}/predictions"): lambda t: [
+        {"json": {"data": t.dataset, "project": t.project_id}}
     ],
     ("POST", "/api/v1/templates/{name}/runs"): lambda t: [{"json": {"project": t.project_id}}],
     ("POST", "/api/v1/templates/{name}/estimate"): lambda t: [{"json": {"project": t.project_id}}],
@@ -574,7 +578,12 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
             state.chunks,
             "alpha-model",
             # the table's bytes too: the model then holds A's chunk (`chunk` names both)
-            [("model/weights.bin", b"alpha-weights-marker"), ("data/alpha.csv", table)],
+            # and a predict.py, so that A may run it on its data (a batch prediction)
+            [
+                ("model/weights.bin", b"alpha-weights-marker"),
+                ("data/alpha.csv", table),
+                ("predict.py", b"print('alpha predicts')\n"),
+            ],
             project=project_id,
             format="raw",
             metrics={"accuracy": 0.5},

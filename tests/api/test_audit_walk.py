@@ -121,6 +121,9 @@ AUDITED: dict[tuple[str, str], Audited] = {
     ("PUT", f"{API}/templates/{{name}}/reviews"): audited("review.put", "review", of("template")),
     ("DELETE", f"{API}/templates/{{name}}"): audited("template.delete", "template", of("template")),
     ("POST", f"{API}/templates/{{name}}/runs"): audited("job.submit", "job", answer_id),
+    ("POST", f"{API}/models/{{name}}/versions/{{number}}/predictions"): audited(
+        "job.submit", "job", answer_id
+    ),
     ("POST", f"{API}/deployments"): audited("deployment.create", "deployment", answer_id),
     ("PATCH", f"{API}/deployments/{{name}}"): deployment("update"),
     ("POST", f"{API}/deployments/{{name}}/rollback"): deployment("rollback"),
@@ -185,6 +188,7 @@ PORTAL: dict[tuple[str, str], str] = {
     ("POST", "/data/{name}/upload"): "dataset.push",
     ("POST", "/marketplace/train"): "job.submit",
     ("POST", "/models/{name}/stage"): "model.stage",
+    ("POST", "/models/{name}/predictions"): "job.submit (a batch prediction)",
     ("POST", "/keys"): "api_key.create",
     ("POST", "/keys/{ref}/revoke"): "api_key.revoke",
     ("POST", "/deployments/{name}/{action}"): "deployment.stop deployment.start "
@@ -199,6 +203,10 @@ PORTAL_EXEMPT: dict[tuple[str, str], str] = {
     ("POST", "/language"): "the person's own display language, a preference",
     ("POST", "/deployments/{name}/chat"): "one request to a model through the gateway: metered "
     "and in the deployment's request log, like any gateway request",
+    ("POST", "/deployments/{name}/predict"): "one request to a model through the gateway, as "
+    "the chat is: metered and in the deployment's request log",
+    ("POST", "/deployments/{name}/predictions.csv"): "the predictions the page shows, written "
+    "as a CSV file for the person to download: nothing stored",
     ("PATCH", "/notebooks/{job_id}/{path:path}"): "the owner's own JupyterLab, behind the proxy "
     "(also DELETE, POST, PUT): its changes are files in the notebook's home",
 }

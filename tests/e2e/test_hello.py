@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import shlex
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
-from e2e_support import Servers
+from e2e_support import Cli, Servers, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -51,3 +56,61 @@ def test_wait_exits_nonzero_and_says_why_when_the_job_fails(servers: Servers) ->
     waited = aicc("job", "wait", job_id, "--timeout", "60", check=False)
     assert waited.returncode == 1, waited.stderr
     assert "failed" in waited.stderr and "code 3" in waited.stderr
+
+
+README = Path(__file__).parents[2] / "README.md"
+
+
+def tour_block(marker: str) -> list[str]:
+    """The lines of the README's shell block that holds `marker`."""
+    blocks = re.findall(r"```bash\n(.*?)```", README.read_text("utf-8"), re.S)
+    [block] = [b for b in blocks if marker in b]
+    return block.splitlines()
+
+
+def test_my_table_to_my_api_as_the_readme_promises(servers: Servers) -> None:
+    """The README's "bring data, leave with a model and its API", command by command as it is
+    written there: the table its script writes, pushed, the column chosen, trained, deployed,
+    and the deployment's /predict answering a row of the person's own columns."""
+    server = servers.start()
+    aicc = servers.cli(server)
+    lines = tour_block("template run table-prediction")
+    start = next(i for i, line in enumerate(lines) if "<<'EOF'" in line)
+    end = lines.index("EOF", start)
+    (servers.work / "weather").mkdir()
+    script = "\n".join(lines[start + 1 : end])
+    subprocess.run([sys.executable, "-c", script], cwd=servers.work, check=True, timeout=60)
+    assert (servers.work / "weather" / "weather.csv").read_text().count("\n") == 401
+
+    said: dict[str, str] = {}
+    key = ""
+    for line in lines[end + 1 :]:
+        if line.startswith("aicc "):
+            args = shlex.split(line, comments=True)[1:]
+            said[" ".join(args[:2])] = aicc(*args, timeout=300).stdout
+            if args[:2] == ["key", "create"]:
+                key = re.findall(r"aicc-sk-[A-Za-z0-9_-]+", said["key create"])[0]
+            if args[:2] == ["deploy", "create"]:
+                wait_for(functools.partial(ready, aicc, args[2]), 120, f"{args[2]} ready")
+    listed = next(line for line in said["template list"].splitlines() if "table-prediction" in line)
+    assert "fits (choose target: temp_max, humidity, wind, weather)" in listed
+    assert "weather-model" in said["model list"] and "staging" in said["model list"]
+    assert (servers.work / "model" / "predict.py").is_file()
+
+    curl = " ".join(line.strip(" \\") for line in lines if line.startswith(("curl", "  -d")))
+    body = json.loads(shlex.split(curl.split(" -d ", 1)[1])[0])
+    answer = httpx.post(
+        f"{server.url}/v1/deployments/weather/predict",
+        json=body,
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    [row] = answer.json()["predictions"]
+    assert row["weather_predicted"] in {"sun", "rain", "fog"} and row["humidity"] == 91
+
+
+def ready(aicc: Cli, name: str) -> bool:
+    state = json.loads(aicc("deploy", "get", name, "--json").stdout)["state"]
+    assert state != "failed", aicc("deploy", "get", name).stdout
+    return bool(state == "ready")

@@ -5,6 +5,7 @@ reasons, node states, roles) all have their messages."""
 from __future__ import annotations
 
 import ast
+import json
 import re
 import string
 from pathlib import Path
@@ -161,6 +162,7 @@ SHOWN_SERVICES = (
     "data/storage",
     "models/models",
     "models/templates",
+    "models/predictions",
     "serving/deployments",
     "serving/converge",
     "serving/api_keys",
@@ -278,3 +280,118 @@ def test_a_deferrable_jobs_window_is_refused_in_the_readers_language() -> None:
         [problem] = refused.value.problems
         assert problem.path == where
         assert chinese in zh.message(problem.message), zh.message(problem.message)
+
+
+# --- what the server stores filled in: a job's events and message, why it waits ---
+
+# Where those messages are written: the scheduler's wait reasons, the binding and reconciling
+# of jobs, cancelling, draining, notebooks' culling, federation, a template run's outcome.
+STORED_IN = (
+    *sorted((PORTAL.parent / "scheduler").rglob("*.py")),
+    *(
+        PORTAL.parent / "services" / f"{name}.py"
+        for name in (
+            "jobs/binding",
+            "jobs/reconciling",
+            "jobs/jobs",
+            "jobs/notebooks",
+            "center/drains",
+            "federation/dispatch",
+            "models/outputs",
+        )
+    ),
+)
+_HOLDERS = {"why", "text", "message", "result", "cull_message"}
+# Values that are words, not numbers or names: every one the code puts in.
+_WORDS = {
+    "what": ("its organization's", "its project's"),
+    "lost": ("its node", "its supervisor"),
+    "runtime": ("declares no max_runtime", "would still run then"),
+    "said": ("", ": cannot open the working copy"),
+    "source": ("", " (grid feed)"),
+    "PREFIX": ("waits for the site's power cap",),
+    "message": ("site b sent no advert for 90 s",),
+}
+
+
+def _shape(node: ast.AST) -> list[str] | None:
+    """A string literal or f-string as the texts it can be: each value a sample (a number, or
+    each of the words `_WORDS` says it takes)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if not isinstance(node, ast.JoinedStr):
+        return None
+    texts = [""]
+    for part in node.values:
+        if isinstance(part, ast.Constant):
+            texts = [t + str(part.value) for t in texts]
+        elif isinstance(part, ast.FormattedValue):
+            name = ast.unparse(part.value).rsplit(".", 1)[-1]
+            texts = [t + w for t in texts for w in _WORDS.get(name, ("7",))]
+    return texts
+
+
+def stored_messages() -> set[str]:
+    """Every text the scan finds written as an event's or a job's message or a wait reason."""
+    found: set[str] = set()
+    for path in STORED_IN:
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            values: list[ast.AST] = []
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+                if name == "WaitReason" and len(node.args) > 1:
+                    values.append(node.args[1])
+                values += [k.value for k in node.keywords if k.arg == "message"]
+            elif isinstance(node, ast.Assign):
+                for target in node.targets:
+                    names = target.elts if isinstance(target, ast.Tuple) else [target]
+                    sources = node.value.elts if isinstance(node.value, ast.Tuple) else [node.value]
+                    for held, value in zip(names, sources, strict=False):
+                        said = getattr(held, "id", getattr(held, "attr", ""))
+                        if said in _HOLDERS:
+                            values.append(value)
+            elif isinstance(node, ast.FunctionDef) and node.name == "_failure_message":
+                values += [v for d in ast.walk(node) if isinstance(d, ast.Dict) for v in d.values]
+            elif isinstance(node, ast.Dict):  # a new job's columns
+                values += [v for k, v in zip(node.keys, node.values, strict=True) if k is not None
+                           and isinstance(k, ast.Constant) and k.value == "message"]  # fmt: skip
+            elif isinstance(node, ast.Return) and path.name == "quota.py":
+                values.append(node.value) if node.value is not None else None
+            for value in values:
+                found |= set(_shape(value) or ())
+    return {text for text in found if text.strip()}
+
+
+def test_every_stored_message_is_shown_in_chinese() -> None:
+    """No English is left of a job's events, its message or why it waits on a zh-CN page:
+    every message the code writes (each value a sample) matches a template of said.zh-CN.json."""
+    messages = stored_messages()
+    assert len(messages) > 40, sorted(messages)  # the scan finds them
+    zh = i18n.Translator("zh-CN")
+    english = re.compile(r"[A-Za-z_]{4,}")
+    left = {}
+    for text in sorted(messages):
+        said = zh.said(text)
+        # what stays English is a name the code put in (a node, a config key), never its words
+        names = re.sub(r"[\w/.-]+\.md", "", said)  # a document's path stays as it is
+        words = set(english.findall(names)) - {"max_retries", "max_runtime", "idle_timeout"}
+        words -= {w for value in _WORDS.values() for v in value for w in english.findall(v)}
+        if said == text or words - {"advert"}:
+            left[text] = said
+    assert not left, f"stored messages shown in English on zh-CN pages: {left}"
+
+
+def test_the_stored_message_catalog_keeps_its_placeholders() -> None:
+    said = json.loads((PORTAL / "i18n" / "said.zh-CN.json").read_text("utf-8"))
+    for english, chinese in said.items():
+        assert placeholders(english) == placeholders(chinese), english
+        assert english != chinese and has_words(chinese)
+    zh = i18n.Translator("zh-CN")
+    assert zh.said("replica 0 exited with code 3") == "副本 0 以退出码 3 退出"
+    assert (
+        zh.said("the job ended cancelled; nothing was made") == "作业以“已取消”结束；没有产出模型"
+    )
+    assert zh.said("replica 1 failed (oom_killed)") == "副本 1 失败（内存不足）"
+    assert zh.said("something new") == "something new"  # a message no template knows
+    english = "replica 0 exited with code 3"
+    assert i18n.Translator("en").said(english) == english

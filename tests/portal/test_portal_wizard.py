@@ -16,6 +16,7 @@ from sqlalchemy import update
 
 from aicc.api.state import AppState
 from aicc.store.tables import UserRow
+from aicc.testing.datasets import push
 from aicc.testing.servers import in_process
 
 FINETUNE = {"scenario": "llm-finetune", "params": "7B", "tokens": "1B"}
@@ -283,3 +284,119 @@ def test_a_center_without_prices_shows_the_time_and_says_no_price(tmp_path: Path
         rows = re.findall(r'<tr class="option-row[^"]*">(.*?)</tr>', chinese, re.S)
         assert rows and all("未定价" in row for row in rows)
         assert "时间已估算" in chinese and "aicc admin price-plan set" in chinese
+
+
+# --- the low-code wizard (/marketplace/train): a generic template asks for the column ---
+
+
+def weather_csv(rows: int = 60) -> bytes:
+    """A person's own table: IDs, a date as `2021/03/04`, numbers, and the weather."""
+    lines = ["id,ticket,date,temp_max,temp_min,wind,weather"]
+    for i in range(rows):
+        day = datetime(2021, 3, 1) + timedelta(days=i)
+        weather = ("sun", "rain", "fog")[i % 3]
+        high = 20 + (i % 7) - (5 if weather == "rain" else 0) + (i % 10) / 10
+        low = high - 8 - i % 3
+        lines.append(
+            f"{i + 1},T{i:04d},{day:%Y/%m/%d},{high:.1f},{low:.1f},{(i * 7) % 11},{weather}"
+        )
+    return ("\n".join(lines) + "\n").encode()
+
+
+def speak(client: TestClient, language: str) -> TestClient:
+    client.post("/language", data={"csrf": csrf_of(client), "language": language})
+    return client
+
+
+def test_the_wizard_asks_which_column_to_predict_and_trains_it(
+    api: TestClient, alice: Person
+) -> None:
+    push(api, "weather", {"weather.csv": weather_csv()}, alice.headers)
+    page = signed_in(api, alice)
+    step1 = page.get("/marketplace/train").text
+    refs = re.findall(r"data=([^&\"]+)", step1)
+    data = next(r for r in refs if "weather%40" in r).replace("%2F", "/").replace("%40", "@")
+
+    step2 = page.get("/marketplace/train", params={"data": data}).text
+    # the generic templates come first, then the industry presets
+    first = step2.index('id="pick-table-prediction"')
+    assert first < step2.index('id="pick-credit-risk"')
+    assert "For any data" in step2 and "Industry presets" in step2
+    assert "fits — choose the column to predict" in step2
+    target = re.search(
+        r'<label for="choose-table-prediction-target">(.*?)</label>\s*'
+        r'<select id="choose-table-prediction-target" name="col.target" required>(.*?)</select>',
+        step2,
+        re.S,
+    )
+    assert target and target.group(1) == "The column to predict", step2
+    offered = re.findall(r'<option value="([^"]*)"', target.group(2))
+    assert offered[0] == "" and "weather" in offered and "temp_max" in offered
+    assert "ticket" not in offered  # an ID is no column to predict
+    # the series' only date column is picked; the number to forecast is the person's to choose
+    assert 'name="col.time" value="date"' in step2
+    zh = speak(page, "zh-CN").get("/marketplace/train", params={"data": data}).text
+    assert "适合 — 请选择要预测的列" in zh and ">要预测的列</label>" in zh and "时间列" in zh
+    assert "适用于任何数据" in zh and "行业预置模板" in zh
+
+    # Chosen: step 3 says what it learns (the task the check infers) and carries the column.
+    chosen = {"data": data, "template": "table-prediction", "col.target": "weather"}
+    step3 = page.get("/marketplace/train", params=chosen).text
+    assert "将要学习的内容" in step3 and "分类（预测该列的取值之一）" in step3
+    speak(page, "en")
+    step3 = page.get("/marketplace/train", params=chosen).text
+    assert 'name="col.target" value="weather"' in step3
+    assert "What it will learn" in step3 and "Classification" in step3
+    assert ", 3 classes" in step3
+    regression = page.get("/marketplace/train", params={**chosen, "col.target": "temp_max"}).text
+    assert "Regression (predicts a number)" in regression
+    # a template with its column unchosen is step 2 again, not a run
+    unchosen = page.get("/marketplace/train", params={"data": data, "template": "table-prediction"})
+    assert 'name="hp.time_budget_s"' not in unchosen.text and "col.target" in unchosen.text
+
+    form = {"csrf": csrf_of(page, "/marketplace"), "data": data, "template": "table-prediction"}
+    form |= {"model": "weather-model", "hp.time_budget_s": "10", "key": "k-weather"}
+    refused = page.post("/marketplace/train", data=form)  # no column chosen: said, not a 500
+    assert refused.status_code == 422 and "choose the column to predict" in refused.text
+    sent = page.post("/marketplace/train", data={**form, "col.target": "weather"})
+    assert sent.status_code == 200 and sent.url.path.startswith("/marketplace/runs/"), sent.text
+    job_id = sent.url.path.rsplit("/", 1)[1]
+    job = wait_job(api, alice, job_id, {"succeeded", "failed"}, timeout=240)
+    assert job["state"] == "succeeded", page.get(f"/jobs/{job_id}").text
+
+    # The job's events, in Chinese: no English left of what the server wrote.
+    chinese = speak(page, "zh-CN").get(f"/jobs/{job_id}").text
+    speak(page, "en")
+    assert "所有副本均以 0 退出" in chinese and "已放置到" in chinese
+    assert "all replicas exited 0" not in chinese and "bound to" not in chinese
+
+
+def test_a_column_that_cannot_be_predicted_is_refused_in_the_readers_language(
+    api: TestClient, alice: Person
+) -> None:
+    push(api, "weather", {"weather.csv": weather_csv()}, alice.headers)
+    page = signed_in(api, alice)
+    refs = re.findall(r"data=([^&\"]+)", page.get("/marketplace/train").text)
+    data = next(r for r in refs if "weather%40" in r).replace("%2F", "/").replace("%40", "@")
+    chosen = {"data": data, "template": "table-prediction", "col.target": "ticket"}
+    english = page.get("/marketplace/train", params=chosen).text
+    assert "has a different value on every row (an ID)" in english
+    assert 'name="hp.time_budget_s"' not in english  # no step 3
+    chinese = speak(page, "zh-CN").get("/marketplace/train", params=chosen).text
+    speak(page, "en")
+    assert "列 ticket 每行的值都不同（是 ID）" in chinese
+
+
+def test_every_reason_a_template_does_not_fit_is_in_chinese(api: TestClient, alice: Person) -> None:
+    push(api, "weather", {"weather.csv": weather_csv()}, alice.headers)
+    page = speak(signed_in(api, alice), "zh-CN")
+    refs = re.findall(r"data=([^&\"]+)", page.get("/marketplace/train").text)
+    data = next(r for r in refs if "weather%40" in r).replace("%2F", "/").replace("%40", "@")
+    step2 = page.get("/marketplace/train", params={"data": data}).text
+    reasons = re.findall(r'<span class="small unfit-reason">(.*?)</span>', step2, re.S)
+    assert len(reasons) >= 8  # the industry presets that want their own columns
+    for said in reasons:
+        # what stays as it is: the file, the template's column it lacks, the table's columns
+        words = re.sub(r"缺少列 \S+（|现有列：.*$|weather\.csv|\.png", "", said)
+        assert said.startswith("原因：") and not re.search(r"[A-Za-z]{3,}", words), said
+    speak(page, "en")

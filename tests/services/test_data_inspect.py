@@ -9,6 +9,7 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -324,26 +325,69 @@ def test_diff_tables_counts_rows_added_and_removed(store: CountingChunks, views:
 # --- describe ---
 
 
+def schema(tables: dict[str, Any]) -> dict[str, tuple[list[tuple[str, str]], int]]:
+    """Each table's (name, type) of its columns and its rows, without the columns' facts."""
+    return {
+        path: ([(c["name"], c["type"]) for c in t["columns"]], t["rows"])
+        for path, t in tables.items()
+    }
+
+
+def test_describe_reads_the_tables_a_template_run_reads(store: CountingChunks) -> None:
+    """GBK, UTF-8 with a BOM, `;` and `|` between cells, a JSON array whose rows differ in
+    their keys and values, JSON lines in a .json file: the columns the run reads (issue 37),
+    each with the facts the fit check needs."""
+    files = {
+        "gbk.csv": "城市,温度\n北京,1.5\n上海,3.0\n北京,2.0\n".encode("gbk"),
+        "bom.csv": "\ufeffdate;value\n2010/01/01 00:00;1\n2010/01/02 00:00;2\n".encode(),
+        "pipes.csv": b"a|b\n1|x\n3|y\n",
+        "array.json": json.dumps([{"a": 1}, {"a": "x", "b": 2.5}]).encode(),
+        "lines.json": b'{"a": 1}\n{"a": 2, "b": 3}\n',
+        "mixed.jsonl": b'{"a": 1}\n{"a": "x"}\n',
+    }
+    tables = inspect.describe_tables(store, push(store, files))
+    assert schema(tables) == {
+        "gbk.csv": ([("城市", "VARCHAR"), ("温度", "DOUBLE")], 3),
+        "bom.csv": ([("date", "VARCHAR"), ("value", "BIGINT")], 2),
+        "pipes.csv": ([("a", "BIGINT"), ("b", "VARCHAR")], 2),
+        "array.json": ([("a", "VARCHAR"), ("b", "DOUBLE")], 2),
+        "lines.json": ([("a", "BIGINT"), ("b", "BIGINT")], 2),
+        "mixed.jsonl": ([("a", "VARCHAR")], 2),
+    }
+    city = tables["gbk.csv"]["columns"][0]
+    assert (city["distinct"], city["nulls"], sorted(city["top"])) == (
+        2,
+        0,
+        [["上海", 1], ["北京", 2]],
+    )
+    assert tables["gbk.csv"]["sampled"] == 3
+    b = tables["array.json"]["columns"][1]
+    assert (b["nulls"], b["min"], b["max"], b["whole"]) == (1, 2.5, 2.5, False)
+
+
+def test_a_gbk_table_is_profiled_and_queried(store: CountingChunks, views: Path) -> None:
+    """DuckDB reads CSVs as UTF-8 only; a GBK one is read as the run reads it."""
+    version = push(store, {"gbk.csv": "城市,温度\n北京,1.5\n上海,3.0\n北京,2.0\n".encode("gbk")})
+    got = inspect.query(
+        store, version, "SELECT 城市, sum(温度) FROM gbk GROUP BY 1 ORDER BY 1", views=views
+    )
+    assert got.rows == [["上海", 3.0], ["北京", 3.5]]
+    city = inspect.profile(store, version, "gbk.csv", views=views).columns[0]
+    assert (city.distinct, city.top[0].value, city.top[0].count) == (2, "北京", 2)
+
+
 def test_describe_tables_gives_schema_and_rows_of_each_table_file(
     store: CountingChunks, version: Manifest
 ) -> None:
     quoted = b'q,n\n"two\nlines",1\nplain,2\n'
     tables = inspect.describe_tables(store, push(store, {"q.csv": quoted}))
-    assert tables == {
-        "q.csv": {
-            "columns": [{"name": "q", "type": "VARCHAR"}, {"name": "n", "type": "BIGINT"}],
-            "rows": 2,
-        }
-    }
+    assert schema(tables) == {"q.csv": ([("q", "VARCHAR"), ("n", "BIGINT")], 2)}
     tables = inspect.describe_tables(store, version)
     assert tables["train.csv"]["rows"] == 3000
-    assert tables["scores.parquet"] == {
-        "columns": [{"name": "k", "type": "BIGINT"}, {"name": "v", "type": "DOUBLE"}],
-        "rows": 3,
-    }
+    assert schema(tables)["scores.parquet"] == ([("k", "BIGINT"), ("v", "DOUBLE")], 3)
     assert tables["events.jsonl"]["rows"] == 2
     assert tables["rows.json"]["rows"] == 2
-    assert tables["eval/test.tsv"]["columns"][1] == {"name": "b", "type": "VARCHAR"}
+    assert schema(tables)["eval/test.tsv"][0][1] == ("b", "VARCHAR")
     assert "broken.parquet" not in tables and "README.md" not in tables
 
 

@@ -1,11 +1,13 @@
-"""The model registry: models, their versions and stages, their files, and the models trained
-on a data set (docs/api.md). A model is named like a data set: `{name}` and `?project=`."""
+"""The model registry: models, their versions and stages, their files, the models trained on a
+data set, and batch predictions of a version (docs/api.md). A model is named like a data set:
+`{name}` and `?project=`."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Header, Response
+from sqlalchemy.exc import IntegrityError
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
@@ -16,7 +18,9 @@ from aicc.services.data import datasets
 from aicc.services.data import views as data_views
 from aicc.services.data.datasets import MODEL
 from aicc.services.jobs import jobs, logs
-from aicc.services.models import models, reviews, views
+from aicc.services.jobs import views as jobs_views
+from aicc.services.jobs.jobs import SubmitLimits
+from aicc.services.models import models, predictions, reviews, views
 
 router = APIRouter(prefix="/api/v1", tags=["models"])
 
@@ -105,6 +109,72 @@ def models_stage(
     """Move the version to a stage; promoting one to `production` archives the one before."""
     target, where = datasets.reference(name, project=project, version=number)
     return models.set_stage(session, who, str(target), body.stage, project=where)
+
+
+@router.post(
+    "/models/{name}/versions/{number}/predictions", response_model=jobs_views.Job, status_code=201
+)
+def models_predict(
+    name: DatasetName,
+    number: VersionNumber,
+    body: schemas.PredictIn,
+    who: CurrentUser,
+    state: StateDep,
+    response: Response,
+    project: ProjectRef = None,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
+) -> jobs_views.Job:
+    """Batch prediction: a job that runs the version's predict.py on data set version `data`;
+    when it succeeds, its predictions become the next version of data set `output`. A data set
+    without the columns the model's input schema requires is a 422 naming them. A retry with
+    the same `Idempotency-Key` answers the same job (200)."""
+    target, where = datasets.reference(name, project=project, version=number)
+    limits = SubmitLimits.of(state.settings, local_only=True)
+
+    def submit() -> tuple[jobs_views.Job, bool]:
+        with state.db.session() as session:
+            return predictions.submit(
+                session,
+                who,
+                model=str(target),
+                model_project=where,
+                data=body.data,
+                output=body.output,
+                project=body.project,
+                table=body.table,
+                queue=body.queue,
+                idempotency_key=idempotency_key,
+                limits=limits,
+            )
+
+    try:
+        job, created = submit()
+    except IntegrityError:  # a concurrent retry with the same key won the race: its job
+        job, created = submit()
+    if not created:
+        response.status_code = 200
+    return job
+
+
+@router.get(
+    "/models/{name}/versions/{number}/predictions",
+    response_model=schemas.Page[views.BatchPrediction],
+)
+def models_predictions(
+    name: DatasetName,
+    number: VersionNumber,
+    who: CurrentUser,
+    session: SessionDep,
+    project: ProjectRef = None,
+    limit: Limit = 1000,
+    cursor: Cursor = None,
+) -> dict[str, object]:
+    """The version's batch predictions you may see, newest first: each its job and, once the
+    job ended, the data set version of its predictions (`state` done, `result` NAME@N) or why
+    there is none (`failed`)."""
+    target, where = datasets.reference(name, project=project, version=number)
+    found = predictions.list_predictions(session, who, str(target), project=where)
+    return page(found, limit, cursor)
 
 
 @router.get("/models/{name}/versions/{number}/manifest", response_model=data_views.Manifest)

@@ -14,6 +14,7 @@ from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import Cursor, Limit, page
 from aicc.api.params import DatasetName, ProjectRef
 from aicc.estimate.templates import TemplateEstimate
+from aicc.services.common import Invalid
 from aicc.services.jobs import views as jobs_views
 from aicc.services.jobs.jobs import SubmitLimits
 from aicc.services.models import catalog, reviews, template_estimate, templates, views
@@ -39,14 +40,29 @@ def templates_list(
     task: Filter = None,
     q: Filter = None,
     data: Annotated[str | None, Query(max_length=300)] = None,
+    column: Annotated[list[Annotated[str, Query(max_length=400)]], Query(max_length=50)] = [],  # noqa: B006
     project: ProjectRef = None,
     limit: Limit = 1000,
     cursor: Cursor = None,
 ) -> dict[str, object]:
     """The catalog, by industry, task or words; with `data=NAME@N`, whether each template fits
-    that data set version, and why not (those that fit first)."""
+    that data set version, and why not (those that fit first); `column=ROLE=COLUMN` (again for
+    each role) gives a template's role a column of the data, as a run's `columns` do."""
+    columns = {}
+    for given in column:
+        role, sep, name = given.partition("=")
+        if not (sep and role and name):
+            raise Invalid("column: ROLE=COLUMN (target=weather), not {given!r}", given=given)
+        columns[role] = name
     found = catalog.listing(
-        session, who, industry=industry, task=task, q=q, data=data, project=project
+        session,
+        who,
+        industry=industry,
+        task=task,
+        q=q,
+        data=data,
+        project=project,
+        columns=columns or None,
     )
     return page(found, limit, cursor)
 

@@ -19,6 +19,7 @@ from aicc.api.schemas.estimate import EstimateIn
 from aicc.api.schemas.keys import ApiKeyIn
 from aicc.api.schemas.models import (
     ModelPatch,
+    PredictIn,
     PublishIn,
     RegisterIn,
     ReviewIn,
@@ -63,6 +64,7 @@ __all__ = [
     "OrgIn",
     "OrgUpdate",
     "Page",
+    "PredictIn",
     "Problem",
     "ProjectIn",
     "PublishIn",

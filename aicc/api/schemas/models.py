@@ -40,6 +40,17 @@ class StageIn(Body):
     stage: Stage
 
 
+class PredictIn(Body):
+    """Run the model version on data set version `data` (`NAME@N`); its predictions become
+    the next version of data set `output` (default `MODEL-predictions`), in `project`."""
+
+    data: Annotated[str, Field(min_length=1, max_length=300)]
+    output: Name | None = None
+    project: Annotated[str | None, Field(max_length=200)] = None
+    table: Annotated[str | None, Field(min_length=1, max_length=1000)] = None
+    queue: Annotated[str | None, Field(max_length=64)] = None
+
+
 TemplatePath = Annotated[str, Field(pattern=r"^[A-Za-z0-9._/-]{1,200}$")]
 
 

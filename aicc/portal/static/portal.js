@@ -173,15 +173,101 @@
     };
   }
 
+  var AXIS_NAME = { color: "#344054", fontWeight: 600 };
+
+  // A model card's confusion matrix: actual classes down, predicted across, counts as colour.
+  function confusionOption(data) {
+    var cells = [];
+    var most = 1;
+    data.matrix.forEach(function (row, i) {
+      row.forEach(function (count, j) { cells.push([j, i, count]); most = Math.max(most, count); });
+    });
+    return {
+      animation: false,
+      grid: { left: 8, right: 16, top: 8, bottom: 48, containLabel: true },
+      tooltip: { trigger: "item" },
+      xAxis: { type: "category", data: data.labels, name: data.names.predicted, nameLocation: "middle", nameGap: 28, nameTextStyle: AXIS_NAME,
+        axisLabel: { color: "#344054", interval: 0, hideOverlap: true }, splitArea: { show: true } },
+      yAxis: { type: "category", data: data.labels, name: data.names.actual, nameTextStyle: AXIS_NAME, inverse: true,
+        axisLabel: { color: "#344054", interval: 0 }, splitArea: { show: true } },
+      visualMap: { min: 0, max: most, show: false, inRange: { color: ["#eef2ff", "#4338ca"] } },
+      series: [{ name: data.names.count, type: "heatmap", data: cells, label: { show: data.labels.length <= 12, color: "#1b2233" } }],
+    };
+  }
+
+  // Feature importance: one horizontal bar per column, the most important on top.
+  function importanceOption(data) {
+    return {
+      animation: false,
+      color: PALETTE,
+      grid: { left: 8, right: 24, top: 8, bottom: 8, containLabel: true },
+      tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
+      yAxis: { type: "category", data: data.features, inverse: true, axisTick: { show: false },
+        axisLabel: { color: "#344054", interval: 0 } },
+      xAxis: Object.assign({ type: "value" }, AXIS),
+      series: [{ type: "bar", barMaxWidth: 16, data: data.values }],
+    };
+  }
+
+  // Residuals: each held-out row as (actual, predicted), and the line where they are equal.
+  function residualsOption(data) {
+    var low = Infinity, high = -Infinity;
+    data.points.forEach(function (p) { low = Math.min(low, p[0], p[1]); high = Math.max(high, p[0], p[1]); });
+    return {
+      animation: false,
+      color: PALETTE,
+      grid: { left: 8, right: 16, top: 12, bottom: 40, containLabel: true },
+      tooltip: { trigger: "item" },
+      xAxis: Object.assign({ type: "value", scale: true, name: data.names.actual, nameLocation: "middle", nameGap: 26, nameTextStyle: AXIS_NAME }, AXIS),
+      yAxis: Object.assign({ type: "value", scale: true, name: data.names.predicted, nameTextStyle: AXIS_NAME }, AXIS),
+      series: [
+        { name: data.names.predicted, type: "scatter", symbolSize: 5, data: data.points },
+        { type: "line", silent: true, showSymbol: false, lineStyle: { type: "dashed", color: "#98a2b3" },
+          data: isFinite(low) ? [[low, low], [high, high]] : [] },
+      ],
+    };
+  }
+
+  // A forecast: the actual series (when known), the forecast, and its interval as a band.
+  function forecastOption(data) {
+    var lower = data.lower || [];
+    var upper = data.upper || [];
+    var band = upper.map(function (u, i) { return u == null || lower[i] == null ? null : u - lower[i]; });
+    var series = [];
+    if (lower.length && upper.length) {
+      series.push({ type: "line", stack: "band", data: lower, showSymbol: false, silent: true, lineStyle: { opacity: 0 } });
+      series.push({ name: data.names.band, type: "line", stack: "band", data: band, showSymbol: false, silent: true,
+        lineStyle: { opacity: 0 }, areaStyle: { color: "rgba(14,165,233,0.18)" }, itemStyle: { color: "rgba(14,165,233,0.4)" } });
+    }
+    if (data.actual && data.actual.length) {
+      series.push({ name: data.names.actual, type: "line", data: data.actual, showSymbol: false, itemStyle: { color: "#344054" }, lineStyle: { width: 2 } });
+    }
+    series.push({ name: data.names.predicted, type: "line", data: data.predicted, showSymbol: data.time.length < 40,
+      itemStyle: { color: "#0ea5e9" }, lineStyle: { width: 2, type: "dashed" } });
+    return {
+      animation: false,
+      grid: { left: 8, right: 16, top: 36, bottom: 8, containLabel: true },
+      legend: { top: 0, textStyle: { color: "#344054" }, data: series.filter(function (s) { return s.name; }).map(function (s) { return s.name; }) },
+      tooltip: { trigger: "axis" },
+      xAxis: Object.assign({ type: "category", data: data.time, boundaryGap: false }, AXIS, { axisLabel: { color: "#344054", hideOverlap: true } }),
+      yAxis: Object.assign({ type: "value", scale: true }, AXIS),
+      series: series,
+    };
+  }
+
+  var OPTIONS = {
+    bars: barOption, lines: lineOption, steps: stepsOption, curves: curveOption,
+    confusion: confusionOption, importance: importanceOption, residuals: residualsOption,
+    forecast: forecastOption,
+  };
+
   function charts(root) {
     if (!window.echarts) return;
     root.querySelectorAll("[data-chart]").forEach(function (el) {
       if (window.echarts.getInstanceByDom(el)) return;
       var data = JSON.parse(el.getAttribute("data-chart"));
       var chart = window.echarts.init(el, null, { renderer: "canvas" });
-      var option = data.type === "bars" ? barOption(data) : data.type === "lines" ? lineOption(data)
-        : data.type === "steps" ? stepsOption(data)
-        : data.type === "curves" ? curveOption(data) : stateOption(data);
+      var option = (OPTIONS[data.type] || stateOption)(data);
       // Tooltips drawn on the canvas: ECharts' HTML tooltips carry inline styles, which the
       // portal's Content-Security-Policy (style-src 'self') refuses whenever the pointer rests
       // on a chart.

@@ -47,6 +47,7 @@ from PIL import Image
 from aicc.config import DataSettings
 from aicc.core.datasets import FileEntry, Manifest
 from aicc.services.common import Invalid, NotFound, TooLarge
+from aicc.services.data import tablefacts
 from aicc.services.data.views import (
     Bin,
     Column,
@@ -238,7 +239,7 @@ def preview(
     elif fmt == "jsonl":
         table = _jsonl_head(store, entry, limit)
     elif records is not None:
-        table = pa.Table.from_pylist(records[:limit])
+        table = tablefacts.rows_table(records[:limit])
     elif suffix in IMAGE_SUFFIXES:
         return Preview(
             path=path,
@@ -307,12 +308,12 @@ def _head(store: ChunkSource, entry: FileEntry, parse: Any, what: str, limit: in
 
 
 def _csv_head(store: ChunkSource, entry: FileEntry, fmt: str, limit: int) -> pa.Table:
-    options = pa_csv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",", newlines_in_values=True)
+    """The first rows of a CSV or TSV in its encoding (UTF-8, a BOM, GBK) and with its
+    delimiter (`,` `;` tab `|`), as the template runs read it (`tablefacts`)."""
 
     def parse(data: io.BytesIO) -> pa.Table:
-        return pa_csv.read_csv(
-            data, read_options=pa_csv.ReadOptions(use_threads=False), parse_options=options
-        )
+        read, options = tablefacts.csv_options(data.getvalue()[:65536], fmt)
+        return pa_csv.read_csv(data, read_options=read, parse_options=options)
 
     return _head(store, entry, parse, fmt.upper(), limit)
 
@@ -331,7 +332,15 @@ def _parquet_head(store: ChunkSource, entry: FileEntry, limit: int) -> pa.Table:
 
 def _jsonl_head(store: ChunkSource, entry: FileEntry, limit: int) -> pa.Table:
     def parse(data: io.BytesIO) -> pa.Table:
-        return pa_json.read_json(data, read_options=pa_json.ReadOptions(use_threads=False))
+        try:
+            return pa_json.read_json(data, read_options=pa_json.ReadOptions(use_threads=False))
+        except pa.ArrowInvalid:
+            # a key whose values change type between lines ({"a": 1} then {"a": "x"}), or a
+            # BOM: read as the run reads it, a mixed column as text
+            rows = tablefacts.json_rows(data.getvalue())
+            if rows is None:
+                raise
+            return tablefacts.rows_table(rows)
 
     return _head(store, entry, parse, "JSON Lines", limit)
 
@@ -340,12 +349,7 @@ def _json_rows(store: ChunkSource, entry: FileEntry) -> list[dict[str, Any]] | N
     """A small .json file that holds an array of objects, else None (it previews as text)."""
     if entry.size > MAX_JSON_ARRAY:
         return None
-    try:
-        doc = json.loads(ChunkFile(store, entry).readall())
-    except ValueError:
-        return None
-    ok = isinstance(doc, list) and all(isinstance(r, dict) for r in doc)
-    return doc if ok else None
+    return tablefacts.json_rows(ChunkFile(store, entry).readall())
 
 
 def _text_head(store: ChunkSource, entry: FileEntry, limit: int) -> list[str] | None:
@@ -469,9 +473,17 @@ def _sandbox(
         con.execute(f"SET temp_directory = {_quote(str(scratch))}")
         con.execute(f"SET allowed_directories = [{dirs}]")
         con.execute("SET enable_external_access = false")
-        for name, file in views.items():
+        for i, (name, file) in enumerate(views.items()):
             fmt = table_format(file.name) or "csv"
             reader = _READERS[fmt].format(path=_literal(file).replace("'", "''"))
+            if fmt in ("csv", "tsv") and _foreign(file):
+                # DuckDB reads CSVs as UTF-8 only (GBK needs an extension it may not load):
+                # a GBK or UTF-16 one is read by pyarrow, as the template runs read it
+                try:
+                    con.register(f"_decoded_{i}", tablefacts.csv_table(file.read_bytes(), fmt))
+                except pa.ArrowException as e:
+                    raise _unreadable(_clean(str(file), roots), fmt, e) from e
+                reader = f"_decoded_{i}"
             try:
                 con.execute(f"CREATE VIEW {_ident(name)} AS SELECT * FROM {reader}")
             except duckdb.Error as e:
@@ -482,6 +494,12 @@ def _sandbox(
     finally:
         con.close()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _foreign(file: Path) -> bool:
+    """A text table in an encoding other than UTF-8 (a UTF-8 BOM is read as UTF-8)."""
+    with file.open("rb") as f:
+        return tablefacts.encoding_of(f.read(65536)) not in ("utf-8", "utf-8-sig")
 
 
 @contextmanager
@@ -930,7 +948,7 @@ def describe_file(
         rows = _json_rows(store, entry)
         if rows is None:
             raise Invalid("{path}: a JSON table is an array of objects", path=entry.path)
-        return duck_columns(pa.Table.from_pylist(rows).schema), len(rows)
+        return duck_columns(tablefacts.rows_table(rows).schema), len(rows)
     head = _jsonl_head(store, entry, 1) if fmt == "jsonl" else _csv_head(store, entry, fmt, 1)
     columns = duck_columns(head.schema)
     if not count or not columns:
@@ -946,13 +964,13 @@ def _count_rows(store: ChunkSource, entry: FileEntry, fmt: str, first: str) -> i
             carry = lines.pop()
             rows += sum(1 for line in lines if line.strip())
         return rows + (1 if carry.strip() else 0)
+    read, parse = tablefacts.csv_options(ChunkFile(store, entry).read(65536), fmt)
+    read.block_size = BLOCK
     try:  # one column, as text: the CSV's records counted, quoted newlines and all
         reader = pa_csv.open_csv(
             io.BufferedReader(ChunkFile(store, entry), BLOCK),
-            read_options=pa_csv.ReadOptions(use_threads=False, block_size=BLOCK),
-            parse_options=pa_csv.ParseOptions(
-                delimiter="\t" if fmt == "tsv" else ",", newlines_in_values=True
-            ),
+            read_options=read,
+            parse_options=parse,
             convert_options=pa_csv.ConvertOptions(
                 include_columns=[first], column_types={first: pa.string()}
             ),
@@ -975,8 +993,44 @@ def describe_tables(store: ChunkSource, manifest: Manifest) -> dict[str, dict[st
             columns, rows = describe_file(store, entry, fmt)
         except Invalid:
             continue
-        tables[entry.path] = {
-            "columns": [{"name": c.name, "type": c.type} for c in columns],
-            "rows": rows,
-        }
+        described: list[dict[str, Any]] = [{"name": c.name, "type": c.type} for c in columns]
+        tables[entry.path] = {"columns": described, "rows": rows}
+        found = _facts(store, entry, fmt)
+        if found is not None:
+            tablefacts.merged(described, found[0])
+            tables[entry.path]["sampled"] = found[1]
     return tables
+
+
+def _facts(
+    store: ChunkSource, entry: FileEntry, fmt: str
+) -> tuple[dict[str, dict[str, Any]], int] | None:
+    """The facts of a table file's columns over its first `tablefacts.FACT_BYTES` (whole
+    lines), and how many rows they cover; None when that part does not read."""
+    try:
+        if fmt == "parquet":
+            parquet = pq.ParquetFile(ChunkFile(store, entry), buffer_size=BLOCK, pre_buffer=False)
+            batches, size = [], 0
+            for batch in parquet.iter_batches(batch_size=8192, use_threads=False):
+                batches.append(batch)
+                size += batch.nbytes
+                if size >= tablefacts.FACT_BYTES:
+                    break
+            table = pa.Table.from_batches(batches, parquet.schema_arrow)
+        else:
+            f = ChunkFile(store, entry)
+            data = f.read(tablefacts.FACT_BYTES)
+            if f.tell() < entry.size:
+                if fmt == "json":
+                    return None  # an array is read whole or not at all
+                data = data[: data.rfind(b"\n") + 1]
+            if fmt == "json" or fmt == "jsonl":
+                rows = tablefacts.json_rows(data)
+                if rows is None:
+                    return None
+                table = tablefacts.rows_table(rows)
+            else:
+                table = tablefacts.csv_table(data, fmt)
+        return tablefacts.facts(table), table.num_rows
+    except (pa.ArrowException, OSError, ValueError):
+        return None

@@ -68,14 +68,20 @@ def listing(
     q: str | None = None,
     data: str | None = None,
     project: str | None = None,
+    columns: dict[str, str] | None = None,
 ) -> list[Template]:
     """The catalog, by industry, task or words; with `data` (`NAME@N`), whether each template
-    fits that data set version, those that fit first."""
+    fits that data set version (its roles given `columns`, where it has them), those that fit
+    first."""
     found = templates.list_templates(session, who, industry=industry, task=task, q=q)
     if data is None:
         return entries(session, [(t, None) for t in found])
     ids = {t.id for t in found}
-    fits = [f for f in templates.fits(session, who, data, project=project) if f.template.id in ids]
+    fits = [
+        f
+        for f in templates.fits(session, who, data, project=project, columns=columns)
+        if f.template.id in ids
+    ]
     fits.sort(key=lambda f: not f.fit.ok)
     return entries(session, [(f.template, f.fit) for f in fits])
 

@@ -18,8 +18,9 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, TypeVar
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -30,7 +31,16 @@ from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, utcnow
 from aicc.services.data import chunks, datasets, uploads
 from aicc.services.data.datasets import MODEL
 from aicc.services.jobs import jobs, logs, metrics
-from aicc.services.models.views import Model, ModelFile, ModelVersion
+from aicc.services.models import model_reports
+from aicc.services.models.views import (
+    Charts,
+    Facts,
+    InputSchema,
+    Model,
+    ModelFile,
+    ModelVersion,
+    View,
+)
 from aicc.services.tenancy import audit
 from aicc.store.chunkfiles import ChunkFile
 from aicc.store.chunkstore import ChunkStore
@@ -42,6 +52,7 @@ from aicc.store.tables import (
     ProjectRow,
 )
 
+V = TypeVar("V", bound=View)
 STAGES = ("staging", "production", "archived")
 CURVES = "metrics.jsonl"  # the training curves among a version's files (core/templates.py)
 MAX_CURVE_BYTES = 8 * 1024 * 1024  # read of a long log: its first lines
@@ -72,7 +83,22 @@ def _version(
         files=listed,
         created_by=row.created_by,
         created_at=row.created_at,
+        input_schema=stored(InputSchema, extra.input_schema if extra else None),
+        facts=stored(Facts, extra.facts if extra else None),
+        charts=stored(Charts, extra.charts if extra and files else None),
+        notes=list(extra.notes or []) if extra else [],
     )
+
+
+def stored(view: type[V], doc: dict[str, Any] | None) -> V | None:
+    """A stored schema, facts or charts as their read model (checked when registered; one a
+    later read model no longer takes reads as unknown, never as an error)."""
+    if not doc:
+        return None
+    try:
+        return view.model_validate(doc)
+    except ValidationError:
+        return None
 
 
 def _versions(session: Session, row: DatasetRow) -> list[ModelVersion]:
@@ -150,10 +176,15 @@ def register(
     lineage: dict[str, Any] | None = None,
     description: str = "",
     licence: str = "",
+    input_schema: dict[str, Any] | None = None,
+    facts: dict[str, Any] | None = None,
+    charts: dict[str, Any] | None = None,
+    notes: list[str] | None = None,
 ) -> ModelVersion:
     """The next version of model `name` (made when missing) from these files, in `staging`.
     Files equal to the latest version's make no new version: that one is returned. A file given
-    open is read a block at a time, and closed (`uploads.ingest`)."""
+    open is read a block at a time, and closed (`uploads.ingest`). `input_schema`, `facts` and
+    `charts` are what `model_reports.describe` checked (`views.InputSchema`, ...)."""
     _check_metrics(metrics or {})
     try:
         datasets.find_writable(session, who, name, project, kind=MODEL)
@@ -184,6 +215,10 @@ def register(
             params=dict(params or {}),
             card=card,
             updated_at=utcnow(),
+            input_schema=input_schema,
+            facts=facts,
+            charts=charts,
+            notes=list(notes or []),
         )
         session.add(extra)
         session.flush()
@@ -244,6 +279,7 @@ def register_job(
                 ) from None
         if metrics is None:
             metrics = read_metrics(files)
+        described = model_reports.describe(files, _report(files))
         row = session.get(JobRow, job.id)
         pinned = list(row.datasets or []) if row else []
         lineage = {
@@ -264,6 +300,7 @@ def register_job(
             metrics=metrics,
             card=card,
             lineage=lineage,
+            **described.fields(),
         )
 
 
@@ -284,6 +321,15 @@ def read_metrics(files: jobfiles.JobFiles, rel: str = "metrics.json") -> dict[st
         for k, v in doc.items()
         if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
     }
+
+
+def _report(files: jobfiles.JobFiles) -> dict[str, Any]:
+    """The job's `report.json` object ({} without one, or when it is no JSON object)."""
+    try:
+        doc = json.loads(files.capped(MAX_JSON_BYTES).read_bytes("report.json"))
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
 
 
 def _check_metrics(metrics: dict[str, Any]) -> None:

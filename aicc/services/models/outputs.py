@@ -1,7 +1,8 @@
 """What a job promised to leave behind (`JobOutputRow`): a cleaning job's outputs become the
-next version of a data set, a template job's a version of a model. `deliver` runs after each
-reconcile pass (loops/outputs.py), once per job: a crash before it commits leaves the row
-pending, and the next pass delivers it. The outputs are the job's: each `Ingest` reads them
+next version of a data set, a template job's a version of a model, a batch prediction's
+predictions a version of a data set. `deliver` runs after each reconcile pass
+(loops/outputs.py), once per job: a crash before it commits leaves the row pending, and the
+next pass delivers it. The outputs are the job's: each `Ingest` reads them
 through the guard of job-written files (`executors/jobfiles.py`), and what it refuses (a link,
 a FIFO, too many or too big) fails the delivery with the guard's message."""
 
@@ -17,13 +18,17 @@ from aicc.core.states import TERMINAL
 from aicc.core.tenancy import Principal
 from aicc.services.common import NotFound, ServiceError, utcnow
 from aicc.services.jobs import cleaning, jobs, logs
-from aicc.services.models import templates
+from aicc.services.models import predictions, templates
 from aicc.services.tenancy import tenancy
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables import JobOutputRow, JobRow, UserRow
 
 Ingest = Callable[[Session, ChunkStore, Principal, JobRow, JobOutputRow, Path], str]
-KINDS: dict[str, Ingest] = {"dataset": cleaning.ingest_outputs, "model": templates.ingest_outputs}
+KINDS: dict[str, Ingest] = {
+    "dataset": cleaning.ingest_outputs,
+    "model": templates.ingest_outputs,
+    predictions.KIND: predictions.ingest_outputs,
+}
 
 
 def deliver(

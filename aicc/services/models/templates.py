@@ -51,7 +51,7 @@ from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id,
 from aicc.services.data import chunks, datasets, uploads
 from aicc.services.data.datasets import MODEL, TEMPLATE
 from aicc.services.jobs import jobs, logs, workdirs
-from aicc.services.models import models, template_search
+from aicc.services.models import model_reports, models, template_search
 from aicc.services.tenancy import audit, tenancy
 from aicc.store.blobs import BlobStore
 from aicc.store.chunkstore import ChunkStore
@@ -369,11 +369,20 @@ def fits(
     only: str | None = None,
 ) -> list[Fitting]:
     """Every template (or the one named `only`), and whether the data set version `ref` fits
-    it, its `columns` mapped to the data's (with the reason when not)."""
+    it, its `columns` mapped to the data's (with the reason when not). Across the catalog, a
+    template takes the roles of `columns` it has (`target=weather` is no role of an image
+    template); the one named `only` takes them all (a role it lacks is a reason)."""
     version, manifest = datasets.open_version(session, who, data_ref(ref), project=project)
     paths = [f.path for f in manifest.files]
     chosen = [get(only, session, who, project=project)] if only else list_templates(session, who)
-    return [Fitting(t, core.fit(t.manifest, paths, version.tables, columns)) for t in chosen]
+    out = []
+    for t in chosen:
+        given = columns
+        if columns and not only:
+            roles = {c.name for c in t.manifest.input.columns}
+            given = {role: name for role, name in columns.items() if role in roles}
+        out.append(Fitting(t, core.fit(t.manifest, paths, version.tables, given)))
+    return out
 
 
 def data_ref(text: str) -> data_core.Ref:
@@ -546,8 +555,8 @@ def check_runtime(manifest: core.Manifest) -> None:
         return
     raise Invalid(
         "template {name} needs Python modules this server lacks: {modules}; install them with "
-        "`{command}` where the server runs and try again (only this server's Python is checked: "
-        "a remote engine's runtime is not)",
+        "`{command}` where the server runs (from a checkout of AICC: `make templates`) and try "
+        "again (only this server's Python is checked: a remote engine's runtime is not)",
         name=manifest.name,
         modules=", ".join(module for module, _ in lacking),
         command=install_command(dist for _, dist in lacking),
@@ -632,6 +641,7 @@ def _run_input(
             name=template.name,
             reason=found.reason,
         )
+    unchosen(found)
     prj = session.get(ProjectRow, row.project_id)
     assert prj is not None
     return _RunInput(
@@ -642,6 +652,24 @@ def _run_input(
         where=f'"$AICC_DATA_DIR/{version.name}"',
         command="",
     )
+
+
+def unchosen(found: core.Fit) -> None:
+    """Refuse (422) a run whose data leaves a role of the template unchosen: which column to
+    predict (or to read as the time, the text ...) is the caller's to say, with the columns
+    that can be it."""
+    for role, names in found.choose.items():
+        listed = ", ".join(names[:20]) + (" ..." if len(names) > 20 else "")
+        if role == "target":
+            raise Invalid(
+                "choose the column to predict: --column target=COLUMN (one of: {columns})",
+                columns=listed,
+            )
+        raise Invalid(
+            "choose the column for {role}: --column {role}=COLUMN (one of: {columns})",
+            role=role,
+            columns=listed,
+        )
 
 
 def _promise_model(
@@ -862,6 +890,7 @@ def ingest_outputs(
             files, lineage = template_search.pick(manifest, files, lineage)
         metrics = _json(files, "metrics.json")
         report = _json(files, "report.json")
+        described = model_reports.describe(files, report, manifest)
         if manifest.metric.name not in metrics:
             raise Invalid(
                 "the job wrote no {metric} in metrics.json; no model was registered",
@@ -888,9 +917,10 @@ def ingest_outputs(
             framework=manifest.framework,
             metrics={k: float(v) for k, v in metrics.items() if isinstance(v, int | float)},
             params=dict(lineage.get("params") or {}),
-            card=card(template, report, metrics, lineage),
+            card=card(template, report, metrics, lineage, described),
             lineage=lineage,
             licence=manifest.licence,
+            **described.fields(),
         )
     return version.ref
 
@@ -905,15 +935,24 @@ def _json(files: jobfiles.JobFiles, rel: str) -> dict[str, Any]:
 
 
 def card(
-    template: Template, report: dict[str, Any], metrics: dict[str, Any], lineage: dict[str, Any]
+    template: Template,
+    report: dict[str, Any],
+    metrics: dict[str, Any],
+    lineage: dict[str, Any],
+    described: model_reports.Described | None = None,
 ) -> str:
-    """The model card (Markdown): what it does, on what data, how good it is, how to use it."""
+    """The model card (Markdown): what it does, on what data (the facts its job reported), how
+    good it is, what it takes, how to use it."""
     m = template.manifest
     given = report.get("summary")
     summary: dict[str, Any] = given if isinstance(given, dict) else {}
     lines = [f"# {m.title.en} / {m.title.zh_CN}", ""]
     lines += [str(summary.get("en") or m.summary.en), ""]
     lines += [str(summary.get("zh-CN") or m.summary.zh_CN)]
+    if described is not None:
+        lines += model_reports.card_lines(described.facts, described.input_schema)
+        if described.notes:
+            lines += ["", "## Notes / 说明", "", *(f"- {note}" for note in described.notes)]
     lines += ["", "## Metrics", ""]
     for key, value in sorted(metrics.items()):
         mark = " (the template's own metric)" if key == m.metric.name else ""

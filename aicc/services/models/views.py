@@ -9,10 +9,11 @@ the SDK imports this module without the server's packages.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 Stage = Literal["staging", "production", "archived"]
 Visibility = Literal["private", "org", "public"]
@@ -27,6 +28,130 @@ class View(BaseModel):
 class ModelFile(View):
     path: str
     size: int
+
+
+# What a model speaks (`model/schema.json`, docs/templates.md): the user's own columns, in and out
+Scalar = str | int | float | bool
+ValueType = Literal["number", "integer", "category", "boolean", "datetime", "text", "image"]
+Label = Annotated[str, Field(max_length=200)]
+Bilingual = Annotated[dict[Literal["en", "zh-CN"], Annotated[str, Field(max_length=2000)]], Field()]
+MAX_POINTS = 500  # per series of a chart
+MAX_CLASSES = 50  # labels of a confusion matrix (each way)
+
+
+def _short(value: Any) -> Any:
+    """An example as the schema keeps it: a long text cut, a non-finite number dropped."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value[:1000] if isinstance(value, str) else value
+
+
+def _finite(values: Any) -> Any:
+    """A series' values, each non-finite number (a job's NaN) as a gap."""
+    if not isinstance(values, list):
+        return values
+    return [None if isinstance(v, float) and not math.isfinite(v) else v for v in values]
+
+
+class SchemaInput(View):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    type: ValueType
+    required: bool = True
+    example: Annotated[Scalar | None, BeforeValidator(_short)] = None
+    values: Annotated[list[Scalar], Field(max_length=MAX_CLASSES)] | None = None
+    min: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    max: Annotated[float, Field(allow_inf_nan=False)] | None = None
+
+
+class SchemaOutput(View):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    type: ValueType
+
+
+class InputSchema(View):
+    """The columns a model version takes and answers, in the user's own names: written by the
+    training job (`model/schema.json`), or derived from an industry template's manifest
+    (`derived`, every column optional: its predict.py names what it lacks)."""
+
+    task: Annotated[str, Field(min_length=1, max_length=40)]
+    target: Label | None = None
+    inputs: Annotated[list[SchemaInput], Field(max_length=1000)]
+    outputs: Annotated[list[SchemaOutput], Field(max_length=1000)] = Field(default_factory=list)
+    classes: Annotated[list[Scalar], Field(max_length=1000)] | None = None
+    frequency: Annotated[str, Field(max_length=8)] | None = None
+    horizon: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
+    time: Label | None = None
+    derived: bool = False
+
+
+class Dropped(View):
+    column: Label
+    why: Bilingual
+
+
+class Facts(View):
+    """True facts of a version's training (`report.json`'s `facts`), as its card tells them."""
+
+    rows: Annotated[int, Field(ge=0)] | None = None
+    target: Label | None = None
+    task: Annotated[str, Field(max_length=40)] | None = None
+    frequency: Annotated[str, Field(max_length=8)] | None = None
+    metric: Annotated[str, Field(max_length=40)] | None = None
+    score: Annotated[float | None, BeforeValidator(_short)] = None
+    baseline: Annotated[float | None, BeforeValidator(_short)] = None
+    baseline_name: Bilingual | None = None
+    model: Annotated[str, Field(max_length=200)] | None = None
+    dropped: Annotated[list[Dropped], Field(max_length=500)] = Field(default_factory=list)
+
+
+Series = Annotated[
+    list[Annotated[float, Field(allow_inf_nan=False)] | None],
+    BeforeValidator(_finite),
+    Field(max_length=MAX_POINTS),
+]
+
+
+class Confusion(View):
+    labels: Annotated[list[Scalar], Field(min_length=1, max_length=MAX_CLASSES)]
+    matrix: Annotated[
+        list[Annotated[list[Annotated[int, Field(ge=0)]], Field(max_length=MAX_CLASSES)]],
+        Field(max_length=MAX_CLASSES),
+    ]
+
+    @model_validator(mode="after")
+    def _square(self) -> Confusion:
+        n = len(self.labels)
+        if len(self.matrix) != n or any(len(row) != n for row in self.matrix):
+            raise ValueError(f"the matrix is not {n} by {n}, one row and column per label")
+        return self
+
+
+class Importance(View):
+    feature: Label
+    importance: Annotated[float, Field(allow_inf_nan=False)]
+
+
+class Residuals(View):
+    actual: Series
+    predicted: Series
+
+
+class Forecast(View):
+    time: Annotated[list[Annotated[str, Field(max_length=40)]], Field(max_length=MAX_POINTS)]
+    actual: Series
+    predicted: Series
+    lower: Series = Field(default_factory=list)
+    upper: Series = Field(default_factory=list)
+
+
+class Charts(View):
+    """The charts of a version's card (`report.json`'s `charts`), each only where it applies
+    and within its size (at most 500 points per series, 50 classes a side)."""
+
+    confusion: Confusion | None = None
+    importance: Annotated[list[Importance], Field(max_length=MAX_POINTS)] | None = None
+    residuals: Residuals | None = None
+    forecast: Forecast | None = None
 
 
 # One immutable version of a model; only its `stage` changes
@@ -45,6 +170,27 @@ class ModelVersion(View):
     logical_bytes: int
     files: list[ModelFile]  # empty in lists
     created_by: str
+    created_at: datetime
+    input_schema: InputSchema | None = None  # what it takes and answers; None: not known
+    facts: Facts | None = None  # of its training, from its report
+    charts: Charts | None = None  # of its card; None in lists
+    notes: list[str] = Field(default_factory=list)  # what of its report was left out, and why
+
+
+class BatchPrediction(View):
+    """A batch prediction: a job that runs a model version's `predict.py` on a data set
+    version; when it succeeds its predictions become the next version of data set `output`
+    (`state` done, `result` that version's ref), else `state` failed and `result` says why."""
+
+    job_id: str
+    job_state: str  # pending ... succeeded, failed, cancelled (CONTRACTS §3)
+    model: str  # the model version, as the job mounts it (ORG/PROJECT/NAME@N)
+    data: str  # the data set version read (ORG/PROJECT/NAME@N)
+    input: str  # the table (or the folder of images) of it the model read
+    output: str  # the data set the predictions go to, in `project`
+    project: str  # ORG/PROJECT
+    state: Literal["pending", "done", "failed"]
+    result: str
     created_at: datetime
 
 
@@ -70,10 +216,18 @@ class TemplateMetric(View):
 
 
 class Fit(View):
+    """Whether a data set version fits a template: `choose` names the roles still to be given
+    a column (`--column ROLE=COLUMN`) with the data's columns that can play each; `task` is
+    what a tabular-prediction template makes of the target; `warnings` what the run will do
+    about the data (a copy of the target it leaves out)."""
+
     ok: bool
     reason: str
     table: str | None
     columns: dict[str, str] | None
+    choose: dict[str, list[str]] = Field(default_factory=dict)
+    task: str | None = None
+    warnings: list[str] = Field(default_factory=list)
 
 
 class Template(View):
