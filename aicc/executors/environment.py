@@ -88,11 +88,26 @@ def engine_env(
     """The base and the replica's variables, less the device variables when the engine gives
     devices (`engine_devices`: AICC records which, never overrides them)."""
     env = base_env(passed_through)
+    env.update(thread_env(replica.cpu_milli))
     for key, value in replica.env.items():
         if engine_devices and replica.device_indices and key in DEVICE_VARIABLES:
             continue
         env[key] = value
     return env
+
+
+# The thread pools of numerical libraries (OpenMP: scikit-learn, PyTorch; BLAS) size themselves
+# by the machine's cores, not the job's: on a shared node each replica's pool would spin on
+# cores others hold (two 2-core jobs of scikit-learn on 2 cores ran 100x slower). A replica's
+# pools get its whole CPUs, as Ray and Slurm's task environments do; the spec's env may say
+# otherwise.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def thread_env(cpu_milli: int) -> dict[str, str]:
+    """The thread-pool sizes for a replica of `cpu_milli` (at least one thread)."""
+    threads = str(max(1, cpu_milli // 1000))
+    return dict.fromkeys(THREAD_VARIABLES, threads)
 
 
 def write_private(path: Path, text: str, mode: int) -> None:

@@ -66,8 +66,23 @@ def said_pattern(template: str) -> re.Pattern[str]:
     """A template ("replica {index} exited with code {code}") as a pattern whose groups are
     its values."""
     parts = re.split(r"\{([a-z_]+)\}", template)
-    out = "".join(f"(?P<{p}>.+?)" if i % 2 else re.escape(p) for i, p in enumerate(parts))
+    out = "".join(
+        f"(?P<{p}>{_WORD if p in _ONE_WORD else '.+?'})" if i % 2 else re.escape(p)
+        for i, p in enumerate(parts)
+    )
     return re.compile(out, re.S)
+
+
+# Placeholders whose values are one word (an index, a count, an id, a state): their pattern
+# does not cross a space, so "replica {index} exited ..." never swallows a longer message.
+_ONE_WORD = frozenset(
+    {
+        "index", "code", "job", "state", "attempt", "retries", "mib", "signal", "count",
+        "fitted", "replicas", "ready", "desired", "failures", "revision", "node", "user",
+        "seconds", "limit", "queue",
+    }
+)  # fmt: skip
+_WORD = r"\S+?"
 
 
 @dataclass(frozen=True)
@@ -177,18 +192,22 @@ class Translator:
 
     def said(self, text: str | None) -> str:
         """What the server stored as filled English (an event's or a job's message, a wait
-        reason) in this language: a service's message as `message` finds it, else the first
-        template of `said.<language>.json` it matches, its values put back (a state or a reason
-        code translated, a nested message too); else the text as it is."""
+        reason) in this language: a service's message as `message` finds it, else the template
+        of `said.<language>.json` that matches it with the most of its own words (the least
+        left to its values), its values put back (a state or a reason code translated, a nested
+        message too); else the text as it is."""
         if not text:
             return ""
         found = self.message(text)
         if found != text:
             return found
-        for pattern, template in said_catalog(self.language):
-            match = pattern.fullmatch(text)
-            if match is None:
-                continue
+        matches = [
+            (sum(len(v) for v in m.groupdict().values()), m, template)
+            for pattern, template in said_catalog(self.language)
+            if (m := pattern.fullmatch(text)) is not None
+        ]
+        if matches:
+            _, match, template = min(matches, key=lambda found: found[0])
             values = dict(match.groupdict())
             for name, value in values.items():
                 if name in _SAID_VALUES:

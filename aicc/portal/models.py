@@ -175,9 +175,9 @@ def model_batch(
     data: Annotated[str, Form(max_length=300)] = "",
     output: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    """A batch prediction of a version on a data set version of the person's (H5's service, as
-    the API calls it), then the model's page following its job; a refusal (a column the model
-    needs missing from the data) is the page again saying why."""
+    """A batch prediction of a version on a data set version of the person's (as the API
+    submits it), then the model's page following its job; a refusal (a column the model needs
+    missing from the data) is the page again saying why."""
     if not csrf_ok(me, csrf):
         return error_page(request, 400, "csrf")
     if not version.isdigit():

@@ -17,6 +17,7 @@ import yaml
 
 import aicc
 from aicc.core import templates as core
+from aicc.executors.environment import thread_env
 
 ROOT = Path(aicc.__file__).parent / "templates"
 RUNTIME = ROOT / "aicc_template.py"
@@ -39,7 +40,10 @@ def workdir(name: str, dest: Path) -> Path:
 
 
 def _python(args: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    # thread pools of one thread (executors/environment.py sizes a job's to its CPUs): tests
+    # train side by side on a 2-core machine, where pools that spin on each other's cores crawl
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHONUNBUFFERED": "1"}
+    env.update({k: v for k, v in thread_env(1000).items() if k not in os.environ})
     done = subprocess.run(
         [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
@@ -132,7 +136,10 @@ def refused(
     (work / "params.json").write_text(json.dumps(doc))
     output = work / "outputs"
     args = ["train.py", "--data", str(data), "--output", str(output)]
+    # thread pools of one thread (executors/environment.py sizes a job's to its CPUs): tests
+    # train side by side on a 2-core machine, where pools that spin on each other's cores crawl
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHONUNBUFFERED": "1"}
+    env.update({k: v for k, v in thread_env(1000).items() if k not in os.environ})
     done = subprocess.run(
         [sys.executable, *args, "--params", str(work / "params.json")],
         cwd=code,

@@ -39,6 +39,20 @@ def test_the_engine_sets_the_device_variables_for_the_devices_it_gives() -> None
     assert cpu_only["CUDA_VISIBLE_DEVICES"] == "3"
 
 
+def test_a_replica_s_thread_pools_are_sized_to_its_cpus_unless_it_says() -> None:
+    """OpenMP and BLAS pools count the node's cores, not the job's: sized to the replica's
+    whole CPUs (at least one), as the spec's env may override."""
+    replica = ReplicaLaunch(
+        job_id="job_1", attempt=1, index=0, argv=["true"], env={}, node="n1",
+        device_indices=(), cpu_milli=2500, memory_mib=0, max_runtime_s=None,
+    )  # fmt: skip
+    env = environment.engine_env(replica)
+    assert [env[k] for k in environment.THREAD_VARIABLES] == ["2", "2", "2"]
+    small = ReplicaLaunch(**{**vars(replica), "cpu_milli": 250, "env": {"OMP_NUM_THREADS": "8"}})
+    env = environment.engine_env(small)
+    assert env["OMP_NUM_THREADS"] == "8" and env["MKL_NUM_THREADS"] == "1"
+
+
 A100 = "A100-80GB"
 
 

@@ -393,5 +393,11 @@ def test_the_stored_message_catalog_keeps_its_placeholders() -> None:
     )
     assert zh.said("replica 1 failed (oom_killed)") == "副本 1 失败（内存不足）"
     assert zh.said("something new") == "something new"  # a message no template knows
+    # a deployment's message (services/serving/converge.py), a job's message inside it
+    assert zh.said(
+        "3 replicas in a row never became ready; last: replica job j1 failed: replica 0 "
+        "exited with code 1"
+    ) == ("连续 3 个副本未能就绪；最近一次：副本作业 j1 失败：副本 0 以退出码 1 退出")
+    assert zh.said("1 of 2 replicas ready") == "2 个副本中 1 个已就绪"
     english = "replica 0 exited with code 3"
     assert i18n.Translator("en").said(english) == english

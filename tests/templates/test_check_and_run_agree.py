@@ -218,7 +218,7 @@ def test_a_table_that_passes_the_check_trains(server: TestClient, tmp_path: Path
             timeout=240,
         )
 
-    with ThreadPoolExecutor(4) as pool:
+    with ThreadPoolExecutor(2) as pool:
         runs = list(pool.map(lambda pair: train(*pair), trained))
     for (case, _), run in zip(trained, runs, strict=True):
         metric = templates.manifest(case.template).metric.name

@@ -252,3 +252,24 @@ def test_two_numbers_and_no_choice_asks_which_to_forecast(tmp_path: Path) -> Non
     data = write(rows, tmp_path / "data" / "two.csv")
     said = refused(data.parent, tmp_path / "run")
     assert "--column target=COLUMN (one of: a, b)" in said, said
+
+
+def test_a_yearly_cycle_is_found_from_the_data(tmp_path: Path) -> None:
+    """Sunspots (statsmodels' bundled table): yearly, so no calendar season, but an ~11-year
+    cycle the run finds from the autocorrelation and forecasts with, far better than
+    repeating the last year."""
+    from statsmodels.datasets import sunspots
+
+    table = sunspots.load_pandas().data
+    rows = [
+        {"year": int(y), "activity": float(v)}
+        for y, v in zip(table["YEAR"], table["SUNACTIVITY"], strict=True)
+    ]
+    data = write(rows, tmp_path / "data" / "sunspots.csv")
+    run = templates.train(NAME, data.parent, tmp_path / "run", columns={"time": "year"})
+    facts = run.report["facts"]
+    assert (facts["frequency"], facts["horizon"], facts["mase_season"]) == ("Y", 3, 1)
+    assert 9 <= facts["season"] <= 12 and set(facts["seasons_tried"]) == {"1", str(facts["season"])}
+    assert "autocorrelation" in facts["season_found"]["en"] and facts["season_found"]["zh-CN"]
+    assert f"season of {facts['season']}" in run.report["summary"]["en"]
+    assert run.metrics["mase"] < 0.6 * run.metrics["baseline_mase"]

@@ -131,6 +131,58 @@ def ets_forecast(f: dict[str, Any], horizon: int) -> np.ndarray:
     return f["level"] + damp * f["slope"] + s
 
 
+def theta_alpha(y: np.ndarray, season: int) -> float:
+    """The Theta method's smoothing: the one of a grid with the least one-step squared error
+    of simple exponential smoothing on the deseasonalized series."""
+    x, _ = deseason(y, season)
+    best, alpha = math.inf, 0.5
+    for a in np.linspace(0.05, 1.0, 20):
+        level, sse = x[0], 0.0
+        for value in x[1:]:
+            sse += (value - level) ** 2
+            level = a * value + (1 - a) * level
+        if sse < best:
+            best, alpha = sse, float(a)
+    return alpha
+
+
+def deseason(y: np.ndarray, season: int) -> tuple[np.ndarray, np.ndarray]:
+    """`y` less its additive seasonal indices (classical decomposition: the mean gap to the
+    centred moving average at each position in the season, from the first point of `y`), and
+    the indices; none when the season is 1 or `y` holds fewer than two seasons."""
+    if season <= 1 or len(y) < 2 * season:
+        return y, np.zeros(1)
+    width = season + 1 if season % 2 == 0 else season
+    weights = np.ones(width)
+    if season % 2 == 0:
+        weights[[0, -1]] = 0.5
+    trend = np.convolve(y, weights / weights.sum(), mode="valid")
+    half = width // 2
+    gap = y[half : half + len(trend)] - trend
+    positions = (np.arange(len(gap)) + half) % season
+    index = np.array([gap[positions == k].mean() for k in range(season)])
+    index -= index.mean()
+    return y - index[np.arange(len(y)) % season], index
+
+
+def theta_forecast(y: np.ndarray, h: int, f: dict[str, Any]) -> np.ndarray:
+    """The Theta method (Assimakopoulos and Nikolopoulos, 2000, as Hyndman and Billah write
+    it): simple exponential smoothing plus half the linear trend's slope, on the
+    deseasonalized series, the season added back."""
+    m, a = f["season"], f["alpha"]
+    x, index = deseason(y, m)
+    level = x[0]
+    for value in x[1:]:
+        level = a * value + (1 - a) * level
+    n = len(x)
+    slope = float(np.polyfit(np.arange(n), x, 1)[0]) if n > 2 else 0.0
+    steps = np.arange(1, h + 1)
+    out = level + 0.5 * slope * (steps - 1 + 1 / a - (1 - a) ** n / a)
+    if len(index) > 1:
+        out = out + index[(n + steps - 1) % m]
+    return np.asarray(out, dtype=float)
+
+
 @dataclass
 class Boosted:
     """Gradient-boosted trees forecasting one step at a time on the series' own lags, rolling
@@ -220,6 +272,7 @@ class Forecaster:
     ets: dict[str, Any] | None = None
     gbm: Boosted | None = None
     plain: Boosted | None = None  # the trees without regressors, for calls without them
+    theta: dict[str, Any] | None = None  # the Theta method's smoothing and season
 
 
 def predict_with(
@@ -229,6 +282,13 @@ def predict_with(
     regressors, for the trees that use them) reach that far."""
     if name == "seasonal_naive":
         out = seasonal_naive(y, h, f.season)
+    elif name == "naive":
+        out = np.full(h, y[-1])
+    elif name == "mean":
+        out = np.full(h, y.mean())
+    elif name == "theta":
+        assert f.theta is not None
+        out = theta_forecast(y, h, f.theta)
     elif name == "ets":
         assert f.ets is not None
         out = ets_forecast(f.ets, h)
@@ -367,6 +427,8 @@ def main() -> None:
                 f"asked: forecast without them ({name})",
                 file=sys.stderr,
             )
+    import sklearn.ensemble  # noqa: F401  (its OpenMP loaded: a limit only reaches loaded pools)
+
     threadpool_limits(1)
     forecast = predict_with(name, model, y, steps, span, regs)[future]
     half = widen(saved["half_widths"], steps)[future]

@@ -1,12 +1,17 @@
 """Time series forecasting for any table with a time column and a number: the frequency is the
-data's (hourly, daily, weekly, monthly, quarterly, yearly: detected, never assumed), and three
-forecasters compete in rolling-origin backtests: the seasonal naive forecast (the last season
-repeated), Holt-Winters exponential smoothing (statsmodels, the variant chosen by AICc), and
+data's (hourly, daily, weekly, monthly, quarterly, yearly: detected, never assumed), the season
+too (the frequency's calendar seasons and the autocorrelation's strongest peak, each tried in
+the backtests: sunspots are yearly with an ~11-year cycle), and forecasters compete in
+rolling-origin backtests: the seasonal naive forecast (the last season repeated), the naive one
+and the mean (for a series that is noise around a level), the Theta method, Holt-Winters
+exponential smoothing (statsmodels, the variant chosen by AICc, its trend damped), and
 gradient-boosted trees on lags, rolling means and the calendar (scikit-learn's
 HistGradientBoostingRegressor, forecasting step by step on its own forecasts, mlforecast's
 recipe), with the table's other numeric columns as regressors when they help; and the mean of
 the last two. The best by mean backtest MASE is measured on the last `horizon` points, held out,
-and refit on the whole series. Intervals come from the backtests' errors at each step ahead
+and refit on the whole series. MASE (metrics.json, the report) is scaled by the seasonal naive
+forecast of the frequency's season (1 for yearly data), whichever season is chosen, as the
+baseline repeats that season. Intervals come from the backtests' errors at each step ahead
 (split conformal, scaled per step).
 
 The forecasters themselves (what the model file holds, and how it forecasts) are in predict.py,
@@ -38,10 +43,13 @@ from predict import (
     numbers,
     predict_with,
     seasonal_naive,
+    theta_alpha,
 )
 
 HORIZON = {"H": 48, "D": 14, "W": 8, "M": 12, "Q": 4, "Y": 3}
 SEASON = {"H": 24, "D": 7, "W": 52, "M": 12, "Q": 4, "Y": 1}
+CALENDAR = {"H": (24, 168), "D": (7, 365), "W": (52,), "M": (12,), "Q": (4,), "Y": (1,)}
+MAX_SEASON = 1000  # the season hyperparameter's maximum
 NAIVE = {
     "en": "repeating the last season (seasonal naive)",
     "zh-CN": "重复上一个周期（季节性朴素预测）",
@@ -221,6 +229,8 @@ def fit_all(
     """The candidates `names` fitted on the first `end` points."""
     y, times = s.y[:end], s.times()
     out = Forecaster(name="", season=season, floor=0.0 if y.min() >= 0 else None)
+    if "theta" in names:
+        out.theta = {"alpha": theta_alpha(y, season), "season": season}
     if {"ets", "mean_ets_gbm"} & set(names):
         out.ets = ets_fit(y, season, ets_prev)
     if {"gbm", "mean_ets_gbm"} & set(names):
@@ -466,35 +476,111 @@ def sizes(hp: dict[str, Any], s: Series) -> tuple[int, int, list[dict[str, str]]
     return horizon, season, []
 
 
+def autocorrelation(y: np.ndarray, longest: int) -> np.ndarray:
+    """The autocorrelation of the differenced series (a trend left out) at lags 0 to
+    `longest` + 1 (fewer for a short series), by FFT."""
+    x = np.diff(y)
+    x = x - x.mean()
+    if not x.any():
+        return np.ones(1)
+    spectrum = np.fft.rfft(x, 2 * len(x))
+    acf = np.fft.irfft(spectrum * np.conj(spectrum))[: min(longest, len(x) - 2) + 2]
+    return np.asarray(acf / acf[0])
+
+
+def acf_peak(y: np.ndarray, longest: int) -> tuple[int, float] | None:
+    """The strongest peak of the autocorrelation of the differenced series between lags 2 and
+    `longest` (a local maximum above 2/sqrt(n), the usual bound of noise), and its height:
+    a cycle of the data's own (sunspots' ~11 years), whatever the calendar says."""
+    acf = autocorrelation(y, longest)
+    top = len(acf) - 2
+    bound = 2 / math.sqrt(len(y))
+    peaks = [
+        k
+        for k in range(2, top + 1)
+        if acf[k] > bound and acf[k] > acf[k - 1] and acf[k] >= acf[k + 1]
+    ]
+    if not peaks:
+        return None
+    best = max(peaks, key=lambda k: acf[k])
+    return best, float(acf[best])
+
+
+def seasons_to_try(
+    y: np.ndarray, freq: str, given: int, horizon: int, backtests: int, fallback: int
+) -> list[tuple[int, dict[str, str]]]:
+    """The seasons the backtests choose between, each with how it was found: the one given;
+    else the frequency's calendar seasons that the history can teach (2 seasons + the
+    backtests), `fallback` (the frequency's, or 1 when it is too long) first, and the
+    autocorrelation's strongest peak when it is none of them nor a multiple of one. A second
+    calendar season (a week of hours, a year of days) only where the series correlates with
+    itself that far back more than one first season back (and above 2/sqrt(n)): each season
+    tried is another round of fits."""
+    if given:
+        return [(given, words("given", "指定"))]
+    room = len(y) - horizon * (backtests + 1)
+    out = [(fallback, words("by the frequency", "按频率"))]
+    acf = autocorrelation(y, max(CALENDAR[freq]))
+    for m in CALENDAR[freq]:
+        first = CALENDAR[freq][0]
+        seen = m < len(acf) and acf[m] > max(2 / math.sqrt(len(y)), acf[min(first, len(acf) - 1)])
+        if m != fallback and m > 1 and 2 * m <= room and (m == SEASON[freq] or seen):
+            out.append((m, words("by the frequency", "按频率")))
+    peak = acf_peak(y, min(len(y) // 3, room // 2, MAX_SEASON))
+    if peak and all(peak[0] % m for m, _ in out if m > 1):
+        m, height = peak
+        out.append(
+            (
+                m,
+                words(
+                    f"from the data: the autocorrelation's peak at lag {m} ({height:.2f})",
+                    f"由数据得出：自相关在滞后 {m} 处的峰值（{height:.2f}）",
+                ),
+            )
+        )
+    return out
+
+
+Backtests = dict[int, tuple[dict[str, list[np.ndarray]], dict[str, Any] | None]]
+
+
 def backtest(
-    run: aicc_template.Run, s: Series, horizon: int, season: int, end: int
-) -> tuple[dict[str, list[np.ndarray]], dict[str, Any] | None]:
-    """Each candidate's errors (forecast minus actual, a row per forecast) in the rolling
-    backtests before `end`, and the last Holt-Winters fit. After half the time budget, no
-    further backtest starts (the first always runs)."""
+    run: aicc_template.Run, s: Series, horizon: int, seasons: Sequence[int], end: int, scale: float
+) -> Backtests:
+    """Per season tried, each candidate's errors (forecast minus actual, a row per forecast)
+    in the rolling backtests before `end`, and the last Holt-Winters fit. Each backtest fits
+    every season's candidates, so all are measured on the same windows; after half the time
+    budget, no further backtest starts (the first always runs)."""
     freq, folds = s.grid.freq, int(run.hp["backtests"])
     origins = [end - horizon * (folds - j) for j in range(folds)]
-    candidates = ["seasonal_naive", "ets"]
-    if origins[0] - Boosted(freq, season, lags_for(freq, season, origins[0]), []).reach >= 20:
-        candidates += ["gbm", *(["gbm_regressors"] if s.regressors else []), "mean_ets_gbm"]
-    errors: dict[str, list[np.ndarray]] = {}
-    ets: dict[str, Any] | None = None
-    scale = naive_scale(s.y[:end], season)
+    candidates = {}
+    for m in seasons:
+        names = ["seasonal_naive", *(["naive"] if m > 1 else []), "mean", "ets", "theta"]
+        if origins[0] - Boosted(freq, m, lags_for(freq, m, origins[0]), []).reach >= 20:
+            names += ["gbm", *(["gbm_regressors"] if s.regressors else []), "mean_ets_gbm"]
+        candidates[m] = names
+    out: Backtests = {m: ({}, None) for m in seasons}
     for fold, origin in enumerate(origins):
-        if time.monotonic() - run.started > float(run.hp["time_budget_s"]) / 2 and errors:
+        if fold and time.monotonic() - run.started > float(run.hp["time_budget_s"]) / 2:
             break
-        f = fit_all(candidates, s, origin, season, ets)
-        ets = f.ets or ets
-        for start in windows(origin, horizon, end):
-            moved = moved_to(f, s.y, origin, start)
-            for name in candidates:
-                got = predict_with(name, moved, s.y[:start], horizon, s.times(), s.regressors)
-                errors.setdefault(name, []).append(got - s.y[start : start + horizon])
-        so_far = {
-            f"mase_{k}": float(np.abs(np.vstack(v)).mean() / scale) for k, v in errors.items()
+        for m in seasons:
+            errors, ets = out[m]
+            f = fit_all(candidates[m], s, origin, m, ets)
+            for start in windows(origin, horizon, end):
+                moved = moved_to(f, s.y, origin, start)
+                for name in candidates[m]:
+                    got = predict_with(name, moved, s.y[:start], horizon, s.times(), s.regressors)
+                    errors.setdefault(name, []).append(got - s.y[start : start + horizon])
+            out[m] = errors, f.ets or ets
+        mase = {
+            m: {k: float(np.abs(np.vstack(v)).mean() / scale) for k, v in errors.items()}
+            for m, (errors, _) in out.items()
         }
-        run.log(fold + 1, **so_far)
-    return errors, ets
+        if len(seasons) == 1:
+            run.log(fold + 1, **{f"mase_{k}": v for k, v in mase[seasons[0]].items()})
+        else:  # the best of each season
+            run.log(fold + 1, **{f"mase_season_{m}": min(v.values()) for m, v in mase.items()})
+    return out
 
 
 def main() -> None:
@@ -508,12 +594,32 @@ def main() -> None:
     series, time_col, target, dropped = prepare(run)
     horizon, season, notes = sizes(run.hp, series)
     n = len(series.y)
+    import sklearn.ensemble  # noqa: F401  (its OpenMP loaded: a limit only reaches loaded pools)
+
     threadpool_limits(1 if n < 20_000 else None)
     end = n - horizon  # the last `horizon` points are held out
-    errors, ets = backtest(run, series, horizon, season, end)
+    # MASE is scaled by the frequency's own season (1 for yearly data; the one given), as the
+    # baseline repeats it, whichever season the backtests choose.
     scale = naive_scale(series.y[:end], season)
-    mase = {k: float(np.abs(np.vstack(v)).mean()) / scale for k, v in errors.items()}
+    tries = seasons_to_try(
+        series.y[:end],
+        series.grid.freq,
+        int(run.hp["season"]),
+        horizon,
+        int(run.hp["backtests"]),
+        season,
+    )
+    tried = backtest(run, series, horizon, [m for m, _ in tries], end, scale)
+    best = {
+        m: {k: float(np.abs(np.vstack(v)).mean()) / scale for k, v in errors.items()}
+        for m, (errors, _) in tried.items()
+    }
+    found = min(best, key=lambda m: min(best[m].values()))  # the first of equals
+    how = dict(tries)[found]
+    errors, ets = tried[found]
+    mase = best[found]
     chosen = min(mase, key=mase.__getitem__)  # the first (the simplest) of equals
+    base_season, season = season, found
 
     # The held-out tail: the chosen model fitted on everything before it.
     needed = ["ets", "gbm"] if chosen == "mean_ets_gbm" else [chosen]
@@ -521,7 +627,7 @@ def main() -> None:
     actual = series.y[end:]
     tail = predict_with(chosen, f, series.y[:end], horizon, series.times(), series.regressors)
     half = np.array(widths(np.vstack(errors[chosen]), interval))
-    naive = seasonal_naive(series.y[:end], horizon, season)
+    naive = seasonal_naive(series.y[:end], horizon, base_season)
     got, base = scores(actual, tail, scale), scores(actual, naive, scale)
     inside = (actual >= tail - half) & (actual <= tail + half)
     metrics = {**got, "baseline_mase": base["mase"], "baseline_mae": base["mae"]}
@@ -530,7 +636,7 @@ def main() -> None:
     # The model: refit on the whole series; its intervals from every backtest and the tail.
     # Without the regressors' future values, the best forecaster that does without them.
     fallback = min((k for k in mase if k != "gbm_regressors"), key=mase.__getitem__)
-    more = ["gbm", "ets"] if chosen == "gbm_regressors" else []
+    more = [fallback] if chosen == "gbm_regressors" else []
     final = fit_all([*needed, *more], series, n, season, ets)
     final.name = chosen
     reach = max(4 * season, *(m.reach for m in (final.gbm, final.plain) if m is not None), horizon)
@@ -557,11 +663,17 @@ def main() -> None:
     lower = tail - half if f.floor is None else np.maximum(tail - half, f.floor)
     held = {"predicted": tail, "lower": lower, "upper": tail + half}
     facts = {"dropped": dropped, "notes": notes, "backtests": mase, "chosen": chosen}
+    facts["season_found"] = how
+    facts["seasons"] = {str(m): round(min(v.values()), 4) for m, v in best.items()}
+    facts["mase_season"] = base_season
     run.finish(metrics, report_of(series, saved, metrics, held, facts))
 
 
 MODELS = {
     "seasonal_naive": words("the seasonal naive forecast", "季节性朴素预测"),
+    "naive": words("the last value repeated (naive forecast)", "重复最后一个值（朴素预测）"),
+    "mean": words("the mean of the history", "历史均值"),
+    "theta": words("the Theta method", "Theta 方法"),
     "ets": words("Holt-Winters exponential smoothing", "Holt-Winters 指数平滑"),
     "gbm": words("gradient-boosted trees on lags and the calendar", "基于滞后值和日历的梯度提升树"),
     "gbm_regressors": words(
@@ -657,7 +769,8 @@ def report_of(
     summary_en = (
         f"Learned to forecast {saved['target']} {horizon} {unit_en} ahead from {n} {unit_en} "
         f"({first:%Y-%m-%d} to {last:%Y-%m-%d}) with {MODELS[chosen]['en']}, the best of "
-        f"{tried} forecasters in rolling backtests. On the last {horizon} {unit_en}, held out, "
+        f"{tried} forecasters in rolling backtests, with a season of {saved['season']} "
+        f"({facts['season_found']['en']}). On the last {horizon} {unit_en}, held out, "
         f"its MASE is {mase:.3f} (repeating the last season: {base:.3f}; "
         f"{'better' if better else 'not better'} than that), its mean absolute error "
         f"{metrics['mae']:.4g}, and {metrics['coverage']:.0%} of the points fell in its "
@@ -666,7 +779,8 @@ def report_of(
     summary_zh = (
         f"用{MODELS[chosen]['zh-CN']}（滚动回测中 {tried} 种预测方法里最好的）从 {n} 个时间点"
         f"（{first:%Y-%m-%d} 至 {last:%Y-%m-%d}）学习预测未来 {horizon} {unit_zh}的 "
-        f"{saved['target']}。在留出的最后 {horizon} 个时间点上，MASE 为 {mase:.3f}（重复上一个"
+        f"{saved['target']}，周期长度为 {saved['season']}（{facts['season_found']['zh-CN']}）。"
+        f"在留出的最后 {horizon} 个时间点上，MASE 为 {mase:.3f}（重复上一个"
         f"周期为 {base:.3f}，{'优于' if better else '未优于'}后者），平均绝对误差 "
         f"{metrics['mae']:.4g}，{metrics['coverage']:.0%} 的点落在 {interval:.0%} 预测区间内。"
     )
@@ -685,6 +799,9 @@ def report_of(
             "frequency": freq,
             "horizon": horizon,
             "season": saved["season"],
+            "season_found": facts["season_found"],
+            "seasons_tried": facts["seasons"],
+            "mase_season": facts["mase_season"],
             "metric": "mase",
             "score": mase,
             "baseline": base,
