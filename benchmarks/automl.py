@@ -11,17 +11,25 @@ only and is scored on the held-out one with the same metric: accuracy (classific
   the budget as its `time_budget_s`), then its model served as a deployment serves it
   (`python -m aicc.serving`) and scored through `POST /predict`: "to an API" is the seconds from
   the run's start until that `/predict` first answers.
-- FLAML: `flaml.AutoML(time_budget=...)` (`ts_forecast` for series), in a process of its own.
+- FLAML: `flaml.AutoML(time_budget=...)` (`ts_forecast` for series), in a process of its own,
+  searching its default learners for the task that are installed: the `test` extra's light
+  install (FLAML's core, LightGBM, XGBoost's CPU build, ~9 MB) and `flaml[automl]` (~550 MB,
+  XGBoost's CUDA build and NCCL) have the same ones.
 - AutoGluon: `TabularPredictor(...).fit(time_limit=...)` (`TimeSeriesPredictor` for series,
   local models only), in a process of its own run by the Python of a separate virtualenv
   (`--autogluon-python`; its requirements conflict with AICC's), left out when it is absent.
 
 The systems take turns in a different order on each table, to share the machine's noise. Per
 system: the mean normalized score (each table's score over the table's best score; for MASE the
-best over the score). Budget: `--budget` seconds of training per system per table.
+best over the score). Budget: `--budget` seconds of training per system per table. Every result
+names the learners the system searched and its libraries' versions (and XGBoost's build), so a
+figure is never read against another install's.
 
     .venv/bin/python benchmarks/automl.py --budget 30 [--only iris,nile] [--systems aicc,flaml]
-        [--autogluon-python /tmp/ag-venv/bin/python] [--json] [--markdown]
+        [--threads 1] [--autogluon-python /tmp/ag-venv/bin/python] [--json] [--markdown]
+
+Quick mode (a minute, what tests/bench/test_automl.py runs): `--only iris --budget 5 --systems
+aicc,flaml --threads 1`.
 
 FLAML and AutoGluon train in `benchmarks/automl_worker.py`, run by their own Pythons.
 """
@@ -91,7 +99,10 @@ TABLES = (
 @dataclass
 class Result:
     """One system on one table. `seconds`: training and predicting the held-out rows, the
-    process's wall clock; `api_seconds` (AICC): from the run's start to `/predict`'s answer."""
+    process's wall clock; `api_seconds` (AICC): from the run's start to `/predict`'s answer;
+    `learners`: what the system searched (AICC: the candidates its budget reached);
+    `libraries`: their versions; `budget_s`: the budget it had (a template's range bounds
+    AICC's: `table-prediction` takes 5 s at least)."""
 
     score: float | None = None
     seconds: float | None = None
@@ -99,6 +110,9 @@ class Result:
     api_seconds: float | None = None
     model: str | None = None
     error: str | None = None
+    learners: list[str] | None = None
+    libraries: str | None = None
+    budget_s: float | None = None
     predictions: list[Any] | None = field(default=None, repr=False)  # scored, then dropped
 
 
@@ -264,13 +278,26 @@ def run_aicc(table: Table, train_csv: Path, test: Any, work: Path, budget: float
     facts = trained.report.get("facts", {})
     values = [p.get(output) for p in predictions]
     (work / "predictions.json").write_text(json.dumps({"predictions": values, "model": output}))
+    tried = [c["model"] for c in facts.get("candidates", [])] or list(facts.get("backtests", {}))
     return Result(
         seconds=trained.seconds,
         cpu_seconds=cpu,
         api_seconds=to_api,
         model=str(facts.get("model") or ""),
+        learners=tried,
+        libraries=_requirement_versions(manifest.requirements),
+        budget_s=float(params.get("time_budget_s", budget)),
         predictions=values,
     )
+
+
+def _requirement_versions(requirements: list[str]) -> str:
+    """Each requirement of a template as "name version", the version installed here."""
+    import re
+    from importlib import metadata
+
+    names = [re.split(r"[<>=!~ ;\[]", r, maxsplit=1)[0] for r in requirements]
+    return ", ".join(f"{n} {metadata.version(n)}" for n in names)
 
 
 def _post(httpx: Any, url: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -303,7 +330,13 @@ def _last_line(text: str) -> str:
 
 
 def run_worker(
-    system: str, python: str, table: Table, paths: dict[str, Path], work: Path, budget: float
+    system: str,
+    python: str,
+    table: Table,
+    paths: dict[str, Path],
+    work: Path,
+    budget: float,
+    threads: int | None = None,
 ) -> Result:
     spec = {
         "task": table.task,
@@ -316,6 +349,7 @@ def run_worker(
         "test": str(paths["test"]),
         "work": str(work),
         "out": str(work / "predictions.json"),
+        "threads": threads,
     }
     work.mkdir(parents=True, exist_ok=True)
     (work / "spec.json").write_text(json.dumps(spec))
@@ -338,7 +372,13 @@ def run_worker(
         return Result(seconds=seconds, error=_last_line(done.stderr or done.stdout))
     answer = json.loads((work / "predictions.json").read_text())
     return Result(
-        seconds=seconds, cpu_seconds=cpu, model=answer["model"], predictions=answer["predictions"]
+        seconds=seconds,
+        cpu_seconds=cpu,
+        model=answer["model"],
+        learners=answer.get("learners"),
+        libraries=answer.get("libraries"),
+        budget_s=budget,
+        predictions=answer["predictions"],
     )
 
 
@@ -346,8 +386,20 @@ def run_worker(
 
 
 def benchmark(
-    tables: list[Table], systems: list[str], budget: float, work: Path, ag_python: str | None
+    tables: list[Table],
+    systems: list[str],
+    budget: float,
+    work: Path,
+    ag_python: str | None,
+    threads: int | None = None,
 ) -> list[Scored]:
+    """Every system on every table. `threads`: the thread pools' size for all (OpenMP, BLAS,
+    FLAML's `n_jobs`, AutoGluon's `num_cpus`); None leaves each system's own (AICC's training:
+    one thread, as a job on a one-CPU replica; FLAML and AutoGluon: every core)."""
+    if threads:
+        from aicc.executors.environment import thread_env
+
+        os.environ.update(thread_env(threads * 1000))  # AICC's runs and the workers inherit
     out = []
     for index, table in enumerate(tables):
         data = frame(table)
@@ -372,7 +424,7 @@ def benchmark(
                 if system == "aicc":
                     result = run_aicc(table, paths["train"], test, place, budget)
                 else:
-                    result = run_worker(system, str(python), table, paths, place, budget)
+                    result = run_worker(system, str(python), table, paths, place, budget, threads)
             except Exception as e:  # one system failing on one table is a result, not the end
                 result = Result(error=f"{type(e).__name__}: {_last_line(str(e))}")
             if result.predictions is not None:
@@ -427,7 +479,21 @@ def _cell(r: Result | None) -> str:
     return f"{r.score:.3f} ({r.seconds:.0f} s)"
 
 
-def document(scored: list[Scored], systems: list[str], budget: float) -> dict[str, Any]:
+def setups(scored: list[Scored], systems: list[str]) -> dict[str, dict[str, Any]]:
+    """What each system had: its libraries and every learner it searched on some table (the
+    kinds, in the order first seen; each table's result has their full names)."""
+    out = {}
+    for system in systems:
+        results = [s.results[system] for s in scored if system in s.results]
+        kinds = (name.split(" (")[0] for r in results for name in r.learners or [])
+        libraries = next((r.libraries for r in results if r.libraries), None)
+        out[system] = {"libraries": libraries, "learners": list(dict.fromkeys(kinds))}
+    return out
+
+
+def document(
+    scored: list[Scored], systems: list[str], budget: float, threads: int | None = None
+) -> dict[str, Any]:
     """The run as `--json` prints it (and `--markdown FILE` reads it back)."""
     tables = []
     for s in scored:
@@ -450,7 +516,9 @@ def document(scored: list[Scored], systems: list[str], budget: float) -> dict[st
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}",
+        "threads": threads,
         "systems": systems,
+        "setups": setups(scored, systems),
         "tables": tables,
         "summary": summary(scored, systems),
     }
@@ -484,14 +552,33 @@ def markdown(doc: dict[str, Any]) -> str:
         for k, v in ratios.items()
         if not k.endswith("tables") and v is not None
     ]
-    return "\n".join(lines) + ("\n\n" + "; ".join(said) + "." if said else "")
+    text = "\n".join(lines) + ("\n\n" + "; ".join(said) + "." if said else "")
+    had = [
+        f"- {k}: {v['libraries'] or '?'}; learners: {', '.join(v['learners']) or '?'}"
+        for k, v in doc.get("setups", {}).items()
+    ]
+    threads = doc.get("threads")
+    pools = "each its own thread pools"
+    if threads:
+        pools = f"{threads} thread{'s' if threads > 1 else ''} each"
+    return text + (f"\n\nWhat each system had ({pools}):\n" + "\n".join(had) if had else "")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Quick mode (about a minute; tests/bench/test_automl.py runs it): "
+        "--only iris --budget 5 --systems aicc,flaml --threads 1",
+    )
     parser.add_argument("--budget", type=float, default=30, help="seconds per system per table")
     parser.add_argument("--only", default="", help="comma-separated table names")
     parser.add_argument("--systems", default=",".join(SYSTEMS))
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="thread pools of this size for every system (default: each system's own)",
+    )
     parser.add_argument("--autogluon-python", default=None, help="AutoGluon's venv's python")
     parser.add_argument("--dir", type=Path, default=None, help="keep the run's files here")
     parser.add_argument("--json", action="store_true", help="print JSON")
@@ -521,7 +608,8 @@ def main() -> None:
         systems.remove("autogluon")
     work = args.dir or Path(tempfile.mkdtemp(prefix="aicc-automl-"))
     ag = ag_python if "autogluon" in systems else None
-    doc = document(benchmark(tables, systems, args.budget, work, ag), systems, args.budget)
+    scored = benchmark(tables, systems, args.budget, work, ag, args.threads)
+    doc = document(scored, systems, args.budget, args.threads)
     print(json.dumps(doc, indent=2) if args.json else markdown(doc))
 
 

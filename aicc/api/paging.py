@@ -6,9 +6,10 @@ themselves are of administrative size, so they are read whole and cut here."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Query
+from fastapi import Depends, Query
 
 T = TypeVar("T")
 MAX_PAGE = 1000
@@ -26,3 +27,22 @@ def page(items: Sequence[T], limit: int, cursor: str | None) -> dict[str, Any]:
     start = int(cursor or 0)
     end = start + limit
     return {"items": list(items[start:end]), "next_cursor": str(end) if end < len(items) else None}
+
+
+@dataclass(frozen=True)
+class Paging:
+    """A list route's `limit` and `cursor` query parameters, taken as one (`PageArgs`)."""
+
+    limit: int
+    cursor: str | None
+
+    def cut(self, items: Sequence[T]) -> dict[str, Any]:
+        """The page of `items` these parameters ask for (`page`)."""
+        return page(items, self.limit, self.cursor)
+
+
+def _paging(limit: Limit = MAX_PAGE, cursor: Cursor = None) -> Paging:
+    return Paging(limit, cursor)
+
+
+PageArgs = Annotated[Paging, Depends(_paging)]

@@ -69,6 +69,20 @@ def _given(**options: Any) -> dict[str, Any]:
     return {k: v for k, v in options.items() if v is not None and v != "" and v != []}
 
 
+def _credit(
+    fields: dict[str, Any],
+    currency: str,
+    accelerator: list[str] | None,
+    valid_from: str | None,
+    valid_until: str | None,
+    **optional: Any,
+) -> dict[str, Any]:
+    """The body of a voucher or a subsidy program: its own `fields` and currency, then what is
+    given of its `optional` fields and of the limits both share (models, validity)."""
+    limits = _given(accelerators=accelerator, valid_from=valid_from, valid_until=valid_until)
+    return fields | {"currency": currency} | _given(**optional) | limits
+
+
 def _models(row: dict[str, Any]) -> str:
     return ", ".join(row.get("accelerators") or []) or "all"
 
@@ -201,12 +215,8 @@ def voucher_create(
     currency: CurrencyOption = "CNY",
 ) -> "Voucher":
     """Issue a voucher to an organization (admins)."""
-    body = {"org_id": org, "name": name, "amount": amount, "currency": currency} | _given(
-        project_id=project,
-        accelerators=accelerator,
-        valid_from=valid_from,
-        valid_until=valid_until,
-    )
+    fields = {"org_id": org, "name": name, "amount": amount}
+    body = _credit(fields, currency, accelerator, valid_from, valid_until, project_id=project)
     return api.vouchers.create(body)
 
 
@@ -252,12 +262,9 @@ def subsidy_create(
     currency: CurrencyOption = "CNY",
 ) -> "Subsidy":
     """Create a subsidy program for one organization or, without --org, all (admins)."""
-    body = {"name": name, "rate": rate, "currency": currency} | _given(
-        yearly_cap=cap,
-        org_id=org,
-        accelerators=accelerator,
-        valid_from=valid_from,
-        valid_until=valid_until,
+    fields = {"name": name, "rate": rate}
+    body = _credit(
+        fields, currency, accelerator, valid_from, valid_until, yearly_cap=cap, org_id=org
     )
     return api.subsidies.create(body)
 

@@ -10,6 +10,12 @@ issue 37, with facts over the rows it read (`services/data/inspect.py`): `nulls`
 sorted order) and `digest` (of its values, row by row: two columns with one digest are copies).
 The table's `sampled` says how many rows the facts cover; a rule that needs every row applies
 only when that is all of them. Without facts a rule is not applied: the run decides. Pure.
+
+A column that reads as times (pushed after the check learned frequencies) also has `times`
+(its distinct times), `frequency` (`FREQUENCIES`, or None: irregular) and `hourly` (whether
+its times binned into hours are one per hour: readings every 15 minutes are), by the run's own
+`parse_times` and `frequency` (`services/data/tablefacts.py` calls them); `template_needs.py`
+checks with them what a template declares (a binary target, a frequency, a series' points).
 """
 
 from __future__ import annotations

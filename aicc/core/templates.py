@@ -28,6 +28,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from aicc.core import template_fit as facts
+from aicc.core import template_needs as needs
 
 INDUSTRIES = (
     "manufacturing",
@@ -95,8 +96,11 @@ COLUMN_TYPES: dict[str, tuple[str, ...]] = {
         "VARCHAR",
     ),
     "category": ("VARCHAR", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "BOOLEAN"),
+    # a target of two outcomes, 0 and 1 (or false and true): the fit check counts its values
+    "binary": (*_INTEGERS, "BOOLEAN", "VARCHAR"),
     "any": (),
 }
+FREQUENCY = Literal["H", "D", "W", "M", "Q", "Y"]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 NAME = r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$"
 MAX_PARAMS = 50
@@ -145,14 +149,31 @@ class Column(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: Annotated[str, Field(min_length=1, max_length=200)]
-    type: Literal["string", "integer", "number", "datetime", "category", "any"]
+    type: Literal["string", "integer", "number", "datetime", "category", "binary", "any"]
     choose: bool = False
     help: Words | None = None
 
 
+class Instead(BaseModel):
+    """The template a refusal names for data of the right shape but the wrong kind (a label of
+    5 classes for a preset that predicts 0 or 1, daily rows for an hourly one), and why."""
+
+    model_config = ConfigDict(extra="forbid")
+    template: Annotated[str, Field(pattern=NAME)]
+    why: Words
+
+
 class Input(BaseModel):
     """What data the template learns from: a table (CSV, Parquet or JSON lines) with these
-    columns, or a folder of images, one subfolder per class."""
+    columns, or a folder of images, one subfolder per class.
+
+    A series' needs (issue 37), checked by the time column's facts (its `datetime` column, or
+    the role named `time`): `frequency`, the one its times must have (`any`: one of hours,
+    days, weeks, months, quarters or years, not irregular); `horizon`, the points a forecaster
+    predicts by frequency when its `horizon` hyperparameter is 0 — it then needs 2 + horizon x
+    (backtests + 1) points (2 seasons instead of 2 when its `season` hyperparameter is given),
+    the rule of series-forecast's run. `instead`: the template a refusal of a frequency or of a
+    binary target names."""
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["table", "image-folder"]
@@ -162,11 +183,26 @@ class Input(BaseModel):
     # `features`: every other column of the data is an input of the model (a generic
     # template's); `ignore`: the template reads only the columns it names.
     rest: Literal["features", "ignore"] = "ignore"
+    frequency: FREQUENCY | Literal["any"] | None = None
+    horizon: dict[FREQUENCY, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+    instead: Instead | None = None
+
+    @property
+    def time(self) -> Column | None:
+        """The column whose frequency is checked (a series')."""
+        return next(
+            (c for c in self.columns if c.type == "datetime" or (c.choose and c.name == "time")),
+            None,
+        )
 
     @model_validator(mode="after")
     def _columns_for_tables(self) -> Input:
         if self.kind == "table" and not self.columns:
             raise ValueError("a table input names its columns")
+        if (self.frequency or self.horizon) and self.time is None:
+            raise ValueError("a frequency or horizon is a time column's: name one (datetime)")
+        if self.horizon and self.frequency != "any":
+            raise ValueError("a horizon by frequency is for a series of any frequency")
         if self.kind == "image-folder" and (self.columns or self.rest != "ignore"):
             raise ValueError("an image folder has no columns")
         if self.rest == "features" and not all(c.choose for c in self.columns):
@@ -324,10 +360,14 @@ def fit(
     files: Sequence[str],
     tables: Mapping[str, Mapping[str, Any]],
     mapping: Mapping[str, str] | None = None,
+    *,
+    params: Mapping[str, object] | None = None,
 ) -> Fit:
     """Does a version with these `files` (paths) and `tables` (`{path: {"columns": [{name,
     type}], "rows": N}}`, as data set versions describe them) fit the template's input?
-    `mapping` maps the template's column names to the data's (`text=review`)."""
+    `mapping` maps the template's column names to the data's (`text=review`); `params`, the
+    run's hyperparameters (its defaults when None, or when they are not valid: the run's
+    check refuses those), for the points a forecaster needs."""
     spec = manifest.input
     if spec.kind == "image-folder":
         return _fit_images(spec, files)
@@ -337,9 +377,13 @@ def fit(
     unknown = sorted(set(mapping) - {c.name for c in spec.columns})
     if unknown:
         return Fit(False, f"the template has no column {unknown[0]} to map")
+    try:
+        hp = check_params(manifest, params or {})
+    except TemplateError:
+        hp = check_params(manifest, {})
     reasons = []
     for path in sorted(tables, key=lambda p: -int(tables[p].get("rows") or 0)):
-        got = _fit_table(manifest, path, tables[path], mapping)
+        got = _fit_table(manifest, path, tables[path], mapping, hp)
         if got.ok:
             return got
         reasons.append(got.reason)
@@ -347,7 +391,11 @@ def fit(
 
 
 def _fit_table(
-    manifest: Manifest, path: str, table: Mapping[str, Any], mapping: Mapping[str, str]
+    manifest: Manifest,
+    path: str,
+    table: Mapping[str, Any],
+    mapping: Mapping[str, str],
+    hp: Mapping[str, Any],
 ) -> Fit:
     spec = manifest.input
     columns = facts.described(table)
@@ -394,6 +442,11 @@ def _fit_table(
     twice = _twice(chosen)
     if twice:
         return Fit(False, f"{path}: {twice}")
+    played = {role: by_name[name] for role, name in chosen.items() if name in by_name}
+    exact = facts.exact(table)
+    refused = needs.declared(_needs(manifest), played, hp, path=path, rows=rows, exact=exact)
+    if refused:
+        return Fit(False, refused)
     if rows < spec.min_rows:
         return Fit(False, f"{path} has {rows} rows; the template needs at least {spec.min_rows}")
     checked = _roles(manifest, path, table, by_name, chosen)
@@ -401,6 +454,20 @@ def _fit_table(
         return checked
     task, warnings = checked
     return Fit(True, table=path, columns=chosen, choose=choose, task=task, warnings=warnings)
+
+
+def _needs(manifest: Manifest) -> needs.Needs:
+    """What the manifest's `input` declares of the data beyond its columns (`template_needs`)."""
+    spec = manifest.input
+    instead = f"; {spec.instead.template} fits it: {spec.instead.why.en}" if spec.instead else ""
+    return needs.Needs(
+        template=manifest.name,
+        binary=tuple(c.name for c in spec.columns if c.type == "binary"),
+        time=spec.time.name if spec.time else None,
+        frequency=spec.frequency,
+        horizon={str(code): points for code, points in spec.horizon.items()},
+        instead=instead,
+    )
 
 
 def _twice(chosen: Mapping[str, str]) -> str:
@@ -435,7 +502,7 @@ def _roles(
         if not column.choose or data is None:
             continue
         if column.type == "datetime" or column.name == "time":
-            refused = _times(path, data, rows)
+            refused = needs.times(path, data, rows)
             if refused:
                 return Fit(False, refused)
             continue
@@ -455,23 +522,6 @@ def _roles(
                     "the run leaves it out"
                 )
     return task, tuple(warnings)
-
-
-def _times(path: str, data: facts.Described, rows: int) -> str:
-    """Why a column cannot be a series' time ('' when it can): text that does not read as
-    dates (naming a value that does not), or numbers that are not dates or years."""
-    if data.text:
-        bad = facts.bad_time(data)
-        if bad is None:
-            return ""
-        shown = f"{bad!r}" if bad else "no values"
-        return (
-            f"{path}: column {data.name} holds {shown}, not a date or time the run reads "
-            "(2010-01-31, 2010/01/31 00:00, 01/31/2010, 20100131, 2010-01, 2010年1月31日)"
-        )
-    if facts.times(data, rows) or (not data.known and data.type in facts.INTEGERS):
-        return ""
-    return f"{path}: column {data.name} is {data.type}, not dates or times"
 
 
 def _learnable(path: str, target: facts.Described, table: Mapping[str, Any], rows: int) -> str:
@@ -502,6 +552,7 @@ def _a_column(kind: str) -> str:
         "number": "numbers",
         "datetime": "dates or times",
         "category": "labels (text or whole numbers)",
+        "binary": "two outcomes (0 and 1)",
     }.get(kind, "any values")
 
 

@@ -6,6 +6,7 @@ speech, 6 × dense parameters per sample for recommendation (families.py gives t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -25,6 +26,45 @@ from aicc.estimate.shapes import TRAIN_BYTES_PER_PARAM, training_state_assumptio
 from aicc.estimate.workload import Workload, WorkloadClass
 
 
+def _check_family(
+    kind: str, family: str | None, known: Mapping[str, object], sizes: Mapping[str, object]
+) -> None:
+    """A family of `known`, or none and every one of `sizes` (the sizes a family stands for)."""
+    if family is None:
+        if any(size is None for size in sizes.values()):
+            raise ValueError(
+                f"give a family (one of {', '.join(known)}) or both {' and '.join(sizes)}"
+            )
+    elif family not in known:
+        raise ValueError(families.unknown_family(kind, family, known))
+
+
+def _training(
+    scenario: VisionTrain | SpeechTrain | RecsysTrain,
+    kind: WorkloadClass,
+    data: tuple[str, float],
+    assumptions: tuple[Assumption, ...],
+    *,
+    flops: float,
+    memory_bytes: float,
+) -> Workload:
+    """A family's training workload: its own `assumptions`, then the data per epoch (`data`:
+    its name and amount) and the epochs, both given, and the training state."""
+    name, amount = data
+    return Workload(
+        scenario=scenario.scenario,
+        workload_class=kind,
+        flops=flops,
+        memory_bytes=memory_bytes,
+        assumptions=(
+            *assumptions,
+            Assumption(name=name, value=amount, source="given"),
+            Assumption(name="epochs", value=scenario.epochs, source="given"),
+            training_state_assumption(TRAIN_BYTES_PER_PARAM),
+        ),
+    )
+
+
 class VisionTrain(ScenarioBase):
     """Training a vision model family on `images` images per epoch."""
 
@@ -36,10 +76,7 @@ class VisionTrain(ScenarioBase):
 
     @model_validator(mode="after")
     def _known_family(self) -> VisionTrain:
-        if self.family not in families.VISION_FAMILIES:
-            raise ValueError(
-                families.unknown_family("vision", self.family, families.VISION_FAMILIES)
-            )
+        _check_family("vision", self.family, families.VISION_FAMILIES, {})
         return self
 
     def workload(self) -> Workload:
@@ -68,16 +105,14 @@ class VisionTrain(ScenarioBase):
                 source="given; FLOPs scale with pixel count" if self.image_size else "reference",
                 estimate=self.image_size is not None,
             ),
-            Assumption(name="images", value=self.images, source="given"),
-            Assumption(name="epochs", value=self.epochs, source="given"),
-            training_state_assumption(TRAIN_BYTES_PER_PARAM),
         )
-        return Workload(
-            scenario=self.scenario,
-            workload_class=WorkloadClass.VISION,
+        return _training(
+            self,
+            WorkloadClass.VISION,
+            ("images", self.images),
+            assumptions,
             flops=per_image * self.images * self.epochs,
             memory_bytes=TRAIN_BYTES_PER_PARAM * fam.params,
-            assumptions=assumptions,
         )
 
 
@@ -95,16 +130,8 @@ class SpeechTrain(ScenarioBase):
 
     @model_validator(mode="after")
     def _family_or_size(self) -> SpeechTrain:
-        if self.family is None:
-            if self.params is None or self.frames_per_second is None:
-                raise ValueError(
-                    "give a family (one of "
-                    f"{', '.join(families.SPEECH_FAMILIES)}) or both params and frames_per_second"
-                )
-        elif self.family not in families.SPEECH_FAMILIES:
-            raise ValueError(
-                families.unknown_family("speech", self.family, families.SPEECH_FAMILIES)
-            )
+        sizes = {"params": self.params, "frames_per_second": self.frames_per_second}
+        _check_family("speech", self.family, families.SPEECH_FAMILIES, sizes)
         return self
 
     def workload(self) -> Workload:
@@ -125,16 +152,14 @@ class SpeechTrain(ScenarioBase):
             Assumption(name="frames_per_second", value=fps, source=source),
             Assumption(name="params_per_frame_share", value=share, source=source),
             Assumption(name="flops_rule", value="6 × params per frame", source=KAPLAN),
-            Assumption(name="audio_hours", value=self.audio_hours, source="given"),
-            Assumption(name="epochs", value=self.epochs, source="given"),
-            training_state_assumption(TRAIN_BYTES_PER_PARAM),
         )
-        return Workload(
-            scenario=self.scenario,
-            workload_class=WorkloadClass.SPEECH,
+        return _training(
+            self,
+            WorkloadClass.SPEECH,
+            ("audio_hours", self.audio_hours),
+            assumptions,
             flops=6.0 * params * share * frames,
             memory_bytes=TRAIN_BYTES_PER_PARAM * params,
-            assumptions=assumptions,
         )
 
 
@@ -160,17 +185,8 @@ class RecsysTrain(ScenarioBase):
 
     @model_validator(mode="after")
     def _family_or_size(self) -> RecsysTrain:
-        if self.family is None:
-            if self.dense_params is None or self.embedding_params is None:
-                raise ValueError(
-                    "give a family (one of "
-                    f"{', '.join(families.RECSYS_FAMILIES)}) or both dense_params and "
-                    "embedding_params"
-                )
-        elif self.family not in families.RECSYS_FAMILIES:
-            raise ValueError(
-                families.unknown_family("recommendation", self.family, families.RECSYS_FAMILIES)
-            )
+        sizes = {"dense_params": self.dense_params, "embedding_params": self.embedding_params}
+        _check_family("recommendation", self.family, families.RECSYS_FAMILIES, sizes)
         return self
 
     def workload(self) -> Workload:
@@ -192,14 +208,12 @@ class RecsysTrain(ScenarioBase):
                 unit="B",
                 source="fp32 tables updated by SGD, as in the MLPerf DLRM reference",
             ),
-            Assumption(name="samples", value=self.samples, source="given"),
-            Assumption(name="epochs", value=self.epochs, source="given"),
-            training_state_assumption(TRAIN_BYTES_PER_PARAM),
         )
-        return Workload(
-            scenario=self.scenario,
-            workload_class=WorkloadClass.RECSYS,
+        return _training(
+            self,
+            WorkloadClass.RECSYS,
+            ("samples", self.samples),
+            assumptions,
             flops=6.0 * dense * self.samples * self.epochs,
             memory_bytes=TRAIN_BYTES_PER_PARAM * dense + self.embedding_bytes_per_param * embedding,
-            assumptions=assumptions,
         )

@@ -13,15 +13,16 @@ from datetime import datetime
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form
 from fastapi.responses import RedirectResponse, Response
 
 from aicc.api import schemas
-from aicc.api.deps import SessionDep, StateDep
-from aicc.portal.auth import Me, csrf_ok
+from aicc.api.deps import SessionDep
+from aicc.portal.auth import Posting
 from aicc.portal.forms import Form as PageForm
 from aicc.portal.forms import Rejected, parse, service_call
-from aicc.portal.rendering import PortalRoute, error_page, render
+from aicc.portal.page import Page, PageDep, PostingPage
+from aicc.portal.rendering import PortalRoute
 from aicc.services.common import utcnow
 from aicc.services.tenancy import secrets, tenancy, tokens, views
 
@@ -53,47 +54,38 @@ def _token_lines(rows: list[views.Token], now: datetime) -> list[TokenLine]:
 
 
 def _tokens_page(
-    request: Request,
-    session: SessionDep,
-    me: Me,
+    page: Page,
     *,
     form: PageForm | None = None,
     created: views.Token | None = None,
     status: int = 200,
 ) -> Response:
-    rows = tokens.list_tokens(session, me.who)
-    return render(
-        request,
+    rows = tokens.list_tokens(page.session, page.me.who)
+    return page.render(
         "tokens.html",
-        me=me,
         nav="tokens",
         status=status,
         tokens=_token_lines(rows, utcnow()),
         form=form or PageForm("token", {"expires_in_days": "90"}),
         created=created,
         expiry_days=EXPIRY_DAYS,
-        revoked=request.query_params.get("revoked", ""),
+        revoked=page.query("revoked"),
     )
 
 
 @router.get("/tokens")
-def token_list(request: Request, session: SessionDep, me: Me) -> Response:
-    return _tokens_page(request, session, me)
+def token_list(page: PageDep) -> Response:
+    return _tokens_page(page)
 
 
 @router.post("/tokens")
 def token_create(
-    request: Request,
-    session: SessionDep,
-    me: Me,
-    csrf: Annotated[str, Form()] = "",
+    page: PostingPage,
     name: Annotated[str, Form(max_length=300)] = "",
     expires_in_days: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     """The answer is the page itself, not a redirect: it is the only time the secret is shown,
     and a redirect would have to carry it in a URL."""
-    if not csrf_ok(me, csrf):
-        return error_page(request, 400, "csrf")
     form = PageForm("token", {"name": name, "expires_in_days": expires_in_days})
     try:
         body = parse(
@@ -102,29 +94,25 @@ def token_create(
             {"name": name.strip(), "expires_in_days": expires_in_days.strip() or None},
             {},
         )
-        with service_call(session, form):
+        with service_call(page.session, form):
             row, secret = tokens.issue(
-                session,
-                me.who,
-                user_id=me.who.user_id,
+                page.session,
+                page.me.who,
+                user_id=page.me.who.user_id,
                 name=body.name,
                 expires_in_days=body.expires_in_days,
             )
     except Rejected as refused:
-        return _tokens_page(request, session, me, form=form, status=refused.status)
-    return _tokens_page(request, session, me, created=row.model_copy(update={"secret": secret}))
+        return _tokens_page(page, form=form, status=refused.status)
+    return _tokens_page(page, created=row.model_copy(update={"secret": secret}))
 
 
 @router.post("/tokens/{token_id}/revoke")
 def token_revoke(
-    request: Request,
     session: SessionDep,
-    me: Me,
+    me: Posting,
     token_id: str,
-    csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    if not csrf_ok(me, csrf):
-        return error_page(request, 400, "csrf")
     row = tokens.revoke(session, me.who, token_id)  # another's token: 404
     return RedirectResponse("/tokens?" + urlencode({"revoked": row.name}), status_code=303)
 
@@ -133,38 +121,32 @@ def token_revoke(
 
 
 def _secrets_page(
-    request: Request,
-    session: SessionDep,
-    me: Me,
+    page: Page,
     project: str | None,
     *,
     form: PageForm | None = None,
     status: int = 200,
 ) -> Response:
-    # The person's own organization's projects that they may read (an operator's own too).
-    choices = [p for p in tenancy.list_projects(session, me.who) if p.org_id == me.who.org_id]
-    current = tenancy.resolve_project(session, me.who, project)  # another tenant's: 404
-    rows = secrets.names(session, me.who, project=current.id)
-    return render(
-        request,
+    session, who = page.session, page.me.who
+    choices = page.own_projects()
+    current = tenancy.resolve_project(session, who, project)  # another tenant's: 404
+    rows = secrets.names(session, who, project=current.id)
+    return page.render(
         "secrets.html",
-        me=me,
         nav="secrets",
         status=status,
         projects=choices,
         project=current,
         secrets=rows,
         form=form or PageForm("secret"),
-        saved=request.query_params.get("saved", ""),
-        deleted=request.query_params.get("deleted", ""),
+        saved=page.query("saved"),
+        deleted=page.query("deleted"),
     )
 
 
 @router.get("/secrets")
-def secret_list(
-    request: Request, session: SessionDep, me: Me, project: str | None = None
-) -> Response:
-    return _secrets_page(request, session, me, project or None)
+def secret_list(page: PageDep, project: str | None = None) -> Response:
+    return _secrets_page(page, project or None)
 
 
 def _back_to(project_id: str, **flash: str) -> Response:
@@ -174,18 +156,13 @@ def _back_to(project_id: str, **flash: str) -> Response:
 
 @router.post("/secrets")
 def secret_put(
-    request: Request,
-    state: StateDep,
-    session: SessionDep,
-    me: Me,
-    csrf: Annotated[str, Form()] = "",
+    page: PostingPage,
     project: Annotated[str, Form(max_length=60)] = "",
     name: Annotated[str, Form(max_length=200)] = "",
     value: Annotated[str, Form(max_length=128 * 1024)] = "",
 ) -> Response:
-    if not csrf_ok(me, csrf):
-        return error_page(request, 400, "csrf")
-    current = tenancy.resolve_project(session, me.who, project or None)  # foreign: 404
+    session, who = page.session, page.me.who
+    current = tenancy.resolve_project(session, who, project or None)  # foreign: 404
     form = PageForm("secret", {"name": name})  # the value never goes back to the page
     name = name.strip()
     try:
@@ -193,28 +170,24 @@ def secret_put(
         with service_call(session, form):
             secrets.put(
                 session,
-                me.who,
-                sealer=state.sealer,
+                who,
+                sealer=page.state.sealer,
                 project=current.id,
                 name=name,
                 value=body.value,
             )
     except Rejected as refused:
-        return _secrets_page(request, session, me, current.id, form=form, status=refused.status)
+        return _secrets_page(page, current.id, form=form, status=refused.status)
     return _back_to(current.id, saved=name)
 
 
 @router.post("/secrets/delete")
 def secret_delete(
-    request: Request,
     session: SessionDep,
-    me: Me,
-    csrf: Annotated[str, Form()] = "",
+    me: Posting,
     project: Annotated[str, Form(max_length=60)] = "",
     name: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    if not csrf_ok(me, csrf):
-        return error_page(request, 400, "csrf")
     current = tenancy.resolve_project(session, me.who, project or None)  # foreign: 404
     secrets.delete(session, me.who, project=current.id, name=name)  # viewers: 403
     return _back_to(current.id, deleted=name)

@@ -1,6 +1,7 @@
 """The portal's side of signing in: cookies and the dependencies pages declare (`Me`,
-`Operator`). The rules and the storage (sessions, the throttle, device notes) are the
-`services.sessions` service's; this module only carries its secrets in and out of cookies.
+`Operator`, and `Posting`/`OperatorPosting` for a form that changes something). The rules and
+the storage (sessions, the throttle, device notes) are the `services.sessions` service's; this
+module only carries its secrets in and out of cookies.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import re
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import Depends, Request
+from fastapi import Depends, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
@@ -71,6 +72,31 @@ Operator = Annotated[SignedIn, Depends(operator)]
 
 def csrf_ok(me: SignedIn, given: str) -> bool:
     return sessions.same_token(given, me.csrf)
+
+
+class ForgedForm(Exception):
+    """A form posted without this session's CSRF token: the 400 page (`PortalRoute`)."""
+
+
+def _posted(me: SignedIn, csrf: str) -> SignedIn:
+    if not csrf_ok(me, csrf):
+        raise ForgedForm
+    return me
+
+
+def posting(me: Me, csrf: Annotated[str, Form()] = "") -> SignedIn:
+    """`Me` for a form that changes something: the form carries the session's CSRF token."""
+    return _posted(me, csrf)
+
+
+def operator_posting(me: Operator, csrf: Annotated[str, Form()] = "") -> SignedIn:
+    """`Operator` for a form that changes something, with the session's CSRF token."""
+    return _posted(me, csrf)
+
+
+# Checked before the page's own inputs: a forged form is the 400 page whatever else it says.
+Posting = Annotated[SignedIn, Depends(posting)]
+OperatorPosting = Annotated[SignedIn, Depends(operator_posting)]
 
 
 def safe_next(target: str | None) -> str:

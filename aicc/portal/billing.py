@@ -15,18 +15,18 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from aicc.api.deps import SessionDep, StateDep
 from aicc.api.state import AppState
 from aicc.core import periods
-from aicc.portal.auth import Me, Operator, csrf_ok
-from aicc.portal.forms import FieldError, Rejected, service_call
+from aicc.portal.auth import Me
+from aicc.portal.forms import FieldError, Posted, Rejected, service_call, text_input
 from aicc.portal.forms import Form as PageForm
 from aicc.portal.i18n import Translator
-from aicc.portal.rendering import PortalRoute, error_page, language_of, render
+from aicc.portal.page import OperatorPage, OperatorPostingPage, Page, PageDep
+from aicc.portal.rendering import PortalRoute, language_of
 from aicc.services.billing import budgets, credits, invoices, plans
 from aicc.services.billing.views import Budget, IssuedInvoice, Subsidy, Voucher
 from aicc.services.common import Invalid, utcnow
@@ -239,45 +239,31 @@ def chart(page: BillsPage, t: Translator) -> dict[str, Any] | None:
 
 
 @router.get("/bills")
-def bills(
-    request: Request,
-    state: StateDep,
-    session: SessionDep,
-    me: Me,
-    month: str | None = None,
-    org: str | None = None,
-) -> Response:
-    page = bills_page(session, state, me, month=month or None, org=org or None)
-    t = Translator(language_of(request, me))
-    return render(
-        request,
+def bills(page: PageDep, month: str | None = None, org: str | None = None) -> Response:
+    found = bills_page(page.session, page.state, page.me, month=month or None, org=org or None)
+    t = Translator(language_of(page.request, page.me))
+    return page.render(
         "bills.html",
-        me=me,
         nav="bills",
-        data=page,
-        chart=chart(page, t),
+        data=found,
+        chart=chart(found, t),
         money=money,
         item=lambda code: item_label(t, code),
         valid_now=valid_now,
-        today=credits.today(utcnow(), state.settings.site.timezone),
+        today=credits.today(utcnow(), page.state.settings.site.timezone),
     )
 
 
 @router.get("/bills/export")
-def bills_export(
-    state: StateDep,
-    session: SessionDep,
-    me: Me,
-    month: str | None = None,
-    org: str | None = None,
-) -> Response:
+def bills_export(page: PageDep, month: str | None = None, org: str | None = None) -> Response:
     """The invoice as CSV, the same file as `GET /api/v1/bills/export`."""
+    state = page.state
     zone = state.settings.site.timezone
     if month is not None and not _is_month(month):
         raise Invalid(f"month: {month!r} must be written YYYY-MM")
     invoice = invoices.read(
-        session,
-        me.who,
+        page.session,
+        page.me.who,
         month=month or periods.month_of(utcnow(), zone),
         org_id=org or None,
         project=None,
@@ -292,74 +278,59 @@ def bills_export(
 # --- the operators' price list ---
 
 
-def _prices_page(
-    request: Request,
-    state: StateDep,
-    session: SessionDep,
-    me: Operator,
-    *,
-    form: PageForm | None = None,
-    status: int = 200,
-) -> Response:
+def _prices_page(page: Page, *, form: PageForm | None = None, status: int = 200) -> Response:
+    session, who, state = page.session, page.me.who, page.state
     zone = state.settings.site.timezone
-    org_rows = tenancy.list_orgs(session, me.who)
-    return render(
-        request,
+    org_rows = tenancy.list_orgs(session, who)
+    return page.render(
         "prices.html",
-        me=me,
         nav="prices",
         status=status,
-        plans=plans.visible(session, me.who),
+        plans=plans.visible(session, who),
         default_plan=state.settings.pricing,
-        vouchers=credits.vouchers(session, me.who),
-        subsidies=credits.subsidies(session, me.who, zone=zone, now=utcnow()),
+        vouchers=credits.vouchers(session, who),
+        subsidies=credits.subsidies(session, who, zone=zone, now=utcnow()),
         orgs=[(o.id, o.name) for o in org_rows],
         org_names={o.id: o.name for o in org_rows},
         form=form or PageForm("voucher", {"currency": "CNY"}),
         money=money,
-        created=request.query_params.get("created", ""),
+        created=page.query("created"),
     )
 
 
 @router.get("/center/prices")
-def prices(request: Request, state: StateDep, session: SessionDep, me: Operator) -> Response:
-    return _prices_page(request, state, session, me)
+def prices(page: OperatorPage) -> Response:
+    return _prices_page(page)
+
+
+class VoucherForm(Posted):
+    """The price list's form for a voucher."""
+
+    org_id: str = text_input(60)
+    project_id: str = text_input(60)
+    name: str = text_input(300)
+    amount: str = text_input(30)
+    currency: str = text_input(10, "CNY")
+    accelerators: str = text_input(500)
+    valid_from: str = text_input(20)
+    valid_until: str = text_input(20)
 
 
 @router.post("/center/prices/vouchers")
-def voucher_create(
-    request: Request,
-    state: StateDep,
-    session: SessionDep,
-    me: Operator,
-    csrf: Annotated[str, Form()] = "",
-    org_id: Annotated[str, Form(max_length=60)] = "",
-    project_id: Annotated[str, Form(max_length=60)] = "",
-    name: Annotated[str, Form(max_length=300)] = "",
-    amount: Annotated[str, Form(max_length=30)] = "",
-    currency: Annotated[str, Form(max_length=10)] = "CNY",
-    accelerators: Annotated[str, Form(max_length=500)] = "",
-    valid_from: Annotated[str, Form(max_length=20)] = "",
-    valid_until: Annotated[str, Form(max_length=20)] = "",
-) -> Response:
-    if not csrf_ok(me, csrf):
-        return error_page(request, 400, "csrf")
-    typed = {
-        "org_id": org_id, "project_id": project_id, "name": name, "amount": amount,
-        "currency": currency, "accelerators": accelerators, "valid_from": valid_from,
-        "valid_until": valid_until,
-    }  # fmt: skip
-    values = {k: v.strip() for k, v in typed.items()}
+def voucher_create(page: OperatorPostingPage, posted: Annotated[VoucherForm, Form()]) -> Response:
+    values = {k: v.strip() for k, v in posted.typed().items()}
     form = PageForm("voucher", values)
     data: dict[str, Any] = {k: v or None for k, v in values.items() if k != "accelerators"}
     data["currency"] = values["currency"] or "CNY"
     data["accelerators"] = [a.strip() for a in values["accelerators"].split(",") if a.strip()]
     try:
         body = _voucher_in(form, data)
-        with service_call(session, form):
-            credits.create_voucher(session, me.who, body, zone=state.settings.site.timezone)
+        with service_call(page.session, form):
+            credits.create_voucher(
+                page.session, page.me.who, body, zone=page.state.settings.site.timezone
+            )
     except Rejected as refused:
-        return _prices_page(request, state, session, me, form=form, status=refused.status)
+        return _prices_page(page, form=form, status=refused.status)
     return RedirectResponse("/center/prices?" + urlencode({"created": body.name}), status_code=303)
 
 

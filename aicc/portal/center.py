@@ -10,19 +10,18 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form
 from fastapi.responses import RedirectResponse, Response
 
 from aicc.api import schemas
-from aicc.api.deps import SessionDep, StateDep
 from aicc.core.tenancy import OrgKind, Role
 from aicc.core.topology import NodeState
 from aicc.portal import center_views
-from aicc.portal.auth import Operator, csrf_ok
 from aicc.portal.forms import Form as PageForm
 from aicc.portal.forms import Rejected, blank_to_none, parse, service_call
 from aicc.portal.i18n import Message, Translator
-from aicc.portal.rendering import PortalRoute, error_page, is_htmx, language_of, render
+from aicc.portal.page import OperatorPage, OperatorPostingPage, Page
+from aicc.portal.rendering import PortalRoute, error_page, is_htmx, language_of
 from aicc.services.center import drains, overview
 from aicc.services.common import ServiceError, utcnow
 from aicc.services.nodes import nodes
@@ -37,84 +36,62 @@ NODE_ACTIONS = ("cordon", "uncordon", "drain", "evict")
 
 
 @router.get("")
-def center_overview(
-    request: Request, session: SessionDep, state: StateDep, me: Operator, hours: str = ""
-) -> Response:
+def center_overview(page: OperatorPage, hours: str = "") -> Response:
     window = int(hours) if hours.isdigit() else overview.DEFAULT_WINDOW
-    data = overview.center(session, me.who, utcnow(), window)
-    t = Translator(language_of(request, me))
-    template = "_center_live.html" if is_htmx(request) else "center.html"
-    return render(
-        request,
+    data = overview.center(page.session, page.me.who, utcnow(), window)
+    t = Translator(language_of(page.request, page.me))
+    template = "_center_live.html" if is_htmx(page.request) else "center.html"
+    return page.render(
         template,
-        me=me,
         nav="center",
         data=data,
         windows=list(overview.WINDOWS),
         capacity_chart=center_views.capacity_chart(data, t),
         rate_chart=center_views.rate_chart(data, t),
         queue_chart=center_views.queue_chart(data, t),
-        power=state.controller.site.reading(session),
+        power=page.state.controller.site.reading(page.session),
     )
 
 
 # --- the heat map and node actions ---
 
 
-def _heat_map_page(
-    request: Request,
-    session: SessionDep,
-    me: Operator,
-    *,
-    status: int = 200,
-    error: Message | str = "",
-) -> Response:
-    template = "_heatmap.html" if is_htmx(request) else "heatmap.html"
-    return render(
-        request,
+def _heat_map_page(page: Page, *, status: int = 200, error: Message | str = "") -> Response:
+    template = "_heatmap.html" if is_htmx(page.request) else "heatmap.html"
+    return page.render(
         template,
-        me=me,
         nav="center_nodes",
         status=status,
-        data=center_views.heat_map(session, me.who),
+        data=center_views.heat_map(page.session, page.me.who),
         error=error,
-        done=request.query_params.get("done", ""),
-        done_node=request.query_params.get("node", ""),
+        done=page.query("done"),
+        done_node=page.query("node"),
     )
 
 
 @router.get("/nodes")
-def heat_map(request: Request, session: SessionDep, me: Operator) -> Response:
-    return _heat_map_page(request, session, me)
+def heat_map(page: OperatorPage) -> Response:
+    return _heat_map_page(page)
 
 
 @router.post("/nodes/{name}/{action}")
-def node_action(
-    request: Request,
-    session: SessionDep,
-    me: Operator,
-    name: str,
-    action: str,
-    csrf: Annotated[str, Form()] = "",
-) -> Response:
-    if not csrf_ok(me, csrf):
-        return error_page(request, 400, "csrf")
+def node_action(page: OperatorPostingPage, name: str, action: str) -> Response:
     if action not in NODE_ACTIONS:
-        return error_page(request, 404, "")
+        return error_page(page.request, 404, "")
     try:
-        with session.begin_nested():
+        with page.session.begin_nested():
             if action == "cordon":
                 nodes.set_state(
-                    session, me.who, name, NodeState.CORDONED, "cordoned by an operator"
+                    page.session, page.me.who, name, NodeState.CORDONED, "cordoned by an operator"
                 )
             elif action == "uncordon":
-                nodes.set_state(session, me.who, name, NodeState.READY)
+                nodes.set_state(page.session, page.me.who, name, NodeState.READY)
             else:
-                drains.drain(session, me.who, name, evict=action == "evict", now=utcnow())
+                drains.drain(page.session, page.me.who, name, evict=action == "evict", now=utcnow())
     except ServiceError as err:
         if err.status == 404:
             raise
-        return _heat_map_page(request, session, me, status=err.status, error=Message.of(err))
+        return _heat_map_page(page, status=err.status, error=Message.of(err))
     query = urlencode({"done": action, "node": name})
     return RedirectResponse(f"/center/nodes?{query}#node-{name}", status_code=303)
 
@@ -127,53 +104,40 @@ KINDS = [k.value for k in OrgKind]
 
 
 def _tenants_page(
-    request: Request,
-    session: SessionDep,
-    me: Operator,
-    *,
-    form: PageForm | None = None,
-    status: int = 200,
-    error: Message | str = "",
+    page: Page, *, form: PageForm | None = None, status: int = 200, error: Message | str = ""
 ) -> Response:
-    return render(
-        request,
+    return page.render(
         "tenants.html",
-        me=me,
         nav="tenants",
         status=status,
-        data=center_views.directory(session, me.who),
+        data=center_views.directory(page.session, page.me.who),
         roles=ROLES,
         kinds=KINDS,
         form=form or PageForm(""),
-        created=request.query_params.get("created", ""),
-        created_name=request.query_params.get("name", ""),
-        changed=request.query_params.get("changed", ""),
+        created=page.query("created"),
+        created_name=page.query("name"),
+        changed=page.query("changed"),
         error=error,
     )
 
 
 @router.get("/tenants")
-def tenants_page(request: Request, session: SessionDep, me: Operator) -> Response:
-    return _tenants_page(request, session, me)
+def tenants_page(page: OperatorPage) -> Response:
+    return _tenants_page(page)
 
 
-def _created(kind: str, name: str) -> Response:
-    query = urlencode({"created": kind, "name": name})
-    return RedirectResponse(f"/center/tenants?{query}", status_code=303)
+def _to_tenants(anchor: str = "", **flash: str) -> Response:
+    """Back to the directory, saying what was done (`tenants.html`'s flashes)."""
+    return RedirectResponse(f"/center/tenants?{urlencode(flash)}{anchor}", status_code=303)
 
 
 @router.post("/tenants/orgs")
 def create_org(
-    request: Request,
-    session: SessionDep,
-    me: Operator,
-    csrf: Annotated[str, Form()] = "",
+    page: OperatorPostingPage,
     name: Annotated[str, Form(max_length=200)] = "",
     display_name: Annotated[str, Form(max_length=200)] = "",
     kind: Annotated[str, Form(max_length=40)] = "other",
 ) -> Response:
-    if not csrf_ok(me, csrf):
-        return error_page(request, 400, "csrf")
     form = PageForm("org", {"name": name, "display_name": display_name, "kind": kind})
     try:
         body = parse(
@@ -182,73 +146,55 @@ def create_org(
             {"name": name.strip(), "display_name": blank_to_none(display_name), "kind": kind},
             {},
         )
-        with service_call(session, form):
+        with service_call(page.session, form):
             tenancy.create_org(
-                session,
-                me.who,
+                page.session,
+                page.me.who,
                 name=body.name,
                 display_name=body.display_name or "",
                 kind=body.kind.value,
             )
     except Rejected as refused:
-        return _tenants_page(request, session, me, form=form, status=refused.status)
-    return _created("org", body.name)
+        return _tenants_page(page, form=form, status=refused.status)
+    return _to_tenants(created="org", name=body.name)
 
 
 @router.post("/tenants/orgs/{org_id}/kind")
 def set_org_kind(
-    request: Request,
-    session: SessionDep,
-    me: Operator,
-    org_id: str,
-    csrf: Annotated[str, Form()] = "",
-    kind: Annotated[str, Form(max_length=40)] = "",
+    page: OperatorPostingPage, org_id: str, kind: Annotated[str, Form(max_length=40)] = ""
 ) -> Response:
     """What kind of tenant the organization is, as the monthly report counts it."""
-    if not csrf_ok(me, csrf):
-        return error_page(request, 400, "csrf")
-    org = tenancy.update_org(session, me.who, org_id, kind=kind)
-    query = urlencode({"changed": "kind", "name": org.name})
-    return RedirectResponse(f"/center/tenants?{query}", status_code=303)
+    org = tenancy.update_org(page.session, page.me.who, org_id, kind=kind)
+    return _to_tenants(changed="kind", name=org.name)
 
 
 @router.post("/tenants/projects")
 def create_project(
-    request: Request,
-    session: SessionDep,
-    me: Operator,
-    csrf: Annotated[str, Form()] = "",
+    page: OperatorPostingPage,
     name: Annotated[str, Form(max_length=200)] = "",
     org_id: Annotated[str, Form(max_length=60)] = "",
 ) -> Response:
-    if not csrf_ok(me, csrf):
-        return error_page(request, 400, "csrf")
     form = PageForm("project", {"name": name, "org_id": org_id})
     try:
         body = parse(
             form, schemas.ProjectIn, {"name": name.strip(), "org_id": blank_to_none(org_id)}, {}
         )
-        with service_call(session, form):
-            tenancy.create_project(session, me.who, name=body.name, org_id=body.org_id)
+        with service_call(page.session, form):
+            tenancy.create_project(page.session, page.me.who, name=body.name, org_id=body.org_id)
     except Rejected as refused:
-        return _tenants_page(request, session, me, form=form, status=refused.status)
-    return _created("project", body.name)
+        return _tenants_page(page, form=form, status=refused.status)
+    return _to_tenants(created="project", name=body.name)
 
 
 @router.post("/tenants/users")
 def create_user(
-    request: Request,
-    session: SessionDep,
-    me: Operator,
-    csrf: Annotated[str, Form()] = "",
+    page: OperatorPostingPage,
     name: Annotated[str, Form(max_length=200)] = "",
     org_id: Annotated[str, Form(max_length=60)] = "",
     role: Annotated[str, Form(max_length=20)] = "member",
     password: Annotated[str, Form(max_length=300)] = "",
     email: Annotated[str, Form(max_length=300)] = "",
 ) -> Response:
-    if not csrf_ok(me, csrf):
-        return error_page(request, 400, "csrf")
     # The password is never sent back to the page.
     form = PageForm("user", {"name": name, "org_id": org_id, "role": role, "email": email})
     data = {
@@ -260,10 +206,10 @@ def create_user(
     }
     try:
         body = parse(form, schemas.UserIn, data, {})
-        with service_call(session, form):
+        with service_call(page.session, form):
             tenancy.create_user(
-                session,
-                me.who,
+                page.session,
+                page.me.who,
                 name=body.name,
                 role=body.role,
                 org_id=body.org_id,
@@ -271,36 +217,26 @@ def create_user(
                 email=body.email,
             )
     except Rejected as refused:
-        return _tenants_page(request, session, me, form=form, status=refused.status)
-    return _created("user", body.name)
+        return _tenants_page(page, form=form, status=refused.status)
+    return _to_tenants(created="user", name=body.name)
 
 
 USER_ACTIONS = {"disable": True, "enable": False}
 
 
 @router.post("/tenants/users/{user_id}/{action}")
-def user_action(
-    request: Request,
-    session: SessionDep,
-    me: Operator,
-    user_id: str,
-    action: str,
-    csrf: Annotated[str, Form()] = "",
-) -> Response:
+def user_action(page: OperatorPostingPage, user_id: str, action: str) -> Response:
     """Disable or enable a user, as `PATCH /api/v1/users/{id}` does."""
-    if not csrf_ok(me, csrf):
-        return error_page(request, 400, "csrf")
     if action not in USER_ACTIONS:
-        return error_page(request, 404, "")
+        return error_page(page.request, 404, "")
     try:
-        with session.begin_nested():
-            user = tenancy.set_disabled(session, me.who, user_id, USER_ACTIONS[action])
+        with page.session.begin_nested():
+            user = tenancy.set_disabled(page.session, page.me.who, user_id, USER_ACTIONS[action])
     except ServiceError as err:
         if err.status == 404:
             raise
-        return _tenants_page(request, session, me, status=err.status, error=Message.of(err))
-    query = urlencode({"changed": f"{action}d", "name": user.name})
-    return RedirectResponse(f"/center/tenants?{query}#user-{user.id}", status_code=303)
+        return _tenants_page(page, status=err.status, error=Message.of(err))
+    return _to_tenants(f"#user-{user.id}", changed=f"{action}d", name=user.name)
 
 
 # --- audit log ---
@@ -308,13 +244,10 @@ def user_action(
 
 @router.get("/audit")
 def audit_log(
-    request: Request,
-    session: SessionDep,
-    me: Operator,
-    action: str | None = None,
-    actor: str | None = None,
-    before: str = "",
+    page: OperatorPage, action: str | None = None, actor: str | None = None, before: str = ""
 ) -> Response:
     cursor = int(before) if before.isdigit() and len(before) < 19 else None
-    data = center_views.audit_page(session, me.who, action=action, actor=actor, before=cursor)
-    return render(request, "audit.html", me=me, nav="audit", data=data)
+    data = center_views.audit_page(
+        page.session, page.me.who, action=action, actor=actor, before=cursor
+    )
+    return page.render("audit.html", nav="audit", data=data)

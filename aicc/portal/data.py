@@ -26,14 +26,15 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from aicc.api import schemas
-from aicc.api.deps import SessionDep, StateDep
+from aicc.api.deps import StateDep
 from aicc.api.state import AppState
 from aicc.core import datasets as core
-from aicc.portal.auth import Me, csrf_ok, signed_in_briefly
+from aicc.portal.auth import csrf_ok, signed_in_briefly
 from aicc.portal.forms import Form as PageForm
-from aicc.portal.forms import Rejected, parse, service_call
+from aicc.portal.forms import Posted, Rejected, parse, service_call, text_input
 from aicc.portal.i18n import Message
-from aicc.portal.rendering import PortalRoute, error_page, render
+from aicc.portal.page import Page, PageDep, PostingPage
+from aicc.portal.rendering import PortalRoute, error_page
 from aicc.services.common import Forbidden, Invalid, ServiceError, TooLarge
 from aicc.services.data import chunks, datasets, inspect, uploads
 from aicc.services.data import views as data_views
@@ -66,9 +67,7 @@ def _matches(d: data_views.Dataset, words: str) -> bool:
 
 
 def _catalog(
-    request: Request,
-    session: Session,
-    me: SignedIn,
+    page: Page,
     *,
     scope: str,
     project: str | None,
@@ -77,13 +76,13 @@ def _catalog(
     status: int = 200,
 ) -> Response:
     scope = scope if scope in SCOPES else "project"
-    mine = [p for p in tenancy.list_projects(session, me.who) if p.org_id == me.who.org_id]
-    current_project = tenancy.resolve_project(session, me.who, project)  # another's: 404
-    found = datasets.list_datasets(session, me.who, project=current_project.id, scope=scope)
-    return render(
-        request,
+    mine = page.own_projects()
+    current_project = tenancy.resolve_project(page.session, page.me.who, project)  # another's: 404
+    found = datasets.list_datasets(
+        page.session, page.me.who, project=current_project.id, scope=scope
+    )
+    return page.render(
         "data.html",
-        me=me,
         nav="data",
         status=status,
         scope=scope,
@@ -95,20 +94,15 @@ def _catalog(
         total=len(found),
         form=form or PageForm("dataset", {"visibility": "private"}),
         visibilities=core.VISIBILITIES,
-        deleted=request.query_params.get("deleted", ""),
+        deleted=page.query("deleted"),
     )
 
 
 @router.get("/data")
 def data_catalog(
-    request: Request,
-    session: SessionDep,
-    me: Me,
-    scope: str = "project",
-    project: str | None = None,
-    q: str = "",
+    page: PageDep, scope: str = "project", project: str | None = None, q: str = ""
 ) -> Response:
-    return _catalog(request, session, me, scope=scope, project=project or None, q=q[:200])
+    return _catalog(page, scope=scope, project=project or None, q=q[:200])
 
 
 def _tags(text: str) -> list[str]:
@@ -120,37 +114,47 @@ def _to_set(d: data_views.Dataset, **query: str | int) -> Response:
     return RedirectResponse(f"/data/{d.name}?{params}", status_code=303)
 
 
+class Card(Posted):
+    """What a data set's card says, as both its forms post it."""
+
+    visibility: str = text_input(20)
+    description: str = text_input(8000)
+    licence: str = text_input(400)
+    source: str = text_input(2000)
+    tags: str = text_input(4000)
+
+
+class NewDataset(Card):
+    """The catalog's form: a card, and the new set's project and name."""
+
+    project: str = text_input(200)
+    name: str = text_input(200)
+    visibility: str = text_input(20, "private")
+
+
+def _card(typed: dict[str, str]) -> dict[str, Any]:
+    """What was typed as the API's request models take it: stripped, the tags a list."""
+    data: dict[str, Any] = {k: v.strip() for k, v in typed.items() if k != "tags"}
+    return {**data, "tags": _tags(typed["tags"])}
+
+
 @router.post("/data")
-def data_create(
-    request: Request,
-    session: SessionDep,
-    me: Me,
-    csrf: Annotated[str, Form()] = "",
-    project: Annotated[str, Form(max_length=200)] = "",
-    name: Annotated[str, Form(max_length=200)] = "",
-    visibility: Annotated[str, Form(max_length=20)] = "private",
-    description: Annotated[str, Form(max_length=8000)] = "",
-    licence: Annotated[str, Form(max_length=400)] = "",
-    source: Annotated[str, Form(max_length=2000)] = "",
-    tags: Annotated[str, Form(max_length=4000)] = "",
-) -> Response:
-    if not csrf_ok(me, csrf):
-        return error_page(request, 400, "csrf")
-    typed = {"name": name, "visibility": visibility, "description": description}
-    typed.update(licence=licence, source=source, tags=tags)
+def data_create(page: PostingPage, posted: Annotated[NewDataset, Form()]) -> Response:
+    typed = posted.typed("name", *Card.model_fields)
     form = PageForm("dataset", typed)
-    data = {k: v.strip() for k, v in typed.items() if k != "tags"}
+    project = posted.project
     try:
-        body = parse(form, schemas.DatasetIn, {**data, "tags": _tags(tags)}, {})
-        with service_call(session, form):
+        body = parse(form, schemas.DatasetIn, _card(typed), {})
+        with service_call(page.session, form):
             made = datasets.create(
-                session, me.who, project=project or None, **body.model_dump(exclude={"project"})
+                page.session,
+                page.me.who,
+                project=project or None,
+                **body.model_dump(exclude={"project"}),
             )
     except Rejected as refused:
         return _catalog(
-            request,
-            session,
-            me,
+            page,
             scope="project",
             project=project or None,
             q="",
@@ -212,10 +216,7 @@ def _opened(
 
 
 def _dataset_page(
-    request: Request,
-    session: Session,
-    state: AppState,
-    me: SignedIn,
+    page: Page,
     name: str,
     project: str | None,
     *,
@@ -223,8 +224,8 @@ def _dataset_page(
     upload_error: Message | str | None = None,
     status: int = 200,
 ) -> Response:
-    d, where = _opened(session, me, name, project)
-    query = request.query_params
+    d, where = _opened(page.session, page.me, name, project)
+    query = page.request.query_params
     chosen = _version_number(query.get("version")) or d.latest
     version = manifest = None
     entries: list[Entry] = []
@@ -233,16 +234,16 @@ def _dataset_page(
     folder = folder if folder.endswith("/") else (f"{folder}/" if folder else "")
     if chosen is not None:
         target, _ = datasets.reference(d.name, project=project, version=str(chosen))
-        version, manifest = datasets.open_version(session, me.who, target, project=where)
+        version, manifest = datasets.open_version(page.session, page.me.who, target, project=where)
         entries = listing(manifest, folder)
-        trained = models.made_from(session, me.who, str(target), project=where)
+        trained = models.made_from(page.session, page.me.who, str(target), project=where)
     diff = None
     looks = Looks()
     old = _version_number(query.get("diff"))
     if manifest is not None:
-        limits = inspect.Limits.of(state.settings.data)
-        views = inspect.views_dir(state.settings.home)
-        inside = Inside(chunks.reader(session, state.chunks), views, limits)
+        limits = inspect.Limits.of(page.state.settings.data)
+        views = inspect.views_dir(page.state.settings.home)
+        inside = Inside(chunks.reader(page.session, page.state.chunks), views, limits)
         asked = query.get("profile") == "1"
         looks = look(inside, manifest, folder, query.get("file"), profile=asked)
         sql = query.get("sql", "").strip()
@@ -251,13 +252,11 @@ def _dataset_page(
             looks.answer = _tried(looks, "query", lambda: inside.query(manifest, sql))
         if old is not None and old != chosen:
             target, _ = datasets.reference(d.name, project=project, version=str(old))
-            _, before = datasets.open_version(session, me.who, target, project=where)
+            _, before = datasets.open_version(page.session, page.me.who, target, project=where)
             diff = core.diff_files(before, manifest)
             looks.table_diffs = table_diffs(inside, before, manifest, diff)
-    return render(
-        request,
+    return page.render(
         "dataset.html",
-        me=me,
         nav="data",
         status=status,
         d=d,
@@ -274,7 +273,7 @@ def _dataset_page(
         trained=trained,
         edit=edit or PageForm("edit", _edit_values(d)),
         visibilities=core.VISIBILITIES,
-        max_upload_mib=state.settings.limits.max_upload_mib,
+        max_upload_mib=page.state.settings.limits.max_upload_mib,
         max_upload_files=MAX_UPLOAD_FILES,
         upload_error=upload_error,
         flash={k: query.get(k, "") for k in ("created", "saved", "uploaded", "unchanged")},
@@ -441,71 +440,44 @@ def _edit_values(d: data_views.Dataset) -> dict[str, str]:
 
 
 @router.get("/data/{name}")
-def data_set(
-    request: Request,
-    state: StateDep,
-    session: SessionDep,
-    me: Me,
-    name: str,
-    project: str | None = None,
-) -> Response:
-    return _dataset_page(request, session, state, me, name, project or None)
+def data_set(page: PageDep, name: str, project: str | None = None) -> Response:
+    return _dataset_page(page, name, project or None)
 
 
 @router.post("/data/{name}/edit")
 def data_edit(
-    request: Request,
-    state: StateDep,
-    session: SessionDep,
-    me: Me,
-    name: str,
-    project: str | None = None,
-    csrf: Annotated[str, Form()] = "",
-    visibility: Annotated[str, Form(max_length=20)] = "",
-    description: Annotated[str, Form(max_length=8000)] = "",
-    licence: Annotated[str, Form(max_length=400)] = "",
-    source: Annotated[str, Form(max_length=2000)] = "",
-    tags: Annotated[str, Form(max_length=4000)] = "",
+    page: PostingPage, name: str, posted: Annotated[Card, Form()], project: str | None = None
 ) -> Response:
-    if not csrf_ok(me, csrf):
-        return error_page(request, 400, "csrf")
-    d, _ = _opened(session, me, name, project)  # another tenant's private set: 404
+    d, _ = _opened(page.session, page.me, name, project)  # another tenant's private set: 404
     if not d.writable:  # a set shared with the caller: theirs to read only
         raise Forbidden(
             "data set {name} is read-only for you: only its project's members change it",
             name=d.name,
         )
-    typed = {"visibility": visibility, "description": description, "licence": licence}
-    typed.update(source=source, tags=tags)
-    form = PageForm("edit", typed)
-    data: dict[str, Any] = {k: v.strip() for k, v in typed.items() if k != "tags"}
+    form = PageForm("edit", posted.typed())
+    data = _card(posted.typed())
     data["visibility"] = data["visibility"] or None
     try:
-        body = parse(form, schemas.DatasetPatch, {**data, "tags": _tags(tags)}, {})
-        with service_call(session, form):
+        body = parse(form, schemas.DatasetPatch, data, {})
+        with service_call(page.session, form):
             changed = datasets.update(
-                session, me.who, d.name, project=d.project_id, changes=body.model_dump()
+                page.session, page.me.who, d.name, project=d.project_id, changes=body.model_dump()
             )
     except Rejected as refused:
         return _dataset_page(
-            request, session, state, me, name, project, edit=form, status=refused.status
+            page,
+            name,
+            project,
+            edit=form,
+            status=refused.status,
         )
     return _to_set(changed, saved="1")
 
 
 @router.post("/data/{name}/delete")
-def data_delete(
-    request: Request,
-    session: SessionDep,
-    me: Me,
-    name: str,
-    project: str | None = None,
-    csrf: Annotated[str, Form()] = "",
-) -> Response:
-    if not csrf_ok(me, csrf):
-        return error_page(request, 400, "csrf")
-    d, _ = _opened(session, me, name, project)
-    datasets.delete(session, me.who, d.name, project=d.project_id)  # read-only: 403
+def data_delete(page: PostingPage, name: str, project: str | None = None) -> Response:
+    d, _ = _opened(page.session, page.me, name, project)
+    datasets.delete(page.session, page.me.who, d.name, project=d.project_id)  # read-only: 403
     return RedirectResponse("/data?" + urlencode({"deleted": d.name}), status_code=303)
 
 
@@ -544,7 +516,7 @@ def _refused(
     request: Request, state: AppState, me: SignedIn, name: str, project: str | None, **kw: Any
 ) -> Response:
     with state.db.reader() as session:
-        return _dataset_page(request, session, state, me, name, project, **kw)
+        return _dataset_page(Page(request, session, state, me), name, project, **kw)
 
 
 def check_size(declared: str, limit_mib: int) -> None:

@@ -15,24 +15,22 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from aicc.api import schemas
-from aicc.api.deps import SessionDep, StateDep
 from aicc.api.state import AppState
 from aicc.core.tenancy import can_write
 from aicc.portal import model_apis
-from aicc.portal.auth import Me, csrf_ok
-from aicc.portal.forms import FieldError, Rejected, parse, service_call
+from aicc.portal.forms import FieldError, Posted, Rejected, parse, service_call, text_input
 from aicc.portal.forms import Form as PageForm
 from aicc.portal.i18n import Message
-from aicc.portal.rendering import PortalRoute, error_page, render
+from aicc.portal.page import Page, PageDep, PostingPage
+from aicc.portal.rendering import PortalRoute, error_page
 from aicc.services.models import models
 from aicc.services.serving import deployments, views
 from aicc.services.serving.deployments import ENGINES, Policy
-from aicc.services.tenancy import tenancy
 from aicc.services.tenancy.sessions import SignedIn
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
@@ -59,36 +57,30 @@ MODEL_CHOICES = 300  # versions listed in the model select
 
 
 @router.get("/deployments")
-def deployment_list(
-    request: Request, session: SessionDep, me: Me, project: str | None = None
-) -> Response:
-    found = deployments.list_deployments(session, me.who, project=project or None)
-    return render(request, "deployments.html", me=me, nav="deployments", found=found)
+def deployment_list(page: PageDep, project: str | None = None) -> Response:
+    found = deployments.list_deployments(page.session, page.me.who, project=project or None)
+    return page.render("deployments.html", nav="deployments", found=found)
+
+
+def _deployment(page: Page, name: str, project: str | None) -> views.Deployment:
+    """The deployment a page names (another tenant's: NotFound, the 404 page)."""
+    return deployments.get(page.session, page.me.who, name, project=project or None)
 
 
 @router.get("/deployments/{name}")
-def deployment_page(
-    request: Request,
-    state: StateDep,
-    session: SessionDep,
-    me: Me,
-    name: str,
-    project: str | None = None,
-) -> Response:
-    found = deployments.get(session, me.who, name, project=project or None)  # another's: 404
-    history = deployments.revisions(session, me.who, name, project=project or None)
-    done = request.query_params.get("done", "")
-    return render(
-        request,
+def deployment_page(page: PageDep, name: str, project: str | None = None) -> Response:
+    found = _deployment(page, name, project)
+    history = deployments.revisions(page.session, page.me.who, name, project=project or None)
+    done = page.query("done")
+    return page.render(
         "deployment.html",
-        me=me,
         nav="deployments",
         d=found,
         revisions=history,
         done=done if done in DONE else "",
         chat=model_apis.Chat(),
         predicted=None,
-        **model_apis.context(session, state, me, name, found.project_id),
+        **model_apis.context(page.session, page.state, page.me, name, found.project_id),
     )
 
 
@@ -177,108 +169,106 @@ def _choices(session: Session, me: SignedIn) -> list[tuple[str, str]]:
 
 
 def _form_page(
-    request: Request,
-    session: Session,
-    me: SignedIn,
-    form: PageForm,
-    *,
-    d: views.Deployment | None = None,
-    status: int = 200,
+    page: Page, form: PageForm, *, d: views.Deployment | None = None, status: int = 200
 ) -> Response:
     """The create form (`d` None) or the edit form of `d`."""
-    choices = _choices(session, me)
+    choices = _choices(page.session, page.me)
     chosen = form.value("model")
     if chosen and chosen not in dict(choices):
         choices.insert(0, (chosen, ""))
     if d is not None and d.model:  # another version of the same model
         same = d.model.rpartition("@")[0] + "@"
         choices = [c for c in choices if c[0].startswith(same)]
-    own = [p for p in tenancy.list_projects(session, me.who) if p.org_id == me.who.org_id]
-    return render(
-        request,
+    own = page.own_projects()
+    return page.render(
         "deployment_form.html",
-        me=me,
         nav="deployments",
         status=status,
         form=form,
         d=d,
-        projects=[p for p in own if can_write(me.who, org_id=p.org_id, project_id=p.id)] or own,
+        projects=[p for p in own if can_write(page.me.who, org_id=p.org_id, project_id=p.id)]
+        or own,
         choices=choices,
         engines=ENGINES,
     )
 
 
 @router.get("/deploy")
-def deploy_form(
-    request: Request,
-    session: SessionDep,
-    me: Me,
-    model: str | None = None,
-    project: str | None = None,
-) -> Response:
+def deploy_form(page: PageDep, model: str | None = None, project: str | None = None) -> Response:
     """The form to deploy a model version, that version chosen when `model` names one
     (ORG/PROJECT/NAME@N, as the model's page links it; another tenant's private one: 404)."""
     values = {"min_replicas": "1", "max_replicas": "1", "engine": "auto", "cpu": "1"}
-    values |= {"memory": "2Gi", "project": project or me.who.default_project_id or ""}
+    values |= {"memory": "2Gi", "project": project or page.me.who.default_project_id or ""}
     if model:
-        version = models.version(session, me.who, model)  # another's private: 404
+        version = models.version(page.session, page.me.who, model)  # another's private: 404
         values |= {"model": model, "name": version.name}
-    return _form_page(request, session, me, PageForm(FORM, values))
+    return _form_page(page, PageForm(FORM, values))
+
+
+class Settings(Posted):
+    """What both forms post: the model version, its engine, replicas and resources."""
+
+    model: str = text_input(300)
+    engine: str = text_input(20, "auto")
+    min_replicas: str = text_input(10)
+    max_replicas: str = text_input(10)
+    target_concurrency: str = text_input(20)
+    cpu: str = text_input(20)
+    memory: str = text_input(20)
+    gpus: str = text_input(20)
+
+
+class NewDeployment(Settings):
+    """`/deploy`'s form: the settings, and the deployment's name and project."""
+
+    name: str = text_input(200)
+    project: str = text_input(200)
 
 
 @router.post("/deploy")
-def deploy_create(
-    request: Request,
-    state: StateDep,
-    session: SessionDep,
-    me: Me,
-    csrf: Annotated[str, Form()] = "",
-    name: Annotated[str, Form(max_length=200)] = "",
-    project: Annotated[str, Form(max_length=200)] = "",
-    model: Annotated[str, Form(max_length=300)] = "",
-    engine: Annotated[str, Form(max_length=20)] = "auto",
-    min_replicas: Annotated[str, Form(max_length=10)] = "",
-    max_replicas: Annotated[str, Form(max_length=10)] = "",
-    target_concurrency: Annotated[str, Form(max_length=20)] = "",
-    cpu: Annotated[str, Form(max_length=20)] = "",
-    memory: Annotated[str, Form(max_length=20)] = "",
-    gpus: Annotated[str, Form(max_length=20)] = "",
-) -> Response:
+def deploy_create(page: PostingPage, posted: Annotated[NewDeployment, Form()]) -> Response:
     """Deploy the chosen model version, then the deployment's page; a refusal is the form
     again with its reasons."""
-    if not csrf_ok(me, csrf):
-        return error_page(request, 400, "csrf")
-    values = {"name": name, "project": project, "model": model, "engine": engine}
-    values |= {"min_replicas": min_replicas, "max_replicas": max_replicas}
-    values |= {"target_concurrency": target_concurrency, "cpu": cpu, "memory": memory}
-    form = PageForm(FORM, {**values, "gpus": gpus})
-    if model.strip():
-        models.version(session, me.who, model.strip())  # another's private: the 404 page
+    form = PageForm(FORM, posted.typed())
+    model = posted.model.strip()
+    if model:
+        models.version(page.session, page.me.who, model)  # another's private: the 404 page
     try:
         body = parse(
             form,
             schemas.DeploymentIn,
             {
-                "name": name.strip(),
-                "project": project.strip() or None,
-                "model": model.strip(),
-                "engine": engine,
-                "min_replicas": min_replicas.strip(),
-                "max_replicas": max_replicas.strip(),
-                "target_concurrency": target_concurrency.strip() or None,
-                "resources": _resources({"cpu": cpu, "memory": memory, "gpus": gpus}, {}),
+                "name": posted.name.strip(),
+                "project": posted.project.strip() or None,
+                "model": model,
+                "engine": posted.engine,
+                **_sizes(posted),
+                "resources": _resources(posted.typed(*RESOURCES), {}),
             },
             {},
         )
-        with service_call(session, form):
+        with service_call(page.session, form):
             made = deployments.create(
-                session, me.who, state.blobs, **body.model_dump(), policy=_policy(state)
+                page.session,
+                page.me.who,
+                page.state.blobs,
+                **body.model_dump(),
+                policy=_policy(page.state),
             )
     except Rejected as refused:
         _place(form)
-        return _form_page(request, session, me, form, status=refused.status)
+        return _form_page(page, form, status=refused.status)
     query = urlencode({"project": made.project_id, "done": "create"})
     return RedirectResponse(f"/deployments/{quote(made.name)}?{query}", status_code=303)
+
+
+def _sizes(posted: Settings) -> dict[str, Any]:
+    """The replicas' bounds as the API's request models take them."""
+    return {
+        "min_replicas": posted.min_replicas.strip(),
+        "max_replicas": posted.max_replicas.strip(),
+        "target_concurrency": posted.target_concurrency.strip() or None,
+    }
 
 
 def _edit_values(d: views.Deployment) -> dict[str, str]:
@@ -289,103 +279,67 @@ def _edit_values(d: views.Deployment) -> dict[str, str]:
 
 
 @router.get("/deployments/{name}/edit")
-def deployment_edit_form(
-    request: Request, session: SessionDep, me: Me, name: str, project: str | None = None
-) -> Response:
-    found = deployments.get(session, me.who, name, project=project or None)  # another's: 404
-    return _form_page(request, session, me, PageForm(FORM, _edit_values(found)), d=found)
+def deployment_edit_form(page: PageDep, name: str, project: str | None = None) -> Response:
+    found = _deployment(page, name, project)
+    return _form_page(page, PageForm(FORM, _edit_values(found)), d=found)
 
 
 @router.post("/deployments/{name}/edit")
 def deployment_edit(
-    request: Request,
-    state: StateDep,
-    session: SessionDep,
-    me: Me,
-    name: str,
-    project: str | None = None,
-    csrf: Annotated[str, Form()] = "",
-    model: Annotated[str, Form(max_length=300)] = "",
-    engine: Annotated[str, Form(max_length=20)] = "auto",
-    min_replicas: Annotated[str, Form(max_length=10)] = "",
-    max_replicas: Annotated[str, Form(max_length=10)] = "",
-    target_concurrency: Annotated[str, Form(max_length=20)] = "",
-    cpu: Annotated[str, Form(max_length=20)] = "",
-    memory: Annotated[str, Form(max_length=20)] = "",
-    gpus: Annotated[str, Form(max_length=20)] = "",
+    page: PostingPage, name: str, posted: Annotated[Settings, Form()], project: str | None = None
 ) -> Response:
     """New bounds for the replicas (`scale`) and, when the model version, engine or resources
     changed, a new revision rolled out one replica at a time (`update`), in one transaction."""
-    if not csrf_ok(me, csrf):
-        return error_page(request, 400, "csrf")
-    found = deployments.get(session, me.who, name, project=project or None)  # another's: 404
-    typed = {"model": model, "engine": engine, "min_replicas": min_replicas}
-    typed |= {"max_replicas": max_replicas, "target_concurrency": target_concurrency}
-    typed |= {"cpu": cpu, "memory": memory, "gpus": gpus}
+    found = _deployment(page, name, project)
+    typed = posted.typed()
     form = PageForm(FORM, {**_edit_values(found), **typed})
     changes: dict[str, Any] = {"resources": _resources(typed, found.resources)}
+    model = posted.model.strip()
     if found.model is not None:
-        changes["engine"] = engine
-        if model.strip() and model.strip() != found.model:  # a new version
-            models.version(session, me.who, model.strip())  # another's private: the 404 page
-            changes["model"] = model.strip()
+        changes["engine"] = posted.engine
+        if model and model != found.model:  # a new version
+            models.version(page.session, page.me.who, model)  # another's private: the 404 page
+            changes["model"] = model
     try:
         patch = parse(form, schemas.DeploymentPatch, changes, {})
-        sizes = parse(
-            form,
-            schemas.ScaleIn,
-            {
-                "min_replicas": min_replicas.strip(),
-                "max_replicas": max_replicas.strip(),
-                "target_concurrency": target_concurrency.strip() or None,
-            },
-            {},
-        )
-        with service_call(session, form):
+        sizes = parse(form, schemas.ScaleIn, _sizes(posted), {})
+        with service_call(page.session, form):
             where = found.project_id
             deployments.scale(
-                session,
-                me.who,
+                page.session,
+                page.me.who,
                 found.name,
                 **sizes.model_dump(),
                 project=where,
-                policy=_policy(state),
+                policy=_policy(page.state),
             )
             deployments.update(
-                session,
-                me.who,
-                state.blobs,
+                page.session,
+                page.me.who,
+                page.state.blobs,
                 found.name,
                 patch.model_dump(exclude_none=True),
                 project=where,
             )
     except Rejected as refused:
         _place(form)
-        return _form_page(request, session, me, form, d=found, status=refused.status)
+        return _form_page(page, form, d=found, status=refused.status)
     query = urlencode({"project": found.project_id, "done": "edit"})
     return RedirectResponse(f"/deployments/{quote(found.name)}?{query}", status_code=303)
 
 
 @router.post("/deployments/{name}/{action}")
 def deployment_action(
-    request: Request,
-    session: SessionDep,
-    me: Me,
-    name: str,
-    action: str,
-    project: str | None = None,
-    csrf: Annotated[str, Form()] = "",
+    page: PostingPage, name: str, action: str, project: str | None = None
 ) -> Response:
     """Stop, start or roll back (a viewer gets the 403 page), then the deployment's page."""
-    if not csrf_ok(me, csrf):
-        return error_page(request, 400, "csrf")
     if action not in ACTIONS:
-        return error_page(request, 404, "")
+        return error_page(page.request, 404, "")
     where = project or None
     changed = {
         "stop": deployments.stop,
         "start": deployments.start,
         "rollback": deployments.rollback,
-    }[action](session, me.who, name, project=where)
+    }[action](page.session, page.me.who, name, project=where)
     query = urlencode({"project": changed.project_id, "done": action})
     return RedirectResponse(f"/deployments/{quote(changed.name)}?{query}", status_code=303)

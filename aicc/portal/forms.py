@@ -5,6 +5,12 @@ service, so the portal accepts exactly what the API accepts. Errors come back as
 (translated on the page) plus, for what the service said, its own words (a `Message`, shown in
 the reader's language where the catalog has it); a bad input is never a 500. A service call
 runs in a savepoint, so a refusal halfway leaves nothing behind.
+
+What a larger form posts is one pydantic model (`Posted`), read by FastAPI from the body
+(`Annotated[SomeForm, Form()]`) rather than a parameter per input, so that two routes taking the
+same form (a deployment's `/deploy` and `/deployments/{name}/edit`) declare it once and the page
+gets what was typed as one dict. Its inputs are `text_input` fields: a capped string whose empty
+value takes the default, as a plain `Form()` parameter's does; one too long is FastAPI's 422.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.orm import Session
 
 from aicc.portal.i18n import Message
@@ -113,6 +119,21 @@ def _service_errors(err: ServiceError, name_field: str) -> dict[str, FieldError]
     if isinstance(err, NotFound):
         return {"": FieldError("form.error.not_found", message)}
     return {"": FieldError("form.error.invalid", message)}
+
+
+class Posted(BaseModel):
+    """A form's inputs as posted (the CSRF token is `auth.Posting`'s)."""
+
+    def typed(self, *names: str) -> dict[str, str]:
+        """What was typed, to show again with the form's errors: the inputs `names` (all when
+        none are named)."""
+        values = self.model_dump()
+        return {n: values[n] for n in names} if names else values
+
+
+def text_input(max_length: int, default: str = "", **rules: Any) -> Any:
+    """A text input of at most `max_length` characters; `default` when empty or absent."""
+    return Field(default, max_length=max_length, **rules)
 
 
 def blank_to_none(value: str) -> str | None:

@@ -9,15 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from aicc.api.deps import SessionDep, StateDep
 from aicc.api.state import AppState
 from aicc.core.tenancy import Principal
 from aicc.portal.auth import Me
-from aicc.portal.rendering import PortalRoute, render
+from aicc.portal.page import PageDep
+from aicc.portal.rendering import PortalRoute
 from aicc.services.common import Invalid, TooLarge
 from aicc.services.jobs import metrics
 
@@ -71,7 +71,5 @@ def context(session: Session, state: AppState, me: Me, job_id: str) -> dict[str,
 
 
 @router.get("/jobs/{job_id}/metrics")
-def metrics_panel(
-    request: Request, state: StateDep, session: SessionDep, me: Me, job_id: str
-) -> Response:
-    return render(request, "_job_metrics.html", me=me, **context(session, state, me, job_id))
+def metrics_panel(page: PageDep, job_id: str) -> Response:
+    return page.render("_job_metrics.html", **context(page.session, page.state, page.me, job_id))

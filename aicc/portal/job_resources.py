@@ -14,17 +14,17 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.orm import Session
 
-from aicc.api.deps import SessionDep, StateDep
 from aicc.api.state import AppState
 from aicc.core.states import JobState
 from aicc.core.tenancy import Principal
 from aicc.portal.auth import Me
 from aicc.portal.billing import money
-from aicc.portal.rendering import PortalRoute, render
+from aicc.portal.page import PageDep
+from aicc.portal.rendering import PortalRoute
 from aicc.services.billing import invoices, records
 from aicc.services.billing.views import UsageRecord
 from aicc.services.common import ServiceError
@@ -172,17 +172,15 @@ def context(session: Session, state: AppState, me: Me, job_id: str) -> dict[str,
 
 
 @router.get("/jobs/{job_id}/resources")
-def resources_panel(
-    request: Request, state: StateDep, session: SessionDep, me: Me, job_id: str
-) -> Response:
-    return render(request, "_job_resources.html", me=me, **context(session, state, me, job_id))
+def resources_panel(page: PageDep, job_id: str) -> Response:
+    return page.render("_job_resources.html", **context(page.session, page.state, page.me, job_id))
 
 
 @router.get("/jobs/{job_id}/outputs")
-def outputs_download(state: StateDep, session: SessionDep, me: Me, job_id: str) -> Response:
+def outputs_download(page: PageDep, job_id: str) -> Response:
     """The same tar.gz as `GET /api/v1/jobs/{id}/outputs`."""
-    job = jobs.get(session, me.who, job_id)
-    archive = logs.outputs_archive(logs.outputs_dir(session, job, state.executors))
+    job = jobs.get(page.session, page.me.who, job_id)
+    archive = logs.outputs_archive(logs.outputs_dir(page.session, job, page.state.executors))
     headers = {
         "Content-Disposition": f'attachment; filename="{job.id}-outputs.tar.gz"',
         "Cache-Control": "no-store",

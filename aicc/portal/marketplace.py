@@ -31,16 +31,17 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from aicc.api.deps import SessionDep, StateDep
+from aicc.api.deps import StateDep
 from aicc.api.state import AppState
 from aicc.core import datasets as data_core
 from aicc.core import template_fit
 from aicc.core import templates as core
 from aicc.core.states import JobState
-from aicc.portal.auth import Me, csrf_ok, signed_in_briefly
+from aicc.portal.auth import csrf_ok, signed_in_briefly
 from aicc.portal.forms import FieldError
 from aicc.portal.forms import Form as PageForm
 from aicc.portal.i18n import Message, Translator
+from aicc.portal.page import PageDep
 from aicc.portal.rendering import PortalRoute, error_page, language_of, render
 from aicc.services.common import Conflict, Invalid, ServiceError, TooLarge
 from aicc.services.data import datasets, views
@@ -155,7 +156,7 @@ def reason(t: Translator, text: str) -> str:
                 if role in values:
                     values[role] = t.maybe("market.role", values[role])
             return t(key, **values)
-    return text
+    return t.said(text)
 
 
 def param_errors(t: Translator, problem: str) -> dict[str, FieldError] | None:
@@ -175,16 +176,12 @@ def _chosen(value: str, allowed: tuple[str, ...]) -> str:
 
 
 @router.get("/marketplace")
-def marketplace(
-    request: Request, me: Me, q: str = "", industry: str = "", task: str = ""
-) -> Response:
+def marketplace(page: PageDep, q: str = "", industry: str = "", task: str = "") -> Response:
     q, industry, task = q[:200], _chosen(industry, core.INDUSTRIES), _chosen(task, core.TASKS)
     found = templates.list_templates(industry=industry or None, task=task or None, q=q)
     everything = templates.list_templates()
-    return render(
-        request,
+    return page.render(
         "marketplace.html",
-        me=me,
         nav="marketplace",
         q=q,
         industry=industry,
@@ -197,24 +194,17 @@ def marketplace(
 
 
 @router.get("/marketplace/train")
-def wizard(
-    request: Request,
-    session: SessionDep,
-    me: Me,
-    data: str = "",
-    template: str = "",
-    model: str = "",
-) -> Response:
+def wizard(page: PageDep, data: str = "", template: str = "", model: str = "") -> Response:
     """The wizard's step for what is chosen so far: no data set (1), no template (2), both (3).
     `col.NAME=YOURS` maps a template's column to the data's differently named one."""
     return _wizard(
-        request,
-        session,
-        me,
+        page.request,
+        page.session,
+        page.me,
         data=data[:400],
         template=template[:100],
         model=model,
-        columns=mapping_of(request.query_params),
+        columns=mapping_of(page.request.query_params),
     )
 
 
@@ -505,17 +495,15 @@ def _refusal(t: Translator, err: ServiceError) -> dict[str, FieldError]:
 
 
 @router.get("/marketplace/runs/{job_id}")
-def run_page(
-    request: Request, state: StateDep, session: SessionDep, me: Me, job_id: str
-) -> Response:
-    return render(request, "run.html", me=me, nav="marketplace", **_run(session, state, me, job_id))
+def run_page(page: PageDep, job_id: str) -> Response:
+    return page.render(
+        "run.html", nav="marketplace", **_run(page.session, page.state, page.me, job_id)
+    )
 
 
 @router.get("/marketplace/runs/{job_id}/live")
-def run_live(
-    request: Request, state: StateDep, session: SessionDep, me: Me, job_id: str
-) -> Response:
-    return render(request, "_run_live.html", me=me, **_run(session, state, me, job_id))
+def run_live(page: PageDep, job_id: str) -> Response:
+    return page.render("_run_live.html", **_run(page.session, page.state, page.me, job_id))
 
 
 def _run(session: Session, state: AppState, me: SignedIn, job_id: str) -> dict[str, Any]:
@@ -560,18 +548,16 @@ def curve_chart(curves: models.Curves) -> dict[str, Any]:
 
 
 @router.get("/marketplace/{name}")
-def template_page(request: Request, session: SessionDep, me: Me, name: str) -> Response:
+def template_page(page: PageDep, name: str) -> Response:
     found = templates.get(name[:100])
     trained = [
         (m, v)
-        for m in models.list_models(session, me.who, scope="visible")
+        for m in models.list_models(page.session, page.me.who, scope="visible")
         for v in m.versions
         if v.lineage.get("template") == found.name
     ]
-    return render(
-        request,
+    return page.render(
         "template.html",
-        me=me,
         nav="marketplace",
         tpl=found,
         m=found.manifest,

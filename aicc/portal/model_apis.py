@@ -20,12 +20,13 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
-from aicc.api.deps import SessionDep, StateDep
+from aicc.api.deps import StateDep
 from aicc.api.state import AppState
 from aicc.gateway.forward import chat_as, dispatch
 from aicc.portal import playground as pg
-from aicc.portal.auth import Me, csrf_ok, signed_in_briefly
+from aicc.portal.auth import csrf_ok, signed_in_briefly
 from aicc.portal.i18n import Message, Translator
+from aicc.portal.page import Page, PageDep, PostingPage
 from aicc.portal.rendering import PortalRoute, error_page, language_of, render
 from aicc.services.common import Invalid, ServiceError, TooLarge, utcnow
 from aicc.services.models import models
@@ -102,17 +103,10 @@ def predictor(session: Session, me: SignedIn, d: views.Deployment) -> pg.Schema 
 
 
 @router.get("/deployments/{name}/live")
-def live_panel(
-    request: Request,
-    state: StateDep,
-    session: SessionDep,
-    me: Me,
-    name: str,
-    project: str | None = None,
-) -> Response:
+def live_panel(page: PageDep, name: str, project: str | None = None) -> Response:
     """The live panel alone, as its poll asks for it."""
-    found = live(session, state, me, name, project or None)
-    return render(request, "_deployment_live.html", me=me, live=found, live_poll=POLL)
+    found = live(page.session, page.state, page.me, name, project or None)
+    return page.render("_deployment_live.html", live=found, live_poll=POLL)
 
 
 @dataclass(frozen=True)
@@ -344,18 +338,11 @@ async def _row(
 
 @router.post("/deployments/{name}/predictions.csv")
 def predictions_download(
-    request: Request,
-    session: SessionDep,
-    me: Me,
-    name: str,
-    project: str | None = None,
-    csrf: Annotated[str, Form()] = "",
-    rows: Annotated[str, Form()] = "",
+    page: PostingPage, name: str, project: str | None = None, rows: Annotated[str, Form()] = ""
 ) -> Response:
     """The predictions the page shows, as `NAME-predictions.csv`."""
-    if not csrf_ok(me, csrf):
-        return error_page(request, 400, "csrf")
-    found = deployments.get(session, me.who, name, project=project or None)  # another's: 404
+    # another tenant's: NotFound, the 404 page
+    found = deployments.get(page.session, page.me.who, name, project=project or None)
     text = pg.to_csv(pg.downloaded(rows))
     headers = {"Content-Disposition": f'attachment; filename="{found.name}-predictions.csv"'}
     return Response(text.encode("utf-8-sig"), media_type="text/csv; charset=utf-8", headers=headers)
@@ -365,14 +352,12 @@ def predictions_download(
 
 
 @router.get("/keys")
-def key_list(request: Request, session: SessionDep, me: Me, project: str | None = None) -> Response:
-    return _keys_page(request, session, me, project or None)
+def key_list(page: PageDep, project: str | None = None) -> Response:
+    return _keys_page(page, project or None)
 
 
 def _keys_page(
-    request: Request,
-    session: Session,
-    me: SignedIn,
+    page: Page,
     project: str | None,
     *,
     created: views.ApiKey | None = None,
@@ -380,13 +365,13 @@ def _keys_page(
     done: str = "",
     status: int = 200,
 ) -> Response:
-    prj = tenancy.resolve_project(session, me.who, project)
-    keys = api_keys.list_keys(session, me.who, project=prj.id, revoked=True)
-    names = [d.name for d in deployments.list_deployments(session, me.who, project=prj.id)]
-    return render(
-        request,
+    prj = tenancy.resolve_project(page.session, page.me.who, project)
+    keys = api_keys.list_keys(page.session, page.me.who, project=prj.id, revoked=True)
+    names = [
+        d.name for d in deployments.list_deployments(page.session, page.me.who, project=prj.id)
+    ]
+    return page.render(
         "keys.html",
-        me=me,
         nav="keys",
         status=status,
         project=prj,
@@ -394,38 +379,31 @@ def _keys_page(
         deployment_names=names,
         created=created,
         secret=secret,
-        done=done or request.query_params.get("done", ""),
+        done=done or page.query("done"),
     )
 
 
 @router.post("/keys")
 def key_create(
-    request: Request,
-    session: SessionDep,
-    me: Me,
+    page: PostingPage,
     project: str | None = None,
-    csrf: Annotated[str, Form()] = "",
     name: Annotated[str, Form()] = "",
     deployments_: Annotated[str, Form(alias="deployments")] = "",
     rpm: Annotated[str, Form()] = "",
     tokens_per_month: Annotated[str, Form()] = "",
 ) -> Response:
     """Create a key; the page shows its secret this once (the store keeps only its hash)."""
-    if not csrf_ok(me, csrf):
-        return error_page(request, 400, "csrf")
     scope = [n.strip() for n in deployments_.split(",") if n.strip()] or None
     made = api_keys.create(
-        session,
-        me.who,
+        page.session,
+        page.me.who,
         project=project or None,
         name=name.strip(),
         deployments=scope,
         rpm=_count(rpm, "rpm"),
         tokens_per_month=_count(tokens_per_month, "tokens_per_month"),
     )
-    return _keys_page(
-        request, session, me, made.project_id, created=made, secret=made.secret, status=201
-    )
+    return _keys_page(page, made.project_id, created=made, secret=made.secret, status=201)
 
 
 def _count(text: str, what: str) -> int | None:
@@ -442,19 +420,10 @@ def _count(text: str, what: str) -> int | None:
 
 @router.post("/keys/{ref}/revoke")
 def key_revoke(
-    request: Request,
-    state: StateDep,
-    session: SessionDep,
-    me: Me,
-    after: BackgroundTasks,
-    ref: str,
-    project: str | None = None,
-    csrf: Annotated[str, Form()] = "",
+    page: PostingPage, after: BackgroundTasks, ref: str, project: str | None = None
 ) -> Response:
     """Revoke a key (a viewer gets the 403 page), then the keys' page."""
-    if not csrf_ok(me, csrf):
-        return error_page(request, 400, "csrf")
-    gone = api_keys.revoke(session, me.who, project=project or None, ref=ref)
-    after.add_task(state.gateway.forget, gone.id)  # once committed: refused at once here
+    gone = api_keys.revoke(page.session, page.me.who, project=project or None, ref=ref)
+    after.add_task(page.state.gateway.forget, gone.id)  # once committed: refused at once here
     query = urlencode({"project": gone.project_id, "done": "revoke"})
     return RedirectResponse(f"/keys?{query}", status_code=303)

@@ -17,18 +17,16 @@ from collections.abc import Iterator
 from typing import IO, Annotated
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from markupsafe import Markup, escape
 from sqlalchemy.orm import Session
 
-from aicc.api.deps import SessionDep, StateDep
-from aicc.api.state import AppState
 from aicc.portal import model_card
-from aicc.portal.auth import Me, csrf_ok
 from aicc.portal.i18n import Message, Translator
 from aicc.portal.marketplace import curve_chart, data_link
-from aicc.portal.rendering import PortalRoute, error_page, language_of, render
+from aicc.portal.page import Page, PageDep, PostingPage
+from aicc.portal.rendering import PortalRoute, language_of
 from aicc.services.common import Invalid, ServiceError
 from aicc.services.data import datasets
 from aicc.services.data.datasets import reference
@@ -50,15 +48,11 @@ def _matches(m: views.Model, words: str) -> bool:
 
 
 @router.get("/models")
-def model_list(
-    request: Request, session: SessionDep, me: Me, scope: str = "visible", q: str = ""
-) -> Response:
+def model_list(page: PageDep, scope: str = "visible", q: str = "") -> Response:
     scope = scope if scope in SCOPES else "visible"
-    found = models.list_models(session, me.who, scope=scope)
-    return render(
-        request,
+    found = models.list_models(page.session, page.me.who, scope=scope)
+    return page.render(
         "models.html",
-        me=me,
         nav="marketplace",
         scope=scope,
         scopes=SCOPES,
@@ -70,23 +64,33 @@ def model_list(
 
 @router.get("/models/{name}")
 def model_page(
-    request: Request,
-    state: StateDep,
-    session: SessionDep,
-    me: Me,
+    page: PageDep,
     name: str,
     project: str | None = None,
     version: str | None = None,
     batch: str | None = None,
 ) -> Response:
-    return _model_page(request, state, session, me, name, project, version, batch=batch)
+    return _model_page(page, name, project, version, batch=batch)
+
+
+def _model(page: Page, name: str, project: str | None) -> tuple[views.Model, str | None]:
+    """The model a page names and the project it is in (another tenant's private one:
+    NotFound, the 404 page)."""
+    target, where = reference(name, project=project or None)
+    return models.get(page.session, page.me.who, str(target), project=where), where
+
+
+def _versioned(
+    page: Page, name: str, project: str | None, version: str
+) -> tuple[views.Model, str | None]:
+    """`_model` for a form about one of its versions, which names it by number (or Invalid)."""
+    if not version.isdigit():
+        raise Invalid("version: a version's number")
+    return _model(page, name, project)
 
 
 def _model_page(
-    request: Request,
-    state: AppState,
-    session: Session,
-    me: SignedIn,
+    page: Page,
     name: str,
     project: str | None,
     version: str | None,
@@ -96,21 +100,18 @@ def _model_page(
     asked: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
-    target, where = reference(name, project=project or None)
-    model = models.get(session, me.who, str(target), project=where)  # another's private: 404
+    model, where = _model(page, name, project)
     number = int(version) if version and version.isdigit() and len(version) < 10 else model.latest
     shown = curves = None
     if number is not None:
         at, _ = reference(model.name, project=project or None, version=str(number))
-        shown = models.version(session, me.who, str(at), project=where)
-        curves = models.curves(session, me.who, state.chunks, str(at), project=where)
+        shown = models.version(page.session, page.me.who, str(at), project=where)
+        curves = models.curves(page.session, page.me.who, page.state.chunks, str(at), project=where)
     lineage = shown.lineage if shown else {}
-    t = Translator(language_of(request, me))
+    t = Translator(language_of(page.request, page.me))
     predicts = shown is not None and any(f.path == "predict.py" for f in shown.files)
-    return render(
-        request,
+    return page.render(
         "model.html",
-        me=me,
         nav="marketplace",
         status=status,
         model=model,
@@ -123,11 +124,13 @@ def _model_page(
         job=lineage.get("job_id"),
         from_template=lineage.get("template"),
         stages=models.STAGES,
-        moved=request.query_params.get("moved", ""),
-        batch_data=_data_choices(session, me) if predicts else [],
+        moved=page.query("moved"),
+        batch_data=_data_choices(page.session, page.me) if predicts else [],
         batches=[
             (b, data_link(f"{b.project}/{b.result}") if b.state == "done" else None)
-            for b in (_batches(session, me, shown.ref, where) if shown and predicts else [])
+            for b in (
+                _batches(page.session, page.me, shown.ref, where) if shown and predicts else []
+            )
         ],
         batch=batch or "",
         batch_error=batch_error,
@@ -164,13 +167,9 @@ def model_batch_again(name: str, project: str | None = None) -> Response:
 
 @router.post("/models/{name}/predictions")
 def model_batch(
-    request: Request,
-    state: StateDep,
-    session: SessionDep,
-    me: Me,
+    page: PostingPage,
     name: str,
     project: str | None = None,
-    csrf: Annotated[str, Form()] = "",
     version: Annotated[str, Form(max_length=12)] = "",
     data: Annotated[str, Form(max_length=300)] = "",
     output: Annotated[str, Form(max_length=200)] = "",
@@ -178,29 +177,24 @@ def model_batch(
     """A batch prediction of a version on a data set version of the person's (as the API
     submits it), then the model's page following its job; a refusal (a column the model needs
     missing from the data) is the page again saying why."""
-    if not csrf_ok(me, csrf):
-        return error_page(request, 400, "csrf")
-    if not version.isdigit():
-        raise Invalid("version: a version's number")
-    target, where = reference(name, project=project or None)
-    model = models.get(session, me.who, str(target), project=where)  # another's private: 404
+    model, where = _versioned(page, name, project, version)
     try:
         if not data.strip():
             raise Invalid("data: choose a data set version to predict")
-        with session.begin_nested():  # a refusal leaves nothing half made
+        with page.session.begin_nested():  # a refusal leaves nothing half made
             job, _ = predictions.submit(
-                session,
-                me.who,
+                page.session,
+                page.me.who,
                 model=f"{model.name}@{version}",
                 model_project=where,
                 data=data.strip(),
                 output=output.strip() or None,
-                limits=SubmitLimits.of(state.settings, local_only=True),
+                limits=SubmitLimits.of(page.state.settings, local_only=True),
             )
     except ServiceError as err:
         asked = {"data": data, "output": output}
         return _model_page(
-            request, state, session, me, name, project, version,
+            page, name, project, version,
             batch_error=Message.of(err), asked=asked, status=err.status,
         )  # fmt: skip
     return RedirectResponse(_link(model, version=version, batch=job.id) + "#batch", status_code=303)
@@ -212,35 +206,22 @@ def _link(model: views.Model, **query: str | int) -> str:
 
 @router.post("/models/{name}/stage")
 def model_stage(
-    request: Request,
-    session: SessionDep,
-    me: Me,
+    page: PostingPage,
     name: str,
     project: str | None = None,
-    csrf: Annotated[str, Form()] = "",
     version: Annotated[str, Form(max_length=12)] = "",
     stage: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     """Move a version to a stage (promote, archive), then the model's page on it."""
-    if not csrf_ok(me, csrf):
-        return error_page(request, 400, "csrf")
-    if not version.isdigit():
-        raise Invalid("version: a version's number")
-    target, where = reference(name, project=project or None)
-    model = models.get(session, me.who, str(target), project=where)
+    model, where = _versioned(page, name, project, version)
     at, _ = reference(model.name, project=project or None, version=version)
-    models.set_stage(session, me.who, str(at), stage, project=where)  # read-only: 403
+    models.set_stage(page.session, page.me.who, str(at), stage, project=where)  # read-only: 403
     return RedirectResponse(_link(model, version=version, moved=stage), status_code=303)
 
 
 @router.get("/models/{name}/download")
 def model_download(
-    state: StateDep,
-    session: SessionDep,
-    me: Me,
-    name: str,
-    project: str | None = None,
-    version: str | None = None,
+    page: PageDep, name: str, project: str | None = None, version: str | None = None
 ) -> Response:
     """A version's files (the model, its report, `predict.py`) as `NAME-N.zip`."""
     target, where = reference(
@@ -248,7 +229,9 @@ def model_download(
     )
     out: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=IN_MEMORY)  # noqa: SIM115
     try:
-        made = models.archive(session, me.who, state.chunks, str(target), out, project=where)
+        made = models.archive(
+            page.session, page.me.who, page.state.chunks, str(target), out, project=where
+        )
     except BaseException:
         out.close()
         raise

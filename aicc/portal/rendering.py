@@ -27,6 +27,7 @@ from aicc.core.units import format_cpu, format_duration, format_memory
 from aicc.portal.auth import (
     CSRF_COOKIE,
     LANG_COOKIE,
+    ForgedForm,
     SignInRequired,
     anonymous_csrf,
     current,
@@ -95,7 +96,8 @@ templates.filters.update(
 
 class PortalRoute(APIRoute):
     """A portal route answers in HTML: service errors (404 for another tenant's job, 403, ...)
-    become an error page, and a missing session a trip to the sign-in page."""
+    and a form without the session's CSRF token become an error page, and a missing session a
+    trip to the sign-in page."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
@@ -105,6 +107,8 @@ class PortalRoute(APIRoute):
                 return await handle(request)
             except SignInRequired:
                 return to_sign_in(request)
+            except ForgedForm:
+                return await run_in_threadpool(error_page, request, 400, "csrf")
             except ServiceError as err:
                 return await run_in_threadpool(error_page, request, err.status, Message.of(err))
             except IllegalTransition as err:  # e.g. a cancel racing the job's end

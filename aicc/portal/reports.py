@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
 
-from aicc.api.deps import SessionDep, StateDep
-from aicc.portal.auth import Operator
 from aicc.portal.i18n import Translator
-from aicc.portal.rendering import PortalRoute, language_of, render
+from aicc.portal.page import OperatorPage
+from aicc.portal.rendering import PortalRoute, language_of
 from aicc.services.common import utcnow
 from aicc.services.reports import export, pdf
 from aicc.services.reports.monthly import for_server
@@ -75,44 +74,39 @@ def energy_chart(report: MonthlyReport, t: Any) -> dict[str, Any]:
 
 
 @router.get("/reports")
-def reports_page(
-    request: Request, session: SessionDep, state: StateDep, me: Operator, month: str = ""
-) -> Response:
-    found = for_server(session, me.who, settings=state.settings, month=month or None, now=utcnow())
-    t = Translator(language_of(request, me))
-    return render(
-        request,
+def reports_page(page: OperatorPage, month: str = "") -> Response:
+    found = for_server(
+        page.session, page.me.who, settings=page.state.settings, month=month or None, now=utcnow()
+    )
+    t = Translator(language_of(page.request, page.me))
+    return page.render(
         "reports.html",
-        me=me,
         nav="reports",
         report=found,
         utilization_chart=utilization_chart(found, t),
         tenants_chart=tenants_chart(found, t),
         energy_chart=energy_chart(found, t),
-        pdf_language="zh-CN" if language_of(request, me).startswith("zh") else "en",
+        pdf_language="zh-CN" if language_of(page.request, page.me).startswith("zh") else "en",
     )
 
 
 @router.get("/reports.csv")
-def reports_csv(session: SessionDep, state: StateDep, me: Operator, month: str = "") -> Response:
-    found = for_server(session, me.who, settings=state.settings, month=month or None, now=utcnow())
+def reports_csv(page: OperatorPage, month: str = "") -> Response:
+    found = for_server(
+        page.session, page.me.who, settings=page.state.settings, month=month or None, now=utcnow()
+    )
     headers = {"Content-Disposition": f'attachment; filename="aicc-report-{found.month}.csv"'}
     return Response(export.to_csv(found), media_type="text/csv", headers=headers)
 
 
 @router.get("/reports.pdf")
-def reports_pdf(
-    request: Request,
-    session: SessionDep,
-    state: StateDep,
-    me: Operator,
-    month: str = "",
-    lang: str = "",
-) -> Response:
+def reports_pdf(page: OperatorPage, month: str = "", lang: str = "") -> Response:
     """The PDF in `lang`, else the portal's language."""
-    language = lang if lang in ("en", "zh-CN") else language_of(request, me)
+    language = lang if lang in ("en", "zh-CN") else language_of(page.request, page.me)
     language = "zh-CN" if language.startswith("zh") else "en"
-    found = for_server(session, me.who, settings=state.settings, month=month or None, now=utcnow())
+    found = for_server(
+        page.session, page.me.who, settings=page.state.settings, month=month or None, now=utcnow()
+    )
     name = f"aicc-report-{found.month}-{language}.pdf"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     return Response(pdf.render(found, language), media_type="application/pdf", headers=headers)

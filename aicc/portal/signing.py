@@ -14,7 +14,7 @@ from aicc.portal.auth import (
     DEVICE_COOKIE,
     LANG_COOKIE,
     SESSION_COOKIE,
-    Me,
+    Posting,
     current,
     safe_next,
     set_cookie,
@@ -113,11 +113,7 @@ def sign_in(
 
 
 @router.post("/sign-out")
-def sign_out(
-    request: Request, session: SessionDep, me: Me, csrf: Annotated[str, Form()] = ""
-) -> Response:
-    if not sessions.same_token(csrf, me.csrf):
-        return error_page(request, 400, "csrf")
+def sign_out(session: SessionDep, me: Posting) -> Response:
     sessions.end(session, me.who, me.session_id)
     response = RedirectResponse("/sign-in", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")

@@ -24,16 +24,16 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from aicc.api.deps import SessionDep, StateDep
 from aicc.core.units import format_duration, parse_cpu_milli, parse_duration_s, parse_memory_mib
 from aicc.estimate import Estimate
 from aicc.portal import scenario_form, submitting
-from aicc.portal.auth import Me, csrf_ok
+from aicc.portal.auth import Me
 from aicc.portal.billing import money
 from aicc.portal.forms import FieldError
 from aicc.portal.forms import Form as PageForm
 from aicc.portal.i18n import Message, Translator
-from aicc.portal.rendering import PortalRoute, error_page, is_htmx, language_of, render
+from aicc.portal.page import Page, PageDep, PostingPage
+from aicc.portal.rendering import PortalRoute, is_htmx, language_of
 from aicc.services.center import overview
 from aicc.services.jobs import estimates
 from aicc.services.nodes import nodes
@@ -100,9 +100,7 @@ def _step1(request: Request) -> PageForm:
 
 
 def _page(
-    request: Request,
-    session: Session,
-    me: Me,
+    page: Page,
     step: PageForm,
     *,
     estimate: EstimateView | None = None,
@@ -112,18 +110,16 @@ def _page(
     fragment: str | None = None,
 ) -> Response:
     """The wizard: the whole page, or for htmx the part that changed (`fragment`)."""
-    t = Translator(language_of(request, me))
-    template = fragment if fragment and is_htmx(request) else "submit.html"
-    return render(
-        request,
+    t = Translator(language_of(page.request, page.me))
+    template = fragment if fragment and is_htmx(page.request) else "submit.html"
+    return page.render(
         template,
-        me=me,
         nav="submit",
-        status=200 if is_htmx(request) else status,
+        status=200 if is_htmx(page.request) else status,
         step=step,
         inputs=scenario_form.INPUTS[step.values["scenario"]],
         choices=scenario_form.CHOICES,
-        projects=overview.submittable_projects(session, me.who),
+        projects=overview.submittable_projects(page.session, page.me.who),
         estimate=estimate,
         details=details,
         picked=picked or {},
@@ -133,45 +129,47 @@ def _page(
 
 
 @router.get("/submit")
-def wizard(request: Request, session: SessionDep, me: Me) -> Response:
-    return _page(request, session, me, _step1(request), fragment="_wizard.html")
+def wizard(page: PageDep) -> Response:
+    return _page(page, _step1(page.request), fragment="_wizard.html")
 
 
 @router.get("/submit/estimate")
-def estimate_step(request: Request, state: StateDep, session: SessionDep, me: Me) -> Response:
+def estimate_step(page: PageDep) -> Response:
     """Step 2: the options. Bad input comes back as step 1 with the estimator's messages."""
-    step = _step1(request)
+    step = _step1(page.request)
     scenario = step.values["scenario"]
     if scenario == scenario_form.COMMAND:
-        details = _details_form(session, me, step, None, accelerator="", count=0, hours=None)
-        return _page(request, session, me, step, details=details, fragment="_wizard.html")
+        details = _details_form(
+            page.session, page.me, step, None, accelerator="", count=0, hours=None
+        )
+        return _page(page, step, details=details, fragment="_wizard.html")
     body = scenario_form.check(step)
     if body is None:
-        return _page(request, session, me, step, status=422, fragment="_wizard.html")
-    here = nodes.installed_models(session)
+        return _page(page, step, status=422, fragment="_wizard.html")
+    here = nodes.installed_models(page.session)
     offer = step.values["offer"]
     wanted = sorted(here) if offer == "here" and here else None
     sort: Literal["time", "cost"] = "cost" if step.values["sort"] == "cost" else "time"
     try:
         result = estimates.run(
-            session,
-            me.who,
+            page.session,
+            page.me.who,
             body,
-            profile=state.controller.profile,
-            default_plan=state.settings.pricing,
-            zone=state.settings.site.timezone,
+            profile=page.state.controller.profile,
+            default_plan=page.state.settings.pricing,
+            zone=page.state.settings.site.timezone,
             project=step.values["project"] or None,
             accelerators=wanted,
             sort=sort,
         )
     except ValidationError as err:
         step.errors.update(scenario_form.errors_of(err, scenario))
-        return _page(request, session, me, step, status=422, fragment="_wizard.html")
+        return _page(page, step, status=422, fragment="_wizard.html")
     except ValueError as err:
         step.errors[""] = FieldError("form.error.invalid", str(err))
-        return _page(request, session, me, step, status=422, fragment="_wizard.html")
+        return _page(page, step, status=422, fragment="_wizard.html")
     view = EstimateView(result, dict(step.values), offer if here else "all")
-    return _page(request, session, me, step, estimate=view, fragment="_wizard.html")
+    return _page(page, step, estimate=view, fragment="_wizard.html")
 
 
 def _details_form(
@@ -215,15 +213,10 @@ def _details_form(
 
 @router.get("/submit/details")
 def details_step(
-    request: Request,
-    session: SessionDep,
-    me: Me,
-    accelerator: str = "",
-    count: int = 0,
-    hours: float | None = None,
+    page: PageDep, accelerator: str = "", count: int = 0, hours: float | None = None
 ) -> Response:
     """Step 3 for the option picked in the table."""
-    step = _step1(request)
+    step = _step1(page.request)
     scenario = None
     if step.values["scenario"] != scenario_form.COMMAND:
         scenario = scenario_form.check(step)
@@ -231,12 +224,10 @@ def details_step(
     if hours is not None and not math.isfinite(hours):
         hours = None
     details = _details_form(
-        session, me, step, scenario, accelerator=accelerator, count=count, hours=hours
+        page.session, page.me, step, scenario, accelerator=accelerator, count=count, hours=hours
     )
     picked = {"accelerator": accelerator, "count": str(count)} if accelerator else {}
-    return _page(
-        request, session, me, step, details=details, picked=picked, fragment="_details.html"
-    )
+    return _page(page, step, details=details, picked=picked, fragment="_details.html")
 
 
 def _spec_of(values: dict[str, str], form: PageForm) -> dict[str, Any]:
@@ -283,11 +274,7 @@ def _spec_of(values: dict[str, str], form: PageForm) -> dict[str, Any]:
 
 @router.post("/submit")
 def submit_job(
-    request: Request,
-    state: StateDep,
-    session: SessionDep,
-    me: Me,
-    csrf: Annotated[str, Form()] = "",
+    page: PostingPage,
     name: Annotated[str, Form(max_length=200)] = "",
     project: Annotated[str, Form(max_length=100)] = "",
     command: Annotated[str, Form(max_length=64 * 1024)] = "",
@@ -302,8 +289,6 @@ def submit_job(
     key: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     """Step 3: submit, then land on the job's page; a refusal comes back on the form."""
-    if not csrf_ok(me, csrf):
-        return error_page(request, 400, "csrf")
     typed = {
         "name": name, "project": project, "command": command, "image": image,
         "replicas": replicas, "cpu": cpu, "memory": memory, "accelerator": accelerator,
@@ -319,7 +304,7 @@ def submit_job(
     if not form.errors:
         try:
             spec = submitting.parse(spec_data)
-            job_id = submitting.submit(session, state, me.who, spec, key=key or None)
+            job_id = submitting.submit(page.session, page.state, page.me.who, spec, key=key or None)
         except submitting.Refused as refused:
             status = refused.status
             for problem in refused.problems:
@@ -336,8 +321,8 @@ def submit_job(
             given = {k: str(v) for k, v in scenario.items()}
             step = PageForm("scenario", scenario_form.values_of(chosen, given))
         step.values.update(offer="here", project=project, sort="time")
-        return _page(request, session, me, step, details=form, status=status)
+        return _page(page, step, details=form, status=status)
     target = f"/jobs/{quote(job_id)}"
-    if is_htmx(request):
+    if is_htmx(page.request):
         return Response(status_code=204, headers={"HX-Redirect": target})
     return RedirectResponse(target, status_code=303)

@@ -12,15 +12,14 @@ import secrets
 from typing import Annotated, Any
 
 import yaml
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form
 from fastapi.responses import RedirectResponse, Response
 
-from aicc.api.deps import SessionDep, StateDep
 from aicc.core.jobspec import MAX_DEPTH, JobSpec
 from aicc.core.units import format_cpu, format_duration, format_memory
 from aicc.portal import submitting
-from aicc.portal.auth import Me, csrf_ok
-from aicc.portal.rendering import PortalRoute, error_page, render
+from aicc.portal.page import Page, PageDep, PostingPage
+from aicc.portal.rendering import PortalRoute
 from aicc.portal.submitting import Problem
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
@@ -71,18 +70,15 @@ def summary(spec: JobSpec) -> dict[str, str]:
 
 
 def _page(
-    request: Request,
-    me: Me,
+    page: Page,
     text: str,
     *,
     problems: list[Problem] | None = None,
     checked: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
-    return render(
-        request,
+    return page.render(
         "submit_yaml.html",
-        me=me,
         nav="submit",
         status=status,
         text=text,
@@ -93,31 +89,30 @@ def _page(
 
 
 @router.get("/submit/yaml")
-def editor(request: Request, me: Me) -> Response:
-    return _page(request, me, EXAMPLE)
+def editor(page: PageDep) -> Response:
+    return _page(page, EXAMPLE)
 
 
 @router.post("/submit/yaml")
 def check_or_submit(
-    request: Request,
-    state: StateDep,
-    session: SessionDep,
-    me: Me,
-    csrf: Annotated[str, Form()] = "",
+    page: PostingPage,
     spec: Annotated[str, Form(max_length=MAX_YAML)] = "",
     action: Annotated[str, Form(max_length=20)] = "check",
     key: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     """Check (nothing is kept) or submit; problems come back next to the text, 422."""
-    if not csrf_ok(me, csrf):
-        return error_page(request, 400, "csrf")
     try:
         parsed = submitting.parse(load(spec))
         job_id = submitting.submit(
-            session, state, me.who, parsed, key=key or None, dry_run=action != "submit"
+            page.session,
+            page.state,
+            page.me.who,
+            parsed,
+            key=key or None,
+            dry_run=action != "submit",
         )
     except submitting.Refused as refused:
-        return _page(request, me, spec, problems=refused.problems, status=refused.status)
+        return _page(page, spec, problems=refused.problems, status=refused.status)
     if job_id is None:
-        return _page(request, me, spec, checked=summary(parsed))
+        return _page(page, spec, checked=summary(parsed))
     return RedirectResponse(f"/jobs/{job_id}", status_code=303)

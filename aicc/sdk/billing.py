@@ -26,43 +26,36 @@ from aicc.services.billing.views import (
 
 class PricePlans(Resource):
     def list(self, org: str | None = None) -> builtins.list[PricePlanVersion]:
-        answer = self._t.pages(api_path("price-plans"), {"org": org})
-        return [PricePlanVersion.model_validate(p) for p in answer["items"]]
+        return self._items(PricePlanVersion, api_path("price-plans"), {"org": org})
 
     def create(self, doc: Mapping[str, Any]) -> PricePlanVersion:
-        answer = self._t.call("POST", api_path("price-plans"), json=dict(doc))
-        return PricePlanVersion.model_validate(answer)
+        return self._one(PricePlanVersion, "POST", api_path("price-plans"), json=dict(doc))
 
     def effective(self, org: str | None = None, at: str | None = None) -> EffectivePricePlan:
         """The plan in force for an organization at a time (default: yours, now)."""
         path = api_path("price-plans", "effective")
-        answer = self._t.call("GET", path, params={"org": org, "at": at})
-        return EffectivePricePlan.model_validate(answer)
+        return self._one(EffectivePricePlan, "GET", path, params={"org": org, "at": at})
 
 
 class Vouchers(Resource):
     def list(self, org: str | None = None) -> builtins.list[Voucher]:
-        answer = self._t.pages(api_path("vouchers"), {"org": org})
-        return [Voucher.model_validate(v) for v in answer["items"]]
+        return self._items(Voucher, api_path("vouchers"), {"org": org})
 
     def create(self, body: Mapping[str, Any]) -> Voucher:
-        answer = self._t.call("POST", api_path("vouchers"), json=dict(body))
-        return Voucher.model_validate(answer)
+        return self._one(Voucher, "POST", api_path("vouchers"), json=dict(body))
 
 
 class Subsidies(Resource):
     def list(self) -> builtins.list[Subsidy]:
-        answer = self._t.pages(api_path("subsidies"))
-        return [Subsidy.model_validate(s) for s in answer["items"]]
+        return self._items(Subsidy, api_path("subsidies"))
 
     def create(self, body: Mapping[str, Any]) -> Subsidy:
-        answer = self._t.call("POST", api_path("subsidies"), json=dict(body))
-        return Subsidy.model_validate(answer)
+        return self._one(Subsidy, "POST", api_path("subsidies"), json=dict(body))
 
 
 class Budgets(Resource):
     def list(self) -> builtins.list[Budget]:
-        return [Budget.model_validate(b) for b in self._t.pages(api_path("budgets"))["items"]]
+        return self._items(Budget, api_path("budgets"))
 
     def set(
         self, body: Mapping[str, Any], *, project: str | None = None, org: str | None = None
@@ -73,7 +66,7 @@ class Budgets(Resource):
             if project
             else api_path("orgs", str(org), "budget")
         )
-        return Budget.model_validate(self._t.call("PUT", where, json=dict(body)))
+        return self._one(Budget, "PUT", where, json=dict(body))
 
     def delete(self, budget_id: str) -> Json:
         return self._t.call("DELETE", api_path("budgets", budget_id))
@@ -90,7 +83,7 @@ class Usage(Resource):
     ) -> UsageRecords:
         """What the meter recorded, oldest first (one page: the route's `limit` bounds it)."""
         params = {"job": job, "project": project, "org": org, "month": month}
-        return UsageRecords.model_validate(self._t.call("GET", api_path("usage"), params=params))
+        return self._one(UsageRecords, "GET", api_path("usage"), params=params)
 
     def __call__(self, *args: Any, **kwargs: Any) -> UsageRecords:
         """`client.usage(...)`, the spelling before resources: same as `get`."""
@@ -103,7 +96,7 @@ class Bills(Resource):
     ) -> Bill:
         """An organization's invoice of a month: issued, or the draft as of now."""
         params = {"month": month, "org": org, "project": project}
-        return Bill.model_validate(self._t.call("GET", api_path("bills"), params=params))
+        return self._one(Bill, "GET", api_path("bills"), params=params)
 
     def csv(
         self, month: str | None = None, *, org: str | None = None, project: str | None = None
@@ -113,14 +106,12 @@ class Bills(Resource):
 
     def issue(self, org: str, month: str) -> Bill:
         body = {"org_id": org, "month": month}
-        return Bill.model_validate(self._t.call("POST", api_path("bills", "issue"), json=body))
+        return self._one(Bill, "POST", api_path("bills", "issue"), json=body)
 
     def adjust(self, body: Mapping[str, Any]) -> Adjustment:
-        answer = self._t.call("POST", api_path("bills", "adjustments"), json=dict(body))
-        return Adjustment.model_validate(answer)
+        return self._one(Adjustment, "POST", api_path("bills", "adjustments"), json=dict(body))
 
 
 class Invoices(Resource):
     def list(self, org: str | None = None) -> builtins.list[IssuedInvoice]:
-        answer = self._t.pages(api_path("invoices"), {"org": org})
-        return [IssuedInvoice.model_validate(i) for i in answer["items"]]
+        return self._items(IssuedInvoice, api_path("invoices"), {"org": org})

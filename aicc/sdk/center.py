@@ -32,12 +32,12 @@ class Audit(Resource):
         """The newest `limit` entries (older than `cursor`, an entry's id): one page, whose
         `next_cursor` reads on."""
         params = {"limit": limit, "action": action, "cursor": cursor}
-        return AuditEntries.model_validate(self._t.call("GET", api_path("audit"), params=params))
+        return self._one(AuditEntries, "GET", api_path("audit"), params=params)
 
     def verify(self) -> AuditVerification:
         """The hash chain walked: `intact`, `verified`, `pending`, `broken_at`, `reason`, and
         the head (`last_seq`, `last_hash`)."""
-        return AuditVerification.model_validate(self._t.call("GET", api_path("audit", "verify")))
+        return self._one(AuditVerification, "GET", api_path("audit", "verify"))
 
 
 class Estimates(Resource):
@@ -58,15 +58,16 @@ class Estimates(Resource):
             sort=sort,
             project=project,
         )
-        return Estimate.model_validate(self._t.call("POST", api_path("estimate"), json=body))
+        return self._one(Estimate, "POST", api_path("estimate"), json=body)
 
 
 class Reports(Resource):
     """The center's monthly report (center admins): JSON, CSV text, PDF bytes."""
 
     def monthly(self, month: str | None = None) -> MonthlyReport:
-        answer = self._t.call("GET", api_path("reports", "monthly"), params={"month": month})
-        return MonthlyReport.model_validate(answer)
+        return self._one(
+            MonthlyReport, "GET", api_path("reports", "monthly"), params={"month": month}
+        )
 
     def monthly_csv(self, month: str | None = None) -> str:
         path = api_path("reports", "monthly.csv")
@@ -82,7 +83,7 @@ class PowerCap(Resource):
 
     def show(self) -> PowerStatus:
         """The estimated facility power, the cap in force and the events."""
-        return PowerStatus.model_validate(self._t.call("GET", api_path("center", "power-cap")))
+        return self._one(PowerStatus, "GET", api_path("center", "power-cap"))
 
     def set(
         self,
@@ -97,7 +98,7 @@ class PowerCap(Resource):
         `duration` (`2h`)."""
         body = given(cap_kw=cap, start=start, end=end, duration_s=duration, note=note)
         path = api_path("center", "power-cap", "events")
-        return PowerCapEvent.model_validate(self._t.call("POST", path, json=body))
+        return self._one(PowerCapEvent, "POST", path, json=body)
 
     def clear(self, event_id: str) -> Json:
         """Remove one event: its cap no longer holds."""

@@ -281,36 +281,34 @@ class Datasets(Resource):
     noun = "datasets"  # models are pulled the same way (`sdk/models.py`)
 
     def list(self, project: str | None = None, scope: str | None = None) -> builtins.list[Dataset]:
-        answer = self._t.pages(api_path("datasets"), {"project": project, "scope": scope})
-        return [Dataset.model_validate(item) for item in answer["items"]]
+        return self._items(Dataset, api_path("datasets"), {"project": project, "scope": scope})
 
     def create(self, name: str, project: str | None = None, **fields: Any) -> Dataset:
         body = {"name": name, "project": project, **{k: v for k, v in fields.items() if v}}
-        return Dataset.model_validate(self._t.call("POST", api_path("datasets"), json=body))
+        return self._one(Dataset, "POST", api_path("datasets"), json=body)
 
     def get(self, ref: str, project: str | None = None) -> Dataset:
         name, where, _ = split_ref(ref, project)
-        answer = self._t.call("GET", api_path("datasets", name), params={"project": where})
-        return Dataset.model_validate(answer)
+        return self._one(Dataset, "GET", api_path("datasets", name), params={"project": where})
 
     def update(self, name: str, project: str | None = None, **changes: Any) -> Dataset:
         body = {k: v for k, v in changes.items() if v is not None}
         path = api_path("datasets", name)
-        answer = self._t.call("PATCH", path, params={"project": project}, json=body)
-        return Dataset.model_validate(answer)
+        return self._one(Dataset, "PATCH", path, params={"project": project}, json=body)
 
     def delete(self, name: str, project: str | None = None) -> Json:
         return self._t.call("DELETE", api_path("datasets", name), params={"project": project})
 
     def versions(self, ref: str, project: str | None = None) -> builtins.list[DatasetVersion]:
         name, where, _ = split_ref(ref, project)
-        answer = self._t.pages(api_path("datasets", name, "versions"), {"project": where})
-        return [DatasetVersion.model_validate(item) for item in answer["items"]]
+        return self._items(
+            DatasetVersion, api_path("datasets", name, "versions"), {"project": where}
+        )
 
     def version(self, ref: str, project: str | None = None) -> DatasetVersion:
         name, where, number = split_ref(ref, project)
         path = api_path("datasets", name, "versions", number)
-        return DatasetVersion.model_validate(self._t.call("GET", path, params={"project": where}))
+        return self._one(DatasetVersion, "GET", path, params={"project": where})
 
     def manifest(self, ref: str, project: str | None = None) -> Manifest:
         return Manifest.model_validate(self._manifest(ref, project))
@@ -328,13 +326,12 @@ class Datasets(Resource):
         name, where, number = split_ref(ref, project)
         route = api_path("datasets", name, "versions", number, "preview")
         query = {"project": where, "path": path, "limit": limit}
-        return Preview.model_validate(self._t.call("GET", route, params=query))
+        return self._one(Preview, "GET", route, params=query)
 
     def profile(self, ref: str, path: str, project: str | None = None) -> Profile:
         name, where, number = split_ref(ref, project)
         route = api_path("datasets", name, "versions", number, "profile")
-        answer = self._t.call("GET", route, params={"project": where, "path": path})
-        return Profile.model_validate(answer)
+        return self._one(Profile, "GET", route, params={"project": where, "path": path})
 
     def query(
         self, ref: str, sql: str, max_rows: int = 1000, project: str | None = None
@@ -343,8 +340,7 @@ class Datasets(Resource):
         name, where, number = split_ref(ref, project)
         route = api_path("datasets", name, "versions", number, "query")
         body = {"sql": sql, "max_rows": max_rows}
-        answer = self._t.call("POST", route, params={"project": where}, json=body)
-        return QueryResult.model_validate(answer)
+        return self._one(QueryResult, "POST", route, params={"project": where}, json=body)
 
     def thumbnails(
         self, ref: str, folder: str = "", limit: int = 24, project: str | None = None
@@ -352,7 +348,7 @@ class Datasets(Resource):
         name, where, number = split_ref(ref, project)
         route = api_path("datasets", name, "versions", number, "thumbnails")
         query = {"project": where, "folder": folder, "limit": limit}
-        return Thumbnails.model_validate(self._t.call("GET", route, params=query))
+        return self._one(Thumbnails, "GET", route, params=query)
 
     def diff(
         self, name: str, old: int, new: int, path: str | None = None, project: str | None = None

@@ -14,8 +14,7 @@ Revisions = list[DeploymentRevision]  # a name: inside the class, `list` is the 
 
 class Deployments(Resource):
     def list(self, project: str | None = None) -> list[Deployment]:
-        answer = self._t.pages(api_path("deployments"), {"project": project})
-        return [Deployment.model_validate(item) for item in answer["items"]]
+        return self._items(Deployment, api_path("deployments"), {"project": project})
 
     def create(
         self,
@@ -48,17 +47,18 @@ class Deployments(Resource):
             workdir_sha256=workdir_sha256,
             target_concurrency=target_concurrency,
         )
-        return Deployment.model_validate(self._t.call("POST", api_path("deployments"), json=body))
+        return self._one(Deployment, "POST", api_path("deployments"), json=body)
 
     def get(self, name: str, project: str | None = None) -> Deployment:
         path = api_path("deployments", name)
-        return Deployment.model_validate(self._t.call("GET", path, params={"project": project}))
+        return self._one(Deployment, "GET", path, params={"project": project})
 
     def update(self, name: str, project: str | None = None, **changes: Any) -> Deployment:
         """A new revision: `model=`, `command=`, `resources=`, `env=`, `engine=`..."""
         path = api_path("deployments", name)
-        answer = self._t.call("PATCH", path, params={"project": project}, json=given(**changes))
-        return Deployment.model_validate(answer)
+        return self._one(
+            Deployment, "PATCH", path, params={"project": project}, json=given(**changes)
+        )
 
     def revisions(self, name: str, project: str | None = None) -> Revisions:
         """Every revision, newest first."""
@@ -85,8 +85,7 @@ class Deployments(Resource):
             max_replicas=max_replicas,
             target_concurrency=target_concurrency,
         )
-        answer = self._t.call("POST", path, params={"project": project}, json=body)
-        return Deployment.model_validate(answer)
+        return self._one(Deployment, "POST", path, params={"project": project}, json=body)
 
     def stop(self, name: str, project: str | None = None) -> Deployment:
         return self._action(name, "stop", project)
@@ -99,4 +98,4 @@ class Deployments(Resource):
 
     def _action(self, name: str, action: str, project: str | None) -> Deployment:
         path = api_path("deployments", name, action)
-        return Deployment.model_validate(self._t.call("POST", path, params={"project": project}))
+        return self._one(Deployment, "POST", path, params={"project": project})

@@ -10,15 +10,13 @@ from aicc.services.federation.views import Settlement, Site
 class Federation(Resource):
     def sites(self) -> list[Site]:
         """The peers, each with its last advert, its age and `state` (`up` or `lost`)."""
-        answer = self._t.pages(api_path("federation", "sites"), {})
-        return [Site.model_validate(s) for s in answer["items"]]
+        return self._items(Site, api_path("federation", "sites"), {})
 
     def settlements(self, site: str | None = None, state: str | None = None) -> list[Settlement]:
         """What this site owes its peers, one row per job attempt that ran at one."""
         path = api_path("federation", "settlements")
-        answer = self._t.pages(path, {"site": site, "state": state})
-        return [Settlement.model_validate(s) for s in answer["items"]]
+        return self._items(Settlement, path, {"site": site, "state": state})
 
     def settle(self, settlement_id: int) -> Settlement:
         path = api_path("federation", "settlements", str(settlement_id), "settle")
-        return Settlement.model_validate(self._t.call("POST", path))
+        return self._one(Settlement, "POST", path)

@@ -98,8 +98,7 @@ class Jobs(Resource):
     ) -> builtins.list[Job]:
         """Newest first, following `next_cursor` until `limit` jobs (None: all of them)."""
         params = {"state": state, "project": project}
-        answer = self._t.pages(api_path("jobs"), params, limit=limit, page_size=PAGE)
-        return [Job.model_validate(item) for item in answer["items"]]
+        return self._items(Job, api_path("jobs"), params, limit=limit, page_size=PAGE)
 
     def __call__(
         self, state: str | None = None, project: str | None = None, limit: int | None = 50
@@ -108,7 +107,7 @@ class Jobs(Resource):
         return self.list(state=state, project=project, limit=limit)
 
     def get(self, job_id: str) -> Job:
-        return Job.model_validate(self._t.call("GET", api_path("jobs", job_id)))
+        return self._one(Job, "GET", api_path("jobs", job_id))
 
     def events(self, job_id: str) -> builtins.list[Event]:
         """What happened to the job, oldest first."""
@@ -117,10 +116,10 @@ class Jobs(Resource):
 
     def explain(self, job_id: str) -> Explain:
         """Why a job waits: reasons, queue position and an estimated start."""
-        return Explain.model_validate(self._t.call("GET", api_path("jobs", job_id, "explain")))
+        return self._one(Explain, "GET", api_path("jobs", job_id, "explain"))
 
     def cancel(self, job_id: str) -> Job:
-        return Job.model_validate(self._t.call("POST", api_path("jobs", job_id, "cancel")))
+        return self._one(Job, "POST", api_path("jobs", job_id, "cancel"))
 
     def logs(
         self, job_id: str, replica: int = 0, stream: str = "stdout", tail: int | None = None
@@ -176,5 +175,4 @@ class Jobs(Resource):
         """The job's training curves: `metrics` is `{name: [[step, value], ...]}`; pass
         `since=last_step` to poll for what is new."""
         params = given(since=since, tail=tail, max_points=max_points)
-        answer = self._t.call("GET", api_path("jobs", job_id, "metrics"), params=params)
-        return Metrics.model_validate(answer)
+        return self._one(Metrics, "GET", api_path("jobs", job_id, "metrics"), params=params)

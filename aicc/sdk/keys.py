@@ -13,8 +13,7 @@ from aicc.services.serving.views import ApiKey, GatewayRequest
 class Keys(Resource):
     def list(self, project: str | None = None, revoked: bool = False) -> list[ApiKey]:
         params = {"project": project, "revoked": "true" if revoked else None}
-        answer = self._t.pages(api_path("keys"), params)
-        return [ApiKey.model_validate(item) for item in answer["items"]]
+        return self._items(ApiKey, api_path("keys"), params)
 
     def create(
         self,
@@ -32,13 +31,11 @@ class Keys(Resource):
             tokens_per_month=tokens_per_month,
         )
         path = api_path("keys")
-        answer = self._t.call("POST", path, params={"project": project}, json=body)
-        return ApiKey.model_validate(answer)
+        return self._one(ApiKey, "POST", path, params={"project": project}, json=body)
 
     def revoke(self, ref: str, project: str | None = None) -> ApiKey:
         """By id or name; the gateway refuses it within `gateway.key_cache_s` seconds."""
-        answer = self._t.call("DELETE", api_path("keys", ref), params={"project": project})
-        return ApiKey.model_validate(answer)
+        return self._one(ApiKey, "DELETE", api_path("keys", ref), params={"project": project})
 
 
 class Requests(Resource):

@@ -31,13 +31,11 @@ class _ModelFiles(Datasets):
 
 class Models(Resource):
     def list(self, project: str | None = None, scope: str | None = None) -> builtins.list[Model]:
-        answer = self._t.pages(api_path("models"), {"project": project, "scope": scope})
-        return [Model.model_validate(item) for item in answer["items"]]
+        return self._items(Model, api_path("models"), {"project": project, "scope": scope})
 
     def get(self, ref: str, project: str | None = None) -> Model:
         name, where, _ = split_ref(ref, project)
-        answer = self._t.call("GET", api_path("models", name), params={"project": where})
-        return Model.model_validate(answer)
+        return self._one(Model, "GET", api_path("models", name), params={"project": where})
 
     def register(
         self,
@@ -53,14 +51,13 @@ class Models(Resource):
         """A succeeded job's outputs (or their folder `path`) as the model's next version."""
         body: dict[str, Any] = {"job_id": job_id, "path": path, "format": format}
         body |= {"framework": framework, "metrics": metrics, "project": project}
-        answer = self._t.call("POST", api_path("models", name, "versions"), json=body)
-        return ModelVersion.model_validate(answer)
+        return self._one(ModelVersion, "POST", api_path("models", name, "versions"), json=body)
 
     def version(self, ref: str, project: str | None = None) -> ModelVersion:
         """A version with its files, metrics, card and lineage (the latest without `@N`)."""
         name, where, number = split_ref(ref, project)
         path = api_path("models", name, "versions", number)
-        return ModelVersion.model_validate(self._t.call("GET", path, params={"project": where}))
+        return self._one(ModelVersion, "GET", path, params={"project": where})
 
     def predict(
         self,
@@ -98,8 +95,7 @@ class Models(Resource):
         model, where, number = split_ref(name, None)
         number = str(version) if version is not None else number
         path = api_path("models", model, "versions", number, "predictions")
-        answer = self._t.pages(path, {"project": where})
-        return [BatchPrediction.model_validate(item) for item in answer["items"]]
+        return self._items(BatchPrediction, path, {"project": where})
 
     def prediction(
         self, name: str, job_id: str, version: int | str | None = None
@@ -113,16 +109,15 @@ class Models(Resource):
     def stage(self, ref: str, stage: str, project: str | None = None) -> ModelVersion:
         name, where, number = split_ref(ref, project)
         path = api_path("models", name, "versions", number, "stage")
-        answer = self._t.call("PUT", path, params={"project": where}, json={"stage": stage})
-        return ModelVersion.model_validate(answer)
+        return self._one(
+            ModelVersion, "PUT", path, params={"project": where}, json={"stage": stage}
+        )
 
     def update(self, name: str, project: str | None = None, **changes: Any) -> Model:
         """Share (`visibility="org"` or `"public"`) or describe a model."""
         body = {k: v for k, v in changes.items() if v is not None}
-        answer = self._t.call(
-            "PATCH", api_path("models", name), params={"project": project}, json=body
-        )
-        return Model.model_validate(answer)
+        path = api_path("models", name)
+        return self._one(Model, "PATCH", path, params={"project": project}, json=body)
 
     def delete(self, name: str, project: str | None = None) -> Json:
         return self._t.call("DELETE", api_path("models", name), params={"project": project})
@@ -143,13 +138,12 @@ class Models(Resource):
         """Rate (1-5) and review a model; a second review of yours replaces the first."""
         path = api_path("models", ref, "reviews")
         body = {"rating": rating, "text": text}
-        answer = self._t.call("PUT", path, params={"project": project}, json=body)
-        return Review.model_validate(answer)
+        return self._one(Review, "PUT", path, params={"project": project}, json=body)
 
     def reviews(self, ref: str, project: str | None = None) -> Reviews:
         """A model's rating (mean and count) and its reviews."""
         path = api_path("models", ref, "reviews")
-        return Reviews.model_validate(self._t.call("GET", path, params={"project": project}))
+        return self._one(Reviews, "GET", path, params={"project": project})
 
     def trained_on(
         self, dataset_ref: str, project: str | None = None
@@ -172,13 +166,11 @@ class Templates(Resource):
     ) -> builtins.list[Template]:
         """The catalog; with `data`, whether each template fits that data set version."""
         query = {"industry": industry, "task": task, "q": q, "data": data, "project": project}
-        answer = self._t.pages(api_path("templates"), query)
-        return [Template.model_validate(item) for item in answer["items"]]
+        return self._items(Template, api_path("templates"), query)
 
     def get(self, name: str, project: str | None = None) -> Template:
         """A built-in, or a published template (`NAME`, `NAME@N`, `ORG/PROJECT/NAME@N`)."""
-        answer = self._t.call("GET", api_path("templates", name), params={"project": project})
-        return Template.model_validate(answer)
+        return self._one(Template, "GET", api_path("templates", name), params={"project": project})
 
     def publish(
         self,
@@ -204,7 +196,7 @@ class Templates(Resource):
             "licence": licence,
             "project": project,
         }
-        return Template.model_validate(self._t.call("POST", api_path("templates"), json=body))
+        return self._one(Template, "POST", api_path("templates"), json=body)
 
     def delete(self, name: str, project: str | None = None) -> Json:
         return self._t.call("DELETE", api_path("templates", name), params={"project": project})
@@ -212,12 +204,11 @@ class Templates(Resource):
     def review(self, ref: str, rating: int, text: str = "") -> Review:
         """Rate (1-5) and review a template; a second review of yours replaces the first."""
         body = {"rating": rating, "text": text}
-        answer = self._t.call("PUT", api_path("templates", ref, "reviews"), json=body)
-        return Review.model_validate(answer)
+        return self._one(Review, "PUT", api_path("templates", ref, "reviews"), json=body)
 
     def reviews(self, ref: str) -> Reviews:
         """A template's rating (mean and count) and its reviews."""
-        return Reviews.model_validate(self._t.call("GET", api_path("templates", ref, "reviews")))
+        return self._one(Reviews, "GET", api_path("templates", ref, "reviews"))
 
     def run(
         self,
@@ -258,8 +249,9 @@ class Templates(Resource):
         """What `run` with the same arguments would take, per accelerator option (CPU only,
         each model the center has): time, expected wait and price. Submits nothing."""
         body = _run_body(data, params, None, columns, project, gpus, cpu, search, trials)
-        answer = self._t.call("POST", api_path("templates", name, "estimate"), json=body)
-        return TemplateEstimate.model_validate(answer)
+        return self._one(
+            TemplateEstimate, "POST", api_path("templates", name, "estimate"), json=body
+        )
 
 
 def _run_body(

@@ -13,7 +13,7 @@ from aicc.services.nodes.views import Node
 
 class Nodes(Resource):
     def list(self) -> list[Node]:
-        return [Node.model_validate(item) for item in self._t.pages(api_path("nodes"))["items"]]
+        return self._items(Node, api_path("nodes"))
 
     def import_inventory(self, doc: Mapping[str, Any]) -> builtins.list[Node]:
         """Send an inventory document (config.md), already read from YAML, as JSON; the nodes
@@ -22,11 +22,11 @@ class Nodes(Resource):
         return [Node.model_validate(item) for item in answer["items"]]
 
     def cordon(self, name: str) -> Node:
-        return Node.model_validate(self._t.call("POST", api_path("nodes", name, "cordon")))
+        return self._one(Node, "POST", api_path("nodes", name, "cordon"))
 
     def drain(self, name: str, *, evict: bool = False) -> Node:
         path = api_path("nodes", name, "drain")
-        return Node.model_validate(self._t.call("POST", path, params={"evict": str(evict).lower()}))
+        return self._one(Node, "POST", path, params={"evict": str(evict).lower()})
 
     def uncordon(self, name: str) -> Node:
-        return Node.model_validate(self._t.call("POST", api_path("nodes", name, "uncordon")))
+        return self._one(Node, "POST", api_path("nodes", name, "uncordon"))

@@ -14,8 +14,7 @@ from aicc.services.jobs.views import Notebook
 class Notebooks(Resource):
     def list(self, project: str | None = None) -> list[Notebook]:
         """Your notebooks (in one project, or all of yours)."""
-        answer = self._t.pages(api_path("notebooks"), {"project": project})
-        return [Notebook.model_validate(item) for item in answer["items"]]
+        return self._items(Notebook, api_path("notebooks"), {"project": project})
 
     def create(
         self,
@@ -35,19 +34,19 @@ class Notebooks(Resource):
         optional |= {"idle_timeout_s": idle_timeout_s}
         optional["datasets"] = list(datasets) if datasets is not None else None
         body.update({k: v for k, v in optional.items() if v is not None})
-        return Notebook.model_validate(self._t.call("POST", api_path("notebooks"), json=body))
+        return self._one(Notebook, "POST", api_path("notebooks"), json=body)
 
     def get(self, notebook: str, project: str | None = None) -> Notebook:
         path = api_path("notebooks", notebook)
-        return Notebook.model_validate(self._t.call("GET", path, params={"project": project}))
+        return self._one(Notebook, "GET", path, params={"project": project})
 
     def start(self, notebook: str, project: str | None = None) -> Notebook:
         path = api_path("notebooks", notebook, "start")
-        return Notebook.model_validate(self._t.call("POST", path, params={"project": project}))
+        return self._one(Notebook, "POST", path, params={"project": project})
 
     def stop(self, notebook: str, project: str | None = None) -> Notebook:
         path = api_path("notebooks", notebook, "stop")
-        return Notebook.model_validate(self._t.call("POST", path, params={"project": project}))
+        return self._one(Notebook, "POST", path, params={"project": project})
 
     def delete(self, notebook: str, project: str | None = None) -> Json:
         path = api_path("notebooks", notebook)

@@ -10,8 +10,7 @@ from aicc.services.tenancy.views import Queue
 
 class Queues(Resource):
     def list(self, project: str | None = None) -> builtins.list[Queue]:
-        answer = self._t.pages(api_path("queues"), {"project": project})
-        return [Queue.model_validate(q) for q in answer["items"]]
+        return self._items(Queue, api_path("queues"), {"project": project})
 
     def create(
         self,
@@ -33,4 +32,4 @@ class Queues(Resource):
             max_running=max_running,
             max_replicas_per_job=max_replicas_per_job,
         )
-        return Queue.model_validate(self._t.call("POST", api_path("queues"), json=body))
+        return self._one(Queue, "POST", api_path("queues"), json=body)

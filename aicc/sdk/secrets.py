@@ -11,14 +11,12 @@ from aicc.services.tenancy.views import Secret
 
 class Secrets(Resource):
     def list(self, project: str | None = None) -> builtins.list[Secret]:
-        answer = self._t.pages(api_path("secrets"), {"project": project})
-        return [Secret.model_validate(s) for s in answer["items"]]
+        return self._items(Secret, api_path("secrets"), {"project": project})
 
     def set(self, name: str, value: str, project: str | None = None) -> Secret:
         """Create or replace; the answer never contains the value."""
         path = api_path("secrets", name)
-        answer = self._t.call("PUT", path, params={"project": project}, json={"value": value})
-        return Secret.model_validate(answer)
+        return self._one(Secret, "PUT", path, params={"project": project}, json={"value": value})
 
     def delete(self, name: str, project: str | None = None) -> Json:
         return self._t.call("DELETE", api_path("secrets", name), params={"project": project})

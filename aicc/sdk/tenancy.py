@@ -14,52 +14,52 @@ Quota = dict[str, dict[str, float]]
 
 class Orgs(Resource):
     def list(self) -> builtins.list[Org]:
-        return [Org.model_validate(o) for o in self._t.pages(api_path("orgs"))["items"]]
+        return self._items(Org, api_path("orgs"))
 
     def get(self, org_id: str) -> Org:
-        return Org.model_validate(self._t.call("GET", api_path("orgs", org_id)))
+        return self._one(Org, "GET", api_path("orgs", org_id))
 
     def create(self, name: str, display_name: str | None = None, kind: str | None = None) -> Org:
         body = given(name=name, display_name=display_name, kind=kind)
-        return Org.model_validate(self._t.call("POST", api_path("orgs"), json=body))
+        return self._one(Org, "POST", api_path("orgs"), json=body)
 
     def update(
         self, org_id: str, *, kind: str | None = None, display_name: str | None = None
     ) -> Org:
         body = given(kind=kind, display_name=display_name)
-        return Org.model_validate(self._t.call("PATCH", api_path("orgs", org_id), json=body))
+        return self._one(Org, "PATCH", api_path("orgs", org_id), json=body)
 
     def set_quota(self, org_id: str, quota: Quota) -> Org:
         path = api_path("orgs", org_id, "quota")
-        return Org.model_validate(self._t.call("PUT", path, json=quota))
+        return self._one(Org, "PUT", path, json=quota)
 
 
 class Projects(Resource):
     def list(self) -> builtins.list[Project]:
-        return [Project.model_validate(p) for p in self._t.pages(api_path("projects"))["items"]]
+        return self._items(Project, api_path("projects"))
 
     def get(self, project_id: str) -> Project:
-        return Project.model_validate(self._t.call("GET", api_path("projects", project_id)))
+        return self._one(Project, "GET", api_path("projects", project_id))
 
     def create(self, name: str, org_id: str | None = None) -> Project:
         body = given(name=name, org_id=org_id)
-        return Project.model_validate(self._t.call("POST", api_path("projects"), json=body))
+        return self._one(Project, "POST", api_path("projects"), json=body)
 
     def set_quota(self, project_id: str, quota: Quota) -> Project:
         path = api_path("projects", project_id, "quota")
-        return Project.model_validate(self._t.call("PUT", path, json=quota))
+        return self._one(Project, "PUT", path, json=quota)
 
     def add_member(self, project_id: str, user_id: str) -> Project:
         path = api_path("projects", project_id, "members")
-        return Project.model_validate(self._t.call("POST", path, json={"user_id": user_id}))
+        return self._one(Project, "POST", path, json={"user_id": user_id})
 
 
 class Users(Resource):
     def list(self) -> builtins.list[User]:
-        return [User.model_validate(u) for u in self._t.pages(api_path("users"))["items"]]
+        return self._items(User, api_path("users"))
 
     def get(self, user_id: str) -> User:
-        return User.model_validate(self._t.call("GET", api_path("users", user_id)))
+        return self._one(User, "GET", api_path("users", user_id))
 
     def create(
         self,
@@ -70,9 +70,9 @@ class Users(Resource):
         password: str | None = None,
     ) -> User:
         body = given(name=name, role=role, org_id=org_id, projects=projects, password=password)
-        return User.model_validate(self._t.call("POST", api_path("users"), json=body))
+        return self._one(User, "POST", api_path("users"), json=body)
 
     def set_disabled(self, user_id: str, disabled: bool) -> User:
         """Disable a user (their tokens and portal sessions stop at once) or enable them again."""
         path = api_path("users", user_id)
-        return User.model_validate(self._t.call("PATCH", path, json={"disabled": disabled}))
+        return self._one(User, "PATCH", path, json={"disabled": disabled})

@@ -12,7 +12,7 @@ from aicc.services.tenancy.views import Token
 
 class Tokens(Resource):
     def list(self) -> builtins.list[Token]:
-        return [Token.model_validate(t) for t in self._t.pages(api_path("tokens"))["items"]]
+        return self._items(Token, api_path("tokens"))
 
     def create(
         self,
@@ -25,7 +25,7 @@ class Tokens(Resource):
         (`read`, `jobs`, `data`, `deployments`) limit it; none: whatever its user may."""
         scoped = list(scopes) if scopes else None
         body = given(name=name, expires_in_days=expires_in_days, user_id=user_id, scopes=scoped)
-        return Token.model_validate(self._t.call("POST", api_path("tokens"), json=body))
+        return self._one(Token, "POST", api_path("tokens"), json=body)
 
     def revoke(self, token_id: str) -> Token:
-        return Token.model_validate(self._t.call("DELETE", api_path("tokens", token_id)))
+        return self._one(Token, "DELETE", api_path("tokens", token_id))

@@ -7,11 +7,12 @@ nothing of httpx. httpx is imported when a Transport is made, not when this modu
 
 from __future__ import annotations
 
+import builtins
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from aicc.sdk.auth import resolve_server, resolve_token
@@ -19,11 +20,13 @@ from aicc.sdk.errors import ApiError
 
 if TYPE_CHECKING:
     import httpx
+    from pydantic import BaseModel
 
 Json = dict[str, Any]
 #: Answers that mean "the server (or a proxy before it) could not take the request now".
 RETRY_STATUSES = frozenset({502, 503, 504})
 RETRIES = 3
+M = TypeVar("M", bound="BaseModel")
 
 
 def api_path(*parts: str) -> str:
@@ -179,3 +182,19 @@ class Resource:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.list(*args, **kwargs)
+
+    def _items(
+        self,
+        model: type[M],
+        path: str,
+        params: dict[str, Any] | None = None,
+        **paging: int | None,
+    ) -> builtins.list[M]:
+        """The items of the list route at `path` (`Transport.pages`: every page, or `limit`
+        items), each as a `model`."""
+        answer = self._t.pages(path, params, **paging)
+        return [model.model_validate(item) for item in answer["items"]]
+
+    def _one(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
+        """One request (`Transport.call`) whose answer is one `model`."""
+        return model.model_validate(self._t.call(method, path, **kwargs))

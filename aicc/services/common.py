@@ -11,10 +11,13 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from pydantic import BaseModel
+
 from aicc.core.ids import make_id
 
 Clock = Callable[[], datetime]
 M = TypeVar("M")
+B = TypeVar("B", bound=BaseModel)
 
 
 # Values a read model can share with the row: nothing can change them in place.
@@ -33,6 +36,14 @@ def read(model: type[M], row: Any) -> M:
         value = getattr(row, name)
         values[name] = value if type(value) in _IMMUTABLE else copy.deepcopy(value)
     return model(**values)
+
+
+def from_row(model: type[B], row: Any, /, **values: Any) -> B:
+    """The pydantic read model `model` of a stored row: each field read from the row's attribute
+    of the same name, unless `values` gives it (a figure worked out, a column named otherwise).
+    Validation copies the row's lists and dicts, so the model shares none with the session."""
+    given = {name: getattr(row, name) for name in model.model_fields if name not in values}
+    return model.model_validate({**given, **values})
 
 
 def utcnow() -> datetime:

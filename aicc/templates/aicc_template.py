@@ -19,7 +19,7 @@ import struct
 import sys
 import time
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -453,6 +453,17 @@ def write_png(path: Path, pixels: Any) -> None:
         + _chunk(b"IDAT", zlib.compress(raw, 6))
         + _chunk(b"IEND", b"")
     )
+
+
+def write_labelled_images(
+    dest: Path, classes: Sequence[str], per_class: int, draw: Callable[[str], Any]
+) -> None:
+    """`per_class` images of each class drawn by `draw(kind)`, as `DEST/KIND/KIND_000.png`: one
+    folder per class, the layout the image templates read their labels from."""
+    for kind in classes:
+        for i in range(per_class):
+            write_png(dest / kind / f"{kind}_{i:03d}.png", draw(kind))
+    print(f"wrote {per_class * len(classes)} images to {dest}")
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:

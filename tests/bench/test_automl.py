@@ -1,10 +1,11 @@
 """`benchmarks/automl.py`: AICC's generic templates and FLAML on one public table at a tiny
-budget, scored on the same held-out rows, AICC's model answering through a served `/predict`;
-and the metrics the comparison rests on (MASE against the seasonal naive forecast, scores
-normalized by each table's best)."""
+budget, scored on the same held-out rows, AICC's model answering through a served `/predict`,
+each result saying what the system had (learners, libraries); and the metrics the comparison
+rests on (MASE against the seasonal naive forecast, scores normalized by each table's best)."""
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import json
 import subprocess
@@ -53,33 +54,46 @@ def test_accuracy_and_r2_are_normalized_by_the_tables_best() -> None:
 
 
 def test_aicc_and_flaml_score_iris_on_the_same_held_out_rows(tmp_path: Path) -> None:
-    if importlib.util.find_spec("flaml") is None:
-        pytest.skip(
-            "FLAML IS NOT INSTALLED: the AutoML benchmark cannot run "
-            "(.venv/bin/pip install -e '.[bench]')"
-        )
-    args = [sys.executable, str(SCRIPT), "--only", "iris", "--budget", "3"]
+    """The quick mode, as CI runs it: FLAML from the `test` extra (its core, LightGBM and
+    XGBoost's CPU build), one thread each, a 5 s budget (the least `table-prediction` takes)."""
+    assert importlib.util.find_spec("flaml"), "FLAML is in the test extra: pip install -e '.[test]'"
+    args = [sys.executable, str(SCRIPT), "--only", "iris", "--budget", "5", "--threads", "1"]
     args += ["--systems", "aicc,flaml", "--dir", str(tmp_path), "--json"]
     done = subprocess.run(args, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout)
     (iris,) = report["tables"]
     assert (iris["metric"], iris["rows"], iris["test_rows"]) == ("accuracy", 112, 38)
+    with (tmp_path / "iris" / "test.csv").open() as held_out:
+        truth = [row["species"] for row in csv.DictReader(held_out)]
+    assert len(truth) == 38
     for system in ("aicc", "flaml"):
         result = iris["results"][system]
         assert result["error"] is None, result
         assert 0.8 <= result["score"] <= 1, result
         assert result["seconds"] > 0 and result["model"]
-    aicc = iris["results"]["aicc"]
-    assert aicc["api_seconds"] > aicc["seconds"]  # trained, then served and answering
+        assert result["budget_s"] == 5  # the same budget for both
+        # a prediction for every held-out row, each one of the table's classes
+        saved = json.loads((tmp_path / "iris" / system / "predictions.json").read_text())
+        assert len(saved["predictions"]) == 38
+        assert set(saved["predictions"]) <= set(truth), saved["predictions"]
+    aicc, flaml = iris["results"]["aicc"], iris["results"]["flaml"]
+    assert aicc["api_seconds"] > aicc["seconds"]  # trained, then served and answering /predict
+    assert aicc["learners"] and aicc["libraries"].startswith("scikit-learn ")
+    # what FLAML had is on record: its default learners, XGBoost's among them, and the build
+    assert {"lgbm", "xgboost", "rf", "extra_tree"} <= set(flaml["learners"])
+    libraries = flaml["libraries"]
+    assert "FLAML 2." in libraries and ("CPU build" in libraries or "CUDA build" in libraries)
+    assert report["threads"] == 1
+    assert report["setups"]["flaml"]["learners"] == flaml["learners"]
     means = report["summary"]["systems"]
     assert max(means[s]["mean_normalized"] for s in ("aicc", "flaml")) == 1.0
     assert report["summary"]["ratios"]["aicc/flaml tables"] == 1
 
-    saved = tmp_path / "automl.json"
-    saved.write_text(done.stdout)
+    saved_run = tmp_path / "automl.json"
+    saved_run.write_text(done.stdout)
     table = subprocess.run(
-        [sys.executable, str(SCRIPT), "--markdown", str(saved)],
+        [sys.executable, str(SCRIPT), "--markdown", str(saved_run)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -88,3 +102,5 @@ def test_aicc_and_flaml_score_iris_on_the_same_held_out_rows(tmp_path: Path) -> 
     row = next(line for line in table.splitlines() if line.startswith("| iris"))
     assert f"{aicc['score']:.3f} ({aicc['seconds']:.0f} s)" in row
     assert "mean normalized score" in table and "AICC / flaml:" in table
+    assert "What each system had (1 thread each):" in table
+    assert f"- flaml: {flaml['libraries']}; learners: lgbm" in table

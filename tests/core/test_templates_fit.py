@@ -4,6 +4,7 @@ as the target, one class, a column in two roles, dates that do not read, too few
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -120,10 +121,10 @@ def test_too_few_rows_say_how_many_are_needed() -> None:
 
 
 def test_the_only_date_column_is_picked_as_the_time() -> None:
-    data = {
-        "day": [f"{1 + i % 12:02d}/{1 + i % 28:02d}/2010" for i in range(40)],
-        "load": [100.0 + i for i in range(40)],
-        "temperature": [float(i % 11) for i in range(40)],
+    data = {  # 60 days: a 14-day horizon held out and 3 backtests of 14 days, plus 2
+        "day": [f"{date(2010, 1, 1) + timedelta(days=i):%m/%d/%Y}" for i in range(60)],
+        "load": [100.0 + i for i in range(60)],
+        "temperature": [float(i % 11) for i in range(60)],
     }
     found = core.fit(SERIES, ["t.csv"], described(data))
     assert found.ok and found.columns == {"time": "day"}

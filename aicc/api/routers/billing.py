@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import PlainTextResponse
 
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
-from aicc.api.paging import Cursor, Limit, page
+from aicc.api.paging import PageArgs
 from aicc.core import periods
 from aicc.services.billing import budgets, credits, invoices, plans, records, views
 from aicc.services.common import utcnow
@@ -20,12 +20,11 @@ router = APIRouter(prefix="/api/v1", tags=["billing"])
 def price_plans_list(
     who: CurrentUser,
     session: SessionDep,
+    paging: PageArgs,
     org: str | None = None,
-    limit: Limit = 1000,
-    cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Every version of the center's plan and of the organizations the caller may read."""
-    return page(plans.visible(session, who, org_id=org), limit, cursor)
+    return paging.cut(plans.visible(session, who, org_id=org))
 
 
 @router.post("/price-plans", status_code=201, response_model=views.PricePlanVersion)
@@ -53,12 +52,11 @@ def price_plans_effective(
 def vouchers_list(
     who: CurrentUser,
     session: SessionDep,
+    paging: PageArgs,
     org: str | None = None,
-    limit: Limit = 1000,
-    cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Vouchers the caller may see, each with `remaining`: what issued invoices left."""
-    return page(credits.vouchers(session, who, org_id=org), limit, cursor)
+    return paging.cut(credits.vouchers(session, who, org_id=org))
 
 
 @router.post("/vouchers", status_code=201, response_model=views.Voucher)
@@ -79,12 +77,11 @@ def subsidies_list(
     who: CurrentUser,
     state: StateDep,
     session: SessionDep,
-    limit: Limit = 1000,
-    cursor: Cursor = None,
+    paging: PageArgs,
 ) -> dict[str, Any]:
     """Programs that apply to the caller's organization, with this year's cap left."""
     zone = state.settings.site.timezone
-    return page(credits.subsidies(session, who, zone=zone, now=utcnow()), limit, cursor)
+    return paging.cut(credits.subsidies(session, who, zone=zone, now=utcnow()))
 
 
 @router.post("/subsidies", status_code=201, response_model=views.Subsidy)
@@ -101,8 +98,7 @@ def budgets_list(
     who: CurrentUser,
     state: StateDep,
     session: SessionDep,
-    limit: Limit = 1000,
-    cursor: Cursor = None,
+    paging: PageArgs,
 ) -> dict[str, Any]:
     """Budgets the caller may see, with this month's `spent`, `committed` (running jobs until
     their declared end) and `left`."""
@@ -110,7 +106,7 @@ def budgets_list(
     found = budgets.budgets(
         session, who, now=utcnow(), zone=settings.site.timezone, default=settings.pricing
     )
-    return page(found, limit, cursor)
+    return paging.cut(found)
 
 
 @router.put("/projects/{project_id}/budget", response_model=views.Budget)
@@ -244,9 +240,8 @@ def adjustments_create(
 def invoices_list(
     who: CurrentUser,
     session: SessionDep,
+    paging: PageArgs,
     org: str | None = None,
-    limit: Limit = 1000,
-    cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Issued invoices of the caller's organization (org admins; center admins: all)."""
-    return page(invoices.issued(session, who, org_id=org), limit, cursor)
+    return paging.cut(invoices.issued(session, who, org_id=org))

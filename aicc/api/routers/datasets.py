@@ -16,8 +16,16 @@ from starlette.concurrency import run_in_threadpool
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, DataReader, SessionDep, StateDep
-from aicc.api.paging import Cursor, Limit, page
-from aicc.api.params import ChunkDigest, DatasetName, ProjectRef, Scope, VersionNumber
+from aicc.api.paging import PageArgs
+from aicc.api.params import (
+    AtVersion,
+    ChunkDigest,
+    DatasetName,
+    Named,
+    ProjectRef,
+    Scope,
+    VersionNumber,
+)
 from aicc.api.responses import OCTETS, chunk_answer
 from aicc.core.datasets import Manifest, diff_files
 from aicc.services.data import chunks, datasets, inspect, mounts, uploads, views
@@ -31,14 +39,13 @@ router = APIRouter(prefix="/api/v1", tags=["datasets"])
 def datasets_list(
     who: CurrentUser,
     session: SessionDep,
+    paging: PageArgs,
     project: ProjectRef = None,
     scope: Scope = "project",
-    limit: Limit = 1000,
-    cursor: Cursor = None,
 ) -> dict[str, object]:
     """`scope=project` (default): a project's sets; `visible`: all you may read; `public`: the
     open data catalog."""
-    return page(datasets.list_datasets(session, who, project=project, scope=scope), limit, cursor)
+    return paging.cut(datasets.list_datasets(session, who, project=project, scope=scope))
 
 
 @router.post("/datasets", response_model=views.Dataset, status_code=201)
@@ -48,10 +55,8 @@ def datasets_create(body: schemas.DatasetIn, who: CurrentUser, session: SessionD
 
 
 @router.get("/datasets/{name}", response_model=views.Dataset)
-def datasets_get(
-    name: DatasetName, who: CurrentUser, session: SessionDep, project: ProjectRef = None
-) -> Any:
-    target, where = datasets.reference(name, project=project)
+def datasets_get(who: CurrentUser, session: SessionDep, ref: Named) -> Any:
+    target, where = ref
     return datasets.get(session, who, str(target), project=where)
 
 
@@ -77,39 +82,33 @@ def datasets_delete(
 
 @router.get("/datasets/{name}/versions", response_model=schemas.Page[views.DatasetVersion])
 def datasets_versions(
-    name: DatasetName,
     who: CurrentUser,
     session: SessionDep,
-    project: ProjectRef = None,
-    limit: Limit = 1000,
-    cursor: Cursor = None,
+    ref: Named,
+    paging: PageArgs,
 ) -> dict[str, object]:
-    target, where = datasets.reference(name, project=project)
-    return page(datasets.versions(session, who, str(target), project=where), limit, cursor)
+    target, where = ref
+    return paging.cut(datasets.versions(session, who, str(target), project=where))
 
 
 @router.get("/datasets/{name}/versions/{number}", response_model=views.DatasetVersion)
 def datasets_version(
-    name: DatasetName,
-    number: VersionNumber,
     who: CurrentUser,
     session: SessionDep,
-    project: ProjectRef = None,
+    ref: AtVersion,
 ) -> Any:
-    target, where = datasets.reference(name, project=project, version=number)
+    target, where = ref
     return datasets.open_version(session, who, target, project=where)[0]
 
 
 @router.get("/datasets/{name}/versions/{number}/manifest", response_model=views.Manifest)
 def datasets_manifest(
-    name: DatasetName,
-    number: VersionNumber,
     who: CurrentUser,
     session: SessionDep,
-    project: ProjectRef = None,
+    ref: AtVersion,
 ) -> Any:
     """The version's files and their chunks, which `aicc data pull` fetches."""
-    target, where = datasets.reference(name, project=project, version=number)
+    target, where = ref
     return datasets.version_manifest(session, who, target, project=where)
 
 

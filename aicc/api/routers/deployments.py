@@ -4,11 +4,14 @@ is named like a data set: `{name}` and `?project=`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from fastapi import APIRouter, Response
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
-from aicc.api.paging import Cursor, Limit, page
+from aicc.api.paging import PageArgs
 from aicc.api.params import DeploymentName, ProjectRef
 from aicc.services.serving import deployments
 from aicc.services.serving.deployments import Policy
@@ -21,16 +24,42 @@ def _policy(state: StateDep) -> Policy:
     return Policy(**state.settings.deployments.model_dump())
 
 
+# What the routes `_by_name` makes say of themselves, by their service function's name
+_DOCS = {
+    "revisions": "Every revision, newest first.",
+    "rollback": "A new revision with the spec of the one before the current one.",
+    "stop": "Stop every replica (state `stopped`) until `start`.",
+}
+
+
+def _by_name(method: str, suffix: str, action: Callable[..., Any], answer: Any) -> None:
+    """A route `/deployments/{name}<suffix>` (operation `deployments_<action>`) that hands the
+    name and `?project=` to one service function as they are, and answers what it returns."""
+
+    def endpoint(
+        name: DeploymentName, who: CurrentUser, session: SessionDep, project: ProjectRef = None
+    ) -> Any:
+        return action(session, who, name, project=project)
+
+    router.add_api_route(
+        f"/deployments/{{name}}{suffix}",
+        endpoint,
+        methods=[method],
+        response_model=answer,
+        name=f"deployments_{action.__name__}",
+        description=_DOCS.get(action.__name__),
+    )
+
+
 @router.get("/deployments", response_model=schemas.Page[Deployment])
 def deployments_list(
     who: CurrentUser,
     session: SessionDep,
+    paging: PageArgs,
     project: ProjectRef = None,
-    limit: Limit = 1000,
-    cursor: Cursor = None,
 ) -> dict[str, object]:
     """A project's deployments (your default project's), by name, each with its replicas."""
-    return page(deployments.list_deployments(session, who, project=project), limit, cursor)
+    return paging.cut(deployments.list_deployments(session, who, project=project))
 
 
 @router.post("/deployments", response_model=Deployment, status_code=201)
@@ -41,11 +70,7 @@ def deployments_create(
     return deployments.create(session, who, state.blobs, **body.model_dump(), policy=_policy(state))
 
 
-@router.get("/deployments/{name}", response_model=Deployment)
-def deployments_get(
-    name: DeploymentName, who: CurrentUser, session: SessionDep, project: ProjectRef = None
-) -> Deployment:
-    return deployments.get(session, who, name, project=project)
+_by_name("GET", "", deployments.get, Deployment)
 
 
 @router.patch("/deployments/{name}", response_model=Deployment)
@@ -63,23 +88,8 @@ def deployments_update(
     return deployments.update(session, who, state.blobs, name, changes, project=project)
 
 
-@router.get("/deployments/{name}/revisions", response_model=list[DeploymentRevision])
-def deployments_revisions(
-    name: DeploymentName, who: CurrentUser, session: SessionDep, project: ProjectRef = None
-) -> list[DeploymentRevision]:
-    """Every revision, newest first."""
-    return deployments.revisions(session, who, name, project=project)
-
-
-@router.post("/deployments/{name}/rollback", response_model=Deployment)
-def deployments_rollback(
-    name: DeploymentName,
-    who: CurrentUser,
-    session: SessionDep,
-    project: ProjectRef = None,
-) -> Deployment:
-    """A new revision with the spec of the one before the current one."""
-    return deployments.rollback(session, who, name, project=project)
+_by_name("GET", "/revisions", deployments.revisions, list[DeploymentRevision])
+_by_name("POST", "/rollback", deployments.rollback, Deployment)
 
 
 @router.post("/deployments/{name}/scale", response_model=Deployment)
@@ -96,25 +106,8 @@ def deployments_scale(
     )
 
 
-@router.post("/deployments/{name}/stop", response_model=Deployment)
-def deployments_stop(
-    name: DeploymentName,
-    who: CurrentUser,
-    session: SessionDep,
-    project: ProjectRef = None,
-) -> Deployment:
-    """Stop every replica (state `stopped`) until `start`."""
-    return deployments.stop(session, who, name, project=project)
-
-
-@router.post("/deployments/{name}/start", response_model=Deployment)
-def deployments_start(
-    name: DeploymentName,
-    who: CurrentUser,
-    session: SessionDep,
-    project: ProjectRef = None,
-) -> Deployment:
-    return deployments.start(session, who, name, project=project)
+_by_name("POST", "/stop", deployments.stop, Deployment)
+_by_name("POST", "/start", deployments.start, Deployment)
 
 
 @router.delete("/deployments/{name}", status_code=204)

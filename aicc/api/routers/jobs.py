@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
+from aicc.api.idempotency import IdempotencyKey
 from aicc.api.state import AppState
 from aicc.core.jobspec import JobSpec
 from aicc.core.states import JobState
@@ -35,7 +36,7 @@ async def jobs_submit(
     who: CurrentUser,
     state: StateDep,
     response: Response,
-    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Job:
     """Accept a job; a retry with the same `Idempotency-Key` returns the same job (200)."""
     limits = SubmitLimits.of(state.settings)

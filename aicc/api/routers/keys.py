@@ -8,7 +8,7 @@ from fastapi import APIRouter, BackgroundTasks, Query
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
-from aicc.api.paging import Cursor, Limit, page
+from aicc.api.paging import PageArgs
 from aicc.services.serving import api_keys, gateway
 from aicc.services.serving.views import ApiKey, GatewayRequest
 
@@ -19,12 +19,11 @@ router = APIRouter(prefix="/api/v1", tags=["gateway"])
 def keys_list(
     who: CurrentUser,
     session: SessionDep,
+    paging: PageArgs,
     project: str | None = None,
     revoked: bool = False,
-    limit: Limit = 1000,
-    cursor: Cursor = None,
 ) -> dict[str, object]:
-    return page(api_keys.list_keys(session, who, project=project, revoked=revoked), limit, cursor)
+    return paging.cut(api_keys.list_keys(session, who, project=project, revoked=revoked))
 
 
 @router.post("/keys", response_model=ApiKey, status_code=201)

@@ -4,23 +4,34 @@ data set, and batch predictions of a version (docs/api.md). A model is named lik
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header, Response
-from sqlalchemy.exc import IntegrityError
+from fastapi import APIRouter, Response
+from sqlalchemy.orm import Session
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
-from aicc.api.paging import Cursor, Limit, page
-from aicc.api.params import ChunkDigest, DatasetName, ProjectRef, Scope, VersionNumber
+from aicc.api.idempotency import IdempotencyKey, create_once
+from aicc.api.paging import PageArgs
+from aicc.api.params import (
+    NAME_RULE,
+    AtVersion,
+    ChunkDigest,
+    DatasetName,
+    Named,
+    ProjectRef,
+    Scope,
+    VersionNumber,
+)
 from aicc.api.responses import OCTETS, chunk_answer
+from aicc.api.reviews import add_review_routes
 from aicc.services.data import datasets
 from aicc.services.data import views as data_views
 from aicc.services.data.datasets import MODEL
 from aicc.services.jobs import jobs, logs
 from aicc.services.jobs import views as jobs_views
 from aicc.services.jobs.jobs import SubmitLimits
-from aicc.services.models import models, predictions, reviews, views
+from aicc.services.models import models, predictions, views
 
 router = APIRouter(prefix="/api/v1", tags=["models"])
 
@@ -29,21 +40,18 @@ router = APIRouter(prefix="/api/v1", tags=["models"])
 def models_list(
     who: CurrentUser,
     session: SessionDep,
+    paging: PageArgs,
     project: ProjectRef = None,
     scope: Scope = "project",
-    limit: Limit = 1000,
-    cursor: Cursor = None,
 ) -> dict[str, object]:
     """`scope=project` (default): a project's models; `visible`: all you may read; `public`:
     the center's shared models. Each with its versions, newest first."""
-    return page(models.list_models(session, who, project=project, scope=scope), limit, cursor)
+    return paging.cut(models.list_models(session, who, project=project, scope=scope))
 
 
 @router.get("/models/{name}", response_model=views.Model)
-def models_get(
-    name: DatasetName, who: CurrentUser, session: SessionDep, project: ProjectRef = None
-) -> Any:
-    target, where = datasets.reference(name, project=project)
+def models_get(who: CurrentUser, session: SessionDep, ref: Named) -> Any:
+    target, where = ref
     return models.get(session, who, str(target), project=where)
 
 
@@ -86,28 +94,24 @@ def models_register(
 
 @router.get("/models/{name}/versions/{number}", response_model=views.ModelVersion)
 def models_version(
-    name: DatasetName,
-    number: VersionNumber,
     who: CurrentUser,
     session: SessionDep,
-    project: ProjectRef = None,
+    ref: AtVersion,
 ) -> Any:
     """One version with its files, metrics, card and lineage (`latest` for the newest)."""
-    target, where = datasets.reference(name, project=project, version=number)
+    target, where = ref
     return models.version(session, who, str(target), project=where)
 
 
 @router.put("/models/{name}/versions/{number}/stage", response_model=views.ModelVersion)
 def models_stage(
-    name: DatasetName,
-    number: VersionNumber,
     body: schemas.StageIn,
     who: CurrentUser,
     session: SessionDep,
-    project: ProjectRef = None,
+    ref: AtVersion,
 ) -> Any:
     """Move the version to a stage; promoting one to `production` archives the one before."""
-    target, where = datasets.reference(name, project=project, version=number)
+    target, where = ref
     return models.set_stage(session, who, str(target), body.stage, project=where)
 
 
@@ -122,7 +126,7 @@ def models_predict(
     state: StateDep,
     response: Response,
     project: ProjectRef = None,
-    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> jobs_views.Job:
     """Batch prediction: a job that runs the version's predict.py on data set version `data`;
     when it succeeds, its predictions become the next version of data set `output`. A data set
@@ -131,29 +135,22 @@ def models_predict(
     target, where = datasets.reference(name, project=project, version=number)
     limits = SubmitLimits.of(state.settings, local_only=True)
 
-    def submit() -> tuple[jobs_views.Job, bool]:
-        with state.db.session() as session:
-            return predictions.submit(
-                session,
-                who,
-                model=str(target),
-                model_project=where,
-                data=body.data,
-                output=body.output,
-                project=body.project,
-                table=body.table,
-                queue=body.queue,
-                idempotency_key=idempotency_key,
-                limits=limits,
-            )
+    def submit(session: Session) -> tuple[jobs_views.Job, bool]:
+        return predictions.submit(
+            session,
+            who,
+            model=str(target),
+            model_project=where,
+            data=body.data,
+            output=body.output,
+            project=body.project,
+            table=body.table,
+            queue=body.queue,
+            idempotency_key=idempotency_key,
+            limits=limits,
+        )
 
-    try:
-        job, created = submit()
-    except IntegrityError:  # a concurrent retry with the same key won the race: its job
-        job, created = submit()
-    if not created:
-        response.status_code = 200
-    return job
+    return create_once(state, response, submit)
 
 
 @router.get(
@@ -161,32 +158,27 @@ def models_predict(
     response_model=schemas.Page[views.BatchPrediction],
 )
 def models_predictions(
-    name: DatasetName,
-    number: VersionNumber,
     who: CurrentUser,
     session: SessionDep,
-    project: ProjectRef = None,
-    limit: Limit = 1000,
-    cursor: Cursor = None,
+    ref: AtVersion,
+    paging: PageArgs,
 ) -> dict[str, object]:
     """The version's batch predictions you may see, newest first: each its job and, once the
     job ended, the data set version of its predictions (`state` done, `result` NAME@N) or why
     there is none (`failed`)."""
-    target, where = datasets.reference(name, project=project, version=number)
+    target, where = ref
     found = predictions.list_predictions(session, who, str(target), project=where)
-    return page(found, limit, cursor)
+    return paging.cut(found)
 
 
 @router.get("/models/{name}/versions/{number}/manifest", response_model=data_views.Manifest)
 def models_manifest(
-    name: DatasetName,
-    number: VersionNumber,
     who: CurrentUser,
     session: SessionDep,
-    project: ProjectRef = None,
+    ref: AtVersion,
 ) -> Any:
     """The version's files and their chunks, which `aicc model pull` fetches."""
-    target, where = datasets.reference(name, project=project, version=number)
+    target, where = ref
     return datasets.version_manifest(session, who, target, project=where, kind=MODEL)
 
 
@@ -208,33 +200,19 @@ def models_chunk(
 
 @router.get("/datasets/{name}/versions/{number}/models", response_model=list[views.ModelVersion])
 def datasets_models(
-    name: DatasetName,
-    number: VersionNumber,
     who: CurrentUser,
     session: SessionDep,
-    project: ProjectRef = None,
+    ref: AtVersion,
 ) -> Any:
     """The model versions you may read that were trained on this data set version."""
-    target, where = datasets.reference(name, project=project, version=number)
+    target, where = ref
     return models.trained_on(session, who, str(target), project=where)
 
 
-@router.get("/models/{name}/reviews", response_model=views.Reviews)
-def models_reviews(
-    name: DatasetName, who: CurrentUser, session: SessionDep, project: ProjectRef = None
-) -> Any:
-    """A model's rating (mean, count) and its reviews, newest first."""
-    return reviews.rated(session, reviews.target(session, who, "model", name, project=project))
-
-
-@router.put("/models/{name}/reviews", response_model=views.Review)
-def models_review(
-    name: DatasetName,
-    body: schemas.ReviewIn,
-    who: CurrentUser,
-    session: SessionDep,
-    project: ProjectRef = None,
-) -> Any:
-    """Rate (1-5) and review a model the caller reads; a second review replaces the first."""
-    about = reviews.target(session, who, "model", name, project=project)
-    return reviews.review(session, who, about, body.rating, body.text)
+add_review_routes(
+    router,
+    "/models/{name}",
+    kind="model",
+    name_rule=NAME_RULE,
+    rated_doc="A model's rating (mean, count) and its reviews, newest first.",
+)

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep
-from aicc.api.paging import Cursor, Limit, page
+from aicc.api.paging import PageArgs
 from aicc.core.topology import NodeState
 from aicc.services.center import drains
 from aicc.services.common import utcnow
@@ -17,10 +17,8 @@ router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"])
 
 
 @router.get("", response_model=schemas.Page[Node])
-def nodes_list(
-    who: CurrentUser, session: SessionDep, limit: Limit = 1000, cursor: Cursor = None
-) -> dict[str, object]:
-    found = page(nodes.names(session), limit, cursor)  # a page reads only its own nodes
+def nodes_list(who: CurrentUser, session: SessionDep, paging: PageArgs) -> dict[str, object]:
+    found = paging.cut(nodes.names(session))  # a page reads only its own nodes
     return {**found, "items": nodes.infos(session, found["items"])}
 
 

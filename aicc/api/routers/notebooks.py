@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Response
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
-from aicc.api.paging import Cursor, Limit, page
+from aicc.api.paging import PageArgs
 from aicc.api.params import ProjectRef
 from aicc.services.jobs import notebooks
 from aicc.services.jobs.views import Notebook
@@ -24,12 +24,11 @@ NotebookRef = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description=
 def notebooks_list(
     who: CurrentUser,
     session: SessionDep,
+    paging: PageArgs,
     project: ProjectRef = None,
-    limit: Limit = 1000,
-    cursor: Cursor = None,
 ) -> dict[str, object]:
     """Your notebooks (in one project, or in all of yours)."""
-    return page(notebooks.list_notebooks(session, who, project=project), limit, cursor)
+    return paging.cut(notebooks.list_notebooks(session, who, project=project))
 
 
 @router.post("", response_model=Notebook, status_code=201)

@@ -6,44 +6,43 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Response
-from sqlalchemy.exc import IntegrityError
+from fastapi import APIRouter, Path, Query, Response
+from sqlalchemy.orm import Session
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
-from aicc.api.paging import Cursor, Limit, page
+from aicc.api.idempotency import IdempotencyKey, create_once
+from aicc.api.paging import PageArgs
 from aicc.api.params import DatasetName, ProjectRef
+from aicc.api.reviews import add_review_routes
 from aicc.estimate.templates import TemplateEstimate
 from aicc.services.common import Invalid
 from aicc.services.jobs import views as jobs_views
 from aicc.services.jobs.jobs import SubmitLimits
-from aicc.services.models import catalog, reviews, template_estimate, templates, views
+from aicc.services.models import catalog, template_estimate, templates, views
 
 router = APIRouter(prefix="/api/v1", tags=["templates"])
 
 Filter = Annotated[str | None, Query(max_length=100)]
 # A built-in's NAME, or a published template's NAME, NAME@N or ORG/PROJECT/NAME@N
-TemplateRef = Annotated[
-    str,
-    Path(
-        pattern=r"^([A-Za-z0-9._-]{1,64}/[A-Za-z0-9._-]{1,64}/)?"
-        r"[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?(@[0-9]{1,9})?$"
-    ),
-]
+TEMPLATE_RULE = Path(
+    pattern=r"^([A-Za-z0-9._-]{1,64}/[A-Za-z0-9._-]{1,64}/)?"
+    r"[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?(@[0-9]{1,9})?$"
+)
+TemplateRef = Annotated[str, TEMPLATE_RULE]
 
 
 @router.get("/templates", response_model=schemas.Page[views.Template])
 def templates_list(
     who: CurrentUser,
     session: SessionDep,
+    paging: PageArgs,
     industry: Filter = None,
     task: Filter = None,
     q: Filter = None,
     data: Annotated[str | None, Query(max_length=300)] = None,
     column: Annotated[list[Annotated[str, Query(max_length=400)]], Query(max_length=50)] = [],  # noqa: B006
     project: ProjectRef = None,
-    limit: Limit = 1000,
-    cursor: Cursor = None,
 ) -> dict[str, object]:
     """The catalog, by industry, task or words; with `data=NAME@N`, whether each template fits
     that data set version, and why not (those that fit first); `column=ROLE=COLUMN` (again for
@@ -64,7 +63,7 @@ def templates_list(
         project=project,
         columns=columns or None,
     )
-    return page(found, limit, cursor)
+    return paging.cut(found)
 
 
 @router.post("/templates", response_model=views.Template, status_code=201)
@@ -87,24 +86,7 @@ def templates_publish(
     return catalog.of(session, template)
 
 
-@router.get("/templates/{name:path}/reviews", response_model=views.Reviews)
-def templates_reviews(
-    name: TemplateRef, who: CurrentUser, session: SessionDep, project: ProjectRef = None
-) -> Any:
-    return reviews.rated(session, reviews.target(session, who, "template", name, project=project))
-
-
-@router.put("/templates/{name:path}/reviews", response_model=views.Review)
-def templates_review(
-    name: TemplateRef,
-    body: schemas.ReviewIn,
-    who: CurrentUser,
-    session: SessionDep,
-    project: ProjectRef = None,
-) -> Any:
-    """Rate (1-5) and review a template the caller reads; a second review replaces the first."""
-    about = reviews.target(session, who, "template", name, project=project)
-    return reviews.review(session, who, about, body.rating, body.text)
+add_review_routes(router, "/templates/{name:path}", kind="template", name_rule=TEMPLATE_RULE)
 
 
 @router.get("/templates/{name:path}", response_model=views.Template)
@@ -130,36 +112,29 @@ def templates_run(
     who: CurrentUser,
     state: StateDep,
     response: Response,
-    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> jobs_views.Job:
     """Submit a training job of the template; its model is registered when the job succeeds
     (the job's outputs: model files, metrics, curves, report, and the inference script). A
     retry with the same `Idempotency-Key` answers the same job (200), used and charged once."""
     limits = SubmitLimits.of(state.settings, local_only=True)
 
-    def submit() -> tuple[jobs_views.Job, bool]:
-        with state.db.session() as session:
-            return templates.run(
-                session,
-                who,
-                state.blobs,
-                name,
-                **body.shared(),
-                model=body.model,
-                queue=body.queue,
-                store=state.chunks,
-                zone=state.settings.site.timezone,
-                idempotency_key=idempotency_key,
-                limits=limits,
-            )
+    def submit(session: Session) -> tuple[jobs_views.Job, bool]:
+        return templates.run(
+            session,
+            who,
+            state.blobs,
+            name,
+            **body.shared(),
+            model=body.model,
+            queue=body.queue,
+            store=state.chunks,
+            zone=state.settings.site.timezone,
+            idempotency_key=idempotency_key,
+            limits=limits,
+        )
 
-    try:
-        job, created = submit()
-    except IntegrityError:  # a concurrent retry with the same key won the race: its job
-        job, created = submit()
-    if not created:
-        response.status_code = 200
-    return job
+    return create_once(state, response, submit)
 
 
 @router.post("/templates/{name:path}/estimate", response_model=TemplateEstimate)

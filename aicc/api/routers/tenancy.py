@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
-from aicc.api.paging import Cursor, Limit, page
+from aicc.api.paging import PageArgs
 from aicc.core.units import parse_duration_s
 from aicc.services.common import Invalid
 from aicc.services.jobs import quotas
@@ -16,10 +16,8 @@ router = APIRouter(prefix="/api/v1", tags=["tenancy"])
 
 
 @router.get("/orgs", response_model=schemas.Page[views.Org])
-def orgs_list(
-    who: CurrentUser, session: SessionDep, limit: Limit = 1000, cursor: Cursor = None
-) -> dict[str, object]:
-    return page(tenancy.list_orgs(session, who), limit, cursor)
+def orgs_list(who: CurrentUser, session: SessionDep, paging: PageArgs) -> dict[str, object]:
+    return paging.cut(tenancy.list_orgs(session, who))
 
 
 @router.post("/orgs", response_model=views.Org, status_code=201)
@@ -57,10 +55,8 @@ def orgs_set_quota(
 
 
 @router.get("/projects", response_model=schemas.Page[views.Project])
-def projects_list(
-    who: CurrentUser, session: SessionDep, limit: Limit = 1000, cursor: Cursor = None
-) -> dict[str, object]:
-    return page(tenancy.list_projects(session, who), limit, cursor)
+def projects_list(who: CurrentUser, session: SessionDep, paging: PageArgs) -> dict[str, object]:
+    return paging.cut(tenancy.list_projects(session, who))
 
 
 @router.post("/projects", response_model=views.Project, status_code=201)
@@ -91,10 +87,8 @@ def projects_add_member(
 
 
 @router.get("/users", response_model=schemas.Page[views.User])
-def users_list(
-    who: CurrentUser, session: SessionDep, limit: Limit = 1000, cursor: Cursor = None
-) -> dict[str, object]:
-    return page(tenancy.list_users(session, who), limit, cursor)
+def users_list(who: CurrentUser, session: SessionDep, paging: PageArgs) -> dict[str, object]:
+    return paging.cut(tenancy.list_users(session, who))
 
 
 @router.post("/users", response_model=views.User, status_code=201)
@@ -128,11 +122,10 @@ def users_update(
 def queues_list(
     who: CurrentUser,
     session: SessionDep,
+    paging: PageArgs,
     project: str | None = None,
-    limit: Limit = 1000,
-    cursor: Cursor = None,
 ) -> dict[str, object]:
-    return page(tenancy.list_queues(session, who, project), limit, cursor)
+    return paging.cut(tenancy.list_queues(session, who, project))
 
 
 @router.post("/queues", response_model=views.Queue, status_code=201)
@@ -157,10 +150,8 @@ def queues_create(body: schemas.QueueIn, who: CurrentUser, session: SessionDep) 
 
 
 @router.get("/tokens", response_model=schemas.Page[views.Token])
-def tokens_list(
-    who: CurrentUser, session: SessionDep, limit: Limit = 1000, cursor: Cursor = None
-) -> dict[str, object]:
-    return page(tokens.list_tokens(session, who), limit, cursor)
+def tokens_list(who: CurrentUser, session: SessionDep, paging: PageArgs) -> dict[str, object]:
+    return paging.cut(tokens.list_tokens(session, who))
 
 
 @router.post("/tokens", response_model=views.Token, status_code=201)
@@ -185,11 +176,10 @@ def tokens_revoke(token_id: str, who: CurrentUser, session: SessionDep) -> views
 def secrets_list(
     who: CurrentUser,
     session: SessionDep,
+    paging: PageArgs,
     project: str | None = None,
-    limit: Limit = 1000,
-    cursor: Cursor = None,
 ) -> dict[str, object]:
-    return page(secrets.names(session, who, project=project), limit, cursor)
+    return paging.cut(secrets.names(session, who, project=project))
 
 
 @router.put("/secrets/{name}", response_model=views.Secret)

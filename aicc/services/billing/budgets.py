@@ -25,7 +25,7 @@ from aicc.core.tenancy import Principal, Role, can_manage, can_read
 from aicc.scheduler.snapshot import JobView
 from aicc.services.billing import rating, views
 from aicc.services.billing.plans import Plans
-from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
+from aicc.services.common import Forbidden, Invalid, NotFound, from_row, new_id, utcnow
 from aicc.services.tenancy import audit, tenancy
 from aicc.store.tables import BudgetRow, DeviceRow, JobRow, ProjectRow, ReplicaRow, UsageRow
 
@@ -195,19 +195,14 @@ def _budget(row: BudgetRow, spend: Spending) -> views.Budget:
     spent = spend.spent.get(row.scope, Decimal(0))
     committed = spend.committed.get(row.scope, Decimal(0))
     limit = Decimal(row.limit)
-    return views.Budget(
-        id=row.id,
-        org_id=row.org_id,
-        project_id=row.project_id,
-        limit=row.limit,
-        currency=row.currency,
-        thresholds=list(row.thresholds),
+    return from_row(
+        views.Budget,
+        row,
         month=spend.month,
         spent=str(spent.quantize(Decimal("0.01"))),
         committed=str(committed.quantize(Decimal("0.01"))),
         left=str((limit - spent - committed).quantize(Decimal("0.01"))),
         alerted=list((row.alerted or {}).get(spend.month, [])),
-        updated_at=row.updated_at,
     )
 
 

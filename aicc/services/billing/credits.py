@@ -22,7 +22,7 @@ from aicc.core.periods import BookDate
 from aicc.core.pricing import ZERO, Currency, Money, Subsidy, Voucher, to_money
 from aicc.core.tenancy import Principal, Role, can_read
 from aicc.services.billing import views
-from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
+from aicc.services.common import Forbidden, Invalid, NotFound, from_row, new_id, utcnow
 from aicc.services.tenancy import audit, tenancy
 from aicc.store.tables import InvoiceRow, SubsidyRow, VoucherRow
 
@@ -262,19 +262,7 @@ def get_voucher(session: Session, who: Principal, voucher_id: str) -> views.Vouc
 
 
 def _voucher(row: VoucherRow, left: Decimal) -> views.Voucher:
-    return views.Voucher(
-        id=row.id,
-        org_id=row.org_id,
-        project_id=row.project_id,
-        name=row.name,
-        amount=row.amount,
-        remaining=str(left),
-        currency=row.currency,
-        accelerators=list(row.accelerators),
-        valid_from=row.valid_from,
-        valid_until=row.valid_until,
-        created_at=row.created_at,
-    )
+    return from_row(views.Voucher, row, remaining=str(left))
 
 
 def subsidies(session: Session, who: Principal, *, zone: str, now: datetime) -> list[views.Subsidy]:
@@ -289,17 +277,5 @@ def subsidies(session: Session, who: Principal, *, zone: str, now: datetime) -> 
 
 
 def _subsidy(row: SubsidyRow, left: Decimal | None, year: int) -> views.Subsidy:
-    return views.Subsidy(
-        id=row.id,
-        name=row.name,
-        org_id=row.org_id,
-        rate=row.rate,
-        yearly_cap=row.yearly_cap,
-        remaining_this_year=None if left is None else str(left),
-        year=year,
-        currency=row.currency,
-        accelerators=list(row.accelerators),
-        valid_from=row.valid_from,
-        valid_until=row.valid_until,
-        created_at=row.created_at,
-    )
+    remaining = None if left is None else str(left)
+    return from_row(views.Subsidy, row, remaining_this_year=remaining, year=year)

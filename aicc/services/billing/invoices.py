@@ -51,7 +51,7 @@ from aicc.core.pricing import (
 from aicc.core.tenancy import Principal, Role
 from aicc.services.billing import credits, rating, views
 from aicc.services.billing.plans import Plans
-from aicc.services.common import Conflict, Forbidden, Invalid, new_id, utcnow
+from aicc.services.common import Conflict, Forbidden, Invalid, from_row, new_id, utcnow
 from aicc.services.tenancy import audit, tenancy
 from aicc.store.tables import (
     AdjustmentRow,
@@ -605,17 +605,7 @@ def adjust(session: Session, who: Principal, body: AdjustmentIn, *, zone: str) -
     session.add(row)
     detail = {"period": month, "amount": row.amount}
     audit.record(session, who, "invoice.adjust", "adjustment", row.id, org_id=org.id, detail=detail)
-    return views.Adjustment(
-        id=row.id,
-        org_id=row.org_id,
-        project_id=row.project_id,
-        period=row.period,
-        amount=row.amount,
-        currency=row.currency,
-        description=row.description,
-        reference=row.reference,
-        created_at=row.created_at,
-    )
+    return from_row(views.Adjustment, row)
 
 
 def issued(
@@ -631,15 +621,7 @@ def issued(
     if not (who.is_admin or who.role is Role.ORG_ADMIN):
         return []
     return [
-        views.IssuedInvoice(
-            id=r.id,
-            org_id=r.org_id,
-            period=r.period,
-            status=r.status,
-            currency=r.currency,
-            issued_at=r.issued_at,
-            totals={k: r.totals.get(k) for k in AMOUNTS},
-        )
+        from_row(views.IssuedInvoice, r, totals={k: r.totals.get(k) for k in AMOUNTS})
         for r in session.scalars(query)
     ]
 

@@ -175,30 +175,25 @@ class Meter:
                     self.power.idle_fraction + (1 - self.power.idle_fraction) * util
                 )
                 energy = watts * group.milli / 1000 * hours * self.power.pue_at(start) / 1000
-            self.session.add(
-                UsageRow(
-                    key=key,
-                    kind="compute",
-                    org_id=org_id,
-                    project_id=project_id,
-                    job_id=rep.job_id,
-                    replica_id=rep.id,
-                    node_id=rep.node_id,
-                    accelerator=group.model,
-                    simulated=group.simulated,
-                    devices=len(group.picks),
-                    milli=group.milli,
-                    cpu_milli=rep.cpu_milli if n == 0 else 0,
-                    memory_mib=rep.memory_mib if n == 0 else 0,
-                    start=start,
-                    end=end,
-                    duration_us=duration_us,
-                    period=periods.month_of(start, self.zone),
-                    utilization=busy,
-                    energy_kwh=energy,
-                    carbon_kg=energy * self.power.carbon_at(start) / 1000,
-                    created_at=end,
-                )
+            self._add(
+                key,
+                "compute",
+                (start, end),
+                end,
+                org_id=org_id,
+                project_id=project_id,
+                job_id=rep.job_id,
+                replica_id=rep.id,
+                node_id=rep.node_id,
+                accelerator=group.model,
+                simulated=group.simulated,
+                devices=len(group.picks),
+                milli=group.milli,
+                cpu_milli=rep.cpu_milli if n == 0 else 0,
+                memory_mib=rep.memory_mib if n == 0 else 0,
+                utilization=busy,
+                energy_kwh=energy,
+                carbon_kg=energy * self.power.carbon_at(start) / 1000,
             )
             written += 1
         return written
@@ -332,24 +327,20 @@ class Meter:
             key = f"q:{deployment_id}:{hour:%Y%m%dT%H}:{min(r.id for r in members)}"
             usage = self.session.scalar(select(UsageRow).where(UsageRow.key == key))
             if usage is None:
-                usage = UsageRow(
-                    key=key,
-                    kind="requests",
+                usage = self._add(
+                    key,
+                    "requests",
+                    (hour, hour + timedelta(hours=1)),
+                    now,
                     org_id=first.org_id,
                     project_id=first.project_id,
                     deployment_id=deployment_id,
                     requests=len(members),
                     prompt_tokens=sum(r.prompt_tokens for r in members),
                     completion_tokens=sum(r.completion_tokens for r in members),
-                    start=hour,
-                    end=hour + timedelta(hours=1),
-                    duration_us=timedelta(hours=1) // US,
-                    period=periods.month_of(hour, self.zone),
                     energy_kwh=0.0,
                     carbon_kg=0.0,
-                    created_at=now,
                 )
-                self.session.add(usage)
                 self.session.flush()
             ids = [r.id for r in members]
             for at in range(0, len(ids), 500):
@@ -394,26 +385,44 @@ class Meter:
         span: tuple[datetime, datetime],
         now: datetime,
     ) -> None:
-        """Add the storage record `key`: `size` bytes held over `span` [start, end), in the
-        month of its start; storage draws no energy the meter counts."""
-        start, end = span
-        self.session.add(
-            UsageRow(
-                key=key,
-                kind="storage",
-                org_id=org_id,
-                project_id=project_id,
-                replica_id=replica_id,
-                storage_bytes=size,
-                start=start,
-                end=end,
-                duration_us=(end - start) // US,
-                period=periods.month_of(start, self.zone),
-                energy_kwh=0.0,
-                carbon_kg=0.0,
-                created_at=now,
-            )
+        """Add the storage record `key`: `size` bytes held over `span` [start, end); storage
+        draws no energy the meter counts."""
+        self._add(
+            key,
+            "storage",
+            span,
+            now,
+            org_id=org_id,
+            project_id=project_id,
+            replica_id=replica_id,
+            storage_bytes=size,
+            energy_kwh=0.0,
+            carbon_kg=0.0,
         )
+
+    def _add(
+        self,
+        key: str,
+        kind: str,
+        span: tuple[datetime, datetime],
+        created_at: datetime,
+        **columns: Any,
+    ) -> UsageRow:
+        """Add the usage record `key` of `kind` over `span` [start, end), in the month of its
+        start, with the other `columns` of a `UsageRow` as given."""
+        start, end = span
+        row = UsageRow(
+            key=key,
+            kind=kind,
+            start=start,
+            end=end,
+            duration_us=(end - start) // US,
+            period=periods.month_of(start, self.zone),
+            created_at=created_at,
+            **columns,
+        )
+        self.session.add(row)
+        return row
 
 
 def due(session: Session, observed_at: datetime) -> bool:

@@ -26,7 +26,7 @@ from aicc.core import periods
 from aicc.core.pricing import Currency, Money, PricePlan, Rate
 from aicc.core.tenancy import Principal, can_read
 from aicc.services.billing.views import EffectivePricePlan, PricePlanVersion
-from aicc.services.common import Conflict, Forbidden, Invalid, new_id, utcnow
+from aicc.services.common import Conflict, Forbidden, Invalid, from_row, new_id, utcnow
 from aicc.services.tenancy import audit, tenancy
 from aicc.store.tables import PricePlanRow
 
@@ -67,19 +67,7 @@ class PlanIn(BaseModel):
 
     def plan(self) -> PricePlan:
         """Raises pydantic's ValidationError for an unknown accelerator model."""
-        return PricePlan(
-            name=self.name,
-            currency=self.currency,
-            accelerator_hour=self.accelerator_hour,
-            pflops_hour=self.pflops_hour,
-            cpu_core_hour=self.cpu_core_hour,
-            memory_gib_hour=self.memory_gib_hour,
-            storage_gib_day=self.storage_gib_day,
-            input_mtok=self.input_mtok,
-            output_mtok=self.output_mtok,
-            request=self.request,
-            discount=self.discount,
-        )
+        return from_row(PricePlan, self)
 
 
 @dataclass(frozen=True)

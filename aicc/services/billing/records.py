@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from aicc.core import periods
 from aicc.core.tenancy import Principal, Role, can_read
 from aicc.services.billing import rating, views
-from aicc.services.common import Forbidden, Invalid, NotFound
+from aicc.services.common import Forbidden, Invalid, NotFound, from_row
 from aicc.services.tenancy import tenancy
 from aicc.store.tables import JobRow, UsageRow
 
@@ -97,24 +97,11 @@ def footprint(rows: list[views.UsageRecord]) -> views.Footprint | None:
 def _record(row: UsageRow) -> views.UsageRecord:
     hours = row.duration_us / 3.6e9
     device_hours = float(rating.device_hours(row))
-    return views.UsageRecord(
-        id=row.id,
-        kind=row.kind,
-        org_id=row.org_id,
-        project_id=row.project_id,
-        job_id=row.job_id,
+    return from_row(
+        views.UsageRecord,
+        row,
         replica_id=row.replica_id if row.kind == "compute" else None,
         accelerator=row.accelerator or None,
-        simulated=row.simulated,
-        devices=row.devices,
-        milli=row.milli,
-        cpu_milli=row.cpu_milli,
-        memory_mib=row.memory_mib,
-        storage_bytes=row.storage_bytes,
-        duration_us=row.duration_us,
-        start=row.start,
-        end=row.end,
-        period=row.period,
         seconds=row.duration_us / 1e6,
         accelerator_seconds=device_hours * 3600,
         accelerator_hours=device_hours,
@@ -122,8 +109,4 @@ def _record(row: UsageRow) -> views.UsageRecord:
         cpu_core_hours=row.cpu_milli / 1000 * hours,
         memory_gib_hours=row.memory_mib / 1024 * hours,
         storage_gib_days=row.storage_bytes / 1024**3 * row.duration_us / 8.64e10,
-        utilization=row.utilization,
-        energy_kwh=row.energy_kwh,
-        carbon_kg=row.carbon_kg,
-        invoice_id=row.invoice_id,
     )

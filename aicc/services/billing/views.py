@@ -202,31 +202,34 @@ class Bill(_Read):
 # --- pages: what the list routes answer ----------------------------------------------------
 
 
-class PricePlanVersions(BaseModel):
+class _Page(BaseModel):
+    """A page of a list: each page names the type of its `items`, which keeps its place (first)
+    in the JSON and the OpenAPI schema."""
+
+    items: list[Any]
+    next_cursor: str | None = None
+
+
+class PricePlanVersions(_Page):
     items: list[PricePlanVersion]
-    next_cursor: str | None = None
 
 
-class Vouchers(BaseModel):
+class Vouchers(_Page):
     items: list[Voucher]
-    next_cursor: str | None = None
 
 
-class Subsidies(BaseModel):
+class Subsidies(_Page):
     items: list[Subsidy]
-    next_cursor: str | None = None
 
 
-class Budgets(BaseModel):
+class Budgets(_Page):
     items: list[Budget]
-    next_cursor: str | None = None
 
 
-class UsageRecords(BaseModel):
+class UsageRecords(_Page):
     items: list[UsageRecord]
     next_cursor: str | None = Field(default=None, description="always null: `limit` bounds it")
 
 
-class IssuedInvoices(BaseModel):
+class IssuedInvoices(_Page):
     items: list[IssuedInvoice]
-    next_cursor: str | None = None

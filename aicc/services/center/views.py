@@ -7,6 +7,7 @@ kW, like the settings and the energy (kWh) of the books; the Prometheus gauges a
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
@@ -28,16 +29,7 @@ class PowerCapEvent(BaseModel):
 
     @classmethod
     def of(cls, event: CapEvent, now: datetime) -> PowerCapEvent:
-        return cls(
-            id=event.id,
-            cap_kw=event.cap_kw,
-            start=event.start,
-            end=event.end,
-            set_by=event.set_by,
-            set_at=event.set_at,
-            note=event.note,
-            active=event.covers(now),
-        )
+        return cls(**asdict(event), active=event.covers(now))
 
 
 class PowerStatus(BaseModel):

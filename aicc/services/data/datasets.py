@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, defer
 
 from aicc.core import datasets as core
 from aicc.core.tenancy import Principal, can_manage, can_read, can_write
-from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, utcnow
+from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, from_row, new_id, utcnow
 from aicc.services.data import chunks, storage
 from aicc.services.data.views import Dataset, DatasetVersion, Manifest, ManifestFile
 from aicc.services.tenancy import audit, tenancy
@@ -175,6 +175,25 @@ def find_writable(
     return row, prj
 
 
+def create_if_missing(
+    session: Session,
+    who: Principal,
+    name: str,
+    project: str | None,
+    *,
+    kind: str = DATA,
+    **fields: Any,
+) -> None:
+    """Create the data set (or model: `kind=MODEL`) `name` in `project` (the caller's default)
+    with `fields` (`create`'s) unless the caller finds one of that name already; another
+    kind's name there is a 409. Writing to it is still the caller's to check
+    (`find_writable`)."""
+    try:
+        find(session, who, core.Ref(core.check_name(name)), project, kind=kind)
+    except NotFound:
+        create(session, who, project=project, name=name, kind=kind, **fields)
+
+
 def stored_bytes(session: Session, dataset_id: str) -> int:
     """The distinct chunks of all the set's versions, each once: the sum of what each version
     added (a version's `added_bytes` are the chunks the set did not hold before it, and a set
@@ -188,19 +207,13 @@ def stored_bytes(session: Session, dataset_id: str) -> int:
 
 
 def version_of(row: DatasetVersionRow, name: str) -> DatasetVersion:
-    return DatasetVersion(
+    return from_row(
+        DatasetVersion,
+        row,
         name=name,
-        number=row.number,
         ref=f"{name}@{row.number}",
-        manifest_digest=row.manifest_digest,
-        file_count=row.file_count,
-        logical_bytes=row.logical_bytes,
-        added_bytes=row.added_bytes,
-        message=row.message,
         lineage=dict(row.lineage or {}),
         tables=dict(row.tables or {}),
-        created_by=row.created_by,
-        created_at=row.created_at,
     )
 
 
@@ -230,25 +243,17 @@ def describe(
     versions = (
         [version_of(v, row.name) for v in _version_rows(session, row.id)] if with_versions else []
     )
-    return Dataset(
-        id=row.id,
-        name=row.name,
-        project_id=row.project_id,
+    return from_row(
+        Dataset,
+        row,
         project=qualified(session, prj),
-        visibility=row.visibility,  # type: ignore[arg-type]  # checked when stored
-        description=row.description,
-        licence=row.licence,
-        source=row.source,
         tags=list(row.tags or []),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
         latest=latest.number if latest else None,
         file_count=latest.file_count if latest else 0,
         logical_bytes=latest.logical_bytes if latest else 0,
         stored_bytes=stored_bytes(session, row.id),
         writable=writable(who, prj),
         versions=versions,
-        region=row.region,
     )
 
 
@@ -270,6 +275,18 @@ def _check_fields(visibility: str | None, tags: list[str] | None) -> None:
         )
     if tags is not None and (len(tags) > 32 or any(not 0 < len(t) <= 64 for t in tags)):
         raise Invalid("tags: at most 32, each 1 to 64 characters")
+
+
+def _choose(who: Principal, row: DatasetRow, prj: ProjectRow, changes: dict[str, Any]) -> None:
+    """Set what a set's owner chooses, at `create` and `update` alike (None: left as it is):
+    checked, and the open catalog (`public`) only by an organization admin."""
+    _check_fields(changes.get("visibility"), changes.get("tags"))
+    publishing = changes.get("visibility") == "public" and row.visibility != "public"
+    if publishing and not can_manage(who, org_id=prj.org_id):
+        raise Forbidden("only organization admins publish data sets to the open catalog")
+    for key in ("visibility", "description", "licence", "source", "tags"):
+        if changes.get(key) is not None:
+            setattr(row, key, changes[key])
 
 
 def create(
@@ -312,23 +329,24 @@ def create(
         raise Conflict(
             "model {name} already exists in project {project}", name=name, project=prj.name
         )
-    if visibility == "public" and not can_manage(who, org_id=prj.org_id):
-        raise Forbidden("only organization admins publish data sets to the open catalog")
     now = utcnow()
     row = DatasetRow(
         id=new_id(ID_PREFIXES[kind]),
         project_id=prj.id,
         kind=kind,
         name=name,
-        visibility=visibility,
-        description=description,
-        licence=licence,
-        source=source,
-        tags=list(tags or []),
         created_by=who.user_id,
         created_at=now,
         updated_at=now,
     )
+    chosen = {
+        "visibility": visibility,
+        "description": description,
+        "licence": licence,
+        "source": source,
+        "tags": list(tags or []),
+    }
+    _choose(who, row, prj, chosen)
     session.add(row)
     session.flush()
     audit.record(session, who, f"{kind}.create", kind, row.id, org_id=prj.org_id)
@@ -345,13 +363,7 @@ def update(
     kind: str = DATA,
 ) -> Dataset:
     row, prj = find_writable(session, who, name, project, kind=kind)
-    _check_fields(changes.get("visibility"), changes.get("tags"))
-    publishing = changes.get("visibility") == "public" and row.visibility != "public"
-    if publishing and not can_manage(who, org_id=prj.org_id):
-        raise Forbidden("only organization admins publish data sets to the open catalog")
-    for key in ("visibility", "description", "licence", "source", "tags"):
-        if changes.get(key) is not None:
-            setattr(row, key, changes[key])
+    _choose(who, row, prj, changes)
     if changes.get("region") is not None:
         row.region = changes["region"] or None
     row.updated_at = utcnow()

@@ -163,8 +163,9 @@ def _distinct(latest: dict[str, tuple[str, int]]) -> int:
     return sum(dict(latest.values()).values())
 
 
-def _gib(n: int) -> str:
-    return f"{n / GIB:.3f} GiB"
+def _in_gib(limit: float, **sizes: int) -> dict[str, str]:
+    """A quota's figures as its 413 shows them: `sizes` (bytes) and the limit, in GiB."""
+    return {key: f"{n / GIB:.3f} GiB" for key, n in sizes.items()} | {"limit": f"{limit:g} GiB"}
 
 
 def check_room(
@@ -203,9 +204,7 @@ def check_room(
                     "you no longer need (`aicc data rm`) or ask an admin to raise the quota",
                     kind=kind,
                     name=name,
-                    used=_gib(held),
-                    adding=_gib(adding),
-                    limit=f"{limit:g} GiB",
+                    **_in_gib(limit, used=held, adding=adding),
                 )
         if version is not None:
             _check_logical(session, scope, version, kind, name, limit)
@@ -239,7 +238,5 @@ def _check_logical(
             "data sets you no longer need (`aicc data rm`) or ask an admin to raise the quota",
             kind=kind,
             name=name,
-            after=_gib(after),
-            size=_gib(size),
-            limit=f"{limit:g} GiB",
+            **_in_gib(limit, after=after, size=size),
         )

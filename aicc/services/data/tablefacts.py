@@ -9,8 +9,11 @@ JSON lines. The data set side follows the same rules here (`encoding_of`, `delim
 
 `facts` are what `core/template_fit.py` reads: per column its nulls, distinct values, min and
 max, whether its numbers are whole, its values' counts when few, a sample of its distinct
-values and a digest of its values row by row; computed at commit over the first
-`FACT_BYTES` of a file (`sampled` rows), so a commit stays quick.
+values and a digest of its values row by row, and for a column that reads as times their
+count and the series' frequency — by the run's own `parse_times`
+and `frequency`, so the check refuses daily rows for an hourly preset as the run would;
+computed at commit over the first `FACT_BYTES` of a file (`sampled` rows), so a commit stays
+quick.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from aicc.core import template_fit
+from aicc.templates import aicc_template
 from aicc.templates.aicc_template import delimiter as delimiter_of  # the run's own rule
 
 FACT_BYTES = 16 << 20  # the first this many bytes of a table file are read for its facts
@@ -111,7 +115,41 @@ def facts(table: pa.Table) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for name, column in zip(table.column_names, table.columns, strict=True):
         out[name] = _column(column)
+        out[name].update(_times(column, out[name]))
     return out
+
+
+def _times(column: pa.ChunkedArray, known: Mapping[str, Any]) -> dict[str, Any]:
+    """`times`, `frequency` and `hourly` (one per hour once binned into hours, as
+    load-forecasting's run bins readings every 15 minutes) of a column the run reads as times,
+    {} for one it does not: dates, text, or whole numbers between the years 1000 and 2999 or
+    the dates 10000101 and 29991231 (the numbers `aicc_template` reads as times). Its distinct
+    values are parsed: the run's format is chosen from the distinct texts, so it is the same."""
+    kind = column.type
+    if pa.types.is_integer(kind):
+        low, high = known.get("min"), known.get("max")
+        years, dates = template_fit.YEARS, template_fit.YYYYMMDD
+        if low is None or high is None:
+            return {}
+        if not (years[0] <= low <= high <= years[1] or dates[0] <= low <= high <= dates[1]):
+            return {}
+    elif pa.types.is_string(kind):
+        sample = [str(v) for v in known.get("sample") or ()]
+        if 2 * sum(any(c.isdigit() for c in v) for v in sample) < len(sample):
+            return {}  # words, not times: every format of a date has digits (quick to tell)
+    elif not pa.types.is_temporal(kind):
+        return {}
+    values = pc.unique(column.drop_null()).to_pylist()
+    parsed = aicc_template.parse_times(values)
+    moments = {t for t in parsed if t is not None}
+    if not moments:
+        return {}
+    hours = {t.replace(minute=0, second=0, microsecond=0) for t in moments}
+    return {
+        "times": len(moments),
+        "frequency": aicc_template.frequency(sorted(moments)),
+        "hourly": aicc_template.frequency(sorted(hours)) == "H",
+    }
 
 
 def _column(column: pa.ChunkedArray) -> dict[str, Any]:

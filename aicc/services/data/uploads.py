@@ -113,12 +113,8 @@ def begin(
     and it does not exist yet. With `sizes` (one per digest), a push that would take the
     project past its storage quota is refused here, before any byte is sent."""
     if create is not None:  # a push makes the set in the caller's project, whatever is shared
-        own = tenancy.resolve_project(session, who, project).id
-        try:
-            datasets.find(session, who, core.Ref(core.check_name(name)), own)
-        except NotFound:
-            datasets.create(session, who, project=own, name=name, **create)
-        project = own
+        project = tenancy.resolve_project(session, who, project).id
+        datasets.create_if_missing(session, who, name, project, **create)
     row, prj = datasets.find_writable(session, who, name, project)
     bad = next((d for d in digests if not core.DIGEST.match(d)), None)
     if bad is not None:
@@ -192,6 +188,21 @@ def ingest_directory(
 ) -> Committed:
     """Push a directory the server holds (a job's outputs) as the next version of `row`."""
     files = files_under(root, leave_out)
+    return ingest_into(session, who, store, row, files, message, lineage=lineage)
+
+
+def ingest_into(
+    session: Session,
+    who: Principal,
+    store: ChunkStore,
+    row: DatasetRow,
+    files: Iterable[tuple[str, bytes | BinaryIO]],
+    message: str = "",
+    *,
+    lineage: dict[str, Any] | None = None,
+) -> Committed:
+    """`ingest` into the set `row` itself (a job's output set, which the job names by id):
+    its name in its own project, of its kind."""
     return ingest(
         session,
         who,
@@ -337,12 +348,26 @@ def commit(
 ) -> Committed:
     upload, row = _upload(session, who, upload_id)
     manifest = _manifest(session, store, upload, row.project_id, manifest_chunks)
+    return _version_of_upload(session, who, store, row, manifest, upload.id, message, lineage)
+
+
+def _version_of_upload(
+    session: Session,
+    who: Principal,
+    store: ChunkStore,
+    row: DatasetRow,
+    manifest: core.Manifest,
+    upload_id: str,
+    message: str,
+    lineage: dict[str, Any] | None,
+) -> Committed:
+    """`make_version` of the files an upload sent, its table files described from the store."""
     return make_version(
         session,
         who,
         row,
         manifest,
-        upload_id=upload.id,
+        upload_id=upload_id,
         message=message,
         lineage=lineage,
         source=chunks.reader(session, store),
@@ -364,14 +389,7 @@ def make_version(
     the project's storage quota; with a `source` of chunks, its table files are described
     (schema, rows)."""
     sizes = manifest.chunk_sizes()
-    parts = _held_parts(session, row.project_id, upload_id, list(sizes))
-    lacking = [d for part, have in parts for d in part if d not in have]
-    if lacking:
-        raise Conflict(
-            "{count} chunks of this version were not uploaded (first: {digest}); push again",
-            count=len(lacking),
-            digest=lacking[0],
-        )
+    _check_held(session, row.project_id, upload_id, sizes)
     _check_sizes(session, sizes)
     check_repeats(manifest)
     latest = datasets.latest_row(session, row.id)
@@ -382,16 +400,7 @@ def make_version(
         return Committed(version=datasets.version_of(latest, row.name), created=False)
     stored = gzip.compress(encoded, compresslevel=5)
     del encoded
-    new: dict[str, int] = {}
-    for part in chunks.batches(list(sizes)):
-        known = set(
-            session.scalars(
-                select(DatasetChunkRow.digest).where(
-                    DatasetChunkRow.dataset_id == row.id, DatasetChunkRow.digest.in_(part)
-                )
-            )
-        )
-        new.update((d, sizes[d]) for d in part if d not in known)
+    new = _new_chunks(session, row.id, sizes)
     del sizes
     storage.check_room(
         session,
@@ -399,17 +408,7 @@ def make_version(
         unheld(session, row.project_id, new),
         version=(row.id, manifest_digest, manifest.size),
     )
-    fresh = list(new.items())
-    for at in range(0, len(fresh), INSERT_ROWS):  # a row's dict is ~200 bytes: not all at once
-        chunks.insert_new(
-            session,
-            DatasetChunkRow.__table__,
-            [
-                {"dataset_id": row.id, "digest": d, "size": s}
-                for d, s in fresh[at : at + INSERT_ROWS]
-            ],
-        )
-    del fresh
+    _insert_chunks(session, row.id, new)
     now = utcnow()
     version = DatasetVersionRow(
         id=new_id("dsv"),
@@ -426,15 +425,7 @@ def make_version(
         created_by=who.user_id,
         created_at=now,
     )
-    try:
-        with session.begin_nested():
-            session.add(version)
-    except IntegrityError:
-        raise Conflict(
-            "another push made version {number} of {name} meanwhile; push again",
-            number=version.number,
-            name=row.name,
-        ) from None
+    _add_version(session, version, row.name)
     row.updated_at = now
     _close(session, upload_id)
     storage.changed(session, row.project_id)
@@ -442,6 +433,63 @@ def make_version(
     version_id = f"{row.id}@{version.number}"
     audit.record(session, who, f"{row.kind}.push", row.kind, version_id, org_id=org_id)
     return Committed(version=datasets.version_of(version, row.name), created=True)
+
+
+def _check_held(
+    session: Session, project_id: str, upload_id: str | None, sizes: dict[str, int]
+) -> None:
+    """Refuse (409) a version naming chunks the project does not hold (nor the upload sent)."""
+    parts = _held_parts(session, project_id, upload_id, list(sizes))
+    lacking = [d for part, have in parts for d in part if d not in have]
+    if lacking:
+        raise Conflict(
+            "{count} chunks of this version were not uploaded (first: {digest}); push again",
+            count=len(lacking),
+            digest=lacking[0],
+        )
+
+
+def _new_chunks(session: Session, dataset_id: str, sizes: dict[str, int]) -> dict[str, int]:
+    """The chunks of `sizes` (digest: size) that no version of the set listed before."""
+    new: dict[str, int] = {}
+    for part in chunks.batches(list(sizes)):
+        known = set(
+            session.scalars(
+                select(DatasetChunkRow.digest).where(
+                    DatasetChunkRow.dataset_id == dataset_id, DatasetChunkRow.digest.in_(part)
+                )
+            )
+        )
+        new.update((d, sizes[d]) for d in part if d not in known)
+    return new
+
+
+def _insert_chunks(session: Session, dataset_id: str, new: dict[str, int]) -> None:
+    """The set's rows of its new chunks, `INSERT_ROWS` at a time (a row's dict is ~200 bytes:
+    not all at once)."""
+    fresh = list(new.items())
+    for at in range(0, len(fresh), INSERT_ROWS):
+        chunks.insert_new(
+            session,
+            DatasetChunkRow.__table__,
+            [
+                {"dataset_id": dataset_id, "digest": d, "size": s}
+                for d, s in fresh[at : at + INSERT_ROWS]
+            ],
+        )
+
+
+def _add_version(session: Session, version: DatasetVersionRow, name: str) -> None:
+    """Add the version row; a concurrent push that took its number first is a 409."""
+    try:
+        with session.begin_nested():
+            session.add(version)
+    except IntegrityError:
+        raise Conflict(
+            "another push made version {number} of {name} meanwhile; push again",
+            number=version.number,
+            name=name,
+        ) from None
 
 
 def tables(
@@ -596,16 +644,7 @@ def ingest(
         manifest = core.Manifest.of(entries.values())
     except core.DatasetError as e:
         raise Invalid("{problem}", problem=str(e)) from None
-    return make_version(
-        session,
-        who,
-        row,
-        manifest,
-        upload_id=upload.id,
-        message=message,
-        lineage=lineage,
-        source=chunks.reader(session, store),
-    )
+    return _version_of_upload(session, who, store, row, manifest, upload.id, message, lineage)
 
 
 def pieces(f: BinaryIO) -> Iterator[tuple[core.Chunk, bytes]]:

@@ -24,7 +24,7 @@ from aicc.core.tenancy import Principal, can_read, can_write
 from aicc.core.units import format_cpu, format_memory
 from aicc.scheduler.feasible import Feasibility
 from aicc.services import changes
-from aicc.services.common import Forbidden, Invalid, NotFound, TooMany, new_id, utcnow
+from aicc.services.common import Forbidden, Invalid, NotFound, TooMany, from_row, new_id, utcnow
 from aicc.services.data import mounts
 from aicc.services.jobs import snapshots, waiting
 from aicc.services.jobs.transitions import change_state, hold
@@ -86,29 +86,13 @@ def _view(session: Session, job: JobRow, *, user: str | None = None, replicas: b
     if user is None:
         row = session.get(UserRow, job.user_id)
         user = row.name if row else job.user_id
-    return Job(
-        id=job.id,
-        name=job.name,
-        org_id=job.org_id,
-        project_id=job.project_id,
-        queue_id=job.queue_id,
-        user_id=job.user_id,
+    return from_row(
+        Job,
+        job,
         project=job.spec.get("project") or "",
         queue=job.spec.get("queue") or "",
         user=user,
-        kind=job.kind,
-        state=job.state,
-        reason=job.reason,
-        message=job.message,
-        attempt=job.attempt,
-        exit_code=job.exit_code,
-        priority=job.priority,
-        cancel_requested=job.cancel_requested,
         spec=copy.deepcopy(job.spec),
-        created_at=job.created_at,
-        updated_at=job.updated_at,
-        started_at=job.started_at,
-        ended_at=job.ended_at,
         replicas=[_replica(session, rep) for rep in _replicas(session, job.id)] if replicas else [],
     )
 
@@ -117,29 +101,17 @@ def _replica(session: Session, rep: ReplicaRow) -> Replica:
     node = session.get(NodeRow, rep.node_id)
     query = select(DeviceRow.index, DeviceRow.model).where(DeviceRow.node_id == rep.node_id)
     models = {index: model for index, model in session.execute(query)}
-    return Replica(
-        index=rep.index,
-        attempt=rep.attempt,
-        node_id=rep.node_id,
-        node=node.name if node else rep.node_id,
-        handle=rep.handle,
-        devices=[
-            ReplicaDevice(
-                index=d["index"],
-                milli=d["milli"],
-                model=models.get(d["index"]),
-                memory_mib=d.get("memory_mib"),
-                mig_slice=d.get("mig_slice"),
-            )
-            for d in rep.devices
-        ],
-        state=rep.state,
-        exit_code=rep.exit_code,
-        reason=rep.reason,
-        started_at=rep.started_at,
-        ended_at=rep.ended_at,
-        peak_rss_mib=rep.peak_rss_mib,
-    )
+    devices = [
+        ReplicaDevice(
+            index=d["index"],
+            milli=d["milli"],
+            model=models.get(d["index"]),
+            memory_mib=d.get("memory_mib"),
+            mig_slice=d.get("mig_slice"),
+        )
+        for d in rep.devices
+    ]
+    return from_row(Replica, rep, node=node.name if node else rep.node_id, devices=devices)
 
 
 def submit(
@@ -515,21 +487,7 @@ def cancel(session: Session, who: Principal, job_id: str) -> Job:
 def events(session: Session, who: Principal, job_id: str) -> list[Event]:
     job = _readable(session, who, job_id)
     query = select(EventRow).where(EventRow.job_id == job.id).order_by(EventRow.id)
-    return [
-        Event(
-            id=e.id,
-            job_id=e.job_id,
-            kind=e.kind,
-            from_state=e.from_state,
-            to_state=e.to_state,
-            reason=e.reason,
-            message=e.message,
-            attempt=e.attempt,
-            at=e.at,
-            data=copy.deepcopy(e.data),
-        )
-        for e in session.scalars(query)
-    ]
+    return [from_row(Event, e, data=copy.deepcopy(e.data)) for e in session.scalars(query)]
 
 
 def _replicas(session: Session, job_id: str, *, attempt: int | None = None) -> list[ReplicaRow]:

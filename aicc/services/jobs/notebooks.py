@@ -35,7 +35,7 @@ from aicc.core.jobspec import NAME_PATTERN, JobKind, JobSpec, Resources
 from aicc.core.states import JobState, Reason
 from aicc.core.tenancy import Principal, can_write
 from aicc.executors.base import Executor
-from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, utcnow
+from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, from_row, new_id, utcnow
 from aicc.services.data import datasets as data
 from aicc.services.jobs import endpoints, jobs
 from aicc.services.jobs.views import Notebook, NotebookState
@@ -289,27 +289,18 @@ def _view(session: Session, row: NotebookRow) -> Notebook:
             state = "culled"
         elif js is JobState.FAILED:
             state = "failed"
-    return Notebook(
-        id=row.id,
-        name=row.name,
-        org_id=row.org_id,
-        project_id=row.project_id,
+    return from_row(
+        Notebook,
+        row,
         project=prj.name if prj else row.project_id,
-        user_id=row.user_id,
         user=user.name if user else row.user_id,
-        resources=dict(row.resources),
-        idle_timeout_s=row.idle_timeout_s,
         datasets=list(row.datasets) if row.datasets is not None else None,
         state=state,
         reason=reason,
         message=message,
-        job_id=row.job_id,
         url=f"/notebooks/{row.job_id}/lab" if state == "running" else None,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
         started_at=job.started_at if job else None,
         ended_at=job.ended_at if job else None,
-        culled_at=row.culled_at,
     )
 
 

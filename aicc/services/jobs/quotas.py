@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from sqlalchemy import select
@@ -29,6 +30,7 @@ from aicc.services.tenancy import audit, tenancy
 from aicc.services.tenancy.views import Org, Project
 from aicc.store.tables import OrgRow, ProjectRow
 
+R = TypeVar("R", OrgRow, ProjectRow)
 PLAIN_KEYS = ("cpu_milli", "memory_mib", "pflops", storage.KEY)
 EPSILON = 1e-9
 
@@ -89,6 +91,19 @@ def _check(quota: Quota) -> None:
         raise Invalid("quota: {problems}", problems="; ".join(problems))
 
 
+def _save(
+    session: Session, who: Principal, table: type[R], row_id: str, quota: Quota, *, org_id: str
+) -> R:
+    """Store the quota on the organization's or project's row, found a moment ago in this
+    transaction, and audit it (`quota.set`)."""
+    row = session.get(table, row_id)
+    assert row is not None
+    row.quota = as_dict(quota)
+    kind = "org" if table is OrgRow else "project"
+    audit.record(session, who, "quota.set", kind, row.id, org_id=org_id, detail=row.quota)
+    return row
+
+
 def set_org(session: Session, who: Principal, org_id: str, body: QuotaIn) -> Org:
     """Center admins share out the center. An organization cannot be cut below what its
     projects were given: the answer names those projects, to be lowered first."""
@@ -117,10 +132,7 @@ def set_org(session: Session, who: Principal, org_id: str, body: QuotaIn) -> Org
             org=org.name,
             problems="; ".join(problems),
         )
-    row = session.get(OrgRow, org.id)
-    assert row is not None  # get_org found it in this transaction
-    row.quota = as_dict(quota)
-    audit.record(session, who, "quota.set", "org", org.id, org_id=org.id, detail=row.quota)
+    row = _save(session, who, OrgRow, org.id, quota, org_id=org.id)
     return Org.model_validate(row, from_attributes=True)
 
 
@@ -166,10 +178,7 @@ def set_project(session: Session, who: Principal, project_id: str, body: QuotaIn
             project=project.name,
             problems="; ".join(problems),
         )
-    row = session.get(ProjectRow, project.id)
-    assert row is not None  # visible_project found it in this transaction
-    row.quota = as_dict(quota)
-    audit.record(session, who, "quota.set", "project", project.id, org_id=org.id, detail=row.quota)
+    row = _save(session, who, ProjectRow, project.id, quota, org_id=org.id)
     return Project.model_validate(row, from_attributes=True)
 
 

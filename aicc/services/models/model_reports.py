@@ -12,6 +12,7 @@ tree before any file is read). Pure of the database: the registry stores what `d
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,13 +62,8 @@ class Described:
     notes: list[str] = field(default_factory=list)
 
     def fields(self) -> dict[str, Any]:
-        """As `models.register`'s keyword arguments."""
-        return {
-            "input_schema": self.input_schema,
-            "facts": self.facts,
-            "charts": self.charts,
-            "notes": self.notes,
-        }
+        """As `models.register`'s keyword arguments: each field by its name."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
 def describe(

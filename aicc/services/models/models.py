@@ -27,9 +27,10 @@ from sqlalchemy.orm import Session
 from aicc.core import datasets as core
 from aicc.core.tenancy import Principal
 from aicc.executors import jobfiles
-from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, utcnow
+from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, from_row, utcnow
 from aicc.services.data import chunks, datasets, uploads
 from aicc.services.data.datasets import MODEL
+from aicc.services.data.views import View
 from aicc.services.jobs import jobs, logs, metrics
 from aicc.services.models import model_reports
 from aicc.services.models.views import (
@@ -39,7 +40,6 @@ from aicc.services.models.views import (
     Model,
     ModelFile,
     ModelVersion,
-    View,
 )
 from aicc.services.tenancy import audit
 from aicc.store.chunkfiles import ChunkFile
@@ -118,18 +118,13 @@ def _model(session: Session, who: Principal, ref: str, project: str | None) -> M
 
 def _describe(session: Session, who: Principal, row: DatasetRow, prj: Any) -> Model:
     found = _versions(session, row)
-    return Model(
-        id=row.id,
-        name=row.name,
+    return from_row(
+        Model,
+        row,
         project=datasets.qualified(session, prj),
-        visibility=row.visibility,  # type: ignore[arg-type]  # checked when stored
-        description=row.description,
-        licence=row.licence,
         tags=list(row.tags or []),
         latest=found[0].number if found else None,
         writable=datasets.writable(who, prj),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
         versions=found,
     )
 
@@ -186,18 +181,9 @@ def register(
     open is read a block at a time, and closed (`uploads.ingest`). `input_schema`, `facts` and
     `charts` are what `model_reports.describe` checked (`views.InputSchema`, ...)."""
     _check_metrics(metrics or {})
-    try:
-        datasets.find_writable(session, who, name, project, kind=MODEL)
-    except NotFound:
-        datasets.create(
-            session,
-            who,
-            project=project,
-            name=name,
-            kind=MODEL,
-            description=description,
-            licence=licence,
-        )
+    datasets.create_if_missing(
+        session, who, name, project, kind=MODEL, description=description, licence=licence
+    )
     committed = uploads.ingest(
         session, who, store, name, project, files, "registered", lineage=lineage, kind=MODEL
     )

@@ -77,14 +77,8 @@ def submit(
     data_row, data_version = datasets.version_row(
         session, who, templates.data_ref(data), project=project
     )
+    _check_predicts(session, model_row, model_version)
     extra = session.get(ModelVersionRow, model_version.id)
-    if datasets.manifest_of(model_version).find(SCRIPT) is None:
-        raise Invalid(
-            "model {ref} has no predict.py: only a model a template trained predicts in batch "
-            "(or add predict.py beside its files and register it again)",
-            ref=f"{model_row.name}@{model_version.number}",
-        )
-    _check_runtime(session, model_version)
     schema = models.stored(views.InputSchema, extra.input_schema if extra else None)
     data_ref = f"{data_row.name}@{data_version.number}"
     where = _input(data_ref, data_version, schema, table)
@@ -112,26 +106,45 @@ def submit(
     )
     job, created = jobs.submit(session, who, spec, idempotency_key=idempotency_key, limits=limits)
     if created:
-        session.add(
-            JobOutputRow(
-                job_id=job.id,
-                kind=KIND,
-                target_id=target.id,
-                lineage={
-                    "job_id": job.id,
-                    "model": qualified_model,
-                    "model_version": model_version.id,
-                    "datasets": [qualified_data],
-                    "dataset_versions": [data_version.id],
-                    "input": where,
-                },
-                state="pending",
-                result="",
-                created_at=utcnow(),
-            )
-        )
-        session.flush()
+        lineage = {
+            "job_id": job.id,
+            "model": qualified_model,
+            "model_version": model_version.id,
+            "datasets": [qualified_data],
+            "dataset_versions": [data_version.id],
+            "input": where,
+        }
+        _promise(session, job.id, target.id, lineage)
     return job, created
+
+
+def _check_predicts(session: Session, row: DatasetRow, version: DatasetVersionRow) -> None:
+    """Refuse (422) a model version that cannot predict in batch here: no predict.py, or the
+    runtime of the template that trained it missing from this server's Python."""
+    if datasets.manifest_of(version).find(SCRIPT) is None:
+        raise Invalid(
+            "model {ref} has no predict.py: only a model a template trained predicts in batch "
+            "(or add predict.py beside its files and register it again)",
+            ref=f"{row.name}@{version.number}",
+        )
+    _check_runtime(session, version)
+
+
+def _promise(session: Session, job_id: str, target_id: str, lineage: dict[str, Any]) -> None:
+    """The job's promised output: its predictions, delivered to data set `target_id` when it
+    succeeds (`services/models/outputs.py`)."""
+    session.add(
+        JobOutputRow(
+            job_id=job_id,
+            kind=KIND,
+            target_id=target_id,
+            lineage=lineage,
+            state="pending",
+            result="",
+            created_at=utcnow(),
+        )
+    )
+    session.flush()
 
 
 def _spec(doc: dict[str, Any]) -> JobSpec:
@@ -218,11 +231,8 @@ def _lacking(schema: views.InputSchema | None, table: dict[str, Any]) -> list[st
 def _target(session: Session, who: Principal, name: str, project: str | None) -> DatasetRow:
     """The data set the predictions go to, made in the caller's project when missing (a
     model's or template's name there is a 409 now, not a failed delivery after the job)."""
-    try:
-        row, _ = datasets.find_writable(session, who, name, project)
-    except NotFound:
-        datasets.create(session, who, project=project, name=name)
-        row, _ = datasets.find_writable(session, who, name, project)
+    datasets.create_if_missing(session, who, name, project)
+    row, _ = datasets.find_writable(session, who, name, project)
     return row
 
 
@@ -283,15 +293,13 @@ def ingest_outputs(
         written = files.open(OUTPUT)
     except FileNotFoundError:
         raise Invalid("the job wrote no {name}; nothing was made", name=OUTPUT) from None
-    committed = uploads.ingest(
+    committed = uploads.ingest_into(
         session,
         who,
         store,
-        row.name,
-        row.project_id,
+        row,
         [(OUTPUT, written)],
         f"predictions of {out.lineage.get('model')} on {(out.lineage.get('datasets') or [''])[0]}",
         lineage=dict(out.lineage),
-        kind=row.kind,
     )
     return committed.version.ref

@@ -16,14 +16,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from aicc.core import catalog
-from aicc.core import template_search as search_core
 from aicc.core import templates as core
 from aicc.core.pricing import PricePlan
 from aicc.core.tenancy import Principal
 from aicc.core.units import parse_memory_mib
 from aicc.estimate import templates as model
 from aicc.scheduler.framework import Profile
-from aicc.scheduler.snapshot import ReplicaRequest, Snapshot
+from aicc.scheduler.snapshot import ReplicaRequest
 from aicc.services.billing import budgets, credits, plans
 from aicc.services.common import Invalid, utcnow
 from aicc.services.data import datasets
@@ -56,13 +55,9 @@ def estimate(
     4xx for bad hyperparameters, a search too large, or a data set that does not fit."""
     now = now or utcnow()
     manifest = templates.get(name, session, who, project=project).manifest
-    try:
-        points = [core.check_params(manifest, params or {})]
-        if search or trials is not None:
-            points = search_core.trials(manifest, params or {}, search or {}, trials)
-    except core.TemplateError as e:
-        raise Invalid("{problem}", problem=str(e)) from None
-    rows = _rows(session, who, manifest, data, columns, project)
+    checked, searched = templates.hyperparameters(manifest, params, search, trials)
+    points = [checked] if searched is None else searched
+    rows = _rows(session, who, manifest, data, columns, project, checked)
     # The trials run side by side: the job lasts as long as its longest trial.
     hp = max(points, key=lambda p: model.work_ratio(manifest, rows, p))
     prj = tenancy.resolve_project(session, who, project)
@@ -71,22 +66,21 @@ def estimate(
     queue = tenancy.resolve_queue(session, prj, None)
     names = sorted({d.model for n in snapshot.nodes if n.schedulable for d in n.devices})
     known = [catalog.CATALOG[m] for m in names if m in catalog.CATALOG]
-    res = manifest.resources
-    count = max(1, gpus if gpus is not None else res.gpus)
-    shapes = [(model.CPU, 0)] + [(m.name, count) for m in known]
-    cores = res.cpu if cpu is None else cpu
-    cpu_milli, memory_mib = int(cores * 1000), parse_memory_mib(res.memory.replace(" ", ""))
     waits = {}
-    for accelerator, n in shapes:
-        wanted = ReplicaRequest(
-            cpu_milli,
-            memory_mib,
-            accel_count=n,
-            models=(accelerator,) if n else None,
+    # The hours until a job of each shape would start, queued behind everything waiting now;
+    # None when the center cannot tell (too few such devices, no declared end in sight).
+    for shape, wanted in _replicas(manifest, known, gpus, cpu).items():
+        hours = estimates.probe_wait(
+            snapshot,
+            wanted,
+            len(points),
+            project_id=prj.id,
+            queue_id=queue.id,
+            profile=profile,
+            probe_id=PROBE,
         )
-        hours = _wait(snapshot, wanted, len(points), prj.id, queue.id, profile)
         if hours is not None:
-            waits[(accelerator, n)] = hours
+            waits[shape] = hours
     subsidies, vouchers = credits.applicable(
         session, org_id=prj.org_id, project_id=prj.id, currency=plan.currency, zone=zone, now=now
     )
@@ -109,6 +103,27 @@ def estimate(
         raise Invalid("{problem}", problem=str(e)) from None
 
 
+def _replicas(
+    manifest: core.Manifest,
+    known: list[catalog.AcceleratorModel],
+    gpus: int | None,
+    cpu: float | None,
+) -> dict[tuple[str, int], ReplicaRequest]:
+    """The run's replica on CPU only and on each accelerator model of `known` (those the
+    center's schedulable nodes have), by (model, devices)."""
+    res = manifest.resources
+    count = max(1, gpus if gpus is not None else res.gpus)
+    shapes = [(model.CPU, 0)] + [(m.name, count) for m in known]
+    cores = res.cpu if cpu is None else cpu
+    cpu_milli, memory_mib = int(cores * 1000), parse_memory_mib(res.memory.replace(" ", ""))
+    return {
+        (accelerator, n): ReplicaRequest(
+            cpu_milli, memory_mib, accel_count=n, models=(accelerator,) if n else None
+        )
+        for accelerator, n in shapes
+    }
+
+
 def _rows(
     session: Session,
     who: Principal,
@@ -116,46 +131,15 @@ def _rows(
     data: str | None,
     columns: dict[str, str] | None,
     project: str | None,
+    params: Mapping[str, object],
 ) -> int:
     """The rows (or images) the run would learn from: the example's without a data set."""
     if data is None:
         return manifest.resources.example_rows or 1
     version, stored = datasets.open_version(session, who, data, project=project)
     paths = [f.path for f in stored.files]
-    found = core.fit(manifest, paths, version.tables, columns)
-    if not found.ok:
-        raise Invalid(
-            "{ref} does not fit template {name}: {reason}",
-            ref=version.ref,
-            name=manifest.name,
-            reason=found.reason,
-        )
+    found = templates.check_fit(manifest, manifest.name, version, paths, columns, params=params)
     if found.table is None:  # image folders
         return sum(1 for p in paths if p.lower().endswith(core.IMAGE_SUFFIXES)) or 1
     table: Mapping[str, Any] = version.tables[found.table]
     return max(1, int(table.get("rows") or 0))
-
-
-def _wait(
-    snapshot: Snapshot,
-    request: ReplicaRequest,
-    replicas: int,
-    project_id: str,
-    queue_id: str,
-    profile: Profile,
-) -> float | None:
-    """Hours until a job of this shape would start, queued behind everything waiting now; None
-    when the center cannot tell (too few such devices, no declared end in sight)."""
-    if request.models and not any(
-        d.model in request.models for n in snapshot.nodes if n.schedulable for d in n.devices
-    ):
-        return None
-    return estimates.probe_wait(
-        snapshot,
-        request,
-        replicas,
-        project_id=project_id,
-        queue_id=queue_id,
-        profile=profile,
-        probe_id=PROBE,
-    )

@@ -28,6 +28,7 @@ import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -50,6 +51,7 @@ from aicc.executors.base import Executor
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.services.data import chunks, datasets, uploads
 from aicc.services.data.datasets import MODEL, TEMPLATE
+from aicc.services.data.views import DatasetVersion
 from aicc.services.jobs import jobs, logs, workdirs
 from aicc.services.models import model_reports, models, template_search
 from aicc.services.tenancy import audit, tenancy
@@ -454,11 +456,11 @@ def run(
     name = template.name
     if runs_here(session):
         check_runtime(manifest)
-    hp, points = _hyperparameters(manifest, params, search, trials)
+    hp, points = hyperparameters(manifest, params, search, trials)
     # a published template's name is taken in its project (one name space): its model's is not
     default = name if template.version_id is None else f"{name}-model"
     target = _model_row(session, who, model or default, project, manifest.licence)
-    given = _run_input(session, who, template, data, columns, project)
+    given = _run_input(session, who, template, data, columns, project, hp)
     sha256 = _workdir(session, who, blobs, store, template, given, hp, points)
     output = '"$AICC_OUTPUT_DIR"' if points is None else template_search.OUTPUT
     train = ["python", "train.py", "--params", PARAMS, "--output"]
@@ -563,13 +565,14 @@ def check_runtime(manifest: core.Manifest) -> None:
     )
 
 
-def _hyperparameters(
+def hyperparameters(
     manifest: core.Manifest,
-    params: dict[str, Any] | None,
+    params: Mapping[str, object] | None,
     search: Mapping[str, Sequence[object]] | None,
     trials: int | None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
-    """The run's checked hyperparameters, and a search's trials (None for a single run)."""
+    """The run's checked hyperparameters, and a search's trials (None for a single run); a
+    bad value or a search too large is a 422 (`run` and its estimate alike)."""
     try:
         hp = core.check_params(manifest, params or {})
         if search or trials is not None:
@@ -626,21 +629,16 @@ def _run_input(
     data: str | None,
     columns: dict[str, str] | None,
     project: str | None,
+    hp: Mapping[str, object],
 ) -> _RunInput:
-    """The run's input; a data set that does not fit the template is a 422 saying why."""
+    """The run's input; a data set that does not fit the template (with the run's
+    hyperparameters: a longer horizon needs more history) is a 422 saying why."""
     if data is None:
         return _RunInput([], [], None, columns, "example", "python example.py example && ")
     row, stored = datasets.version_row(session, who, data_ref(data), project=project)
     version = datasets.version_of(stored, row.name)
     paths = [f.path for f in datasets.manifest_of(stored).files]
-    found = core.fit(template.manifest, paths, version.tables, columns)
-    if not found.ok:
-        raise Invalid(
-            "{ref} does not fit template {name}: {reason}",
-            ref=version.ref,
-            name=template.name,
-            reason=found.reason,
-        )
+    found = check_fit(template.manifest, template.name, version, paths, columns, params=hp)
     unchosen(found)
     prj = session.get(ProjectRow, row.project_id)
     assert prj is not None
@@ -652,6 +650,29 @@ def _run_input(
         where=f'"$AICC_DATA_DIR/{version.name}"',
         command="",
     )
+
+
+def check_fit(
+    manifest: core.Manifest,
+    name: str,
+    version: DatasetVersion,
+    paths: list[str],
+    columns: dict[str, str] | None,
+    *,
+    params: Mapping[str, object] | None = None,
+) -> core.Fit:
+    """How data set `version` (its files `paths`) fits template `name`, its `columns` mapped
+    to the data's and run with `params`; one that does not fit is a 422 saying why (`run` and
+    its estimate alike)."""
+    found = core.fit(manifest, paths, version.tables, columns, params=params)
+    if not found.ok:
+        raise Invalid(
+            "{ref} does not fit template {name}: {reason}",
+            ref=version.ref,
+            name=name,
+            reason=found.reason,
+        )
+    return found
 
 
 def unchosen(found: core.Fit) -> None:
@@ -805,33 +826,46 @@ def _use(session: Session, who: Principal, template: Template, job: jobs.Job, zo
             _open(session, template.org_id, month),
         )
         amount = to_money(template.price)
-        charge = AdjustmentRow(
-            id=new_id("adj"),
-            org_id=runner.org_id,
-            project_id=runner.id,
-            period=charged,
-            amount=str(amount),
-            currency=template.currency,
-            description=f"template {template.ref}: run {job.id}",
-            created_at=now,
-            created_by=who.user_id,
+        adjustment = functools.partial(_adjustment, who, template.currency, now)
+        charge = adjustment(
+            runner.org_id, runner.id, charged, amount, f"template {template.ref}: run {job.id}"
         )
-        credit = AdjustmentRow(
-            id=new_id("adj"),
-            org_id=template.org_id,
-            project_id=template.project_id,
-            period=credited,
-            amount=str(-amount),
-            currency=template.currency,
-            description=f"template {template.ref}: used by {org.name if org else runner.org_id}"
-            f" (run {job.id})",
-            created_at=now,
-            created_by=who.user_id,
+        credit = adjustment(
+            template.org_id,
+            template.project_id,
+            credited,
+            -amount,
+            f"template {template.ref}: used by {org.name if org else runner.org_id} (run {job.id})",
         )
         session.add_all([charge, credit])
         use.charge_id, use.credit_id = charge.id, credit.id
     session.add(use)
     session.flush()
+
+
+def _adjustment(
+    who: Principal,
+    currency: str,
+    now: datetime,
+    org_id: str,
+    project_id: str | None,
+    period: str,
+    amount: Decimal,
+    description: str,
+) -> AdjustmentRow:
+    """One side of a paid run on an organization's invoice of `period`: the runner's charge
+    (`amount` > 0) or the publisher's credit (< 0)."""
+    return AdjustmentRow(
+        id=new_id("adj"),
+        org_id=org_id,
+        project_id=project_id,
+        period=period,
+        amount=str(amount),
+        currency=currency,
+        description=description,
+        created_at=now,
+        created_by=who.user_id,
+    )
 
 
 def _open(session: Session, org_id: str, month: str) -> str:

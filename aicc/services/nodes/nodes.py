@@ -19,7 +19,7 @@ from aicc.core.topology import TOPOLOGY_KEYS, Device, MigInstance, Node, NodeSta
 from aicc.core.units import parse_memory_mib, to_stored_units
 from aicc.executors.base import Capacity
 from aicc.services import changes
-from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
+from aicc.services.common import Forbidden, Invalid, NotFound, from_row, new_id, utcnow
 from aicc.services.nodes import views
 from aicc.services.tenancy import audit
 from aicc.store.tables import DeviceRow, EventRow, JobRow, NodeRow, ReplicaRow
@@ -112,48 +112,33 @@ def _infos(session: Session, rows: list[NodeRow]) -> list[views.Node]:
     out = []
     for row in rows:
         alloc = used.get(row.id, Allocation())
-        devs = [
-            views.DeviceOut(
-                index=d.index,
-                model=d.model,
-                memory_mib=d.memory_mib,
-                uuid=d.uuid,
-                simulated=d.simulated,
-                healthy=d.healthy,
-                allocated_milli=alloc.device_milli.get(d.index, 0),
-                mig=[
-                    views.MigSliceOut(
-                        index=s["index"],
-                        profile=s["profile"],
-                        uuid=s.get("uuid"),
-                        allocated=s["index"] in alloc.mig_slices[d.index],
-                    )
-                    for s in d.mig or ()
-                ],
-            )
-            for d in devices.get(row.id, [])
-        ]
+        devs = [_device(d, alloc) for d in devices.get(row.id, [])]
+        allocated = views.Allocated(
+            cpu_milli=alloc.cpu_milli,
+            memory_mib=alloc.memory_mib,
+            accelerator_milli=sum(alloc.device_milli.values()),
+        )
+        simulated = bool(devs) and all(d.simulated for d in devs)
         out.append(
-            views.Node(
-                id=row.id,
-                name=row.name,
-                executor=row.executor,
-                state=row.state,
-                state_reason=row.state_reason,
-                labels=dict(row.labels),
-                cpu_milli=row.cpu_milli,
-                memory_mib=row.memory_mib,
-                allocated=views.Allocated(
-                    cpu_milli=alloc.cpu_milli,
-                    memory_mib=alloc.memory_mib,
-                    accelerator_milli=sum(alloc.device_milli.values()),
-                ),
-                devices=devs,
-                simulated=bool(devs) and all(d.simulated for d in devs),
-                heartbeat_at=row.heartbeat_at,
-            )
+            from_row(views.Node, row, allocated=allocated, devices=devs, simulated=simulated)
         )
     return out
+
+
+def _device(row: DeviceRow, alloc: Allocation) -> views.DeviceOut:
+    """A device of a node with what of it (and of its MIG slices) replicas hold now."""
+    slices = [
+        views.MigSliceOut(
+            index=s["index"],
+            profile=s["profile"],
+            uuid=s.get("uuid"),
+            allocated=s["index"] in alloc.mig_slices[row.index],
+        )
+        for s in row.mig or ()
+    ]
+    return from_row(
+        views.DeviceOut, row, allocated_milli=alloc.device_milli.get(row.index, 0), mig=slices
+    )
 
 
 ENGINE = "engine: "  # prefix of a state the engine reported, as opposed to an operator's

@@ -18,7 +18,7 @@ import shlex
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import delete, select
@@ -42,6 +42,7 @@ from aicc.services.common import (
     Forbidden,
     Invalid,
     NotFound,
+    from_row,
     new_id,
     utcnow,
 )
@@ -49,7 +50,7 @@ from aicc.services.data import datasets
 from aicc.services.data.datasets import MODEL
 from aicc.services.jobs import endpoints, jobs, workdirs
 from aicc.services.jobs.transitions import change_state, hold
-from aicc.services.serving.views import Deployment, DeploymentReplica, DeploymentRevision, State
+from aicc.services.serving.views import Deployment, DeploymentReplica, DeploymentRevision
 from aicc.services.tenancy import audit, tenancy
 from aicc.store.blobs import BlobStore
 from aicc.store.tables import (
@@ -157,11 +158,10 @@ def _view(session: Session, row: DeploymentRow) -> Deployment:
     settings = _current(session, row).settings
     prj = session.get(ProjectRow, row.project_id)
     assert prj is not None
-    return Deployment(
-        id=row.id,
-        name=row.name,
+    return from_row(
+        Deployment,
+        row,
         project=datasets.qualified(session, prj),
-        project_id=row.project_id,
         model=settings.get("model"),
         command=settings.get("command"),
         workdir_sha256=settings.get("workdir_sha256"),
@@ -169,16 +169,6 @@ def _view(session: Session, row: DeploymentRow) -> Deployment:
         resources=copy.deepcopy(settings.get("resources") or {}),
         env=dict(settings.get("env") or {}),
         readiness_path=settings.get("readiness_path", "/health"),
-        revision=row.revision,
-        min_replicas=row.min_replicas,
-        max_replicas=row.max_replicas,
-        desired=row.desired,
-        target_concurrency=row.target_concurrency,
-        state=cast(State, row.state),
-        message=row.message,
-        created_by=row.created_by,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
         replicas=_replicas(session, row),
     )
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from aicc.core import periods
 from aicc.core.states import DeploymentState
 from aicc.core.tenancy import Principal
+from aicc.services.common import from_row
 from aicc.services.jobs import endpoints
 from aicc.services.serving import deployments
 from aicc.services.serving.views import GatewayRequest
@@ -230,20 +231,12 @@ def recent(
         found = session.execute(select(UserRow.id, UserRow.name).where(UserRow.id.in_(people)))
         keys.update({PERSON + i: PERSON + n for i, n in found})
     return [
-        GatewayRequest(
-            id=r.id,
-            at=r.at,
+        from_row(
+            GatewayRequest,
+            r,
             deployment=names.get(r.deployment_id, r.deployment_id),
             key=keys.get(r.key_id, r.key_id),
-            route=r.route,
-            status=r.status,
-            stream=r.stream,
-            billable=r.billable,
-            prompt_tokens=r.prompt_tokens,
-            completion_tokens=r.completion_tokens,
             latency_ms=r.latency_us / 1000,
-            attempts=r.attempts,
-            replica=r.replica,
         )
         for r in rows
     ]

@@ -124,19 +124,40 @@ def list_orgs(session: Session, who: Principal) -> list[Org]:
     return [Org.model_validate(row, from_attributes=True) for row in session.scalars(query)]
 
 
+def _org_of_new(
+    session: Session,
+    who: Principal | None,
+    org_id: str | None,
+    *,
+    unnamed: Invalid,
+    refused: Forbidden,
+) -> str:
+    """The organization a new project or user goes in: `org_id`, or the caller's own (`unnamed`
+    when neither is known); a caller who does not manage it is `refused` (another tenant's: a
+    404). `who` None: the server itself, which may."""
+    org_id = org_id or (who.org_id if who else None)
+    if org_id is None:
+        raise unnamed
+    if who is not None:
+        get_org(session, who, org_id)
+        if not can_manage(who, org_id=org_id):
+            raise refused
+    return org_id
+
+
 # --- projects and queues ---
 
 
 def create_project(
     session: Session, who: Principal | None, *, name: str, org_id: str | None = None
 ) -> Project:
-    org_id = org_id or (who.org_id if who else None)
-    if org_id is None:
-        raise Invalid("org_id: name the organization of the project")
-    if who is not None:
-        get_org(session, who, org_id)
-        if not can_manage(who, org_id=org_id):
-            raise Forbidden("only organization admins create projects")
+    org_id = _org_of_new(
+        session,
+        who,
+        org_id,
+        unnamed=Invalid("org_id: name the organization of the project"),
+        refused=Forbidden("only organization admins create projects"),
+    )
     exists = select(ProjectRow).where(ProjectRow.org_id == org_id, ProjectRow.name == name)
     if session.scalar(exists):
         raise Conflict("project {name!r} exists already in this organization", name=name)
@@ -276,15 +297,15 @@ def create_user(
     password: str | None = None,
     email: str | None = None,
 ) -> User:
-    org_id = org_id or (who.org_id if who else None)
-    if org_id is None:
-        raise Invalid("org_id: name the organization of the user")
-    if who is not None:
-        get_org(session, who, org_id)
-        if not can_manage(who, org_id=org_id):
-            raise Forbidden("only organization admins create users")
-        if role is Role.ADMIN and not who.is_admin:
-            raise Forbidden("only center admins create center admins")
+    org_id = _org_of_new(
+        session,
+        who,
+        org_id,
+        unnamed=Invalid("org_id: name the organization of the user"),
+        refused=Forbidden("only organization admins create users"),
+    )
+    if who is not None and role is Role.ADMIN and not who.is_admin:
+        raise Forbidden("only center admins create center admins")
     if session.scalar(select(UserRow).where(UserRow.name == name)):
         raise Conflict("user {name!r} exists already", name=name)
     if password is not None and len(password) < 8:

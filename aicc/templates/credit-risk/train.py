@@ -13,6 +13,7 @@ import aicc_template
 import numpy as np
 
 TARGET = "default"
+OUTCOMES = frozenset({"0", "1", "True", "False"})  # the target's cells, as text
 NUMERIC = [
     "age",
     "annual_income",
@@ -43,25 +44,38 @@ def features(table: dict[str, list[Any]], categories: dict[str, list[str]]) -> n
     return np.column_stack([np.array(cols, dtype=float).T, ratio, np.array(codes, dtype=float).T])
 
 
+def outcomes(values: list[Any], name: str) -> None:
+    """Refuse a target that is not two outcomes, 0 and 1 (a label of 5 classes would lose
+    all but two of them), as the fit check does, in its words; empty cells are left out."""
+    found = Counter(str(v).strip() for v in values if v is not None and str(v).strip())
+    if set(found) <= OUTCOMES and {v in ("1", "True") for v in found} == {True, False}:
+        return
+    shown = ", ".join(v for v, _ in found.most_common(10)) + (" ..." if len(found) > 10 else "")
+    raise SystemExit(
+        f"column {name} has {len(found)} value(s) ({shown or 'none'}); credit-risk needs two "
+        "outcomes, 0 and 1 (or true and false)"
+    )
+
+
 def feature_names() -> list[str]:
     return NUMERIC + DERIVED + CATEGORICAL
 
 
 def main() -> None:
+    run = aicc_template.start()
+    hp = run.hp
+    table = run.read_table(NUMERIC + CATEGORICAL + [TARGET])
+    outcomes(table[TARGET], run.columns.get(TARGET, TARGET))  # refused before the imports
+
     import joblib
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.inspection import permutation_importance
     from sklearn.metrics import average_precision_score, roc_auc_score
     from threadpoolctl import threadpool_limits
 
-    run = aicc_template.start()
-    hp = run.hp
-    table = run.read_table(NUMERIC + CATEGORICAL + [TARGET])
-    keep = [i for i, v in enumerate(table[TARGET]) if str(v).strip() in ("0", "1", "True", "False")]
+    keep = [i for i, v in enumerate(table[TARGET]) if str(v).strip() in OUTCOMES]
     table = {k: [col[i] for i in keep] for k, col in table.items()}
     y = np.array([1 if str(v).strip() in ("1", "True") else 0 for v in table[TARGET]])
-    if len(set(y.tolist())) < 2:
-        raise SystemExit(f"column {TARGET} needs both outcomes, 0 and 1")
     categories = {  # the most common values: the trees split on at most 254 categories
         name: sorted(
             value

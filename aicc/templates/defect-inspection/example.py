@@ -64,10 +64,7 @@ def draw(kind: str, rng: np.random.Generator) -> np.ndarray:
 
 def main(dest: Path) -> None:
     rng = np.random.default_rng(19)
-    for kind in CLASSES:
-        for i in range(PER_CLASS):
-            aicc_template.write_png(dest / kind / f"{kind}_{i:03d}.png", draw(kind, rng))
-    print(f"wrote {PER_CLASS * len(CLASSES)} images to {dest}")
+    aicc_template.write_labelled_images(dest, CLASSES, PER_CLASS, lambda kind: draw(kind, rng))
 
 
 if __name__ == "__main__":

@@ -8,19 +8,12 @@ Create Date: 2026-11-22 11:31:32.985394
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
+
+from aicc.store.migrations.ops import Columns, migration
 
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
-
-def upgrade() -> None:
-    with op.batch_alter_table("jobs", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("request_sha256", sa.String(length=64), nullable=True))
-
-
-def downgrade() -> None:
-    with op.batch_alter_table("jobs", schema=None) as batch_op:
-        batch_op.drop_column("request_sha256")
+upgrade, downgrade = migration(
+    Columns("jobs", sa.Column("request_sha256", sa.String(length=64), nullable=True))
+)

@@ -11,21 +11,12 @@ Create Date: 2026-11-22 15:10:00
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
+
+from aicc.store.migrations.ops import Columns, migration
 
 revision = "0006"
 down_revision = "0005"
-branch_labels = None
-depends_on = None
 
-
-def upgrade() -> None:
-    with op.batch_alter_table("nodes", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("engine_held", sa.JSON(), nullable=False, server_default="{}")
-        )
-
-
-def downgrade() -> None:
-    with op.batch_alter_table("nodes", schema=None) as batch_op:
-        batch_op.drop_column("engine_held")
+upgrade, downgrade = migration(
+    Columns("nodes", sa.Column("engine_held", sa.JSON(), nullable=False, server_default="{}"))
+)

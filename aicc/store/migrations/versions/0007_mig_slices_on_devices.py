@@ -13,19 +13,12 @@ Create Date: 2026-11-29 10:00:00
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
+
+from aicc.store.migrations.ops import Columns, migration
 
 revision = "0007"
 down_revision = "0006"
-branch_labels = None
-depends_on = None
 
-
-def upgrade() -> None:
-    with op.batch_alter_table("devices", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("mig", sa.JSON(), nullable=False, server_default="[]"))
-
-
-def downgrade() -> None:
-    with op.batch_alter_table("devices", schema=None) as batch_op:
-        batch_op.drop_column("mig")
+upgrade, downgrade = migration(
+    Columns("devices", sa.Column("mig", sa.JSON(), nullable=False, server_default="[]"))
+)

@@ -11,19 +11,12 @@ made up now would be a figure the meter did not write.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
+
+from aicc.store.migrations.ops import Columns, migration
 
 revision = "0025"
 down_revision = "0024"
-branch_labels = None
-depends_on = None
 
-
-def upgrade() -> None:
-    with op.batch_alter_table("usage_records", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("carbon_kg", sa.Double(), nullable=True))
-
-
-def downgrade() -> None:
-    with op.batch_alter_table("usage_records", schema=None) as batch_op:
-        batch_op.drop_column("carbon_kg")
+upgrade, downgrade = migration(
+    Columns("usage_records", sa.Column("carbon_kg", sa.Double(), nullable=True))
+)

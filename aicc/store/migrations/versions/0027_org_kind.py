@@ -11,21 +11,12 @@ Organizations made before it are `other` until a center admin says what they are
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
+
+from aicc.store.migrations.ops import Columns, migration
 
 revision = "0027"
 down_revision = "0026"
-branch_labels = None
-depends_on = None
 
-
-def upgrade() -> None:
-    with op.batch_alter_table("orgs", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("kind", sa.String(length=16), nullable=False, server_default="other")
-        )
-
-
-def downgrade() -> None:
-    with op.batch_alter_table("orgs", schema=None) as batch_op:
-        batch_op.drop_column("kind")
+upgrade, downgrade = migration(
+    Columns("orgs", sa.Column("kind", sa.String(length=16), nullable=False, server_default="other"))
+)

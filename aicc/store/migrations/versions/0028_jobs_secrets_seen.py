@@ -14,21 +14,12 @@ are masked, as before, with their secrets' values now.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
+
+from aicc.store.migrations.ops import Columns, migration
 
 revision = "0028"
 down_revision = "0027"
-branch_labels = None
-depends_on = None
 
-
-def upgrade() -> None:
-    with op.batch_alter_table("jobs", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("secrets_seen", sa.JSON(), nullable=False, server_default="[]")
-        )
-
-
-def downgrade() -> None:
-    with op.batch_alter_table("jobs", schema=None) as batch_op:
-        batch_op.drop_column("secrets_seen")
+upgrade, downgrade = migration(
+    Columns("jobs", sa.Column("secrets_seen", sa.JSON(), nullable=False, server_default="[]"))
+)

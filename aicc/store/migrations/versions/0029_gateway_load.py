@@ -9,24 +9,19 @@ Create Date: 2026-11-25 04:10:00
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
+
+from aicc.store.migrations.ops import ID, Table, migration
 
 revision = "0029"
 down_revision = "0028"
-branch_labels = None
-depends_on = None
 
-
-def upgrade() -> None:
-    op.create_table(
+upgrade, downgrade = migration(
+    Table(
         "gateway_load",
         sa.Column("server", sa.String(length=200), nullable=False),
-        sa.Column("deployment_id", sa.String(length=40), nullable=False),
+        sa.Column("deployment_id", ID, nullable=False),
         sa.Column("second", sa.Float(), nullable=False),
         sa.Column("concurrency", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("server", "deployment_id", "second"),
-    )
-
-
-def downgrade() -> None:
-    op.drop_table("gateway_load")
+    ),
+)

@@ -9,27 +9,19 @@ Create Date: 2026-11-25 20:00:00
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
 
-from aicc.store.tables import UTCDateTime
+from aicc.store.migrations.ops import AT, Table, migration
 
 revision = "0031"
 down_revision = "0030"
-branch_labels = None
-depends_on = None
 
-
-def upgrade() -> None:
-    op.create_table(
+upgrade, downgrade = migration(
+    Table(
         "federation_nonces",
         sa.Column("site", sa.String(length=40), nullable=False),
         sa.Column("nonce", sa.String(length=64), nullable=False),
-        sa.Column("expires_at", UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", AT, nullable=False),
         sa.PrimaryKeyConstraint("site", "nonce"),
-    )
-    op.create_index("ix_federation_nonces_expires_at", "federation_nonces", ["expires_at"])
-
-
-def downgrade() -> None:
-    op.drop_index("ix_federation_nonces_expires_at", table_name="federation_nonces")
-    op.drop_table("federation_nonces")
+        indexes=["expires_at"],
+    ),
+)

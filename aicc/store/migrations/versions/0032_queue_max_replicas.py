@@ -11,19 +11,12 @@ A queue's bound never raises the center's: a submit meets the smaller of the two
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
+
+from aicc.store.migrations.ops import Columns, migration
 
 revision = "0032"
 down_revision = "0031"
-branch_labels = None
-depends_on = None
 
-
-def upgrade() -> None:
-    with op.batch_alter_table("queues", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("max_replicas_per_job", sa.Integer(), nullable=True))
-
-
-def downgrade() -> None:
-    with op.batch_alter_table("queues", schema=None) as batch_op:
-        batch_op.drop_column("max_replicas_per_job")
+upgrade, downgrade = migration(
+    Columns("queues", sa.Column("max_replicas_per_job", sa.Integer(), nullable=True))
+)

@@ -10,19 +10,12 @@ Create Date: 2026-11-25 23:00:00
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
+
+from aicc.store.migrations.ops import Columns, migration
 
 revision = "0033"
 down_revision = "0032"
-branch_labels = None
-depends_on = None
 
-
-def upgrade() -> None:
-    with op.batch_alter_table("uploads", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("declared_bytes", sa.BigInteger(), nullable=True))
-
-
-def downgrade() -> None:
-    with op.batch_alter_table("uploads", schema=None) as batch_op:
-        batch_op.drop_column("declared_bytes")
+upgrade, downgrade = migration(
+    Columns("uploads", sa.Column("declared_bytes", sa.BigInteger(), nullable=True))
+)

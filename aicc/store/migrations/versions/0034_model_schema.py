@@ -11,25 +11,18 @@ Create Date: 2026-11-26 05:00:00
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
+
+from aicc.store.migrations.ops import Columns, migration
 
 revision = "0034"
 down_revision = "0033"
-branch_labels = None
-depends_on = None
 
-
-def upgrade() -> None:
-    with op.batch_alter_table("model_versions", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("input_schema", sa.JSON(), nullable=True))
-        batch_op.add_column(sa.Column("facts", sa.JSON(), nullable=True))
-        batch_op.add_column(sa.Column("charts", sa.JSON(), nullable=True))
-        batch_op.add_column(sa.Column("notes", sa.JSON(), nullable=False, server_default="[]"))
-
-
-def downgrade() -> None:
-    with op.batch_alter_table("model_versions", schema=None) as batch_op:
-        batch_op.drop_column("notes")
-        batch_op.drop_column("charts")
-        batch_op.drop_column("facts")
-        batch_op.drop_column("input_schema")
+upgrade, downgrade = migration(
+    Columns(
+        "model_versions",
+        sa.Column("input_schema", sa.JSON(), nullable=True),
+        sa.Column("facts", sa.JSON(), nullable=True),
+        sa.Column("charts", sa.JSON(), nullable=True),
+        sa.Column("notes", sa.JSON(), nullable=False, server_default="[]"),
+    ),
+)
