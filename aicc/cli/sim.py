@@ -423,7 +423,9 @@ def green_command(
             help="The default policy's carbon forecast: seasonal (the mean of weekly and "
             "weekday), weekly (mean of the same hour over the last 7 days), weekday (of the "
             "same weekday's hour over the last 2 weeks), persistence (the same hour "
-            "yesterday), perfect (the truth, a diagnostic) or noisy:E (the truth with an "
+            "yesterday), learned (seasonal corrected by a LightGBM model fitted daily on the "
+            "last six weeks; the `green` extra), perfect (the truth, a diagnostic) or noisy:E "
+            "(the truth with an "
             "AR(1) error growing with the lead, E the day-ahead MAPE: noisy:0.1 or noisy:10%; "
             "what a supplied day-ahead forecast of that quality buys).",
         ),

@@ -11,7 +11,9 @@ year of hourly grid carbon, under four policies (issue 22 point 3):
   means, of the same hour of day over the last seven days and of the same hour of the same
   weekday over the last two weeks (the current hour is observed). `weekly`, `weekday` and
   `persistence` (the same hour of the last day seen) are its parts and a simpler one, which did
-  worse on the 2020 German data (BENCHMARKS.md); `perfect` (the truth) is there to show that
+  worse on the 2020 German data (BENCHMARKS.md); `learned` corrects `seasonal` with a model
+  fitted on the profile's own past (`aicc.sim.forecast`, issue 38 point 5; it sees eight weeks
+  more of the year before the window); `perfect` (the truth) is there to show that
   the rest of the gap to `optimal` is the forecast's, and `noisy:E` (the truth with an error
   that grows with the lead, E the day-ahead MAPE) measures what a forecast of a given quality
   buys, standing for the day-ahead forecast an operator supplies (`site.carbon_forecast`).
@@ -196,9 +198,15 @@ def _run(
 
 
 def simulate(
-    jobs: Sequence[SimJob], carbon: np.ndarray, policy: str, config: GreenConfig
+    jobs: Sequence[SimJob],
+    carbon: np.ndarray,
+    policy: str,
+    config: GreenConfig,
+    history: np.ndarray | None = None,
 ) -> list[SimJob]:
-    """The jobs with their start hours under `policy`; `carbon[h]` is hour h's true intensity."""
+    """The jobs with their start hours under `policy`; `carbon[h]` is hour h's true intensity.
+    `history`, the hours of the year before `carbon[0]`, is the longer past a learned forecast
+    fits on (LEARNED_HISTORY_H); the other forecasts and policies do not read it."""
     jobs = [
         SimJob(j.id, j.submit_s, j.duration_s, j.gpus, j.deferrable, j.deadline_s) for j in jobs
     ]
@@ -213,7 +221,7 @@ def simulate(
         planned = _clairvoyant(jobs, carbon, config)
         _run(jobs, cluster, lambda hour, waiting, _: _due(waiting, planned, hour))
     elif policy == "default":
-        _run(jobs, cluster, _replanner(carbon, config))
+        _run(jobs, cluster, _replanner(carbon, config, history))
     else:
         raise ValueError(f"unknown policy {policy!r}; one of {', '.join(POLICIES)}")
     return jobs
@@ -243,6 +251,7 @@ def _threshold(
 
 
 WEEK_BEFORE = 336  # the carbon arrays start two weeks before the window's hour 0
+LEARNED_HISTORY_H = 56 * 24  # and the learned forecast sees eight weeks more, within the year
 
 
 def _clairvoyant(jobs: Sequence[SimJob], carbon: np.ndarray, config: GreenConfig) -> dict[str, int]:
@@ -305,6 +314,13 @@ def perfect(carbon: np.ndarray, now: int, hours: int) -> np.ndarray:
     return out
 
 
+def learned() -> Forecaster:
+    """A fresh `learned` forecast (aicc.sim.forecast): fitted on the past, cached per run."""
+    from aicc.sim.forecast import Learned
+
+    return Learned()
+
+
 FORECASTS = {
     "seasonal": seasonal,
     "weekly": weekly,
@@ -342,8 +358,11 @@ def noisy(error: float, seed: int = 0) -> Forecaster:
 
 
 def forecaster(name: str, seed: int = 0) -> Forecaster:
-    """The forecast a `--forecast` names: one of FORECASTS, or `noisy:E` (E a fraction, 0.1,
-    or a percentage, 10%). Raises ValueError naming what would do."""
+    """The forecast a `--forecast` names: one of FORECASTS, `learned` (a fresh one each call:
+    it caches its fits), or `noisy:E` (E a fraction, 0.1, or a percentage, 10%). Raises
+    ValueError naming what would do."""
+    if name == "learned":
+        return learned()
     if name in FORECASTS:
         return FORECASTS[name]
     kind, _, value = name.partition(":")
@@ -355,21 +374,23 @@ def forecaster(name: str, seed: int = 0) -> Forecaster:
         if 0 < error < 1:
             return noisy(error, seed)
     raise ValueError(
-        f"unknown forecast {name!r}; one of {', '.join(FORECASTS)}, or noisy:E "
+        f"unknown forecast {name!r}; one of {', '.join(FORECASTS)}, learned, or noisy:E "
         "(the truth with a day-ahead error E, e.g. noisy:0.1 or noisy:10%)"
     )
 
 
 def _replanner(
-    carbon: np.ndarray, config: GreenConfig
+    carbon: np.ndarray, config: GreenConfig, history: np.ndarray | None = None
 ) -> Callable[[int, list[SimJob], Cluster], list[SimJob]]:
     predict = forecaster(config.forecast, config.seed)
+    before = history if history is not None and config.forecast == "learned" else carbon[:0]
+    seen = np.concatenate([before, carbon])  # the learned forecast's longer past
 
     def choose(hour: int, waiting: list[SimJob], cluster: Cluster) -> list[SimJob]:
         jobs = [j.as_green(config, offset=hour) for j in waiting]
         horizon = max(j.span + max(0, j.latest_start) for j in jobs) + green.LATE_HOURS + 1
         now = min(hour + WEEK_BEFORE, len(carbon) - 1)
-        forecast = predict(carbon, now, horizon)
+        forecast = predict(seen, len(before) + now, horizon)
         result = green.plan(
             jobs,
             green.Forecast(forecast, pue=config.pue),
@@ -466,11 +487,12 @@ def run(
         length = WEEK_BEFORE + config.days * 24 + int(tail) + 24 * 30
         picks = (offset - WEEK_BEFORE + np.arange(length)) % len(year)
         carbon = year[picks]
+        history = year[max(0, offset - WEEK_BEFORE - LEARNED_HISTORY_H) : offset - WEEK_BEFORE]
         price = tariff((first + offset - WEEK_BEFORE + np.arange(length)) % 24)
         count += len(jobs)
         deferrable += sum(j.deferrable for j in jobs)
         for policy in policies:
-            done = simulate(jobs, carbon, policy, config)
+            done = simulate(jobs, carbon, policy, config, history)
             for key, value in measure(done, carbon, price, config).items():
                 totals[policy][key] += value
             if on_step is not None:

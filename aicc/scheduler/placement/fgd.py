@@ -172,7 +172,8 @@ class FGDPolicy:
 
         def scored(rows: IntArray) -> FloatArray:
             cost, slot, _ = self.score(state, demand, rows, frag)
-            result: FloatArray = np.column_stack([cost, slot])
+            result: FloatArray = np.empty((len(rows), 2))
+            result[:, 0], result[:, 1] = cost, slot
             return result
 
         table.cost[stale], table.column[stale] = table.memo.figures(state, stale, scored).T
@@ -282,7 +283,7 @@ def candidates(
     if nodes.all():
         keep: IntArray | slice = slice(None)
     elif nodes.any():
-        keep = np.flatnonzero(nodes)
+        keep = nodes.nonzero()[0]
         rows, ok = rows[keep], ok[keep]
     else:
         return None
@@ -293,7 +294,7 @@ def candidates(
         after = dev[:, None, :] - _share_matrix(dev.shape[1], demand.milli)
         valid = ok
     elif demand.count:
-        take = ok & (np.cumsum(ok, axis=1) <= demand.count)
+        take = ok & (ok.cumsum(axis=1) <= demand.count)
         after = (dev - take * MILLI)[:, None, :]
         valid = np.ones((len(rows), 1), dtype=np.bool_)
     else:
@@ -307,11 +308,11 @@ def candidates(
         up_to_date = known[keep]
         ce = kept[rows].astype(np.float64)
         if not up_to_date.all():
-            fresh = np.flatnonzero(~up_to_date)
+            fresh = (~up_to_date).nonzero()[0]
             ce[fresh] = _group_capacity(frag, rows[fresh], after[fresh])
-    idle = after.sum(axis=2).astype(np.float64)
+    idle = np.add.reduce(after, axis=2).astype(np.float64)
     # Rounded so that float noise cannot split states whose fragmentation is equal.
-    delta = np.round(frag.combine(idle, ce, frag.fits(cpu, mem)) - before[:, None], 6)
+    delta = (frag.combine(idle, ce, frag.fits(cpu, mem)) - before[:, None]).round(6)
     delta = np.where(valid, delta, np.inf)
     return Candidates(rows, valid, delta, after, cpu, mem, ce)
 

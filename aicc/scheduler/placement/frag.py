@@ -144,7 +144,7 @@ class FragModel:
     ) -> tuple[FloatArray, FloatArray, BoolArray]:
         """The weight-free parts of `frag` for the same arguments (unchunked): idle (K, C),
         [enough] * usable per device group (K, C, G), which shapes' CPU and memory fit (K, T)."""
-        idle: FloatArray = dev.sum(axis=2).astype(np.float64)
+        idle: FloatArray = np.add.reduce(dev, axis=2).astype(np.float64)
         return idle, self.group_capacity(rows, dev), self.fits(cpu, mem)
 
     def combine(self, idle: FloatArray, ce: FloatArray, fits: BoolArray) -> FloatArray:
@@ -175,7 +175,7 @@ class FragModel:
             # usable[k, c, m, d]: device d holds a share of size m (absent devices are 0 free)
             usable = dev[:, :, None, :] >= self.m_values[None, None, :, None]
             capacity = np.einsum("kcmd,kcd->kcm", usable, dev, dtype=np.float64)[:, :, self.g_m]
-            enough = usable.sum(axis=3)[:, :, self.g_m] >= self.g_count[None, None, :]
+            enough = np.add.reduce(usable, axis=3)[:, :, self.g_m] >= self.g_count[None, None, :]
             if len(self.restricted):
                 enough[:, :, self.restricted] &= self.g_node_ok[:, rows].T[:, None, :]
         else:
@@ -185,7 +185,7 @@ class FragModel:
                 allowed = self.g_allowed[:, rows, :].transpose(1, 0, 2)  # (K, Gr, D)
                 usable[:, :, self.restricted, :] &= allowed[:, None, :, :]
             capacity = np.einsum("kcgd,kcd->kcg", usable, dev, dtype=np.float64)
-            enough = usable.sum(axis=3) >= self.g_count[None, None, :]
+            enough = np.add.reduce(usable, axis=3) >= self.g_count[None, None, :]
         result: FloatArray = enough * capacity
         return result
 

@@ -144,7 +144,7 @@ class FGDPlusPolicy(FGDPolicy):
         terms; inf where a candidate is not valid."""
         nodes = cand.rows
         dev = state.dev_free[nodes]
-        idle = dev.sum(axis=1)
+        idle = np.add.reduce(dev, axis=1)
         before = self.stranded(idle, state.cpu_free[nodes], state.mem_free[nodes])
         # every placement of the replica on a node leaves the same idle capacity there
         after = self.stranded(idle - demand.gpu_milli, cand.cpu_after, cand.mem_after)
@@ -154,9 +154,9 @@ class FGDPlusPolicy(FGDPolicy):
             if demand.shared:  # candidate c takes the share from device slot c
                 taken = demand.milli * claimed
             else:
-                taken = ((dev[:, None, :] - cand.after) * claimed[:, None, :]).sum(axis=2)
+                taken = np.add.reduce((dev[:, None, :] - cand.after) * claimed[:, None, :], axis=2)
             total = total + self.reservation * taken
         if self.packing and demand.shared:  # candidate c takes the share from device slot c
             total = total + self.packing * MILLI * self._worth.loss(dev, demand.milli)
-        result: FloatArray = np.where(cand.valid, np.round(total, 6), np.inf)
+        result: FloatArray = np.where(cand.valid, total.round(6), np.inf)
         return result

@@ -105,13 +105,17 @@ class StateMemo:
     ) -> FloatArray:
         """The figures (len(rows), width) of these nodes as they are now: remembered ones looked
         up, the others computed once per state (`compute` of the first row in each) and kept."""
+        if len(rows) == 1:  # one changed node, the usual case: no vector work
+            number = state.state_id(int(rows[0]))
+            self._reserve(state.id_count)
+            if not self.known[number]:
+                self.values[number] = compute(rows)[0]
+                self.known[number] = True
+            one: FloatArray = self.values[number : number + 1].copy()
+            return one
         ids = state.state_ids(rows)
-        size = len(self.known)
-        if size < state.id_count:
-            grow = max(state.id_count, 2 * size, 1024) - size
-            self.values = np.concatenate([self.values, np.zeros((grow, self.values.shape[1]))])
-            self.known = np.concatenate([self.known, np.zeros(grow, dtype=np.bool_)])
-        missed = np.flatnonzero(~self.known[ids])
+        self._reserve(state.id_count)
+        missed = (~self.known[ids]).nonzero()[0]
         if len(missed) > 1:
             _, first = np.unique(ids[missed], return_index=True)
             if len(first) < len(missed):
@@ -121,6 +125,14 @@ class StateMemo:
             self.known[ids[missed]] = True
         result: FloatArray = self.values[ids]
         return result
+
+    def _reserve(self, count: int) -> None:
+        """Room for `count` state numbers."""
+        size = len(self.known)
+        if size < count:
+            grow = max(count, 2 * size, 1024) - size
+            self.values = np.concatenate([self.values, np.zeros((grow, self.values.shape[1]))])
+            self.known = np.concatenate([self.known, np.zeros(grow, dtype=np.bool_)])
 
     def forget(self) -> None:
         self.known[:] = False
@@ -348,7 +360,8 @@ class ClusterState:
         to the state's at `mark`) is no longer the state's version."""
         rows = self.changed_since(mark)
         if rows is None:
-            return np.flatnonzero(versions != self.version)
+            changed: IntArray = (versions != self.version).nonzero()[0]
+            return changed
         result: IntArray = rows[versions[rows] != self.version[rows]]
         return result
 
@@ -358,19 +371,25 @@ class ClusterState:
         number score alike under any policy that reads only these. Numbered when first asked,
         once per change of a node; `id_count` numbers are in use."""
         ids = self._state_id[rows]
-        for j in np.flatnonzero(ids < 0).tolist():
-            r = int(rows[j])
-            key = (
-                self.dev_model[r].tobytes(),
-                self.dev_free[r].tobytes(),
-                self.dev_mem_free[r].tobytes(),
-                int(self.cpu_free[r]),
-                int(self.mem_free[r]),
-                bool(self.schedulable[r]),
-                bool(self.shares[r]),
-            )
-            ids[j] = self._state_id[r] = self._ids.setdefault(key, len(self._ids))
+        for j in (ids < 0).nonzero()[0].tolist():
+            ids[j] = self.state_id(int(rows[j]))
         return ids
+
+    def state_id(self, row: int) -> int:
+        """`state_ids` of one node, as a plain int."""
+        number = int(self._state_id[row])
+        if number < 0:
+            key = (
+                self.dev_model[row].tobytes(),
+                self.dev_free[row].tobytes(),
+                self.dev_mem_free[row].tobytes(),
+                int(self.cpu_free[row]),
+                int(self.mem_free[row]),
+                bool(self.schedulable[row]),
+                bool(self.shares[row]),
+            )
+            number = self._state_id[row] = self._ids.setdefault(key, len(self._ids))
+        return number
 
     @property
     def id_count(self) -> int:
@@ -427,7 +446,7 @@ class ClusterState:
         if demand.shared:
             nodes &= self.shares[rows]
         ok = self.device_ok(demand, rows)
-        return nodes & (ok.sum(axis=1) >= demand.count), ok
+        return nodes & (np.add.reduce(ok, axis=1) >= demand.count), ok
 
     def picks(self, node: int, demand: Demand, column: int | None = None) -> tuple[DevicePick, ...]:
         """The devices a replica takes on `node`: the given slot for a share (else the fullest
@@ -450,7 +469,7 @@ class ClusterState:
                 raise ValueError("the chosen device cannot hold this share")
             mem = demand.dev_mem or None
             return (DevicePick(int(self.dev_index[node, column]), demand.milli, mem),)
-        columns = np.flatnonzero(ok)[: demand.count]
+        columns = ok.nonzero()[0][: demand.count]
         if len(columns) < demand.count:
             raise ValueError("not enough free devices on the chosen node")
         return tuple(DevicePick(index, MILLI) for index in self.dev_index[node, columns].tolist())
