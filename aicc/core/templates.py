@@ -420,7 +420,7 @@ def _fit_table(
                 return Fit(
                     False,
                     f"{path} has no column that can be the {column.name} "
-                    f"({_a_column(column.type)})",
+                    f"({_a_column('datetime' if column.name == 'time' else column.type)})",
                 )
             if len(found) > 1:
                 choose[column.name] = tuple(found)

@@ -4,7 +4,7 @@
 `table-prediction` template and the column to predict in the wizard, trains, opens the model
 page (the card's facts and charts drawn), deploys it with the form, predicts one row in the
 playground built from the model's schema, predicts a CSV of new days and downloads the
-predictions; then the key steps in Chinese. No console error, no serious accessibility
+predictions; then the whole path again in Chinese. No console error, no serious accessibility
 violation. Screenshots go to tests/artifacts/portal/predict-*.png."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from portal_support import Person, make_person
 from test_portal_browser import (
@@ -166,4 +167,83 @@ def test_my_table_to_a_model_api_in_the_browser(
         },
     )
     narrow.close()
+    assert not watch.problems, "\n".join(watch.problems)
+    # Its replica gives its cores back for the next test's training.
+    stopped = httpx.post(f"{url}/api/v1/deployments/weather/stop", headers=mei.headers)
+    assert stopped.status_code == 200, stopped.text
+
+
+def test_the_same_path_in_chinese(
+    served: tuple[str, Person], chromium: Any, tmp_path: Path
+) -> None:
+    """Every step again with the portal in zh-CN: upload, the column to predict, training, the
+    card, the deploy form, one row, a CSV and its download."""
+    from playwright.sync_api import expect
+
+    url, mei = served
+    watch = Watch()
+    page = open_page(chromium, watch)
+    sign_in(page, url, mei)
+    page.get_by_role("button", name="中文").click()
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+
+    (tmp_path / "weather.csv").write_text(weather_csv(300, seed=5))
+    page.get_by_role("link", name="数据", exact=True).click()
+    page.get_by_label("名称", exact=True).fill("tianqi")
+    page.get_by_role("button", name="创建数据集").click()
+    page.set_input_files("#upload-files", str(tmp_path / "weather.csv"))
+    page.get_by_role("button", name="上传", exact=True).click()
+    page.wait_for_url("**uploaded=1**")
+    expect(page.locator(".preview-table")).to_contain_text("2021/01/01")
+
+    page.goto(url + "/marketplace/train")
+    page.get_by_role("link", name="tianqi").click()
+    generic = page.locator("#pick-table-prediction")
+    expect(generic).to_contain_text("要预测的列")
+    generic.get_by_label("要预测的列").select_option("weather")
+    generic.get_by_role("button", name="继续").click()
+    page.get_by_label("模型名称").fill("tianqi-model")
+    page.get_by_label("time_budget_s").fill("5")
+    shot(page, "predict-wizard-settings-zh")
+    page.get_by_role("button", name="开始训练").click()
+    opened = page.get_by_role("link", name="查看模型")
+    expect(opened).to_be_visible(timeout=180_000)
+
+    opened.click()
+    expect(page.locator("#facts-title")).to_contain_text("tianqi-model@1 学到了什么")
+    expect(page.locator("#confusion-chart[data-chart-ready] canvas").first).to_be_visible()
+
+    page.get_by_role("link", name="部署 tianqi-model@1").click()
+    page.get_by_label("名称", exact=True).fill("tianqi")
+    shot(page, "predict-deploy-form-zh")
+    page.get_by_role("button", name="部署", exact=True).click()
+    expect(page.locator("main h1")).to_contain_text("tianqi")
+    for _ in range(90):
+        if page.locator("main h1 .state-ready").count():
+            break
+        page.wait_for_timeout(1000)
+        page.reload()
+    expect(page.locator("main h1 .state-ready")).to_have_count(1)
+
+    form = page.locator("form", has=page.locator("#predict-one-title"))
+    expect(page.locator("#predict-one-title")).to_have_text("单行预测")
+    form.get_by_label("humidity").fill("92")
+    form.get_by_label("wind").fill("2")
+    form.get_by_role("button", name="预测", exact=True).click()
+    expect(page.locator("#predict-value")).to_have_text("rain")
+
+    new_days = weather_csv(30, seed=12, start=date(2022, 6, 1), label=False)
+    (tmp_path / "new-days.csv").write_text(new_days)
+    page.set_input_files("#predict-table", str(tmp_path / "new-days.csv"))
+    page.get_by_role("button", name="预测该文件").click()
+    expect(page.locator("#predictions tbody tr")).to_have_count(30)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="下载 CSV").click()
+    saved = tmp_path / "downloaded.csv"
+    download.value.save_as(saved)
+    rows = list(csv.DictReader(io.StringIO(saved.read_text("utf-8-sig"))))
+    assert len(rows) == 30 and rows[0]["date"] == "2022/06/01"
+    assert {r["weather_predicted"] for r in rows} <= set(CLASSES)
+    shot(page, "predict-csv-zh-path")
+    page.get_by_role("button", name="English").click()
     assert not watch.problems, "\n".join(watch.problems)
