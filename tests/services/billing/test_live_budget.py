@@ -42,7 +42,9 @@ def test_a_budget_exhausted_project_waits_with_reason_budget(tmp_path: Path) -> 
                 break
             assert time.monotonic() < deadline, row
             time.sleep(0.1)
-        assert 1.9 < float(row["spent"]) < 2.5 and row["alerted"] == [0.4]
+        # `sleep 2` and its start, metered: at least its 2 s, at most its declared 3 s (a loaded
+        # machine starts a process slowly: the upper bound is the runtime cap, not a timing)
+        assert 1.9 < float(row["spent"]) <= 3.0 and row["alerted"] == [0.4]
         alerts = api.get("/api/v1/audit", params={"action": "budget.alert"}).json()["items"]
         assert len(alerts) == 1 and alerts[0]["detail"]["threshold"] == 0.4
 
