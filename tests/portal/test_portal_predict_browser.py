@@ -42,6 +42,19 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pers
         yield server.url, make_person(api, "meteo", "mei")
 
 
+def until_ready(page: Any, name: str) -> None:
+    """On the page of deployment `name`, just made: reload until a replica is ready."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("main h1")).to_contain_text(name)
+    for _ in range(90):
+        if page.locator("main h1 .state-ready").count():
+            break
+        page.wait_for_timeout(1000)
+        page.reload()
+    expect(page.locator("main h1 .state-ready")).to_have_count(1)
+
+
 def test_my_table_to_a_model_api_in_the_browser(
     served: tuple[str, Person], chromium: Any, tmp_path: Path
 ) -> None:
@@ -97,13 +110,7 @@ def test_my_table_to_a_model_api_in_the_browser(
     page.get_by_label("Name", exact=True).fill("weather")
     shot(page, "predict-deploy-form")
     page.get_by_role("button", name="Deploy", exact=True).click()
-    expect(page.locator("main h1")).to_contain_text("weather")
-    for _ in range(90):
-        if page.locator("main h1 .state-ready").count():
-            break
-        page.wait_for_timeout(1000)
-        page.reload()
-    expect(page.locator("main h1 .state-ready")).to_have_count(1)
+    until_ready(page, "weather")
     deployment_path = page.url[len(url) :].partition("#")[0]
 
     # One row in the form built from the model's schema.
@@ -217,13 +224,7 @@ def test_the_same_path_in_chinese(
     page.get_by_label("名称", exact=True).fill("tianqi")
     shot(page, "predict-deploy-form-zh")
     page.get_by_role("button", name="部署", exact=True).click()
-    expect(page.locator("main h1")).to_contain_text("tianqi")
-    for _ in range(90):
-        if page.locator("main h1 .state-ready").count():
-            break
-        page.wait_for_timeout(1000)
-        page.reload()
-    expect(page.locator("main h1 .state-ready")).to_have_count(1)
+    until_ready(page, "tianqi")
 
     form = page.locator("form", has=page.locator("#predict-one-title"))
     expect(page.locator("#predict-one-title")).to_have_text("单行预测")
