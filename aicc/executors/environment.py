@@ -34,7 +34,9 @@ DEVICE_VARIABLES = frozenset(
 def base_env(passed_through: tuple[str, ...] = PASSED_THROUGH) -> dict[str, str]:
     """A clean environment whose `python` is the server's own (with its packages)."""
     env = {k: os.environ[k] for k in passed_through if k in os.environ}
-    bin_dir = str(Path(sys.executable).parent)
+    # normalised: a server started as `../x/.venv/bin/python` must not hand a sandboxed replica
+    # a PATH through directories its sandbox does not show
+    bin_dir = os.path.normpath(Path(sys.executable).parent)
     env["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "/usr/bin:/bin")])
     env.setdefault("LANG", "C.UTF-8")
     env["PYTHONUNBUFFERED"] = "1"

@@ -39,10 +39,13 @@ def workdir(name: str, dest: Path) -> Path:
     return dest
 
 
-def _python(args: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+def _python(
+    args: list[str], cwd: Path, timeout: float, devices: str = ""
+) -> subprocess.CompletedProcess[str]:
     # thread pools of one thread (executors/environment.py sizes a job's to its CPUs): tests
-    # train side by side on a 2-core machine, where pools that spin on each other's cores crawl
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHONUNBUFFERED": "1"}
+    # train side by side on a 2-core machine, where pools that spin on each other's cores crawl;
+    # no GPU unless `devices` names some (benchmarks/accelerator.py)
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": devices, "PYTHONUNBUFFERED": "1"}
     env.update({k: v for k, v in thread_env(1000).items() if k not in os.environ})
     done = subprocess.run(
         [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
@@ -86,8 +89,10 @@ def train(
     table: str | None = None,
     columns: dict[str, str] | None = None,
     timeout: float = 300,
+    devices: str = "",
 ) -> Trained:
-    """Train as the job would: `params` checked against the manifest and completed."""
+    """Train as the job would: `params` checked against the manifest and completed; on the GPUs
+    `devices` names (CUDA_VISIBLE_DEVICES), none by default."""
     code = workdir(name, work / "code")
     hp = core.check_params(manifest(name), params or {})
     doc = {"hyperparameters": hp, "input": {"table": table, "columns": columns or {}}}
@@ -106,6 +111,7 @@ def train(
         ],
         code,
         timeout,
+        devices,
     )
     seconds = time.monotonic() - started
     curve = [

@@ -4,39 +4,33 @@ executor's, so the reading is here; the books store it (services/telemetry/sampl
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from aicc.core.topology import DeviceReading
+from aicc.executors.local.nvml import NoNvml, nvml, text
 
 log = logging.getLogger(__name__)
+MIB = 1024 * 1024
 
 
 def nvml_readings() -> list[DeviceReading]:
     """What NVML reports now for every GPU of this machine; [] without NVML or a driver."""
     try:
-        import pynvml
-    except ImportError:
+        with nvml() as pynvml:
+            try:
+                return [reading(pynvml, i) for i in range(pynvml.nvmlDeviceGetCount())]
+            except pynvml.NVMLError as err:
+                log.warning("NVML sampling failed: %s", err)
+                return []
+    except NoNvml:
         return []
-    try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError:
-        return []
-    try:
-        out = []
-        for index in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            uuid = pynvml.nvmlDeviceGetUUID(handle)
-            rates = pynvml.nvmlDeviceGetUtilizationRates(handle)
-            memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
-            out.append(
-                DeviceReading(
-                    uuid.decode() if isinstance(uuid, bytes) else str(uuid),
-                    float(rates.gpu) / 100.0,
-                    int(memory.used) // (1024 * 1024),
-                )
-            )
-        return out
-    except pynvml.NVMLError as err:
-        log.warning("NVML sampling failed: %s", err)
-        return []
-    finally:
-        pynvml.nvmlShutdown()
+
+
+def reading(pynvml: Any, index: int) -> DeviceReading:
+    """One GPU's busy fraction and memory in use."""
+    handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+    rates = pynvml.nvmlDeviceGetUtilizationRates(handle)
+    memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
+    return DeviceReading(
+        text(pynvml.nvmlDeviceGetUUID(handle)), float(rates.gpu) / 100.0, int(memory.used) // MIB
+    )

@@ -15,7 +15,7 @@ from aicc.core.topology import Node
 from aicc.executors import environment
 from aicc.executors.base import Capabilities, ReplicaLaunch, ReplicaState, Stream, Workdirs
 from aicc.executors.datacache import DataCache
-from aicc.executors.local import runtime
+from aicc.executors.local import mps, runtime
 from aicc.executors.local.node import SimulatedDevices, local_node
 from aicc.executors.rundir import Run, RunDirExecutor
 from aicc.executors.sandbox import Sandbox
@@ -63,9 +63,12 @@ class LocalExecutor(RunDirExecutor):
         self.simulated = simulated or []
         self.log_limit_bytes = log_limit_bytes
         self.grace_s = grace_s
+        self.mps = mps.control() if sandbox is not None else None  # shares capped by MPS
+        self.device_memory: dict[int, int] = {}  # real GPUs' memory (MiB), by index
 
     def discover(self) -> list[Node]:
         node, self.note = local_node(name=self.node_name, simulated=self.simulated)
+        self.device_memory = {d.index: d.memory_mib for d in node.devices if not d.simulated}
         return [node]
 
     def run_dir_of(self, handle: str) -> Path:
@@ -78,9 +81,14 @@ class LocalExecutor(RunDirExecutor):
 
     def _start(self, replica: ReplicaLaunch, run: Run) -> str:
         """Start the supervisor (itself idempotent per run directory: a second start finds the
-        first)."""
+        first). A share of a real GPU runs under its own MPS daemon in its sandbox (mps.py)."""
+        command = replica.argv
+        share = mps.share_env(replica.devices, self.device_memory) if self.mps else {}
+        if share and self.mps and run.sandbox:
+            run.env.update(share)
+            command = [*mps.launcher(self.mps), *command]
         spec = runtime.LaunchSpec(
-            command=replica.argv,
+            command=command,
             cwd=str(run.prepared.workdir),
             env=run.env,
             max_runtime_s=replica.max_runtime_s,

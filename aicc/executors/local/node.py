@@ -18,6 +18,7 @@ import psutil
 from aicc.core import catalog
 from aicc.core.topology import Device, Node
 from aicc.executors.local.mig import mig_instances
+from aicc.executors.local.nvml import NoNvml, nvml, text
 
 log = logging.getLogger(__name__)
 
@@ -31,30 +32,37 @@ class SimulatedDevices:
 def nvidia_devices() -> tuple[list[Device], str]:
     """The NVIDIA GPUs NVML sees, and a note saying what happened when it saw none."""
     try:
-        import pynvml
-    except ImportError:
-        return [], "nvidia-ml-py is not installed"
+        with nvml() as pynvml:
+            devices = []
+            for index in range(pynvml.nvmlDeviceGetCount()):
+                handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+                name = text(pynvml.nvmlDeviceGetName(handle))
+                known = catalog.from_nvml_name(name)
+                memory = int(pynvml.nvmlDeviceGetMemoryInfo(handle).total) // (1024 * 1024)
+                uuid = text(pynvml.nvmlDeviceGetUUID(handle))
+                slices = mig_instances(pynvml, handle, known.mig_profiles if known else ())
+                devices.append(
+                    Device(index, known.name if known else name, memory, uuid=uuid, mig=slices)
+                )
+    except NoNvml as err:
+        return [], str(err)
+    return devices, f"{len(devices)} NVIDIA GPU(s)"
+
+
+def nvidia_versions() -> dict[str, str]:
+    """The driver's version and the newest CUDA it runs, as node labels (the names NVIDIA's GPU
+    feature discovery would show them under, shortened): what a job's CUDA build must match."""
     try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError as err:
-        return [], f"no NVIDIA driver ({err})"
-    try:
-        devices = []
-        for index in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            raw_name = pynvml.nvmlDeviceGetName(handle)
-            name = raw_name.decode() if isinstance(raw_name, bytes) else str(raw_name)
-            known = catalog.from_nvml_name(name)
-            memory = int(pynvml.nvmlDeviceGetMemoryInfo(handle).total) // (1024 * 1024)
-            uuid = pynvml.nvmlDeviceGetUUID(handle)
-            uuid = uuid.decode() if isinstance(uuid, bytes) else str(uuid)
-            slices = mig_instances(pynvml, handle, known.mig_profiles if known else ())
-            devices.append(
-                Device(index, known.name if known else name, memory, uuid=uuid, mig=slices)
-            )
-        return devices, f"{len(devices)} NVIDIA GPU(s)"
-    finally:
-        pynvml.nvmlShutdown()
+        with nvml() as pynvml:
+            try:
+                cuda = int(pynvml.nvmlSystemGetCudaDriverVersion_v2())
+                driver = text(pynvml.nvmlSystemGetDriverVersion())
+            except pynvml.NVMLError as err:  # a driver too old for the call
+                log.warning("NVML could not say the driver's version: %s", err)
+                return {}
+    except NoNvml:
+        return {}
+    return {"nvidia.com/driver": driver, "nvidia.com/cuda": f"{cuda // 1000}.{cuda % 1000 // 10}"}
 
 
 def cpu_milli() -> int:
@@ -90,7 +98,7 @@ def local_node(
         cpu_milli=cpu_milli(),
         memory_mib=memory,
         devices=tuple(devices),
-        labels={"site": "local", "cluster": "local", "pool": pool},
+        labels={"site": "local", "cluster": "local", "pool": pool, **nvidia_versions()},
         executor="local",
     )
     return node, note
