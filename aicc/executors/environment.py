@@ -22,6 +22,10 @@ from aicc.executors.base import ReplicaLaunch
 
 ENV_FILE = "env.sh"
 PASSED_THROUGH = ("HOME", "LANG", "LC_ALL", "USER", "LOGNAME", "TZ", "SHELL")
+# The test suite's mark on what it starts (aicc/testing/leftovers.py), absent outside it: a
+# sandbox's PID-namespace init whose outer process was killed outlives the supervisor, and only
+# its environment then says which run left it.
+TEST_MARKER = "AICC_TEST_SESSION"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 # What an engine (Slurm's GRES, Ray's GPUs) sets for the devices it gave the replica.
@@ -33,7 +37,7 @@ DEVICE_VARIABLES = frozenset(
 
 def base_env(passed_through: tuple[str, ...] = PASSED_THROUGH) -> dict[str, str]:
     """A clean environment whose `python` is the server's own (with its packages)."""
-    env = {k: os.environ[k] for k in passed_through if k in os.environ}
+    env = {k: os.environ[k] for k in (*passed_through, TEST_MARKER) if k in os.environ}
     # normalised: a server started as `../x/.venv/bin/python` must not hand a sandboxed replica
     # a PATH through directories its sandbox does not show
     bin_dir = os.path.normpath(Path(sys.executable).parent)

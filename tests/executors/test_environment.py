@@ -72,3 +72,19 @@ def test_a_simulated_slice_keeps_the_index_and_whole_devices_are_unchanged() -> 
     whole = [{"index": i, "milli": 1000, "memory_mib": None} for i in range(2)]
     assert environment.device_env(whole, npus, None) == {"ASCEND_RT_VISIBLE_DEVICES": "0,1"}
     assert environment.device_env(whole, {}, None) == {"CUDA_VISIBLE_DEVICES": "0,1"}
+
+
+def test_a_replica_carries_the_test_suite_s_mark_and_nothing_else_of_the_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A sandbox's PID-namespace init orphaned while it started is found by the suite's last
+    check (aicc/testing/leftovers.py) only through its environment; the server's own variables
+    stay out."""
+    from aicc.testing.leftovers import MARKER
+
+    monkeypatch.setenv(MARKER, "run-1")
+    monkeypatch.setenv("AICC_TOKEN", "a secret of the server's")
+    env = environment.base_env()
+    assert env[MARKER] == "run-1" and "AICC_TOKEN" not in env
+    monkeypatch.delenv(MARKER)
+    assert MARKER not in environment.base_env()
