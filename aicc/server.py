@@ -236,18 +236,11 @@ def books(
 ) -> Books:
     """Metering, budget alerts and utilization samples (docs/billing.md)."""
     site = settings.site
-    power = PowerModel(
-        site.pue,
-        site.idle_power_fraction,
-        site.assumed_utilization,
-        carbon_intensity=site.carbon_intensity,
-        profile=profile,
-    )
     return Books(
         db,
         lease,
         zone=site.timezone,
-        power=power,
+        power=PowerModel.of_site(site, profile),
         pricing=settings.pricing,
         sample_every=timedelta(seconds=site.sample_interval_s),
     )

@@ -40,6 +40,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
+from aicc.config import SiteSettings
 from aicc.core import catalog, periods
 from aicc.core.energy import EnergyProfile
 from aicc.services.billing.rating import DATASETS
@@ -69,6 +70,18 @@ class PowerModel:
     assumed_utilization: float = 1.0
     carbon_intensity: float = 536.6  # gCO₂/kWh (config.SiteSettings says where it comes from)
     profile: EnergyProfile | None = None
+
+    @classmethod
+    def of_site(cls, site: SiteSettings, profile: EnergyProfile | None) -> PowerModel:
+        """The model the `site` settings describe, with the site's energy profile (loaded by
+        the caller, which knows what a bad one means to it)."""
+        return cls(
+            site.pue,
+            site.idle_power_fraction,
+            site.assumed_utilization,
+            carbon_intensity=site.carbon_intensity,
+            profile=profile,
+        )
 
     def pue_at(self, hour: datetime) -> float:
         found = self.profile.pue_at(hour) if self.profile is not None else None

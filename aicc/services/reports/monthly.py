@@ -63,13 +63,7 @@ def site_power(settings: Settings) -> PowerModel:
     if site.energy_profile is not None:
         path = Path(site.energy_profile).expanduser()
         profile = load_profile(path if path.is_absolute() else settings.home / path)
-    return PowerModel(
-        site.pue,
-        site.idle_power_fraction,
-        site.assumed_utilization,
-        carbon_intensity=site.carbon_intensity,
-        profile=profile,
-    )
+    return PowerModel.of_site(site, profile)
 
 
 def for_server(
