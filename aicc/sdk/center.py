@@ -21,8 +21,7 @@ from aicc.services.tenancy.views import AuditEntries, AuditVerification
 class Accelerators(Resource):
     def list(self) -> builtins.list[Accelerator]:
         """Every model of the catalog (one page: the route answers them all)."""
-        answer = self._t.call("GET", api_path("accelerators"))
-        return [Accelerator.model_validate(item) for item in answer["items"]]
+        return self._each(Accelerator, "GET", api_path("accelerators"))
 
 
 class Audit(Resource):

@@ -23,11 +23,11 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple
 
 from aicc.core import datasets as core
 from aicc.sdk.auth import aicc_home
-from aicc.sdk.transport import Json, Resource, api_path
+from aicc.sdk.transport import Json, M, Resource, api_path
 from aicc.services.data.views import (
     Committed,
     Dataset,
@@ -277,27 +277,100 @@ def _read_chunks(
                 yield c.digest, data
 
 
-class Datasets(Resource):
-    noun = "datasets"  # models are pulled the same way (`sdk/models.py`)
+class VersionedFiles(Resource, Generic[M]):
+    """A noun whose versions are files stored by chunk, at the routes under `noun`: data sets,
+    and models (`sdk/models.py`; a model is a data set of another kind on the server), are
+    listed, read, changed, deleted and pulled the same way. `view` is the noun's read model."""
 
-    def list(self, project: str | None = None, scope: str | None = None) -> builtins.list[Dataset]:
-        return self._items(Dataset, api_path("datasets"), {"project": project, "scope": scope})
+    noun: str
+    view: type[M]
+
+    def list(self, project: str | None = None, scope: str | None = None) -> builtins.list[M]:
+        return self._items(self.view, api_path(self.noun), {"project": project, "scope": scope})
+
+    def get(self, ref: str, project: str | None = None) -> M:
+        name, where, _ = split_ref(ref, project)
+        return self._one(self.view, "GET", api_path(self.noun, name), params={"project": where})
+
+    def update(self, name: str, project: str | None = None, **changes: Any) -> M:
+        """Share (`visibility="org"` or `"public"`) or describe a data set or a model."""
+        body = {k: v for k, v in changes.items() if v is not None}
+        path = api_path(self.noun, name)
+        return self._one(self.view, "PATCH", path, params={"project": project}, json=body)
+
+    def delete(self, name: str, project: str | None = None) -> Json:
+        return self._t.call("DELETE", api_path(self.noun, name), params={"project": project})
+
+    def _manifest(self, ref: str, project: str | None) -> Json:
+        """The manifest's JSON, which a pull checks as a client's (`core.Manifest.from_json`)."""
+        name, where, number = split_ref(ref, project)
+        path = api_path(self.noun, name, "versions", number, "manifest")
+        return self._t.call("GET", path, params={"project": where})
+
+    def pull(
+        self,
+        ref: str,
+        directory: Path,
+        *,
+        project: str | None = None,
+        progress: Progress | None = None,
+    ) -> Json:
+        """Write version `ref` into `directory` (a model's files: model, metrics, report,
+        predict.py); files already there with the right content are kept, so an interrupted pull
+        resumes. Answers the version's manifest."""
+        name, where, _ = split_ref(ref, project)
+        manifest = core.Manifest.from_json(self._manifest(ref, project))
+        root = Path(directory)
+        root.mkdir(parents=True, exist_ok=True)
+        cache = StatCache()
+        try:
+            prefix = str(root.resolve()) + os.sep
+            known = cache.load(prefix)
+            todo = [f for f in manifest.files if not _present(root, f, known.get(prefix + f.path))]
+            total, done = sum(f.size for f in todo), 0
+            fresh = []
+            for f in todo:
+                target = root / f.path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                part = target.with_name(target.name + ".aicc-part")
+                with open(part, "wb") as out:
+                    for c in f.chunks:
+                        data = self._chunk(name, where, c.digest)
+                        out.write(data)
+                        done += len(data)
+                        if progress:
+                            progress("download", done, total)
+                os.replace(part, target)
+                st = target.stat()
+                fresh.append(
+                    (
+                        prefix + f.path,
+                        st.st_size,
+                        st.st_mtime_ns,
+                        st.st_ino,
+                        json.dumps([[c.digest, c.size] for c in f.chunks]),
+                    )
+                )
+            cache.save(fresh)
+        finally:
+            cache.close()
+        return {"ref": ref, "files": len(manifest.files), "fetched": len(todo), "bytes": total}
+
+    def _chunk(self, name: str, project: str | None, digest: str) -> bytes:
+        path = api_path(self.noun, name, "chunks", digest)
+        answer = self._t.resent("GET", path, params={"project": project})
+        if core.digest(answer.content) != digest:
+            raise PushError(f"chunk {digest} arrived damaged; pull again")
+        return answer.content
+
+
+class Datasets(VersionedFiles[Dataset]):
+    noun = "datasets"
+    view = Dataset
 
     def create(self, name: str, project: str | None = None, **fields: Any) -> Dataset:
         body = {"name": name, "project": project, **{k: v for k, v in fields.items() if v}}
         return self._one(Dataset, "POST", api_path("datasets"), json=body)
-
-    def get(self, ref: str, project: str | None = None) -> Dataset:
-        name, where, _ = split_ref(ref, project)
-        return self._one(Dataset, "GET", api_path("datasets", name), params={"project": where})
-
-    def update(self, name: str, project: str | None = None, **changes: Any) -> Dataset:
-        body = {k: v for k, v in changes.items() if v is not None}
-        path = api_path("datasets", name)
-        return self._one(Dataset, "PATCH", path, params={"project": project}, json=body)
-
-    def delete(self, name: str, project: str | None = None) -> Json:
-        return self._t.call("DELETE", api_path("datasets", name), params={"project": project})
 
     def versions(self, ref: str, project: str | None = None) -> builtins.list[DatasetVersion]:
         name, where, _ = split_ref(ref, project)
@@ -312,12 +385,6 @@ class Datasets(Resource):
 
     def manifest(self, ref: str, project: str | None = None) -> Manifest:
         return Manifest.model_validate(self._manifest(ref, project))
-
-    def _manifest(self, ref: str, project: str | None) -> Json:
-        """The manifest's JSON, which a pull checks as a client's (`core.Manifest.from_json`)."""
-        name, where, number = split_ref(ref, project)
-        path = api_path(self.noun, name, "versions", number, "manifest")
-        return self._t.call("GET", path, params={"project": where})
 
     def preview(
         self, ref: str, path: str | None = None, limit: int = 50, project: str | None = None
@@ -491,61 +558,6 @@ class Datasets(Resource):
         headers = {"Content-Type": "application/octet-stream"}
         self._t.resent("POST", path, content=body, headers=headers)
         return sum(len(b) for _, b in batch)
-
-    def pull(
-        self,
-        ref: str,
-        directory: Path,
-        *,
-        project: str | None = None,
-        progress: Progress | None = None,
-    ) -> Json:
-        """Write version `ref` into `directory`; files already there with the right content are
-        kept, so an interrupted pull resumes. Answers the version's manifest."""
-        name, where, _ = split_ref(ref, project)
-        manifest = core.Manifest.from_json(self._manifest(ref, project))
-        root = Path(directory)
-        root.mkdir(parents=True, exist_ok=True)
-        cache = StatCache()
-        try:
-            prefix = str(root.resolve()) + os.sep
-            known = cache.load(prefix)
-            todo = [f for f in manifest.files if not _present(root, f, known.get(prefix + f.path))]
-            total, done = sum(f.size for f in todo), 0
-            fresh = []
-            for f in todo:
-                target = root / f.path
-                target.parent.mkdir(parents=True, exist_ok=True)
-                part = target.with_name(target.name + ".aicc-part")
-                with open(part, "wb") as out:
-                    for c in f.chunks:
-                        data = self._chunk(name, where, c.digest)
-                        out.write(data)
-                        done += len(data)
-                        if progress:
-                            progress("download", done, total)
-                os.replace(part, target)
-                st = target.stat()
-                fresh.append(
-                    (
-                        prefix + f.path,
-                        st.st_size,
-                        st.st_mtime_ns,
-                        st.st_ino,
-                        json.dumps([[c.digest, c.size] for c in f.chunks]),
-                    )
-                )
-            cache.save(fresh)
-        finally:
-            cache.close()
-        return {"ref": ref, "files": len(manifest.files), "fetched": len(todo), "bytes": total}
-
-    def _chunk(self, name: str, project: str | None, digest: str) -> bytes:
-        path = api_path(self.noun, name, "chunks", digest)
-        answer = self._t.resent("GET", path, params={"project": project})
-        if core.digest(answer.content) != digest:
-            raise PushError(f"chunk {digest} arrived damaged; pull again")
-        return answer.content
 
 
 def _present(root: Path, f: core.FileEntry, hit: tuple[int, int, int, str] | None) -> bool:

@@ -63,8 +63,7 @@ class Deployments(Resource):
     def revisions(self, name: str, project: str | None = None) -> Revisions:
         """Every revision, newest first."""
         path = api_path("deployments", name, "revisions")
-        answer = self._t.call("GET", path, params={"project": project})
-        return [DeploymentRevision.model_validate(item) for item in answer["items"]]
+        return self._each(DeploymentRevision, "GET", path, params={"project": project})
 
     def rollback(self, name: str, project: str | None = None) -> Deployment:
         return self._action(name, "rollback", project)

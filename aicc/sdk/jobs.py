@@ -91,7 +91,7 @@ class Jobs(Resource):
         body.pop("workdir", None)
         if local is not None:
             body["workdir_sha256"] = self.upload_workdir(Path(local).resolve())
-        return Job.model_validate(self._t.create_once(api_path("jobs"), body, idempotency_key))
+        return self._once(Job, api_path("jobs"), body, idempotency_key)
 
     def list(
         self, state: str | None = None, project: str | None = None, limit: int | None = 50
@@ -111,8 +111,7 @@ class Jobs(Resource):
 
     def events(self, job_id: str) -> builtins.list[Event]:
         """What happened to the job, oldest first."""
-        answer = self._t.call("GET", api_path("jobs", job_id, "events"))
-        return [Event.model_validate(item) for item in answer["items"]]
+        return self._each(Event, "GET", api_path("jobs", job_id, "events"))
 
     def explain(self, job_id: str) -> Explain:
         """Why a job waits: reasons, queue position and an estimated start."""

@@ -44,5 +44,4 @@ class Requests(Resource):
     ) -> list[GatewayRequest]:
         """The latest requests through the gateway, newest first."""
         params = {"deployment": deployment, "project": project, "limit": limit}
-        answer = self._t.call("GET", api_path("requests"), params=params)
-        return [GatewayRequest.model_validate(item) for item in answer["items"]]
+        return self._each(GatewayRequest, "GET", api_path("requests"), params=params)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from aicc.estimate.templates import TemplateEstimate
-from aicc.sdk.datasets import Datasets, Progress, split_ref
+from aicc.sdk.datasets import VersionedFiles, split_ref
 from aicc.sdk.transport import Json, Resource, api_path, body_of
 from aicc.services.jobs.views import Job
 from aicc.services.models.views import (
@@ -25,17 +25,9 @@ from aicc.services.models.views import (
 )
 
 
-class _ModelFiles(Datasets):
+class Models(VersionedFiles[Model]):
     noun = "models"
-
-
-class Models(Resource):
-    def list(self, project: str | None = None, scope: str | None = None) -> builtins.list[Model]:
-        return self._items(Model, api_path("models"), {"project": project, "scope": scope})
-
-    def get(self, ref: str, project: str | None = None) -> Model:
-        name, where, _ = split_ref(ref, project)
-        return self._one(Model, "GET", api_path("models", name), params={"project": where})
+    view = Model
 
     def register(
         self,
@@ -81,7 +73,7 @@ class Models(Resource):
         body = {"data": data, "output": output, "project": project, "table": table}
         body["queue"] = queue
         if where is None:
-            return Job.model_validate(self._t.create_once(path, body, idempotency_key))
+            return self._once(Job, path, body, idempotency_key)
         headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
         sent = self._t.resent("POST", path, json=body, headers=headers, params={"project": where})
         return Job.model_validate(body_of(sent))
@@ -113,27 +105,6 @@ class Models(Resource):
             ModelVersion, "PUT", path, params={"project": where}, json={"stage": stage}
         )
 
-    def update(self, name: str, project: str | None = None, **changes: Any) -> Model:
-        """Share (`visibility="org"` or `"public"`) or describe a model."""
-        body = {k: v for k, v in changes.items() if v is not None}
-        path = api_path("models", name)
-        return self._one(Model, "PATCH", path, params={"project": project}, json=body)
-
-    def delete(self, name: str, project: str | None = None) -> Json:
-        return self._t.call("DELETE", api_path("models", name), params={"project": project})
-
-    def pull(
-        self,
-        ref: str,
-        directory: Path,
-        *,
-        project: str | None = None,
-        progress: Progress | None = None,
-    ) -> Json:
-        """Write the version's files (model, metrics, report, predict.py) into `directory`;
-        resumes by file, as a data set pull does."""
-        return _ModelFiles(self._t).pull(ref, directory, project=project, progress=progress)
-
     def review(self, ref: str, rating: int, text: str = "", project: str | None = None) -> Review:
         """Rate (1-5) and review a model; a second review of yours replaces the first."""
         path = api_path("models", ref, "reviews")
@@ -151,8 +122,7 @@ class Models(Resource):
         """The model versions trained on a data set version (lineage the other way)."""
         name, where, number = split_ref(dataset_ref, project)
         path = api_path("datasets", name, "versions", number, "models")
-        answer = self._t.call("GET", path, params={"project": where})
-        return [ModelVersion.model_validate(item) for item in answer]
+        return self._each(ModelVersion, "GET", path, params={"project": where})
 
 
 class Templates(Resource):
@@ -231,7 +201,7 @@ class Templates(Resource):
         (`trials`: that many combinations drawn at random); the best trial is registered."""
         body = _run_body(data, params, model, columns, project, gpus, cpu, search, trials)
         path = api_path("templates", name, "runs")
-        return Job.model_validate(self._t.create_once(path, body, idempotency_key))
+        return self._once(Job, path, body, idempotency_key)
 
     def estimate(
         self,

@@ -18,8 +18,7 @@ class Nodes(Resource):
     def import_inventory(self, doc: Mapping[str, Any]) -> builtins.list[Node]:
         """Send an inventory document (config.md), already read from YAML, as JSON; the nodes
         it added or changed."""
-        answer = self._t.call("POST", api_path("nodes", "import"), json=dict(doc))
-        return [Node.model_validate(item) for item in answer["items"]]
+        return self._each(Node, "POST", api_path("nodes", "import"), json=dict(doc))
 
     def cordon(self, name: str) -> Node:
         return self._one(Node, "POST", api_path("nodes", name, "cordon"))

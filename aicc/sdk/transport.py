@@ -198,3 +198,13 @@ class Resource:
     def _one(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
         """One request (`Transport.call`) whose answer is one `model`."""
         return model.model_validate(self._t.call(method, path, **kwargs))
+
+    def _once(self, model: type[M], path: str, body: Json, key: str | None) -> M:
+        """A POST that makes one `model` however often it is resent (`Transport.create_once`)."""
+        return model.model_validate(self._t.create_once(path, body, key))
+
+    def _each(self, model: type[M], method: str, path: str, **kwargs: Any) -> builtins.list[M]:
+        """One request (`Transport.call`) whose answer's items, all in one answer (no paging;
+        a bare list is read as its items), are each a `model`."""
+        answer = self._t.call(method, path, **kwargs)
+        return [model.model_validate(item) for item in answer["items"]]

@@ -1,4 +1,6 @@
-"""What every service shares: the clock, new ids, and the errors the API turns into 4xx answers."""
+"""What every service shares: the clock, new ids, the read models' base, and the errors the API
+turns into 4xx answers. Pydantic, the standard library and `aicc.core` only: every context's
+`views.py` builds on `View`, and the SDK imports those modules without the server's packages."""
 
 from __future__ import annotations
 
@@ -11,13 +13,19 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from aicc.core.ids import make_id
 
 Clock = Callable[[], datetime]
 M = TypeVar("M")
 B = TypeVar("B", bound=BaseModel)
+
+
+class View(BaseModel):
+    """A read model: frozen, as what a service hands out is read once and never written back."""
+
+    model_config = ConfigDict(frozen=True)
 
 
 # Values a read model can share with the row: nothing can change them in place.

@@ -4,8 +4,9 @@ usage records, bills and invoices, and their pages.
 
 Frozen and free of the store: a caller never holds a row, so it cannot change one by accident
 or trigger a query by reading an attribute. Amounts are the exact strings the books store
-(`"12.00"`), never floats. Pydantic, the standard library and `aicc.core` only, so the SDK
-imports this cheaply; the routes answer these models as they are.
+(`"12.00"`), never floats. Pydantic, the standard library, `aicc.core` and `services.common`
+(the base `View`) only, so the SDK imports this cheaply; the routes answer these models as they
+are.
 """
 
 from __future__ import annotations
@@ -14,14 +15,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from aicc.services.common import View
 
 
-class _Read(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class PricePlanVersion(_Read):
+class PricePlanVersion(View):
     """One stored version of the center's plan (`org_id` null) or of an organization's."""
 
     id: str
@@ -42,7 +41,7 @@ class PricePlanVersion(_Read):
     given: list[str]  # the prices this version sets itself; the others come from the center's
 
 
-class Voucher(_Read):
+class Voucher(View):
     id: str
     org_id: str
     project_id: str | None
@@ -56,7 +55,7 @@ class Voucher(_Read):
     created_at: datetime
 
 
-class Subsidy(_Read):
+class Subsidy(View):
     id: str
     name: str
     org_id: str | None  # None: every organization
@@ -71,7 +70,7 @@ class Subsidy(_Read):
     created_at: datetime
 
 
-class Budget(_Read):
+class Budget(View):
     id: str
     org_id: str
     project_id: str | None  # None: the organization's
@@ -86,7 +85,7 @@ class Budget(_Read):
     updated_at: datetime
 
 
-class UsageRecord(_Read):
+class UsageRecord(View):
     """A usage record with its quantities in people's units (hours, GiB-hours, kWh, kg CO₂)."""
 
     id: int
@@ -119,7 +118,7 @@ class UsageRecord(_Read):
     carbon_kg: float | None = None  # None: metered before carbon was recorded (migration 0025)
 
 
-class Footprint(_Read):
+class Footprint(View):
     """Energy of real accelerators (PUE included) and its carbon at the grid's hourly
     intensity, summed over usage records (docs/billing.md: energy and carbon)."""
 
@@ -133,7 +132,7 @@ class Footprint(_Read):
         )
 
 
-class Adjustment(_Read):
+class Adjustment(View):
     id: str
     org_id: str
     project_id: str | None
@@ -145,7 +144,7 @@ class Adjustment(_Read):
     created_at: datetime
 
 
-class IssuedInvoice(_Read):
+class IssuedInvoice(View):
     """An issued invoice without its lines (GET /bills has them)."""
 
     id: str
@@ -157,7 +156,7 @@ class IssuedInvoice(_Read):
     totals: dict[str, str | None]
 
 
-class EffectivePricePlan(_Read):
+class EffectivePricePlan(View):
     """The plan in force for an organization at an instant: its versions merged over the
     center's (`versions` names them, oldest first) or the configured default."""
 
@@ -177,7 +176,7 @@ class EffectivePricePlan(_Read):
     discount: Decimal
 
 
-class Bill(_Read):
+class Bill(View):
     """An organization's invoice of a month: the issued one (`id`), or the draft as of now."""
 
     id: str | None

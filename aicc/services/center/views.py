@@ -1,8 +1,9 @@
 """The center context's read models: the site's power cap and estimated power (docs/green.md),
 as `center.power` returns them, the API answers them and the SDK parses them.
 
-Pydantic, the standard library and `aicc.core` only, so the SDK imports this cheaply. Power in
-kW, like the settings and the energy (kWh) of the books; the Prometheus gauges are in watts.
+Pydantic, the standard library, `aicc.core` and `services.common` (the base `View`) only, so the SDK
+imports this cheaply. Power in kW, like the settings and the energy (kWh) of the books; the
+Prometheus gauges are in watts.
 """
 
 from __future__ import annotations
@@ -10,14 +11,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
-
 from aicc.core.powercap import CapEvent
+from aicc.services.common import View
 
 
-class PowerCapEvent(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class PowerCapEvent(View):
     id: str
     cap_kw: float
     start: datetime
@@ -32,11 +30,9 @@ class PowerCapEvent(BaseModel):
         return cls(**asdict(event), active=event.covers(now))
 
 
-class PowerStatus(BaseModel):
+class PowerStatus(View):
     """The site's estimated facility power now (IT power from the meter's model x the hour's
     PUE), the cap in force and where it comes from, and the operators' events."""
-
-    model_config = ConfigDict(frozen=True)
 
     at: datetime
     estimated_kw: float

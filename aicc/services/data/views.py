@@ -3,8 +3,8 @@ portal shows and the SDK parses (`client.datasets.get()` is a `Dataset`).
 
 One class per view of a resource, in the order of its REST fields, so that the JSON of a route
 is this model's dump; a class has a docstring only where its REST schema had one (it is the
-OpenAPI description). Only pydantic, the standard library and `aicc.core` are imported here:
-the SDK imports this module without the server's packages.
+OpenAPI description). Only pydantic, the standard library, `aicc.core` and `services.common` (the
+base `View`) are imported here: the SDK imports this module without the server's packages.
 """
 
 from __future__ import annotations
@@ -12,15 +12,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from aicc.services.common import View
 
 Visibility = Literal["private", "org", "public"]
-
-
-class View(BaseModel):
-    """A read model: frozen, as what a service hands out is read once and never written back."""
-
-    model_config = ConfigDict(frozen=True)
 
 
 # One immutable version of a data set (or of a model's or template's files)

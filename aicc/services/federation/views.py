@@ -2,7 +2,8 @@
 what this site owes its peers, and the receipt of a peer's advert, as the services return them,
 the API answers them, the portal shows them and the SDK parses them.
 
-Pydantic and the standard library only, so the SDK imports this cheaply.
+Pydantic, the standard library and `services.common` (the base `View`) only, so the SDK imports
+this cheaply.
 """
 
 from __future__ import annotations
@@ -10,14 +11,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from aicc.services.common import View
 
 
-class _View(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class AdvertReceived(_View):
+class AdvertReceived(View):
     site: str
     received_at: datetime
 
@@ -25,7 +22,7 @@ class AdvertReceived(_View):
 # A peer as operators see it: its last advert, how old, and whether it counts as lost (no
 # advert within lost_after_s, or never). A comment, not a docstring: the OpenAPI document's
 # description stays what it was.
-class Site(_View):
+class Site(View):
     site: str
     url: str
     jurisdiction: str | None
@@ -36,7 +33,7 @@ class Site(_View):
 
 
 # What this site owes a peer for one job attempt that ran there.
-class Settlement(_View):
+class Settlement(View):
     id: int
     job_id: str
     attempt: int

@@ -31,6 +31,7 @@ from aicc.services.tenancy.views import Org, Project
 from aicc.store.tables import OrgRow, ProjectRow
 
 R = TypeVar("R", OrgRow, ProjectRow)
+V = TypeVar("V", Org, Project)
 PLAIN_KEYS = ("cpu_milli", "memory_mib", "pflops", storage.KEY)
 EPSILON = 1e-9
 
@@ -92,16 +93,23 @@ def _check(quota: Quota) -> None:
 
 
 def _save(
-    session: Session, who: Principal, table: type[R], row_id: str, quota: Quota, *, org_id: str
-) -> R:
+    session: Session,
+    who: Principal,
+    table: type[R],
+    row_id: str,
+    quota: Quota,
+    *,
+    org_id: str,
+    read: type[V],
+) -> V:
     """Store the quota on the organization's or project's row, found a moment ago in this
-    transaction, and audit it (`quota.set`)."""
+    transaction, audit it (`quota.set`), and answer the row as `read` (`Org` or `Project`)."""
     row = session.get(table, row_id)
     assert row is not None
     row.quota = as_dict(quota)
     kind = "org" if table is OrgRow else "project"
     audit.record(session, who, "quota.set", kind, row.id, org_id=org_id, detail=row.quota)
-    return row
+    return read.model_validate(row, from_attributes=True)
 
 
 def set_org(session: Session, who: Principal, org_id: str, body: QuotaIn) -> Org:
@@ -132,8 +140,7 @@ def set_org(session: Session, who: Principal, org_id: str, body: QuotaIn) -> Org
             org=org.name,
             problems="; ".join(problems),
         )
-    row = _save(session, who, OrgRow, org.id, quota, org_id=org.id)
-    return Org.model_validate(row, from_attributes=True)
+    return _save(session, who, OrgRow, org.id, quota, org_id=org.id, read=Org)
 
 
 def set_project(session: Session, who: Principal, project_id: str, body: QuotaIn) -> Project:
@@ -178,8 +185,7 @@ def set_project(session: Session, who: Principal, project_id: str, body: QuotaIn
             project=project.name,
             problems="; ".join(problems),
         )
-    row = _save(session, who, ProjectRow, project.id, quota, org_id=org.id)
-    return Project.model_validate(row, from_attributes=True)
+    return _save(session, who, ProjectRow, project.id, quota, org_id=org.id, read=Project)
 
 
 def _sum_guaranteed(quotas: Iterable[Quota]) -> dict[str, float]:

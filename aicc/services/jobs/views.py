@@ -1,11 +1,11 @@
 """The jobs context's read models: what the services return, the API answers as JSON, the portal
 shows and the SDK parses (`client.jobs.get(id)` is a `Job`). One class per resource view.
 
-Pydantic and the standard library only, so the SDK imports them cheaply. Fields in the order
-of the REST answers (docs/api.md); a field the server reads but never sends (a replica's
-executor `handle`, a job's `queue_id`) is `exclude=True`: kept out of the JSON and the OpenAPI
-schema, and None in what a client parsed. The classes name no docstring where the API's schema
-had none, so the OpenAPI document stays as it was.
+Pydantic, the standard library and `services.common` (the base `View`) only, so the SDK imports them
+cheaply. Fields in the order of the REST answers (docs/api.md); a field the server reads but never
+sends (a replica's executor `handle`, a job's `queue_id`) is `exclude=True`: kept out of the JSON
+and the OpenAPI schema, and None in what a client parsed. The classes name no docstring where the
+API's schema had none, so the OpenAPI document stays as it was.
 """
 
 from __future__ import annotations
@@ -13,14 +13,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-_FROZEN = ConfigDict(frozen=True)
+from aicc.services.common import View
 
 
-class ReplicaDevice(BaseModel):
+class ReplicaDevice(View):
     # a device (or a share, or a MIG slice of it) that a replica holds
-    model_config = _FROZEN
 
     index: int
     milli: int
@@ -29,9 +28,8 @@ class ReplicaDevice(BaseModel):
     mig_slice: int | None = None  # the MIG slice of the device this replica holds
 
 
-class Replica(BaseModel):
+class Replica(View):
     # one replica of a job's latest attempt, with its node by name: what a user sees
-    model_config = _FROZEN
 
     index: int
     attempt: int
@@ -48,10 +46,9 @@ class Replica(BaseModel):
     handle: str | None = Field(default=None, exclude=True)
 
 
-class Job(BaseModel):
+class Job(View):
     # a job as its readers see it: the stored job, its project, queue and user by name, and its
     # latest replicas; read once, so faces never query
-    model_config = _FROZEN
 
     id: str
     name: str
@@ -80,9 +77,8 @@ class Job(BaseModel):
     user_id: str | None = Field(default=None, exclude=True)
 
 
-class Event(BaseModel):
+class Event(View):
     # one entry of a job's history (or a node's, when `job_id` is None)
-    model_config = _FROZEN
 
     id: int
     job_id: str | None
@@ -99,9 +95,8 @@ class Event(BaseModel):
 NotebookState = Literal["stopped", "starting", "running", "culled", "failed"]
 
 
-class Notebook(BaseModel):
+class Notebook(View):
     # a notebook as its owner sees it: what it asks for and how its current job stands
-    model_config = _FROZEN
 
     id: str
     name: str
@@ -125,24 +120,20 @@ class Notebook(BaseModel):
     user_id: str | None = Field(default=None, exclude=True)
 
 
-class Workdir(BaseModel):
+class Workdir(View):
     # an uploaded workdir archive, by its digest
-    model_config = _FROZEN
 
     sha256: str
     size: int
 
 
-class ExplainReason(BaseModel):
-    model_config = _FROZEN
-
+class ExplainReason(View):
     code: str
     message: str
 
 
-class Explain(BaseModel):
+class Explain(View):
     # why a job waits (`services.jobs.explain`), as the API answers it
-    model_config = _FROZEN
 
     state: str
     reasons: list[ExplainReason]
@@ -152,10 +143,8 @@ class Explain(BaseModel):
     )
 
 
-class Metrics(BaseModel):
+class Metrics(View):
     """A job's training curves from its `metrics.jsonl` (`services.metrics`)."""
-
-    model_config = _FROZEN
 
     job_id: str
     running: bool = Field(description="the job has not ended: poll again with `since=last_step`")

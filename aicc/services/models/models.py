@@ -27,10 +27,17 @@ from sqlalchemy.orm import Session
 from aicc.core import datasets as core
 from aicc.core.tenancy import Principal
 from aicc.executors import jobfiles
-from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, from_row, utcnow
+from aicc.services.common import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    View,
+    from_row,
+    utcnow,
+)
 from aicc.services.data import chunks, datasets, uploads
 from aicc.services.data.datasets import MODEL
-from aicc.services.data.views import View
 from aicc.services.jobs import jobs, logs, metrics
 from aicc.services.models import model_reports
 from aicc.services.models.views import (

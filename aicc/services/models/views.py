@@ -3,9 +3,9 @@ API answers as-is, the portal shows and the SDK parses (`client.models.get()` is
 
 One class per view of a resource, in the order of its REST fields, so that the JSON of a route
 is this model's dump; a class has a docstring only where its REST schema had one (it is the
-OpenAPI description). Only pydantic, the standard library, `aicc.core` and the data context's
-read models (their base `View`, and `Visibility`) are imported here: the SDK imports this module
-without the server's packages.
+OpenAPI description). Only pydantic, the standard library, `aicc.core`, the read models' base
+`View` (`services.common`) and the data context's `Visibility` are imported here: the SDK
+imports this module without the server's packages.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from aicc.services.data.views import View, Visibility
+from aicc.services.common import View
+from aicc.services.data.views import Visibility
 
 Stage = Literal["staging", "production", "archived"]
 

@@ -2,23 +2,23 @@
 catalog accelerator. The services return them, the API answers them as JSON, the portal shows
 them and the SDK parses them (`client.nodes.list()` holds `Node`s).
 
-Pydantic and the standard library only, so the SDK imports them cheaply. Fields in the order of
-the REST answers; the classes keep the names (`DeviceOut`, `MigSliceOut`) and the docstrings of
-the API's schemas before them, so the OpenAPI document stays as it was.
+Pydantic, the standard library and `services.common` (the base `View`) only, so the SDK imports them
+cheaply. Fields in the order of the REST answers; the classes keep the names (`DeviceOut`,
+`MigSliceOut`) and the docstrings of the API's schemas before them, so the OpenAPI document stays as
+it was.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-_FROZEN = ConfigDict(frozen=True)
+from aicc.services.common import View
 
 
-class MigSliceOut(BaseModel):
+class MigSliceOut(View):
     # a MIG slice of a device, and whether a replica holds it now
-    model_config = _FROZEN
 
     index: int
     profile: str
@@ -26,9 +26,8 @@ class MigSliceOut(BaseModel):
     allocated: bool
 
 
-class DeviceOut(BaseModel):
+class DeviceOut(View):
     # a device of a node as operators see it: its model and what of it is allocated now
-    model_config = _FROZEN
 
     index: int
     model: str
@@ -40,17 +39,14 @@ class DeviceOut(BaseModel):
     mig: list[MigSliceOut] = Field(default_factory=list)  # empty unless the GPU is in MIG mode
 
 
-class Allocated(BaseModel):
-    model_config = _FROZEN
-
+class Allocated(View):
     cpu_milli: int
     memory_mib: int
     accelerator_milli: int
 
 
-class Node(BaseModel):
+class Node(View):
     # a node with its devices and what the replicas bound there hold: the node list's read model
-    model_config = _FROZEN
 
     id: str
     name: str
@@ -66,10 +62,8 @@ class Node(BaseModel):
     heartbeat_at: datetime | None
 
 
-class Accelerator(BaseModel):
+class Accelerator(View):
     """A catalog model (core/catalog.py) and where its figures come from."""
-
-    model_config = _FROZEN
 
     name: str
     vendor: str

@@ -1,7 +1,8 @@
 """The monthly report's read model (`reports.monthly` builds it): what the API answers, the
 portal shows, the CSV and PDF exports print and the SDK parses, for center admins only.
 
-Pydantic, the standard library and `aicc.core` only, so the SDK imports this cheaply.
+Pydantic, the standard library, `aicc.core` and `services.common` (the base `View`) only, so the
+SDK imports this cheaply.
 """
 
 from __future__ import annotations
@@ -9,14 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict
+from aicc.services.common import View
 
 
-class _Read(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class DeviceHours(_Read):
+class DeviceHours(View):
     """Device-hours of real devices over a group (a day, an accelerator model, the month).
     Busy device-hours count only where NVML measured (`busy_rate` is over that capacity); None
     where nothing was measured, never estimated."""
@@ -29,14 +26,14 @@ class DeviceHours(_Read):
     busy_rate: float | None
 
 
-class TenantKind(_Read):
+class TenantKind(View):
     kind: str
     served: int  # organizations with usage records in the month
     new: int  # organizations created in the month
     total: int  # organizations at the month's end
 
 
-class JobsOfKind(_Read):
+class JobsOfKind(View):
     kind: str  # train | infer | notebook | service
     submitted: int  # created in the month
     succeeded: int  # ended in the month, by state
@@ -44,7 +41,7 @@ class JobsOfKind(_Read):
     cancelled: int
 
 
-class Money(_Read):
+class Money(View):
     gross: Decimal
     discount: Decimal
     subsidy: Decimal
@@ -52,7 +49,7 @@ class Money(_Read):
     net: Decimal
 
 
-class OrgBill(_Read):
+class OrgBill(View):
     """One organization's invoice of the month: issued (frozen) or the draft as of now."""
 
     org_id: str
@@ -63,7 +60,7 @@ class OrgBill(_Read):
     totals: Money
 
 
-class Energy(_Read):
+class Energy(View):
     """A record keeps its facility kWh, not the PUE it was metered at: the hour's PUE is the
     site's as configured now, so a profile changed since then moves the IT share and the PUE,
     never the facility kWh or the carbon."""
@@ -76,14 +73,14 @@ class Energy(_Read):
     without_carbon: int  # of them, written before carbon was recorded (migration 0025)
 
 
-class EnergyDay(_Read):
+class EnergyDay(View):
     day: str  # YYYY-MM-DD in the billing zone
     it_kwh: float
     facility_kwh: float
     carbon_kg: float
 
 
-class Share(_Read):
+class Share(View):
     party: str  # investor | builder | operator
     fee: Decimal
     payments: Decimal
@@ -91,7 +88,7 @@ class Share(_Read):
     total: Decimal
 
 
-class Revenue(_Read):
+class Revenue(View):
     currency: str
     totals: Money
     payments: Decimal  # what tenants pay: the invoices' net
@@ -100,7 +97,7 @@ class Revenue(_Read):
     rule: dict[str, str]  # the agreement's figures, for the sentence that states it
 
 
-class MonthlyReport(_Read):
+class MonthlyReport(View):
     month: str
     zone: str
     start: datetime

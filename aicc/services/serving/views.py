@@ -1,9 +1,10 @@
 """The serving context's read models: what its services return, the API answers as is, the
 portal shows and the SDK parses (`client.deployments.get(name)` is a `Deployment`).
 
-One class per resource view, pydantic only (no store, no other service), so the SDK imports it
-cheaply. Field order is the REST answer's: a view dumped with `model_dump(mode="json")` is the
-API's JSON byte for byte. Frozen: a view read from a session stays as it was read.
+One class per resource view, pydantic and the base `View` (`services.common`) only (no store, no
+other context), so the SDK imports it cheaply. Field order is the REST answer's: a view dumped with
+`model_dump(mode="json")` is the API's JSON byte for byte. Frozen: a view read from a session stays
+as it was read.
 """
 
 from __future__ import annotations
@@ -11,16 +12,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from aicc.services.common import View
 
 # A deployment's states (core/states.py `DeploymentState`, which says who follows whom).
 State = Literal["pending", "ready", "updating", "failed", "stopped"]
 
 
-class DeploymentReplica(BaseModel):
+class DeploymentReplica(View):
     # One replica job of a deployment, as its readers see it.
-
-    model_config = ConfigDict(frozen=True)
 
     job_id: str
     revision: int
@@ -34,10 +35,8 @@ class DeploymentReplica(BaseModel):
     reached_via: Literal["socket", "tcp"] | None
 
 
-class Deployment(BaseModel):
+class Deployment(View):
     # A deployment at its current revision, with its replicas.
-
-    model_config = ConfigDict(frozen=True)
 
     id: str
     name: str
@@ -63,10 +62,8 @@ class Deployment(BaseModel):
     replicas: list[DeploymentReplica]
 
 
-class DeploymentRevision(BaseModel):
+class DeploymentRevision(View):
     # One kept revision of a deployment's replica spec.
-
-    model_config = ConfigDict(frozen=True)
 
     revision: int
     model: str | None
@@ -76,11 +73,9 @@ class DeploymentRevision(BaseModel):
     created_at: datetime
 
 
-class ApiKey(BaseModel):
+class ApiKey(View):
     # A key as its project sees it: never its secret's digest; its secret only in the answer
     # that creates it. `deployments` None: all of the project's.
-
-    model_config = ConfigDict(frozen=True)
 
     id: str
     project_id: str
@@ -94,10 +89,8 @@ class ApiKey(BaseModel):
     secret: str | None = Field(None, description="only in the answer that creates the key")
 
 
-class GatewayRequest(BaseModel):
+class GatewayRequest(View):
     # A request through the gateway, as the project's members read the log.
-
-    model_config = ConfigDict(frozen=True)
 
     id: str
     at: datetime

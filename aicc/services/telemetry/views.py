@@ -1,21 +1,22 @@
 """The telemetry context's read models: utilization KPIs (docs/billing.md: utilization) and
 idle allocations, as `telemetry.kpis` returns them and the API answers them.
 
-Pydantic and the standard library only, so the SDK imports this cheaply.
+Pydantic, the standard library and `services.common` (the base `View`) only, so the SDK imports
+this cheaply.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from aicc.services.common import View
 
 
-class UtilizationRow(BaseModel):
+class UtilizationRow(View):
     """One group (the `by` of the request: `pool`, `model` or `org`, the only one of the three
     present) on one day; real and simulated devices are rows apart."""
-
-    model_config = ConfigDict(frozen=True)
 
     day: str
     pool: str | None = None
@@ -45,9 +46,7 @@ class Utilization(BaseModel):
 
 
 # A running replica whose devices were all measured under 5% busy for 30 minutes.
-class IdleReplica(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class IdleReplica(View):
     job_id: str
     org_id: str
     project_id: str

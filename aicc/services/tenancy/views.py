@@ -2,10 +2,10 @@
 names and audit entries, as the services return them, the API answers them, the portal shows
 them and the SDK parses them (`client.orgs.get(id)` is an `Org`).
 
-Pydantic, the standard library and `aicc.core` only, so the SDK imports this cheaply. Frozen:
-a caller never holds a row, so reading a view neither writes to the database nor goes stale
-with the session. Field order is the REST answer's; a field only the services use is
-`exclude=True`, so the JSON stays what it was.
+Pydantic, the standard library, `aicc.core` and `services.common` (the base `View`) only, so the SDK
+imports this cheaply. Frozen: a caller never holds a row, so reading a view neither writes to the
+database nor goes stale with the session. Field order is the REST answer's; a field only the
+services use is `exclude=True`, so the JSON stays what it was.
 """
 
 from __future__ import annotations
@@ -13,23 +13,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from aicc.core.tenancy import OrgKind
-
-
-class _View(BaseModel):
-    model_config = ConfigDict(frozen=True)
+from aicc.services.common import View
 
 
 # Guaranteed and max per resource key, in stored units (models in milli of a device). The
 # classes' docstrings are the OpenAPI document's descriptions: a comment does not change it.
-class QuotaOut(_View):
+class QuotaOut(View):
     guaranteed: dict[str, float] = Field(default_factory=dict)
     max: dict[str, float] = Field(default_factory=dict)
 
 
-class Org(_View):
+class Org(View):
     id: str
     name: str
     display_name: str
@@ -39,7 +36,7 @@ class Org(_View):
     created_at: datetime
 
 
-class Project(_View):
+class Project(View):
     id: str
     org_id: str
     name: str
@@ -48,7 +45,7 @@ class Project(_View):
 
 
 # A user as others may see them: never the password hash.
-class User(_View):
+class User(View):
     id: str
     name: str
     org_id: str
@@ -61,13 +58,13 @@ class User(_View):
 
 
 # The caller: their user, organization and the projects they see (`GET /me`).
-class Me(_View):
+class Me(View):
     user: User
     org: Org
     projects: list[Project]
 
 
-class Queue(_View):
+class Queue(View):
     id: str
     project_id: str
     name: str
@@ -82,7 +79,7 @@ class Queue(_View):
 
 # A token as its owner sees it: never its secret's digest; the secret itself only in the
 # answer that creates it.
-class Token(_View):
+class Token(View):
     id: str
     user_id: str
     name: str
@@ -95,7 +92,7 @@ class Token(_View):
 
 
 # A secret as anyone may see it: its name and dates, never its value.
-class Secret(_View):
+class Secret(View):
     name: str
     project_id: str
     created_at: datetime
@@ -103,7 +100,7 @@ class Secret(_View):
 
 
 # Who did what to which object, and when.
-class AuditEntry(_View):
+class AuditEntry(View):
     id: int
     at: datetime
     user_id: str | None
@@ -116,7 +113,7 @@ class AuditEntry(_View):
 
 
 # A page of the audit log, newest first: `next_cursor` is the id to read on from (None: the end).
-class AuditEntries(_View):
+class AuditEntries(View):
     items: list[AuditEntry]
     next_cursor: str | None = None
 
@@ -124,7 +121,7 @@ class AuditEntries(_View):
 # What `audit.verify` found: the entries from the first on that are intact (`verified`, up to
 # the head `last_hash`), the first that is not (`broken_at`, why in `reason`; None: all are),
 # and those committed but not sealed yet.
-class AuditVerification(_View):
+class AuditVerification(View):
     """The hash chain walked from its first entry (docs/api.md: audit)."""
 
     intact: bool
