@@ -26,7 +26,7 @@ from aicc.portal.forms import FieldError, Posted, Rejected, service_call, text_i
 from aicc.portal.forms import Form as PageForm
 from aicc.portal.i18n import Translator
 from aicc.portal.page import OperatorPage, OperatorPostingPage, Page, PageDep
-from aicc.portal.rendering import PortalRoute, language_of
+from aicc.portal.rendering import PortalRoute
 from aicc.services.billing import budgets, credits, invoices, plans
 from aicc.services.billing.views import Budget, IssuedInvoice, Subsidy, Voucher
 from aicc.services.common import Invalid, utcnow
@@ -241,14 +241,13 @@ def chart(page: BillsPage, t: Translator) -> dict[str, Any] | None:
 @router.get("/bills")
 def bills(page: PageDep, month: str | None = None, org: str | None = None) -> Response:
     found = bills_page(page.session, page.state, page.me, month=month or None, org=org or None)
-    t = Translator(language_of(page.request, page.me))
     return page.render(
         "bills.html",
         nav="bills",
         data=found,
-        chart=chart(found, t),
+        chart=chart(found, page.t),
         money=money,
-        item=lambda code: item_label(t, code),
+        item=lambda code: item_label(page.t, code),
         valid_now=valid_now,
         today=credits.today(utcnow(), page.state.settings.site.timezone),
     )

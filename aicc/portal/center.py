@@ -7,21 +7,23 @@ same as `api/routers/tenancy.py`, after the same request models check the input.
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form
 from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel
 
 from aicc.api import schemas
 from aicc.core.tenancy import OrgKind, Role
 from aicc.core.topology import NodeState
 from aicc.portal import center_views
 from aicc.portal.forms import Form as PageForm
-from aicc.portal.forms import Rejected, blank_to_none, parse, service_call
-from aicc.portal.i18n import Message, Translator
+from aicc.portal.forms import Posted, Rejected, blank_to_none, parse, service_call, text_input
+from aicc.portal.i18n import Message
 from aicc.portal.page import OperatorPage, OperatorPostingPage, Page
-from aicc.portal.rendering import PortalRoute, error_page, is_htmx, language_of
+from aicc.portal.rendering import PortalRoute, error_page, is_htmx
 from aicc.services.center import drains, overview
 from aicc.services.common import ServiceError, utcnow
 from aicc.services.nodes import nodes
@@ -30,6 +32,7 @@ from aicc.services.tenancy import tenancy
 router = APIRouter(route_class=PortalRoute, include_in_schema=False, prefix="/center")
 
 NODE_ACTIONS = ("cordon", "uncordon", "drain", "evict")
+M = TypeVar("M", bound=BaseModel)
 
 
 # --- overview ---
@@ -39,16 +42,15 @@ NODE_ACTIONS = ("cordon", "uncordon", "drain", "evict")
 def center_overview(page: OperatorPage, hours: str = "") -> Response:
     window = int(hours) if hours.isdigit() else overview.DEFAULT_WINDOW
     data = overview.center(page.session, page.me.who, utcnow(), window)
-    t = Translator(language_of(page.request, page.me))
     template = "_center_live.html" if is_htmx(page.request) else "center.html"
     return page.render(
         template,
         nav="center",
         data=data,
         windows=list(overview.WINDOWS),
-        capacity_chart=center_views.capacity_chart(data, t),
-        rate_chart=center_views.rate_chart(data, t),
-        queue_chart=center_views.queue_chart(data, t),
+        capacity_chart=center_views.capacity_chart(data, page.t),
+        rate_chart=center_views.rate_chart(data, page.t),
+        queue_chart=center_views.queue_chart(data, page.t),
         power=page.state.controller.site.reading(page.session),
     )
 
@@ -78,20 +80,20 @@ def heat_map(page: OperatorPage) -> Response:
 def node_action(page: OperatorPostingPage, name: str, action: str) -> Response:
     if action not in NODE_ACTIONS:
         return error_page(page.request, 404, "")
-    try:
-        with page.session.begin_nested():
-            if action == "cordon":
-                nodes.set_state(
-                    page.session, page.me.who, name, NodeState.CORDONED, "cordoned by an operator"
-                )
-            elif action == "uncordon":
-                nodes.set_state(page.session, page.me.who, name, NodeState.READY)
-            else:
-                drains.drain(page.session, page.me.who, name, evict=action == "evict", now=utcnow())
-    except ServiceError as err:
-        if err.status == 404:
-            raise
-        return _heat_map_page(page, status=err.status, error=Message.of(err))
+
+    def act() -> None:
+        if action == "cordon":
+            nodes.set_state(
+                page.session, page.me.who, name, NodeState.CORDONED, "cordoned by an operator"
+            )
+        elif action == "uncordon":
+            nodes.set_state(page.session, page.me.who, name, NodeState.READY)
+        else:
+            drains.drain(page.session, page.me.who, name, evict=action == "evict", now=utcnow())
+
+    refused = page.attempt(act)
+    if isinstance(refused, ServiceError):
+        return _heat_map_page(page, status=refused.status, error=Message.of(refused))
     query = urlencode({"done": action, "node": name})
     return RedirectResponse(f"/center/nodes?{query}#node-{name}", status_code=303)
 
@@ -131,32 +133,49 @@ def _to_tenants(anchor: str = "", **flash: str) -> Response:
     return RedirectResponse(f"/center/tenants?{urlencode(flash)}{anchor}", status_code=303)
 
 
-@router.post("/tenants/orgs")
-def create_org(
-    page: OperatorPostingPage,
-    name: Annotated[str, Form(max_length=200)] = "",
-    display_name: Annotated[str, Form(max_length=200)] = "",
-    kind: Annotated[str, Form(max_length=40)] = "other",
+def _create(
+    page: Page, form: PageForm, model: type[M], data: dict[str, Any], make: Callable[[M], object]
 ) -> Response:
-    form = PageForm("org", {"name": name, "display_name": display_name, "kind": kind})
+    """What a directory form (`form.name`: org, project, user) asks to make: its input checked
+    by the API's request model, then made by `make`; the directory with the form's errors
+    again, or saying what was made."""
     try:
-        body = parse(
-            form,
-            schemas.OrgIn,
-            {"name": name.strip(), "display_name": blank_to_none(display_name), "kind": kind},
-            {},
-        )
+        body = parse(form, model, data, {})
         with service_call(page.session, form):
-            tenancy.create_org(
-                page.session,
-                page.me.who,
-                name=body.name,
-                display_name=body.display_name or "",
-                kind=body.kind.value,
-            )
+            make(body)
     except Rejected as refused:
         return _tenants_page(page, form=form, status=refused.status)
-    return _to_tenants(created="org", name=body.name)
+    return _to_tenants(created=form.name, name=data["name"])  # the name the model accepted
+
+
+class NewOrg(Posted):
+    """The new organization's form."""
+
+    name: str = text_input(200)
+    display_name: str = text_input(200)
+    kind: str = text_input(40, "other")
+
+
+@router.post("/tenants/orgs")
+def create_org(page: OperatorPostingPage, posted: Annotated[NewOrg, Form()]) -> Response:
+    data = {
+        "name": posted.name.strip(),
+        "display_name": blank_to_none(posted.display_name),
+        "kind": posted.kind,
+    }
+    return _create(
+        page,
+        PageForm("org", posted.typed()),
+        schemas.OrgIn,
+        data,
+        lambda body: tenancy.create_org(
+            page.session,
+            page.me.who,
+            name=body.name,
+            display_name=body.display_name or "",
+            kind=body.kind.value,
+        ),
+    )
 
 
 @router.post("/tenants/orgs/{org_id}/kind")
@@ -168,57 +187,60 @@ def set_org_kind(
     return _to_tenants(changed="kind", name=org.name)
 
 
+class InOrg(Posted):
+    """A name in an organization: the new project's form, and the first inputs of a user's."""
+
+    name: str = text_input(200)
+    org_id: str = text_input(60)
+
+
 @router.post("/tenants/projects")
-def create_project(
-    page: OperatorPostingPage,
-    name: Annotated[str, Form(max_length=200)] = "",
-    org_id: Annotated[str, Form(max_length=60)] = "",
-) -> Response:
-    form = PageForm("project", {"name": name, "org_id": org_id})
-    try:
-        body = parse(
-            form, schemas.ProjectIn, {"name": name.strip(), "org_id": blank_to_none(org_id)}, {}
-        )
-        with service_call(page.session, form):
-            tenancy.create_project(page.session, page.me.who, name=body.name, org_id=body.org_id)
-    except Rejected as refused:
-        return _tenants_page(page, form=form, status=refused.status)
-    return _to_tenants(created="project", name=body.name)
+def create_project(page: OperatorPostingPage, posted: Annotated[InOrg, Form()]) -> Response:
+    data = {"name": posted.name.strip(), "org_id": blank_to_none(posted.org_id)}
+    return _create(
+        page,
+        PageForm("project", posted.typed()),
+        schemas.ProjectIn,
+        data,
+        lambda body: tenancy.create_project(
+            page.session, page.me.who, name=body.name, org_id=body.org_id
+        ),
+    )
+
+
+class NewUser(InOrg):
+    """The new user's form."""
+
+    role: str = text_input(20, "member")
+    password: str = text_input(300)
+    email: str = text_input(300)
 
 
 @router.post("/tenants/users")
-def create_user(
-    page: OperatorPostingPage,
-    name: Annotated[str, Form(max_length=200)] = "",
-    org_id: Annotated[str, Form(max_length=60)] = "",
-    role: Annotated[str, Form(max_length=20)] = "member",
-    password: Annotated[str, Form(max_length=300)] = "",
-    email: Annotated[str, Form(max_length=300)] = "",
-) -> Response:
-    # The password is never sent back to the page.
-    form = PageForm("user", {"name": name, "org_id": org_id, "role": role, "email": email})
+def create_user(page: OperatorPostingPage, posted: Annotated[NewUser, Form()]) -> Response:
     data = {
-        "name": name.strip(),
-        "org_id": blank_to_none(org_id),
-        "role": role,
-        "password": password or None,
-        "email": blank_to_none(email),
+        "name": posted.name.strip(),
+        "org_id": blank_to_none(posted.org_id),
+        "role": posted.role,
+        "password": posted.password or None,
+        "email": blank_to_none(posted.email),
     }
-    try:
-        body = parse(form, schemas.UserIn, data, {})
-        with service_call(page.session, form):
-            tenancy.create_user(
-                page.session,
-                page.me.who,
-                name=body.name,
-                role=body.role,
-                org_id=body.org_id,
-                password=body.password,
-                email=body.email,
-            )
-    except Rejected as refused:
-        return _tenants_page(page, form=form, status=refused.status)
-    return _to_tenants(created="user", name=body.name)
+    return _create(
+        page,
+        # The password is never sent back to the page.
+        PageForm("user", posted.typed("name", "org_id", "role", "email")),
+        schemas.UserIn,
+        data,
+        lambda body: tenancy.create_user(
+            page.session,
+            page.me.who,
+            name=body.name,
+            role=body.role,
+            org_id=body.org_id,
+            password=body.password,
+            email=body.email,
+        ),
+    )
 
 
 USER_ACTIONS = {"disable": True, "enable": False}
@@ -229,13 +251,11 @@ def user_action(page: OperatorPostingPage, user_id: str, action: str) -> Respons
     """Disable or enable a user, as `PATCH /api/v1/users/{id}` does."""
     if action not in USER_ACTIONS:
         return error_page(page.request, 404, "")
-    try:
-        with page.session.begin_nested():
-            user = tenancy.set_disabled(page.session, page.me.who, user_id, USER_ACTIONS[action])
-    except ServiceError as err:
-        if err.status == 404:
-            raise
-        return _tenants_page(page, status=err.status, error=Message.of(err))
+    user = page.attempt(
+        lambda: tenancy.set_disabled(page.session, page.me.who, user_id, USER_ACTIONS[action])
+    )
+    if isinstance(user, ServiceError):
+        return _tenants_page(page, status=user.status, error=Message.of(user))
     return _to_tenants(f"#user-{user.id}", changed=f"{action}d", name=user.name)
 
 

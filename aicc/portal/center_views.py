@@ -90,22 +90,19 @@ class Slice:
 
 @dataclass(frozen=True)
 class Cell:
-    index: int
-    model: str
-    memory_mib: int
-    simulated: bool
-    healthy: bool
-    allocated_milli: int
+    """A device of the heat map, and the jobs' slices of it."""
+
+    device: nodes_views.DeviceOut
     slices: list[Slice]
 
     @property
     def kind(self) -> str:
         """free, partial (a share of it is held), whole, or unhealthy."""
-        if not self.healthy:
+        if not self.device.healthy:
             return "unhealthy"
-        if self.allocated_milli >= 1000:
+        if self.device.allocated_milli >= 1000:
             return "whole"
-        return "partial" if self.allocated_milli else "free"
+        return "partial" if self.device.allocated_milli else "free"
 
     def segments(self) -> list[tuple[float, float, int]]:
         """(x, width, slice number) in percent of the cell's bar, one per slice."""
@@ -148,16 +145,7 @@ def heat_map(session: Session, who: Principal) -> HeatMap:
     for node in nodes.infos(session):
         on_node = held.get(node.id, {})
         cells = [
-            Cell(
-                index=d.index,
-                model=d.model,
-                memory_mib=d.memory_mib,
-                simulated=d.simulated,
-                healthy=d.healthy,
-                allocated_milli=d.allocated_milli,
-                slices=[Slice(j, n, m) for j, n, m in on_node.get(d.index, [])],
-            )
-            for d in node.devices
+            Cell(d, [Slice(j, n, m) for j, n, m in on_node.get(d.index, [])]) for d in node.devices
         ]
         counts.update(c.kind for c in cells)
         lines.append(NodeLine(node, cells, actions_for(node.state)))

@@ -7,9 +7,8 @@ from fastapi.responses import Response
 
 from aicc.core.states import RUNNING, WAITING
 from aicc.portal import billing, quotas, views
-from aicc.portal.i18n import Translator
 from aicc.portal.page import PageDep
-from aicc.portal.rendering import PortalRoute, is_htmx, language_of
+from aicc.portal.rendering import PortalRoute, is_htmx
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
@@ -17,8 +16,7 @@ router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 @router.get("/")
 def dashboard(page: PageDep) -> Response:
     data = views.dashboard(page.session, page.me.who)
-    t = Translator(language_of(page.request, page.me))
-    chart = views.chart_data(data.counts, lambda s: t(f"state.{s}"))
+    chart = views.chart_data(data.counts, lambda s: page.t(f"state.{s}"))
     return page.render(
         "dashboard.html",
         nav="dashboard",
@@ -31,7 +29,7 @@ def dashboard(page: PageDep) -> Response:
         money=billing.money,
         quota=quotas.own_standing(page.session, page.me.who),
         duration_s=views.duration_s,
-        **quotas.helpers(t),
+        **quotas.helpers(page.t),
     )
 
 

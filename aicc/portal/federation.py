@@ -45,11 +45,7 @@ def federation_page(page: OperatorPage, settled: str = "") -> Response:
 def settle(
     page: OperatorPostingPage, settlement_id: Annotated[int, Path(ge=1, le=2**62)]
 ) -> Response:
-    try:
-        with page.session.begin_nested():
-            books.settle(page.session, page.me.who, settlement_id)
-    except ServiceError as err:
-        if err.status == 404:
-            raise
-        return _page(page, status=err.status, error=Message.of(err))
+    refused = page.attempt(lambda: books.settle(page.session, page.me.who, settlement_id))
+    if isinstance(refused, ServiceError):
+        return _page(page, status=refused.status, error=Message.of(refused))
     return RedirectResponse(f"/center/federation?settled={settlement_id}", status_code=303)

@@ -23,10 +23,11 @@ from markupsafe import Markup, escape
 from sqlalchemy.orm import Session
 
 from aicc.portal import model_card
-from aicc.portal.i18n import Message, Translator
+from aicc.portal.forms import Posted, text_input
+from aicc.portal.i18n import Message
 from aicc.portal.marketplace import curve_chart, data_link
 from aicc.portal.page import Page, PageDep, PostingPage
-from aicc.portal.rendering import PortalRoute, language_of
+from aicc.portal.rendering import PortalRoute
 from aicc.services.common import Invalid, ServiceError
 from aicc.services.data import datasets
 from aicc.services.data.datasets import reference
@@ -108,7 +109,6 @@ def _model_page(
         shown = models.version(page.session, page.me.who, str(at), project=where)
         curves = models.curves(page.session, page.me.who, page.state.chunks, str(at), project=where)
     lineage = shown.lineage if shown else {}
-    t = Translator(language_of(page.request, page.me))
     predicts = shown is not None and any(f.path == "predict.py" for f in shown.files)
     return page.render(
         "model.html",
@@ -117,7 +117,7 @@ def _model_page(
         model=model,
         shown=shown,
         chart=curve_chart(curves) if curves and curves.steps else None,
-        told=model_card.card(shown, t) if shown else None,
+        told=model_card.card(shown, page.t) if shown else None,
         inputs=model_card.inputs(shown) if shown else [],
         card=markdown(shown.card) if shown else Markup(""),
         data=[data_link(str(d)) for d in lineage.get("datasets") or []],
@@ -165,18 +165,27 @@ def model_batch_again(name: str, project: str | None = None) -> Response:
     return RedirectResponse(f"/models/{quote(name)}?{query}#batch", status_code=303)
 
 
+class Versioned(Posted):
+    """A form about one version of the model (its number)."""
+
+    version: str = text_input(12)
+
+
+class Batch(Versioned):
+    """The batch prediction's form: the data set version to predict, and where to write."""
+
+    data: str = text_input(300)
+    output: str = text_input(200)
+
+
 @router.post("/models/{name}/predictions")
 def model_batch(
-    page: PostingPage,
-    name: str,
-    project: str | None = None,
-    version: Annotated[str, Form(max_length=12)] = "",
-    data: Annotated[str, Form(max_length=300)] = "",
-    output: Annotated[str, Form(max_length=200)] = "",
+    page: PostingPage, name: str, posted: Annotated[Batch, Form()], project: str | None = None
 ) -> Response:
     """A batch prediction of a version on a data set version of the person's (as the API
     submits it), then the model's page following its job; a refusal (a column the model needs
     missing from the data) is the page again saying why."""
+    version, data = posted.version, posted.data
     model, where = _versioned(page, name, project, version)
     try:
         if not data.strip():
@@ -188,11 +197,11 @@ def model_batch(
                 model=f"{model.name}@{version}",
                 model_project=where,
                 data=data.strip(),
-                output=output.strip() or None,
+                output=posted.output.strip() or None,
                 limits=SubmitLimits.of(page.state.settings, local_only=True),
             )
     except ServiceError as err:
-        asked = {"data": data, "output": output}
+        asked = posted.typed("data", "output")
         return _model_page(
             page, name, project, version,
             batch_error=Message.of(err), asked=asked, status=err.status,
@@ -204,15 +213,18 @@ def _link(model: views.Model, **query: str | int) -> str:
     return f"/models/{quote(model.name)}?{urlencode({'project': model.project, **query})}"
 
 
+class Staging(Versioned):
+    """The stage buttons' form: the version, and the stage to move it to."""
+
+    stage: str = text_input(20)
+
+
 @router.post("/models/{name}/stage")
 def model_stage(
-    page: PostingPage,
-    name: str,
-    project: str | None = None,
-    version: Annotated[str, Form(max_length=12)] = "",
-    stage: Annotated[str, Form(max_length=20)] = "",
+    page: PostingPage, name: str, posted: Annotated[Staging, Form()], project: str | None = None
 ) -> Response:
     """Move a version to a stage (promote, archive), then the model's page on it."""
+    version, stage = posted.version, posted.stage
     model, where = _versioned(page, name, project, version)
     at, _ = reference(model.name, project=project or None, version=version)
     models.set_stage(page.session, page.me.who, str(at), stage, project=where)  # read-only: 403

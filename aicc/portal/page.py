@@ -12,7 +12,8 @@ token (`auth.Posting`).
 # and `_page_of`'s inner function names a local (`who`).
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from functools import cached_property
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
@@ -21,10 +22,14 @@ from sqlalchemy.orm import Session
 from aicc.api.deps import SessionDep, StateDep
 from aicc.api.state import AppState
 from aicc.portal.auth import operator, operator_posting, posting, signed_in
-from aicc.portal.rendering import render
+from aicc.portal.i18n import Translator
+from aicc.portal.rendering import language_of, render
+from aicc.services.common import ServiceError
 from aicc.services.tenancy import tenancy
 from aicc.services.tenancy.sessions import SignedIn
 from aicc.services.tenancy.views import Project
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -38,9 +43,31 @@ class Page:
         """`rendering.render` for this request and person (`status=`, `headers=` as there)."""
         return render(self.request, template, me=self.me, **context)
 
+    @property
+    def language(self) -> str:
+        """The language the page is rendered in (the person's choice, else the browser's)."""
+        return language_of(self.request, self.me)
+
+    @cached_property
+    def t(self) -> Translator:
+        """The page's messages in its language, as its template's `t`: for what the view
+        translates itself (a chart's series names)."""
+        return Translator(self.language)
+
     def query(self, name: str) -> str:
         """A query parameter of the page's address ('' when absent): the flashes after a form."""
         return self.request.query_params.get(name, "")
+
+    def attempt(self, act: Callable[[], T]) -> T | ServiceError:
+        """`act()` in a savepoint, so that a refusal halfway leaves nothing behind: what it
+        returns, or its refusal for the page to show (a 404 stays the 404 page)."""
+        try:
+            with self.session.begin_nested():
+                return act()
+        except ServiceError as err:
+            if err.status == 404:
+                raise
+            return err
 
     def own_projects(self) -> list[Project]:
         """The projects of the person's own organization that they may read (an operator's

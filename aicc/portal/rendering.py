@@ -94,6 +94,28 @@ templates.filters.update(
 )
 
 
+def columns(t: Translator, prefix: str, *specs: str) -> list[dict[str, Any]]:
+    """A table's columns for `macros/table.html`, one spec per column: its label's message key
+    under `prefix` (a key with a dot of its own is taken whole), then the header cell's classes
+    (`num`, `opt`), or `hidden` for a label read only by screen readers (a column of buttons).
+
+    columns(t, "tokens.col", "name", "created opt", "expires num opt", "actions hidden")
+    """
+    out: list[dict[str, Any]] = []
+    for spec in specs:
+        key, _, classes = spec.partition(" ")
+        column: dict[str, Any] = {"label": t(key if "." in key else f"{prefix}.{key}")}
+        if classes == "hidden":
+            column["hidden"] = True
+        elif classes:
+            column["class"] = classes
+        out.append(column)
+    return out
+
+
+templates.globals["columns"] = columns
+
+
 class PortalRoute(APIRoute):
     """A portal route answers in HTML: service errors (404 for another tenant's job, 403, ...)
     and a form without the session's CSRF token become an error page, and a missing session a

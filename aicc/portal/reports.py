@@ -10,9 +10,8 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from aicc.portal.i18n import Translator
 from aicc.portal.page import OperatorPage
-from aicc.portal.rendering import PortalRoute, language_of
+from aicc.portal.rendering import PortalRoute
 from aicc.services.common import utcnow
 from aicc.services.reports import export, pdf
 from aicc.services.reports.monthly import for_server
@@ -78,15 +77,14 @@ def reports_page(page: OperatorPage, month: str = "") -> Response:
     found = for_server(
         page.session, page.me.who, settings=page.state.settings, month=month or None, now=utcnow()
     )
-    t = Translator(language_of(page.request, page.me))
     return page.render(
         "reports.html",
         nav="reports",
         report=found,
-        utilization_chart=utilization_chart(found, t),
-        tenants_chart=tenants_chart(found, t),
-        energy_chart=energy_chart(found, t),
-        pdf_language="zh-CN" if language_of(page.request, page.me).startswith("zh") else "en",
+        utilization_chart=utilization_chart(found, page.t),
+        tenants_chart=tenants_chart(found, page.t),
+        energy_chart=energy_chart(found, page.t),
+        pdf_language="zh-CN" if page.language.startswith("zh") else "en",
     )
 
 
@@ -102,7 +100,7 @@ def reports_csv(page: OperatorPage, month: str = "") -> Response:
 @router.get("/reports.pdf")
 def reports_pdf(page: OperatorPage, month: str = "", lang: str = "") -> Response:
     """The PDF in `lang`, else the portal's language."""
-    language = lang if lang in ("en", "zh-CN") else language_of(page.request, page.me)
+    language = lang if lang in ("en", "zh-CN") else page.language
     language = "zh-CN" if language.startswith("zh") else "en"
     found = for_server(
         page.session, page.me.who, settings=page.state.settings, month=month or None, now=utcnow()

@@ -29,11 +29,11 @@ from aicc.estimate import Estimate
 from aicc.portal import scenario_form, submitting
 from aicc.portal.auth import Me
 from aicc.portal.billing import money
-from aicc.portal.forms import FieldError
+from aicc.portal.forms import FieldError, Posted, text_input
 from aicc.portal.forms import Form as PageForm
 from aicc.portal.i18n import Message, Translator
 from aicc.portal.page import Page, PageDep, PostingPage
-from aicc.portal.rendering import PortalRoute, is_htmx, language_of
+from aicc.portal.rendering import PortalRoute, is_htmx
 from aicc.services.center import overview
 from aicc.services.jobs import estimates
 from aicc.services.nodes import nodes
@@ -110,7 +110,6 @@ def _page(
     fragment: str | None = None,
 ) -> Response:
     """The wizard: the whole page, or for htmx the part that changed (`fragment`)."""
-    t = Translator(language_of(page.request, page.me))
     template = fragment if fragment and is_htmx(page.request) else "submit.html"
     return page.render(
         template,
@@ -124,7 +123,7 @@ def _page(
         details=details,
         picked=picked or {},
         money=money,
-        hours=lambda h: _hours(t, h),
+        hours=lambda h: _hours(page.t, h),
     )
 
 
@@ -272,39 +271,38 @@ def _spec_of(values: dict[str, str], form: PageForm) -> dict[str, Any]:
     return spec
 
 
+class JobForm(Posted):
+    """Step 3's form: the job's details (`DETAIL_FIELDS`), the scenario picked in step 1, and
+    the idempotency key."""
+
+    name: str = text_input(200)
+    project: str = text_input(100)
+    command: str = text_input(64 * 1024)
+    image: str = text_input(500)
+    replicas: str = text_input(10, "1")
+    cpu: str = text_input(20)
+    memory: str = text_input(20)
+    accelerator: str = text_input(64)
+    count: str = text_input(10, "0")
+    max_runtime: str = text_input(30)
+    scenario_json: str = text_input(16 * 1024)
+    key: str = text_input(100)
+
+
 @router.post("/submit")
-def submit_job(
-    page: PostingPage,
-    name: Annotated[str, Form(max_length=200)] = "",
-    project: Annotated[str, Form(max_length=100)] = "",
-    command: Annotated[str, Form(max_length=64 * 1024)] = "",
-    image: Annotated[str, Form(max_length=500)] = "",
-    replicas: Annotated[str, Form(max_length=10)] = "1",
-    cpu: Annotated[str, Form(max_length=20)] = "",
-    memory: Annotated[str, Form(max_length=20)] = "",
-    accelerator: Annotated[str, Form(max_length=64)] = "",
-    count: Annotated[str, Form(max_length=10)] = "0",
-    max_runtime: Annotated[str, Form(max_length=30)] = "",
-    scenario_json: Annotated[str, Form(max_length=16 * 1024)] = "",
-    key: Annotated[str, Form(max_length=100)] = "",
-) -> Response:
+def submit_job(page: PostingPage, posted: Annotated[JobForm, Form()]) -> Response:
     """Step 3: submit, then land on the job's page; a refusal comes back on the form."""
-    typed = {
-        "name": name, "project": project, "command": command, "image": image,
-        "replicas": replicas, "cpu": cpu, "memory": memory, "accelerator": accelerator,
-        "count": count, "max_runtime": max_runtime,
-    }  # fmt: skip
-    values = {k: v.strip() for k, v in typed.items()}
-    values["command"] = command.strip()
-    values["scenario_json"] = scenario_json
-    values["key"] = key
+    values = {k: v.strip() for k, v in posted.typed(*DETAIL_FIELDS).items()}
+    values |= posted.typed("scenario_json", "key")
     form = PageForm("job", values)
     spec_data = _spec_of(values, form)
     job_id, status = None, 422
     if not form.errors:
         try:
             spec = submitting.parse(spec_data)
-            job_id = submitting.submit(page.session, page.state, page.me.who, spec, key=key or None)
+            job_id = submitting.submit(
+                page.session, page.state, page.me.who, spec, key=posted.key or None
+            )
         except submitting.Refused as refused:
             status = refused.status
             for problem in refused.problems:
@@ -315,12 +313,12 @@ def submit_job(
                 form.errors.setdefault(field, FieldError("form.error.invalid", detail))
     if job_id is None:
         step = PageForm("scenario", {"scenario": scenario_form.COMMAND})
-        if scenario_json:
+        if posted.scenario_json:
             scenario = spec_data.get("scenario") or {}
             chosen = scenario_form.chosen(str(scenario.get("scenario")))
             given = {k: str(v) for k, v in scenario.items()}
             step = PageForm("scenario", scenario_form.values_of(chosen, given))
-        step.values.update(offer="here", project=project, sort="time")
+        step.values.update(offer="here", project=posted.project, sort="time")
         return _page(page, step, details=form, status=status)
     target = f"/jobs/{quote(job_id)}"
     if is_htmx(page.request):

@@ -27,6 +27,8 @@ SOURCES = sorted(PORTAL.glob("*.py"))
 # "form.error.exists")
 LITERAL = re.compile(r"""\bt\(\s*["']([a-z0-9_]+(?:\.[a-zA-Z0-9_-]+)+)["']""")
 KEY_STRING = re.compile(r"""["']((?:(?:sign_in|job)\.(?:error|log)|form\.error)\.[a-z_]+)["']""")
+# a table's columns(t, "prefix", "name", "other num", "full.key opt"): a key a column
+COLUMNS = re.compile(r"""\bcolumns\(t, "([a-z0-9_.]+)", ([^)]*)\)""")
 # Messages that are the same in both languages on purpose (units, product names).
 SAME_IN_BOTH = {
     "nodes.cpu",
@@ -47,6 +49,9 @@ def used_keys() -> set[str]:
     for path in [*TEMPLATES, *SOURCES]:
         text = path.read_text("utf-8")
         keys |= set(LITERAL.findall(text)) | set(KEY_STRING.findall(text))
+        for prefix, specs in COLUMNS.findall(text):
+            named = [spec.split()[0] for spec in re.findall(r'"([^"]+)"', specs)]
+            keys |= {name if "." in name else f"{prefix}.{name}" for name in named}
     return keys
 
 
