@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
-from aicc.cli.nouns import ID, Json, Noun
+from aicc.cli.nouns import ID, Json, Noun, shows
 from aicc.cli.output import (
     Column,
     JsonFlag,
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
         Adjustment,
         Bill,
         Budget,
-        IssuedInvoice,
+        EffectivePricePlan,
         PricePlanVersion,
         Subsidy,
         Voucher,
@@ -117,13 +117,17 @@ PLANS = Noun(
         col("DISCOUNT", "discount", justify="right"),
     ],
     empty="no stored price plans",
+    sdk="price_plans",
 )
 
 
-@PLANS.list(plan_app)
-def plan_list(api: "Client", org: OrgOption = None) -> "list[PricePlanVersion]":
-    """Every version of the center's plan and of organizations you may read."""
-    return api.price_plans.list(org)
+PLANS.list(plan_app)(
+    PLANS.call(
+        "list",
+        "Every version of the center's plan and of organizations you may read.",
+        org=OrgOption,
+    )
+)
 
 
 @PLANS.action(
@@ -147,19 +151,7 @@ def plan_set(
     return api.price_plans.create(doc)
 
 
-@plan_app.command("show")
-@handle_errors
-def plan_show(
-    org: OrgOption = None,
-    at: Annotated[str | None, typer.Option(help="RFC 3339 time (default: now).")] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """The plan in force for an organization (default: yours)."""
-    with client() as api:
-        answer = api.price_plans.effective(org, at).model_dump(mode="json")
-    if as_json:
-        print_json(answer)
-        return
+def _plan_in_force(answer: Json) -> None:
     print_fields(
         [
             ("organization", answer["org_id"]),
@@ -170,6 +162,16 @@ def plan_show(
             ("discount", answer["discount"]),
         ]
     )
+
+
+@shows(plan_app, "show", _plan_in_force)
+def plan_show(
+    api: "Client",
+    org: OrgOption = None,
+    at: Annotated[str | None, typer.Option(help="RFC 3339 time (default: now).")] = None,
+) -> "EffectivePricePlan":
+    """The plan in force for an organization (default: yours)."""
+    return api.price_plans.effective(org, at)
 
 
 # --- vouchers ----------------------------------------------------------------------------------
@@ -189,13 +191,15 @@ VOUCHERS = Noun(
         col("UNTIL", "valid_until"),
     ],
     empty="no vouchers",
+    sdk="vouchers",
 )
 
 
-@VOUCHERS.list(voucher_app)
-def voucher_list(api: "Client", org: OrgOption = None) -> "list[Voucher]":
-    """Vouchers you may see, with what issued invoices left of each."""
-    return api.vouchers.list(org)
+VOUCHERS.list(voucher_app)(
+    VOUCHERS.call(
+        "list", "Vouchers you may see, with what issued invoices left of each.", org=OrgOption
+    )
+)
 
 
 @VOUCHERS.create(
@@ -236,13 +240,13 @@ SUBSIDIES = Noun(
         col("UNTIL", "valid_until"),
     ],
     empty="no subsidy programs",
+    sdk="subsidies",
 )
 
 
-@SUBSIDIES.list(subsidy_app)
-def subsidy_list(api: "Client") -> "list[Subsidy]":
-    """Subsidy programs that apply to your organization (admins: all)."""
-    return api.subsidies.list()
+SUBSIDIES.list(subsidy_app)(
+    SUBSIDIES.call("list", "Subsidy programs that apply to your organization (admins: all).")
+)
 
 
 @SUBSIDIES.create(
@@ -286,13 +290,11 @@ BUDGETS = Noun(
         Column("ALERTS", lambda r: ", ".join(f"{t:g}" for t in r.get("alerted") or []) or "-"),
     ],
     empty="no budgets",
+    sdk="budgets",
 )
 
 
-@BUDGETS.list(budget_app)
-def budget_list(api: "Client") -> "list[Budget]":
-    """Budgets you may see, with this month's spending."""
-    return api.budgets.list()
+BUDGETS.list(budget_app)(BUDGETS.call("list", "Budgets you may see, with this month's spending."))
 
 
 def _budget_set(budget: Json) -> str:
@@ -323,12 +325,13 @@ def budget_set(
     return api.budgets.set(body, project=project, org=org)
 
 
-@BUDGETS.delete(budget_app, done="removed budget {}")
-def budget_delete(
-    api: "Client", budget_id: Annotated[str, typer.Argument(help="Budget id.")]
-) -> Json:
-    """Remove a budget (its organization's admins)."""
-    return api.budgets.delete(budget_id)
+BUDGETS.delete(budget_app, done="removed budget {}")(
+    BUDGETS.call(
+        "delete",
+        "Remove a budget (its organization's admins).",
+        budget_id=Annotated[str, typer.Argument(help="Budget id.")],
+    )
+)
 
 
 # --- bills -------------------------------------------------------------------------------------
@@ -436,13 +439,13 @@ INVOICES = Noun(
         col("CURRENCY", "currency"),
     ],
     empty="no issued invoices",
+    sdk="invoices",
 )
 
 
-@INVOICES.list(invoice_app)
-def invoice_list(api: "Client", org: OrgOption = None) -> "list[IssuedInvoice]":
-    """Issued invoices (org admins: their organization's)."""
-    return api.invoices.list(org)
+INVOICES.list(invoice_app)(
+    INVOICES.call("list", "Issued invoices (org admins: their organization's).", org=OrgOption)
+)
 
 
 @INVOICES.action(

@@ -3,7 +3,7 @@ it knows."""
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -25,10 +25,6 @@ from aicc.cli.output import (
     print_table,
     status,
 )
-
-if TYPE_CHECKING:
-    from aicc.sdk.client import Client
-    from aicc.services.nodes.views import Accelerator
 
 accelerator_app = typer.Typer(help="The accelerator catalog.", no_args_is_help=True)
 
@@ -117,13 +113,13 @@ ACCELERATORS = Noun(
         Column("FP16 TFLOPS", _tflops, justify="right"),
         col("INTERCONNECT", "interconnect"),
     ],
+    sdk="accelerators",
 )
 
 
-@ACCELERATORS.list(accelerator_app)
-def accelerator_list(api: "Client") -> "list[Accelerator]":
-    """Accelerator models AICC knows, with their peak figures."""
-    return api.accelerators.list()
+ACCELERATORS.list(accelerator_app)(
+    ACCELERATORS.call("list", "Accelerator models AICC knows, with their peak figures.")
+)
 
 
 center_app = typer.Typer(

@@ -6,7 +6,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from aicc.cli.nouns import CREATED, PROJECT, Json, Noun, ProjectOption, ScopeOption
+from aicc.cli.nouns import (
+    BY_REF,
+    CREATED,
+    PROJECT,
+    SHAREABLE,
+    Json,
+    Noun,
+    ProjectOption,
+    Ref,
+    shows,
+)
 from aicc.cli.output import (
     Column,
     JsonFlag,
@@ -17,14 +27,13 @@ from aicc.cli.output import (
     local_time,
     plain,
     print_fields,
-    print_json,
     print_table,
 )
 from aicc.cli.submit import UploadBar
 
 if TYPE_CHECKING:
     from aicc.sdk.client import Client
-    from aicc.services.data.views import Committed, Dataset, DatasetVersion
+    from aicc.services.data.views import Committed, Dataset, Diff, Preview, Profile, QueryResult
 
 app = typer.Typer(
     help="Data sets: push a directory as a version, pull it, look inside.", no_args_is_help=True
@@ -71,6 +80,7 @@ DATASETS = Noun(
         col("STORED", "stored_bytes", size_text),
         CREATED,
     ],
+    sdk="datasets",
 )
 VERSIONS = Noun(
     "version",
@@ -85,27 +95,20 @@ VERSIONS = Noun(
     empty="no versions yet: `aicc data push NAME DIR`",
 )
 PHASES = {"hash": "hashing", "upload": "uploading", "download": "downloading"}
-Ref = Annotated[str, typer.Argument(help="NAME, NAME@VERSION or ORG/PROJECT/NAME@VERSION.")]
 Name = Annotated[str, typer.Argument(help="Data set name.")]
 Visibility = Annotated[
     str | None, typer.Option(help="private (the project), org, or public (the open catalog).")
 ]
 
 
-@DATASETS.list(app)
-def data_list(
-    api: "Client",
-    project: ProjectOption = None,
-    scope: ScopeOption = None,
-) -> "list[Dataset]":
-    """Data sets of a project, all you may read, or the open data catalog."""
-    return api.datasets.list(project=project, scope=scope)
-
-
-@DATASETS.get(app)
-def data_get(api: "Client", ref: Ref, project: ProjectOption = None) -> "Dataset":
-    """One data set: its metadata, size and stored bytes."""
-    return api.datasets.get(ref, project=project)
+DATASETS.list(app)(
+    DATASETS.call(
+        "list", "Data sets of a project, all you may read, or the open data catalog.", **SHAREABLE
+    )
+)
+DATASETS.get(app)(
+    DATASETS.call("get", "One data set: its metadata, size and stored bytes.", **BY_REF)
+)
 
 
 @DATASETS.create(app)
@@ -137,10 +140,9 @@ def data_region(
     return api.datasets.update(name, project, region=region)
 
 
-@VERSIONS.list(app, "versions")
-def data_versions(api: "Client", ref: Ref, project: ProjectOption = None) -> "list[DatasetVersion]":
-    """A data set's versions, newest first."""
-    return api.datasets.versions(ref, project=project)
+VERSIONS.list(app, "versions")(
+    DATASETS.call("versions", "A data set's versions, newest first.", **BY_REF)
+)
 
 
 def _pushed(answer: Json) -> str:
@@ -163,50 +165,46 @@ def data_push(
 ) -> "Committed":
     """Push DIRECTORY as the next version of NAME (made when missing); only chunks the server
     lacks are sent, and an interrupted push resumes."""
-    bar = UploadBar(PHASES)
-    try:
-        create = {"visibility": visibility} if visibility else None
-        pushed = api.datasets.push(
+    create = {"visibility": visibility} if visibility else None
+    with UploadBar(PHASES) as bar:
+        return api.datasets.push(
             name, directory, project=project, message=message, create=create, progress=bar
         )
-        return pushed
-    finally:
-        bar.close()
 
 
-def _pulled(answer: Json) -> str:
+#: Where `data pull` and `model pull` write a version's files.
+Into = Annotated[Path, typer.Argument(help="Where to write the files.")]
+
+
+def pulled(answer: Json) -> str:
+    """What `data pull` and `model pull` say: how many of the version's files were fetched."""
     return f"{answer['ref']}: {answer['fetched']} of {answer['files']} files fetched"
 
 
-@VERSIONS.action(app, "pull", _pulled)
-def data_pull(
-    api: "Client",
-    ref: Ref,
-    directory: Annotated[Path, typer.Argument(help="Where to write the files.")],
-    project: ProjectOption = None,
-) -> Json:
+def pull_version(pull: Callable[..., Json], ref: str, directory: Path, project: str | None) -> Json:
+    """A data set's or a model's `pull` (the SDK's method) with the download bar on stderr."""
+    with UploadBar(PHASES) as bar:
+        return pull(ref, directory, project=project, progress=bar)
+
+
+@VERSIONS.action(app, "pull", pulled)
+def data_pull(api: "Client", ref: Ref, directory: Into, project: ProjectOption = None) -> Json:
     """Write a version's files into DIRECTORY; files already there are kept."""
-    bar = UploadBar(PHASES)
-    try:
-        return api.datasets.pull(ref, directory, project=project, progress=bar)
-    finally:
-        bar.close()
+    return pull_version(api.datasets.pull, ref, directory, project)
 
 
-@DATASETS.delete(app, "rm")
-def data_rm(api: "Client", name: Name, project: ProjectOption = None) -> Json:
-    """Delete a data set and all its versions."""
-    return api.datasets.delete(name, project=project)
+DATASETS.delete(app, "rm")(
+    DATASETS.call(
+        "delete", "Delete a data set and all its versions.", name=Name, project=ProjectOption
+    )
+)
 
 
 # --- looking inside, and cleaning ----------------------------------------------------------------
 
 
-def _rows_table(answer: Json, as_json: bool, title: str | None = None) -> None:
+def _rows_table(answer: Json, title: str) -> None:
     """Rows of a preview or a query: one column per column of the answer."""
-    if as_json:
-        print_json(answer)
-        return
     found = answer.get("columns") or []
     columns = [Column(f"{c['name']} ({c['type']})", _at(i)) for i, c in enumerate(found)]
     print_table(answer.get("rows", []), columns, title=title, empty="no rows")
@@ -216,19 +214,20 @@ def _at(i: int) -> Callable[[Any], Any]:
     return lambda row: row[i] if i < len(row) else None
 
 
-@app.command("preview")
-@handle_errors
+def _preview(answer: Json) -> None:
+    _rows_table(answer, f"{answer.get('path')} ({answer.get('format')})")
+
+
+@shows(app, "preview", _preview)
 def data_preview(
+    api: "Client",
     ref: Ref,
     path: Annotated[str | None, typer.Option(help="The file; default the first table.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Rows to show.")] = 20,
     project: ProjectOption = None,
-    as_json: JsonFlag = False,
-) -> None:
+) -> "Preview":
     """The first rows of a table file (CSV, Parquet, JSON Lines), without downloading it."""
-    with client() as api:
-        answer = plain(api.datasets.preview(ref, path=path, limit=limit, project=project))
-    _rows_table(answer, as_json, title=f"{answer.get('path')} ({answer.get('format')})")
+    return api.datasets.preview(ref, path=path, limit=limit, project=project)
 
 
 def _histogram(column: Json) -> str:
@@ -251,61 +250,58 @@ PROFILE = [
 ]
 
 
-@app.command("profile")
-@handle_errors
-def data_profile(
-    ref: Ref,
-    path: Annotated[str, typer.Option(help="The table file.")],
-    project: ProjectOption = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Per column of a table file: type, nulls, distinct, min, max and a histogram."""
-    with client() as api:
-        answer = plain(api.datasets.profile(ref, path, project=project))
-    if as_json:
-        print_json(answer)
-        return
+def _profile(answer: Json) -> None:
     print_table(answer["columns"], PROFILE, title=f"{answer['path']}: {answer['rows']} rows")
 
 
-@app.command("query")
-@handle_errors
+@shows(app, "profile", _profile)
+def data_profile(
+    api: "Client",
+    ref: Ref,
+    path: Annotated[str, typer.Option(help="The table file.")],
+    project: ProjectOption = None,
+) -> "Profile":
+    """Per column of a table file: type, nulls, distinct, min, max and a histogram."""
+    return api.datasets.profile(ref, path, project=project)
+
+
+def _queried(answer: Json) -> None:
+    more = " (more rows not shown)" if answer.get("truncated") else ""
+    _rows_table(answer, f"{len(answer['rows'])} rows{more}")
+
+
+@shows(app, "query", _queried)
 def data_query(
+    api: "Client",
     ref: Ref,
     sql: Annotated[str, typer.Argument(help="One SELECT; each table file is a view.")],
     max_rows: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
     project: ProjectOption = None,
-    as_json: JsonFlag = False,
-) -> None:
+) -> "QueryResult":
     """Read-only SQL over a version's table files (DuckDB), with time and memory limits."""
-    with client() as api:
-        answer = plain(api.datasets.query(ref, sql, max_rows=max_rows, project=project))
-    more = " (more rows not shown)" if answer.get("truncated") else ""
-    _rows_table(answer, as_json, title=f"{len(answer['rows'])} rows{more}")
+    return api.datasets.query(ref, sql, max_rows=max_rows, project=project)
 
 
-@app.command("diff")
-@handle_errors
-def data_diff(
-    name: Name,
-    old: Annotated[int, typer.Argument(help="The older version.")],
-    new: Annotated[int, typer.Argument(help="The newer version.")],
-    path: Annotated[str | None, typer.Option(help="A table file: rows added, removed.")] = None,
-    project: ProjectOption = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """What changed between two versions: files, and a table's rows."""
-    with client() as api:
-        answer = plain(api.datasets.diff(name, old, new, path=path, project=project))
-    if as_json:
-        print_json(answer)
-        return
+def _diff(answer: Json) -> None:
     rows = [{"change": k, "path": p} for k in ("added", "removed", "changed") for p in answer[k]]
     print_table(rows, [col("CHANGE", "change"), col("PATH", "path")], empty="no file changed")
     if answer.get("table"):
         t = answer["table"]
         counts = [("rows added", t["rows_added"]), ("rows removed", t["rows_removed"])]
         print_fields([("table", t["path"]), *counts])
+
+
+@shows(app, "diff", _diff)
+def data_diff(
+    api: "Client",
+    name: Name,
+    old: Annotated[int, typer.Argument(help="The older version.")],
+    new: Annotated[int, typer.Argument(help="The newer version.")],
+    path: Annotated[str | None, typer.Option(help="A table file: rows added, removed.")] = None,
+    project: ProjectOption = None,
+) -> "Diff":
+    """What changed between two versions: files, and a table's rows."""
+    return api.datasets.diff(name, old, new, path=path, project=project)
 
 
 @app.command("clean")

@@ -14,6 +14,10 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Deployments: model APIs kept running.", no_args_is_help=True)
 
+Name = Annotated[str, typer.Argument(help="Deployment name.")]
+#: What the commands on one deployment take: its name and its project.
+BY_NAME = {"name": Name, "project": ProjectOption}
+
 
 def _ready(row: Json) -> str:
     ready = sum(1 for r in row.get("replicas") or [] if r.get("ready"))
@@ -57,9 +61,9 @@ DEPLOYMENTS = Noun(
         PROJECT,
         CREATED,
     ],
+    sdk="deployments",
 )
 
-Name = Annotated[str, typer.Argument(help="Deployment name.")]
 Model = Annotated[str | None, typer.Option("--model", help="Model version: NAME@N, or NAME.")]
 Command = Annotated[
     str | None, typer.Option("--command", help="Instead of a model: a command serving on $PORT.")
@@ -145,16 +149,10 @@ def deploy_create(
     )
 
 
-@DEPLOYMENTS.list(app)
-def deploy_list(api: "Client", project: ProjectOption = None) -> "list[Deployment]":
-    """A project's deployments."""
-    return api.deployments.list(project=project)
-
-
-@DEPLOYMENTS.get(app)
-def deploy_get(api: "Client", name: Name, project: ProjectOption = None) -> "Deployment":
-    """A deployment, its state and its replicas."""
-    return api.deployments.get(name, project=project)
+DEPLOYMENTS.list(app)(DEPLOYMENTS.call("list", "A project's deployments.", project=ProjectOption))
+DEPLOYMENTS.get(app)(
+    DEPLOYMENTS.call("get", "A deployment, its state and its replicas.", **BY_NAME)
+)
 
 
 @DEPLOYMENTS.action(app, "update", "updated deployment")
@@ -181,10 +179,11 @@ def deploy_update(
     return api.deployments.update(name, project=project, **changes)
 
 
-@DEPLOYMENTS.action(app, "rollback", "rolling back deployment")
-def deploy_rollback(api: "Client", name: Name, project: ProjectOption = None) -> "Deployment":
-    """Back to the revision before the current one (as a new revision)."""
-    return api.deployments.rollback(name, project=project)
+DEPLOYMENTS.action(app, "rollback", "rolling back deployment")(
+    DEPLOYMENTS.call(
+        "rollback", "Back to the revision before the current one (as a new revision).", **BY_NAME
+    )
+)
 
 
 @DEPLOYMENTS.action(app, "scale", "scaled deployment")
@@ -206,19 +205,12 @@ def deploy_scale(
     )
 
 
-@DEPLOYMENTS.action(app, "stop", "stopped deployment")
-def deploy_stop(api: "Client", name: Name, project: ProjectOption = None) -> "Deployment":
-    """Stop every replica until `start`."""
-    return api.deployments.stop(name, project=project)
-
-
-@DEPLOYMENTS.action(app, "start", "started deployment")
-def deploy_start(api: "Client", name: Name, project: ProjectOption = None) -> "Deployment":
-    """Start a stopped (or failed) deployment again."""
-    return api.deployments.start(name, project=project)
-
-
-@DEPLOYMENTS.delete(app, "rm")
-def deploy_rm(api: "Client", name: Name, project: ProjectOption = None) -> None:
-    """Stop its replicas and delete the deployment."""
-    api.deployments.delete(name, project=project)
+DEPLOYMENTS.action(app, "stop", "stopped deployment")(
+    DEPLOYMENTS.call("stop", "Stop every replica until `start`.", **BY_NAME)
+)
+DEPLOYMENTS.action(app, "start", "started deployment")(
+    DEPLOYMENTS.call("start", "Start a stopped (or failed) deployment again.", **BY_NAME)
+)
+DEPLOYMENTS.delete(app, "rm")(
+    DEPLOYMENTS.call("delete", "Stop its replicas and delete the deployment.", **BY_NAME)
+)

@@ -9,7 +9,7 @@ from aicc.cli.output import col, fail, handle_errors, local_time
 
 if TYPE_CHECKING:
     from aicc.sdk.client import Client
-    from aicc.services.federation.views import Settlement, Site
+    from aicc.services.federation.views import Settlement
 
 app = typer.Typer(help="Federation: several AICC sites as one market.", no_args_is_help=True)
 
@@ -35,13 +35,13 @@ SITES = Noun(
         col("URL", "url"),
     ],
     empty="no peers: add them under federation.peers in config.yaml",
+    sdk="federation",
 )
 
 
-@SITES.list(app, "sites")
-def federation_sites(api: "Client") -> "list[Site]":
-    """The peers with their last advert, its age and whether each is up or lost."""
-    return api.federation.sites()
+SITES.list(app, "sites")(
+    SITES.call("sites", "The peers with their last advert, its age and whether each is up or lost.")
+)
 
 
 SETTLEMENTS = Noun(

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
-from aicc.cli.nouns import ID, Noun
+from aicc.cli.nouns import ID, Json, Noun, shows
 from aicc.cli.output import (
     Column,
     JsonFlag,
@@ -31,12 +31,13 @@ from aicc.cli.output import (
     resources_text,
     state_text,
     status,
+    table_of,
 )
 from aicc.cli.submit import load_spec, raise_outcome, submit, validate_spec
 
 if TYPE_CHECKING:
     from aicc.sdk.client import Client
-    from aicc.services.jobs.views import Event, Job
+    from aicc.services.jobs.views import Explain, Job
 
 app = typer.Typer(help="Submit, watch and manage jobs.", no_args_is_help=True)
 
@@ -186,13 +187,13 @@ EVENTS = Noun(
         col("MESSAGE", "message"),
     ],
     empty="no events",
+    sdk="jobs",
 )
 
 
-@EVENTS.list(app, "events")
-def events_command(api: "Client", job_id: JobId) -> "list[Event]":
-    """What happened to a job, oldest first."""
-    return api.jobs.events(job_id)
+EVENTS.list(app, "events")(
+    EVENTS.call("events", "What happened to a job, oldest first.", job_id=JobId)
+)
 
 
 CAUSE_LINES = 40  # of stderr, under a failed job's outcome
@@ -355,15 +356,10 @@ def metrics_command(
             return
         from rich.console import Group
         from rich.live import Live
-        from rich.table import Table
         from rich.text import Text
 
         def view(answer: dict[str, Any]) -> Group:
-            table = Table(header_style="bold", box=None, pad_edge=False)
-            for column in METRICS:
-                table.add_column(column.header, justify=column.justify, no_wrap=column.no_wrap)
-            for row in metric_rows(answer):
-                table.add_row(*(str(column.value(row)) for column in METRICS))
+            table = table_of(metric_rows(answer), METRICS, cell=str)
             return Group(table, Text(_metrics_note(answer) or "following…", style="dim"))
 
         with Live(view(answer), console=console, auto_refresh=False) as live:
@@ -423,15 +419,7 @@ def download_command(
     status(f"outputs of {escape(job_id)} are in {escape(str(path))}")
 
 
-@app.command("explain")
-@handle_errors
-def explain_command(job_id: JobId, as_json: JsonFlag = False) -> None:
-    """Why a job is waiting, its place in the queue and when it may start."""
-    with client() as api:
-        answer = api.jobs.explain(job_id).model_dump(mode="json")
-    if as_json:
-        print_json(answer)
-        return
+def _explained(answer: Json) -> None:
     if answer.get("state"):
         console.print(f"state: {state_text(answer['state']).markup}")
     reasons = items_of(answer.get("reasons") or [])
@@ -444,6 +432,12 @@ def explain_command(job_id: JobId, as_json: JsonFlag = False) -> None:
         console.print(f"position in queue: {answer['position']}")
     if answer.get("estimated_start"):
         console.print(f"estimated start: {local_time(answer['estimated_start'])}")
+
+
+@shows(app, "explain", _explained)
+def explain_command(api: "Client", job_id: JobId) -> "Explain":
+    """Why a job is waiting, its place in the queue and when it may start."""
+    return api.jobs.explain(job_id)
 
 
 USAGE_COLUMNS = [

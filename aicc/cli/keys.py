@@ -14,8 +14,7 @@ from aicc.cli.output import (
     col,
     handle_errors,
     local_time,
-    print_json,
-    status,
+    print_secret,
 )
 
 if TYPE_CHECKING:
@@ -42,6 +41,7 @@ KEYS = Noun(
         col("REVOKED", "revoked_at", local_time),
     ],
     empty="no API keys",
+    sdk="keys",
 )
 
 
@@ -76,21 +76,19 @@ def key_create(
             name, deployments=deployment, rpm=rpm, tokens_per_month=tokens_per_month,
             project=project,
         )  # fmt: skip
-    if as_json:
-        print_json(answer.model_dump(mode="json"))
-        return
-    typer.echo(answer.secret or "")
-    status(
+    print_secret(
+        answer,
         f"created API key {escape(name)}; store the secret now, it will not be shown again. "
-        "Use it as `Authorization: Bearer` (or OPENAI_API_KEY) against <server>/v1"
+        "Use it as `Authorization: Bearer` (or OPENAI_API_KEY) against <server>/v1",
+        as_json=as_json,
     )
 
 
-@KEYS.delete(app, "rm", "revoked API key {}")
-def key_rm(
-    api: "Client",
-    ref: Annotated[str, typer.Argument(help="Key name or id.")],
-    project: ProjectOption = None,
-) -> "ApiKey":
-    """Revoke a key: the gateway refuses it within seconds (docs/gateway.md)."""
-    return api.keys.revoke(ref, project=project)
+KEYS.delete(app, "rm", "revoked API key {}")(
+    KEYS.call(
+        "revoke",
+        "Revoke a key: the gateway refuses it within seconds (docs/gateway.md).",
+        ref=Annotated[str, typer.Argument(help="Key name or id.")],
+        project=ProjectOption,
+    )
+)

@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from aicc.cli.data import PHASES, size_text
+from aicc.cli.data import Into, pull_version, pulled, size_text
 from aicc.cli.estimate import _hours
 from aicc.cli.jobs import print_cause
-from aicc.cli.nouns import CREATED, PROJECT, Json, Noun, ProjectOption, ScopeOption
+from aicc.cli.nouns import BY_REF, CREATED, PROJECT, SHAREABLE, Json, Noun, ProjectOption, Ref
 from aicc.cli.output import (
     Column,
     JsonFlag,
@@ -24,7 +24,7 @@ from aicc.cli.output import (
     print_table,
     status,
 )
-from aicc.cli.submit import UploadBar, outcome
+from aicc.cli.submit import outcome
 from aicc.core.template_search import split_values
 
 if TYPE_CHECKING:
@@ -75,6 +75,7 @@ MODELS = Noun(
         col("VERSIONS", "versions", lambda v: ", ".join(f"@{x['number']} {x['stage']}" for x in v)),
         CREATED,
     ],
+    sdk="models",
 )
 VERSION = Noun(
     "model version",
@@ -132,37 +133,31 @@ def _facts(facts: Json | None) -> str | None:
     return ", ".join(p for p in parts if p) or None
 
 
-Ref = Annotated[str, typer.Argument(help="NAME, NAME@VERSION or ORG/PROJECT/NAME@VERSION.")]
+#: A model's name, for the commands that change the model itself.
+ModelName = Annotated[str, typer.Argument()]
 
-
-@MODELS.list(app)
-def model_list(
-    api: "Client",
-    project: ProjectOption = None,
-    scope: ScopeOption = None,
-) -> "list[Model]":
-    """Models of a project (or all you may read), with their versions."""
-    return api.models.list(project=project, scope=scope)
-
-
-@MODELS.get(app)
-def model_get(api: "Client", ref: Ref, project: ProjectOption = None) -> "Model":
-    """One model and its versions."""
-    return api.models.get(ref, project=project)
-
-
-@VERSION.get(app, "version")
-def model_version(api: "Client", ref: Ref, project: ProjectOption = None) -> "ModelVersion":
-    """One version: format, metrics, lineage, hyperparameters, input schema, facts, files
-    (the latest without @N)."""
-    return api.models.version(ref, project=project)
-
-
-@VERSION.get(app, "show")
-def model_show(api: "Client", ref: Ref, project: ProjectOption = None) -> "ModelVersion":
-    """One version (as `model version`): what it takes (its input schema, in your columns),
-    the facts of its training, metrics, lineage (the latest without @N)."""
-    return api.models.version(ref, project=project)
+MODELS.list(app)(
+    MODELS.call(
+        "list", "Models of a project (or all you may read), with their versions.", **SHAREABLE
+    )
+)
+MODELS.get(app)(MODELS.call("get", "One model and its versions.", **BY_REF))
+VERSION.get(app, "version")(
+    MODELS.call(
+        "version",
+        "One version: format, metrics, lineage, hyperparameters, input schema, facts, files\n"
+        "(the latest without @N).",
+        **BY_REF,
+    )
+)
+VERSION.get(app, "show")(
+    MODELS.call(
+        "version",
+        "One version (as `model version`): what it takes (its input schema, in your columns),\n"
+        "the facts of its training, metrics, lineage (the latest without @N).",
+        **BY_REF,
+    )
+)
 
 
 @app.command("predict")
@@ -274,25 +269,16 @@ def model_stage(
     return api.models.stage(ref, stage, project=project)
 
 
-@VERSION.action(app, "pull", lambda a: f"{a['ref']}: {a['fetched']} of {a['files']} files fetched")
-def model_pull(
-    api: "Client",
-    ref: Ref,
-    directory: Annotated[Path, typer.Argument(help="Where to write the files.")],
-    project: ProjectOption = None,
-) -> Json:
+@VERSION.action(app, "pull", pulled)
+def model_pull(api: "Client", ref: Ref, directory: Into, project: ProjectOption = None) -> Json:
     """Download a version: the model, its metrics and report, and predict.py to run it."""
-    bar = UploadBar(PHASES)
-    try:
-        return api.models.pull(ref, directory, project=project, progress=bar)
-    finally:
-        bar.close()
+    return pull_version(api.models.pull, ref, directory, project)
 
 
 @MODELS.action(app, "share", lambda m: f"{m['name']} is now {m['visibility']}")
 def model_share(
     api: "Client",
-    name: Annotated[str, typer.Argument()],
+    name: ModelName,
     visibility: Annotated[str, typer.Argument(help="private, org, or public (org admins).")],
     project: ProjectOption = None,
 ) -> "Model":
@@ -300,12 +286,11 @@ def model_share(
     return api.models.update(name, project=project, visibility=visibility)
 
 
-@MODELS.delete(app, "rm")
-def model_rm(
-    api: "Client", name: Annotated[str, typer.Argument()], project: ProjectOption = None
-) -> Json:
-    """Delete a model and all its versions."""
-    return api.models.delete(name, project=project)
+MODELS.delete(app, "rm")(
+    MODELS.call(
+        "delete", "Delete a model and all its versions.", name=ModelName, project=ProjectOption
+    )
+)
 
 
 # --- templates -----------------------------------------------------------------------------------

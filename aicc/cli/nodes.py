@@ -27,7 +27,6 @@ from aicc.cli.output import (
 )
 
 if TYPE_CHECKING:
-    from aicc.sdk.client import Client
     from aicc.services.nodes.views import Node
 
 app = typer.Typer(help="Machines, their accelerators, and the inventory.", no_args_is_help=True)
@@ -97,15 +96,13 @@ NODES = Noun(
         Column("HEARTBEAT", lambda node: ago(node.get("heartbeat_at"))),
     ],
     empty="no nodes; add some with `aicc node import`",
+    sdk="nodes",
 )
 #: The answer of `node import`: the same table, with its own title and empty message.
 IMPORTED = replace(NODES, empty="no nodes in the file")
 
 
-@NODES.list(app)
-def list_command(api: "Client") -> "list[Node]":
-    """Nodes with allocated/total CPU, memory and accelerators."""
-    return api.nodes.list()
+NODES.list(app)(NODES.call("list", "Nodes with allocated/total CPU, memory and accelerators."))
 
 
 @app.command("import")

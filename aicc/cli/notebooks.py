@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from aicc.cli.nouns import CREATED, PROJECT, Json, Noun, ProjectOption
+from aicc.cli.nouns import CREATED, PROJECT, Noun, ProjectOption
 from aicc.cli.output import JsonFlag, client, col, fail, handle_errors, local_time, print_json
 from aicc.core.units import parse_duration_s
 
@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Notebooks: your JupyterLab, run as a job.", no_args_is_help=True)
 
 NameArg = Annotated[str, typer.Argument(help="The notebook's name (or id).")]
+#: What the commands on one notebook take: its name and its project.
+BY_NAME = {"name": NameArg, "project": ProjectOption}
 
 
 def _resources(row: Any) -> str | None:
@@ -57,19 +59,14 @@ NOTEBOOKS = Noun(
         col("STARTED", "started_at", local_time),
         col("ENDED", "ended_at", local_time),
     ],
+    sdk="notebooks",
 )
 
 
-@NOTEBOOKS.list(app)
-def notebook_list(api: "Client", project: ProjectOption = None) -> "list[Notebook]":
-    """Your notebooks."""
-    return api.notebooks.list(project=project)
-
-
-@NOTEBOOKS.get(app)
-def notebook_get(api: "Client", name: NameArg, project: ProjectOption = None) -> "Notebook":
-    """One notebook: its state, why, and where to open it."""
-    return api.notebooks.get(name, project=project)
+NOTEBOOKS.list(app)(NOTEBOOKS.call("list", "Your notebooks.", project=ProjectOption))
+NOTEBOOKS.get(app)(
+    NOTEBOOKS.call("get", "One notebook: its state, why, and where to open it.", **BY_NAME)
+)
 
 
 @NOTEBOOKS.create(app, done="created and starting notebook")
@@ -111,22 +108,15 @@ def notebook_create(
     )
 
 
-@NOTEBOOKS.action(app, "start", "starting notebook")
-def notebook_start(api: "Client", name: NameArg, project: ProjectOption = None) -> "Notebook":
-    """Start it again, with the same files in its home."""
-    return api.notebooks.start(name, project=project)
-
-
-@NOTEBOOKS.action(app, "stop", "stopping notebook")
-def notebook_stop(api: "Client", name: NameArg, project: ProjectOption = None) -> "Notebook":
-    """Stop it; the files in its home stay."""
-    return api.notebooks.stop(name, project=project)
-
-
-@NOTEBOOKS.delete(app, "rm", done="notebook {} deleted; the files in its home stay")
-def notebook_rm(api: "Client", name: NameArg, project: ProjectOption = None) -> Json:
-    """Stop and delete a notebook."""
-    return api.notebooks.delete(name, project=project)
+NOTEBOOKS.action(app, "start", "starting notebook")(
+    NOTEBOOKS.call("start", "Start it again, with the same files in its home.", **BY_NAME)
+)
+NOTEBOOKS.action(app, "stop", "stopping notebook")(
+    NOTEBOOKS.call("stop", "Stop it; the files in its home stay.", **BY_NAME)
+)
+NOTEBOOKS.delete(app, "rm", done="notebook {} deleted; the files in its home stay")(
+    NOTEBOOKS.call("delete", "Stop and delete a notebook.", **BY_NAME)
+)
 
 
 @app.command("open")

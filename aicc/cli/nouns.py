@@ -14,10 +14,15 @@ resource's CLI is one short module:
     def dataset_list(api: Client, project: ProjectOption = None) -> list[Dataset]:
         \"\"\"Data sets of a project.\"\"\"
         return api.datasets.list(project=project)
+
+A command whose body only passes its arguments on to one SDK method is not written as a
+function at all: `Noun.call` makes the body from the method's name, the help and the
+parameters (`DATASETS.list(app)(DATASETS.call("list", "Data sets.", project=ProjectOption))`).
 """
 
 import functools
 import inspect
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
@@ -61,6 +66,17 @@ ID = Column("ID", lambda row: row.get("id"), no_wrap=True)
 ScopeOption = Annotated[
     str | None, typer.Option(help="project (default), visible (all you read), or public.")
 ]
+#: A data set or a model of the registry, at a version or its latest.
+Ref = Annotated[str, typer.Argument(help="NAME, NAME@VERSION or ORG/PROJECT/NAME@VERSION.")]
+#: The parameters of the registry's shared commands (`Noun.call`): a listing of shareable
+#: objects, and a command that reads one of them.
+SHAREABLE = {"project": ProjectOption, "scope": ScopeOption}
+BY_REF = {"ref": Ref, "project": ProjectOption}
+
+
+#: Every `(client resource, method)` a `Noun.call` body calls: names the type checker cannot
+#: follow, so a test checks that the SDK has each.
+CALLS: list[tuple[str, str]] = []
 
 
 @dataclass(frozen=True)
@@ -73,6 +89,8 @@ class Noun:
     empty: str = ""
     #: The lines of `get`; the table's columns when None.
     fields: Sequence[Column] | None = None
+    #: The client's attribute for this resource (`deployments`), for the bodies `call` makes.
+    sdk: str = ""
 
     # --- printing, for commands that need more than the decorators give ---------------------
 
@@ -100,6 +118,29 @@ class Noun:
         confirm(answer, message, as_json=as_json)
 
     # --- commands -------------------------------------------------------------------------
+
+    def call(self, method: str, doc: str, **parameters: Any) -> Body:
+        """The body of a command that is one SDK call, `api.SDK.METHOD(ARGUMENT, OPTION=...)`,
+        with `doc` as its help and `parameters` (name: `Annotated` type, in order) as its own:
+        a typer Argument is passed by position, an Option (default None) by name."""
+        if not self.sdk:
+            raise ValueError(f"Noun {self.name!r} names no client resource (`sdk=`) to call")
+        CALLS.append((self.sdk, method))  # each checked against the SDK (tests/cli/test_nouns)
+        positional = [name for name, kind in parameters.items() if _is_argument(kind)]
+
+        def body(api: "Client", **arguments: Any) -> Any:
+            found = [arguments.pop(name) for name in positional]
+            return getattr(getattr(api, self.sdk), method)(*found, **arguments)
+
+        kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        signature = [inspect.Parameter("api", kind)]
+        for name, annotation in parameters.items():
+            default = inspect.Parameter.empty if name in positional else None
+            signature.append(inspect.Parameter(name, kind, default=default, annotation=annotation))
+        body.__signature__ = inspect.Signature(signature)  # type: ignore[attr-defined]
+        body.__doc__ = doc
+        body.__name__ = body.__qualname__ = f"{self.sdk}_{method}"
+        return body
 
     def list(self, app: typer.Typer | None, name: str = "list") -> Callable[[Body], Body]:
         """`NOUN list`: the body's list answer (every page) as a table, or `--json`."""
@@ -139,6 +180,24 @@ class Noun:
             status(template.format(escape(str(key))))
 
         return _command(app, name, present, with_json=False)
+
+
+def shows(app: typer.Typer, name: str, render: Callable[[Json], None]) -> Callable[[Body], Body]:
+    """A command that reads one answer and prints it (a profile, a plan, an explanation): the
+    API's JSON with `--json`, else `render(answer)`, the answer given as that JSON."""
+
+    def present(answer: Any, as_json: bool, _: Json) -> None:
+        if as_json:
+            print_json(answer)
+        else:
+            render(answer)
+
+    return _command(app, name, present)
+
+
+def _is_argument(annotation: Any) -> bool:
+    """Whether an `Annotated` parameter type declares a typer Argument (not an Option)."""
+    return any(isinstance(m, typer.models.ArgumentInfo) for m in typing.get_args(annotation)[1:])
 
 
 def _evaluated(parameter: inspect.Parameter, body: Body) -> inspect.Parameter:

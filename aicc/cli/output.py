@@ -103,6 +103,17 @@ def status(message: str) -> None:
     err.print(message, soft_wrap=True)
 
 
+def print_secret(answer: Any, message: str, *, as_json: bool) -> None:
+    """What a command that makes a credential prints: the API's JSON with `--json`, else its
+    secret alone on stdout (the only time it is shown, ready for `$(...)`) and `message` on
+    stderr."""
+    if as_json:
+        print_json(plain(answer))
+        return
+    typer.echo(answer.secret or "")
+    status(message)
+
+
 def confirm(answer: Any, message: str, *, as_json: bool) -> None:
     """What a command that changed something prints: the API's JSON with `--json`, else
     `message` on stderr."""
@@ -263,12 +274,23 @@ def print_table(
     if not rows:
         status(f"[dim]{escape(empty or 'nothing to show')}[/dim]")
         return
+    _print_wide(table_of(rows, columns, title=title))
+
+
+def table_of(
+    rows: Iterable[Row],
+    columns: Sequence[Column],
+    *,
+    title: str | None = None,
+    cell: Callable[[Any], Text | str] = _cell,
+) -> Table:
+    """The Rich table every listing prints (bold headers, no box), each value shown by `cell`."""
     table = Table(title=title, header_style="bold", box=None, pad_edge=False)
     for column in columns:
         table.add_column(column.header, justify=column.justify, no_wrap=column.no_wrap)
     for row in rows:
-        table.add_row(*(_cell(column.value(row)) for column in columns))
-    _print_wide(table)
+        table.add_row(*(cell(column.value(row)) for column in columns))
+    return table
 
 
 def _print_wide(renderable: Table) -> None:

@@ -30,13 +30,11 @@ QUEUES = Noun(
         col("MAX REPLICAS", "max_replicas_per_job", justify="right"),
     ],
     empty="no queues",
+    sdk="queues",
 )
 
 
-@QUEUES.list(app)
-def queue_list(api: "Client", project: ProjectOption = None) -> "list[Queue]":
-    """Queues of a project."""
-    return api.queues.list(project=project)
+QUEUES.list(app)(QUEUES.call("list", "Queues of a project.", project=ProjectOption))
 
 
 @QUEUES.create(app)

@@ -1,17 +1,13 @@
 """`aicc secret ...`: values injected into jobs as environment. A value is read from an
 option, stdin (`-`) or a hidden prompt, and never printed."""
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from aicc.cli.nouns import CREATED, PROJECT, Json, Noun, ProjectOption
+from aicc.cli.nouns import CREATED, PROJECT, Noun, ProjectOption
 from aicc.cli.output import client, col, handle_errors, local_time, read_value, status
-
-if TYPE_CHECKING:
-    from aicc.sdk.client import Client
-    from aicc.services.tenancy.views import Secret
 
 app = typer.Typer(help="Secrets injected into jobs as environment.", no_args_is_help=True)
 
@@ -25,13 +21,15 @@ SECRETS = Noun(
         col("UPDATED", "updated_at", local_time),
     ],
     empty="no secrets",
+    sdk="secrets",
 )
 
 
-@SECRETS.list(app)
-def secret_list(api: "Client", project: ProjectOption = None) -> "list[Secret]":
-    """Secret names of a project (values are never shown)."""
-    return api.secrets.list(project=project)
+SECRETS.list(app)(
+    SECRETS.call(
+        "list", "Secret names of a project (values are never shown).", project=ProjectOption
+    )
+)
 
 
 @app.command("set")
@@ -54,11 +52,11 @@ def secret_set(
     status(f"secret {escape(name)} saved")
 
 
-@SECRETS.delete(app)
-def secret_delete(
-    api: "Client",
-    name: Annotated[str, typer.Argument(help="Secret name.")],
-    project: ProjectOption = None,
-) -> Json:
-    """Delete a secret; jobs that name it will fail to launch."""
-    return api.secrets.delete(name, project=project)
+SECRETS.delete(app)(
+    SECRETS.call(
+        "delete",
+        "Delete a secret; jobs that name it will fail to launch.",
+        name=Annotated[str, typer.Argument(help="Secret name.")],
+        project=ProjectOption,
+    )
+)

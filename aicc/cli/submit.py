@@ -117,16 +117,20 @@ class UploadBar:
         if self.bar is not None:
             self.bar.stop()
 
+    def __enter__(self) -> "UploadBar":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """The bar stops however the transfer ended."""
+        self.close()
+
 
 def upload_workdir(client: "Client", path: Path) -> str:
     """Pack and upload `path` (skipped when the server has it), saying what happened on stderr."""
     if not path.is_dir():
         fail(f"workdir {path} is not a directory")
-    bar = UploadBar()
-    try:
+    with UploadBar() as bar:
         digest = client.jobs.upload_workdir(path, progress=bar)
-    finally:
-        bar.close()
     if bar.uploaded:
         status(f"[dim]uploaded workdir {escape(str(path))} ({_size(bar.size)})[/dim]")
     else:

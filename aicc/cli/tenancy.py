@@ -40,13 +40,11 @@ ORGS = Noun(
         CREATED,
     ],
     empty="no organizations",
+    sdk="orgs",
 )
 
 
-@ORGS.list(org_app)
-def org_list(api: "Client") -> "list[Org]":
-    """Organizations you can see."""
-    return api.orgs.list()
+ORGS.list(org_app)(ORGS.call("list", "Organizations you can see."))
 
 
 @ORGS.create(org_app)
@@ -80,13 +78,11 @@ PROJECTS = Noun(
         CREATED,
     ],
     empty="no projects",
+    sdk="projects",
 )
 
 
-@PROJECTS.list(project_app)
-def project_list(api: "Client") -> "list[Project]":
-    """Projects you can see."""
-    return api.projects.list()
+PROJECTS.list(project_app)(PROJECTS.call("list", "Projects you can see."))
 
 
 @PROJECTS.create(project_app)
@@ -183,13 +179,11 @@ USERS = Noun(
         CREATED,
     ],
     empty="no users",
+    sdk="users",
 )
 
 
-@USERS.list(user_app)
-def user_list(api: "Client") -> "list[User]":
-    """Users you manage."""
-    return api.users.list()
+USERS.list(user_app)(USERS.call("list", "Users you manage."))
 
 
 @user_app.command("create")

@@ -1,16 +1,12 @@
 """`aicc token ...`: API tokens; a secret is printed once, when it is made."""
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 
 from aicc.cli.nouns import CREATED, ID, Noun
-from aicc.cli.output import JsonFlag, client, col, handle_errors, local_time, print_json, status
-
-if TYPE_CHECKING:
-    from aicc.sdk.client import Client
-    from aicc.services.tenancy.views import Token
+from aicc.cli.output import JsonFlag, client, col, handle_errors, local_time, print_secret
 
 app = typer.Typer(help="API tokens.", no_args_is_help=True)
 
@@ -28,13 +24,11 @@ TOKENS = Noun(
         col("SCOPES", "scopes", lambda v: ",".join(v)),
     ],
     empty="no tokens",
+    sdk="tokens",
 )
 
 
-@TOKENS.list(app)
-def token_list(api: "Client") -> "list[Token]":
-    """Your tokens (never their secrets)."""
-    return api.tokens.list()
+TOKENS.list(app)(TOKENS.call("list", "Your tokens (never their secrets)."))
 
 
 @app.command("create")
@@ -60,16 +54,14 @@ def token_create(
         token = api.tokens.create(
             name, expires_in_days=expires_in_days, user_id=user, scopes=scope or None
         )
-    if as_json:
-        print_json(token.model_dump(mode="json"))
-        return
-    typer.echo(token.secret or "")
-    status(f"created token {escape(token.id)}; store the secret now, it will not be shown again")
+    message = f"created token {escape(token.id)}; store the secret now, it will not be shown again"
+    print_secret(token, message, as_json=as_json)
 
 
-@TOKENS.delete(app, "revoke", "revoked token {}")
-def token_revoke(
-    api: "Client", token_id: Annotated[str, typer.Argument(help="Token id.")]
-) -> "Token":
-    """Revoke a token at once."""
-    return api.tokens.revoke(token_id)
+TOKENS.delete(app, "revoke", "revoked token {}")(
+    TOKENS.call(
+        "revoke",
+        "Revoke a token at once.",
+        token_id=Annotated[str, typer.Argument(help="Token id.")],
+    )
+)

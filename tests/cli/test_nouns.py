@@ -106,3 +106,19 @@ def test_delete_says_what_it_removed_and_an_error_is_one_line(server: tuple[str,
     assert aicc(server, "forget", "x", "--json", code=2)  # delete has nothing to print as JSON
     missing = aicc(server, "org", "org_nope", code=1)
     assert "org_nope" in missing.stderr and "Traceback" not in missing.output
+
+
+def test_every_command_made_by_call_names_a_method_the_sdk_has() -> None:
+    """`Noun.call` builds a command's body from a method's name, which mypy cannot check."""
+    import aicc.cli.main  # noqa: F401  (registers every command)
+    from aicc.cli.nouns import CALLS
+    from aicc.sdk.client import Client
+
+    client = Client("http://127.0.0.1:1", "unused")
+    assert len(CALLS) > 30
+    missing = [
+        f"{sdk}.{method}"
+        for sdk, method in CALLS
+        if not callable(getattr(getattr(client, sdk, None), method, None))
+    ]
+    assert missing == []
