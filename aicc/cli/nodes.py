@@ -63,6 +63,16 @@ def _used(node: dict[str, Any], key: str, fmt: Any) -> str:
     return f"{fmt(allocated or 0)}/{fmt(total)}"
 
 
+def driver_text(node: dict[str, Any]) -> str:
+    """The NVIDIA driver and the newest CUDA it runs, as the local executor's NVML discovery
+    labels the node ('580.159.04, CUDA 13.0'); '-' where nobody read them."""
+    labels = node.get("labels") or {}
+    driver, cuda = labels.get("nvidia.com/driver"), labels.get("nvidia.com/cuda")
+    if not driver:
+        return "-"
+    return f"{driver}, CUDA {cuda}" if cuda else str(driver)
+
+
 def _accelerators_used(node: dict[str, Any]) -> str:
     devices = node.get("devices") or []
     if not devices:
@@ -92,6 +102,7 @@ NODES = Noun(
         Column("CPU", lambda node: _used(node, "cpu_milli", cpu_text)),
         Column("MEMORY", lambda node: _used(node, "memory_mib", memory_text)),
         Column("DEVICES", devices_text),
+        Column("DRIVER", driver_text),
         Column("GPU USED", _accelerators_used),
         Column("HEARTBEAT", lambda node: ago(node.get("heartbeat_at"))),
     ],

@@ -122,3 +122,13 @@ def test_every_command_made_by_call_names_a_method_the_sdk_has() -> None:
         if not callable(getattr(getattr(client, sdk, None), method, None))
     ]
     assert missing == []
+
+
+def test_the_node_table_shows_the_driver_and_cuda_nvml_reported() -> None:
+    """What the local executor's discovery labels a GPU node with (read on an H100 in
+    BENCHMARKS.md); a node nobody read them on shows '-'."""
+    from aicc.cli.nodes import driver_text
+
+    gpu = {"labels": {"nvidia.com/driver": "580.159.04", "nvidia.com/cuda": "13.0"}}
+    assert driver_text(gpu) == "580.159.04, CUDA 13.0"
+    assert driver_text({"labels": {"site": "local"}}) == "-"
