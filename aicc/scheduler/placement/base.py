@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Protocol
 
 import numpy as np
@@ -51,7 +52,7 @@ def cheapest(state: ClusterState, cost: FloatArray, rng: np.random.Generator) ->
     infinite."""
     if state.ties_in_node_order:  # the first of the lowest: no need to gather the ties
         node = int(cost.argmin())
-        return node if np.isfinite(cost[node]) else None
+        return node if math.isfinite(cost.item(node)) else None
     best = cost.min()
     if not np.isfinite(best):
         return None

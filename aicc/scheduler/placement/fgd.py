@@ -19,12 +19,14 @@ used first out.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 from aicc.scheduler.placement.base import MAX_SCORE, cheapest
+from aicc.scheduler.placement.few import FEW, FewScorer, Row, best
 from aicc.scheduler.placement.frag import CHUNK, FragModel
 from aicc.scheduler.placement.state import (
     MILLI,
@@ -75,6 +77,7 @@ class _Cache:
     weights: int = 0  # the policy's reweights applied to `frag`
     keep_parts: bool = False  # from the first reweight on
     kept: int = 0  # elements of the tables' `ce`
+    few: FewScorer | None = None  # scoring a few nodes in plain Python (`few.py`), once asked
 
 
 @dataclass
@@ -155,7 +158,7 @@ class FGDPolicy:
         else:
             stale = state.stale(table.version, table.mark)
             if len(stale):
-                self._update(state, demand, table, cache.frag, stale)
+                self._update(state, demand, table, cache, stale)
             table.mark = state.mark
         node = cheapest(state, table.cost, rng)
         if node is None:
@@ -164,20 +167,47 @@ class FGDPolicy:
         return state.choice(node, demand, column)
 
     def _update(
-        self, state: ClusterState, demand: Demand, table: _Table, frag: FragModel, stale: IntArray
+        self, state: ClusterState, demand: Demand, table: _Table, cache: _Cache, stale: IntArray
     ) -> None:
         """Re-score the stale nodes. While the weights stand, a node's score depends only on its
         state, so a node in a state some node was in before takes the score it had then: a
-        center of alike nodes filled one replica at a time revisits few states."""
+        center of alike nodes filled one replica at a time revisits few states. A few nodes
+        are scored in plain Python where the policy allows it (`few.py`), with the same costs."""
 
         def scored(rows: IntArray) -> FloatArray:
-            cost, slot, _ = self.score(state, demand, rows, frag)
+            cost: Sequence[float] | FloatArray
+            slot: Sequence[int] | IntArray
+            few = self._few(state, cache) if len(rows) <= FEW else None
+            if few is not None:
+                found = few.rows(state, demand, rows)
+                cost, slot = best(found, lambda row: self.row_costs(state, demand, row))
+            else:
+                cost, slot = self.score(state, demand, rows, cache.frag)[:2]
             result: FloatArray = np.empty((len(rows), 2))
             result[:, 0], result[:, 1] = cost, slot
             return result
 
         table.cost[stale], table.column[stale] = table.memo.figures(state, stale, scored).T
         table.version[stale] = state.version[stale]
+
+    def _few(self, state: ClusterState, cache: _Cache) -> FewScorer | None:
+        """The plain-Python scorer, where this policy gives `row_costs` for its `costs` and the
+        cluster's nodes are each of one model; else None."""
+        if not self._row_costs_match():
+            return None
+        if cache.few is None:
+            cache.few = FewScorer(cache.frag, state)
+        return cache.few if cache.few.usable(state) else None
+
+    def _row_costs_match(self) -> bool:
+        """Whether the class that defines `costs` also defines `row_costs` (a subclass that
+        changes one changes both), and plain FGD scores exactly (no integer scores)."""
+        for klass in type(self).__mro__:
+            if "costs" in vars(klass):
+                if "row_costs" not in vars(klass):
+                    return False
+                return klass is not FGDPolicy or not self.integer_scores
+        return False
 
     def _rescore(self, state: ClusterState, demand: Demand, table: _Table, cache: _Cache) -> None:
         """Bring a table up to date keeping its candidates' parts: re-score the nodes changed
@@ -242,6 +272,10 @@ class FGDPolicy:
             return cand.delta
         scores: FloatArray = np.where(cand.valid, -integer_score(cand.delta), 1).astype(np.float64)
         return scores
+
+    def row_costs(self, state: ClusterState, demand: Demand, row: Row) -> list[float]:
+        """`costs` of one node's candidates (`few.Row`), exact scores only: the same floats."""
+        return row.delta
 
 
 def best_of(

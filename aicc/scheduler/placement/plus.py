@@ -49,6 +49,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aicc.scheduler.placement.few import Row, pairwise_sum, round6
 from aicc.scheduler.placement.fgd import Candidates, FGDPolicy
 from aicc.scheduler.placement.state import (
     MILLI,
@@ -122,6 +123,7 @@ class FGDPlusPolicy(FGDPolicy):
     def _fit_mix(self, workload: TaskMix) -> None:
         self._cpu_per_device, self._mem_per_device = per_device(workload)
         self._worth: Worth = worth_of(share_mix(workload)) if self.packing else NOTHING
+        self._best: list[float] = self._worth.best.tolist()  # for `row_costs`
 
     def stranded(self, idle: FloatArray, cpu: IntArray, mem: IntArray) -> FloatArray:
         """Idle device capacity (milli) a node's free CPU and memory cannot feed."""
@@ -160,3 +162,51 @@ class FGDPlusPolicy(FGDPolicy):
             total = total + self.packing * MILLI * self._worth.loss(dev, demand.milli)
         result: FloatArray = np.where(cand.valid, total.round(6), np.inf)
         return result
+
+    def row_costs(self, state: ClusterState, demand: Demand, row: Row) -> list[float]:
+        """`costs` of one node's candidates (`few.Row`): the same float operations in the same
+        order, one candidate at a time (a share's candidates once per free share and claim)."""
+        idle = sum(row.dev)
+        before = self._stranded_one(idle, row.cpu, row.mem)
+        after = self._stranded_one(idle - demand.gpu_milli, row.cpu_after, row.mem_after)
+        extra = self.stranding * (after - before)
+        claimed: list[float] | None = None
+        if self.reservation and demand.count:
+            claimed = self._claimed(state)[row.node].tolist()
+        if not demand.shared:
+            total = row.delta[0] + extra
+            if claimed is not None:
+                terms = zip(row.dev, row.after[0], claimed, strict=True)
+                taken = pairwise_sum([(free - left) * part for free, left, part in terms])
+                total = total + self.reservation * taken
+            return [round6(total)]
+        weight = self.packing * MILLI
+        costs: list[float] = []
+        seen: dict[tuple[int, float], float] = {}
+        for column, ok in enumerate(row.valid):
+            if not ok:
+                costs.append(float("inf"))
+                continue
+            free = row.dev[column]
+            part = 0.0 if claimed is None else claimed[column]
+            cost = seen.get((free, part))
+            if cost is None:  # candidate c takes the share from device slot c
+                total = row.delta[column] + extra
+                if claimed is not None:
+                    total = total + self.reservation * (demand.milli * part)
+                if self.packing:
+                    total = total + weight * self._loss_one(free, demand.milli)
+                cost = seen[(free, part)] = round6(total)
+            costs.append(cost)
+        return costs
+
+    def _stranded_one(self, idle: int, cpu: int, mem: int) -> float:
+        """`stranded` of one node."""
+        return max(0.0, max(idle - cpu / self._cpu_per_device, idle - mem / self._mem_per_device))
+
+    def _loss_one(self, free: int, milli: int) -> float:
+        """`Worth.loss` of one device."""
+        free = min(max(free, 0), MILLI)
+        if free < milli:
+            return 0.0
+        return max(self._best[free] - self._worth.of(milli) - self._best[max(free - milli, 0)], 0.0)

@@ -24,6 +24,7 @@ BoolArray = npt.NDArray[np.bool_]
 FloatArray = npt.NDArray[np.float64]
 
 MILLI = 1000  # one whole device, in milli-devices
+FEW_ROWS = 32  # `StateMemo.figures` looks up this many rows one by one, more as vectors
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,8 @@ class StateMemo:
                 self.known[number] = True
             one: FloatArray = self.values[number : number + 1].copy()
             return one
+        if len(rows) <= FEW_ROWS:
+            return self._few(state, rows, compute)
         ids = state.state_ids(rows)
         self._reserve(state.id_count)
         missed = (~self.known[ids]).nonzero()[0]
@@ -123,6 +126,26 @@ class StateMemo:
         if len(missed):
             self.values[ids[missed]] = compute(rows[missed])
             self.known[ids[missed]] = True
+        result: FloatArray = self.values[ids]
+        return result
+
+    def _few(
+        self, state: ClusterState, rows: IntArray, compute: Callable[[IntArray], FloatArray]
+    ) -> FloatArray:
+        """`figures` of a few rows, looked up one by one (no vector work but the last): the
+        same rows computed, in the same order."""
+        listed = rows.tolist()
+        ids = [state.state_id(row) for row in listed]
+        self._reserve(state.id_count)
+        known = self.known
+        missed: dict[int, int] = {}  # state number -> its first row
+        for row, number in zip(listed, ids, strict=True):
+            if not known[number] and number not in missed:
+                missed[number] = row
+        if missed:
+            numbers = list(missed)
+            self.values[numbers] = compute(np.array(list(missed.values()), dtype=np.int64))
+            known[numbers] = True
         result: FloatArray = self.values[ids]
         return result
 
@@ -358,6 +381,12 @@ class ClusterState:
     def stale(self, versions: IntArray, mark: int) -> IntArray:
         """The nodes whose entry in `versions` (a cache's record of the versions it saw, equal
         to the state's at `mark`) is no longer the state's version."""
+        if mark >= 0 and len(self._log) - mark <= FEW_ROWS:  # a few changes: no vector work
+            version = self.version
+            few = sorted(
+                {row for row in self._log[mark:] if versions.item(row) != version.item(row)}
+            )
+            return np.array(few, dtype=np.int64)
         rows = self.changed_since(mark)
         if rows is None:
             changed: IntArray = (versions != self.version).nonzero()[0]
@@ -460,19 +489,24 @@ class ClusterState:
             if not fits or (mem and self.dev_mem_free[node, column] < mem):
                 raise ValueError("the chosen device cannot hold this share")
             return (DevicePick(int(self.dev_index[node, column]), demand.milli, mem),)
+        if not demand.shared:  # the lowest free slots, in plain Python
+            allowed: list[bool] = self.allowed(demand.models)[node].tolist()
+            shares: list[int] = self.dev_free[node].tolist()
+            whole = [
+                c for c, (a, f) in enumerate(zip(allowed, shares, strict=True)) if a and f >= MILLI
+            ]
+            if len(whole) < demand.count:
+                raise ValueError("not enough free devices on the chosen node")
+            index: list[int] = self.dev_index[node].tolist()
+            return tuple(DevicePick(index[c], MILLI) for c in whole[: demand.count])
         ok = self.device_ok(demand, node)
-        if demand.shared:
-            if column is None:
-                free = np.where(ok, self.dev_free[node], MILLI + 1)
-                column = int(np.argmin(free))
-            if not ok[column]:
-                raise ValueError("the chosen device cannot hold this share")
-            mem = demand.dev_mem or None
-            return (DevicePick(int(self.dev_index[node, column]), demand.milli, mem),)
-        columns = ok.nonzero()[0][: demand.count]
-        if len(columns) < demand.count:
-            raise ValueError("not enough free devices on the chosen node")
-        return tuple(DevicePick(index, MILLI) for index in self.dev_index[node, columns].tolist())
+        if column is None:
+            free = np.where(ok, self.dev_free[node], MILLI + 1)
+            column = int(np.argmin(free))
+        if not ok[column]:
+            raise ValueError("the chosen device cannot hold this share")
+        mem = demand.dev_mem or None
+        return (DevicePick(int(self.dev_index[node, column]), demand.milli, mem),)
 
     def choice(self, node: int, demand: Demand, column: int | None = None) -> Choice:
         return Choice(node, self.names[node], self.picks(node, demand, column))
