@@ -255,6 +255,26 @@ def test_the_heat_map_shows_cells_and_slices_and_changes_nodes(
 # --- organizations, projects, users ---
 
 
+def test_the_heat_map_names_a_node_s_nvidia_driver_and_cuda(
+    site: tuple[TestClient, AppState],
+) -> None:
+    """The driver and CUDA version discovery labels a GPU node with (executors/local/node.py;
+    read on an H100 in BENCHMARKS.md), here on a node imported with those labels."""
+    api, _state = site
+    name = f"gpu-node-{unique()}"
+    labels = {"nvidia.com/driver": "580.159.04", "nvidia.com/cuda": "13.0"}
+    body = {"nodes": [{"name": name, "cpu": 1, "memory": "1GiB", "labels": labels}]}
+    assert api.post("/api/v1/nodes/import", json=body).status_code == 200
+    client = operator(api)
+    assert "driver 580.159.04 · CUDA 13.0" in client.get("/center/nodes").text
+    client.post("/language", data={"csrf": csrf_of(client), "language": "zh-CN"})
+    try:
+        assert "驱动 580.159.04 · CUDA 13.0" in client.get("/center/nodes").text
+    finally:
+        client.post("/language", data={"csrf": csrf_of(client), "language": "en"})
+        api.post(f"/api/v1/nodes/{name}/cordon")  # no later test's job is placed on it
+
+
 def test_tenant_forms_show_the_services_errors_next_to_their_fields(api: TestClient) -> None:
     client = operator(api)
     n = unique()
