@@ -17,7 +17,7 @@ from aicc.scheduler.feasible import Feasibility
 from aicc.scheduler.memo import Memo, held_of
 from aicc.scheduler.placer import PolicyPlacer, snapshot_workload
 from aicc.scheduler.profile import Profile, service_ladder
-from aicc.scheduler.quota import Amounts, QuotaTree, job_demand, placed_demand
+from aicc.scheduler.quota import Amounts, QuotaTree, held_demand, job_demand
 from aicc.scheduler.snapshot import (
     Bind,
     CycleDecision,
@@ -254,9 +254,10 @@ def bind(cycle: CycleState, job: JobView, placed: Placed) -> None:
     """The default bind: the job's placements become a `Bind`, charged to its project's quota,
     lane and allocation."""
     spots, _ = placed
-    names = cycle.cluster.nodes
+    cluster = cycle.cluster
+    names = cluster.nodes
     placements = tuple(Placement(k, names[i].name, picks) for k, (i, picks) in enumerate(spots))
-    demand = placed_demand(job.request, placements, cycle.model_of)
+    demand = held_demand(job.request, spots, cluster.device_model)
     borrowed = cycle.tree.borrows(job.project_id, demand)
     cycle.charge(job.project_id, demand)
     cycle.lane_count[job.queue] += 1

@@ -27,9 +27,7 @@ def order(cycle: CycleState, skip: Container[str] = ()) -> Iterator[JobView]:
     cycle binds), but for those in `skip`."""
     profile = cycle.profile
     pending = [job for job in cycle.snapshot.pending if job.id not in skip]
-    static = {
-        job.id: sum(w * p.score(job, cycle) for p, w in profile.queue_sort) for job in pending
-    }
+    static = static_scores(pending, cycle)
 
     # what a priority beyond the classes loses where projects meet
     weight = sum(w for p, w in profile.queue_sort if p.name == "priority")
@@ -73,19 +71,30 @@ def order(cycle: CycleState, skip: Container[str] = ()) -> Iterator[JobView]:
             for plugin, weight in profile.share:
                 share += weight * plugin.share(project, cycle)
             cycle.share_keys[project] = (version, share)
-        ahead = job.id not in first
-        score = across.get(job.id, static[job.id])
-        return (ahead, tier, -(score + share), job.submitted_at, job.id, project)
+        score = across.get(job.id, static[job.id]) if across else static[job.id]
+        return (job.id not in first, tier, -(score + share), job.submitted_at, job.id, project)
 
     heap = [project_key(p) for p in queues]
     heapq.heapify(heap)
     while heap:
-        project = heapq.heappop(heap)[-1]
+        project = heap[0][-1]  # keys are unique (job ids): the same order as pop, then push
         job = queues[project][head[project]]
         head[project] += 1
         yield job
         if head[project] < len(queues[project]):
-            heapq.heappush(heap, project_key(project))
+            heapq.heapreplace(heap, project_key(project))
+        else:
+            heapq.heappop(heap)
+
+
+def static_scores(pending: list[JobView], cycle: CycleState) -> dict[str, float]:
+    """Each job's summed `queue_sort` scores, one plugin at a time over all the jobs: the same
+    additions in the same order as `sum(w * p.score(job, cycle) for p, w in queue_sort)`."""
+    totals: list[float] = [0] * len(pending)
+    for plugin, weight in cycle.profile.queue_sort:
+        score = plugin.score
+        totals = [t + weight * score(job, cycle) for t, job in zip(totals, pending, strict=True)]
+    return dict(zip([job.id for job in pending], totals, strict=True))
 
 
 def nominated(cycle: CycleState) -> set[str]:

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
+from typing import TypeVar
 
 from aicc.core import catalog
 from aicc.scheduler.cluster import MILLI
-from aicc.scheduler.snapshot import JobView, Placement, ReplicaRequest, TenantView
+from aicc.scheduler.snapshot import DevicePick, JobView, Placement, ReplicaRequest, TenantView
 
 CPU = "cpu_milli"
 MEMORY = "memory_mib"
@@ -30,6 +31,7 @@ EPSILON = 1e-9
 # its quota path. The one `Demand` is a replica's, placement.state.Demand.
 Amounts = dict[str, float]
 ModelOf = Callable[[str, int], str | None]  # (node name, device index) -> model
+K = TypeVar("K")
 
 
 @lru_cache(maxsize=256)
@@ -79,13 +81,23 @@ def placed_demand(
     request: ReplicaRequest, placements: Iterable[Placement], model_of: ModelOf
 ) -> Amounts:
     """What placed replicas use, from the devices they hold."""
+    return held_demand(request, ((p.node, p.devices) for p in placements), model_of)
+
+
+def held_demand(
+    request: ReplicaRequest,
+    held: Iterable[tuple[K, Sequence[DevicePick]]],
+    model_of: Callable[[K, int], str | None],
+) -> Amounts:
+    """`placed_demand` of replicas given as (where, devices), `where` being whatever `model_of`
+    takes: a node's name, or its position in the cycle's cluster (a bind's spots)."""
     demand: Amounts = {CPU: 0.0, MEMORY: 0.0}
     milli: dict[str, float] = {}
-    for placement in placements:
+    for where, picks in held:
         demand[CPU] += request.cpu_milli
         demand[MEMORY] += request.memory_mib
-        for pick in placement.devices:
-            model = model_of(placement.node, pick.index)
+        for pick in picks:
+            model = model_of(where, pick.index)
             if model is not None:
                 milli[model] = milli.get(model, 0.0) + pick.milli
     for model, value in milli.items():
@@ -142,7 +154,7 @@ class QuotaTree:
 
     def borrows(self, project: str, demand: Mapping[str, float]) -> bool:
         """Would `demand` take the project beyond its guarantee of a governed resource?"""
-        return self._beyond(project, {k: v for k, v in demand.items() if v > 0})
+        return self._beyond(project, demand, positive=True)
 
     def within_guarantee(self, project: str, demand: Mapping[str, float]) -> bool:
         """Does `demand` use a governed resource and stay within the project's guarantee?"""
@@ -156,17 +168,19 @@ class QuotaTree:
         """Is the project using more than its guarantee of one of these governed resources?"""
         return self._beyond(project, dict.fromkeys(keys, 0.0))
 
-    def _beyond(self, project: str, extra: Mapping[str, float]) -> bool:
-        """Would the project's use plus `extra` exceed its guarantee of a governed resource?"""
+    def _beyond(self, project: str, extra: Mapping[str, float], *, positive: bool = False) -> bool:
+        """Would the project's use plus `extra` (only its positive amounts, if `positive`)
+        exceed its guarantee of a governed resource?"""
         tenant = self.by_id.get(project)
         if tenant is None:
             return False
-        used, guaranteed = self.used[project], tenant.quota.guaranteed
-        return any(
-            used.get(k, 0.0) + v > guaranteed.get(k, 0.0) + EPSILON
-            for k, v in extra.items()
-            if k in self.governed
-        )
+        used, guaranteed, governed = self.used[project], tenant.quota.guaranteed, self.governed
+        for k, v in extra.items():
+            if (positive and not v > 0) or k not in governed:
+                continue
+            if used.get(k, 0.0) + v > guaranteed.get(k, 0.0) + EPSILON:
+                return True
+        return False
 
     def protected(self, job: JobView, demand: Mapping[str, float]) -> bool:
         """A running job inside its project's guarantee: safe from other projects' priority."""

@@ -81,7 +81,12 @@ def request_class(demand: Demand) -> int:
         return 0
     if demand.shared:
         return SHARE_CLASS
-    return 1 << demand.count if demand.count < 16 else OTHER_CLASS
+    return whole_class(demand.count)
+
+
+def whole_class(count: int) -> int:
+    """The class bit of `count` (at least 1) whole devices."""
+    return 1 << count if count < 16 else OTHER_CLASS
 
 
 @dataclass(frozen=True)
@@ -583,9 +588,7 @@ class ClusterState:
             shared |= pick.milli < MILLI
             count += 1
         if sign < 0 and count:
-            self.classes[node] |= (
-                SHARE_CLASS if shared else request_class(Demand(0, 0, count, MILLI, 0, None))
-            )
+            self.classes[node] |= SHARE_CLASS if shared else whole_class(count)
         elif sign > 0 and count:
             row = self.dev_free[node][self.dev_exists[node]]
             inferred = (SHARE_CLASS if ((row > 0) & (row < MILLI)).any() else 0) | (

@@ -40,9 +40,11 @@ class FairShare:
         past = state.history.get(project, {})
         dominant = 0.0
         beta = self.history_weight
+        now_weight = 1 - beta
         for key, total in capacity.items():
-            value = ((1 - beta) * now_used.get(key, 0.0) + beta * past.get(key, 0.0)) / total
-            dominant = max(dominant, value)
+            value = (now_weight * now_used.get(key, 0.0) + beta * past.get(key, 0.0)) / total
+            if value > dominant:  # max(dominant, value), without the call
+                dominant = value
         normalized = state.normalized.get(project, 0.0)
         if normalized <= 0:
             return 0.0 if dominant > 0 else 1.0
