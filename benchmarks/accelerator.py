@@ -38,13 +38,13 @@ import httpx
 
 from aicc.core import catalog
 from aicc.executors.environment import thread_env
+from aicc.executors.local import mps
 from aicc.executors.local.nvml import NoNvml, nvml, text
 from aicc.testing import templates
 from aicc.testing.jobs import wait_state
 from aicc.testing.servers import over_http
 
 PAYLOADS = Path(__file__).parent / "gpu_job"
-MPS = "nvidia-cuda-mps-control"
 PHASES = ("discovery", "burn_in", "job", "shares", "templates")
 
 
@@ -357,19 +357,7 @@ def shares_phase(api: httpx.Client, args: argparse.Namespace) -> dict[str, Any]:
         found.append(entry)
     windows = [(j.get("began", 0.0), j.get("ended", 0.0)) for j in found]
     overlap = max(0.0, min(w[1] for w in windows) - max(w[0] for w in windows))
-    return {"jobs": found, "overlap_s": round(overlap, 1), "mps": mps_found()}
-
-
-def mps_found() -> str | None:
-    """Where CUDA's MPS control daemon is, the one way to cap a share's memory without HAMi."""
-    places = (
-        shutil.which("nvidia-cuda-mps-control"),
-        "/usr/local/nvidia/bin/nvidia-cuda-mps-control",
-    )
-    for place in places:
-        if place and os.access(place, os.X_OK):
-            return place
-    return None
+    return {"jobs": found, "overlap_s": round(overlap, 1), "mps": mps.control()}
 
 
 def templates_phase(args: argparse.Namespace, deadline: float) -> dict[str, Any]:

@@ -83,8 +83,8 @@ class LocalExecutor(RunDirExecutor):
         """Start the supervisor (itself idempotent per run directory: a second start finds the
         first). A share of a real GPU runs under its own MPS daemon in its sandbox (mps.py)."""
         command = replica.argv
-        share = mps.share_env(replica.devices, self.device_memory) if self.mps else {}
-        if share and self.mps and run.sandbox:
+        share = mps.share_env(replica.devices, self.device_memory)
+        if self.mps and run.sandbox and share:
             run.env.update(share)
             command = [*mps.launcher(self.mps), *command]
         spec = runtime.LaunchSpec(
