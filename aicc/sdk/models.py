@@ -9,7 +9,9 @@ import builtins
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
+
+from typing_extensions import Unpack
 
 from aicc.estimate.templates import TemplateEstimate
 from aicc.sdk.datasets import VersionedFiles, split_ref
@@ -184,65 +186,48 @@ class Templates(Resource):
         self,
         name: str,
         *,
-        data: str | None = None,
-        params: dict[str, Any] | None = None,
         model: str | None = None,
-        columns: dict[str, str] | None = None,
-        project: str | None = None,
-        gpus: int | None = None,
-        cpu: float | None = None,
-        search: dict[str, Sequence[Any]] | None = None,
-        trials: int | None = None,
         idempotency_key: str | None = None,
+        **args: Unpack[RunArgs],
     ) -> Job:
         """Submit a training job; its model is registered when it succeeds. Answers the job;
         a retry (same `idempotency_key`) never makes, nor pays for, a second run.
         With `search` ({hyperparameter: [values]}), one gang job whose replicas are the trials
         (`trials`: that many combinations drawn at random); the best trial is registered."""
-        body = _run_body(data, params, model, columns, project, gpus, cpu, search, trials)
         path = api_path("templates", name, "runs")
-        return self._once(Job, path, body, idempotency_key)
+        return self._once(Job, path, _run_body(args, model), idempotency_key)
 
-    def estimate(
-        self,
-        name: str,
-        *,
-        data: str | None = None,
-        params: dict[str, Any] | None = None,
-        columns: dict[str, str] | None = None,
-        project: str | None = None,
-        gpus: int | None = None,
-        cpu: float | None = None,
-        search: dict[str, Sequence[Any]] | None = None,
-        trials: int | None = None,
-    ) -> TemplateEstimate:
+    def estimate(self, name: str, **args: Unpack[RunArgs]) -> TemplateEstimate:
         """What `run` with the same arguments would take, per accelerator option (CPU only,
         each model the center has): time, expected wait and price. Submits nothing."""
-        body = _run_body(data, params, None, columns, project, gpus, cpu, search, trials)
-        return self._one(
-            TemplateEstimate, "POST", api_path("templates", name, "estimate"), json=body
-        )
+        path = api_path("templates", name, "estimate")
+        return self._one(TemplateEstimate, "POST", path, json=_run_body(args, None))
 
 
-def _run_body(
-    data: str | None,
-    params: dict[str, Any] | None,
-    model: str | None,
-    columns: dict[str, str] | None,
-    project: str | None,
-    gpus: int | None,
-    cpu: float | None,
-    search: dict[str, Sequence[Any]] | None,
-    trials: int | None,
-) -> dict[str, Any]:
+class RunArgs(TypedDict, total=False):
+    """What a template run is asked, `run` and `estimate` alike: the data set version to train
+    on (`NAME@N`), hyperparameters, the template's columns mapped to yours, the project, the
+    resources, and a search over hyperparameter values."""
+
+    data: str | None
+    params: dict[str, Any] | None
+    columns: dict[str, str] | None
+    project: str | None
+    gpus: int | None
+    cpu: float | None
+    search: dict[str, Sequence[Any]] | None
+    trials: int | None
+
+
+def _run_body(args: RunArgs, model: str | None) -> dict[str, Any]:
     return {
-        "data": data,
-        "params": params or {},
+        "data": args.get("data"),
+        "params": args.get("params") or {},
         "model": model,
-        "columns": columns or {},
-        "project": project,
-        "gpus": gpus,
-        "cpu": cpu,
-        "search": search or {},
-        "trials": trials,
+        "columns": args.get("columns") or {},
+        "project": args.get("project"),
+        "gpus": args.get("gpus"),
+        "cpu": args.get("cpu"),
+        "search": args.get("search") or {},
+        "trials": args.get("trials"),
     }

@@ -358,19 +358,6 @@ def datasets_clean(
     version of `into`, with lineage to the input and the job's report."""
     source = f"{name}@{body.version}" if body.version else name
     with state.db.session() as session:
-        job = cleaning.submit(
-            session,
-            who,
-            state.blobs,
-            ref=source,
-            into=body.into,
-            project=body.project,
-            steps=body.steps,
-            text_column=body.text_column,
-            min_chars=body.min_chars,
-            max_chars=body.max_chars,
-            lang=body.lang,
-            threshold=body.threshold,
-            queue=body.queue,
-        )
+        fields = body.model_dump(exclude={"version"})
+        job = cleaning.submit(session, who, state.blobs, ref=source, **fields)
     return job

@@ -141,13 +141,9 @@ def models_predict(
             who,
             model=str(target),
             model_project=where,
-            data=body.data,
-            output=body.output,
-            project=body.project,
-            table=body.table,
-            queue=body.queue,
             idempotency_key=idempotency_key,
             limits=limits,
+            **body.model_dump(),
         )
 
     return create_once(state, response, submit)

@@ -30,21 +30,5 @@ def me_show(who: CurrentUser, session: SessionDep) -> views.Me:
     "/api/v1/accelerators", response_model=schemas.Page[nodes_views.Accelerator], tags=["nodes"]
 )
 def accelerators_list(who: CurrentUser) -> schemas.Page[nodes_views.Accelerator]:
-    items = [
-        nodes_views.Accelerator(
-            name=model.name,
-            vendor=str(model.vendor),
-            kind=str(model.kind),
-            memory_gib=model.memory_gib,
-            memory_bandwidth_gbs=model.memory_bandwidth_gbs,
-            fp16_tflops=model.fp16_tflops,
-            fp32_tflops=model.fp32_tflops,
-            pflops=model.pflops,
-            interconnect=model.interconnect,
-            tdp_w=model.tdp_w,
-            mig_profiles=list(model.mig_profiles),
-            sources=[s.reference for s in model.sources],
-        )
-        for model in catalog.CATALOG.values()
-    ]
+    items = [nodes_views.Accelerator.of(model) for model in catalog.CATALOG.values()]
     return schemas.Page[nodes_views.Accelerator](items=items)

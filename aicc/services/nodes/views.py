@@ -14,6 +14,7 @@ from datetime import datetime
 
 from pydantic import Field
 
+from aicc.core.catalog import AcceleratorModel
 from aicc.services.common import View
 
 
@@ -77,3 +78,14 @@ class Accelerator(View):
     tdp_w: int | float
     mig_profiles: list[str]
     sources: list[str]
+
+    @classmethod
+    def of(cls, model: AcceleratorModel) -> Accelerator:
+        """The catalog's entry as the API answers it: its figures as they are, names as text."""
+        figures = {name: getattr(model, name) for name in cls.model_fields}
+        return cls(
+            **figures
+            | {"vendor": str(model.vendor), "kind": str(model.kind)}
+            | {"mig_profiles": list(model.mig_profiles)}
+            | {"sources": [source.reference for source in model.sources]}
+        )
