@@ -386,7 +386,8 @@ class Settings(BaseModel):
     slurm: SlurmSettings = Field(default_factory=lambda: SlurmSettings())
     ray: RaySettings = Field(default_factory=lambda: RaySettings())
     kubernetes: KubernetesSettings = Field(default_factory=lambda: KubernetesSettings())
-    policy: str = "default"  # a scheduler profile: default, fifo, easy, las, spread, or one below
+    # A scheduler profile: default, predicted, fifo, easy, las, spread, or one of `profiles`.
+    policy: str = "default"
     # The site's own scheduler profiles by name (scheduler/profiles.py; docs/config.md).
     profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
     node_name: str | None = None

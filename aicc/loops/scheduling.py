@@ -1,9 +1,11 @@
 """The scheduling loop: admit waiting jobs, ask the scheduler where they go, record the binds.
 
 Level-triggered: each cycle reads the whole desired state from the store, so a missed wake-up or
-a restart costs at most one cycle. Binds happen only under the fenced lease (one scheduler per
-database). What a cycle writes is the jobs' context's (services/jobs/binding.py); the loop keeps
-the order: read without a write lock, decide, fence, record.
+a restart costs at most one cycle; a pass that would only make the last pass's waits again, with
+no job written since, is skipped (loops/quiet.py: exact, never on stale state). Binds happen
+only under the fenced lease (one scheduler per database). What a cycle writes is the jobs'
+context's (services/jobs/binding.py); the loop keeps the order: read without a write lock,
+decide, fence, record.
 """
 
 from __future__ import annotations
@@ -15,14 +17,16 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from aicc.loops.lease import Lease
+from aicc.loops.quiet import Quiet
 from aicc.loops.steps import EveryPass, Pass
-from aicc.scheduler.framework import Profile, isolate, schedule
+from aicc.scheduler.framework import Cycle, Profile, isolate
 from aicc.scheduler.snapshot import Snapshot
 from aicc.services.billing import budgets
 from aicc.services.jobs import binding, snapshots
 
 # the executors' tests build a gang's rendezvous as a pass would
 from aicc.services.jobs.binding import rendezvous as rendezvous
+from aicc.services.jobs.runtimes import Runtimes, wanted
 from aicc.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -37,6 +41,8 @@ def cycle(
     same_host: frozenset[str] = frozenset(),
     parsed: snapshots.Parsed | None = None,
     site: Callable[[Session, Snapshot], Snapshot] | None = None,
+    quiet: Quiet | None = None,
+    runtimes: Runtimes | None = None,
 ) -> int:
     """One scheduling pass in one fenced transaction: binds, preemptions and waiting reasons.
     With `billing`, budgets are checked at admission. `same_host`: the executors whose nodes are
@@ -44,31 +50,41 @@ def cycle(
     passes (`snapshots.Parsed`). `site(session, snapshot)`: the snapshot with what the site adds
     (services.power.Site.decorate): its hourly carbon forecast, with which the scheduler holds
     deferrable jobs for greener hours (`green`), and the power cap in force (`power`).
-    Returns the number of jobs bound.
+    `quiet`: the loop's memory of its last pass, with which a pass that would only make the
+    same waits again is skipped (loops/quiet.py). `runtimes`: the loop's runtime predictor, fed
+    the jobs that succeeded since the last pass, which gives each waiting job its predicted
+    runtime (services/jobs/runtimes.py). Returns the number of jobs bound.
 
     No job can stop the pass: a waiting job whose stored spec is not valid, or whose presence
     makes the scheduler raise (found by `isolate`), fails as `invalid_spec` or `quarantined`,
     and the others are scheduled in the same pass."""
+    epoch = lease.epoch
+    if quiet is not None:
+        with db.reader() as session:
+            if quiet.still(session, epoch):
+                return 0  # the last pass's waits again, already shown (loops/quiet.py)
+        quiet.forget()  # until this pass commits
     with db.reader() as session:
         if not binding.anyone_waiting(session):
             return 0  # nothing to do: take no write lock
     with db.reader() as session:  # decide without SQLite's write lock: submits go on meanwhile
+        counted = snapshots.changes(session) if quiet is not None else None
         read = snapshots.read(session, now, billing=billing, parsed=parsed)
         snapshot = read.snapshot
+        if runtimes is not None:
+            snapshot = runtimes.apply(session, snapshot)
         if site is not None:
             snapshot = site(session, snapshot)
-    poisoned: dict[str, str] = {}
-    try:
-        decisions = schedule(snapshot, profile)
-    except Exception:
-        log.exception("scheduling pass failed; looking for the jobs that make it fail")
-        snapshot, poisoned = isolate(snapshot, profile)
-        decisions = schedule(snapshot, profile)
+    run, snapshot, poisoned = _decide(snapshot, profile)
+    decisions = run.decisions
     with db.session() as session:
         # Only the fenced leader binds, and each record re-checks its job's state, so a snapshot
         # read a moment ago is safe: capacity can only have grown (replicas ended) meanwhile.
         lease.fence(session, now)
-        return binding.record(
+        # SQLite's write lock, taken at BEGIN, keeps other writers out from here to the commit:
+        # if no job was written since the read, the count after the writes is this pass's own
+        counted = _unmoved(session, counted)
+        bound = binding.record(
             session,
             decisions,
             now=now,
@@ -77,6 +93,40 @@ def cycle(
             poisoned=poisoned,
             same_host=same_host,
         )
+        counted = snapshots.changes(session) if counted is not None else None
+    if quiet is not None:
+        troubled = bool(poisoned or read.invalid)
+        quiet.ran(
+            epoch=epoch,
+            changes=counted,
+            snapshot=snapshot,
+            behind=run.behind,
+            troubled=troubled,
+            placed=read.snapshot.running,
+        )
+    return bound
+
+
+def _decide(snapshot: Snapshot, profile: Profile) -> tuple[Cycle, Snapshot, dict[str, str]]:
+    """The cycle run over the snapshot. If the scheduler raises, the jobs whose presence makes
+    it raise are found (`isolate`), to be quarantined, and the others decided without them."""
+    try:
+        run = Cycle(snapshot, profile)
+        run.run()  # its decisions in `run.decisions`
+        return run, snapshot, {}
+    except Exception:
+        log.exception("scheduling pass failed; looking for the jobs that make it fail")
+        snapshot, poisoned = isolate(snapshot, profile)
+        run = Cycle(snapshot, profile)
+        run.run()  # its decisions in `run.decisions`
+        return run, snapshot, poisoned
+
+
+def _unmoved(session: Session, counted: int | None) -> int | None:
+    """`counted` if the count of job writes is still what the pass read it as, else None."""
+    if counted is None or snapshots.changes(session) != counted:
+        return None
+    return counted
 
 
 class Schedule(EveryPass):
@@ -92,8 +142,12 @@ class Schedule(EveryPass):
         same_host: frozenset[str],
         parsed: snapshots.Parsed,
         site: Callable[[Session, Snapshot], Snapshot] | None,
+        quiet: Quiet | None = None,
     ) -> None:
         self.profile = profile
+        self.quiet = quiet or Quiet()  # its last pass, to skip one that would change nothing
+        # a runtime predictor, where the profile's order reads predicted runtimes
+        self.runtimes = Runtimes() if wanted(profile) else None
         self.billing = billing
         self.same_host = same_host
         self.parsed = parsed
@@ -109,4 +163,6 @@ class Schedule(EveryPass):
             same_host=self.same_host,
             parsed=self.parsed,
             site=self.site,
+            quiet=self.quiet,
+            runtimes=self.runtimes,
         )

@@ -132,6 +132,9 @@ class Cycle(CycleState):
     def __init__(self, snapshot: Snapshot, profile: Profile, memo: Memo | None = None) -> None:
         super().__init__(snapshot, profile, memo)
         self.actions = [ACTIONS[name] for name in profile.actions]
+        # after `run`: how many waiting jobs waited behind a lane full from the cycle's start
+        # (all of them: the decisions are those lanes' waits alone, loops/quiet.py)
+        self.behind = 0
 
     def run(self) -> list[CycleDecision]:
         with collector_paused():
@@ -141,6 +144,7 @@ class Cycle(CycleState):
         limit = self.profile.max_jobs
         held = green.holds(self.snapshot)
         behind = self._behind_full_lanes(held)
+        self.behind = len(behind)
         budget = power.Budget.of(self.snapshot)
         for count, job in enumerate(order(self, behind)):
             if job.id in held:

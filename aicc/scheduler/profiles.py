@@ -32,7 +32,7 @@ point's registry (or `register(point, name, factory)` from outside the package).
 registered in `actions/__init__.py`, placement policies in `placement.REGISTRY`, bind functions
 in `cycle.BINDS`; preemption's victim rules (`preempt.rules`) are the `preempt` point's plugins.
 `REGISTRIES` holds every point's registry by name. The named profiles (`PROFILES`) are
-`default`, `fifo`, `easy`, `las` and `spread`; a site adds its own in config.yaml.
+`default`, `predicted`, `fifo`, `easy`, `las` and `spread`; a site adds its own in config.yaml.
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ JOB_SCORES: dict[str, Callable[[Args], JobScore]] = {
     "aging": queue_sort.aging,
     "attained": service.attained,
     "declared": service.declared,
+    "predicted": service.predicted,
 }
 SHARE_SCORES: dict[str, Callable[[Args], ShareScore]] = {"fairshare": fairshare.fairshare}
 ADMISSIONS: dict[str, Callable[[Args], Admission]] = {
@@ -200,6 +201,35 @@ PROFILES: dict[str, dict[str, Any]] = {
         "preempt": {"rules": ["priority", "reclaim"], "grace_s": 30},
     },
 }
+
+
+def _predicted(default: Mapping[str, Any]) -> dict[str, Any]:
+    """`default` with shortest predicted remaining work as its ladder (issue 38.4): runtimes
+    predicted from like jobs' finished runs (scheduler/predict.py; the declared runtime where
+    there is no prediction), least attained service within a level."""
+    queue_sort = [
+        {"name": "priority", "weight": 1.0},
+        # levels of predicted remaining device-hours (x10 apart), the `service` rule's ladder: a
+        # job that outlives its prediction ranks by what it has run (least attained service);
+        # one that has waited ten times its predicted runtime is starving (as in `default`)
+        {
+            "name": "predicted",
+            "weight": 10_000.0,
+            "args": {"thresholds_h": [0.25, 2.5, 25.0], "starve": 10.0},
+        },
+        # within a level, least attained service, with Tiresias's promotion
+        {
+            "name": "attained",
+            "weight": 100.0,
+            "args": {"thresholds_h": [1.0, 10.0], "promote": 4.0},
+        },
+        {"name": "aging", "weight": 10.0},
+        {"name": "fairshare", "weight": 50.0, "args": {"half_life_s": 7 * 24 * 3600}},
+    ]
+    return {**default, "name": "predicted", "queue_sort": queue_sort}
+
+
+PROFILES["predicted"] = _predicted(PROFILES["default"])
 
 _KEYS = frozenset(
     {

@@ -109,6 +109,9 @@ class JobView:
     # power until the green planner's hour (green.holds), given `Snapshot.carbon`.
     deferrable: bool = False
     deadline: datetime | None = None
+    # The runtime predicted from like jobs' finished runs (scheduler/predict.py), when the profile
+    # asks for it (the `predicted` ladder); None: no prediction, the declared runtime stands.
+    predicted_runtime_s: float | None = None
 
     @property
     def attempt_started_at(self) -> datetime | None:

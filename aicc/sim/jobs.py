@@ -12,6 +12,10 @@ clusters) is a project guaranteed a share of the GPUs equal to its share of the 
 GPU-time, and may borrow up to the whole cluster. A preempted job keeps its progress except a
 restart overhead (60 s of work by default), and is requeued. A long replay can be saved
 between cycles and resumed (`aicc sim jobs --checkpoint`).
+
+Runtime predictions (scheduler/predict.py) learn from the jobs the replay has seen finish, never
+from a job's own future: each job's view carries the prediction made when it joined the queue
+(at submission, and again at each requeue), which the `predicted` ladder reads.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from aicc.core.tenancy import Quota
+from aicc.scheduler import predict
 from aicc.scheduler.framework import schedule
 from aicc.scheduler.memo import Memo
 from aicc.scheduler.plugins import fairshare
@@ -183,6 +188,7 @@ class Simulation:
         self.freed = True  # capacity came back (or grace periods began) since the last cycle
         self.can_preempt = self.profile.preempt is not None
         self.memo = Memo()  # running jobs keep their views between cycles
+        self.predictor = predict.RuntimePredictor()  # fed the jobs seen to finish
         self._order = 0
         requests: dict[int, ReplicaRequest] = {}  # one object per shape (cheap cycle caches)
         for job, factor in zip(jobs, factors, strict=True):
@@ -238,7 +244,7 @@ class Simulation:
                 _, _, job_id, epoch = heapq.heappop(self.events)
                 job = self.jobs[job_id]
                 if epoch == -1:
-                    self.pending[job_id] = job
+                    self._queue(job)
                 elif epoch == -2:
                     self._stopped(job, now)
                 elif epoch == job.epoch and job.stop_s is None and job_id in self.running:
@@ -277,6 +283,13 @@ class Simulation:
                 self._preempt(self.running[decision.job_id], decision, now_s)
 
     # --- job lifecycle --------------------------------------------------------------------------
+
+    def _queue(self, job: _Job) -> None:
+        """The job joins the queue with its runtime predicted from the jobs finished so far."""
+        trace = job.trace
+        predicted = self.predictor.predict(predict.key(trace.tenant, trace.gpus), job.declared_s)
+        job.view = replace(job.view, predicted_runtime_s=predicted)
+        self.pending[trace.id] = job
 
     def _start(self, job: _Job, placements: tuple[Placement, ...], now_s: float) -> None:
         for p in placements:
@@ -332,6 +345,9 @@ class Simulation:
         out.wait_s.append(max(0.0, jct - trace.duration_s))
         out.slowdown_by_tenant[trace.tenant].append(jct / trace.duration_s)
         out.last_end_s = max(out.last_end_s, now_s)
+        self.predictor.observe(
+            predict.key(trace.tenant, trace.gpus), trace.duration_s, job.declared_s
+        )
 
     def _preempt(self, job: _Job, decision: Preempt, now_s: float) -> None:
         """Progress stops now; the devices are held through the grace period, then freed."""
@@ -360,7 +376,7 @@ class Simulation:
             attained_s=job.attained_s,
             queued_at=self._at(now_s),
         )
-        self.pending[job.trace.id] = job
+        self._queue(job)
 
 
 def summary(outcome: Outcome, gpus: int, jobs: int) -> dict[str, float | int]:

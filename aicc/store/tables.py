@@ -428,6 +428,16 @@ class JobRow(Base):
     federation: Mapped[str | None] = mapped_column(String(40), default=None, index=True)
 
 
+class JobChangesRow(Base):
+    """How many times a job row was written (inserted, updated, deleted), counted by triggers on
+    SQLite (migration 0035; none on PostgreSQL, where the table is empty): the scheduling loop
+    reads it to know that no job changed since its last pass (loops/quiet.py)."""
+
+    __tablename__ = "job_changes"
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+
+
 class WaitingRow(Base):
     """How many jobs wait (pending or admitted) per user and per queue, kept as jobs enter and
     leave waiting (services/jobs/waiting.py), so that a submit checks its limits in one read

@@ -17,8 +17,10 @@
   A job that has outrun its declaration is expected to run about as long again as it has run
   (so it falls back to least-attained-service instead of jumping the queue); the live server
   enforces `max_runtime`, so under-declaring does not pay there.
+- `predicted` is the `declared` ladder over the runtime predicted from like jobs' finished runs
+  (the view's `predicted_runtime_s`), and may make a waiting job starving as `attained` does.
 
-Either plugin also ranks running jobs for the `service` preemption rule: a waiting job may
+Each plugin also ranks running jobs for the `service` preemption rule: a waiting job may
 preempt a running one whose level is higher than its own by at least `preempt_gap`.
 """
 
@@ -116,14 +118,43 @@ class Declared(Ladder):
     name: str = "declared"
     unknown_level: int | None = None  # no declared runtime; None: the last level
 
+    def runtime_s(self, job: JobView) -> float | None:
+        """The runtime the ladder expects of the job: here, what it declared."""
+        return job.max_runtime_s
+
     def rank(self, job: JobView, cycle: Cycle) -> int:
-        if job.max_runtime_s is None:
+        runtime = self.runtime_s(job)
+        if runtime is None:
             top = len(self.thresholds)
             return top if self.unknown_level is None else self.unknown_level
         count = devices(job)
         ran = job.attained_s / count + ran_s(job, cycle)
-        left = job.max_runtime_s - ran
+        left = runtime - ran
         return self.level((left if left > 0 else ran) * count)
+
+
+@dataclass(frozen=True)
+class Predicted(Declared):
+    """The `declared` ladder over the runtime predicted from like jobs (`JobView.
+    predicted_runtime_s`, scheduler/predict.py; the declared one where there is no
+    prediction): remaining work = devices x (predicted runtime - what all attempts ran). A job
+    that outlives its prediction ranks by what it has run, as least attained service does."""
+
+    name: str = "predicted"
+    starve: float | None = None  # a waiting job is starving after this x its runtime
+
+    def runtime_s(self, job: JobView) -> float | None:
+        predicted = job.predicted_runtime_s
+        return job.max_runtime_s if predicted is None else predicted
+
+    def rank(self, job: JobView, cycle: Cycle) -> int:
+        if self.starve is not None and job.attempt_started_at is None:
+            # the shorter of the two: a short job of a key whose history is long (an 8-GPU job
+            # of 7 s among hours-long ones) starves as soon as its declaration says it may
+            known = [r for r in (job.predicted_runtime_s, job.max_runtime_s) if r is not None]
+            if known and waited_s(job, cycle.now) >= self.starve * min(known):
+                return STARVING
+        return super().rank(job, cycle)
 
 
 def _ladder(args: Mapping[str, Any], default_hours: Sequence[float]) -> dict[str, Any]:
@@ -153,4 +184,13 @@ def declared(args: Mapping[str, Any]) -> Declared:
     unknown = args.get("unknown_level")
     return Declared(
         **_ladder(args, (1.0, 10.0)), unknown_level=None if unknown is None else int(unknown)
+    )
+
+
+def predicted(args: Mapping[str, Any]) -> Predicted:
+    unknown = args.get("unknown_level")
+    return Predicted(
+        **_ladder(args, (1.0, 10.0)),
+        unknown_level=None if unknown is None else int(unknown),
+        starve=_factor(args, "starve", "wait / predicted runtime"),
     )

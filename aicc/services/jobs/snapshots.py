@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import ValidationError
-from sqlalchemy import String, select, type_coerce
+from sqlalchemy import String, column, func, select, type_coerce
+from sqlalchemy import table as table_of
 from sqlalchemy.orm import Session
 
 from aicc.core.jobspec import JobSpec, first_problem
@@ -36,6 +37,7 @@ from aicc.store.tables import (
     DeploymentReplicaRow,
     DeploymentRow,
     DeviceRow,
+    JobChangesRow,
     JobRow,
     NodeRow,
     OrgRow,
@@ -253,6 +255,40 @@ def protected(session: Session, running: set[str]) -> set[str]:
     return out
 
 
+def placed(session: Session) -> tuple[JobView, ...]:
+    """The jobs holding resources now, as a snapshot has them (`Snapshot.running`)."""
+    return tuple(_placed_jobs(session))
+
+
+def queue_views(session: Session) -> tuple[QueueView, ...]:
+    """Every queue and how many of its jobs may run at once (its lane)."""
+    return tuple(QueueView(q.id, q.max_running) for q in session.scalars(select(QueueRow)))
+
+
+# The triggers of migration 0035 that count the writes to `jobs` (SQLite only).
+_COUNTED_BY = ("job_changes_insert", "job_changes_update", "job_changes_delete")
+_MASTER = table_of("sqlite_master", column("type"), column("tbl_name"), column("name"))
+_TRIGGERS = (
+    select(func.count())
+    .select_from(_MASTER)
+    .where(
+        _MASTER.c.type == "trigger",
+        _MASTER.c.tbl_name == "jobs",
+        _MASTER.c.name.in_(_COUNTED_BY),
+    )
+)
+
+
+def changes(session: Session) -> int | None:
+    """How many times a job row was written (inserted, updated or deleted), by any process: two
+    equal reads mean no job changed between them. None where the writes are not counted (on
+    PostgreSQL, or where a rebuilt `jobs` table lost migration 0035's triggers): the caller
+    must then assume everything changed."""
+    if session.get_bind().dialect.name != "sqlite" or session.scalar(_TRIGGERS) != 3:
+        return None
+    return session.scalar(select(JobChangesRow.seq).where(JobChangesRow.name == "jobs"))
+
+
 def tenants(session: Session) -> tuple[TenantView, ...]:
     """The quota tree: the center, its organizations, their projects."""
     out = [TenantView(CENTER)]
@@ -381,7 +417,7 @@ def read(
         pending=pending,
         running=running,
         tenants=tenants(session),
-        queues=tuple(QueueView(q.id, q.max_running) for q in session.scalars(select(QueueRow))),
+        queues=queue_views(session),
         usage=usage.decayed(session, now, half_life_s=half_life_s),
         budget_left=left,
     )
