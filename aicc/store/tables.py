@@ -394,6 +394,7 @@ class JobRow(Base):
         UniqueConstraint("user_id", "idempotency_key"),
         Index("ix_jobs_state_created", "state", "created_at"),
         Index("ix_jobs_project_created", "project_id", "created_at"),
+        Index("ix_jobs_state_ended", "state", "ended_at"),  # jobs that ended since (runtimes.py)
     )
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(64))

@@ -55,7 +55,8 @@ class Runtimes:
             rows = list(session.scalars(latest))[::-1]
         else:
             at, last = self._after
-            later = or_(JobRow.ended_at > at, and_(JobRow.ended_at == at, JobRow.id > last))
+            # a range of the index (state, end), then the ties of the last end read
+            later = and_(JobRow.ended_at >= at, or_(JobRow.ended_at > at, JobRow.id > last))
             rows = list(session.scalars(query.where(later).order_by(JobRow.ended_at, JobRow.id)))
         for row in rows:
             assert row.started_at is not None and row.ended_at is not None

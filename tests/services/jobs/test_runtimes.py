@@ -79,4 +79,13 @@ def test_the_job_whose_like_jobs_were_short_runs_first(tmp_path: Path) -> None:
         (view,) = runtimes.predicted(waiting)
         assert view.predicted_runtime_s is not None
         assert 3600 < view.predicted_runtime_s < 10 * 3600
+
+        # a job that ends later, at the same instant as the last one read, is learned once
+        with state.db.session() as session:
+            row = session.get(JobRow, early["id"])
+            assert row is not None
+            row.state, row.reason = "succeeded", "completed"
+            row.started_at, row.ended_at = ended - timedelta(seconds=60), ended
+        with state.db.reader() as session:
+            assert (runtimes.learn(session), runtimes.learn(session)) == (1, 0)
         lease.release()
