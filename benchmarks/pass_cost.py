@@ -29,9 +29,8 @@ from aicc.loops.audit import seal
 from aicc.server import build
 from aicc.services.jobs import jobs
 from aicc.services.tenancy import audit, tenancy
-from aicc.services.tenancy import tokens as t
 from aicc.store.tables import JobRow
-from aicc.testing.servers import kill_leftover_replicas
+from aicc.testing.servers import admin, kill_leftover_replicas
 
 
 def main() -> None:
@@ -46,10 +45,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         _app, state = build(Settings(home=home, sandbox="off"))
-        secret = (home / "admin.token").read_text().strip()
-        with state.db.reader() as session:
-            caller, _ = t.authenticate(session, t.digest(secret))
-        who = caller.who
+        who = admin(state, home)
         with state.db.session() as session:
             project = tenancy.resolve_project(session, who, None)
             tenancy.create_queue(session, who, project=project, name="lane", max_running=1)

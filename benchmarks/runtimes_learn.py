@@ -13,7 +13,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from aicc.config import Settings
 from aicc.core.jobspec import JobSpec
@@ -21,8 +21,8 @@ from aicc.server import build
 from aicc.services.common import utcnow
 from aicc.services.jobs import jobs
 from aicc.services.jobs.runtimes import Runtimes
-from aicc.services.tenancy import tokens as t
 from aicc.store.tables import JobRow
+from aicc.testing.servers import admin
 
 
 def main() -> None:
@@ -33,18 +33,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         _app, state = build(Settings(home=home, sandbox="off"))
-        secret = (home / "admin.token").read_text().strip()
-        with state.db.reader() as session:
-            caller, _ = t.authenticate(session, t.digest(secret))
-        assert caller is not None
+        who = admin(state, home)
         spec = JobSpec.model_validate({"command": "true", "max_runtime": "1h"})
         with state.db.session() as session:
-            jobs.submit(session, caller.who, spec, idempotency_key="k-0")
+            jobs.submit(session, who, spec, idempotency_key="k-0")
         end = utcnow()
         with state.db.engine.begin() as conn:  # copies of that job, ended a second apart
             base = dict(conn.execute(select(JobRow.__table__)).mappings().one())
             conn.execute(
-                JobRow.__table__.insert(),
+                insert(JobRow),
                 [
                     base
                     | {"id": f"job_x{i:08d}", "idempotency_key": f"x{i}", "state": "succeeded"}

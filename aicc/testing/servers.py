@@ -23,6 +23,7 @@ from aicc.config import Settings
 from aicc.testing import startup
 
 if TYPE_CHECKING:
+    from aicc.core.tenancy import Principal
     from aicc.server import ServerState
 
 
@@ -55,6 +56,18 @@ def kill_leftover_replicas(home: Path) -> None:
 TEST_RATE_LIMIT = {
     f"per_{who}_{what}": 10**6 for who in ("token", "address") for what in ("per_s", "burst")
 }
+
+
+def admin(state: ServerState, home: Path) -> Principal:
+    """The center admin that `build` made in `home`, as services see a caller: for benchmarks
+    and tests that call services in-process."""
+    from aicc.services.tenancy import tokens
+
+    secret = (home / "admin.token").read_text().strip()
+    with state.db.reader() as session:
+        caller, _ = tokens.authenticate(session, tokens.digest(secret))
+    assert caller is not None, "no admin token in this home"
+    return caller.who
 
 
 def _test_settings(settings: dict[str, Any]) -> dict[str, Any]:
