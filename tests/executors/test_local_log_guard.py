@@ -22,6 +22,9 @@ SECRET = "tenant-a-secret-7f3e"
 # The replica's run directory is .../runs/JOB/ATTEMPT/REPLICA; its outputs .../runs/JOB/outputs.
 RUN_DIR = 'r=$(dirname "$(ls "$AICC_OUTPUT_DIR"/../*/*/stdout.log | head -1)")'
 HOLD = 'touch "$AICC_OUTPUT_DIR/ready"; while [ ! -e "$AICC_OUTPUT_DIR/gate" ]; do sleep 0.2; done'
+# "At once", on a loaded machine: a reader that blocked on the FIFO would hold until the gate
+# opens, which these tests do only after the answers (CI saw the CLI take 7 s under load).
+QUICK_S = 30
 
 
 @pytest.fixture
@@ -42,7 +45,7 @@ def until_ready(home: Path, job_id: str) -> None:
 
 def logs_of(client: httpx.Client, job_id: str, **params: Any) -> tuple[httpx.Response, float]:
     started = time.monotonic()
-    answer = client.get(f"/api/v1/jobs/{job_id}/logs", params=params, timeout=10)
+    answer = client.get(f"/api/v1/jobs/{job_id}/logs", params=params, timeout=2 * QUICK_S)
     return answer, time.monotonic() - started
 
 
@@ -76,11 +79,12 @@ def test_a_log_replaced_by_a_fifo_or_a_link_is_a_quick_422(
                 answer, took = logs_of(client, job["id"], **params)
                 assert answer.status_code == 422, (params, answer.status_code, answer.text)
                 assert "stdout.log " + kind in answer.json()["detail"], answer.text
-                assert SECRET not in answer.text and took < 5, (params, took)
+                assert SECRET not in answer.text and took < QUICK_S, (params, took)
             started = time.monotonic()
             result = CliRunner().invoke(app, ["job", "logs", job["id"]], env=env)
             assert result.exit_code == 1 and "stdout.log " + kind in result.stderr, result.output
-            assert SECRET not in result.output and time.monotonic() - started < 5
+            assert SECRET not in result.output
+            assert time.monotonic() - started < QUICK_S
             events = client.get(f"/api/v1/jobs/{job['id']}/events")
             assert events.status_code == 200  # the server answers everything else meanwhile
     finally:
@@ -89,4 +93,4 @@ def test_a_log_replaced_by_a_fifo_or_a_link_is_a_quick_422(
     for job in (fifo, link):
         assert wait_state(client, job["id"], {"succeeded", "failed"})["state"] == "succeeded"
         answer, took = logs_of(client, job["id"])
-        assert answer.status_code == 422 and took < 5, answer.text
+        assert answer.status_code == 422 and took < QUICK_S, answer.text
