@@ -229,10 +229,14 @@ def test_kill9_of_a_supervisor_stops_its_replica_before_a_retry_and_blames_no_no
     outputs = server.home / "runs" / job["id"] / "outputs"
     for attempt in range(3):
         status_file = server.home / "runs" / job["id"] / str(attempt) / "0" / "status.json"
-        beats = outputs / f"hb.{attempt}"  # the background process has beaten once
+        beats = outputs / f"hb.{attempt}"  # the background process has beaten once: a whole
+        # line (the file exists from the shell's open on, before `date` writes; a kill between
+        # the two left it empty under load)
         data = wait_for(
             lambda beats=beats, status_file=status_file: (
-                beats.exists() and runtime.read_json(status_file)
+                beats.exists()
+                and beats.read_text().endswith("\n")
+                and runtime.read_json(status_file)
             ),
             timeout=30,
             what=f"attempt {attempt} running",
