@@ -21,6 +21,9 @@ def scheduler(
     seed: Annotated[int, typer.Option(help="Seed of the generated workload.")] = 42,
     policy: Annotated[str, typer.Option(help="Scheduler profile.")] = "default",
     steady: Annotated[bool, typer.Option(help="Time a cycle over a full center.")] = False,
+    warm: Annotated[
+        bool, typer.Option(help="Run a small cycle first, as a live server has (imports paid).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Time one scheduling cycle: decisions per second and peak memory."""
@@ -29,7 +32,7 @@ def scheduler(
     from aicc.bench.scheduler import Settings, run
 
     with Console(stderr=True).status("scheduling one cycle..."):
-        result = run(Settings(nodes, gpus_per_node, pending, projects, seed, policy, steady))
+        result = run(Settings(nodes, gpus_per_node, pending, projects, seed, policy, steady, warm))
     if as_json:
         print_json(result)
         return

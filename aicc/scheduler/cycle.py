@@ -98,7 +98,8 @@ class CycleState:
         self.unions: dict[tuple[int, tuple[str, ...]], ReplicaRequest] = {}
         self._mixed: bool | None = None
         self._shapes: dict[ReplicaRequest, int] = {}  # equal requests share one number
-        self._shape_of: dict[int, tuple[ReplicaRequest, int]] = {}  # by id(); holds the object
+        self._shape_of: dict[int, int] = {}  # by id() of the requests in `_asked`
+        self._asked: list[ReplicaRequest] = []
         self.version: Counter[str] = Counter()  # per project: bumped when its usage changes
         self.share_keys: dict[str, tuple[int, float]] = {}  # project -> (version, share)
         self.tiers: dict[tuple[str, int, int], int] = {}  # (project, version, shape) -> tier
@@ -129,11 +130,13 @@ class CycleState:
 
     def shape(self, request: ReplicaRequest) -> int:
         """A small number per distinct request: cheap keys for the cycle's caches."""
-        known = self._shape_of.get(id(request))
-        if known is None:
-            number = self._shapes.setdefault(request, len(self._shapes))
-            known = self._shape_of[id(request)] = (request, number)
-        return known[1]
+        number = self._shape_of.get(id(request))
+        if number is None:
+            number = self._shape_of[id(request)] = self._shapes.setdefault(
+                request, len(self._shapes)
+            )
+            self._asked.append(request)  # alive as long as its id() is a key
+        return number
 
     def charge(self, project: str, demand: Amounts) -> None:
         """Count `demand` against the project's quota path (a bind, or a preemptor's claim)."""
@@ -187,8 +190,8 @@ class CycleState:
                 return [(r, None)]  # as asked: fit.py's first fit, models mixed on a node
             return [(replace(r, models=tuple(models)), None)]
         out: list[Attempt] = []
+        shape = self.shape(r)
         for m in models:
-            shape = self.shape(r)
             narrowed = self.narrowed.get((shape, m))
             if narrowed is None:
                 narrowed = self.narrowed[(shape, m)] = replace(r, models=(m,))
@@ -216,6 +219,8 @@ class CycleState:
         """Remember the latest bound job per project (`behind_fair_share`)."""
         top = self._latest_bound
         entry = (job.submitted_at, job.project_id)
+        if len(top) == 2 and entry < top[1] and job.project_id not in (top[0][1], top[1][1]):
+            return  # older than both, of another project: it would be the one dropped
         same = [t for t in top if t[1] == job.project_id]
         if same:
             if same[0][0] >= entry[0]:

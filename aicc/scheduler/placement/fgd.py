@@ -6,7 +6,11 @@ of a shape re-scores only the nodes that changed since that shape was last place
 and each node's own fragmentation is cached the same way. Until the first reweight, scores are
 also remembered per node state (`ClusterState.state_ids`): a changed node whose state some node
 was in before takes the score computed then. A center of alike nodes, filled one replica at a
-time, revisits few states (the scheduler benchmark: about four in five re-scored nodes).
+time, revisits few states (the scheduler benchmark: about four in five re-scored nodes). A table
+catches up on a few changes in plain Python (`_update_few`), on many as vectors (`_update`).
+Where every node's devices are of one model, a replica restricted to some models reads the
+table of its shape for any model, with infinity on the nodes of other models
+(`ClusterState.model_nodes`): the same costs where it fits, one table less to keep up.
 
 A new task mix over known shapes (`reweight`: the live scheduler's workload changes with every
 job, and the simulator offers each arrival to a fresh cycle's view) changes every node's score.
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -78,6 +82,9 @@ class _Cache:
     keep_parts: bool = False  # from the first reweight on
     kept: int = 0  # elements of the tables' `ce`
     few: FewScorer | None = None  # scoring a few nodes in plain Python (`few.py`), once asked
+    plain: bool | None = None  # the policy's `_row_costs_match`, once asked
+    any_model: dict[Demand, Demand] = field(default_factory=dict)  # the shape, models None
+    elsewhere: dict[tuple[str, ...], FloatArray] = field(default_factory=dict)  # inf off models
 
 
 @dataclass
@@ -147,6 +154,29 @@ class FGDPolicy:
         self, state: ClusterState, demand: Demand, rng: np.random.Generator
     ) -> Choice | None:
         cache = self._cache(state)
+        scored, elsewhere = demand, None
+        if demand.models is not None and demand.count:
+            nodes = state.model_nodes(demand.models)
+            if nodes is not None:  # the table of any model, read where the models are
+                scored = cache.any_model.get(demand) or cache.any_model.setdefault(
+                    demand, replace(demand, models=None)
+                )
+                if nodes is not True:
+                    elsewhere = cache.elsewhere.get(demand.models)
+                    if elsewhere is None:
+                        elsewhere = np.where(nodes, 0.0, np.inf)
+                        cache.elsewhere[demand.models] = elsewhere
+        table = self._table(state, scored, cache)
+        # + inf where the models are not: one vector operation; finite costs stay as they are
+        cost = table.cost if elsewhere is None else table.cost + elsewhere
+        node = cheapest(state, cost, rng)
+        if node is None:
+            return None
+        column = int(table.column[node]) if demand.shared else None
+        return state.choice(node, demand, column)
+
+    def _table(self, state: ClusterState, demand: Demand, cache: _Cache) -> _Table:
+        """The shape's table, up to date."""
         table = cache.tables.get(demand)
         if table is None:
             if len(cache.tables) >= MAX_SHAPES:
@@ -155,16 +185,16 @@ class FGDPolicy:
             table = cache.tables[demand] = _Table.empty(state.size)
         if cache.keep_parts:
             self._rescore(state, demand, table, cache)
-        else:
+            return table
+        few = state.few_stale(table.version, table.mark)
+        if few is None:
             stale = state.stale(table.version, table.mark)
             if len(stale):
                 self._update(state, demand, table, cache, stale)
-            table.mark = state.mark
-        node = cheapest(state, table.cost, rng)
-        if node is None:
-            return None
-        column = int(table.column[node]) if demand.shared else None
-        return state.choice(node, demand, column)
+        elif few:
+            self._update_few(state, demand, table, cache, few)
+        table.mark = state.mark
+        return table
 
     def _update(
         self, state: ClusterState, demand: Demand, table: _Table, cache: _Cache, stale: IntArray
@@ -175,25 +205,51 @@ class FGDPolicy:
         are scored in plain Python where the policy allows it (`few.py`), with the same costs."""
 
         def scored(rows: IntArray) -> FloatArray:
-            cost: Sequence[float] | FloatArray
-            slot: Sequence[int] | IntArray
-            few = self._few(state, cache) if len(rows) <= FEW else None
-            if few is not None:
-                found = few.rows(state, demand, rows)
-                cost, slot = best(found, lambda row: self.row_costs(state, demand, row))
-            else:
-                cost, slot = self.score(state, demand, rows, cache.frag)[:2]
-            result: FloatArray = np.empty((len(rows), 2))
-            result[:, 0], result[:, 1] = cost, slot
-            return result
+            return self._scored(state, demand, cache, rows)
 
         table.cost[stale], table.column[stale] = table.memo.figures(state, stale, scored).T
         table.version[stale] = state.version[stale]
 
+    def _update_few(
+        self, state: ClusterState, demand: Demand, table: _Table, cache: _Cache, stale: list[int]
+    ) -> None:
+        """`_update` of a few stale nodes (`ClusterState.few_stale`), the usual case after a
+        bind, in plain Python: the same figures, without numpy's fixed cost per array."""
+
+        def scored(rows: IntArray) -> FloatArray:
+            return self._scored(state, demand, cache, rows)
+
+        numbers = table.memo.numbers(state, stale, scored)
+        values, cost, column = table.memo.values, table.cost, table.column
+        version, now = table.version, state.version
+        for row, number in zip(stale, numbers, strict=True):
+            cost[row] = values.item(number, 0)
+            column[row] = int(values.item(number, 1))
+            version[row] = now.item(row)
+
+    def _scored(
+        self, state: ClusterState, demand: Demand, cache: _Cache, rows: IntArray
+    ) -> FloatArray:
+        """(cost, slot) of each of these nodes, (len(rows), 2): a few in plain Python where the
+        policy allows it (`few.py`), else as vectors."""
+        cost: Sequence[float] | FloatArray
+        slot: Sequence[int] | IntArray
+        few = self._few(state, cache) if len(rows) <= FEW else None
+        if few is not None:
+            found = few.rows(state, demand, rows)
+            cost, slot = best(found, lambda row: self.row_costs(state, demand, row))
+        else:
+            cost, slot = self.score(state, demand, rows, cache.frag)[:2]
+        result: FloatArray = np.empty((len(rows), 2))
+        result[:, 0], result[:, 1] = cost, slot
+        return result
+
     def _few(self, state: ClusterState, cache: _Cache) -> FewScorer | None:
         """The plain-Python scorer, where this policy gives `row_costs` for its `costs` and the
         cluster's nodes are each of one model; else None."""
-        if not self._row_costs_match():
+        if cache.plain is None:
+            cache.plain = self._row_costs_match()
+        if not cache.plain:
             return None
         if cache.few is None:
             cache.few = FewScorer(cache.frag, state)

@@ -25,6 +25,7 @@ FloatArray = npt.NDArray[np.float64]
 
 MILLI = 1000  # one whole device, in milli-devices
 FEW_ROWS = 32  # `StateMemo.figures` looks up this many rows one by one, more as vectors
+FEW_LOG = 512  # `few_stale` walks at most this many changes (a node changed often counts often)
 
 
 @dataclass(frozen=True)
@@ -139,20 +140,28 @@ class StateMemo:
     ) -> FloatArray:
         """`figures` of a few rows, looked up one by one (no vector work but the last): the
         same rows computed, in the same order."""
-        listed = rows.tolist()
-        ids = [state.state_id(row) for row in listed]
+        ids = self.numbers(state, rows.tolist(), compute)
+        result: FloatArray = self.values[ids]
+        return result
+
+    def numbers(
+        self, state: ClusterState, rows: list[int], compute: Callable[[IntArray], FloatArray]
+    ) -> list[int]:
+        """The state number of each row, every one's figures known (`values[number]`): the
+        missing ones computed once per state (`compute` of the first row in each), in order.
+        Plain Python but for `compute`: for a few rows at a time."""
+        ids = [state.state_id(row) for row in rows]
         self._reserve(state.id_count)
         known = self.known
         missed: dict[int, int] = {}  # state number -> its first row
-        for row, number in zip(listed, ids, strict=True):
-            if not known[number] and number not in missed:
+        for row, number in zip(rows, ids, strict=True):
+            if not known.item(number) and number not in missed:
                 missed[number] = row
         if missed:
             numbers = list(missed)
             self.values[numbers] = compute(np.array(list(missed.values()), dtype=np.int64))
             known[numbers] = True
-        result: FloatArray = self.values[ids]
-        return result
+        return ids
 
     def _reserve(self, count: int) -> None:
         """Room for `count` state numbers."""
@@ -222,6 +231,7 @@ class ClusterState:
         self._columns: dict[int, dict[int, int]] = {}  # node -> device index -> slot (`change`)
         self._model_ids = {m.lower(): i for i, m in enumerate(self.models)}
         self._allowed: dict[tuple[str, ...], BoolArray] = {}
+        self._model_nodes: dict[tuple[str, ...], BoolArray | bool | None] = {}
         self.caches: dict[Any, Any] = {}  # per-policy scoring caches, keyed by the policy
         self.tie_order = None  # ties at random (the property says more)
 
@@ -386,11 +396,8 @@ class ClusterState:
     def stale(self, versions: IntArray, mark: int) -> IntArray:
         """The nodes whose entry in `versions` (a cache's record of the versions it saw, equal
         to the state's at `mark`) is no longer the state's version."""
-        if mark >= 0 and len(self._log) - mark <= FEW_ROWS:  # a few changes: no vector work
-            version = self.version
-            few = sorted(
-                {row for row in self._log[mark:] if versions.item(row) != version.item(row)}
-            )
+        few = self.few_stale(versions, mark)
+        if few is not None:
             return np.array(few, dtype=np.int64)
         rows = self.changed_since(mark)
         if rows is None:
@@ -398,6 +405,17 @@ class ClusterState:
             return changed
         result: IntArray = rows[versions[rows] != self.version[rows]]
         return result
+
+    def few_stale(self, versions: IntArray, mark: int) -> list[int] | None:
+        """`stale` as a sorted list, without vector work, when few nodes changed since `mark`
+        (at most FEW_LOG changes, on at most FEW_ROWS nodes); else None."""
+        if mark < 0 or len(self._log) - mark > FEW_LOG:
+            return None
+        changed = set(self._log[mark:])
+        if len(changed) > FEW_ROWS:
+            return None
+        version = self.version
+        return sorted(row for row in changed if versions.item(row) != version.item(row))
 
     def state_ids(self, rows: IntArray) -> IntArray:
         """Per row, a number equal for nodes in the same state: devices (models, free shares and
@@ -411,7 +429,7 @@ class ClusterState:
 
     def state_id(self, row: int) -> int:
         """`state_ids` of one node, as a plain int."""
-        number = int(self._state_id[row])
+        number: int = self._state_id.item(row)
         if number < 0:
             key = (
                 self.dev_model[row].tobytes(),
@@ -443,6 +461,27 @@ class ClusterState:
 
     def model_ids(self, models: tuple[str, ...]) -> list[int]:
         return [self._model_ids[m] for m in models if m in self._model_ids]
+
+    def model_nodes(self, models: tuple[str, ...]) -> BoolArray | bool | None:
+        """The nodes whose devices are of these models, where every node's devices are of one
+        model: True when that is every node with devices, else a mask; None where some node
+        mixes models. There a replica restricted to `models` fits and scores as one of any
+        model (the same devices are allowed), and fits nowhere else."""
+        found = self._model_nodes.get(models, False)
+        if found is False:
+            found = self._model_nodes[models] = self._models_of_nodes(models)
+        return found
+
+    def _models_of_nodes(self, models: tuple[str, ...]) -> BoolArray | bool | None:
+        model = np.where(self.dev_exists, self.dev_model, -1)
+        first = model.max(axis=1) if model.shape[1] else np.full(self.size, -1)
+        if (self.dev_exists & (self.dev_model != first[:, None])).any():
+            return None  # a node with devices of two models
+        ids = self.model_ids(models)
+        if set(ids) >= set(first[first >= 0].tolist()):
+            return True
+        mask: BoolArray = np.isin(first, ids) & (first >= 0)
+        return mask
 
     def allowed(self, models: tuple[str, ...] | None) -> BoolArray:
         """Device slots of an acceptable model (all present devices when `models` is None)."""
