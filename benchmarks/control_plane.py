@@ -8,6 +8,8 @@ through HTTP, as a user would. Results go to stdout as JSON; BENCHMARKS.md recor
     .venv/bin/python benchmarks/control_plane.py --rate 200 --rate-seconds 10   # p50, p99
     .venv/bin/python benchmarks/control_plane.py --postgres --submits 5000 --users 8  # 8 people
     .venv/bin/python benchmarks/control_plane.py --rate-limit-cost --submits 500 --clients 8
+    .venv/bin/python benchmarks/control_plane.py --postgres --workers 2 --waiting 100000 \
+        --latency-jobs 3 --submits 1500 --rate 500 --rate-seconds 60   # with 100,000 waiting
 
 `--rate-limit-cost` measures only submit throughput, on two fresh servers one after the other:
 with the rate limiter (the default settings) and with `limits.rate_limit.enabled: false`.
@@ -78,17 +80,20 @@ def throughput(
     clients: int,
     database: int | None = None,
     users: list[dict[str, str]] | None = None,
+    queue: str = "bench",
+    keep: bool = False,
 ) -> dict[str, float]:
     """Clients submitting at once (keep-alive connections, as the SDK keeps) into a queue that
     places nothing (max_running=1, held by a long job), so only the submit path is measured.
-    `users`: each client submits as one of them (`submitters`), else as the admin."""
-    holder = hold_a_lane(server, "bench")
+    `users`: each client submits as one of them (`submitters`), else as the admin. `keep`: the
+    lane stays held, its jobs waiting (`--waiting`: a backlog the next phase runs beside)."""
+    holder = hold_a_lane(server, queue)
     posters = connected(server, clients, users)
     next_submit = iter(range(submits))
 
     async def client(poster: Poster) -> list[int]:
-        spec = {"command": "true", "queue": "bench"}
-        return [await poster.post("/api/v1/jobs", spec, f"b-{i}") for i in next_submit]
+        spec = {"command": "true", "queue": queue}
+        return [await poster.post("/api/v1/jobs", spec, f"{queue}-{i}") for i in next_submit]
 
     busy, mine, db = server_cpu_s(server), own_cpu_s(), tree_cpu_s(database)
     started = time.monotonic()
@@ -96,7 +101,8 @@ def throughput(
     elapsed = time.monotonic() - started
     busy, mine, db = server_cpu_s(server) - busy, own_cpu_s() - mine, tree_cpu_s(database) - db
     assert len(codes) == submits and all(c == 201 for c in codes), set(codes)
-    release(server, holder)
+    if not keep:
+        release(server, holder)
     return {
         "submits": submits,
         "clients": clients,
@@ -317,6 +323,12 @@ def main() -> None:
     )
     parser.add_argument("--rate-seconds", type=float, default=10.0)
     parser.add_argument(
+        "--waiting",
+        type=int,
+        default=0,
+        help="first submit this many jobs behind a lane held all run long (a backlog)",
+    )
+    parser.add_argument(
         "--users", type=int, default=0, help="clients submit as this many users (default: admin)"
     )
     parser.add_argument(
@@ -347,6 +359,10 @@ def main() -> None:
             with server.client() as client:
                 result = {"latency": latency(client, args.latency_jobs)}
             users = submitters(server, args.users)
+            if args.waiting:
+                result["backlog"] = throughput(
+                    server, args.waiting, args.clients, database, users, "backlog", keep=True
+                )
             result["throughput"] = throughput(server, args.submits, args.clients, database, users)
             if args.rate:
                 result["at_rate"] = at_rate(

@@ -10,6 +10,10 @@ their audit entries sealed before the timed passes.
     .venv/bin/python benchmarks/pass_cost.py --waiting 2000 --passes 20
     .venv/bin/python benchmarks/pass_cost.py --waiting 100000 --batch 1000 --passes 20
     .venv/bin/python benchmarks/pass_cost.py --waiting 10000 --batch 1000 --new 1  # a submit a pass
+    .venv/bin/python benchmarks/pass_cost.py --postgres --waiting 10000 --batch 1000 --new 1
+
+`--postgres` runs on a throwaway PostgreSQL; its server's CPU is not in the figures (the loop's
+process alone, as on SQLite, where the database is in the process).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from aicc.server import build
 from aicc.services.jobs import jobs
 from aicc.services.tenancy import audit, tenancy
 from aicc.store.tables import JobRow
+from aicc.testing.postgres import start_postgres
 from aicc.testing.servers import admin, kill_leftover_replicas
 
 
@@ -41,10 +46,13 @@ def main() -> None:
     parser.add_argument(
         "--new", type=int, default=0, help="jobs submitted behind the lane before each pass"
     )
+    parser.add_argument("--postgres", action="store_true", help="start a throwaway PostgreSQL")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp)
-        _app, state = build(Settings(home=home, sandbox="off"))
+        home = Path(tmp) / "home"
+        postgres = start_postgres(Path(tmp) / "pg") if args.postgres else None
+        url = postgres.url if postgres is not None else None
+        _app, state = build(Settings(home=home, db=url, sandbox="off"))
         who = admin(state, home)
         with state.db.session() as session:
             project = tenancy.resolve_project(session, who, None)
@@ -67,6 +75,7 @@ def main() -> None:
         _sealed(state, controller)
         assert _running(state) == 1, "the lane's holder ended: the passes would start jobs"
         step = _timed(controller.steps[0])
+        before = _paths(controller.steps[0], {})
         wall = cpu = 0.0
         for n in range(args.passes):
             with state.db.session() as session:  # not timed
@@ -81,6 +90,7 @@ def main() -> None:
         print(
             json.dumps(
                 {
+                    "database": "postgresql" if args.postgres else "sqlite",
                     "waiting": args.waiting,
                     "passes": args.passes,
                     "new_per_pass": args.new,
@@ -88,12 +98,31 @@ def main() -> None:
                     "ms_per_pass": 1000 * wall / args.passes,
                     "cpu_ms_per_pass": 1000 * cpu / args.passes,
                     "schedule_cpu_ms_per_pass": 1000 * step[0] / args.passes,
+                    **_paths(controller.steps[0], before),
                 },
                 indent=2,
             )
         )
         state.db.dispose()
         kill_leftover_replicas(home)  # the lane's holder: it would sleep on for a day
+        if postgres is not None:
+            postgres.stop()
+
+
+def _paths(step: Any, before: dict[str, int]) -> dict[str, int]:
+    """How many of the timed passes were skipped (quiet) or wrote only the new jobs' waits
+    (nearly quiet, loops/quiet.py); the rest read the queue in full. Empty where the
+    scheduling step keeps no such count (an older tree)."""
+    quiet = getattr(step, "quiet", None)
+    counts = {
+        "quiet": getattr(quiet, "skipped", None),
+        "nearly_quiet": getattr(quiet, "nearly", None),
+    }
+    return {
+        f"passes_{path}": n - before.get(f"passes_{path}", 0)
+        for path, n in counts.items()
+        if n is not None
+    }
 
 
 def _running(state: Any) -> int:

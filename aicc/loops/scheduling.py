@@ -2,7 +2,8 @@
 
 Level-triggered: each cycle reads the whole desired state from the store, so a missed wake-up or
 a restart costs at most one cycle; a pass that would only make the last pass's waits again, with
-no job written since, is skipped (loops/quiet.py: exact, never on stale state). Binds happen
+no job written since, is skipped, and one after which only new jobs wait behind the same full
+lanes writes their waits alone (loops/quiet.py: exact, never on stale state). Binds happen
 only under the fenced lease (one scheduler per database). What a cycle writes is the jobs'
 context's (services/jobs/binding.py); the loop keeps the order: read without a write lock,
 decide, fence, record.
@@ -17,7 +18,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from aicc.loops.lease import Lease
-from aicc.loops.quiet import Quiet
+from aicc.loops.quiet import News, Quiet
 from aicc.loops.steps import EveryPass, Pass
 from aicc.scheduler.framework import Cycle, Profile, isolate
 from aicc.scheduler.snapshot import Snapshot
@@ -61,14 +62,16 @@ def cycle(
     epoch = lease.epoch
     if quiet is not None:
         with db.reader() as session:
-            if quiet.still(session, epoch):
-                return 0  # the last pass's waits again, already shown (loops/quiet.py)
+            news = quiet.news(session, epoch)
         quiet.forget()  # until this pass commits
+        if news is not None:
+            _tell(db, lease, now, quiet, news)
+            return 0  # the last pass's waits again, and the new jobs' (loops/quiet.py)
     with db.reader() as session:
         if not binding.anyone_waiting(session):
             return 0  # nothing to do: take no write lock
     with db.reader() as session:  # decide without SQLite's write lock: submits go on meanwhile
-        counted = snapshots.changes(session) if quiet is not None else None
+        counted = snapshots.mark(session) if quiet is not None else None  # before the read
         read = snapshots.read(session, now, billing=billing, parsed=parsed)
         snapshot = read.snapshot
         if runtimes is not None:
@@ -93,7 +96,7 @@ def cycle(
             poisoned=poisoned,
             same_host=same_host,
         )
-        counted = snapshots.changes(session) if counted is not None else None
+        counted = _after(session, counted)
     if quiet is not None:
         troubled = bool(poisoned or read.invalid)
         quiet.ran(
@@ -103,8 +106,27 @@ def cycle(
             behind=run.behind,
             troubled=troubled,
             placed=read.snapshot.running,
+            decisions=decisions,
         )
     return bound
+
+
+def _tell(db: Database, lease: Lease, now: datetime, quiet: Quiet, news: News) -> None:
+    """A quiet pass: nothing to write, the pass is skipped; a nearly quiet one: the waits of
+    the jobs written since the last pass, behind their full lanes, written as a full pass
+    would write them (loops/quiet.py)."""
+    if not news.waits:
+        quiet.skip(news)
+        return
+    if all(binding.shown_already(w, news.shown.get(w.job_id)) for w in news.waits):
+        quiet.wrote(news, news.changes)  # written since, but shown already: nothing to write
+        return
+    with db.session() as session:
+        lease.fence(session, now)
+        counted = _unmoved(session, news.changes)  # under the write lock, as in `cycle`
+        binding.record(session, news.waits, now=now, shown=news.shown)
+        counted = _after(session, counted)
+    quiet.wrote(news, counted)
 
 
 def _decide(snapshot: Snapshot, profile: Profile) -> tuple[Cycle, Snapshot, dict[str, str]]:
@@ -122,11 +144,21 @@ def _decide(snapshot: Snapshot, profile: Profile) -> tuple[Cycle, Snapshot, dict
         return run, snapshot, poisoned
 
 
-def _unmoved(session: Session, counted: int | None) -> int | None:
-    """`counted` if the count of job writes is still what the pass read it as, else None."""
+def _unmoved(session: Session, counted: snapshots.Mark | None) -> snapshots.Mark | None:
+    """SQLite: `counted` if the count of job writes is still what the pass read it as, else
+    None. PostgreSQL: the snapshot as read (the next pass reads every row committed since)."""
+    if isinstance(counted, str):
+        return counted
     if counted is None or snapshots.changes(session) != counted:
         return None
     return counted
+
+
+def _after(session: Session, counted: snapshots.Mark | None) -> snapshots.Mark | None:
+    """Where the job writes stand after the pass's own (`_unmoved` said none came between)."""
+    if counted is None or isinstance(counted, str):
+        return counted
+    return snapshots.changes(session)
 
 
 class Schedule(EveryPass):

@@ -427,6 +427,10 @@ class JobRow(Base):
     # `placement: federation` (docs/federation.md): None runs here (never routed, or routed
     # here); "?" waits for the federation loop to route it; else the peer site it runs on
     federation: Mapped[str | None] = mapped_column(String(40), default=None, index=True)
+    # its last write, stamped by the triggers of migration 0037: on SQLite the count of job
+    # writes (`JobChangesRow`) it made, on PostgreSQL its transaction's id; the scheduling
+    # loop reads only the rows written since its last pass (`snapshots.written`)
+    change: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", index=True)
 
 
 class JobChangesRow(Base):

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import ValidationError
-from sqlalchemy import String, column, func, select, type_coerce
+from sqlalchemy import String, column, func, select, text, type_coerce
 from sqlalchemy import table as table_of
 from sqlalchemy.orm import Session
 
@@ -287,6 +287,44 @@ def changes(session: Session) -> int | None:
     if session.get_bind().dialect.name != "sqlite" or session.scalar(_TRIGGERS) != 3:
         return None
     return session.scalar(select(JobChangesRow.seq).where(JobChangesRow.name == "jobs"))
+
+
+# Migration 0037's trigger that stamps each job row with its transaction's id (PostgreSQL).
+_STAMPED_PG = text(
+    "SELECT count(*) FROM pg_trigger WHERE tgname = 'jobs_change_xact' "
+    "AND tgrelid = 'jobs'::regclass"
+)
+_SINCE_PG = text(
+    "jobs.change >= pg_snapshot_xmin(CAST(:since AS pg_snapshot))::text::bigint "
+    "AND NOT pg_visible_in_snapshot(jobs.change::text::xid8, CAST(:since AS pg_snapshot))"
+)
+
+Mark = int | str  # where the job writes stood: a count (SQLite), a snapshot (PostgreSQL)
+
+
+def mark(session: Session) -> Mark | None:
+    """Where the job writes stand now, for `written` to read the rows written since: on SQLite
+    the count of job writes (`changes`), on PostgreSQL the transaction snapshot
+    (`pg_current_snapshot()`, taken before anything else is read). None where job rows are not
+    stamped (migration 0037's triggers missing): the caller must assume everything changed."""
+    if session.get_bind().dialect.name == "sqlite":
+        return changes(session)
+    if session.scalar(_STAMPED_PG) != 1:
+        return None
+    return str(session.scalar(text("SELECT pg_current_snapshot()::text")))
+
+
+def written(session: Session, since: Mark) -> list[JobRow]:
+    """The job rows written since `mark` read `since`: each row's last write stamps it (`jobs.
+    change`, migration 0037), on SQLite with the count of job writes it made (those above
+    `since`), on PostgreSQL with its transaction's id (those `since`'s snapshot did not see:
+    committed after it, or then in progress), by an index. Deleted rows are not among them; on
+    PostgreSQL, a row written after `since` may be read again by the next `written`."""
+    if isinstance(since, str):
+        query = select(JobRow).where(_SINCE_PG.bindparams(since=since))
+    else:
+        query = select(JobRow).where(JobRow.change > since)
+    return list(session.scalars(query.order_by(JobRow.change, JobRow.id)))
 
 
 def tenants(session: Session) -> tuple[TenantView, ...]:
