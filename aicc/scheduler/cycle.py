@@ -97,7 +97,7 @@ class CycleState:
         self.narrowed: dict[tuple[int, str], ReplicaRequest] = {}
         self.unions: dict[tuple[int, tuple[str, ...]], ReplicaRequest] = {}
         self._mixed: bool | None = None
-        self._shapes: dict[ReplicaRequest, int] = {}  # equal requests share one number
+        self._shapes: dict[tuple[object, ...], int] = {}  # equal requests share one number
         self._shape_of: dict[int, int] = {}  # by id() of the requests in `_asked`
         self._asked: list[ReplicaRequest] = []
         self.version: Counter[str] = Counter()  # per project: bumped when its usage changes
@@ -132,9 +132,19 @@ class CycleState:
         """A small number per distinct request: cheap keys for the cycle's caches."""
         number = self._shape_of.get(id(request))
         if number is None:
-            number = self._shape_of[id(request)] = self._shapes.setdefault(
-                request, len(self._shapes)
+            r = request  # keyed by its fields as a plain tuple: equal exactly when the requests
+            # are, and hashed and compared in C, not by the dataclass's Python __hash__/__eq__
+            key = (
+                r.cpu_milli,
+                r.memory_mib,
+                r.accel_count,
+                r.accel_milli,
+                r.accel_memory_mib,
+                r.models,
+                r.mig_profile,
+                r.data,
             )
+            number = self._shape_of[id(request)] = self._shapes.setdefault(key, len(self._shapes))
             self._asked.append(request)  # alive as long as its id() is a key
         return number
 

@@ -31,6 +31,7 @@ EPSILON = 1e-9
 # its quota path. The one `Demand` is a replica's, placement.state.Demand.
 Amounts = dict[str, float]
 ModelOf = Callable[[str, int], str | None]  # (node name, device index) -> model
+Ceiling = tuple[str, float]  # a resource and a tenant's max of it
 K = TypeVar("K")
 
 
@@ -114,6 +115,8 @@ class QuotaTree:
         self.governed: frozenset[str] = frozenset(k for t in tenants for k in t.quota.guaranteed)
         self.used: dict[str, Amounts] = {t.id: {} for t in tenants}
         self._paths: dict[str, tuple[TenantView, ...]] = {}
+        # per project: (tenant, its usage, its ceilings) of each tenant on the path with a max
+        self._limits: dict[str, tuple[tuple[TenantView, Amounts, tuple[Ceiling, ...]], ...]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -132,18 +135,23 @@ class QuotaTree:
         return cached
 
     def add(self, project: str, demand: Mapping[str, float], sign: int = 1) -> None:
-        for tenant in self.path(project):
+        signed = demand.items() if sign == 1 else [(k, sign * v) for k, v in demand.items()]
+        for tenant in self.path(project):  # `1 * v` is `v`: the same sums as signing each
             used = self.used[tenant.id]
-            for k, v in demand.items():
-                used[k] = used.get(k, 0.0) + sign * v
+            for k, v in signed:
+                used[k] = used.get(k, 0.0) + v
 
     def over_max(self, project: str, demand: Mapping[str, float]) -> str | None:
         """Why `demand` would break a ceiling on the project's path, or None."""
-        for tenant in self.path(project):
-            if not tenant.quota.max:
-                continue
-            used = self.used[tenant.id]
-            for k, ceiling in tenant.quota.max.items():
+        limits = self._limits.get(project)
+        if limits is None:  # once per project: admission asks for every job it considers
+            limits = self._limits[project] = tuple(
+                (tenant, self.used[tenant.id], tuple(tenant.quota.max.items()))
+                for tenant in self.path(project)
+                if tenant.quota.max
+            )
+        for tenant, used, ceilings in limits:
+            for k, ceiling in ceilings:
                 want = demand.get(k, 0.0)
                 if want > 0 and used.get(k, 0.0) + want > ceiling + EPSILON:
                     return (

@@ -107,10 +107,13 @@ class FewScorer:
     def usable(self, state: ClusterState) -> bool:
         return self.frag.by_node and state.dev_free.shape[1] <= MAX_SLOTS
 
-    def rows(self, state: ClusterState, demand: Demand, rows: IntArray) -> list[Row | None]:
+    def rows(
+        self, state: ClusterState, demand: Demand, rows: IntArray | list[int]
+    ) -> list[Row | None]:
         """Per row, its candidates with their fragmentation increase; None where the replica
         does not fit."""
-        found = [_row(state, demand, int(node)) for node in rows.tolist()]
+        nodes: list[int] = rows.tolist() if isinstance(rows, np.ndarray) else rows
+        found = [_row(state, demand, int(node)) for node in nodes]
         feasible = [row for row in found if row is not None]
         if feasible:
             self._deltas(feasible)

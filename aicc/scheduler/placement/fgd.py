@@ -38,6 +38,7 @@ from aicc.scheduler.placement.state import (
     Choice,
     ClusterState,
     Demand,
+    Figures,
     FloatArray,
     IntArray,
     StateMemo,
@@ -216,8 +217,13 @@ class FGDPolicy:
         """`_update` of a few stale nodes (`ClusterState.few_stale`), the usual case after a
         bind, in plain Python: the same figures, without numpy's fixed cost per array."""
 
-        def scored(rows: IntArray) -> FloatArray:
-            return self._scored(state, demand, cache, rows)
+        def scored(rows: list[int]) -> Figures:
+            few = self._few(state, cache) if len(rows) <= FEW else None
+            if few is None:
+                return self._scored(state, demand, cache, np.array(rows, dtype=np.int64))
+            found = few.rows(state, demand, rows)  # `_scored`'s plain path, without arrays
+            cost, slot = best(found, lambda row: self.row_costs(state, demand, row))
+            return list(zip(cost, slot, strict=True))
 
         numbers = table.memo.numbers(state, stale, scored)
         values, cost, column = table.memo.values, table.cost, table.column

@@ -22,6 +22,8 @@ from aicc.scheduler.snapshot import DevicePick, NodeView, ReplicaRequest
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 FloatArray = npt.NDArray[np.float64]
+# figures per row, `width` each: an array (rows, width), or (cost, slot) pairs in plain Python
+Figures = FloatArray | Sequence[Sequence[float]]
 
 MILLI = 1000  # one whole device, in milli-devices
 FEW_ROWS = 32  # `StateMemo.figures` looks up this many rows one by one, more as vectors
@@ -51,6 +53,21 @@ class Demand:
     def gpu_milli(self) -> int:
         """The device capacity this replica takes, in milli-devices."""
         return self.count * self.milli
+
+    def __hash__(self) -> int:
+        """The fields' hash, computed once: a demand (one per distinct request, `demand_of`)
+        keys a policy's tables at every choice, and a frozen dataclass's own hash builds and
+        hashes the tuple of its fields each time. Equal demands hash alike."""
+        try:
+            found: int = self.__dict__["_hash"]
+        except KeyError:
+            found = hash((self.cpu, self.mem, self.count, self.milli, self.dev_mem, self.models))
+            object.__setattr__(self, "_hash", found)
+        return found
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled without the remembered hash (another process hashes strings differently)."""
+        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
 
 
 @functools.lru_cache(maxsize=4096)
@@ -140,16 +157,20 @@ class StateMemo:
     ) -> FloatArray:
         """`figures` of a few rows, looked up one by one (no vector work but the last): the
         same rows computed, in the same order."""
-        ids = self.numbers(state, rows.tolist(), compute)
+        ids = self.numbers(state, rows.tolist(), lambda few: compute(np.array(few, np.int64)))
         result: FloatArray = self.values[ids]
         return result
 
     def numbers(
-        self, state: ClusterState, rows: list[int], compute: Callable[[IntArray], FloatArray]
+        self,
+        state: ClusterState,
+        rows: list[int],
+        compute: Callable[[list[int]], Figures],
     ) -> list[int]:
         """The state number of each row, every one's figures known (`values[number]`): the
-        missing ones computed once per state (`compute` of the first row in each), in order.
-        Plain Python but for `compute`: for a few rows at a time."""
+        missing ones computed once per state (`compute` of the first row in each, `width`
+        figures per row), in order. Plain Python, `compute` too where it can: a call scores
+        about two rows, and numpy's fixed cost per array was most of such a call."""
         ids = [state.state_id(row) for row in rows]
         self._reserve(state.id_count)
         known = self.known
@@ -158,9 +179,12 @@ class StateMemo:
             if not known.item(number) and number not in missed:
                 missed[number] = row
         if missed:
-            numbers = list(missed)
-            self.values[numbers] = compute(np.array(list(missed.values()), dtype=np.int64))
-            known[numbers] = True
+            computed = compute(list(missed.values()))
+            values = self.values
+            for number, figures in zip(missed, computed, strict=True):
+                for column, figure in enumerate(figures):
+                    values[number, column] = figure
+                known[number] = True
         return ids
 
     def _reserve(self, count: int) -> None:
@@ -435,10 +459,10 @@ class ClusterState:
                 self.dev_model[row].tobytes(),
                 self.dev_free[row].tobytes(),
                 self.dev_mem_free[row].tobytes(),
-                int(self.cpu_free[row]),
-                int(self.mem_free[row]),
-                bool(self.schedulable[row]),
-                bool(self.shares[row]),
+                self.cpu_free.item(row),  # plain scalars: no numpy scalar on the way
+                self.mem_free.item(row),
+                bool(self.schedulable.item(row)),
+                bool(self.shares.item(row)),
             )
             number = self._state_id[row] = self._ids.setdefault(key, len(self._ids))
         return number
