@@ -19,6 +19,13 @@
   enforces `max_runtime`, so under-declaring does not pay there.
 - `predicted` is the `declared` ladder over the runtime predicted from like jobs' finished runs
   (the view's `predicted_runtime_s`), and may make a waiting job starving as `attained` does.
+  With `lift`, a job comes down one level for each `lift` of its projected slowdown over 1
+  (all it has waited since submission over its expected runtime; finish-time fairness, as
+  Themis ranks jobs), never below the first: shortest work first among jobs equally delayed
+  for their size, so the top level (whole nodes for days) does not wait behind every shorter
+  job, and once it runs it is not every shorter newcomer's victim. Off in the `predicted`
+  profile: a preempted job's wait lifts it again, and on the Philly trace long jobs took turns
+  preempting each other (12x the preemptions; BENCHMARKS.md, "Fair and short").
 
 Each plugin also ranks running jobs for the `service` preemption rule: a waiting job may
 preempt a running one whose level is higher than its own by at least `preempt_gap`.
@@ -142,6 +149,7 @@ class Predicted(Declared):
 
     name: str = "predicted"
     starve: float | None = None  # a waiting job is starving after this x its runtime
+    lift: float | None = None  # a level down per this much projected slowdown over 1
 
     def runtime_s(self, job: JobView) -> float | None:
         predicted = job.predicted_runtime_s
@@ -154,7 +162,23 @@ class Predicted(Declared):
             known = [r for r in (job.predicted_runtime_s, job.max_runtime_s) if r is not None]
             if known and waited_s(job, cycle.now) >= self.starve * min(known):
                 return STARVING
-        return super().rank(job, cycle)
+        level = super().rank(job, cycle)
+        if self.lift is None or level == 0:
+            return level
+        return max(0, level - int(self.delay(job, cycle) / self.lift))
+
+    def delay(self, job: JobView, cycle: Cycle) -> float:
+        """The job's projected slowdown less 1 (finish-time fairness, as Themis ranks jobs):
+        all it has waited since submission over the runtime expected of it, which does not
+        grow while it runs. A job of days that waited days is lifted as far as one of minutes
+        that waited minutes, so the ladder's top does not starve behind a stream of shorter
+        work, nor, once running, is it the first victim of every shorter job."""
+        runtime = self.runtime_s(job)
+        if runtime is None:
+            return 0.0
+        ran = job.attained_s / devices(job) + ran_s(job, cycle)
+        waited = (cycle.now - job.submitted_at).total_seconds() - ran
+        return max(0.0, waited) / max(runtime, ran, 1.0)
 
 
 def _ladder(args: Mapping[str, Any], default_hours: Sequence[float]) -> dict[str, Any]:
@@ -193,4 +217,5 @@ def predicted(args: Mapping[str, Any]) -> Predicted:
         **_ladder(args, (1.0, 10.0)),
         unknown_level=None if unknown is None else int(unknown),
         starve=_factor(args, "starve", "wait / predicted runtime"),
+        lift=_factor(args, "lift", "projected slowdown per level"),
     )

@@ -1,0 +1,92 @@
+"""Finish-time fairness on the `predicted` ladder (plugins/service.py, `lift`): a job that has
+waited long for its size comes down the ladder, so the longest work is neither starved by a
+stream of shorter jobs nor, once running, every shorter job's victim."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from sched_fixtures import at, bound, job, node, place, preempts, profile, run, snapshot, waiting
+
+from aicc.scheduler.framework import Cycle
+from aicc.scheduler.plugins.service import Predicted
+from aicc.scheduler.profile import Profile
+from aicc.scheduler.snapshot import JobView
+
+HOUR = 3600
+
+
+def predicted(view: JobView, runtime_s: float) -> JobView:
+    return replace(view, predicted_runtime_s=runtime_s)
+
+
+def lifting(lift: float | None) -> Profile:
+    """The `predicted` profile with its ladder lifting a level per `lift` of projected slowdown."""
+    args: dict[str, Any] = {"thresholds_h": [0.25, 2.5, 25.0], "starve": 10.0}
+    if lift is not None:
+        args["lift"] = lift
+    return profile(
+        "predicted",
+        queue_sort=[
+            {"name": "priority", "weight": 1.0},
+            {"name": "predicted", "weight": 10_000.0, "args": args},
+            {"name": "aging", "weight": 10.0},
+        ],
+    )
+
+
+def ladder_of(prof: Profile) -> Predicted:
+    return next(p for p, _ in prof.queue_sort if isinstance(p, Predicted))
+
+
+def test_a_long_job_that_waited_long_for_its_size_goes_before_a_fresh_short_one() -> None:
+    """A ten-hour job on a whole node (80 device-hours, the top level) that has waited a day and
+    a half, against a one-hour job on one GPU just submitted: by predicted work alone the short
+    one takes a GPU and the node is no longer whole; lifted, the long one gets its node."""
+    nodes = [node("n", gpus=8)]
+    long = predicted(job("long", gpus=8, minute=-36 * 60, runtime_s=10 * HOUR), 10 * HOUR)
+    short = predicted(job("short", minute=0, runtime_s=HOUR), HOUR)
+    decisions = run(snapshot(nodes, [long, short]), lifting(1.0))
+    assert bound(decisions, "long")
+    assert waiting(decisions, "short")
+    unlifted = run(snapshot(nodes, [long, short]), lifting(None))
+    assert bound(unlifted, "short")
+    assert waiting(unlifted, "long")
+
+
+def test_the_lift_counts_waiting_against_the_expected_runtime() -> None:
+    """Slowdown, not wait: the same 36 hours lift a ten-hour job three levels, a 100-hour one
+    not at all; running does not count as waiting, and no job goes below the first level."""
+    prof = lifting(1.0)
+    ladder = ladder_of(prof)
+    nodes = [node("n", gpus=8)]
+    cycle = Cycle(snapshot(nodes, []), prof)
+    ten = predicted(job("ten", gpus=8, minute=-36 * 60, runtime_s=10 * HOUR), 10 * HOUR)
+    hundred = replace(ten, id="hundred", predicted_runtime_s=100 * HOUR)
+    assert ladder.rank(hundred, cycle) == 3
+    assert ladder.rank(ten, cycle) == 0  # waited 3.6 x its runtime: three levels down
+    # it started after 6 hours of waiting and has run 30: 0.6 x waited, 7 h of 8 GPUs left
+    running = predicted(place(nodes, ten, [("n", range(8))], started=at(hours=-30)), 10 * HOUR)
+    assert ladder.rank(running, cycle) == 3  # runs past its prediction: by what it has run
+    # an hour on one GPU (level 1) that waited five hours: the first level, not below it
+    hour = predicted(job("hour", minute=-5 * 60, runtime_s=HOUR), HOUR)
+    assert ladder.rank(hour, cycle) == 0
+
+
+def test_a_lifted_running_job_is_not_the_victim_of_a_shorter_newcomer() -> None:
+    """Once a long waiter runs, a job with less predicted work does not take its node back:
+    it waited 27 hours for a ten-hour run, so it is as far down the ladder as the newcomer."""
+    nodes = [node("n", gpus=8)]
+    waited = predicted(job("long", gpus=8, minute=-28 * 60, runtime_s=10 * HOUR), 10 * HOUR)
+    running = predicted(place(nodes, waited, [("n", range(8))], started=at(hours=-1)), 10 * HOUR)
+    newcomer = predicted(job("new", gpus=8, runtime_s=2 * HOUR), 2 * HOUR)  # 16 device-hours
+    assert not preempts(run(snapshot(nodes, [newcomer], running=[running]), lifting(1.0)))
+    (p,) = preempts(run(snapshot(nodes, [newcomer], running=[running]), lifting(None)))
+    assert (p.job_id, p.preemptor) == ("long", "new")
+
+
+def test_lift_needs_a_positive_factor() -> None:
+    with pytest.raises(ValueError, match="lift"):
+        profile("predicted", queue_sort=[{"name": "predicted", "args": {"lift": 0}}])
