@@ -44,12 +44,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from aicc.scheduler.snapshot import CycleDecision, JobView, QueueView, Snapshot, Wait, WaitReason
 from aicc.services.jobs import snapshots
-from aicc.store.tables import JobRow
 
 WAITING = frozenset(snapshots.WAITING)
 
@@ -186,20 +184,18 @@ def _lanes(
     return lanes
 
 
-def _behind(row: JobRow, lanes: dict[str, tuple[WaitReason, ...]]) -> Wait | None:
+def _behind(row: snapshots.Written, lanes: dict[str, tuple[WaitReason, ...]]) -> Wait | None:
     """The wait a full pass would give this job written since the last pass, if it waits here
     behind one of the last pass's full lanes and nothing could let it go otherwise; else None
     (a full pass is needed)."""
-    reasons = lanes.get(row.queue_id)
-    if reasons is None or row.state not in WAITING or row.federation is not None:
+    reasons = lanes.get(row.queue)
+    if reasons is None or row.state not in WAITING or row.elsewhere:
         return None
-    if row.preempted_by:
+    if row.preempted:
         return None  # a preemption's victim requeued: it may nominate its preemptor
-    try:
-        view = snapshots.job_view(row)
-    except ValidationError:
+    if row.view is None:
         return None  # quarantined by a full pass
-    if view.deferrable:
+    if row.view.deferrable:
         return None  # the green planner may hold it for a greener hour
     return Wait(row.id, reasons, position=0)  # the position is not stored
 

@@ -201,8 +201,21 @@ def wipe(url: str) -> None:
         metadata = MetaData()
         metadata.reflect(engine)
         metadata.drop_all(engine)
+        with engine.begin() as conn:  # and the triggers' functions (migration 0037's)
+            for (signature,) in conn.execute(_OWN_FUNCTIONS):
+                conn.execute(text(f"DROP FUNCTION IF EXISTS {signature} CASCADE"))
     finally:
         engine.dispose()
+
+
+# The functions of the current schema that the database's user created (not an extension's).
+_OWN_FUNCTIONS = text(
+    "SELECT p.oid::regprocedure::text FROM pg_proc p "
+    "JOIN pg_namespace n ON n.oid = p.pronamespace "
+    "WHERE n.nspname = current_schema() AND p.proowner = "
+    "(SELECT oid FROM pg_roles WHERE rolname = current_user) "
+    "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')"
+)
 
 
 def check_kind(url: str, dialect: str) -> None:

@@ -314,7 +314,21 @@ def mark(session: Session) -> Mark | None:
     return str(session.scalar(text("SELECT pg_current_snapshot()::text")))
 
 
-def written(session: Session, since: Mark) -> list[JobRow]:
+@dataclass(frozen=True)
+class Written:
+    """A job row written since a mark, as the scheduling loop weighs it (loops/quiet.py): where
+    it waits, whether it could go another way than its lane's, and what it shows."""
+
+    id: str
+    queue: str
+    state: str
+    message: str | None
+    elsewhere: bool  # routed to a peer center (federation): not this scheduler's
+    preempted: bool  # a preemption's victim: it may nominate its preemptor
+    view: JobView | None  # None: its spec is not valid (a full pass quarantines it)
+
+
+def written(session: Session, since: Mark) -> list[Written]:
     """The job rows written since `mark` read `since`: each row's last write stamps it (`jobs.
     change`, migration 0037), on SQLite with the count of job writes it made (those above
     `since`), on PostgreSQL with its transaction's id (those `since`'s snapshot did not see:
@@ -324,7 +338,23 @@ def written(session: Session, since: Mark) -> list[JobRow]:
         query = select(JobRow).where(_SINCE_PG.bindparams(since=since))
     else:
         query = select(JobRow).where(JobRow.change > since)
-    return list(session.scalars(query.order_by(JobRow.change, JobRow.id)))
+    return [_written(row) for row in session.scalars(query.order_by(JobRow.change, JobRow.id))]
+
+
+def _written(row: JobRow) -> Written:
+    try:
+        view: JobView | None = job_view(row)
+    except ValidationError:
+        view = None
+    return Written(
+        row.id,
+        row.queue_id,
+        row.state,
+        row.message,
+        elsewhere=row.federation is not None,
+        preempted=bool(row.preempted_by),
+        view=view,
+    )
 
 
 def tenants(session: Session) -> tuple[TenantView, ...]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import select, text, update
 
 from aicc.config import Settings
 from aicc.core.jobspec import JobSpec
@@ -99,4 +99,5 @@ def test_the_stamp_is_no_write_of_its_own(state: Any, tmp_path: Path) -> None:
         session.execute(update(JobRow).where(JobRow.id == job).values(message="once"))
     assert _mark(state) == before + 1  # type: ignore[operator]
     with state.db.reader() as session:
-        assert [r.change for r in snapshots.written(session, before)] == [_mark(state)]
+        assert [r.id for r in snapshots.written(session, before)] == [job]
+        assert session.scalar(select(JobRow.change).where(JobRow.id == job)) == _mark(state)
