@@ -35,8 +35,8 @@ from aicc.services.jobs import jobs, snapshots
 from aicc.services.jobs.binding import shown_already
 from aicc.services.jobs.transitions import change_state
 from aicc.services.tenancy import tenancy
-from aicc.services.tenancy import tokens as t
 from aicc.store.tables import JobRow, NodeRow, ProjectRow, QueueRow, ReplicaRow
+from aicc.testing.servers import admin
 
 QUEUES = ("lane", "pair", "default")  # max_running 1, max_running 2, no limit
 PROFILE = get_profile("default")
@@ -69,19 +69,11 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _furnish(state: Any, home: Path) -> None:
     with state.db.session() as session:
-        who = _admin(state, home)
+        who = admin(state, home)
         project = tenancy.resolve_project(session, who, None)
         for name, most in (("lane", 1), ("pair", 2)):
             tenancy.create_queue(session, who, project=project, name=name, max_running=most)
     _add_node(state, "n0")
-
-
-def _admin(state: Any, home: Path) -> Any:
-    secret = (home / "admin.token").read_text().strip()
-    with state.db.reader() as session:
-        caller = t.authenticate(session, t.digest(secret))[0]
-    assert caller is not None
-    return caller.who
 
 
 @contextmanager
@@ -109,7 +101,7 @@ def built(home: Path, db_url: str | None) -> Iterator[Center]:
 
 
 def _opened(state: Any, home: Path) -> Center:
-    who = _admin(state, home)
+    who = admin(state, home)
     with state.db.reader() as session:
         queues = {q.name: q.id for q in session.scalars(select(QueueRow))}
         project = tenancy.resolve_project(session, who, None).id
