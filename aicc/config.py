@@ -251,6 +251,64 @@ class GatewaySettings(BaseModel):
     durable_log: bool = True
 
 
+class RegistrySettings(BaseModel):
+    """The center registry (docs/config.md, "The center registry"): an OCI distribution
+    registry whose token server is AICC. `embedded`: AICC starts Debian's `docker-registry` on
+    `listen` with its blobs in `storage_dir`; else `url` names an external one (Harbor) set up
+    with AICC's token realm and certificate."""
+
+    model_config = ConfigDict(extra="forbid")
+    embedded: bool = True
+    listen: str = "127.0.0.1:5000"  # loopback: a node reaches it through the site's proxy
+    storage_dir: Path | None = None  # default $AICC_HOME/registry/storage
+    # How clients and AICC reach the registry; None: http://<listen> for the embedded one.
+    url: str | None = None
+    # The `service` (the JWT's audience) the registry announces; tokens are for it alone.
+    service: str = "aicc-registry"
+    # Where the registry sends clients for a token; None: this server's /api/v1/registry/token.
+    token_realm: str | None = None
+    token_ttl_s: Annotated[int, Field(ge=30, le=86400)] = 300
+    # A job's pull-only credential lives this long (a long pull must not outlive it).
+    pull_credential_ttl_s: Annotated[int, Field(ge=60, le=7 * 86400)] = 3600
+    # Other registries (HOST[:PORT]) a job's image may come from, a site's mirror say:
+    # `localhost` is what the nodes' own image storage holds. Any other is refused at submit,
+    # so a tenant cannot have the nodes fetch from a host of its choosing.
+    external: list[str] = Field(default_factory=lambda: ["localhost"])
+    binary: Path = Path("/usr/bin/docker-registry")
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        _, colon, port = value.rpartition(":")
+        if not colon or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{value!r}: HOST:PORT, e.g. 127.0.0.1:5000")
+        return value
+
+    def address(self) -> str:
+        """The registry's base URL, no trailing slash."""
+        return (self.url or f"http://{self.listen}").rstrip("/")
+
+
+class ContainerSettings(BaseModel):
+    """How replicas that name an `image:` run on the local, Slurm and Ray executors
+    (docs/config.md, "Jobs in images"): `auto` in podman where it works (else those jobs fail
+    `image_unavailable`), `podman` refuses to start without it, `off` runs none."""
+
+    model_config = ConfigDict(extra="forbid")
+    runtime: Literal["auto", "podman", "off"] = "auto"
+    # Registries (HOST:PORT) pulled from without TLS (the embedded registry's http address
+    # is added by itself).
+    insecure_registries: list[str] = Field(default_factory=list)
+
+
+class ImageSettings(BaseModel):
+    """The center's development environments (docs/config.md, "Development environments"):
+    the catalog of base images per accelerator family and what each needs of a node."""
+
+    model_config = ConfigDict(extra="forbid")
+    catalog: Path | None = None  # None: aicc/services/jobs/devenvs.yaml as AICC ships it
+
+
 class ReportSettings(BaseModel):
     """The center's monthly report (docs/reports.md): the 投-建-运 agreement it shares the
     month's revenue under."""
@@ -377,6 +435,7 @@ class Settings(BaseModel):
     executor: str = "local"
     # Replicas run confined by bubblewrap (docs/config.md): auto uses it where it works.
     sandbox: Literal["auto", "bwrap", "off"] = "auto"
+    container: ContainerSettings = Field(default_factory=lambda: ContainerSettings())
     # What a sandboxed job reaches beyond its own network namespace (docs/config.md): `none`,
     # or `internet` (slirp4netns). The default of a job that does not say, and the most it may
     # ask. A template published by another organization runs with `none` unless its name is in
@@ -409,6 +468,8 @@ class Settings(BaseModel):
     pricing: PricePlan = Field(default_factory=lambda: PricePlan(name="center"))  # the default
     gateway: GatewaySettings = Field(default_factory=lambda: GatewaySettings())
     federation: FederationSettings = Field(default_factory=lambda: FederationSettings())
+    images: ImageSettings = Field(default_factory=lambda: ImageSettings())  # base images
+    registry: RegistrySettings = Field(default_factory=lambda: RegistrySettings())  # images
     # Behind HTTPS (here or at a proxy): cookies always Secure, and Strict-Transport-Security.
     tls: bool = False
     # Proxies (`10.0.0.5`, `10.0.0.0/8`) whose X-Forwarded-For names the client; none by default.

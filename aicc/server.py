@@ -16,7 +16,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -28,6 +28,7 @@ from aicc import config, portal
 from aicc.api.app import create_app
 from aicc.api.state import AppState
 from aicc.core.energy import EnergyProfile, ProfileError
+from aicc.executors import container as containers
 from aicc.executors import sandbox as sandboxes
 from aicc.executors.base import Executor
 from aicc.executors.datacache import DataCache
@@ -39,11 +40,15 @@ from aicc.loops.books import Books
 from aicc.loops.controller import GREEN_HORIZON_H, Controller, holder_name
 from aicc.loops.federation import Federation
 from aicc.loops.lease import Lease
+from aicc.registry_process import Supervised
+from aicc.registry_process import start as registry_start
 from aicc.scheduler.profiles import get_profile
 from aicc.services.billing.energy import load_profile
 from aicc.services.billing.meter import PowerModel
 from aicc.services.center import power
 from aicc.services.data.mounts import StoredData
+from aicc.services.images.images import Pulls
+from aicc.services.jobs import devenvs
 from aicc.services.nodes import node_health
 from aicc.services.serving import autoscaling, deployments
 from aicc.services.tenancy import tenancy, tokens
@@ -93,6 +98,30 @@ def make_sandbox(settings: config.Settings) -> sandboxes.Sandbox | None:
     return found
 
 
+def make_container(settings: config.Settings) -> Callable[[], containers.Container | None]:
+    """What runs replicas that name an image: podman, found at the first such replica (a
+    trial container takes a second); the embedded registry's http address pulled without TLS."""
+    insecure = list(settings.container.insecure_registries)
+    address = settings.registry.address()
+    if address.startswith("http://"):
+        insecure.append(address.removeprefix("http://").split("/")[0])
+    mode, found = settings.container.runtime, tuple(dict.fromkeys(insecure))
+    if mode == "podman":  # asked for: a server that cannot have it does not start
+        try:
+            containers.detected(mode, found)
+        except containers.ContainerUnavailable as err:
+            raise config.ConfigError(str(err)) from None
+
+    def detect() -> containers.Container | None:
+        try:
+            return containers.detected(mode, found)
+        except containers.ContainerUnavailable as err:
+            log.error("%s", err)
+            return None
+
+    return detect
+
+
 def make_data_cache(settings: config.Settings, db: Database, chunks: ChunkStore) -> DataCache:
     """This node's data cache (`data.cache_dir`, `data.cache_gib`), filled from the server's
     data sets; replicas see their own data sets through it, read-only."""
@@ -107,6 +136,7 @@ def make_executors(
     """The executor of the default pool (`--executor`); engines' SDKs load only when chosen.
     `data`: the node data cache that jobs' `datasets` are mounted from (run-directory engines)."""
     sandbox = None if settings.executor == "kubernetes" else make_sandbox(settings)
+    container = make_container(settings)
     if settings.executor == "slurm":
         from aicc.executors.slurm import SlurmCommands, SlurmExecutor
 
@@ -126,6 +156,7 @@ def make_executors(
             grace_s=settings.limits.grace_s,
             sandbox=sandbox,
             data=data,
+            container=container,
         )
         return {"slurm": executor}
     if settings.executor == "ray":
@@ -145,6 +176,7 @@ def make_executors(
                 timeout_s=ray.request_timeout_s,
                 sandbox=sandbox,
                 data=data,
+                container=container,
             )
         }
     if settings.executor == "kubernetes":
@@ -167,6 +199,7 @@ def make_executors(
         grace_s=settings.limits.grace_s,
         sandbox=sandbox,
         data=data,
+        container=container,
     )
     return {"local": local}
 
@@ -257,6 +290,21 @@ def private_home(home: Path) -> None:
             (home / name).chmod(0o600)
 
 
+def use_catalog(settings: config.Settings) -> None:
+    """The development environments' catalog in force (`images.catalog`, else the one that
+    ships): a broken one stops the server with the reason."""
+    try:
+        devenvs.configure(settings.images.catalog, settings.home)
+    except ValueError as err:
+        raise config.ConfigError(f"images.catalog: {err}") from None
+
+
+def image_pulls(settings: config.Settings) -> Pulls | None:
+    """The center registry's pull credentials for jobs in its images; None without one."""
+    registry = settings.registry
+    return Pulls(registry, settings.home) if registry.embedded or registry.url else None
+
+
 def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
     """The whole server, loops built but not started: the API at `/api/v1`, the portal at `/`."""
     private_home(settings.home)
@@ -279,6 +327,7 @@ def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
     except ValueError as err:
         raise config.ConfigError(f"policy: {err}") from None
     energy = energy_profile(settings)
+    use_catalog(settings)
     sealer = Sealer.from_file(settings.secret_key_file or settings.home / "secret.key")
     concurrency = autoscaling.Concurrency()  # what the gateway counts, what the autoscaler reads
     controller = Controller(
@@ -302,6 +351,7 @@ def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
         serving=deployments.Policy(**settings.deployments.model_dump()),
         concurrency=concurrency,
         cull_every=timedelta(seconds=settings.notebooks.check_interval_s),
+        pulls=image_pulls(settings),
     )
     if settings.federation.site is not None:
         controller.federation = Federation(
@@ -322,6 +372,15 @@ def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
     app = create_app(state)
     portal.install(app)  # web pages at `/`, their files at `/static`; the API is unchanged
     return app, state
+
+
+def start_registry(settings: config.Settings) -> Supervised | None:
+    """The embedded center registry (`registry.embedded`), told to ask this server for tokens
+    and to send it its notifications; None where it is off or not installed."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    return registry_start(
+        settings.home, settings.registry, aicc_url=f"http://{host}:{settings.port}"
+    )
 
 
 def uvicorn_config(app: FastAPI, host: str, port: int, log_level: str) -> uvicorn.Config:
@@ -358,6 +417,7 @@ def serve(
     app, state = build(settings)
     freeze_heap()
     state.controller.start()
+    embedded = start_registry(settings)
     url = f"http://{settings.host}:{settings.port}"
     log.info(
         "AICC %s on %s (database: %s, home: %s)", "serving", url, state.db.dialect, settings.home
@@ -366,6 +426,8 @@ def serve(
     try:
         uvicorn.Server(uvicorn_config(app, settings.host, settings.port, log_level)).run()
     finally:
+        if embedded is not None:
+            embedded.stop()
         state.controller.stop()
         state.db.dispose()
 
@@ -437,9 +499,12 @@ def _serve_workers(settings: config.Settings, flags: Mapping[str, object], log_l
     )
     listener.start()
     state.controller.start()
+    embedded = start_registry(settings)
     try:
         Multiprocess(workers, sockets=[workers.bind_socket()]).run()
     finally:
+        if embedded is not None:
+            embedded.stop()
         listener.close()
         state.controller.stop()
         state.db.dispose()

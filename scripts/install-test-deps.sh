@@ -30,6 +30,21 @@ REQUIREMENTS=(
   "pdftoppm : poppler-utils"
   # ... and the Chinese one needs the CID maps of the font every reader carries (STSong-Light).
   "/usr/share/poppler/cMap : poppler-data"
+  # Jobs in images on the local, Slurm and Ray executors (aicc/executors/container.py).
+  "podman : podman"
+  # ... with runc: crun refuses a host whose cgroups are in hybrid mode, runc does not.
+  "/usr/sbin/runc : runc"
+  # ... conmon holds each container's stdio and exit code for podman.
+  "/usr/bin/conmon : conmon"
+  # ... and the tests' images are busybox-static plus marker files, imported (no registry here).
+  "/bin/busybox : busybox-static"
+  # The center registry (aicc/registry_process.py): Debian's CNCF Distribution.
+  "/usr/bin/docker-registry : docker-registry"
+  # Standard registry clients the tests push and pull with, and the base images' build
+  # (scripts/build-base-images.sh: mmdebstrap's root file system into an OCI layout by umoci).
+  "skopeo : skopeo"
+  "umoci : umoci"
+  "mmdebstrap : mmdebstrap"
 )
 
 is_present() {

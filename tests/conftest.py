@@ -29,8 +29,10 @@ _SESSION = pytest.StashKey[str]()
 
 def pytest_configure(config: pytest.Config) -> None:
     """Mark the session (`make test` gives its own token): every process a test starts from
-    now on inherits the marker, xdist's workers included."""
+    now on inherits the marker, xdist's workers included. A test's server starts no embedded
+    registry unless the test asks (a registry each, all on port 5000, would fight for it)."""
     config.stash[_SESSION] = leftovers.mark()
+    os.environ.setdefault("AICC_REGISTRY__EMBEDDED", "false")
 
 
 @pytest.hookimpl(trylast=True)

@@ -28,6 +28,7 @@ from aicc.api.routers import (
     deployments,
     estimate,
     federation,
+    images,
     jobs,
     keys,
     kpis,
@@ -65,6 +66,7 @@ def create_app(state: AppState) -> FastAPI:
     for module in (
         *(gateway, system, tenancy, nodes, workdirs, jobs, audit, estimate, billing, kpis),
         *(datasets, models, templates, deployments, keys, notebooks, power, reports, federation),
+        images,
     ):
         app.include_router(module.router, responses=schemas.ERRORS)
     schemas.document_errors(app)

@@ -14,6 +14,7 @@ _WRITES = {
     "uploads": Scope.DATA,  # a data set version's files, chunk by chunk
     "models": Scope.DATA,
     "templates": Scope.DATA,
+    "images": Scope.DATA,  # a project's images: share, delete (pushes: the token server's)
     "deployments": Scope.DEPLOYMENTS,
     "keys": Scope.DEPLOYMENTS,
 }

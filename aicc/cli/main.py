@@ -20,6 +20,7 @@ from aicc.cli import (
     deployments,
     estimate,
     federation,
+    images,
     jobs,
     keys,
     models,
@@ -49,6 +50,7 @@ app.add_typer(tenancy.user_app, name="user")
 app.add_typer(tokens.app, name="token")
 app.add_typer(queues.app, name="queue")
 app.add_typer(secrets.app, name="secret")
+app.add_typer(images.app, name="image")
 app.add_typer(keys.app, name="key")
 app.add_typer(data.app, name="data")
 app.add_typer(models.app, name="model")

@@ -62,6 +62,7 @@ class Reason(StrEnum):
     INVALID_SPEC = "invalid_spec"  # a stored spec the job spec model no longer accepts
     QUARANTINED = "quarantined"  # the job made a scheduling pass fail; the others went on
     IDLE_CULLED = "idle_culled"  # a notebook stopped after its idle_timeout with no activity
+    IMAGE_UNAVAILABLE = "image_unavailable"  # its image could not be pulled: never run bare
 
 
 # Who may follow whom. A requeue (preempted, lost node or supervisor; retries left) goes back to

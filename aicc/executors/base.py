@@ -104,6 +104,9 @@ class ReplicaLaunch:
     checkpoint_subdir: str | None = None  # spec.checkpoint_dir, relative to the workdir
     labels: dict[str, str] = field(default_factory=dict)  # the spec's, plus aicc.io/org, /project
     image: str | None = None  # the spec's container image (engines that run containers)
+    # For an image in the center's registry: the credential that pulls it (USER:SECRET, or a
+    # bare token), which the control plane fills; written to a 0600 file for the pull alone.
+    image_pull_token: str | None = field(default=None, repr=False)
     priority: int = 100  # the spec's priority (engines with priority classes)
     devices: tuple[dict[str, int], ...] = ()  # bound devices: {"index", "milli", "memory_mib"}
     mig_profile: str | None = None  # one MIG slice of this profile (its index: "mig_slice")

@@ -14,17 +14,20 @@ an engine whose start can be cut short before the handle is recorded finds its o
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from abc import abstractmethod
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar
 
+from aicc.executors import container as containers
 from aicc.executors import environment, ganglink, jobfiles, logfile, netns, workdir
-from aicc.executors.base import Executor, ReplicaLaunch, Stream, Workdirs
+from aicc.executors.base import Executor, ReplicaLaunch, ReplicaState, Stream, Workdirs
 from aicc.executors.datacache import DataCache, remove_view
-from aicc.executors.sandbox import Sandbox, for_replica
+from aicc.executors.sandbox import Sandbox, for_replica, write_resolv_conf
 
 LAUNCHED_FILE = "launched"
 LAUNCHING_LOCK = "launching.lock"  # held by whoever launches (not the engine's own lock file)
@@ -41,6 +44,11 @@ class Run:
     env: dict[str, str]
     sandbox: list[str]
     title: str  # for the script's first line: "AICC job J attempt A replica R"
+    # A replica in its image (container.py): the node's pull, run before the command (its
+    # failure is `image_unavailable`), the container's name and what removes it when left.
+    pull: list[str] = field(default_factory=list)
+    container: str | None = None
+    remove: list[str] = field(default_factory=list)
 
     def write_env(self) -> Path:
         """The environment as the 0600 `env.sh` the engine's script sources (secrets then never
@@ -61,17 +69,21 @@ class RunDirExecutor(Executor):
         sandbox: Sandbox | None,
         data: DataCache | None = None,
         homes_dir: Path | None = None,
+        container: Callable[[], containers.Container | None] | None = None,
     ) -> None:
         """`blobs`: where uploaded workdirs are read from (the server's blob store).
         `sandbox`: what confines replicas (None: nothing, they see what the server sees).
         `data`: the node data cache the spec's `datasets` are mounted from (None: refused).
-        `homes_dir`: where persistent homes live, on every node alike (None: refused)."""
+        `homes_dir`: where persistent homes live, on every node alike (None: refused).
+        `container`: the container runtime that runs replicas naming an image, asked at the
+        first one (None, or it answers None: those replicas fail `image_unavailable`)."""
         super().__init__()
         self.base_dir = base_dir
         self.blobs = blobs
         self.sandbox = sandbox
         self.data = data
         self.homes_dir = homes_dir
+        self.container = container
 
     @property
     def gives_homes(self) -> bool:
@@ -137,6 +149,8 @@ class RunDirExecutor(Executor):
         if home is not None:
             env["HOME"] = str(home)
         gpus = bool(replica.device_indices)
+        if replica.image:
+            return self._contained(replica, run_dir, prepared, env, views, home)
         sandbox = for_replica(
             self.sandbox, prepared, env, gpus, views, home, run_dir=run_dir, egress=replica.egress
         )
@@ -144,6 +158,62 @@ class RunDirExecutor(Executor):
             sandbox = [*self._network(replica, env), *sandbox]
         title = f"AICC job {replica.job_id} attempt {replica.attempt} replica {replica.index}"
         return Run(run_dir, prepared, env, sandbox, title)
+
+    def _contained(
+        self,
+        replica: ReplicaLaunch,
+        run_dir: Path,
+        prepared: workdir.Prepared,
+        env: dict[str, str],
+        views: list[Path],
+        home: Path | None,
+    ) -> Run:
+        """A replica in its image: podman instead of the sandbox, in the job's network, after
+        the node's pull. Without a container runtime the pull fails, saying so, and the
+        command never runs on the host."""
+        title = f"AICC job {replica.job_id} attempt {replica.attempt} replica {replica.index}"
+        image = replica.image
+        assert image is not None
+        # per node: the run directories of Slurm and Ray are on a file system their nodes share
+        lock_dir = self.base_dir.absolute() / containers.IMAGES_DIR
+        if not self.capabilities.same_host:
+            lock_dir /= hashlib.sha256(replica.node.encode()).hexdigest()[:16]
+        unavailable = run_dir / containers.UNAVAILABLE_FILE
+        unavailable.unlink(missing_ok=True)
+        runtime = self.container() if self.container is not None else None
+        if runtime is None:
+            pull = containers.pull_argv("", image, lock_dir, unavailable=unavailable)
+            return Run(run_dir, prepared, env, [], title, pull=pull)
+        auth = None
+        if replica.image_pull_token:
+            auth = containers.write_auth(run_dir, image, replica.image_pull_token)
+        network = self._network(replica, env)
+        name = containers.container_name(replica.job_id, replica.attempt, replica.index)
+        writable = [prepared.workdir, prepared.outputs, prepared.checkpoints]
+        writable += [home] if home is not None else []
+        argv = runtime.argv(
+            name=name,
+            image=image,
+            writable=writable,
+            cwd=prepared.workdir,
+            env_names=[*env, *(["AICC_SERVICE_HOST"] if env.get("PORT") else [])],
+            read_only=views,
+            home=None if home is not None else env.get("HOME"),
+            resolv_conf=write_resolv_conf(run_dir, replica.egress),
+            gpus=bool(replica.device_indices),
+            cpu_milli=replica.cpu_milli,
+            memory_mib=replica.memory_mib,
+        )
+        return Run(
+            run_dir,
+            prepared,
+            env,
+            [*network, *argv],
+            title,
+            pull=runtime.pull_argv(image, lock_dir, auth, unavailable),
+            container=name,
+            remove=runtime.remove_argv(name),
+        )
 
     def _network(self, replica: ReplicaLaunch, env: dict[str, str]) -> list[str]:
         """What joins the job attempt's own network namespace on its node (netns.py), for a
@@ -220,6 +290,18 @@ class RunDirExecutor(Executor):
     def _start(self, replica: ReplicaLaunch, run: Run) -> str:
         """Hand the prepared replica to the engine; returns its handle."""
 
+    def image_outcome(self, run_dir: Path, state: ReplicaState) -> ReplicaState:
+        """A replica that failed because its image could not be pulled on its node (the
+        script's pull wrote why, container.py) is `image_unavailable`, saying why."""
+        if state.phase != "exited" or state.reason in ("succeeded", "cancelled"):
+            return state
+        try:
+            with jobfiles.open_regular(run_dir / containers.UNAVAILABLE_FILE) as f:
+                why = f.read(4096).decode("utf-8", errors="replace").strip()
+        except (FileNotFoundError, jobfiles.Refused):
+            return state
+        return replace(state, reason="image_unavailable", message=why)
+
     # ------------------------------------------------------------------ files
 
     def outputs_dir(self, job_id: str, handle: str | None = None) -> Path | None:
@@ -232,6 +314,7 @@ class RunDirExecutor(Executor):
         for attempt in sorted(self.job_dir(job_id).glob("[0-9]*")):
             for replica in attempt.glob("[0-9]*"):
                 shutil.rmtree(replica / workdir.WORK, ignore_errors=True)
+                (replica / containers.AUTH_FILE).unlink(missing_ok=True)  # a pull that never ran
                 remove_view(replica / DATA)
             if logs:
                 shutil.rmtree(attempt, ignore_errors=True)

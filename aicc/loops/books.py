@@ -72,6 +72,7 @@ class Books(EveryPass):
                 books = meter.Meter(session, zone=self.zone, power=self.power)
                 books.storage(now)
                 books.datasets(now)
+                books.images(now)
                 books.requests(now)
                 budgets.alert(session, now=now, zone=self.zone, default=self.pricing)
             self._next_slow = now + self.slow_every

@@ -32,6 +32,7 @@ from aicc.services import changes
 from aicc.services.billing import budgets
 from aicc.services.center import power
 from aicc.services.common import utcnow
+from aicc.services.images.images import Pulls
 from aicc.services.jobs import snapshots
 from aicc.services.nodes import node_health
 from aicc.services.serving import autoscaling, deployments
@@ -91,6 +92,7 @@ class Controller:
         cull_every: timedelta = timedelta(seconds=30),
         energy: EnergyProfile | None = None,
         site: power.Site | None = None,
+        pulls: Pulls | None = None,
     ) -> None:
         self.db = db
         # what each pass adds to the snapshot: the site's carbon by hour (deferrable jobs wait
@@ -126,7 +128,7 @@ class Controller:
                 parsed=self.parsed,
                 site=self.site.decorate,
             ),
-            reconcile.Reconcile(health),
+            reconcile.Reconcile(health, pulls),  # pulls: images' credentials
             *([outputs.Outputs(chunks)] if chunks is not None else []),
             Converge(self.deployments),
             *([self.books] if self.books is not None else []),

@@ -28,6 +28,7 @@ from aicc.executors.base import Executor, ReplicaState
 from aicc.loops.lease import Lease
 from aicc.loops.steps import EveryPass, Pass, Report
 from aicc.services.common import utcnow
+from aicc.services.images.images import Pulls
 from aicc.services.jobs import launches, reconciling
 from aicc.services.jobs.launches import MAX_LAUNCHES, Work
 from aicc.services.nodes import node_health
@@ -109,10 +110,12 @@ def cycle(
     sealer: Sealer,
     now: datetime,
     health: node_health.Policy = node_health.Policy(),
+    pulls: Pulls | None = None,
 ) -> Report:
-    """One pass: launch, stop and poll, then record what was seen."""
+    """One pass: launch, stop and poll, then record what was seen. `pulls`: the center
+    registry's pull credentials for replicas in its images."""
     with db.reader() as session:  # reading needs no fence; only the writes below do
-        work, left = launches.gather(session, sealer, MAX_LAUNCHES)
+        work, left = launches.gather(session, sealer, MAX_LAUNCHES, pulls)
     if not work:
         return Report()
     seen = act(work, executors)
@@ -138,11 +141,18 @@ class Reconcile(EveryPass):
 
     name = "reconcile"
 
-    def __init__(self, health: node_health.Policy) -> None:
+    def __init__(self, health: node_health.Policy, pulls: Pulls | None = None) -> None:
         self.health = health
+        self.pulls = pulls
 
     def run(self, pass_: Pass) -> None:
         pass_.observed = pass_.now()
         pass_.report = cycle(
-            pass_.db, pass_.lease, pass_.executors, pass_.sealer, pass_.now(), self.health
+            pass_.db,
+            pass_.lease,
+            pass_.executors,
+            pass_.sealer,
+            pass_.now(),
+            self.health,
+            self.pulls,
         )

@@ -13,6 +13,7 @@ from aicc.portal import (
     data,
     deployments,
     federation,
+    images,
     job_metrics,
     job_resources,
     jobs,
@@ -50,5 +51,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     model_apis.router,  # before deployments': /deployments/{name}/chat is no action
     deployments.router,
     notebooks.router,
+    images.router,
     notebook_proxy.router,  # last: /notebooks/{job_id}/... after the page's own paths
 )

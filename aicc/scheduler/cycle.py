@@ -143,6 +143,7 @@ class CycleState:
                 r.models,
                 r.mig_profile,
                 r.data,
+                r.needs,
             )
             number = self._shape_of[id(request)] = self._shapes.setdefault(key, len(self._shapes))
             self._asked.append(request)  # alive as long as its id() is a key

@@ -6,14 +6,18 @@ scheduler sees it: no new arrivals, running jobs end at their declared end (`sta
 max_runtime`), preempted jobs after their grace period; each step runs `schedule()` again at the
 next end time, applying its binds and preemptions, until the job is bound or reserved. Bounded by
 `max_steps`; None when it does not start by then or nothing with a known end is left. By default
-only the jobs ahead of it take part (see `estimate_start`).
+only the jobs ahead of it take part (see `estimate_start`). A job whose image needs node labels
+(`ReplicaRequest.needs`) is also told which nodes miss them and what they have (`image`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from aicc.core.devenvs import unmet
+from aicc.scheduler.fit import model_ok, needs_met
 from aicc.scheduler.framework import schedule
 from aicc.scheduler.profile import Profile
 from aicc.scheduler.snapshot import (
@@ -24,6 +28,7 @@ from aicc.scheduler.snapshot import (
     NodeView,
     Placement,
     Preempt,
+    ReplicaRequest,
     Reserve,
     Snapshot,
     Wait,
@@ -56,7 +61,50 @@ def explain(
     start = wait.estimated_start
     if start is None:
         start = estimate_start(snapshot, job_id, profile, max_steps=max_steps, first=decisions)
-    return Explanation(wait.reasons, wait.position, start)
+    reasons = wait.reasons
+    job = next(j for j in snapshot.pending if j.id == job_id)
+    image = image_reason(snapshot.nodes, job.request)
+    if image is not None and any(r.code in _PLACEMENT for r in reasons):
+        reasons = (image, *reasons) if image.code == "image" else (*reasons, image)
+    return Explanation(reasons, wait.position, start)
+
+
+_PLACEMENT = ("unschedulable", "resources", "gang", "reservation")
+_SHOWN = 5  # nodes named in the image reason
+
+
+def image_reason(nodes: Sequence[NodeView], request: ReplicaRequest) -> WaitReason | None:
+    """Which nodes with the accelerators a job asks for miss what its image needs, and what
+    they have instead; None when the image needs nothing of them (no needs, a CPU-only
+    replica, no such node, every one meets them). Code `image` when none meets them (the
+    image, not the load, keeps the job waiting), `image_nodes` when only some do."""
+    if not request.needs:
+        return None
+    missed: list[str] = []
+    met: list[str] = []
+    for node in nodes:
+        if not any(model_ok(d, request) for d in node.devices):
+            continue  # a node without the accelerators it asks for: the image is not why
+        if needs_met(node, request):
+            met.append(node.name)
+            continue
+        found = unmet(request.needs, node.labels)
+        if found is None:  # needs_met said no for a replica without accelerators: cannot be
+            met.append(node.name)
+            continue
+        (label, _), have = found
+        # names and versions only, no words: the text reads the same in every language
+        missed.append(f"{node.name}: {label}={have[:40] if have else '-'}")
+    if not missed:
+        return None
+    wanted = ", ".join(f"{label} >= {minimum}" for label, minimum in request.needs)
+    more = len(missed) - _SHOWN
+    shown = "; ".join(missed[:_SHOWN]) + (f"; +{more}" if more > 0 else "")
+    if not met:
+        return WaitReason("image", f"its image needs {wanted}; no node meets it ({shown})")
+    extra = len(met) - _SHOWN
+    fit = ", ".join(met[:_SHOWN]) + (f" +{extra}" if extra > 0 else "")
+    return WaitReason("image_nodes", f"its image needs {wanted}: only {fit} meet it ({shown})")
 
 
 def estimate_start(

@@ -3,6 +3,8 @@
 Nodes are grouped by shape (CPU, memory, devices with their models, memory and MIG layout), so
 the answer costs a few placements per distinct shape, cached per request shape for the cycle.
 Cordoned nodes count: cordoning is temporary, a job waiting for one waits for `resources`.
+A request whose image needs node labels (`ReplicaRequest.needs`) groups the nodes by those
+labels' values too, so a CUDA 12.4 image is unschedulable on a center of 12.2 drivers.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from aicc.scheduler.snapshot import DeviceView, MigSlice, NodeView, ReplicaReque
 class Feasibility:
     def __init__(self, nodes: Sequence[NodeView]) -> None:
         self._nodes = nodes
-        self._types: list[tuple[NodeView, int]] | None = None
+        # distinct node shapes, by the label names the requests' needs compare ((): none)
+        self._types: dict[tuple[str, ...], list[tuple[NodeView, int]]] = {}
         self._known: dict[tuple[object, ...], bool] = {}
 
     @property
@@ -34,10 +37,12 @@ class Feasibility:
         return known
 
     def _room(self, request: ReplicaRequest, replicas: int) -> int:
-        if self._types is None:
-            self._types = node_types(self._nodes)
+        labels = tuple(label for label, _ in request.needs)
+        types = self._types.get(labels)
+        if types is None:
+            types = self._types[labels] = node_types(self._nodes, labels)
         room = 0
-        for node, count in self._types:
+        for node, count in types:
             scratch = Cluster([node])
             fits = 0
             while fits < replicas:
@@ -52,17 +57,22 @@ class Feasibility:
         return room
 
 
-def node_types(nodes: Sequence[NodeView]) -> list[tuple[NodeView, int]]:
-    """Distinct empty node shapes and how many nodes have each."""
+def node_types(
+    nodes: Sequence[NodeView], labels: tuple[str, ...] = ()
+) -> list[tuple[NodeView, int]]:
+    """Distinct empty node shapes and how many nodes have each; with `labels`, the values of
+    those labels are part of the shape (and kept on the empty node)."""
     counts: dict[tuple[object, ...], tuple[NodeView, int]] = {}
     for n in nodes:
         cpu = n.total_cpu_milli or n.free_cpu_milli
         memory = n.total_memory_mib or n.free_memory_mib
+        kept = tuple(n.labels.get(k) for k in labels)
         sig = (
             cpu,
             memory,
             n.shares,
             tuple((d.model, d.memory_mib, tuple(s.profile for s in d.mig)) for d in n.devices),
+            kept,
         )
         found = counts.get(sig)
         if found is not None:
@@ -85,6 +95,7 @@ def node_types(nodes: Sequence[NodeView]) -> list[tuple[NodeView, int]]:
             total_cpu_milli=cpu,
             total_memory_mib=memory,
             shares=n.shares,
+            labels={k: v for k, v in zip(labels, kept, strict=True) if v is not None},
         )
         counts[sig] = (empty, 1)
     return list(counts.values())

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+from aicc.core.devenvs import meets
 from aicc.scheduler.snapshot import DevicePick, DeviceView, NodeView, ReplicaRequest
+
+
+def needs_met(node: NodeView, request: ReplicaRequest) -> bool:
+    """Whether the node meets what the job's image needs (`ReplicaRequest.needs`, a driver at
+    least as new as its CUDA or CANN). Asked only of replicas that use accelerators: a CUDA
+    image on a CPU-only replica needs no driver. Callers test `request.needs` first, so a job
+    without needs pays nothing."""
+    if request.accel_count == 0 and request.mig_profile is None:
+        return True
+    return meets(request.needs, node.labels)
 
 
 def model_ok(device: DeviceView, request: ReplicaRequest) -> bool:
@@ -21,6 +32,8 @@ def pick_devices(node: NodeView, request: ReplicaRequest) -> tuple[DevicePick, .
         return None
     if request.accel_count == 0:
         return ()
+    if request.needs and not needs_met(node, request):
+        return None
     if request.accel_milli is not None and request.accel_milli < 1000:
         need_mem = request.accel_memory_mib or 0
         candidates = [

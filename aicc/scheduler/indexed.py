@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from aicc.scheduler.cluster import MILLI, Cluster
-from aicc.scheduler.fit import model_ok, pick_devices
+from aicc.scheduler.fit import model_ok, needs_met, pick_devices
 from aicc.scheduler.plugins.score import Scorer
 from aicc.scheduler.quota import mig_memory_mib, mig_milli
 from aicc.scheduler.snapshot import DevicePick, NodeView, ReplicaRequest
@@ -117,6 +117,7 @@ def pick(cluster: Cluster, i: int, request: ReplicaRequest) -> Picks | None:
         not node.schedulable
         or request.cpu_milli > node.free_cpu_milli
         or request.memory_mib > node.free_memory_mib
+        or (request.needs and not needs_met(node, request))
     ):
         return None
     best: tuple[tuple[int, int], int, int] | None = None

@@ -88,8 +88,9 @@ class PolicyPlacer:
 
     def covers(self, request: ReplicaRequest) -> bool:
         """Not MIG slices; nor jobs whose data some node already holds: the indexed walk weighs
-        that (`data_locality`), the vector policies score capacity alone."""
-        return request.mig_profile is None and not request.data
+        that (`data_locality`), the vector policies score capacity alone; nor jobs whose image
+        needs node labels (`needs`): the vectors hold no labels, the walk tests them."""
+        return request.mig_profile is None and not request.data and not request.needs
 
     def place(self, request: ReplicaRequest) -> Spot | None:
         if not self.cluster.nodes:  # every node down: the vectors would have no rows

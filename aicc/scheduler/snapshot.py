@@ -67,6 +67,10 @@ class ReplicaRequest:
     # (node, share of the job's data sets that node's data cache holds, 0..1), by node name;
     # () for a job without data sets or whose data no node holds yet (`data_locality`)
     data: tuple[tuple[str, float], ...] = ()
+    # (node label, lowest version) the job's image needs of a node (core/devenvs.py), e.g.
+    # (("nvidia.com/cuda", "12.4"),); met only where every label is that version or newer, and
+    # asked only of replicas that use accelerators (fit.needs_met). () = any node.
+    needs: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

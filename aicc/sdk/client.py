@@ -26,6 +26,7 @@ from aicc.sdk.datasets import Datasets
 from aicc.sdk.deployments import Deployments
 from aicc.sdk.errors import ApiError, describe_errors, format_detail
 from aicc.sdk.federation import Federation
+from aicc.sdk.images import Images
 from aicc.sdk.jobs import Jobs, Progress
 from aicc.sdk.keys import Keys, Requests
 from aicc.sdk.models import Models, Templates
@@ -85,6 +86,7 @@ class Client(Transport):
         self.keys = Keys(self)  # API keys to deployments (`/v1`)
         self.requests = Requests(self)  # the gateway's request log
         self.datasets = Datasets(self)
+        self.images = Images(self)  # the center registry's
         self.federation = Federation(self)  # the federation's sites
         self.models = Models(self)
         self.templates = Templates(self)

@@ -941,3 +941,58 @@ class FederationNonceRow(Base):
     site: Mapped[str] = mapped_column(String(40), primary_key=True)
     nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ImageRepositoryRow(Base):
+    """A repository of the center registry: `ORG/PROJECT/NAME`, its project's, with who else may
+    pull it (`private`, `org`, `public`). Made by the first push the registry reports
+    (migration 0038)."""
+
+    __tablename__ = "image_repositories"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(255))  # the NAME after ORG/PROJECT/
+    visibility: Mapped[str] = mapped_column(String(16), default="private")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ImageTagRow(Base):
+    """A tag of a repository and the manifest it points at, with the manifest's size (config
+    and layers) as its descriptors declared it."""
+
+    __tablename__ = "image_tags"
+    repository_id: Mapped[str] = mapped_column(
+        ForeignKey("image_repositories.id"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(128), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(71))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    pushed_at: Mapped[datetime]
+    pushed_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class ImageBlobRow(Base):
+    """The blobs (config and layers) a manifest of a repository refers to: a project's image
+    storage is the distinct blobs of its repositories' manifests; the registry keeps each once."""
+
+    __tablename__ = "image_blobs"
+    repository_id: Mapped[str] = mapped_column(
+        ForeignKey("image_repositories.id"), primary_key=True
+    )
+    manifest_digest: Mapped[str] = mapped_column(String(71), primary_key=True)
+    blob_digest: Mapped[str] = mapped_column(String(71), primary_key=True, index=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+
+
+class ImageStorageLevelRow(Base):
+    """Append-only, as `StorageLevelRow` for data sets: a project's image storage from `at`
+    until its next level, for the meter's GiB-days."""
+
+    __tablename__ = "image_storage_levels"
+    __table_args__ = (Index("ix_image_storage_levels_project_at", "project_id", "at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime]

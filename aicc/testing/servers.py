@@ -36,11 +36,13 @@ def free_port() -> int:
 def kill_leftover_replicas(home: Path) -> None:
     """SIGKILL the replicas and supervisors still alive under `home`. Replicas outlive their
     server by design (a restart finds them); a test's server that has ended must not leave its
-    services, notebooks and sleeping jobs running for the rest of the run."""
+    services, notebooks and sleeping jobs running for the rest of the run, nor a replica's
+    container, which outlives podman."""
     from aicc.executors.local import runtime
 
     for status_file in (home / "runs").glob("*/*/*/status.json"):
         data = runtime.read_json(status_file) or {}
+        runtime.stop_container(data)
         for pid in runtime.replica_pids(data):  # its group and cgroup, leader dead or alive
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)

@@ -32,10 +32,12 @@ from aicc.api.state import AppState
 from aicc.core.datasets import cut, digest, frame
 from aicc.sdk.workdir import pack_workdir
 from aicc.services.common import new_id, utcnow
+from aicc.services.images import events as images_events
+from aicc.services.images.distribution import Blob, Manifest
 from aicc.services.models import models, templates
 from aicc.services.serving import deployments
 from aicc.services.tenancy.tenancy import principal_of
-from aicc.store.tables import SettlementRow, UserRow
+from aicc.store.tables import ProjectRow, SettlementRow, UserRow
 from aicc.testing.datasets import OCTETS, begin_and_send, push
 from aicc.testing.templates import own as own_template
 
@@ -75,6 +77,7 @@ class Targets:
     notebook: str  # A's org admin's notebook (a notebook is its owner's alone)
     power_cap_event: str  # a demand-response cap the center's admin set (center admins only)
     settlement_id: str  # what the center owes a peer site for A's job (center admins settle)
+    image: str  # an image of A's project, booked as the registry's notification books one
 
 
 def made_up(node: str) -> Targets:
@@ -104,6 +107,7 @@ def made_up(node: str) -> Targets:
         notebook="no-such-notebook",
         power_cap_event=new_id("pcap"),
         settlement_id="999999",
+        image="no-such-image",
     )
 
 
@@ -144,6 +148,8 @@ PATH_FILLS: dict[tuple[str, str], Callable[[Targets], str]] = {
     ("notebooks", "notebook"): lambda t: t.notebook,
     ("events", "event_id"): lambda t: t.power_cap_event,
     ("settlements", "settlement_id"): lambda t: t.settlement_id,
+    ("images", "name"): lambda t: t.image,
+    ("references", "image"): lambda t: t.image,
 }
 # Query and header parameters that name a tenant's object are filled with A's; the others are
 # known filters, paging or presentation and are left out.
@@ -163,6 +169,7 @@ HEADER_FILLS: dict[str, Callable[[Targets], str]] = {
 LEFT_OUT = {"state", "limit", "cursor", "action", "replica", "stream", "tail", "follow", "evict"}
 LEFT_OUT |= {"at", "month", "by", "day", "days", "scope", "folder", "industry", "task", "q"}
 LEFT_OUT |= {"since", "max_points", "revoked", "deployment", "lang", "site"}
+LEFT_OUT |= {"tag"}  # an image's tag: the image is named in the path
 LEFT_OUT |= {"column"}  # ROLE=COLUMN: a column of the data set the route already names
 
 
@@ -222,6 +229,7 @@ BODIES: dict[tuple[str, str], Callable[[Targets], list[dict[str, Any]]]] = {
     ],
     ("POST", "/api/v1/tokens"): lambda t: [{"json": {"name": "b-probe", "user_id": t.user_id}}],
     ("PUT", "/api/v1/secrets/{name}"): lambda t: [{"json": {"value": "b-probe-value"}}],
+    ("PATCH", "/api/v1/images/{name}"): lambda t: [{"json": {"visibility": "public"}}],
     ("POST", "/api/v1/keys"): lambda t: [{"json": {"name": "b-probe-key", "rpm": 5}}],
     # a peer site's signed advert; a token is no signature (docs/federation.md)
     ("POST", "/api/v1/federation/adverts"): lambda t: [
@@ -315,6 +323,9 @@ BODIES |= {
 SIGNED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/federation/adverts"): "a peer site's advert, the newest kept per site",
 }
+# Routes that call the center registry, which the walk's server does not run: the owner's call
+# answers 409 (nothing changed); tests/api/test_images_api.py calls them on a real registry.
+NEEDS_REGISTRY = {("DELETE", "/api/v1/images/{name}"), ("POST", "/api/v1/registry/resync")}
 # Routes that take a body the OpenAPI document does not describe (read from the raw stream).
 RAW_BODY = {("POST", "/api/v1/workdirs"), ("POST", "/api/v1/uploads/{upload_id}/chunks")}
 
@@ -624,6 +635,15 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
         session.add(owed)
         session.flush()
         settlement = owed.id
+        project_name = session.get(ProjectRow, project_id).name  # type: ignore[union-attr]
+        blob = Blob("sha256:" + "1" * 64, 1024)
+        images_events.record_push(
+            session,
+            repository=f"org-alpha/{project_name}/alpha-image",
+            tag="1",
+            manifest=Manifest("sha256:" + "2" * 64, (blob,)),
+            actor="alpha-member",
+        )
     a = Targets(
         org_id=org["id"],
         project_id=project_id,
@@ -650,6 +670,7 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
         notebook="alpha-notebook",
         power_cap_event=cap["id"],
         settlement_id=str(settlement),
+        image="alpha-image",
     )
     markers = {getattr(a, f.name) for f in fields(a)} - {node, str(settlement)}
     markers |= {

@@ -16,10 +16,20 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from route_walk import OK, SIGNED, World, calls, created, operations, routes_of, send
+from route_walk import (
+    NEEDS_REGISTRY,
+    OK,
+    SIGNED,
+    World,
+    calls,
+    created,
+    operations,
+    routes_of,
+    send,
+)
 from sqlalchemy import select
 
-from aicc.store.tables import AuditRow, DatasetRow, NotebookRow
+from aicc.store.tables import AuditRow, DatasetRow, ImageRepositoryRow, NotebookRow
 from aicc.testing.datasets import begin_and_send
 
 MUTATING = ("POST", "PUT", "PATCH", "DELETE")
@@ -86,6 +96,10 @@ AUDITED: dict[tuple[str, str], Audited] = {
     ("DELETE", f"{API}/tokens/{{token_id}}"): audited("token.revoke", "token", of("token")),
     ("PUT", f"{API}/secrets/{{name}}"): audited("secret.put", "secret", of("secret")),
     ("DELETE", f"{API}/secrets/{{name}}"): audited("secret.delete", "secret", of("secret")),
+    ("PATCH", f"{API}/images/{{name}}"): audited("image.share", "image", of("image")),
+    # these two call the registry (route_walk.NEEDS_REGISTRY): test_images_api.py checks them
+    ("DELETE", f"{API}/images/{{name}}"): audited("image.delete", "image", of("image")),
+    ("POST", f"{API}/registry/resync"): audited("registry.resync", "registry", lambda s: "catalog"),
     ("POST", f"{API}/nodes/import"): audited("node.import", "node", lambda s: "b-probe-node"),
     ("POST", f"{API}/nodes/{{name}}/cordon"): audited("node.cordoned", "node", of("node")),
     ("POST", f"{API}/nodes/{{name}}/uncordon"): audited("node.ready", "node", of("node")),
@@ -286,6 +300,9 @@ def test_every_mutating_route_writes_an_audit_entry(world: World) -> None:
             "notebook": notebook.one().id,
             "power_cap": a.power_cap_event,
             "settlement": a.settlement_id,
+            "image": session.scalars(
+                select(ImageRepositoryRow.id).where(ImageRepositoryRow.name == a.image)
+            ).one(),
         }
         last = session.scalar(select(AuditRow.id).order_by(AuditRow.id.desc()).limit(1)) or 0
     admin_name = api.get(f"{API}/me").json()["user"]["name"]
@@ -307,6 +324,9 @@ def test_every_mutating_route_writes_an_audit_entry(world: World) -> None:
             got, caller = send(api, call, a_admin), "alpha-admin"
             if got.status_code == 403:  # the center's work: its admin's
                 got, caller = send(api, call, None), admin_name
+            if op.key in NEEDS_REGISTRY and got.status_code == 409:
+                walked += 1  # no registry here: nothing changed, nothing audited
+                continue
             assert got.status_code in OK, f"{op} answered {got.status_code}: {got.text[:300]}"
             walked += 1
             answer = got.json() if got.content else {}

@@ -28,6 +28,7 @@ OTHER_VALUES = {  # one different value per field of ReplicaRequest
     "models": ("A100",),
     "mig_profile": "1g.10gb",
     "data": (("n2", 0.5),),
+    "needs": (("nvidia.com/cuda", "12.4"),),
 }
 
 

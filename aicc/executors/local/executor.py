@@ -8,12 +8,14 @@ records the replica's fate there, so a restarted server reads what happened whil
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from aicc.core.topology import Node
 from aicc.executors import environment
 from aicc.executors.base import Capabilities, ReplicaLaunch, ReplicaState, Stream, Workdirs
+from aicc.executors.container import Container
 from aicc.executors.datacache import DataCache
 from aicc.executors.local import mps, runtime
 from aicc.executors.local.node import SimulatedDevices, local_node
@@ -49,14 +51,17 @@ class LocalExecutor(RunDirExecutor):
         grace_s: float = 10.0,
         sandbox: Sandbox | None = None,
         data: DataCache | None = None,
+        container: Callable[[], Container | None] | None = None,
     ) -> None:
-        """`sandbox`: what confines replicas (None: nothing, they see what the server sees)."""
+        """`sandbox`: what confines replicas (None: nothing, they see what the server sees).
+        `container`: what runs replicas that name an image (rundir.py)."""
         super().__init__(
             base_dir=home / "runs",
             blobs=blobs,
             sandbox=sandbox,
             data=data,
             homes_dir=home / "homes",
+            container=container,
         )
         self.home = home
         self.node_name = node_name
@@ -84,7 +89,7 @@ class LocalExecutor(RunDirExecutor):
         first). A share of a real GPU runs under its own MPS daemon in its sandbox (mps.py)."""
         command = replica.argv
         share = mps.share_env(replica.devices, self.device_memory)
-        if self.mps and run.sandbox and share:
+        if self.mps and run.sandbox and share and run.container is None:
             run.env.update(share)
             command = [*mps.launcher(self.mps), *command]
         spec = runtime.LaunchSpec(
@@ -92,10 +97,15 @@ class LocalExecutor(RunDirExecutor):
             cwd=str(run.prepared.workdir),
             env=run.env,
             max_runtime_s=replica.max_runtime_s,
-            memory_limit_mib=replica.memory_mib,
+            # In an image the container's cgroup holds the limit; the supervisor's own count
+            # would add podman's memory to the replica's
+            memory_limit_mib=None if replica.image else replica.memory_mib,
             log_limit_bytes=self.log_limit_bytes,
             grace_s=self.grace_s,
             sandbox=run.sandbox,
+            pull=run.pull,
+            container=run.container,
+            remove=run.remove,
         )
         runtime.launch(run.dir, spec)
         return str(run.dir)

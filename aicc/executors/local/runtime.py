@@ -32,6 +32,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -76,6 +77,11 @@ class LaunchSpec:
     log_limit_bytes: int = 64 * 1024 * 1024  # cap per stream; head and tail kept
     grace_s: float = 10.0  # SIGTERM -> wait grace_s -> SIGKILL, for cancel and time limits
     sandbox: list[str] = dataclasses.field(default_factory=list)  # argv put before `command`
+    # A replica in its image (container.py): the node's pull, run first (its failure ends the
+    # replica `image_unavailable`), the container's name, and what removes it if left behind.
+    pull: list[str] = dataclasses.field(default_factory=list)
+    container: str | None = None
+    remove: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -83,7 +89,8 @@ class ReplicaStatus:
     """A replica's fate as the run directory tells it.
 
     reason is None while running; on exit one of "succeeded", "exit_code", "runtime_exceeded",
-    "oom_killed", "cancelled", "signal", "supervisor_error"; "supervisor_lost" when phase is lost.
+    "oom_killed", "cancelled", "signal", "supervisor_error", "image_unavailable";
+    "supervisor_lost" when phase is lost.
     exit_code is negative (minus the signal number) when the command died of a signal.
     orphaned: the supervisor vanished but processes of the replica still run; the phase stays
     "running" until `stop_orphan` has them gone, so no one takes the replica for ended too soon.
@@ -462,7 +469,7 @@ def status(run_dir: Path) -> ReplicaStatus:
         alive = process_alive(current.supervisor_pid, data.get("supervisor_create_time"))
         if current.phase == "exited" or alive:
             return current
-    if data is not None and replica_pids(data):
+    if data is not None and (replica_pids(data) or _container_alive(data)):
         why = "the supervisor vanished; its replica is being stopped"
         return dataclasses.replace(current, phase="running", orphaned=True, error=why)
     return dataclasses.replace(current, phase="lost", reason="supervisor_lost")
@@ -516,9 +523,50 @@ def replica_pids(data: dict[str, Any]) -> set[int]:
     return {pid for pid in found if process_alive(pid, None)}
 
 
+def _container_of(data: dict[str, Any]) -> tuple[str, str] | None:
+    """podman and the name of the replica's container, as status.json records them (checked:
+    a job without a sandbox could have written the file)."""
+    name, remove = data.get("container"), data.get("remove")
+    if not isinstance(name, str) or not isinstance(remove, list) or not remove:
+        return None
+    podman = remove[0]
+    named = re.fullmatch(r"aicc-[a-z0-9_]+-[0-9]+-[0-9]+", name)
+    runnable = isinstance(podman, str) and os.path.isabs(podman) and os.access(podman, os.X_OK)
+    if not named or not runnable or os.path.basename(podman) != "podman":
+        return None
+    return podman, name
+
+
+def _container_alive(data: dict[str, Any]) -> bool:
+    """Whether the replica's container still exists: podman killed by SIGKILL leaves conmon and
+    the container running, outside the replica's process group and cgroup."""
+    found = _container_of(data)
+    if found is None:
+        return False
+    podman, name = found
+    done = subprocess.run(
+        [podman, "container", "exists", name], capture_output=True, stdin=subprocess.DEVNULL
+    )
+    return done.returncode == 0
+
+
+def stop_container(data: dict[str, Any], sig: int = signal.SIGKILL) -> None:
+    """SIGTERM to the replica's container (podman kill returns at once), or with SIGKILL its
+    removal; nothing when its status.json names none."""
+    found = _container_of(data)
+    if found is None:
+        return
+    podman, name = found
+    argv = [podman, "kill", "--signal", "TERM", name]
+    if sig == signal.SIGKILL:
+        argv = [podman, "rm", "--force", "--ignore", "--time", "0", name]
+    subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL)
+
+
 def stop_orphan(run_dir: Path) -> bool:
     """Stop a replica whose supervisor vanished: SIGTERM to every process of it, SIGKILL to
-    those left after the launch's grace_s. True once none is left.
+    those left after the launch's grace_s. True once none is left. A replica's container, which
+    outlives podman, is sent SIGTERM and after the grace removed.
 
     Called on every poll, by whichever server polls, so the one fact it must remember, when
     SIGTERM went out, is kept in orphan.json rather than in memory.
@@ -527,7 +575,7 @@ def stop_orphan(run_dir: Path) -> bool:
     data = read_json(run_dir / STATUS_FILE) or {}
     pids = replica_pids(data)
     cgroup = _cgroup_dir(data)
-    if not pids:
+    if not pids and not _container_alive(data):
         if cgroup is not None:
             with contextlib.suppress(OSError):
                 cgroup.rmdir()  # the supervisor would have removed it on its way out
@@ -545,6 +593,7 @@ def stop_orphan(run_dir: Path) -> bool:
         if cgroup is not None:
             with contextlib.suppress(OSError):
                 (cgroup / "cgroup.kill").write_text("1")
+    stop_container(data, sig)
     pgid = _own_group(data)
     if pgid is not None:
         with contextlib.suppress(ProcessLookupError, PermissionError):

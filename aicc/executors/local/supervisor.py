@@ -14,6 +14,13 @@ Memory: a child cgroup v2 with memory.max when the supervisor's own cgroup allow
 the RSS of every process in the replica's group is summed every SAMPLE_S and the group is killed
 when the sum exceeds the limit. RLIMIT_AS is never used (it breaks CUDA/PyTorch address space).
 
+A replica in its image (container.py) is pulled first, here, so the server's launch does not
+wait for a long pull; a failed pull ends it `image_unavailable` with podman's message in its
+stderr log. Its container is removed on the way out, since podman killed after the grace leaves
+it running. The container's cgroup holds its memory limit; the kernel's OOM kill there reaches
+podman only as exit 137 (cgroup v1 tells podman nothing more), so a container replica that
+exits 137 unasked is `oom_killed`.
+
 If the supervisor itself is killed, its replica must not run on untracked: the command gets
 SIGTERM when the supervisor dies (PR_SET_PDEATHSIG), and status.json names its process group and
 its cgroup (a cgroup v2 without the memory controller still holds every process, `setsid` or not)
@@ -235,6 +242,10 @@ class Supervisor:
         if self._cancel_requested():
             self._finish(None, "cancelled")
             return
+        if spec.container is not None:  # found again by name should we be killed
+            self._save(container=spec.container, remove=spec.remove)
+        if spec.pull and not self._pull(spec):
+            return
         try:
             self.cgroup = Cgroup.create(spec.memory_limit_mib)
         except OSError as exc:
@@ -260,6 +271,36 @@ class Supervisor:
             memory_enforcement="cgroup" if self.cgroup and self.cgroup.memory else "rss_sampling",
         )
         self._watch(spec, self.proc)
+
+    def _pull(self, spec: LaunchSpec) -> bool:
+        """The node's pull of the replica's image (container.py), its messages in the replica's
+        stderr log; False once the replica ended (the pull failed, or it was cancelled)."""
+        proc = subprocess.Popen(
+            spec.pull,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            close_fds=True,
+            start_new_session=True,
+        )
+        while True:
+            try:
+                _, said = proc.communicate(timeout=SAMPLE_S)
+                break
+            except subprocess.TimeoutExpired:
+                if self._cancel_requested():
+                    proc.kill()
+                    proc.communicate()
+                    self._finish(None, "cancelled")
+                    return False
+        if said:
+            self.logs["stderr"].write(said)
+        if proc.returncode == 0:
+            return True
+        lines = said.decode("utf-8", errors="replace").strip().splitlines()
+        message = lines[-1] if lines else f"the pull exited {proc.returncode}"
+        self._finish(proc.returncode, "image_unavailable", message)
+        return False
 
     def _spawn(self, spec: LaunchSpec) -> subprocess.Popen[bytes]:
         """The replica in its own session/process group, joined to the cgroup before exec."""
@@ -416,6 +457,8 @@ class Supervisor:
         if reason is None:
             if self.stop_reason is not None:
                 reason = self.stop_reason
+            elif self.spec is not None and self.spec.container is not None and exit_code == 137:
+                reason = "oom_killed"  # SIGKILL unasked: the container's memory limit
             elif self.cgroup is not None and exit_code != 0 and self.cgroup.oom_kills() > 0:
                 reason = "oom_killed"
             elif exit_code == 0:
@@ -427,6 +470,9 @@ class Supervisor:
         cgroup, self.cgroup = self.cgroup, None
         if cgroup is not None:
             cgroup.remove()
+        if self.spec is not None and self.spec.remove and self.proc is not None:
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                subprocess.run(self.spec.remove, capture_output=True, timeout=60)
         self._save(
             phase="exited",
             ended_at=ended_at or time.time(),

@@ -5,7 +5,9 @@ for, so `CUDA_VISIBLE_DEVICES` is Ray's choice when the script starts. The scrip
 choice and its own start time (`started`), sources the 0600 environment file (secrets travel
 there, not in Ray's job table, which anyone with the dashboard can read) and removes it, enters
 the replica's working copy, and execs the command, in the sandbox when there is one, with stdout
-and stderr in the run directory.
+and stderr in the run directory. In an image (container.py) the node's pull comes first (its
+failure exits 125, the reason in the run directory's `image_unavailable`) and the container is
+removed when podman ends or the script is told to stop (container.py's `run_line`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aicc.executors import jobfiles
+from aicc.executors.container import UNAVAILABLE_EXIT, run_line
 from aicc.executors.environment import ENV_FILE, write_private
 
 SCRIPT_FILE = "entry.sh"
@@ -23,10 +26,19 @@ MAX_RECORD_BYTES = 1 << 20  # a run directory's records (started, request.json, 
 _RECORD = jobfiles.Limits(file_bytes=MAX_RECORD_BYTES)
 
 
-def write_script(run_dir: Path, argv: list[str], title: str, sandbox: Sequence[str] = ()) -> Path:
+def write_script(
+    run_dir: Path,
+    argv: list[str],
+    title: str,
+    sandbox: Sequence[str] = (),
+    *,
+    pull: Sequence[str] = (),
+    remove: Sequence[str] = (),
+) -> Path:
     """A POSIX shell script that records the devices and start time, sources the environment
     and removes its file (the secrets in it then live only in the replica), enters `work/` and
-    execs `argv` in `sandbox` (so Ray's stop signals reach the command itself)."""
+    execs `argv` in `sandbox` (so Ray's stop signals reach the command itself). In an image:
+    `pull` first (its messages in stderr.log), and `remove` after."""
     if not argv:
         raise ValueError("a replica needs a command")
     run = shlex.quote(str(run_dir))
@@ -40,7 +52,8 @@ def write_script(run_dir: Path, argv: list[str], title: str, sandbox: Sequence[s
         f'. "$run/{ENV_FILE}" || exit 127\n'
         f'rm -f -- "$run/{ENV_FILE}"\n'
         'cd "$run/work" || exit 127\n'
-        f'exec {shlex.join([*sandbox, *argv])} >>"$run/stdout.log" 2>>"$run/stderr.log"\n'
+        + (f'{shlex.join(pull)} 2>>"$run/stderr.log" || exit {UNAVAILABLE_EXIT}\n' if pull else "")
+        + run_line([*sandbox, *argv], remove, ' >>"$run/stdout.log" 2>>"$run/stderr.log"')
     )
     path = run_dir / SCRIPT_FILE
     write_private(path, text, 0o700)

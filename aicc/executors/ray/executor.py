@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from aicc.executors.base import (
     Workdirs,
     discovered,
 )
+from aicc.executors.container import Container
 from aicc.executors.datacache import DataCache
 from aicc.executors.environment import write_private
 from aicc.executors.ray import entry, nodes, states
@@ -82,12 +84,15 @@ class RayExecutor(RunDirExecutor):
         timeout_s: float = 30.0,
         sandbox: Sandbox | None = None,
         data: DataCache | None = None,
+        container: Callable[[], Container | None] | None = None,
     ) -> None:
         """`address`: the dashboard (`http://HOST:8265`). `base_dir`: where run directories go,
         seen by every Ray node at the same path. `simulated`: the GPUs Ray declares are fixtures.
         `grace_s`: between SIGTERM and SIGKILL when a replica is stopped (Ray's stop wait).
         `sandbox`: what confines replicas on the Ray nodes (laid out like this machine)."""
-        super().__init__(base_dir=base_dir, blobs=blobs, sandbox=sandbox, data=data)
+        super().__init__(
+            base_dir=base_dir, blobs=blobs, sandbox=sandbox, data=data, container=container
+        )
         self.jobs = RayJobs(address, timeout_s=timeout_s)
         self.cluster = cluster
         self.pool = pool
@@ -166,7 +171,9 @@ class RayExecutor(RunDirExecutor):
         the rest is there); then submit it. A Ray that does not answer does not fail the
         launch: `poll` submits the request once Ray answers."""
         run.write_env()
-        script = entry.write_script(run.dir, replica.argv, run.title, run.sandbox)
+        script = entry.write_script(
+            run.dir, replica.argv, run.title, run.sandbox, pull=run.pull, remove=run.remove
+        )
         limits = json.dumps({"max_runtime_s": replica.max_runtime_s})
         write_private(run.dir / LIMITS_FILE, limits, 0o600)  # new files, never through a link
         submission = self.submission_id(replica.job_id, replica.attempt, replica.index)
@@ -239,6 +246,10 @@ class RayExecutor(RunDirExecutor):
     # ------------------------------------------------------------------ observe
 
     def _poll(self, handle: str) -> ReplicaState:
+        """`_engine_poll`, with a failed pull of the replica's image told as such."""
+        return self.image_outcome(self.parse_handle(handle)[1], self._engine_poll(handle))
+
+    def _engine_poll(self, handle: str) -> ReplicaState:
         """The replica's state as Ray tells it (RayUnavailable while the dashboard does not
         answer)."""
         submission, run_dir = self.parse_handle(handle)

@@ -19,6 +19,7 @@ import logging
 import math
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,6 +33,7 @@ from aicc.executors.base import (
     Workdirs,
     discovered,
 )
+from aicc.executors.container import Container
 from aicc.executors.datacache import DataCache
 from aicc.executors.environment import write_private
 from aicc.executors.rundir import Run, RunDirExecutor
@@ -72,6 +74,7 @@ class SlurmExecutor(RunDirExecutor):
         queue_max_age_s: float = 1.0,
         sandbox: Sandbox | None = None,
         data: DataCache | None = None,
+        container: Callable[[], Container | None] | None = None,
     ) -> None:
         """`base_dir`: where run directories go (`$AICC_HOME/slurm-runs`), shared with the compute
         nodes. `placement="slurm"` submits to `partition` without `--nodelist`. `simulated`: the
@@ -80,7 +83,9 @@ class SlurmExecutor(RunDirExecutor):
         `unavailable_grace_s` is withdrawn and reported lost, so the retry policy places it again.
         `sandbox`: what confines replicas on the compute nodes (laid out like this machine).
         """
-        super().__init__(base_dir=base_dir, blobs=blobs, sandbox=sandbox, data=data)
+        super().__init__(
+            base_dir=base_dir, blobs=blobs, sandbox=sandbox, data=data, container=container
+        )
         self.slurm = commands or SlurmCommands()
         self.partition = partition
         self.placement = placement
@@ -155,7 +160,15 @@ class SlurmExecutor(RunDirExecutor):
     def _start(self, replica: ReplicaLaunch, run: Run) -> str:
         """Submit the replica with `sbatch`: the script sources the environment file."""
         env_file = run.write_env()
-        script = batch.write_script(run.dir, replica.argv, env_file, run.title, run.sandbox)
+        script = batch.write_script(
+            run.dir,
+            replica.argv,
+            env_file,
+            run.title,
+            run.sandbox,
+            pull=run.pull,
+            remove=run.remove,
+        )
         name = self.job_name(replica)
         out = self.slurm.run("sbatch", *self._sbatch_args(replica, name, run.dir), str(script))
         job_id = int(out.strip().split(";")[0])
@@ -230,6 +243,10 @@ class SlurmExecutor(RunDirExecutor):
         return self.config().get("AccountingStorageType", "").endswith("slurmdbd")
 
     def _poll(self, handle: str) -> ReplicaState:
+        """`_engine_poll`, with a failed pull of the replica's image told as such."""
+        return self.image_outcome(self.parse_handle(handle)[1], self._engine_poll(handle))
+
+    def _engine_poll(self, handle: str) -> ReplicaState:
         """The replica's state as Slurm tells it (SlurmError while the controller or slurmdbd
         does not answer)."""
         job_id, run_dir = self.parse_handle(handle)

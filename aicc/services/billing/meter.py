@@ -43,11 +43,12 @@ from sqlalchemy.orm import Session
 from aicc.config import SiteSettings
 from aicc.core import catalog, periods
 from aicc.core.energy import EnergyProfile
-from aicc.services.billing.rating import DATASETS
+from aicc.services.billing.rating import DATASETS, IMAGES
 from aicc.store.tables import (
     DeviceRow,
     DeviceSampleRow,
     GatewayRequestRow,
+    ImageStorageLevelRow,
     JobRow,
     ProjectRow,
     ReplicaRow,
@@ -269,20 +270,30 @@ class Meter:
         `now`): one record per stretch of a constant level within a day, none while a project
         stores nothing. Passes resume from the end of the last record, so each stretch is
         recorded once."""
+        return self._levels(now, StorageLevelRow, DATASETS)
+
+    def images(self, now: datetime) -> int:
+        """Image storage of each project (the center registry's blobs its repositories refer
+        to, `image_storage_levels`), recorded as `datasets` records data set storage."""
+        return self._levels(now, ImageStorageLevelRow, IMAGES)
+
+    def _levels(
+        self, now: datetime, levels: type[StorageLevelRow] | type[ImageStorageLevelRow], item: str
+    ) -> int:
         midnight, _ = periods.day_bounds(periods.day_of(now - LATE, self.zone), self.zone)
         metered = {
             project_id: end
             for project_id, end in self.session.execute(
                 select(UsageRow.project_id, func.max(UsageRow.end))
-                .where(UsageRow.kind == "storage", UsageRow.replica_id == DATASETS)
+                .where(UsageRow.kind == "storage", UsageRow.replica_id == item)
                 .group_by(UsageRow.project_id)
             )
         }
         projects = self.session.execute(
-            select(StorageLevelRow.project_id, ProjectRow.org_id, func.min(StorageLevelRow.at))
-            .join(ProjectRow, ProjectRow.id == StorageLevelRow.project_id)
-            .where(StorageLevelRow.at < midnight)
-            .group_by(StorageLevelRow.project_id, ProjectRow.org_id)
+            select(levels.project_id, ProjectRow.org_id, func.min(levels.at))
+            .join(ProjectRow, ProjectRow.id == levels.project_id)
+            .where(levels.at < midnight)
+            .group_by(levels.project_id, ProjectRow.org_id)
         ).all()
         written = 0
         for project_id, org_id, first in projects:
@@ -290,24 +301,24 @@ class Meter:
             if since >= midnight:
                 continue
             level = self.session.scalar(
-                select(StorageLevelRow.bytes)
-                .where(StorageLevelRow.project_id == project_id, StorageLevelRow.at <= since)
-                .order_by(StorageLevelRow.at.desc(), StorageLevelRow.id.desc())
+                select(levels.bytes)
+                .where(levels.project_id == project_id, levels.at <= since)
+                .order_by(levels.at.desc(), levels.id.desc())
                 .limit(1)
             )
             changes = self.session.execute(
-                select(StorageLevelRow.at, StorageLevelRow.bytes)
+                select(levels.at, levels.bytes)
                 .where(
-                    StorageLevelRow.project_id == project_id,
-                    StorageLevelRow.at > since,
-                    StorageLevelRow.at < midnight,
+                    levels.project_id == project_id,
+                    levels.at > since,
+                    levels.at < midnight,
                 )
-                .order_by(StorageLevelRow.at, StorageLevelRow.id)
+                .order_by(levels.at, levels.id)
             )
             steps = [(since, level or 0), *((at, n) for at, n in changes), (midnight, 0)]
             for (start, held), (end, _) in pairwise(steps):
                 if held and start < end:
-                    written += self._held(project_id, org_id, held, start, end, now)
+                    written += self._held(project_id, org_id, held, start, end, now, item)
         return written
 
     def requests(self, now: datetime, *, limit: int = 100_000) -> int:
@@ -365,20 +376,27 @@ class Meter:
         return len(groups)
 
     def _held(
-        self, project_id: str, org_id: str, held: int, start: datetime, end: datetime, now: datetime
+        self,
+        project_id: str,
+        org_id: str,
+        held: int,
+        start: datetime,
+        end: datetime,
+        now: datetime,
+        item: str = DATASETS,
     ) -> int:
         """Records of `held` bytes over [start, end), cut at the billing days' ends."""
         written = 0
         while start < end:
             _, day_end = periods.day_bounds(periods.day_of(start, self.zone), self.zone)
             stop = min(end, day_end)
-            key = f"d:{project_id}:{start.isoformat()}"
+            key = f"{'d' if item == DATASETS else 'i'}:{project_id}:{start.isoformat()}"
             if not self._exists(key):
                 self._stored(
                     key,
                     org_id=org_id,
                     project_id=project_id,
-                    replica_id=DATASETS,
+                    replica_id=item,
                     size=held,
                     span=(start, stop),
                     now=now,

@@ -13,6 +13,7 @@ rounds once, half-up to 0.01 (CONTRACTS.md §1), with no rounding before that (`
 | `memory` | `memory_gib_hour` | memory_mib / 1024 × hours |
 | `storage` (workdirs) | `storage_gib_day` | bytes / 2³⁰ × days |
 | `datasets` (data set chunks) | `storage_gib_day` | bytes / 2³⁰ × days |
+| `images` (the registry's blobs a project's images use) | `storage_gib_day` | bytes / 2³⁰ × days |
 | `requests` (the gateway's) | `request` | answered requests |
 | `tokens:input` | `input_mtok` | prompt tokens / 10⁶ |
 | `tokens:output` | `output_mtok` | completion tokens / 10⁶ |
@@ -35,6 +36,7 @@ US_PER_DAY = 86_400_000_000
 GIB = 1024**3
 CENTS = Decimal("0.01")
 DATASETS = "datasets"  # `replica_id` of a project's data set storage records, and their item
+IMAGES = "images"  # the same for its images in the center registry
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ def rate(record: UsageRow, plan: PricePlan) -> list[Rated]:
     if record.kind == "storage":
         days = Fraction(record.duration_us, US_PER_DAY)
         quantity = Fraction(record.storage_bytes, GIB) * days
-        item = DATASETS if record.replica_id == DATASETS else "storage"
+        item = record.replica_id if record.replica_id in (DATASETS, IMAGES) else "storage"
         out.append(Rated(item, "storage_gib_day", quantity, plan.storage_gib_day, None))
         return out
     if record.accelerator and record.milli:

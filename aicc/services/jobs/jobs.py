@@ -9,7 +9,7 @@ import copy
 import hashlib
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -17,15 +17,18 @@ from pydantic import ValidationError
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
-from aicc.config import Settings
+from aicc.config import RegistrySettings, Settings
 from aicc.core.jobspec import DEFAULT_MAX_REPLICAS, JobSpec, default_name, first_problem
 from aicc.core.states import WAITING, JobState, Reason
 from aicc.core.tenancy import Principal, can_read, can_write
 from aicc.core.units import format_cpu, format_memory
+from aicc.scheduler.explain import image_reason
 from aicc.scheduler.feasible import Feasibility
+from aicc.scheduler.snapshot import ReplicaRequest
 from aicc.services import changes
 from aicc.services.common import Forbidden, Invalid, NotFound, TooMany, from_row, new_id, utcnow
 from aicc.services.data import mounts
+from aicc.services.images import images
 from aicc.services.jobs import snapshots, waiting
 from aicc.services.jobs.transitions import change_state, hold
 from aicc.services.jobs.views import Event as Event
@@ -59,6 +62,8 @@ class SubmitLimits:
     egress: str = "none"
     # templates another organization published that the operator lets run with `egress`
     egress_templates: tuple[str, ...] = ()
+    # the center registry a job's `image:` is resolved in (None: it has none)
+    registry: RegistrySettings | None = None
 
     @classmethod
     def of(cls, settings: Settings, *, local_only: bool = False) -> SubmitLimits:
@@ -77,6 +82,9 @@ class SubmitLimits:
             federation=federated,
             egress=settings.egress,
             egress_templates=tuple(settings.egress_templates),
+            registry=settings.registry
+            if settings.registry.embedded or settings.registry.url
+            else None,
         )
 
 
@@ -145,6 +153,11 @@ def submit(
         )
     waiting_limits = _waiting_limits(who, queue, limits)
     waiting.check(session, waiting_limits)
+    if spec.image is not None:  # what the nodes will pull, decided now (images.job_image)
+        image = images.job_image(
+            session, who, spec.image, registry=limits.registry, project=spec.project
+        )
+        spec = spec.model_copy(update={"image": image})
     _check_fits(session, spec)
     _check_scenario(spec)
     data, pinned = mounts.pin(session, who, spec.datasets, project_id=project.id)
@@ -406,6 +419,8 @@ def _check_fits(session: Session, spec: JobSpec) -> None:
             what = f"{res.accelerator.count} accelerators"
         models = f" of model {'/'.join(res.accelerator.models)}" if res.accelerator.models else ""
         want += f", {what}{models}"
+    if request.needs:
+        _check_image(session, spec, request, want)
     biggest = max(views, key=lambda v: (len(v.devices), v.total_cpu_milli), default=None)
     has = (
         f"the largest node, {biggest.name}, has {format_cpu(biggest.total_cpu_milli)} CPU, "
@@ -418,6 +433,23 @@ def _check_fits(session: Session, spec: JobSpec) -> None:
         replicas=spec.replicas,
         want=want,
         has=has,
+    )
+
+
+def _check_image(session: Session, spec: JobSpec, request: ReplicaRequest, want: str) -> None:
+    """Refuse, with what each node has, a job that would fit but for what its image needs of a
+    node (a newer driver than any node has, or one only nodes too small for it have). The
+    resources' words, under `image` (the portal's catalog translates them by what follows)."""
+    plain = replace(request, needs=())
+    fleet = _fleet(session, fresh=False)
+    if not fleet.ever_fits(spec.replicas, [plain], (spec.replicas, plain)):
+        return  # it does not fit even without its image's needs: the resources say why
+    why = image_reason(fleet.nodes, request)
+    raise Invalid(
+        "image: no node of this center can ever run this job ({replicas} x {want}); {has}",
+        replicas=spec.replicas,
+        want=f"{want}, image {spec.image}",
+        has=why.message if why is not None else "no node meets what its image needs",
     )
 
 

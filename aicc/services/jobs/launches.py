@@ -18,7 +18,9 @@ from aicc.core.jobspec import JobKind, JobSpec, first_problem
 from aicc.core.states import JobState
 from aicc.executors import environment
 from aicc.executors.base import DataMount, ReplicaLaunch, ReplicaState
+from aicc.services.common import ServiceError
 from aicc.services.data import mounts
+from aicc.services.images.images import Pulls
 from aicc.services.jobs import notebooks
 from aicc.services.nodes import nodes
 from aicc.services.tenancy import secrets
@@ -47,11 +49,11 @@ class Work:
 
 
 def gather(
-    session: Session, sealer: Sealer, max_launches: int = MAX_LAUNCHES
+    session: Session, sealer: Sealer, max_launches: int = MAX_LAUNCHES, pulls: Pulls | None = None
 ) -> tuple[list[Work], int]:
     """The pass's work: every active replica to stop or poll, and at most `max_launches` to
     launch, in turns across jobs (`_launch_turns`); and how many replicas it left for a later
-    pass to launch."""
+    pass to launch. `pulls`: the center registry's pull credentials (None: there is none)."""
     rows = session.scalars(select(ReplicaRow).where(ReplicaRow.state.in_(ACTIVE_REPLICA))).all()
     jobs = {
         j.id: j
@@ -84,9 +86,11 @@ def gather(
         seen: list[str] = []
         if not (rep.handle or stop):
             try:
-                launch, seen = _launch(session, sealer, job, rep, node)
+                launch, seen = _launch(session, sealer, job, rep, node, pulls)
             except ValidationError as err:  # bound by an older server, before today's limits
                 refused = ReplicaState("exited", reason="invalid_spec", message=first_problem(err))
+            except ServiceError as err:  # its image is gone, or no longer its tenant's to pull
+                refused = ReplicaState("exited", reason="image_unavailable", message=str(err))
         turn = turns.get(rep.id, 0)
         work.append(
             Work(
@@ -128,7 +132,12 @@ def _gangs_with_a_failure(session: Session, jobs: dict[str, JobRow]) -> set[str]
 
 
 def _launch(
-    session: Session, sealer: Sealer, job: JobRow, rep: ReplicaRow, node: NodeRow
+    session: Session,
+    sealer: Sealer,
+    job: JobRow,
+    rep: ReplicaRow,
+    node: NodeRow,
+    pulls: Pulls | None = None,
 ) -> tuple[ReplicaLaunch, list[str]]:
     """The launch, and the secret values it gives that the job does not keep yet."""
     spec = JobSpec.model_validate(job.spec)
@@ -169,6 +178,9 @@ def _launch(
         checkpoint_subdir=spec.checkpoint_dir,
         labels={**spec.labels, "aicc.io/org": job.org_id, "aicc.io/project": job.project_id},
         image=spec.image,
+        image_pull_token=(
+            pulls.credential(session, job.id, spec.image) if pulls and spec.image else None
+        ),
         priority=spec.priority,
         devices=tuple(dict(d) for d in rep.devices),
         mig_profile=mig_profile,

@@ -39,6 +39,7 @@ FAILURE_REASONS = {
     "signal": Reason.SIGNAL,
     "supervisor_error": Reason.LAUNCH_FAILED,
     "invalid_spec": Reason.INVALID_SPEC,
+    "image_unavailable": Reason.IMAGE_UNAVAILABLE,
 }
 
 
@@ -255,4 +256,6 @@ def _failure_message(rep: ReplicaRow) -> str:
         f"server, breaks the job spec's limits (docs/job-spec.md){said}; submit it again "
         "within them",
         "supervisor_error": f"replica {rep.index} could not be launched{said}",
+        "image_unavailable": f"replica {rep.index} did not start: its image could not be "
+        f"pulled{said}",
     }.get(rep.reason or "", f"replica {rep.index} failed ({rep.reason}){said}")

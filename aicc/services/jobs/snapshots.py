@@ -31,7 +31,7 @@ from aicc.scheduler.snapshot import (
 )
 from aicc.services.billing import budgets
 from aicc.services.data import mounts
-from aicc.services.jobs import quotas, usage
+from aicc.services.jobs import devenvs, quotas, usage
 from aicc.services.nodes import nodes
 from aicc.store.tables import (
     DeploymentReplicaRow,
@@ -51,7 +51,11 @@ CENTER = "center"
 
 
 def replica_request(spec: JobSpec) -> ReplicaRequest:
+    """One replica's request. `needs` is what the spec's image needs of a node (the catalog's
+    entry for it, services/jobs/devenvs.py), asked only of replicas that use accelerators: a
+    CUDA image on a CPU-only replica needs no driver, and keeps the shape of any CPU job."""
     accel = spec.resources.accelerator
+    uses = accel.count > 0 or accel.mig is not None
     return ReplicaRequest(
         cpu_milli=spec.resources.cpu_milli,
         memory_mib=spec.resources.memory_mib,
@@ -60,6 +64,7 @@ def replica_request(spec: JobSpec) -> ReplicaRequest:
         accel_memory_mib=accel.memory_mib,
         models=tuple(accel.models) if accel.models else None,
         mig_profile=accel.mig,
+        needs=devenvs.image_needs(spec.image) if spec.image and uses else (),
     )
 
 

@@ -22,6 +22,7 @@ from aicc.services.billing.meter import Meter
 from aicc.store.db import Database
 from aicc.store.tables import (
     DeviceSampleRow,
+    ImageStorageLevelRow,
     NodeRow,
     ProjectRow,
     ReplicaRow,
@@ -192,3 +193,28 @@ def test_data_set_storage_is_billed_for_the_gib_days_held(db: Database) -> None:
     rated = [q for r in rows for q in rating.rate(r, plan)]
     assert {q.item for q in rated} == {"datasets"}
     assert sum(q.quantity for q in rated) == Fraction(3 * 22 + 5 * 22, 24)
+
+
+def test_image_storage_is_billed_beside_data_sets(db: Database) -> None:
+    """A project's images (the registry's blobs they use) are billed per GiB-day as its data
+    sets are, as an item of their own; the two levels do not mix."""
+    gib = 1024**3
+    with db.session() as session:
+        project_id = session.scalars(select(ProjectRow.id)).one()
+        at = datetime(2026, 11, 1, 16, 0, tzinfo=UTC)  # midnight in Shanghai
+        session.add(ImageStorageLevelRow(project_id=project_id, bytes=2 * gib, at=at))
+        session.add(StorageLevelRow(project_id=project_id, bytes=gib, at=at))
+    now = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
+    for _ in range(2):  # recorded once
+        with db.session() as session:
+            books = Meter(session, zone="Asia/Shanghai", power=POWER)
+            books.images(now)
+            books.datasets(now)
+    rows = _records(db)
+    assert sorted((r.replica_id, r.storage_bytes // gib) for r in rows) == [
+        ("datasets", 1),
+        ("images", 2),
+    ]
+    plan = PricePlan(storage_gib_day=Decimal("0.30"))
+    rated = {q.item: q.quantity for r in rows for q in rating.rate(r, plan)}
+    assert rated == {"datasets": Fraction(1), "images": Fraction(2)}

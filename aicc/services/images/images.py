@@ -1,0 +1,459 @@
+"""A project's images: its repositories in the center registry, their tags and sizes, who may
+pull them, deleting them, and what a job's `image:` resolves to.
+
+Another tenant's private repository is a 404 (and a job naming it a 422 that does not say
+whether it exists). Sizes are what the registry's manifests declare; storage counts each blob
+once per project, the registry stores it once for the center.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from aicc.config import RegistrySettings
+from aicc.core import images as refs
+from aicc.core.tenancy import Principal, can_write
+from aicc.services.common import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    ServiceError,
+    utcnow,
+)
+from aicc.services.images import tokens
+from aicc.services.images.distribution import Registry, RegistryError
+from aicc.services.images.keys import registry_folder, signing_key
+from aicc.services.images.views import (
+    Image,
+    ImageStorage,
+    ImageTag,
+    ImageUse,
+    RegistryReference,
+)
+from aicc.services.tenancy import audit, tenancy
+from aicc.services.tenancy.views import Project
+from aicc.store.tables import (
+    ImageBlobRow,
+    ImageRepositoryRow,
+    ImageStorageLevelRow,
+    ImageTagRow,
+    JobRow,
+    OrgRow,
+    UserRow,
+)
+
+
+class RegistryDown(ServiceError):
+    """The registry did not answer, or not as its API says: nothing changed. A 409 (the
+    center's state stops the request, try again), not a 5xx, which is the server's own fault."""
+
+    status = 409
+
+
+def host_of(url: str) -> str:
+    """The registry's `host:port` as references name it."""
+    return urlparse(url).netloc or url
+
+
+def owner_path(session: Session, project: Project) -> str:
+    org = session.scalar(select(OrgRow.name).where(OrgRow.id == project.org_id)) or ""
+    path = refs.owner_path(org, project.name)
+    if path is None:
+        raise Invalid(
+            "project {project!r} of {org!r}: an image repository needs lowercase letters, digits "
+            "and '.', '_', '-' in both names",
+            project=project.name,
+            org=org,
+        )
+    return path
+
+
+def _view(session: Session, row: ImageRepositoryRow, path: str, host: str) -> Image:
+    tags = session.scalars(
+        select(ImageTagRow).where(ImageTagRow.repository_id == row.id).order_by(ImageTagRow.tag)
+    ).all()
+    return Image(
+        id=row.id,
+        name=row.name,
+        repository=f"{path}/{row.name}",
+        reference=f"{host}/{path}/{row.name}",
+        project_id=row.project_id,
+        visibility=row.visibility,
+        tags=[ImageTag.model_validate(t, from_attributes=True) for t in tags],
+        size_bytes=_distinct_bytes(session, ImageBlobRow.repository_id == row.id),
+        created_at=row.created_at,
+    )
+
+
+def _distinct_bytes(session: Session, where: object) -> int:
+    held = (
+        select(ImageBlobRow.blob_digest, ImageBlobRow.size_bytes)
+        .distinct()
+        .join(ImageRepositoryRow, ImageRepositoryRow.id == ImageBlobRow.repository_id)
+        .where(where)  # type: ignore[arg-type]
+        .subquery()
+    )
+    return int(session.scalar(select(func.coalesce(func.sum(held.c.size_bytes), 0))) or 0)
+
+
+def list_images(session: Session, who: Principal, *, project: str | None, host: str) -> list[Image]:
+    prj = tenancy.resolve_project(session, who, project)
+    path = owner_path(session, prj)
+    rows = session.scalars(
+        select(ImageRepositoryRow)
+        .where(ImageRepositoryRow.project_id == prj.id)
+        .order_by(ImageRepositoryRow.name)
+    ).all()
+    return [_view(session, row, path, host) for row in rows]
+
+
+def uses(
+    session: Session, who: Principal, *, project: str | None, host: str, limit: int = 100
+) -> list[ImageUse]:
+    """The project's latest jobs that named one of its images, newest first (jobs of other
+    projects that pulled a shared image are theirs to know, not this one's)."""
+    prj = tenancy.resolve_project(session, who, project)
+    prefix = f"{host}/{owner_path(session, prj)}/"
+    image = JobRow.spec["image"].as_string()
+    rows = session.execute(
+        select(JobRow.id, JobRow.name, JobRow.state, JobRow.created_at, image)
+        .where(JobRow.project_id == prj.id, image.startswith(prefix, autoescape=True))
+        .order_by(JobRow.created_at.desc())
+        .limit(limit)
+    )
+    found = []
+    for job_id, name, state, created_at, ref in rows:
+        parsed = refs.parse(ref)
+        tag = parsed.tag or parsed.digest or refs.DEFAULT_TAG
+        found.append(
+            ImageUse(
+                repository=parsed.repository,
+                tag=tag,
+                job_id=job_id,
+                job_name=name,
+                state=state,
+                created_at=created_at,
+            )
+        )
+    return found
+
+
+def _repository(
+    session: Session, who: Principal, project: str | None, name: str
+) -> tuple[Project, ImageRepositoryRow]:
+    prj = tenancy.resolve_project(session, who, project)
+    row = session.scalar(
+        select(ImageRepositoryRow).where(
+            ImageRepositoryRow.project_id == prj.id, ImageRepositoryRow.name == name
+        )
+    )
+    if row is None:
+        raise NotFound("image {name!r} not found in project {project}", name=name, project=prj.name)
+    return prj, row
+
+
+def get_image(
+    session: Session, who: Principal, *, project: str | None, name: str, host: str
+) -> Image:
+    prj, row = _repository(session, who, project, name)
+    return _view(session, row, owner_path(session, prj), host)
+
+
+def set_visibility(
+    session: Session, who: Principal, *, project: str | None, name: str, visibility: str, host: str
+) -> Image:
+    """Share a repository with the organization (`org`), everybody (`public`), or nobody else."""
+    if visibility not in refs.VISIBILITIES:
+        raise Invalid("visibility {v!r}: one of private, org, public", v=visibility)
+    prj, row = _repository(session, who, project, name)
+    if not can_write(who, org_id=prj.org_id, project_id=prj.id):
+        raise Forbidden("viewers cannot share images")
+    row.visibility, row.updated_at = visibility, utcnow()
+    detail = {"visibility": visibility}
+    audit.record(session, who, "image.share", "image", row.id, org_id=prj.org_id, detail=detail)
+    return _view(session, row, owner_path(session, prj), host)
+
+
+def delete_image(
+    session: Session,
+    who: Principal,
+    registry: Registry,
+    *,
+    project: str | None,
+    name: str,
+    tag: str | None,
+) -> None:
+    """Delete one tag, or the whole repository, in the registry and here. The registry deletes
+    manifests, not tags: a tag whose manifest other tags share is refused (409) naming them.
+    The blobs leave the disk at the registry's next garbage collection."""
+    prj, row = _repository(session, who, project, name)
+    if not can_write(who, org_id=prj.org_id, project_id=prj.id):
+        raise Forbidden("viewers cannot delete images")
+    repository = f"{owner_path(session, prj)}/{row.name}"
+    tags = session.scalars(select(ImageTagRow).where(ImageTagRow.repository_id == row.id)).all()
+    if tag is not None:
+        chosen = [t for t in tags if t.tag == tag]
+        if not chosen:
+            raise NotFound("tag {tag!r} not found in image {name!r}", tag=tag, name=name)
+        others = sorted(t.tag for t in tags if t.digest == chosen[0].digest and t.tag != tag)
+        if others:
+            raise Conflict(
+                "tag {tag!r} shares its manifest with {others}: delete those tags too, "
+                "or the image",
+                tag=tag,
+                others=", ".join(others),
+            )
+        digests = [chosen[0].digest]
+    else:
+        digests = sorted({t.digest for t in tags})
+    try:
+        for digest in digests:
+            registry.delete_manifest(repository, digest)
+    except RegistryError as err:
+        raise RegistryDown(
+            "the center registry did not delete it ({err}); nothing changed, try again later",
+            err=str(err),
+        ) from None
+    forget(session, row, digests)
+    if tag is None:
+        session.execute(delete(ImageBlobRow).where(ImageBlobRow.repository_id == row.id))
+        session.execute(delete(ImageTagRow).where(ImageTagRow.repository_id == row.id))
+        session.delete(row)
+    session.flush()
+    level(session, prj.id)
+    detail = {"repository": repository, "tag": tag}
+    audit.record(session, who, "image.delete", "image", row.id, org_id=prj.org_id, detail=detail)
+
+
+def forget(session: Session, row: ImageRepositoryRow, digests: list[str]) -> None:
+    """Drop the tags on these manifests and the manifests' blobs from the books."""
+    session.execute(
+        delete(ImageTagRow).where(
+            ImageTagRow.repository_id == row.id, ImageTagRow.digest.in_(digests)
+        )
+    )
+    session.execute(
+        delete(ImageBlobRow).where(
+            ImageBlobRow.repository_id == row.id, ImageBlobRow.manifest_digest.in_(digests)
+        )
+    )
+
+
+def project_bytes(session: Session, project_id: str) -> int:
+    """The distinct blobs the project's repositories refer to, in bytes (quota and billing)."""
+    return _distinct_bytes(session, ImageRepositoryRow.project_id == project_id)
+
+
+def level(session: Session, project_id: str) -> int:
+    """Append the project's image storage level when it changed (the meter's GiB-days)."""
+    now_bytes = project_bytes(session, project_id)
+    last = session.scalar(
+        select(ImageStorageLevelRow.bytes)
+        .where(ImageStorageLevelRow.project_id == project_id)
+        .order_by(ImageStorageLevelRow.at.desc(), ImageStorageLevelRow.id.desc())
+        .limit(1)
+    )
+    if (last or 0) != now_bytes:
+        session.add(ImageStorageLevelRow(project_id=project_id, bytes=now_bytes, at=utcnow()))
+    return now_bytes
+
+
+def storage(session: Session, who: Principal, *, project: str | None) -> ImageStorage:
+    prj = tenancy.resolve_project(session, who, project)
+    count = session.scalar(
+        select(func.count())
+        .select_from(ImageRepositoryRow)
+        .where(ImageRepositoryRow.project_id == prj.id)
+    )
+    return ImageStorage(
+        project_id=prj.id, bytes=project_bytes(session, prj.id), repositories=count or 0
+    )
+
+
+def resolve(
+    session: Session, who: Principal, image: str, *, host: str, project: str | None = None
+) -> str:
+    """The full reference a job's `image:` names: `NAME[:TAG]` is in the job's project, and
+    `ORG/PROJECT/NAME[:TAG]` or `HOST/ORG/PROJECT/NAME[:TAG]` in the center registry; an image
+    of another registry is returned as given. One of the center registry that the caller may not
+    pull, or that nobody pushed, is a 422 that says both alike."""
+    try:
+        ref = refs.parse(image)
+    except refs.BadReference as err:
+        raise Invalid("image: {problem}", problem=str(err)) from None
+    if ref.registry is not None and ref.registry != host:
+        return str(ref)
+    parts = ref.parts
+    if len(parts) < 3:
+        if ref.registry is not None:
+            raise Invalid(
+                "image {image!r}: the center registry's images are ORG/PROJECT/NAME", image=image
+            )
+        prj = tenancy.resolve_project(session, who, project)
+        repository = f"{owner_path(session, prj)}/{ref.repository}"
+    else:
+        repository = ref.repository
+    found = tokens.owner(session, repository)
+    unknown = Invalid(
+        "image {image!r}: not in the center registry, or not yours to pull (`aicc image list`)",
+        image=image,
+    )
+    if found is None or not tokens.may_pull(who, found):
+        raise unknown
+    row = session.scalar(
+        select(ImageRepositoryRow).where(
+            ImageRepositoryRow.project_id == found.project_id,
+            ImageRepositoryRow.name == "/".join(repository.split("/")[2:]),
+        )
+    )
+    if row is None:
+        raise unknown
+    if ref.digest is None:
+        tag = ref.tag or refs.DEFAULT_TAG
+        known = session.scalar(
+            select(ImageTagRow.tag).where(
+                ImageTagRow.repository_id == row.id, ImageTagRow.tag == tag
+            )
+        )
+        if known is None:
+            raise Invalid(
+                "image {image!r}: no tag {tag!r} (`aicc image list`)", image=image, tag=tag
+            )
+    return str(
+        refs.Reference(
+            host, repository, ref.tag if ref.digest else ref.tag or refs.DEFAULT_TAG, ref.digest
+        )
+    )
+
+
+def pull_credential(
+    session: Session,
+    job_or_principal: Principal | str,
+    reference: str,
+    *,
+    registry: RegistrySettings,
+    home: Path,
+) -> str:
+    """A short-lived credential that pulls this one image and nothing else, for a job's node
+    (`job_or_principal`: a job's id, whose user and project decide, or a caller). The image is
+    resolved as `resolve` does (a 422 where it may not be pulled); one of another registry has
+    no credential of ours (Invalid).
+
+    It is a JWT signed like the registry's tokens, valid `registry.pull_credential_ttl_s`, and
+    works two ways: as the password of `podman pull --creds aicc:CREDENTIAL` (or an `--authfile`
+    whose `auths["HOST:PORT"].auth` is base64 of `aicc:CREDENTIAL`), which the token endpoint
+    exchanges for a pull token of this repository only; or directly as a registry bearer token.
+    It never pushes, and another repository's scope gets no actions."""
+    host = host_of(registry.address())
+    project: str | None = None
+    if isinstance(job_or_principal, str):
+        job = session.get(JobRow, job_or_principal)
+        user = session.get(UserRow, job.user_id) if job is not None else None
+        if job is None or user is None:
+            raise NotFound("job {job} not found", job=job_or_principal)
+        who, project = tenancy.principal_of(session, user), job.project_id
+    else:
+        who = job_or_principal
+    full = refs.parse(resolve(session, who, reference, host=host, project=project))
+    if full.registry != host:
+        raise Invalid("image {image!r}: not in the center registry", image=reference)
+    access = [tokens.Access("repository", full.repository, ("pull",))]
+    issued = tokens.issue(
+        signing_key(registry_folder(home)),
+        service=registry.service,
+        subject=who.name,
+        access=access,
+        ttl_s=registry.pull_credential_ttl_s,
+        now=utcnow(),
+        extra={tokens.PULL_CREDENTIAL: True},
+    )
+    return issued.token
+
+
+def reference(
+    session: Session, who: Principal, image: str, *, url: str, project: str | None = None
+) -> RegistryReference:
+    """What an image name means for a push or a pull, without asking whether it exists or the
+    caller may use it (the registry's tokens decide that): `NAME[:TAG]` in the caller's
+    project, `ORG/PROJECT/NAME[:TAG]` as given, in the center registry."""
+    host = host_of(url)
+    try:
+        ref = refs.parse(image)
+    except refs.BadReference as err:
+        raise Invalid("image: {problem}", problem=str(err)) from None
+    if ref.registry is not None and ref.registry != host:
+        raise Invalid(
+            "image {image!r}: not the center registry ({host}); use ORG/PROJECT/NAME[:TAG]",
+            image=image,
+            host=host,
+        )
+    if len(ref.parts) < 3:
+        if ref.registry is not None:
+            raise Invalid(
+                "image {image!r}: the center registry's images are ORG/PROJECT/NAME", image=image
+            )
+        prj = tenancy.resolve_project(session, who, project)
+        repository = f"{owner_path(session, prj)}/{ref.repository}"
+    else:
+        repository = ref.repository
+    tag = ref.tag or refs.DEFAULT_TAG
+    full = refs.Reference(host, repository, tag, ref.digest)
+    return RegistryReference(reference=str(full), repository=repository, tag=tag, registry_url=url)
+
+
+def job_image(
+    session: Session,
+    who: Principal,
+    image: str,
+    *,
+    registry: RegistrySettings | None,
+    project: str | None = None,
+) -> str:
+    """What a job spec's `image:` runs, checked at submit: a full reference of the center
+    registry that the submitter may pull (`resolve`), or one of the registries the site lets
+    jobs name (`registry.external`). `registry` None: the center has none."""
+    center = host_of(registry.address()) if registry is not None else None
+    try:
+        ref = refs.parse(image)
+    except refs.BadReference as err:
+        raise Invalid("image: {problem}", problem=str(err)) from None
+    external = registry.external if registry is not None else ["localhost"]
+    if ref.registry is not None and ref.registry != center:
+        if ref.registry not in external:
+            raise Invalid(
+                "image {image!r}: jobs run images of the center registry ({center}) or of "
+                "{external} only",
+                image=image,
+                center=center or "none here",
+                external=", ".join(external) or "no other",
+            )
+        return str(ref)
+    if center is None:
+        raise Invalid(
+            "image {image!r}: this center has no registry; name the image with its registry",
+            image=image,
+        )
+    return resolve(session, who, image, host=center, project=project)
+
+
+@dataclass(frozen=True)
+class Pulls:
+    """What gives a launching replica its image's pull credential (`ReplicaLaunch.
+    image_pull_token`): the center registry's settings and the home its signing key lives in."""
+
+    registry: RegistrySettings
+    home: Path
+
+    def credential(self, session: Session, job_id: str, reference: str) -> str | None:
+        """A pull-only credential of the job's image, asked again at every launch (access is
+        the registry's answer today, not at submit); None for an image of another registry,
+        which the node pulls as it is. Invalid where the job's tenant may no longer pull it."""
+        if refs.parse(reference).registry != host_of(self.registry.address()):
+            return None
+        return pull_credential(session, job_id, reference, registry=self.registry, home=self.home)
