@@ -47,7 +47,7 @@ from aicc.services.billing.energy import load_profile
 from aicc.services.billing.meter import PowerModel
 from aicc.services.center import power
 from aicc.services.data.mounts import StoredData
-from aicc.services.images.images import Pulls
+from aicc.services.images.images import Pulls, center_of
 from aicc.services.jobs import devenvs
 from aicc.services.nodes import node_health
 from aicc.services.serving import autoscaling, deployments
@@ -302,7 +302,7 @@ def use_catalog(settings: config.Settings) -> None:
 def image_pulls(settings: config.Settings) -> Pulls | None:
     """The center registry's pull credentials for jobs in its images; None without one."""
     registry = settings.registry
-    return Pulls(registry, settings.home) if registry.embedded or registry.url else None
+    return Pulls(registry, settings.home) if center_of(registry) is not None else None
 
 
 def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
@@ -348,7 +348,7 @@ def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
         chunks=chunks,
         energy=energy,
         site=site_power(settings, energy),
-        serving=deployments.Policy(**settings.deployments.model_dump()),
+        serving=deployments.Policy.of(settings),
         concurrency=concurrency,
         cull_every=timedelta(seconds=settings.notebooks.check_interval_s),
         pulls=image_pulls(settings),

@@ -49,6 +49,7 @@ DEPLOYMENTS = Noun(
         col("REVISION", "revision"),
         col("MODEL", "model"),
         col("COMMAND", "command"),
+        col("IMAGE", "image"),
         col("ENGINE", "engine"),
         Column("REPLICAS", lambda r: f"min {r.get('min_replicas')}, max {r.get('max_replicas')}"),
         Column(
@@ -78,6 +79,12 @@ Env = Annotated[
 ]
 Engine = Annotated[
     str | None, typer.Option("--engine", help="auto, transformers, predict or vllm.")
+]
+Image = Annotated[
+    str | None,
+    typer.Option(
+        "--image", help="What the replicas run in: NAME:TAG of the project's images (`aicc image`)."
+    ),
 ]
 
 
@@ -130,6 +137,7 @@ def deploy_create(
         str, typer.Option("--readiness-path", help="Answers 2xx when a replica is ready.")
     ] = "/health",
     target: Target = None,
+    image: Image = None,
     project: ProjectOption = None,
 ) -> "Deployment":
     """Deploy a model version (or a command); its replicas start at once. With
@@ -138,6 +146,7 @@ def deploy_create(
         name,
         model=model,
         command=command,
+        **({"image": image} if image is not None else {}),  # an older SDK takes none
         project=project,
         min_replicas=min_replicas,
         max_replicas=max_replicas,
@@ -166,11 +175,16 @@ def deploy_update(
     gpus: Gpus = None,
     env: Env = None,
     engine: Engine = None,
+    image: Annotated[
+        str | None,
+        typer.Option("--image", help="Run the replicas in this image; '' for the node's own."),
+    ] = None,
     project: ProjectOption = None,
 ) -> "Deployment":
-    """A new revision (a new model version, resources, env...), rolled out one replica at a
-    time."""
+    """A new revision (a new model version, resources, env, image...), rolled out one replica
+    at a time."""
     changes: dict[str, Any] = {"model": model, "command": command, "engine": engine}
+    changes["image"] = image
     resources = _resources(cpu, memory, gpus)
     if resources:
         current = api.deployments.get(name, project=project)

@@ -1,5 +1,6 @@
-"""`aicc image list | get | push | pull | share | rm`: a project's images in the center
-registry. Push and pull speak the registry's API from the SDK (no podman needed), with a bar."""
+"""`aicc image list | get | push | pull | share | rm | build`: a project's images in the center
+registry. Push and pull speak the registry's API from the SDK (no podman needed), with a bar;
+a build is a job (`kind: build`) whose context is uploaded as its workdir."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import typer
 
 from aicc.cli.data import size_text
 from aicc.cli.nouns import CREATED, Json, Noun, ProjectOption
-from aicc.cli.output import byte_bar, col
+from aicc.cli.output import JsonFlag, byte_bar, client, col, handle_errors, print_json, status
 
 if TYPE_CHECKING:
     from rich.progress import TaskID
@@ -19,7 +20,8 @@ if TYPE_CHECKING:
     from aicc.services.images.views import Image, RegistryReference
 
 app = typer.Typer(
-    help="Images in the center registry: list, push, pull, share, rm.", no_args_is_help=True
+    help="Images in the center registry: list, push, pull, share, rm, build.",
+    no_args_is_help=True,
 )
 
 
@@ -137,3 +139,59 @@ def image_rm(
 ) -> Json:
     """Delete a tag, or an image with all its tags, from the registry."""
     return api.images.delete(name, tag=tag, project=project)
+
+
+@app.command("build")
+@handle_errors
+def image_build(
+    image: Image_,
+    context: Annotated[
+        Path,
+        typer.Argument(help="The context: its Containerfile and what it copies.", exists=True),
+    ],
+    file: Annotated[
+        str, typer.Option("--file", "-f", help="The Containerfile, relative to the context.")
+    ] = "Containerfile",
+    project: ProjectOption = None,
+    cpu: Annotated[float | None, typer.Option(help="CPUs for the build (e.g. 2).")] = None,
+    memory: Annotated[str | None, typer.Option(help="Memory for the build (e.g. 4GiB).")] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Follow the build's log; exit 0 only once pushed.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Build an image from a Containerfile as a job on the center's nodes and push it to your
+    repository. Prints the job id on stdout; with --wait, its log, then what it pushed."""
+    from rich.markup import escape
+
+    from aicc.cli.submit import follow_and_wait, raise_outcome, upload_workdir
+
+    if not context.is_dir():
+        raise typer.BadParameter(f"{context} is not a directory", param_hint="DIR")
+    resources: dict[str, Any] = {}
+    if cpu is not None:
+        resources["cpu"] = cpu
+    if memory is not None:
+        resources["memory"] = memory
+    spec: dict[str, Any] = {"kind": "build", "build": {"image": image, "containerfile": file}}
+    if project is not None:
+        spec["project"] = project
+    if resources:
+        spec["resources"] = resources
+    with client() as api:
+        spec["workdir_sha256"] = upload_workdir(api, context.resolve())
+        job = api.jobs.submit(spec).model_dump(mode="json")
+        if not as_json:
+            typer.echo(job["id"])
+        status(f"building {escape(job['spec']['build']['target'])} as job {job['id']}")
+        if not wait:
+            if as_json:
+                print_json(job)
+            return
+        import sys
+
+        final = follow_and_wait(api, job["id"], sys.stderr if as_json else sys.stdout)
+    if as_json:
+        print_json(final)
+    raise_outcome(final)
+    status(f"pushed {escape(final['spec']['build']['target'])}")

@@ -86,6 +86,10 @@ def notebook_create(
         typer.Option("--data", help="A data set to mount (repeat); default all the project's."),
     ] = None,
     no_start: Annotated[bool, typer.Option("--no-start", help="Create it stopped.")] = False,
+    image: Annotated[
+        str | None,
+        typer.Option(help="Run it in this image (NAME:TAG of the project's), with JupyterLab."),
+    ] = None,
 ) -> "Notebook":
     """Create a notebook and start it."""
     resources: dict[str, Any] = {}
@@ -105,7 +109,14 @@ def notebook_create(
         idle_timeout_s=timeout,
         datasets=data or None,
         start=not no_start,
+        **_image(image),
     )
+
+
+def _image(image: str | None) -> dict[str, Any]:
+    """`image=` for the SDK only when given: an SDK without the argument still creates
+    notebooks without one."""
+    return {"image": image} if image is not None else {}
 
 
 NOTEBOOKS.action(app, "start", "starting notebook")(

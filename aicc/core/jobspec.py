@@ -93,16 +93,54 @@ class JobKind(StrEnum):
     INFER = "infer"
     NOTEBOOK = "notebook"
     SERVICE = "service"
+    BUILD = "build"
 
 
 # Kinds whose feature has landed; the API answers 422 for the others (CONTRACTS.md §2).
-SUPPORTED_KINDS = frozenset({JobKind.TRAIN, JobKind.INFER, JobKind.SERVICE, JobKind.NOTEBOOK})
+SUPPORTED_KINDS = frozenset(
+    {JobKind.TRAIN, JobKind.INFER, JobKind.SERVICE, JobKind.NOTEBOOK, JobKind.BUILD}
+)
 # Kinds that listen: each replica gets a fresh `$PORT` on its node, and is reached there.
 LISTENING_KINDS = frozenset({JobKind.SERVICE, JobKind.NOTEBOOK})
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+# What a build job runs: its executor's build (podman build, then push), never a user's
+# command; filled in for `kind: build`, so a stored build spec reads like any other.
+BUILD_COMMAND = ["aicc-build"]
+CONTAINERFILE = re.compile(r"[A-Za-z0-9._-][A-Za-z0-9._/-]{0,254}")
+
+
+class BuildSpec(_Strict):
+    """`kind: build`: the image to push and the Containerfile (in the workdir) that makes it.
+    The server fills `target` (the full reference pushed) and `from_images` (what each `FROM`
+    or `--from` as written runs, resolved and checked at submit)."""
+
+    image: Annotated[str, Field(max_length=MAX_IMAGE_CHARS)] = Field(
+        description="NAME[:TAG] in the job's project, or ORG/PROJECT/NAME[:TAG]"
+    )
+    containerfile: Annotated[str, Field(max_length=256)] = Field(
+        default="Containerfile", description="a path inside the workdir"
+    )
+    target: Annotated[str | None, Field(max_length=MAX_IMAGE_CHARS)] = None
+    from_images: dict[
+        Annotated[str, Field(max_length=MAX_IMAGE_CHARS)],
+        Annotated[str, Field(max_length=MAX_IMAGE_CHARS)],
+    ] = Field(default_factory=dict, max_length=32)
+
+    @field_validator("containerfile")
+    @classmethod
+    def _inside(cls, value: str) -> str:
+        parts = value.split("/")
+        if not CONTAINERFILE.fullmatch(value) or any(p in ("", ".", "..") for p in parts):
+            raise InputError(
+                "build.containerfile must be a relative path inside the workdir, such as "
+                "Containerfile or docker/Dockerfile"
+            )
+        return value
 
 
 class AcceleratorRequest(_Strict):
@@ -240,6 +278,22 @@ WINDOW_NO_DEADLINE = (
     "bounds how long it may wait"
 )
 WINDOW_TOO_SHORT = "{after} s after submit is shorter than max_runtime ({runtime} s)"
+BUILD_NEEDS = "kind: build needs build.image (NAME[:TAG]) and build.containerfile"
+BUILD_ONLY = "build is for kind: build only"
+BUILD_NO_COMMAND = "a build runs its Containerfile: leave command out"
+BUILD_NO_CONTEXT = "a build needs a workdir: the context its Containerfile reads"
+BUILD_NO_IMAGE = "a build names its base images in its Containerfile's FROM, not in image"
+BUILD_ONE = "a build runs as one replica"
+BUILD_NO_ACCELERATOR = "a build uses no accelerator"
+BUILD_TEMPLATES = (
+    BUILD_NEEDS,
+    BUILD_ONLY,
+    BUILD_NO_COMMAND,
+    BUILD_NO_CONTEXT,
+    BUILD_NO_IMAGE,
+    BUILD_ONE,
+    BUILD_NO_ACCELERATOR,
+)
 WINDOW_TEMPLATES = (WINDOW_TWICE, WINDOW_NO_RUNTIME, WINDOW_NO_DEADLINE, WINDOW_TOO_SHORT)
 
 
@@ -259,6 +313,7 @@ class JobSpec(_Strict):
     )
     workdir_sha256: Annotated[str | None, Field(pattern=r"^[0-9a-f]{64}$")] = None
     image: Annotated[str | None, Field(max_length=MAX_IMAGE_CHARS)] = None
+    build: BuildSpec | None = Field(default=None, description="kind: build only")
     env: dict[EnvName, EnvValue] = Field(default_factory=dict, max_length=MAX_ENV_VARS)
     secrets: list[Ref] = Field(default_factory=list, max_length=MAX_SECRETS)
     replicas: Annotated[int, Field(ge=1, le=MAX_REPLICAS)] = 1
@@ -312,6 +367,8 @@ class JobSpec(_Strict):
             data = to_stored_units(
                 data, {"max_runtime": ("max_runtime_s", parse_duration_s)}, mistakes
             )
+            if data.get("kind") == JobKind.BUILD.value and data.get("command") is None:
+                data["command"] = list(BUILD_COMMAND)
             priority = data.get("priority")
             if isinstance(priority, str):
                 if priority in PRIORITIES:
@@ -390,10 +447,11 @@ class JobSpec(_Strict):
         runs (its declared `max_runtime`, already enforced) and by when it must be done. The
         outermost validator, so the errors name their field (`deferrable`, `deadline`)."""
         spec = handler(data)
-        problem = spec._window_problem()
+        problem = spec._window_problem() or spec._build_problem()
         if problem is not None:
             where, template, params, value = problem
-            error = PydanticCustomError("deferrable", template, params)
+            kind = "build" if template in BUILD_TEMPLATES else "deferrable"
+            error = PydanticCustomError(kind, template, params)
             raise ValidationError.from_exception_data(
                 cls.__name__, [InitErrorDetails(type=error, loc=(where,), input=value)]
             )
@@ -409,6 +467,26 @@ class JobSpec(_Strict):
         after, runtime = self.deadline_after_s, self.max_runtime_s
         if after is not None and runtime is not None and after < runtime:
             return "deadline", WINDOW_TOO_SHORT, {"after": after, "runtime": runtime}, after
+        return None
+
+    def _build_problem(self) -> tuple[str, str, dict[str, Any], Any] | None:
+        """A build has a `build` and a context; it runs no command of its own, in no image, on
+        no accelerator, as one replica. Only a build has a `build`."""
+        if self.kind != JobKind.BUILD:
+            return None if self.build is None else ("build", BUILD_ONLY, {}, None)
+        if self.build is None:
+            return "build", BUILD_NEEDS, {}, None
+        if self.command != BUILD_COMMAND:
+            return "command", BUILD_NO_COMMAND, {}, None
+        if self.workdir is None and self.workdir_sha256 is None:
+            return "workdir", BUILD_NO_CONTEXT, {}, None
+        if self.image is not None:
+            return "image", BUILD_NO_IMAGE, {}, None
+        if self.replicas != 1:
+            return "replicas", BUILD_ONE, {}, self.replicas
+        accelerator = self.resources.accelerator
+        if accelerator.count or accelerator.milli or accelerator.mig:
+            return "resources", BUILD_NO_ACCELERATOR, {}, None
         return None
 
     def resolve_deadline(self, submitted: datetime) -> datetime | None:

@@ -25,8 +25,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from aicc.core import images as refs
 from aicc.core import template_fit as facts
 from aicc.core import template_needs as needs
 
@@ -252,6 +260,20 @@ class Manifest(BaseModel):
     metric: Metric
     format: Annotated[str, Field(min_length=1, max_length=40)]  # the model files' format
     requirements: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list)
+    # The image its runs' jobs run in (a job spec's `image:`), pinning its libraries; None: the
+    # node's own Python. Who runs it must be able to pull it: `ORG/PROJECT/NAME:TAG` of an
+    # image shared with them, since a short `NAME:TAG` is looked up in the runner's project.
+    image: Annotated[str | None, Field(max_length=512)] = None
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                refs.parse(value)
+            except refs.BadReference as err:
+                raise ValueError(str(err)) from None
+        return value
 
     @model_validator(mode="after")
     def _names(self) -> Manifest:

@@ -87,6 +87,18 @@ class Capacity(NamedTuple):
 
 
 @dataclass(frozen=True)
+class BuildLaunch:
+    """A build's replica (`kind: build`): the image it pushes, its Containerfile in the
+    working copy, what each image the Containerfile names resolves to, and the credential that
+    pushes the target and pulls those (written to a 0600 file for the build alone)."""
+
+    target: str
+    containerfile: str
+    from_images: dict[str, str]
+    token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class ReplicaLaunch:
     """Everything needed to start one replica, decided by the scheduler and the reconciler."""
 
@@ -121,6 +133,8 @@ class ReplicaLaunch:
     # the internet through slirp4netns (never the node's loopback). Engines without namespaces
     # ignore it.
     egress: Literal["none", "internet"] = "none"
+    # A build (`kind: build`): the engine runs podman build and push instead of `argv`.
+    build: BuildLaunch | None = None
 
 
 @dataclass(frozen=True)

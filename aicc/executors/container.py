@@ -27,6 +27,16 @@ and reaps; exit codes pass through, a signal N giving 128+N. podman killed by SI
 conmon and the container running, so whoever stops a replica removes its container by name
 (`remove_argv`, `podman rm -f`).
 
+A build (`kind: build`, `build_argv`) runs podman on the node itself, not in a container, and
+its Containerfile's RUN steps in containers of their own: no network (`--network none`; with
+egress, slirp4netns, which does not reach the node's loopback), every capability dropped
+(podman build takes no `no-new-privileges`), the job's CPU and memory limits; they see the
+context podman copies, nothing else of this machine. The layers stay in the node's podman
+storage, so the next build of the same steps says "Using cache". The push follows (`podman
+push`) with a 0600 auth file that holds the launch's credential (push of the target, pull of
+the FROM images), removed after. The FROM images as written are replaced by what the server
+resolved at submit (`rewrite`).
+
 Images are pulled once per node (`pull`): under a file lock per reference, not at all when
 podman's storage holds a fixed tag already; a moving one (`:latest`, no tag) is pulled again,
 its layers shared, and so is one pulled with a credential (the registry then says again whether
@@ -51,10 +61,12 @@ import re
 import resource
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -81,6 +93,12 @@ REFERENCE = re.compile(r"[a-z0-9][a-zA-Z0-9._/:@+-]{0,254}")
 # standard library alone, so a replica's start pays for an interpreter, not for `import aicc`.
 _SELF = (sys.executable, "-I", "-S", os.path.abspath(__file__))
 PROBE = "/busybox"  # busybox runs the applet named by its first argument when so called
+
+
+BUILD_FILE = "Containerfile.aicc"  # RUN_DIR/Containerfile.aicc: the FROMs resolved
+MAX_CONTAINERFILE_BYTES = 1 << 20
+_FLAG_FROM = re.compile(r"^--from=(\S+)$")
+_MOUNT_FROM = re.compile(r"(?:^--mount=|,)from=([^,\s]+)")
 
 
 class ContainerUnavailable(RuntimeError):
@@ -384,6 +402,267 @@ def _try(container: Container) -> str | None:
     return (done.stderr.strip() or f"exit {done.returncode}")[-500:]
 
 
+class BadContainerfile(ValueError):
+    """A Containerfile whose images cannot be told (a variable in FROM, no FROM at all)."""
+
+
+@dataclass(frozen=True)
+class ImageMention:
+    """An image a Containerfile names: where (0-based physical line), and as written."""
+
+    line: int
+    written: str
+
+
+def _instructions(text: str) -> list[tuple[int, int, str]]:
+    """The logical instructions: (first line, last line, the text joined), comments and blank
+    lines left out, `\\` continuations joined."""
+    lines = text.splitlines()
+    found: list[tuple[int, int, str]] = []
+    i = 0
+    while i < len(lines):
+        start, parts = i, list[str]()
+        while True:
+            line = lines[i]
+            stripped = line.strip()
+            if not (parts and stripped.startswith("#")):
+                parts.append(line.rstrip())
+            i += 1
+            if not (parts and parts[-1].endswith("\\")) or i >= len(lines):
+                break
+            parts[-1] = parts[-1][:-1]
+        joined = " ".join(p.strip() for p in parts).strip()
+        if joined and not joined.startswith("#"):
+            found.append((start, i - 1, joined))
+    return found
+
+
+def images_of(text: str) -> list[ImageMention]:
+    """The images a Containerfile pulls: each FROM that is not an earlier stage or `scratch`,
+    each COPY/ADD `--from=` and RUN `--mount=...,from=` that is not a stage. A variable in one
+    of them is refused: what it pulls would not be known before the build."""
+    stages: set[str] = set()
+    found: list[ImageMention] = []
+    saw_from = False
+
+    def named(value: str, line: int) -> None:
+        if value.lower() in stages or value.isdigit() or value == "scratch":
+            return
+        if "$" in value:
+            raise BadContainerfile(
+                f"line {line + 1}: {value!r} names its image with a variable; write the image"
+            )
+        found.append(ImageMention(line, value))
+
+    for start, _, joined in _instructions(text):
+        words = joined.split()
+        keyword = words[0].upper()
+        if keyword == "FROM":
+            saw_from = True
+            rest = [w for w in words[1:] if not w.startswith("--")]
+            if not rest:
+                raise BadContainerfile(f"line {start + 1}: FROM names no image")
+            named(rest[0], start)
+            if len(rest) >= 3 and rest[1].upper() == "AS":
+                stages.add(rest[2].lower())
+        elif keyword in ("COPY", "ADD", "RUN"):
+            for word in words[1:]:
+                if not word.startswith("--"):
+                    break
+                match = _FLAG_FROM.match(word) if keyword != "RUN" else None
+                for value in [match.group(1)] if match else _MOUNT_FROM.findall(word):
+                    named(value.strip("\"'"), start)
+    if not saw_from:
+        raise BadContainerfile("the Containerfile has no FROM")
+    return found
+
+
+def rewrite(text: str, resolved: dict[str, str]) -> str:
+    """The Containerfile with each image it pulls as `resolved` maps it (what the server
+    checked at submit). One it does not map is refused: the build would pull what nobody
+    checked."""
+    lines = text.splitlines()
+    for mention in images_of(text):
+        full = resolved.get(mention.written)
+        if full is None:
+            raise BadContainerfile(f"{mention.written!r} was not checked at submit")
+        pattern = re.compile(r"(?<=[\s=,])" + re.escape(mention.written) + r"(?=$|[\s,])")
+        for at in range(mention.line, len(lines)):  # the mention's own line, or a continuation
+            new, count = pattern.subn(full.replace("\\", "\\\\"), lines[at], count=1)
+            if count:
+                lines[at] = new
+                break
+    return "\n".join(lines) + "\n"
+
+
+def build_argv(
+    container: Container,
+    *,
+    containerfile: Path,
+    context: Path,
+    target: str,
+    authfile: Path | None,
+    cpu_milli: int = 0,
+    memory_mib: int = 0,
+    egress: str = "none",
+    cgroup: str | None = None,
+) -> list[str]:
+    """`podman build` of `target` from `context`: RUN steps without the network (or through
+    slirp4netns with egress) or capabilities, in the job's limits, in the cgroup `cgroup`
+    (`build_cgroup`: what a cancel kills, `_clean_build`); the FROM
+    images pulled with `authfile` (asked of the registry every time: who may pull them is its
+    to say), the layers cached in the node's storage."""
+    args = [container.podman, "--runtime", container.runtime, "build", "--isolation", "oci"]
+    args += ["--network", "slirp4netns" if egress == "internet" else "none"]
+    # podman build refuses `no-new-privileges`; with every capability out of the bounding set
+    # a set-user-ID program gains none either
+    args += ["--cap-drop", "all", "--layers"]
+    args += ["--pull=always" if authfile is not None else "--pull=missing"]
+    args += ["--cgroup-parent", cgroup] if cgroup else []
+    if memory_mib > 0:
+        args += ["--memory", f"{memory_mib}m", "--memory-swap", f"{memory_mib}m"]
+    if cpu_milli > 0:
+        args += ["--cpu-period", "100000", "--cpu-quota", str(cpu_milli * 100)]
+    for limit, soft, hard in container.ulimits:
+        args += ["--ulimit", f"{limit}={soft}:{hard}"]
+    args += ["--authfile", str(authfile)] if authfile is not None else []
+    args += ["--tls-verify=false"] if registry_of(target) in container.insecure else []
+    return [*args, "--file", str(containerfile), "--tag", target, str(context)]
+
+
+def push_argv(container: Container, target: str, authfile: Path | None) -> list[str]:
+    """`podman push` of what the build tagged, to its registry."""
+    args = [container.podman, "push"]
+    args += ["--authfile", str(authfile)] if authfile is not None else []
+    args += ["--tls-verify=false"] if registry_of(target) in container.insecure else []
+    return [*args, "--", target]
+
+
+def build_cgroup(job_id: str, attempt: int, index: int) -> str:
+    """The cgroup (under every hierarchy's root, cgroupfs) of a build's RUN steps: its own, so
+    that what a cancel leaves running is found and killed there."""
+    return f"/{container_name(job_id, attempt, index)}-build"
+
+
+def builder_argv(
+    build: Sequence[str], push: Sequence[str], authfile: Path | None, cgroup: str | None = None
+) -> list[str]:
+    """`python -I -S container.py build`: the build, then the push, then the auth file gone
+    (and, with `cgroup`, whatever the build left behind: `_clean_build`)."""
+    argv = [*_SELF, "build", "--push", json.dumps(list(push))]
+    argv += ["--authfile", str(authfile)] if authfile is not None else []
+    argv += ["--cgroup", cgroup] if cgroup else []
+    return [*argv, "--", *build]
+
+
+def refuse_argv(message: str, unavailable: Path) -> list[str]:
+    """What stands where a pull would: says `message` as a failed pull does (the replica ends
+    `image_unavailable` with it), for a build that cannot run."""
+    return [*_SELF, "refuse", "--unavailable", str(unavailable), "--", message]
+
+
+def _build(
+    build: list[str], push: list[str], authfile: Path | None, cgroup: str | None = None
+) -> int:
+    """Run the build and the push with this process's output (the job's logs); what they
+    exit with, and the auth file removed whatever happens (a cancel's SIGTERM too: podman,
+    in this process group, has it as well). A RUN step is in a session of its own, outside
+    the replica's process group, and podman stopped leaves it running and its working
+    container in the node's storage: both are removed here, found by `cgroup`."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    env = _podman_env(os.environ)
+    try:
+        done = subprocess.run(build, stdin=subprocess.DEVNULL, env=env)
+        if done.returncode != 0:
+            print(f"aicc: the build failed (podman build exited {done.returncode})", flush=True)
+            return done.returncode
+        done = subprocess.run(push, stdin=subprocess.DEVNULL, env=env)
+        if done.returncode != 0:
+            print(f"aicc: the push failed (podman push exited {done.returncode})", flush=True)
+            return done.returncode
+        print(f"aicc: pushed {push[-1]}", flush=True)
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not stop the cleaning
+        if authfile is not None:
+            with contextlib.suppress(OSError):
+                authfile.unlink()
+        if cgroup:
+            _clean_build(build[0], cgroup)
+
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+ROOTLESS_ENV = ("HOME", "USER", "LOGNAME", "XDG_RUNTIME_DIR")
+
+
+def _podman_env(given: Mapping[str, str]) -> dict[str, str]:
+    """podman's environment for a build: none of the job's. The job's `env:` is the tenant's,
+    and podman reads its configuration, storage, runtime and isolation from variables
+    (CONTAINERS_CONF, BUILDAH_ISOLATION, ...): a build runs as this server's user, so only
+    a fixed PATH, and a rootless podman's own places, reach it."""
+    env = {"PATH": SAFE_PATH, "LANG": "C.UTF-8"}
+    if os.geteuid() != 0:
+        env.update({k: given[k] for k in ROOTLESS_ENV if k in given})
+    return env
+
+
+def _cgroup_dirs(cgroup: str) -> list[Path]:
+    """The build's cgroup in every hierarchy that has it (v1's, or v2's one), deepest first."""
+    found: list[Path] = []
+    relative = cgroup.strip("/")
+    if not relative or ".." in relative.split("/"):
+        return found
+    for root in [CGROUP_ROOT, *sorted(p for p in CGROUP_ROOT.glob("*") if p.is_dir())]:
+        top = root / relative
+        if (top / "cgroup.procs").exists():
+            found += [*sorted((d for d in top.rglob("*") if d.is_dir()), reverse=True), top]
+    return found
+
+
+def _clean_build(podman: str, cgroup: str) -> None:
+    """Kill what runs in the build's cgroup (a RUN step's init ignores SIGTERM: SIGKILL),
+    remove the working containers whose build used it, and the cgroup itself."""
+    for _ in range(50):
+        pids = set()
+        for place in _cgroup_dirs(cgroup):
+            with contextlib.suppress(OSError, ValueError):
+                pids |= {int(p) for p in (place / "cgroup.procs").read_text().split()}
+        if not pids:
+            break
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.1)
+    for container in _working_containers(podman, cgroup):
+        _run([podman, "rm", "--force", container])
+    for place in _cgroup_dirs(cgroup):
+        with contextlib.suppress(OSError):
+            place.rmdir()
+
+
+def _working_containers(podman: str, cgroup: str) -> list[str]:
+    """The ids of buildah's working containers that a build with this cgroup made: podman
+    lists them (`--external`), their builder's record in its storage names the cgroup."""
+    try:
+        listed = _run([podman, "ps", "--all", "--external", "--no-trunc", "--format", "{{.ID}}"])
+        info = _run([podman, "info", "--format", "{{.Store.GraphRoot}} {{.Store.GraphDriverName}}"])
+        root, driver = info.stdout.split()
+    except (OSError, ValueError):
+        return []
+    found = []
+    for container in listed.stdout.split():
+        record = Path(root) / f"{driver}-containers" / container / "userdata" / "buildah.json"
+        try:
+            data = json.loads(record.read_text())
+        except (OSError, ValueError):
+            continue
+        options = data.get("CommonBuildOpts") if isinstance(data, dict) else None
+        if isinstance(options, dict) and options.get("CgroupParent") == cgroup:
+            found.append(container)
+    return found
+
+
 def run_line(command: Sequence[str], remove: Sequence[str] = (), redirect: str = "") -> str:
     """A Slurm or Ray script's last lines: `exec` the command; with `remove` (a container),
     wait for it instead, passing the stop signals on, and remove the container once podman is
@@ -410,7 +689,24 @@ def main(argv: list[str] | None = None) -> int:
     puller.add_argument("--insecure", action="store_true")
     puller.add_argument("--unavailable", type=Path, help="where to write why it failed")
     puller.add_argument("image")
+    builder = commands.add_parser("build", help="build an image, then push it")
+    builder.add_argument("--push", required=True, help="the push's argv, as JSON")
+    builder.add_argument("--authfile", type=Path)
+    builder.add_argument("--cgroup", help="the build's cgroup, cleaned when it ends")
+    builder.add_argument("build", nargs=argparse.REMAINDER)
+    refuser = commands.add_parser("refuse", help="fail as a pull does, saying why")
+    refuser.add_argument("--unavailable", type=Path, required=True)
+    refuser.add_argument("message")
     options = parser.parse_args(argv)
+    if options.command == "refuse":
+        said = f"aicc: {options.message}"
+        print(said, file=sys.stderr)
+        with contextlib.suppress(OSError):
+            options.unavailable.write_text(said + "\n")
+        return UNAVAILABLE_EXIT
+    if options.command == "build":
+        build = options.build[1:] if options.build[:1] == ["--"] else options.build
+        return _build(build, json.loads(options.push), options.authfile, options.cgroup)
     podman = options.podman if os.path.isabs(options.podman) else shutil.which(options.podman)
     why = pull(
         podman or "",

@@ -49,6 +49,8 @@ class Run:
     pull: list[str] = field(default_factory=list)
     container: str | None = None
     remove: list[str] = field(default_factory=list)
+    # What runs instead of the replica's argv (a build: podman build, then push)
+    command: list[str] | None = None
 
     def write_env(self) -> Path:
         """The environment as the 0600 `env.sh` the engine's script sources (secrets then never
@@ -118,7 +120,10 @@ class RunDirExecutor(Executor):
                     return f.read(4096).decode("utf-8", errors="replace").strip()
             handle = self._launched(replica, run_dir)
             if handle is None:
-                handle = self._start(replica, self._prepare(replica, run_dir))
+                run = self._prepare(replica, run_dir)
+                if run.command is not None:  # every engine runs `argv`: the build's, then
+                    replica = replace(replica, argv=run.command)
+                handle = self._start(replica, run)
             partial = run_dir / (LAUNCHED_FILE + ".partial")
             partial.write_text(handle + "\n")
             os.replace(partial, recorded)
@@ -149,6 +154,8 @@ class RunDirExecutor(Executor):
         if home is not None:
             env["HOME"] = str(home)
         gpus = bool(replica.device_indices)
+        if replica.build is not None:
+            return self._building(replica, run_dir, prepared, env)
         if replica.image:
             return self._contained(replica, run_dir, prepared, env, views, home)
         sandbox = for_replica(
@@ -214,6 +221,52 @@ class RunDirExecutor(Executor):
             container=name,
             remove=runtime.remove_argv(name),
         )
+
+    def _building(
+        self, replica: ReplicaLaunch, run_dir: Path, prepared: workdir.Prepared, env: dict[str, str]
+    ) -> Run:
+        """A build (container.py): podman on the node, in the node's network (the registry is
+        reached from there), its RUN steps in containers without it; the Containerfile read
+        from the working copy (the job's: no link followed) with its images as resolved at
+        submit. Without a container runtime, or with a Containerfile that no longer names
+        what was checked, it fails `image_unavailable` saying why, and nothing is built."""
+        build = replica.build
+        assert build is not None
+        title = f"AICC job {replica.job_id} attempt {replica.attempt} replica {replica.index}"
+        unavailable = run_dir / containers.UNAVAILABLE_FILE
+        unavailable.unlink(missing_ok=True)
+        runtime = self.container() if self.container is not None else None
+        problem = None if runtime is not None else "this node has no container runtime (podman)"
+        resolved = run_dir / containers.BUILD_FILE
+        if problem is None:
+            try:
+                files = jobfiles.JobFiles(prepared.workdir, label="workdir")
+                with files.capped(containers.MAX_CONTAINERFILE_BYTES).open(
+                    build.containerfile
+                ) as f:
+                    text = f.read().decode("utf-8", errors="replace")
+                resolved.write_text(containers.rewrite(text, build.from_images))
+            except (OSError, jobfiles.Refused, containers.BadContainerfile) as err:
+                problem = f"build.containerfile {build.containerfile}: {err}"
+        if runtime is None or problem is not None:
+            pull = containers.refuse_argv(f"the build cannot run: {problem}", unavailable)
+            return Run(run_dir, prepared, env, [], title, pull=pull)
+        auth = containers.write_auth(run_dir, build.target, build.token) if build.token else None
+        cgroup = containers.build_cgroup(replica.job_id, replica.attempt, replica.index)
+        argv = containers.build_argv(
+            runtime,
+            containerfile=resolved,
+            context=prepared.workdir,
+            target=build.target,
+            authfile=auth,
+            cpu_milli=replica.cpu_milli,
+            memory_mib=replica.memory_mib,
+            egress=replica.egress,
+            cgroup=cgroup,
+        )
+        push = containers.push_argv(runtime, build.target, auth)
+        command = containers.builder_argv(argv, push, auth, cgroup)
+        return Run(run_dir, prepared, env, [], title, command=command)
 
     def _network(self, replica: ReplicaLaunch, env: dict[str, str]) -> list[str]:
         """What joins the job attempt's own network namespace on its node (netns.py), for a

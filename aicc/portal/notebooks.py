@@ -16,6 +16,7 @@ from aicc.portal.forms import Rejected, parse, service_call
 from aicc.portal.page import Page, PageDep, PostingPage
 from aicc.portal.rendering import PortalRoute
 from aicc.services.jobs import notebooks
+from aicc.services.jobs.jobs import SubmitLimits
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
@@ -63,9 +64,11 @@ def notebook_create(
     gpus: Annotated[str, Form(max_length=4)] = "",
     idle_minutes: Annotated[str, Form(max_length=10)] = "",
     datasets: Annotated[str, Form(max_length=2000)] = "",
+    image: Annotated[str, Form(max_length=512)] = "",
 ) -> Response:
     values = {"name": name, "cpu": cpu, "memory": memory, "gpus": gpus}
     values |= {"idle_minutes": idle_minutes, "datasets": datasets, "project": project}
+    values |= {"image": image}
     form = PageForm("notebook", values)
     names = [d.strip() for d in datasets.replace(",", " ").split() if d.strip()]
     minutes = idle_minutes.strip()
@@ -79,6 +82,7 @@ def notebook_create(
         },
         "idle_timeout_s": int(float(minutes) * 60) if _number(minutes) else (minutes or None),
         "datasets": names or None,
+        "image": image.strip() or None,
     }
     try:
         body = parse(
@@ -95,6 +99,8 @@ def notebook_create(
                 datasets=body.datasets,
                 default_idle_timeout_s=page.state.settings.notebooks.idle_timeout_s,
                 engines=page.state.executors,
+                image=body.image,
+                limits=SubmitLimits.of(page.state.settings),
             )
     except Rejected as refused:
         return _page(page, form=refused.form, status=refused.status)
@@ -117,7 +123,10 @@ def notebook_act(
     """Start, stop or delete one of the person's notebooks (another's: the 404 page)."""
     found = notebooks.get(page.session, page.me.who, notebook)
     if action == "start":
-        notebooks.start(page.session, page.me.who, found.id, engines=page.state.executors)
+        limits = SubmitLimits.of(page.state.settings)
+        notebooks.start(
+            page.session, page.me.who, found.id, engines=page.state.executors, limits=limits
+        )
     else:
         {"stop": notebooks.stop, "delete": notebooks.delete}[action](
             page.session, page.me.who, found.id

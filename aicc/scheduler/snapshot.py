@@ -64,8 +64,8 @@ class ReplicaRequest:
     accel_memory_mib: int | None = None
     models: tuple[str, ...] | None = None  # acceptable models; None = any
     mig_profile: str | None = None  # one MIG slice of this profile (then accel_count is 1)
-    # (node, share of the job's data sets that node's data cache holds, 0..1), by node name;
-    # () for a job without data sets or whose data no node holds yet (`data_locality`)
+    # (node, share of the bytes of the job's data sets and image that node holds, 0..1), by
+    # node name; () for a job without either, or whose bytes no node holds (`data_locality`)
     data: tuple[tuple[str, float], ...] = ()
     # (node label, lowest version) the job's image needs of a node (core/devenvs.py), e.g.
     # (("nvidia.com/cuda", "12.4"),); met only where every label is that version or newer, and

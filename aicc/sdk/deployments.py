@@ -31,8 +31,10 @@ class Deployments(Resource):
         readiness_path: str = "/health",
         workdir_sha256: str | None = None,
         target_concurrency: float | None = None,
+        image: str | None = None,
     ) -> Deployment:
-        """Deploy a model version (`NAME@N`, `NAME` for the latest) or a command."""
+        """Deploy a model version (`NAME@N`, `NAME` for the latest) or a command; `image`:
+        what its replicas run in."""
         body = given(
             name=name,
             model=model,
@@ -46,6 +48,7 @@ class Deployments(Resource):
             readiness_path=readiness_path,
             workdir_sha256=workdir_sha256,
             target_concurrency=target_concurrency,
+            image=image,
         )
         return self._one(Deployment, "POST", api_path("deployments"), json=body)
 

@@ -20,12 +20,14 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from aicc.sdk.transport import Json, Resource, api_path
 from aicc.services.images.views import Image, ImageStorage, RegistryReference
+from aicc.services.jobs.views import Job
+
+if TYPE_CHECKING:
+    import httpx
 
 Progress = Callable[[int, int], None]  # bytes done, bytes in all
 CHUNK = 1024 * 1024
@@ -54,6 +56,8 @@ class _Registry:
             if aicc_token
             else None
         )
+        import httpx  # the HTTP stack loads on first use (`aicc --help` stays light)
+
         self.http = httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0))
         self.bearer: str | None = None
 
@@ -159,6 +163,31 @@ class Images(Resource):
         path = api_path("registry", "storage")
         return self._one(ImageStorage, "GET", path, params={"project": project})
 
+    def build(
+        self,
+        image: str,
+        context: Path,
+        *,
+        containerfile: str = "Containerfile",
+        project: str | None = None,
+        resources: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Job:
+        """Build `image` (NAME[:TAG] in the project, or ORG/PROJECT/NAME[:TAG]) from the
+        Containerfile in `context` as a job (`kind: build`): `context` is uploaded as its
+        workdir; the job pushes the image once built. Returns the job (follow it as any)."""
+        from aicc.sdk.jobs import Jobs
+
+        spec: dict[str, Any] = {
+            "kind": "build",
+            "build": {"image": image, "containerfile": containerfile},
+        }
+        if project is not None:
+            spec["project"] = project
+        if resources:
+            spec["resources"] = resources
+        return Jobs(self._t).submit(spec, workdir=Path(context), idempotency_key=idempotency_key)
+
     def reference(self, image: str, project: str | None = None) -> RegistryReference:
         """Where `image` points: `NAME[:TAG]` is in your project."""
         path = api_path("registry", "references", image)
@@ -214,6 +243,8 @@ class Images(Resource):
         started = registry.request("POST", f"/v2/{repo}/blobs/uploads/")
         if started.status_code != 202:
             raise RegistryError(f"upload of {digest}: {started.status_code} {started.text[:200]}")
+        import httpx
+
         location = str(httpx.URL(registry.url).join(started.headers["Location"]))
         joiner = "&" if "?" in location else "?"
         answer = registry.request(

@@ -25,13 +25,14 @@ class Notebooks(Resource):
         idle_timeout_s: int | None = None,
         datasets: Sequence[str] | None = None,
         start: bool = True,
+        image: str | None = None,
     ) -> Notebook:
         """Create a notebook and start it (unless `start` is false). `resources` as a job
         spec's (`cpu`, `memory`, `gpu`); `datasets`: names to mount, None for all the
-        project's."""
+        project's; `image`: what it runs in (with JupyterLab)."""
         body: dict[str, Any] = {"name": name, "start": start}
         optional: dict[str, Any] = {"project": project, "resources": resources}
-        optional |= {"idle_timeout_s": idle_timeout_s}
+        optional |= {"idle_timeout_s": idle_timeout_s, "image": image}
         optional["datasets"] = list(datasets) if datasets is not None else None
         body.update({k: v for k, v in optional.items() if v is not None})
         return self._one(Notebook, "POST", api_path("notebooks"), json=body)

@@ -996,3 +996,18 @@ class ImageStorageLevelRow(Base):
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
     bytes: Mapped[int] = mapped_column(BigInteger)
     at: Mapped[datetime]
+
+
+class NodeImageRow(Base):
+    """An image a node pulled into its engine's storage, for image locality in placement (as
+    `NodeDataRow` for data sets). Written when a replica in it is launched there; the node may
+    have pruned it since, which only its next pull finds out (services/images/cached.py)."""
+
+    __tablename__ = "node_images"
+    node_id: Mapped[str] = mapped_column(
+        ForeignKey("nodes.id", ondelete="CASCADE"), primary_key=True
+    )
+    reference: Mapped[str] = mapped_column(String(512), primary_key=True, index=True)
+    digest: Mapped[str | None] = mapped_column(String(71))  # the tag's manifest then, if known
+    bytes: Mapped[int] = mapped_column(BigInteger)  # 0: not an image of the center's books
+    used_at: Mapped[datetime]

@@ -9,11 +9,14 @@ import io
 import shutil
 import subprocess
 import tarfile
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from aicc.executors import container as containers
+from aicc.executors.base import Executor, ReplicaLaunch, ReplicaState
+from aicc.services.common import new_id
 
 BUSYBOX = next((p for p in ("/bin/busybox", "/usr/bin/busybox") if Path(p).is_file()), None)
 APPLETS = ("sh", "cat", "ls", "echo", "sleep", "dd", "nc", "ps", "id", "test", "true", "httpd")
@@ -86,3 +89,76 @@ def cleaned(podman: str, images: list[str], job_ids: list[str]) -> Iterator[None
             subprocess.run([podman, "rm", "--force", "--time", "0", name], capture_output=True)
         if images:
             subprocess.run([podman, "rmi", "--force", *images], capture_output=True)
+
+
+# --- one engine's jobs in images (tests/executors/test_slurm.py, test_ray.py) ----------------
+
+LIBS = ["/bin/sh", "-c", "cat /usr/lib/libdemo.so.*; ls /usr/lib"]
+TRAP = 'trap "echo got TERM; exit 0" TERM; echo up; while :; do sleep 0.1; done'
+LIBRARIES = {
+    "v1": {"usr/lib/libdemo.so.1": b"libdemo 1.0\n"},
+    "v2": {"usr/lib/libdemo.so.2": b"libdemo 2.0\n"},
+}
+
+
+def _replica(argv: list[str], node: str, image: str) -> ReplicaLaunch:
+    return ReplicaLaunch(
+        new_id("job"), 0, 0, argv, {"CUDA_VISIBLE_DEVICES": ""}, node, (), 500, 128, None,
+        image=image,
+    )  # fmt: skip
+
+
+def _ended(executor: Executor, handle: str, timeout: float = 120) -> ReplicaState:
+    deadline = time.monotonic() + timeout
+    while (state := executor.poll(handle)).phase not in ("exited", "lost"):
+        assert time.monotonic() < deadline, f"{handle} never ended"
+        time.sleep(0.2)
+    return state
+
+
+@contextlib.contextmanager
+def engine_images(podman: str, tmp: Path) -> Iterator[dict[str, str]]:
+    """The two images of `LIBRARIES` (`make_image`), removed when the block ends."""
+    made = {
+        version: make_image(podman, tmp, version[1:], files) for version, files in LIBRARIES.items()
+    }
+    with cleaned(podman, list(made.values()), []):
+        yield made
+
+
+def check_engine(executor: Executor, nodes: list[str], podman: str, made: dict[str, str]) -> None:
+    """On `executor`'s `nodes`: jobs in the two images of `LIBRARIES` (`made`: v1, v2) each see
+    their own library, a missing image fails `image_unavailable` without running, and a cancel
+    reaches the command through podman, its container removed after."""
+    launched = [_replica(LIBS, nodes[i % len(nodes)], made[v]) for i, v in enumerate(made)]
+    jobs = [r.job_id for r in launched]
+    with cleaned(podman, [], jobs):
+        handles = [executor.launch(r) for r in launched]
+        ended = [_ended(executor, h) for h in handles]
+        logs = [executor.logs(h) for h in handles]
+        assert [s.reason for s in ended] == ["succeeded", "succeeded"], logs
+        assert logs == ["libdemo 1.0\nlibdemo.so.1\n", "libdemo 2.0\nlibdemo.so.2\n"]
+
+        missing = _replica(["/bin/sh", "-c", "echo ran"], nodes[0], "localhost/aicc-no-such:1")
+        jobs.append(missing.job_id)
+        handle = executor.launch(missing)
+        state = _ended(executor, handle)
+        assert state.reason == "image_unavailable", state
+        assert "localhost/aicc-no-such:1" in state.message and executor.logs(handle) == ""
+
+        stopped = _replica(["/bin/sh", "-c", TRAP], nodes[-1], made["v1"])
+        jobs.append(stopped.job_id)
+        handle = executor.launch(stopped)
+        deadline = time.monotonic() + 120
+        while "up" not in executor.logs(handle):
+            assert time.monotonic() < deadline, executor.logs(handle, "stderr")
+            time.sleep(0.2)
+        assert containers_of(podman, [stopped.job_id])
+        executor.cancel(handle)
+        deadline = time.monotonic() + 60
+        while (state := executor.poll(handle)).phase not in ("exited", "lost"):
+            assert time.monotonic() < deadline
+            executor.cancel(handle)  # past the grace, the engine ends it
+            time.sleep(0.3)
+        assert state.reason == "cancelled" and executor.logs(handle) == "up\ngot TERM\n"
+        assert containers_of(podman, [stopped.job_id]) == []

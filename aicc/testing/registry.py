@@ -130,6 +130,8 @@ def _finish(layout: Path, layers: list[dict[str, Any]]) -> str:
         "os": "linux",
         "config": {"Cmd": ["/bin/sh"]},
         "rootfs": {"type": "layers", "diff_ids": [layer["digest"] for layer in layers]},
+        # one entry per layer, as every builder writes: buildah refuses a base without them
+        "history": [{"created_by": "aicc.testing.registry"} for _ in layers],
     }
     config_blob = _blob(
         layout, json.dumps(config).encode(), "application/vnd.oci.image.config.v1+json"

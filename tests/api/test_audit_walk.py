@@ -183,6 +183,7 @@ PORTAL: dict[tuple[str, str], str] = {
     ("POST", "/sign-in"): "portal.sign_in (tests/portal/test_portal_web.py)",
     ("POST", "/sign-out"): "portal.sign_out (tests/portal/test_portal_web.py)",
     ("POST", "/jobs/{job_id}/cancel"): "job.cancel",
+    ("POST", "/images/share"): "image.share (tests/portal/test_portal_images_browser.py)",
     ("POST", "/center/nodes/{name}/{action}"): "node.cordoned node.ready node.draining",
     ("POST", "/center/tenants/orgs"): "org.create",
     ("POST", "/center/tenants/orgs/{org_id}/kind"): "org.update",

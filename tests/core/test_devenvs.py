@@ -21,7 +21,7 @@ from aicc.core.devenvs import (
     version_key,
 )
 
-CATALOG = Path(__file__).resolve().parents[2] / "deploy" / "images" / "catalog.yaml"
+CATALOG = Path(__file__).resolve().parents[2] / "aicc" / "services" / "jobs" / "devenvs.yaml"
 CUDA_124 = (("nvidia.com/cuda", "12.4"),)
 
 

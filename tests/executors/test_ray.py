@@ -1,7 +1,8 @@
 """The Ray executor against a real Ray: a private one-node cluster on 127.0.0.1 with 2 CPUs and
 2 declared GPUs (`aicc.testing.ray`), started once for this module and stopped at its end.
 Nothing is mocked: jobs go through Ray's Jobs API, Ray picks the GPU and sets
-CUDA_VISIBLE_DEVICES, and `aicc serve --executor ray` drives it end to end.
+CUDA_VISIBLE_DEVICES, and `aicc serve --executor ray` drives it end to end. Jobs in images run
+there in podman (aicc/testing/images.py `check_engine`).
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from data_support import ChunkServer
 
 from aicc.core.topology import NodeState
+from aicc.executors import container as containers
 from aicc.executors import rundir, sandbox
 from aicc.executors.base import ReplicaLaunch
 from aicc.executors.datacache import DataCache
@@ -25,6 +28,7 @@ from aicc.executors.ray import RayExecutor
 from aicc.services.common import new_id
 from aicc.testing import checkpoints
 from aicc.testing import ray as dev_ray
+from aicc.testing.images import check_engine, engine_images, podman_or_skip
 from aicc.testing.polling import until_phase, wait
 from aicc.testing.servers import free_port
 
@@ -419,3 +423,22 @@ def test_a_lost_ray_head_requeues_a_checkpointing_job_that_resumes_through_aicc(
         assert len(usage.billed) == 2, usage  # attempt 0 until the head was lost, and attempt 1
     finally:
         server.stop()
+
+
+def test_jobs_in_images_on_ray(
+    cluster: dev_ray.RayCluster,
+    tmp_path: Path,
+) -> None:
+    box = podman_or_skip()
+    executor: Any = RayExecutor(
+        address=cluster.address,
+        base_dir=tmp_path / "runs",
+        simulated=True,
+        grace_s=1.0,
+        timeout_s=30.0,
+        sandbox=sandbox.detect("bwrap"),
+        container=lambda: containers.detected("auto", ()),
+    )
+    nodes = [n.name for n in executor.discover()]
+    with engine_images(box.podman, tmp_path) as made:
+        check_engine(executor, nodes, box.podman, made)

@@ -2,7 +2,8 @@
 
 The session starts its own cluster with `scripts/slurm-dev.sh` (in `.slurm-dev/test`, apart from
 a developer's cluster in `.slurm-dev`) and stops it at the end. Nothing is mocked: jobs run, GPUs
-are gres character devices, a node fails because its slurmd is SIGKILLed.
+are gres character devices, a node fails because its slurmd is SIGKILLed. Jobs in images run
+there in podman (aicc/testing/images.py `check_engine`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from data_support import ChunkServer
 from sqlalchemy import select
 
 from aicc.core.topology import NodeState
+from aicc.executors import container as containers
 from aicc.executors import rundir, sandbox
 from aicc.executors.base import ReplicaLaunch, ReplicaState
 from aicc.executors.datacache import DataCache
@@ -32,6 +34,7 @@ from aicc.executors.slurm import SlurmCommands, SlurmExecutor
 from aicc.services.common import new_id
 from aicc.store.tables import ReplicaRow
 from aicc.testing import checkpoints
+from aicc.testing.images import check_engine, engine_images, podman_or_skip
 from aicc.testing.polling import until_phase, wait
 from aicc.testing.slurm import SlurmDev
 
@@ -693,3 +696,23 @@ def _scancel_ours(cluster: SlurmCommands, job_ids: list[str]) -> None:
     for name in names:
         if any(name.startswith(f"{NAME_PREFIX}{job_id}-") for job_id in job_ids):
             cluster.run("scancel", f"--name={name}")
+
+
+def test_jobs_in_images_on_slurm(
+    cluster: SlurmCommands,
+    tmp_path: Path,
+) -> None:
+    box = podman_or_skip()
+    executor = SlurmExecutor(
+        base_dir=tmp_path / "runs",
+        commands=cluster,
+        simulated=True,
+        grace_s=1.0,
+        unavailable_grace_s=0.0,
+        queue_max_age_s=0.0,
+        sandbox=sandbox.detect("bwrap"),
+        container=lambda: containers.detected("auto", ()),
+    )
+    nodes = [n.name for n in executor.discover()]
+    with engine_images(box.podman, tmp_path) as made:
+        check_engine(executor, nodes, box.podman, made)

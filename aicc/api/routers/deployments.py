@@ -21,7 +21,7 @@ router = APIRouter(prefix="/api/v1", tags=["deployments"])
 
 
 def _policy(state: StateDep) -> Policy:
-    return Policy(**state.settings.deployments.model_dump())
+    return Policy.of(state.settings)
 
 
 # What the routes `_by_name` makes say of themselves, by their service function's name
@@ -85,7 +85,9 @@ def deployments_update(
     """A new revision (new model version, resources, env, command...), rolled out one
     replica at a time; nothing changed makes none."""
     changes = body.model_dump(exclude_none=True)
-    return deployments.update(session, who, state.blobs, name, changes, project=project)
+    return deployments.update(
+        session, who, state.blobs, name, changes, project=project, policy=_policy(state)
+    )
 
 
 _by_name("GET", "/revisions", deployments.revisions, list[DeploymentRevision])

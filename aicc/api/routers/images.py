@@ -109,7 +109,7 @@ async def registry_token(
             asked = [refs.parse_scope(s) for s in scope]
         except refs.BadReference as err:
             raise HTTPException(422, str(err)) from None
-        granted = tokens.narrowed(credential, asked)
+        granted = images.credential_access(credential, asked)
         subject = str(credential.get("sub") or "job")
     else:
         with state.db.reader() as session:

@@ -13,6 +13,7 @@ from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import PageArgs
 from aicc.api.params import ProjectRef
 from aicc.services.jobs import notebooks
+from aicc.services.jobs.jobs import SubmitLimits
 from aicc.services.jobs.views import Notebook
 
 router = APIRouter(prefix="/api/v1/notebooks", tags=["notebooks"])
@@ -49,6 +50,8 @@ def notebooks_create(
         default_idle_timeout_s=state.settings.notebooks.idle_timeout_s,
         start=body.start,
         engines=state.executors,
+        image=body.image,
+        limits=SubmitLimits.of(state.settings),
     )
 
 
@@ -68,7 +71,10 @@ def notebooks_start(
     project: ProjectRef = None,
 ) -> Notebook:
     """Start it again: a new job on the same persistent home (a running one is left as is)."""
-    return notebooks.start(session, who, notebook, project=project, engines=state.executors)
+    limits = SubmitLimits.of(state.settings)
+    return notebooks.start(
+        session, who, notebook, project=project, engines=state.executors, limits=limits
+    )
 
 
 @router.post("/{notebook}/stop", response_model=Notebook)

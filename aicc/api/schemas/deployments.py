@@ -15,6 +15,8 @@ Replicas = Annotated[int, Field(ge=0, le=10_000)]
 Target = Annotated[float, Field(gt=0, le=10_000)]
 Ref = Annotated[str, Field(min_length=1, max_length=300)]
 Command = Annotated[str, Field(min_length=1, max_length=16_384)]
+# `NAME:TAG` of the project in the center registry, or `ORG/PROJECT/NAME:TAG` (a job's `image:`)
+Image = Annotated[str, Field(min_length=1, max_length=512)]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Path = Annotated[str, Field(pattern=r"^/[^\s]{0,254}$")]
 Env = Annotated[dict[str, Annotated[str, Field(max_length=16_384)]], Field(max_length=256)]
@@ -23,13 +25,15 @@ Resources = Annotated[dict[str, Any], Field(max_length=8)]
 
 class DeploymentIn(Body):
     """A model version (`model`: `NAME@N`, `NAME` for the latest) or a `command` listening on
-    `$PORT`; `resources` per replica as a job spec's (`cpu`, `memory`, `gpus`, `accelerator`)."""
+    `$PORT`; `resources` per replica as a job spec's (`cpu`, `memory`, `gpus`, `accelerator`);
+    `image`: what the replicas run in (left out: the node's own runtime)."""
 
     name: Name
     project: Annotated[str | None, Field(max_length=200)] = None
     model: Ref | None = None
     command: Command | None = None
     workdir_sha256: Sha256 | None = None
+    image: Image | None = None
     min_replicas: Replicas = 1
     max_replicas: Replicas = 1
     resources: Resources = Field(default_factory=dict)
@@ -40,11 +44,13 @@ class DeploymentIn(Body):
 
 
 class DeploymentPatch(Body):
-    """What a new revision changes; fields left out keep their value."""
+    """What a new revision changes; fields left out keep their value (`image: ""`: back to
+    the node's own runtime)."""
 
     model: Ref | None = None
     command: Command | None = None
     workdir_sha256: Sha256 | None = None
+    image: Annotated[str, Field(max_length=512)] | None = None
     resources: Resources | None = None
     engine: Engine | None = None
     env: Env | None = None

@@ -15,7 +15,8 @@ from aicc.services.jobs.notebooks import MAX_IDLE_TIMEOUT_S
 class NotebookIn(Body):
     """A new notebook. `resources` as a job spec's (`cpu`, `memory`, `gpu`); `datasets`: the
     project's data sets to mount by name (left out: all of them); started unless `start` is
-    false."""
+    false. `image`: what it runs in, which must hold JupyterLab (a job spec's `image:`; left
+    out: the node's own Python)."""
 
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
     project: Annotated[str | None, Field(max_length=200)] = None
@@ -23,3 +24,4 @@ class NotebookIn(Body):
     idle_timeout_s: Annotated[int | None, Field(ge=1, le=MAX_IDLE_TIMEOUT_S)] = None
     datasets: Annotated[list[Name] | None, Field(max_length=64)] = None
     start: bool = True
+    image: Annotated[str | None, Field(min_length=1, max_length=512)] = None

@@ -98,8 +98,8 @@ class LocalExecutor(RunDirExecutor):
             env=run.env,
             max_runtime_s=replica.max_runtime_s,
             # In an image the container's cgroup holds the limit; the supervisor's own count
-            # would add podman's memory to the replica's
-            memory_limit_mib=None if replica.image else replica.memory_mib,
+            # would add podman's memory to the replica's (a build's RUN steps: the same)
+            memory_limit_mib=None if replica.image or replica.build else replica.memory_mib,
             log_limit_bytes=self.log_limit_bytes,
             grace_s=self.grace_s,
             sandbox=run.sandbox,

@@ -1,9 +1,11 @@
-"""Data locality: prefer the nodes whose data cache already holds a job's data sets, so the job
-starts without fetching them and leaves the network to others.
+"""Data locality: prefer the nodes whose data cache already holds a job's data sets, and whose
+image storage its image, so the job starts without fetching them and leaves the network to
+others.
 
-The snapshot carries, per waiting job, the share of its data each node holds
-(`ReplicaRequest.data`, from what the server recorded as it filled the nodes' caches). A job
-without data sets, or whose data no node holds yet, scores 0 everywhere: its placement is what
+The snapshot carries, per waiting job, the share of the bytes it needs that each node holds
+(`ReplicaRequest.data`, from what the server recorded as it filled the nodes' caches and
+launched images there). A job without data sets or image, or whose bytes no node holds yet,
+scores 0 everywhere: its placement is what
 it was without this plugin. Pure. Registered as the scorer `data_locality`; the `indexed`
 walk (indexed.py) samples the nodes that hold a job's data first.
 """

@@ -376,6 +376,75 @@ def pull_credential(
     return issued.token
 
 
+PUSHES = "aicc_push"  # the claim that marks a build's credential: it may push its target
+
+
+def push_credential(
+    session: Session,
+    job_id: str,
+    target: str,
+    *,
+    pulls: list[str],
+    registry: RegistrySettings,
+    home: Path,
+) -> str:
+    """A build's short-lived credential: push (and pull) of its one `target` repository, which
+    the job's user must still be able to write, and pull of each of its FROM images (`pulls`,
+    full references of the center registry), each checked as `resolve` does. Nothing else: the
+    token endpoint narrows what it is asked to these (`credential_access`)."""
+    job = session.get(JobRow, job_id)
+    user = session.get(UserRow, job.user_id) if job is not None else None
+    if job is None or user is None:
+        raise NotFound("job {job} not found", job=job_id)
+    who = tenancy.principal_of(session, user)
+    host = host_of(registry.address())
+    full = refs.parse(target)
+    found = tokens.owner(session, full.repository) if full.registry == host else None
+    if found is None or not tokens.may_write(who, found):
+        raise Invalid("build: {image} is no longer yours to push", image=target)
+    if not tokens.has_room(session, found):
+        raise Invalid("build: the project of {image} is at its image storage quota", image=target)
+    access = [tokens.Access("repository", full.repository, ("pull", "push"))]
+    for image in pulls:
+        ref = refs.parse(resolve(session, who, image, host=host, project=job.project_id))
+        if ref.registry == host:
+            access.append(tokens.Access("repository", ref.repository, ("pull",)))
+    issued = tokens.issue(
+        signing_key(registry_folder(home)),
+        service=registry.service,
+        subject=who.name,
+        access=access,
+        ttl_s=max(registry.pull_credential_ttl_s, BUILD_CREDENTIAL_TTL_S),
+        now=utcnow(),
+        extra={tokens.PULL_CREDENTIAL: True, PUSHES: True},
+    )
+    return issued.token
+
+
+BUILD_CREDENTIAL_TTL_S = 3600  # a build may take a while before its push
+
+
+def credential_access(
+    credential: dict[str, object], asked: list[refs.ScopeRequest]
+) -> list[tokens.Access]:
+    """What a job's credential grants of `asked`: a pull credential pulls its repositories; a
+    build's (`push_credential`) also pushes its target. Never another repository, never more."""
+    if not credential.get(PUSHES):
+        return tokens.narrowed(credential, asked)
+    held: dict[object, set[str]] = {}
+    for entry in credential.get("access") or ():  # type: ignore[attr-defined]
+        if isinstance(entry, dict) and entry.get("type") == "repository":
+            held.setdefault(entry.get("name"), set()).update(entry.get("actions") or ())
+    return [
+        tokens.Access(
+            s.type,
+            s.name,
+            tuple(a for a in s.actions if a in ("pull", "push") and a in held.get(s.name, ())),
+        )
+        for s in asked
+    ]
+
+
 def reference(
     session: Session, who: Principal, image: str, *, url: str, project: str | None = None
 ) -> RegistryReference:
@@ -407,6 +476,13 @@ def reference(
     return RegistryReference(reference=str(full), repository=repository, tag=tag, registry_url=url)
 
 
+def center_of(registry: RegistrySettings | None) -> str | None:
+    """The center registry's HOST:PORT, or None where there is none (not embedded, no url)."""
+    if registry is None or not (registry.embedded or registry.url):
+        return None
+    return host_of(registry.address())
+
+
 def job_image(
     session: Session,
     who: Principal,
@@ -417,8 +493,9 @@ def job_image(
 ) -> str:
     """What a job spec's `image:` runs, checked at submit: a full reference of the center
     registry that the submitter may pull (`resolve`), or one of the registries the site lets
-    jobs name (`registry.external`). `registry` None: the center has none."""
-    center = host_of(registry.address()) if registry is not None else None
+    jobs name (`registry.external`). The center has a registry where one is embedded or its
+    `url` is set; `registry` None: the defaults (none, and `localhost` only)."""
+    center = center_of(registry)
     try:
         ref = refs.parse(image)
     except refs.BadReference as err:

@@ -11,6 +11,7 @@ import time
 import weakref
 from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -28,7 +29,7 @@ from aicc.scheduler.snapshot import ReplicaRequest
 from aicc.services import changes
 from aicc.services.common import Forbidden, Invalid, NotFound, TooMany, from_row, new_id, utcnow
 from aicc.services.data import mounts
-from aicc.services.images import images
+from aicc.services.images import builds, images
 from aicc.services.jobs import snapshots, waiting
 from aicc.services.jobs.transitions import change_state, hold
 from aicc.services.jobs.views import Event as Event
@@ -62,8 +63,11 @@ class SubmitLimits:
     egress: str = "none"
     # templates another organization published that the operator lets run with `egress`
     egress_templates: tuple[str, ...] = ()
-    # the center registry a job's `image:` is resolved in (None: it has none)
+    # the center registry a job's `image:` is resolved in, and the other registries it may name
+    # (`registry.external`); None: the defaults' (no center registry, `localhost` only)
     registry: RegistrySettings | None = None
+    # where uploaded workdirs lie (a build's Containerfile is read there at submit)
+    blobs: Path | None = None
 
     @classmethod
     def of(cls, settings: Settings, *, local_only: bool = False) -> SubmitLimits:
@@ -82,9 +86,8 @@ class SubmitLimits:
             federation=federated,
             egress=settings.egress,
             egress_templates=tuple(settings.egress_templates),
-            registry=settings.registry
-            if settings.registry.embedded or settings.registry.url
-            else None,
+            registry=settings.registry,
+            blobs=settings.home / "blobs",
         )
 
 
@@ -153,11 +156,7 @@ def submit(
         )
     waiting_limits = _waiting_limits(who, queue, limits)
     waiting.check(session, waiting_limits)
-    if spec.image is not None:  # what the nodes will pull, decided now (images.job_image)
-        image = images.job_image(
-            session, who, spec.image, registry=limits.registry, project=spec.project
-        )
-        spec = spec.model_copy(update={"image": image})
+    spec = _with_images(session, who, spec, limits)
     _check_fits(session, spec)
     _check_scenario(spec)
     data, pinned = mounts.pin(session, who, spec.datasets, project_id=project.id)
@@ -217,6 +216,20 @@ _NEW_JOB: dict[str, Any] = {  # the columns every new job starts with
     "started_at": None,
     "ended_at": None,
 }
+
+
+def _with_images(session: Session, who: Principal, spec: JobSpec, limits: SubmitLimits) -> JobSpec:
+    """The spec with what the nodes will pull (its `image`, images.job_image) and, for a build,
+    what it pushes and pulls (builds.check) resolved now: a 422 for an image the submitter may
+    not use."""
+    if spec.image is not None:
+        image = images.job_image(
+            session, who, spec.image, registry=limits.registry, project=spec.project
+        )
+        spec = spec.model_copy(update={"image": image})
+    if spec.build is not None:
+        spec = builds.check(session, who, spec, registry=limits.registry, blobs=limits.blobs)
+    return spec
 
 
 def _submitted_before(

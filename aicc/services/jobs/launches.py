@@ -18,8 +18,9 @@ from aicc.core.jobspec import JobKind, JobSpec, first_problem
 from aicc.core.states import JobState
 from aicc.executors import environment
 from aicc.executors.base import DataMount, ReplicaLaunch, ReplicaState
-from aicc.services.common import ServiceError
+from aicc.services.common import Invalid, ServiceError
 from aicc.services.data import mounts
+from aicc.services.images.builds import Builds
 from aicc.services.images.images import Pulls
 from aicc.services.jobs import notebooks
 from aicc.services.nodes import nodes
@@ -163,6 +164,11 @@ def _launch(
         env.update(environment.device_env(rep.devices, devices, mig_profile))
     elif spec.resources.accelerator.count == 0:
         env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU job must not grab a GPU it was not given
+    build = None
+    if spec.build is not None:  # its push and pull credential, asked again at every launch
+        if pulls is None:
+            raise Invalid("build: this center has no registry to push the image to")
+        build = Builds(pulls.registry, pulls.home).launch(session, job.id, spec)
     launch = ReplicaLaunch(
         job_id=job.id,
         attempt=job.attempt,
@@ -190,5 +196,6 @@ def _launch(
         data_grant=mounts.grant(sealer, job.id, job.attempt) if job.datasets else None,
         home=notebooks.home_of(job) if notebook else None,
         egress=spec.egress or "none",  # filled in at submit: the center's default then
+        build=build,
     )
     return launch, seen

@@ -16,6 +16,11 @@ Idle culling (`loops/culling.py`): JupyterLab's `/api/status` says when anything
 (a request, a kernel's output), `/api/kernels` whether a kernel is busy, and NVML samples of the
 replica's devices whether they worked; after `idle_timeout_s` of none of these the job is
 stopped and ends `cancelled` with reason `idle_culled`. Metering ends with the replica.
+
+A notebook may run in an image (`image`, a job spec's): then JupyterLab must be in the image,
+as `python -m jupyterlab` (docs/notebooks.md). The image is kept as given in the notebook's
+`resources` (under IMAGE_KEY, for want of a column) and resolved again at every start, so a
+start checks that its owner may still pull it.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from aicc.core.tenancy import Principal, can_write
 from aicc.executors.base import Executor
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, from_row, new_id, utcnow
 from aicc.services.data import datasets as data
+from aicc.services.images import images
 from aicc.services.jobs import endpoints, jobs
 from aicc.services.jobs.views import Notebook, NotebookState
 from aicc.services.tenancy import audit, tenancy
@@ -45,6 +51,9 @@ from aicc.store.tables import DeviceSampleRow, JobRow, NotebookRow, ProjectRow, 
 
 MAX_IDLE_TIMEOUT_S = 7 * 86400
 BUSY_DEVICE = 0.05  # a device sampled busier than this counts as activity
+# where a notebook's `image` is kept in its row's `resources` (the job spec's resources never
+# have it): taken out before the spec is built and before the view shows them
+IMAGE_KEY = "image"
 STARTING = frozenset({JobState.PENDING, JobState.ADMITTED, JobState.SCHEDULED, JobState.PREEMPTED})
 
 # JupyterLab on the replica's port, under the proxy's path, rooted in the persistent home. The
@@ -113,10 +122,14 @@ def create(
     default_idle_timeout_s: int = 3600,
     start: bool = True,
     engines: Mapping[str, Executor],
+    image: str | None = None,
+    limits: jobs.SubmitLimits = jobs.SubmitLimits(),
 ) -> Notebook:
     """A new notebook of the caller in a project (their default one), started unless `start`
     is false. `resources` as a job spec's (`cpu`, `memory`, `gpu` or `accelerator`).
-    `engines`: the server's, asked whether any can give a notebook its home."""
+    `engines`: the server's, asked whether any can give a notebook its home. `image`: what it
+    runs in (with JupyterLab), resolved in `limits.registry`: one the caller may not pull is
+    a 422 now, started or not."""
     if not re.fullmatch(NAME_PATTERN, name):
         raise Invalid(
             "name: {name!r} must be lowercase letters, digits and dashes, starting with a letter",
@@ -140,6 +153,10 @@ def create(
         raise Invalid("{field}: {problem}", field=where, problem=first["msg"]) from None
     for ref in datasets or ():
         data.get(session, who, ref, project=prj.id)  # a 404 naming it now, not a failed start
+    kept = wanted.model_dump(mode="json")
+    if image is not None:
+        images.job_image(session, who, image, registry=limits.registry, project=prj.id)
+        kept[IMAGE_KEY] = image
     now = utcnow()
     row = NotebookRow(
         id=new_id("nbk"),
@@ -147,7 +164,7 @@ def create(
         project_id=prj.id,
         user_id=who.user_id,
         name=name,
-        resources=wanted.model_dump(mode="json"),
+        resources=kept,
         idle_timeout_s=timeout,
         datasets=list(dict.fromkeys(datasets)) if datasets is not None else None,
         cull_message="",
@@ -163,7 +180,7 @@ def create(
         ) from None
     audit.record(session, who, "notebook.create", "notebook", row.id, org_id=row.org_id)
     if start:
-        _start(session, who, row, engines)
+        _start(session, who, row, engines, limits)
     return _view(session, row)
 
 
@@ -191,12 +208,14 @@ def start(
     *,
     project: str | None = None,
     engines: Mapping[str, Executor],
+    limits: jobs.SubmitLimits = jobs.SubmitLimits(),
 ) -> Notebook:
-    """Start the notebook again (a new job on the same home); a running one is left as it is."""
+    """Start the notebook again (a new job on the same home); a running one is left as it is.
+    `limits`: the center's, whose registry its image is resolved in again."""
     row = _own(session, who, ref, project)
     job = session.get(JobRow, row.job_id) if row.job_id else None
     if job is None or JobState(job.state).is_terminal() or job.cancel_requested:
-        _start(session, who, row, engines)
+        _start(session, who, row, engines, limits)
         audit.record(session, who, "notebook.start", "notebook", row.id, org_id=row.org_id)
     return _view(session, row)
 
@@ -243,7 +262,11 @@ def _own(session: Session, who: Principal, ref: str, project: str | None) -> Not
 
 
 def _start(
-    session: Session, who: Principal, row: NotebookRow, engines: Mapping[str, Executor]
+    session: Session,
+    who: Principal,
+    row: NotebookRow,
+    engines: Mapping[str, Executor],
+    limits: jobs.SubmitLimits,
 ) -> None:
     if not can_write(who, org_id=row.org_id, project_id=row.project_id):
         raise Forbidden("viewers cannot start notebooks")
@@ -256,20 +279,33 @@ def _start(
     if names is None:  # every data set of the project that has a version
         sets = data.list_datasets(session, who, project=row.project_id)
         names = [s.name for s in sets if s.latest is not None]
+    image = image_of(row)
     spec = JobSpec.model_validate(
         {
             "name": f"notebook-{row.name}",
             "project": row.project_id,
             "kind": JobKind.NOTEBOOK.value,
             "command": COMMAND,
-            "resources": row.resources,
+            "resources": resources_of(row),
             "datasets": names,
             "labels": {"aicc.io/notebook": row.name},
+            **({"image": image} if image is not None else {}),
         }
     )
-    job, _ = jobs.submit(session, who, spec, idempotency_key=None)
+    job, _ = jobs.submit(session, who, spec, idempotency_key=None, limits=limits)
     row.job_id, row.culled_at, row.cull_message = job.id, None, ""
     row.updated_at = utcnow()
+
+
+def image_of(row: NotebookRow) -> str | None:
+    """The image the notebook runs in, as its owner named it (None: the node's own Python)."""
+    found = (row.resources or {}).get(IMAGE_KEY)
+    return str(found) if found else None
+
+
+def resources_of(row: NotebookRow) -> dict[str, Any]:
+    """What its jobs ask for, as a job spec's `resources` (without the kept image)."""
+    return {k: v for k, v in (row.resources or {}).items() if k != IMAGE_KEY}
 
 
 def _view(session: Session, row: NotebookRow) -> Notebook:
@@ -294,7 +330,9 @@ def _view(session: Session, row: NotebookRow) -> Notebook:
         row,
         project=prj.name if prj else row.project_id,
         user=user.name if user else row.user_id,
+        resources=resources_of(row),
         datasets=list(row.datasets) if row.datasets is not None else None,
+        image=image_of(row),
         state=state,
         reason=reason,
         message=message,

@@ -20,6 +20,7 @@ from aicc.core.states import JobState, Reason
 from aicc.core.topology import NodeState
 from aicc.executors.base import ReplicaState
 from aicc.services.data import mounts
+from aicc.services.images import cached as images_held
 from aicc.services.jobs import notebooks
 from aicc.services.jobs.launches import ACTIVE_REPLICA, Work
 from aicc.services.jobs.transitions import change_state
@@ -73,13 +74,17 @@ def record(
     ids of the nodes replicas were lost with."""
     touched: set[str] = set()
     failed_nodes: set[str] = set()
+    books: dict[str, tuple[str | None, int]] = {}  # images' digests and sizes, read once
     for replica_id, (handle, state) in seen.items():
         rep = session.get(ReplicaRow, replica_id)
         if rep is None or rep.state not in ACTIVE_REPLICA:
             continue
         if handle and rep.handle is None:  # launched now, its data mounted from the node's cache
-            job = session.get(JobRow, rep.job_id)
+            job = session.get(JobRow, rep.job_id)  # and its image in the node's engine
             mounts.held(session, rep.node_id, job.datasets if job else (), now)
+            image = job.spec.get("image") if job and isinstance(job.spec, dict) else None
+            if isinstance(image, str):
+                images_held.launched(session, rep.node_id, image, now, books)
         rep.handle = handle
         touched.add(rep.job_id)
         if state is None:

@@ -31,6 +31,7 @@ from aicc.scheduler.snapshot import (
 )
 from aicc.services.billing import budgets
 from aicc.services.data import mounts
+from aicc.services.images import cached as images_held
 from aicc.services.jobs import devenvs, quotas, usage
 from aicc.services.nodes import nodes
 from aicc.store.tables import (
@@ -89,11 +90,29 @@ def job_view(job: JobRow, earlier: Earlier = (0.0, None)) -> JobView:
     )
 
 
-def data_shares(job: Any, cached: dict[str, dict[str, int]]) -> tuple[tuple[str, float], ...]:
-    """(node, share of the job's data sets its cache holds), by node name (`data_locality`)."""
-    total = sum(d["bytes"] for d in job.datasets)
-    held = cached.get(job.id, {})
+def data_shares(
+    job: Any, cached: dict[str, dict[str, int]], images: dict[str, dict[str, int]] | None = None
+) -> tuple[tuple[str, float], ...]:
+    """(node, share of what a replica must fetch that the node holds: the job's data sets in
+    its cache and its image in its engine's storage), by node name (`data_locality`). `cached`,
+    `images`: {job: {node: bytes held}} (`mounts.cached_bytes`, `images_held.cached_bytes`); an
+    image no node holds counts for nothing, as every node would fetch it alike."""
+    image = (images or {}).get(job.id, {})
+    total = sum(d["bytes"] for d in job.datasets or ()) + max(image.values(), default=0)
+    held = dict(cached.get(job.id, {}))
+    for node, size in image.items():
+        held[node] = held.get(node, 0) + size
     return tuple((node, min(1.0, size / total)) for node, size in sorted(held.items()) if total)
+
+
+def _alike(shares: tuple[tuple[str, float], ...], nodes: set[str]) -> bool:
+    """Whether every node holds the same share of an image-only job (a base image every node
+    pulled): no preference, so the job keeps the placer's fast path (`placer.covers` walks the
+    jobs with `data`). Data sets' shares stay as they are."""
+    if len(shares) < len(nodes) or not nodes:
+        return False
+    held = dict(shares)
+    return nodes <= held.keys() and len({held[n] for n in nodes}) == 1
 
 
 class _Attempt(Protocol):
@@ -400,7 +419,8 @@ class Parsed:
     or changed."""
 
     def __init__(self) -> None:
-        self._views: dict[str, tuple[object, JobView | str, list[Any] | None]] = {}
+        # job -> (version, view or problem, its data sets, its image's full reference)
+        self._views: dict[str, tuple[object, JobView | str, list[Any] | None, str | None]] = {}
 
     def views(self, session: Session, waiting: Sequence[Any]) -> dict[str, JobView | str]:
         """Job id -> its view without earlier attempts, or what is wrong with its spec.
@@ -412,21 +432,35 @@ class Parsed:
             for job in session.scalars(query):
                 version = versions.get(job.id)
                 try:
-                    self._views[job.id] = (version, job_view(job), job.datasets)
+                    view = job_view(job)
                 except ValidationError as err:
-                    self._views[job.id] = (version, first_problem(err), None)
+                    self._views[job.id] = (version, first_problem(err), None, None)
+                    continue
+                image = job.spec.get("image")  # a spec the view accepted: a mapping
+                self._views[job.id] = (
+                    version,
+                    view,
+                    job.datasets,
+                    image if isinstance(image, str) else None,
+                )
         self._views = {w.id: self._views[w.id] for w in waiting if w.id in self._views}
-        return {job_id: view for job_id, (_, view, _) in self._views.items()}
+        return {job_id: view for job_id, (_, view, _, _) in self._views.items()}
 
     def with_data(self) -> list[_Data]:
-        """The waiting jobs (as of the last `views`) that mount data sets."""
-        return [_Data(job_id, data) for job_id, (_, _, data) in self._views.items() if data]
+        """The waiting jobs (as of the last `views`) that mount data sets or run in an image:
+        the ones locality may prefer some nodes for."""
+        return [
+            _Data(job_id, data or [], image)
+            for job_id, (_, _, data, image) in self._views.items()
+            if data or image
+        ]
 
 
 @dataclass(frozen=True)
 class _Data:
     id: str
     datasets: list[Any]
+    image: str | None = None
 
 
 _JOBS = table(JobRow)
@@ -469,15 +503,18 @@ def read(
     invalid: dict[str, str] = {}
     mounting = {job.id: job for job in parsed.with_data()}
     cached = mounts.cached_bytes(session, mounting.values())
+    images = images_held.cached_bytes(session, mounting.values())
+    names = {n.name for n in nodes}
     for job_id, view in views.items():
         if isinstance(view, str):
             invalid[job_id] = view
             continue
         if job_id in earlier:
             view = replace(view, attained_s=earlier[job_id][0], queued_at=earlier[job_id][1])
-        if job_id in cached:
-            shares = data_shares(mounting[job_id], cached)
-            view = replace(view, request=replace(view.request, data=shares))
+        if job_id in cached or job_id in images:
+            shares = data_shares(mounting[job_id], cached, images)
+            if job_id in cached or not _alike(shares, names):
+                view = replace(view, request=replace(view.request, data=shares))
         pending.append(view)
     left: dict[str, float] = {}
     if billing is not None:

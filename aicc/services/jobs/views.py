@@ -106,6 +106,7 @@ class Notebook(View):
     resources: dict[str, Any]
     idle_timeout_s: int
     datasets: list[str] | None  # None: every data set of the project
+    image: str | None = None  # the image it runs in, as named (None: the node's own Python)
     state: NotebookState
     reason: str  # the job's reason (`idle_culled` after a cull)
     message: str

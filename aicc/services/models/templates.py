@@ -454,7 +454,7 @@ def run(
     template = get(name, session, who, project=project)
     manifest = template.manifest
     name = template.name
-    if runs_here(session):
+    if manifest.image is None and runs_here(session):  # an image brings its own libraries
         check_runtime(manifest)
     hp, points = hyperparameters(manifest, params, search, trials)
     # a published template's name is taken in its project (one name space): its model's is not
@@ -483,6 +483,8 @@ def run(
             },
             "labels": {"aicc.io/template": name, "aicc.io/model": target.name},
             "egress": _egress(template, who, limits),
+            # resolved and checked by the submit: one the caller may not pull is a 422
+            **({"image": manifest.image} if manifest.image is not None else {}),
         }
     )
     job, created = jobs.submit(session, who, spec, idempotency_key=idempotency_key, limits=limits)

@@ -221,7 +221,8 @@ def _start(session: Session, row: DeploymentRow, policy: Policy, now: datetime) 
             raise NotFound("the deployment's creator is gone; create it again")
         who = tenancy.principal_of(session, user)
         spec = JobSpec.model_validate(row.spec)
-        job, _ = jobs.submit(session, who, spec, idempotency_key=None)
+        limits = jobs.SubmitLimits(registry=policy.registry)  # its image, checked again
+        job, _ = jobs.submit(session, who, spec, idempotency_key=None, limits=limits)
     except (ServiceError, ValidationError) as err:
         why = err.detail if isinstance(err, ServiceError) else first_problem(err)
         _failed_start(row, policy, now, f"cannot start a replica: {why}")

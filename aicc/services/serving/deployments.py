@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from aicc.config import RegistrySettings, Settings
 from aicc.core import autoscaling as autoscale
 from aicc.core import datasets as core
 from aicc.core.jobspec import NAME_PATTERN, JobSpec, first_problem
@@ -48,6 +49,7 @@ from aicc.services.common import (
 )
 from aicc.services.data import datasets
 from aicc.services.data.datasets import MODEL
+from aicc.services.images import images
 from aicc.services.jobs import endpoints, jobs, workdirs
 from aicc.services.jobs.transitions import change_state, hold
 from aicc.services.serving.views import Deployment, DeploymentReplica, DeploymentRevision
@@ -68,7 +70,16 @@ STATES = tuple(state.value for state in DeploymentState)  # core/states.py: who 
 ENGINES = ("auto", "transformers", "predict", "vllm")
 LABEL = "aicc.io/deployment"
 # What an update may change; each makes a new revision.
-SETTINGS = ("model", "command", "workdir_sha256", "resources", "env", "engine", "readiness_path")
+SETTINGS = (
+    "model",
+    "command",
+    "workdir_sha256",
+    "image",
+    "resources",
+    "env",
+    "engine",
+    "readiness_path",
+)
 
 
 @dataclass(frozen=True)
@@ -90,6 +101,16 @@ class Policy:
     scale_down_delay_s: float = 30.0
     scale_to_zero_after_s: float = 300.0
     cold_start_timeout_s: float = 300.0
+    # the center registry a revision's `image` is resolved in (and `external`), as a job's
+    registry: RegistrySettings | None = None
+
+    @classmethod
+    def of(cls, settings: Settings) -> Policy:
+        """The policy of a server's settings: `deployments:` and the center registry (the
+        API's and the control loop's alike, so a replica's image resolves as its revision's)."""
+        return cls(
+            **settings.deployments.model_dump(), registry=jobs.SubmitLimits.of(settings).registry
+        )
 
     def autoscaling(self) -> autoscale.Policy:
         """The autoscaler's defaults (a deployment's bounds and target replace them)."""
@@ -165,6 +186,7 @@ def _view(session: Session, row: DeploymentRow) -> Deployment:
         model=settings.get("model"),
         command=settings.get("command"),
         workdir_sha256=settings.get("workdir_sha256"),
+        image=row.spec.get("image"),
         engine=settings.get("engine", "auto"),
         resources=copy.deepcopy(settings.get("resources") or {}),
         env=dict(settings.get("env") or {}),
@@ -245,6 +267,7 @@ def revisions(
             revision=r.revision,
             model=r.settings.get("model"),
             command=r.settings.get("command"),
+            image=r.spec.get("image"),
             engine=r.settings.get("engine", "auto"),
             created_by=r.created_by,
             created_at=r.created_at,
@@ -275,18 +298,9 @@ def _desired(row: DeploymentRow) -> int:
     return max(1, min(max(row.desired, row.min_replicas), row.max_replicas))
 
 
-def _build(
-    session: Session,
-    who: Principal,
-    blobs: BlobStore,
-    prj: ProjectRow,
-    name: str,
-    settings: dict[str, Any],
-) -> tuple[dict[str, Any], dict[str, Any], str | None, int | None]:
-    """The replica jobs' spec from a revision's settings, checked as a submit would check it:
-    (spec, the settings as stored, the model's id and version number)."""
-    model, command = settings.get("model"), settings.get("command")
-    if (model is None) == (command is None):
+def _checked(settings: dict[str, Any]) -> tuple[str, str, dict[str, str]]:
+    """A revision's engine, readiness path and environment, each as the replicas take it."""
+    if (settings.get("model") is None) == (settings.get("command") is None):
         raise Invalid("model: give a model (NAME@N) or a command, not both")
     engine = settings.get("engine") or "auto"
     if engine not in ENGINES:
@@ -298,6 +312,26 @@ def _build(
     reserved = sorted(k for k in env if k in ("PORT", "AICC_MODEL_DIR", "AICC_SERVICE_HOST"))
     if reserved:
         raise Invalid("env: {name} is set by AICC for each replica", name=reserved[0])
+    return engine, path, env
+
+
+def _build(
+    session: Session,
+    who: Principal,
+    blobs: BlobStore,
+    prj: ProjectRow,
+    name: str,
+    settings: dict[str, Any],
+    registry: RegistrySettings | None = None,
+    resolved: str | None = None,
+) -> tuple[dict[str, Any], dict[str, Any], str | None, int | None]:
+    """The replica jobs' spec from a revision's settings, checked as a submit would check it:
+    (spec, the settings as stored, the model's id and version number). An `image` is resolved
+    in the center `registry` now, so a revision names what its replicas pull (a 422 for one
+    the caller may not pull); each replica's submit checks it again. `resolved`: what the
+    current revision's image resolved to, kept by an update that does not change it."""
+    model, command = settings.get("model"), settings.get("command")
+    engine, path, env = _checked(settings)
     sha256 = settings.get("workdir_sha256")
     model_id = version_number = None
     mounts: list[str] = []
@@ -333,6 +367,11 @@ def _build(
     }
     if sha256:
         spec["workdir_sha256"] = sha256
+    image = settings.get("image") or None
+    if image is not None:
+        spec["image"] = resolved or images.job_image(
+            session, who, str(image), registry=registry, project=prj.id
+        )
     try:
         checked = JobSpec.model_validate(spec)
     except ValidationError as err:
@@ -342,6 +381,7 @@ def _build(
         "model": model,
         "command": None if model is not None else text,
         "workdir_sha256": None if model is not None else sha256,
+        **({"image": image} if image is not None else {}),  # older revisions have none
         "resources": copy.deepcopy(settings.get("resources") or {}),
         "env": env,
         "engine": engine,
@@ -380,6 +420,7 @@ def create(
     model: str | None = None,
     command: str | None = None,
     workdir_sha256: str | None = None,
+    image: str | None = None,
     min_replicas: int = 1,
     max_replicas: int = 1,
     resources: dict[str, Any] | None = None,
@@ -391,7 +432,8 @@ def create(
 ) -> Deployment:
     """A deployment of a model version (`NAME@N`, `NAME` for the latest) or of a command, at
     revision 1; the control loop starts its replicas, the autoscaler keeps about
-    `target_concurrency` requests in flight per replica between the bounds."""
+    `target_concurrency` requests in flight per replica between the bounds. `image`: what
+    its replicas run in (`NAME:TAG` of the project in the center registry, as a job's)."""
     if not re.match(NAME_PATTERN, name or ""):
         raise Invalid("name {name!r}: lowercase letters, digits, '.', '_' or '-'", name=name)
     _check_sizes(min_replicas, max_replicas, policy.max_replicas)
@@ -409,12 +451,15 @@ def create(
         "model": model,
         "command": command,
         "workdir_sha256": workdir_sha256,
+        "image": image,
         "resources": resources or {},
         "env": env or {},
         "engine": engine,
         "readiness_path": readiness_path,
     }
-    spec, stored, model_id, version = _build(session, who, blobs, prj, name, settings)
+    spec, stored, model_id, version = _build(
+        session, who, blobs, prj, name, settings, policy.registry
+    )
     now = utcnow()
     row = DeploymentRow(
         id=new_id("dep"),
@@ -493,10 +538,11 @@ def update(
     changes: dict[str, Any],
     *,
     project: str | None = None,
+    policy: Policy = Policy(),
 ) -> Deployment:
     """A new revision with these settings changed (a new model version, resources, env,
-    command...), rolled out one replica at a time. Settings equal to the current ones make
-    no new revision."""
+    command, image...), rolled out one replica at a time. Settings equal to the current ones
+    make no new revision; `image: ""` goes back to the node's own runtime."""
     row = _writable(session, who, name, project)
     unknown = sorted(set(changes) - set(SETTINGS))
     if unknown:
@@ -508,7 +554,10 @@ def update(
         settings["model"] = None
     prj = session.get(ProjectRow, row.project_id)
     assert prj is not None
-    spec, stored, model_id, version = _build(session, who, blobs, prj, row.name, settings)
+    kept = None if changes.get("image") is not None else row.spec.get("image")
+    spec, stored, model_id, version = _build(
+        session, who, blobs, prj, row.name, settings, policy.registry, kept
+    )
     if spec != row.spec or stored != _current(session, row).settings:
         _new_revision(session, who, row, spec, stored, (model_id, version), "deployment.update")
     return _view(session, row)

@@ -45,6 +45,8 @@ class Deployment(View):
     model: str | None  # ORG/PROJECT/NAME@N, or None for a command
     command: str | None  # the user's command (None for a model)
     workdir_sha256: str | None
+    # the image its replicas run in, as the center registry names it (None: the node's own)
+    image: str | None = None
     engine: str
     resources: dict[str, Any]
     env: dict[str, str]
@@ -68,6 +70,7 @@ class DeploymentRevision(View):
     revision: int
     model: str | None
     command: str | None
+    image: str | None = None
     engine: str
     created_by: str
     created_at: datetime

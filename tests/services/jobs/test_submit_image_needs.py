@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from aicc.services.jobs import devenvs
 
-CUDA_124 = "registry.center:5000/base/cuda:12.4-torch2.5"
+CUDA_124 = "localhost/base/cuda:12.4-torch2.5"  # a catalog image the nodes hold
 
 
 def gpu_node(name: str, cuda: str | None) -> dict[str, Any]:
@@ -76,8 +76,8 @@ def test_a_cpu_only_job_in_a_cuda_image_needs_no_driver(api: TestClient) -> None
 
 def test_an_image_the_catalog_does_not_know_needs_nothing(api: TestClient) -> None:
     add_nodes(api, gpu_node("gpu-old", "12.2"))
-    assert devenvs.image_needs("acme/own:1") == ()
-    answer = submit(api, "acme/own:1")
+    assert devenvs.image_needs("localhost/acme/own:1") == ()
+    answer = submit(api, "localhost/acme/own:1")
     assert answer.status_code == 201, answer.text
     cancel(api, answer.json()["id"])
 

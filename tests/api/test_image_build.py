@@ -1,0 +1,283 @@
+"""A build is a job: tenant A pushes a busybox base, builds `app:1` from a Containerfile on it
+(the node's podman, unprivileged RUN steps without the network), the build pushes to A's
+repository, and A's job runs in what it built. B may neither run A's private image nor build on
+A's private base; a RUN step reaches neither the server nor its files; a second identical build
+reuses the node's cached layers."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+import pytest
+
+from aicc.core import images as refs
+from aicc.executors.container import AUTH_FILE, BadContainerfile, images_of, rewrite
+from aicc.sdk.client import Client
+from aicc.services.images.images import PUSHES, credential_access
+from aicc.testing import registry
+from aicc.testing.images import cleaned, podman_or_skip, rootfs_tar
+from aicc.testing.jobs import wait_state
+from aicc.testing.polling import wait
+from aicc.testing.registry import Center, oci_layout
+from aicc.testing.tenants import Tenant, make_tenant
+
+pytestmark = pytest.mark.skipif(not registry.installed(), reason=registry.INSTALL_HINT)
+
+SMALL = {"cpu": 0.5, "memory": "256MiB"}
+
+
+@pytest.fixture
+def center(tmp_path: Path) -> Iterator[Center]:
+    podman_or_skip()
+    with registry.center(tmp_path / "home", sandbox="bwrap") as c:
+        yield c
+
+
+def context(where: Path, base: str, probe: str = "") -> Path:
+    """A build context: hello.txt and a Containerfile on `base`, with an optional probe step."""
+    where.mkdir(parents=True)
+    (where / "hello.txt").write_text("hello from the context\n")
+    steps = [f"FROM {base}", "COPY hello.txt /srv/", "RUN echo built > /srv/stamp"]
+    steps += [f"RUN {probe}"] if probe else []
+    (where / "Containerfile").write_text("\n".join(steps) + "\n")
+    return where
+
+
+def build(
+    api: Client, http: httpx.Client, image: str, ctx: Path, env: dict[str, str] | None = None
+) -> tuple[dict[str, Any], str]:
+    """The build job once ended, and its whole log (podman writes to both streams)."""
+    spec = {"kind": "build", "build": {"image": image}, "resources": SMALL, "env": env or {}}
+    job = api.jobs.submit(spec, workdir=ctx)
+    ended = wait_state(http, job.id, {"succeeded", "failed"}, timeout=180)
+    logs = [
+        http.get(f"/api/v1/jobs/{job.id}/logs", params={"stream": s}).text
+        for s in ("stdout", "stderr")
+    ]
+    return ended, "\n".join(logs)
+
+
+def run(http: httpx.Client, spec: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    answer = http.post("/api/v1/jobs", json=spec)
+    assert answer.status_code == 201, answer.text
+    job = wait_state(http, answer.json()["id"], {"succeeded", "failed"}, timeout=120)
+    log = http.get(f"/api/v1/jobs/{job['id']}/logs", params={"stream": "stdout"})
+    return job, log.text
+
+
+def test_a_build_pushes_to_its_tenant_runs_confined_and_reuses_the_cache(
+    center: Center, tmp_path: Path
+) -> None:
+    with httpx.Client(
+        base_url=center.url, headers={"Authorization": f"Bearer {center.token}"}
+    ) as h:
+        a, b = make_tenant(h, "alpha"), make_tenant(h, "beta")  # type: ignore[arg-type]
+    oci_layout(tmp_path / "base", rootfs_tar({"etc/base-release": b"base 1\n"}))
+    api_a, api_b = Client(center.url, _token(a)), Client(center.url, _token(b))
+    base = api_a.images.push("base:1", tmp_path / "base").reference
+    app = base.replace("/base:1", "/app:1")
+    wait("the push booked", lambda: any(i.name == "base" for i in api_a.images.list()))
+    port = urlparse(center.url).port
+    admin_token = tmp_path / "home" / "admin.token"
+    probe = (  # the markers split by "", so the step's own line in the log is not them
+        f"(wget -T 3 -q -O- http://127.0.0.1:{port}/api/v1/health"
+        ' && echo PROBE-""REACHED-SERVER || echo PROBE-""REFUSED-SERVER);'
+        f' (cat {admin_token} && echo PROBE-""READ-TOKEN || echo PROBE-""REFUSED-TOKEN)'
+    )
+    ctx = context(tmp_path / "ctx", "alpha/default/base:1", probe)
+    podman = podman_or_skip().podman
+    jobs: list[str] = []
+    with (
+        cleaned(podman, [app, base], jobs),
+        httpx.Client(base_url=center.url, headers=a.headers, timeout=30) as http_a,
+        httpx.Client(base_url=center.url, headers=b.headers, timeout=30) as http_b,
+    ):
+        # podman reads its configuration from the environment: the job's is not its own
+        (tmp_path / "evil.conf").write_text("[engine\nruntime = 'nothing'\n")
+        evil = {"CONTAINERS_CONF": str(tmp_path / "evil.conf"), "BUILDAH_ISOLATION": "chroot"}
+        job, log = build(api_a, http_a, "app:1", ctx, env=evil)
+        jobs.append(job["id"])
+        assert job["state"] == "succeeded", (job["message"], log)
+        assert job["spec"]["build"]["target"] == app
+        assert f"aicc: pushed {app}" in log
+        assert "PROBE-REFUSED-SERVER" in log and "PROBE-REACHED-SERVER" not in log
+        assert "PROBE-REFUSED-TOKEN" in log and "PROBE-READ-TOKEN" not in log
+        assert center.token not in log
+
+        wait("the build's push booked", lambda: _tags(api_a, "app") == ["1"])
+        job, out = run(
+            http_a,
+            {"command": ["cat", "/srv/hello.txt", "/srv/stamp"], "image": "app:1", **_small()},
+        )
+        jobs.append(job["id"])
+        assert (job["state"], out) == ("succeeded", "hello from the context\nbuilt\n")
+
+        refused = http_b.post(
+            "/api/v1/jobs", json={"command": "true", "image": "alpha/default/app:1"}
+        )
+        assert refused.status_code == 422, refused.text
+        assert "not yours to pull" in refused.text
+
+        theirs = context(tmp_path / "theirs", "alpha/default/base:1")
+        with pytest.raises(Exception, match="not yours to pull") as refusal:
+            api_b.jobs.submit(
+                {"kind": "build", "build": {"image": "mine:1"}, "resources": SMALL},
+                workdir=theirs,
+            )
+        assert getattr(refusal.value, "status", 422) == 422
+
+        again, log = build(api_a, http_a, "app:1", ctx)
+        jobs.append(again["id"])
+        assert again["state"] == "succeeded", (again["message"], log)
+        assert log.count("Using cache") >= 3  # COPY, RUN and the probe's RUN
+        assert "PROBE-REFUSED" not in log  # the probe's step was not run again
+
+        api_a.images.share("app", "public")
+        job, out = run(
+            http_b,
+            {"command": ["cat", "/srv/stamp"], "image": "alpha/default/app:1", **_small()},
+        )
+        jobs.append(job["id"])
+        assert (job["state"], out) == ("succeeded", "built\n")
+
+
+def test_a_cancelled_build_leaves_no_container_and_no_credential(
+    center: Center, tmp_path: Path
+) -> None:
+    with httpx.Client(
+        base_url=center.url, headers={"Authorization": f"Bearer {center.token}"}
+    ) as h:
+        a = make_tenant(h, "alpha")  # type: ignore[arg-type]
+    oci_layout(tmp_path / "base", rootfs_tar({}))
+    api_a = Client(center.url, _token(a))
+    base = api_a.images.push("base:1", tmp_path / "base").reference
+    wait("the push booked", lambda: any(i.name == "base" for i in api_a.images.list()))
+    ctx = context(tmp_path / "ctx", "base:1", "echo STEP-STARTED; sleep 600")
+    podman = podman_or_skip().podman
+    jobs: list[str] = []
+    with (
+        cleaned(podman, [base], jobs),
+        httpx.Client(base_url=center.url, headers=a.headers, timeout=30) as http_a,
+    ):
+        spec = {"kind": "build", "build": {"image": "slow:1"}, "resources": SMALL}
+        before = _external(podman)
+        job = api_a.jobs.submit(spec, workdir=ctx)
+        jobs.append(job.id)
+
+        def logged() -> bool:
+            answer = http_a.get(f"/api/v1/jobs/{job.id}/logs", params={"stream": "stdout"})
+            return "STEP-STARTED" in answer.text
+
+        wait("the slow step runs", logged, timeout=120)
+        assert http_a.post(f"/api/v1/jobs/{job.id}/cancel").status_code in (200, 202)
+        ended = wait_state(http_a, job.id, {"cancelled"}, timeout=120)
+        assert ended["state"] == "cancelled"
+        wait("the build's containers are gone", lambda: _external(podman) <= before)
+        assert not list((tmp_path / "home").rglob(AUTH_FILE))
+        # its RUN step, in a session of its own, killed with its cgroup (no `sleep` left)
+        assert not list(Path("/sys/fs/cgroup").glob(f"*/aicc-{job.id.lower()}-*-build"))
+        assert not list(Path("/sys/fs/cgroup").glob(f"aicc-{job.id.lower()}-*-build"))
+
+
+def _external(podman: str) -> set[str]:
+    """The containers podman knows, builds' working containers too."""
+    return set(
+        subprocess.run(
+            [podman, "ps", "--all", "--external", "--format", "{{.ID}} {{.Names}}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split("\n")
+    )
+
+
+def test_a_build_is_refused_what_it_may_not_push_or_read(center: Center, tmp_path: Path) -> None:
+    with httpx.Client(
+        base_url=center.url, headers={"Authorization": f"Bearer {center.token}"}
+    ) as h:
+        a, b = make_tenant(h, "alpha"), make_tenant(h, "beta")  # type: ignore[arg-type]
+    with httpx.Client(base_url=center.url, headers=b.headers, timeout=30) as http_b:
+        api_b = Client(center.url, _token(b))
+        sha = api_b.upload_workdir(context(tmp_path / "ctx", "base:1"))
+        spec = {"kind": "build", "workdir_sha256": sha, "resources": SMALL}
+        cases = {
+            "alpha/default/x:1": "not a repository you may push to",
+            "x:1": "not in the center registry, or not yours to pull",  # base:1 of beta: none
+        }
+        for image, said in cases.items():
+            answer = http_b.post("/api/v1/jobs", json={**spec, "build": {"image": image}})
+            assert answer.status_code == 422 and said in answer.text, answer.text
+        answer = http_b.post(
+            "/api/v1/jobs",
+            json={**spec, "build": {"image": "x:1", "containerfile": "Dockerfile"}},
+        )
+        assert answer.status_code == 422 and "Dockerfile is not a file" in answer.text
+        answer = http_b.post(
+            "/api/v1/jobs", json={**spec, "build": {"image": "x:1"}, "command": "make"}
+        )
+        assert answer.status_code == 422 and "leave command out" in answer.text
+    del a
+
+
+CONTAINERFILE = """\
+# syntax comment
+FROM base:1 AS tools
+FROM alpha/default/py:3 \\
+  AS app
+COPY --from=tools /bin/x /bin/x
+COPY --from=other:2 /a /a
+RUN --mount=type=bind,from=cache:1,target=/c true
+FROM scratch
+"""
+
+
+def test_the_images_a_containerfile_pulls_are_each_resolved_and_nothing_else() -> None:
+    mentioned = [m.written for m in images_of(CONTAINERFILE)]
+    assert mentioned == ["base:1", "alpha/default/py:3", "other:2", "cache:1"]
+    full = {m: f"h:1/o/p/{m.rsplit('/', 1)[-1]}" for m in mentioned}
+    text = rewrite(CONTAINERFILE, full)
+    assert "FROM h:1/o/p/base:1 AS tools" in text and "FROM h:1/o/p/py:3 \\" in text
+    assert "--from=tools " in text and "--from=h:1/o/p/other:2 " in text
+    assert "from=h:1/o/p/cache:1,target" in text and "FROM scratch" in text
+    with pytest.raises(BadContainerfile, match="not checked"):
+        rewrite(CONTAINERFILE, {**full, "cache:1": None})  # type: ignore[dict-item]
+    for bad, said in (("FROM $BASE\n", "variable"), ("RUN true\n", "no FROM")):
+        with pytest.raises(BadContainerfile, match=said):
+            images_of(bad)
+
+
+def test_a_build_credential_pushes_its_target_alone() -> None:
+    claims = {
+        PUSHES: True,
+        "access": [
+            {"type": "repository", "name": "a/p/app", "actions": ["pull", "push"]},
+            {"type": "repository", "name": "a/p/base", "actions": ["pull"]},
+        ],
+    }
+    asked = [
+        refs.parse_scope(s)
+        for s in ("repository:a/p/app:pull,push", "repository:a/p/base:pull,push",
+                  "repository:b/p/other:pull,push")
+    ]  # fmt: skip
+    granted = [a.actions for a in credential_access(claims, asked)]
+    assert granted == [("pull", "push"), ("pull",), ()]
+    del claims[PUSHES]  # a job's pull credential never pushes, whatever its access says
+    assert [a.actions for a in credential_access(claims, asked)] == [("pull",), ("pull",), ()]
+
+
+def _tags(api: Client, name: str) -> list[str]:
+    found = [i for i in api.images.list() if i.name == name]
+    return [t.tag for t in found[0].tags] if found else []
+
+
+def _small() -> dict[str, Any]:
+    return {"resources": {"cpu": 0.5, "memory": "128MiB"}}
+
+
+def _token(who: Tenant) -> str:
+    return who.headers["Authorization"].removeprefix("Bearer ")
