@@ -40,3 +40,12 @@ def tar_gz(files: dict[str, bytes]) -> bytes:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
+
+
+def run_job(
+    client: httpx.Client, spec: dict[str, Any], timeout: float = 120
+) -> tuple[dict[str, Any], str]:
+    """Submit `spec`, wait for it to end; the job and what it printed on stdout."""
+    job = wait_state(client, submit(client, spec)["id"], {"succeeded", "failed"}, timeout)
+    log = client.get(f"/api/v1/jobs/{job['id']}/logs", params={"stream": "stdout"})
+    return job, log.text

@@ -27,10 +27,12 @@ import httpx
 
 from aicc.config import RegistrySettings
 from aicc.registry_process import Supervised
+from aicc.sdk.client import Client
 from aicc.server import ServerState
 from aicc.services.images import embedded
 from aicc.testing import startup
 from aicc.testing.servers import free_port, over_http
+from aicc.testing.tenants import Tenant, make_tenant
 
 BINARY = Path("/usr/bin/docker-registry")
 INSTALL_HINT = "apt install docker-registry (Debian's CNCF Distribution)"
@@ -85,6 +87,17 @@ class Center:
     token: str
     state: ServerState
     registry: RegistryProcess
+
+    def tenants(self, *names: str) -> list[Tenant]:
+        """New tenants, an organization each with a member and its token, made by the admin."""
+        with httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}
+        ) as h:
+            return [make_tenant(h, name) for name in names]
+
+    def sdk(self, who: Tenant) -> Client:
+        """The SDK as `who`."""
+        return Client(self.url, who.token)
 
 
 @contextmanager

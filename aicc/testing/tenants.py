@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import httpx
 from fastapi.testclient import TestClient
 
 __all__ = ["Tenant", "make_tenant"]
@@ -17,8 +18,12 @@ class Tenant:
     user_id: str
     headers: dict[str, str]
 
+    @property
+    def token(self) -> str:
+        return self.headers["Authorization"].removeprefix("Bearer ")
 
-def make_tenant(api: TestClient, name: str, role: str = "member") -> Tenant:
+
+def make_tenant(api: TestClient | httpx.Client, name: str, role: str = "member") -> Tenant:
     """A new organization with one user of `role`, and that user's token."""
     org = api.post("/api/v1/orgs", json={"name": name}).json()
     user = api.post(

@@ -21,10 +21,9 @@ from aicc.sdk.client import Client
 from aicc.services.images.images import PUSHES, credential_access
 from aicc.testing import registry
 from aicc.testing.images import cleaned, podman_or_skip, rootfs_tar
-from aicc.testing.jobs import wait_state
+from aicc.testing.jobs import run_job, wait_state
 from aicc.testing.polling import wait
 from aicc.testing.registry import Center, oci_layout
-from aicc.testing.tenants import Tenant, make_tenant
 
 pytestmark = pytest.mark.skipif(not registry.installed(), reason=registry.INSTALL_HINT)
 
@@ -62,23 +61,12 @@ def build(
     return ended, "\n".join(logs)
 
 
-def run(http: httpx.Client, spec: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    answer = http.post("/api/v1/jobs", json=spec)
-    assert answer.status_code == 201, answer.text
-    job = wait_state(http, answer.json()["id"], {"succeeded", "failed"}, timeout=120)
-    log = http.get(f"/api/v1/jobs/{job['id']}/logs", params={"stream": "stdout"})
-    return job, log.text
-
-
 def test_a_build_pushes_to_its_tenant_runs_confined_and_reuses_the_cache(
     center: Center, tmp_path: Path
 ) -> None:
-    with httpx.Client(
-        base_url=center.url, headers={"Authorization": f"Bearer {center.token}"}
-    ) as h:
-        a, b = make_tenant(h, "alpha"), make_tenant(h, "beta")  # type: ignore[arg-type]
+    a, b = center.tenants("alpha", "beta")
     oci_layout(tmp_path / "base", rootfs_tar({"etc/base-release": b"base 1\n"}))
-    api_a, api_b = Client(center.url, _token(a)), Client(center.url, _token(b))
+    api_a, api_b = center.sdk(a), center.sdk(b)
     base = api_a.images.push("base:1", tmp_path / "base").reference
     app = base.replace("/base:1", "/app:1")
     wait("the push booked", lambda: any(i.name == "base" for i in api_a.images.list()))
@@ -110,7 +98,7 @@ def test_a_build_pushes_to_its_tenant_runs_confined_and_reuses_the_cache(
         assert center.token not in log
 
         wait("the build's push booked", lambda: _tags(api_a, "app") == ["1"])
-        job, out = run(
+        job, out = run_job(
             http_a,
             {"command": ["cat", "/srv/hello.txt", "/srv/stamp"], "image": "app:1", **_small()},
         )
@@ -138,7 +126,7 @@ def test_a_build_pushes_to_its_tenant_runs_confined_and_reuses_the_cache(
         assert "PROBE-REFUSED" not in log  # the probe's step was not run again
 
         api_a.images.share("app", "public")
-        job, out = run(
+        job, out = run_job(
             http_b,
             {"command": ["cat", "/srv/stamp"], "image": "alpha/default/app:1", **_small()},
         )
@@ -149,12 +137,9 @@ def test_a_build_pushes_to_its_tenant_runs_confined_and_reuses_the_cache(
 def test_a_cancelled_build_leaves_no_container_and_no_credential(
     center: Center, tmp_path: Path
 ) -> None:
-    with httpx.Client(
-        base_url=center.url, headers={"Authorization": f"Bearer {center.token}"}
-    ) as h:
-        a = make_tenant(h, "alpha")  # type: ignore[arg-type]
+    (a,) = center.tenants("alpha")
     oci_layout(tmp_path / "base", rootfs_tar({}))
-    api_a = Client(center.url, _token(a))
+    api_a = center.sdk(a)
     base = api_a.images.push("base:1", tmp_path / "base").reference
     wait("the push booked", lambda: any(i.name == "base" for i in api_a.images.list()))
     ctx = context(tmp_path / "ctx", "base:1", "echo STEP-STARTED; sleep 600")
@@ -197,12 +182,9 @@ def _external(podman: str) -> set[str]:
 
 
 def test_a_build_is_refused_what_it_may_not_push_or_read(center: Center, tmp_path: Path) -> None:
-    with httpx.Client(
-        base_url=center.url, headers={"Authorization": f"Bearer {center.token}"}
-    ) as h:
-        a, b = make_tenant(h, "alpha"), make_tenant(h, "beta")  # type: ignore[arg-type]
+    a, b = center.tenants("alpha", "beta")
     with httpx.Client(base_url=center.url, headers=b.headers, timeout=30) as http_b:
-        api_b = Client(center.url, _token(b))
+        api_b = center.sdk(b)
         sha = api_b.upload_workdir(context(tmp_path / "ctx", "base:1"))
         spec = {"kind": "build", "workdir_sha256": sha, "resources": SMALL}
         cases = {
@@ -277,7 +259,3 @@ def _tags(api: Client, name: str) -> list[str]:
 
 def _small() -> dict[str, Any]:
     return {"resources": {"cpu": 0.5, "memory": "128MiB"}}
-
-
-def _token(who: Tenant) -> str:
-    return who.headers["Authorization"].removeprefix("Bearer ")

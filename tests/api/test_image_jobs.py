@@ -11,13 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from aicc.sdk.client import Client
 from aicc.testing import registry
 from aicc.testing.images import cleaned, podman_or_skip, rootfs_tar
-from aicc.testing.jobs import wait_state
+from aicc.testing.jobs import run_job
 from aicc.testing.polling import wait
 from aicc.testing.registry import Center, oci_layout
-from aicc.testing.tenants import Tenant, make_tenant
 
 pytestmark = pytest.mark.skipif(not registry.installed(), reason=registry.INSTALL_HINT)
 
@@ -32,24 +30,12 @@ def center(tmp_path: Path) -> Iterator[Center]:
         yield c
 
 
-def run(http: httpx.Client, spec: dict) -> tuple[dict, str]:
-    """The job once ended, and what it printed."""
-    answer = http.post("/api/v1/jobs", json=spec)
-    assert answer.status_code == 201, answer.text
-    job = wait_state(http, answer.json()["id"], {"succeeded", "failed"}, timeout=120)
-    log = http.get(f"/api/v1/jobs/{job['id']}/logs", params={"stream": "stdout"})
-    return job, log.text
-
-
 def test_a_pushed_image_runs_its_tenants_job_and_another_only_once_shared(
     center: Center, tmp_path: Path
 ) -> None:
-    with httpx.Client(
-        base_url=center.url, headers={"Authorization": f"Bearer {center.token}"}
-    ) as h:
-        a, b = make_tenant(h, "alpha"), make_tenant(h, "beta")  # type: ignore[arg-type]
+    a, b = center.tenants("alpha", "beta")
     oci_layout(tmp_path / "img", rootfs_tar({"usr/lib/libdemo.txt": b"alpha's libdemo 1.0\n"}))
-    api_a = Client(center.url, _token(a))
+    api_a = center.sdk(a)
     pushed = api_a.images.push("libs:1", tmp_path / "img").reference
     wait("the push booked", lambda: any(i.name == "libs" for i in api_a.images.list()))
     podman = podman_or_skip().podman
@@ -60,7 +46,7 @@ def test_a_pushed_image_runs_its_tenants_job_and_another_only_once_shared(
         httpx.Client(base_url=center.url, headers=b.headers, timeout=30) as http_b,
     ):
         spec = {"command": ["/bin/sh", "-c", READ], "resources": SMALL}
-        job, out = run(http_a, {**spec, "image": "libs:1"})
+        job, out = run_job(http_a, {**spec, "image": "libs:1"})
         jobs.append(job["id"])
         assert job["spec"]["image"] == pushed  # resolved at submit: what the nodes pull
         assert (job["state"], out) == ("succeeded", "alpha's libdemo 1.0\n"), job["message"]
@@ -70,14 +56,10 @@ def test_a_pushed_image_runs_its_tenants_job_and_another_only_once_shared(
         assert "not in the center registry, or not yours to pull" in refused.text
 
         api_a.images.share("libs", "public")
-        job, out = run(http_b, {**spec, "image": "alpha/default/libs:1"})
+        job, out = run_job(http_b, {**spec, "image": "alpha/default/libs:1"})
         jobs.append(job["id"])
         assert (job["state"], out) == ("succeeded", "alpha's libdemo 1.0\n"), job["message"]
 
         other = http_a.post("/api/v1/jobs", json={**spec, "image": "evil.example:5000/x:1"})
         assert other.status_code == 422 and "registry.external" not in other.text
         assert "jobs run images of the center registry" in other.text
-
-
-def _token(who: Tenant) -> str:
-    return who.headers["Authorization"].removeprefix("Bearer ")

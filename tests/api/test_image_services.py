@@ -14,12 +14,11 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from aicc.sdk.client import Client
 from aicc.testing import registry, templates
 from aicc.testing.images import cleaned, podman_or_skip, rootfs_tar
 from aicc.testing.polling import wait
 from aicc.testing.registry import Center, oci_layout
-from aicc.testing.tenants import Tenant, make_tenant
+from aicc.testing.tenants import make_tenant
 
 SMALL = {"cpu": 0.5, "memory": "128MiB"}
 # One HTTP exchange on stdin and stdout, in the image's busybox sh: the readiness probe's and
@@ -52,19 +51,12 @@ def center(tmp_path: Path) -> Iterator[Center]:
         yield c
 
 
-def _token(who: Tenant) -> str:
-    return who.headers["Authorization"].removeprefix("Bearer ")
-
-
 def test_a_deployment_runs_its_replicas_in_its_image_and_answers_through_the_gateway(
     center: Center, tmp_path: Path
 ) -> None:
-    with httpx.Client(
-        base_url=center.url, headers={"Authorization": f"Bearer {center.token}"}
-    ) as admin:
-        a = make_tenant(admin, "alpha")  # type: ignore[arg-type]
+    (a,) = center.tenants("alpha")
     oci_layout(tmp_path / "img", rootfs_tar({"srv/reply": REPLY}))
-    api_a = Client(center.url, _token(a))
+    api_a = center.sdk(a)
     pushed = api_a.images.push("web:1", tmp_path / "img").reference
     wait("the push booked", lambda: any(i.name == "web" for i in api_a.images.list()))
     podman = podman_or_skip().podman
@@ -117,12 +109,9 @@ def test_a_deployment_runs_its_replicas_in_its_image_and_answers_through_the_gat
 
 
 def test_a_notebook_job_carries_its_resolved_image(center: Center, tmp_path: Path) -> None:
-    with httpx.Client(
-        base_url=center.url, headers={"Authorization": f"Bearer {center.token}"}
-    ) as admin:
-        a = make_tenant(admin, "alpha")  # type: ignore[arg-type]
+    (a,) = center.tenants("alpha")
     oci_layout(tmp_path / "img", rootfs_tar({"www/health": b"ok\n"}))
-    api_a = Client(center.url, _token(a))
+    api_a = center.sdk(a)
     pushed = api_a.images.push("lab:1", tmp_path / "img").reference
     podman = podman_or_skip().podman
     jobs: list[str] = []

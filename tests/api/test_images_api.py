@@ -26,7 +26,6 @@ from aicc.store.tables import ImageBlobRow, ImageRepositoryRow, ImageTagRow, Use
 from aicc.testing import registry
 from aicc.testing.polling import wait
 from aicc.testing.registry import Center, layer_tar, oci_layout
-from aicc.testing.tenants import Tenant, make_tenant
 
 pytestmark = pytest.mark.skipif(not registry.installed(), reason=registry.INSTALL_HINT)
 
@@ -35,15 +34,6 @@ pytestmark = pytest.mark.skipif(not registry.installed(), reason=registry.INSTAL
 def center(tmp_path: Path) -> Iterator[Center]:
     with registry.center(tmp_path / "home") as c:
         yield c
-
-
-def tenants(c: Center) -> tuple[Tenant, Tenant]:
-    with httpx.Client(base_url=c.url, headers={"Authorization": f"Bearer {c.token}"}) as http:
-        return make_tenant(http, "alpha"), make_tenant(http, "beta")  # type: ignore[arg-type]
-
-
-def sdk(c: Center, who: Tenant) -> Client:
-    return Client(c.url, who.headers["Authorization"].removeprefix("Bearer "))
 
 
 def booked(api: Client, name: str, tag: str) -> dict:
@@ -61,10 +51,10 @@ def booked(api: Client, name: str, tag: str) -> dict:
 def test_push_list_share_pull_and_delete(
     center: Center, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    a, b = tenants(center)
+    a, b = center.tenants("alpha", "beta")
     layer = layer_tar({"etc/demo.txt": b"alpha's library 1.0\n"})
     oci_layout(tmp_path / "img", layer)
-    api_a, api_b = sdk(center, a), sdk(center, b)
+    api_a, api_b = center.sdk(a), center.sdk(b)
     seen: list[tuple[int, int]] = []
     ref = api_a.images.push("demo:1", tmp_path / "img", progress=lambda d, t: seen.append((d, t)))
     assert ref.reference == f"{center.registry.host}/alpha/default/demo:1"
@@ -127,11 +117,11 @@ def test_push_list_share_pull_and_delete(
 def test_a_shared_base_layer_is_stored_once_and_charged_to_each(
     center: Center, tmp_path: Path
 ) -> None:
-    a, b = tenants(center)
+    a, b = center.tenants("alpha", "beta")
     base = layer_tar({"usr/lib/base.bin": os.urandom(256 * 1024)})
     oci_layout(tmp_path / "a", base, layer_tar({"a.txt": b"a"}))
     oci_layout(tmp_path / "b", base, layer_tar({"b.txt": b"b"}))
-    api_a, api_b = sdk(center, a), sdk(center, b)
+    api_a, api_b = center.sdk(a), center.sdk(b)
     api_a.images.push("app:1", tmp_path / "a")
     api_b.images.push("app:1", tmp_path / "b")
     size_a = booked(api_a, "app", "1")["size_bytes"]
@@ -156,7 +146,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
     not (shutil.which("skopeo") and shutil.which("podman")), reason="needs skopeo and podman"
 )
 def test_podman_and_skopeo_with_an_aicc_token(center: Center, tmp_path: Path) -> None:
-    a, b = tenants(center)
+    a, b = center.tenants("alpha", "beta")
     secret_a = a.headers["Authorization"].removeprefix("Bearer ")
     secret_b = b.headers["Authorization"].removeprefix("Bearer ")
     oci_layout(tmp_path / "img", layer_tar({"hello.txt": b"hello from skopeo\n"}))
@@ -166,7 +156,7 @@ def test_podman_and_skopeo_with_an_aicc_token(center: Center, tmp_path: Path) ->
         f"oci:{tmp_path / 'img'}", target,
     )  # fmt: skip
     assert pushed.returncode == 0, pushed.stderr
-    booked(sdk(center, a), "tool", "1")
+    booked(center.sdk(a), "tool", "1")
     refused = _run("skopeo", "inspect", "--tls-verify=false", "--creds", f"aicc:{secret_b}", target)
     assert refused.returncode != 0
     assert "unauthorized" in refused.stderr.lower() or "denied" in refused.stderr.lower()
@@ -218,9 +208,9 @@ def test_podman_and_skopeo_with_an_aicc_token(center: Center, tmp_path: Path) ->
 
 
 def test_resync_rebuilds_the_books_from_the_registry(center: Center, tmp_path: Path) -> None:
-    a, b = tenants(center)
+    a, b = center.tenants("alpha", "beta")
     oci_layout(tmp_path / "img", layer_tar({"x.txt": b"x"}))
-    api_a = sdk(center, a)
+    api_a = center.sdk(a)
     api_a.images.push("lost:1", tmp_path / "img")
     before = booked(api_a, "lost", "1")
     with center.state.db.session() as session:  # as if the notification had never come

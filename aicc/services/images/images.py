@@ -289,16 +289,7 @@ def resolve(
         raise Invalid("image: {problem}", problem=str(err)) from None
     if ref.registry is not None and ref.registry != host:
         return str(ref)
-    parts = ref.parts
-    if len(parts) < 3:
-        if ref.registry is not None:
-            raise Invalid(
-                "image {image!r}: the center registry's images are ORG/PROJECT/NAME", image=image
-            )
-        prj = tenancy.resolve_project(session, who, project)
-        repository = f"{owner_path(session, prj)}/{ref.repository}"
-    else:
-        repository = ref.repository
+    repository = _repository_of(session, who, ref, image, project)
     found = tokens.owner(session, repository)
     unknown = Invalid(
         "image {image!r}: not in the center registry, or not yours to pull (`aicc image list`)",
@@ -462,18 +453,25 @@ def reference(
             image=image,
             host=host,
         )
-    if len(ref.parts) < 3:
-        if ref.registry is not None:
-            raise Invalid(
-                "image {image!r}: the center registry's images are ORG/PROJECT/NAME", image=image
-            )
-        prj = tenancy.resolve_project(session, who, project)
-        repository = f"{owner_path(session, prj)}/{ref.repository}"
-    else:
-        repository = ref.repository
+    repository = _repository_of(session, who, ref, image, project)
     tag = ref.tag or refs.DEFAULT_TAG
     full = refs.Reference(host, repository, tag, ref.digest)
     return RegistryReference(reference=str(full), repository=repository, tag=tag, registry_url=url)
+
+
+def _repository_of(
+    session: Session, who: Principal, ref: refs.Reference, image: str, project: str | None
+) -> str:
+    """The center registry's ORG/PROJECT/NAME a name of it means: a short NAME in `project`
+    (the caller's default), else the path as given."""
+    if len(ref.parts) >= 3:
+        return ref.repository
+    if ref.registry is not None:
+        raise Invalid(
+            "image {image!r}: the center registry's images are ORG/PROJECT/NAME", image=image
+        )
+    prj = tenancy.resolve_project(session, who, project)
+    return f"{owner_path(session, prj)}/{ref.repository}"
 
 
 def center_of(registry: RegistrySettings | None) -> str | None:
