@@ -317,12 +317,97 @@ class ReportSettings(BaseModel):
     agreement: Agreement = Field(default_factory=Agreement)
 
 
+class SmtpSettings(BaseModel):
+    """The mail server notifications are sent through (docs/notifications.md); the password
+    from `AICC_NOTIFY__SMTP__PASSWORD` rather than the file."""
+
+    model_config = ConfigDict(extra="forbid")
+    host: str | None = None  # None: email channels fail with a message saying so
+    port: Annotated[int, Field(ge=1, le=65535)] = 25
+    from_addr: str = "aicc@localhost"
+    starttls: bool = False
+    user: str | None = None
+    password: str | None = None
+
+
+class NotifySettings(BaseModel):
+    """Notifications (docs/notifications.md): how each delivery is sent and retried."""
+
+    model_config = ConfigDict(extra="forbid")
+    smtp: SmtpSettings = Field(default_factory=lambda: SmtpSettings())
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0  # one send, connect to answer
+    backoff_s: Annotated[float, Field(gt=0, le=3600)] = 10.0  # then twice that, and so on
+    backoff_max_s: Annotated[float, Field(gt=0, le=86400)] = 600.0
+    max_attempts: Annotated[int, Field(ge=1, le=50)] = 8  # then the delivery is `failed`
+    batch: Annotated[int, Field(ge=1, le=500)] = 20  # deliveries sent at most per pass
+    # Hosts on loopback or private addresses that channels may reach (a receiver of the
+    # center's own); any other such address is refused, as a tenant's URL is hostile.
+    private_hosts: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(
+        default_factory=list, max_length=100
+    )
+
+
 class NotebookSettings(BaseModel):
     """Notebooks (docs/notebooks.md): when an idle one is culled, and how often that is asked."""
 
     model_config = ConfigDict(extra="forbid")
     idle_timeout_s: Annotated[int, Field(ge=60, le=7 * 86400)] = 3600  # a notebook's default
     check_interval_s: Annotated[float, Field(gt=0)] = 30.0  # how often running ones are asked
+
+
+class BurnInFloor(BaseModel):
+    """The least each figure of a burn-in must reach on nodes of `kind` (`*`: every kind), in
+    the figure's unit (docs/burn-in.md); a figure left out has no floor."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Annotated[str, Field(min_length=1, max_length=128)] = "*"
+    cpu_gflops: Annotated[float | None, Field(ge=0)] = None  # GFLOP/s
+    cpu_hash_mbs: Annotated[float | None, Field(ge=0)] = None  # MB/s, one core
+    memory_gbs: Annotated[float | None, Field(ge=0)] = None  # GB/s
+    disk_write_mbs: Annotated[float | None, Field(ge=0)] = None  # MB/s
+    disk_read_mbs: Annotated[float | None, Field(ge=0)] = None  # MB/s
+    network_mbs: Annotated[float | None, Field(ge=0)] = None  # MB/s
+
+
+class BurnInSettings(BaseModel):
+    """Burn-in before service (docs/burn-in.md): a node that joins, or returns from
+    maintenance, runs `python -m aicc.burnin` and serves only once its figures pass; one that
+    fails is quarantined with its figures. Off by default (a single machine serves at once);
+    recommended in production."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = False
+    # seconds each of the CPU and memory figures is measured for (a few: a burn-in of its own
+    # is what an operator wants, not a benchmark)
+    duration_s: Annotated[float, Field(gt=0, le=600)] = 3.0
+    disk_mib: Annotated[int, Field(ge=1, le=65536)] = 256  # written, fsynced and read back
+    network_mib: Annotated[int, Field(ge=1, le=65536)] = 64  # sent to the server's sink
+    # where nodes reach the server's network sink; None: only nodes of this machine measure
+    # the network, others skip it with that reason
+    network_host: Annotated[str | None, Field(max_length=200)] = None
+    # a figure passes at this share of its reference: the median of the earlier passes of
+    # nodes of the same kind, or the floor below where none passed yet
+    tolerance: Annotated[float, Field(gt=0, le=1)] = 0.7
+    # floors per node kind (the node label `kind_label`, else its accelerator model, else
+    # `cpu`); a kind's own over those of `*`
+    floors: list[BurnInFloor] = Field(default_factory=list, max_length=1000)
+    kind_label: Annotated[str, Field(min_length=1, max_length=63)] = "kind"
+    timeout_s: Annotated[float, Field(ge=10, le=86400)] = 1800.0  # then it counts as failed
+
+
+class NodesSettings(BaseModel):
+    """How nodes enter service (docs/config.md, the `nodes.` table)."""
+
+    model_config = ConfigDict(extra="forbid")
+    burn_in: BurnInSettings = Field(default_factory=lambda: BurnInSettings())
+
+
+class MaintenanceSettings(BaseModel):
+    """Maintenance windows (docs/operations.md): a job without a declared runtime does not
+    start on a node whose next window begins within `notice_s` (it could not end before)."""
+
+    model_config = ConfigDict(extra="forbid")
+    notice_s: Annotated[float, Field(ge=0, le=366 * 86400)] = 86400.0
 
 
 class OidcRule(BaseModel):
@@ -470,6 +555,9 @@ class Settings(BaseModel):
     federation: FederationSettings = Field(default_factory=lambda: FederationSettings())
     images: ImageSettings = Field(default_factory=lambda: ImageSettings())  # base images
     registry: RegistrySettings = Field(default_factory=lambda: RegistrySettings())  # images
+    notify: NotifySettings = Field(default_factory=lambda: NotifySettings())  # notifications
+    nodes: NodesSettings = Field(default_factory=lambda: NodesSettings())  # burn-in
+    maintenance: MaintenanceSettings = Field(default_factory=lambda: MaintenanceSettings())
     # Behind HTTPS (here or at a proxy): cookies always Secure, and Strict-Transport-Security.
     tls: bool = False
     # Proxies (`10.0.0.5`, `10.0.0.0/8`) whose X-Forwarded-For names the client; none by default.

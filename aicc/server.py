@@ -37,9 +37,11 @@ from aicc.executors.local.node import SimulatedDevices
 from aicc.gateway import counted
 from aicc.loops import wakes
 from aicc.loops.books import Books
-from aicc.loops.controller import GREEN_HORIZON_H, Controller, holder_name
+from aicc.loops.burn_in import BurnIn
+from aicc.loops.controller import GREEN_HORIZON_H, Controller, Operations, holder_name
 from aicc.loops.federation import Federation
 from aicc.loops.lease import Lease
+from aicc.loops.notify import Notify
 from aicc.registry_process import Supervised
 from aicc.registry_process import start as registry_start
 from aicc.scheduler.profiles import get_profile
@@ -305,6 +307,15 @@ def image_pulls(settings: config.Settings) -> Pulls | None:
     return Pulls(registry, settings.home) if center_of(registry) is not None else None
 
 
+def burn_in_step(
+    settings: config.Settings, blobs: BlobStore, executors: dict[str, Executor]
+) -> BurnIn:
+    """The nodes' burn-in step (docs/burn-in.md): on every server, since an operator may send
+    any node through one; `nodes.burn_in.enabled` says whether new nodes join in burn-in."""
+    same_host = frozenset(n for n, e in executors.items() if e.capabilities.same_host)
+    return BurnIn(settings.nodes.burn_in, blobs, same_host)
+
+
 def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
     """The whole server, loops built but not started: the API at `/api/v1`, the portal at `/`."""
     private_home(settings.home)
@@ -352,6 +363,11 @@ def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
         concurrency=concurrency,
         cull_every=timedelta(seconds=settings.notebooks.check_interval_s),
         pulls=image_pulls(settings),
+        operations=Operations(
+            notice_s=settings.maintenance.notice_s,
+            burn_in=burn_in_step(settings, blobs, executors),
+            notify=Notify(settings.notify),
+        ),
     )
     if settings.federation.site is not None:
         controller.federation = Federation(

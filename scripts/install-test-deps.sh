@@ -36,6 +36,9 @@ REQUIREMENTS=(
   "/usr/sbin/runc : runc"
   # ... conmon holds each container's stdio and exit code for podman.
   "/usr/bin/conmon : conmon"
+  # ... and catatonit, the init podman's `--init` runs as each container's PID 1 (a Recommends
+  # of podman, so --no-install-recommends leaves it out).
+  "/usr/libexec/podman/catatonit : catatonit"
   # ... and the tests' images are busybox-static plus marker files, imported (no registry here).
   "/bin/busybox : busybox-static"
   # The center registry (aicc/registry_process.py): Debian's CNCF Distribution.
@@ -45,6 +48,11 @@ REQUIREMENTS=(
   "skopeo : skopeo"
   "umoci : umoci"
   "mmdebstrap : mmdebstrap"
+  # Operators' alerts (deploy/prometheus/aicc-alerts.yaml): tests/deploy/test_alert_rules.py
+  # runs the shipped rules in Prometheus (and promtool) and routes them through Alertmanager.
+  "/usr/bin/prometheus : prometheus"
+  "/usr/bin/promtool : prometheus"
+  "/usr/bin/prometheus-alertmanager : prometheus-alertmanager"
 )
 
 is_present() {

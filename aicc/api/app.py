@@ -32,9 +32,12 @@ from aicc.api.routers import (
     jobs,
     keys,
     kpis,
+    leases,
+    maintenance,
     models,
     nodes,
     notebooks,
+    notify,
     power,
     reports,
     system,
@@ -67,6 +70,9 @@ def create_app(state: AppState) -> FastAPI:
         *(gateway, system, tenancy, nodes, workdirs, jobs, audit, estimate, billing, kpis),
         *(datasets, models, templates, deployments, keys, notebooks, power, reports, federation),
         images,
+        notify,  # notifications: channels and the inbox
+        maintenance,  # maintenance windows (issue 40)
+        leases,  # dedicated capacity (issue 40)
     ):
         app.include_router(module.router, responses=schemas.ERRORS)
     schemas.document_errors(app)

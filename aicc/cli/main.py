@@ -23,9 +23,12 @@ from aicc.cli import (
     images,
     jobs,
     keys,
+    leases,
+    maintenance,
     models,
     nodes,
     notebooks,
+    notify,
     queues,
     secrets,
     sim,
@@ -57,6 +60,9 @@ app.add_typer(models.app, name="model")
 app.add_typer(models.template_app, name="template")
 app.add_typer(deployments.app, name="deploy")
 app.add_typer(notebooks.app, name="notebook")
+app.add_typer(notify.app, name="notify")  # the inbox and notification channels
+app.add_typer(maintenance.app, name="maintenance")  # maintenance windows of nodes
+app.add_typer(leases.app, name="lease")  # dedicated capacity
 app.add_typer(center.accelerator_app, name="accelerator")
 app.add_typer(center.center_app, name="center")
 app.add_typer(federation.app, name="federation")

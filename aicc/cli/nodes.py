@@ -93,11 +93,43 @@ def _say_state(name: str, node: "Node") -> None:
     status(f"node {escape(name)} is {_state(plain(node)).markup}")
 
 
+def burn_in_text(node: dict[str, Any]) -> Text:
+    """The last burn-in's verdict ('passed', 'failed', 'running'), '-' where none ran."""
+    burn = node.get("burn_in") or {}
+    if not burn:
+        return Text("-", style="dim")
+    return state_text(burn.get("state"))
+
+
+def figures_text(node: dict[str, Any]) -> Text:
+    """The last burn-in's figures, one a line: value, unit, the least it had to reach, and a
+    mark where it fell short; then the GPU check and why any check was skipped."""
+    burn = node.get("burn_in") or {}
+    text = Text()
+    for name, figure in sorted((burn.get("figures") or {}).items()):
+        if text:
+            text.append("\n")
+        text.append(f"{name} {figure.get('value'):g} {figure.get('unit')}")
+        if figure.get("reference") is not None:
+            text.append(f" (at least {figure['reference']:g})", style="dim")
+        if figure.get("passed") is False:
+            text.append(" below", style="red")
+    gpu = burn.get("gpu") or {}
+    if gpu:
+        text.append(f"\ngpu {gpu.get('state')}: {gpu.get('detail', '')[:120]}")
+    for check, why in sorted((burn.get("skipped") or {}).items()):
+        text.append(f"\n{check}: {why}", style="dim")
+    if burn.get("reason"):
+        text.append(f"\nreason: {burn['reason']}", style="red")
+    return text if text else Text("-", style="dim")
+
+
 NODES = Noun(
     "node",
     [
         col("NAME", "name", no_wrap=True),
         Column("STATE", _state),
+        Column("BURN-IN", burn_in_text),
         col("EXECUTOR", "executor"),
         Column("CPU", lambda node: _used(node, "cpu_milli", cpu_text)),
         Column("MEMORY", lambda node: _used(node, "memory_mib", memory_text)),
@@ -114,6 +146,9 @@ IMPORTED = replace(NODES, empty="no nodes in the file")
 
 
 NODES.list(app)(NODES.call("list", "Nodes with allocated/total CPU, memory and accelerators."))
+#: `node get`: the table's fields, then the last burn-in's figures (docs/burn-in.md).
+SHOWN = replace(NODES, fields=[*NODES.columns, Column("FIGURES", figures_text)])
+SHOWN.get(app)(SHOWN.call("get", "One node, with its last burn-in's figures.", name=NodeName))
 
 
 @app.command("import")
@@ -144,7 +179,7 @@ def cordon_command(name: NodeName) -> None:
 @app.command("uncordon")
 @handle_errors
 def uncordon_command(name: NodeName) -> None:
-    """Let the scheduler use a cordoned node again."""
+    """Let the scheduler use a cordoned node again (or a quarantined one, its burn-in failed)."""
     with client() as api:
         _say_state(name, api.nodes.uncordon(name))
 
@@ -160,3 +195,12 @@ def drain_command(
     """Stop new placements on a node; running jobs finish, or with --evict are requeued."""
     with client() as api:
         _say_state(name, api.nodes.drain(name, evict=evict))
+
+
+@app.command("burn-in")
+@handle_errors
+def burn_in_command(name: NodeName) -> None:
+    """Take a node out of service and run its burn-in; it serves again once it passes, or is
+    quarantined with its figures (`aicc node get NAME`; `aicc node uncordon NAME` releases it)."""
+    with client() as api:
+        _say_state(name, api.nodes.burn_in(name))

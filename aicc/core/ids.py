@@ -15,6 +15,9 @@ PREFIXES = frozenset(
     | {"dep", "key", "req", "nbk"}  # serving: deployments, API keys, gateway requests; notebooks
     | {"idn"}  # users' identities at single sign-on providers
     | {"pcap"}  # the site's power cap events (demand response)
+    | {"nch", "nev", "ndl"}  # notifications: channels, events, deliveries
+    | {"brn"}  # nodes' burn-ins before service
+    | {"mnt", "lse"}  # maintenance windows, capacity leases
 )
 
 

@@ -20,6 +20,9 @@ class NodeState(StrEnum):
     CORDONED = "cordoned"  # no new placements; running work continues
     DRAINING = "draining"  # cordoned, and waiting for running work to end
     DOWN = "down"  # lost: its engine or heartbeat says it is gone
+    MAINTENANCE = "maintenance"  # inside a maintenance window: drained, nothing placed
+    BURN_IN = "burn_in"  # joining or back from maintenance: runs its burn-in before service
+    QUARANTINED = "quarantined"  # failed its burn-in: nothing placed until an operator acts
 
     @property
     def schedulable(self) -> bool:

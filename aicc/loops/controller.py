@@ -16,15 +16,28 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 
+from aicc.config import NotifySettings
 from aicc.core.energy import EnergyProfile
 from aicc.executors.base import Executor
-from aicc.loops import audit, culling, discovery, janitor, outputs, reconcile, scheduling
+from aicc.loops import (
+    audit,
+    culling,
+    discovery,
+    janitor,
+    maintenance,
+    outputs,
+    reconcile,
+    scheduling,
+)
 from aicc.loops.books import Books
+from aicc.loops.burn_in import BurnIn
 from aicc.loops.deployments import Converge, Keeper
 from aicc.loops.federation import Federation
 from aicc.loops.lease import Lease, LostLease
+from aicc.loops.notify import Notify
 from aicc.loops.steps import Pass, Report, Step
 from aicc.loops.timings import Relayed, Timings
 from aicc.scheduler.framework import Profile
@@ -70,6 +83,22 @@ def dead_local_process(holder: str) -> bool:
         return True
 
 
+@dataclass(frozen=True)
+class Operations:
+    """The center's operations in a pass (docs/operations.md): how far ahead a maintenance
+    window keeps out jobs that declare no runtime (`maintenance.notice_s`), the nodes' burn-in
+    step (new nodes, and nodes back from a window, join through it when its settings say
+    `enabled`), and the deliveries of notifications."""
+
+    notice_s: float = snapshots.NOTICE_S
+    burn_in: BurnIn | None = None
+    notify: Notify = field(default_factory=lambda: Notify(NotifySettings()))
+
+    @property
+    def joins_burning(self) -> bool:
+        return self.burn_in is not None and self.burn_in.settings.enabled
+
+
 class Controller:
     def __init__(
         self,
@@ -93,8 +122,10 @@ class Controller:
         energy: EnergyProfile | None = None,
         site: power.Site | None = None,
         pulls: Pulls | None = None,
+        operations: Operations | None = None,
     ) -> None:
         self.db = db
+        self.operations = operations or Operations()
         # what each pass adds to the snapshot: the site's carbon by hour (deferrable jobs wait
         # for greener hours, scheduler/green.py) and its power cap (scheduler/power.py)
         self.site = site or power.Site(profile=energy, horizon_h=GREEN_HORIZON_H)
@@ -107,11 +138,7 @@ class Controller:
         self.sealer = sealer
         self.profile = profile
         self.lease = Lease(
-            db,
-            name="controller",
-            holder=holder,
-            ttl_s=lease_ttl_s,
-            holder_dead=dead_local_process,
+            db, name="controller", holder=holder, ttl_s=lease_ttl_s, holder_dead=dead_local_process
         )
         self.timings = Timings(lambda: self.lease.held)  # the loops' figures, for /metrics
         self.books = books(self.lease) if books is not None else None  # metering (billing/)
@@ -119,29 +146,13 @@ class Controller:
         self.health = health  # when a node that fails repeatedly is cordoned
         self.interval_s = interval_s
         self.parsed = snapshots.Parsed()  # waiting jobs' views, kept between passes
-        # each context's steps, in the order a pass runs them (their names are the metrics')
-        self.steps: list[Step] = [
-            scheduling.Schedule(
-                profile,
-                billing=self.billing,
-                same_host=self.same_host,
-                parsed=self.parsed,
-                site=self.site.decorate,
-            ),
-            reconcile.Reconcile(health, pulls),  # pulls: images' credentials
-            *([outputs.Outputs(chunks)] if chunks is not None else []),
-            Converge(self.deployments),
-            *([self.books] if self.books is not None else []),
-            self.culler,
-            audit.Seal(),
-            discovery.Discovery(health),
-            janitor.Sweep(
-                every=sweep_every,
-                log_retention=log_retention,
-                chunks=chunks,
-                upload_expiry=upload_expiry,
-            ),
-        ]
+        sweep = janitor.Sweep(
+            every=sweep_every,
+            log_retention=log_retention,
+            chunks=chunks,
+            upload_expiry=upload_expiry,
+        )
+        self.steps: list[Step] = self._steps(health, pulls, chunks, sweep)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -161,6 +172,37 @@ class Controller:
         self.loops_holder = ""
         self._relayed: Relayed | None = None
 
+    def _steps(
+        self,
+        health: node_health.Policy,
+        pulls: Pulls | None,
+        chunks: ChunkStore | None,
+        sweep: janitor.Sweep,
+    ) -> list[Step]:
+        """Each context's steps, in the order a pass runs them (their names are the metrics')."""
+        ops = self.operations
+        return [
+            maintenance.Maintenance(burn_in=ops.joins_burning),  # windows and leases
+            scheduling.Schedule(
+                self.profile,
+                billing=self.billing,
+                same_host=self.same_host,
+                parsed=self.parsed,
+                site=self.site.decorate,
+                notice_s=ops.notice_s,
+            ),
+            reconcile.Reconcile(health, pulls),  # pulls: images' credentials
+            *([outputs.Outputs(chunks)] if chunks is not None else []),
+            Converge(self.deployments),
+            *([self.books] if self.books is not None else []),
+            self.culler,
+            audit.Seal(),
+            ops.notify,
+            discovery.Discovery(health, burn_in=ops.joins_burning),
+            *([ops.burn_in] if ops.burn_in is not None else []),
+            sweep,
+        ]
+
     def apart(self, wake_loops: Callable[[], None], parent_pid: int, metrics_port: int) -> None:
         """The loops run in the parent process, not here: this controller's passes only share
         the gateway's load, `wake` reaches the parent's loops, and /metrics relays their
@@ -168,6 +210,10 @@ class Controller:
         self.wake_loops = wake_loops
         self.loops_holder = f"{socket.gethostname()}:{parent_pid}:"
         self._relayed = Relayed(metrics_port)
+
+    @property
+    def notice_s(self) -> float:
+        return self.operations.notice_s
 
     @property
     def metrics(self) -> Timings | Relayed:
@@ -183,7 +229,8 @@ class Controller:
 
     def discover(self) -> None:
         """Ask every executor what nodes it has and how they are (down, drained, back)."""
-        discovery.discover(self.db, self.executors, self.health)
+        joins_burning = self.operations.joins_burning
+        discovery.discover(self.db, self.executors, self.health, burn_in=joins_burning)
 
     @property
     def billing(self) -> budgets.Context | None:

@@ -26,9 +26,16 @@ DISCOVERY_EVERY = timedelta(seconds=15)
 DISCOVERY_AFTER_LOSS = timedelta(seconds=3)
 
 
-def discover(db: Database, executors: dict[str, Executor], health: node_health.Policy) -> None:
+def discover(
+    db: Database,
+    executors: dict[str, Executor],
+    health: node_health.Policy,
+    *,
+    burn_in: bool = False,
+) -> None:
     """One discovery of every executor; an engine that does not answer keeps its last known
-    nodes, and its outage is counted (`executor.outage`)."""
+    nodes, and its outage is counted (`executor.outage`). `burn_in`: a node seen for the first
+    time joins in burn-in (`nodes.burn_in.enabled`, loops/burn_in.py)."""
     for executor in executors.values():
         try:
             found = executor.discover()
@@ -48,6 +55,7 @@ def discover(db: Database, executors: dict[str, Executor], health: node_health.P
                     node,
                     reason=executor.node_reason(node.name),
                     held=outside.get(node.name),
+                    burn_in=burn_in,
                 )
                 for node in found
             ]
@@ -61,8 +69,9 @@ class Discovery:
 
     name = "discovery"
 
-    def __init__(self, health: node_health.Policy) -> None:
+    def __init__(self, health: node_health.Policy, *, burn_in: bool = False) -> None:
         self.health = health
+        self.burn_in = burn_in  # new nodes join in burn-in
         self.when = Every(DISCOVERY_EVERY, first=utcnow() + DISCOVERY_EVERY)
         self.watch_until = utcnow()  # until when discovery runs every DISCOVERY_AFTER_LOSS
 
@@ -73,6 +82,6 @@ class Discovery:
         return self.when.due(pass_.now())
 
     def run(self, pass_: Pass) -> None:
-        discover(pass_.db, pass_.executors, self.health)
+        discover(pass_.db, pass_.executors, self.health, burn_in=self.burn_in)
         watching = pass_.now() < self.watch_until
         self.when.ran(DISCOVERY_AFTER_LOSS if watching else DISCOVERY_EVERY)

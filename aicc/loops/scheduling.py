@@ -44,6 +44,7 @@ def cycle(
     site: Callable[[Session, Snapshot], Snapshot] | None = None,
     quiet: Quiet | None = None,
     runtimes: Runtimes | None = None,
+    notice_s: float = snapshots.NOTICE_S,
 ) -> int:
     """One scheduling pass in one fenced transaction: binds, preemptions and waiting reasons.
     With `billing`, budgets are checked at admission. `same_host`: the executors whose nodes are
@@ -72,7 +73,7 @@ def cycle(
             return 0  # nothing to do: take no write lock
     with db.reader() as session:  # decide without SQLite's write lock: submits go on meanwhile
         counted = snapshots.mark(session) if quiet is not None else None  # before the read
-        read = snapshots.read(session, now, billing=billing, parsed=parsed)
+        read = snapshots.read(session, now, billing=billing, parsed=parsed, notice_s=notice_s)
         snapshot = read.snapshot
         if runtimes is not None:
             snapshot = runtimes.apply(session, snapshot)
@@ -175,8 +176,10 @@ class Schedule(EveryPass):
         parsed: snapshots.Parsed,
         site: Callable[[Session, Snapshot], Snapshot] | None,
         quiet: Quiet | None = None,
+        notice_s: float = snapshots.NOTICE_S,
     ) -> None:
         self.profile = profile
+        self.notice_s = notice_s  # settings.maintenance.notice_s (fit.window_allows)
         self.quiet = quiet or Quiet()  # its last pass, to skip one that would change nothing
         # a runtime predictor, where the profile's order reads predicted runtimes
         self.runtimes = Runtimes() if wanted(profile) else None
@@ -197,4 +200,5 @@ class Schedule(EveryPass):
             site=self.site,
             quiet=self.quiet,
             runtimes=self.runtimes,
+            notice_s=self.notice_s,
         )

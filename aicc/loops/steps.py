@@ -6,12 +6,14 @@ only goes through it in order: each step that is `due` runs with the `Pass`, tim
 server leading raises `LostLease`, which ends the pass, handled once by the controller. Adding
 a context's step is adding an object to the list: the controller does not change.
 
-The steps of today, in order: jobs' `schedule` and `reconcile` (loops/scheduling.py,
+The steps of today, in order: nodes' `maintenance` (loops/maintenance.py: windows and leases
+begin and end before the scheduler looks), jobs' `schedule` and `reconcile` (loops/scheduling.py,
 loops/reconcile.py: their writes are services/jobs/binding.py's and reconciling.py's), models'
 `outputs` (loops/outputs.py), serving's `deployments` (loops/deployments.py), billing's
 `metering` (loops/books.py), jobs' `culling` (loops/culling.py), the audit log's `audit`
-(loops/audit.py), nodes' `discovery` (loops/discovery.py) and jobs' `sweep` (loops/janitor.py);
-the last two every so many seconds, the others at every pass.
+(loops/audit.py), notifications' `notify` (loops/notify.py), nodes' `discovery`
+(loops/discovery.py), the center's `burn_in` (loops/burn_in.py) and jobs' `sweep`
+(loops/janitor.py); the last three every so many seconds, the others at every pass.
 """
 
 from __future__ import annotations

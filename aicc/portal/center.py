@@ -24,14 +24,14 @@ from aicc.portal.forms import Posted, Rejected, blank_to_none, parse, service_ca
 from aicc.portal.i18n import Message
 from aicc.portal.page import OperatorPage, OperatorPostingPage, Page
 from aicc.portal.rendering import PortalRoute, error_page, is_htmx
-from aicc.services.center import drains, overview
+from aicc.services.center import burn_in, drains, overview
 from aicc.services.common import ServiceError, utcnow
-from aicc.services.nodes import nodes
+from aicc.services.nodes import maintenance, nodes
 from aicc.services.tenancy import tenancy
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False, prefix="/center")
 
-NODE_ACTIONS = ("cordon", "uncordon", "drain", "evict")
+NODE_ACTIONS = ("cordon", "uncordon", "drain", "evict", "burn_in")
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -58,7 +58,7 @@ def center_overview(page: OperatorPage, hours: str = "") -> Response:
 # --- the heat map and node actions ---
 
 
-def _heat_map_page(page: Page, *, status: int = 200, error: Message | str = "") -> Response:
+def heat_map_page(page: Page, *, status: int = 200, error: Message | str = "") -> Response:
     template = "_heatmap.html" if is_htmx(page.request) else "heatmap.html"
     return page.render(
         template,
@@ -68,12 +68,24 @@ def _heat_map_page(page: Page, *, status: int = 200, error: Message | str = "") 
         error=error,
         done=page.query("done"),
         done_node=page.query("node"),
+        **_windows(page),
     )
+
+
+def _windows(page: Page) -> dict[str, Any]:
+    """The maintenance windows coming (their list and form: portal/maintenance.py), and each
+    node's first, for the badge on its card."""
+    windows = maintenance.listing(page.session, now=utcnow())
+    first: dict[str, Any] = {}
+    for window in windows:  # by start
+        for name in window.nodes:
+            first.setdefault(name, window)
+    return {"windows": windows, "window_of": first}
 
 
 @router.get("/nodes")
 def heat_map(page: OperatorPage) -> Response:
-    return _heat_map_page(page)
+    return heat_map_page(page)
 
 
 @router.post("/nodes/{name}/{action}")
@@ -88,12 +100,14 @@ def node_action(page: OperatorPostingPage, name: str, action: str) -> Response:
             )
         elif action == "uncordon":
             nodes.set_state(page.session, page.me.who, name, NodeState.READY)
+        elif action == "burn_in":  # issue 40: out of service until it passes
+            burn_in.request(page.session, page.me.who, name)
         else:
             drains.drain(page.session, page.me.who, name, evict=action == "evict", now=utcnow())
 
     refused = page.attempt(act)
     if isinstance(refused, ServiceError):
-        return _heat_map_page(page, status=refused.status, error=Message.of(refused))
+        return heat_map_page(page, status=refused.status, error=Message.of(refused))
     query = urlencode({"done": action, "node": name})
     return RedirectResponse(f"/center/nodes?{query}#node-{name}", status_code=303)
 

@@ -130,11 +130,13 @@ class HeatMap:
 def actions_for(state: str) -> list[str]:
     """What an operator may do to a node in this state (the service refuses the rest)."""
     if state == NodeState.READY.value:
-        return ["cordon", "drain", "evict"]
+        return ["cordon", "drain", "evict", "burn_in"]
     if state == NodeState.CORDONED.value:
-        return ["uncordon", "drain", "evict"]
+        return ["uncordon", "drain", "evict", "burn_in"]
     if state == NodeState.DRAINING.value:
         return ["uncordon", "evict"]
+    if state == NodeState.QUARANTINED.value:  # its burn-in failed: release it, or run another
+        return ["uncordon", "burn_in"]
     return []
 
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from aicc.core.states import RUNNING, WAITING
-from aicc.portal import billing, quotas, views
+from aicc.portal import billing, maintenance, quotas, views
 from aicc.portal.page import PageDep
 from aicc.portal.rendering import PortalRoute, is_htmx
 
@@ -29,6 +29,7 @@ def dashboard(page: PageDep) -> Response:
         money=billing.money,
         quota=quotas.own_standing(page.session, page.me.who),
         duration_s=views.duration_s,
+        maintenance_windows=maintenance.coming(page.session),  # what is coming (issue 40)
         **quotas.helpers(page.t),
     )
 

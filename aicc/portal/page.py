@@ -25,6 +25,7 @@ from aicc.portal.auth import operator, operator_posting, posting, signed_in
 from aicc.portal.i18n import Translator
 from aicc.portal.rendering import language_of, render
 from aicc.services.common import ServiceError
+from aicc.services.notify import inbox
 from aicc.services.tenancy import tenancy
 from aicc.services.tenancy.sessions import SignedIn
 from aicc.services.tenancy.views import Project
@@ -40,7 +41,9 @@ class Page:
     me: SignedIn
 
     def render(self, template: str, **context: Any) -> HTMLResponse:
-        """`rendering.render` for this request and person (`status=`, `headers=` as there)."""
+        """`rendering.render` for this request and person (`status=`, `headers=` as there).
+        The top bar's bell asks for the unread count only where the page shows the bar."""
+        context.setdefault("notify_unread", lambda: inbox.unread(self.session, self.me.who))
         return render(self.request, template, me=self.me, **context)
 
     @property

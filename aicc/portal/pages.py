@@ -17,11 +17,13 @@ from aicc.portal import (
     job_metrics,
     job_resources,
     jobs,
+    maintenance,
     marketplace,
     model_apis,
     models,
     notebook_proxy,
     notebooks,
+    notify,
     quotas,
     reports,
     signing,
@@ -52,5 +54,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     deployments.router,
     notebooks.router,
     images.router,
+    notify.router,  # the inbox and notification channels
+    maintenance.router,  # maintenance windows, on the nodes page (issue 40)
     notebook_proxy.router,  # last: /notebooks/{job_id}/... after the page's own paths
 )

@@ -19,7 +19,9 @@ from aicc.core.tenancy import Principal
 from aicc.portal.auth import Me
 from aicc.portal.i18n import Translator
 from aicc.portal.rendering import PortalRoute, is_htmx, language_of, render
+from aicc.services.common import utcnow
 from aicc.services.jobs import quotas
+from aicc.services.leases import leases
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
@@ -124,5 +126,6 @@ def quota_list(request: Request, session: SessionDep, me: Me, key: str | None = 
         nav="quotas",
         data=page,
         chart=chart(page, t) if page.key else None,
+        leases=leases.listing(session, me.who, now=utcnow()),  # dedicated capacity (issue 40)
         **helpers(t),
     )

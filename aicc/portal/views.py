@@ -146,7 +146,12 @@ def job_detail(session: Session, state: AppState, who: Principal, job_id: str) -
     if job_state in WAITING:
         controller = state.controller
         found = explain_service.explain(
-            session, row, controller.profile, controller.billing, controller.site.decorate
+            session,
+            row,
+            controller.profile,
+            controller.billing,
+            controller.site.decorate,
+            controller.notice_s,  # the window a job waits for is named (issue 40)
         )
         reasons = [jobs_views.ExplainReason(code=r.code, message=r.message) for r in found.reasons]
         position = found.position

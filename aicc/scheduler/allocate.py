@@ -61,7 +61,8 @@ def place_replica(
 
     The vector policy (`cluster.placer`, the profile's `placement.policy`) when it covers the
     replica: a job of one replica (`alone`) over every node (no `only`), no MIG slice; if a
-    filter plugin refuses its node, the walk decides. The `indexed` policy otherwise."""
+    filter plugin, a window or a lease refuses its node, the walk decides. The `indexed` policy
+    otherwise."""
     vector = cluster.placer
     if alone and only is None and vector is not None and vector.covers(request):
         spot = vector.place(request)

@@ -55,8 +55,10 @@ class Placer(Protocol):
 
 def _copy_device(d: DeviceView) -> DeviceView:
     if d.mig:  # handed out by slice only: invisible to the whole and share paths of fit.py
-        return DeviceView(d.index, d.model, d.memory_mib, 0, 0, d.mig)
-    return DeviceView(d.index, d.model, d.memory_mib, d.free_milli, d.free_memory_mib)
+        return DeviceView(d.index, d.model, d.memory_mib, 0, 0, d.mig, d.leased_to, d.lends)
+    return DeviceView(
+        d.index, d.model, d.memory_mib, d.free_milli, d.free_memory_mib, (), d.leased_to, d.lends
+    )
 
 
 def _copy_node(n: NodeView) -> NodeView:
@@ -70,6 +72,11 @@ def _copy_node(n: NodeView) -> NodeView:
         total_cpu_milli=n.total_cpu_milli,
         total_memory_mib=n.total_memory_mib,
         shares=n.shares,
+        open_for_s=n.open_for_s,
+        notice_s=n.notice_s,
+        leased_to=n.leased_to,
+        lends=n.lends,
+        device_leases=n.device_leases,
     )
 
 

@@ -144,6 +144,9 @@ class CycleState:
                 r.mig_profile,
                 r.data,
                 r.needs,
+                r.runtime_s,  # these three are set only under windows and leases (issue 40)
+                r.org,
+                r.preemptible,
             )
             number = self._shape_of[id(request)] = self._shapes.setdefault(key, len(self._shapes))
             self._asked.append(request)  # alive as long as its id() is a key

@@ -179,6 +179,10 @@ def _advance(
     if not later and not any(t <= snap.now for t in ends.values()):
         return None
     now = min(later) if later else snap.now
+    passed = (now - snap.now).total_seconds()
+    for node in nodes.values():  # windows come nearer as the replay moves on
+        if node.open_for_s is not None:
+            node.open_for_s = max(0.0, node.open_for_s - passed)
     for job_id, end in ends.items():
         if end <= now:
             job = running.pop(job_id)

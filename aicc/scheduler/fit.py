@@ -16,6 +16,35 @@ def needs_met(node: NodeView, request: ReplicaRequest) -> bool:
     return meets(request.needs, node.labels)
 
 
+def window_allows(node: NodeView, request: ReplicaRequest) -> bool:
+    """Whether the replica would end before the node's next maintenance window: its declared
+    runtime fits in `open_for_s`; without one, only if the window is beyond `notice_s`."""
+    ahead = node.open_for_s
+    if ahead is None:
+        return True
+    if request.runtime_s is None:
+        return ahead > node.notice_s
+    return request.runtime_s <= ahead
+
+
+def lease_allows(node: NodeView, request: ReplicaRequest) -> bool:
+    """Whether a leased node takes the replica: the lessee's, or others' preemptible work where
+    the lease lends its idle capacity (that work yields when the lessee's waits)."""
+    holder = node.leased_to
+    return holder is None or holder == request.org or (node.lends and request.preemptible)
+
+
+def device_free_to(device: DeviceView, request: ReplicaRequest) -> bool:
+    """`lease_allows` for one leased device."""
+    holder = device.leased_to
+    return holder is None or holder == request.org or (device.lends and request.preemptible)
+
+
+def admits(node: NodeView, request: ReplicaRequest) -> bool:
+    """The node's windows and leases let the replica on (devices aside: `pick_devices`)."""
+    return window_allows(node, request) and lease_allows(node, request)
+
+
 def model_ok(device: DeviceView, request: ReplicaRequest) -> bool:
     return request.models is None or device.model.lower() in {m.lower() for m in request.models}
 
@@ -27,6 +56,8 @@ def pick_devices(node: NodeView, request: ReplicaRequest) -> tuple[DevicePick, .
     whole devices go to the lowest free indices, which keeps them adjacent on typical topologies.
     """
     if not node.schedulable:
+        return None
+    if node.restricted and not admits(node, request):
         return None
     if request.cpu_milli > node.free_cpu_milli or request.memory_mib > node.free_memory_mib:
         return None
@@ -40,6 +71,7 @@ def pick_devices(node: NodeView, request: ReplicaRequest) -> tuple[DevicePick, .
             d
             for d in node.devices
             if model_ok(d, request)
+            and (not node.device_leases or device_free_to(d, request))
             and d.free_milli >= request.accel_milli
             and (d.free_memory_mib or 0) >= need_mem
         ]
@@ -48,6 +80,8 @@ def pick_devices(node: NodeView, request: ReplicaRequest) -> tuple[DevicePick, .
         best = min(candidates, key=lambda d: (d.free_milli, d.index))
         return (DevicePick(best.index, request.accel_milli, request.accel_memory_mib),)
     whole = [d for d in node.devices if d.free_milli == 1000 and model_ok(d, request)]
+    if node.device_leases:
+        whole = [d for d in whole if device_free_to(d, request)]
     if len(whole) < request.accel_count:
         return None
     return tuple(DevicePick(d.index, 1000) for d in whole[: request.accel_count])

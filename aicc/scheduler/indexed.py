@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from aicc.scheduler.cluster import MILLI, Cluster
-from aicc.scheduler.fit import model_ok, needs_met, pick_devices
+from aicc.scheduler.fit import admits, device_free_to, model_ok, needs_met, pick_devices
 from aicc.scheduler.plugins.score import Scorer
 from aicc.scheduler.quota import mig_memory_mib, mig_milli
 from aicc.scheduler.snapshot import DevicePick, NodeView, ReplicaRequest
@@ -38,7 +38,10 @@ class IndexedPolicy:
     name: str = "indexed"
 
     def allows(self, node: NodeView, request: ReplicaRequest) -> bool:
-        """Whether every filter plugin of the profile lets the replica onto this node."""
+        """Whether the node's windows and leases (fit.admits) and every filter plugin of the
+        profile let the replica onto this node: what a vector policy's choice must pass."""
+        if node.restricted and not admits(node, request):
+            return False
         return all(f(node, request) for f in self.filters)
 
     def place(
@@ -118,11 +121,14 @@ def pick(cluster: Cluster, i: int, request: ReplicaRequest) -> Picks | None:
         or request.cpu_milli > node.free_cpu_milli
         or request.memory_mib > node.free_memory_mib
         or (request.needs and not needs_met(node, request))
+        or (node.restricted and not admits(node, request))
     ):
         return None
     best: tuple[tuple[int, int], int, int] | None = None
     for p, device in enumerate(node.devices):
         if not device.mig or not model_ok(device, request):
+            continue
+        if node.device_leases and not device_free_to(device, request):
             continue
         free = cluster.mig_free[i][p]
         slot = min((s for s, prof in free.items() if prof == request.mig_profile), default=None)

@@ -81,6 +81,11 @@ class PolicyPlacer:
         self._policy: Policy | None = None
         self._state: ClusterState | None = None
         self._random = rng or np.random.default_rng(0)  # `random` policy only: fixed per cycle
+        # Some device is leased: the vectors pick devices by capacity alone, so the walk, which
+        # asks fit.device_free_to of each device, places every replica (see `covers`). Node
+        # windows and leases need no such step aside: allocate.place_replica hands a vector's
+        # choice that fit.admits refuses to the walk.
+        self._device_leases = any(n.device_leases for n in cluster.nodes)
         if name not in REGISTRY:
             raise ValueError(f"unknown placement policy {name!r}; one of {', '.join(REGISTRY)}")
 
@@ -89,8 +94,14 @@ class PolicyPlacer:
     def covers(self, request: ReplicaRequest) -> bool:
         """Not MIG slices; nor jobs whose data some node already holds: the indexed walk weighs
         that (`data_locality`), the vector policies score capacity alone; nor jobs whose image
-        needs node labels (`needs`): the vectors hold no labels, the walk tests them."""
-        return request.mig_profile is None and not request.data and not request.needs
+        needs node labels (`needs`): the vectors hold no labels, the walk tests them; nor any
+        replica while some device is leased (the walk tests each device)."""
+        return (
+            request.mig_profile is None
+            and not request.data
+            and not request.needs
+            and not self._device_leases
+        )
 
     def place(self, request: ReplicaRequest) -> Spot | None:
         if not self.cluster.nodes:  # every node down: the vectors would have no rows

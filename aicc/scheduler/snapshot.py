@@ -36,6 +36,10 @@ class DeviceView:
     # Non-empty: the device is partitioned (MIG mode) and is handed out only slice by slice;
     # `free_milli` is then ignored (never taken whole or as a share).
     mig: tuple[MigSlice, ...] = ()
+    # A device lease (issue 40): the organization it is kept for, and whether it lends its
+    # idle time to others' preemptible work (fit.device_free_to). None: anyone's.
+    leased_to: str | None = None
+    lends: bool = False
 
     def __post_init__(self) -> None:
         if self.free_memory_mib is None:
@@ -53,6 +57,21 @@ class NodeView:
     total_cpu_milli: int = 0
     total_memory_mib: int = 0
     shares: bool = True  # False: its engine gives whole devices only (no share, no MIG slice)
+    # Maintenance (issue 40): seconds from `Snapshot.now` until the node's next window starts
+    # (None: none ahead); a replica starts here only if its declared runtime ends before, and one
+    # without a runtime only if the window is further than `notice_s` (fit.window_allows).
+    open_for_s: float | None = None
+    notice_s: float = 86400.0
+    # A lease of the whole node (issue 40): the organization it is kept for, and whether its
+    # idle capacity is lent to others' preemptible work (fit.lease_allows). None: anyone's.
+    leased_to: str | None = None
+    lends: bool = False
+    device_leases: bool = False  # some device here is leased (DeviceView.leased_to)
+
+    @property
+    def restricted(self) -> bool:
+        """A window ahead or a lease here: fit.admits must be asked."""
+        return self.open_for_s is not None or self.leased_to is not None or self.device_leases
 
 
 @dataclass(frozen=True)
@@ -71,6 +90,13 @@ class ReplicaRequest:
     # (("nvidia.com/cuda", "12.4"),); met only where every label is that version or newer, and
     # asked only of replicas that use accelerators (fit.needs_met). () = any node.
     needs: tuple[tuple[str, str], ...] = ()
+    # Set only when some node has a maintenance window ahead or a lease (so that requests, and
+    # what is memoized by them, stay as they were otherwise): the job's declared runtime
+    # (`max_runtime`), its organization, and whether it may use capacity a lease lends
+    # (the lowest priority class: preemptible).
+    runtime_s: int | None = None
+    org: str | None = None
+    preemptible: bool = False
 
 
 @dataclass(frozen=True)

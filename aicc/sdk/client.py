@@ -29,9 +29,12 @@ from aicc.sdk.federation import Federation
 from aicc.sdk.images import Images
 from aicc.sdk.jobs import Jobs, Progress
 from aicc.sdk.keys import Keys, Requests
+from aicc.sdk.leases import Leases
+from aicc.sdk.maintenance import Maintenance
 from aicc.sdk.models import Models, Templates
 from aicc.sdk.nodes import Nodes
 from aicc.sdk.notebooks import Notebooks
+from aicc.sdk.notify import Notify
 from aicc.sdk.queues import Queues
 from aicc.sdk.secrets import Secrets
 from aicc.sdk.tenancy import Orgs, Projects, Users
@@ -92,6 +95,9 @@ class Client(Transport):
         self.templates = Templates(self)
         self.deployments = Deployments(self)
         self.notebooks = Notebooks(self)
+        self.notify = Notify(self)  # notification channels and the inbox
+        self.maintenance = Maintenance(self)  # maintenance windows of nodes
+        self.leases = Leases(self)  # dedicated capacity of organizations
         self.accelerators = Accelerators(self)
         self.audit = Audit(self)
         self.reports = Reports(self)

@@ -20,6 +20,14 @@ class Nodes(Resource):
         it added or changed."""
         return self._each(Node, "POST", api_path("nodes", "import"), json=dict(doc))
 
+    def get(self, name: str) -> Node:
+        """One node, with its last burn-in (`burn_in`: figures, verdict, reason)."""
+        return self._one(Node, "GET", api_path("nodes", name))
+
+    def burn_in(self, name: str) -> Node:
+        """Run the node's burn-in now (center admins): it leaves service until it passes."""
+        return self._one(Node, "POST", api_path("nodes", name, "burn-in"))
+
     def cordon(self, name: str) -> Node:
         return self._one(Node, "POST", api_path("nodes", name, "cordon"))
 

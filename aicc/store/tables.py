@@ -1011,3 +1011,146 @@ class NodeImageRow(Base):
     digest: Mapped[str | None] = mapped_column(String(71))  # the tag's manifest then, if known
     bytes: Mapped[int] = mapped_column(BigInteger)  # 0: not an image of the center's books
     used_at: Mapped[datetime]
+
+
+# --- maintenance windows and capacity leases (issue 40; services/nodes/maintenance.py,
+# services/leases). Node names, not ids, as operators and tenants read them. ---
+
+
+class MaintenanceWindowRow(Base):
+    """A maintenance window of some nodes (named, or a rack's or a pool's, resolved when it is
+    made): the scheduler starts nothing there that would run into it, the loop drains them at
+    `starts_at` and gives them back at `ends_at`.
+    `state`: scheduled | active | ended | cancelled."""
+
+    __tablename__ = "maintenance_windows"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16))  # nodes | rack | pool
+    target: Mapped[str] = mapped_column(String(200))  # the rack's or pool's name; "" for nodes
+    nodes: Mapped[list[Any]]  # node names
+    starts_at: Mapped[datetime] = mapped_column(index=True)
+    ends_at: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(String(500))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    created_by: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class CapacityLeaseRow(Base):
+    """Dedicated capacity of an organization from `starts_at` to `ends_at`: whole nodes, or
+    devices picked when it was made (`devices`: [{"node", "index"}]). What a later SLA report
+    and the books need is kept: the tier, the price plan's name, when it really ended.
+    `state`: scheduled | active | ended. (Not `leases`: that table is the loops' election.)"""
+
+    __tablename__ = "capacity_leases"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id"), index=True)
+    nodes: Mapped[list[Any]]  # names of whole nodes leased
+    devices: Mapped[list[Any]]  # [{"node": name, "index": i}] of a device lease
+    pool: Mapped[str | None] = mapped_column(String(128))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    tier: Mapped[float]
+    plan: Mapped[str | None] = mapped_column(String(64))
+    lends: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    ended_at: Mapped[datetime | None]
+    created_by: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+# --- notifications (issue 40: services/notify, migration 0040) ----------------------------------
+
+
+class NotifyChannelRow(Base):
+    """Where events go: a user's own channel (`user_id`) or a project's (`project_id`), of a
+    kind (email, webhook, wecom, dingtalk, feishu), subscribed to event kinds by pattern. The
+    secret (a webhook's HMAC key, a bot's signing secret) is sealed and never read back."""
+
+    __tablename__ = "notify_channels"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id"), index=True)
+    project_id: Mapped[str | None] = mapped_column(ForeignKey("projects.id"), index=True)
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(2048))  # a mail address or a URL
+    secret: Mapped[str | None] = mapped_column(Text)  # sealed
+    events: Mapped[list[Any]] = mapped_column(default=list)  # patterns: job.*, budget.threshold
+    wait_min: Mapped[int] = mapped_column(Integer, default=30)  # job.waiting: pending this long
+    created_by: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class NotifyEventRow(Base):
+    """An event, written in its cause's transaction (a transactional outbox): it exists iff its
+    cause committed. `key` is unique: the same cause emitted twice writes one event."""
+
+    __tablename__ = "notify_events"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id"), index=True)
+    project_id: Mapped[str | None] = mapped_column(ForeignKey("projects.id"))
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    subject: Mapped[str] = mapped_column(String(255))
+    body: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    at: Mapped[datetime]
+
+
+class NotifyDeliveryRow(Base):
+    """One event to one channel: `pending` until due at `next_at`, `sending` while a leader
+    holds it (`claimed_by`), then `delivered` or, after its last attempt, `failed`."""
+
+    __tablename__ = "notify_deliveries"
+    __table_args__ = (Index("ix_notify_deliveries_state_next", "state", "next_at"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    event_id: Mapped[str] = mapped_column(ForeignKey("notify_events.id"), index=True)
+    channel_id: Mapped[str | None] = mapped_column(
+        ForeignKey("notify_channels.id", ondelete="SET NULL"), index=True
+    )
+    channel_kind: Mapped[str] = mapped_column(String(16))  # kept when the channel is deleted
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime]
+    claimed_by: Mapped[str | None] = mapped_column(String(120))
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+    latency_s: Mapped[float | None]  # from the event to its delivery, for /metrics
+
+
+class NotifyInboxRow(Base):
+    """An event in one user's inbox (the portal's bell, `aicc notify list`), read or not."""
+
+    __tablename__ = "notify_inbox"
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    event_id: Mapped[str] = mapped_column(ForeignKey("notify_events.id"), primary_key=True)
+    at: Mapped[datetime]
+    read_at: Mapped[datetime | None]
+
+
+# --- burn-in (issue 40): a node's checks before service ---
+
+
+class BurnInRow(Base):
+    """One burn-in of one node (services/center/burn_in.py): its job, then its verdict and the
+    figures it was judged by (each `{value, unit, reference, passed}`), and why it failed."""
+
+    __tablename__ = "burn_ins"
+    __table_args__ = (Index("ix_burn_ins_node_started", "node_id", "started_at"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    node_id: Mapped[str] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"))
+    job_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    kind: Mapped[str] = mapped_column(String(128))  # the node kind its figures are compared in
+    state: Mapped[str] = mapped_column(String(16), index=True)  # running | passed | failed
+    figures: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    checks: Mapped[dict[str, Any]] = mapped_column(default=dict)  # skipped ones, the GPU's
+    reason: Mapped[str] = mapped_column(Text, default="")
+    requested_by: Mapped[str | None] = mapped_column(String(40))  # an operator; None: AICC
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]

@@ -78,6 +78,9 @@ class Targets:
     power_cap_event: str  # a demand-response cap the center's admin set (center admins only)
     settlement_id: str  # what the center owes a peer site for A's job (center admins settle)
     image: str  # an image of A's project, booked as the registry's notification books one
+    channel_id: str  # a notification channel of A's project (services/notify)
+    lease_id: str  # a lease of A's organization (services/leases)
+    window_id: str  # a maintenance window: the center's, not A's (every tenant reads it)
 
 
 def made_up(node: str) -> Targets:
@@ -108,6 +111,9 @@ def made_up(node: str) -> Targets:
         power_cap_event=new_id("pcap"),
         settlement_id="999999",
         image="no-such-image",
+        channel_id=new_id("nch"),
+        lease_id=new_id("lse"),
+        window_id=new_id("mnt"),
     )
 
 
@@ -150,6 +156,9 @@ PATH_FILLS: dict[tuple[str, str], Callable[[Targets], str]] = {
     ("settlements", "settlement_id"): lambda t: t.settlement_id,
     ("images", "name"): lambda t: t.image,
     ("references", "image"): lambda t: t.image,
+    ("channels", "channel_id"): lambda t: t.channel_id,
+    ("leases", "lease_id"): lambda t: t.lease_id,
+    ("maintenance", "window_id"): lambda t: t.window_id,
 }
 # Query and header parameters that name a tenant's object are filled with A's; the others are
 # known filters, paging or presentation and are left out.
@@ -171,6 +180,8 @@ LEFT_OUT |= {"at", "month", "by", "day", "days", "scope", "folder", "industry", 
 LEFT_OUT |= {"since", "max_points", "revoked", "deployment", "lang", "site"}
 LEFT_OUT |= {"tag"}  # an image's tag: the image is named in the path
 LEFT_OUT |= {"column"}  # ROLE=COLUMN: a column of the data set the route already names
+LEFT_OUT |= {"unread"}  # the caller's own inbox, unread items only
+LEFT_OUT |= {"past"}  # maintenance windows that ended too
 
 
 # Request bodies, per operation: each a list of variants, each naming A's objects a different way.
@@ -322,6 +333,27 @@ BODIES |= {
 # token is refused with 401; tests/api/test_federation_api.py walks them signed.
 SIGNED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/federation/adverts"): "a peer site's advert, the newest kept per site",
+}
+BODIES |= {  # notifications: a channel of A's project; the caller's own inbox
+    ("POST", "/api/v1/notify/channels"): lambda t: [
+        {
+            "json": {
+                "name": "b-probe-channel",
+                "kind": "webhook",
+                "target": "http://127.0.0.1:9/b-probe",
+                "project": t.project_id,
+            }
+        }
+    ],
+    ("PATCH", "/api/v1/notify/channels/{channel_id}"): lambda t: [{"json": {"wait_min": 45}}],
+    ("POST", "/api/v1/notify/inbox/read"): lambda t: [{"json": {}}],
+}
+_SPAN = {"from": "2031-01-01T00:00:00Z", "to": "2031-01-02T00:00:00Z"}  # not the world's own
+BODIES |= {  # maintenance windows and leases (issue 40): center admins' work on A's nodes and org
+    ("POST", "/api/v1/maintenance"): lambda t: [
+        {"json": {"nodes": [t.node], "reason": "b probe", **_SPAN}}
+    ],
+    ("POST", "/api/v1/leases"): lambda t: [{"json": {"org": t.org_id, "nodes": [t.node], **_SPAN}}],
 }
 # Routes that call the center registry, which the walk's server does not run: the owner's call
 # answers 409 (nothing changed); tests/api/test_images_api.py calls them on a real registry.
@@ -620,6 +652,24 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
     cap = created(
         api.post("/api/v1/center/power-cap/events", json={"cap_kw": 900, "duration_s": "2h"})
     )
+    channel = created(
+        api.post(
+            "/api/v1/notify/channels",
+            json={
+                "name": "alpha-channel",
+                "kind": "webhook",
+                "target": "http://127.0.0.1:9/alpha",
+                "project": project_id,
+                "secret": "alpha-channel-secret",
+            },
+            headers=a_member,
+        )
+    )
+    span = {"from": "2030-01-01T00:00:00Z", "to": "2030-01-02T00:00:00Z"}
+    lease = created(api.post("/api/v1/leases", json={"org": org["id"], "nodes": [node], **span}))
+    window = created(
+        api.post("/api/v1/maintenance", json={"nodes": [node], "reason": "alpha", **span})
+    )
     with state.db.session() as session:  # as the federation loop writes one (no peer here)
         owed = SettlementRow(
             job_id=job["id"],
@@ -671,8 +721,12 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
         power_cap_event=cap["id"],
         settlement_id=str(settlement),
         image="alpha-image",
+        channel_id=channel["id"],
+        lease_id=lease["id"],
+        window_id=window["id"],
     )
-    markers = {getattr(a, f.name) for f in fields(a)} - {node, str(settlement)}
+    # a window is the center's, shown to every tenant: not A's data
+    markers = {getattr(a, f.name) for f in fields(a)} - {node, str(settlement), window["id"]}
     markers |= {
         "org-alpha",
         boss["id"],
@@ -705,5 +759,5 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
         b_admin=bearer(b_token["secret"]),
         b_user_ids={tenant_b.user_id, b_admin_user["id"]},
         markers=frozenset(markers),
-        secrets={value, b_value, "b-probe-value"},
+        secrets={value, b_value, "b-probe-value", "alpha-channel-secret"},
     )

@@ -104,6 +104,7 @@ AUDITED: dict[tuple[str, str], Audited] = {
     ("POST", f"{API}/nodes/{{name}}/cordon"): audited("node.cordoned", "node", of("node")),
     ("POST", f"{API}/nodes/{{name}}/uncordon"): audited("node.ready", "node", of("node")),
     ("POST", f"{API}/nodes/{{name}}/drain"): audited("node.draining", "node", of("node")),
+    ("POST", f"{API}/nodes/{{name}}/burn-in"): audited("node.burn_in", "node", of("node")),
     ("POST", f"{API}/workdirs"): audited(
         "workdir.upload", "workdir", lambda s: str(s.answer["sha256"])
     ),
@@ -164,6 +165,19 @@ AUDITED: dict[tuple[str, str], Audited] = {
     ("POST", f"{API}/federation/settlements/{{settlement_id}}/settle"): audited(
         "settlement.settle", "settlement", of("settlement")
     ),
+    ("POST", f"{API}/notify/channels"): audited("notify.channel.create", "channel", answer_id),
+    ("POST", f"{API}/maintenance"): audited("maintenance.create", "maintenance", answer_id),
+    ("POST", f"{API}/maintenance/{{window_id}}/cancel"): audited(
+        "maintenance.cancel", "maintenance", answer_id
+    ),
+    ("POST", f"{API}/leases"): audited("lease.create", "lease", answer_id),
+    ("POST", f"{API}/leases/{{lease_id}}/end"): audited("lease.end", "lease", answer_id),
+    ("PATCH", f"{API}/notify/channels/{{channel_id}}"): audited(
+        "notify.channel.update", "channel", of("channel")
+    ),
+    ("DELETE", f"{API}/notify/channels/{{channel_id}}"): audited(
+        "notify.channel.delete", "channel", of("channel")
+    ),
 }
 # Mutating methods that change nothing anyone sees: no entry, and the walk checks that.
 EXEMPT: dict[tuple[str, str], str] = {
@@ -174,6 +188,8 @@ EXEMPT: dict[tuple[str, str], str] = {
     "server lacks; nothing is visible until the commit, audited as <kind>.push",
     ("POST", f"{API}/uploads/{{upload_id}}/chunks"): "bytes of a push in progress, kept for its "
     "commit (audited); an entry per chunk would drown the log",
+    ("POST", f"{API}/notify/channels/{{channel_id}}/test"): "sends a test message: nothing stored",
+    ("POST", f"{API}/notify/inbox/read"): "the caller's own read marks, a preference",
 }
 
 
@@ -184,7 +200,8 @@ PORTAL: dict[tuple[str, str], str] = {
     ("POST", "/sign-out"): "portal.sign_out (tests/portal/test_portal_web.py)",
     ("POST", "/jobs/{job_id}/cancel"): "job.cancel",
     ("POST", "/images/share"): "image.share (tests/portal/test_portal_images_browser.py)",
-    ("POST", "/center/nodes/{name}/{action}"): "node.cordoned node.ready node.draining",
+    ("POST", "/center/nodes/{name}/{action}"): "node.cordoned node.ready node.draining "
+    "node.burn_in",
     ("POST", "/center/tenants/orgs"): "org.create",
     ("POST", "/center/tenants/orgs/{org_id}/kind"): "org.update",
     ("POST", "/center/tenants/projects"): "project.create",
@@ -213,6 +230,10 @@ PORTAL: dict[tuple[str, str], str] = {
     ("POST", "/notebooks"): "notebook.create",
     ("POST", "/center/federation/settlements/{settlement_id}/settle"): "settlement.settle",
     ("POST", "/notebooks/act"): "notebook.start notebook.stop notebook.delete",
+    ("POST", "/inbox/channels"): "notify.channel.create (tests/portal/test_portal_notify.py)",
+    ("POST", "/inbox/channels/{channel_id}/delete"): "notify.channel.delete",
+    ("POST", "/center/maintenance"): "maintenance.create (tests/portal/test_portal_maintenance.py)",
+    ("POST", "/center/maintenance/{window_id}/cancel"): "maintenance.cancel",
 }
 PORTAL_EXEMPT: dict[tuple[str, str], str] = {
     ("POST", "/language"): "the person's own display language, a preference",
@@ -222,6 +243,8 @@ PORTAL_EXEMPT: dict[tuple[str, str], str] = {
     "the chat is: metered and in the deployment's request log",
     ("POST", "/deployments/{name}/predictions.csv"): "the predictions the page shows, written "
     "as a CSV file for the person to download: nothing stored",
+    ("POST", "/inbox/read"): "the person's own read marks in their inbox",
+    ("POST", "/inbox/channels/{channel_id}/test"): "a test message to a channel: nothing stored",
     ("PATCH", "/notebooks/{job_id}/{path:path}"): "the owner's own JupyterLab, behind the proxy "
     "(also DELETE, POST, PUT): its changes are files in the notebook's home",
 }
@@ -301,6 +324,7 @@ def test_every_mutating_route_writes_an_audit_entry(world: World) -> None:
             "notebook": notebook.one().id,
             "power_cap": a.power_cap_event,
             "settlement": a.settlement_id,
+            "channel": a.channel_id,
             "image": session.scalars(
                 select(ImageRepositoryRow.id).where(ImageRepositoryRow.name == a.image)
             ).one(),

@@ -39,6 +39,7 @@ NOT_PER_TENANT: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/me"): "the caller itself, its organization and its projects",
     ("GET", "/api/v1/accelerators"): "the public accelerator catalog, the same for everyone",
     ("GET", "/api/v1/nodes"): "the center's shared hardware; a node belongs to no tenant",
+    ("GET", "/api/v1/nodes/{name}"): "one node of the shared hardware, with its burn-in",
     ("GET", "/api/v1/orgs"): "list: the caller's own organization only (all for center admins)",
     ("GET", "/api/v1/projects"): "list: the projects the caller may read",
     ("GET", "/api/v1/users"): "list: the caller (member) or the caller's organization (org_admin)",
@@ -46,6 +47,11 @@ NOT_PER_TENANT: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/workdirs"): "stores bytes the caller sent, recorded for the caller's org",
     ("GET", "/api/v1/subsidies"): "list: programs for every organization or the caller's own",
     ("GET", "/api/v1/budgets"): "list: the budgets of the caller's organization or projects",
+    ("GET", "/api/v1/notify/inbox"): "the caller's own inbox",
+    ("POST", "/api/v1/notify/inbox/read"): "marks the caller's own inbox read",
+    ("GET", "/api/v1/maintenance"): "maintenance windows: every tenant sees what is coming",
+    ("GET", "/api/v1/maintenance/{window_id}"): "one window, the center's, shown to everyone",
+    ("GET", "/api/v1/leases"): "list: the leases of the caller's own organization",
 }
 # Center-admin work: B's answer is a 403 (its role, in its own tenant), never 2xx.
 ADMIN_ONLY: dict[tuple[str, str], str] = {
@@ -54,6 +60,7 @@ ADMIN_ONLY: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/nodes/{name}/cordon"): "only center admins cordon nodes",
     ("POST", "/api/v1/nodes/{name}/uncordon"): "only center admins uncordon nodes",
     ("POST", "/api/v1/nodes/{name}/drain"): "only center admins drain nodes",
+    ("POST", "/api/v1/nodes/{name}/burn-in"): "only center admins start a node's burn-in",
     ("PUT", "/api/v1/orgs/{org_id}/quota"): "only center admins share out the center",
     ("POST", "/api/v1/price-plans"): "only center admins set prices",
     ("POST", "/api/v1/vouchers"): "only center admins issue vouchers",
@@ -73,6 +80,10 @@ ADMIN_ONLY: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/federation/settlements"): "what the center owes other sites",
     ("POST", "/api/v1/federation/settlements/{settlement_id}/settle"): "paying another site",
     ("POST", "/api/v1/registry/resync"): "rebuilding the center registry's books",
+    ("POST", "/api/v1/maintenance"): "only center admins announce maintenance windows",
+    ("POST", "/api/v1/maintenance/{window_id}/cancel"): "only center admins cancel windows",
+    ("POST", "/api/v1/leases"): "only center admins make leases",
+    ("POST", "/api/v1/leases/{lease_id}/end"): "only center admins end leases",
 }
 # Org-admin work on the caller's own organization: a member gets 403, an org admin its own
 # organization's data (checked for A's data like the lists above).

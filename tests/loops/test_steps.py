@@ -20,6 +20,7 @@ from aicc.testing.jobs import submit
 from aicc.testing.servers import kill_leftover_replicas
 
 ORDER = [
+    "maintenance",  # windows and leases begin and end before the scheduler sees the nodes
     "schedule",
     "reconcile",
     "outputs",
@@ -27,7 +28,9 @@ ORDER = [
     "metering",
     "culling",
     "audit",
+    "notify",  # deliveries of notifications (loops/notify.py)
     "discovery",
+    "burn_in",  # nodes' checks before service (loops/burn_in.py)
     "sweep",
 ]
 

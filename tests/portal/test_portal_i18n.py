@@ -86,9 +86,9 @@ def test_every_key_the_pages_use_exists() -> None:
         ("replica_state", ["scheduled", "running", "exited", "lost"]),
         ("nav", ["dashboard", "jobs", "nodes", "quotas", "tokens", "secrets"]),
         ("nav", ["operations", "center", "center_nodes", "tenants", "audit"]),
-        ("heatmap.action", ["cordon", "uncordon", "drain", "evict"]),
-        ("heatmap.action_label", ["cordon", "uncordon", "drain", "evict"]),
-        ("heatmap.done", ["cordon", "uncordon", "drain", "evict"]),
+        ("heatmap.action", ["cordon", "uncordon", "drain", "evict", "burn_in"]),
+        ("heatmap.action_label", ["cordon", "uncordon", "drain", "evict", "burn_in"]),
+        ("heatmap.done", ["cordon", "uncordon", "drain", "evict", "burn_in"]),
         ("heatmap.kind", ["free", "partial", "whole", "unhealthy"]),
         ("tokens.status", ["active", "expired", "revoked"]),
         ("tenants.created", ["org", "project", "user"]),
@@ -179,6 +179,12 @@ SHOWN_SERVICES = (
     "federation/adverts",
     "federation/books",
     "jobs/transitions",
+    "notify/channels",  # the inbox page's channels
+    "notify/targets",
+    "notify/inbox",
+    "center/burn_in",  # the heat map's burn-in button (issue 40)
+    "nodes/maintenance",  # the nodes page's maintenance windows (issue 40)
+    "leases/leases",  # leases (issue 40)
 )
 _ERRORS = {"ServiceError", "NotFound", "Forbidden", "Conflict", "Invalid", "TooMany", "TooLarge"}
 _ERRORS |= {"SignInFailed", "ProviderUnavailable"}  # single sign-on's (services/tenancy/oidc.py)

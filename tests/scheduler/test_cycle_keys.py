@@ -29,6 +29,9 @@ OTHER_VALUES = {  # one different value per field of ReplicaRequest
     "mig_profile": "1g.10gb",
     "data": (("n2", 0.5),),
     "needs": (("nvidia.com/cuda", "12.4"),),
+    "runtime_s": 3_600,  # the three set under maintenance windows and leases (issue 40)
+    "org": "org-b",
+    "preemptible": True,
 }
 
 

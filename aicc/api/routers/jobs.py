@@ -97,7 +97,12 @@ def jobs_explain(job_id: str, who: CurrentUser, state: StateDep, session: Sessio
     controller = state.controller
     job = jobs.get(session, who, job_id)
     return explain_service.explain(
-        session, job, controller.profile, controller.billing, controller.site.decorate
+        session,
+        job,
+        controller.profile,
+        controller.billing,
+        controller.site.decorate,
+        controller.notice_s,
     )
 
 

@@ -1,4 +1,4 @@
-"""Nodes: list with allocation, import an inventory, cordon and uncordon."""
+"""Nodes: list with allocation, import an inventory, cordon and uncordon, burn-in."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep
 from aicc.api.paging import PageArgs
 from aicc.core.topology import NodeState
-from aicc.services.center import drains
+from aicc.services.center import burn_in, drains
 from aicc.services.common import utcnow
 from aicc.services.nodes import nodes
 from aicc.services.nodes.views import Node
@@ -26,6 +26,19 @@ def nodes_list(who: CurrentUser, session: SessionDep, paging: PageArgs) -> dict[
 def nodes_import(doc: nodes.Inventory, who: CurrentUser, session: SessionDep) -> dict[str, object]:
     imported = nodes.import_inventory(session, who, doc)
     return {"items": imported}
+
+
+@router.get("/{name}", response_model=Node)
+def nodes_get(name: str, who: CurrentUser, session: SessionDep) -> Node:
+    """One node, with its last burn-in's figures and verdict (docs/burn-in.md)."""
+    return nodes.get(session, name)
+
+
+@router.post("/{name}/burn-in", response_model=Node)
+def nodes_burn_in(name: str, who: CurrentUser, session: SessionDep) -> Node:
+    """Take the node out of service and run its burn-in (center admins); it serves again once
+    it passes, or is quarantined with the figures that failed."""
+    return burn_in.request(session, who, name)
 
 
 @router.post("/{name}/cordon", response_model=Node)

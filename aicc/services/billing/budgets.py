@@ -26,6 +26,7 @@ from aicc.scheduler.snapshot import JobView
 from aicc.services.billing import rating, views
 from aicc.services.billing.plans import Plans
 from aicc.services.common import Forbidden, Invalid, NotFound, from_row, new_id, utcnow
+from aicc.services.notify import events
 from aicc.services.tenancy import audit, tenancy
 from aicc.store.tables import BudgetRow, DeviceRow, JobRow, ProjectRow, ReplicaRow, UsageRow
 
@@ -263,8 +264,24 @@ def alert(session: Session, *, now: datetime, zone: str, default: PricePlan) -> 
                     "project_id": row.project_id,
                 },
             )
+            _notify(session, row, spend.month, share, spent)
             written += 1
     return written
+
+
+def _notify(session: Session, row: BudgetRow, month: str, share: float, spent: Decimal) -> None:
+    """`budget.threshold` beside its audit entry, once per budget, month and threshold."""
+    spent_text = f"{spent.quantize(Decimal('0.01'))}"
+    events.emit(
+        session,
+        "budget.threshold",
+        org_id=row.org_id,
+        project_id=row.project_id,
+        subject=f"budget at {share:.0%} of {row.limit} in {month}",
+        body=f"Spent {spent_text} of the {row.limit} budget for {month} ({share:.0%} threshold).",
+        data={"budget_id": row.id, "month": month, "threshold": share, "spent": spent_text},
+        key=f"budget.threshold:{row.id}:{month}:{share}",
+    )
 
 
 # --- what budget admission needs in the scheduler's snapshot ------------------------------------

@@ -52,6 +52,7 @@ from aicc.core.tenancy import Principal, Role
 from aicc.services.billing import credits, rating, views
 from aicc.services.billing.plans import Plans
 from aicc.services.common import Conflict, Forbidden, Invalid, from_row, new_id, utcnow
+from aicc.services.notify import events
 from aicc.services.tenancy import audit, tenancy
 from aicc.store.tables import (
     AdjustmentRow,
@@ -562,6 +563,17 @@ def issue(
         adjustment.invoice_id = invoice_id
     detail = {"period": month, **draft.totals()}
     audit.record(session, who, "invoice.issue", "invoice", invoice_id, org_id=org.id, detail=detail)
+    total = draft.totals().get("net", "")
+    events.emit(
+        session,
+        "invoice.issued",
+        org_id=org.id,
+        subject=f"invoice for {month} issued",
+        body=f"The invoice {invoice_id} of {org.name} for {month} is issued: {total} "
+        f"{draft.currency}.",
+        data={"invoice_id": invoice_id, "month": month, "total": str(total)},
+        key=f"invoice.issued:{invoice_id}",
+    )
     session.flush()
     return compute(session, org_id=org.id, month=month, zone=zone, default=default)
 

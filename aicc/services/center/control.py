@@ -43,6 +43,11 @@ class Control(Protocol):
         ...
 
     @property
+    def notice_s(self) -> float:
+        """How far ahead a maintenance window keeps out jobs without a declared runtime."""
+        ...
+
+    @property
     def metrics(self) -> Collector:
         """The loops' own figures for /metrics (step times, failed passes, leading)."""
         ...

@@ -22,18 +22,27 @@ def drain(session: Session, who: Principal, name: str, *, evict: bool, now: date
     SIGKILL) and requeued under its retry policy, as a preemption would."""
     node = nodes.set_state(session, who, name, NodeState.DRAINING, "drained by an operator")
     if evict:
-        holding = select(ReplicaRow.job_id).where(
-            ReplicaRow.node_id == node.id, ReplicaRow.state.in_(nodes.HOLDING)
-        )
-        for job in session.scalars(select(JobRow).where(JobRow.id.in_(holding))):
-            if job.state in ("scheduled", "running"):
-                change_state(
-                    session,
-                    job,
-                    JobState.PREEMPTED,
-                    reason=Reason.PREEMPTED,
-                    message=f"evicted: node {name} is drained",
-                    at=now,
-                    data={"drained": name},
-                )
+        evict_from(session, node.id, name, now=now, why=f"evicted: node {name} is drained")
     return node if not evict else nodes.infos(session, [name])[0]
+
+
+def evict_from(session: Session, node_id: str, name: str, *, now: datetime, why: str) -> list[str]:
+    """Stop the work running on a node and requeue it under its retry policy (a drain with
+    `evict`, a maintenance window's start). Returns the jobs evicted."""
+    holding = select(ReplicaRow.job_id).where(
+        ReplicaRow.node_id == node_id, ReplicaRow.state.in_(nodes.HOLDING)
+    )
+    evicted = []
+    for job in session.scalars(select(JobRow).where(JobRow.id.in_(holding))):
+        if job.state in ("scheduled", "running"):
+            change_state(
+                session,
+                job,
+                JobState.PREEMPTED,
+                reason=Reason.PREEMPTED,
+                message=why,
+                at=now,
+                data={"drained": name},
+            )
+            evicted.append(job.id)
+    return evicted

@@ -26,6 +26,7 @@ from aicc.core.tenancy import Principal, Quota, can_manage
 from aicc.services.common import Forbidden, Invalid
 from aicc.services.data import storage
 from aicc.services.jobs import usage
+from aicc.services.notify import events
 from aicc.services.tenancy import audit, tenancy
 from aicc.services.tenancy.views import Org, Project
 from aicc.store.tables import OrgRow, ProjectRow
@@ -109,7 +110,26 @@ def _save(
     row.quota = as_dict(quota)
     kind = "org" if table is OrgRow else "project"
     audit.record(session, who, "quota.set", kind, row.id, org_id=org_id, detail=row.quota)
+    events.emit(
+        session,
+        "quota.changed",
+        org_id=org_id,
+        project_id=row.id if kind == "project" else None,
+        subject=f"quota of {kind} {row.name} changed",
+        body=f"{who.name} set the quota of {kind} {row.name}: {_said(row.quota)}.",
+        data={"object_type": kind, "object_id": row.id, "quota": row.quota},
+    )
     return read.model_validate(row, from_attributes=True)
+
+
+def _said(quota: dict[str, dict[str, float]]) -> str:
+    """A quota as a person reads it: `max cpu_milli 16000, guaranteed A100-80GB 2000`."""
+    parts = [
+        f"{level} {k} {_fmt(v)}"
+        for level in ("guaranteed", "max")
+        for k, v in quota.get(level, {}).items()
+    ]
+    return ", ".join(parts) or "no limits"
 
 
 def set_org(session: Session, who: Principal, org_id: str, body: QuotaIn) -> Org:

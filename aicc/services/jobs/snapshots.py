@@ -13,7 +13,7 @@ from sqlalchemy import String, column, func, select, text, type_coerce
 from sqlalchemy import table as table_of
 from sqlalchemy.orm import Session
 
-from aicc.core.jobspec import JobSpec, first_problem
+from aicc.core.jobspec import PRIORITIES, JobSpec, first_problem
 from aicc.core.topology import WHOLE_DEVICES, NodeState
 from aicc.scheduler.cluster import MILLI
 from aicc.scheduler.plugins.fairshare import WEEK_S
@@ -33,7 +33,8 @@ from aicc.services.billing import budgets
 from aicc.services.data import mounts
 from aicc.services.images import cached as images_held
 from aicc.services.jobs import devenvs, quotas, usage
-from aicc.services.nodes import nodes
+from aicc.services.leases import leases
+from aicc.services.nodes import maintenance, nodes
 from aicc.store.tables import (
     DeploymentReplicaRow,
     DeploymentRow,
@@ -49,6 +50,7 @@ from aicc.store.tables import (
 )
 
 CENTER = "center"
+NOTICE_S = 86400.0  # settings.maintenance.notice_s's default
 
 
 def replica_request(spec: JobSpec) -> ReplicaRequest:
@@ -193,6 +195,68 @@ def node_views(session: Session, *, empty: bool = False) -> list[NodeView]:
             )
         )
     return views
+
+
+def restrict(
+    session: Session,
+    now: datetime,
+    views: list[NodeView],
+    pending: list[JobView],
+    running: list[JobView],
+    notice_s: float = NOTICE_S,
+) -> tuple[list[JobView], list[JobView]]:
+    """Mark on the node views the maintenance windows ahead and the leases in force (issue 40),
+    and give the waiting jobs' requests what fit.admits asks of them then: their runtime, their
+    organization, whether they are preemptible. Running work of others on a lease's capacity
+    counts as borrowed, so the lessee's waiting job preempts it (the `priority` rule). Without
+    a window or a lease nothing changes, so requests (and what the scheduler memoizes by them)
+    stay as they were. Returns (pending, running)."""
+    windows = maintenance.upcoming(session, now)
+    held = leases.held(session, now)
+    if not windows and not held:
+        return pending, running
+    for node in views:
+        ahead = windows.get(node.name)
+        if ahead is not None:
+            node.open_for_s, node.notice_s = ahead[0], notice_s
+        lease = held.nodes.get(node.name)
+        if lease is not None:
+            node.leased_to, node.lends = lease
+        for device in node.devices:
+            on = held.devices.get((node.name, device.index))
+            if on is not None:
+                device.leased_to, device.lends = on
+                node.device_leases = True
+    orgs = {p: o for p, o in session.execute(select(ProjectRow.id, ProjectRow.org_id))}
+    if held:
+        running = [_borrowing(job, orgs.get(job.project_id), held) for job in running]
+    low = PRIORITIES["low"]
+    waiting = [
+        replace(
+            job,
+            request=replace(
+                job.request,
+                runtime_s=job.max_runtime_s,
+                org=orgs.get(job.project_id),
+                preemptible=job.priority <= low,
+            ),
+        )
+        for job in pending
+    ]
+    return waiting, running
+
+
+def _borrowing(job: JobView, org: str | None, held: leases.Held) -> JobView:
+    """The job as borrowed where it runs on capacity leased to another organization."""
+    for p in job.placements:
+        on = held.nodes.get(p.node)
+        if on is not None and on[0] != org:
+            return replace(job, borrowed=True)
+        for pick in p.devices:
+            dev = held.devices.get((p.node, pick.index))
+            if dev is not None and dev[0] != org:
+                return replace(job, borrowed=True)
+    return job
 
 
 def _hold_outside(devices: list[DeviceView], count: int) -> None:
@@ -488,6 +552,7 @@ def read(
     half_life_s: float = WEEK_S,
     billing: budgets.Context | None = None,
     parsed: Parsed | None = None,
+    notice_s: float = NOTICE_S,
 ) -> Read:
     """Everything the scheduler needs, read in one transaction. With `billing`, the money left
     of each budget and the price rates of waiting jobs under a budget (budget admission). Each
@@ -516,6 +581,7 @@ def read(
             if job_id in cached or not _alike(shares, names):
                 view = replace(view, request=replace(view.request, data=shares))
         pending.append(view)
+    pending, running = restrict(session, now, nodes, pending, running, notice_s)
     left: dict[str, float] = {}
     if billing is not None:
         models = {d.model for n in nodes for d in n.devices}

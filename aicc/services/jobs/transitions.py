@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 from aicc.core.states import WAITING, JobState, JobStatus, transition
 from aicc.services.common import Conflict, utcnow
 from aicc.services.jobs import waiting
+from aicc.services.notify import events
 from aicc.store.tables import EventRow, JobRow, table
 
 
@@ -60,6 +61,24 @@ def change_state(
             at=at,
             data=dict(data or {}),
         )
+    )
+    if to in (JobState.FAILED, JobState.SUCCEEDED):
+        _notify(session, job, to)
+
+
+def _notify(session: Session, job: JobRow, to: JobState) -> None:
+    """`job.failed` / `job.succeeded`, once per job and attempt (services/notify)."""
+    text = f"Job {job.name} ({job.id}) {to.value}: {job.reason}"
+    events.emit(
+        session,
+        f"job.{to.value}",
+        org_id=job.org_id,
+        project_id=job.project_id,
+        user_id=job.user_id,
+        subject=f"job {job.name} {to.value}",
+        body=f"{text}. {job.message}".strip() + f"\n`aicc job logs {job.id}` shows its output.",
+        data={"job_id": job.id, "attempt": job.attempt, "reason": job.reason},
+        key=f"job.{to.value}:{job.id}:{job.attempt}",
     )
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aicc.core import catalog
@@ -22,7 +22,7 @@ from aicc.services import changes
 from aicc.services.common import Forbidden, Invalid, NotFound, from_row, new_id, utcnow
 from aicc.services.nodes import views
 from aicc.services.tenancy import audit
-from aicc.store.tables import DeviceRow, EventRow, JobRow, NodeRow, ReplicaRow
+from aicc.store.tables import BurnInRow, DeviceRow, EventRow, JobRow, NodeRow, ReplicaRow
 
 HOLDING = ("scheduled", "running")  # replica states that occupy resources
 # What one node may declare: far above any machine, and within the database's 32-bit integers.
@@ -106,9 +106,15 @@ def infos(session: Session, names: Collection[str] | None = None) -> list[views.
     return _infos(session, list(session.scalars(query)))
 
 
+def get(session: Session, name: str) -> views.Node:
+    """One node with its devices, allocation and last burn-in; NotFound naming the list."""
+    return _infos(session, [_by_name(session, name)])[0]
+
+
 def _infos(session: Session, rows: list[NodeRow]) -> list[views.Node]:
     used = allocations(session)
     devices = _devices_of(session, [r.id for r in rows])
+    burn_ins = last_burn_ins(session, [r.id for r in rows])
     out = []
     for row in rows:
         alloc = used.get(row.id, Allocation())
@@ -120,9 +126,49 @@ def _infos(session: Session, rows: list[NodeRow]) -> list[views.Node]:
         )
         simulated = bool(devs) and all(d.simulated for d in devs)
         out.append(
-            from_row(views.Node, row, allocated=allocated, devices=devs, simulated=simulated)
+            from_row(
+                views.Node,
+                row,
+                allocated=allocated,
+                devices=devs,
+                simulated=simulated,
+                burn_in=burn_ins.get(row.id),
+            )
         )
     return out
+
+
+def last_burn_ins(session: Session, node_ids: list[str]) -> dict[str, views.BurnIn]:
+    """node id -> its latest burn-in (issue 40), as `aicc node get` and the portal show it."""
+    if not node_ids:
+        return {}
+    latest = (
+        select(BurnInRow.node_id, func.max(BurnInRow.started_at).label("at"))
+        .where(BurnInRow.node_id.in_(node_ids))
+        .group_by(BurnInRow.node_id)
+        .subquery()
+    )
+    query = select(BurnInRow).join(
+        latest, (BurnInRow.node_id == latest.c.node_id) & (BurnInRow.started_at == latest.c.at)
+    )
+    return {row.node_id: burn_in_view(row) for row in session.scalars(query)}
+
+
+def burn_in_view(row: BurnInRow) -> views.BurnIn:
+    """A stored burn-in as its read model: its figures, what was skipped and the GPU check."""
+    checks = row.checks or {}
+    return views.BurnIn(
+        id=row.id,
+        state=row.state,
+        kind=row.kind,
+        job_id=row.job_id,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        figures={k: views.BurnInFigure(**v) for k, v in (row.figures or {}).items()},
+        skipped=dict(checks.get("skipped") or {}),
+        gpu=dict(checks.get("gpu") or {}),
+        reason=row.reason,
+    )
 
 
 def _device(row: DeviceRow, alloc: Allocation) -> views.DeviceOut:
@@ -171,25 +217,44 @@ class Registered:
     state: str
 
 
+BURN_IN_REASON = "joined: burn-in before service"  # a new node's reason with burn-in on
+
+
 def register(
-    session: Session, node: Node, *, reason: str = "", held: Capacity | None = None
+    session: Session,
+    node: Node,
+    *,
+    reason: str = "",
+    held: Capacity | None = None,
+    burn_in: bool = False,
 ) -> Registered:
     """Insert or refresh a node found by an executor. The engine's view of its health wins
     (down, drained, back); an operator's cordon survives every refresh. `held` is what the
-    engine's jobs outside AICC hold there now."""
-    row = _register(session, node, reason=reason, held=held)
+    engine's jobs outside AICC hold there now. `burn_in` (`nodes.burn_in.enabled`): a node
+    seen for the first time joins in `burn_in`, and serves once it passes (docs/burn-in.md)."""
+    row = _register(session, node, reason=reason, held=held, burn_in=burn_in)
     return Registered(row.id, row.name, row.state)
 
 
 def _register(
-    session: Session, node: Node, *, reason: str = "", held: Capacity | None = None
+    session: Session,
+    node: Node,
+    *,
+    reason: str = "",
+    held: Capacity | None = None,
+    burn_in: bool = False,
 ) -> NodeRow:
     row = session.scalar(select(NodeRow).where(NodeRow.name == node.name))
     now = utcnow()
     known = row is not None
     if row is None:
+        joining = (NodeState.BURN_IN.value, BURN_IN_REASON) if burn_in else ("ready", "")
         row = NodeRow(
-            id=new_id("node"), name=node.name, created_at=now, state="ready", state_reason=""
+            id=new_id("node"),
+            name=node.name,
+            created_at=now,
+            state=joining[0],
+            state_reason=joining[1],
         )
         session.add(row)
     engine_set = row.state == NodeState.DOWN.value or row.state_reason.startswith(ENGINE)

@@ -46,6 +46,31 @@ class Allocated(View):
     accelerator_milli: int
 
 
+class BurnInFigure(View):
+    # one figure of a burn-in: what the node measured, the least it had to reach, and whether
+    # it did (None: nothing to compare it with yet, so it passes and becomes a reference)
+
+    value: float
+    unit: str
+    reference: float | None = None
+    passed: bool | None = None
+
+
+class BurnIn(View):
+    # a node's burn-in (docs/burn-in.md): running, or its verdict with the figures shown
+
+    id: str
+    state: str  # running | passed | failed
+    kind: str  # the node kind its figures are compared within
+    job_id: str | None
+    started_at: datetime
+    ended_at: datetime | None
+    figures: dict[str, BurnInFigure] = Field(default_factory=dict)
+    skipped: dict[str, str] = Field(default_factory=dict)  # check -> why it was not measured
+    gpu: dict[str, str] = Field(default_factory=dict)  # state (passed/failed/skipped), detail
+    reason: str = ""
+
+
 class Node(View):
     # a node with its devices and what the replicas bound there hold: the node list's read model
 
@@ -61,6 +86,7 @@ class Node(View):
     devices: list[DeviceOut]
     simulated: bool
     heartbeat_at: datetime | None
+    burn_in: BurnIn | None = None  # its last burn-in, where it had one
 
 
 class Accelerator(View):
@@ -89,3 +115,18 @@ class Accelerator(View):
             | {"mig_profiles": list(model.mig_profiles)}
             | {"sources": [source.reference for source in model.sources]}
         )
+
+
+class MaintenanceWindow(View):
+    """A maintenance window as every tenant sees it: which nodes (and the rack or pool it was
+    asked for), when, why, and where it stands (scheduled | active | ended | cancelled)."""
+
+    id: str
+    scope: str  # nodes | rack | pool
+    target: str  # the rack's or pool's name; "" when nodes were named
+    nodes: list[str]
+    starts_at: datetime
+    ends_at: datetime
+    reason: str
+    state: str
+    created_at: datetime

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from aicc.config import RegistrySettings, Settings
 from aicc.core import autoscaling as autoscale
@@ -52,6 +52,7 @@ from aicc.services.data.datasets import MODEL
 from aicc.services.images import images
 from aicc.services.jobs import endpoints, jobs, workdirs
 from aicc.services.jobs.transitions import change_state, hold
+from aicc.services.notify import events
 from aicc.services.serving.views import Deployment, DeploymentReplica, DeploymentRevision
 from aicc.services.tenancy import audit, tenancy
 from aicc.store.blobs import BlobStore
@@ -688,4 +689,25 @@ def end_replica(session: Session, job: JobRow, why: str) -> None:
 def move(row: DeploymentRow, to: DeploymentState) -> None:
     """The one writer of a deployment's state: a move core/states.py does not allow raises
     IllegalTransition (a bug here, never a user's error)."""
+    was = row.state
     row.state = deployment_transition(DeploymentState(row.state), to).value
+    session = object_session(row)
+    if to is DeploymentState.FAILED and was != row.state and session is not None:
+        _notify_down(session, row)
+
+
+def _notify_down(session: Session, row: DeploymentRow) -> None:
+    """`deployment.down`, once per move to failed (services/notify)."""
+    org_id = session.scalar(select(ProjectRow.org_id).where(ProjectRow.id == row.project_id))
+    if org_id is None:
+        return
+    events.emit(
+        session,
+        "deployment.down",
+        org_id=org_id,
+        project_id=row.project_id,
+        subject=f"deployment {row.name} is down",
+        body=f"Deployment {row.name} ({row.id}) failed: {row.message or 'its replicas failed'}.",
+        data={"deployment_id": row.id, "revision": row.revision},
+        key=f"deployment.down:{row.id}:{utcnow().isoformat()}",
+    )

@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aicc.services.billing import rating
+from aicc.services.notify import metrics as notify_metrics
 from aicc.services.telemetry.kpis import registered_devices
 from aicc.store.tables import DeviceSampleRow, EventRow, JobRow, ProjectRow, ReplicaRow, UsageRow
 
@@ -43,6 +44,7 @@ class StoreCollector:
         yield from self._queue()
         yield from self._waits()
         yield from self._usage()
+        yield from notify_metrics.collect(self.session)  # deliveries (services/notify)
 
     def _capacity(self) -> Iterator[Metric]:
         devices = registered_devices(self.session)

@@ -1,0 +1,49 @@
+"""Leases: center admins lease nodes or devices to an organization and end leases; the
+lessee's members see theirs (another organization's lease is a 404)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from aicc.api import schemas
+from aicc.api.deps import CurrentUser, SessionDep
+from aicc.api.paging import PageArgs
+from aicc.api.schemas.leases import LeaseIn
+from aicc.services.common import utcnow
+from aicc.services.leases import leases
+from aicc.services.leases.views import Lease
+
+router = APIRouter(prefix="/api/v1", tags=["leases"])
+
+
+@router.get("/leases", response_model=schemas.Page[Lease])
+def leases_list(who: CurrentUser, session: SessionDep, paging: PageArgs) -> dict[str, object]:
+    """Every lease for center admins, an organization's own for its members."""
+    return paging.cut(leases.listing(session, who, now=utcnow()))
+
+
+@router.post("/leases", response_model=Lease, status_code=201)
+def leases_create(body: LeaseIn, who: CurrentUser, session: SessionDep) -> Lease:
+    ask = leases.Ask(
+        org=body.org,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+        nodes=body.nodes,
+        pool=body.pool,
+        devices=body.devices,
+        tier=body.tier,
+        plan=body.plan,
+        lends=body.lend,
+    )
+    return leases.create(session, who, ask, now=utcnow())
+
+
+@router.get("/leases/{lease_id}", response_model=Lease)
+def leases_get(lease_id: str, who: CurrentUser, session: SessionDep) -> Lease:
+    return leases.get(session, who, lease_id, now=utcnow())
+
+
+@router.post("/leases/{lease_id}/end", response_model=Lease)
+def leases_end(lease_id: str, who: CurrentUser, session: SessionDep) -> Lease:
+    """End a lease now (center admins)."""
+    return leases.end(session, who, lease_id, now=utcnow())

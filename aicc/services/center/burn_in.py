@@ -1,0 +1,344 @@
+"""Burn-in before service (issue 40, docs/burn-in.md): a node in `burn_in` runs
+`python -m aicc.burnin` as a system job bound to it, and serves only once its figures pass.
+
+The job is submitted in the center's own organization (`aicc-system`, made on first use, its
+project `default`) by the first center admin, and bound to the node here, since the scheduler
+places nothing on a node that is not ready. When it ends, its result file is read through the
+guard of job-written files (size-capped, no links, regular files only), checked against the
+schema, and each figure compared with its reference: `tolerance` times the median of the
+earlier passes of nodes of the same kind, and the floor configured for the kind. A pass makes
+the node `ready`; anything else (a figure below its reference, one missing where a reference
+exists, the GPU diagnostic failing, the job failing or its result unreadable) makes it
+`quarantined`, with the figures kept to show, until an operator acts.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import statistics
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import aicc.burnin
+from aicc.burnin import FIGURES, RESULT, VERSION
+from aicc.config import BurnInSettings
+from aicc.core.jobspec import JobSpec
+from aicc.core.states import JobState
+from aicc.core.tenancy import Principal, Role
+from aicc.core.topology import NodeState
+from aicc.executors import jobfiles
+from aicc.executors.base import Executor
+from aicc.scheduler.snapshot import Bind, DevicePick, Placement
+from aicc.services import changes
+from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, ServiceError, new_id
+from aicc.services.jobs import binding, jobs, logs, workdirs
+from aicc.services.nodes import nodes as node_service
+from aicc.services.nodes import views
+from aicc.services.tenancy import audit, tenancy
+from aicc.store.blobs import BlobStore
+from aicc.store.tables import (
+    AuditRow,
+    BurnInRow,
+    JobRow,
+    NodeRow,
+    OrgRow,
+    ProjectRow,
+    UserRow,
+)
+
+SYSTEM_ORG = "aicc-system"  # the center's own organization: its burn-in jobs are metered there
+RESULT_BYTES = 64 * 1024  # the result file, parsed whole: a few hundred bytes when honest
+REFERENCE_PASSES = 20  # earlier passes of a kind whose median is the reference
+OPERATOR_REASON = "burn-in requested by an operator"
+
+
+def program() -> bytes:
+    """The burn-in package as a working directory (`aicc/burnin/*.py` under an empty `aicc`),
+    the same bytes for the same code."""
+    source = Path(aicc.burnin.__file__).parent
+    files = [("aicc/__init__.py", b"")]
+    files += [(f"aicc/burnin/{f.name}", f.read_bytes()) for f in sorted(source.glob("*.py"))]
+    return workdirs.pack(files)
+
+
+def kind_of(node: NodeRow, devices: list[str], label: str) -> str:
+    """The kind a node's figures are compared within: its `label` (default `kind`), else its
+    accelerator model, else `cpu`."""
+    return str(node.labels.get(label) or (devices[0] if devices else "cpu"))
+
+
+def request(session: Session, who: Principal, name: str) -> views.Node:
+    """An operator's burn-in of a node (`aicc node burn-in NAME`): the node leaves service
+    (jobs running there go on, as on a cordon) and the loops start its burn-in; a 409 while one
+    runs, a 422 for a node that is down."""
+    if not who.is_admin:
+        raise Forbidden("only center admins start a node's burn-in")
+    row = session.scalar(select(NodeRow).where(NodeRow.name == name))
+    if row is None:
+        raise NotFound("node {name!r} not found; `aicc node list` shows the nodes", name=name)
+    if row.state == NodeState.DOWN.value:
+        raise Invalid(
+            "node {name} is down; it returns when its executor reports it again", name=name
+        )
+    if _running(session, row.id) is not None:
+        raise Conflict("node {name} is running its burn-in already", name=name)
+    row.state, row.state_reason = NodeState.BURN_IN.value, OPERATOR_REASON
+    audit.record(session, who, "node.burn_in", "node", row.id)
+    changes.changed(session)  # the loops start it
+    return node_service.infos(session, [name])[0]
+
+
+def _running(session: Session, node_id: str) -> BurnInRow | None:
+    query = select(BurnInRow).where(BurnInRow.node_id == node_id, BurnInRow.state == "running")
+    return session.scalar(query.limit(1))
+
+
+def any_ended(session: Session) -> bool:
+    """Whether a running burn-in's job has ended (or is gone): one for `finish` to judge."""
+    done = [state.value for state in JobState if state.is_terminal()]
+    query = (
+        select(BurnInRow.id)
+        .outerjoin(JobRow, JobRow.id == BurnInRow.job_id)
+        .where(BurnInRow.state == "running")
+        .where(JobRow.id.is_(None) | JobRow.state.in_(done))
+    )
+    return session.scalar(query.limit(1)) is not None
+
+
+def any_running(session: Session) -> bool:
+    return (
+        session.scalar(select(BurnInRow.id).where(BurnInRow.state == "running").limit(1))
+        is not None
+    )
+
+
+def executor_of(session: Session, name: str) -> str:
+    """The executor of the node named (its burn-in's network peer depends on it)."""
+    return session.scalar(select(NodeRow.executor).where(NodeRow.name == name)) or ""
+
+
+def waiting(session: Session) -> list[str]:
+    """Nodes in `burn_in` with no burn-in running: the ones to start one on."""
+    busy = select(BurnInRow.node_id).where(BurnInRow.state == "running")
+    query = select(NodeRow.name).where(
+        NodeRow.state == NodeState.BURN_IN.value, NodeRow.id.not_in(busy)
+    )
+    return list(session.scalars(query.order_by(NodeRow.name)))
+
+
+def _system(session: Session) -> Principal:
+    """The first center admin, acting in the center's own organization (made on first use)
+    with its project `default` as the default: where burn-in jobs and their programs go."""
+    admin = session.scalar(
+        select(UserRow)
+        .where(UserRow.role == Role.ADMIN.value, UserRow.disabled.is_(False))
+        .order_by(UserRow.created_at)
+        .limit(1)
+    )
+    if admin is None:
+        raise NotFound("no center admin to run burn-ins as")
+    if session.scalar(select(OrgRow).where(OrgRow.name == SYSTEM_ORG)) is None:
+        tenancy.create_org(session, None, name=SYSTEM_ORG, display_name="AICC's own jobs (burn-in)")
+    org_id, project_id = session.execute(
+        select(OrgRow.id, ProjectRow.id)
+        .join(ProjectRow, ProjectRow.org_id == OrgRow.id)
+        .where(OrgRow.name == SYSTEM_ORG, ProjectRow.name == tenancy.DEFAULT)
+    ).one()
+    who = tenancy.principal_of(session, admin)
+    return replace(who, org_id=org_id, default_project_id=project_id)
+
+
+def start(
+    session: Session,
+    name: str,
+    *,
+    settings: BurnInSettings,
+    blobs: BlobStore,
+    peer: str | None,
+    same_host: frozenset[str] = frozenset(),
+) -> str:
+    """Submit the node's burn-in job, bind it to the node and record the burn-in as running;
+    its id. `peer`: HOST:PORT of the server's network sink as the node reaches it, or None."""
+    node = session.scalar(select(NodeRow).where(NodeRow.name == name))
+    if node is None:
+        raise NotFound("node {name!r} not found; `aicc node list` shows the nodes", name=name)
+    who = _system(session)
+    shown = node_service.infos(session, [name])[0]
+    # the node's real accelerators no replica holds, whole: the GPU check needs to see them
+    gpus = [
+        d for d in shown.devices if not (d.simulated or d.mig or d.allocated_milli or not d.healthy)
+    ]
+    words = ["python", "-m", "aicc.burnin", "--seconds", str(settings.duration_s)]
+    words += ["--disk-mib", str(settings.disk_mib), "--network-mib", str(settings.network_mib)]
+    words += ["--gpus", str(len(gpus)), "--scratch", "."] + (["--peer", peer] if peer else [])
+    spec = JobSpec.model_validate(
+        {
+            "name": _job_name(name),
+            "project": who.default_project_id,
+            "command": f'{shlex.join(words)} --out "$AICC_OUTPUT_DIR/{RESULT}"',
+            "workdir_sha256": workdirs.keep(session, who, blobs, program()),
+            "resources": {"cpu": "1", "memory": "1Gi", "accelerator": {"count": len(gpus)}},
+            "max_runtime_s": int(settings.timeout_s),
+            "labels": {"aicc.io/burn-in": name[:63]},
+        }
+    )
+    job, _ = jobs.submit(session, who, spec, idempotency_key=None)
+    now = job.created_at
+    picks = tuple(DevicePick(d.index, 1000) for d in gpus)
+    binding.record_bind(session, Bind(job.id, (Placement(0, name, picks),)), now, same_host)
+    models = [d.model for d in shown.devices]
+    row = BurnInRow(
+        id=new_id("brn"),
+        node_id=node.id,
+        job_id=job.id,
+        kind=kind_of(node, models, settings.kind_label),
+        state="running",
+        figures={},
+        checks={},
+        reason="",
+        requested_by=_operator(session, node) if node.state_reason == OPERATOR_REASON else None,
+        started_at=now,
+    )
+    session.add(row)
+    return row.id
+
+
+def _operator(session: Session, node: NodeRow) -> str | None:
+    """The user who last sent the node through a burn-in by hand (its audit entry)."""
+    query = (
+        select(AuditRow.user_id)
+        .where(AuditRow.action == "node.burn_in", AuditRow.object_id == node.id)
+        .order_by(AuditRow.at.desc())
+    )
+    return session.scalar(query.limit(1))
+
+
+def _job_name(node: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "-." else "-" for c in node.lower())
+    return f"burn-in-{cleaned}"[:62].rstrip("-.") or "burn-in"
+
+
+def finish(
+    session: Session, executors: Mapping[str, Executor], settings: BurnInSettings, now: datetime
+) -> list[str]:
+    """Judge every running burn-in whose job ended; the names of the nodes it decided."""
+    decided = []
+    for row in list(session.scalars(select(BurnInRow).where(BurnInRow.state == "running"))):
+        job = session.get(JobRow, row.job_id) if row.job_id else None
+        if job is not None and not JobState(job.state).is_terminal():
+            continue
+        node = session.get(NodeRow, row.node_id)
+        result, why = _result(session, job, executors)
+        judge(session, row, result, why, settings)
+        row.ended_at = now
+        if node is not None and node.state == NodeState.BURN_IN.value:
+            passed = row.state == "passed"
+            node.state = (NodeState.READY if passed else NodeState.QUARANTINED).value
+            node.state_reason = "" if passed else f"burn-in failed: {row.reason}"[:200]
+            changes.changed(session)  # the scheduler places by it
+            decided.append(node.name)
+    return decided
+
+
+def _result(
+    session: Session, job: JobRow | None, executors: Mapping[str, Executor]
+) -> tuple[dict[str, Any] | None, str]:
+    """The job's result, checked, or None and why not."""
+    if job is None:
+        return None, "its job is gone"
+    if job.state != JobState.SUCCEEDED.value:
+        return None, f"its job {job.id} ended {job.state}: {job.message}"[:500]
+    try:
+        who = _system(session)
+        view = jobs.get(session, who, job.id)
+        root = logs.outputs_dir(session, view, dict(executors))
+        raw = jobfiles.JobFiles(root).capped(RESULT_BYTES).read_bytes(RESULT)
+        return parse(raw), ""
+    except (ServiceError, jobfiles.Refused, OSError, ValueError) as err:
+        return None, f"its result {RESULT} could not be read: {err}"[:500]
+
+
+def parse(raw: bytes) -> dict[str, Any]:
+    """The result file, checked against its schema: what a process wrote is hostile input.
+    ValueError saying what is wrong."""
+    doc = json.loads(raw.decode("utf-8"))
+    if not isinstance(doc, dict) or doc.get("version") != VERSION:
+        raise ValueError(f"not a burn-in result of version {VERSION}")
+    figures, skipped, gpu = doc.get("figures"), doc.get("skipped", {}), doc.get("gpu", {})
+    if not isinstance(figures, dict) or not isinstance(skipped, dict) or not isinstance(gpu, dict):
+        raise ValueError("figures, skipped and gpu must be objects")
+    out: dict[str, dict[str, Any]] = {}
+    for name, figure in figures.items():
+        if name not in FIGURES or not isinstance(figure, dict):
+            raise ValueError(f"figure {str(name)[:40]!r} is not one the burn-in measures")
+        value = figure.get("value")
+        if not isinstance(value, int | float) or isinstance(value, bool) or not value >= 0:
+            raise ValueError(f"figure {name}: its value must be a number, at least 0")
+        if value > 1e15:
+            raise ValueError(f"figure {name}: {value} is beyond any machine")
+        out[name] = {"value": float(value), "unit": FIGURES[name]}
+    return {
+        "figures": out,
+        "skipped": {str(k)[:40]: str(v)[:500] for k, v in list(skipped.items())[:20]},
+        "gpu": {str(k)[:20]: str(v)[:2000] for k, v in list(gpu.items())[:5]},
+    }
+
+
+def references(session: Session, kind: str, settings: BurnInSettings) -> dict[str, float]:
+    """figure -> the least it must reach on a node of `kind`: `tolerance` times the median of
+    the last passes of that kind, or the floor configured for the kind (or `*`), the higher."""
+    earlier = session.scalars(
+        select(BurnInRow.figures)
+        .where(BurnInRow.kind == kind, BurnInRow.state == "passed")
+        .order_by(BurnInRow.started_at.desc())
+        .limit(REFERENCE_PASSES)
+    ).all()
+    out: dict[str, float] = {}
+    for name in FIGURES:
+        values = [f[name]["value"] for f in earlier if name in (f or {})]
+        if values:
+            out[name] = round(settings.tolerance * statistics.median(values), 3)
+    floors: dict[str, float] = {}
+    for floor in sorted(settings.floors, key=lambda f: f.kind != "*"):  # a kind's own last
+        if floor.kind in ("*", kind):
+            floors |= {n: v for n in FIGURES if (v := getattr(floor, n, None)) is not None}
+    for name, least in floors.items():
+        out[name] = max(out.get(name, 0.0), least)
+    return out
+
+
+def judge(
+    session: Session,
+    row: BurnInRow,
+    result: dict[str, Any] | None,
+    why: str,
+    settings: BurnInSettings,
+) -> None:
+    """Set the burn-in's verdict, figures (each with its reference and whether it reached it)
+    and reason; `result` None: failed for `why`."""
+    if result is None:
+        row.state, row.reason = "failed", why
+        return
+    wanted = references(session, row.kind, settings)
+    figures, problems = {}, []
+    for name, figure in result["figures"].items():
+        reference = wanted.get(name)
+        passed = None if reference is None else figure["value"] >= reference
+        figures[name] = {**figure, "reference": reference, "passed": passed}
+        if passed is False:
+            unit = figure["unit"]
+            problems.append(f"{name} {figure['value']:g} {unit} < {reference:g} {unit}")
+    problems += [f"{name} not measured" for name in wanted if name not in figures]
+    if result["gpu"].get("state") == "failed":
+        problems.append(f"GPU check failed ({result['gpu'].get('tool') or 'gpu'})")
+    row.figures = figures
+    row.checks = {"skipped": result["skipped"], "gpu": result["gpu"]}
+    row.state = "failed" if problems else "passed"
+    row.reason = "; ".join(problems)[:2000]

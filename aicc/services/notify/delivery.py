@@ -1,0 +1,140 @@
+"""What the `notify` step writes: it claims due deliveries (`claim`, committed before any
+send), sends them outside any transaction, then records each outcome (`record`).
+
+Exactly once where it can be: a delivery committed `delivered` is never sent again. One cut
+mid-send (the server killed between its claim and its record) is left `sending`: the next
+claim takes it back and sends it again (at least once), with
+the same delivery id in `Message-ID` / `X-AICC-Delivery`, so a receiver drops the repeat.
+Failures are retried after `backoff_s`, twice that, ... up to `backoff_max_s`, and after
+`max_attempts` the delivery is `failed` with its last error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from aicc.services.notify import formats
+from aicc.services.notify.senders import Outgoing
+from aicc.services.notify.views import Delivery
+from aicc.store.sealing import Sealer
+from aicc.store.tables import NotifyChannelRow, NotifyDeliveryRow, NotifyEventRow
+
+
+@dataclass(frozen=True)
+class Policy:
+    """When a failed delivery is tried again, and how often at most."""
+
+    backoff_s: float = 10.0
+    backoff_max_s: float = 600.0
+    max_attempts: int = 8
+    batch: int = 20
+
+    def delay(self, attempts: int) -> timedelta:
+        """After the `attempts`-th failure: backoff_s, 2x, 4x ... capped."""
+        return timedelta(
+            seconds=min(self.backoff_s * 2 ** max(attempts - 1, 0), self.backoff_max_s)
+        )
+
+
+def due(session: Session, *, now: datetime) -> bool:
+    """Whether a pass has anything to claim (a read, so most passes write nothing)."""
+    pending = select(NotifyDeliveryRow.id).where(
+        NotifyDeliveryRow.state == "pending", NotifyDeliveryRow.next_at <= now
+    )
+    stale = select(NotifyDeliveryRow.id).where(NotifyDeliveryRow.state == "sending")
+    return session.execute(pending.limit(1)).first() is not None or (
+        session.execute(stale.limit(1)).first() is not None
+    )
+
+
+def claim(
+    session: Session, sealer: Sealer, *, holder: str, now: datetime, policy: Policy
+) -> list[tuple[str, Outgoing]]:
+    """Take back what is left `sending` (a former leader's, or a pass of ours that failed
+    before it recorded: the step sends only between its claim and its record, so at a claim
+    none of ours is in flight), then claim up to `policy.batch` due deliveries for `holder`:
+    each is `sending` once this commits. A delivery whose channel is gone fails here."""
+    session.execute(
+        update(NotifyDeliveryRow)
+        .where(NotifyDeliveryRow.state == "sending")
+        .values(state="pending", next_at=now, claimed_by=None)
+    )
+    query = (
+        select(NotifyDeliveryRow, NotifyEventRow, NotifyChannelRow)
+        .join(NotifyEventRow, NotifyEventRow.id == NotifyDeliveryRow.event_id)
+        .outerjoin(NotifyChannelRow, NotifyChannelRow.id == NotifyDeliveryRow.channel_id)
+        .where(NotifyDeliveryRow.state == "pending", NotifyDeliveryRow.next_at <= now)
+        .order_by(NotifyDeliveryRow.next_at)
+        .limit(policy.batch)
+        .with_for_update(of=NotifyDeliveryRow, skip_locked=True)
+    )
+    claimed = []
+    for row, event, channel in session.execute(query).all():
+        if channel is None:
+            row.state, row.last_error = "failed", "the channel was deleted"
+            continue
+        row.state, row.claimed_by, row.attempts = "sending", holder, row.attempts + 1
+        message = formats.Message(
+            delivery_id=row.id,
+            event_id=event.id,
+            kind=event.kind,
+            subject=event.subject,
+            body=event.body,
+            at=event.at,
+            org_id=event.org_id,
+            project_id=event.project_id,
+            data=dict(event.data),
+        )
+        secret = sealer.open(channel.secret) if channel.secret else None
+        claimed.append((row.id, Outgoing(channel.kind, channel.target, secret, message)))
+    return claimed
+
+
+def record(
+    session: Session,
+    delivery_id: str,
+    *,
+    holder: str,
+    error: str | None,
+    now: datetime,
+    policy: Policy,
+) -> None:
+    """The outcome of one send: `delivered`, or retried after the backoff, or `failed`. Only
+    while `holder` still holds it (a successor that took it back decides instead)."""
+    row = session.get(NotifyDeliveryRow, delivery_id)
+    if row is None or row.state != "sending" or row.claimed_by != holder:
+        return
+    row.claimed_by = None
+    if error is None:
+        event_at = session.scalar(
+            select(NotifyEventRow.at).where(NotifyEventRow.id == row.event_id)
+        )
+        row.state, row.delivered_at, row.last_error = "delivered", now, ""
+        row.latency_s = (now - event_at).total_seconds() if event_at is not None else None
+    elif row.attempts >= policy.max_attempts:
+        row.state, row.last_error = "failed", error
+    else:
+        row.state, row.last_error = "pending", error
+        row.next_at = now + policy.delay(row.attempts)
+
+
+def of_event(session: Session, event_id: str) -> list[Delivery]:
+    """How an event's deliveries went (for tests and the portal)."""
+    query = select(NotifyDeliveryRow).where(NotifyDeliveryRow.event_id == event_id)
+    return [
+        Delivery(
+            id=r.id,
+            channel_id=r.channel_id,
+            channel_kind=r.channel_kind,  # type: ignore[arg-type]
+            state=r.state,  # type: ignore[arg-type]
+            attempts=r.attempts,
+            next_at=r.next_at,
+            last_error=r.last_error,
+            delivered_at=r.delivered_at,
+        )
+        for r in session.scalars(query.order_by(NotifyDeliveryRow.created_at))
+    ]

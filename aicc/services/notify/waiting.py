@@ -1,0 +1,94 @@
+"""`job.waiting`: a job pending longer than a channel's `wait_min`, told once per job, attempt
+and threshold. Checked by the `notify` step now and then, not by the jobs context: it is a
+notification's own rule, read from the jobs' rows and their events."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, String, cast, exists, func, literal, or_, select
+from sqlalchemy.orm import Session
+
+from aicc.core.states import WAITING
+from aicc.services.notify import events
+from aicc.store.tables import EventRow, JobRow, MembershipRow, NotifyChannelRow, NotifyEventRow
+
+MAX_JOBS = 200  # per channel and check: the rest wait for the next check
+
+
+def subscribed(session: Session) -> bool:
+    """Whether any channel hears of waiting jobs (a read: most centers' checks stop here)."""
+    return any(
+        events.matches(patterns, "job.waiting")
+        for patterns in session.scalars(select(NotifyChannelRow.events))
+    )
+
+
+def check(session: Session, *, now: datetime) -> int:
+    """Emit `job.waiting` for each job waiting past a subscribed channel's minutes; how many
+    events were new."""
+    channels = [
+        c
+        for c in session.scalars(select(NotifyChannelRow))
+        if events.matches(c.events, "job.waiting")
+    ]
+    written = 0
+    for channel in channels:
+        cutoff = now - timedelta(minutes=channel.wait_min)
+        for job in session.scalars(_untold(channel, cutoff)):
+            since = _waiting_since(session, job)
+            if since > cutoff:
+                continue
+            written += _emit(session, job, channel.wait_min, since)
+    return written
+
+
+def _untold(channel: NotifyChannelRow, cutoff: datetime) -> Select[JobRow]:
+    """The channel's jobs waiting since before `cutoff` that no `job.waiting` of its minutes
+    named yet (its key, as `_emit` writes it), oldest first, MAX_JOBS at most."""
+    key = (
+        literal("job.waiting:")
+        + JobRow.id
+        + ":"
+        + cast(JobRow.attempt, String)
+        + f":{channel.wait_min}"
+    )
+    query = select(JobRow).where(
+        JobRow.state.in_([s.value for s in WAITING]),
+        JobRow.created_at <= cutoff,
+        JobRow.org_id == channel.org_id,
+        ~exists().where(NotifyEventRow.key == key),
+    )
+    if channel.project_id is not None:
+        query = query.where(JobRow.project_id == channel.project_id)
+    else:
+        member = select(MembershipRow.project_id).where(MembershipRow.user_id == channel.user_id)
+        query = query.where(or_(JobRow.project_id.in_(member), JobRow.user_id == channel.user_id))
+    return query.order_by(JobRow.created_at).limit(MAX_JOBS)
+
+
+def _waiting_since(session: Session, job: JobRow) -> datetime:
+    """When the job last began to wait: its last move to pending, else its submit."""
+    last = session.scalar(
+        select(func.max(EventRow.at)).where(
+            EventRow.job_id == job.id, EventRow.to_state == "pending"
+        )
+    )
+    return last or job.created_at
+
+
+def _emit(session: Session, job: JobRow, after_min: int, since: datetime) -> int:
+    key = f"job.waiting:{job.id}:{job.attempt}:{after_min}"
+    made = events.emit(
+        session,
+        "job.waiting",
+        org_id=job.org_id,
+        project_id=job.project_id,
+        user_id=job.user_id,
+        subject=f"job {job.name} has waited over {after_min} min",
+        body=f"Job {job.name} ({job.id}) is {job.state} since {since.isoformat()}: "
+        f"{job.message or job.reason}. `aicc job explain {job.id}` says why.",
+        data={"job_id": job.id, "after_min": after_min, "attempt": job.attempt},
+        key=key,
+    )
+    return 1 if made else 0
