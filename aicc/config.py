@@ -410,6 +410,31 @@ class MaintenanceSettings(BaseModel):
     notice_s: Annotated[float, Field(ge=0, le=366 * 86400)] = 86400.0
 
 
+class SlaCredit(BaseModel):
+    """One row of the leases' service credit table: availability `below` this (percent, or
+    `tier`: the lease's promised tier) earns `credit_pct` of the month's lease charge."""
+
+    model_config = ConfigDict(extra="forbid")
+    below: Literal["tier"] | Annotated[float, Field(ge=0, le=100)]
+    credit_pct: Annotated[float, Field(ge=0, le=100)]
+
+
+def _default_credits() -> list[SlaCredit]:
+    return [
+        SlaCredit(below="tier", credit_pct=10),
+        SlaCredit(below=99.0, credit_pct=30),
+        SlaCredit(below=95.0, credit_pct=100),
+    ]
+
+
+class LeaseSettings(BaseModel):
+    """Leases' SLA (docs/operations.md: SLA reports): the service credit table, the largest
+    share of the rows availability is below."""
+
+    model_config = ConfigDict(extra="forbid")
+    credits: list[SlaCredit] = Field(default_factory=_default_credits, max_length=20)
+
+
 class OidcRule(BaseModel):
     """One line of the claim mapping: a person whose `claim` holds `value` (one of a list, or
     the value itself) joins the organization `org` with `role`."""
@@ -558,6 +583,7 @@ class Settings(BaseModel):
     notify: NotifySettings = Field(default_factory=lambda: NotifySettings())  # notifications
     nodes: NodesSettings = Field(default_factory=lambda: NodesSettings())  # burn-in
     maintenance: MaintenanceSettings = Field(default_factory=lambda: MaintenanceSettings())
+    leases: LeaseSettings = Field(default_factory=lambda: LeaseSettings())  # SLA credits
     # Behind HTTPS (here or at a proxy): cookies always Secure, and Strict-Transport-Security.
     tls: bool = False
     # Proxies (`10.0.0.5`, `10.0.0.0/8`) whose X-Forwarded-For names the client; none by default.

@@ -11,6 +11,11 @@ their audit entries sealed before the timed passes.
     .venv/bin/python benchmarks/pass_cost.py --waiting 100000 --batch 1000 --passes 20
     .venv/bin/python benchmarks/pass_cost.py --waiting 10000 --batch 1000 --new 1  # a submit a pass
     .venv/bin/python benchmarks/pass_cost.py --postgres --waiting 10000 --batch 1000 --new 1
+    .venv/bin/python benchmarks/pass_cost.py --nodes 300 --leases 100 --windows 100  # issue 40
+
+`--nodes` adds simulated nodes of 8 GPUs; `--leases` leases that many of them, one a lease, to
+the admin's organization, and `--windows` announces a maintenance window a day ahead on as many
+others: what the pass then reads and marks on every node (services/jobs/snapshots.restrict).
 
 `--postgres` runs on a throwaway PostgreSQL; its server's CPU is not in the figures (the loop's
 process alone, as on SQLite, where the database is in the process).
@@ -22,6 +27,7 @@ import argparse
 import json
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +38,11 @@ from aicc.core.jobspec import JobSpec
 from aicc.loops.audit import seal
 from aicc.server import build
 from aicc.services.jobs import jobs
+from aicc.services.leases import leases as leases_service
+from aicc.services.nodes import maintenance
+from aicc.services.nodes import nodes as nodes_service
 from aicc.services.tenancy import audit, tenancy
-from aicc.store.tables import JobRow
+from aicc.store.tables import JobRow, OrgRow
 from aicc.testing.postgres import start_postgres
 from aicc.testing.servers import admin, kill_leftover_replicas
 
@@ -47,6 +56,9 @@ def main() -> None:
         "--new", type=int, default=0, help="jobs submitted behind the lane before each pass"
     )
     parser.add_argument("--postgres", action="store_true", help="start a throwaway PostgreSQL")
+    parser.add_argument("--nodes", type=int, default=0, help="simulated nodes of 8 GPUs added")
+    parser.add_argument("--leases", type=int, default=0, help="of them leased, one a lease")
+    parser.add_argument("--windows", type=int, default=0, help="of them in a window a day ahead")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
@@ -70,12 +82,15 @@ def main() -> None:
                 for i in range(start, min(start + args.batch, args.waiting + 1)):
                     jobs.submit(session, who, spec, idempotency_key=f"k-{i}", limits=limits)
         setup = time.perf_counter() - setup
+        if args.nodes:
+            _operations(state, who, args.nodes, args.leases, args.windows)
         for _ in range(3):  # the first job started; the others' reasons written
             controller.tick()
         _sealed(state, controller)
         assert _running(state) == 1, "the lane's holder ended: the passes would start jobs"
-        step = _timed(controller.steps[0])
-        before = _paths(controller.steps[0], {})
+        schedule = next(s for s in controller.steps if s.name == "schedule")
+        step = _timed(schedule)
+        before = _paths(schedule, {})
         wall = cpu = 0.0
         for n in range(args.passes):
             with state.db.session() as session:  # not timed
@@ -94,11 +109,14 @@ def main() -> None:
                     "waiting": args.waiting,
                     "passes": args.passes,
                     "new_per_pass": args.new,
+                    "nodes_added": args.nodes,
+                    "leases": args.leases,
+                    "windows": args.windows,
                     "setup_s": round(setup, 1),
                     "ms_per_pass": 1000 * wall / args.passes,
                     "cpu_ms_per_pass": 1000 * cpu / args.passes,
                     "schedule_cpu_ms_per_pass": 1000 * step[0] / args.passes,
-                    **_paths(controller.steps[0], before),
+                    **_paths(schedule, before),
                 },
                 indent=2,
             )
@@ -107,6 +125,42 @@ def main() -> None:
         kill_leftover_replicas(home)  # the lane's holder: it would sleep on for a day
         if postgres is not None:
             postgres.stop()
+
+
+def _operations(state: Any, who: Any, nodes: int, leases: int, windows: int) -> None:
+    """`nodes` simulated nodes; `leases` of them leased to the admin's organization, one node a
+    lease, for a month from now; `windows` others in a window from a day ahead, one a window."""
+    if leases + windows > nodes:
+        raise SystemExit("--leases and --windows take nodes of their own: raise --nodes")
+    gpus = [{"model": "A100-80GB", "count": 8, "simulated": True}]
+    doc = nodes_service.Inventory.model_validate(
+        {
+            "nodes": [
+                {"name": f"op-{i}", "cpu": 64, "memory": "512GiB", "devices": gpus}
+                for i in range(nodes)
+            ]
+        }
+    )
+    now = datetime.now(UTC)
+    with state.db.session() as session:
+        nodes_service.import_inventory(session, who, doc)
+        org = session.get(OrgRow, who.org_id)
+        assert org is not None
+        for i in range(leases):
+            ask = leases_service.Ask(
+                org=org.name, starts_at=now, ends_at=now + timedelta(days=30), nodes=[f"op-{i}"]
+            )
+            leases_service.create(session, who, ask, now=now)
+        for i in range(leases, leases + windows):
+            maintenance.create(
+                session,
+                who,
+                nodes=[f"op-{i}"],
+                starts_at=now + timedelta(days=1),
+                ends_at=now + timedelta(days=1, hours=4),
+                reason="benchmark",
+                now=now,
+            )
 
 
 def _paths(step: Any, before: dict[str, int]) -> dict[str, int]:

@@ -49,6 +49,7 @@ from aicc.api.state import AppState
 from aicc.core.states import IllegalTransition
 from aicc.gateway import routes as gateway
 from aicc.services.common import ServiceError
+from aicc.services.leases import sla
 from aicc.store.chunkstore import ChunkCorrupt, ChunkStoreError
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ def create_app(state: AppState) -> FastAPI:
     ):
         app.include_router(module.router, responses=schemas.ERRORS)
     schemas.document_errors(app)
+    sla.register(sla.Terms.of(state.settings))  # leases' lines on invoices (issue 40)
 
     async def close_transactions() -> None:  # commits what is queued
         await asyncio.to_thread(state.transactions.close)

@@ -12,6 +12,7 @@ from aicc.gateway.cache import StoreCache
 from aicc.gateway.state import Gateway
 from aicc.services import changes
 from aicc.services.center.control import Control, Engines
+from aicc.services.notify import events
 from aicc.services.serving.autoscaling import Concurrency
 from aicc.services.tenancy import tokens
 from aicc.store.blobs import BlobStore
@@ -44,6 +45,8 @@ class AppState:
         self.db.on_commit(tokens.SHAPES_A_CALLER, self.callers.clear)
         # the loops run once a transaction that changed what they act on commits (changes.changed)
         self.db.on_marked_commit(changes.CHANGED, self.controller.wake)
+        # notifications' deliveries go out once the transaction that emitted them commits
+        self.db.on_marked_commit(events.EMITTED, self.controller.deliver)
         self.gateway = Gateway(
             self.db,
             self.settings.gateway,

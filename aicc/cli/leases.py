@@ -8,7 +8,17 @@ import typer
 
 from aicc.cli.maintenance import when
 from aicc.cli.nouns import ID, Noun
-from aicc.cli.output import Column, col, local_time
+from aicc.cli.output import (
+    Column,
+    JsonFlag,
+    client,
+    col,
+    handle_errors,
+    local_time,
+    print_fields,
+    print_json,
+    print_table,
+)
 
 if TYPE_CHECKING:
     from aicc.sdk.client import Client
@@ -107,3 +117,49 @@ LEASES.action(app, "end", done=lambda lease: f"ended lease {lease.get('id')}")(
         lease=Annotated[str, typer.Argument(help="Lease id.")],
     )
 )
+
+
+INCIDENT_COLUMNS = [
+    col("START", "start", local_time),
+    Column("END", lambda r: local_time(r["end"]) if r.get("end") else "(ongoing)"),
+    col("MINUTES", "minutes"),
+    col("EXCLUDED", "excluded_minutes"),
+    col("NODE", "node"),
+    Column("DEVICES", lambda r: ",".join(str(i) for i in r["devices"])),
+    col("REASON", "reason"),
+]
+
+
+@app.command("report")
+@handle_errors
+def lease_report(
+    lease: Annotated[str, typer.Argument(help="Lease id.")],
+    month: Annotated[
+        str | None, typer.Option(help="YYYY-MM (default: this month, billing time zone).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """A lease's SLA report of a month: availability against its tier, the incidents, and the
+    service credit it earns."""
+    with client() as api:
+        answer = api.leases.report(lease, month).model_dump(mode="json")
+    if as_json:
+        print_json(answer)
+        return
+    title = f"lease {answer['lease_id']} ({answer['org']}), {answer['month']}"
+    print_table(answer["incidents"], INCIDENT_COLUMNS, title=title, empty=f"{title}: no incidents")
+    print_fields(
+        [
+            ("availability", f"{answer['availability_pct']:.4f}% (tier {answer['tier']}%)"),
+            (
+                "device-minutes",
+                f"{answer['leased_device_minutes']} leased, "
+                f"{answer['lost_device_minutes']} lost, "
+                f"{answer['excluded_device_minutes']} in announced maintenance",
+            ),
+            ("maintenance", ", ".join(w["id"] for w in answer["maintenance"]) or "-"),
+            ("charge", f"{answer['charge']} {answer['currency']}"),
+            ("credit", f"{answer['credit']} {answer['currency']} ({answer['credit_pct']:g}%)"),
+            ("final", "yes" if answer["final"] else "no, the month goes on"),
+        ]
+    )

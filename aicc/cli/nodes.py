@@ -129,7 +129,6 @@ NODES = Noun(
     [
         col("NAME", "name", no_wrap=True),
         Column("STATE", _state),
-        Column("BURN-IN", burn_in_text),
         col("EXECUTOR", "executor"),
         Column("CPU", lambda node: _used(node, "cpu_milli", cpu_text)),
         Column("MEMORY", lambda node: _used(node, "memory_mib", memory_text)),
@@ -137,6 +136,7 @@ NODES = Noun(
         Column("DRIVER", driver_text),
         Column("GPU USED", _accelerators_used),
         Column("HEARTBEAT", lambda node: ago(node.get("heartbeat_at"))),
+        Column("BURN-IN", burn_in_text),
     ],
     empty="no nodes; add some with `aicc node import`",
     sdk="nodes",

@@ -245,6 +245,12 @@ class Controller:
         if self.federation is not None:
             self.federation.wake()
 
+    def deliver(self) -> None:
+        """Notifications go out now. With the loops apart, their process finds them within
+        loops/notify.py's RETRY_S."""
+        if self.wake_loops is None:
+            self.operations.notify.wake()
+
     def tick(self) -> None:
         """One pass: take or keep the lease, then run each step that is due, in order."""
         self._deferred = False  # until this pass's reconcile says otherwise
@@ -319,10 +325,13 @@ class Controller:
         self._heartbeat.start()
         if self.federation is not None and self.wake_loops is None:
             self.federation.start()
+        if self.wake_loops is None:  # with the loops apart, their process delivers
+            self.operations.notify.start(self.db, self.lease, self.sealer)
 
     def stop(self) -> None:
         if self.federation is not None:
             self.federation.stop()
+        self.operations.notify.stop()
         self._stop.set()
         self._wake.set()
         for thread in (self._thread, self._heartbeat):

@@ -21,7 +21,7 @@ from aicc.portal.i18n import Translator
 from aicc.portal.rendering import PortalRoute, is_htmx, language_of, render
 from aicc.services.common import utcnow
 from aicc.services.jobs import quotas
-from aicc.services.leases import leases
+from aicc.services.leases import leases, sla
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
@@ -119,6 +119,12 @@ def _org_name(page: QuotaPage, org_id: str) -> str:
 def quota_list(request: Request, session: SessionDep, me: Me, key: str | None = None) -> Response:
     page = quota_page(quotas.standings(session, me.who), key)
     t = Translator(language_of(request, me))
+    now, settings = utcnow(), request.app.state.aicc.settings
+    listed = leases.listing(session, me.who, now=now)  # dedicated capacity (issue 40)
+    available = sla.this_month(  # each lease's availability this month (its SLA report)
+        session, [lease.id for lease in listed], zone=settings.site.timezone,
+        default=settings.pricing, now=now, terms=sla.Terms.of(settings),
+    )  # fmt: skip
     return render(
         request,
         "_quota_live.html" if is_htmx(request) else "quotas.html",
@@ -126,6 +132,7 @@ def quota_list(request: Request, session: SessionDep, me: Me, key: str | None = 
         nav="quotas",
         data=page,
         chart=chart(page, t) if page.key else None,
-        leases=leases.listing(session, me.who, now=utcnow()),  # dedicated capacity (issue 40)
+        leases=listed,
+        available=available,
         **helpers(t),
     )

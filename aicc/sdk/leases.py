@@ -8,7 +8,7 @@ from datetime import datetime
 
 from aicc.sdk.maintenance import _iso
 from aicc.sdk.transport import Resource, api_path
-from aicc.services.leases.views import Lease
+from aicc.services.leases.views import Lease, SlaReport
 
 
 class Leases(Resource):
@@ -47,3 +47,8 @@ class Leases(Resource):
 
     def end(self, lease_id: str) -> Lease:
         return self._one(Lease, "POST", api_path("leases", lease_id, "end"))
+
+    def report(self, lease_id: str, month: str | None = None) -> SlaReport:
+        """The lease's SLA report of `month` (YYYY-MM; this month when None)."""
+        params = {"month": month} if month else None
+        return self._one(SlaReport, "GET", api_path("leases", lease_id, "report"), params=params)

@@ -58,6 +58,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def utc(at: datetime) -> datetime:
+    """A time in UTC: stored times are UTC, and SQLite hands them back naive."""
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
 def new_id(prefix: str) -> str:
     return make_id(prefix, unix_ms=time.time_ns() // 1_000_000, random80=secrets.randbits(80))
 

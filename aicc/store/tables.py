@@ -1154,3 +1154,21 @@ class BurnInRow(Base):
     requested_by: Mapped[str | None] = mapped_column(String(40))  # an operator; None: AICC
     started_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
+
+
+# --- node changes (issue 40, SLA reports): each node state and device health change ---
+
+
+class NodeChangeRow(Base):
+    """Append-only: a node's new state (`index` None) or a device's health (`state` healthy or
+    unhealthy), `at` the time it changed, written with the change (services/nodes/history.py);
+    the leases' SLA reports read availability from it."""
+
+    __tablename__ = "node_changes"
+    __table_args__ = (Index("ix_node_changes_node_at", "node_id", "at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    node_id: Mapped[str] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"))
+    index: Mapped[int | None] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    at: Mapped[datetime]

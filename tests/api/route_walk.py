@@ -340,7 +340,7 @@ BODIES |= {  # notifications: a channel of A's project; the caller's own inbox
             "json": {
                 "name": "b-probe-channel",
                 "kind": "webhook",
-                "target": "http://127.0.0.1:9/b-probe",
+                "target": "https://hooks.example.com/b-probe",
                 "project": t.project_id,
             }
         }
@@ -658,7 +658,7 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
             json={
                 "name": "alpha-channel",
                 "kind": "webhook",
-                "target": "http://127.0.0.1:9/alpha",
+                "target": "https://hooks.example.com/alpha",
                 "project": project_id,
                 "secret": "alpha-channel-secret",
             },

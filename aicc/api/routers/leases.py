@@ -3,15 +3,16 @@ lessee's members see theirs (another organization's lease is a 404)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from aicc.api import schemas
-from aicc.api.deps import CurrentUser, SessionDep
+from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import PageArgs
 from aicc.api.schemas.leases import LeaseIn
+from aicc.core import periods
 from aicc.services.common import utcnow
-from aicc.services.leases import leases
-from aicc.services.leases.views import Lease
+from aicc.services.leases import leases, sla
+from aicc.services.leases.views import Lease, SlaReport
 
 router = APIRouter(prefix="/api/v1", tags=["leases"])
 
@@ -47,3 +48,27 @@ def leases_get(lease_id: str, who: CurrentUser, session: SessionDep) -> Lease:
 def leases_end(lease_id: str, who: CurrentUser, session: SessionDep) -> Lease:
     """End a lease now (center admins)."""
     return leases.end(session, who, lease_id, now=utcnow())
+
+
+@router.get("/leases/{lease_id}/report", response_model=SlaReport)
+def leases_report(
+    lease_id: str,
+    who: CurrentUser,
+    session: SessionDep,
+    state: StateDep,
+    month: str | None = Query(default=None, description="YYYY-MM; this month when left out"),
+) -> SlaReport:
+    """The lease's SLA report of a month: availability, incidents, the service credit
+    (the lessee's members and center admins)."""
+    settings = state.settings
+    now = utcnow()
+    return sla.report(
+        session,
+        who,
+        lease_id,
+        month or periods.month_of(now, settings.site.timezone),
+        zone=settings.site.timezone,
+        default=settings.pricing,
+        now=now,
+        terms=sla.Terms.of(settings),
+    )

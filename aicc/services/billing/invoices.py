@@ -49,7 +49,7 @@ from aicc.core.pricing import (
     to_money,
 )
 from aicc.core.tenancy import Principal, Role
-from aicc.services.billing import credits, rating, views
+from aicc.services.billing import credits, extra_lines, rating, views
 from aicc.services.billing.plans import Plans
 from aicc.services.common import Conflict, Forbidden, Invalid, from_row, new_id, utcnow
 from aicc.services.notify import events
@@ -201,6 +201,7 @@ def compute(session: Session, *, org_id: str, month: str, zone: str, default: Pr
         .order_by(UsageRow.start, UsageRow.id)
     )
     held = _Credits(credits.org_subsidies(session, org_id), credits.org_vouchers(session, org_id))
+    cover = extra_lines.Cover.load(session, org_id, month, zone)  # leases' own jobs: zero
     groups: dict[tuple[object, ...], _Group] = {}
     unpriced: dict[tuple[str | None, str, str], Fraction] = {}
     unpriced_ids: list[int] = []
@@ -208,7 +209,7 @@ def compute(session: Session, *, org_id: str, month: str, zone: str, default: Pr
     for record in rows:
         if record.period != month and record.period not in issued:
             continue  # an earlier month's own draft holds it
-        eff = plans.at(record.start)
+        eff = cover.plan(record, plans.at(record.start))
         day = periods.day_of(record.start, zone)
         valid = held.valid_on(day)
         on_a_line = False
@@ -241,6 +242,9 @@ def compute(session: Session, *, org_id: str, month: str, zone: str, default: Pr
     _round_per_item(groups.values())
     lines = _settle_lines(session, org_id, sorted(groups.values(), key=_order), currency, held)
     lines += _adjustment_lines(session, org_id, month, start=len(lines))
+    lines += extra_lines.lines(  # leases' charges and SLA credits (services/leases/sla.py)
+        session, org_id, month, zone=zone, default=default, start=len(lines)
+    )
     return Invoice(
         None,
         org_id,

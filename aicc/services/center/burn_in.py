@@ -37,10 +37,18 @@ from aicc.executors import jobfiles
 from aicc.executors.base import Executor
 from aicc.scheduler.snapshot import Bind, DevicePick, Placement
 from aicc.services import changes
-from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, ServiceError, new_id
+from aicc.services.common import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    ServiceError,
+    new_id,
+    utcnow,
+)
 from aicc.services.jobs import binding, jobs, logs, workdirs
+from aicc.services.nodes import history, views
 from aicc.services.nodes import nodes as node_service
-from aicc.services.nodes import views
 from aicc.services.tenancy import audit, tenancy
 from aicc.store.blobs import BlobStore
 from aicc.store.tables import (
@@ -89,7 +97,9 @@ def request(session: Session, who: Principal, name: str) -> views.Node:
         )
     if _running(session, row.id) is not None:
         raise Conflict("node {name} is running its burn-in already", name=name)
+    before = row.state
     row.state, row.state_reason = NodeState.BURN_IN.value, OPERATOR_REASON
+    history.node(session, row, before, at=utcnow())  # SLA reports (issue 40)
     audit.record(session, who, "node.burn_in", "node", row.id)
     changes.changed(session)  # the loops start it
     return node_service.infos(session, [name])[0]
@@ -242,6 +252,7 @@ def finish(
             passed = row.state == "passed"
             node.state = (NodeState.READY if passed else NodeState.QUARANTINED).value
             node.state_reason = "" if passed else f"burn-in failed: {row.reason}"[:200]
+            history.node(session, node, NodeState.BURN_IN.value, at=now)  # SLA reports
             changes.changed(session)  # the scheduler places by it
             decided.append(node.name)
     return decided

@@ -57,3 +57,8 @@ class Control(Protocol):
         marked commit (services/changes.py), and by the gateway when a request waits for a
         replica; never by a route."""
         ...
+
+    def deliver(self) -> None:
+        """Send notifications' deliveries now (loops/notify.py). Called by the server's wiring
+        after a commit that emitted one (services/notify/events.py `EMITTED`)."""
+        ...

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from aicc.core.states import WAITING
 from aicc.core.tenancy import Principal
 from aicc.services import changes
-from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, from_row, new_id
+from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, from_row, new_id, utc
 from aicc.services.leases.views import Lease, LeasedDevice, LeaseJob, LeaseUse
 from aicc.services.tenancy import audit
 from aicc.store.tables import (
@@ -33,10 +33,6 @@ LIVE = ("scheduled", "active")  # leases not ended
 HOLDING = ("scheduled", "running")  # replica states that occupy resources
 MAX_SPAN = timedelta(days=3660)
 SHOWN_JOBS = 20
-
-
-def _utc(at: datetime) -> datetime:
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -60,7 +56,7 @@ def create(session: Session, who: Principal, ask: Ask, *, now: datetime) -> Leas
     if not who.is_admin:
         raise Forbidden("only center admins make leases")
     org = _org(session, ask.org)
-    start, end = _utc(ask.starts_at), _utc(ask.ends_at)
+    start, end = utc(ask.starts_at), utc(ask.ends_at)
     if end <= start:
         raise Invalid("to must be after from (from {start}, to {end})", start=start, end=end)
     if end <= now:
@@ -173,7 +169,8 @@ def _pick_devices(
     return picked
 
 
-def _row(session: Session, who: Principal, lease_id: str) -> CapacityLeaseRow:
+def owned(session: Session, who: Principal, lease_id: str) -> CapacityLeaseRow:
+    """The lease, seen by a center admin or a member of its organization; else NotFound."""
     row = session.get(CapacityLeaseRow, lease_id)
     if row is None or not (who.is_admin or row.org_id == who.org_id):
         raise NotFound("lease {id} not found; `aicc lease list` shows yours", id=lease_id)
@@ -193,7 +190,7 @@ def listing(session: Session, who: Principal, *, now: datetime) -> list[Lease]:
 
 
 def get(session: Session, who: Principal, lease_id: str, *, now: datetime) -> Lease:
-    row = _row(session, who, lease_id)
+    row = owned(session, who, lease_id)
     return _view(session, row, _org_names(session, {row.org_id}).get(row.org_id, ""), now)
 
 
@@ -201,7 +198,7 @@ def end(session: Session, who: Principal, lease_id: str, *, now: datetime) -> Le
     """End a lease now (center admins): its capacity goes back to everyone."""
     if not who.is_admin:
         raise Forbidden("only center admins end leases")
-    row = _row(session, who, lease_id)
+    row = owned(session, who, lease_id)
     if row.state == "ended":
         raise Invalid("lease {id} has ended already", id=row.id)
     row.state, row.ended_at, row.updated_at = "ended", now, now
@@ -216,7 +213,7 @@ def _org_names(session: Session, ids: Iterable[str]) -> dict[str, str]:
 
 
 def in_force(row: CapacityLeaseRow, now: datetime) -> bool:
-    return row.state != "ended" and _utc(row.starts_at) <= now < _utc(row.ends_at)
+    return row.state != "ended" and utc(row.starts_at) <= now < utc(row.ends_at)
 
 
 @dataclass(frozen=True)
@@ -321,9 +318,9 @@ def _waiting(session: Session, org_id: str) -> list[LeaseJob]:
 def due(session: Session, now: datetime) -> tuple[list[str], list[str]]:
     """(leases that start now, leases that end now) by id, for the loop's notices."""
     rows = list(session.scalars(select(CapacityLeaseRow).where(CapacityLeaseRow.state.in_(LIVE))))
-    ending = [r.id for r in rows if _utc(r.ends_at) <= now]
+    ending = [r.id for r in rows if utc(r.ends_at) <= now]
     starting = [r for r in rows if r.state == "scheduled" and r.id not in ending]
-    return [r.id for r in starting if _utc(r.starts_at) <= now], ending
+    return [r.id for r in starting if utc(r.starts_at) <= now], ending
 
 
 def mark(session: Session, lease_id: str, state: str, *, now: datetime) -> None:
@@ -333,4 +330,4 @@ def mark(session: Session, lease_id: str, state: str, *, now: datetime) -> None:
         return
     row.state, row.updated_at = state, now
     if state == "ended":
-        row.ended_at = row.ended_at or min(now, _utc(row.ends_at))
+        row.ended_at = row.ended_at or min(now, utc(row.ends_at))

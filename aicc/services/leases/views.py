@@ -54,3 +54,52 @@ class Lease(View):
     use: LeaseUse = Field(default_factory=LeaseUse)
     running: list[LeaseJob] = Field(default_factory=list)
     waiting: list[LeaseJob] = Field(default_factory=list)
+
+
+# --- SLA reports (services/leases/sla.py) ---
+
+
+class Incident(View):
+    """Leased devices out, from `start` to `end` (null: still out at the report's end):
+    `minutes` counted against the SLA, `excluded_minutes` inside announced maintenance."""
+
+    start: datetime
+    end: datetime | None
+    minutes: int
+    excluded_minutes: int
+    node: str
+    devices: list[int]  # the leased device indexes (-1: a node without devices)
+    state: str
+    reason: str
+
+
+class ExcludedWindow(View):
+    id: str
+    starts_at: datetime
+    ends_at: datetime
+    nodes: list[str]
+    reason: str
+
+
+class SlaReport(View):
+    """A lease's month: availability per leased device-minute against its tier, and the
+    service credit it earns of the month's lease charge (docs/operations.md: SLA reports)."""
+
+    lease_id: str
+    org: str
+    month: str
+    tier: float
+    starts_at: datetime | None  # the lease's part of the month that has passed, if any
+    ends_at: datetime | None
+    final: bool  # the month (or the lease) is over: the figures no longer change
+    devices: int
+    leased_device_minutes: int
+    lost_device_minutes: int
+    excluded_device_minutes: int
+    availability_pct: float
+    incidents: list[Incident]
+    maintenance: list[ExcludedWindow]
+    currency: str
+    charge: str  # the month's lease charge
+    credit_pct: float
+    credit: str  # the service credit, an amount of `currency`

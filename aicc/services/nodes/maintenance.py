@@ -6,7 +6,7 @@ takes the nodes out at the start (`start`) and gives them back at the end (`fini
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from aicc.core.tenancy import Principal
 from aicc.core.topology import NodeState
 from aicc.services import changes
-from aicc.services.common import Forbidden, Invalid, NotFound, from_row, new_id
+from aicc.services.common import Forbidden, Invalid, NotFound, from_row, new_id, utc
+from aicc.services.nodes import history
 from aicc.services.nodes.views import MaintenanceWindow
 from aicc.services.tenancy import audit
 from aicc.store.tables import MaintenanceWindowRow, NodeRow
@@ -25,10 +26,6 @@ MAX_NODES = 4096
 # A node in one of these states is not taken out by a window (it serves nothing anyway) and
 # not given back by one (its own reason keeps it out).
 LEFT_ALONE = (NodeState.DOWN.value, NodeState.QUARANTINED.value)
-
-
-def _utc(at: datetime) -> datetime:
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 def create(
@@ -47,7 +44,7 @@ def create(
     pool stands for the nodes it has now."""
     if not who.is_admin:
         raise Forbidden("only center admins announce maintenance windows")
-    starts_at, ends_at = _utc(starts_at), _utc(ends_at)
+    starts_at, ends_at = utc(starts_at), utc(ends_at)
     if ends_at <= starts_at:
         raise Invalid(
             "to must be after from (from {start}, to {end})", start=starts_at, end=ends_at
@@ -174,9 +171,9 @@ def due(session: Session, now: datetime) -> tuple[list[str], list[str]]:
             .order_by(MaintenanceWindowRow.starts_at)
         )
     )
-    ending = [r.id for r in rows if _utc(r.ends_at) <= now]
+    ending = [r.id for r in rows if utc(r.ends_at) <= now]
     starting = [r for r in rows if r.state == "scheduled" and r.id not in ending]
-    return [r.id for r in starting if _utc(r.starts_at) <= now], ending
+    return [r.id for r in starting if utc(r.starts_at) <= now], ending
 
 
 def start(session: Session, window_id: str, *, now: datetime) -> list[tuple[str, str]]:
@@ -188,8 +185,10 @@ def start(session: Session, window_id: str, *, now: datetime) -> list[tuple[str,
     for node in session.scalars(select(NodeRow).where(NodeRow.name.in_(row.nodes))):
         if node.state in LEFT_ALONE:
             continue
+        before = node.state
         node.state = NodeState.MAINTENANCE.value
         node.state_reason = f"maintenance {row.id}: {row.reason}"[:200]
+        history.node(session, node, before, at=now)
         taken.append((node.id, node.name))
     return taken
 
@@ -223,5 +222,6 @@ def finish(
             continue
         node.state = back.value
         node.state_reason = f"back from maintenance {row.id}"[:200] if burn_in else ""
+        history.node(session, node, NodeState.MAINTENANCE.value, at=now)
         released.append(node.name)
     return released

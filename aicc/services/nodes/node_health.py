@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aicc.core.topology import NodeState
-from aicc.services.nodes import nodes
+from aicc.services.nodes import history, nodes
 from aicc.services.tenancy import audit
 from aicc.store.tables import AuditRow, EventRow, NodeRow
 
@@ -92,7 +92,9 @@ def check(session: Session, node_ids: set[str], policy: Policy, now: datetime) -
         found = failures(session, node.id, since=since)
         if len(found) < policy.failures:
             continue
+        before = node.state
         node.state, node.state_reason = NodeState.CORDONED.value, policy.reason(len(found))
+        history.node(session, node, before, at=now)
         audit.record(
             session,
             None,

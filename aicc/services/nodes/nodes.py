@@ -20,7 +20,7 @@ from aicc.core.units import parse_memory_mib, to_stored_units
 from aicc.executors.base import Capacity
 from aicc.services import changes
 from aicc.services.common import Forbidden, Invalid, NotFound, from_row, new_id, utcnow
-from aicc.services.nodes import views
+from aicc.services.nodes import history, views
 from aicc.services.tenancy import audit
 from aicc.store.tables import BurnInRow, DeviceRow, EventRow, JobRow, NodeRow, ReplicaRow
 
@@ -195,7 +195,9 @@ def mark_down(session: Session, row: NodeRow, why: str, *, at: datetime) -> None
     """Take a node that is not down out of placement as down, as its engine (or a replica lost
     with it) says, and append a `node_down` event: one transition, one event, which
     `node_health` counts as one failure of the node."""
+    before = row.state
     row.state, row.state_reason = NodeState.DOWN.value, ENGINE + why
+    history.node(session, row, before, at=at)
     session.add(
         EventRow(
             job_id=None,
@@ -227,12 +229,13 @@ def register(
     reason: str = "",
     held: Capacity | None = None,
     burn_in: bool = False,
+    now: datetime | None = None,
 ) -> Registered:
     """Insert or refresh a node found by an executor. The engine's view of its health wins
     (down, drained, back); an operator's cordon survives every refresh. `held` is what the
     engine's jobs outside AICC hold there now. `burn_in` (`nodes.burn_in.enabled`): a node
     seen for the first time joins in `burn_in`, and serves once it passes (docs/burn-in.md)."""
-    row = _register(session, node, reason=reason, held=held, burn_in=burn_in)
+    row = _register(session, node, reason=reason, held=held, burn_in=burn_in, now=now)
     return Registered(row.id, row.name, row.state)
 
 
@@ -243,10 +246,12 @@ def _register(
     reason: str = "",
     held: Capacity | None = None,
     burn_in: bool = False,
+    now: datetime | None = None,
 ) -> NodeRow:
     row = session.scalar(select(NodeRow).where(NodeRow.name == node.name))
-    now = utcnow()
+    now = now or utcnow()
     known = row is not None
+    before = row.state if row is not None else None
     if row is None:
         joining = (NodeState.BURN_IN.value, BURN_IN_REASON) if burn_in else ("ready", "")
         row = NodeRow(
@@ -263,6 +268,7 @@ def _register(
         if row.state == NodeState.READY.value or engine_set:
             if known and node.state is NodeState.DOWN and row.state != NodeState.DOWN.value:
                 mark_down(session, row, why, at=now)  # a transition: one failure of the node
+                before = row.state  # recorded there
             else:
                 row.state, row.state_reason = node.state.value, ENGINE + why
     elif engine_set:
@@ -273,6 +279,7 @@ def _register(
     row.cpu_milli, row.memory_mib = node.cpu_milli, node.memory_mib
     row.heartbeat_at = now
     session.flush()
+    history.node(session, row, before, at=now)  # after the node's insert: its foreign key
     existing = {
         d.index: d for d in session.scalars(select(DeviceRow).where(DeviceRow.node_id == row.id))
     }
@@ -282,6 +289,8 @@ def _register(
             drow = DeviceRow(id=new_id("dev"), node_id=row.id, index=device.index)
             session.add(drow)
         drow.model, drow.memory_mib, drow.uuid = device.model, device.memory_mib, device.uuid
+        if drow.healthy is not None and drow.healthy != device.healthy:
+            history.device(session, row.id, device.index, device.healthy, "engine", at=now)
         drow.simulated, drow.healthy = device.simulated, device.healthy
         drow.mig = [asdict(s) for s in device.mig]
     for stale in existing.values():
@@ -399,14 +408,26 @@ def _by_name(session: Session, name: str) -> NodeRow:
 
 
 def set_state(
-    session: Session, who: Principal, name: str, state: NodeState, reason: str = ""
+    session: Session,
+    who: Principal,
+    name: str,
+    state: NodeState,
+    reason: str = "",
+    *,
+    now: datetime | None = None,
 ) -> views.Node:
     """Cordon or uncordon by an operator (a down node comes back only when its executor sees it)."""
-    return _infos(session, [_set_state(session, who, name, state, reason)])[0]
+    return _infos(session, [_set_state(session, who, name, state, reason, now=now)])[0]
 
 
 def _set_state(
-    session: Session, who: Principal, name: str, state: NodeState, reason: str = ""
+    session: Session,
+    who: Principal,
+    name: str,
+    state: NodeState,
+    reason: str = "",
+    *,
+    now: datetime | None = None,
 ) -> NodeRow:
     if not who.is_admin:
         raise Forbidden("only center admins cordon nodes")
@@ -415,7 +436,9 @@ def _set_state(
         raise Invalid(
             "node {name} is down; it returns when its executor reports it again", name=name
         )
+    before = row.state
     row.state, row.state_reason = state.value, reason
+    history.node(session, row, before, at=now or utcnow())
     audit.record(session, who, f"node.{state.value}", "node", row.id, detail={"reason": reason})
     changes.changed(session)  # the scheduler places by it (and evicted jobs are requeued)
     return row

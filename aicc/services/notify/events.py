@@ -30,6 +30,10 @@ from aicc.store.tables import (
     table,
 )
 
+# The key in `Session.info` of a transaction that wrote a delivery: once it commits, the
+# deliveries' thread wakes (loops/notify.py; wired as changes.CHANGED is, in api/state.py).
+EMITTED = "aicc.notify_emitted"
+
 KINDS = (
     "job.failed",
     "job.succeeded",
@@ -127,6 +131,7 @@ def emit(
             table(NotifyDeliveryRow).insert(),
             [_delivery(event_id, c, now) for c in channels],
         )
+        session.info[EMITTED] = True
     return event_id
 
 

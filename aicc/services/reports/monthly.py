@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -36,7 +36,7 @@ from aicc.core.tenancy import OrgKind, Principal
 from aicc.services.billing import invoices, rating
 from aicc.services.billing.energy import load_profile
 from aicc.services.billing.meter import PowerModel
-from aicc.services.common import Conflict, Forbidden, Invalid
+from aicc.services.common import Conflict, Forbidden, Invalid, utc
 from aicc.services.federation.books import ELSEWHERE
 from aicc.services.reports.views import (
     DeviceHours,
@@ -126,7 +126,7 @@ def monthly(
         simulated_allocated_device_hours=simulated,
         tenants=_tenants(orgs.values(), served, start, end),
         tenants_served=len(served & set(orgs)),
-        tenants_new=sum(1 for o in orgs.values() if start <= _utc(o.created_at) < end),
+        tenants_new=sum(1 for o in orgs.values() if start <= utc(o.created_at) < end),
         jobs=_jobs(session, start, end),
         pflops_hours=pflops[0],
         pflops_hours_other_sites=pflops[1],
@@ -136,11 +136,6 @@ def monthly(
         energy=energy,
         energy_by_day=energy_by_day,
     )
-
-
-def _utc(at: datetime) -> datetime:
-    """Stored times are UTC; SQLite hands them back naive."""
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def _utilization(
@@ -190,7 +185,7 @@ def _tenants(
 ) -> list[TenantKind]:
     counts: dict[str, Counter[str]] = {k.value: Counter() for k in OrgKind}
     for org in orgs:
-        created = _utc(org.created_at)
+        created = utc(org.created_at)
         if created >= end and org.id not in served:
             continue  # made after the month (its records, if any, keep it counted)
         kind = counts.setdefault(org.kind, Counter())
@@ -264,7 +259,7 @@ def _energy(
     here = or_(UsageRow.replica_id.is_(None), not_(UsageRow.replica_id.startswith(ELSEWHERE)))
     own = _compute_records(month).where(UsageRow.simulated.is_(False), here)
     for record in session.scalars(own):  # a job run at a peer drew that site's power
-        start = _utc(record.start)
+        start = utc(record.start)
         own_it = record.energy_kwh / power.pue_at(start)
         records += 1
         facility += record.energy_kwh
