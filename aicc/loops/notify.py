@@ -50,6 +50,7 @@ class Notify:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._http = senders.client(settings.timeout_s)  # shared by the sends, thread-safe
 
     # --- the step ---------------------------------------------------------------------------
 
@@ -86,6 +87,7 @@ class Notify:
                     log.warning("delivering notifications failed", exc_info=True)
 
         self._stop.clear()
+        self._http = senders.client(self.settings.timeout_s)
         self._thread = threading.Thread(target=run, name="aicc-notify", daemon=True)
         self._thread.start()
 
@@ -98,6 +100,7 @@ class Notify:
         if self._thread is not None:
             self._thread.join(timeout=self.settings.timeout_s + 30)
             self._thread = None
+        self._http.close()  # its connections; `start` opens another
 
     def drain(self, db: Database, lease: Lease, sealer: Sealer) -> int:
         """Send what is due, a batch after another, until nothing is; how many were sent."""
@@ -135,6 +138,7 @@ class Notify:
             smtp=settings.smtp,
             timeout_s=settings.timeout_s,
             private_hosts=settings.private_hosts,
+            http=self._http,
         )
         if error is not None:
             log.info("notification %s to %s failed: %s", out.message.delivery_id, out.kind, error)

@@ -131,7 +131,13 @@ async def inbox_channel_test(
             out = channels.outgoing_test(session, me.who, channel_id, sealer=state.sealer)
             name = channels.get(session, me.who, channel_id).name
         settings = state.settings.notify
-        return name, senders.send(out, smtp=settings.smtp, timeout_s=settings.timeout_s)
+        error = senders.send(
+            out,
+            smtp=settings.smtp,
+            timeout_s=settings.timeout_s,
+            private_hosts=settings.private_hosts,
+        )
+        return name, error
 
     name, error = await run_in_threadpool(send)
     return _back(tested=name) if error is None else _back(failed=f"{name}: {error}")

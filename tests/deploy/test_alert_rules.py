@@ -20,7 +20,9 @@ Not produced against the server, and tested with `promtool test rules` instead (
 own rule engine on input series, the shipped file unscaled): AICCSchedulerStalled (a leader
 whose schedule step stops cycling: a pass that hangs for 5 minutes), AICCSchedulerCycleSlow
 (a p99 cycle over 5 s for 10 minutes), AICCControlPassesFailing (passes that raise, which a
-healthy server does not do on purpose) and AICCJobsWaitLong (jobs waiting over an hour).
+healthy server does not do on purpose), AICCJobsWaitLong (jobs waiting over an hour),
+AICCNodeDown and AICCNodeQuarantined (a node lost by its engine, or failing its burn-in: the
+`aicc_nodes` gauge counts them) and AICCNotificationsFailing (deliveries that gave up).
 """
 
 from __future__ import annotations
@@ -67,6 +69,9 @@ LIVE = {
     "AICCAcceleratorsIdleWhileJobsWait",
 }
 BY_PROMTOOL = {
+    "AICCNodeDown",
+    "AICCNodeQuarantined",
+    "AICCNotificationsFailing",
     "AICCSchedulerStalled",
     "AICCSchedulerCycleSlow",
     "AICCControlPassesFailing",
@@ -100,7 +105,7 @@ def shipped() -> dict[str, Any]:
 def test_every_shipped_rule_is_covered_once() -> None:
     names = [r["alert"] for g in shipped()["groups"] for r in g["rules"]]
     assert sorted(names) == sorted(LIVE | BY_PROMTOOL) and not LIVE & BY_PROMTOOL
-    assert len(names) == 10
+    assert len(names) == 13
 
 
 # --- the receiver and the two daemons ---------------------------------------------------------
@@ -397,6 +402,7 @@ def test_the_rules_no_test_server_produces_fire_in_promtool(tmp_path: Path) -> N
             _case(slow, "AICCSchedulerCycleSlow", "8m", "15m"),
             _case(failing, "AICCControlPassesFailing", "6m", "15m", **{"{{ $value }}": "9"}),
             _case(waits, "AICCJobsWaitLong", "20m", "100m"),
+            *_operations_cases(),
         ],
     }
     (tmp_path / "tests.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -412,4 +418,21 @@ def test_the_rules_no_test_server_produces_fire_in_promtool(tmp_path: Path) -> N
     checked = subprocess.run(
         [PROMTOOL, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60
     )
-    assert checked.returncode == 0 and "10 rules found" in checked.stdout, checked.stdout
+    assert checked.returncode == 0 and "13 rules found" in checked.stdout, checked.stdout
+
+
+def _operations_cases() -> list[Any]:
+    """A node down from minute 5 (firing once down 5 minutes), two quarantined from minute 5
+    (after 1 minute), and notification deliveries failing one a minute from minute 6."""
+    down = {f'aicc_nodes{{state="down", {AICC}}}': "0x5 1x20"}
+    quarantined = {f'aicc_nodes{{state="quarantined", {AICC}}}': "0x5 2x20"}
+    failed = {
+        f'aicc_notifications_total{{outcome="failed", channel_kind="webhook", {AICC}}}': (
+            "0x5 0+1x20"
+        )
+    }
+    return [
+        _case(down, "AICCNodeDown", "8m", "11m", **{"{{ $value }}": "1"}),
+        _case(quarantined, "AICCNodeQuarantined", "5m", "7m", **{"{{ $value }}": "2"}),
+        _case(failed, "AICCNotificationsFailing", "5m", "15m", **{"{{ $value }}": "9"}),
+    ]

@@ -78,13 +78,15 @@ def test_a_gang_beyond_the_centers_bound_is_refused(tmp_path: Path) -> None:
         assert api.post("/api/v1/jobs", json={**spec, "replicas": 8}).status_code == 201
 
 
-GANG = 120  # replicas of the big gang
-SLOW_S = 0.15  # added to each real launch: a launch as slow as a busy machine's
+# The gang's launches take at least GANG x SLOW_S = 14.4 s however fast the machine: launched in
+# one pass (the behaviour this test keeps out), B's job would wait longer than the 10 s allowed.
+GANG = 48  # replicas of the big gang
+SLOW_S = 0.3  # added to each real launch: a launch as slow as a busy machine's
 
 
 def test_a_big_gangs_launch_does_not_hold_the_controller(tmp_path: Path) -> None:
-    """A's gang of 120 one-millicore replicas, each launch made 0.15 s slower than the local
-    executor's own (before: one pass launched all of them, 30 s or more, while every other job
+    """A's gang of 48 one-millicore replicas, each launch made 0.3 s slower than the local
+    executor's own (before: one pass launched all of them, 15 s or more, while every other job
     waited): B's job submitted after it starts within seconds, the controller's lease is never
     lost, and the gang still completes."""
     with in_process(tmp_path / "home") as (api, state):

@@ -25,25 +25,39 @@ class Outgoing:
     message: formats.Message
 
 
+def client(timeout_s: float) -> httpx.Client:
+    """An HTTP client for channels: no redirects followed, no proxy from the environment. The
+    deliveries' thread keeps one (its connections and TLS set-up are reused), a test send
+    makes its own."""
+    return httpx.Client(timeout=timeout_s, follow_redirects=False, trust_env=False)
+
+
 def send(
-    out: Outgoing, *, smtp: SmtpSettings, timeout_s: float, private_hosts: Collection[str] = ()
+    out: Outgoing,
+    *,
+    smtp: SmtpSettings,
+    timeout_s: float,
+    private_hosts: Collection[str] = (),
+    http: httpx.Client | None = None,
 ) -> str | None:
     """Send it once; None on success, else why it failed (a person reads it)."""
     try:
         if out.kind == "email":
             return _mail(out, smtp, timeout_s)
-        return _post(out, timeout_s, private_hosts)
+        if http is None:
+            with client(timeout_s) as own:
+                return _post(out, own, private_hosts)
+        return _post(out, http, private_hosts)
     except Exception as err:  # any failure of one send is that delivery's, retried later
         return f"{type(err).__name__}: {err}"[:500]
 
 
-def _post(out: Outgoing, timeout_s: float, private_hosts: Collection[str]) -> str | None:
+def _post(out: Outgoing, http: httpx.Client, private_hosts: Collection[str]) -> str | None:
     refused = targets.resolved_safely(out.target, private_hosts)
     if refused is not None:
         return refused
     request = formats.POSTS[out.kind](out.target, out.secret, out.message, now=int(time.time()))
-    with httpx.Client(timeout=timeout_s, follow_redirects=False, trust_env=False) as client:
-        answer = client.post(request.url, headers=request.headers, content=request.body)
+    answer = http.post(request.url, headers=request.headers, content=request.body)
     return formats.refused(out.kind, answer.status_code, answer.content)
 
 

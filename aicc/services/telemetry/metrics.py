@@ -23,10 +23,19 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from aicc.core.topology import NodeState
 from aicc.services.billing import rating
 from aicc.services.notify import metrics as notify_metrics
 from aicc.services.telemetry.kpis import registered_devices
-from aicc.store.tables import DeviceSampleRow, EventRow, JobRow, ProjectRow, ReplicaRow, UsageRow
+from aicc.store.tables import (
+    DeviceSampleRow,
+    EventRow,
+    JobRow,
+    NodeRow,
+    ProjectRow,
+    ReplicaRow,
+    UsageRow,
+)
 
 WAIT_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 24 * 3600.0)
 FRESH = timedelta(minutes=5)  # a busy figure older than this is not reported
@@ -41,10 +50,25 @@ class StoreCollector:
 
     def collect(self) -> Iterator[Metric]:
         yield from self._capacity()
+        yield from self._nodes()
         yield from self._queue()
         yield from self._waits()
         yield from self._usage()
         yield from notify_metrics.collect(self.session)  # deliveries (services/notify)
+
+    def _nodes(self) -> Iterator[Metric]:
+        """Nodes by state, every state listed (0 where none): the operators' alerts on nodes
+        down or quarantined (deploy/prometheus/aicc-alerts.yaml) read it."""
+        gauge = GaugeMetricFamily(
+            "aicc_nodes",
+            "Nodes registered, by state (ready, down, quarantined...).",
+            labels=["state"],
+        )
+        query = select(NodeRow.state, func.count()).group_by(NodeRow.state)
+        counted = dict(self.session.execute(query).tuples().all())
+        for state in NodeState:
+            gauge.add_metric([state.value], counted.get(state.value, 0))
+        yield gauge
 
     def _capacity(self) -> Iterator[Metric]:
         devices = registered_devices(self.session)

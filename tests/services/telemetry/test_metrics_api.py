@@ -36,6 +36,8 @@ METRICS = {
     "aicc_controller_step_seconds",
     "aicc_controller_pass_failures",
     "aicc_controller_leading",
+    "aicc_nodes",
+    "aicc_notifications",
 }
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -58,6 +60,8 @@ def test_metrics_are_prometheus_text_for_operators_only(tmp_path: Path) -> None:
         (capacity,) = families["aicc_accelerators"].samples
         assert capacity.labels["model"] == "A100-80GB" and capacity.labels["simulated"] == "true"
         assert capacity.value == 2
+        nodes = {s.labels["state"]: s.value for s in families["aicc_nodes"].samples}
+        assert nodes["ready"] == 1 and nodes["down"] == nodes["quarantined"] == 0
         waits = {s.name: s.value for s in families["aicc_job_wait_seconds"].samples}
         assert waits["aicc_job_wait_seconds_count"] == 1 and waits["aicc_job_wait_seconds_sum"] >= 0
         (used,) = [
