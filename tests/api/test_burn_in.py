@@ -57,7 +57,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
 @pytest.fixture(scope="module")
 def api(served: tuple[str, str]) -> Iterator[httpx.Client]:
     url, token = served
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as client:
+    with httpx.Client(
+        timeout=60, base_url=url, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
         yield client
 
 
@@ -181,7 +183,7 @@ def _the_cli_shows_the_figures(served: tuple[str, str]) -> None:
 def _the_portal_shows_the_figures(api: httpx.Client) -> None:
     """The nodes page's card of the quarantined node shows its verdict and the figure that
     fell short, in English and in Chinese (an operator signed in with the admin token)."""
-    browser = httpx.Client(base_url=str(api.base_url))
+    browser = httpx.Client(timeout=60, base_url=str(api.base_url))
     browser.get("/sign-in")
     token = api.headers["Authorization"].removeprefix("Bearer ")
     form = {"csrf": browser.cookies.get("aicc_csrf") or "", "token": token}

@@ -34,7 +34,9 @@ SCENARIO = {"scenario": "llm-pretrain", "params": "1B", "tokens": "1B"}
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     home = tmp_path_factory.mktemp("estimate") / "home"
     with over_http(home, pricing=PRICING) as (url, token, _state):
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as api:
+        with httpx.Client(
+            timeout=60, base_url=url, headers={"Authorization": f"Bearer {token}"}
+        ) as api:
             assert api.post("/api/v1/nodes/import", json=POOL).status_code == 200
         yield url, token
 
@@ -42,7 +44,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
 @pytest.fixture(scope="module")
 def api(served: tuple[str, str]) -> Iterator[httpx.Client]:
     url, token = served
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as client:
+    with httpx.Client(
+        timeout=60, base_url=url, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
         yield client
 
 

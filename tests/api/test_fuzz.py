@@ -111,9 +111,11 @@ def _created(response: httpx.Response) -> dict[str, Any]:
 def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
     home = tmp_path_factory.mktemp("fuzz") / "home"
     with over_http(home, loops=False) as (url, admin_token, _state):
-        admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin_token}"})
+        admin = httpx.Client(
+            timeout=60, base_url=url, headers={"Authorization": f"Bearer {admin_token}"}
+        )
         member = make_tenant(admin, "fuzz-b")  # type: ignore[arg-type]
-        as_member = httpx.Client(base_url=url, headers=member.headers)
+        as_member = httpx.Client(timeout=60, base_url=url, headers=member.headers)
         spare = _created(
             admin.post("/api/v1/tokens", json={"name": "spare", "user_id": member.user_id})
         )

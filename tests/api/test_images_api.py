@@ -72,7 +72,7 @@ def test_push_list_share_pull_and_delete(
     # B: refused by the registry, and the image is not there for B's API
     with pytest.raises(RegistryError, match="refused"):
         api_b.images.pull("alpha/default/demo:1", tmp_path / "b-out")
-    http = httpx.Client(base_url=center.url)
+    http = httpx.Client(timeout=60, base_url=center.url)
     request.addfinalizer(http.close)
     hidden = http.get("/api/v1/images/demo", params={"project": a.project_id}, headers=b.headers)
     assert hidden.status_code == 404
@@ -217,7 +217,7 @@ def test_resync_rebuilds_the_books_from_the_registry(center: Center, tmp_path: P
         for table in (ImageBlobRow, ImageTagRow, ImageRepositoryRow):
             session.execute(delete(table))
     assert api_a.images.list() == []
-    with httpx.Client(base_url=center.url) as http:
+    with httpx.Client(timeout=60, base_url=center.url) as http:
         refused = http.post("/api/v1/registry/resync", headers=b.headers)
         assert refused.status_code == 403
         admin = {"Authorization": f"Bearer {center.token}"}

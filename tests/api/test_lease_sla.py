@@ -61,7 +61,9 @@ def center(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Center]:
     pricing = {"name": "center", "accelerator_hour": {"A100-80GB": str(PRICE)}}
     with (
         over_http(home, loops=False, pricing=pricing) as (url, token, state),
-        httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as http,
+        httpx.Client(
+            timeout=60, base_url=url, headers={"Authorization": f"Bearer {token}"}
+        ) as http,
     ):
         assert http.post("/api/v1/nodes/import", json=INVENTORY).status_code == 200
         yield Center(url, token, state, http)
@@ -223,7 +225,9 @@ def test_the_lessees_own_jobs_on_its_lease_are_covered_and_the_lease_is_charged(
     charged = [line for line in bill if line["kind"] == "lease"]
     assert [line["lease_id"] for line in charged] == [made.json()["id"]]
     assert Decimal(charged[0]["net"]) > 0
-    with httpx.Client(base_url=c.url) as browser:  # the portal's lease list shows this month
+    with httpx.Client(
+        timeout=60, base_url=c.url
+    ) as browser:  # the portal's lease list shows this month
         browser.get("/sign-in")
         form = {"csrf": browser.cookies.get("aicc_csrf") or "", "token": lessee.token}
         assert browser.post("/sign-in", data=form).status_code in (200, 303)

@@ -64,7 +64,7 @@ def delivered(api: httpx.Client, path: str, job_id: str) -> dict[str, Any]:
 def test_new_rows_in_a_data_set_become_a_data_set_of_predictions(tmp_path: Path) -> None:
     with (
         over_http(tmp_path / "home") as (url, token, state),
-        httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as api,
+        httpx.Client(timeout=60, base_url=url, headers={"Authorization": f"Bearer {token}"}) as api,
         Client(url, token) as client,
     ):
         beta = make_tenant(api, "beta")  # type: ignore[arg-type]

@@ -23,7 +23,9 @@ def test_a_burst_past_the_pending_limit_gets_exactly_the_limit_accepted(
     with over_http(tmp_path / "home", db_url, loops=False, limits=limits) as (url, token, _):
 
         def post(key: str) -> httpx.Response:
-            with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as c:
+            with httpx.Client(
+                timeout=60, base_url=url, headers={"Authorization": f"Bearer {token}"}
+            ) as c:
                 return c.post("/api/v1/jobs", json=SPEC, headers={"Idempotency-Key": key})
 
         with ThreadPoolExecutor(8) as pool:
@@ -32,7 +34,9 @@ def test_a_burst_past_the_pending_limit_gets_exactly_the_limit_accepted(
         assert codes == [201] * 5 + [429] * 15
         refused = next(answer for answer in burst if answer.status_code == 429)
         assert "jobs waiting already" in refused.json()["detail"]
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as api:
+        with httpx.Client(
+            timeout=60, base_url=url, headers={"Authorization": f"Bearer {token}"}
+        ) as api:
             listed = api.get("/api/v1/jobs", params={"limit": 100}).json()["items"]
             assert len(listed) == 5
             accepted = {a.json()["id"] for a in burst if a.status_code == 201}

@@ -147,7 +147,9 @@ def test_a_search_is_one_gang_job_whose_best_trial_is_registered(tmp_path: Path)
             RECO, model="reco", cpu=0.5, search={"epochs": [1, 4, 12], "factors": [16]}
         )
         assert job.spec["replicas"] == 3
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as api:
+        with httpx.Client(
+            timeout=60, base_url=url, headers={"Authorization": f"Bearer {token}"}
+        ) as api:
             done = wait_state(api, job.id, {"succeeded", "failed"}, timeout=240)
             assert done["state"] == "succeeded", api.get(f"/api/v1/jobs/{job.id}/logs").text
             model = wait_model(api, "reco")

@@ -30,7 +30,7 @@ def files_of(root: Path) -> dict[str, bytes]:
 def test_bring_data_take_a_model(tmp_path: Path) -> None:
     with (
         over_http(tmp_path / "home") as (url, token, _),
-        httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as api,
+        httpx.Client(timeout=60, base_url=url, headers={"Authorization": f"Bearer {token}"}) as api,
     ):
         flow(api, Client(url, token), tmp_path)
 
@@ -157,7 +157,7 @@ def test_without_data_a_template_trains_on_its_example(tmp_path: Path) -> None:
     says it learned from the template's example data."""
     with (
         over_http(tmp_path / "home") as (url, token, _),
-        httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as api,
+        httpx.Client(timeout=60, base_url=url, headers={"Authorization": f"Bearer {token}"}) as api,
     ):
         run = api.post("/api/v1/templates/product-recommendation/runs", json={})
         assert run.status_code == 201, run.text

@@ -117,7 +117,7 @@ def test_a_job_and_a_bill_show_energy_and_carbon(tmp_path: Path) -> None:
     devices = {"simulated_devices": [{"model": "A100-80GB", "count": 1}]}
     with (
         over_http(tmp_path / "home", **devices) as (url, token, state),
-        httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as api,
+        httpx.Client(timeout=60, base_url=url, headers={"Authorization": f"Bearer {token}"}) as api,
     ):
         env = {"AICC_SERVER": url, "AICC_TOKEN": token, "COLUMNS": "200"}
         job = submit(api, {"command": "true", "resources": {"accelerator": {"milli": 500}}})

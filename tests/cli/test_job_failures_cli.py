@@ -63,7 +63,7 @@ def test_failures_say_why_in_the_cli(tmp_path: Path) -> None:
         assert out == "" and "wrote nothing to stdout or stderr" in err
 
         # A template run that dies at its first import: --wait says why, exits 1.
-        http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"})
+        http = httpx.Client(timeout=60, base_url=url, headers={"Authorization": f"Bearer {token}"})
         files = templates.own("broken-mean")
         files["train.py"] = "import fancylib_not_installed\n"
         assert http.post("/api/v1/templates", json={"files": files}).status_code == 201

@@ -32,7 +32,9 @@ INVENTORY = {
 def test_maintenance_and_leases_from_the_cli(tmp_path: Path) -> None:
     with over_http(tmp_path / "home", loops=False) as (url, token, _state):
         env = {"AICC_SERVER": url, "AICC_TOKEN": token, "COLUMNS": "200"}
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as http:
+        with httpx.Client(
+            timeout=60, base_url=url, headers={"Authorization": f"Bearer {token}"}
+        ) as http:
             assert http.post("/api/v1/nodes/import", json=INVENTORY).status_code == 200
             make_tenant(http, "cli-lessee")
 

@@ -287,7 +287,9 @@ def test_each_rule_fires_on_its_condition_and_reaches_the_receiver(tmp_path: Pat
         quick_cold = {"cold_start_timeout_s": 0.1}
         with over_http(home, loops=False, port=port, deployments=quick_cold) as (url, token, _):
             later.enter_context(prometheus(tmp_path, f"127.0.0.1:{port}", token, am_port))
-            api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"})
+            api = httpx.Client(
+                timeout=60, base_url=url, headers={"Authorization": f"Bearer {token}"}
+            )
             callers = _produce(api, url, calling)
             callers.start()
             _scraped(PROM_URL[0])  # a rate needs the counters before the slow submits

@@ -68,7 +68,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     with cleaned(box.podman, list(images.values()), jobs):
         home = tmp / "home"
         with over_http(home, limits={"grace_s": 2}) as (url, token, state):
-            api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"})
+            api = httpx.Client(
+                timeout=60, base_url=url, headers={"Authorization": f"Bearer {token}"}
+            )
             tenants = {w: make_tenant(api, f"img-{w}").headers for w in ("a", "b")}
             yield Site(api, home, box.podman, images, tenants, jobs, state)
 
@@ -307,7 +309,9 @@ def test_a_center_registry_image_is_pulled_with_its_tenants_credential(tmp_path:
     jobs = ["job_01REGISTRYA", "job_01REGISTRYB"]
     pushed: list[str] = [local]
     with cleaned(box.podman, pushed, jobs), registry.center(tmp_path / "home") as c:
-        api = httpx.Client(base_url=c.url, headers={"Authorization": f"Bearer {c.token}"})
+        api = httpx.Client(
+            timeout=60, base_url=c.url, headers={"Authorization": f"Bearer {c.token}"}
+        )
         secrets = {
             w: make_tenant(api, w).headers["Authorization"].split()[1] for w in ("alpha", "beta")
         }

@@ -40,7 +40,7 @@ class Running:
 def running(tmp_path: Path) -> Iterator[Running]:
     with (
         over_http(tmp_path / "home") as (url, token, state),
-        httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as api,
+        httpx.Client(timeout=60, base_url=url, headers={"Authorization": f"Bearer {token}"}) as api,
     ):
         push(api, "corpus", FILES)
         job = submit(api, {"command": "sleep 120", "datasets": ["corpus"]})
@@ -127,7 +127,7 @@ def test_without_a_node_cache_the_pod_keeps_only_its_view(running: Running, tmp_
 def test_a_grant_that_ended_or_was_forged_mounts_nothing(running: Running, tmp_path: Path) -> None:
     def mount_with(credential: str) -> None:
         headers = {"Authorization": f"Bearer {credential}"}
-        with httpx.Client(base_url=running.url, headers=headers) as client:
+        with httpx.Client(timeout=60, base_url=running.url, headers=headers) as client:
             fetch(ApiDatasets(client, running.job_id), tmp_path / "pod", cache=None, cache_gib=1)
 
     with pytest.raises(DataError, match="401: invalid data grant"):

@@ -159,7 +159,7 @@ def test_a_two_replica_ddp_gang_through_aicc_on_two_slurm_nodes(
     home = tmp_path / "home"
     with (
         over_http(home, executor="slurm", slurm=slurm, sandbox="bwrap") as (url, token, _state),
-        httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as api,
+        httpx.Client(timeout=60, base_url=url, headers={"Authorization": f"Bearer {token}"}) as api,
     ):
         api_port = url.rpartition(":")[2]
         packed = pack_workdir(TRAIN.parent)  # the job sees its workdir, not the repository

@@ -57,7 +57,7 @@ def test_a_job_in_an_image_reaches_nothing_of_the_control_plane_or_another_tenan
     jobs: list[str] = []
     home = tmp_path / "home"
     with cleaned(box.podman, [image], jobs), over_http(home) as (url, token, _state):
-        api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"})
+        api = httpx.Client(timeout=60, base_url=url, headers={"Authorization": f"Bearer {token}"})
         a, b = make_tenant(api, "img-a").headers, make_tenant(api, "img-b").headers
         write = f'echo {A_SECRET} > "$AICC_OUTPUT_DIR/a.txt"'
         job_a = submit(

@@ -123,7 +123,7 @@ def test_a_job_of_tenant_b_reaches_no_port_of_the_server_tenant_a_or_the_machine
     (in the machine's network) still reaches A's service replica through its forwarder's
     socket."""
     with over_http(tmp_path / "home") as (url, token, _state):
-        api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"})
+        api = httpx.Client(timeout=60, base_url=url, headers={"Authorization": f"Bearer {token}"})
         a, b = make_tenant(api, "net-a").headers, make_tenant(api, "net-b").headers
         resources = {"cpu": 0.25, "memory": "128MiB"}
         a_port = free_port()
@@ -163,7 +163,7 @@ def test_a_job_of_tenant_b_reaches_no_port_of_the_server_tenant_a_or_the_machine
 def test_a_gang_of_one_job_still_meets_at_its_master_address(tmp_path: Path) -> None:
     """Two replicas of one job share its namespace: rank 1 reaches rank 0's MASTER_PORT."""
     with over_http(tmp_path / "home") as (url, token, _state):
-        api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"})
+        api = httpx.Client(timeout=60, base_url=url, headers={"Authorization": f"Bearer {token}"})
         spec = {"command": _python(GANG), "replicas": 2, "resources": {"cpu": 0.25}}
         job = submit(api, spec)
         done = wait_state(api, job["id"], {"succeeded", "failed"}, timeout=120)
@@ -388,7 +388,7 @@ def test_a_deployment_replica_answers_the_gateway_alone_through_its_socket(
     TCP listener for the replica's port and is refused on 127.0.0.1 and the machine's address
     (where, before, any process got a chat answer with no key)."""
     with over_http(tmp_path / "home") as (url, token, state):
-        api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"})
+        api = httpx.Client(timeout=60, base_url=url, headers={"Authorization": f"Bearer {token}"})
         chat = deploy(api, "chat")
         answer = _chat(url, _key(api))
         assert answer.status_code == 200, answer.text
@@ -401,7 +401,7 @@ def test_without_a_sandbox_a_replica_listens_on_tcp_as_before(tmp_path: Path) ->
     """`sandbox: off`: no namespace, so no socket; the replica binds its $PORT itself and the
     gateway reaches it there."""
     with over_http(tmp_path / "home", sandbox="off") as (url, token, state):
-        api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"})
+        api = httpx.Client(timeout=60, base_url=url, headers={"Authorization": f"Bearer {token}"})
         chat = deploy(api, "chat")
         found = _endpoint(state, chat.jobs[0])
         assert found.socket is None

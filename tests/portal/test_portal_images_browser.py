@@ -52,7 +52,7 @@ def test_a_person_sees_their_images_and_the_jobs_in_them_and_shares_one(
     wait("the push booked", lambda: any(i.name == "trainer" for i in api.images.list()))
     podman = podman_or_skip().podman
     jobs: list[str] = []
-    with cleaned(podman, [pushed], jobs), httpx.Client(base_url=center.url) as http:
+    with cleaned(podman, [pushed], jobs), httpx.Client(timeout=60, base_url=center.url) as http:
         answer = http.post(
             "/api/v1/jobs",
             json={

@@ -54,7 +54,9 @@ def test_maintenance_windows_on_the_nodes_page_and_the_dashboard(
 
     _ensure_assets()
     with over_http(tmp_path / "home", loops=False) as (url, token, _):
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as api:
+        with httpx.Client(
+            timeout=60, base_url=url, headers={"Authorization": f"Bearer {token}"}
+        ) as api:
             assert api.post("/api/v1/nodes/import", json=INVENTORY).status_code == 200
             ann = make_person(api, "pm-org", "ann")
             now = datetime.now(UTC)

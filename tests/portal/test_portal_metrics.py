@@ -108,7 +108,7 @@ def test_the_curves_are_drawn_and_grow_while_the_job_runs(
     from playwright.sync_api import expect
 
     url, home, mira = served
-    with httpx.Client(base_url=url, headers=mira.headers) as api:
+    with httpx.Client(timeout=60, base_url=url, headers=mira.headers) as api:
         job = submit(api, mira, name="curve-fit", command=["python", "-c", TRAIN])
         for _ in range(300):
             answer = api.get(f"/api/v1/jobs/{job['id']}/metrics").json()

@@ -25,7 +25,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, http
     """One server over HTTP for the module (the browser's and the forms'), and its admin."""
     _ensure_assets()
     with over_http(tmp_path_factory.mktemp("inbox") / "home", loops=False) as (url, token, _):
-        api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"})
+        api = httpx.Client(timeout=60, base_url=url, headers={"Authorization": f"Bearer {token}"})
         try:
             yield url, api
         finally:
@@ -39,7 +39,7 @@ def _person(api: httpx.Client) -> Person:
 
 def _signed_in(url: str, person: Person) -> httpx.Client:
     """A browser's cookies and forms, signed in with the person's password."""
-    client = httpx.Client(base_url=url, follow_redirects=True)
+    client = httpx.Client(timeout=60, base_url=url, follow_redirects=True)
     assert sign_in(client, person.name).status_code == 303  # type: ignore[arg-type]
     return client
 

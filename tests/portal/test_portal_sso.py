@@ -53,7 +53,7 @@ def aicc(
         token,
         _,
     ):
-        admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"})
+        admin = httpx.Client(timeout=60, base_url=url, headers={"Authorization": f"Bearer {token}"})
         orgs = {
             name: admin.post("/api/v1/orgs", json={"name": name}).json()["id"]
             for name in ("acme", "lab")

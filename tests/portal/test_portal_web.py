@@ -205,10 +205,12 @@ def test_x_forwarded_for_is_believed_only_from_trusted_proxies(tmp_path: Path) -
     for trusted, name, allowed in cases:
         home = tmp_path / f"home{len(trusted)}"
         with over_http(home, trusted_proxies=trusted) as (url, token, state):
-            with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as api:
+            with httpx.Client(
+                timeout=60, base_url=url, headers={"Authorization": f"Bearer {token}"}
+            ) as api:
                 make_person(api, "acme", "alice")
             answers = []
-            with httpx.Client(base_url=url) as client:
+            with httpx.Client(timeout=60, base_url=url) as client:
                 for n in range(40):
                     forwarded = {"X-Forwarded-For": f"192.0.2.{n}, 127.0.0.1"}
                     client.get("/sign-in", headers=forwarded)

@@ -68,7 +68,10 @@ def test_the_sdk_answers_the_views_the_routes_declare(served: tuple[str, str, Ap
 
 def test_the_typed_answer_is_the_rest_answer(served: tuple[str, str, AppState]) -> None:
     url, token, _ = served
-    with Client(url, token) as api, httpx.Client(base_url=url, headers=_auth(token)) as rest:
+    with (
+        Client(url, token) as api,
+        httpx.Client(timeout=60, base_url=url, headers=_auth(token)) as rest,
+    ):
         pairs = [
             (api.me(), rest.get("/api/v1/me")),
             (api.audit.list(limit=3), rest.get("/api/v1/audit", params={"limit": 3})),
@@ -89,7 +92,7 @@ def test_the_typed_answer_is_the_rest_answer(served: tuple[str, str, AppState]) 
 def test_the_cli_prints_the_rest_answer_as_it_was(served: tuple[str, str, AppState]) -> None:
     url, token, _ = served
     env = {"AICC_SERVER": url, "AICC_TOKEN": token, "COLUMNS": "200"}
-    with httpx.Client(base_url=url, headers=_auth(token)) as rest:
+    with httpx.Client(timeout=60, base_url=url, headers=_auth(token)) as rest:
         for answer, command in [
             (rest.get("/api/v1/audit", params={"limit": 4}), ["audit", "--limit", "4"]),
             (rest.get("/api/v1/accelerators"), ["accelerator", "list"]),

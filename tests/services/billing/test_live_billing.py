@@ -74,7 +74,9 @@ def center(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
 @pytest.fixture(scope="module")
 def api(center: tuple[str, str]) -> Iterator[httpx.Client]:
     url, token = center
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as client:
+    with httpx.Client(
+        timeout=60, base_url=url, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
         yield client
 
 
