@@ -97,7 +97,7 @@ def db_url(request: pytest.FixtureRequest) -> str | None:
         return None
     _databases += 1
     server: PostgresServer = request.getfixturevalue("postgres")
-    return server.create_database(f"t{os.getpid()}_{_databases}")
+    return server.create_database(f"t{os.getpid()}_{_databases}", migrated=True)
 
 
 @pytest.fixture

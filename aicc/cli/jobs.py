@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
+from rich.text import Text
 
 from aicc.cli.nouns import ID, Json, Noun, shows
 from aicc.cli.output import (
@@ -48,7 +49,9 @@ JobId = Annotated[
 
 def _resources(job: dict[str, Any]) -> str:
     spec = job.get("spec") or {}
-    return resources_text(spec.get("resources"), int(spec.get("replicas") or 1))
+    text = resources_text(spec.get("resources"), int(spec.get("replicas") or 1))
+    most = spec.get("replicas_max")
+    return f"{text} (elastic, up to ×{most})" if most else text
 
 
 def _command(job: dict[str, Any]) -> Any:
@@ -159,12 +162,20 @@ def _devices(replica: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def _replica_state(replica: dict[str, Any]) -> Text:
+    """Its state, and `given back` for an elastic job's replica a shrink released."""
+    text = state_text(replica.get("state"))
+    if replica.get("released_at"):
+        text.append(" (given back)", style="dim")
+    return text
+
+
 REPLICA_COLUMNS = [
     col("INDEX", "index", justify="right"),
     col("ATTEMPT", "attempt", justify="right"),
     col("NODE", "node"),
     Column("DEVICES", _devices),
-    Column("STATE", lambda replica: state_text(replica.get("state"))),
+    Column("STATE", lambda replica: _replica_state(replica)),
     col("EXIT", "exit_code", justify="right"),
     col("REASON", "reason"),
     Column("RUNTIME", _runtime),

@@ -25,6 +25,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -297,6 +298,22 @@ BUILD_TEMPLATES = (
 WINDOW_TEMPLATES = (WINDOW_TWICE, WINDOW_NO_RUNTIME, WINDOW_NO_DEADLINE, WINDOW_TOO_SHORT)
 
 
+_COUNT = {"type": "integer", "minimum": 1, "maximum": MAX_REPLICAS}
+# what `replicas` takes: a count, or an elastic job's bounds (stored as `replicas` and
+# `replicas_max`, so a stored spec always has the count)
+_REPLICAS = {
+    "anyOf": [
+        _COUNT,
+        {
+            "type": "object",
+            "properties": {"min": _COUNT, "max": _COUNT},
+            "required": ["min", "max"],
+            "additionalProperties": False,
+        },
+    ]
+}
+
+
 class JobSpec(_Strict):
     """What a tenant asks for. `command` is the only required field."""
 
@@ -316,7 +333,16 @@ class JobSpec(_Strict):
     build: BuildSpec | None = Field(default=None, description="kind: build only")
     env: dict[EnvName, EnvValue] = Field(default_factory=dict, max_length=MAX_ENV_VARS)
     secrets: list[Ref] = Field(default_factory=list, max_length=MAX_SECRETS)
-    replicas: Annotated[int, Field(ge=1, le=MAX_REPLICAS)] = 1
+    replicas: Annotated[int, Field(ge=1, le=MAX_REPLICAS), WithJsonSchema(_REPLICAS)] = Field(
+        default=1,
+        description="how many replicas (a gang, started whole); or, for training, `{min, max}`: "
+        "an elastic job that starts with min and grows into idle capacity up to max "
+        "(stored as `replicas: min` and `replicas_max: max`)",
+    )
+    replicas_max: Annotated[int | None, Field(ge=1, le=MAX_REPLICAS)] = Field(
+        default=None,
+        description="an elastic training job's most replicas (docs/job-spec.md#elastic-jobs)",
+    )
     resources: Resources = Field(default_factory=Resources)
     priority: Annotated[int, Field(ge=MIN_PRIORITY, le=MAX_PRIORITY)] = PRIORITIES["normal"]
     max_runtime_s: Annotated[int | None, Field(ge=1, le=MAX_RUNTIME_S)] = None
@@ -367,6 +393,8 @@ class JobSpec(_Strict):
             data = to_stored_units(
                 data, {"max_runtime": ("max_runtime_s", parse_duration_s)}, mistakes
             )
+            if isinstance(data.get("replicas"), dict) or data.get("replicas_max") is not None:
+                data = _elastic(data, mistakes)
             if data.get("kind") == JobKind.BUILD.value and data.get("command") is None:
                 data["command"] = list(BUILD_COMMAND)
             priority = data.get("priority")
@@ -489,6 +517,13 @@ class JobSpec(_Strict):
             return "resources", BUILD_NO_ACCELERATOR, {}, None
         return None
 
+    @property
+    def elastic(self) -> tuple[int, int] | None:
+        """(min, max) of an elastic job, else None."""
+        if self.replicas_max is None or self.replicas_max <= self.replicas:
+            return None
+        return self.replicas, self.replicas_max
+
     def resolve_deadline(self, submitted: datetime) -> datetime | None:
         """The absolute deadline of a job submitted at `submitted` (aware), or None."""
         if self.deadline_after_s is not None:
@@ -498,6 +533,43 @@ class JobSpec(_Strict):
     def argv(self) -> list[str]:
         """The process to exec: a string runs under /bin/sh -c, a list is exec'd as is."""
         return ["/bin/sh", "-c", self.command] if isinstance(self.command, str) else self.command
+
+
+def _elastic(data: dict[str, Any], mistakes: list[Mistake]) -> dict[str, Any]:
+    """`replicas: {min, max}` as `replicas` and `replicas_max`, for a training job whose max is
+    at least its min (a max equal to its min is a fixed gang, stored as one)."""
+    bounds = data.pop("replicas", None)
+    if isinstance(bounds, dict):
+        least, most = bounds.get("min"), bounds.get("max")
+        if set(bounds) != {"min", "max"} or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in (least, most)
+        ):
+            why = InputError("replicas must be a whole number, or min and max as whole numbers")
+            mistakes.append(("replicas", bounds, why))
+            return data
+    else:
+        least, most = 1 if bounds is None else bounds, data.get("replicas_max")
+    data.pop("replicas_max", None)
+    kind = data.get("kind", JobKind.TRAIN.value)
+    if not isinstance(least, int) or not isinstance(most, int):
+        data["replicas"] = least  # the fields' own validation says what is wrong
+        data["replicas_max"] = most
+    elif kind != JobKind.TRAIN.value:
+        why = InputError(
+            "only training jobs can be elastic: a {kind} job has a fixed number of replicas",
+            kind=kind,
+        )
+        mistakes.append(("replicas", bounds if bounds is not None else most, why))
+    elif most < least:
+        why = InputError(
+            "replicas: max ({most}) must be at least min ({least})", most=most, least=least
+        )
+        mistakes.append(("replicas", bounds if bounds is not None else most, why))
+    else:
+        data["replicas"] = least
+        if most > least:
+            data["replicas_max"] = most
+    return data
 
 
 def _is_duration(value: Any) -> bool:

@@ -287,6 +287,9 @@ class RunDirExecutor(Executor):
             link = self._link(replica, env)
         else:
             env["MASTER_ADDR"] = "127.0.0.1"  # the job's own loopback: all it has on this node
+        if "PET_RDZV_BACKEND" in env:  # an elastic job's torchrun meets where MASTER_ADDR is
+            env["PET_RDZV_ENDPOINT"] = f"{env['MASTER_ADDR']}:{env['MASTER_PORT']}"
+            env["PET_LOCAL_ADDR"] = _agent_address(env, link is not None)
         port = env.get("PORT")
         forward = f"{env.get('AICC_SERVICE_HOST') or '127.0.0.1'}:{port}" if port else None
         node = None if self.capabilities.same_host else replica.node  # all this machine
@@ -379,3 +382,14 @@ class RunDirExecutor(Executor):
 
     def _log_size(self, handle: str, stream: Stream) -> int:
         return logfile.size(self.run_dir_of(handle) / f"{stream}.log")
+
+
+def _agent_address(env: dict[str, str], linked: bool) -> str:
+    """Where an elastic job's torchrun agent says it is. torchrun tells its agents apart by
+    address and pid, and every sandbox's agent has the same pid in its own pid namespace: on
+    one node each replica takes its own loopback address (all of 127/8 is the namespace's),
+    127.0.0.1 for replica 0; across nodes, its node's gang-link address (one replica a node)."""
+    if linked:
+        return ganglink.address(int(env.get("NODE_RANK") or 0))
+    index = int(env.get("AICC_REPLICA") or 0)
+    return f"127.{index // 62500}.{index // 250 % 250}.{index % 250 + 1}"

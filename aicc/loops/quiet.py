@@ -202,7 +202,8 @@ def _behind(row: snapshots.Written, lanes: dict[str, tuple[WaitReason, ...]]) ->
 
 def _may_go_otherwise(pending: Sequence[JobView], running: Sequence[JobView]) -> bool:
     """Whether a job behind a full lane might not wait for it at a later time with nothing
-    changed: one the green planner may hold (deferrable), or one a preemption nominates."""
-    if any(j.terminating or j.preempted_by for j in running):
+    changed: one the green planner may hold (deferrable), or one a preemption nominates; nor
+    is a pass with a running elastic job quiet, which may grow or shrink (scheduler/elastic)."""
+    if any(j.terminating or j.preempted_by or j.elastic for j in running):
         return True
     return any(j.deferrable or j.preempted_by for j in pending)

@@ -23,7 +23,7 @@ from aicc.loops.steps import EveryPass, Pass
 from aicc.scheduler.framework import Cycle, Profile, isolate
 from aicc.scheduler.snapshot import Snapshot
 from aicc.services.billing import budgets
-from aicc.services.jobs import binding, snapshots
+from aicc.services.jobs import binding, elastic, snapshots
 
 # the executors' tests build a gang's rendezvous as a pass would
 from aicc.services.jobs.binding import rendezvous as rendezvous
@@ -69,7 +69,7 @@ def cycle(
             _tell(db, lease, now, quiet, news)
             return 0  # the last pass's waits again, and the new jobs' (loops/quiet.py)
     with db.reader() as session:
-        if not binding.anyone_waiting(session):
+        if not (binding.anyone_waiting(session) or elastic.could_grow(session, same_host)):
             return 0  # nothing to do: take no write lock
     with db.reader() as session:  # decide without SQLite's write lock: submits go on meanwhile
         counted = snapshots.mark(session) if quiet is not None else None  # before the read

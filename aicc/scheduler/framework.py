@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 
-from aicc.scheduler import green, power
+from aicc.scheduler import elastic, green, power
 from aicc.scheduler.actions import ACTIONS
 from aicc.scheduler.cycle import FAIRSHARE, CycleState, Trial
 from aicc.scheduler.memo import Memo
@@ -167,6 +167,7 @@ class Cycle(CycleState):
             budget.take(self.decisions[start:])
         for job, reason in behind.values():
             self.wait(job, [reason])
+        elastic.grow(self)  # last: only capacity that nothing waiting wants
         return self.decisions
 
     def _behind_full_lanes(

@@ -16,7 +16,7 @@ from aicc.scheduler.plugins.base import (
 from aicc.scheduler.plugins.victims import VictimRule
 
 # The actions a cycle runs per job, in this order unless a profile names its own (actions/).
-ACTIONS = ("admit", "reclaim", "backfill", "allocate", "preempt", "reserve")
+ACTIONS = ("admit", "reclaim", "backfill", "allocate", "shrink", "preempt", "reserve")
 
 
 @dataclass(frozen=True)

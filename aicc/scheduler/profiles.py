@@ -22,7 +22,7 @@ reserve: {steps: 32}             # null: no reservation, no backfill
 preempt: {rules: [priority, reclaim], grace_s: 30, max_victims: 32, max_nodes: 64,
           max_preemptors: 16}    # null: never preempt
 max_jobs: null                   # jobs considered per cycle
-actions: [admit, reclaim, backfill, allocate, preempt, reserve]   # per job, in this order
+actions: [admit, reclaim, backfill, allocate, shrink, preempt, reserve]   # per job, in order
 bind: default                    # what makes a placed job a decision (cycle.BINDS)
 ```
 

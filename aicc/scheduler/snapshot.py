@@ -142,6 +142,11 @@ class JobView:
     # The runtime predicted from like jobs' finished runs (scheduler/predict.py), when the profile
     # asks for it (the `predicted` ladder); None: no prediction, the declared runtime stands.
     predicted_runtime_s: float | None = None
+    # An elastic job (`replicas: {min, max}`): its bounds. Waiting, `replicas` is the minimum it
+    # starts with; placed, the replicas it has now. `releasing`: those a shrink is stopping
+    # (they hold their resources until they stop). scheduler/elastic.py.
+    elastic: tuple[int, int] | None = None
+    releasing: tuple[int, ...] = ()
 
     @property
     def attempt_started_at(self) -> datetime | None:
@@ -289,5 +294,24 @@ class Reserve:
     placements: tuple[Placement, ...] = ()
 
 
+@dataclass(frozen=True)
+class Grow:
+    """Add replicas to a running elastic job, in capacity nothing waiting wants (`placements`
+    number them after the job's last replica). scheduler/elastic.py."""
+
+    job_id: str
+    placements: tuple[Placement, ...]
+
+
+@dataclass(frozen=True)
+class Shrink:
+    """Stop replicas of a running elastic job above its minimum, instead of preempting it, to
+    make room for `preemptor`; the job goes on with the rest (torchrun's elastic rendezvous)."""
+
+    job_id: str
+    replicas: tuple[int, ...]
+    preemptor: str
+
+
 Decision = Bind | Wait  # what fifo.py answers; kept as it was for its callers
-CycleDecision = Bind | Wait | Preempt | Reserve  # what the framework's schedule() answers
+CycleDecision = Bind | Wait | Preempt | Reserve | Grow | Shrink  # what schedule() answers

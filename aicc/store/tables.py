@@ -481,6 +481,9 @@ class ReplicaRow(Base):
     metered_to: Mapped[datetime | None]  # usage is recorded up to here (billing/meter.py)
     # a listening replica whose readiness check passed (since then); None: not (or no longer)
     ready_at: Mapped[datetime | None] = mapped_column(default=None)
+    # an elastic job's replica the scheduler released (a shrink): the reconciler stops it, and
+    # the job goes on without it (services/jobs/elastic.py)
+    released_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class DeploymentRow(Base):

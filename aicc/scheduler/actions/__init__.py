@@ -4,7 +4,7 @@ allocate, backfill, preempt and reclaim apart the same way). Adding one: a modul
 
 from __future__ import annotations
 
-from aicc.scheduler.actions import admit, allocate, backfill, preempt, reclaim, reserve
+from aicc.scheduler.actions import admit, allocate, backfill, preempt, reclaim, reserve, shrink
 from aicc.scheduler.actions.base import Action
 
 ACTIONS: dict[str, Action] = {
@@ -14,6 +14,7 @@ ACTIONS: dict[str, Action] = {
         reclaim.ACTION,
         backfill.ACTION,
         allocate.ACTION,
+        shrink.ACTION,
         preempt.ACTION,
         reserve.ACTION,
     )

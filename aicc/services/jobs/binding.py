@@ -18,10 +18,20 @@ from datetime import datetime
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from aicc.core.jobspec import LISTENING_KINDS
+from aicc.core.jobspec import LISTENING_KINDS, JobSpec
 from aicc.core.states import WAITING, JobState, Reason
-from aicc.scheduler.snapshot import Bind, CycleDecision, DevicePick, Placement, Preempt, Wait
+from aicc.scheduler.snapshot import (
+    Bind,
+    CycleDecision,
+    DevicePick,
+    Grow,
+    Placement,
+    Preempt,
+    Shrink,
+    Wait,
+)
 from aicc.services.common import new_id
+from aicc.services.jobs import elastic
 from aicc.services.jobs.transitions import change_state, hold
 from aicc.store.tables import JobRow, NodeRow, ReplicaRow, table
 
@@ -83,6 +93,10 @@ def record(
             bound += record_bind(session, decision, now, same_host)
         elif isinstance(decision, Preempt):
             record_preempt(session, decision, now)
+        elif isinstance(decision, Grow):
+            elastic.record_grow(session, decision, now, same_host)
+        elif isinstance(decision, Shrink):
+            elastic.record_shrink(session, decision, now)
         elif isinstance(decision, Wait) and decision.job_id in admitting:
             record_wait(session, decision, now)
     return bound
@@ -228,6 +242,11 @@ def record_bind(
     nodes = {n.name: n for n in session.scalars(select(NodeRow).where(NodeRow.name.in_(names)))}
     listens = job.spec.get("kind") in LISTENING_KINDS
     envs = rendezvous(bind, nodes, same_host, listens)
+    if job.spec.get("replicas_max"):  # an elastic job: torchrun's flags too
+        parsed = JobSpec.model_validate(job.spec)
+        for placement, env in zip(bind.placements, envs, strict=True):
+            env.update(elastic.torchrun_env(parsed, placement.replica, job.id, job.attempt))
+            elastic.endpoint(env)
     for placement, env in zip(bind.placements, envs, strict=True):
         session.add(_replica(job, placement, nodes[placement.node], spec, env, now))
     where = ", ".join(sorted(names))

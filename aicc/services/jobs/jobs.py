@@ -271,24 +271,26 @@ def _placement_and_egress(spec: JobSpec, limits: SubmitLimits) -> tuple[str, str
 
 
 def _check_replicas(spec: JobSpec, queue: Queue, limits: SubmitLimits) -> None:
-    """A gang is bounded by its queue's `max_replicas_per_job`, never above the center's."""
-    if spec.replicas > limits.max_replicas:
+    """A gang is bounded by its queue's `max_replicas_per_job`, never above the center's; an
+    elastic job by the most replicas it may grow to."""
+    asked = max(spec.replicas, spec.replicas_max or 0)
+    if asked > limits.max_replicas:
         raise Invalid(
             "replicas: this center runs at most {limit} replicas per job (asked {replicas}); "
             "split the work into smaller jobs, or ask an operator to raise "
             "limits.max_replicas_per_job",
             limit=limits.max_replicas,
-            replicas=spec.replicas,
+            replicas=asked,
         )
     bound = queue.max_replicas_per_job
-    if bound is not None and spec.replicas > bound:
+    if bound is not None and asked > bound:
         raise Invalid(
             "replicas: queue {queue} runs at most {limit} replicas per job (asked {replicas}); "
             "split the work into smaller jobs, or submit to a queue with a larger "
             "max_replicas_per_job",
             queue=queue.name,
             limit=bound,
-            replicas=spec.replicas,
+            replicas=asked,
         )
 
 

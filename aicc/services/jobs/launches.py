@@ -22,7 +22,7 @@ from aicc.services.common import Invalid, ServiceError
 from aicc.services.data import mounts
 from aicc.services.images.builds import Builds
 from aicc.services.images.images import Pulls
-from aicc.services.jobs import notebooks
+from aicc.services.jobs import elastic, notebooks
 from aicc.services.nodes import nodes
 from aicc.services.tenancy import secrets
 from aicc.store.sealing import Sealer
@@ -74,6 +74,7 @@ def gather(
             or rep.attempt != job.attempt
             or job.id in broken  # a gang whose member failed or was lost cannot go on
             or job.state == JobState.PREEMPTED.value  # SIGTERM now, SIGKILL after the grace
+            or rep.released_at is not None  # an elastic job's replica given back (a shrink)
         )
     unlaunched = [rep for rep in rows if not (rep.handle or stops[rep.id])]
     turns = _launch_turns(unlaunched, max_launches)
@@ -122,14 +123,21 @@ def _launch_turns(unlaunched: list[ReplicaRow], limit: int) -> dict[str, int]:
 
 
 def _gangs_with_a_failure(session: Session, jobs: dict[str, JobRow]) -> set[str]:
+    """Jobs whose current attempt lost a replica below its elastic minimum: a gang's any."""
     ended = session.execute(
-        select(ReplicaRow.job_id, ReplicaRow.attempt).where(
+        select(ReplicaRow.job_id, ReplicaRow.attempt, ReplicaRow.index).where(
             ReplicaRow.job_id.in_(jobs),
             ReplicaRow.state.in_(("exited", "lost")),
             ReplicaRow.reason != "succeeded",
         )
     )
-    return {job_id for job_id, attempt in ended if jobs[job_id].attempt == attempt}
+    broken = set()
+    for job_id, attempt, index in ended:
+        job = jobs[job_id]
+        least = elastic.minimum(job)
+        if job.attempt == attempt and (least is None or index < least):
+            broken.add(job_id)
+    return broken
 
 
 def _launch(

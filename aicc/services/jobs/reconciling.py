@@ -21,7 +21,7 @@ from aicc.core.topology import NodeState
 from aicc.executors.base import ReplicaState
 from aicc.services.data import mounts
 from aicc.services.images import cached as images_held
-from aicc.services.jobs import notebooks
+from aicc.services.jobs import elastic, notebooks
 from aicc.services.jobs.launches import ACTIVE_REPLICA, Work
 from aicc.services.jobs.transitions import change_state
 from aicc.services.nodes import node_health, nodes
@@ -138,8 +138,10 @@ def settle(session: Session, job: JobRow, now: datetime) -> None:
             .order_by(ReplicaRow.index)
         )
     )
-    if state is JobState.SCHEDULED and reps and all(r.started_at for r in reps):
-        started = max(r.started_at for r in reps if r.started_at)
+    least = elastic.minimum(job)  # the replicas whose outcome is the job's: a gang's all
+    core = reps if least is None else [r for r in reps if r.index < least]
+    if state is JobState.SCHEDULED and core and all(r.started_at for r in core):
+        started = max(r.started_at for r in core if r.started_at)
         change_state(
             session,
             job,
@@ -155,7 +157,7 @@ def settle(session: Session, job: JobRow, now: datetime) -> None:
         if all_ended:
             _after_preemption(session, job, now)
         return
-    failed = [r for r in ended if r.reason != "succeeded"]
+    failed = [r for r in ended if r.reason != "succeeded" and r in core]
     if job.cancel_requested:
         if all_ended:
             reason, message = notebooks.stop_reason(session, job) or (
@@ -166,7 +168,7 @@ def settle(session: Session, job: JobRow, now: datetime) -> None:
             change_state(session, job, JobState.CANCELLED, reason=reason, message=message, at=at)
         return
     if not failed:
-        if reps and all_ended:
+        if core and all(r.state in ("exited", "lost") for r in core):
             job.exit_code = 0
             change_state(
                 session,

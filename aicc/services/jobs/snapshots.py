@@ -89,6 +89,7 @@ def job_view(job: JobRow, earlier: Earlier = (0.0, None)) -> JobView:
         deadline=spec.deadline,
         attained_s=earlier[0],
         queued_at=earlier[1],
+        elastic=spec.elastic,
     )
 
 
@@ -310,6 +311,9 @@ def _placed_jobs(session: Session) -> list[JobView]:
             view = job_view(job, earlier.get(job_id, (0.0, None)))
         except ValidationError:
             continue
+        if view.elastic is not None:  # placed: as many as it has now
+            releasing = tuple(r.index for r in reps if r.released_at is not None)
+            view = replace(view, replicas=len(placements), releasing=releasing)
         views.append(
             replace(
                 view,

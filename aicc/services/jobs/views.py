@@ -41,6 +41,8 @@ class Replica(View):
     started_at: datetime | None
     ended_at: datetime | None
     peak_rss_mib: int | None
+    # an elastic job's replica given back to a waiting job (a shrink): stopped since
+    released_at: datetime | None = None
     # the server's own: the node by id, and the executor's reference logs and outputs are read by
     node_id: str | None = Field(default=None, exclude=True)
     handle: str | None = Field(default=None, exclude=True)
