@@ -25,7 +25,7 @@ from aicc.store.tables import GatewayRequestRow
 @pytest.fixture
 def db(tmp_path: Path, db_url: str | None) -> Iterator[Database]:
     database = Database(database_url(db_url, tmp_path))
-    GatewayRequestRow.__table__.create(database.engine)
+    GatewayRequestRow.__table__.create(database.engine, checkfirst=True)  # migrated on PostgreSQL
     yield database
     database.dispose()
 
