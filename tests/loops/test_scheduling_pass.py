@@ -97,12 +97,12 @@ def test_jobs_behind_a_full_lane_are_told_why_and_a_cancel_still_frees_it(
         messages = [api.get(f"/api/v1/jobs/{job}").json()["message"] for job in held]
         return all("at most 1" in m for m in messages)
 
-    wait("every held job told its queue is full", told, timeout=15)
+    wait("every held job told its queue is full", told, timeout=60)
     [holder] = [j for j in api.get("/api/v1/jobs").json()["items"] if j["id"] not in held]
-    wait_state(api, holder["id"], {"running"}, timeout=15)
+    wait_state(api, holder["id"], {"running"}, timeout=60)
     api.post(f"/api/v1/jobs/{holder['id']}/cancel").raise_for_status()
-    assert wait_state(api, holder["id"], {"cancelled"}, timeout=15)["state"] == "cancelled"
-    assert wait_state(api, held[0], {"running"}, timeout=15)["state"] == "running"
+    assert wait_state(api, holder["id"], {"cancelled"}, timeout=60)["state"] == "cancelled"
+    assert wait_state(api, held[0], {"running"}, timeout=60)["state"] == "running"
 
 
 def test_a_job_cancelled_while_a_pass_decided_keeps_its_cancel_message(
