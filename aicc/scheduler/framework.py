@@ -20,10 +20,12 @@ Before those, a deferrable job the green planner holds for a greener hour waits 
 and, under a site power cap, a job whose start would go over it (`power.py`);
 
 4. bind (the profile's `bind`, from `cycle.BINDS`): a `Bind` per placed job, and a `Wait` with
-   reasons and position for every other.
+   reasons and position for every other;
+5. after the queue, running elastic jobs grow into what nothing waiting wants (`elastic.grow`).
 
 The answer has exactly one `Bind` or `Wait` per pending job, in queue order; a `Reserve` follows
-the reserved job's `Wait`, and `Preempt`s (one per victim) follow their preemptor's `Wait`.
+the reserved job's `Wait`, `Preempt`s (one per victim) and `Shrink`s (one per elastic job) follow
+their preemptor's `Wait`, and `Grow`s come last.
 A cycle never sees the future: only `snapshot.now`, declared runtimes and past usage.
 
 No job can stop a cycle for all: when one raises, `isolate` bisects the placed, then the

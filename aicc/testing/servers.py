@@ -51,6 +51,31 @@ def kill_leftover_replicas(home: Path) -> None:
         if sup and runtime.process_alive(sup, sup_created):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(sup, signal.SIGKILL)
+    _kill_under(home / "runs")
+
+
+def _kill_under(runs: Path) -> None:
+    """SIGKILL what still runs from `runs`: a supervisor launched just before the server ended
+    writes its status only once its replica runs, so the status files miss it and the replica
+    it starts (a test that starts a notebook and ends left JupyterLab running). Found by its
+    command line or working directory, twice, for a supervisor that spawned meanwhile."""
+    import psutil
+
+    where = str(runs.absolute())
+    for _ in range(2):
+        found = []
+        for proc in psutil.process_iter(["pid", "cmdline", "cwd"]):
+            with contextlib.suppress(psutil.Error):
+                line = " ".join(proc.info["cmdline"] or ())
+                cwd = proc.info["cwd"] or ""
+                if proc.pid != os.getpid() and (where in line or cwd.startswith(where)):
+                    found.append(proc)
+        for proc in found:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        if not found:
+            return
+        psutil.wait_procs(found, timeout=5)
 
 
 _MIGRATED: Path | None = None  # this process's SQLite database at the newest revision

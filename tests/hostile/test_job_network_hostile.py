@@ -1,8 +1,9 @@
 """Every port a job or a replica opens is hostile: from tenant B's job, on the real server with
 the bubblewrap sandbox (local executor), no connection reaches the server's port, a port tenant
 A's job listens on, A's service replica or a listener on the machine's loopback; a gang of one
-job still meets at its MASTER_ADDR:MASTER_PORT, and the server still reaches A's replica (after
-a restart too). A's public template run by B sends nothing out, and egress is the center's
+job still meets at its MASTER_ADDR:MASTER_PORT, an elastic job's grown replica at its
+rendezvous (which B's job does not reach), and the server still reaches A's replica (after a
+restart too). A's public template run by B sends nothing out, and egress is the center's
 default and ceiling. A sandboxed replica or notebook has no TCP port on the machine at all:
 the gateway, the portal's notebook proxy and the loops reach it through its Unix socket (0600
 in a 0700 directory of its run directory), and without a sandbox it listens on TCP as before.
@@ -83,6 +84,28 @@ else:
     print("rank 1 reached", addr, flush=True)
 """
 
+RENDEZVOUS = """
+import os, socket, time
+host, port = os.environ["PET_RDZV_ENDPOINT"].rsplit(":", 1)
+if os.environ["AICC_REPLICA"] == "0":
+    server = socket.create_server((host, int(port)))
+    print("listening", port, flush=True)
+    while True:
+        conn, _ = server.accept()
+        print("rendezvous from", conn.recv(16).decode(), flush=True)
+        conn.close()
+else:
+    for _ in range(600):
+        try:
+            conn = socket.create_connection((host, int(port)), timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    conn.sendall(os.environ["PET_LOCAL_ADDR"].encode())
+    print("grown replica reached", host, flush=True)
+    time.sleep(600)
+"""
+
 
 @pytest.fixture
 def listener() -> Iterator[Listener]:
@@ -158,6 +181,37 @@ def test_a_job_of_tenant_b_reaches_no_port_of_the_server_tenant_a_or_the_machine
             for job in (job_a, service):
                 api.post(f"/api/v1/jobs/{job['id']}/cancel")
                 wait_state(api, job["id"], {"cancelled", "failed"})
+
+
+def test_an_elastic_jobs_rendezvous_is_its_own_grown_replicas_alone(tmp_path: Path) -> None:
+    """A's elastic job grows, and its grown replica reaches the rendezvous at replica 0 from its
+    own loopback address in the job's network; B's job reaches neither that port nor the grown
+    replica's address."""
+    with over_http(tmp_path / "home", limits={"grace_s": 2.0}) as (url, token, _state):
+        api = httpx.Client(timeout=60, base_url=url, headers={"Authorization": f"Bearer {token}"})
+        a, b = make_tenant(api, "elastic-a").headers, make_tenant(api, "elastic-b").headers
+        resources = {"cpu": 0.25, "memory": "128MiB"}
+        spec = {
+            "command": _python(RENDEZVOUS),
+            "replicas": {"min": 1, "max": 2},
+            "resources": resources,
+        }
+        job_a = submit(api, spec, **a)
+        try:
+            log_a = _wait_log(api, job_a["id"], "listening").split()
+            port = log_a[log_a.index("listening") + 1]
+            said = _wait_log(api, job_a["id"], "rendezvous from")
+            assert "rendezvous from 127.0.0.2" in said, said  # replica 1's own address
+            targets = {"rendezvous": f"127.0.0.1:{port}", "grown": f"127.0.0.2:{port}"}
+            argv = _python(PROBE, *(f"{k}={v}" for k, v in targets.items()))
+            job_b = submit(api, {"command": argv, "resources": resources}, **b)
+            done = wait_state(api, job_b["id"], {"succeeded", "failed"}, timeout=120)
+            log = api.get(f"/api/v1/jobs/{job_b['id']}/logs").text
+            assert done["state"] == "succeeded", log
+            assert [n for n in targets if f"PROBE {n} refused" in log] == list(targets), log
+        finally:
+            api.post(f"/api/v1/jobs/{job_a['id']}/cancel")
+            wait_state(api, job_a["id"], {"cancelled", "failed"})
 
 
 def test_a_gang_of_one_job_still_meets_at_its_master_address(tmp_path: Path) -> None:
