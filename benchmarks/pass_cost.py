@@ -12,10 +12,13 @@ their audit entries sealed before the timed passes.
     .venv/bin/python benchmarks/pass_cost.py --waiting 10000 --batch 1000 --new 1  # a submit a pass
     .venv/bin/python benchmarks/pass_cost.py --postgres --waiting 10000 --batch 1000 --new 1
     .venv/bin/python benchmarks/pass_cost.py --nodes 300 --leases 100 --windows 100  # issue 40
+    .venv/bin/python benchmarks/pass_cost.py --nodes 300 --leases 100 --windows 100 --full --new 1
 
 `--nodes` adds simulated nodes of 8 GPUs; `--leases` leases that many of them, one a lease, to
 the admin's organization, and `--windows` announces a maintenance window a day ahead on as many
 others: what the pass then reads and marks on every node (services/jobs/snapshots.restrict).
+`--full` makes every timed pass a full one (the loop's quiet memory forgotten before it), so
+the figures are those of reading, ordering and deciding the whole queue.
 
 `--postgres` runs on a throwaway PostgreSQL; its server's CPU is not in the figures (the loop's
 process alone, as on SQLite, where the database is in the process).
@@ -59,6 +62,9 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=0, help="simulated nodes of 8 GPUs added")
     parser.add_argument("--leases", type=int, default=0, help="of them leased, one a lease")
     parser.add_argument("--windows", type=int, default=0, help="of them in a window a day ahead")
+    parser.add_argument(
+        "--full", action="store_true", help="every pass a full one: the quiet memory forgotten"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
@@ -97,6 +103,8 @@ def main() -> None:
                 for i in range(args.new):
                     key = f"new-{n}-{i}"
                     jobs.submit(session, who, spec, idempotency_key=key, limits=limits)
+            if args.full:
+                schedule.quiet.forget()  # read, order and decide the whole queue again
             started, used = time.perf_counter(), time.process_time()
             controller.tick()
             wall += time.perf_counter() - started
@@ -112,6 +120,7 @@ def main() -> None:
                     "nodes_added": args.nodes,
                     "leases": args.leases,
                     "windows": args.windows,
+                    "full": args.full,
                     "setup_s": round(setup, 1),
                     "ms_per_pass": 1000 * wall / args.passes,
                     "cpu_ms_per_pass": 1000 * cpu / args.passes,
