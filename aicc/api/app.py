@@ -35,6 +35,7 @@ from aicc.api.routers import (
     leases,
     maintenance,
     models,
+    needs,
     nodes,
     notebooks,
     notify,
@@ -74,6 +75,7 @@ def create_app(state: AppState) -> FastAPI:
         notify,  # notifications: channels and the inbox
         maintenance,  # maintenance windows (issue 40)
         leases,  # dedicated capacity (issue 40)
+        needs,  # needs and challenges (issue 41)
     ):
         app.include_router(module.router, responses=schemas.ERRORS)
     schemas.document_errors(app)
@@ -151,7 +153,8 @@ def _redacted(errors: Sequence[Any], path: str) -> list[Any]:
 
 def _printable(value: Any) -> Any:
     """A 422's errors echo the input, which may hold what JSON cannot carry (NaN and infinities,
-    bytes that are not UTF-8): those are given as text, so the answer says what was wrong."""
+    bytes that are not UTF-8, a lone surrogate such as `\\ud800`): those are given as text, so
+    the answer says what was wrong."""
     if isinstance(value, dict):
         return {key: _printable(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
@@ -162,4 +165,6 @@ def _printable(value: Any) -> Any:
         return str(value)
     if isinstance(value, bytes | bytearray):
         return bytes(value).decode("utf-8", errors="replace")
+    if isinstance(value, str):
+        return value.encode("utf-8", errors="backslashreplace").decode("utf-8")
     return value

@@ -1,5 +1,6 @@
 """Route parameters that several routers share: a data set's, model's, template's or
-deployment's `{name}`, a version `{number}`, `?project=`, a list's `?scope=`, a chunk's digest.
+deployment's `{name}`, a version `{number}`, `?project=`, a list's `?scope=` and `?sort=`, a
+chunk's digest.
 
 They live here, not in the router that first needed them, so that no router imports another
 (an import-linter contract in pyproject.toml): a resource's routes name their parameters from
@@ -28,6 +29,14 @@ VersionNumber = Annotated[str, Path(pattern=r"^([1-9][0-9]{0,8}|latest)$")]
 # A project of the caller's (name or id), or `ORG/PROJECT` for another organization's shared one
 ProjectRef = Annotated[str | None, Query(max_length=200)]
 Scope = Annotated[str, Query(pattern=r"^(project|visible|public)$")]
+# How a catalog is ordered (`services/models/catalog.py` `rank`); none: the listing's own
+Sort = Annotated[
+    str | None,
+    Query(
+        pattern=r"^(name|rating|use)$",
+        description="name; rating: the best rated first; use: the most used first",
+    ),
+]
 ChunkDigest = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
 
 

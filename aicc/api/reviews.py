@@ -1,6 +1,7 @@
-"""The review routes of a kind people rate (models, templates): its rating with the reviews, and
-the caller's own review. Both kinds are reviewed by the same rules (`services/models/reviews`),
-so their two routes are made here once, under each kind's path and operation ids."""
+"""The review routes of a kind people rate (models, templates, data sets): its rating with the
+reviews, and the caller's own review. All kinds are reviewed by the same rules
+(`services/models/reviews`), so their two routes are made here once, under each kind's path and
+operation ids."""
 
 from typing import Annotated, Any
 
@@ -10,6 +11,7 @@ from fastapi.params import Path
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep
 from aicc.api.params import ProjectRef
+from aicc.services.data.datasets import DATA
 from aicc.services.models import reviews, views
 
 # No `from __future__ import annotations`: FastAPI reads the routes' parameter types at
@@ -39,8 +41,9 @@ def add_review_routes(
     def review(target: About, body: schemas.ReviewIn, who: CurrentUser, session: SessionDep) -> Any:
         return reviews.review(session, who, target, body.rating, body.text)
 
+    what = "data set" if kind == DATA else kind
     review_doc = (
-        f"Rate (1-5) and review a {kind} the caller reads; a second review replaces the first."
+        f"Rate (1-5) and review a {what} the caller reads; a second review replaces the first."
     )
     for endpoint, method, model, operation, doc in (
         (rated, "GET", views.Reviews, f"{noun}_reviews", rated_doc),

@@ -1,10 +1,12 @@
-"""`aicc data ...`: data sets (CONTRACTS.md §9), pushed and pulled by chunk with progress bars."""
+"""`aicc data ...`: data sets (CONTRACTS.md §9), pushed and pulled by chunk with progress bars,
+listed with their ratings and use, rated and reviewed."""
 
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from aicc.cli.nouns import (
     BY_REF,
@@ -20,6 +22,7 @@ from aicc.cli.nouns import (
 from aicc.cli.output import (
     Column,
     JsonFlag,
+    Row,
     client,
     col,
     confirm,
@@ -34,6 +37,7 @@ from aicc.cli.submit import UploadBar
 if TYPE_CHECKING:
     from aicc.sdk.client import Client
     from aicc.services.data.views import Committed, Dataset, Diff, Preview, Profile, QueryResult
+    from aicc.services.models.views import Reviews
 
 app = typer.Typer(
     help="Data sets: push a directory as a version, pull it, look inside.", no_args_is_help=True
@@ -51,6 +55,18 @@ def size_text(n: object) -> str | None:
     return None
 
 
+def rating_text(row: Row) -> str | None:
+    """A catalog entry's rating in a table: `4.5 (2)`, the mean of that many; `-` before one."""
+    mean = row.get("rating")
+    return None if mean is None else f"{mean:g} ({row.get('ratings', 0)})"
+
+
+#: What the catalogs' tables and fields show of their entries' ratings and use (data sets here,
+#: templates in cli/models.py).
+RATING = Column("RATING", rating_text, justify="right")
+USES = col("USES", "uses", justify="right")
+RATED_FIELDS = [col("RATING", "rating", lambda r: f"{r:g} of 5"), col("RATINGS", "ratings"), USES]
+
 DATASETS = Noun(
     "data set",
     [
@@ -61,6 +77,8 @@ DATASETS = Noun(
         col("FILES", "file_count"),
         col("SIZE", "logical_bytes", size_text),
         col("STORED", "stored_bytes", size_text),
+        RATING,
+        USES,
         col("UPDATED", "updated_at", local_time),
     ],
     empty="no data sets yet: `aicc data push NAME DIR` makes one",
@@ -78,6 +96,7 @@ DATASETS = Noun(
         col("FILES", "file_count"),
         col("SIZE", "logical_bytes", size_text),
         col("STORED", "stored_bytes", size_text),
+        *RATED_FIELDS,
         CREATED,
     ],
     sdk="datasets",
@@ -99,11 +118,19 @@ Name = Annotated[str, typer.Argument(help="Data set name.")]
 Visibility = Annotated[
     str | None, typer.Option(help="private (the project), org, or public (the open catalog).")
 ]
+SortOption = Annotated[
+    str | None,
+    typer.Option(help="name (default), rating (the best rated first) or use (the most used)."),
+]
 
 
 DATASETS.list(app)(
     DATASETS.call(
-        "list", "Data sets of a project, all you may read, or the open data catalog.", **SHAREABLE
+        "list",
+        "Data sets of a project, all you may read, or the open data catalog, with their ratings "
+        "and how many jobs mounted each.",
+        **SHAREABLE,
+        sort=SortOption,
     )
 )
 DATASETS.get(app)(
@@ -198,6 +225,55 @@ DATASETS.delete(app, "rm")(
         "delete", "Delete a data set and all its versions.", name=Name, project=ProjectOption
     )
 )
+
+
+# --- ratings and reviews (services/models/reviews.py) -------------------------------------------
+
+#: What `data review` and `template review` take besides the object.
+Rating = Annotated[int, typer.Argument(min=1, max=5, help="1 to 5.")]
+ReviewText = Annotated[str, typer.Option(help="What you found (at most 2000 characters).")]
+Shared = Annotated[str, typer.Argument(help="NAME or ORG/PROJECT/NAME (a set shared with you).")]
+REVIEWS = [
+    col("USER", "user"),
+    col("RATING", "rating", justify="right"),
+    col("REVIEW", "text"),
+    col("UPDATED", "updated_at", local_time),
+]
+
+
+def rate(send: Callable[["Client"], Any], name: str, rating: int, as_json: bool) -> None:
+    """What `data review` and `template review` do: send the review (`send(api)`), then say
+    `rated NAME N of 5`, or print the review's JSON."""
+    with client() as api:
+        done = plain(send(api))
+    confirm(done, f"rated {escape(name)} {rating} of 5", as_json=as_json)
+
+
+@app.command("review")
+@handle_errors
+def data_review(
+    name: Shared,
+    rating: Rating,
+    text: ReviewText = "",
+    project: ProjectOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Rate and review a data set you may read; a second review of yours replaces the first."""
+    rate(
+        lambda api: api.datasets.review(name, rating, text, project=project), name, rating, as_json
+    )
+
+
+def _reviews(answer: Json) -> None:
+    mean, count = answer.get("rating"), answer.get("ratings", 0)
+    title = f"rating {mean:g} of 5 ({count} ratings)" if mean is not None else None
+    print_table(answer.get("reviews") or [], REVIEWS, title=title, empty="no reviews yet")
+
+
+@shows(app, "reviews", _reviews)
+def data_reviews(api: "Client", name: Shared, project: ProjectOption = None) -> "Reviews":
+    """A data set's rating (mean and count) and its reviews, newest first."""
+    return api.datasets.reviews(name, project=project)
 
 
 # --- looking inside, and cleaning ----------------------------------------------------------------

@@ -26,6 +26,7 @@ from aicc.cli import (
     leases,
     maintenance,
     models,
+    needs,
     nodes,
     notebooks,
     notify,
@@ -63,6 +64,8 @@ app.add_typer(notebooks.app, name="notebook")
 app.add_typer(notify.app, name="notify")  # the inbox and notification channels
 app.add_typer(maintenance.app, name="maintenance")  # maintenance windows of nodes
 app.add_typer(leases.app, name="lease")  # dedicated capacity
+app.add_typer(needs.app, name="need")  # the catalog of needs (供需对接)
+app.add_typer(needs.challenge_app, name="challenge")  # challenges on hidden sets (揭榜挂帅)
 app.add_typer(center.accelerator_app, name="accelerator")
 app.add_typer(center.center_app, name="center")
 app.add_typer(federation.app, name="federation")

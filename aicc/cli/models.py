@@ -6,7 +6,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from aicc.cli.data import Into, pull_version, pulled, size_text
+from aicc.cli.data import (
+    RATED_FIELDS,
+    RATING,
+    USES,
+    Into,
+    Rating,
+    ReviewText,
+    pull_version,
+    pulled,
+    rate,
+    size_text,
+)
 from aicc.cli.estimate import _hours
 from aicc.cli.jobs import print_cause
 from aicc.cli.nouns import BY_REF, CREATED, PROJECT, SHAREABLE, Json, Noun, ProjectOption, Ref
@@ -325,8 +336,8 @@ TEMPLATES = Noun(
         col("FRAMEWORK", "framework"),
         col("METRIC", "metric", lambda m: f"{m['name']} {m['expected']:g}"),
         col("PRICE", "price", lambda p: "free" if float(p) == 0 else f"{p} CNY"),
-        col("RATING", "rating", lambda r: "-" if r is None else f"{r:g}"),
-        col("USES", "uses"),
+        RATING,
+        USES,
         col("FITS", "fit", _fit),
         col("TITLE", "title", lambda t: t.get("en")),
     ],
@@ -337,9 +348,7 @@ TEMPLATES = Noun(
         col("SOURCE", "source"),
         col("VISIBILITY", "visibility"),
         col("PRICE", "price", lambda p: "free" if float(p) == 0 else f"{p} CNY per run"),
-        col("RATING", "rating", lambda r: "none yet" if r is None else f"{r:g} of 5"),
-        col("RATINGS", "ratings"),
-        col("USES", "uses"),
+        *RATED_FIELDS,
         col("SUMMARY", "summary", lambda t: t["en"]),
         col("INDUSTRY", "industry"),
         col("TASK", "task"),
@@ -436,14 +445,12 @@ def template_publish(
 @handle_errors
 def template_review(
     name: Annotated[str, typer.Argument(help="NAME, NAME@N or ORG/PROJECT/NAME.")],
-    rating: Annotated[int, typer.Argument(min=1, max=5, help="1 to 5.")],
-    text: Annotated[str, typer.Option(help="What you found (at most 2000 characters).")] = "",
+    rating: Rating,
+    text: ReviewText = "",
     as_json: JsonFlag = False,
 ) -> None:
     """Rate and review a template; a second review of yours replaces the first."""
-    with client() as api:
-        done = plain(api.templates.review(name, rating, text))
-    confirm(done, f"rated {name} {rating} of 5", as_json=as_json)
+    rate(lambda api: api.templates.review(name, rating, text), name, rating, as_json)
 
 
 @template_app.command("rm")

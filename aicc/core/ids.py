@@ -18,6 +18,7 @@ PREFIXES = frozenset(
     | {"nch", "nev", "ndl"}  # notifications: channels, events, deliveries
     | {"brn"}  # nodes' burn-ins before service
     | {"mnt", "lse"}  # maintenance windows, capacity leases
+    | {"ned", "nqa", "chl", "tem", "csb"}  # needs, their questions, challenges, teams, submissions
 )
 
 

@@ -1,6 +1,6 @@
 """After each reconcile pass: what jobs that just ended leave behind becomes what they promised
-(services/models/outputs.py: a data set version, a model version). Only the leader runs it,
-fenced."""
+(services/models/outputs.py: a data set version, a model version, a challenge's score). Only the
+leader runs it, fenced."""
 
 from __future__ import annotations
 
@@ -12,8 +12,12 @@ from aicc.loops.steps import EveryPass, Pass
 from aicc.services.common import utcnow
 from aicc.services.jobs import logs
 from aicc.services.models import outputs
+from aicc.services.needs import scoring
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.db import Database
+
+# A challenge's scoring jobs deliver scores: the kind registers itself with outputs on import.
+assert scoring.KIND in outputs.KINDS
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,7 @@
-"""The data service's pages: the open data catalog (`/data`) and a data set (`/data/{name}`) with
-its versions, a file browser, previews, diffs, and an upload from the browser.
+"""The data service's pages: the open data catalog (`/data`), each set with its rating and how
+many jobs mounted it, sorted by name, rating or use, and a data set (`/data/{name}`) with its
+versions, a file browser, previews, diffs, an upload from the browser, and its ratings and
+reviews with the person's own (one each: a second replaces the first).
 
 A set is named as the API names it: `{name}` plus `?project=` (a project of the caller's, or
 `ORG/PROJECT` for a set another organization shares). The services decide who sees what: a
@@ -38,7 +40,7 @@ from aicc.portal.rendering import PortalRoute, error_page
 from aicc.services.common import Forbidden, Invalid, ServiceError, TooLarge
 from aicc.services.data import chunks, datasets, inspect, uploads
 from aicc.services.data import views as data_views
-from aicc.services.models import models
+from aicc.services.models import catalog, models, reviews
 from aicc.services.models import views as model_views
 from aicc.services.tenancy import tenancy
 from aicc.services.tenancy.sessions import SignedIn
@@ -55,6 +57,7 @@ QUERY_ROWS = 200  # rows of a query's answer shown; `aicc data query` gets up to
 THUMBNAILS = 24
 TABLE_DIFFS = 5  # changed table files whose rows a diff counts
 PROFILE_AUTO_BYTES = 16 * MIB  # a bigger table is profiled when asked (`?profile=1`): ~1 s
+REVIEWS_SHOWN = 20  # the newest reviews on a set's page
 
 
 # --- the catalog ---
@@ -72,14 +75,16 @@ def _catalog(
     scope: str,
     project: str | None,
     q: str,
+    sort: str | None = None,
     form: PageForm | None = None,
     status: int = 200,
 ) -> Response:
     scope = scope if scope in SCOPES else "project"
+    sort = sort if sort in catalog.SORTS else None  # none: by name, as listed
     mine = page.own_projects()
     current_project = tenancy.resolve_project(page.session, page.me.who, project)  # another's: 404
-    found = datasets.list_datasets(
-        page.session, page.me.who, project=current_project.id, scope=scope
+    found = catalog.dataset_listing(
+        page.session, page.me.who, project=current_project.id, scope=scope, sort=sort
     )
     return page.render(
         "data.html",
@@ -87,6 +92,8 @@ def _catalog(
         status=status,
         scope=scope,
         scopes=SCOPES,
+        sort=sort or "name",
+        sorts=catalog.SORTS,
         projects=mine,
         project=current_project,
         q=q,
@@ -100,9 +107,13 @@ def _catalog(
 
 @router.get("/data")
 def data_catalog(
-    page: PageDep, scope: str = "project", project: str | None = None, q: str = ""
+    page: PageDep,
+    scope: str = "project",
+    project: str | None = None,
+    q: str = "",
+    sort: str | None = None,
 ) -> Response:
-    return _catalog(page, scope=scope, project=project or None, q=q[:200])
+    return _catalog(page, scope=scope, project=project or None, q=q[:200], sort=sort)
 
 
 def _tags(text: str) -> list[str]:
@@ -210,9 +221,9 @@ def _version_number(value: str | None) -> int | None:
 def _opened(
     session: Session, me: SignedIn, name: str, project: str | None
 ) -> tuple[data_views.Dataset, str | None]:
-    """The set a page names (another tenant's private set: NotFound, the 404 page)."""
+    """The set a page names, rated (another tenant's private set: NotFound, the 404 page)."""
     target, where = datasets.reference(name, project=project)
-    return datasets.get(session, me.who, str(target), project=where), where
+    return catalog.dataset(session, me.who, str(target), project=where), where
 
 
 def _dataset_page(
@@ -221,10 +232,12 @@ def _dataset_page(
     project: str | None,
     *,
     edit: PageForm | None = None,
+    review: PageForm | None = None,
     upload_error: Message | str | None = None,
     status: int = 200,
 ) -> Response:
     d, where = _opened(page.session, page.me, name, project)
+    rated = reviews.rated(page.session, d.id)
     query = page.request.query_params
     chosen = _version_number(query.get("version")) or d.latest
     version = manifest = None
@@ -272,12 +285,20 @@ def _dataset_page(
         lineage_of=lineage_of,
         trained=trained,
         edit=edit or PageForm("edit", _edit_values(d)),
+        reviews=rated.reviews[:REVIEWS_SHOWN],
+        review=review or PageForm("review", _own_review(page.session, page.me, d.id)),
         visibilities=core.VISIBILITIES,
         max_upload_mib=page.state.settings.limits.max_upload_mib,
         max_upload_files=MAX_UPLOAD_FILES,
         upload_error=upload_error,
-        flash={k: query.get(k, "") for k in ("created", "saved", "uploaded", "unchanged")},
+        flash={k: query.get(k, "") for k in ("created", "saved", "uploaded", "unchanged", "rated")},
     )
+
+
+def _own_review(session: Session, me: SignedIn, about: str) -> dict[str, str]:
+    """The rating form as the person last filled it (empty before their first review)."""
+    mine = reviews.own(session, me.who, about)
+    return {"rating": str(mine.rating), "text": mine.text} if mine else {"rating": "", "text": ""}
 
 
 @dataclass
@@ -472,6 +493,31 @@ def data_edit(
             status=refused.status,
         )
     return _to_set(changed, saved="1")
+
+
+class Rated(Posted):
+    """The rating form of a set's page: 1 to 5, and what the person found."""
+
+    rating: str = text_input(10)
+    text: str = text_input(4000)
+
+
+@router.post("/data/{name}/reviews")
+def data_review(
+    page: PostingPage, name: str, posted: Annotated[Rated, Form()], project: str | None = None
+) -> Response:
+    """Rate and review a set the person reads (their earlier review replaced), then its page;
+    a rating out of 1 to 5, or a review too long, is the page again saying why (422)."""
+    d, _ = _opened(page.session, page.me, name, project)  # another tenant's private set: 404
+    form = PageForm("review", posted.typed())
+    typed = {**posted.typed(), "text": posted.text.strip()}
+    try:
+        body = parse(form, schemas.ReviewIn, typed, {})
+        with service_call(page.session, form):
+            reviews.review(page.session, page.me.who, d.id, body.rating, body.text)
+    except Rejected as refused:
+        return _dataset_page(page, name, project, review=form, status=refused.status)
+    return _to_set(d, rated=body.rating)
 
 
 @router.post("/data/{name}/delete")

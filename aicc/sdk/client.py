@@ -32,6 +32,7 @@ from aicc.sdk.keys import Keys, Requests
 from aicc.sdk.leases import Leases
 from aicc.sdk.maintenance import Maintenance
 from aicc.sdk.models import Models, Templates
+from aicc.sdk.needs import Challenges, Needs
 from aicc.sdk.nodes import Nodes
 from aicc.sdk.notebooks import Notebooks
 from aicc.sdk.notify import Notify
@@ -98,6 +99,8 @@ class Client(Transport):
         self.notify = Notify(self)  # notification channels and the inbox
         self.maintenance = Maintenance(self)  # maintenance windows of nodes
         self.leases = Leases(self)  # dedicated capacity of organizations
+        self.needs = Needs(self)  # the catalog of needs (供需对接)
+        self.challenges = Challenges(self)  # challenges on needs' hidden sets (揭榜挂帅)
         self.accelerators = Accelerators(self)
         self.audit = Audit(self)
         self.reports = Reports(self)

@@ -1,5 +1,6 @@
 """`client.datasets`: data sets, pushed and pulled by chunk. Answers are the data context's read
-models (`services/data/views.py`): `get` is a `Dataset`, `list` a `list[Dataset]`.
+models (`services/data/views.py`): `get` is a `Dataset`, `list` a `list[Dataset]`; a review and
+the reviews are the models context's `Review` and `Reviews`, as a model's are.
 
 A push reads a directory, cuts each file into content-defined chunks, asks the server which
 chunks it lacks, sends only those in batches, then commits the manifest. A stat cache
@@ -41,6 +42,7 @@ from aicc.services.data.views import (
     UploadPlan,
 )
 from aicc.services.jobs.views import Job
+from aicc.services.models.views import Review, Reviews
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total): "hash", "upload", "download"
 BATCH_BYTES = 6 * 1024 * 1024  # chunks per request, under the server's request limit
@@ -301,6 +303,20 @@ class VersionedFiles(Resource, Generic[M]):
     def delete(self, name: str, project: str | None = None) -> Json:
         return self._t.call("DELETE", api_path(self.noun, name), params={"project": project})
 
+    def review(self, ref: str, rating: int, text: str = "", project: str | None = None) -> Review:
+        """Rate (1-5) and review a data set or a model; a second review of yours replaces the
+        first."""
+        name, where, _ = split_ref(ref, project)
+        body = {"rating": rating, "text": text}
+        path = api_path(self.noun, name, "reviews")
+        return self._one(Review, "PUT", path, params={"project": where}, json=body)
+
+    def reviews(self, ref: str, project: str | None = None) -> Reviews:
+        """A data set's or a model's rating (mean and count) and its reviews, newest first."""
+        name, where, _ = split_ref(ref, project)
+        path = api_path(self.noun, name, "reviews")
+        return self._one(Reviews, "GET", path, params={"project": where})
+
     def _manifest(self, ref: str, project: str | None) -> Json:
         """The manifest's JSON, which a pull checks as a client's (`core.Manifest.from_json`)."""
         name, where, number = split_ref(ref, project)
@@ -367,6 +383,15 @@ class VersionedFiles(Resource, Generic[M]):
 class Datasets(VersionedFiles[Dataset]):
     noun = "datasets"
     view = Dataset
+
+    def list(
+        self, project: str | None = None, scope: str | None = None, sort: str | None = None
+    ) -> builtins.list[Dataset]:
+        """A project's data sets, all you may read (`scope="visible"`) or the open data catalog
+        (`"public"`), each with its rating and use count; by name, or `sort="rating"` or
+        `"use"`."""
+        query = {"project": project, "scope": scope, "sort": sort}
+        return self._items(Dataset, api_path("datasets"), query)
 
     def create(self, name: str, project: str | None = None, **fields: Any) -> Dataset:
         body = {"name": name, "project": project, **{k: v for k, v in fields.items() if v}}

@@ -107,17 +107,6 @@ class Models(VersionedFiles[Model]):
             ModelVersion, "PUT", path, params={"project": where}, json={"stage": stage}
         )
 
-    def review(self, ref: str, rating: int, text: str = "", project: str | None = None) -> Review:
-        """Rate (1-5) and review a model; a second review of yours replaces the first."""
-        path = api_path("models", ref, "reviews")
-        body = {"rating": rating, "text": text}
-        return self._one(Review, "PUT", path, params={"project": project}, json=body)
-
-    def reviews(self, ref: str, project: str | None = None) -> Reviews:
-        """A model's rating (mean and count) and its reviews."""
-        path = api_path("models", ref, "reviews")
-        return self._one(Reviews, "GET", path, params={"project": project})
-
     def trained_on(
         self, dataset_ref: str, project: str | None = None
     ) -> builtins.list[ModelVersion]:

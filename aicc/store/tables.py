@@ -1175,3 +1175,113 @@ class NodeChangeRow(Base):
     state: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(String(200), default="")
     at: Mapped[datetime]
+
+
+# --- needs and challenges (issue 41, services/needs): 供需对接 and 揭榜挂帅 ---
+
+
+class NeedRow(Base):
+    """A need an organization posts for providers to answer: the problem, the data it shares,
+    the metric, the reward held in escrow from `created_at` until it is awarded or withdrawn
+    (`closed_at`), the deadline and the terms. `state`: open | awarded | withdrawn."""
+
+    __tablename__ = "needs"
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id"), index=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
+    name: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(200))
+    problem: Mapped[str] = mapped_column(Text)
+    data: Mapped[str | None] = mapped_column(String(300))  # a data set it shares, ORG/PRJ/NAME@N
+    metric: Mapped[str] = mapped_column(String(32))
+    reward: Mapped[str] = mapped_column(String(MONEY))
+    currency: Mapped[str] = mapped_column(String(3))
+    deadline: Mapped[datetime]
+    terms: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    created_by: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+
+
+class NeedQuestionRow(Base):
+    """A provider's question on a need and the poster's public answer."""
+
+    __tablename__ = "need_questions"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    need_id: Mapped[str] = mapped_column(ForeignKey("needs.id"), index=True)
+    org_id: Mapped[str] = mapped_column(String(40))
+    user_id: Mapped[str] = mapped_column(String(40))
+    text: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text, default="")
+    answered_by: Mapped[str | None] = mapped_column(String(40))
+    answered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class ChallengeRow(Base):
+    """A need with a hidden test set: the poster's version and table, its target column, and
+    the inputs AICC derived from it (the table without the target) that scoring jobs read."""
+
+    __tablename__ = "challenges"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    need_id: Mapped[str] = mapped_column(ForeignKey("needs.id"), unique=True)
+    hidden_version_id: Mapped[str] = mapped_column(String(40))
+    hidden_table: Mapped[str] = mapped_column(String(1024))
+    target: Mapped[str] = mapped_column(String(255))
+    rows: Mapped[int] = mapped_column(Integer)
+    inputs: Mapped[str] = mapped_column(String(300))  # ORG/PRJ/NAME@N in the center's project
+    public_pct: Mapped[int] = mapped_column(Integer)
+    per_day: Mapped[int] = mapped_column(Integer)
+    max_runtime_s: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+
+
+class ChallengeTeamRow(Base):
+    """A team that took a challenge: one organization or several (`orgs`, ids)."""
+
+    __tablename__ = "challenge_teams"
+    __table_args__ = (UniqueConstraint("challenge_id", "name"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    challenge_id: Mapped[str] = mapped_column(ForeignKey("challenges.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    orgs: Mapped[list[Any]] = mapped_column(default=list)
+    created_by: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+
+
+class ChallengeSubmissionRow(Base):
+    """A team's model scored on the hidden set: `scoring` while its job runs, then `scored`
+    (both boards' scores) or `failed` (`error`)."""
+
+    __tablename__ = "challenge_submissions"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    challenge_id: Mapped[str] = mapped_column(ForeignKey("challenges.id"), index=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("challenge_teams.id"), index=True)
+    org_id: Mapped[str] = mapped_column(String(40))
+    user_id: Mapped[str] = mapped_column(String(40))
+    model: Mapped[str] = mapped_column(String(300))
+    model_version_id: Mapped[str] = mapped_column(String(40))
+    job_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    public_score: Mapped[float | None]
+    private_score: Mapped[float | None]
+    error: Mapped[str] = mapped_column(Text, default="")
+    lineage: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    scored_at: Mapped[datetime | None]
+
+
+class ChallengeAwardRow(Base):
+    """What the poster awarded a team: credit moved from the need's escrow to the team's
+    organizations as vouchers (`vouchers`, ids), once per team."""
+
+    __tablename__ = "challenge_awards"
+    challenge_id: Mapped[str] = mapped_column(ForeignKey("challenges.id"), primary_key=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("challenge_teams.id"), primary_key=True)
+    amount: Mapped[str] = mapped_column(String(MONEY))
+    vouchers: Mapped[list[Any]] = mapped_column(default=list)
+    created_by: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime]

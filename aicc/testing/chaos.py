@@ -93,6 +93,8 @@ class Plan:
     corrupt_blob: bool = False  # after the run: flip a bit of a data set's stored pack
     executor: str = "local"  # local | slurm | ray (engines.py starts the engine)
     node_losses: int = 0  # on slurm or ray: lose a node (a slurmd, the Ray head), bring it back
+    # after the faults, how long the jobs may go without one more ending before those left are
+    # stuck (a loaded machine drains slowly, a stuck job never; at most 10 times this in all)
     drain_s: float = 240.0
     seed: int = 21
 
@@ -485,6 +487,18 @@ def first_bind_after(url: str, at: float, timeout: float) -> float | None:
         engine.dispose()
 
 
+def drain(left: Callable[[], int], quiet_s: float, every: float = 0.5) -> None:
+    """Wait until `left()` is 0, as long as it keeps falling: give up after `quiet_s` with no
+    job ended, or after ten times that in all."""
+    began = fell = time.monotonic()
+    fewest = left()
+    while fewest and time.monotonic() - fell < quiet_s and time.monotonic() - began < 10 * quiet_s:
+        time.sleep(every)
+        now = left()
+        if now < fewest:
+            fewest, fell = now, time.monotonic()
+
+
 def wait_until(check: Callable[[], bool], timeout: float, every: float = 0.05) -> float | None:
     began = time.monotonic()
     while time.monotonic() - began < timeout:
@@ -604,11 +618,11 @@ def check(cluster: Cluster, submitter: Submitter, report: Report) -> None:
         report.accepted = len(accepted)
         ids = set(accepted.values())
 
-        def drained() -> bool:
+        def left() -> int:
             states = {j["id"]: j["state"] for j in list_jobs(api)}
-            return all(states.get(i) in TERMINAL for i in ids)
+            return sum(states.get(i) not in TERMINAL for i in ids)
 
-        wait_until(drained, plan.drain_s, every=0.5)
+        drain(left, plan.drain_s)
         report.node_hits = on_lost_nodes(cluster.db_url(), ids, report.node_losses)
         jobs = list_jobs(api)
         report.jobs_created = len(jobs)

@@ -81,6 +81,8 @@ class Targets:
     channel_id: str  # a notification channel of A's project (services/notify)
     lease_id: str  # a lease of A's organization (services/leases)
     window_id: str  # a maintenance window: the center's, not A's (every tenant reads it)
+    need: str  # A's need, a challenge on A's hidden set (every tenant reads the catalog)
+    question_id: str  # A's own question on it, unanswered (its asker's and the poster's)
 
 
 def made_up(node: str) -> Targets:
@@ -114,6 +116,8 @@ def made_up(node: str) -> Targets:
         channel_id=new_id("nch"),
         lease_id=new_id("lse"),
         window_id=new_id("mnt"),
+        need="no-such-need",
+        question_id=new_id("nqa"),
     )
 
 
@@ -159,6 +163,9 @@ PATH_FILLS: dict[tuple[str, str], Callable[[Targets], str]] = {
     ("channels", "channel_id"): lambda t: t.channel_id,
     ("leases", "lease_id"): lambda t: t.lease_id,
     ("maintenance", "window_id"): lambda t: t.window_id,
+    ("needs", "need"): lambda t: t.need,
+    ("challenges", "challenge"): lambda t: t.need,
+    ("questions", "question_id"): lambda t: t.question_id,
 }
 # Query and header parameters that name a tenant's object are filled with A's; the others are
 # known filters, paging or presentation and are left out.
@@ -182,6 +189,8 @@ LEFT_OUT |= {"tag"}  # an image's tag: the image is named in the path
 LEFT_OUT |= {"column"}  # ROLE=COLUMN: a column of the data set the route already names
 LEFT_OUT |= {"unread"}  # the caller's own inbox, unread items only
 LEFT_OUT |= {"past"}  # maintenance windows that ended too
+LEFT_OUT |= {"sort"}  # the order of a catalog's listing (by name, rating or use)
+LEFT_OUT |= {"private"}  # a challenge's private board rather than its public one
 
 
 # Request bodies, per operation: each a list of variants, each naming A's objects a different way.
@@ -207,6 +216,7 @@ BODIES: dict[tuple[str, str], Callable[[Targets], list[dict[str, Any]]]] = {
     ("PATCH", "/api/v1/deployments/{name}"): lambda t: [{"json": {"env": {"PROBE": "b"}}}],
     ("POST", "/api/v1/deployments/{name}/scale"): lambda t: [{"json": {"max_replicas": 2}}],
     ("PUT", "/api/v1/models/{name}/reviews"): lambda t: [{"json": {"rating": 3, "text": "b"}}],
+    ("PUT", "/api/v1/datasets/{name}/reviews"): lambda t: [{"json": {"rating": 3, "text": "b"}}],
     ("POST", "/api/v1/orgs"): lambda t: [{"json": {"name": "b-probe-org"}}],
     ("POST", "/api/v1/center/power-cap/events"): lambda t: [
         {"json": {"cap_kw": "100kW", "duration_s": "1h"}}
@@ -355,6 +365,46 @@ BODIES |= {  # maintenance windows and leases (issue 40): center admins' work on
     ],
     ("POST", "/api/v1/leases"): lambda t: [{"json": {"org": t.org_id, "nodes": [t.node], **_SPAN}}],
 }
+_LATER = "2031-01-01T00:00:00Z"
+BODIES |= {  # needs and challenges (issue 41): the catalog is every tenant's
+    ("POST", "/api/v1/needs"): lambda t: [
+        {
+            "json": {
+                "name": "probe-need",
+                "project": t.project_id,
+                "title": "a probe",
+                "problem": "a probe's need",
+                "metric": "accuracy",
+                "deadline": _LATER,
+            }
+        }
+    ],
+    ("POST", "/api/v1/needs/{need}/questions"): lambda t: [{"json": {"text": "a probe asks"}}],
+    ("POST", "/api/v1/needs/{need}/questions/{question_id}/answer"): lambda t: [
+        {"json": {"text": "a probe answers"}}
+    ],
+    ("POST", "/api/v1/needs/{need}/challenge"): lambda t: [
+        {"json": {"hidden": t.dataset, "target": "marker", "table": t.table}}
+    ],
+    ("POST", "/api/v1/challenges/{challenge}/join"): lambda t: [{"json": {"team": "probe-team"}}],
+    ("POST", "/api/v1/challenges/{challenge}/invite"): lambda t: [{"json": {"org": "default"}}],
+    ("POST", "/api/v1/challenges/{challenge}/submissions"): lambda t: [
+        {"json": {"model": t.model}}
+    ],
+    ("POST", "/api/v1/challenges/{challenge}/award"): lambda t: [
+        {"json": {"awards": [{"team": "probe-team", "amount": "1"}]}}
+    ],
+}
+# Routes whose owner's call answers 409 by design, a state and not a permission: a need that
+# is a challenge already, a poster taking its own challenge, an award before the deadline
+# (tests/api/test_needs_api.py walks them through their states).
+CONFLICT_BY_DESIGN = {
+    ("POST", "/api/v1/needs/{need}/challenge"),
+    ("POST", "/api/v1/challenges/{challenge}/join"),
+    ("POST", "/api/v1/challenges/{challenge}/invite"),
+    ("POST", "/api/v1/challenges/{challenge}/submissions"),
+    ("POST", "/api/v1/challenges/{challenge}/award"),
+}
 # Routes that call the center registry, which the walk's server does not run: the owner's call
 # answers 409 (nothing changed); tests/api/test_images_api.py calls them on a real registry.
 NEEDS_REGISTRY = {("DELETE", "/api/v1/images/{name}"), ("POST", "/api/v1/registry/resync")}
@@ -491,14 +541,23 @@ class World:
     secrets: set[str]  # secret values no answer may ever carry
 
     def check_answer(
-        self, answer: httpx.Response, call: Call, who: str, *, outsider: bool = True
+        self,
+        answer: httpx.Response,
+        call: Call,
+        who: str,
+        *,
+        outsider: bool = True,
+        public: frozenset[str] = frozenset(),
     ) -> None:
-        """No secret value, ever; and for a caller outside A, none of A's data it did not send."""
+        """No secret value, ever; and for a caller outside A, none of A's data it did not send
+        (but what A made `public`: a need's poster and name in the catalog)."""
         body = text_of(answer)
         for value in self.secrets:
             assert value not in body, f"{who}: {call.method} {call.url} returned a secret value"
         if outsider:
-            leaked = [m for m in self.markers if m in body and m not in call.sent]
+            leaked = [
+                m for m in self.markers if m in body and m not in call.sent and m not in public
+            ]
             assert not leaked, f"{who}: {call.method} {call.url} leaked {leaked}: {body[:500]}"
 
 
@@ -670,6 +729,28 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
     window = created(
         api.post("/api/v1/maintenance", json={"nodes": [node], "reason": "alpha", **span})
     )
+    deadline = {"deadline": "2030-06-01T00:00:00Z", "metric": "accuracy", "problem": "alpha's"}
+    need = created(
+        api.post(
+            "/api/v1/needs",
+            json={"name": "alpha-need", "title": "alpha's need", "reward": "10", **deadline},
+            headers=a_admin,
+        )
+    )
+    created(
+        api.post(
+            f"/api/v1/needs/{need['id']}/challenge",
+            json={"hidden": "alpha-data@1", "target": "marker", "table": "alpha.csv"},
+            headers=a_admin,
+        )
+    )
+    question = created(
+        api.post(
+            f"/api/v1/needs/{need['id']}/questions",
+            json={"text": "alpha asks itself"},
+            headers=a_member,
+        )
+    )
     with state.db.session() as session:  # as the federation loop writes one (no peer here)
         owed = SettlementRow(
             job_id=job["id"],
@@ -724,6 +805,8 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
         channel_id=channel["id"],
         lease_id=lease["id"],
         window_id=window["id"],
+        need="alpha-need",
+        question_id=question["id"],
     )
     # a window is the center's, shown to every tenant: not A's data
     markers = {getattr(a, f.name) for f in fields(a)} - {node, str(settlement), window["id"]}

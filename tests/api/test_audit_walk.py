@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from route_walk import (
+    CONFLICT_BY_DESIGN,
     NEEDS_REGISTRY,
     OK,
     SIGNED,
@@ -29,10 +30,20 @@ from route_walk import (
 )
 from sqlalchemy import select
 
-from aicc.store.tables import AuditRow, DatasetRow, ImageRepositoryRow, NotebookRow
+from aicc.store.tables import (
+    AuditRow,
+    ChallengeRow,
+    DatasetRow,
+    ImageRepositoryRow,
+    NeedRow,
+    NotebookRow,
+)
 from aicc.testing.datasets import begin_and_send
 
 MUTATING = ("POST", "PUT", "PATCH", "DELETE")
+# Entries the loops write when a job the walk started ends (a template run's model, a cleaning
+# job's data set): they land between any two calls.
+LATE = ("model.push", "dataset.push")
 
 
 @pytest.fixture
@@ -132,6 +143,7 @@ AUDITED: dict[tuple[str, str], Audited] = {
         "model.stage", "model", of("model")
     ),
     ("PUT", f"{API}/models/{{name}}/reviews"): audited("review.put", "review", of("model")),
+    ("PUT", f"{API}/datasets/{{name}}/reviews"): audited("review.put", "review", of("dataset")),
     ("POST", f"{API}/templates"): audited("template.publish", "template", of("new-template")),
     ("PUT", f"{API}/templates/{{name}}/reviews"): audited("review.put", "review", of("template")),
     ("DELETE", f"{API}/templates/{{name}}"): audited("template.delete", "template", of("template")),
@@ -166,6 +178,27 @@ AUDITED: dict[tuple[str, str], Audited] = {
         "settlement.settle", "settlement", of("settlement")
     ),
     ("POST", f"{API}/notify/channels"): audited("notify.channel.create", "channel", answer_id),
+    ("POST", f"{API}/needs"): audited("need.create", "need", answer_id),
+    ("POST", f"{API}/needs/{{need}}/withdraw"): audited("need.withdraw", "need", answer_id),
+    ("POST", f"{API}/needs/{{need}}/questions"): audited("need.ask", "need", of("need")),
+    ("POST", f"{API}/needs/{{need}}/questions/{{question_id}}/answer"): audited(
+        "need.answer", "need", of("need")
+    ),
+    # the five below answer A's own admin 409 here (route_walk.CONFLICT_BY_DESIGN), and
+    # tests/api/test_needs_api.py checks their entries
+    ("POST", f"{API}/needs/{{need}}/challenge"): audited(
+        "challenge.create", "challenge", answer_id
+    ),
+    ("POST", f"{API}/challenges/{{challenge}}/join"): audited(
+        "challenge.join", "challenge", of("challenge")
+    ),
+    ("POST", f"{API}/challenges/{{challenge}}/invite"): audited(
+        "challenge.invite", "challenge", of("challenge")
+    ),
+    ("POST", f"{API}/challenges/{{challenge}}/submissions"): audited(
+        "challenge.submit", "challenge", of("challenge")
+    ),
+    ("POST", f"{API}/challenges/{{challenge}}/award"): audited("need.award", "need", of("need")),
     ("POST", f"{API}/maintenance"): audited("maintenance.create", "maintenance", answer_id),
     ("POST", f"{API}/maintenance/{{window_id}}/cancel"): audited(
         "maintenance.cancel", "maintenance", answer_id
@@ -218,6 +251,7 @@ PORTAL: dict[tuple[str, str], str] = {
     ("POST", "/data/{name}/edit"): "dataset.update",
     ("POST", "/data/{name}/delete"): "dataset.delete",
     ("POST", "/data/{name}/upload"): "dataset.push",
+    ("POST", "/data/{name}/reviews"): "review.put (tests/portal/test_portal_data.py)",
     ("POST", "/marketplace/train"): "job.submit",
     ("POST", "/models/{name}/stage"): "model.stage",
     ("POST", "/models/{name}/predictions"): "job.submit (a batch prediction)",
@@ -325,17 +359,23 @@ def test_every_mutating_route_writes_an_audit_entry(world: World) -> None:
             "power_cap": a.power_cap_event,
             "settlement": a.settlement_id,
             "channel": a.channel_id,
+            "need": session.scalars(
+                select(NeedRow.id).where(NeedRow.name == a.need, NeedRow.org_id == a.org_id)
+            ).one(),
             "image": session.scalars(
                 select(ImageRepositoryRow.id).where(ImageRepositoryRow.name == a.image)
             ).one(),
         }
+        ids["challenge"] = session.scalars(
+            select(ChallengeRow.id).where(ChallengeRow.need_id == ids["need"])
+        ).one()
         last = session.scalar(select(AuditRow.id).order_by(AuditRow.id.desc()).limit(1)) or 0
     admin_name = api.get(f"{API}/me").json()["user"]["name"]
     secrets = set(world.secrets)
     ops = [op for op in operations(api.app) if op.method in MUTATING]
     assert len(ops) >= 59
     walked = 0
-    for op in sorted(ops, key=lambda o: o.method == "DELETE"):
+    for op in sorted(ops, key=lambda o: o.method == "DELETE" or o.path.endswith("/withdraw")):
         if op.key in SIGNED:
             walked += 1  # a peer site's, signed: no token calls it (test_federation_api.py)
             continue
@@ -349,8 +389,8 @@ def test_every_mutating_route_writes_an_audit_entry(world: World) -> None:
             got, caller = send(api, call, a_admin), "alpha-admin"
             if got.status_code == 403:  # the center's work: its admin's
                 got, caller = send(api, call, None), admin_name
-            if op.key in NEEDS_REGISTRY and got.status_code == 409:
-                walked += 1  # no registry here: nothing changed, nothing audited
+            if op.key in NEEDS_REGISTRY | CONFLICT_BY_DESIGN and got.status_code == 409:
+                walked += 1  # no registry here, or a state: nothing changed, nothing audited
                 continue
             assert got.status_code in OK, f"{op} answered {got.status_code}: {got.text[:300]}"
             walked += 1
@@ -372,7 +412,8 @@ def test_every_mutating_route_writes_an_audit_entry(world: World) -> None:
                 text = json.dumps(entry)
                 assert not [s for s in secrets if s in text], f"{op}: a secret in {entry}"
             if op.key in EXEMPT:
-                assert not entries, f"{op} is exempt but wrote {entries}"
+                wrote = [e for e in entries if e[0] not in LATE]
+                assert not wrote, f"{op} is exempt but wrote {wrote}"
                 continue
             want = AUDITED[op.key]
             action = want.actions[min(number, len(want.actions) - 1)]

@@ -15,6 +15,7 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from route_walk import (
     BODIES,
+    CONFLICT_BY_DESIGN,
     NEEDS_REGISTRY,
     OK,
     SIGNED,
@@ -53,6 +54,36 @@ NOT_PER_TENANT: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/maintenance/{window_id}"): "one window, the center's, shown to everyone",
     ("GET", "/api/v1/leases"): "list: the leases of the caller's own organization",
 }
+# The catalog of needs and challenges is every tenant's (issue 41): B reads A's need and its
+# challenge, asks, takes the challenge with a team of its own; what only the poster may do is a
+# 403 (the need is visible), and A's unanswered question is a 404. A's name and its need's are
+# public there; none of A's other data is.
+CATALOG: dict[tuple[str, str], tuple[frozenset[int], str]] = {
+    ("GET", "/api/v1/needs"): (OK, "the catalog of needs"),
+    ("POST", "/api/v1/needs"): (frozenset({404}), "not into A's project"),
+    ("GET", "/api/v1/needs/{need}"): (OK, "a need of the catalog"),
+    ("POST", "/api/v1/needs/{need}/withdraw"): (frozenset({403}), "the poster's alone"),
+    ("GET", "/api/v1/needs/{need}/questions"): (OK, "answered questions, and B's own"),
+    ("POST", "/api/v1/needs/{need}/questions"): (OK, "anyone asks"),
+    ("POST", "/api/v1/needs/{need}/questions/{question_id}/answer"): (
+        frozenset({404}),
+        "A's unanswered question is its asker's and the poster's",
+    ),
+    ("POST", "/api/v1/needs/{need}/challenge"): (frozenset({403}), "the poster's alone"),
+    ("GET", "/api/v1/challenges"): (OK, "the catalog of challenges"),
+    ("GET", "/api/v1/challenges/{challenge}"): (OK, "a challenge, without its hidden set"),
+    ("POST", "/api/v1/challenges/{challenge}/join"): (OK, "B takes it as a team"),
+    ("POST", "/api/v1/challenges/{challenge}/invite"): (OK | {409}, "into B's own team"),
+    ("POST", "/api/v1/challenges/{challenge}/submissions"): (
+        frozenset({404, 409}),
+        "A's model is not B's to submit (409 before B joined)",
+    ),
+    ("GET", "/api/v1/challenges/{challenge}/submissions"): (OK, "B's own team's"),
+    ("GET", "/api/v1/challenges/{challenge}/board"): (OK, "the public board"),
+    ("POST", "/api/v1/challenges/{challenge}/award"): (frozenset({403}), "the poster's alone"),
+    ("GET", "/api/v1/challenges/{challenge}/awards"): (OK, "awards are public once made"),
+}
+CATALOG_PUBLIC = frozenset({"org-alpha", "alpha-need"})
 # Center-admin work: B's answer is a 403 (its role, in its own tenant), never 2xx.
 ADMIN_ONLY: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/orgs"): "only center admins create organizations",
@@ -107,6 +138,8 @@ def b_expects(op: Op, role: str) -> frozenset[int]:
         return frozenset({401})  # a token is not a site's signature
     if op.key in NOT_PER_TENANT:
         return OK
+    if op.key in CATALOG:
+        return CATALOG[op.key][0]
     if op.key in ADMIN_ONLY:
         return frozenset({403, 404})
     if op.key in OWN_ORG_ADMIN:
@@ -138,9 +171,10 @@ def test_another_tenant_gets_404_on_every_route(world: World) -> None:
                     f"{who}: {op} on A's objects answered {got.status_code}, "
                     f"expected {sorted(want)}: {got.text[:500]}"
                 )
-                world.check_answer(got, call, who)
-                if got.status_code in OK:
-                    continue
+                public = CATALOG_PUBLIC if op.key in CATALOG else frozenset()
+                world.check_answer(got, call, who, public=public)
+                if got.status_code in OK or op.key in CATALOG:
+                    continue  # a need is public: B may tell it from a missing one
                 # A's object and one that does not exist must look the same from outside.
                 other = send(api, twin, auth)
                 seen = detail(other)
@@ -155,7 +189,8 @@ def test_another_tenant_gets_404_on_every_route(world: World) -> None:
                 call = Call("GET", op.path, {}, {}, {})
                 got = send(api, call, auth)
                 assert got.status_code in OK | {403}, f"{who}: {op} bare: {got.status_code}"
-                world.check_answer(got, call, who)
+                public = CATALOG_PUBLIC if op.key in CATALOG else frozenset()
+                world.check_answer(got, call, who, public=public)
     assert walked >= 2 * len(ops)
 
     # B's attempts changed nothing of A: its tokens work, its job and secret are as they were.
@@ -166,8 +201,13 @@ def test_another_tenant_gets_404_on_every_route(world: World) -> None:
     assert [s["name"] for s in names] == ["ALPHA_KEY"]
     audit = api.get("/api/v1/audit", params={"limit": 500}).json()["items"]
     by_b = [e for e in audit if e["user_id"] in world.b_user_ids]
-    # its own: the fixture's secret, and the workdir it uploaded for its organization (once)
-    assert [e["action"] for e in by_b] == ["workdir.upload", "secret.put"]
+    # its own: the fixture's secret, and the workdir it uploaded for its organization (once);
+    # and in the catalog, its own need, question, team and invitation
+    catalog = ("need.create", "need.ask", "challenge.join", "challenge.invite")
+    assert [e["action"] for e in by_b if e["action"] not in catalog] == [
+        "workdir.upload",
+        "secret.put",
+    ]
     assert {e["org_id"] for e in by_b} == {world.b.org_id}
     users = {u["name"] for u in api.get("/api/v1/users").json()["items"]}
     assert not users & {"b-probe-user"}
@@ -196,7 +236,10 @@ def test_another_tenant_gets_404_on_every_route(world: World) -> None:
 
     # The same requests from A's own org admin (a center admin for admin-only routes) succeed,
     # so B's 404s are about who asks, not about a wrong id. Deletions last.
-    for op in sorted(ops, key=lambda o: (o.method == "DELETE", o.key in ADMIN_ONLY)):
+    def ends(op: Op) -> bool:  # what ends an object goes after every other call on it
+        return op.method == "DELETE" or op.path.endswith("/withdraw")
+
+    for op in sorted(ops, key=lambda o: (ends(o), o.key in ADMIN_ONLY)):
         if op.key in SIGNED:
             continue  # no token is a site's signature: tests/api/test_federation_api.py
         owner = None if op.key in ADMIN_ONLY else world.a_admin
@@ -204,7 +247,7 @@ def test_another_tenant_gets_404_on_every_route(world: World) -> None:
             if "idempotency-key" in call.headers:  # each of A's own submits is a new job
                 call.headers["idempotency-key"] = f"a-control-{op.path}-{number}"
             got = send(api, call, owner)
-            ok = OK | {409} if op.key in NEEDS_REGISTRY else OK
+            ok = OK | {409} if op.key in NEEDS_REGISTRY | CONFLICT_BY_DESIGN else OK
             assert got.status_code in ok, f"A: {op} answered {got.status_code}: {got.text[:500]}"
             world.check_answer(got, call, "A", outsider=False)
     assert api.get("/api/v1/me", headers=world.a_victim).status_code == 401

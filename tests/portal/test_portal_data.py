@@ -350,3 +350,72 @@ def test_a_query_runs_over_a_versions_tables(api: TestClient, alice: Person) -> 
     ):
         refused = client.get(f"/data/{name}", params={"project": where, "sql": bad})
         assert refused.status_code == 200 and said in refused.text and "root:" not in refused.text
+
+
+def test_a_set_is_rated_on_its_page_and_the_catalog_sorts_by_rating(
+    api: TestClient, alice: Person, bob: Person
+) -> None:
+    owner, other = signed_in(api, alice), signed_in(api, bob)
+    where = qualified(api, alice)
+    n = unique()
+    loved, plain = f"loved-{n}", f"plain-{n}"
+    for name in (plain, loved):
+        assert post(owner, "/data", "/data", project=alice.project_id, name=name).status_code == 303
+    page_of = f"/data/{loved}?project={quote(where)}"
+    rate = f"/data/{loved}/reviews?project={quote(where)}"
+    first = owner.get(page_of).text
+    assert "Ratings and reviews" in first and "No ratings yet" in first
+    assert "Mounted by 0 jobs" in first and f'action="/data/{loved}/reviews?project=' in first
+
+    # A bad rating is the page again, saying why next to the field; nothing is recorded.
+    for value, said in (("0", "out of range"), ("6", "out of range"), ("x", "whole number")):
+        refused = post(owner, rate, page_of, rating=value)
+        assert refused.status_code == 422 and said in refused.text, value
+    assert "This field is required" in post(owner, rate, page_of, rating="").text
+    assert (
+        api.get(f"/api/v1/datasets/{loved}/reviews", headers=alice.headers).json()["ratings"] == 0
+    )
+
+    done = post(owner, rate, page_of, rating="5", text="clean labels")
+    assert done.status_code == 303 and "rated=5" in done.headers["location"]
+    page = owner.get(done.headers["location"]).text
+    assert "Your rating, 5 of 5, is saved" in page and "5 of 5, from 1 ratings" in page
+    assert "clean labels" in page and "★★★★★" in page and '<option value="5" selected>' in page
+    post(owner, rate, page_of, rating="3", text="some rows repeat")  # replaces the first
+    page = owner.get(page_of).text
+    assert "3 of 5, from 1 ratings" in page and "clean labels" not in page
+
+    catalog = owner.get("/data?sort=rating").text
+    assert catalog.index(f">{loved}</a>") < catalog.index(f">{plain}</a>")
+    assert "3 of 5 (1)" in catalog and '<option value="rating" selected>' in catalog
+    by_name = owner.get("/data").text
+    assert by_name.index(f">{loved}</a>") < by_name.index(f">{plain}</a>")  # l before p
+    assert owner.get("/data?sort=nonsense").status_code == 200  # by name, as listed
+
+    # Another tenant can neither rate nor read the private set; a public one it rates.
+    assert post(other, rate, "/data", rating="1").status_code == 404
+    assert "some rows repeat" not in other.get(page_of).text
+    public = api.post(
+        "/api/v1/datasets",
+        json={"name": f"open-{n}", "project": alice.project_id, "visibility": "public"},
+    )
+    assert public.status_code == 201, public.text
+    open_page = f"/data/open-{n}?project={quote(where)}"
+    assert (
+        post(
+            other, f"/data/open-{n}/reviews?project={quote(where)}", open_page, rating="4"
+        ).status_code
+        == 303
+    )
+    assert "4 of 5, from 1 ratings" in owner.get(open_page).text
+    assert (
+        api.get(f"/api/v1/datasets/{loved}/reviews", headers=alice.headers).json()["ratings"] == 1
+    )
+
+    owner.post("/language", data={"csrf": csrf_of(owner), "language": "zh-CN"})
+    page = owner.get(page_of).text
+    assert (
+        "评分与评价" in page
+        and "1 人评分，平均 3 分（满分 5 分）" in page
+        and "已被 0 个作业挂载" in page
+    )

@@ -147,7 +147,8 @@ def test_translator_fills_placeholders_and_falls_back() -> None:
 
 # Where the refusals a portal page can show are raised: the services behind submitting, users
 # and tenants, tokens, secrets, quotas, nodes, the audit log, vouchers, budgets and bills, data
-# sets, models, templates, deployments and notebooks; single sign-on; the portal.
+# sets, models, templates and their reviews, deployments and notebooks; single sign-on; the
+# portal.
 SHOWN_SERVICES = (
     "jobs/jobs",
     "tenancy/tenancy",
@@ -168,6 +169,7 @@ SHOWN_SERVICES = (
     "models/models",
     "models/templates",
     "models/predictions",
+    "models/reviews",  # a data set's rating form (issue 41)
     "serving/deployments",
     "serving/converge",
     "serving/api_keys",
@@ -185,6 +187,10 @@ SHOWN_SERVICES = (
     "center/burn_in",  # the heat map's burn-in button (issue 40)
     "nodes/maintenance",  # the nodes page's maintenance windows (issue 40)
     "leases/leases",  # leases (issue 40)
+    "needs/needs",  # needs and challenges (issue 41)
+    "needs/challenges",
+    "needs/awards",
+    "needs/scoring",
 )
 _ERRORS = {"ServiceError", "NotFound", "Forbidden", "Conflict", "Invalid", "TooMany", "TooLarge"}
 _ERRORS |= {"SignInFailed", "ProviderUnavailable"}  # single sign-on's (services/tenancy/oidc.py)

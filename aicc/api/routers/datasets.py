@@ -1,5 +1,5 @@
-"""Data sets: the catalog, versions, manifests, chunks, resumable pushes, and what jobs mount
-(docs/api.md).
+"""Data sets: the catalog (each set rated, with how many jobs mounted it), versions, manifests,
+chunks, resumable pushes, what jobs mount, and ratings and reviews (docs/api.md).
 
 A data set is named by `{name}` and, when it is not the caller's default project's, `?project=`
 (a project name or id, or `ORG/PROJECT` for a set shared by another organization). A version is
@@ -18,19 +18,24 @@ from aicc.api import schemas
 from aicc.api.deps import CurrentUser, DataReader, SessionDep, StateDep
 from aicc.api.paging import PageArgs
 from aicc.api.params import (
+    NAME_RULE,
     AtVersion,
     ChunkDigest,
     DatasetName,
     Named,
     ProjectRef,
     Scope,
+    Sort,
     VersionNumber,
 )
 from aicc.api.responses import OCTETS, chunk_answer
+from aicc.api.reviews import add_review_routes
 from aicc.core.datasets import Manifest, diff_files
 from aicc.services.data import chunks, datasets, inspect, mounts, uploads, views
+from aicc.services.data.datasets import DATA
 from aicc.services.jobs import cleaning
 from aicc.services.jobs import views as jobs_views
+from aicc.services.models import catalog
 
 router = APIRouter(prefix="/api/v1", tags=["datasets"])
 
@@ -42,10 +47,13 @@ def datasets_list(
     paging: PageArgs,
     project: ProjectRef = None,
     scope: Scope = "project",
+    sort: Sort = None,
 ) -> dict[str, object]:
     """`scope=project` (default): a project's sets; `visible`: all you may read; `public`: the
-    open data catalog."""
-    return paging.cut(datasets.list_datasets(session, who, project=project, scope=scope))
+    open data catalog. Each with its rating and how many jobs mounted it; by name, or
+    `sort=rating` or `use`."""
+    found = catalog.dataset_listing(session, who, project=project, scope=scope, sort=sort)
+    return paging.cut(found)
 
 
 @router.post("/datasets", response_model=views.Dataset, status_code=201)
@@ -57,7 +65,7 @@ def datasets_create(body: schemas.DatasetIn, who: CurrentUser, session: SessionD
 @router.get("/datasets/{name}", response_model=views.Dataset)
 def datasets_get(who: CurrentUser, session: SessionDep, ref: Named) -> Any:
     target, where = ref
-    return datasets.get(session, who, str(target), project=where)
+    return catalog.dataset(session, who, str(target), project=where)
 
 
 @router.patch("/datasets/{name}", response_model=views.Dataset)
@@ -69,7 +77,8 @@ def datasets_update(
     project: ProjectRef = None,
 ) -> Any:
     changes = body.model_dump(exclude_none=True)
-    return datasets.update(session, who, name, project=project, changes=changes)
+    changed = datasets.update(session, who, name, project=project, changes=changes)
+    return catalog.rated_datasets(session, [changed])[0]
 
 
 @router.delete("/datasets/{name}", status_code=204)
@@ -361,3 +370,12 @@ def datasets_clean(
         fields = body.model_dump(exclude={"version"})
         job = cleaning.submit(session, who, state.blobs, ref=source, **fields)
     return job
+
+
+add_review_routes(
+    router,
+    "/datasets/{name}",
+    kind=DATA,
+    name_rule=NAME_RULE,
+    rated_doc="A data set's rating (mean, count) and its reviews, newest first.",
+)

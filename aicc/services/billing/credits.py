@@ -231,6 +231,38 @@ def create_subsidy(
     return _subsidy(row, subsidy_left(row, taken(session, who.org_id, year=year)), year)
 
 
+def reward_voucher(
+    session: Session,
+    who: Principal,
+    *,
+    org_id: str,
+    name: str,
+    amount: Decimal,
+    currency: Currency,
+    zone: str,
+) -> str:
+    """A voucher that an award moves out of a need's escrow to a winning organization (its
+    id): issued by the awarding poster, not a center admin, as the escrow already paid it."""
+    now = utcnow()
+    row = VoucherRow(
+        id=new_id("vch"),
+        org_id=org_id,
+        project_id=None,
+        name=name[:100],
+        amount=str(to_money(amount)),
+        currency=currency,
+        accelerators=[],
+        valid_from=today(now, zone),
+        valid_until=None,
+        created_at=now,
+        created_by=who.user_id,
+    )
+    session.add(row)
+    detail = {"amount": row.amount, "currency": row.currency}
+    audit.record(session, who, "voucher.reward", "voucher", row.id, org_id=org_id, detail=detail)
+    return row.id
+
+
 def _may_see_voucher(who: Principal, row: VoucherRow) -> bool:
     if row.project_id is None or who.is_admin or who.role is Role.ORG_ADMIN:
         return can_read(who, org_id=row.org_id)

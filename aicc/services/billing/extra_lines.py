@@ -23,7 +23,7 @@ from aicc.store.tables import UsageRow
 class Line:
     """One priced line: `amount` is signed (a credit is negative), rounded to 0.01."""
 
-    kind: str  # lease | lease_credit
+    kind: str  # lease | lease_credit | need_escrow | need_escrow_returned
     item: str
     unit: str
     quantity: Decimal
@@ -31,7 +31,7 @@ class Line:
     amount: Decimal
     currency: str
     description: str
-    reference: str  # the lease id
+    reference: str  # the lease's id, or the need's
 
 
 # (session, org id, month YYYY-MM, billing zone, the default plan) -> lines of that month
@@ -91,7 +91,8 @@ def _as_dict(position: int, month: str, line: Line) -> dict[str, Any]:
     return {
         "position": position,
         "kind": line.kind,
-        "lease_id": line.reference,
+        "lease_id": line.reference if line.kind.startswith("lease") else None,
+        "reference": line.reference,
         "project_id": None,
         "job_id": None,
         "item": line.item,

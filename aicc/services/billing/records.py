@@ -110,3 +110,22 @@ def _record(row: UsageRow) -> views.UsageRecord:
         memory_gib_hours=row.memory_mib / 1024 * hours,
         storage_gib_days=row.storage_bytes / 1024**3 * row.duration_us / 8.64e10,
     )
+
+
+def job_compute(session: Session, job_id: str) -> dict[str, object]:
+    """What a job used, summed over its usage records: CPU core-hours, accelerator
+    device-hours (shares counted as parts) and the accelerator models, for a lineage."""
+    query = select(UsageRow).where(UsageRow.job_id == job_id, UsageRow.kind == "compute")
+    cpu = devices = 0.0
+    models: set[str] = set()
+    for row in session.scalars(query):
+        hours = row.duration_us / 3.6e9
+        cpu += hours * row.cpu_milli / 1000
+        devices += hours * (row.milli / 1000 if row.milli else row.devices)
+        if row.accelerator:
+            models.add(row.accelerator)
+    return {
+        "cpu_core_hours": round(cpu, 6),
+        "device_hours": round(devices, 6),
+        "accelerators": sorted(models),
+    }

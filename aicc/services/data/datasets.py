@@ -253,6 +253,9 @@ def describe(
         logical_bytes=latest.logical_bytes if latest else 0,
         stored_bytes=stored_bytes(session, row.id),
         writable=writable(who, prj),
+        rating=None,  # what people made of it: the catalog's (services/models/catalog.py)
+        ratings=0,
+        uses=0,
         versions=versions,
     )
 

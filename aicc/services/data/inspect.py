@@ -204,6 +204,35 @@ def _unreadable(path: str, fmt: str, error: Exception) -> Invalid:
     )
 
 
+def whole_table(source: ChunkSource, manifest: Manifest, path: str, max_bytes: int) -> pa.Table:
+    """A table file of a version read whole, for what the server itself computes over every
+    row (a challenge's hidden answers): TooLarge above `max_bytes`, Invalid when it does not
+    parse as its suffix says."""
+    entry = _entry(manifest, path)
+    fmt = table_format(path)
+    if fmt is None:
+        raise Invalid("{path} is not a table (CSV, TSV, Parquet, JSON or JSON lines)", path=path)
+    if entry.size > max_bytes:
+        raise TooLarge(
+            "{path} is {size} bytes; at most {max} are read whole",
+            path=path,
+            size=entry.size,
+            max=max_bytes,
+        )
+    data = ChunkFile(source, entry).readall()
+    try:
+        if fmt in ("csv", "tsv"):
+            return tablefacts.csv_table(data, fmt)
+        if fmt == "parquet":
+            return pq.read_table(io.BytesIO(data))
+        rows = tablefacts.json_rows(data)
+        if rows is None:
+            raise pa.ArrowInvalid("not an array of objects, nor one object a line")
+        return tablefacts.rows_table(rows)
+    except (pa.ArrowException, OSError) as e:
+        raise _unreadable(path, fmt.upper(), e) from e
+
+
 # --- preview ---
 
 

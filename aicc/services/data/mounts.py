@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import distinct, func, select, true
 from sqlalchemy.orm import Session
 
 from aicc.core import datasets as core
@@ -157,6 +157,32 @@ def cached_bytes(session: Session, jobs: Iterable[Any]) -> dict[str, dict[str, i
         if nodes:
             out[job_id] = nodes
     return out
+
+
+def uses(session: Session, dataset_ids: Iterable[str]) -> dict[str, int]:
+    """How many jobs mounted each of the data sets `dataset_ids` (any version, any tenant's
+    job; those never mounted are left out): one grouped query over the jobs' pinned versions
+    (`JobRow.datasets`), unpacked by the database's own JSON function."""
+    wanted = list(dataset_ids)
+    if not wanted:
+        return {}
+    postgres = session.get_bind().dialect.name == "postgresql"
+    unpack = func.json_array_elements if postgres else func.json_each
+    pinned = unpack(JobRow.datasets).table_valued("value").alias("pinned")
+    version = (
+        pinned.c.value.op("->>")("version_id")
+        if postgres
+        else func.json_extract(pinned.c.value, "$.version_id")
+    )
+    query = (
+        select(DatasetVersionRow.dataset_id, func.count(distinct(JobRow.id)))
+        .select_from(JobRow)
+        .join(pinned, true())
+        .join(DatasetVersionRow, DatasetVersionRow.id == version)
+        .where(DatasetVersionRow.dataset_id.in_(wanted))
+        .group_by(DatasetVersionRow.dataset_id)
+    )
+    return {dataset_id: int(n) for dataset_id, n in session.execute(query)}
 
 
 # --- what a job mounts, read back through the API ---

@@ -12,6 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+from pydantic import Field
+
 from aicc.services.common import View
 
 Visibility = Literal["private", "org", "public"]
@@ -33,7 +35,8 @@ class DatasetVersion(View):
     created_at: datetime
 
 
-# A data set with its latest version's size; `versions` only where one set is asked
+# A data set with its latest version's size, its rating and how many jobs mounted it (the
+# catalog's, services/models/catalog.py); `versions` only where one set is asked
 class Dataset(View):
     id: str
     name: str
@@ -52,6 +55,9 @@ class Dataset(View):
     logical_bytes: int  # the latest version's files
     stored_bytes: int  # the distinct chunks of all its versions, each once
     writable: bool  # whether the caller may push to it
+    rating: float | None = Field(None, description="the mean rating, 1 to 5")
+    ratings: int = 0
+    uses: int = Field(0, description="jobs that mounted one of its versions")
     versions: list[DatasetVersion]
 
 

@@ -4,7 +4,9 @@ predictions a version of a data set. `deliver` runs after each reconcile pass
 (loops/outputs.py), once per job: a crash before it commits leaves the row pending, and the
 next pass delivers it. The outputs are the job's: each `Ingest` reads them
 through the guard of job-written files (`executors/jobfiles.py`), and what it refuses (a link,
-a FIFO, too many or too big) fails the delivery with the guard's message."""
+a FIFO, too many or too big) fails the delivery with the guard's message. A context above this
+one (a challenge's scoring, services/needs) adds its kind with `register`, and hears of a
+delivery that failed (the job did not succeed, or its outputs were refused)."""
 
 from __future__ import annotations
 
@@ -29,6 +31,14 @@ KINDS: dict[str, Ingest] = {
     "model": templates.ingest_outputs,
     predictions.KIND: predictions.ingest_outputs,
 }
+Failed = Callable[[Session, JobRow, JobOutputRow], None]  # out.result says why
+FAILED: dict[str, Failed] = {}
+
+
+def register(kind: str, ingest: Ingest, failed: Failed) -> None:
+    """Deliver outputs of `kind` with `ingest`; `failed` hears of those that made nothing."""
+    KINDS[kind] = ingest
+    FAILED[kind] = failed
 
 
 def deliver(
@@ -45,6 +55,7 @@ def deliver(
         out.done_at = utcnow()
         if job.state != "succeeded":
             out.state, out.result = "failed", f"the job ended {job.state}; nothing was made"
+            _failed(session, job, out)
             done.append(f"{job.id}: {out.result}")
             continue
         try:
@@ -57,7 +68,14 @@ def deliver(
                 made = KINDS[out.kind](session, store, who, job, out, root)
         except (ServiceError, OSError, ValueError) as e:
             out.state, out.result = "failed", str(e)[:2000]
+            _failed(session, job, out)
         else:
             out.state, out.result = "done", made
         done.append(f"{job.id}: {out.state} {out.result}")
     return done
+
+
+def _failed(session: Session, job: JobRow, out: JobOutputRow) -> None:
+    hook = FAILED.get(out.kind)
+    if hook is not None:
+        hook(session, job, out)

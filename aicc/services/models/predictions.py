@@ -77,7 +77,7 @@ def submit(
     data_row, data_version = datasets.version_row(
         session, who, templates.data_ref(data), project=project
     )
-    _check_predicts(session, model_row, model_version)
+    check_predicts(session, model_row, model_version)
     extra = session.get(ModelVersionRow, model_version.id)
     schema = models.stored(views.InputSchema, extra.input_schema if extra else None)
     data_ref = f"{data_row.name}@{data_version.number}"
@@ -118,7 +118,7 @@ def submit(
     return job, created
 
 
-def _check_predicts(session: Session, row: DatasetRow, version: DatasetVersionRow) -> None:
+def check_predicts(session: Session, row: DatasetRow, version: DatasetVersionRow) -> None:
     """Refuse (422) a model version that cannot predict in batch here: no predict.py, or the
     runtime of the template that trained it missing from this server's Python."""
     if datasets.manifest_of(version).find(SCRIPT) is None:

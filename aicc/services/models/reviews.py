@@ -1,9 +1,10 @@
-"""Ratings and reviews of the marketplace's templates and models: one per user and object (a
-second one replaces the first), on what the user can read, shown as an average and a count.
+"""Ratings and reviews of the marketplace's templates, models and data sets: one per user and
+object (a second one replaces the first), on what the user can read, shown as an average and a
+count.
 
 What a review is about is the object's id: `builtin:NAME` for a built-in template, else the
-`datasets` id of the published template or the model, so a review follows the object across
-its versions and disappears from view with it.
+`datasets` id of the published template, the model or the data set, so a review follows the
+object across its versions and disappears from view with it.
 """
 
 from __future__ import annotations
@@ -17,14 +18,14 @@ from sqlalchemy.orm import Session
 from aicc.core.tenancy import Principal
 from aicc.services.common import Invalid, new_id, utcnow
 from aicc.services.data import datasets
-from aicc.services.data.datasets import MODEL
+from aicc.services.data.datasets import DATA, MODEL
 from aicc.services.models import templates
 from aicc.services.models.views import Review, Reviews
 from aicc.services.tenancy import audit
 from aicc.store.tables import ReviewRow, UserRow
 
 MAX_TEXT = 2000  # characters of a review
-KINDS = ("template", "model")
+KINDS = ("template", MODEL, DATA)
 
 
 @dataclass(frozen=True)
@@ -38,13 +39,15 @@ class Rating:
 def target(
     session: Session, who: Principal, kind: str, ref: str, *, project: str | None = None
 ) -> str:
-    """The id reviews of `ref` are about; NotFound unless the caller reads it."""
+    """The id reviews of `ref` are about; NotFound unless the caller reads it. A model's or a
+    data set's `project` is the caller's project or `ORG/PROJECT`, as its routes take it."""
     if kind == "template":
         return templates.get(ref, session, who, project=project).id
-    if kind == MODEL:
-        row, _ = datasets.find(session, who, ref, project, kind=MODEL)
+    if kind in (MODEL, DATA):
+        named, where = datasets.reference(ref, project=project)
+        row, _ = datasets.find(session, who, named, where, kind=kind)
         return row.id
-    raise Invalid("kind {kind!r}: one of template, model", kind=kind)
+    raise Invalid("kind {kind!r}: one of template, model, dataset", kind=kind)
 
 
 def review(session: Session, who: Principal, about: str, rating: int, text: str = "") -> Review:
@@ -54,6 +57,8 @@ def review(session: Session, who: Principal, about: str, rating: int, text: str 
     text = text.strip()
     if len(text) > MAX_TEXT:
         raise Invalid("text: at most {max} characters", max=MAX_TEXT)
+    if "\x00" in text or not _unicode(text):
+        raise Invalid("text: plain Unicode text, without NUL characters or lone surrogates")
     now = utcnow()
     row = session.scalar(
         select(ReviewRow).where(ReviewRow.target == about, ReviewRow.user_id == who.user_id)
@@ -90,9 +95,24 @@ def reviews(session: Session, about: str) -> list[Review]:
     ]
 
 
+def own(session: Session, who: Principal, about: str) -> Review | None:
+    """The caller's own review of `about`, if they gave one (what a page's form shows again)."""
+    row = session.scalar(
+        select(ReviewRow).where(ReviewRow.target == about, ReviewRow.user_id == who.user_id)
+    )
+    if row is None:
+        return None
+    return Review(
+        user=_name(session, row.user_id),
+        rating=row.rating,
+        text=row.text,
+        updated_at=row.updated_at,
+    )
+
+
 def rated(session: Session, about: str) -> Reviews:
-    """`about`'s rating (mean and count) and its reviews, newest first (templates' and models'
-    routes and pages)."""
+    """`about`'s rating (mean and count) and its reviews, newest first (the review routes and
+    the data set's page)."""
     rating = ratings(session, [about]).get(about, Rating(None, 0))
     return Reviews(rating=rating.average, ratings=rating.count, reviews=reviews(session, about))
 
@@ -105,6 +125,15 @@ def ratings(session: Session, targets: Iterable[str]) -> dict[str, Rating]:
         .group_by(ReviewRow.target)
     )
     return {t: Rating(round(float(avg), 2), int(n)) for t, avg, n in session.execute(query)}
+
+
+def _unicode(text: str) -> bool:
+    """Whether `text` is Unicode a database stores (no lone surrogate, `\\ud800`)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _name(session: Session, user_id: str) -> str:

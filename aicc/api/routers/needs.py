@@ -1,0 +1,221 @@
+"""Needs (供需对接) and challenges (揭榜挂帅): every signed-in tenant reads the catalog, asks
+questions and takes challenges; a need's poster answers, makes it a challenge, and awards.
+`{need}` and `{challenge}` are an id or a name in the caller's organization (`?org=` names
+another's)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+
+from aicc.api import schemas
+from aicc.api.deps import CurrentUser, SessionDep, StateDep
+from aicc.api.paging import PageArgs
+from aicc.api.schemas.needs import (
+    AwardIn,
+    ChallengeIn,
+    InviteIn,
+    JoinIn,
+    NeedIn,
+    SubmissionIn,
+    TextIn,
+)
+from aicc.services.common import utcnow
+from aicc.services.jobs.jobs import SubmitLimits
+from aicc.services.needs import awards, challenges, needs
+from aicc.services.needs.views import (
+    Award,
+    Board,
+    Challenge,
+    Need,
+    Question,
+    Submission,
+    Team,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["needs"])
+OrgName = Query(default=None, max_length=64, description="the poster's organization, by name")
+
+
+def _ref(name: str, org: str | None) -> str:
+    return f"{org}/{name}" if org else name
+
+
+@router.get("/needs", response_model=schemas.Page[Need])
+def needs_list(
+    who: CurrentUser,
+    session: SessionDep,
+    paging: PageArgs,
+    q: str | None = Query(default=None, max_length=200, description="words in name or text"),
+    state: str | None = Query(default=None, description="open | awarded | withdrawn"),
+) -> dict[str, object]:
+    """The catalog of needs, newest first."""
+    return paging.cut(needs.listing(session, who, text=q, state=state))
+
+
+@router.post("/needs", response_model=Need, status_code=201)
+def needs_create(body: NeedIn, who: CurrentUser, session: SessionDep) -> Need:
+    ask = needs.Ask(
+        name=body.name,
+        title=body.title,
+        problem=body.problem,
+        metric=body.metric,
+        deadline=body.deadline,
+        reward=body.reward,
+        currency=body.currency,
+        data=body.data,
+        project=body.project,
+        terms=body.terms.model_dump(),
+    )
+    return needs.create(session, who, ask, now=utcnow())
+
+
+@router.get("/needs/{need}", response_model=Need)
+def needs_get(need: str, who: CurrentUser, session: SessionDep, org: str | None = OrgName) -> Need:
+    return needs.get(session, who, _ref(need, org))
+
+
+@router.post("/needs/{need}/withdraw", response_model=Need)
+def needs_withdraw(
+    need: str, who: CurrentUser, session: SessionDep, org: str | None = OrgName
+) -> Need:
+    """Withdraw an open need (its poster): the escrow comes back on the next invoice."""
+    return needs.withdraw(session, who, _ref(need, org), now=utcnow())
+
+
+@router.get("/needs/{need}/questions", response_model=list[Question])
+def needs_questions(
+    need: str, who: CurrentUser, session: SessionDep, org: str | None = OrgName
+) -> list[Question]:
+    """Answered questions, and the caller's own (the poster sees every one)."""
+    return needs.questions(session, who, _ref(need, org))
+
+
+@router.post("/needs/{need}/questions", response_model=Question, status_code=201)
+def needs_ask(
+    need: str, body: TextIn, who: CurrentUser, session: SessionDep, org: str | None = OrgName
+) -> Question:
+    return needs.ask(session, who, _ref(need, org), body.text, now=utcnow())
+
+
+@router.post("/needs/{need}/questions/{question_id}/answer", response_model=Question)
+def needs_answer(
+    need: str,
+    question_id: str,
+    body: TextIn,
+    who: CurrentUser,
+    session: SessionDep,
+    org: str | None = OrgName,
+) -> Question:
+    """The poster's public answer."""
+    return needs.answer(session, who, _ref(need, org), question_id, body.text, now=utcnow())
+
+
+@router.post("/needs/{need}/challenge", response_model=Challenge, status_code=201)
+def needs_challenge(
+    need: str,
+    body: ChallengeIn,
+    who: CurrentUser,
+    session: SessionDep,
+    state: StateDep,
+    org: str | None = OrgName,
+) -> Challenge:
+    """Make the caller's need a challenge on its hidden set."""
+    ask = challenges.Ask(**body.model_dump())
+    return challenges.create(session, who, state.chunks, _ref(need, org), ask, now=utcnow())
+
+
+@router.get("/challenges", response_model=schemas.Page[Challenge])
+def challenges_list(who: CurrentUser, session: SessionDep, paging: PageArgs) -> dict[str, object]:
+    return paging.cut(challenges.listing(session, who, now=utcnow()))
+
+
+@router.get("/challenges/{challenge}", response_model=Challenge)
+def challenges_get(
+    challenge: str, who: CurrentUser, session: SessionDep, org: str | None = OrgName
+) -> Challenge:
+    return challenges.get(session, who, _ref(challenge, org), now=utcnow())
+
+
+@router.post("/challenges/{challenge}/join", response_model=Team)
+def challenges_join(
+    challenge: str, body: JoinIn, who: CurrentUser, session: SessionDep, org: str | None = OrgName
+) -> Team:
+    """Take the challenge as a new team, or join a team that invited the caller's
+    organization."""
+    return challenges.join(session, who, _ref(challenge, org), body.team, now=utcnow())
+
+
+@router.post("/challenges/{challenge}/invite", response_model=Team)
+def challenges_invite(
+    challenge: str,
+    body: InviteIn,
+    who: CurrentUser,
+    session: SessionDep,
+    org: str | None = OrgName,
+) -> Team:
+    """Invite another organization into the caller's team."""
+    return challenges.invite(session, who, _ref(challenge, org), body.org, now=utcnow())
+
+
+@router.post("/challenges/{challenge}/submissions", response_model=Submission, status_code=201)
+def challenges_submit(
+    challenge: str,
+    body: SubmissionIn,
+    who: CurrentUser,
+    session: SessionDep,
+    state: StateDep,
+    org: str | None = OrgName,
+) -> Submission:
+    """Submit a model version to be scored on the hidden set (a job of the center's, with no
+    network; the score appears when it ends)."""
+    limits = SubmitLimits.of(state.settings, local_only=True)
+    return challenges.submit(
+        session,
+        who,
+        _ref(challenge, org),
+        body.model,
+        project=body.project,
+        now=utcnow(),
+        limits=limits,
+    )
+
+
+@router.get("/challenges/{challenge}/submissions", response_model=list[Submission])
+def challenges_submissions(
+    challenge: str, who: CurrentUser, session: SessionDep, org: str | None = OrgName
+) -> list[Submission]:
+    """The caller's team's submissions (the poster: every team's)."""
+    return challenges.submissions(session, who, _ref(challenge, org), now=utcnow())
+
+
+@router.get("/challenges/{challenge}/board", response_model=Board)
+def challenges_board(
+    challenge: str,
+    who: CurrentUser,
+    session: SessionDep,
+    org: str | None = OrgName,
+    private: bool = Query(default=False, description="the private board, open at the deadline"),
+) -> Board:
+    return challenges.board(session, who, _ref(challenge, org), private=private, now=utcnow())
+
+
+@router.post("/challenges/{challenge}/award", response_model=list[Award], status_code=201)
+def challenges_award(
+    challenge: str,
+    body: AwardIn,
+    who: CurrentUser,
+    session: SessionDep,
+    state: StateDep,
+    org: str | None = OrgName,
+) -> list[Award]:
+    """Share the reward among teams (the poster, after the deadline), once."""
+    shares = [awards.Share(team=s.team, amount=s.amount) for s in body.awards]
+    zone = state.settings.site.timezone
+    return awards.award(session, who, _ref(challenge, org), shares, now=utcnow(), zone=zone)
+
+
+@router.get("/challenges/{challenge}/awards", response_model=list[Award])
+def challenges_awards(
+    challenge: str, who: CurrentUser, session: SessionDep, org: str | None = OrgName
+) -> list[Award]:
+    return awards.awards(session, who, _ref(challenge, org))

@@ -1,0 +1,131 @@
+"""The needs context's read models: needs as the catalog shows them, their questions,
+challenges, teams, scored submissions, the boards and the awards. Pydantic, the standard
+library and `services.common` only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from aicc.services.common import View
+
+
+class Terms(View):
+    """Who owns what a provider makes for the need, and whether the shared data may leave the
+    center (a challenge's hidden set never does)."""
+
+    results_owner: str = "poster"  # poster | provider | shared
+    data_may_leave: bool = False
+
+
+class Need(View):
+    """A need (需求) an organization posted. `state`: open | awarded | withdrawn;
+    `challenge`: whether it has a hidden test set (a challenge, 揭榜)."""
+
+    id: str
+    name: str
+    org: str
+    project: str
+    title: str
+    problem: str
+    data: str | None
+    metric: str
+    reward: str
+    currency: str
+    deadline: datetime
+    terms: Terms
+    state: str
+    challenge: bool
+    questions: int = 0
+    created_at: datetime
+    closed_at: datetime | None
+
+
+class Question(View):
+    """A question on a need; public once the poster answered it (before: its asker's and the
+    poster's alone)."""
+
+    id: str
+    need_id: str
+    org: str
+    text: str
+    answer: str
+    answered_at: datetime | None
+    created_at: datetime
+
+
+class Team(View):
+    id: str
+    name: str
+    orgs: list[str]  # the organizations that joined, by name
+    invited: list[str] = Field(default_factory=list)  # asked to join, not joined yet
+    created_at: datetime
+
+
+class Challenge(View):
+    """A need's challenge: the metric, the board split, the limits and the teams. The hidden
+    set's ref is its poster's to see (`hidden`: None for anyone else)."""
+
+    id: str
+    need: str  # ORG/NAME
+    need_id: str
+    title: str
+    metric: str
+    higher_is_better: bool
+    target: str
+    rows: int
+    public_pct: int
+    per_day: int
+    max_runtime_s: int
+    deadline: datetime
+    private_open: bool  # the private board shows once the deadline passed
+    hidden: str | None = None
+    teams: list[Team] = Field(default_factory=list)
+    created_at: datetime
+
+
+class Submission(View):
+    """A team's model on the hidden set: `scoring`, then `scored` or `failed` (`error`). The
+    private score shows once the private board opens (`None` before, as it is for failures)."""
+
+    id: str
+    challenge_id: str
+    team: str
+    model: str
+    state: str
+    public_score: float | None
+    private_score: float | None
+    error: str
+    created_at: datetime
+    scored_at: datetime | None
+    lineage: dict[str, object] = Field(default_factory=dict)
+
+
+class Standing(View):
+    """A team's place on a board: its best scored submission by that board's score."""
+
+    rank: int
+    team: str
+    score: float
+    submission_id: str
+    submissions: int
+    at: datetime
+    lineage: dict[str, object] = Field(default_factory=dict)  # the poster's view alone
+
+
+class Board(View):
+    challenge_id: str
+    board: str  # public | private
+    metric: str
+    higher_is_better: bool
+    standings: list[Standing]
+
+
+class Award(View):
+    challenge_id: str
+    team: str
+    amount: str
+    currency: str
+    vouchers: list[str]
+    created_at: datetime
