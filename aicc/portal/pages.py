@@ -21,6 +21,7 @@ from aicc.portal import (
     marketplace,
     model_apis,
     models,
+    needs,
     notebook_proxy,
     notebooks,
     notify,
@@ -49,6 +50,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     job_metrics.router,
     data.router,
     marketplace.router,
+    needs.router,  # needs and challenges (issue 41)
     models.router,
     model_apis.router,  # before deployments': /deployments/{name}/chat is no action
     deployments.router,

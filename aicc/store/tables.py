@@ -1276,7 +1276,8 @@ class ChallengeSubmissionRow(Base):
 
 class ChallengeAwardRow(Base):
     """What the poster awarded a team: credit moved from the need's escrow to the team's
-    organizations as vouchers (`vouchers`, ids), once per team."""
+    organizations as vouchers (`vouchers`, ids), once per team; and, where the terms give the
+    poster the results, the team's model as the poster received it (`model`)."""
 
     __tablename__ = "challenge_awards"
     challenge_id: Mapped[str] = mapped_column(ForeignKey("challenges.id"), primary_key=True)
@@ -1285,3 +1286,4 @@ class ChallengeAwardRow(Base):
     vouchers: Mapped[list[Any]] = mapped_column(default=list)
     created_by: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime]
+    model: Mapped[str | None] = mapped_column(String(300))  # the poster's copy, ORG/PRJ/NAME@N

@@ -42,8 +42,9 @@ from aicc.testing.datasets import begin_and_send
 
 MUTATING = ("POST", "PUT", "PATCH", "DELETE")
 # Entries the loops write when a job the walk started ends (a template run's model, a cleaning
-# job's data set): they land between any two calls.
-LATE = ("model.push", "dataset.push")
+# job's data set), or when a deployment the walk started converges (its replicas' jobs): they
+# land between any two calls.
+LATE = ("model.push", "dataset.push", "job.submit")
 
 
 @pytest.fixture
@@ -268,6 +269,15 @@ PORTAL: dict[tuple[str, str], str] = {
     ("POST", "/inbox/channels/{channel_id}/delete"): "notify.channel.delete",
     ("POST", "/center/maintenance"): "maintenance.create (tests/portal/test_portal_maintenance.py)",
     ("POST", "/center/maintenance/{window_id}/cancel"): "maintenance.cancel",
+    ("POST", "/needs"): "need.create (tests/portal/test_portal_needs.py)",
+    ("POST", "/needs/{need_id}/questions"): "need.ask",
+    ("POST", "/needs/{need_id}/questions/{question_id}/answer"): "need.answer",
+    ("POST", "/needs/{need_id}/withdraw"): "need.withdraw",
+    ("POST", "/needs/{need_id}/challenge"): "challenge.create",
+    ("POST", "/challenges/{challenge_id}/join"): "challenge.join",
+    ("POST", "/challenges/{challenge_id}/invite"): "challenge.invite",
+    ("POST", "/challenges/{challenge_id}/submissions"): "challenge.submit",
+    ("POST", "/challenges/{challenge_id}/award"): "need.award (a browser's, once)",
 }
 PORTAL_EXEMPT: dict[tuple[str, str], str] = {
     ("POST", "/language"): "the person's own display language, a preference",

@@ -23,6 +23,7 @@ from sqlalchemy import update
 from aicc.store.tables import ChallengeRow, ChallengeSubmissionRow, NeedRow
 from aicc.testing.datasets import push
 from aicc.testing.jobs import wait_state
+from aicc.testing.polling import wait
 from aicc.testing.servers import over_http
 from aicc.testing.tenants import make_tenant
 
@@ -302,6 +303,37 @@ def test_a_challenge_from_need_to_award(tmp_path: Path) -> None:
             )
             assert twice.status_code == 409
             assert city.get("/api/v1/needs/rain-alert").json()["state"] == "awarded"
+            # The terms give the poster the results: each awarded team's best model is the
+            # city's, which deploys it as a model API and asks it about tomorrow.
+            models = {a["team"]: a["model"] for a in awarded.json()}
+            assert models["alpha"].endswith("/rain-alert-alpha@1"), models
+            mine = city.get("/api/v1/models/rain-alert-alpha/versions/1").json()
+            assert mine["lineage"]["from"].endswith("/alpha-model@1")
+            assert mine["lineage"]["template"] == "table-prediction"
+            assert (
+                alpha.get("/api/v1/models/rain-alert-alpha?project=city/default").status_code == 404
+            )
+            made = city.post(
+                "/api/v1/deployments", json={"name": "rain", "model": "rain-alert-alpha"}
+            )
+            assert made.status_code == 201, made.text
+            wait(
+                "the city's deployment",
+                lambda: city.get("/api/v1/deployments/rain").json()["state"] == "ready" or None,
+                timeout=180,
+            )
+            key = city.post("/api/v1/keys", json={"name": "rain-app"}).json()["secret"]
+            rows = [{"temperature": 20.0, "humidity": 95.0, "wind": "calm"}]
+            asked = httpx.post(
+                f"{url}/v1/deployments/rain/predict",
+                json={"rows": rows},
+                headers={"Authorization": f"Bearer {key}"},
+                timeout=60,
+            )
+            assert asked.status_code == 200, asked.text
+            (answer,) = asked.json()["predictions"]
+            assert answer["weather_predicted"] == "rain" and answer["probability_rain"] > 0.5
+
             for team, amount in ((alpha, "3000.00"), (beta, "1000.00")):
                 vouchers = team.get("/api/v1/vouchers").json()["items"]
                 assert [(v["name"], v["amount"]) for v in vouchers] == [

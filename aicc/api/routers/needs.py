@@ -208,10 +208,13 @@ def challenges_award(
     state: StateDep,
     org: str | None = OrgName,
 ) -> list[Award]:
-    """Share the reward among teams (the poster, after the deadline), once."""
+    """Share the reward among teams (the poster, after the deadline), once; where the terms give
+    the poster the results, each awarded team's best model becomes the poster's model
+    NEED-TEAM, ready to deploy."""
     shares = [awards.Share(team=s.team, amount=s.amount) for s in body.awards]
     zone = state.settings.site.timezone
-    return awards.award(session, who, _ref(challenge, org), shares, now=utcnow(), zone=zone)
+    ref = _ref(challenge, org)
+    return awards.award(session, who, state.chunks, ref, shares, now=utcnow(), zone=zone)
 
 
 @router.get("/challenges/{challenge}/awards", response_model=list[Award])

@@ -12,6 +12,7 @@ models made from a data set version.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import zipfile
@@ -216,6 +217,46 @@ def register(
         session.add(extra)
         session.flush()
     return _version(row, extra, name, files=True)
+
+
+def give(
+    session: Session,
+    who: Principal,
+    store: ChunkStore,
+    version_id: str,
+    name: str,
+    *,
+    project: str | None = None,
+    lineage: dict[str, Any] | None = None,
+) -> ModelVersion:
+    """Model version `version_id` (anyone's) as the next version of the caller's model `name`
+    in `project`: the same files (read through and stored once, as chunks are content-addressed),
+    input schema and card. For a context that has decided the caller may have it (a challenge's
+    award, under terms that give the poster the results); `lineage` says where it came from."""
+    source_row = session.get(DatasetVersionRow, version_id)
+    extra = session.get(ModelVersionRow, version_id)
+    if source_row is None or extra is None:
+        raise NotFound("model version {version} is gone", version=version_id)
+    manifest = datasets.manifest_of(source_row)
+    source = chunks.reader(session, store, [c.digest for f in manifest.files for c in f.chunks])
+    return register(
+        session,
+        who,
+        store,
+        name,
+        [(f.path, io.BufferedReader(ChunkFile(source, f))) for f in manifest.files],
+        project=project,
+        format=extra.format,
+        framework=extra.framework,
+        metrics=dict(extra.metrics or {}),
+        params=dict(extra.params or {}),
+        card=extra.card,
+        lineage=lineage,
+        input_schema=extra.input_schema,
+        facts=extra.facts,
+        charts=extra.charts,
+        notes=list(extra.notes or []),
+    )
 
 
 def register_directory(

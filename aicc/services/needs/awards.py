@@ -11,6 +11,7 @@ has one award row (its key), so a repeat is a 409 and no second voucher is made.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,19 +21,25 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.core import periods
+from aicc.core import scoring as core_scoring
 from aicc.core.pricing import PricePlan, to_money
 from aicc.core.tenancy import Principal
 from aicc.services.billing import credits, extra_lines
-from aicc.services.common import Conflict, Invalid, NotFound, utc
+from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, utc
+from aicc.services.data import datasets
+from aicc.services.models import models
 from aicc.services.needs import challenges, needs
 from aicc.services.needs.views import Award
 from aicc.services.tenancy import audit
+from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables import (
     ChallengeAwardRow,
     ChallengeRow,
     ChallengeSubmissionRow,
     ChallengeTeamRow,
+    DatasetVersionRow,
     NeedRow,
+    ProjectRow,
 )
 
 
@@ -43,12 +50,21 @@ class Share:
 
 
 def award(
-    session: Session, who: Principal, ref: str, shares: Sequence[Share], *, now: datetime, zone: str
+    session: Session,
+    who: Principal,
+    store: ChunkStore,
+    ref: str,
+    shares: Sequence[Share],
+    *,
+    now: datetime,
+    zone: str,
 ) -> list[Award]:
     """Award the teams their shares (the poster, after the deadline); their sum is at most the
-    reward, and each team has a scored submission."""
+    reward, and each team has a scored submission. Where the terms give the poster the results
+    (`results_owner` poster or shared), each awarded team's best model is the poster's too
+    (`deliver`), ready to deploy."""
     row, need = challenges.find(session, who, ref)
-    needs.poster_only(who, need, "award it")
+    needs.poster_only(who, need, Forbidden("only the need's poster may award it"))
     locked = session.scalar(
         select(NeedRow)
         .where(NeedRow.id == need.id)
@@ -110,6 +126,7 @@ def award(
             vouchers=vouchers,
             created_by=who.user_id,
             created_at=now,
+            model=deliver(session, who, store, locked, row, team),
         )
         session.add(award_row)
         made.append(_award(award_row, team.name, locked.currency))
@@ -118,6 +135,50 @@ def award(
     audit.record(session, who, "need.award", "need", locked.id, org_id=locked.org_id, detail=detail)
     session.flush()
     return made
+
+
+def deliver(
+    session: Session,
+    who: Principal,
+    store: ChunkStore,
+    need: NeedRow,
+    challenge: ChallengeRow,
+    team: ChallengeTeamRow,
+) -> str | None:
+    """The team's best model (by the private board, then the public), given to the poster as
+    model NEED-TEAM of the need's project, where the terms give the poster the results; its
+    ref, or None."""
+    if (need.terms or {}).get("results_owner", "poster") not in ("poster", "shared"):
+        return None
+    scored = list(
+        session.scalars(
+            select(ChallengeSubmissionRow).where(
+                ChallengeSubmissionRow.team_id == team.id, ChallengeSubmissionRow.state == "scored"
+            )
+        )
+    )
+
+    def rank(sub: ChallengeSubmissionRow) -> float:
+        value = sub.private_score if sub.private_score is not None else sub.public_score
+        higher = core_scoring.metric(need.metric).higher_is_better
+        return -math.inf if value is None else (value if higher else -value)
+
+    best = max(scored, key=rank)
+    project = session.get(ProjectRow, need.project_id)
+    assert project is not None
+    source = session.get(DatasetVersionRow, best.model_version_id)
+    lineage = {
+        **dict(source.lineage or {} if source else {}),
+        "from": best.model,
+        "challenge": challenge.id,
+        "team": team.name,
+        "submission": best.id,
+    }
+    name = f"{need.name}-{team.name}"[:63].rstrip("-")
+    given = models.give(
+        session, who, store, best.model_version_id, name, project=project.name, lineage=lineage
+    )
+    return f"{datasets.qualified(session, project)}/{name}@{given.number}"
 
 
 def _split(amount: Decimal, parts: int) -> list[Decimal]:
@@ -144,6 +205,7 @@ def _award(row: ChallengeAwardRow, team: str, currency: str) -> Award:
         amount=row.amount,
         currency=currency,
         vouchers=list(row.vouchers or ()),
+        model=row.model,
         created_at=utc(row.created_at),
     )
 

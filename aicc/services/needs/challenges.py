@@ -63,7 +63,7 @@ def create(
     """Make the need a challenge (its poster): its hidden set is split into the inputs the
     scoring jobs read and the answers AICC keeps."""
     need = needs.find(session, who, need_ref)
-    needs.poster_only(who, need, "make it a challenge")
+    needs.poster_only(who, need, Forbidden("only the need's poster may make it a challenge"))
     if need.state != "open" or utc(need.deadline) <= now:
         raise Conflict("need {name} is closed", name=need.name)
     if session.scalar(select(ChallengeRow.id).where(ChallengeRow.need_id == need.id)):

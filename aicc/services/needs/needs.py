@@ -169,9 +169,17 @@ def posts(who: Principal, row: NeedRow) -> bool:
     return can_write(who, org_id=row.org_id, project_id=row.project_id)
 
 
-def poster_only(who: Principal, row: NeedRow, action: str) -> None:
+def poster_only(who: Principal, row: NeedRow, refused: Forbidden) -> None:
+    """Raise `refused` (what the caller may not do, in words the portal translates) unless the
+    caller speaks for the need's poster."""
     if not posts(who, row):
-        raise Forbidden("only the need's poster may {action}", action=action)
+        raise refused
+
+
+def poster(session: Session, who: Principal, ref: str) -> bool:
+    """Whether the caller speaks for the poster of need `ref` (the portal shows the poster's
+    forms and lineage to them alone; the service functions check it again)."""
+    return posts(who, find(session, who, ref))
 
 
 def get(session: Session, who: Principal, ref: str) -> Need:
@@ -205,7 +213,7 @@ def withdraw(session: Session, who: Principal, ref: str, *, now: datetime) -> Ne
     """Withdraw an open need: its escrow goes back to the poster (awards.py's lines); its
     challenge, if any, takes no more submissions."""
     row = find(session, who, ref)
-    poster_only(who, row, "withdraw it")
+    poster_only(who, row, Forbidden("only the need's poster may withdraw it"))
     if row.state != "open":
         raise Conflict("need {name} is {state} already", name=row.name, state=row.state)
     row.state, row.closed_at, row.updated_at = "withdrawn", now, now
@@ -279,7 +287,7 @@ def answer(
     question = session.get(NeedQuestionRow, question_id)
     if question is None or question.need_id != row.id or not _sees(who, row, question):
         raise NotFound("question {question_id} not found", question_id=question_id)
-    poster_only(who, row, "answer questions")
+    poster_only(who, row, Forbidden("only the need's poster may answer its questions"))
     text = text.strip()
     if not text or len(text) > MAX_QUESTION:
         raise Invalid("text: 1 to {max} characters", max=MAX_QUESTION)

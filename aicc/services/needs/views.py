@@ -123,9 +123,14 @@ class Board(View):
 
 
 class Award(View):
+    """An award: the team's share as vouchers of its organizations, and `model`, the team's
+    best model as the poster received it in its own project (ORG/PROJECT/NAME@N; None where the
+    terms keep the results with the provider), ready to deploy."""
+
     challenge_id: str
     team: str
     amount: str
     currency: str
     vouchers: list[str]
+    model: str | None = None
     created_at: datetime

@@ -1,0 +1,509 @@
+"""Needs (供需对接) and challenges (揭榜挂帅) in the portal (issue 41): the catalog (`/needs`:
+every tenant's needs, a search and a state filter, and the form that posts one), a need's page
+(`/needs/{need}`: the problem, data, metric, reward, deadline and terms; its questions with the
+form that asks one; for its poster an answer form per open question, withdraw, and the form that
+makes it a challenge on a hidden data set), and a challenge's page (`/challenges/{challenge}`:
+the public board as a table and a bar chart, the private board from the deadline, the viewer's
+team's submissions, the forms that join, invite and submit; for the poster each standing's
+lineage and, after the deadline, the award form).
+
+The same service calls as `api/routers/needs.py`. Each form's input is checked by the API's own
+request model, then handed to the service in a savepoint; a refusal shows the page again with
+the service's words in the reader's language and its status (422, 409, 403, 429, or 404 for
+a team or organization the form named), never a 500. A need or challenge that does not exist is
+the 404 page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any, TypeVar
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form
+from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel, Field
+
+from aicc.api.schemas.needs import (
+    ChallengeIn,
+    InviteIn,
+    JoinIn,
+    NeedIn,
+    ShareIn,
+    SubmissionIn,
+    TextIn,
+)
+from aicc.core import scoring
+from aicc.core.tenancy import Role
+from aicc.portal.forms import (
+    FieldError,
+    Posted,
+    Rejected,
+    blank_to_none,
+    parse,
+    service_call,
+    text_input,
+)
+from aicc.portal.forms import Form as PageForm
+from aicc.portal.i18n import Message, Translator
+from aicc.portal.page import Page, PageDep, PostingPage
+from aicc.portal.rendering import PortalRoute
+from aicc.services.common import ServiceError, utcnow
+from aicc.services.jobs.jobs import SubmitLimits
+from aicc.services.models import models
+from aicc.services.needs import awards, challenges, needs
+from aicc.services.needs.views import Board, Challenge, Need, Team
+from aicc.services.tenancy import tenancy
+
+router = APIRouter(route_class=PortalRoute, include_in_schema=False)
+
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+OWNERS = ("poster", "provider", "shared")
+# a refusal's status -> the words before the service's own
+REFUSALS = {
+    403: "form.error.forbidden",
+    404: "form.error.not_found",
+    409: "needs.error.conflict",
+    429: "needs.error.too_many",
+}
+NEED_FLASHES = ("posted", "asked", "answered", "withdrawn")
+CHALLENGE_FLASHES = ("made", "joined", "invited", "submitted", "awarded")
+
+
+def _local(at: datetime) -> str:
+    """A time as a `datetime-local` input shows it (UTC, to the minute)."""
+    return at.strftime("%Y-%m-%dT%H:%M")
+
+
+def _checked(
+    page: Page, form: PageForm, body: type[M], data: dict[str, Any], act: Callable[[M], T]
+) -> T:
+    """`act` on the form's input as the API's request model `body` reads it, in a savepoint;
+    a refusal is `Rejected` with the form's errors and the status the API answers."""
+    checked = parse(form, body, data, {})
+    try:
+        with page.session.begin_nested():
+            return act(checked)
+    except ServiceError as err:
+        key = REFUSALS.get(err.status, "form.error.invalid")
+        form.errors[""] = FieldError(key, Message.of(err))
+        raise Rejected(form, err.status) from None
+
+
+# --- the catalog ---
+
+
+def _catalog(
+    page: Page, *, q: str = "", state: str = "", form: PageForm | None = None, status: int = 200
+) -> Response:
+    state = state if state in needs.STATES else ""
+    found = needs.listing(page.session, page.me.who, text=q or None, state=state or None)
+    defaults = {
+        "metric": "accuracy",
+        "results_owner": "poster",
+        "reward": "0",
+        "deadline": _local(utcnow() + timedelta(days=30)),
+    }
+    return page.render(
+        "needs.html",
+        nav="needs",
+        status=status,
+        needs=found,
+        q=q,
+        state=state,
+        states=needs.STATES,
+        metrics=list(scoring.METRICS),
+        owners=OWNERS,
+        projects=page.own_projects(),
+        may_post=page.me.who.role is not Role.VIEWER,
+        form=form or PageForm("need", defaults),
+    )
+
+
+@router.get("/needs")
+def needs_catalog(page: PageDep, q: str = "", state: str = "") -> Response:
+    return _catalog(page, q=q[:200].strip(), state=state)
+
+
+class NewNeed(Posted):
+    """The catalog's form: what a need is posted with."""
+
+    project: str = text_input(200)
+    name: str = text_input(200)
+    title: str = text_input(400)
+    problem: str = text_input(20_000)
+    metric: str = text_input(40)
+    deadline: str = text_input(40)
+    reward: str = text_input(40, "0")
+    data: str = text_input(400)
+    results_owner: str = text_input(20, "poster")
+
+
+@router.post("/needs")
+def needs_create(page: PostingPage, posted: Annotated[NewNeed, Form()]) -> Response:
+    form = PageForm("need", posted.typed())
+    data = {
+        "name": posted.name.strip(),
+        "title": posted.title.strip(),
+        "problem": posted.problem.strip(),
+        "metric": posted.metric,
+        "deadline": posted.deadline.strip(),
+        "reward": posted.reward.strip() or "0",
+        "data": blank_to_none(posted.data),
+        "project": blank_to_none(posted.project),
+        "terms": {"results_owner": posted.results_owner},
+    }
+    try:
+        body = parse(form, NeedIn, data, {"terms": "results_owner"})
+        with service_call(page.session, form, name_field="name"):
+            made = needs.create(
+                page.session,
+                page.me.who,
+                needs.Ask(
+                    name=body.name,
+                    title=body.title,
+                    problem=body.problem,
+                    metric=body.metric,
+                    deadline=body.deadline,
+                    reward=body.reward,
+                    currency=body.currency,
+                    data=body.data,
+                    project=body.project,
+                    terms=body.terms.model_dump(),
+                ),
+                now=utcnow(),
+            )
+    except Rejected as refused:
+        return _catalog(page, form=form, status=refused.status)
+    return _to_need(made, posted="1")
+
+
+# --- a need ---
+
+
+def _to_need(need: Need, **flash: str) -> Response:
+    query = f"?{urlencode(flash)}" if flash else ""
+    return RedirectResponse(f"/needs/{need.id}{query}", status_code=303)
+
+
+def _need_page(
+    page: Page, ref: str, *, form: PageForm | None = None, status: int = 200
+) -> Response:
+    who = page.me.who
+    need = needs.get(page.session, who, ref)  # none: the 404 page
+    challenge = challenges.get(page.session, who, need.id, now=utcnow()) if need.challenge else None
+    return page.render(
+        "need.html",
+        nav="needs",
+        status=status,
+        need=need,
+        higher=scoring.metric(need.metric).higher_is_better,
+        questions=needs.questions(page.session, who, need.id),
+        challenge=challenge,
+        poster=needs.poster(page.session, who, need.id),
+        form=form or PageForm(""),
+        flash={name: page.query(name) for name in NEED_FLASHES},
+    )
+
+
+@router.get("/needs/{need_id}")
+def need_page(page: PageDep, need_id: str) -> Response:
+    return _need_page(page, need_id)
+
+
+@router.post("/needs/{need_id}/questions")
+def need_ask(
+    page: PostingPage, need_id: str, text: Annotated[str, Form(max_length=4000)] = ""
+) -> Response:
+    need = needs.get(page.session, page.me.who, need_id)
+    form = PageForm("ask", {"text": text})
+    try:
+        _checked(
+            page,
+            form,
+            TextIn,
+            {"text": text.strip()},
+            lambda body: needs.ask(page.session, page.me.who, need.id, body.text, now=utcnow()),
+        )
+    except Rejected as refused:
+        return _need_page(page, need.id, form=form, status=refused.status)
+    return _to_need(need, asked="1")
+
+
+@router.post("/needs/{need_id}/questions/{question_id}/answer")
+def need_answer(
+    page: PostingPage,
+    need_id: str,
+    question_id: str,
+    text: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    need = needs.get(page.session, page.me.who, need_id)
+    form = PageForm(f"answer-{question_id}", {"text": text})
+    try:
+        _checked(
+            page,
+            form,
+            TextIn,
+            {"text": text.strip()},
+            lambda body: needs.answer(
+                page.session, page.me.who, need.id, question_id, body.text, now=utcnow()
+            ),
+        )
+    except Rejected as refused:
+        return _need_page(page, need.id, form=form, status=refused.status)
+    return _to_need(need, answered="1")
+
+
+class Nothing(BaseModel):
+    """A form of one button (withdraw): no input to check."""
+
+
+@router.post("/needs/{need_id}/withdraw")
+def need_withdraw(page: PostingPage, need_id: str) -> Response:
+    need = needs.get(page.session, page.me.who, need_id)
+    form = PageForm("withdraw")
+    try:
+        _checked(
+            page,
+            form,
+            Nothing,
+            {},
+            lambda _: needs.withdraw(page.session, page.me.who, need.id, now=utcnow()),
+        )
+    except Rejected as refused:
+        return _need_page(page, need.id, form=form, status=refused.status)
+    return _to_need(need, withdrawn="1")
+
+
+class MadeChallenge(Posted):
+    """The need page's form that makes it a challenge."""
+
+    hidden: str = text_input(400)
+    target: str = text_input(300)
+    public_pct: str = text_input(10, "30")
+    per_day: str = text_input(10, "5")
+    max_runtime_s: str = text_input(10, "600")
+
+
+@router.post("/needs/{need_id}/challenge")
+def need_challenge(
+    page: PostingPage, need_id: str, posted: Annotated[MadeChallenge, Form()]
+) -> Response:
+    need = needs.get(page.session, page.me.who, need_id)
+    form = PageForm("challenge", posted.typed())
+    data = {k: v.strip() for k, v in posted.typed().items()}
+
+    def make(body: ChallengeIn) -> Challenge:
+        ask = challenges.Ask(**body.model_dump())
+        return challenges.create(
+            page.session, page.me.who, page.state.chunks, need.id, ask, now=utcnow()
+        )
+
+    try:
+        made = _checked(page, form, ChallengeIn, data, make)
+    except Rejected as refused:
+        return _need_page(page, need.id, form=form, status=refused.status)
+    return _to_challenge(made, made="1")
+
+
+# --- a challenge ---
+
+
+def _to_challenge(challenge: Challenge, **flash: str) -> Response:
+    query = f"?{urlencode(flash)}" if flash else ""
+    return RedirectResponse(f"/challenges/{challenge.id}{query}", status_code=303)
+
+
+@dataclass(frozen=True)
+class Teams:
+    """Where the viewer's organization stands on a challenge: its team, and the teams that
+    invited it."""
+
+    mine: Team | None
+    inviting: list[Team]
+
+
+def _teams(page: Page, challenge: Challenge) -> Teams:
+    org = tenancy.get_org(page.session, page.me.who, page.me.who.org_id).name
+    mine = next((team for team in challenge.teams if org in team.orgs), None)
+    return Teams(mine, [team for team in challenge.teams if org in team.invited])
+
+
+def board_chart(board: Board, t: Translator) -> dict[str, Any] | None:
+    """The board's standings as bars, best first: each team's score."""
+    if not board.standings:
+        return None
+    return {
+        "type": "bars",
+        "legend": False,
+        "categories": [s.team for s in board.standings],
+        "series": [
+            {
+                "name": t.maybe("needs.metric", board.metric),
+                "values": [s.score for s in board.standings],
+            }
+        ],
+    }
+
+
+def _model_choices(page: Page) -> list[str]:
+    """The viewer's model versions (NAME@N in their default project, else qualified), newest
+    first, for the submit form's suggestions."""
+    who = page.me.who
+    found: list[str] = []
+    for project in page.own_projects():
+        default = project.id == who.default_project_id
+        for model in models.list_models(page.session, who, project=project.id):
+            for version in model.versions:
+                found.append(version.ref if default else f"{model.project}/{version.ref}")
+    return found
+
+
+def _challenge_page(
+    page: Page, ref: str, *, form: PageForm | None = None, status: int = 200
+) -> Response:
+    who, now = page.me.who, utcnow()
+    challenge = challenges.get(page.session, who, ref, now=now)  # none: the 404 page
+    need = needs.get(page.session, who, challenge.need_id)
+    public = challenges.board(page.session, who, challenge.id, now=now)
+    private = (
+        challenges.board(page.session, who, challenge.id, private=True, now=now)
+        if challenge.private_open
+        else None
+    )
+    poster = needs.poster(page.session, who, need.id)
+    return page.render(
+        "challenge.html",
+        nav="needs",
+        status=status,
+        c=challenge,
+        need=need,
+        public=public,
+        private=private,
+        chart=board_chart(public, page.t),
+        submissions=challenges.submissions(page.session, who, challenge.id, now=now),
+        awards=awards.awards(page.session, who, challenge.id),
+        poster=poster,
+        teams=_teams(page, challenge),
+        competes=not poster and who.role is not Role.VIEWER,
+        open=need.state == "open" and not challenge.private_open,
+        models=_model_choices(page) if not poster else [],
+        form=form or PageForm(""),
+        flash={name: page.query(name) for name in CHALLENGE_FLASHES},
+    )
+
+
+@router.get("/challenges/{challenge_id}")
+def challenge_page(page: PageDep, challenge_id: str) -> Response:
+    return _challenge_page(page, challenge_id)
+
+
+def _challenge_form(
+    page: PostingPage,
+    challenge_id: str,
+    form: PageForm,
+    body: type[M],
+    data: dict[str, Any],
+    act: Callable[[Challenge, M], Any],
+    **flash: str,
+) -> Response:
+    """One of the challenge page's forms: its page again, saying what was done or refused."""
+    challenge = challenges.get(page.session, page.me.who, challenge_id, now=utcnow())
+    try:
+        _checked(page, form, body, data, lambda checked: act(challenge, checked))
+    except Rejected as refused:
+        return _challenge_page(page, challenge.id, form=form, status=refused.status)
+    return _to_challenge(challenge, **flash)
+
+
+@router.post("/challenges/{challenge_id}/join")
+def challenge_join(
+    page: PostingPage, challenge_id: str, team: Annotated[str, Form(max_length=100)] = ""
+) -> Response:
+    return _challenge_form(
+        page,
+        challenge_id,
+        PageForm("join", {"team": team}),
+        JoinIn,
+        {"team": team.strip()},
+        lambda c, body: challenges.join(page.session, page.me.who, c.id, body.team, now=utcnow()),
+        joined=team.strip(),
+    )
+
+
+@router.post("/challenges/{challenge_id}/invite")
+def challenge_invite(
+    page: PostingPage, challenge_id: str, org: Annotated[str, Form(max_length=100)] = ""
+) -> Response:
+    return _challenge_form(
+        page,
+        challenge_id,
+        PageForm("invite", {"org": org}),
+        InviteIn,
+        {"org": org.strip()},
+        lambda c, body: challenges.invite(page.session, page.me.who, c.id, body.org, now=utcnow()),
+        invited=org.strip(),
+    )
+
+
+@router.post("/challenges/{challenge_id}/submissions")
+def challenge_submit(
+    page: PostingPage, challenge_id: str, model: Annotated[str, Form(max_length=400)] = ""
+) -> Response:
+    limits = SubmitLimits.of(page.state.settings, local_only=True)
+    return _challenge_form(
+        page,
+        challenge_id,
+        PageForm("submit", {"model": model}),
+        SubmissionIn,
+        {"model": model.strip()},
+        lambda c, body: challenges.submit(
+            page.session, page.me.who, c.id, body.model, now=utcnow(), limits=limits
+        ),
+        submitted="1",
+    )
+
+
+class Shares(BaseModel):
+    """The award form's rows with an amount, as the API's `AwardIn` reads each; none at all is
+    the service's to refuse (it says what to give)."""
+
+    awards: list[ShareIn] = Field(max_length=100)
+
+
+@router.post("/challenges/{challenge_id}/award")
+def challenge_award(
+    page: PostingPage,
+    challenge_id: str,
+    team: Annotated[list[str] | None, Form(max_length=100)] = None,
+    amount: Annotated[list[str] | None, Form(max_length=40)] = None,
+) -> Response:
+    """The teams' shares: a row a team, those with an amount given."""
+    teams, amounts = team or [], amount or []
+    rows = [
+        {"team": name.strip(), "amount": value.strip()}
+        for name, value in zip(teams, amounts, strict=False)
+        if value.strip()
+    ]
+    typed = {f"amount-{name}": value for name, value in zip(teams, amounts, strict=False)}
+    zone = page.state.settings.site.timezone
+
+    def award(c: Challenge, body: Shares) -> Any:
+        shares = [awards.Share(team=s.team, amount=s.amount) for s in body.awards]
+        return awards.award(
+            page.session, page.me.who, page.state.chunks, c.id, shares, now=utcnow(), zone=zone
+        )
+
+    return _challenge_form(
+        page,
+        challenge_id,
+        PageForm("award", typed),
+        Shares,
+        {"awards": rows},
+        award,
+        awarded=str(len(rows)),
+    )
