@@ -59,6 +59,7 @@ from aicc.testing.servers import ServerProcess, close_all, free_port
 TERMINAL = {"succeeded", "failed", "cancelled"}
 NODE = "chaos-node"  # every server names the local node alike: they stand for one machine
 NODE_LOSS_S = 30.0  # about how long losing a node and bringing it back takes here
+AVAILABILITY_WINDOW_S = 5.0  # the least span after a leader's kill whose calls are counted
 # Appends who ran, then maybe sleeps, says it is done and exits with the chosen code.
 COMMAND = (
     'echo "$AICC_JOB_ID $AICC_ATTEMPT $AICC_REPLICA" >> "$AICC_OUTPUT_DIR/ran"; '
@@ -586,7 +587,10 @@ def kill_server(cluster: Cluster, report: Report, prober: Prober, rng: random.Ra
     if len(cluster.servers) > 1 and kill.was_leader:
         kill.leader_after_s = wait_until(lambda: cluster.leader() is not None, 60)
         kill.resumed_after_s = first_bind_after(cluster.db_url(), kill.at, 60)
-        window_end = kill.at + (kill.resumed_after_s or 60)
+        # at least a few seconds, so that a quick failover on a busy machine still holds
+        # calls to count: the survivor must answer them while the killed server is down
+        window_end = kill.at + max(kill.resumed_after_s or 60, AVAILABILITY_WINDOW_S)
+        time.sleep(max(0.0, window_end - time.time()))
         seen = [ok for at, _, ok in prober.samples if kill.at <= at <= window_end]
         kill.probes, kill.probes_ok = len(seen), sum(seen)
     kill.back_s = cluster.start(index)

@@ -74,23 +74,13 @@ def test_a_lease_keeps_its_nodes_for_its_holder_across_a_flood(api: TestClient) 
     spec = {"command": "sleep 30", "resources": GPU}
     flood = [submit(api, spec, **b.headers) for _ in range(30)]
     try:
-        running = wait(
-            "two of B's jobs running",
-            lambda: (
-                [
-                    j
-                    for j in flood
-                    if api.get(f"/api/v1/jobs/{j['id']}").json()["state"] == "running"
-                ][:2]
-                if sum(
-                    api.get(f"/api/v1/jobs/{j['id']}").json()["state"] in ("running", "scheduled")
-                    for j in flood
-                )
-                >= 2
-                else None
-            ),
-            timeout=20,
-        )
+
+        def two_running() -> list[dict[str, Any]] | None:
+            states = {j["id"]: api.get(f"/api/v1/jobs/{j['id']}").json()["state"] for j in flood}
+            found = [j for j in flood if states[j["id"]] == "running"]
+            return found[:2] if len(found) >= 2 else None  # bound is not yet running
+
+        running = wait("two of B's jobs running", two_running, timeout=60)
         mine = submit(api, {"command": "sleep 30", "resources": GPU}, **a.headers)
         assert wait_state(api, mine["id"], {"running"})["state"] == "running"
         assert _nodes_of(api, mine["id"]) <= {"lz-1", "lz-2"}
