@@ -163,18 +163,7 @@ def needs_create(page: PostingPage, posted: Annotated[NewNeed, Form()]) -> Respo
             made = needs.create(
                 page.session,
                 page.me.who,
-                needs.Ask(
-                    name=body.name,
-                    title=body.title,
-                    problem=body.problem,
-                    metric=body.metric,
-                    deadline=body.deadline,
-                    reward=body.reward,
-                    currency=body.currency,
-                    data=body.data,
-                    project=body.project,
-                    terms=body.terms.model_dump(),
-                ),
+                needs.Ask(**body.model_dump(exclude={"terms"}), terms=body.terms.model_dump()),
                 now=utcnow(),
             )
     except Rejected as refused:

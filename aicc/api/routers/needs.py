@@ -54,18 +54,7 @@ def needs_list(
 
 @router.post("/needs", response_model=Need, status_code=201)
 def needs_create(body: NeedIn, who: CurrentUser, session: SessionDep) -> Need:
-    ask = needs.Ask(
-        name=body.name,
-        title=body.title,
-        problem=body.problem,
-        metric=body.metric,
-        deadline=body.deadline,
-        reward=body.reward,
-        currency=body.currency,
-        data=body.data,
-        project=body.project,
-        terms=body.terms.model_dump(),
-    )
+    ask = needs.Ask(**body.model_dump(exclude={"terms"}), terms=body.terms.model_dump())
     return needs.create(session, who, ask, now=utcnow())
 
 
