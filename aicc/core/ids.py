@@ -19,6 +19,7 @@ PREFIXES = frozenset(
     | {"brn"}  # nodes' burn-ins before service
     | {"mnt", "lse"}  # maintenance windows, capacity leases
     | {"ned", "nqa", "chl", "tem", "csb"}  # needs, their questions, challenges, teams, submissions
+    | {"nof", "tgr"}  # needs' offers, and the template grants accepted offers make
 )
 
 

@@ -1287,3 +1287,44 @@ class ChallengeAwardRow(Base):
     created_by: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime]
     model: Mapped[str | None] = mapped_column(String(300))  # the poster's copy, ORG/PRJ/NAME@N
+
+
+class NeedOfferRow(Base):
+    """A provider's answer to a need without a challenge: its template or deployment at a price
+    for the poster (`unit`: per `run` of the template, per `1k_requests` to the deployment).
+    `state`: open | accepted | declined | withdrawn | ended. An accepted deployment offer names
+    the key (`key_id`) the poster calls it with; an accepted template offer, its grant."""
+
+    __tablename__ = "need_offers"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    need_id: Mapped[str] = mapped_column(ForeignKey("needs.id"), index=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id"), index=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # template | deployment
+    target_id: Mapped[str] = mapped_column(String(80))  # the template's id, the deployment's
+    target: Mapped[str] = mapped_column(String(300))  # as the poster names it
+    price: Mapped[str] = mapped_column(String(MONEY))
+    unit: Mapped[str] = mapped_column(String(16))  # run | 1k_requests
+    currency: Mapped[str] = mapped_column(String(3))
+    message: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(16))
+    key_id: Mapped[str | None] = mapped_column(String(40))
+    created_by: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+
+
+class TemplateGrantRow(Base):
+    """A template one organization may run at its own price (an accepted offer, `reference`),
+    whatever the template's visibility, until `ended_at`."""
+
+    __tablename__ = "template_grants"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    template_id: Mapped[str] = mapped_column(String(80), index=True)  # the template's datasets id
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id"), index=True)
+    price: Mapped[str] = mapped_column(String(MONEY))
+    currency: Mapped[str] = mapped_column(String(3))
+    reference: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
