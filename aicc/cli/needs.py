@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from aicc.cli.data import RATED_FIELDS, RATING, REVIEWS, USES, ReviewText, rate
 from aicc.cli.maintenance import when
-from aicc.cli.nouns import ID, Noun
+from aicc.cli.nouns import ID, Json, Noun, shows
 from aicc.cli.output import (
     Column,
     JsonFlag,
@@ -23,6 +24,7 @@ from aicc.cli.output import (
 
 if TYPE_CHECKING:
     from aicc.sdk.client import Client
+    from aicc.services.models.views import Reviews
 
 app = typer.Typer(help="Needs: problems organizations post for providers.", no_args_is_help=True)
 challenge_app = typer.Typer(
@@ -40,6 +42,27 @@ def _reward(row: dict[str, Any]) -> str:
     return f"{row.get('reward')} {row.get('currency')}"
 
 
+def _held(row: dict[str, Any]) -> str:
+    """Where a need's reward is held: one of the poster's vouchers, or money in escrow."""
+    return f"voucher {row['voucher']}" if row.get("voucher") else "escrow on the invoice"
+
+
+def _offered(row: dict[str, Any]) -> str:
+    """A challenge's training subsidy: what each team formed receives, and from which voucher
+    (the poster sees it)."""
+    if row.get("subsidy_per_team") in (None, "0", "0.00"):
+        return "-"
+    source = f" from {row['subsidy_voucher']}" if row.get("subsidy_voucher") else ""
+    return f"{row['subsidy_per_team']} a team{source}"
+
+
+def _subsidy(row: dict[str, Any]) -> str:
+    """A team's training subsidy: the amount and its voucher, none left, or none offered."""
+    if row.get("subsidy_state") == "given":
+        return f"{row.get('subsidy')} ({row.get('subsidy_voucher')})"
+    return "none left" if row.get("subsidy_state") == "none_left" else "-"
+
+
 NEEDS = Noun(
     "need",
     [
@@ -51,6 +74,8 @@ NEEDS = Noun(
         col("DEADLINE", "deadline", local_time),
         col("STATE", "state"),
         Column("CHALLENGE", lambda r: "yes" if r.get("challenge") else "-"),
+        RATING,
+        USES,
     ],
     empty="no needs yet: post one with `aicc need create`",
     fields=[
@@ -62,6 +87,7 @@ NEEDS = Noun(
         col("DATA", "data"),
         col("METRIC", "metric"),
         Column("REWARD", _reward),
+        Column("HELD IN", _held),
         col("DEADLINE", "deadline", local_time),
         Column(
             "TERMS", lambda r: ", ".join(f"{k}: {v}" for k, v in (r.get("terms") or {}).items())
@@ -69,6 +95,7 @@ NEEDS = Noun(
         col("STATE", "state"),
         Column("CHALLENGE", lambda r: "yes" if r.get("challenge") else "no"),
         col("ANSWERED", "questions"),
+        *RATED_FIELDS,
     ],
     sdk="needs",
 )
@@ -82,9 +109,16 @@ QUESTIONS = Noun(
 NEEDS.list(app)(
     NEEDS.call(
         "list",
-        "The catalog of needs, newest first.",
+        "The catalog of needs, newest first, or by rating or use.",
         text=Annotated[str | None, typer.Option(help="Words in a name, title or problem.")],
         state=Annotated[str | None, typer.Option(help="open, awarded or withdrawn.")],
+        sort=Annotated[
+            str | None,
+            typer.Option(
+                help="newest (default), rating (the best rated first) or use (the most "
+                "organizations taking part first)."
+            ),
+        ],
     )
 )
 NEEDS.get(app)(NEEDS.call("get", "One need.", need=NeedArg, org=OrgOption))
@@ -106,8 +140,13 @@ def need_create(
     owner: Annotated[
         str, typer.Option(help="Who owns the results: poster, provider or shared.")
     ] = "poster",
+    voucher: Annotated[
+        str | None,
+        typer.Option(help="Hold the reward from this voucher of your organization (vch_...)."),
+    ] = None,
 ) -> Any:
-    """Post a need for providers to answer."""
+    """Post a need for providers to answer; its reward is held in escrow on your invoice, or
+    from one of your vouchers (`--voucher`)."""
     return api.needs.create(
         name,
         title=title,
@@ -118,6 +157,7 @@ def need_create(
         data=data,
         project=project,
         results_owner=owner,
+        voucher=voucher,
     )
 
 
@@ -149,6 +189,117 @@ QUESTIONS.action(app, "answer", done="answered")(
 )
 
 
+@app.command("review")
+@handle_errors
+def need_review(
+    need: NeedArg,
+    rating: Annotated[int, typer.Option(min=1, max=5, help="1 to 5.")],
+    text: ReviewText = "",
+    org: OrgOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Rate and review a need your organization took part in (asked, joined a team of its
+    challenge or made an offer); a second review of yours replaces the first."""
+    rate(lambda api: api.needs.review(need, rating, text, org=org), need, rating, as_json)
+
+
+def _reviews(answer: Json) -> None:
+    mean, count = answer.get("rating"), answer.get("ratings", 0)
+    title = f"rating {mean:g} of 5 ({count} ratings)" if mean is not None else None
+    print_table(answer.get("reviews") or [], REVIEWS, title=title, empty="no reviews yet")
+
+
+@shows(app, "reviews", _reviews)
+def need_reviews(api: "Client", need: NeedArg, org: OrgOption = None) -> "Reviews":
+    """A need's rating (mean and count) and its reviews, newest first."""
+    return api.needs.reviews(need, org=org)
+
+
+# --- offers ---
+
+
+def _price(row: dict[str, Any]) -> str:
+    per = "a run" if row.get("unit") == "run" else "per 1,000 requests"
+    return f"{row.get('price')} {row.get('currency')} {per}"
+
+
+OFFERS = Noun(
+    "offer",
+    [
+        ID,
+        col("ORG", "org"),
+        col("KIND", "kind"),
+        col("OFFERED", "target"),
+        Column("PRICE", _price),
+        col("STATE", "state"),
+        col("USED", "used"),
+    ],
+    empty="no offers you may see on this need",
+    sdk="needs",
+)
+OfferArg = Annotated[str, typer.Argument(help="The offer's id (nof_...).")]
+
+
+@OFFERS.create(app, "offer", done="offered")
+def need_offer(
+    api: "Client",
+    need: NeedArg,
+    price: Annotated[str, typer.Option(help="A run of the template, or 1,000 requests.")],
+    template: Annotated[
+        str | None, typer.Option(help="Your published template: NAME, NAME@N, ORG/PRJ/NAME@N.")
+    ] = None,
+    deployment: Annotated[str | None, typer.Option(help="Your deployment's name.")] = None,
+    message: Annotated[str, typer.Option(help="A word to the poster.")] = "",
+    project: Annotated[str | None, typer.Option(help="The project of your deployment.")] = None,
+    org: OrgOption = None,
+) -> Any:
+    """Answer a need without a challenge: offer its poster your template or deployment at a
+    price for them alone."""
+    if (template is None) == (deployment is None):
+        fail("give one of --template or --deployment")
+    kind, ref = ("template", template) if template is not None else ("deployment", deployment)
+    assert ref is not None
+    return api.needs.offer(
+        need, kind=kind, ref=ref, price=price, message=message, project=project, org=org
+    )
+
+
+OFFERS.list(app, "offers")(
+    OFFERS.call(
+        "offers",
+        "A need's offers: all of them for its poster, your organization's for a provider.",
+        need=NeedArg,
+        org=OrgOption,
+    )
+)
+
+
+def _accepted(answer: Json) -> str:
+    said = f"accepted offer {answer.get('target')} ({answer.get('id')})"
+    if answer.get("secret"):
+        said += f"; its API key, shown this once: {answer['secret']}"
+    return said
+
+
+def _decider(action: str, doc: str) -> Any:
+    """The body of `aicc need VERB NEED OFFER`: one decision on an offer."""
+
+    def decide(api: "Client", need: NeedArg, offer: OfferArg, org: OrgOption = None) -> Any:
+        return api.needs.decide(need, offer, action, org=org)
+
+    decide.__doc__ = doc
+    return decide
+
+
+for verb, action, done, doc in (
+    ("accept", "accept", _accepted, "Accept an offer on your need."),
+    ("decline", "decline", "declined offer", "Decline an offer on your need."),
+    ("withdraw-offer", "withdraw", "withdrew offer", "Withdraw your offer before it is decided."),
+    ("end-offer", "end", "ended offer", "End an accepted offer (its poster or its provider)."),
+):
+    OFFERS.action(app, verb, done=done)(_decider(action, doc))
+
+
 # --- challenges ---
 
 
@@ -178,13 +329,18 @@ CHALLENGES = Noun(
         Column("LIMITS", lambda r: f"{r['per_day']} a team a day, {r['max_runtime_s']} s a run"),
         col("DEADLINE", "deadline", local_time),
         col("HIDDEN", "hidden"),
+        Column("SUBSIDY", _offered),
         Column("TEAMS", lambda r: ", ".join(t["name"] for t in r.get("teams") or []) or "-"),
     ],
     sdk="challenges",
 )
 TEAMS = Noun(
     "team",
-    [col("NAME", "name"), Column("ORGS", lambda r: ", ".join(r.get("orgs") or []))],
+    [
+        col("NAME", "name"),
+        Column("ORGS", lambda r: ", ".join(r.get("orgs") or [])),
+        Column("SUBSIDY", _subsidy),
+    ],
     sdk="challenges",
 )
 SUBMISSIONS = Noun(
@@ -239,8 +395,17 @@ def challenge_create(
     public_pct: Annotated[int, typer.Option(help="Rows scored on the public board, %.")] = 30,
     per_day: Annotated[int, typer.Option(help="Submissions a team a day.")] = 5,
     max_runtime: Annotated[int, typer.Option(help="Seconds a scoring run may take.")] = 600,
+    subsidy_voucher: Annotated[
+        str | None,
+        typer.Option(help="Subsidize each team's training from this voucher of yours (vch_...)."),
+    ] = None,
+    subsidy_per_team: Annotated[
+        str, typer.Option(help="What each team formed receives of it, e.g. 200.")
+    ] = "0",
 ) -> Any:
-    """Make your need a challenge, scored on a hidden test set."""
+    """Make your need a challenge, scored on a hidden test set; with `--subsidy-voucher`, each
+    team formed receives `--subsidy-per-team` of that voucher as one of its own, valid until
+    the deadline, for its training."""
     return api.challenges.create(
         need,
         hidden=hidden,
@@ -249,6 +414,8 @@ def challenge_create(
         public_pct=public_pct,
         per_day=per_day,
         max_runtime_s=max_runtime,
+        subsidy_voucher=subsidy_voucher,
+        subsidy_per_team=subsidy_per_team,
     )
 
 

@@ -24,6 +24,7 @@ from aicc.core.energy import EnergyProfile
 from aicc.executors.base import Executor
 from aicc.loops import (
     audit,
+    challenges,
     culling,
     discovery,
     janitor,
@@ -193,6 +194,7 @@ class Controller:
             ),
             reconcile.Reconcile(health, pulls),  # pulls: images' credentials
             *([outputs.Outputs(chunks)] if chunks is not None else []),
+            challenges.Deadlines(),  # a challenge's deadline: its poster and teams are told
             Converge(self.deployments),
             *([self.books] if self.books is not None else []),
             self.culler,

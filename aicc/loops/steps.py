@@ -9,7 +9,8 @@ a context's step is adding an object to the list: the controller does not change
 The steps of today, in order: nodes' `maintenance` (loops/maintenance.py: windows and leases
 begin and end before the scheduler looks), jobs' `schedule` and `reconcile` (loops/scheduling.py,
 loops/reconcile.py: their writes are services/jobs/binding.py's and reconciling.py's), models'
-`outputs` (loops/outputs.py), serving's `deployments` (loops/deployments.py), billing's
+`outputs` (loops/outputs.py), needs' `challenges` (loops/challenges.py: a deadline that passed
+is told), serving's `deployments` (loops/deployments.py), billing's
 `metering` (loops/books.py), jobs' `culling` (loops/culling.py), the audit log's `audit`
 (loops/audit.py), notifications' `notify` (loops/notify.py), nodes' `discovery`
 (loops/discovery.py), the center's `burn_in` (loops/burn_in.py) and jobs' `sweep`

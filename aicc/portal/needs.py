@@ -1,11 +1,15 @@
 """Needs (供需对接) and challenges (揭榜挂帅) in the portal (issue 41): the catalog (`/needs`:
-every tenant's needs, a search and a state filter, and the form that posts one), a need's page
-(`/needs/{need}`: the problem, data, metric, reward, deadline and terms; its questions with the
-form that asks one; for its poster an answer form per open question, withdraw, and the form that
-makes it a challenge on a hidden data set), and a challenge's page (`/challenges/{challenge}`:
+every tenant's needs with their rating and use, a search, a state filter, the order (newest,
+best rated, most taken part in), and the form that posts one), a need's page (`/needs/{need}`:
+the problem, data, metric, reward, deadline and terms; its questions with the form that asks
+one; its rating and reviews, with the rating form for organizations that took part; for its
+poster an answer form per open question, withdraw, and the form that makes it a challenge on a
+hidden data set), and a challenge's page (`/challenges/{challenge}`:
 the public board as a table and a bar chart, the private board from the deadline, the viewer's
 team's submissions, the forms that join, invite and submit; for the poster each standing's
-lineage and, after the deadline, the award form).
+lineage and, after the deadline, the award form). The post form and the challenge form offer
+the poster's organization's vouchers with what is left of each: a reward held from one, and a
+training subsidy for each team from one.
 
 The same service calls as `api/routers/needs.py`. Each form's input is checked by the API's own
 request model, then handed to the service in a savepoint; a refusal shows the page again with
@@ -19,18 +23,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, BackgroundTasks, Form
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 
+from aicc.api.schemas import ReviewIn
 from aicc.api.schemas.needs import (
     ChallengeIn,
     InviteIn,
     JoinIn,
     NeedIn,
+    OfferIn,
     ShareIn,
     SubmissionIn,
     TextIn,
@@ -50,11 +57,14 @@ from aicc.portal.forms import Form as PageForm
 from aicc.portal.i18n import Message, Translator
 from aicc.portal.page import Page, PageDep, PostingPage
 from aicc.portal.rendering import PortalRoute
-from aicc.services.common import ServiceError, utcnow
+from aicc.services.billing import credits
+from aicc.services.billing.views import Voucher
+from aicc.services.common import NotFound, ServiceError, utcnow
 from aicc.services.jobs.jobs import SubmitLimits
-from aicc.services.models import models
-from aicc.services.needs import awards, challenges, needs
-from aicc.services.needs.views import Board, Challenge, Need, Team
+from aicc.services.models import models, templates
+from aicc.services.needs import awards, challenges, needs, offers, ratings
+from aicc.services.needs.views import Board, Challenge, Need, Offer, Team
+from aicc.services.serving import deployments
 from aicc.services.tenancy import tenancy
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
@@ -70,13 +80,22 @@ REFUSALS = {
     409: "needs.error.conflict",
     429: "needs.error.too_many",
 }
-NEED_FLASHES = ("posted", "asked", "answered", "withdrawn")
+NEED_FLASHES = ("posted", "asked", "answered", "withdrawn", "rated", "offered", "decided")
+REVIEWS_SHOWN = 20  # the newest reviews on a need's page
 CHALLENGE_FLASHES = ("made", "joined", "invited", "submitted", "awarded")
 
 
 def _local(at: datetime) -> str:
     """A time as a `datetime-local` input shows it (UTC, to the minute)."""
     return at.strftime("%Y-%m-%dT%H:%M")
+
+
+def _vouchers(page: Page) -> list[Voucher]:
+    """The vouchers of the reader's organization with something left: what a need's reward or
+    a challenge's training subsidy may be paid from."""
+    who = page.me.who
+    found = credits.vouchers(page.session, who, org_id=who.org_id)
+    return [v for v in found if Decimal(v.remaining) > 0]
 
 
 def _checked(
@@ -98,10 +117,17 @@ def _checked(
 
 
 def _catalog(
-    page: Page, *, q: str = "", state: str = "", form: PageForm | None = None, status: int = 200
+    page: Page,
+    *,
+    q: str = "",
+    state: str = "",
+    sort: str = "",
+    form: PageForm | None = None,
+    status: int = 200,
 ) -> Response:
     state = state if state in needs.STATES else ""
-    found = needs.listing(page.session, page.me.who, text=q or None, state=state or None)
+    sort = sort if sort in needs.SORTS else "newest"
+    found = needs.listing(page.session, page.me.who, text=q or None, state=state or None, sort=sort)
     defaults = {
         "metric": "accuracy",
         "results_owner": "poster",
@@ -116,17 +142,20 @@ def _catalog(
         q=q,
         state=state,
         states=needs.STATES,
+        sort=sort,
+        sorts=needs.SORTS,
         metrics=list(scoring.METRICS),
         owners=OWNERS,
         projects=page.own_projects(),
         may_post=page.me.who.role is not Role.VIEWER,
+        vouchers=_vouchers(page) if page.me.who.role is not Role.VIEWER else [],
         form=form or PageForm("need", defaults),
     )
 
 
 @router.get("/needs")
-def needs_catalog(page: PageDep, q: str = "", state: str = "") -> Response:
-    return _catalog(page, q=q[:200].strip(), state=state)
+def needs_catalog(page: PageDep, q: str = "", state: str = "", sort: str = "") -> Response:
+    return _catalog(page, q=q[:200].strip(), state=state, sort=sort)
 
 
 class NewNeed(Posted):
@@ -141,6 +170,7 @@ class NewNeed(Posted):
     reward: str = text_input(40, "0")
     data: str = text_input(400)
     results_owner: str = text_input(20, "poster")
+    voucher: str = text_input(40)  # blank: the reward is money in escrow
 
 
 @router.post("/needs")
@@ -156,6 +186,7 @@ def needs_create(page: PostingPage, posted: Annotated[NewNeed, Form()]) -> Respo
         "data": blank_to_none(posted.data),
         "project": blank_to_none(posted.project),
         "terms": {"results_owner": posted.results_owner},
+        "voucher": blank_to_none(posted.voucher),
     }
     try:
         body = parse(form, NeedIn, data, {"terms": "results_owner"})
@@ -165,6 +196,7 @@ def needs_create(page: PostingPage, posted: Annotated[NewNeed, Form()]) -> Respo
                 page.me.who,
                 needs.Ask(**body.model_dump(exclude={"terms"}), terms=body.terms.model_dump()),
                 now=utcnow(),
+                zone=page.state.settings.site.timezone,
             )
     except Rejected as refused:
         return _catalog(page, form=form, status=refused.status)
@@ -180,23 +212,55 @@ def _to_need(need: Need, **flash: str) -> Response:
 
 
 def _need_page(
-    page: Page, ref: str, *, form: PageForm | None = None, status: int = 200
+    page: Page,
+    ref: str,
+    *,
+    form: PageForm | None = None,
+    status: int = 200,
+    accepted: Offer | None = None,
 ) -> Response:
+    """`accepted`: an offer just accepted, whose key's secret this answer alone shows."""
     who = page.me.who
     need = needs.get(page.session, who, ref)  # none: the 404 page
     challenge = challenges.get(page.session, who, need.id, now=utcnow()) if need.challenge else None
+    poster = needs.poster(page.session, who, need.id)
+    mine = ratings.own(page.session, who, need.id)
+    own = {"rating": str(mine.rating), "text": mine.text} if mine else {"rating": "", "text": ""}
     return page.render(
         "need.html",
         nav="needs",
         status=status,
         need=need,
+        reviews=ratings.rated(page.session, who, need.id).reviews[:REVIEWS_SHOWN],
+        may_rate=ratings.may_rate(page.session, who, need.id),
+        review=form if form is not None and form.name == "review" else PageForm("review", own),
         higher=scoring.metric(need.metric).higher_is_better,
         questions=needs.questions(page.session, who, need.id),
         challenge=challenge,
-        poster=needs.poster(page.session, who, need.id),
+        poster=poster,
+        vouchers=_vouchers(page) if poster and challenge is None else [],
         form=form or PageForm(""),
         flash={name: page.query(name) for name in NEED_FLASHES},
+        offers=offers.listing(page.session, who, need.id),
+        offerable=_offerable(page) if not poster and need.state == "open" else [],
+        accepted=accepted,
     )
+
+
+def _offerable(page: Page) -> list[tuple[str, str]]:
+    """What the reader may offer, as the offer form's choices (value, label): the templates its
+    organization published and the deployments of its default project."""
+    who = page.me.who
+    found = [
+        (f"template:{t.ref}", t.ref)
+        for t in templates.list_templates(page.session, who)
+        if t.project_id is not None and t.writable
+    ]
+    try:
+        served = deployments.list_deployments(page.session, who)
+    except ServiceError:  # no project of its own to serve from
+        served = []
+    return found + [(f"deployment:{d.name}", f"{d.project}/{d.name}") for d in served]
 
 
 @router.get("/needs/{need_id}")
@@ -247,6 +311,33 @@ def need_answer(
     return _to_need(need, answered="1")
 
 
+class Rated(Posted):
+    """The rating form of a need's page: 1 to 5, and what the person found."""
+
+    rating: str = text_input(10)
+    text: str = text_input(4000)
+
+
+@router.post("/needs/{need_id}/reviews")
+def need_review(page: PostingPage, need_id: str, posted: Annotated[Rated, Form()]) -> Response:
+    """Rate and review a need the person's organization took part in (their earlier review
+    replaced); a rating out of 1 to 5, a review too long, or someone who may not rate it is the
+    page again saying why."""
+    need = needs.get(page.session, page.me.who, need_id)
+    form = PageForm("review", posted.typed())
+    typed = {**posted.typed(), "text": posted.text.strip()}
+
+    def rate(body: ReviewIn) -> ReviewIn:
+        ratings.review(page.session, page.me.who, need.id, body.rating, body.text)
+        return body
+
+    try:
+        body = _checked(page, form, ReviewIn, typed, rate)
+    except Rejected as refused:
+        return _need_page(page, need.id, form=form, status=refused.status)
+    return _to_need(need, rated=str(body.rating))
+
+
 class Nothing(BaseModel):
     """A form of one button (withdraw): no input to check."""
 
@@ -276,6 +367,8 @@ class MadeChallenge(Posted):
     public_pct: str = text_input(10, "30")
     per_day: str = text_input(10, "5")
     max_runtime_s: str = text_input(10, "600")
+    subsidy_voucher: str = text_input(40)  # blank: no training subsidy
+    subsidy_per_team: str = text_input(40)
 
 
 @router.post("/needs/{need_id}/challenge")
@@ -284,12 +377,15 @@ def need_challenge(
 ) -> Response:
     need = needs.get(page.session, page.me.who, need_id)
     form = PageForm("challenge", posted.typed())
-    data = {k: v.strip() for k, v in posted.typed().items()}
+    data: dict[str, Any] = {k: v.strip() for k, v in posted.typed().items()}
+    data["subsidy_voucher"] = blank_to_none(posted.subsidy_voucher)
+    data["subsidy_per_team"] = data["subsidy_per_team"] or "0"
+    zone = page.state.settings.site.timezone
 
     def make(body: ChallengeIn) -> Challenge:
         ask = challenges.Ask(**body.model_dump())
         return challenges.create(
-            page.session, page.me.who, page.state.chunks, need.id, ask, now=utcnow()
+            page.session, page.me.who, page.state.chunks, need.id, ask, now=utcnow(), zone=zone
         )
 
     try:
@@ -297,6 +393,72 @@ def need_challenge(
     except Rejected as refused:
         return _need_page(page, need.id, form=form, status=refused.status)
     return _to_challenge(made, made="1")
+
+
+# --- offers ---
+
+
+class NewOffer(Posted):
+    """The offer form of a need's page: what (`template:REF` or `deployment:NAME`), the price
+    and a word to the poster."""
+
+    offered: str = text_input(400)
+    price: str = text_input(40)
+    message: str = text_input(4000)
+
+
+@router.post("/needs/{need_id}/offers")
+def need_offer(page: PostingPage, need_id: str, posted: Annotated[NewOffer, Form()]) -> Response:
+    need = needs.get(page.session, page.me.who, need_id)
+    form = PageForm("offer", posted.typed())
+    kind, _, ref = posted.offered.partition(":")
+    data = {"kind": kind, "ref": ref, "price": posted.price.strip(), "message": posted.message}
+
+    def make(body: OfferIn) -> Offer:
+        ask = offers.Ask(**body.model_dump())
+        return offers.make(page.session, page.me.who, need.id, ask, now=utcnow())
+
+    try:
+        _checked(page, form, OfferIn, data, make)
+    except Rejected as refused:
+        return _need_page(page, need.id, form=form, status=refused.status)
+    return _to_need(need, offered="1")
+
+
+OFFER_ACTIONS = {
+    "accept": offers.accept,
+    "decline": offers.decline,
+    "withdraw": offers.withdraw,
+    "end": offers.end,
+}
+
+
+@router.post("/needs/{need_id}/offers/{offer_id}/{action}")
+def need_offer_decide(
+    page: PostingPage, need_id: str, offer_id: str, action: str, after: BackgroundTasks
+) -> Response:
+    """Accept or decline an offer (the poster), withdraw it (its provider), end an accepted one
+    (either). An accepted deployment's key is on the answering page itself, never in a URL."""
+    need = needs.get(page.session, page.me.who, need_id)
+    decide = OFFER_ACTIONS.get(action)
+    if decide is None:
+        raise NotFound("offer action {action} not found", action=action)
+    form = PageForm(f"offer-{offer_id}")
+    try:
+        done = _checked(
+            page,
+            form,
+            Nothing,
+            {},
+            lambda _: decide(page.session, page.me.who, need.id, offer_id, now=utcnow()),
+        )
+    except Rejected as refused:
+        return _need_page(page, need.id, form=form, status=refused.status)
+    if action == "end" and done.key_id is not None:  # refused here at once, as the API does
+        after.add_task(page.state.gateway.forget, done.key_id)
+    if done.secret:
+        return _need_page(page, need.id, accepted=done)
+    return _to_need(need, decided=action)
 
 
 # --- a challenge ---
@@ -413,13 +575,16 @@ def _challenge_form(
 def challenge_join(
     page: PostingPage, challenge_id: str, team: Annotated[str, Form(max_length=100)] = ""
 ) -> Response:
+    zone = page.state.settings.site.timezone
     return _challenge_form(
         page,
         challenge_id,
         PageForm("join", {"team": team}),
         JoinIn,
         {"team": team.strip()},
-        lambda c, body: challenges.join(page.session, page.me.who, c.id, body.team, now=utcnow()),
+        lambda c, body: challenges.join(
+            page.session, page.me.who, c.id, body.team, now=utcnow(), zone=zone
+        ),
         joined=team.strip(),
     )
 

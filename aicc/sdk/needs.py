@@ -12,11 +12,13 @@ from typing import Any
 
 from aicc.sdk.maintenance import _iso
 from aicc.sdk.transport import Resource, api_path
+from aicc.services.models.views import Review, Reviews
 from aicc.services.needs.views import (
     Award,
     Board,
     Challenge,
     Need,
+    Offer,
     Question,
     Submission,
     Team,
@@ -28,9 +30,13 @@ def _org(org: str | None) -> dict[str, str]:
 
 
 class Needs(Resource):
-    def list(self, text: str | None = None, *, state: str | None = None) -> builtins.list[Need]:
-        """The catalog, newest first; `text` finds words in a name, title or problem."""
-        params = {k: v for k, v in (("q", text), ("state", state)) if v}
+    def list(
+        self, text: str | None = None, *, state: str | None = None, sort: str | None = None
+    ) -> builtins.list[Need]:
+        """The catalog, newest first; `text` finds words in a name, title or problem; `sort`:
+        `newest`, `rating` (the best rated first) or `use` (the most organizations taking part
+        first)."""
+        params = {k: v for k, v in (("q", text), ("state", state), ("sort", sort)) if v}
         return self._items(Need, api_path("needs"), params)
 
     def get(self, need: str, *, org: str | None = None) -> Need:
@@ -50,9 +56,11 @@ class Needs(Resource):
         project: str | None = None,
         results_owner: str = "poster",
         data_may_leave: bool = False,
+        voucher: str | None = None,
     ) -> Need:
         """Post a need; `data` a public data set version providers train on; the reward is
-        held in escrow until it is awarded or the need withdrawn."""
+        held in escrow until it is awarded or the need withdrawn: money on your invoice, or
+        held from `voucher`, one of your organization's vouchers (`vch_...`)."""
         body: dict[str, Any] = {
             "name": name,
             "title": title,
@@ -65,6 +73,8 @@ class Needs(Resource):
             "project": project,
             "terms": {"results_owner": results_owner, "data_may_leave": data_may_leave},
         }
+        if voucher:
+            body["voucher"] = voucher
         return self._one(Need, "POST", api_path("needs"), json=body)
 
     def withdraw(self, need: str, *, org: str | None = None) -> Need:
@@ -85,6 +95,51 @@ class Needs(Resource):
         path = api_path("needs", need, "questions", question, "answer")
         return self._one(Question, "POST", path, json={"text": text})
 
+    def review(self, need: str, rating: int, text: str = "", *, org: str | None = None) -> Review:
+        """Rate (1-5) and review a need your organization took part in; a second review of
+        yours replaces the first."""
+        path = api_path("needs", need, "reviews")
+        body = {"rating": rating, "text": text}
+        return self._one(Review, "PUT", path, json=body, params=_org(org))
+
+    def reviews(self, need: str, *, org: str | None = None) -> Reviews:
+        """A need's rating (mean and count) and its reviews, newest first."""
+        return self._one(Reviews, "GET", api_path("needs", need, "reviews"), params=_org(org))
+
+    def offer(
+        self,
+        need: str,
+        *,
+        kind: str,
+        ref: str,
+        price: Decimal | str | int,
+        message: str = "",
+        project: str | None = None,
+        org: str | None = None,
+    ) -> Offer:
+        """Offer the poster your published template (`kind="template"`, `ref` as a run names
+        it) at `price` a run, or your deployment (`kind="deployment"`, `ref` its name in
+        `project`) at `price` per 1,000 requests."""
+        body = {"kind": kind, "ref": ref, "price": str(price), "message": message}
+        if project:
+            body["project"] = project
+        path = api_path("needs", need, "offers")
+        return self._one(Offer, "POST", path, json=body, params=_org(org))
+
+    def offers(self, need: str, *, org: str | None = None) -> builtins.list[Offer]:
+        """The need's offers: all of them for the poster, your organization's for a provider."""
+        path = api_path("needs", need, "offers")
+        return [
+            Offer.model_validate(o) for o in self._t.call("GET", path, params=_org(org))["items"]
+        ]
+
+    def decide(self, need: str, offer: str, action: str, *, org: str | None = None) -> Offer:
+        """`accept` or `decline` an offer on your need, `withdraw` yours while it is open, or
+        `end` an accepted one (either side). An accepted deployment offer's answer carries the
+        key's `secret`, shown this once."""
+        path = api_path("needs", need, "offers", offer, action)
+        return self._one(Offer, "POST", path, params=_org(org))
+
 
 class Challenges(Resource):
     def list(self) -> builtins.list[Challenge]:
@@ -103,10 +158,13 @@ class Challenges(Resource):
         public_pct: int = 30,
         per_day: int = 5,
         max_runtime_s: int = 600,
+        subsidy_voucher: str | None = None,
+        subsidy_per_team: Decimal | str | int = 0,
     ) -> Challenge:
         """Make your need a challenge on `hidden`, your private data set version with the
-        answers in column `target`."""
-        body = {
+        answers in column `target`; with `subsidy_voucher` (one of your organization's
+        vouchers), each team formed receives `subsidy_per_team` of it for its training."""
+        body: dict[str, Any] = {
             "hidden": hidden,
             "target": target,
             "table": table,
@@ -114,6 +172,8 @@ class Challenges(Resource):
             "per_day": per_day,
             "max_runtime_s": max_runtime_s,
         }
+        if subsidy_voucher:
+            body |= {"subsidy_voucher": subsidy_voucher, "subsidy_per_team": str(subsidy_per_team)}
         return self._one(Challenge, "POST", api_path("needs", need, "challenge"), json=body)
 
     def join(self, challenge: str, team: str, *, org: str | None = None) -> Team:

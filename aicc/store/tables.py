@@ -707,6 +707,22 @@ class VoucherRow(Base):
     created_by: Mapped[str | None] = mapped_column(String(40))
 
 
+class VoucherMoveRow(Base):
+    """What moved out of a voucher other than what invoices took: a need's reward held from it
+    or a challenge team's subsidy given on (`amount` above 0), or what came back to it (below
+    0). `reference`: the need's id, or the team's for a subsidy. What is left of a voucher
+    counts them (billing/credits.py)."""
+
+    __tablename__ = "voucher_moves"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    voucher_id: Mapped[str] = mapped_column(ForeignKey("vouchers.id"), index=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id"), index=True)
+    amount: Mapped[str] = mapped_column(String(MONEY))
+    reference: Mapped[str] = mapped_column(String(40), index=True)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str | None] = mapped_column(String(40))
+
+
 class SubsidyRow(Base):
     """A subsidy program: `rate` of the discounted fee, up to `yearly_cap` per organization and
     calendar year; for one organization or (`org_id` None) for all."""
@@ -1204,6 +1220,9 @@ class NeedRow(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
+    # the poster's voucher the reward is held from (its moves); None: money in escrow on the
+    # poster's invoice
+    voucher_id: Mapped[str | None] = mapped_column(String(40))
 
 
 class NeedQuestionRow(Base):
@@ -1237,6 +1256,9 @@ class ChallengeRow(Base):
     per_day: Mapped[int] = mapped_column(Integer)
     max_runtime_s: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime]
+    # the poster's voucher that gives each new team `subsidy_per_team` for its training
+    subsidy_voucher: Mapped[str | None] = mapped_column(String(40))
+    subsidy_per_team: Mapped[str] = mapped_column(String(MONEY), default="0", server_default="0")
 
 
 class ChallengeTeamRow(Base):
@@ -1250,6 +1272,9 @@ class ChallengeTeamRow(Base):
     orgs: Mapped[list[Any]] = mapped_column(default=list)
     created_by: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime]
+    # the training subsidy its first organization received (a voucher), if the challenge
+    # offered one and the poster's voucher had it left
+    subsidy_voucher: Mapped[str | None] = mapped_column(String(40))
 
 
 class ChallengeSubmissionRow(Base):

@@ -83,6 +83,7 @@ class Targets:
     window_id: str  # a maintenance window: the center's, not A's (every tenant reads it)
     need: str  # A's need, a challenge on A's hidden set (every tenant reads the catalog)
     question_id: str  # A's own question on it, unanswered (its asker's and the poster's)
+    offer_id: str  # an open offer on A's need, by the center's own organization
 
 
 def made_up(node: str) -> Targets:
@@ -118,6 +119,7 @@ def made_up(node: str) -> Targets:
         window_id=new_id("mnt"),
         need="no-such-need",
         question_id=new_id("nqa"),
+        offer_id=new_id("nof"),
     )
 
 
@@ -166,6 +168,8 @@ PATH_FILLS: dict[tuple[str, str], Callable[[Targets], str]] = {
     ("needs", "need"): lambda t: t.need,
     ("challenges", "challenge"): lambda t: t.need,
     ("questions", "question_id"): lambda t: t.question_id,
+    ("offers", "offer_id"): lambda t: t.offer_id,
+    ("{offer_id}", "action"): lambda t: "accept",  # the poster's; B's: a 404, not a party
 }
 # Query and header parameters that name a tenant's object are filled with A's; the others are
 # known filters, paging or presentation and are left out.
@@ -380,6 +384,10 @@ BODIES |= {  # needs and challenges (issue 41): the catalog is every tenant's
         }
     ],
     ("POST", "/api/v1/needs/{need}/questions"): lambda t: [{"json": {"text": "a probe asks"}}],
+    ("POST", "/api/v1/needs/{need}/offers"): lambda t: [
+        {"json": {"kind": "template", "ref": t.template, "price": "1"}}
+    ],
+    ("PUT", "/api/v1/needs/{need}/reviews"): lambda t: [{"json": {"rating": 4, "text": "a probe"}}],
     ("POST", "/api/v1/needs/{need}/questions/{question_id}/answer"): lambda t: [
         {"json": {"text": "a probe answers"}}
     ],
@@ -396,9 +404,11 @@ BODIES |= {  # needs and challenges (issue 41): the catalog is every tenant's
     ],
 }
 # Routes whose owner's call answers 409 by design, a state and not a permission: a need that
-# is a challenge already, a poster taking its own challenge, an award before the deadline
-# (tests/api/test_needs_api.py walks them through their states).
+# is a challenge already, a poster taking its own challenge or rating its own need, an award
+# before the deadline (tests/api/test_needs_api.py walks them through their states).
 CONFLICT_BY_DESIGN = {
+    ("PUT", "/api/v1/needs/{need}/reviews"),
+    ("POST", "/api/v1/needs/{need}/offers"),
     ("POST", "/api/v1/needs/{need}/challenge"),
     ("POST", "/api/v1/challenges/{challenge}/join"),
     ("POST", "/api/v1/challenges/{challenge}/invite"),
@@ -751,6 +761,14 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
             headers=a_member,
         )
     )
+    # the center's own organization offers a template of its own on A's need
+    offered = created(api.post("/api/v1/templates", json={"files": own_template("center-offer")}))
+    offer = created(
+        api.post(
+            f"/api/v1/needs/{need['id']}/offers",
+            json={"kind": "template", "ref": offered["ref"], "price": "1"},
+        )
+    )
     with state.db.session() as session:  # as the federation loop writes one (no peer here)
         owed = SettlementRow(
             job_id=job["id"],
@@ -807,6 +825,7 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
         window_id=window["id"],
         need="alpha-need",
         question_id=question["id"],
+        offer_id=offer["id"],
     )
     # a window is the center's, shown to every tenant: not A's data
     markers = {getattr(a, f.name) for f in fields(a)} - {node, str(settlement), window["id"]}

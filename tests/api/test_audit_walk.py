@@ -181,6 +181,11 @@ AUDITED: dict[tuple[str, str], Audited] = {
     ("POST", f"{API}/notify/channels"): audited("notify.channel.create", "channel", answer_id),
     ("POST", f"{API}/needs"): audited("need.create", "need", answer_id),
     ("POST", f"{API}/needs/{{need}}/withdraw"): audited("need.withdraw", "need", answer_id),
+    # A's own need takes no offer of A's: a 409 (route_walk.CONFLICT_BY_DESIGN)
+    ("POST", f"{API}/needs/{{need}}/offers"): audited("need.offer", "need", of("need")),
+    ("POST", f"{API}/needs/{{need}}/offers/{{offer_id}}/{{action}}"): audited(
+        "need.offer_accept", "need", of("need")
+    ),
     ("POST", f"{API}/needs/{{need}}/questions"): audited("need.ask", "need", of("need")),
     ("POST", f"{API}/needs/{{need}}/questions/{{question_id}}/answer"): audited(
         "need.answer", "need", of("need")
@@ -200,6 +205,8 @@ AUDITED: dict[tuple[str, str], Audited] = {
         "challenge.submit", "challenge", of("challenge")
     ),
     ("POST", f"{API}/challenges/{{challenge}}/award"): audited("need.award", "need", of("need")),
+    # the poster's own need: a 409 (route_walk.CONFLICT_BY_DESIGN); test_need_reviews_api.py
+    ("PUT", f"{API}/needs/{{need}}/reviews"): audited("review.put", "review", of("need")),
     ("POST", f"{API}/maintenance"): audited("maintenance.create", "maintenance", answer_id),
     ("POST", f"{API}/maintenance/{{window_id}}/cancel"): audited(
         "maintenance.cancel", "maintenance", answer_id
@@ -273,6 +280,9 @@ PORTAL: dict[tuple[str, str], str] = {
     ("POST", "/needs/{need_id}/questions"): "need.ask",
     ("POST", "/needs/{need_id}/questions/{question_id}/answer"): "need.answer",
     ("POST", "/needs/{need_id}/withdraw"): "need.withdraw",
+    ("POST", "/needs/{need_id}/offers"): "need.offer (tests/portal/test_portal_need_offers.py)",
+    ("POST", "/needs/{need_id}/offers/{offer_id}/{action}"): "need.offer_accept (and the rest)",
+    ("POST", "/needs/{need_id}/reviews"): "review.put (tests/portal/test_portal_needs.py)",
     ("POST", "/needs/{need_id}/challenge"): "challenge.create",
     ("POST", "/challenges/{challenge_id}/join"): "challenge.join",
     ("POST", "/challenges/{challenge_id}/invite"): "challenge.invite",

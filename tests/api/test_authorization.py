@@ -70,6 +70,17 @@ CATALOG: dict[tuple[str, str], tuple[frozenset[int], str]] = {
         "A's unanswered question is its asker's and the poster's",
     ),
     ("POST", "/api/v1/needs/{need}/challenge"): (frozenset({403}), "the poster's alone"),
+    ("GET", "/api/v1/needs/{need}/reviews"): (OK, "a need's reviews are everyone's to read"),
+    ("PUT", "/api/v1/needs/{need}/reviews"): (
+        OK | {403},
+        "B rates the need once it took part (asked, joined a team); before, a 403",
+    ),
+    ("GET", "/api/v1/needs/{need}/offers"): (OK, "none of them: an offer is its parties'"),
+    ("POST", "/api/v1/needs/{need}/offers"): (frozenset({404}), "A's template is not B's to offer"),
+    ("POST", "/api/v1/needs/{need}/offers/{offer_id}/{action}"): (
+        frozenset({404}),
+        "an offer is its provider's and the poster's alone",
+    ),
     ("GET", "/api/v1/challenges"): (OK, "the catalog of challenges"),
     ("GET", "/api/v1/challenges/{challenge}"): (OK, "a challenge, without its hidden set"),
     ("POST", "/api/v1/challenges/{challenge}/join"): (OK, "B takes it as a team"),
@@ -203,7 +214,7 @@ def test_another_tenant_gets_404_on_every_route(world: World) -> None:
     by_b = [e for e in audit if e["user_id"] in world.b_user_ids]
     # its own: the fixture's secret, and the workdir it uploaded for its organization (once);
     # and in the catalog, its own need, question, team and invitation
-    catalog = ("need.create", "need.ask", "challenge.join", "challenge.invite")
+    catalog = ("need.create", "need.ask", "challenge.join", "challenge.invite", "review.put")
     assert [e["action"] for e in by_b if e["action"] not in catalog] == [
         "workdir.upload",
         "secret.put",

@@ -24,6 +24,7 @@ ORDER = [
     "schedule",
     "reconcile",
     "outputs",
+    "challenges",  # a challenge's deadline passed: its poster and teams are told
     "deployments",
     "metering",
     "culling",

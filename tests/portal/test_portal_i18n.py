@@ -191,6 +191,8 @@ SHOWN_SERVICES = (
     "needs/challenges",
     "needs/awards",
     "needs/scoring",
+    "needs/ratings",  # a need's rating form
+    "needs/offers",  # a need's offers
 )
 _ERRORS = {"ServiceError", "NotFound", "Forbidden", "Conflict", "Invalid", "TooMany", "TooLarge"}
 _ERRORS |= {"SignInFailed", "ProviderUnavailable"}  # single sign-on's (services/tenancy/oidc.py)

@@ -5,7 +5,8 @@ job that wrote a `predict.py`, registered through the API); the score appears on
 board, table and bar chart; the deadline passes (moved in the database), the private board
 shows, and the office awards the reward through the form once: the same form sent again from a
 second tab is refused with the service's words, and the team's organization holds one voucher.
-No console error, no serious accessibility violation. Screenshots go to
+The reward is held from the office's own voucher (a compute voucher the center issued it), which
+the award spends once. No console error, no serious accessibility violation. Screenshots go to
 tests/artifacts/portal/needs-*.png."""
 
 from __future__ import annotations
@@ -108,7 +109,13 @@ def test_a_challenge_from_posting_to_award_in_a_browser(
     answers = "x,answer\n" + "".join(f"{i},{'yes' if i % 4 else 'no'}\n" for i in range(40))
     push(api, "yes-hidden", {"test.csv": answers.encode()}, city.headers)
 
-    # The office posts the need from the catalog, then makes it a challenge.
+    issued = api.post(
+        "/api/v1/vouchers", json={"org_id": city.org_id, "name": "City compute", "amount": "80"}
+    )
+    assert issued.status_code == 201, issued.text
+
+    # The office posts the need from the catalog, its reward held from that voucher, then makes
+    # it a challenge.
     watch = Watch()
     office = open_page(chromium, watch)
     sign_in(office, url, city)
@@ -120,6 +127,7 @@ def test_a_challenge_from_posting_to_award_in_a_browser(
     office.get_by_label("The problem").fill("For each row of sensor readings, say yes or no.")
     office.get_by_label("Metric").select_option("accuracy")
     office.get_by_label("Reward (CNY)").fill("50")
+    office.get_by_label("Pay the reward from").select_option(issued.json()["id"])
     office.get_by_label("Public data set").fill("yes-train@1")
     office.get_by_role("button", name="Post need").click()
     expect(office.get_by_role("status")).to_contain_text("Need yes-or-no is posted.")
@@ -201,6 +209,8 @@ def test_a_challenge_from_posting_to_award_in_a_browser(
     assert [(v["name"], v["amount"]) for v in vouchers] == [
         ("Reward: yes-or-no (yes-team)", "50.00")
     ]
+    (held,) = api.get("/api/v1/vouchers", headers=city.headers).json()["items"]
+    assert held["remaining"] == "30.00"  # 80 less the 50 awarded, taken once
 
     # In Chinese.
     mine.goto(challenge)

@@ -40,6 +40,7 @@ INSIDE_THE_LEASES = {"leases.leases.owned"}
 # modules share before they make read models.
 INSIDE_THE_NEEDS = {
     "needs.needs.find",
+    "needs.needs.locked",
     "needs.challenges.find",
     "needs.challenges.team_of",
     "needs.scoring.hidden_table",

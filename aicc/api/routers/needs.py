@@ -5,7 +5,9 @@ another's)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from typing import Literal
+
+from fastapi import APIRouter, BackgroundTasks, Query
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
@@ -16,17 +18,20 @@ from aicc.api.schemas.needs import (
     InviteIn,
     JoinIn,
     NeedIn,
+    OfferIn,
     SubmissionIn,
     TextIn,
 )
 from aicc.services.common import utcnow
 from aicc.services.jobs.jobs import SubmitLimits
-from aicc.services.needs import awards, challenges, needs
+from aicc.services.models.views import Review, Reviews
+from aicc.services.needs import awards, challenges, needs, offers, ratings
 from aicc.services.needs.views import (
     Award,
     Board,
     Challenge,
     Need,
+    Offer,
     Question,
     Submission,
     Team,
@@ -47,15 +52,17 @@ def needs_list(
     paging: PageArgs,
     q: str | None = Query(default=None, max_length=200, description="words in name or text"),
     state: str | None = Query(default=None, description="open | awarded | withdrawn"),
+    sort: str | None = Query(default=None, description="newest (the default) | rating | use"),
 ) -> dict[str, object]:
-    """The catalog of needs, newest first."""
-    return paging.cut(needs.listing(session, who, text=q, state=state))
+    """The catalog of needs, newest first, or the best rated or most taken part in first."""
+    return paging.cut(needs.listing(session, who, text=q, state=state, sort=sort))
 
 
 @router.post("/needs", response_model=Need, status_code=201)
-def needs_create(body: NeedIn, who: CurrentUser, session: SessionDep) -> Need:
+def needs_create(body: NeedIn, who: CurrentUser, session: SessionDep, state: StateDep) -> Need:
+    """Post a need; its reward is held in escrow on the poster's invoice, or from `voucher`."""
     ask = needs.Ask(**body.model_dump(exclude={"terms"}), terms=body.terms.model_dump())
-    return needs.create(session, who, ask, now=utcnow())
+    return needs.create(session, who, ask, now=utcnow(), zone=state.settings.site.timezone)
 
 
 @router.get("/needs/{need}", response_model=Need)
@@ -108,9 +115,33 @@ def needs_challenge(
     state: StateDep,
     org: str | None = OrgName,
 ) -> Challenge:
-    """Make the caller's need a challenge on its hidden set."""
+    """Make the caller's need a challenge on its hidden set (and, optionally, subsidize each
+    team's training from one of the poster's vouchers)."""
     ask = challenges.Ask(**body.model_dump())
-    return challenges.create(session, who, state.chunks, _ref(need, org), ask, now=utcnow())
+    zone = state.settings.site.timezone
+    ref = _ref(need, org)
+    return challenges.create(session, who, state.chunks, ref, ask, now=utcnow(), zone=zone)
+
+
+@router.get("/needs/{need}/reviews", response_model=Reviews)
+def needs_reviews(
+    need: str, who: CurrentUser, session: SessionDep, org: str | None = OrgName
+) -> Reviews:
+    """A need's rating (mean, count) and its reviews, newest first."""
+    return ratings.rated(session, who, _ref(need, org))
+
+
+@router.put("/needs/{need}/reviews", response_model=Review)
+def needs_review(
+    need: str,
+    body: schemas.ReviewIn,
+    who: CurrentUser,
+    session: SessionDep,
+    org: str | None = OrgName,
+) -> Review:
+    """Rate (1-5) and review a need your organization took part in (asked, joined a team or
+    made an offer); a second review of yours replaces the first."""
+    return ratings.review(session, who, _ref(need, org), body.rating, body.text)
 
 
 @router.get("/challenges", response_model=schemas.Page[Challenge])
@@ -127,11 +158,17 @@ def challenges_get(
 
 @router.post("/challenges/{challenge}/join", response_model=Team)
 def challenges_join(
-    challenge: str, body: JoinIn, who: CurrentUser, session: SessionDep, org: str | None = OrgName
+    challenge: str,
+    body: JoinIn,
+    who: CurrentUser,
+    session: SessionDep,
+    state: StateDep,
+    org: str | None = OrgName,
 ) -> Team:
-    """Take the challenge as a new team, or join a team that invited the caller's
-    organization."""
-    return challenges.join(session, who, _ref(challenge, org), body.team, now=utcnow())
+    """Take the challenge as a new team (which receives the challenge's training subsidy, if
+    any is left), or join a team that invited the caller's organization."""
+    zone = state.settings.site.timezone
+    return challenges.join(session, who, _ref(challenge, org), body.team, now=utcnow(), zone=zone)
 
 
 @router.post("/challenges/{challenge}/invite", response_model=Team)
@@ -211,3 +248,49 @@ def challenges_awards(
     challenge: str, who: CurrentUser, session: SessionDep, org: str | None = OrgName
 ) -> list[Award]:
     return awards.awards(session, who, _ref(challenge, org))
+
+
+@router.get("/needs/{need}/offers", response_model=list[Offer])
+def needs_offers(
+    need: str, who: CurrentUser, session: SessionDep, org: str | None = OrgName
+) -> list[Offer]:
+    """The need's offers: every one for its poster, the caller's organization's own for a
+    provider, none for anyone else."""
+    return offers.listing(session, who, _ref(need, org))
+
+
+@router.post("/needs/{need}/offers", response_model=Offer, status_code=201)
+def needs_offer(
+    need: str, body: OfferIn, who: CurrentUser, session: SessionDep, org: str | None = OrgName
+) -> Offer:
+    """A provider offers its template or deployment at a price for the poster."""
+    ask = offers.Ask(**body.model_dump())
+    return offers.make(session, who, _ref(need, org), ask, now=utcnow())
+
+
+OFFER_ACTIONS = {
+    "accept": offers.accept,  # the poster: a grant of the template, or a key (its secret, once)
+    "decline": offers.decline,  # the poster
+    "withdraw": offers.withdraw,  # the provider, before the poster decides
+    "end": offers.end,  # either side, after acceptance: the grant ends, the key is revoked
+}
+
+
+@router.post("/needs/{need}/offers/{offer_id}/{action}", response_model=Offer)
+def needs_offer_action(
+    need: str,
+    offer_id: str,
+    action: Literal["accept", "decline", "withdraw", "end"],
+    who: CurrentUser,
+    session: SessionDep,
+    state: StateDep,
+    after: BackgroundTasks,
+    org: str | None = OrgName,
+) -> Offer:
+    """Decide an offer: `accept` and `decline` (the poster), `withdraw` (the provider, while
+    open), `end` (either side, once accepted). An accepted deployment offer's answer carries
+    the key's `secret`, shown this once."""
+    offer = OFFER_ACTIONS[action](session, who, _ref(need, org), offer_id, now=utcnow())
+    if action == "end" and offer.key_id is not None:  # as a revoked key: refused here at once
+        after.add_task(state.gateway.forget, offer.key_id)
+    return offer

@@ -24,7 +24,9 @@ class TermsIn(Body):
 class NeedIn(Body):
     """A need: `data` a public data set version providers train on (NAME@N, or
     ORG/PROJECT/NAME@N); `metric` one of accuracy, macro_f1, rmse, mae, r2; `reward` held in
-    escrow from now until it is awarded or the need withdrawn."""
+    escrow from now until it is awarded or the need withdrawn: money on the poster's invoice,
+    or, with `voucher` (an id of the poster's organization's vouchers), held from that
+    voucher."""
 
     name: Name
     title: Annotated[str, Field(min_length=1, max_length=200)]
@@ -36,6 +38,7 @@ class NeedIn(Body):
     data: Ref | None = None
     project: Name | None = None
     terms: TermsIn = Field(default_factory=TermsIn)
+    voucher: Annotated[str | None, Field(min_length=1, max_length=40)] = None
 
 
 class TextIn(Body):
@@ -44,7 +47,9 @@ class TextIn(Body):
 
 class ChallengeIn(Body):
     """The poster's private data set version with the answers (`hidden`), the column to predict,
-    the table holding it (default: the largest that has it), and the limits."""
+    the table holding it (default: the largest that has it), and the limits; and, optionally,
+    the training subsidy: `subsidy_per_team` of the poster's voucher `subsidy_voucher` to each
+    team formed, as a voucher valid until the deadline."""
 
     hidden: Ref
     target: Annotated[str, Field(min_length=1, max_length=255)]
@@ -52,6 +57,10 @@ class ChallengeIn(Body):
     public_pct: Annotated[int, Field(ge=1, le=99)] = 30
     per_day: Annotated[int, Field(ge=1, le=100)] = 5
     max_runtime_s: Annotated[int, Field(ge=10, le=6 * 3600)] = 600
+    subsidy_voucher: Annotated[str | None, Field(min_length=1, max_length=40)] = None
+    subsidy_per_team: Annotated[Decimal, Field(ge=0, le=Decimal("1e12"), decimal_places=2)] = (
+        Decimal(0)
+    )
 
 
 class JoinIn(Body):
@@ -76,3 +85,15 @@ class ShareIn(Body):
 
 class AwardIn(Body):
     awards: Annotated[list[ShareIn], Field(min_length=1, max_length=100)]
+
+
+class OfferIn(Body):
+    """A provider's offer: its published template (`ref`: NAME, NAME@N or ORG/PROJECT/NAME@N)
+    at `price` a run, or its deployment (`ref`: the name in `project`) at `price` per 1,000
+    requests, in the need's currency."""
+
+    kind: Literal["template", "deployment"]
+    ref: Ref
+    price: Annotated[Decimal, Field(ge=0, le=Decimal("1e12"), decimal_places=2)]
+    message: Annotated[str, Field(max_length=4000)] = ""
+    project: Name | None = None

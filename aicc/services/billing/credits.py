@@ -5,6 +5,12 @@ took (`InvoiceRow.totals["credits"]`), and what is left is the amount (a voucher
 calendar year's cap (a subsidy, per organization) minus what issued invoices took. Drafts and
 estimates use what is left now, so two drafts may show the same balance; the first issued takes
 it (docs/billing.md).
+
+A voucher can also pay what is not usage: a need's reward held from it (`hold`, until the award
+or the withdrawal `release`s what was not given) and a challenge team's training subsidy given
+on to the team as a voucher of its own (`pass_on`). Each is a row of `voucher_moves` (positive
+out of the voucher, negative back), taken off its balance at once, so what is held cannot also
+pay an invoice and the balance stays exact across restarts.
 """
 
 from __future__ import annotations
@@ -22,9 +28,17 @@ from aicc.core.periods import BookDate
 from aicc.core.pricing import ZERO, Currency, Money, Subsidy, Voucher, to_money
 from aicc.core.tenancy import Principal, Role, can_read
 from aicc.services.billing import views
-from aicc.services.common import Forbidden, Invalid, NotFound, from_row, new_id, utcnow
+from aicc.services.common import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    from_row,
+    new_id,
+    utcnow,
+)
 from aicc.services.tenancy import audit, tenancy
-from aicc.store.tables import InvoiceRow, SubsidyRow, VoucherRow
+from aicc.store.tables import InvoiceRow, SubsidyRow, VoucherMoveRow, VoucherRow
 
 
 def today(now: datetime, zone: str) -> date:
@@ -74,7 +88,9 @@ class SubsidyIn(BaseModel):
 
 
 def taken(session: Session, org_id: str, *, year: int | None = None) -> dict[str, Decimal]:
-    """credit id -> what the organization's issued invoices took from it (in `year` only)."""
+    """credit id -> what the organization's issued invoices took from it (in `year` only);
+    without `year`, a voucher's also counts what moved out of it (`moved`: rewards held,
+    subsidies given on, less what came back)."""
     out: dict[str, Decimal] = {}
     query = select(InvoiceRow.period, InvoiceRow.totals).where(InvoiceRow.org_id == org_id)
     for period, totals in session.execute(query):
@@ -82,6 +98,20 @@ def taken(session: Session, org_id: str, *, year: int | None = None) -> dict[str
             continue
         for credit_id, amount in (totals.get("credits") or {}).items():
             out[credit_id] = out.get(credit_id, ZERO) + Decimal(amount)
+    if year is None:
+        for voucher_id, amount in moved(session, org_id).items():
+            out[voucher_id] = out.get(voucher_id, ZERO) + amount
+    return out
+
+
+def moved(session: Session, org_id: str) -> dict[str, Decimal]:
+    """voucher id -> what moved out of the organization's vouchers, less what came back."""
+    out: dict[str, Decimal] = {}
+    query = select(VoucherMoveRow.voucher_id, VoucherMoveRow.amount).where(
+        VoucherMoveRow.org_id == org_id
+    )
+    for voucher_id, amount in session.execute(query):
+        out[voucher_id] = out.get(voucher_id, ZERO) + Decimal(amount)
     return out
 
 
@@ -240,10 +270,46 @@ def reward_voucher(
     amount: Decimal,
     currency: Currency,
     zone: str,
+    source: str | None = None,
 ) -> str:
     """A voucher that an award moves out of a need's escrow to a winning organization (its
-    id): issued by the awarding poster, not a center admin, as the escrow already paid it."""
+    id): issued by the awarding poster, not a center admin, as the escrow already paid it. A
+    reward held from the poster's voucher `source` (`hold`) gives one with that voucher's
+    restrictions: the models it pays and its last day."""
+    like = session.get(VoucherRow, source) if source else None
+    return _issue(
+        session,
+        who,
+        "voucher.reward",
+        org_id=org_id,
+        name=name,
+        amount=amount,
+        currency=currency,
+        zone=zone,
+        accelerators=list(like.accelerators) if like else [],
+        valid_until=like.valid_until if like else None,
+    )
+
+
+def _issue(
+    session: Session,
+    who: Principal,
+    action: str,
+    *,
+    org_id: str,
+    name: str,
+    amount: Decimal,
+    currency: str,
+    zone: str,
+    accelerators: list[str],
+    valid_from: date | None = None,
+    valid_until: date | None,
+    detail: dict[str, str] | None = None,
+) -> str:
+    """A voucher of the organization's, for its whole usage, from today (or `valid_from`, if
+    later); its id."""
     now = utcnow()
+    start = today(now, zone)
     row = VoucherRow(
         id=new_id("vch"),
         org_id=org_id,
@@ -251,16 +317,225 @@ def reward_voucher(
         name=name[:100],
         amount=str(to_money(amount)),
         currency=currency,
-        accelerators=[],
-        valid_from=today(now, zone),
-        valid_until=None,
+        accelerators=accelerators,
+        valid_from=max(start, valid_from) if valid_from else start,
+        valid_until=valid_until,
         created_at=now,
         created_by=who.user_id,
     )
     session.add(row)
-    detail = {"amount": row.amount, "currency": row.currency}
-    audit.record(session, who, "voucher.reward", "voucher", row.id, org_id=org_id, detail=detail)
+    told = {"amount": row.amount, "currency": row.currency, **(detail or {})}
+    audit.record(session, who, action, "voucher", row.id, org_id=org_id, detail=told)
     return row.id
+
+
+# --- moves: a need's reward held from a voucher, a team's subsidy given on ----------------------
+
+
+def _locked(session: Session, voucher_id: str) -> VoucherRow | None:
+    """The voucher, its row locked until the transaction ends (two holds cannot both take what
+    is left)."""
+    return session.scalar(
+        select(VoucherRow)
+        .where(VoucherRow.id == voucher_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+def left(session: Session, row: VoucherRow) -> Decimal:
+    """What is left of the voucher: its amount less what issued invoices took and what moved."""
+    return voucher_left(row, taken(session, row.org_id))
+
+
+def _usable(
+    session: Session,
+    who: Principal,
+    voucher_id: str,
+    amount: Decimal,
+    *,
+    org_id: str,
+    project_id: str,
+    currency: str,
+    until: date,
+) -> VoucherRow:
+    """Voucher `voucher_id` of organization `org_id`, locked, where it can pay `amount` of
+    `currency` for project `project_id` and is valid on day `until`; else a refusal that says
+    why (another organization's voucher, or one the caller may not see, is a 404)."""
+    row = _locked(session, voucher_id)
+    if row is None or row.org_id != org_id or not _may_see_voucher(who, row):
+        raise NotFound("voucher {voucher_id} not found", voucher_id=voucher_id)
+    if row.currency != currency:
+        raise Invalid(
+            "voucher: {voucher_id} is in {have}, not {want}",
+            voucher_id=voucher_id,
+            have=row.currency,
+            want=currency,
+        )
+    if row.project_id not in (None, project_id):
+        raise Invalid(
+            "voucher: {voucher_id} pays another project's usage alone; choose one of the "
+            "organization's or this project's",
+            voucher_id=voucher_id,
+        )
+    if row.valid_until is not None and row.valid_until < until:
+        raise Invalid(
+            "voucher: {voucher_id} ends on {last}, before {until}; choose one valid longer",
+            voucher_id=voucher_id,
+            last=row.valid_until.isoformat(),
+            until=until.isoformat(),
+        )
+    remaining = left(session, row)
+    if remaining < amount:
+        raise Invalid(
+            "voucher: {voucher_id} has {left} {currency} left, less than {amount}",
+            voucher_id=voucher_id,
+            left=remaining,
+            currency=row.currency,
+            amount=to_money(amount),
+        )
+    return row
+
+
+def check_usable(
+    session: Session,
+    who: Principal,
+    voucher_id: str,
+    amount: Decimal,
+    *,
+    org_id: str,
+    project_id: str,
+    currency: str,
+    until: date,
+) -> None:
+    """Refuse, saying why, unless voucher `voucher_id` of organization `org_id` can pay `amount`
+    of `currency` for project `project_id` and is valid on day `until` (a 404 for another
+    organization's voucher, or one the caller may not see)."""
+    _usable(
+        session,
+        who,
+        voucher_id,
+        amount,
+        org_id=org_id,
+        project_id=project_id,
+        currency=currency,
+        until=until,
+    )
+
+
+def hold(
+    session: Session,
+    who: Principal,
+    voucher_id: str,
+    amount: Decimal,
+    *,
+    reference: str,
+    org_id: str,
+    project_id: str,
+    currency: str,
+    until: date,
+) -> None:
+    """Hold `amount` of the voucher for `reference` (a need's reward, valid until its deadline's
+    day `until`): off its balance at once, so no invoice can spend it, until `release` gives
+    back what was not awarded. Refused as `check_usable` refuses."""
+    amount = to_money(amount)
+    if amount <= 0:
+        raise Invalid("reward: a reward held from a voucher is above 0")
+    row = _usable(
+        session,
+        who,
+        voucher_id,
+        amount,
+        org_id=org_id,
+        project_id=project_id,
+        currency=currency,
+        until=until,
+    )
+    _move(session, who, row, amount, reference, "voucher.hold")
+
+
+def release(
+    session: Session, who: Principal, voucher_id: str, amount: Decimal, *, reference: str
+) -> None:
+    """Give `amount` of what `reference` holds back to the voucher (what a need's award did not
+    give, or all of it when the need is withdrawn); never more than `reference` holds."""
+    amount = to_money(amount)
+    if amount <= 0:
+        return
+    row = _locked(session, voucher_id)
+    if row is None:
+        raise NotFound("voucher {voucher_id} not found", voucher_id=voucher_id)
+    query = select(VoucherMoveRow.amount).where(
+        VoucherMoveRow.voucher_id == voucher_id, VoucherMoveRow.reference == reference
+    )
+    held = sum((Decimal(a) for a in session.scalars(query)), ZERO)
+    if amount > held:
+        raise Conflict(
+            "voucher {voucher_id} holds {held} for {reference}, less than {amount}",
+            voucher_id=voucher_id,
+            held=held,
+            reference=reference,
+            amount=amount,
+        )
+    _move(session, who, row, -amount, reference, "voucher.release")
+
+
+def pass_on(
+    session: Session,
+    who: Principal,
+    voucher_id: str,
+    amount: Decimal,
+    *,
+    reference: str,
+    org_id: str,
+    name: str,
+    until: date,
+    zone: str,
+) -> str | None:
+    """Give `amount` of voucher `voucher_id` on to organization `org_id` as a voucher of its
+    own (a challenge team's training subsidy; `reference`, the team) for the models the source
+    pays, valid until day `until` at the latest; its id. None, and nothing moved, when the
+    source has less than `amount` left or has ended."""
+    amount = to_money(amount)
+    row = _locked(session, voucher_id)
+    day = today(utcnow(), zone)
+    if row is None or amount <= 0 or (row.valid_until is not None and row.valid_until < day):
+        return None
+    if left(session, row) < amount:
+        return None
+    _move(session, who, row, amount, reference, "voucher.give")
+    return _issue(
+        session,
+        who,
+        "voucher.subsidy",
+        org_id=org_id,
+        name=name,
+        amount=amount,
+        currency=row.currency,
+        zone=zone,
+        accelerators=list(row.accelerators),
+        valid_from=row.valid_from,
+        valid_until=min(until, row.valid_until) if row.valid_until else until,
+        detail={"from": row.id, "reference": reference},
+    )
+
+
+def _move(
+    session: Session, who: Principal, row: VoucherRow, amount: Decimal, reference: str, action: str
+) -> None:
+    move = VoucherMoveRow(
+        id=new_id("vmv"),
+        voucher_id=row.id,
+        org_id=row.org_id,
+        amount=str(to_money(amount)),
+        reference=reference,
+        created_at=utcnow(),
+        created_by=who.user_id,
+    )
+    session.add(move)
+    session.flush()
+    detail = {"amount": move.amount, "currency": row.currency, "reference": reference}
+    audit.record(session, who, action, "voucher", row.id, org_id=row.org_id, detail=detail)
 
 
 def _may_see_voucher(who: Principal, row: VoucherRow) -> bool:

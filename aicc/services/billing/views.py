@@ -47,7 +47,7 @@ class Voucher(View):
     project_id: str | None
     name: str
     amount: str
-    remaining: str  # what issued invoices left
+    remaining: str  # what issued invoices and moves (a need's reward, a team's subsidy) left
     currency: str
     accelerators: list[str]
     valid_from: date

@@ -53,7 +53,7 @@ from aicc.services.data import chunks, datasets, uploads
 from aicc.services.data.datasets import MODEL, TEMPLATE
 from aicc.services.data.views import DatasetVersion
 from aicc.services.jobs import jobs, logs, workdirs
-from aicc.services.models import model_reports, models, template_search
+from aicc.services.models import grants, model_reports, models, template_search
 from aicc.services.tenancy import audit, tenancy
 from aicc.store.blobs import BlobStore
 from aicc.store.chunkstore import ChunkStore
@@ -139,6 +139,9 @@ def _published(
     if extra is None:
         raise NotFound("template {name} has no published version", name=row.name)
     qualified = datasets.qualified(session, prj)
+    price, currency = Decimal(extra.price), extra.currency
+    if prj.org_id != who.org_id:  # an accepted offer's own price for the caller's organization
+        price, currency = grants.price(session, who.org_id, row.id) or (price, currency)
     return Template(
         row.name,
         core.parse(extra.manifest),
@@ -149,8 +152,8 @@ def _published(
         version_id=version.id,
         visibility=row.visibility,
         licence=row.licence,
-        price=Decimal(extra.price),
-        currency=extra.currency,
+        price=price,
+        currency=currency,
         writable=datasets.writable(who, prj),
         org_id=prj.org_id,
         project_id=prj.id,
@@ -158,15 +161,37 @@ def _published(
 
 
 def _shared(session: Session, who: Principal) -> list[Template]:
-    """The latest version of every published template the caller reads."""
+    """The latest version of every published template the caller reads or was granted."""
+    ids = [d.id for d in datasets.list_datasets(session, who, scope="visible", kind=TEMPLATE)]
+    ids += [g.template_id for g in grants.active(session, who.org_id) if g.template_id not in ids]
     out = []
-    for listed in datasets.list_datasets(session, who, scope="visible", kind=TEMPLATE):
-        row = session.get(DatasetRow, listed.id)
-        prj = session.get(ProjectRow, listed.project_id)
-        latest = datasets.latest_row(session, listed.id)
+    for dataset_id in dict.fromkeys(ids):
+        row = session.get(DatasetRow, dataset_id)
+        prj = session.get(ProjectRow, row.project_id) if row is not None else None
+        latest = datasets.latest_row(session, dataset_id)
         if row is not None and prj is not None and latest is not None:
             out.append(_published(session, who, row, prj, latest))
     return out
+
+
+def _granted(
+    session: Session, who: Principal, ref: data_core.Ref
+) -> tuple[DatasetRow, DatasetVersionRow] | None:
+    """A template the caller's organization was granted (an accepted offer), named as any
+    template is: NAME, NAME@N or ORG/PROJECT/NAME@N."""
+    for found in grants.active(session, who.org_id):
+        row = session.get(DatasetRow, found.template_id)
+        prj = session.get(ProjectRow, row.project_id) if row is not None else None
+        if row is None or prj is None or row.name != ref.name:
+            continue
+        if ref.org and f"{ref.org}/{ref.project}" != datasets.qualified(session, prj):
+            continue
+        if ref.version is None:
+            version = datasets.latest_row(session, row.id)
+        else:
+            version = datasets.numbered_row(session, row.id, ref.version)
+        return (row, version) if version is not None else None
+    return None
 
 
 def list_templates(
@@ -218,12 +243,18 @@ def get(
     if project is not None:
         tenancy.resolve_project(session, who, project)  # one the caller may not read: a 404
     try:
-        row, version = datasets.version_row(session, who, ref, project=project, kind=TEMPLATE)
+        try:
+            row, version = datasets.version_row(session, who, ref, project=project, kind=TEMPLATE)
+        except NotFound:
+            if project is None or ref.org:
+                raise
+            # the run's project is not the template's: one shared with the caller
+            row, version = datasets.version_row(session, who, ref, kind=TEMPLATE)
     except NotFound:
-        if project is None or ref.org:
+        granted = _granted(session, who, ref)
+        if granted is None:
             raise missing from None
-        # the run's project is not the template's: one shared with the caller
-        row, version = datasets.version_row(session, who, ref, kind=TEMPLATE)
+        row, version = granted
     prj = session.get(ProjectRow, row.project_id)
     assert prj is not None
     return _published(session, who, row, prj, version)

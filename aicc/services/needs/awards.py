@@ -7,6 +7,10 @@ month the need is posted (`need_escrow`), and what was not awarded comes back as
 the month it closes, awarded or withdrawn (`need_escrow_returned`). An award is made once: the
 need's row is locked, its state checked and set to `awarded` in one transaction, and each team
 has one award row (its key), so a repeat is a 409 and no second voucher is made.
+
+A reward held from the poster's voucher (billing/credits.py's `hold`) is on no invoice: the
+teams' vouchers inherit that voucher's restrictions (the models it pays, its last day), and what
+was not awarded goes back to it (`release`) in the award's transaction.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from aicc.services.billing import credits, extra_lines
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, utc
 from aicc.services.data import datasets
 from aicc.services.models import models
-from aicc.services.needs import challenges, needs
+from aicc.services.needs import challenges, needs, notices
 from aicc.services.needs.views import Award
 from aicc.services.tenancy import audit
 from aicc.store.chunkstore import ChunkStore
@@ -65,13 +69,7 @@ def award(
     (`deliver`), ready to deploy."""
     row, need = challenges.find(session, who, ref)
     needs.poster_only(who, need, Forbidden("only the need's poster may award it"))
-    locked = session.scalar(
-        select(NeedRow)
-        .where(NeedRow.id == need.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    assert locked is not None
+    locked = needs.locked(session, need.id)
     if locked.state != "open":
         raise Conflict("need {name} is {state} already", name=locked.name, state=locked.state)
     if utc(locked.deadline) > now:
@@ -116,6 +114,7 @@ def award(
                 amount=part,
                 currency=locked.currency,
                 zone=zone,
+                source=locked.voucher_id,
             )
             for org_id, part in zip(orgs, _split(to_money(share.amount), len(orgs)), strict=True)
         ]
@@ -129,7 +128,12 @@ def award(
             model=deliver(session, who, store, locked, row, team),
         )
         session.add(award_row)
+        parts = zip(orgs, _split(to_money(share.amount), len(orgs)), strict=True)
+        notices.awarded(session, locked, row, team, list(parts))
         made.append(_award(award_row, team.name, locked.currency))
+    if locked.voucher_id:
+        unawarded = Decimal(locked.reward) - total
+        credits.release(session, who, locked.voucher_id, unawarded, reference=locked.id)
     locked.state, locked.closed_at, locked.updated_at = "awarded", now, now
     detail = {"total": str(total), "teams": [s.team for s in shares]}
     audit.record(session, who, "need.award", "need", locked.id, org_id=locked.org_id, detail=detail)
@@ -214,9 +218,12 @@ def invoice_lines(
     session: Session, org_id: str, month: str, zone: str, default: PricePlan
 ) -> list[extra_lines.Line]:
     """The poster's escrow on its invoice of `month`: rewards held for needs posted then, and
-    what was not awarded returned for needs closed then."""
+    what was not awarded returned for needs closed then (a reward held from a voucher is on
+    no invoice)."""
     found = []
-    query = select(NeedRow).where(NeedRow.org_id == org_id, NeedRow.reward != "0.00")
+    query = select(NeedRow).where(
+        NeedRow.org_id == org_id, NeedRow.reward != "0.00", NeedRow.voucher_id.is_(None)
+    )
     for need in session.scalars(query.order_by(NeedRow.created_at)):
         reward = Decimal(need.reward)
         if reward <= 0:

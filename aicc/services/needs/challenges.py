@@ -8,25 +8,33 @@ on a fixed `public_pct` of the hidden rows, and is open while the challenge runs
 one ranks by the other rows and opens at the deadline, so a team that fitted the public rows
 gains nothing. The poster's board also shows each standing's lineage: the model, the template
 and job that trained it, the data it read and the compute it used.
+
+The poster may subsidize the teams' training from one of its vouchers: each team formed (a
+`join` that makes it, not an invitation) receives `subsidy_per_team` of it as a voucher of its
+first organization, valid until the deadline, which its own invoices spend on its training jobs
+(billing/credits.py's `pass_on`); once the voucher has less than that left, new teams receive
+none, and their view says so.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from aicc.core import scoring as core_scoring
+from aicc.core.pricing import to_money
 from aicc.core.tenancy import Principal, Role
-from aicc.services.billing import records
+from aicc.services.billing import credits, records
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, TooMany, new_id, utc
 from aicc.services.data import datasets
 from aicc.services.data.datasets import MODEL
 from aicc.services.jobs import jobs
-from aicc.services.needs import needs, scoring
+from aicc.services.needs import needs, notices, scoring
 from aicc.services.needs.views import Board, Challenge, Standing, Submission, Team
 from aicc.services.tenancy import audit
 from aicc.store.chunkstore import ChunkStore
@@ -55,13 +63,23 @@ class Ask:
     public_pct: int = 30
     per_day: int = 5
     max_runtime_s: int = 600
+    subsidy_voucher: str | None = None  # the poster's voucher that subsidizes each new team
+    subsidy_per_team: Decimal = Decimal(0)
 
 
 def create(
-    session: Session, who: Principal, store: ChunkStore, need_ref: str, ask: Ask, *, now: datetime
+    session: Session,
+    who: Principal,
+    store: ChunkStore,
+    need_ref: str,
+    ask: Ask,
+    *,
+    now: datetime,
+    zone: str = "UTC",
 ) -> Challenge:
     """Make the need a challenge (its poster): its hidden set is split into the inputs the
-    scoring jobs read and the answers AICC keeps."""
+    scoring jobs read and the answers AICC keeps. A subsidy names a voucher of the poster's
+    organization, valid today (in the billing `zone`), with `subsidy_per_team` left at least."""
     need = needs.find(session, who, need_ref)
     needs.poster_only(who, need, Forbidden("only the need's poster may make it a challenge"))
     if need.state != "open" or utc(need.deadline) <= now:
@@ -74,6 +92,22 @@ def create(
         raise Invalid("per_day: from 1 to 100 submissions a team a day")
     if not 10 <= ask.max_runtime_s <= MAX_RUNTIME_S:
         raise Invalid("max_runtime_s: from 10 to {max} seconds", max=MAX_RUNTIME_S)
+    per_team = to_money(ask.subsidy_per_team)
+    if per_team < 0:
+        raise Invalid("subsidy_per_team: not below 0")
+    if bool(ask.subsidy_voucher) != (per_team > 0):
+        raise Invalid("subsidy: give both the voucher and the amount per team, or neither")
+    if ask.subsidy_voucher:
+        credits.check_usable(
+            session,
+            who,
+            ask.subsidy_voucher,
+            per_team,
+            org_id=need.org_id,
+            project_id=need.project_id,
+            currency=need.currency,
+            until=credits.today(now, zone),
+        )
     project = session.get(ProjectRow, need.project_id)
     assert project is not None
     row, version, table, read = scoring.hidden_table(
@@ -109,6 +143,8 @@ def create(
         per_day=ask.per_day,
         max_runtime_s=ask.max_runtime_s,
         created_at=now,
+        subsidy_voucher=ask.subsidy_voucher or None,
+        subsidy_per_team=str(per_team),
     )
     session.add(challenge)
     session.flush()
@@ -152,9 +188,8 @@ def view(session: Session, who: Principal, row: ChallengeRow, *, now: datetime) 
     need = session.get(NeedRow, row.need_id)
     assert need is not None
     org = session.get(OrgRow, need.org_id)
-    hidden = None
-    if needs.posts(who, need):
-        hidden = _hidden_ref(session, row)
+    poster = needs.posts(who, need)
+    hidden = _hidden_ref(session, row) if poster else None
     metric = core_scoring.metric(need.metric)
     teams = session.scalars(
         select(ChallengeTeamRow)
@@ -175,6 +210,8 @@ def view(session: Session, who: Principal, row: ChallengeRow, *, now: datetime) 
         max_runtime_s=row.max_runtime_s,
         deadline=utc(need.deadline),
         private_open=utc(need.deadline) <= now,
+        subsidy_per_team=str(to_money(Decimal(row.subsidy_per_team or 0))),
+        subsidy_voucher=row.subsidy_voucher if poster else None,
         hidden=hidden,
         teams=[_team(session, t) for t in teams],
         created_at=utc(row.created_at),
@@ -202,11 +239,17 @@ def _team(session: Session, team: ChallengeTeamRow) -> Team:
         return org.name if org else org_id
 
     members = _members(team)
+    challenge = session.get(ChallengeRow, team.challenge_id)
+    offered = challenge is not None and bool(challenge.subsidy_voucher)
+    given = offered and team.subsidy_voucher is not None
     return Team(
         id=team.id,
         name=team.name,
         orgs=[name(m["id"]) for m in members if m.get("joined")],
         invited=[name(m["id"]) for m in members if not m.get("joined")],
+        subsidy=str(to_money(Decimal(challenge.subsidy_per_team))) if challenge and given else None,
+        subsidy_voucher=team.subsidy_voucher if given else None,
+        subsidy_state=("given" if given else "none_left") if offered else None,
         created_at=utc(team.created_at),
     )
 
@@ -229,9 +272,13 @@ def _competes(who: Principal, need: NeedRow) -> None:
         raise Conflict("the poster's organization cannot take its own challenge")
 
 
-def join(session: Session, who: Principal, ref: str, team: str, *, now: datetime) -> Team:
+def join(
+    session: Session, who: Principal, ref: str, team: str, *, now: datetime, zone: str = "UTC"
+) -> Team:
     """Take the challenge as team `team`: a new team of the caller's organization, or one
-    that invited it. An organization is in one team of a challenge."""
+    that invited it. An organization is in one team of a challenge. A new team receives the
+    challenge's training subsidy, if it offers one and the poster's voucher has it left
+    (`_subsidize`; the billing `zone` dates the voucher)."""
     row, need = find(session, who, ref)
     _competes(who, need)
     if need.state != "open" or utc(need.deadline) <= now:
@@ -259,6 +306,7 @@ def join(session: Session, who: Principal, ref: str, team: str, *, now: datetime
         )
         session.add(named)
         session.flush()
+        named.subsidy_voucher = _subsidize(session, who, row, need, named, zone=zone)
     else:
         members = _members(named)
         invited = next((m for m in members if m["id"] == who.org_id), None)
@@ -270,7 +318,36 @@ def join(session: Session, who: Principal, ref: str, team: str, *, now: datetime
         invited["joined"] = True
         named.orgs = members
     audit.record(session, who, "challenge.join", "challenge", row.id, org_id=who.org_id)
+    notices.joined(session, row, named, who.org_id)
     return _team(session, named)
+
+
+def _subsidize(
+    session: Session,
+    who: Principal,
+    row: ChallengeRow,
+    need: NeedRow,
+    team: ChallengeTeamRow,
+    *,
+    zone: str,
+) -> str | None:
+    """A new team's training subsidy: `subsidy_per_team` of the poster's voucher moved into a
+    voucher of the team's first organization, valid until the deadline's day; its id, or None
+    where the challenge offers none or the voucher has less than that left."""
+    per_team = Decimal(row.subsidy_per_team or 0)
+    if not row.subsidy_voucher or per_team <= 0:
+        return None
+    return credits.pass_on(
+        session,
+        who,
+        row.subsidy_voucher,
+        per_team,
+        reference=team.id,
+        org_id=who.org_id,
+        name=f"Training for {need.name} ({team.name})",
+        until=needs.deadline_day(utc(need.deadline), zone),
+        zone=zone,
+    )
 
 
 def invite(session: Session, who: Principal, ref: str, org: str, *, now: datetime) -> Team:
@@ -293,6 +370,7 @@ def invite(session: Session, who: Principal, ref: str, org: str, *, now: datetim
         members.append({"id": guest.id, "joined": False})
         mine.orgs = members
     audit.record(session, who, "challenge.invite", "challenge", row.id, org_id=who.org_id)
+    notices.invited(session, row, mine, guest.id)
     return _team(session, mine)
 
 

@@ -1,8 +1,10 @@
 """Needs (需求, 供需对接): an organization posts a problem for providers to answer, with the data
 it shares (a public data set), the metric an answer is judged by, a reward held in escrow until
 it is awarded or the need withdrawn (services/needs/awards.py puts both on the poster's
-invoice), a deadline and the terms. Every signed-in tenant reads the catalog and asks
-questions; the poster's project members post, answer and withdraw.
+invoice; or, where the poster names one of its vouchers, held from that voucher instead:
+billing/credits.py's `hold` and `release`), a deadline and the terms. Every signed-in
+tenant reads the catalog and asks questions; the poster's project members post, answer and
+withdraw.
 
 A question is its asker's and the poster's until the poster answers it, then everyone's: the
 public Q&A of a tender, not a private thread.
@@ -12,17 +14,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from aicc.core import scoring
+from aicc.core import periods, scoring
 from aicc.core.pricing import to_money
 from aicc.core.tenancy import Principal, can_write
+from aicc.services.billing import credits
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, utc
 from aicc.services.data import datasets
+from aicc.services.models import catalog
+from aicc.services.needs import notices, takers
 from aicc.services.needs.views import Need, Question, Terms
 from aicc.services.tenancy import audit, tenancy
 from aicc.store.tables import (
@@ -36,6 +41,7 @@ from aicc.store.tables import (
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 OWNERS = ("poster", "provider", "shared")
 STATES = ("open", "awarded", "withdrawn")
+SORTS = ("newest", "rating", "use")  # the catalog's orders (`listing`)
 MAX_TEXT = 20_000
 MAX_QUESTION = 4_000
 
@@ -54,11 +60,15 @@ class Ask:
     data: str | None = None
     project: str | None = None
     terms: dict[str, object] = field(default_factory=dict)
+    voucher: str | None = None  # a voucher of the poster's organization the reward is held from
 
 
-def create(session: Session, who: Principal, ask: Ask, *, now: datetime) -> Need:
+def create(session: Session, who: Principal, ask: Ask, *, now: datetime, zone: str = "UTC") -> Need:
     """Post a need in the caller's project (members and org admins; viewers may not). Its shared
-    data, if any, must be a public data set: providers train on it."""
+    data, if any, must be a public data set: providers train on it. With `ask.voucher`, the
+    reward is held from that voucher of the poster's organization (valid on the deadline's day
+    in the billing `zone`, in the need's currency, with the reward left), not money on the
+    invoice."""
     project = tenancy.resolve_project(session, who, ask.project)
     if not can_write(who, org_id=project.org_id, project_id=project.id):
         raise Forbidden("viewers cannot post needs")
@@ -80,8 +90,21 @@ def create(session: Session, who: Principal, ask: Ask, *, now: datetime) -> Need
     reward = to_money(ask.reward)
     if reward < 0:
         raise Invalid("reward: not below 0")
+    need_id = new_id("ned")
+    if ask.voucher:
+        credits.hold(
+            session,
+            who,
+            ask.voucher,
+            reward,
+            reference=need_id,
+            org_id=project.org_id,
+            project_id=project.id,
+            currency=ask.currency,
+            until=deadline_day(utc(ask.deadline), zone),
+        )
     row = NeedRow(
-        id=new_id("ned"),
+        id=need_id,
         org_id=project.org_id,
         project_id=project.id,
         name=ask.name,
@@ -98,12 +121,22 @@ def create(session: Session, who: Principal, ask: Ask, *, now: datetime) -> Need
         created_at=now,
         updated_at=now,
         closed_at=None,
+        voucher_id=ask.voucher or None,
     )
     session.add(row)
     session.flush()
-    detail = {"reward": row.reward, "currency": row.currency}
+    detail = {"reward": row.reward, "currency": row.currency, "voucher": row.voucher_id}
     audit.record(session, who, "need.create", "need", row.id, org_id=row.org_id, detail=detail)
     return view(session, row)
+
+
+def deadline_day(deadline: datetime, zone: str) -> date:
+    """The deadline's day in the billing `zone` (a voucher's last day is a date there); the
+    last day there is for a deadline at the end of time."""
+    try:
+        return periods.day_of(deadline, zone)
+    except OverflowError:
+        return date.max
 
 
 def _check_text(title: str, problem: str) -> None:
@@ -187,10 +220,19 @@ def get(session: Session, who: Principal, ref: str) -> Need:
 
 
 def listing(
-    session: Session, who: Principal, *, text: str | None = None, state: str | None = None
+    session: Session,
+    who: Principal,
+    *,
+    text: str | None = None,
+    state: str | None = None,
+    sort: str | None = None,
 ) -> list[Need]:
-    """The catalog, newest first: every need, or those whose name, title or problem holds
-    `text` (any case), or in `state`."""
+    """The catalog: every need, or those whose name, title or problem holds `text` (any case),
+    or in `state`; newest first, or by `sort`: `rating` (the best rated first, the unrated
+    last) or `use` (the most organizations taking part first), as the other catalogs rank
+    (`catalog.rank`); ties stay newest first."""
+    if sort not in (None, *SORTS):
+        raise Invalid("sort: one of newest, rating, use")
     query = select(NeedRow).order_by(NeedRow.created_at.desc(), NeedRow.id.desc())
     if state is not None:
         if state not in STATES:
@@ -206,22 +248,44 @@ def listing(
             )
         )
     rows = list(session.scalars(query))
-    return [view(session, row) for row in rows]
+    standings = takers.standings(session, rows)
+    found = [view(session, row, standings[row.id]) for row in rows]
+    return catalog.rank(found, None if sort in (None, "newest") else sort)
 
 
 def withdraw(session: Session, who: Principal, ref: str, *, now: datetime) -> Need:
-    """Withdraw an open need: its escrow goes back to the poster (awards.py's lines); its
-    challenge, if any, takes no more submissions."""
-    row = find(session, who, ref)
+    """Withdraw an open need: its escrow goes back to the poster (awards.py's lines), or the
+    whole reward to the voucher it was held from, in this transaction, once (the need's row
+    locked as an award locks it); its challenge, if any, takes no more submissions."""
+    row = locked(session, find(session, who, ref).id)
     poster_only(who, row, Forbidden("only the need's poster may withdraw it"))
     if row.state != "open":
         raise Conflict("need {name} is {state} already", name=row.name, state=row.state)
+    if row.voucher_id:
+        credits.release(session, who, row.voucher_id, Decimal(row.reward), reference=row.id)
     row.state, row.closed_at, row.updated_at = "withdrawn", now, now
     audit.record(session, who, "need.withdraw", "need", row.id, org_id=row.org_id)
     return view(session, row)
 
 
-def view(session: Session, row: NeedRow) -> Need:
+def locked(session: Session, need_id: str) -> NeedRow:
+    """The need's row, locked until the transaction ends and read afresh: an award and a
+    withdrawal see each other's state, and each happens once."""
+    row = session.scalar(
+        select(NeedRow)
+        .where(NeedRow.id == need_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert row is not None
+    return row
+
+
+def view(session: Session, row: NeedRow, standing: takers.Standing | None = None) -> Need:
+    """The need as the catalog shows it (`standing`: its rating and use, when the caller read
+    them for many needs at once)."""
+    if standing is None:
+        standing = takers.standings(session, [row])[row.id]
     org = session.get(OrgRow, row.org_id)
     prj = session.get(ProjectRow, row.project_id)
     challenge = session.scalar(select(ChallengeRow.id).where(ChallengeRow.need_id == row.id))
@@ -239,11 +303,15 @@ def view(session: Session, row: NeedRow) -> Need:
         metric=row.metric,
         reward=row.reward,
         currency=row.currency,
+        voucher=row.voucher_id,
         deadline=utc(row.deadline),
         terms=Terms.model_validate(row.terms or {}),
         state=row.state,
         challenge=challenge is not None,
         questions=int(session.scalar(answered) or 0),
+        rating=standing.rating,
+        ratings=standing.ratings,
+        uses=standing.uses,
         created_at=utc(row.created_at),
         closed_at=utc(row.closed_at) if row.closed_at else None,
     )
@@ -276,6 +344,7 @@ def ask(session: Session, who: Principal, ref: str, text: str, *, now: datetime)
     session.add(question)
     session.flush()
     audit.record(session, who, "need.ask", "need", row.id, org_id=who.org_id)
+    notices.question(session, row, question)
     return _question(session, question)
 
 
@@ -293,6 +362,7 @@ def answer(
         raise Invalid("text: 1 to {max} characters", max=MAX_QUESTION)
     question.answer, question.answered_by, question.answered_at = text, who.user_id, now
     audit.record(session, who, "need.answer", "need", row.id, org_id=row.org_id)
+    notices.answered(session, row, question)
     return _question(session, question)
 
 

@@ -39,6 +39,7 @@ from aicc.services.common import Conflict, Invalid, NotFound, utcnow
 from aicc.services.data import chunks, datasets, inspect, uploads
 from aicc.services.jobs import jobs
 from aicc.services.models import outputs, predictions
+from aicc.services.needs import notices
 from aicc.services.tenancy import tenancy
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables import (
@@ -214,11 +215,12 @@ def ingest(
     try:
         public, private = _score(session, store, challenge, root)
     except (scoring.ScoreError, Invalid, jobfiles.Refused, pa.ArrowException) as err:
-        _fail(submission, str(err))
+        _fail(session, submission, str(err))
         raise Invalid("{problem}", problem=str(err)) from None
     submission.state, submission.scored_at = "scored", utcnow()
     submission.public_score = None if math.isnan(public) else public
     submission.private_score = None if math.isnan(private) else private
+    notices.scored(session, submission)
     return f"scored {public:.6g} (public)"
 
 
@@ -232,11 +234,13 @@ def failed(session: Session, job: JobRow, out: JobOutputRow) -> None:
         why += f": {job.message}"
     if job.state == "succeeded":
         why = out.result
-    _fail(submission, why)
+    _fail(session, submission, why)
 
 
-def _fail(submission: ChallengeSubmissionRow, why: str) -> None:
+def _fail(session: Session, submission: ChallengeSubmissionRow, why: str) -> None:
+    """The submission fails with `why`; its submitter is told (`challenge.failed`)."""
     submission.state, submission.error, submission.scored_at = "failed", why[:2000], utcnow()
+    notices.scored(session, submission)
 
 
 def _score(

@@ -21,7 +21,11 @@ class Terms(View):
 
 class Need(View):
     """A need (需求) an organization posted. `state`: open | awarded | withdrawn;
-    `challenge`: whether it has a hidden test set (a challenge, 揭榜)."""
+    `challenge`: whether it has a hidden test set (a challenge, 揭榜). `voucher`: the poster's
+    voucher the reward is held from (None: money in escrow on the poster's invoice). `rating`:
+    the mean of its reviews (None before the first), `ratings` how many; `uses`: how many
+    organizations took part (asked, joined a team of its challenge, or made an offer), the
+    poster's aside."""
 
     id: str
     name: str
@@ -33,11 +37,15 @@ class Need(View):
     metric: str
     reward: str
     currency: str
+    voucher: str | None = None  # the poster's voucher the reward is held from; None: money
     deadline: datetime
     terms: Terms
     state: str
     challenge: bool
     questions: int = 0
+    rating: float | None = None
+    ratings: int = 0
+    uses: int = 0
     created_at: datetime
     closed_at: datetime | None
 
@@ -56,10 +64,17 @@ class Question(View):
 
 
 class Team(View):
+    """A team of a challenge. Where the challenge subsidizes training, `subsidy_state` is
+    `given` (`subsidy`, the amount, is voucher `subsidy_voucher` of its first organization) or
+    `none_left` (the poster's voucher had less than a team's share left when it was formed)."""
+
     id: str
     name: str
     orgs: list[str]  # the organizations that joined, by name
     invited: list[str] = Field(default_factory=list)  # asked to join, not joined yet
+    subsidy: str | None = None
+    subsidy_voucher: str | None = None
+    subsidy_state: str | None = None  # given | none_left; None: the challenge offers none
     created_at: datetime
 
 
@@ -80,6 +95,8 @@ class Challenge(View):
     max_runtime_s: int
     deadline: datetime
     private_open: bool  # the private board shows once the deadline passed
+    subsidy_per_team: str = "0.00"  # a new team's training subsidy from the poster's voucher
+    subsidy_voucher: str | None = None  # that voucher: the poster's to see
     hidden: str | None = None
     teams: list[Team] = Field(default_factory=list)
     created_at: datetime
@@ -134,3 +151,27 @@ class Award(View):
     vouchers: list[str]
     model: str | None = None
     created_at: datetime
+
+
+class Offer(View):
+    """A provider's answer to a need without a challenge: its template or deployment at a price
+    for the poster (`unit`: per `run`, per `1k_requests`). `state`: open | accepted | declined |
+    withdrawn | ended. `secret`, an accepted deployment offer's key for the poster's calls, is
+    in the acceptance's answer alone; `used` counts the poster's runs or requests so far."""
+
+    id: str
+    need: str  # ORG/NAME
+    org: str  # the provider, by name
+    kind: str  # template | deployment
+    target: str  # ORG/PROJECT/NAME@N of a template; ORG/PROJECT/NAME of a deployment
+    price: str
+    unit: str
+    currency: str
+    message: str
+    state: str
+    key_id: str | None = None
+    secret: str | None = None
+    used: int = 0
+    created_at: datetime
+    decided_at: datetime | None = None
+    ended_at: datetime | None = None

@@ -21,7 +21,8 @@ from aicc.store.tables import NotifyChannelRow
 KINDS = ("email", "webhook", "wecom", "dingtalk", "feishu")
 PATTERN = re.compile(r"^(\*|[a-z]+(\.([a-z_]+|\*))?)$")
 DEFAULT_EVENTS = ["job.failed", "job.succeeded", "budget.threshold", "invoice.issued",
-                  "deployment.down", "quota.changed", "lease.*", "maintenance.*"]  # fmt: skip
+                  "deployment.down", "quota.changed", "lease.*", "maintenance.*", "need.*",
+                  "challenge.*"]  # fmt: skip
 
 
 def check(

@@ -48,6 +48,16 @@ KINDS = (
     "maintenance.scheduled",
     "maintenance.started",
     "maintenance.ended",
+    "need.question",
+    "need.answered",
+    "need.offer",
+    "need.offer_accepted",
+    "challenge.joined",
+    "challenge.invited",
+    "challenge.scored",
+    "challenge.failed",
+    "challenge.closed",
+    "challenge.awarded",
 )
 """The kinds AICC emits today; a pattern (`job.*`, `lease.*`, `*`) may name kinds to come."""
 

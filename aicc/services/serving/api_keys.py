@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -71,14 +72,33 @@ def create(
                 name=missing[0],
                 project=prj.name,
             )
+    return issue(
+        session, who, prj.org_id, prj.id, name, scope, rpm=rpm, tokens_per_month=tokens_per_month
+    )
+
+
+def issue(
+    session: Session,
+    who: Principal,
+    org_id: str,
+    project_id: str,
+    name: str,
+    deployments: list[str] | None,
+    *,
+    rpm: int | None = None,
+    tokens_per_month: int | None = None,
+) -> ApiKey:
+    """A key of the project, with its secret, for a caller already authorized: a member
+    (`create`), or a need's poster accepting a provider's offer of a deployment
+    (services/needs/offers.py)."""
     secret = PREFIX + secrets.token_urlsafe(32)
     row = ApiKeyRow(
         id=new_id("key"),
-        org_id=prj.org_id,
-        project_id=prj.id,
+        org_id=org_id,
+        project_id=project_id,
         name=name,
         secret_hash=digest(secret),
-        deployments=scope,
+        deployments=deployments,
         rpm=rpm,
         tokens_per_month=tokens_per_month,
         created_by=who.user_id,
@@ -86,8 +106,15 @@ def create(
     )
     session.add(row)
     session.flush()
-    audit.record(session, who, "api_key.create", "api_key", row.id, org_id=prj.org_id)
+    audit.record(session, who, "api_key.create", "api_key", row.id, org_id=org_id)
     return _view(row).model_copy(update={"secret": secret})
+
+
+def end(session: Session, key_id: str, *, now: datetime) -> None:
+    """Revoke a key its holder may not manage (an offer's, when the offer ends)."""
+    row = session.get(ApiKeyRow, key_id)
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = now
 
 
 def list_keys(

@@ -1,0 +1,292 @@
+"""What the people of a need and its challenge are told (issue 41), through the notify
+context's outbox (services/notify/events.py): each notice is written in the transaction of its
+cause, once (its `key`).
+
+- `need.question`: someone asked on a need; to the poster's project.
+- `need.answered`: the poster answered; to the person who asked.
+- `challenge.joined`: an organization took the challenge in a team (a new team, or one that
+  invited it); to the poster's project.
+- `challenge.invited`: a team invited an organization; to that organization's admins.
+- `challenge.scored`, `challenge.failed`: a submission was scored (its public score: the
+  private one waits for the deadline), or failed with why; to the person who submitted it, and
+  to the admins of the team's other organizations.
+- `challenge.closed`: the deadline passed and the private board opened (the loops'
+  `challenges` step, loops/challenges.py); to the poster's project and every team's
+  organizations.
+- `challenge.awarded`: the poster awarded a team; to each of the team's organizations, with
+  the team's share and the organization's part of it.
+
+A team's organizations hear through their admins (an organization's event, as the notify
+context addresses one without a project or a user) and the channels those admins keep.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aicc.services.notify import events
+from aicc.store.tables import (
+    ChallengeRow,
+    ChallengeSubmissionRow,
+    ChallengeTeamRow,
+    NeedQuestionRow,
+    NeedRow,
+    NotifyEventRow,
+    OrgRow,
+)
+
+CLOSED_WITHIN = timedelta(days=7)  # a deadline older than this when first seen is not told
+
+
+def _org(session: Session, org_id: str) -> str:
+    org = session.get(OrgRow, org_id)
+    return org.name if org is not None else org_id
+
+
+def _joined(team: ChallengeTeamRow) -> list[str]:
+    return [str(m["id"]) for m in team.orgs or () if m.get("joined")]
+
+
+def _need_of(session: Session, challenge_id: str) -> tuple[ChallengeRow, NeedRow] | None:
+    challenge = session.get(ChallengeRow, challenge_id)
+    need = session.get(NeedRow, challenge.need_id) if challenge is not None else None
+    if challenge is None or need is None:
+        return None
+    return challenge, need
+
+
+def question(session: Session, need: NeedRow, asked: NeedQuestionRow) -> None:
+    """`need.question` to the poster's project."""
+    who = _org(session, asked.org_id)
+    events.emit(
+        session,
+        "need.question",
+        org_id=need.org_id,
+        project_id=need.project_id,
+        subject=f"A question on need {need.name}",
+        body=(
+            f"{who} asks on need {need.name} ({need.title}):\n\n{asked.text}\n\n"
+            f"Answer it publicly: `aicc need answer {need.name} {asked.id} TEXT`."
+        ),
+        data={"need_id": need.id, "question_id": asked.id, "org": who},
+        key=f"need.question:{asked.id}",
+    )
+
+
+def answered(session: Session, need: NeedRow, asked: NeedQuestionRow) -> None:
+    """`need.answered` to the person who asked (once, at the first answer)."""
+    poster = _org(session, need.org_id)
+    events.emit(
+        session,
+        "need.answered",
+        org_id=asked.org_id,
+        user_id=asked.user_id,
+        subject=f"{poster} answered your question on need {need.name}",
+        body=f"You asked: {asked.text}\n\n{poster} answered: {asked.answer}",
+        data={"need_id": need.id, "question_id": asked.id},
+        key=f"need.answered:{asked.id}",
+    )
+
+
+def joined(session: Session, challenge: ChallengeRow, team: ChallengeTeamRow, org_id: str) -> None:
+    """`challenge.joined` to the poster's project: organization `org_id` is in `team` now."""
+    found = _need_of(session, challenge.id)
+    if found is None:
+        return
+    _, need = found
+    who = _org(session, org_id)
+    events.emit(
+        session,
+        "challenge.joined",
+        org_id=need.org_id,
+        project_id=need.project_id,
+        subject=f"{who} took challenge {need.name} as team {team.name}",
+        body=f"{who} is in team {team.name} of your challenge {need.name} ({need.title}).",
+        data={"challenge_id": challenge.id, "need_id": need.id, "team": team.name, "org": who},
+        key=f"challenge.joined:{team.id}:{org_id}",
+    )
+
+
+def invited(
+    session: Session, challenge: ChallengeRow, team: ChallengeTeamRow, guest_id: str
+) -> None:
+    """`challenge.invited` to the invited organization's admins."""
+    found = _need_of(session, challenge.id)
+    if found is None:
+        return
+    _, need = found
+    poster = _org(session, need.org_id)
+    members = ", ".join(_org(session, o) for o in _joined(team))
+    events.emit(
+        session,
+        "challenge.invited",
+        org_id=guest_id,
+        subject=f"Team {team.name} invites you to challenge {need.name}",
+        body=(
+            f"Team {team.name} ({members}) invites your organization to take {poster}'s "
+            f"challenge {need.name} ({need.title}) with it: "
+            f"`aicc challenge join {need.name} --org {poster} --team {team.name}`."
+        ),
+        data={"challenge_id": challenge.id, "need_id": need.id, "team": team.name},
+        key=f"challenge.invited:{team.id}:{guest_id}",
+    )
+
+
+def scored(session: Session, submission: ChallengeSubmissionRow) -> None:
+    """`challenge.scored` (its public score) or `challenge.failed` (why), to the person who
+    submitted it and the admins of the team's other organizations."""
+    found = _need_of(session, submission.challenge_id)
+    team = session.get(ChallengeTeamRow, submission.team_id)
+    if found is None or team is None:
+        return
+    challenge, need = found
+    if submission.state == "scored":
+        kind = "challenge.scored"
+        subject = f"{submission.model} scored on challenge {need.name}"
+        what = f"scored {submission.public_score:.6g} on the public board ({need.metric})"
+        if submission.public_score is None:
+            what = "was scored"
+    else:
+        kind = "challenge.failed"
+        subject = f"{submission.model} failed on challenge {need.name}"
+        what = f"failed: {submission.error}"
+    body = (
+        f"Team {team.name}'s submission {submission.id} ({submission.model}) to challenge "
+        f"{need.name} {what}. The private board opens at the deadline, "
+        f"{need.deadline:%Y-%m-%d %H:%M} UTC."
+    )
+    data = {
+        "challenge_id": challenge.id,
+        "need_id": need.id,
+        "submission_id": submission.id,
+        "team": team.name,
+        "state": submission.state,
+        "public_score": submission.public_score,
+    }
+    events.emit(
+        session,
+        kind,
+        org_id=submission.org_id,
+        user_id=submission.user_id,
+        subject=subject,
+        body=body,
+        data=data,
+        key=f"{kind}:{submission.id}",
+    )
+    for org_id in _joined(team):
+        if org_id != submission.org_id:
+            events.emit(
+                session,
+                kind,
+                org_id=org_id,
+                subject=subject,
+                body=body,
+                data=data,
+                key=f"{kind}:{submission.id}:{org_id}",
+            )
+
+
+def due(session: Session, now: datetime) -> list[str]:
+    """Challenges whose deadline passed (in the last `CLOSED_WITHIN`) on an open need, not told
+    yet: their ids."""
+    told = select(NotifyEventRow.id).where(
+        NotifyEventRow.key == "challenge.closed:" + ChallengeRow.id
+    )
+    query = (
+        select(ChallengeRow.id)
+        .join(NeedRow, NeedRow.id == ChallengeRow.need_id)
+        .where(
+            NeedRow.state == "open",
+            NeedRow.deadline <= now,
+            NeedRow.deadline > now - CLOSED_WITHIN,
+            ~told.exists(),
+        )
+        .order_by(NeedRow.deadline)
+    )
+    return list(session.scalars(query))
+
+
+def closed(session: Session, challenge_id: str) -> None:
+    """`challenge.closed` to each team's organizations, then to the poster's project (whose
+    key, `challenge.closed:<id>`, marks the challenge told)."""
+    found = _need_of(session, challenge_id)
+    if found is None:
+        return
+    challenge, need = found
+    teams = list(
+        session.scalars(
+            select(ChallengeTeamRow)
+            .where(ChallengeTeamRow.challenge_id == challenge.id)
+            .order_by(ChallengeTeamRow.created_at)
+        )
+    )
+    data = {"challenge_id": challenge.id, "need_id": need.id, "teams": [t.name for t in teams]}
+    subject = f"Challenge {need.name} closed: the private board is open"
+    for team in teams:
+        for org_id in _joined(team):
+            events.emit(
+                session,
+                "challenge.closed",
+                org_id=org_id,
+                subject=subject,
+                body=(
+                    f"The deadline of challenge {need.name} ({need.title}) passed: it takes no "
+                    f"more submissions, and the private board ranks team {team.name} with the "
+                    f"others: `aicc challenge board {need.name} --org "
+                    f"{_org(session, need.org_id)} --private`."
+                ),
+                data=data,
+                key=f"challenge.closed:{challenge.id}:{org_id}",
+            )
+    events.emit(
+        session,
+        "challenge.closed",
+        org_id=need.org_id,
+        project_id=need.project_id,
+        subject=subject,
+        body=(
+            f"The deadline of your challenge {need.name} ({need.title}) passed: the private "
+            f"board is open ({len(teams)} teams), and you may award the reward: "
+            f"`aicc challenge award {need.name} --team TEAM=AMOUNT`."
+        ),
+        data=data,
+        key=f"challenge.closed:{challenge.id}",
+    )
+
+
+def awarded(
+    session: Session,
+    need: NeedRow,
+    challenge: ChallengeRow,
+    team: ChallengeTeamRow,
+    parts: list[tuple[str, Decimal]],
+) -> None:
+    """`challenge.awarded` to each organization of an awarded team: the team's share and the
+    organization's part of it (`parts`: org id and amount), as vouchers."""
+    share = sum((amount for _, amount in parts), Decimal(0))
+    poster = _org(session, need.org_id)
+    for org_id, amount in parts:
+        events.emit(
+            session,
+            "challenge.awarded",
+            org_id=org_id,
+            subject=f"Team {team.name} won {share} {need.currency} on challenge {need.name}",
+            body=(
+                f"{poster} awarded team {team.name} {share} {need.currency} of challenge "
+                f"{need.name}'s reward; your organization's part, {amount} {need.currency}, "
+                f"is a voucher your invoices spend."
+            ),
+            data={
+                "challenge_id": challenge.id,
+                "need_id": need.id,
+                "team": team.name,
+                "amount": str(share),
+                "part": str(amount),
+                "currency": need.currency,
+            },
+            key=f"challenge.awarded:{challenge.id}:{team.id}:{org_id}",
+        )
