@@ -442,9 +442,13 @@ SUBMISSIONS.create(
 )(
     SUBMISSIONS.call(
         "submit",
-        "Submit your model version to be scored on the hidden set.",
+        "Submit your model version, or what your template run made, to be scored on the "
+        "hidden set.",
         challenge=ChallengeArg,
-        model=Annotated[str, typer.Argument(help="NAME or NAME@VERSION of your model.")],
+        model=Annotated[
+            str,
+            typer.Argument(help="NAME or NAME@VERSION of your model, or a template run's job id."),
+        ],
         project=Annotated[str | None, typer.Option(help="Your model's project.")],
         org=OrgOption,
     )

@@ -41,8 +41,9 @@ def days(n: int, seed: int) -> bytes:
     return out.getvalue().encode()
 
 
-def train(team: httpx.Client, data: str, model: str, budget: float) -> None:
-    """A team's own template run on the need's public data, registered as its model."""
+def train(team: httpx.Client, data: str, model: str, budget: float) -> str:
+    """A team's own template run on the need's public data, registered as its model; the
+    run's job id."""
     run = team.post(
         "/api/v1/templates/table-prediction/runs",
         json={
@@ -57,7 +58,7 @@ def train(team: httpx.Client, data: str, model: str, budget: float) -> None:
     assert job["state"] == "succeeded", team.get(f"/api/v1/jobs/{job['id']}/logs").text
     for _ in range(150):
         if team.get(f"/api/v1/models/{model}/versions/1").status_code == 200:
-            return
+            return str(job["id"])
         time.sleep(0.2)
     raise AssertionError(f"model {model} was never registered")
 
@@ -183,15 +184,18 @@ def test_a_challenge_from_need_to_award(tmp_path: Path) -> None:
             again = alpha.post(f"/api/v1/challenges/{cid}/invite", json={"org": "beta"})
             assert again.status_code == 409 and "in a team already" in again.text
 
-            # Each trains on the public part with its own compute and submits its model.
+            # Each trains on the public part with its own compute and submits its model: alpha
+            # names the model, beta the template run that made it (another's run is a 404).
             train(alpha, need["data"], "alpha-model", 5)
-            train(beta, need["data"], "beta-model", 5)
+            run = train(beta, need["data"], "beta-model", 5)
+            stolen = alpha.post(f"/api/v1/challenges/{cid}/submissions", json={"model": run})
+            assert stolen.status_code == 404, stolen.text
             ids = {}
-            for team, model in ((alpha, "alpha-model"), (beta, "beta-model")):
+            for team, model in ((alpha, "alpha-model"), (beta, run)):
                 sent = team.post(f"/api/v1/challenges/{cid}/submissions", json={"model": model})
                 assert sent.status_code == 201, sent.text
                 assert sent.json()["state"] == "scoring"
-                ids[model] = sent.json()["id"]
+                ids[model.replace(run, "beta-model")] = sent.json()["id"]
             results = {
                 m: scored(t, cid, ids[m]) for t, m in ((alpha, "alpha-model"), (beta, "beta-model"))
             }

@@ -72,7 +72,8 @@ class InviteIn(Body):
 
 
 class SubmissionIn(Body):
-    """A model version of the caller's (NAME@N, the latest without @N; `project`: where it is)."""
+    """A model version of the caller's (NAME@N, the latest without @N; `project`: where it is),
+    or a template run of the caller's (its job id, `job_...`), whose model is submitted."""
 
     model: Ref
     project: Name | None = None

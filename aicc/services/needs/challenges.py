@@ -34,6 +34,7 @@ from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, TooMany
 from aicc.services.data import datasets
 from aicc.services.data.datasets import MODEL
 from aicc.services.jobs import jobs
+from aicc.services.models import templates
 from aicc.services.needs import needs, notices, scoring
 from aicc.services.needs.views import Board, Challenge, Standing, Submission, Team
 from aicc.services.tenancy import audit
@@ -387,8 +388,8 @@ def submit(
     now: datetime,
     limits: jobs.SubmitLimits,
 ) -> Submission:
-    """Submit model version `model` (the team's; `NAME@N`, the latest without `@N`) to be
-    scored on the hidden set."""
+    """Submit model version `model` (the team's; `NAME@N`, the latest without `@N`), or the
+    model a template run made (`model` the run's job id), to be scored on the hidden set."""
     row, need = find(session, who, ref)
     _competes(who, need)
     if need.state != "open" or utc(need.deadline) <= now:
@@ -411,6 +412,8 @@ def submit(
             n=row.per_day,
             at=(day + timedelta(days=1)).strftime("%Y-%m-%d %H:%M"),
         )
+    if model.startswith("job_"):
+        model, project = _run_model(session, who, model), None
     model_row, model_version = datasets.version_row(
         session, who, model, project=project, kind=MODEL
     )
@@ -440,6 +443,18 @@ def submit(
     )
     audit.record(session, who, "challenge.submit", "challenge", row.id, org_id=who.org_id)
     return _submission(session, submission, private_open=False)
+
+
+def _run_model(session: Session, who: Principal, job_id: str) -> str:
+    """The model version (ORG/PROJECT/NAME@N) the caller's template run `job_id` made."""
+    run = templates.run_of(session, who, job_id)  # another tenant's, or no run: 404
+    if run.state != "done":
+        raise Conflict(
+            "run {job_id} has made no model yet ({state}); submit it once it is done",
+            job_id=job_id,
+            state=run.state if run.state != "failed" else f"failed: {run.result}",
+        )
+    return f"{run.project}/{run.result}"
 
 
 def _lineage(session: Session, lineage: dict[str, Any]) -> dict[str, Any]:
