@@ -5,6 +5,8 @@ job that wrote a `predict.py`, registered through the API); the score appears on
 board, table and bar chart; the deadline passes (moved in the database), the private board
 shows, and the office awards the reward through the form once: the same form sent again from a
 second tab is refused with the service's words, and the team's organization holds one voucher.
+Before the deadline the lab also offers the office a template of its own, which the office
+accepts on the need's page.
 The reward is held from the office's own voucher (a compute voucher the center issued it), which
 the award spends once. No console error, no serious accessibility violation. Screenshots go to
 tests/artifacts/portal/needs-*.png."""
@@ -35,6 +37,7 @@ from test_portal_model_apis_browser import one_line
 
 from aicc.server import ServerState
 from aicc.store.tables import NeedRow
+from aicc.testing import templates
 from aicc.testing.datasets import push
 from aicc.testing.jobs import submit, wait_state
 from aicc.testing.servers import over_http
@@ -131,6 +134,7 @@ def test_a_challenge_from_posting_to_award_in_a_browser(
     office.get_by_label("Public data set").fill("yes-train@1")
     office.get_by_role("button", name="Post need").click()
     expect(office.get_by_role("status")).to_contain_text("Need yes-or-no is posted.")
+    need_page = office.url.split("?")[0]
     expect(office.locator(".facts")).to_contain_text("city-office/default/yes-train@1")
     office.get_by_label("Hidden data set version").fill("yes-hidden@1")
     office.get_by_label("Target column").fill("answer")
@@ -173,6 +177,29 @@ def test_a_challenge_from_posting_to_award_in_a_browser(
     expect(mine.get_by_text("The private board opens at the deadline:")).to_be_visible()
     shot(mine, "needs-challenge-public")
     axe_check(mine, "a challenge's page")
+
+    # Without the contest: the lab offers the office a template of its own at 3.00 a run, and
+    # the office accepts it on the need's page.
+    published = api.post(
+        "/api/v1/templates", json={"files": templates.own("flood-router")}, headers=team.headers
+    )
+    assert published.status_code == 201, published.text
+    mine.goto(need_page)
+    mine.get_by_label("What you offer").select_option(f"template:{published.json()['ref']}")
+    mine.get_by_label("Price (CNY)").fill("3")
+    mine.get_by_label("A word to the poster").fill("Trained on ten years of street sensors.")
+    mine.get_by_role("button", name="Make the offer").click()
+    expect(mine.get_by_role("status")).to_contain_text("Your offer is sent to the poster.")
+    office.goto(need_page)
+    offers = office.locator("#offers")
+    expect(offers).to_contain_text("3.00 CNY a run")
+    expect(offers).to_contain_text("Trained on ten years of street sensors.")
+    offers.get_by_role("button", name="Accept").click()
+    expect(office.get_by_role("status")).to_contain_text("the template is in your catalog")
+    expect(office.locator("#offers")).to_contain_text("accepted")
+    shot(office, "needs-offers")
+    axe_check(office, "a need's offers, the poster's")
+    mine.goto(challenge)
 
     # The deadline passes: the private board opens to everyone.
     with state.db.session() as session:
