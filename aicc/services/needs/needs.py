@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, or_, select
@@ -44,6 +44,7 @@ STATES = ("open", "awarded", "withdrawn")
 SORTS = ("newest", "rating", "use")  # the catalog's orders (`listing`)
 MAX_TEXT = 20_000
 MAX_QUESTION = 4_000
+AWARD_WINDOW_DAYS = 30  # a voucher holding a reward lasts this long past the deadline
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def create(session: Session, who: Principal, ask: Ask, *, now: datetime, zone: s
             org_id=project.org_id,
             project_id=project.id,
             currency=ask.currency,
-            until=deadline_day(utc(ask.deadline), zone),
+            until=award_by(utc(ask.deadline), zone),
         )
     row = NeedRow(
         id=need_id,
@@ -137,6 +138,18 @@ def deadline_day(deadline: datetime, zone: str) -> date:
         return periods.day_of(deadline, zone)
     except OverflowError:
         return date.max
+
+
+def award_by(deadline: datetime, zone: str) -> date:
+    """The last day a voucher-funded reward must still be spendable: the deadline's day and
+    `AWARD_WINDOW_DAYS` more, the time a poster has to award, so the teams' vouchers (which
+    keep the source's last day) are not dead when they arrive."""
+    day = deadline_day(deadline, zone)
+    return (
+        day
+        if day > date.max - timedelta(days=AWARD_WINDOW_DAYS)
+        else (day + timedelta(days=AWARD_WINDOW_DAYS))
+    )
 
 
 def _check_text(title: str, problem: str) -> None:
