@@ -9,7 +9,6 @@ passes of the loop) tell nobody again, and a withdrawn challenge's deadline tell
 
 from __future__ import annotations
 
-import base64
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -23,41 +22,15 @@ from aicc.loops import challenges as step
 from aicc.services.common import utcnow
 from aicc.services.needs import notices
 from aicc.store.tables import NeedRow
+from aicc.testing import challenges
 from aicc.testing.datasets import push
-from aicc.testing.jobs import submit, wait_state
 from aicc.testing.polling import wait
 from aicc.testing.servers import over_http
 from aicc.testing.tenants import make_tenant
 
-# A model that answers "yes" for every row, as a template's predict.py is called; and one
-# that fails.
-SAYS_YES = """
-import argparse, csv
-parser = argparse.ArgumentParser()
-for name in ("--model", "--input", "--output"):
-    parser.add_argument(name)
-args = parser.parse_args()
-rows = list(csv.DictReader(open(args.input)))
-with open(args.output, "w") as out:
-    out.write("aicc_row,answer_predicted\\n")
-    for row in rows:
-        out.write(row["aicc_row"] + ",yes\\n")
-"""
+# A model that fails.
 BREAKS = "import sys\nprint('no model here', file=sys.stderr)\nsys.exit(3)\n"
 TOLD = ("need.", "challenge.")
-
-
-def model(team: httpx.Client, name: str, script: str) -> None:
-    """A model version whose predict.py is `script`, written by one of the team's jobs."""
-    encoded = base64.b64encode(script.encode()).decode()
-    writer = (
-        "import base64, os; open(os.environ['AICC_OUTPUT_DIR'] + '/predict.py', 'w')"
-        f".write(base64.b64decode('{encoded}').decode())"
-    )
-    job = submit(team, {"command": ["python", "-c", writer], "resources": {"cpu": 0.2}})
-    assert wait_state(team, job["id"], {"succeeded", "failed"}, 120)["state"] == "succeeded"
-    made = team.post(f"/api/v1/models/{name}/versions", json={"job_id": job["id"]})
-    assert made.status_code == 201, made.text
 
 
 def inbox(who: httpx.Client) -> list[dict[str, Any]]:
@@ -160,8 +133,8 @@ def test_each_need_and_challenge_event_reaches_its_people_once(tmp_path: Path) -
             ]
 
             # Submissions: alpha's model is scored, beta's fails.
-            model(alpha, "sayer", SAYS_YES)
-            model(beta, "breaker", BREAKS)
+            challenges.model(alpha, "sayer", challenges.SAYS_YES)
+            challenges.model(beta, "breaker", BREAKS)
             sent = {}
             for who, name in ((alpha, "sayer"), (beta, "breaker")):
                 got = who.post(f"/api/v1/challenges/{cid}/submissions", json={"model": name})

@@ -5,7 +5,6 @@ line saying what to fix."""
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -18,24 +17,10 @@ from typer.testing import CliRunner
 
 from aicc.cli.main import app
 from aicc.store.tables import NeedRow
+from aicc.testing import challenges
 from aicc.testing.datasets import push
-from aicc.testing.jobs import submit, wait_state
 from aicc.testing.servers import over_http
 from aicc.testing.tenants import make_tenant
-
-# A model that answers "yes" for every row it is given, as a template's predict.py is called.
-PREDICT = """
-import argparse, csv
-parser = argparse.ArgumentParser()
-for name in ("--model", "--input", "--output"):
-    parser.add_argument(name)
-args = parser.parse_args()
-rows = list(csv.DictReader(open(args.input)))
-with open(args.output, "w") as out:
-    out.write("aicc_row,answer_predicted\\n")
-    for row in rows:
-        out.write(row["aicc_row"] + ",yes\\n")
-"""
 
 
 def test_a_challenge_from_the_cli(tmp_path: Path) -> None:
@@ -83,16 +68,7 @@ def test_a_challenge_from_the_cli(tmp_path: Path) -> None:
         assert run(team, "challenge", "join", cid, "--team", "yes-team").exit_code == 0
 
         with httpx.Client(timeout=60, base_url=url, headers=team_t.headers) as http:
-            writer = (
-                "import base64, os; open(os.environ['AICC_OUTPUT_DIR'] + '/predict.py', 'w')"
-                f".write(base64.b64decode('{base64.b64encode(PREDICT.encode()).decode()}').decode())"
-            )
-            job = submit(http, {"command": ["python", "-c", writer], "resources": {"cpu": 0.2}})
-            assert wait_state(http, job["id"], {"succeeded", "failed"}, 120)["state"] == "succeeded"
-            assert (
-                http.post("/api/v1/models/sayer/versions", json={"job_id": job["id"]}).status_code
-                == 201
-            )
+            challenges.model(http, "sayer")
         sent = run(team, "challenge", "submit", cid, "sayer")
         assert sent.exit_code == 0 and "scoring" in sent.stderr, sent.output
         for _ in range(600):

@@ -8,7 +8,6 @@ sees neither the job nor its logs."""
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,9 +19,9 @@ import httpx
 import pytest
 
 from aicc.store.tables import ChallengeRow, ChallengeSubmissionRow
+from aicc.testing import challenges
 from aicc.testing.datasets import push
 from aicc.testing.isolation import Listener, listening
-from aicc.testing.jobs import submit, wait_state
 from aicc.testing.servers import over_http
 from aicc.testing.tenants import make_tenant
 
@@ -77,22 +76,6 @@ SLEEP = "import time\ntime.sleep(3600)\n"
 def listener() -> Iterator[Listener]:
     with listening("0.0.0.0") as opened:
         yield opened
-
-
-def _model(team: httpx.Client, name: str, script: str) -> None:
-    """Register a model whose predict.py is `script`, written by one of the team's jobs."""
-    encoded = base64.b64encode(script.encode()).decode()
-    writer = (
-        "import base64, os; "
-        "open(os.environ['AICC_OUTPUT_DIR'] + '/predict.py', 'w')"
-        f".write(base64.b64decode('{encoded}').decode())"
-    )
-    job = submit(
-        team, {"command": ["python", "-c", writer], "resources": {"cpu": 0.2, "memory": "256MiB"}}
-    )
-    assert wait_state(team, job["id"], {"succeeded", "failed"}, timeout=120)["state"] == "succeeded"
-    made = team.post(f"/api/v1/models/{name}/versions", json={"job_id": job["id"]})
-    assert made.status_code == 201, made.text
 
 
 def _outcome(team: httpx.Client, cid: str, submission_id: str) -> dict[str, Any]:
@@ -156,7 +139,7 @@ def test_a_hostile_model_is_stopped_and_scored_as_failed(
             }
             sent = {}
             for name, script in models.items():
-                _model(mallory, name, script)
+                challenges.model(mallory, name, script)
                 answer = mallory.post(f"/api/v1/challenges/{cid}/submissions", json={"model": name})
                 assert answer.status_code == 201, answer.text
                 sent[name] = answer.json()["id"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import itertools
 import re
 import time
@@ -139,3 +140,16 @@ def wait_usage(
         if time.monotonic() > deadline:
             raise AssertionError(f"no usage was metered for {job_id}")
         time.sleep(0.05)
+
+
+def post_form(client: TestClient, path: str, page: str, **form: str | list[str]) -> httpx.Response:
+    """A form of `page` posted with that page's CSRF token, as the browser would."""
+    answer: httpx.Response = client.post(
+        path, data={"csrf": csrf_of(client, page), **form}, follow_redirects=False
+    )
+    return answer
+
+
+def shown(answer: httpx.Response) -> str:
+    """A page's text as a reader sees it (entities unescaped)."""
+    return html.unescape(answer.text)

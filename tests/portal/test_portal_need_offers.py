@@ -6,25 +6,14 @@ the poster ends an offer; in English and Chinese."""
 
 from __future__ import annotations
 
-import html
 import re
 
-import httpx
 from fastapi.testclient import TestClient
 from portal_support import Person, csrf_of, make_person, signed_in, unique
+from portal_support import post_form as post
+from portal_support import shown as text
 
 from aicc.testing import templates
-
-
-def post(client: TestClient, path: str, page: str, **form: str) -> httpx.Response:
-    answer: httpx.Response = client.post(
-        path, data={"csrf": csrf_of(client, page), **form}, follow_redirects=False
-    )
-    return answer
-
-
-def text(answer: httpx.Response) -> str:
-    return html.unescape(answer.text)
 
 
 def test_offers_made_accepted_and_ended_on_the_need_page(

@@ -6,23 +6,13 @@ and use and sorts by newest, rating or use; in English and Chinese."""
 
 from __future__ import annotations
 
-import html
 import re
 
 import httpx
 from fastapi.testclient import TestClient
 from portal_support import Person, csrf_of, make_person, signed_in, unique
-
-
-def post(client: TestClient, path: str, page: str, **form: str) -> httpx.Response:
-    answer: httpx.Response = client.post(
-        path, data={"csrf": csrf_of(client, page), **form}, follow_redirects=False
-    )
-    return answer
-
-
-def text(answer: httpx.Response) -> str:
-    return html.unescape(answer.text)
+from portal_support import post_form as post
+from portal_support import shown as text
 
 
 def posted(client: TestClient, called: str, title: str) -> str:

@@ -6,26 +6,15 @@ English and Chinese."""
 
 from __future__ import annotations
 
-import html
 import re
 from datetime import UTC, datetime, timedelta
 
-import httpx
 from fastapi.testclient import TestClient
 from portal_support import Person, csrf_of, make_person, signed_in, unique
+from portal_support import post_form as post
+from portal_support import shown as text
 
 from aicc.testing.datasets import push
-
-
-def post(client: TestClient, path: str, page: str, **form: str) -> httpx.Response:
-    answer: httpx.Response = client.post(
-        path, data={"csrf": csrf_of(client, page), **form}, follow_redirects=False
-    )
-    return answer
-
-
-def text(answer: httpx.Response) -> str:
-    return html.unescape(answer.text)
 
 
 def need_form(called: str, reward: str, voucher: str) -> dict[str, str]:

@@ -8,30 +8,18 @@ in English and Chinese. A need or challenge that does not exist is the 404 page.
 
 from __future__ import annotations
 
-import html
 import re
 from datetime import UTC, datetime, timedelta
 
-import httpx
 from fastapi.testclient import TestClient
 from portal_support import Person, csrf_of, make_person, signed_in, unique
+from portal_support import post_form as post
+from portal_support import shown as text
 from sqlalchemy import update
 
 from aicc.api.state import AppState
 from aicc.store.tables import NeedRow
 from aicc.testing.datasets import push
-
-
-def post(client: TestClient, path: str, page: str, **form: str | list[str]) -> httpx.Response:
-    """A form of `page` posted with that page's CSRF token, as the browser would."""
-    answer: httpx.Response = client.post(
-        path, data={"csrf": csrf_of(client, page), **form}, follow_redirects=False
-    )
-    return answer
-
-
-def text(answer: httpx.Response) -> str:
-    return html.unescape(answer.text)
 
 
 def later(days: int = 7) -> str:

@@ -13,7 +13,6 @@ tests/artifacts/portal/needs-*.png."""
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -37,27 +36,13 @@ from test_portal_model_apis_browser import one_line
 
 from aicc.server import ServerState
 from aicc.store.tables import NeedRow
-from aicc.testing import templates
+from aicc.testing import challenges, templates
 from aicc.testing.datasets import push
-from aicc.testing.jobs import submit, wait_state
+from aicc.testing.jobs import submit
 from aicc.testing.servers import over_http
 
 pytestmark = pytest.mark.slow
 __all__ = ["chromium"]  # the browser fixture, shared with the portal's other browser tests
-
-# A model that answers "yes" for every row, called as a template's predict.py is.
-PREDICT = """
-import argparse, csv
-parser = argparse.ArgumentParser()
-for name in ("--model", "--input", "--output"):
-    parser.add_argument(name)
-args = parser.parse_args()
-rows = list(csv.DictReader(open(args.input)))
-with open(args.output, "w") as out:
-    out.write("aicc_row,answer_predicted\\n")
-    for row in rows:
-        out.write(row["aicc_row"] + ",yes\\n")
-"""
 
 
 @pytest.fixture(scope="module")
@@ -76,20 +61,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, http
 
 def model_job(url: str, team: Person) -> str:
     """The team's job that writes its model (a predict.py); its id, started now."""
-    writer = (
-        "import base64, os; open(os.environ['AICC_OUTPUT_DIR'] + '/predict.py', 'w')"
-        f".write(base64.b64decode('{base64.b64encode(PREDICT.encode()).decode()}').decode())"
-    )
     with httpx.Client(timeout=60, base_url=url, headers=team.headers) as http:
-        job = submit(http, {"command": ["python", "-c", writer], "resources": {"cpu": 0.2}})
-    return str(job["id"])
+        return str(submit(http, challenges.writer(challenges.SAYS_YES))["id"])
 
 
 def register(url: str, team: Person, job_id: str) -> None:
     with httpx.Client(timeout=60, base_url=url, headers=team.headers) as http:
-        assert wait_state(http, job_id, {"succeeded", "failed"}, 120)["state"] == "succeeded"
-        made = http.post("/api/v1/models/sayer/versions", json={"job_id": job_id})
-        assert made.status_code == 201, made.text
+        challenges.registered(http, job_id, "sayer")
 
 
 def test_a_challenge_from_posting_to_award_in_a_browser(

@@ -4,6 +4,8 @@ cause, once (its `key`).
 
 - `need.question`: someone asked on a need; to the poster's project.
 - `need.answered`: the poster answered; to the person who asked.
+- `need.offer`: a provider offered its template or model API (services/needs/offers.py); to the
+  poster's project. `need.offer_accepted`: the poster accepted it; to the provider's project.
 - `challenge.joined`: an organization took the challenge in a team (a new team, or one that
   invited it); to the poster's project.
 - `challenge.invited`: a team invited an organization; to that organization's admins.
@@ -33,6 +35,7 @@ from aicc.store.tables import (
     ChallengeRow,
     ChallengeSubmissionRow,
     ChallengeTeamRow,
+    NeedOfferRow,
     NeedQuestionRow,
     NeedRow,
     NotifyEventRow,
@@ -89,6 +92,40 @@ def answered(session: Session, need: NeedRow, asked: NeedQuestionRow) -> None:
         body=f"You asked: {asked.text}\n\n{poster} answered: {asked.answer}",
         data={"need_id": need.id, "question_id": asked.id},
         key=f"need.answered:{asked.id}",
+    )
+
+
+def _priced(offer: NeedOfferRow) -> str:
+    return f"{offer.price} {offer.currency} per {offer.unit.replace('_', ' ')}"
+
+
+def offered(session: Session, need: NeedRow, offer: NeedOfferRow) -> None:
+    """`need.offer` to the poster's project."""
+    who = _org(session, offer.org_id)
+    events.emit(
+        session,
+        "need.offer",
+        org_id=need.org_id,
+        project_id=need.project_id,
+        subject=f"An offer on need {need.name}: {offer.kind} {offer.target}",
+        body=f"{who} offers {offer.kind} {offer.target} at {_priced(offer)}.\n\n{offer.message}",
+        data={"need_id": need.id, "offer_id": offer.id, "org": who},
+        key=f"need.offer:{offer.id}",
+    )
+
+
+def offer_accepted(session: Session, need: NeedRow, offer: NeedOfferRow) -> None:
+    """`need.offer_accepted` to the provider's project."""
+    events.emit(
+        session,
+        "need.offer_accepted",
+        org_id=offer.org_id,
+        project_id=offer.project_id,
+        subject=f"Your offer on need {need.name} was accepted",
+        body=f"{_org(session, need.org_id)} accepted your {offer.kind} {offer.target} at "
+        f"{_priced(offer)}.",
+        data={"need_id": need.id, "offer_id": offer.id},
+        key=f"need.offer_accepted:{offer.id}",
     )
 
 

@@ -29,9 +29,8 @@ from aicc.core.tenancy import Principal, can_read, can_write
 from aicc.services.billing import extra_lines
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, utc
 from aicc.services.models import grants, templates
-from aicc.services.needs import needs
+from aicc.services.needs import needs, notices
 from aicc.services.needs.views import Offer
-from aicc.services.notify import events
 from aicc.services.serving import api_keys, deployments
 from aicc.services.tenancy import audit
 from aicc.store.tables import (
@@ -110,19 +109,8 @@ def make(session: Session, who: Principal, need_ref: str, ask: Ask, *, now: date
     session.flush()
     detail = {"kind": row.kind, "target": row.target, "price": row.price}
     audit.record(session, who, "need.offer", "need", need.id, org_id=row.org_id, detail=detail)
-    offer = view(session, row)
-    events.emit(
-        session,
-        "need.offer",
-        org_id=need.org_id,
-        project_id=need.project_id,
-        subject=f"An offer on need {need.name}: {ask.kind} {target}",
-        body=f"{offer.org} offers {ask.kind} {target} at {price} {need.currency} per "
-        f"{row.unit.replace('_', ' ')}. {message}".strip(),
-        data={"need": need.id, "offer": row.id},
-        key=f"need.offer:{row.id}",
-    )
-    return offer
+    notices.offered(session, need, row)
+    return view(session, row)
 
 
 def _offered(session: Session, who: Principal, ask: Ask) -> tuple[ProjectRow, str, str]:
@@ -199,19 +187,8 @@ def accept(
         row.key_id, secret = key.id, key.secret
     row.state, row.decided_at = "accepted", now
     audit.record(session, who, "need.offer_accept", "need", need.id, org_id=need.org_id)
-    offer = view(session, row)
-    events.emit(
-        session,
-        "need.offer_accepted",
-        org_id=row.org_id,
-        project_id=row.project_id,
-        subject=f"Your offer on need {need.name} was accepted",
-        body=f"The poster of {need.name} accepted your {row.kind} {row.target} at {row.price} "
-        f"{row.currency} per {row.unit.replace('_', ' ')}.",
-        data={"need": need.id, "offer": row.id},
-        key=f"need.offer_accepted:{row.id}",
-    )
-    return offer.model_copy(update={"secret": secret})
+    notices.offer_accepted(session, need, row)
+    return view(session, row).model_copy(update={"secret": secret})
 
 
 def decline(
