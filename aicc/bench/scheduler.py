@@ -10,9 +10,10 @@ low; declared runtimes 10 min to 24 h. Nodes carry pool and rack labels; 30% are
 cycle binds as much as fits and explains the rest.
 
 `--warm` runs one small cycle of the same mix first (`warm_up`), as a live server has run
-cycles before: what a process pays once (the lazy imports, scipy's for the packing LP among
-them: about 0.3 s) is then not counted in the timed cycle. Off by default, so the figures compare
-with the earlier ones (BENCHMARKS.md), which include it.
+cycles before: what a process pays once in its first cycle (lazy imports, first calls) is then
+not counted in the timed cycle. scipy, for the packing LP, is imported with the scheduler since
+2026-11-27 (a server imports it at start), so it is outside the timed cycle either way; the
+figures before that date include its 0.3 s without `--warm` (BENCHMARKS.md).
 
 Prints JSON: `decisions_per_s` (jobs bound per second of scheduler time, as the issue defines
 it; `decisions_per_cpu_s` the same per CPU second, steadier on a shared machine),

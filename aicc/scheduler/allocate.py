@@ -6,7 +6,6 @@ profile's chain of placement policies (`place_replica`): its vector policy (`pla
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -143,11 +142,7 @@ def _in_one_domain(
     for free_by_domain, nodes_of in levels:
         if len(nodes_of) <= 1 and nodes_of is cluster.pool_nodes:
             continue  # one pool is the whole cluster: the global pass does it
-        domains = heapq.nsmallest(
-            config.max_domains,
-            ((free, name) for name, free in free_by_domain.items() if free >= need),
-        )
-        for _, name in domains:
+        for _, name in smallest_domains(free_by_domain, need, config.max_domains):
             mark = statement.mark()
             spots, _ = place_job(
                 cluster, statement, request, model, replicas, config, only=nodes_of[name]
@@ -156,3 +151,27 @@ def _in_one_domain(
                 return spots
             statement.rollback(mark)
     return None
+
+
+def smallest_domains(free_by_domain: dict[str, int], need: int, k: int) -> list[tuple[int, str]]:
+    """The `k` domains of least free devices that have at least `need`, as (free, name),
+    smallest first (ties by name): exactly `heapq.nsmallest(k, (free, name) ...)`, without a
+    Python step per domain (a rack per 16 nodes: some 600 at 10,000 nodes, asked per gang).
+    The k-th smallest free count bounds the candidates: all below it, and the first names of
+    those at it."""
+    if k <= 0:
+        return []
+    frees = [free for free in free_by_domain.values() if free >= need]
+    if len(frees) <= k:
+        found = [(free, name) for name, free in free_by_domain.items() if free >= need]
+        found.sort()
+        return found
+    frees.sort()
+    cut = frees[k - 1]
+    below = []  # none when the k smallest are all equal
+    if frees[0] < cut:
+        below = [(free, name) for name, free in free_by_domain.items() if need <= free < cut]
+        below.sort()
+    at = [name for name, free in free_by_domain.items() if free == cut]
+    at.sort()
+    return below + [(cut, name) for name in at[: k - len(below)]]

@@ -138,8 +138,11 @@ class Cluster:
             if rack:
                 self.rack_nodes.setdefault(self.rack[i], []).append(i)
             self.pos.append({d.index: p for p, d in enumerate(n.devices)})
-            self.mig_free.append(
-                [{s.index: s.profile for s in d.mig if not s.used} for d in n.devices]
+            self.mig_free.append(  # a dict literal, not a comprehension, per plain device
+                [
+                    {s.index: s.profile for s in d.mig if not s.used} if d.mig else {}
+                    for d in n.devices
+                ]
             )
             whole: dict[str, int] = {}  # counted here, indexed once per node below
             for p, d in enumerate(n.devices):

@@ -14,7 +14,7 @@ other tenant's (issue 35). Jobs within the classes are ordered exactly as before
 from __future__ import annotations
 
 import heapq
-from collections.abc import Container, Iterator
+from collections.abc import Callable, Container, Iterator, Mapping
 from datetime import datetime
 
 from aicc.core.jobspec import PRIORITIES
@@ -43,11 +43,12 @@ def order(cycle: CycleState, skip: Container[str] = ()) -> Iterator[JobView]:
         return (job.id not in first, -static[job.id], job.submitted_at, job.id)
 
     tiers = profile.guaranteed_first and bool(cycle.tree.governed)
+    ordered = in_key_order(pending, static, first, job_key)
     if not profile.share and not tiers and not across:
-        yield from sorted(pending, key=job_key)
+        yield from ordered
         return
     queues: dict[str, list[JobView]] = {}
-    for job in sorted(pending, key=job_key):
+    for job in ordered:
         queues.setdefault(job.project_id, []).append(job)
     head = dict.fromkeys(queues, 0)
 
@@ -95,6 +96,46 @@ def static_scores(pending: list[JobView], cycle: CycleState) -> dict[str, float]
         score = plugin.score
         totals = [t + weight * score(job, cycle) for t, job in zip(totals, pending, strict=True)]
     return dict(zip([job.id for job in pending], totals, strict=True))
+
+
+def in_key_order(
+    pending: list[JobView],
+    static: Mapping[str, float],
+    first: Container[str],
+    key: Callable[[JobView], tuple[bool, float, datetime, str]],
+) -> list[JobView]:
+    """`sorted(pending, key=key)`, `key` being the queue's: (not nominated, -static score,
+    submitted, id). Where no job is nominated and no score is NaN, the same order from a sort
+    by the scores alone (floats compared in C, without a key tuple per job: most of the sort's
+    time before), each run of equal scores then sorted by (submitted, id)."""
+    negated = [-static[job.id] for job in pending]
+    if first or any(t != t for t in negated):  # NaN: the tuples' order, as it always was
+        return sorted(pending, key=key)
+    at = sorted(range(len(pending)), key=negated.__getitem__)  # stable
+    ordered = list(map(pending.__getitem__, at))
+    scores = list(map(negated.__getitem__, at))
+    start = end = -1  # a run of equal scores: ordered[start : end + 1]
+    for k in [k for k in range(1, len(scores)) if scores[k] == scores[k - 1]]:
+        if k != end + 1:
+            _by_the_rest(ordered, start, end)
+            start = k - 1
+        end = k
+    _by_the_rest(ordered, start, end)
+    return ordered
+
+
+def _by_the_rest(jobs: list[JobView], start: int, end: int) -> None:
+    """Sort jobs[start : end + 1] (jobs of equal scores) by (submitted, id); most are pairs."""
+    if end - start == 1:
+        a, b = jobs[start], jobs[end]
+        if (b.submitted_at, b.id) < (a.submitted_at, a.id):
+            jobs[start], jobs[end] = b, a
+    elif end > start:
+        jobs[start : end + 1] = sorted(jobs[start : end + 1], key=_rest)
+
+
+def _rest(job: JobView) -> tuple[datetime, str]:
+    return (job.submitted_at, job.id)
 
 
 def nominated(cycle: CycleState) -> set[str]:

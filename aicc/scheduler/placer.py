@@ -34,6 +34,7 @@ from aicc.scheduler.cluster import Cluster
 from aicc.scheduler.placement import (
     REGISTRY,
     ClusterState,
+    Demand,
     Policy,
     TaskMix,
     demand_of,
@@ -42,16 +43,40 @@ from aicc.scheduler.placement import (
 from aicc.scheduler.snapshot import DevicePick, JobView, ReplicaRequest, Snapshot
 
 Spot = tuple[int, tuple[DevicePick, ...]]
+DEMANDS = 4096  # requests whose placement demand a placer keeps (`PolicyPlacer._demand`)
 
 
 def job_counts(jobs: Iterable[JobView]) -> list[tuple[ReplicaRequest, float]]:
-    """(request, replicas) per distinct request of these jobs, MIG slices left out."""
-    counts: dict[ReplicaRequest, float] = {}
+    """(request, replicas) per distinct request of these jobs, MIG slices left out: the first
+    request of each, in order of first sight. Requests are told apart by a plain tuple of their
+    fields, as `CycleState.shape` does: equal exactly when the requests are, hashed and compared
+    in C rather than by the dataclass's Python `__hash__` and `__eq__` (a tuple built per call),
+    once per job of the queue."""
+    first: dict[tuple[object, ...], ReplicaRequest] = {}
+    counts: dict[tuple[object, ...], float] = {}
     for job in jobs:
-        request = job.request
-        if request.mig_profile is None:
-            counts[request] = counts.get(request, 0.0) + job.replicas
-    return list(counts.items())
+        r = job.request
+        if r.mig_profile is None:
+            key = (
+                r.cpu_milli,
+                r.memory_mib,
+                r.accel_count,
+                r.accel_milli,
+                r.accel_memory_mib,
+                r.models,
+                None,  # mig_profile
+                r.data,
+                r.needs,
+                r.runtime_s,
+                r.org,
+                r.preemptible,
+            )
+            total = counts.get(key)
+            if total is None:
+                first[key] = r
+                total = 0.0
+            counts[key] = total + job.replicas
+    return [(first[key], total) for key, total in counts.items()]
 
 
 def snapshot_workload(snapshot: Snapshot) -> TaskMix | None:
@@ -81,6 +106,7 @@ class PolicyPlacer:
         self._policy: Policy | None = None
         self._state: ClusterState | None = None
         self._random = rng or np.random.default_rng(0)  # `random` policy only: fixed per cycle
+        self._demands: dict[int, tuple[ReplicaRequest, Demand]] = {}  # by id() (`_demand`)
         # Some device is leased: the vectors pick devices by capacity alone, so the walk, which
         # asks fit.device_free_to of each device, places every replica (see `covers`). Node
         # windows and leases need no such step aside: allocate.place_replica hands a vector's
@@ -107,8 +133,20 @@ class PolicyPlacer:
         if not self.cluster.nodes:  # every node down: the vectors would have no rows
             return None
         state = self.state()
-        choice = self._policy_for(request).choose(state, demand_of(request), self._random)
+        choice = self._policy_for(request).choose(state, self._demand(request), self._random)
         return None if choice is None else (choice.node, choice.devices)
+
+    def _demand(self, request: ReplicaRequest) -> Demand:
+        """`demand_of(request)`, by the request object: the cycle asks with the same few
+        requests (narrowed to a model once per shape, `CycleState.attempts`), and
+        `demand_of`'s cache hashes the frozen dataclass in Python at every call. Kept with
+        the request, so that its id() names it; at most DEMANDS of them."""
+        found = self._demands.get(id(request))
+        if found is None or found[0] is not request:
+            if len(self._demands) >= DEMANDS:
+                self._demands.clear()
+            found = self._demands[id(request)] = (request, demand_of(request))
+        return found[1]
 
     # --- state and workload ---------------------------------------------------------------------
 

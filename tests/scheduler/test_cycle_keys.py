@@ -3,18 +3,21 @@ by a plain tuple of its fields, so requests that differ in any field must still 
 numbers and equal ones the same; a placement `Demand` remembers its hash, which must agree with
 equality and must not travel in a pickle (a simulation's checkpoint is read back in another
 process, where strings hash differently); the quota tree's signed additions give the same
-usage as before."""
+usage as before; the cycle's workload counts requests as keying by the requests would, and
+a placer's demand per request object is `demand_of`'s."""
 
 from __future__ import annotations
 
 import pickle
 from dataclasses import fields, replace
 
-from sched_fixtures import node, profile, snapshot, tree
+from sched_fixtures import job, node, profile, snapshot, tree
 
 from aicc.core.tenancy import Quota
+from aicc.scheduler.cluster import Cluster
 from aicc.scheduler.cycle import CycleState
 from aicc.scheduler.placement.state import Demand, demand_of
+from aicc.scheduler.placer import DEMANDS, PolicyPlacer, job_counts
 from aicc.scheduler.quota import QuotaTree
 from aicc.scheduler.snapshot import ReplicaRequest
 
@@ -88,3 +91,36 @@ def test_quota_additions_and_removals_sum_as_before() -> None:
     quota.add("p", demand, -1)
     assert quota.used["p"] == dict.fromkeys(demand, 0.0)
     assert quota.used["center"] == dict.fromkeys(demand, 0.0)
+
+
+def test_a_workload_counts_requests_as_the_dataclass_tells_them_apart() -> None:
+    """`job_counts` keys requests by a plain tuple of their fields (sixth round): the same
+    (request, replicas) as keying by the requests themselves, first requests in first-sight
+    order, whatever field two requests differ in."""
+    variants = [replace(BASE, **{name: value}) for name, value in OTHER_VALUES.items()]
+    requests = [BASE, *variants, replace(BASE), *(replace(v) for v in reversed(variants))]
+    jobs = [
+        replace(job(f"j{i}"), request=request, replicas=1 + i % 3)
+        for i, request in enumerate(requests)
+    ]
+    by_request: dict[ReplicaRequest, float] = {}
+    for j in jobs:
+        if j.request.mig_profile is None:
+            by_request[j.request] = by_request.get(j.request, 0.0) + j.replicas
+    counted = job_counts(jobs)
+    assert counted == list(by_request.items())
+    assert [id(r) for r, _ in counted] == [id(r) for r in by_request]  # the first of each
+    assert len(counted) == len(OTHER_VALUES)  # the MIG slice's left out
+
+
+def test_a_placer_s_demand_by_request_object_is_demand_of_s() -> None:
+    """`PolicyPlacer._demand` keeps each request's demand by the object (sixth round): the
+    same as `demand_of` for every request, equal or not, and bounded."""
+    placer = PolicyPlacer("fgd-plus", Cluster([node("n1")]), lambda: None)
+    requests = [BASE, replace(BASE), *(replace(BASE, **{n: v}) for n, v in OTHER_VALUES.items())]
+    for request in [*requests, *requests]:
+        assert placer._demand(request) == demand_of(request)
+    assert all(placer._demands[id(r)][0] is r for r in requests)
+    for cpu in range(DEMANDS + 1):
+        placer._demand(replace(BASE, cpu_milli=cpu))
+    assert len(placer._demands) <= DEMANDS

@@ -1,16 +1,22 @@
 """What the third round of the scheduler's speed-ups (issue 38.2) must not change: the queue's
 static scores add up as before, a bind charges what its devices hold, and only the positive
-amounts of a demand can make it borrow."""
+amounts of a demand can make it borrow; and the sixth's: the queue sorted by its scores alone,
+then ties by the rest of the key, is the order of the key tuples."""
 
 from __future__ import annotations
 
+import math
+from datetime import datetime
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sched_fixtures import H100, at, job, node, profile, snapshot, tree
 
 from aicc.core.tenancy import Quota
 from aicc.scheduler.cycle import CycleState
-from aicc.scheduler.order import order, static_scores
+from aicc.scheduler.order import in_key_order, order, static_scores
 from aicc.scheduler.quota import QuotaTree, held_demand, placed_demand
-from aicc.scheduler.snapshot import DevicePick, Placement
+from aicc.scheduler.snapshot import DevicePick, JobView, Placement
 
 
 def test_static_scores_add_up_as_the_per_job_sum() -> None:
@@ -51,3 +57,34 @@ def test_only_positive_amounts_make_a_demand_borrow() -> None:
     assert quota_tree.over_guarantee("prj-a", [H100]) is False
     quota_tree.add("prj-a", {H100: 1.0})
     assert quota_tree.over_guarantee("prj-a", [H100])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([0.0, -0.0, 1.0, 2.5, 100.0, -3.0, 1e-9, math.inf, -math.inf]),
+            st.integers(0, 5),  # minutes: many equal submission times
+        ),
+        max_size=40,
+    ),
+    st.sets(st.integers(0, 39), max_size=3),
+    st.booleans(),
+)
+def test_the_queue_s_sort_by_scores_is_the_key_tuples_order(
+    jobs: list[tuple[float, int]], nominated: set[int], nan: bool
+) -> None:
+    """The sort by static scores alone, runs of equal scores then by (submitted, id), gives
+    `sorted(key=(not nominated, -score, submitted, id))`'s order; with a nominated job or a
+    NaN score it is that sort."""
+    pending = [job(f"j{i:02d}", minute=minute) for i, (_, minute) in enumerate(jobs)]
+    static = {j.id: score for j, (score, _) in zip(pending, jobs, strict=True)}
+    if nan and pending:
+        static[pending[len(pending) // 2].id] = math.nan
+    first = {pending[i].id for i in nominated if i < len(pending)}
+
+    def key(j: JobView) -> tuple[bool, float, datetime, str]:
+        return (j.id not in first, -static[j.id], j.submitted_at, j.id)
+
+    ordered = in_key_order(pending, static, first, key)
+    assert [j.id for j in ordered] == [j.id for j in sorted(pending, key=key)]

@@ -1,16 +1,20 @@
 """What the scheduler's speed-ups (issue 38.2) must not change: a cycle leaves the garbage
-collector as it found it, and remembered per-state figures read the same one node at a time
-as all at once."""
+collector as it found it (what the cycle left in the oldest generation, a caller's frozen
+objects frozen), remembered per-state figures read the same one node at a time as all at once,
+and a gang's candidate domains are `heapq.nsmallest`'s."""
 
 from __future__ import annotations
 
 import gc
+import heapq
+import random
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
 from sched_fixtures import T0, job, node
 
+from aicc.scheduler.allocate import smallest_domains
 from aicc.scheduler.framework import collector_paused, schedule
 from aicc.scheduler.placement import ClusterState
 from aicc.scheduler.placement.state import FloatArray, IntArray, StateMemo
@@ -67,3 +71,44 @@ def test_remembered_figures_one_node_at_a_time_equal_all_at_once() -> None:
     one_by_one = np.vstack([memo.figures(states[0], np.array([r]), compute) for r in range(3)])
     assert computed == [0, 2]
     assert one_by_one.tolist() == together.tolist()
+
+
+def test_the_cycle_s_objects_move_to_the_oldest_generation_unwalked(collector_on: None) -> None:
+    class Linked:
+        other: object = None
+
+    with collector_paused():
+        garbage = Linked()
+        garbage.other = garbage  # a reference cycle made in the block
+        made = id(garbage)
+        del garbage
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0  # nothing stays frozen
+    assert gc.get_count()[0] < 700  # the young count starts over: no young pass is due
+    assert any(id(o) == made for o in gc.get_objects(generation=2))
+    assert gc.collect() >= 1  # the next full pass finds the cycle
+
+
+def test_a_caller_s_frozen_objects_stay_frozen(collector_on: None) -> None:
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        with collector_paused():
+            pass
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_the_smallest_domains_are_nsmallest_s(seed: int) -> None:
+    rng = random.Random(seed)
+    domains = {
+        f"pool-{rng.randrange(3)}/rack-{i:03d}": rng.choice([0, 1, 8, 8, 16, rng.randrange(130)])
+        for i in range(rng.randrange(0, 60))
+    }
+    need, k = rng.choice([1, 8, 16, 24, 32]), rng.choice([0, 1, 2, 8, 100])
+    expected = heapq.nsmallest(k, ((f, n) for n, f in domains.items() if f >= need))
+    assert smallest_domains(domains, need, k) == expected

@@ -79,26 +79,31 @@ class Ladder:
         return float(-self.rank(job, cycle))
 
 
-def waited_s(job: JobView, at: datetime) -> float:
+def waited_s(job: JobView, at: datetime, count: float | None = None) -> float:
     """Seconds the job has waited, as of `at`, since its last attempt ended (when that is
-    unknown: since submission, less what its earlier attempts ran)."""
+    unknown: since submission, less what its earlier attempts ran). `count`: `devices(job)`,
+    where the caller has it already."""
     if job.queued_at is not None:
         return (at - job.queued_at).total_seconds()
-    return (at - job.submitted_at).total_seconds() - job.attained_s / devices(job)
+    if count is None:
+        count = devices(job)
+    return (at - job.submitted_at).total_seconds() - job.attained_s / count
 
 
-def promoted(job: JobView, at: datetime, factor: float) -> bool:
+def promoted(job: JobView, at: datetime, factor: float, count: float | None = None) -> bool:
     """Has the job, as of `at`, waited since its last attempt `factor` times as long as its
     earlier attempts ran?"""
-    ran = job.attained_s / devices(job)  # wall seconds of the earlier attempts
-    return ran > 0 and waited_s(job, at) >= factor * ran
+    if count is None:
+        count = devices(job)
+    ran = job.attained_s / count  # wall seconds of the earlier attempts
+    return ran > 0 and waited_s(job, at, count) >= factor * ran
 
 
-def starving(job: JobView, cycle: Cycle, factor: float) -> bool:
+def starving(job: JobView, cycle: Cycle, factor: float, count: float | None = None) -> bool:
     """Has the waiting job waited `factor` times its declared runtime?"""
     if job.max_runtime_s is None or job.attempt_started_at is not None:
         return False
-    return waited_s(job, cycle.now) >= factor * job.max_runtime_s
+    return waited_s(job, cycle.now, count) >= factor * job.max_runtime_s
 
 
 @dataclass(frozen=True)
@@ -107,17 +112,21 @@ class Attained(Ladder):
     promote: float | None = None  # None: never promoted
     starve: float | None = None  # None: never starving
 
-    def service(self, job: JobView, cycle: Cycle) -> float:
+    def service(self, job: JobView, cycle: Cycle, count: float | None = None) -> float:
+        """Device-seconds attained (`count`: `devices(job)`, where the caller has it)."""
+        if count is None:
+            count = devices(job)
         if self.promote is not None:
             at = job.attempt_started_at or cycle.now
-            if promoted(job, at, self.promote):
-                return ran_s(job, cycle) * devices(job)
-        return job.attained_s + ran_s(job, cycle) * devices(job)
+            if promoted(job, at, self.promote, count):
+                return ran_s(job, cycle) * count
+        return job.attained_s + ran_s(job, cycle) * count
 
     def rank(self, job: JobView, cycle: Cycle) -> int:
-        if self.starve is not None and starving(job, cycle, self.starve):
+        count = devices(job)  # once: the helpers below each asked for it (the same value)
+        if self.starve is not None and starving(job, cycle, self.starve, count):
             return STARVING
-        return self.level(self.service(job, cycle))
+        return self.level(self.service(job, cycle, count))
 
 
 @dataclass(frozen=True)
