@@ -240,7 +240,12 @@ OFFERS = Noun(
 OfferArg = Annotated[str, typer.Argument(help="The offer's id (nof_...).")]
 
 
-@OFFERS.create(app, "offer", done="offered")
+def _said(done: str, offer: Json) -> str:
+    """What a decision on an offer says: the offered template or deployment and the id."""
+    return f"{done} {offer.get('target')} ({offer.get('id')})"
+
+
+@OFFERS.create(app, "offer", done=lambda o: _said("offered", o))
 def need_offer(
     api: "Client",
     need: NeedArg,
@@ -293,9 +298,19 @@ def _decider(action: str, doc: str) -> Any:
 
 for verb, action, done, doc in (
     ("accept", "accept", _accepted, "Accept an offer on your need."),
-    ("decline", "decline", "declined offer", "Decline an offer on your need."),
-    ("withdraw-offer", "withdraw", "withdrew offer", "Withdraw your offer before it is decided."),
-    ("end-offer", "end", "ended offer", "End an accepted offer (its poster or its provider)."),
+    ("decline", "decline", lambda o: _said("declined offer", o), "Decline an offer on your need."),
+    (
+        "withdraw-offer",
+        "withdraw",
+        lambda o: _said("withdrew offer", o),
+        "Withdraw your offer before it is decided.",
+    ),
+    (
+        "end-offer",
+        "end",
+        lambda o: _said("ended offer", o),
+        "End an accepted offer (its poster or its provider).",
+    ),
 ):
     OFFERS.action(app, verb, done=done)(_decider(action, doc))
 
