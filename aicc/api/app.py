@@ -67,9 +67,12 @@ def create_app(state: AppState) -> FastAPI:
     )
     app.state.aicc = state
     app.state.gateway = state.gateway  # what the gateway's routes answer from
-    # The gateway first: routes are matched in order, and `/v1` carries the most requests.
+    # The gateway first: routes are matched in order, and `/v1` carries the most requests; then
+    # the jobs, the API's busiest (a submit walked the 34 routes of system to workdirs first:
+    # 80 µs of matching, a twentieth of its CPU). No other router has a path under /api/v1/jobs
+    # that theirs match, so the order changes no answer (tests/api/test_route_order.py).
     for module in (
-        *(gateway, system, tenancy, nodes, workdirs, jobs, audit, estimate, billing, kpis),
+        *(gateway, jobs, system, tenancy, nodes, workdirs, audit, estimate, billing, kpis),
         *(datasets, models, templates, deployments, keys, notebooks, power, reports, federation),
         images,
         notify,  # notifications: channels and the inbox

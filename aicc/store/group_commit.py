@@ -12,6 +12,12 @@ wake-up, not a worker thread's turn.
 `Transactions` runs callables that each take a session (`jobs.submit`), with the answer each
 would have had alone: a batch in which one raises is rolled back and its callables run again,
 each in a transaction of its own, so only the one that raised fails, and only to its caller.
+
+In a batch's transaction the callables also share what each would do alike (`Batch`): a read
+that none of them changes is made once (`shared`: a submit's project, queue and waiting counts),
+and the rows they insert are written together as one statement per table (`write`) after the
+last callable, before the commit. A callable alone, or any session outside a batch, reads and
+writes at once, as before.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
+from sqlalchemy import Executable
 from sqlalchemy.orm import Session
 
 from aicc.store.db import Database
@@ -133,7 +140,15 @@ class Transactions(GroupCommit[Callable[[Session], Any], Any]):
     def commit(self, items: Sequence[Callable[[Session], Any]]) -> Sequence[Any]:
         try:
             with self.db.session() as session:
-                return [work(session) for work in items]
+                if len(items) == 1:
+                    return [items[0](session)]
+                batch = session.info[BATCH] = Batch()
+                try:
+                    results = [work(session) for work in items]
+                    batch.write(session)  # before the commit: its hooks write last (waiting)
+                finally:
+                    del session.info[BATCH]
+                return results
         except Exception as err:
             if len(items) == 1:
                 return [err]
@@ -145,3 +160,50 @@ class Transactions(GroupCommit[Callable[[Session], Any], Any]):
                 return work(session)
         except Exception as err:
             return err
+
+
+BATCH = "aicc.batch"  # session.info: the `Batch` of the callables a transaction runs together
+
+
+class Batch:
+    """What the callables of one batch (`Transactions.commit`) share in its transaction: reads
+    that none of them changes, made once (`shared`), and the rows they insert, written together
+    after the last of them (`write`), a statement per table with all its rows (on SQLite one
+    `executemany`, on PostgreSQL a pipeline), in the order each statement was first used, so a
+    row is written after those it references. Any one that raises, at a callable or at the
+    write, rolls the batch back and each callable runs again alone, reading and writing at once:
+    a key that two callables of a batch both insert (an Idempotency-Key sent twice at once) is
+    such a failure, and alone the second finds the first's row, as it would have in the batch."""
+
+    def __init__(self) -> None:
+        self.reads: dict[Any, Any] = {}
+        self.inserts: dict[Executable, list[dict[str, Any]]] = {}
+
+    def write(self, session: Session) -> None:
+        inserts, self.inserts = self.inserts, {}
+        for statement, rows in inserts.items():
+            session.execute(statement, rows)
+
+
+def insert(session: Session, statement: Executable, row: dict[str, Any]) -> None:
+    """`statement` (an INSERT) with `row`: now, or, when `session` runs a batch, with the batch's
+    other rows of the same statement (the same object: build it once) before it commits.
+    Nothing in the transaction may read the row before then: only for rows that no callable of
+    a batch reads (a job's, its event's, its audit entry's)."""
+    batch: Batch | None = session.info.get(BATCH)
+    if batch is None:
+        session.execute(statement, row)
+    else:
+        batch.inserts.setdefault(statement, []).append(row)
+
+
+def shared(session: Session, key: Any, read: Callable[[], T]) -> T:
+    """`read()`, made once per batch for `key` when `session` runs a batch: only for what no
+    callable of a batch writes (a project, a queue, the counts kept until the commit)."""
+    batch: Batch | None = session.info.get(BATCH)
+    if batch is None:
+        return read()
+    if key not in batch.reads:
+        batch.reads[key] = read()
+    result: T = batch.reads[key]
+    return result

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, event, insert, select
 from sqlalchemy.orm import Session
 
+from aicc.store import group_commit
 from aicc.store.db import Database, database_url
 from aicc.store.group_commit import Transactions
 
@@ -114,3 +115,62 @@ def test_close_commits_what_is_queued_and_a_later_write_starts_again(db: Databas
     assert asyncio.run(one_more()) == 40
     writes.close()
     assert kept(db) == [1, 2, 3, 4]
+
+
+INSERT = insert(NOTES)  # one statement: a batch writes the rows of each statement together
+
+
+def noted(n: int, reads: list[int]) -> Callable[[Session], int]:
+    """A write through the batch's helpers: a shared read (counted in `reads`), then its row."""
+
+    def work(session: Session) -> int:
+        def read() -> int:
+            reads.append(1)
+            return len(kept_in(session))
+
+        seen = group_commit.shared(session, "seen", read)
+        group_commit.insert(session, INSERT, {"n": n, "text": f"saw {seen}"})
+        return seen
+
+    return work
+
+
+def kept_in(session: Session) -> list[int]:
+    return sorted(session.scalars(select(NOTES.c.n)))
+
+
+def test_a_batch_reads_once_and_writes_its_rows_together_before_it_commits(db: Database) -> None:
+    statements: list[str] = []
+    event.listen(
+        db.engine, "before_cursor_execute", lambda *args: statements.append(args[2].split()[0])
+    )
+    reads: list[int] = []
+    answers = behind_a_busy_writer(Transactions(db), 0, [noted(n, reads) for n in (1, 2, 3)])
+    assert answers == [0, 1, 1, 1]  # each saw the one row committed before: none of the batch's
+    assert len(reads) == 1  # read once for the three
+    assert kept(db) == [0, 1, 2, 3]
+    with db.reader() as session:
+        texts = session.execute(select(NOTES.c.text).where(NOTES.c.n > 0)).scalars().all()
+    assert set(texts) == {"saw 1"}
+    assert statements.count("INSERT") == 2  # the busy writer's, then the batch's three in one
+
+
+def test_alone_a_write_reads_and_inserts_at_once(db: Database) -> None:
+    reads: list[int] = []
+    with db.session() as session:
+        assert noted(1, reads)(session) == 0
+        assert kept_in(session) == [1]  # written at once: no batch
+        assert noted(2, reads)(session) == 1
+    assert len(reads) == 2 and kept(db) == [1, 2]
+
+
+def test_a_batch_whose_rows_clash_runs_each_alone(db: Database) -> None:
+    """Two of a batch insert the same key: the batch's write fails, and alone the first commits
+    and the second fails, as if each had come alone."""
+    reads: list[int] = []
+    _, first, clash, other = behind_a_busy_writer(
+        Transactions(db), 0, [noted(5, reads), noted(5, reads), noted(6, reads)]
+    )
+    assert (first, other) == (1, 2)
+    assert "UNIQUE" in str(clash).upper() or "duplicate key" in str(clash)
+    assert kept(db) == [0, 5, 6]

@@ -38,6 +38,7 @@ from aicc.services.jobs.views import Replica as Replica
 from aicc.services.jobs.views import ReplicaDevice as ReplicaDevice
 from aicc.services.tenancy import audit, tenancy
 from aicc.services.tenancy.views import Queue
+from aicc.store import group_commit
 from aicc.store.tables import (
     DeviceRow,
     EventRow,
@@ -105,6 +106,17 @@ def _view(session: Session, job: JobRow, *, user: str | None = None, replicas: b
         user=user,
         spec=copy.deepcopy(job.spec),
         replicas=[_replica(session, rep) for rep in _replicas(session, job.id)] if replicas else [],
+    )
+
+
+def _new_view(row: dict[str, Any], *, user: str) -> Job:
+    """`_view` of a job just submitted, from the row it is written with: no replicas yet, its
+    submitter known, and its spec made for it alone (no copy needed)."""
+    spec = row["spec"]
+    values = {name: row[name] for name in _VIEW_COLUMNS}
+    project, queue = spec.get("project") or "", spec.get("queue") or ""
+    return Job.model_validate(
+        {**values, "project": project, "queue": queue, "user": user, "replicas": []}
     )
 
 
@@ -196,14 +208,15 @@ def submit(
         "updated_at": now,
     }
     # Written as statements, the job row first (its event references it): the ORM's unit of work
-    # cost more than the rows themselves.
-    session.execute(_INSERT_JOB, row)
+    # cost more than the rows themselves. In a batch of submits (the API's group commit), each
+    # table's rows are written together before it commits (`group_commit.insert`).
+    group_commit.insert(session, _INSERT_JOB, row)
     event = {"job_id": job_id, "kind": "submitted", "to_state": "pending", "reason": "submitted"}
-    session.execute(_INSERT_EVENT, {**event, "at": now})
+    group_commit.insert(session, _INSERT_EVENT, {**event, "at": now})
     waiting.enter(session, waiting_limits)
     audit.record(session, who, "job.submit", "job", job_id, org_id=project.org_id, now=now)
     changes.changed(session)  # the loops place it once this commits
-    return _view(session, JobRow(**row), user=who.name, replicas=False), True
+    return _new_view(row, user=who.name), True
 
 
 _NEW_JOB: dict[str, Any] = {  # the columns every new job starts with
@@ -326,6 +339,8 @@ _SEEN = select(_JOBS.c.id, _JOBS.c.request_sha256).where(
     _JOBS.c.user_id == bindparam("user_id"), _JOBS.c.idempotency_key == bindparam("key")
 )
 _INSERT_JOB, _INSERT_EVENT = insert(_JOBS), insert(table(EventRow))
+# the view's fields a new job's row holds (the others, `_new_view` fills in)
+_VIEW_COLUMNS = [name for name in Job.model_fields if name in _JOBS.c]
 
 
 def _deadline(spec: JobSpec, now: datetime, runtime_s: int | None) -> datetime | None:

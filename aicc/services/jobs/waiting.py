@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from aicc.core.states import WAITING, JobState
 from aicc.services.common import ServiceError
+from aicc.store import group_commit
 from aicc.store.tables import JobRow, WaitingRow, table
 
 
@@ -50,10 +51,16 @@ def of_queue(queue_id: str) -> str:
     return f"queue/{queue_id}"
 
 
-def counts(session: Session, owners: list[str]) -> list[int]:
-    """The jobs waiting of each owner, as this transaction will leave them."""
-    rows = session.execute(_COUNTS, {"owners": owners})
-    stored: dict[str, int] = {owner: jobs for owner, jobs in rows}
+def counts(session: Session, owners: list[str], *, shared: bool = False) -> list[int]:
+    """The jobs waiting of each owner, as this transaction will leave them. `shared`: the
+    stored counts read once per batch of submits (`group_commit.shared`), as they stand until
+    its commit writes its notes (under PostgreSQL's READ COMMITTED another server's commit may
+    have moved them since: the commit checks the limits again under the rows' locks)."""
+
+    def read() -> dict[str, int]:
+        return {owner: jobs for owner, jobs in session.execute(_COUNTS, {"owners": owners})}
+
+    stored = group_commit.shared(session, (_COUNTS, *owners), read) if shared else read()
     notes = _notes(session)
     return [stored.get(owner, 0) + notes.get(owner, (0, None))[0] for owner in owners]
 
@@ -76,12 +83,24 @@ def drift(session: Session) -> dict[str, tuple[int, int]]:
 
 
 def check(session: Session, limits: Mapping[str, Limit | None]) -> None:
-    """Raises the refusal of the first owner of `limits` already at its limit (None: none)."""
+    """Raises the refusal of the first owner of `limits` already at its limit (None: none).
+    In a batch of submits the counts stored are read once for the batch; a refusal is given
+    only from the counts read again."""
     owners = [owner for owner, limit in limits.items() if limit is not None]
-    for owner, count in zip(owners, counts(session, owners), strict=True):
+    if not _full(limits, owners, counts(session, owners, shared=True)):
+        return
+    refused = _full(limits, owners, counts(session, owners))
+    if refused is not None:
+        raise refused.refusal()
+
+
+def _full(limits: Mapping[str, Limit | None], owners: list[str], found: list[int]) -> Limit | None:
+    """The limit of the first of `owners` that `found` puts at it or past it, if any."""
+    for owner, count in zip(owners, found, strict=True):
         limit = limits[owner]
         if limit is not None and count >= limit.most:
-            raise limit.refusal()
+            return limit
+    return None
 
 
 def enter(session: Session, limits: Mapping[str, Limit | None]) -> None:

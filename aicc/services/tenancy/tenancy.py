@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import Select, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import OrgKind, Principal, Role, can_manage, can_read
@@ -17,6 +18,7 @@ from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id,
 from aicc.services.tenancy import audit
 from aicc.services.tenancy.passwords import hash_password
 from aicc.services.tenancy.views import Me, Org, Project, Queue, User
+from aicc.store import group_commit
 from aicc.store.tables import (
     MembershipRow,
     OrgRow,
@@ -183,10 +185,10 @@ _QUEUE = select(_QUEUES).where(
 
 
 def visible_project(session: Session, who: Principal, project_id: str) -> Project:
-    project = session.execute(_PROJECT_BY_ID, {"id": project_id}).first()
+    project = _project(session, _PROJECT_BY_ID, {"id": project_id})
     if project is None or not can_read(who, org_id=project.org_id, project_id=project.id):
         raise NotFound("project {project_id} not found", project_id=project_id)
-    return Project.model_validate(project, from_attributes=True)
+    return project
 
 
 def resolve_project(session: Session, who: Principal, ref: str | None) -> Project:
@@ -197,10 +199,21 @@ def resolve_project(session: Session, who: Principal, ref: str | None) -> Projec
         ref = DEFAULT
     if ref.startswith("prj_"):
         return visible_project(session, who, ref)
-    project = session.execute(_PROJECT_BY_NAME, {"org_id": who.org_id, "name": ref}).first()
+    project = _project(session, _PROJECT_BY_NAME, {"org_id": who.org_id, "name": ref})
     if project is None or not can_read(who, org_id=project.org_id, project_id=project.id):
         raise NotFound("project {ref!r} not found; `aicc project list` shows yours", ref=ref)
-    return Project.model_validate(project, from_attributes=True)
+    return project
+
+
+def _project(session: Session, query: Select[Any], params: dict[str, str]) -> Project | None:
+    """The project `query` finds, read once per batch of submits (`group_commit.shared`: no
+    submit changes a project); who may see it, each caller checks."""
+
+    def read() -> Project | None:
+        row = session.execute(query, params).first()
+        return None if row is None else Project.model_validate(row, from_attributes=True)
+
+    return group_commit.shared(session, (query, *params.values()), read)
 
 
 def list_projects(session: Session, who: Principal) -> list[Project]:
@@ -265,12 +278,18 @@ def create_queue(
 
 
 def resolve_queue(session: Session, project: Project, name: str | None) -> Queue:
-    queue = session.execute(_QUEUE, {"project_id": project.id, "name": name or DEFAULT}).first()
+    params = {"project_id": project.id, "name": name or DEFAULT}
+
+    def read() -> Queue | None:  # once per batch of submits: no submit changes a queue
+        row = session.execute(_QUEUE, params).first()
+        return None if row is None else Queue.model_validate(row, from_attributes=True)
+
+    queue = group_commit.shared(session, (_QUEUE, project.id, params["name"]), read)
     if queue is None:
         raise NotFound(
             "queue {name!r} not found in project {project}", name=name, project=project.name
         )
-    return Queue.model_validate(queue, from_attributes=True)
+    return queue
 
 
 def list_queues(session: Session, who: Principal, project_ref: str | None) -> list[Queue]:
