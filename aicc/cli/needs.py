@@ -44,7 +44,9 @@ def _reward(row: dict[str, Any]) -> str:
 
 def _held(row: dict[str, Any]) -> str:
     """Where a need's reward is held: one of the poster's vouchers, or money in escrow."""
-    return f"voucher {row['voucher']}" if row.get("voucher") else "escrow on the invoice"
+    if row.get("voucher"):
+        return f"voucher {row['voucher']}"
+    return "a voucher (awarded as vouchers)" if row.get("from_voucher") else "escrow on the invoice"
 
 
 def _offered(row: dict[str, Any]) -> str:

@@ -126,8 +126,13 @@ def test_a_voucher_pays_the_reward_and_subsidizes_the_teams(
     assert left(api, city, source) == "1000.00"
     assert vouchers(api, city)["vouch-6000"]["remaining"] == "1000.00"
     assert escrow_lines(api, city) == []
+    # Others see that the reward is a voucher's (awarded as vouchers), not which one.
     catalog = api.get("/api/v1/needs/flood", params={"org": "city"}, headers=alpha.headers)
-    assert catalog.json()["voucher"] == source
+    assert catalog.json()["voucher"] is None and catalog.json()["from_voucher"] is True
+    listed = api.get("/api/v1/needs", headers=alpha.headers).json()["items"]
+    assert [(n["voucher"], n["from_voucher"]) for n in listed] == [(None, True)]
+    mine = api.get("/api/v1/needs/flood", headers=city.headers).json()
+    assert mine["voucher"] == source and mine["from_voucher"] is True
     again = post_need(need("storm", "2000", deadline, voucher=source))
     assert again.status_code == 422, again.text
     assert "has 1000.00 CNY left, less than 2000.00" in again.json()["detail"]

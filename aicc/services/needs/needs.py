@@ -128,7 +128,7 @@ def create(session: Session, who: Principal, ask: Ask, *, now: datetime, zone: s
     session.flush()
     detail = {"reward": row.reward, "currency": row.currency, "voucher": row.voucher_id}
     audit.record(session, who, "need.create", "need", row.id, org_id=row.org_id, detail=detail)
-    return view(session, row)
+    return view(session, who, row)
 
 
 def deadline_day(deadline: datetime, zone: str) -> date:
@@ -229,7 +229,7 @@ def poster(session: Session, who: Principal, ref: str) -> bool:
 
 
 def get(session: Session, who: Principal, ref: str) -> Need:
-    return view(session, find(session, who, ref))
+    return view(session, who, find(session, who, ref))
 
 
 def listing(
@@ -262,7 +262,7 @@ def listing(
         )
     rows = list(session.scalars(query))
     standings = takers.standings(session, rows)
-    found = [view(session, row, standings[row.id]) for row in rows]
+    found = [view(session, who, row, standings[row.id]) for row in rows]
     return catalog.rank(found, None if sort in (None, "newest") else sort)
 
 
@@ -278,7 +278,7 @@ def withdraw(session: Session, who: Principal, ref: str, *, now: datetime) -> Ne
         credits.release(session, who, row.voucher_id, Decimal(row.reward), reference=row.id)
     row.state, row.closed_at, row.updated_at = "withdrawn", now, now
     audit.record(session, who, "need.withdraw", "need", row.id, org_id=row.org_id)
-    return view(session, row)
+    return view(session, who, row)
 
 
 def locked(session: Session, need_id: str) -> NeedRow:
@@ -294,9 +294,11 @@ def locked(session: Session, need_id: str) -> NeedRow:
     return row
 
 
-def view(session: Session, row: NeedRow, standing: takers.Standing | None = None) -> Need:
-    """The need as the catalog shows it (`standing`: its rating and use, when the caller read
-    them for many needs at once)."""
+def view(
+    session: Session, who: Principal, row: NeedRow, standing: takers.Standing | None = None
+) -> Need:
+    """The need as the catalog shows `who` (`standing`: its rating and use, when the caller
+    read them for many needs at once); which voucher holds the reward, its poster alone sees."""
     if standing is None:
         standing = takers.standings(session, [row])[row.id]
     org = session.get(OrgRow, row.org_id)
@@ -316,7 +318,8 @@ def view(session: Session, row: NeedRow, standing: takers.Standing | None = None
         metric=row.metric,
         reward=row.reward,
         currency=row.currency,
-        voucher=row.voucher_id,
+        voucher=row.voucher_id if posts(who, row) else None,
+        from_voucher=row.voucher_id is not None,
         deadline=utc(row.deadline),
         terms=Terms.model_validate(row.terms or {}),
         state=row.state,

@@ -21,8 +21,9 @@ class Terms(View):
 
 class Need(View):
     """A need (需求) an organization posted. `state`: open | awarded | withdrawn;
-    `challenge`: whether it has a hidden test set (a challenge, 揭榜). `voucher`: the poster's
-    voucher the reward is held from (None: money in escrow on the poster's invoice). `rating`:
+    `challenge`: whether it has a hidden test set (a challenge, 揭榜). `from_voucher`: the reward
+    is held from a voucher of the poster's, so it is awarded as vouchers (else: money in escrow
+    on the poster's invoice); `voucher`, which one, its poster alone sees. `rating`:
     the mean of its reviews (None before the first), `ratings` how many; `uses`: how many
     organizations took part (asked, joined a team of its challenge, or made an offer), the
     poster's aside."""
@@ -37,7 +38,8 @@ class Need(View):
     metric: str
     reward: str
     currency: str
-    voucher: str | None = None  # the poster's voucher the reward is held from; None: money
+    voucher: str | None = None  # the poster's voucher the reward is held from: the poster's to see
+    from_voucher: bool = False  # the reward is held from a voucher (awarded as vouchers)
     deadline: datetime
     terms: Terms
     state: str
