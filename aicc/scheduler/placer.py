@@ -35,6 +35,7 @@ from aicc.scheduler.placement import (
     REGISTRY,
     ClusterState,
     Demand,
+    FGDPolicy,
     Policy,
     TaskMix,
     demand_of,
@@ -133,7 +134,11 @@ class PolicyPlacer:
         if not self.cluster.nodes:  # every node down: the vectors would have no rows
             return None
         state = self.state()
-        choice = self._policy_for(request).choose(state, self._demand(request), self._random)
+        policy = self._policy_for(request)
+        if isinstance(policy, FGDPolicy) and type(policy).choose is FGDPolicy.choose:
+            # its node and devices as `choose` finds them, without making a `Choice`
+            return policy.spot(state, self._demand(request), self._random)
+        choice = policy.choose(state, self._demand(request), self._random)
         return None if choice is None else (choice.node, choice.devices)
 
     def _demand(self, request: ReplicaRequest) -> Demand:

@@ -22,6 +22,7 @@ vector path.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -38,12 +39,13 @@ MAX_REMEMBERED = 200_000  # fragmentation of post-placement states kept before s
 AfterKey = tuple[int, tuple[int, ...], int, int]
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     """One feasible node as the costs need it: free CPU, memory and shares now, and after the
     replica takes its place; `valid[c]`: candidate c places it (per device slot for a share, one
-    candidate otherwise) and `after[c]` the shares it leaves, `delta[c]` its fragmentation
-    increase (rounded to 1e-6 as the vector path rounds it)."""
+    candidate otherwise) and `after[c]` the shares it leaves (not kept for a share's candidates,
+    `shared`: slot c less the share), `delta[c]` its fragmentation increase (rounded to 1e-6 as
+    the vector path rounds it)."""
 
     node: int
     cpu: int
@@ -103,6 +105,7 @@ class FewScorer:
         ]
         self._sizes: list[int] = frag.m_values.tolist()  # the groups' distinct share sizes
         self._tasks = list(zip(frag.t_cpu.tolist(), frag.t_mem.tolist(), strict=True))
+        self._fits: dict[tuple[int, int], list[bool]] = {}  # (CPU, memory) -> tasks that fit
 
     def usable(self, state: ClusterState) -> bool:
         return self.frag.by_node and state.dev_free.shape[1] <= MAX_SLOTS
@@ -116,44 +119,53 @@ class FewScorer:
         found = [_row(state, demand, int(node)) for node in nodes]
         feasible = [row for row in found if row is not None]
         if feasible:
-            self._deltas(feasible)
+            self._deltas(feasible, demand.milli)
         return found
 
-    def _deltas(self, rows: list[Row]) -> None:
+    def _deltas(self, rows: list[Row], milli: int) -> None:
         """Each row's `delta`: the fragmentation of the state each candidate leaves less that of
-        the node now (both as `FragModel.frag` measures them)."""
+        the node now (both as `FragModel.frag` measures them). A share's candidates on devices
+        with equal free shares leave one state: measured, and their delta rounded, once."""
         if self._weights != self.frag.weights_version or len(self._known) > MAX_REMEMBERED:
             self._known.clear()
             self._weights = self.frag.weights_version
         known = self._known
         missing: dict[AfterKey, tuple[int, int, int, list[int]]] = {}
-        keys: list[tuple[AfterKey, list[AfterKey | None]]] = []
+        keys: list[tuple[AfterKey, dict[int, AfterKey]]] = []  # per row: now, per free share
         for row in rows:
             model = self._model[row.node]
             now = (model, tuple(sorted(row.dev)), row.cpu, row.mem)
             if now not in known:
                 missing[now] = (row.node, row.cpu, row.mem, row.dev)
-            row_keys: list[AfterKey | None] = []
-            by_free: dict[int, AfterKey] = {}  # a share's candidates: one state per free share
-            for column, (ok, after) in enumerate(zip(row.valid, row.after, strict=True)):
-                if not ok:
-                    row_keys.append(None)
-                    continue
-                free = row.dev[column] if row.shared else -1
-                key = by_free.get(free)
-                if key is None:
-                    key = (model, tuple(sorted(after)), row.cpu_after, row.mem_after)
-                    by_free[free] = key
-                    if key not in known:
-                        missing[key] = (row.node, row.cpu_after, row.mem_after, after)
-                row_keys.append(key)
-            keys.append((now, row_keys))
+            by_free: dict[int, AfterKey] = {}  # the state a candidate leaves (-1: the one)
+            if row.shared:  # candidate c takes `milli` from device slot c
+                for column, ok in enumerate(row.valid):
+                    free = row.dev[column]
+                    if ok and free not in by_free:
+                        after = list(row.dev)
+                        after[column] -= milli
+                        key = (model, tuple(sorted(after)), row.cpu_after, row.mem_after)
+                        by_free[free] = key
+                        if key not in known:
+                            missing[key] = (row.node, row.cpu_after, row.mem_after, after)
+            else:
+                after = row.after[0]
+                key = by_free[-1] = (model, tuple(sorted(after)), row.cpu_after, row.mem_after)
+                if key not in known:
+                    missing[key] = (row.node, row.cpu_after, row.mem_after, after)
+            keys.append((now, by_free))
         if missing:
             self._measure(missing)
         inf = float("inf")
-        for row, (now, row_keys) in zip(rows, keys, strict=True):
+        for row, (now, by_free) in zip(rows, keys, strict=True):
             base = known[now]
-            row.delta = [inf if key is None else round6(known[key] - base) for key in row_keys]
+            delta = {free: round6(known[key] - base) for free, key in by_free.items()}
+            if row.shared:
+                row.delta = [
+                    delta[free] if ok else inf for free, ok in zip(row.dev, row.valid, strict=True)
+                ]
+            else:
+                row.delta = [delta[-1]]
 
     def _measure(self, missing: dict[AfterKey, tuple[int, int, int, list[int]]]) -> None:
         """Measure the states not known yet (node, CPU, memory, shares): their weight-free parts
@@ -163,13 +175,18 @@ class FewScorer:
         idle: list[float] = []
         capacity: list[list[float]] = []
         fits: list[list[bool]] = []
-        for node, cpu, mem, dev in missing.values():
-            count, held = [0] * len(sizes), [0] * len(sizes)
-            for free in dev:
-                for i, size in enumerate(sizes):
-                    if free >= size:
-                        count[i] += 1
-                        held[i] += free
+        for key, (node, cpu, mem, dev) in missing.items():
+            # per share size, the devices with at least that much free and their free total:
+            # from the shares sorted (the key's), a bisection and a suffix sum (integers)
+            shares = key[1]
+            above = [0] * (len(shares) + 1)  # above[k]: sum of shares[k:]
+            for k in range(len(shares) - 1, -1, -1):
+                above[k] = above[k + 1] + shares[k]
+            count, held = [], []
+            for size in sizes:
+                k = bisect_left(shares, size)
+                count.append(len(shares) - k)
+                held.append(above[k])
             node_ok: list[bool] = frag.g_node_ok[:, node].tolist() if len(frag.restricted) else []
             capacity.append(
                 [
@@ -178,7 +195,10 @@ class FewScorer:
                 ]
             )
             idle.append(float(sum(dev)))
-            fits.append([c <= cpu and m <= mem for c, m in self._tasks])
+            fit = self._fits.get((cpu, mem))
+            if fit is None:
+                fit = self._fits[(cpu, mem)] = [c <= cpu and m <= mem for c, m in self._tasks]
+            fits.append(fit)
         k = len(idle)
         figures = frag.combine(
             np.array(idle, dtype=np.float64).reshape(k, 1),
@@ -201,21 +221,18 @@ def _row(state: ClusterState, demand: Demand, node: int) -> Row | None:
     need = demand.milli if shared else MILLI
     if not dev or max(dev) < need or (shared and not state.shares.item(node)):
         return None  # no device holds it (a full node, the usual case), or no sharing here
-    allowed: list[bool] = state.allowed(demand.models)[node].tolist()
-    ok = [a and free >= need for a, free in zip(allowed, dev, strict=True)]
+    if demand.models is None:  # every present device; absent slots have nothing free
+        ok = [free >= need for free in dev]
+    else:
+        allowed: list[bool] = state.allowed(demand.models)[node].tolist()
+        ok = [a and free >= need for a, free in zip(allowed, dev, strict=True)]
     if shared and demand.dev_mem:
         memory: list[int] = state.dev_mem_free[node].tolist()
         ok = [o and m >= demand.dev_mem for o, m in zip(ok, memory, strict=True)]
     if sum(ok) < demand.count:
         return None
-    if shared:
-        after = []
-        for column, fits in enumerate(ok):
-            left = list(dev)
-            if fits:
-                left[column] -= demand.milli
-            after.append(left)
-        return Row(node, cpu, mem, dev, cpu - demand.cpu, mem - demand.mem, ok, after, True)
+    if shared:  # the shares each candidate leaves: `FewScorer._deltas`, once per free share
+        return Row(node, cpu, mem, dev, cpu - demand.cpu, mem - demand.mem, ok, [], True)
     left, taken = list(dev), 0
     for column, fits in enumerate(ok):
         if fits and taken < demand.count:

@@ -44,6 +44,7 @@ from aicc.scheduler.placement.state import (
     StateMemo,
 )
 from aicc.scheduler.placement.task_mix import TaskMix
+from aicc.scheduler.snapshot import DevicePick
 
 MAX_SHAPES = 4096  # cached request shapes per state before the tables start over
 PARTS_BUDGET = 32_000_000  # candidate parts kept per state after a reweight (float32: 128 MB)
@@ -154,6 +155,13 @@ class FGDPolicy:
     def choose(
         self, state: ClusterState, demand: Demand, rng: np.random.Generator
     ) -> Choice | None:
+        spot = self.spot(state, demand, rng)
+        return None if spot is None else Choice(spot[0], state.names[spot[0]], spot[1])
+
+    def spot(
+        self, state: ClusterState, demand: Demand, rng: np.random.Generator
+    ) -> tuple[int, tuple[DevicePick, ...]] | None:
+        """`choose`'s node and devices, without a `Choice` (the cycle's placer, per replica)."""
         cache = self._cache(state)
         scored, elsewhere = demand, None
         if demand.models is not None and demand.count:
@@ -173,8 +181,8 @@ class FGDPolicy:
         node = cheapest(state, cost, rng)
         if node is None:
             return None
-        column = int(table.column[node]) if demand.shared else None
-        return state.choice(node, demand, column)
+        column = table.column.item(node) if demand.shared else None
+        return node, state.picks(node, demand, column)
 
     def _table(self, state: ClusterState, demand: Demand, cache: _Cache) -> _Table:
         """The shape's table, up to date."""
@@ -225,12 +233,12 @@ class FGDPolicy:
             cost, slot = best(found, lambda row: self.row_costs(state, demand, row))
             return list(zip(cost, slot, strict=True))
 
-        numbers = table.memo.numbers(state, stale, scored)
-        values, cost, column = table.memo.values, table.cost, table.column
+        pairs = table.memo.pairs(state, stale, scored)
+        cost, column = table.cost, table.column
         version, now = table.version, state.version
-        for row, number in zip(stale, numbers, strict=True):
-            cost[row] = values.item(number, 0)
-            column[row] = int(values.item(number, 1))
+        for row, (value, slot) in zip(stale, pairs, strict=True):
+            cost[row] = value
+            column[row] = int(slot)
             version[row] = now.item(row)
 
     def _scored(

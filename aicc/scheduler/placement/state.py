@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ Figures = FloatArray | Sequence[Sequence[float]]
 
 MILLI = 1000  # one whole device, in milli-devices
 FEW_ROWS = 32  # `StateMemo.figures` looks up this many rows one by one, more as vectors
+FEW_FIRST = 512  # `StateMemo.figures` finds each state's first row in Python up to this many
 FEW_LOG = 512  # `few_stale` walks at most this many changes (a node changed often counts often)
 
 
@@ -44,10 +45,11 @@ class Demand:
     milli: int
     dev_mem: int
     models: tuple[str, ...] | None
+    # a share of one device (`count` 1, less than a whole one): set once, read at every step
+    shared: bool = field(init=False, repr=False, compare=False)
 
-    @property
-    def shared(self) -> bool:
-        return self.count == 1 and 0 < self.milli < MILLI
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shared", self.count == 1 and 0 < self.milli < MILLI)
 
     @property
     def gpu_milli(self) -> int:
@@ -123,6 +125,8 @@ class StateMemo:
     def __init__(self, width: int) -> None:
         self.values: FloatArray = np.zeros((0, width))
         self.known: BoolArray = np.zeros(0, dtype=np.bool_)
+        # `values[number]` as Python floats, once `pairs` has read or computed it
+        self.plain: dict[int, tuple[float, ...]] = {}
 
     def figures(
         self, state: ClusterState, rows: IntArray, compute: Callable[[IntArray], FloatArray]
@@ -142,10 +146,16 @@ class StateMemo:
         ids = state.state_ids(rows)
         self._reserve(state.id_count)
         missed = (~self.known[ids]).nonzero()[0]
-        if len(missed) > 1:
-            _, first = np.unique(ids[missed], return_index=True)
+        if 1 < len(missed) <= FEW_FIRST:  # each state's first row, in order, without a sort
+            first: dict[int, int] = {}
+            for at, number in enumerate(ids[missed].tolist()):
+                first.setdefault(number, at)
             if len(first) < len(missed):
-                missed = missed[np.sort(first)]
+                missed = missed[list(first.values())]
+        elif len(missed) > 1:
+            _, firsts = np.unique(ids[missed], return_index=True)
+            if len(firsts) < len(missed):
+                missed = missed[np.sort(firsts)]
         if len(missed):
             self.values[ids[missed]] = compute(rows[missed])
             self.known[ids[missed]] = True
@@ -187,6 +197,47 @@ class StateMemo:
                 known[number] = True
         return ids
 
+    def pairs(
+        self,
+        state: ClusterState,
+        rows: list[int],
+        compute: Callable[[list[int]], Figures],
+    ) -> list[tuple[float, ...]]:
+        """`numbers`, read back: each row's figures (`values[number]`) as Python floats, in
+        order; the same rows computed. Kept as tuples too (`plain`, by state number: only the
+        states this memo was asked for, so a lookup stays in a small table) instead of read
+        through numpy from `known` and `values`, which span every state number."""
+        numbers, plain = state._state_id, self.plain
+        out: list[tuple[float, ...]] = []
+        missed: dict[int, int] = {}  # state number -> its first row
+        later: list[tuple[int, int]] = []  # (position in `out`, state number) of those
+        for row in rows:
+            number = numbers.item(row)
+            if number < 0:
+                number = state.state_id(row)
+            figures = plain.get(number)
+            if figures is None:
+                if number < len(self.known) and self.known.item(number):  # the vector path's
+                    figures = plain[number] = tuple(self.values[number].tolist())
+                else:
+                    figures = ()
+                    later.append((len(out), number))
+                    if number not in missed:
+                        missed[number] = row
+            out.append(figures)
+        if missed:
+            computed = compute(list(missed.values()))
+            self._reserve(state.id_count)
+            values, known = self.values, self.known
+            for number, found in zip(missed, computed, strict=True):
+                for column, figure in enumerate(found):
+                    values[number, column] = figure
+                known[number] = True
+                plain[number] = tuple(values[number].tolist())
+            for at, number in later:
+                out[at] = plain[number]
+        return out
+
     def _reserve(self, count: int) -> None:
         """Room for `count` state numbers."""
         size = len(self.known)
@@ -197,6 +248,7 @@ class StateMemo:
 
     def forget(self) -> None:
         self.known[:] = False
+        self.plain.clear()
 
 
 class ClusterState:
@@ -251,12 +303,16 @@ class ClusterState:
         self.version = np.zeros(n, dtype=np.int64)
         self._state_id = np.full(n, -1, dtype=np.int64)  # `state_ids`; -1: not numbered yet
         self._ids: dict[tuple[object, ...], int] = {}
+        # per node, a number for what `change` never alters (`state_id`); -1: not yet asked
+        self._fixed: list[int] = [-1] * n
+        self._fixed_ids: dict[tuple[bytes, bool, bool], int] = {}
         self._log: list[int] = []  # the nodes changed, in order (a `mark` is a length of it)
         self._columns: dict[int, dict[int, int]] = {}  # node -> device index -> slot (`change`)
         self._model_ids = {m.lower(): i for i, m in enumerate(self.models)}
         self._allowed: dict[tuple[str, ...], BoolArray] = {}
         self._model_nodes: dict[tuple[str, ...], BoolArray | bool | None] = {}
         self.caches: dict[Any, Any] = {}  # per-policy scoring caches, keyed by the policy
+        self._picks: dict[tuple[int, int, int | None], DevicePick] = {}  # `_pick`
         self.tie_order = None  # ties at random (the property says more)
 
     # --- construction ---------------------------------------------------------------------------
@@ -432,14 +488,15 @@ class ClusterState:
 
     def few_stale(self, versions: IntArray, mark: int) -> list[int] | None:
         """`stale` as a sorted list, without vector work, when few nodes changed since `mark`
-        (at most FEW_LOG changes, on at most FEW_ROWS nodes); else None."""
+        (at most FEW_LOG changes, on at most FEW_ROWS nodes); else None. As `versions` are
+        the state's at `mark` (`stale`'s contract) and every change bumps its node's version,
+        these are exactly the nodes changed since `mark`: no version is read."""
         if mark < 0 or len(self._log) - mark > FEW_LOG:
             return None
         changed = set(self._log[mark:])
         if len(changed) > FEW_ROWS:
             return None
-        version = self.version
-        return sorted(row for row in changed if versions.item(row) != version.item(row))
+        return sorted(changed)
 
     def state_ids(self, rows: IntArray) -> IntArray:
         """Per row, a number equal for nodes in the same state: devices (models, free shares and
@@ -455,14 +512,20 @@ class ClusterState:
         """`state_ids` of one node, as a plain int."""
         number: int = self._state_id.item(row)
         if number < 0:
+            fixed = self._fixed[row]
+            if fixed < 0:  # what no change alters: device models, schedulable, sharing
+                what = (
+                    self.dev_model[row].tobytes(),
+                    bool(self.schedulable.item(row)),
+                    bool(self.shares.item(row)),
+                )
+                fixed = self._fixed[row] = self._fixed_ids.setdefault(what, len(self._fixed_ids))
             key = (
-                self.dev_model[row].tobytes(),
+                fixed,
                 self.dev_free[row].tobytes(),
                 self.dev_mem_free[row].tobytes(),
                 self.cpu_free.item(row),  # plain scalars: no numpy scalar on the way
                 self.mem_free.item(row),
-                bool(self.schedulable.item(row)),
-                bool(self.shares.item(row)),
             )
             number = self._state_id[row] = self._ids.setdefault(key, len(self._ids))
         return number
@@ -551,22 +614,22 @@ class ClusterState:
         if demand.count == 0:
             return ()
         if demand.shared and column is not None:
-            free = self.dev_free[node, column]
+            at = (node, column)
             mem = demand.dev_mem or None
-            fits = self.allowed(demand.models)[node, column] and free >= demand.milli
-            if not fits or (mem and self.dev_mem_free[node, column] < mem):
+            fits = self.allowed(demand.models).item(at) and self.dev_free.item(at) >= demand.milli
+            if not fits or (mem and self.dev_mem_free.item(at) < mem):
                 raise ValueError("the chosen device cannot hold this share")
-            return (DevicePick(int(self.dev_index[node, column]), demand.milli, mem),)
+            return (self._pick(self.dev_index.item(at), demand.milli, mem),)
         if not demand.shared:  # the lowest free slots, in plain Python
-            allowed: list[bool] = self.allowed(demand.models)[node].tolist()
-            shares: list[int] = self.dev_free[node].tolist()
-            whole = [
-                c for c, (a, f) in enumerate(zip(allowed, shares, strict=True)) if a and f >= MILLI
-            ]
-            if len(whole) < demand.count:
-                raise ValueError("not enough free devices on the chosen node")
+            allowed = self.allowed(demand.models)
             index: list[int] = self.dev_index[node].tolist()
-            return tuple(DevicePick(index[c], MILLI) for c in whole[: demand.count])
+            picks = []
+            for c, free in enumerate(self.dev_free[node].tolist()):
+                if free >= MILLI and allowed.item(node, c):
+                    picks.append(self._pick(index[c], MILLI, None))
+                    if len(picks) == demand.count:
+                        return tuple(picks)
+            raise ValueError("not enough free devices on the chosen node")
         ok = self.device_ok(demand, node)
         if column is None:
             free = np.where(ok, self.dev_free[node], MILLI + 1)
@@ -575,6 +638,15 @@ class ClusterState:
             raise ValueError("the chosen device cannot hold this share")
         mem = demand.dev_mem or None
         return (DevicePick(int(self.dev_index[node, column]), demand.milli, mem),)
+
+    def _pick(self, index: int, milli: int, memory_mib: int | None) -> DevicePick:
+        """`DevicePick(index, milli, memory_mib)`, one object per distinct value: picks are
+        frozen and compared by value, and a cycle makes one per device it places on."""
+        key = (index, milli, memory_mib)
+        found = self._picks.get(key)
+        if found is None:
+            found = self._picks[key] = DevicePick(index, milli, memory_mib)
+        return found
 
     def choice(self, node: int, demand: Demand, column: int | None = None) -> Choice:
         return Choice(node, self.names[node], self.picks(node, demand, column))
