@@ -36,7 +36,7 @@ Binder = Callable[["CycleState", JobView, Placed], None]
 FAIRSHARE = WaitReason("fairshare", "projects with less recent usage went first (fair share)")
 
 
-@dataclass
+@dataclass(slots=True)
 class Trial:
     """One job on its way through the actions. `stage` says which actions still apply:
     `admitted` (placement may go on), `refused` (admission said no: `reason`), `unfit` (no
@@ -96,6 +96,8 @@ class CycleState:
         self._demands: dict[tuple[int, int, str | None], Amounts] = {}
         self.narrowed: dict[tuple[int, str], ReplicaRequest] = {}
         self.unions: dict[tuple[int, tuple[str, ...]], ReplicaRequest] = {}
+        self._trials: dict[tuple[object, ...], tuple[list[Attempt], tuple[object, ...]]] = {}
+        self.placed_as: dict[tuple[object, ...], list[Attempt]] = {}  # allocate.by_policy
         self._mixed: bool | None = None
         self._shapes: dict[tuple[object, ...], int] = {}  # equal requests share one number
         self._shape_of: dict[int, int] = {}  # by id() of the requests in `_asked`
@@ -159,7 +161,8 @@ class CycleState:
 
     def demand(self, job: JobView, model: str | None) -> Amounts:
         """`quota.job_demand`, shared by jobs of the same shape. Callers must not change it."""
-        key = (self.shape(job.request), job.replicas, model)
+        number = self._shape_of.get(id(job.request))  # `shape`, inline: admission asks per model
+        key = (self.shape(job.request) if number is None else number, job.replicas, model)
         found = self._demands.get(key)
         if found is None:
             found = self._demands[key] = job_demand(job, model)
@@ -211,6 +214,27 @@ class CycleState:
                 narrowed = self.narrowed[(shape, m)] = replace(r, models=(m,))
             out.append((narrowed, m))
         return out
+
+    def trial_of(
+        self, job: JobView, models: list[str], accel: bool
+    ) -> tuple[list[Attempt], tuple[object, ...]]:
+        """`attempts`, and the key of their fate in this cycle (replicas, the attempts' shape
+        numbers). Where the attempts are requests narrowed to one model each (kept per shape
+        and model, `narrowed`), both are kept per (shape, replicas, models) and shared by the
+        jobs that ask alike: callers must not change them."""
+        narrowed = accel and (
+            self.profile.model_choice is not None or self.profile.place.order != "first"
+        )
+        if not narrowed:
+            attempts = self.attempts(job, models, accel)
+            return attempts, (job.replicas, *(self.shape(req) for req, _ in attempts))
+        memo = (self.shape(job.request), job.replicas, *models)
+        found = self._trials.get(memo)
+        if found is None:
+            attempts = self.attempts(job, models, accel)
+            key = (job.replicas, *(self.shape(req) for req, _ in attempts))
+            found = self._trials[memo] = (attempts, key)
+        return found
 
     def mixed_nodes(self) -> bool:
         """Does some node hold devices of more than one model?"""
@@ -275,7 +299,11 @@ def bind(cycle: CycleState, job: JobView, placed: Placed) -> None:
     spots, _ = placed
     cluster = cycle.cluster
     names = cluster.nodes
-    placements = tuple(Placement(k, names[i].name, picks) for k, (i, picks) in enumerate(spots))
+    if len(spots) == 1:  # one replica, most jobs: no generator
+        i, picks = spots[0]
+        placements: tuple[Placement, ...] = (Placement(0, names[i].name, picks),)
+    else:
+        placements = tuple(Placement(k, names[i].name, picks) for k, (i, picks) in enumerate(spots))
     demand = held_demand(job.request, spots, cluster.device_model)
     borrowed = cycle.tree.borrows(job.project_id, demand)
     cycle.charge(job.project_id, demand)
@@ -283,7 +311,7 @@ def bind(cycle: CycleState, job: JobView, placed: Placed) -> None:
     cycle.allocate(job.project_id, demand)
     end = None
     if job.max_runtime_s is not None:
-        end = cycle.now + timedelta(seconds=job.max_runtime_s)
+        end = cycle.now + timedelta(0, job.max_runtime_s)  # (days, seconds): no keywords
     cycle.bound.append((end, job, spots, job.request))
     cycle.decisions.append(Bind(job.id, placements, borrowed))
     if cycle.profile.share:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from aicc.core.devenvs import meets
 from aicc.scheduler.snapshot import DevicePick, DeviceView, NodeView, ReplicaRequest
 
@@ -46,7 +48,20 @@ def admits(node: NodeView, request: ReplicaRequest) -> bool:
 
 
 def model_ok(device: DeviceView, request: ReplicaRequest) -> bool:
-    return request.models is None or device.model.lower() in {m.lower() for m in request.models}
+    return request.models is None or device.model.lower() in _lowered(request.models)
+
+
+@functools.lru_cache(maxsize=256)
+def _lowered(models: tuple[str, ...]) -> frozenset[str]:
+    """The models a request names, in lower case (asked per device of every node tried)."""
+    return frozenset(m.lower() for m in models)
+
+
+@functools.lru_cache(maxsize=1024)
+def whole_pick(index: int) -> DevicePick:
+    """`DevicePick(index, 1000)`, one object per index: picks are frozen values, and a gang's
+    trial makes one per device of every replica it places."""
+    return DevicePick(index, 1000)
 
 
 def pick_devices(node: NodeView, request: ReplicaRequest) -> tuple[DevicePick, ...] | None:
@@ -84,7 +99,7 @@ def pick_devices(node: NodeView, request: ReplicaRequest) -> tuple[DevicePick, .
         whole = [d for d in whole if device_free_to(d, request)]
     if len(whole) < request.accel_count:
         return None
-    return tuple(DevicePick(d.index, 1000) for d in whole[: request.accel_count])
+    return tuple(whole_pick(d.index) for d in whole[: request.accel_count])
 
 
 def take(node: NodeView, request: ReplicaRequest, picks: tuple[DevicePick, ...]) -> None:

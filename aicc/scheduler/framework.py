@@ -59,7 +59,8 @@ def schedule(
     A caller that runs cycle after cycle may pass the same `memo` each time (memo.py)."""
     if isinstance(profile, str):
         profile = get_profile(profile)
-    return Cycle(snapshot, profile, memo).run()
+    with collector_paused():  # the cycle's state too: building it allocates as much as a run
+        return Cycle(snapshot, profile, memo).run()
 
 
 def isolate(
@@ -255,8 +256,9 @@ class Cycle(CycleState):
             job.queue,
             job.price_rates,
         )
-        if self.ladder is not None:
-            key += (self.level(job),)
+        if self.ladder is not None:  # the level the queue's order asked for, most often
+            level = self._levels.get(job.id)
+            key += (self.level(job) if level is None else level,)
         if self.reservation is not None:
             key += (id(self.reservation), self.is_short(job))
         return key

@@ -115,6 +115,7 @@ class QuotaTree:
         self.governed: frozenset[str] = frozenset(k for t in tenants for k in t.quota.guaranteed)
         self.used: dict[str, Amounts] = {t.id: {} for t in tenants}
         self._paths: dict[str, tuple[TenantView, ...]] = {}
+        self._useds: dict[str, tuple[Amounts, ...]] = {}  # per project: `used` along its path
         # per project: (tenant, its usage, its ceilings) of each tenant on the path with a max
         self._limits: dict[str, tuple[tuple[TenantView, Amounts, tuple[Ceiling, ...]], ...]] = {}
 
@@ -136,8 +137,10 @@ class QuotaTree:
 
     def add(self, project: str, demand: Mapping[str, float], sign: int = 1) -> None:
         signed = demand.items() if sign == 1 else [(k, sign * v) for k, v in demand.items()]
-        for tenant in self.path(project):  # `1 * v` is `v`: the same sums as signing each
-            used = self.used[tenant.id]
+        useds = self._useds.get(project)
+        if useds is None:  # once per project: a cycle adds at every bind
+            useds = self._useds[project] = tuple(self.used[t.id] for t in self.path(project))
+        for used in useds:  # `1 * v` is `v`: the same sums as signing each
             for k, v in signed:
                 used[k] = used.get(k, 0.0) + v
 

@@ -18,8 +18,7 @@ from aicc.scheduler.snapshot import JobView, ReplicaRequest, WaitReason
 def prepare(cycle: CycleState, trial: Trial) -> None:
     """The requests to try and the key of their fate in this cycle, once per trial."""
     if not trial.key:
-        trial.attempts = cycle.attempts(trial.job, trial.models, trial.accel)
-        trial.key = (trial.job.replicas, *(cycle.shape(req) for req, _ in trial.attempts))
+        trial.attempts, trial.key = cycle.trial_of(trial.job, trial.models, trial.accel)
 
 
 def run(cycle: CycleState, trial: Trial) -> bool:
@@ -46,7 +45,10 @@ def place(
     if key in cycle.failed:
         return None
     fitted = 0
-    for req, model in by_policy(cycle, job, attempts):
+    placed_as = cycle.placed_as.get(key)  # `by_policy` follows from the key: once per key
+    if placed_as is None:
+        placed_as = cycle.placed_as[key] = by_policy(cycle, job, attempts)
+    for req, model in placed_as:
         statement = Statement(cycle.cluster)
         spots, count = place_job(
             cycle.cluster, statement, req, model, job.replicas, cycle.profile.place
