@@ -14,6 +14,7 @@ other tenant's (issue 35). Jobs within the classes are ordered exactly as before
 from __future__ import annotations
 
 import heapq
+from array import array
 from collections.abc import Callable, Container, Iterator, Mapping
 from datetime import datetime
 
@@ -27,7 +28,8 @@ def order(cycle: CycleState, skip: Container[str] = ()) -> Iterator[JobView]:
     cycle binds), but for those in `skip`."""
     profile = cycle.profile
     pending = [job for job in cycle.snapshot.pending if job.id not in skip]
-    static = static_scores(pending, cycle)
+    totals = static_totals(pending, cycle)
+    static = dict(zip([job.id for job in pending], totals, strict=True))
 
     # what a priority beyond the classes loses where projects meet
     weight = sum(w for p, w in profile.queue_sort if p.name == "priority")
@@ -43,17 +45,32 @@ def order(cycle: CycleState, skip: Container[str] = ()) -> Iterator[JobView]:
         return (job.id not in first, -static[job.id], job.submitted_at, job.id)
 
     tiers = profile.guaranteed_first and bool(cycle.tree.governed)
-    ordered = in_key_order(pending, static, first, job_key)
+    if len(static) == len(pending):  # ids unique: each job's own total is static[job.id]
+        negated = [-t for t in totals]
+    else:
+        negated = [-static[job.id] for job in pending]
+    ordered, negated = _in_key_order(pending, negated, static, first, job_key)
     if not profile.share and not tiers and not across:
         yield from ordered
         return
+    # per project, its jobs in order and their static scores (negated) alongside, as doubles
+    # in a row: read in order with the job, not looked up by id in a dict of every job (nor
+    # as float objects scattered in memory) at each key
     queues: dict[str, list[JobView]] = {}
-    for job in ordered:
-        queues.setdefault(job.project_id, []).append(job)
+    scores: dict[str, array[float]] = {}
+    for job, minus in zip(ordered, negated, strict=True):
+        project = job.project_id
+        queue = queues.get(project)
+        if queue is None:
+            queue = queues[project] = []
+            scores[project] = array("d")
+        queue.append(job)
+        scores[project].append(minus)
     head = dict.fromkeys(queues, 0)
 
     def project_key(project: str) -> tuple[bool, int, float, datetime, str, str]:
-        job = queues[project][head[project]]
+        at = head[project]
+        job = queues[project][at]
         version = cycle.version[project]  # shares and tiers change only with usage
         tier = 0
         if tiers:
@@ -72,7 +89,9 @@ def order(cycle: CycleState, skip: Container[str] = ()) -> Iterator[JobView]:
             for plugin, weight in profile.share:
                 share += weight * plugin.share(project, cycle)
             cycle.share_keys[project] = (version, share)
-        score = across.get(job.id, static[job.id]) if across else static[job.id]
+        score = -scores[project][at]  # static[job.id]: negation is exact
+        if across:
+            score = across.get(job.id, score)
         return (job.id not in first, tier, -(score + share), job.submitted_at, job.id, project)
 
     heap = [project_key(p) for p in queues]
@@ -89,13 +108,19 @@ def order(cycle: CycleState, skip: Container[str] = ()) -> Iterator[JobView]:
 
 
 def static_scores(pending: list[JobView], cycle: CycleState) -> dict[str, float]:
-    """Each job's summed `queue_sort` scores, one plugin at a time over all the jobs: the same
-    additions in the same order as `sum(w * p.score(job, cycle) for p, w in queue_sort)`."""
+    """Each job's summed `queue_sort` scores, by job id (`static_totals`)."""
+    return dict(zip([job.id for job in pending], static_totals(pending, cycle), strict=True))
+
+
+def static_totals(pending: list[JobView], cycle: CycleState) -> list[float]:
+    """Each job's summed `queue_sort` scores, in the order of `pending`, one plugin at a time
+    over all the jobs: the same additions in the same order as
+    `sum(w * p.score(job, cycle) for p, w in queue_sort)`."""
     totals: list[float] = [0] * len(pending)
     for plugin, weight in cycle.profile.queue_sort:
         score = plugin.score
         totals = [t + weight * score(job, cycle) for t, job in zip(totals, pending, strict=True)]
-    return dict(zip([job.id for job in pending], totals, strict=True))
+    return totals
 
 
 def in_key_order(
@@ -109,8 +134,21 @@ def in_key_order(
     by the scores alone (floats compared in C, without a key tuple per job: most of the sort's
     time before), each run of equal scores then sorted by (submitted, id)."""
     negated = [-static[job.id] for job in pending]
+    return _in_key_order(pending, negated, static, first, key)[0]
+
+
+def _in_key_order(
+    pending: list[JobView],
+    negated: list[float],
+    static: Mapping[str, float],
+    first: Container[str],
+    key: Callable[[JobView], tuple[bool, float, datetime, str]],
+) -> tuple[list[JobView], list[float]]:
+    """`in_key_order` given each job's static score negated (`negated`, as `pending`), and
+    those scores in the order it returns."""
     if first or any(t != t for t in negated):  # NaN: the tuples' order, as it always was
-        return sorted(pending, key=key)
+        ordered = sorted(pending, key=key)
+        return ordered, [-static[job.id] for job in ordered]
     at = sorted(range(len(pending)), key=negated.__getitem__)  # stable
     ordered = list(map(pending.__getitem__, at))
     scores = list(map(negated.__getitem__, at))
@@ -120,8 +158,8 @@ def in_key_order(
             _by_the_rest(ordered, start, end)
             start = k - 1
         end = k
-    _by_the_rest(ordered, start, end)
-    return ordered
+    _by_the_rest(ordered, start, end)  # within runs of equal scores: `scores` still holds
+    return ordered, scores
 
 
 def _by_the_rest(jobs: list[JobView], start: int, end: int) -> None:
