@@ -1,4 +1,8 @@
-"""Jobs through the API on a live server (SQLite and PostgreSQL): the outcomes a user sees."""
+"""Jobs through the API on a live server (SQLite and PostgreSQL): the outcomes a user sees.
+What the replica does (its exit code, limits, logs, outputs, environment) and what the API
+refuses before anything is stored run on SQLite alone (`sqlite_only`): the database adds
+nothing there that the lifecycle's, the idempotency keys' and the secrets' tests on both do not
+show."""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import hashlib
 import time
 from datetime import datetime, timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -14,6 +19,8 @@ from aicc.services.common import utcnow
 from aicc.services.nodes import nodes
 from aicc.store.tables import NodeRow
 from aicc.testing.jobs import submit, wait_state
+
+sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 
 def test_a_job_runs_to_success_with_its_logs_and_timeline(api: TestClient) -> None:
@@ -26,6 +33,7 @@ def test_a_job_runs_to_success_with_its_logs_and_timeline(api: TestClient) -> No
     assert states == ["pending", "admitted", "scheduled", "running", "succeeded"]
 
 
+@sqlite_only
 def test_a_failing_command_keeps_its_exit_code(api: TestClient) -> None:
     job = submit(api, {"command": ["python", "-c", "import sys; sys.exit(3)"]})
     done = wait_state(api, job["id"], {"succeeded", "failed"})
@@ -33,12 +41,14 @@ def test_a_failing_command_keeps_its_exit_code(api: TestClient) -> None:
     assert "code 3" in done["message"]
 
 
+@sqlite_only
 def test_runtime_limit_ends_the_job(api: TestClient) -> None:
     job = submit(api, {"command": "sleep 60", "max_runtime": "1s"})
     done = wait_state(api, job["id"], {"succeeded", "failed"}, timeout=30)
     assert (done["state"], done["reason"]) == ("failed", "runtime_exceeded")
 
 
+@sqlite_only
 def test_memory_limit_kills_the_job(api: TestClient) -> None:
     hog = (
         "import time\nx = []\n"
@@ -66,6 +76,7 @@ def test_same_idempotency_key_gives_one_job(api: TestClient) -> None:
     assert len(api.get("/api/v1/jobs").json()["items"]) == 1
 
 
+@sqlite_only
 def test_malformed_spec_names_the_field(api: TestClient) -> None:
     answer = api.post("/api/v1/jobs", json={"command": "x", "resources": {"memory": "lots"}})
     assert answer.status_code == 422
@@ -80,6 +91,7 @@ def test_malformed_spec_names_the_field(api: TestClient) -> None:
     assert sorted(where) == ["cpu", "max_runtime", "memory", "replicas"]
 
 
+@sqlite_only
 def test_unfittable_spec_is_refused_with_the_reason(api: TestClient) -> None:
     answer = api.post(
         "/api/v1/jobs", json={"command": "x", "resources": {"accelerator": {"count": 8}}}
@@ -89,6 +101,7 @@ def test_unfittable_spec_is_refused_with_the_reason(api: TestClient) -> None:
     assert api.get("/api/v1/jobs").json()["items"] == []
 
 
+@sqlite_only
 def test_follow_streams_the_log_until_the_job_ends(api: TestClient) -> None:
     job = submit(api, {"command": "for i in 1 2 3; do echo line $i; sleep 0.4; done"})
     with api.stream("GET", f"/api/v1/jobs/{job['id']}/logs?follow=true") as answer:
@@ -114,6 +127,7 @@ def test_a_job_submitted_while_its_only_node_is_down_waits_for_it(
     assert wait_state(api, job["id"], {"succeeded", "failed"})["state"] == "succeeded"
 
 
+@sqlite_only
 def test_outputs_download_holds_what_the_job_wrote(api: TestClient) -> None:
     import io
     import tarfile
@@ -142,6 +156,7 @@ def test_explain_says_why_a_job_waits(api: TestClient) -> None:
     wait_state(api, second["id"], {"succeeded"})
 
 
+@sqlite_only
 def test_secrets_reach_the_job_as_environment_but_never_the_api(api: TestClient) -> None:
     assert api.put("/api/v1/secrets/hf-token", json={"value": "s3cr3t-value"}).status_code == 200
     listed = api.get("/api/v1/secrets").text
