@@ -22,6 +22,7 @@ from aicc.store.tables import (
     ReplicaRow,
     UserRow,
 )
+from aicc.testing.servers import seeded
 
 T0 = datetime(2026, 11, 3, 9, 20, tzinfo=UTC)
 POWER = PowerModel(pue=1.25, idle_fraction=0.15, assumed_utilization=1.0)
@@ -30,6 +31,7 @@ POWER = PowerModel(pue=1.25, idle_fraction=0.15, assumed_utilization=1.0)
 def fresh_store(tmp_path: Path, db_url: str | None) -> Iterator[Database]:
     """A fresh store (SQLite and PostgreSQL) with the default organization and project; each
     test module wraps it in its own `db` fixture."""
+    seeded(tmp_path, db_url)  # SQLite: a copy at the newest revision, not 48 migrations again
     database = open_database(db_url, tmp_path)
     with database.session() as session:
         tenancy.bootstrap(session)

@@ -16,10 +16,11 @@ from aicc.executors.base import ReplicaState
 from aicc.loops.controller import BURST_PERIOD
 from aicc.server import build
 from aicc.testing.jobs import submit, wait_state
-from aicc.testing.servers import kill_leftover_replicas
+from aicc.testing.servers import kill_leftover_replicas, seeded
 
 
 def test_a_lone_wake_runs_a_pass_at_once_and_a_burst_of_wakes_is_paced(tmp_path: Path) -> None:
+    seeded(tmp_path, None)
     _, state = build(Settings(home=tmp_path, loop_interval_s=3.0, sandbox="off"))
     controller = state.controller
     passes: list[float] = []
@@ -59,6 +60,7 @@ def test_a_replica_slow_to_start_is_polled_again_soon_not_a_whole_interval_later
     right after its launch: the job is then `scheduled`, and was until the next pass, a whole
     `loop_interval_s` later (30 s here; seen in CI). The real local executor, its first polls
     of each replica made to answer `starting` as such a supervisor would."""
+    seeded(tmp_path, None)
     app, state = build(Settings(home=tmp_path, loop_interval_s=30.0, sandbox="off"))
     executor = state.executors["local"]
     real, polls = executor.poll, Counter[str]()

@@ -21,6 +21,7 @@ from aicc.loops.lease import Lease, LostLease
 from aicc.store.db import Database, open_database
 from aicc.store.tables import LeaseRow, SettingRow
 from aicc.testing.postgres import PostgresServer
+from aicc.testing.servers import seeded
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 TTL = 15.0
@@ -38,6 +39,7 @@ def db(
     if request.param == "postgresql":
         server: PostgresServer = request.getfixturevalue("postgres")
         url = server.create_database(f"lease_{uuid.uuid4().hex[:12]}")
+    seeded(Path(home), url)
     database = open_database(url, Path(home))
     yield database
     database.dispose()

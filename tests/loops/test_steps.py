@@ -17,7 +17,7 @@ from aicc.loops.steps import Every, EveryPass, Pass, Step
 from aicc.server import build
 from aicc.services.common import utcnow
 from aicc.testing.jobs import submit
-from aicc.testing.servers import kill_leftover_replicas
+from aicc.testing.servers import kill_leftover_replicas, seeded
 
 ORDER = [
     "maintenance",  # windows and leases begin and end before the scheduler sees the nodes
@@ -63,6 +63,7 @@ class Traced:
 
 
 def test_a_tick_runs_the_registered_steps_in_order_each_timed(tmp_path: Path) -> None:
+    seeded(tmp_path, None)
     app, state = build(Settings(home=tmp_path, sandbox="off"))
     controller = state.controller
     assert [step.name for step in controller.steps] == ORDER
@@ -137,6 +138,7 @@ class Losing(EveryPass):
 def test_a_step_added_to_the_list_runs_with_the_pass_without_a_change_to_the_controller(
     tmp_path: Path,
 ) -> None:
+    seeded(tmp_path, None)
     _, state = build(Settings(home=tmp_path, sandbox="off"))
     controller = state.controller
     census, rare = Census(), Rare()

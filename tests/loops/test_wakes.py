@@ -15,6 +15,7 @@ from aicc.loops import wakes
 from aicc.loops.timings import Relayed, Timings
 from aicc.server import build
 from aicc.services.common import utcnow
+from aicc.testing.servers import seeded
 
 
 def test_a_datagram_from_a_sender_wakes_the_listener() -> None:
@@ -32,6 +33,7 @@ def test_a_datagram_from_a_sender_wakes_the_listener() -> None:
 def test_a_controller_apart_wakes_the_loops_elsewhere_and_never_takes_the_lease(
     tmp_path: Path,
 ) -> None:
+    seeded(tmp_path, None)
     _, loops = build(Settings(home=tmp_path, sandbox="off"))
     _, api = build(Settings(home=tmp_path, sandbox="off"))
     woken: list[bool] = []

@@ -20,12 +20,13 @@ from aicc.server import build
 from aicc.services.jobs import jobs, snapshots
 from aicc.services.tenancy import tokens as t
 from aicc.store.tables import JobRow
-from aicc.testing.servers import admin
+from aicc.testing.servers import admin, seeded
 
 
 @pytest.fixture
 def state(tmp_path: Path, db_url: str | None) -> Iterator[Any]:
     home = tmp_path / "home"
+    seeded(home, db_url)
     _app, state = build(Settings(home=home, db=db_url, sandbox="off"))
     try:
         yield state

@@ -21,12 +21,13 @@ from aicc.services.tenancy import audit, tenancy, views
 from aicc.store.sealing import Sealer
 from aicc.store.tables import AuditRow, UserRow
 from aicc.testing.polling import wait
-from aicc.testing.servers import over_http
+from aicc.testing.servers import over_http, seeded
 
 
 @pytest.fixture
 def state(tmp_path: Path, db_url: str | None) -> Iterator[AppState]:
     """A server's state with its loops not started: the test seals when it means to."""
+    seeded(tmp_path / "home", db_url)
     _, built = build(Settings(home=tmp_path / "home", db=db_url))
     try:
         yield built
