@@ -51,8 +51,10 @@ class Center:
 
 
 @pytest.fixture
-def center(tmp_path: Path) -> Iterator[Center]:
-    with over_http(tmp_path / "home", limits={"grace_s": 1.0}) as (url, token, state):
+def center(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Center]:
+    """A center on SQLite; a test may give its `gateway` settings (indirect parametrization)."""
+    settings = {"limits": {"grace_s": 1.0}, "gateway": getattr(request, "param", {})}
+    with over_http(tmp_path / "home", **settings) as (url, token, state):
         yield Center(url, token, state)
 
 
@@ -271,6 +273,8 @@ def test_a_stream_is_passed_on_as_it_comes(center: Center) -> None:
     assert arrivals[-1] - arrivals[0] > 1.2  # a buffering proxy hands them over at once
 
 
+# A cache of one second, not the default five: the test waits it out.
+@pytest.mark.parametrize("center", [{"key_cache_s": 1.0}], indirect=True, ids=["key_cache_1s"])
 def test_a_key_revoked_elsewhere_stops_within_the_cache_time(
     center: Center, chat: Deployment
 ) -> None:
@@ -291,6 +295,7 @@ def test_a_key_revoked_elsewhere_stops_within_the_cache_time(
         return False
 
     assert wait("the revoked key to be refused", refused, timeout=15, every=0.25)
+    assert center.state.settings.gateway.key_cache_s == 1.0
     assert time.monotonic() - revoked <= center.state.settings.gateway.key_cache_s + 1.5
 
 
