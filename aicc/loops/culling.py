@@ -42,7 +42,8 @@ class Culler(EveryPass):
         self.every = every
         self.timeout_s = timeout_s
         self._next = utcnow()
-        self._http = httpx.Client(timeout=timeout_s, trust_env=False)  # one: see loops/deployments
+        # one, its CA store the process's: see loops/deployments
+        self._http = httpx.Client(timeout=timeout_s, trust_env=False, verify=endpoints.tls())
 
     def run(self, pass_: Pass) -> None:
         self.tick()

@@ -40,8 +40,11 @@ class Keeper:
         self._next_probe = 0.0
         self._next_share = 0.0
         # One pooled client for every probe: making one loads the CA store for TLS, tens of
-        # milliseconds holding the GIL, which a gateway on the same event loop waits out.
-        self._http = httpx.Client(timeout=policy.probe_timeout_s, trust_env=False)
+        # milliseconds holding the GIL, which a gateway on the same event loop waits out (and
+        # its CA store the process's one, `endpoints.tls`).
+        self._http = httpx.Client(
+            timeout=policy.probe_timeout_s, trust_env=False, verify=endpoints.tls()
+        )
 
     def share(self, db: Database, server: str) -> None:
         """This process's closed seconds of gateway load into the store, for whichever server
