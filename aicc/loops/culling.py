@@ -20,7 +20,7 @@ import httpx
 
 from aicc.loops.lease import Lease
 from aicc.loops.steps import EveryPass, Pass
-from aicc.services.common import utcnow
+from aicc.services.common import tls, utcnow
 from aicc.services.jobs import endpoints, notebooks
 from aicc.store.db import Database
 from aicc.store.sealing import Sealer
@@ -43,7 +43,7 @@ class Culler(EveryPass):
         self.timeout_s = timeout_s
         self._next = utcnow()
         # one, its CA store the process's: see loops/deployments
-        self._http = httpx.Client(timeout=timeout_s, trust_env=False, verify=endpoints.tls())
+        self._http = httpx.Client(timeout=timeout_s, trust_env=False, verify=tls())
 
     def run(self, pass_: Pass) -> None:
         self.tick()

@@ -18,7 +18,7 @@ from aicc.core.autoscaling import Memory
 from aicc.loops.lease import Lease, LostLease
 from aicc.loops.steps import EveryPass, Pass
 from aicc.services import changes
-from aicc.services.common import utcnow
+from aicc.services.common import tls, utcnow
 from aicc.services.jobs import endpoints
 from aicc.services.serving import autoscaling, converge, deployments
 from aicc.store.db import Database
@@ -41,10 +41,8 @@ class Keeper:
         self._next_share = 0.0
         # One pooled client for every probe: making one loads the CA store for TLS, tens of
         # milliseconds holding the GIL, which a gateway on the same event loop waits out (and
-        # its CA store the process's one, `endpoints.tls`).
-        self._http = httpx.Client(
-            timeout=policy.probe_timeout_s, trust_env=False, verify=endpoints.tls()
-        )
+        # its CA store the process's one, `services.common.tls`).
+        self._http = httpx.Client(timeout=policy.probe_timeout_s, trust_env=False, verify=tls())
 
     def share(self, db: Database, server: str) -> None:
         """This process's closed seconds of gateway load into the store, for whichever server

@@ -27,6 +27,7 @@ from aicc.scheduler.snapshot import (
     Snapshot,
     Wait,
     WaitReason,
+    request_key,
 )
 
 T = TypeVar("T")
@@ -134,22 +135,7 @@ class CycleState:
         """A small number per distinct request: cheap keys for the cycle's caches."""
         number = self._shape_of.get(id(request))
         if number is None:
-            r = request  # keyed by its fields as a plain tuple: equal exactly when the requests
-            # are, and hashed and compared in C, not by the dataclass's Python __hash__/__eq__
-            key = (
-                r.cpu_milli,
-                r.memory_mib,
-                r.accel_count,
-                r.accel_milli,
-                r.accel_memory_mib,
-                r.models,
-                r.mig_profile,
-                r.data,
-                r.needs,
-                r.runtime_s,  # these three are set only under windows and leases (issue 40)
-                r.org,
-                r.preemptible,
-            )
+            key = request_key(request)
             number = self._shape_of[id(request)] = self._shapes.setdefault(key, len(self._shapes))
             self._asked.append(request)  # alive as long as its id() is a key
         return number

@@ -41,7 +41,7 @@ from aicc.scheduler.placement import (
     demand_of,
     get_policy,
 )
-from aicc.scheduler.snapshot import DevicePick, JobView, ReplicaRequest, Snapshot
+from aicc.scheduler.snapshot import DevicePick, JobView, ReplicaRequest, Snapshot, request_key
 
 Spot = tuple[int, tuple[DevicePick, ...]]
 DEMANDS = 4096  # requests whose placement demand a placer keeps (`PolicyPlacer._demand`)
@@ -49,29 +49,14 @@ DEMANDS = 4096  # requests whose placement demand a placer keeps (`PolicyPlacer.
 
 def job_counts(jobs: Iterable[JobView]) -> list[tuple[ReplicaRequest, float]]:
     """(request, replicas) per distinct request of these jobs, MIG slices left out: the first
-    request of each, in order of first sight. Requests are told apart by a plain tuple of their
-    fields, as `CycleState.shape` does: equal exactly when the requests are, hashed and compared
-    in C rather than by the dataclass's Python `__hash__` and `__eq__` (a tuple built per call),
-    once per job of the queue."""
+    request of each, in order of first sight, told apart by `request_key` as `CycleState.shape`
+    tells them."""
     first: dict[tuple[object, ...], ReplicaRequest] = {}
     counts: dict[tuple[object, ...], float] = {}
     for job in jobs:
         r = job.request
         if r.mig_profile is None:
-            key = (
-                r.cpu_milli,
-                r.memory_mib,
-                r.accel_count,
-                r.accel_milli,
-                r.accel_memory_mib,
-                r.models,
-                None,  # mig_profile
-                r.data,
-                r.needs,
-                r.runtime_s,
-                r.org,
-                r.preemptible,
-            )
+            key = request_key(r)
             total = counts.get(key)
             if total is None:
                 first[key] = r

@@ -99,6 +99,26 @@ class ReplicaRequest:
     preemptible: bool = False
 
 
+def request_key(r: ReplicaRequest) -> tuple[object, ...]:
+    """The request's fields as a plain tuple: equal exactly when the requests are, and hashed
+    and compared in C rather than by the dataclass's Python `__hash__` and `__eq__` (the
+    cycle's caches key on it once per job of the queue)."""
+    return (
+        r.cpu_milli,
+        r.memory_mib,
+        r.accel_count,
+        r.accel_milli,
+        r.accel_memory_mib,
+        r.models,
+        r.mig_profile,
+        r.data,
+        r.needs,
+        r.runtime_s,
+        r.org,
+        r.preemptible,
+    )
+
+
 @dataclass(frozen=True)
 class JobView:
     """A waiting job (in `Snapshot.pending`) or a placed one (in `Snapshot.running`).

@@ -18,9 +18,7 @@ carries it."""
 from __future__ import annotations
 
 import contextlib
-import functools
 import http.cookiejar
-import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -132,14 +130,6 @@ def reachable(socket: str) -> contextlib.AbstractContextManager[str]:
     block ends: through a descriptor of its directory (netns.reachable). OSError when the
     directory is gone (the replica's run directory purged)."""
     return netns.reachable(socket)
-
-
-@functools.cache
-def tls() -> ssl.SSLContext:
-    """The certificate authorities the loops' clients trust (certifi's, httpx's default),
-    loaded once a process and shared by them: a client that loads its own holds the GIL 20 to
-    25 ms doing it, and every server made two (the probes' and the culler's)."""
-    return httpx.create_ssl_context(trust_env=False)
 
 
 @contextlib.contextmanager

@@ -4,9 +4,7 @@ it, or the error to keep on the delivery and retry."""
 
 from __future__ import annotations
 
-import functools
 import smtplib
-import ssl
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -14,6 +12,7 @@ from dataclasses import dataclass
 import httpx
 
 from aicc.config import SmtpSettings
+from aicc.services.common import tls
 from aicc.services.notify import formats, targets
 
 
@@ -30,15 +29,8 @@ class Outgoing:
 def client(timeout_s: float) -> httpx.Client:
     """An HTTP client for channels: no redirects followed, no proxy from the environment. The
     deliveries' thread keeps one (its connections and TLS set-up are reused), a test send
-    makes its own; all of them trust the process's one CA store (`_tls`)."""
-    return httpx.Client(timeout=timeout_s, follow_redirects=False, trust_env=False, verify=_tls())
-
-
-@functools.cache
-def _tls() -> ssl.SSLContext:
-    """certifi's certificate authorities (httpx's default), loaded once a process: a client
-    that loads its own holds the GIL 20 to 25 ms doing it, and every server made two."""
-    return httpx.create_ssl_context(trust_env=False)
+    makes its own; all of them trust the process's one CA store (`common.tls`)."""
+    return httpx.Client(timeout=timeout_s, follow_redirects=False, trust_env=False, verify=tls())
 
 
 def send(
