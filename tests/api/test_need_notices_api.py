@@ -206,6 +206,10 @@ def test_each_need_and_challenge_event_reaches_its_people_once(tmp_path: Path) -
             )
             assert kinds(beta) == Counter({"challenge.failed": 1, "challenge.closed": 1})
             assert not [i for i in inbox(api) if i["data"].get("need_id")]  # the center's admin
+            # The scoring jobs ran as the center's admin: the teams' notices tell their ends,
+            # and no `job.*` notice of theirs lands in the admin's inbox.
+            items = api.get("/api/v1/notify/inbox", params={"limit": 200}).json()["items"]
+            assert not [i for i in items if i["kind"].startswith("job.")], items
         finally:
             for client in clients.values():
                 client.close()

@@ -67,7 +67,11 @@ def change_state(
 
 
 def _notify(session: Session, job: JobRow, to: JobState) -> None:
-    """`job.failed` / `job.succeeded`, once per job and attempt (services/notify)."""
+    """`job.failed` / `job.succeeded`, once per job and attempt (services/notify); none for a
+    job labelled `aicc.io/notify: none` (a challenge's scoring job, whose submission's own
+    notice tells its team: it would otherwise land in the center admin's inbox, who runs it)."""
+    if (job.spec or {}).get("labels", {}).get(QUIET_LABEL) == "none":
+        return
     text = f"Job {job.name} ({job.id}) {to.value}: {job.reason}"
     events.emit(
         session,
@@ -109,6 +113,7 @@ def _hold(session: Session, job: JobRow, *, refresh: bool) -> None:
     session.refresh(job)
 
 
+QUIET_LABEL = "aicc.io/notify"  # "none": the job's end is told by its service, not as a job
 _WAITING = frozenset(s.value for s in WAITING)
 _HELD = "aicc.held_jobs"  # session.info: the jobs whose rows this transaction locked
 _JOBS = table(JobRow)

@@ -37,7 +37,7 @@ from aicc.core.tenancy import Principal, Role
 from aicc.executors import jobfiles
 from aicc.services.common import Conflict, Invalid, NotFound, utcnow
 from aicc.services.data import chunks, datasets, inspect, uploads
-from aicc.services.jobs import jobs
+from aicc.services.jobs import jobs, transitions
 from aicc.services.models import outputs, predictions
 from aicc.services.needs import notices
 from aicc.services.tenancy import tenancy
@@ -182,7 +182,11 @@ def start(
             "env": {"PYTHONDONTWRITEBYTECODE": "1"},
             "resources": RESOURCES,
             "max_runtime_s": challenge.max_runtime_s,
-            "labels": {"aicc.io/challenge": challenge.id, "aicc.io/submission": submission.id},
+            "labels": {
+                "aicc.io/challenge": challenge.id,
+                "aicc.io/submission": submission.id,
+                transitions.QUIET_LABEL: "none",  # `challenge.scored`/`.failed` tell the team
+            },
             "egress": "none",  # the model reads the hidden inputs: it sends nothing out
         }
     )
