@@ -283,6 +283,17 @@ class ChunkRow(Base):
     created_at: Mapped[datetime]
 
 
+class DatasetMountRow(Base):
+    """A data set version a job mounts (one of its pinned `datasets`), written with the job's
+    submit: the marketplace counts a set's mounts by this index, not by reading every job's
+    pins. No key to the set: a set may be deleted after jobs mounted it (its rows go with it)."""
+
+    __tablename__ = "dataset_mounts"
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), primary_key=True)
+    version_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    dataset_id: Mapped[str] = mapped_column(String(40), index=True)
+
+
 class DatasetChunkRow(Base):
     """A chunk some version of a data set refers to: a data set's stored bytes, a project's
     storage use, and the proof that its project may read the chunk."""

@@ -7,8 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from alembic import command
+from alembic.config import Config
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
+from aicc.api.state import AppState
+from aicc.store.db import MIGRATIONS
+from aicc.store.tables import DatasetMountRow
 from aicc.testing.datasets import push
 from aicc.testing.jobs import submit
 from aicc.testing.tenants import Tenant
@@ -127,3 +133,27 @@ def test_the_listing_sorts_by_rating_and_by_use(api: TestClient) -> None:
     assert names("?sort=use&limit=2") == ["alpha", "beta"]
     refused = api.get(f"{D}?sort=stars")
     assert refused.status_code == 422 and "sort" in str(refused.json()["detail"])
+
+
+def test_an_upgrade_counts_the_mounts_of_jobs_submitted_before(
+    server: tuple[TestClient, AppState],
+) -> None:
+    """Migration 0049 fills the mounts in from the jobs' pins (a center upgraded with jobs that
+    mounted sets): the catalog's counts are the same after it."""
+    api, state = server
+    for name in ("alpha", "beta"):
+        push(api, name, {"a.txt": name.encode()})
+    push(api, "beta", {"a.txt": b"beta, again"})
+    for mounted in (["alpha"], ["alpha", "beta@1"], ["beta@1"], ["beta@2"], []):
+        submit(api, {"command": "true", "datasets": mounted})
+    before = {d["name"]: d["uses"] for d in listed(api)}
+    assert before == {"alpha": 2, "beta": 3}
+    state.controller.stop()  # a center migrates with its servers stopped
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", state.db.url.replace("%", "%%"))
+    command.downgrade(config, "0048")  # as the release before left it: no mounts kept
+    command.upgrade(config, "head")
+    with state.db.reader() as session:
+        assert session.scalar(select(func.count()).select_from(DatasetMountRow)) == 5
+    assert {d["name"]: d["uses"] for d in listed(api)} == before

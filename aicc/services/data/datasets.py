@@ -26,6 +26,7 @@ from aicc.services.tenancy import audit, tenancy
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables import (
     DatasetChunkRow,
+    DatasetMountRow,
     DatasetRow,
     DatasetVersionRow,
     ModelVersionRow,
@@ -517,6 +518,7 @@ def delete(
         session.execute(sql_delete(UploadChunkRow).where(UploadChunkRow.upload_id == upload.id))
         session.delete(upload)
     session.execute(sql_delete(DatasetChunkRow).where(DatasetChunkRow.dataset_id == row.id))
+    session.execute(sql_delete(DatasetMountRow).where(DatasetMountRow.dataset_id == row.id))
     ids = select(DatasetVersionRow.id).where(DatasetVersionRow.dataset_id == row.id)
     session.execute(sql_delete(ModelVersionRow).where(ModelVersionRow.version_id.in_(ids)))
     session.execute(sql_delete(TemplateVersionRow).where(TemplateVersionRow.version_id.in_(ids)))

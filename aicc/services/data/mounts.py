@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import distinct, func, select, true
+from sqlalchemy import distinct, func, insert, select
 from sqlalchemy.orm import Session
 
 from aicc.core import datasets as core
@@ -26,11 +27,13 @@ from aicc.services.common import Invalid, NotFound
 from aicc.services.data import chunks, datasets
 from aicc.services.data.datasets import MODEL
 from aicc.services.data.views import Mounted, MountedFiles
+from aicc.store import group_commit
 from aicc.store.chunkstore import ChunkMissing, ChunkStore
 from aicc.store.db import Database
 from aicc.store.sealing import Sealer, SealError
 from aicc.store.tables import (
     DatasetChunkRow,
+    DatasetMountRow,
     DatasetRow,
     DatasetVersionRow,
     JobRow,
@@ -38,18 +41,21 @@ from aicc.store.tables import (
     NodeRow,
     OrgRow,
     ProjectRow,
+    table,
 )
 
 
 def pin(
     session: Session, who: Principal, refs: Iterable[str], *, project_id: str
-) -> tuple[list[str], list[dict[str, Any]]]:
+) -> tuple[list[str], list[dict[str, Any]], list[Mount]]:
     """Resolve a spec's `datasets` for the submitter, in the job's project first, then among
     the sets shared with the submitter: (the refs as stored, `NAME@N`, or `ORG/PROJECT/NAME@N`
-    for another project's set; the pinned versions). A ref the submitter cannot read is a 404
-    naming it; a malformed one, or two sets under one name, a 422."""
+    for another project's set; the pinned versions; the mounts the job's submit records). A ref
+    the submitter cannot read is a 404 naming it; a malformed one, or two sets under one name,
+    a 422."""
     stored: list[str] = []
     pinned: list[dict[str, Any]] = []
+    mounts: list[Mount] = []
     for text in refs:
         try:
             ref = core.parse_ref(text)
@@ -86,7 +92,26 @@ def pin(
                 "bytes": version.logical_bytes,
             }
         )
-    return stored, pinned
+        mounts.append(Mount(row.id, version.id))
+    return stored, pinned, mounts
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A data set version a job mounts: (the set's id, the version's)."""
+
+    dataset_id: str
+    version_id: str
+
+
+_INSERT_MOUNT = insert(table(DatasetMountRow))
+
+
+def record(session: Session, job_id: str, mounts: Iterable[Mount]) -> None:
+    """The job's mounts, written with its submit (with a batch's others: `group_commit`)."""
+    for mount in mounts:
+        row = {"job_id": job_id, "version_id": mount.version_id, "dataset_id": mount.dataset_id}
+        group_commit.insert(session, _INSERT_MOUNT, row)
 
 
 def _names(session: Session, project_id: str) -> tuple[str, str]:
@@ -161,26 +186,14 @@ def cached_bytes(session: Session, jobs: Iterable[Any]) -> dict[str, dict[str, i
 
 def uses(session: Session, dataset_ids: Iterable[str]) -> dict[str, int]:
     """How many jobs mounted each of the data sets `dataset_ids` (any version, any tenant's
-    job; those never mounted are left out): one grouped query over the jobs' pinned versions
-    (`JobRow.datasets`), unpacked by the database's own JSON function."""
+    job; those never mounted are left out), by the mounts' index (`record`)."""
     wanted = list(dataset_ids)
     if not wanted:
         return {}
-    postgres = session.get_bind().dialect.name == "postgresql"
-    unpack = func.json_array_elements if postgres else func.json_each
-    pinned = unpack(JobRow.datasets).table_valued("value").alias("pinned")
-    version = (
-        pinned.c.value.op("->>")("version_id")
-        if postgres
-        else func.json_extract(pinned.c.value, "$.version_id")
-    )
     query = (
-        select(DatasetVersionRow.dataset_id, func.count(distinct(JobRow.id)))
-        .select_from(JobRow)
-        .join(pinned, true())
-        .join(DatasetVersionRow, DatasetVersionRow.id == version)
-        .where(DatasetVersionRow.dataset_id.in_(wanted))
-        .group_by(DatasetVersionRow.dataset_id)
+        select(DatasetMountRow.dataset_id, func.count(distinct(DatasetMountRow.job_id)))
+        .where(DatasetMountRow.dataset_id.in_(wanted))
+        .group_by(DatasetMountRow.dataset_id)
     )
     return {dataset_id: int(n) for dataset_id, n in session.execute(query)}
 

@@ -171,7 +171,7 @@ def submit(
     spec = _with_images(session, who, spec, limits)
     _check_fits(session, spec)
     _check_scenario(spec)
-    data, pinned = mounts.pin(session, who, spec.datasets, project_id=project.id)
+    data, pinned, mounted = mounts.pin(session, who, spec.datasets, project_id=project.id)
     placement, egress = _placement_and_egress(spec, limits)
     now = utcnow()
     deadline = _deadline(spec, now, spec.max_runtime_s or queue.max_runtime_s)
@@ -213,6 +213,7 @@ def submit(
     group_commit.insert(session, _INSERT_JOB, row)
     event = {"job_id": job_id, "kind": "submitted", "to_state": "pending", "reason": "submitted"}
     group_commit.insert(session, _INSERT_EVENT, {**event, "at": now})
+    mounts.record(session, job_id, mounted)
     waiting.enter(session, waiting_limits)
     audit.record(session, who, "job.submit", "job", job_id, org_id=project.org_id, now=now)
     changes.changed(session)  # the loops place it once this commits
