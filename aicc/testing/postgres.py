@@ -17,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,6 +139,7 @@ def start_postgres(base_dir: Path) -> PostgresServer:
             sock.mkdir()
             cleanup = [work]
     else:
+        sweep_abandoned(Path("/tmp"))
         work = Path(tempfile.mkdtemp(prefix="aicc-pg-", dir="/tmp"))
         sock = work / "s"
         sock.mkdir(mode=0o700)
@@ -194,6 +196,41 @@ def start_postgres(base_dir: Path) -> PostgresServer:
         server.stop()
         raise
     return server
+
+
+ABANDONED_S = 3600.0  # a server's directory this old whose server is not running was left behind
+
+
+def sweep_abandoned(parent: Path, now: float | None = None) -> list[Path]:
+    """Remove the directories under `parent` of servers that no process stopped: a run killed
+    (SIGKILL, or a SIGTERM that ran no exit handler) leaves its data behind, gigabytes after a
+    benchmark. Only directories untouched for `ABANDONED_S` whose server is not running (no
+    `postmaster.pid`, or its process gone); what was removed."""
+    now = time.time() if now is None else now
+    removed = []
+    for work in parent.glob("aicc-pg-*"):
+        try:
+            if now - work.stat().st_mtime < ABANDONED_S or _running(work / "data"):
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(work, ignore_errors=True)
+        removed.append(work)
+    return removed
+
+
+def _running(data_dir: Path) -> bool:
+    try:
+        pid = int((data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def find_bin_dir(search_glob: str = SEARCH_GLOB) -> Path:

@@ -6,6 +6,8 @@ so a missing server is a broken setup and must fail loudly.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,3 +107,29 @@ def test_missing_postgres_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(RuntimeError, match=r"scripts/install-test-deps\.sh"):
         postgres.find_bin_dir("/nonexistent/postgresql/*/bin")
+
+
+def test_directories_of_servers_no_one_stopped_are_swept_and_live_ones_kept(
+    tmp_path: Path,
+) -> None:
+    """A run killed hard leaves its server's data behind; the next start removes it, never the
+    directory of a server still running nor one being made."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+
+    def made(name: str, pid: int | None) -> Path:
+        work = tmp_path / f"aicc-pg-{name}"
+        (work / "data").mkdir(parents=True)
+        if pid is not None:
+            (work / "data" / "postmaster.pid").write_text(f"{pid}\n/tmp/data\n")
+        return work
+
+    now = time.time() + postgres.ABANDONED_S + 60  # as if each were made an hour ago
+    stopped = made("stopped", None)
+    crashed = made("crashed", gone.pid)
+    running = made("running", os.getpid())
+    removed = postgres.sweep_abandoned(tmp_path, now=now)
+    assert sorted(removed) == sorted([stopped, crashed])
+    assert running.exists() and not stopped.exists() and not crashed.exists()
+    fresh = made("fresh", None)  # made just now: another run's initdb may be filling it
+    assert postgres.sweep_abandoned(tmp_path) == [] and fresh.exists()
