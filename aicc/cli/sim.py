@@ -424,7 +424,9 @@ def green_command(
             "weekday), weekly (mean of the same hour over the last 7 days), weekday (of the "
             "same weekday's hour over the last 2 weeks), persistence (the same hour "
             "yesterday), learned (seasonal corrected by a LightGBM model fitted daily on the "
-            "last six weeks; the `green` extra), perfect (the truth, a diagnostic) or noisy:E "
+            "last six weeks; the `green` extra), analog or analog:W (seasonal plus W, 0-1, "
+            "times the errors it made at the most similar past hours), perfect (the truth, a "
+            "diagnostic) or noisy:E "
             "(the truth with an "
             "AR(1) error growing with the lead, E the day-ahead MAPE: noisy:0.1 or noisy:10%; "
             "what a supplied day-ahead forecast of that quality buys).",

@@ -13,10 +13,12 @@ year of hourly grid carbon, under four policies (issue 22 point 3):
   `persistence` (the same hour of the last day seen) are its parts and a simpler one, which did
   worse on the 2020 German data (BENCHMARKS.md); `learned` corrects `seasonal` with a model
   fitted on the profile's own past (`aicc.sim.forecast`, issue 38 point 5; it sees eight weeks
-  more of the year before the window); `perfect` (the truth) is there to show that
-  the rest of the gap to `optimal` is the forecast's, and `noisy:E` (the truth with an error
-  that grows with the lead, E the day-ahead MAPE) measures what a forecast of a given quality
-  buys, standing for the day-ahead forecast an operator supplies (`site.carbon_forecast`).
+  more of the year before the window), and `analog` adds to `seasonal` the errors it made the
+  times the past was like the present (`aicc.sim.analog`; the same longer past); `perfect`
+  (the truth) is there to show that the rest of the gap to `optimal` is the forecast's, and
+  `noisy:E` (the truth with an error that grows with the lead, E the day-ahead MAPE) measures
+  what a forecast of a given quality buys, standing for the day-ahead forecast an operator
+  supplies (`site.carbon_forecast`).
 
 The model is hourly, as the carbon data: jobs start at hour boundaries (an arrival waits for
 the next one) and hold their devices in every hour they touch; energy is exact (devices x
@@ -359,10 +361,15 @@ def noisy(error: float, seed: int = 0) -> Forecaster:
 
 def forecaster(name: str, seed: int = 0) -> Forecaster:
     """The forecast a `--forecast` names: one of FORECASTS, `learned` (a fresh one each call:
-    it caches its fits), or `noisy:E` (E a fraction, 0.1, or a percentage, 10%). Raises
-    ValueError naming what would do."""
+    it caches its fits), `analog` or `analog:W` (W the analogs' weight, 0 to 1), or `noisy:E`
+    (E a fraction, 0.1, or a percentage, 10%). Raises ValueError naming what would do."""
     if name == "learned":
         return learned()
+    weight = analog_weight(name)
+    if weight is not None:
+        from aicc.sim import analog
+
+        return analog.forecast(weight)
     if name in FORECASTS:
         return FORECASTS[name]
     kind, _, value = name.partition(":")
@@ -374,17 +381,34 @@ def forecaster(name: str, seed: int = 0) -> Forecaster:
         if 0 < error < 1:
             return noisy(error, seed)
     raise ValueError(
-        f"unknown forecast {name!r}; one of {', '.join(FORECASTS)}, learned, or noisy:E "
+        f"unknown forecast {name!r}; one of {', '.join(FORECASTS)}, learned, analog[:W] "
+        "(W from 0 to 1), or noisy:E "
         "(the truth with a day-ahead error E, e.g. noisy:0.1 or noisy:10%)"
     )
+
+
+def analog_weight(name: str) -> float | None:
+    """The weight W of an `analog` or `analog:W` forecast name (aicc.sim.analog), W between 0
+    and 1; None for any other name."""
+    from aicc.sim import analog
+
+    kind, _, value = name.partition(":")
+    if kind != "analog":
+        return None
+    try:
+        weight = float(value) if value else analog.WEIGHT
+    except ValueError:
+        return None
+    return weight if 0 <= weight <= 1 else None
 
 
 def _replanner(
     carbon: np.ndarray, config: GreenConfig, history: np.ndarray | None = None
 ) -> Callable[[int, list[SimJob], Cluster], list[SimJob]]:
     predict = forecaster(config.forecast, config.seed)
-    before = history if history is not None and config.forecast == "learned" else carbon[:0]
-    seen = np.concatenate([before, carbon])  # the learned forecast's longer past
+    longer = config.forecast == "learned" or analog_weight(config.forecast) is not None
+    before = history if history is not None and longer else carbon[:0]
+    seen = np.concatenate([before, carbon])  # the learned and analog forecasts' longer past
 
     def choose(hour: int, waiting: list[SimJob], cluster: Cluster) -> list[SimJob]:
         jobs = [j.as_green(config, offset=hour) for j in waiting]

@@ -1,0 +1,80 @@
+"""The `analog` carbon forecast (issue 38 point 5): it reads only the past, it is `seasonal` at
+weight 0, and where the weather persists it carries the current spell ahead better than
+`seasonal` does."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from aicc.core.energy import epoch_hour
+from aicc.sim import analog, green, synthetic
+from aicc.sim.forecast import MIN_HISTORY
+
+
+def series(weeks: int = 10, seed: int = 0) -> np.ndarray:
+    """gCO2/kWh per hour: a day-night swing, cleaner weekends, and an AR(1) "weather" that
+    persists for a day or two, as wind does."""
+    rng = np.random.default_rng(seed)
+    hours = np.arange(weeks * 168)
+    day = 120 * np.cos(2 * np.pi * (hours % 24 - 13) / 24)
+    weekend = np.where(hours % 168 >= 120, -80.0, 0.0)
+    weather = np.zeros(len(hours))
+    for h in range(1, len(hours)):
+        weather[h] = 0.97 * weather[h - 1] + rng.normal(0, 12)
+    out: np.ndarray = np.maximum(400 + day + weekend + weather, 20.0)
+    return out
+
+
+def test_the_forecast_at_now_is_the_same_whatever_comes_after() -> None:
+    y = series()
+    now = len(y) - 200
+    other = y.copy()
+    other[now + 1 :] = np.random.default_rng(1).uniform(0, 1000, len(y) - now - 1)
+    assert np.array_equal(analog.scenarios(y, now, 96), analog.scenarios(other, now, 96))
+    first = analog.forecast()(y, now, 96)
+    assert np.array_equal(first, analog.forecast()(other, now, 96))
+    assert first[0] == y[now]  # the current hour is observed
+    assert analog.scenarios(y, now, 96).shape == (analog.NEIGHBOURS, 96)
+
+
+def test_weight_zero_is_seasonal_and_too_little_past_is_no_error() -> None:
+    y = series()
+    now = len(y) - 100
+    assert np.allclose(green.forecaster("analog:0")(y, now, 72), green.seasonal(y, now, 72))
+    assert len(analog.forecast()(y, MIN_HISTORY - 10, 30)) == 30
+    assert len(analog.forecast()(y, MIN_HISTORY + 3, 30)) == 30  # no analog yet: seasonal
+
+
+def test_it_carries_a_spell_ahead_better_than_seasonal() -> None:
+    y = series(weeks=14, seed=3)
+    predict = analog.forecast(1.0)
+    errors: dict[str, list[float]] = {"analog": [], "seasonal": []}
+    for now in range(len(y) - 21 * 24, len(y) - 72, 13):
+        truth = y[now + 1 : now + 13]
+        errors["analog"].append(float(np.mean(np.abs(predict(y, now, 13)[1:] - truth))))
+        errors["seasonal"].append(float(np.mean(np.abs(green.seasonal(y, now, 13)[1:] - truth))))
+    mae = {name: float(np.mean(e)) for name, e in errors.items()}
+    assert mae["analog"] < 0.9 * mae["seasonal"], mae
+
+
+def test_the_sim_names_it() -> None:
+    assert green.analog_weight("analog") == analog.WEIGHT
+    assert green.analog_weight("analog:0.25") == 0.25
+    for wrong in ("analog:2", "analog:x", "analogue"):
+        with pytest.raises(ValueError, match="analog"):
+            green.forecaster(wrong)
+
+
+def test_the_default_policy_with_it_cuts_carbon_without_a_miss() -> None:
+    start = epoch_hour(datetime(2020, 1, 1, tzinfo=UTC))
+    carbon = {start + h: float(v) for h, v in enumerate(series(weeks=16, seed=5))}
+    config = green.GreenConfig(
+        gpus=32, windows=2, days=2, deferrable=0.5, time_limit_s=5, forecast="analog"
+    )
+    trace = synthetic.trace_jobs(120, gpus=32, load=0.5)
+    rows = green.run(trace, carbon, config, policies=("carbon-blind", "default"))["policies"]
+    assert rows["default"]["carbon_kg"] < rows["carbon-blind"]["carbon_kg"]
+    assert rows["default"]["deadline_misses"] <= rows["carbon-blind"]["deadline_misses"]
