@@ -4,12 +4,14 @@ a session opens, and give it back at COMMIT or ROLLBACK."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
-from aicc.store.db import Database
+from aicc.store.db import ALIVE_S, Database
+from aicc.testing.postgres import start_postgres
 
 
 @pytest.fixture
@@ -67,3 +69,33 @@ def test_writers_of_many_threads_all_commit_and_a_failed_one_lets_the_next_go(
 
     threading.Thread(target=after).start()  # another thread: the lock must be free, not held
     assert done.wait(timeout=10) and count(db) == 401
+
+
+@pytest.mark.postgres
+def test_a_pooled_connection_is_pinged_only_after_idling_and_one_the_restart_killed_is_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: a connection given back moments ago is used without a ping (a submit's
+    round trip saved); one idle longer is pinged, and one whose server restarted meanwhile is
+    replaced before use, so the statement succeeds."""
+    postgres = start_postgres(tmp_path / "pg")  # its own: this one is restarted
+    try:
+        db = Database(postgres.url)
+        pings: list[int] = []
+        ping = db.engine.dialect.do_ping
+        monkeypatch.setattr(db.engine.dialect, "do_ping", lambda c: pings.append(1) or ping(c))
+
+        def select_one() -> int:
+            with db.reader() as session:
+                return int(session.execute(text("SELECT 1")).scalar_one())
+
+        assert select_one() == 1 and len(pings) == 1  # a new connection: pinged
+        assert select_one() == 1 and len(pings) == 1  # given back just now: not pinged
+        postgres.crash()
+        postgres.start()
+        time.sleep(ALIVE_S + 0.1)
+        assert select_one() == 1  # the dead connection was found by its ping and replaced
+        assert len(pings) >= 2
+        db.dispose()
+    finally:
+        postgres.stop()
