@@ -25,7 +25,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -49,6 +51,8 @@ class GroupCommit(Generic[Item, Result]):
 
     IDLE_S = 60.0
     MAX_BATCH = 256  # a batch holds SQLite's write lock while it runs: bound it
+    STREAM_S = 0.010  # a write this soon after the last batch ended is part of a stream ...
+    GATHER_S = 0.004  # ... and waits this long from its arrival for others to join its batch
     name = "aicc-group-commit"
 
     def __init__(self) -> None:
@@ -56,11 +60,15 @@ class GroupCommit(Generic[Item, Result]):
         self._pending: list[tuple[Item, asyncio.Future[Result]]] = []
         self._thread: threading.Thread | None = None
         self._closing = False
+        self._first_at = 0.0  # when the oldest of `_pending` arrived
+        self._ended_at = -math.inf  # when the last batch was settled
 
     def submit(self, item: Item) -> asyncio.Future[Result]:
         """Queue `item`; its future is done once its batch is committed (or failed)."""
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         with self._queued:
+            if not self._pending:
+                self._first_at = time.monotonic()
             self._pending.append((item, future))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
@@ -95,6 +103,7 @@ class GroupCommit(Generic[Item, Result]):
                     self._thread = None
                     self.stopped()
                     return
+                self._gather()
                 batch = self._pending[: self.MAX_BATCH]
                 del self._pending[: self.MAX_BATCH]
             try:
@@ -108,6 +117,19 @@ class GroupCommit(Generic[Item, Result]):
             for loop, settled in by_loop.items():
                 with contextlib.suppress(RuntimeError):  # its loop closed: no one waits now
                     loop.call_soon_threadsafe(_settle, settled)
+            self._ended_at = time.monotonic()
+
+    def _gather(self) -> None:
+        """Under `_queued`, with writes pending: when they came as part of a stream, wait until
+        the oldest has waited `GATHER_S` (or a batch is full, or `close`) for more to join."""
+        if self._first_at - self._ended_at > self.STREAM_S:
+            return
+        until = self._first_at + self.GATHER_S
+        while len(self._pending) < self.MAX_BATCH and not self._closing:
+            left = until - time.monotonic()
+            if left <= 0:
+                return
+            self._queued.wait(left)
 
 
 def _settle(settled: list[tuple[asyncio.Future[Any], Any]]) -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -174,3 +175,53 @@ def test_a_batch_whose_rows_clash_runs_each_alone(db: Database) -> None:
     assert (first, other) == (1, 2)
     assert "UNIQUE" in str(clash).upper() or "duplicate key" in str(clash)
     assert kept(db) == [0, 5, 6]
+
+
+class Sizes(group_commit.GroupCommit[int, int]):
+    """A committer that keeps each batch's size and answers each item with itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int] = []
+
+    def commit(self, items: Sequence[int]) -> Sequence[int]:
+        self.sizes.append(len(items))
+        return items
+
+
+def test_a_write_in_a_stream_waits_for_company_and_a_lone_one_does_not() -> None:
+    writes = Sizes()
+    writes.STREAM_S, writes.GATHER_S = 30.0, 30.0  # every write after the first is in a stream
+
+    async def main() -> float:
+        started = time.monotonic()
+        assert await writes.submit(1) == 1  # the committer idle: nothing to wait for
+        alone_s = time.monotonic() - started
+        writes.GATHER_S = 0.5
+        second = writes.submit(2)
+        await asyncio.sleep(0.05)  # arrives while the second waits for company
+        assert await asyncio.gather(second, writes.submit(3)) == [2, 3]
+        return alone_s
+
+    try:
+        assert asyncio.run(main()) < 10.0  # not the 30 s a write in a stream would wait
+    finally:
+        writes.close()
+    assert writes.sizes == [1, 2]
+
+
+def test_close_does_not_wait_for_company() -> None:
+    writes = Sizes()
+    writes.STREAM_S, writes.GATHER_S = 30.0, 30.0
+
+    async def main() -> list[int]:
+        await writes.submit(1)
+        waiting = writes.submit(2)  # in a stream: it would wait 30 s for company
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        await asyncio.get_running_loop().run_in_executor(None, writes.close)
+        assert time.monotonic() - started < 10.0
+        return [await waiting]
+
+    assert asyncio.run(main()) == [2]
+    assert writes.sizes == [1, 1]
