@@ -13,6 +13,11 @@ title; its postmaster or its `ray start` siblings still carry the marker). Only 
 this run counts: a developer's own `make run`, another run's suite, this checker and its
 ancestors are never touched, nor the Unix session it runs in (a shell's).
 
+Folders too: one a test process makes in the temporary directory for the whole session (the
+migrated SQLite database of `servers.seeded`) is named with the token (`folder_prefix`) and
+removed when its process ends; one still there after the run (its worker was killed hard) is
+printed, removed, and fails the run as a process does.
+
     python -m aicc.testing.leftovers --session TOKEN   # exit 1 when any was left (and killed)
 """
 
@@ -22,8 +27,10 @@ import argparse
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
@@ -46,6 +53,26 @@ class Process:
     def line(self, width: int = 400) -> str:
         command = self.command if len(self.command) <= width else self.command[:width] + "..."
         return f"{self.pid:>8} (parent {self.ppid}) {command}"
+
+
+# What the suite's processes make in the temporary directory, named with the session's token:
+# the migrated SQLite database of `servers.seeded`.
+MIGRATED_FOLDER = "aicc-migrated"
+FOLDERS = (MIGRATED_FOLDER,)
+
+
+def folder_prefix(kind: str, token: str | None = None) -> str:
+    """How a folder of `kind` (one of FOLDERS) made by a process of session `token` (this
+    process's, unless given) is named: `tempfile.mkdtemp(prefix=...)` adds the rest."""
+    token = os.environ.get(MARKER, "") if token is None else token
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in token)
+    return f"{kind}-{safe}-" if safe else f"{kind}-"
+
+
+def folders(token: str, where: Path | None = None) -> list[Path]:
+    """The folders session `token`'s processes left in the temporary directory."""
+    root = Path(tempfile.gettempdir()) if where is None else where
+    return sorted(p for kind in FOLDERS for p in root.glob(folder_prefix(kind, token) + "*"))
 
 
 def new_token() -> str:
@@ -188,22 +215,39 @@ def settle(
     return found
 
 
-def report(token: str, found: list[Process], unkillable: list[Process]) -> str:
-    lines = [f"{len(found)} process(es) of test session {token} outlived it, killed now:"]
-    lines += ["  " + p.line() for p in found]
+def report(
+    token: str, found: list[Process], unkillable: list[Process], left: Iterable[Path] = ()
+) -> str:
+    lines = []
+    if found:
+        lines.append(f"{len(found)} process(es) of test session {token} outlived it, killed now:")
+        lines += ["  " + p.line() for p in found]
     if unkillable:
         lines.append(
             f"{len(unkillable)} of them did not die: " + ", ".join(str(p.pid) for p in unkillable)
         )
+    if left := list(left):
+        lines.append(f"{len(left)} folder(s) of test session {token} outlived it, removed now:")
+        lines += [f"  {path}" for path in left]
     return "\n".join(lines)
 
 
-def check(token: str, *, settle_s: float = SETTLE_S, spare: Collection[int] = ()) -> str | None:
-    """Kill the session's leftovers; a report of them, or None when there were none."""
+def check(
+    token: str,
+    *,
+    settle_s: float = SETTLE_S,
+    spare: Collection[int] = (),
+    where: Path | None = None,
+) -> str | None:
+    """Kill the session's leftover processes, remove its leftover folders (in `where`, the
+    temporary directory unless given); a report of them, or None when there were none."""
     found = settle(token, settle_s=settle_s, spare=spare)
-    if not found:
+    left = folders(token, where)
+    for path in left:
+        shutil.rmtree(path, ignore_errors=True)
+    if not found and not left:
         return None
-    return report(token, found, kill(found))
+    return report(token, found, kill(found) if found else [], left)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -97,12 +97,15 @@ class PostgresServer:
         pg_ctl = str(self._bin_dir / "pg_ctl")
         _run([pg_ctl, *args, "-D", str(self.data_dir)], self._run_as, cwd=self.data_dir.parent)
 
-    def create_database(self, name: str, *, migrated: bool = False) -> str:
+    def create_database(
+        self, name: str, *, migrated: bool = False, template: str | None = None
+    ) -> str:
         """Create a database so a test can have state nobody else touches: empty, or
         `migrated`, a copy of one brought to the newest revision once per server (PostgreSQL's
-        TEMPLATE: a file copy, where 44 migrations cost every test's server 0.4 s)."""
-        if not _DB_NAME.match(name):
-            raise ValueError(f"invalid database name: {name!r}")
+        TEMPLATE: a file copy, where 44 migrations cost every test's server 0.4 s), or a copy
+        of the database `template` (nobody may be connected to it: a server on it stopped)."""
+        if not _DB_NAME.match(name) or (template is not None and not _DB_NAME.match(template)):
+            raise ValueError(f"invalid database name: {name!r} (template {template!r})")
         import psycopg  # lazy: only the test extras install it
 
         if migrated and not self._migrated:
@@ -114,8 +117,9 @@ class PostgresServer:
         with psycopg.connect(
             host=str(self.socket_dir), port=self.port, user=USER, dbname=DATABASE, autocommit=True
         ) as conn:
-            template = f' TEMPLATE "{MIGRATED}"' if migrated else ""
-            conn.execute(f'CREATE DATABASE "{name}"{template}')  # name is validated above
+            source = template or (MIGRATED if migrated else None)
+            copy = f' TEMPLATE "{source}"' if source else ""
+            conn.execute(f'CREATE DATABASE "{name}"{copy}')  # names are validated above
         return _socket_url(self.socket_dir, self.port, name)
 
 

@@ -21,7 +21,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from aicc.config import Settings
-from aicc.testing import startup
+from aicc.testing import leftovers, startup
 
 if TYPE_CHECKING:
     from aicc.core.tenancy import Principal
@@ -85,21 +85,37 @@ def seeded(home: Path, db: str | None) -> None:
     """Give a new home on SQLite a copy of a database migrated once per process: a server's
     start then finds its schema at the newest revision, and skips the 0.4 s of DDL that every
     test's server spent on the same 44 migrations (PostgreSQL's are its TEMPLATE, postgres.py).
-    A home that has a database already keeps it."""
+    A home that has a database already keeps it. The copy's folder is removed when the process
+    exits (`forget_migrated`, also called at the end of a test session)."""
     global _MIGRATED
     target = home / "aicc.db"
     if db or target.exists():
         return
-    if _MIGRATED is None:
+    if _MIGRATED is None or not _MIGRATED.exists():  # (a check removed it: a new one)
+        import atexit
         import tempfile
 
         from aicc.store.db import database_url, migrate
 
-        folder = Path(tempfile.mkdtemp(prefix="aicc-migrated-"))
-        migrate(database_url(None, folder))
+        folder = Path(tempfile.mkdtemp(prefix=leftovers.folder_prefix(leftovers.MIGRATED_FOLDER)))
+        atexit.register(forget_migrated)
+        try:
+            migrate(database_url(None, folder))
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         _MIGRATED = folder / "aicc.db"
     home.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(_MIGRATED, target)
+
+
+def forget_migrated() -> None:
+    """Remove this process's migrated copy (`seeded`), if it made one: nothing of a test
+    session outlives it. A later `seeded` migrates a new one."""
+    global _MIGRATED
+    if _MIGRATED is not None:
+        shutil.rmtree(_MIGRATED.parent, ignore_errors=True)
+        _MIGRATED = None
 
 
 # The per-token bucket's defaults bite a quick loop of requests on one token (issue 35), as a

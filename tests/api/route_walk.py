@@ -14,12 +14,15 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import re
 import secrets
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +30,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from sqlalchemy import update
+from sqlalchemy.engine import make_url
 
 from aicc.api.state import AppState
 from aicc.core.datasets import cut, digest, frame
@@ -37,9 +42,13 @@ from aicc.services.images.distribution import Blob, Manifest
 from aicc.services.models import models, templates
 from aicc.services.serving import deployments
 from aicc.services.tenancy.tenancy import principal_of
-from aicc.store.tables import ProjectRow, SettlementRow, UserRow
+from aicc.store.db import database_url, make_engine
+from aicc.store.tables import LeaseRow, ProjectRow, SettlementRow, TokenRow, UserRow
 from aicc.testing.datasets import OCTETS, begin_and_send, push
+from aicc.testing.postgres import PostgresServer
+from aicc.testing.servers import in_process
 from aicc.testing.templates import own as own_template
+from aicc.testing.tenants import make_tenant
 
 if TYPE_CHECKING:
     from aicc.testing.tenants import Tenant
@@ -589,9 +598,91 @@ def created(answer: httpx.Response) -> dict[str, Any]:
     return body
 
 
+@dataclass
+class WorldImage:
+    """A world built once in a process, with its server stopped: its home (`template`, copied
+    back to `home` for each test: the run directories' absolute paths stay true) and, on
+    PostgreSQL, its database (`database`, the TEMPLATE of each test's own)."""
+
+    home: Path
+    template: Path
+    database: str | None
+    world: World
+
+
+_clones = 0
+
+
+@pytest.fixture(scope="session")
+def world_images() -> dict[str, WorldImage]:
+    """Per process, the world of each database kind, built by the first test that asks."""
+    return {}
+
+
 @pytest.fixture
-def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path) -> Iterator[World]:
-    api, state = server
+def world(
+    db_url: str | None,
+    world_images: dict[str, WorldImage],
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> Iterator[World]:
+    """Tenant A's objects (one of every kind, a job that ran among them) and tenant B, on a
+    server of the test's own: the world is built once per process and database kind (it ran
+    a real job, 2 to 6 s), then each test gets a copy of its home and database, so what one
+    test changes (A's deletions, new tokens) no other test sees."""
+    global _clones
+    kind = "sqlite" if db_url is None else "postgresql"
+    image = world_images.get(kind)
+    if image is None:
+        image = world_images[kind] = _image(kind, db_url, tmp_path_factory)
+    shutil.rmtree(image.home, ignore_errors=True)
+    shutil.copytree(image.template, image.home, symlinks=True)
+    url = None
+    if image.database is not None:
+        _clones += 1
+        server: PostgresServer = request.getfixturevalue("postgres")
+        url = server.create_database(f"w{os.getpid()}_{_clones}", template=image.database)
+    try:
+        _as_just_built(url, image.home)
+        with in_process(image.home, url, limits=LIMITS) as (api, state):
+            yield replace(image.world, api=api, state=state)
+    finally:
+        shutil.rmtree(image.home, ignore_errors=True)
+
+
+def _as_just_built(url: str | None, home: Path) -> None:
+    """The copy as the world was when its build ended, not minutes later: the tokens the
+    build used were used just now (a call does not write `last_used_at` again within a
+    minute, as on the server the world was built on), and the stopped server's lease on the
+    loops has run out (the copy's server leads from its first pass, as a restart after a
+    crash would, instead of waiting out the lease's time to live)."""
+    engine = make_engine(database_url(url, home))
+    try:
+        with engine.begin() as conn:
+            now = utcnow()
+            used = TokenRow.last_used_at.is_not(None)
+            conn.execute(update(TokenRow).where(used).values(last_used_at=now))
+            conn.execute(update(LeaseRow).values(expires_at=now - timedelta(hours=1)))
+    finally:
+        engine.dispose()
+
+
+LIMITS = {"grace_s": 2.0}  # as tests/conftest.py's `server`
+
+
+def _image(kind: str, db_url: str | None, tmp_path_factory: pytest.TempPathFactory) -> WorldImage:
+    """Build the world on a server of its own (stopped when the build fails too), stop it,
+    and keep its home (and database) as the template of every test's copy."""
+    base = tmp_path_factory.mktemp(f"world-{kind}")
+    home, template = base / "home", base / "home.template"
+    with in_process(home, db_url, limits=LIMITS) as (api, state):
+        built = build_world(api, state, make_tenant(api, "tenant-b"), base)
+    home.rename(template)
+    database = None if db_url is None else make_url(db_url).database
+    return WorldImage(home, template, database, built)
+
+
+def build_world(api: TestClient, state: AppState, tenant_b: Tenant, tmp_path: Path) -> World:
     org = created(api.post("/api/v1/orgs", json={"name": "org-alpha"}))
     boss = created(
         api.post(
@@ -848,7 +939,7 @@ def world(server: tuple[TestClient, AppState], tenant_b: Tenant, tmp_path: Path)
         "alpha-weights-marker",
         "alpha_metric_marker",
     }
-    yield World(
+    return World(
         api=api,
         state=state,
         a=a,

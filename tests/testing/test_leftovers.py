@@ -112,3 +112,33 @@ def test_one_of_three_failing_to_start_stops_all_three(token: str, tmp_path: Pat
         start_all(servers)
     assert all(s.proc is not None and s.proc.returncode is not None for s in servers)
     assert leftovers.find(token) == []
+
+
+def test_the_migrated_copy_is_gone_when_its_process_ends_and_a_stray_one_is_reported(
+    token: str, tmp_path: Path
+) -> None:
+    """`seeded`'s migrated database lives in a folder named with the session's token: removed
+    at the process's exit; one a worker killed hard left is removed and reported by the check."""
+    script = (
+        "import sys; from pathlib import Path; from aicc.testing import servers; "
+        "servers.seeded(Path(sys.argv[1]), None); print(servers._MIGRATED)"
+    )
+    env = {**os.environ, leftovers.MARKER: token, "TMPDIR": str(tmp_path)}
+    ran = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "home")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    copy = Path(ran.stdout.strip())
+    assert copy.parent.parent == tmp_path and token in copy.parent.name
+    assert (tmp_path / "home" / "aicc.db").is_file() and not copy.parent.exists()
+    assert leftovers.folders(token, tmp_path) == []
+
+    killed = [sys.executable, "-c", script + "; import os; os._exit(0)", str(tmp_path / "h2")]
+    left = Path(subprocess.run(killed, env=env, capture_output=True, text=True).stdout.strip())
+    assert left.parent.exists() and leftovers.folders(token, tmp_path) == [left.parent]
+    report = leftovers.check(token, settle_s=0, where=tmp_path)
+    assert report is not None and f"1 folder(s) of test session {token}" in report
+    assert str(left.parent) in report and not left.parent.exists()
