@@ -62,6 +62,7 @@ class GroupCommit(Generic[Item, Result]):
         self._closing = False
         self._first_at = 0.0  # when the oldest of `_pending` arrived
         self._ended_at = -math.inf  # when the last batch was settled
+        self._last_size = 0  # how many writes it held
 
     def submit(self, item: Item) -> asyncio.Future[Result]:
         """Queue `item`; its future is done once its batch is committed (or failed)."""
@@ -106,6 +107,7 @@ class GroupCommit(Generic[Item, Result]):
                 self._gather()
                 batch = self._pending[: self.MAX_BATCH]
                 del self._pending[: self.MAX_BATCH]
+                self._last_size = len(batch)
             try:
                 outcomes = list(self.commit([item for item, _ in batch]))
             except Exception as err:  # a subclass's own failure: every item in it fails
@@ -121,11 +123,14 @@ class GroupCommit(Generic[Item, Result]):
 
     def _gather(self) -> None:
         """Under `_queued`, with writes pending: when they came as part of a stream, wait until
-        the oldest has waited `GATHER_S` (or a batch is full, or `close`) for more to join."""
+        the oldest has waited `GATHER_S` for more to join, or as many are pending as the last
+        batch held (at least two: a few callers each waiting for their answer come back
+        together, and need not wait the rest of it), or `close`."""
         if self._first_at - self._ended_at > self.STREAM_S:
             return
         until = self._first_at + self.GATHER_S
-        while len(self._pending) < self.MAX_BATCH and not self._closing:
+        enough = min(max(2, self._last_size), self.MAX_BATCH)
+        while len(self._pending) < enough and not self._closing:
             left = until - time.monotonic()
             if left <= 0:
                 return

@@ -225,3 +225,24 @@ def test_close_does_not_wait_for_company() -> None:
 
     assert asyncio.run(main()) == [2]
     assert writes.sizes == [1, 1]
+
+
+def test_a_stream_waits_only_for_as_many_as_its_last_batch_held() -> None:
+    """Four callers each waiting for their answer send again together: the committer, in a
+    stream, waits for the four, not for the rest of its window."""
+    writes = Sizes()
+    writes.STREAM_S, writes.GATHER_S = 30.0, 0.5
+
+    async def main() -> float:
+        assert await writes.submit(0) == 0  # idle: alone
+        assert await asyncio.gather(*(writes.submit(n) for n in range(1, 5))) == [1, 2, 3, 4]
+        writes.GATHER_S = 30.0  # from here a wait for company would be seen
+        started = time.monotonic()
+        assert await asyncio.gather(*(writes.submit(n) for n in range(5, 9))) == [5, 6, 7, 8]
+        return time.monotonic() - started
+
+    try:
+        assert asyncio.run(main()) < 10.0
+    finally:
+        writes.close()
+    assert sum(writes.sizes) == 9
