@@ -14,7 +14,8 @@ in that registry's order: reclaim, priority, service):
 - `service`: a job whose service level (plugins/service.py: attained or declared device-time,
   the profile's queue-sort ladder) is at least `preempt_gap` levels above J's, protected like
   `priority` unless `service_crosses_guarantees` (least-attained-service time-slicing across
-  tenants, as Tiresias does), and never within the first `service_min_run_s` of the victim's
+  tenants, as Tiresias does; `service_guarded_from` keeps guarantees for victims from that level
+  up), and never within the first `service_min_run_s` of the victim's
   attempt (like Slurm's PreemptExemptTime and Run:ai's minimum runtime): without it, a stream
   of short new jobs evicts the same long job every few minutes, each time for its restart.
   A starving J (level -1) also reaches level 0, but there only jobs submitted after J (they
@@ -253,6 +254,7 @@ class Rules:
         self.level = cycle.level(job)
         self.floor = 0 if self.ladder is None else self.level + self.ladder.preempt_gap
         self.crosses_guarantees = config.service_crosses_guarantees
+        self.guarded_from = config.service_guarded_from
         self.tests = config.victims
         self.screened = SCREENED.issuperset(config.rules)  # may the ladder's tests prune
         self.counted = _counted(cycle)

@@ -45,6 +45,9 @@ class PreemptConfig:
     # Time-slicing across tenants: the `service` rule may take a job that runs within another
     # project's guarantee (guarantees then hold against priority, not against more service).
     service_crosses_guarantees: bool = False
+    # ...except for victims at this service level or above (None: all levels cross): the long
+    # jobs at a ladder's top keep what their project is guaranteed against shorter work
+    service_guarded_from: int | None = None
     remember_preemptors: bool = True
     service_min_run_s: int = 0  # an attempt runs at least this long before `service` takes it
 

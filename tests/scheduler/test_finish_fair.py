@@ -8,11 +8,26 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from sched_fixtures import at, bound, job, node, place, preempts, profile, run, snapshot, waiting
+from sched_fixtures import (
+    at,
+    bound,
+    gpus,
+    job,
+    node,
+    place,
+    preempts,
+    profile,
+    run,
+    snapshot,
+    tree,
+    waiting,
+)
 
+from aicc.core.tenancy import Quota
 from aicc.scheduler.framework import Cycle
 from aicc.scheduler.plugins.service import Predicted
 from aicc.scheduler.profile import Profile
+from aicc.scheduler.profiles import PROFILES
 from aicc.scheduler.snapshot import JobView
 
 HOUR = 3600
@@ -22,11 +37,14 @@ def predicted(view: JobView, runtime_s: float) -> JobView:
     return replace(view, predicted_runtime_s=runtime_s)
 
 
-def lifting(lift: float | None) -> Profile:
-    """The `predicted` profile with its ladder lifting a level per `lift` of projected slowdown."""
+def lifting(lift: float | None, *, at_start: bool = False, **preempt: Any) -> Profile:
+    """The `predicted` profile with its ladder lifting a level per `lift` of projected slowdown
+    (`at_start`: by the waits before its starts only), `preempt` changing its preemption."""
     args: dict[str, Any] = {"thresholds_h": [0.25, 2.5, 25.0], "starve": 10.0}
     if lift is not None:
         args["lift"] = lift
+    if at_start:
+        args["lift_at_start"] = True
     return profile(
         "predicted",
         queue_sort=[
@@ -34,6 +52,7 @@ def lifting(lift: float | None) -> Profile:
             {"name": "predicted", "weight": 10_000.0, "args": args},
             {"name": "aging", "weight": 10.0},
         ],
+        preempt={**PROFILES["predicted"]["preempt"], **preempt},
     )
 
 
@@ -90,3 +109,50 @@ def test_a_lifted_running_job_is_not_the_victim_of_a_shorter_newcomer() -> None:
 def test_lift_needs_a_positive_factor() -> None:
     with pytest.raises(ValueError, match="lift"):
         profile("predicted", queue_sort=[{"name": "predicted", "args": {"lift": 0}}])
+
+
+def test_with_lift_at_start_a_preempted_job_is_not_lifted_by_its_wait_since() -> None:
+    """A ten-hour whole-node job that started at once and was preempted after two hours has
+    waited ten hours since: that wait lifts it a level, and it takes the node back from
+    another ten-hour job an hour into its run (the long jobs take turns). With `lift_at_start`
+    only what it waited before it started counts (nothing), and the running job keeps its node."""
+    nodes = [node("n", gpus=8)]
+    back = predicted(job("back", gpus=8, minute=-12 * 60, runtime_s=10 * HOUR), 10 * HOUR)
+    back = replace(back, attained_s=2 * HOUR * 8, queued_at=at(hours=-10))
+    other = predicted(job("other", gpus=8, minute=-60, runtime_s=10 * HOUR), 10 * HOUR)
+    running = predicted(place(nodes, other, [("n", range(8))], started=at(hours=-1)), 10 * HOUR)
+    (p,) = preempts(run(snapshot(nodes, [back], running=[running]), lifting(1.0)))
+    assert (p.job_id, p.preemptor) == ("other", "back")
+    frozen = lifting(1.0, at_start=True)
+    assert not preempts(run(snapshot(nodes, [back], running=[running]), frozen))
+    # what it waited before its first start still counts: submitted 16 h before it started
+    early = replace(back, submitted_at=at(hours=-28))
+    (p,) = preempts(run(snapshot(nodes, [early], running=[running]), frozen))
+    assert (p.job_id, p.preemptor) == ("other", "back")
+
+
+def test_service_guarded_from_keeps_the_top_levels_guarantee() -> None:
+    """A 30-hour whole-node job (240 device-hours, the top level) runs within its project's
+    guarantee of 8 GPUs. Where `service` crosses guarantees, another project's one-hour job on
+    a whole node (8 device-hours, a level below) takes its node; with `service_guarded_from: 3`
+    the guarantee holds at the top level, and the newcomer waits. Work that borrows is still
+    taken."""
+    tenants = tree(
+        {
+            "prj-a": Quota(guaranteed=gpus(8), max=gpus(16)),
+            "prj-b": Quota(guaranteed=gpus(0), max=gpus(16)),
+        }
+    )
+    nodes = [node("n", gpus=8)]
+    long = predicted(job("long", gpus=8, minute=-90, runtime_s=30 * HOUR), 30 * HOUR)
+    running = predicted(place(nodes, long, [("n", range(8))], started=at(hours=-1)), 30 * HOUR)
+    short = predicted(job("short", gpus=8, project="prj-b", runtime_s=HOUR), HOUR)
+
+    def preempted(prof: Profile, held: JobView) -> list[str]:
+        snap = snapshot(nodes, [short], running=[held], tenants=tenants)
+        return [p.job_id for p in preempts(run(snap, prof))]
+
+    assert preempted(lifting(None), running) == ["long"]
+    guarded = lifting(None, service_guarded_from=3)
+    assert preempted(guarded, running) == []
+    assert preempted(guarded, replace(running, borrowed=True)) == ["long"]

@@ -25,7 +25,11 @@
   for their size, so the top level (whole nodes for days) does not wait behind every shorter
   job, and once it runs it is not every shorter newcomer's victim. Off in the `predicted`
   profile: a preempted job's wait lifts it again, and on the Philly trace long jobs took turns
-  preempting each other (12x the preemptions; BENCHMARKS.md, "Fair and short").
+  preempting each other (12x the preemptions; BENCHMARKS.md, "Fair and short"). With
+  `lift_at_start` only the waits before a job's starts lift it: a preempted job waiting again
+  keeps the lift its last attempt started with, so a preemption cannot lift its victim into
+  preempting back (the view carries no first start, so waits after earlier preemptions that
+  ended in a restart still count).
 
 Each plugin also ranks running jobs for the `service` preemption rule: a waiting job may
 preempt a running one whose level is higher than its own by at least `preempt_gap`.
@@ -159,6 +163,9 @@ class Predicted(Declared):
     name: str = "predicted"
     starve: float | None = None  # a waiting job is starving after this x its runtime
     lift: float | None = None  # a level down per this much projected slowdown over 1
+    # count only the waits before the job's starts: a preempted job waiting again keeps the lift
+    # it had when its last attempt started (the wait a preemption causes cannot lift it)
+    lift_at_start: bool = False
 
     def runtime_s(self, job: JobView) -> float | None:
         predicted = job.predicted_runtime_s
@@ -185,8 +192,14 @@ class Predicted(Declared):
         runtime = self.runtime_s(job)
         if runtime is None:
             return 0.0
-        ran = job.attained_s / devices(job) + ran_s(job, cycle)
+        earlier = job.attained_s / devices(job)  # wall seconds of the earlier attempts
+        ran = earlier + ran_s(job, cycle)
         waited = (cycle.now - job.submitted_at).total_seconds() - ran
+        if self.lift_at_start:
+            # as of this attempt's start, or of the last one's end (the wait before it started)
+            since = job.attempt_started_at or (job.queued_at if earlier > 0 else None)
+            if since is not None:
+                waited = (since - job.submitted_at).total_seconds() - earlier
         return max(0.0, waited) / max(runtime, ran, 1.0)
 
 
@@ -227,4 +240,5 @@ def predicted(args: Mapping[str, Any]) -> Predicted:
         unknown_level=None if unknown is None else int(unknown),
         starve=_factor(args, "starve", "wait / predicted runtime"),
         lift=_factor(args, "lift", "projected slowdown per level"),
+        lift_at_start=bool(args.get("lift_at_start", False)),
     )

@@ -45,6 +45,7 @@ class Judge(Protocol):
     floor: int  # the lowest level the `service` rule reaches
     sliced_before: datetime  # an attempt started after this is too young for `service`
     crosses_guarantees: bool
+    guarded_from: int | None  # victims from this level keep their guarantee against `service`
 
     def over(self, project: str, keys: frozenset[str]) -> bool: ...
     def unprotected(self, c: Held, other: bool) -> bool: ...
@@ -77,14 +78,19 @@ def priority(judge: Judge, c: Held, other: bool) -> bool:
 
 def service(judge: Judge, c: Held, other: bool) -> bool:
     """A job at least `preempt_gap` levels above the job on the service ladder (a starving job
-    also takes younger jobs at level 0) whose attempt has run its minimum."""
+    also takes younger jobs at level 0) whose attempt has run its minimum, and which no
+    guarantee protects unless service crosses guarantees (at the victim's level)."""
     ladder, v = judge.ladder, c.job
+    guarded = judge.guarded_from
     return (
         ladder is not None
         and c.level >= judge.floor
         and (c.level >= ladder.preempt_gap or judge.overtook(v))
         and (v.started_at is None or v.started_at <= judge.sliced_before)
-        and (judge.crosses_guarantees or judge.unprotected(c, other))
+        and (
+            (judge.crosses_guarantees and (guarded is None or c.level < guarded))
+            or judge.unprotected(c, other)
+        )
     )
 
 
