@@ -8,24 +8,11 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from carbon_series import series
 
 from aicc.core.energy import epoch_hour
 from aicc.sim import analog, green, synthetic
 from aicc.sim.forecast import MIN_HISTORY
-
-
-def series(weeks: int = 10, seed: int = 0) -> np.ndarray:
-    """gCO2/kWh per hour: a day-night swing, cleaner weekends, and an AR(1) "weather" that
-    persists for a day or two, as wind does."""
-    rng = np.random.default_rng(seed)
-    hours = np.arange(weeks * 168)
-    day = 120 * np.cos(2 * np.pi * (hours % 24 - 13) / 24)
-    weekend = np.where(hours % 168 >= 120, -80.0, 0.0)
-    weather = np.zeros(len(hours))
-    for h in range(1, len(hours)):
-        weather[h] = 0.97 * weather[h - 1] + rng.normal(0, 12)
-    out: np.ndarray = np.maximum(400 + day + weekend + weather, 20.0)
-    return out
 
 
 def test_the_forecast_at_now_is_the_same_whatever_comes_after() -> None:
