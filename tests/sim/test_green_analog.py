@@ -4,14 +4,11 @@ weight 0, and where the weather persists it carries the current spell ahead bett
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import numpy as np
 import pytest
-from carbon_series import series
+from carbon_series import replayed, series
 
-from aicc.core.energy import epoch_hour
-from aicc.sim import analog, green, synthetic
+from aicc.sim import analog, green
 from aicc.sim.forecast import MIN_HISTORY
 
 
@@ -56,12 +53,6 @@ def test_the_sim_names_it() -> None:
 
 
 def test_the_default_policy_with_it_cuts_carbon_without_a_miss() -> None:
-    start = epoch_hour(datetime(2020, 1, 1, tzinfo=UTC))
-    carbon = {start + h: float(v) for h, v in enumerate(series(weeks=16, seed=5))}
-    config = green.GreenConfig(
-        gpus=32, windows=2, days=2, deferrable=0.5, time_limit_s=5, forecast="analog"
-    )
-    trace = synthetic.trace_jobs(120, gpus=32, load=0.5)
-    rows = green.run(trace, carbon, config, policies=("carbon-blind", "default"))["policies"]
+    rows = replayed("analog")
     assert rows["default"]["carbon_kg"] < rows["carbon-blind"]["carbon_kg"]
     assert rows["default"]["deadline_misses"] <= rows["carbon-blind"]["deadline_misses"]

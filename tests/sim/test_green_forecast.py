@@ -3,14 +3,11 @@ a daily and a weekly shape and weather-like spells it beats the same hour yester
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import numpy as np
 import pytest
-from carbon_series import series
+from carbon_series import replayed, series
 
-from aicc.core.energy import epoch_hour
-from aicc.sim import green, synthetic
+from aicc.sim import green
 from aicc.sim.forecast import MIN_HISTORY, Learned
 
 pytest.importorskip("lightgbm")
@@ -74,12 +71,6 @@ def test_the_sim_names_it() -> None:
 
 
 def test_the_default_policy_with_it_cuts_carbon_without_a_miss() -> None:
-    start = epoch_hour(datetime(2020, 1, 1, tzinfo=UTC))
-    carbon = {start + h: float(v) for h, v in enumerate(series(weeks=16, seed=5))}
-    config = green.GreenConfig(
-        gpus=32, windows=2, days=2, deferrable=0.5, time_limit_s=5, forecast="learned"
-    )
-    trace = synthetic.trace_jobs(120, gpus=32, load=0.5)
-    rows = green.run(trace, carbon, config, policies=("carbon-blind", "default"))["policies"]
+    rows = replayed("learned")
     assert rows["default"]["carbon_kg"] < rows["carbon-blind"]["carbon_kg"]
     assert rows["default"]["deadline_misses"] <= rows["carbon-blind"]["deadline_misses"]
