@@ -90,8 +90,9 @@ class Center:
 
     def tenants(self, *names: str) -> list[Tenant]:
         """New tenants, an organization each with a member and its token, made by the admin."""
+        # 30 s, as every other test client: httpx's 5 s default failed CI on a loaded machine
         with httpx.Client(
-            base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}
+            base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30
         ) as h:
             return [make_tenant(h, name) for name in names]
 
