@@ -199,8 +199,9 @@ class Batch:
     `executemany`, on PostgreSQL a pipeline), in the order each statement was first used, so a
     row is written after those it references. Any one that raises, at a callable or at the
     write, rolls the batch back and each callable runs again alone, reading and writing at once:
-    a key that two callables of a batch both insert (an Idempotency-Key sent twice at once) is
-    such a failure, and alone the second finds the first's row, as it would have in the batch."""
+    a key that two callables of a batch both insert (an Idempotency-Key sent twice at once), or
+    one already stored (a retry: a batch of submits reads no key, `batched`), is such a failure,
+    and alone the retry finds the stored row, as a read in the batch would have."""
 
     def __init__(self) -> None:
         self.reads: dict[Any, Any] = {}
@@ -210,6 +211,12 @@ class Batch:
         inserts, self.inserts = self.inserts, {}
         for statement, rows in inserts.items():
             session.execute(statement, rows)
+
+
+def batched(session: Session) -> bool:
+    """Whether `session` runs a batch's callables: a check that a unique constraint also makes
+    may be left to it there (a clash fails the batch, and alone the callable checks)."""
+    return BATCH in session.info
 
 
 def insert(session: Session, statement: Executable, row: dict[str, Any]) -> None:

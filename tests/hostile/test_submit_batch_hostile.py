@@ -29,10 +29,12 @@ def principal(state: AppState, tenant: Tenant) -> Principal:
         return tenancy.principal_of(session, row)
 
 
-def submitting(who: Principal, spec: dict[str, Any], most: int = 3) -> Callable[[Session], Any]:
+def submitting(
+    who: Principal, spec: dict[str, Any], most: int = 3, key: str | None = None
+) -> Callable[[Session], Any]:
     limits = jobs.SubmitLimits(max_pending_per_user=most)
     job = JobSpec.model_validate({"command": "true", "resources": {"cpu": "100m"}, **spec})
-    return lambda session: jobs.submit(session, who, job, idempotency_key=None, limits=limits)
+    return lambda session: jobs.submit(session, who, job, idempotency_key=key, limits=limits)
 
 
 def test_two_tenants_in_one_batch_each_get_only_their_own(
@@ -70,3 +72,22 @@ def test_two_tenants_in_one_batch_each_get_only_their_own(
         assert waiting.drift(session) == {}
         owners = [waiting.of_user(alice.user_id), waiting.of_user(bob.user_id)]
         assert waiting.counts(session, owners) == [3, 3]
+
+
+def test_another_tenants_idempotency_key_is_no_way_to_their_job(
+    server: tuple[TestClient, AppState],
+) -> None:
+    """A batch leaves the keys to the jobs table's unique key, which is per user: Bob sending
+    Alice's key, in her batch or in a later one, gets a job of his own, never hers."""
+    api, state = server
+    a, b = make_tenant(api, "key-a"), make_tenant(api, "key-b")
+    alice, bob = principal(state, a), principal(state, b)
+    hers, his = Transactions(state.db).commit(
+        [submitting(alice, {}, key="k-1"), submitting(bob, {}, key="k-1")]
+    )
+    (later,) = Transactions(state.db).commit([submitting(bob, {"command": "id"}, key="k-2")])
+    (again,) = Transactions(state.db).commit([submitting(alice, {"command": "id"}, key="k-2")])
+    for answer, tenant in ((hers, a), (his, b), (later, b), (again, a)):
+        assert isinstance(answer, tuple) and answer[1], answer  # each one made anew
+        assert answer[0].org_id == tenant.org_id
+    assert len({answer[0].id for answer in (hers, his, later, again)}) == 4

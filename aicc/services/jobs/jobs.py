@@ -150,7 +150,9 @@ def submit(
     Returns (job, created). Rejects, with what to fix, a spec that no node could ever run.
     """
     fingerprint = hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
-    if idempotency_key:
+    # In a batch the key is the table's to check (unique per user), not a read per submit: a
+    # key used before fails the batch's insert, and alone this submit finds its earlier job.
+    if idempotency_key and not group_commit.batched(session):
         earlier = _submitted_before(session, who, idempotency_key, fingerprint)
         if earlier is not None:
             return earlier, False

@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from aicc.config import Settings
 from aicc.core.jobspec import JobSpec
 from aicc.core.tenancy import Principal
 from aicc.server import ServerState, build
-from aicc.services.common import TooMany
+from aicc.services.common import Invalid, TooMany
 from aicc.services.jobs import jobs, waiting
 from aicc.services.tenancy import tenancy
 from aicc.store.group_commit import Transactions
@@ -79,6 +79,35 @@ def test_a_key_sent_twice_in_one_batch_is_one_job(served: tuple[ServerState, Pri
     assert first[0].id == again[0].id != other[0].id
     with state.db.reader() as session:
         assert waiting.counts(session, [waiting.of_user(who.user_id)]) == [2]
+
+
+def test_a_batch_reads_no_key_and_a_retry_in_it_still_answers_its_earlier_job(
+    served: tuple[ServerState, Principal],
+) -> None:
+    """A batch leaves the Idempotency-Keys to the jobs table's unique key: no read per submit.
+    A retry among new submits fails the batch's insert; alone, it answers its earlier job, and
+    the same key with another spec is refused, only to its sender."""
+    state, who = served
+    ((earlier, _),) = Transactions(state.db).commit([submitting(who, "sent")])
+    reads: list[str] = []
+
+    def count(_c: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        reads.extend([statement] if statement.startswith("SELECT jobs.id") else [])
+
+    event.listen(state.db.engine, "before_cursor_execute", count)
+    try:
+        fresh = Transactions(state.db).commit([submitting(who, f"new-{i}") for i in range(6)])
+        assert reads == [] and all(created for _, created in fresh), (reads, fresh)
+        other = JobSpec.model_validate({"command": "false", "resources": {"cpu": "100m"}})
+        new, again, changed = Transactions(state.db).commit(
+            [submitting(who, "new-7"), submitting(who, "sent"), submitting(who, "sent", other)]
+        )
+    finally:
+        event.remove(state.db.engine, "before_cursor_execute", count)
+    assert new[1] and again == (earlier, False), (new, again)
+    assert isinstance(changed, Invalid) and "Idempotency-Key" in str(changed), changed
+    with state.db.reader() as session:
+        assert waiting.counts(session, [waiting.of_user(who.user_id)]) == [8]
 
 
 def test_a_batch_past_the_limit_refuses_only_the_submits_past_it(
