@@ -402,11 +402,17 @@ def start_registry(settings: config.Settings) -> Supervised | None:
 def uvicorn_config(app: FastAPI, host: str, port: int, log_level: str) -> uvicorn.Config:
     """How uvicorn serves the app. It must not rewrite the client's address from
     X-Forwarded-For (by default it believes 127.0.0.1): the app does that itself, only for the
-    configured `trusted_proxies` (`api.deps.client_address`)."""
+    configured `trusted_proxies` (`api.deps.client_address`). Its access log is off: the app's
+    request log says what needs attention (`api.http_metrics`)."""
     import uvicorn
 
     return uvicorn.Config(
-        app, host=host, port=port, log_level=log_level.lower(), proxy_headers=False
+        app,
+        host=host,
+        port=port,
+        log_level=log_level.lower(),
+        proxy_headers=False,
+        access_log=False,  # the app keeps its own request log (api/http_metrics.py)
     )
 
 
@@ -504,6 +510,7 @@ def _serve_workers(settings: config.Settings, flags: Mapping[str, object], log_l
         workers=settings.workers,
         log_level=log_level.lower(),
         proxy_headers=False,  # as `uvicorn_config` says
+        access_log=False,  # as `uvicorn_config` says
     )
     log.info(
         "AICC serving on http://%s:%s with %d workers (database: %s, home: %s)",
