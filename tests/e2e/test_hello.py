@@ -16,17 +16,28 @@ import httpx
 import pytest
 from e2e_support import Cli, Servers, wait_for
 
+from aicc.testing.servers import ServerProcess
+
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[Servers]:
-    with Servers(tmp_path) as started:
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    """One `aicc serve` for the module's tours (a start is 5 to 10 s of a loaded machine): each
+    tour makes its own jobs, data set, model and deployment, and finds them by their ids and
+    names, as people sharing a center do."""
+    with Servers(tmp_path_factory.mktemp("hello")) as started:
+        started.start()
         yield started
 
 
-def test_hello_as_the_readme_promises(servers: Servers) -> None:
-    aicc = servers.cli(servers.start())
+@pytest.fixture
+def server(servers: Servers) -> ServerProcess:
+    return servers.started[0]
+
+
+def test_hello_as_the_readme_promises(servers: Servers, server: ServerProcess) -> None:
+    aicc = servers.cli(server)
 
     job_id = aicc("run", "--", "python", "-c", "print('hello')").stdout.strip()
     assert re.fullmatch(r"job_[0-9A-Z]{26}", job_id), job_id
@@ -50,8 +61,10 @@ def test_hello_as_the_readme_promises(servers: Servers) -> None:
     assert node["executor"] == "local" and node["cpu_milli"] >= 1000 and node["memory_mib"] > 0
 
 
-def test_wait_exits_nonzero_and_says_why_when_the_job_fails(servers: Servers) -> None:
-    aicc = servers.cli(servers.start())
+def test_wait_exits_nonzero_and_says_why_when_the_job_fails(
+    servers: Servers, server: ServerProcess
+) -> None:
+    aicc = servers.cli(server)
     job_id = aicc("run", "--", "python -c 'import sys; sys.exit(3)'").stdout.strip()
     waited = aicc("job", "wait", job_id, "--timeout", "60", check=False)
     assert waited.returncode == 1, waited.stderr
@@ -68,11 +81,10 @@ def tour_block(marker: str) -> list[str]:
     return block.splitlines()
 
 
-def test_my_table_to_my_api_as_the_readme_promises(servers: Servers) -> None:
+def test_my_table_to_my_api_as_the_readme_promises(servers: Servers, server: ServerProcess) -> None:
     """The README's "bring data, leave with a model and its API", command by command as it is
     written there: the table its script writes, pushed, the column chosen, trained, deployed,
     and the deployment's /predict answering a row of the person's own columns."""
-    server = servers.start()
     aicc = servers.cli(server)
     lines = tour_block("template run table-prediction")
     start = next(i for i, line in enumerate(lines) if "<<'EOF'" in line)

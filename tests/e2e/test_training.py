@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_support import Servers
+from e2e_support import Cli, Servers
 
 pytestmark = pytest.mark.slow
 
@@ -60,17 +60,24 @@ dist.destroy_process_group()
 """
 
 
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[Servers]:
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    """One `aicc serve` for the module (a start is 5 to 10 s of a loaded machine): each test
+    submits its own jobs and waits until they end, so none runs beside another's."""
     pytest.importorskip("torch")
-    with Servers(tmp_path) as started:
+    with Servers(tmp_path_factory.mktemp("training")) as started:
+        started.start()
         yield started
 
 
-def test_train_mlp_example_learns_and_its_model_downloads(servers: Servers, tmp_path: Path) -> None:
+@pytest.fixture
+def aicc(servers: Servers) -> Cli:
+    return servers.cli(servers.started[0])
+
+
+def test_train_mlp_example_learns_and_its_model_downloads(aicc: Cli, tmp_path: Path) -> None:
     import torch
 
-    aicc = servers.cli(servers.start())
     project = tmp_path / "train-mlp"
     if (EXAMPLE / "job.yaml").exists() and (EXAMPLE / "train.py").exists():
         shutil.copytree(EXAMPLE, project)
@@ -99,8 +106,7 @@ def test_train_mlp_example_learns_and_its_model_downloads(servers: Servers, tmp_
     assert any(tensor.dim() == 2 for tensor in state.values())  # the weights of a linear layer
 
 
-def test_two_replica_gang_all_reduces_over_gloo(servers: Servers, tmp_path: Path) -> None:
-    aicc = servers.cli(servers.start())
+def test_two_replica_gang_all_reduces_over_gloo(aicc: Cli, tmp_path: Path) -> None:
     project = tmp_path / "gang"
     project.mkdir()
     (project / "all_reduce.py").write_text(ALL_REDUCE)
@@ -144,12 +150,9 @@ max_runtime: 5m
 """
 
 
-def test_ddp_over_two_replicas_trains_to_the_same_loss_as_one(
-    servers: Servers, tmp_path: Path
-) -> None:
+def test_ddp_over_two_replicas_trains_to_the_same_loss_as_one(aicc: Cli, tmp_path: Path) -> None:
     """The example splits every global batch over the ranks and draws the same order on all of
     them, so two replicas follow one replica's path up to floating-point rounding."""
-    aicc = servers.cli(servers.start())
     project = tmp_path / "train-mlp"
     shutil.copytree(EXAMPLE, project)
     jobs = {}

@@ -73,8 +73,8 @@ def test_a_person_watches_a_deployment_and_chats_with_it(
     expect(page.locator(".chat-text")).to_contain_text("hello from the upstream")
     log = page.locator("section", has=page.get_by_role("heading", name="Recent requests"))
     expect(log.get_by_text("user:carol")).to_be_visible()
-    page.wait_for_timeout(5500)  # one poll of the live panel: the request is counted
-    expect(page.locator("#deployment-live dd").first).to_have_text("1")
+    # the live panel's next poll (every 5 s) counts the request
+    expect(page.locator("#deployment-live dd").first).to_have_text("1", timeout=30_000)
     expect(page.locator("#deployment-rate[data-chart-ready] canvas")).to_be_visible()
     one_line(page)
     shot(page, "model-api-deployment")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -47,10 +48,11 @@ def until_ready(page: Any, name: str) -> None:
     from playwright.sync_api import expect
 
     expect(page.locator("main h1")).to_contain_text(name)
-    for _ in range(90):
+    deadline = time.monotonic() + 150  # no less than the 90 reloads it replaces
+    while time.monotonic() < deadline:
         if page.locator("main h1 .state-ready").count():
             break
-        page.wait_for_timeout(1000)
+        page.wait_for_timeout(250)
         page.reload()
     expect(page.locator("main h1 .state-ready")).to_have_count(1)
 
