@@ -4,6 +4,7 @@ the snapshot's; everything else keeps the ordinary path."""
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -40,7 +41,7 @@ from aicc.scheduler.placement import (
 )
 from aicc.scheduler.placer import PolicyPlacer, snapshot_workload
 from aicc.scheduler.profiles import FILTERS, PROFILES, build_profile, get_profile, register_filter
-from aicc.scheduler.snapshot import DevicePick, NodeView, ReplicaRequest, Snapshot
+from aicc.scheduler.snapshot import Bind, DevicePick, NodeView, ReplicaRequest, Snapshot
 
 PACKING = {"order": "pack", "sample": 4, "topology": True, "max_domains": 8}  # no policy
 
@@ -318,3 +319,22 @@ def test_a_new_placement_policy_is_one_registry_line() -> None:
     finally:
         del placement.REGISTRY["last-fit"]
     assert nodes_of(bound(decisions, "j")) == ["c"]
+
+
+def test_a_cycle_leaves_no_reference_cycle_behind() -> None:
+    """Everything a cycle builds (its cluster, the placer, their vectors and score caches) is
+    freed by reference counting when the cycle is dropped: the cycle runs with the collector
+    paused and hands its objects to the oldest generation, whose full passes are rare, so a
+    cycle of references there (the placer held its cluster, which holds it) kept every
+    cycle's cluster and grew a whole-trace simulation to 24 GB."""
+    nodes = [node(f"n{i}", gpus=4) for i in range(4)]
+    running = place(nodes, job("r", gpus=2), [("n0", [0, 1])])
+    snap = snapshot(nodes, [job(f"j{i}", gpus=1 + i % 2) for i in range(6)], running=[running])
+    assert profile().place.policy is not None  # the cycle has a placer
+    gc.collect()
+    gc.disable()
+    try:
+        assert any(isinstance(d, Bind) for d in run(snap))
+        assert gc.collect() == 0  # nothing unreachable that only the collector could free
+    finally:
+        gc.enable()
