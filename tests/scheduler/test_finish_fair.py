@@ -156,3 +156,19 @@ def test_service_guarded_from_keeps_the_top_levels_guarantee() -> None:
     guarded = lifting(None, service_guarded_from=3)
     assert preempted(guarded, running) == []
     assert preempted(guarded, replace(running, borrowed=True)) == ["long"]
+
+
+def test_the_predicted_profile_lifts_by_the_wait_before_a_start() -> None:
+    """The shipped `predicted` profile: the long job that waited a day and a half for its node
+    gets it before a fresh short one, and a preempted one does not take its node back."""
+    nodes = [node("n", gpus=8)]
+    long = predicted(job("long", gpus=8, minute=-36 * 60, runtime_s=10 * HOUR), 10 * HOUR)
+    short = predicted(job("short", minute=0, runtime_s=HOUR), HOUR)
+    decisions = run(snapshot(nodes, [long, short]), "predicted")
+    assert bound(decisions, "long")
+    assert waiting(decisions, "short")
+    back = predicted(job("back", gpus=8, minute=-12 * 60, runtime_s=10 * HOUR), 10 * HOUR)
+    back = replace(back, attained_s=2 * HOUR * 8, queued_at=at(hours=-10))
+    other = predicted(job("other", gpus=8, minute=-60, runtime_s=10 * HOUR), 10 * HOUR)
+    running = predicted(place(nodes, other, [("n", range(8))], started=at(hours=-1)), 10 * HOUR)
+    assert not preempts(run(snapshot(nodes, [back], running=[running]), "predicted"))

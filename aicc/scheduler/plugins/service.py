@@ -23,10 +23,10 @@
   (all it has waited since submission over its expected runtime; finish-time fairness, as
   Themis ranks jobs), never below the first: shortest work first among jobs equally delayed
   for their size, so the top level (whole nodes for days) does not wait behind every shorter
-  job, and once it runs it is not every shorter newcomer's victim. Off in the `predicted`
-  profile: a preempted job's wait lifts it again, and on the Philly trace long jobs took turns
-  preempting each other (12x the preemptions; BENCHMARKS.md, "Fair and short"). With
-  `lift_at_start` only the waits before a job's starts lift it: a preempted job waiting again
+  job, and once it runs it is not every shorter newcomer's victim. Alone, a preempted job's
+  wait lifts it again, and on the Philly trace long jobs took turns preempting each other (12x
+  the preemptions; BENCHMARKS.md, "Fair and short"). With `lift_at_start` (as the `predicted`
+  profile has it) only the waits before a job's starts lift it: a preempted job waiting again
   keeps the lift its last attempt started with, so a preemption cannot lift its victim into
   preempting back (the view carries no first start, so waits after earlier preemptions that
   ended in a restart still count).
