@@ -2,13 +2,20 @@
 
 For each seed, the pods that have arrived by 100% of the cluster's GPU capacity (the order of
 `aicc sim openb`) are split into whole-GPU and fractional ones. Of the fractional pods it prints
-their count and GPUs, Martello-Toth's L2 lower bound on the devices they need (a remainder no
-packing avoids if all are placed) and the remainder best-fit-decreasing packing leaves, both
-ignoring CPU, memory and nodes (so both are optimistic for a real placement).
+their count and GPUs and three remainders, ignoring CPU, memory and nodes (so all are optimistic
+for a real placement): Martello-Toth's L2 lower bound, the cutting-stock LP's optimum (a tighter
+lower bound: no packing of all of them leaves less), and what best-fit-decreasing leaves.
 
-With `--policy NAME` it also runs that placement policy over the same arrivals (random ties)
-and shows where the GPU it leaves unallocated at arrival 100 lies: the devices in use grouped by
-the shares they hold, with the free GPU of each group, largest first.
+Unallocated GPU at arrival 100 is at least the LP remainder of the fractional pods a policy
+placed: whole-GPU pods fill their devices, so `allocated <= capacity - remainder`. A policy that
+places every pod that fits places every fractional one until the cluster fills, so the fill
+curve, `min(a, 1 - LP remainder of the fractional pods arrived by a)` over arrival points `a`,
+shows about where any such policy ends (up to the few shares that arrive later and still fit).
+
+With `--policy NAME` it also runs that placement policy over the same arrivals (random ties),
+gives the LP remainder of the fractional pods it placed (what is left above it is all that a
+better packing of the same pods could gain) and shows where the GPU it leaves unallocated lies:
+the devices in use grouped by the shares they hold, with the free GPU of each group.
 
     .venv/bin/python benchmarks/openb_bound.py [--variant default] [--seeds 42-44]
     .venv/bin/python benchmarks/openb_bound.py --seeds 42 --policy fgd-plus
@@ -24,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from aicc.scheduler.placement import demand_of, get_policy
+from aicc.scheduler.placement.worth import cutting_stock
 from aicc.sim.openb import NodeList, PodList, arrivals, load_nodes, load_pods
 
 TRACES = (
@@ -54,6 +62,29 @@ def best_fit_remainder(sizes: list[int]) -> int:
     return sum(left)
 
 
+def lp_remainder(sizes: list[int]) -> float:
+    """Milli-GPU that the cutting-stock LP's best packing of the sizes leaves (a lower bound)."""
+    counts: dict[int, int] = {}
+    for size in sizes:
+        counts[size] = counts.get(size, 0) + 1
+    if not counts:
+        return 0.0
+    order = sorted(counts, reverse=True)
+    packing = cutting_stock(order, [counts[s] for s in order])
+    assert packing is not None
+    return packing.devices * MILLI - sum(sizes)
+
+
+def fill_curve(sizes: list[int], arrived: list[int], capacity: int) -> tuple[float, float]:
+    """The largest `min(a, 1 - LP remainder of the fractional pods arrived by a)` over a in
+    90-100% by 0.5% steps, and its `a` (fractions): `sizes[i]` arrived at milli `arrived[i]`."""
+    best = (0.0, 0.0)
+    for a in np.arange(0.90, 1.0 + 1e-9, 0.005):
+        early = [s for s, t in zip(sizes, arrived, strict=True) if t <= a * capacity]
+        best = max(best, (min(a, 1 - lp_remainder(early) / capacity), a))
+    return best
+
+
 def leftovers(nodes: NodeList, pods: PodList, policy: str, seed: int, rows: int = 12) -> None:
     """Print the free GPU a policy leaves at arrival 100, by the shares on each device."""
     state = nodes.state()
@@ -61,6 +92,7 @@ def leftovers(nodes: NodeList, pods: PodList, policy: str, seed: int, rows: int 
     rng = np.random.default_rng([seed, 1])
     held: dict[tuple[int, int], list[int]] = {}
     used = arrived = 0
+    placed: list[int] = []  # the fractional shares placed
     for pod in arrivals(pods, nodes.gpu_capacity_milli, seed):
         demand = demand_of(pods.shapes[pods.shape[pod]].request())
         arrived += demand.gpu_milli
@@ -70,6 +102,8 @@ def leftovers(nodes: NodeList, pods: PodList, policy: str, seed: int, rows: int 
         if choice is not None:
             state.apply(choice, demand)
             used += demand.gpu_milli
+            if demand.shared:
+                placed.append(demand.milli)
             for pick in choice.devices:
                 held.setdefault((choice.node, pick.index), []).append(pick.milli)
     groups: dict[tuple[int, ...], list[int]] = {}
@@ -80,7 +114,13 @@ def leftovers(nodes: NodeList, pods: PodList, policy: str, seed: int, rows: int 
             group[1] += MILLI - sum(shares)
     free = nodes.gpu_capacity_milli - used
     share = 100 * used / nodes.gpu_capacity_milli
-    print(f"{policy}, seed {seed}: {share:.2f}% allocated, {free / MILLI:.1f} GPUs free, on:")
+    lower = lp_remainder(placed)
+    print(
+        f"{policy}, seed {seed}: {share:.2f}% allocated, {free / MILLI:.1f} GPUs free; the LP "
+        f"packing of the {len(placed)} fractional pods it placed leaves {lower / MILLI:.1f}, so a "
+        f"better packing of them gains at most {(free - lower) / MILLI:.1f} GPUs "
+        f"({100 * (free - lower) / nodes.gpu_capacity_milli:.2f} points). Free GPU on:"
+    )
     for shares, (devices, milli) in sorted(groups.items(), key=lambda g: -g[1][1])[:rows]:
         label = " + ".join(f"{s / MILLI:.2f}" for s in shares)
         print(f"  {label:<20} {devices:>5} devices  {milli / MILLI:6.1f} GPUs free")
@@ -101,14 +141,19 @@ def main() -> None:
         order = arrivals(pods, capacity, seed)
         arrived = order[: int(np.searchsorted(np.cumsum(pods.gpu_milli[order]), capacity, "right"))]
         shapes = [pods.shapes[pods.shape[i]] for i in arrived]
-        sizes = [s.milli for s in shapes if s.count == 1 and 0 < s.milli < MILLI]
+        at = np.cumsum(pods.gpu_milli[arrived])  # GPU milli arrived by each pod, in order
+        fractional = [k for k, s in enumerate(shapes) if s.count == 1 and 0 < s.milli < MILLI]
+        sizes = [shapes[k].milli for k in fractional]
         lower = l2_devices(sizes) * MILLI - sum(sizes)
+        lp = lp_remainder(sizes)
         bfd = best_fit_remainder(sizes)
+        ceiling, a = fill_curve(sizes, [int(at[k]) for k in fractional], capacity)
         print(
             f"seed {seed}: {len(sizes)} fractional pods, {sum(sizes) / MILLI:.1f} GPUs; "
             f"remainder >= {lower / MILLI:.1f} GPUs (L2, {100 - 100 * lower / capacity:.2f}% "
-            f"at most), best-fit-decreasing {bfd / MILLI:.1f} GPUs "
-            f"({100 - 100 * bfd / capacity:.2f}%)"
+            f"at most), >= {lp / MILLI:.1f} (LP, {100 - 100 * lp / capacity:.2f}%), "
+            f"best-fit-decreasing {bfd / MILLI:.1f} ({100 - 100 * bfd / capacity:.2f}%); "
+            f"fill curve {100 * ceiling:.2f}% at arrival {100 * a:.1f}%"
         )
         if args.policy:
             leftovers(nodes, pods, args.policy, seed)

@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 from scipy.optimize import linprog
 
 from aicc.scheduler.placement import ClusterState, FGDPlusPolicy, TaskMix, choose
-from aicc.scheduler.placement.worth import MAX_SIZES, MILLI, Mix, share_mix, worth_of
+from aicc.scheduler.placement.worth import (
+    MAX_SIZES,
+    MILLI,
+    Mix,
+    cutting_stock,
+    share_mix,
+    worth_of,
+)
 from aicc.scheduler.snapshot import DeviceView, NodeView, ReplicaRequest
 from aicc.sim import openb, synthetic
 
@@ -74,6 +81,8 @@ def test_prices_solve_the_cutting_stock_dual_exactly(counts: dict[int, int]) -> 
     assert (every @ values <= 1 + 1e-7).all()
     full = linprog(np.ones(len(every)), A_ub=-every.T, b_ub=-need, bounds=(0, None))
     assert need @ values == pytest.approx(full.fun, rel=1e-7)
+    packing = cutting_stock(sizes, need.tolist())  # the optimum itself, as the bound reads it
+    assert packing is not None and packing.devices == pytest.approx(full.fun, rel=1e-7)
     # best[g]: the most worth of any pattern that fits in g
     for g in (MILLI, 700, 450, 200):
         fits = every @ np.array(sizes) <= g

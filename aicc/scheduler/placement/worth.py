@@ -99,20 +99,39 @@ def worth_of(mix: Mix) -> Worth:
     """The prices of a mix (`share_mix`): the dual of its cutting-stock LP (module docstring)."""
     if not mix:
         return NOTHING
-    sizes = [size for size, _ in mix]
-    need = np.array([n for _, n in mix], dtype=np.float64)
+    packing = cutting_stock([size for size, _ in mix], [n for _, n in mix])
+    return packing.worth if packing is not None else NOTHING
+
+
+@dataclass(frozen=True, eq=False)
+class Packing:
+    """The cutting-stock LP's optimum: `devices`, the fewest (fractional) devices that hold the
+    shares, and the prices that prove it (`worth`)."""
+
+    devices: float
+    worth: Worth
+
+
+def cutting_stock(sizes: Sequence[int], need: Sequence[float]) -> Packing | None:
+    """The LP of packing `need[i]` shares of `sizes[i]` milli (largest first) on devices, by
+    column generation; None if the master LP fails (never seen: every size has a pattern).
+
+    Its optimum is a lower bound on the devices any placement of those shares uses, which
+    `benchmarks/openb_bound.py` compares placements against."""
+    want = np.array(need, dtype=np.float64)
     patterns = [_greedy(sizes, first) for first in range(len(sizes))]
     while True:
         a = np.array(patterns, dtype=np.float64).T
         master = linprog(
-            np.ones(len(patterns)), A_ub=-a, b_ub=-need, bounds=(0, None), method="highs"
+            np.ones(len(patterns)), A_ub=-a, b_ub=-want, bounds=(0, None), method="highs"
         )
-        if master.status != 0:  # never seen: every size has a pattern, so the LP is feasible
-            return NOTHING
+        if master.status != 0:
+            return None
         values = np.maximum(-master.ineqlin.marginals, 0.0)
         best, pattern = _knapsack(sizes, values)
         if best[MILLI] <= 1 + TOLERANCE or len(patterns) >= MAX_PATTERNS:
-            return Worth(tuple(sizes), tuple(float(v) for v in values), best)
+            worth = Worth(tuple(sizes), tuple(float(v) for v in values), best)
+            return Packing(float(master.fun), worth)
         patterns.append(pattern)
 
 
