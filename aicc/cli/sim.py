@@ -426,7 +426,8 @@ def green_command(
             "yesterday), learned (seasonal corrected by a LightGBM model fitted daily on the "
             "last six weeks; the `green` extra), analog or analog:W (seasonal plus W, 0-1, "
             "times the errors it made at the most similar past hours), perfect (the truth, a "
-            "diagnostic) or noisy:E "
+            "diagnostic), perfect:H (the truth H hours ahead, seasonal beyond: how far ahead "
+            "the cut needs knowing) or noisy:E "
             "(the truth with an "
             "AR(1) error growing with the lead, E the day-ahead MAPE: noisy:0.1 or noisy:10%; "
             "what a supplied day-ahead forecast of that quality buys).",

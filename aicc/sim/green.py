@@ -15,8 +15,9 @@ year of hourly grid carbon, under four policies (issue 22 point 3):
   fitted on the profile's own past (`aicc.sim.forecast`, issue 38 point 5; it sees eight weeks
   more of the year before the window), and `analog` adds to `seasonal` the errors it made the
   times the past was like the present (`aicc.sim.analog`; the same longer past); `perfect`
-  (the truth) is there to show that the rest of the gap to `optimal` is the forecast's, and
-  `noisy:E` (the truth with an error that grows with the lead, E the day-ahead MAPE) measures
+  (the truth) is there to show that the rest of the gap to `optimal` is the forecast's,
+  `perfect:H` (the truth H hours ahead, `seasonal` beyond) how far ahead the cut needs knowing,
+  and `noisy:E` (the truth with an error that grows with the lead, E the day-ahead MAPE) measures
   what a forecast of a given quality buys, standing for the day-ahead forecast an operator
   supplies (`site.carbon_forecast`).
 
@@ -316,6 +317,20 @@ def perfect(carbon: np.ndarray, now: int, hours: int) -> np.ndarray:
     return out
 
 
+def known_for(hours_known: int) -> Forecaster:
+    """The truth for the next `hours_known` hours, `seasonal` beyond: a diagnostic of how far
+    ahead the cut needs knowing. No forecast that reaches that far, however good, adds to it;
+    a forecast from the past alone reaches less (its error a day ahead is near the shape's)."""
+
+    def forecast(carbon: np.ndarray, now: int, hours: int) -> np.ndarray:
+        out = seasonal(carbon, now, hours)
+        known = min(hours_known, hours)
+        out[:known] = perfect(carbon, now, known)
+        return out
+
+    return forecast
+
+
 def learned() -> Forecaster:
     """A fresh `learned` forecast (aicc.sim.forecast): fitted on the past, cached per run."""
     from aicc.sim.forecast import Learned
@@ -361,8 +376,9 @@ def noisy(error: float, seed: int = 0) -> Forecaster:
 
 def forecaster(name: str, seed: int = 0) -> Forecaster:
     """The forecast a `--forecast` names: one of FORECASTS, `learned` (a fresh one each call:
-    it caches its fits), `analog` or `analog:W` (W the analogs' weight, 0 to 1), or `noisy:E`
-    (E a fraction, 0.1, or a percentage, 10%). Raises ValueError naming what would do."""
+    it caches its fits), `analog` or `analog:W` (W the analogs' weight, 0 to 1), `perfect:H`
+    (the truth H hours ahead, `seasonal` beyond) or `noisy:E` (E a fraction, 0.1, or a
+    percentage, 10%). Raises ValueError naming what would do."""
     if name == "learned":
         return learned()
     weight = analog_weight(name)
@@ -373,6 +389,8 @@ def forecaster(name: str, seed: int = 0) -> Forecaster:
     if name in FORECASTS:
         return FORECASTS[name]
     kind, _, value = name.partition(":")
+    if kind == "perfect" and value.isdigit() and int(value) >= 1:
+        return known_for(int(value))
     if kind == "noisy" and value:
         try:
             error = float(value.removesuffix("%")) / (100 if value.endswith("%") else 1)
@@ -382,7 +400,7 @@ def forecaster(name: str, seed: int = 0) -> Forecaster:
             return noisy(error, seed)
     raise ValueError(
         f"unknown forecast {name!r}; one of {', '.join(FORECASTS)}, learned, analog[:W] "
-        "(W from 0 to 1), or noisy:E "
+        "(W from 0 to 1), perfect:H (the truth H hours ahead, H at least 1), or noisy:E "
         "(the truth with a day-ahead error E, e.g. noisy:0.1 or noisy:10%)"
     )
 

@@ -122,6 +122,23 @@ def test_a_noisy_forecast_has_the_day_ahead_error_asked_for_and_is_seeded() -> N
             raise AssertionError(bad)
 
 
+def test_perfect_h_knows_the_next_h_hours_and_guesses_the_shape_beyond() -> None:
+    hours = green.np.arange(3000)
+    series = 400 + 100 * green.np.sin(hours / 5.0)  # no daily or weekly shape: seasonal errs
+    predict = green.forecaster("perfect:6")
+    out = predict(series, 2500, 49)
+    assert (out[:6] == series[2500:2506]).all()  # the truth, as far as it reaches
+    assert (out[6:] == green.seasonal(series, 2500, 49)[6:]).all()
+    assert (out[6:] != series[2506:2549]).any()
+    for bad in ("perfect:0", "perfect:", "perfect:x", "perfect:-2"):
+        try:
+            green.forecaster(bad)
+        except ValueError as err:
+            assert "perfect:H" in str(err)
+        else:
+            raise AssertionError(bad)
+
+
 def test_the_re_planner_with_a_good_forecast_keeps_deadlines() -> None:
     trace = synthetic.trace_jobs(120, gpus=32, load=0.5)
     config = green.GreenConfig(
