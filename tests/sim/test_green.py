@@ -7,6 +7,7 @@ import math
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from aicc.cli.main import app
@@ -131,12 +132,8 @@ def test_perfect_h_knows_the_next_h_hours_and_guesses_the_shape_beyond() -> None
     assert (out[6:] == green.seasonal(series, 2500, 49)[6:]).all()
     assert (out[6:] != series[2506:2549]).any()
     for bad in ("perfect:0", "perfect:", "perfect:x", "perfect:-2"):
-        try:
+        with pytest.raises(ValueError, match="perfect:H"):
             green.forecaster(bad)
-        except ValueError as err:
-            assert "perfect:H" in str(err)
-        else:
-            raise AssertionError(bad)
 
 
 def test_the_re_planner_with_a_good_forecast_keeps_deadlines() -> None:
