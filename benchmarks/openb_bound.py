@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import math
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -64,9 +65,7 @@ def best_fit_remainder(sizes: list[int]) -> int:
 
 def lp_remainder(sizes: list[int]) -> float:
     """Milli-GPU that the cutting-stock LP's best packing of the sizes leaves (a lower bound)."""
-    counts: dict[int, int] = {}
-    for size in sizes:
-        counts[size] = counts.get(size, 0) + 1
+    counts = Counter(sizes)
     if not counts:
         return 0.0
     order = sorted(counts, reverse=True)
