@@ -4,6 +4,7 @@ printed on the development cluster (scripts/slurm-dev.sh)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -122,11 +123,19 @@ def test_node_state(text: str, state: NodeState) -> None:
     assert nodes.node_state(text) is state
 
 
-def test_used_capacity_counts_only_jobs_outside_aicc() -> None:
-    aicc = USER_JOB.replace("JobName=wrap", "JobName=aicc-job_X-0-0")
+def test_used_capacity_counts_every_job_but_this_aiccs_own(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    ours = USER_JOB.replace("JobName=wrap", "JobName=aicc-job_X-0-0") + (
+        f" StdOut={runs}/job_X/0-0/stdout.log"
+    )
     done = USER_JOB.replace("JobState=RUNNING", "JobState=COMPLETED")
-    used = nodes.used_capacity("\n".join([USER_JOB, aicc, done]))
+    used = nodes.used_capacity("\n".join([USER_JOB, ours, done]), runs)
     assert used == {"n2": Capacity(2000, 300, 1), "n3": Capacity(2000, 300, 1)}
+    # a second AICC server on the same cluster names its jobs alike and logs elsewhere: what its
+    # jobs hold is taken, as a user's job is
+    theirs = ours.replace(str(runs), str(tmp_path / "elsewhere"))
+    twice = nodes.used_capacity("\n".join([USER_JOB, ours, theirs]), runs)
+    assert twice == {"n2": Capacity(4000, 600, 2), "n3": Capacity(4000, 600, 2)}
 
 
 @pytest.mark.parametrize(

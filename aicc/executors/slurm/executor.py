@@ -7,9 +7,9 @@ gave, a cancel request), so a restarted server rebuilds everything from the hand
 reached only through its commands (`commands.py`).
 
 Jobs are named `aicc-JOB-ATTEMPT-INDEX`; a launch whose handle was not recorded looks for that
-name first, so a crash between `sbatch` and recording the handle never submits twice. Jobs named
-otherwise are users' own work submitted to Slurm directly: `used_capacity()` reports what they
-hold.
+name first, so a crash between `sbatch` and recording the handle never submits twice. Other jobs,
+users' own work submitted to Slurm directly or another AICC's (named alike, logging elsewhere),
+are reported by `used_capacity()` with what they hold.
 """
 
 from __future__ import annotations
@@ -127,8 +127,10 @@ class SlurmExecutor(RunDirExecutor):
         return found.nodes
 
     def used_capacity(self) -> dict[str, Capacity]:
-        """Per node, what running jobs not submitted by AICC hold (users' direct `sbatch`)."""
-        return nodes.used_capacity(self.slurm.run("scontrol", "-o", "-d", "show", "job"))
+        """Per node, what running jobs not submitted by this AICC hold (users' direct `sbatch`,
+        another AICC server's)."""
+        jobs = self.slurm.run("scontrol", "-o", "-d", "show", "job")
+        return nodes.used_capacity(jobs, self.base_dir)
 
     # ------------------------------------------------------------------ handles and files
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aicc.core import catalog
 from aicc.core.topology import WHOLE_DEVICES, Device, Node, NodeState
@@ -97,12 +98,15 @@ def _model(gres_type: str | None, default_model: str | None) -> tuple[str, int]:
     return gres_type or "gpu", 0
 
 
-def used_capacity(scontrol_jobs: str) -> dict[str, Capacity]:
-    """Per node, what jobs not named `aicc-*` hold, from `scontrol -o -d show job`."""
+def used_capacity(scontrol_jobs: str, runs: Path) -> dict[str, Capacity]:
+    """Per node, what jobs other than this AICC's hold, from `scontrol -o -d show job`. Its own
+    are named `aicc-*` and write their logs under `runs`, its run directories: the name alone
+    would hide the jobs of a second AICC server on the same cluster, and both would book the
+    same devices."""
     used: dict[str, Capacity] = {}
     for line in scontrol_jobs.splitlines():
         rec = parse.record(line)
-        if not rec or rec.get("JobName", "").startswith(AICC_JOB_PREFIX):
+        if not rec or _own(rec, runs):
             continue
         if parse.job_state(rec.get("JobState")) not in HOLDING:
             continue
@@ -114,3 +118,10 @@ def used_capacity(scontrol_jobs: str) -> dict[str, Capacity]:
                 had.gpus + len(share.gpus),
             )
     return used
+
+
+def _own(rec: dict[str, str], runs: Path) -> bool:
+    if not rec.get("JobName", "").startswith(AICC_JOB_PREFIX):
+        return False
+    out = Path(rec.get("StdOut") or "/")
+    return any(out.is_relative_to(root) for root in {runs.absolute(), runs.resolve()})
