@@ -9,8 +9,6 @@ from typing import Any
 
 import httpx
 
-from aicc.testing.polling import pauses
-
 
 def submit(client: httpx.Client, spec: dict[str, Any], **headers: str) -> dict[str, Any]:
     answer = client.post("/api/v1/jobs", json=spec, headers=headers)
@@ -23,14 +21,14 @@ def wait_state(
     client: httpx.Client, job_id: str, states: set[str], timeout: float = 60
 ) -> dict[str, Any]:
     """Poll until the job is in one of `states`; fail with its last state and message."""
-    deadline, pause = time.monotonic() + timeout, pauses(0.1)
+    deadline = time.monotonic() + timeout
     while True:
         job: dict[str, Any] = client.get(f"/api/v1/jobs/{job_id}").json()
         if job["state"] in states:
             return job
         if time.monotonic() > deadline:
             raise AssertionError(f"job {job_id} stayed {job['state']} ({job['message']})")
-        time.sleep(next(pause))
+        time.sleep(0.1)
 
 
 def tar_gz(files: dict[str, bytes]) -> bytes:

@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import yaml
 
-from aicc.testing.polling import pauses
 from aicc.testing.servers import ServerProcess, close_all, free_port
 
 AICC = Path(sys.executable).parent / "aicc"
@@ -23,14 +22,14 @@ TERMINAL = {"succeeded", "failed", "cancelled"}
 
 def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float = 0.1) -> Any:
     """Poll `check` until it returns something truthy; fail saying `what` did not happen."""
-    deadline, pause = time.monotonic() + timeout, pauses(every)
+    deadline = time.monotonic() + timeout
     while True:
         value = check()
         if value:
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} did not happen within {timeout:g} s (last: {value!r})")
-        time.sleep(next(pause))
+        time.sleep(every)
 
 
 def wait_state(
