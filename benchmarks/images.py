@@ -7,16 +7,21 @@
   credential), first into one node's storage, then into a second, empty storage (a second
   node), in MB/s;
 - `shared`: two tenants push images on the same base layer: what the registry stores against
-  what each project is charged.
+  what each project is charged;
+- `build`: submit → succeeded of a build job (one small Containerfile: FROM a pushed base, COPY,
+  RUN), cold (a new tenant's project: nothing in its build storage) and cached (the same build
+  again in that project), alternating, medians; prints one JSON line with the figures.
 
     .venv/bin/python benchmarks/images.py start --runs 10
     .venv/bin/python benchmarks/images.py pull --gib 1
     .venv/bin/python benchmarks/images.py shared
+    .venv/bin/python benchmarks/images.py build --runs 5
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -28,7 +33,7 @@ from pathlib import Path
 import httpx
 
 from aicc.sdk.client import Client
-from aicc.testing.images import cleaned, make_image, podman_or_skip
+from aicc.testing.images import cleaned, make_image, podman_or_skip, rootfs_tar
 from aicc.testing.jobs import submit, wait_state
 from aicc.testing.registry import center, layer_tar, oci_layout, random_layout
 from aicc.testing.servers import over_http
@@ -148,17 +153,54 @@ def shared() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def build(runs: int) -> None:
+    podman_or_skip()
+    tmp = Path(tempfile.mkdtemp(prefix="aicc-bench-build-"))
+    times: dict[str, list[float]] = {"cold": [], "cached": []}
+    steps = "FROM base:1\nCOPY hello.txt /srv/\nRUN echo built > /srv/stamp\n"
+    ctx = tmp / "ctx"
+    ctx.mkdir()
+    (ctx / "hello.txt").write_text("hello\n")
+    (ctx / "Containerfile").write_text(steps)
+    oci_layout(tmp / "base", rootfs_tar({"etc/base-release": b"base 1\n"}))
+    try:
+        with center(tmp / "home", sandbox="bwrap") as c:
+            for i in range(runs):
+                (who,) = c.tenants(f"builder{i}")
+                api = c.sdk(who)
+                api.images.push("base:1", tmp / "base")
+                http = httpx.Client(base_url=c.url, headers=who.headers, timeout=30)
+                for kind in ("cold", "cached"):
+                    began = time.monotonic()
+                    job = api.jobs.submit(
+                        {"kind": "build", "build": {"image": "app:1"}, "resources": {"cpu": 1}},
+                        workdir=ctx,
+                    )
+                    ended = wait_state(http, job.id, {"succeeded", "failed"}, timeout=300)
+                    took = time.monotonic() - began
+                    assert ended["state"] == "succeeded", ended["message"]
+                    times[kind].append(took)
+                    print(f"{kind} {i}: {took:.2f} s", flush=True)
+        figures = {k: round(statistics.median(v), 2) for k, v in times.items()}
+        print(json.dumps({"median_s": figures, "runs": runs, "all_s": times}))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
     sub.add_parser("start").add_argument("--runs", type=int, default=10)
     sub.add_parser("pull").add_argument("--gib", type=float, default=1.0)
     sub.add_parser("shared")
+    sub.add_parser("build").add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     if args.what == "start":
         start(args.runs)
     elif args.what == "pull":
         pull(args.gib)
+    elif args.what == "build":
+        build(args.runs)
     else:
         shared()
 

@@ -27,15 +27,28 @@ and reaps; exit codes pass through, a signal N giving 128+N. podman killed by SI
 conmon and the container running, so whoever stops a replica removes its container by name
 (`remove_argv`, `podman rm -f`).
 
-A build (`kind: build`, `build_argv`) runs podman on the node itself, not in a container, and
-its Containerfile's RUN steps in containers of their own: no network (`--network none`; with
-egress, slirp4netns, which does not reach the node's loopback), every capability dropped
-(podman build takes no `no-new-privileges`), the job's CPU and memory limits; they see the
-context podman copies, nothing else of this machine. The layers stay in the node's podman
-storage, so the next build of the same steps says "Using cache". The push follows (`podman
-push`) with a 0600 auth file that holds the launch's credential (push of the target, pull of
-the FROM images), removed after. The FROM images as written are replaced by what the server
-resolved at submit (`rewrite`).
+A build (`kind: build`, `build_argv`) is a job like any other: its podman runs in the job's
+network namespace and in a sandbox of its own (sandbox.py, `Sandbox.build_argv`), which shows it
+the system's directories, the build's context and Containerfile (read-only) and its project's
+build storage, and nothing else of this machine: not the node's podman storage (every image that
+ever ran here), not the control plane's files, not another project's builds, nor the host's
+processes (a pid namespace: no /proc/1/root). Its storage (`--root`, `--runroot`, the layer
+cache) and its temporary directory (where buildah keeps `RUN --mount=type=cache`) are its
+project's alone, under the executor's run directories (`BUILDS_DIR/PROJECT`): the next build of
+the same steps in that project says "Using cache", another project's never sees them. The
+images of the center registry the Containerfile names are pulled into that storage first, in the
+node's network, with the launch's credential (the registry says per tenant who may have them),
+and the build then pulls nothing it does not find there but through the job's network, where
+its egress applies (`--pull=missing`): so whatever buildah's own parse makes of the file (a
+transport such as `containers-storage:` or `oci:` included), it reaches only what its tenant
+may read. RUN steps run in containers with every capability dropped (podman build takes no
+`no-new-privileges`), in the job's CPU and memory limits, on the job's network (`host`: its own
+namespace) with egress `internet`, on none without. The push follows (`podman push`, node's
+network) with a 0600 auth file that holds the credential (push of the target, pull of the FROM
+images), removed after; the sandbox never shows it. The FROM images as written are replaced by
+what the server resolved at submit (`rewrite`), and a Containerfile whose instructions could be
+read two ways is refused before (`images_of`: parser directives, a byte-order mark, control
+characters, a transport).
 
 Images are pulled once per node (`pull`): under a file lock per reference, not at all when
 podman's storage holds a fixed tag already; a moving one (`:latest`, no tag) is pulled again,
@@ -96,7 +109,20 @@ PROBE = "/busybox"  # busybox runs the applet named by its first argument when s
 
 
 BUILD_FILE = "Containerfile.aicc"  # RUN_DIR/Containerfile.aicc: the FROMs resolved
+BUILDS_DIR = ".builds"  # BASE/.builds/PROJECT: a project's build storage, cache and tmp
 MAX_CONTAINERFILE_BYTES = 1 << 20
+# containers/image's transports: a FROM naming one reads the node's storage or disk, not a registry
+TRANSPORTS = frozenset(
+    {"containers-storage", "docker", "docker-archive", "docker-daemon", "dir", "oci",
+     "oci-archive", "ostree", "sif", "tarball"}
+)  # fmt: skip
+_DIRECTIVE = re.compile(r"#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]*(.*?)[ \t]*")
+# What the Dockerfile parser (Go) and this module might split, join or trim differently: control
+# characters but tab and newline, a byte-order mark, bidi controls, Unicode line separators.
+_UNCLEAR = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff\u200e\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069\u061c]"
+)
+_BLANKS = " \t"  # the Dockerfile parser's white space (Go's, ASCII), not str.strip()'s
 _FLAG_FROM = re.compile(r"^--from=(\S+)$")
 _MOUNT_FROM = re.compile(r"(?:^--mount=|,)from=([^,\s]+)")
 
@@ -414,24 +440,54 @@ class ImageMention:
     written: str
 
 
+def _lines(text: str) -> list[str]:
+    """The Containerfile's lines as the Dockerfile parser reads them (split at newlines, a
+    CR before one dropped), once it is clear that both read the same: a 422-worthy
+    BadContainerfile for a byte-order mark, a control or bidi character, a lone CR, or an
+    `escape` parser directive, each of which one parser reads and the other does not."""
+    text = text.replace("\r\n", "\n")
+    unclear = _UNCLEAR.search(text)
+    if unclear is not None or "\r" in text:
+        at = unclear.start() if unclear is not None else text.index("\r")
+        where = text.count("\n", 0, at) + 1
+        char = f"U+{ord(text[at]):04X}"
+        raise BadContainerfile(
+            f"line {where}: character {char} is not accepted (a byte-order mark, control or "
+            "bidi character); save the file as plain UTF-8"
+        )
+    lines = text.split("\n")
+    for number, line in enumerate(lines, 1):  # directives: the comments before anything else
+        directive = _DIRECTIVE.fullmatch(line.strip(_BLANKS))
+        if directive is None:
+            break
+        if directive.group(1).lower() == "escape" and directive.group(2) != "\\":
+            raise BadContainerfile(
+                f"line {number}: the parser directive 'escape' is not accepted; use the "
+                "default escape character (\\)"
+            )
+    return lines
+
+
 def _instructions(text: str) -> list[tuple[int, int, str]]:
     """The logical instructions: (first line, last line, the text joined), comments and blank
-    lines left out, `\\` continuations joined."""
-    lines = text.splitlines()
+    lines left out, `\\` continuations joined. Where this and the Dockerfile parser could
+    differ (a comment or blank line inside a continuation), this one ends the instruction, so
+    it sees more instructions than buildah does, never fewer."""
+    lines = _lines(text)
     found: list[tuple[int, int, str]] = []
     i = 0
     while i < len(lines):
         start, parts = i, list[str]()
         while True:
             line = lines[i]
-            stripped = line.strip()
+            stripped = line.strip(_BLANKS)
             if not (parts and stripped.startswith("#")):
-                parts.append(line.rstrip())
+                parts.append(line.rstrip(_BLANKS))
             i += 1
             if not (parts and parts[-1].endswith("\\")) or i >= len(lines):
                 break
             parts[-1] = parts[-1][:-1]
-        joined = " ".join(p.strip() for p in parts).strip()
+        joined = " ".join(p.strip(_BLANKS) for p in parts).strip(_BLANKS)
         if joined and not joined.startswith("#"):
             found.append((start, i - 1, joined))
     return found
@@ -440,7 +496,8 @@ def _instructions(text: str) -> list[tuple[int, int, str]]:
 def images_of(text: str) -> list[ImageMention]:
     """The images a Containerfile pulls: each FROM that is not an earlier stage or `scratch`,
     each COPY/ADD `--from=` and RUN `--mount=...,from=` that is not a stage. A variable in one
-    of them is refused: what it pulls would not be known before the build."""
+    of them is refused: what it pulls would not be known before the build; so is a transport
+    (`containers-storage:`, `oci:`, ...): a build pulls from registries alone."""
     stages: set[str] = set()
     found: list[ImageMention] = []
     saw_from = False
@@ -451,6 +508,12 @@ def images_of(text: str) -> list[ImageMention]:
         if "$" in value:
             raise BadContainerfile(
                 f"line {line + 1}: {value!r} names its image with a variable; write the image"
+            )
+        transport = value.split(":", 1)[0].lower() if ":" in value else ""
+        if transport in TRANSPORTS:
+            raise BadContainerfile(
+                f"line {line + 1}: {value!r} names the transport {transport}:, which reads "
+                "a node's storage or disk; name an image of a registry"
             )
         found.append(ImageMention(line, value))
 
@@ -477,12 +540,24 @@ def images_of(text: str) -> list[ImageMention]:
     return found
 
 
+def read_containerfile(data: bytes) -> str:
+    """A Containerfile's text: UTF-8, or a BadContainerfile saying so (a replacement character
+    would make the server read other text than buildah)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise BadContainerfile(
+            f"byte {err.start + 1} is not UTF-8; save the file as plain UTF-8"
+        ) from None
+
+
 def rewrite(text: str, resolved: dict[str, str]) -> str:
     """The Containerfile with each image it pulls as `resolved` maps it (what the server
     checked at submit). One it does not map is refused: the build would pull what nobody
     checked."""
-    lines = text.splitlines()
-    for mention in images_of(text):
+    mentions = images_of(text)
+    lines = _lines(text)
+    for mention in mentions:
         full = resolved.get(mention.written)
         if full is None:
             raise BadContainerfile(f"{mention.written!r} was not checked at submit")
@@ -492,32 +567,48 @@ def rewrite(text: str, resolved: dict[str, str]) -> str:
             if count:
                 lines[at] = new
                 break
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines).removesuffix("\n") + "\n"
+
+
+def runroot(storage: Path) -> Path:
+    """The run root (podman's state, locks) of a project's build storage: on the node's
+    /run, as podman's own, since podman takes one of at most 50 characters."""
+    top = "/run" if os.geteuid() == 0 else tempfile.gettempdir()
+    return Path(top) / "aicc-builds" / hashlib.sha256(str(storage).encode()).hexdigest()[:16]
+
+
+def storage_args(storage: Path) -> list[str]:
+    """podman's options that keep a build's images, layers, state and events in its project's
+    build storage (`BUILDS_DIR/PROJECT`), not the node's."""
+    return [
+        "--root", str(storage / "storage"), "--runroot", str(runroot(storage)),
+        "--tmpdir", str(storage / "libpod"), "--events-backend", "none",
+        "--cgroup-manager", "cgroupfs",
+    ]  # fmt: skip
 
 
 def build_argv(
     container: Container,
     *,
+    storage: Path,
     containerfile: Path,
     context: Path,
     target: str,
-    authfile: Path | None,
     cpu_milli: int = 0,
     memory_mib: int = 0,
     egress: str = "none",
     cgroup: str | None = None,
 ) -> list[str]:
-    """`podman build` of `target` from `context`: RUN steps without the network (or through
-    slirp4netns with egress) or capabilities, in the job's limits, in the cgroup `cgroup`
-    (`build_cgroup`: what a cancel kills, `_clean_build`); the FROM
-    images pulled with `authfile` (asked of the registry every time: who may pull them is its
-    to say), the layers cached in the node's storage."""
-    args = [container.podman, "--runtime", container.runtime, "build", "--isolation", "oci"]
-    args += ["--network", "slirp4netns" if egress == "internet" else "none"]
+    """`podman build` of `target` from `context` in the project's `storage`: RUN steps on the
+    job's network with egress (`host`: its namespace), on none without, without capabilities,
+    in the job's limits, in the cgroup `cgroup` (`build_cgroup`: what a cancel kills,
+    `_clean_build`). It holds no credential: the center's images it names were pulled into the
+    storage before (`pull_into_argv`), and what it misses it pulls through the job's network."""
+    args = [container.podman, *storage_args(storage), "--runtime", container.runtime, "build"]
+    args += ["--isolation", "oci", "--network", "host" if egress == "internet" else "none"]
     # podman build refuses `no-new-privileges`; with every capability out of the bounding set
     # a set-user-ID program gains none either
-    args += ["--cap-drop", "all", "--layers"]
-    args += ["--pull=always" if authfile is not None else "--pull=missing"]
+    args += ["--cap-drop", "all", "--layers", "--pull=missing"]
     args += ["--cgroup-parent", cgroup] if cgroup else []
     if memory_mib > 0:
         args += ["--memory", f"{memory_mib}m", "--memory-swap", f"{memory_mib}m"]
@@ -525,14 +616,25 @@ def build_argv(
         args += ["--cpu-period", "100000", "--cpu-quota", str(cpu_milli * 100)]
     for limit, soft, hard in container.ulimits:
         args += ["--ulimit", f"{limit}={soft}:{hard}"]
-    args += ["--authfile", str(authfile)] if authfile is not None else []
-    args += ["--tls-verify=false"] if registry_of(target) in container.insecure else []
     return [*args, "--file", str(containerfile), "--tag", target, str(context)]
 
 
-def push_argv(container: Container, target: str, authfile: Path | None) -> list[str]:
-    """`podman push` of what the build tagged, to its registry."""
-    args = [container.podman, "push"]
+def pull_into_argv(
+    container: Container, storage: Path, image: str, authfile: Path | None
+) -> list[str]:
+    """`podman pull` of an image of the center registry into the project's build storage, in
+    the node's network (where the registry is), with the launch's credential."""
+    args = [container.podman, *storage_args(storage), "pull", "--quiet"]
+    args += ["--authfile", str(authfile)] if authfile is not None else []
+    args += ["--tls-verify=false"] if registry_of(image) in container.insecure else []
+    return [*args, "--", image]
+
+
+def push_argv(
+    container: Container, target: str, authfile: Path | None, storage: Path | None = None
+) -> list[str]:
+    """`podman push` of what the build tagged (in `storage`), to its registry."""
+    args = [container.podman, *(storage_args(storage) if storage else []), "push"]
     args += ["--authfile", str(authfile)] if authfile is not None else []
     args += ["--tls-verify=false"] if registry_of(target) in container.insecure else []
     return [*args, "--", target]
@@ -545,11 +647,22 @@ def build_cgroup(job_id: str, attempt: int, index: int) -> str:
 
 
 def builder_argv(
-    build: Sequence[str], push: Sequence[str], authfile: Path | None, cgroup: str | None = None
+    build: Sequence[str],
+    push: Sequence[str],
+    authfile: Path | None,
+    cgroup: str | None = None,
+    *,
+    pulls: Sequence[Sequence[str]] = (),
+    confine: Sequence[str] = (),
+    storage: Path | None = None,
 ) -> list[str]:
-    """`python -I -S container.py build`: the build, then the push, then the auth file gone
+    """`python -I -S container.py build`: the `pulls` into the build's storage, the build in
+    `confine` (the job's network and the build's sandbox), the push, then the auth file gone
     (and, with `cgroup`, whatever the build left behind: `_clean_build`)."""
     argv = [*_SELF, "build", "--push", json.dumps(list(push))]
+    argv += ["--pulls", json.dumps([list(p) for p in pulls])] if pulls else []
+    argv += ["--confine", json.dumps(list(confine))] if confine else []
+    argv += ["--storage", str(storage)] if storage is not None else []
     argv += ["--authfile", str(authfile)] if authfile is not None else []
     argv += ["--cgroup", cgroup] if cgroup else []
     return [*argv, "--", *build]
@@ -562,17 +675,33 @@ def refuse_argv(message: str, unavailable: Path) -> list[str]:
 
 
 def _build(
-    build: list[str], push: list[str], authfile: Path | None, cgroup: str | None = None
+    build: list[str],
+    push: list[str],
+    authfile: Path | None,
+    cgroup: str | None = None,
+    *,
+    pulls: Sequence[Sequence[str]] = (),
+    confine: Sequence[str] = (),
+    storage: Path | None = None,
 ) -> int:
-    """Run the build and the push with this process's output (the job's logs); what they
-    exit with, and the auth file removed whatever happens (a cancel's SIGTERM too: podman,
-    in this process group, has it as well). A RUN step is in a session of its own, outside
-    the replica's process group, and podman stopped leaves it running and its working
-    container in the node's storage: both are removed here, found by `cgroup`."""
+    """Run the pulls, the build (in `confine`) and the push with this process's output (the
+    job's logs); what they exit with, and the auth file removed whatever happens (a cancel's
+    SIGTERM too: podman, in this process group, has it as well). A RUN step is in a session
+    of its own, outside the replica's process group, and podman stopped leaves it running and
+    its working container in the build's storage: both are removed here, found by `cgroup`."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    env = _podman_env(os.environ)
+    env = _podman_env(os.environ, storage)
     try:
-        done = subprocess.run(build, stdin=subprocess.DEVNULL, env=env)
+        if storage is not None:
+            for place in (storage / "storage", storage / "libpod", storage / "tmp"):
+                place.mkdir(mode=0o700, parents=True, exist_ok=True)
+            runroot(storage).mkdir(mode=0o700, parents=True, exist_ok=True)
+        for pull_argv in pulls:
+            done = subprocess.run(pull_argv, stdin=subprocess.DEVNULL, env=env)
+            if done.returncode != 0:
+                print(f"aicc: the pull of {pull_argv[-1]} failed (exit {done.returncode})")
+                return done.returncode
+        done = subprocess.run([*confine, *build], stdin=subprocess.DEVNULL, env=env)
         if done.returncode != 0:
             print(f"aicc: the build failed (podman build exited {done.returncode})", flush=True)
             return done.returncode
@@ -588,7 +717,7 @@ def _build(
             with contextlib.suppress(OSError):
                 authfile.unlink()
         if cgroup:
-            _clean_build(build[0], cgroup)
+            _clean_build(build[0], cgroup, storage)
 
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -596,12 +725,15 @@ SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 ROOTLESS_ENV = ("HOME", "USER", "LOGNAME", "XDG_RUNTIME_DIR")
 
 
-def _podman_env(given: Mapping[str, str]) -> dict[str, str]:
+def _podman_env(given: Mapping[str, str], storage: Path | None = None) -> dict[str, str]:
     """podman's environment for a build: none of the job's. The job's `env:` is the tenant's,
     and podman reads its configuration, storage, runtime and isolation from variables
     (CONTAINERS_CONF, BUILDAH_ISOLATION, ...): a build runs as this server's user, so only
-    a fixed PATH, and a rootless podman's own places, reach it."""
+    a fixed PATH, a rootless podman's own places and, with `storage`, the project's own
+    temporary directory (buildah's `RUN --mount=type=cache` lives under $TMPDIR) reach it."""
     env = {"PATH": SAFE_PATH, "LANG": "C.UTF-8"}
+    if storage is not None:
+        env["TMPDIR"] = str(storage / "tmp")
     if os.geteuid() != 0:
         env.update({k: given[k] for k in ROOTLESS_ENV if k in given})
     return env
@@ -620,7 +752,7 @@ def _cgroup_dirs(cgroup: str) -> list[Path]:
     return found
 
 
-def _clean_build(podman: str, cgroup: str) -> None:
+def _clean_build(podman: str, cgroup: str, storage: Path | None = None) -> None:
     """Kill what runs in the build's cgroup (a RUN step's init ignores SIGTERM: SIGKILL),
     remove the working containers whose build used it, and the cgroup itself."""
     for _ in range(50):
@@ -634,19 +766,23 @@ def _clean_build(podman: str, cgroup: str) -> None:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0.1)
-    for container in _working_containers(podman, cgroup):
-        _run([podman, "rm", "--force", container])
+    where = storage_args(storage) if storage is not None else []
+    for container in _working_containers(podman, cgroup, where):
+        _run([podman, *where, "rm", "--force", container])
     for place in _cgroup_dirs(cgroup):
         with contextlib.suppress(OSError):
             place.rmdir()
 
 
-def _working_containers(podman: str, cgroup: str) -> list[str]:
+def _working_containers(podman: str, cgroup: str, where: Sequence[str] = ()) -> list[str]:
     """The ids of buildah's working containers that a build with this cgroup made: podman
     lists them (`--external`), their builder's record in its storage names the cgroup."""
+    store = "{{.Store.GraphRoot}} {{.Store.GraphDriverName}}"
     try:
-        listed = _run([podman, "ps", "--all", "--external", "--no-trunc", "--format", "{{.ID}}"])
-        info = _run([podman, "info", "--format", "{{.Store.GraphRoot}} {{.Store.GraphDriverName}}"])
+        listed = _run(
+            [podman, *where, "ps", "--all", "--external", "--no-trunc", "--format", "{{.ID}}"]
+        )
+        info = _run([podman, *where, "info", "--format", store])
         root, driver = info.stdout.split()
     except (OSError, ValueError):
         return []
@@ -693,6 +829,9 @@ def main(argv: list[str] | None = None) -> int:
     builder.add_argument("--push", required=True, help="the push's argv, as JSON")
     builder.add_argument("--authfile", type=Path)
     builder.add_argument("--cgroup", help="the build's cgroup, cleaned when it ends")
+    builder.add_argument("--pulls", default="[]", help="the pulls' argvs, as JSON")
+    builder.add_argument("--confine", default="[]", help="what goes before the build, as JSON")
+    builder.add_argument("--storage", type=Path, help="the project's build storage")
     builder.add_argument("build", nargs=argparse.REMAINDER)
     refuser = commands.add_parser("refuse", help="fail as a pull does, saying why")
     refuser.add_argument("--unavailable", type=Path, required=True)
@@ -706,7 +845,15 @@ def main(argv: list[str] | None = None) -> int:
         return UNAVAILABLE_EXIT
     if options.command == "build":
         build = options.build[1:] if options.build[:1] == ["--"] else options.build
-        return _build(build, json.loads(options.push), options.authfile, options.cgroup)
+        return _build(
+            build,
+            json.loads(options.push),
+            options.authfile,
+            options.cgroup,
+            pulls=json.loads(options.pulls),
+            confine=json.loads(options.confine),
+            storage=options.storage,
+        )
     podman = options.podman if os.path.isabs(options.podman) else shutil.which(options.podman)
     why = pull(
         podman or "",

@@ -225,11 +225,12 @@ class RunDirExecutor(Executor):
     def _building(
         self, replica: ReplicaLaunch, run_dir: Path, prepared: workdir.Prepared, env: dict[str, str]
     ) -> Run:
-        """A build (container.py): podman on the node, in the node's network (the registry is
-        reached from there), its RUN steps in containers without it; the Containerfile read
+        """A build (container.py): the center's images it names pulled into its project's build
+        storage in the node's network, then podman build in the job's own network namespace and
+        in the build's sandbox (`Sandbox.build_argv`), then the push; the Containerfile read
         from the working copy (the job's: no link followed) with its images as resolved at
-        submit. Without a container runtime, or with a Containerfile that no longer names
-        what was checked, it fails `image_unavailable` saying why, and nothing is built."""
+        submit. Without a container runtime or a sandbox, or with a Containerfile that no longer
+        names what was checked, it fails `image_unavailable` saying why, and nothing is built."""
         build = replica.build
         assert build is not None
         title = f"AICC job {replica.job_id} attempt {replica.attempt} replica {replica.index}"
@@ -237,6 +238,8 @@ class RunDirExecutor(Executor):
         unavailable.unlink(missing_ok=True)
         runtime = self.container() if self.container is not None else None
         problem = None if runtime is not None else "this node has no container runtime (podman)"
+        if problem is None and self.sandbox is None:
+            problem = "builds run in the sandbox (bubblewrap), and this node has none"
         resolved = run_dir / containers.BUILD_FILE
         if problem is None:
             try:
@@ -244,29 +247,59 @@ class RunDirExecutor(Executor):
                 with files.capped(containers.MAX_CONTAINERFILE_BYTES).open(
                     build.containerfile
                 ) as f:
-                    text = f.read().decode("utf-8", errors="replace")
+                    text = containers.read_containerfile(f.read())
                 resolved.write_text(containers.rewrite(text, build.from_images))
             except (OSError, jobfiles.Refused, containers.BadContainerfile) as err:
                 problem = f"build.containerfile {build.containerfile}: {err}"
-        if runtime is None or problem is not None:
+        if runtime is None or self.sandbox is None or problem is not None:
             pull = containers.refuse_argv(f"the build cannot run: {problem}", unavailable)
             return Run(run_dir, prepared, env, [], title, pull=pull)
         auth = containers.write_auth(run_dir, build.target, build.token) if build.token else None
+        storage = self.build_storage(replica)
         cgroup = containers.build_cgroup(replica.job_id, replica.attempt, replica.index)
         argv = containers.build_argv(
             runtime,
+            storage=storage,
             containerfile=resolved,
             context=prepared.workdir,
             target=build.target,
-            authfile=auth,
             cpu_milli=replica.cpu_milli,
             memory_mib=replica.memory_mib,
             egress=replica.egress,
             cgroup=cgroup,
         )
-        push = containers.push_argv(runtime, build.target, auth)
-        command = containers.builder_argv(argv, push, auth, cgroup)
+        center = containers.registry_of(build.target)
+        pulls = [
+            containers.pull_into_argv(runtime, storage, image, auth)
+            for image in sorted(set(build.from_images.values()))
+            if containers.registry_of(image) == center
+        ]
+        confine = [
+            *self._network(replica, env),
+            *self.sandbox.build_argv(
+                writable=[storage, containers.runroot(storage)],
+                read_only=[prepared.workdir, resolved],
+                resolv_conf=write_resolv_conf(run_dir, replica.egress),
+            ),
+        ]
+        push = containers.push_argv(runtime, build.target, auth, storage)
+        command = containers.builder_argv(
+            argv, push, auth, cgroup, pulls=pulls, confine=confine, storage=storage
+        )
         return Run(run_dir, prepared, env, [], title, command=command)
+
+    def build_storage(self, replica: ReplicaLaunch) -> Path:
+        """The build storage of the replica's project (`BASE/.builds/PROJECT`, 0700): its
+        images, layer cache and temporary directory, shared by its builds alone."""
+        project = replica.labels.get("aicc.io/project") or "unknown"
+        if not project.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"project id {project!r} cannot name a directory")
+        builds = self.base_dir.absolute() / containers.BUILDS_DIR
+        builds.mkdir(mode=0o700, parents=True, exist_ok=True)
+        storage = builds / project
+        storage.mkdir(mode=0o700, exist_ok=True)
+        containers.runroot(storage).mkdir(mode=0o700, parents=True, exist_ok=True)
+        return storage
 
     def _network(self, replica: ReplicaLaunch, env: dict[str, str]) -> list[str]:
         """What joins the job attempt's own network namespace on its node (netns.py), for a

@@ -145,6 +145,43 @@ class Sandbox:
         args += ["--", self.env_tool, f"--default-signal={STOP_SIGNALS}"]
         return args
 
+    def build_argv(
+        self,
+        *,
+        writable: Sequence[str | Path],
+        read_only: Sequence[str | Path],
+        resolv_conf: str | Path | None = None,
+    ) -> list[str]:
+        """The command line to put before a build's podman (container.py): podman runs as the
+        server's user with its capabilities (it mounts layers and starts the RUN steps'
+        containers), so what it may be made to read (a transport in a FROM that buildah's own
+        parse finds) is what this shows: the system's directories, `/sys` read-write (the
+        build's cgroup), the devices, a fresh `/proc` of its own pid namespace (not the host's
+        processes' roots), empty `/tmp`, `/var/tmp` and `/run`, and `writable` (the project's
+        build storage) and `read_only` (the context, the resolved Containerfile) paths."""
+        args = [self.env_tool, f"--ignore-signal={STOP_SIGNALS}", self.bwrap]
+        args += ["--tmpfs", "/run", "--tmpfs", "/var/tmp"]
+        for path, target in self.system:
+            if path == "/sys":
+                continue
+            args += ["--symlink", target, path] if target else ["--ro-bind-try", path, path]
+        for path in (*self.hidden_files, *self.extra_hidden):
+            args += ["--ro-bind-try", "/dev/null", path]
+        for path in self.hidden_dirs:
+            args += ["--tmpfs", path]
+        if resolv_conf is not None and self.resolv_place is not None:
+            args += ["--ro-bind", str(resolv_conf), self.resolv_place]
+        args += ["--bind", "/sys", "/sys", "--dev-bind", "/dev", "/dev", "--proc", "/proc"]
+        args += ["--tmpfs", "/tmp"]
+        for place in writable:
+            args += ["--bind", str(place), str(place)]
+        for place in read_only:
+            args += ["--ro-bind", str(place), str(place)]
+        args += ["--chdir", "/", "--unshare-pid", "--unshare-ipc"]
+        args += ["--cap-add", "ALL"] if os.geteuid() == 0 else []  # bwrap allows it root alone
+        args += ["--die-with-parent", "--", self.env_tool, f"--default-signal={STOP_SIGNALS}"]
+        return args
+
 
 def for_replica(
     sandbox: Sandbox | None,

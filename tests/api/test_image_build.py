@@ -1,11 +1,13 @@
 """A build is a job: tenant A pushes a busybox base, builds `app:1` from a Containerfile on it
-(the node's podman, unprivileged RUN steps without the network), the build pushes to A's
-repository, and A's job runs in what it built. B may neither run A's private image nor build on
-A's private base; a RUN step reaches neither the server nor its files; a second identical build
-reuses the node's cached layers."""
+(podman in the job's network and the build's sandbox, with its project's own storage;
+unprivileged RUN steps without the network), the build pushes to A's repository, and A's job
+runs in what it built. B may neither run A's private image nor build on A's private base; a RUN
+step reaches neither the server nor its files; a second identical build reuses the project's
+cached layers. The hostile tenant's probes are tests/hostile/test_build_hostile.py."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +18,15 @@ import httpx
 import pytest
 
 from aicc.core import images as refs
-from aicc.executors.container import AUTH_FILE, BadContainerfile, images_of, rewrite
+from aicc.executors.container import (
+    AUTH_FILE,
+    BUILDS_DIR,
+    BadContainerfile,
+    images_of,
+    read_containerfile,
+    rewrite,
+    storage_args,
+)
 from aicc.sdk.client import Client
 from aicc.services.images.images import PUSHES, credential_access
 from aicc.testing import registry
@@ -150,35 +160,35 @@ def test_a_cancelled_build_leaves_no_container_and_no_credential(
         httpx.Client(base_url=center.url, headers=a.headers, timeout=30) as http_a,
     ):
         spec = {"kind": "build", "build": {"image": "slow:1"}, "resources": SMALL}
-        before = _external(podman)
         job = api_a.jobs.submit(spec, workdir=ctx)
         jobs.append(job.id)
+        storage = tmp_path / "home" / "runs" / BUILDS_DIR / job.project_id
 
         def logged() -> bool:
             answer = http_a.get(f"/api/v1/jobs/{job.id}/logs", params={"stream": "stdout"})
             return "STEP-STARTED" in answer.text
 
         wait("the slow step runs", logged, timeout=120)
+        assert _external(podman, storage)  # its working container, in its project's storage
         assert http_a.post(f"/api/v1/jobs/{job.id}/cancel").status_code in (200, 202)
         ended = wait_state(http_a, job.id, {"cancelled"}, timeout=120)
         assert ended["state"] == "cancelled"
-        wait("the build's containers are gone", lambda: _external(podman) <= before)
+        wait("the build's containers are gone", lambda: not _external(podman, storage))
         assert not list((tmp_path / "home").rglob(AUTH_FILE))
         # its RUN step, in a session of its own, killed with its cgroup (no `sleep` left)
         assert not list(Path("/sys/fs/cgroup").glob(f"*/aicc-{job.id.lower()}-*-build"))
         assert not list(Path("/sys/fs/cgroup").glob(f"aicc-{job.id.lower()}-*-build"))
 
 
-def _external(podman: str) -> set[str]:
-    """The containers podman knows, builds' working containers too."""
-    return set(
-        subprocess.run(
-            [podman, "ps", "--all", "--external", "--format", "{{.ID}} {{.Names}}"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split("\n")
+def _external(podman: str, storage: Path) -> set[str]:
+    """The containers podman knows in a project's build storage, working containers too."""
+    listed = subprocess.run(
+        [podman, *storage_args(storage), "ps", "--all", "--external", "--format", "{{.ID}}"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
+    return set(listed.stdout.split())
 
 
 def test_a_build_is_refused_what_it_may_not_push_or_read(center: Center, tmp_path: Path) -> None:
@@ -231,6 +241,34 @@ def test_the_images_a_containerfile_pulls_are_each_resolved_and_nothing_else() -
     for bad, said in (("FROM $BASE\n", "variable"), ("RUN true\n", "no FROM")):
         with pytest.raises(BadContainerfile, match=said):
             images_of(bad)
+
+
+def test_a_containerfile_that_two_parsers_could_read_apart_is_refused() -> None:
+    """What the Dockerfile parser (Go) and this one could split, join or trim differently is
+    refused, naming the line; what they read alike passes, CRLF and Chinese comments too."""
+    refused = {
+        "\ufeffFROM a:1\n": "line 1: character U+FEFF",
+        "# escape=`\nFROM a:1\n": "line 1: the parser directive 'escape'",
+        "# ESCAPE = `\nFROM a:1\n": "the parser directive 'escape'",
+        "FROM a:1\nRUN x\x0bFROM b:1\n": "line 2: character U+000B",
+        "FROM a:1\nRUN x\u2028FROM b:1\n": "U+2028",
+        "FROM a:1\r\nRUN x\rFROM b:1\n": "line 2: character U+000D",
+        "FROM a:1\nRUN echo \u2066x\n": "U+2066",
+        "FROM containers-storage:a:1\n": "transport containers-storage:",
+        "FROM a:1\nRUN --mount=type=bind,from=oci:/x,target=/c true\n": "transport oci:",
+    }
+    for text, said in refused.items():
+        with pytest.raises(BadContainerfile, match=re.escape(said)):
+            images_of(text)
+    with pytest.raises(BadContainerfile, match="byte 12 is not UTF-8"):
+        read_containerfile(b"FROM a:1\n# \xff\xfe\n")
+    fine = "# syntax=docker/dockerfile:1\r\n# 中文注释\r\nFROM a:1 \\ \r\n  AS x\r\nFROM b:1\r\n"
+    assert [m.written for m in images_of(fine)] == ["a:1", "b:1"]
+    assert rewrite(fine, {"a:1": "h/a:1", "b:1": "h/b:1"}).count("\n") == 5
+    # a continuation ends, as in Go, only at `\\` then spaces or tabs: after a no-break space
+    # the next line is an instruction of its own, and its FROM is seen
+    nbsp = "FROM a:1\nRUN echo \\\u00a0\nFROM b:1\n"
+    assert [m.written for m in images_of(nbsp)] == ["a:1", "b:1"]
 
 
 def test_a_build_credential_pushes_its_target_alone() -> None:

@@ -5,8 +5,11 @@ may write, and every image its Containerfile pulls (FROM, `--from`) one the subm
 else a 422 that says which; both are stored resolved in the spec (`build.target`,
 `build.from_images`), so the node pulls what was checked and nothing a short name could mean
 elsewhere. The Containerfile is read from the uploaded workdir, which is hostile input: read
-within a size bound, never unpacked here. At launch the job gets one credential that pushes its
-target and pulls its FROM images (`images.push_credential`), asked again then.
+within a size bound, never unpacked here, and refused where the check and buildah could read
+its instructions differently (container.images_of: directives, a byte-order mark, control
+characters, not UTF-8) or where it names a transport instead of a registry's image. At launch
+the job gets one credential that pushes its target and pulls its FROM images
+(`images.push_credential`), asked again then.
 """
 
 from __future__ import annotations
@@ -67,9 +70,9 @@ def check(
             "delete images first",
             image=build.image,
         )
-    text = _containerfile(spec, build, blobs)
+    data = _containerfile(spec, build, blobs)
     try:
-        mentions = containers.images_of(text)
+        mentions = containers.images_of(containers.read_containerfile(data))
     except containers.BadContainerfile as err:
         raise Invalid("build.containerfile: {problem}", problem=str(err)) from None
     resolved: dict[str, str] = {}
@@ -87,8 +90,8 @@ def check(
     )
 
 
-def _containerfile(spec: JobSpec, build: BuildSpec, blobs: Path | None) -> str:
-    """The Containerfile's text, from the uploaded archive (a 422 if it is not there)."""
+def _containerfile(spec: JobSpec, build: BuildSpec, blobs: Path | None) -> bytes:
+    """The Containerfile's bytes, from the uploaded archive (a 422 if it is not there)."""
     if spec.workdir_sha256 is None or blobs is None:
         raise Invalid("build: upload the workdir (the build's context) first")
     path = BlobStore(blobs).path(spec.workdir_sha256)
@@ -108,8 +111,7 @@ def _containerfile(spec: JobSpec, build: BuildSpec, blobs: Path | None) -> str:
                         n=containers.MAX_CONTAINERFILE_BYTES,
                     )
                 handle = tar.extractfile(member)
-                data = handle.read() if handle is not None else b""
-                return data.decode("utf-8", errors="replace")
+                return handle.read() if handle is not None else b""
     except (OSError, tarfile.TarError):
         raise Invalid("build: the workdir's archive cannot be read; upload it again") from None
     raise Invalid(
