@@ -6,11 +6,16 @@ Pure: the caller reads the answers and the predictions; here they are lists of v
 order. Classification metrics compare labels as text (a model that answers `1` for the label
 `"1"` is right); regression metrics need numbers and count a prediction that is not one as
 missing, which fails the score (a board must not rank a team on the rows it chose to answer).
+
+What a team reads back is all that leaves the sandbox its model ran in with the hidden inputs
+(issue 57): a refusal says what to fix by counts and row numbers (`aicc_row`), never a value
+(a prediction is the model's, which read the hidden rows), and a score is `rounded`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,13 +43,21 @@ def _label(value: Any) -> str:
 
 
 def _number(value: Any) -> float:
+    """A prediction as a number; the message names no value (`score` finds the row first)."""
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ScoreError(f"a prediction {value!r} is not a number") from None
+        raise ScoreError("a prediction is not a number") from None
     if not math.isfinite(number):
-        raise ScoreError(f"a prediction {value!r} is not a finite number")
+        raise ScoreError("a prediction is not a finite number")
     return number
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError, OverflowError):
+        return False
 
 
 def accuracy(answers: Sequence[Any], predicted: Sequence[Any]) -> float:
@@ -103,13 +116,21 @@ def metric(name: str) -> Metric:
         ) from None
 
 
-def public_rows(seed: str, count: int, percent: int) -> list[bool]:
+def public_rows(seed: str, count: int, percent: int, *, key: str | None = None) -> list[bool]:
     """Which hidden rows score the public board (the others the private one): a fixed,
-    seeded choice of about `percent` in 100, never all and never none once there are two."""
-    chosen = [
-        int.from_bytes(hashlib.sha256(f"{seed}:{i}".encode()).digest()[:4], "big") % 100 < percent
-        for i in range(count)
-    ]
+    seeded choice of about `percent` in 100, never all and never none once there are two.
+
+    With `key` (the challenge's secret, which no API answers) the choice is HMAC-SHA256 of the
+    row under it: whoever knows the public `seed` alone cannot tell a public row from a private
+    one, so a team cannot fit the public rows and learn what the private board will say. Without
+    it, the choice is the seed's alone, as for challenges made before their key was kept."""
+
+    def draw(i: int) -> bytes:
+        if key is None:
+            return hashlib.sha256(f"{seed}:{i}".encode()).digest()
+        return hmac.new(key.encode(), f"{seed}:{i}".encode(), hashlib.sha256).digest()
+
+    chosen = [int.from_bytes(draw(i)[:4], "big") % 100 < percent for i in range(count)]
     if count >= 2 and all(chosen):
         chosen[-1] = False
     if count >= 2 and not any(chosen):
@@ -125,10 +146,22 @@ def score(
         raise ScoreError(
             f"predictions for {len(predicted)} rows, but the hidden set has {len(answers)}"
         )
-    missing = sum(p is None or (isinstance(p, str) and not p.strip()) for p in predicted)
-    if missing:
-        raise ScoreError(f"{missing} of {len(answers)} rows have no prediction")
+    empty = [
+        i for i, p in enumerate(predicted) if p is None or (isinstance(p, str) and not p.strip())
+    ]
+    if empty:
+        raise ScoreError(
+            f"{len(empty)} of {len(answers)} rows have no prediction; "
+            f"the first is aicc_row {empty[0]}"
+        )
     chosen = metric(name)
+    if chosen.numeric:
+        wrong = next((i for i, p in enumerate(predicted) if not _is_number(p)), None)
+        if wrong is not None:
+            raise ScoreError(
+                f"aicc_row {wrong}: the prediction is not a finite number, "
+                f"which metric {name} needs"
+            )
 
     def part(keep: bool) -> float:
         rows = [i for i, is_public in enumerate(public) if is_public == keep]
@@ -137,6 +170,20 @@ def score(
         return chosen.score([answers[i] for i in rows], [predicted[i] for i in rows])
 
     return part(True), part(False)
+
+
+SCORE_DIGITS = 4
+
+
+def rounded(value: float, digits: int = SCORE_DIGITS) -> float:
+    """`value` to `digits` significant digits, as the boards keep and show it. An exact score
+    is a channel out of the hidden rows: a team that sends predictions made to differ on chosen
+    rows reads back, from the 16 digits of one RMSE, several hidden values at once. Four digits
+    still tell apart two accuracies a hundredth of a point apart, and leave a score worth some
+    13 bits to a probe, against the 50 of an exact one (Kaggle's boards show five)."""
+    if not math.isfinite(value) or value == 0:
+        return value
+    return round(value, digits - 1 - math.floor(math.log10(abs(value))))
 
 
 def better(name: str, a: float, b: float) -> bool:

@@ -1270,6 +1270,9 @@ class ChallengeRow(Base):
     # the poster's voucher that gives each new team `subsidy_per_team` for its training
     subsidy_voucher: Mapped[str | None] = mapped_column(String(40))
     subsidy_per_team: Mapped[str] = mapped_column(String(MONEY), default="0", server_default="0")
+    # the secret that draws the public board's rows (core/scoring.py `public_rows`); no view
+    # has it. NULL for challenges made before it was kept: their rows are drawn by their id
+    split_key: Mapped[str | None] = mapped_column(String(64))
 
 
 class ChallengeTeamRow(Base):

@@ -420,3 +420,36 @@ def test_the_stored_message_catalog_keeps_its_placeholders() -> None:
     assert zh.said("1 of 2 replicas ready") == "2 个副本中 1 个已就绪"
     english = "replica 0 exited with code 3"
     assert i18n.Translator("en").said(english) == english
+
+
+def test_why_a_challenge_submission_failed_is_shown_in_chinese() -> None:
+    """A submission's error is stored English (services/needs/scoring.py, core/scoring.py):
+    each kind a team can read matches a template of said.zh-CN.json (issue 57)."""
+    from aicc.core import scoring as core_scoring
+    from aicc.services.needs import scoring
+
+    def refusal(answers: list[object], said: list[object], metric: str = "rmse") -> str:
+        with pytest.raises(core_scoring.ScoreError) as refused:
+            core_scoring.score(metric, answers, said, [True] * len(answers))
+        return str(refused.value)
+
+    stored = [
+        scoring.UNREADABLE,
+        scoring.UNSCORABLE,
+        scoring.CANCELLED,
+        scoring.NOT_RUN.format(reason="node_lost"),
+        *(end.format(seconds=600, memory="2GiB") for end in scoring.ENDS.values()),
+        refusal([1, 2], [1]),
+        refusal([1, 2], [1, None]),
+        refusal([1, 2], [1, "x"]),
+        "the model wrote no predictions.csv",
+        "row 4 of predictions.csv has 3 fields, but its header has 2",
+        "row 2 of predictions.csv: aicc_row is not a whole number from 0 to 29",
+        "row 3 of predictions.csv predicts aicc_row 1 again",
+        "predictions.csv is empty: write a header row, then a row each",
+        "predictions.csv has two columns aicc_row",
+        "predictions.csv has no column y_predicted (nor prediction, nor y)",
+    ]
+    zh = i18n.Translator("zh-CN")
+    left = {text: zh.said(text) for text in stored if zh.said(text) == text}
+    assert not left, left

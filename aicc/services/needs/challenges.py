@@ -14,10 +14,16 @@ The poster may subsidize the teams' training from one of its vouchers: each team
 first organization, valid until the deadline, which its own invoices spend on its training jobs
 (billing/credits.py's `pass_on`); once the voucher has less than that left, new teams receive
 none, and their view says so.
+
+What is counted before a row is written is counted under a lock (issue 57), so concurrent
+requests on PostgreSQL keep the rules as SQLite's one writer does: a team's submissions of a day
+under its row's (`submit`), an organization's one team of a challenge and a team's subsidy under
+the challenge's (`join`, `invite`), one challenge of a need under the need's (`create`).
 """
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from decimal import Decimal
@@ -83,6 +89,7 @@ def create(
     organization, valid today (in the billing `zone`), with `subsidy_per_team` left at least."""
     need = needs.find(session, who, need_ref)
     needs.poster_only(who, need, Forbidden("only the need's poster may make it a challenge"))
+    need = needs.locked(session, need.id)  # one challenge a need, however many ask at once
     if need.state != "open" or utc(need.deadline) <= now:
         raise Conflict("need {name} is closed", name=need.name)
     if session.scalar(select(ChallengeRow.id).where(ChallengeRow.need_id == need.id)):
@@ -146,6 +153,7 @@ def create(
         created_at=now,
         subsidy_voucher=ask.subsidy_voucher or None,
         subsidy_per_team=str(per_team),
+        split_key=secrets.token_hex(32),
     )
     session.add(challenge)
     session.flush()
@@ -172,6 +180,19 @@ def find(session: Session, who: Principal, ref: str) -> tuple[ChallengeRow, Need
     if row is None:
         raise NotFound("need {ref} has no challenge", ref=ref)
     return row, need
+
+
+def _locked(session: Session, row: ChallengeRow) -> ChallengeRow:
+    """The challenge's row, locked until the transaction ends: its teams are counted and
+    joined by one request at a time."""
+    locked = session.scalar(
+        select(ChallengeRow)
+        .where(ChallengeRow.id == row.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert locked is not None
+    return locked
 
 
 def get(session: Session, who: Principal, ref: str, *, now: datetime) -> Challenge:
@@ -286,6 +307,7 @@ def join(
         raise Conflict("challenge {name} is closed", name=need.name)
     if not needs.NAME.match(team):
         raise Invalid("team: {team!r}: lowercase letters, digits and '-'", team=team)
+    row = _locked(session, row)
     mine = team_of(session, row.id, who.org_id)
     if mine is not None:
         if mine.name == team:
@@ -356,6 +378,7 @@ def invite(session: Session, who: Principal, ref: str, org: str, *, now: datetim
     `join`."""
     row, need = find(session, who, ref)
     _competes(who, need)
+    row = _locked(session, row)
     mine = team_of(session, row.id, who.org_id)
     if mine is None:
         raise Conflict("your organization is in no team of this challenge; join it first")
@@ -399,6 +422,9 @@ def submit(
         raise Conflict(
             "your organization is in no team of this challenge; `aicc challenge join` first"
         )
+    session.execute(  # the team's submissions are counted and added one request at a time
+        select(ChallengeTeamRow.id).where(ChallengeTeamRow.id == team.id).with_for_update()
+    )
     day = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
     today = session.scalar(
         select(func.count()).where(

@@ -15,10 +15,16 @@ submitted model ever holds the hidden answers.
   metric against the answers, row for row by `aicc_row`, on the fixed public and private split.
   A job that fails, runs out of time or writes what cannot be scored fails the submission with
   the reason.
+- The reason is the one thing of a failed run that reaches the team, and the model wrote what it
+  is about after reading the hidden inputs (issue 57). So it is in AICC's words alone: what to
+  fix by column names the challenge gave, counts and the number of the first row at fault; never
+  a value the model wrote, a library's error text (Arrow's quotes the rows around a bad one),
+  or the job's exit code or signal (a byte the model chooses), only what kind of end it was.
 """
 
 from __future__ import annotations
 
+import csv
 import io
 import math
 import shlex
@@ -26,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -35,7 +40,7 @@ from aicc.core import scoring
 from aicc.core.jobspec import JobSpec
 from aicc.core.tenancy import Principal, Role
 from aicc.executors import jobfiles
-from aicc.services.common import Conflict, Invalid, NotFound, utcnow
+from aicc.services.common import Conflict, Invalid, NotFound, ServiceError, utcnow
 from aicc.services.data import chunks, datasets, inspect, uploads
 from aicc.services.jobs import jobs, transitions
 from aicc.services.models import outputs, predictions
@@ -218,26 +223,54 @@ def ingest(
         raise NotFound("the submission is gone")
     try:
         public, private = _score(session, store, challenge, root)
-    except (scoring.ScoreError, Invalid, jobfiles.Refused, pa.ArrowException) as err:
-        _fail(session, submission, str(err))
-        raise Invalid("{problem}", problem=str(err)) from None
-    submission.state, submission.scored_at = "scored", utcnow()
-    submission.public_score = None if math.isnan(public) else public
-    submission.private_score = None if math.isnan(private) else private
-    notices.scored(session, submission)
-    return f"scored {public:.6g} (public)"
+    except scoring.ScoreError as err:  # written here and in core/scoring.py: no value in it
+        why = str(err)
+    except (jobfiles.Refused, OSError):
+        why = UNREADABLE
+    except (ServiceError, pa.ArrowException, ValueError, TypeError, LookupError, ArithmeticError):
+        why = UNSCORABLE  # a library's text, which may quote what the model wrote
+    else:
+        submission.state, submission.scored_at = "scored", utcnow()
+        submission.public_score = None if math.isnan(public) else scoring.rounded(public)
+        submission.private_score = None if math.isnan(private) else scoring.rounded(private)
+        notices.scored(session, submission)
+        return f"scored {submission.public_score} (public)"
+    _fail(session, submission, why)
+    raise Invalid("{problem}", problem=why)
+
+
+# What a team reads when the scoring job made no score, by the kind of end (`failed`): fixed
+# words, never the job's message (its exit code, its signal) nor what the model printed.
+UNREADABLE = f"{OUTPUT} could not be read: write it as a plain file, at most 256 MiB"
+UNSCORABLE = (
+    f"{OUTPUT} could not be scored: write a CSV table with a header row and one prediction "
+    "a row, as the templates' predict.py does"
+)
+ENDS = {
+    "runtime_exceeded": "the model ran past the challenge's max_runtime_s ({seconds} s)",
+    "oom_killed": "the model went over the scoring job's memory ({memory})",
+    "exit_code": "the model's predict.py failed; run it on the need's public data to see why",
+    "signal": "the model's predict.py failed; run it on the need's public data to see why",
+}
+CANCELLED = "the scoring job was cancelled; submit the model again"
+NOT_RUN = "the scoring job could not run ({reason}); submit the model again"
 
 
 def failed(session: Session, job: JobRow, out: JobOutputRow) -> None:
-    """The scoring job made no score: the submission fails with why."""
+    """The scoring job made no score: the submission fails with what kind of end it was."""
     submission = session.get(ChallengeSubmissionRow, out.target_id)
     if submission is None or submission.state != "scoring":
         return
-    why = f"the scoring job ended {job.state}"
-    if job.message:
-        why += f": {job.message}"
-    if job.state == "succeeded":
-        why = out.result
+    if job.state == "succeeded":  # its predictions could not be reached (`ingest` failed none)
+        why = UNREADABLE
+    elif job.state == "cancelled":
+        why = CANCELLED
+    elif job.reason in ENDS:
+        challenge = session.get(ChallengeRow, submission.challenge_id)
+        seconds = challenge.max_runtime_s if challenge else "?"
+        why = ENDS[job.reason].format(seconds=seconds, memory=RESOURCES["memory"])
+    else:
+        why = NOT_RUN.format(reason=job.reason or job.state)
     _fail(session, submission, why)
 
 
@@ -255,7 +288,7 @@ def _score(
         data = jobfiles.JobFiles(root).read_bytes(OUTPUT, MAX_PREDICTIONS_BYTES)
     except FileNotFoundError:
         raise scoring.ScoreError(f"the model wrote no {OUTPUT}") from None
-    got = pa_csv.read_csv(io.BytesIO(data))
+    got = _read_predictions(data)
     column = _prediction_column(got.column_names, challenge.target)
     version = session.get(DatasetVersionRow, challenge.hidden_version_id)
     if version is None:
@@ -267,17 +300,59 @@ def _score(
     answers = hidden.column(challenge.target).to_pylist()
     said = got.column(column).to_pylist()
     if ROW in got.column_names:
-        numbers = got.column(ROW).cast(pa.int64(), safe=False)
-        if pc.any(pc.is_null(numbers)).as_py():
-            raise scoring.ScoreError(f"a row of {OUTPUT} has no {ROW}")
         by_row: dict[int, Any] = {}
-        for number, value in zip(numbers.to_pylist(), said, strict=True):
-            if number in by_row:
-                raise scoring.ScoreError(f"row {number} is predicted twice")
-            by_row[number] = value
+        numbers = got.column(ROW).to_pylist()
+        for line, (number, value) in enumerate(zip(numbers, said, strict=True), start=1):
+            row = _row_number(number, len(answers))
+            if row is None:
+                raise scoring.ScoreError(
+                    f"row {line} of {OUTPUT}: {ROW} is not a whole number "
+                    f"from 0 to {len(answers) - 1}"
+                )
+            if row in by_row:
+                raise scoring.ScoreError(f"row {line} of {OUTPUT} predicts {ROW} {row} again")
+            by_row[row] = value
         said = [by_row.get(i) for i in range(len(answers))]
-    public = scoring.public_rows(challenge.id, len(answers), challenge.public_pct)
+    public = scoring.public_rows(
+        challenge.id, len(answers), challenge.public_pct, key=challenge.split_key
+    )
     return scoring.score(_metric(session, challenge), answers, said, public)
+
+
+def _row_number(value: Any, rows: int) -> int | None:
+    """`aicc_row` as a row of the hidden set (`3` or `3.0`), or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        return None
+    return int(value) if 0 <= value < rows else None
+
+
+def _read_predictions(data: bytes) -> pa.Table:
+    """The model's CSV as a table. What Arrow cannot read is told by the first row whose
+    fields do not match the header (Python's csv finds it), or in fixed words: never Arrow's own
+    message, which quotes the rows around the bad one."""
+    try:
+        return pa_csv.read_csv(io.BytesIO(data))
+    except pa.ArrowException:
+        pass
+    try:
+        lines = csv.reader(io.StringIO(data.decode("utf-8"), newline=""))
+        header = next(lines, None)
+        if not header:
+            raise scoring.ScoreError(f"{OUTPUT} is empty: write a header row, then a row each")
+        for number, fields in enumerate(lines, start=1):
+            if fields and len(fields) != len(header):
+                raise scoring.ScoreError(
+                    f"row {number} of {OUTPUT} has {len(fields)} fields, but its header has "
+                    f"{len(header)}"
+                )
+        # a column whose values change type after the first block Arrow typed: all text
+        types = {str(name): pa.string() for name in header}
+        options = pa_csv.ConvertOptions(column_types=types)
+        return pa_csv.read_csv(io.BytesIO(data), convert_options=options)
+    except (UnicodeDecodeError, csv.Error, pa.ArrowException):
+        raise scoring.ScoreError(UNSCORABLE) from None
 
 
 def _metric(session: Session, challenge: ChallengeRow) -> str:
@@ -288,7 +363,10 @@ def _metric(session: Session, challenge: ChallengeRow) -> str:
 
 def _prediction_column(names: list[str], target: str) -> str:
     """Where the model put its answer: `<target>_predicted` (the templates' predict.py),
-    `prediction`, or the target's own name."""
+    `prediction`, or the target's own name; named once."""
+    for name in (ROW, f"{target}_predicted", "prediction", target):
+        if names.count(name) > 1:
+            raise scoring.ScoreError(f"{OUTPUT} has two columns {name}")
     for name in (f"{target}_predicted", "prediction", target):
         if name in names:
             return name
