@@ -148,7 +148,7 @@ class S3Settings(BaseModel):
 
 
 class DataSettings(BaseModel):
-    """Data sets (CONTRACTS §9): where chunks are stored, the node cache, query limits."""
+    """Data sets (docs/contracts.md §9): where chunks are stored, the node cache, query limits."""
 
     model_config = ConfigDict(extra="forbid")
     backend: Literal["local", "s3"] = "local"
@@ -202,7 +202,8 @@ class SiteSettings(BaseModel):
     (docs/billing.md)."""
 
     model_config = ConfigDict(extra="forbid")
-    timezone: str = "Asia/Shanghai"  # billing months, days and voucher windows (CONTRACTS §1)
+    # billing months, days and voucher windows (docs/contracts.md §1)
+    timezone: str = "Asia/Shanghai"
     pue: Annotated[float, Field(ge=1, le=5)] = 1.3  # facility power / IT power
     idle_power_fraction: Annotated[float, Field(ge=0, le=1)] = 0.15  # of TDP, at 0% busy
     assumed_utilization: Annotated[float, Field(ge=0, le=1)] = 1.0  # energy without NVML

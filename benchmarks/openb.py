@@ -1,6 +1,6 @@
 """openb placement benchmark: every policy on every trace variant present, next to the paper.
 
-Runs the FGD paper's protocol (`aicc sim openb`, BENCHMARKS-REFERENCE §1) for each policy and
+Runs the FGD paper's protocol (`aicc sim openb`, docs/benchmarks-protocol.md §1) for each policy and
 each `openb_pod_list_*.csv` in the trace folder, averaged over the seeds, and writes a markdown
 table of unallocated GPU % and GPU allocation % at arrival 100, with the authors' published
 figures (`fgd_expected_results/summary_by_workload_policy.csv`) side by side. Results are saved

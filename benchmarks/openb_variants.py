@@ -11,7 +11,7 @@ folder is a `--trace-dir` for `benchmarks/openb.py`:
     .venv/bin/python benchmarks/openb.py --trace-dir /tmp/openbv \\
         --variants cpuheavy25,cpuheavy35 --policies fgd,default --seeds 42-51
 
-The trace is read from ../shared and nothing of it is committed.
+The trace is read from ../shared/data/traces and nothing of it is committed.
 """
 
 from __future__ import annotations

@@ -11,9 +11,11 @@ under examples/ are checked the same way.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import importlib.util
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 from types import ModuleType
@@ -339,3 +341,118 @@ def test_the_contexts_picture_is_their_imports() -> None:
         if table.get(c) != uses[c]
     ]
     assert not wrong, "docs/ARCHITECTURE.md's contexts: " + "; ".join(wrong)
+
+
+# --- the repository carries its own rules -------------------------------------------------------
+
+# Rule books kept outside the clone, which a reader of the repository cannot open: what the code
+# follows is restated in docs/contracts.md and docs/benchmarks-protocol.md, and cited there.
+OUTSIDE_RULES = re.compile(r"\bCONTRACTS\b|BENCHMARKS-REFERENCE|\bDESIGN\.md\b|\bSTYLE\.md\b")
+# The folder beside the clone, by its relative or its absolute name on the project's machines.
+SHARED = re.compile(r"(?:\.\./|/work/)shared\b(?P<rest>/data/traces\b)?")
+# Public traces (the openb, Philly and carbon-2020 data) are data, never committed: they are read
+# where they lie, in `shared/data/traces` beside the clone. Only these files may name that folder,
+# and only it, never anything else of `shared`: the default paths of `aicc sim`, the pages that
+# say where the traces are, and the benchmarks and tests that replay them. A path ending in `/`
+# is a folder, every file under it.
+TRACE_READERS = (
+    "README.md",
+    "aicc/cli/sim.py",
+    "docs/benchmarks-protocol.md",
+    "docs/billing.md",
+    "docs/green.md",
+    "benchmarks/",
+    "tests/scheduler/test_placement.py",
+    "tests/services/billing/test_energy_profile.py",
+)
+NOT_CHECKED = (
+    "BENCHMARKS.md",  # the results log, rewritten on its own (issue 59)
+    "tests/test_docs.py",  # names what it forbids
+)
+CITED = {
+    "docs/contracts.md": re.compile(r"docs/contracts\.md\s+§(\d+)"),
+    "docs/benchmarks-protocol.md": re.compile(r"docs/benchmarks-protocol\.md\s+§(\d+)"),
+}
+SECTION = re.compile(r"^## (\d+)\. \S", re.MULTILINE)
+
+
+@functools.cache
+def _tracked() -> tuple[str, ...]:
+    """The repository's files, as git tracks them; without git (an unpacked archive), every
+    file under the root but what installs and builds make."""
+    try:
+        listing = subprocess.run(
+            ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True, timeout=60
+        ).stdout.decode()
+        return tuple(sorted(p for p in listing.split("\0") if p and (ROOT / p).is_file()))
+    except (OSError, subprocess.SubprocessError):
+        skip = {".git", ".venv", *BUILT}
+        return tuple(
+            sorted(
+                p.relative_to(ROOT).as_posix()
+                for p in ROOT.rglob("*")
+                if p.is_file() and not skip & set(p.relative_to(ROOT).parts)
+            )
+        )
+
+
+def _text(path: str) -> str:
+    return (ROOT / path).read_bytes().decode("utf-8", errors="replace")
+
+
+def _listed(path: str, listing: tuple[str, ...]) -> bool:
+    return any(path == item or (item.endswith("/") and path.startswith(item)) for item in listing)
+
+
+def test_no_rules_from_outside_the_repository() -> None:
+    """Nothing the repository holds cites a rule book a reader of the clone cannot open, or
+    reads anything beside the clone but the public traces (see TRACE_READERS)."""
+    files = _tracked()
+    assert "docs/contracts.md" in files and "aicc/core/jobspec.py" in files
+    wrong = []
+    for path in files:
+        if _listed(path, NOT_CHECKED):
+            continue
+        text = _text(path)
+        for match in OUTSIDE_RULES.finditer(text):
+            line = text.count("\n", 0, match.start()) + 1
+            wrong.append(f"{path}:{line} cites {match.group()} (cite docs/contracts.md instead)")
+        for match in SHARED.finditer(text):
+            line = text.count("\n", 0, match.start()) + 1
+            if match.group("rest") is None:
+                wrong.append(f"{path}:{line} names {match.group()}, not its trace folder")
+            elif not _listed(path, TRACE_READERS):
+                wrong.append(f"{path}:{line} reads traces but is not in TRACE_READERS")
+    assert not wrong, "\n".join(wrong)
+
+
+def _sections(page: str) -> list[int]:
+    return [int(n) for n in SECTION.findall(_text(page))]
+
+
+@pytest.mark.parametrize("page", sorted(CITED))
+def test_rule_pages_number_their_sections_in_order(page: str) -> None:
+    """Sections are cited by number: 1, 2, 3... each once, so a gap or a repeat shows."""
+    numbers = _sections(page)
+    assert numbers == list(range(1, len(numbers) + 1)), f"{page}: sections {numbers}"
+
+
+def test_every_cited_section_exists() -> None:
+    """Each `docs/contracts.md §N` (and `docs/benchmarks-protocol.md §N`) anywhere in the
+    repository, and each bare `§N` inside those pages, names a section the page has."""
+    sections = {page: set(_sections(page)) for page in CITED}
+    wrong = []
+    for path in _tracked():
+        text = _text(path)
+        for page, pattern in CITED.items():
+            for match in pattern.finditer(text):
+                if int(match.group(1)) not in sections[page]:
+                    line = text.count("\n", 0, match.start()) + 1
+                    wrong.append(f"{path}:{line} cites {page} §{match.group(1)}, which is absent")
+    for page in CITED:
+        text = _text(page)
+        for match in re.finditer(r"§(\d+)", text):
+            if int(match.group(1)) not in sections[page]:
+                line = text.count("\n", 0, match.start()) + 1
+                wrong.append(f"{page}:{line} refers to its own §{match.group(1)}, which is absent")
+    assert not wrong, "\n".join(wrong)

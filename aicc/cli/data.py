@@ -1,4 +1,4 @@
-"""`aicc data ...`: data sets (CONTRACTS.md §9), pushed and pulled by chunk with progress bars,
+"""`aicc data ...`: data sets (docs/contracts.md §9), pushed and pulled by chunk with progress bars,
 listed with their ratings and use, rated and reviewed."""
 
 from collections.abc import Callable

@@ -1,5 +1,5 @@
 """`aicc model ...` (the model registry) and `aicc template ...` (the marketplace's templates),
-CONTRACTS.md §9."""
+docs/contracts.md §9."""
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any

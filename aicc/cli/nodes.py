@@ -37,7 +37,7 @@ NodeName = Annotated[
 
 
 def devices_text(node: dict[str, Any]) -> Text:
-    """'8× H100-SXM', with simulated devices marked as such (CONTRACTS.md §8)."""
+    """'8× H100-SXM', with simulated devices marked as such (docs/contracts.md §8)."""
     counts: Counter[tuple[str, bool, bool]] = Counter()
     for device in node.get("devices") or []:
         simulated = bool(device.get("simulated") or node.get("simulated"))

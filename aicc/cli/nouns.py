@@ -4,7 +4,7 @@ A noun module says once how its objects look (a `Noun`: its word, table columns,
 message), then writes each command as a plain function that takes the SDK client first, then
 its own Typer arguments and options, and returns what the SDK answered: a read model, a list
 of them (a listing), or the API's JSON. The Noun's decorators add the rest the same way for
-every noun (CONTRACTS.md §6): the client, `--json` (the API's body as is: `output.plain`), a
+every noun (docs/contracts.md §6): the client, `--json` (the API's body as is: `output.plain`), a
 table or aligned fields otherwise, a confirmation on stderr, and errors as one red line. A new
 resource's CLI is one short module:
 

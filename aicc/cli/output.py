@@ -60,7 +60,7 @@ SERVER_HINT = "is the server running? start it with `aicc serve`, or point AICC_
 
 
 def client() -> "Client":
-    """A Client for AICC_SERVER with the token of CONTRACTS.md §6 (imported on demand)."""
+    """A Client for AICC_SERVER with the token of docs/contracts.md §6 (imported on demand)."""
     from aicc.sdk.client import Client
 
     return Client()

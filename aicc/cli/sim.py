@@ -183,7 +183,7 @@ def openb_command(
     ] = "random",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Replay the FGD paper's openb experiment (BENCHMARKS-REFERENCE §1) with one policy.
+    """Replay the FGD paper's openb experiment (docs/benchmarks-protocol.md §1) with one policy.
 
     Per seed: shuffle the pods, append resampled pods up to 1.3x the GPU capacity, place them one
     at a time (nothing departs, what does not fit is dropped), and report the GPU allocation %

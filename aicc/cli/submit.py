@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from aicc.sdk.client import Client
 
 BAR_THRESHOLD = 1024 * 1024
-#: Stored names whose people's spelling (CONTRACTS.md §2) is what a YAML file usually holds.
+#: Stored names whose people's spelling (docs/contracts.md §2) is what a YAML file usually holds.
 _AS_WRITTEN = {
     "cpu_milli": "cpu",
     "memory_mib": "memory",

@@ -1,4 +1,5 @@
-"""The job spec of CONTRACTS.md §2, as a pydantic model: YAML, JSON, the API and the SDK share it.
+"""The job spec of docs/contracts.md §2, as a pydantic model: YAML, JSON, the API and the SDK
+share it.
 
 Input accepts what people write (`cpu: 2`, `memory: 8GiB`, `max_runtime: 2h`); the model stores the
 integer units (`cpu_milli`, `memory_mib`, seconds), which is what the API returns. The JSON Schema
@@ -97,7 +98,7 @@ class JobKind(StrEnum):
     BUILD = "build"
 
 
-# Kinds whose feature has landed; the API answers 422 for the others (CONTRACTS.md §2).
+# Kinds whose feature has landed; the API answers 422 for the others (docs/contracts.md §2).
 SUPPORTED_KINDS = frozenset(
     {JobKind.TRAIN, JobKind.INFER, JobKind.SERVICE, JobKind.NOTEBOOK, JobKind.BUILD}
 )
@@ -457,7 +458,7 @@ class JobSpec(_Strict):
     @field_validator("deadline")
     @classmethod
     def _deadline_in_utc(cls, value: datetime | None) -> datetime | None:
-        """Stored in UTC (CONTRACTS §1); a time without an offset is refused rather than
+        """Stored in UTC (docs/contracts.md §1); a time without an offset is refused rather than
         guessed, since a deadline read in the wrong zone is hours off."""
         if value is None:
             return None

@@ -2,7 +2,7 @@
 
 Pure: every function takes the times and the zone it works with. Hours are cut in UTC, which is
 the same as cutting them in any zone whose offset is a whole number of hours (Asia/Shanghai is
-UTC+8); months and days follow the billing zone (CONTRACTS.md §1).
+UTC+8); months and days follow the billing zone (docs/contracts.md §1).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Price plans, subsidies and vouchers as pure functions, shared by the estimator and billing.
 
 Money is `Decimal`, in the plan's currency (CNY unless the plan says otherwise), rounded half-up
-to 0.01 per line (CONTRACTS.md §1); the API shows it as a decimal string.
+to 0.01 per line (docs/contracts.md §1); the API shows it as a decimal string.
 
 A plan prices accelerators per device-hour by catalog model, and any model it does not name per
 normalized PFLOPS-hour (dense FP16/BF16 peak × devices × hours), so a new chip is priced the day it

@@ -1,4 +1,4 @@
-"""The job state machine of CONTRACTS.md §3, and the deployments' beside it.
+"""The job state machine of docs/contracts.md §3, and the deployments' beside it.
 
 `transition()` is the only way a job's state changes: it checks the move against `ALLOWED` and
 returns the new status together with the event that records it. The store writes both in one

@@ -1,5 +1,6 @@
-"""Templates (预置行业算法, CONTRACTS §9): code with a manifest that says what it learns, from what
-data, with which hyperparameters, on what resources, and how good it is on its example.
+"""Templates (预置行业算法, docs/contracts.md §9): code with a manifest that says what it
+learns, from what data, with which hyperparameters, on what resources, and how good it is on its
+example.
 
 A template is a directory: `template.yaml` (the manifest, `Manifest` below), `train.py` (the
 entry point a training job runs), `predict.py` (the inference script handed out with the model)

@@ -2,7 +2,7 @@
 
 Authorization is decided here, from a principal and the owner of an object, so every route and
 every portal page asks the same question the same way. Another tenant's object is invisible
-(the API answers 404, CONTRACTS.md §4), so `can_read` is the test that hides it.
+(the API answers 404, docs/contracts.md §4), so `can_read` is the test that hides it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Nodes, their devices and where they sit (site / cluster / pool / rack / node).
 
-A device is real (found by NVML or an engine) or `simulated` (a fixture, CONTRACTS.md §8); simulated
-devices schedule like real ones but never count as a center's real capacity.
+A device is real (found by NVML or an engine) or `simulated` (a fixture, docs/contracts.md §8);
+simulated devices schedule like real ones but never count as a center's real capacity.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Quantities as people write them ("2", "500m", "4GiB", "2h") as the integer units AICC stores.
 
 CPU is milli-cores, memory MiB, an accelerator share milli (1000 = one device), durations seconds
-(CONTRACTS.md §1). Parsing lives here, once, so the API, the CLI and YAML files agree.
+(docs/contracts.md §1). Parsing lives here, once, so the API, the CLI and YAML files agree.
 """
 
 from __future__ import annotations

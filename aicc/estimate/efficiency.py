@@ -79,7 +79,7 @@ LLM_TRAIN_MFU: Mapping[Generation, Figure] = MappingProxyType(
             0.40,
             "Dubey et al. 2024, 'The Llama 3 Herd of Models', Table 4: 38-43% BF16 MFU on "
             "8,192-16,384 H100 (Llama 3.1 405B); torchtitan measures 33-39% for Llama 3.1 8B on "
-            "H100 (BENCHMARKS-REFERENCE.md §5); 0.40 is the middle of these",
+            "H100 (docs/benchmarks-protocol.md §2); 0.40 is the middle of these",
         ),
         Generation.AMPERE: Figure(
             0.45,

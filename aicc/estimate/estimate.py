@@ -221,7 +221,7 @@ _USABLE = (
 )
 _PRICE_RULE = (
     "per device-hour where the plan names the model, else per PFLOPS-hour (dense FP16/BF16 "
-    "peak × devices × hours); rounded half-up to 0.01 (CONTRACTS.md §1)"
+    "peak × devices × hours); rounded half-up to 0.01 (docs/contracts.md §1)"
 )
 _ORDER = (
     "the discount is part of the price; subsidies are a rate of the discounted amount; vouchers "

@@ -1,5 +1,5 @@
-"""The OpenAI-compatible gateway under `/v1` (CONTRACTS §9, docs/gateway.md): an API key from
-`aicc key create` calls its project's deployments by name (`model`). `router` is what the API
+"""The OpenAI-compatible gateway under `/v1` (docs/contracts.md §9, docs/gateway.md): an API key
+from `aicc key create` calls its project's deployments by name (`model`). `router` is what the API
 mounts (`api/app.py`, first: `/v1` carries the most requests); the app sets the server's
 `Gateway` as `app.state.gateway`, which every route here answers from.
 

@@ -430,7 +430,7 @@ class Lineage:
 
 
 def lineage_of(version: data_views.DatasetVersion) -> Lineage:
-    """`{"job_id", "datasets": [refs]}` as CONTRACTS.md §9 writes a model's lineage (`job`
+    """`{"job_id", "datasets": [refs]}` as docs/contracts.md §9 writes a model's lineage (`job`
     and `inputs` read too)."""
     raw = version.lineage
     job = raw.get("job_id") or raw.get("job")

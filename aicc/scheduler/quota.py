@@ -1,6 +1,6 @@
 """The quota tree (center -> organization -> project) and what each tenant uses.
 
-Resources are the names of CONTRACTS.md §4: `cpu_milli`, `memory_mib`, an accelerator model's
+Resources are the names of docs/contracts.md §4: `cpu_milli`, `memory_mib`, an accelerator model's
 name in milli (1000 = one whole device), and `pflops` (the model's catalog PFLOPS times the share).
 
 Rules, as Kueue's cohorts and Run:ai's over-quota have them:

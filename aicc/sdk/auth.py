@@ -1,4 +1,4 @@
-"""Where to talk to, and as whom: server and token resolve as CONTRACTS.md §6 says.
+"""Where to talk to, and as whom: server and token resolve as docs/contracts.md §6 says.
 
 The CLI and the SDK share these, so `aicc login` and `aicc.Client()` always agree.
 """
@@ -18,7 +18,7 @@ ADMIN_TOKEN_FILE = "admin.token"
 
 
 def aicc_home() -> Path:
-    """`$AICC_HOME`, else `~/.aicc` (CONTRACTS.md §7)."""
+    """`$AICC_HOME`, else `~/.aicc` (docs/contracts.md §7)."""
     return Path(os.environ.get("AICC_HOME") or "~/.aicc").expanduser()
 
 

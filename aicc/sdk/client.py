@@ -3,7 +3,7 @@
 It is a `Transport` (auth, retries, errors, paging: transport.py) with one resource per noun,
 each in its own module: `client.jobs.list()`, `client.nodes.cordon(name)`,
 `client.secrets.set(name, value)`. The flat names of earlier releases (`client.create_org`,
-`client.job(id)`) still work as aliases. Server and token resolve as CONTRACTS.md §6 says,
+`client.job(id)`) still work as aliases. Server and token resolve as docs/contracts.md §6 says,
 exactly as the CLI does, because the CLI is built on this class.
 """
 

@@ -1,6 +1,6 @@
 """The FGD paper's openb experiment (Alibaba GPU trace v2023), exactly as its protocol states.
 
-Protocol (`../shared/BENCHMARKS-REFERENCE.md` §1):
+Protocol (docs/benchmarks-protocol.md §1):
 - the cluster is the node list (the 1,213 GPU nodes, 6,212 GPUs, in the default run);
 - per seed, the pods are sorted by name and shuffled; then pods sampled with replacement from the
   trace are appended while the total GPU request stays within 1.3 x the cluster's GPUs (if the

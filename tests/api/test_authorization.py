@@ -1,8 +1,8 @@
 """Tenant isolation over every route of the OpenAPI document (SQLite and PostgreSQL).
 
 Tenant A owns one object of every kind; tenant B (a member, then an org admin) sends each operation
-of the API, addressed to A's objects, and must get a 404 (CONTRACTS.md §4: another tenant's object
-is a 404, never a 403), with none of A's data in the answer. The walk reads the routes from
+of the API, addressed to A's objects, and must get a 404 (docs/contracts.md §4: another tenant's
+object is a 404, never a 403), with none of A's data in the answer. The walk reads the routes from
 `app.openapi()`, so a new route is covered as soon as it exists: a path parameter, query parameter,
 header or body route_walk.py does not know how to fill fails the test until its tables learn it.
 Every route's queries run on PostgreSQL in the walk as the other tenant and as A's own (the

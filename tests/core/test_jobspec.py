@@ -1,4 +1,5 @@
-"""The job spec of CONTRACTS.md §2: people's units in, integer units stored, bad input named."""
+"""The job spec of docs/contracts.md §2: people's units in, integer units stored, bad input
+named."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The job state machine of CONTRACTS.md §3: every move is checked and leaves an event."""
+"""The job state machine of docs/contracts.md §3: every move is checked and leaves an event."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from aicc.core.states import (
 
 AT = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
-# The moves CONTRACTS.md §3 allows, written out here so a change to ALLOWED is a visible decision.
+# The moves docs/contracts.md §3 allows, written out here so a change to ALLOWED is a visible
+# decision.
 EXPECTED_MOVES = {
     (JobState.PENDING, JobState.ADMITTED),
     (JobState.PENDING, JobState.SCHEDULED),

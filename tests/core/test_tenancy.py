@@ -1,4 +1,4 @@
-"""Who may read, write and manage what in the tenancy tree (CONTRACTS.md §4)."""
+"""Who may read, write and manage what in the tenancy tree (docs/contracts.md §4)."""
 
 from __future__ import annotations
 

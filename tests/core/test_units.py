@@ -1,4 +1,5 @@
-"""Quantities as people write them become the integer units the API stores (CONTRACTS.md §1)."""
+"""Quantities as people write them become the integer units the API stores
+(docs/contracts.md §1)."""
 
 from __future__ import annotations
 

@@ -277,7 +277,7 @@ def test_workload_counts_shapes_and_keeps_the_popular_ones() -> None:
     assert len(workload.top(0.85)) == 2
 
 
-@pytest.mark.skipif(not OPENB.is_dir(), reason="the openb trace is not in ../shared")
+@pytest.mark.skipif(not OPENB.is_dir(), reason="the openb trace is not in ../shared/data/traces")
 def test_openb_empty_cluster_fragmentation_matches_the_reference() -> None:
     from aicc.sim import openb
 

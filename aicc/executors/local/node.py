@@ -1,8 +1,8 @@
 """This machine as a node: its CPUs, memory, and NVIDIA GPUs found through NVML (with their MIG
 slices when MIG mode is on, mig.py).
 
-Simulated devices (CONTRACTS.md §8) can be added by configuration so that a laptop without a GPU
-can run accelerator jobs for demos and tests; they are marked simulated everywhere.
+Simulated devices (docs/contracts.md §8) can be added by configuration so that a laptop without a
+GPU can run accelerator jobs for demos and tests; they are marked simulated everywhere.
 """
 
 from __future__ import annotations

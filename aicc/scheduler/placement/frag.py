@@ -48,7 +48,7 @@ class FragModel:
     """Fragmentation of node states for one workload on one cluster's device layout.
 
     `memory=False` ignores memory when deciding whether a shape fits, as the FGD authors'
-    simulator does; our protocol counts it (BENCHMARKS-REFERENCE §1).
+    simulator does; our protocol counts it (docs/benchmarks-protocol.md §1).
     """
 
     def __init__(self, workload: TaskMix, state: ClusterState, *, memory: bool = True) -> None:

@@ -13,7 +13,7 @@ from aicc.scheduler.snapshot import JobView
 
 @dataclass(frozen=True)
 class Priority:
-    """The job's priority (CONTRACTS.md §2: low 0, normal 100, high 1000, or an integer)."""
+    """The job's priority (docs/contracts.md §2: low 0, normal 100, high 1000, or an integer)."""
 
     name: str = "priority"
 

@@ -11,7 +11,7 @@ A line is one job's (or deployment's) use of one item (an accelerator model, CPU
 storage, tokens) in the month under one price, from its first day (`day`) to its last
 (`last_day`): its quantity is the exact sum of its records' quantities, and it names the usage
 records it comes from. A project's lines of one item at one price are rounded once, as one line
-item of the month: their exact sum × the price, half-up to 0.01 (CONTRACTS.md §1), the cents
+item of the month: their exact sum × the price, half-up to 0.01 (docs/contracts.md §1), the cents
 shared among the lines by largest remainder (`rating.allocate`), so tiny uses add up to what
 they cost. Lines split where the credits in force change (a voucher or subsidy starts or ends
 within the month), so each credit applies to whole lines.

@@ -3,7 +3,7 @@
 A usage record holds integers (device shares in milli, CPU in milli-cores, memory in MiB, bytes,
 microseconds), so each quantity below is an exact fraction; an invoice's line item (one item at
 one price in a month) multiplies the exact sum of its records' quantities by the unit price and
-rounds once, half-up to 0.01 (CONTRACTS.md §1), with no rounding before that (`allocate`).
+rounds once, half-up to 0.01 (docs/contracts.md §1), with no rounding before that (`allocate`).
 
 | item | unit | quantity of one record |
 |---|---|---|

@@ -2,7 +2,7 @@
 over what a person may read (the dashboard), jobs per organization and state and the center's
 capacity, rates, waits and tenants' use (the operators' overview, `center`), and the projects a
 person may submit to (the wizard). Simulated devices are kept apart from real ones everywhere
-(CONTRACTS.md §8): they never add to capacity.
+(docs/contracts.md §8): they never add to capacity.
 
 The permission filter is `core.tenancy.can_read`, the same as the job list's, so a count never
 includes a job its reader could not open.

@@ -54,7 +54,7 @@ MAX_AMOUNT = 1e15  # above any center: 10^5 nodes of the largest node the invent
 
 
 class QuotaIn(BaseModel):
-    """What an operator sets; amounts in stored units (CONTRACTS §1), models in milli."""
+    """What an operator sets; amounts in stored units (docs/contracts.md §1), models in milli."""
 
     model_config = ConfigDict(extra="forbid")
     guaranteed: dict[str, float] = Field(default_factory=dict)

@@ -105,7 +105,7 @@ def held_now(session: Session) -> dict[str, dict[str, float]]:
 @dataclass
 class TenantUse:
     """One organization's use over a window: device-seconds (real and simulated devices kept
-    apart, CONTRACTS.md §8), PFLOPS-seconds of real devices, CPU core-seconds."""
+    apart, docs/contracts.md §8), PFLOPS-seconds of real devices, CPU core-seconds."""
 
     device_s: float = 0.0
     simulated_device_s: float = 0.0

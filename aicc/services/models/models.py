@@ -1,5 +1,5 @@
-"""The model registry (CONTRACTS §9): models with immutable versions, each its files, format,
-metrics, hyperparameters, card, lineage and stage.
+"""The model registry (docs/contracts.md §9): models with immutable versions, each its files,
+format, metrics, hyperparameters, card, lineage and stage.
 
 A model is stored as a data set of kind `model` (`services/data`): its versions are its files,
 content-addressed by chunk, so a model shares the data sets' visibility, references

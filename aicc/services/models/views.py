@@ -180,7 +180,7 @@ class BatchPrediction(View):
     (`state` done, `result` that version's ref), else `state` failed and `result` says why."""
 
     job_id: str
-    job_state: str  # pending ... succeeded, failed, cancelled (CONTRACTS §3)
+    job_state: str  # pending ... succeeded, failed, cancelled (docs/contracts.md §3)
     model: str  # the model version, as the job mounts it (ORG/PROJECT/NAME@N)
     data: str  # the data set version read (ORG/PROJECT/NAME@N)
     input: str  # the table (or the folder of images) of it the model read

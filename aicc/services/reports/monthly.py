@@ -13,7 +13,7 @@ carbon and PUE are those of this site's own devices only, which the meter wrote 
 at a peer drew that site's power); IT energy is each record's kWh over the PUE of its hour, so
 the month's PUE is the energy-weighted mean of the hours metered. Utilization is
 `telemetry.kpis.utilization` by accelerator model, day by day, this site's real devices only;
-simulated devices appear only as their own allocated device-hours, apart (CONTRACTS.md §8).
+simulated devices appear only as their own allocated device-hours, apart (docs/contracts.md §8).
 """
 
 from __future__ import annotations

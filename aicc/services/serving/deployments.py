@@ -1,5 +1,5 @@
-"""Deployments (CONTRACTS §9, docs/deployments.md): a registered model version, or any command
-listening on `$PORT`, kept running as `desired` replicas, each a `kind: service` job.
+"""Deployments (docs/contracts.md §9, docs/deployments.md): a registered model version, or any
+command listening on `$PORT`, kept running as `desired` replicas, each a `kind: service` job.
 
 A deployment keeps every revision's replica spec (`DeploymentRevisionRow`): an update makes
 the next revision, a rollback makes a new revision from the one before. The use cases here

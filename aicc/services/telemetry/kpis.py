@@ -11,7 +11,7 @@ day, and idle allocations.
   last 30 minutes.
 
 Simulated devices are reported apart (`simulated: true`) and never mixed into the real figures
-(CONTRACTS.md §8).
+(docs/contracts.md §8).
 """
 
 from __future__ import annotations
