@@ -13,9 +13,12 @@ if TYPE_CHECKING:
     from aicc.sdk.client import ApiError, Client
     from aicc.sdk.metrics import log_metrics
 
-__all__ = ["ApiError", "Client", "__version__", "log_metrics"]
+__all__ = ["API_VERSION", "ApiError", "Client", "__version__", "log_metrics"]
 
 __version__ = "0.1.0"
+# The REST API's version (`AICC-API-Version`, aicc/api/versions.py): changed only by a change
+# that breaks existing clients, so an SDK or CLI of another version is refused, saying so.
+API_VERSION = "1"
 
 _LAZY = {
     "ApiError": "aicc.sdk.client",

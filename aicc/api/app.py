@@ -47,6 +47,7 @@ from aicc.api.routers import (
     workdirs,
 )
 from aicc.api.state import AppState
+from aicc.api.versions import ApiVersion
 from aicc.core.states import IllegalTransition
 from aicc.gateway import routes as gateway
 from aicc.services.common import ServiceError
@@ -127,6 +128,7 @@ def create_app(state: AppState) -> FastAPI:
         RequestLimits, limits=state.settings.limits, trusted=state.settings.trusted_proxies
     )
     app.add_middleware(HttpMetrics, stats=state.http)  # outside the limits: refusals count
+    app.add_middleware(ApiVersion)
     return app
 
 

@@ -47,6 +47,23 @@ def body_of(response: httpx.Response) -> Json:
     return data if isinstance(data, dict) else {"items": data}
 
 
+VERSION_HEADER = "AICC-API-Version"
+
+
+def _same_version(response: httpx.Response) -> None:
+    """An answer of an AICC server that speaks another API version is not read as this one:
+    an ApiError naming both (a server before versions sends none: served as version 1)."""
+    from aicc import API_VERSION
+
+    theirs = response.headers.get(VERSION_HEADER)
+    if theirs is not None and theirs != API_VERSION:
+        raise ApiError(
+            response.status_code if response.status_code >= 400 else 400,
+            f"the server speaks AICC API version {theirs}, this client (aicc SDK) version "
+            f"{API_VERSION}: install the client of the server's version",
+        )
+
+
 class Transport:
     """A session with one AICC server: base URL, bearer token, errors as `ApiError`.
 
@@ -58,14 +75,14 @@ class Transport:
     ) -> None:
         import httpx
 
-        from aicc import __version__
+        from aicc import API_VERSION, __version__
 
         self.server = resolve_server(server)
         self.token = resolve_token(self.server, token)
         self.timeout = timeout
         #: Seconds before the first retry of an idempotent request; doubled for each further one.
         self.retry_backoff = 0.5
-        headers = {"User-Agent": f"aicc/{__version__}"}
+        headers = {"User-Agent": f"aicc/{__version__}", VERSION_HEADER: API_VERSION}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         self._http = httpx.Client(base_url=self.server, headers=headers, timeout=timeout)
@@ -89,6 +106,7 @@ class Transport:
         if "params" in kwargs:
             kwargs["params"] = given(**kwargs["params"])
         response = self._http.request(method, path, **kwargs)
+        _same_version(response)
         if check and response.status_code >= 400:
             raise ApiError.from_response(response)
         return response
