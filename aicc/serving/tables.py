@@ -74,10 +74,18 @@ class TableModel:
 
 
 def rows(body: Any) -> list[dict[str, Any]]:
-    """The request's rows, checked: 1 to 1,000 objects of plain values."""
+    """The request's rows, checked: 1 to 1,000 objects of plain values. `{"horizon": N}` is a
+    series model's documented body (docs/models.md): the one row `{"horizon": N}`."""
+    if isinstance(body, dict) and "rows" not in body and set(body) == {"horizon"}:
+        horizon = body["horizon"]
+        if isinstance(horizon, bool) or not isinstance(horizon, int) or not 0 < horizon <= 10_000:
+            raise ApiError("horizon must be a whole number from 1 to 10000", param="horizon")
+        return [{"horizon": horizon}]
     given = body.get("rows") if isinstance(body, dict) else None
     if not isinstance(given, list) or not given:
-        raise ApiError('send {"rows": [{column: value}, ...]}', param="rows")
+        raise ApiError(
+            'send {"rows": [{column: value}, ...]} (a series model: {"horizon": N})', param="rows"
+        )
     if len(given) > MAX_ROWS:
         raise ApiError(f"at most {MAX_ROWS} rows per request, not {len(given)}", param="rows")
     for i, row in enumerate(given):

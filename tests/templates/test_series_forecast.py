@@ -13,10 +13,11 @@ import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from aicc.core import templates as core
-from aicc.testing import templates
+from aicc.testing import serving, templates
 
 NAME = "series-forecast"
 
@@ -273,3 +274,20 @@ def test_a_yearly_cycle_is_found_from_the_data(tmp_path: Path) -> None:
     assert "autocorrelation" in facts["season_found"]["en"] and facts["season_found"]["zh-CN"]
     assert f"season of {facts['season']}" in run.report["summary"]["en"]
     assert run.metrics["mase"] < 0.6 * run.metrics["baseline_mase"]
+
+
+def test_a_deployment_of_it_answers_the_documented_horizon_body(
+    trained: templates.Trained, tmp_path: Path
+) -> None:
+    """`POST /predict {"horizon": N}`, as docs/models.md writes it, answers what predict.py
+    writes for the one-row table `{"horizon": N}`; a horizon that is not a count is a 400."""
+    version = serving.model_version(NAME, trained.model, tmp_path / "version")
+    with serving.serve(version, tmp_path / "replica", name="sales") as replica:
+        answer = httpx.post(replica.url + "/predict", json={"horizon": 7}, timeout=60)
+        assert answer.status_code == 200, answer.text
+        dates = [row["date"] for row in answer.json()["predictions"]]
+        assert dates == [f"2024-01-0{d}" for d in range(1, 8)]
+        for bad in ({"horizon": 0}, {"horizon": "7"}, {"horizon": True}):
+            refused = httpx.post(replica.url + "/predict", json=bad, timeout=60)
+            assert refused.status_code == 400, refused.text
+            assert refused.json()["error"]["param"] == "horizon"
