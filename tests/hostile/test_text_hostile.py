@@ -56,6 +56,7 @@ PROBES = [
     # tenancy: organizations, projects, users, queues, tokens
     Probe("/api/v1/orgs", {"name": "x"}, ("name",)),
     Probe("/api/v1/orgs", {"name": "x", "display_name": ""}, ("display_name",)),
+    Probe("/api/v1/orgs/org_x", {}, ("display_name",), method="PATCH"),
     Probe("/api/v1/projects", {"name": "x"}, ("name",)),
     Probe("/api/v1/users", {"name": "x"}, ("name",)),
     Probe("/api/v1/users", {"name": "x", "email": ""}, ("email",)),
@@ -87,15 +88,25 @@ PROBES = [
     ),
     Probe("/api/v1/notify/channels", {"name": "x", "kind": "email"}, ("target",)),
     Probe("/api/v1/notify/channels/chn_x", {}, ("name",), method="PATCH"),
+    Probe(
+        "/api/v1/notify/channels",
+        {"name": "x", "kind": "email", "target": "ops@example.com", "events": ["job.*"]},
+        ("events", 0),
+    ),
     # data sets, models, templates, deployments, notebooks, keys
     Probe("/api/v1/datasets", {"name": "x"}, ("name",)),
     Probe("/api/v1/datasets", {"name": "x"}, ("description",), prose=True),
     Probe("/api/v1/datasets", {"name": "x"}, ("licence",)),
     Probe("/api/v1/datasets", {"name": "x", "tags": ["a"]}, ("tags", 0)),
+    Probe("/api/v1/datasets/d", {}, ("source",), method="PATCH"),
     Probe("/api/v1/models/m/versions", {"job_id": "job_x"}, ("card",), prose=True),
     Probe("/api/v1/models/m", {}, ("description",), prose=True, method="PATCH"),
     Probe("/api/v1/templates", {"files": {}}, ("description",), prose=True),
     Probe("/api/v1/deployments", {"name": "x", "command": "true"}, ("name",)),
+    Probe("/api/v1/deployments", {"name": "d", "command": "true"}, ("image",)),
+    Probe(
+        "/api/v1/templates/credit-risk/runs", {"columns": {"target": "y"}}, ("columns", "target")
+    ),
     Probe("/api/v1/notebooks", {"name": "x"}, ("name",)),
     Probe("/api/v1/keys", {"name": "x"}, ("name",)),
     # the center's: maintenance, leases, the books, the power cap
