@@ -456,3 +456,39 @@ def test_every_cited_section_exists() -> None:
                 line = text.count("\n", 0, match.start()) + 1
                 wrong.append(f"{page}:{line} refers to its own §{match.group(1)}, which is absent")
     assert not wrong, "\n".join(wrong)
+
+
+SECURITY = DOCS / "security.md"
+HOSTILE = ROOT / "tests" / "hostile"
+
+
+def _security_rows() -> list[str]:
+    """The rows of docs/security.md's table of surfaces (the header and its rule left out)."""
+    lines = SECURITY.read_text(encoding="utf-8").splitlines()
+    rows = [line for line in lines if line.startswith("| ") and not line.startswith("| surface ")]
+    assert len(rows) > 10, "docs/security.md: no table of surfaces"
+    return rows
+
+
+def test_the_threat_model_cites_tests_and_code_that_exist() -> None:
+    """Every test file docs/security.md cites, and every module or folder of the tree it names,
+    is there: a row cannot point at a probe that was renamed or removed."""
+    missing = []
+    for token in TICKED.findall(SECURITY.read_text(encoding="utf-8")):
+        if token.startswith("tests/"):
+            found = (ROOT / token).exists()
+        elif "/" in token and (token.endswith(".py") or token.startswith("aicc/")):
+            found = _in_tree(token) is not None
+        else:
+            continue  # a setting, a variable, a file of a job's outputs
+        if not found:
+            missing.append(token)
+    assert not missing, f"docs/security.md names what does not exist: {missing}"
+
+
+def test_every_hostile_probe_is_a_row_of_the_threat_model() -> None:
+    """A file of tests/hostile/ that no row of docs/security.md cites is a surface the table
+    does not show (CONTRIBUTING.md: a new surface adds its row and its probes)."""
+    cited = {t for row in _security_rows() for t in TICKED.findall(row) if t.startswith("tests/")}
+    probes = {f"tests/hostile/{p.name}" for p in HOSTILE.glob("test_*.py")}
+    assert not sorted(probes - cited), "tests/hostile/ files no row of docs/security.md cites"

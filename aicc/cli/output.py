@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from aicc.core.text import visible
 from aicc.core.units import format_cpu, format_duration, format_memory
 
 if TYPE_CHECKING:
@@ -31,8 +32,19 @@ P = ParamSpec("P")
 R = TypeVar("R")
 Row = dict[str, Any]
 
-console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+
+class Shown(Console):
+    """A console that writes each control or direction character of what it prints as its
+    escape (core/text.py's `visible`): a name stored before they were refused, or an error
+    that echoes one, cannot move the cursor, clear the screen or reorder a table's row.
+    Every string a command prints becomes Rich text here: tables, fields, statuses, errors."""
+
+    def render_str(self, text: str, **options: Any) -> Text:
+        return super().render_str(visible(text, lines=True), **options)
+
+
+console = Shown(highlight=False)
+err = Shown(stderr=True, highlight=False)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of a table.")]
 
@@ -298,7 +310,7 @@ def _print_wide(renderable: Table) -> None:
     if console.is_terminal:
         console.print(renderable)
     else:
-        Console(file=sys.stdout, width=PIPE_WIDTH, highlight=False).print(renderable)
+        Shown(file=sys.stdout, width=PIPE_WIDTH, highlight=False).print(renderable)
 
 
 def print_fields(pairs: Iterable[tuple[str, Any]]) -> None:

@@ -34,6 +34,7 @@ from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError, P
 
 from aicc.core import catalog
 from aicc.core.mistakes import InputError, Mistake
+from aicc.core.text import LINE
 from aicc.core.units import (
     parse_duration_s,
     parse_memory_mib,
@@ -86,8 +87,9 @@ Ref = Annotated[str, Field(max_length=MAX_REF_CHARS)]
 PathText = Annotated[str, Field(max_length=MAX_PATH_CHARS)]
 EnvName = Annotated[str, Field(max_length=MAX_ENV_NAME_CHARS)]
 EnvValue = Annotated[str, Field(max_length=MAX_ENV_VALUE_CHARS)]
-LabelKey = Annotated[str, Field(max_length=MAX_LABEL_KEY_CHARS)]
-LabelValue = Annotated[str, Field(max_length=MAX_LABEL_VALUE_CHARS)]
+# shown in tables and pages as they are: one clean line each (core/text.py)
+LabelKey = Annotated[str, Field(max_length=MAX_LABEL_KEY_CHARS), LINE]
+LabelValue = Annotated[str, Field(max_length=MAX_LABEL_VALUE_CHARS), LINE]
 
 
 class JobKind(StrEnum):

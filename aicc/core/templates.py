@@ -38,6 +38,7 @@ from pydantic import (
 from aicc.core import images as refs
 from aicc.core import template_fit as facts
 from aicc.core import template_needs as needs
+from aicc.core.text import LINE, PROSE
 
 INDUSTRIES = (
     "manufacturing",
@@ -123,8 +124,15 @@ class Words(BaseModel):
     """A text in English and Chinese (the portal shows the reader's)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    en: Annotated[str, Field(min_length=1, max_length=2000)]
-    zh_CN: Annotated[str, Field(min_length=1, max_length=2000, alias="zh-CN")]
+    en: Annotated[str, Field(min_length=1, max_length=2000), PROSE]
+    zh_CN: Annotated[str, Field(min_length=1, max_length=2000, alias="zh-CN"), PROSE]
+
+
+class Title(Words):
+    """A title in English and Chinese: one line each."""
+
+    en: Annotated[str, Field(min_length=1, max_length=2000), LINE]
+    zh_CN: Annotated[str, Field(min_length=1, max_length=2000, alias="zh-CN"), LINE]
 
 
 class Param(BaseModel):
@@ -157,7 +165,7 @@ class Column(BaseModel):
     when the data has no column of its name, the fit check names the candidates."""
 
     model_config = ConfigDict(extra="forbid")
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Annotated[str, Field(min_length=1, max_length=200), LINE]
     type: Literal["string", "integer", "number", "datetime", "category", "binary", "any"]
     choose: bool = False
     help: Words | None = None
@@ -249,17 +257,17 @@ class Manifest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: Annotated[str, Field(pattern=NAME)]
-    title: Words
+    title: Title
     summary: Words
     industry: Literal[INDUSTRIES]  # type: ignore[valid-type]
     task: Literal[TASKS]  # type: ignore[valid-type]
     framework: Literal[FRAMEWORKS]  # type: ignore[valid-type]
-    licence: Annotated[str, Field(min_length=1, max_length=100)]
+    licence: Annotated[str, Field(min_length=1, max_length=100), LINE]
     input: Input
     hyperparameters: dict[str, Param] = Field(default_factory=dict)
     resources: Resources = Field(default_factory=Resources)
     metric: Metric
-    format: Annotated[str, Field(min_length=1, max_length=40)]  # the model files' format
+    format: Annotated[str, Field(min_length=1, max_length=40), LINE]  # the model files' format
     requirements: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list)
     # The image its runs' jobs run in (a job spec's `image:`), pinning its libraries; None: the
     # node's own Python. Who runs it must be able to pull it: `ORG/PROJECT/NAME:TAG` of an
@@ -293,7 +301,8 @@ def parse(doc: object) -> Manifest:
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "manifest"
-        raise TemplateError(f"{where}: {first['msg']}") from None
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise TemplateError(f"{where}: {message}") from None
 
 
 def coerce(param: Param, value: object, name: str) -> int | float | str | bool:

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.orm import Session
 
+from aicc.core.mistakes import InputError
 from aicc.portal.i18n import Message
 from aicc.services.common import Conflict, Forbidden, NotFound, ServiceError
 
@@ -92,7 +93,12 @@ def parse(form: Form, model: type[M], data: dict[str, Any], fields: dict[str, st
                 if empty
                 else _KINDS.get(problem["type"], "form.error.invalid")
             )
-            form.errors.setdefault(fields.get(name, name), FieldError(key))
+            # the domain's own refusal (a control character in a title) says what to fix
+            refusal = (problem.get("ctx") or {}).get("error")
+            detail: Message | str = ""
+            if isinstance(refusal, InputError):
+                detail = Message(refusal.template, refusal.params)
+            form.errors.setdefault(fields.get(name, name), FieldError(key, detail))
         raise Rejected(form) from None
 
 

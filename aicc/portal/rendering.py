@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from aicc import __version__
 from aicc.core.states import IllegalTransition
+from aicc.core.text import visible
 from aicc.core.units import format_cpu, format_duration, format_memory
 from aicc.portal.auth import (
     CSRF_COOKIE,
@@ -75,9 +76,17 @@ def _bytes(value: int) -> str:
     return f"{int(size)} B" if unit == "B" else f"{_number(size)} {unit}"
 
 
+def _shown(value: Any) -> Any:
+    """What a page's `{{ ... }}` prints: text with each control or direction character as its
+    escape (stored before core/text.py refused them: autoescape makes text safe HTML, not a
+    U+202E harmless), line breaks and tabs kept; markup, numbers and the rest as they are."""
+    return visible(value, lines=True) if type(value) is str else value
+
+
 templates = Environment(
     loader=FileSystemLoader(HERE / "templates"),
     autoescape=select_autoescape(["html"]),
+    finalize=_shown,
     undefined=StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,

@@ -466,6 +466,30 @@ def test_job_list_table_and_json(fake_api: FakeApi, monkeypatch: pytest.MonkeyPa
     assert [job["id"] for job in json.loads(result.stdout)["items"]] == ["job_02TEST"]
 
 
+def test_stored_control_and_direction_characters_print_as_escapes(
+    fake_api: FakeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 57: a job named before names were checked, with an escape sequence that would
+    clear the terminal and a right-to-left override, prints them as escapes in the table, the
+    fields and the error line; `--json` stays the API's JSON."""
+    monkeypatch.setenv("AICC_SERVER", fake_api.url)
+    sly = "clear\x1b[2J\u202etxt.exe\x07"
+    page = {"items": [_job("running", name=sly)], "next_cursor": None}
+    fake_api.on("GET", "/api/v1/jobs", (200, page))
+    table = runner.invoke(app, ["job", "list"])
+    assert table.exit_code == 0, table.output
+    assert "clear\\x1b[2J\\u202etxt.exe\\x07" in table.stdout
+    assert not any(bad in table.stdout for bad in ("\x1b", "\u202e", "\x07"))
+    fake_api.on("GET", "/api/v1/jobs", (200, page))
+    assert (
+        json.loads(runner.invoke(app, ["job", "list", "--json"]).stdout)["items"][0]["name"] == sly
+    )
+    fake_api.on("GET", "/api/v1/jobs/job_01TEST", (404, {"detail": f"job {sly} not found"}))
+    failed = runner.invoke(app, ["job", "get", "job_01TEST"])
+    assert failed.exit_code == 1 and "\\u202e" in failed.stderr
+    assert not any(bad in failed.stderr for bad in ("\x1b", "\u202e", "\x07"))
+
+
 def test_node_list_marks_simulated_devices(
     fake_api: FakeApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:

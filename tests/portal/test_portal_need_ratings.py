@@ -75,7 +75,7 @@ def test_needs_are_rated_on_their_page_and_sorted_in_the_catalog(
     # Hostile and wrong reviews: the page again, saying why; nothing changes.
     for form, status, words in (
         ({"rating": "9", "text": ""}, 422, "Please correct the fields marked below."),
-        ({"rating": "4", "text": "ring \x07 the bell"}, 422, "without control characters"),
+        ({"rating": "4", "text": "ring \x07 the bell"}, 422, "remove U+0007 at character 6"),
         ({"rating": "4", "text": "x" * 2001}, 422, "Please correct the fields marked below."),
     ):
         refused = post(rater, f"/needs/{second}/reviews", f"/needs/{second}", **form)

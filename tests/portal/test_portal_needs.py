@@ -264,3 +264,37 @@ def test_a_challenge_takes_teams_and_refuses_what_is_wrong(
     assert chinese.status_code == 200 and "私有榜" in chinese.text and "颁发奖金" in chinese.text
     refused = post(poster, f"{where}/join", where, team="ours")
     assert refused.status_code == 409 and "当前无法执行。" in refused.text
+
+
+def test_hostile_text_is_refused_in_the_readers_language_and_old_text_shown_inert(
+    site: tuple[TestClient, AppState], alice: Person
+) -> None:
+    """Issue 57: a title with a right-to-left override is refused next to its field, in the
+    reader's language, saying which character to remove; a title stored before the rule (put
+    straight into the database) is shown with the override as an escape, never as itself."""
+    api, state = site
+    n = unique()
+    poster = signed_in(api, alice)
+    sly = need_form(f"sly-{n}", title="invoice\u202etxt.exe")
+    refused = post(poster, "/needs", "/needs", **sly)
+    assert refused.status_code == 422
+    said = text(refused)
+    assert "This value is not accepted." in said and "remove U+202E at character 8" in said
+    assert "\u202e" not in refused.text
+    poster.post("/language", data={"csrf": csrf_of(poster), "language": "zh-CN"})
+    chinese = text(post(poster, "/needs", "/needs", **sly))
+    assert "须为单行文本，不能含控制字符或文字方向控制符：请删除第 8 个字符 U+202E" in chinese
+
+    need_id = posted(poster, f"old-{n}")
+    with state.db.session() as session:
+        session.execute(
+            update(NeedRow)
+            .where(NeedRow.id == need_id)
+            .values(title="old\u202etxt.exe\x1b[2J", problem="line one\r\nline two\x00")
+        )
+    page = poster.get(f"/needs/{need_id}")
+    assert page.status_code == 200
+    assert "old\\u202etxt.exe\\x1b[2J" in text(page) and "line one\r\nline two\\x00" in text(page)
+    assert not any(bad in page.text for bad in ("\u202e", "\x1b", "\x00"))
+    listed = poster.get("/needs")
+    assert "old\\u202etxt.exe" in text(listed) and "\u202e" not in listed.text

@@ -8,9 +8,10 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from aicc.api.schemas.common import Body, Name
+from aicc.core.text import LINE, PROSE
 
 Digest = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-Tag = Annotated[str, Field(min_length=1, max_length=64)]
+Tag = Annotated[str, Field(min_length=1, max_length=64), LINE]
 Size = Annotated[int, Field(gt=0, le=4 * 1024 * 1024)]
 Visibility = Literal["private", "org", "public"]
 
@@ -19,17 +20,17 @@ class DatasetIn(Body):
     name: Name
     project: Annotated[str | None, Field(max_length=200)] = None
     visibility: Visibility = "private"
-    description: Annotated[str, Field(max_length=4000)] = ""
-    licence: Annotated[str, Field(max_length=128)] = ""
-    source: Annotated[str, Field(max_length=1024)] = ""
+    description: Annotated[str, Field(max_length=4000), PROSE] = ""
+    licence: Annotated[str, Field(max_length=128), LINE] = ""
+    source: Annotated[str, Field(max_length=1024), LINE] = ""
     tags: Annotated[list[Tag], Field(max_length=32)] = Field(default_factory=list)
 
 
 class DatasetPatch(Body):
     visibility: Visibility | None = None
-    description: Annotated[str | None, Field(max_length=4000)] = None
-    licence: Annotated[str | None, Field(max_length=128)] = None
-    source: Annotated[str | None, Field(max_length=1024)] = None
+    description: Annotated[str | None, Field(max_length=4000), PROSE] = None
+    licence: Annotated[str | None, Field(max_length=128), LINE] = None
+    source: Annotated[str | None, Field(max_length=1024), LINE] = None
     tags: Annotated[list[Tag] | None, Field(max_length=32)] = None
     # data sovereignty (docs/federation.md): a jurisdiction such as CN-GD; "" clears it
     region: Annotated[str | None, Field(pattern=r"^([A-Z]{2}(-[A-Z0-9]{1,3})?)?$")] = None
@@ -50,7 +51,7 @@ class CommitIn(Body):
     manifest_chunks: Annotated[
         list[tuple[Digest, Annotated[int, Field(gt=0)]]], Field(max_length=100_000)
     ]
-    message: Annotated[str, Field(max_length=4000)] = ""
+    message: Annotated[str, Field(max_length=4000), PROSE] = ""
 
 
 class QueryIn(Body):
@@ -65,7 +66,7 @@ class CleanIn(Body):
     project: Annotated[str | None, Field(max_length=200)] = None
     version: Annotated[int | None, Field(ge=1)] = None
     steps: Annotated[str, Field(max_length=200)] = "dedup,near_dup,filter,pii"
-    text_column: Annotated[str, Field(min_length=1, max_length=200)] = "text"
+    text_column: Annotated[str, Field(min_length=1, max_length=200), LINE] = "text"
     min_chars: Annotated[int, Field(ge=0, le=10**9)] = 0
     max_chars: Annotated[int | None, Field(ge=1, le=10**9)] = None
     lang: Annotated[str | None, Field(max_length=200)] = None

@@ -8,15 +8,16 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from aicc.api.schemas.common import Body, Name
+from aicc.core.text import LINE
 
 Engine = Literal["auto", "transformers", "predict", "vllm"]
 Replicas = Annotated[int, Field(ge=0, le=10_000)]
 # requests in flight per replica the autoscaler aims for
 Target = Annotated[float, Field(gt=0, le=10_000)]
-Ref = Annotated[str, Field(min_length=1, max_length=300)]
+Ref = Annotated[str, Field(min_length=1, max_length=300), LINE]
 Command = Annotated[str, Field(min_length=1, max_length=16_384)]
 # `NAME:TAG` of the project in the center registry, or `ORG/PROJECT/NAME:TAG` (a job's `image:`)
-Image = Annotated[str, Field(min_length=1, max_length=512)]
+Image = Annotated[str, Field(min_length=1, max_length=512), LINE]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Path = Annotated[str, Field(pattern=r"^/[^\s]{0,254}$")]
 Env = Annotated[dict[str, Annotated[str, Field(max_length=16_384)]], Field(max_length=256)]
@@ -50,7 +51,7 @@ class DeploymentPatch(Body):
     model: Ref | None = None
     command: Command | None = None
     workdir_sha256: Sha256 | None = None
-    image: Annotated[str, Field(max_length=512)] | None = None
+    image: Annotated[str, Field(max_length=512), LINE] | None = None
     resources: Resources | None = None
     engine: Engine | None = None
     env: Env | None = None

@@ -8,13 +8,15 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from aicc.core.text import LINE
+
 # What routing and settlement compute with: a number, never a string of one (a peer's "8" or
 # "cheap" kept here made every routing pass raise), finite and not negative. Prices are decimals,
 # as text or numbers. Fields this version does not know are kept as sent (extra="allow").
 Count = Annotated[int, Field(strict=True, ge=0)]
 Amount = Annotated[float, Field(strict=True, ge=0)]
 Price = Annotated[Decimal, Field(ge=0, max_digits=24, decimal_places=8)]
-Name = Annotated[str, Field(min_length=1, max_length=64)]
+Name = Annotated[str, Field(min_length=1, max_length=64), LINE]
 
 
 class _Part(BaseModel):
@@ -65,8 +67,8 @@ class AdvertIn(BaseModel):
     them fail is a 422 naming the field; others are kept as sent."""
 
     model_config = ConfigDict(extra="allow")
-    site: str = Field(max_length=40)
-    jurisdiction: str = Field(max_length=16)
+    site: Annotated[str, Field(max_length=40), LINE]
+    jurisdiction: Annotated[str, Field(max_length=16), LINE]
     models: dict[Name, ModelAdvert] = Field(default_factory=dict, max_length=256)
     cpu: CpuAdvert = Field(default_factory=CpuAdvert)
     prices: PricesAdvert = Field(default_factory=PricesAdvert)

@@ -8,12 +8,13 @@ from typing import Annotated
 from pydantic import Field
 
 from aicc.api.schemas.common import Body
+from aicc.core.text import LINE
 
 
 class ApiKeyIn(Body):
-    name: Annotated[str, Field(min_length=1, max_length=64)]
+    name: Annotated[str, Field(min_length=1, max_length=64), LINE]
     deployments: Annotated[
-        list[Annotated[str, Field(min_length=1, max_length=64)]] | None,
+        list[Annotated[str, Field(min_length=1, max_length=64), LINE]] | None,
         Field(max_length=1000, description="the deployments it may call; absent: all"),
     ] = None
     rpm: Annotated[int | None, Field(ge=1, le=10**7, description="requests per minute")] = None

@@ -9,16 +9,17 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from aicc.api.schemas.common import Body, Name
+from aicc.core.text import LINE, PROSE
 
 Stage = Literal["staging", "production", "archived"]
 
 
 class ModelPatch(Body):
     visibility: Literal["private", "org", "public"] | None = None
-    description: Annotated[str | None, Field(max_length=4000)] = None
-    licence: Annotated[str | None, Field(max_length=128)] = None
+    description: Annotated[str | None, Field(max_length=4000), PROSE] = None
+    licence: Annotated[str | None, Field(max_length=128), LINE] = None
     tags: Annotated[
-        list[Annotated[str, Field(min_length=1, max_length=64)]] | None, Field(max_length=32)
+        list[Annotated[str, Field(min_length=1, max_length=64), LINE]] | None, Field(max_length=32)
     ] = None
 
 
@@ -27,12 +28,12 @@ class RegisterIn(Body):
 
     job_id: Annotated[str, Field(max_length=64)]
     path: Annotated[str, Field(max_length=1000)] = ""
-    format: Annotated[str, Field(max_length=40)] = ""
-    framework: Annotated[str, Field(max_length=40)] = ""
+    format: Annotated[str, Field(max_length=40), LINE] = ""
+    framework: Annotated[str, Field(max_length=40), LINE] = ""
     metrics: Annotated[
-        dict[Annotated[str, Field(max_length=64)], float] | None, Field(max_length=100)
+        dict[Annotated[str, Field(max_length=64), LINE], float] | None, Field(max_length=100)
     ] = None
-    card: Annotated[str, Field(max_length=100_000)] = ""
+    card: Annotated[str, Field(max_length=100_000), PROSE] = ""
     project: Annotated[str | None, Field(max_length=200)] = None
 
 
@@ -64,20 +65,20 @@ class PublishIn(Body):
     ]
     project: Annotated[str | None, Field(max_length=200)] = None
     visibility: Literal["private", "org", "public"] | None = None
-    licence: Annotated[str | None, Field(max_length=128)] = None
+    licence: Annotated[str | None, Field(max_length=128), LINE] = None
     price: Annotated[
         Decimal | None,
         Field(ge=0, le=10**12, allow_inf_nan=False, description="CNY per run; 0 is free"),
     ] = None
-    description: Annotated[str, Field(max_length=2000)] = ""
+    description: Annotated[str, Field(max_length=2000), PROSE] = ""
 
 
 class ReviewIn(Body):
     rating: Annotated[int, Field(ge=1, le=5)]
-    text: Annotated[str, Field(max_length=2000)] = ""
+    text: Annotated[str, Field(max_length=2000), PROSE] = ""
 
 
-ColumnName = Annotated[str, Field(min_length=1, max_length=200)]
+ColumnName = Annotated[str, Field(min_length=1, max_length=200), LINE]
 Value = str | int | float | bool
 
 

@@ -10,10 +10,11 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from aicc.api.schemas.common import Body
+from aicc.core.text import LINE, PROSE
 
-Name = Annotated[str, Field(min_length=1, max_length=63)]
-Text = Annotated[str, Field(min_length=1, max_length=20_000)]
-Ref = Annotated[str, Field(min_length=1, max_length=300)]
+Name = Annotated[str, Field(min_length=1, max_length=63), LINE]
+Text = Annotated[str, Field(min_length=1, max_length=20_000), PROSE]
+Ref = Annotated[str, Field(min_length=1, max_length=300), LINE]
 
 
 class TermsIn(Body):
@@ -29,20 +30,20 @@ class NeedIn(Body):
     voucher."""
 
     name: Name
-    title: Annotated[str, Field(min_length=1, max_length=200)]
+    title: Annotated[str, Field(min_length=1, max_length=200), LINE]
     problem: Text
-    metric: Annotated[str, Field(min_length=1, max_length=32)]
+    metric: Annotated[str, Field(min_length=1, max_length=32), LINE]
     deadline: datetime
     reward: Annotated[Decimal, Field(ge=0, le=Decimal("1e12"), decimal_places=2)] = Decimal(0)
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "CNY"
     data: Ref | None = None
     project: Name | None = None
     terms: TermsIn = Field(default_factory=TermsIn)
-    voucher: Annotated[str | None, Field(min_length=1, max_length=40)] = None
+    voucher: Annotated[str | None, Field(min_length=1, max_length=40), LINE] = None
 
 
 class TextIn(Body):
-    text: Annotated[str, Field(min_length=1, max_length=4000)]
+    text: Annotated[str, Field(min_length=1, max_length=4000), PROSE]
 
 
 class ChallengeIn(Body):
@@ -52,12 +53,12 @@ class ChallengeIn(Body):
     team formed, as a voucher valid until the deadline."""
 
     hidden: Ref
-    target: Annotated[str, Field(min_length=1, max_length=255)]
-    table: Annotated[str | None, Field(min_length=1, max_length=1024)] = None
+    target: Annotated[str, Field(min_length=1, max_length=255), LINE]
+    table: Annotated[str | None, Field(min_length=1, max_length=1024), LINE] = None
     public_pct: Annotated[int, Field(ge=1, le=99)] = 30
     per_day: Annotated[int, Field(ge=1, le=100)] = 5
     max_runtime_s: Annotated[int, Field(ge=10, le=6 * 3600)] = 600
-    subsidy_voucher: Annotated[str | None, Field(min_length=1, max_length=40)] = None
+    subsidy_voucher: Annotated[str | None, Field(min_length=1, max_length=40), LINE] = None
     subsidy_per_team: Annotated[Decimal, Field(ge=0, le=Decimal("1e12"), decimal_places=2)] = (
         Decimal(0)
     )
@@ -68,7 +69,7 @@ class JoinIn(Body):
 
 
 class InviteIn(Body):
-    org: Annotated[str, Field(min_length=1, max_length=64)]
+    org: Annotated[str, Field(min_length=1, max_length=64), LINE]
 
 
 class SubmissionIn(Body):
@@ -96,5 +97,5 @@ class OfferIn(Body):
     kind: Literal["template", "deployment"]
     ref: Ref
     price: Annotated[Decimal, Field(ge=0, le=Decimal("1e12"), decimal_places=2)]
-    message: Annotated[str, Field(max_length=4000)] = ""
+    message: Annotated[str, Field(max_length=4000), PROSE] = ""
     project: Name | None = None

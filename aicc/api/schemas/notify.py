@@ -8,8 +8,9 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from aicc.api.schemas.common import Body
+from aicc.core.text import LINE
 
-Pattern = Annotated[str, Field(min_length=1, max_length=64)]
+Pattern = Annotated[str, Field(min_length=1, max_length=64), LINE]
 Events = Annotated[
     list[Pattern],
     Field(min_length=1, max_length=50, description="event kinds or patterns: job.failed, job.*"),
@@ -23,10 +24,10 @@ Secret = Annotated[
 
 
 class ChannelIn(Body):
-    name: Annotated[str, Field(min_length=1, max_length=64)]
+    name: Annotated[str, Field(min_length=1, max_length=64), LINE]
     kind: Literal["email", "webhook", "wecom", "dingtalk", "feishu"]
     target: Annotated[
-        str, Field(min_length=3, max_length=2048, description="a mail address or a URL")
+        str, Field(min_length=3, max_length=2048, description="a mail address or a URL"), LINE
     ]
     project: Annotated[
         str | None, Field(max_length=200, description="a project's channel; absent: your own")
@@ -37,8 +38,8 @@ class ChannelIn(Body):
 
 
 class ChannelPatch(Body):
-    name: Annotated[str | None, Field(min_length=1, max_length=64)] = None
-    target: Annotated[str | None, Field(min_length=3, max_length=2048)] = None
+    name: Annotated[str | None, Field(min_length=1, max_length=64), LINE] = None
+    target: Annotated[str | None, Field(min_length=3, max_length=2048), LINE] = None
     secret: Annotated[Secret | None, Field(description='"" removes it')] = None
     events: Events | None = None
     wait_min: WaitMin | None = None

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, Field
 
 from aicc.core.powercap import parse_power_kw
+from aicc.core.text import LINE
 from aicc.core.units import parse_duration_s
 
 
@@ -20,4 +21,4 @@ class PowerCapEventIn(BaseModel):
     start: datetime | None = None
     end: datetime | None = None
     duration_s: Annotated[int | None, BeforeValidator(parse_duration_s)] = None
-    note: Annotated[str, Field(max_length=200)] = ""
+    note: Annotated[str, Field(max_length=200), LINE] = ""

@@ -10,11 +10,12 @@ from pydantic import Field, StrictBool
 from aicc.api.schemas.common import Body, Name
 from aicc.core.jobspec import MAX_REPLICAS
 from aicc.core.tenancy import OrgKind, Role
+from aicc.core.text import LINE
 
 
 class OrgIn(Body):
     name: Name
-    display_name: Annotated[str | None, Field(max_length=200)] = None
+    display_name: Annotated[str | None, Field(max_length=200), LINE] = None
     kind: OrgKind = Field(
         default=OrgKind.OTHER, description="what kind of tenant, for the center's reports"
     )
@@ -24,7 +25,7 @@ class OrgUpdate(Body):
     """What a center admin may change of an organization (absent: unchanged)."""
 
     kind: OrgKind | None = None
-    display_name: Annotated[str | None, Field(min_length=1, max_length=200)] = None
+    display_name: Annotated[str | None, Field(min_length=1, max_length=200), LINE] = None
 
 
 class ProjectIn(Body):
@@ -42,7 +43,7 @@ class UserIn(Body):
     org_id: str | None = None
     projects: list[str] | None = None
     password: Annotated[str | None, Field(min_length=8, max_length=200)] = None
-    email: Annotated[str | None, Field(max_length=200)] = None
+    email: Annotated[str | None, Field(max_length=200), LINE] = None
 
 
 class UserPatch(Body):

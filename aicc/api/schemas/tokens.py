@@ -8,10 +8,11 @@ from pydantic import Field
 
 from aicc.api.schemas.common import Body
 from aicc.core.tenancy import Scope
+from aicc.core.text import LINE
 
 
 class TokenIn(Body):
-    name: Annotated[str, Field(min_length=1, max_length=100)]
+    name: Annotated[str, Field(min_length=1, max_length=100), LINE]
     expires_in_days: Annotated[int | None, Field(ge=1, le=3650)] = None
     user_id: str | None = None
     scopes: list[Scope] | None = Field(

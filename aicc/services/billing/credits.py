@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import or_, select
@@ -27,6 +28,7 @@ from aicc.core import catalog, periods
 from aicc.core.periods import BookDate
 from aicc.core.pricing import ZERO, Currency, Money, Subsidy, Voucher, to_money
 from aicc.core.tenancy import Principal, Role, can_read
+from aicc.core.text import LINE
 from aicc.services.billing import views
 from aicc.services.common import (
     Conflict,
@@ -56,7 +58,7 @@ class VoucherIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     org_id: str
     project_id: str | None = Field(default=None, description="only this project's usage")
-    name: str = Field(min_length=1, max_length=100)
+    name: Annotated[str, Field(min_length=1, max_length=100), LINE]
     amount: Money = Field(gt=0)
     currency: Currency = "CNY"
     accelerators: list[str] = Field(
@@ -74,7 +76,7 @@ class VoucherIn(BaseModel):
 
 class SubsidyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=100)
+    name: Annotated[str, Field(min_length=1, max_length=100), LINE]
     org_id: str | None = Field(default=None, description="None: every organization")
     rate: Decimal = Field(gt=0, le=1, description="share of the discounted fee, e.g. 0.5")
     yearly_cap: Money | None = Field(default=None, description="per organization and year")

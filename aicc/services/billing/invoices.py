@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -49,6 +49,7 @@ from aicc.core.pricing import (
     to_money,
 )
 from aicc.core.tenancy import Principal, Role
+from aicc.core.text import LINE
 from aicc.services.billing import credits, extra_lines, rating, views
 from aicc.services.billing.plans import Plans
 from aicc.services.common import Conflict, Forbidden, Invalid, from_row, new_id, utcnow
@@ -74,7 +75,7 @@ class AdjustmentIn(BaseModel):
         ge=-MAX_MONEY, le=MAX_MONEY, allow_inf_nan=False, description="signed: negative is a credit"
     )
     currency: Currency = "CNY"
-    description: str = Field(min_length=1, max_length=500)
+    description: Annotated[str, Field(min_length=1, max_length=500), LINE]
     project_id: str | None = None
     reference: str | None = Field(default=None, description="the issued invoice it corrects")
 

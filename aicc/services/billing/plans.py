@@ -16,7 +16,7 @@ import bisect
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import or_, select
@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from aicc.core import periods
 from aicc.core.pricing import Currency, Money, PricePlan, Rate
 from aicc.core.tenancy import Principal, can_read
+from aicc.core.text import LINE
 from aicc.services.billing.views import EffectivePricePlan, PricePlanVersion
 from aicc.services.common import Conflict, Forbidden, Invalid, from_row, new_id, utcnow
 from aicc.services.tenancy import audit, tenancy
@@ -42,7 +43,7 @@ class PlanIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     org_id: str | None = Field(default=None, description="None: the center's plan")
-    name: str = Field(default="plan", min_length=1, max_length=100)
+    name: Annotated[str, Field(min_length=1, max_length=100), LINE] = "plan"
     currency: Currency = "CNY"
     effective_from: datetime = Field(description="a whole hour, with its time zone")
     accelerator_hour: dict[str, Money] = Field(default_factory=dict)

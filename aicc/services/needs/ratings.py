@@ -10,18 +10,14 @@ The poster's organization does not rate its own need. Everyone signed in reads t
 
 from __future__ import annotations
 
-import unicodedata
-
 from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import Principal
-from aicc.services.common import Conflict, Forbidden, Invalid
+from aicc.services.common import Conflict, Forbidden
 from aicc.services.models import reviews
 from aicc.services.models.views import Review, Reviews
 from aicc.services.needs import needs, takers
 from aicc.store.tables import NeedRow
-
-PLAIN = {"\n", "\r", "\t"}  # the control characters a review's text may hold
 
 
 def refusal(session: Session, who: Principal, row: NeedRow) -> Conflict | Forbidden | None:
@@ -44,13 +40,12 @@ def may_rate(session: Session, who: Principal, ref: str) -> bool:
 
 def review(session: Session, who: Principal, ref: str, rating: int, text: str = "") -> Review:
     """Rate (1 to 5) and review need `ref`, replacing the caller's earlier review: people of
-    an organization that took part, not the poster's."""
+    an organization that took part, not the poster's. Its text is checked where it arrives
+    (`ReviewIn`'s `PROSE`, core/text.py): no control character but line breaks and tabs."""
     row = needs.find(session, who, ref)
     refused = refusal(session, who, row)
     if refused is not None:
         raise refused
-    if any(unicodedata.category(c) == "Cc" and c not in PLAIN for c in text):
-        raise Invalid("text: plain text, without control characters")
     return reviews.review(session, who, row.id, rating, text)
 
 
