@@ -184,19 +184,35 @@ def over_http(
     and the SDK: yields (url, admin token, state). `loops=False` serves the API alone: jobs are
     accepted and queued but never started (the fuzzer's random commands must not run). `port`:
     one chosen before (a single sign-on provider must know the server's address first)."""
+    from aicc.server import build
+
+    seeded(home, db)
+    app, state = build(Settings(home=home, db=db, **_test_settings(settings)))
+    if loops:
+        state.controller.start()
+    try:
+        with serving(app, port) as url:
+            yield url, (home / "admin.token").read_text().strip(), state
+    finally:
+        state.controller.stop()
+        state.db.dispose()
+        if loops:
+            kill_leftover_replicas(home)
+
+
+@contextmanager
+def serving(app: Any, port: int | None = None) -> Iterator[str]:
+    """`app` behind a real socket on 127.0.0.1 (uvicorn in a thread) while the block runs, for
+    a browser or a client that needs one; yields its URL. Stopped when the block ends."""
     import threading
 
     import uvicorn
 
-    from aicc.server import build, uvicorn_config
+    from aicc.server import uvicorn_config
 
-    seeded(home, db)
-    app, state = build(Settings(home=home, db=db, **_test_settings(settings)))
     port = port or free_port()
     server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, "warning"))
     thread = threading.Thread(target=server.run, name="aicc-test-http", daemon=True)
-    if loops:
-        state.controller.start()
     thread.start()
     try:
         deadline = time.monotonic() + startup.start_timeout_s()
@@ -204,14 +220,10 @@ def over_http(
             if time.monotonic() > deadline or not thread.is_alive():
                 raise RuntimeError("the in-process HTTP server did not start")
             time.sleep(0.02)
-        yield f"http://127.0.0.1:{port}", (home / "admin.token").read_text().strip(), state
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=30)
-        state.controller.stop()
-        state.db.dispose()
-        if loops:
-            kill_leftover_replicas(home)
 
 
 @dataclass
