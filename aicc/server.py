@@ -437,9 +437,9 @@ def serve(
         _serve_workers(settings, flags, log_level)
         return
     app, state = build(settings)
+    embedded = start_registry(settings)  # before the loops: a taken address stops the start
     freeze_heap()
     state.controller.start()
-    embedded = start_registry(settings)
     url = f"http://{settings.host}:{settings.port}"
     log.info(
         "AICC %s on %s (database: %s, home: %s)", "serving", url, state.db.dialect, settings.home
@@ -488,6 +488,7 @@ def _serve_workers(settings: config.Settings, flags: Mapping[str, object], log_l
     from uvicorn.supervisors import Multiprocess
 
     _, state = build(settings)
+    embedded = start_registry(settings)  # before the loops: a taken address stops the start
     freeze_heap()
     listener = wakes.Listener(state.controller.wake)
     os.environ["AICC_HOME"] = str(settings.home)
@@ -522,7 +523,6 @@ def _serve_workers(settings: config.Settings, flags: Mapping[str, object], log_l
     )
     listener.start()
     state.controller.start()
-    embedded = start_registry(settings)
     try:
         Multiprocess(workers, sockets=[workers.bind_socket()]).run()
     finally:
