@@ -257,6 +257,9 @@ BODIES: dict[tuple[str, str], Callable[[Targets], list[dict[str, Any]]]] = {
         {"json": {"disabled": True}},
         {"json": {"disabled": False}},
     ],
+    ("PUT", "/api/v1/users/{user_id}/password"): lambda t: [
+        {"json": {"password": "b-probe-password"}}
+    ],
     ("POST", "/api/v1/queues"): lambda t: [
         {"json": {"name": "b-probe-lane", "project": t.project_id}},
         {"json": {"name": "b-probe-lane-2", "project": t.project_name, "max_runtime": "1h"}},
