@@ -252,6 +252,20 @@ class GatewaySettings(BaseModel):
     durable_log: bool = True
 
 
+# The embedded registry listens on the server's port less this (8080: 5000, 8090: 5010), so a
+# second AICC on another port gets a registry of its own, and the default server keeps the
+# registry at 5000 that images pushed to it are named by. Not a free port chosen at each start:
+# image references name the registry's HOST:PORT, so it must stay put across restarts.
+REGISTRY_PORT_OFFSET = 3080
+REGISTRY_PORT_FALLBACK = 5000  # where the offset gives no unprivileged port (a server on 80)
+
+
+def registry_port(server_port: int) -> int:
+    """The embedded registry's port beside a server on `server_port` (docs/config.md)."""
+    port = server_port - REGISTRY_PORT_OFFSET
+    return port if 1024 <= port <= 65535 else REGISTRY_PORT_FALLBACK
+
+
 class RegistrySettings(BaseModel):
     """The center registry (docs/config.md, "The center registry"): an OCI distribution
     registry whose token server is AICC. `embedded`: AICC starts Debian's `docker-registry` on
@@ -260,7 +274,9 @@ class RegistrySettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     embedded: bool = True
-    listen: str = "127.0.0.1:5000"  # loopback: a node reaches it through the site's proxy
+    # Loopback: a node reaches it through the site's proxy. None: 127.0.0.1 and the server's
+    # port less REGISTRY_PORT_OFFSET, which `Settings` fills in (alone: the fallback's).
+    listen: str | None = None
     storage_dir: Path | None = None  # default $AICC_HOME/registry/storage
     # How clients and AICC reach the registry; None: http://<listen> for the embedded one.
     url: str | None = None
@@ -279,15 +295,22 @@ class RegistrySettings(BaseModel):
 
     @field_validator("listen")
     @classmethod
-    def _host_port(cls, value: str) -> str:
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         _, colon, port = value.rpartition(":")
         if not colon or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f"{value!r}: HOST:PORT, e.g. 127.0.0.1:5000")
         return value
 
+    @property
+    def listens_on(self) -> str:
+        """`listen`, or where a registry of no server's listens (HOST:PORT)."""
+        return self.listen or f"127.0.0.1:{REGISTRY_PORT_FALLBACK}"
+
     def address(self) -> str:
         """The registry's base URL, no trailing slash."""
-        return (self.url or f"http://{self.listen}").rstrip("/")
+        return (self.url or f"http://{self.listens_on}").rstrip("/")
 
 
 class ContainerSettings(BaseModel):
@@ -589,6 +612,15 @@ class Settings(BaseModel):
     tls: bool = False
     # Proxies (`10.0.0.5`, `10.0.0.0/8`) whose X-Forwarded-For names the client; none by default.
     trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _registry_beside(self) -> Settings:
+        """The embedded registry's address follows this server's port unless `registry.listen`
+        says it: two servers on one host never share it by default."""
+        if self.registry.listen is None:
+            listen = f"127.0.0.1:{registry_port(self.port)}"
+            self.registry = self.registry.model_copy(update={"listen": listen})
+        return self
 
 
 class _FromEnvironment(Settings, BaseSettings):

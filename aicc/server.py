@@ -390,13 +390,38 @@ def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
     return app, state
 
 
+# Where this server is, for the CLI on this machine when AICC_SERVER is unset (sdk/auth.py's
+# SERVER_URL_FILE): a server on any port is found as its admin.token is, by its home alone.
+SERVER_URL_FILE = "server.url"
+
+
+def local_url(settings: config.Settings) -> str:
+    """This server's URL as a client on the same machine reaches it."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    return f"http://{host}:{settings.port}"
+
+
+def write_url(settings: config.Settings) -> Path:
+    """`$AICC_HOME/server.url`: this server's URL, for the CLI (see SERVER_URL_FILE)."""
+    path = settings.home / SERVER_URL_FILE
+    path.write_text(local_url(settings) + "\n", encoding="utf-8")
+    return path
+
+
+def forget_url(settings: config.Settings) -> None:
+    """Remove server.url at the end, unless another server of the same home wrote its own."""
+    path = settings.home / SERVER_URL_FILE
+    try:
+        if path.read_text(encoding="utf-8").strip() == local_url(settings):
+            path.unlink()
+    except FileNotFoundError:
+        pass
+
+
 def start_registry(settings: config.Settings) -> Supervised | None:
     """The embedded center registry (`registry.embedded`), told to ask this server for tokens
     and to send it its notifications; None where it is off or not installed."""
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-    return registry_start(
-        settings.home, settings.registry, aicc_url=f"http://{host}:{settings.port}"
-    )
+    return registry_start(settings.home, settings.registry, aicc_url=local_url(settings))
 
 
 def uvicorn_config(app: FastAPI, host: str, port: int, log_level: str) -> uvicorn.Config:
@@ -437,17 +462,22 @@ def serve(
         _serve_workers(settings, flags, log_level)
         return
     app, state = build(settings)
+    embedded = start_registry(settings)  # before the loops: a taken address stops the start
     freeze_heap()
     state.controller.start()
-    embedded = start_registry(settings)
     url = f"http://{settings.host}:{settings.port}"
     log.info(
         "AICC %s on %s (database: %s, home: %s)", "serving", url, state.db.dialect, settings.home
     )
     log.info("admin token: %s", settings.home / "admin.token")
+    log.info("the CLI here finds this server by %s", write_url(settings))
+    # at the app's shutdown: uvicorn raises a SIGTERM again once it has stopped, and the
+    # process ends before `finally` runs
+    app.router.on_shutdown.append(lambda: forget_url(settings))
     try:
         uvicorn.Server(uvicorn_config(app, settings.host, settings.port, log_level)).run()
     finally:
+        forget_url(settings)
         if embedded is not None:
             embedded.stop()
         state.controller.stop()
@@ -488,6 +518,7 @@ def _serve_workers(settings: config.Settings, flags: Mapping[str, object], log_l
     from uvicorn.supervisors import Multiprocess
 
     _, state = build(settings)
+    embedded = start_registry(settings)  # before the loops: a taken address stops the start
     freeze_heap()
     listener = wakes.Listener(state.controller.wake)
     os.environ["AICC_HOME"] = str(settings.home)
@@ -522,10 +553,11 @@ def _serve_workers(settings: config.Settings, flags: Mapping[str, object], log_l
     )
     listener.start()
     state.controller.start()
-    embedded = start_registry(settings)
+    log.info("the CLI here finds this server by %s", write_url(settings))
     try:
         Multiprocess(workers, sockets=[workers.bind_socket()]).run()
     finally:
+        forget_url(settings)
         if embedded is not None:
             embedded.stop()
         listener.close()

@@ -80,3 +80,21 @@ def test_a_bad_variable_is_named_in_the_error(
         config.load(tmp_path)
     assert said in str(refused.value) and "AICC_* variables" in str(refused.value)
     assert "Traceback" not in str(refused.value)
+
+
+def test_two_servers_on_different_ports_get_registries_of_their_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 58: a second AICC on the same host restarted a registry on the first's port every
+    few seconds. The embedded registry's address follows the server's port."""
+    first = config.load(tmp_path / "a")
+    assert first.registry.address() == "http://127.0.0.1:5000"  # as before, for 8080
+    second = config.load(tmp_path / "b", port=8090)
+    assert second.registry.address() == "http://127.0.0.1:5010"
+    monkeypatch.setenv("AICC_PORT", "9000")
+    assert config.load(tmp_path / "c").registry.listen == "127.0.0.1:5920"
+    low = config.load(tmp_path / "d", port=80)  # no unprivileged port 3080 below: the old one
+    assert low.registry.listen == "127.0.0.1:5000"
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e" / "config.yaml").write_text("registry: {listen: 127.0.0.1:7000}\n")
+    assert config.load(tmp_path / "e", port=8090).registry.listen == "127.0.0.1:7000"

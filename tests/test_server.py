@@ -4,6 +4,9 @@ several worker processes on one port."""
 from __future__ import annotations
 
 import contextlib
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +151,25 @@ def wait_for_state(
         return wait(f"job {job_id} to be {state}", reached, timeout=timeout)
     except AssertionError as err:  # say where it stopped: a CI run once saw only the time-out
         raise AssertionError(f"{err}; it is {last.get('state')}: {last.get('message')}") from None
+
+
+def test_the_cli_finds_a_local_server_on_any_port_by_its_home(tmp_path: Path) -> None:
+    """Issue 58: on a port other than 8080 the CLI needed AICC_SERVER, which the README's tour
+    never said. The server writes its URL beside admin.token; the CLI with AICC_HOME alone
+    finds both, and a server that stopped takes its URL with it."""
+    home = tmp_path / "home"
+    server = ServerProcess(home, free_port()).start()
+    env = {k: v for k, v in server.env().items() if k not in ("AICC_SERVER", "AICC_TOKEN")}
+    aicc = str(Path(sys.executable).parent / "aicc")
+    try:
+        assert (home / "server.url").read_text().strip() == server.url
+        listed = subprocess.run(
+            [aicc, "node", "list", "--json"], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert listed.returncode == 0, listed.stderr
+        assert json.loads(listed.stdout)["items"], listed.stdout
+    finally:
+        server.close()
+    assert not (home / "server.url").exists()
+    gone = subprocess.run([aicc, "node", "list"], env=env, capture_output=True, text=True)
+    assert gone.returncode == 1 and "http://127.0.0.1:8080" in gone.stderr

@@ -400,14 +400,20 @@ def wait_command(
 @app.command("cancel")
 @handle_errors
 def cancel_command(job_id: JobId, as_json: JsonFlag = False) -> None:
-    """Cancel a job; running replicas are stopped."""
+    """Cancel a job; running replicas are stopped.
+
+    A job that already succeeded or failed is an error (exit 1, the API's 409 naming its state),
+    as `scancel` of an ended job is: a script that cancels must learn that the job's outcome
+    stands. A job already cancelled is not: cancelling again changes nothing (exit 0)."""
     with client() as api:
         job = api.jobs.cancel(job_id).model_dump(mode="json")
-    confirm(
-        job,
-        f"cancel requested for {escape(job_id)}: now {state_text(job.get('state')).markup}",
-        as_json=as_json,
+    state = job.get("state")
+    said = (
+        f"job {escape(job_id)} cancelled"
+        if state == "cancelled"
+        else f"cancel requested for {escape(job_id)}: now {state_text(state).markup}"
     )
+    confirm(job, said, as_json=as_json)
 
 
 @app.command("download")

@@ -96,8 +96,9 @@ def main(
 ) -> None:
     """AICC: accelerators, tenants, queues and jobs for an AI computing center.
 
-    The server comes from AICC_SERVER (default http://127.0.0.1:8080); the token from
-    AICC_TOKEN, `aicc login`, or the local admin token.
+    The server comes from AICC_SERVER, else the local server of $AICC_HOME (its server.url),
+    else http://127.0.0.1:8080; the token from AICC_TOKEN, `aicc login`, or the local admin
+    token.
     """
 
 

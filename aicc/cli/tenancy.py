@@ -5,13 +5,23 @@ The SDK answers with the tenancy context's read models; `--json` prints them as 
 them (`model_dump(mode="json")`, a listing as its `{"items", "next_cursor"}` page), byte for byte.
 """
 
+import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
 from aicc.cli.nouns import CREATED, ID, Noun
-from aicc.cli.output import Column, JsonFlag, client, col, confirm, handle_errors, read_value
+from aicc.cli.output import (
+    Column,
+    JsonFlag,
+    client,
+    col,
+    confirm,
+    fail,
+    handle_errors,
+    read_value,
+)
 
 if TYPE_CHECKING:
     from aicc.sdk.client import Client
@@ -200,9 +210,15 @@ def user_create(
     password: Annotated[
         str | None, typer.Option(help="Portal password; `-` reads it from stdin.")
     ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the portal password from stdin.")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Create a user (org admins in their org)."""
+    """Create a user (org admins in their org). Without a password they sign in to the portal
+    only once one is set (`aicc user passwd`)."""
+    if password_stdin:
+        password = "-"
     secret = read_value(password, "password") if password is not None else None
     with client() as api:
         user = api.users.create(name, role, org_id=org, projects=project or None, password=secret)
@@ -223,3 +239,48 @@ def user_disable(api: "Client", user_id: UserId) -> "User":
 def user_enable(api: "Client", user_id: UserId) -> "User":
     """Enable a disabled user again: their tokens work again; in the portal they sign in anew."""
     return api.users.set_disabled(user_id, False)
+
+
+def _read_password(prompt: str, *, again: bool, empty: bool = False) -> str:
+    """A password from the terminal (hidden; typed twice where `again`), or the next line of
+    stdin: never from the command line, where other users' `ps` and the history see it."""
+    if sys.stdin.isatty():
+        text: str = typer.prompt(
+            prompt, hide_input=True, confirmation_prompt=again, default="" if empty else None
+        )
+        return text
+    line = sys.stdin.readline()
+    text = line[:-1] if line.endswith("\n") else line
+    if not text and not empty:
+        fail(f"no {prompt.lower()} on stdin")
+    return text
+
+
+def _user_id(api: "Client", user: str) -> str:
+    """A user id as given, or the id of the user of that login name among those you see."""
+    if user.startswith("usr_"):
+        return user
+    found = [u.id for u in api.users.list() if u.name == user]
+    if not found:
+        fail(f"user {user} not found")
+    return found[0]
+
+
+@user_app.command("passwd")
+@handle_errors
+def user_passwd(
+    user: Annotated[str, typer.Argument(help="User id (usr_...) or login name.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Set a user's portal password, typed at the prompt (twice) or one line of stdin.
+
+    Your own asks first for the one you have now (empty if you have none; on stdin, the first
+    of two lines); an organization admin sets another user's of their organization without it
+    (a reset: that user's portal sessions end), a center admin anyone's."""
+    with client() as api:
+        target = _user_id(api, user)
+        own = target == api.me().user.id
+        old = _read_password("Current password", again=False, empty=True) if own else None
+        new = _read_password("New password", again=True)
+        answer = api.users.set_password(target, new, old_password=old or None)
+    USERS.print_done(answer, "password set for", as_json=as_json)

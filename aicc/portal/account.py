@@ -1,5 +1,7 @@
 """Pages every signed-in person has for their own access: API tokens (list, create with the
-secret shown once, revoke) and their projects' secrets (names only, set, delete).
+secret shown once, revoke), their projects' secrets (names only, set, delete) and their portal
+password (`/password`: their own with the one they have now; an organization admin's form for
+another user of theirs, `?user=`, as `PUT /api/v1/users/{id}/password`).
 
 The services decide what is whose: `tokens.list_tokens` lists the caller's own tokens, and
 `tokens.revoke` and `secrets.*` answer 404 for another tenant's token or project, as the API does.
@@ -19,8 +21,8 @@ from fastapi.responses import RedirectResponse, Response
 from aicc.api import schemas
 from aicc.api.deps import SessionDep
 from aicc.portal.auth import Posting
+from aicc.portal.forms import FieldError, Rejected, parse, service_call
 from aicc.portal.forms import Form as PageForm
-from aicc.portal.forms import Rejected, parse, service_call
 from aicc.portal.page import Page, PageDep, PostingPage
 from aicc.portal.rendering import PortalRoute
 from aicc.services.common import utcnow
@@ -191,3 +193,63 @@ def secret_delete(
     current = tenancy.resolve_project(session, me.who, project or None)  # foreign: 404
     secrets.delete(session, me.who, project=current.id, name=name)  # viewers: 403
     return _back_to(current.id, deleted=name)
+
+
+# --- password ---
+
+
+def _password_page(
+    page: Page, user: str | None, *, form: PageForm | None = None, status: int = 200
+) -> Response:
+    """Your own password's form, or (`user`) the form for another user you manage: another
+    organization's user is a 404, another member of yours a 403, as `GET /users/{id}` is."""
+    who = page.me.who
+    target = tenancy.get_user(page.session, who, user) if user else None
+    return page.render(
+        "password.html",
+        nav="password",
+        status=status,
+        target=None if target is None or target.id == who.user_id else target,
+        form=form or PageForm("password"),
+        saved=page.query("saved"),
+    )
+
+
+@router.get("/password")
+def password_page(page: PageDep, user: str | None = None) -> Response:
+    return _password_page(page, user or None)
+
+
+@router.post("/password")
+def password_set(
+    page: PostingPage,
+    user: Annotated[str, Form(max_length=60)] = "",
+    old_password: Annotated[str, Form(max_length=300)] = "",
+    password: Annotated[str, Form(max_length=300)] = "",
+    password_again: Annotated[str, Form(max_length=300)] = "",
+) -> Response:
+    """No password goes back to the page, not even one refused."""
+    who = page.me.who
+    form = PageForm("password")
+    try:
+        body = parse(
+            form,
+            schemas.PasswordIn,
+            {"password": password, "old_password": old_password or None},
+            {},
+        )
+        if password != password_again:
+            form.errors["password_again"] = FieldError("password.error.again")
+            raise Rejected(form)
+        with service_call(page.session, form):
+            done = tenancy.set_password(
+                page.session,
+                who,
+                user or who.user_id,
+                password=body.password,
+                old_password=body.old_password,
+            )
+    except Rejected as refused:
+        return _password_page(page, user or None, form=form, status=refused.status)
+    query = urlencode({**({"user": done.id} if user else {}), "saved": done.name})
+    return RedirectResponse(f"/password?{query}", status_code=303)

@@ -15,6 +15,7 @@ DEFAULT_SERVER = "http://127.0.0.1:8080"
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 CREDENTIALS_FILE = "credentials.json"
 ADMIN_TOKEN_FILE = "admin.token"
+SERVER_URL_FILE = "server.url"  # what `aicc serve` writes in its home: where it listens
 
 
 def aicc_home() -> Path:
@@ -23,9 +24,21 @@ def aicc_home() -> Path:
 
 
 def resolve_server(server: str | None = None) -> str:
-    """The argument, else `AICC_SERVER`, else the local default; a bare host gets `http://`."""
-    value = (server or os.environ.get("AICC_SERVER") or DEFAULT_SERVER).strip().rstrip("/")
+    """The argument, else `AICC_SERVER`, else the server that runs on this machine with this
+    home (its `server.url`, on whatever port it was given), else the local default; a bare host
+    gets `http://`."""
+    value = (server or os.environ.get("AICC_SERVER") or _local_server() or DEFAULT_SERVER).strip()
+    value = value.rstrip("/")
     return value if "://" in value else f"http://{value}"
+
+
+def _local_server() -> str | None:
+    """The URL `aicc serve` wrote in `$AICC_HOME/server.url` while it runs; None without one."""
+    try:
+        found = (aicc_home() / SERVER_URL_FILE).read_text(encoding="utf-8").strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return found if is_local(found) else None  # it is the admin token's key: local ones only
 
 
 def is_local(server: str) -> bool:

@@ -72,6 +72,12 @@ class Users(Resource):
         body = given(name=name, role=role, org_id=org_id, projects=projects, password=password)
         return self._one(User, "POST", api_path("users"), json=body)
 
+    def set_password(self, user_id: str, password: str, old_password: str | None = None) -> User:
+        """Set a user's portal password: your own with the one you have now, or, as their
+        organization's admin, another's (their portal sessions end)."""
+        body = given(password=password, old_password=old_password)
+        return self._one(User, "PUT", api_path("users", user_id, "password"), json=body)
+
     def set_disabled(self, user_id: str, disabled: bool) -> User:
         """Disable a user (their tokens and portal sessions stop at once) or enable them again."""
         path = api_path("users", user_id)

@@ -257,6 +257,9 @@ BODIES: dict[tuple[str, str], Callable[[Targets], list[dict[str, Any]]]] = {
         {"json": {"disabled": True}},
         {"json": {"disabled": False}},
     ],
+    ("PUT", "/api/v1/users/{user_id}/password"): lambda t: [
+        {"json": {"password": "b-probe-password"}}
+    ],
     ("POST", "/api/v1/queues"): lambda t: [
         {"json": {"name": "b-probe-lane", "project": t.project_id}},
         {"json": {"name": "b-probe-lane-2", "project": t.project_name, "max_runtime": "1h"}},
@@ -414,8 +417,10 @@ BODIES |= {  # needs and challenges (issue 41): the catalog is every tenant's
 }
 # Routes whose owner's call answers 409 by design, a state and not a permission: a need that
 # is a challenge already, a poster taking its own challenge or rating its own need, an award
-# before the deadline (tests/api/test_needs_api.py walks them through their states).
+# before the deadline (tests/api/test_needs_api.py walks them through their states), a cancel
+# of the walk's job, which succeeded already (tests/api/test_jobs_api.py cancels a live one).
 CONFLICT_BY_DESIGN = {
+    ("POST", "/api/v1/jobs/{job_id}/cancel"),
     ("PUT", "/api/v1/needs/{need}/reviews"),
     ("POST", "/api/v1/needs/{need}/offers"),
     ("POST", "/api/v1/needs/{need}/challenge"),

@@ -103,6 +103,7 @@ AUDITED: dict[tuple[str, str], Audited] = {
     ("PATCH", f"{API}/users/{{user_id}}"): Audited(
         ("user.disable", "user.enable"), "user", of("user")
     ),
+    ("PUT", f"{API}/users/{{user_id}}/password"): audited("user.password", "user", of("user")),
     ("POST", f"{API}/queues"): audited("queue.create", "queue", answer_id),
     ("POST", f"{API}/tokens"): audited("token.create", "token", answer_id),
     ("DELETE", f"{API}/tokens/{{token_id}}"): audited("token.revoke", "token", of("token")),
@@ -252,6 +253,7 @@ PORTAL: dict[tuple[str, str], str] = {
     ("POST", "/tokens/{token_id}/revoke"): "token.revoke",
     ("POST", "/secrets"): "secret.put",
     ("POST", "/secrets/delete"): "secret.delete",
+    ("POST", "/password"): "user.password",
     ("POST", "/submit"): "job.submit",
     ("POST", "/submit/yaml"): "job.submit (its check, a dry run, is rolled back)",
     ("POST", "/center/prices/vouchers"): "voucher.create",

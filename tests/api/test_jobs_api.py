@@ -65,6 +65,20 @@ def test_cancel_stops_a_running_job(api: TestClient) -> None:
     assert api.post(f"/api/v1/jobs/{job['id']}/cancel").status_code == 200
     done = wait_state(api, job["id"], {"cancelled", "failed", "succeeded"}, timeout=30)
     assert (done["state"], done["reason"]) == ("cancelled", "cancelled_by_user")
+    again = api.post(f"/api/v1/jobs/{job['id']}/cancel")  # a retry: harmless
+    assert again.status_code == 200 and again.json()["state"] == "cancelled"
+
+
+def test_cancelling_a_job_that_ended_says_so(api: TestClient) -> None:
+    """Issue 58: a cancel of a job that already succeeded answered 200 as if it had worked."""
+    job = submit(api, {"command": "true"})
+    assert wait_state(api, job["id"], {"succeeded", "failed"})["state"] == "succeeded"
+    answer = api.post(f"/api/v1/jobs/{job['id']}/cancel")
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["detail"] == (
+        f"job {job['id']} already ended (succeeded): there is nothing to cancel"
+    )
+    assert api.get(f"/api/v1/jobs/{job['id']}").json()["state"] == "succeeded"
 
 
 def test_same_idempotency_key_gives_one_job(api: TestClient) -> None:

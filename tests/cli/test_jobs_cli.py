@@ -8,6 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from aicc.cli.main import app
+from aicc.testing.polling import wait
 from aicc.testing.servers import over_http
 
 INVENTORY = """\
@@ -45,3 +46,27 @@ def test_a_job_asking_for_a_mig_slice_runs_on_one(tmp_path: Path) -> None:
         shown = aicc("job", "get", job_id)
         assert "mig 1g.10gb" in shown and "A100-80GB#0 mig slice 1" in shown
         assert "profile=1g.10gb" in aicc("job", "logs", job_id)
+
+
+def test_cancel_says_when_the_job_already_ended(tmp_path: Path) -> None:
+    """Issue 58: `aicc job cancel` of a finished job exited 0 saying "cancel requested". It
+    exits 1 naming the state, as `scancel` of an ended job does; a job cancelled is said so,
+    and cancelling it again is no error."""
+    with over_http(tmp_path / "home") as (url, token, _state):
+        env = {"AICC_SERVER": url, "AICC_TOKEN": token, "COLUMNS": "200"}
+
+        def aicc(*args: str, code: int = 0) -> str:
+            result = CliRunner().invoke(app, list(args), env=env)
+            assert result.exit_code == code, result.output
+            return result.output
+
+        job_id = aicc("run", "--", "true").split()[0]
+        aicc("job", "wait", job_id)
+        ended = aicc("job", "cancel", job_id, code=1)
+        assert f"job {job_id} already ended (succeeded)" in ended, ended
+        assert "cancel requested" not in ended
+        job_id = aicc("run", "--", "sleep 60").split()[0]
+        wait("running", lambda: '"running"' in aicc("job", "get", job_id, "--json"))
+        assert f"cancel requested for {job_id}" in aicc("job", "cancel", job_id)
+        aicc("job", "wait", job_id, code=1)  # it ended cancelled
+        assert f"job {job_id} cancelled" in aicc("job", "cancel", job_id)  # again: no error

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 from typer.testing import CliRunner
 
 from aicc.cli.main import app
@@ -60,3 +61,45 @@ def test_an_admin_disables_and_enables_a_user_from_the_cli(tmp_path: Path) -> No
         assert myself.exit_code == 1 and "you cannot disable yourself" in myself.stderr
         unknown = run(admin, "user", "enable", "usr_nope")
         assert unknown.exit_code == 1 and "user usr_nope not found" in unknown.stderr
+
+
+def test_passwords_from_stdin_never_from_the_command_line(tmp_path: Path) -> None:
+    """Issue 58: `aicc user create` made users who could never sign in to the portal. A
+    password comes with `--password-stdin`, an admin resets one with `aicc user passwd USER`
+    (one line of stdin), the user changes their own (the old one first); the portal's sign-in
+    takes the newest alone."""
+    with over_http(tmp_path / "home") as (url, token, _state):
+        admin = {"AICC_SERVER": url, "AICC_TOKEN": token, "COLUMNS": "200"}
+
+        def run(env: dict[str, str], *args: str, given: str = "") -> Any:
+            return CliRunner().invoke(app, list(args), env=env, input=given)
+
+        def signs_in(password: str) -> bool:
+            with httpx.Client(base_url=url) as browser:
+                browser.get("/sign-in")
+                form = {"csrf": browser.cookies.get("aicc_csrf") or "", "username": "bea"}
+                answer = browser.post("/sign-in", data={**form, "password": password})
+                return answer.status_code == 303
+
+        made = run(
+            admin, "user", "create", "bea", "--password-stdin", "--json", given="one-pass-1\n"
+        )
+        assert made.exit_code == 0, made.output
+        bea = json.loads(made.stdout)
+        assert signs_in("one-pass-1")
+        reset = run(admin, "user", "passwd", "bea", given="two-pass-2\n")
+        assert reset.exit_code == 0, reset.output
+        assert f"password set for bea ({bea['id']})" in reset.stderr
+        assert signs_in("two-pass-2") and not signs_in("one-pass-1")
+
+        secret = json.loads(
+            run(admin, "token", "create", "t", "--user", bea["id"], "--json").stdout
+        )
+        as_bea = {**admin, "AICC_TOKEN": secret["secret"]}
+        wrong = run(as_bea, "user", "passwd", bea["id"], given="nope\nthree-pass-3\n")
+        assert wrong.exit_code == 1 and "not your current password" in wrong.stderr
+        mine = run(as_bea, "user", "passwd", bea["id"], given="two-pass-2\nthree-pass-3\n")
+        assert mine.exit_code == 0, mine.output
+        assert signs_in("three-pass-3") and not signs_in("two-pass-2")
+        empty = run(admin, "user", "passwd", "bea", given="")
+        assert empty.exit_code == 1 and "no new password on stdin" in empty.stderr

@@ -64,6 +64,14 @@ class Cli:
 
     server: ServerProcess
     cwd: Path
+    # as a person following the README: AICC_HOME alone, the server and its token found there
+    by_home: bool = False
+
+    def env(self) -> dict[str, str]:
+        env = self.server.env()
+        if self.by_home:
+            env = {k: v for k, v in env.items() if k not in ("AICC_SERVER", "AICC_TOKEN")}
+        return env
 
     def __call__(
         self, *args: str, check: bool = True, timeout: float = 120
@@ -71,7 +79,7 @@ class Cli:
         proc = subprocess.run(
             [str(AICC), *args],
             cwd=self.cwd,
-            env=self.server.env(),
+            env=self.env(),
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -112,9 +120,10 @@ class Servers:
         self.started.append(server)
         return server.start()
 
-    def cli(self, server: ServerProcess) -> Cli:
-        """`servers.cli(server)("job", "list")`: the CLI against `server`."""
-        return Cli(server, self.work)
+    def cli(self, server: ServerProcess, *, by_home: bool = False) -> Cli:
+        """`servers.cli(server)("job", "list")`: the CLI against `server` (`by_home`: found
+        through AICC_HOME alone, as the README's tour does)."""
+        return Cli(server, self.work, by_home)
 
     def __enter__(self) -> Servers:
         return self

@@ -37,7 +37,9 @@ def server(servers: Servers) -> ServerProcess:
 
 
 def test_hello_as_the_readme_promises(servers: Servers, server: ServerProcess) -> None:
-    aicc = servers.cli(server)
+    """On the port the test was given, not 8080: the CLI finds the server by its home alone,
+    as the README says."""
+    aicc = servers.cli(server, by_home=True)
 
     job_id = aicc("run", "--", "python", "-c", "print('hello')").stdout.strip()
     assert re.fullmatch(r"job_[0-9A-Z]{26}", job_id), job_id
@@ -84,8 +86,9 @@ def tour_block(marker: str) -> list[str]:
 def test_my_table_to_my_api_as_the_readme_promises(servers: Servers, server: ServerProcess) -> None:
     """The README's "bring data, leave with a model and its API", command by command as it is
     written there: the table its script writes, pushed, the column chosen, trained, deployed,
-    and the deployment's /predict answering a row of the person's own columns."""
-    aicc = servers.cli(server)
+    and the deployment's /predict answering a row of the person's own columns, at the address
+    the README's `AICC_URL` finds (the server is on a port of the test's, not 8080)."""
+    aicc = servers.cli(server, by_home=True)
     lines = tour_block("template run table-prediction")
     start = next(i for i, line in enumerate(lines) if "<<'EOF'" in line)
     end = lines.index("EOF", start)
@@ -111,8 +114,18 @@ def test_my_table_to_my_api_as_the_readme_promises(servers: Servers, server: Ser
 
     curl = " ".join(line.strip(" \\") for line in lines if line.startswith(("curl", "  -d")))
     body = json.loads(shlex.split(curl.split(" -d ", 1)[1])[0])
+    [define] = [line for line in tour_block("source .venv") if line.startswith("AICC_URL=")]
+    said_url = subprocess.run(
+        ["bash", "-c", define.split("#")[0] + '; echo "$AICC_URL"'],
+        env={**aicc.env(), "HOME": str(servers.work)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert said_url == server.url
+    url = shlex.split(curl)[1].replace("$AICC_URL", said_url)
     answer = httpx.post(
-        f"{server.url}/v1/deployments/weather/predict",
+        url,
         json=body,
         headers={"Authorization": f"Bearer {key}"},
         timeout=60,

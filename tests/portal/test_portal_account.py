@@ -16,8 +16,10 @@ from portal_support import (
     PASSWORD,
     TERMINAL,
     Person,
+    browser,
     csrf_of,
     operator,
+    sign_in,
     signed_in,
     submit,
     unique,
@@ -220,3 +222,65 @@ def test_pages_are_complete_in_both_languages(
             for field in re.findall(r'<(?:input|select|textarea)\b[^>]*\bid="([^"]+)"', page.text):
                 assert f'for="{field}"' in page.text, (path, field)
     assert not [r for r in caplog.records if "no message" in r.getMessage()]
+
+
+# --- password ---
+
+
+def test_a_person_changes_their_password_and_an_admin_resets_one(
+    api: TestClient, alice: Person, bob: Person
+) -> None:
+    """Issue 58: no page set a password. One's own needs the current one; the center's admin
+    sets another's from the directory's link (the person's sessions end); another
+    organization's user is a 404 to an organization admin. Plain forms, no JavaScript."""
+    client = signed_in(api, alice)
+    page = client.get("/password")
+    assert page.status_code == 200 and "Your password" in page.text
+    assert 'name="old_password"' in page.text and PASSWORD not in page.text
+    wrong = post(
+        client, "/password", "/password", old_password="nope-nope", password="new-pass-1",
+        password_again="new-pass-1",
+    )  # fmt: skip
+    assert wrong.status_code == 422 and "not your current password" in wrong.text
+    differ = post(
+        client, "/password", "/password", old_password=PASSWORD, password="new-pass-1",
+        password_again="new-pass-2",
+    )  # fmt: skip
+    assert differ.status_code == 422 and "The two passwords differ." in differ.text
+    done = post(
+        client, "/password", "/password", old_password=PASSWORD, password="new-pass-1",
+        password_again="new-pass-1",
+    )  # fmt: skip
+    assert done.status_code == 303, done.text
+    assert f"Password of {alice.name} set." in client.get(done.headers["location"]).text
+    assert sign_in(browser(api), alice.name, "new-pass-1").status_code == 303
+    assert sign_in(browser(api), alice.name, PASSWORD).status_code != 303
+
+    admin = operator(api)
+    assert f"/password?user={alice.user_id}" in admin.get("/center/tenants").text
+    form = admin.get(f"/password?user={alice.user_id}")
+    assert f"Password of {alice.name}" in form.text and 'name="old_password"' not in form.text
+    reset = post(
+        admin, "/password", f"/password?user={alice.user_id}", user=alice.user_id,
+        password="reset-pass-3", password_again="reset-pass-3",
+    )  # fmt: skip
+    assert reset.status_code == 303, reset.text
+    assert client.get("/password", follow_redirects=False).status_code in (302, 303)  # ended
+    assert sign_in(browser(api), alice.name, "reset-pass-3").status_code == 303
+
+    boss = _org_admin(api, bob.org_id)
+    assert signed_in(api, boss).get(f"/password?user={alice.user_id}").status_code == 404
+    assert signed_in(api, boss).get(f"/password?user={bob.user_id}").status_code == 200
+
+    client = signed_in(api, bob)
+    client.post("/language", data={"csrf": csrf_of(client), "language": "zh-CN"})
+    chinese = client.get("/password").text
+    assert "您的密码" in chinese and "当前密码" in chinese
+
+
+def _org_admin(api: TestClient, org_id: str) -> str:
+    """A new admin of `org_id` with the tests' password; their name."""
+    name = f"boss-{unique()}"
+    body = {"name": name, "role": "org_admin", "org_id": org_id, "password": PASSWORD}
+    assert api.post("/api/v1/users", json=body).status_code == 201
+    return name

@@ -118,6 +118,17 @@ def users_update(
     return tenancy.set_disabled(session, who, user_id, body.disabled)
 
 
+@router.put("/users/{user_id}/password", response_model=views.User)
+def users_set_password(
+    user_id: str, body: schemas.PasswordIn, who: CurrentUser, session: SessionDep
+) -> views.User:
+    """Set a user's password: your own with `old_password`, or, as their organization's admin,
+    another's (their portal sessions end)."""
+    return tenancy.set_password(
+        session, who, user_id, password=body.password, old_password=body.old_password
+    )
+
+
 @router.get("/queues", response_model=schemas.Page[views.Queue])
 def queues_list(
     who: CurrentUser,

@@ -46,6 +46,13 @@ class UserIn(Body):
     email: Annotated[str | None, Field(max_length=200), LINE] = None
 
 
+class PasswordIn(Body):
+    """A user's new password; `old_password` is the one they have now, when it is their own."""
+
+    password: Annotated[str, Field(min_length=8, max_length=200)]
+    old_password: Annotated[str | None, Field(max_length=200)] = None
+
+
 class UserPatch(Body):
     """What `PATCH /users/{id}` may change: whether the user is disabled."""
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from aicc.core.pricing import PricePlan, to_money
+from aicc.services.billing import views
 from aicc.services.billing.plans import Effective
 from aicc.store.tables import UsageRow
 
@@ -88,28 +89,28 @@ def lines(
 
 def _as_dict(position: int, month: str, line: Line) -> dict[str, Any]:
     amount = str(to_money(line.amount))
-    return {
-        "position": position,
-        "kind": line.kind,
-        "lease_id": line.reference if line.kind.startswith("lease") else None,
-        "reference": line.reference,
-        "project_id": None,
-        "job_id": None,
-        "item": line.item,
-        "unit": line.unit,
-        "day": None,
-        "period": month,
-        "quantity": str(line.quantity),
-        "unit_price": str(line.unit_price),
-        "price_plan": None,
-        "price_plan_name": None,
-        "gross": amount,
-        "discount": "0.00",
-        "subsidy": "0.00",
-        "voucher": "0.00",
-        "net": amount,
-        "currency": line.currency,
-        "credits": [],
-        "usage_ids": [],
-        "description": line.description,
-    }
+    return views.invoice_line(
+        position=position,
+        kind=line.kind,
+        lease_id=line.reference if line.kind.startswith("lease") else None,
+        reference=line.reference,
+        project_id=None,
+        job_id=None,
+        item=line.item,
+        unit=line.unit,
+        day=None,
+        period=month,
+        quantity=str(line.quantity),
+        unit_price=str(line.unit_price),
+        price_plan=None,
+        price_plan_name=None,
+        gross=amount,
+        discount="0.00",
+        subsidy="0.00",
+        voucher="0.00",
+        net=amount,
+        currency=line.currency,
+        credits=[],
+        usage_ids=[],
+        description=line.description,
+    )

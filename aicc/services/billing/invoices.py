@@ -374,29 +374,29 @@ def _usage_line(
     position: int, g: _Group, bill: Settlement, currency: str, names: dict[str, str]
 ) -> dict[str, Any]:
     """The invoice line of one usage group, as the invoice's JSON keeps it."""
-    return {
-        "position": position,
-        "kind": "usage",
-        "project_id": g.project_id,
-        "job_id": g.job_id,
-        "deployment_id": g.deployment_id,
-        "item": g.item,
-        "unit": g.unit,
-        "day": g.day.isoformat(),
-        "last_day": (g.last_day or g.day).isoformat(),
-        "period": g.period,
-        "quantity": str(rating.as_decimal(g.quantity)),
-        "quantity_exact": f"{g.quantity.numerator}/{g.quantity.denominator}",
-        "unit_price": str(g.unit_price),
-        "price_plan": g.plan,
-        "price_plan_name": g.plan_name,
-        "gross": str(bill.gross),
-        "discount": str(bill.discount),
-        "subsidy": str(bill.subsidy),
-        "voucher": str(bill.voucher),
-        "net": str(bill.net),
-        "currency": currency,
-        "credits": [
+    return views.invoice_line(
+        position=position,
+        kind="usage",
+        project_id=g.project_id,
+        job_id=g.job_id,
+        deployment_id=g.deployment_id,
+        item=g.item,
+        unit=g.unit,
+        day=g.day.isoformat(),
+        last_day=(g.last_day or g.day).isoformat(),
+        period=g.period,
+        quantity=str(rating.as_decimal(g.quantity)),
+        quantity_exact=f"{g.quantity.numerator}/{g.quantity.denominator}",
+        unit_price=str(g.unit_price),
+        price_plan=g.plan,
+        price_plan_name=g.plan_name,
+        gross=str(bill.gross),
+        discount=str(bill.discount),
+        subsidy=str(bill.subsidy),
+        voucher=str(bill.voucher),
+        net=str(bill.net),
+        currency=currency,
+        credits=[
             {
                 "kind": c.kind,
                 "id": c.name,
@@ -405,9 +405,9 @@ def _usage_line(
             }
             for c in bill.credits
         ],
-        "usage_ids": g.usage_ids,
-        "description": "",
-    }
+        usage_ids=g.usage_ids,
+        description="",
+    )
 
 
 def _adjustment_lines(
@@ -426,38 +426,38 @@ def _adjustment_lines(
     for n, row in enumerate(rows):
         amount = to_money(Decimal(row.amount))
         lines.append(
-            {
-                "position": start + n,
-                "kind": "adjustment",
-                "adjustment_id": row.id,
-                "project_id": row.project_id,
-                "job_id": None,
-                "item": "adjustment",
-                "unit": "",
-                "day": None,
-                "period": month,
-                "quantity": "1",
-                "unit_price": str(amount),
-                "price_plan": None,
-                "price_plan_name": None,
-                "gross": str(amount),
-                "discount": "0.00",
-                "subsidy": "0.00",
-                "voucher": "0.00",
-                "net": str(amount),
-                "currency": row.currency,
-                "credits": [],
-                "usage_ids": [],
-                "description": row.description
+            views.invoice_line(
+                position=start + n,
+                kind="adjustment",
+                adjustment_id=row.id,
+                project_id=row.project_id,
+                job_id=None,
+                item="adjustment",
+                unit="",
+                day=None,
+                period=month,
+                quantity="1",
+                unit_price=str(amount),
+                price_plan=None,
+                price_plan_name=None,
+                gross=str(amount),
+                discount="0.00",
+                subsidy="0.00",
+                voucher="0.00",
+                net=str(amount),
+                currency=row.currency,
+                credits=[],
+                usage_ids=[],
+                description=row.description
                 + (f" (corrects {row.reference})" if row.reference else ""),
-            }
+            )
         )
     return lines
 
 
 def _issued(session: Session, row: InvoiceRow) -> Invoice:
     lines = [
-        line.line
+        views.stored_line(line.line)
         for line in session.scalars(
             select(InvoiceLineRow)
             .where(InvoiceLineRow.invoice_id == row.id)

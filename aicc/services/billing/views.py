@@ -176,6 +176,57 @@ class EffectivePricePlan(View):
     discount: Decimal
 
 
+# Every key an invoice line of any kind has (usage, adjustment, lease, lease_credit,
+# need_escrow...), with what it is on a line of a kind it does not apply to: a reader (the
+# portal's template, the CLI, the CSV) can read any key of any line, and a new kind of line
+# cannot leave one out. Order: the order of the JSON.
+INVOICE_LINE: dict[str, Any] = {
+    "position": 0,
+    "kind": "usage",
+    "project_id": None,
+    "job_id": None,
+    "deployment_id": None,
+    "lease_id": None,
+    "adjustment_id": None,
+    "reference": None,  # what another context's line is for: a lease's id, a need's
+    "item": "",
+    "unit": "",
+    "day": None,  # a usage line's first day; None on a line of the whole month
+    "last_day": None,  # and its last
+    "period": "",
+    "quantity": "0",
+    "quantity_exact": None,
+    "unit_price": "0",
+    "price_plan": None,
+    "price_plan_name": None,
+    "gross": "0.00",
+    "discount": "0.00",
+    "subsidy": "0.00",
+    "voucher": "0.00",
+    "net": "0.00",
+    "currency": "",
+    "credits": (),
+    "usage_ids": (),
+    "description": "",
+}
+
+
+def invoice_line(**given: Any) -> dict[str, Any]:
+    """A line with every key of `INVOICE_LINE`; a key it does not know is a mistake, not a
+    line of a new shape."""
+    unknown = given.keys() - INVOICE_LINE.keys()
+    if unknown:
+        raise TypeError(f"invoice lines have no {sorted(unknown)}")
+    return stored_line(given)
+
+
+def stored_line(line: dict[str, Any]) -> dict[str, Any]:
+    """A line as kept (an issued invoice's, perhaps from before a key was added), with every
+    key of `INVOICE_LINE`."""
+    blank = {**INVOICE_LINE, "credits": [], "usage_ids": []}
+    return {**blank, **line}
+
+
 class Bill(View):
     """An organization's invoice of a month: the issued one (`id`), or the draft as of now."""
 
@@ -193,7 +244,9 @@ class Bill(View):
     )
     lines: list[dict[str, Any]] = Field(
         description="one job's (or deployment's) use of one item in the month under one price, "
-        "from `day` to `last_day`, or an adjustment (docs/billing.md: invoices)"
+        "from `day` to `last_day`, an adjustment, or a line another context prices (a lease, "
+        "a reward held in escrow); every line has every key (null where it does not apply; "
+        "docs/billing.md: invoices)"
     )
     unpriced: list[dict[str, Any]] = Field(description="usage no price plan prices")
 

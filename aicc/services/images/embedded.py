@@ -57,7 +57,7 @@ def write_config(
             "cache": {"blobdescriptor": "inmemory"},
         },
         "http": {
-            "addr": listen or settings.listen,
+            "addr": listen or settings.listens_on,
             "secret": secrets.token_urlsafe(24),
             "headers": {"X-Content-Type-Options": ["nosniff"]},
         },

@@ -27,7 +27,16 @@ from aicc.scheduler.explain import image_reason
 from aicc.scheduler.feasible import Feasibility
 from aicc.scheduler.snapshot import ReplicaRequest
 from aicc.services import changes
-from aicc.services.common import Forbidden, Invalid, NotFound, TooMany, from_row, new_id, utcnow
+from aicc.services.common import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    TooMany,
+    from_row,
+    new_id,
+    utcnow,
+)
 from aicc.services.data import mounts
 from aicc.services.images import builds, images
 from aicc.services.jobs import snapshots, waiting
@@ -525,14 +534,23 @@ def list_jobs(
 
 
 def cancel(session: Session, who: Principal, job_id: str) -> Job:
-    """Waiting jobs end at once; placed ones are stopped by the reconciler (TERM, grace, KILL)."""
+    """Waiting jobs end at once; placed ones are stopped by the reconciler (TERM, grace, KILL).
+    A job already cancelled (or being cancelled) is answered as it is, so a retried cancel is
+    harmless; a job that ended otherwise (succeeded, failed) is a Conflict, as `scancel` of an
+    ended job is an error: the caller asked for an outcome that can no longer happen."""
     job = _readable(session, who, job_id)
     if not can_write(who, org_id=job.org_id, project_id=job.project_id):
         raise Forbidden("viewers cannot cancel jobs")
     hold(session, job)  # the scheduler may be binding it
     state = JobState(job.state)
-    if state.is_terminal() or job.cancel_requested:
+    if state is JobState.CANCELLED or job.cancel_requested:
         return _view(session, job)
+    if state.is_terminal():
+        raise Conflict(
+            "job {job} already ended ({state}): there is nothing to cancel",
+            job=job.id,
+            state=state.value,
+        )
     audit.record(session, who, "job.cancel", "job", job.id, org_id=job.org_id)
     changes.changed(session)  # a placed job's replicas are stopped by the next pass
     if state in WAITING:

@@ -234,8 +234,9 @@ def delete(session: Session, who: Principal, ref: str, *, project: str | None = 
     """Stop it and forget it. The home stays: it is the owner's, shared by their notebooks
     in the project."""
     row = _own(session, who, ref, project)
-    if row.job_id:
-        jobs.cancel(session, who, row.job_id)
+    job = session.get(JobRow, row.job_id) if row.job_id else None
+    if job is not None and not JobState(job.state).is_terminal():
+        jobs.cancel(session, who, job.id)
     audit.record(session, who, "notebook.delete", "notebook", row.id, org_id=row.org_id)
     session.delete(row)
 

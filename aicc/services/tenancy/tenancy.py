@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from aicc.core.tenancy import OrgKind, Principal, Role, can_manage, can_read
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.services.tenancy import audit
-from aicc.services.tenancy.passwords import hash_password
+from aicc.services.tenancy.passwords import check_password, hash_password
 from aicc.services.tenancy.views import Me, Org, Project, Queue, User
 from aicc.store import group_commit
 from aicc.store.tables import (
@@ -415,6 +415,50 @@ def set_disabled(session: Session, who: Principal, user_id: str, disabled: bool)
         user.id,
         org_id=user.org_id,
         detail={"name": user.name},
+    )
+    return User.model_validate(user, from_attributes=True)
+
+
+MIN_PASSWORD = 8
+
+
+def set_password(
+    session: Session,
+    who: Principal,
+    user_id: str,
+    *,
+    password: str,
+    old_password: str | None = None,
+) -> User:
+    """A user's new password. Your own needs the one you have now (none asked where you have
+    none yet: a user made without one, the first admin), so a token or a session left open is
+    not enough to take over the account; an organization admin sets (resets) one of their
+    organization's users' without it, a center admin anyone's, and then the user's portal
+    sessions end. Another organization's user is a 404; the audit entry names who, never the
+    password."""
+    user = session.get(UserRow, user_id)
+    if user is None or not can_read(who, org_id=user.org_id):
+        raise NotFound("user {user_id} not found", user_id=user_id)
+    own = user.id == who.user_id
+    if not own and not can_manage(who, org_id=user.org_id):
+        raise Forbidden("only organization admins set other users' passwords")
+    if not own and user.role == Role.ADMIN.value and not who.is_admin:
+        raise Forbidden("only center admins set center admins' passwords")
+    if len(password) < MIN_PASSWORD:
+        raise Invalid("password: use at least 8 characters")
+    if own and user.password_hash and not check_password(old_password or "", user.password_hash):
+        raise Invalid("old_password: that is not your current password")
+    user.password_hash = hash_password(password)
+    if not own:  # a reset: whoever holds a session of theirs signs in again
+        session.execute(delete(PortalSessionRow).where(PortalSessionRow.user_id == user.id))
+    audit.record(
+        session,
+        who,
+        "user.password",
+        "user",
+        user.id,
+        org_id=user.org_id,
+        detail={"name": user.name, "by": "self" if own else "admin"},
     )
     return User.model_validate(user, from_attributes=True)
 
