@@ -342,7 +342,7 @@ class NotifySettings(BaseModel):
     batch: Annotated[int, Field(ge=1, le=500)] = 20  # deliveries claimed at most at once
     senders: Annotated[int, Field(ge=1, le=256)] = 16  # sends at once (threads)
     # sends of one organization at once: a receiver that never answers holds no more of them
-    per_org: Annotated[int, Field(ge=1, le=256)] = 4
+    per_org: Annotated[int, Field(ge=1, le=256)] = 8
     # test messages of one organization waiting to be sent; past that the test route is a 429
     tests_per_org: Annotated[int, Field(ge=1, le=1000)] = 10
     # Hosts on loopback or private addresses that channels may reach (a receiver of the

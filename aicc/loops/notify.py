@@ -3,9 +3,10 @@ federation loop's): a send waits on the network (up to `notify.timeout_s`), and 
 loops must not wait with it, nor deliveries wait for the next pass. The thread claims what is
 due into the free senders (`notify.senders`; committed, fenced by the controller's lease; at
 most `notify.per_org` of one organization at once, services/notify/delivery.py), and each
-sender sends outside any transaction, records its outcome and wakes the thread to claim more:
-no send waits for another, so a tenant's receiver that never answers holds that tenant's
-senders until the timeout and nobody else's. It wakes after each commit in this process that
+sender sends outside any transaction, hands its outcome back and wakes the thread, which
+records what ended (one transaction for all of them) and claims more: no send waits for
+another, so a tenant's receiver that never answers holds that tenant's senders until the
+timeout and nobody else's. It wakes after each commit in this process that
 emitted an event with a delivery (`events.EMITTED`, wired in api/state.py; a channel's test
 message too), when a send ends, and every `RETRY_S` for retries that came due (and events
 another process emitted). It acts only while this server leads.
@@ -56,7 +57,9 @@ class Notify:
         self._http = senders.Clients(settings.timeout_s)  # shared by the sends, thread-safe
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
-        self._busy: dict[str, str] = {}  # the deliveries being sent now: id -> organization
+        self._busy: dict[str, str] = {}  # claimed and not yet recorded: id -> organization
+        self._done: list[tuple[str, str | None]] = []  # sent, to record: (id, error)
+        self._started: tuple[Database, Lease] | None = None  # the thread's, for `stop`
 
     # --- the step ---------------------------------------------------------------------------
 
@@ -93,6 +96,7 @@ class Notify:
                     log.warning("delivering notifications failed", exc_info=True)
 
         self._stop.clear()
+        self._started = (db, lease)
         self._http = senders.Clients(self.settings.timeout_s)
         self._thread = threading.Thread(target=run, name="aicc-notify", daemon=True)
         self._thread.start()
@@ -108,8 +112,11 @@ class Notify:
             self._thread = None
         with self._lock:
             pool, self._pool = self._pool, None
-        if pool is not None:  # the sends in flight end within their timeout, and record
+        if pool is not None:  # the sends in flight end within their timeout
             pool.shutdown(wait=True, cancel_futures=True)
+        if self._started is not None:
+            self._record(*self._started)
+            self._started = None
         self._http.close()  # its connections; `start` opens others
 
     def drain(self, db: Database, lease: Lease, sealer: Sealer, *, wait: bool = True) -> int:
@@ -119,6 +126,7 @@ class Notify:
         goes on until nothing is due."""
         started = 0
         while not self._stop.is_set():
+            self._record(db, lease)
             with self._lock:
                 busy = dict(self._busy)
             room = self.settings.senders - len(busy)
@@ -145,6 +153,7 @@ class Notify:
             if wait:
                 for sent in sends:
                     sent.result()
+        self._record(db, lease)
         return started
 
     def _start(
@@ -159,25 +168,37 @@ class Notify:
         return [pool.submit(self._deliver, db, lease, d, out) for d, out in claimed]
 
     def _deliver(self, db: Database, lease: Lease, delivery_id: str, out: senders.Outgoing) -> None:
-        """Send one and record how it went (facts: recorded whoever leads now). A record the
-        database refused leaves it `sending`: the next claim takes it back and sends again."""
+        """Send one, hand back how it went and wake the thread to record it."""
+        error = self._send(out)
+        with self._lock:
+            self._done.append((delivery_id, error))
+        self._wake.set()
+
+    def _record(self, db: Database, lease: Lease) -> None:
+        """Record the sends that ended, in one transaction (facts: recorded whoever leads now).
+        A record the database refused leaves them `sending`: the next claim takes them back
+        and sends them again (at least once)."""
+        with self._lock:
+            done, self._done = self._done, []
+        if not done:
+            return
         try:
-            error = self._send(out)
             with db.session() as session:
-                delivery.record(
-                    session,
-                    delivery_id,
-                    holder=lease.holder,
-                    error=error,
-                    now=utcnow(),
-                    policy=self.policy,
-                )
+                for delivery_id, error in done:
+                    delivery.record(
+                        session,
+                        delivery_id,
+                        holder=lease.holder,
+                        error=error,
+                        now=utcnow(),
+                        policy=self.policy,
+                    )
         except Exception:
-            log.warning("recording notification %s failed", delivery_id, exc_info=True)
+            log.warning("recording %d notifications failed", len(done), exc_info=True)
         finally:
             with self._lock:
-                self._busy.pop(delivery_id, None)
-            self._wake.set()
+                for delivery_id, _ in done:
+                    self._busy.pop(delivery_id, None)
 
     def _send(self, out: senders.Outgoing) -> str | None:
         settings = self.settings

@@ -39,7 +39,7 @@ class Policy:
     backoff_max_s: float = 600.0
     max_attempts: int = 8
     batch: int = 20  # claimed at most at once
-    per_org: int = 4  # sends of one organization in flight at most
+    per_org: int = 8  # sends of one organization in flight at most
 
     def delay(self, attempts: int) -> timedelta:
         """After the `attempts`-th failure: backoff_s, 2x, 4x ... capped."""
