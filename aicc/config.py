@@ -363,7 +363,12 @@ class NotifySettings(BaseModel):
     backoff_s: Annotated[float, Field(gt=0, le=3600)] = 10.0  # then twice that, and so on
     backoff_max_s: Annotated[float, Field(gt=0, le=86400)] = 600.0
     max_attempts: Annotated[int, Field(ge=1, le=50)] = 8  # then the delivery is `failed`
-    batch: Annotated[int, Field(ge=1, le=500)] = 20  # deliveries sent at most per pass
+    batch: Annotated[int, Field(ge=1, le=500)] = 20  # deliveries claimed at most at once
+    senders: Annotated[int, Field(ge=1, le=256)] = 16  # sends at once (threads)
+    # sends of one organization at once: a receiver that never answers holds no more of them
+    per_org: Annotated[int, Field(ge=1, le=256)] = 8
+    # test messages of one organization waiting to be sent; past that the test route is a 429
+    tests_per_org: Annotated[int, Field(ge=1, le=1000)] = 10
     # Hosts on loopback or private addresses that channels may reach (a receiver of the
     # center's own); any other such address is refused, as a tenant's URL is hostile.
     private_hosts: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from aicc.api.gates import OrgGates
 from aicc.api.http_metrics import HttpStats
 from aicc.config import Settings
 from aicc.gateway.cache import StoreCache
@@ -35,6 +36,7 @@ class AppState:
     concurrency: Concurrency = field(default_factory=Concurrency)
     gateway: Gateway = field(init=False)  # the `/v1` gateway's memory (gateway/state.py)
     http: HttpStats = field(default_factory=HttpStats)  # requests by route (api/http_metrics.py)
+    gates: OrgGates = field(default_factory=OrgGates)  # one at a time per org (api/gates.py)
     callers: StoreCache[tokens.Caller | None] = field(init=False)  # by token digest (api/deps.py)
     # the hottest writes (a job's submit), one transaction per batch (store/group_commit.py)
     transactions: Transactions = field(init=False)

@@ -124,12 +124,24 @@ def channel_rm(api: Client, channel_id: ChannelArg) -> Channel:
 
 
 def _tested(answer: dict[str, object]) -> str:
-    if answer["ok"]:
-        return f"test message sent to {answer['channel_id']}"
-    return f"[red]test message to {answer['channel_id']} failed:[/red] {answer['error']}"
+    channel = answer["channel_id"]
+    if answer["state"] == "sent":
+        return f"test message sent to {channel}"
+    if answer["state"] == "failed":
+        return f"[red]test message to {channel} failed:[/red] {answer['error']}"
+    return (
+        f"test message to {channel} is still {answer['state']} ({answer['id']}): the server "
+        "sends it shortly; the portal's inbox shows how it went"
+    )
 
 
 @CHANNELS.action(channel_app, "test", _tested)
-def channel_test(api: Client, channel_id: ChannelArg) -> TestSent:
-    """Send a test message to a channel now."""
-    return api.notify.test_channel(channel_id)
+def channel_test(
+    api: Client,
+    channel_id: ChannelArg,
+    wait: Annotated[
+        float, typer.Option(help="Seconds to wait for the result (the server sends it).")
+    ] = 30.0,
+) -> TestSent:
+    """Send a test message to a channel: queued on the server, its result waited for."""
+    return api.notify.test_channel(channel_id, wait=max(0.0, wait))

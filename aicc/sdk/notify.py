@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import builtins
+import time
 
 from aicc.sdk.transport import Resource, api_path, given
 from aicc.services.notify.views import Channel, Inbox, TestSent
@@ -64,7 +65,19 @@ class Notify(Resource):
     def remove_channel(self, channel_id: str) -> Channel:
         return self._one(Channel, "DELETE", api_path("notify", "channels", channel_id))
 
-    def test_channel(self, channel_id: str) -> TestSent:
-        """Send a test message to the channel now."""
+    def test_channel(self, channel_id: str, wait: float = 30.0, poll: float = 0.25) -> TestSent:
+        """Queue a test message to the channel, then poll its result up to `wait` seconds:
+        `state` is `sent` or `failed` when it came in time, else still `queued` or `sending`
+        (`test_result` asks again later). The server sends it, never in the request."""
         path = api_path("notify", "channels", channel_id, "test")
-        return self._one(TestSent, "POST", path)
+        result = self._one(TestSent, "POST", path)
+        deadline = time.monotonic() + wait
+        while result.state in ("queued", "sending") and time.monotonic() < deadline:
+            time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+            result = self.test_result(channel_id, result.id)
+        return result
+
+    def test_result(self, channel_id: str, test_id: str) -> TestSent:
+        """How a queued test message went."""
+        path = api_path("notify", "channels", channel_id, "tests", test_id)
+        return self._one(TestSent, "GET", path)

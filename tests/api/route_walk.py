@@ -53,7 +53,7 @@ from aicc.testing.tenants import make_tenant
 if TYPE_CHECKING:
     from aicc.testing.tenants import Tenant
 
-OK = frozenset({200, 201, 204})
+OK = frozenset({200, 201, 202, 204})  # 202: a test message queued
 METHODS = ("get", "head", "post", "put", "patch", "delete")
 
 
@@ -88,6 +88,7 @@ class Targets:
     settlement_id: str  # what the center owes a peer site for A's job (center admins settle)
     image: str  # an image of A's project, booked as the registry's notification books one
     channel_id: str  # a notification channel of A's project (services/notify)
+    test_id: str  # a test message queued to that channel (its result is polled)
     lease_id: str  # a lease of A's organization (services/leases)
     window_id: str  # a maintenance window: the center's, not A's (every tenant reads it)
     need: str  # A's need, a challenge on A's hidden set (every tenant reads the catalog)
@@ -124,6 +125,7 @@ def made_up(node: str) -> Targets:
         settlement_id="999999",
         image="no-such-image",
         channel_id=new_id("nch"),
+        test_id=new_id("ndl"),
         lease_id=new_id("lse"),
         window_id=new_id("mnt"),
         need="no-such-need",
@@ -172,6 +174,7 @@ PATH_FILLS: dict[tuple[str, str], Callable[[Targets], str]] = {
     ("images", "name"): lambda t: t.image,
     ("references", "image"): lambda t: t.image,
     ("channels", "channel_id"): lambda t: t.channel_id,
+    ("tests", "test_id"): lambda t: t.test_id,
     ("leases", "lease_id"): lambda t: t.lease_id,
     ("maintenance", "window_id"): lambda t: t.window_id,
     ("needs", "need"): lambda t: t.need,
@@ -830,6 +833,8 @@ def build_world(api: TestClient, state: AppState, tenant_b: Tenant, tmp_path: Pa
             headers=a_member,
         )
     )
+    queued = api.post(f"/api/v1/notify/channels/{channel['id']}/test", headers=a_member)
+    assert queued.status_code == 202, queued.text
     span = {"from": "2030-01-01T00:00:00Z", "to": "2030-01-02T00:00:00Z"}
     lease = created(api.post("/api/v1/leases", json={"org": org["id"], "nodes": [node], **span}))
     window = created(
@@ -917,6 +922,7 @@ def build_world(api: TestClient, state: AppState, tenant_b: Tenant, tmp_path: Pa
         settlement_id=str(settlement),
         image="alpha-image",
         channel_id=channel["id"],
+        test_id=queued.json()["id"],
         lease_id=lease["id"],
         window_id=window["id"],
         need="alpha-need",

@@ -230,7 +230,8 @@ EXEMPT: dict[tuple[str, str], str] = {
     "server lacks; nothing is visible until the commit, audited as <kind>.push",
     ("POST", f"{API}/uploads/{{upload_id}}/chunks"): "bytes of a push in progress, kept for its "
     "commit (audited); an entry per chunk would drown the log",
-    ("POST", f"{API}/notify/channels/{{channel_id}}/test"): "sends a test message: nothing stored",
+    ("POST", f"{API}/notify/channels/{{channel_id}}/test"): "queues a test message: its delivery "
+    "is the record",
     ("POST", f"{API}/notify/inbox/read"): "the caller's own read marks, a preference",
 }
 
@@ -300,7 +301,7 @@ PORTAL_EXEMPT: dict[tuple[str, str], str] = {
     ("POST", "/deployments/{name}/predictions.csv"): "the predictions the page shows, written "
     "as a CSV file for the person to download: nothing stored",
     ("POST", "/inbox/read"): "the person's own read marks in their inbox",
-    ("POST", "/inbox/channels/{channel_id}/test"): "a test message to a channel: nothing stored",
+    ("POST", "/inbox/channels/{channel_id}/test"): "queues a test message: its delivery is kept",
     ("PATCH", "/notebooks/{job_id}/{path:path}"): "the owner's own JupyterLab, behind the proxy "
     "(also DELETE, POST, PUT): its changes are files in the notebook's home",
 }

@@ -2,7 +2,8 @@
 receiver get a failed job's mail and signed webhook once; a receiver that answers 500 twice
 gets the same delivery a third time, after the backoff, and no more; a server restarted while
 a delivery waits sends it exactly once; the inbox lists, counts and marks read; another
-tenant sees none of it (404); hostile channel URLs are a 422; a secret is never returned."""
+tenant sees none of it (404), its test's result neither; hostile channel URLs are a 422; a
+secret is never returned."""
 
 from __future__ import annotations
 
@@ -223,8 +224,12 @@ def test_another_tenant_sees_no_channel_and_no_inbox_item(
         "/api/v1/notify/inbox/read", json={"ids": [a_items[0]["id"]]}, headers=b.headers
     )
     assert refused.status_code == 404
-    own = api.post(f"{path}/test").json()
-    assert own["ok"] is True and receiver.kinds() == ["test"]
+    queued = api.post(f"{path}/test")
+    assert queued.status_code == 202 and queued.json()["state"] in ("queued", "sending", "sent")
+    result = queued.headers["Location"]
+    assert api.get(result, headers=b.headers).status_code == 404
+    until(lambda: api.get(result).json()["state"] == "sent")
+    assert api.get(result).json()["ok"] is True and receiver.kinds() == ["test"]
     assert api.delete(path).status_code == 200
 
 

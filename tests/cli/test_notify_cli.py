@@ -1,6 +1,7 @@
 """`aicc notify channel add|list|get|test|rm` and `aicc notify list|read` against a real server
-over HTTP: tables and `--json` (the API's JSON), a test message a real receiver gets, a bad URL
-refused in one line, and the inbox with its unread count."""
+over HTTP: tables and `--json` (the API's JSON), a test message a real receiver gets (queued on
+the server, its result waited for: sent, or failed with a short reason), a bad URL refused in
+one line, and the inbox with its unread count."""
 
 from __future__ import annotations
 
@@ -23,8 +24,10 @@ def test_notify_from_the_cli(tmp_path: Path) -> None:
     class Hook(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(200)
+            refuse = self.path.endswith("/refuse")
+            self.send_response(503 if refuse else 200)
             self.end_headers()
+            self.wfile.write(b"the receiver's own words" if refuse else b"")
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -34,7 +37,8 @@ def test_notify_from_the_cli(tmp_path: Path) -> None:
     hook = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
     try:
         notify = {"private_hosts": ["127.0.0.1"]}  # the test's receiver
-        with over_http(tmp_path / "home", loops=False, notify=notify) as (url, token, _state):
+        # the loops run: their deliveries' thread sends the test messages
+        with over_http(tmp_path / "home", notify=notify) as (url, token, _state):
             env = {"AICC_SERVER": url, "AICC_TOKEN": token, "COLUMNS": "200"}
 
             def run(*args: str) -> Any:
@@ -60,8 +64,24 @@ def test_notify_from_the_cli(tmp_path: Path) -> None:
             assert "(yours)" in table and hook in table and "sig-key" not in table
 
             tested = run("notify", "channel", "test", channel["id"])
-            assert tested.exit_code == 0 and "test message sent" in tested.stderr
+            assert tested.exit_code == 0 and "test message sent" in tested.stderr, tested.output
             assert [m["event"]["kind"] for m in got] == ["test"]
+            tested = json.loads(run("notify", "channel", "test", channel["id"], "--json").stdout)
+            assert (tested["state"], tested["ok"], tested["channel_id"]) == (
+                "sent",
+                True,
+                channel["id"],
+            )
+            refusing = ["notify", "channel", "add", "webhook", hook + "/refuse", "--name", "no"]
+            refuser = json.loads(run(*refusing, "-e", "none.*", "--json").stdout)
+            failed = run("notify", "channel", "test", refuser["id"])
+            assert "failed:" in failed.stderr and "HTTP 503" in failed.stderr, failed.output
+            assert "own words" not in failed.output
+            queued = json.loads(
+                run("notify", "channel", "test", refuser["id"], "--wait", "0", "--json").stdout
+            )
+            assert queued["state"] in ("queued", "sending", "failed"), queued
+            assert run("notify", "channel", "rm", refuser["id"]).exit_code == 0
 
             bad = run("notify", "channel", "add", "webhook", "http://169.254.169.254/x")
             assert bad.exit_code == 1 and "link-local" in bad.stderr

@@ -1,18 +1,20 @@
 """Notifications: channels (a user's own or a project's), a test message to one, and the
 caller's inbox with its unread count (docs/notifications.md). Deliveries are the loops'; no
-route waits on a receiver except `channels_test`, which sends outside any transaction."""
+route waits on a receiver: a test message is queued (202) and its result polled."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
+from fastapi.concurrency import run_in_threadpool
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
+from aicc.api.gates import Crowded
 from aicc.api.paging import Cursor, PageArgs
 from aicc.api.schemas.notify import ChannelIn, ChannelPatch, ReadIn
-from aicc.services.notify import channels, inbox, senders
+from aicc.services.notify import channels, inbox
 from aicc.services.notify.views import Channel, Inbox, TestSent
 
 router = APIRouter(prefix="/api/v1/notify", tags=["notify"])
@@ -75,16 +77,34 @@ def channels_delete(channel_id: str, who: CurrentUser, session: SessionDep) -> C
     return channels.delete(session, who, channel_id)
 
 
-@router.post("/channels/{channel_id}/test", response_model=TestSent)
-def channels_test(channel_id: str, who: CurrentUser, state: StateDep) -> TestSent:
-    """Send a test message now: the answer says whether the receiver took it."""
-    with state.db.reader() as session:
-        out = channels.outgoing_test(session, who, channel_id, sealer=state.sealer)
-    settings = state.settings.notify
-    error = senders.send(
-        out, smtp=settings.smtp, timeout_s=settings.timeout_s, private_hosts=settings.private_hosts
-    )
-    return channels.test_sent(channel_id, error)
+@router.post("/channels/{channel_id}/test", response_model=TestSent, status_code=202)
+async def channels_test(
+    channel_id: str, who: CurrentUser, state: StateDep, response: Response
+) -> TestSent:
+    """Queue a test message; poll `Location` until its `state` is `sent` or `failed`. 429 when
+    the organization has `notify.tests_per_org` waiting already. An organization's test
+    requests take a worker one at a time (`api/gates.py`): a burst of them waits in the event
+    loop, and another tenant's calls find the workers free."""
+    most = state.settings.notify.tests_per_org
+
+    def queue() -> TestSent:
+        with state.db.session() as session:
+            return channels.queue_test(session, who, channel_id, most=most)
+
+    try:
+        async with state.gates.one_at_a_time("notify.test", who.org_id, most=most):
+            queued = await run_in_threadpool(queue)
+    except Crowded as crowded:
+        raise channels.too_many_tests(crowded.waiting) from None
+    response.headers["Location"] = f"{router.prefix}/channels/{channel_id}/tests/{queued.id}"
+    return queued
+
+
+@router.get("/channels/{channel_id}/tests/{test_id}", response_model=TestSent)
+def channels_test_result(
+    channel_id: str, test_id: str, who: CurrentUser, session: SessionDep
+) -> TestSent:
+    return channels.test_result(session, who, channel_id, test_id)
 
 
 @router.get("/inbox", response_model=Inbox)

@@ -1,22 +1,27 @@
 """Channels: a user's own (`project` absent) or a project's (its members with write access
 manage it). Another tenant's channel, or another user's own, is NotFound. A channel's secret is
-sealed and write-only: the read model says only whether one is set."""
+sealed and write-only: the read model says only whether one is set.
+
+A test message is queued, never sent in the request (a receiver that never answers would hold
+a server worker for `notify.timeout_s`): an event of kind `test` with one delivery, which the
+deliveries' thread sends once like any other; an organization has at most
+`notify.tests_per_org` of them waiting, past that TooMany (429)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Collection
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import Principal, can_read, can_write
-from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
-from aicc.services.notify import formats, senders, targets
-from aicc.services.notify.views import Channel, TestSent
+from aicc.services.common import Forbidden, Invalid, NotFound, TooMany, new_id, utcnow
+from aicc.services.notify import delivery, events, targets
+from aicc.services.notify.views import Channel, TestSent, TestState
 from aicc.services.tenancy import audit, tenancy
 from aicc.store.sealing import Sealer
-from aicc.store.tables import NotifyChannelRow
+from aicc.store.tables import NotifyChannelRow, NotifyDeliveryRow, NotifyEventRow
 
 KINDS = ("email", "webhook", "wecom", "dingtalk", "feishu")
 PATTERN = re.compile(r"^(\*|[a-z]+(\.([a-z_]+|\*))?)$")
@@ -185,25 +190,114 @@ def delete(session: Session, who: Principal, channel_id: str) -> Channel:
     return gone
 
 
-def outgoing_test(
-    session: Session, who: Principal, channel_id: str, *, sealer: Sealer
-) -> senders.Outgoing:
-    """A test message for the channel, to send outside the transaction (`test_sent`)."""
+def too_many_tests(count: int) -> TooMany:
+    """The 429 of an organization with `count` test messages waiting (queued here, or its
+    requests waiting for their turn in the API, `api/gates.py`)."""
+    return TooMany(
+        "{count} test messages of your organization are still waiting to be sent; try again "
+        "once they are",
+        count=count,
+    )
+
+
+def queue_test(session: Session, who: Principal, channel_id: str, *, most: int) -> TestSent:
+    """Queue a test message to the channel (its writers only); the deliveries' thread sends it
+    once this commits. TooMany when the organization has `most` tests waiting already."""
     row = _writable(session, who, channel_id)
+    waiting = session.scalar(
+        select(func.count())
+        .select_from(NotifyDeliveryRow)
+        .join(NotifyEventRow, NotifyEventRow.id == NotifyDeliveryRow.event_id)
+        .where(
+            NotifyEventRow.org_id == row.org_id,
+            NotifyEventRow.kind == delivery.TEST,
+            NotifyDeliveryRow.state.in_(["pending", "sending"]),
+        )
+    )
+    if (waiting or 0) >= most:
+        raise too_many_tests(waiting or 0)
     now = utcnow()
-    message = formats.Message(
-        delivery_id=new_id("ndl"),
-        event_id=new_id("nev"),
-        kind="test",
-        subject=f"AICC test message to channel {row.name}",
-        body=f"{who.name} sent this to check the channel. No action is needed.",
-        at=now,
+    event = NotifyEventRow(
+        id=new_id("nev"),
+        kind=delivery.TEST,
         org_id=row.org_id,
         project_id=row.project_id,
+        user_id=who.user_id,
+        subject=f"AICC test message to channel {row.name}",
+        body=f"{who.name} sent this to check the channel. No action is needed.",
+        data={},
+        at=now,
     )
-    secret = sealer.open(row.secret) if row.secret else None
-    return senders.Outgoing(row.kind, row.target, secret, message)
+    event.key = f"{delivery.TEST}:{event.id}"
+    sent = NotifyDeliveryRow(
+        id=new_id("ndl"),
+        event_id=event.id,
+        channel_id=row.id,
+        channel_kind=row.kind,
+        state="pending",
+        attempts=0,
+        next_at=now,
+        claimed_by=None,
+        last_error="",
+        created_at=now,
+        delivered_at=None,
+        latency_s=None,
+    )
+    session.add(event)
+    session.flush()  # the event before its delivery (a foreign key)
+    session.add(sent)
+    session.info[events.EMITTED] = True  # the deliveries' thread wakes once this commits
+    return _tested(sent)
 
 
-def test_sent(channel_id: str, error: str | None) -> TestSent:
-    return TestSent(channel_id=channel_id, ok=error is None, error=error or "")
+def test_result(session: Session, who: Principal, channel_id: str, test_id: str) -> TestSent:
+    """How a test message went; one of another channel, or not a test, is NotFound."""
+    _row(session, who, channel_id)
+    found = session.execute(
+        select(NotifyDeliveryRow)
+        .join(NotifyEventRow, NotifyEventRow.id == NotifyDeliveryRow.event_id)
+        .where(
+            NotifyDeliveryRow.id == test_id,
+            NotifyDeliveryRow.channel_id == channel_id,
+            NotifyEventRow.kind == delivery.TEST,
+        )
+    ).scalar()
+    if found is None:
+        raise NotFound("test message {test_id} not found", test_id=test_id)
+    return _tested(found)
+
+
+def last_tests(session: Session, channel_ids: list[str]) -> dict[str, TestSent]:
+    """The last test message of each of these channels (the caller's, already read), by
+    channel."""
+    if not channel_ids:
+        return {}
+    query = (
+        select(NotifyDeliveryRow)
+        .join(NotifyEventRow, NotifyEventRow.id == NotifyDeliveryRow.event_id)
+        .where(NotifyDeliveryRow.channel_id.in_(channel_ids), NotifyEventRow.kind == delivery.TEST)
+        .order_by(NotifyDeliveryRow.created_at, NotifyDeliveryRow.id)
+    )
+    return {row.channel_id or "": _tested(row) for row in session.scalars(query)}
+
+
+STATES: dict[str, TestState] = {
+    "pending": "queued",
+    "sending": "sending",
+    "delivered": "sent",
+    "failed": "failed",
+}
+
+
+def _tested(row: NotifyDeliveryRow) -> TestSent:
+    status = re.match(r"HTTP (\d{3})$", row.last_error or "")
+    state = STATES[row.state]
+    return TestSent(
+        id=row.id,
+        channel_id=row.channel_id or "",
+        state=state,
+        ok=state == "sent",
+        status_code=int(status[1]) if status and state == "failed" else None,
+        error=row.last_error if state == "failed" else "",
+        created_at=row.created_at,
+    )

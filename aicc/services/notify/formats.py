@@ -157,9 +157,10 @@ def email(to: str, sender: str, message: Message) -> EmailMessage:
 
 
 def refused(kind: str, status: int, answer: bytes) -> str | None:
-    """Why a bot's answer is a failure, or None: the bots answer 200 with an error code."""
+    """Why a receiver's answer is a failure, or None: the bots answer 200 with an error code.
+    Its status or the bot's code only, never its text (a tenant reads the error back)."""
     if status >= 300:
-        return f"HTTP {status}: {answer[:200].decode(errors='replace')}"
+        return f"HTTP {status}"
     if kind == "webhook":
         return None
     try:
@@ -170,5 +171,6 @@ def refused(kind: str, status: int, answer: bytes) -> str | None:
         return None
     code = parsed.get("errcode", parsed.get("code", parsed.get("StatusCode", 0)))
     if code not in (0, None):
-        return f"{kind} answered code {code}: {parsed.get('errmsg') or parsed.get('msg') or ''}"
+        shown = str(code)[:20] if isinstance(code, int | str) else "?"
+        return f"{kind} answered error code {shown}"
     return None

@@ -4,14 +4,21 @@ server, so it is hostile: http(s) only, no credentials in it, never a link-local
 loopback or private address (the server's own port, the database, the registry, the center's
 network) unless the operator lists that host in `notify.private_hosts` (a receiver of the
 center's own). Checked when a channel is saved (a literal address) and again before each send
-(what the name resolves to then), so a name that later points inside is refused too."""
+(what the name resolves to then), so a name that later points inside is refused too.
+
+Each send is `pinned`: the name is resolved once, every address it gave is checked, and the
+connection goes to the first of those very addresses, the name kept only as the `Host` header
+and TLS's server name. A second lookup (the HTTP client's own) would let a name that answers a
+public address to the check and 127.0.0.1 to the connect reach the server's own ports (DNS
+rebinding). Every outbound call to a URL a tenant chose goes through `pinned`."""
 
 from __future__ import annotations
 
 import ipaddress
 import re
 import socket
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from aicc.services.common import Invalid
@@ -74,18 +81,66 @@ def check_mail(address: str) -> str:
     return address
 
 
-def resolved_safely(url: str, private_hosts: Collection[str] = ()) -> str | None:
-    """Before a send: why the URL's host may not be reached now (it resolves to a forbidden
-    address, or to a private one not listed), or None. Blocks on DNS: never in a transaction."""
-    host = (urlsplit(url).hostname or "").lower().rstrip(".")
-    port = urlsplit(url).port or 443
+Resolver = Callable[[str, int], list[str]]
+"""A host and port to the addresses it resolves to (`system_resolve`; a test gives its own)."""
+
+
+def system_resolve(host: str, port: int) -> list[str]:
+    infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    return [str(info[4][0]) for info in infos]
+
+
+class Refused(Exception):
+    """Why a URL's host may not be reached now (a person reads it)."""
+
+
+@dataclass(frozen=True)
+class Pin:
+    """A URL with the address that was checked in place of its host: connect to `url`, send
+    `headers` (`Host`) and `extensions` (TLS's server name and certificate check: the name)."""
+
+    url: str
+    host: str
+    address: str
+    headers: dict[str, str]
+    extensions: dict[str, str]
+
+
+def pinned(
+    url: str, private_hosts: Collection[str] = (), resolve: Resolver = system_resolve
+) -> Pin:
+    """Resolve the URL's host once and check every address it gave (a forbidden one, or a
+    private one whose host is not listed, is `Refused`); the URL pinned to the first. Blocks on
+    DNS: never in a transaction."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower().rstrip(".")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    if not host:
+        raise Refused(f"{url!r} names no host")
     try:
-        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+        addresses = [host] if _ip(host) is not None else resolve(host, port)
     except OSError as err:
-        return f"cannot resolve {host}: {err}"
-    for info in infos:
-        if forbidden_address(str(info[4][0])):
-            return f"{host} resolves to {info[4][0]}, a link-local or metadata address"
-        if inside(str(info[4][0])) and host not in private_hosts:
-            return f"{host} resolves to {info[4][0]}, a private address not in notify.private_hosts"
-    return None
+        raise Refused(f"cannot resolve {host}: {err.strerror or err}") from None
+    if not addresses:
+        raise Refused(f"cannot resolve {host}: no address")
+    for address in addresses:
+        if forbidden_address(address):
+            raise Refused(f"{host} resolves to {address}, a link-local or metadata address")
+        if inside(address) and host not in private_hosts:
+            raise Refused(
+                f"{host} resolves to {address}, a private address not in notify.private_hosts"
+            )
+    address = addresses[0].split("%", 1)[0]
+    netloc = f"[{address}]" if ":" in address else address
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    # the Host header as the URL names it (port included), TLS's name only for a name
+    named = parts.netloc.rsplit("@", 1)[-1]
+    extensions = {} if _ip(host) is not None else {"sni_hostname": host}
+    return Pin(
+        url=parts._replace(netloc=netloc).geturl(),
+        host=host,
+        address=address,
+        headers={"Host": named},
+        extensions=extensions,
+    )

@@ -62,9 +62,19 @@ class Inbox(View):
     next_cursor: str | None = None
 
 
-class TestSent(View):
-    """What a test message to a channel did: sent at once, outside the loops."""
+TestState = Literal["queued", "sending", "sent", "failed"]
 
+
+class TestSent(View):
+    """A test message to a channel: queued by the request (202), sent by the deliveries'
+    thread, polled at `/channels/{channel_id}/tests/{id}` until `state` is `sent` or `failed`.
+    `error` is a short reason ("timed out after 5 s", "HTTP 500", "connection refused"), never
+    the receiver's own words."""
+
+    id: str
     channel_id: str
-    ok: bool
+    state: TestState
+    ok: bool  # sent, and the receiver took it
+    status_code: int | None  # the receiver's HTTP status, when it answered one that failed
     error: str
+    created_at: datetime

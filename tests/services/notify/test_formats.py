@@ -98,7 +98,11 @@ def test_bots_answering_an_error_code_failed() -> None:
     assert formats.refused("feishu", 200, b'{"code":19021,"msg":"sign match fail"}')
     assert formats.refused("wecom", 200, b'{"errcode":0,"errmsg":"ok"}') is None
     assert formats.refused("webhook", 200, b"anything") is None
-    assert "HTTP 500" in (formats.refused("webhook", 500, b"boom") or "")
+    assert formats.refused("webhook", 500, b"boom") == "HTTP 500"  # never the receiver's words
+    said = formats.refused(
+        "dingtalk", 200, b'{"errcode":310000,"errmsg":"internal: db at 10.0.0.5"}'
+    )
+    assert said == "dingtalk answered error code 310000"
 
 
 @pytest.mark.parametrize(
@@ -123,17 +127,23 @@ def test_hostile_urls_are_refused(url: str) -> None:
     assert "target" in refused.value.detail
 
 
+def refusal(url: str, listed: list[str] | None = None) -> str:
+    with pytest.raises(targets.Refused) as refused:
+        targets.pinned(url, listed or [])
+    return str(refused.value)
+
+
 def test_plain_urls_pass_and_names_are_checked_at_send() -> None:
     assert targets.check_url("https://hooks.example.com/x") == "https://hooks.example.com/x"
-    said = targets.resolved_safely("http://localhost:9/x") or ""
-    assert "127.0.0.1" in said and "notify.private_hosts" in said  # a name that points inside
-    assert "169.254.169.254" in (targets.resolved_safely("http://169.254.169.254/") or "")
+    said = refusal("http://localhost:9/x")
+    assert "localhost resolves to" in said and "notify.private_hosts" in said  # points inside
+    assert "169.254.169.254" in refusal("http://169.254.169.254/")
 
 
 def test_an_operator_lists_the_private_hosts_channels_may_reach() -> None:
     listed = ["127.0.0.1", "localhost"]
     assert targets.check_url("http://127.0.0.1:9/x", listed) == "http://127.0.0.1:9/x"
-    assert targets.resolved_safely("http://127.0.0.1:9/x", listed) is None
-    assert targets.resolved_safely("http://localhost:9/x", listed) is None
+    assert targets.pinned("http://127.0.0.1:9/x", listed).url == "http://127.0.0.1:9/x"
+    assert targets.pinned("http://localhost:9/x", listed).host == "localhost"
     with pytest.raises(Invalid):  # metadata stays out, listed or not
         targets.check_url("http://169.254.169.254/", ["169.254.169.254"])
