@@ -416,6 +416,38 @@ def cancel_command(job_id: JobId, as_json: JsonFlag = False) -> None:
     confirm(job, said, as_json=as_json)
 
 
+@app.command("resubmit")
+@handle_errors
+def resubmit_command(job_id: JobId, as_json: JsonFlag = False) -> None:
+    """Run a job again: the same spec, in its project, as a new job. Prints the new job's id
+    (`ID=$(aicc job resubmit OLD)`); to change something first, `aicc job spec OLD > job.yaml`,
+    edit, then `aicc job submit -f job.yaml`."""
+    with client() as api:
+        job = api.jobs.resubmit(job_id).model_dump(mode="json")
+    if as_json:
+        print_json(job)
+    else:
+        print(job["id"])
+
+
+@app.command("spec")
+@handle_errors
+def spec_command(job_id: JobId, as_json: JsonFlag = False) -> None:
+    """A job's spec as you would write it (YAML: `cpu: 2`, `memory: 4GiB`), to clone it:
+    `aicc job spec ID > job.yaml`, edit, `aicc job submit -f job.yaml`."""
+    import yaml
+
+    from aicc.core.jobspec import JobSpec, as_written
+
+    with client() as api:
+        job = api.jobs.get(job_id)
+    written = as_written(JobSpec.model_validate(job.spec))
+    if as_json:
+        print_json(written)
+    else:
+        print(yaml.safe_dump(written, sort_keys=False, allow_unicode=True), end="")
+
+
 @app.command("download")
 @handle_errors
 def download_command(

@@ -733,3 +733,45 @@ def default_name(command: str | list[str], suffix: str) -> str:
 def job_spec_schema() -> dict[str, Any]:
     """JSON Schema of the spec as stored (integer units), for editors and docs/job-spec.md."""
     return JobSpec.model_json_schema(mode="validation")
+
+
+def as_written(spec: JobSpec) -> dict[str, Any]:
+    """The spec as a person writes it (`cpu: 2`, `memory: 4GiB`, `max_runtime: 10m`, `model:`),
+    what is left at its default left out: the text a clone starts from (the portal's editor,
+    `aicc job spec`). Validated again, it is the same spec."""
+    data: dict[str, Any] = spec.model_dump(mode="json", exclude_defaults=True)
+    if data.get("max_runtime_s") is not None:
+        data["max_runtime"] = _duration(data.pop("max_runtime_s"))
+    resources = data.get("resources")
+    if isinstance(resources, dict):
+        if "cpu_milli" in resources:
+            milli = resources.pop("cpu_milli")
+            resources["cpu"] = milli // 1000 if milli % 1000 == 0 else f"{milli}m"
+        if "memory_mib" in resources:
+            mib = resources.pop("memory_mib")
+            resources["memory"] = f"{mib // 1024}GiB" if mib % 1024 == 0 else f"{mib}MiB"
+        accelerator = resources.get("accelerator")
+        if isinstance(accelerator, dict) and len(accelerator.get("models") or []) == 1:
+            accelerator["model"] = accelerator.pop("models")[0]
+    return data
+
+
+def _duration(seconds: int) -> str:
+    """7260 -> '2h1m', 90 -> '1m30s': what the spec's duration parser reads back exactly."""
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = (f"{hours}h" * bool(hours), f"{minutes}m" * bool(minutes), f"{secs}s" * bool(secs))
+    return "".join(parts) or "0s"
+
+
+def again(stored: dict[str, Any], project_id: str) -> JobSpec:
+    """The spec a job is run again (or cloned) from: its stored spec, in its own project (not
+    the default one of whoever runs it again). A deployment's or notebook's replicas are its
+    to start: InputError."""
+    spec = JobSpec.model_validate(stored)
+    if spec.kind in LISTENING_KINDS:
+        raise InputError(
+            "a {kind} job is started by its deployment or notebook: restart that instead",
+            kind=spec.kind.value,
+        )
+    return spec.model_copy(update={"project": project_id})

@@ -1,20 +1,22 @@
 """The job pages: the filtered list, a job's detail (state, replicas, log tail, metrics,
-resources, explain), and cancel. The list, the state and the log are re-fetched by htmx while
-they change. A failed job's page opens on its cause (`logs.failure`: reason, last event, the
-tail of stderr) and, when its stdout is empty, on its stderr: the traceback is where users look
-first (issue 37)."""
+resources, explain), cancel, and running it again (its stored spec submitted anew; a clone
+opens it in the YAML editor, `/submit/yaml?from=JOB`). The list, the state and the log are
+re-fetched by htmx while they change. A failed job's page opens on its cause (`logs.failure`:
+reason, last event, the tail of stderr) and, when its stdout is empty, on its stderr: the
+traceback is where users look first (issue 37)."""
 
 from __future__ import annotations
 
+from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Form
 from fastapi.responses import RedirectResponse, Response
 
-from aicc.portal import job_metrics, job_resources, views
+from aicc.portal import job_metrics, job_resources, submitting, views
 from aicc.portal.page import PageDep, PostingPage
 from aicc.portal.rendering import PortalRoute, is_htmx
-from aicc.services.jobs import logs
+from aicc.services.jobs import jobs, logs
 from aicc.services.jobs.jobs import cancel as cancel_job
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
@@ -93,3 +95,14 @@ def job_log(
 def job_cancel(page: PostingPage, job_id: str) -> Response:
     cancel_job(page.session, page.me.who, job_id)
     return RedirectResponse(f"/jobs/{quote(job_id)}", status_code=303)
+
+
+@router.post("/jobs/{job_id}/resubmit")
+def job_resubmit(
+    page: PostingPage, job_id: str, key: Annotated[str, Form(max_length=100)] = ""
+) -> Response:
+    """The same spec, in the job's project, as a new job (`aicc job resubmit`); the form's key
+    makes a double click one job."""
+    spec = jobs.spec_again(page.session, page.me.who, job_id)  # another tenant's job: 404
+    new_id = submitting.submit(page.session, page.state, page.me.who, spec, key=key or None)
+    return RedirectResponse(f"/jobs/{quote(new_id or job_id)}", status_code=303)

@@ -12,15 +12,16 @@ import secrets
 from typing import Annotated, Any
 
 import yaml
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Form, Query
 from fastapi.responses import RedirectResponse, Response
 
-from aicc.core.jobspec import MAX_DEPTH, JobSpec
+from aicc.core.jobspec import MAX_DEPTH, JobSpec, as_written
 from aicc.core.units import format_cpu, format_duration, format_memory
 from aicc.portal import submitting
 from aicc.portal.page import Page, PageDep, PostingPage
 from aicc.portal.rendering import PortalRoute
 from aicc.portal.submitting import Problem
+from aicc.services.jobs import jobs
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
@@ -89,8 +90,15 @@ def _page(
 
 
 @router.get("/submit/yaml")
-def editor(page: PageDep) -> Response:
-    return _page(page, EXAMPLE)
+def editor(
+    page: PageDep, from_job: Annotated[str | None, Query(alias="from", max_length=100)] = None
+) -> Response:
+    """The editor, with an example or (`?from=JOB`) a job's spec to clone, as a person writes
+    it; another tenant's job is a 404."""
+    if from_job is None:
+        return _page(page, EXAMPLE)
+    spec = as_written(jobs.spec_again(page.session, page.me.who, from_job))
+    return _page(page, yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
 
 
 @router.post("/submit/yaml")

@@ -120,6 +120,10 @@ class Jobs(Resource):
     def cancel(self, job_id: str) -> Job:
         return self._one(Job, "POST", api_path("jobs", job_id, "cancel"))
 
+    def resubmit(self, job_id: str, *, idempotency_key: str | None = None) -> Job:
+        """Run a job again: its spec, in its project, as a new job."""
+        return self._once(Job, api_path("jobs", job_id, "resubmit"), {}, idempotency_key)
+
     def logs(
         self, job_id: str, replica: int = 0, stream: str = "stdout", tail: int | None = None
     ) -> str:

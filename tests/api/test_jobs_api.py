@@ -19,6 +19,7 @@ from aicc.services.common import utcnow
 from aicc.services.nodes import nodes
 from aicc.store.tables import NodeRow
 from aicc.testing.jobs import submit, wait_state
+from aicc.testing.tenants import Tenant
 
 sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
@@ -282,3 +283,29 @@ def test_a_deadline_after_submit_is_stored_as_a_time_and_a_past_one_refused(
         "/api/v1/jobs", json={"command": "true", "max_runtime": "2h", "deadline": soon}
     )
     assert answer.status_code == 422 and "max_runtime" in answer.text
+
+
+@sqlite_only
+def test_a_job_runs_again_from_its_spec_in_its_project(api: TestClient, tenant_b: Tenant) -> None:
+    """`POST /jobs/{id}/resubmit`: the same spec, in the job's own project, as a new job; a key
+    makes a retry the same job; another tenant's job is a 404; a service's replica job is its
+    deployment's to start (422)."""
+    spec = {"command": "echo again from $AICC_JOB_ID", "name": "twice", "env": {"X": "1"}}
+    first = submit(api, spec)
+    wait_state(api, first["id"], {"succeeded"})
+    answer = api.post(f"/api/v1/jobs/{first['id']}/resubmit", headers={"Idempotency-Key": "k1"})
+    assert answer.status_code == 201, answer.text
+    second = answer.json()
+    assert second["id"] != first["id"] and second["name"] == "twice"
+    assert second["project_id"] == first["project_id"] and second["spec"]["env"] == {"X": "1"}
+    done = wait_state(api, second["id"], {"succeeded", "failed"})
+    assert done["state"] == "succeeded"
+    assert api.get(f"/api/v1/jobs/{second['id']}/logs").text.strip() == f"again from {second['id']}"
+    retried = api.post(f"/api/v1/jobs/{first['id']}/resubmit", headers={"Idempotency-Key": "k1"})
+    assert (retried.status_code, retried.json()["id"]) == (200, second["id"])
+    theirs = api.post(f"/api/v1/jobs/{first['id']}/resubmit", headers=tenant_b.headers)
+    assert theirs.status_code == 404, theirs.text
+    service = submit(api, {"command": "sleep 30", "kind": "service"})
+    refused = api.post(f"/api/v1/jobs/{service['id']}/resubmit")
+    assert refused.status_code == 422 and "restart that instead" in refused.text
+    api.post(f"/api/v1/jobs/{service['id']}/cancel")

@@ -1,5 +1,6 @@
-"""`aicc node import` and `aicc job submit|get` against a real server over HTTP: a job asking for a
-MIG slice of a simulated A100 runs on one and says so."""
+"""`aicc node import` and `aicc job submit|get|resubmit|spec` against a real server over HTTP:
+a job asking for a MIG slice of a simulated A100 runs on one and says so, runs again, and is
+cloned edited."""
 
 from __future__ import annotations
 
@@ -46,6 +47,16 @@ def test_a_job_asking_for_a_mig_slice_runs_on_one(tmp_path: Path) -> None:
         shown = aicc("job", "get", job_id)
         assert "mig 1g.10gb" in shown and "A100-80GB#0 mig slice 1" in shown
         assert "profile=1g.10gb" in aicc("job", "logs", job_id)
+
+        # run again as it was, and clone it edited: `aicc job resubmit`, `aicc job spec`
+        again_id = aicc("job", "resubmit", job_id).strip()
+        assert again_id != job_id and aicc("job", "wait", again_id) is not None
+        written = aicc("job", "spec", job_id)
+        assert "name: slice\n" in written and "mig: 1g.10gb" in written
+        (tmp_path / "clone.yaml").write_text(written.replace("name: slice", "name: slice-two"))
+        clone_id = aicc("job", "submit", "-f", str(tmp_path / "clone.yaml"), "--wait").split()[0]
+        assert "profile=1g.10gb" in aicc("job", "logs", clone_id)
+        assert "slice-two" in aicc("job", "get", clone_id)
 
 
 def test_cancel_says_when_the_job_already_ended(tmp_path: Path) -> None:

@@ -26,10 +26,13 @@ from aicc.core.jobspec import (
     NAME_PATTERN,
     JobKind,
     JobSpec,
+    again,
+    as_written,
     default_name,
     first_problem,
     job_spec_schema,
 )
+from aicc.core.mistakes import InputError
 
 CONTRACT_EXAMPLE = """
 name: resnet-demo
@@ -505,3 +508,29 @@ def test_a_window_that_cannot_work_is_refused_by_field(
     errors = _errors(data)
     assert errors[0][0] == (field,)
     assert words in errors[0][1]
+
+
+def test_a_spec_as_written_is_the_same_spec_and_reads_as_people_write_it() -> None:
+    spec = JobSpec.model_validate(
+        {
+            "name": "x",
+            "command": "echo hi",
+            "env": {"cpu_milli": "kept as it is"},
+            "resources": {"cpu": "1500m", "memory": "1536MiB", "accelerator": {"model": "H100"}},
+            "max_runtime": "2h1m5s",
+        }
+    )
+    written = as_written(spec)
+    assert written["resources"]["cpu"] == "1500m" and written["resources"]["memory"] == "1536MiB"
+    assert written["resources"]["accelerator"]["model"] == "H100-SXM"
+    assert written["max_runtime"] == "2h1m5s" and written["env"] == {"cpu_milli": "kept as it is"}
+    assert JobSpec.model_validate(written) == spec
+    whole = as_written(JobSpec.model_validate({"command": "x", "resources": {"cpu": 2}}))
+    assert whole["resources"] == {"cpu": 2}
+
+
+def test_a_job_runs_again_in_its_own_project_but_not_a_deployments_replica() -> None:
+    spec = again({"command": "x", "project": "p_other"}, "p_own")
+    assert spec.project == "p_own"
+    with pytest.raises(InputError, match="restart that instead"):
+        again({"command": "x", "kind": "service"}, "p_own")

@@ -12,6 +12,7 @@ import importlib.util
 import re
 import time
 from collections.abc import Callable
+from html import unescape as html_unescape
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +151,40 @@ def test_a_run_whose_runtime_lacks_a_library_is_refused_before_it_is_submitted(
     assert answer.status_code == 422
     assert "需要本服务器缺少的 Python 模块：sklearn" in answer.text, answer.text
     assert "pip install &#39;aicc[templates]&#39;" in answer.text
+
+
+def test_a_failed_job_is_run_again_or_cloned_from_its_page(
+    api: TestClient, alice: Person, bob: Person
+) -> None:
+    """The dead end of a failed job, gone: "Run again" submits its spec anew (a double click
+    makes one job), "Clone and edit" opens the YAML editor with the spec as a person writes it;
+    another tenant gets a 404 for both."""
+    spec = {"name": "flaky-step", "command": "exit 3", "max_runtime": "90s"}
+    job = submit(api, alice, **spec, resources={"cpu": "500m", "memory": "96MiB"})
+    wait_job(api, alice, job["id"], {"failed"})
+    page = signed_in(api, alice)
+    html = page.get(f"/jobs/{job['id']}").text
+    assert "Run again" in html and f'href="/submit/yaml?from={job["id"]}"' in html
+    key = re.search(r'name="key" value="([^"]+)"', html)
+    assert key, html
+    form = {"csrf": csrf_of(page, f"/jobs/{job['id']}"), "key": key.group(1)}
+    first = page.post(f"/jobs/{job['id']}/resubmit", data=form, follow_redirects=False)
+    again = page.post(f"/jobs/{job['id']}/resubmit", data=form, follow_redirects=False)
+    assert first.status_code == 303 and first.headers["location"] == again.headers["location"]
+    new_id = first.headers["location"].rsplit("/", 1)[-1]
+    assert new_id != job["id"]
+    rerun = api.get(f"/api/v1/jobs/{new_id}", headers=alice.headers).json()
+    assert (rerun["name"], rerun["project_id"]) == ("flaky-step", job["project_id"])
+
+    editor = page.get(f"/submit/yaml?from={job['id']}")
+    assert editor.status_code == 200
+    text = re.search(r"<textarea[^>]*>(.*?)</textarea>", editor.text, re.S)
+    assert text, editor.text
+    written = yaml.safe_load(html_unescape(text.group(1)))
+    assert written["command"] == "exit 3" and written["max_runtime"] == "1m30s"
+    assert written["resources"] == {"cpu": "500m", "memory": "96MiB"}
+
+    theirs = signed_in(api, bob)
+    assert theirs.get(f"/submit/yaml?from={job['id']}").status_code == 404
+    form = {"csrf": csrf_of(theirs, "/jobs"), "key": "x"}
+    assert theirs.post(f"/jobs/{job['id']}/resubmit", data=form).status_code == 404

@@ -1,4 +1,5 @@
-"""Jobs: submit, list, read, events, logs (with follow), outputs, metrics, cancel, explain."""
+"""Jobs: submit, list, read, events, logs (with follow), outputs, metrics, cancel, explain,
+resubmit."""
 
 from __future__ import annotations
 
@@ -47,6 +48,31 @@ async def jobs_submit(
     try:
         job, created = await state.transactions.run(submit)
     except IntegrityError:  # a concurrent retry with the same key won the race: its job
+        job, created = await state.transactions.run(submit)
+    if not created:
+        response.status_code = 200
+    return job
+
+
+@router.post("/{job_id}/resubmit", response_model=Job, status_code=201)
+async def jobs_resubmit(
+    job_id: str,
+    who: CurrentUser,
+    state: StateDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> Job:
+    """Run a job again: its stored spec, in its project, as a new job (a retry with the same
+    `Idempotency-Key` returns that job, 200). A service or notebook job is its owner's: 422."""
+    limits = SubmitLimits.of(state.settings)
+
+    def submit(session: Session) -> tuple[Job, bool]:
+        spec = jobs.spec_again(session, who, job_id)
+        return jobs.submit(session, who, spec, idempotency_key=idempotency_key, limits=limits)
+
+    try:
+        job, created = await state.transactions.run(submit)
+    except IntegrityError:
         job, created = await state.transactions.run(submit)
     if not created:
         response.status_code = 200

@@ -19,7 +19,8 @@ from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from aicc.config import RegistrySettings, Settings
-from aicc.core.jobspec import DEFAULT_MAX_REPLICAS, JobSpec, default_name, first_problem
+from aicc.core.jobspec import DEFAULT_MAX_REPLICAS, JobSpec, again, default_name, first_problem
+from aicc.core.mistakes import InputError
 from aicc.core.states import WAITING, JobState, Reason
 from aicc.core.tenancy import Principal, can_read, can_write
 from aicc.core.units import format_cpu, format_memory
@@ -500,6 +501,22 @@ check_fits = _check_fits  # deployments check their replicas' spec when made
 
 def get(session: Session, who: Principal, job_id: str) -> Job:
     return _view(session, _readable(session, who, job_id))
+
+
+def spec_again(session: Session, who: Principal, job_id: str) -> JobSpec:
+    """The spec to run a job again from, or to clone (`jobspec.again`): its stored spec in its
+    own project. Another tenant's job is a 404; a deployment's or notebook's replica job, or a
+    spec an older server stored that today's rules refuse, a 422 saying what to do."""
+    job = _readable(session, who, job_id)
+    try:
+        return again(job.spec, job.project_id)
+    except InputError as err:
+        raise Invalid(err.template, **err.params) from None
+    except ValidationError as err:
+        raise Invalid(
+            "the job's spec no longer passes today's rules ({problem}): clone it and edit it",
+            problem=first_problem(err),
+        ) from None
 
 
 def _readable(session: Session, who: Principal, job_id: str) -> JobRow:
