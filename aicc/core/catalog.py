@@ -28,6 +28,7 @@ __all__ = [
     "Vendor",
     "check_mig_profile",
     "from_nvml_name",
+    "from_tool_name",
     "lookup",
     "mig_milli",
     "mig_models",
@@ -606,6 +607,67 @@ _MODELS: tuple[AcceleratorModel, ...] = (
             ),
         ),
     ),
+    AcceleratorModel(
+        name="Ascend-310P",
+        vendor=Vendor.HUAWEI,
+        kind="npu",
+        memory_gib=24,
+        memory_bandwidth_gbs=204.8,
+        fp16_tflops=70.0,
+        fp32_tflops=17.5,
+        interconnect="PCIe Gen4 64 GB/s",
+        tdp_w=72,
+        sources=(
+            Source(
+                reference=(
+                    "Huawei Atlas 300I Pro inference card datasheet (one Ascend 310P: 70 TFLOPS "
+                    "FP16, 24 GB LPDDR4X at 204.8 GB/s, PCIe 4.0 x16, 72 W), "
+                    "https://www.hiascend.com/hardware/accelerator-card"
+                ),
+            ),
+            Source(
+                reference="estimate; no published FP32 peak",
+                covers=("fp32_tflops",),
+                estimate=True,
+                note="taken as a quarter of the FP16 peak (70 / 4), as for the 910 parts",
+            ),
+        ),
+    ),
+    AcceleratorModel(
+        name="Ascend-310",
+        vendor=Vendor.HUAWEI,
+        kind="npu",
+        memory_gib=8,
+        memory_bandwidth_gbs=51.2,
+        fp16_tflops=8.0,
+        fp32_tflops=2.0,
+        interconnect="PCIe Gen3 (four chips share the card's x16)",
+        tdp_w=8,
+        sources=(
+            Source(
+                reference=(
+                    "Huawei Ascend 310 AI processor specification (8 TFLOPS FP16, 16 TOPS INT8, "
+                    "8 W), https://www.hiascend.com/"
+                ),
+                covers=("fp16_tflops", "tdp_w"),
+            ),
+            Source(
+                reference=(
+                    "Huawei Atlas 300I inference card (model 3000) datasheet: four Ascend 310, "
+                    "32 GB LPDDR4X at 204.8 GB/s, PCIe 3.0 x16"
+                ),
+                covers=("memory_gib", "memory_bandwidth_gbs", "interconnect"),
+                estimate=True,
+                note="the card's memory and bandwidth divided among its four chips",
+            ),
+            Source(
+                reference="estimate; no published FP32 peak",
+                covers=("fp32_tflops",),
+                estimate=True,
+                note="taken as a quarter of the FP16 peak (8 / 4), as for the 910 parts",
+            ),
+        ),
+    ),
     # ---------------------------------------------------------------- Cambricon
     AcceleratorModel(
         name="MLU370-X8",
@@ -756,6 +818,8 @@ _ALIASES: Mapping[str, str] = MappingProxyType(
         "geforcertx4090": "RTX-4090",
         "910b": "Ascend-910B",
         "910a": "Ascend-910A",
+        "310p": "Ascend-310P",
+        "ascend310p": "Ascend-310P",
         "ascend910": "Ascend-910A",  # the 2019 chip was sold as plain "Ascend 910"
         "mlu370": "MLU370-X8",
         "z100": "DCU-Z100",
@@ -891,6 +955,41 @@ def from_nvml_name(name: str) -> AcceleratorModel | None:
     return None
 
 
+# --------------------------------------------------------------------------------------------
+# Names vendors' management tools print (core/smi/): per vendor, patterns over the squashed name,
+# first match wins. A name none matches is None, never a guess: Huawei's A3 chips print a bare
+# "Ascend910", which the generic `lookup` would read as the 2019 Ascend 910 (Ascend-910A).
+
+_TOOL_NAMES: Mapping[Vendor, tuple[tuple[re.Pattern[str], str], ...]] = MappingProxyType(
+    {
+        vendor: tuple((re.compile(pattern), key) for pattern, key in rules)
+        for vendor, rules in {
+            # npu-smi's Name: 910B1..910B4 (and bins such as 910B4-1) are the Atlas A2 chips; the
+            # 2019 family's bins print 910A, 910B, 910ProA, 910ProB, 910PremiumA
+            Vendor.HUAWEI: (
+                (r"^(ascend)?910b[1-4]", "Ascend-910B"),
+                (r"^(ascend)?910(a|b|proa|prob|premiuma)$", "Ascend-910A"),
+                (r"^(ascend)?310p[0-9]*$", "Ascend-310P"),
+                (r"^(ascend)?310$", "Ascend-310"),
+            ),
+            Vendor.CAMBRICON: ((r"^mlu370x8$", "MLU370-X8"),),
+            Vendor.HYGON: ((r"^(dcu)?z100(l|sm)?$", "DCU-Z100"),),
+            Vendor.AMD: ((r"mi300x", "MI300X"),),
+        }.items()
+    }
+)
+
+
+def from_tool_name(vendor: Vendor, name: str) -> AcceleratorModel | None:
+    """Map the model name a vendor's management tool prints (`910B4-1`, `MLU370-X8`, `Z100L`)
+    to a catalog model, or None if unrecognised (the device keeps the printed name)."""
+    squashed = _squash(name)
+    for pattern, key in _TOOL_NAMES.get(vendor, ()):
+        if pattern.search(squashed):
+            return CATALOG[key]
+    return None
+
+
 def _check_tables() -> None:
     missing = set(Vendor) - set(_VISIBLE_DEVICES_ENV)
     if missing:
@@ -898,6 +997,10 @@ def _check_tables() -> None:
     for key, _, _ in _NVML_RULES:
         if key not in CATALOG:
             raise ValueError(f"NVML rule points at unknown model {key!r}")
+    for vendor, rules in _TOOL_NAMES.items():
+        for _, key in rules:
+            if key not in CATALOG or CATALOG[key].vendor is not vendor:
+                raise ValueError(f"tool-name rule of {vendor} points at {key!r}")
 
 
 _check_tables()

@@ -1,6 +1,6 @@
 """The books loop: after each reconcile pass, record usage; now and then, storage (workdirs
-and data sets), budget alerts and device utilization samples (read from NVML by
-executors/local/devices.py every `site.sample_interval_s`, stored by
+and data sets), budget alerts and device utilization samples (read from NVML and the vendors'
+tools by executors/local/devices.py every `site.sample_interval_s`, stored by
 services/telemetry/samples.py). Only the leader runs it, and every write is fenced."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class Books(EveryPass):
         pricing: PricePlan,
         slow_every: timedelta = timedelta(minutes=5),
         sample_every: timedelta | None = timedelta(minutes=1),
-        read: Callable[[], list[DeviceReading]] = devices.nvml_readings,
+        read: Callable[[], list[DeviceReading]] = devices.readings,
     ) -> None:
         self.db = db
         self.lease = lease

@@ -121,6 +121,34 @@ def test_ascend_node() -> None:
     assert n.devices[0].memory_mib == 64 * 1024
 
 
+def test_ascend_310p_node_is_counted_in_its_own_resource() -> None:
+    """Ascend's device plugin counts 310P cards as `huawei.com/Ascend310P`; its chip name label
+    (`310P3`, as npu-smi prints it) names the model."""
+    duo = node(
+        "atlas-300i",
+        labels={"node.kubernetes.io/npu.chip.name": "310P3"},
+        capacity={"huawei.com/Ascend310P": "4"},
+        allocatable={"huawei.com/Ascend310P": "3"},
+    )
+    found = nodes.inventory([duo], NodeOptions())
+    (n,) = found.nodes
+    assert [d.model for d in n.devices] == ["Ascend-310P"] * 4
+    assert [d.healthy for d in n.devices] == [True, True, True, False]
+    assert found.resources == {"atlas-300i": "huawei.com/Ascend310P"}
+
+
+def test_a_hami_dcu_node_is_read_in_hamis_resource() -> None:
+    dcu = node(
+        "dcu-1",
+        labels={"aicc.io/accelerator": "Z100"},
+        capacity={"hygon.com/dcunum": "8"},
+        allocatable={"hygon.com/dcunum": "8"},
+    )
+    found = nodes.inventory([dcu], NodeOptions())
+    assert [d.model for d in found.nodes[0].devices] == ["DCU-Z100"] * 8
+    assert found.resources == {"dcu-1": "hygon.com/dcunum"}  # what its pods then ask for
+
+
 def test_cambricon_node_takes_the_configured_model() -> None:
     (unknown,) = nodes.inventory([MLU], NodeOptions()).nodes
     assert {d.model for d in unknown.devices} == {"mlu"}  # no job asks for it by model

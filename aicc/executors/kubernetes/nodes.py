@@ -65,8 +65,8 @@ def memory_mib(text: Any) -> int:
 
 
 def known_resources() -> frozenset[str]:
-    """The extended resources of every catalog model."""
-    return frozenset(resources.device_resource(model) for model in catalog.CATALOG.values())
+    """The extended resources a node's devices may be counted in (resources.py's tables)."""
+    return resources.known_resources()
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ def model_for(
                     break
     if found is None and default_models.get(resource):
         found = catalog.lookup(default_models[resource])
-    if found is not None and resources.device_resource(found) != resource:
+    if found is not None and not resources.counts(resource, found):
         found = None  # a label about another kind of device on the same node
     labelled = labels.get(NVIDIA_MEMORY, "") if resource.startswith("nvidia.com/") else ""
     memory = int(labelled) if labelled.isdigit() else 0

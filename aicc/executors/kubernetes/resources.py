@@ -34,8 +34,24 @@ VENDOR_RESOURCES: Mapping[catalog.Vendor, str] = MappingProxyType(
     }
 )
 # Catalog models whose device plugin names them apart from their vendor's resource (by model
-# name: Ascend 310P cards, say, count as `huawei.com/Ascend310P`).
-MODEL_RESOURCES: Mapping[str, str] = MappingProxyType({})
+# name: Ascend's device plugin counts 310P and 310 cards apart from the 910s).
+MODEL_RESOURCES: Mapping[str, str] = MappingProxyType(
+    {
+        "Ascend-310P": "huawei.com/Ascend310P",
+        "Ascend-310": "huawei.com/Ascend310",
+    }
+)
+# Resources other device plugins count a vendor's devices in (HAMi's, for the vendors it
+# virtualises): read on a node's capacity, and asked for by the pods placed there, as the
+# node's resource (`nodes.Inventory.resources`). This table, the two above and
+# `resource_vendor` are the one place resource names live, both ways.
+PLUGIN_RESOURCES: Mapping[str, catalog.Vendor] = MappingProxyType(
+    {
+        "hygon.com/dcunum": catalog.Vendor.HYGON,
+        "cambricon.com/vmlu": catalog.Vendor.CAMBRICON,
+        "mthreads.com/vgpu": catalog.Vendor.MOORE_THREADS,
+    }
+)
 HAMI_MEMORY = "nvidia.com/gpumem"
 HAMI_MEMORY_PERCENT = "nvidia.com/gpumem-percentage"
 HAMI_CORES = "nvidia.com/gpucores"
@@ -67,6 +83,30 @@ def device_resource(
         catalog.check_mig_profile(resolved, mig_profile)
         return f"nvidia.com/mig-{mig_profile}"
     return by_model.get(resolved.name) or VENDOR_RESOURCES[resolved.vendor]
+
+
+def resource_vendor(resource: str) -> catalog.Vendor | None:
+    """The vendor whose devices `resource` counts (the other way from `device_resource`), or
+    None for a resource no table names."""
+    for vendor, name in VENDOR_RESOURCES.items():
+        if name == resource:
+            return vendor
+    for model, name in MODEL_RESOURCES.items():
+        if name == resource:
+            return catalog.CATALOG[model].vendor
+    return PLUGIN_RESOURCES.get(resource)
+
+
+def counts(resource: str, model: catalog.AcceleratorModel) -> bool:
+    """Whether devices of `model` are counted in `resource` on a node: its own resource, or one
+    of the plugins' names for its vendor."""
+    return device_resource(model) == resource or PLUGIN_RESOURCES.get(resource) is model.vendor
+
+
+def known_resources() -> frozenset[str]:
+    """Every resource a node's devices may be counted in: each catalog model's, the plugins'."""
+    own = {device_resource(model) for model in catalog.CATALOG.values()}
+    return frozenset(own | set(PLUGIN_RESOURCES))
 
 
 class ManifestError(ValueError):

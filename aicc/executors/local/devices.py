@@ -1,5 +1,6 @@
-"""What this machine's NVIDIA GPUs are doing now, read through NVML: the machine is the local
-executor's, so the reading is here; the books store it (services/telemetry/samples.py)."""
+"""What this machine's accelerators are doing now: NVIDIA GPUs read through NVML, other vendors'
+devices through their management tools (tools.py). The machine is the local executor's, so the
+reading is here; the books store it (services/telemetry/samples.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,16 @@ import logging
 from typing import Any
 
 from aicc.core.topology import DeviceReading
+from aicc.executors.local import tools
 from aicc.executors.local.nvml import NoNvml, nvml, text
 
 log = logging.getLogger(__name__)
 MIB = 1024 * 1024
+
+
+def readings() -> list[DeviceReading]:
+    """Every device this machine can say something about: NVML's, then the vendors' tools'."""
+    return [*nvml_readings(), *tools.tool_readings()]
 
 
 def nvml_readings() -> list[DeviceReading]:

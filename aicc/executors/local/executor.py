@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aicc.core.topology import Node
+from aicc.core.topology import Device, Node
 from aicc.executors import environment
 from aicc.executors.base import Capabilities, ReplicaLaunch, ReplicaState, Stream, Workdirs
 from aicc.executors.container import Container
@@ -70,9 +70,13 @@ class LocalExecutor(RunDirExecutor):
         self.grace_s = grace_s
         self.mps = mps.control() if sandbox is not None else None  # shares capped by MPS
         self.device_memory: dict[int, int] = {}  # real GPUs' memory (MiB), by index
+        # what each vendor tool found at the last discovery (kept, unhealthy, if it fails next)
+        self.tool_devices: dict[str, tuple[Device, ...]] = {}
 
     def discover(self) -> list[Node]:
-        node, self.note = local_node(name=self.node_name, simulated=self.simulated)
+        node, self.note, self.tool_devices = local_node(
+            name=self.node_name, simulated=self.simulated, previous=self.tool_devices
+        )
         self.device_memory = {d.index: d.memory_mib for d in node.devices if not d.simulated}
         return [node]
 

@@ -1,5 +1,12 @@
-"""This machine as a node: its CPUs, memory, and NVIDIA GPUs found through NVML (with their MIG
-slices when MIG mode is on, mig.py).
+"""This machine as a node: its CPUs, memory, NVIDIA GPUs found through NVML (with their MIG
+slices when MIG mode is on, mig.py), and other vendors' accelerators found by their management
+tools (tools.py: Huawei Ascend, Cambricon, Hygon DCU, AMD).
+
+A tool that fails (a non-zero exit, a timeout, output that is not its documented table) does not
+fail discovery: the node carries the `aicc.io/device-tool.<tool>` label saying why, and the
+devices that tool found last time stay registered, marked unhealthy, so no job is placed on
+them and none that runs there loses its device record. A machine with devices of several
+vendors numbers them on from the last index in use when their own indices would collide.
 
 Simulated devices (docs/contracts.md §8) can be added by configuration so that a laptop without a
 GPU can run accelerator jobs for demos and tests; they are marked simulated everywhere.
@@ -10,13 +17,16 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import psutil
 
 from aicc.core import catalog
+from aicc.core.smi.probes import PROBES, Probe
 from aicc.core.topology import Device, Node
+from aicc.executors.local import tools
 from aicc.executors.local.mig import mig_instances
 from aicc.executors.local.nvml import NoNvml, nvml, text
 
@@ -65,6 +75,53 @@ def nvidia_versions() -> dict[str, str]:
     return {"nvidia.com/driver": driver, "nvidia.com/cuda": f"{cuda // 1000}.{cuda % 1000 // 10}"}
 
 
+@dataclass
+class Found:
+    """What the vendors' tools found: the devices (numbered for this node), node labels, one
+    note per tool that answered or failed, and each tool's devices as it numbered them (what
+    the next discovery keeps, unhealthy, if that tool fails then)."""
+
+    devices: list[Device]
+    labels: dict[str, str]
+    notes: list[str]
+    by_tool: dict[str, tuple[Device, ...]]
+
+
+def vendor_devices(
+    taken: Sequence[int] = (),
+    *,
+    previous: Mapping[str, tuple[Device, ...]] | None = None,
+    probes: Sequence[Probe] = PROBES,
+    path: str | None = None,
+    timeout_s: float = tools.TIMEOUT_S,
+) -> Found:
+    """Run every probe; `taken`: the indices NVIDIA's GPUs already hold on this node."""
+    found = Found([], {}, [], {})
+    used = set(taken)
+    for outcome in tools.probe_all(probes, path=path, timeout_s=timeout_s):
+        tool = outcome.probe.tool
+        if outcome.failed:
+            log.warning("device discovery: %s", outcome.error)
+            found.labels[tools.LABEL + tool] = outcome.error
+            kept = tuple(replace(d, healthy=False) for d in (previous or {}).get(tool, ()))
+            found.by_tool[tool] = kept
+            found.notes.append(f"{tool} failed ({outcome.error})")
+            devices: tuple[Device, ...] = kept
+        elif outcome.report is not None:
+            devices = outcome.report.devices
+            found.by_tool[tool] = devices
+            found.labels.update(outcome.report.labels)
+            found.notes.append(f"{len(devices)} device(s) from {tool}")
+        else:
+            continue
+        if used & {d.index for d in devices}:
+            start = max(used) + 1
+            devices = tuple(replace(d, index=start + i) for i, d in enumerate(devices))
+        used |= {d.index for d in devices}
+        found.devices.extend(devices)
+    return found
+
+
 def cpu_milli() -> int:
     """CPUs this process may use (affinity and cgroup quota), not merely those the host has."""
     count = len(os.sched_getaffinity(0))
@@ -82,15 +139,21 @@ def local_node(
     name: str | None = None,
     simulated: list[SimulatedDevices] | None = None,
     pool: str = "default",
-) -> tuple[Node, str]:
-    """Describe this machine. Returns the node and a one-line note about its accelerators."""
+    previous: Mapping[str, tuple[Device, ...]] | None = None,
+    probes: Sequence[Probe] = PROBES,
+    path: str | None = None,
+) -> tuple[Node, str, dict[str, tuple[Device, ...]]]:
+    """Describe this machine. Returns the node, a one-line note about its accelerators, and
+    each vendor tool's devices (pass them back as `previous` to the next discovery)."""
     devices, note = nvidia_devices()
+    others = vendor_devices([d.index for d in devices], previous=previous, probes=probes, path=path)
+    devices.extend(others.devices)
+    note = "; ".join([note, *others.notes])
     for group in simulated or []:
         model = catalog.lookup(group.model)
         for _ in range(group.count):
-            devices.append(
-                Device(len(devices), model.name, int(model.memory_gib * 1024), simulated=True)
-            )
+            index = max((d.index for d in devices), default=-1) + 1
+            devices.append(Device(index, model.name, int(model.memory_gib * 1024), simulated=True))
         note += f"; {group.count} simulated {model.name}"
     memory = psutil.virtual_memory().total // (1024 * 1024)
     node = Node(
@@ -98,7 +161,13 @@ def local_node(
         cpu_milli=cpu_milli(),
         memory_mib=memory,
         devices=tuple(devices),
-        labels={"site": "local", "cluster": "local", "pool": pool, **nvidia_versions()},
+        labels={
+            "site": "local",
+            "cluster": "local",
+            "pool": pool,
+            **nvidia_versions(),
+            **others.labels,
+        },
         executor="local",
     )
-    return node, note
+    return node, note, others.by_tool
