@@ -65,7 +65,6 @@ import base64
 import contextlib
 import fcntl
 import functools
-import glob
 import hashlib
 import json
 import logging
@@ -365,7 +364,7 @@ def detect(mode: Mode, *, insecure: Sequence[str] = ()) -> Container | None:
     """The container runtime of this machine: None when `mode` is off, or auto and nothing
     works (jobs naming an image then fail `image_unavailable`). Raises ContainerUnavailable
     when podman was asked for and does not work."""
-    from aicc.executors.sandbox import GPU_DEVICES
+    from aicc.executors.sandbox import present_devices
 
     if mode == "off":
         return None
@@ -385,7 +384,7 @@ def detect(mode: Mode, *, insecure: Sequence[str] = ()) -> Container | None:
             runtime=path,
             user=f"{os.getuid()}:{os.getgid()}",
             ulimits=caller_ulimits(),
-            devices=tuple(dict.fromkeys((*GPU_DEVICES, *sorted(glob.glob("/dev/nvidia[0-9]*"))))),
+            devices=present_devices(),
             insecure=tuple(insecure),
             rootless=os.geteuid() != 0,
         )

@@ -67,6 +67,10 @@ HIDDEN_DIRS = ("/etc/munge", "/etc/sudoers.d", "/etc/ssl/private", "/etc/aicc")
 # Device nodes of GPUs (NVIDIA, AMD), bound when present for replicas given devices. Which GPU
 # a replica uses is its CUDA_VISIBLE_DEVICES (or Slurm's cgroup), as without a sandbox.
 GPU_DEVICES = (
+    "/dev/davinci_manager",  # Huawei Ascend (docs/accelerators.md): its chips are /dev/davinciN
+    "/dev/devmm_svm",
+    "/dev/hisi_hdc",
+    "/dev/cambricon_ctl",  # Cambricon: its cards are /dev/cambricon_devN
     "/dev/nvidiactl",
     "/dev/nvidia-uvm",
     "/dev/nvidia-uvm-tools",
@@ -271,6 +275,17 @@ def packages() -> tuple[str, ...]:
     return (os.path.join(root, "aicc"),) if root else ()
 
 
+# Numbered device nodes, one per device, of each vendor AICC discovers (aicc/core/smi/)
+NUMBERED_DEVICES = ("/dev/nvidia[0-9]*", "/dev/davinci[0-9]*", "/dev/cambricon_dev[0-9]*")
+
+
+def present_devices() -> tuple[str, ...]:
+    """The accelerators' device nodes a replica given devices is shown: the fixed ones and
+    each numbered one found here (NVIDIA, AMD and Hygon DCU, Ascend, Cambricon)."""
+    numbered = [path for pattern in NUMBERED_DEVICES for path in sorted(glob.glob(pattern))]
+    return tuple(dict.fromkeys((*GPU_DEVICES, *numbered)))
+
+
 def detect(mode: Mode, *, hide: Sequence[str | Path] = ()) -> Sandbox | None:
     """The sandbox to run replicas in: None when `mode` is off, or when it is auto and
     bubblewrap is missing or cannot start here (the caller warns). Raises SandboxUnavailable
@@ -292,7 +307,7 @@ def detect(mode: Mode, *, hide: Sequence[str | Path] = ()) -> Sandbox | None:
             hidden_dirs=tuple(p for p in (*HIDDEN_DIRS, *map(str, hide)) if os.path.isdir(p)),
             runtimes=runtimes(),
             packages=packages(),
-            devices=tuple(dict.fromkeys((*GPU_DEVICES, *sorted(glob.glob("/dev/nvidia[0-9]*"))))),
+            devices=present_devices(),
             env_tool=shutil.which("env") or "/usr/bin/env",
             extra_hidden=tuple(str(p) for p in hide if not os.path.isdir(p)),
             resolv_place=resolver_place(),

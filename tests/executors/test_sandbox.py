@@ -4,6 +4,7 @@ and the home is the server account's alone. Real server, real bwrap, real jobs."
 
 from __future__ import annotations
 
+import fnmatch
 import subprocess
 import time
 from itertools import pairwise
@@ -266,3 +267,13 @@ def test_an_older_open_home_is_closed_at_start(tmp_path: Path) -> None:
         assert (
             isolation.open_to_others([home, home / "aicc.db", home / "admin.token", *written]) == []
         )
+
+
+def test_every_vendors_device_nodes_are_shown_to_a_replica_given_devices() -> None:
+    """Ascend's and Cambricon's control nodes are in the list a replica given devices is shown,
+    and their numbered nodes are found by the same patterns as NVIDIA's."""
+    assert {"/dev/davinci_manager", "/dev/cambricon_ctl", "/dev/kfd"} <= set(sandbox.GPU_DEVICES)
+    patterns = [pattern.rsplit("/", 1)[1] for pattern in sandbox.NUMBERED_DEVICES]
+    for name in ("nvidia0", "davinci7", "cambricon_dev3"):
+        assert any(fnmatch.fnmatch(name, p) for p in patterns), name
+    assert not any(fnmatch.fnmatch("davinci_manager", p) for p in patterns)
