@@ -8,6 +8,9 @@ The services' refusals (`ServiceError`) are English templates with values: a pag
 as a `Message`, and `Translator.message` looks the template up in `i18n/errors.<language>.json`
 (English template -> its translation, as gettext does), falling back to the English text.
 
+A notification is stored as its English templates and values (services/notify/events.py):
+`Translator.notice` looks the template up in `i18n/notify.<language>.json`.
+
 What the server stores already filled in (a job's events and message, why it waits, why a run
 made no model) is English text, not a template: `Translator.said` matches it against the
 templates of `i18n/said.<language>.json` at render time (no stored key, no migration), and falls
@@ -45,6 +48,16 @@ def catalog(language: str) -> dict[str, str]:
 def error_catalog(language: str) -> dict[str, str]:
     """The services' message templates in `language` (none for English: they are English)."""
     path = CATALOGS / f"errors.{language}.json"
+    data: dict[str, str] = json.loads(path.read_text("utf-8")) if path.is_file() else {}
+    return data
+
+
+@cache
+def notice_catalog(language: str) -> dict[str, str]:
+    """The notifications' templates in `language` (`notify.<language>.json`; none for English:
+    the templates are English), by their English template, as services/notify/events.py
+    stores them with an event."""
+    path = CATALOGS / f"notify.{language}.json"
     data: dict[str, str] = json.loads(path.read_text("utf-8")) if path.is_file() else {}
     return data
 
@@ -189,6 +202,16 @@ class Translator:
             except (KeyError, IndexError, ValueError):
                 log.warning("portal: the translation of %r does not fit its values", text.template)
         return str(text)
+
+    def notice(self, text: Message) -> str:
+        """A notification's subject or body (its English template and values) in this
+        language; a template the catalog lacks stays English."""
+        template = notice_catalog(self.language).get(text.template, text.template)
+        try:
+            return template.format(**text.params)
+        except (KeyError, IndexError, ValueError):
+            log.warning("portal: the notice %r does not fit its values", text.template)
+            return str(text)
 
     def said(self, text: str | None) -> str:
         """What the server stored as filled English (an event's or a job's message, a wait

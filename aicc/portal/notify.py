@@ -1,5 +1,6 @@
 """The inbox page, `/inbox`: the person's notifications (their projects' events and their own),
-newest first, marked read with a form; and on the same page their channels and their projects'
+newest first, each in its reader's language and linking to what it is about (`shown`), marked
+read with a form; and on the same page their channels and their projects'
 (add, test, remove). The top bar's bell links here with the unread count (`Page.render`).
 
 The services decide what is whose: another person's channel or another tenant's is the 404
@@ -8,8 +9,10 @@ it, never the request); each channel's row shows how its last test went."""
 
 from __future__ import annotations
 
-from typing import Annotated
-from urllib.parse import urlencode
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form
 from fastapi.responses import RedirectResponse, Response
@@ -17,28 +20,83 @@ from fastapi.responses import RedirectResponse, Response
 from aicc.api.schemas.notify import ChannelIn
 from aicc.portal.forms import Form as PageForm
 from aicc.portal.forms import Rejected, parse, service_call
+from aicc.portal.i18n import Message, Translator
 from aicc.portal.page import Page, PageDep, PostingPage
 from aicc.portal.rendering import PortalRoute
 from aicc.services.notify import channels, inbox
+from aicc.services.notify.views import InboxItem
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
 FLASHES = ("read", "added", "removed", "queued")
+# An event's values that are codes or stored English, and how the reader's language says them
+CODES = {"state": "state", "reason": "job.reason"}
+
+
+@dataclass(frozen=True)
+class Shown:
+    """An inbox item as its reader reads it: subject and body in their language, and the page
+    of what it is about."""
+
+    item: InboxItem
+    subject: str
+    body: str
+    link: str | None
+
+
+def shown(t: Translator, item: InboxItem) -> Shown:
+    """The item in `t`'s language: its templates and values (`data["text"]`, services/notify/
+    events.py) through the notifications' catalog, codes and stored English among the
+    values translated too (`Translator.notice`); an event stored before templates, as `said`
+    finds its text."""
+    text = item.data.get("text")
+    if not (isinstance(text, dict) and isinstance(text.get("params"), dict)):
+        return Shown(item, t.said(item.subject), t.said(item.body), link_of(item.kind, item.data))
+    params = dict(text["params"])
+    if t.language != "en":
+        for name, value in params.items():
+            if name in CODES and isinstance(value, str):
+                params[name] = t.maybe(CODES[name], value)
+            elif name == "message" and isinstance(value, str):
+                params[name] = t.said(value)
+    subject = t.notice(Message(str(text.get("subject", "")), params))
+    body = t.notice(Message(str(text.get("body", "")), params))
+    return Shown(item, subject, body, link_of(item.kind, item.data))
+
+
+def link_of(kind: str, data: Mapping[str, Any]) -> str | None:
+    """The page of what an event is about, from its kind and values; None where none shows it."""
+    family = kind.split(".", 1)[0]
+    found: dict[str, str | None] = {
+        "job": f"/jobs/{data['job_id']}" if data.get("job_id") else None,
+        "deployment": f"/deployments/{data['deployment']}" if data.get("deployment") else None,
+        "budget": f"/bills?month={data['month']}" if data.get("month") else "/bills",
+        "invoice": f"/bills?month={data['month']}" if data.get("month") else "/bills",
+        "quota": "/quotas",
+        "lease": "/quotas",  # leases are shown beside quotas
+        "maintenance": "/nodes",
+        "need": f"/needs/{data['need_id']}" if data.get("need_id") else "/needs",
+        "challenge": f"/challenges/{data['challenge_id']}" if data.get("challenge_id") else None,
+    }
+    link = found.get(family)
+    return quote(link, safe="/?=&") if link else None
 
 
 def _inbox_page(page: Page, *, form: PageForm | None = None, status: int = 200) -> Response:
     who = page.me.who
     only_unread = page.query("show") == "unread"
     projects = page.own_projects()
-    shown = channels.list_channels(page.session, who)
+    mine = channels.list_channels(page.session, who)
+    found = inbox.items(page.session, who, unread_only=only_unread, limit=100)
     return page.render(
         "inbox.html",
         nav="inbox",
         status=status,
-        inbox=inbox.items(page.session, who, unread_only=only_unread, limit=100),
+        inbox=found,
+        items=[shown(page.t, item) for item in found.items],
         only_unread=only_unread,
-        channels=shown,
-        tests=channels.last_tests(page.session, [c.id for c in shown]),
+        channels=mine,
+        tests=channels.last_tests(page.session, [c.id for c in mine]),
         projects=projects,
         project_names={p.id: p.name for p in projects},
         kinds=channels.KINDS,

@@ -453,3 +453,19 @@ def test_why_a_challenge_submission_failed_is_shown_in_chinese() -> None:
     zh = i18n.Translator("zh-CN")
     left = {text: zh.said(text) for text in stored if zh.said(text) == text}
     assert not left, left
+
+
+def test_every_notification_template_keeps_its_values_in_chinese() -> None:
+    """A notification's Chinese template (`notify.zh-CN.json`) names the same values as its
+    English one, so that `Translator.notice` fills it from what the event stored."""
+    import string
+
+    from aicc.portal.i18n import notice_catalog
+
+    def names(template: str) -> set[str]:
+        return {f for _, f, _, _ in string.Formatter().parse(template) if f}
+
+    found = notice_catalog("zh-CN")
+    assert len(found) >= 40
+    wrong = [en for en, zh in found.items() if names(en) != names(zh)]
+    assert not wrong, wrong

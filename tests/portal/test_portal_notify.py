@@ -1,7 +1,7 @@
-"""The inbox page: a person's notifications with the bell's unread count in the top bar, read
-marks, and their channels (add, refuse a hostile URL, test: queued, its state in the row;
-remove), in English and Chinese; another tenant's channel is the 404 page. In a real browser
-(Chromium): the page's screenshots in both languages go to tests/artifacts/portal/inbox-*.png."""
+"""The inbox page: a person's notifications (in their language, each linking to what it is
+about) with the bell's unread count in the top bar, read marks, and their channels (add, refuse
+a hostile URL, test: queued, its state in the row; remove), in English and Chinese; another
+tenant's channel is the 404 page. In a real browser (Chromium): the page's screenshots in both languages go to tests/artifacts/portal/inbox-*.png."""
 
 from __future__ import annotations
 
@@ -60,6 +60,7 @@ def test_the_inbox_its_bell_and_its_channels(served: tuple[str, httpx.Client]) -
     html = page.get("/inbox").text
     assert 'aria-label="Inbox: 1 unread"' in html and 'class="bell-count">1<' in html
     assert "quota of project default changed" in html and "No channels yet" in html
+    assert '<a href="/quotas">quota of project default changed</a>' in html  # to its page
 
     form = {"csrf": csrf_of(page, "/inbox"), "name": "ops", "kind": "webhook", "events": "job.*"}
     refused = page.post("/inbox/channels", data={**form, "target": "http://169.254.169.254/x"})
@@ -91,6 +92,10 @@ def test_the_inbox_its_bell_and_its_channels(served: tuple[str, httpx.Client]) -
     page.post("/language", data={"csrf": csrf_of(page), "language": "zh-CN"})
     chinese = page.get("/inbox").text
     assert '<html lang="zh-CN">' in chinese and "收件箱：1 条未读" in chinese
+    # the notification itself in the reader's language: its template and values, translated
+    assert '<a href="/quotas">项目 default 的配额已变更</a>' in chinese
+    assert "设置了项目 default 的配额：max cpu_milli 16000。" in chinese
+    assert "quota of project default changed" not in chinese
     assert "添加通知渠道" in chinese and "Webhook 回调" in chinese and "排队中" in chinese
     read = page.post("/inbox/read", data={"csrf": csrf_of(page, "/inbox")})
     assert "已将 1 条标为已读。" in read.text and "bell-count" not in read.text
@@ -129,3 +134,40 @@ def test_the_inbox_in_a_browser(served: tuple[str, httpx.Client], chromium: Any)
     expect(page.get_by_role("status")).to_contain_text("已将 1 条标为已读")
     expect(page.get_by_role("link", name="收件箱：0 条未读")).to_be_visible()
     assert watch.problems == []
+
+
+def test_a_notification_is_said_in_its_readers_language_and_links_to_its_object() -> None:
+    """A job's failure as stored (templates and values, services/notify/events.py) in Chinese,
+    its state and reason codes translated, linking to the job; an event stored before
+    templates keeps its text."""
+    from datetime import UTC, datetime
+
+    from aicc.portal.i18n import Translator
+    from aicc.portal.notify import shown
+    from aicc.services.notify.views import InboxItem
+
+    params = {"name": "train-1", "job_id": "job_X", "state": "failed", "reason": "exit_code"}
+    text = {
+        "subject": "job {name} {state}",
+        "body": "Job {name} ({job_id}) {state}: {reason}.\n"
+        "`aicc job logs {job_id}` shows its output.",
+        "params": {**params, "message": ""},
+    }
+    item = InboxItem(
+        id="nev_1",
+        kind="job.failed",
+        subject="job train-1 failed",
+        body="...",
+        project_id=None,
+        data={"job_id": "job_X", "text": text},
+        at=datetime.now(UTC),
+        read=False,
+    )
+    zh = shown(Translator("zh-CN"), item)
+    assert zh.subject == "作业 train-1 失败" and zh.link == "/jobs/job_X"
+    assert zh.body.startswith("作业 train-1（job_X）失败：") and "exit_code" not in zh.body
+    en = shown(Translator("en"), item)
+    assert en.subject == "job train-1 failed" and en.body.startswith("Job train-1 (job_X) failed")
+    old = item.model_copy(update={"data": {}, "kind": "lease.ended"})
+    assert shown(Translator("zh-CN"), old).subject == "job train-1 failed"
+    assert shown(Translator("zh-CN"), old).link == "/quotas"

@@ -277,8 +277,9 @@ def _notify(session: Session, row: BudgetRow, month: str, share: float, spent: D
         "budget.threshold",
         org_id=row.org_id,
         project_id=row.project_id,
-        subject=f"budget at {share:.0%} of {row.limit} in {month}",
-        body=f"Spent {spent_text} of the {row.limit} budget for {month} ({share:.0%} threshold).",
+        subject="budget at {share} of {limit} in {month}",
+        body="Spent {spent} of the {limit} budget for {month} ({share} threshold).",
+        params={"share": f"{share:.0%}", "limit": row.limit, "month": month, "spent": spent_text},
         data={"budget_id": row.id, "month": month, "threshold": share, "spent": spent_text},
         key=f"budget.threshold:{row.id}:{month}:{share}",
     )

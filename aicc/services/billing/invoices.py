@@ -573,9 +573,15 @@ def issue(
         session,
         "invoice.issued",
         org_id=org.id,
-        subject=f"invoice for {month} issued",
-        body=f"The invoice {invoice_id} of {org.name} for {month} is issued: {total} "
-        f"{draft.currency}.",
+        subject="invoice for {month} issued",
+        body="The invoice {invoice_id} of {org} for {month} is issued: {total} {currency}.",
+        params={
+            "month": month,
+            "invoice_id": invoice_id,
+            "org": org.name,
+            "total": total,
+            "currency": draft.currency,
+        },
         data={"invoice_id": invoice_id, "month": month, "total": str(total)},
         key=f"invoice.issued:{invoice_id}",
     )

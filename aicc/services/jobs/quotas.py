@@ -115,11 +115,15 @@ def _save(
         "quota.changed",
         org_id=org_id,
         project_id=row.id if kind == "project" else None,
-        subject=f"quota of {kind} {row.name} changed",
-        body=f"{who.name} set the quota of {kind} {row.name}: {_said(row.quota)}.",
+        subject=f"quota of {OF[kind]} {{name}} changed",
+        body=f"{{who}} set the quota of {OF[kind]} {{name}}: {{quota}}.",
+        params={"name": row.name, "who": who.name, "quota": _said(row.quota)},
         data={"object_type": kind, "object_id": row.id, "quota": row.quota},
     )
     return read.model_validate(row, from_attributes=True)
+
+
+OF = {"org": "organization", "project": "project"}  # what a quota notice names (its template)
 
 
 def _said(quota: dict[str, dict[str, float]]) -> str:

@@ -72,15 +72,22 @@ def _notify(session: Session, job: JobRow, to: JobState) -> None:
     notice tells its team: it would otherwise land in the center admin's inbox, who runs it)."""
     if (job.spec or {}).get("labels", {}).get(QUIET_LABEL) == "none":
         return
-    text = f"Job {job.name} ({job.id}) {to.value}: {job.reason}"
+    said = "Job {name} ({job_id}) {state}: {reason}." + (" {message}" if job.message else "")
     events.emit(
         session,
         f"job.{to.value}",
         org_id=job.org_id,
         project_id=job.project_id,
         user_id=job.user_id,
-        subject=f"job {job.name} {to.value}",
-        body=f"{text}. {job.message}".strip() + f"\n`aicc job logs {job.id}` shows its output.",
+        subject="job {name} {state}",
+        body=said + "\n`aicc job logs {job_id}` shows its output.",
+        params={
+            "name": job.name,
+            "job_id": job.id,
+            "state": to.value,
+            "reason": job.reason or "",
+            "message": job.message or "",
+        },
         data={"job_id": job.id, "attempt": job.attempt, "reason": job.reason},
         key=f"job.{to.value}:{job.id}:{job.attempt}",
     )

@@ -21,6 +21,24 @@ from aicc.store.tables import (
     ReplicaRow,
 )
 
+# Each kind's subject and body, as templates of the event's values (services/notify/events.py)
+SUBJECTS = {
+    "maintenance.scheduled": "Maintenance scheduled: {nodes}",
+    "maintenance.started": "Maintenance started: {nodes}",
+    "maintenance.ended": "Maintenance ended: {nodes}",
+    "lease.started": "Lease {lease} started",
+    "lease.ending": "Lease {lease} ending",
+    "lease.ended": "Lease {lease} ended",
+}
+BODIES = {
+    "maintenance.scheduled": "Maintenance of {nodes}, {span}: {reason}",
+    "maintenance.started": "Maintenance of {nodes}, {span}: {reason}",
+    "maintenance.ended": "Maintenance of {nodes}, {span}: {reason}",
+    "lease.started": "Lease {lease} ({held}), {span}: started",
+    "lease.ending": "Lease {lease} ({held}), {span}: ending",
+    "lease.ended": "Lease {lease} ({held}), {span}: ended",
+}
+
 
 def orgs_on(session: Session, names: Iterable[str], start: datetime, end: datetime) -> set[str]:
     """Organizations with work running on these nodes now, or a lease of them (or of devices
@@ -54,14 +72,14 @@ def window(session: Session, window_id: str, kind: str) -> int:
     orgs = orgs_on(session, row.nodes, row.starts_at, row.ends_at) | _told(session, row.id)
     shown = ", ".join(row.nodes[:10]) + (f" +{len(row.nodes) - 10}" if len(row.nodes) > 10 else "")
     span = f"{row.starts_at:%Y-%m-%d %H:%M} - {row.ends_at:%Y-%m-%d %H:%M} UTC"
-    what = kind.split(".", 1)[1]
     for org in sorted(orgs):
         events.emit(
             session,
             kind,
             org_id=org,
-            subject=f"Maintenance {what}: {shown}",
-            body=f"Maintenance of {shown}, {span}: {row.reason}",
+            subject=SUBJECTS[kind],
+            body=BODIES[kind],
+            params={"nodes": shown, "span": span, "reason": row.reason},
             data={"window": row.id, "nodes": list(row.nodes), "state": row.state},
             key=f"{kind}:{row.id}:{org}",
         )
@@ -82,18 +100,19 @@ def lease(session: Session, lease_id: str, kind: str) -> None:
     row = session.get(CapacityLeaseRow, lease_id)
     if row is None:
         return
-    what = kind.split(".", 1)[1]
     held = row.nodes or sorted({d["node"] for d in row.devices})
     size = f"{len(row.devices)} devices on " if row.devices else ""
     events.emit(
         session,
         kind,
         org_id=row.org_id,
-        subject=f"Lease {row.id} {what}",
-        body=(
-            f"Lease {row.id} ({size}{', '.join(held)}), "
-            f"{row.starts_at:%Y-%m-%d %H:%M} - {row.ends_at:%Y-%m-%d %H:%M} UTC: {what}"
-        ),
+        subject=SUBJECTS[kind],
+        body=BODIES[kind],
+        params={
+            "lease": row.id,
+            "held": f"{size}{', '.join(held)}",
+            "span": f"{row.starts_at:%Y-%m-%d %H:%M} - {row.ends_at:%Y-%m-%d %H:%M} UTC",
+        },
         data={"lease": row.id, "nodes": list(row.nodes), "devices": list(row.devices)},
         key=f"{kind}:{row.id}",
     )

@@ -70,11 +70,18 @@ def question(session: Session, need: NeedRow, asked: NeedQuestionRow) -> None:
         "need.question",
         org_id=need.org_id,
         project_id=need.project_id,
-        subject=f"A question on need {need.name}",
+        subject="A question on need {need}",
         body=(
-            f"{who} asks on need {need.name} ({need.title}):\n\n{asked.text}\n\n"
-            f"Answer it publicly: `aicc need answer {need.name} {asked.id} TEXT`."
+            "{org} asks on need {need} ({title}):\n\n{text}\n\n"
+            "Answer it publicly: `aicc need answer {need} {question_id} TEXT`."
         ),
+        params={
+            "need": need.name,
+            "org": who,
+            "title": need.title,
+            "text": asked.text,
+            "question_id": asked.id,
+        },
         data={"need_id": need.id, "question_id": asked.id, "org": who},
         key=f"need.question:{asked.id}",
     )
@@ -88,8 +95,9 @@ def answered(session: Session, need: NeedRow, asked: NeedQuestionRow) -> None:
         "need.answered",
         org_id=asked.org_id,
         user_id=asked.user_id,
-        subject=f"{poster} answered your question on need {need.name}",
-        body=f"You asked: {asked.text}\n\n{poster} answered: {asked.answer}",
+        subject="{org} answered your question on need {need}",
+        body="You asked: {text}\n\n{org} answered: {answer}",
+        params={"org": poster, "need": need.name, "text": asked.text, "answer": asked.answer},
         data={"need_id": need.id, "question_id": asked.id},
         key=f"need.answered:{asked.id}",
     )
@@ -107,8 +115,16 @@ def offered(session: Session, need: NeedRow, offer: NeedOfferRow) -> None:
         "need.offer",
         org_id=need.org_id,
         project_id=need.project_id,
-        subject=f"An offer on need {need.name}: {offer.kind} {offer.target}",
-        body=f"{who} offers {offer.kind} {offer.target} at {_priced(offer)}.\n\n{offer.message}",
+        subject="An offer on need {need}: {kind} {target}",
+        body="{org} offers {kind} {target} at {price}.\n\n{message}",
+        params={
+            "need": need.name,
+            "kind": offer.kind,
+            "target": offer.target,
+            "org": who,
+            "price": _priced(offer),
+            "message": offer.message,
+        },
         data={"need_id": need.id, "offer_id": offer.id, "org": who},
         key=f"need.offer:{offer.id}",
     )
@@ -121,9 +137,15 @@ def offer_accepted(session: Session, need: NeedRow, offer: NeedOfferRow) -> None
         "need.offer_accepted",
         org_id=offer.org_id,
         project_id=offer.project_id,
-        subject=f"Your offer on need {need.name} was accepted",
-        body=f"{_org(session, need.org_id)} accepted your {offer.kind} {offer.target} at "
-        f"{_priced(offer)}.",
+        subject="Your offer on need {need} was accepted",
+        body="{org} accepted your {kind} {target} at {price}.",
+        params={
+            "need": need.name,
+            "org": _org(session, need.org_id),
+            "kind": offer.kind,
+            "target": offer.target,
+            "price": _priced(offer),
+        },
         data={"need_id": need.id, "offer_id": offer.id},
         key=f"need.offer_accepted:{offer.id}",
     )
@@ -141,8 +163,9 @@ def joined(session: Session, challenge: ChallengeRow, team: ChallengeTeamRow, or
         "challenge.joined",
         org_id=need.org_id,
         project_id=need.project_id,
-        subject=f"{who} took challenge {need.name} as team {team.name}",
-        body=f"{who} is in team {team.name} of your challenge {need.name} ({need.title}).",
+        subject="{org} took challenge {need} as team {team}",
+        body="{org} is in team {team} of your challenge {need} ({title}).",
+        params={"org": who, "need": need.name, "team": team.name, "title": need.title},
         data={"challenge_id": challenge.id, "need_id": need.id, "team": team.name, "org": who},
         key=f"challenge.joined:{team.id}:{org_id}",
     )
@@ -162,12 +185,18 @@ def invited(
         session,
         "challenge.invited",
         org_id=guest_id,
-        subject=f"Team {team.name} invites you to challenge {need.name}",
+        subject="Team {team} invites you to challenge {need}",
         body=(
-            f"Team {team.name} ({members}) invites your organization to take {poster}'s "
-            f"challenge {need.name} ({need.title}) with it: "
-            f"`aicc challenge join {need.name} --org {poster} --team {team.name}`."
+            "Team {team} ({members}) invites your organization to take {org}'s challenge "
+            "{need} ({title}) with it: `aicc challenge join {need} --org {org} --team {team}`."
         ),
+        params={
+            "team": team.name,
+            "need": need.name,
+            "members": members,
+            "org": poster,
+            "title": need.title,
+        },
         data={"challenge_id": challenge.id, "need_id": need.id, "team": team.name},
         key=f"challenge.invited:{team.id}:{guest_id}",
     )
@@ -181,20 +210,30 @@ def scored(session: Session, submission: ChallengeSubmissionRow) -> None:
     if found is None or team is None:
         return
     challenge, need = found
+    params = {
+        "team": team.name,
+        "submission_id": submission.id,
+        "model": submission.model,
+        "need": need.name,
+        "metric": need.metric,
+        "deadline": f"{need.deadline:%Y-%m-%d %H:%M}",
+        "score": f"{submission.public_score:.6g}" if submission.public_score is not None else "",
+        "message": submission.error or "",
+    }
     if submission.state == "scored":
         kind = "challenge.scored"
-        subject = f"{submission.model} scored on challenge {need.name}"
-        what = f"scored {submission.public_score:.6g} on the public board ({need.metric})"
+        subject = "{model} scored on challenge {need}"
+        what = "scored {score} on the public board ({metric})"
         if submission.public_score is None:
             what = "was scored"
     else:
         kind = "challenge.failed"
-        subject = f"{submission.model} failed on challenge {need.name}"
-        what = f"failed: {submission.error}"
+        subject = "{model} failed on challenge {need}"
+        what = "failed: {message}"
     body = (
-        f"Team {team.name}'s submission {submission.id} ({submission.model}) to challenge "
-        f"{need.name} {what}. The private board opens at the deadline, "
-        f"{need.deadline:%Y-%m-%d %H:%M} UTC."
+        "Team {team}'s submission {submission_id} ({model}) to challenge {need} "
+        + what
+        + ". The private board opens at the deadline, {deadline} UTC."
     )
     data = {
         "challenge_id": challenge.id,
@@ -211,6 +250,7 @@ def scored(session: Session, submission: ChallengeSubmissionRow) -> None:
         user_id=submission.user_id,
         subject=subject,
         body=body,
+        params=params,
         data=data,
         key=f"{kind}:{submission.id}",
     )
@@ -222,6 +262,7 @@ def scored(session: Session, submission: ChallengeSubmissionRow) -> None:
                 org_id=org_id,
                 subject=subject,
                 body=body,
+                params=params,
                 data=data,
                 key=f"{kind}:{submission.id}:{org_id}",
             )
@@ -262,7 +303,8 @@ def closed(session: Session, challenge_id: str) -> None:
         )
     )
     data = {"challenge_id": challenge.id, "need_id": need.id, "teams": [t.name for t in teams]}
-    subject = f"Challenge {need.name} closed: the private board is open"
+    subject = "Challenge {need} closed: the private board is open"
+    poster = _org(session, need.org_id)
     for team in teams:
         for org_id in _joined(team):
             events.emit(
@@ -271,11 +313,11 @@ def closed(session: Session, challenge_id: str) -> None:
                 org_id=org_id,
                 subject=subject,
                 body=(
-                    f"The deadline of challenge {need.name} ({need.title}) passed: it takes no "
-                    f"more submissions, and the private board ranks team {team.name} with the "
-                    f"others: `aicc challenge board {need.name} --org "
-                    f"{_org(session, need.org_id)} --private`."
+                    "The deadline of challenge {need} ({title}) passed: it takes no more "
+                    "submissions, and the private board ranks team {team} with the others: "
+                    "`aicc challenge board {need} --org {org} --private`."
                 ),
+                params={"need": need.name, "title": need.title, "team": team.name, "org": poster},
                 data=data,
                 key=f"challenge.closed:{challenge.id}:{org_id}",
             )
@@ -286,10 +328,11 @@ def closed(session: Session, challenge_id: str) -> None:
         project_id=need.project_id,
         subject=subject,
         body=(
-            f"The deadline of your challenge {need.name} ({need.title}) passed: the private "
-            f"board is open ({len(teams)} teams), and you may award the reward: "
-            f"`aicc challenge award {need.name} --team TEAM=AMOUNT`."
+            "The deadline of your challenge {need} ({title}) passed: the private board is open "
+            "({teams} teams), and you may award the reward: "
+            "`aicc challenge award {need} --team TEAM=AMOUNT`."
         ),
+        params={"need": need.name, "title": need.title, "teams": len(teams)},
         data=data,
         key=f"challenge.closed:{challenge.id}",
     )
@@ -311,12 +354,19 @@ def awarded(
             session,
             "challenge.awarded",
             org_id=org_id,
-            subject=f"Team {team.name} won {share} {need.currency} on challenge {need.name}",
+            subject="Team {team} won {share} {currency} on challenge {need}",
             body=(
-                f"{poster} awarded team {team.name} {share} {need.currency} of challenge "
-                f"{need.name}'s reward; your organization's part, {amount} {need.currency}, "
-                f"is a voucher your invoices spend."
+                "{org} awarded team {team} {share} {currency} of challenge {need}'s reward; "
+                "your organization's part, {part} {currency}, is a voucher your invoices spend."
             ),
+            params={
+                "team": team.name,
+                "share": share,
+                "currency": need.currency,
+                "need": need.name,
+                "org": poster,
+                "part": amount,
+            },
             data={
                 "challenge_id": challenge.id,
                 "need_id": need.id,

@@ -3,8 +3,12 @@ exists iff its cause committed; with it, one delivery per matching channel and o
 per recipient. Nothing is sent here: the `notify` loop step sends what committed.
 
 `key` makes an event once: emitting the same key again (a loop pass that repeats, a retried
-transaction) writes nothing. Recipients are the members of the event's project and its user;
-an organization's event without either goes to the organization's admins. A channel matches
+transaction) writes nothing. An event's subject and body are English templates and their values
+(`params`): stored filled in (what channels send, what the API answers) and, in the event's
+`data["text"]`, as the templates and values, so that the portal says them in its reader's
+language (`portal/i18n/notify.<language>.json`). Recipients are the
+members of the event's project and its user; an organization's event without either goes to
+the organization's admins. A channel matches
 when it is the event's project's, or a recipient's own, and one of its patterns names the kind.
 """
 
@@ -110,13 +114,20 @@ def emit(
     user_id: str | None = None,
     subject: str,
     body: str,
+    params: dict[str, Any] | None = None,
     data: dict[str, Any] | None = None,
     key: str | None = None,
 ) -> str | None:
     """Write the event in the caller's transaction; its id, or None when `key` was emitted
-    before. Never blocks on the network and never raises on a repeat."""
+    before. Never blocks on the network and never raises on a repeat. `subject` and `body` are
+    templates of `params` (`"job {name} {state}"`); without `params`, plain text."""
     now = utcnow()
     event_id = new_id("nev")
+    data = dict(data or {})
+    if params is not None:
+        values = {k: v if isinstance(v, int | float) else str(v) for k, v in params.items()}
+        data["text"] = {"subject": subject, "body": body, "params": values}
+        subject, body = subject.format(**values), body.format(**values)
     row = {
         "id": event_id,
         "key": (key or f"{kind}:{event_id}")[:255],
@@ -126,7 +137,7 @@ def emit(
         "user_id": user_id,
         "subject": subject[:255],
         "body": body,
-        "data": dict(data or {}),
+        "data": data,
         "at": now,
     }
     if not _insert_new(session, row):
@@ -135,7 +146,7 @@ def emit(
     if users:
         inbox = [{"user_id": u, "event_id": event_id, "at": now, "read_at": None} for u in users]
         session.execute(table(NotifyInboxRow).insert(), inbox)
-    channels = _channels(session, kind, org_id, project_id, users, data or {})
+    channels = _channels(session, kind, org_id, project_id, users, data)
     if channels:
         session.execute(
             table(NotifyDeliveryRow).insert(),

@@ -85,9 +85,17 @@ def _emit(session: Session, job: JobRow, after_min: int, since: datetime) -> int
         org_id=job.org_id,
         project_id=job.project_id,
         user_id=job.user_id,
-        subject=f"job {job.name} has waited over {after_min} min",
-        body=f"Job {job.name} ({job.id}) is {job.state} since {since.isoformat()}: "
-        f"{job.message or job.reason}. `aicc job explain {job.id}` says why.",
+        subject="job {name} has waited over {after_min} min",
+        body="Job {name} ({job_id}) is {state} since {since}: {message}. "
+        "`aicc job explain {job_id}` says why.",
+        params={
+            "name": job.name,
+            "job_id": job.id,
+            "after_min": after_min,
+            "state": job.state,
+            "since": since.isoformat(),
+            "message": job.message or job.reason or "",
+        },
         data={"job_id": job.id, "after_min": after_min, "attempt": job.attempt},
         key=key,
     )

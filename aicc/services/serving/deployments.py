@@ -706,8 +706,13 @@ def _notify_down(session: Session, row: DeploymentRow) -> None:
         "deployment.down",
         org_id=org_id,
         project_id=row.project_id,
-        subject=f"deployment {row.name} is down",
-        body=f"Deployment {row.name} ({row.id}) failed: {row.message or 'its replicas failed'}.",
-        data={"deployment_id": row.id, "revision": row.revision},
+        subject="deployment {name} is down",
+        body="Deployment {name} ({deployment_id}) failed: {message}.",
+        params={
+            "name": row.name,
+            "deployment_id": row.id,
+            "message": row.message or "its replicas failed",
+        },
+        data={"deployment_id": row.id, "deployment": row.name, "revision": row.revision},
         key=f"deployment.down:{row.id}:{utcnow().isoformat()}",
     )
