@@ -36,6 +36,7 @@ from aicc.executors.local.executor import LocalExecutor
 from aicc.executors.local.node import SimulatedDevices
 from aicc.gateway import counted
 from aicc.loops import wakes
+from aicc.loops.bmc import Bmcs
 from aicc.loops.books import Books
 from aicc.loops.burn_in import BurnIn
 from aicc.loops.controller import GREEN_HORIZON_H, Controller, Operations, holder_name
@@ -367,6 +368,7 @@ def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
             notice_s=settings.maintenance.notice_s,
             burn_in=burn_in_step(settings, blobs, executors),
             notify=Notify(settings.notify),
+            bmc=Bmcs(settings.nodes.bmc),
         ),
     )
     if settings.federation.site is not None:
