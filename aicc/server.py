@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -32,6 +33,7 @@ from aicc.executors import container as containers
 from aicc.executors import sandbox as sandboxes
 from aicc.executors.base import Executor
 from aicc.executors.datacache import DataCache
+from aicc.executors.local import rapl
 from aicc.executors.local.executor import LocalExecutor
 from aicc.executors.local.node import SimulatedDevices
 from aicc.gateway import counted
@@ -279,6 +281,8 @@ def books(
         power=PowerModel.of_site(site, profile),
         pricing=settings.pricing,
         sample_every=timedelta(seconds=site.sample_interval_s),
+        rapl=rapl.Rapl() if settings.nodes.bmc.rapl else None,
+        rapl_node=settings.node_name or socket.gethostname(),
     )
 
 

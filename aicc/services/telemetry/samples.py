@@ -97,3 +97,10 @@ def power_series(
         for at, w, src in reversed(rows)
         if w is not None
     ]
+
+
+def node_id(session: Session, name: str | None) -> str | None:
+    """The id of the node named `name` (this machine's, for its RAPL power), if registered."""
+    if not name:
+        return None
+    return session.scalar(select(NodeRow.id).where(NodeRow.name == name))
