@@ -424,11 +424,25 @@ class BurnInSettings(BaseModel):
     timeout_s: Annotated[float, Field(ge=10, le=86400)] = 1800.0  # then it counts as failed
 
 
+class BmcSettings(BaseModel):
+    """How nodes' BMCs are read (docs/operations.md, "Nodes' BMCs"): each request's timeout,
+    how many BMCs are asked at once, and how often a node named without one is sampled."""
+
+    model_config = ConfigDict(extra="forbid")
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0  # connect, and each answer
+    concurrency: Annotated[int, Field(ge=1, le=512)] = 32  # BMCs asked side by side
+    interval_s: Annotated[float, Field(ge=5, le=3600)] = 60.0  # a new BMC's sampling interval
+    # this machine's CPU and memory power from RAPL (/sys/class/powercap), where readable
+    rapl: bool = True
+
+
 class NodesSettings(BaseModel):
-    """How nodes enter service (docs/config.md, the `nodes.` table)."""
+    """How nodes enter service and how their BMCs are read (docs/config.md, the `nodes.`
+    table)."""
 
     model_config = ConfigDict(extra="forbid")
     burn_in: BurnInSettings = Field(default_factory=lambda: BurnInSettings())
+    bmc: BmcSettings = Field(default_factory=lambda: BmcSettings())
 
 
 class MaintenanceSettings(BaseModel):

@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -32,10 +33,12 @@ from aicc.executors import container as containers
 from aicc.executors import sandbox as sandboxes
 from aicc.executors.base import Executor
 from aicc.executors.datacache import DataCache
+from aicc.executors.local import rapl
 from aicc.executors.local.executor import LocalExecutor
 from aicc.executors.local.node import SimulatedDevices
 from aicc.gateway import counted
 from aicc.loops import wakes
+from aicc.loops.bmc import Bmcs
 from aicc.loops.books import Books
 from aicc.loops.burn_in import BurnIn
 from aicc.loops.controller import GREEN_HORIZON_H, Controller, Operations, holder_name
@@ -278,6 +281,8 @@ def books(
         power=PowerModel.of_site(site, profile),
         pricing=settings.pricing,
         sample_every=timedelta(seconds=site.sample_interval_s),
+        rapl=rapl.Rapl() if settings.nodes.bmc.rapl else None,
+        rapl_node=settings.node_name or socket.gethostname(),
     )
 
 
@@ -367,6 +372,7 @@ def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
             notice_s=settings.maintenance.notice_s,
             burn_in=burn_in_step(settings, blobs, executors),
             notify=Notify(settings.notify),
+            bmc=Bmcs(settings.nodes.bmc),
         ),
     )
     if settings.federation.site is not None:

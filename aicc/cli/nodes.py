@@ -22,6 +22,8 @@ from aicc.cli.output import (
     handle_errors,
     memory_text,
     plain,
+    print_fields,
+    print_json,
     state_text,
     status,
 )
@@ -204,3 +206,116 @@ def burn_in_command(name: NodeName) -> None:
     quarantined with its figures (`aicc node get NAME`; `aicc node uncordon NAME` releases it)."""
     with client() as api:
         _say_state(name, api.nodes.burn_in(name))
+
+
+def bmc_pairs(node: dict[str, Any]) -> list[tuple[str, Any]]:
+    """What the node's BMC last said, as `node show` prints it (no address, user or password)."""
+    found = node.get("bmc")
+    if not found:
+        return [("BMC", Text("none named (aicc node bmc NAME --address ...)", style="dim"))]
+    watts = found.get("watts")
+    power = f"{watts:g} W" if watts is not None else "-"
+    if found.get("read_at"):
+        power += f" ({ago(found['read_at'])})"
+    limit = found.get("limit_applied_w")
+    asked = found.get("limit_w")
+    limit_text = f"{limit:g} W" if limit is not None else "none"
+    if asked != limit:
+        limit_text += f" (asked: {f'{asked:g} W' if asked is not None else 'none'})"
+    if found.get("limit_error"):
+        limit_text += f" - {found['limit_error']}"
+    inventory = " ".join(
+        part
+        for part in (found.get("manufacturer"), found.get("model"), found.get("serial_number"))
+        if part
+    )
+    health = found.get("health") or "-"
+    if found.get("cordoned"):
+        health += " (cordoned the node)"
+    pairs: list[tuple[str, Any]] = [
+        ("BMC HEALTH", health),
+        ("POWER", power),
+        ("POWER LIMIT", limit_text),
+        ("INVENTORY", inventory or "-"),
+        ("BIOS", found.get("bios_version") or "-"),
+    ]
+    temps = found.get("temperatures") or {}
+    if temps:
+        pairs.append(("TEMPERATURES", ", ".join(f"{k} {v:g} °C" for k, v in temps.items())))
+    fans = found.get("fans") or {}
+    if fans:
+        pairs.append(("FANS", ", ".join(f"{k} {v:g} RPM" for k, v in fans.items())))
+    if found.get("error"):
+        pairs.append(("BMC ERROR", Text(f"{found['error']} ({ago(found.get('error_at'))})", "red")))
+    return pairs
+
+
+@app.command("show")
+@handle_errors
+def show_command(name: NodeName, as_json: JsonFlag = False) -> None:
+    """One node: its state and resources, and its BMC's health, power, sensors and inventory."""
+    with client() as api:
+        node = plain(api.nodes.get(name))
+    if as_json:
+        print_json(node)
+        return
+    pairs: list[tuple[str, Any]] = [
+        (column.header, column.value(node)) for column in NODES.columns if column.header
+    ]
+    print_fields(pairs + bmc_pairs(node))
+
+
+@app.command("bmc")
+@handle_errors
+def bmc_command(
+    name: NodeName,
+    address: Annotated[str, typer.Option(help="https://HOST[:PORT] of its Redfish service.")],
+    username: Annotated[str, typer.Option(help="The BMC's user.")] = "",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    insecure: Annotated[
+        bool, typer.Option(help="Do not verify the BMC's TLS certificate (self-signed).")
+    ] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between power samples.")] = 60.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Name a node's BMC (center admins); its password is sealed and never shown again."""
+    import sys
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    with client() as api:
+        found = api.nodes.set_bmc(
+            name,
+            address=address,
+            username=username,
+            password=password,
+            verify_tls=not insecure,
+            interval_s=interval,
+        )
+    if as_json:
+        print_json(plain(found))
+    else:
+        status(f"node {name}: BMC {found.address}")
+
+
+@app.command("power-limit")
+@handle_errors
+def power_limit_command(
+    name: NodeName,
+    limit: Annotated[
+        str | None, typer.Argument(help="'500W', '1.2kW'; omit with --clear.", show_default=False)
+    ] = None,
+    clear: Annotated[bool, typer.Option(help="Lift the node's power limit.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Ask the node's BMC for a power limit, or lift it (center admins)."""
+    if (limit is None) == (not clear):
+        fail("give a limit such as 500W, or --clear", "aicc node power-limit NODE 500W")
+    with client() as api:
+        found = api.nodes.power_limit(name, None if clear else limit)
+    if as_json:
+        print_json(plain(found))
+    else:
+        asked = found.status.limit_w
+        status(f"node {name}: power limit {f'{asked:g} W' if asked is not None else 'lifted'}")

@@ -314,3 +314,36 @@ def parse_csv(
             for gap in range(before + 1, after):
                 held[gap] = hourly[before]
     return hourly | held
+
+
+# --- measured node power shared by a job (issue 62.3) ----------------------------------------
+
+# How a record's kWh was found, written on the record: measured by the CPU's RAPL counters or
+# the node's BMC and shared by the job's CPU and memory, the accelerators' model with NVML's
+# measured busy rate, or the model at `site.assumed_utilization` (an upper bound).
+METHODS = ("rapl", "bmc", "nvml", "estimated")
+
+
+def node_share(cpu_milli: int, memory_mib: int, node_cpu_milli: int, node_memory_mib: int) -> float:
+    """The part of a node's power a replica draws: the mean of its share of the node's CPU and
+    of its memory (each capped at 1), so a job holding all cores and no memory, or all memory
+    and no core, draws half. A node without a figure for one counts the other alone."""
+    parts = [
+        min(1.0, max(0, held) / total)
+        for held, total in ((cpu_milli, node_cpu_milli), (memory_mib, node_memory_mib))
+        if total > 0
+    ]
+    return sum(parts) / len(parts) if parts else 0.0
+
+
+def counter_delta(before: int, after: int, max_range: int) -> int:
+    """Energy (µJ) between two readings of a RAPL counter that wraps to 0 past `max_range`
+    (`max_energy_range_uj`): one wrap at most between readings a minute apart."""
+    if after >= before:
+        return after - before
+    return max(0, max_range - before) + after
+
+
+def shared_kwh(watts: float, share: float, hours: float, pue: float) -> float:
+    """kWh of a replica's share of a node's measured mean power over `hours`, PUE included."""
+    return max(0.0, watts) * max(0.0, share) * max(0.0, hours) * pue / 1000

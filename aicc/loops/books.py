@@ -1,7 +1,8 @@
 """The books loop: after each reconcile pass, record usage; now and then, storage (workdirs
-and data sets), budget alerts and device utilization samples (read from NVML and the vendors'
+and data sets), budget alerts, device utilization samples (read from NVML and the vendors'
 tools by executors/local/devices.py every `site.sample_interval_s`, stored by
-services/telemetry/samples.py). Only the leader runs it, and every write is fenced."""
+services/telemetry/samples.py) and this machine's RAPL power (executors/local/rapl.py), which
+the meter shares among its node's CPU jobs. Only the leader runs it, and every write is fenced."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from datetime import datetime, timedelta
 from aicc.core.pricing import PricePlan
 from aicc.core.topology import DeviceReading
 from aicc.executors.local import devices
+from aicc.executors.local.rapl import Rapl
 from aicc.loops.lease import Lease
 from aicc.loops.steps import EveryPass, Pass
 from aicc.services.billing import budgets, meter
@@ -38,6 +40,8 @@ class Books(EveryPass):
         slow_every: timedelta = timedelta(minutes=5),
         sample_every: timedelta | None = timedelta(minutes=1),
         read: Callable[[], list[DeviceReading]] = devices.readings,
+        rapl: Rapl | None = None,
+        rapl_node: str | None = None,
     ) -> None:
         self.db = db
         self.lease = lease
@@ -49,6 +53,9 @@ class Books(EveryPass):
         self.context = budgets.Context(zone, pricing)  # budget admission (snapshots.build)
         self.sample_every = sample_every
         self.read = read
+        # this machine's CPU and memory power (executors/local/rapl.py), for its node's CPU jobs
+        self.rapl = rapl if rapl is not None and rapl.available else None
+        self.rapl_node = rapl_node
         self._next_sample = utcnow()
 
     def run(self, pass_: Pass) -> None:
@@ -78,8 +85,12 @@ class Books(EveryPass):
             self._next_slow = now + self.slow_every
         if self.sample_every is not None and now >= self._next_sample:
             readings = self.read()  # outside the transaction: NVML may take a moment
-            if readings:
+            watts = self.rapl.watts() if self.rapl is not None else None
+            if readings or watts is not None:
                 with self.db.session() as session:
                     self.lease.fence(session, now)
                     samples.record(session, now, readings)
+                    node_id = samples.node_id(session, self.rapl_node)
+                    if watts is not None and node_id is not None:
+                        samples.record_power(session, now, [(node_id, watts, "rapl")])
             self._next_sample = now + self.sample_every

@@ -33,6 +33,7 @@ from aicc.loops import (
     reconcile,
     scheduling,
 )
+from aicc.loops.bmc import Bmcs
 from aicc.loops.books import Books
 from aicc.loops.burn_in import BurnIn
 from aicc.loops.deployments import Converge, Keeper
@@ -93,6 +94,7 @@ class Operations:
 
     notice_s: float = snapshots.NOTICE_S
     burn_in: BurnIn | None = None
+    bmc: Bmcs | None = None  # nodes' BMCs: power, health, limits (loops/bmc.py)
     notify: Notify = field(default_factory=lambda: Notify(NotifySettings()))
 
     @property
@@ -201,6 +203,7 @@ class Controller:
             audit.Seal(),
             ops.notify,
             discovery.Discovery(health, burn_in=ops.joins_burning),
+            *([ops.bmc] if ops.bmc is not None else []),
             *([ops.burn_in] if ops.burn_in is not None else []),
             sweep,
         ]
@@ -334,6 +337,8 @@ class Controller:
         if self.federation is not None:
             self.federation.stop()
         self.operations.notify.stop()
+        if self.operations.bmc is not None:
+            self.operations.bmc.close()
         self._stop.set()
         self._wake.set()
         for thread in (self._thread, self._heartbeat):

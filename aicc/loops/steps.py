@@ -13,7 +13,8 @@ loops/reconcile.py: their writes are services/jobs/binding.py's and reconciling.
 is told), serving's `deployments` (loops/deployments.py), billing's
 `metering` (loops/books.py), jobs' `culling` (loops/culling.py), the audit log's `audit`
 (loops/audit.py), notifications' `notify` (loops/notify.py), nodes' `discovery`
-(loops/discovery.py), the center's `burn_in` (loops/burn_in.py) and jobs' `sweep`
+(loops/discovery.py) and `bmc` (loops/bmc.py: BMCs read on threads of their own), the
+center's `burn_in` (loops/burn_in.py) and jobs' `sweep`
 (loops/janitor.py); the last three every so many seconds, the others at every pass.
 """
 

@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from aicc.sdk.transport import Resource, api_path
-from aicc.services.nodes.views import Node
+from aicc.services.nodes.views import Bmc, Node
+from aicc.services.telemetry.views import PowerSample
 
 
 class Nodes(Resource):
@@ -37,3 +38,39 @@ class Nodes(Resource):
 
     def uncordon(self, name: str) -> Node:
         return self._one(Node, "POST", api_path("nodes", name, "uncordon"))
+
+    def bmc(self, name: str) -> Bmc:
+        """The node's BMC (center admins): address, user and status; never its password."""
+        return self._one(Bmc, "GET", api_path("nodes", name, "bmc"))
+
+    def set_bmc(
+        self,
+        name: str,
+        *,
+        address: str,
+        username: str = "",
+        password: str | None = None,
+        verify_tls: bool = True,
+        interval_s: float = 60.0,
+    ) -> Bmc:
+        body = {
+            "address": address,
+            "username": username,
+            "password": password,
+            "verify_tls": verify_tls,
+            "interval_s": interval_s,
+        }
+        return self._one(Bmc, "PUT", api_path("nodes", name, "bmc"), json=body)
+
+    def remove_bmc(self, name: str) -> None:
+        self._t.call("DELETE", api_path("nodes", name, "bmc"))
+
+    def power_limit(self, name: str, watts: float | str | None) -> Bmc:
+        """Ask for a power limit (`500W`, or watts); None lifts it."""
+        path = api_path("nodes", name, "power-limit")
+        return self._one(Bmc, "PUT", path, json={"watts": watts})
+
+    def power(self, name: str, *, hours: float = 24) -> builtins.list[PowerSample]:
+        """The node's measured power over the last `hours`, oldest first."""
+        answer = self._t.call("GET", api_path("nodes", name, "power"), params={"hours": hours})
+        return [PowerSample.model_validate(item) for item in answer]

@@ -371,6 +371,34 @@ class NodeRow(Base):
     engine_held: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
 
 
+class NodeBmcRow(Base):
+    """A node's BMC (Redfish): where it answers and who signs in (the password sealed, as
+    project secrets are), the power limit an operator asked for, and what it last said. Only
+    center admins see the address and user name; nobody gets the password back."""
+
+    __tablename__ = "node_bmcs"
+    node_id: Mapped[str] = mapped_column(
+        ForeignKey("nodes.id", ondelete="CASCADE"), primary_key=True
+    )
+    address: Mapped[str] = mapped_column(String(200))
+    username: Mapped[str] = mapped_column(String(64), default="")
+    password: Mapped[str] = mapped_column(Text, default="")  # sealed (store/sealing.py)
+    verify_tls: Mapped[bool] = mapped_column(Boolean, default=True)
+    interval_s: Mapped[float] = mapped_column(default=60.0)  # how often its power is sampled
+    limit_w: Mapped[float | None] = mapped_column(default=None)  # asked for; None: no limit
+    limit_applied_w: Mapped[float | None] = mapped_column(default=None)  # as last written
+    limit_error: Mapped[str] = mapped_column(String(200), default="")
+    # what it last said (core/redfish.py Reading, as JSON), when, and its last error
+    reading: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    read_at: Mapped[datetime | None] = mapped_column(default=None)
+    error: Mapped[str] = mapped_column(String(200), default="")
+    error_at: Mapped[datetime | None] = mapped_column(default=None)
+    # this BMC's Critical health cordoned the node: only then is it uncordoned when healthy
+    cordoned: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
 class NodeDataRow(Base):
     """A data set version a node's data cache was filled with, for data locality in placement.
     Written when a replica's data are mounted there; the cache may have let some of it go
@@ -799,6 +827,9 @@ class UsageRow(Base):
     # kg CO₂ of `energy_kwh` at the grid intensity of the record's hour, written with it; None
     # on records written before migration 0025 (their intensity was never recorded)
     carbon_kg: Mapped[float | None] = mapped_column(default=None)
+    # how `energy_kwh` was found (core/energy.py METHODS: rapl, bmc, nvml, estimated); None on
+    # records without energy and on those metered before it was kept (migration 0051)
+    energy_method: Mapped[str | None] = mapped_column(String(16), default=None)
     # kind `requests`: a deployment's answered gateway requests within one clock hour
     deployment_id: Mapped[str | None] = mapped_column(String(40), default=None)
     requests: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -861,6 +892,12 @@ class DeviceSampleRow(Base):
     at: Mapped[datetime] = mapped_column(index=True)
     utilization: Mapped[float]  # 0..1 of the sample period the device was busy
     memory_used_mib: Mapped[int | None] = mapped_column(Integer)
+    # A node's own power (W), on its row of index NODE (-1): read by its BMC or RAPL (`source`)
+    power_w: Mapped[float | None] = mapped_column(default=None)
+    source: Mapped[str | None] = mapped_column(String(16), default=None)  # nvml | bmc | rapl
+
+
+NODE_INDEX = -1  # the `index` of a sample of the node as a whole (its power), not of a device
 
 
 class NotebookRow(Base):

@@ -1,17 +1,24 @@
-"""Nodes: list with allocation, import an inventory, cordon and uncordon, burn-in."""
+"""Nodes: list with allocation, import an inventory, cordon and uncordon, burn-in; a node's BMC
+(center admins), its power limit and its measured power."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
 
 from aicc.api import schemas
-from aicc.api.deps import CurrentUser, SessionDep
+from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import PageArgs
+from aicc.api.schemas.bmc import BmcIn, PowerLimitIn
 from aicc.core.topology import NodeState
 from aicc.services.center import burn_in, drains
 from aicc.services.common import utcnow
-from aicc.services.nodes import nodes
-from aicc.services.nodes.views import Node
+from aicc.services.nodes import bmc, nodes
+from aicc.services.nodes.views import Bmc, Node
+from aicc.services.telemetry import samples
+from aicc.services.telemetry.views import PowerSample
 
 router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"])
 
@@ -63,3 +70,51 @@ def nodes_drain(
     """Stop new placements; with `evict`, stop running jobs now and requeue them (retries)."""
     node = drains.drain(session, who, name, evict=evict, now=utcnow())
     return node
+
+
+@router.get("/{name}/bmc", response_model=Bmc)
+def nodes_bmc_get(name: str, who: CurrentUser, session: SessionDep) -> Bmc:
+    """The node's BMC as center admins see it: address, user (never the password), status."""
+    return bmc.get(session, who, name)
+
+
+@router.put("/{name}/bmc", response_model=Bmc)
+def nodes_bmc_put(
+    name: str, body: BmcIn, who: CurrentUser, state: StateDep, session: SessionDep
+) -> Bmc:
+    """Name the node's BMC (Redfish) or change it; the password is sealed and never shown."""
+    return bmc.configure(
+        session,
+        who,
+        sealer=state.sealer,
+        node=name,
+        address=body.address,
+        username=body.username,
+        password=body.password,
+        verify_tls=body.verify_tls,
+        interval_s=body.interval_s,
+    )
+
+
+@router.delete("/{name}/bmc", status_code=204)
+def nodes_bmc_delete(name: str, who: CurrentUser, session: SessionDep) -> Response:
+    bmc.remove(session, who, name)
+    return Response(status_code=204)
+
+
+@router.put("/{name}/power-limit", response_model=Bmc)
+def nodes_power_limit(name: str, body: PowerLimitIn, who: CurrentUser, session: SessionDep) -> Bmc:
+    """Ask the node's BMC for a power limit (`500W`, `1.2kW` or watts); null lifts it."""
+    return bmc.set_limit(session, who, name, body.watts)
+
+
+@router.get("/{name}/power", response_model=list[PowerSample])
+def nodes_power(
+    name: str,
+    who: CurrentUser,
+    session: SessionDep,
+    hours: Annotated[float, Query(gt=0, le=24 * 31)] = 24,
+) -> list[PowerSample]:
+    """The node's measured power (its BMC or RAPL) over the last `hours`, oldest first."""
+    nodes.get(session, name)  # NotFound for a node that is not there
+    return samples.power_series(session, name, since=utcnow() - timedelta(hours=hours))

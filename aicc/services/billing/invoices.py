@@ -50,7 +50,7 @@ from aicc.core.pricing import (
 )
 from aicc.core.tenancy import Principal, Role
 from aicc.core.text import LINE
-from aicc.services.billing import credits, extra_lines, rating, views
+from aicc.services.billing import credits, extra_lines, rating, records, views
 from aicc.services.billing.plans import Plans
 from aicc.services.common import Conflict, Forbidden, Invalid, from_row, new_id, utcnow
 from aicc.services.notify import events
@@ -131,14 +131,22 @@ class Invoice:
             return None
         kwh = sum(p["energy_kwh"] for p in self.projects_footprint)
         kg = sum(p["carbon_kg"] for p in self.projects_footprint)
+        methods: dict[str, float] = {}
+        for p in self.projects_footprint:
+            for method, part in (p.get("by_method") or {}).items():
+                methods[method] = methods.get(method, 0.0) + part
         return {
             "energy_kwh": round(kwh, 3),
             "carbon_kg": round(kg, 3),
+            "by_method": {m: round(v, 3) for m, v in sorted(methods.items())},
             "projects": [
                 {
                     **p,
                     "energy_kwh": round(p["energy_kwh"], 3),
                     "carbon_kg": round(p["carbon_kg"], 3),
+                    "by_method": {
+                        m: round(v, 3) for m, v in sorted((p.get("by_method") or {}).items())
+                    },
                 }
                 for p in self.projects_footprint
             ],
@@ -207,6 +215,7 @@ def compute(session: Session, *, org_id: str, month: str, zone: str, default: Pr
     unpriced: dict[tuple[str | None, str, str], Fraction] = {}
     unpriced_ids: list[int] = []
     footprint: dict[str | None, list[float]] = {}
+    by_method: dict[str | None, dict[str, float]] = {}
     for record in rows:
         if record.period != month and record.period not in issued:
             continue  # an earlier month's own draft holds it
@@ -240,6 +249,11 @@ def compute(session: Session, *, org_id: str, month: str, zone: str, default: Pr
             sums = footprint.setdefault(record.project_id, [0.0, 0.0])
             sums[0] += record.energy_kwh
             sums[1] += record.carbon_kg or 0.0
+            if record.energy_method:
+                kinds = by_method.setdefault(record.project_id, {})
+                kinds[record.energy_method] = (
+                    kinds.get(record.energy_method, 0.0) + record.energy_kwh
+                )
     _round_per_item(groups.values())
     lines = _settle_lines(session, org_id, sorted(groups.values(), key=_order), currency, held)
     lines += _adjustment_lines(session, org_id, month, start=len(lines))
@@ -258,7 +272,7 @@ def compute(session: Session, *, org_id: str, month: str, zone: str, default: Pr
             for (p, i, u), q in sorted(unpriced.items(), key=lambda kv: str(kv[0]))
         ],
         projects_footprint=[
-            {"project_id": p, "energy_kwh": kwh, "carbon_kg": kg}
+            {"project_id": p, "energy_kwh": kwh, "carbon_kg": kg, "by_method": by_method.get(p, {})}
             for p, (kwh, kg) in sorted(footprint.items(), key=lambda kv: kv[0] or "")
         ],
         unpriced_ids=unpriced_ids,
@@ -266,8 +280,9 @@ def compute(session: Session, *, org_id: str, month: str, zone: str, default: Pr
 
 
 def _real_compute(record: UsageRow) -> bool:
-    """A record whose energy the meter measured: real accelerators (simulated ones draw none)."""
-    return record.kind == "compute" and bool(record.accelerator) and not record.simulated
+    """A record whose energy the meter measured: real accelerators (simulated ones draw none)
+    and CPU jobs on nodes whose power was measured (records.measured)."""
+    return records.measured(record.kind, record.accelerator, record.simulated, record.energy_method)
 
 
 @dataclass(frozen=True)

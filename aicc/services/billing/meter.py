@@ -24,7 +24,10 @@ transaction, so each answered request is on one record, once.
 
 Energy (kWh) of a record on real devices: Σ devices TDP × (idle + (1 − idle) × busy) × share
 × hours × PUE / 1000, where busy is the mean NVML utilization sampled on those devices during
-the record's interval, else the site's `assumed_utilization`; simulated devices use none. PUE
+the record's interval, else the site's `assumed_utilization`; simulated devices use none. A
+record without accelerators: the node's measured mean power in the interval (RAPL or its BMC)
+× the replica's share of the node's CPU and memory (core/energy.py `node_share`) × hours × PUE.
+Each record names its method (`energy_method`: rapl, bmc, nvml, estimated). PUE
 and the grid's carbon intensity are those of the record's clock hour (the site's energy
 profile, else its constants); carbon (kg CO₂) = kWh × gCO₂/kWh / 1000, written with the record
 and never recomputed: a pass that finds the record's key written leaves it as it is.
@@ -42,14 +45,17 @@ from sqlalchemy.orm import Session
 
 from aicc.config import SiteSettings
 from aicc.core import catalog, periods
+from aicc.core import energy as energy_model
 from aicc.core.energy import EnergyProfile
 from aicc.services.billing.rating import DATASETS, IMAGES
 from aicc.store.tables import (
+    NODE_INDEX,
     DeviceRow,
     DeviceSampleRow,
     GatewayRequestRow,
     ImageStorageLevelRow,
     JobRow,
+    NodeRow,
     ProjectRow,
     ReplicaRow,
     StorageLevelRow,
@@ -134,6 +140,19 @@ class Meter:
             )
         }
         self.sampled = session.scalar(select(func.count()).select_from(DeviceSampleRow)) or 0
+        self.nodes = {
+            n: (c, m)
+            for n, c, m in session.execute(
+                select(NodeRow.id, NodeRow.cpu_milli, NodeRow.memory_mib)
+            )
+        }
+        self.measured = (
+            self.sampled
+            and session.scalar(
+                select(DeviceSampleRow.id).where(DeviceSampleRow.index == NODE_INDEX).limit(1)
+            )
+            is not None
+        )
 
     def compute(self, observed_at: datetime, *, limit: int = 2000) -> int:
         """Record what replicas used up to their end, or to the last whole hour before
@@ -183,12 +202,16 @@ class Meter:
                 continue
             busy = None if group.simulated else self._busy(rep.node_id, group.picks, start, end)
             energy = 0.0
+            method: str | None = None
             if group.model and not group.simulated:
                 util = busy if busy is not None else self.power.assumed_utilization
                 watts = _tdp(group.model) * (
                     self.power.idle_fraction + (1 - self.power.idle_fraction) * util
                 )
                 energy = watts * group.milli / 1000 * hours * self.power.pue_at(start) / 1000
+                method = "nvml" if busy is not None else "estimated"
+            elif not group.model and rep.node_id:
+                energy, method = self._cpu_energy(rep, start, end, hours)
             self._add(
                 key,
                 "compute",
@@ -208,9 +231,37 @@ class Meter:
                 utilization=busy,
                 energy_kwh=energy,
                 carbon_kg=energy * self.power.carbon_at(start) / 1000,
+                energy_method=method,
             )
             written += 1
         return written
+
+    def _cpu_energy(
+        self, rep: ReplicaRow, start: datetime, end: datetime, hours: float
+    ) -> tuple[float, str | None]:
+        """kWh of a replica without accelerators: the node's measured mean power over the
+        interval (RAPL or its BMC, whichever sampled it most) times the replica's share of the
+        node's CPU and memory, PUE included; (0, None) where the node was never measured."""
+        node = self.nodes.get(rep.node_id)
+        if node is None or not self.measured:
+            return 0.0, None
+        found = self.session.execute(
+            select(DeviceSampleRow.source, func.avg(DeviceSampleRow.power_w), func.count())
+            .where(
+                DeviceSampleRow.node_id == rep.node_id,
+                DeviceSampleRow.index == NODE_INDEX,
+                DeviceSampleRow.power_w.is_not(None),
+                DeviceSampleRow.at >= start,
+                DeviceSampleRow.at < end,
+            )
+            .group_by(DeviceSampleRow.source)
+        ).all()
+        if not found:
+            return 0.0, None
+        source, watts, _ = max(found, key=lambda r: (r[2], r[0] == "rapl"))
+        share = energy_model.node_share(rep.cpu_milli, rep.memory_mib, *node)
+        kwh = energy_model.shared_kwh(float(watts), share, hours, self.power.pue_at(start))
+        return kwh, source
 
     def _busy(
         self, node_id: str, picks: tuple[tuple[int, int], ...], start: datetime, end: datetime

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from aicc.core import periods
@@ -63,20 +63,29 @@ def footprint_by_org(
     if not who.is_admin:
         raise Forbidden("only center admins read the center's energy")
     query = select(
-        UsageRow.org_id, UsageRow.start, UsageRow.end, UsageRow.energy_kwh, UsageRow.carbon_kg
+        UsageRow.org_id,
+        UsageRow.start,
+        UsageRow.end,
+        UsageRow.energy_kwh,
+        UsageRow.carbon_kg,
+        UsageRow.energy_method,
     ).where(
         UsageRow.kind == "compute",
         UsageRow.simulated.is_(False),
-        UsageRow.accelerator != "",
+        or_(UsageRow.accelerator != "", UsageRow.energy_method.in_(MEASURED_NODES)),
         UsageRow.start < until,
         UsageRow.end > since,
     )
     out: dict[str, views.Footprint] = {}
-    for org_id, start, end, kwh, kg in session.execute(query):
+    for org_id, start, end, kwh, kg, method in session.execute(query):
         length = (end - start).total_seconds()
         inside = (min(end, until) - max(start, since)).total_seconds()
         share = min(1.0, max(0.0, inside / length)) if length > 0 else 1.0
-        part = views.Footprint(energy_kwh=kwh * share, carbon_kg=(kg or 0.0) * share)
+        part = views.Footprint(
+            energy_kwh=kwh * share,
+            carbon_kg=(kg or 0.0) * share,
+            by_method={method: kwh * share} if method else {},
+        )
         out[org_id] = out[org_id] + part if org_id in out else part
     return out
 
@@ -85,13 +94,29 @@ def footprint(rows: list[views.UsageRecord]) -> views.Footprint | None:
     """The sums of the records of real devices, or None when there is none (simulated devices
     draw nothing: no figure, rather than a zero). A record metered before carbon was recorded
     adds its kWh and no carbon."""
-    real = [r for r in rows if r.kind == "compute" and r.accelerator and not r.simulated]
+    real = [r for r in rows if measured(r.kind, r.accelerator, r.simulated, r.energy_method)]
     if not real:
         return None
+    methods: dict[str, float] = {}
+    for r in real:
+        if r.energy_method:
+            methods[r.energy_method] = methods.get(r.energy_method, 0.0) + r.energy_kwh
     return views.Footprint(
         energy_kwh=sum(r.energy_kwh for r in real),
         carbon_kg=sum(r.carbon_kg or 0.0 for r in real),
+        by_method=methods,
     )
+
+
+MEASURED_NODES = ("rapl", "bmc")  # a CPU job's energy: its node's measured power, shared
+
+
+def measured(kind: str, accelerator: str | None, simulated: bool, method: str | None) -> bool:
+    """A record with an energy figure: compute on real accelerators, or on a node whose power
+    was measured (RAPL, BMC); simulated devices draw nothing."""
+    if kind != "compute" or simulated:
+        return False
+    return bool(accelerator) or method in MEASURED_NODES
 
 
 def _record(row: UsageRow) -> views.UsageRecord:

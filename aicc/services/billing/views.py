@@ -116,19 +116,29 @@ class UsageRecord(View):
     energy_kwh: float
     invoice_id: str | None
     carbon_kg: float | None = None  # None: metered before carbon was recorded (migration 0025)
+    # how energy_kwh was found: rapl | bmc (the node's measured power, shared by the job's CPU
+    # and memory) | nvml (accelerators at their measured busy rate) | estimated (at the site's
+    # assumed rate); None: no energy figure (storage, requests, simulated devices, older records)
+    energy_method: str | None = None
 
 
 class Footprint(View):
-    """Energy of real accelerators (PUE included) and its carbon at the grid's hourly
-    intensity, summed over usage records (docs/billing.md: energy and carbon)."""
+    """Energy of real accelerators and of CPU jobs on measured nodes (PUE included) and its
+    carbon at the grid's hourly intensity, summed over usage records, with the kWh of each
+    method (docs/billing.md: energy and carbon)."""
 
     energy_kwh: float
     carbon_kg: float
+    by_method: dict[str, float] = Field(default_factory=dict)  # kWh by `energy_method`
 
     def __add__(self, other: Footprint) -> Footprint:
+        methods = dict(self.by_method)
+        for method, kwh in other.by_method.items():
+            methods[method] = methods.get(method, 0.0) + kwh
         return Footprint(
             energy_kwh=self.energy_kwh + other.energy_kwh,
             carbon_kg=self.carbon_kg + other.carbon_kg,
+            by_method=methods,
         )
 
 

@@ -22,7 +22,15 @@ from aicc.services import changes
 from aicc.services.common import Forbidden, Invalid, NotFound, from_row, new_id, utcnow
 from aicc.services.nodes import history, views
 from aicc.services.tenancy import audit
-from aicc.store.tables import BurnInRow, DeviceRow, EventRow, JobRow, NodeRow, ReplicaRow
+from aicc.store.tables import (
+    BurnInRow,
+    DeviceRow,
+    EventRow,
+    JobRow,
+    NodeBmcRow,
+    NodeRow,
+    ReplicaRow,
+)
 
 HOLDING = ("scheduled", "running")  # replica states that occupy resources
 # What one node may declare: far above any machine, and within the database's 32-bit integers.
@@ -115,6 +123,12 @@ def _infos(session: Session, rows: list[NodeRow]) -> list[views.Node]:
     used = allocations(session)
     devices = _devices_of(session, [r.id for r in rows])
     burn_ins = last_burn_ins(session, [r.id for r in rows])
+    bmcs = {
+        b.node_id: bmc_status(b)
+        for b in session.scalars(
+            select(NodeBmcRow).where(NodeBmcRow.node_id.in_([r.id for r in rows]))
+        )
+    }
     out = []
     for row in rows:
         alloc = used.get(row.id, Allocation())
@@ -133,9 +147,35 @@ def _infos(session: Session, rows: list[NodeRow]) -> list[views.Node]:
                 devices=devs,
                 simulated=simulated,
                 burn_in=burn_ins.get(row.id),
+                bmc=bmcs.get(row.id),
             )
         )
     return out
+
+
+def bmc_status(row: NodeBmcRow) -> views.BmcStatus:
+    """What a node's BMC last said, as every reader of nodes sees it (no address, user or
+    password: services/nodes/bmc.py keeps those)."""
+    said = row.reading or {}
+    inventory = said.get("inventory") or {}
+    return views.BmcStatus(
+        health=said.get("health", ""),
+        watts=said.get("watts"),
+        read_at=row.read_at,
+        temperatures=said.get("temperatures") or {},
+        fans=said.get("fans") or {},
+        manufacturer=inventory.get("manufacturer", ""),
+        model=inventory.get("model", ""),
+        serial_number=inventory.get("serial_number", ""),
+        bios_version=inventory.get("bios_version", ""),
+        limit_w=row.limit_w,
+        limit_applied_w=row.limit_applied_w,
+        limit_supported=bool(said.get("limit_path")),
+        limit_error=row.limit_error,
+        error=row.error,
+        error_at=row.error_at,
+        cordoned=row.cordoned,
+    )
 
 
 def last_burn_ins(session: Session, node_ids: list[str]) -> dict[str, views.BurnIn]:

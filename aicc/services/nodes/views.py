@@ -71,6 +71,41 @@ class BurnIn(View):
     reason: str = ""
 
 
+class BmcStatus(View):
+    # what a node's BMC last said (Redfish): health, power, sensors and inventory, and the
+    # power limit asked for and in force. Every reader of nodes sees it; never where the BMC
+    # answers nor who signs in (`Bmc`, center admins only), never its password (nobody).
+
+    health: str  # OK | Warning | Critical | "" (not read yet, or the BMC gives none)
+    watts: float | None  # the node's draw at `read_at`
+    read_at: datetime | None
+    temperatures: dict[str, float] = Field(default_factory=dict)  # sensor -> °C
+    fans: dict[str, float] = Field(default_factory=dict)  # fan -> RPM
+    manufacturer: str = ""
+    model: str = ""
+    serial_number: str = ""
+    bios_version: str = ""
+    limit_w: float | None = None  # the power limit an operator asked for
+    limit_applied_w: float | None = None  # the limit last written to the BMC
+    limit_supported: bool = False  # the BMC offers a PowerControl to limit
+    limit_error: str = ""
+    error: str = ""  # why the last reading failed ("" when it did not)
+    error_at: datetime | None = None
+    cordoned: bool = False  # its Critical health cordoned the node
+
+
+class Bmc(View):
+    # a node's BMC as center admins see it: where it answers, who signs in (no password), how
+    # often it is sampled, and what it last said
+
+    node: str
+    address: str
+    username: str
+    verify_tls: bool
+    interval_s: float
+    status: BmcStatus
+
+
 class Node(View):
     # a node with its devices and what the replicas bound there hold: the node list's read model
 
@@ -87,6 +122,7 @@ class Node(View):
     simulated: bool
     heartbeat_at: datetime | None
     burn_in: BurnIn | None = None  # its last burn-in, where it had one
+    bmc: BmcStatus | None = None  # what its BMC last said, where it has one
 
 
 class Accelerator(View):

@@ -36,6 +36,7 @@ from aicc.core.tenancy import OrgKind, Principal
 from aicc.services.billing import invoices, rating
 from aicc.services.billing.energy import load_profile
 from aicc.services.billing.meter import PowerModel
+from aicc.services.billing.records import MEASURED_NODES
 from aicc.services.common import Conflict, Forbidden, Invalid, utc
 from aicc.services.federation.books import ELSEWHERE
 from aicc.services.reports.views import (
@@ -257,13 +258,23 @@ def _energy(
     records = without = 0
     days: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
     here = or_(UsageRow.replica_id.is_(None), not_(UsageRow.replica_id.startswith(ELSEWHERE)))
-    own = _compute_records(month).where(UsageRow.simulated.is_(False), here)
+    measured = or_(UsageRow.accelerator != "", UsageRow.energy_method.in_(MEASURED_NODES))
+    own = select(UsageRow).where(
+        UsageRow.period == month,
+        UsageRow.kind == "compute",
+        UsageRow.simulated.is_(False),
+        measured,
+        here,
+    )
+    methods: dict[str, float] = defaultdict(float)
     for record in session.scalars(own):  # a job run at a peer drew that site's power
         start = utc(record.start)
         own_it = record.energy_kwh / power.pue_at(start)
         records += 1
         facility += record.energy_kwh
         it += own_it
+        if record.energy_method:
+            methods[record.energy_method] += record.energy_kwh
         day = days[periods.day_of(start, zone).isoformat()]
         day[0] += own_it
         day[1] += record.energy_kwh
@@ -279,6 +290,7 @@ def _energy(
         carbon_kg=carbon,
         records=records,
         without_carbon=without,
+        by_method=dict(sorted(methods.items())),
     )
     by_day = [
         EnergyDay(day=d, it_kwh=v[0], facility_kwh=v[1], carbon_kg=v[2])

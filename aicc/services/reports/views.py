@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+from pydantic import Field
+
 from aicc.services.common import View
 
 
@@ -71,6 +73,8 @@ class Energy(View):
     carbon_kg: float
     records: int  # usage records of this site's real devices in the month
     without_carbon: int  # of them, written before carbon was recorded (migration 0025)
+    # facility kWh by how it was found (rapl, bmc, nvml, estimated; records before 0051: none)
+    by_method: dict[str, float] = Field(default_factory=dict)
 
 
 class EnergyDay(View):

@@ -110,7 +110,7 @@ class StoreCollector:
                 DeviceSampleRow.index,
                 func.max(DeviceSampleRow.at).label("at"),
             )
-            .where(DeviceSampleRow.at >= self.now - FRESH)
+            .where(DeviceSampleRow.at >= self.now - FRESH, DeviceSampleRow.index >= 0)
             .group_by(DeviceSampleRow.node_id, DeviceSampleRow.index)
             .subquery()
         )

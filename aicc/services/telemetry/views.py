@@ -61,3 +61,11 @@ class IdleReplica(View):
 class IdleReplicas(BaseModel):
     items: list[IdleReplica]
     next_cursor: str | None = None
+
+
+class PowerSample(View):
+    # one measured power of a node, by its BMC or RAPL (services/telemetry/samples.py)
+
+    at: datetime
+    watts: float
+    source: str

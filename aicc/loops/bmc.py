@@ -1,0 +1,92 @@
+"""The nodes' BMCs step: every BMC read at its node's interval, power limits written, and what
+they said kept (services/nodes/bmc.py: health cordons; services/telemetry/samples.py: power).
+
+Reading a BMC is slow and may hang, so the step never waits for one: it starts the readings
+that are due on a bounded pool of threads (executors/bmc.py `Pool`) and, at a later pass,
+keeps those that finished. A BMC that hangs holds one thread for its timeout; the others are
+read and kept meanwhile, and the pass goes on at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future
+from datetime import timedelta
+
+from aicc.config import BmcSettings
+from aicc.core.redfish import Target
+from aicc.executors import bmc as redfish_client
+from aicc.loops.steps import Every, Pass
+from aicc.services.common import utcnow
+from aicc.services.nodes import bmc
+from aicc.services.telemetry import samples
+
+log = logging.getLogger(__name__)
+CHECK_EVERY = timedelta(seconds=1)  # how often the step looks for due BMCs and finished ones
+
+
+class Bmcs:
+    """The `bmc` step (nodes' context)."""
+
+    name = "bmc"
+
+    def __init__(self, settings: BmcSettings) -> None:
+        self.settings = settings
+        self.pool = redfish_client.Pool(workers=settings.concurrency, timeout_s=settings.timeout_s)
+        self.every = Every(CHECK_EVERY, first=utcnow())
+        self._limits: dict[str, tuple[Target, float | None, Future[str]]] = {}
+
+    def due(self, pass_: Pass) -> bool:
+        return self.every.due(pass_.now())
+
+    def run(self, pass_: Pass) -> None:
+        self.every.ran()
+        self.keep(pass_)
+        self.start(pass_)
+
+    def keep(self, pass_: Pass) -> None:
+        """Store what finished: readings, power samples, limits written."""
+        outcomes = self.pool.done()
+        written = [(n, t, w, f.result()) for n, (t, w, f) in self._limits.items() if f.done()]
+        for node_id, *_ in written:
+            del self._limits[node_id]
+        if not outcomes and not written:
+            return
+        now = utcnow()
+        with pass_.db.session() as session:
+            pass_.lease.fence(session, now)
+            for node_id, _target, watts, error in written:
+                bmc.limit_written(session, node_id, watts, error, watts)
+            moved = bmc.observe(session, outcomes, now)
+            samples.record_power(
+                session,
+                now,
+                [
+                    (o.node_id, o.reading.watts, "bmc")
+                    for o in outcomes
+                    if o.reading is not None and o.reading.watts is not None
+                ],
+            )
+        for name in moved:
+            log.info("node %s: state changed by its BMC's health", name)
+
+    def start(self, pass_: Pass) -> None:
+        """Start the readings due and the limits to write; returns at once."""
+        now = utcnow()
+        with pass_.db.reader() as session:
+            targets = bmc.targets(session, pass_.sealer)
+            limits = bmc.limits_due(session, pass_.sealer)
+        self.pool.submit(
+            t
+            for t, interval, last in targets
+            if bmc.due(interval, last, now) and not self.pool.busy(t.node_id)
+        )
+        for target, watts in limits:
+            if target.node_id not in self._limits:
+                future = self.pool.run(
+                    redfish_client.set_limit, target, watts, timeout_s=self.settings.timeout_s
+                )
+                self._limits[target.node_id] = (target, watts, future)
+
+    def close(self) -> None:
+        self.pool.close()
