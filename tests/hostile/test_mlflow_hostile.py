@@ -24,9 +24,11 @@ ARTIFACTS = "/mlflow/api/2.0/mlflow-artifacts/artifacts"
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Tenant, Tenant, Path]]:
     home = tmp_path_factory.mktemp("mlflow-hostile") / "home"
-    with over_http(home, loops=False, limits={"max_upload_mib": 1}) as (url, token, _state):
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as admin:
-            yield url, make_tenant(admin, "evil-a"), make_tenant(admin, "victim-b"), home
+    with (
+        over_http(home, loops=False, limits={"max_upload_mib": 1}) as (url, token, _state),
+        httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as admin,
+    ):
+        yield url, make_tenant(admin, "evil-a"), make_tenant(admin, "victim-b"), home
 
 
 def _run(url: str, tenant: Tenant) -> tuple[str, str]:
