@@ -34,6 +34,7 @@ from aicc.api.routers import (
     kpis,
     leases,
     maintenance,
+    mlflow,
     models,
     needs,
     nodes,
@@ -80,6 +81,7 @@ def create_app(state: AppState) -> FastAPI:
         maintenance,  # maintenance windows (issue 40)
         leases,  # dedicated capacity (issue 40)
         needs,  # needs and challenges (issue 41)
+        mlflow,  # MLflow's tracking and registry for the stock client (issue 60)
     ):
         app.include_router(module.router, responses=schemas.ERRORS)
     schemas.document_errors(app)

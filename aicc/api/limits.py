@@ -26,7 +26,10 @@ _EXEMPT = ("/healthz", "/static/")
 
 def _streamed(method: str, path: str) -> bool:
     """Uploads that read their body under their own, larger limit (`limits.max_upload_mib`):
-    a workdir, and a data set's files from the portal (`/data/{name}/upload`)."""
+    a workdir, a data set's files from the portal (`/data/{name}/upload`), and an MLflow run's
+    artifact (api/routers/mlflow.py)."""
+    if method == "PUT":
+        return path.startswith("/mlflow/api/2.0/mlflow-artifacts/artifacts/")
     if method != "POST":
         return False
     path = path.rstrip("/")

@@ -23,7 +23,12 @@ _WRITES = {
 def needed_scope(method: str, path: str) -> Scope:
     """The scope a request needs: reads (and the POSTs that change nothing: estimates, a data
     set's read-only SQL query) `read`; a write the scope of what it changes; a template run
-    submits a job, so `jobs`."""
+    submits a job, so `jobs`. MLflow's runs and models (`/mlflow`) are `data`, its searches
+    (POSTs) reads."""
+    if path.startswith("/mlflow/"):
+        if method in ("GET", "HEAD", "OPTIONS") or path.endswith("/search"):
+            return Scope.READ
+        return Scope.DATA
     parts = path.removeprefix("/api/v1/").split("/")
     if method in ("GET", "HEAD", "OPTIONS") or parts[-1] in ("estimate", "query"):
         return Scope.READ

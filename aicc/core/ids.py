@@ -18,6 +18,7 @@ PREFIXES = frozenset(
     | {"nch", "nev", "ndl"}  # notifications: channels, events, deliveries
     | {"brn"}  # nodes' burn-ins before service
     | {"mnt", "lse"}  # maintenance windows, capacity leases
+    | {"exp"}  # MLflow experiments (services/models/tracking.py)
     | {"ned", "nqa", "chl", "tem", "csb"}  # needs, their questions, challenges, teams, submissions
     | {"nof", "tgr"}  # needs' offers, and the template grants accepted offers make
     | {"vmv"}  # what moves out of a voucher (a need's reward held, a team's subsidy) and back

@@ -102,6 +102,20 @@ def engine_env(
     return env
 
 
+def mlflow_env(outputs: str, given: Mapping[str, str]) -> dict[str, str]:
+    """Where the stock `mlflow` client logs inside a job: its own file store in the job's
+    outputs (`mlruns`), since a job has no route to the server (netns.py); the server reads its
+    metrics as the job's curves and its runs once the job ended (services/models/tracking.py).
+    No token: nothing there calls the server. A spec's own `MLFLOW_TRACKING_URI` (a tracking
+    server the job's egress reaches) is left as it is."""
+    if "MLFLOW_TRACKING_URI" in given:
+        return {}
+    return {
+        "MLFLOW_TRACKING_URI": "file://" + outputs.rstrip("/") + "/mlruns",
+        "MLFLOW_ALLOW_FILE_STORE": "true",  # MLflow 3 refuses a file store without it
+    }
+
+
 # The thread pools of numerical libraries (OpenMP: scikit-learn, PyTorch; BLAS) size themselves
 # by the machine's cores, not the job's: on a shared node each replica's pool would spin on
 # cores others hold (two 2-core jobs of scikit-learn on 2 cores ran 100x slower). A replica's

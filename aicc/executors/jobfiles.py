@@ -222,6 +222,15 @@ class JobFiles:
         except (FileNotFoundError, NotADirectoryError):
             return False
 
+    def names(self, rel: str = "") -> list[str]:
+        """The names in the folder `rel` (sorted, at most the cap of entries: Refused past it),
+        its components opened without following a link; what each is, is not checked here."""
+        with self._dir(_parts(rel, self.shown(rel)) if rel else []) as fd:
+            found = os.listdir(fd)
+        if len(found) > self.limits.entries:
+            raise Refused(TOO_MANY, 413, path=self.shown(rel), limit=self.limits.entries)
+        return sorted(found)
+
     def open(self, rel: str) -> BinaryIO:
         """The regular file `rel`, opened for reading (missing: FileNotFoundError); reading
         past the cap per file, a file that grew after it was checked, is Refused (413)."""

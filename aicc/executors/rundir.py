@@ -143,6 +143,7 @@ class RunDirExecutor(Executor):
         )
         env["AICC_OUTPUT_DIR"] = str(prepared.outputs)
         env["AICC_CHECKPOINT_DIR"] = str(prepared.checkpoints)
+        env.update(environment.mlflow_env(str(prepared.outputs), replica.env))
         views: list[Path] = []
         if replica.datasets and self.data is not None:
             view = run_dir / DATA

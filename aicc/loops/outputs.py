@@ -1,6 +1,7 @@
 """After each reconcile pass: what jobs that just ended leave behind becomes what they promised
-(services/models/outputs.py: a data set version, a model version, a challenge's score). Only the
-leader runs it, fenced."""
+(services/models/outputs.py: a data set version, a model version, a challenge's score), and the
+MLflow runs a job logged to its `mlruns` become runs of its project (services/models/tracking.py).
+Only the leader runs it, fenced."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from aicc.loops.lease import Lease
 from aicc.loops.steps import EveryPass, Pass
 from aicc.services.common import utcnow
 from aicc.services.jobs import logs
-from aicc.services.models import outputs
+from aicc.services.models import outputs, tracking
 from aicc.services.needs import scoring
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.db import Database
@@ -29,6 +30,10 @@ def deliver(db: Database, lease: Lease, executors: dict[str, Executor], chunks: 
             session, chunks, lambda job: logs.outputs_dir(session, job, executors)
         ):
             log.info("job outputs: %s", line)
+        for line in tracking.import_ended(
+            session, lambda job: logs.outputs_dir(session, job, executors)
+        ):
+            log.info("job MLflow runs: %s", line)
 
 
 class Outputs(EveryPass):

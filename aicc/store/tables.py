@@ -13,6 +13,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -1404,3 +1405,68 @@ class TemplateGrantRow(Base):
     reference: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
+
+
+class MlflowExperimentRow(Base):
+    """An MLflow experiment: a named group of runs within one project (docs/interop.md)."""
+
+    __tablename__ = "mlflow_experiments"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(256))
+    lifecycle_stage: Mapped[str] = mapped_column(String(16), default="active")
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_by: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class MlflowRunRow(Base):
+    """An MLflow run: logged through `/mlflow` (no job), or found in a job's `mlruns` once the
+    job ended (`job_id`; its metrics and artifacts stay the job's files)."""
+
+    __tablename__ = "mlflow_runs"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # MLflow's run id, 32 hex
+    experiment_id: Mapped[str] = mapped_column(ForeignKey("mlflow_experiments.id"), index=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    user_id: Mapped[str] = mapped_column(String(40))
+    job_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    name: Mapped[str] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(16))  # RUNNING, FINISHED, FAILED, KILLED
+    start_time: Mapped[int] = mapped_column(BigInteger)  # ms since the epoch, as MLflow counts
+    end_time: Mapped[int | None] = mapped_column(BigInteger)
+    lifecycle_stage: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[datetime]
+
+
+class MlflowRunValueRow(Base):
+    """A run's param (written once) or tag (changes)."""
+
+    __tablename__ = "mlflow_run_values"
+    run_id: Mapped[str] = mapped_column(ForeignKey("mlflow_runs.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # param | tag
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class MlflowMetricRow(Base):
+    """One point of a run's metric, as MLflow logs it."""
+
+    __tablename__ = "mlflow_metrics"
+    __table_args__ = (Index("ix_mlflow_metrics_run_key", "run_id", "key", "step"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("mlflow_runs.id"))
+    key: Mapped[str] = mapped_column(String(250))
+    value: Mapped[float] = mapped_column(Float)
+    step: Mapped[int] = mapped_column(BigInteger)
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+
+
+class MlflowJobImportRow(Base):
+    """A job whose `mlruns` were looked at once it ended (`runs` found): each job once."""
+
+    __tablename__ = "mlflow_job_imports"
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), primary_key=True)
+    runs: Mapped[int] = mapped_column(Integer, default=0)
+    imported_at: Mapped[datetime]

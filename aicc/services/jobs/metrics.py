@@ -17,6 +17,12 @@ among them.
 The file is the job's: it is opened through the guard of job-written files
 (`executors/jobfiles.py`), so a link there, a FIFO or a file over the cap is refused (422, 413)
 and a read never blocks.
+
+A job that logs with the stock `mlflow` client writes MLflow's file store in its outputs
+(`mlruns/EXPERIMENT/RUN/metrics/KEY`, a line `timestamp value step` a point; the job's
+environment points the client there, executors/environment.py): those metrics are the job's
+curves too, read the same way, one file a metric (`mlflow_files`). A name logged both ways is
+one curve.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
@@ -41,6 +48,8 @@ from aicc.services.jobs import jobs, logs
 from aicc.services.jobs.views import Metrics
 
 FILE = "metrics.jsonl"
+MLRUNS = "mlruns"  # MLflow's file store in a job's outputs
+_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 #: Keys that say when a point was taken, not what was measured.
 META = frozenset({"step", "time", "time_s", "timestamp", "epoch_time"})
 MAX_POINTS = 2000  # per metric, in one answer
@@ -79,6 +88,35 @@ def parse(raw: bytes, default_step: int) -> tuple[int, dict[str, float]] | None:
         return None
     values = {str(k): n for k, v in doc.items() if k not in META and (n := _number(v)) is not None}
     return int(step), values
+
+
+def parse_mlflow(raw: bytes, key: str) -> tuple[int, dict[str, float]] | None:
+    """A line of MLflow's file store, `timestamp value step`, as (step, {key: value})."""
+    parts = raw.split()
+    if len(parts) != 3:
+        return None
+    try:
+        value, step = float(parts[1]), int(parts[2])
+    except ValueError:
+        return None
+    return (step, {key: value}) if math.isfinite(value) else (step, {})
+
+
+def mlflow_files(root: Path) -> list[tuple[str, Path]]:
+    """(metric, file) of the runs in the outputs' `mlruns` (a few runs, a hundred metrics
+    each); [] without one. What the guard refuses there is left out."""
+    found: list[tuple[str, Path]] = []
+    try:
+        store = jobfiles.JobFiles(root).subdir(MLRUNS)
+        for experiment in store.names()[:20]:
+            if experiment.startswith("."):
+                continue
+            for run in [n for n in store.names(experiment) if _RUN_ID.match(n)][:20]:
+                metrics = store.subdir(f"{experiment}/{run}/metrics")
+                found += [(f.path, metrics.root / f.path) for f in metrics.walk()[:MAX_METRICS]]
+    except (OSError, jobfiles.Refused):
+        pass
+    return found
 
 
 def thin(series: list[T], most: int) -> list[T]:
@@ -143,6 +181,7 @@ class Reading:
     next_step: int = 0
     last_step: int | None = None
     series: dict[str, Series] = field(default_factory=dict)
+    key: str | None = None  # an MLflow metric file's metric (`parse_mlflow`)
 
     def read_on(self, fh: IO[bytes]) -> None:
         """Parse the whole lines written since the last read."""
@@ -155,7 +194,7 @@ class Reading:
             if self.skipping or not whole:
                 self.skipping = not whole
                 continue
-            found = parse(raw, self.next_step)
+            found = parse(raw, self.next_step) if self.key is None else parse_mlflow(raw, self.key)
             if found is None:
                 continue
             step, values = found
@@ -171,28 +210,34 @@ _lock = threading.Lock()
 
 
 def read_file(
-    path: Path, *, since: int | None = None, tail: int | None = None, most: int = MAX_POINTS
+    path: Path,
+    *,
+    since: int | None = None,
+    tail: int | None = None,
+    most: int = MAX_POINTS,
+    key: str | None = None,
 ) -> tuple[dict[str, list[Point]], int | None, int, bool]:
     """The curves in `path` (absent: none): (metrics, last step, points matched, thinned).
     Each metric is in the order it was logged; a step logged again (a requeued job resuming
     from a checkpoint) replaces the curve from there on. `path` is a job's file, opened through
-    the guard (`jobfiles.Refused` for a link, a FIFO, a file over the cap)."""
+    the guard (`jobfiles.Refused` for a link, a FIFO, a file over the cap); with `key`, an
+    MLflow metric file of that metric."""
     try:
         fh = jobfiles.JobFiles(path.parent).open(path.name)
     except FileNotFoundError:
         return {}, None, 0, False
     with fh, _lock:
         stat = os.fstat(fh.fileno())
-        key = str(path)
-        reading = _readings.get(key)
+        cached = str(path)
+        reading = _readings.get(cached)
         if (
             reading is None
             or (reading.device, reading.inode) != (stat.st_dev, stat.st_ino)
             or stat.st_size < reading.offset  # truncated: written anew
         ):
-            reading = Reading(stat.st_dev, stat.st_ino)
-        _readings[key] = reading
-        _readings.move_to_end(key)
+            reading = Reading(stat.st_dev, stat.st_ino, key=key)
+        _readings[cached] = reading
+        _readings.move_to_end(cached)
         while len(_readings) > CACHED:
             _readings.popitem(last=False)
         if stat.st_size > reading.offset:
@@ -230,6 +275,18 @@ def curves(
         )
     with logs.refusals():
         found, last_step, total, thinned = read_file(root / FILE, since=since, tail=tail, most=most)
+    for key, path in mlflow_files(root):
+        if key in found or len(found) >= MAX_METRICS:
+            continue
+        try:
+            more, last, count, cut = read_file(path, since=since, tail=tail, most=most, key=key)
+        except jobfiles.Refused:
+            continue
+        found.update(more)
+        total += count
+        thinned = thinned or cut
+        if last is not None:
+            last_step = last if last_step is None else max(last_step, last)
     return Metrics(
         job_id=job.id,
         running=running,

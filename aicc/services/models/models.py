@@ -288,10 +288,12 @@ def register_job(
     metrics: dict[str, float] | None = None,
     card: str = "",
     project: str | None = None,
+    run: str | None = None,
 ) -> ModelVersion:
     """A succeeded job's outputs (or the folder `path` of them) as the next version of model
-    `name`, with the job and the data sets it mounted as lineage. Metrics not given are read
-    from the outputs' `metrics.json` when there is one."""
+    `name`, with the job and the data sets it mounted as lineage (and `run`, the MLflow run
+    it came from). Metrics not given are read from the outputs' `metrics.json` when there is
+    one."""
     if job.state != "succeeded":
         raise Conflict(
             "job {job_id} is {state}: register a model from a job that succeeded",
@@ -322,6 +324,8 @@ def register_job(
             "dataset_versions": [d["version_id"] for d in pinned],
             "path": path,
         }
+        if run is not None:
+            lineage["mlflow_run"] = run
         return register(
             session,
             who,

@@ -266,3 +266,52 @@ class Reviews(View):
     rating: float | None
     ratings: int
     reviews: list[Review]
+
+
+class TrackedExperiment(View):
+    """An MLflow experiment: a named group of runs in one project (docs/interop.md)."""
+
+    id: str
+    name: str
+    project_id: str
+    lifecycle_stage: str  # active | deleted
+    tags: dict[str, str]
+    created_at: datetime
+    updated_at: datetime
+
+
+class TrackedMetric(View):
+    """One point of an MLflow run's metric; `timestamp` in ms since the epoch, as MLflow's."""
+
+    key: str
+    value: float
+    step: int
+    timestamp: int
+
+
+class TrackedRun(View):
+    """An MLflow run: logged through `/mlflow` (`job_id` None) or found in a job's `mlruns`
+    once the job ended. `metrics` are each metric's latest point."""
+
+    id: str
+    experiment_id: str
+    project_id: str
+    name: str
+    user: str
+    job_id: str | None
+    status: str  # RUNNING, FINISHED, FAILED, KILLED
+    start_time: int  # ms since the epoch
+    end_time: int | None
+    lifecycle_stage: str
+    artifact_uri: str
+    params: dict[str, str]
+    tags: dict[str, str]
+    metrics: list[TrackedMetric]
+
+
+class TrackedFile(View):
+    """An entry of a run's artifacts folder: `path` its name in that folder."""
+
+    path: str
+    is_dir: bool
+    file_size: int | None
