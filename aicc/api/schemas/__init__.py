@@ -40,7 +40,7 @@ from aicc.api.schemas.tenancy import (
     UserIn,
     UserPatch,
 )
-from aicc.api.schemas.tokens import TokenIn
+from aicc.api.schemas.tokens import S3KeyIn, TokenIn
 
 __all__ = [
     "ERRORS",
@@ -73,6 +73,7 @@ __all__ = [
     "RegisterIn",
     "ReviewIn",
     "RunIn",
+    "S3KeyIn",
     "ScaleIn",
     "SecretIn",
     "StageIn",
