@@ -129,13 +129,8 @@ async def _holder(request: Request, state: Endpoint, raw_path: str) -> s3keys.Ho
     for name, value in request.headers.items():
         multi.setdefault(name.lower(), []).append(value)
     raw_query = request.scope.get("query_string", b"").decode("latin-1")
-    # The path as signed. DuckDB's httpfs, given an endpoint with a path (`host:port/s3`), sends
-    # to that path but signs the path without it; both name the one resource.
-    canonicals = [
-        sigv4.canonical_request(request.method, path, raw_query, multi, signed)
-        for path in (raw_path, raw_path[len(MOUNT) :] or "/")
-    ]
-    sigv4.verify(holder.secret, signed, canonicals)
+    canonical = sigv4.canonical_request(request.method, raw_path, raw_query, multi, signed)
+    sigv4.verify(holder.secret, signed, canonical)
     sigv4.check_time(signed, utcnow())
     if holder.stale:
         await asyncio.to_thread(_touch, state, holder.key_id)
@@ -328,12 +323,11 @@ def _range(header: str | None, size: int) -> tuple[int, int] | str | None:
             return "unsatisfiable"
         return max(size - count, 0), size - 1
     start = int(first)
-    end = int(last) if last else size - 1
-    if end < start:
+    if last and int(last) < start:
         return None
     if start >= size:
         return "unsatisfiable"
-    return start, min(end, size - 1)
+    return start, min(int(last), size - 1) if last else size - 1
 
 
 async def _object(

@@ -231,14 +231,11 @@ def signature(secret: str, signed: Signed, canonical: str) -> str:
     return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
 
 
-def verify(secret: str, signed: Signed, canonicals: Sequence[str]) -> None:
-    """The signature is that of one of `canonicals` (the path with and without the endpoint's
-    mount, see the routes), compared in constant time; else SignatureDoesNotMatch."""
-    given = signed.signature.encode()
-    matched = False
-    for canonical in canonicals:
-        matched |= hmac.compare_digest(signature(secret, signed, canonical).encode(), given)
-    if not matched:
+def verify(secret: str, signed: Signed, canonical: str) -> None:
+    """The signature is that of `canonical`, compared in constant time; else
+    SignatureDoesNotMatch."""
+    expected = signature(secret, signed, canonical).encode()
+    if not hmac.compare_digest(expected, signed.signature.encode()):
         raise SignatureError(
             "SignatureDoesNotMatch",
             "The request signature we calculated does not match the signature you provided. "

@@ -138,7 +138,7 @@ class S3KeyRow(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))
     access_key_id: Mapped[str] = mapped_column(String(32), unique=True)
-    secret: Mapped[str] = mapped_column(Text)  # sealed
+    sealed_secret: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
 

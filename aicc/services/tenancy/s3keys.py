@@ -49,7 +49,7 @@ def issue(session: Session, who: Principal, *, sealer: Sealer, name: str) -> tup
         user_id=user.id,
         name=name,
         access_key_id=_access_key_id(),
-        secret=sealer.seal(secret),
+        sealed_secret=sealer.seal(secret),
         created_at=utcnow(),
         last_used_at=None,
     )
@@ -101,7 +101,7 @@ def holder(session: Session, sealer: Sealer, access_key_id: str) -> Holder | Non
     who = principal_of(session, user)
     reader = replace(who, scopes=frozenset({Scope.READ}))
     stale = row.last_used_at is None or utcnow() - row.last_used_at > timedelta(minutes=1)
-    return Holder(reader, sealer.open(row.secret), row.id, stale)
+    return Holder(reader, sealer.open(row.sealed_secret), row.id, stale)
 
 
 def touch(session: Session, key_id: str) -> None:

@@ -20,7 +20,7 @@ upgrade, downgrade = migration(
         sa.Column("user_id", ID, nullable=False),
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("access_key_id", sa.String(length=32), nullable=False),
-        sa.Column("secret", sa.Text(), nullable=False),
+        sa.Column("sealed_secret", sa.Text(), nullable=False),
         sa.Column("created_at", AT, nullable=False),
         sa.Column("last_used_at", AT, nullable=True),
         *refs(("user_id", "users.id")),
