@@ -176,13 +176,13 @@ def tokens_revoke(token_id: str, who: CurrentUser, session: SessionDep) -> views
 
 
 @router.get("/s3-keys", response_model=schemas.Page[views.S3Key])
-def s3_keys_list(who: CurrentUser, session: SessionDep, paging: PageArgs) -> dict[str, object]:
+def access_keys_list(who: CurrentUser, session: SessionDep, paging: PageArgs) -> dict[str, object]:
     """Your access keys to the S3 endpoint (`/s3`, docs/interop.md), never their secrets."""
     return paging.cut(s3keys.list_keys(session, who))
 
 
 @router.post("/s3-keys", response_model=views.S3Key, status_code=201)
-def s3_keys_create(
+def access_keys_create(
     body: schemas.S3KeyIn, who: CurrentUser, session: SessionDep, state: StateDep
 ) -> views.S3Key:
     """A new access key that reads, through S3, what you read; its secret is in this answer
@@ -192,7 +192,7 @@ def s3_keys_create(
 
 
 @router.delete("/s3-keys/{key_id}", status_code=204)
-def s3_keys_delete(key_id: S3KeyId, who: CurrentUser, session: SessionDep) -> Response:
+def access_keys_delete(key_id: S3KeyId, who: CurrentUser, session: SessionDep) -> Response:
     """Delete an access key: its requests are refused at once."""
     s3keys.delete(session, who, key_id)
     return Response(status_code=204)
