@@ -51,6 +51,8 @@ from aicc.api.state import AppState
 from aicc.api.versions import ApiVersion
 from aicc.core.states import IllegalTransition
 from aicc.gateway import routes as gateway
+from aicc.s3 import routes as s3
+from aicc.s3.state import Endpoint
 from aicc.services.common import ServiceError
 from aicc.services.leases import sla
 from aicc.store.chunkstore import ChunkCorrupt, ChunkStoreError
@@ -69,6 +71,7 @@ def create_app(state: AppState) -> FastAPI:
     )
     app.state.aicc = state
     app.state.gateway = state.gateway  # what the gateway's routes answer from
+    app.state.s3 = Endpoint(state.db, state.sealer, state.chunks, state.s3)  # and the S3 endpoint's
     # The gateway first: routes are matched in order, and `/v1` carries the most requests; then
     # the jobs, the API's busiest (a submit walked the 34 routes of system to workdirs first:
     # 80 µs of matching, a twentieth of its CPU). No other router has a path under /api/v1/jobs
@@ -82,6 +85,7 @@ def create_app(state: AppState) -> FastAPI:
         leases,  # dedicated capacity (issue 40)
         needs,  # needs and challenges (issue 41)
         mlflow,  # MLflow's tracking and registry for the stock client (issue 60)
+        s3,  # the S3 endpoint, read-only, under /s3 (issue 60)
     ):
         app.include_router(module.router, responses=schemas.ERRORS)
     schemas.document_errors(app)

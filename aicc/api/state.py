@@ -11,6 +11,7 @@ from aicc.api.http_metrics import HttpStats
 from aicc.config import Settings
 from aicc.gateway.cache import StoreCache
 from aicc.gateway.state import Gateway
+from aicc.s3.stats import S3Stats
 from aicc.services import changes
 from aicc.services.center.control import Control, Engines
 from aicc.services.notify import events
@@ -37,6 +38,7 @@ class AppState:
     gateway: Gateway = field(init=False)  # the `/v1` gateway's memory (gateway/state.py)
     http: HttpStats = field(default_factory=HttpStats)  # requests by route (api/http_metrics.py)
     gates: OrgGates = field(default_factory=OrgGates)  # one at a time per org (api/gates.py)
+    s3: S3Stats = field(default_factory=S3Stats)  # the S3 endpoint's counts (s3/stats.py)
     callers: StoreCache[tokens.Caller | None] = field(init=False)  # by token digest (api/deps.py)
     # the hottest writes (a job's submit), one transaction per batch (store/group_commit.py)
     transactions: Transactions = field(init=False)

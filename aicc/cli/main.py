@@ -31,6 +31,7 @@ from aicc.cli import (
     notebooks,
     notify,
     queues,
+    s3keys,
     secrets,
     sim,
     tenancy,
@@ -52,6 +53,7 @@ app.add_typer(tenancy.org_app, name="org")
 app.add_typer(tenancy.project_app, name="project")
 app.add_typer(tenancy.user_app, name="user")
 app.add_typer(tokens.app, name="token")
+app.add_typer(s3keys.app, name="s3-key")
 app.add_typer(queues.app, name="queue")
 app.add_typer(secrets.app, name="secret")
 app.add_typer(images.app, name="image")

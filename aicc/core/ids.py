@@ -22,6 +22,7 @@ PREFIXES = frozenset(
     | {"ned", "nqa", "chl", "tem", "csb"}  # needs, their questions, challenges, teams, submissions
     | {"nof", "tgr"}  # needs' offers, and the template grants accepted offers make
     | {"vmv"}  # what moves out of a voucher (a need's reward held, a team's subsidy) and back
+    | {"s3k"}  # users' access keys to the S3 endpoint
 )
 
 

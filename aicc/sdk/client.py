@@ -37,6 +37,7 @@ from aicc.sdk.nodes import Nodes
 from aicc.sdk.notebooks import Notebooks
 from aicc.sdk.notify import Notify
 from aicc.sdk.queues import Queues
+from aicc.sdk.s3keys import S3Keys
 from aicc.sdk.secrets import Secrets
 from aicc.sdk.tenancy import Orgs, Projects, Users
 from aicc.sdk.tokens import Tokens
@@ -85,6 +86,7 @@ class Client(Transport):
         self.projects = Projects(self)
         self.users = Users(self)
         self.tokens = Tokens(self)
+        self.s3_keys = S3Keys(self)  # access keys to the S3 endpoint (`/s3`)
         self.queues = Queues(self)
         self.secrets = Secrets(self)
         self.keys = Keys(self)  # API keys to deployments (`/v1`)

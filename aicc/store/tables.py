@@ -130,6 +130,20 @@ class TokenRow(Base):
     )
 
 
+class S3KeyRow(Base):
+    """A user's access key to the S3 endpoint (`/s3`, docs/interop.md). SigV4 signs with the
+    secret itself, so it is sealed with the server's key (`store/sealing.py`), not hashed."""
+
+    __tablename__ = "s3_keys"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # s3k_...
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    access_key_id: Mapped[str] = mapped_column(String(32), unique=True)
+    sealed_secret: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+
+
 class QueueRow(Base):
     __tablename__ = "queues"
     __table_args__ = (UniqueConstraint("project_id", "name"),)

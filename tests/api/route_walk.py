@@ -94,6 +94,7 @@ class Targets:
     need: str  # A's need, a challenge on A's hidden set (every tenant reads the catalog)
     question_id: str  # A's own question on it, unanswered (its asker's and the poster's)
     offer_id: str  # an open offer on A's need, by the center's own organization
+    s3_key: str  # A's member's access key to the S3 endpoint, by id
 
 
 def made_up(node: str) -> Targets:
@@ -131,6 +132,7 @@ def made_up(node: str) -> Targets:
         need="no-such-need",
         question_id=new_id("nqa"),
         offer_id=new_id("nof"),
+        s3_key=new_id("s3k"),
     )
 
 
@@ -153,6 +155,7 @@ PATH_FILLS: dict[tuple[str, str], Callable[[Targets], str]] = {
     ("projects", "project_id"): lambda t: t.project_id,
     ("users", "user_id"): lambda t: t.user_id,
     ("tokens", "token_id"): lambda t: t.token_id,
+    ("s3-keys", "key_id"): lambda t: t.s3_key,
     ("jobs", "job_id"): lambda t: t.job_id,
     ("secrets", "name"): lambda t: t.secret_name,
     ("workdirs", "sha256"): lambda t: t.sha256,
@@ -268,6 +271,7 @@ BODIES: dict[tuple[str, str], Callable[[Targets], list[dict[str, Any]]]] = {
         {"json": {"name": "b-probe-lane-2", "project": t.project_name, "max_runtime": "1h"}},
     ],
     ("POST", "/api/v1/tokens"): lambda t: [{"json": {"name": "b-probe", "user_id": t.user_id}}],
+    ("POST", "/api/v1/s3-keys"): lambda t: [{"json": {"name": "b-probe"}}],
     ("PUT", "/api/v1/secrets/{name}"): lambda t: [{"json": {"value": "b-probe-value"}}],
     ("PATCH", "/api/v1/images/{name}"): lambda t: [{"json": {"visibility": "public"}}],
     ("POST", "/api/v1/keys"): lambda t: [{"json": {"name": "b-probe-key", "rpm": 5}}],
@@ -723,6 +727,7 @@ def build_world(api: TestClient, state: AppState, tenant_b: Tenant, tmp_path: Pa
     put = api.put("/api/v1/secrets/ALPHA_KEY", json={"value": value}, headers=a_member)
     assert put.status_code == 200 and value not in put.text
     api_key = created(api.post("/api/v1/keys", json={"name": "alpha-api-key"}, headers=a_member))
+    s3_key = created(api.post("/api/v1/s3-keys", json={"name": "alpha-s3"}, headers=a_member))
     (tmp_path / "wd").mkdir()
     (tmp_path / "wd" / "hello.txt").write_text("hello from alpha\n")
     packed = pack_workdir(tmp_path / "wd")
@@ -928,6 +933,7 @@ def build_world(api: TestClient, state: AppState, tenant_b: Tenant, tmp_path: Pa
         need="alpha-need",
         question_id=question["id"],
         offer_id=offer["id"],
+        s3_key=s3_key["id"],
     )
     # a window is the center's, shown to every tenant: not A's data
     markers = {getattr(a, f.name) for f in fields(a)} - {node, str(settlement), window["id"]}
@@ -942,6 +948,7 @@ def build_world(api: TestClient, state: AppState, tenant_b: Tenant, tmp_path: Pa
         tokens[0]["id"],
         api_key["id"],
         api_key["secret"],
+        s3_key["access_key_id"],
         "alpha-job",
         "hello from alpha",
         value,
@@ -963,5 +970,5 @@ def build_world(api: TestClient, state: AppState, tenant_b: Tenant, tmp_path: Pa
         b_admin=bearer(b_token["secret"]),
         b_user_ids={tenant_b.user_id, b_admin_user["id"]},
         markers=frozenset(markers),
-        secrets={value, b_value, "b-probe-value", "alpha-channel-secret"},
+        secrets={value, b_value, "b-probe-value", "alpha-channel-secret", s3_key["secret"]},
     )

@@ -107,6 +107,8 @@ AUDITED: dict[tuple[str, str], Audited] = {
     ("POST", f"{API}/queues"): audited("queue.create", "queue", answer_id),
     ("POST", f"{API}/tokens"): audited("token.create", "token", answer_id),
     ("DELETE", f"{API}/tokens/{{token_id}}"): audited("token.revoke", "token", of("token")),
+    ("POST", f"{API}/s3-keys"): audited("s3_key.create", "s3_key", answer_id),
+    ("DELETE", f"{API}/s3-keys/{{key_id}}"): audited("s3_key.delete", "s3_key", of("s3_key")),
     ("PUT", f"{API}/secrets/{{name}}"): audited("secret.put", "secret", of("secret")),
     ("DELETE", f"{API}/secrets/{{name}}"): audited("secret.delete", "secret", of("secret")),
     ("PATCH", f"{API}/images/{{name}}"): audited("image.share", "image", of("image")),
@@ -308,11 +310,12 @@ PORTAL_EXEMPT: dict[tuple[str, str], str] = {
 
 
 def portal_forms(app: object) -> set[tuple[str, str]]:
-    """The mutating routes outside /api/v1 and the gateway; a proxy's by its PATCH."""
+    """The mutating routes outside /api/v1, the gateway and the S3 endpoint (read-only: its
+    writes are refused, tests/s3); a proxy's by its PATCH."""
     return {
         (method, path)
         for path, methods in routes_of(app)
-        if not path.startswith((API, "/v1"))
+        if not path.startswith((API, "/v1", "/s3"))
         for method in methods & set(MUTATING)
         if method == "PATCH" or "PATCH" not in methods
     }
@@ -370,6 +373,7 @@ def test_every_mutating_route_writes_an_audit_entry(world: World) -> None:
             "research": world.a_research_id,
             "user": a.user_id,
             "token": a.token_id,
+            "s3_key": a.s3_key,
             "secret": f"{a.project_id}/{a.secret_name}",
             "node": node["id"],
             "budget": a.budget_id,

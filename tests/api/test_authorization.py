@@ -50,6 +50,8 @@ NOT_PER_TENANT: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/projects"): "list: the projects the caller may read",
     ("GET", "/api/v1/users"): "list: the caller (member) or the caller's organization (org_admin)",
     ("GET", "/api/v1/tokens"): "list: the caller's own tokens",
+    ("GET", "/api/v1/s3-keys"): "list: the caller's own S3 access keys",
+    ("POST", "/api/v1/s3-keys"): "makes an S3 access key of the caller's own",
     ("POST", "/api/v1/workdirs"): "stores bytes the caller sent, recorded for the caller's org",
     ("GET", "/api/v1/subsidies"): "list: programs for every organization or the caller's own",
     ("GET", "/api/v1/budgets"): "list: the budgets of the caller's organization or projects",
@@ -218,12 +220,15 @@ def test_another_tenant_gets_404_on_every_route(world: World) -> None:
     assert [s["name"] for s in names] == ["ALPHA_KEY"]
     audit = api.get("/api/v1/audit", params={"limit": 500}).json()["items"]
     by_b = [e for e in audit if e["user_id"] in world.b_user_ids]
-    # its own: the fixture's secret, and the workdir it uploaded for its organization (once);
-    # and in the catalog, its own need, question, team and invitation
+    # its own: the fixture's secret, the workdir it uploaded for its organization (once) and
+    # an S3 key of each of its two users; in the catalog, its own need, question, team and
+    # invitation
     catalog = ("need.create", "need.ask", "challenge.join", "challenge.invite", "review.put")
-    assert [e["action"] for e in by_b if e["action"] not in catalog] == [
-        "workdir.upload",
+    assert sorted(e["action"] for e in by_b if e["action"] not in catalog) == [
+        "s3_key.create",
+        "s3_key.create",
         "secret.put",
+        "workdir.upload",
     ]
     assert {e["org_id"] for e in by_b} == {world.b.org_id}
     users = {u["name"] for u in api.get("/api/v1/users").json()["items"]}

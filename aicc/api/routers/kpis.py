@@ -52,6 +52,6 @@ def metrics_show(who: CurrentUser, state: StateDep, session: SessionDep) -> Resp
     from prometheus_client import CONTENT_TYPE_LATEST
 
     site = power.Collector(state.controller.site, session)
-    extra = [state.gateway.stats, state.controller.metrics, state.http, site]
+    extra = [state.gateway.stats, state.controller.metrics, state.http, state.s3, site]
     body = metrics.exposition(session, utcnow(), extra=extra)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -1,8 +1,10 @@
-"""Organizations, projects, users, queues, tokens and secrets."""
+"""Organizations, projects, users, queues, tokens, S3 access keys and secrets."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
@@ -10,9 +12,10 @@ from aicc.api.paging import PageArgs
 from aicc.core.units import parse_duration_s
 from aicc.services.common import Invalid
 from aicc.services.jobs import quotas
-from aicc.services.tenancy import secrets, tenancy, tokens, views
+from aicc.services.tenancy import s3keys, secrets, tenancy, tokens, views
 
 router = APIRouter(prefix="/api/v1", tags=["tenancy"])
+S3KeyId = Annotated[str, Path(max_length=40)]
 
 
 @router.get("/orgs", response_model=schemas.Page[views.Org])
@@ -181,6 +184,29 @@ def tokens_create(body: schemas.TokenIn, who: CurrentUser, session: SessionDep) 
 @router.delete("/tokens/{token_id}", response_model=views.Token)
 def tokens_revoke(token_id: str, who: CurrentUser, session: SessionDep) -> views.Token:
     return tokens.revoke(session, who, token_id)
+
+
+@router.get("/s3-keys", response_model=schemas.Page[views.S3Key])
+def access_keys_list(who: CurrentUser, session: SessionDep, paging: PageArgs) -> dict[str, object]:
+    """Your access keys to the S3 endpoint (`/s3`, docs/interop.md), never their secrets."""
+    return paging.cut(s3keys.list_keys(session, who))
+
+
+@router.post("/s3-keys", response_model=views.S3Key, status_code=201)
+def access_keys_create(
+    body: schemas.S3KeyIn, who: CurrentUser, session: SessionDep, state: StateDep
+) -> views.S3Key:
+    """A new access key that reads, through S3, what you read; its secret is in this answer
+    only."""
+    key, secret = s3keys.issue(session, who, sealer=state.sealer, name=body.name)
+    return key.model_copy(update={"secret": secret})
+
+
+@router.delete("/s3-keys/{key_id}", status_code=204)
+def access_keys_delete(key_id: S3KeyId, who: CurrentUser, session: SessionDep) -> Response:
+    """Delete an access key: its requests are refused at once."""
+    s3keys.delete(session, who, key_id)
+    return Response(status_code=204)
 
 
 @router.get("/secrets", response_model=schemas.Page[views.Secret])

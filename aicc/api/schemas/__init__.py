@@ -41,7 +41,7 @@ from aicc.api.schemas.tenancy import (
     UserIn,
     UserPatch,
 )
-from aicc.api.schemas.tokens import TokenIn
+from aicc.api.schemas.tokens import S3KeyIn, TokenIn
 
 __all__ = [
     "ERRORS",
@@ -75,6 +75,7 @@ __all__ = [
     "RegisterIn",
     "ReviewIn",
     "RunIn",
+    "S3KeyIn",
     "ScaleIn",
     "SecretIn",
     "StageIn",

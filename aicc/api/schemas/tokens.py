@@ -21,3 +21,9 @@ class TokenIn(Body):
         description="what the token may do: `read`, `jobs`, `data`, `deployments` (each with "
         "the reads), or `all` (the default: whatever its user may)",
     )
+
+
+class S3KeyIn(Body):
+    """What clients send to make an S3 access key; the answer is `views.S3Key`."""
+
+    name: Annotated[str, Field(min_length=1, max_length=100), LINE]

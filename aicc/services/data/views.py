@@ -184,3 +184,33 @@ class Diff(View):
     removed: list[str]
     changed: list[str]
     table: TableDiff | None = None
+
+
+# --- the S3 endpoint's view of data sets (services/data/objects.py, docs/interop.md) ---
+
+
+class Bucket(View):
+    """A project as an S3 bucket: its name in the caller's organization, else its id."""
+
+    name: str
+    created_at: datetime
+
+
+class StoredObject(View):
+    """A file of a version as an S3 object: `DATASET/VERSION/PATH`, and the chunks it is made
+    of (what a range read picks from)."""
+
+    key: str
+    size: int
+    etag: str  # the file's content digest (the digest of its chunk list)
+    last_modified: datetime  # when its version was made
+    chunks: list[tuple[str, int]] = Field(default_factory=list, exclude=True)
+
+
+class ObjectPage(View):
+    """One page of a listing: objects and common prefixes, in key order."""
+
+    objects: list[StoredObject]
+    prefixes: list[str]
+    truncated: bool
+    last: str | None  # the last key or prefix given: where the next page starts after

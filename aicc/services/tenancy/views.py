@@ -91,6 +91,17 @@ class Token(View):
     secret: str | None = Field(None, description="only in the answer that creates the token")
 
 
+# A user's access key to the S3 endpoint (docs/interop.md): its secret is shown once.
+class S3Key(View):
+    id: str
+    user_id: str
+    name: str
+    access_key_id: str
+    created_at: datetime
+    last_used_at: datetime | None
+    secret: str | None = Field(None, description="only in the answer that creates the key")
+
+
 # A secret as anyone may see it: its name and dates, never its value.
 class Secret(View):
     name: str

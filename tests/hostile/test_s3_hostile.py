@@ -1,0 +1,264 @@
+"""A hostile tenant's probes of the S3 endpoint (`/s3`): keys that try to climb out of a version
+(`..`, encoded slashes, backslashes, NULs), ranges that are huge or malformed, signatures replayed
+after their time or bent to another request, and another tenant's key id. Each answer is S3's own
+error (never a 500), and none carries a byte of what was not asked for.
+"""
+
+from __future__ import annotations
+
+import http.client
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import quote
+
+import boto3
+import httpx
+import pytest
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+
+from aicc.s3 import sigv4
+from aicc.services.common import utcnow
+from aicc.testing.datasets import push
+from aicc.testing.servers import over_http
+from aicc.testing.tenants import make_tenant
+
+DATA = b"id,secret\n1,alpha-only\n" * 1000
+
+
+@dataclass
+class Target:
+    url: str
+    key: tuple[str, str]
+    other: tuple[str, str]  # tenant B's key
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    with over_http(tmp_path_factory.mktemp("s3h") / "home", loops=False) as (url, token, _):
+        admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"})
+        a, b = make_tenant(admin, "hostile-a"), make_tenant(admin, "hostile-b")
+        push(admin, "corpus", {"t.csv": DATA, "sub/x.txt": b"x"}, a.headers)
+        keys = [
+            admin.post("/api/v1/s3-keys", json={"name": "k"}, headers=t.headers).json()
+            for t in (a, b)
+        ]
+        try:
+            yield Target(url, *((k["access_key_id"], k["secret"]) for k in keys))
+        finally:
+            admin.close()
+
+
+def sign(
+    key: tuple[str, str], host: str, method: str, raw_path: str, raw_query: str = "", **extra: str
+) -> dict[str, str]:
+    """SigV4 headers for exactly this path and query, as a client that sends them unchanged
+    would sign them (botocore and httpx tidy `..` and re-encode a path before sending it)."""
+    at = utcnow().strftime("%Y%m%dT%H%M%SZ")
+    names = ("host", "x-amz-content-sha256", "x-amz-date")
+    claim = sigv4.Signed(
+        key[0], at, f"{at[:8]}/us-east-1/s3/aws4_request", names, "", sigv4.UNSIGNED, False
+    )
+    sent = {"host": [host], "x-amz-content-sha256": [sigv4.UNSIGNED], "x-amz-date": [at]}
+    canonical = sigv4.canonical_request(method, raw_path, raw_query, sent, claim)
+    signature = sigv4.signature(key[1], claim, canonical)
+    return {
+        "x-amz-date": at,
+        "x-amz-content-sha256": sigv4.UNSIGNED,
+        "Authorization": f"AWS4-HMAC-SHA256 Credential={key[0]}/{claim.scope}, "
+        f"SignedHeaders={';'.join(names)}, Signature={signature}",
+        **extra,
+    }
+
+
+@dataclass
+class Answer:
+    status_code: int
+    headers: dict[str, str]
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+
+def signed(
+    target: Target, method: str, raw_path: str, headers: dict[str, str] | None = None
+) -> Answer:
+    """The request line exactly as given (http.client changes nothing in it), signed."""
+    host = target.url.removeprefix("http://")
+    sent = sign(target.key, host, method, raw_path, **(headers or {}))
+    connection = http.client.HTTPConnection(host, timeout=30)
+    try:
+        connection.request(method, raw_path, headers=sent)
+        got = connection.getresponse()
+        return Answer(got.status, {k.lower(): v for k, v in got.getheaders()}, got.read())
+    finally:
+        connection.close()
+
+
+def code_of(answer: httpx.Response | Answer) -> str:
+    assert answer.headers["content-type"] == "application/xml", answer.text
+    return answer.text.split("<Code>")[1].split("</Code>")[0]
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "corpus/1/../1/t.csv",
+        "corpus/1/sub/../t.csv",
+        "corpus/../corpus/1/t.csv",
+        "corpus/1/./t.csv",
+        "corpus/1//t.csv",
+        "corpus/1/sub%2F..%2F..%2Ft.csv",
+        "corpus%2F1%2F..%2Ft.csv",
+        "corpus/1/%2e%2e/t.csv",
+        "corpus/1/sub%5Cx.txt",
+        "corpus/1/t.csv%00",
+        "corpus/01x/t.csv",
+        "corpus/99999999999999999999/t.csv",
+        "CORPUS/1/t.csv",
+        "..%2F..%2Fetc%2Fpasswd",
+    ],
+)
+def test_keys_that_climb_are_no_such_key(target: Target, key: str) -> None:
+    answer = signed(target, "GET", f"/s3/default/{key}")
+    assert answer.status_code == 404 and code_of(answer) == "NoSuchKey"
+    assert b"alpha-only" not in answer.content
+
+
+def test_an_encoded_slash_is_a_slash_of_the_key(target: Target) -> None:
+    answer = signed(target, "GET", "/s3/default/corpus%2F1%2Fsub%2Fx.txt")
+    assert answer.status_code == 200 and answer.content == b"x"
+
+
+@pytest.mark.parametrize(
+    ("header", "status", "body"),
+    [
+        (f"bytes=0-{10**400}", 206, DATA),  # past the end: clamped, parsed without a 500
+        (f"bytes={10**400}-", 416, None),
+        ("bytes=-" + "9" * 100, 206, DATA),  # a suffix longer than the file: all of it
+        ("bytes=0-0,5-9", 200, DATA),  # several ranges: S3 answers the whole object
+        ("bytes=9-3", 200, DATA),  # backwards: ignored, as S3 does
+        ("items=0-3", 200, DATA),
+        ("bytes=-0", 416, None),
+        ("bytes=" + "1" * 5000 + "-", 200, DATA),  # longer than any range of ours: ignored
+    ],
+)
+def test_ranges_huge_and_malformed(
+    target: Target, header: str, status: int, body: bytes | None
+) -> None:
+    answer = signed(target, "GET", "/s3/default/corpus/1/t.csv", {"Range": header})
+    assert answer.status_code == status, answer.text[:300]
+    if body is not None:
+        assert answer.content == body
+    else:
+        assert code_of(answer) == "InvalidRange"
+        assert answer.headers["content-range"] == f"bytes */{len(DATA)}"
+
+
+def test_a_presigned_url_is_refused_once_expired_and_when_bent(target: Target) -> None:
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=target.url + "/s3",
+        aws_access_key_id=target.key[0],
+        aws_secret_access_key=target.key[1],
+        region_name="us-east-1",
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
+    url = s3.generate_presigned_url(
+        "get_object", Params={"Bucket": "default", "Key": "corpus/1/t.csv"}, ExpiresIn=1
+    )
+    assert httpx.get(url).content == DATA
+    other = url.replace("corpus/1/t.csv", "corpus/1/sub/x.txt")  # the signature of another key
+    assert code_of(httpx.get(other)) == "SignatureDoesNotMatch"
+    longer = url.replace("X-Amz-Expires=1", "X-Amz-Expires=604800")
+    assert code_of(httpx.get(longer)) == "SignatureDoesNotMatch"
+    time.sleep(2.1)
+    replayed = httpx.get(url)
+    assert replayed.status_code == 403 and code_of(replayed) == "AccessDenied"
+    assert "expired" in replayed.text and b"alpha-only" not in replayed.content
+
+
+def test_a_signature_bent_to_another_request_or_time_is_refused(target: Target) -> None:
+    url = target.url + "/s3/default/corpus/1/t.csv"
+    request = AWSRequest(method="GET", url=url, headers={"x-amz-content-sha256": sigv4.UNSIGNED})
+    S3SigV4Auth(Credentials(*target.key), "s3", "us-east-1").add_auth(request)
+    headers = dict(request.headers.items())
+    assert httpx.get(url, headers=headers).content == DATA
+    bent = httpx.get(target.url + "/s3/default/corpus/1/sub/x.txt", headers=headers)
+    assert code_of(bent) == "SignatureDoesNotMatch"
+    queried = httpx.get(url + "?list-type=2", headers=headers)
+    assert code_of(queried) == "SignatureDoesNotMatch"
+    # B's key id with A's signature; an unknown key id
+    theirs = {
+        **headers,
+        "Authorization": headers["Authorization"].replace(target.key[0], target.other[0]),
+    }
+    assert code_of(httpx.get(url, headers=theirs)) == "SignatureDoesNotMatch"
+    nobody = {
+        **headers,
+        "Authorization": headers["Authorization"].replace(target.key[0], "AKAICCAAAAAAAAAAAAAA"),
+    }
+    assert code_of(httpx.get(url, headers=nobody)) == "InvalidAccessKeyId"
+    # signed correctly, 20 minutes ago: a replay outside the window
+    old = (utcnow() - timedelta(minutes=20)).strftime("%Y%m%dT%H%M%SZ")
+    claim = sigv4.Signed(
+        target.key[0],
+        old,
+        f"{old[:8]}/us-east-1/s3/aws4_request",
+        ("host", "x-amz-content-sha256", "x-amz-date"),
+        "",
+        sigv4.UNSIGNED,
+        presigned=False,
+    )
+    host = target.url.removeprefix("http://")
+    sent = {"host": [host], "x-amz-content-sha256": [sigv4.UNSIGNED], "x-amz-date": [old]}
+    canonical = sigv4.canonical_request("GET", "/s3/default/corpus/1/t.csv", "", sent, claim)
+    signature = sigv4.signature(target.key[1], claim, canonical)
+    stale = {
+        "x-amz-date": old,
+        "x-amz-content-sha256": sigv4.UNSIGNED,
+        "Authorization": f"AWS4-HMAC-SHA256 Credential={target.key[0]}/{claim.scope}, "
+        f"SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature={signature}",
+    }
+    answer = httpx.get(url, headers=stale)
+    assert answer.status_code == 403 and code_of(answer) == "RequestTimeTooSkewed"
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        "AWS4-HMAC-SHA256",
+        "AWS4-HMAC-SHA256 Credential=x",
+        "AWS4-HMAC-SHA256 Credential=AKAICC/a/b/c/d, SignedHeaders=host, Signature=0",
+        "AWS AKAICCAAAAAAAAAAAAAA:c2lnbmF0dXJl",
+        "AWS4-HMAC-SHA256 Credential=" + "A" * 10000 + ", SignedHeaders=host, Signature=0",
+        "Bearer aicc_not_here",
+    ],
+)
+def test_malformed_authorization_is_a_clear_4xx(target: Target, authorization: str) -> None:
+    answer = httpx.get(
+        target.url + "/s3/default/corpus/1/t.csv",
+        headers={"Authorization": authorization, "x-amz-content-sha256": sigv4.UNSIGNED},
+    )
+    assert 400 <= answer.status_code < 500, answer.text
+    assert code_of(answer) and b"alpha-only" not in answer.content
+
+
+def test_another_tenants_key_lists_nothing_of_a(target: Target) -> None:
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=target.url + "/s3",
+        aws_access_key_id=target.other[0],
+        aws_secret_access_key=target.other[1],
+        region_name="us-east-1",
+        config=Config(s3={"addressing_style": "path"}),
+    )
+    assert s3.list_objects_v2(Bucket="default")["KeyCount"] == 0  # B's own default project
+    for prefix in ("corpus/", "corpus/latest/", quote("../")):
+        assert s3.list_objects_v2(Bucket="default", Prefix=prefix)["KeyCount"] == 0
