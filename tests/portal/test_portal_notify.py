@@ -1,7 +1,8 @@
 """The inbox page: a person's notifications (in their language, each linking to what it is
 about) with the bell's unread count in the top bar, read marks, and their channels (add, refuse
 a hostile URL, test: queued, its state in the row; remove), in English and Chinese; another
-tenant's channel is the 404 page. In a real browser (Chromium): the page's screenshots in both languages go to tests/artifacts/portal/inbox-*.png."""
+tenant's channel is the 404 page. In a real browser (Chromium): the page's screenshots in both
+languages go to tests/artifacts/portal/inbox-*.png."""
 
 from __future__ import annotations
 
