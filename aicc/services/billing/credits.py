@@ -345,6 +345,13 @@ def _locked(session: Session, voucher_id: str) -> VoucherRow | None:
     )
 
 
+def lock_vouchers(session: Session, org_id: str) -> None:
+    """Lock an organization's vouchers to the transaction's end: an invoice issued takes what is
+    left of them, as a hold does (`_locked`), so the two cannot both take the same credit
+    (PostgreSQL; a SQLite write transaction holds the database)."""
+    session.execute(select(VoucherRow.id).where(VoucherRow.org_id == org_id).with_for_update())
+
+
 def left(session: Session, row: VoucherRow) -> Decimal:
     """What is left of the voucher: its amount less what issued invoices took and what moved."""
     return voucher_left(row, taken(session, row.org_id))

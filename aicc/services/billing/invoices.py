@@ -540,6 +540,7 @@ def issue(
     now = utcnow()
     if month > periods.month_of(now, zone):
         raise Invalid("month: {month} has not begun", month=month)
+    credits.lock_vouchers(session, org.id)  # a need's hold cannot take the credit meanwhile
     draft = compute(session, org_id=org.id, month=month, zone=zone, default=default)
     if draft.status == "issued":
         raise Conflict(
