@@ -571,6 +571,10 @@ mkdir -p "$L"
 now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 system_error() {
   printf 'aicc-tes: %s\n' "$1" >&2
+  # what an executor may have put there (a FIFO, a link) is no place to write: a new file
+  if [ -L "$L/system_error" ] || { [ -e "$L/system_error" ] && [ ! -f "$L/system_error" ]; }; then
+    rm -rf "$L/system_error"
+  fi
   printf '%s\n' "$1" >> "$L/system_error"
   exit 1
 }

@@ -305,3 +305,20 @@ def test_a_failing_executor_is_executor_error_and_a_missing_output_system_error(
     )
     lines = client.get_task(missing, view="FULL").logs[0].system_logs
     assert any("/data/nothing is not there" in line for line in lines)
+
+
+def test_a_token_scoped_to_jobs_creates_tasks_and_a_read_one_only_reads(center: Center) -> None:
+    task = {"executors": [{"image": "alpine", "command": ["true"]}]}
+    with center.http(center.a) as http:
+        scoped = {
+            scope: http.post("/api/v1/tokens", json={"name": scope, "scopes": [scope]}).json()
+            for scope in ("jobs", "read")
+        }
+    jobs = {"Authorization": f"Bearer {scoped['jobs']['secret']}"}
+    read = {"Authorization": f"Bearer {scoped['read']['secret']}"}
+    with httpx.Client(base_url=center.url, timeout=30) as http:
+        made = http.post(f"{TES}/tasks", json=task, headers=jobs)
+        assert made.status_code == 200, made.text
+        refused = http.post(f"{TES}/tasks", json=task, headers=read)
+        assert refused.status_code == 403 and "`jobs`" in refused.json()["msg"]
+        assert http.get(f"{TES}/tasks/{made.json()['id']}", headers=read).status_code == 200
