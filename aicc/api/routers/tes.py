@@ -51,15 +51,14 @@ def tes_tasks_list(
     session: SessionDep,
     name_prefix: Annotated[str | None, Query(max_length=4096)] = None,
     task_state: Annotated[core.State | None, Query(alias="state")] = None,
-    tag_key: Annotated[list[str] | None, Query(max_length=64)] = None,
-    tag_value: Annotated[list[str] | None, Query(max_length=64)] = None,
+    tag_key: Annotated[list[str], Query(max_length=64)] = [],  # noqa: B006 (FastAPI copies it)
+    tag_value: Annotated[list[str], Query(max_length=64)] = [],  # noqa: B006
     page_size: Annotated[int, Query(ge=1, le=core.MAX_PAGE)] = core.DEFAULT_PAGE,
     page_token: Annotated[str | None, Query(max_length=64)] = None,
     view: ViewQuery = core.View.MINIMAL,
 ) -> TesTaskList:
     """The caller's tasks, newest first (the projects it reads; an org admin's organization)."""
-    keys, values = tag_key or [], tag_value or []
-    tags = tuple((key, values[i] if i < len(values) else "") for i, key in enumerate(keys))
+    tags = tuple((key, tag_value[i] if i < len(tag_value) else "") for i, key in enumerate(tag_key))
     filters = tes.Filters(name_prefix=name_prefix, state=task_state, tags=tags)
     return tes.list_tasks(
         session,
