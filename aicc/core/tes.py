@@ -568,6 +568,10 @@ T="$(pwd)/aicc-tes"
 L="$AICC_OUTPUT_DIR/.tes"
 O="$AICC_OUTPUT_DIR"
 mkdir -p "$L"
+# a container's root may be read-only (0555) to its root user, who has no capabilities (and
+# for whom `test -w` says yes anyway): as its owner it may still make it writable, for the
+# task's paths (/data/...); the sandbox's root is the job user's already
+chmod u+w / 2>/dev/null || true
 now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 system_error() {
   printf 'aicc-tes: %s\n' "$1" >&2
@@ -578,7 +582,10 @@ system_error() {
   printf '%s\n' "$1" >> "$L/system_error"
   exit 1
 }
-place() { mkdir -p "$(dirname "$1")" || system_error "cannot make the folder of $1"; }
+place() {
+  mkdir -p "$(dirname "$1")" ||
+    system_error "cannot make the folder of $1 (where / is not writable, use /tmp/...)"
+}
 fetch() {
   if command -v curl >/dev/null 2>&1; then
     curl -fsSL --proto =http,https --proto-redir =http,https --max-redirs 5 \
