@@ -322,3 +322,17 @@ def test_a_token_scoped_to_jobs_creates_tasks_and_a_read_one_only_reads(center: 
         refused = http.post(f"{TES}/tasks", json=task, headers=read)
         assert refused.status_code == 403 and "`jobs`" in refused.json()["msg"]
         assert http.get(f"{TES}/tasks/{made.json()['id']}", headers=read).status_code == 200
+
+
+def test_a_viewer_reads_but_submits_nothing(center: Center) -> None:
+    viewer = make_tenant(center.admin, "tes-viewer", role="viewer")
+    with center.http(viewer) as http:
+        refused = http.post(
+            f"{TES}/tasks", json={"executors": [{"image": "alpine", "command": []}]}
+        )
+        assert refused.status_code == 400  # the body first: an executor runs a command
+        task = {"executors": [{"image": "alpine", "command": ["true"]}]}
+        refused = http.post(f"{TES}/tasks", json=task)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["msg"] == "viewers cannot submit tasks"
+        assert http.get(f"{TES}/tasks").json() == {"tasks": []}

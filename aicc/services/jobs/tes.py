@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session
 from aicc import __version__
 from aicc.core import tes as core
 from aicc.core.jobspec import JobSpec, first_problem
-from aicc.core.tenancy import Principal
+from aicc.core.tenancy import Principal, can_write
 from aicc.executors import jobfiles
 from aicc.executors.base import Executor
-from aicc.services.common import Invalid, NotFound, ServiceError
+from aicc.services.common import Forbidden, Invalid, NotFound, ServiceError
 from aicc.services.images import images
 from aicc.services.jobs import jobs, logs, workdirs
 from aicc.services.jobs.jobs import SubmitLimits
@@ -42,6 +42,7 @@ from aicc.services.jobs.views import (
     TesTaskList,
     TesTaskLog,
 )
+from aicc.services.tenancy import tenancy
 from aicc.store.blobs import BlobStore
 from aicc.store.tables import JobRow, TesTaskRow
 
@@ -81,6 +82,9 @@ def create(
         plan = core.plan(task)
     except core.Refusal as err:
         raise Invalid("{problem}", problem=str(err)) from None
+    project = tenancy.resolve_project(session, who, plan.project)  # another tenant's: 404
+    if not can_write(who, org_id=project.org_id, project_id=project.id):
+        raise Forbidden("viewers cannot submit tasks")  # before anything is stored
     image = plan.images[0] if plan.images else None
     if image is not None:
         _check_image(session, who, image, plan.project, limits)
