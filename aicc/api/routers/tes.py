@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.responses import TES_ERRORS, TES_PREFIX
@@ -28,10 +28,10 @@ ViewQuery = Annotated[core.View, Query(description="MINIMAL: id and state; BASIC
 
 
 @router.get("/service-info", response_model=TesServiceInfo)
-def tes_service_info() -> TesServiceInfo:
+def tes_service_info(request: Request) -> TesServiceInfo:
     """What this TES is and what it reads (`storage`, `tesResources_backend_parameters`); open to
     anyone, as GA4GH's service-info is: it names no tenant's data."""
-    return tes.service_info()
+    return tes.service_info(str(request.base_url))
 
 
 @router.post("/tasks", response_model=TesCreated)

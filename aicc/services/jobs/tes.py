@@ -53,15 +53,18 @@ _RECORD_BYTES = 4096  # an executor's record, .tes/N.json
 _ENDED = frozenset({"succeeded", "failed", "cancelled"})
 
 
-def service_info() -> TesServiceInfo:
+def service_info(base_url: str) -> TesServiceInfo:
+    """What this TES is; `base_url` is the center's own address as the caller reached it (the
+    organization's URL: the center names no other)."""
+    base = base_url.rstrip("/")
     return TesServiceInfo(
         id="org.aicc.tes",
         name="AICC Task Execution Service",
         type=TesServiceType(group="org.ga4gh", artifact="tes", version=core.VERSION),
         description="GA4GH TES 1.1 on AICC: each task is an AICC job of the caller's project, "
         "authorized, scheduled, metered and billed as jobs are (docs/interop.md)",
-        organization=TesOrganization(name="AICC", url="https://github.com/aicc"),
-        documentationUrl="docs/interop.md",
+        organization=TesOrganization(name="AICC", url=base),
+        documentationUrl=f"{base}/docs",
         environment="aicc",
         version=__version__,
         storage=["aicc://NAME@VERSION/PATH", "aicc://outputs/", "http://", "https://"],
