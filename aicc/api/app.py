@@ -11,16 +11,19 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aicc import __version__
 from aicc.api import schemas
 from aicc.api.http_metrics import HttpMetrics
 from aicc.api.limits import RequestLimits
+from aicc.api.responses import is_tes, tes_error
 from aicc.api.routers import (
     audit,
     billing,
@@ -45,6 +48,7 @@ from aicc.api.routers import (
     system,
     templates,
     tenancy,
+    tes,
     workdirs,
 )
 from aicc.api.state import AppState
@@ -88,6 +92,7 @@ def create_app(state: AppState) -> FastAPI:
         s3,  # the S3 endpoint, read-only, under /s3 (issue 60)
     ):
         app.include_router(module.router, responses=schemas.ERRORS)
+    app.include_router(tes.router)  # GA4GH TES 1.1 (issue 60): its errors are GA4GH's shape
     schemas.document_errors(app)
     sla.register(sla.Terms.of(state.settings))  # leases' lines on invoices (issue 40)
 
@@ -97,8 +102,16 @@ def create_app(state: AppState) -> FastAPI:
     app.router.on_shutdown += [state.gateway.close, close_transactions]
 
     @app.exception_handler(ServiceError)
-    async def service_error(_request: Request, err: ServiceError) -> JSONResponse:
+    async def service_error(request: Request, err: ServiceError) -> JSONResponse:
+        if is_tes(request.url.path):
+            return tes_error(err.status, err.detail)
         return JSONResponse({"detail": err.detail}, status_code=err.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, err: StarletteHTTPException) -> Response:
+        if is_tes(request.url.path):  # 401 with its WWW-Authenticate, 404 of no route...
+            return tes_error(err.status_code, str(err.detail), dict(err.headers or {}))
+        return await http_exception_handler(request, err)
 
     @app.exception_handler(ChunkStoreError)
     async def storage_down(_request: Request, err: ChunkStoreError) -> JSONResponse:
@@ -128,6 +141,8 @@ def create_app(state: AppState) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, err: RequestValidationError) -> JSONResponse:
         errors = _redacted(err.errors(), request.url.path)
+        if is_tes(request.url.path):  # TES's 400, naming the field
+            return tes_error(400, _first(_printable(errors)))
         return JSONResponse({"detail": jsonable_encoder(_printable(errors))}, 422)
 
     app.add_middleware(
@@ -160,6 +175,16 @@ def _redacted(errors: Sequence[Any], path: str) -> list[Any]:
                 }
         out.append(error)
     return out
+
+
+def _first(errors: list[Any]) -> str:
+    """The first problem of a 422's list as one line: `body.executors: Field required`."""
+    if not errors or not isinstance(errors[0], dict):
+        return "invalid request"
+    first = errors[0]
+    where = ".".join(str(part) for part in first.get("loc", ()))
+    message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
 
 
 def _printable(value: Any) -> Any:

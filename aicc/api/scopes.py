@@ -34,4 +34,6 @@ def needed_scope(method: str, path: str) -> Scope:
         return Scope.READ
     if parts[0] == "templates" and parts[-1] in ("runs", "searches"):
         return Scope.JOBS
+    if path.startswith("/ga4gh/tes/"):  # a GA4GH TES task is a job (routers/tes.py)
+        return Scope.JOBS
     return _WRITES.get(parts[0], Scope.ALL)

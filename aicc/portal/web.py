@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 
 from fastapi import FastAPI, Request
@@ -22,7 +23,7 @@ log = logging.getLogger("aicc.portal")
 # With `tls: true`, on every answer: browsers then use only https for this host, for a year.
 HSTS = "max-age=31536000"  # not includeSubDomains: other hosts of the domain are not ours
 # Paths that belong to the API and keep its JSON errors.
-API_PREFIXES = ("/api/", "/healthz", "/metrics", "/openapi.json", "/docs", "/redoc")
+API_PREFIXES = ("/api/", "/healthz", "/metrics", "/openapi.json", "/docs", "/redoc", "/ga4gh/")
 
 
 def install(app: FastAPI) -> None:
@@ -38,11 +39,16 @@ def install(app: FastAPI) -> None:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="portal-static")
 
+    api_handler = app.exception_handlers.get(StarletteHTTPException)  # the API's (TES shape)
+
     async def not_found(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         browser = "text/html" in request.headers.get("Accept", "")
         if exc.status_code == 404 and browser and not request.url.path.startswith(API_PREFIXES):
             return await run_in_threadpool(error_page, request, 404, "")
+        if api_handler is not None:
+            answer = api_handler(request, exc)
+            return await answer if inspect.isawaitable(answer) else answer
         return await http_exception_handler(request, exc)
 
     app.add_exception_handler(StarletteHTTPException, not_found)

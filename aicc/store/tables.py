@@ -369,6 +369,21 @@ class JobOutputRow(Base):
     done_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class TesTaskRow(Base):
+    """A GA4GH TES task (services/jobs/tes.py): the job it runs as, and the task document as
+    sent (what AICC does not read left out), which its answers show back. `name` is TES's own
+    (free text), for `name_prefix`; `notes` are the task's system logs written at create."""
+
+    __tablename__ = "tes_tasks"
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(40), index=True)
+    project_id: Mapped[str] = mapped_column(String(40), index=True)
+    name: Mapped[str | None] = mapped_column(String(4096), default=None)
+    task: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    notes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime]
+
+
 class NodeRow(Base):
     __tablename__ = "nodes"
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

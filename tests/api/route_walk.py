@@ -95,6 +95,7 @@ class Targets:
     question_id: str  # A's own question on it, unanswered (its asker's and the poster's)
     offer_id: str  # an open offer on A's need, by the center's own organization
     s3_key: str  # A's member's access key to the S3 endpoint, by id
+    tes_task: str  # A's GA4GH TES task, ended (its job's id: /ga4gh/tes/v1, issue 60)
 
 
 def made_up(node: str) -> Targets:
@@ -133,6 +134,7 @@ def made_up(node: str) -> Targets:
         question_id=new_id("nqa"),
         offer_id=new_id("nof"),
         s3_key=new_id("s3k"),
+        tes_task=new_id("job"),
     )
 
 
@@ -185,6 +187,7 @@ PATH_FILLS: dict[tuple[str, str], Callable[[Targets], str]] = {
     ("questions", "question_id"): lambda t: t.question_id,
     ("offers", "offer_id"): lambda t: t.offer_id,
     ("{offer_id}", "action"): lambda t: "accept",  # the poster's; B's: a 404, not a party
+    ("tasks", "id"): lambda t: t.tes_task,  # /ga4gh/tes/v1/tasks/{id}, and its `:cancel`
 }
 # Query and header parameters that name a tenant's object are filled with A's; the others are
 # known filters, paging or presentation and are left out.
@@ -210,6 +213,8 @@ LEFT_OUT |= {"unread"}  # the caller's own inbox, unread items only
 LEFT_OUT |= {"past"}  # maintenance windows that ended too
 LEFT_OUT |= {"sort"}  # the order of a catalog's listing (by name, rating or use)
 LEFT_OUT |= {"private"}  # a challenge's private board rather than its public one
+# GA4GH TES's list: presentation, paging and filters over the caller's own tasks
+LEFT_OUT |= {"view", "name_prefix", "tag_key", "tag_value", "page_size", "page_token"}
 
 
 # Request bodies, per operation: each a list of variants, each naming A's objects a different way.
@@ -354,6 +359,13 @@ BODIES |= {
     ],
     ("POST", "/api/v1/datasets/{name}/clean"): lambda t: [
         {"json": {"into": "b-probe-clean", "project": t.project_id, "steps": "pii"}}
+    ],
+}
+TES_TASK = {"name": "probe-task", "executors": [{"image": "alpine", "command": ["true"]}]}
+BODIES |= {  # a GA4GH TES task (issue 60), in a project its backend_parameters name
+    ("POST", "/ga4gh/tes/v1/tasks"): lambda t: [
+        {"json": {**TES_TASK, "resources": {"backend_parameters": {"aicc_project": p}}}}
+        for p in (t.project_id, t.project_name)
     ],
 }
 BODIES |= {
@@ -761,6 +773,22 @@ def build_world(api: TestClient, state: AppState, tenant_b: Tenant, tmp_path: Pa
     logs = api.get(f"/api/v1/jobs/{job['id']}/logs", headers=a_member)
     assert logs.text.strip() == "hello from alpha"
 
+    # a GA4GH TES task of A's member (issue 60), run to its end as the job above
+    task = created(
+        api.post(
+            "/ga4gh/tes/v1/tasks",
+            json={
+                "name": "alpha-tes-task",
+                "inputs": [{"path": "/data/in.txt", "content": "alpha-tes-input-marker\n"}],
+                "executors": [{"image": "alpine", "command": ["cat", "/data/in.txt"]}],
+                "tags": {"alpha": "alpha-tes-tag-marker"},
+            },
+            headers=a_member,
+        )
+    )
+    ran = wait_state(api, task["id"], {"succeeded", "failed", "cancelled"})
+    assert ran["state"] == "succeeded", ran
+
     b_admin_user = created(
         api.post(
             "/api/v1/users",
@@ -934,6 +962,7 @@ def build_world(api: TestClient, state: AppState, tenant_b: Tenant, tmp_path: Pa
         question_id=question["id"],
         offer_id=offer["id"],
         s3_key=s3_key["id"],
+        tes_task=task["id"],
     )
     # a window is the center's, shown to every tenant: not A's data
     markers = {getattr(a, f.name) for f in fields(a)} - {node, str(settlement), window["id"]}
@@ -956,6 +985,9 @@ def build_world(api: TestClient, state: AppState, tenant_b: Tenant, tmp_path: Pa
         "alpha-row-marker",
         "alpha-weights-marker",
         "alpha_metric_marker",
+        "alpha-tes-task",
+        "alpha-tes-input-marker",
+        "alpha-tes-tag-marker",
     }
     return World(
         api=api,

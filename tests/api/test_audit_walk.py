@@ -90,6 +90,7 @@ def deployment(action: str) -> Audited:
 
 
 API = "/api/v1"
+TES_API = "/ga4gh/tes/v1"
 AUDITED: dict[tuple[str, str], Audited] = {
     ("POST", f"{API}/orgs"): audited("org.create", "org", answer_id),
     ("PUT", f"{API}/orgs/{{org_id}}/quota"): audited("quota.set", "org", of("org")),
@@ -125,6 +126,9 @@ AUDITED: dict[tuple[str, str], Audited] = {
     ),
     ("POST", f"{API}/jobs"): audited("job.submit", "job", answer_id),
     ("POST", f"{API}/jobs/{{job_id}}/cancel"): audited("job.cancel", "job", answer_id),
+    # a GA4GH TES task is a job (issue 60): its submit and its cancel are the job's
+    ("POST", f"{TES_API}/tasks"): audited("job.submit", "job", answer_id),
+    ("POST", f"{TES_API}/tasks/{{id}}:cancel"): audited("job.cancel", "job", of("tes_task")),
     ("POST", f"{API}/price-plans"): audited("price_plan.create", "price_plan", answer_id),
     ("POST", f"{API}/vouchers"): audited("voucher.create", "voucher", answer_id),
     ("POST", f"{API}/subsidies"): audited("subsidy.create", "subsidy", answer_id),
@@ -310,12 +314,12 @@ PORTAL_EXEMPT: dict[tuple[str, str], str] = {
 
 
 def portal_forms(app: object) -> set[tuple[str, str]]:
-    """The mutating routes outside /api/v1, the gateway and the S3 endpoint (read-only: its
-    writes are refused, tests/s3); a proxy's by its PATCH."""
+    """The mutating routes outside /api/v1, TES's, the gateway and the S3 endpoint (read-only:
+    its writes are refused, tests/s3); a proxy's by its PATCH."""
     return {
         (method, path)
         for path, methods in routes_of(app)
-        if not path.startswith((API, "/v1", "/s3"))
+        if not path.startswith((API, "/v1", TES_API, "/s3"))
         for method in methods & set(MUTATING)
         if method == "PATCH" or "PATCH" not in methods
     }
@@ -346,11 +350,14 @@ def test_every_mutating_route_writes_an_audit_entry(world: World) -> None:
     # A job that is still running (cancel audits a change, and a finished job has none to make),
     # a push of new files, a project the member is not in yet.
     running = created(api.post(f"{API}/jobs", json={"command": "sleep 60"}, headers=a_admin))
+    sleeper = {"executors": [{"image": "alpine", "command": ["sleep", "60"]}]}
+    task = created(api.post(f"{TES_API}/tasks", json=sleeper, headers=a_admin))
     upload, (chunk,) = begin_and_send(
         api, "alpha-data", {"beta.csv": b"id\n7\n"}, a_admin, project=a.project_id
     )
     special = {
         ("POST", f"{API}/jobs/{{job_id}}/cancel"): replace(a, job_id=running["id"]),
+        ("POST", f"{TES_API}/tasks/{{id}}:cancel"): replace(a, tes_task=task["id"]),
         ("POST", f"{API}/uploads/{{upload_id}}/commit"): replace(
             a, upload_id=upload, manifest_chunk=f"{chunk[0]}:{chunk[1]}"
         ),
@@ -386,6 +393,7 @@ def test_every_mutating_route_writes_an_audit_entry(world: World) -> None:
             "power_cap": a.power_cap_event,
             "settlement": a.settlement_id,
             "channel": a.channel_id,
+            "tes_task": task["id"],
             "need": session.scalars(
                 select(NeedRow.id).where(NeedRow.name == a.need, NeedRow.org_id == a.org_id)
             ).one(),

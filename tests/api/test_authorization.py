@@ -60,6 +60,8 @@ NOT_PER_TENANT: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/maintenance"): "maintenance windows: every tenant sees what is coming",
     ("GET", "/api/v1/maintenance/{window_id}"): "one window, the center's, shown to everyone",
     ("GET", "/api/v1/leases"): "list: the leases of the caller's own organization",
+    ("GET", "/ga4gh/tes/v1/service-info"): "what the center's TES is: the same for everyone",
+    ("GET", "/ga4gh/tes/v1/tasks"): "list: the TES tasks of the projects the caller reads",
 }
 # The catalog of needs and challenges is every tenant's (issue 41): B reads A's need and its
 # challenge, asks, takes the challenge with a team of its own; what only the poster may do is a
@@ -148,7 +150,10 @@ OWNER_ONLY: dict[tuple[str, str], str] = {
 }
 PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/healthz"): "liveness probe for load balancers and `aicc status`",
+    ("GET", "/ga4gh/tes/v1/service-info"): "GA4GH service-info: what a workflow engine asks first",
 }
+# Faces beside /api/v1 that take the same bearer tokens: GA4GH TES (issue 60)
+AUTHENTICATED_PREFIXES = ("/api/v1/", "/ga4gh/tes/v1/")
 
 
 def b_expects(op: Op, role: str) -> frozenset[int]:
@@ -286,7 +291,9 @@ def test_every_api_route_needs_a_valid_token(world: World) -> None:
             assert got.status_code == 200
             world.check_answer(got, call, "B (anonymous)")
         else:
-            assert op.path.startswith("/api/v1/"), f"{op} is outside /api/v1 and not PUBLIC"
+            assert op.path.startswith(AUTHENTICATED_PREFIXES), (
+                f"{op} is outside /api/v1 and not PUBLIC"
+            )
 
     # A revoked token and an expired one: each worked before, and neither works after.
     revoked = created(api.post("/api/v1/tokens", json={"name": "r"}, headers=world.a_member))
@@ -374,11 +381,11 @@ def test_roles_inside_one_tenant(world: World) -> None:
             assert got.status_code in want, f"A's member: {op} answered {got.status_code}"
     assert api.get(f"/api/v1/projects/{research}", headers=world.a_member).status_code == 404
     listed = api.get("/api/v1/jobs", headers=world.a_member).json()["items"]
-    assert [j["id"] for j in listed] == [a.job_id]
+    assert [j["id"] for j in listed] == [a.tes_task, a.job_id]  # a TES task is a job
     # A's org admin sees it; once a member of the project, so does the member.
     assert api.get(f"/api/v1/jobs/{job['id']}", headers=world.a_admin).status_code == 200
     mine = api.get("/api/v1/jobs", headers=world.a_admin).json()["items"]
-    assert {j["id"] for j in mine} == {a.job_id, job["id"]}
+    assert {j["id"] for j in mine} == {a.job_id, a.tes_task, job["id"]}
     joined = api.post(
         f"/api/v1/projects/{research}/members",
         json={"user_id": a.user_id},

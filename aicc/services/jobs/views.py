@@ -13,8 +13,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
+from aicc.core.tes import TesExecutor, TesInput, TesOutput, TesResources
 from aicc.services.common import View
 
 
@@ -162,3 +163,100 @@ class Metrics(View):
         "the evenly spread ones the server keeps)"
     )
     thinned: bool = Field(description="some metric had more points and was evenly downsampled")
+
+
+# --- GA4GH TES 1.1 (services/jobs/tes.py): the answers of /ga4gh/tes/v1, in TES's own names ----
+
+
+class TesExecutorLog(View):
+    # what one executor did: its times (RFC 3339), exit code, and in the FULL view the tails of
+    # its stdout and stderr
+
+    start_time: str | None = None
+    end_time: str | None = None
+    stdout: str | None = None
+    stderr: str | None = None
+    exit_code: int | None = None
+
+
+class TesOutputFileLog(View):
+    # one file the task left in its job's outputs (a folder's files one by one)
+
+    url: str
+    path: str
+    size_bytes: str = Field(description="in bytes, as a string (TES's int64)")
+
+
+class TesTaskLog(View):
+    # the task's one attempt as its job ran it
+
+    logs: list[TesExecutorLog]
+    metadata: dict[str, str] | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    outputs: list[TesOutputFileLog]
+    system_logs: list[str] | None = None
+
+
+class TesTask(View):
+    # a tesTask: the document as sent (what AICC does not read left out), its state and logs;
+    # the view (MINIMAL, BASIC, FULL) decides which fields are answered
+
+    id: str
+    state: str
+    name: str | None = None
+    description: str | None = None
+    inputs: list[TesInput] | None = None
+    outputs: list[TesOutput] | None = None
+    resources: TesResources | None = None
+    executors: list[TesExecutor] | None = None
+    volumes: list[str] | None = None
+    tags: dict[str, str] | None = None
+    logs: list[TesTaskLog] | None = None
+    creation_time: str | None = None
+
+
+class TesTaskList(View):
+    # a page of tasks, newest first; `next_page_token` names the next page
+
+    tasks: list[TesTask]
+    next_page_token: str | None = None
+
+
+class TesCreated(View):
+    # the task's id: its job's
+
+    id: str
+
+
+class TesCancelled(View):
+    # TES's empty answer to a cancel
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TesServiceType(View):
+    group: str
+    artifact: str
+    version: str
+
+
+class TesOrganization(View):
+    name: str
+    url: str
+
+
+class TesServiceInfo(View):
+    # GA4GH service-info, with what TES adds: the storage AICC reads and writes, and the
+    # backend_parameters it knows
+
+    id: str
+    name: str
+    type: TesServiceType
+    description: str
+    organization: TesOrganization
+    documentationUrl: str  # GA4GH service-info's own name
+    environment: str
+    version: str
+    storage: list[str]
+    tesResources_backend_parameters: list[str]  # TES's own name
