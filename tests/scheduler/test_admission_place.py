@@ -25,6 +25,7 @@ from sched_fixtures import (
     waiting,
 )
 
+from aicc.scheduler.explain import explain
 from aicc.scheduler.profiles import PROFILES
 from aicc.scheduler.snapshot import CycleDecision, JobView, NodeView, Wait, admitted, reserved
 
@@ -173,3 +174,17 @@ def test_every_profile_keeps_a_rack_gang_in_one_rack(profile: str) -> None:
     kept = in_one(job("kept", gpus=4, replicas=2, minute=1))
     decisions = run(snapshot(nodes, [kept], now=NOW), profile)
     assert sorted(nodes_of(bound(decisions, "kept"))) == ["b", "c"]
+
+
+def test_explain_says_what_each_node_lacks_of_a_job_that_could_never_fit() -> None:
+    nodes = [node("a", gpus=4), node("b", gpus=4), node("c", gpus=2, cpu=8_000)]
+    found = explain(snapshot(nodes, [job("big", gpus=8, cpu=16_000)], now=NOW), "big")
+    assert [r.code for r in found.reasons] == ["unschedulable", "lacks"]
+    assert found.reasons[1].message == "a, b: accelerators 4/8; c: CPU 8/16, accelerators 2/8"
+    gang = job("gang", gpus=4, replicas=3)
+    found = explain(snapshot(nodes, [gang], now=NOW), "gang")
+    assert found.reasons[1].message == "a, b: replicas 1/3; c: accelerators 2/4"
+    kept = in_one(job("kept", gpus=4, replicas=2))
+    racked = [node(n, gpus=4, rack=r) for n, r in (("a", "r1"), ("b", "r2"))]
+    found = explain(snapshot(racked, [kept], now=NOW), "kept")
+    assert found.reasons[1].message == "rack default/r1, rack default/r2: replicas 1/2"
