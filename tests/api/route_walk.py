@@ -204,6 +204,7 @@ LEFT_OUT |= {"unread"}  # the caller's own inbox, unread items only
 LEFT_OUT |= {"past"}  # maintenance windows that ended too
 LEFT_OUT |= {"sort"}  # the order of a catalog's listing (by name, rating or use)
 LEFT_OUT |= {"private"}  # a challenge's private board rather than its public one
+LEFT_OUT |= {"window_s"}  # how far back the slowdown counts finished jobs
 
 
 # Request bodies, per operation: each a list of variants, each naming A's objects a different way.

@@ -33,6 +33,10 @@
 
 Each plugin also ranks running jobs for the `service` preemption rule: a waiting job may
 preempt a running one whose level is higher than its own by at least `preempt_gap`.
+
+Every ladder also takes the operator's aging (`age_every_s`, `age_levels`; `aging` in
+config.yaml sets them on the policy's ladders, `profiles.with_aging`): a level up per so much
+wait, bounded (`Ladder`).
 """
 
 from __future__ import annotations
@@ -65,22 +69,55 @@ def ran_s(job: JobView, cycle: Cycle) -> float:
 
 @dataclass(frozen=True)
 class Ladder:
-    """Levels by device-seconds; `thresholds` ascending."""
+    """Levels by device-seconds; `thresholds` ascending.
+
+    Aging an operator sets (`aging` in config.yaml, or a plugin's `age_every_s` and
+    `age_levels`): a job comes up one level for each `age_every_s` it has waited (since
+    submission, less what earlier attempts ran, up to this attempt's start: a running job keeps
+    what it waited before it started), at most `age_levels` levels (None: no bound), never
+    above the first. `age_levels` also bounds `predicted`'s lift by slowdown: one bound on all
+    that a wait lifts."""
 
     thresholds: tuple[float, ...]
     preempt_gap: int = 1
+    age_every_s: float | None = None
+    age_levels: int | None = None
 
     def level(self, value: float) -> int:
         return bisect.bisect_right(self.thresholds, value)
 
-    def rank(self, job: JobView, cycle: Cycle) -> int:
+    def base_rank(self, job: JobView, cycle: Cycle) -> int:
+        """The job's level before its wait lifts it."""
         raise NotImplementedError
+
+    def levels_up(self, job: JobView, cycle: Cycle) -> int:
+        """How many levels the job's wait lifts it (before `age_levels` bounds it)."""
+        if self.age_every_s is None:
+            return 0
+        return int(waited_before_start(job, cycle) / self.age_every_s)
+
+    def rank(self, job: JobView, cycle: Cycle) -> int:
+        """The job's level: its `base_rank`, lifted by its wait; 0 goes first."""
+        level = self.base_rank(job, cycle)
+        if level <= 0:
+            return level
+        up = self.levels_up(job, cycle)
+        if self.age_levels is not None and up > self.age_levels:
+            up = self.age_levels
+        return max(0, level - up) if up else level
 
     def score(self, job: JobView, cycle: Cycle) -> float:
         """Minus the level. The cycle's own ladder (preemption's) ranks each job once."""
         if cycle.ladder is self:
             return float(-cycle.level(job))
         return float(-self.rank(job, cycle))
+
+
+def waited_before_start(job: JobView, cycle: Cycle) -> float:
+    """Seconds the job has waited since submission, less what its earlier attempts ran, up to
+    this attempt's start (now, while it waits): operator aging's measure of its wait."""
+    since = job.attempt_started_at or cycle.now
+    return max(0.0, (since - job.submitted_at).total_seconds() - job.attained_s / devices(job))
 
 
 def waited_s(job: JobView, at: datetime, count: float | None = None) -> float:
@@ -126,7 +163,7 @@ class Attained(Ladder):
                 return ran_s(job, cycle) * count
         return job.attained_s + ran_s(job, cycle) * count
 
-    def rank(self, job: JobView, cycle: Cycle) -> int:
+    def base_rank(self, job: JobView, cycle: Cycle) -> int:
         count = devices(job)  # once: the helpers below each asked for it (the same value)
         if self.starve is not None and starving(job, cycle, self.starve, count):
             return STARVING
@@ -142,7 +179,7 @@ class Declared(Ladder):
         """The runtime the ladder expects of the job: here, what it declared."""
         return job.max_runtime_s
 
-    def rank(self, job: JobView, cycle: Cycle) -> int:
+    def base_rank(self, job: JobView, cycle: Cycle) -> int:
         runtime = self.runtime_s(job)
         if runtime is None:
             top = len(self.thresholds)
@@ -171,17 +208,21 @@ class Predicted(Declared):
         predicted = job.predicted_runtime_s
         return job.max_runtime_s if predicted is None else predicted
 
-    def rank(self, job: JobView, cycle: Cycle) -> int:
+    def base_rank(self, job: JobView, cycle: Cycle) -> int:
         if self.starve is not None and job.attempt_started_at is None:
             # the shorter of the two: a short job of a key whose history is long (an 8-GPU job
             # of 7 s among hours-long ones) starves as soon as its declaration says it may
             known = [r for r in (job.predicted_runtime_s, job.max_runtime_s) if r is not None]
             if known and waited_s(job, cycle.now) >= self.starve * min(known):
                 return STARVING
-        level = super().rank(job, cycle)
-        if self.lift is None or level == 0:
-            return level
-        return max(0, level - int(self.delay(job, cycle) / self.lift))
+        return super().base_rank(job, cycle)
+
+    def levels_up(self, job: JobView, cycle: Cycle) -> int:
+        """The more of the two lifts: by projected slowdown (`lift`) and by wait (aging)."""
+        aged = super().levels_up(job, cycle)
+        if self.lift is None:
+            return aged
+        return max(aged, int(self.delay(job, cycle) / self.lift))
 
     def delay(self, job: JobView, cycle: Cycle) -> float:
         """The job's projected slowdown less 1 (finish-time fairness, as Themis ranks jobs):
@@ -208,7 +249,17 @@ def _ladder(args: Mapping[str, Any], default_hours: Sequence[float]) -> dict[str
     thresholds = tuple(sorted(float(h) * HOUR for h in hours))
     if any(t <= 0 for t in thresholds):
         raise ValueError("service thresholds_h must be positive device-hours")
-    return {"thresholds": thresholds, "preempt_gap": max(1, int(args.get("preempt_gap", 1)))}
+    every, levels = args.get("age_every_s"), args.get("age_levels")
+    if every is not None and float(every) <= 0:
+        raise ValueError("age_every_s must be positive seconds (a level per this much wait)")
+    if levels is not None and int(levels) < 0:
+        raise ValueError("age_levels must be a count of levels, 0 or more")
+    return {
+        "thresholds": thresholds,
+        "preempt_gap": max(1, int(args.get("preempt_gap", 1))),
+        "age_every_s": None if every is None else float(every),
+        "age_levels": None if levels is None else int(levels),
+    }
 
 
 def _factor(args: Mapping[str, Any], key: str, meaning: str) -> float | None:

@@ -162,3 +162,15 @@ class Metrics(View):
         "the evenly spread ones the server keeps)"
     )
     thinned: bool = Field(description="some metric had more points and was evenly downsampled")
+
+
+class ProjectSlowdown(View):
+    # how long a project's finished jobs took beside how long they ran (issue 63.3): slowdown
+    # = (wait + run) / run, the mean and 95th percentile over its jobs that succeeded or failed
+    # at or after `since` (services/jobs/slowdown.py)
+    project_id: str
+    project: str  # its name
+    jobs: int
+    mean: float
+    p95: float
+    since: datetime
