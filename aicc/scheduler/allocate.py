@@ -79,27 +79,18 @@ def place_job(
     replicas: int,
     config: PlaceConfig,
     only: Sequence[int] | None = None,
+    *,
+    inside: bool = False,
 ) -> tuple[list[Spot] | None, int]:
     """Place every replica (taking capacity into `statement`) or none of them.
 
     Returns the spots, or None and how many replicas fitted at most (for the wait reason).
     One replica that the cluster's placer covers goes where its policy says (`placer.py`).
-    A gang that must stay in one domain (`request.within`) is placed in one or not at all.
+    A gang that must stay in one domain (`request.within`) is placed in one or not at all
+    (`inside`: the nodes given are one domain's already).
     """
-    if request.within is not None and replicas > 1:
+    if replicas > 1 and request.within is not None and not inside:
         return _within(cluster, statement, request, model, replicas, config, only)
-    return _place_job(cluster, statement, request, model, replicas, config, only)
-
-
-def _place_job(
-    cluster: Cluster,
-    statement: Statement,
-    request: ReplicaRequest,
-    model: str | None,
-    replicas: int,
-    config: PlaceConfig,
-    only: Sequence[int] | None = None,
-) -> tuple[list[Spot] | None, int]:
     placer = cluster.placer
     if replicas == 1 and only is None and placer is not None and placer.covers(request):
         spot = place_replica(cluster, request, model, config, alone=True)
@@ -160,7 +151,7 @@ def _in_one_domain(
             continue  # one pool is the whole cluster: the global pass does it
         for _, name in smallest_domains(free_by_domain, need, config.max_domains):
             mark = statement.mark()
-            spots, _ = _place_job(
+            spots, _ = place_job(
                 cluster, statement, request, model, replicas, config, only=nodes_of[name]
             )
             if spots is not None:
@@ -205,7 +196,9 @@ def _within(
             nodes = [i for i in nodes if i in allowed]
             if not nodes:
                 continue
-        spots, count = _place_job(cluster, statement, request, model, replicas, config, nodes)
+        spots, count = place_job(
+            cluster, statement, request, model, replicas, config, nodes, inside=True
+        )
         if spots is not None:
             return spots, replicas
         fitted = max(fitted, count)

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -82,26 +82,25 @@ class Ladder:
     preempt_gap: int = 1
     age_every_s: float | None = None
     age_levels: int | None = None
+    # whether a wait may lift a job (set from the fields above): checked before any more work,
+    # so a ladder without aging ranks as fast as it did before there was any
+    ages: bool = field(default=False, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ages", self.age_every_s is not None)
 
     def level(self, value: float) -> int:
         return bisect.bisect_right(self.thresholds, value)
 
-    def base_rank(self, job: JobView, cycle: Cycle) -> int:
-        """The job's level before its wait lifts it."""
+    def rank(self, job: JobView, cycle: Cycle) -> int:
         raise NotImplementedError
 
-    def levels_up(self, job: JobView, cycle: Cycle) -> int:
-        """How many levels the job's wait lifts it (before `age_levels` bounds it)."""
-        if self.age_every_s is None:
-            return 0
-        return int(waited_before_start(job, cycle) / self.age_every_s)
-
-    def rank(self, job: JobView, cycle: Cycle) -> int:
-        """The job's level: its `base_rank`, lifted by its wait; 0 goes first."""
-        level = self.base_rank(job, cycle)
-        if level <= 0:
-            return level
-        up = self.levels_up(job, cycle)
+    def aged(self, level: int, job: JobView, cycle: Cycle, up: int = 0) -> int:
+        """`level` (above the first) lifted by the job's wait: `up` levels (another lift's,
+        `predicted`'s by slowdown) or one per `age_every_s` waited, whichever is more, at most
+        `age_levels`, never above the first."""
+        if self.age_every_s is not None:
+            up = max(up, int(waited_before_start(job, cycle) / self.age_every_s))
         if self.age_levels is not None and up > self.age_levels:
             up = self.age_levels
         return max(0, level - up) if up else level
@@ -163,11 +162,12 @@ class Attained(Ladder):
                 return ran_s(job, cycle) * count
         return job.attained_s + ran_s(job, cycle) * count
 
-    def base_rank(self, job: JobView, cycle: Cycle) -> int:
+    def rank(self, job: JobView, cycle: Cycle) -> int:
         count = devices(job)  # once: the helpers below each asked for it (the same value)
         if self.starve is not None and starving(job, cycle, self.starve, count):
             return STARVING
-        return self.level(self.service(job, cycle, count))
+        level = self.level(self.service(job, cycle, count))
+        return self.aged(level, job, cycle) if self.ages and level > 0 else level
 
 
 @dataclass(frozen=True)
@@ -179,15 +179,18 @@ class Declared(Ladder):
         """The runtime the ladder expects of the job: here, what it declared."""
         return job.max_runtime_s
 
-    def base_rank(self, job: JobView, cycle: Cycle) -> int:
+    def rank(self, job: JobView, cycle: Cycle, aged: bool = True) -> int:
+        """The job's level; `aged`: lifted by its wait (`Ladder.aged`)."""
         runtime = self.runtime_s(job)
         if runtime is None:
             top = len(self.thresholds)
-            return top if self.unknown_level is None else self.unknown_level
-        count = devices(job)
-        ran = job.attained_s / count + ran_s(job, cycle)
-        left = runtime - ran
-        return self.level((left if left > 0 else ran) * count)
+            level = top if self.unknown_level is None else self.unknown_level
+        else:
+            count = devices(job)
+            ran = job.attained_s / count + ran_s(job, cycle)
+            left = runtime - ran
+            level = self.level((left if left > 0 else ran) * count)
+        return self.aged(level, job, cycle) if aged and self.ages and level > 0 else level
 
 
 @dataclass(frozen=True)
@@ -208,21 +211,22 @@ class Predicted(Declared):
         predicted = job.predicted_runtime_s
         return job.max_runtime_s if predicted is None else predicted
 
-    def base_rank(self, job: JobView, cycle: Cycle) -> int:
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ages", self.age_every_s is not None or self.lift is not None)
+
+    def rank(self, job: JobView, cycle: Cycle, aged: bool = True) -> int:
         if self.starve is not None and job.attempt_started_at is None:
             # the shorter of the two: a short job of a key whose history is long (an 8-GPU job
             # of 7 s among hours-long ones) starves as soon as its declaration says it may
             known = [r for r in (job.predicted_runtime_s, job.max_runtime_s) if r is not None]
             if known and waited_s(job, cycle.now) >= self.starve * min(known):
                 return STARVING
-        return super().base_rank(job, cycle)
-
-    def levels_up(self, job: JobView, cycle: Cycle) -> int:
-        """The more of the two lifts: by projected slowdown (`lift`) and by wait (aging)."""
-        aged = super().levels_up(job, cycle)
-        if self.lift is None:
-            return aged
-        return max(aged, int(self.delay(job, cycle) / self.lift))
+        level = super().rank(job, cycle, aged=False)
+        if not aged or not self.ages or level <= 0:
+            return level
+        # the more of the two lifts: by projected slowdown (`lift`) and by wait (aging)
+        up = 0 if self.lift is None else int(self.delay(job, cycle) / self.lift)
+        return self.aged(level, job, cycle, up)
 
     def delay(self, job: JobView, cycle: Cycle) -> float:
         """The job's projected slowdown less 1 (finish-time fairness, as Themis ranks jobs):
