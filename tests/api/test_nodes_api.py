@@ -68,7 +68,8 @@ def test_shares_of_one_device_run_side_by_side(api: TestClient) -> None:
     gpu_b = next(n for n in api.get("/api/v1/nodes").json()["items"] if n["name"] == "gpu-b")
     assert gpu_b["devices"][0]["allocated_milli"] in (500, 1000)
     third = api.get(f"/api/v1/jobs/{jobs[2]['id']}").json()
-    assert third["state"] in ("admitted", "succeeded", "running", "scheduled")
+    # waiting for room is pending, not admitted (issue 63.1), or it already got the room
+    assert third["state"] in ("pending", "succeeded", "running", "scheduled")
     for job in jobs:
         assert wait_state(api, job["id"], {"succeeded", "failed"})["state"] == "succeeded"
 
