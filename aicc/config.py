@@ -577,6 +577,15 @@ class FederationSettings(BaseModel):
         return self
 
 
+class AgingSettings(BaseModel):
+    """`aging`: how a waiting job's service level rises with its wait (scheduler/plugins/
+    service.py `Ladder`): one level per `every_s` waited, at most `levels` levels."""
+
+    model_config = ConfigDict(extra="forbid")
+    every_s: Annotated[float, Field(gt=0, le=366 * 86400)] = 3600.0
+    levels: Annotated[int | None, Field(ge=0, le=64)] = 2
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     home: Path = Path("~/.aicc").expanduser()
@@ -602,6 +611,9 @@ class Settings(BaseModel):
     policy: str = "default"
     # The site's own scheduler profiles by name (scheduler/profiles.py; docs/config.md).
     profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Aging the operator sets on the policy's service ladder: a waiting job comes up a level
+    # for each `every_s` it has waited, at most `levels` (docs/config.md); None: the policy's.
+    aging: AgingSettings | None = None
     node_name: str | None = None
     simulated_devices: list[SimulatedGroup] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)

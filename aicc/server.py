@@ -47,7 +47,7 @@ from aicc.loops.lease import Lease
 from aicc.loops.notify import Notify
 from aicc.registry_process import Supervised
 from aicc.registry_process import start as registry_start
-from aicc.scheduler.profiles import get_profile
+from aicc.scheduler.profiles import get_profile, with_aging
 from aicc.services.billing.energy import load_profile
 from aicc.services.billing.meter import PowerModel
 from aicc.services.center import power
@@ -342,6 +342,11 @@ def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
         profile = get_profile(settings.policy, settings.profiles)
     except ValueError as err:
         raise config.ConfigError(f"policy: {err}") from None
+    if settings.aging is not None:
+        try:
+            profile = with_aging(profile, settings.aging.every_s, settings.aging.levels)
+        except ValueError as err:
+            raise config.ConfigError(str(err)) from None
     energy = energy_profile(settings)
     use_catalog(settings)
     sealer = Sealer.from_file(settings.secret_key_file or settings.home / "secret.key")

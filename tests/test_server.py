@@ -40,6 +40,16 @@ def test_a_profile_that_does_not_build_stops_the_server_naming_it(tmp_path: Path
         build(Settings(home=tmp_path, policy="nope", sandbox="off"))
 
 
+def test_the_operators_aging_is_set_on_the_policys_ladders(tmp_path: Path) -> None:
+    """`aging` (issue 63.3) lifts waiting jobs on the policy's service ladders; a policy with
+    none is refused at start, naming why."""
+    with pytest.raises(ConfigError, match="aging: profile 'fifo' ranks no service levels"):
+        build(Settings(home=tmp_path, policy="fifo", aging={"every_s": 60}, sandbox="off"))
+    with in_process(tmp_path, aging={"every_s": 1800, "levels": 1}) as (_, state):
+        ladders = [p for p, _ in state.controller.profile.queue_sort if hasattr(p, "age_levels")]
+        assert ladders and {(p.age_every_s, p.age_levels) for p in ladders} == {(1800.0, 1)}
+
+
 def test_workers_serve_the_api_while_the_first_process_runs_the_loops(tmp_path: Path) -> None:
     """`workers: 2`: two processes answer on one port; the loops run in the process that
     started them (its lease: every worker says its server leads), a submit to a worker wakes

@@ -9,6 +9,7 @@ from aicc.cli.output import Column, col, duration_text
 
 if TYPE_CHECKING:
     from aicc.sdk.client import Client
+    from aicc.services.jobs.views import ProjectSlowdown
     from aicc.services.tenancy.views import Queue
 
 app = typer.Typer(help="Queues: a project's lanes for jobs.", no_args_is_help=True)
@@ -79,3 +80,30 @@ def queue_create(
         max_running=max_running,
         max_replicas_per_job=max_replicas_per_job,
     )
+
+
+SLOWDOWN = Noun(
+    "slowdown",
+    [
+        col("PROJECT", "project"),
+        col("JOBS", "jobs", justify="right"),
+        col("MEAN", "mean", lambda v: f"{v:.2f}", justify="right"),
+        col("P95", "p95", lambda v: f"{v:.2f}", justify="right"),
+    ],
+    empty="no job finished in the window",
+)
+
+
+@SLOWDOWN.list(app, name="slowdown")
+def queue_slowdown(
+    api: "Client",
+    project: ProjectOption = None,
+    window: Annotated[
+        str, typer.Option(help="How far back finished jobs count, e.g. 7d, 24h.")
+    ] = "7d",
+) -> "list[ProjectSlowdown]":
+    """Per project, the mean and p95 slowdown, (wait + run) / run, of the jobs that finished
+    in the window, most slowed down first: whether waiting treats tenants alike."""
+    from aicc.core.units import parse_duration_s
+
+    return api.queues.slowdown(project=project, window_s=parse_duration_s(window))

@@ -346,6 +346,12 @@ class JobSpec(_Strict):
         default=None,
         description="an elastic training job's most replicas (docs/job-spec.md#elastic-jobs)",
     )
+    topology: Literal["rack", "pool"] | None = Field(
+        default=None,
+        description="keep the gang in one network-topology domain: `rack` (the nodes' rack "
+        "label) or `pool`; it starts only where one such domain has room for all its replicas "
+        "(absent: the scheduler prefers one rack, then one pool, but may spread)",
+    )
     resources: Resources = Field(default_factory=Resources)
     priority: Annotated[int, Field(ge=MIN_PRIORITY, le=MAX_PRIORITY)] = PRIORITIES["normal"]
     max_runtime_s: Annotated[int | None, Field(ge=1, le=MAX_RUNTIME_S)] = None

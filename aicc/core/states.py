@@ -45,6 +45,7 @@ class Reason(StrEnum):
 
     SUBMITTED = "submitted"
     ADMITTED = "admitted"
+    PLACE_LOST = "place_lost"  # admitted, then its place was no longer held: pending again
     BOUND = "bound"
     STARTED = "started"
     SUCCEEDED = "succeeded"
@@ -66,7 +67,8 @@ class Reason(StrEnum):
 
 
 # Who may follow whom. A requeue (preempted, lost node or supervisor; retries left) goes back to
-# pending.
+# pending. So does an admitted job whose place is held no longer, but that is no requeue: it
+# never started, and its attempt stays (`transition`).
 ALLOWED: dict[JobState, frozenset[JobState]] = {
     JobState.PENDING: frozenset(
         {JobState.ADMITTED, JobState.SCHEDULED, JobState.FAILED, JobState.CANCELLED}
@@ -128,10 +130,11 @@ class StateEvent:
 def transition(
     status: JobStatus, to: JobState, *, reason: str, message: str, at: datetime
 ) -> tuple[JobStatus, StateEvent]:
-    """Validate one move and describe it. Moving back to pending starts the next attempt."""
+    """Validate one move and describe it. Moving back to pending from a placed state starts the
+    next attempt (a requeue); an admitted job that goes back to pending never started."""
     if to not in ALLOWED[status.state]:
         raise IllegalTransition(f"a {status.state} job cannot become {to}")
-    requeue = to is JobState.PENDING and status.state is not JobState.PENDING
+    requeue = to is JobState.PENDING and status.state not in WAITING
     attempt = status.attempt + 1 if requeue else status.attempt
     new = replace(status, state=to, reason=reason, message=message, attempt=attempt)
     event = StateEvent(

@@ -63,7 +63,7 @@ def notice_catalog(language: str) -> dict[str, str]:
 
 
 # A placeholder of `said` whose value is itself a code or a message, and how it is translated.
-_SAID_VALUES = {"state": "state", "reason": "job.reason"}
+_SAID_VALUES = {"state": "state", "reason": "job.reason", "within": "topology"}
 
 
 @cache
@@ -92,7 +92,7 @@ _ONE_WORD = frozenset(
     {
         "index", "code", "job", "state", "attempt", "retries", "mib", "signal", "count",
         "fitted", "replicas", "ready", "desired", "failures", "revision", "node", "user",
-        "seconds", "limit", "queue",
+        "seconds", "limit", "queue", "within",
     }
 )  # fmt: skip
 _WORD = r"\S+?"

@@ -1,6 +1,8 @@
 """The quota page: guaranteed, max, used and borrowed for every organization and project the
 signed-in person may read (operators: the whole center; everyone else: their own organization
-and projects), per accelerator model, PFLOPS, CPU and memory, with a bar chart of one resource.
+and projects), per accelerator model, PFLOPS, CPU and memory, with a bar chart of one resource;
+and, per project, how much its finished jobs were slowed down by waiting (`services.jobs.
+slowdown`, the table `aicc queue slowdown` prints).
 
 `services.quotas.standings` decides what is visible and what counts as borrowing.
 """
@@ -20,7 +22,7 @@ from aicc.portal.auth import Me
 from aicc.portal.i18n import Translator
 from aicc.portal.rendering import PortalRoute, is_htmx, language_of, render
 from aicc.services.common import utcnow
-from aicc.services.jobs import quotas
+from aicc.services.jobs import quotas, slowdown
 from aicc.services.leases import leases, sla
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
@@ -134,5 +136,6 @@ def quota_list(request: Request, session: SessionDep, me: Me, key: str | None = 
         chart=chart(page, t) if page.key else None,
         leases=listed,
         available=available,
+        slowdown=slowdown.by_project(session, me.who, now=now),  # as `aicc queue slowdown`
         **helpers(t),
     )

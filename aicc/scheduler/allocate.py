@@ -1,5 +1,6 @@
 """Where replicas go: the one entry point of placement (`place_job`), gangs placed whole
-(topology first: one rack, then one pool, then anywhere) or not at all, each replica by the
+(topology first: one rack, then one pool, then anywhere; a gang whose spec says `topology:
+rack` or `pool` in one such domain only) or not at all, each replica by the
 profile's chain of placement policies (`place_replica`): its vector policy (`placer.py`, over
 `placement/`) where that covers the replica, else the `indexed` walk (`indexed.py`).
 """
@@ -78,12 +79,18 @@ def place_job(
     replicas: int,
     config: PlaceConfig,
     only: Sequence[int] | None = None,
+    *,
+    inside: bool = False,
 ) -> tuple[list[Spot] | None, int]:
     """Place every replica (taking capacity into `statement`) or none of them.
 
     Returns the spots, or None and how many replicas fitted at most (for the wait reason).
     One replica that the cluster's placer covers goes where its policy says (`placer.py`).
+    A gang that must stay in one domain (`request.within`) is placed in one or not at all
+    (`inside`: the nodes given are one domain's already).
     """
+    if replicas > 1 and request.within is not None and not inside:
+        return _within(cluster, statement, request, model, replicas, config, only)
     placer = cluster.placer
     if replicas == 1 and only is None and placer is not None and placer.covers(request):
         spot = place_replica(cluster, request, model, config, alone=True)
@@ -151,6 +158,51 @@ def _in_one_domain(
                 return spots
             statement.rollback(mark)
     return None
+
+
+def domains(cluster: Cluster, within: str) -> dict[str, list[int]]:
+    """The nodes of each domain of a level (`rack`: nodes without a rack label are in none)."""
+    return cluster.rack_nodes if within == "rack" else cluster.pool_nodes
+
+
+def _within(
+    cluster: Cluster,
+    statement: Statement,
+    request: ReplicaRequest,
+    model: str | None,
+    replicas: int,
+    config: PlaceConfig,
+    only: Sequence[int] | None,
+) -> tuple[list[Spot] | None, int]:
+    """A gang in one domain of its level (`request.within`) or nowhere: for whole devices of
+    one model the domains with enough free devices, fewest first (best fit); else every domain
+    by name. Returns, when none holds it, the most replicas one domain fitted."""
+    assert request.within is not None
+    nodes_of = domains(cluster, request.within)
+    if model is not None and kind(request) == "whole":
+        free = cluster.rack_whole if request.within == "rack" else cluster.pool_whole
+        need = request.accel_count * replicas
+        names = [name for _, name in smallest_domains(free.get(model, {}), need, len(nodes_of))]
+        if not names:  # no domain has the devices: how many replicas the best could hold
+            most = max(free.get(model, {}).values(), default=0)
+            return None, min(replicas - 1, most // max(1, request.accel_count))
+    else:
+        names = sorted(nodes_of)
+    allowed = None if only is None else set(only)
+    fitted = 0
+    for name in names:
+        nodes = nodes_of[name]
+        if allowed is not None:
+            nodes = [i for i in nodes if i in allowed]
+            if not nodes:
+                continue
+        spots, count = place_job(
+            cluster, statement, request, model, replicas, config, nodes, inside=True
+        )
+        if spots is not None:
+            return spots, replicas
+        fitted = max(fitted, count)
+    return None, fitted
 
 
 def smallest_domains(free_by_domain: dict[str, int], need: int, k: int) -> list[tuple[int, str]]:

@@ -7,7 +7,8 @@ max_runtime`), preempted jobs after their grace period; each step runs `schedule
 next end time, applying its binds and preemptions, until the job is bound or reserved. Bounded by
 `max_steps`; None when it does not start by then or nothing with a known end is left. By default
 only the jobs ahead of it take part (see `estimate_start`). A job whose image needs node labels
-(`ReplicaRequest.needs`) is also told which nodes miss them and what they have (`image`).
+(`ReplicaRequest.needs`) is also told which nodes miss them and what they have (`image`); one
+that could never fit (`unschedulable`), what each node lacks of it (`lacks`, feasible.lacks).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from aicc.core.devenvs import unmet
+from aicc.scheduler.feasible import lacks
 from aicc.scheduler.fit import model_ok, needs_met
 from aicc.scheduler.framework import schedule
 from aicc.scheduler.profile import Profile
@@ -66,6 +68,9 @@ def explain(
     image = image_reason(snapshot.nodes, job.request)
     if image is not None and any(r.code in _PLACEMENT for r in reasons):
         reasons = (image, *reasons) if image.code == "image" else (*reasons, image)
+    if any(r.code == "unschedulable" for r in reasons):  # what each node lacks of it
+        short = lacks(snapshot.nodes, replace(job.request, needs=()), job.replicas)
+        reasons = (*reasons, WaitReason("lacks", short))
     return Explanation(reasons, wait.position, start)
 
 

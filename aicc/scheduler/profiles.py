@@ -38,6 +38,7 @@ in `cycle.BINDS`; preemption's victim rules (`preempt.rules`) are the `preempt` 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, NoReturn, TypeVar
 
 from aicc.scheduler.actions import ACTIONS
@@ -401,3 +402,26 @@ def _make(registry: Mapping[str, Callable[[Args], T]], point: str, name: str, ar
 
 def _unknown(point: str, name: str, known: Sequence[str]) -> NoReturn:
     raise ValueError(f"unknown {point} plugin {name!r}; one of {', '.join(known) or 'none'}")
+
+
+def with_aging(profile: Profile, every_s: float, levels: int | None) -> Profile:
+    """The profile with the operator's aging (`aging` in config.yaml) on its service ladders:
+    a waiting job comes up one level for each `every_s` it has waited, at most `levels`
+    (plugins/service.py, `Ladder`). Raises ValueError for a profile that ranks no levels (its
+    queue sort has no `attained`, `declared` or `predicted`): there is nothing to lift."""
+    if every_s <= 0 or (levels is not None and levels < 0):
+        raise ValueError("aging: every_s must be positive and levels 0 or more")
+    sorts: list[tuple[JobScore, float]] = []
+    found = False
+    for plugin, weight in profile.queue_sort:
+        if isinstance(plugin, service.Ladder):
+            plugin = replace(plugin, age_every_s=float(every_s), age_levels=levels)
+            found = True
+        sorts.append((plugin, weight))
+    if not found:
+        raise ValueError(
+            f"aging: profile {profile.name!r} ranks no service levels to lift (its queue sort "
+            "has no attained, declared or predicted plugin); use default, predicted or las, "
+            "or add one to the profile"
+        )
+    return replace(profile, queue_sort=tuple(sorts))

@@ -10,7 +10,7 @@ job's `placements` say where it holds them. `now` is the only time the scheduler
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -97,6 +97,10 @@ class ReplicaRequest:
     runtime_s: int | None = None
     org: str | None = None
     preemptible: bool = False
+    # A gang that must stay in one network-topology domain (the spec's `topology`): `rack` (the
+    # nodes' `rack` label within their pool) or `pool`; all its replicas go to one, or it waits.
+    # None for one replica (one node is in one domain) and for a gang that may spread.
+    within: str | None = None
 
 
 def request_key(r: ReplicaRequest) -> tuple[object, ...]:
@@ -116,6 +120,7 @@ def request_key(r: ReplicaRequest) -> tuple[object, ...]:
         r.runtime_s,
         r.org,
         r.preemptible,
+        r.within,
     )
 
 
@@ -335,3 +340,23 @@ class Shrink:
 
 Decision = Bind | Wait  # what fifo.py answers; kept as it was for its callers
 CycleDecision = Bind | Wait | Preempt | Reserve | Grow | Shrink  # what schedule() answers
+
+# The reason a job waits first for when its place is being made: its victims are stopping.
+HOLDS_A_PLACE = "preempting"
+
+
+def reserved(decisions: Iterable[CycleDecision]) -> frozenset[str]:
+    """The waiting jobs a cycle holds space for (a `Reserve` follows their `Wait`)."""
+    return frozenset(d.job_id for d in decisions if isinstance(d, Reserve))
+
+
+def admitted(wait: Wait, reserved: Collection[str] = ()) -> bool:
+    """Whether a waiting job is admitted: a place for all its replicas together exists and is
+    its own, held by a reservation (`reserved`, the cycle's `Reserve`s) or being made (the
+    victims it preempted are stopping: its first reason is `preempting`). A job that only
+    passed quota and lanes, and waits for room (`resources`, `gang`, `unschedulable`, another
+    job's `reservation`, `fairshare`), is not: an admitted job never waits for room that is
+    not there (issue 63.1, kueue#4329). A bound job is admitted as it is bound."""
+    if wait.job_id in reserved:
+        return True
+    return bool(wait.reasons) and wait.reasons[0].code == HOLDS_A_PLACE

@@ -5,12 +5,20 @@ from __future__ import annotations
 import builtins
 
 from aicc.sdk.transport import Resource, api_path, given
+from aicc.services.jobs.views import ProjectSlowdown
 from aicc.services.tenancy.views import Queue
 
 
 class Queues(Resource):
     def list(self, project: str | None = None) -> builtins.list[Queue]:
         return self._items(Queue, api_path("queues"), {"project": project})
+
+    def slowdown(
+        self, project: str | None = None, window_s: int | None = None
+    ) -> builtins.list[ProjectSlowdown]:
+        """Per project, the mean and p95 slowdown of the jobs finished in the window."""
+        query = {"project": project, "window_s": window_s}
+        return self._items(ProjectSlowdown, api_path("queues", "slowdown"), query)
 
     def create(
         self,

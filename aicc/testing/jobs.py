@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import tarfile
 import time
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -49,3 +50,43 @@ def run_job(
     job = wait_state(client, submit(client, spec)["id"], {"succeeded", "failed"}, timeout)
     log = client.get(f"/api/v1/jobs/{job['id']}/logs", params={"stream": "stdout"})
     return job, log.text
+
+
+def finish_as(
+    db: Any,
+    job_id: str,
+    *,
+    submitted: datetime,
+    runs: list[tuple[datetime, datetime]],
+    state: str = "succeeded",
+) -> None:
+    """Make a job the store holds (submitted with the loops stopped) look as if it had been
+    submitted at `submitted` and finished in `state` after its attempts ran `runs` (one replica
+    each, on the store's first node): the history a slowdown, a prediction or a report reads."""
+    from sqlalchemy import select
+
+    from aicc.services.common import new_id
+    from aicc.store.tables import JobRow, NodeRow, ReplicaRow
+
+    with db.session() as session:
+        job = session.get(JobRow, job_id)
+        node = session.scalars(select(NodeRow).limit(1)).one()
+        job.state, job.reason, job.created_at = state, state, submitted
+        job.started_at, job.ended_at = (runs[0][0], runs[-1][1]) if runs else (None, submitted)
+        job.attempt = max(0, len(runs) - 1)
+        for attempt, (start, end) in enumerate(runs):
+            session.add(
+                ReplicaRow(
+                    id=new_id("rep"),
+                    job_id=job_id,
+                    attempt=attempt,
+                    index=0,
+                    node_id=node.id,
+                    cpu_milli=1000,
+                    memory_mib=256,
+                    state="exited",
+                    bound_at=start,
+                    started_at=start,
+                    ended_at=end,
+                )
+            )

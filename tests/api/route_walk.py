@@ -215,6 +215,7 @@ LEFT_OUT |= {"sort"}  # the order of a catalog's listing (by name, rating or use
 LEFT_OUT |= {"private"}  # a challenge's private board rather than its public one
 # GA4GH TES's list: presentation, paging and filters over the caller's own tasks
 LEFT_OUT |= {"view", "name_prefix", "tag_key", "tag_value", "page_size", "page_token"}
+LEFT_OUT |= {"window_s"}  # how far back the slowdown counts finished jobs
 
 
 # Request bodies, per operation: each a list of variants, each naming A's objects a different way.

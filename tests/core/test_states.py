@@ -115,9 +115,7 @@ def test_cancelling_a_job_that_already_succeeded_is_refused() -> None:
         )
 
 
-@pytest.mark.parametrize(
-    "source", [JobState.PREEMPTED, JobState.RUNNING, JobState.SCHEDULED, JobState.ADMITTED]
-)
+@pytest.mark.parametrize("source", [JobState.PREEMPTED, JobState.RUNNING, JobState.SCHEDULED])
 def test_back_to_pending_is_a_requeue_with_the_next_attempt(source: JobState) -> None:
     new, event = transition(
         status(source, attempt=1), JobState.PENDING, reason=Reason.REQUEUED, message="", at=AT
@@ -127,8 +125,25 @@ def test_back_to_pending_is_a_requeue_with_the_next_attempt(source: JobState) ->
     assert event.attempt == 2
 
 
+def test_an_admitted_job_that_loses_its_place_is_pending_again_in_the_same_attempt() -> None:
+    new, event = transition(
+        status(JobState.ADMITTED, attempt=1),
+        JobState.PENDING,
+        reason=Reason.PLACE_LOST,
+        message="",
+        at=AT,
+    )
+    assert (new.state, new.attempt, new.reason) == (JobState.PENDING, 1, "place_lost")
+    assert (event.kind, event.attempt) == ("state", 1)
+
+
 @pytest.mark.parametrize(
-    ("source", "target"), [m for m in sorted(EXPECTED_MOVES) if m[1] is not JobState.PENDING]
+    ("source", "target"),
+    [
+        m
+        for m in sorted(EXPECTED_MOVES)
+        if m[1] is not JobState.PENDING or m[0] is JobState.ADMITTED
+    ],
 )
 def test_other_moves_keep_the_attempt(source: JobState, target: JobState) -> None:
     new, event = transition(status(source, attempt=3), target, reason="x", message="", at=AT)

@@ -20,6 +20,7 @@ from aicc.testing.polling import wait
 
 LANE = WaitReason("queue", "queue held has 1 running job, its maximum")
 ROOM = WaitReason("resources", "no node has 1 CPU free")
+PREEMPTING = WaitReason("preempting", "preempting 1 job(s) (priority); starts when they stop")
 
 
 def test_a_wait_already_shown_is_left_alone_and_a_new_one_is_written() -> None:
@@ -27,9 +28,17 @@ def test_a_wait_already_shown_is_left_alone_and_a_new_one_is_written() -> None:
     assert shown_already(lane, ("pending", LANE.message))
     assert not shown_already(lane, ("pending", "waiting for admission"))
     assert not shown_already(lane, None)  # not in the snapshot: read it
-    # passed admission: a pending job becomes admitted even if its message is the same
-    assert not shown_already(room, ("pending", ROOM.message))
-    assert shown_already(room, ("admitted", ROOM.message))
+    # waiting for room is not admission: a pending job stays pending, an admitted one (its
+    # place held before) goes back to pending (issue 63.1)
+    assert shown_already(room, ("pending", ROOM.message))
+    assert not shown_already(room, ("admitted", ROOM.message))
+    # a place held for it (a reservation, its victims stopping): a pending job becomes admitted
+    # even if its message is the same
+    assert not shown_already(room, ("pending", ROOM.message), frozenset({"j"}))
+    assert shown_already(room, ("admitted", ROOM.message), frozenset({"j"}))
+    making = Wait("j", (PREEMPTING, ROOM), 0)
+    assert not shown_already(making, ("pending", PREEMPTING.message))
+    assert shown_already(making, ("admitted", PREEMPTING.message))
     assert shown_already(Wait("j", (), 0), ("pending", "anything"))  # nothing to say
 
 

@@ -330,6 +330,7 @@ _WORDS = {
     "source": ("", " (grid feed)"),
     "PREFIX": ("waits for the site's power cap",),
     "message": ("site b sent no advert for 90 s",),
+    "within": ("rack", "pool"),
 }
 
 

@@ -35,6 +35,7 @@ OTHER_VALUES = {  # one different value per field of ReplicaRequest
     "runtime_s": 3_600,  # the three set under maintenance windows and leases (issue 40)
     "org": "org-b",
     "preemptible": True,
+    "within": "rack",  # a gang kept in one rack (the spec's `topology`, issue 63.1)
 }
 
 

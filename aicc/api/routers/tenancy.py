@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import PageArgs
 from aicc.core.units import parse_duration_s
 from aicc.services.common import Invalid
-from aicc.services.jobs import quotas
+from aicc.services.jobs import quotas, slowdown
+from aicc.services.jobs.views import ProjectSlowdown
 from aicc.services.tenancy import s3keys, secrets, tenancy, tokens, views
 
 router = APIRouter(prefix="/api/v1", tags=["tenancy"])
@@ -140,6 +141,19 @@ def queues_list(
     project: str | None = None,
 ) -> dict[str, object]:
     return paging.cut(tenancy.list_queues(session, who, project))
+
+
+@router.get("/queues/slowdown", response_model=schemas.Page[ProjectSlowdown])
+def queues_slowdown(
+    who: CurrentUser,
+    session: SessionDep,
+    paging: PageArgs,
+    project: str | None = None,
+    window_s: Annotated[int, Query(ge=60, le=366 * 86400)] = slowdown.DEFAULT_WINDOW_S,
+) -> dict[str, object]:
+    """Per project, the mean and p95 slowdown ((wait + run) / run) of the jobs that finished in
+    the last `window_s` seconds (seven days by default), most slowed down first."""
+    return paging.cut(slowdown.by_project(session, who, window_s=window_s, project=project))
 
 
 @router.post("/queues", response_model=views.Queue, status_code=201)

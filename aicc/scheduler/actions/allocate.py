@@ -86,7 +86,11 @@ def why(
     cycle: CycleState, job: JobView, attempts: list[Attempt], key: tuple[object, ...]
 ) -> WaitReason:
     """Why a job that was tried did not fit."""
+    within = job.request.within if job.replicas > 1 else None
     if not cycle.feasible.ever_fits(job.replicas, [req for req, _ in attempts], key):
+        if within is not None:
+            why = f"no {within} could hold its {job.replicas} replicas together even empty"
+            return WaitReason("unschedulable", why)
         return WaitReason(
             "unschedulable", "no node could hold it even empty (or the gang is too large)"
         )
@@ -108,6 +112,12 @@ def why(
             text = f"space is held for {res.job.id} from {res.at.isoformat()}; this job {runtime}"
         return WaitReason("reservation", text)
     fitted = cycle.failed.get(key, 0)
+    if within is not None:
+        return WaitReason(
+            "gang",
+            f"no {within} has room for its {job.replicas} replicas together now "
+            f"(at most {fitted} in one)",
+        )
     if job.replicas > 1 and fitted > 0:
         return WaitReason(
             "gang", f"{fitted} of {job.replicas} replicas fit now; a gang starts whole"

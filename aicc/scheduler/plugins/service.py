@@ -33,13 +33,17 @@
 
 Each plugin also ranks running jobs for the `service` preemption rule: a waiting job may
 preempt a running one whose level is higher than its own by at least `preempt_gap`.
+
+Every ladder also takes the operator's aging (`age_every_s`, `age_levels`; `aging` in
+config.yaml sets them on the policy's ladders, `profiles.with_aging`): a level up per so much
+wait, bounded (`Ladder`).
 """
 
 from __future__ import annotations
 
 import bisect
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -65,10 +69,25 @@ def ran_s(job: JobView, cycle: Cycle) -> float:
 
 @dataclass(frozen=True)
 class Ladder:
-    """Levels by device-seconds; `thresholds` ascending."""
+    """Levels by device-seconds; `thresholds` ascending.
+
+    Aging an operator sets (`aging` in config.yaml, or a plugin's `age_every_s` and
+    `age_levels`): a job comes up one level for each `age_every_s` it has waited (since
+    submission, less what earlier attempts ran, up to this attempt's start: a running job keeps
+    what it waited before it started), at most `age_levels` levels (None: no bound), never
+    above the first. `age_levels` also bounds `predicted`'s lift by slowdown: one bound on all
+    that a wait lifts."""
 
     thresholds: tuple[float, ...]
     preempt_gap: int = 1
+    age_every_s: float | None = None
+    age_levels: int | None = None
+    # whether a wait may lift a job (set from the fields above): checked before any more work,
+    # so a ladder without aging ranks as fast as it did before there was any
+    ages: bool = field(default=False, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ages", self.age_every_s is not None)
 
     def level(self, value: float) -> int:
         return bisect.bisect_right(self.thresholds, value)
@@ -76,11 +95,28 @@ class Ladder:
     def rank(self, job: JobView, cycle: Cycle) -> int:
         raise NotImplementedError
 
+    def aged(self, level: int, job: JobView, cycle: Cycle, up: int = 0) -> int:
+        """`level` (above the first) lifted by the job's wait: `up` levels (another lift's,
+        `predicted`'s by slowdown) or one per `age_every_s` waited, whichever is more, at most
+        `age_levels`, never above the first."""
+        if self.age_every_s is not None:
+            up = max(up, int(waited_before_start(job, cycle) / self.age_every_s))
+        if self.age_levels is not None and up > self.age_levels:
+            up = self.age_levels
+        return max(0, level - up) if up else level
+
     def score(self, job: JobView, cycle: Cycle) -> float:
         """Minus the level. The cycle's own ladder (preemption's) ranks each job once."""
         if cycle.ladder is self:
             return float(-cycle.level(job))
         return float(-self.rank(job, cycle))
+
+
+def waited_before_start(job: JobView, cycle: Cycle) -> float:
+    """Seconds the job has waited since submission, less what its earlier attempts ran, up to
+    this attempt's start (now, while it waits): operator aging's measure of its wait."""
+    since = job.attempt_started_at or cycle.now
+    return max(0.0, (since - job.submitted_at).total_seconds() - job.attained_s / devices(job))
 
 
 def waited_s(job: JobView, at: datetime, count: float | None = None) -> float:
@@ -130,7 +166,8 @@ class Attained(Ladder):
         count = devices(job)  # once: the helpers below each asked for it (the same value)
         if self.starve is not None and starving(job, cycle, self.starve, count):
             return STARVING
-        return self.level(self.service(job, cycle, count))
+        level = self.level(self.service(job, cycle, count))
+        return self.aged(level, job, cycle) if self.ages and level > 0 else level
 
 
 @dataclass(frozen=True)
@@ -142,15 +179,18 @@ class Declared(Ladder):
         """The runtime the ladder expects of the job: here, what it declared."""
         return job.max_runtime_s
 
-    def rank(self, job: JobView, cycle: Cycle) -> int:
+    def rank(self, job: JobView, cycle: Cycle, aged: bool = True) -> int:
+        """The job's level; `aged`: lifted by its wait (`Ladder.aged`)."""
         runtime = self.runtime_s(job)
         if runtime is None:
             top = len(self.thresholds)
-            return top if self.unknown_level is None else self.unknown_level
-        count = devices(job)
-        ran = job.attained_s / count + ran_s(job, cycle)
-        left = runtime - ran
-        return self.level((left if left > 0 else ran) * count)
+            level = top if self.unknown_level is None else self.unknown_level
+        else:
+            count = devices(job)
+            ran = job.attained_s / count + ran_s(job, cycle)
+            left = runtime - ran
+            level = self.level((left if left > 0 else ran) * count)
+        return self.aged(level, job, cycle) if aged and self.ages and level > 0 else level
 
 
 @dataclass(frozen=True)
@@ -171,17 +211,22 @@ class Predicted(Declared):
         predicted = job.predicted_runtime_s
         return job.max_runtime_s if predicted is None else predicted
 
-    def rank(self, job: JobView, cycle: Cycle) -> int:
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ages", self.age_every_s is not None or self.lift is not None)
+
+    def rank(self, job: JobView, cycle: Cycle, aged: bool = True) -> int:
         if self.starve is not None and job.attempt_started_at is None:
             # the shorter of the two: a short job of a key whose history is long (an 8-GPU job
             # of 7 s among hours-long ones) starves as soon as its declaration says it may
             known = [r for r in (job.predicted_runtime_s, job.max_runtime_s) if r is not None]
             if known and waited_s(job, cycle.now) >= self.starve * min(known):
                 return STARVING
-        level = super().rank(job, cycle)
-        if self.lift is None or level == 0:
+        level = super().rank(job, cycle, aged=False)
+        if not aged or not self.ages or level <= 0:
             return level
-        return max(0, level - int(self.delay(job, cycle) / self.lift))
+        # the more of the two lifts: by projected slowdown (`lift`) and by wait (aging)
+        up = 0 if self.lift is None else int(self.delay(job, cycle) / self.lift)
+        return self.aged(level, job, cycle, up)
 
     def delay(self, job: JobView, cycle: Cycle) -> float:
         """The job's projected slowdown less 1 (finish-time fairness, as Themis ranks jobs):
@@ -208,7 +253,17 @@ def _ladder(args: Mapping[str, Any], default_hours: Sequence[float]) -> dict[str
     thresholds = tuple(sorted(float(h) * HOUR for h in hours))
     if any(t <= 0 for t in thresholds):
         raise ValueError("service thresholds_h must be positive device-hours")
-    return {"thresholds": thresholds, "preempt_gap": max(1, int(args.get("preempt_gap", 1)))}
+    every, levels = args.get("age_every_s"), args.get("age_levels")
+    if every is not None and float(every) <= 0:
+        raise ValueError("age_every_s must be positive seconds (a level per this much wait)")
+    if levels is not None and int(levels) < 0:
+        raise ValueError("age_levels must be a count of levels, 0 or more")
+    return {
+        "thresholds": thresholds,
+        "preempt_gap": max(1, int(args.get("preempt_gap", 1))),
+        "age_every_s": None if every is None else float(every),
+        "age_levels": None if levels is None else int(levels),
+    }
 
 
 def _factor(args: Mapping[str, Any], key: str, meaning: str) -> float | None:

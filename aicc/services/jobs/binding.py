@@ -29,6 +29,8 @@ from aicc.scheduler.snapshot import (
     Preempt,
     Shrink,
     Wait,
+    admitted,
+    reserved,
 )
 from aicc.services.common import new_id
 from aicc.services.jobs import elastic
@@ -38,7 +40,6 @@ from aicc.store.tables import JobRow, NodeRow, ReplicaRow, table
 log = logging.getLogger(__name__)
 
 _WAITING_STATES = frozenset(s.value for s in WAITING)
-PASSED_ADMISSION = {"resources", "gang", "reservation", "preempting", "fairshare", "unschedulable"}
 
 
 def anyone_waiting(session: Session) -> bool:
@@ -73,16 +74,22 @@ def record(
             "could be scheduled"
         )
         quarantine(session, job_id, Reason.QUARANTINED, message, now)
+    held_for = reserved(decisions)
     changed = [
-        d for d in decisions if isinstance(d, Wait) and not shown_already(d, shown.get(d.job_id))
+        d
+        for d in decisions
+        if isinstance(d, Wait) and not shown_already(d, shown.get(d.job_id), held_for)
     ]
-    # A wait that only says something new (most: a new job behind a full lane, a quota) is
-    # one statement for all of them, with no row loaded; the rows are read only of jobs
-    # that pass admission now (their state changes, with an event).
-    retold = [{"job": d.job_id, "said": d.reasons[0].message} for d in changed if not _admitted(d)]
+    # A wait that only says something new (most: a new job behind a full lane, a quota, no
+    # room) is one statement for all of them, with no row loaded; the rows are read only of
+    # jobs whose state may change (admitted now, or admitted before and not now), with an event.
+    moves = {d.job_id for d in changed if _may_move(d, shown.get(d.job_id), held_for)}
+    retold = [
+        {"job": d.job_id, "said": d.reasons[0].message} for d in changed if d.job_id not in moves
+    ]
     if retold:
         session.execute(_RETELL, retold)
-    to_write = [d.job_id for d in changed if _admitted(d)]
+    to_write = [d.job_id for d in changed if d.job_id in moves]
     held: list[JobRow] = []  # one read for the jobs admitted; the session's identity map
     for start in range(0, len(to_write), 500):  # keeps them while held here
         batch = to_write[start : start + 500]
@@ -98,7 +105,7 @@ def record(
         elif isinstance(decision, Shrink):
             elastic.record_shrink(session, decision, now)
         elif isinstance(decision, Wait) and decision.job_id in admitting:
-            record_wait(session, decision, now)
+            record_wait(session, decision, now, admitted=admitted(decision, held_for))
     return bound
 
 
@@ -164,29 +171,42 @@ def rendezvous(
     return out
 
 
-def shown_already(wait: Wait, shown: tuple[str, str | None] | None) -> bool:
+def shown_already(
+    wait: Wait, shown: tuple[str, str | None] | None, held_for: frozenset[str] = frozenset()
+) -> bool:
     """Whether a waiting job, as the snapshot read it (`shown`: its state and message), already
-    shows this wait: then the pass leaves it alone, and holds the write lock only for changes."""
+    shows this wait: then the pass leaves it alone, and holds the write lock only for changes.
+    `held_for`: the jobs the pass holds space for (`snapshot.reserved`), which are admitted."""
     if not wait.reasons:
         return True  # nothing to say
     if shown is None or shown[1] != wait.reasons[0].message:
         return False
-    return not _admitted(wait) or shown[0] == JobState.ADMITTED.value
+    state = JobState.ADMITTED if admitted(wait, held_for) else JobState.PENDING
+    return shown[0] == state.value
 
 
-def _admitted(wait: Wait) -> bool:
-    return all(r.code in PASSED_ADMISSION for r in wait.reasons)
+def _may_move(wait: Wait, shown: tuple[str, str | None] | None, held_for: frozenset[str]) -> bool:
+    """Whether recording this wait may change the job's state: it is admitted now, or it was
+    (or the snapshot did not read it)."""
+    return admitted(wait, held_for) or shown is None or shown[0] != JobState.PENDING.value
 
 
-def record_wait(session: Session, wait: Wait, now: datetime) -> None:
-    """A job that passed admission (quota, lanes) and waits only for room is `admitted`."""
+def record_wait(session: Session, wait: Wait, now: datetime, *, admitted: bool = False) -> None:
+    """A waiting job is `admitted` while a place for all its replicas is its own (a reservation,
+    or its victims stopping: `snapshot.admitted`); else it is `pending`, whatever quota and
+    lanes said. An admitted job whose place is gone (the reservation went to a job ahead of
+    it, its preemption was called off) is pending again: not a requeue, the attempt stays."""
     job = session.get(JobRow, wait.job_id)
     if job is None or not wait.reasons or job.state not in _WAITING_STATES:
         return  # no longer waiting (cancelled meanwhile): its message is its own
     message = wait.reasons[0].message
-    if job.state == JobState.PENDING.value and _admitted(wait):
+    if job.state == JobState.PENDING.value and admitted:
         change_state(
             session, job, JobState.ADMITTED, reason=Reason.ADMITTED, message=message, at=now
+        )
+    elif job.state == JobState.ADMITTED.value and not admitted:
+        change_state(
+            session, job, JobState.PENDING, reason=Reason.PLACE_LOST, message=message, at=now
         )
     elif job.message != message:  # write only when it changes, not on every pass
         job.message = message

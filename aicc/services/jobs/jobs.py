@@ -25,7 +25,7 @@ from aicc.core.states import WAITING, JobState, Reason
 from aicc.core.tenancy import Principal, can_read, can_write
 from aicc.core.units import format_cpu, format_memory
 from aicc.scheduler.explain import image_reason
-from aicc.scheduler.feasible import Feasibility
+from aicc.scheduler.feasible import Feasibility, lacks
 from aicc.scheduler.snapshot import ReplicaRequest
 from aicc.services import changes
 from aicc.services.common import (
@@ -464,15 +464,19 @@ def _check_fits(session: Session, spec: JobSpec) -> None:
         want += f", {what}{models}"
     if request.needs:
         _check_image(session, spec, request, want)
-    biggest = max(views, key=lambda v: (len(v.devices), v.total_cpu_milli), default=None)
-    has = (
-        f"the largest node, {biggest.name}, has {format_cpu(biggest.total_cpu_milli)} CPU, "
-        f"{format_memory(biggest.total_memory_mib)} memory and {len(biggest.devices)} accelerators"
-        if biggest
-        else "the center has no nodes"
-    )
+    has = lacks(views, replace(request, needs=()), spec.replicas)
+    if request.within is not None:
+        raise Invalid(
+            "topology: no {within} of this center can ever hold this job's {replicas} replicas "
+            "together ({want}); what each {within} holds when empty: {has}",
+            within=request.within,
+            replicas=spec.replicas,
+            want=want,
+            has=has,
+        )
     raise Invalid(
-        "resources: no node of this center can ever run this job ({replicas} x {want}); {has}",
+        "resources: no node of this center can ever run this job ({replicas} x {want}); "
+        "what each node has of what one replica needs: {has}",
         replicas=spec.replicas,
         want=want,
         has=has,

@@ -68,6 +68,7 @@ def replica_request(spec: JobSpec) -> ReplicaRequest:
         models=tuple(accel.models) if accel.models else None,
         mig_profile=accel.mig,
         needs=devenvs.image_needs(spec.image) if spec.image and uses else (),
+        within=spec.topology if spec.replicas > 1 else None,
     )
 
 

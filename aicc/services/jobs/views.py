@@ -260,3 +260,15 @@ class TesServiceInfo(View):
     version: str
     storage: list[str]
     tesResources_backend_parameters: list[str]  # TES's own name
+
+
+class ProjectSlowdown(View):
+    # how long a project's finished jobs took beside how long they ran (issue 63.3): slowdown
+    # = (wait + run) / run, the mean and 95th percentile over its jobs that succeeded or failed
+    # at or after `since` (services/jobs/slowdown.py)
+    project_id: str
+    project: str  # its name
+    jobs: int
+    mean: float
+    p95: float
+    since: datetime
