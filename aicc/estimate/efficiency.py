@@ -57,7 +57,8 @@ _GENERATIONS: Mapping[Generation, tuple[str, ...]] = {
     Generation.VOLTA: ("V100-32GB",),
     Generation.TURING: ("T4",),
     Generation.CDNA3: ("MI300X",),
-    Generation.ASCEND: ("Ascend-910B", "Ascend-910A"),
+    # the 310 parts are inference cards: the 910 parts' figures, estimates, until one is measured
+    Generation.ASCEND: ("Ascend-910B", "Ascend-910A", "Ascend-310P", "Ascend-310"),
 }
 GENERATION_OF: Mapping[str, Generation] = MappingProxyType(
     {name: gen for gen, names in _GENERATIONS.items() for name in names}

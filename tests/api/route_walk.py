@@ -216,6 +216,7 @@ LEFT_OUT |= {"private"}  # a challenge's private board rather than its public on
 # GA4GH TES's list: presentation, paging and filters over the caller's own tasks
 LEFT_OUT |= {"view", "name_prefix", "tag_key", "tag_value", "page_size", "page_token"}
 LEFT_OUT |= {"window_s"}  # how far back the slowdown counts finished jobs
+LEFT_OUT |= {"hours"}  # how far back a node's power curve goes
 
 
 # Request bodies, per operation: each a list of variants, each naming A's objects a different way.
@@ -400,6 +401,12 @@ BODIES |= {  # maintenance windows and leases (issue 40): center admins' work on
         {"json": {"nodes": [t.node], "reason": "b probe", **_SPAN}}
     ],
     ("POST", "/api/v1/leases"): lambda t: [{"json": {"org": t.org_id, "nodes": [t.node], **_SPAN}}],
+}
+BODIES |= {  # a node's BMC and power limit (issue 62): center admins' work on A's node
+    ("PUT", "/api/v1/nodes/{name}/bmc"): lambda t: [
+        {"json": {"address": "https://127.0.0.1:9", "username": "b-probe", "password": "x"}}
+    ],
+    ("PUT", "/api/v1/nodes/{name}/power-limit"): lambda t: [{"json": {"watts": 500}}],
 }
 _LATER = "2031-01-01T00:00:00Z"
 BODIES |= {  # needs and challenges (issue 41): the catalog is every tenant's

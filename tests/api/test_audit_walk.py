@@ -121,11 +121,15 @@ AUDITED: dict[tuple[str, str], Audited] = {
     ("POST", f"{API}/nodes/{{name}}/uncordon"): audited("node.ready", "node", of("node")),
     ("POST", f"{API}/nodes/{{name}}/drain"): audited("node.draining", "node", of("node")),
     ("POST", f"{API}/nodes/{{name}}/burn-in"): audited("node.burn_in", "node", of("node")),
+    ("PUT", f"{API}/nodes/{{name}}/bmc"): audited("node.bmc.set", "node", of("node")),
+    ("DELETE", f"{API}/nodes/{{name}}/bmc"): audited("node.bmc.remove", "node", of("node")),
+    ("PUT", f"{API}/nodes/{{name}}/power-limit"): audited("node.power_limit", "node", of("node")),
     ("POST", f"{API}/workdirs"): audited(
         "workdir.upload", "workdir", lambda s: str(s.answer["sha256"])
     ),
     ("POST", f"{API}/jobs"): audited("job.submit", "job", answer_id),
     ("POST", f"{API}/jobs/{{job_id}}/cancel"): audited("job.cancel", "job", answer_id),
+    ("POST", f"{API}/jobs/{{job_id}}/resubmit"): audited("job.submit", "job", answer_id),
     # a GA4GH TES task is a job (issue 60): its submit and its cancel are the job's
     ("POST", f"{TES_API}/tasks"): audited("job.submit", "job", answer_id),
     ("POST", f"{TES_API}/tasks/{{id}}:cancel"): audited("job.cancel", "job", of("tes_task")),
@@ -248,6 +252,7 @@ PORTAL: dict[tuple[str, str], str] = {
     ("POST", "/sign-in"): "portal.sign_in (tests/portal/test_portal_web.py)",
     ("POST", "/sign-out"): "portal.sign_out (tests/portal/test_portal_web.py)",
     ("POST", "/jobs/{job_id}/cancel"): "job.cancel",
+    ("POST", "/jobs/{job_id}/resubmit"): "job.submit",
     ("POST", "/images/share"): "image.share (tests/portal/test_portal_images_browser.py)",
     ("POST", "/center/nodes/{name}/{action}"): "node.cordoned node.ready node.draining "
     "node.burn_in",
@@ -314,12 +319,13 @@ PORTAL_EXEMPT: dict[tuple[str, str], str] = {
 
 
 def portal_forms(app: object) -> set[tuple[str, str]]:
-    """The mutating routes outside /api/v1, TES's, the gateway and the S3 endpoint (read-only:
-    its writes are refused, tests/s3); a proxy's by its PATCH."""
+    """The mutating routes outside /api/v1, TES's, MLflow's (tests/api/test_mlflow_api.py), the
+    gateway and the S3 endpoint (read-only: its writes are refused, tests/s3); a proxy's by its
+    PATCH."""
     return {
         (method, path)
         for path, methods in routes_of(app)
-        if not path.startswith((API, "/v1", TES_API, "/s3"))
+        if not path.startswith((API, "/v1", TES_API, "/s3", "/mlflow"))
         for method in methods & set(MUTATING)
         if method == "PATCH" or "PATCH" not in methods
     }

@@ -46,6 +46,7 @@ NOT_PER_TENANT: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/accelerators"): "the public accelerator catalog, the same for everyone",
     ("GET", "/api/v1/nodes"): "the center's shared hardware; a node belongs to no tenant",
     ("GET", "/api/v1/nodes/{name}"): "one node of the shared hardware, with its burn-in",
+    ("GET", "/api/v1/nodes/{name}/power"): "a shared node's measured power, as its page shows",
     ("GET", "/api/v1/orgs"): "list: the caller's own organization only (all for center admins)",
     ("GET", "/api/v1/projects"): "list: the projects the caller may read",
     ("GET", "/api/v1/users"): "list: the caller (member) or the caller's organization (org_admin)",
@@ -112,6 +113,10 @@ ADMIN_ONLY: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/nodes/{name}/uncordon"): "only center admins uncordon nodes",
     ("POST", "/api/v1/nodes/{name}/drain"): "only center admins drain nodes",
     ("POST", "/api/v1/nodes/{name}/burn-in"): "only center admins start a node's burn-in",
+    ("GET", "/api/v1/nodes/{name}/bmc"): "a node's BMC (its address and user) is for operators",
+    ("PUT", "/api/v1/nodes/{name}/bmc"): "only center admins name a node's BMC",
+    ("DELETE", "/api/v1/nodes/{name}/bmc"): "only center admins forget a node's BMC",
+    ("PUT", "/api/v1/nodes/{name}/power-limit"): "only center admins limit a node's power",
     ("PUT", "/api/v1/orgs/{org_id}/quota"): "only center admins share out the center",
     ("POST", "/api/v1/price-plans"): "only center admins set prices",
     ("POST", "/api/v1/vouchers"): "only center admins issue vouchers",
@@ -262,11 +267,16 @@ def test_another_tenant_gets_404_on_every_route(world: World) -> None:
     assert api.get("/api/v1/jobs", headers=world.b.headers).json()["items"] == []
 
     # The same requests from A's own org admin (a center admin for admin-only routes) succeed,
-    # so B's 404s are about who asks, not about a wrong id. Deletions last.
+    # so B's 404s are about who asks, not about a wrong id. Deletions last; an admin's reads
+    # after its writes (a node's BMC is read once one is named).
     def ends(op: Op) -> bool:  # what ends an object goes after every other call on it
         return op.method == "DELETE" or op.path.endswith("/withdraw")
 
-    for op in sorted(ops, key=lambda o: (ends(o), o.key in ADMIN_ONLY)):
+    def order(op: Op) -> tuple[bool, bool, bool]:
+        admin = op.key in ADMIN_ONLY
+        return ends(op), admin, admin and op.method == "GET"
+
+    for op in sorted(ops, key=order):
         if op.key in SIGNED:
             continue  # no token is a site's signature: tests/api/test_federation_api.py
         owner = None if op.key in ADMIN_ONLY else world.a_admin

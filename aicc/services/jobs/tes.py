@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from aicc import __version__
 from aicc.core import tes as core
 from aicc.core.jobspec import JobSpec, first_problem
+from aicc.core.states import JobState
 from aicc.core.tenancy import Principal, can_write
 from aicc.executors import jobfiles
 from aicc.executors.base import Executor
@@ -176,9 +177,11 @@ def get(
 
 def cancel(session: Session, who: Principal, task_id: str) -> TesCancelled:
     """Its job's cancel: a waiting job ends at once, a running one is stopped (CANCELING, then
-    CANCELED); a task that ended already is left as it is."""
-    _task(session, who, task_id)
-    jobs.cancel(session, who, task_id)
+    CANCELED); a task that ended already is left as it is, and the answer is the same (a
+    workflow engine cancels every task it started when it stops, ended ones too)."""
+    job, _ = _task(session, who, task_id)
+    if not JobState(job.state).is_terminal():
+        jobs.cancel(session, who, task_id)
     return TesCancelled()
 
 
