@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from test_image_build import build, center
 
 from aicc.executors import container as containers
 from aicc.executors import netns
@@ -21,21 +22,14 @@ from aicc.executors.sandbox import detect
 from aicc.testing import registry
 from aicc.testing.images import cleaned, make_image, podman_or_skip, rootfs_tar
 from aicc.testing.isolation import Listener, listening
-from aicc.testing.jobs import wait_state
 from aicc.testing.polling import wait
 from aicc.testing.registry import Center, oci_layout
 
 pytestmark = pytest.mark.skipif(not registry.installed(), reason=registry.INSTALL_HINT)
 
+__all__ = ["center"]  # the fixture, used by name (tests/api/test_image_build.py)
 SMALL = {"cpu": 0.5, "memory": "256MiB"}
 A_SECRET = "tenant-a-build-secret-71e2"
-
-
-@pytest.fixture
-def center(tmp_path: Path) -> Iterator[Center]:
-    podman_or_skip()
-    with registry.center(tmp_path / "home", sandbox="bwrap") as c:
-        yield c
 
 
 @pytest.fixture
@@ -48,20 +42,6 @@ def _context(where: Path, containerfile: bytes) -> Path:
     where.mkdir(parents=True)
     (where / "Containerfile").write_bytes(containerfile)
     return where
-
-
-def _build(http: httpx.Client, sdk: object, image: str, ctx: Path) -> tuple[dict, str]:
-    """The build job once ended, and its whole log."""
-    sha = sdk.upload_workdir(ctx)  # type: ignore[attr-defined]
-    spec = {"kind": "build", "build": {"image": image}, "resources": SMALL, "workdir_sha256": sha}
-    answer = http.post("/api/v1/jobs", json=spec)
-    assert answer.status_code in (200, 201, 202), answer.text
-    job = wait_state(http, answer.json()["id"], {"succeeded", "failed"}, timeout=180)
-    logs = [
-        http.get(f"/api/v1/jobs/{job['id']}/logs", params={"stream": s}).text
-        for s in ("stdout", "stderr")
-    ]
-    return job, "\n".join(logs)
 
 
 def test_a_from_hidden_from_the_check_is_refused_before_anything_runs(
@@ -180,20 +160,20 @@ def test_builds_share_no_cache_across_projects_and_fetch_nothing_from_the_node(
         httpx.Client(base_url=center.url, headers=a.headers, timeout=30) as http_a,
         httpx.Client(base_url=center.url, headers=b.headers, timeout=30) as http_b,
     ):
-        job, log = _build(http_b, api_b, "plant:1", _context(tmp_path / "p1", plant.encode()))
+        job, log = build(api_b, http_b, "plant:1", _context(tmp_path / "p1", plant.encode()))
         assert job["state"] == "succeeded", log
-        job, log = _build(http_a, api_a, "look:1", _context(tmp_path / "l1", look.encode()))
+        job, log = build(api_a, http_a, "look:1", _context(tmp_path / "l1", look.encode()))
         assert job["state"] == "succeeded", log
         assert "NOTHING-PLANTED" in log and "B-PLANTED" not in log, log
         # B's own next build sees what B cached: the cache works, within its project
-        job, log = _build(http_b, api_b, "look:1", _context(tmp_path / "l2", look.encode()))
+        job, log = build(api_b, http_b, "look:1", _context(tmp_path / "l2", look.encode()))
         assert job["state"] == "succeeded", log
         assert "B-PLANTED" in log, log
 
         for n, url in enumerate(fetches):
             text = f"FROM base:1\nADD {url} /srv/fetched-{n}\n"
-            job, log = _build(
-                http_b, api_b, f"fetch:{n}", _context(tmp_path / f"f{n}", text.encode())
+            job, log = build(
+                api_b, http_b, f"fetch:{n}", _context(tmp_path / f"f{n}", text.encode())
             )
             assert job["state"] == "failed", (url, log)
             assert "openapi" not in log.lower() or "/openapi.json" in log  # no body, the URL only
