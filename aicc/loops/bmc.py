@@ -33,14 +33,14 @@ class Bmcs:
     def __init__(self, settings: BmcSettings) -> None:
         self.settings = settings
         self.pool = redfish_client.Pool(workers=settings.concurrency, timeout_s=settings.timeout_s)
-        self.every = Every(CHECK_EVERY, first=utcnow())
+        self.when = Every(CHECK_EVERY, first=utcnow())
         self._limits: dict[str, tuple[Target, float | None, Future[str]]] = {}
 
     def due(self, pass_: Pass) -> bool:
-        return self.every.due(pass_.now())
+        return self.when.due(pass_.now())
 
     def run(self, pass_: Pass) -> None:
-        self.every.ran()
+        self.when.ran()
         self.keep(pass_)
         self.start(pass_)
 

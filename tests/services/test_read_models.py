@@ -45,6 +45,9 @@ INSIDE_THE_NEEDS = {
     "needs.challenges.team_of",
     "needs.scoring.hidden_table",
 }
+# An MLflow run the tracking modules (models/tracking.py, tracking_files.py) both look up, the
+# caller's right to it checked, before their read models and files.
+INSIDE_THE_TRACKING = {"models.tracking.run_row"}
 ROOT = Principal(user_id="", name="system", org_id="", role=Role.ADMIN)
 
 
@@ -66,6 +69,7 @@ def test_no_service_returns_a_row() -> None:
         if tables & set(re.findall(r"\w+", str(inspect.signature(fn).return_annotation)))
     ]
     inside = INSIDE_THE_BOOKS | INSIDE_THE_DATA_SERVICE | INSIDE_THE_LEASES | INSIDE_THE_NEEDS
+    inside |= INSIDE_THE_TRACKING
     assert sorted(set(returning_rows) - inside) == []
     assert set(returning_rows) == inside  # one converted: take it off the list
 

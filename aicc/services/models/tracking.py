@@ -609,7 +609,7 @@ def _metric_files(run: jobfiles.JobFiles) -> list[tuple[str, bytes]]:
     return out
 
 
-def ended_jobs(session: Session, *, most: int = 50) -> list[JobRow]:
+def _ended_jobs(session: Session, *, most: int = 50) -> list[JobRow]:
     """Ended jobs whose `mlruns` were not looked at yet, oldest first."""
     seen = select(MlflowJobImportRow.job_id)
     return list(
@@ -626,7 +626,7 @@ def import_ended(session: Session, outputs_of: Callable[[jobs.Job], Path]) -> li
     """`import_job` for the jobs that ended since the last pass (a job whose outputs this
     server does not hold: looked at, nothing found); what each found, for the log."""
     done = []
-    for job in ended_jobs(session):
+    for job in _ended_jobs(session):
         found = 0
         user = session.get(UserRow, job.user_id)
         try:
