@@ -392,6 +392,28 @@ def uses(session: Session, targets: Iterable[str]) -> dict[str, int]:
     return {target: int(n) for target, n in session.execute(query)}
 
 
+# The generic templates, for any data of their kind (`industry: general`: a table, a series,
+# texts, images) whose roles the person chooses, the most asked for first; the others are an
+# industry's presets. Wizard and `aicc model train` offer them in this order.
+GENERIC_ORDER = (
+    "table-prediction",
+    "series-forecast",
+    "text-classification",
+    "image-classification",
+)
+
+
+def generic(template: Template) -> bool:
+    return bool(template.manifest.industry == "general")
+
+
+def generic_rank(template: Template) -> tuple[bool, int]:
+    """Generic ones first, in GENERIC_ORDER; `sorted` keeps the catalog's order among equals."""
+    name = template.name
+    rank = GENERIC_ORDER.index(name) if name in GENERIC_ORDER else len(GENERIC_ORDER)
+    return (not generic(template), rank)
+
+
 def fits(
     session: Session,
     who: Principal,
