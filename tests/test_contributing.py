@@ -67,6 +67,34 @@ def test_recipe_3_has_a_sample_of_each_file() -> None:
     assert [s.path for s in samples()] == list(FILES)
 
 
+#: Where a path CONTRIBUTING.md names may be read from: the root, the package, and the folders
+#: its recipes work in (`ray/nodes.py` is an executor's, `cycle.py` the scheduler's).
+BASES = (
+    *("", "aicc", "aicc/executors", "aicc/scheduler", "aicc/store/migrations/versions"),
+    *("aicc/portal", "aicc/portal/templates", "aicc/portal/i18n"),
+)
+
+
+def test_contributing_names_only_what_exists() -> None:
+    """Every file CONTRIBUTING.md names exists (but the widgets' own, which the recipe makes),
+    and where it says `file.py`'s `name`, the file defines that name."""
+    text = CONTRIBUTING.read_text(encoding="utf-8")
+    missing = []
+    for token in sorted(set(re.findall(r"`([^`\n]+)`", text))):
+        path = token.split(":")[0]
+        named = "/" in path or path.endswith((".py", ".html", ".json"))
+        if not named or "widget" in path or re.search(r"[\s<>*{$]", path) or path[0] in "/.~":
+            continue
+        if not any((ROOT / base / path).exists() for base in BASES):
+            missing.append(path)
+    for path, name in re.findall(r"`([\w/]+\.py)`'s `(\w+)`", text):
+        files = [ROOT / base / path for base in BASES if (ROOT / base / path).is_file()]
+        source = files[0].read_text(encoding="utf-8") if files else ""
+        if not re.search(rf"^\s*(?:def|class|async def) {name}\b|^{name}\b.*=", source, re.M):
+            missing.append(f"{path}'s {name}")
+    assert not missing, "CONTRIBUTING.md names what is not there: " + ", ".join(missing)
+
+
 def test_the_samples_are_as_ruff_writes_them() -> None:
     """Each sample passes `ruff format` as the repository configures it, and a whole new file
     `ruff check` too (an addition to a module leans on that module's imports)."""
