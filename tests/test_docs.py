@@ -387,9 +387,18 @@ def test_the_context_module_lists_are_whole() -> None:
     assert not wrong, "docs/ARCHITECTURE.md's contexts: " + "; ".join(wrong)
 
 
+def _step_order() -> list[str]:
+    """The order tests/loops/test_steps.py checks a real controller's steps run in (`ORDER`)."""
+    tree = ast.parse((ROOT / "tests" / "loops" / "test_steps.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and [ast.unparse(t) for t in node.targets] == ["ORDER"]:
+            return list(ast.literal_eval(node.value))
+    raise AssertionError("tests/loops/test_steps.py has no ORDER")
+
+
 def test_the_map_names_the_loop_steps() -> None:
     """The steps a pass goes through, as the map lists them, are the steps that exist (each
-    `Step`'s `name`, its label in /metrics)."""
+    `Step`'s `name`, its label in /metrics), in the order a real controller runs them."""
     text = _architecture()
     listed = re.search(r"in this order: (.*?) \(each", text, re.DOTALL)
     assert listed is not None, "docs/ARCHITECTURE.md: no list of the loop steps"
@@ -398,6 +407,7 @@ def test_the_map_names_the_loop_steps() -> None:
     for path in sorted((ROOT / "aicc" / "loops").glob("*.py")):
         steps += re.findall(r'^    name = "(\w+)"$', path.read_text(encoding="utf-8"), re.M)
     assert sorted(named) == sorted(steps), f"the map's steps {named}, the code's {steps}"
+    assert named == _step_order(), f"the map's order {named}, the controller's {_step_order()}"
 
 
 def _aicc_imports(path: Path) -> set[str]:
