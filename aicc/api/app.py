@@ -54,7 +54,9 @@ from aicc.api.routers import (
 from aicc.api.state import AppState
 from aicc.api.versions import ApiVersion
 from aicc.core.states import IllegalTransition
+from aicc.gateway import objects as openai_objects
 from aicc.gateway import routes as gateway
+from aicc.gateway.batches import Runner
 from aicc.s3 import routes as s3
 from aicc.s3.state import Endpoint
 from aicc.services.common import ServiceError
@@ -81,7 +83,19 @@ def create_app(state: AppState) -> FastAPI:
     # 80 µs of matching, a twentieth of its CPU). No other router has a path under /api/v1/jobs
     # that theirs match, so the order changes no answer (tests/api/test_route_order.py).
     for module in (
-        *(gateway, jobs, system, tenancy, nodes, workdirs, audit, estimate, billing, kpis),
+        *(
+            gateway,
+            openai_objects,
+            jobs,
+            system,
+            tenancy,
+            nodes,
+            workdirs,
+            audit,
+            estimate,
+            billing,
+            kpis,
+        ),
         *(datasets, models, templates, deployments, keys, notebooks, power, reports, federation),
         images,
         notify,  # notifications: channels and the inbox
@@ -93,13 +107,16 @@ def create_app(state: AppState) -> FastAPI:
     ):
         app.include_router(module.router, responses=schemas.ERRORS)
     app.include_router(tes.router)  # GA4GH TES 1.1 (issue 60): its errors are GA4GH's shape
+    app.include_router(openai_objects.unknown)  # any other /v1 path: OpenAI's 404 (issue 60)
     schemas.document_errors(app)
     sla.register(sla.Terms.of(state.settings))  # leases' lines on invoices (issue 40)
 
     async def close_transactions() -> None:  # commits what is queued
         await asyncio.to_thread(state.transactions.close)
 
-    app.router.on_shutdown += [state.gateway.close, close_transactions]
+    batches = app.state.batches = Runner(state.gateway, state.blobs)  # OpenAI's batches
+    app.router.on_startup.append(batches.start)
+    app.router.on_shutdown += [batches.stop, state.gateway.close, close_transactions]
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, err: ServiceError) -> JSONResponse:
