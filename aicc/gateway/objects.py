@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException
 
 from aicc.core.tenancy import Principal
 from aicc.gateway.errors import error
@@ -132,7 +133,10 @@ async def openai_files_create(request: Request) -> Response:
     if isinstance(grant, JSONResponse):
         return grant
     limit = gateway.settings.max_file_bytes
-    form = await request.form(max_files=1, max_fields=4)
+    try:
+        form = await request.form(max_files=1, max_fields=4)
+    except HTTPException as err:  # not multipart as Starlette reads it: more parts, a bad one
+        return error(400, f"file: {err.detail}", "invalid_request_error", None, "file")
     upload, purpose = form.get("file"), form.get("purpose")
     if upload is None or isinstance(upload, str):
         return error(

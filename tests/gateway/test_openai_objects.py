@@ -53,7 +53,7 @@ class Center:
 @pytest.fixture(scope="module")
 def center(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Center]:
     home = tmp_path_factory.mktemp("openai") / "home"
-    settings = {"limits": {"grace_s": 1.0}, "gateway": {"batch_poll_s": 0.2}}
+    settings = {"limits": {"grace_s": 1.0}, "gateway": {"batch_poll_s": 0.2, "max_file_bytes": 65536}}
     with over_http(home, **settings) as (url, token, state):
         center = Center(url, token, state)
         assert center.api.post("/api/v1/price-plans", json=PLAN).status_code == 201
@@ -197,6 +197,9 @@ def test_what_is_not_supported_is_refused_in_openais_shape(center: Center) -> No
         client.files.create(file=("a.jsonl", b"{}\n"), purpose="assistants")
     assert caught.value.body["type"] == "invalid_request_error"  # type: ignore[index]
     assert "purpose" in caught.value.message
+    with pytest.raises(openai.APIStatusError) as too_big:
+        client.files.create(file=("big.jsonl", b"x" * 65537), purpose="batch")
+    assert too_big.value.status_code == 413 and "65536 byte" in too_big.value.message
     source = client.files.create(
         file=("r.jsonl", lines(("x", "/v1/chat/completions", "chat"))), purpose="batch"
     )

@@ -201,6 +201,7 @@ def claim(session: Session, *, now: datetime, hold_s: float) -> Claimed | None:
         )
         .order_by(OpenAIBatchRow.created_at)
         .limit(50)
+        .with_for_update(skip_locked=True)  # PostgreSQL: two runners never take one batch
     ).all()
     for row in rows:
         status = Status(row.status)
