@@ -53,7 +53,10 @@ class Center:
 @pytest.fixture(scope="module")
 def center(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Center]:
     home = tmp_path_factory.mktemp("openai") / "home"
-    settings = {"limits": {"grace_s": 1.0}, "gateway": {"batch_poll_s": 0.2, "max_file_bytes": 65536}}
+    settings = {
+        "limits": {"grace_s": 1.0},
+        "gateway": {"batch_poll_s": 0.2, "max_file_bytes": 65536},
+    }
     with over_http(home, **settings) as (url, token, state):
         center = Center(url, token, state)
         assert center.api.post("/api/v1/price-plans", json=PLAN).status_code == 201
@@ -167,6 +170,8 @@ def test_another_tenants_files_batches_and_fine_tunes_are_404(center: Center) ->
     batch = mine.batches.create(
         input_file_id=source.id, endpoint="/v1/chat/completions", completion_window="24h"
     )
+    chats = mine.files.create(file=("few.jsonl", b'{"messages": []}\n'), purpose="fine-tune")
+    tune = mine.fine_tuning.jobs.create(model="tiny", training_file=chats.id)
     other = make_tenant(center.api, "openai-other")
     theirs = center.openai(center.key("theirs", other.headers))
     for call in (
@@ -175,7 +180,11 @@ def test_another_tenants_files_batches_and_fine_tunes_are_404(center: Center) ->
         lambda: theirs.files.delete(source.id),
         lambda: theirs.batches.retrieve(batch.id),
         lambda: theirs.batches.cancel(batch.id),
-        lambda: theirs.fine_tuning.jobs.retrieve("ftjob_01JZZZZZZZZZZZZZZZZZZZZZZZ"),
+        lambda: theirs.fine_tuning.jobs.retrieve(tune.id),
+        lambda: theirs.fine_tuning.jobs.cancel(tune.id),
+        lambda: theirs.fine_tuning.jobs.list_events(tune.id),
+        lambda: theirs.fine_tuning.jobs.checkpoints.list(tune.id),
+        lambda: theirs.fine_tuning.jobs.create(model="tiny", training_file=chats.id),
         lambda: theirs.batches.create(
             input_file_id=source.id, endpoint="/v1/chat/completions", completion_window="24h"
         ),
@@ -186,6 +195,10 @@ def test_another_tenants_files_batches_and_fine_tunes_are_404(center: Center) ->
         assert isinstance(caught.value.body, dict) and "message" in caught.value.body
     assert [f.id for f in theirs.files.list()] == []
     assert [b.id for b in theirs.batches.list()] == []
+    assert [j.id for j in theirs.fine_tuning.jobs.list()] == []
+    # Its maker cancels it: its training job ends.
+    assert [j.id for j in mine.fine_tuning.jobs.list()] == [tune.id]
+    assert mine.fine_tuning.jobs.cancel(tune.id).status == "cancelled"
     assert mine.files.delete(source.id).deleted
     with pytest.raises(openai.NotFoundError):
         mine.files.retrieve(source.id)

@@ -267,7 +267,8 @@ def _view(session: Session, who: Principal, row: OpenAIFineTuneRow) -> FineTunin
         status, model = "succeeded", row.fine_tuned_model
     elif run.state == "failed" and status != "cancelled":
         status = "failed"
-        error = {"code": "training_failed", "message": run.result[:2000], "param": None}
+        said = f"{run.result[:1800]}; `aicc job logs {row.job_id}` says why"
+        error = {"code": "training_failed", "message": said, "param": None}
     finished = job.ended_at if status in ("succeeded", "failed", "cancelled") else None
     hyper = {
         "n_epochs": row.hyperparameters.get("epochs", "auto"),
