@@ -4,7 +4,7 @@ model becomes a version of `fine_tuned_model` in the model registry, which the c
 
 The server does not read the chat file: it ships its bytes with the run, and the run's
 `chat_pairs.py` turns them into question-answer pairs inside the job's sandbox (a file that is
-no chat fails the job, whose error says the line). Status follows the job and then the model's
+no chat fails the job, whose log says the line). Status follows the job and then the model's
 registration: `succeeded` once the version exists. Events are the job's history and, once
 trained, one metrics event per epoch; the checkpoint is the registered version (the template
 keeps only the final adapters, so there is one)."""
