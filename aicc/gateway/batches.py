@@ -132,6 +132,9 @@ class Runner:
             await asyncio.sleep(self.poll_s)
 
     def _claim(self) -> batches.Claimed | None:
+        with self.gateway.db.reader() as session:
+            if not batches.due(session, now=utcnow()):
+                return None
         with self.gateway.db.session() as session:
             return batches.claim(session, now=utcnow(), hold_s=HOLD_S)
 

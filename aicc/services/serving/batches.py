@@ -188,6 +188,20 @@ class Claimed:
     expires_at: datetime
 
 
+def due(session: Session, *, now: datetime) -> bool:
+    """Whether `claim` would find work (read-only: an idle runner takes no write lock)."""
+    live = (Status.VALIDATING, Status.IN_PROGRESS, Status.CANCELLING, Status.FINALIZING)
+    found = session.scalar(
+        select(OpenAIBatchRow.id)
+        .where(
+            OpenAIBatchRow.status.in_([s.value for s in live]),
+            or_(OpenAIBatchRow.claimed_until.is_(None), OpenAIBatchRow.claimed_until < now),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
 def claim(session: Session, *, now: datetime, hold_s: float) -> Claimed | None:
     """The oldest batch waiting to start, now held by the caller for `hold_s`; on the way, a
     batch whose runner stopped holding it ends (failed, or cancelled if it was being
