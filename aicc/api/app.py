@@ -83,19 +83,7 @@ def create_app(state: AppState) -> FastAPI:
     # 80 µs of matching, a twentieth of its CPU). No other router has a path under /api/v1/jobs
     # that theirs match, so the order changes no answer (tests/api/test_route_order.py).
     for module in (
-        *(
-            gateway,
-            openai_objects,
-            jobs,
-            system,
-            tenancy,
-            nodes,
-            workdirs,
-            audit,
-            estimate,
-            billing,
-            kpis,
-        ),
+        *(gateway, jobs, system, tenancy, nodes, workdirs, audit, estimate, billing, kpis),
         *(datasets, models, templates, deployments, keys, notebooks, power, reports, federation),
         images,
         notify,  # notifications: channels and the inbox
@@ -104,6 +92,7 @@ def create_app(state: AppState) -> FastAPI:
         needs,  # needs and challenges (issue 41)
         mlflow,  # MLflow's tracking and registry for the stock client (issue 60)
         s3,  # the S3 endpoint, read-only, under /s3 (issue 60)
+        openai_objects,  # OpenAI's files, batches and fine-tuning under /v1 (issue 60)
     ):
         app.include_router(module.router, responses=schemas.ERRORS)
     app.include_router(tes.router)  # GA4GH TES 1.1 (issue 60): its errors are GA4GH's shape
