@@ -196,6 +196,18 @@ def test_another_tenants_files_batches_and_fine_tunes_are_404(center: Center) ->
     assert [f.id for f in theirs.files.list()] == []
     assert [b.id for b in theirs.batches.list()] == []
     assert [j.id for j in theirs.fine_tuning.jobs.list()] == []
+    # A batch of theirs naming this tenant's deployment reaches no replica of it: a 404 line.
+    probe = theirs.files.create(
+        file=("probe.jsonl", lines(("p", "/v1/chat/completions", "chat"))), purpose="batch"
+    )
+    aimed = theirs.batches.create(
+        input_file_id=probe.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    ended = finished(theirs, aimed.id)
+    assert ended.request_counts is not None and ended.request_counts.failed == 1
+    assert ended.output_file_id is None and ended.error_file_id is not None
+    refused = json.loads(theirs.files.content(ended.error_file_id).text)
+    assert refused["response"]["status_code"] == 404
     # Its maker cancels it: its training job ends.
     assert [j.id for j in mine.fine_tuning.jobs.list()] == [tune.id]
     assert mine.fine_tuning.jobs.cancel(tune.id).status == "cancelled"
