@@ -44,6 +44,7 @@ from aicc.loops.burn_in import BurnIn
 from aicc.loops.controller import GREEN_HORIZON_H, Controller, Operations, holder_name
 from aicc.loops.federation import Federation
 from aicc.loops.lease import Lease
+from aicc.loops.meters import Meters
 from aicc.loops.notify import Notify
 from aicc.registry_process import Supervised
 from aicc.registry_process import start as registry_start
@@ -378,6 +379,7 @@ def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
             burn_in=burn_in_step(settings, blobs, executors),
             notify=Notify(settings.notify),
             bmc=Bmcs(settings.nodes.bmc),
+            meters=Meters(settings.meters) if settings.meters else None,
         ),
     )
     if settings.federation.site is not None:

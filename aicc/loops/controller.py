@@ -39,6 +39,7 @@ from aicc.loops.burn_in import BurnIn
 from aicc.loops.deployments import Converge, Keeper
 from aicc.loops.federation import Federation
 from aicc.loops.lease import Lease, LostLease
+from aicc.loops.meters import Meters
 from aicc.loops.notify import Notify
 from aicc.loops.steps import Pass, Report, Step
 from aicc.loops.timings import Relayed, Timings
@@ -95,6 +96,7 @@ class Operations:
     notice_s: float = snapshots.NOTICE_S
     burn_in: BurnIn | None = None
     bmc: Bmcs | None = None  # nodes' BMCs: power, health, limits (loops/bmc.py)
+    meters: Meters | None = None  # the facility meters: measured PUE (loops/meters.py)
     notify: Notify = field(default_factory=lambda: Notify(NotifySettings()))
 
     @property
@@ -204,6 +206,7 @@ class Controller:
             ops.notify,
             discovery.Discovery(health, burn_in=ops.joins_burning),
             *([ops.bmc] if ops.bmc is not None else []),
+            *([ops.meters] if ops.meters is not None else []),
             *([ops.burn_in] if ops.burn_in is not None else []),
             sweep,
         ]
@@ -339,6 +342,8 @@ class Controller:
         self.operations.notify.stop()
         if self.operations.bmc is not None:
             self.operations.bmc.close()
+        if self.operations.meters is not None:
+            self.operations.meters.close()
         self._stop.set()
         self._wake.set()
         for thread in (self._thread, self._heartbeat):
