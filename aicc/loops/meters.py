@@ -1,6 +1,6 @@
 """The facility meters step: every meter read at its interval over Modbus TCP, what it said
 kept, and the hours that are over closed with their measured PUE or their gap
-(services/center/facility.py).
+(services/billing/facility.py).
 
 Reading a meter may hang, so the step never waits for one: it starts the readings that are due
 on a bounded pool of threads (executors/meters.py `Pool`) and, at a later pass, keeps those that
@@ -18,7 +18,7 @@ from aicc.config import MeterSettings
 from aicc.core.meters import Register, Target
 from aicc.executors import meters as modbus
 from aicc.loops.steps import Every, Pass
-from aicc.services.center import facility
+from aicc.services.billing import facility
 from aicc.services.common import utcnow
 
 log = logging.getLogger(__name__)

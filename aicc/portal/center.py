@@ -24,8 +24,9 @@ from aicc.portal.forms import Posted, Rejected, blank_to_none, parse, service_ca
 from aicc.portal.i18n import Message
 from aicc.portal.page import OperatorPage, OperatorPostingPage, Page
 from aicc.portal.rendering import PortalRoute, error_page, is_htmx
-from aicc.services.center import burn_in, drains, facility, overview
-from aicc.services.center.views import Facility
+from aicc.services.billing import facility
+from aicc.services.billing.views import Facility
+from aicc.services.center import burn_in, drains, overview
 from aicc.services.common import ServiceError, utcnow
 from aicc.services.nodes import maintenance, nodes
 from aicc.services.tenancy import tenancy

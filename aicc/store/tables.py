@@ -861,7 +861,7 @@ class UsageRow(Base):
     # records without energy and on those metered before it was kept (migration 0051)
     energy_method: Mapped[str | None] = mapped_column(String(16), default=None)
     # the PUE in `energy_kwh` and how it was found: `measured` (the facility meters' hour,
-    # services/center/facility.py) or `configured` (the site's profile or constant); None on
+    # services/billing/facility.py) or `configured` (the site's profile or constant); None on
     # records metered before it was kept (migration 0059) and on those without energy
     pue: Mapped[float | None] = mapped_column(default=None)
     pue_method: Mapped[str | None] = mapped_column(String(16), default=None)

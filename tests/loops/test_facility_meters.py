@@ -25,8 +25,8 @@ from aicc.core.pricing import PricePlan
 from aicc.core.revenue import Agreement
 from aicc.core.tenancy import Principal, Role
 from aicc.executors.meters import Pool
+from aicc.services.billing import facility
 from aicc.services.billing.meter import Meter
-from aicc.services.center import facility
 from aicc.services.reports.monthly import monthly
 from aicc.store.db import Database
 from aicc.store.tables import FacilityHourRow, UsageRow, UserRow

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Query, Response
 
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.core import periods
-from aicc.services.center import facility, power
-from aicc.services.center import views as center_views
+from aicc.services.billing import facility
+from aicc.services.billing import views as billing_views
+from aicc.services.center import power
 from aicc.services.common import Forbidden, utcnow
 from aicc.services.telemetry import kpis, metrics, views
 
@@ -45,13 +46,13 @@ def kpis_idle(who: CurrentUser, session: SessionDep) -> views.IdleReplicas:
     return kpis.idle_page(session, who, now=utcnow())
 
 
-@router.get("/api/v1/kpis/pue", response_model=center_views.Facility)
+@router.get("/api/v1/kpis/pue", response_model=billing_views.Facility)
 def kpis_pue(
     who: CurrentUser,
     state: StateDep,
     session: SessionDep,
     hours: Annotated[int, Query(ge=1, le=24 * 31)] = 24,
-) -> center_views.Facility:
+) -> billing_views.Facility:
     """The facility meters' PUE by closed clock hour (newest first) beside the configured PUE,
     gaps marked (null PUE and why), and each meter's last reading. Center admins only."""
     meters = [(m.name, m.role) for m in state.settings.meters]

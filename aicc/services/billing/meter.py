@@ -29,7 +29,7 @@ record without accelerators: the node's measured mean power in the interval (RAP
 × the replica's share of the node's CPU and memory (core/energy.py `node_share`) × hours × PUE.
 Each record names its method (`energy_method`: rapl, bmc, nvml, estimated). PUE is the
 record's clock hour's as the facility meters measured it where they did (`pue_method`
-measured; services/center/facility.py), else the site's energy profile's or constant
+measured; services/billing/facility.py), else the site's energy profile's or constant
 (`configured`), and the record keeps the PUE it used (`pue`); the grid's carbon intensity is
 the hour's too (the site's energy profile, else its constant); carbon (kg CO₂) = kWh ×
 gCO₂/kWh / 1000, written with the record and never recomputed: a pass that finds the
@@ -50,8 +50,8 @@ from aicc.config import SiteSettings
 from aicc.core import catalog, periods
 from aicc.core import energy as energy_model
 from aicc.core.energy import EnergyProfile
+from aicc.services.billing import facility
 from aicc.services.billing.rating import DATASETS, IMAGES
-from aicc.services.center import facility
 from aicc.store.tables import (
     NODE_INDEX,
     DeviceRow,

@@ -33,11 +33,10 @@ from aicc.core import periods
 from aicc.core.pricing import ZERO, PricePlan
 from aicc.core.revenue import Agreement, split
 from aicc.core.tenancy import OrgKind, Principal
-from aicc.services.billing import invoices, rating
+from aicc.services.billing import facility, invoices, rating
 from aicc.services.billing.energy import load_profile
 from aicc.services.billing.meter import PowerModel
 from aicc.services.billing.records import MEASURED_NODES
-from aicc.services.center import facility
 from aicc.services.common import Conflict, Forbidden, Invalid, utc
 from aicc.services.federation.books import ELSEWHERE
 from aicc.services.reports.views import (

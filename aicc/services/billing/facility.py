@@ -1,4 +1,4 @@
-"""The facility meters' samples and hours (center context; docs/energy.md, "Facility meters").
+"""The facility meters' samples and hours (billing context; docs/energy.md, "Facility meters").
 
 The meters step (loops/meters.py) stores each reading as it comes (`record`, an error too, so
 a meter that stopped answering shows as such), then closes the hours that are over
@@ -26,7 +26,7 @@ from aicc.core import meters as model
 from aicc.core.meters import HOUR, MAX_GAP, HourPue, Outcome, Point
 from aicc.core.periods import hour_floor
 from aicc.core.tenancy import Principal
-from aicc.services.center.views import Facility, FacilityHour, MeterStatus
+from aicc.services.billing.views import Facility, FacilityHour, MeterStatus
 from aicc.services.common import Forbidden, utc
 from aicc.store.tables import FacilityHourRow, MeterSampleRow
 
