@@ -479,6 +479,26 @@ class MeterSettings(BaseModel):
     registers: MeterRegister  # where its reading is (its register map)
 
 
+class OpenAdrSettings(BaseModel):
+    """The center as an OpenADR 2.0b VEN (docs/energy.md, "Demand response"): the utility's or
+    aggregator's VTN it polls, and how a `SIMPLE` level maps to a site power cap in kW (a
+    `LOAD_DISPATCH` setpoint is the cap itself). No `vtn_url`: no VEN."""
+
+    model_config = ConfigDict(extra="forbid")
+    vtn_url: Annotated[str | None, Field(max_length=500, pattern=r"^https?://")] = None
+    ven_name: Annotated[str, Field(min_length=1, max_length=64)] = "aicc"
+    ven_id: Annotated[str | None, Field(max_length=64)] = None  # None: the VTN assigns one
+    # SIMPLE levels 1 (moderate), 2 (high), 3 (special) -> the facility power cap in kW
+    levels: dict[Annotated[int, Field(ge=1, le=3)], Annotated[float, Field(gt=0, le=1e6)]] = Field(
+        default_factory=dict
+    )
+    # TLS client certificate and key that sign the VEN's messages; None: unsigned (test VTNs)
+    cert: Path | None = None
+    key: Path | None = None
+    vtn_fingerprint: str | None = None  # the VTN's certificate fingerprint, where signed
+    ca_file: Path | None = None
+
+
 class NodesSettings(BaseModel):
     """How nodes enter service and how their BMCs are read (docs/config.md, the `nodes.`
     table)."""
@@ -684,6 +704,8 @@ class Settings(BaseModel):
     leases: LeaseSettings = Field(default_factory=lambda: LeaseSettings())  # SLA credits
     # the center's facility meters over Modbus TCP: measured PUE per hour (docs/energy.md)
     meters: list[MeterSettings] = Field(default_factory=list, max_length=256)
+    # the center as an OpenADR 2.0b VEN: demand-response events lower the site cap (docs/energy.md)
+    openadr: OpenAdrSettings = Field(default_factory=lambda: OpenAdrSettings())
     # Behind HTTPS (here or at a proxy): cookies always Secure, and Strict-Transport-Security.
     tls: bool = False
     # Proxies (`10.0.0.5`, `10.0.0.0/8`) whose X-Forwarded-For names the client; none by default.

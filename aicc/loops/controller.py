@@ -41,6 +41,7 @@ from aicc.loops.federation import Federation
 from aicc.loops.lease import Lease, LostLease
 from aicc.loops.meters import Meters
 from aicc.loops.notify import Notify
+from aicc.loops.openadr import Ven
 from aicc.loops.steps import Pass, Report, Step
 from aicc.loops.timings import Relayed, Timings
 from aicc.scheduler.framework import Profile
@@ -171,6 +172,7 @@ class Controller:
         # the federation loop (docs/federation.md), started and stopped with this one; it acts
         # only while this server leads
         self.federation: Federation | None = None
+        self.openadr: Ven | None = None  # the OpenADR VEN (docs/energy.md), started with this one
         # Set by `apart`: this process serves the API only and wakes the loops of its server's
         # first process (server._serve_workers), whose holder name starts with `loops_holder`.
         self.wake_loops: Callable[[], None] | None = None
@@ -333,12 +335,16 @@ class Controller:
         self._heartbeat.start()
         if self.federation is not None and self.wake_loops is None:
             self.federation.start()
+        if self.openadr is not None and self.wake_loops is None:
+            self.openadr.start()
         if self.wake_loops is None:  # with the loops apart, their process delivers
             self.operations.notify.start(self.db, self.lease, self.sealer)
 
     def stop(self) -> None:
         if self.federation is not None:
             self.federation.stop()
+        if self.openadr is not None:
+            self.openadr.stop()
         self.operations.notify.stop()
         if self.operations.bmc is not None:
             self.operations.bmc.close()
