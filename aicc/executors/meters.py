@@ -21,6 +21,17 @@ from typing import Any
 from aicc.core import meters
 from aicc.core.meters import Outcome, Target
 
+# Modbus exception codes (the Modbus application protocol, 7) as an operator reads them
+EXCEPTIONS = {
+    1: "illegal function: the meter has no such register table",
+    2: "illegal data address: check `registers.address` and `count`",
+    3: "illegal data value",
+    4: "server device failure",
+    6: "server device busy",
+    10: "gateway path unavailable",
+    11: "gateway target device failed to respond: check `unit_id`",
+}
+
 
 def _why(err: BaseException) -> str:
     name = type(err).__name__
@@ -52,7 +63,10 @@ def read(target: Target, client: Any) -> Outcome:
         )
         answer = ask(register.address, count=register.count, device_id=target.unit_id)
         if answer.isError():
-            return Outcome(target.name, target.role, error=_why(Exception(str(answer))))
+            code = getattr(answer, "exception_code", None)
+            why = EXCEPTIONS.get(code, "an error") if isinstance(code, int) else "an error"
+            error = f"Modbus exception {code} ({why}) from unit {target.unit_id}"
+            return Outcome(target.name, target.role, error=error)
         value = meters.decode(answer.registers, register)
     except Exception as err:  # pymodbus' errors, a socket's, a meter's nonsense: all the same
         return Outcome(target.name, target.role, error=_why(err))
