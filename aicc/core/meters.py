@@ -165,11 +165,15 @@ def mean_kw(points: Sequence[Point], start: datetime, measures: str) -> float | 
         if len(points) < 2 or any(b.value < a.value for a, b in pairwise(points)):
             return None
         return _level(points, end, flat=False) - _level(points, start, flat=False)
-    edges = [start, *(p.at for p in points if start < p.at < end), end]
+    inside = [(p.at, p.value) for p in points if start < p.at < end]
+    edges = [
+        (start, _level(points, start, flat=True)),
+        *inside,
+        (end, _level(points, end, flat=True)),
+    ]
     total = 0.0
-    for a, b in pairwise(edges):
-        seconds = (b - a).total_seconds()
-        total += (_level(points, a, flat=True) + _level(points, b, flat=True)) / 2 * seconds
+    for (a, va), (b, vb) in pairwise(edges):
+        total += (va + vb) / 2 * (b - a).total_seconds()
     return total / HOUR.total_seconds()
 
 
