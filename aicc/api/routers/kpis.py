@@ -1,4 +1,5 @@
-"""Utilization KPIs and the Prometheus exposition (`/metrics`, operators only)."""
+"""Utilization KPIs, the facility meters' measured PUE, and the Prometheus exposition (`/metrics`,
+operators only)."""
 
 from __future__ import annotations
 
