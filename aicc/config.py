@@ -444,6 +444,69 @@ class BmcSettings(BaseModel):
     rapl: bool = True
 
 
+class MeterRegister(BaseModel):
+    """Where a facility meter keeps its reading (docs/energy.md, "Facility meters"): the first
+    register's `address` (0-based, as the Modbus PDU carries it), `count` words of `type`
+    (checked against the type), their `word_order`, times `scale`, in `unit`: kW, W or MW now,
+    or a kWh, Wh or MWh counter."""
+
+    model_config = ConfigDict(extra="forbid")
+    address: Annotated[int, Field(ge=0, le=65535)]
+    count: Annotated[int | None, Field(ge=1, le=4)] = None  # None: the type's own
+    type: Literal["int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64"] = (
+        "float32"
+    )
+    word_order: Literal["big", "little"] = "big"  # big: the first register is the high word
+    scale: Annotated[float, Field(gt=0, le=1e9)] = 1.0
+    unit: Literal["kW", "W", "MW", "kWh", "Wh", "MWh"] = "kW"
+    table: Literal["holding", "input"] = "holding"  # function code 3 or 4
+
+    @model_validator(mode="after")
+    def _count_fits(self) -> MeterRegister:
+        words = {"int16": 1, "uint16": 1, "float32": 2, "int32": 2, "uint32": 2}.get(self.type, 4)
+        if self.count is not None and self.count != words:
+            raise ValueError(f"count {self.count} does not fit type {self.type} ({words} words)")
+        return self
+
+
+class MeterSettings(BaseModel):
+    """One of the center's facility meters, read over Modbus TCP (docs/energy.md): its `role`
+    (utility: the whole site's feed; it: the IT load's; cooling), where it answers, its unit
+    (slave) id, how often it is read and each read's timeout, and its register map."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[
+        str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    ]
+    role: Literal["utility", "it", "cooling"]
+    host: Annotated[str, Field(min_length=1, max_length=253)]
+    port: Annotated[int, Field(ge=1, le=65535)] = 502
+    unit_id: Annotated[int, Field(ge=0, le=255)] = 1
+    interval_s: Annotated[float, Field(ge=1, le=60)] = 15.0  # an hour's gap is 5 unsampled minutes
+    timeout_s: Annotated[float, Field(gt=0, le=30)] = 3.0  # connect, and the answer
+    registers: MeterRegister  # where its reading is (its register map)
+
+
+class OpenAdrSettings(BaseModel):
+    """The center as an OpenADR 2.0b VEN (docs/energy.md, "Demand response"): the utility's or
+    aggregator's VTN it polls, and how a `SIMPLE` level maps to a site power cap in kW (a
+    `LOAD_DISPATCH` setpoint is the cap itself). No `vtn_url`: no VEN."""
+
+    model_config = ConfigDict(extra="forbid")
+    vtn_url: Annotated[str | None, Field(max_length=500, pattern=r"^https?://")] = None
+    ven_name: Annotated[str, Field(min_length=1, max_length=64)] = "aicc"
+    ven_id: Annotated[str | None, Field(max_length=64)] = None  # None: the VTN assigns one
+    # SIMPLE levels 1 (moderate), 2 (high), 3 (special) -> the facility power cap in kW
+    levels: dict[Annotated[int, Field(ge=1, le=3)], Annotated[float, Field(gt=0, le=1e6)]] = Field(
+        default_factory=dict
+    )
+    # TLS client certificate and key that sign the VEN's messages; None: unsigned (test VTNs)
+    cert: Path | None = None
+    key: Path | None = None
+    vtn_fingerprint: str | None = None  # the VTN's certificate fingerprint, where signed
+    ca_file: Path | None = None
+
+
 class NodesSettings(BaseModel):
     """How nodes enter service and how their BMCs are read (docs/config.md, the `nodes.`
     table)."""
@@ -647,10 +710,23 @@ class Settings(BaseModel):
     nodes: NodesSettings = Field(default_factory=lambda: NodesSettings())  # burn-in
     maintenance: MaintenanceSettings = Field(default_factory=lambda: MaintenanceSettings())
     leases: LeaseSettings = Field(default_factory=lambda: LeaseSettings())  # SLA credits
+    # the center's facility meters over Modbus TCP: measured PUE per hour (docs/energy.md)
+    meters: list[MeterSettings] = Field(default_factory=list, max_length=256)
+    # the center as an OpenADR 2.0b VEN: demand-response events lower the site cap (docs/energy.md)
+    openadr: OpenAdrSettings = Field(default_factory=lambda: OpenAdrSettings())
     # Behind HTTPS (here or at a proxy): cookies always Secure, and Strict-Transport-Security.
     tls: bool = False
     # Proxies (`10.0.0.5`, `10.0.0.0/8`) whose X-Forwarded-For names the client; none by default.
     trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+
+    @field_validator("meters")
+    @classmethod
+    def _meters_named_once(cls, value: list[MeterSettings]) -> list[MeterSettings]:
+        names = [m.name for m in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"meter names must be unique; given twice: {', '.join(twice)}")
+        return value
 
     @model_validator(mode="after")
     def _registry_beside(self) -> Settings:

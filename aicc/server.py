@@ -44,7 +44,9 @@ from aicc.loops.burn_in import BurnIn
 from aicc.loops.controller import GREEN_HORIZON_H, Controller, Operations, holder_name
 from aicc.loops.federation import Federation
 from aicc.loops.lease import Lease
+from aicc.loops.meters import Meters
 from aicc.loops.notify import Notify
+from aicc.loops.openadr import Ven
 from aicc.registry_process import Supervised
 from aicc.registry_process import start as registry_start
 from aicc.scheduler.profiles import get_profile, with_aging
@@ -378,8 +380,11 @@ def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
             burn_in=burn_in_step(settings, blobs, executors),
             notify=Notify(settings.notify),
             bmc=Bmcs(settings.nodes.bmc),
+            meters=Meters(settings.meters) if settings.meters else None,
         ),
     )
+    if settings.openadr.vtn_url is not None:
+        controller.openadr = Ven(db, settings.openadr, leading=lambda: controller.leading)
     if settings.federation.site is not None:
         controller.federation = Federation(
             db, settings, leading=lambda: controller.leading, energy=energy

@@ -39,7 +39,9 @@ from aicc.loops.burn_in import BurnIn
 from aicc.loops.deployments import Converge, Keeper
 from aicc.loops.federation import Federation
 from aicc.loops.lease import Lease, LostLease
+from aicc.loops.meters import Meters
 from aicc.loops.notify import Notify
+from aicc.loops.openadr import Ven
 from aicc.loops.steps import Pass, Report, Step
 from aicc.loops.timings import Relayed, Timings
 from aicc.scheduler.framework import Profile
@@ -95,6 +97,7 @@ class Operations:
     notice_s: float = snapshots.NOTICE_S
     burn_in: BurnIn | None = None
     bmc: Bmcs | None = None  # nodes' BMCs: power, health, limits (loops/bmc.py)
+    meters: Meters | None = None  # the facility meters: measured PUE (loops/meters.py)
     notify: Notify = field(default_factory=lambda: Notify(NotifySettings()))
 
     @property
@@ -169,6 +172,7 @@ class Controller:
         # the federation loop (docs/federation.md), started and stopped with this one; it acts
         # only while this server leads
         self.federation: Federation | None = None
+        self.openadr: Ven | None = None  # the OpenADR VEN (docs/energy.md), started with this one
         # Set by `apart`: this process serves the API only and wakes the loops of its server's
         # first process (server._serve_workers), whose holder name starts with `loops_holder`.
         self.wake_loops: Callable[[], None] | None = None
@@ -204,6 +208,7 @@ class Controller:
             ops.notify,
             discovery.Discovery(health, burn_in=ops.joins_burning),
             *([ops.bmc] if ops.bmc is not None else []),
+            *([ops.meters] if ops.meters is not None else []),
             *([ops.burn_in] if ops.burn_in is not None else []),
             sweep,
         ]
@@ -330,15 +335,21 @@ class Controller:
         self._heartbeat.start()
         if self.federation is not None and self.wake_loops is None:
             self.federation.start()
+        if self.openadr is not None and self.wake_loops is None:
+            self.openadr.start()
         if self.wake_loops is None:  # with the loops apart, their process delivers
             self.operations.notify.start(self.db, self.lease, self.sealer)
 
     def stop(self) -> None:
         if self.federation is not None:
             self.federation.stop()
+        if self.openadr is not None:
+            self.openadr.stop()
         self.operations.notify.stop()
         if self.operations.bmc is not None:
             self.operations.bmc.close()
+        if self.operations.meters is not None:
+            self.operations.meters.close()
         self._stop.set()
         self._wake.set()
         for thread in (self._thread, self._heartbeat):

@@ -24,6 +24,8 @@ from aicc.portal.forms import Posted, Rejected, blank_to_none, parse, service_ca
 from aicc.portal.i18n import Message
 from aicc.portal.page import OperatorPage, OperatorPostingPage, Page
 from aicc.portal.rendering import PortalRoute, error_page, is_htmx
+from aicc.services.billing import facility
+from aicc.services.billing.views import Facility
 from aicc.services.center import burn_in, drains, overview
 from aicc.services.common import ServiceError, utcnow
 from aicc.services.nodes import maintenance, nodes
@@ -52,6 +54,22 @@ def center_overview(page: OperatorPage, hours: str = "") -> Response:
         rate_chart=center_views.rate_chart(data, page.t),
         queue_chart=center_views.queue_chart(data, page.t),
         power=page.state.controller.site.reading(page.session),
+        facility=_facility(page, window),
+    )
+
+
+def _facility(page: Page, hours: int) -> Facility | None:
+    """The facility meters' hours of the window beside the configured PUE (none: no meters)."""
+    meters = page.state.settings.meters
+    if not meters:
+        return None
+    return facility.status(
+        page.session,
+        page.me.who,
+        [(m.name, m.role) for m in meters],
+        utcnow(),
+        hours if hours in overview.WINDOWS else overview.DEFAULT_WINDOW,
+        page.state.controller.site.pue_at,
     )
 
 

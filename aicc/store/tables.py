@@ -930,6 +930,11 @@ class UsageRow(Base):
     # how `energy_kwh` was found (core/energy.py METHODS: rapl, bmc, nvml, estimated); None on
     # records without energy and on those metered before it was kept (migration 0051)
     energy_method: Mapped[str | None] = mapped_column(String(16), default=None)
+    # the PUE in `energy_kwh` and how it was found: `measured` (the facility meters' hour,
+    # services/billing/facility.py) or `configured` (the site's profile or constant); None on
+    # records metered before it was kept (migration 0059) and on those without energy
+    pue: Mapped[float | None] = mapped_column(default=None)
+    pue_method: Mapped[str | None] = mapped_column(String(16), default=None)
     # kind `requests`: a deployment's answered gateway requests within one clock hour
     deployment_id: Mapped[str | None] = mapped_column(String(40), default=None)
     requests: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -998,6 +1003,40 @@ class DeviceSampleRow(Base):
 
 
 NODE_INDEX = -1  # the `index` of a sample of the node as a whole (its power), not of a device
+
+
+class MeterSampleRow(Base):
+    """A reading of one of the center's facility meters (Modbus TCP, executors/meters.py): kW
+    of a power meter or kWh of a counter, else the error of a read that failed. Kept a week
+    (the hours are in `facility_hours` by then)."""
+
+    __tablename__ = "meter_samples"
+    __table_args__ = (Index("ix_meter_samples_meter_at", "meter", "at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    meter: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))  # utility | it | cooling
+    at: Mapped[datetime] = mapped_column(index=True)
+    kw: Mapped[float | None] = mapped_column(default=None)
+    kwh: Mapped[float | None] = mapped_column(default=None)
+    error: Mapped[str] = mapped_column(String(200), default="")
+
+
+class FacilityHourRow(Base):
+    """One closed clock hour of the facility meters (core/meters.py `HourPue`): mean kW by role
+    and by meter, and the measured PUE, or the gap (`gap` says why, `missing` which meters) with
+    a NULL PUE. Written once, when the hour is over and its samples are in."""
+
+    __tablename__ = "facility_hours"
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    pue: Mapped[float | None] = mapped_column(default=None)
+    facility_kw: Mapped[float | None] = mapped_column(default=None)
+    it_kw: Mapped[float | None] = mapped_column(default=None)
+    cooling_kw: Mapped[float | None] = mapped_column(default=None)
+    facility_from: Mapped[str] = mapped_column(String(16), default="utility")
+    meters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    gap: Mapped[str] = mapped_column(String(16), default="")
+    missing: Mapped[list[Any]] = mapped_column(default=list)
+    written_at: Mapped[datetime]
 
 
 class NotebookRow(Base):

@@ -162,6 +162,7 @@ SHOWN_SERVICES = (
     "billing/budgets",
     "billing/invoices",
     "billing/records",
+    "billing/facility",  # the center overview's facility meters
     "data/datasets",
     "data/uploads",
     "data/inspect",

@@ -1,4 +1,5 @@
-"""Utilization KPIs and the Prometheus exposition (`/metrics`, operators only)."""
+"""Utilization KPIs, the facility meters' measured PUE, and the Prometheus exposition (`/metrics`,
+operators only)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from fastapi import APIRouter, Query, Response
 
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.core import periods
+from aicc.services.billing import facility
+from aicc.services.billing import views as billing_views
 from aicc.services.center import power
 from aicc.services.common import Forbidden, utcnow
 from aicc.services.telemetry import kpis, metrics, views
@@ -44,6 +47,19 @@ def kpis_idle(who: CurrentUser, session: SessionDep) -> views.IdleReplicas:
     return kpis.idle_page(session, who, now=utcnow())
 
 
+@router.get("/api/v1/kpis/pue", response_model=billing_views.Facility)
+def kpis_pue(
+    who: CurrentUser,
+    state: StateDep,
+    session: SessionDep,
+    hours: Annotated[int, Query(ge=1, le=24 * 31)] = 24,
+) -> billing_views.Facility:
+    """The facility meters' PUE by closed clock hour (newest first) beside the configured PUE,
+    gaps marked (null PUE and why), and each meter's last reading. Center admins only."""
+    meters = [(m.name, m.role) for m in state.settings.meters]
+    return facility.status(session, who, meters, utcnow(), hours, state.controller.site.pue_at)
+
+
 @router.get("/metrics", include_in_schema=False, response_model=None)
 def metrics_show(who: CurrentUser, state: StateDep, session: SessionDep) -> Response:
     """Prometheus text format; it carries tenant labels, so center admins' tokens only."""
@@ -52,6 +68,9 @@ def metrics_show(who: CurrentUser, state: StateDep, session: SessionDep) -> Resp
     from prometheus_client import CONTENT_TYPE_LATEST
 
     site = power.Collector(state.controller.site, session)
-    extra = [state.gateway.stats, state.controller.metrics, state.http, state.s3, site]
-    body = metrics.exposition(session, utcnow(), extra=extra)
+    now = utcnow()
+    meters = [(m.name, m.role) for m in state.settings.meters]
+    plant = facility.Collector(session, meters, state.controller.site.pue_at, now)
+    extra = [state.gateway.stats, state.controller.metrics, state.http, state.s3, site, plant]
+    body = metrics.exposition(session, now, extra=extra)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

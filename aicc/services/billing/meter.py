@@ -27,10 +27,13 @@ Energy (kWh) of a record on real devices: Σ devices TDP × (idle + (1 − idle)
 the record's interval, else the site's `assumed_utilization`; simulated devices use none. A
 record without accelerators: the node's measured mean power in the interval (RAPL or its BMC)
 × the replica's share of the node's CPU and memory (core/energy.py `node_share`) × hours × PUE.
-Each record names its method (`energy_method`: rapl, bmc, nvml, estimated). PUE
-and the grid's carbon intensity are those of the record's clock hour (the site's energy
-profile, else its constants); carbon (kg CO₂) = kWh × gCO₂/kWh / 1000, written with the record
-and never recomputed: a pass that finds the record's key written leaves it as it is.
+Each record names its method (`energy_method`: rapl, bmc, nvml, estimated). PUE is the
+record's clock hour's as the facility meters measured it where they did (`pue_method`
+measured; services/billing/facility.py), else the site's energy profile's or constant
+(`configured`), and the record keeps the PUE it used (`pue`); the grid's carbon intensity is
+the hour's too (the site's energy profile, else its constant); carbon (kg CO₂) = kWh ×
+gCO₂/kWh / 1000, written with the record and never recomputed: a pass that finds the
+record's key written leaves it as it is.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from aicc.config import SiteSettings
 from aicc.core import catalog, periods
 from aicc.core import energy as energy_model
 from aicc.core.energy import EnergyProfile
+from aicc.services.billing import facility
 from aicc.services.billing.rating import BATCH, DATASETS, IMAGES
 from aicc.store.tables import (
     NODE_INDEX,
@@ -146,6 +150,8 @@ class Meter:
                 select(NodeRow.id, NodeRow.cpu_milli, NodeRow.memory_mib)
             )
         }
+        self.metered = facility.any_meter(session)
+        self._pues: dict[datetime, tuple[float, str]] = {}
         self.measured = (
             self.sampled
             and session.scalar(
@@ -185,6 +191,16 @@ class Meter:
             rep.metered_to = upto
         return written
 
+    def _pue(self, start: datetime) -> tuple[float, str]:
+        """The PUE of the clock hour holding `start` and how it was found: measured by the
+        facility meters, else configured (their hour was a gap, or there are none)."""
+        hour = periods.hour_floor(start)
+        if hour not in self._pues:
+            found = facility.pue_of_hour(self.session, hour) if self.metered else None
+            configured = (self.power.pue_at(hour), "configured")
+            self._pues[hour] = (found, "measured") if found is not None else configured
+        return self._pues[hour]
+
     def _exists(self, key: str) -> bool:
         return self.session.scalar(select(UsageRow.id).where(UsageRow.key == key)) is not None
 
@@ -203,15 +219,16 @@ class Meter:
             busy = None if group.simulated else self._busy(rep.node_id, group.picks, start, end)
             energy = 0.0
             method: str | None = None
+            pue, pue_method = self._pue(start)
             if group.model and not group.simulated:
                 util = busy if busy is not None else self.power.assumed_utilization
                 watts = _tdp(group.model) * (
                     self.power.idle_fraction + (1 - self.power.idle_fraction) * util
                 )
-                energy = watts * group.milli / 1000 * hours * self.power.pue_at(start) / 1000
+                energy = watts * group.milli / 1000 * hours * pue / 1000
                 method = "nvml" if busy is not None else "estimated"
             elif not group.model and rep.node_id:
-                energy, method = self._cpu_energy(rep, start, end, hours)
+                energy, method = self._cpu_energy(rep, start, end, hours, pue)
             self._add(
                 key,
                 "compute",
@@ -232,12 +249,14 @@ class Meter:
                 energy_kwh=energy,
                 carbon_kg=energy * self.power.carbon_at(start) / 1000,
                 energy_method=method,
+                pue=pue if method is not None else None,
+                pue_method=pue_method if method is not None else None,
             )
             written += 1
         return written
 
     def _cpu_energy(
-        self, rep: ReplicaRow, start: datetime, end: datetime, hours: float
+        self, rep: ReplicaRow, start: datetime, end: datetime, hours: float, pue: float
     ) -> tuple[float, str | None]:
         """kWh of a replica without accelerators: the node's measured mean power over the
         interval (RAPL or its BMC, whichever sampled it most) times the replica's share of the
@@ -260,7 +279,7 @@ class Meter:
             return 0.0, None
         source, watts, _ = max(found, key=lambda r: (r[2], r[0] == "rapl"))
         share = energy_model.node_share(rep.cpu_milli, rep.memory_mib, *node)
-        kwh = energy_model.shared_kwh(float(watts), share, hours, self.power.pue_at(start))
+        kwh = energy_model.shared_kwh(float(watts), share, hours, pue)
         return kwh, source
 
     def _busy(

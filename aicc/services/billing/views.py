@@ -297,3 +297,44 @@ class UsageRecords(_Page):
 
 class IssuedInvoices(_Page):
     items: list[IssuedInvoice]
+
+
+class MeterStatus(View):
+    """One facility meter's last reading (kW now, or its kWh counter) and its last error."""
+
+    name: str
+    role: str  # utility | it | cooling
+    kw: float | None  # the last power reading (power meters)
+    kwh: float | None  # the last counter reading (energy meters)
+    read_at: datetime | None
+    error: str  # the last read's error, "" when it answered
+    error_at: datetime | None
+
+
+class FacilityHour(View):
+    """A clock hour of the facility meters: the measured PUE beside the configured one, or a
+    gap (null PUE; `gap` says why: missing, no-it, no-facility, no-it-power; `missing` names the
+    meters without samples). Never interpolated."""
+
+    hour: datetime
+    pue: float | None
+    configured_pue: float
+    facility_kw: float | None  # mean kW over the hour (= kWh of the hour)
+    it_kw: float | None
+    cooling_kw: float | None
+    facility_from: str  # utility, or it+cooling where the center has no utility meter
+    gap: str
+    missing: list[str]
+
+
+class Facility(View):
+    """The facility meters over a window of closed hours (newest first): the measured PUE of
+    the measured hours (facility kWh / IT kWh), how many hours were gaps, and each meter now."""
+
+    hours_asked: int
+    meters: list[MeterStatus]
+    hours: list[FacilityHour]
+    measured_pue: float | None  # null: no measured hour in the window
+    configured_pue: float  # the configured PUE now (the site's profile or constant)
+    measured_hours: int
+    gap_hours: int

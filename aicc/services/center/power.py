@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from aicc.core import catalog
 from aicc.core.energy import CARBON, EnergyProfile, ProfileError, epoch_hour, parse_csv
+from aicc.core.openadr import Window
 from aicc.core.powercap import CapEvent, CapInForce, in_force
 from aicc.core.tenancy import Principal
 from aicc.scheduler import power as model
@@ -149,6 +150,40 @@ def clear(session: Session, who: Principal, event_id: str) -> CapEvent:
     audit.record(session, who, "power_cap.clear", "power_cap", event_id)
     changes.changed(session)  # jobs held for the cap may start
     return gone
+
+
+DEMAND_RESPONSE = "openadr"  # `set_by` of the caps an OpenADR event asked for
+
+
+def demand_response(
+    session: Session, source_id: str, windows: list[Window], now: datetime
+) -> list[CapEvent]:
+    """The caps an OpenADR event (`source_id`) asks for, in place of those it asked for before
+    (a modified event replaces them; a cancelled one, with no windows, removes them). Windows
+    already over are dropped, one longer than MAX_WINDOW is cut to it. Audited as `system`."""
+    note = f"OpenADR event {source_id}"
+    kept = [
+        e
+        for e in events(session)
+        if e.end > now - KEEP_ENDED and not (e.set_by == DEMAND_RESPONSE and e.note == note)
+    ]
+    added = [
+        CapEvent(new_id("pcap"), w.cap_kw, w.start.astimezone(UTC),
+                 min(w.end, w.start + MAX_WINDOW).astimezone(UTC), DEMAND_RESPONSE, now, note)
+        for w in windows
+        if w.end > now
+    ]  # fmt: skip
+    _save(session, [*kept, *added])
+    detail = {
+        "event": source_id,
+        "windows": [
+            {"cap_kw": e.cap_kw, "from": e.start.isoformat(), "until": e.end.isoformat()}
+            for e in added
+        ],
+    }
+    audit.record(session, None, "power_cap.demand_response", "power_cap", source_id, detail=detail)
+    changes.changed(session)  # the scheduler holds new starts under it, or no longer
+    return added
 
 
 def waiting_for_power(session: Session, limit: int = 100) -> list[str]:

@@ -87,6 +87,10 @@ def to_csv(report: MonthlyReport) -> str:
         ("energy", "it_kwh", "", round(e.it_kwh, 6), "kWh"),
         ("energy", "facility_kwh", "", round(e.facility_kwh, 6), "kWh"),
         ("energy", "pue", "", _num(e.pue), ""),
+        ("energy", "pue_configured", "", _num(e.configured_pue), ""),
+        ("energy", "pue_meters", "", _num(e.meters_pue), ""),
+        ("energy", "meter_hours", "", e.meters_hours, "h"),
+        ("energy", "meter_gap_hours", "", e.meters_gap_hours, "h"),
         ("energy", "carbon_kg", "", round(e.carbon_kg, 6), "kg CO2e"),
     ]
     for day in report.energy_by_day:

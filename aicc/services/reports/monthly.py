@@ -33,7 +33,7 @@ from aicc.core import periods
 from aicc.core.pricing import ZERO, PricePlan
 from aicc.core.revenue import Agreement, split
 from aicc.core.tenancy import OrgKind, Principal
-from aicc.services.billing import invoices, rating
+from aicc.services.billing import facility, invoices, rating
 from aicc.services.billing.energy import load_profile
 from aicc.services.billing.meter import PowerModel
 from aicc.services.billing.records import MEASURED_NODES
@@ -114,6 +114,7 @@ def monthly(
     revenue = _revenue(bills, currency, agreement)
     pflops = _pflops(session, month)
     energy, energy_by_day = _energy(session, month, zone, power)
+    energy = _metered(session, energy, start, end, now)
     return MonthlyReport(
         month=month,
         zone=zone,
@@ -251,6 +252,26 @@ def _pflops(session: Session, month: str) -> tuple[float, float, float]:
     return float(real), float(elsewhere), float(fake)
 
 
+def _metered(
+    session: Session, energy: Energy, start: datetime, end: datetime, now: datetime
+) -> Energy:
+    """The month's energy with the facility meters' hours beside it: their measured PUE, the
+    hours measured and the gaps (hours of the month so far that no meter hour covers count as
+    gaps where the center has meters at all)."""
+    pue, good, gaps = facility.summary(session, start, end)
+    if not good and not gaps:
+        return energy
+    upto = min(end, periods.hour_floor(now))
+    hours = max(0, int((upto - start).total_seconds() // 3600))
+    return energy.model_copy(
+        update={
+            "meters_pue": pue,
+            "meters_hours": good,
+            "meters_gap_hours": max(gaps, hours - good),
+        }
+    )
+
+
 def _energy(
     session: Session, month: str, zone: str, power: PowerModel
 ) -> tuple[Energy, list[EnergyDay]]:
@@ -267,9 +288,14 @@ def _energy(
         here,
     )
     methods: dict[str, float] = defaultdict(float)
+    pue_methods: dict[str, float] = defaultdict(float)
+    configured = 0.0
     for record in session.scalars(own):  # a job run at a peer drew that site's power
         start = utc(record.start)
-        own_it = record.energy_kwh / power.pue_at(start)
+        used = record.pue if record.pue is not None else power.pue_at(start)
+        own_it = record.energy_kwh / used
+        configured += own_it * power.pue_at(start)
+        pue_methods[record.pue_method or "configured"] += record.energy_kwh
         records += 1
         facility += record.energy_kwh
         it += own_it
@@ -291,6 +317,8 @@ def _energy(
         records=records,
         without_carbon=without,
         by_method=dict(sorted(methods.items())),
+        configured_pue=configured / it if it else None,
+        by_pue_method=dict(sorted(pue_methods.items())),
     )
     by_day = [
         EnergyDay(day=d, it_kwh=v[0], facility_kwh=v[1], carbon_kg=v[2])

@@ -229,6 +229,17 @@ def _money_and_energy(report: MonthlyReport, w: dict[str, str], look: _Look) -> 
                 ],
             ]
         ),
+        look.table(
+            [
+                [w["pue_configured"], w["pue_meters"], w["meter_hours"], w["meter_gaps"]],
+                [
+                    "-" if energy.configured_pue is None else f"{energy.configured_pue:.3f}",
+                    "-" if energy.meters_pue is None else f"{energy.meters_pue:.3f}",
+                    str(energy.meters_hours),
+                    str(energy.meters_gap_hours),
+                ],
+            ]
+        ),
         Paragraph(w["shares"], look.h2),
         look.table(
             [[w["party"], w["fee"], w["payments"], w["public"], w["total"]]]

@@ -75,6 +75,16 @@ class Energy(View):
     without_carbon: int  # of them, written before carbon was recorded (migration 0025)
     # facility kWh by how it was found (rapl, bmc, nvml, estimated; records before 0051: none)
     by_method: dict[str, float] = Field(default_factory=dict)
+    # the PUE the configured profile or constant gives the same records (energy-weighted),
+    # beside `pue`, which is the PUE the records were metered at (measured where the meters were)
+    configured_pue: float | None = None
+    # facility kWh by how its PUE was found: measured (the meters' hour), configured
+    by_pue_method: dict[str, float] = Field(default_factory=dict)
+    # the facility meters' own hours of the month (docs/energy.md): their PUE over the measured
+    # hours, how many were measured and how many were gaps (null/0: the center has no meters)
+    meters_pue: float | None = None
+    meters_hours: int = 0
+    meters_gap_hours: int = 0
 
 
 class EnergyDay(View):

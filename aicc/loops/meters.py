@@ -1,0 +1,98 @@
+"""The facility meters step: every meter read at its interval over Modbus TCP, what it said
+kept, and the hours that are over closed with their measured PUE or their gap
+(services/billing/facility.py).
+
+Reading a meter may hang, so the step never waits for one: it starts the readings that are due
+on a bounded pool of threads (executors/meters.py `Pool`) and, at a later pass, keeps those that
+finished. A meter that hangs holds one thread for its timeout; the others are read and kept
+meanwhile, and the pass goes on at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from aicc.config import MeterSettings
+from aicc.core.meters import Register, Target
+from aicc.executors import meters as modbus
+from aicc.loops.steps import Every, Pass
+from aicc.services.billing import facility
+from aicc.services.common import utcnow
+
+log = logging.getLogger(__name__)
+CHECK_EVERY = timedelta(seconds=1)  # how often the step looks for due meters and finished ones
+PRUNE_EVERY = timedelta(hours=1)
+
+
+def target(meter: MeterSettings) -> Target:
+    r = meter.registers
+    return Target(
+        name=meter.name,
+        role=meter.role,
+        host=meter.host,
+        port=meter.port,
+        unit_id=meter.unit_id,
+        register=Register(r.address, r.type, r.word_order, r.scale, r.unit, r.table),
+        timeout_s=meter.timeout_s,
+    )
+
+
+class Meters:
+    """The `meters` step (center context); built only when `meters:` lists some."""
+
+    name = "meters"
+
+    def __init__(self, meters: Sequence[MeterSettings]) -> None:
+        self.meters = list(meters)
+        self.targets = [target(m) for m in self.meters]
+        self.listed = [(t.name, t.role, t.register.measures) for t in self.targets]
+        self.pool = modbus.Pool(workers=min(len(self.meters), 16) or 1)
+        self.when = Every(CHECK_EVERY, first=utcnow())
+        self._last: dict[str, datetime] = {}
+        self._pruned: datetime | None = None
+
+    def due(self, pass_: Pass) -> bool:
+        return self.when.due(pass_.now())
+
+    def run(self, pass_: Pass) -> None:
+        self.when.ran()
+        self.keep(pass_)
+        self.start()
+
+    def keep(self, pass_: Pass) -> None:
+        """Store what finished, close the hours that are over, prune old samples."""
+        outcomes = self.pool.done()
+        if not outcomes:  # every reading ends in an outcome, an error too: hours close then
+            return
+        now = utcnow()
+        with pass_.db.session() as session:
+            pass_.lease.fence(session, now)
+            facility.record(session, outcomes, now)
+            closed = facility.close_hours(session, self.listed, now)
+            if self._pruned is None or now - self._pruned >= PRUNE_EVERY:
+                facility.prune(session, now)
+                self._pruned = now
+        for outcome in outcomes:
+            if outcome.error:
+                log.info("facility meter %s: %s", outcome.meter, outcome.error)
+        if closed:
+            log.info("facility meters: %d hour(s) closed", closed)
+
+    def start(self) -> None:
+        """Start the readings due; returns at once."""
+        now = utcnow()
+        due = []
+        for meter, t in zip(self.meters, self.targets, strict=True):
+            last = self._last.get(t.name)
+            if self.pool.busy(t.name) or (
+                last is not None and now - last < timedelta(seconds=meter.interval_s)
+            ):
+                continue
+            self._last[t.name] = now
+            due.append(t)
+        self.pool.submit(due)
+
+    def close(self) -> None:
+        self.pool.close()

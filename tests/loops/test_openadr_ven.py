@@ -1,0 +1,162 @@
+"""The center as an OpenADR 2.0b VEN against a real VTN (`openleadr`'s own server, started on
+127.0.0.1 by this test): a LOAD_DISPATCH setpoint and a SIMPLE level become site power caps for
+the events' windows, shown by the power-cap route, and a cancelled event's cap is gone; the
+event into caps, pure, for the signals it does not cap (issue 62)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from aicc.core import openadr
+from aicc.testing.servers import over_http
+
+pytest.importorskip("openleadr")
+NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
+
+
+def event(name: str, kind: str, payload: float, *, status: str = "far") -> dict[str, Any]:
+    return {
+        "event_descriptor": {"event_id": "ev-9", "event_status": status},
+        "event_signals": [
+            {
+                "signal_name": name,
+                "signal_type": kind,
+                "intervals": [
+                    {"dtstart": NOW, "duration": timedelta(minutes=30), "signal_payload": payload}
+                ],
+            }
+        ],
+    }
+
+
+def test_signals_into_caps() -> None:
+    (window,) = openadr.windows(event("LOAD_DISPATCH", "setpoint", 400.0), {})
+    assert window == openadr.Window(NOW, NOW + timedelta(minutes=30), 400.0)
+    assert openadr.windows(event("simple", "level", 2), {2: 650.0})[0].cap_kw == 650.0
+    assert openadr.windows(event("SIMPLE", "level", 0), {2: 650.0}) == []  # normal: no cap
+    assert openadr.windows(event("SIMPLE", "level", 3), {2: 650.0}) == []  # not mapped
+    assert openadr.windows(event("ELECTRICITY_PRICE", "price", 0.9), {}) == []
+    assert openadr.windows(event("LOAD_DISPATCH", "setpoint", float("nan")), {}) == []
+    assert openadr.windows(event("LOAD_DISPATCH", "setpoint", 400, status="cancelled"), {}) == []
+
+
+class Vtn:
+    """openleadr's VTN in a thread with its own event loop; every VEN registers as `ven-1`."""
+
+    def __init__(self) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.loop = asyncio.new_event_loop()
+        self.server: Any = None
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def start(self) -> Vtn:
+        from openleadr import OpenADRServer
+
+        async def registered(info: dict[str, Any]) -> tuple[str, str]:
+            return "ven-1", "reg-1"
+
+        async def serve() -> None:
+            self.server = OpenADRServer(
+                vtn_id="utility-vtn",
+                http_port=self.port,
+                http_host="127.0.0.1",
+                requested_poll_freq=timedelta(seconds=1),
+                show_server_cert_domain=False,
+            )
+            self.server.add_handler("on_create_party_registration", registered)
+            await self.server.run_async()
+
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(serve(), self.loop).result(20)
+        return self
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        async def wrapped() -> Any:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(wrapped(), self.loop).result(10)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            with contextlib.suppress(Exception):  # stopping what did not start whole
+                asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        if not self.thread.is_alive():
+            self.loop.close()
+
+
+@pytest.fixture
+def vtn() -> Iterator[Vtn]:
+    found = Vtn()
+    try:
+        yield found.start()
+    finally:
+        found.stop()
+
+
+def until(check: Callable[[], Any], timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"not within {timeout} s")
+
+
+def test_an_event_lowers_the_site_cap_for_its_window(tmp_path: Path, vtn: Vtn) -> None:
+    url = f"http://127.0.0.1:{vtn.port}/OpenADR2/Simple/2.0b"
+    openadr_settings = {"vtn_url": url, "ven_name": "aicc-site", "levels": {1: 650.0}}
+    with over_http(tmp_path / "home", None, openadr=openadr_settings) as (base, token, _state):
+        admin = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"})
+
+        def caps() -> list[dict[str, Any]]:
+            answer = admin.get("/api/v1/center/power-cap")
+            assert answer.status_code == 200, answer.text
+            return [e for e in answer.json()["events"] if e["set_by"] == "openadr"]
+
+        start = datetime.now(UTC)
+        intervals = [{"dtstart": start, "duration": timedelta(minutes=30), "signal_payload": 400.0}]
+        vtn.call(
+            lambda: vtn.server.add_event(
+                ven_id="ven-1", signal_name="LOAD_DISPATCH", signal_type="setpoint",
+                intervals=intervals, event_id="dr-1", response_required="always",
+            )
+        )  # fmt: skip
+        (cap,) = until(caps)
+        assert cap["cap_kw"] == 400.0 and cap["note"] == "OpenADR event dr-1" and cap["active"]
+        until_ = datetime.fromisoformat(cap["end"])
+        assert abs((until_ - start - timedelta(minutes=30)).total_seconds()) < 1
+        status = admin.get("/api/v1/center/power-cap").json()
+        assert status["cap_kw"] == 400.0  # in force now: new starts are held under it
+
+        later = start + timedelta(hours=2)
+        level = [{"dtstart": later, "duration": timedelta(hours=1), "signal_payload": 1}]
+        vtn.call(
+            lambda: vtn.server.add_event(
+                ven_id="ven-1", signal_name="SIMPLE", signal_type="level", intervals=level,
+                event_id="dr-2", response_required="always",
+            )
+        )  # fmt: skip
+        both = until(lambda: len(found := caps()) == 2 and found)
+        second = next(e for e in both if e["note"] == "OpenADR event dr-2")
+        assert second["cap_kw"] == 650.0 and not second["active"]
+
+        vtn.call(lambda: vtn.server.cancel_event(ven_id="ven-1", event_id="dr-1"))
+        (left,) = until(lambda: len(found := caps()) == 1 and found)
+        assert left["note"] == "OpenADR event dr-2"
+        assert admin.get("/api/v1/center/power-cap").json()["cap_kw"] is None
