@@ -250,6 +250,9 @@ class GatewaySettings(BaseModel):
     max_connections: Annotated[int, Field(ge=1, le=100_000)] = 1000  # to all replicas
     # each request's record is committed before its answer's last bytes (False: right after)
     durable_log: bool = True
+    # a request for an adapter goes to a replica holding it unless that one has more than this
+    # many requests in flight beyond the least loaded replica (docs/gateway.md, "Adapters")
+    adapter_slack: Annotated[int, Field(ge=0, le=1000)] = 2
 
 
 # The embedded registry listens on the server's port less this (8080: 5000, 8090: 5010), so a

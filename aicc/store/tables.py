@@ -660,6 +660,7 @@ class GatewayRequestRow(Base):
     replica: Mapped[str | None] = mapped_column(String(64))  # the job that answered
     at: Mapped[datetime]  # when the record was written (the answer's end)
     usage_id: Mapped[int | None] = mapped_column(BigInteger)  # the usage record holding it
+    adapter: Mapped[str | None] = mapped_column(String(128))  # `model: "BASE:NAME"`'s NAME
 
 
 class GatewayLoadRow(Base):

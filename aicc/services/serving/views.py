@@ -108,3 +108,4 @@ class GatewayRequest(View):
     latency_ms: float
     attempts: int
     replica: str | None
+    adapter: str | None = None  # the LoRA adapter asked for (`model: "BASE:NAME"`)

@@ -1,0 +1,66 @@
+"""`model: "BASE:NAME"` through the gateway, with the official `openai` client against a real
+server in front of real replica jobs (`aicc/testing/upstream.py`, which answers as a serving
+replica does which adapter it used): the request goes to deployment BASE, with the caller's
+project as the tenant; the replica that holds the adapter gets its requests; the log carries
+the adapter, so a deployment's tokens split per adapter. The replica's side (which adapters a
+tenant may use) is tests/serving/test_adapters_served.py's."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import openai
+import pytest
+
+from aicc.gateway.affinity import Holdings, choose
+from aicc.testing.deployments import deploy
+from aicc.testing.servers import over_http
+
+
+@pytest.fixture(scope="module")
+def center(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, httpx.Client]]:
+    home = tmp_path_factory.mktemp("center") / "home"
+    with over_http(home, limits={"grace_s": 1.0}) as (url, token, _):
+        api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        deploy(api, "chat", replicas=2)
+        yield url, api
+
+
+def test_an_adapters_requests_go_where_it_is_held_and_are_logged_with_it(
+    center: tuple[str, httpx.Client],
+) -> None:
+    url, api = center
+    made = api.post("/api/v1/keys", json={"name": "adapters"})
+    assert made.status_code == 201, made.text
+    client = openai.OpenAI(base_url=url + "/v1", api_key=made.json()["secret"], max_retries=0)
+
+    def replica(model: str) -> str:
+        answer = client.chat.completions.create(model=model, messages=[{"role": "user"}])
+        return str(answer.choices[0].message.content).split()[-1]  # the upstream's job id
+
+    plain = {replica("chat") for _ in range(4)}
+    assert len(plain) == 2  # without an adapter: least loaded, ties in turn
+    held = {replica("chat:ada") for _ in range(4)}
+    assert len(held) == 1  # the replica that answered first holds it: every request goes there
+    rows = api.get("/api/v1/requests", params={"deployment": "chat"}).json()["items"]
+    by_adapter: dict[str | None, int] = {}
+    for row in rows:
+        by_adapter[row["adapter"]] = by_adapter.get(row["adapter"], 0) + row["completion_tokens"]
+    assert by_adapter == {None: 4 * 5, "ada": 4 * 5}  # tokens split per adapter
+    with pytest.raises(openai.NotFoundError):  # the base must be a deployment of the project
+        client.chat.completions.create(model="nothing:ada", messages=[])
+
+
+def test_a_holder_loaded_beyond_the_slack_is_passed_over() -> None:
+    a, b = ("job-a", "http://a"), ("job-b", "http://b")
+    load = {"http://a": 3, "http://b": 0}
+    assert choose([a, b], load.__getitem__, frozenset({"http://a"}), 3, 0) == a
+    assert choose([a, b], load.__getitem__, frozenset({"http://a"}), 2, 0) == b
+    assert choose([a, b], load.__getitem__, frozenset(), 2, 0) == b  # held nowhere: least loaded
+    holdings = Holdings()
+    holdings.learn("dep", "prj", "ada", "http://a", {"x-aicc-adapter": "prj/ada"})
+    assert holdings.holders("dep", "prj", "ada") == {"http://a"}
+    assert holdings.holders("dep", "other", "ada") == frozenset()  # another tenant's NAME
+    holdings.learn("dep", "prj", None, "http://a", {"x-aicc-adapters-evicted": "x,prj/ada"})
+    assert holdings.holders("dep", "prj", "ada") == frozenset()
