@@ -863,6 +863,7 @@ class UsageRow(Base):
     energy_method: Mapped[str | None] = mapped_column(String(16), default=None)
     # kind `requests`: a deployment's answered gateway requests within one clock hour
     deployment_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    adapter: Mapped[str | None] = mapped_column(String(128), default=None)  # and its adapter
     requests: Mapped[int] = mapped_column(BigInteger, default=0)
     prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -206,5 +206,5 @@ def lora(base: Path, dest: Path, *, seed: int, rank: int = 4) -> Path:
     model = AutoModelForCausalLM.from_pretrained(base)
     torch.manual_seed(seed)
     config = LoraConfig(r=rank, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
-    get_peft_model(model, config).save_pretrained(dest)
+    get_peft_model(model, config).save_pretrained(str(dest))
     return dest

@@ -18,9 +18,10 @@ within a billing day, once the day is over, keyed by the project and the stretch
 
 Requests through the gateway: the request log (`GatewayRequestRow`, one row per request with
 its own id, written before the answer's last bytes) is rolled up once an hour has closed
-(`LATE` after it): one `requests` record per deployment and clock hour with the answered
-requests and their prompt and completion tokens; the rows get that record's id in the same
-transaction, so each answered request is on one record, once.
+(`LATE` after it): one `requests` record per deployment, adapter (`model: "BASE:NAME"`, or
+none) and clock hour with the answered requests and their prompt and completion tokens; the
+rows get that record's id in the same transaction, so each answered request is on one record,
+once.
 
 Energy (kWh) of a record on real devices: Σ devices TDP × (idle + (1 − idle) × busy) × share
 × hours × PUE / 1000, where busy is the mean NVML utilization sampled on those devices during
@@ -374,7 +375,8 @@ class Meter:
 
     def requests(self, now: datetime, *, limit: int = 100_000) -> int:
         """Roll the gateway's answered requests of closed hours into usage records, one per
-        deployment and clock hour (a request written late gets a record of its own)."""
+        deployment, adapter and clock hour (a request written late gets a record of its
+        own)."""
         cutoff = periods.hour_floor(now - LATE)
         rows = self.session.execute(
             select(
@@ -382,6 +384,7 @@ class Meter:
                 GatewayRequestRow.org_id,
                 GatewayRequestRow.project_id,
                 GatewayRequestRow.deployment_id,
+                GatewayRequestRow.adapter,
                 GatewayRequestRow.at,
                 GatewayRequestRow.prompt_tokens,
                 GatewayRequestRow.completion_tokens,
@@ -394,11 +397,13 @@ class Meter:
             .order_by(GatewayRequestRow.at, GatewayRequestRow.id)
             .limit(limit)
         ).all()
-        groups: dict[tuple[str, datetime], list[Any]] = {}
+        groups: dict[tuple[str, str | None, datetime], list[Any]] = {}
         for row in rows:
-            groups.setdefault((row.deployment_id, periods.hour_floor(row.at)), []).append(row)
-        for (deployment_id, hour), members in groups.items():
+            group = (row.deployment_id, row.adapter, periods.hour_floor(row.at))
+            groups.setdefault(group, []).append(row)
+        for (deployment_id, adapter, hour), members in groups.items():
             first = members[0]
+            # the groups share no request: the first one's id keeps each key its own
             key = f"q:{deployment_id}:{hour:%Y%m%dT%H}:{min(r.id for r in members)}"
             usage = self.session.scalar(select(UsageRow).where(UsageRow.key == key))
             if usage is None:
@@ -410,6 +415,7 @@ class Meter:
                     org_id=first.org_id,
                     project_id=first.project_id,
                     deployment_id=deployment_id,
+                    adapter=adapter,
                     requests=len(members),
                     prompt_tokens=sum(r.prompt_tokens for r in members),
                     completion_tokens=sum(r.completion_tokens for r in members),

@@ -1,5 +1,6 @@
 """gateway_request_adapter: the LoRA adapter a gateway request used (`model: "BASE:NAME"`,
-issue 61), so that a deployment's requests and tokens split per adapter.
+issue 61), on its log row and on the usage record the meter rolls it into, so that a
+deployment's requests and tokens split per adapter.
 
 Revision ID: 0055
 Revises: 0054
@@ -16,5 +17,6 @@ revision = "0055"
 down_revision = "0054"
 
 upgrade, downgrade = migration(
-    Columns("gateway_requests", sa.Column("adapter", sa.String(length=128), nullable=True))
+    Columns("gateway_requests", sa.Column("adapter", sa.String(length=128), nullable=True)),
+    Columns("usage", sa.Column("adapter", sa.String(length=128), nullable=True)),
 )
