@@ -6,7 +6,7 @@ the gateway's routing hit rate with 4 replicas and 100 adapters.
 
 The engine half runs the replica's own code in this process (`aicc/serving`: `TextModel`,
 `Generation`, the adapter cache over peft), no HTTP (the same on both sides, it would only
-dilute the ratio): a tiny Llama built from a config (hidden 128, 4 layers), `--adapters` LoRA
+dilute the ratio): a tiny Llama built from a config (hidden 256, 4 layers), `--adapters` LoRA
 adapters (rank 8 on q_proj and v_proj, random non-zero weights, as peft saves them), all loaded
 one after the other (each cold load timed: `load_adapter` from disk into the base); then greedy
 generation of `--tokens` tokens for `--requests` prompts, each request with the next adapter in
@@ -37,6 +37,7 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+HIDDEN = 256  # the tiny model's width: at 128 each op is mostly Python overhead
 PROMPTS = ["the cat sat on the", "a model answers", "gradient descent takes", "the server"]
 
 
@@ -49,7 +50,7 @@ def build(root: Path, count: int) -> tuple[Path, list[Path]]:
 
     base = serving.tiny_lm(root / "base", context=512)
     config = LlamaConfig.from_pretrained(base)
-    config.update({"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 4})
+    config.update({"hidden_size": HIDDEN, "intermediate_size": 2 * HIDDEN, "num_hidden_layers": 4})
     torch.manual_seed(0)
     LlamaForCausalLM(config).save_pretrained(base)
     model = AutoModelForCausalLM.from_pretrained(base)

@@ -18,5 +18,5 @@ down_revision = "0054"
 
 upgrade, downgrade = migration(
     Columns("gateway_requests", sa.Column("adapter", sa.String(length=128), nullable=True)),
-    Columns("usage", sa.Column("adapter", sa.String(length=128), nullable=True)),
+    Columns("usage_records", sa.Column("adapter", sa.String(length=128), nullable=True)),
 )
