@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 ADAPTER_HEADER = "x-aicc-adapter"  # the names aicc/serving/adapters.py answers with
 EVICTED_HEADER = "x-aicc-adapters-evicted"
 TENANT_HEADER = "x-aicc-tenant"  # sent with every request: the caller's project
+MAX_KEYS = 100_000  # names remembered, all deployments together: past it, learnt anew
 
 
 class Holdings:
@@ -38,12 +39,17 @@ class Holdings:
         url: str,
         headers: Mapping[str, str],
     ) -> None:
-        """What an answer from `url` said of the adapters there."""
+        """What an answer from `url` said of the adapters there. A replica runs its tenant's
+        code, so what it says is believed only as far as it can steer that tenant's own
+        requests: the adapter it used must end in the name asked, and the memory is capped."""
         keys = self.held.setdefault(url, set())
         for gone in headers.get(EVICTED_HEADER, "").split(","):
             keys.discard(gone.strip())
         used = headers.get(ADAPTER_HEADER)
-        if used and name:
+        if used and name and used.endswith("/" + name) and len(used) <= 256:
+            if len(self.keys) >= MAX_KEYS or len(keys) >= MAX_KEYS:
+                self.keys.clear()
+                keys.clear()
             keys.add(used)
             self.keys[(deployment_id, tenant, name)] = used
 

@@ -87,3 +87,6 @@ def test_a_holder_loaded_beyond_the_slack_is_passed_over() -> None:
     assert holdings.holders("dep", "other", "ada") == frozenset()  # another tenant's NAME
     holdings.learn("dep", "prj", None, "http://a", {"x-aicc-adapters-evicted": "x,prj/ada"})
     assert holdings.holders("dep", "prj", "ada") == frozenset()
+    # a replica's word on another name than the one asked is not taken
+    holdings.learn("dep", "prj", "bob", "http://b", {"x-aicc-adapter": "prj/ada"})
+    assert holdings.holders("dep", "prj", "bob") == frozenset()
