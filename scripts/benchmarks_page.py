@@ -128,8 +128,7 @@ def render(results: Path = RESULTS) -> str:
     out = [INTRO]
     out.append("## Machines\n")
     out.append(
-        "The table names a figure's machine if not the first; each record says how busy "
-        "it was.\n"
+        "The table names a figure's machine if not the first; each record says how busy it was.\n"
     )
     for machine in index["machines"]:
         out.append(f"- **{machine['name']}**: {machine['description']}")
