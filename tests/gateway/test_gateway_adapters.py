@@ -43,7 +43,13 @@ def test_an_adapters_requests_go_where_it_is_held_and_are_logged_with_it(
     url, api, state = center
     made = api.post("/api/v1/keys", json={"name": "adapters"})
     assert made.status_code == 201, made.text
-    client = openai.OpenAI(base_url=url + "/v1", api_key=made.json()["secret"], max_retries=0)
+    # a client's own tenant header never reaches a replica: the gateway names the key's project
+    client = openai.OpenAI(
+        base_url=url + "/v1",
+        api_key=made.json()["secret"],
+        max_retries=0,
+        default_headers={"x-aicc-tenant": "prj_someone_else"},
+    )
 
     def replica(model: str) -> str:
         answer = client.chat.completions.create(model=model, messages=[USER])
@@ -53,6 +59,10 @@ def test_an_adapters_requests_go_where_it_is_held_and_are_logged_with_it(
     assert len(plain) == 2  # without an adapter: least loaded, ties in turn
     held = {replica("chat:ada") for _ in range(4)}
     assert len(held) == 1  # the replica that answered first holds it: every request goes there
+    project = made.json()["project_id"]
+    learnt = state.gateway.holdings.keys  # what the replica said it used, as which tenant
+    said = {(tenant, key) for (_, tenant, _), key in learnt.items()}
+    assert said == {(project, f"{project}/ada")}
     rows = api.get("/api/v1/requests", params={"deployment": "chat"}).json()["items"]
     by_adapter: dict[str | None, int] = {}
     for row in rows:
