@@ -258,6 +258,9 @@ class GatewaySettings(BaseModel):
     batch_concurrency: Annotated[int, Field(ge=1, le=1024)] = 8
     batch_yield_inflight: Annotated[int, Field(ge=1, le=100_000)] = 4
     batch_poll_s: Annotated[float, Field(ge=0, le=3600)] = 2.0
+    # a request for an adapter goes to a replica holding it unless that one has more than this
+    # many requests in flight beyond the least loaded replica (docs/gateway.md, "Adapters")
+    adapter_slack: Annotated[int, Field(ge=0, le=1000)] = 2
 
 
 # The embedded registry listens on the server's port less this (8080: 5000, 8090: 5010), so a

@@ -36,6 +36,7 @@ class Call:
         self.attempts = 0
         self.replica: str | None = None
         self.stream = False
+        self.adapter: str | None = None  # `model: "BASE:NAME"`'s NAME
         self.finished = False  # `finish` ran: counted out of flight and recorded
 
     def record(
@@ -58,6 +59,7 @@ class Call:
             attempts=self.attempts,
             replica=self.replica,
             at=utcnow(),
+            adapter=self.adapter,
         )
 
     async def finish(

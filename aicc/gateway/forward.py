@@ -1,7 +1,10 @@
 """A request whose key is known, on to a replica of the deployment it names: the key's limits,
 a hold through a cold start, then least-outstanding routing with retries on another replica
 while no answer byte came back; an answer read whole and metered once, or a stream handed to
-the relay (`relay.py`). Both `/v1` (`routes.py`) and the portal's playground (`chat_as`) come
+the relay (`relay.py`). `model: "BASE:NAME"` asks deployment BASE for its adapter NAME:
+the replica is told the caller's project (`x-aicc-tenant`), finds the adapter as that tenant may
+see it (aicc/serving/adapters.py: another tenant's is a 404), and replicas holding the adapter
+are preferred (`affinity.py`). Both `/v1` (`routes.py`) and the portal's playground (`chat_as`) come
 through here, so both are routed, limited, metered and logged alike."""
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 import aiohttp
 from fastapi.responses import Response
 
+from aicc.gateway import affinity
 from aicc.gateway.call import Call
 from aicc.gateway.errors import error, not_found, store_down, timeout
 from aicc.gateway.relay import Relay, Relayed
@@ -51,15 +55,18 @@ async def dispatch(
     body: bytes,
     content_type: str | None,
 ) -> Response:
-    """A request whose key is known: to a replica of deployment `name` of the key's project."""
+    """A request whose key is known: to a replica of deployment `name` of the key's project
+    (`BASE:ADAPTER`: of deployment BASE, with its adapter)."""
+    asked = name
+    name, colon, adapter = asked.partition(":")
     if not grant.may_call(name):
-        return not_found(name)
+        return not_found(asked)
     try:
         target = await gateway.target(grant.project_id, name)
     except Exception:
         return store_down()
     if target is None:
-        return not_found(name)
+        return not_found(asked)
     wait = gateway.throttle(grant)
     if wait:
         seconds = max(1, math.ceil(wait))
@@ -88,6 +95,7 @@ async def dispatch(
             gateway.concurrency.end(target.deployment_id)
             raise
     call = Call(gateway, grant, target, route)
+    call.adapter = adapter if colon else None
     asked_usage = True
     if isinstance(payload, dict) and payload.get("stream") is True and route != "embeddings":
         call.stream = True
@@ -108,10 +116,17 @@ async def _send(
     call: Call, path: str, body: bytes, content_type: str | None, asked_usage: bool
 ) -> Response:
     gateway = call.gateway
-    headers = {"content-type": content_type or "application/json", "x-request-id": call.id}
+    tenant = call.grant.project_id
+    headers = {
+        "content-type": content_type or "application/json",
+        "x-request-id": call.id,
+        affinity.TENANT_HEADER: tenant,
+    }
+    deployment = call.target.deployment_id
+    holders = gateway.holdings.holders(deployment, tenant, call.adapter)
     tried: set[str] = set()
     while call.attempts < gateway.settings.max_attempts:
-        choice = gateway.pick(call.target, tried)
+        choice = gateway.pick(call.target, tried, holders)
         if choice is None and tried:  # every replica it knew failed: wait for another
             project = call.grant.project_id
             try:
@@ -119,7 +134,7 @@ async def _send(
             except Exception:
                 call.drop()
                 return store_down()
-            choice = gateway.pick(call.target, tried)
+            choice = gateway.pick(call.target, tried, holders)
         if choice is None:
             break
         call.replica, url = choice  # http://HOST:PORT, or the replica's Unix socket
@@ -147,6 +162,8 @@ async def _send(
             gateway.release(url)
             raise
         kind = upstream.headers.get("content-type", "")
+        if upstream.status < 300:
+            gateway.holdings.learn(deployment, tenant, call.adapter, url, upstream.headers)
         if call.stream and upstream.status == 200 and kind.startswith("text/event-stream"):
             return Relayed(Relay(call, upstream, url, asked_usage), call.id)
         try:

@@ -9,7 +9,8 @@ without asking the store, and the books of what went through (docs/gateway.md).
   starts one: a cold start from zero, or a dead replica replaced.
 - Per-key limits: requests a minute (`buckets.py`) and tokens a month (the store's sum when the
   key was read, plus what this server counted since).
-- Least outstanding requests over the ready replicas, ties taken in turn; a replica that
+- Least outstanding requests over the ready replicas, ties taken in turn, preferring for an
+  adapter's request (`BASE:NAME`) a replica that holds it (`affinity.py`); a replica that
   refused a connection is passed over for `endpoint_cache_s`. The clients that reach them are
   `pool.py`'s. A sandboxed replica on another machine answers on TCP only a request that
   carries its token (`Target.tokens`, sent by the relay with every request; never logged): the
@@ -27,6 +28,7 @@ import time
 from collections.abc import Callable
 
 from aicc.config import GatewaySettings
+from aicc.gateway import affinity
 from aicc.gateway.buckets import TokenBuckets
 from aicc.gateway.cache import StoreCache
 from aicc.gateway.metrics import Stats
@@ -66,6 +68,7 @@ class Gateway:
         self.refused: dict[str, float] = {}  # url -> until when it is passed over
         self.spent: dict[str, int] = {}  # key id -> tokens since its grant was read
         self.buckets: dict[int, TokenBuckets] = {}  # rpm -> buckets by key id
+        self.holdings = affinity.Holdings()  # which replicas hold which adapters
         self.pool = Pool(settings, self.outstanding)
         self.writer = LogWriter(db)
         self.stats = Stats()
@@ -133,8 +136,11 @@ class Gateway:
 
     # --- routing
 
-    def pick(self, target: gw.Target, tried: set[str]) -> tuple[str, str] | None:
-        """The ready replica with the fewest requests in flight (ties in turn), not yet tried;
+    def pick(
+        self, target: gw.Target, tried: set[str], holders: frozenset[str] = frozenset()
+    ) -> tuple[str, str] | None:
+        """The ready replica with the fewest requests in flight (ties in turn), not yet tried,
+        or one of `holders` (they hold the request's adapter) within `adapter_slack` of it;
         one that refused a connection lately only when no other is left. The caller counts it
         in flight (`outstanding`) until `release`."""
         now = time.monotonic()
@@ -142,9 +148,9 @@ class Gateway:
         healthy = [u for u in left if self.refused.get(u[1], 0.0) <= now] or left
         if not healthy:
             return None
-        least = min(self.outstanding.get(url, 0) for _, url in healthy)
-        ties = [u for u in healthy if self.outstanding.get(u[1], 0) == least]
-        return ties[next(self.turn) % len(ties)]
+        slack = self.settings.adapter_slack
+        load = self.outstanding.get
+        return affinity.choose(healthy, lambda u: load(u, 0), holders, slack, next(self.turn))
 
     def release(self, url: str) -> None:
         """A request sent to `url` is over there (answered, failed or abandoned)."""
@@ -152,6 +158,7 @@ class Gateway:
 
     def refuse(self, url: str) -> None:
         self.refused[url] = time.monotonic() + max(self.settings.endpoint_cache_s, 1.0)
+        self.holdings.forget(url)
 
     async def close(self) -> None:
         """At shutdown: the clients closed, the request log committed."""

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
@@ -30,10 +31,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from . import protocol
+from . import adapters, protocol
 from .protocol import Answer, ApiError
 from .tables import TableModel, rows
-from .text import COMPLETION_DEFAULT_MAX_TOKENS, Generation, TextModel
+from .text import COMPLETION_DEFAULT_MAX_TOKENS, Adapter, Generation, TextModel
 
 Engine = TextModel | TableModel
 T = TypeVar("T")
@@ -64,6 +65,9 @@ class State:
     worker: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="model")
     )
+    adapters_root: Path | None = None  # adapters as OWNER/NAME under it (adapters.py)
+    # per (tenant, adapter key): [requests, prompt tokens, completion tokens], for /metrics
+    by_adapter: dict[tuple[str, str], list[int]] = field(default_factory=dict)
 
     def load(self) -> None:
         """Load the model (in a thread); a model that cannot load stops the server."""
@@ -167,13 +171,16 @@ class _Routes:
         state = self.state
         if state.engine is None:
             return JSONResponse({"status": "failed" if state.failed else "loading"}, 503)
-        return JSONResponse({"status": "ready", "model": state.name})
+        held = state.engine.adapters if isinstance(state.engine, TextModel) else None
+        loaded = {"adapters": list(held.held)} if held is not None else {}
+        return JSONResponse({"status": "ready", "model": state.name, **loaded})
 
     async def metrics(self, request: Request) -> Response:
         lines = []
         for name, value in self.state.counts.items():
             kind = "counter" if name.endswith("_total") else "gauge"
             lines += [f"# TYPE aicc_serving_{name} {kind}", f"aicc_serving_{name} {value}"]
+        lines += _adapter_lines(self.state)
         return PlainTextResponse("\n".join(lines) + "\n")
 
     async def models(self, request: Request) -> Response:
@@ -193,6 +200,7 @@ class _Routes:
         body = await _json_body(request)
         asked = protocol.request(body, state.name)
         given = protocol.messages(body) if chat else protocol.prompt(body)
+        adapter = self._adapter(request, model, str(body["model"]))
 
         def tokenize() -> tuple[list[int], int]:
             if isinstance(given, list):
@@ -204,15 +212,20 @@ class _Routes:
         # On the model's thread: a long prompt's tokenizing is CPU work that would stall the
         # event loop (health checks, other streams), and the tokenizer is only used there.
         prompt, limit = await state.work(tokenize)
-        answer = Answer.new(state.name, chat)
+        answer = Answer.new(str(body["model"]), chat)
+        tenant = _tenant(request)
         if asked.stream:
             return StreamingResponse(
-                self._stream(model, prompt, asked, limit, answer),
+                self._stream(model, prompt, asked, limit, answer, adapter, tenant),
                 media_type="text/event-stream",
-                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+                headers={
+                    "Cache-Control": "no-cache",
+                    "X-Accel-Buffering": "no",
+                    **_told(model, adapter),
+                },
             )
         async with state.turn():
-            run = Generation(model, prompt, asked.sampling, limit)
+            run = Generation(model, prompt, asked.sampling, limit, adapter)
             try:
                 steps = 0
                 while run.finish is None:
@@ -222,9 +235,18 @@ class _Routes:
                         break
             finally:
                 run.close()
-                self._count(run)
+                self._count(run, adapter, tenant)
         used = protocol.usage(run.prompt_tokens, run.completion_tokens)
-        return JSONResponse(answer.whole(run.text, run.finish or "stop", used))
+        whole = answer.whole(run.text, run.finish or "stop", used)
+        return JSONResponse(whole, headers=_told(model, adapter))
+
+    def _adapter(self, request: Request, model: TextModel, asked: str) -> Adapter | None:
+        """The adapter `BASE:NAME` names, as the caller's tenant may see it (else a 404)."""
+        _, name = adapters.split(asked)
+        if name is None:
+            return None
+        root = self.state.adapters_root if model.adapters is not None else None
+        return adapters.locate(root, _tenant(request), name, asked)
 
     async def _stream(
         self,
@@ -233,12 +255,14 @@ class _Routes:
         asked: protocol.Request,
         limit: int,
         answer: Answer,
+        adapter: Adapter | None,
+        tenant: str,
     ) -> AsyncIterator[bytes]:
         # Starlette cancels this generator when the client disconnects: the `finally` closes
         # the generation, so no token is computed for nobody.
         state = self.state
         async with state.turn():
-            run = Generation(model, prompt, asked.sampling, limit)
+            run = Generation(model, prompt, asked.sampling, limit, adapter)
             try:
                 if answer.chat:
                     yield _sse(answer.chunk("", role=True))
@@ -248,31 +272,43 @@ class _Routes:
                         yield _sse(answer.chunk(text))
             finally:
                 run.close()
-                self._count(run)
+                self._count(run, adapter, tenant)
         yield _sse(answer.chunk(None, run.finish))
         if asked.include_usage:
             yield _sse(answer.usage_chunk(protocol.usage(run.prompt_tokens, run.completion_tokens)))
         yield _sse("[DONE]")
 
-    def _count(self, run: Generation) -> None:
+    def _count(self, run: Generation, adapter: Adapter | None = None, tenant: str = "") -> None:
         self.state.counts["prompt_tokens_total"] += run.prompt_tokens
         self.state.counts["generation_tokens_total"] += run.completion_tokens
+        if adapter is not None:
+            self._count_adapter(adapter, tenant, run.prompt_tokens, run.completion_tokens)
+
+    def _count_adapter(self, adapter: Adapter, tenant: str, prompt: int, completion: int) -> None:
+        counts = self.state.by_adapter.setdefault((tenant, adapter[0]), [0, 0, 0])
+        counts[0] += 1
+        counts[1] += prompt
+        counts[2] += completion
 
     async def embeddings(self, request: Request) -> Response:
         state = self.state
         model: TextModel = state.ready(TextModel)
         body = await _json_body(request)
         texts, encoding = protocol.inputs(body, state.name)
+        adapter = self._adapter(request, model, str(body["model"]))
         async with state.turn():
-            done = [await state.work(model.embed, text) for text in texts]
+            done = [await state.work(model.embed, text, adapter) for text in texts]
         tokens = sum(n for _, n in done)
         state.counts["prompt_tokens_total"] += tokens
+        if adapter is not None:
+            self._count_adapter(adapter, _tenant(request), tokens, 0)
         data = [
             {"object": "embedding", "index": i, "embedding": _encode(vector, encoding)}
             for i, (vector, _) in enumerate(done)
         ]
         used = protocol.usage(tokens, 0)
-        return JSONResponse({"object": "list", "data": data, "model": state.name, "usage": used})
+        found = {"object": "list", "data": data, "model": body["model"], "usage": used}
+        return JSONResponse(found, headers=_told(model, adapter))
 
     async def predict(self, request: Request) -> Response:
         state = self.state
@@ -281,6 +317,44 @@ class _Routes:
         async with state.turn():
             predictions = await state.work(model.predict, given)
         return JSONResponse({"predictions": predictions, "model": state.name})
+
+
+def _tenant(request: Request) -> str:
+    """The caller's tenant as the gateway names it ("" when none, or not a plain name)."""
+    tenant = request.headers.get(adapters.TENANT_HEADER, "")
+    return tenant if adapters.NAME.fullmatch(tenant) else ""
+
+
+def _told(model: TextModel, adapter: Adapter | None) -> dict[str, str]:
+    """The routing headers of an answer (adapters.py): the adapter it used and what was
+    evicted since the last answer told."""
+    if model.adapters is None:
+        return {}
+    told = {adapters.ADAPTER_HEADER: adapter[0]} if adapter else {}
+    evicted = model.adapters.report()
+    return {**told, adapters.EVICTED_HEADER: evicted} if evicted else told
+
+
+def _adapter_lines(state: State) -> list[str]:
+    """/metrics of the adapters: the cache, and requests and tokens per tenant and adapter."""
+    held = state.engine.adapters if isinstance(state.engine, TextModel) else None
+    if held is None:
+        return []
+    lines = []
+    for name, value, kind in (
+        ("adapters_loaded", len(held.held), "gauge"),
+        ("adapter_bytes", held.used, "gauge"),
+        ("adapter_loads_total", held.loads, "counter"),
+        ("adapter_evictions_total", held.evictions, "counter"),
+    ):
+        lines += [f"# TYPE aicc_serving_{name} {kind}", f"aicc_serving_{name} {value}"]
+    names = ("requests", "prompt_tokens", "completion_tokens")
+    for i, name in enumerate(names):
+        lines.append(f"# TYPE aicc_serving_adapter_{name}_total counter")
+        for (tenant, key), counts in sorted(state.by_adapter.items()):
+            where = f'tenant="{tenant}",adapter="{key}"'
+            lines.append(f"aicc_serving_adapter_{name}_total{{{where}}} {counts[i]}")
+    return lines
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:

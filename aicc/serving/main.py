@@ -27,6 +27,18 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=env.get("PORT"))
     parser.add_argument("--name", help="the model's name in requests (default: the directory's)")
     parser.add_argument("--engine", choices=ENGINES, default="auto")
+    parser.add_argument(
+        "--adapters",
+        type=Path,
+        default=env.get("AICC_ADAPTERS_DIR") or None,
+        help="LoRA adapters served over the model as NAME:ADAPTER, under DIR/OWNER/ADAPTER",
+    )
+    parser.add_argument(
+        "--adapter-cache-mb",
+        type=float,
+        default=float(env.get("AICC_ADAPTER_CACHE_MB") or 1024),
+        help="the most adapter weights loaded at once, in MiB (least recently used evicted)",
+    )
     args = parser.parse_args(argv)
     if args.model is None or args.port is None:
         parser.error("--model and --port are required (or $AICC_MODEL_DIR and $PORT)")
@@ -42,17 +54,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ChoiceError as e:
         print(f"aicc.serving: {e}", file=sys.stderr)
         return 2
+    root: Path | None = args.adapters.resolve() if args.adapters else None
+    bound = int(args.adapter_cache_mb * 2**20)
+    if root is not None and engine != "transformers":
+        # vLLM's multi-LoRA knows no tenants: until the replica checks them there, adapters
+        # are served by the transformers engine only (docs/models.md).
+        why = f"--adapters needs the transformers engine, not {engine}"
+        print(f"aicc.serving: {why}", file=sys.stderr)
+        return 2
     if engine == "vllm":
         return vllm_engine.run(model, args.host, args.port, name)
     import uvicorn
 
     def load() -> Engine:
         if engine == "transformers":
-            return TextModel.load(model_files(model))
+            text = TextModel.load(model_files(model))
+            if root is not None:
+                text.serve_adapters(bound)
+            return text
         return TableModel.load(model)
 
     print(f"aicc.serving: {engine} engine, loading {model} as {name!r}", file=sys.stderr)
-    state = State(name, load)
+    state = State(name, load, adapters_root=root)
     server = uvicorn.Server(
         uvicorn.Config(create(state), host=args.host, port=args.port, log_level="info")
     )

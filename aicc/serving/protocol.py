@@ -110,9 +110,10 @@ def request(body: dict[str, Any], served: str) -> Request:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise ApiError("model is required: the name this server serves", param="model")
-    if model != served:
+    if model.partition(":")[0] != served:  # `SERVED:ADAPTER`: app.py finds the adapter
         raise ApiError(
-            f"the model {model!r} does not exist here; this server serves {served!r}",
+            f"the model {model!r} does not exist here; this server serves {served!r} "
+            f"(and its adapters as {served}:ADAPTER)",
             param="model",
             code="model_not_found",
         )

@@ -1,5 +1,6 @@
 """The `transformers` engine: a causal language model (a Hugging Face model directory, or a
-LoRA adapter over its base, merged at load) generating token by token on CPU or one GPU, and
+LoRA adapter over its base, merged at load), with more LoRA adapters over it chosen per request
+and loaded on demand (`adapters.py`, not merged), generating token by token on CPU or one GPU, and
 embedding texts as its mean-pooled, L2-normalised last hidden states.
 
 Generation is a plain loop over the model with its key-value cache, one token per `step()`,
@@ -15,7 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .adapters import Adapters, PeftHost
 from .protocol import ApiError, Message, Sampling
+
+Adapter = tuple[str, Path]  # a request's adapter: its key (OWNER/NAME) and its files
 
 COMPLETION_DEFAULT_MAX_TOKENS = 16  # OpenAI's (and vLLM's) default for /v1/completions
 
@@ -57,6 +61,22 @@ class TextModel:
     eos: frozenset[int]
     question_prompt: str | None = None  # a template's own prompt, e.g. "问：{question}\n答："
     torch: Any = field(default=None, repr=False)
+    adapters: Adapters | None = None  # with `serve_adapters`: the per-request adapters' cache
+    host: PeftHost | None = field(default=None, repr=False)
+
+    def serve_adapters(self, bound: int) -> None:
+        """Serve adapters over this model, `bound` bytes of them loaded at most."""
+        self.host = host = PeftHost(self.model)
+        self.adapters = Adapters(bound, host.load, host.unload)
+
+    def use(self, adapter: Adapter | None) -> None:
+        """On the model's thread, in the request's turn: its adapter loaded (maybe evicting
+        others) and active, or none."""
+        if self.host is None or self.adapters is None:
+            return
+        if adapter is not None:
+            self.adapters.acquire(*adapter)
+        self.host.activate(adapter[0] if adapter else None)
 
     @classmethod
     def load(cls, path: Path) -> TextModel:
@@ -136,10 +156,14 @@ class TextModel:
             )
         return min(wanted, room)
 
-    def tokens(self, prompt: list[int], sampling: Sampling) -> Generator[int, None, None]:
+    def tokens(
+        self, prompt: list[int], sampling: Sampling, adapter: Adapter | None = None
+    ) -> Generator[int, None, None]:
         """Next tokens, one per `next()`, without end: the caller stops asking. Greedy at
-        temperature 0, else sampled from the top-p nucleus with the request's seed."""
+        temperature 0, else sampled from the top-p nucleus with the request's seed. The first
+        `next()` makes `adapter` the active one (the caller holds the turn until it stops)."""
         torch = self.torch
+        self.use(adapter)
         device = self.model.device
         generator = torch.Generator(device=device)
         if sampling.seed is None:
@@ -158,9 +182,10 @@ class TextModel:
             yield token
             ids = torch.tensor([[token]], device=device)
 
-    def embed(self, text: str) -> tuple[list[float], int]:
-        """The text's embedding and its token count."""
+    def embed(self, text: str, adapter: Adapter | None = None) -> tuple[list[float], int]:
+        """The text's embedding and its token count (in the request's turn)."""
         torch = self.torch
+        self.use(adapter)
         ids = self.encode(text)
         if len(ids) > self.context:
             raise ApiError(
@@ -196,13 +221,20 @@ class Generation:
     """One completion being generated: tokens in, text out. Text that may be the start of a
     stop string is held back until it is not; a stop string ends the text before it."""
 
-    def __init__(self, model: TextModel, prompt: list[int], sampling: Sampling, limit: int):
+    def __init__(
+        self,
+        model: TextModel,
+        prompt: list[int],
+        sampling: Sampling,
+        limit: int,
+        adapter: Adapter | None = None,
+    ):
         self.model, self.sampling, self.limit = model, sampling, limit
         self.prompt_tokens = len(prompt)
         self.completion_tokens = 0  # every token generated, the end-of-text one included
         self.finish: str | None = None  # "stop" or "length" once done
         self.text = ""
-        self._tokens = model.tokens(prompt, sampling)
+        self._tokens = model.tokens(prompt, sampling, adapter)
         self._ids: list[int] = []
         self._prefix = self._read = 0  # incremental decoding: the window and what is read
         self._sent = 0

@@ -730,6 +730,7 @@ class GatewayRequestRow(Base):
     replica: Mapped[str | None] = mapped_column(String(64))  # the job that answered
     at: Mapped[datetime]  # when the record was written (the answer's end)
     usage_id: Mapped[int | None] = mapped_column(BigInteger)  # the usage record holding it
+    adapter: Mapped[str | None] = mapped_column(String(128))  # `model: "BASE:NAME"`'s NAME
 
 
 class GatewayLoadRow(Base):
@@ -937,6 +938,7 @@ class UsageRow(Base):
     pue_method: Mapped[str | None] = mapped_column(String(16), default=None)
     # kind `requests`: a deployment's answered gateway requests within one clock hour
     deployment_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    adapter: Mapped[str | None] = mapped_column(String(128), default=None)  # and its adapter
     requests: Mapped[int] = mapped_column(BigInteger, default=0)
     prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -87,6 +87,7 @@ def start(
     name: str = "served",
     engine: str = "auto",
     wrap: Sequence[str] = (),
+    extra: Sequence[str] = (),
 ) -> Served:
     """The program on `model`, from a shipped copy in `work/code`, started but maybe not ready;
     its output goes to `work/serving.log`. `wrap` goes before the command (a job's sandbox).
@@ -97,6 +98,7 @@ def start(
     env.update({"CUDA_VISIBLE_DEVICES": "", "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"})
     args = [*wrap, sys.executable, "-m", "aicc.serving", "--model", str(model)]
     args += ["--host", "127.0.0.1", "--port", str(port), "--name", name, "--engine", engine]
+    args += extra
     log_path = work / "serving.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
@@ -140,10 +142,12 @@ def serve(
     name: str = "served",
     engine: str = "auto",
     timeout: float | None = None,
+    extra: Sequence[str] = (),
 ) -> Iterator[Served]:
-    """A replica serving `model`, ready (`/health` 200); stopped on leaving."""
+    """A replica serving `model`, ready (`/health` 200); stopped on leaving. `extra`: more
+    arguments (`--adapters DIR`...)."""
     work.mkdir(parents=True, exist_ok=True)
-    served = start(model, work, name=name, engine=engine)
+    served = start(model, work, name=name, engine=engine, extra=extra)
     try:
         wait_ready(served, timeout)
         yield served
@@ -189,4 +193,18 @@ def tiny_lm(dest: Path, *, context: int = 512, chat: bool = True, seed: int = 0)
     dest.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(dest)
     tokenizer.save_pretrained(dest)
+    return dest
+
+
+def lora(base: Path, dest: Path, *, seed: int, rank: int = 4) -> Path:
+    """A LoRA adapter over `base` with random (seeded, non-zero) weights, as peft saves one:
+    what a tenant's fine-tuning would leave, without the training."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(base)
+    torch.manual_seed(seed)
+    config = LoraConfig(r=rank, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    get_peft_model(model, config).save_pretrained(str(dest))
     return dest

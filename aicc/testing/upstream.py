@@ -37,6 +37,7 @@ def _count(text: str) -> int:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as a pooled client expects
     disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed ACK
+    _model: object = None  # the request's `model`
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -44,6 +45,7 @@ class Handler(BaseHTTPRequestHandler):
     def _json(self, status: int, body: object) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
+        self._adapter()
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(data)))
         self.end_headers()
@@ -60,6 +62,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
+        self._model = body.get("model") if isinstance(body, dict) else None
         with _State.lock:
             _State.served += 1
             served = _State.served
@@ -110,6 +113,7 @@ class Handler(BaseHTTPRequestHandler):
             self._json(200, {**base, "object": kind, "choices": [choice], "usage": usage})
             return
         self.send_response(200)
+        self._adapter()
         self.send_header("content-type", "text/event-stream")
         self.send_header("transfer-encoding", "chunked")
         self.end_headers()
@@ -130,6 +134,13 @@ class Handler(BaseHTTPRequestHandler):
             self._event(json.dumps({**base, "object": chunk_kind, "choices": [], "usage": usage}))
         self._event("[DONE]")
         self.wfile.write(b"0\r\n\r\n")
+
+    def _adapter(self) -> None:
+        """For `model: "BASE:NAME"`, the header a serving replica answers with: the adapter
+        it used, as the tenant the gateway named owns it (aicc/serving/adapters.py)."""
+        _, colon, name = str(self._model).partition(":")
+        if colon:
+            self.send_header("x-aicc-adapter", f"{self.headers.get('x-aicc-tenant')}/{name}")
 
     def _event(self, data: str) -> None:
         payload = f"data: {data}\n\n".encode()

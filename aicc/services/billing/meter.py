@@ -18,9 +18,10 @@ within a billing day, once the day is over, keyed by the project and the stretch
 
 Requests through the gateway: the request log (`GatewayRequestRow`, one row per request with
 its own id, written before the answer's last bytes) is rolled up once an hour has closed
-(`LATE` after it): one `requests` record per deployment and clock hour with the answered
-requests and their prompt and completion tokens; the rows get that record's id in the same
-transaction, so each answered request is on one record, once.
+(`LATE` after it): one `requests` record per deployment, adapter (`model: "BASE:NAME"`, or
+none) and clock hour with the answered requests and their prompt and completion tokens; the
+rows get that record's id in the same transaction, so each answered request is on one record,
+once.
 
 Energy (kWh) of a record on real devices: Σ devices TDP × (idle + (1 − idle) × busy) × share
 × hours × PUE / 1000, where busy is the mean NVML utilization sampled on those devices during
@@ -393,7 +394,8 @@ class Meter:
 
     def requests(self, now: datetime, *, limit: int = 100_000) -> int:
         """Roll the gateway's answered requests of closed hours into usage records, one per
-        deployment and clock hour (a request written late gets a record of its own)."""
+        deployment, adapter and clock hour (a request written late gets a record of its
+        own)."""
         cutoff = periods.hour_floor(now - LATE)
         rows = self.session.execute(
             select(
@@ -401,6 +403,7 @@ class Meter:
                 GatewayRequestRow.org_id,
                 GatewayRequestRow.project_id,
                 GatewayRequestRow.deployment_id,
+                GatewayRequestRow.adapter,
                 GatewayRequestRow.at,
                 GatewayRequestRow.prompt_tokens,
                 GatewayRequestRow.completion_tokens,
@@ -415,16 +418,17 @@ class Meter:
             .limit(limit)
         ).all()
         # A batch's requests (route `batch:...`, gateway/batches.py) are records of their own,
-        # `replica_id` BATCH, which rating prices at the plan's batch discount.
-        groups: dict[tuple[str, datetime, bool], list[Any]] = {}
+        # `replica_id` BATCH, which rating prices at the plan's batch discount; each adapter's
+        # requests (`model: "BASE:NAME"`) are records of their own too.
+        groups: dict[tuple[str, str | None, datetime, bool], list[Any]] = {}
         for row in rows:
             batch = row.route.startswith("batch:")
-            groups.setdefault((row.deployment_id, periods.hour_floor(row.at), batch), []).append(
-                row
-            )
-        for (deployment_id, hour, batch), members in groups.items():
+            group = (row.deployment_id, row.adapter, periods.hour_floor(row.at), batch)
+            groups.setdefault(group, []).append(row)
+        for (deployment_id, adapter, hour, batch), members in groups.items():
             first = members[0]
             tag = "b" if batch else "q"
+            # the groups share no request: the first one's id keeps each key its own
             key = f"{tag}:{deployment_id}:{hour:%Y%m%dT%H}:{min(r.id for r in members)}"
             usage = self.session.scalar(select(UsageRow).where(UsageRow.key == key))
             if usage is None:
@@ -437,6 +441,7 @@ class Meter:
                     project_id=first.project_id,
                     deployment_id=deployment_id,
                     replica_id=BATCH if batch else None,
+                    adapter=adapter,
                     requests=len(members),
                     prompt_tokens=sum(r.prompt_tokens for r in members),
                     completion_tokens=sum(r.completion_tokens for r in members),

@@ -87,6 +87,7 @@ class RequestRecord:
     attempts: int
     replica: str | None
     at: datetime
+    adapter: str | None = None  # the LoRA adapter asked for (`model: "BASE:NAME"`)
 
 
 def grant(session: Session, digest: str, *, now: datetime, zone: str) -> Grant | None:

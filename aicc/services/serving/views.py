@@ -108,6 +108,7 @@ class GatewayRequest(View):
     latency_ms: float
     attempts: int
     replica: str | None
+    adapter: str | None = None  # the LoRA adapter asked for (`model: "BASE:NAME"`)
 
 
 class OpenAIBatchCounts(View):
