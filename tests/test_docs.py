@@ -407,7 +407,11 @@ def test_the_map_names_the_loop_steps() -> None:
     for path in sorted((ROOT / "aicc" / "loops").glob("*.py")):
         steps += re.findall(r'^    name = "(\w+)"$', path.read_text(encoding="utf-8"), re.M)
     assert sorted(named) == sorted(steps), f"the map's steps {named}, the code's {steps}"
-    assert named == _step_order(), f"the map's order {named}, the controller's {_step_order()}"
+    # a step built only when configured (`meters`) is not in a default controller's list
+    order = _step_order()
+    assert [n for n in named if n in order] == order, (
+        f"the map's order {named}, the controller's {order}"
+    )
 
 
 def _aicc_imports(path: Path) -> set[str]:
