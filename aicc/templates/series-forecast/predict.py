@@ -101,15 +101,23 @@ def seasonal_naive(y: np.ndarray, horizon: int, season: int) -> np.ndarray:
 
 
 def ets_filter(y: np.ndarray, f: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
-    """Holt-Winters' updates through `y` from `state`: the state after the last point."""
+    """Holt-Winters' updates through `y` from `state`: the state after the last point. A
+    multiplicative season (`f["multiplicative"]`) divides where the additive one subtracts."""
     level, slope = state["level"], state["slope"]
     seasons = list(state["seasons"])
     a, b, g, phi, m = f["alpha"], f["beta"], f["gamma"], f["phi"], f["season"]
+    times = bool(f.get("multiplicative")) and m > 1
     for value in y:
-        s = seasons[-m] if m > 1 else 0.0
-        new = a * (value - s) + (1 - a) * (level + phi * slope)
-        if m > 1:
-            seasons.append(g * (value - level - phi * slope) + (1 - g) * s)
+        if times:
+            s = seasons[-m] or 1e-12
+            base = (level + phi * slope) or 1e-12
+            new = a * value / s + (1 - a) * (level + phi * slope)
+            seasons.append(g * value / base + (1 - g) * s)
+        else:
+            s = seasons[-m] if m > 1 else 0.0
+            new = a * (value - s) + (1 - a) * (level + phi * slope)
+            if m > 1:
+                seasons.append(g * (value - level - phi * slope) + (1 - g) * s)
         slope = b * (new - level) + (1 - b) * phi * slope
         level = new
     return {"level": level, "slope": slope, "seasons": seasons[-m:] if m > 1 else [0.0]}
@@ -119,7 +127,12 @@ def ets_anchor(y: np.ndarray, f: dict[str, Any]) -> dict[str, Any]:
     """The model's smoothing applied to another history: started from its first season."""
     m = f["season"]
     first = y[: max(m, 1)]
-    start = {"level": float(first.mean()), "slope": 0.0, "seasons": list(first - first.mean())}
+    mean = float(first.mean())
+    if f.get("multiplicative") and m > 1 and mean > 0:
+        seasons = list(first / mean)
+    else:
+        seasons = list(first - mean)
+    start = {"level": mean, "slope": 0.0, "seasons": seasons}
     return {**f, **ets_filter(y, f, start)}
 
 
@@ -127,8 +140,25 @@ def ets_forecast(f: dict[str, Any], horizon: int) -> np.ndarray:
     m, phi = f["season"], f["phi"]
     damp = np.cumsum(phi ** np.arange(1, horizon + 1))
     seasons = np.array(f["seasons"])
-    s = np.array([seasons[k % m] for k in range(horizon)]) if m > 1 else 0.0
-    return f["level"] + damp * f["slope"] + s
+    trend = f["level"] + damp * f["slope"]
+    if m <= 1:
+        return np.asarray(trend, dtype=float)
+    s = np.array([seasons[k % m] for k in range(horizon)])
+    return np.asarray(trend * s if f.get("multiplicative") else trend + s, dtype=float)
+
+
+def seasonal_drift(y: np.ndarray, horizon: int, season: int) -> np.ndarray:
+    """The last season repeated, each further season moved by the last year's change of the
+    season's mean (for a positive series, by its ratio, so a season that grows with the level
+    grows with it): the seasonal naive forecast with a linear drift."""
+    if season <= 1 or len(y) < 2 * season:
+        return np.full(horizon, y[-1]) if season <= 1 else seasonal_naive(y, horizon, season)
+    last, before = y[-season:], y[-2 * season : -season]
+    ahead = np.arange(horizon) // season + 1
+    base = np.array([last[k % season] for k in range(horizon)])
+    if last.min() > 0 and before.min() > 0:
+        return np.asarray(base * (1 + ahead * (last.mean() / before.mean() - 1)), dtype=float)
+    return np.asarray(base + ahead * (last.mean() - before.mean()), dtype=float)
 
 
 def theta_alpha(y: np.ndarray, season: int) -> float:
@@ -282,6 +312,8 @@ def predict_with(
     regressors, for the trees that use them) reach that far."""
     if name == "seasonal_naive":
         out = seasonal_naive(y, h, f.season)
+    elif name == "seasonal_drift":
+        out = seasonal_drift(y, h, f.season)
     elif name == "naive":
         out = np.full(h, y[-1])
     elif name == "mean":
