@@ -161,10 +161,10 @@ def seasonal_drift(y: np.ndarray, horizon: int, season: int) -> np.ndarray:
     return np.asarray(base + ahead * (last.mean() - before.mean()), dtype=float)
 
 
-def theta_alpha(y: np.ndarray, season: int) -> float:
+def theta_alpha(y: np.ndarray, season: int, multiplicative: bool = False) -> float:
     """The Theta method's smoothing: the one of a grid with the least one-step squared error
     of simple exponential smoothing on the deseasonalized series."""
-    x, _ = deseason(y, season)
+    x, _ = deseason(y, season, multiplicative)
     best, alpha = math.inf, 0.5
     for a in np.linspace(0.05, 1.0, 20):
         level, sse = x[0], 0.0
@@ -176,10 +176,13 @@ def theta_alpha(y: np.ndarray, season: int) -> float:
     return alpha
 
 
-def deseason(y: np.ndarray, season: int) -> tuple[np.ndarray, np.ndarray]:
-    """`y` less its additive seasonal indices (classical decomposition: the mean gap to the
-    centred moving average at each position in the season, from the first point of `y`), and
-    the indices; none when the season is 1 or `y` holds fewer than two seasons."""
+def deseason(
+    y: np.ndarray, season: int, multiplicative: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """`y` less its seasonal indices (classical decomposition: the mean gap to the centred
+    moving average at each position in the season, from the first point of `y`; with
+    `multiplicative`, the mean ratio, `y` divided by it), and the indices; none when the
+    season is 1 or `y` holds fewer than two seasons."""
     if season <= 1 or len(y) < 2 * season:
         return y, np.zeros(1)
     width = season + 1 if season % 2 == 0 else season
@@ -188,8 +191,14 @@ def deseason(y: np.ndarray, season: int) -> tuple[np.ndarray, np.ndarray]:
         weights[[0, -1]] = 0.5
     trend = np.convolve(y, weights / weights.sum(), mode="valid")
     half = width // 2
-    gap = y[half : half + len(trend)] - trend
-    positions = (np.arange(len(gap)) + half) % season
+    at = y[half : half + len(trend)]
+    positions = (np.arange(len(trend)) + half) % season
+    if multiplicative:
+        ratio = at / trend
+        index = np.array([ratio[positions == k].mean() for k in range(season)])
+        index /= index.mean()
+        return y / index[np.arange(len(y)) % season], index
+    gap = at - trend
     index = np.array([gap[positions == k].mean() for k in range(season)])
     index -= index.mean()
     return y - index[np.arange(len(y)) % season], index
@@ -198,9 +207,10 @@ def deseason(y: np.ndarray, season: int) -> tuple[np.ndarray, np.ndarray]:
 def theta_forecast(y: np.ndarray, h: int, f: dict[str, Any]) -> np.ndarray:
     """The Theta method (Assimakopoulos and Nikolopoulos, 2000, as Hyndman and Billah write
     it): simple exponential smoothing plus half the linear trend's slope, on the
-    deseasonalized series, the season added back."""
-    m, a = f["season"], f["alpha"]
-    x, index = deseason(y, m)
+    deseasonalized series, the season put back (multiplied, for a series above 0, as the
+    method's classical decomposition does)."""
+    m, a, times = f["season"], f["alpha"], bool(f.get("multiplicative"))
+    x, index = deseason(y, m, times)
     level = x[0]
     for value in x[1:]:
         level = a * value + (1 - a) * level
@@ -209,7 +219,8 @@ def theta_forecast(y: np.ndarray, h: int, f: dict[str, Any]) -> np.ndarray:
     steps = np.arange(1, h + 1)
     out = level + 0.5 * slope * (steps - 1 + 1 / a - (1 - a) ** n / a)
     if len(index) > 1:
-        out = out + index[(n + steps - 1) % m]
+        put = index[(n + steps - 1) % m]
+        out = out * put if times else out + put
     return np.asarray(out, dtype=float)
 
 
@@ -328,6 +339,9 @@ def predict_with(
         model = f.gbm if name == "gbm_regressors" else f.plain
         assert model is not None
         out = model.forecast(y, h, times, regs)
+    elif name == "combined":
+        parts = ("ets", "theta", "seasonal_drift")
+        out = np.mean([predict_with(k, f, y, h, times, regs) for k in parts], axis=0)
     else:  # mean_ets_gbm
         out = (
             predict_with("ets", f, y, h, times, regs) + predict_with("gbm", f, y, h, times, regs)

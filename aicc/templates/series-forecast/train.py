@@ -128,7 +128,7 @@ def gap_filled(freq: str, season: int) -> int:
 
 def ets_fit(y: np.ndarray, season: int, previous: dict[str, Any] | None = None) -> dict[str, Any]:
     """Holt-Winters (statsmodels), its season additive or (a series above 0) multiplicative,
-    its trend damped, its initial state estimated with its smoothing: the variant that
+    its trend none, damped or linear, its initial state estimated with its smoothing: the variant that
     `previous` (a fit of an earlier part of the same series) has, warm-started from its
     parameters, else the one of lowest AICc among quick fits (one likelihood: the same data,
     untransformed). A multiplicative season is what a season growing with the level needs
@@ -148,7 +148,7 @@ def ets_fit(y: np.ndarray, season: int, previous: dict[str, Any] | None = None) 
     if previous:
         trend, kind = previous["trend"], _kind(previous)
     else:
-        options = [(t, k) for t in (False, True) for k in kinds]
+        options = [(t, k) for t in (None, "damped", "linear") for k in kinds]
         quick = {c: _hw(y, season, *c, quick=True) for c in options}
         trend, kind = min(options, key=lambda c: _aicc(quick[c]))
     same = previous and _kind(previous) == kind
@@ -162,7 +162,7 @@ def ets_fit(y: np.ndarray, season: int, previous: dict[str, Any] | None = None) 
         "alpha": float(p["smoothing_level"]),
         "beta": float(p["smoothing_trend"]) if trend else 0.0,
         "gamma": float(p["smoothing_seasonal"]) if kind else 0.0,
-        "phi": float(p["damping_trend"]) if trend else 1.0,
+        "phi": float(p["damping_trend"]) if trend == "damped" else 1.0,
         "season": season if kind else 1,
         "start": _optimized(model),
         "seasonal_ok": seasonal_ok,
@@ -179,13 +179,13 @@ def _kind(f: dict[str, Any]) -> str | None:
 def _hw(
     y: np.ndarray,
     season: int,
-    trend: bool,
+    trend: str | None,
     seasonal: str | None,
     *,
     quick: bool = False,
     start: list[float] | None = None,
 ) -> Any:
-    """One Holt-Winters fit; `quick`: the initial state from the first seasons (heuristic),
+    """One Holt-Winters fit (`trend`: None, "damped" or "linear"); `quick`: the initial state from the first seasons (heuristic),
     only the smoothing estimated; `start`: the optimizer starts there, no grid search."""
     import warnings
 
@@ -197,7 +197,7 @@ def _hw(
         model = ExponentialSmoothing(
             y,
             trend="add" if trend else None,
-            damped_trend=trend,
+            damped_trend=trend == "damped",
             seasonal=seasonal,
             seasonal_periods=season if seasonal else None,
             initialization_method=init,
@@ -246,9 +246,11 @@ def fit_all(
     """The candidates `names` fitted on the first `end` points."""
     y, times = s.y[:end], s.times()
     out = Forecaster(name="", season=season, floor=0.0 if y.min() >= 0 else None)
-    if "theta" in names:
-        out.theta = {"alpha": theta_alpha(y, season), "season": season}
-    if {"ets", "mean_ets_gbm"} & set(names):
+    if {"theta", "combined"} & set(names):
+        mult = bool(y.min() > 0)
+        alpha = theta_alpha(y, season, mult)
+        out.theta = {"alpha": alpha, "season": season, "multiplicative": mult}
+    if {"ets", "mean_ets_gbm", "combined"} & set(names):
         out.ets = ets_fit(y, season, ets_prev)
     if {"gbm", "mean_ets_gbm"} & set(names):
         out.plain = Boosted(s.grid.freq, season, lags_for(s.grid.freq, season, end), []).fit(
@@ -588,7 +590,7 @@ def backtest(
     candidates = {}
     for m in seasons:
         names = ["seasonal_naive", *(["naive", "seasonal_drift"] if m > 1 else []), "mean"]
-        names += ["ets", "theta"]
+        names += ["ets", "theta", *(["combined"] if m > 1 else [])]
         if origins[0] - Boosted(freq, m, lags_for(freq, m, origins[0]), []).reach >= 20:
             names += ["gbm", *(["gbm_regressors"] if s.regressors else []), "mean_ets_gbm"]
         candidates[m] = names
@@ -655,7 +657,7 @@ def main() -> None:
     base_season, season = season, found
 
     # The held-out tail: the chosen model fitted on everything before it.
-    needed = ["ets", "gbm"] if chosen == "mean_ets_gbm" else [chosen]
+    needed = {"mean_ets_gbm": ["ets", "gbm"], "combined": ["ets", "theta"]}.get(chosen, [chosen])
     f = fit_all(needed, series, end, season, ets)
     actual = series.y[end:]
     tail = predict_with(chosen, f, series.y[:end], horizon, series.times(), series.regressors)
@@ -716,6 +718,10 @@ MODELS = {
     "gbm_regressors": words(
         "gradient-boosted trees on lags, the calendar and the other columns",
         "基于滞后值、日历和其他列的梯度提升树",
+    ),
+    "combined": words(
+        "the mean of Holt-Winters, the Theta method and the seasonal naive forecast with drift",
+        "Holt-Winters、Theta 方法与带漂移的季节性朴素预测的平均",
     ),
     "mean_ets_gbm": words(
         "the mean of Holt-Winters and gradient-boosted trees", "Holt-Winters 与梯度提升树的平均"
