@@ -32,6 +32,7 @@ seasonal naive on. statsforecast is the `bench` extra's (`pip install -e '.[benc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -59,35 +60,37 @@ def _profile(rng: np.random.Generator, amplitude: float) -> np.ndarray:
     shape = np.sin(2 * math.pi * k / SEASON + rng.uniform(0, 2 * math.pi))
     shape += 0.5 * rng.normal(size=SEASON)
     shape -= shape.mean()
-    return amplitude * shape / np.abs(shape).max()
+    return np.asarray(amplitude * shape / np.abs(shape).max(), dtype=float)
 
 
 def _linear_mult(rng: np.random.Generator, n: int) -> np.ndarray:
     t = np.arange(n)
     level = 100 + rng.uniform(0.8, 2.0) * t
-    return level * (1 + _profile(rng, 0.35)[t % SEASON]) * (1 + rng.normal(0, 0.03, n))
+    season = 1 + _profile(rng, 0.35)[t % SEASON]
+    return np.asarray(level * season * (1 + rng.normal(0, 0.03, n)), dtype=float)
 
 
 def _exp_mult(rng: np.random.Generator, n: int) -> np.ndarray:
     t = np.arange(n)
-    return 50 * 1.01**t * (1 + _profile(rng, 0.3)[t % SEASON]) * (1 + rng.normal(0, 0.03, n))
+    season = 1 + _profile(rng, 0.3)[t % SEASON]
+    return np.asarray(50 * 1.01**t * season * (1 + rng.normal(0, 0.03, n)), dtype=float)
 
 
 def _additive(rng: np.random.Generator, n: int) -> np.ndarray:
     t = np.arange(n)
-    return 200 + 0.8 * t + _profile(rng, 30)[t % SEASON] + rng.normal(0, 4, n)
+    return np.asarray(200 + 0.8 * t + _profile(rng, 30)[t % SEASON] + rng.normal(0, 4, n))
 
 
 def _smooth(rng: np.random.Generator, n: int) -> np.ndarray:
     t = np.arange(n)
     phase = rng.uniform(0, 2 * math.pi)
     season = 10 * np.sin(2 * math.pi * t / SEASON + phase) + 4 * np.cos(4 * math.pi * t / SEASON)
-    return 50 + 0.4 * t + 0.002 * t**2 + season + rng.normal(0, 0.5, n)
+    return np.asarray(50 + 0.4 * t + 0.002 * t**2 + season + rng.normal(0, 0.5, n))
 
 
 def _noisy(rng: np.random.Generator, n: int) -> np.ndarray:
     t = np.arange(n)
-    return 100 + 0.2 * t + _profile(rng, 10)[t % SEASON] + rng.normal(0, 8, n)
+    return np.asarray(100 + 0.2 * t + _profile(rng, 10)[t % SEASON] + rng.normal(0, 8, n))
 
 
 def _intermittent(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -227,10 +230,8 @@ def _versions() -> str:
     names = ("statsforecast", "statsmodels", "scikit-learn", "numpy")
     found = []
     for name in names:
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             found.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            pass
     return ", ".join(found)
 
 

@@ -128,12 +128,12 @@ def gap_filled(freq: str, season: int) -> int:
 
 def ets_fit(y: np.ndarray, season: int, previous: dict[str, Any] | None = None) -> dict[str, Any]:
     """Holt-Winters (statsmodels), its season additive or (a series above 0) multiplicative,
-    its trend none, damped or linear, its initial state estimated with its smoothing: the variant that
-    `previous` (a fit of an earlier part of the same series) has, warm-started from its
-    parameters, else the one of lowest AICc among quick fits (one likelihood: the same data,
-    untransformed). A multiplicative season is what a season growing with the level needs
-    (Hyndman et al., 2008). Returns its parameters and final state (what `ets_forecast` and
-    `ets_filter` need)."""
+    its trend none, damped or linear, its initial state estimated with its smoothing: the
+    variant that `previous` (a fit of an earlier part of the same series) has, warm-started
+    from its parameters, else the one of lowest AICc among quick fits (one likelihood: the
+    same data, untransformed). A multiplicative season is what a season growing with the
+    level needs (Hyndman et al., 2008). Returns its parameters and final state (what
+    `ets_forecast` and `ets_filter` need)."""
     y = y[-max(MAX_ETS_POINTS, 3 * season) :]
     seasonal_ok = season > 1 and len(y) >= 2 * season + 2
     kinds: tuple[str | None, ...] = (None,)
@@ -185,8 +185,9 @@ def _hw(
     quick: bool = False,
     start: list[float] | None = None,
 ) -> Any:
-    """One Holt-Winters fit (`trend`: None, "damped" or "linear"); `quick`: the initial state from the first seasons (heuristic),
-    only the smoothing estimated; `start`: the optimizer starts there, no grid search."""
+    """One Holt-Winters fit (`trend`: None, "damped" or "linear"); `quick`: the initial state
+    from the first seasons (heuristic), only the smoothing estimated; `start`: the optimizer
+    starts there, no grid search."""
     import warnings
 
     from statsmodels.tsa.holtwinters import ExponentialSmoothing
