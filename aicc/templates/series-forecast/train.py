@@ -2,17 +2,19 @@
 data's (hourly, daily, weekly, monthly, quarterly, yearly: detected, never assumed), the season
 too (the frequency's calendar seasons and the autocorrelation's strongest peak, each tried in
 the backtests: sunspots are yearly with an ~11-year cycle), and forecasters compete in
-rolling-origin backtests: the seasonal naive forecast (the last season repeated), the naive one
-and the mean (for a series that is noise around a level), the Theta method, Holt-Winters
-exponential smoothing (statsmodels, the variant chosen by AICc, its trend damped), and
+rolling-origin backtests: the seasonal naive forecast (the last season repeated), the same with
+the last year's change as a drift, the naive one and the mean (for a series that is noise around
+a level), the Theta method, Holt-Winters exponential smoothing (statsmodels, the variant chosen
+by AICc: its season additive or multiplicative, its trend none, damped or linear), the mean of
+Holt-Winters, Theta and the drift (a combination is rarely far behind its best part), and
 gradient-boosted trees on lags, rolling means and the calendar (scikit-learn's
 HistGradientBoostingRegressor, forecasting step by step on its own forecasts, mlforecast's
 recipe), with the table's other numeric columns as regressors when they help; and the mean of
-the last two. The best by mean backtest MASE is measured on the last `horizon` points, held out,
-and refit on the whole series. MASE (metrics.json, the report) is scaled by the seasonal naive
-forecast of the frequency's season (1 for yearly data), whichever season is chosen, as the
-baseline repeats that season. Intervals come from the backtests' errors at each step ahead
-(split conformal, scaled per step).
+Holt-Winters and the trees. The best by mean backtest MASE is measured on the last `horizon`
+points, held out, and refit on the whole series. MASE (metrics.json, the report) is scaled by
+the seasonal naive forecast of the frequency's season (1 for yearly data), whichever season is
+chosen, as the baseline repeats that season. Intervals come from the backtests' errors at each
+step ahead (split conformal, scaled per step).
 
 The forecasters themselves (what the model file holds, and how it forecasts) are in predict.py,
 shipped with the model; this module chooses, measures and fits them.
