@@ -124,15 +124,21 @@ def ets_filter(y: np.ndarray, f: dict[str, Any], state: dict[str, Any]) -> dict[
 
 
 def ets_anchor(y: np.ndarray, f: dict[str, Any]) -> dict[str, Any]:
-    """The model's smoothing applied to another history: started from its first season."""
+    """The model's smoothing applied to another history: started from its first season (the
+    slope, for a model with a trend, from its first two: a slope started at 0 that a slow
+    smoothing barely moves would flatten a trend)."""
     m = f["season"]
-    first = y[: max(m, 1)]
+    width = max(m, 1)
+    first = y[:width]
     mean = float(first.mean())
     if f.get("multiplicative") and m > 1 and mean > 0:
         seasons = list(first / mean)
     else:
         seasons = list(first - mean)
-    start = {"level": mean, "slope": 0.0, "seasons": seasons}
+    slope = 0.0
+    if f.get("trend") and len(y) >= 2 * width:
+        slope = float(y[width : 2 * width].mean() - mean) / width
+    start = {"level": mean - slope * (width + 1) / 2, "slope": slope, "seasons": seasons}
     return {**f, **ets_filter(y, f, start)}
 
 
