@@ -594,7 +594,8 @@ def backtest(
     for m in seasons:
         names = ["seasonal_naive", *(["naive", "seasonal_drift"] if m > 1 else []), "mean"]
         names += ["ets", "theta", *(["combined"] if m > 1 else [])]
-        if origins[0] - Boosted(freq, m, lags_for(freq, m, origins[0]), []).reach >= 20:
+        lags = lags_for(freq, m, origins[0])  # none when the first fit is a few points
+        if lags and origins[0] - Boosted(freq, m, lags, []).reach >= 20:
             names += ["gbm", *(["gbm_regressors"] if s.regressors else []), "mean_ets_gbm"]
         candidates[m] = names
     out: Backtests = {m: ({}, None) for m in seasons}
