@@ -318,3 +318,19 @@ def test_a_season_growing_with_its_trend_beats_repeating_last_year(tmp_path: Pat
     naive = y[72:84]
     held = y[84:]
     assert np.abs(forecast - held).mean() < 0.8 * np.abs(naive - held).mean()
+
+
+def test_a_series_of_the_fewest_points_it_takes_trains(tmp_path: Path) -> None:
+    """34 weeks, the least for 8 weeks ahead with 3 backtests (2 + 8 x 4): too few for a
+    season of 52, learned without one; the first backtest fits 2 points, too few for lags
+    (the trees are left out, where the run once failed on no lags at all)."""
+    start = datetime(2020, 1, 6)
+    rows = [
+        {"week": f"{start + timedelta(weeks=i):%Y-%m-%d}", "v": 100 + 10 * math.sin(i / 3) + i % 5}
+        for i in range(34)
+    ]
+    data = write(rows, tmp_path / "data" / "weekly.csv")
+    run = templates.train(NAME, data.parent, tmp_path / "run", columns={"time": "week"})
+    facts = run.report["facts"]
+    assert (facts["frequency"], facts["rows"], facts["horizon"], facts["season"]) == ("W", 34, 8, 1)
+    assert "gbm" not in facts["backtests"] and math.isfinite(run.metrics["mase"])
