@@ -57,6 +57,10 @@ NAIVE = {
     "zh-CN": "重复上一个周期（季节性朴素预测）",
 }
 MAX_ETS_POINTS = 3_000
+# Up to this many points every Holt-Winters fit chooses its variant afresh (quick fits are
+# cheap there, and a variant chosen on the first backtest's few seasons is a poor guess for
+# the whole series); above, the first fit's variant is kept and warm-started.
+AFRESH_POINTS = 1_000
 
 
 @dataclass
@@ -129,13 +133,13 @@ def gap_filled(freq: str, season: int) -> int:
 
 
 def ets_fit(y: np.ndarray, season: int, previous: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Holt-Winters (statsmodels), its season additive or (a series above 0) multiplicative,
-    its trend none, damped or linear, its initial state estimated with its smoothing: the
-    variant that `previous` (a fit of an earlier part of the same series) has, warm-started
-    from its parameters, else the one of lowest AICc among quick fits (one likelihood: the
-    same data, untransformed). A multiplicative season is what a season growing with the
-    level needs (Hyndman et al., 2008). Returns its parameters and final state (what
-    `ets_forecast` and `ets_filter` need)."""
+    """Holt-Winters (statsmodels), its season additive or (a series above 0) multiplicative, its
+    trend none, damped or linear, its initial state estimated with its smoothing: the variant
+    that `previous` (a fit of an earlier part of the same series) has, warm-started from its
+    parameters (a series of more than `AFRESH_POINTS`), else the one of lowest AICc among quick
+    fits (one likelihood: the same data, untransformed). A multiplicative season is what a
+    season growing with the level needs (Hyndman et al., 2008). Returns its parameters and final
+    state (what `ets_forecast` and `ets_filter` need)."""
     y = y[-max(MAX_ETS_POINTS, 3 * season) :]
     seasonal_ok = season > 1 and len(y) >= 2 * season + 2
     kinds: tuple[str | None, ...] = (None,)
@@ -147,13 +151,13 @@ def ets_fit(y: np.ndarray, season: int, previous: dict[str, Any] | None = None) 
         previous = None
     if previous and _kind(previous) not in kinds:
         previous = None
-    if previous:
+    if previous and len(y) > AFRESH_POINTS:
         trend, kind = previous["trend"], _kind(previous)
     else:
         options = [(t, k) for t in (None, "damped", "linear") for k in kinds]
         quick = {c: _hw(y, season, *c, quick=True) for c in options}
         trend, kind = min(options, key=lambda c: _aicc(quick[c]))
-    same = previous and _kind(previous) == kind
+    same = previous and _kind(previous) == kind and previous["trend"] == trend
     warm = previous["start"] if same else None
     model = _hw(y, season, trend, kind, start=warm)
     p = model.params
