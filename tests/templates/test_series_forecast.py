@@ -291,3 +291,46 @@ def test_a_deployment_of_it_answers_the_documented_horizon_body(
             refused = httpx.post(replica.url + "/predict", json=bad, timeout=60)
             assert refused.status_code == 400, refused.text
             assert refused.json()["error"]["param"] == "horizon"
+
+
+def test_a_season_growing_with_its_trend_beats_repeating_last_year(tmp_path: Path) -> None:
+    """Issue 58: a monthly series whose season grows with a linear trend (multiplicative), 7
+    years learned and the 8th held out from the template altogether: its forecast through
+    predict.py's `{"horizon": 12}` beats repeating the last year, as the multiplicative
+    Holt-Winters and the seasonal naive forecast with a drift among its candidates can."""
+    import numpy as np
+
+    rng = np.random.default_rng(58)
+    t = np.arange(96)
+    profile = np.sin(2 * math.pi * t / 12 + 0.7) * 0.3 + np.where(t % 12 == 11, 0.25, 0.0)
+    y = (100 + 1.5 * t) * (1 + profile) * (1 + rng.normal(0, 0.03, len(t)))
+    rows = [
+        {"month": f"{2015 + i // 12}-{i % 12 + 1:02d}", "sales": round(v, 2)}
+        for i, v in enumerate(y[:84])
+    ]
+    data = write(rows, tmp_path / "data" / "sales.csv")
+    run = templates.train(NAME, data.parent, tmp_path / "run", columns={"time": "month"})
+    assert run.metrics["mase"] < run.metrics["baseline_mase"]
+    given = tmp_path / "h.jsonl"
+    given.write_text('{"horizon": 12}\n')
+    got = read(templates.predict(NAME, run.model, given, tmp_path / "out.csv"))
+    forecast = np.array([float(r["sales_forecast"]) for r in got])
+    naive = y[72:84]
+    held = y[84:]
+    assert np.abs(forecast - held).mean() < 0.8 * np.abs(naive - held).mean()
+
+
+def test_a_series_of_the_fewest_points_it_takes_trains(tmp_path: Path) -> None:
+    """34 weeks, the least for 8 weeks ahead with 3 backtests (2 + 8 x 4): too few for a
+    season of 52, learned without one; the first backtest fits 2 points, too few for lags
+    (the trees are left out, where the run once failed on no lags at all)."""
+    start = datetime(2020, 1, 6)
+    rows = [
+        {"week": f"{start + timedelta(weeks=i):%Y-%m-%d}", "v": 100 + 10 * math.sin(i / 3) + i % 5}
+        for i in range(34)
+    ]
+    data = write(rows, tmp_path / "data" / "weekly.csv")
+    run = templates.train(NAME, data.parent, tmp_path / "run", columns={"time": "week"})
+    facts = run.report["facts"]
+    assert (facts["frequency"], facts["rows"], facts["horizon"], facts["season"]) == ("W", 34, 8, 1)
+    assert "gbm" not in facts["backtests"] and math.isfinite(run.metrics["mase"])

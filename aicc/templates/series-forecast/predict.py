@@ -101,25 +101,44 @@ def seasonal_naive(y: np.ndarray, horizon: int, season: int) -> np.ndarray:
 
 
 def ets_filter(y: np.ndarray, f: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
-    """Holt-Winters' updates through `y` from `state`: the state after the last point."""
+    """Holt-Winters' updates through `y` from `state`: the state after the last point. A
+    multiplicative season (`f["multiplicative"]`) divides where the additive one subtracts."""
     level, slope = state["level"], state["slope"]
     seasons = list(state["seasons"])
     a, b, g, phi, m = f["alpha"], f["beta"], f["gamma"], f["phi"], f["season"]
+    times = bool(f.get("multiplicative")) and m > 1
     for value in y:
-        s = seasons[-m] if m > 1 else 0.0
-        new = a * (value - s) + (1 - a) * (level + phi * slope)
-        if m > 1:
-            seasons.append(g * (value - level - phi * slope) + (1 - g) * s)
+        if times:
+            s = seasons[-m] or 1e-12
+            base = (level + phi * slope) or 1e-12
+            new = a * value / s + (1 - a) * (level + phi * slope)
+            seasons.append(g * value / base + (1 - g) * s)
+        else:
+            s = seasons[-m] if m > 1 else 0.0
+            new = a * (value - s) + (1 - a) * (level + phi * slope)
+            if m > 1:
+                seasons.append(g * (value - level - phi * slope) + (1 - g) * s)
         slope = b * (new - level) + (1 - b) * phi * slope
         level = new
     return {"level": level, "slope": slope, "seasons": seasons[-m:] if m > 1 else [0.0]}
 
 
 def ets_anchor(y: np.ndarray, f: dict[str, Any]) -> dict[str, Any]:
-    """The model's smoothing applied to another history: started from its first season."""
+    """The model's smoothing applied to another history: started from its first season (the
+    slope, for a model with a trend, from its first two: a slope started at 0 that a slow
+    smoothing barely moves would flatten a trend)."""
     m = f["season"]
-    first = y[: max(m, 1)]
-    start = {"level": float(first.mean()), "slope": 0.0, "seasons": list(first - first.mean())}
+    width = max(m, 1)
+    first = y[:width]
+    mean = float(first.mean())
+    if f.get("multiplicative") and m > 1 and mean > 0:
+        seasons = list(first / mean)
+    else:
+        seasons = list(first - mean)
+    slope = 0.0
+    if f.get("trend") and len(y) >= 2 * width:
+        slope = float(y[width : 2 * width].mean() - mean) / width
+    start = {"level": mean - slope * (width + 1) / 2, "slope": slope, "seasons": seasons}
     return {**f, **ets_filter(y, f, start)}
 
 
@@ -127,14 +146,31 @@ def ets_forecast(f: dict[str, Any], horizon: int) -> np.ndarray:
     m, phi = f["season"], f["phi"]
     damp = np.cumsum(phi ** np.arange(1, horizon + 1))
     seasons = np.array(f["seasons"])
-    s = np.array([seasons[k % m] for k in range(horizon)]) if m > 1 else 0.0
-    return f["level"] + damp * f["slope"] + s
+    trend = f["level"] + damp * f["slope"]
+    if m <= 1:
+        return np.asarray(trend, dtype=float)
+    s = np.array([seasons[k % m] for k in range(horizon)])
+    return np.asarray(trend * s if f.get("multiplicative") else trend + s, dtype=float)
 
 
-def theta_alpha(y: np.ndarray, season: int) -> float:
+def seasonal_drift(y: np.ndarray, horizon: int, season: int) -> np.ndarray:
+    """The last season repeated, each further season moved by the last year's change of the
+    season's mean (for a positive series, by its ratio, so a season that grows with the level
+    grows with it): the seasonal naive forecast with a linear drift."""
+    if season <= 1 or len(y) < 2 * season:
+        return np.full(horizon, y[-1]) if season <= 1 else seasonal_naive(y, horizon, season)
+    last, before = y[-season:], y[-2 * season : -season]
+    ahead = np.arange(horizon) // season + 1
+    base = np.array([last[k % season] for k in range(horizon)])
+    if last.min() > 0 and before.min() > 0:
+        return np.asarray(base * (1 + ahead * (last.mean() / before.mean() - 1)), dtype=float)
+    return np.asarray(base + ahead * (last.mean() - before.mean()), dtype=float)
+
+
+def theta_alpha(y: np.ndarray, season: int, multiplicative: bool = False) -> float:
     """The Theta method's smoothing: the one of a grid with the least one-step squared error
     of simple exponential smoothing on the deseasonalized series."""
-    x, _ = deseason(y, season)
+    x, _ = deseason(y, season, multiplicative)
     best, alpha = math.inf, 0.5
     for a in np.linspace(0.05, 1.0, 20):
         level, sse = x[0], 0.0
@@ -146,10 +182,13 @@ def theta_alpha(y: np.ndarray, season: int) -> float:
     return alpha
 
 
-def deseason(y: np.ndarray, season: int) -> tuple[np.ndarray, np.ndarray]:
-    """`y` less its additive seasonal indices (classical decomposition: the mean gap to the
-    centred moving average at each position in the season, from the first point of `y`), and
-    the indices; none when the season is 1 or `y` holds fewer than two seasons."""
+def deseason(
+    y: np.ndarray, season: int, multiplicative: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """`y` less its seasonal indices (classical decomposition: the mean gap to the centred
+    moving average at each position in the season, from the first point of `y`; with
+    `multiplicative`, the mean ratio, `y` divided by it), and the indices; none when the
+    season is 1 or `y` holds fewer than two seasons."""
     if season <= 1 or len(y) < 2 * season:
         return y, np.zeros(1)
     width = season + 1 if season % 2 == 0 else season
@@ -158,8 +197,14 @@ def deseason(y: np.ndarray, season: int) -> tuple[np.ndarray, np.ndarray]:
         weights[[0, -1]] = 0.5
     trend = np.convolve(y, weights / weights.sum(), mode="valid")
     half = width // 2
-    gap = y[half : half + len(trend)] - trend
-    positions = (np.arange(len(gap)) + half) % season
+    at = y[half : half + len(trend)]
+    positions = (np.arange(len(trend)) + half) % season
+    if multiplicative:
+        ratio = at / trend
+        index = np.array([ratio[positions == k].mean() for k in range(season)])
+        index /= index.mean()
+        return y / index[np.arange(len(y)) % season], index
+    gap = at - trend
     index = np.array([gap[positions == k].mean() for k in range(season)])
     index -= index.mean()
     return y - index[np.arange(len(y)) % season], index
@@ -168,9 +213,10 @@ def deseason(y: np.ndarray, season: int) -> tuple[np.ndarray, np.ndarray]:
 def theta_forecast(y: np.ndarray, h: int, f: dict[str, Any]) -> np.ndarray:
     """The Theta method (Assimakopoulos and Nikolopoulos, 2000, as Hyndman and Billah write
     it): simple exponential smoothing plus half the linear trend's slope, on the
-    deseasonalized series, the season added back."""
-    m, a = f["season"], f["alpha"]
-    x, index = deseason(y, m)
+    deseasonalized series, the season put back (multiplied, for a series above 0, as the
+    method's classical decomposition does)."""
+    m, a, times = f["season"], f["alpha"], bool(f.get("multiplicative"))
+    x, index = deseason(y, m, times)
     level = x[0]
     for value in x[1:]:
         level = a * value + (1 - a) * level
@@ -179,7 +225,8 @@ def theta_forecast(y: np.ndarray, h: int, f: dict[str, Any]) -> np.ndarray:
     steps = np.arange(1, h + 1)
     out = level + 0.5 * slope * (steps - 1 + 1 / a - (1 - a) ** n / a)
     if len(index) > 1:
-        out = out + index[(n + steps - 1) % m]
+        put = index[(n + steps - 1) % m]
+        out = out * put if times else out + put
     return np.asarray(out, dtype=float)
 
 
@@ -282,6 +329,8 @@ def predict_with(
     regressors, for the trees that use them) reach that far."""
     if name == "seasonal_naive":
         out = seasonal_naive(y, h, f.season)
+    elif name == "seasonal_drift":
+        out = seasonal_drift(y, h, f.season)
     elif name == "naive":
         out = np.full(h, y[-1])
     elif name == "mean":
@@ -296,6 +345,9 @@ def predict_with(
         model = f.gbm if name == "gbm_regressors" else f.plain
         assert model is not None
         out = model.forecast(y, h, times, regs)
+    elif name == "combined":
+        parts = ("ets", "theta", "seasonal_drift")
+        out = np.mean([predict_with(k, f, y, h, times, regs) for k in parts], axis=0)
     else:  # mean_ets_gbm
         out = (
             predict_with("ets", f, y, h, times, regs) + predict_with("gbm", f, y, h, times, regs)

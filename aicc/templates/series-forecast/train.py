@@ -2,17 +2,19 @@
 data's (hourly, daily, weekly, monthly, quarterly, yearly: detected, never assumed), the season
 too (the frequency's calendar seasons and the autocorrelation's strongest peak, each tried in
 the backtests: sunspots are yearly with an ~11-year cycle), and forecasters compete in
-rolling-origin backtests: the seasonal naive forecast (the last season repeated), the naive one
-and the mean (for a series that is noise around a level), the Theta method, Holt-Winters
-exponential smoothing (statsmodels, the variant chosen by AICc, its trend damped), and
+rolling-origin backtests: the seasonal naive forecast (the last season repeated), the same with
+the last year's change as a drift, the naive one and the mean (for a series that is noise around
+a level), the Theta method, Holt-Winters exponential smoothing (statsmodels, the variant chosen
+by AICc: its season additive or multiplicative, its trend none, damped or linear), the mean of
+Holt-Winters, Theta and the drift (a combination is rarely far behind its best part), and
 gradient-boosted trees on lags, rolling means and the calendar (scikit-learn's
 HistGradientBoostingRegressor, forecasting step by step on its own forecasts, mlforecast's
 recipe), with the table's other numeric columns as regressors when they help; and the mean of
-the last two. The best by mean backtest MASE is measured on the last `horizon` points, held out,
-and refit on the whole series. MASE (metrics.json, the report) is scaled by the seasonal naive
-forecast of the frequency's season (1 for yearly data), whichever season is chosen, as the
-baseline repeats that season. Intervals come from the backtests' errors at each step ahead
-(split conformal, scaled per step).
+Holt-Winters and the trees. The best by mean backtest MASE is measured on the last `horizon`
+points, held out, and refit on the whole series. MASE (metrics.json, the report) is scaled by
+the seasonal naive forecast of the frequency's season (1 for yearly data), whichever season is
+chosen, as the baseline repeats that season. Intervals come from the backtests' errors at each
+step ahead (split conformal, scaled per step).
 
 The forecasters themselves (what the model file holds, and how it forecasts) are in predict.py,
 shipped with the model; this module chooses, measures and fits them.
@@ -55,6 +57,10 @@ NAIVE = {
     "zh-CN": "重复上一个周期（季节性朴素预测）",
 }
 MAX_ETS_POINTS = 3_000
+# Up to this many points every Holt-Winters fit chooses its variant afresh (quick fits are
+# cheap there, and a variant chosen on the first backtest's few seasons is a poor guess for
+# the whole series); above, the first fit's variant is kept and warm-started.
+AFRESH_POINTS = 1_000
 
 
 @dataclass
@@ -127,49 +133,67 @@ def gap_filled(freq: str, season: int) -> int:
 
 
 def ets_fit(y: np.ndarray, season: int, previous: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Holt-Winters (statsmodels), additive season and (damped) trend, its initial state
-    estimated with its smoothing: the variant that `previous` (a fit of an earlier part of
-    the same series) has, warm-started from its parameters, else the one of lowest AICc among
-    quick fits. Returns its parameters and final state (what `ets_forecast` and `ets_filter`
-    need)."""
+    """Holt-Winters (statsmodels), its season additive or (a series above 0) multiplicative, its
+    trend none, damped or linear, its initial state estimated with its smoothing: the variant
+    that `previous` (a fit of an earlier part of the same series) has, warm-started from its
+    parameters (a series of more than `AFRESH_POINTS`), else the one of lowest AICc among quick
+    fits (one likelihood: the same data, untransformed). A multiplicative season is what a
+    season growing with the level needs (Hyndman et al., 2008). Returns its parameters and final
+    state (what `ets_forecast` and `ets_filter` need)."""
     y = y[-max(MAX_ETS_POINTS, 3 * season) :]
     seasonal_ok = season > 1 and len(y) >= 2 * season + 2
-    if previous:
-        trend, seasonal = previous["trend"], previous["seasonal"] and seasonal_ok
+    kinds: tuple[str | None, ...] = (None,)
+    if seasonal_ok:
+        kinds = (None, "add", "mul") if y.min() > 0 else (None, "add")
+    # an earlier fit too short for a season (or now with a point at or below 0 for its
+    # multiplicative one) chooses nothing: the variant is chosen afresh
+    if previous and previous.get("seasonal_ok", seasonal_ok) != seasonal_ok:
+        previous = None
+    if previous and _kind(previous) not in kinds:
+        previous = None
+    if previous and len(y) > AFRESH_POINTS:
+        trend, kind = previous["trend"], _kind(previous)
     else:
-        options = [
-            (t, z) for t in (False, True) for z in ((False, True) if seasonal_ok else (False,))
-        ]
+        options = [(t, k) for t in (None, "damped", "linear") for k in kinds]
         quick = {c: _hw(y, season, *c, quick=True) for c in options}
-        trend, seasonal = min(options, key=lambda c: _aicc(quick[c]))
-    warm = previous["start"] if previous and previous["seasonal"] == seasonal else None
-    model = _hw(y, season, trend, seasonal, start=warm)
+        trend, kind = min(options, key=lambda c: _aicc(quick[c]))
+    same = previous and _kind(previous) == kind and previous["trend"] == trend
+    warm = previous["start"] if same else None
+    model = _hw(y, season, trend, kind, start=warm)
     p = model.params
     fitted = {
         "trend": trend,
-        "seasonal": seasonal,
+        "seasonal": kind is not None,
+        "multiplicative": kind == "mul",
         "alpha": float(p["smoothing_level"]),
         "beta": float(p["smoothing_trend"]) if trend else 0.0,
-        "gamma": float(p["smoothing_seasonal"]) if seasonal else 0.0,
-        "phi": float(p["damping_trend"]) if trend else 1.0,
-        "season": season if seasonal else 1,
+        "gamma": float(p["smoothing_seasonal"]) if kind else 0.0,
+        "phi": float(p["damping_trend"]) if trend == "damped" else 1.0,
+        "season": season if kind else 1,
         "start": _optimized(model),
+        "seasonal_ok": seasonal_ok,
     }
     fitted.update(ets_filter(y, fitted, _ets_start(p, fitted)))
     return fitted
 
 
+def _kind(f: dict[str, Any]) -> str | None:
+    """A fit's season: None, "add" or "mul"."""
+    return ("mul" if f.get("multiplicative") else "add") if f["seasonal"] else None
+
+
 def _hw(
     y: np.ndarray,
     season: int,
-    trend: bool,
-    seasonal: bool,
+    trend: str | None,
+    seasonal: str | None,
     *,
     quick: bool = False,
     start: list[float] | None = None,
 ) -> Any:
-    """One Holt-Winters fit; `quick`: the initial state from the first seasons (heuristic),
-    only the smoothing estimated; `start`: the optimizer starts there, no grid search."""
+    """One Holt-Winters fit (`trend`: None, "damped" or "linear"); `quick`: the initial state
+    from the first seasons (heuristic), only the smoothing estimated; `start`: the optimizer
+    starts there, no grid search."""
     import warnings
 
     from statsmodels.tsa.holtwinters import ExponentialSmoothing
@@ -180,8 +204,8 @@ def _hw(
         model = ExponentialSmoothing(
             y,
             trend="add" if trend else None,
-            damped_trend=trend,
-            seasonal="add" if seasonal else None,
+            damped_trend=trend == "damped",
+            seasonal=seasonal,
             seasonal_periods=season if seasonal else None,
             initialization_method=init,
         )
@@ -229,9 +253,11 @@ def fit_all(
     """The candidates `names` fitted on the first `end` points."""
     y, times = s.y[:end], s.times()
     out = Forecaster(name="", season=season, floor=0.0 if y.min() >= 0 else None)
-    if "theta" in names:
-        out.theta = {"alpha": theta_alpha(y, season), "season": season}
-    if {"ets", "mean_ets_gbm"} & set(names):
+    if {"theta", "combined"} & set(names):
+        mult = bool(y.min() > 0)
+        alpha = theta_alpha(y, season, mult)
+        out.theta = {"alpha": alpha, "season": season, "multiplicative": mult}
+    if {"ets", "mean_ets_gbm", "combined"} & set(names):
         out.ets = ets_fit(y, season, ets_prev)
     if {"gbm", "mean_ets_gbm"} & set(names):
         out.plain = Boosted(s.grid.freq, season, lags_for(s.grid.freq, season, end), []).fit(
@@ -449,21 +475,30 @@ def _span(gaps: np.ndarray) -> str:
     return f"{mid} {unit} at the median, from {low} to {high}"
 
 
-def sizes(hp: dict[str, Any], s: Series) -> tuple[int, int, list[dict[str, str]]]:
-    """The horizon and season (given, or by the frequency), or a SystemExit saying how many
-    points the series would need. A season chosen by the frequency that the data is too short
-    to learn is left out, and said."""
+def sizes(hp: dict[str, Any], s: Series) -> tuple[int, int, int, list[dict[str, str]]]:
+    """The horizon, season (given, or by the frequency) and backtests, or a SystemExit saying
+    how many points the series would need. A season chosen by the frequency that the data is
+    too short to learn with every backtest is learned with fewer (at least one: a season
+    dropped costs more than a backtest), else left out; either is said."""
     freq, n, backtests = s.grid.freq, len(s.y), int(hp["backtests"])
     horizon = int(hp["horizon"]) or HORIZON[freq]
     season = int(hp["season"]) or SEASON[freq]
     needs = 2 * season + horizon * (backtests + 1)
     plain = 2 + horizon * (backtests + 1)  # without a season
     if plain <= n < needs and not int(hp["season"]) and season > 1:
+        fewer = (n - 2 * season) // horizon - 1
+        if fewer >= 1:
+            said = words(
+                f"{n} points are too few for {backtests} backtests with a season of {season}: "
+                f"{fewer} backtest{'s' if fewer > 1 else ''}",
+                f"{n} 个点不足以在周期长度为 {season} 时进行 {backtests} 次回测：改为 {fewer} 次",
+            )
+            return horizon, season, fewer, [said]
         said = words(
             f"{n} points are too few to learn a season of {season}: learned without one",
             f"{n} 个点不足以学习长度为 {season} 的周期：按无周期学习",
         )
-        return horizon, 1, [said]
+        return horizon, 1, backtests, [said]
     if n < needs:
         cut = f" (after a long gap, from {s.times(0, 1)[0]:%Y-%m-%d})" if s.start else ""
         least = f"{needs}" if int(hp["season"]) or season == 1 else f"{plain} ({needs} to learn"
@@ -473,7 +508,7 @@ def sizes(hp: dict[str, Any], s: Series) -> tuple[int, int, list[dict[str, str]]
             f"{backtests} backtests; it needs at least {least} (2 seasons + horizon x "
             "(backtests + 1)): give more history, or a smaller horizon, season or backtests"
         )
-    return horizon, season, []
+    return horizon, season, backtests, []
 
 
 def autocorrelation(y: np.ndarray, longest: int) -> np.ndarray:
@@ -545,18 +580,26 @@ Backtests = dict[int, tuple[dict[str, list[np.ndarray]], dict[str, Any] | None]]
 
 
 def backtest(
-    run: aicc_template.Run, s: Series, horizon: int, seasons: Sequence[int], end: int, scale: float
+    run: aicc_template.Run,
+    s: Series,
+    horizon: int,
+    seasons: Sequence[int],
+    end: int,
+    scale: float,
+    folds: int,
 ) -> Backtests:
     """Per season tried, each candidate's errors (forecast minus actual, a row per forecast)
     in the rolling backtests before `end`, and the last Holt-Winters fit. Each backtest fits
     every season's candidates, so all are measured on the same windows; after half the time
     budget, no further backtest starts (the first always runs)."""
-    freq, folds = s.grid.freq, int(run.hp["backtests"])
+    freq = s.grid.freq
     origins = [end - horizon * (folds - j) for j in range(folds)]
     candidates = {}
     for m in seasons:
-        names = ["seasonal_naive", *(["naive"] if m > 1 else []), "mean", "ets", "theta"]
-        if origins[0] - Boosted(freq, m, lags_for(freq, m, origins[0]), []).reach >= 20:
+        names = ["seasonal_naive", *(["naive", "seasonal_drift"] if m > 1 else []), "mean"]
+        names += ["ets", "theta", *(["combined"] if m > 1 else [])]
+        lags = lags_for(freq, m, origins[0])  # none when the first fit is a few points
+        if lags and origins[0] - Boosted(freq, m, lags, []).reach >= 20:
             names += ["gbm", *(["gbm_regressors"] if s.regressors else []), "mean_ets_gbm"]
         candidates[m] = names
     out: Backtests = {m: ({}, None) for m in seasons}
@@ -592,7 +635,7 @@ def main() -> None:
     run = aicc_template.start()
     interval = float(run.hp["interval"])
     series, time_col, target, dropped = prepare(run)
-    horizon, season, notes = sizes(run.hp, series)
+    horizon, season, folds, notes = sizes(run.hp, series)
     n = len(series.y)
     import sklearn.ensemble  # noqa: F401  (its OpenMP loaded: a limit only reaches loaded pools)
 
@@ -606,10 +649,10 @@ def main() -> None:
         series.grid.freq,
         int(run.hp["season"]),
         horizon,
-        int(run.hp["backtests"]),
+        folds,
         season,
     )
-    tried = backtest(run, series, horizon, [m for m, _ in tries], end, scale)
+    tried = backtest(run, series, horizon, [m for m, _ in tries], end, scale, folds)
     best = {
         m: {k: float(np.abs(np.vstack(v)).mean()) / scale for k, v in errors.items()}
         for m, (errors, _) in tried.items()
@@ -622,7 +665,7 @@ def main() -> None:
     base_season, season = season, found
 
     # The held-out tail: the chosen model fitted on everything before it.
-    needed = ["ets", "gbm"] if chosen == "mean_ets_gbm" else [chosen]
+    needed = {"mean_ets_gbm": ["ets", "gbm"], "combined": ["ets", "theta"]}.get(chosen, [chosen])
     f = fit_all(needed, series, end, season, ets)
     actual = series.y[end:]
     tail = predict_with(chosen, f, series.y[:end], horizon, series.times(), series.regressors)
@@ -672,6 +715,10 @@ def main() -> None:
 MODELS = {
     "seasonal_naive": words("the seasonal naive forecast", "季节性朴素预测"),
     "naive": words("the last value repeated (naive forecast)", "重复最后一个值（朴素预测）"),
+    "seasonal_drift": words(
+        "the last season repeated with the last year's change (seasonal naive with drift)",
+        "重复上一个周期并加上最近一年的变化（带漂移的季节性朴素预测）",
+    ),
     "mean": words("the mean of the history", "历史均值"),
     "theta": words("the Theta method", "Theta 方法"),
     "ets": words("Holt-Winters exponential smoothing", "Holt-Winters 指数平滑"),
@@ -679,6 +726,10 @@ MODELS = {
     "gbm_regressors": words(
         "gradient-boosted trees on lags, the calendar and the other columns",
         "基于滞后值、日历和其他列的梯度提升树",
+    ),
+    "combined": words(
+        "the mean of Holt-Winters, the Theta method and the seasonal naive forecast with drift",
+        "Holt-Winters、Theta 方法与带漂移的季节性朴素预测的平均",
     ),
     "mean_ets_gbm": words(
         "the mean of Holt-Winters and gradient-boosted trees", "Holt-Winters 与梯度提升树的平均"
