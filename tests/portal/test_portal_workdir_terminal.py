@@ -99,8 +99,11 @@ def test_the_terminal_page(api: TestClient, alice: Person, bob: Person) -> None:
     assert "终端" in browser.get(f"/jobs/{job['id']}/terminal").text
     assert signed_in(api, bob).get(f"/jobs/{job['id']}/terminal").status_code == 404
     socket = f"/jobs/{job['id']}/terminal/socket"
-    with pytest.raises(WebSocketDenialResponse) as denied:
-        with browser.websocket_connect(socket, headers={"Origin": "https://elsewhere.example"}):
-            pass
+    elsewhere = {"Origin": "https://elsewhere.example"}
+    with (
+        pytest.raises(WebSocketDenialResponse) as denied,
+        browser.websocket_connect(socket, headers=elsewhere),
+    ):
+        pass
     assert denied.value.status_code == 403
     api.post(f"/api/v1/jobs/{job['id']}/cancel", headers=alice.headers)
