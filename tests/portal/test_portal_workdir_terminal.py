@@ -107,3 +107,6 @@ def test_the_terminal_page(api: TestClient, alice: Person, bob: Person) -> None:
         pass
     assert denied.value.status_code == 403
     api.post(f"/api/v1/jobs/{job['id']}/cancel", headers=alice.headers)
+    wait_job(api, alice, job["id"], {"cancelled"})
+    ended = browser.get(f"/jobs/{job['id']}/terminal")  # no console, no socket opened
+    assert ended.status_code == 200 and "data-terminal=" not in ended.text
