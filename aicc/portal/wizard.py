@@ -27,9 +27,9 @@ from sqlalchemy.orm import Session
 from aicc.core.units import format_duration, parse_cpu_milli, parse_duration_s, parse_memory_mib
 from aicc.estimate import Estimate
 from aicc.portal import scenario_form, submitting
-from aicc.portal.data import upload_paths
 from aicc.portal.auth import Me
 from aicc.portal.billing import money
+from aicc.portal.data import upload_paths
 from aicc.portal.forms import FieldError, Posted, text_input
 from aicc.portal.forms import Form as PageForm
 from aicc.portal.i18n import Message, Translator
@@ -304,7 +304,11 @@ def _workdir(
             page.me.who,
             page.state.blobs,
             archive=None if sent is None else sent.file,
-            files=zip(upload_paths([str(f.filename) for f in picked]), [f.file for f in picked]),
+            files=zip(
+                upload_paths([str(f.filename) for f in picked]),
+                [f.file for f in picked],
+                strict=True,
+            ),
             max_bytes=page.state.settings.limits.max_upload_mib * 1024 * 1024,
         )
     except ServiceError as err:

@@ -89,7 +89,7 @@ def test_nothing_of_the_server_is_reachable_from_inside(job: dict[str, Any]) -> 
         f"kill -0 {os.getpid()} && echo SERVER-SEEN; grep CapBnd /proc/self/status; "
         "test -s /proc/1/root/etc/shadow && echo SHADOW-READ"
     )
-    out, err, _ = _run(job, ["sh", "-c", probe])
+    out, _, _ = _run(job, ["sh", "-c", probe])
     text = out.decode()
     assert text.splitlines()[0] == "/"  # the sandbox's root: no way past it
     token = (home / "admin.token").read_text().strip()
@@ -107,6 +107,6 @@ def test_an_idle_session_ends_and_its_process_is_killed(job: dict[str, Any]) -> 
     out, _, _ = _run(job, ["sh", "-c", f"kill -0 {inner} 2>/dev/null && echo ALIVE || echo gone"])
     assert out == b"gone\n"
     entries = job["admin"].get("/api/v1/audit", params={"limit": 100}).json()["items"]
-    assert any(
-        e["action"] == "job.exec.end" and e["detail"]["ended"] == "idle" for e in entries
-    ), entries
+    assert any(e["action"] == "job.exec.end" and e["detail"]["ended"] == "idle" for e in entries), (
+        entries
+    )
