@@ -4,7 +4,8 @@ escape sequences, NUL, invalid UTF-8 and text shaped like the channel's own cont
 out on the output stream as written, and the exit status is the command's own. A flood of
 output arrives whole while the server reads one chunk per frame sent. From inside, the
 server's home, its processes and the host's root stay out of reach (`cd ..` past the working
-copy, `/proc`, capabilities), and the command's arguments reach the job as an argv the server
+copy, `/proc`, capabilities), and a PID namespace the job made for itself is not taken for its
+sandbox, and the command's arguments reach the job as an argv the server
 never hands to a shell. A session without traffic ends at `exec_idle_s`, its process killed."""
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ FLOOD = 8 * 1024 * 1024
 @pytest.fixture(scope="module")
 def job(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     home = tmp_path_factory.mktemp("exec-hostile") / "home"
-    with over_http(home, limits={"exec_idle_s": 2.0}) as (url, token, _state):
+    with over_http(home, limits={"exec_idle_s": 4.0}) as (url, token, _state):
         admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"})
         tenant = make_tenant(admin, "exec-hostile")
         client = Client(server=url, token=tenant.token)
-        made = client.jobs.submit({"command": "sleep 600"})
+        # a PID namespace of the job's own inside its sandbox, whose init (pid 1 there too)
+        # exec must not take for the sandbox's
+        made = client.jobs.submit({"command": "unshare -Urpf sleep 600 & exec sleep 600"})
         wait("running", lambda: client.jobs.get(made.id).state == "running")
         run_dir = next(home.glob(f"runs/{made.id}/0/0"))
         wait("sandbox", lambda: _entered(run_dir))
@@ -87,7 +90,8 @@ def test_nothing_of_the_server_is_reachable_from_inside(job: dict[str, Any]) -> 
         "cd " + "../" * 40 + "; pwd; ls; "
         f"cat {home}/admin.token; ls {home}; ls /proc | grep -c '^[0-9]'; "
         f"kill -0 {os.getpid()} && echo SERVER-SEEN; grep CapBnd /proc/self/status; "
-        "test -s /proc/1/root/etc/shadow && echo SHADOW-READ"
+        "test -s /proc/1/root/etc/shadow && echo SHADOW-READ; "
+        "tr '\\0' ' ' < /proc/1/cmdline | cut -c1-20"
     )
     out, _, _ = _run(job, ["sh", "-c", probe])
     text = out.decode()
@@ -96,6 +100,7 @@ def test_nothing_of_the_server_is_reachable_from_inside(job: dict[str, Any]) -> 
     assert token not in text and "aicc.db" not in text  # the home shows the job's path alone
     assert "SERVER-SEEN" not in text and "SHADOW-READ" not in text
     assert "CapBnd:\t0000000000000000" in text
+    assert text.splitlines()[-1].startswith("/usr/bin/bwrap")  # the sandbox, not the job's own
     assert int(text.split("CapBnd")[0].split()[-1]) < 10  # the job's processes and its own
 
 

@@ -33,6 +33,8 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import psutil
+
 from aicc.executors.execs import ExecProcess, ExecRefused
 from aicc.executors.local import runtime
 
@@ -72,8 +74,11 @@ def sandbox_init(run_dir: Path) -> int:
     own = _ns("self", "pid")
     found = []
     for pid in runtime.replica_pids(data):
-        with contextlib.suppress(OSError):
-            if _ns(pid, "pid") != own and _inner_pid(pid) == 1:
+        with contextlib.suppress(OSError, psutil.Error):
+            # bubblewrap's init: pid 1 of a namespace whose parent is in the server's (a
+            # namespace the job made inside its sandbox has its init's parent inside it)
+            parent = psutil.Process(pid).ppid()
+            if _ns(pid, "pid") != own and _inner_pid(pid) == 1 and _ns(parent, "pid") == own:
                 found.append(pid)
     if not found:
         raise ExecRefused(
