@@ -69,6 +69,8 @@ class Limits(BaseModel):
     log_retention_days: Annotated[float, Field(gt=0)] = 30.0
     node_failures_to_cordon: Annotated[int, Field(ge=0)] = 3  # within the window; 0: never
     node_failure_window_h: Annotated[float, Field(gt=0)] = 24.0
+    exec_idle_s: Annotated[float, Field(gt=0, le=7 * 86400)] = 900.0  # an exec without traffic
+    exec_max_s: Annotated[float, Field(gt=0, le=7 * 86400)] = 8 * 3600.0  # any exec session
 
 
 class SlurmSettings(BaseModel):

@@ -8,7 +8,7 @@ import ipaddress
 from collections.abc import Callable, Iterator, Sequence
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, WebSocket
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import IPvAnyNetwork
 from sqlalchemy.exc import IntegrityError
@@ -93,6 +93,22 @@ async def current_user(
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
+
+
+async def websocket_user(state: AppState, websocket: WebSocket, method: str = "POST") -> Principal:
+    """The caller behind a websocket's bearer token, as `current_user` decides for a request
+    of `method` to its path (a websocket that changes something counts as a POST). Raises
+    HTTPException (401, 403) for the route to refuse the upgrade with."""
+    scheme, _, token = websocket.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException(401, "missing bearer token")
+    caller = await state.callers.get(tokens.digest(token.strip()))
+    if caller is None or not caller.valid(utcnow()):
+        raise HTTPException(401, "invalid, expired or revoked token, or its user is disabled")
+    needed = needed_scope(method, websocket.url.path)
+    if not allows(caller.who.scopes, needed):
+        raise HTTPException(403, f"this token's scopes do not cover {websocket.url.path}")
+    return caller.who
 
 
 async def peer_site(state: StateDep, request: Request) -> str:

@@ -38,6 +38,13 @@ def _streamed(method: str, path: str) -> bool:
     )
 
 
+def _with_files(method: str, path: str) -> bool:
+    """The submit wizard's form, which may carry the job's workdir (a folder or an archive,
+    spooled to disk by the form parser): held to `limits.max_upload_mib` by its declared
+    size."""
+    return method == "POST" and path.rstrip("/") == "/submit"
+
+
 def _header(scope: Scope, name: bytes) -> bytes | None:
     for key, value in scope["headers"]:
         if key == name:
@@ -61,6 +68,7 @@ class RequestLimits:
         self.app = app
         self.trusted = trusted  # proxies whose X-Forwarded-For names the client
         self.max_body = limits.max_request_mib * 1024 * 1024
+        self.max_upload = limits.max_upload_mib * 1024 * 1024
         rate = limits.rate_limit
         self.rate_limit = rate
         self.tokens = TokenBuckets(rate.per_token_per_s, rate.per_token_burst)
@@ -77,6 +85,17 @@ class RequestLimits:
                 return
         if _streamed(scope["method"], scope["path"]):
             await self.app(scope, receive, send)
+            return
+        if _with_files(scope["method"], scope["path"]):
+            declared = _header(scope, b"content-length") or b""
+            if not declared.isdigit() or int(declared) > self.max_upload:
+                detail = (
+                    f"a job submitted with its workdir declares its size (Content-Length), at "
+                    f"most {self.max_upload} bytes (limits.max_upload_mib)"
+                )
+                await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
+                return
+            await self.app(scope, receive, send)  # the server reads no more than it declared
             return
         body = await self._read_body(scope, receive)
         if body is None:

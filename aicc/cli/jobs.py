@@ -1,4 +1,4 @@
-"""`aicc job ...`: submit, list, inspect, follow, wait for, cancel and download jobs."""
+"""`aicc job ...`: submit, list, inspect, follow, wait for, cancel, download and exec into jobs."""
 
 import shlex
 import sys
@@ -414,6 +414,35 @@ def cancel_command(job_id: JobId, as_json: JsonFlag = False) -> None:
         else f"cancel requested for {escape(job_id)}: now {state_text(state).markup}"
     )
     confirm(job, said, as_json=as_json)
+
+
+@app.command("exec")
+@handle_errors
+def exec_command(
+    job_id: JobId,
+    command: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[-- CMD...]",
+            help="What to run (default: an interactive shell).",
+            show_default=False,
+        ),
+    ] = None,
+    replica: Annotated[int, typer.Option(min=0, help="Which replica.")] = 0,
+    tty: Annotated[
+        bool | None, typer.Option("--tty/--no-tty", help="A terminal (default: when stdin is one).")
+    ] = None,
+) -> None:
+    """Run a command inside a running job: its sandbox, its files, its network.
+
+    Interactive on a terminal; otherwise stdin, stdout and stderr are piped. The exit code is
+    the command's. The session is audited (who, job, command; never what is typed)."""
+    from aicc.cli.execs import run_exec
+
+    terminal = sys.stdin.isatty() and sys.stdout.isatty() if tty is None else tty
+    with client() as api:
+        code = run_exec(api, job_id, command or [], tty=terminal, replica=replica)
+    raise typer.Exit(code)
 
 
 @app.command("resubmit")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import ClassVar, Literal, NamedTuple, Protocol
 
 from aicc.core.datasets import Manifest
 from aicc.core.topology import Node
+from aicc.executors.execs import ExecProcess, ExecRefused
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,7 @@ class Capabilities:
     same_host: bool = False  # every node it offers is this machine: a gang meets on 127.0.0.1
     picks_devices: bool = False  # the engine chooses the devices (Slurm's GRES, Ray), AICC reads
     mig_slices: bool = False  # runs a replica on one MIG slice
+    exec_in_replica: bool = False  # runs a command inside a running replica's sandbox (exec)
 
 
 class Workdirs(Protocol):
@@ -269,6 +272,39 @@ class Executor(ABC):
     def log_size(self, handle: str, stream: Stream = "stdout") -> int:
         """Bytes ever written to the stream, so followers can ask only for what is new."""
         return self._log_size(handle, stream)
+
+    def exec(
+        self,
+        handle: str,
+        command: Sequence[str],
+        *,
+        tty: bool,
+        withhold: frozenset[str] = frozenset(),
+        cols: int = 80,
+        rows: int = 24,
+    ) -> ExecProcess:
+        """Run `command` inside the running replica's sandbox and network namespace, on a pty
+        (`tty`) or pipes (`aicc job exec`); `withhold`: environment names it must not get (its
+        secrets). ExecRefused, saying why, where it cannot: engines whose replicas are not this
+        machine's processes refuse all (`capabilities.exec_in_replica`)."""
+        if not self.capabilities.exec_in_replica:
+            raise ExecRefused(
+                f"exec is supported on local executor nodes; this job runs on {self.title}, "
+                "whose replicas the server cannot enter"
+            )
+        return self._exec(handle, command, tty=tty, withhold=withhold, cols=cols, rows=rows)
+
+    def _exec(
+        self,
+        handle: str,
+        command: Sequence[str],
+        *,
+        tty: bool,
+        withhold: frozenset[str],
+        cols: int,
+        rows: int,
+    ) -> ExecProcess:
+        raise ExecRefused(f"the {self.title} executor cannot run a command in a replica")
 
     @abstractmethod
     def _launch(self, replica: ReplicaLaunch) -> str: ...

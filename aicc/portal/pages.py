@@ -29,6 +29,7 @@ from aicc.portal import (
     reports,
     signing,
     sso,
+    terminal,
     wizard,
     yaml_editor,
 )
@@ -38,6 +39,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     sso.router,
     dashboard.router,
     jobs.router,
+    terminal.router,  # a running job's terminal (`aicc job exec` in the browser)
+    terminal.sockets,
     center.router,
     reports.router,
     federation.router,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -29,13 +29,15 @@ from aicc.estimate import Estimate
 from aicc.portal import scenario_form, submitting
 from aicc.portal.auth import Me
 from aicc.portal.billing import money
+from aicc.portal.data import upload_paths
 from aicc.portal.forms import FieldError, Posted, text_input
 from aicc.portal.forms import Form as PageForm
 from aicc.portal.i18n import Message, Translator
 from aicc.portal.page import Page, PageDep, PostingPage
 from aicc.portal.rendering import PortalRoute, is_htmx
 from aicc.services.center import overview
-from aicc.services.jobs import estimates
+from aicc.services.common import ServiceError
+from aicc.services.jobs import estimates, workdirs
 from aicc.services.nodes import nodes
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
@@ -289,14 +291,49 @@ class JobForm(Posted):
     key: str = text_input(100)
 
 
+def _workdir(
+    page: Page, form: PageForm, archive: UploadFile | None, files: list[UploadFile]
+) -> str | None:
+    """The workdir sent with the form (a folder's files, or a .tar / .tar.gz), kept as `aicc
+    job submit` keeps one (`workdirs.from_browser`): its sha256; a refusal on its input."""
+    picked = [f for f in files if f.filename]
+    sent = archive if archive is not None and archive.filename else None
+    try:
+        return workdirs.from_browser(
+            page.session,
+            page.me.who,
+            page.state.blobs,
+            archive=None if sent is None else sent.file,
+            files=zip(
+                upload_paths([str(f.filename) for f in picked]),
+                [f.file for f in picked],
+                strict=True,
+            ),
+            max_bytes=page.state.settings.limits.max_upload_mib * 1024 * 1024,
+        )
+    except ServiceError as err:
+        form.errors["workdir"] = FieldError("form.error.invalid", Message.of(err))
+        return None
+
+
 @router.post("/submit")
-def submit_job(page: PostingPage, posted: Annotated[JobForm, Form()]) -> Response:
-    """Step 3: submit, then land on the job's page; a refusal comes back on the form."""
+def submit_job(
+    page: PostingPage,
+    posted: Annotated[JobForm, Form()],
+    workdir_archive: Annotated[UploadFile | None, File()] = None,
+    workdir_files: Annotated[list[UploadFile] | None, File()] = None,
+) -> Response:
+    """Step 3: submit, then land on the job's page; a refusal comes back on the form. A folder
+    or an archive sent with it becomes the job's workdir, as `aicc job submit` uploads one."""
     values = {k: v.strip() for k, v in posted.typed(*DETAIL_FIELDS).items()}
     values |= posted.typed("scenario_json", "key")
     form = PageForm("job", values)
     spec_data = _spec_of(values, form)
     job_id, status = None, 422
+    if not form.errors:
+        sha256 = _workdir(page, form, workdir_archive, workdir_files or [])
+        if sha256 is not None:
+            spec_data["workdir_sha256"] = sha256
     if not form.errors:
         try:
             spec = submitting.parse(spec_data)

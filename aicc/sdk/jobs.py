@@ -19,6 +19,7 @@ from aicc.services.jobs.views import Event, Explain, Job, Metrics, Workdir
 
 if TYPE_CHECKING:
     from aicc.core.jobspec import JobSpec
+    from aicc.sdk.execs import ExecChannel
 
 #: ``progress(phase, done, total)``: phase "pack" counts raw file bytes, "upload" archive bytes.
 Progress = Callable[[str, int, int], None]
@@ -39,6 +40,24 @@ def _chunks(fh: IO[bytes], total: int, progress: Progress | None) -> Iterator[by
 
 
 class Jobs(Resource):
+    def exec(
+        self,
+        job_id: str,
+        command: builtins.list[str] | tuple[str, ...] = (),
+        *,
+        tty: bool = False,
+        replica: int = 0,
+        cols: int = 80,
+        rows: int = 24,
+    ) -> ExecChannel:
+        """Run `command` (none: an interactive shell) inside the running job's replica, in its
+        sandbox; iterate the channel for its output, `exit_code` after (sdk/execs.py)."""
+        from aicc.sdk.execs import open_channel
+
+        return open_channel(
+            self._t, job_id, command, tty=tty, replica=replica, cols=cols, rows=rows
+        )
+
     def upload_workdir(self, path: Path, progress: Progress | None = None) -> str:
         """Pack `path`, upload it unless the server already has it, and return its sha256."""
         from aicc.sdk.workdir import pack_workdir

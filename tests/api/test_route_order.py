@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, APIWebSocketRoute
 
 from aicc.api.routers import jobs, nodes, system, tenancy, workdirs
 
@@ -19,9 +19,10 @@ def _sample(template: str) -> str:
     return re.sub(r"\{[^}]+\}", "x1", template)
 
 
-def _routes(*modules: object) -> list[APIRoute]:
+def _routes(*modules: object) -> list[APIRoute | APIWebSocketRoute]:
+    """The routers' routes, a websocket's (`/jobs/{id}/exec`) among them."""
     found = [r for m in modules for r in m.router.routes]  # type: ignore[attr-defined]
-    assert all(isinstance(r, APIRoute) for r in found)
+    assert all(isinstance(r, APIRoute | APIWebSocketRoute) for r in found)
     return found
 
 

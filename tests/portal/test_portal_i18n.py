@@ -158,6 +158,7 @@ SHOWN_SERVICES = (
     "nodes/nodes",
     "tenancy/audit",
     "jobs/workdirs",
+    "jobs/execs",  # the terminal page (portal/terminal.py)
     "billing/credits",
     "billing/budgets",
     "billing/invoices",

@@ -1,5 +1,5 @@
 """Jobs: submit, list, read, events, logs (with follow), outputs, metrics, cancel, explain,
-resubmit."""
+resubmit, exec (a websocket into a running replica)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Response, WebSocket
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from aicc.api import schemas
-from aicc.api.deps import CurrentUser, SessionDep, StateDep
+from aicc.api import schemas, terminal
+from aicc.api.deps import CurrentUser, SessionDep, StateDep, websocket_user
 from aicc.api.idempotency import IdempotencyKey
 from aicc.api.state import AppState
 from aicc.core.jobspec import JobSpec
@@ -237,4 +237,37 @@ def jobs_metrics(
     none yet is an empty `metrics`. Poll with `since=last_step` for what is new."""
     return metrics.curves(
         session, who, job_id, state.executors, since=since, tail=tail, most=max_points
+    )
+
+
+@router.websocket("/{job_id}/exec")
+async def jobs_exec(
+    websocket: WebSocket,
+    job_id: str,
+    command: Annotated[list[str] | None, Query(max_length=64)] = None,
+    tty: bool = False,
+    replica: Annotated[int, Query(ge=0, le=1023)] = 0,
+    cols: Annotated[int, Query(ge=1, le=1000)] = 80,
+    rows: Annotated[int, Query(ge=1, le=1000)] = 24,
+) -> None:
+    """Run `command` (repeat the parameter per argument; none: an interactive shell) inside the
+    running job's replica, its sandbox and network namespace, on a pty with `tty`. The frames
+    are api/terminal.py's; the upgrade is refused 404 (not yours), 403 (a viewer), 409 (not
+    running), 422 (an engine exec cannot enter). Audited, keystrokes not."""
+    state: AppState = websocket.app.state.aicc
+    try:
+        who = await websocket_user(state, websocket)
+    except HTTPException as err:
+        await terminal.deny(websocket, err.status_code, str(err.detail))
+        return
+    await terminal.serve(
+        websocket,
+        state,
+        who,
+        job_id,
+        command=command or [],
+        tty=tty,
+        replica=replica,
+        cols=cols,
+        rows=rows,
     )

@@ -8,7 +8,7 @@ records the replica's fate there, so a restarted server reads what happened whil
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +17,8 @@ from aicc.executors import environment
 from aicc.executors.base import Capabilities, ReplicaLaunch, ReplicaState, Stream, Workdirs
 from aicc.executors.container import Container
 from aicc.executors.datacache import DataCache
+from aicc.executors.execs import ExecProcess
+from aicc.executors.local import exec as entering
 from aicc.executors.local import mps, runtime
 from aicc.executors.local.node import SimulatedDevices, local_node
 from aicc.executors.rundir import Run, RunDirExecutor
@@ -37,6 +39,7 @@ class LocalExecutor(RunDirExecutor):
         log_streaming=True,
         same_host=True,
         mig_slices=True,
+        exec_in_replica=True,
     )
     passed_through = (*environment.PASSED_THROUGH, "TMPDIR")  # the replica runs on this machine
 
@@ -139,3 +142,18 @@ class LocalExecutor(RunDirExecutor):
 
     def _log_size(self, handle: str, stream: Stream) -> int:
         return runtime.log_size(self.run_dir_of(handle), stream)
+
+    def _exec(
+        self,
+        handle: str,
+        command: Sequence[str],
+        *,
+        tty: bool,
+        withhold: frozenset[str],
+        cols: int,
+        rows: int,
+    ) -> ExecProcess:
+        """Enter the replica's sandbox (local/exec.py): its namespaces on this machine."""
+        return entering.start(
+            self.run_dir_of(handle), command, tty=tty, withhold=withhold, cols=cols, rows=rows
+        )

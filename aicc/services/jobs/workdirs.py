@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import gzip
 import io
+import shutil
 import tarfile
+import tempfile
 from collections.abc import Iterable
 from typing import BinaryIO
 
@@ -64,5 +66,60 @@ def pack(files: Iterable[tuple[str, bytes]]) -> bytes:
 def keep(session: Session, who: Principal, blobs: BlobStore, archive: bytes) -> str:
     """Store an archive the server made and record it for the caller: its sha256, for a spec."""
     kept = store(blobs, io.BytesIO(archive), who=who, sha256=None, max_bytes=len(archive) + 1)
+    record(session, who, sha256=kept.sha256, size=kept.size)
+    return kept.sha256
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZIP_MAGIC = b"PK\x03\x04"
+TAR_MAGIC_AT = 257  # "ustar" in a tar's first header
+
+
+def from_browser(
+    session: Session,
+    who: Principal,
+    blobs: BlobStore,
+    *,
+    archive: BinaryIO | None,
+    files: Iterable[tuple[str, BinaryIO]] = (),
+    max_bytes: int,
+) -> str | None:
+    """A workdir sent from the portal's submit wizard, kept as `aicc job submit` keeps one: an
+    archive (a .tar.gz as it is, a .tar gzipped around its bytes, neither opened here) or a
+    folder's files (packed into a .tar.gz as they are), then `store`, whose one check of the
+    archive (`BlobStore.put`: names, links, sizes, its end) is the CLI upload's. A .zip is
+    refused: the server reads no second archive format. Its sha256 for the spec's
+    `workdir_sha256`, or None when nothing was sent."""
+    with tempfile.TemporaryFile() as packed:
+        if archive is not None:
+            head = archive.read(TAR_MAGIC_AT + 5)
+            archive.seek(0)
+            if head.startswith(ZIP_MAGIC):
+                raise Invalid(
+                    "workdir: a .zip archive is not read here; upload the folder itself, or a "
+                    ".tar.gz of it (`tar czf code.tar.gz -C DIR .`)"
+                )
+            if head.startswith(GZIP_MAGIC):
+                source: BinaryIO = archive
+            elif head[TAR_MAGIC_AT:] == b"ustar":
+                with gzip.GzipFile(fileobj=packed, mode="wb", mtime=0) as gz:
+                    shutil.copyfileobj(archive, gz)
+                source = packed
+            else:
+                raise Invalid("workdir: upload a folder, a .tar or a .tar.gz archive")
+        else:
+            listed = list(files)
+            if not listed:
+                return None
+            with tarfile.open(fileobj=packed, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
+                for name, data in listed:
+                    data.seek(0, io.SEEK_END)
+                    info = tarfile.TarInfo(name)
+                    info.size, info.mode, info.mtime = data.tell(), 0o644, 0
+                    data.seek(0)
+                    tar.addfile(info, data)
+            source = packed
+        source.seek(0)
+        kept = store(blobs, source, who=who, sha256=None, max_bytes=max_bytes)
     record(session, who, sha256=kept.sha256, size=kept.size)
     return kept.sha256

@@ -1,0 +1,64 @@
+"""A running job's terminal in the browser (`/jobs/{id}/terminal`): a line-mode console over the
+same exec channel as `aicc job exec` (api/terminal.py), on a pty inside the job's sandbox.
+
+The page is the person's own session's: its websocket (`/jobs/{id}/terminal/socket`) takes the
+portal's session cookie and must come from this server's own pages (its `Origin`, which every
+browser sends on a websocket, is this host), so another site cannot open a terminal with a
+visitor's cookie. Who may is who may cancel the job (`services/jobs/execs.py`): another tenant's
+job is a 404, a viewer's a 403, a job not running a 409, each before the upgrade. The console
+shows the command's output as text (`textContent`, its escape sequences dropped), never as
+markup. Without JavaScript the page says to use `aicc job exec`.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, WebSocket
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from aicc.api import terminal
+from aicc.api.state import AppState
+from aicc.core.tenancy import Principal, can_write
+from aicc.portal.auth import SESSION_COOKIE
+from aicc.portal.page import PageDep
+from aicc.portal.rendering import PortalRoute
+from aicc.services.common import Forbidden, utcnow
+from aicc.services.jobs import jobs
+from aicc.services.tenancy import sessions
+
+router = APIRouter(route_class=PortalRoute, include_in_schema=False)
+sockets = APIRouter(include_in_schema=False)
+COLS, ROWS = 120, 32  # the console's size, as the pty is told
+
+
+@router.get("/jobs/{job_id}/terminal")
+def terminal_page(page: PageDep, job_id: str) -> Response:
+    job = jobs.get(page.session, page.me.who, job_id)  # another tenant's: 404
+    if not can_write(page.me.who, org_id=job.org_id, project_id=job.project_id):
+        raise Forbidden("viewers cannot run commands in jobs")
+    return page.render("terminal.html", nav="jobs", job=job, cols=COLS, rows=ROWS)
+
+
+def _who(state: AppState, websocket: WebSocket) -> Principal | None:
+    with state.db.reader() as session:
+        me = sessions.resolve(session, websocket.cookies.get(SESSION_COOKIE), now=utcnow())
+    return None if me is None else me.who
+
+
+@sockets.websocket("/jobs/{job_id}/terminal/socket")
+async def terminal_socket(websocket: WebSocket, job_id: str) -> None:
+    state: AppState = websocket.app.state.aicc
+    origin = websocket.headers.get("origin")
+    host = (websocket.headers.get("host") or "").lower()
+    if origin is None or urlsplit(origin).netloc.lower() != host:
+        await terminal.deny(websocket, 403, "a terminal opens from this server's own pages only")
+        return
+    who = await run_in_threadpool(_who, state, websocket)
+    if who is None:
+        await terminal.deny(websocket, 404, "sign in to open a terminal")
+        return
+    await terminal.serve(
+        websocket, state, who, job_id, command=[], tty=True, replica=0, cols=COLS, rows=ROWS
+    )
