@@ -67,6 +67,10 @@ def key_create(
     tokens_per_month: Annotated[
         int | None, typer.Option(min=1, help="Prompt + completion tokens a month at most.")
     ] = None,
+    tier: Annotated[
+        int | None,
+        typer.Option(min=1, max=3, help="Service tier: 1 served first when busy (admins) .. 3."),
+    ] = None,
     project: ProjectOption = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -74,7 +78,7 @@ def key_create(
     with client() as api:
         answer = api.keys.create(
             name, deployments=deployment, rpm=rpm, tokens_per_month=tokens_per_month,
-            project=project,
+            project=project, tier=tier,
         )  # fmt: skip
     print_secret(
         answer,

@@ -632,6 +632,8 @@ class ApiKeyRow(Base):
     created_by: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    # its service tier, 1 served first .. 3 (gateway/tiers.py)
+    tier: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
 
 
 class GatewayRequestRow(Base):
@@ -660,6 +662,25 @@ class GatewayRequestRow(Base):
     replica: Mapped[str | None] = mapped_column(String(64))  # the job that answered
     at: Mapped[datetime]  # when the record was written (the answer's end)
     usage_id: Mapped[int | None] = mapped_column(BigInteger)  # the usage record holding it
+    tier: Mapped[int] = mapped_column(Integer, default=2, server_default="2")  # its key's
+
+
+class SafetyEventRow(Base):
+    """Append-only: a prompt or completion the gateway's content safety blocked or masked
+    (gateway/safety.py): which rule, never the text unless the policy says `store_text`."""
+
+    __tablename__ = "safety_events"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(40))
+    project_id: Mapped[str] = mapped_column(String(40), index=True)
+    deployment_id: Mapped[str] = mapped_column(String(40), index=True)
+    key_id: Mapped[str] = mapped_column(String(40))
+    request_id: Mapped[str] = mapped_column(String(40))
+    stage: Mapped[str] = mapped_column(String(16))  # prompt | completion
+    rule: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))  # block | mask
+    text: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime]
 
 
 class GatewayLoadRow(Base):

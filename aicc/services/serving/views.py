@@ -89,6 +89,7 @@ class ApiKey(View):
     created_by: str
     created_at: datetime
     revoked_at: datetime | None
+    tier: int = Field(2, description="service tier: 1 served first when replicas are busy .. 3")
     secret: str | None = Field(None, description="only in the answer that creates the key")
 
 
@@ -108,3 +109,4 @@ class GatewayRequest(View):
     latency_ms: float
     attempts: int
     replica: str | None
+    tier: int = 2
