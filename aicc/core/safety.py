@@ -9,9 +9,9 @@ settings, and records and counts what a policy found.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Action = Literal["block", "mask"]
 MASK = "*"
@@ -37,9 +37,32 @@ class Hit:
     end: int
 
 
+def trie(words: Sequence[str]) -> str:
+    """The words (lower-cased) as one regular expression shaped as a trie, so that at each
+    position of a text the engine follows one branch per letter instead of trying every word
+    in turn: thousands of words cost about one scan, not thousands."""
+    root: dict[str, Any] = {}
+    for word in words:
+        node = root
+        for char in word.lower():
+            node = node.setdefault(char, {})
+        node[""] = {}  # a word ends here
+
+    def emit(node: dict[str, Any]) -> str:
+        branches = [re.escape(c) + emit(child) for c, child in sorted(node.items()) if c]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
+        return f"(?:{body})?" if "" in node else body
+
+    return emit(root)
+
+
 class Policy:
-    """Rules compiled into one alternation (one scan per text, however many rules): a named
-    group per rule, so the match says which rule it was."""
+    """Rules compiled into two expressions whatever their number: the words of every rule as
+    tries matched on the lower-cased text, the patterns as one alternation on the text as it
+    is (a pattern that should ignore case says `(?i)`); a named group per rule and kind, so a
+    match says which rule it was."""
 
     def __init__(
         self,
@@ -54,50 +77,80 @@ class Policy:
         self.prompts, self.completions = prompts, completions
         self.store_text, self.window = store_text, window
         self._by_group: dict[str, Rule] = {}
-        parts = []
+        words, patterns = [], []
         for i, rule in enumerate(self.rules):
-            group = f"r{i}"
-            self._by_group[group] = rule
-            alternatives = [re.escape(w) for w in rule.words] + [f"(?:{p})" for p in rule.patterns]
-            parts.append(f"(?P<{group}>{'|'.join(alternatives)})")
-        self._expression = re.compile("|".join(parts), re.IGNORECASE) if parts else None
+            if rule.words:
+                self._by_group[f"w{i}"] = rule
+                words.append(f"(?P<w{i}>{trie(rule.words)})")
+            if rule.patterns:
+                self._by_group[f"p{i}"] = rule
+                patterns.append(f"(?P<p{i}>{'|'.join(f'(?:{p})' for p in rule.patterns)})")
+        self._words = re.compile("|".join(words)) if words else None
+        # where lower-casing changes a text's length, its positions would not be the text's
+        self._words_any_case = re.compile("|".join(words), re.IGNORECASE) if words else None
+        self._patterns = re.compile("|".join(patterns)) if patterns else None
 
     @property
     def active(self) -> bool:
-        return self._expression is not None and (self.prompts or self.completions)
+        found = self._words is not None or self._patterns is not None
+        return found and (self.prompts or self.completions)
+
+    def _scans(self, text: str) -> list[tuple[re.Pattern[str], str]]:
+        scans = []
+        if self._words is not None and self._words_any_case is not None:
+            lowered = text.lower()
+            if len(lowered) == len(text):
+                scans.append((self._words, lowered))
+            else:
+                scans.append((self._words_any_case, text))
+        if self._patterns is not None:
+            scans.append((self._patterns, text))
+        return scans
+
+    def _hits(self, expression: re.Pattern[str], subject: str, start: int) -> Iterator[Hit]:
+        for match in expression.finditer(subject, start):
+            group = match.lastgroup
+            if group is not None and match.end() > match.start():
+                rule = self._by_group[group]
+                yield Hit(rule.name, rule.action, match.start(), match.end())
 
     def find(self, text: str, start: int = 0) -> Hit | None:
-        """The first match in `text` from `start`, a blocking rule's before a masking one's."""
-        if self._expression is None or not text:
+        """The earliest blocking match in `text` from `start`, else the earliest masking one."""
+        if not text:
             return None
-        first: Hit | None = None
-        for match in self._expression.finditer(text, start):
-            group = match.lastgroup
-            if group is None or match.end() == match.start():
-                continue
-            rule = self._by_group[group]
-            hit = Hit(rule.name, rule.action, match.start(), match.end())
-            if rule.action == "block":
-                return hit
-            first = first or hit
-        return first
+        block: Hit | None = None
+        mask: Hit | None = None
+        for expression, subject in self._scans(text):
+            for hit in self._hits(expression, subject, start):
+                if hit.action == "block":
+                    if block is None or hit.start < block.start:
+                        block = hit
+                    break  # the first of this scan; the other scan may have an earlier one
+                if mask is None or hit.start < mask.start:
+                    mask = hit
+        return block or mask
 
     def mask(self, text: str) -> tuple[str, list[Hit]]:
         """`text` with every masking rule's match starred out, and the hits; a blocking rule's
         match is left (the caller asked `find` first)."""
-        if self._expression is None:
-            return text, []
-        hits: list[Hit] = []
-
-        def star(match: re.Match[str]) -> str:
-            group = match.lastgroup
-            rule = self._by_group[group] if group else None
-            if rule is None or rule.action != "mask" or match.end() == match.start():
-                return match.group(0)
-            hits.append(Hit(rule.name, rule.action, match.start(), match.end()))
-            return MASK * (match.end() - match.start())
-
-        return self._expression.sub(star, text), hits
+        hits = sorted(
+            (
+                hit
+                for expression, subject in self._scans(text)
+                for hit in self._hits(expression, subject, 0)
+                if hit.action == "mask"
+            ),
+            key=lambda h: h.start,
+        )
+        out, at, kept = [], 0, []
+        for hit in hits:
+            if hit.start < at:  # overlaps one starred already
+                continue
+            out += [text[at : hit.start], MASK * (hit.end - hit.start)]
+            at = hit.end
+            kept.append(hit)
+        out.append(text[at:])
+        return "".join(out), kept
 
 
 class StreamCheck:
