@@ -37,6 +37,7 @@ KEYS = Noun(
         Column("DEPLOYMENTS", lambda key: _scope(key.get("deployments"))),
         col("RPM", "rpm", lambda v: "-" if v is None else str(v), justify="right"),
         col("TOKENS/MONTH", "tokens_per_month", lambda v: "-" if v is None else f"{v:,}"),
+        col("TIER", "tier", lambda v: str(v or 2), justify="right"),
         CREATED,
         col("REVOKED", "revoked_at", local_time),
     ],
