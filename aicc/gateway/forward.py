@@ -96,16 +96,20 @@ async def dispatch(
     if held and not target.urls and target.waits:
         await call.finish(503, billable=False)
         return cold_start_timeout(target.name, gateway.cold_start_s, call.id)
-    refused = await admit(call)
-    if refused is not None:
-        return refused
     policy = gateway.safety.policy(target.deployment_id)
-    if policy is not None:
-        blocked, masked = await check_prompt(call, policy, payload)
+    if policy is not None:  # before admission: a refused prompt takes no tier's slot
+        try:
+            blocked, masked = await check_prompt(call, policy, payload)
+        except BaseException:  # the client left while its event was recorded
+            call.abandon()
+            raise
         if blocked is not None:
             return blocked
         if masked:
             body = json.dumps(payload).encode()
+    refused = await admit(call)
+    if refused is not None:
+        return refused
     asked_usage = True
     if isinstance(payload, dict) and payload.get("stream") is True and route != "embeddings":
         call.stream = True

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -23,6 +24,8 @@ from aicc.services.common import utcnow
 from aicc.services.serving import gateway as gw
 from aicc.services.serving import safety as events
 from aicc.store.db import Database
+
+log = logging.getLogger("aicc.gateway")
 
 # A text inside a request or an answer, and how to put a masked one back.
 Slot = tuple[str, Callable[[str], None]]
@@ -81,7 +84,8 @@ class Safety:
         hits: list[Hit],
         text: str,
     ) -> None:
-        """Count and record what was found (committed before the answer goes on)."""
+        """Count and record what was found (committed before the answer goes on; a store that
+        does not answer loses the record, logged, and changes nothing of the answer)."""
         if not hits:
             return
         for hit in hits:
@@ -103,7 +107,10 @@ class Safety:
             )
             for hit in hits
         ]
-        await asyncio.to_thread(events.record, self.db, found)
+        try:
+            await asyncio.to_thread(events.record, self.db, found)
+        except Exception:  # the store away: the check still holds, the record is lost
+            log.exception("gateway: content safety's record not written")
 
 
 def refusal(stage: str, hit: Hit, request_id: str) -> JSONResponse:
