@@ -322,6 +322,14 @@ class GatewaySettings(BaseModel):
     durable_log: bool = True
     tiers: TierSettings = Field(default_factory=lambda: TierSettings())
     safety: SafetySettings = Field(default_factory=lambda: SafetySettings())
+    # OpenAI's files and batches under /v1 (docs/interop.md): the largest file a client may
+    # upload, batch lines in flight at once (all batches of this process), the interactive
+    # requests in flight to a deployment at which its batch lines wait, how often an idle
+    # runner looks for a batch (0: no runner in this process)
+    max_file_bytes: Annotated[int, Field(ge=1, le=1 << 34)] = 100 * 1024 * 1024
+    batch_concurrency: Annotated[int, Field(ge=1, le=1024)] = 8
+    batch_yield_inflight: Annotated[int, Field(ge=1, le=100_000)] = 4
+    batch_poll_s: Annotated[float, Field(ge=0, le=3600)] = 2.0
 
 
 # The embedded registry listens on the server's port less this (8080: 5000, 8090: 5010), so a

@@ -1,7 +1,9 @@
 """The docs stay true to the code: the generated schema is current, every example loads, and
 docs/ARCHITECTURE.md, the map, names every package and only what exists, draws the floors as
-the import contract has them and the contexts of `aicc/services` as they import each other;
-every module has the docstring the map leaves the details to.
+the import contract has them and the contexts of `aicc/services` as they import each other,
+lists each context's modules whole, and says true what can be checked (the loop steps, what the
+views and the CLI import, that no face wakes the loops), in at most MAP_BYTES; every module has
+the docstring the map leaves the details to.
 
 Examples are fenced ```yaml blocks whose first line names them: `# example` (a job spec, in
 docs/job-spec.md), `# example: config` and `# example: inventory` (docs/config.md). The files
@@ -341,6 +343,157 @@ def test_the_contexts_picture_is_their_imports() -> None:
         if table.get(c) != uses[c]
     ]
     assert not wrong, "docs/ARCHITECTURE.md's contexts: " + "; ".join(wrong)
+
+
+MAP_BYTES = 25_000  # the map is read in one sitting; details go to the modules' docstrings
+
+
+def test_the_map_is_short() -> None:
+    size = len(ARCHITECTURE.read_bytes())
+    assert size <= MAP_BYTES, f"docs/ARCHITECTURE.md is {size} bytes, over {MAP_BYTES}"
+
+
+def _services_modules() -> dict[str, list[Path]]:
+    """Each module stem of `aicc/services` (`transitions`), with the files of that name."""
+    found: dict[str, list[Path]] = {}
+    for path in sorted((ROOT / "aicc" / "services").rglob("*.py")):
+        found.setdefault(path.stem, []).append(path)
+    return found
+
+
+def _defines(path: Path, name: str) -> bool:
+    source = path.read_text(encoding="utf-8")
+    return re.search(rf"^(?:def|class|async def) {name}\b|^{name}\b.*=", source, re.M) is not None
+
+
+def test_the_context_module_lists_are_whole() -> None:
+    """A context's list of modules (`services/jobs/{jobs,views}.py`) names every module of its
+    folder, and a `module.name` the map ticks (`transitions.change_state`), where the module is
+    one of `aicc/services`, is defined there: a module added, renamed or moved fails here."""
+    text = _architecture()
+    wrong = []
+    for folder, listed in re.findall(r"`aicc/services/(\w+)/\{([^{}]*)\}\.py`", text):
+        files = {p.stem for p in (ROOT / "aicc" / "services" / folder).glob("*.py")}
+        files.discard("__init__")
+        if files != set(listed.split(",")):
+            odd = sorted(set(listed.split(",")) ^ files)
+            wrong.append(f"{folder}: the list and the folder differ in {odd}")
+    modules = _services_modules()
+    for module, name in re.findall(r"`([a-z_]+)\.([a-z_A-Z]+)(?:\([^`]*\))?`", text):
+        if name == "py" or module not in modules:
+            continue  # a file (`views.py`), or no module of the services
+        if not any(_defines(p, name) for p in modules[module]):
+            wrong.append(f"{module}.{name}")
+    assert not wrong, "docs/ARCHITECTURE.md's contexts: " + "; ".join(wrong)
+
+
+def _step_order() -> list[str]:
+    """The order tests/loops/test_steps.py checks a real controller's steps run in (`ORDER`)."""
+    tree = ast.parse((ROOT / "tests" / "loops" / "test_steps.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and [ast.unparse(t) for t in node.targets] == ["ORDER"]:
+            return list(ast.literal_eval(node.value))
+    raise AssertionError("tests/loops/test_steps.py has no ORDER")
+
+
+def test_the_map_names_the_loop_steps() -> None:
+    """The steps a pass goes through, as the map lists them, are the steps that exist (each
+    `Step`'s `name`, its label in /metrics), in the order a real controller runs them."""
+    text = _architecture()
+    listed = re.search(r"in this order: (.*?) \(each", text, re.DOTALL)
+    assert listed is not None, "docs/ARCHITECTURE.md: no list of the loop steps"
+    named = re.findall(r"`(\w+)`", listed.group(1))
+    steps = []
+    for path in sorted((ROOT / "aicc" / "loops").glob("*.py")):
+        steps += re.findall(r'^    name = "(\w+)"$', path.read_text(encoding="utf-8"), re.M)
+    assert sorted(named) == sorted(steps), f"the map's steps {named}, the code's {steps}"
+    assert named == _step_order(), f"the map's order {named}, the controller's {_step_order()}"
+
+
+def _aicc_imports(path: Path) -> set[str]:
+    """The modules of `aicc` a file imports (anywhere in it, type-checking blocks included)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+    return {m for m in found if m == "aicc" or m.startswith("aicc.")}
+
+
+def _is_view(module: str) -> bool:
+    return re.fullmatch(r"aicc\.services\.\w+\.views", module) is not None
+
+
+def test_views_import_what_the_map_says() -> None:
+    """A context's `views.py` imports pydantic, the standard library, `aicc.core`,
+    `aicc.services.common` and other contexts' views: nothing that opens a database."""
+    import sys
+
+    wrong = []
+    for path in sorted((ROOT / "aicc" / "services").glob("*/views.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            for name in names:
+                top = name.split(".")[0]
+                if top in sys.stdlib_module_names or top == "pydantic":
+                    continue
+                if name.startswith("aicc.core") or name == "aicc.services.common" or _is_view(name):
+                    continue
+                wrong.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert not wrong, "; ".join(wrong)
+
+
+#: The CLI's modules that import more than the SDK, `aicc.core` and the contexts' views: commands
+#: that run on the server's machine or need no server (docs/ARCHITECTURE.md, the faces).
+CLI_LOCAL = {
+    "main.py": {"aicc.server"},  # aicc serve
+    "backups.py": {"aicc.config", "aicc.services.center", "aicc.services.center.backups"}
+    | {"aicc.services.common"},  # aicc admin backup|restore
+    "federation.py": {"aicc.config", "aicc.services.federation"},  # aicc federation key
+    "sim.py": {"aicc.scheduler", "aicc.sim"},  # aicc sim
+    "bench.py": {"aicc.bench"},  # aicc bench
+}
+
+
+def test_the_cli_talks_to_servers_through_the_sdk() -> None:
+    """What the CLI imports of AICC is the SDK, `aicc.core` and the contexts' views, save the
+    local commands of CLI_LOCAL, which the map names."""
+    wrong = []
+    for path in sorted((ROOT / "aicc" / "cli").glob("*.py")):
+        allowed = CLI_LOCAL.get(path.name, set())
+        for module in sorted(_aicc_imports(path)):
+            if module in ("aicc", "aicc.cli", "aicc.sdk") or module.startswith(
+                ("aicc.cli.", "aicc.sdk.", "aicc.core.")
+            ):
+                continue
+            if _is_view(module) or any(module == a or module.startswith(a + ".") for a in allowed):
+                continue
+            wrong.append(f"aicc/cli/{path.name} imports {module}")
+    assert not wrong, "; ".join(wrong)
+    text = _architecture()
+    for local in ("aicc serve", "aicc admin backup|restore", "aicc federation key", "aicc sim"):
+        assert f"`{local}`" in text, f"docs/ARCHITECTURE.md does not name {local} as local"
+
+
+def test_no_face_wakes_the_loops() -> None:
+    """The loops wake when a marked transaction commits (`changes.changed`): no route or page
+    calls `wake()` itself."""
+    wrong = []
+    for face in ("api", "portal"):
+        for path in sorted((ROOT / "aicc" / face).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "wake"
+                ):
+                    wrong.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not wrong, "routes or pages that wake the loops: " + ", ".join(wrong)
 
 
 # --- the repository carries its own rules -------------------------------------------------------

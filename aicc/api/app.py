@@ -54,7 +54,9 @@ from aicc.api.routers import (
 from aicc.api.state import AppState
 from aicc.api.versions import ApiVersion
 from aicc.core.states import IllegalTransition
+from aicc.gateway import objects as openai_objects
 from aicc.gateway import routes as gateway
+from aicc.gateway.batches import Runner
 from aicc.s3 import routes as s3
 from aicc.s3.state import Endpoint
 from aicc.services.common import ServiceError
@@ -90,16 +92,20 @@ def create_app(state: AppState) -> FastAPI:
         needs,  # needs and challenges (issue 41)
         mlflow,  # MLflow's tracking and registry for the stock client (issue 60)
         s3,  # the S3 endpoint, read-only, under /s3 (issue 60)
+        openai_objects,  # OpenAI's files, batches and fine-tuning under /v1 (issue 60)
     ):
         app.include_router(module.router, responses=schemas.ERRORS)
     app.include_router(tes.router)  # GA4GH TES 1.1 (issue 60): its errors are GA4GH's shape
+    app.include_router(openai_objects.unknown)  # any other /v1 path: OpenAI's 404 (issue 60)
     schemas.document_errors(app)
     sla.register(sla.Terms.of(state.settings))  # leases' lines on invoices (issue 40)
 
     async def close_transactions() -> None:  # commits what is queued
         await asyncio.to_thread(state.transactions.close)
 
-    app.router.on_shutdown += [state.gateway.close, close_transactions]
+    batches = app.state.batches = Runner(state.gateway, state.blobs)  # OpenAI's batches
+    app.router.on_startup.append(batches.start)
+    app.router.on_shutdown += [batches.stop, state.gateway.close, close_transactions]
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, err: ServiceError) -> JSONResponse:

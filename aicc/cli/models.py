@@ -535,20 +535,84 @@ def template_run(
             else:
                 _estimate_table(answer)
             return
-        job = plain(api.templates.run(name, model=model, **args))
-        target = model or name
-        confirm(
-            job,
-            f"submitted training job {job['id']}: `aicc job logs {job['id']} -f`; when it "
-            f"succeeds `aicc model get {target}` shows the model",
-            as_json=as_json,
-        )
-        if wait:
-            final = api.jobs.wait(job["id"]).model_dump(mode="json")
-            code = outcome(final)
-            print_cause(api, final)
-            if code:
-                raise typer.Exit(code)
+        _train(api, name, model, args, as_json=as_json, wait=wait)
+
+
+def _train(
+    api: "Client", name: str, model: str | None, args: dict[str, Any], *, as_json: bool, wait: bool
+) -> None:
+    """Submit a run of template `name`; with `wait`, exit as its job ended."""
+    job = plain(api.templates.run(name, model=model, **args))
+    target = model or name
+    confirm(
+        job,
+        f"submitted training job {job['id']}: `aicc job logs {job['id']} -f`; when it "
+        f"succeeds `aicc model get {target}` shows the model",
+        as_json=as_json,
+    )
+    if wait:
+        final = api.jobs.wait(job["id"]).model_dump(mode="json")
+        code = outcome(final)
+        print_cause(api, final)
+        if code:
+            raise typer.Exit(code)
+
+
+@app.command("train")
+@handle_errors
+def model_train(
+    name: Annotated[str, typer.Argument(help="The model to register.")],
+    data: Annotated[str, typer.Option(help="NAME@N: the data set version to learn from.")],
+    target: Annotated[str, typer.Option(help="The column to predict.")],
+    column: Annotated[
+        list[str] | None,
+        typer.Option(help="Another role's column, ROLE=COLUMN (time=date for a series)."),
+    ] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="A hyperparameter, KEY=VALUE (repeat).")
+    ] = None,
+    project: ProjectOption = None,
+    as_json: JsonFlag = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait for the training job: exit 0 if it succeeded.")
+    ] = False,
+) -> None:
+    """Train a model on a data set without naming a template: the first generic template
+    (a table, a series, texts, images) that the data fits with this target is run."""
+    columns = {**_pairs(column, "--column"), "target": target}
+    with client() as api:
+        found = api.templates.list(data=data, project=project, columns=columns)
+        general = [t for t in found if t.industry == "general" and t.fit is not None]
+        chosen = next((t for t in general if _takes(t, columns)), None)
+        if chosen is None:
+            why = (
+                "; ".join(f"{t.name}: {_unfit(t, columns)}" for t in general)
+                or "no generic template"
+            )
+            status(f"{data} fits no generic template with target={target}: {why}")
+            raise typer.Exit(1)
+        if not as_json:
+            status(f"template {chosen.name}: {data} fits it with target={target}")
+        args = {"data": data, "params": _pairs(set_, "--set"), "columns": columns}
+        _train(api, chosen.ref, name, args | {"project": project}, as_json=as_json, wait=wait)
+
+
+def _takes(template: "Template", columns: dict[str, str]) -> bool:
+    """Whether the data fits `template` with every role given a column of its own (time=date
+    asks for a series template, not a table one that would ignore it)."""
+    fit = template.fit
+    return bool(fit and fit.ok and not fit.choose and columns.keys() <= (fit.columns or {}).keys())
+
+
+def _unfit(template: "Template", columns: dict[str, str]) -> str:
+    """Why `template` is not the one: the check's reason, the roles left to say, or the
+    roles given that it has none for."""
+    fit = template.fit
+    if fit is None or not fit.ok:
+        return fit.reason if fit is not None else "not checked"
+    if fit.choose:
+        return "; ".join(f"say --column {role}=COLUMN" for role in fit.choose)
+    return "no role " + ", ".join(sorted(columns.keys() - (fit.columns or {}).keys()))
 
 
 ESTIMATE_COLUMNS = [

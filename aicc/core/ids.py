@@ -23,6 +23,7 @@ PREFIXES = frozenset(
     | {"nof", "tgr"}  # needs' offers, and the template grants accepted offers make
     | {"vmv"}  # what moves out of a voucher (a need's reward held, a team's subsidy) and back
     | {"s3k"}  # users' access keys to the S3 endpoint
+    | {"file", "batch", "breq", "ftjob"}  # OpenAI's files, batches and their requests, fine-tunes
 )
 
 

@@ -87,6 +87,11 @@ class PricePlan(_Frozen):
     output_mtok: Money | None = None
     request: Money | None = None
     discount: Rate = Field(default=Decimal(0), description="share off the gross, e.g. 0.1")
+    # a batch's requests (OpenAI's /v1/batches, sent off-peak): this share off the three prices
+    # above, before `discount`
+    batch_discount: Rate = Field(
+        default=Decimal(0), description="share off a batch's request and token prices, e.g. 0.5"
+    )
 
     @field_validator("accelerator_hour")
     @classmethod

@@ -275,32 +275,16 @@ def _wizard(
         reason=lambda text: reason(t, text),
         params=_params,
         data_link=data_link,
-        generic=generic,
+        generic=templates.generic,
         **context,
     )
 
 
-def generic(template: templates.Template) -> bool:
-    """A template for any data of its kind (`industry: general`: a table, a series, texts,
-    images), whose roles the person chooses; the others are an industry's presets."""
-    return bool(template.manifest.industry == "general")
-
-
-# The generic templates in the order step 2 lists them: the most asked for first.
-GENERIC_ORDER = (
-    "table-prediction",
-    "series-forecast",
-    "text-classification",
-    "image-classification",
-)
-
-
 def _order(fitting: templates.Fitting) -> tuple[bool, bool, int]:
     """The generic templates first (those that fit first), then the presets that fit, then
-    the others; `sorted` keeps the catalog's order among equals."""
-    name = fitting.template.name
-    rank = GENERIC_ORDER.index(name) if name in GENERIC_ORDER else len(GENERIC_ORDER)
-    return (not generic(fitting.template), not fitting.fit.ok, rank)
+    the others."""
+    later, rank = templates.generic_rank(fitting.template)
+    return (later, not fitting.fit.ok, rank)
 
 
 @dataclass(frozen=True)

@@ -257,6 +257,14 @@ class DevicePick:
     memory_mib: int | None = None
     mig_slice: int | None = None  # the MigSlice.index taken on a partitioned device
 
+    def record(self) -> dict[str, int | None]:
+        """As a replica records its device; a MIG slice adds its index, which
+        `nodes.allocations` reads back so the slice stays taken until the replica ends."""
+        out = {"index": self.index, "milli": self.milli, "memory_mib": self.memory_mib}
+        if self.mig_slice is not None:
+            out["mig_slice"] = self.mig_slice
+        return out
+
 
 @dataclass(frozen=True)
 class Placement:

@@ -124,9 +124,14 @@ class Templates(Resource):
         q: str | None = None,
         data: str | None = None,
         project: str | None = None,
+        columns: dict[str, str] | None = None,
     ) -> builtins.list[Template]:
-        """The catalog; with `data`, whether each template fits that data set version."""
-        query = {"industry": industry, "task": task, "q": q, "data": data, "project": project}
+        """The catalog; with `data`, whether each template fits that data set version (with
+        `columns`, its roles given those columns of the data): those that fit first, the
+        generic ones first among them."""
+        column = [f"{role}={name}" for role, name in (columns or {}).items()] or None
+        query: dict[str, str | list[str] | None] = {"industry": industry, "task": task, "q": q}
+        query |= {"data": data, "project": project, "column": column}
         return self._items(Template, api_path("templates"), query)
 
     def get(self, name: str, project: str | None = None) -> Template:

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, ConfigDict
 
+from aicc.core import periods
 from aicc.core.ids import make_id
 
 Clock = Callable[[], datetime]
@@ -105,6 +106,14 @@ class Conflict(ServiceError):
 
 class Invalid(ServiceError):
     status = 422
+
+
+def asked_month(text: str) -> str:
+    """A month as a caller wrote it (YYYY-MM), checked: else a 422 saying how to write it."""
+    try:
+        return periods.parse_month(text)
+    except ValueError as err:
+        raise Invalid(f"month: {err}") from None
 
 
 class TooMany(ServiceError):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +39,10 @@ def open_chunk_store(settings: DataSettings, home: Path) -> ChunkStore:
     if settings.backend == "s3":
         return S3Chunks.from_settings(settings.s3)
     return LocalChunks((settings.root or home / "data").expanduser() / "chunks")
+
+
+class _Stopped(Exception):
+    """A lookup not made because another one of the same call failed first."""
 
 
 class S3Chunks:
@@ -111,9 +115,27 @@ class S3Chunks:
         keys = [self.key(d) for d in wanted]  # a bad digest fails before any request
         if len(keys) <= 1:
             return {d for d, k in zip(wanted, keys, strict=True) if self._exists(k)}
+        failed = threading.Event()
+
+        def exists(key: str) -> bool:
+            if failed.is_set():  # another key already failed: the call's answer is that error
+                raise _Stopped
+            try:
+                return self._exists(key)
+            except BaseException:
+                failed.set()
+                raise
+
         with ThreadPoolExecutor(min(self.threads, len(keys)), "aicc-s3-head") as pool:
-            found = list(pool.map(self._exists, keys))  # the first error cancels the rest
-        return {d for d, present in zip(wanted, found, strict=True) if present}
+            futures = [pool.submit(exists, k) for k in keys]
+            wait(futures, return_when=FIRST_EXCEPTION)
+            for future in futures:
+                future.cancel()
+        for future in futures:
+            error = None if future.cancelled() else future.exception()
+            if error is not None and not isinstance(error, _Stopped):
+                raise error
+        return {d for d, f in zip(wanted, futures, strict=True) if f.result()}
 
     def put(self, digest: str, data: bytes) -> None:
         """One PUT per object at a time from this process: two uploads racing to store the same

@@ -384,6 +384,76 @@ class TesTaskRow(Base):
     created_at: Mapped[datetime]
 
 
+class OpenAIFileRow(Base):
+    """A file of OpenAI's `/v1/files` (services/data/openai_files.py): its bytes are a blob of the
+    working-directory store (one member, `file`), recorded as the organization's workdir so its
+    storage is metered; `purpose` is OpenAI's (batch, fine-tune, batch_output)."""
+
+    __tablename__ = "openai_files"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # file_...
+    org_id: Mapped[str] = mapped_column(String(40), index=True)
+    project_id: Mapped[str] = mapped_column(String(40), index=True)
+    key_id: Mapped[str | None] = mapped_column(String(40))  # the API key that wrote it
+    purpose: Mapped[str] = mapped_column(String(32))
+    filename: Mapped[str] = mapped_column(String(512))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))  # the blob's
+    created_at: Mapped[datetime]
+
+
+class OpenAIBatchRow(Base):
+    """A batch of OpenAI's `/v1/batches` (services/serving/batches.py): a file of requests the
+    gateway's batch runner sends to the project's deployments, each line once (`done` holds
+    the lines answered so far, kept in `progress_sha256`'s partial results)."""
+
+    __tablename__ = "openai_batches"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # batch_...
+    org_id: Mapped[str] = mapped_column(String(40), index=True)
+    project_id: Mapped[str] = mapped_column(String(40), index=True)
+    key_id: Mapped[str] = mapped_column(String(40))
+    endpoint: Mapped[str] = mapped_column(String(64))
+    input_file_id: Mapped[str] = mapped_column(String(40))
+    completion_window: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    output_file_id: Mapped[str | None] = mapped_column(String(40))
+    error_file_id: Mapped[str | None] = mapped_column(String(40))
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    completed: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
+    meta: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    in_progress_at: Mapped[datetime | None]
+    finalizing_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
+    expired_at: Mapped[datetime | None]
+    cancelling_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+    claimed_until: Mapped[datetime | None]  # a runner holds it until then (renewed as it runs)
+
+
+class OpenAIFineTuneRow(Base):
+    """A job of OpenAI's `/v1/fine_tuning/jobs` (services/models/fine_tuning.py): the LoRA
+    template's training run (`job_id`) on a chat file, whose model is `fine_tuned_model`."""
+
+    __tablename__ = "openai_fine_tunes"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # ftjob_...
+    org_id: Mapped[str] = mapped_column(String(40), index=True)
+    project_id: Mapped[str] = mapped_column(String(40), index=True)
+    key_id: Mapped[str] = mapped_column(String(40))
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"))
+    model: Mapped[str] = mapped_column(String(64))  # the base model asked for
+    training_file: Mapped[str] = mapped_column(String(40))
+    fine_tuned_model: Mapped[str] = mapped_column(String(128))  # the model registry's name
+    hyperparameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    suffix: Mapped[str | None] = mapped_column(String(64))
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    meta: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    created_at: Mapped[datetime]
+
+
 class NodeRow(Base):
     __tablename__ = "nodes"
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

@@ -62,3 +62,38 @@ def test_the_cli_says_which_column_to_choose_and_trains_it(tmp_path: Path) -> No
         assert (
             model["versions"] and model["versions"][0]["lineage"]["template"] == "table-prediction"
         )
+
+
+def test_model_train_picks_the_generic_template_the_data_fits(tmp_path: Path) -> None:
+    """`aicc model train NAME --data REF --target COLUMN`, the contract's one-liner: a tenant
+    need not know template names; a time column asks for the series template; a target the
+    data lacks says why each generic template does not fit, and submits nothing."""
+    table = write_table(tmp_path / "weather")
+    with over_http(tmp_path / "home") as (url, token, _state):
+        env = {"AICC_SERVER": url, "AICC_TOKEN": token, "COLUMNS": "400"}
+        env["AICC_HOME"] = str(tmp_path / "client")
+
+        def aicc(*args: str, code: int = 0) -> Result:
+            result = CliRunner().invoke(app, list(args), env=env)
+            assert result.exit_code == code, result.output
+            return result
+
+        aicc("data", "push", "weather", str(table))
+        table_run = aicc("model", "train", "sky", "--data", "weather@1", "--target", "weather")
+        assert "template table-prediction: weather@1 fits it with target=weather" in (
+            table_run.output
+        )
+        series = ["model", "train", "heat", "--data", "weather@1", "--target", "temp_max"]
+        series_run = aicc(*series, "--column", "time=date", "--json")
+        job = json.loads(series_run.stdout)
+        assert job["name"] == "train-series-forecast", job
+        jobs = json.loads(aicc("job", "list", "--json").stdout)["items"]
+        assert len(jobs) == 2, jobs
+        for each in jobs:
+            aicc("job", "cancel", each["id"])
+
+        missing = aicc("model", "train", "x", "--data", "weather@1", "--target", "nope", code=1)
+        said = " ".join(missing.output.split())
+        assert "weather@1 fits no generic template with target=nope" in said, said
+        assert "table-prediction:" in said and "nope" in said
+        assert len(json.loads(aicc("job", "list", "--json").stdout)["items"]) == 2

@@ -193,6 +193,12 @@ SHOWN_SERVICES = (
     "needs/scoring",
     "needs/ratings",  # a need's rating form
     "needs/offers",  # a need's offers
+    # OpenAI's files, batches and fine-tuning jobs (issue 60): the /v1 routes answer in English,
+    # the catalog keeps their Chinese for a page that shows them
+    "jobs/openai_files",
+    "serving/batches",
+    "serving/acting",
+    "models/fine_tuning",
 )
 _ERRORS = {"ServiceError", "NotFound", "Forbidden", "Conflict", "Invalid", "TooMany", "TooLarge"}
 _ERRORS |= {"SignInFailed", "ProviderUnavailable"}  # single sign-on's (services/tenancy/oidc.py)

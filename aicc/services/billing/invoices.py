@@ -52,7 +52,15 @@ from aicc.core.tenancy import Principal, Role
 from aicc.core.text import LINE
 from aicc.services.billing import credits, extra_lines, rating, records, views
 from aicc.services.billing.plans import Plans
-from aicc.services.common import Conflict, Forbidden, Invalid, from_row, new_id, utcnow
+from aicc.services.common import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    asked_month,
+    from_row,
+    new_id,
+    utcnow,
+)
 from aicc.services.notify import events
 from aicc.services.tenancy import audit, tenancy
 from aicc.store.tables import (
@@ -195,7 +203,7 @@ class Invoice:
 
 def compute(session: Session, *, org_id: str, month: str, zone: str, default: PricePlan) -> Invoice:
     """The organization's invoice of `month`: the issued one, or the draft as of now."""
-    month = _month(month)
+    month = asked_month(month)
     stored = session.scalar(
         select(InvoiceRow).where(InvoiceRow.org_id == org_id, InvoiceRow.period == month)
     )
@@ -492,13 +500,6 @@ def _issued(session: Session, row: InvoiceRow) -> Invoice:
     )
 
 
-def _month(text: str) -> str:
-    try:
-        return periods.parse_month(text)
-    except ValueError as err:
-        raise Invalid(f"month: {err}") from None
-
-
 # --- what callers do ----------------------------------------------------------------------------
 
 
@@ -536,7 +537,7 @@ def issue(
     if not who.is_admin:
         raise Forbidden("only center admins issue invoices")
     org = tenancy.get_org(session, who, body.org_id)
-    month = _month(body.month)
+    month = asked_month(body.month)
     now = utcnow()
     if month > periods.month_of(now, zone):
         raise Invalid("month: {month} has not begun", month=month)
@@ -610,7 +611,7 @@ def adjust(session: Session, who: Principal, body: AdjustmentIn, *, zone: str) -
     if not who.is_admin:
         raise Forbidden("only center admins adjust invoices")
     org = tenancy.get_org(session, who, body.org_id)
-    month = _month(body.month)
+    month = asked_month(body.month)
     closed = session.scalar(
         select(InvoiceRow.id).where(InvoiceRow.org_id == org.id, InvoiceRow.period == month)
     )

@@ -47,7 +47,7 @@ from aicc.config import SiteSettings
 from aicc.core import catalog, periods
 from aicc.core import energy as energy_model
 from aicc.core.energy import EnergyProfile
-from aicc.services.billing.rating import DATASETS, IMAGES
+from aicc.services.billing.rating import BATCH, DATASETS, IMAGES
 from aicc.store.tables import (
     NODE_INDEX,
     DeviceRow,
@@ -385,6 +385,7 @@ class Meter:
                 GatewayRequestRow.at,
                 GatewayRequestRow.prompt_tokens,
                 GatewayRequestRow.completion_tokens,
+                GatewayRequestRow.route,
             )
             .where(
                 GatewayRequestRow.usage_id.is_(None),
@@ -394,12 +395,18 @@ class Meter:
             .order_by(GatewayRequestRow.at, GatewayRequestRow.id)
             .limit(limit)
         ).all()
-        groups: dict[tuple[str, datetime], list[Any]] = {}
+        # A batch's requests (route `batch:...`, gateway/batches.py) are records of their own,
+        # `replica_id` BATCH, which rating prices at the plan's batch discount.
+        groups: dict[tuple[str, datetime, bool], list[Any]] = {}
         for row in rows:
-            groups.setdefault((row.deployment_id, periods.hour_floor(row.at)), []).append(row)
-        for (deployment_id, hour), members in groups.items():
+            batch = row.route.startswith("batch:")
+            groups.setdefault((row.deployment_id, periods.hour_floor(row.at), batch), []).append(
+                row
+            )
+        for (deployment_id, hour, batch), members in groups.items():
             first = members[0]
-            key = f"q:{deployment_id}:{hour:%Y%m%dT%H}:{min(r.id for r in members)}"
+            tag = "b" if batch else "q"
+            key = f"{tag}:{deployment_id}:{hour:%Y%m%dT%H}:{min(r.id for r in members)}"
             usage = self.session.scalar(select(UsageRow).where(UsageRow.key == key))
             if usage is None:
                 usage = self._add(
@@ -410,6 +417,7 @@ class Meter:
                     org_id=first.org_id,
                     project_id=first.project_id,
                     deployment_id=deployment_id,
+                    replica_id=BATCH if batch else None,
                     requests=len(members),
                     prompt_tokens=sum(r.prompt_tokens for r in members),
                     completion_tokens=sum(r.completion_tokens for r in members),

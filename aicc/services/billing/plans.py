@@ -36,6 +36,7 @@ PRICE_KEYS = (
     *("pflops_hour", "cpu_core_hour", "memory_gib_hour", "storage_gib_day"),
     *("input_mtok", "output_mtok", "request"),
 )
+BATCH_KEY = "batch_discount"  # kept with the prices, and merged as one of them
 
 
 class PlanIn(BaseModel):
@@ -55,6 +56,9 @@ class PlanIn(BaseModel):
     output_mtok: Money | None = Field(default=None, description="per million completion tokens")
     request: Money | None = Field(default=None, description="per answered gateway request")
     discount: Rate = Decimal(0)
+    batch_discount: Rate = Field(
+        default=Decimal(0), description="share off a batch's request and token prices (/v1/batches)"
+    )
 
     @field_validator("effective_from")
     @classmethod
@@ -98,7 +102,7 @@ def _merge(base: PricePlan, row: PricePlanRow) -> PricePlan:
         "accelerator_hour": {**base.accelerator_hour, **own.accelerator_hour},
         "discount": own.discount,
     }
-    for key in PRICE_KEYS:
+    for key in (*PRICE_KEYS, BATCH_KEY):
         values[key] = getattr(own, key) if given.get(key) is not None else getattr(base, key)
     return PricePlan.model_validate(values)
 
@@ -179,6 +183,7 @@ def create(session: Session, who: Principal, body: PlanIn) -> PricePlanVersion:
     prices: dict[str, Any] = {
         "accelerator_hour": {k: str(v) for k, v in plan.accelerator_hour.items()},
         **{k: str(getattr(plan, k)) for k in PRICE_KEYS if getattr(plan, k) is not None},
+        **({BATCH_KEY: str(plan.batch_discount)} if plan.batch_discount else {}),
     }
     row = PricePlanRow(
         id=new_id("plan"),

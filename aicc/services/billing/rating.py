@@ -17,6 +17,7 @@ rounds once, half-up to 0.01 (docs/contracts.md §1), with no rounding before th
 | `requests` (the gateway's) | `request` | answered requests |
 | `tokens:input` | `input_mtok` | prompt tokens / 10⁶ |
 | `tokens:output` | `output_mtok` | completion tokens / 10⁶ |
+| `batch:ITEM` (the three above) | as above, less the plan's `batch_discount` | a batch's |
 
 An item the plan does not price yields nothing to bill (and is reported as unpriced).
 """
@@ -37,6 +38,7 @@ GIB = 1024**3
 CENTS = Decimal("0.01")
 DATASETS = "datasets"  # `replica_id` of a project's data set storage records, and their item
 IMAGES = "images"  # the same for its images in the center registry
+BATCH = "batch"  # `replica_id` of the gateway's records of batch requests (gateway/batches.py)
 
 
 @dataclass(frozen=True)
@@ -90,13 +92,22 @@ def rate(record: UsageRow, plan: PricePlan) -> list[Rated]:
     out: list[Rated] = []
     if record.kind == "requests":
         mtok = 1_000_000
-        out.append(Rated("requests", "request", Fraction(record.requests), plan.request, None))
+        batch = record.replica_id == BATCH
+        tag = "batch:" if batch else ""
+
+        def cut(full: Decimal | None) -> Decimal | None:
+            return full if full is None or not batch else full * (1 - plan.batch_discount)
+
+        requests = Fraction(record.requests)
+        out.append(Rated(f"{tag}requests", "request", requests, cut(plan.request), None))
         if record.prompt_tokens:
             quantity = Fraction(record.prompt_tokens, mtok)
-            out.append(Rated("tokens:input", "input_mtok", quantity, plan.input_mtok, None))
+            unit = cut(plan.input_mtok)
+            out.append(Rated(f"{tag}tokens:input", "input_mtok", quantity, unit, None))
         if record.completion_tokens:
             quantity = Fraction(record.completion_tokens, mtok)
-            out.append(Rated("tokens:output", "output_mtok", quantity, plan.output_mtok, None))
+            unit = cut(plan.output_mtok)
+            out.append(Rated(f"{tag}tokens:output", "output_mtok", quantity, unit, None))
         return out
     if record.kind == "storage":
         days = Fraction(record.duration_us, US_PER_DAY)

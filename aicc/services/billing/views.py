@@ -38,6 +38,7 @@ class PricePlanVersion(View):
     output_mtok: Decimal | None
     request: Decimal | None
     discount: Decimal
+    batch_discount: Decimal = Decimal(0)  # off a batch's request and token prices
     given: list[str]  # the prices this version sets itself; the others come from the center's
 
 
@@ -184,6 +185,7 @@ class EffectivePricePlan(View):
     output_mtok: Decimal | None = None
     request: Decimal | None = None
     discount: Decimal
+    batch_discount: Decimal = Decimal(0)
 
 
 # Every key an invoice line of any kind has (usage, adjustment, lease, lease_credit,

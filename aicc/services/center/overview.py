@@ -18,10 +18,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from aicc.core import catalog
 from aicc.core.states import RUNNING, WAITING
 from aicc.core.tenancy import Principal, can_read, can_write
 from aicc.core.topology import NodeState
+from aicc.scheduler.quota import pflops_of
 from aicc.services.billing import records
 from aicc.services.common import Forbidden
 from aicc.services.jobs import usage
@@ -75,13 +75,6 @@ def submittable_projects(session: Session, who: Principal) -> list[ProjectChoice
 # The windows the overview offers, in hours, and how many buckets each is cut into.
 WINDOWS = {1: 60, 6: 72, 24: 96}
 DEFAULT_WINDOW = 24
-
-
-def pflops_of(model: str) -> float:
-    try:
-        return catalog.lookup(model).pflops
-    except KeyError:
-        return 0.0
 
 
 def percentile(values: list[float], q: float) -> float | None:

@@ -23,7 +23,6 @@ from aicc.core.states import WAITING, JobState, Reason
 from aicc.scheduler.snapshot import (
     Bind,
     CycleDecision,
-    DevicePick,
     Grow,
     Placement,
     Preempt,
@@ -290,22 +289,13 @@ def _replica(
         attempt=job.attempt,
         index=placement.replica,
         node_id=node.id,
-        devices=[_device(d) for d in placement.devices],
+        devices=[d.record() for d in placement.devices],
         cpu_milli=spec["cpu_milli"],
         memory_mib=spec["memory_mib"],
         state="scheduled",
         bound_at=now,
         rendezvous=env,
     )
-
-
-def _device(pick: DevicePick) -> dict[str, int | None]:
-    """A bound device as the replica records it; a MIG slice adds its index, which
-    `nodes.allocations` reads back so the slice stays taken until the replica ends."""
-    out = {"index": pick.index, "milli": pick.milli, "memory_mib": pick.memory_mib}
-    if pick.mig_slice is not None:
-        out["mig_slice"] = pick.mig_slice
-    return out
 
 
 _JOBS = table(JobRow)

@@ -32,7 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.core.jobspec import JobSpec
-from aicc.scheduler.snapshot import DevicePick, Grow, Shrink
+from aicc.scheduler.snapshot import Grow, Shrink
 from aicc.services.common import new_id
 from aicc.services.jobs.transitions import hold
 from aicc.store.tables import EventRow, JobRow, NodeRow, ReplicaRow
@@ -155,7 +155,7 @@ def record_grow(
                 attempt=job.attempt,
                 index=index,
                 node_id=node.id,
-                devices=[_device(d) for d in placement.devices],
+                devices=[d.record() for d in placement.devices],
                 cpu_milli=first.cpu_milli,
                 memory_mib=first.memory_mib,
                 state="scheduled",
@@ -189,14 +189,6 @@ def record_shrink(session: Session, shrink: Shrink, now: datetime) -> int:
         message = f"shrinks to {width} replicas to make room for job {shrink.preemptor}"
         _event(session, job, "shrunk", message, now, width, preemptor=shrink.preemptor)
     return released
-
-
-def _device(pick: DevicePick) -> dict[str, int | None]:
-    """As binding records a bound device (a MIG slice with its index)."""
-    out = {"index": pick.index, "milli": pick.milli, "memory_mib": pick.memory_mib}
-    if pick.mig_slice is not None:
-        out["mig_slice"] = pick.mig_slice
-    return out
 
 
 def _replicas(session: Session, job: JobRow) -> list[ReplicaRow]:

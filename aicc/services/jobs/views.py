@@ -272,3 +272,17 @@ class ProjectSlowdown(View):
     mean: float
     p95: float
     since: datetime
+
+
+class OpenAIFile(View):
+    # A file of OpenAI's `/v1/files`, in OpenAI's shape (created_at in Unix seconds).
+
+    id: str
+    object: Literal["file"] = "file"
+    bytes: int
+    created_at: int
+    filename: str
+    purpose: str
+    status: Literal["processed"] = "processed"
+    expires_at: int | None = None
+    status_details: str | None = None

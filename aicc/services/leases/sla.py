@@ -29,7 +29,7 @@ from aicc.core.tenancy import Principal
 from aicc.services.billing import extra_lines
 from aicc.services.billing.plans import Plans
 from aicc.services.billing.rating import pflops
-from aicc.services.common import Invalid, utc, utcnow
+from aicc.services.common import asked_month, utc, utcnow
 from aicc.services.leases.leases import owned
 from aicc.services.leases.views import ExcludedWindow, Incident, SlaReport
 from aicc.services.nodes import history
@@ -65,13 +65,6 @@ READY = "ready"
 HOUR = Fraction(3600)
 
 
-def _month(text: str) -> str:
-    try:
-        return periods.parse_month(text)
-    except ValueError as err:
-        raise Invalid(f"month: {err}") from None
-
-
 def report(
     session: Session,
     who: Principal,
@@ -86,7 +79,7 @@ def report(
     """The lease's report of `month` (its lessee's members and center admins; another
     organization's lease is not found)."""
     row = owned(session, who, lease_id)
-    return build(session, row, _month(month), zone=zone, default=default, now=now, terms=terms)
+    return build(session, row, asked_month(month), zone=zone, default=default, now=now, terms=terms)
 
 
 @dataclass(frozen=True)

@@ -111,8 +111,8 @@ def listing(
     columns: dict[str, str] | None = None,
 ) -> list[Template]:
     """The catalog, by industry, task or words; with `data` (`NAME@N`), whether each template
-    fits that data set version (its roles given `columns`, where it has them), those that fit
-    first."""
+    fits that data set version (its roles given `columns`, where it has them): those that fit
+    first, the generic ones first among them (`templates.GENERIC_ORDER`)."""
     found = templates.list_templates(session, who, industry=industry, task=task, q=q)
     if data is None:
         return entries(session, [(t, None) for t in found])
@@ -122,7 +122,7 @@ def listing(
         for f in templates.fits(session, who, data, project=project, columns=columns)
         if f.template.id in ids
     ]
-    fits.sort(key=lambda f: not f.fit.ok)
+    fits.sort(key=lambda f: (not f.fit.ok, *templates.generic_rank(f.template)))
     return entries(session, [(f.template, f.fit) for f in fits])
 
 

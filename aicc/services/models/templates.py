@@ -392,6 +392,28 @@ def uses(session: Session, targets: Iterable[str]) -> dict[str, int]:
     return {target: int(n) for target, n in session.execute(query)}
 
 
+# The generic templates, for any data of their kind (`industry: general`: a table, a series,
+# texts, images) whose roles the person chooses, the most asked for first; the others are an
+# industry's presets. Wizard and `aicc model train` offer them in this order.
+GENERIC_ORDER = (
+    "table-prediction",
+    "series-forecast",
+    "text-classification",
+    "image-classification",
+)
+
+
+def generic(template: Template) -> bool:
+    return bool(template.manifest.industry == "general")
+
+
+def generic_rank(template: Template) -> tuple[bool, int]:
+    """Generic ones first, in GENERIC_ORDER; `sorted` keeps the catalog's order among equals."""
+    name = template.name
+    rank = GENERIC_ORDER.index(name) if name in GENERIC_ORDER else len(GENERIC_ORDER)
+    return (not generic(template), rank)
+
+
 def fits(
     session: Session,
     who: Principal,
@@ -471,11 +493,14 @@ def run(
     zone: str = "UTC",
     idempotency_key: str | None = None,
     limits: jobs.SubmitLimits = jobs.SubmitLimits(),
+    chat: bytes | None = None,
 ) -> tuple[jobs.Job, bool]:
     """Submit a training job of template `name` on data set `data` (its example data when
-    None), whose model becomes the next version of `model` (default: the template's name, a
-    published one's NAME-model) when it succeeds. With `search` (values to try by
-    hyperparameter; `trials` to draw that many combinations), the job is a search whose
+    None; `chat`: an OpenAI chat file shipped with the run, which a template with
+    `chat_pairs.py` turns into its table inside the job), whose model becomes the next version
+    of `model` (default: the template's name, a published one's NAME-model) when it succeeds.
+    With `search` (values to try by hyperparameter; `trials` to draw that many combinations),
+    the job is a search whose
     replicas are its trials (services/models/template_search.py). Bad hyperparameters, a data set
     that does not fit, a model name taken by a data set: a 4xx naming what to fix, and nothing
     submitted. The use, and for another organization's paid template its charge and credit
@@ -491,8 +516,11 @@ def run(
     # a published template's name is taken in its project (one name space): its model's is not
     default = name if template.version_id is None else f"{name}-model"
     target = _model_row(session, who, model or default, project, manifest.licence)
-    given = _run_input(session, who, template, data, columns, project, hp)
-    sha256 = _workdir(session, who, blobs, store, template, given, hp, points)
+    if chat is not None:  # an OpenAI fine-tuning file, read by the job (fine_tuning.py)
+        given = _CHAT_INPUT
+    else:
+        given = _run_input(session, who, template, data, columns, project, hp)
+    sha256 = _workdir(session, who, blobs, store, template, given, hp, points, chat)
     output = '"$AICC_OUTPUT_DIR"' if points is None else template_search.OUTPUT
     train = ["python", "train.py", "--params", PARAMS, "--output"]
     command = f"{given.command}{shlex.join(train)} {output} --data {given.where}"
@@ -624,8 +652,10 @@ def _workdir(
     given: _RunInput,
     hp: dict[str, Any],
     points: list[dict[str, Any]] | None,
+    chat: bytes | None = None,
 ) -> str:
-    """The sha256 of the run's working directory, kept as the job's (`program`)."""
+    """The sha256 of the run's working directory, kept as the job's (`program`); with `chat`,
+    the chat file and the template's `chat_pairs.py` beside its scripts."""
     doc: dict[str, Any] = {
         "hyperparameters": hp,
         "input": {"table": given.table, "columns": given.columns or {}},
@@ -639,6 +669,12 @@ def _workdir(
                 "template {ref} is published: its run needs the chunk store", ref=template.name
             )
         files = stored_files(session, store, template.version_id)
+    if chat is not None:
+        folder = ROOT / template.name
+        if files is not None or not (folder / CHAT_SCRIPT).is_file():
+            raise Invalid("template {name} does not learn from chat files", name=template.name)
+        files = [(f.name, f.read_bytes()) for f in sorted(folder.iterdir()) if f.name in SCRIPTS]
+        files += [(CHAT_SCRIPT, (folder / CHAT_SCRIPT).read_bytes()), (CHAT_FILE, chat)]
     return workdirs.keep(session, who, blobs, program(template, doc, files))
 
 
@@ -653,6 +689,12 @@ class _RunInput:
     columns: dict[str, str] | None
     where: str
     command: str
+
+
+# A run on a chat file: `chat_pairs.py` writes its pairs to `pairs/` before training starts.
+CHAT_FILE = "chat.jsonl"
+CHAT_SCRIPT = "chat_pairs.py"
+_CHAT_INPUT = _RunInput([], [], None, None, "pairs", f"python {CHAT_SCRIPT} {CHAT_FILE} pairs && ")
 
 
 def _run_input(

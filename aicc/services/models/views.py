@@ -315,3 +315,49 @@ class TrackedFile(View):
     path: str
     is_dir: bool
     file_size: int | None
+
+
+class FineTuningJob(View):
+    # A job of OpenAI's `/v1/fine_tuning/jobs`, in OpenAI's shape (times in Unix seconds);
+    # `fine_tuned_model` is the model registry's name, which a deployment takes.
+
+    id: str
+    object: Literal["fine_tuning.job"] = "fine_tuning.job"
+    created_at: int
+    error: dict[str, Any] | None
+    fine_tuned_model: str | None
+    finished_at: int | None
+    hyperparameters: dict[str, Any]
+    model: str
+    organization_id: str
+    result_files: list[str]
+    seed: int
+    status: str
+    trained_tokens: int | None
+    training_file: str
+    validation_file: str | None
+    estimated_finish: int | None = None
+    integrations: list[Any] | None = None
+    metadata: dict[str, str] | None = None
+    user_provided_suffix: str | None = None
+    job_id: str  # AICC's training job, for `aicc job logs`
+
+
+class FineTuningEvent(View):
+    id: str
+    object: Literal["fine_tuning.job.event"] = "fine_tuning.job.event"
+    created_at: int
+    level: Literal["info", "warn", "error"]
+    message: str
+    data: dict[str, Any] | None = None
+    type: Literal["message", "metrics"] = "message"
+
+
+class FineTuningCheckpoint(View):
+    id: str
+    object: Literal["fine_tuning.job.checkpoint"] = "fine_tuning.job.checkpoint"
+    created_at: int
+    fine_tuned_model_checkpoint: str
+    fine_tuning_job_id: str
+    metrics: dict[str, float]
+    step_number: int

@@ -110,3 +110,34 @@ class GatewayRequest(View):
     attempts: int
     replica: str | None
     tier: int = 2
+
+
+class OpenAIBatchCounts(View):
+    total: int
+    completed: int
+    failed: int
+
+
+class OpenAIBatch(View):
+    # A batch of OpenAI's `/v1/batches`, in OpenAI's shape (times in Unix seconds).
+
+    id: str
+    object: Literal["batch"] = "batch"
+    endpoint: str
+    errors: dict[str, Any] | None
+    input_file_id: str
+    completion_window: str
+    status: str
+    output_file_id: str | None
+    error_file_id: str | None
+    created_at: int
+    in_progress_at: int | None
+    expires_at: int | None
+    finalizing_at: int | None
+    completed_at: int | None
+    failed_at: int | None
+    expired_at: int | None
+    cancelling_at: int | None
+    cancelled_at: int | None
+    request_counts: OpenAIBatchCounts
+    metadata: dict[str, str] | None

@@ -3,7 +3,7 @@ and the tier each logged request was served at (gateway_requests.tier); safety_e
 gateway's content safety blocked or masked (issue 61), the text only when the policy says so.
 
 Revision ID: 0056
-Revises: 0054
+Revises: 0057
 Create Date: 2026-11-28 15:40:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from aicc.store.migrations.ops import AT, ID, Columns, Log, migration
 
 revision = "0056"
-down_revision = "0054"
+down_revision = "0057"  # after main's 0057 (merged first)
 
 upgrade, downgrade = migration(
     Columns("api_keys", sa.Column("tier", sa.Integer(), nullable=False, server_default="2")),
