@@ -80,7 +80,7 @@ async def check_answer(call: Call, content: bytes) -> bytes | JSONResponse:
     """A whole answer against the deployment's policy: as it was, masked, or a 400 (the
     caller finishes the call: the replica worked for it)."""
     policy = call.gateway.safety.policy(call.target.deployment_id)
-    if policy is None or not policy.completions or call.route == "embeddings":
+    if policy is None or not policy.completions or call.route.endswith("embeddings"):
         return content
     try:
         answer = json.loads(content)

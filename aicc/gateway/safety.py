@@ -131,6 +131,7 @@ def prompt_slots(route: str, payload: Any) -> Iterator[Slot]:
     completion's prompt(s), an embedding's input(s)."""
     if not isinstance(payload, dict):
         return
+    route = route.removeprefix("batch:")  # a batch's line is checked as the request it is
     if route == "chat":
         for message in payload.get("messages") or []:
             if not isinstance(message, dict):

@@ -46,6 +46,9 @@ def test_a_prompt_is_masked_in_place_in_every_shape_a_client_sends() -> None:
     batch = {"prompt": ["fine", "this is Forbidden"]}
     hit, _, _ = check(policy, prompt_slots("completions", batch))
     assert hit is not None and hit.rule == "center"
+    line = {"messages": [{"role": "user", "content": "Forbidden"}]}  # a /v1/batches line
+    hit, _, _ = check(policy, prompt_slots("batch:chat", line))
+    assert hit is not None and hit.rule == "center"
 
 
 def test_a_pattern_that_is_no_regular_expression_is_refused_at_start() -> None:
