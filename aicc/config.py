@@ -239,6 +239,76 @@ class SiteSettings(BaseModel):
         return value
 
 
+Tier = Annotated[int, Field(ge=1, le=3)]  # a service tier, 1 highest
+
+
+class TierSettings(BaseModel):
+    """Service tiers (docs/gateway.md, "Service tiers"): when a deployment's replicas hold
+    `per_replica` requests each, a request waits in its key's tier's line, higher tiers first;
+    a full line, or a wait past its bound, is a 429 with `Retry-After`."""
+
+    model_config = ConfigDict(extra="forbid")
+    # requests in flight per ready replica before requests wait; None: no admission control
+    per_replica: Annotated[int | None, Field(ge=1, le=100_000)] = None
+    queue: dict[Tier, Annotated[int, Field(ge=0, le=1_000_000)]] = Field(
+        default_factory=lambda: {1: 1000, 2: 200, 3: 20}
+    )  # requests that may wait, per tier
+    wait_s: dict[Tier, Annotated[float, Field(gt=0, le=3600)]] = Field(
+        default_factory=lambda: {1: 60.0, 2: 20.0, 3: 5.0}
+    )  # how long one may wait, per tier
+    # one slot in `share` goes to a lower tier that waits while a higher one does: never starved
+    share: Annotated[int, Field(ge=2, le=1000)] = 10
+    # p95 latency objectives (ms) shown on a deployment's page and alerted on
+    objectives_ms: dict[Tier, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=lambda: {1: 2000.0, 2: 5000.0, 3: 20000.0}
+    )
+
+
+class SafetyRuleSettings(BaseModel):
+    """Words (literal, any case) and regular expressions under one name (`core/safety.py`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    words: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(default_factory=list)
+    patterns: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
+        default_factory=list
+    )
+    action: Literal["block", "mask"] = "block"
+
+    @field_validator("patterns")
+    @classmethod
+    def _compiles(cls, value: list[str]) -> list[str]:
+        import re
+
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as e:
+                raise ValueError(f"pattern {pattern!r} is not a regular expression: {e}") from None
+        return value
+
+
+class SafetyPolicySettings(BaseModel):
+    """One content-safety policy: the center's (`gateway.safety`), or a deployment's, which
+    adds its rules to the center's (`replace`: instead of them) and overrides what it sets."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool | None = None
+    prompts: bool | None = None  # check prompts before they reach a replica
+    completions: bool | None = None  # check answers, streamed ones as they stream
+    store_text: bool | None = None  # keep the text that was blocked or masked
+    window_chars: Annotated[int | None, Field(ge=0, le=4096)] = None
+    rules: list[SafetyRuleSettings] = Field(default_factory=list)
+    replace: bool = False
+
+
+class SafetySettings(SafetyPolicySettings):
+    """The center's content safety (docs/gateway.md, "Content safety"), with deployments'
+    policies by deployment id."""
+
+    deployments: dict[str, SafetyPolicySettings] = Field(default_factory=dict)
+
+
 class GatewaySettings(BaseModel):
     """The OpenAI-compatible gateway under `/v1` (docs/gateway.md): how long it trusts what it
     read from the store, and how it reaches replicas."""
@@ -252,6 +322,8 @@ class GatewaySettings(BaseModel):
     max_connections: Annotated[int, Field(ge=1, le=100_000)] = 1000  # to all replicas
     # each request's record is committed before its answer's last bytes (False: right after)
     durable_log: bool = True
+    tiers: TierSettings = Field(default_factory=lambda: TierSettings())
+    safety: SafetySettings = Field(default_factory=lambda: SafetySettings())
     # OpenAI's files and batches under /v1 (docs/interop.md): the largest file a client may
     # upload, batch lines in flight at once (all batches of this process), the interactive
     # requests in flight to a deployment at which its batch lines wait, how often an idle

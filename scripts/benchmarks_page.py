@@ -52,9 +52,16 @@ page was until 2026-11-28: `git show d6ed326:BENCHMARKS.md`).
 
 *Value*: a range is the spread of the runs its record names. *Peer*: measured side by side unless
 the notes say otherwise; the ratio is value / peer. *Goal*: the issue's target, ✓ met, ✗ not.
-Machines are shared: trust ratios over absolute figures. A command in parentheses or under /tmp
-was not committed.
+Machines are shared: trust ratios over absolute figures. Commands run from the repository's root
+with its `.venv/bin/python`; one in parentheses or under /tmp was not committed.
 """
+
+
+PYTHON = ".venv/bin/python "  # the page shows `python` for it (the intro says so)
+
+
+def _shown(command: str) -> str:
+    return command.replace(PYTHON, "python ").replace("PYTHONPATH=. python ", "python ")
 
 
 def load_index(results: Path = RESULTS) -> dict[str, Any]:
@@ -160,7 +167,7 @@ def render(results: Path = RESULTS) -> str:
             out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
         out.append("")
         for number, command in enumerate(commands, 1):
-            out.append(f"{number}. `{command}`")
+            out.append(f"{number}. `{_shown(command)}`")
         out.append("")
     return "\n".join(out).rstrip("\n") + "\n"
 

@@ -18,7 +18,12 @@ from aicc import config
 def _variables(values: Any, path: tuple[str, ...] = ()) -> dict[str, str]:
     """`{"gateway": {"read_timeout_s": 30}}` as `{"AICC_GATEWAY__READ_TIMEOUT_S": "30"}`;
     a list, or a mapping whose keys are data (not settings), as one JSON value."""
-    if isinstance(values, dict) and path[-1:] not in (("profiles",), ("accelerator_hour",)):
+    data_keys = (("profiles",), ("accelerator_hour",), ("queue",), ("wait_s",), ("objectives_ms",))
+    if (
+        isinstance(values, dict)
+        and path[-1:] not in data_keys
+        and path[-2:] != ("safety", "deployments")
+    ):
         out: dict[str, str] = {}
         for key, value in values.items():
             out |= _variables(value, (*path, key))

@@ -37,6 +37,7 @@ KEYS = Noun(
         Column("DEPLOYMENTS", lambda key: _scope(key.get("deployments"))),
         col("RPM", "rpm", lambda v: "-" if v is None else str(v), justify="right"),
         col("TOKENS/MONTH", "tokens_per_month", lambda v: "-" if v is None else f"{v:,}"),
+        col("TIER", "tier", lambda v: str(v or 2), justify="right"),
         CREATED,
         col("REVOKED", "revoked_at", local_time),
     ],
@@ -67,6 +68,10 @@ def key_create(
     tokens_per_month: Annotated[
         int | None, typer.Option(min=1, help="Prompt + completion tokens a month at most.")
     ] = None,
+    tier: Annotated[
+        int | None,
+        typer.Option(min=1, max=3, help="Service tier: 1 served first when busy (admins) .. 3."),
+    ] = None,
     project: ProjectOption = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -74,7 +79,7 @@ def key_create(
     with client() as api:
         answer = api.keys.create(
             name, deployments=deployment, rpm=rpm, tokens_per_month=tokens_per_month,
-            project=project,
+            project=project, tier=tier,
         )  # fmt: skip
     print_secret(
         answer,

@@ -29,10 +29,19 @@ def later(work: Coroutine[Any, Any, None]) -> None:
 class Call:
     """One request on its way: what its record will say."""
 
-    def __init__(self, gateway: Gateway, grant: gw.Grant, target: gw.Target, route: str) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        grant: gw.Grant,
+        target: gw.Target,
+        route: str,
+        started: float | None = None,
+    ) -> None:
         self.gateway, self.grant, self.target, self.route = gateway, grant, target, route
         self.id = new_id("req")
-        self.started = time.perf_counter()
+        self.started = time.perf_counter() if started is None else started  # its arrival
+        self.held = False  # it waited for a cold start: its first byte's delay is observed
+        self.admitted = False  # holds a slot of its deployment's tiers (gateway/tiers.py)
         self.attempts = 0
         self.replica: str | None = None
         self.stream = False
@@ -60,6 +69,7 @@ class Call:
             replica=self.replica,
             at=utcnow(),
             adapter=self.adapter,
+            tier=self.grant.tier,
         )
 
     async def finish(
@@ -69,6 +79,7 @@ class Call:
             return
         self.finished = True
         self.gateway.concurrency.end(self.target.deployment_id)
+        self.leave()
         await self.gateway.finish(
             self.target.name, self.record(status, billable=billable, usage=usage)
         )
@@ -79,10 +90,27 @@ class Call:
         if not self.finished:
             self.finished = True
             self.gateway.concurrency.end(self.target.deployment_id)
+            self.leave()
 
     def abandon(self) -> None:
         """The request was cancelled before it ended (the client left and the server cancelled
         its handler): no longer in flight, and recorded as the client's leaving, 499, on a task
         of its own (this one is being cancelled)."""
         if not self.finished:
+            self.leave()  # its slot to the next at once, not when the record is written
             later(self.finish(499, billable=False))
+
+    def leave(self) -> None:
+        """Its tier slot given back, once."""
+        if self.admitted:
+            self.admitted = False
+            self.gateway.admission.leave(self.target.deployment_id)
+
+    def first_byte(self) -> None:
+        """The replica's first byte (a stream's first event) reached the gateway: for a request
+        held through a cold start, the delay its caller saw is observed, once."""
+        if self.held:
+            self.held = False
+            waited = time.perf_counter() - self.started
+            where = (self.grant.project_id, self.target.name)
+            self.gateway.stats.cold_start.labels(*where).observe(waited)

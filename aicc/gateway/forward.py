@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import time
 from typing import Any
 
 import aiohttp
 from fastapi.responses import Response
 
 from aicc.gateway import affinity
+from aicc.gateway.admit import admit, check_answer, check_prompt, cold_start_timeout, guard
 from aicc.gateway.call import Call
 from aicc.gateway.errors import error, not_found, store_down, timeout
 from aicc.gateway.relay import Relay, Relayed
@@ -84,8 +86,10 @@ async def dispatch(
             "insufficient_quota",
             "insufficient_quota",
         )
+    arrived = time.perf_counter()
     gateway.concurrency.begin(target.deployment_id)  # until `call.finish`
-    if not target.urls:
+    held = not target.urls
+    if held:
         try:
             target = await gateway.ready(grant.project_id, target)
         except Exception:
@@ -94,8 +98,26 @@ async def dispatch(
         except BaseException:  # the client left while it was held
             gateway.concurrency.end(target.deployment_id)
             raise
-    call = Call(gateway, grant, target, route)
+    call = Call(gateway, grant, target, route, started=arrived)
+    call.held = held
     call.adapter = adapter if colon else None
+    if held and not target.urls and target.waits:
+        await call.finish(503, billable=False)
+        return cold_start_timeout(target.name, gateway.cold_start_s, call.id)
+    policy = gateway.safety.policy(target.deployment_id)
+    if policy is not None:  # before admission: a refused prompt takes no tier's slot
+        try:
+            blocked, masked = await check_prompt(call, policy, payload)
+        except BaseException:  # the client left while its event was recorded
+            call.abandon()
+            raise
+        if blocked is not None:
+            return blocked
+        if masked:
+            body = json.dumps(payload).encode()
+    refused = await admit(call)
+    if refused is not None:
+        return refused
     asked_usage = True
     if isinstance(payload, dict) and payload.get("stream") is True and route != "embeddings":
         call.stream = True
@@ -165,7 +187,7 @@ async def _send(
         if upstream.status < 300:
             gateway.holdings.learn(deployment, tenant, call.adapter, url, upstream.headers)
         if call.stream and upstream.status == 200 and kind.startswith("text/event-stream"):
-            return Relayed(Relay(call, upstream, url, asked_usage), call.id)
+            return Relayed(Relay(call, upstream, url, asked_usage, guard(call)), call.id)
         try:
             content = await upstream.read()
         except TimeoutError:
@@ -176,7 +198,14 @@ async def _send(
         finally:
             upstream.release()
             gateway.release(url)
+        call.first_byte()
         ok = 200 <= upstream.status < 300
+        if ok:
+            checked = await check_answer(call, content)
+            if isinstance(checked, Response):
+                await call.finish(checked.status_code, billable=True, usage=usage(content))
+                return checked
+            content = checked
         await call.finish(upstream.status, billable=ok, usage=usage(content) if ok else None)
         out = {"x-request-id": call.id}
         return Response(content, upstream.status, headers=out, media_type=kind or None)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import Metric
 
 from aicc.gateway import counted
@@ -44,12 +44,38 @@ class Stats:
             registry=self.registry,
         )
 
+        # service tiers (gateway/tiers.py): latency by tier, and each tier's p95 objective
+        self.tier_latency = Histogram(
+            "aicc_gateway_tier_request_seconds",
+            "From the request's arrival to its record, by its key's service tier.",
+            [*where, "tier"],
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
+        self.objective = Gauge(
+            "aicc_gateway_tier_objective_seconds",
+            "Each service tier's p95 latency objective (gateway.tiers.objectives_ms).",
+            ["tier"],
+            registry=self.registry,
+            multiprocess_mode="max",
+        )
+        # a request held through a cold start: from its arrival to the replica's first byte
+        self.cold_start = Histogram(
+            "aicc_gateway_cold_start_seconds",
+            "A request held while its deployment started a replica: arrival to first byte.",
+            where,
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
+
     def add(self, deployment: str, record: gw.RequestRecord) -> None:
         where = (record.project_id, deployment)
         self.requests.labels(*where, record.route, str(record.status)).inc()
         for kind, n in (("prompt", record.prompt_tokens), ("completion", record.completion_tokens)):
             self.tokens.labels(*where, kind).inc(n)
         self.latency.labels(*where).observe(record.latency_us / 1e6)
+        if record.status != 429:
+            self.tier_latency.labels(*where, str(record.tier)).observe(record.latency_us / 1e6)
 
     def collect(self) -> Iterator[Metric]:
         yield from counted.collect(self.registry, "aicc_gateway_")

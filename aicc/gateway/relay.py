@@ -17,6 +17,7 @@ from starlette.types import Receive, Scope, Send
 
 from aicc.gateway import usage as metered
 from aicc.gateway.call import Call, later
+from aicc.gateway.safety import StreamGuard
 
 
 class Relay:
@@ -24,9 +25,15 @@ class Relay:
     out."""
 
     def __init__(
-        self, call: Call, upstream: aiohttp.ClientResponse, url: str, asked_usage: bool
+        self,
+        call: Call,
+        upstream: aiohttp.ClientResponse,
+        url: str,
+        asked_usage: bool,
+        guard: StreamGuard | None = None,
     ) -> None:
         self.call, self.upstream, self.url, self.asked_usage = call, upstream, url, asked_usage
+        self.guard = guard  # content safety on the answer as it streams (gateway/safety.py)
         self.usage: dict[str, Any] | None = None
         self.done = False  # the record is written
         self.status = 499  # until the replica's answer ends: the client left
@@ -40,6 +47,14 @@ class Relay:
                 while (end := buffer.find(b"\n\n")) >= 0:
                     event, buffer = buffer[: end + 2], buffer[end + 2 :]
                     data = _data(event)
+                    self.call.first_byte()
+                    if self.guard is not None:
+                        event, cut = await self.guard.event(event, data)
+                        if cut:  # the content filter ended it: closing chunk and [DONE]
+                            await self.call.finish(200, billable=True, usage=self.usage)
+                            self.done = True
+                            yield event
+                            return
                     if data == b"[DONE]":
                         await self.call.finish(200, billable=True, usage=self.usage)
                         self.done = True

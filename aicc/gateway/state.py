@@ -34,6 +34,8 @@ from aicc.gateway.cache import StoreCache
 from aicc.gateway.metrics import Stats
 from aicc.gateway.pool import Pool
 from aicc.gateway.request_log import LogWriter
+from aicc.gateway.safety import Safety
+from aicc.gateway.tiers import Admission
 from aicc.services.common import utcnow
 from aicc.services.serving import gateway as gw
 from aicc.services.serving.autoscaling import Concurrency
@@ -72,6 +74,10 @@ class Gateway:
         self.pool = Pool(settings, self.outstanding)
         self.writer = LogWriter(db)
         self.stats = Stats()
+        self.admission = Admission(settings.tiers)  # service tiers: who waits when saturated
+        for tier, ms in settings.tiers.objectives_ms.items():
+            self.stats.objective.labels(str(tier)).set(ms / 1000)
+        self.safety = Safety(settings.safety, db, self.stats.registry)
 
     # --- what the store says, cached
 

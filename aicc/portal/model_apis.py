@@ -24,6 +24,7 @@ from aicc.api.deps import StateDep
 from aicc.api.state import AppState
 from aicc.gateway.forward import chat_as, dispatch
 from aicc.portal import playground as pg
+from aicc.portal import tiers_safety
 from aicc.portal.auth import csrf_ok, signed_in_briefly
 from aicc.portal.i18n import Message, Translator
 from aicc.portal.page import Page, PageDep, PostingPage
@@ -85,7 +86,8 @@ def context(
         session, me.who, project=panel.deployment.project_id, deployment=name, limit=LOG_ROWS
     )
     schema = predictor(session, me, panel.deployment)
-    return {"live": panel, "live_poll": POLL, "requests": log, "predictor": schema}
+    guarded = tiers_safety.context(session, state, me, name, panel.deployment.project_id)
+    return {"live": panel, "live_poll": POLL, "requests": log, "predictor": schema, **guarded}
 
 
 def predictor(session: Session, me: SignedIn, d: views.Deployment) -> pg.Schema | None:

@@ -22,6 +22,7 @@ class Keys(Resource):
         rpm: int | None = None,
         tokens_per_month: int | None = None,
         project: str | None = None,
+        tier: int | None = None,
     ) -> ApiKey:
         """The answer carries `secret` (`aicc-sk-...`): the only time the server shows it."""
         body = given(
@@ -29,6 +30,7 @@ class Keys(Resource):
             deployments=list(deployments) if deployments else None,
             rpm=rpm,
             tokens_per_month=tokens_per_month,
+            tier=tier,
         )
         path = api_path("keys")
         return self._one(ApiKey, "POST", path, params={"project": project}, json=body)

@@ -702,6 +702,8 @@ class ApiKeyRow(Base):
     created_by: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    # its service tier, 1 served first .. 3 (gateway/tiers.py)
+    tier: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
 
 
 class GatewayRequestRow(Base):
@@ -731,6 +733,25 @@ class GatewayRequestRow(Base):
     at: Mapped[datetime]  # when the record was written (the answer's end)
     usage_id: Mapped[int | None] = mapped_column(BigInteger)  # the usage record holding it
     adapter: Mapped[str | None] = mapped_column(String(128))  # `model: "BASE:NAME"`'s NAME
+    tier: Mapped[int] = mapped_column(Integer, default=2, server_default="2")  # its key's
+
+
+class SafetyEventRow(Base):
+    """Append-only: a prompt or completion the gateway's content safety blocked or masked
+    (gateway/safety.py): which rule, never the text unless the policy says `store_text`."""
+
+    __tablename__ = "safety_events"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(40))
+    project_id: Mapped[str] = mapped_column(String(40), index=True)
+    deployment_id: Mapped[str] = mapped_column(String(40), index=True)
+    key_id: Mapped[str] = mapped_column(String(40))
+    request_id: Mapped[str] = mapped_column(String(40))
+    stage: Mapped[str] = mapped_column(String(16))  # prompt | completion
+    rule: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))  # block | mask
+    text: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime]
 
 
 class GatewayLoadRow(Base):
@@ -933,7 +954,7 @@ class UsageRow(Base):
     energy_method: Mapped[str | None] = mapped_column(String(16), default=None)
     # the PUE in `energy_kwh` and how it was found: `measured` (the facility meters' hour,
     # services/billing/facility.py) or `configured` (the site's profile or constant); None on
-    # records metered before it was kept (migration 0059) and on those without energy
+    # records metered before it was kept (migration 0056) and on those without energy
     pue: Mapped[float | None] = mapped_column(default=None)
     pue_method: Mapped[str | None] = mapped_column(String(16), default=None)
     # kind `requests`: a deployment's answered gateway requests within one clock hour

@@ -29,12 +29,19 @@ def test_keys_from_the_cli(tmp_path: Path) -> None:
         assert unknown.exit_code == 1 and "no deployment 'nope'" in unknown.stderr
         again = run("key", "create", "chatbot")
         assert again.exit_code == 1 and "already exists" in again.stderr
+        assert run("key", "create", "gold", "--tier", "1").exit_code == 0  # the admin's to give
+        assert run("key", "create", "odd", "--tier", "4").exit_code == 2
 
         table = run("key", "list").stdout
         row = next(line for line in table.splitlines() if "chatbot" in line)
         assert "all" in row and "1,000,000" in row and secret not in table
         listed = json.loads(run("key", "list", "--json").stdout)["items"]
-        assert [(k["name"], k["rpm"], k["deployments"]) for k in listed] == [("chatbot", 60, None)]
+        assert [(k["name"], k["rpm"], k["deployments"], k["tier"]) for k in listed] == [
+            ("chatbot", 60, None, 2),
+            ("gold", None, None, 1),
+        ]
+        assert "TIER" in table
+        run("key", "rm", "gold")
         assert "secret" not in listed[0] or listed[0]["secret"] is None
 
         models = httpx.get(url + "/v1/models", headers={"Authorization": f"Bearer {secret}"})

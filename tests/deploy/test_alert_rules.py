@@ -22,7 +22,9 @@ whose schedule step stops cycling: a pass that hangs for 5 minutes), AICCSchedul
 (a p99 cycle over 5 s for 10 minutes), AICCControlPassesFailing (passes that raise, which a
 healthy server does not do on purpose), AICCJobsWaitLong (jobs waiting over an hour),
 AICCNodeDown and AICCNodeQuarantined (a node lost by its engine, or failing its burn-in: the
-`aicc_nodes` gauge counts them) and AICCNotificationsFailing (deliveries that gave up).
+`aicc_nodes` gauge counts them), AICCNotificationsFailing (deliveries that gave up),
+AICCGatewayTierObjectiveMissed (a tier's p95 over its objective for 10 minutes) and
+AICCGatewayColdStartSlow (starts from zero over a minute).
 """
 
 from __future__ import annotations
@@ -76,6 +78,8 @@ BY_PROMTOOL = {
     "AICCSchedulerCycleSlow",
     "AICCControlPassesFailing",
     "AICCJobsWaitLong",
+    "AICCGatewayTierObjectiveMissed",
+    "AICCGatewayColdStartSlow",
 }
 PROM_URL = [""]  # the running Prometheus, for what a failure says
 WINDOW = re.compile(r"\[\d+[smhd]\]")
@@ -105,7 +109,7 @@ def shipped() -> dict[str, Any]:
 def test_every_shipped_rule_is_covered_once() -> None:
     names = [r["alert"] for g in shipped()["groups"] for r in g["rules"]]
     assert sorted(names) == sorted(LIVE | BY_PROMTOOL) and not LIVE & BY_PROMTOOL
-    assert len(names) == 13
+    assert len(names) == 15
 
 
 # --- the receiver and the two daemons ---------------------------------------------------------
@@ -405,6 +409,7 @@ def test_the_rules_no_test_server_produces_fire_in_promtool(tmp_path: Path) -> N
             _case(failing, "AICCControlPassesFailing", "6m", "15m", **{"{{ $value }}": "9"}),
             _case(waits, "AICCJobsWaitLong", "20m", "100m"),
             *_operations_cases(),
+            *_gateway_cases(),
         ],
     }
     (tmp_path / "tests.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -420,7 +425,7 @@ def test_the_rules_no_test_server_produces_fire_in_promtool(tmp_path: Path) -> N
     checked = subprocess.run(
         [PROMTOOL, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60
     )
-    assert checked.returncode == 0 and "13 rules found" in checked.stdout, checked.stdout
+    assert checked.returncode == 0 and "15 rules found" in checked.stdout, checked.stdout
 
 
 def _operations_cases() -> list[Any]:
@@ -438,3 +443,36 @@ def _operations_cases() -> list[Any]:
         _case(quarantined, "AICCNodeQuarantined", "5m", "7m", **{"{{ $value }}": "2"}),
         _case(failed, "AICCNotificationsFailing", "5m", "15m", **{"{{ $value }}": "9"}),
     ]
+
+
+def _gateway_cases() -> list[Any]:
+    """Tier 1's requests of a deployment taking 1 to 5 s (p95 ~4.8 s) against its objective of
+    2 s from the start (firing once held 10 minutes); requests held through cold starts of one
+    to five minutes, one a minute."""
+    where = f'project="prj_a", deployment="chat", {AICC}'
+    tier = {
+        f'aicc_gateway_tier_request_seconds_bucket{{le="1", tier="1", {where}}}': "0x30",
+        f'aicc_gateway_tier_request_seconds_bucket{{le="5", tier="1", {where}}}': "0+10x30",
+        f'aicc_gateway_tier_request_seconds_bucket{{le="+Inf", tier="1", {where}}}': "0+10x30",
+        f'aicc_gateway_tier_objective_seconds{{tier="1", {AICC}}}': "2x30",
+    }
+    cold = {
+        f'aicc_gateway_cold_start_seconds_bucket{{le="60", {where}}}': "0x120",
+        f'aicc_gateway_cold_start_seconds_bucket{{le="300", {where}}}': "0+1x120",
+        f'aicc_gateway_cold_start_seconds_bucket{{le="+Inf", {where}}}': "0+1x120",
+    }
+    labels = {"project": "prj_a", "deployment": "chat"}
+    cases = []
+    for series, name, quiet, firing, extra in (
+        (tier, "AICCGatewayTierObjectiveMissed", "5m", "25m", {"tier": "1"}),
+        (cold, "AICCGatewayColdStartSlow", "10m", "90m", {}),
+    ):
+        case = _case(series, name, quiet, firing)
+        (alert,) = case["alert_rule_test"][1]["exp_alerts"]
+        alert["exp_labels"].update({**labels, **extra})
+        summary = alert["exp_annotations"]["summary"]
+        for key, value in {**labels, **extra}.items():
+            summary = summary.replace("{{ $labels." + key + " }}", value)
+        alert["exp_annotations"]["summary"] = summary
+        cases.append(case)
+    return cases

@@ -38,6 +38,7 @@ def keys_create(
         deployments=body.deployments,
         rpm=body.rpm,
         tokens_per_month=body.tokens_per_month,
+        tier=body.tier,
     )
 
 

@@ -19,3 +19,6 @@ class ApiKeyIn(Body):
     ] = None
     rpm: Annotated[int | None, Field(ge=1, le=10**7, description="requests per minute")] = None
     tokens_per_month: Annotated[int | None, Field(ge=1, le=10**15)] = None
+    tier: Annotated[
+        int, Field(ge=1, le=3, description="service tier: 1 served first when busy (admins) .. 3")
+    ] = 2

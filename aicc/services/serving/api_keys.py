@@ -20,6 +20,7 @@ from aicc.services.tenancy import audit, tenancy, tokens
 from aicc.store.tables import ApiKeyRow, DeploymentRow
 
 PREFIX = "aicc-sk-"
+TIERS = (1, 2, 3)  # a key's service tier, 1 highest
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -36,8 +37,10 @@ def create(
     deployments: list[str] | None = None,
     rpm: int | None = None,
     tokens_per_month: int | None = None,
+    tier: int = 2,
 ) -> ApiKey:
-    """A new key, with its `secret`: returned here and never again."""
+    """A new key, with its `secret`: returned here and never again. Tier 1 (served first when
+    replicas are busy, gateway/tiers.py) is the center's to give: its admins only."""
     if not NAME.match(name):
         raise Invalid(
             "name: letters, digits, '.', '-' and '_', at most 64, not starting with . - _"
@@ -46,9 +49,13 @@ def create(
         raise Invalid("rpm: must be a positive number of requests per minute")
     if tokens_per_month is not None and tokens_per_month <= 0:
         raise Invalid("tokens_per_month: must be a positive number of tokens")
+    if tier not in TIERS:
+        raise Invalid("tier: 1 (served first), 2 or 3")
     prj = tenancy.resolve_project(session, who, project)
     if not can_write(who, org_id=prj.org_id, project_id=prj.id):
         raise Forbidden("viewers cannot create API keys")
+    if tier < 2 and not who.is_admin:
+        raise Forbidden("only the center's admins give a key tier 1")
     if _active(session, prj.id, name) is not None:
         raise Conflict(
             "an API key named {name!r} already exists in project {project}; remove it first",
@@ -73,7 +80,15 @@ def create(
                 project=prj.name,
             )
     return issue(
-        session, who, prj.org_id, prj.id, name, scope, rpm=rpm, tokens_per_month=tokens_per_month
+        session,
+        who,
+        prj.org_id,
+        prj.id,
+        name,
+        scope,
+        rpm=rpm,
+        tokens_per_month=tokens_per_month,
+        tier=tier,
     )
 
 
@@ -87,6 +102,7 @@ def issue(
     *,
     rpm: int | None = None,
     tokens_per_month: int | None = None,
+    tier: int = 2,
 ) -> ApiKey:
     """A key of the project, with its secret, for a caller already authorized: a member
     (`create`), or a need's poster accepting a provider's offer of a deployment
@@ -101,6 +117,7 @@ def issue(
         deployments=deployments,
         rpm=rpm,
         tokens_per_month=tokens_per_month,
+        tier=tier,
         created_by=who.user_id,
         created_at=utcnow(),
     )

@@ -44,6 +44,7 @@ class Grant:
     rpm: int | None
     tokens_per_month: int | None
     tokens_used: int  # this billing month, as the store knew when the key was read
+    tier: int = 2  # 1 served first .. 3 (gateway/tiers.py)
 
     def may_call(self, deployment: str) -> bool:
         return self.deployments is None or deployment in self.deployments
@@ -88,6 +89,7 @@ class RequestRecord:
     replica: str | None
     at: datetime
     adapter: str | None = None  # the LoRA adapter asked for (`model: "BASE:NAME"`)
+    tier: int = 2  # its key's service tier
 
 
 def grant(session: Session, digest: str, *, now: datetime, zone: str) -> Grant | None:
@@ -120,6 +122,7 @@ def grant(session: Session, digest: str, *, now: datetime, zone: str) -> Grant |
         rpm=row.rpm,
         tokens_per_month=row.tokens_per_month,
         tokens_used=int(used or 0),
+        tier=row.tier,
     )
 
 

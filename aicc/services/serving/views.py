@@ -89,6 +89,7 @@ class ApiKey(View):
     created_by: str
     created_at: datetime
     revoked_at: datetime | None
+    tier: int = Field(2, description="service tier: 1 served first when replicas are busy .. 3")
     secret: str | None = Field(None, description="only in the answer that creates the key")
 
 
@@ -109,6 +110,7 @@ class GatewayRequest(View):
     attempts: int
     replica: str | None
     adapter: str | None = None  # the LoRA adapter asked for (`model: "BASE:NAME"`)
+    tier: int = 2
 
 
 class OpenAIBatchCounts(View):

@@ -2,8 +2,8 @@
 with the measured PUE or the gap; usage_records.pue and .pue_method: the PUE a record's kWh
 holds and whether it was measured or configured (issue 62)
 
-Revision ID: 0059
-Revises: 0054
+Revision ID: 0056
+Revises: 0055
 Create Date: 2026-11-28 16:00:00
 """
 
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 from aicc.store.migrations.ops import AT, Columns, Log, Table, ix, migration
 
-revision = "0059"
-down_revision = "0057"
+revision = "0056"
+down_revision = "0055"
 
 upgrade, downgrade = migration(
     Log(

@@ -2,7 +2,7 @@
 jobs under `/v1` (issue 60), each a project's, beside the blob, the gateway's requests or the
 template run they are.
 
-Revision ID: 0057
+Revision ID: 0055
 Revises: 0054
 Create Date: 2026-11-28 15:40:00
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from aicc.store.migrations.ops import AT, ID, Table, migration, refs
 
-revision = "0057"
+revision = "0055"
 down_revision = "0054"
 
 upgrade, downgrade = migration(

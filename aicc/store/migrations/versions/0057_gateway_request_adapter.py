@@ -2,8 +2,8 @@
 issue 61), on its log row and on the usage record the meter rolls it into, so that a
 deployment's requests and tokens split per adapter.
 
-Revision ID: 0055
-Revises: 0054
+Revision ID: 0057
+Revises: 0056
 Create Date: 2026-11-28 16:10:00
 """
 
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 from aicc.store.migrations.ops import Columns, migration
 
-revision = "0055"
-down_revision = "0059"
+revision = "0057"
+down_revision = "0056"
 
 upgrade, downgrade = migration(
     Columns("gateway_requests", sa.Column("adapter", sa.String(length=128), nullable=True)),

@@ -1,0 +1,84 @@
+"""Service tiers through the gateway with the official `openai` client: a deployment whose one
+replica is saturated answers every tier-1 request while tier 3 gets 429s with `Retry-After`;
+the request log and `/metrics` carry the tier; tier 1 is the center admins' to give.
+(The latency ratio under load is a benchmark, `benchmarks/gateway_tiers.py`, not timed here.)"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Iterator
+
+import httpx
+import openai
+import pytest
+
+from aicc.testing.deployments import deploy
+from aicc.testing.servers import over_http
+from aicc.testing.tenants import make_tenant
+
+TIERS = {
+    "per_replica": 1,
+    "queue": {1: 50, 2: 10, 3: 2},
+    "wait_s": {1: 60, 2: 30, 3: 1},
+}
+ASK = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture(scope="module")
+def center(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, httpx.Client]]:
+    home = tmp_path_factory.mktemp("tiers") / "home"
+    with over_http(home, limits={"grace_s": 1.0}, gateway={"tiers": TIERS}) as (url, token, _):
+        api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        deploy(api, "busy", replicas=1, env={"UPSTREAM_DELAY_S": "0.3"})
+        yield url, api
+
+
+def _client(url: str, api: httpx.Client, name: str, tier: int) -> openai.OpenAI:
+    made = api.post("/api/v1/keys", json={"name": name, "tier": tier})
+    assert made.status_code == 201, made.text
+    assert made.json()["tier"] == tier
+    return openai.OpenAI(base_url=url + "/v1", api_key=made.json()["secret"], max_retries=0)
+
+
+def test_saturated_tier_one_is_served_while_tier_three_gets_429s(
+    center: tuple[str, httpx.Client],
+) -> None:
+    url, api = center
+    gold, bronze = _client(url, api, "gold", 1), _client(url, api, "bronze", 3)
+
+    def call(client: openai.OpenAI) -> tuple[int, str | None, str | None]:
+        try:
+            client.chat.completions.create(model="busy", messages=ASK)
+            return 200, None, None
+        except openai.RateLimitError as e:
+            return 429, e.code, e.response.headers.get("retry-after")
+
+    with concurrent.futures.ThreadPoolExecutor(12) as pool:
+        bronzes = [pool.submit(call, bronze) for _ in range(8)]
+        golds = [pool.submit(call, gold) for _ in range(4)]
+        got_gold = [f.result() for f in golds]
+        got_bronze = [f.result() for f in bronzes]
+
+    assert got_gold == [(200, None, None)] * 4  # never refused, never starved
+    refused = [r for r in got_bronze if r[0] == 429]
+    assert refused, got_bronze  # one replica, a line of two for tier 3: the rest are refused
+    assert all(code == "tier_saturated" and int(after or 0) >= 1 for _, code, after in refused)
+
+    logged = api.get("/api/v1/requests", params={"deployment": "busy"}).json()["items"]
+    assert {(r["key"], r["tier"]) for r in logged} == {("gold", 1), ("bronze", 3)}
+    assert sorted(r["status"] for r in logged if r["key"] == "gold") == [200] * 4
+    assert sum(1 for r in logged if r["status"] == 429) == len(refused)
+    metrics = api.get("/metrics").text
+    assert 'aicc_gateway_tier_request_seconds_count{deployment="busy"' in metrics
+    assert 'aicc_gateway_tier_objective_seconds{tier="1"} 2.0' in metrics
+
+
+def test_tier_one_is_the_center_admins_to_give(center: tuple[str, httpx.Client]) -> None:
+    _, api = center
+    member = make_tenant(api, "tiers-member")
+    refused = api.post("/api/v1/keys", json={"name": "vip", "tier": 1}, headers=member.headers)
+    assert refused.status_code == 403 and "tier 1" in refused.text
+    bad = api.post("/api/v1/keys", json={"name": "odd", "tier": 4}, headers=member.headers)
+    assert bad.status_code == 422 and "tier" in bad.text
+    made = api.post("/api/v1/keys", json={"name": "plain"}, headers=member.headers)
+    assert made.status_code == 201 and made.json()["tier"] == 2
