@@ -21,6 +21,7 @@ from aicc.portal import (
     marketplace,
     model_apis,
     models,
+    money_forms,
     needs,
     notebook_proxy,
     notebooks,
@@ -46,6 +47,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     wizard.router,
     yaml_editor.router,
     billing.router,
+    money_forms.router,  # price plans and budgets, set from the price list and /bills
     job_resources.router,
     job_metrics.router,
     data.router,
