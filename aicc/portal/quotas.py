@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from aicc.api.deps import SessionDep
 from aicc.core.tenancy import Principal, can_manage
-from aicc.core.units import quota_amounts, quota_text
+from aicc.core.units import STORAGE_QUOTA_KEY, quota_amounts, quota_text
 from aicc.portal.auth import Me
 from aicc.portal.forms import FieldError, Posted, Rejected, parse, service_call, text_input
 from aicc.portal.forms import Form as PageForm
@@ -37,23 +37,30 @@ from aicc.services.tenancy.views import Org, Project
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
-PLAIN = ("pflops", "cpu_milli", "memory_mib")
+PLAIN = ("pflops", "cpu_milli", "memory_mib", STORAGE_QUOTA_KEY)
 
 
 def shown(key: str, value: float) -> float:
-    """A stored amount in the unit people read: devices, cores, GiB, PFLOPS."""
+    """A stored amount in the unit people read: devices, cores, GiB, PFLOPS; data set storage
+    is stored in GiB already."""
     if key == "memory_mib":
         return value / 1024
-    if key == "pflops":
+    if key in ("pflops", STORAGE_QUOTA_KEY):
         return value
     return value / 1000  # an accelerator model in milli, or cpu_milli
 
 
+UNITS = {
+    "pflops": "quotas.unit.pflops",
+    "cpu_milli": "quotas.unit.cores",
+    "memory_mib": "quotas.unit.gib",
+    STORAGE_QUOTA_KEY: "quotas.unit.gib",
+}
+
+
 def unit_key(key: str) -> str:
-    """The message key of the unit `shown` uses for `key`."""
-    return {"pflops": "quotas.unit.pflops", "cpu_milli": "quotas.unit.cores"}.get(
-        key, "quotas.unit.gib" if key == "memory_mib" else "quotas.unit.devices"
-    )
+    """The message key of the unit `shown` uses for `key` (an accelerator model: devices)."""
+    return UNITS.get(key, "quotas.unit.devices")
 
 
 def resource_label(t: Translator, key: str) -> str:

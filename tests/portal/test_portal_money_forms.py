@@ -6,6 +6,8 @@ its audit entry, refused for a member, and with bad input a translated message b
 
 from __future__ import annotations
 
+import re
+
 from fastapi.testclient import TestClient
 from portal_support import (
     PASSWORD,
@@ -145,6 +147,11 @@ def test_quotas_are_set_from_the_quota_page(
     assert _audited(api, "quota.set", admin.org_id)
     again = ops.get(path).text
     assert 'value="A100-80GB=2 cpu=16"' in again and "storage=50GiB" in again
+    # data set storage in GiB, worded, on the quota page (not "storage_gib", not devices)
+    listed = shown(ops.get("/quotas?key=storage_gib"))
+    label = "(?:Data set storage|数据集存储)"  # (the operator reads Chinese since the first test)
+    row = re.search(rf"<td>{label} <span[^>]*>GiB</span></td>(.*?)</tr>", listed, re.S)
+    assert row and ">50<" in row.group(1).replace(" ", ""), listed
     # the organization's admin: its own organization's quota is the operators', its project's
     # its own; a member may do neither; another tenant's is a 404
     boss = signed_in(api, admin)
