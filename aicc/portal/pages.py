@@ -12,6 +12,7 @@ from aicc.portal import (
     dashboard,
     data,
     deployments,
+    endpoint,
     federation,
     images,
     job_metrics,
@@ -56,6 +57,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     models.router,
     model_apis.router,  # before deployments': /deployments/{name}/chat is no action
     deployments.router,
+    endpoint.router,  # a deployment's endpoint: snippets to call its model API
     notebooks.router,
     images.router,
     notify.router,  # the inbox and notification channels
