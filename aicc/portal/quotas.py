@@ -29,7 +29,7 @@ from aicc.portal.forms import Form as PageForm
 from aicc.portal.i18n import Translator
 from aicc.portal.page import Page, PageDep, PostingPage
 from aicc.portal.rendering import PortalRoute, is_htmx, language_of, render
-from aicc.services.common import NotFound, utcnow
+from aicc.services.common import Forbidden, NotFound, utcnow
 from aicc.services.jobs import quotas, slowdown
 from aicc.services.leases import leases, sla
 from aicc.services.tenancy import tenancy
@@ -218,7 +218,15 @@ def _quota_form(
 
 @router.get("/quotas/{kind}/{tenant_id}/edit")
 def quota_edit(page: PageDep, kind: str, tenant_id: str) -> Response:
-    return _quota_form(page, _tenant(page, kind, tenant_id))
+    """The form, to those who may set this quota (the service's refusal otherwise: a form
+    nobody could submit is no use); another tenant's is the 404 page."""
+    tenant = _tenant(page, kind, tenant_id)
+    who = page.me.who
+    if isinstance(tenant, Org) and not who.is_admin:
+        raise Forbidden("only center admins set an organization's quota")
+    if isinstance(tenant, Project) and not can_manage(who, org_id=tenant.org_id):
+        raise Forbidden("only organization admins set a project's quota")
+    return _quota_form(page, tenant)
 
 
 def _pairs(form: PageForm, name: str, text: str) -> dict[str, float]:

@@ -168,7 +168,9 @@ def test_quotas_are_set_from_the_quota_page(
     member = signed_in(api, alice)
     mine = f"/quotas/project/{alice.project_id}/edit"
     assert f'href="{mine}"' not in member.get("/quotas").text
-    assert post_form(member, mine, mine, max="cpu=1").status_code == 403
+    assert member.get(mine).status_code == 403 and boss.get(path).status_code == 403
+    refused = member.post(mine, data={"csrf": csrf_of(member), "max": "cpu=1"})
+    assert refused.status_code == 403
     boss.post("/language", data={"csrf": csrf_of(boss), "language": "zh-CN"})
     chinese = post_form(boss, project, project, guaranteed="cpu", max="")
     assert chinese.status_code == 422 and "请写 键=值" in shown(chinese)
