@@ -6,6 +6,7 @@ Documented with examples in docs/config.md; the tests load those examples.
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -31,6 +32,17 @@ from pydantic_settings.exceptions import SettingsError
 from aicc.core.jobspec import DEFAULT_MAX_REPLICAS, MAX_REPLICAS
 from aicc.core.pricing import PricePlan
 from aicc.core.revenue import Agreement
+
+# The plan a new center prices with until an operator stores one (`aicc admin price-plan set`,
+# the price list's form) or sets `pricing:`: every accelerator by its normalized PFLOPS, CPU and
+# memory by the hour, so every estimate shows a real price on the first day, the same in the job
+# wizard and the training wizard (issue 58). docs/config.md lists it.
+DEFAULT_PRICING = PricePlan(
+    name="center-default",
+    pflops_hour=Decimal("9.50"),
+    cpu_core_hour=Decimal("0.08"),
+    memory_gib_hour=Decimal("0.01"),
+)
 
 
 class SimulatedGroup(BaseModel):
@@ -778,7 +790,7 @@ class Settings(BaseModel):
     notebooks: NotebookSettings = Field(default_factory=lambda: NotebookSettings())
     reports: ReportSettings = Field(default_factory=lambda: ReportSettings())  # docs/reports.md
     oidc: OidcSettings = Field(default_factory=lambda: OidcSettings())  # single sign-on
-    pricing: PricePlan = Field(default_factory=lambda: PricePlan(name="center"))  # the default
+    pricing: PricePlan = DEFAULT_PRICING  # the default, until an operator stores a plan
     gateway: GatewaySettings = Field(default_factory=lambda: GatewaySettings())
     federation: FederationSettings = Field(default_factory=lambda: FederationSettings())
     images: ImageSettings = Field(default_factory=lambda: ImageSettings())  # base images

@@ -125,31 +125,18 @@ def project_add_member(
 
 
 def _quota_body(guaranteed: list[str], ceiling: list[str]) -> dict[str, dict[str, float]]:
-    """`A100=4 cpu=64 memory=512GiB pflops=2` -> stored units (models in milli of a device)."""
-    from aicc.core.units import parse_cpu_milli, parse_memory_mib
+    """`A100=4 cpu=64 memory=512GiB pflops=2 storage=100GiB` -> stored units, with the same
+    reading as the portal's quota form (`core.units.quota_amounts`)."""
+    from aicc.core.units import quota_amounts
 
-    def amounts(pairs: list[str]) -> dict[str, float]:
-        out: dict[str, float] = {}
-        for pair in pairs:
-            key, sep, value = pair.partition("=")
-            if not sep:
-                raise ValueError(f"{pair!r}: write KEY=VALUE, e.g. A100=4, cpu=64, memory=512GiB")
-            if key in ("cpu", "cpu_milli"):
-                out["cpu_milli"] = parse_cpu_milli(value) if key == "cpu" else float(value)
-            elif key in ("memory", "memory_mib"):
-                out["memory_mib"] = parse_memory_mib(value) if key == "memory" else float(value)
-            elif key == "pflops":
-                out["pflops"] = float(value)
-            else:
-                out[key] = float(value) * 1000  # devices of that model
-        return out
-
-    return {"guaranteed": amounts(guaranteed), "max": amounts(ceiling)}
+    return {"guaranteed": quota_amounts(guaranteed), "max": quota_amounts(ceiling)}
 
 
 QuotaOption = Annotated[
     list[str] | None,
-    typer.Option(help="KEY=VALUE, repeatable: a model (devices), cpu, memory or pflops."),
+    typer.Option(
+        help="KEY=VALUE, repeatable: a model (devices), cpu, memory, pflops or storage (GiB)."
+    ),
 ]
 MaxOption = Annotated[
     list[str] | None, typer.Option("--max", help="KEY=VALUE ceiling when borrowing.")

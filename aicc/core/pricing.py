@@ -115,19 +115,33 @@ class PricePlan(_Frozen):
 def charge(
     plan: PricePlan,
     *,
-    accelerator: str,
+    accelerator: str | None,
     accelerator_hours: float,
     pflops_hours: float,
     cpu_core_hours: float = 0.0,
+    memory_gib_hours: float = 0.0,
 ) -> Decimal | None:
-    """Gross price of a use of `accelerator`; None when the plan does not price that model."""
-    price = plan.unit_price(accelerator)
-    if price is None:
+    """Gross price of a run before it happens: its accelerator time (`accelerator` a catalog
+    name, or None on CPU only), its core-hours and its memory GiB-hours. None when the plan has
+    no price for what the run is mostly made of: its accelerator model, or, on CPU only, a
+    core-hour. Every estimate (a scenario's, a template run's) prices with this one function,
+    so two wizards never tell the same person two prices (a CPU-only run of an unpriced plan is
+    "no price", not 0.00)."""
+    gross = ZERO
+    if accelerator is not None:
+        price = plan.unit_price(accelerator)
+        if price is None:
+            return None
+        kind, unit = price
+        gross += line_amount(
+            accelerator_hours if kind == "accelerator_hour" else pflops_hours, unit
+        )
+    elif plan.cpu_core_hour is None:
         return None
-    kind, unit = price
-    gross = line_amount(accelerator_hours if kind == "accelerator_hour" else pflops_hours, unit)
     if cpu_core_hours and plan.cpu_core_hour is not None:
         gross += line_amount(cpu_core_hours, plan.cpu_core_hour)
+    if memory_gib_hours and plan.memory_gib_hour is not None:
+        gross += line_amount(memory_gib_hours, plan.memory_gib_hour)
     return gross
 
 

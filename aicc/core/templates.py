@@ -144,6 +144,7 @@ class Param(BaseModel):
     min: float | None = None
     max: float | None = None
     choices: list[str | int | float] | None = None
+    label: Title | None = None  # a short name for people (the portal: else its catalog's)
     help: Words | None = None
 
     @model_validator(mode="after")

@@ -206,3 +206,51 @@ def to_stored_units(
                     raise
                 mistakes.append((key, value, err))
     return out
+
+
+STORAGE_QUOTA_KEY = "storage_gib"  # data set storage, a quota's ceiling, in GiB
+
+
+def quota_amounts(pairs: list[str]) -> dict[str, float]:
+    """`["A100=4", "cpu=64", "memory=512GiB", "pflops=2", "storage=100GiB"]` -> a quota's
+    stored units (docs/contracts.md §1): a model in milli of a device, cpu_milli, memory_mib,
+    pflops, storage_gib. The CLI's `--guaranteed`/`--max` and the portal's quota form read
+    quotas with this one function, so the two agree. Raises ValueError naming the pair."""
+    out: dict[str, float] = {}
+    for pair in pairs:
+        key, sep, value = (part.strip() for part in pair.partition("="))
+        if not sep or not key or not value:
+            raise ValueError(f"{pair!r}: write KEY=VALUE, e.g. A100=4, cpu=64, memory=512GiB")
+        try:
+            if key in ("cpu", "cpu_milli"):
+                out["cpu_milli"] = parse_cpu_milli(value) if key == "cpu" else float(value)
+            elif key in ("memory", "memory_mib"):
+                out["memory_mib"] = parse_memory_mib(value) if key == "memory" else float(value)
+            elif key in ("storage", STORAGE_QUOTA_KEY):  # a bare number: GiB, as stored
+                bare = _QUANTITY.match(value)
+                gib = bare and not bare.group(2)
+                out[STORAGE_QUOTA_KEY] = float(value) if gib else parse_memory_mib(value) / 1024
+            elif key == "pflops":
+                out["pflops"] = float(value)
+            else:
+                out[key] = float(value) * 1000  # devices of that model
+        except ValueError as err:  # InputError included
+            raise ValueError(f"{pair!r}: {err}") from None
+    return out
+
+
+def quota_text(amounts: Mapping[str, float]) -> str:
+    """The inverse of `quota_amounts`, for a form to show a quota as people write it."""
+    words = []
+    for key, value in amounts.items():
+        if key == "cpu_milli":
+            words.append(f"cpu={value / 1000:g}")
+        elif key == "memory_mib":
+            words.append(f"memory={value / 1024:g}GiB")
+        elif key == STORAGE_QUOTA_KEY:
+            words.append(f"storage={value:g}GiB")
+        elif key == "pflops":
+            words.append(f"pflops={value:g}")
+        else:
+            words.append(f"{key}={value / 1000:g}")
+    return " ".join(words)

@@ -276,10 +276,16 @@ def priced(bill: pricing.Settlement) -> dict[str, object]:
     return {key: getattr(bill, key) for key in ("gross", "discount", "subsidy", "voucher", "net")}
 
 
-def no_price(plan: PricePlan, accelerator: str) -> str:
-    """What an option without a price says in its price column."""
+def no_price(plan: PricePlan, accelerator: str | None) -> str:
+    """What an option without a price says in its price column (`accelerator` None: a run on
+    CPU only, of a plan with no core-hour price)."""
+    missing = (
+        "no price per core-hour"
+        if accelerator is None
+        else f"no price for {accelerator} and no per-PFLOPS-hour price"
+    )
     return (
-        f"price plan {plan.name!r} has no price for {accelerator} and no per-PFLOPS-hour price: "
+        f"price plan {plan.name!r} has {missing}: "
         "an operator sets one with `aicc admin price-plan set` or `pricing:` in config.yaml"
     )
 

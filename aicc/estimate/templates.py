@@ -212,19 +212,17 @@ class _Pricer:
             wait_hours=self.waits.get((name, n)),
             currency=plan.currency,
         )
-        price = plan.unit_price(name) if device_hours else None
-        if device_hours and price is None:
-            return option.model_copy(update={"price_note": no_price(plan, name)})
-        gross = pricing.to_money(Decimal(0))
-        if price is not None:
-            quantity = device_hours if price[0] == "accelerator_hour" else 0.0
-            if price[0] == "pflops_hour":
-                quantity = device_hours * _pflops(name, self.models)
-            gross += pricing.line_amount(quantity, price[1])
-        if plan.cpu_core_hour is not None:
-            gross += pricing.line_amount(core_hours, plan.cpu_core_hour)
-        if plan.memory_gib_hour is not None:
-            gross += pricing.line_amount(self.memory_gib * hours * trials, plan.memory_gib_hour)
+        accelerator = name if device_hours else None
+        gross = pricing.charge(
+            plan,
+            accelerator=accelerator,
+            accelerator_hours=device_hours,
+            pflops_hours=device_hours * _pflops(name, self.models) if accelerator else 0.0,
+            cpu_core_hours=core_hours,
+            memory_gib_hours=self.memory_gib * hours * trials,
+        )
+        if gross is None:
+            return option.model_copy(update={"price_note": no_price(plan, accelerator)})
         bill = pricing.settle(
             gross,
             accelerator=name if device_hours else None,

@@ -10,10 +10,11 @@ API's (`invoices.to_csv`). Operators may issue a voucher from the price list.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form
 from fastapi.responses import RedirectResponse, Response
@@ -21,6 +22,7 @@ from pydantic import ValidationError
 
 from aicc.api.state import AppState
 from aicc.core import periods
+from aicc.core.tenancy import can_manage
 from aicc.portal.auth import Me
 from aicc.portal.forms import FieldError, Posted, Rejected, service_call, text_input
 from aicc.portal.forms import Form as PageForm
@@ -240,11 +242,28 @@ def chart(page: BillsPage, t: Translator) -> dict[str, Any] | None:
 
 @router.get("/bills")
 def bills(page: PageDep, month: str | None = None, org: str | None = None) -> Response:
-    found = bills_page(page.session, page.state, page.me, month=month or None, org=org or None)
+    return render_bills(page, month=month or None, org=org or None)
+
+
+def render_bills(
+    page: Page,
+    *,
+    month: str | None,
+    org: str | None,
+    form: PageForm | None = None,
+    status: int = 200,
+) -> Response:
+    """The bills page, with the budget form (`money_forms`) as typed when it was refused."""
+    found = bills_page(page.session, page.state, page.me, month=month, org=org)
+    scopes = budget_scopes(page, found)
     return page.render(
         "bills.html",
         nav="bills",
+        status=status,
         data=found,
+        scopes=scopes,
+        form=form or PageForm("budget", {"currency": "CNY", "thresholds": "50%, 80%, 100%"}),
+        saved=page.query("saved"),
         chart=chart(found, page.t),
         money=money,
         item=lambda code: item_label(page.t, code),
@@ -277,7 +296,20 @@ def bills_export(page: PageDep, month: str | None = None, org: str | None = None
 # --- the operators' price list ---
 
 
-def _prices_page(page: Page, *, form: PageForm | None = None, status: int = 200) -> Response:
+def budget_scopes(page: Page, found: BillsPage) -> list[tuple[str, str]]:
+    """What the person may set a budget on, as (value, name): the organization shown and its
+    projects, where they manage it (its admins, operators); none for a member."""
+    who = page.me.who
+    org = found.org if who.is_admin else who.org_id
+    if org is None or not can_manage(who, org_id=org):
+        return []
+    projects = [p for p in tenancy.list_projects(page.session, who) if p.org_id == org]
+    return [(f"org:{org}", found.names.scope(org, None))] + [
+        (f"project:{p.id}", found.names.scope(org, p.id)) for p in projects
+    ]
+
+
+def prices_page(page: Page, *, form: PageForm | None = None, status: int = 200) -> Response:
     session, who, state = page.session, page.me.who, page.state
     zone = state.settings.site.timezone
     org_rows = tenancy.list_orgs(session, who)
@@ -292,14 +324,16 @@ def _prices_page(page: Page, *, form: PageForm | None = None, status: int = 200)
         orgs=[(o.id, o.name) for o in org_rows],
         org_names={o.id: o.name for o in org_rows},
         form=form or PageForm("voucher", {"currency": "CNY"}),
+        plan_defaults=plan_defaults(page),
         money=money,
         created=page.query("created"),
+        plan_created=page.query("plan"),
     )
 
 
 @router.get("/center/prices")
 def prices(page: OperatorPage) -> Response:
-    return _prices_page(page)
+    return prices_page(page)
 
 
 class VoucherForm(Posted):
@@ -329,7 +363,7 @@ def voucher_create(page: OperatorPostingPage, posted: Annotated[VoucherForm, For
                 page.session, page.me.who, body, zone=page.state.settings.site.timezone
             )
     except Rejected as refused:
-        return _prices_page(page, form=form, status=refused.status)
+        return prices_page(page, form=form, status=refused.status)
     return RedirectResponse("/center/prices?" + urlencode({"created": body.name}), status_code=303)
 
 
@@ -347,6 +381,23 @@ def _voucher_in(form: PageForm, data: dict[str, Any]) -> credits.VoucherIn:
                 message = str(problem["msg"]).removeprefix("Value error, ")
                 form.errors.setdefault(name, FieldError("form.error.invalid", message))
         raise Rejected(form) from None
+
+
+def plan_defaults(page: Page) -> dict[str, str]:
+    """The new plan form's first values: the center's prices in force now, from the next whole
+    hour in the site's time zone (a version starts on a whole hour)."""
+    zone = ZoneInfo(page.state.settings.site.timezone)
+    start = (utcnow().astimezone(zone) + timedelta(hours=1)).replace(
+        minute=0, second=0, microsecond=0
+    )
+    now = plans.effective_center(page.session, at=utcnow(), default=page.state.settings.pricing)
+    values = {"name": now.name, "currency": now.currency, "effective_from": start.isoformat()}
+    values["accelerator_hour"] = ", ".join(f"{m}={p}" for m, p in now.accelerator_hour.items())
+    for key in plans.PRICE_KEYS:
+        price = getattr(now, key)
+        values[key] = "" if price is None else str(price)
+    values["discount"] = str(now.discount)
+    return values
 
 
 def valid_now(item: Voucher | Subsidy, today: date) -> bool:

@@ -103,12 +103,17 @@ def parse(form: Form, model: type[M], data: dict[str, Any], fields: dict[str, st
 
 
 @contextmanager
-def service_call(session: Session, form: Form, *, name_field: str = "name") -> Iterator[None]:
-    """Run a service call in a savepoint; its refusal becomes the form's error (Rejected)."""
+def service_call(
+    session: Session, form: Form, *, name_field: str = "name", missing_is_404: bool = False
+) -> Iterator[None]:
+    """Run a service call in a savepoint; its refusal becomes the form's error (Rejected).
+    `missing_is_404`: a NotFound stays the 404 page (the form names another tenant's object)."""
     try:
         with session.begin_nested():
             yield
     except ServiceError as err:
+        if missing_is_404 and isinstance(err, NotFound):
+            raise
         form.errors.update(_service_errors(err, name_field))
         raise Rejected(form, 403 if isinstance(err, Forbidden) else 422) from None
 

@@ -37,6 +37,7 @@ from aicc.core import datasets as data_core
 from aicc.core import template_fit
 from aicc.core import templates as core
 from aicc.core.states import JobState
+from aicc.estimate.templates import TemplateOption
 from aicc.portal.auth import csrf_ok, signed_in_briefly
 from aicc.portal.forms import FieldError
 from aicc.portal.forms import Form as PageForm
@@ -375,10 +376,20 @@ def _options(
             else f"{o.count} × {o.accelerator}",
             time=_hours(t, o.hours),
             wait=_hours(t, o.wait_hours) if o.wait_hours else t("wizard19.no_wait"),
-            price=t("wizard.no_price") if o.net is None else f"{o.net} {o.currency}",
+            price=_price(t, o),
         )
         for o in found.options
     ]
+
+
+def _price(t: Translator, o: TemplateOption) -> str:
+    """An option's price: "no price" where the plan has none, and a run priced below a cent
+    (seconds of CPU) as "under 0.01", not a 0.00 that reads as free or as a fault."""
+    if o.net is None:
+        return t("wizard.no_price")
+    if o.gross == 0 and (o.cpu_core_hours or o.accelerator_hours):
+        return t("wizard19.under_cent", currency=o.currency)
+    return f"{o.net} {o.currency}"
 
 
 def _hours(t: Translator, hours: float | None) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Annotated
 from urllib.parse import quote, urlencode
 
@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from aicc.portal import model_card
 from aicc.portal.forms import Posted, text_input
-from aicc.portal.i18n import Message
+from aicc.portal.i18n import Message, Translator
 from aicc.portal.marketplace import curve_chart, data_link
 from aicc.portal.page import Page, PageDep, PostingPage
 from aicc.portal.rendering import PortalRoute
@@ -119,7 +119,9 @@ def _model_page(
         chart=curve_chart(curves) if curves and curves.steps else None,
         told=model_card.card(shown, page.t) if shown else None,
         inputs=model_card.inputs(shown) if shown else [],
-        card=markdown(shown.card) if shown else Markup(""),
+        card=markdown(shown.card, heading=lambda words: card_heading(page.t, words))
+        if shown
+        else Markup(""),
         data=[data_link(str(d)) for d in lineage.get("datasets") or []],
         job=lineage.get("job_id"),
         from_template=lineage.get("template"),
@@ -272,10 +274,32 @@ def _inline(text: str) -> str:
     return _STRONG.sub(r"<strong>\1</strong>", safe)
 
 
-def markdown(text: str) -> Markup:
+# A card's section headings as the service writes them (English, or "English / 中文"), and
+# the message each is shown with in the reader's language (cards stored before the headings
+# were bilingual included).
+CARD_HEADINGS = {
+    "Metrics": "card.heading.metrics",
+    "Lineage": "card.heading.lineage",
+    "Use": "card.heading.use",
+    "Hyperparameter search": "card.heading.search",
+    "Notes": "card.heading.notes",
+    "Facts": "card.heading.facts",
+    "Input": "card.heading.input",
+}
+
+
+def card_heading(t: Translator, words: str) -> str:
+    """A card's heading in the reader's language: a known section by its message, any other
+    heading as the card wrote it."""
+    key = CARD_HEADINGS.get(words.partition(" / ")[0].strip())
+    return t(key) if key else words
+
+
+def markdown(text: str, heading: Callable[[str], str] | None = None) -> Markup:
     """A model card's Markdown as HTML: headings, lists, code blocks, paragraphs, `code` and
     **strong**. Everything else is text: every character of the card is escaped first, so a
-    card cannot put markup or scripts on the page."""
+    card cannot put markup or scripts on the page. `heading` words a section heading for the
+    reader (`card_heading`)."""
     out: list[str] = []
     paragraph: list[str] = []
     listing = code = False
@@ -296,10 +320,11 @@ def markdown(text: str) -> Markup:
             code = not code
         elif code:
             out.append(f"{escape(line)}\n")
-        elif heading := re.match(r"^(#{1,6})\s+(.*)$", line):
+        elif found := re.match(r"^(#{1,6})\s+(.*)$", line):
             close()
-            level = min(len(heading.group(1)) + 2, 6)  # the page's own headings come first
-            out.append(f"<h{level}>{_inline(heading.group(2))}</h{level}>")
+            level = min(len(found.group(1)) + 2, 6)  # the page's own headings come first
+            words = heading(found.group(2)) if heading and level > 3 else found.group(2)
+            out.append(f"<h{level}>{_inline(words)}</h{level}>")
         elif item := re.match(r"^\s*[-*]\s+(.*)$", line):
             if paragraph:
                 close()

@@ -12,6 +12,7 @@ from aicc.portal import (
     dashboard,
     data,
     deployments,
+    endpoint,
     federation,
     images,
     job_metrics,
@@ -21,6 +22,7 @@ from aicc.portal import (
     marketplace,
     model_apis,
     models,
+    money_forms,
     needs,
     notebook_proxy,
     notebooks,
@@ -49,6 +51,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     wizard.router,
     yaml_editor.router,
     billing.router,
+    money_forms.router,  # price plans and budgets, set from the price list and /bills
     job_resources.router,
     job_metrics.router,
     data.router,
@@ -57,6 +60,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     models.router,
     model_apis.router,  # before deployments': /deployments/{name}/chat is no action
     deployments.router,
+    endpoint.router,  # a deployment's endpoint: snippets to call its model API
     notebooks.router,
     images.router,
     notify.router,  # the inbox and notification channels

@@ -139,7 +139,11 @@ def admin(state: ServerState, home: Path) -> Principal:
 
 
 def _test_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """A test's server: fast loops, bwrap, a high rate limit, and no prices unless the test
+    gives `pricing` (the shipped `config.DEFAULT_PRICING` would put money on every test's
+    bills and budgets; a test of prices says which it uses)."""
     settings.setdefault("loop_interval_s", 0.2)
+    settings.setdefault("pricing", {"name": "center"})
     settings.setdefault("sandbox", "bwrap")  # tests run replicas as a server with bwrap does
     limits = settings.get("limits")
     if limits is None:

@@ -839,6 +839,10 @@ def build_world(api: TestClient, state: AppState, tenant_b: Tenant, tmp_path: Pa
             project=project_id,
             format="raw",
             metrics={"accuracy": 0.5},
+            # a card as a template's run wrote it before its headings were bilingual: the
+            # model's page words them in the reader's language (test_whole_center.py)
+            card="# Alpha\n\n## Metrics\n\n- accuracy: 0.5\n\n## Lineage\n\n- job: none\n\n"
+            "## Use\n\n```\npython predict.py\n```\n",
         )
         files = own_template("alpha-template").items()
         templates.publish(

@@ -18,16 +18,21 @@ from functools import cache
 from html.parser import HTMLParser
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from route_walk import World, calls, operations, routes_of, send
 
 from aicc.portal.auth import LANG_COOKIE
 from aicc.portal.i18n import catalog
+from aicc.services.billing.plans import PRICE_KEYS
+from aicc.services.models import templates
 
 ROLES = ("admin", "org-admin", "member", "outsider")
 LANGUAGES = ("en", "zh-CN")
 # Pages that stream (server-sent events) or proxy a notebook's own server: not pages to render.
 STREAMS = re.compile(r"/live$|^/notebooks/\{job_id\}/\{path:path\}$|^/sso/")
+# Templates the center ships, whose pages list their hyperparameters (as the wizard's step 3).
+SHIPPED_PAGES = ("table-prediction", "image-classification", "series-forecast")
 NOT_PAGES = ("/api", "/v1", "/docs", "/openapi", "/redoc", "/static", "/ga4gh", "/healthz")
 
 
@@ -54,6 +59,8 @@ PAGE_FILLS: dict[tuple[str, str], Callable[[World, dict[str, str]], str]] = {
     ("challenges", "challenge_id"): lambda w, ids: ids["challenge"],
     ("models", "name"): lambda w, ids: w.a.model,
     ("deployments", "name"): lambda w, ids: w.a.deployment,
+    ("quotas", "kind"): lambda w, ids: "project",  # the quota form of A's project
+    ("{kind}", "tenant_id"): lambda w, ids: w.a.project_id,
 }
 
 
@@ -76,6 +83,7 @@ def _pages(w: World) -> list[str]:
         found.append(re.sub(r"\{(\w+)\}", fill, path))
     month = datetime.now(UTC).strftime("%Y-%m")
     found += [f"/bills?month={month}&org={w.a.org_id}", f"/bills?month={month}", "/center?hours=1"]
+    found += [f"/marketplace/{name}" for name in SHIPPED_PAGES]  # the center's own templates
     return sorted(set(found))
 
 
@@ -102,27 +110,41 @@ def _signed_in(w: World, role: str, language: str) -> TestClient:
 
 
 class _Text(HTMLParser):
-    """The text a person reads on a page: not scripts, styles, code or what forms hold."""
+    """The text a person reads on a page: not scripts, styles, code or what forms hold; and,
+    in `plain`, what is not a key shown beside its label either (`class="key"`: as the CLI
+    takes it, under the words people read)."""
 
     SKIP = frozenset({"script", "style", "code", "pre", "textarea", "option", "kbd", "samp"})
+    VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta"})
 
     def __init__(self) -> None:
         super().__init__()
         self.depth = 0
         self.texts: list[str] = []
+        self.plain: list[str] = []
+        self.open: list[tuple[str, bool]] = []  # (tag, set as code)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in self.SKIP:
             self.depth += 1
+        if tag not in self.VOID:
+            classes = (dict(attrs).get("class") or "").split()
+            self.open.append((tag, "key" in classes))
 
     def handle_endtag(self, tag: str) -> None:
         if tag in self.SKIP and self.depth:
             self.depth -= 1
+        for i in range(len(self.open) - 1, -1, -1):
+            if self.open[i][0] == tag:
+                del self.open[i:]
+                break
 
     def handle_data(self, data: str) -> None:
         text = " ".join(data.split())
         if text and not self.depth:
             self.texts.append(text)
+            if not any(mono for _, mono in self.open):
+                self.plain.append(text)
 
 
 @cache
@@ -152,6 +174,24 @@ def _untranslated(html: str) -> list[str]:
     return sorted({t for t in parser.texts if t in english or t in keys})
 
 
+@cache
+def _raw_keys() -> frozenset[str]:
+    """Keys of the stored shapes that a page must word for people, in either language: the
+    shipped templates' hyperparameters (`time_budget_s`), the quota keys (`storage_gib`), the
+    price plan's keys. A page may show one beside its label (`class="key"`)."""
+    found = {"storage_gib", "cpu_milli", "memory_mib", *PRICE_KEYS}
+    for shipped in templates.ROOT.glob("*/template.yaml"):
+        found |= set(yaml.safe_load(shipped.read_text())["hyperparameters"] or {})
+    return frozenset(k for k in found if "_" in k)
+
+
+def _raw(html: str) -> list[str]:
+    parser = _Text()
+    parser.feed(html)
+    raw = _raw_keys()
+    return sorted({t for t in parser.plain if t in raw})
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_every_page_as_every_role_in_both_languages(world: World, role: str) -> None:
     w = world
@@ -169,12 +209,13 @@ def test_every_page_as_every_role_in_both_languages(world: World, role: str) -> 
                 failures.append(f"{language} {page}: {answer.status_code} {answer.text[:300]}")
                 continue
             kind = answer.headers.get("content-type", "")
-            if language == "zh-CN" and answer.status_code == 200 and "text/html" in kind:
-                found = _untranslated(answer.text)
+            if answer.status_code == 200 and "text/html" in kind:
+                found = _untranslated(answer.text) if language == "zh-CN" else []
+                found += [f"raw key {key}" for key in _raw(answer.text)]
                 if found:
-                    untranslated[page] = found
+                    untranslated[f"{language} {page}"] = found
     assert not failures, f"as {role}:\n" + "\n".join(failures)
-    assert not untranslated, f"as {role}, English on Chinese pages: {untranslated}"
+    assert not untranslated, f"as {role}, English on Chinese pages or raw keys: {untranslated}"
     assert shown >= len(pages) // 2, f"as {role}: {shown} pages shown of {2 * len(pages)}"
 
 

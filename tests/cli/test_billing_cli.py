@@ -95,7 +95,8 @@ def test_a_job_that_carries_its_scenario_shows_its_estimate_before_it_goes_in(
         assert result.stderr.count("estimate: ") == 3 and "CNY after credits" in result.stderr
 
 
-def test_a_fresh_install_estimates_the_time_and_says_it_has_no_price(tmp_path: Path) -> None:
+def test_a_center_without_prices_estimates_the_time_and_says_no_price(tmp_path: Path) -> None:
+    """A plan that prices nothing (a test server's, unless it gives `pricing`)."""
     with over_http(tmp_path / "home") as (url, token, _state):
         env = {"AICC_SERVER": url, "AICC_TOKEN": token, "COLUMNS": "200"}
         args = ["estimate", "--scenario", "llm-lora", "--params", "7e9", "--tokens", "1e8"]

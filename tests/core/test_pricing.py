@@ -134,6 +134,20 @@ def test_plan_prices_by_model_then_by_pflops_hour() -> None:
     ) == D("2.00")
 
 
+def test_a_cpu_only_run_has_no_price_without_a_core_hour_price() -> None:
+    """The two wizards' estimates price with `charge`: a plan that prices no core-hour says
+    "no price" for a CPU-only run rather than 0.00, and memory adds to a priced run."""
+    empty = PricePlan(name="center")
+    assert charge(empty, accelerator=None, accelerator_hours=0, pflops_hours=0) is None
+    assert charge(empty, accelerator="A100-80GB", accelerator_hours=1, pflops_hours=1) is None
+    plan = PricePlan(pflops_hour=D("9.5"), cpu_core_hour=D("0.08"), memory_gib_hour=D("0.01"))
+    cpu_only = charge(
+        plan, accelerator=None, accelerator_hours=0, pflops_hours=0, cpu_core_hours=10,
+        memory_gib_hours=100,
+    )  # fmt: skip
+    assert cpu_only == D("1.80")
+
+
 def test_plan_rejects_unknown_models_and_bad_prices() -> None:
     with pytest.raises(ValidationError, match="close matches"):
         PricePlan(accelerator_hour={"H10O": D("1")})

@@ -17,6 +17,8 @@ from aicc.core.units import (
     parse_duration_s,
     parse_memory_mib,
     parse_share_milli,
+    quota_amounts,
+    quota_text,
 )
 
 # What YAML or JSON can hand a parser that is no quantity at all.
@@ -191,3 +193,16 @@ def test_formatted_memory_reads_back_within_a_tenth_of_a_gib(mib: int) -> None:
 @given(st.integers(min_value=1, max_value=3599))
 def test_formatted_short_durations_read_back_the_same(seconds: int) -> None:
     assert parse_duration_s(format_duration(seconds)) == seconds
+
+
+def test_quota_pairs_read_as_stored_units_and_back() -> None:
+    """The CLI's `--guaranteed/--max` and the portal's quota form read quotas alike: models in
+    devices, cpu in cores, memory and storage as sizes (storage a bare number of GiB)."""
+    amounts = quota_amounts(["A100-80GB=2", "cpu=64", "memory=512GiB", "pflops=1.5"])
+    assert amounts == {"A100-80GB": 2000.0, "cpu_milli": 64000, "memory_mib": 524288, "pflops": 1.5}
+    assert quota_amounts(["storage=100"]) == quota_amounts(["storage_gib=100GiB"])
+    assert quota_amounts(["storage=1TiB"]) == {"storage_gib": 1024.0}
+    assert quota_amounts(quota_text(amounts).split()) == amounts
+    for bad in ("cpu", "A100=two", "memory=lots", "=4"):
+        with pytest.raises(ValueError, match=r"KEY=VALUE|is not|could not convert"):
+            quota_amounts([bad])

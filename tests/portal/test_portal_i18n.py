@@ -37,6 +37,8 @@ SAME_IN_BOTH = {
     "quotas.unit.gib",
     "quotas.key.pflops",
     "quotas.key.cpu_milli",
+    "endpoint.snippet.curl",  # the tool's name
+    "endpoint.snippet.python",
 }
 
 

@@ -15,7 +15,9 @@ from portal_support import Person, csrf_of, operator, signed_in, wait_job
 from sqlalchemy import update
 
 from aicc.api.state import AppState
+from aicc.config import DEFAULT_PRICING
 from aicc.store.tables import UserRow
+from aicc.testing import templates
 from aicc.testing.datasets import push
 from aicc.testing.servers import in_process
 
@@ -268,8 +270,9 @@ def test_check_keeps_nothing_and_submit_submits(api: TestClient, alice: Person) 
 
 
 def test_a_center_without_prices_shows_the_time_and_says_no_price(tmp_path: Path) -> None:
-    """A fresh install has no price plan: the options keep their times, the price column says
-    so (in the reader's language), and a note says how an operator sets prices."""
+    """A center whose plan prices nothing (a test server's, unless it gives `pricing`): the
+    options keep their times, the price column says so (in the reader's language), and a note
+    says how an operator sets prices."""
     with in_process(tmp_path / "home") as (api, state):
         client = operator(api)
         params = {"scenario": "llm-lora", "params": "7B", "tokens": "1e8", "offer": "all"}
@@ -284,6 +287,32 @@ def test_a_center_without_prices_shows_the_time_and_says_no_price(tmp_path: Path
         rows = re.findall(r'<tr class="option-row[^"]*">(.*?)</tr>', chinese, re.S)
         assert rows and all("未定价" in row for row in rows)
         assert "时间已估算" in chinese and "aicc admin price-plan set" in chinese
+
+
+def test_the_shipped_price_plan_prices_both_wizards_alike(tmp_path: Path) -> None:
+    """Out of the box (`config.DEFAULT_PRICING`), the job wizard's options and the training
+    wizard's, CPU only included, all show a price in CNY, neither "no price" nor a bare 0.00
+    where the other has a price: one function (`pricing.charge`) prices both."""
+    shipped = DEFAULT_PRICING.model_dump(mode="json")
+    with in_process(tmp_path / "home", pricing=shipped) as (api, _state):
+        client = operator(api)
+        params = {"scenario": "llm-lora", "params": "7B", "tokens": "1e8", "offer": "all"}
+        job = client.get("/submit/estimate", params=params)
+        assert job.status_code == 200, job.text
+        rows = re.findall(r'<tr class="option-row[^"]*">(.*?)</tr>', job.text, re.S)
+        assert rows and all("CNY" in row and "no price" not in row for row in rows)
+        loans = templates.example("credit-risk", tmp_path / "loans")
+        files = {p.relative_to(loans).as_posix(): p.read_bytes() for p in loans.rglob("*")
+                 if p.is_file()}  # fmt: skip
+        push(api, "loans", files)
+        step1 = client.get("/marketplace/train").text
+        ref = next(r for r in re.findall(r"data=([^&\"]+)", step1) if "loans%40" in r)
+        data = ref.replace("%2F", "/").replace("%40", "@")
+        step3 = client.get("/marketplace/train", params={"data": data, "template": "credit-risk"})
+        table = re.search(r'<table class="table estimate-table">(.*?)</table>', step3.text, re.S)
+        assert table, step3.text
+        prices = re.findall(r'<td class="num">([^<]*)</td></tr>', table.group(1))
+        assert prices and all(p.endswith(" CNY") for p in prices), prices
 
 
 # --- the low-code wizard (/marketplace/train): a generic template asks for the column ---

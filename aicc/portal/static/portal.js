@@ -387,6 +387,35 @@
     xhr.send(body);
   });
 
+  // A snippet's copy button: its text to the clipboard, and the button says so a moment. The
+  // snippet stays selectable by hand where the clipboard is not allowed (plain HTTP).
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-copy]");
+    if (!button) return;
+    var source = document.getElementById(button.getAttribute("data-copy"));
+    if (!source) return;
+    var text = source.textContent;
+    var label = button.textContent;
+    var done = function () {
+      button.textContent = button.getAttribute("data-copied") || label;
+      setTimeout(function () { button.textContent = label; }, 1500);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, function () { selectAll(source); });
+    } else {
+      selectAll(source);
+    }
+  });
+
+  function selectAll(node) {
+    var range = document.createRange();
+    range.selectNodeContents(node);
+    var selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+    node.focus();
+  }
+
   // A one-time secret is selected when focused, ready to copy.
   document.addEventListener("focusin", function (event) {
     if (event.target.hasAttribute && event.target.hasAttribute("data-select-on-focus")) event.target.select();

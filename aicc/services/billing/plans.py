@@ -150,6 +150,17 @@ def effective(session: Session, *, org_id: str, at: datetime, default: PricePlan
     return Plans.load(session, org_id=org_id, default=default).at(at)
 
 
+def effective_center(session: Session, *, at: datetime, default: PricePlan) -> PricePlan:
+    """The center's own plan at `at` (its latest stored version, else the setting): what a new
+    version starts from on the price list's form. The center's prices are a public list."""
+    rows = session.scalars(
+        select(PricePlanRow)
+        .where(PricePlanRow.scope == CENTER)
+        .order_by(PricePlanRow.effective_from)
+    ).all()
+    return Plans(default, list(rows)).at(at).plan
+
+
 def in_force(
     session: Session, who: Principal, *, org_id: str | None, at: datetime, default: PricePlan
 ) -> EffectivePricePlan:

@@ -37,6 +37,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
+from aicc.core.units import STORAGE_QUOTA_KEY
 from aicc.services.common import TooLarge, utcnow
 from aicc.store.tables import (
     DatasetChunkRow,
@@ -50,7 +51,7 @@ from aicc.store.tables import (
 )
 
 GIB = 1024**3
-KEY = "storage_gib"  # the quota key, in `max`
+KEY = STORAGE_QUOTA_KEY  # the quota key, in `max` ("storage_gib", read as core/units.py reads it)
 
 
 def project_bytes(session: Session, project_id: str) -> int:

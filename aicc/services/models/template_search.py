@@ -63,7 +63,7 @@ def card_lines(lineage: dict[str, Any]) -> list[str]:
     if not isinstance(search, dict) or "best" not in search:
         return []
     name, goal = search["metric"], search["goal"]
-    lines = ["", "## Hyperparameter search", ""]
+    lines = ["", "## Hyperparameter search / 超参数搜索", ""]
     lines.append(f"{len(search['trials'])} trials; the best by {name} ({goal}) was registered.")
     lines.append("")
     for t in search["trials"]:

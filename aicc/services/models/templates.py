@@ -1062,12 +1062,12 @@ def card(
         lines += model_reports.card_lines(described.facts, described.input_schema)
         if described.notes:
             lines += ["", "## Notes / 说明", "", *(f"- {note}" for note in described.notes)]
-    lines += ["", "## Metrics", ""]
+    lines += ["", "## Metrics / 指标", ""]
     for key, value in sorted(metrics.items()):
         mark = " (the template's own metric)" if key == m.metric.name else ""
         shown = f"{value:.4g}" if isinstance(value, int | float) else value
         lines.append(f"- {key}: {shown}{mark}")
-    lines += ["", "## Lineage", ""]
+    lines += ["", "## Lineage / 来源", ""]
     lines.append(f"- template: {m.name} ({m.industry}, {m.task}, {m.framework})")
     lines.append(f"- job: {lineage.get('job_id')}")
     data = lineage.get("datasets") or ["the template's example data"]
@@ -1076,5 +1076,5 @@ def card(
     lines.append(f"- hyperparameters: {json.dumps(params, sort_keys=True)}")
     use = "python predict.py --model model --input INPUT --output OUT"
     lines += template_search.card_lines(lineage)
-    lines += ["", "## Use", "", "```", use, "```"]
+    lines += ["", "## Use / 用法", "", "```", use, "```"]
     return "\n".join(lines) + "\n"
