@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from aicc.core.tenancy import Principal
 from aicc.gateway.errors import error
@@ -354,9 +355,30 @@ async def openai_fine_tuning_checkpoints(ft_id: str, request: Request) -> Respon
     return _page(found, limit)
 
 
+def _leaves(routes: Any) -> Any:
+    """Every route, those of included routers too (FastAPI keeps them nested)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        yield from _leaves(inner.routes) if inner is not None else (route,)
+
+
 @unknown.api_route("/v1/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 async def openai_unknown(rest: str, request: Request) -> Response:
-    """A `/v1` call this center does not serve (fine-tuning's pause, an assistant, ...)."""
+    """A `/v1` call this center does not serve (fine-tuning's pause, an assistant, ...); a
+    route it serves, asked with another method, is a 405 naming the methods it takes."""
+    allowed: set[str] = set()
+    for route in _leaves(request.app.router.routes):
+        methods = getattr(route, "methods", None)
+        if methods and route.matches(request.scope)[0] is Match.PARTIAL:
+            allowed |= methods
+    if allowed:
+        return error(
+            405,
+            f"{request.method} is not allowed on /v1/{rest}; use {', '.join(sorted(allowed))}",
+            "invalid_request_error",
+            "method_not_allowed",
+            headers={"Allow": ", ".join(sorted(allowed))},
+        )
     return error(
         404,
         f"Unknown request URL: {request.method} /v1/{rest}: not served by this center "
