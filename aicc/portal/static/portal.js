@@ -328,6 +328,14 @@
     if (question && !window.confirm(question)) event.preventDefault();
   });
 
+  // A picker that shows another view as soon as it changes (the images page's project).
+  document.addEventListener("change", function (event) {
+    var field = event.target;
+    if (field.hasAttribute && field.hasAttribute("data-submit-on-change") && field.form) {
+      field.form.submit();
+    }
+  });
+
   // A data set's upload: sent by XHR to show its progress, with each file under its path in
   // the picked folder; the same form posts plainly without JavaScript. Over the limit, it
   // says so before sending anything.
