@@ -9,6 +9,7 @@ websocket (`/api/v1/jobs/{id}/exec`; the frames are api/terminal.py's).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator, Sequence
 from types import TracebackType
@@ -36,13 +37,21 @@ class ExecChannel:
         self.error: str | None = None
 
     def send(self, data: bytes) -> None:
-        self._ws.send(data)
+        self._send(data)
 
     def resize(self, cols: int, rows: int) -> None:
-        self._ws.send(json.dumps({"resize": [cols, rows]}))
+        self._send(json.dumps({"resize": [cols, rows]}))
 
     def end_input(self) -> None:
-        self._ws.send(json.dumps({"eof": True}))
+        self._send(json.dumps({"eof": True}))
+
+    def _send(self, frame: bytes | str) -> None:
+        """A frame for the command; none once the server closed the channel normally, as it
+        does when the command ended (what it wrote and its exit code are still read)."""
+        from websockets.exceptions import ConnectionClosedOK
+
+        with contextlib.suppress(ConnectionClosedOK):
+            self._ws.send(frame)
 
     def __iter__(self) -> Iterator[tuple[str, bytes]]:
         from websockets.exceptions import ConnectionClosed

@@ -112,7 +112,8 @@ def listing(
 ) -> list[Template]:
     """The catalog, by industry, task or words; with `data` (`NAME@N`), whether each template
     fits that data set version (its roles given `columns`, where it has them): those that fit
-    first, the generic ones first among them (`templates.GENERIC_ORDER`)."""
+    first, those with no role left to choose first among them, then the generic ones
+    (`templates.GENERIC_ORDER`)."""
     found = templates.list_templates(session, who, industry=industry, task=task, q=q)
     if data is None:
         return entries(session, [(t, None) for t in found])
@@ -122,7 +123,7 @@ def listing(
         for f in templates.fits(session, who, data, project=project, columns=columns)
         if f.template.id in ids
     ]
-    fits.sort(key=lambda f: (not f.fit.ok, *templates.generic_rank(f.template)))
+    fits.sort(key=lambda f: (not f.fit.ok, bool(f.fit.choose), *templates.generic_rank(f.template)))
     return entries(session, [(f.template, f.fit) for f in fits])
 
 
