@@ -25,7 +25,7 @@ def test_slowdown_per_project_from_the_api_and_the_cli(tmp_path: Path) -> None:
     with over_http(tmp_path / "home", loops=False) as (url, token, state):
         http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"})
         assert http.post("/api/v1/nodes/import", json=NODE).status_code == 200
-        for name in ("alpha", "beta"):
+        for name in ("alpha", "beta", "gamma"):
             assert http.post("/api/v1/projects", json={"name": name}).status_code == 201
 
         def job(project: str) -> str:
@@ -50,11 +50,15 @@ def test_slowdown_per_project_from_the_api_and_the_cli(tmp_path: Path) -> None:
         old = t - timedelta(days=9)
         finish_as(state.db, job("beta"), submitted=old, runs=[(old + 900 * s, old + 1000 * s)])
 
+        # a run of 0.2 s after 0.1 s of wait counts as a run of 1 s: 1.1, never below 1
+        ms = timedelta(milliseconds=100)
+        finish_as(state.db, job("gamma"), submitted=t, runs=[(t + ms, t + 3 * ms)])
+
         answer = http.get("/api/v1/queues/slowdown")
         assert answer.status_code == 200, answer.text
         rows = answer.json()["items"]
-        got = [(r["project"], r["jobs"], round(r["mean"], 3), r["p95"]) for r in rows]
-        assert got == [("alpha", 3, 2.333, 4.0), ("beta", 1, 3.0, 3.0)]
+        got = [(r["project"], r["jobs"], round(r["mean"], 3), round(r["p95"], 3)) for r in rows]
+        assert got == [("alpha", 3, 2.333, 4.0), ("beta", 1, 3.0, 3.0), ("gamma", 1, 1.1, 1.1)]
         week = http.get("/api/v1/queues/slowdown", params={"window_s": 3600}).json()["items"]
         assert week == []  # none finished in the last hour
         assert http.get("/api/v1/queues/slowdown", params={"window_s": 1}).status_code == 422

@@ -63,8 +63,9 @@ def by_project(
         run = ran.get(job_id, 0.0)
         if run <= 0 or ended is None:
             continue  # no replica record of its run (never started one): nothing to compare
-        total = (ended - created).total_seconds()
-        slowdowns[project_id].append(max(total, run) / max(run, MIN_RUN_S))
+        waited = max((ended - created).total_seconds() - run, 0.0)
+        counted = max(run, MIN_RUN_S)  # never below 1: a moment's run is not a slowdown under 1
+        slowdowns[project_id].append((waited + counted) / counted)
     out = [
         ProjectSlowdown(
             project_id=project_id,
