@@ -209,7 +209,9 @@ def drive(url: str, token: str, state: Any, home: Path) -> None:
                 assert err.status_code == status and says in str(err.detail), err
             else:
                 raise AssertionError(f"a widget named {bad!r} was made")
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as http:
+    with httpx.Client(
+        base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as http:
         other = make_tenant(http, "tenant-b")
     with Client(url, other.token) as theirs:
         try:

@@ -39,7 +39,7 @@ class Center:
 def center(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Center]:
     home = tmp_path_factory.mktemp("tes") / "home"
     with over_http(home, limits={"grace_s": 1.0}) as (url, token, _state):
-        admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"})
+        admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
         try:
             yield Center(url, admin, make_tenant(admin, "tes-a"), make_tenant(admin, "tes-b"))
         finally:

@@ -30,7 +30,7 @@ JOB = "echo marker-of-the-job > here.txt; exec python3 -c 'import time; time.sle
 def center(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     home = tmp_path_factory.mktemp("exec") / "home"
     with over_http(home) as (url, token, _state):
-        admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"})
+        admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
         alice, bob = make_tenant(admin, "exec-a"), make_tenant(admin, "exec-b")
         viewer = admin.post(
             "/api/v1/users", json={"name": "exec-viewer", "role": "viewer", "org_id": alice.org_id}

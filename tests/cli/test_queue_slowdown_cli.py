@@ -23,7 +23,7 @@ NODE = {"nodes": [{"name": "cpu-1", "cpu": 8, "memory": "16GiB"}]}
 
 def test_slowdown_per_project_from_the_api_and_the_cli(tmp_path: Path) -> None:
     with over_http(tmp_path / "home", loops=False) as (url, token, state):
-        http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"})
+        http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
         assert http.post("/api/v1/nodes/import", json=NODE).status_code == 200
         for name in ("alpha", "beta", "gamma"):
             assert http.post("/api/v1/projects", json={"name": name}).status_code == 201

@@ -75,7 +75,7 @@ def test_passwords_from_stdin_never_from_the_command_line(tmp_path: Path) -> Non
             return CliRunner().invoke(app, list(args), env=env, input=given)
 
         def signs_in(password: str) -> bool:
-            with httpx.Client(base_url=url) as browser:
+            with httpx.Client(base_url=url, timeout=30) as browser:
                 browser.get("/sign-in")
                 form = {"csrf": browser.cookies.get("aicc_csrf") or "", "username": "bea"}
                 answer = browser.post("/sign-in", data={**form, "password": password})

@@ -32,7 +32,7 @@ FLOOD = 8 * 1024 * 1024
 def job(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     home = tmp_path_factory.mktemp("exec-hostile") / "home"
     with over_http(home, limits={"exec_idle_s": 4.0}) as (url, token, _state):
-        admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"})
+        admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
         tenant = make_tenant(admin, "exec-hostile")
         client = Client(server=url, token=tenant.token)
         # a PID namespace of the job's own inside its sandbox, whose init (pid 1 there too)

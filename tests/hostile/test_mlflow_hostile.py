@@ -26,13 +26,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Tenan
     home = tmp_path_factory.mktemp("mlflow-hostile") / "home"
     with (
         over_http(home, loops=False, limits={"max_upload_mib": 1}) as (url, token, _state),
-        httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as admin,
+        httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        ) as admin,
     ):
         yield url, make_tenant(admin, "evil-a"), make_tenant(admin, "victim-b"), home
 
 
 def _run(url: str, tenant: Tenant) -> tuple[str, str]:
-    with httpx.Client(base_url=url, headers=tenant.headers) as c:
+    with httpx.Client(base_url=url, headers=tenant.headers, timeout=30) as c:
         made = c.post(f"{BASE}/runs/create", json={"experiment_id": "0"}).json()["run"]["info"]
     return made["experiment_id"], made["run_id"]
 
@@ -43,7 +45,7 @@ def test_artifact_paths_that_leave_the_run_are_refused(
     url, evil, _, home = world
     exp, run = _run(url, evil)
     root = f"{url}{ARTIFACTS}/{exp}/{run}/artifacts"
-    with httpx.Client(headers=evil.headers) as c:
+    with httpx.Client(headers=evil.headers, timeout=30) as c:
         for path in (
             "../../../outside.txt",
             "%2e%2e/%2e%2e/outside.txt",
@@ -66,7 +68,7 @@ def test_another_tenants_run_takes_no_upload_and_shows_nothing(
 ) -> None:
     url, evil, victim, home = world
     exp, run = _run(url, victim)
-    with httpx.Client(base_url=url, headers=evil.headers) as c:
+    with httpx.Client(base_url=url, headers=evil.headers, timeout=30) as c:
         put = c.put(f"{ARTIFACTS}/{exp}/{run}/artifacts/planted.txt", content=b"x")
         assert put.status_code == 404 and put.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
         listed = c.get(ARTIFACTS, params={"path": f"{exp}/{run}/artifacts"})

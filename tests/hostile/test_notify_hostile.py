@@ -164,7 +164,7 @@ def result_of(admin: httpx.Client, who: Tenant, queued: httpx.Response, within: 
 def test_one_tenants_stalled_tests_do_not_slow_another_tenant(
     served: ServerProcess, stall: Stall, refusing: Refusing
 ) -> None:
-    with served.client() as admin, httpx.Client(base_url=served.url) as calls:
+    with served.client() as admin, httpx.Client(base_url=served.url, timeout=30) as calls:
         a = make_tenant(admin, "hostile-notify-a")
         b = make_tenant(admin, "hostile-notify-b")
         c = make_tenant(admin, "hostile-notify-c")

@@ -40,7 +40,7 @@ class Target:
 @pytest.fixture(scope="module")
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     with over_http(tmp_path_factory.mktemp("s3h") / "home", loops=False) as (url, token, _):
-        admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"})
+        admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
         a, b = make_tenant(admin, "hostile-a"), make_tenant(admin, "hostile-b")
         push(admin, "corpus", {"t.csv": DATA, "sub/x.txt": b"x"}, a.headers)
         keys = [

@@ -28,7 +28,7 @@ ENDED = {"COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR", "CANCELED"}
 def center(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, Tenant]]:
     home = tmp_path_factory.mktemp("tes-hostile") / "home"
     with over_http(home, egress="internet", limits={"grace_s": 1.0}) as (url, token, _state):
-        admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"})
+        admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
         try:
             yield url, home, make_tenant(admin, "tes-mallory")
         finally:
@@ -54,7 +54,10 @@ def run(http: httpx.Client, task: dict[str, Any], timeout: float = 90) -> dict[s
 def test_an_input_url_at_the_machine_reaches_nothing(center: tuple[str, Path, Tenant]) -> None:
     url, _home, mallory = center
     port = int(url.rsplit(":", 1)[1])
-    with listening() as listener, httpx.Client(base_url=url, headers=mallory.headers) as http:
+    with (
+        listening() as listener,
+        httpx.Client(base_url=url, headers=mallory.headers, timeout=30) as http,
+    ):
         for target in (f"http://127.0.0.1:{port}/healthz", f"http://127.0.0.1:{listener.port}/"):
             task = run(
                 http,

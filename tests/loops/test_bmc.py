@@ -49,7 +49,7 @@ def until(check: Callable[[], Any], timeout: float = 30.0) -> Any:
 
 def test_a_bmc_sampled_limited_and_cordoning(tmp_path: Path, emulator: redfish.Emulator) -> None:
     with over_http(tmp_path / "home", None) as (url, token, _state):
-        admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"})
+        admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
         node = admin.get("/api/v1/nodes").json()["items"][0]["name"]
         body = {"address": emulator.address, "username": "root", "password": SECRET}
         bmc = admin.put(f"/api/v1/nodes/{node}/bmc", json={**body, "interval_s": 5})
@@ -147,7 +147,7 @@ def test_a_hung_bmc_delays_no_other(emulator: redfish.Emulator) -> None:
 
 def test_bad_bmc_input_is_a_clear_422(tmp_path: Path) -> None:
     with over_http(tmp_path / "home", None, loops=False) as (url, token, _state):
-        admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"})
+        admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
         node = admin.get("/api/v1/nodes").json()["items"][0]["name"]
         for address in ("ftp://x", "https://u:p@bmc", "https://bmc/redfish/v1", "not a url", ""):
             answer = admin.put(f"/api/v1/nodes/{node}/bmc", json={"address": address})

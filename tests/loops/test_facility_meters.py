@@ -182,7 +182,7 @@ def test_a_live_server_shows_the_meters_to_operators_only(
                                         "word_order": "little", "unit": "Wh", "table": "input"}},
     ]  # fmt: skip
     with over_http(tmp_path / "home", None, meters=meters) as (url, token, _state):
-        admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"})
+        admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
         def pue() -> dict[str, Any]:
             answer = admin.get("/api/v1/kpis/pue", params={"hours": 6})
@@ -201,7 +201,9 @@ def test_a_live_server_shows_the_meters_to_operators_only(
         metrics = admin.get("/metrics").text
         assert 'aicc_facility_meter_watts{meter="grid",role="utility"} 1.3125e+06' in metrics
         assert 'aicc_facility_pue{method="configured"} 1.3' in metrics
-        browser = httpx.Client(base_url=url)  # the operator's dashboard, signed in by token
+        browser = httpx.Client(
+            base_url=url, timeout=30
+        )  # the operator's dashboard, signed in by token
         browser.get("/sign-in")
         form = {"csrf": browser.cookies.get("aicc_csrf") or "", "token": token}
         assert browser.post("/sign-in", data=form).status_code == 303

@@ -122,7 +122,9 @@ def test_an_event_lowers_the_site_cap_for_its_window(tmp_path: Path, vtn: Vtn) -
     url = f"http://127.0.0.1:{vtn.port}/OpenADR2/Simple/2.0b"
     openadr_settings = {"vtn_url": url, "ven_name": "aicc-site", "levels": {1: 650.0}}
     with over_http(tmp_path / "home", None, openadr=openadr_settings) as (base, token, _state):
-        admin = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"})
+        admin = httpx.Client(
+            base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
 
         def caps() -> list[dict[str, Any]]:
             answer = admin.get("/api/v1/center/power-cap")

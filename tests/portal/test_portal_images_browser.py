@@ -43,7 +43,7 @@ def test_a_person_sees_their_images_and_the_jobs_in_them_and_shares_one(
     from playwright.sync_api import expect
 
     with httpx.Client(
-        base_url=center.url, headers={"Authorization": f"Bearer {center.token}"}
+        base_url=center.url, headers={"Authorization": f"Bearer {center.token}"}, timeout=30
     ) as h:
         ann, ben = make_person(h, "imgorg-a", "ann"), make_person(h, "imgorg-b", "ben")
     oci_layout(tmp_path / "img", rootfs_tar({"usr/lib/libdemo.txt": b"ann's libdemo\n"}))

@@ -68,7 +68,7 @@ def chunks_read(site: Site) -> float:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     tmp = tmp_path_factory.mktemp("s3")
     with over_http(tmp / "home", loops=False) as (url, token, _state):
-        admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"})
+        admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
         a, b = make_tenant(admin, "s3-alpha"), make_tenant(admin, "s3-beta")
         rng = random.Random(60)
         files = {
