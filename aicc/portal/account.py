@@ -1,7 +1,8 @@
-"""Pages every signed-in person has for their own access: API tokens (list, create with the
-secret shown once, revoke), their projects' secrets (names only, set, delete) and their portal
-password (`/password`: their own with the one they have now; an organization admin's form for
-another user of theirs, `?user=`, as `PUT /api/v1/users/{id}/password`).
+"""Pages every signed-in person has for their own access: API tokens and S3 access keys (list,
+create with the secret shown once, revoke or delete), their projects' secrets (names only, set,
+delete) and their portal password (`/password`: their own with the one they have now; an
+organization admin's form for another user of theirs, `?user=`, as
+`PUT /api/v1/users/{id}/password`).
 
 The services decide what is whose: `tokens.list_tokens` lists the caller's own tokens, and
 `tokens.revoke` and `secrets.*` answer 404 for another tenant's token or project, as the API does.
@@ -26,7 +27,7 @@ from aicc.portal.forms import Form as PageForm
 from aicc.portal.page import Page, PageDep, PostingPage
 from aicc.portal.rendering import PortalRoute
 from aicc.services.common import utcnow
-from aicc.services.tenancy import secrets, tenancy, tokens, views
+from aicc.services.tenancy import s3keys, secrets, tenancy, tokens, views
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
@@ -117,6 +118,55 @@ def token_revoke(
 ) -> Response:
     row = tokens.revoke(session, me.who, token_id)  # another's token: 404
     return RedirectResponse("/tokens?" + urlencode({"revoked": row.name}), status_code=303)
+
+
+# --- S3 access keys (the `/s3` endpoint, docs/interop.md) ---
+
+
+def _s3_keys_page(
+    page: Page,
+    *,
+    form: PageForm | None = None,
+    created: views.S3Key | None = None,
+    status: int = 200,
+) -> Response:
+    rows = sorted(s3keys.list_keys(page.session, page.me.who), key=lambda k: k.created_at)
+    return page.render(
+        "s3_keys.html",
+        nav="s3_keys",
+        status=status,
+        keys=rows[::-1],
+        form=form or PageForm("s3_key"),
+        created=created,
+        deleted=page.query("deleted"),
+        endpoint=str(page.request.base_url).rstrip("/") + "/s3",
+    )
+
+
+@router.get("/s3-keys")
+def s3_key_list(page: PageDep) -> Response:
+    return _s3_keys_page(page)
+
+
+@router.post("/s3-keys")
+def s3_key_create(page: PostingPage, name: Annotated[str, Form(max_length=300)] = "") -> Response:
+    """The page itself answers, as for a token: the secret is shown this once."""
+    form = PageForm("s3_key", {"name": name})
+    try:
+        body = parse(form, schemas.S3KeyIn, {"name": name.strip()}, {})
+        with service_call(page.session, form):
+            key, secret = s3keys.issue(
+                page.session, page.me.who, sealer=page.state.sealer, name=body.name
+            )
+    except Rejected as refused:
+        return _s3_keys_page(page, form=form, status=refused.status)
+    return _s3_keys_page(page, created=key.model_copy(update={"secret": secret}))
+
+
+@router.post("/s3-keys/{key_id}/delete")
+def s3_key_delete(session: SessionDep, me: Posting, key_id: str) -> Response:
+    s3keys.delete(session, me.who, key_id)  # another's key: 404
+    return RedirectResponse("/s3-keys?" + urlencode({"deleted": key_id}), status_code=303)
 
 
 # --- secrets ---

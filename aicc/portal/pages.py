@@ -9,6 +9,7 @@ from aicc.portal import (
     account,
     billing,
     center,
+    connect,
     dashboard,
     data,
     deployments,
@@ -61,6 +62,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     model_apis.router,  # before deployments': /deployments/{name}/chat is no action
     deployments.router,
     endpoint.router,  # a deployment's endpoint: snippets to call its model API
+    connect.router,  # your tools: every interface the center speaks, with snippets
     notebooks.router,
     images.router,
     notify.router,  # the inbox and notification channels

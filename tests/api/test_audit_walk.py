@@ -263,6 +263,8 @@ PORTAL: dict[tuple[str, str], str] = {
     ("POST", "/center/tenants/users/{user_id}/{action}"): "user.disable user.enable",
     ("POST", "/tokens"): "token.create",
     ("POST", "/tokens/{token_id}/revoke"): "token.revoke",
+    ("POST", "/s3-keys"): "s3_key.create (tests/portal/test_portal_connect.py)",
+    ("POST", "/s3-keys/{key_id}/delete"): "s3_key.delete",
     ("POST", "/secrets"): "secret.put",
     ("POST", "/secrets/delete"): "secret.delete",
     ("POST", "/password"): "user.password",
@@ -328,7 +330,7 @@ def portal_forms(app: object) -> set[tuple[str, str]]:
     return {
         (method, path)
         for path, methods in routes_of(app)
-        if not path.startswith((API, "/v1", TES_API, "/s3", "/mlflow"))
+        if not path.startswith((API, "/v1", TES_API, "/mlflow")) and path.split("/")[1] != "s3"
         for method in methods & set(MUTATING)
         if method == "PATCH" or "PATCH" not in methods
     }

@@ -38,6 +38,8 @@ SAME_IN_BOTH = {
     "quotas.key.pflops",
     "quotas.key.cpu_milli",
     "endpoint.snippet.curl",  # the tool's name
+    "connect.language.python",  # the language's name
+    "connect.mlflow.standard",  # "MLflow REST API 2.0", a product's API
     "endpoint.snippet.python",
 }
 
