@@ -37,8 +37,10 @@ COLS, ROWS = 120, 32  # the pty's size until the page sends its own (`resize`, o
 # styles allowed and nothing else relaxed. xterm.js inserts <style> elements whose text it
 # computes at run time (its cell size, its theme, its scrollbar) and sets `style` attributes on
 # cells with 24-bit colours, so no hash or nonce can name them in advance; without this the
-# terminal draws no rows. Scripts stay `'self'` only. What a job writes cannot add a style: xterm
-# puts it in its rows as text, and everything else on the page is the server's escaped template.
+# browser refuses each of them (a CSP error on the console) and the rows are drawn unstyled: no
+# colours, no cursor, the page's dark text on the dark screen. Scripts stay `'self'` only. What a
+# job writes cannot add a style: xterm puts it in its rows as text, and everything else on the
+# page is the server's escaped template.
 TERMINAL_CSP = SECURITY_HEADERS["Content-Security-Policy"].replace(
     "style-src 'self';", "style-src 'self' 'unsafe-inline';"
 )

@@ -83,8 +83,9 @@ def _shows(page: Any, pattern: str) -> None:
 
 def test_a_running_jobs_terminal(served: tuple[str, httpx.Client], chromium: Any) -> None:
     """A real terminal: keys to the pty, its bytes to xterm; `tput cols` sees the page's width
-    (the resize frame), `less` takes the alternate screen and gives it back, Ctrl-C interrupts
-    a `sleep`, and the exit code is shown. No CSP violation on the console (Watch)."""
+    (the resize frame), `less` takes the alternate screen and gives it back, Ctrl-C (the key and
+    the button) interrupts a `sleep`, and the exit code is shown. No CSP violation on the
+    console (Watch)."""
     from playwright.sync_api import expect
 
     url, api = served
@@ -134,6 +135,12 @@ def test_a_running_jobs_terminal(served: tuple[str, httpx.Client], chromium: Any
     page.keyboard.type("echo status-$?")
     page.keyboard.press("Enter")
     _shows(page, "^status-130$")
+    page.keyboard.type("sleep 100; echo not-interrupted")
+    page.keyboard.press("Enter")
+    page.get_by_role("button", name="Interrupt (Ctrl-C)").click()  # for screens without Ctrl
+    page.keyboard.type("echo button-$?")  # the button gave the terminal its focus back
+    page.keyboard.press("Enter")
+    _shows(page, "^button-130$")
     assert "not-interrupted" not in _screen(page).replace("echo not-interrupted", "")
     shot(page, "terminal")
     axe_check(page, "the terminal page")
