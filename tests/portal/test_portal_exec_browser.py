@@ -129,6 +129,14 @@ def test_a_running_jobs_terminal(served: tuple[str, httpx.Client], chromium: Any
         timeout=20_000,
     )
 
+    page.set_viewport_size({"width": 900, "height": 800})  # a narrower window: fewer columns
+    page.wait_for_function(f"(s) => document.querySelector(s).terminal.cols < {cols}", arg=SCREEN)
+    narrower = page.evaluate("(s) => document.querySelector(s).terminal.cols", SCREEN)
+    page.keyboard.type("echo cols-$(tput cols)")
+    page.keyboard.press("Enter")
+    _shows(page, f"^cols-{narrower}$")  # the pty was told (resize, TIOCSWINSZ)
+    page.set_viewport_size({"width": 1280, "height": 800})
+
     page.keyboard.type("sleep 100; echo not-interrupted")
     page.keyboard.press("Enter")
     page.keyboard.press("Control+C")
