@@ -25,7 +25,10 @@ fail() {
 
 vendored() {
   [[ -f "$VENDOR/.built" && "$VENDOR/.built" -nt package-lock.json ]] || return 1
-  [[ -s "$VENDOR/htmx.min.js" && -s "$VENDOR/echarts.min.js" ]]
+  local name
+  for name in htmx.min.js echarts.min.js xterm.js xterm.css xterm-addon-fit.js; do
+    [[ -s "$VENDOR/$name" ]] || return 1
+  done
 }
 
 if vendored; then

@@ -1,10 +1,11 @@
 """The portal's front-end files, straight from the npm registry, without Node.js.
 
-AICC's portal serves two files from npm packages (htmx, ECharts). This downloads the package
-tarballs that package-lock.json pins, checks each against the lock's sha512 `integrity`, and
-copies the files the portal serves into aicc/portal/static/vendor/. A machine with only Python
-can then run AICC from a clone; `npm ci` (scripts/build-portal.sh) is needed only for the test
-tools. The registry is npm's unless `NPM_CONFIG_REGISTRY` (npm's own variable) names a mirror.
+AICC's portal serves files from npm packages (htmx, ECharts, xterm.js and its fit addon). This
+downloads the package tarballs that package-lock.json pins, checks each against the lock's
+sha512 `integrity`, and copies the files the portal serves into aicc/portal/static/vendor/. A
+machine with only Python can then run AICC from a clone; `npm ci` (scripts/build-portal.sh) is
+needed only for the test tools. The registry is npm's unless `NPM_CONFIG_REGISTRY` (npm's own
+variable) names a mirror.
 
     python3 scripts/fetch_portal_assets.py
 """
@@ -29,6 +30,16 @@ SERVED = {
     "echarts": {
         "package/dist/echarts.min.js": "echarts.min.js",
         "package/LICENSE": "echarts.LICENSE",
+    },
+    # the terminal page's (portal/terminal.py): the UMD builds, which need no bundler
+    "@xterm/xterm": {
+        "package/lib/xterm.js": "xterm.js",
+        "package/css/xterm.css": "xterm.css",
+        "package/LICENSE": "xterm.LICENSE",
+    },
+    "@xterm/addon-fit": {
+        "package/lib/addon-fit.js": "xterm-addon-fit.js",
+        "package/LICENSE": "xterm-addon-fit.LICENSE",
     },
 }
 

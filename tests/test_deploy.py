@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -190,3 +191,17 @@ def test_portal_assets_that_are_not_the_locked_ones_are_refused() -> None:
     with pytest.raises(SystemExit, match=r"not the one package-lock\.json pins"):
         fetch.verified(b"htmx, changed", good, "htmx")
     assert fetch.tarball("htmx.org", "2.0.11").endswith("/htmx.org/-/htmx.org-2.0.11.tgz")
+    scoped = fetch.tarball("@xterm/xterm", "6.0.0")  # a scoped package's file drops the scope
+    assert scoped.endswith("/@xterm/xterm/-/xterm-6.0.0.tgz")
+
+
+def test_every_portal_asset_is_pinned_exactly() -> None:
+    """What the portal serves is the lock's version, and package.json names that version, not a
+    range: a clean clone fetches the same bytes (xterm.js's included)."""
+    fetch = _script("fetch_portal_assets")
+    wanted = json.loads((ROOT / "package.json").read_text())["dependencies"]
+    locked = json.loads((ROOT / "package-lock.json").read_text())["packages"]
+    assert {"htmx.org", "echarts", "@xterm/xterm", "@xterm/addon-fit"} <= set(fetch.SERVED)
+    for name in fetch.SERVED:
+        assert wanted[name] == locked[f"node_modules/{name}"]["version"], name
+        assert locked[f"node_modules/{name}"]["integrity"].startswith("sha512-"), name

@@ -42,7 +42,8 @@ from aicc.services.tenancy.sessions import SignedIn
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
 VENDOR = STATIC / "vendor"
-VENDOR_FILES = ("htmx.min.js", "echarts.min.js")
+# What scripts/fetch_portal_assets.py copies there and the pages load (xterm: the terminal's).
+VENDOR_FILES = ("htmx.min.js", "echarts.min.js", "xterm.js", "xterm.css", "xterm-addon-fit.js")
 
 # Pages load scripts and styles only from this server; no inline script runs.
 SECURITY_HEADERS = {

@@ -1,13 +1,14 @@
-"""A running job's terminal in the browser (`/jobs/{id}/terminal`): a line-mode console over the
-same exec channel as `aicc job exec` (api/terminal.py), on a pty inside the job's sandbox.
+"""A running job's terminal in the browser (`/jobs/{id}/terminal`): xterm.js (static/terminal.js)
+over the same exec channel as `aicc job exec` (api/terminal.py), on a pty inside the job's
+sandbox: keys go up as bytes, the screen comes down as bytes, the window's size as `resize`.
 
 The page is the person's own session's: its websocket (`/jobs/{id}/terminal/socket`) takes the
 portal's session cookie and must come from this server's own pages (its `Origin`, which every
 browser sends on a websocket, is this host), so another site cannot open a terminal with a
 visitor's cookie. Who may is who may cancel the job (`services/jobs/execs.py`): another tenant's
-job is a 404, a viewer's a 403, a job not running a 409, each before the upgrade. The console
-shows the command's output as text (`textContent`, its escape sequences dropped), never as
-markup. Without JavaScript the page says to use `aicc job exec`.
+job is a 404, a viewer's a 403, a job not running a 409, each before the upgrade. xterm draws
+the command's output as text in its own rows, never as markup. Without JavaScript the page says
+to use `aicc job exec`.
 """
 
 from __future__ import annotations
@@ -23,14 +24,26 @@ from aicc.api.state import AppState
 from aicc.core.tenancy import Principal, can_write
 from aicc.portal.auth import SESSION_COOKIE
 from aicc.portal.page import PageDep
-from aicc.portal.rendering import PortalRoute
+from aicc.portal.rendering import SECURITY_HEADERS, PortalRoute
 from aicc.services.common import Forbidden, utcnow
 from aicc.services.jobs import jobs
 from aicc.services.tenancy import sessions
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 sockets = APIRouter(include_in_schema=False)
-COLS, ROWS = 120, 32  # the console's size, as the pty is told
+COLS, ROWS = 120, 32  # the pty's size until the page sends its own (`resize`, once open)
+
+# This page's Content-Security-Policy: the portal's (rendering.SECURITY_HEADERS), with inline
+# styles allowed and nothing else relaxed. xterm.js inserts <style> elements whose text it
+# computes at run time (its cell size, its theme, its scrollbar) and sets `style` attributes on
+# cells with 24-bit colours, so no hash or nonce can name them in advance; without this the
+# browser refuses each of them (a CSP error on the console) and the rows are drawn unstyled: no
+# colours, no cursor, the page's dark text on the dark screen. Scripts stay `'self'` only. What a
+# job writes cannot add a style: xterm puts it in its rows as text, and everything else on the
+# page is the server's escaped template.
+TERMINAL_CSP = SECURITY_HEADERS["Content-Security-Policy"].replace(
+    "style-src 'self';", "style-src 'self' 'unsafe-inline';"
+)
 
 
 @router.get("/jobs/{job_id}/terminal")
@@ -38,7 +51,9 @@ def terminal_page(page: PageDep, job_id: str) -> Response:
     job = jobs.get(page.session, page.me.who, job_id)  # another tenant's: 404
     if not can_write(page.me.who, org_id=job.org_id, project_id=job.project_id):
         raise Forbidden("viewers cannot run commands in jobs")
-    return page.render("terminal.html", nav="jobs", job=job, cols=COLS, rows=ROWS)
+    return page.render(
+        "terminal.html", nav="jobs", job=job, headers={"Content-Security-Policy": TERMINAL_CSP}
+    )
 
 
 def _who(state: AppState, websocket: WebSocket) -> Principal | None:

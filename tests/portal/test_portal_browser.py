@@ -33,6 +33,7 @@ import pytest
 import yaml
 from portal_support import PASSWORD, TERMINAL, Person, make_person, submit, wait_job
 
+from aicc.portal.rendering import VENDOR_FILES
 from aicc.testing.servers import ServerProcess, free_port
 
 pytestmark = pytest.mark.slow
@@ -77,11 +78,9 @@ def _ensure_chromium() -> None:
 
 
 def _ensure_assets() -> None:
-    """The portal's htmx and ECharts and the tests' axe-core come from npm at build time."""
-    if (
-        all((VENDOR / name).is_file() for name in ("htmx.min.js", "echarts.min.js"))
-        and AXE.exists()
-    ):
+    """The portal's htmx, ECharts and xterm.js and the tests' axe-core come from npm at build
+    time."""
+    if all((VENDOR / name).is_file() for name in VENDOR_FILES) and AXE.exists():
         return
     proc = subprocess.run(
         ["bash", str(ROOT / "scripts" / "build-portal.sh")],

@@ -1,9 +1,10 @@
 """The CLI's two paths in a real browser (Debian's Chromium driven by Playwright) against a real
 `aicc serve` process with its replicas in the bubblewrap sandbox: a running job's page has a
-Terminal button whose console runs commands inside the job (its files, its processes), in
-English and in Chinese, and another tenant's browser gets a 404 there; the submit wizard takes
-a .tar of code as the job's workdir, and the job runs the script in it. Screenshots go to
-tests/artifacts/portal/terminal*.png and wizard-workdir.png."""
+Terminal button whose xterm.js terminal runs commands inside the job (its files, its processes),
+full-screen ones and Ctrl-C too, in English and in Chinese, and another tenant's browser gets a
+404 there; the submit wizard takes a .tar of code as the job's workdir, and the job runs the
+script in it. Screenshots go to tests/artifacts/portal/terminal*.png (terminal-less.png: less on
+the alternate screen) and wizard-workdir.png."""
 
 from __future__ import annotations
 
@@ -46,7 +47,45 @@ def _running(api: httpx.Client, person: Person) -> str:
     return str(job["id"])
 
 
+SCREEN = "[data-terminal-screen]"
+
+
+def _screen(page: Any) -> str:
+    """The terminal's active buffer as text, one line per row, read from xterm itself."""
+    return str(
+        page.evaluate(
+            """(sel) => { const b = document.querySelector(sel).terminal.buffer.active;
+            const lines = [];
+            for (let i = 0; i < b.length; i++) lines.push(b.getLine(i).translateToString(true));
+            return lines.join("\\n"); }""",
+            SCREEN,
+        )
+    )
+
+
+def _buffer_type(page: Any) -> str:
+    return str(
+        page.evaluate("(s) => document.querySelector(s).terminal.buffer.active.type", SCREEN)
+    )
+
+
+def _shows(page: Any, pattern: str) -> None:
+    """The screen comes to have a line matching `pattern` (the shell answers within 20 s)."""
+    page.wait_for_function(
+        """([sel, pattern]) => { const b = document.querySelector(sel).terminal.buffer.active;
+        for (let i = 0; i < b.length; i++)
+          if (new RegExp(pattern).test(b.getLine(i).translateToString(true))) return true;
+        return false; }""",
+        arg=[SCREEN, pattern],
+        timeout=20_000,
+    )
+
+
 def test_a_running_jobs_terminal(served: tuple[str, httpx.Client], chromium: Any) -> None:
+    """A real terminal: keys to the pty, its bytes to xterm; `tput cols` sees the page's width
+    (the resize frame), `less` takes the alternate screen and gives it back, Ctrl-C (the key and
+    the button) interrupts a `sleep`, and the exit code is shown. No CSP violation on the
+    console (Watch)."""
     from playwright.sync_api import expect
 
     url, api = served
@@ -59,23 +98,72 @@ def test_a_running_jobs_terminal(served: tuple[str, httpx.Client], chromium: Any
     page.goto(f"{url}/jobs/{job_id}")
     page.get_by_role("link", name="Terminal", exact=True).click()
     expect(page).to_have_url(f"{url}/jobs/{job_id}/terminal")
-    line = page.get_by_label("Command", exact=True)
-    expect(line).to_be_enabled(timeout=20_000)  # the websocket is open
-    line.fill("cat note.txt; printf '\\033[31m<b>red</b>\\033[0m\\n'; ls /proc | wc -l")
-    page.get_by_role("button", name="Run", exact=True).click()
-    console = page.locator("pre[data-terminal-output]")
-    expect(console).to_contain_text("seen-by-the-terminal")
-    expect(console).to_contain_text("<b>red</b>")  # as text: no markup, no escapes
-    assert page.locator("pre[data-terminal-output] b").count() == 0
-    assert "\x1b" not in console.text_content()
+    expect(page.locator("[data-terminal-state=open]")).to_be_attached(timeout=20_000)
+    expect(page.locator(f"{SCREEN} .xterm-rows")).to_be_visible()
+    cols = page.evaluate("(s) => document.querySelector(s).terminal.cols", SCREEN)
+    assert 40 < cols < 300, cols  # fitted to the box, not the pty's first 120
+
+    page.locator(SCREEN).click()
+    page.keyboard.type("cat note.txt; echo hi; tput cols; printf '\\033[31m<b>red</b>\\033[0m\\n'")
+    page.keyboard.press("Enter")
+    _shows(page, "^hi$")
+    _shows(page, f"^{cols}$")  # the pty has the page's width
+    text = _screen(page)
+    assert "seen-by-the-terminal" in text and "<b>red</b>" in text
+    assert page.locator(f"{SCREEN} b").count() == 0  # output is text, never markup
+    assert _buffer_type(page) == "normal"
+
+    page.keyboard.type("seq 1 500 > many.txt; less many.txt")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "(s) => document.querySelector(s).terminal.buffer.active.type === 'alternate'",
+        arg=SCREEN,
+        timeout=20_000,
+    )
+    _shows(page, "^1$")
+    shot(page, "terminal-less")
+    page.keyboard.press("q")
+    page.wait_for_function(
+        "(s) => document.querySelector(s).terminal.buffer.active.type === 'normal'",
+        arg=SCREEN,
+        timeout=20_000,
+    )
+
+    page.set_viewport_size({"width": 900, "height": 800})  # a narrower window: fewer columns
+    page.wait_for_function(f"(s) => document.querySelector(s).terminal.cols < {cols}", arg=SCREEN)
+    narrower = page.evaluate("(s) => document.querySelector(s).terminal.cols", SCREEN)
+    page.keyboard.type("echo cols-$(tput cols)")
+    page.keyboard.press("Enter")
+    _shows(page, f"^cols-{narrower}$")  # the pty was told (resize, TIOCSWINSZ)
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+    page.keyboard.type("sleep 100; echo not-interrupted")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Control+C")
+    page.keyboard.type("echo status-$?")
+    page.keyboard.press("Enter")
+    _shows(page, "^status-130$")
+    page.keyboard.type("sleep 100; echo not-interrupted")
+    page.keyboard.press("Enter")
+    page.get_by_role("button", name="Interrupt (Ctrl-C)").click()  # for screens without Ctrl
+    page.keyboard.type("echo button-$?")  # the button gave the terminal its focus back
+    page.keyboard.press("Enter")
+    _shows(page, "^button-130$")
+    assert "not-interrupted" not in _screen(page).replace("echo not-interrupted", "")
     shot(page, "terminal")
     axe_check(page, "the terminal page")
-    line.fill("exit 3")
-    page.get_by_role("button", name="Run", exact=True).click()
+    page.keyboard.type("exit 3")
+    page.keyboard.press("Enter")
     expect(page.get_by_role("status")).to_have_text("The session ended (exit code 3).")
+
     page.get_by_role("button", name="中文").click()
     expect(page.get_by_role("heading", name=re.compile("终端"))).to_be_visible()
-    expect(page.get_by_label("命令", exact=True)).to_be_enabled(timeout=20_000)
+    expect(page.locator("[data-terminal-state=open]")).to_be_attached(timeout=20_000)
+    expect(page.get_by_role("button", name="中断（Ctrl-C）")).to_be_enabled()
+    page.locator(SCREEN).click()
+    page.keyboard.type("echo 你好")
+    page.keyboard.press("Enter")
+    _shows(page, "^你好$")
     shot(page, "terminal-zh")
     assert not watch.problems, watch.problems
 

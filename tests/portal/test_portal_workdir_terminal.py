@@ -95,6 +95,12 @@ def test_the_terminal_page(api: TestClient, alice: Person, bob: Person) -> None:
     page = browser.get(f"/jobs/{job['id']}/terminal")
     assert page.status_code == 200 and "data-terminal=" in page.text
     assert "aicc job exec " + job["id"] in shown(page)  # what to do without JavaScript
+    # xterm.js's computed <style>s: inline styles on this page only, scripts still 'self' only
+    policy = page.headers["content-security-policy"]
+    assert "style-src 'self' 'unsafe-inline';" in policy and "script-src 'self';" in policy
+    assert "/static/vendor/xterm.js" in page.text and "/static/vendor/xterm.css" in page.text
+    strict = browser.get(f"/jobs/{job['id']}").headers["content-security-policy"]
+    assert "style-src 'self';" in strict and "unsafe-inline" not in strict
     browser.post("/language", data={"csrf": csrf_of(browser), "language": "zh-CN"})
     assert "终端" in browser.get(f"/jobs/{job['id']}/terminal").text
     assert signed_in(api, bob).get(f"/jobs/{job['id']}/terminal").status_code == 404

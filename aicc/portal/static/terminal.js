@@ -1,35 +1,70 @@
-// A running job's terminal, line by line (portal/terminal.py): each line typed is sent with its
-// newline to the pty inside the job's sandbox; what comes back is shown as text, its escape
-// sequences dropped, never as markup. The channel's frames are api/terminal.py's.
+// A running job's terminal (portal/terminal.py), drawn by xterm.js: every key goes to the pty
+// inside the job's sandbox as the bytes a terminal sends (Ctrl-C is \x03, arrows are escape
+// sequences), and what the command writes is handed to xterm as bytes, unmodified, so that
+// full-screen programs (less, vi, top) work. The channel's frames are api/terminal.py's, the same
+// as `aicc job exec`'s (aicc/cli/execs.py): binary frames for the bytes, one stream byte first on
+// the way down; text frames for control, `{"resize": [cols, rows]}` up and `{"exit": N}` down.
+// xterm only ever writes the output as text into its own rows, never as markup.
 (function () {
   "use strict";
-  var ESCAPES = /\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b\[[0-?]*[ -\/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f]/g;
-  var MAX_SHOWN = 200000; // characters kept in the console; older ones scroll away
 
   function start(box) {
-    var out = box.querySelector("[data-terminal-output]");
+    var screen = box.querySelector("[data-terminal-screen]");
     var status = box.querySelector("[data-terminal-status]");
-    var form = box.querySelector("[data-terminal-form]");
-    var line = form.querySelector("input");
-    var controls = form.querySelectorAll("input, button");
-    var decoder = new TextDecoder("utf-8");
+    var keys = box.querySelectorAll("[data-terminal-key]");
+    if (!window.Terminal || !window.FitAddon) {
+      status.textContent = box.getAttribute("data-failed");
+      return;
+    }
+    var term = new window.Terminal({
+      cursorBlink: true,
+      scrollback: 5000,
+      fontFamily: "ui-monospace, SFMono-Regular, Menlo, Consolas, 'Liberation Mono', monospace",
+      fontSize: 14,
+      lineHeight: 1.15, // room for an underscore below the baseline
+      theme: { background: "#0f172a", foreground: "#e2e8f0" }, // the log's colours (portal.css)
+      minimumContrastRatio: 4.5, // WCAG AA: a program's dark red on the dark screen is lightened
+    });
+    var fit = new window.FitAddon.FitAddon();
+    term.loadAddon(fit);
+    term.open(screen);
+    screen.terminal = term; // for the page's tests (tests/portal/test_portal_exec_browser.py)
+    fit.fit();
+
     var encoder = new TextEncoder();
     var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    var query = "?cols=" + box.getAttribute("data-cols") + "&rows=" + box.getAttribute("data-rows");
-    var socket = new WebSocket(scheme + window.location.host + box.getAttribute("data-terminal") + query);
+    var socket = new WebSocket(scheme + window.location.host + box.getAttribute("data-terminal"));
     socket.binaryType = "arraybuffer";
 
+    function send(bytes) {
+      if (socket.readyState === WebSocket.OPEN) socket.send(bytes);
+    }
+    function resize() {
+      if (socket.readyState === WebSocket.OPEN) {
+        socket.send(JSON.stringify({ resize: [term.cols, term.rows] }));
+      }
+    }
     function enable(on) {
-      controls.forEach(function (el) { el.disabled = !on; });
+      keys.forEach(function (el) { el.disabled = !on; });
+      term.options.disableStdin = !on;
+      term.options.cursorBlink = on;
     }
-    function show(text) {
-      var shown = out.textContent + text.replace(/\r\n/g, "\n").replace(/\r/g, "").replace(ESCAPES, "");
-      out.textContent = shown.length > MAX_SHOWN ? shown.slice(shown.length - MAX_SHOWN) : shown;
-      out.scrollTop = out.scrollHeight;
-    }
+
+    // Typed text is UTF-8; a binary string (xterm's legacy mouse reports) is bytes already.
+    term.onData(function (data) { send(encoder.encode(data)); });
+    term.onBinary(function (data) {
+      var bytes = new Uint8Array(data.length);
+      for (var i = 0; i < data.length; i++) bytes[i] = data.charCodeAt(i) & 0xff;
+      send(bytes);
+    });
+    term.onResize(resize); // the pty learns the size (TIOCSWINSZ), its program gets SIGWINCH
+    window.addEventListener("resize", function () { fit.fit(); });
+
     socket.addEventListener("open", function () {
       enable(true);
-      line.focus();
+      resize();
+      box.setAttribute("data-terminal-state", "open");
+      term.focus();
     });
     socket.addEventListener("message", function (event) {
       if (typeof event.data === "string") {
@@ -37,23 +72,21 @@
         if ("exit" in said) status.textContent = box.getAttribute("data-ended").replace("{code}", said.exit);
         return;
       }
-      show(decoder.decode(new Uint8Array(event.data).subarray(1), { stream: true }));
+      term.write(new Uint8Array(event.data).subarray(1));
     });
     socket.addEventListener("close", function () {
       enable(false);
+      box.setAttribute("data-terminal-state", "closed");
       if (!status.textContent) status.textContent = box.getAttribute("data-failed");
     });
-    form.addEventListener("submit", function (event) {
-      event.preventDefault();
-      socket.send(encoder.encode(line.value + "\n"));
-      line.value = "";
-    });
-    form.querySelectorAll("[data-terminal-key]").forEach(function (button) {
+    // For a screen without Ctrl (a phone): the two keys a shell needs most, as buttons.
+    keys.forEach(function (button) {
       button.addEventListener("click", function () {
-        socket.send(new Uint8Array([parseInt(button.getAttribute("data-terminal-key"), 16)]));
-        line.focus();
+        send(new Uint8Array([parseInt(button.getAttribute("data-terminal-key"), 16)]));
+        term.focus();
       });
     });
+    enable(false);
   }
 
   document.addEventListener("DOMContentLoaded", function () {
