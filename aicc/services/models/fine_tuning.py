@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from aicc.core.tenancy import Principal, can_write
 from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.services.jobs import jobs, openai_files
-from aicc.services.models import models, templates
+from aicc.services.models import models, template_runs
 from aicc.services.models.views import FineTuningCheckpoint, FineTuningEvent, FineTuningJob
 from aicc.services.tenancy import audit, tenancy
 from aicc.store.blobs import BlobStore
@@ -83,7 +83,7 @@ def create(
     ft_id = new_id("ftjob")
     name = f"ft-{model}-{suffix + '-' if suffix else ''}{ft_id[-8:].lower()}"
     chat = openai_files.read(blobs, source.sha256)
-    job, _ = templates.run(
+    job, _ = template_runs.run(
         session,
         who,
         blobs,
@@ -173,7 +173,7 @@ def events(
         )
         for e in jobs.events(session, who, row.job_id)
     ]
-    run = templates.run_of(session, who, row.job_id)
+    run = template_runs.run_of(session, who, row.job_id)
     if run.state == "done":
         curves = models.curves(session, who, store, row.fine_tuned_model)
         at = _at(run.job.ended_at or run.job.created_at)
@@ -215,7 +215,7 @@ def checkpoints(
 ) -> list[FineTuningCheckpoint]:
     """The registered model version, once there is one, with its last epoch's losses."""
     row = _row(session, who, ft_id)
-    run = templates.run_of(session, who, row.job_id)
+    run = template_runs.run_of(session, who, row.job_id)
     if run.state != "done":
         return []
     curves = models.curves(session, who, store, row.fine_tuned_model)
@@ -258,7 +258,7 @@ def _seconds(at: datetime | None) -> int | None:
 
 
 def _view(session: Session, who: Principal, row: OpenAIFineTuneRow) -> FineTuningJob:
-    run = templates.run_of(session, who, row.job_id)
+    run = template_runs.run_of(session, who, row.job_id)
     job = run.job
     status = _STATUS.get(str(job.state), "running")
     error = None
