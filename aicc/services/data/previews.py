@@ -13,12 +13,7 @@ from PIL import Image
 from aicc.core.datasets import FileEntry, Manifest
 from aicc.services.common import Invalid, NotFound
 from aicc.services.data import tablefacts, tablefiles
-from aicc.services.data.views import (
-    Column,
-    Preview,
-    Thumb,
-    Thumbnails,
-)
+from aicc.services.data.views import Column, Preview, Thumb, Thumbnails
 from aicc.store.chunkfiles import ChunkFile
 from aicc.store.chunkstore import ChunkSource
 

@@ -11,13 +11,7 @@ from typing import Any
 from aicc.core.datasets import Manifest
 from aicc.services.common import Invalid
 from aicc.services.data import tablefiles, tableviews
-from aicc.services.data.views import (
-    Bin,
-    Column,
-    ColumnProfile,
-    Profile,
-    TopValue,
-)
+from aicc.services.data.views import Bin, Column, ColumnProfile, Profile, TopValue
 from aicc.store.chunkstore import ChunkSource
 
 NUMERIC = {

@@ -14,11 +14,7 @@ import duckdb
 from aicc.core.datasets import Manifest
 from aicc.services.common import Invalid
 from aicc.services.data import tablefiles, tableviews
-from aicc.services.data.views import (
-    Column,
-    QueryResult,
-    TableDiff,
-)
+from aicc.services.data.views import Column, QueryResult, TableDiff
 from aicc.store.chunkstore import ChunkSource
 
 MAX_SQL_CHARS = 100_000

@@ -26,12 +26,11 @@ import pyarrow.parquet as pq
 from aicc.core.datasets import FileEntry, Manifest
 from aicc.services.common import Invalid, NotFound, TooLarge
 from aicc.services.data import tablefacts
-from aicc.services.data.views import (
-    Column,
-)
+from aicc.services.data.views import Column
 from aicc.store.chunkfiles import ChunkFile
 from aicc.store.chunkstore import ChunkSource
 
+# A table file's format by its suffix.
 TABLE_FORMATS = {
     ".csv": "csv",
     ".tsv": "tsv",

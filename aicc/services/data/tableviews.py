@@ -34,6 +34,7 @@ from aicc.services.data import tablefacts, tablefiles
 from aicc.store.chunkfiles import materialize
 from aicc.store.chunkstore import ChunkSource
 
+# What DuckDB reads each table format with.
 _READERS = {
     "csv": "read_csv('{path}')",
     "tsv": "read_csv('{path}', delim = '\t')",

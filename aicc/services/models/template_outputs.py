@@ -18,12 +18,7 @@ from aicc.services.common import Invalid, NotFound
 from aicc.services.jobs import logs
 from aicc.services.models import model_reports, models, template_search, templates
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables import (
-    DatasetRow,
-    JobOutputRow,
-    JobRow,
-    TemplateVersionRow,
-)
+from aicc.store.tables import DatasetRow, JobOutputRow, JobRow, TemplateVersionRow
 
 
 def ingest(

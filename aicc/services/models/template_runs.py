@@ -30,21 +30,11 @@ from aicc.services.data import datasets
 from aicc.services.data.datasets import MODEL
 from aicc.services.data.views import DatasetVersion
 from aicc.services.jobs import jobs, logs, workdirs
-from aicc.services.models import (
-    models,
-    template_runtime,
-    template_search,
-    template_uses,
-    templates,
-)
+from aicc.services.models import models, template_runtime, template_search, template_uses, templates
 from aicc.services.tenancy import tenancy
 from aicc.store.blobs import BlobStore
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables import (
-    DatasetRow,
-    JobOutputRow,
-    ProjectRow,
-)
+from aicc.store.tables import DatasetRow, JobOutputRow, ProjectRow
 
 
 def program(

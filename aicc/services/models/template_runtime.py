@@ -16,9 +16,7 @@ from sqlalchemy.orm import Session
 
 from aicc.core import templates as core
 from aicc.services.common import Invalid
-from aicc.store.tables import (
-    NodeRow,
-)
+from aicc.store.tables import NodeRow
 
 # What a manifest's `requirements` (distributions) are imported as, where the names differ.
 _MODULES = {"scikit-learn": "sklearn", "pyyaml": "yaml", "pillow": "PIL", "opencv-python": "cv2"}

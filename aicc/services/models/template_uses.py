@@ -20,13 +20,7 @@ from aicc.core.tenancy import Principal
 from aicc.services.common import new_id, utcnow
 from aicc.services.jobs import jobs
 from aicc.services.models import templates
-from aicc.store.tables import (
-    AdjustmentRow,
-    InvoiceRow,
-    OrgRow,
-    ProjectRow,
-    TemplateUseRow,
-)
+from aicc.store.tables import AdjustmentRow, InvoiceRow, OrgRow, ProjectRow, TemplateUseRow
 
 
 def counts(session: Session, targets: Iterable[str]) -> dict[str, int]:

@@ -33,12 +33,7 @@ from aicc.services.data.datasets import TEMPLATE
 from aicc.services.models import grants
 from aicc.services.tenancy import audit, tenancy
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables import (
-    DatasetRow,
-    DatasetVersionRow,
-    ProjectRow,
-    TemplateVersionRow,
-)
+from aicc.store.tables import DatasetRow, DatasetVersionRow, ProjectRow, TemplateVersionRow
 
 ROOT = Path(aicc.__file__).parent / "templates"
 RUNTIME = "aicc_template.py"
