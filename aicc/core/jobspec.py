@@ -32,7 +32,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError, PydanticKnownError
 
-from aicc.core import catalog
+from aicc.core import accelerator_names, catalog
 from aicc.core.mistakes import InputError, Mistake
 from aicc.core.text import LINE
 from aicc.core.units import (
@@ -190,7 +190,7 @@ class AcceleratorRequest(_Strict):
         if value is None:
             return None
         try:
-            return list(dict.fromkeys(catalog.lookup(name).name for name in value))
+            return list(dict.fromkeys(accelerator_names.lookup(name).name for name in value))
         except KeyError as err:
             raise ValueError(str(err.args[0])) from None
 
@@ -219,7 +219,7 @@ class AcceleratorRequest(_Strict):
             )
         if self.models is not None:
             for name in self.models:
-                catalog.check_mig_profile(catalog.lookup(name), profile)
+                catalog.check_mig_profile(accelerator_names.lookup(name), profile)
         else:
             offering = catalog.mig_models(profile)
             if not offering:
