@@ -24,7 +24,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.core import templates as core_templates
-from aicc.core.jobspec import JobSpec, first_problem
+from aicc.core.jobspec import JobSpec
+from aicc.core.mistakes import first_problem
 from aicc.core.tenancy import Principal
 from aicc.executors import jobfiles
 from aicc.services.common import Invalid, NotFound, utcnow

@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 
 from aicc.core import template_search as search_core
 from aicc.core import templates as core
-from aicc.core.jobspec import JobSpec, first_problem
+from aicc.core.jobspec import JobSpec
+from aicc.core.mistakes import first_problem
 from aicc.core.tenancy import Principal
 from aicc.executors.base import Executor
 from aicc.services.common import Invalid, NotFound, utcnow
