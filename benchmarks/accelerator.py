@@ -36,7 +36,7 @@ from typing import Any
 
 import httpx
 
-from aicc.core import catalog
+from aicc.core import accelerator_names
 from aicc.executors.environment import thread_env
 from aicc.executors.local import mps
 from aicc.executors.local.nvml import NoNvml, nvml, text
@@ -86,7 +86,7 @@ def discovery() -> dict[str, Any]:
             for index in range(pynvml.nvmlDeviceGetCount()):
                 handle = pynvml.nvmlDeviceGetHandleByIndex(index)
                 name = text(pynvml.nvmlDeviceGetName(handle))
-                known = catalog.from_nvml_name(name)
+                known = accelerator_names.from_nvml_name(name)
                 try:
                     mig = pynvml.nvmlDeviceGetMigMode(handle)[0]
                 except pynvml.NVMLError as err:
@@ -172,7 +172,7 @@ def burn_in() -> dict[str, Any]:
     if not torch.cuda.is_available():
         return {"cuda": False}
     name = torch.cuda.get_device_name()
-    known = catalog.from_nvml_name(name)
+    known = accelerator_names.from_nvml_name(name)
     tflops, error = matmul_tflops()
     torch.cuda.empty_cache()
     gbs, same = copy_gbs()

@@ -1,6 +1,6 @@
 """Preview latency of a large data set file: the first rows of a 1 GiB CSV and a 1 GiB Parquet.
 
-A preview reads only the first chunks of a file (`services/data/inspect.py`), so its time does
+A preview reads only the first chunks of a file (`services/data/tablefiles.py`), so its time does
 not grow with the file. This writes both files (random values, so Parquet cannot compress them
 away), chunks them into a local chunk store as a push would, and times `preview` several times
 each, with the chunks fetched and the median and worst milliseconds. Goal: <= 200 ms. Also
@@ -27,7 +27,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from aicc.core.datasets import FileEntry, Manifest, cut
-from aicc.services.data import inspect
+from aicc.services.data import previews, queries, tablefiles, tableviews
 from aicc.store.chunkstore import LocalChunks
 
 
@@ -115,14 +115,14 @@ def main() -> None:
         manifest = Manifest.of(entries)
         for entry in entries:
             store.gets = 0
-            ms = timed(args.runs, partial(inspect.preview, store, manifest, entry.path, 50))
+            ms = timed(args.runs, partial(previews.preview, store, manifest, entry.path, 50))
             print(
                 f"preview {entry.path} (50 rows): median {statistics.median(ms):.1f} ms, "
                 f"worst {max(ms):.1f} ms, first {ms[0]:.1f} ms, "
                 f"{store.gets / args.runs:.0f} chunks read of {len(entry.chunks)}"
             )
         start = time.perf_counter()
-        tables = inspect.describe_tables(store, manifest)
+        tables = tablefiles.describe_tables(store, manifest)
         rows = {p: t["rows"] for p, t in tables.items()}
         print(f"describe_tables: {time.perf_counter() - start:.1f} s, rows {rows}")
         views = work / "views"
@@ -132,8 +132,8 @@ def main() -> None:
         ):
             for attempt in ("first (assembles the file)", "again"):
                 start = time.perf_counter()
-                inspect.query(
-                    store, manifest, sql, views=views, limits=inspect.Limits(timeout_s=300)
+                queries.query(
+                    store, manifest, sql, views=views, limits=tableviews.Limits(timeout_s=300)
                 )
                 print(f"query {sql!r} {attempt}: {time.perf_counter() - start:.1f} s")
     finally:

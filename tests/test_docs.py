@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from aicc.config import Limits, Settings
-from aicc.core import catalog
+from aicc.core import accelerator_names
 from aicc.core.jobspec import JobSpec
 from aicc.core.states import JobState, Reason
 from aicc.scheduler.profiles import get_profile
@@ -89,7 +89,7 @@ def test_job_spec_example_validates(block: str) -> None:
 def _check_config(doc: Any) -> None:
     settings = Settings.model_validate(doc)
     for group in settings.simulated_devices:
-        catalog.lookup(group.model)  # the server looks the model up at start
+        accelerator_names.lookup(group.model)  # the server looks the model up at start
     for name in settings.profiles:  # and builds every profile the site wrote
         get_profile(name, settings.profiles)
     get_profile(settings.policy, settings.profiles)

@@ -30,10 +30,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError, PydanticKnownError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from aicc.core import catalog
-from aicc.core.mistakes import InputError, Mistake
+from aicc.core import accelerator_names, catalog
+from aicc.core.mistakes import InputError, Mistake, all_at_once, error_at
 from aicc.core.text import LINE
 from aicc.core.units import (
     parse_duration_s,
@@ -180,7 +180,7 @@ class AcceleratorRequest(_Strict):
                 data["model"] = [data["model"]]
             if isinstance(data.get("mig"), str):
                 data["mig"] = data["mig"].strip().lower()
-        return _all_at_once(cls.__name__, data, mistakes, handler)
+        return all_at_once(cls.__name__, data, mistakes, handler)
 
     @field_validator("models")
     @classmethod
@@ -190,7 +190,7 @@ class AcceleratorRequest(_Strict):
         if value is None:
             return None
         try:
-            return list(dict.fromkeys(catalog.lookup(name).name for name in value))
+            return list(dict.fromkeys(accelerator_names.lookup(name).name for name in value))
         except KeyError as err:
             raise ValueError(str(err.args[0])) from None
 
@@ -219,7 +219,7 @@ class AcceleratorRequest(_Strict):
             )
         if self.models is not None:
             for name in self.models:
-                catalog.check_mig_profile(catalog.lookup(name), profile)
+                catalog.check_mig_profile(accelerator_names.lookup(name), profile)
         else:
             offering = catalog.mig_models(profile)
             if not offering:
@@ -266,7 +266,7 @@ class Resources(_Strict):
             for key in ("gpu", "gpus"):
                 if key in data:
                     data["accelerator"] = {"count": data.pop(key)}
-        return _all_at_once(cls.__name__, data, mistakes, handler)
+        return all_at_once(cls.__name__, data, mistakes, handler)
 
 
 # The refusals of a deferrable job's window (`deferrable`, `deadline`), as templates with their
@@ -415,7 +415,7 @@ class JobSpec(_Strict):
                         "priority must be one of {words} or an integer", words=", ".join(PRIORITIES)
                     )
                     mistakes.append(("priority", data.pop("priority"), why))
-        return _all_at_once(cls.__name__, data, mistakes, handler)
+        return all_at_once(cls.__name__, data, mistakes, handler)
 
     @model_validator(mode="wrap")
     @classmethod
@@ -627,21 +627,21 @@ def _walk(data: Any) -> list[InitErrorDetails]:
         if isinstance(value, str):
             grown += len(value)
             if (text := _text_problem(value)) is not None:
-                problems.append(_problem("bad_text", loc, text, _printable(value)))
+                problems.append(error_at("bad_text", loc, text, _printable(value)))
         elif isinstance(value, float) and not math.isfinite(value):
             message = "must be a finite number, not NaN or infinity"
-            problems.append(_problem("finite_number", loc, message, str(value)))
+            problems.append(error_at("finite_number", loc, message, str(value)))
         elif isinstance(value, dict | list | tuple):
             if len(loc) >= MAX_DEPTH:
                 message = f"nested deeper than {MAX_DEPTH} levels"
-                problems.append(_problem("too_deep", loc, message, None))
+                problems.append(error_at("too_deep", loc, message, None))
                 continue
             items = value.items() if isinstance(value, dict) else enumerate(value)
             for key, item in items:
                 if isinstance(key, str):
                     grown += len(key)
                     if (text := _text_problem(key)) is not None:
-                        problems.append(_problem("bad_text", loc, text, _printable(key)))
+                        problems.append(error_at("bad_text", loc, text, _printable(key)))
                 stack.append(((*loc, key), item))
                 if total + grown > MAX_SPEC_CHARS:
                     break
@@ -651,7 +651,7 @@ def _walk(data: Any) -> list[InitErrorDetails]:
         if total > MAX_SPEC_CHARS:
             largest = max(by_field, key=by_field.__getitem__) if by_field else None
             where = () if largest is None else (largest,)
-            problems.append(_problem("too_large", where, _TOO_LARGE, total))
+            problems.append(error_at("too_large", where, _TOO_LARGE, total))
             break
     return problems
 
@@ -673,49 +673,6 @@ def _printable(text: str) -> str:
     """The text as an error can echo it: escapes for what UTF-8 cannot carry, and short."""
     safe = text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
     return safe if len(safe) <= 80 else safe[:77] + "..."
-
-
-def _all_at_once(name: str, data: Any, mistakes: list[Mistake], handler: Callable[[Any], M]) -> M:
-    """The model from what parsed, or one ValidationError with every mistake of the input: the
-    units' (`mistakes`, left out of `data`) and the fields' own. A spec with several mistakes
-    gets them all in one answer (`max_runtime: 2x` used to hide `replicas: many`)."""
-    found = [
-        InitErrorDetails(type="value_error", loc=(key,), input=value, ctx={"error": err})
-        for key, value, err in mistakes
-    ]
-    try:
-        model = handler(data)
-    except ValidationError as err:
-        if not found:
-            raise
-        found += [_again(e) for e in err.errors(include_url=False)]
-    if found:
-        raise ValidationError.from_exception_data(name, found)
-    return model
-
-
-def _again(error: ErrorDetails) -> InitErrorDetails:
-    """One of pydantic's errors, to be raised again beside others: a type pydantic knows keeps
-    its context (the portal words and translates it from there), any other its message."""
-    context = error.get("ctx") or {}
-    try:
-        PydanticKnownError(error["type"], context or None)  # type: ignore[arg-type]
-    except (KeyError, TypeError):  # a custom type (`_problem`)
-        message = error["msg"].replace("{", "{{").replace("}", "}}")
-        return _problem(error["type"], error["loc"], message, error["input"])
-    return InitErrorDetails(type=error["type"], loc=error["loc"], input=error["input"], ctx=context)
-
-
-def _problem(kind: str, loc: tuple[str | int, ...], message: str, value: Any) -> InitErrorDetails:
-    return InitErrorDetails(type=PydanticCustomError(kind, message), loc=loc, input=value)
-
-
-def first_problem(err: ValidationError, prefix: str = "") -> str:
-    """A validation error as one line naming the field: `resources.cpu: must be ...`."""
-    first = err.errors(include_url=False)[0]
-    where = ".".join(str(part) for part in (*([prefix] if prefix else []), *first["loc"]))
-    message = str(first["msg"]).removeprefix("Value error, ")
-    return f"{where}: {message}" if where else message
 
 
 def stored_int(spec: dict[str, Any], field: str) -> int | None:

@@ -32,7 +32,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from aicc.core import catalog
+from aicc.core import accelerator_names
 
 CENT = Decimal("0.01")
 _WIDE = Context(prec=400)  # every finite float's cents: an estimate of a huge job still prices
@@ -58,7 +58,7 @@ def line_amount(quantity: float | Decimal, unit_price: Decimal) -> Decimal:
 
 def _canonical(names: Iterable[str]) -> tuple[str, ...]:
     try:
-        return tuple(catalog.lookup(name).name for name in names)
+        return tuple(accelerator_names.lookup(name).name for name in names)
     except KeyError as err:
         raise ValueError(err.args[0]) from None
 

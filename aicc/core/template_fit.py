@@ -4,7 +4,7 @@ and whether a column's text reads as dates. The rules are the runs' own (`aicc_t
 and the generic templates' `train.py`), so a table that passes the check is one the run takes.
 
 A data set version describes each table column as `{name, type}` and, when it was pushed after
-issue 37, with facts over the rows it read (`services/data/inspect.py`): `nulls`, `distinct`,
+issue 37, with facts over the rows it read (`services/data/tablefiles.py`): `nulls`, `distinct`,
 `min`, `max`, `whole` (numbers: all whole), `top` (`[[value, count], ...]` when it has at most
 `TOP` distinct values), `sample` (up to 100 of its distinct values, as text, spread over their
 sorted order) and `digest` (of its values, row by row: two columns with one digest are copies).

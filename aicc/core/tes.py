@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from aicc.core import catalog
+from aicc.core import accelerator_names
 from aicc.core.datasets import DatasetError, check_path, parse_ref
 from aicc.core.jobspec import (
     ENV_NAME,
@@ -437,7 +437,7 @@ def _resources(resources: TesResources, params: dict[str, str], notes: list[str]
             accelerator["count"] = int(count)
         if model is not None:
             try:
-                accelerator["model"] = [catalog.lookup(model).name]
+                accelerator["model"] = [accelerator_names.lookup(model).name]
             except KeyError as err:
                 raise Refusal(
                     f"resources.backend_parameters.aicc_accelerator: {err.args[0]}"

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from aicc.core import catalog, pricing
+from aicc.core import accelerator_names, catalog, pricing
 from aicc.core.catalog import AcceleratorModel
 from aicc.core.pricing import PricePlan, Subsidy, Voucher
 from aicc.estimate.assumptions import Assumption
@@ -99,7 +99,7 @@ def _select(
     wanted: list[str] = []
     for name in accelerators:
         try:
-            key = catalog.lookup(name).name
+            key = accelerator_names.lookup(name).name
         except KeyError as err:
             raise ValueError(err.args[0]) from None
         if key not in wanted:

@@ -21,7 +21,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from aicc.core import catalog
+from aicc.core import accelerator_names
 from aicc.core.catalog import AcceleratorModel
 from aicc.estimate import efficiency
 from aicc.estimate.assumptions import Assumption
@@ -50,7 +50,7 @@ class Overrides(BaseModel):
     @classmethod
     def _catalog_names(cls, value: dict[str, float]) -> dict[str, float]:
         try:
-            return {catalog.lookup(name).name: mfu for name, mfu in value.items()}
+            return {accelerator_names.lookup(name).name: mfu for name, mfu in value.items()}
         except KeyError as err:
             raise ValueError(err.args[0]) from None
 

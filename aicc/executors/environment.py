@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from aicc.core import catalog
+from aicc.core import accelerator_names, catalog
 from aicc.core.topology import Device
 from aicc.executors.base import ReplicaLaunch
 
@@ -71,7 +71,9 @@ def device_env(
         return {}
     first = devices.get(picks[0]["index"])
     try:
-        variable = catalog.visible_devices_env(catalog.lookup(first.model if first else "").vendor)
+        variable = catalog.visible_devices_env(
+            accelerator_names.lookup(first.model if first else "").vendor
+        )
     except (KeyError, ValueError):
         variable = "CUDA_VISIBLE_DEVICES"
     visible = []

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from aicc.executors import container as containers
-from aicc.executors import environment, ganglink, jobfiles, logfile, netns, workdir
+from aicc.executors import containerfile, environment, ganglink, jobfiles, logfile, netns, workdir
 from aicc.executors.base import Executor, ReplicaLaunch, ReplicaState, Stream, Workdirs
 from aicc.executors.datacache import DataCache, remove_view
 from aicc.executors.sandbox import Sandbox, for_replica, write_resolv_conf
@@ -245,12 +245,12 @@ class RunDirExecutor(Executor):
         if problem is None:
             try:
                 files = jobfiles.JobFiles(prepared.workdir, label="workdir")
-                with files.capped(containers.MAX_CONTAINERFILE_BYTES).open(
+                with files.capped(containerfile.MAX_CONTAINERFILE_BYTES).open(
                     build.containerfile
                 ) as f:
-                    text = containers.read_containerfile(f.read())
-                resolved.write_text(containers.rewrite(text, build.from_images))
-            except (OSError, jobfiles.Refused, containers.BadContainerfile) as err:
+                    text = containerfile.read_containerfile(f.read())
+                resolved.write_text(containerfile.rewrite(text, build.from_images))
+            except (OSError, jobfiles.Refused, containerfile.BadContainerfile) as err:
                 problem = f"build.containerfile {build.containerfile}: {err}"
         if runtime is None or self.sandbox is None or problem is not None:
             pull = containers.refuse_argv(f"the build cannot run: {problem}", unavailable)

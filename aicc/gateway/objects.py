@@ -103,6 +103,26 @@ def _limit(request: Request, default: int) -> int | JSONResponse:
     return int(raw)
 
 
+async def _listed(
+    request: Request, lister: Callable[[Session, Principal, int, str | None], list[T]]
+) -> Response:
+    """A page of what `lister` finds after the query's `after` cursor (20 unless `limit` says):
+    it is asked for one more than the page, so `has_more` is known without a count."""
+    limit = _limit(request, 20)
+    if isinstance(limit, JSONResponse):
+        return limit
+    after, asked = request.query_params.get("after"), limit + 1
+    return _page(await _as_key(request, lambda s, w, _: lister(s, w, asked, after)), limit)
+
+
+def _strings(body: dict[str, Any], names: tuple[str, ...]) -> JSONResponse | None:
+    """The refusal of a create whose required text field is missing or not a string."""
+    for name in names:
+        if not isinstance(body.get(name), str):
+            return error(400, f"{name}: required, a string", "invalid_request_error", None, name)
+    return None
+
+
 async def _body(request: Request, known: set[str]) -> dict[str, Any] | JSONResponse:
     """The JSON object of a create, read as the gateway reads a request's; a field this center
     does not take is refused by name (not ignored: the caller would believe it applied)."""
@@ -220,9 +240,9 @@ async def openai_batches_create(request: Request) -> Response:
     body = await _body(request, BATCH_FIELDS)
     if isinstance(body, JSONResponse):
         return body
-    for name in ("input_file_id", "endpoint", "completion_window"):
-        if not isinstance(body.get(name), str):
-            return error(400, f"{name}: required, a string", "invalid_request_error", None, name)
+    refused = _strings(body, ("input_file_id", "endpoint", "completion_window"))
+    if refused is not None:
+        return refused
     metadata = body.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         return error(
@@ -245,15 +265,9 @@ async def openai_batches_create(request: Request) -> Response:
 
 @router.get("/batches")
 async def openai_batches_list(request: Request) -> Response:
-    limit = _limit(request, 20)
-    if isinstance(limit, JSONResponse):
-        return limit
-    after = request.query_params.get("after")
-
-    def work(session: Session, who: Principal, _: gw.Grant) -> list[OpenAIBatch]:
-        return batches.list_batches(session, who, limit=limit + 1, after=after)
-
-    return _page(await _as_key(request, work), limit)
+    return await _listed(
+        request, lambda s, w, n, after: batches.list_batches(s, w, limit=n, after=after)
+    )
 
 
 @router.get("/batches/{batch_id}")
@@ -276,9 +290,9 @@ async def openai_fine_tuning_create(request: Request) -> Response:
     body = await _body(request, FINE_TUNE_FIELDS)
     if isinstance(body, JSONResponse):
         return body
-    for name in ("model", "training_file"):
-        if not isinstance(body.get(name), str):
-            return error(400, f"{name}: required, a string", "invalid_request_error", None, name)
+    refused = _strings(body, ("model", "training_file"))
+    if refused is not None:
+        return refused
     hyper, seed, suffix = body.get("hyperparameters"), body.get("seed"), body.get("suffix")
     if hyper is not None and not isinstance(hyper, dict):
         return error(
@@ -314,15 +328,9 @@ async def openai_fine_tuning_create(request: Request) -> Response:
 
 @router.get("/fine_tuning/jobs")
 async def openai_fine_tuning_list(request: Request) -> Response:
-    limit = _limit(request, 20)
-    if isinstance(limit, JSONResponse):
-        return limit
-    after = request.query_params.get("after")
-
-    def work(session: Session, who: Principal, _: gw.Grant) -> list[FineTuningJob]:
-        return fine_tuning.list_jobs(session, who, limit=limit + 1, after=after)
-
-    return _page(await _as_key(request, work), limit)
+    return await _listed(
+        request, lambda s, w, n, after: fine_tuning.list_jobs(s, w, limit=n, after=after)
+    )
 
 
 @router.get("/fine_tuning/jobs/{ft_id}")

@@ -18,14 +18,13 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form
 from fastapi.responses import RedirectResponse, Response
-from pydantic import ValidationError
 
 from aicc.api.state import AppState
 from aicc.core import periods
 from aicc.core.tenancy import can_manage
 from aicc.portal.auth import Me
-from aicc.portal.forms import FieldError, Posted, Rejected, service_call, text_input
 from aicc.portal.forms import Form as PageForm
+from aicc.portal.forms import Posted, Rejected, checked, service_call, text_input
 from aicc.portal.i18n import Translator
 from aicc.portal.page import OperatorPage, OperatorPostingPage, Page, PageDep
 from aicc.portal.rendering import PortalRoute
@@ -357,7 +356,7 @@ def voucher_create(page: OperatorPostingPage, posted: Annotated[VoucherForm, For
     data["currency"] = values["currency"] or "CNY"
     data["accelerators"] = [a.strip() for a in values["accelerators"].split(",") if a.strip()]
     try:
-        body = _voucher_in(form, data)
+        body = checked(form, credits.VoucherIn, data)
         with service_call(page.session, form):
             credits.create_voucher(
                 page.session, page.me.who, body, zone=page.state.settings.site.timezone
@@ -365,22 +364,6 @@ def voucher_create(page: OperatorPostingPage, posted: Annotated[VoucherForm, For
     except Rejected as refused:
         return prices_page(page, form=form, status=refused.status)
     return RedirectResponse("/center/prices?" + urlencode({"created": body.name}), status_code=303)
-
-
-def _voucher_in(form: PageForm, data: dict[str, Any]) -> credits.VoucherIn:
-    """The API's voucher model from the form; each refusal, with pydantic's words, on its field
-    (a rule about two fields, such as the validity window, on the form)."""
-    try:
-        return credits.VoucherIn.model_validate(data)
-    except ValidationError as err:
-        for problem in err.errors(include_url=False):
-            name = str(problem["loc"][0]) if problem["loc"] else ""
-            if problem.get("input") in ("", None) and name:
-                form.errors.setdefault(name, FieldError("form.error.required"))
-            else:
-                message = str(problem["msg"]).removeprefix("Value error, ")
-                form.errors.setdefault(name, FieldError("form.error.invalid", message))
-        raise Rejected(form) from None
 
 
 def plan_defaults(page: Page) -> dict[str, str]:

@@ -38,7 +38,16 @@ from aicc.portal.i18n import Message
 from aicc.portal.page import Page, PageDep, PostingPage
 from aicc.portal.rendering import PortalRoute, error_page
 from aicc.services.common import Forbidden, Invalid, ServiceError, TooLarge
-from aicc.services.data import chunks, datasets, inspect, uploads
+from aicc.services.data import (
+    chunks,
+    datasets,
+    previews,
+    profiles,
+    queries,
+    tablefiles,
+    tableviews,
+    uploads,
+)
 from aicc.services.data import views as data_views
 from aicc.services.models import catalog, models, reviews
 from aicc.services.models import views as model_views
@@ -254,8 +263,8 @@ def _dataset_page(
     looks = Looks()
     old = _version_number(query.get("diff"))
     if manifest is not None:
-        limits = inspect.Limits.of(page.state.settings.data)
-        views = inspect.views_dir(page.state.settings.home)
+        limits = tableviews.Limits.of(page.state.settings.data)
+        views = tableviews.views_dir(page.state.settings.home)
         inside = Inside(chunks.reader(page.session, page.state.chunks), views, limits)
         asked = query.get("profile") == "1"
         looks = look(inside, manifest, folder, query.get("file"), profile=asked)
@@ -303,7 +312,7 @@ def _own_review(session: Session, me: SignedIn, about: str) -> dict[str, str]:
 
 @dataclass
 class Looks:
-    """What the page shows of a version's contents, from `services/data/inspect.py`; a file
+    """What the page shows of a version's contents, from `services/data/previews.py`; a file
     that cannot be read is a message in its place, never an error page."""
 
     tables: set[str] = field(default_factory=set)  # the version's table files
@@ -335,11 +344,11 @@ class Inside:
 
     source: chunks.Chunks
     views: Path
-    limits: inspect.Limits
+    limits: tableviews.Limits
 
     def query(self, manifest: core.Manifest, sql: str) -> data_views.QueryResult:
         limits = replace(self.limits, max_rows=QUERY_ROWS)
-        return inspect.query(self.source, manifest, sql, views=self.views, limits=limits)
+        return queries.query(self.source, manifest, sql, views=self.views, limits=limits)
 
 
 def look(
@@ -353,15 +362,17 @@ def look(
     """The chosen table file (else the folder's first) previewed and profiled, and the
     folder's images as thumbnails with their classes. A preview reads the file's first chunks
     only; a profile scans it whole, so a big one waits until asked (`profile`)."""
-    looks = Looks(tables={f.path for f in manifest.files if inspect.table_format(f.path)})
-    looks.names = sorted(inspect.table_names(manifest), key=lambda n: ("/" in n or "." in n, n))
+    looks = Looks(tables={f.path for f in manifest.files if tablefiles.table_format(f.path)})
+    looks.names = sorted(tablefiles.table_names(manifest), key=lambda n: ("/" in n or "." in n, n))
     here = [f.path for f in manifest.files if f.path.startswith(folder)]
     if chosen not in looks.tables:
         chosen = next((p for p in here if p in looks.tables), None)
     if chosen is not None:
         looks.file = chosen
         looks.preview = _tried(
-            looks, "preview", lambda: inspect.preview(inside.source, manifest, chosen, PREVIEW_ROWS)
+            looks,
+            "preview",
+            lambda: previews.preview(inside.source, manifest, chosen, PREVIEW_ROWS),
         )
         entry = manifest.find(chosen)
         looks.profile_waits = entry is not None and entry.size > PROFILE_AUTO_BYTES and not profile
@@ -369,17 +380,17 @@ def look(
             looks.profile = _tried(
                 looks,
                 "profile",
-                lambda: inspect.profile(
+                lambda: profiles.profile(
                     inside.source, manifest, chosen, views=inside.views, limits=inside.limits
                 ),
             )
         if looks.profile is not None:
             looks.charts = [column_chart(c) for c in looks.profile.columns]
-    if any(PurePosixPath(p).suffix.lower() in inspect.IMAGE_SUFFIXES for p in here):
+    if any(PurePosixPath(p).suffix.lower() in previews.IMAGE_SUFFIXES for p in here):
         looks.thumbnails = _tried(
             looks,
             "thumbnails",
-            lambda: inspect.thumbnails(inside.source, manifest, folder, THUMBNAILS),
+            lambda: previews.thumbnails(inside.source, manifest, folder, THUMBNAILS),
         )
     return looks
 
@@ -411,9 +422,9 @@ def table_diffs(
     """Rows added and removed in the first changed table files (unreadable ones are left out:
     the file list already says they changed)."""
     out: dict[str, data_views.TableDiff] = {}
-    for path in [p for p in diff.changed if inspect.table_format(p)][:TABLE_DIFFS]:
+    for path in [p for p in diff.changed if tablefiles.table_format(p)][:TABLE_DIFFS]:
         try:
-            out[path] = inspect.diff_tables(
+            out[path] = queries.diff_tables(
                 inside.source, old, new, path, views=inside.views, limits=inside.limits
             )
         except ServiceError:

@@ -102,6 +102,22 @@ def parse(form: Form, model: type[M], data: dict[str, Any], fields: dict[str, st
         raise Rejected(form) from None
 
 
+def checked(form: Form, model: type[M], data: dict[str, Any]) -> M:
+    """`model` from `data`, or Rejected with pydantic's own words on the field each is about (a
+    rule of two fields on the form), where `parse` says only the kind of mistake."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        for problem in err.errors(include_url=False):
+            name = str(problem["loc"][0]) if problem["loc"] else ""
+            if problem.get("input") in ("", None) and name:
+                form.errors.setdefault(name, FieldError("form.error.required"))
+            else:
+                message = str(problem["msg"]).removeprefix("Value error, ")
+                form.errors.setdefault(name, FieldError("form.error.invalid", message))
+        raise Rejected(form) from None
+
+
 @contextmanager
 def service_call(
     session: Session, form: Form, *, name_field: str = "name", missing_is_404: bool = False

@@ -7,7 +7,7 @@ and task), a template (`/marketplace/{name}`), and the low-code wizard (`/market
    the data, and ask which column to predict, with a select of the columns that can be it),
    then the industry presets that fit, then the others greyed out with the reason;
 3. set the hyperparameters (a form from the manifest, with its bounds) and the model's name;
-   submitting it is `services.templates.run`, as `POST /api/v1/templates/{name}/runs` is;
+   submitting it is `services.template_runs.run`, as `POST /api/v1/templates/{name}/runs` is;
 4. the run's page (`/marketplace/runs/{job}`): the job's state and its curves as it trains,
    then the link to the registered model, or why no model was made (the failed job's reason
    and the last lines of its stderr, `services.jobs.logs.failure`).
@@ -48,7 +48,7 @@ from aicc.services.common import Conflict, Invalid, ServiceError, TooLarge
 from aicc.services.data import datasets, views
 from aicc.services.jobs import logs
 from aicc.services.jobs.jobs import SubmitLimits
-from aicc.services.models import models, template_estimate, templates
+from aicc.services.models import models, template_estimate, template_runs, templates
 from aicc.services.tenancy.sessions import SignedIn
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
@@ -444,7 +444,7 @@ def _submit(
     with state.db.session() as session:
         try:
             with session.begin_nested():
-                job, _ = templates.run(
+                job, _ = template_runs.run(
                     session,
                     me.who,
                     state.blobs,
@@ -502,9 +502,9 @@ def run_live(page: PageDep, job_id: str) -> Response:
 
 
 def _run(session: Session, state: AppState, me: SignedIn, job_id: str) -> dict[str, Any]:
-    run = templates.run_of(session, me.who, job_id)  # another tenant's job: 404
+    run = template_runs.run_of(session, me.who, job_id)  # another tenant's job: 404
     try:
-        curves = templates.run_curves(session, me.who, state.executors, job_id)
+        curves = template_runs.run_curves(session, me.who, state.executors, job_id)
     except (Invalid, TooLarge):  # the guard refused the run's curves: the page shows none
         curves = models.Curves([], {})
     version = None

@@ -19,10 +19,10 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form
 from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from aicc.portal.billing import prices_page, render_bills
-from aicc.portal.forms import FieldError, Posted, Rejected, service_call, text_input
+from aicc.portal.forms import FieldError, Posted, Rejected, checked, service_call, text_input
 from aicc.portal.forms import Form as PageForm
 from aicc.portal.page import OperatorPostingPage, PostingPage
 from aicc.portal.rendering import PortalRoute
@@ -32,22 +32,6 @@ router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 M = TypeVar("M", bound=BaseModel)
 
 PRICE_INPUTS = plans.PRICE_KEYS  # pflops_hour ... request: one decimal input each
-
-
-def checked(form: PageForm, model: type[M], data: dict[str, Any]) -> M:
-    """`model` from `data`, or Rejected with pydantic's words on the field each is about (a
-    rule of two fields on the form)."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as err:
-        for problem in err.errors(include_url=False):
-            name = str(problem["loc"][0]) if problem["loc"] else ""
-            if problem.get("input") in ("", None) and name:
-                form.errors.setdefault(name, FieldError("form.error.required"))
-            else:
-                message = str(problem["msg"]).removeprefix("Value error, ")
-                form.errors.setdefault(name, FieldError("form.error.invalid", message))
-        raise Rejected(form) from None
 
 
 def _decimal(form: PageForm, name: str, text: str) -> Decimal | None:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import TypeVar
 
-from aicc.core import catalog
+from aicc.core import accelerator_names, catalog
 from aicc.scheduler.cluster import MILLI
 from aicc.scheduler.snapshot import DevicePick, JobView, Placement, ReplicaRequest, TenantView
 
@@ -39,7 +39,7 @@ K = TypeVar("K")
 def pflops_of(model: str) -> float:
     """Dense FP16/BF16 PFLOPS of one whole device of `model` (0 for a model not in the catalog)."""
     try:
-        return catalog.lookup(model).pflops
+        return accelerator_names.lookup(model).pflops
     except KeyError:
         return 0.0
 

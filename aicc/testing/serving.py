@@ -46,9 +46,9 @@ def program(dest: Path) -> Path:
 
 
 def model_version(template: str, model: Path, dest: Path) -> Path:
-    """A template-trained model as its registered version holds it (services/models/templates.py
-    `ingest_outputs`): the model's files under `model/`, with the template's `predict.py`,
-    `train.py`, `template.yaml` and `aicc_template.py` beside them."""
+    """A template-trained model as its registered version holds it
+    (services/models/template_outputs.py `ingest`): the model's files under `model/`, with the
+    template's `predict.py`, `train.py`, `template.yaml` and `aicc_template.py` beside them."""
     shutil.copytree(model, dest / "model")
     for name in ("predict.py", "train.py", "template.yaml"):
         shutil.copy(templates.ROOT / template / name, dest / name)

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from aicc.cli.main import app
 from aicc.sdk.client import Client
-from aicc.services.models import templates
+from aicc.services.models import template_runs
 from aicc.services.tenancy.tenancy import principal_of
 from aicc.store.tables import UserRow
 from aicc.testing.datasets import push
@@ -175,7 +175,7 @@ def test_a_search_is_one_gang_job_whose_best_trial_is_registered(tmp_path: Path)
             admin = session.scalars(select(UserRow).where(UserRow.role == "admin")).first()
             assert admin is not None
             who = principal_of(session, admin)
-            curves = templates.run_curves(session, who, _state.executors, job.id)
+            curves = template_runs.run_curves(session, who, _state.executors, job.id)
         assert {name.split(" · ")[0] for name in curves.series} == {"trial 0", "trial 1", "trial 2"}
         assert "trial 2 · loss" in curves.series and len(curves.steps) == 12
 

@@ -6,14 +6,13 @@ import dataclasses
 
 import pytest
 
+from aicc.core.accelerator_names import from_nvml_name, lookup
 from aicc.core.catalog import (
     CATALOG,
     FIGURE_FIELDS,
     AcceleratorModel,
     Source,
     Vendor,
-    from_nvml_name,
-    lookup,
     visible_devices_env,
 )
 

@@ -29,10 +29,9 @@ from aicc.core.jobspec import (
     again,
     as_written,
     default_name,
-    first_problem,
     job_spec_schema,
 )
-from aicc.core.mistakes import InputError
+from aicc.core.mistakes import InputError, first_problem
 
 CONTRACT_EXAMPLE = """
 name: resnet-demo

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from aicc.core import catalog
+from aicc.core import accelerator_names, catalog
 from aicc.core.smi import ascend, cambricon, rocm
 from aicc.core.smi.probes import PROBES
 from aicc.core.smi.report import Unreadable
@@ -129,11 +129,13 @@ def test_garbage_is_unreadable_or_empty_never_a_crash(probe: object, garbage: st
 
 def test_tool_names_map_to_catalog_models_or_to_nothing() -> None:
     huawei, cambricon_ = catalog.Vendor.HUAWEI, catalog.Vendor.CAMBRICON
-    assert catalog.from_tool_name(huawei, "910B3").name == "Ascend-910B"  # type: ignore[union-attr]
-    assert catalog.from_tool_name(huawei, "910ProB").name == "Ascend-910A"  # type: ignore[union-attr]
-    assert catalog.from_tool_name(huawei, "310P3").name == "Ascend-310P"  # type: ignore[union-attr]
-    assert catalog.from_tool_name(huawei, "Ascend910") is None
-    assert catalog.from_tool_name(cambricon_, "MLU370-X8").name == "MLU370-X8"  # type: ignore[union-attr]
-    assert catalog.from_tool_name(cambricon_, "MLU590-M9DG") is None  # no public datasheet
-    assert catalog.from_tool_name(catalog.Vendor.HYGON, "Z100L").name == "DCU-Z100"  # type: ignore[union-attr]
-    assert catalog.from_tool_name(catalog.Vendor.HYGON, "K100_AI") is None
+    assert accelerator_names.from_tool_name(huawei, "910B3").name == "Ascend-910B"  # type: ignore[union-attr]
+    assert accelerator_names.from_tool_name(huawei, "910ProB").name == "Ascend-910A"  # type: ignore[union-attr]
+    assert accelerator_names.from_tool_name(huawei, "310P3").name == "Ascend-310P"  # type: ignore[union-attr]
+    assert accelerator_names.from_tool_name(huawei, "Ascend910") is None
+    assert accelerator_names.from_tool_name(cambricon_, "MLU370-X8").name == "MLU370-X8"  # type: ignore[union-attr]
+    assert (
+        accelerator_names.from_tool_name(cambricon_, "MLU590-M9DG") is None
+    )  # no public datasheet
+    assert accelerator_names.from_tool_name(catalog.Vendor.HYGON, "Z100L").name == "DCU-Z100"  # type: ignore[union-attr]
+    assert accelerator_names.from_tool_name(catalog.Vendor.HYGON, "K100_AI") is None

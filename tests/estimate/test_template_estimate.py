@@ -7,14 +7,14 @@ from decimal import Decimal
 
 import pytest
 
-from aicc.core import catalog
+from aicc.core import accelerator_names
 from aicc.core.pricing import PricePlan
 from aicc.core.templates import TemplateError
 from aicc.estimate.templates import PARALLEL_SHARE, estimate_run, speedup
 from aicc.testing.templates import manifest
 
 PLAN = PricePlan(accelerator_hour={"H100-SXM": Decimal("20")}, cpu_core_hour=Decimal("1"))
-H100 = catalog.lookup("H100-SXM")
+H100 = accelerator_names.lookup("H100-SXM")
 
 
 def test_time_scales_with_rows_and_epochs_and_a_gpu_is_bounded_by_the_serial_share() -> None:
@@ -51,7 +51,7 @@ def test_a_cpu_only_template_and_a_template_never_measured() -> None:
 def test_an_accelerator_the_plan_does_not_price_is_offered_with_its_time_and_no_price() -> None:
     m = manifest("defect-inspection")
     rows = m.resources.example_rows or 0
-    a100 = catalog.lookup("A100-80GB")
+    a100 = accelerator_names.lookup("A100-80GB")
     got = estimate_run(m, rows=rows, hp={}, plan=PLAN, models=[H100, a100])
     by = {o.accelerator: o for o in got.options}
     assert set(by) == {"cpu", H100.name, a100.name} and not got.left_out

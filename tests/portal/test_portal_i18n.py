@@ -170,10 +170,17 @@ SHOWN_SERVICES = (
     "billing/facility",  # the center overview's facility meters
     "data/datasets",
     "data/uploads",
-    "data/inspect",
+    "data/tablefiles",
+    "data/previews",
+    "data/tableviews",
+    "data/queries",
+    "data/profiles",
     "data/storage",
     "models/models",
     "models/templates",
+    "models/template_runs",
+    "models/template_runtime",
+    "models/template_outputs",
     "models/predictions",
     "models/reviews",  # a data set's rating form (issue 41)
     "serving/deployments",

@@ -18,8 +18,8 @@ from PIL import Image
 
 from aicc.core.datasets import FileEntry, Manifest, cut
 from aicc.services.common import Invalid, NotFound, TooLarge
-from aicc.services.data import inspect
-from aicc.services.data.inspect import Limits
+from aicc.services.data import previews, profiles, queries, tablefiles
+from aicc.services.data.tableviews import Limits
 from aicc.store.chunkstore import LocalChunks
 
 
@@ -98,7 +98,7 @@ def version(store: CountingChunks) -> Manifest:
 def test_preview_shows_the_first_rows_and_their_types(
     store: CountingChunks, version: Manifest
 ) -> None:
-    p = inspect.preview(store, version, "train.csv", limit=3)
+    p = previews.preview(store, version, "train.csv", limit=3)
     assert p.format == "csv"
     assert [(c.name, c.type) for c in p.columns] == [
         ("id", "BIGINT"),
@@ -106,21 +106,21 @@ def test_preview_shows_the_first_rows_and_their_types(
         ("temp", "BIGINT"),
     ]
     assert p.rows == [[0, "paris", 0], [1, "oslo", 1], [2, "rome", 2]]
-    tsv = inspect.preview(store, version, "eval/test.tsv")
+    tsv = previews.preview(store, version, "eval/test.tsv")
     assert tsv.rows == [[1, "x"], [2, "y"]]
-    pq_ = inspect.preview(store, version, "scores.parquet")
+    pq_ = previews.preview(store, version, "scores.parquet")
     assert [c.type for c in pq_.columns] == ["BIGINT", "DOUBLE"]
     assert pq_.rows == [[1, 0.5], [2, None], [3, 2.5]]
-    jl = inspect.preview(store, version, "events.jsonl")
+    jl = previews.preview(store, version, "events.jsonl")
     assert jl.rows == [["ann", 1], ["bob", 2]]
-    assert inspect.preview(store, version, "rows.json").rows == [[1], [2]]
-    empty = inspect.preview(store, push(store, {"n.jsonl": b'{"a": null}\n'}), "n.jsonl")
+    assert previews.preview(store, version, "rows.json").rows == [[1], [2]]
+    empty = previews.preview(store, push(store, {"n.jsonl": b'{"a": null}\n'}), "n.jsonl")
     assert [(c.name, c.type) for c in empty.columns] == [("a", "NULL")]
-    text = inspect.preview(store, version, "README.md")
+    text = previews.preview(store, version, "README.md")
     assert (text.format, text.rows) == ("text", [["# Weather"], ["three cities"]])
     # without a path: the version's first table file, else its first text file
-    assert inspect.preview(store, push(store, {"a.txt": b"hi", "b.csv": b"x\n1\n"})).rows == [[1]]
-    assert inspect.preview(store, push(store, {"a.bin": b"\0", "b.txt": b"hi"})).rows == [["hi"]]
+    assert previews.preview(store, push(store, {"a.txt": b"hi", "b.csv": b"x\n1\n"})).rows == [[1]]
+    assert previews.preview(store, push(store, {"a.bin": b"\0", "b.txt": b"hi"})).rows == [["hi"]]
 
 
 def test_preview_reads_only_the_first_chunks_of_a_large_file(store: CountingChunks) -> None:
@@ -129,7 +129,7 @@ def test_preview_reads_only_the_first_chunks_of_a_large_file(store: CountingChun
     entry = big.find("big.csv")
     assert entry is not None and len(entry.chunks) > 15
     store.gets = 0
-    p = inspect.preview(store, big, "big.csv", limit=5)
+    p = previews.preview(store, big, "big.csv", limit=5)
     assert p.rows[4] == [4, 16, "some text to fill the line"]
     assert store.gets <= 3
 
@@ -138,14 +138,14 @@ def test_preview_refuses_what_it_cannot_show_and_names_the_file(
     store: CountingChunks, version: Manifest
 ) -> None:
     with pytest.raises(Invalid, match=r"broken\.parquet cannot be read as Parquet") as bad:
-        inspect.preview(store, version, "broken.parquet")
+        previews.preview(store, version, "broken.parquet")
     assert bad.value.status == 422
     with pytest.raises(Invalid, match="no preview for this kind of file"):
-        inspect.preview(store, version, "blob.bin")
+        previews.preview(store, version, "blob.bin")
     with pytest.raises(NotFound):
-        inspect.preview(store, version, "nope.csv")
+        previews.preview(store, version, "nope.csv")
     with pytest.raises(Invalid, match="limit"):
-        inspect.preview(store, version, "train.csv", limit=0)
+        previews.preview(store, version, "train.csv", limit=0)
 
 
 def test_an_image_folder_previews_as_a_grid_with_every_class(store: CountingChunks) -> None:
@@ -153,20 +153,20 @@ def test_an_image_folder_previews_as_a_grid_with_every_class(store: CountingChun
     files |= {f"images/dog/{i}.png": png("brown") for i in range(2)}
     files["images/dog/broken.png"] = b"not an image"
     manifest = push(store, files)
-    grid = inspect.thumbnails(store, manifest, "images", limit=4)
+    grid = previews.thumbnails(store, manifest, "images", limit=4)
     assert grid.images == 8
     assert grid.classes == {"cat": 5, "dog": 3}
     assert [t.label for t in grid.items] == ["cat", "dog", "cat", "dog"]  # taken in turn
-    grid = inspect.thumbnails(store, manifest, "images", limit=6)
+    grid = previews.thumbnails(store, manifest, "images", limit=6)
     first = grid.items[0].data_uri
     assert first is not None and first.startswith("data:image/png;base64,")
     thumb = Image.open(io.BytesIO(base64.b64decode(first.split(",", 1)[1])))
     assert max(thumb.size) == 128
     assert grid.items[5].path == "images/dog/broken.png" and grid.items[5].data_uri is None
-    folder = inspect.preview(store, manifest, "images/", limit=2)
+    folder = previews.preview(store, manifest, "images/", limit=2)
     assert folder.format == "images" and [r[1] for r in folder.rows] == ["cat", "dog"]
     with pytest.raises(NotFound):
-        inspect.thumbnails(store, manifest, "texts")
+        previews.thumbnails(store, manifest, "texts")
 
 
 # --- query ---
@@ -175,7 +175,7 @@ def test_an_image_folder_previews_as_a_grid_with_every_class(store: CountingChun
 def test_query_reads_the_version_tables_by_name(
     store: CountingChunks, version: Manifest, views: Path
 ) -> None:
-    r = inspect.query(
+    r = queries.query(
         store,
         version,
         "SELECT city, count(*) AS n, avg(temp) AS t FROM train GROUP BY city ORDER BY city",
@@ -190,14 +190,14 @@ def test_query_reads_the_version_tables_by_name(
     assert r.rows == [[c, 1000, sum(temps[c]) / 1000] for c in sorted(CITIES)]
     assert not r.truncated and r.elapsed_ms > 0
     # by full path too, and joins across files
-    joined = inspect.query(
+    joined = queries.query(
         store,
         version,
         'WITH s AS (SELECT * FROM scores) SELECT count(*) FROM "train.csv" JOIN s ON id = k',
         views=views,
     )
     assert joined.rows == [[3]]
-    tsv = inspect.query(store, version, 'SELECT sum(a) FROM "eval/test.tsv"', views=views)
+    tsv = queries.query(store, version, 'SELECT sum(a) FROM "eval/test.tsv"', views=views)
     assert tsv.rows == [[3]]
     # only the files named are assembled on the server
     assembled = {p.name for p in (views / version.digest).rglob("*") if p.is_file()}
@@ -207,7 +207,7 @@ def test_query_reads_the_version_tables_by_name(
 def test_query_returns_at_most_max_rows(
     store: CountingChunks, version: Manifest, views: Path
 ) -> None:
-    r = inspect.query(
+    r = queries.query(
         store,
         version,
         "SELECT id FROM train ORDER BY id DESC",
@@ -241,7 +241,7 @@ def test_query_refuses_anything_but_reading_the_version(
     store: CountingChunks, version: Manifest, views: Path, sql: str, said: str
 ) -> None:
     with pytest.raises(Invalid, match=re.escape(said)) as refused:
-        inspect.query(store, version, sql, views=views)
+        queries.query(store, version, sql, views=views)
     assert refused.value.status == 422
     assert str(views) not in refused.value.detail  # the server's folders stay hidden
 
@@ -250,7 +250,7 @@ def test_a_heavy_query_stops_at_its_time_limit(
     store: CountingChunks, version: Manifest, views: Path
 ) -> None:
     with pytest.raises(Invalid, match=r"ran past its 0\.5 s limit"):
-        inspect.query(
+        queries.query(
             store,
             version,
             "SELECT count(*) FROM range(100000000000) a",
@@ -263,7 +263,7 @@ def test_a_query_over_its_memory_limit_says_so(
     store: CountingChunks, version: Manifest, views: Path
 ) -> None:
     with pytest.raises(Invalid, match="more than its 32 MiB"):
-        inspect.query(
+        queries.query(
             store,
             version,
             "SELECT list(range) FROM range(50000000)",
@@ -282,7 +282,7 @@ def test_profile_counts_nulls_values_and_bins(store: CountingChunks, views: Path
         for i in range(1000)
     )
     manifest = push(store, {"d.csv": data})
-    p = inspect.profile(store, manifest, "d.csv", views=views)
+    p = profiles.profile(store, manifest, "d.csv", views=views)
     assert p.rows == 1000
     x, label, when = p.columns
     assert (x.name, x.type, x.nulls, x.min, x.max) == ("x", "BIGINT", 100, 1, 999)
@@ -299,12 +299,12 @@ def test_profile_counts_nulls_values_and_bins(store: CountingChunks, views: Path
 def test_short_integer_ranges_get_one_bin_per_value(
     store: CountingChunks, version: Manifest, views: Path
 ) -> None:
-    temp = inspect.profile(store, version, "train.csv", views=views).columns[2]
+    temp = profiles.profile(store, version, "train.csv", views=views).columns[2]
     assert [(b.lo, b.count) for b in temp.histogram] == [(float(i), 300) for i in range(10)]
-    one = inspect.profile(store, version, "scores.parquet", views=views).columns[1]
+    one = profiles.profile(store, version, "scores.parquet", views=views).columns[1]
     assert (one.nulls, one.min, one.max) == (1, 0.5, 2.5)
     with pytest.raises(Invalid, match="not a table file"):
-        inspect.profile(store, version, "README.md", views=views)
+        profiles.profile(store, version, "README.md", views=views)
 
 
 # --- diff ---
@@ -313,11 +313,11 @@ def test_short_integer_ranges_get_one_bin_per_value(
 def test_diff_tables_counts_rows_added_and_removed(store: CountingChunks, views: Path) -> None:
     old = push(store, {"t.csv": b"a,b\n1,x\n2,y\n2,y\n3,z\n"})
     new = push(store, {"t.csv": b"a,b\n1,x\n2,y\n3,z\n4,w\n5,v\n"})
-    d = inspect.diff_tables(store, old, new, "t.csv", views=views)
+    d = queries.diff_tables(store, old, new, "t.csv", views=views)
     assert (d.rows_added, d.rows_removed) == (2, 1)
     assert sorted(d.sample_added) == [[4, "w"], [5, "v"]]
     assert d.sample_removed == [[2, "y"]]
-    same = inspect.diff_tables(store, new, new, "t.csv", views=views)
+    same = queries.diff_tables(store, new, new, "t.csv", views=views)
     assert (same.rows_added, same.rows_removed) == (0, 0)
     assert [c.name for c in same.columns] == ["a", "b"]
 
@@ -345,7 +345,7 @@ def test_describe_reads_the_tables_a_template_run_reads(store: CountingChunks) -
         "lines.json": b'{"a": 1}\n{"a": 2, "b": 3}\n',
         "mixed.jsonl": b'{"a": 1}\n{"a": "x"}\n',
     }
-    tables = inspect.describe_tables(store, push(store, files))
+    tables = tablefiles.describe_tables(store, push(store, files))
     assert schema(tables) == {
         "gbk.csv": ([("城市", "VARCHAR"), ("温度", "DOUBLE")], 3),
         "bom.csv": ([("date", "VARCHAR"), ("value", "BIGINT")], 2),
@@ -368,11 +368,11 @@ def test_describe_reads_the_tables_a_template_run_reads(store: CountingChunks) -
 def test_a_gbk_table_is_profiled_and_queried(store: CountingChunks, views: Path) -> None:
     """DuckDB reads CSVs as UTF-8 only; a GBK one is read as the run reads it."""
     version = push(store, {"gbk.csv": "城市,温度\n北京,1.5\n上海,3.0\n北京,2.0\n".encode("gbk")})
-    got = inspect.query(
+    got = queries.query(
         store, version, "SELECT 城市, sum(温度) FROM gbk GROUP BY 1 ORDER BY 1", views=views
     )
     assert got.rows == [["上海", 3.0], ["北京", 3.5]]
-    city = inspect.profile(store, version, "gbk.csv", views=views).columns[0]
+    city = profiles.profile(store, version, "gbk.csv", views=views).columns[0]
     assert (city.distinct, city.top[0].value, city.top[0].count) == (2, "北京", 2)
 
 
@@ -380,9 +380,9 @@ def test_describe_tables_gives_schema_and_rows_of_each_table_file(
     store: CountingChunks, version: Manifest
 ) -> None:
     quoted = b'q,n\n"two\nlines",1\nplain,2\n'
-    tables = inspect.describe_tables(store, push(store, {"q.csv": quoted}))
+    tables = tablefiles.describe_tables(store, push(store, {"q.csv": quoted}))
     assert schema(tables) == {"q.csv": ([("q", "VARCHAR"), ("n", "BIGINT")], 2)}
-    tables = inspect.describe_tables(store, version)
+    tables = tablefiles.describe_tables(store, version)
     assert tables["train.csv"]["rows"] == 3000
     assert schema(tables)["scores.parquet"] == ([("k", "BIGINT"), ("v", "DOUBLE")], 3)
     assert tables["events.jsonl"]["rows"] == 2
@@ -392,7 +392,7 @@ def test_describe_tables_gives_schema_and_rows_of_each_table_file(
 
 
 def test_query_values_are_json_ready(store: CountingChunks, version: Manifest, views: Path) -> None:
-    r = inspect.query(
+    r = queries.query(
         store,
         version,
         "SELECT 'nan'::DOUBLE AS f, 1.25::DECIMAL(4, 2) AS d, sum(id) AS s, "
@@ -410,21 +410,21 @@ def test_another_version_s_assembled_files_stay_out_of_reach(
     store: CountingChunks, version: Manifest, views: Path
 ) -> None:
     other = push(store, {"secret.csv": b"k\nhidden\n"})
-    inspect.query(store, other, "SELECT * FROM secret", views=views)
+    queries.query(store, other, "SELECT * FROM secret", views=views)
     stolen = views / other.digest / "secret.csv"
     assert stolen.exists()
     with pytest.raises(Invalid, match="reads only this version's tables"):
-        inspect.query(store, version, f"SELECT * FROM read_csv('{stolen}')", views=views)
+        queries.query(store, version, f"SELECT * FROM read_csv('{stolen}')", views=views)
     escape = views / version.digest / ".." / other.digest / "secret.csv"
     with pytest.raises(Invalid, match="reads only this version's tables"):
-        inspect.query(store, version, f"SELECT * FROM read_csv('{escape}')", views=views)
+        queries.query(store, version, f"SELECT * FROM read_csv('{escape}')", views=views)
 
 
 def test_an_image_file_previews_as_one_thumbnail_whatever_its_mode(store: CountingChunks) -> None:
     out = io.BytesIO()
     Image.new("CMYK", (640, 480), (0, 255, 255, 0)).save(out, "JPEG")
     manifest = push(store, {"scan.jpg": out.getvalue()})
-    p = inspect.preview(store, manifest, "scan.jpg")
+    p = previews.preview(store, manifest, "scan.jpg")
     assert p.format == "image"
     (uri,) = p.rows[0]
     assert uri is not None
@@ -440,9 +440,9 @@ def test_file_names_with_glob_characters_are_read_as_named(
         {"x[1].csv": b"a\n1\n", "x1.csv": b"a\n2\n", "y*.csv": b"a\n3\n", "yy.csv": b"a\n4\n"},
     )
     both = 'SELECT (SELECT sum(a) FROM "x[1].csv"), (SELECT sum(a) FROM "x1.csv")'
-    assert inspect.query(store, manifest, both, views=views).rows == [[1, 2]]
+    assert queries.query(store, manifest, both, views=views).rows == [[1, 2]]
     both = 'SELECT (SELECT sum(a) FROM "y*.csv"), (SELECT sum(a) FROM "yy.csv")'
-    assert inspect.query(store, manifest, both, views=views).rows == [[3, 4]]
+    assert queries.query(store, manifest, both, views=views).rows == [[3, 4]]
 
 
 # --- the views a profile or query assembles: capped, least recently used evicted ---
@@ -463,13 +463,13 @@ def test_a_view_past_its_cap_is_refused_before_a_byte_is_written(
     with pytest.raises(
         TooLarge, match=r"t\.csv would assemble 0\.1 MiB .*\(data\.view_max_gib\)"
     ) as no:
-        inspect.query(store, big, "SELECT count(*) FROM t", views=views, limits=small)
+        queries.query(store, big, "SELECT count(*) FROM t", views=views, limits=small)
     assert no.value.status == 413
     with pytest.raises(TooLarge, match=r"data\.view_max_gib"):
-        inspect.profile(store, big, "t.csv", views=views, limits=small)
+        profiles.profile(store, big, "t.csv", views=views, limits=small)
     assert store.gets == 0 and not any(views.rglob("*.csv"))
     fits = Limits(view_bytes=200_000, views_bytes=1_000_000)
-    assert inspect.query(store, big, "SELECT count(*) FROM t", views=views, limits=fits).rows
+    assert queries.query(store, big, "SELECT count(*) FROM t", views=views, limits=fits).rows
 
 
 def test_views_past_the_total_lose_the_least_recently_used(
@@ -479,11 +479,11 @@ def test_views_past_the_total_lose_the_least_recently_used(
     size = versions[0].files[0].size
     limits = Limits(view_bytes=size, views_bytes=2 * size + size // 2)  # room for two views
     for v in versions[:2]:
-        inspect.query(store, v, "SELECT count(*) FROM t", views=views, limits=limits)
+        queries.query(store, v, "SELECT count(*) FROM t", views=views, limits=limits)
     os.utime(views / versions[0].digest, (1, 1))  # the first was used long ago
     os.utime(views / versions[1].digest, (2, 2))
-    inspect.profile(store, versions[0], "t.csv", views=views, limits=limits)  # used again now
-    inspect.query(store, versions[2], "SELECT count(*) FROM t", views=views, limits=limits)
+    profiles.profile(store, versions[0], "t.csv", views=views, limits=limits)  # used again now
+    queries.query(store, versions[2], "SELECT count(*) FROM t", views=views, limits=limits)
     kept = {p.name for p in views.iterdir() if not p.name.startswith(".")}
     assert kept == {versions[0].digest, versions[2].digest}  # the second went: least recent
     total = sum(p.stat().st_size for p in views.rglob("*") if p.is_file())
@@ -493,7 +493,7 @@ def test_views_past_the_total_lose_the_least_recently_used(
     reader = os.open(views / f".lock-{versions[0].digest}", os.O_RDWR)
     try:
         fcntl.flock(reader, fcntl.LOCK_SH)
-        inspect.query(store, versions[3], "SELECT count(*) FROM t", views=views, limits=limits)
+        queries.query(store, versions[3], "SELECT count(*) FROM t", views=views, limits=limits)
         kept = {p.name for p in views.iterdir() if not p.name.startswith(".")}
         assert kept == {versions[0].digest, versions[3].digest}
     finally:

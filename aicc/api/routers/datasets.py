@@ -31,7 +31,17 @@ from aicc.api.params import (
 from aicc.api.responses import OCTETS, chunk_answer
 from aicc.api.reviews import add_review_routes
 from aicc.core.datasets import Manifest, diff_files
-from aicc.services.data import chunks, datasets, inspect, mounts, uploads, views
+from aicc.services.data import (
+    chunks,
+    datasets,
+    mounts,
+    previews,
+    profiles,
+    queries,
+    tableviews,
+    uploads,
+    views,
+)
 from aicc.services.data.datasets import DATA
 from aicc.services.jobs import cleaning
 from aicc.services.jobs import views as jobs_views
@@ -219,14 +229,14 @@ def datasets_upload_commit(
     )
 
 
-# --- looking inside a version (services/data/inspect.py) -----------------------------------------
+# --- looking inside a version (services/data/{previews,profiles,queries}.py) ---------------------
 
 FilePath = Annotated[str | None, Query(max_length=1024)]
 
 
-def _limits(state: StateDep, max_rows: int = 1000) -> inspect.Limits:
+def _limits(state: StateDep, max_rows: int = 1000) -> tableviews.Limits:
     """The site's query limits (`data:` in config.yaml)."""
-    return inspect.Limits.of(state.settings.data, max_rows=max_rows)
+    return tableviews.Limits.of(state.settings.data, max_rows=max_rows)
 
 
 @router.get("/datasets/{name}/versions/{number}/preview", response_model=views.Preview)
@@ -243,7 +253,7 @@ def datasets_preview(
     """The first rows of a table file (CSV, TSV, Parquet, JSON Lines, JSON), the first lines of
     a text file, or an image; read from the file's first chunks, whatever its size."""
     manifest = files_of(session, who, name, project, number)
-    return inspect.preview(chunks.reader(session, state.chunks), manifest, path, limit)
+    return previews.preview(chunks.reader(session, state.chunks), manifest, path, limit)
 
 
 @router.get("/datasets/{name}/versions/{number}/thumbnails", response_model=views.Thumbnails)
@@ -259,7 +269,7 @@ def datasets_thumbnails(
 ) -> Any:
     """An image folder as a grid, with the number of images per class (sub-folder)."""
     manifest = files_of(session, who, name, project, number)
-    return inspect.thumbnails(chunks.reader(session, state.chunks), manifest, folder, limit)
+    return previews.thumbnails(chunks.reader(session, state.chunks), manifest, folder, limit)
 
 
 @router.get("/datasets/{name}/versions/{number}/profile", response_model=views.Profile)
@@ -274,7 +284,7 @@ def datasets_profile(
 ) -> Any:
     """Per column of a table file: type, nulls, distinct values, min, max, a histogram."""
     manifest = files_of(session, who, name, project, number)
-    return inspect.profile(
+    return profiles.profile(
         chunks.reader(session, state.chunks),
         manifest,
         path,
@@ -296,7 +306,7 @@ def datasets_query(
     """One read-only SELECT over the version's table files (each a view named after its file),
     with a time and memory limit; nothing outside the version can be read."""
     manifest = files_of(session, who, name, project, number)
-    return inspect.query(
+    return queries.query(
         chunks.reader(session, state.chunks),
         manifest,
         body.sql,
@@ -325,7 +335,7 @@ def datasets_diff(
     files = diff_files(old_files, new_files)
     table = None
     if path:
-        table = inspect.diff_tables(
+        table = queries.diff_tables(
             chunks.reader(session, state.chunks),
             old_files,
             new_files,
@@ -353,7 +363,7 @@ def files_of(
 
 def views_dir(state: StateDep) -> pathlib.Path:
     """Where versions' table files are assembled for queries (kept: the next query is fast)."""
-    return inspect.views_dir(state.settings.home)
+    return tableviews.views_dir(state.settings.home)
 
 
 # --- cleaning jobs (services/jobs/cleaning.py) ----------------------------------------------

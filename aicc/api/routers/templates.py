@@ -19,7 +19,7 @@ from aicc.estimate.templates import TemplateEstimate
 from aicc.services.common import Invalid
 from aicc.services.jobs import views as jobs_views
 from aicc.services.jobs.jobs import SubmitLimits
-from aicc.services.models import catalog, template_estimate, templates, views
+from aicc.services.models import catalog, template_estimate, template_runs, templates, views
 
 router = APIRouter(prefix="/api/v1", tags=["templates"])
 
@@ -120,7 +120,7 @@ def templates_run(
     limits = SubmitLimits.of(state.settings, local_only=True)
 
     def submit(session: Session) -> tuple[jobs_views.Job, bool]:
-        return templates.run(
+        return template_runs.run(
             session,
             who,
             state.blobs,

@@ -109,7 +109,8 @@ class RunIn(Body):
 
     def shared(self) -> dict[str, Any]:
         """What a run and its estimate both take from the body (`model` and `queue` are the
-        run's alone), as keyword arguments of `templates.run` and `template_estimate.estimate`."""
+        run's alone), as keyword arguments of `template_runs.run` and
+        `template_estimate.estimate`."""
         return {
             "data": self.data,
             "params": dict(self.params),

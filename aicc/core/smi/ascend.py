@@ -5,8 +5,8 @@ Each chip is two rows: `NPU Name | Health | Power(W) Temp(C) Hugepages-Usage(pag
 several chips (Atlas 300I, model 3000) repeats its NPU id once per chip; the process table that
 follows is not read. Fields used:
 
-- the chip's name (`910B4-1`, `310P3`, `310`) -> the catalog model (`catalog.from_tool_name`),
-  else the name as printed;
+- the chip's name (`910B4-1`, `310P3`, `310`) -> the catalog model
+  (`accelerator_names.from_tool_name`), else the name as printed;
 - HBM-Usage's total where the chip has HBM, else Memory-Usage's (310, 310P) -> its memory;
 - Health: `OK` and `Warning` (a minor alarm, the chip still runs work) are healthy; `Alarm`,
   `Critical` or anything else is not;
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 
-from aicc.core import catalog
+from aicc.core import accelerator_names, catalog
 from aicc.core.smi.report import Report, Unreadable, cells, made_uuid, number
 from aicc.core.topology import Device, DeviceReading
 
@@ -86,7 +86,7 @@ def _chip(
     if not pairs:
         raise Unreadable(f"{TOOL}: no memory figures for NPU {npu} chip {chip}")
     used, total = pairs[-1] if len(pairs) > 1 and pairs[-1][1] > 0 else pairs[0]
-    known = catalog.from_tool_name(catalog.Vendor.HUAWEI, name)
+    known = accelerator_names.from_tool_name(catalog.Vendor.HUAWEI, name)
     uuid = made_uuid(TOOL, host, f"npu{npu}.chip{chip}")
     memory = total or (int(known.memory_gib * 1024) if known else 0)
     device = Device(

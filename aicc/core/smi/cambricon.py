@@ -5,7 +5,8 @@ Each card is two rows: `Card VF Name Firmware | Bus-Id | Util Ecc-Error` and
 `Fan Temp Pwr:Usage/Cap | Memory-Usage | ...` (drivers before 5.x print `Inited Driver` where
 later ones print `Bus-Id`). The process table that follows is not read. Fields used:
 
-- Name (`MLU370-X8`) -> the catalog model (`catalog.from_tool_name`), else the name as printed;
+- Name (`MLU370-X8`) -> the catalog model (`accelerator_names.from_tool_name`), else the name
+  as printed;
 - Memory-Usage's total and used (MiB) -> the device's memory and the reading;
 - Util (%) -> the reading;
 - Card -> the device's index (what `MLU_VISIBLE_DEVICES` takes);
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from aicc.core import catalog
+from aicc.core import accelerator_names, catalog
 from aicc.core.smi.report import Report, Unreadable, cells, made_uuid, number, used_total
 from aicc.core.topology import Device, DeviceReading
 
@@ -69,7 +70,7 @@ def _card(first: list[str], second: list[str], host: str) -> tuple[Device, Devic
     words = first[0].split()
     card, name = int(words[0]), words[2]
     memory = used_total(second[1])
-    known = catalog.from_tool_name(catalog.Vendor.CAMBRICON, name)
+    known = accelerator_names.from_tool_name(catalog.Vendor.CAMBRICON, name)
     where = first[1] if _BUS.match(first[1]) else f"card{card}"
     uuid = made_uuid(TOOL, host, where)
     total = memory[1] if memory else (int(known.memory_gib * 1024) if known else 0)

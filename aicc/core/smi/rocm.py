@@ -5,7 +5,7 @@ and `rocm-smi`, both asked `--showproductname --showmeminfo vram --showuse --sho
 Fields used, per card:
 
 - `Card Series` (`Z100L`, `K100_AI`; AMD's also `Device Name`) -> the catalog model
-  (`catalog.from_tool_name`), else the name as printed;
+  (`accelerator_names.from_tool_name`), else the name as printed;
 - `VRAM Total Memory` and `VRAM Total Used Memory`, in the unit the key names (`(MiB)` in
   DTK's, `(B)` in ROCm's) -> the device's memory and the reading;
 - `DCU use (%)`, `HCU use (%)` (DTK 25.04 and later) or `GPU use (%)` -> the reading;
@@ -26,7 +26,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from aicc.core import catalog
+from aicc.core import accelerator_names, catalog
 from aicc.core.smi.report import Report, Unreadable, made_uuid, number
 from aicc.core.topology import Device, DeviceReading
 
@@ -105,7 +105,7 @@ def _card(
         if unique and unique.upper() != "N/A"
         else made_uuid(tool, host, f"card{card}")
     )
-    known = catalog.from_tool_name(vendor, name)
+    known = accelerator_names.from_tool_name(vendor, name)
     memory_mib = total or (int(known.memory_gib * 1024) if known else 0)
     device = Device(index, known.name if known else name, memory_mib, uuid=uuid)
     return device, DeviceReading(uuid, busy / 100.0, used)

@@ -8,7 +8,7 @@ Importing this package does not import the client; the first call that talks to 
 from __future__ import annotations
 
 from aicc.config import ConfigError, KubernetesSettings
-from aicc.core import catalog
+from aicc.core import accelerator_names
 from aicc.executors.base import Workdirs
 from aicc.executors.kubernetes.client import KubernetesError
 from aicc.executors.kubernetes.executor import KubernetesExecutor
@@ -24,7 +24,7 @@ def build(settings: KubernetesSettings, *, blobs: Workdirs, grace_s: float) -> K
     `limits.grace_s`. Checks the settings (ConfigError) but does not connect: discovery does."""
     for resource, model in settings.default_models.items():
         try:
-            catalog.lookup(model)
+            accelerator_names.lookup(model)
         except KeyError as err:
             raise ConfigError(f"kubernetes.default_models.{resource}: {err.args[0]}") from None
     if (settings.api_url is None) != (settings.data_image is None):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from aicc.core import catalog
+from aicc.core import accelerator_names, catalog
 from aicc.core.topology import WHOLE_DEVICES, Device, Node, NodeState
 from aicc.executors.kubernetes import resources
 
@@ -110,13 +110,13 @@ def _loose_lookup(value: str) -> catalog.AcceleratorModel | None:
     """A catalog model named by a label value: the whole of it, or one of its words
     (`module-910b-8` -> 910B), or a word's head (`910B3` -> 910B)."""
     try:
-        return catalog.lookup(value)
+        return accelerator_names.lookup(value)
     except KeyError:
         pass
     for word in re.split(r"[-_ ,]+", value):
         for end in range(len(word), 2, -1):
             try:
-                return catalog.lookup(word[:end])
+                return accelerator_names.lookup(word[:end])
             except KeyError:
                 continue
     return None
@@ -130,7 +130,7 @@ def model_for(
     if labels.get(MODEL_LABEL):
         found = _loose_lookup(labels[MODEL_LABEL])
     if found is None and resource.startswith("nvidia.com/") and labels.get(NVIDIA_PRODUCT):
-        found = catalog.from_nvml_name(labels[NVIDIA_PRODUCT].replace("-", " "))
+        found = accelerator_names.from_nvml_name(labels[NVIDIA_PRODUCT].replace("-", " "))
     if found is None and not resource.startswith("nvidia.com/"):
         for key in MODEL_LABELS[2:]:
             if labels.get(key):
@@ -138,7 +138,7 @@ def model_for(
                 if found is not None:
                     break
     if found is None and default_models.get(resource):
-        found = catalog.lookup(default_models[resource])
+        found = accelerator_names.lookup(default_models[resource])
     if found is not None and not resources.counts(resource, found):
         found = None  # a label about another kind of device on the same node
     labelled = labels.get(NVIDIA_MEMORY, "") if resource.startswith("nvidia.com/") else ""
@@ -192,7 +192,9 @@ def _devices(node: Obj, options: NodeOptions) -> tuple[str | None, list[Device]]
     if options.hami and register:
         devices = []
         for i, dev in enumerate(hami_devices(register)):
-            model = catalog.from_nvml_name(re.sub(r"^NVIDIA-", "", dev.type).replace("-", " "))
+            model = accelerator_names.from_nvml_name(
+                re.sub(r"^NVIDIA-", "", dev.type).replace("-", " ")
+            )
             if model is None:
                 name, memory = model_for("nvidia.com/gpu", labels, options.default_models)
             else:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from aicc.core import catalog
+from aicc.core import accelerator_names, catalog
 from aicc.core.jobspec import PRIORITIES
 from aicc.executors.base import ReplicaLaunch
 
@@ -78,7 +78,7 @@ def device_resource(
     Keyed by model before vendor because some device plugins name resources per chip family
     (`by_model`). MIG slices follow the NVIDIA device plugin's "mixed" strategy naming,
     `nvidia.com/mig-<profile>`. ValueError for a profile the model does not offer."""
-    resolved = catalog.lookup(model) if isinstance(model, str) else model
+    resolved = accelerator_names.lookup(model) if isinstance(model, str) else model
     if mig_profile is not None:
         catalog.check_mig_profile(resolved, mig_profile)
         return f"nvidia.com/mig-{mig_profile}"

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psutil
 
-from aicc.core import catalog
+from aicc.core import accelerator_names
 from aicc.core.smi.probes import PROBES, Probe
 from aicc.core.topology import Device, Node
 from aicc.executors.local import tools
@@ -47,7 +47,7 @@ def nvidia_devices() -> tuple[list[Device], str]:
             for index in range(pynvml.nvmlDeviceGetCount()):
                 handle = pynvml.nvmlDeviceGetHandleByIndex(index)
                 name = text(pynvml.nvmlDeviceGetName(handle))
-                known = catalog.from_nvml_name(name)
+                known = accelerator_names.from_nvml_name(name)
                 memory = int(pynvml.nvmlDeviceGetMemoryInfo(handle).total) // (1024 * 1024)
                 uuid = text(pynvml.nvmlDeviceGetUUID(handle))
                 slices = mig_instances(pynvml, handle, known.mig_profiles if known else ())
@@ -150,7 +150,7 @@ def local_node(
     devices.extend(others.devices)
     note = "; ".join([note, *others.notes])
     for group in simulated or []:
-        model = catalog.lookup(group.model)
+        model = accelerator_names.lookup(group.model)
         for _ in range(group.count):
             index = max((d.index for d in devices), default=-1) + 1
             devices.append(Device(index, model.name, int(model.memory_gib * 1024), simulated=True))

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from aicc.core import catalog
+from aicc.core import accelerator_names
 from aicc.core.topology import WHOLE_DEVICES, Device, Node, NodeState
 
 ACCELERATOR_TYPE = "accelerator_type:"
@@ -95,7 +95,7 @@ def _model(resources: dict[str, float], default_model: str | None) -> tuple[str,
         if not wanted:
             continue
         try:
-            entry = catalog.lookup(wanted)
+            entry = accelerator_names.lookup(wanted)
         except KeyError:
             continue
         return entry.name, int(entry.memory_gib * 1024)

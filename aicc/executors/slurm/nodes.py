@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aicc.core import catalog
+from aicc.core import accelerator_names
 from aicc.core.topology import WHOLE_DEVICES, Device, Node, NodeState
 from aicc.executors.base import Capacity
 from aicc.executors.slurm import parse
@@ -91,7 +91,7 @@ def _model(gres_type: str | None, default_model: str | None) -> tuple[str, int]:
     wanted = gres_type or default_model
     if wanted:
         try:
-            entry = catalog.lookup(wanted)
+            entry = accelerator_names.lookup(wanted)
             return entry.name, int(entry.memory_gib * 1024)
         except KeyError:
             pass

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from aicc.core import catalog, periods
+from aicc.core import accelerator_names, periods
 from aicc.core.periods import BookDate
 from aicc.core.pricing import ZERO, Currency, Money, Subsidy, Voucher, to_money
 from aicc.core.tenancy import Principal, Role, can_read
@@ -49,7 +49,7 @@ def today(now: datetime, zone: str) -> date:
 
 def _models(names: Iterable[str]) -> list[str]:
     try:
-        return [catalog.lookup(name).name for name in names]
+        return [accelerator_names.lookup(name).name for name in names]
     except KeyError as err:
         raise Invalid("accelerators: {error}", error=err.args[0]) from None
 

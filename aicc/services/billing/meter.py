@@ -48,7 +48,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from aicc.config import SiteSettings
-from aicc.core import catalog, periods
+from aicc.core import accelerator_names, periods
 from aicc.core import energy as energy_model
 from aicc.core.energy import EnergyProfile
 from aicc.services.billing import facility
@@ -126,7 +126,7 @@ def _groups(rep: ReplicaRow, devices: dict[tuple[str, int], tuple[str, bool]]) -
 
 def _tdp(model: str) -> float:
     try:
-        return float(catalog.lookup(model).tdp_w)
+        return float(accelerator_names.lookup(model).tdp_w)
     except KeyError:
         return 0.0
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
-from aicc.core import catalog
+from aicc.core import accelerator_names
 from aicc.core.pricing import PricePlan
 from aicc.store.tables import UsageRow
 
@@ -55,7 +55,7 @@ class Rated:
 def pflops(model: str) -> Fraction:
     """The catalog's figure as written (its shortest decimal form), exactly."""
     try:
-        return Fraction(Decimal(repr(catalog.lookup(model).pflops)))
+        return Fraction(Decimal(repr(accelerator_names.lookup(model).pflops)))
     except KeyError:
         return Fraction(0)
 

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aicc.core import catalog
+from aicc.core import accelerator_names
 from aicc.core.energy import CARBON, EnergyProfile, ProfileError, epoch_hour, parse_csv
 from aicc.core.openadr import Window
 from aicc.core.powercap import CapEvent, CapInForce, in_force
@@ -50,7 +50,7 @@ KEEP_ENDED = timedelta(days=7)  # ended events are listed this long, then droppe
 def tdp_w(model_name: str) -> float:
     """The catalog's TDP of a device model as the store names it; 0 for an unknown one."""
     try:
-        return float(catalog.lookup(model_name).tdp_w)
+        return float(accelerator_names.lookup(model_name).tdp_w)
     except KeyError:
         return 0.0
 

@@ -37,7 +37,7 @@ from aicc.core import datasets as core
 from aicc.core.tenancy import Principal
 from aicc.executors.jobfiles import JobFiles
 from aicc.services.common import Conflict, Invalid, NotFound, TooLarge, new_id, utcnow
-from aicc.services.data import chunks, datasets, inspect, manifests, storage
+from aicc.services.data import chunks, datasets, manifests, storage, tablefiles
 from aicc.services.data.views import Committed, Received, UploadPlan
 from aicc.services.tenancy import audit, tenancy
 from aicc.store.chunkstore import ChunkSource, ChunkStore
@@ -505,14 +505,14 @@ def tables(
         old = {f.path: f.digest for f in listed.files if f.path in before}
     kept, todo = {}, []
     for f in manifest.files:
-        fmt = inspect.table_format(f.path)
+        fmt = tablefiles.table_format(f.path)
         if fmt is None:
             continue
         if f.path in before and old.get(f.path) == f.digest:
             kept[f.path] = before[f.path]
         elif fmt == "parquet" or f.size <= DESCRIBE_TEXT_BYTES:
             todo.append(f)
-    return kept | inspect.describe_tables(source, core.Manifest(tuple(todo)))
+    return kept | tablefiles.describe_tables(source, core.Manifest(tuple(todo)))
 
 
 def check_repeats(manifest: core.Manifest) -> None:

@@ -6,7 +6,7 @@ else a 422 that says which; both are stored resolved in the spec (`build.target`
 `build.from_images`), so the node pulls what was checked and nothing a short name could mean
 elsewhere. The Containerfile is read from the uploaded workdir, which is hostile input: read
 within a size bound, never unpacked here, and refused where the check and buildah could read
-its instructions differently (container.images_of: directives, a byte-order mark, control
+its instructions differently (containerfile.images_of: directives, a byte-order mark, control
 characters, not UTF-8) or where it names a transport instead of a registry's image. At launch
 the job gets one credential that pushes its target and pulls its FROM images
 (`images.push_credential`), asked again then.
@@ -24,7 +24,7 @@ from aicc.config import RegistrySettings
 from aicc.core import images as refs
 from aicc.core.jobspec import BuildSpec, JobSpec
 from aicc.core.tenancy import Principal
-from aicc.executors import container as containers
+from aicc.executors import containerfile
 from aicc.executors.base import BuildLaunch
 from aicc.services.common import Invalid
 from aicc.services.images import images, tokens
@@ -72,8 +72,8 @@ def check(
         )
     data = _containerfile(spec, build, blobs)
     try:
-        mentions = containers.images_of(containers.read_containerfile(data))
-    except containers.BadContainerfile as err:
+        mentions = containerfile.images_of(containerfile.read_containerfile(data))
+    except containerfile.BadContainerfile as err:
         raise Invalid("build.containerfile: {problem}", problem=str(err)) from None
     resolved: dict[str, str] = {}
     for mention in mentions:
@@ -105,10 +105,10 @@ def _containerfile(spec: JobSpec, build: BuildSpec, blobs: Path | None) -> bytes
                     continue
                 if not member.isfile():
                     break
-                if member.size > containers.MAX_CONTAINERFILE_BYTES:
+                if member.size > containerfile.MAX_CONTAINERFILE_BYTES:
                     raise Invalid(
                         "build.containerfile: larger than {n} bytes",
-                        n=containers.MAX_CONTAINERFILE_BYTES,
+                        n=containerfile.MAX_CONTAINERFILE_BYTES,
                     )
                 handle = tar.extractfile(member)
                 return handle.read() if handle is not None else b""

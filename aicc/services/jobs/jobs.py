@@ -19,8 +19,8 @@ from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from aicc.config import RegistrySettings, Settings
-from aicc.core.jobspec import DEFAULT_MAX_REPLICAS, JobSpec, again, default_name, first_problem
-from aicc.core.mistakes import InputError
+from aicc.core.jobspec import DEFAULT_MAX_REPLICAS, JobSpec, again, default_name
+from aicc.core.mistakes import InputError, first_problem
 from aicc.core.states import WAITING, JobState, Reason
 from aicc.core.tenancy import Principal, can_read, can_write
 from aicc.core.units import format_cpu, format_memory

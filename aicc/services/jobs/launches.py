@@ -14,7 +14,8 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aicc.core.jobspec import JobKind, JobSpec, first_problem
+from aicc.core.jobspec import JobKind, JobSpec
+from aicc.core.mistakes import first_problem
 from aicc.core.states import JobState
 from aicc.executors import environment
 from aicc.executors.base import DataMount, ReplicaLaunch, ReplicaState

@@ -16,6 +16,7 @@ import io
 import tarfile
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,8 +26,9 @@ from aicc.services.common import Forbidden, Invalid, NotFound, TooLarge, new_id,
 from aicc.services.jobs import workdirs
 from aicc.services.jobs.views import OpenAIFile
 from aicc.services.tenancy import audit, tenancy
+from aicc.services.tenancy.views import Project
 from aicc.store.blobs import BlobError, BlobStore
-from aicc.store.tables import OpenAIFileRow
+from aicc.store.tables import OpenAIBatchRow, OpenAIFileRow, OpenAIFineTuneRow
 
 # What a client may upload for; `batch_output` is what a batch writes (its results and errors).
 PURPOSES = ("batch", "fine-tune")
@@ -177,12 +179,71 @@ def sha256_of(session: Session, file_id: str, *, project_id: str) -> str | None:
     return row.sha256 if row is not None and row.project_id == project_id else None
 
 
-def _row(session: Session, who: Principal, file_id: str) -> OpenAIFileRow:
+def input_file(
+    session: Session, who: Principal, file_id: str, *, purpose: str
+) -> tuple[Project, Stored]:
+    """The caller's project, where what reads the file is made (a viewer's: 403), and its file
+    `file_id`, uploaded for `purpose`: a batch's `input_file_id` for `batch`, a fine-tune's
+    `training_file` for `fine-tune`; another purpose is a 422 naming that field."""
+    batch = purpose == "batch"
     prj = tenancy.resolve_project(session, who, None)
-    row = session.get(OpenAIFileRow, file_id) if len(file_id) <= 40 else None
+    if not can_write(who, org_id=prj.org_id, project_id=prj.id):
+        if batch:
+            raise Forbidden("viewers cannot create batches")
+        raise Forbidden("viewers cannot fine-tune")
+    source = stored(session, who, file_id)
+    if source.purpose == purpose:
+        return prj, source
+    if batch:
+        raise Invalid(
+            "input_file_id: file {id} was uploaded for {purpose!r}; a batch reads a file "
+            "uploaded for 'batch'",
+            id=file_id,
+            purpose=source.purpose,
+        )
+    raise Invalid(
+        "training_file: file {id} was uploaded for {purpose!r}; fine-tuning reads a file "
+        "uploaded for 'fine-tune'",
+        id=file_id,
+        purpose=source.purpose,
+    )
+
+
+# The tables of OpenAI's objects of a project: files, batches, fine-tuning jobs.
+R = TypeVar("R", OpenAIFileRow, OpenAIBatchRow, OpenAIFineTuneRow)
+
+
+def owned(session: Session, who: Principal, table: type[R], object_id: str, missing: NotFound) -> R:
+    """The caller's project's object `object_id` of `table`; another project's, or none, is
+    `missing` (OpenAI's 404 for that kind)."""
+    prj = tenancy.resolve_project(session, who, None)
+    row = session.get(table, object_id) if len(object_id) <= 40 else None
     if row is None or row.project_id != prj.id:
-        raise NotFound("No such File object: {id}", id=file_id)
+        raise missing
     return row
+
+
+def newest(
+    session: Session,
+    who: Principal,
+    table: type[R],
+    *,
+    limit: int,
+    after: str | None,
+    missing: NotFound,
+) -> list[R]:
+    """The caller's project's objects of `table`, newest first, from after object `after` (one
+    that is not the project's: `missing`)."""
+    prj = tenancy.resolve_project(session, who, None)
+    query = select(table).where(table.project_id == prj.id)
+    if after is not None:
+        query = query.where(table.id < owned(session, who, table, after, missing).id)
+    return list(session.scalars(query.order_by(table.id.desc()).limit(limit)))
+
+
+def _row(session: Session, who: Principal, file_id: str) -> OpenAIFileRow:
+    missing = NotFound("No such File object: {id}", id=file_id)
+    return owned(session, who, OpenAIFileRow, file_id, missing)
 
 
 def _seconds(at: datetime) -> int:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aicc.core import catalog
+from aicc.core import accelerator_names
 from aicc.core.tenancy import Principal, Quota, can_manage
 from aicc.services.common import Forbidden, Invalid
 from aicc.services.data import storage
@@ -41,7 +41,7 @@ def canonical_key(key: str) -> str:
     if key in PLAIN_KEYS:
         return key
     try:
-        return catalog.lookup(key).name
+        return accelerator_names.lookup(key).name
     except KeyError as err:
         raise ValueError(
             f"{key}: not cpu_milli, memory_mib, pflops, storage_gib or a known model "

@@ -13,7 +13,8 @@ from sqlalchemy import String, column, func, select, text, type_coerce
 from sqlalchemy import table as table_of
 from sqlalchemy.orm import Session
 
-from aicc.core.jobspec import PRIORITIES, JobSpec, first_problem
+from aicc.core.jobspec import PRIORITIES, JobSpec
+from aicc.core.mistakes import first_problem
 from aicc.core.topology import WHOLE_DEVICES, NodeState
 from aicc.scheduler.cluster import MILLI
 from aicc.scheduler.plugins.fairshare import WEEK_S

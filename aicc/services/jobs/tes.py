@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 
 from aicc import __version__
 from aicc.core import tes as core
-from aicc.core.jobspec import JobSpec, first_problem
+from aicc.core.jobspec import JobSpec
+from aicc.core.mistakes import first_problem
 from aicc.core.states import JobState
 from aicc.core.tenancy import Principal, can_write
 from aicc.executors import jobfiles

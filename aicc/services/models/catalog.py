@@ -21,7 +21,7 @@ from aicc.core.tenancy import Principal
 from aicc.services.common import Invalid
 from aicc.services.data import datasets, mounts
 from aicc.services.data.views import Dataset
-from aicc.services.models import reviews, templates
+from aicc.services.models import reviews, template_uses, templates
 from aicc.services.models.views import Fit, Template, TemplateMetric
 
 NO_RATING = reviews.Rating(None, 0)
@@ -64,7 +64,7 @@ def entries(
 ) -> list[Template]:
     """The catalog's entries, each with the template's rating and use count."""
     ids = [t.id for t, _ in found]
-    rated, used = reviews.ratings(session, ids), templates.uses(session, ids)
+    rated, used = reviews.ratings(session, ids), template_uses.counts(session, ids)
     return [entry(t, fit, rated.get(t.id, NO_RATING), used.get(t.id, 0)) for t, fit in found]
 
 

@@ -15,15 +15,14 @@ import re
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aicc.core.tenancy import Principal, can_write
-from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
+from aicc.core.tenancy import Principal
+from aicc.services.common import Invalid, NotFound, new_id, utcnow
 from aicc.services.jobs import jobs, openai_files
-from aicc.services.models import models, templates
+from aicc.services.models import models, template_runs
 from aicc.services.models.views import FineTuningCheckpoint, FineTuningEvent, FineTuningJob
-from aicc.services.tenancy import audit, tenancy
+from aicc.services.tenancy import audit
 from aicc.store.blobs import BlobStore
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables import OpenAIFineTuneRow
@@ -68,22 +67,12 @@ def create(
         )
     if suffix is not None and not SUFFIX.match(suffix):
         raise Invalid("suffix: 1 to 18 lower-case letters, digits and '-'")
-    prj = tenancy.resolve_project(session, who, None)
-    if not can_write(who, org_id=prj.org_id, project_id=prj.id):
-        raise Forbidden("viewers cannot fine-tune")
-    source = openai_files.stored(session, who, training_file)
-    if source.purpose != "fine-tune":
-        raise Invalid(
-            "training_file: file {id} was uploaded for {purpose!r}; fine-tuning reads a file "
-            "uploaded for 'fine-tune'",
-            id=training_file,
-            purpose=source.purpose,
-        )
+    prj, source = openai_files.input_file(session, who, training_file, purpose="fine-tune")
     params = _params(hyperparameters or {}, seed)
     ft_id = new_id("ftjob")
     name = f"ft-{model}-{suffix + '-' if suffix else ''}{ft_id[-8:].lower()}"
     chat = openai_files.read(blobs, source.sha256)
-    job, _ = templates.run(
+    job, _ = template_runs.run(
         session,
         who,
         blobs,
@@ -138,12 +127,11 @@ def list_jobs(
     session: Session, who: Principal, *, limit: int = 20, after: str | None = None
 ) -> list[FineTuningJob]:
     """The project's fine-tuning jobs, newest first, from after job `after`."""
-    prj = tenancy.resolve_project(session, who, None)
-    query = select(OpenAIFineTuneRow).where(OpenAIFineTuneRow.project_id == prj.id)
-    if after is not None:
-        query = query.where(OpenAIFineTuneRow.id < _row(session, who, after).id)
-    rows = session.scalars(query.order_by(OpenAIFineTuneRow.id.desc()).limit(limit))
-    return [_view(session, who, r) for r in rows]
+    missing = NotFound("No such fine-tuning job: {id}", id=after)
+    found = openai_files.newest(
+        session, who, OpenAIFineTuneRow, limit=limit, after=after, missing=missing
+    )
+    return [_view(session, who, r) for r in found]
 
 
 def get(session: Session, who: Principal, ft_id: str) -> FineTuningJob:
@@ -173,7 +161,7 @@ def events(
         )
         for e in jobs.events(session, who, row.job_id)
     ]
-    run = templates.run_of(session, who, row.job_id)
+    run = template_runs.run_of(session, who, row.job_id)
     if run.state == "done":
         curves = models.curves(session, who, store, row.fine_tuned_model)
         at = _at(run.job.ended_at or run.job.created_at)
@@ -215,7 +203,7 @@ def checkpoints(
 ) -> list[FineTuningCheckpoint]:
     """The registered model version, once there is one, with its last epoch's losses."""
     row = _row(session, who, ft_id)
-    run = templates.run_of(session, who, row.job_id)
+    run = template_runs.run_of(session, who, row.job_id)
     if run.state != "done":
         return []
     curves = models.curves(session, who, store, row.fine_tuned_model)
@@ -242,11 +230,8 @@ def checkpoints(
 
 
 def _row(session: Session, who: Principal, ft_id: str) -> OpenAIFineTuneRow:
-    prj = tenancy.resolve_project(session, who, None)
-    row = session.get(OpenAIFineTuneRow, ft_id) if len(ft_id) <= 40 else None
-    if row is None or row.project_id != prj.id:
-        raise NotFound("No such fine-tuning job: {id}", id=ft_id)
-    return row
+    missing = NotFound("No such fine-tuning job: {id}", id=ft_id)
+    return openai_files.owned(session, who, OpenAIFineTuneRow, ft_id, missing)
 
 
 def _at(at: datetime) -> int:
@@ -258,7 +243,7 @@ def _seconds(at: datetime | None) -> int | None:
 
 
 def _view(session: Session, who: Principal, row: OpenAIFineTuneRow) -> FineTuningJob:
-    run = templates.run_of(session, who, row.job_id)
+    run = template_runs.run_of(session, who, row.job_id)
     job = run.job
     status = _STATUS.get(str(job.state), "running")
     error = None

@@ -20,7 +20,7 @@ from aicc.core.states import TERMINAL
 from aicc.core.tenancy import Principal
 from aicc.services.common import NotFound, ServiceError, utcnow
 from aicc.services.jobs import cleaning, jobs, logs
-from aicc.services.models import predictions, templates
+from aicc.services.models import predictions, template_outputs
 from aicc.services.tenancy import tenancy
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables import JobOutputRow, JobRow, UserRow
@@ -28,7 +28,7 @@ from aicc.store.tables import JobOutputRow, JobRow, UserRow
 Ingest = Callable[[Session, ChunkStore, Principal, JobRow, JobOutputRow, Path], str]
 KINDS: dict[str, Ingest] = {
     "dataset": cleaning.ingest_outputs,
-    "model": templates.ingest_outputs,
+    "model": template_outputs.ingest,
     predictions.KIND: predictions.ingest_outputs,
 }
 Failed = Callable[[Session, JobRow, JobOutputRow], None]  # out.result says why

@@ -4,7 +4,7 @@ become the next version of a data set when it succeeds.
 
 The job mounts the model version and the data set version read-only (`$AICC_DATA_DIR/NAME`, as
 a deployment mounts its model), runs from the model's files (its predict.py beside train.py and
-the runtime, as `templates.ingest_outputs` registered them) with no network, and writes
+the runtime, as `template_outputs.ingest` registered them) with no network, and writes
 `$AICC_OUTPUT_DIR/predictions.csv`. It promises a data set version (`JobOutputRow` kind
 `predictions`): `ingest_outputs` delivers that one file, through the guard of job-written files,
 with lineage to the model version and the data it read. What can be known before it runs is
@@ -24,14 +24,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.core import templates as core_templates
-from aicc.core.jobspec import JobSpec, first_problem
+from aicc.core.jobspec import JobSpec
+from aicc.core.mistakes import first_problem
 from aicc.core.tenancy import Principal
 from aicc.executors import jobfiles
 from aicc.services.common import Invalid, NotFound, utcnow
 from aicc.services.data import datasets, uploads
 from aicc.services.data.datasets import MODEL
 from aicc.services.jobs import jobs
-from aicc.services.models import models, templates, views
+from aicc.services.models import models, template_runtime, templates, views
 from aicc.services.tenancy import tenancy
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables import (
@@ -165,13 +166,13 @@ def _check_runtime(session: Session, version: DatasetVersionRow) -> None:
     """Refuse (422) what would fail at once for a library this server's Python lacks: the
     template that trained the model, when it is a built-in and the jobs run here."""
     name = str((version.lineage or {}).get("template") or "")
-    if not name or not templates.runs_here(session):
+    if not name or not template_runtime.runs_here(session):
         return
     try:
         found = templates.get(name)
     except NotFound:  # a published template (or one since gone): its runtime is not checked
         return
-    templates.check_runtime(found.manifest)
+    template_runtime.check_runtime(found.manifest)
 
 
 def _input(

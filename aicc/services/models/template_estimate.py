@@ -27,7 +27,7 @@ from aicc.services.billing import budgets, credits, plans
 from aicc.services.common import Invalid, utcnow
 from aicc.services.data import datasets
 from aicc.services.jobs import estimates, snapshots
-from aicc.services.models import templates
+from aicc.services.models import template_runs, templates
 from aicc.services.tenancy import tenancy
 
 PROBE = "template-estimate-probe"
@@ -51,11 +51,11 @@ def estimate(
     trials: int | None = None,
     now: datetime | None = None,
 ) -> model.TemplateEstimate:
-    """The options for the run `templates.run` would submit with the same arguments; the same
+    """The options for the run `template_runs.run` would submit with the same arguments; the same
     4xx for bad hyperparameters, a search too large, or a data set that does not fit."""
     now = now or utcnow()
     manifest = templates.get(name, session, who, project=project).manifest
-    checked, searched = templates.hyperparameters(manifest, params, search, trials)
+    checked, searched = template_runs.hyperparameters(manifest, params, search, trials)
     points = [checked] if searched is None else searched
     rows = _rows(session, who, manifest, data, columns, project, checked)
     # The trials run side by side: the job lasts as long as its longest trial.
@@ -138,7 +138,7 @@ def _rows(
         return manifest.resources.example_rows or 1
     version, stored = datasets.open_version(session, who, data, project=project)
     paths = [f.path for f in stored.files]
-    found = templates.check_fit(manifest, manifest.name, version, paths, columns, params=params)
+    found = template_runs.check_fit(manifest, manifest.name, version, paths, columns, params=params)
     if found.table is None:  # image folders
         return sum(1 for p in paths if p.lower().endswith(core.IMAGE_SUFFIXES)) or 1
     table: Mapping[str, Any] = version.tables[found.table]

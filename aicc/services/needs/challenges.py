@@ -40,7 +40,7 @@ from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, TooMany
 from aicc.services.data import datasets
 from aicc.services.data.datasets import MODEL
 from aicc.services.jobs import jobs
-from aicc.services.models import templates
+from aicc.services.models import template_runs
 from aicc.services.needs import needs, notices, scoring
 from aicc.services.needs.views import Board, Challenge, Standing, Submission, Team
 from aicc.services.tenancy import audit
@@ -473,7 +473,7 @@ def submit(
 
 def _run_model(session: Session, who: Principal, job_id: str) -> str:
     """The model version (ORG/PROJECT/NAME@N) the caller's template run `job_id` made."""
-    run = templates.run_of(session, who, job_id)  # another tenant's, or no run: 404
+    run = template_runs.run_of(session, who, job_id)  # another tenant's, or no run: 404
     if run.state != "done":
         raise Conflict(
             "run {job_id} has made no model yet ({state}); submit it once it is done",

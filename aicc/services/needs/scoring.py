@@ -41,7 +41,7 @@ from aicc.core.jobspec import JobSpec
 from aicc.core.tenancy import Principal, Role
 from aicc.executors import jobfiles
 from aicc.services.common import Conflict, Invalid, NotFound, ServiceError, utcnow
-from aicc.services.data import chunks, datasets, inspect, uploads
+from aicc.services.data import chunks, datasets, tablefiles, uploads
 from aicc.services.jobs import jobs, transitions
 from aicc.services.models import outputs, predictions
 from aicc.services.needs import notices
@@ -129,7 +129,7 @@ def hidden_table(
     manifest = datasets.manifest_of(version)
     entry = manifest.find(chosen)
     source = chunks.reader(session, store, [c.digest for c in entry.chunks] if entry else [])
-    read = inspect.whole_table(source, manifest, chosen, MAX_HIDDEN_BYTES)
+    read = tablefiles.whole_table(source, manifest, chosen, MAX_HIDDEN_BYTES)
     if read.num_rows < 2:
         raise Invalid("hidden: {ref} has fewer than 2 rows to score on", ref=ref)
     if ROW in read.column_names:
@@ -296,7 +296,7 @@ def _score(
     manifest = datasets.manifest_of(version)
     entry = manifest.find(challenge.hidden_table)
     source = chunks.reader(session, store, [c.digest for c in entry.chunks] if entry else [])
-    hidden = inspect.whole_table(source, manifest, challenge.hidden_table, MAX_HIDDEN_BYTES)
+    hidden = tablefiles.whole_table(source, manifest, challenge.hidden_table, MAX_HIDDEN_BYTES)
     answers = hidden.column(challenge.target).to_pylist()
     said = got.column(column).to_pylist()
     if ROW in got.column_names:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from aicc.core import catalog
+from aicc.core import accelerator_names, catalog
 from aicc.core.tenancy import Principal
 from aicc.core.topology import TOPOLOGY_KEYS, Device, MigInstance, Node, NodeState
 from aicc.core.units import parse_memory_mib, to_stored_units
@@ -345,7 +345,7 @@ def inventory_nodes(doc: Inventory) -> list[Node]:
         devices: list[Device] = []
         for group in spec.devices:
             try:
-                model = catalog.lookup(group.model)
+                model = accelerator_names.lookup(group.model)
             except KeyError as err:
                 raise Invalid(f"nodes.{spec.name}.devices.model: {err.args[0]}") from None
             memory = group.memory_mib or int(model.memory_gib * 1024)

@@ -23,7 +23,7 @@ from aicc.core.tenancy import Principal, can_write
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.services.jobs import openai_files
 from aicc.services.serving.views import OpenAIBatch, OpenAIBatchCounts
-from aicc.services.tenancy import audit, tenancy
+from aicc.services.tenancy import audit
 from aicc.store.tables import OpenAIBatchRow
 
 # The endpoints a batch may name, and the gateway route each line goes to.
@@ -102,17 +102,7 @@ def create(
         or any(len(k) > 64 or not isinstance(v, str) or len(v) > 512 for k, v in metadata.items())
     ):
         raise Invalid("metadata: at most 16 pairs, keys of 64 and values of 512 characters")
-    prj = tenancy.resolve_project(session, who, None)
-    if not can_write(who, org_id=prj.org_id, project_id=prj.id):
-        raise Forbidden("viewers cannot create batches")
-    source = openai_files.stored(session, who, input_file_id)
-    if source.purpose != "batch":
-        raise Invalid(
-            "input_file_id: file {id} was uploaded for {purpose!r}; a batch reads a file "
-            "uploaded for 'batch'",
-            id=input_file_id,
-            purpose=source.purpose,
-        )
+    prj, source = openai_files.input_file(session, who, input_file_id, purpose="batch")
     now = utcnow()
     row = OpenAIBatchRow(
         id=new_id("batch"),
@@ -140,12 +130,11 @@ def list_batches(
     session: Session, who: Principal, *, limit: int = 20, after: str | None = None
 ) -> list[OpenAIBatch]:
     """The project's batches, newest first, from after batch `after`."""
-    prj = tenancy.resolve_project(session, who, None)
-    query = select(OpenAIBatchRow).where(OpenAIBatchRow.project_id == prj.id)
-    if after is not None:
-        query = query.where(OpenAIBatchRow.id < _row(session, who, after).id)
-    rows = session.scalars(query.order_by(OpenAIBatchRow.id.desc()).limit(limit))
-    return [view(r) for r in rows]
+    missing = NotFound("No such Batch object: {id}", id=after)
+    found = openai_files.newest(
+        session, who, OpenAIBatchRow, limit=limit, after=after, missing=missing
+    )
+    return [view(r) for r in found]
 
 
 def get(session: Session, who: Principal, batch_id: str) -> OpenAIBatch:
@@ -330,11 +319,8 @@ def _runner_row(session: Session, batch_id: str) -> OpenAIBatchRow:
 
 
 def _row(session: Session, who: Principal, batch_id: str) -> OpenAIBatchRow:
-    prj = tenancy.resolve_project(session, who, None)
-    row = session.get(OpenAIBatchRow, batch_id) if len(batch_id) <= 40 else None
-    if row is None or row.project_id != prj.id:
-        raise NotFound("No such Batch object: {id}", id=batch_id)
-    return row
+    missing = NotFound("No such Batch object: {id}", id=batch_id)
+    return openai_files.owned(session, who, OpenAIBatchRow, batch_id, missing)
 
 
 def _seconds(at: datetime | None) -> int | None:

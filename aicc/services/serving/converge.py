@@ -21,7 +21,8 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aicc.core.jobspec import JobSpec, first_problem
+from aicc.core.jobspec import JobSpec
+from aicc.core.mistakes import first_problem
 from aicc.core.states import DeploymentState, JobState, ReplicaPhase, replica_transition
 from aicc.services.common import NotFound, ServiceError, utcnow
 from aicc.services.jobs import endpoints, jobs

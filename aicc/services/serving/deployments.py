@@ -27,7 +27,8 @@ from sqlalchemy.orm import Session, object_session
 from aicc.config import RegistrySettings, Settings
 from aicc.core import autoscaling as autoscale
 from aicc.core import datasets as core
-from aicc.core.jobspec import NAME_PATTERN, JobSpec, first_problem
+from aicc.core.jobspec import NAME_PATTERN, JobSpec
+from aicc.core.mistakes import first_problem
 from aicc.core.states import (
     DEPLOYMENT_INITIAL,
     WAITING,

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from aicc.executors import jobfiles
-from aicc.services.models import model_reports, templates
+from aicc.services.models import model_reports, template_outputs, templates
 from aicc.testing.templates import manifest
 
 SCHEMA: dict[str, Any] = {
@@ -163,7 +163,7 @@ def test_the_card_tells_the_facts_in_both_languages_and_no_templates_wording(
     found = model_reports.describe(outputs(tmp_path, json.dumps(SCHEMA).encode()), {"facts": FACTS})
     template = templates.get("credit-risk")
     report = {"summary": {"en": "Predicts weather from the day.", "zh-CN": "根据当天预测天气。"}}
-    card = templates.card(template, report, {"accuracy": 0.83}, {"job_id": "job_1"}, found)
+    card = template_outputs.card(template, report, {"accuracy": 0.83}, {"job_id": "job_1"}, found)
     assert "Learned from 1,461 rows to predict `weather` (classification)." in card
     assert "从 1,461 行数据学习预测 `weather`（分类）。" in card
     assert "Held-out accuracy: 0.83; always the most common class: 0.44." in card

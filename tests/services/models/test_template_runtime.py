@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from aicc.services.common import Invalid, utcnow
-from aicc.services.models import templates
+from aicc.services.models import template_runtime, templates
 from aicc.store.db import open_database
 from aicc.store.tables import NodeRow
 
@@ -27,20 +27,26 @@ def test_a_missing_library_is_named_with_the_command_that_installs_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     manifest = templates.get("credit-risk").manifest
-    templates.check_runtime(manifest)  # all there: nothing said
+    template_runtime.check_runtime(manifest)  # all there: nothing said
     lacking(monkeypatch, "sklearn", "pyarrow")
-    assert templates.missing(manifest) == [("sklearn", "scikit-learn"), ("pyarrow", "pyarrow")]
+    assert template_runtime.missing(manifest) == [
+        ("sklearn", "scikit-learn"),
+        ("pyarrow", "pyarrow"),
+    ]
     with pytest.raises(Invalid) as refused:
-        templates.check_runtime(manifest)
+        template_runtime.check_runtime(manifest)
     text = str(refused.value)
     assert "template credit-risk needs Python modules this server lacks: sklearn, pyarrow" in text
     assert "`pip install 'aicc[templates]' pyarrow`" in text and "remote engine" in text
 
 
 def test_the_command_is_the_projects_extra_and_what_it_lacks_by_name() -> None:
-    assert templates.install_command(["scikit-learn", "ortools"]) == "pip install 'aicc[templates]'"
-    assert templates.install_command(["torch"]) == "pip install torch"
-    assert templates.install_command(["peft", "torch", "peft"]) == (
+    assert (
+        template_runtime.install_command(["scikit-learn", "ortools"])
+        == "pip install 'aicc[templates]'"
+    )
+    assert template_runtime.install_command(["torch"]) == "pip install torch"
+    assert template_runtime.install_command(["peft", "torch", "peft"]) == (
         "pip install 'aicc[templates]' torch"
     )
 
@@ -48,12 +54,12 @@ def test_the_command_is_the_projects_extra_and_what_it_lacks_by_name() -> None:
 def test_only_a_center_of_local_nodes_is_checked(tmp_path: Path) -> None:
     db = open_database(None, tmp_path)
     with db.session() as session:
-        assert not templates.runs_here(session)  # no node yet: nothing to say where it runs
+        assert not template_runtime.runs_here(session)  # no node yet: nothing to say where it runs
         session.add(
             NodeRow(id="node_a", name="a", cpu_milli=1000, memory_mib=1024, created_at=utcnow())
         )
         session.flush()
-        assert templates.runs_here(session)
+        assert template_runtime.runs_here(session)
         session.add(
             NodeRow(
                 id="node_b",
@@ -65,4 +71,4 @@ def test_only_a_center_of_local_nodes_is_checked(tmp_path: Path) -> None:
             )
         )
         session.flush()
-        assert not templates.runs_here(session)
+        assert not template_runtime.runs_here(session)

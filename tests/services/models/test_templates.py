@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aicc.core import templates as core
-from aicc.services.models import templates
+from aicc.services.models import template_runs, templates
 from aicc.testing import templates as harness
 
 
@@ -53,6 +53,6 @@ def test_filters_find_templates_by_industry_task_and_words() -> None:
 
 def test_the_program_is_the_same_bytes_for_the_same_run(tmp_path: Path) -> None:
     t = templates.get("credit-risk")
-    one = templates.program(t, {"hyperparameters": {"max_iter": 5}})
-    assert one == templates.program(t, {"hyperparameters": {"max_iter": 5}})
-    assert one != templates.program(t, {"hyperparameters": {"max_iter": 6}})
+    one = template_runs.program(t, {"hyperparameters": {"max_iter": 5}})
+    assert one == template_runs.program(t, {"hyperparameters": {"max_iter": 5}})
+    assert one != template_runs.program(t, {"hyperparameters": {"max_iter": 6}})
