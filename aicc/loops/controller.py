@@ -3,8 +3,8 @@
 Runs in a background thread; `wake()` shortens the wait after a submit or cancel so jobs start
 within milliseconds instead of the next tick. Every server runs one; only the leader acts. A pass
 goes through `steps`, built once from what each step's module declares (loops/registry.py; what a
-step is and the list of today: loops/steps.py); the controller itself only keeps the lease, the
-pace of passes (from reconcile's `Report`) and the steps' timings, and never names a step.
+step is and the list of today: loops/steps.py); the controller builds no step and lists none: it
+only keeps the lease, the pace of passes (from reconcile's `Report`) and the steps' timings.
 """
 
 from __future__ import annotations
