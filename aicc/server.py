@@ -41,7 +41,7 @@ from aicc.loops import wakes
 from aicc.loops.bmc import Bmcs
 from aicc.loops.books import Books
 from aicc.loops.burn_in import BurnIn
-from aicc.loops.controller import GREEN_HORIZON_H, Controller, Operations, holder_name
+from aicc.loops.controller import GREEN_HORIZON_H, Controller, Operations, Setup, holder_name
 from aicc.loops.federation import Federation
 from aicc.loops.lease import Lease
 from aicc.loops.meters import Meters
@@ -358,30 +358,32 @@ def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
         executors,
         sealer=sealer,
         holder=holder_name(),
-        profile=profile,
+        setup=Setup(
+            profile=profile,
+            log_retention=timedelta(days=settings.limits.log_retention_days),
+            upload_expiry=timedelta(hours=settings.data.upload_expiry_h),
+            books=lambda lease: books(settings, db, lease, energy),
+            health=node_health.Policy(
+                failures=settings.limits.node_failures_to_cordon,
+                window=timedelta(hours=settings.limits.node_failure_window_h),
+            ),
+            chunks=chunks,
+            energy=energy,
+            site=site_power(settings, energy),
+            serving=deployments.Policy.of(settings),
+            concurrency=concurrency,
+            cull_every=timedelta(seconds=settings.notebooks.check_interval_s),
+            pulls=image_pulls(settings),
+            operations=Operations(
+                notice_s=settings.maintenance.notice_s,
+                burn_in=burn_in_step(settings, blobs, executors),
+                notify=Notify(settings.notify),
+                bmc=Bmcs(settings.nodes.bmc),
+                meters=Meters(settings.meters) if settings.meters else None,
+            ),
+        ),
         interval_s=settings.loop_interval_s,
         lease_ttl_s=settings.lease_ttl_s,
-        log_retention=timedelta(days=settings.limits.log_retention_days),
-        upload_expiry=timedelta(hours=settings.data.upload_expiry_h),
-        books=lambda lease: books(settings, db, lease, energy),
-        health=node_health.Policy(
-            failures=settings.limits.node_failures_to_cordon,
-            window=timedelta(hours=settings.limits.node_failure_window_h),
-        ),
-        chunks=chunks,
-        energy=energy,
-        site=site_power(settings, energy),
-        serving=deployments.Policy.of(settings),
-        concurrency=concurrency,
-        cull_every=timedelta(seconds=settings.notebooks.check_interval_s),
-        pulls=image_pulls(settings),
-        operations=Operations(
-            notice_s=settings.maintenance.notice_s,
-            burn_in=burn_in_step(settings, blobs, executors),
-            notify=Notify(settings.notify),
-            bmc=Bmcs(settings.nodes.bmc),
-            meters=Meters(settings.meters) if settings.meters else None,
-        ),
     )
     if settings.openadr.vtn_url is not None:
         controller.openadr = Ven(db, settings.openadr, leading=lambda: controller.leading)

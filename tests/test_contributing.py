@@ -1,12 +1,14 @@
 """CONTRIBUTING.md's recipe for a new resource runs: each ```python sample of recipe 3, whose
 first line names its file, is written where it says (a new module, or added to the module that
 exists), the migration is applied, and the widgets it makes are served, created, listed and
-read through the SDK and the CLI, another tenant's a 404, bad input a 422 that names the field.
-A sample that drifts from the code (an import moved, a helper renamed) fails here.
+read through the SDK and the CLI, another tenant's a 404, bad input a 422 that names the field;
+the widgets' loop step, a new file of `aicc.loops` and no other edit, runs in a controller's
+pass in the place it declares. A sample that drifts from the code (an import moved, a helper
+renamed) fails here.
 
-The samples add a table to `Base`, a command to the CLI and a module to a context: that runs in
-a child interpreter (this file run as a script), so this test session's own modules stay as
-they are.
+The samples add a table to `Base`, a command to the CLI, a module to a context and a step to
+the loops: that runs in a child interpreter (this file run as a script), so this test session's
+own modules stay as they are.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CONTRIBUTING = ROOT / "CONTRIBUTING.md"
 SAMPLE = re.compile(r"^(?P<indent> *)```python\n(?P<body>.*?)^(?P=indent)```", re.M | re.S)
 MIGRATION = "aicc/store/migrations/versions/00NN_widgets.py"
+STEP = "aicc/loops/widgets.py"  # found by the loops' registry as a file of `aicc.loops`
 #: Recipe 3's samples, in the order a contributor writes them (and this test installs them).
 FILES = (
     "aicc/store/tables.py",
@@ -38,6 +41,7 @@ FILES = (
     "aicc/api/routers/widgets.py",
     "aicc/sdk/widgets.py",
     "aicc/cli/widgets.py",
+    STEP,
 )
 
 
@@ -134,11 +138,21 @@ def test_the_samples_run_against_a_server(tmp_path: Path) -> None:
 # --- in the child interpreter ------------------------------------------------------------------
 
 
-def install(sample: Sample) -> types.ModuleType:
+def install(sample: Sample, loops: Path) -> types.ModuleType:
     """The sample run as its file would be: added to the module that exists (as an edit of
-    it), else as a new module of that name. Its lines are CONTRIBUTING.md's in a traceback."""
+    it), else as a new module of that name; the loop step as a file of the `aicc.loops`
+    package (in `loops`, a folder of the package here), since the loops' registry finds steps
+    by walking the package's files. Its lines are CONTRIBUTING.md's in a traceback."""
     name = sample.path.removesuffix(".py").replace("/", ".")
     existing = ROOT / sample.path
+    if sample.path == STEP:
+        import aicc.loops
+
+        loops.mkdir(parents=True, exist_ok=True)
+        code = "\n" * sample.before + sample.code
+        (loops / Path(STEP).name).write_text(code, encoding="utf-8")
+        aicc.loops.__path__.append(str(loops))
+        return importlib.import_module(name)
     if existing.exists():
         module = importlib.import_module(name)
         source = existing.read_text(encoding="utf-8")
@@ -238,7 +252,7 @@ def drive(url: str, token: str, state: Any, home: Path) -> None:
 
 
 def main(home: Path) -> None:
-    modules = {sample.path: install(sample) for sample in samples()}
+    modules = {sample.path: install(sample, home.parent / "loops") for sample in samples()}
     from aicc.api import schemas
     from aicc.cli import main as cli
     from aicc.config import Settings
@@ -268,6 +282,12 @@ def main(home: Path) -> None:
     try:
         with serving(app) as url:
             drive(url, (home / "admin.token").read_text().strip(), state, home)
+        # The step is the controller's, in its place, with nothing else edited; a pass runs it.
+        names = [step.name for step in state.controller.steps]
+        assert names[names.index("audit") + 1 : names.index("notify")] == ["widgets"], names
+        state.controller.tick()
+        census: Any = state.controller.steps[names.index("widgets")]
+        assert census.widgets == 2, census.widgets  # gizmo and sprocket
     finally:
         state.controller.stop()
         state.db.dispose()

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from aicc.loops.lease import Lease
+from aicc.loops.registry import Declared
 from aicc.loops.steps import EveryPass, Pass
 from aicc.services.common import utcnow
 from aicc.services.tenancy import audit
@@ -28,3 +29,6 @@ class Seal(EveryPass):
 
     def run(self, pass_: Pass) -> None:
         seal(pass_.db, pass_.lease, pass_.sealer)
+
+
+STEP = Declared(order=90, build=lambda context: Seal())

@@ -16,6 +16,7 @@ from datetime import timedelta
 from aicc.config import BmcSettings
 from aicc.core.redfish import Target
 from aicc.executors import bmc as redfish_client
+from aicc.loops.registry import Declared
 from aicc.loops.steps import Every, Pass
 from aicc.services.common import utcnow
 from aicc.services.nodes import bmc
@@ -90,3 +91,6 @@ class Bmcs:
 
     def close(self) -> None:
         self.pool.close()
+
+
+STEP = Declared(order=120, build=lambda context: context.bmc)

@@ -15,6 +15,7 @@ from aicc.core.topology import DeviceReading
 from aicc.executors.local import devices
 from aicc.executors.local.rapl import Rapl
 from aicc.loops.lease import Lease
+from aicc.loops.registry import Declared
 from aicc.loops.steps import EveryPass, Pass
 from aicc.services.billing import budgets, meter
 from aicc.services.common import utcnow
@@ -94,3 +95,6 @@ class Books(EveryPass):
                     if watts is not None and node_id is not None:
                         samples.record_power(session, now, [(node_id, watts, "rapl")])
             self._next_sample = now + self.sample_every
+
+
+STEP = Declared(order=70, build=lambda context: context.books)

@@ -18,6 +18,7 @@ import threading
 from datetime import timedelta
 
 from aicc.config import BurnInSettings
+from aicc.loops.registry import Declared
 from aicc.loops.steps import Every, Pass
 from aicc.services.center import burn_in
 from aicc.services.common import ServiceError, utcnow
@@ -140,3 +141,6 @@ class BurnIn:
         if self.sink is not None:
             self.sink.close()
             self.sink = None
+
+
+STEP = Declared(order=140, build=lambda context: context.burn_in)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from aicc.loops.lease import Lease
+from aicc.loops.registry import Declared
 from aicc.loops.steps import EveryPass, Pass
 from aicc.services.needs import notices
 from aicc.store.db import Database
@@ -34,3 +35,6 @@ class Deadlines(EveryPass):
 
     def run(self, pass_: Pass) -> None:
         step(pass_.db, pass_.lease, pass_.now())
+
+
+STEP = Declared(order=50, build=lambda context: Deadlines())

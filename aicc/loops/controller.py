@@ -2,9 +2,9 @@
 
 Runs in a background thread; `wake()` shortens the wait after a submit or cancel so jobs start
 within milliseconds instead of the next tick. Every server runs one; only the leader acts. A pass
-goes through `steps`, the list each context's steps are registered in once (loops/steps.py: what
-a step is, and the list of today); the controller itself only keeps the lease, the pace of passes
-(from reconcile's `Report`) and the steps' timings.
+goes through `steps`, built once from what each step's module declares (loops/registry.py; what a
+step is and the list of today: loops/steps.py); the controller builds no step and lists none: it
+only keeps the lease, the pace of passes (from reconcile's `Report`) and the steps' timings.
 """
 
 from __future__ import annotations
@@ -22,26 +22,17 @@ from datetime import timedelta
 from aicc.config import NotifySettings
 from aicc.core.energy import EnergyProfile
 from aicc.executors.base import Executor
-from aicc.loops import (
-    audit,
-    challenges,
-    culling,
-    discovery,
-    janitor,
-    maintenance,
-    outputs,
-    reconcile,
-    scheduling,
-)
+from aicc.loops import discovery, registry
 from aicc.loops.bmc import Bmcs
 from aicc.loops.books import Books
 from aicc.loops.burn_in import BurnIn
-from aicc.loops.deployments import Converge, Keeper
 from aicc.loops.federation import Federation
+from aicc.loops.keeper import Keeper
 from aicc.loops.lease import Lease, LostLease
 from aicc.loops.meters import Meters
 from aicc.loops.notify import Notify
 from aicc.loops.openadr import Ven
+from aicc.loops.registry import Context
 from aicc.loops.steps import Pass, Report, Step
 from aicc.loops.timings import Relayed, Timings
 from aicc.scheduler.framework import Profile
@@ -105,6 +96,32 @@ class Operations:
         return self.burn_in is not None and self.burn_in.settings.enabled
 
 
+@dataclass(frozen=True)
+class Setup:
+    """What a server configures its loops with, from its settings (server.build): the
+    scheduler's profile; when a node that fails repeatedly is cordoned (`health`); images'
+    pull credentials; the data sets' chunk store; metering (`books`, made with the
+    controller's lease); how deployments are kept and the gateway's load they scale on; the
+    site's energy and power; how often idle notebooks are looked at; what the sweep frees and
+    when; the center's operations. The controller hands it on to its steps as their
+    `registry.Context`."""
+
+    profile: Profile
+    health: node_health.Policy = field(default_factory=node_health.Policy)
+    pulls: Pulls | None = None
+    chunks: ChunkStore | None = None
+    books: Callable[[Lease], Books] | None = None
+    serving: deployments.Policy = field(default_factory=deployments.Policy)
+    concurrency: autoscaling.Concurrency | None = None
+    energy: EnergyProfile | None = None
+    site: power.Site | None = None  # None: the energy profile's carbon alone, no power cap
+    cull_every: timedelta = timedelta(seconds=30)
+    log_retention: timedelta = timedelta(days=30)
+    upload_expiry: timedelta = timedelta(hours=6)
+    sweep_every: timedelta = timedelta(minutes=10)
+    operations: Operations = field(default_factory=Operations)
+
+
 class Controller:
     def __init__(
         self,
@@ -113,52 +130,59 @@ class Controller:
         *,
         sealer: Sealer,
         holder: str,
-        profile: Profile,
+        setup: Setup,
         interval_s: float = 1.0,
         lease_ttl_s: float = 6.0,
-        log_retention: timedelta = timedelta(days=30),
-        upload_expiry: timedelta = timedelta(hours=6),
-        sweep_every: timedelta = timedelta(minutes=10),
-        books: Callable[[Lease], Books] | None = None,
-        health: node_health.Policy = node_health.Policy(),
-        chunks: ChunkStore | None = None,
-        serving: deployments.Policy = deployments.Policy(),
-        concurrency: autoscaling.Concurrency | None = None,
-        cull_every: timedelta = timedelta(seconds=30),
-        energy: EnergyProfile | None = None,
-        site: power.Site | None = None,
-        pulls: Pulls | None = None,
-        operations: Operations | None = None,
     ) -> None:
         self.db = db
-        self.operations = operations or Operations()
+        self.operations = setup.operations
         # what each pass adds to the snapshot: the site's carbon by hour (deferrable jobs wait
         # for greener hours, scheduler/green.py) and its power cap (scheduler/power.py)
-        self.site = site or power.Site(profile=energy, horizon_h=GREEN_HORIZON_H)
+        self.site = setup.site or power.Site(profile=setup.energy, horizon_h=GREEN_HORIZON_H)
         # replicas of deployments kept as wanted, as many as the gateway's load asks for
-        self.deployments = Keeper(serving, concurrency)
-        self.chunks = chunks  # data set chunks, collected when unused (janitor.collect)
+        self.deployments = Keeper(setup.serving, setup.concurrency)
         self.executors = executors
         # Whose nodes are all this machine: a gang there meets on 127.0.0.1 (scheduling.cycle).
         self.same_host = frozenset(n for n, e in executors.items() if e.capabilities.same_host)
         self.sealer = sealer
-        self.profile = profile
+        self.profile = setup.profile
         self.lease = Lease(
             db, name="controller", holder=holder, ttl_s=lease_ttl_s, holder_dead=dead_local_process
         )
         self.timings = Timings(lambda: self.lease.held)  # the loops' figures, for /metrics
-        self.books = books(self.lease) if books is not None else None  # metering (billing/)
-        self.culler = culling.Culler(db, self.lease, sealer, every=cull_every)  # idle notebooks
-        self.health = health  # when a node that fails repeatedly is cordoned
+        books = setup.books(self.lease) if setup.books is not None else None  # metering
+        self.books = books
+        self.health = setup.health  # when a node that fails repeatedly is cordoned
         self.interval_s = interval_s
         self.parsed = snapshots.Parsed()  # waiting jobs' views, kept between passes
-        sweep = janitor.Sweep(
-            every=sweep_every,
-            log_retention=log_retention,
-            chunks=chunks,
-            upload_expiry=upload_expiry,
+        ops = setup.operations
+        self.context = Context(  # what its steps are built from (loops/registry.py)
+            db=db,
+            executors=executors,
+            sealer=sealer,
+            lease=self.lease,
+            profile=setup.profile,
+            same_host=self.same_host,
+            parsed=self.parsed,
+            site=self.site,
+            health=setup.health,
+            pulls=setup.pulls,
+            chunks=setup.chunks,
+            deployments=self.deployments,
+            books=books,
+            billing=books.context if books is not None else None,
+            notice_s=ops.notice_s,
+            joins_burning=ops.joins_burning,
+            notify=ops.notify,
+            bmc=ops.bmc,
+            meters=ops.meters,
+            burn_in=ops.burn_in,
+            cull_every=setup.cull_every,
+            log_retention=setup.log_retention,
+            upload_expiry=setup.upload_expiry,
+            sweep_every=setup.sweep_every,
         )
-        self.steps: list[Step] = self._steps(health, pulls, chunks, sweep)
+        self.steps: list[Step] = registry.build(self.context)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -178,40 +202,6 @@ class Controller:
         self.wake_loops: Callable[[], None] | None = None
         self.loops_holder = ""
         self._relayed: Relayed | None = None
-
-    def _steps(
-        self,
-        health: node_health.Policy,
-        pulls: Pulls | None,
-        chunks: ChunkStore | None,
-        sweep: janitor.Sweep,
-    ) -> list[Step]:
-        """Each context's steps, in the order a pass runs them (their names are the metrics')."""
-        ops = self.operations
-        return [
-            maintenance.Maintenance(burn_in=ops.joins_burning),  # windows and leases
-            scheduling.Schedule(
-                self.profile,
-                billing=self.billing,
-                same_host=self.same_host,
-                parsed=self.parsed,
-                site=self.site.decorate,
-                notice_s=ops.notice_s,
-            ),
-            reconcile.Reconcile(health, pulls),  # pulls: images' credentials
-            *([outputs.Outputs(chunks)] if chunks is not None else []),
-            challenges.Deadlines(),  # a challenge's deadline: its poster and teams are told
-            Converge(self.deployments),
-            *([self.books] if self.books is not None else []),
-            self.culler,
-            audit.Seal(),
-            ops.notify,
-            discovery.Discovery(health, burn_in=ops.joins_burning),
-            *([ops.bmc] if ops.bmc is not None else []),
-            *([ops.meters] if ops.meters is not None else []),
-            *([ops.burn_in] if ops.burn_in is not None else []),
-            sweep,
-        ]
 
     def apart(self, wake_loops: Callable[[], None], parent_pid: int, metrics_port: int) -> None:
         """The loops run in the parent process, not here: this controller's passes only share
@@ -245,7 +235,7 @@ class Controller:
     @property
     def billing(self) -> budgets.Context | None:
         """Budget admission's context for explain (services.control.Control)."""
-        return self.books.context if self.books is not None else None
+        return self.context.billing
 
     def wake(self) -> None:
         if self.wake_loops is not None:

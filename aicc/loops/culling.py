@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 import httpx
 
 from aicc.loops.lease import Lease
+from aicc.loops.registry import Context, Declared
 from aicc.loops.steps import EveryPass, Pass
 from aicc.services.common import tls, utcnow
 from aicc.services.jobs import endpoints, notebooks
@@ -103,3 +104,11 @@ class Culler(EveryPass):
         if item.devices_busy_at is not None:
             times.append(item.devices_busy_at)
         return max(times)
+
+
+def _culler(context: Context) -> Culler:
+    """Notebooks looked at every `notebooks.check_interval_s`, their stops fenced."""
+    return Culler(context.db, context.lease, context.sealer, every=context.cull_every)
+
+
+STEP = Declared(order=80, build=_culler)

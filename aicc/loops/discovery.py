@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from aicc.core.topology import NodeState
 from aicc.executors.base import Executor
+from aicc.loops.registry import Declared
 from aicc.loops.steps import Every, Pass
 from aicc.services.common import utcnow
 from aicc.services.nodes import node_health, nodes
@@ -85,3 +86,8 @@ class Discovery:
         discover(pass_.db, pass_.executors, self.health, burn_in=self.burn_in)
         watching = pass_.now() < self.watch_until
         self.when.ran(DISCOVERY_AFTER_LOSS if watching else DISCOVERY_EVERY)
+
+
+STEP = Declared(
+    order=110, build=lambda context: Discovery(context.health, burn_in=context.joins_burning)
+)

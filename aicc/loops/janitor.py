@@ -9,6 +9,7 @@ import logging
 from datetime import datetime, timedelta
 
 from aicc.executors.base import Executor
+from aicc.loops.registry import Context, Declared
 from aicc.loops.steps import Every, Pass
 from aicc.services.common import utcnow
 from aicc.services.data import uploads
@@ -93,3 +94,16 @@ class Sweep:
         if self.chunks is not None:
             collect(pass_.db, self.chunks, pass_.now(), upload_expiry=self.upload_expiry)
         self.when.ran()
+
+
+def _sweep(context: Context) -> Sweep:
+    """Retention as the server's limits say, and the chunk store collected where there is one."""
+    return Sweep(
+        every=context.sweep_every,
+        log_retention=context.log_retention,
+        chunks=context.chunks,
+        upload_expiry=context.upload_expiry,
+    )
+
+
+STEP = Declared(order=150, build=_sweep)

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.loops.lease import Lease
+from aicc.loops.registry import Declared
 from aicc.loops.steps import EveryPass, Pass
 from aicc.services.center import drains
 from aicc.services.leases import leases, notices
@@ -80,3 +81,6 @@ class Maintenance(EveryPass):
 
     def run(self, pass_: Pass) -> None:
         step(pass_.db, pass_.lease, pass_.now(), burn_in=self.burn_in, told=self.told)
+
+
+STEP = Declared(order=10, build=lambda context: Maintenance(burn_in=context.joins_burning))

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from aicc.config import MeterSettings
 from aicc.core.meters import Register, Target
 from aicc.executors import meters as modbus
+from aicc.loops.registry import Declared
 from aicc.loops.steps import Every, Pass
 from aicc.services.billing import facility
 from aicc.services.common import utcnow
@@ -96,3 +97,6 @@ class Meters:
 
     def close(self) -> None:
         self.pool.close()
+
+
+STEP = Declared(order=130, build=lambda context: context.meters)

@@ -25,6 +25,7 @@ from datetime import timedelta
 
 from aicc.config import NotifySettings
 from aicc.loops.lease import Lease, LostLease
+from aicc.loops.registry import Declared
 from aicc.loops.steps import Every, Pass
 from aicc.services.common import utcnow
 from aicc.services.notify import delivery, senders, waiting
@@ -225,3 +226,6 @@ class Notify:
         if error is not None:
             log.info("notification %s to %s failed: %s", out.message.delivery_id, out.kind, error)
         return error
+
+
+STEP = Declared(order=100, build=lambda context: context.notify)

@@ -9,6 +9,7 @@ import logging
 
 from aicc.executors.base import Executor
 from aicc.loops.lease import Lease
+from aicc.loops.registry import Context, Declared
 from aicc.loops.steps import EveryPass, Pass
 from aicc.services.common import utcnow
 from aicc.services.jobs import logs
@@ -46,3 +47,12 @@ class Outputs(EveryPass):
 
     def run(self, pass_: Pass) -> None:
         deliver(pass_.db, pass_.lease, pass_.executors, self.chunks)
+
+
+def _outputs(context: Context) -> Outputs | None:
+    """Only with a chunk store: what ended jobs promised is kept in it."""
+    chunks = context.chunks
+    return Outputs(chunks) if chunks is not None else None
+
+
+STEP = Declared(order=40, build=_outputs)

@@ -26,6 +26,7 @@ from datetime import datetime
 
 from aicc.executors.base import Executor, ReplicaState
 from aicc.loops.lease import Lease
+from aicc.loops.registry import Declared
 from aicc.loops.steps import EveryPass, Pass, Report
 from aicc.services.common import utcnow
 from aicc.services.images.images import Pulls
@@ -156,3 +157,6 @@ class Reconcile(EveryPass):
             self.health,
             self.pulls,
         )
+
+
+STEP = Declared(order=30, build=lambda context: Reconcile(context.health, context.pulls))

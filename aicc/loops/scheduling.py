@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from aicc.loops.lease import Lease
 from aicc.loops.quiet import News, Quiet
+from aicc.loops.registry import Context, Declared
 from aicc.loops.steps import EveryPass, Pass
 from aicc.scheduler.framework import Cycle, Profile, isolate
 from aicc.scheduler.snapshot import Snapshot
@@ -202,3 +203,18 @@ class Schedule(EveryPass):
             runtimes=self.runtimes,
             notice_s=self.notice_s,
         )
+
+
+def _schedule(context: Context) -> Schedule:
+    """Scheduling with the server's profile, its budgets, its site and its maintenance notice."""
+    return Schedule(
+        context.profile,
+        billing=context.billing,
+        same_host=context.same_host,
+        parsed=context.parsed,
+        site=context.site.decorate,
+        notice_s=context.notice_s,
+    )
+
+
+STEP = Declared(order=20, build=_schedule)

@@ -1,21 +1,24 @@
-"""A pass of the control loop as a list of steps, each provided by the context that owns it.
+"""A pass of the control loop as a list of steps, each declared by the module that holds it.
 
-The controller builds its list once (`Controller.steps`); a pass, once it holds the lease,
-only goes through it in order: each step that is `due` runs with the `Pass`, timed under its
-`name` (`aicc_controller_step_seconds{step=...}`). A step whose fenced write finds another
-server leading raises `LostLease`, which ends the pass, handled once by the controller. Adding
-a context's step is adding an object to the list: the controller does not change.
+A step's module says where the step goes and how it is made (`STEP`, loops/registry.py's
+`Declared`); the controller builds its list once from what loops/registry.py collects
+(`Controller.steps`), and a pass, once it holds the lease, only goes through it in order: each step
+that is `due` runs with the `Pass`, timed under its `name`
+(`aicc_controller_step_seconds{step=...}`). A step whose fenced write finds another server leading
+raises `LostLease`, which ends the pass, handled once by the controller. Adding a context's step is
+adding a module with its `STEP`: neither the controller nor the registry changes.
 
 The steps of today, in order: nodes' `maintenance` (loops/maintenance.py: windows and leases
 begin and end before the scheduler looks), jobs' `schedule` and `reconcile` (loops/scheduling.py,
 loops/reconcile.py: their writes are services/jobs/binding.py's and reconciling.py's), models'
-`outputs` (loops/outputs.py), needs' `challenges` (loops/challenges.py: a deadline that passed
-is told), serving's `deployments` (loops/deployments.py), billing's
+`outputs` (loops/outputs.py, with a chunk store), needs' `challenges` (loops/challenges.py: a
+deadline that passed is told), serving's `deployments` (loops/deployments.py), billing's
 `metering` (loops/books.py), jobs' `culling` (loops/culling.py), the audit log's `audit`
 (loops/audit.py), notifications' `notify` (loops/notify.py), nodes' `discovery`
 (loops/discovery.py) and `bmc` (loops/bmc.py: BMCs read on threads of their own), the
-center's `burn_in` (loops/burn_in.py) and jobs' `sweep`
-(loops/janitor.py); the last three every so many seconds, the others at every pass.
+facility's `meters` (loops/meters.py, when meters are configured), the center's `burn_in`
+(loops/burn_in.py) and jobs' `sweep` (loops/janitor.py); the last five every so many seconds,
+the others at every pass.
 """
 
 from __future__ import annotations

@@ -1,16 +1,22 @@
 """A pass is the controller's list of steps (loops/steps.py): a real server's tick runs exactly
-the registered steps, in today's order, each timed under its name in /metrics; a context's step
-added to the list runs with the pass, without a change to the controller; a lost lease ends the
-pass once."""
+the declared steps, in today's order, each timed under its name in /metrics; a context that
+declares a step in a module of its own has it run with the pass, in its place, without a change
+to the controller or to any list (loops/registry.py); a lost lease ends the pass once."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import importlib
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
+import aicc.loops
 from aicc.config import Settings
+from aicc.loops import registry
 from aicc.loops.controller import Controller
 from aicc.loops.lease import LostLease
 from aicc.loops.steps import Every, EveryPass, Pass, Step
@@ -100,13 +106,20 @@ def test_a_tick_runs_the_registered_steps_in_order_each_timed(tmp_path: Path) ->
         kill_leftover_replicas(tmp_path)
 
 
-class Census(EveryPass):
-    """A context's own step: counts the passes it saw, with the pass's database and lease."""
+# A context of the test's own: three modules of `aicc.loops` as a contributor writes them, each
+# declaring its step (`STEP`). Census runs after reconcile and sees the pass; Rare is periodic
+# and not due yet; Unset is not configured on this server, so it is not built.
+CONTEXT = {
+    "testctx_census": """
+from aicc.loops.registry import Declared
+from aicc.loops.steps import EveryPass, Pass
 
+
+class Census(EveryPass):
     name = "census"
 
-    def __init__(self) -> None:
-        self.passes: list[Pass] = []
+    def __init__(self, lease):
+        self.lease, self.passes = lease, []
 
     def run(self, pass_: Pass) -> None:
         with pass_.db.session() as session:
@@ -114,12 +127,20 @@ class Census(EveryPass):
         self.passes.append(pass_)
 
 
-class Rare:
-    """A periodic step not due yet: it is neither run nor timed."""
+STEP = Declared(order=35, build=lambda context: Census(context.lease))
+""",
+    "testctx_rare": """
+from datetime import timedelta
 
+from aicc.loops.registry import Declared
+from aicc.loops.steps import Every, Pass
+from aicc.services.common import utcnow
+
+
+class Rare:
     name = "rare"
 
-    def __init__(self) -> None:
+    def __init__(self):
         self.when = Every(timedelta(hours=1), first=utcnow() + timedelta(hours=1))
         self.runs = 0
 
@@ -128,6 +149,35 @@ class Rare:
 
     def run(self, pass_: Pass) -> None:
         self.runs += 1
+
+
+STEP = Declared(order=10_000, build=lambda context: Rare())
+""",
+    "testctx_unset": """
+from aicc.loops.registry import Declared
+
+STEP = Declared(order=36, build=lambda context: None)
+""",
+}
+
+
+@pytest.fixture
+def context_of_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The test's context's modules in the `aicc.loops` package (a folder of it, as a new file
+    of aicc/loops/ would be), gone again after the test."""
+    folder = tmp_path / "loops"
+    folder.mkdir()
+    for module, source in CONTEXT.items():
+        (folder / f"{module}.py").write_text(source, encoding="utf-8")
+    monkeypatch.setattr(aicc.loops, "__path__", [*aicc.loops.__path__, str(folder)])
+    importlib.invalidate_caches()
+    try:
+        yield
+    finally:
+        for module in CONTEXT:
+            sys.modules.pop(f"aicc.loops.{module}", None)
+            if hasattr(aicc.loops, module):
+                delattr(aicc.loops, module)
 
 
 class Losing(EveryPass):
@@ -139,16 +189,18 @@ class Losing(EveryPass):
         raise LostLease("another server leads")
 
 
-def test_a_step_added_to_the_list_runs_with_the_pass_without_a_change_to_the_controller(
-    tmp_path: Path,
+def test_a_step_a_context_declares_runs_with_the_pass_without_a_change_to_the_controller(
+    tmp_path: Path, context_of_its_own: None
 ) -> None:
     seeded(tmp_path, None)
     _, state = build(Settings(home=tmp_path, sandbox="off"))
     controller = state.controller
-    census, rare = Census(), Rare()
-    controller.steps.insert(2, census)  # after reconcile: it sees the pass's report
-    controller.steps.append(rare)
+    names = [step.name for step in controller.steps]
+    assert names == [*ORDER[:3], "census", *ORDER[3:], "rare"]  # in its place; unset: none
+    census: Any = controller.steps[3]
+    rare: Any = controller.steps[-1]
     try:
+        assert census.lease is controller.lease  # built from what the controller shares
         controller.tick()
         controller.tick()
         assert len(census.passes) == 2 and census.passes[0] is not census.passes[1]
@@ -166,3 +218,36 @@ def test_a_step_added_to_the_list_runs_with_the_pass_without_a_change_to_the_con
         assert timed(controller, "losing") == 1.0
     finally:
         state.db.dispose()
+
+
+def test_two_steps_at_one_place_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Their order would be luck: the registry names both modules instead."""
+    package = tmp_path / "testctx_clash"
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    for module in ("first", "second"):
+        (package / f"{module}.py").write_text(
+            "from aicc.loops.registry import Declared\n\n"
+            "STEP = Declared(order=20, build=lambda context: None)\n",
+            encoding="utf-8",
+        )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        with pytest.raises(ValueError, match=r"testctx_clash\.first and testctx_clash\.second"):
+            registry.declared(importlib.import_module("testctx_clash"))
+    finally:
+        for name in ("testctx_clash", "testctx_clash.first", "testctx_clash.second"):
+            sys.modules.pop(name, None)
+
+
+def test_every_step_of_today_is_declared_by_its_module() -> None:
+    """The steps of aicc/loops are found by walking the package: one `STEP` per step module,
+    in pass order, none at one place with another."""
+    found = [name.removeprefix("aicc.loops.") for name, _ in registry.declared()]
+    assert found == [
+        *("maintenance", "scheduling", "reconcile", "outputs", "challenges", "deployments"),
+        *("books", "culling", "audit", "notify", "discovery", "bmc", "meters", "burn_in"),
+        "janitor",
+    ]

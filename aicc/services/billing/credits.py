@@ -130,7 +130,7 @@ def subsidy_left(row: SubsidyRow, used_this_year: dict[str, Decimal]) -> Decimal
 # --- for the estimator and for rating -----------------------------------------------------------
 
 
-def org_vouchers(session: Session, org_id: str) -> list[VoucherRow]:
+def _org_vouchers(session: Session, org_id: str) -> list[VoucherRow]:
     return list(
         session.scalars(
             select(VoucherRow).where(VoucherRow.org_id == org_id).order_by(VoucherRow.created_at)
@@ -138,7 +138,7 @@ def org_vouchers(session: Session, org_id: str) -> list[VoucherRow]:
     )
 
 
-def org_subsidies(session: Session, org_id: str) -> list[SubsidyRow]:
+def _org_subsidies(session: Session, org_id: str) -> list[SubsidyRow]:
     return list(
         session.scalars(
             select(SubsidyRow)
@@ -187,13 +187,13 @@ def applicable(
     used_year = taken(session, org_id, year=day.year)
     vouchers = [
         as_voucher(v, left)
-        for v in org_vouchers(session, org_id)
+        for v in _org_vouchers(session, org_id)
         if v.currency == currency
         and v.project_id in (None, project_id)
         and (left := voucher_left(v, used)) > 0
     ]
     subsidies = []
-    for s in org_subsidies(session, org_id):
+    for s in _org_subsidies(session, org_id):
         cap = subsidy_left(s, used_year)
         if s.currency == currency and valid_on(s, day) and (cap is None or cap > 0):
             subsidies.append(as_subsidy(s, cap))

@@ -217,7 +217,7 @@ def compute(session: Session, *, org_id: str, month: str, zone: str, default: Pr
         .where(UsageRow.org_id == org_id, UsageRow.invoice_id.is_(None), UsageRow.period <= month)
         .order_by(UsageRow.start, UsageRow.id)
     )
-    held = _Credits(credits.org_subsidies(session, org_id), credits.org_vouchers(session, org_id))
+    held = _Credits(credits._org_subsidies(session, org_id), credits._org_vouchers(session, org_id))
     cover = extra_lines.Cover.load(session, org_id, month, zone)  # leases' own jobs: zero
     groups: dict[tuple[object, ...], _Group] = {}
     unpriced: dict[tuple[str | None, str, str], Fraction] = {}

@@ -169,7 +169,7 @@ def _pick_devices(
     return picked
 
 
-def owned(session: Session, who: Principal, lease_id: str) -> CapacityLeaseRow:
+def _owned(session: Session, who: Principal, lease_id: str) -> CapacityLeaseRow:
     """The lease, seen by a center admin or a member of its organization; else NotFound."""
     row = session.get(CapacityLeaseRow, lease_id)
     if row is None or not (who.is_admin or row.org_id == who.org_id):
@@ -190,7 +190,7 @@ def listing(session: Session, who: Principal, *, now: datetime) -> list[Lease]:
 
 
 def get(session: Session, who: Principal, lease_id: str, *, now: datetime) -> Lease:
-    row = owned(session, who, lease_id)
+    row = _owned(session, who, lease_id)
     return _view(session, row, _org_names(session, {row.org_id}).get(row.org_id, ""), now)
 
 
@@ -198,7 +198,7 @@ def end(session: Session, who: Principal, lease_id: str, *, now: datetime) -> Le
     """End a lease now (center admins): its capacity goes back to everyone."""
     if not who.is_admin:
         raise Forbidden("only center admins end leases")
-    row = owned(session, who, lease_id)
+    row = _owned(session, who, lease_id)
     if row.state == "ended":
         raise Invalid("lease {id} has ended already", id=row.id)
     row.state, row.ended_at, row.updated_at = "ended", now, now

@@ -30,7 +30,7 @@ from aicc.services.billing import extra_lines
 from aicc.services.billing.plans import Plans
 from aicc.services.billing.rating import pflops
 from aicc.services.common import asked_month, utc, utcnow
-from aicc.services.leases.leases import owned
+from aicc.services.leases.leases import _owned
 from aicc.services.leases.views import ExcludedWindow, Incident, SlaReport
 from aicc.services.nodes import history
 from aicc.store.tables import (
@@ -78,7 +78,7 @@ def report(
 ) -> SlaReport:
     """The lease's report of `month` (its lessee's members and center admins; another
     organization's lease is not found)."""
-    row = owned(session, who, lease_id)
+    row = _owned(session, who, lease_id)
     return build(session, row, asked_month(month), zone=zone, default=default, now=now, terms=terms)
 
 

@@ -254,7 +254,7 @@ def _metric(row: MlflowMetricRow) -> TrackedMetric:
     return TrackedMetric(key=row.key, value=row.value, step=row.step, timestamp=row.timestamp)
 
 
-def run_row(session: Session, who: Principal, run_id: str, *, write: bool = False) -> MlflowRunRow:
+def _run_row(session: Session, who: Principal, run_id: str, *, write: bool = False) -> MlflowRunRow:
     """The run, if the caller may read it (`write`: change it); else NotFound."""
     row = session.get(MlflowRunRow, run_id) if isinstance(run_id, str) else None
     if row is not None:
@@ -307,7 +307,7 @@ def create_run(
 
 
 def get_run(session: Session, who: Principal, run_id: str) -> TrackedRun:
-    return _run_view(session, run_row(session, who, run_id))
+    return _run_view(session, _run_row(session, who, run_id))
 
 
 def update_run(
@@ -319,7 +319,7 @@ def update_run(
     end_time: int | None = None,
     name: str | None = None,
 ) -> TrackedRun:
-    row = run_row(session, who, run_id, write=True)
+    row = _run_row(session, who, run_id, write=True)
     if status is not None:
         if status not in STATUSES:
             raise Invalid("status: one of {statuses}", statuses=", ".join(STATUSES))
@@ -332,7 +332,7 @@ def update_run(
 
 
 def delete_run(session: Session, who: Principal, run_id: str, *, deleted: bool = True) -> None:
-    run_row(session, who, run_id, write=True).lifecycle_stage = "deleted" if deleted else "active"
+    _run_row(session, who, run_id, write=True).lifecycle_stage = "deleted" if deleted else "active"
 
 
 def _write_values(
@@ -390,7 +390,7 @@ def log_batch(
     """Metrics, params and tags of a run at once (log-metric, log-parameter and set-tag too)."""
     if len(metrics) > MAX_BATCH or len(params or {}) > 100 or len(tags or {}) > 100:
         raise Invalid("a batch holds at most {most} metrics, 100 params and 100 tags", most=1000)
-    row = run_row(session, who, run_id, write=True)
+    row = _run_row(session, who, run_id, write=True)
     _write_values(session, row, "param", (params or {}).items())
     _write_values(session, row, "tag", (tags or {}).items())
     session.add_all(
@@ -401,7 +401,7 @@ def log_batch(
 
 
 def history(session: Session, who: Principal, run_id: str, key: str) -> list[TrackedMetric]:
-    row = run_row(session, who, run_id)
+    row = _run_row(session, who, run_id)
     points = session.scalars(
         select(MlflowMetricRow)
         .where(MlflowMetricRow.run_id == row.id, MlflowMetricRow.key == key)

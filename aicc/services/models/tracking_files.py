@@ -106,7 +106,7 @@ def target(
     """The run and folder an artifact path names, if the caller may read it (`write`: put a
     file there; a job's run: refused)."""
     experiment_id, run_id, rel = split(path)
-    row = tracking.run_row(session, who, run_id, write=write)
+    row = tracking._run_row(session, who, run_id, write=write)
     if row.experiment_id != experiment_id:
         raise NotFound("run {run_id} not found", run_id=run_id)
     if row.job_id is not None:
@@ -227,7 +227,7 @@ def create_model_version(
     """The run's artifact folder as the next version of model `name` (made when missing), with
     the run, and a job's run's job and data sets, as lineage."""
     run_id, rel = source_of(source, run_id)
-    row = tracking.run_row(session, who, run_id)
+    row = tracking._run_row(session, who, run_id)
     if row.job_id is not None:
         job = jobs.get(session, who, row.job_id)
         outputs = outputs_of(job)

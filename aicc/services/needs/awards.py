@@ -67,9 +67,9 @@ def award(
     reward, and each team has a scored submission. Where the terms give the poster the results
     (`results_owner` poster or shared), each awarded team's best model is the poster's too
     (`deliver`), ready to deploy."""
-    row, need = challenges.find(session, who, ref)
+    row, need = challenges._find(session, who, ref)
     needs.poster_only(who, need, Forbidden("only the need's poster may award it"))
-    locked = needs.locked(session, need.id)
+    locked = needs._locked(session, need.id)
     if locked.state != "open":
         raise Conflict("need {name} is {state} already", name=locked.name, state=locked.state)
     if utc(locked.deadline) > now:
@@ -193,7 +193,7 @@ def _split(amount: Decimal, parts: int) -> list[Decimal]:
 
 def awards(session: Session, who: Principal, ref: str) -> list[Award]:
     """A challenge's awards (everyone's to read once made)."""
-    row, need = challenges.find(session, who, ref)
+    row, need = challenges._find(session, who, ref)
     found = []
     query = select(ChallengeAwardRow).where(ChallengeAwardRow.challenge_id == row.id)
     for award_row in session.scalars(query.order_by(ChallengeAwardRow.created_at)):

@@ -87,9 +87,9 @@ def create(
     """Make the need a challenge (its poster): its hidden set is split into the inputs the
     scoring jobs read and the answers AICC keeps. A subsidy names a voucher of the poster's
     organization, valid today (in the billing `zone`), with `subsidy_per_team` left at least."""
-    need = needs.find(session, who, need_ref)
+    need = needs._find(session, who, need_ref)
     needs.poster_only(who, need, Forbidden("only the need's poster may make it a challenge"))
-    need = needs.locked(session, need.id)  # one challenge a need, however many ask at once
+    need = needs._locked(session, need.id)  # one challenge a need, however many ask at once
     if need.state != "open" or utc(need.deadline) <= now:
         raise Conflict("need {name} is closed", name=need.name)
     if session.scalar(select(ChallengeRow.id).where(ChallengeRow.need_id == need.id)):
@@ -118,7 +118,7 @@ def create(
         )
     project = session.get(ProjectRow, need.project_id)
     assert project is not None
-    row, version, table, read = scoring.hidden_table(
+    row, version, table, read = scoring._hidden_table(
         session, who, store, ask.hidden, ask.table, ask.target, project=project.name
     )
     if row.project_id != need.project_id:
@@ -168,14 +168,14 @@ def _numbers(values: list[Any]) -> bool:
         return False
 
 
-def find(session: Session, who: Principal, ref: str) -> tuple[ChallengeRow, NeedRow]:
+def _find(session: Session, who: Principal, ref: str) -> tuple[ChallengeRow, NeedRow]:
     """A challenge by its id or its need's (id, ORG/NAME, NAME)."""
     row = session.get(ChallengeRow, ref.rpartition("/")[2])
     if row is not None:
         need = session.get(NeedRow, row.need_id)
         assert need is not None
         return row, need
-    need = needs.find(session, who, ref)
+    need = needs._find(session, who, ref)
     row = session.scalar(select(ChallengeRow).where(ChallengeRow.need_id == need.id))
     if row is None:
         raise NotFound("need {ref} has no challenge", ref=ref)
@@ -196,7 +196,7 @@ def _locked(session: Session, row: ChallengeRow) -> ChallengeRow:
 
 
 def get(session: Session, who: Principal, ref: str, *, now: datetime) -> Challenge:
-    row, _ = find(session, who, ref)
+    row, _ = _find(session, who, ref)
     return view(session, who, row, now=now)
 
 
@@ -276,7 +276,7 @@ def _team(session: Session, team: ChallengeTeamRow) -> Team:
     )
 
 
-def team_of(session: Session, challenge_id: str, org_id: str) -> ChallengeTeamRow | None:
+def _team_of(session: Session, challenge_id: str, org_id: str) -> ChallengeTeamRow | None:
     """The team the organization joined on this challenge, if any."""
     rows = session.scalars(
         select(ChallengeTeamRow).where(ChallengeTeamRow.challenge_id == challenge_id)
@@ -301,14 +301,14 @@ def join(
     that invited it. An organization is in one team of a challenge. A new team receives the
     challenge's training subsidy, if it offers one and the poster's voucher has it left
     (`_subsidize`; the billing `zone` dates the voucher)."""
-    row, need = find(session, who, ref)
+    row, need = _find(session, who, ref)
     _competes(who, need)
     if need.state != "open" or utc(need.deadline) <= now:
         raise Conflict("challenge {name} is closed", name=need.name)
     if not needs.NAME.match(team):
         raise Invalid("team: {team!r}: lowercase letters, digits and '-'", team=team)
     row = _locked(session, row)
-    mine = team_of(session, row.id, who.org_id)
+    mine = _team_of(session, row.id, who.org_id)
     if mine is not None:
         if mine.name == team:
             return _team(session, mine)
@@ -376,10 +376,10 @@ def _subsidize(
 def invite(session: Session, who: Principal, ref: str, org: str, *, now: datetime) -> Team:
     """Invite organization `org` (by name or id) into the caller's team; it joins with
     `join`."""
-    row, need = find(session, who, ref)
+    row, need = _find(session, who, ref)
     _competes(who, need)
     row = _locked(session, row)
-    mine = team_of(session, row.id, who.org_id)
+    mine = _team_of(session, row.id, who.org_id)
     if mine is None:
         raise Conflict("your organization is in no team of this challenge; join it first")
     guest = session.scalar(select(OrgRow).where(or_(OrgRow.name == org, OrgRow.id == org)))
@@ -387,7 +387,7 @@ def invite(session: Session, who: Principal, ref: str, org: str, *, now: datetim
         raise NotFound("organization {org} not found", org=org)
     if guest.id == need.org_id:
         raise Conflict("the poster's organization cannot take its own challenge")
-    if team_of(session, row.id, guest.id) is not None:
+    if _team_of(session, row.id, guest.id) is not None:
         raise Conflict("organization {org} is in a team already", org=org)
     members = _members(mine)
     if not any(m["id"] == guest.id for m in members):
@@ -413,11 +413,11 @@ def submit(
 ) -> Submission:
     """Submit model version `model` (the team's; `NAME@N`, the latest without `@N`), or the
     model a template run made (`model` the run's job id), to be scored on the hidden set."""
-    row, need = find(session, who, ref)
+    row, need = _find(session, who, ref)
     _competes(who, need)
     if need.state != "open" or utc(need.deadline) <= now:
         raise Conflict("challenge {name} is closed", name=need.name)
-    team = team_of(session, row.id, who.org_id)
+    team = _team_of(session, row.id, who.org_id)
     if team is None:
         raise Conflict(
             "your organization is in no team of this challenge; `aicc challenge join` first"
@@ -496,10 +496,10 @@ def _lineage(session: Session, lineage: dict[str, Any]) -> dict[str, Any]:
 
 def submissions(session: Session, who: Principal, ref: str, *, now: datetime) -> list[Submission]:
     """The caller's team's submissions, newest first (the poster sees every team's)."""
-    row, need = find(session, who, ref)
+    row, need = _find(session, who, ref)
     query = select(ChallengeSubmissionRow).where(ChallengeSubmissionRow.challenge_id == row.id)
     if not needs.posts(who, need):
-        team = team_of(session, row.id, who.org_id)
+        team = _team_of(session, row.id, who.org_id)
         if team is None:
             return []
         query = query.where(ChallengeSubmissionRow.team_id == team.id)
@@ -531,7 +531,7 @@ def board(
     """A board: each team's best scored submission by the board's score, best first (ties: the
     earlier). The private board opens at the deadline (before: a 409); lineage is the
     poster's to see."""
-    row, need = find(session, who, ref)
+    row, need = _find(session, who, ref)
     if private and utc(need.deadline) > now:
         raise Conflict(
             "the private board opens at the deadline, {at}", at=utc(need.deadline).isoformat()

@@ -191,7 +191,7 @@ def _shared_data(session: Session, who: Principal, ref: str | None, project: str
     return f"{datasets.qualified(session, prj)}/{row.name}@{version.number}"
 
 
-def find(session: Session, who: Principal, ref: str) -> NeedRow:
+def _find(session: Session, who: Principal, ref: str) -> NeedRow:
     """A need by id, by ORG/NAME (the organization's name or id), or by NAME in the caller's
     organization; any signed-in tenant reads the catalog."""
     row = session.get(NeedRow, ref.rpartition("/")[2])
@@ -225,11 +225,11 @@ def poster_only(who: Principal, row: NeedRow, refused: Forbidden) -> None:
 def poster(session: Session, who: Principal, ref: str) -> bool:
     """Whether the caller speaks for the poster of need `ref` (the portal shows the poster's
     forms and lineage to them alone; the service functions check it again)."""
-    return posts(who, find(session, who, ref))
+    return posts(who, _find(session, who, ref))
 
 
 def get(session: Session, who: Principal, ref: str) -> Need:
-    return view(session, who, find(session, who, ref))
+    return view(session, who, _find(session, who, ref))
 
 
 def listing(
@@ -270,7 +270,7 @@ def withdraw(session: Session, who: Principal, ref: str, *, now: datetime) -> Ne
     """Withdraw an open need: its escrow goes back to the poster (awards.py's lines), or the
     whole reward to the voucher it was held from, in this transaction, once (the need's row
     locked as an award locks it); its challenge, if any, takes no more submissions."""
-    row = locked(session, find(session, who, ref).id)
+    row = _locked(session, _find(session, who, ref).id)
     poster_only(who, row, Forbidden("only the need's poster may withdraw it"))
     if row.state != "open":
         raise Conflict("need {name} is {state} already", name=row.name, state=row.state)
@@ -281,7 +281,7 @@ def withdraw(session: Session, who: Principal, ref: str, *, now: datetime) -> Ne
     return view(session, who, row)
 
 
-def locked(session: Session, need_id: str) -> NeedRow:
+def _locked(session: Session, need_id: str) -> NeedRow:
     """The need's row, locked until the transaction ends and read afresh: an award and a
     withdrawal see each other's state, and each happens once."""
     row = session.scalar(
@@ -338,7 +338,7 @@ def view(
 
 def ask(session: Session, who: Principal, ref: str, text: str, *, now: datetime) -> Question:
     """A provider's question on an open need."""
-    row = find(session, who, ref)
+    row = _find(session, who, ref)
     if row.state != "open":
         raise Conflict(
             "need {name} is {state}: it takes no questions", name=row.name, state=row.state
@@ -368,7 +368,7 @@ def answer(
     session: Session, who: Principal, ref: str, question_id: str, text: str, *, now: datetime
 ) -> Question:
     """The poster's answer, public from now on (answering again replaces it)."""
-    row = find(session, who, ref)
+    row = _find(session, who, ref)
     question = session.get(NeedQuestionRow, question_id)
     if question is None or question.need_id != row.id or not _sees(who, row, question):
         raise NotFound("question {question_id} not found", question_id=question_id)
@@ -384,7 +384,7 @@ def answer(
 
 def questions(session: Session, who: Principal, ref: str) -> list[Question]:
     """The need's answered questions, and the caller's own (the poster sees all), oldest first."""
-    row = find(session, who, ref)
+    row = _find(session, who, ref)
     query = (
         select(NeedQuestionRow)
         .where(NeedQuestionRow.need_id == row.id)

@@ -61,7 +61,7 @@ class Ask:
 def make(session: Session, who: Principal, need_ref: str, ask: Ask, *, now: datetime) -> Offer:
     """A provider's offer on an open need; its own template or deployment, another tenant's
     poster's. The poster's project hears of it (`need.offer`)."""
-    need = needs.find(session, who, need_ref)
+    need = needs._find(session, who, need_ref)
     if need.state != "open":
         raise Conflict(
             "need {name} is {state}: it takes no offers", name=need.name, state=need.state
@@ -135,7 +135,7 @@ def _find(
     session: Session, who: Principal, need_ref: str, offer_id: str
 ) -> tuple[NeedOfferRow, NeedRow]:
     """An offer on the need that the caller speaks for (its provider or the poster), else 404."""
-    need = needs.find(session, who, need_ref)
+    need = needs._find(session, who, need_ref)
     row = session.get(NeedOfferRow, offer_id)
     if row is None or row.need_id != need.id or not _party(who, need, row):
         raise NotFound(
@@ -151,7 +151,7 @@ def _party(who: Principal, need: NeedRow, row: NeedOfferRow) -> bool:
 def listing(session: Session, who: Principal, need_ref: str) -> list[Offer]:
     """The need's offers the caller may see, newest first: all of them for the poster, the
     caller's organization's own for a provider, none for anyone else."""
-    need = needs.find(session, who, need_ref)
+    need = needs._find(session, who, need_ref)
     query = (
         select(NeedOfferRow)
         .where(NeedOfferRow.need_id == need.id)

@@ -35,14 +35,14 @@ def refusal(session: Session, who: Principal, row: NeedRow) -> Conflict | Forbid
 
 def may_rate(session: Session, who: Principal, ref: str) -> bool:
     """Whether the caller may rate need `ref` (the portal shows the form to them alone)."""
-    return refusal(session, who, needs.find(session, who, ref)) is None
+    return refusal(session, who, needs._find(session, who, ref)) is None
 
 
 def review(session: Session, who: Principal, ref: str, rating: int, text: str = "") -> Review:
     """Rate (1 to 5) and review need `ref`, replacing the caller's earlier review: people of
     an organization that took part, not the poster's. Its text is checked where it arrives
     (`ReviewIn`'s `PROSE`, core/text.py): no control character but line breaks and tabs."""
-    row = needs.find(session, who, ref)
+    row = needs._find(session, who, ref)
     refused = refusal(session, who, row)
     if refused is not None:
         raise refused
@@ -51,9 +51,9 @@ def review(session: Session, who: Principal, ref: str, rating: int, text: str = 
 
 def rated(session: Session, who: Principal, ref: str) -> Reviews:
     """Need `ref`'s rating (mean and count) and its reviews, newest first (everyone's to read)."""
-    return reviews.rated(session, needs.find(session, who, ref).id)
+    return reviews.rated(session, needs._find(session, who, ref).id)
 
 
 def own(session: Session, who: Principal, ref: str) -> Review | None:
     """The caller's own review of need `ref`, if they gave one (what the page's form shows)."""
-    return reviews.own(session, who, needs.find(session, who, ref).id)
+    return reviews.own(session, who, needs._find(session, who, ref).id)

@@ -88,7 +88,7 @@ def scorer(session: Session) -> Principal:
     return who
 
 
-def hidden_table(
+def _hidden_table(
     session: Session,
     who: Principal,
     store: ChunkStore,
