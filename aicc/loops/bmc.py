@@ -62,10 +62,11 @@ class Bmcs:
                 session,
                 now,
                 [
-                    (o.node_id, o.reading.watts, "bmc")
+                    (o.node_id, o.reading.watts, "bmc", o.reading.limit_w)
                     for o in outcomes
                     if o.reading is not None and o.reading.watts is not None
                 ],
+                retention=timedelta(days=self.settings.history_days),
             )
         for name in moved:
             log.info("node %s: state changed by its BMC's health", name)
