@@ -166,7 +166,8 @@ def test_a_bmc_sampled_limited_and_cordoning(tmp_path: Path, emulator: redfish.E
 def redfish_limit(watts: float | None) -> dict[str, Any]:
     from aicc.core.redfish import limit_patch
 
-    return json.loads(json.dumps(limit_patch(watts)))
+    found: dict[str, Any] = json.loads(json.dumps(limit_patch(watts)))
+    return found
 
 
 def test_a_hung_bmc_delays_no_other(emulator: redfish.Emulator) -> None:
