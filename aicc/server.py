@@ -285,7 +285,6 @@ def books(
         sample_every=timedelta(seconds=site.sample_interval_s),
         rapl=rapl.Rapl() if settings.nodes.bmc.rapl else None,
         rapl_node=settings.node_name or socket.gethostname(),
-        power_retention=timedelta(days=settings.nodes.bmc.history_days),
     )
 
 

@@ -42,7 +42,6 @@ class Books(EveryPass):
         read: Callable[[], list[DeviceReading]] = devices.readings,
         rapl: Rapl | None = None,
         rapl_node: str | None = None,
-        power_retention: timedelta = samples.POWER_RETENTION,
     ) -> None:
         self.db = db
         self.lease = lease
@@ -57,7 +56,6 @@ class Books(EveryPass):
         # this machine's CPU and memory power (executors/local/rapl.py), for its node's CPU jobs
         self.rapl = rapl if rapl is not None and rapl.available else None
         self.rapl_node = rapl_node
-        self.power_retention = power_retention
         self._next_sample = utcnow()
 
     def run(self, pass_: Pass) -> None:
@@ -94,10 +92,5 @@ class Books(EveryPass):
                     samples.record(session, now, readings)
                     node_id = samples.node_id(session, self.rapl_node)
                     if watts is not None and node_id is not None:
-                        samples.record_power(
-                            session,
-                            now,
-                            [(node_id, watts, "rapl", None)],
-                            retention=self.power_retention,
-                        )
+                        samples.record_power(session, now, [(node_id, watts, "rapl", None)])
             self._next_sample = now + self.sample_every

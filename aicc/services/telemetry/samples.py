@@ -3,7 +3,8 @@ power (a node's BMC or its CPUs' RAPL counters), stored in the same table on the
 of index `NODE_INDEX` with its watts, source and the limit its BMC said was in force: the
 node's power history, which the meter reads for CPU jobs' energy and `power_curve` cuts into
 the node's power curve (API, CLI, portal). One history for both sources, each sample naming
-its own, so a node read by both is never counted twice; kept `nodes.bmc.history_days`.
+its own, so a node read by both is never counted twice; kept `nodes.bmc.history_days` (the
+`bmc` step prunes them hourly, loops/bmc.py).
 
 Busy rates and idle flags read only these samples; a device that was never sampled (simulated,
 another vendor, another engine's node) has no busy figure at all, never an invented one. The
@@ -26,7 +27,6 @@ from aicc.services.telemetry.views import PowerBucket, PowerCurve
 from aicc.store.tables import NODE_INDEX, DeviceRow, DeviceSampleRow, NodeRow
 
 RETENTION = timedelta(days=400)  # a year of daily KPIs, and the month before it
-POWER_RETENTION = timedelta(days=90)  # nodes' power samples (`nodes.bmc.history_days`)
 PowerReading = tuple[str, float, str, float | None]  # node id, watts, source, limit in force
 
 
@@ -62,15 +62,9 @@ def record(session: Session, now: datetime, readings: list[DeviceReading]) -> in
     return stored
 
 
-def record_power(
-    session: Session,
-    now: datetime,
-    readings: Iterable[PowerReading],
-    *,
-    retention: timedelta = POWER_RETENTION,
-) -> int:
-    """Store each node's measured power, (node id, watts, source: `bmc` or `rapl`, the limit in
-    force its BMC said or None), and drop nodes' power samples older than `retention`."""
+def record_power(session: Session, now: datetime, readings: Iterable[PowerReading]) -> int:
+    """Store each node's measured power: (node id, watts, source: `bmc` or `rapl`, the limit in
+    force its BMC said or None)."""
     stored = 0
     for node_id, watts, source, limit_w in readings:
         session.add(
@@ -86,13 +80,24 @@ def record_power(
             )
         )
         stored += 1
-    if stored:
-        session.execute(
+    return stored
+
+
+def prune_power(session: Session, now: datetime, retention: timedelta) -> int:
+    """Drop nodes' power samples older than `retention` (BMC and RAPL alike); returns how many.
+    One delete per node, each on the (node, index, time) index, so the devices' utilization
+    samples, kept longer (`RETENTION`), are never scanned."""
+    gone = 0
+    for node_id in session.scalars(select(NodeRow.id)):
+        done = session.execute(
             delete(DeviceSampleRow).where(
-                DeviceSampleRow.index == NODE_INDEX, DeviceSampleRow.at < now - retention
+                DeviceSampleRow.node_id == node_id,
+                DeviceSampleRow.index == NODE_INDEX,
+                DeviceSampleRow.at < now - retention,
             )
         )
-    return stored
+        gone += getattr(done, "rowcount", 0) or 0
+    return gone
 
 
 def power_curve(session: Session, node: str, *, hours: float, now: datetime) -> PowerCurve:
