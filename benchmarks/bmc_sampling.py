@@ -8,7 +8,8 @@ paths (service root, collections, chassis), the second is the steady state, one 
 node (system, chassis, Power, Thermal). Prints the server process's CPU-seconds per round,
 reading and storing, which at a 60 s interval is its CPU-seconds per minute of samples; the
 emulators' CPU is theirs and not counted. Last, one node's power curve over a day of 5 s
-samples (`power_curve`, what `GET /api/v1/nodes/NAME/power?hours=24` answers), timed.
+samples (`power_curve`, what `GET /api/v1/nodes/NAME/power?hours=24` answers) and the step's
+hourly prune of every node's history (`prune_power`), timed.
 
     python benchmarks/bmc_sampling.py [--nodes 1000] [--emulators 4] [--concurrency 32]
 """
@@ -137,6 +138,10 @@ def main() -> None:
                 }
             )
         curve = _curve(state, "node-0000", ids["node-0000"])
+        with state.db.session() as session:  # the step's hourly prune: one delete per node
+            cpu = time.process_time()
+            samples.prune_power(session, utcnow(), timedelta(days=90))
+            curve["prune_cpu_ms"] = round((time.process_time() - cpu) * 1000, 1)
         print(
             json.dumps(
                 {
