@@ -531,6 +531,9 @@ class BmcSettings(BaseModel):
     interval_s: Annotated[float, Field(ge=5, le=3600)] = 60.0  # a new BMC's sampling interval
     # this machine's CPU and memory power from RAPL (/sys/class/powercap), where readable
     rapl: bool = True
+    # days nodes' power samples (BMC and RAPL) are kept: the power curve's reach, and the CPU
+    # jobs' metering, which reads them hourly (at least 2 days, so a restart misses none)
+    history_days: Annotated[float, Field(ge=2, le=400)] = 90.0
 
 
 class MeterRegister(BaseModel):

@@ -20,16 +20,20 @@ from aicc.cli.output import (
     existing_file,
     fail,
     handle_errors,
+    local_time,
     memory_text,
     plain,
     print_fields,
     print_json,
+    print_table,
     state_text,
     status,
 )
+from aicc.core.power_curve import spark
 
 if TYPE_CHECKING:
     from aicc.services.nodes.views import Node
+    from aicc.services.telemetry.views import PowerCurve
 
 app = typer.Typer(help="Machines, their accelerators, and the inventory.", no_args_is_help=True)
 
@@ -250,19 +254,85 @@ def bmc_pairs(node: dict[str, Any]) -> list[tuple[str, Any]]:
     return pairs
 
 
+SHOW_HOURS = 6  # the power curve `node show` draws
+
+
+def _watts(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f} W"
+
+
+def power_pairs(curve: "PowerCurve") -> list[tuple[str, Any]]:
+    """The node's measured power over the curve's window, as `node show` prints it: the
+    summary and a sparkline of the bucket means."""
+    if not curve.samples:
+        return []
+    hours = f"{curve.hours:g} H"
+    summary = (
+        f"now {_watts(curve.now_w)}, avg {_watts(curve.avg_w)}, max {_watts(curve.max_w)}, "
+        f"{curve.kwh:.2f} kWh ({curve.source}, {curve.samples} samples)"
+    )
+    line = spark([b.avg_w for b in curve.buckets])
+    return [
+        (f"POWER {hours}", summary),
+        (
+            f"CURVE {hours}",
+            f"{line}  {_watts(min(b.min_w for b in curve.buckets))}"
+            f" .. {_watts(max(b.max_w for b in curve.buckets))}",
+        ),
+    ]
+
+
 @app.command("show")
 @handle_errors
 def show_command(name: NodeName, as_json: JsonFlag = False) -> None:
-    """One node: its state and resources, and its BMC's health, power, sensors and inventory."""
+    """One node: its state and resources, its BMC's health, power, sensors and inventory, and
+    its measured power over the last hours (a sparkline; `aicc node power` lists it)."""
     with client() as api:
-        node = plain(api.nodes.get(name))
-    if as_json:
+        found = api.nodes.get(name)
+        curve = None if as_json else api.nodes.power(name, hours=SHOW_HOURS)
+    node = plain(found)
+    if as_json or curve is None:
         print_json(node)
         return
     pairs: list[tuple[str, Any]] = [
         (column.header, column.value(node)) for column in NODES.columns if column.header
     ]
-    print_fields(pairs + bmc_pairs(node))
+    print_fields(pairs + bmc_pairs(node) + power_pairs(curve))
+
+
+BUCKETS = [
+    col("TIME", "at", local_time, no_wrap=True),
+    col("SAMPLES", "samples", justify="right"),
+    col("MIN W", "min_w", lambda w: f"{w:,.0f}", justify="right"),
+    col("AVG W", "avg_w", lambda w: f"{w:,.0f}", justify="right"),
+    col("MAX W", "max_w", lambda w: f"{w:,.0f}", justify="right"),
+    col("LIMIT W", "limit_w", lambda w: f"{w:,.0f}", justify="right"),
+]
+
+
+@app.command("power")
+@handle_errors
+def power_command(
+    name: NodeName,
+    hours: Annotated[
+        float, typer.Option(min=0.01, max=24 * 31, help="How many hours back.")
+    ] = 24.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """The node's measured power (its BMC, else RAPL) over the last hours: min, mean and max
+    watts per bucket (at most ~300) and the limit in force, then the window's summary."""
+    with client() as api:
+        curve = api.nodes.power(name, hours=hours)
+    if as_json:
+        print_json(plain(curve))
+        return
+    print_table(
+        plain(curve)["buckets"],
+        BUCKETS,
+        empty=f"no power samples of node {name} in the last {hours:g} hours",
+    )
+    if curve.samples:
+        print_fields([*power_pairs(curve)[:1], ("BUCKET", f"{curve.bucket_s} s")])
 
 
 @app.command("bmc")

@@ -1,5 +1,6 @@
 """The nodes' BMCs step: every BMC read at its node's interval, power limits written, and what
-they said kept (services/nodes/bmc.py: health cordons; services/telemetry/samples.py: power).
+they said kept (services/nodes/bmc.py: health cordons; services/telemetry/samples.py: power,
+with the limit in force; samples past `nodes.bmc.history_days` pruned hourly, RAPL's too).
 
 Reading a BMC is slow and may hang, so the step never waits for one: it starts the readings
 that are due on a bounded pool of threads (executors/bmc.py `Pool`) and, at a later pass,
@@ -24,6 +25,7 @@ from aicc.services.telemetry import samples
 
 log = logging.getLogger(__name__)
 CHECK_EVERY = timedelta(seconds=1)  # how often the step looks for due BMCs and finished ones
+PRUNE_EVERY = timedelta(hours=1)  # how often nodes' power samples past the retention go
 
 
 class Bmcs:
@@ -35,6 +37,7 @@ class Bmcs:
         self.settings = settings
         self.pool = redfish_client.Pool(workers=settings.concurrency, timeout_s=settings.timeout_s)
         self.when = Every(CHECK_EVERY, first=utcnow())
+        self.pruned = Every(PRUNE_EVERY, first=utcnow())
         self._limits: dict[str, tuple[Target, float | None, Future[str]]] = {}
 
     def due(self, pass_: Pass) -> bool:
@@ -44,6 +47,17 @@ class Bmcs:
         self.when.ran()
         self.keep(pass_)
         self.start(pass_)
+        self.prune(pass_)
+
+    def prune(self, pass_: Pass) -> None:
+        """Hourly, drop nodes' power samples (BMC and RAPL) older than `history_days`."""
+        now = utcnow()
+        if not self.pruned.due(now):
+            return
+        self.pruned.ran()
+        with pass_.db.session() as session:
+            pass_.lease.fence(session, now)
+            samples.prune_power(session, now, timedelta(days=self.settings.history_days))
 
     def keep(self, pass_: Pass) -> None:
         """Store what finished: readings, power samples, limits written."""
@@ -63,7 +77,7 @@ class Bmcs:
                 session,
                 now,
                 [
-                    (o.node_id, o.reading.watts, "bmc")
+                    (o.node_id, o.reading.watts, "bmc", o.reading.limit_w)
                     for o in outcomes
                     if o.reading is not None and o.reading.watts is not None
                 ],

@@ -93,7 +93,7 @@ class Books(EveryPass):
                     samples.record(session, now, readings)
                     node_id = samples.node_id(session, self.rapl_node)
                     if watts is not None and node_id is not None:
-                        samples.record_power(session, now, [(node_id, watts, "rapl")])
+                        samples.record_power(session, now, [(node_id, watts, "rapl", None)])
             self._next_sample = now + self.sample_every
 
 

@@ -1,4 +1,5 @@
-"""The dashboard (`/`) and the node page: what a person sees first."""
+"""The dashboard (`/`), the nodes' page and one node's page with its power curve: what a
+person sees first."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from aicc.core.states import RUNNING, WAITING
 from aicc.portal import billing, maintenance, quotas, views
 from aicc.portal.page import PageDep
 from aicc.portal.rendering import PortalRoute, is_htmx
+from aicc.services.common import utcnow
+from aicc.services.nodes import nodes
+from aicc.services.telemetry import samples
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
@@ -38,3 +42,23 @@ def dashboard(page: PageDep) -> Response:
 def node_list(page: PageDep) -> Response:
     template = "_node_cards.html" if is_htmx(page.request) else "nodes.html"
     return page.render(template, nav="nodes", nodes=views.node_list(page.session))
+
+
+NODE_WINDOWS = (1, 6, 24, 168)  # hours a node's power curve covers (the page's tabs)
+
+
+@router.get("/nodes/{name}")
+def node_page(page: PageDep, name: str, hours: str = "") -> Response:
+    """A node and its measured power over the window (every signed-in person, as `/nodes`
+    and `GET /api/v1/nodes/{name}/power`); an unknown node is the 404 page."""
+    window = int(hours) if hours.isdigit() and int(hours) in NODE_WINDOWS else 24
+    node = nodes.get(page.session, name)
+    curve = samples.power_curve(page.session, name, hours=window, now=utcnow())
+    return page.render(
+        "node.html",
+        nav="nodes",
+        node=node,
+        curve=curve,
+        windows=NODE_WINDOWS,
+        chart=views.power_chart(curve, page.t),
+    )

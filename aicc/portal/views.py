@@ -22,6 +22,7 @@ from aicc.services.jobs import jobs, logs
 from aicc.services.jobs import views as jobs_views
 from aicc.services.nodes import nodes
 from aicc.services.nodes import views as nodes_views
+from aicc.services.telemetry.views import PowerCurve
 from aicc.services.tenancy import tenancy
 
 FINISHED = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
@@ -215,3 +216,27 @@ def duration_s(job: jobs_views.Job, now: datetime) -> float | None:
     if job.started_at is None:
         return None
     return max(0.0, ((job.ended_at or now) - job.started_at).total_seconds())
+
+
+def power_chart(curve: PowerCurve, t: Any) -> dict[str, Any]:
+    """A node's power curve for portal.js's `lines`: the mean and peak watts per bucket, and
+    the limit in force as a stepped dashed line where its BMC said one."""
+    times = [b.at.isoformat() for b in curve.buckets]
+    series: list[dict[str, Any]] = [
+        {"name": t("node.power.avg"), "values": [round(b.avg_w, 1) for b in curve.buckets]},
+        {
+            "name": t("node.power.max"),
+            "values": [round(b.max_w, 1) for b in curve.buckets],
+            "dashed": True,
+        },
+    ]
+    if any(b.limit_w is not None for b in curve.buckets):
+        series.append(
+            {
+                "name": t("node.power.limit"),
+                "values": [b.limit_w for b in curve.buckets],
+                "dashed": True,
+                "step": True,
+            }
+        )
+    return {"type": "lines", "times": times, "series": series, "unit": "W"}

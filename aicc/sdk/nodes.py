@@ -9,7 +9,7 @@ from typing import Any
 
 from aicc.sdk.transport import Resource, api_path
 from aicc.services.nodes.views import Bmc, Node
-from aicc.services.telemetry.views import PowerSample
+from aicc.services.telemetry.views import PowerCurve
 
 
 class Nodes(Resource):
@@ -70,7 +70,7 @@ class Nodes(Resource):
         path = api_path("nodes", name, "power-limit")
         return self._one(Bmc, "PUT", path, json={"watts": watts})
 
-    def power(self, name: str, *, hours: float = 24) -> builtins.list[PowerSample]:
-        """The node's measured power over the last `hours`, oldest first."""
-        answer = self._t.call("GET", api_path("nodes", name, "power"), params={"hours": hours})
-        return [PowerSample.model_validate(item) for item in answer]
+    def power(self, name: str, *, hours: float = 24) -> PowerCurve:
+        """The node's measured power over the last `hours`: buckets, oldest first, and summary."""
+        path = api_path("nodes", name, "power")
+        return self._one(PowerCurve, "GET", path, params={"hours": hours})

@@ -1023,6 +1023,8 @@ class DeviceSampleRow(Base):
     # A node's own power (W), on its row of index NODE (-1): read by its BMC or RAPL (`source`)
     power_w: Mapped[float | None] = mapped_column(default=None)
     source: Mapped[str | None] = mapped_column(String(16), default=None)  # nvml | bmc | rapl
+    # the power limit in force as the BMC said with that sample (None: none, or not a BMC's)
+    limit_w: Mapped[float | None] = mapped_column(default=None)
 
 
 NODE_INDEX = -1  # the `index` of a sample of the node as a whole (its power), not of a device

@@ -59,6 +59,7 @@ PAGE_FILLS: dict[tuple[str, str], Callable[[World, dict[str, str]], str]] = {
     ("challenges", "challenge_id"): lambda w, ids: ids["challenge"],
     ("models", "name"): lambda w, ids: w.a.model,
     ("deployments", "name"): lambda w, ids: w.a.deployment,
+    ("nodes", "name"): lambda w, ids: w.a.node,  # a node's page and power curve (issue 62)
     ("quotas", "kind"): lambda w, ids: "project",  # the quota form of A's project
     ("{kind}", "tenant_id"): lambda w, ids: w.a.project_id,
 }

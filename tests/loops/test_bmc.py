@@ -6,6 +6,7 @@ cordon), another tenant never seeing the credentials, and a hung BMC delaying no
 
 from __future__ import annotations
 
+import html
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -14,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from portal_support import csrf_of, sign_in_with_token
 from typer.testing import CliRunner
 
 from aicc.cli.main import app
@@ -63,15 +65,56 @@ def test_a_bmc_sampled_limited_and_cordoning(tmp_path: Path, emulator: redfish.E
         assert said["health"] == "OK" and said["model"] == "3500RX"
         assert said["serial_number"] == "437XR1138R2" and said["limit_supported"]
         assert said["temperatures"]["Inlet Temp"] == 24.5
-        power = admin.get(f"/api/v1/nodes/{node}/power").json()
-        assert power and power[-1]["watts"] == 344.0 and power[-1]["source"] == "bmc"
+        # the samples accumulate, with the limit the BMC says is in force, into the curve
+        redfish.set_power(emulator.mockup, 420.0, limit_w=600.0)
+
+        def curve() -> dict[str, Any]:
+            found: dict[str, Any] = admin.get(f"/api/v1/nodes/{node}/power?hours=1").json()
+            return found
+
+        power = until(lambda: (c := curve())["now_w"] == 420.0 and c)
+        assert power["source"] == "bmc" and power["sources"] == ["bmc"]
+        assert power["samples"] >= 2 and power["max_w"] == 420.0 and power["limit_w"] == 600.0
+        assert power["bucket_s"] == 12 and 0 < power["kwh"] < 0.42
+        buckets = power["buckets"]
+        assert buckets[0]["min_w"] == 344.0 and buckets[-1]["max_w"] == 420.0
+        assert buckets[-1]["limit_w"] == 600.0
 
         env = {"AICC_SERVER": url, "AICC_TOKEN": token, "COLUMNS": "200"}
         shown = CliRunner().invoke(app, ["node", "show", node], env=env)
         assert shown.exit_code == 0, shown.output
-        for text in ("BMC HEALTH", "OK", "344 W", "3500RX", "437XR1138R2", "P79 v1.33"):
+        for text in ("BMC HEALTH", "OK", "420 W", "3500RX", "437XR1138R2", "P79 v1.33"):
             assert text in shown.output
+        assert "POWER 6 H" in shown.output and "now 420 W" in shown.output
+        assert "CURVE 6 H" in shown.output and any(c in shown.output for c in "▁▂▃▄▅▆▇█")
+        assert "344 W .. 420 W" in shown.output
         assert SECRET not in shown.output
+        listed = CliRunner().invoke(app, ["node", "power", node, "--hours", "1"], env=env)
+        assert listed.exit_code == 0, listed.output
+        assert "AVG W" in listed.output and "LIMIT W" in listed.output and "600" in listed.output
+        assert "BUCKET" in listed.output and "12 s" in listed.output
+        as_json = CliRunner().invoke(app, ["node", "power", node, "--json"], env=env)
+        assert json.loads(as_json.output)["source"] == "bmc"
+        none = CliRunner().invoke(app, ["node", "power", "no-such-node"], env=env)
+        assert none.exit_code != 0 and "no-such-node" in none.output
+        assert admin.get(f"/api/v1/nodes/{node}/power?hours=0").status_code == 422
+
+        # the node's page: the curve as a chart (its data in data-chart), the limit a line
+        with httpx.Client(base_url=url, timeout=30) as browser:
+            assert sign_in_with_token(browser, token).status_code == 303
+            for lang, words in (("en", "Power limit"), ("zh-CN", "功率上限")):
+                chosen = {"csrf": csrf_of(browser), "language": lang}
+                assert browser.post("/language", data=chosen).status_code in (200, 303)
+                page = browser.get(f"/nodes/{node}?hours=1")
+                assert page.status_code == 200 and words in page.text
+                chart = json.loads(
+                    html.unescape(
+                        page.text.split('id="power-chart"')[1].split("data-chart='")[1]
+                    ).split("'")[0]
+                )
+                assert chart["type"] == "lines" and len(chart["series"]) == 3
+                assert chart["series"][2]["values"][-1] == 600.0
+            assert browser.get("/nodes/no-such-node").status_code == 404
 
         # another tenant, and a member, see the status but never where the BMC is nor who
         # signs in, and get no BMC route at all
@@ -123,7 +166,8 @@ def test_a_bmc_sampled_limited_and_cordoning(tmp_path: Path, emulator: redfish.E
 def redfish_limit(watts: float | None) -> dict[str, Any]:
     from aicc.core.redfish import limit_patch
 
-    return json.loads(json.dumps(limit_patch(watts)))
+    found: dict[str, Any] = json.loads(json.dumps(limit_patch(watts)))
+    return found
 
 
 def test_a_hung_bmc_delays_no_other(emulator: redfish.Emulator) -> None:

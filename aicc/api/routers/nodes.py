@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -18,7 +17,7 @@ from aicc.services.common import utcnow
 from aicc.services.nodes import bmc, nodes
 from aicc.services.nodes.views import Bmc, Node
 from aicc.services.telemetry import samples
-from aicc.services.telemetry.views import PowerSample
+from aicc.services.telemetry.views import PowerCurve
 
 router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"])
 
@@ -108,13 +107,14 @@ def nodes_power_limit(name: str, body: PowerLimitIn, who: CurrentUser, session: 
     return bmc.set_limit(session, who, name, body.watts)
 
 
-@router.get("/{name}/power", response_model=list[PowerSample])
+@router.get("/{name}/power", response_model=PowerCurve)
 def nodes_power(
     name: str,
     who: CurrentUser,
     session: SessionDep,
     hours: Annotated[float, Query(gt=0, le=24 * 31)] = 24,
-) -> list[PowerSample]:
-    """The node's measured power (its BMC or RAPL) over the last `hours`, oldest first."""
-    nodes.get(session, name)  # NotFound for a node that is not there
-    return samples.power_series(session, name, since=utcnow() - timedelta(hours=hours))
+) -> PowerCurve:
+    """The node's measured power (its BMC, else RAPL) over the last `hours`: at most ~300
+    buckets (min, mean, max watts and the limit in force) and the window's now, mean, peak and
+    kWh. Any signed-in user reads it, as the node itself (its BMC status shows the watts)."""
+    return samples.power_curve(session, name, hours=hours, now=utcnow())

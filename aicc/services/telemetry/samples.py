@@ -1,6 +1,10 @@
 """Measured device utilization: samples of real devices, stored per device; and measured node
 power (a node's BMC or its CPUs' RAPL counters), stored in the same table on the node's row
-of index `NODE_INDEX` with its watts and source, where the meter finds it for CPU jobs' energy.
+of index `NODE_INDEX` with its watts, source and the limit its BMC said was in force: the
+node's power history, which the meter reads for CPU jobs' energy and `power_curve` cuts into
+the node's power curve (API, CLI, portal). One history for both sources, each sample naming
+its own, so a node read by both is never counted twice; kept `nodes.bmc.history_days` (the
+`bmc` step prunes them hourly, loops/bmc.py).
 
 Busy rates and idle flags read only these samples; a device that was never sampled (simulated,
 another vendor, another engine's node) has no busy figure at all, never an invented one. The
@@ -16,11 +20,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from aicc.core import power_curve as power_curve_
 from aicc.core.topology import DeviceReading
-from aicc.services.telemetry.views import PowerSample
+from aicc.services.common import NotFound, utc
+from aicc.services.telemetry.views import PowerBucket, PowerCurve
 from aicc.store.tables import NODE_INDEX, DeviceRow, DeviceSampleRow, NodeRow
 
 RETENTION = timedelta(days=400)  # a year of daily KPIs, and the month before it
+PowerReading = tuple[str, float, str, float | None]  # node id, watts, source, limit in force
 
 
 def record(session: Session, now: datetime, readings: list[DeviceReading]) -> int:
@@ -55,12 +62,11 @@ def record(session: Session, now: datetime, readings: list[DeviceReading]) -> in
     return stored
 
 
-def record_power(
-    session: Session, now: datetime, readings: Iterable[tuple[str, float, str]]
-) -> int:
-    """Store each node's measured power: (node id, watts, source: `bmc` or `rapl`)."""
+def record_power(session: Session, now: datetime, readings: Iterable[PowerReading]) -> int:
+    """Store each node's measured power: (node id, watts, source: `bmc` or `rapl`, the limit in
+    force its BMC said or None)."""
     stored = 0
-    for node_id, watts, source in readings:
+    for node_id, watts, source, limit_w in readings:
         session.add(
             DeviceSampleRow(
                 node_id=node_id,
@@ -70,33 +76,79 @@ def record_power(
                 memory_used_mib=None,
                 power_w=watts,
                 source=source,
+                limit_w=limit_w,
             )
         )
         stored += 1
     return stored
 
 
-def power_series(
-    session: Session, node: str, *, since: datetime, limit: int = 5000
-) -> list[PowerSample]:
-    """A node's measured power since `since`, oldest first (the node page's curve)."""
-    rows = session.execute(
-        select(DeviceSampleRow.at, DeviceSampleRow.power_w, DeviceSampleRow.source)
-        .join(NodeRow, NodeRow.id == DeviceSampleRow.node_id)
+def prune_power(session: Session, now: datetime, retention: timedelta) -> int:
+    """Drop nodes' power samples older than `retention` (BMC and RAPL alike); returns how many.
+    One delete per node, each on the (node, index, time) index, so the devices' utilization
+    samples, kept longer (`RETENTION`), are never scanned."""
+    gone = 0
+    for node_id in session.scalars(select(NodeRow.id)):
+        done = session.execute(
+            delete(DeviceSampleRow).where(
+                DeviceSampleRow.node_id == node_id,
+                DeviceSampleRow.index == NODE_INDEX,
+                DeviceSampleRow.at < now - retention,
+            )
+        )
+        gone += getattr(done, "rowcount", 0) or 0
+    return gone
+
+
+def power_curve(session: Session, node: str, *, hours: float, now: datetime) -> PowerCurve:
+    """A node's measured power over the last `hours` (core/power_curve.py), from its BMC
+    where it has BMC samples in the window (the whole node), else from RAPL (CPUs and memory
+    only: the two are never mixed in one curve). An unknown node is `NotFound`."""
+    node_id = session.scalar(select(NodeRow.id).where(NodeRow.name == node))
+    if node_id is None:
+        raise NotFound("node {name!r} not found; `aicc node list` shows the nodes", name=node)
+    since = now - timedelta(hours=hours)
+    found = session.execute(
+        select(
+            DeviceSampleRow.source,
+            DeviceSampleRow.at,
+            DeviceSampleRow.power_w,
+            DeviceSampleRow.limit_w,
+        )
         .where(
-            NodeRow.name == node,
+            DeviceSampleRow.node_id == node_id,
             DeviceSampleRow.index == NODE_INDEX,
             DeviceSampleRow.at >= since,
             DeviceSampleRow.power_w.is_not(None),
         )
-        .order_by(DeviceSampleRow.at.desc())
-        .limit(limit)
+        .order_by(DeviceSampleRow.at)
     ).all()
-    return [
-        PowerSample(at=at, watts=w, source=src or "")
-        for at, w, src in reversed(rows)
-        if w is not None
-    ]
+    by_source: dict[str, list[power_curve_.Sample]] = {}
+    for source, at, watts, limit_w in found:
+        if watts is None:  # the query keeps none; the column is nullable for devices' rows
+            continue
+        by_source.setdefault(source or "", []).append(
+            power_curve_.Sample(at=utc(at), watts=watts, limit_w=limit_w)
+        )
+    chosen = next((s for s in ("bmc", "rapl") if s in by_source), next(iter(by_source), ""))
+    made = power_curve_.curve(by_source.get(chosen, []), since=since, until=now)
+    return PowerCurve(
+        node=node,
+        hours=hours,
+        since=since,
+        until=now,
+        source=chosen,
+        sources=sorted(by_source),
+        bucket_s=int(made.width.total_seconds()),
+        samples=made.samples,
+        now_w=made.now_w,
+        now_at=made.now_at,
+        avg_w=made.avg_w,
+        max_w=made.max_w,
+        kwh=made.kwh,
+        limit_w=made.limit_w,
+        buckets=[PowerBucket.model_validate(b, from_attributes=True) for b in made.buckets],
+    )
 
 
 def node_id(session: Session, name: str | None) -> str | None:

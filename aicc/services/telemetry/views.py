@@ -63,9 +63,35 @@ class IdleReplicas(BaseModel):
     next_cursor: str | None = None
 
 
-class PowerSample(View):
-    # one measured power of a node, by its BMC or RAPL (services/telemetry/samples.py)
+class PowerBucket(View):
+    # a node's power samples in [at, at + the curve's bucket_s): how many, their least, mean and
+    # greatest watts, and the last limit in force its BMC said (core/power_curve.py)
 
     at: datetime
-    watts: float
-    source: str
+    samples: int
+    min_w: float
+    avg_w: float
+    max_w: float
+    limit_w: float | None = None
+
+
+class PowerCurve(View):
+    # a node's measured power over the last `hours` (services/telemetry/samples.py): one source
+    # (`bmc`, the whole node, where its BMC is read; else `rapl`, its CPUs and memory), at most
+    # ~300 buckets and the window's summary; `sources` are all that sampled it in the window
+
+    node: str
+    hours: float
+    since: datetime
+    until: datetime
+    source: str  # bmc | rapl | "" (never measured in the window)
+    sources: list[str]
+    bucket_s: int
+    samples: int
+    now_w: float | None
+    now_at: datetime | None
+    avg_w: float | None
+    max_w: float | None
+    kwh: float
+    limit_w: float | None  # the limit in force at the last sample (None: none, or unknown)
+    buckets: list[PowerBucket]

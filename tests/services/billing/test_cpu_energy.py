@@ -32,7 +32,7 @@ def test_a_cpu_jobs_record_has_kwh_and_co2_by_the_named_method(db: Database, sou
         for minute in range(0, 60, 5):  # 10:00-11:00, the node drew 400 W, then 600 W
             watts = 400.0 if minute < 30 else 600.0
             samples.record_power(
-                session, T0.replace(hour=10, minute=minute), [(node_id, watts, source)]
+                session, T0.replace(hour=10, minute=minute), [(node_id, watts, source, None)]
             )
     with db.session() as session:
         Meter(session, zone="Asia/Shanghai", power=POWER).compute(T0 + timedelta(hours=2))
