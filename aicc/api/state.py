@@ -58,6 +58,7 @@ class AppState:
             concurrency=self.concurrency,
             wake=self.controller.wake,
             cold_start_s=self.settings.deployments.cold_start_timeout_s,
+            chunks=self.chunks,
         )
 
     def _load_caller(self, secret_hash: str) -> tokens.Caller | None:
