@@ -70,12 +70,18 @@ async def dispatch(
             if found is not None:
                 (name, adapter), colon = found, ":"
                 target = await gateway.target(grant.project_id, name)
+        attached = None if target is None else target.adapters
+        if colon and attached is not None and adapter not in attached:
+            target = await gateway.fresh(grant.project_id, name)  # attached since it was read?
     except Exception:
         return store_down()
     if target is None or not grant.may_call(name):
         return not_found(asked)
     if colon and target.adapters is not None and adapter not in target.adapters:
         return not_found(asked)  # a deployment of a model serves the adapters attached to it
+    if colon and name != asked.partition(":")[0] and isinstance(payload, dict):
+        payload["model"] = f"{name}:{adapter}"  # an alias: the replica knows BASE:NAME only
+        body = json.dumps(payload).encode()
     wait = gateway.throttle(grant)
     if wait:
         seconds = max(1, math.ceil(wait))

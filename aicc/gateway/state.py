@@ -160,6 +160,14 @@ class Gateway:
     async def target(self, project_id: str, name: str) -> gw.Target | None:
         return await self.targets.get((project_id, name))
 
+    async def fresh(self, project_id: str, name: str) -> gw.Target | None:
+        """The deployment as the store says now (not the cache), which then keeps it."""
+        key = (project_id, name)
+        found = await asyncio.to_thread(self._load_target, key)
+        if found is not None:
+            self.targets.put(key, found)
+        return found
+
     async def ready(
         self, project_id: str, target: gw.Target, tried: frozenset[str] = frozenset()
     ) -> gw.Target:
