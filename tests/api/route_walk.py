@@ -82,6 +82,7 @@ class Targets:
     model: str
     template: str  # a private published template
     deployment: str  # stopped, at revision 2
+    lm_deployment: str  # of a model, stopped, serving a LoRA adapter (ADAPTER)
     api_key: str  # a key to the project's deployments, by name
     notebook: str  # A's org admin's notebook (a notebook is its owner's alone)
     power_cap_event: str  # a demand-response cap the center's admin set (center admins only)
@@ -121,6 +122,7 @@ def made_up(node: str) -> Targets:
         model="no-such-model",
         template="no-such-template",
         deployment="no-such-deployment",
+        lm_deployment="no-such-lm-deployment",
         api_key="no-such-api-key",
         notebook="no-such-notebook",
         power_cap_event=new_id("pcap"),
@@ -154,6 +156,17 @@ def upload_bytes() -> bytes:
 # ADAPTER: the adapter routes' own (`Targets.deployment` runs a command, which serves none)
 LM_DEPLOYMENT = "alpha-lm"
 ADAPTER = "alpha-adapter"
+
+# The adapter routes' deployment is A's deployment of a model (`Targets.deployment` runs a
+# command, which serves no adapters): path parameters filled per operation, before PATH_FILLS.
+OP_PATH_FILLS: dict[tuple[tuple[str, str], str], Callable[[Targets], str]] = {
+    ((method, path), "name"): lambda t: t.lm_deployment
+    for method, path in (
+        ("GET", "/api/v1/deployments/{name}/adapters"),
+        ("POST", "/api/v1/deployments/{name}/adapters"),
+        ("DELETE", "/api/v1/deployments/{name}/adapters/{adapter}"),
+    )
+}
 
 # A path parameter is filled by (the path segment before it, its name): `name` is a node's name
 # under /nodes and a secret's under /secrets.
@@ -529,6 +542,8 @@ def calls(op: Op, t: Targets) -> list[Call]:
 
     def fill(match: re.Match[str]) -> str:
         before = op.path[: match.start()].rstrip("/").rsplit("/", 1)[-1]
+        if (op.key, match.group(1)) in OP_PATH_FILLS:
+            return OP_PATH_FILLS[op.key, match.group(1)](t)
         key = (before, match.group(1))
         assert key in PATH_FILLS, f"{op}: add path parameter {key} to PATH_FILLS"
         return PATH_FILLS[key](t)
@@ -1002,6 +1017,7 @@ def build_world(api: TestClient, state: AppState, tenant_b: Tenant, tmp_path: Pa
         model="alpha-model",
         template="alpha-template",
         deployment="alpha-deploy",
+        lm_deployment=LM_DEPLOYMENT,
         api_key="alpha-api-key",
         notebook="alpha-notebook",
         power_cap_event=cap["id"],

@@ -380,10 +380,6 @@ def test_every_mutating_route_writes_an_audit_entry(world: World) -> None:
         ("POST", f"{API}/projects/{{project_id}}/members"): replace(
             a, project_id=world.a_research_id
         ),
-        ("POST", f"{API}/deployments/{{name}}/adapters"): replace(a, deployment=LM_DEPLOYMENT),
-        ("DELETE", f"{API}/deployments/{{name}}/adapters/{{adapter}}"): replace(
-            a, deployment=LM_DEPLOYMENT
-        ),
     }
     with state.db.session() as session:
         named = {

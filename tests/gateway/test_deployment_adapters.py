@@ -52,12 +52,15 @@ def merged_greedy(base: Path, adapter: Path, prompt: str, max_new: int) -> str:
 class World:
     def __init__(self, url: str, api: httpx.Client, a: Tenant, b: Tenant, files: Path) -> None:
         self.url, self.api, self.a, self.b, self.files = url, api, a, b, files
+        self.keys = 0
 
     def sdk(self, tenant: Tenant) -> Client:
         return Client(server=self.url, token=tenant.token)
 
     def openai(self, tenant: Tenant) -> openai.OpenAI:
-        made = self.api.post("/api/v1/keys", json={"name": "k"}, headers=tenant.headers)
+        self.keys += 1
+        key = {"name": f"k{self.keys}"}
+        made = self.api.post("/api/v1/keys", json=key, headers=tenant.headers)
         assert made.status_code == 201, made.text
         return openai.OpenAI(
             base_url=self.url + "/v1", api_key=made.json()["secret"], max_retries=0
@@ -174,6 +177,8 @@ def test_a_detached_adapter_is_no_longer_served(world: World) -> None:
     client = world.openai(world.a)
     client.completions.create(model="chat:gone", prompt=PROMPT, max_tokens=2)
     a.deployments.detach("chat", "gone")
+    with pytest.raises(openai.NotFoundError):  # at once on the server that detached it
+        client.completions.create(model="chat:gone", prompt=PROMPT, max_tokens=2)
     assert [x.name for x in a.deployments.adapters("chat")] == ["ada"]
     missing = world.api.delete("/api/v1/deployments/chat/adapters/gone", headers=world.a.headers)
     assert missing.status_code == 404
