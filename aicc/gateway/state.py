@@ -189,11 +189,6 @@ class Gateway:
             await asyncio.sleep(COLD_POLL_S)
         return target
 
-    def forget_target(self, name: str) -> None:
-        """A deployment (by name or id, of any project) whose adapters changed on this server:
-        its next request reads the store again (others' within `endpoint_cache_s`)."""
-        self.targets.drop(lambda t: t is not None and name in (t.name, t.deployment_id))
-
     def forget(self, key_id: str) -> None:
         """A key revoked on this server stops at once."""
         self.keys.drop(lambda g: g is not None and g.key_id == key_id)

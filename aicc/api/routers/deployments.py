@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, Response
+from fastapi import APIRouter, Response
 
 from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
@@ -135,14 +135,11 @@ def deployments_attach(
     who: CurrentUser,
     session: SessionDep,
     state: StateDep,
-    after: BackgroundTasks,
     project: ProjectRef = None,
 ) -> DeploymentAdapter:
     """Serve a LoRA adapter (a model version of peft's files over the deployment's model) as
     `DEPLOYMENT:NAME` and its alias; running replicas get it on its first request."""
-    found = adapters.attach(session, who, state.chunks, name, **body.model_dump(), project=project)
-    after.add_task(state.gateway.forget_target, name)  # once committed
-    return found
+    return adapters.attach(session, who, state.chunks, name, **body.model_dump(), project=project)
 
 
 @router.delete("/deployments/{name}/adapters/{adapter}", status_code=204)
@@ -151,12 +148,9 @@ def deployments_detach(
     adapter: DeploymentName,
     who: CurrentUser,
     session: SessionDep,
-    state: StateDep,
-    after: BackgroundTasks,
     project: ProjectRef = None,
 ) -> Response:
     """Stop serving the adapter: its requests are a 404 from now on (on this server at once,
     on others within `gateway.endpoint_cache_s`)."""
     adapters.detach(session, who, name, adapter, project=project)
-    after.add_task(state.gateway.forget_target, name)  # once committed
     return Response(status_code=204)
