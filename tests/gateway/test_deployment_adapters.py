@@ -86,7 +86,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     home = tmp_path_factory.mktemp("center") / "home"
     with over_http(home, limits={"grace_s": 1.0}) as (url, token, state):
         api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
-        world = World(url, api, make_tenant(api, "alpha"), make_tenant(api, "beta"), root)
+        world = World(
+            url, api, make_tenant(api, "alpha"), make_tenant(api, "beta", "org_admin"), root
+        )
         for tenant, name in ((world.a, "tiny"), (world.a, "ada"), (world.a, "wrong")):
             register(state, tenant, name, root / name)
         register(state, world.b, "bada", root / "bada")
@@ -158,6 +160,28 @@ def test_another_tenant_never_reaches_the_adapter(world: World) -> None:
     assert "bada" in refused.json()["detail"]
 
 
+def test_a_public_adapter_of_another_tenant_may_be_attached(world: World) -> None:
+    """The sharing rule is the registry's visibility: B's adapter made public is A's to serve."""
+    shared = world.api.patch(
+        "/api/v1/models/bada", json={"visibility": "public"}, headers=world.b.headers
+    )
+    assert shared.status_code == 200, shared.text
+    ref = f"{shared.json()['project']}/bada@1"
+    attached = world.sdk(world.a).deployments.attach("chat", ref)
+    assert attached.name == "bada" and attached.model == ref
+    expected = merged_greedy(world.files / "tiny", world.files / "bada", PROMPT, 6)
+    answer = world.openai(world.a).completions.create(
+        model="chat:bada",
+        prompt=PROMPT,
+        max_tokens=6,
+        temperature=0,
+        extra_body={"ignore_eos": True},
+    )
+    assert answer.choices[0].text == expected
+    with pytest.raises(openai.NotFoundError):  # served on A's deployment, for A's keys only
+        world.openai(world.b).completions.create(model="chat:bada", prompt=PROMPT, max_tokens=2)
+
+
 def test_an_adapter_of_another_base_is_a_422_naming_both(world: World) -> None:
     refused = world.api.post(
         "/api/v1/deployments/chat/adapters", json={"model": "wrong"}, headers=world.a.headers
@@ -179,7 +203,7 @@ def test_a_detached_adapter_is_no_longer_served(world: World) -> None:
     a.deployments.detach("chat", "gone")
     with pytest.raises(openai.NotFoundError):  # at once on the server that detached it
         client.completions.create(model="chat:gone", prompt=PROMPT, max_tokens=2)
-    assert [x.name for x in a.deployments.adapters("chat")] == ["ada"]
+    assert "gone" not in [x.name for x in a.deployments.adapters("chat")]
     missing = world.api.delete("/api/v1/deployments/chat/adapters/gone", headers=world.a.headers)
     assert missing.status_code == 404
 
