@@ -51,6 +51,7 @@ from aicc.store.chunkstore import ChunkStore
 from aicc.store.db import Database
 
 COLD_POLL_S = 0.25  # how often a held request looks for a ready replica
+REFUSED = "!"  # before a version in `Gateway.handed`: the replica would not take it
 
 
 class Gateway:
@@ -128,12 +129,14 @@ class Gateway:
     async def hand(self, url: str, token: str | None, source: adapters.Source) -> None:
         """Make sure the replica at `url` has the attached adapter `source` at its version:
         handed in once per replica (concurrent requests for it wait for the one hand-in).
-        A replica that does not take it answers the request itself (a 404)."""
-        if self.chunks is None or self.handed.get(url, {}).get(source.key) == source.version_id:
+        A replica that does not take it (a 4xx: an engine without adapters) is not asked
+        again; it answers the requests itself (a 404)."""
+        done = (source.version_id, REFUSED + source.version_id)
+        if self.chunks is None or self.handed.get(url, {}).get(source.key) in done:
             return
         lock = self._handing.setdefault((url, source.key), asyncio.Lock())
         async with lock:
-            if self.handed.get(url, {}).get(source.key) == source.version_id:
+            if self.handed.get(url, {}).get(source.key) in done:
                 return
             body = await asyncio.to_thread(self._tar, source)
             base = "http://localhost" if url.startswith("/") else url
@@ -148,11 +151,15 @@ class Gateway:
             async with answer:
                 if answer.status < 300:
                     self.handed.setdefault(url, {})[source.key] = source.version_id
+                elif answer.status < 500:
+                    self.handed.setdefault(url, {})[source.key] = REFUSED + source.version_id
 
     def unhand(self, url: str, key: str) -> None:
-        """The replica at `url` says it has no adapter `key` (a new replica at its address):
-        the next request for it hands it in again."""
-        self.handed.get(url, {}).pop(key, None)
+        """The replica at `url`, which took adapter `key`, says it has none (a new replica at
+        its address): the next request for it hands it in again."""
+        held = self.handed.get(url, {})
+        if not held.get(key, REFUSED).startswith(REFUSED):
+            held.pop(key, None)
 
     async def grant(self, secret: str) -> gw.Grant | None:
         return await self.keys.get(hashlib.sha256(secret.encode()).hexdigest())
@@ -236,6 +243,8 @@ class Gateway:
         self.refused[url] = time.monotonic() + max(self.settings.endpoint_cache_s, 1.0)
         self.holdings.forget(url)
         self.handed.pop(url, None)
+        for key in [k for k in self._handing if k[0] == url]:
+            self._handing.pop(key)
 
     async def close(self) -> None:
         """At shutdown: the clients closed, the request log committed."""
