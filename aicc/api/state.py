@@ -58,7 +58,11 @@ class AppState:
             concurrency=self.concurrency,
             wake=self.controller.wake,
             cold_start_s=self.settings.deployments.cold_start_timeout_s,
+            chunks=self.chunks,
         )
+        # an adapter attached or detached here: the gateway reads deployments again at once
+        # (other servers within `gateway.endpoint_cache_s`)
+        self.db.on_commit({"deployment_adapters"}, self.gateway.targets.clear)
 
     def _load_caller(self, secret_hash: str) -> tokens.Caller | None:
         with self.db.reader() as session:

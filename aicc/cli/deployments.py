@@ -10,7 +10,7 @@ from aicc.cli.output import Column, col
 
 if TYPE_CHECKING:
     from aicc.sdk.client import Client
-    from aicc.services.serving.views import Deployment
+    from aicc.services.serving.views import Deployment, DeploymentAdapter
 
 app = typer.Typer(help="Deployments: model APIs kept running.", no_args_is_help=True)
 
@@ -227,4 +227,57 @@ DEPLOYMENTS.action(app, "start", "started deployment")(
 )
 DEPLOYMENTS.delete(app, "rm")(
     DEPLOYMENTS.call("delete", "Stop its replicas and delete the deployment.", **BY_NAME)
+)
+
+
+ADAPTERS = Noun(
+    "adapter",
+    [
+        col("NAME", "name"),
+        Column("ALIAS", lambda r: str(r.get("alias") or "")),
+        col("MODEL", "model"),
+        col("BASE", "base"),
+        col("BYTES", "bytes"),
+        CREATED,
+    ],
+    empty="no adapters; `aicc deploy attach NAME MODEL` serves one",
+    sdk="deployments",
+)
+DEPLOYMENT_ADAPTERS = Noun(
+    "adapter", ADAPTERS.columns, fields=[col("DEPLOYMENT", "deployment"), *ADAPTERS.columns]
+)
+
+ADAPTERS.list(app, "adapters")(
+    ADAPTERS.call(
+        "adapters", "The LoRA adapters a deployment serves (call DEPLOYMENT:NAME).", **BY_NAME
+    )
+)
+
+
+@DEPLOYMENT_ADAPTERS.create(app, "attach", "attached adapter")
+def deploy_attach(
+    api: "Client",
+    name: Name,
+    model: Annotated[str, typer.Argument(help="The adapter's model version: NAME@N, or NAME.")],
+    adapter: Annotated[
+        str | None, typer.Option("--as", help="Its name after the ':' (default: the model's).")
+    ] = None,
+    alias: Annotated[
+        str | None, typer.Option("--alias", help="A model name for it alone, without a ':'.")
+    ] = None,
+    project: ProjectOption = None,
+) -> "DeploymentAdapter":
+    """Serve a LoRA adapter over the deployment's model, as NAME:ADAPTER (and --alias);
+    running replicas get it on its first request."""
+    return api.deployments.attach(name, model, adapter=adapter, alias=alias, project=project)
+
+
+ADAPTERS.delete(app, "detach", "adapter {} detached")(
+    ADAPTERS.call(
+        "detach",
+        "Stop serving an adapter on the deployment.",
+        name=Name,
+        adapter=Annotated[str, typer.Argument(help="The adapter's name on the deployment.")],
+        project=ProjectOption,
+    )
 )

@@ -13,6 +13,7 @@ PREFIXES = frozenset(
     | {"dst", "dsv", "upl", "mdl", "tpl", "rev"}  # data: sets, versions, uploads, models, templates
     # and their reviews
     | {"dep", "key", "req", "nbk"}  # serving: deployments, API keys, gateway requests; notebooks
+    | {"dad"}  # the LoRA adapters a deployment serves over its base
     | {"idn"}  # users' identities at single sign-on providers
     | {"pcap"}  # the site's power cap events (demand response)
     | {"nch", "nev", "ndl"}  # notifications: channels, events, deliveries

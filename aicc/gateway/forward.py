@@ -4,7 +4,9 @@ while no answer byte came back; an answer read whole and metered once, or a stre
 the relay (`relay.py`). `model: "BASE:NAME"` asks deployment BASE for its adapter NAME:
 the replica is told the caller's project (`x-aicc-tenant`), finds the adapter as that tenant may
 see it (aicc/serving/adapters.py: another tenant's is a 404), and replicas holding the adapter
-are preferred (`affinity.py`). Both `/v1` (`routes.py`) and the portal's playground (`chat_as`) come
+are preferred (`affinity.py`). A deployment of a model serves the adapters attached to it
+(`services/serving/adapters.py`), each handed to a replica on its first request there, and
+called by its alias alone too. Both `/v1` (`routes.py`) and the portal's playground (`chat_as`) come
 through here, so both are routed, limited, metered and logged alike."""
 
 from __future__ import annotations
@@ -61,14 +63,25 @@ async def dispatch(
     (`BASE:ADAPTER`: of deployment BASE, with its adapter)."""
     asked = name
     name, colon, adapter = asked.partition(":")
-    if not grant.may_call(name):
-        return not_found(asked)
     try:
         target = await gateway.target(grant.project_id, name)
+        if target is None and not colon:  # an adapter's alias: its deployment, with it
+            found = await gateway.alias(grant.project_id, name)
+            if found is not None:
+                (name, adapter), colon = found, ":"
+                target = await gateway.target(grant.project_id, name)
+        attached = None if target is None else target.adapters
+        if colon and attached is not None and adapter not in attached:
+            target = await gateway.fresh(grant.project_id, name)  # attached since it was read?
     except Exception:
         return store_down()
-    if target is None:
+    if target is None or not grant.may_call(name):
         return not_found(asked)
+    if colon and target.adapters is not None and adapter not in target.adapters:
+        return not_found(asked)  # a deployment of a model serves the adapters attached to it
+    if colon and name != asked.partition(":")[0] and isinstance(payload, dict):
+        payload["model"] = f"{name}:{adapter}"  # an alias: the replica knows BASE:NAME only
+        body = json.dumps(payload).encode()
     wait = gateway.throttle(grant)
     if wait:
         seconds = max(1, math.ceil(wait))
@@ -164,8 +177,13 @@ async def _send(
         call.attempts += 1
         gateway.outstanding[url] = gateway.outstanding.get(url, 0) + 1
         base = "http://localhost" if url.startswith("/") else url
-        sent = {**headers, **endpoints.headers(call.target.tokens.get(url))}
+        token = call.target.tokens.get(url)
+        sent = {**headers, **endpoints.headers(token)}
+        attached = call.target.adapters or {}
+        source = attached.get(call.adapter) if call.adapter else None
         try:
+            if source is not None:  # the replica gets the adapter's files the first time
+                await gateway.hand(url, token, source)
             upstream = await gateway.pool.client(url).post(
                 base + path, data=body, headers=sent, allow_redirects=False
             )
@@ -186,6 +204,8 @@ async def _send(
         kind = upstream.headers.get("content-type", "")
         if upstream.status < 300:
             gateway.holdings.learn(deployment, tenant, call.adapter, url, upstream.headers)
+        elif upstream.status == 404 and source is not None:  # a new replica at that address
+            gateway.unhand(url, source.key)
         if call.stream and upstream.status == 200 and kind.startswith("text/event-stream"):
             return Relayed(Relay(call, upstream, url, asked_usage, guard(call)), call.id)
         try:

@@ -15,6 +15,10 @@ without asking the store, and the books of what went through (docs/gateway.md).
   `pool.py`'s. A sandboxed replica on another machine answers on TCP only a request that
   carries its token (`Target.tokens`, sent by the relay with every request; never logged): the
   client's own headers never reach a replica, so no caller can send one.
+- A deployment's attached adapters (`services/serving/adapters.py`) are handed to a replica
+  the first time a request for one is routed there (`hand`): its files, as a tar, to the
+  replica's `PUT /aicc/adapters/OWNER/NAME`; remembered per replica until it refuses a
+  connection or says it has no such adapter.
 - Each finished request is counted for `/metrics` (`metrics.py`) and its record written by the
   request log's group commit (`request_log.py`).
 """
@@ -23,7 +27,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import itertools
+import tarfile
 import time
 from collections.abc import Callable
 
@@ -37,11 +43,15 @@ from aicc.gateway.request_log import LogWriter
 from aicc.gateway.safety import Safety
 from aicc.gateway.tiers import Admission
 from aicc.services.common import utcnow
+from aicc.services.jobs import endpoints
+from aicc.services.serving import adapters
 from aicc.services.serving import gateway as gw
 from aicc.services.serving.autoscaling import Concurrency
+from aicc.store.chunkstore import ChunkStore
 from aicc.store.db import Database
 
 COLD_POLL_S = 0.25  # how often a held request looks for a ready replica
+REFUSED = "!"  # before a version in `Gateway.handed`: the replica would not take it
 
 
 class Gateway:
@@ -56,8 +66,12 @@ class Gateway:
         concurrency: Concurrency | None = None,
         wake: Callable[[], None] = lambda: None,
         cold_start_s: float = 300.0,
+        chunks: ChunkStore | None = None,
     ) -> None:
         self.db, self.settings, self.zone = db, settings, zone
+        self.chunks = chunks  # where attached adapters' files are read (None: not handed)
+        self.handed: dict[str, dict[str, str]] = {}  # address -> adapter key -> version
+        self._handing: dict[tuple[str, str], asyncio.Lock] = {}
         # requests in flight per deployment, for the autoscaler; `wake` runs the controller now
         self.concurrency = concurrency or Concurrency()
         self.wake, self.cold_start_s = wake, cold_start_s
@@ -92,11 +106,74 @@ class Gateway:
         with self.db.reader() as session:
             return gw.target(session, *key)
 
+    def _alias(self, key: tuple[str, str]) -> tuple[str, str] | None:
+        with self.db.reader() as session:
+            return gw.aliased(session, *key)
+
+    async def alias(self, project_id: str, name: str) -> tuple[str, str] | None:
+        """The (deployment, adapter) an adapter's alias of the project calls, or None."""
+        return await asyncio.to_thread(self._alias, (project_id, name))
+
+    def _tar(self, source: adapters.Source) -> bytes:
+        assert self.chunks is not None
+        with self.db.reader() as session:
+            found = adapters.files(session, self.chunks, source)
+        out = io.BytesIO()
+        with tarfile.open(fileobj=out, mode="w:") as tar:
+            for name, data in found:
+                info = tarfile.TarInfo(name)
+                info.size, info.mode = len(data), 0o444
+                tar.addfile(info, io.BytesIO(data))
+        return out.getvalue()
+
+    async def hand(self, url: str, token: str | None, source: adapters.Source) -> None:
+        """Make sure the replica at `url` has the attached adapter `source` at its version:
+        handed in once per replica (concurrent requests for it wait for the one hand-in).
+        A replica that does not take it (a 4xx: an engine without adapters) is not asked
+        again; it answers the requests itself (a 404)."""
+        done = (source.version_id, REFUSED + source.version_id)
+        if self.chunks is None or self.handed.get(url, {}).get(source.key) in done:
+            return
+        lock = self._handing.setdefault((url, source.key), asyncio.Lock())
+        async with lock:
+            if self.handed.get(url, {}).get(source.key) in done:
+                return
+            body = await asyncio.to_thread(self._tar, source)
+            base = "http://localhost" if url.startswith("/") else url
+            headers = {
+                "content-type": "application/x-tar",
+                adapters.VERSION_HEADER: source.version_id,
+                **endpoints.headers(token),
+            }
+            answer = await self.pool.client(url).put(
+                f"{base}/aicc/adapters/{source.key}", data=body, headers=headers
+            )
+            async with answer:
+                if answer.status < 300:
+                    self.handed.setdefault(url, {})[source.key] = source.version_id
+                elif answer.status < 500:
+                    self.handed.setdefault(url, {})[source.key] = REFUSED + source.version_id
+
+    def unhand(self, url: str, key: str) -> None:
+        """The replica at `url`, which took adapter `key`, says it has none (a new replica at
+        its address): the next request for it hands it in again."""
+        held = self.handed.get(url, {})
+        if not held.get(key, REFUSED).startswith(REFUSED):
+            held.pop(key, None)
+
     async def grant(self, secret: str) -> gw.Grant | None:
         return await self.keys.get(hashlib.sha256(secret.encode()).hexdigest())
 
     async def target(self, project_id: str, name: str) -> gw.Target | None:
         return await self.targets.get((project_id, name))
+
+    async def fresh(self, project_id: str, name: str) -> gw.Target | None:
+        """The deployment as the store says now (not the cache), which then keeps it."""
+        key = (project_id, name)
+        found = await asyncio.to_thread(self._load_target, key)
+        if found is not None:
+            self.targets.put(key, found)
+        return found
 
     async def ready(
         self, project_id: str, target: gw.Target, tried: frozenset[str] = frozenset()
@@ -165,6 +242,9 @@ class Gateway:
     def refuse(self, url: str) -> None:
         self.refused[url] = time.monotonic() + max(self.settings.endpoint_cache_s, 1.0)
         self.holdings.forget(url)
+        self.handed.pop(url, None)
+        for key in [k for k in self._handing if k[0] == url]:
+            self._handing.pop(key)
 
     async def close(self) -> None:
         """At shutdown: the clients closed, the request log committed."""

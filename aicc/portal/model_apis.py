@@ -31,7 +31,7 @@ from aicc.portal.page import Page, PageDep, PostingPage
 from aicc.portal.rendering import PortalRoute, error_page, language_of, render
 from aicc.services.common import Invalid, ServiceError, TooLarge, utcnow
 from aicc.services.models import models
-from aicc.services.serving import api_keys, deployments, views
+from aicc.services.serving import adapters, api_keys, deployments, views
 from aicc.services.serving import gateway as gw
 from aicc.services.tenancy import tenancy
 from aicc.services.tenancy.sessions import SignedIn
@@ -79,15 +79,24 @@ def live(session: Session, state: AppState, me: SignedIn, name: str, project: st
 def context(
     session: Session, state: AppState, me: SignedIn, name: str, project: str | None
 ) -> dict[str, Any]:
-    """What deployment.html needs of this module: the live panel, the recent requests and,
-    for a model that answers `/predict`, its input schema (the predict playground's form)."""
+    """What deployment.html needs of this module: the live panel, the recent requests, the
+    LoRA adapters it serves and, for a model that answers `/predict`, its input schema (the
+    predict playground's form)."""
     panel = live(session, state, me, name, project)
     log = gw.recent(
         session, me.who, project=panel.deployment.project_id, deployment=name, limit=LOG_ROWS
     )
     schema = predictor(session, me, panel.deployment)
     guarded = tiers_safety.context(session, state, me, name, panel.deployment.project_id)
-    return {"live": panel, "live_poll": POLL, "requests": log, "predictor": schema, **guarded}
+    attached = adapters.list_adapters(session, me.who, name, project=panel.deployment.project_id)
+    return {
+        "live": panel,
+        "live_poll": POLL,
+        "requests": log,
+        "predictor": schema,
+        "adapters": attached,
+        **guarded,
+    }
 
 
 def predictor(session: Session, me: SignedIn, d: views.Deployment) -> pg.Schema | None:

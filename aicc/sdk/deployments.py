@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from aicc.sdk.transport import Resource, api_path, given
-from aicc.services.serving.views import Deployment, DeploymentRevision
+from aicc.services.serving.views import Deployment, DeploymentAdapter, DeploymentRevision
 
 Revisions = list[DeploymentRevision]  # a name: inside the class, `list` is the method
+Adapters = list[DeploymentAdapter]
 
 
 class Deployments(Resource):
@@ -97,6 +98,31 @@ class Deployments(Resource):
 
     def delete(self, name: str, project: str | None = None) -> None:
         self._t.call("DELETE", api_path("deployments", name), params={"project": project})
+
+    def adapters(self, name: str, project: str | None = None) -> Adapters:
+        """The LoRA adapters the deployment serves (`DEPLOYMENT:NAME`), by name."""
+        path = api_path("deployments", name, "adapters")
+        return self._each(DeploymentAdapter, "GET", path, params={"project": project})
+
+    def attach(
+        self,
+        name: str,
+        model: str,
+        *,
+        adapter: str | None = None,
+        alias: str | None = None,
+        project: str | None = None,
+    ) -> DeploymentAdapter:
+        """Serve the adapter model version `model` on the deployment as `NAME:ADAPTER` (the
+        model's name by default) and as `alias` alone."""
+        body = given(model=model, name=adapter, alias=alias)
+        path = api_path("deployments", name, "adapters")
+        return self._one(DeploymentAdapter, "POST", path, json=body, params={"project": project})
+
+    def detach(self, name: str, adapter: str, project: str | None = None) -> None:
+        """Stop serving the adapter."""
+        path = api_path("deployments", name, "adapters", adapter)
+        self._t.call("DELETE", path, params={"project": project})
 
     def _action(self, name: str, action: str, project: str | None) -> Deployment:
         path = api_path("deployments", name, action)

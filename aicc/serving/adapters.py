@@ -7,12 +7,19 @@ has).
 
 Adapters are loaded into the base (peft's `load_adapter`) on first use and kept in an LRU cache
 bounded in bytes (their weights' size on disk): one that does not fit evicts the least recently
-used first (`delete_adapter`). All of it runs on the model's one thread, one request at a time,
-so the adapter a request activated stays active until it ends."""
+used first (`delete_adapter`). A replica started with `--adapter-uploads` also takes adapters
+the gateway hands in (`install`, `PUT /aicc/adapters/OWNER/NAME`): those a deployment has
+attached, each the first time the gateway routes a request for it here. All of it runs on the
+model's one thread, one request at a time, so the adapter a request activated stays active
+until it ends."""
 
 from __future__ import annotations
 
+import io
 import re
+import shutil
+import tarfile
+import tempfile
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -31,6 +38,8 @@ ADAPTER_HEADER = "x-aicc-adapter"
 EVICTED_HEADER = "x-aicc-adapters-evicted"
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
+VERSION_HEADER = "x-aicc-adapter-version"  # with an adapter handed in: its version
+VERSION_FILE = ".version"  # beside an adapter the gateway handed in: its model version's id
 
 
 def split(model: str) -> tuple[str, str | None]:
@@ -53,6 +62,52 @@ def locate(root: Path | None, tenant: str | None, name: str, model: str) -> tupl
         if (path / "adapter_config.json").is_file():
             return f"{owner}/{name}", path
     raise missing
+
+
+def installed(root: Path, owner: str, name: str) -> str | None:
+    """The version of the adapter the gateway last handed in as OWNER/NAME (None: none)."""
+    if not (NAME.fullmatch(owner) and NAME.fullmatch(name)):
+        return None
+    mark = root / owner / name / VERSION_FILE
+    return mark.read_text("utf-8") if mark.is_file() else None
+
+
+def install(root: Path, owner: str, name: str, version: str, body: bytes) -> str:
+    """Put the adapter the gateway hands in (`body`: a tar of its files) at OWNER/NAME under
+    `root`, replacing what was there, and mark its `version`; returns its key OWNER/NAME. Only
+    peft's files are taken, as plain files; anything else in the tar is a 400."""
+    if not (NAME.fullmatch(owner) and NAME.fullmatch(name) and NAME.fullmatch(version)):
+        raise ApiError("an adapter's owner, name and version are plain names", code="bad_adapter")
+    allowed = {"adapter_config.json", *WEIGHTS}
+    staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=root))
+    try:
+        with tarfile.open(fileobj=io.BytesIO(body), mode="r:") as tar:
+            for member in tar.getmembers():
+                if not member.isfile() or member.name not in allowed:
+                    raise ApiError(
+                        f"an adapter holds only {', '.join(sorted(allowed))}",
+                        code="bad_adapter",
+                    )
+                source = tar.extractfile(member)
+                assert source is not None
+                (staging / member.name).write_bytes(source.read())
+        if not (staging / "adapter_config.json").is_file():
+            raise ApiError("an adapter needs adapter_config.json", code="bad_adapter")
+        (staging / VERSION_FILE).write_text(version, "utf-8")
+        (root / owner).mkdir(exist_ok=True)
+        dest = root / owner / name
+        if dest.exists():
+            old = Path(tempfile.mkdtemp(prefix=".old-", dir=root))
+            dest.rename(old / name)
+            shutil.rmtree(old, ignore_errors=True)
+        staging.rename(dest)
+    except tarfile.TarError:
+        raise ApiError(
+            "the body must be a tar of the adapter's files", code="bad_adapter"
+        ) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return f"{owner}/{name}"
 
 
 def size_of(path: Path) -> int:
@@ -83,6 +138,11 @@ class Adapters:
     @property
     def used(self) -> int:
         return sum(self.held.values())
+
+    def drop(self, key: str) -> None:
+        """Forget `key` (its files were replaced): the next request loads it anew."""
+        if self.held.pop(key, None) is not None:
+            self.unload(key)
 
     def acquire(self, key: str, path: Path) -> list[str]:
         """Make `key` loaded and most recent; returns the keys evicted to make room. An adapter

@@ -66,6 +66,7 @@ class State:
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="model")
     )
     adapters_root: Path | None = None  # adapters as OWNER/NAME under it (adapters.py)
+    uploads: bool = False  # the gateway may hand adapters in (`PUT /aicc/adapters/...`)
     # per (tenant, adapter key): [requests, prompt tokens, completion tokens], for /metrics
     by_adapter: dict[tuple[str, str], list[int]] = field(default_factory=dict)
 
@@ -154,6 +155,7 @@ def create(state: State) -> Starlette:
             Route("/v1/completions", routes.completions, methods=["POST"]),
             Route("/v1/embeddings", routes.embeddings, methods=["POST"]),
             Route("/predict", routes.predict, methods=["POST"]),
+            Route("/aicc/adapters/{owner}/{name}", routes.adapter_put, methods=["PUT"]),
         ],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _crash},
         lifespan=lifespan,
@@ -309,6 +311,27 @@ class _Routes:
         used = protocol.usage(tokens, 0)
         found = {"object": "list", "data": data, "model": body["model"], "usage": used}
         return JSONResponse(found, headers=_told(model, adapter))
+
+    async def adapter_put(self, request: Request) -> Response:
+        """An adapter the gateway hands in (a tar of its files), as OWNER/NAME at a version;
+        the same version again is a no-op. It waits for the request on the model to end,
+        and one loaded under that key is dropped, so the next request loads the new files."""
+        state = self.state
+        model: TextModel = state.ready(TextModel)
+        root, held = state.adapters_root, model.adapters
+        if not state.uploads or root is None or held is None:
+            raise ApiError("this replica takes no adapters", code="not_found", status=404)
+        owner, name = request.path_params["owner"], request.path_params["name"]
+        version = request.headers.get(adapters.VERSION_HEADER, "")
+        if adapters.installed(root, owner, name) != version:
+            body = await request.body()
+
+            def put() -> None:
+                held.drop(adapters.install(root, owner, name, version, body))
+
+            async with state.lock:  # between two requests: none is using the adapter
+                await state.work(put)
+        return JSONResponse({"adapter": f"{owner}/{name}", "version": version})
 
     async def predict(self, request: Request) -> Response:
         state = self.state

@@ -34,6 +34,13 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="LoRA adapters served over the model as NAME:ADAPTER, under DIR/OWNER/ADAPTER",
     )
     parser.add_argument(
+        "--adapter-uploads",
+        type=Path,
+        default=None,
+        help="without --adapters: take the adapters the gateway hands in, kept under DIR "
+        "(a deployment's attached adapters; ignored where the engine serves none)",
+    )
+    parser.add_argument(
         "--adapter-cache-mb",
         type=float,
         default=float(env.get("AICC_ADAPTER_CACHE_MB") or 1024),
@@ -55,6 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"aicc.serving: {e}", file=sys.stderr)
         return 2
     root: Path | None = args.adapters.resolve() if args.adapters else None
+    uploads = root is None and args.adapter_uploads is not None and engine == "transformers"
+    if uploads:
+        root = args.adapter_uploads.resolve()
+        root.mkdir(parents=True, exist_ok=True)
     bound = int(args.adapter_cache_mb * 2**20)
     if root is not None and engine != "transformers":
         # vLLM's multi-LoRA knows no tenants: until the replica checks them there, adapters
@@ -75,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return TableModel.load(model)
 
     print(f"aicc.serving: {engine} engine, loading {model} as {name!r}", file=sys.stderr)
-    state = State(name, load, adapters_root=root)
+    state = State(name, load, adapters_root=root, uploads=uploads)
     server = uvicorn.Server(
         uvicorn.Config(create(state), host=args.host, port=args.port, log_level="info")
     )

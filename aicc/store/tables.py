@@ -686,6 +686,29 @@ class DeploymentReplicaRow(Base):
     draining_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class DeploymentAdapterRow(Base):
+    """A LoRA adapter (a model version of peft's files) a deployment of its base serves, as
+    `DEPLOYMENT:NAME` and, where given, as `alias` alone (unique in the deployment's project)."""
+
+    __tablename__ = "deployment_adapters"
+    __table_args__ = (
+        UniqueConstraint("deployment_id", "name"),
+        UniqueConstraint("project_id", "alias"),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # dad_...
+    deployment_id: Mapped[str] = mapped_column(ForeignKey("deployments.id"), index=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    alias: Mapped[str | None] = mapped_column(String(64))
+    # the adapter's model version (a `datasets` row of kind model, and its number)
+    model_id: Mapped[str] = mapped_column(String(40))
+    model_version: Mapped[int] = mapped_column(Integer)
+    base: Mapped[str] = mapped_column(String(512))  # its base_model_name_or_path, as read
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    created_by: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+
+
 class ApiKeyRow(Base):
     """A project's key to its deployments through the gateway (`/v1`): only the secret's
     SHA-256 is stored. `deployments` None means every deployment of the project."""

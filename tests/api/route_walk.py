@@ -40,7 +40,7 @@ from aicc.services.common import new_id, utcnow
 from aicc.services.images import events as images_events
 from aicc.services.images.distribution import Blob, Manifest
 from aicc.services.models import models, templates
-from aicc.services.serving import deployments
+from aicc.services.serving import adapters, deployments
 from aicc.services.tenancy.tenancy import principal_of
 from aicc.store.db import database_url, make_engine
 from aicc.store.tables import LeaseRow, ProjectRow, SettlementRow, TokenRow, UserRow
@@ -82,6 +82,7 @@ class Targets:
     model: str
     template: str  # a private published template
     deployment: str  # stopped, at revision 2
+    lm_deployment: str  # of a model, stopped, serving a LoRA adapter (ADAPTER)
     api_key: str  # a key to the project's deployments, by name
     notebook: str  # A's org admin's notebook (a notebook is its owner's alone)
     power_cap_event: str  # a demand-response cap the center's admin set (center admins only)
@@ -121,6 +122,7 @@ def made_up(node: str) -> Targets:
         model="no-such-model",
         template="no-such-template",
         deployment="no-such-deployment",
+        lm_deployment="no-such-lm-deployment",
         api_key="no-such-api-key",
         notebook="no-such-notebook",
         power_cap_event=new_id("pcap"),
@@ -150,6 +152,22 @@ def upload_bytes() -> bytes:
             packed.path.unlink()
 
 
+# A's deployment of a model (`alpha-base`, stopped), serving A's LoRA adapter `alpha-lora` as
+# ADAPTER: the adapter routes' own (`Targets.deployment` runs a command, which serves none)
+LM_DEPLOYMENT = "alpha-lm"
+ADAPTER = "alpha-adapter"
+
+# The adapter routes' deployment is A's deployment of a model (`Targets.deployment` runs a
+# command, which serves no adapters): path parameters filled per operation, before PATH_FILLS.
+OP_PATH_FILLS: dict[tuple[tuple[str, str], str], Callable[[Targets], str]] = {
+    ((method, path), "name"): lambda t: t.lm_deployment
+    for method, path in (
+        ("GET", "/api/v1/deployments/{name}/adapters"),
+        ("POST", "/api/v1/deployments/{name}/adapters"),
+        ("DELETE", "/api/v1/deployments/{name}/adapters/{adapter}"),
+    )
+}
+
 # A path parameter is filled by (the path segment before it, its name): `name` is a node's name
 # under /nodes and a secret's under /secrets.
 PATH_FILLS: dict[tuple[str, str], Callable[[Targets], str]] = {
@@ -171,6 +189,7 @@ PATH_FILLS: dict[tuple[str, str], Callable[[Targets], str]] = {
     ("models", "name"): lambda t: t.model,
     ("templates", "name"): lambda t: t.template,
     ("deployments", "name"): lambda t: t.deployment,
+    ("adapters", "adapter"): lambda t: ADAPTER,
     ("uploads", "upload_id"): lambda t: t.upload_id,
     ("keys", "ref"): lambda t: t.api_key,
     ("notebooks", "notebook"): lambda t: t.notebook,
@@ -241,6 +260,9 @@ BODIES: dict[tuple[str, str], Callable[[Targets], list[dict[str, Any]]]] = {
     ],
     ("PATCH", "/api/v1/deployments/{name}"): lambda t: [{"json": {"env": {"PROBE": "b"}}}],
     ("POST", "/api/v1/deployments/{name}/scale"): lambda t: [{"json": {"max_replicas": 2}}],
+    ("POST", "/api/v1/deployments/{name}/adapters"): lambda t: [
+        {"json": {"model": "alpha-lora", "name": ADAPTER}}
+    ],
     ("PUT", "/api/v1/models/{name}/reviews"): lambda t: [{"json": {"rating": 3, "text": "b"}}],
     ("PUT", "/api/v1/datasets/{name}/reviews"): lambda t: [{"json": {"rating": 3, "text": "b"}}],
     ("POST", "/api/v1/orgs"): lambda t: [{"json": {"name": "b-probe-org"}}],
@@ -520,6 +542,8 @@ def calls(op: Op, t: Targets) -> list[Call]:
 
     def fill(match: re.Match[str]) -> str:
         before = op.path[: match.start()].rstrip("/").rsplit("/", 1)[-1]
+        if (op.key, match.group(1)) in OP_PATH_FILLS:
+            return OP_PATH_FILLS[op.key, match.group(1)](t)
         key = (before, match.group(1))
         assert key in PATH_FILLS, f"{op}: add path parameter {key} to PATH_FILLS"
         return PATH_FILLS[key](t)
@@ -856,6 +880,38 @@ def build_world(api: TestClient, state: AppState, tenant_b: Tenant, tmp_path: Pa
         deployments.stop(session, who, "alpha-deploy", project=project_id)
         changes = {"env": {"ALPHA": "1"}}
         deployments.update(session, who, state.blobs, "alpha-deploy", changes, project=project_id)
+        # a deployment of a model (stopped: no replica runs) serving a LoRA adapter of it
+        config = json.dumps({"model_type": "llama", "architectures": ["LlamaForCausalLM"]})
+        models.register(
+            session,
+            who,
+            state.chunks,
+            "alpha-base",
+            [("config.json", config.encode())],
+            project=project_id,
+        )
+        lora = json.dumps({"peft_type": "LORA", "base_model_name_or_path": "alpha-base"})
+        models.register(
+            session,
+            who,
+            state.chunks,
+            "alpha-lora",
+            [("adapter_config.json", lora.encode()), ("adapter_model.safetensors", b"w")],
+            project=project_id,
+        )
+        deployments.create(
+            session, who, state.blobs, name=LM_DEPLOYMENT, model="alpha-base", project=project_id
+        )
+        deployments.stop(session, who, LM_DEPLOYMENT, project=project_id)
+        adapters.attach(
+            session,
+            who,
+            state.chunks,
+            LM_DEPLOYMENT,
+            model="alpha-lora",
+            name=ADAPTER,
+            project=project_id,
+        )
     notebook = api.post(
         "/api/v1/notebooks",
         json={"name": "alpha-notebook", "project": project_id, "start": False},
@@ -961,6 +1017,7 @@ def build_world(api: TestClient, state: AppState, tenant_b: Tenant, tmp_path: Pa
         model="alpha-model",
         template="alpha-template",
         deployment="alpha-deploy",
+        lm_deployment=LM_DEPLOYMENT,
         api_key="alpha-api-key",
         notebook="alpha-notebook",
         power_cap_event=cap["id"],

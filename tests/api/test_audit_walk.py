@@ -18,6 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from route_walk import (
     CONFLICT_BY_DESIGN,
+    LM_DEPLOYMENT,
     NEEDS_REGISTRY,
     OK,
     SIGNED,
@@ -170,6 +171,12 @@ AUDITED: dict[tuple[str, str], Audited] = {
     ("POST", f"{API}/deployments/{{name}}/stop"): deployment("stop"),
     ("POST", f"{API}/deployments/{{name}}/start"): deployment("start"),
     ("DELETE", f"{API}/deployments/{{name}}"): deployment("delete"),
+    ("POST", f"{API}/deployments/{{name}}/adapters"): audited(
+        "deployment.adapter.attach", "deployment", of("lm-deployment")
+    ),
+    ("DELETE", f"{API}/deployments/{{name}}/adapters/{{adapter}}"): audited(
+        "deployment.adapter.detach", "deployment", of("lm-deployment")
+    ),
     ("POST", f"{API}/keys"): audited("api_key.create", "api_key", answer_id),
     ("DELETE", f"{API}/keys/{{ref}}"): audited("api_key.revoke", "api_key", of("api_key")),
     ("POST", f"{API}/notebooks"): audited("notebook.create", "notebook", answer_id),
@@ -399,6 +406,7 @@ def test_every_mutating_route_writes_an_audit_entry(world: World) -> None:
             "model": named[a.model],
             "template": named[a.template],
             "deployment": named_deployment(world),
+            "lm-deployment": named_deployment(world, LM_DEPLOYMENT),
             "api_key": api_key_id(world),
             "notebook": notebook.one().id,
             "power_cap": a.power_cap_event,
@@ -478,8 +486,8 @@ def test_every_mutating_route_writes_an_audit_entry(world: World) -> None:
     assert walked >= len(ops)
 
 
-def named_deployment(world: World) -> str:
-    got = world.api.get(f"{API}/deployments/{world.a.deployment}", headers=world.a_admin)
+def named_deployment(world: World, name: str | None = None) -> str:
+    got = world.api.get(f"{API}/deployments/{name or world.a.deployment}", headers=world.a_admin)
     return str(created(got)["id"])
 
 

@@ -184,6 +184,7 @@ SHOWN_SERVICES = (
     "models/predictions",
     "models/reviews",  # a data set's rating form (issue 41)
     "serving/deployments",
+    "serving/adapters",
     "serving/converge",
     "serving/api_keys",
     "serving/gateway",

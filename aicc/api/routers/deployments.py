@@ -13,9 +13,9 @@ from aicc.api import schemas
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import PageArgs
 from aicc.api.params import DeploymentName, ProjectRef
-from aicc.services.serving import deployments
+from aicc.services.serving import adapters, deployments
 from aicc.services.serving.deployments import Policy
-from aicc.services.serving.views import Deployment, DeploymentRevision
+from aicc.services.serving.views import Deployment, DeploymentAdapter, DeploymentRevision
 
 router = APIRouter(prefix="/api/v1", tags=["deployments"])
 
@@ -29,6 +29,7 @@ _DOCS = {
     "revisions": "Every revision, newest first.",
     "rollback": "A new revision with the spec of the one before the current one.",
     "stop": "Stop every replica (state `stopped`) until `start`.",
+    "list_adapters": "The LoRA adapters the deployment serves (`DEPLOYMENT:NAME`), by name.",
 }
 
 
@@ -121,4 +122,35 @@ def deployments_delete(
 ) -> Response:
     """Cancel its replicas and forget it."""
     deployments.delete_deployment(session, who, name, project=project)
+    return Response(status_code=204)
+
+
+_by_name("GET", "/adapters", adapters.list_adapters, list[DeploymentAdapter])
+
+
+@router.post("/deployments/{name}/adapters", response_model=DeploymentAdapter, status_code=201)
+def deployments_attach(
+    name: DeploymentName,
+    body: schemas.AdapterIn,
+    who: CurrentUser,
+    session: SessionDep,
+    state: StateDep,
+    project: ProjectRef = None,
+) -> DeploymentAdapter:
+    """Serve a LoRA adapter (a model version of peft's files over the deployment's model) as
+    `DEPLOYMENT:NAME` and its alias; running replicas get it on its first request."""
+    return adapters.attach(session, who, state.chunks, name, **body.model_dump(), project=project)
+
+
+@router.delete("/deployments/{name}/adapters/{adapter}", status_code=204)
+def deployments_detach(
+    name: DeploymentName,
+    adapter: DeploymentName,
+    who: CurrentUser,
+    session: SessionDep,
+    project: ProjectRef = None,
+) -> Response:
+    """Stop serving the adapter: its requests are a 404 from now on (on this server at once,
+    on others within `gateway.endpoint_cache_s`)."""
+    adapters.detach(session, who, name, adapter, project=project)
     return Response(status_code=204)

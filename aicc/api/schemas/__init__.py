@@ -11,6 +11,7 @@ from aicc.api.schemas.datasets import (
     UploadIn,
 )
 from aicc.api.schemas.deployments import (
+    AdapterIn,
     DeploymentIn,
     DeploymentPatch,
     ScaleIn,
@@ -47,6 +48,7 @@ __all__ = [
     "ERRORS",
     "MAX_QUEUE_JOBS",
     "MAX_QUEUE_RUNTIME_S",
+    "AdapterIn",
     "ApiKeyIn",
     "Body",
     "CleanIn",

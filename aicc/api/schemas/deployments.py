@@ -62,3 +62,13 @@ class ScaleIn(Body):
     min_replicas: Replicas | None = None
     max_replicas: Replicas | None = None
     target_concurrency: Target | None = None
+
+
+class AdapterIn(Body):
+    """A LoRA adapter's model version to serve on the deployment (`model`: `NAME@N`, `NAME` for
+    the latest, `ORG/PROJECT/NAME@N` shared with you), called as `DEPLOYMENT:NAME` (`name`: the
+    model's name when left out) and, with an `alias`, as that alone."""
+
+    model: Ref
+    name: Name | None = None
+    alias: Name | None = None

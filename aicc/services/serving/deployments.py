@@ -58,6 +58,7 @@ from aicc.services.serving.views import Deployment, DeploymentReplica, Deploymen
 from aicc.services.tenancy import audit, tenancy
 from aicc.store.blobs import BlobStore
 from aicc.store.tables import (
+    DeploymentAdapterRow,
     DeploymentReplicaRow,
     DeploymentRevisionRow,
     DeploymentRow,
@@ -71,6 +72,7 @@ from aicc.store.tables import (
 STATES = tuple(state.value for state in DeploymentState)  # core/states.py: who follows whom
 ENGINES = ("auto", "transformers", "predict", "vllm")
 LABEL = "aicc.io/deployment"
+ADAPTER_UPLOADS = ".adapters"  # in the replica's working directory, its own
 # What an update may change; each makes a new revision.
 SETTINGS = (
     "model",
@@ -343,7 +345,10 @@ def _build(
         model = f"{datasets.qualified(session, where)}/{row.name}@{version.number}"
         mounts = [model]
         sha256 = workdirs.keep(session, who, blobs, serving_program())
-        words = ["--name", name] + (["--engine", engine] if engine != "auto" else [])
+        # --adapter-uploads: where the gateway hands it the adapters attached to the
+        # deployment (services/serving/adapters.py), served where the engine can
+        words = ["--name", name, "--adapter-uploads", ADAPTER_UPLOADS]
+        words += ["--engine", engine] if engine != "auto" else []
         text = (
             f'export AICC_MODEL_DIR="$AICC_DATA_DIR/{row.name}"; exec python -m aicc.serving '
             '--model "$AICC_MODEL_DIR" --host "$AICC_SERVICE_HOST" --port "$PORT" '
@@ -655,6 +660,9 @@ def delete_deployment(
     )
     session.execute(
         delete(DeploymentRevisionRow).where(DeploymentRevisionRow.deployment_id == row.id)
+    )
+    session.execute(
+        delete(DeploymentAdapterRow).where(DeploymentAdapterRow.deployment_id == row.id)
     )
     prj = session.get(ProjectRow, row.project_id)
     assert prj is not None

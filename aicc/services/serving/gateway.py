@@ -20,7 +20,7 @@ from aicc.core.states import DeploymentState
 from aicc.core.tenancy import Principal
 from aicc.services.common import from_row
 from aicc.services.jobs import endpoints
-from aicc.services.serving import deployments
+from aicc.services.serving import adapters, deployments
 from aicc.services.serving.views import GatewayRequest
 from aicc.services.tenancy import tenancy
 from aicc.store.db import Database, begin_immediate
@@ -61,6 +61,9 @@ class Target:
     waits: bool = True  # without a ready replica, one is coming: hold a request (not stopped)
     # address -> the replica's token, sent with every request to it (Endpoint.headers): a secret
     tokens: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    # the adapters attached to a deployment of a model, by name (None: a command's, whose
+    # replica decides which adapters it has)
+    adapters: Mapping[str, adapters.Source] | None = None
 
 
 @dataclass(frozen=True)
@@ -139,14 +142,31 @@ def target(session: Session, project_id: str, name: str) -> Target | None:
     ready = tuple((e.job_id, e.address) for e in live)
     tokens = {e.address: e.token for e in live if e.token}
     waits = row.state not in (DeploymentState.STOPPED, DeploymentState.FAILED)
-    return Target(row.id, row.name, ready, waits=waits, tokens=tokens)
+    attached = None if row.model_id is None else adapters.sources(session, row.id, project_id)
+    return Target(row.id, row.name, ready, waits=waits, tokens=tokens, adapters=attached)
+
+
+def aliased(session: Session, project_id: str, name: str) -> tuple[str, str] | None:
+    """The (deployment, adapter) the project's adapter alias `name` calls, or None."""
+    return adapters.aliased(session, project_id, name)
 
 
 def models(session: Session, key: Grant) -> list[Model]:
-    """The deployments this key may call, by name."""
+    """The deployments this key may call, by name, each followed by its attached adapters
+    (`DEPLOYMENT:NAME`) and their aliases."""
     query = select(DeploymentRow).where(DeploymentRow.project_id == key.project_id)
-    rows = session.scalars(query.order_by(DeploymentRow.name))
-    return [Model(r.name, r.created_at) for r in rows if key.may_call(r.name)]
+    rows = [r for r in session.scalars(query.order_by(DeploymentRow.name)) if key.may_call(r.name)]
+    attached: dict[str, list[tuple[str, str]]] = {}
+    for deployment, name, alias in adapters.aliases(session, key.project_id):
+        attached.setdefault(deployment, []).append((name, alias))
+    out = []
+    for r in rows:
+        out.append(Model(r.name, r.created_at))
+        for name, alias in attached.get(r.name, []):
+            out.append(Model(f"{r.name}:{name}", r.created_at))
+            if alias:
+                out.append(Model(alias, r.created_at))
+    return out
 
 
 def record(db: Database, records: list[RequestRecord]) -> None:

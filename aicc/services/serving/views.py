@@ -64,6 +64,19 @@ class Deployment(View):
     replicas: list[DeploymentReplica]
 
 
+class DeploymentAdapter(View):
+    # A LoRA adapter a deployment serves over its base (docs/deployments.md, "Adapters").
+
+    deployment: str
+    name: str  # called as `DEPLOYMENT:NAME`
+    alias: str | None  # or as this alone, within the project
+    model: str  # the adapter's model version, ORG/PROJECT/NAME@N
+    base: str  # its adapter_config.json's base_model_name_or_path
+    bytes: int
+    created_by: str
+    created_at: datetime
+
+
 class DeploymentRevision(View):
     # One kept revision of a deployment's replica spec.
 
