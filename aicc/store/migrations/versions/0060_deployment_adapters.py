@@ -2,7 +2,7 @@
 each by a name (`DEPLOYMENT:NAME`) and an optional alias unique in the project (issue 61)
 
 Revision ID: 0060
-Revises: 0058
+Revises: 0059
 Create Date: 2026-11-28 19:00:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from aicc.store.migrations.ops import AT, ID, Entity, migration, refs
 
 revision = "0060"
-down_revision = "0058"
+down_revision = "0059"
 
 upgrade, downgrade = migration(
     Entity(
