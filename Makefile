@@ -79,7 +79,8 @@ test: install-test
 	@# Ctrl-C or a TERM ends pytest, not the check after it.
 	trap : INT TERM; session=make-test-$$$$-$$(date +%s); \
 	AICC_TEST_SESSION=$$session OPENAPI_PYTHON_CLIENT=$(CURDIR)/$(TOOLS)/bin/openapi-python-client \
-		$(BIN)/pytest -q -ra -n $(TEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS); \
+		$(BIN)/pytest -q -ra -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25 \
+		--junitxml=tests/artifacts/junit.xml $(PYTEST_ARGS); \
 	status=$$?; \
 	$(BIN)/python -m aicc.testing.leftovers --session $$session || { [ $$status -ne 0 ] || status=1; }; \
 	exit $$status

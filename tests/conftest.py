@@ -4,7 +4,9 @@ the end (aicc/testing/leftovers.py)."""
 
 from __future__ import annotations
 
+import json
 import os
+import statistics
 import sys
 import warnings
 from collections.abc import Iterator
@@ -25,6 +27,7 @@ hypothesis_settings.register_profile("ci", deadline=None, max_examples=50)
 hypothesis_settings.load_profile("ci")
 
 _SESSION = pytest.StashKey[str]()
+DURATIONS = Path(__file__).parent / "durations.json"  # scripts/test_durations.py writes it
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -33,6 +36,16 @@ def pytest_configure(config: pytest.Config) -> None:
     registry unless the test asks (a registry each, all on port 5000, would fight for it)."""
     config.stash[_SESSION] = leftovers.mark()
     os.environ.setdefault("AICC_REGISTRY__EMBEDDED", "false")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slowest files first, by their seconds in a recorded run (tests/durations.json; a new
+    file counts as the median). `make test` hands out whole files (`--dist loadfile`) in this
+    order (`--no-loadscope-reorder`): a long file taken last would keep the other worker idle
+    to the end. The sort is stable, so each file's tests keep their order."""
+    seconds: dict[str, float] = json.loads(DURATIONS.read_text())["files"]
+    usual = statistics.median(seconds.values())
+    items.sort(key=lambda item: -seconds.get(item.nodeid.split("::")[0], usual))
 
 
 @pytest.hookimpl(trylast=True)
