@@ -47,6 +47,9 @@ from aicc.store.tables import (
     DatasetRow,
     DatasetVersionRow,
     ProjectRow,
+    S3MultipartRow,
+    S3PartRow,
+    S3StagedRow,
     UploadChunkRow,
     UploadRow,
 )
@@ -125,7 +128,11 @@ def begin(
         raise Invalid("sizes: one per chunk, each 1 to {max} bytes", max=core.MAX_CHUNK)
     upload = session.scalar(
         select(UploadRow)
-        .where(UploadRow.dataset_id == row.id, UploadRow.created_by == who.user_id)
+        .where(
+            UploadRow.dataset_id == row.id,
+            UploadRow.created_by == who.user_id,
+            UploadRow.source.is_(None),  # never an S3 writer's staging (`s3writes`)
+        )
         .order_by(UploadRow.created_at.desc())
         .limit(1)
     )
@@ -550,8 +557,14 @@ def _check_sizes(session: Session, sizes: dict[str, int]) -> None:
 
 
 def _close(session: Session, upload_id: str | None) -> None:
+    """Drop the upload and what it holds: its chunks' rows, and the files and parts S3 writers
+    staged in it (`s3writes`)."""
     if upload_id is None:
         return
+    multiparts = select(S3MultipartRow.id).where(S3MultipartRow.upload_id == upload_id)
+    session.execute(delete(S3PartRow).where(S3PartRow.multipart_id.in_(multiparts)))
+    session.execute(delete(S3MultipartRow).where(S3MultipartRow.upload_id == upload_id))
+    session.execute(delete(S3StagedRow).where(S3StagedRow.upload_id == upload_id))
     session.execute(delete(UploadChunkRow).where(UploadChunkRow.upload_id == upload_id))
     session.execute(delete(UploadRow).where(UploadRow.id == upload_id))
 
