@@ -178,6 +178,9 @@ async def s3_request(request: Request) -> Response:
             answer = await writes.answer(request, state, holder, bucket, key, query, payload)
         else:
             answer = await _answer(request, state, holder, operation, bucket, key, query)
+    if request.method == "PUT" and answer.status_code >= 400:
+        # the body may be unread: the connection cannot carry another request (as S3 does)
+        answer.headers["Connection"] = "close"
     state.stats.requests.labels(operation, str(answer.status_code)).inc()
     return answer
 
