@@ -35,6 +35,8 @@ class Target:
     url: str
     key: tuple[str, str]
     other: tuple[str, str]  # tenant B's key
+    writer: tuple[str, str]  # A's key that writes (`--write`)
+    other_project: str  # B's project, by id
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +45,15 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
         admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
         a, b = make_tenant(admin, "hostile-a"), make_tenant(admin, "hostile-b")
         push(admin, "corpus", {"t.csv": DATA, "sub/x.txt": b"x"}, a.headers)
-        keys = [
-            admin.post("/api/v1/s3-keys", json={"name": "k"}, headers=t.headers).json()
-            for t in (a, b)
-        ]
+        keys = []
+        for headers, writable in ((a.headers, False), (b.headers, False), (a.headers, True)):
+            made = admin.post(
+                "/api/v1/s3-keys", json={"name": "k", "writable": writable}, headers=headers
+            )
+            keys.append(made.json())
+        pairs = [(k["access_key_id"], k["secret"]) for k in keys]
         try:
-            yield Target(url, *((k["access_key_id"], k["secret"]) for k in keys))
+            yield Target(url, *pairs, other_project=b.project_id)
         finally:
             admin.close()
 
@@ -87,14 +92,20 @@ class Answer:
 
 
 def signed(
-    target: Target, method: str, raw_path: str, headers: dict[str, str] | None = None
+    target: Target,
+    method: str,
+    raw_path: str,
+    headers: dict[str, str] | None = None,
+    *,
+    key: tuple[str, str] | None = None,
+    body: bytes | None = None,
 ) -> Answer:
     """The request line exactly as given (http.client changes nothing in it), signed."""
     host = target.url.removeprefix("http://")
-    sent = sign(target.key, host, method, raw_path, **(headers or {}))
+    sent = sign(key or target.key, host, method, raw_path, **(headers or {}))
     connection = http.client.HTTPConnection(host, timeout=30)
     try:
-        connection.request(method, raw_path, headers=sent)
+        connection.request(method, raw_path, body=body, headers=sent)
         got = connection.getresponse()
         return Answer(got.status, {k.lower(): v for k, v in got.getheaders()}, got.read())
     finally:
@@ -262,3 +273,77 @@ def test_another_tenants_key_lists_nothing_of_a(target: Target) -> None:
     assert s3.list_objects_v2(Bucket="default")["KeyCount"] == 0  # B's own default project
     for prefix in ("corpus/", "corpus/latest/", quote("../")):
         assert s3.list_objects_v2(Bucket="default", Prefix=prefix)["KeyCount"] == 0
+
+
+# --- writes (a writable key): keys that climb, another project, oversize bodies ---------------
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "corpus/new/../x.csv",
+        "corpus/new/%2e%2e/x.csv",
+        "corpus/new/sub%2F..%2F..%2Fx.csv",
+        "corpus/new//etc/passwd",
+        "corpus/new/%2Fetc%2Fpasswd",
+        "corpus/new/./x.csv",
+        "corpus/new/a%5Cb.csv",
+        "corpus/new/x.csv%00",
+        "%2e%2e/new/x.csv",
+        "..%2F..%2Fnew%2Fx.csv",
+        "corpus/1/../new/x.csv",
+    ],
+)
+def test_a_write_to_a_key_that_climbs_is_refused(target: Target, key: str) -> None:
+    answer = signed(target, "PUT", f"/s3/default/{key}", key=target.writer, body=b"climb")
+    assert answer.status_code in (400, 403), answer.text
+    assert code_of(answer) in ("InvalidArgument", "AccessDenied")
+
+
+def test_nothing_a_refused_write_sent_is_staged(target: Target) -> None:
+    for key in ("corpus/new/../x.csv", "corpus/new/%2e%2e/y.csv"):
+        signed(target, "PUT", f"/s3/default/{key}", key=target.writer, body=b"climb")
+    commit = signed(target, "PUT", "/s3/default/corpus/new/_COMMIT", key=target.writer, body=b"")
+    assert commit.status_code == 400 and "nothing is staged" in commit.text
+
+
+def test_a_write_naming_another_project_finds_no_bucket(target: Target) -> None:
+    for path in (
+        f"/s3/{target.other_project}/corpus/new/x.csv",
+        f"/s3/{target.other_project}/corpus/new/_COMMIT",
+    ):
+        answer = signed(target, "PUT", path, key=target.writer, body=b"")
+        assert answer.status_code == 404 and code_of(answer) == "NoSuchBucket"
+    made = signed(
+        target, "POST", f"/s3/{target.other_project}/corpus/new/x?uploads=", key=target.writer
+    )
+    assert made.status_code in (403, 404)  # the signature covers `uploads=`; never a 500
+
+
+@pytest.mark.parametrize(
+    ("path", "length", "code"),
+    [
+        ("/s3/default/corpus/new/huge.bin", str(6 * 1024**3), "EntityTooLarge"),
+        ("/s3/default/corpus/new/huge.bin", "9" * 40, "MissingContentLength"),
+        ("/s3/default/corpus/new/huge.bin", "-1", "MissingContentLength"),
+    ],
+)
+def test_an_oversize_body_is_refused_before_it_is_read(
+    target: Target, path: str, length: str, code: str
+) -> None:
+    """Content-Length alone is sent: the answer comes without the body, and closes."""
+    host = target.url.removeprefix("http://")
+    sent = sign(target.writer, host, "PUT", path, **{"Content-Length": length})
+    connection = http.client.HTTPConnection(host, timeout=30)
+    try:
+        connection.putrequest("PUT", path, skip_accept_encoding=True)
+        for name, value in sent.items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        got = connection.getresponse()
+        answer = Answer(got.status, {k.lower(): v for k, v in got.getheaders()}, got.read())
+    finally:
+        connection.close()
+    assert answer.status_code in (400, 411, 413), answer.text
+    if answer.headers.get("content-type") == "application/xml":
+        assert code_of(answer) == code
