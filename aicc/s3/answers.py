@@ -41,6 +41,7 @@ STATUS = {
     "InvalidPart": 400,
     "InvalidPartOrder": 400,
     "MalformedXML": 400,
+    "MalformedTrailerError": 400,
     "NoSuchUpload": 404,
     "MissingContentLength": 411,
     "NoSuchBucket": 404,

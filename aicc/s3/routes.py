@@ -108,9 +108,9 @@ def _operation(method: str, bucket: str, key: str, query: dict[str, str]) -> str
 
 async def _holder(
     request: Request, state: Endpoint, raw_path: str, *, streamed: bool
-) -> tuple[s3keys.Holder, str]:
-    """The key that signed this request, its signature checked, and the payload's hash the
-    signature covers; else SignatureError. A `streamed` body (a PUT's) is not read here: its
+) -> tuple[s3keys.Holder, sigv4.Signed]:
+    """The key that signed this request, its signature checked, and what it signed (the
+    payload's hash among it); else SignatureError. A `streamed` body (a PUT's) is not read here: its
     hash is checked as it is streamed (`writes.py`)."""
     headers = {k.lower(): v for k, v in request.headers.items()}
     query = parse_qsl(request.url.query, keep_blank_values=True)
@@ -139,7 +139,7 @@ async def _holder(
     sigv4.check_time(signed, utcnow())
     if holder.stale:
         await asyncio.to_thread(_touch, state, holder.key_id)
-    return holder, signed.payload
+    return holder, signed
 
 
 def _lookup(state: Endpoint, access_key_id: str) -> s3keys.Holder | None:
@@ -169,13 +169,13 @@ async def s3_request(request: Request) -> Response:
     operation = _operation(request.method, bucket, key, query)
     resource = f"/{bucket}/{key}" if key else f"/{bucket}"
     try:
-        holder, payload = await _holder(request, state, raw_path, streamed=request.method == "PUT")
+        holder, signed = await _holder(request, state, raw_path, streamed=request.method == "PUT")
     except SignatureError as err:
         answer = answers.error(err.code, err.message, resource=resource, head=head)
     else:
         if write:
             operation = _write_operation(request.method, key, query)
-            answer = await writes.answer(request, state, holder, bucket, key, query, payload)
+            answer = await writes.answer(request, state, holder, bucket, key, query, signed)
         else:
             answer = await _answer(request, state, holder, operation, bucket, key, query)
     if request.method == "PUT" and answer.status_code >= 400:

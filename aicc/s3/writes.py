@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from aicc.core import datasets as core
 from aicc.core.tenancy import Scope, allows
-from aicc.s3 import answers, sigv4
+from aicc.s3 import answers, chunked, sigv4
 from aicc.s3.state import Endpoint
 from aicc.services.common import Forbidden, Invalid, NotFound, TooLarge
 from aicc.services.data import objects, s3writes, uploads
@@ -86,13 +86,14 @@ async def answer(
     bucket: str,
     key: str,
     query: dict[str, str],
-    payload: str,
+    signed: sigv4.Signed,
 ) -> Response:
-    """The write's answer; S3's error document for anything refused. `payload` is the
-    x-amz-content-sha256 the signature covers (checked against a streamed body here)."""
+    """The write's answer; S3's error document for anything refused. `signed` is what the
+    request's signature covers: the x-amz-content-sha256 a streamed body is checked against
+    here, or its aws-chunked signing (`chunked.py`)."""
     resource = f"/{bucket}/{key}"
     try:
-        return await _answer(request, state, holder, bucket, key, query, payload)
+        return await _answer(request, state, holder, bucket, key, query, signed)
     except Refused as err:
         return answers.error(err.code, err.message, resource=resource)
     except objects.NoSuchBucket:
@@ -131,7 +132,7 @@ async def _answer(
     bucket: str,
     key: str,
     query: dict[str, str],
-    payload: str,
+    signed: sigv4.Signed,
 ) -> Response:
     if not allows(holder.who.scopes, Scope.DATA):
         raise Refused(
@@ -144,15 +145,15 @@ async def _answer(
     method = request.method
     if method == "PUT" and "uploadId" not in query:
         if target.path == s3writes.COMMIT:
-            return await _commit(request, state, holder, target)
-        return await _put(request, state, holder, target, payload)
+            return await _commit(request, state, holder, target, signed)
+        return await _put(request, state, holder, target, signed)
     if method == "POST" and "uploads" in query:
         return await _create(state, holder, target, bucket, key)
     upload_id = query.get("uploadId", "")
     if method == "PUT":
-        return await _part(request, state, holder, target, query, upload_id, payload)
+        return await _part(request, state, holder, target, query, upload_id, signed)
     if method == "POST":
-        return await _complete(request, state, holder, target, bucket, key, upload_id, payload)
+        return await _complete(request, state, holder, target, bucket, key, upload_id, signed)
     if method == "DELETE":
         await _run(state, lambda s: s3writes.abort(s, holder.who, upload_id, target.path))
         return Response(status_code=204, headers={"x-amz-request-id": answers.request_id()})
@@ -190,10 +191,13 @@ def _target(session: Session, holder: s3keys.Holder, bucket: str, key: str) -> _
     return _Target(project.id, dataset, path)
 
 
-def _length(request: Request) -> int:
-    declared = request.headers.get("content-length", "")
+def _length(request: Request, signed: sigv4.Signed) -> int:
+    """The payload's declared size: Content-Length, or an aws-chunked body's
+    X-Amz-Decoded-Content-Length."""
+    name = "x-amz-decoded-content-length" if signed.payload in sigv4.STREAMING else "content-length"
+    declared = request.headers.get(name, "")
     if not declared.isdigit() or len(declared) > 15:
-        raise Refused("MissingContentLength", "You must provide the Content-Length HTTP header.")
+        raise Refused("MissingContentLength", f"You must provide the {name.title()} HTTP header.")
     size = int(declared)
     if size > MAX_PART:
         raise Refused(
@@ -204,16 +208,31 @@ def _length(request: Request) -> int:
     return size
 
 
+def _payload(
+    request: Request, holder: s3keys.Holder, signed: sigv4.Signed, trailers: dict[str, str]
+) -> AsyncIterator[bytes]:
+    """The body's payload as it arrives: aws-chunked decoded (each chunk's signature checked)
+    where the signature says so."""
+    if signed.payload not in sigv4.STREAMING:
+        return request.stream()
+    chain = None
+    if signed.payload == sigv4.STREAMING_SIGNED:
+        key = sigv4.signing_key(holder.secret, signed)
+        chain = chunked.Chain(key, signed, signed.signature)
+    return chunked.decode(request.stream(), chain=chain, trailers=trailers)
+
+
 async def _stream(
-    request: Request, state: Endpoint, holder: s3keys.Holder, upload_id: str, payload: str
+    request: Request, state: Endpoint, holder: s3keys.Holder, upload_id: str, signed: sigv4.Signed
 ) -> s3writes.Piece:
     """The body cut into chunks, sent to the upload a batch at a time, and checked: its length
-    against Content-Length, its SHA-256, Content-MD5 and x-amz-checksum-crc32 as declared."""
-    expected = _length(request)
+    as declared, its SHA-256 where signed, Content-MD5 and a CRC32 (header or trailer)."""
+    expected = _length(request, signed)
     sums = _Digests()
     found: list[tuple[str, int]] = []
     batch: list[tuple[str, bytes]] = []
     pending = 0
+    trailers: dict[str, str] = {}
 
     async def send() -> None:
         nonlocal batch, pending
@@ -224,14 +243,18 @@ async def _stream(
             )
         batch, pending = [], 0
 
-    async for piece, data in _pieces(request.stream(), sums, expected):
-        found.append((piece.digest, piece.size))
-        batch.append((piece.digest, data))
-        pending += piece.size
-        if pending >= uploads.INGEST_BATCH:
-            await send()
+    body = _payload(request, holder, signed, trailers)
+    try:
+        async for piece, data in _pieces(body, sums, expected):
+            found.append((piece.digest, piece.size))
+            batch.append((piece.digest, data))
+            pending += piece.size
+            if pending >= uploads.INGEST_BATCH:
+                await send()
+    except chunked.Malformed as err:
+        raise Refused(err.code, err.message) from None
     await send()
-    _check(request, sums, payload, expected)
+    _check(request, sums, signed, expected, trailers)
     return s3writes.Piece(found, sums.size, sums.md5.hexdigest())
 
 
@@ -244,7 +267,7 @@ async def _pieces(
     async for data in body:
         sums.size += len(data)
         if sums.size > expected:
-            raise Refused("IncompleteBody", "the body is longer than its Content-Length")
+            raise Refused("IncompleteBody", "the body is longer than its declared length")
         sums.md5.update(data)
         sums.sha256.update(data)
         sums.crc32 = zlib.crc32(data, sums.crc32)
@@ -262,13 +285,20 @@ async def _pieces(
         yield c, piece
 
 
-def _check(request: Request, sums: _Digests, payload: str, expected: int) -> None:
+def _check(
+    request: Request,
+    sums: _Digests,
+    signed: sigv4.Signed,
+    expected: int,
+    trailers: dict[str, str],
+) -> None:
     if sums.size != expected:
         raise Refused(
             "IncompleteBody",
             "You did not provide the number of bytes specified by the Content-Length HTTP header",
         )
-    if payload != sigv4.UNSIGNED and sums.sha256.hexdigest() != payload:
+    hashed = signed.payload not in sigv4.STREAMING and signed.payload != sigv4.UNSIGNED
+    if hashed and sums.sha256.hexdigest() != signed.payload:
         raise Refused(
             "XAmzContentSHA256Mismatch",
             "The provided 'x-amz-content-sha256' header does not match what was computed.",
@@ -276,7 +306,7 @@ def _check(request: Request, sums: _Digests, payload: str, expected: int) -> Non
     md5 = request.headers.get("content-md5")
     if md5 is not None and _b64(md5) != sums.md5.digest():
         raise Refused("BadDigest", "The Content-MD5 you specified did not match what we received.")
-    crc = request.headers.get("x-amz-checksum-crc32")
+    crc = trailers.get("x-amz-checksum-crc32") or request.headers.get("x-amz-checksum-crc32")
     if crc is not None and _b64(crc) != sums.crc32.to_bytes(4, "big"):
         raise Refused("BadDigest", "The CRC32 you specified did not match the calculated checksum.")
 
@@ -289,10 +319,10 @@ def _b64(text: str) -> bytes:
 
 
 async def _put(
-    request: Request, state: Endpoint, holder: s3keys.Holder, target: _Target, payload: str
+    request: Request, state: Endpoint, holder: s3keys.Holder, target: _Target, signed: sigv4.Signed
 ) -> Response:
     upload_id = await _open(state, holder, target)
-    piece = await _stream(request, state, holder, upload_id, payload)
+    piece = await _stream(request, state, holder, upload_id, signed)
     etag = await _run(state, lambda s: s3writes.stage(s, holder.who, upload_id, target.path, piece))
     return Response(headers={"ETag": answers.etag(etag), "x-amz-request-id": answers.request_id()})
 
@@ -307,10 +337,20 @@ async def _open(state: Endpoint, holder: s3keys.Holder, target: _Target) -> str:
 
 
 async def _commit(
-    request: Request, state: Endpoint, holder: s3keys.Holder, target: _Target
+    request: Request,
+    state: Endpoint,
+    holder: s3keys.Holder,
+    target: _Target,
+    signed: sigv4.Signed,
 ) -> Response:
-    if _length(request) != 0:
+    if _length(request, signed) != 0:
         raise Refused("InvalidArgument", "DATASET/new/_COMMIT commits: write it empty")
+    try:  # read to its end (an aws-chunked empty body still has its frame and trailer)
+        async for data in _payload(request, holder, signed, {}):
+            if data:
+                raise Refused("InvalidArgument", "DATASET/new/_COMMIT commits: write it empty")
+    except chunked.Malformed as err:
+        raise Refused(err.code, err.message) from None
     upload_id = await _open(state, holder, target)
     done = await _run(state, lambda s: s3writes.commit(s, holder.who, state.chunks, upload_id))
     headers = {
@@ -340,7 +380,7 @@ async def _part(
     target: _Target,
     query: dict[str, str],
     multipart_id: str,
-    payload: str,
+    signed: sigv4.Signed,
 ) -> Response:
     raw = query.get("partNumber", "")
     if not raw.isdigit() or not 1 <= int(raw[:6]) <= s3writes.MAX_PARTS:
@@ -349,7 +389,7 @@ async def _part(
     upload_id = await _run(
         state, lambda s: s3writes.multipart(s, holder.who, multipart_id, target.path)
     )
-    piece = await _stream(request, state, holder, upload_id, payload)
+    piece = await _stream(request, state, holder, upload_id, signed)
     etag = await _run(
         state,
         lambda s: s3writes.put_part(s, holder.who, multipart_id, target.path, number, piece),
@@ -365,12 +405,12 @@ async def _complete(
     bucket: str,
     key: str,
     multipart_id: str,
-    payload: str,
+    signed: sigv4.Signed,
 ) -> Response:
     body = await request.body()  # under the API's request limit (api/limits.py)
     if len(body) > MAX_COMPLETE:
         raise Refused("MalformedXML", "the part list is larger than 10,000 parts take")
-    if payload != sigv4.UNSIGNED and hashlib.sha256(body).hexdigest() != payload:
+    if signed.payload != sigv4.UNSIGNED and hashlib.sha256(body).hexdigest() != signed.payload:
         raise Refused(
             "XAmzContentSHA256Mismatch", "x-amz-content-sha256 is not the SHA-256 of the body"
         )

@@ -275,3 +275,35 @@ def test_bad_multipart_requests_get_s3s_errors(site: Site) -> None:
     )
     s3.abort_multipart_upload(Bucket="default", Key=key, UploadId=upload_id)
     _refused(lambda: s3.list_parts(Bucket="default", Key=key, UploadId=upload_id), "NoSuchUpload")
+
+
+def test_boto3_over_https_streams_aws_chunked_bodies_with_trailing_checksums(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Over TLS boto3 sends a PUT's body aws-chunked (STREAMING-UNSIGNED-PAYLOAD-TRAILER, its
+    CRC32 in the trailer): a put and a multipart upload commit and read back byte for byte."""
+    tmp = tmp_path_factory.mktemp("s3tls")
+    with over_http(tmp / "home", loops=False, tls=True) as (url, token, _state):
+        admin = httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30, verify=False
+        )
+        a = make_tenant(admin, "s3tls")
+        key = _key(admin, a.headers, writable=True)
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=url + "/s3",
+            aws_access_key_id=key[0],
+            aws_secret_access_key=key[1],
+            region_name="us-east-1",
+            verify=False,
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+        )
+        small, big = b"a,b\n1,2\n" * 100, random.Random(61).randbytes(11 * MIB)
+        s3.put_object(Bucket="default", Key="tls/new/small.csv", Body=small)
+        transfer = TransferConfig(multipart_threshold=5 * MIB, multipart_chunksize=5 * MIB)
+        s3.upload_fileobj(io.BytesIO(big), "default", "tls/new/big.bin", Config=transfer)
+        s3.put_object(Bucket="default", Key="tls/new/_COMMIT", Body=b"")
+        for path, data in (("small.csv", small), ("big.bin", big)):
+            got = s3.get_object(Bucket="default", Key=f"tls/1/{path}")["Body"].read()
+            assert got == data
+        admin.close()
