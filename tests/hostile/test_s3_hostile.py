@@ -51,9 +51,9 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
                 "/api/v1/s3-keys", json={"name": "k", "writable": writable}, headers=headers
             )
             keys.append(made.json())
-        pairs = [(k["access_key_id"], k["secret"]) for k in keys]
+        key, other, writer = ((k["access_key_id"], k["secret"]) for k in keys)
         try:
-            yield Target(url, *pairs, other_project=b.project_id)
+            yield Target(url, key, other, writer, b.project_id)
         finally:
             admin.close()
 
