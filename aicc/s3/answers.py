@@ -47,6 +47,7 @@ STATUS = {
     "NoSuchBucket": 404,
     "NoSuchKey": 404,
     "MethodNotAllowed": 405,
+    "OperationAborted": 409,
     "InvalidRange": 416,
     "InternalError": 500,
     "NotImplemented": 501,

@@ -24,13 +24,14 @@ from typing import TypeVar
 
 from fastapi import Request
 from fastapi.responses import Response
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aicc.core import datasets as core
 from aicc.core.tenancy import Scope, allows
 from aicc.s3 import answers, chunked, sigv4
 from aicc.s3.state import Endpoint
-from aicc.services.common import Forbidden, Invalid, NotFound, TooLarge
+from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, TooLarge
 from aicc.services.data import objects, s3writes, uploads
 from aicc.services.tenancy import s3keys
 from aicc.store.chunkstore import ChunkStoreError
@@ -116,6 +117,14 @@ async def answer(
         return answers.error("EntityTooLarge", err.detail, resource=resource)
     except Invalid as err:
         return answers.error("InvalidArgument", err.detail, resource=resource)
+    except Conflict as err:
+        return answers.error("OperationAborted", err.detail, resource=resource)
+    except IntegrityError:  # two requests wrote one staged path or part at once
+        return answers.error(
+            "OperationAborted",
+            "A conflicting operation is in progress against this resource; try again.",
+            resource=resource,
+        )
     except ChunkStoreError:
         return answers.error(
             "ServiceUnavailable",

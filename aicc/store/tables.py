@@ -349,6 +349,11 @@ class UploadRow(Base):
     declared_bytes: Mapped[int | None] = mapped_column(BigInteger)
     # "s3": the staging of S3 writes (0061), which a push's `begin` never resumes; None: a push
     source: Mapped[str | None] = mapped_column(String(16))
+    # one S3 staging per user and data set, however many PUTs open it at once (0061); a push's
+    # `source` is NULL, and NULLs are distinct in a unique index: pushes are not held to it
+    __table_args__ = (
+        Index("ix_uploads_s3_staging", "dataset_id", "created_by", "source", unique=True),
+    )
 
 
 class UploadChunkRow(Base):

@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aicc.core import datasets as core
 from aicc.core.tenancy import Principal
-from aicc.services.common import Invalid, NotFound, new_id, utcnow
+from aicc.services.common import Conflict, Invalid, NotFound, new_id, utcnow
 from aicc.services.data import chunks, datasets, uploads
 from aicc.services.data.views import Committed
 from aicc.store.chunkstore import ChunkStore
@@ -96,8 +97,11 @@ def open_staging(session: Session, who: Principal, *, project_id: str, dataset: 
             updated_at=now,
             source=SOURCE,
         )
-        session.add(upload)
-        session.flush()
+        try:
+            with session.begin_nested():
+                session.add(upload)
+        except IntegrityError:  # another PUT opened it meanwhile (`ix_uploads_s3_staging`)
+            raise Conflict("another request opened this version's staging; try again") from None
     else:
         upload.updated_at = now
     return upload.id

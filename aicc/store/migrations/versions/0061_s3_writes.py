@@ -10,17 +10,23 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from aicc.store.migrations.ops import AT, ID, Columns, Table, migration, refs
+from aicc.store.migrations.ops import AT, ID, Columns, Table, ix, migration, refs
 
 revision = "0061"
 down_revision = "0058"
+
 
 upgrade, downgrade = migration(
     Columns(
         "s3_keys",
         sa.Column("writable", sa.Boolean(), nullable=False, server_default=sa.false()),
     ),
-    Columns("uploads", sa.Column("source", sa.String(length=16), nullable=True)),
+    # one S3 staging per user and data set; a push's `source` is NULL, distinct in the index
+    Columns(
+        "uploads",
+        sa.Column("source", sa.String(length=16), nullable=True),
+        indexes=[ix("ix_uploads_s3_staging", "dataset_id", "created_by", "source", unique=True)],
+    ),
     Table(
         "s3_staged",
         sa.Column("upload_id", ID, nullable=False),
