@@ -7,10 +7,11 @@ memory grows meanwhile (the goal: a part is streamed, never held whole).
 
 One file of SIZE random bytes on disk; `aicc serve` a child process (SQLite, chunks on local
 disk, loopback). Each run: boto3 `upload_file` (multipart, PART MiB parts, THREADS at once,
-boto3's defaults otherwise: the payload's SHA-256 signed over HTTP) to `SERVER/s3` under a new data set,
-then the empty `_COMMIT`; the same upload to moto. MiB/s is SIZE over the wall time of the upload
-(and, for AICC, the commit). The server's peak resident memory (`VmHWM` of its process) is read
-before the first run and after the last: its growth is the memory the uploads needed at most.
+boto3's defaults otherwise: the payload's SHA-256 signed over HTTP) to `SERVER/s3` under a new
+data set, then the empty `_COMMIT`; the same upload to moto. MiB/s is SIZE over the wall time of
+the upload (and, for AICC, the commit). The server's peak resident memory (`VmHWM` of its
+process) is read before the first run and after the last: its growth is the memory the uploads
+needed at most.
 """
 
 from __future__ import annotations
