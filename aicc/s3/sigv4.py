@@ -4,7 +4,8 @@ presigned URL. Pure: the caller hands in the request's parts and the key's secre
 What is signed is the canonical request: the method, the path as the client sent it (S3 does not
 encode it twice), the query sorted, the headers the client names (`host` always among them) and
 the payload's hash as the client declares it in `x-amz-content-sha256` (`UNSIGNED-PAYLOAD`, or
-the hex SHA-256 of the body, which the caller checks against the body it read). A request more
+the hex SHA-256 of the body, which the caller checks against the body it read, or an aws-chunked
+body's `STREAMING-...` name, whose chunks `chunked.py` decodes and checks). A request more
 than 15 minutes from the server's clock is refused (a replay must happen within that window);
 a presigned URL also stops at its `X-Amz-Expires`. Signatures are compared in constant time.
 """
