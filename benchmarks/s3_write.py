@@ -124,7 +124,7 @@ def main() -> None:
         print(
             f"server peak RSS {before:.0f} MiB before, {after:.0f} MiB after: "
             f"+{after - before:.0f} MiB, {(after - before) / args.threads:.0f} MiB a part in "
-            f"flight, for {args.part_mib} MiB parts (goal: under one part)"
+            f"flight, for {args.part_mib} MiB parts (goal: the same whatever the part's size)"
         )
         admin.close()
     finally:
