@@ -307,3 +307,21 @@ def test_boto3_over_https_streams_aws_chunked_bodies_with_trailing_checksums(
             got = s3.get_object(Bucket="default", Key=f"tls/1/{path}")["Body"].read()
             assert got == data
         admin.close()
+
+
+def test_deleting_a_data_set_drops_what_s3_staged_in_it(site: Site) -> None:
+    s3 = s3_client(site.url, site.writer)
+    s3.put_object(Bucket="default", Key="gone/new/a.csv", Body=b"1\n")
+    made = s3.create_multipart_upload(Bucket="default", Key="gone/new/b.bin")
+    s3.upload_part(
+        Bucket="default", Key="gone/new/b.bin", UploadId=made["UploadId"], PartNumber=1, Body=b"b"
+    )
+    site.a.datasets.delete("gone")
+    _refused(
+        lambda: s3.list_parts(Bucket="default", Key="gone/new/b.bin", UploadId=made["UploadId"]),
+        "NoSuchUpload",
+    )
+    _refused(
+        lambda: s3.put_object(Bucket="default", Key="gone/new/_COMMIT", Body=b""),
+        "InvalidArgument",
+    )  # the set is made again, empty: nothing staged survives its deletion

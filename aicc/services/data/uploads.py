@@ -47,9 +47,6 @@ from aicc.store.tables import (
     DatasetRow,
     DatasetVersionRow,
     ProjectRow,
-    S3MultipartRow,
-    S3PartRow,
-    S3StagedRow,
     UploadChunkRow,
     UploadRow,
 )
@@ -557,16 +554,8 @@ def _check_sizes(session: Session, sizes: dict[str, int]) -> None:
 
 
 def _close(session: Session, upload_id: str | None) -> None:
-    """Drop the upload and what it holds: its chunks' rows, and the files and parts S3 writers
-    staged in it (`s3writes`)."""
-    if upload_id is None:
-        return
-    multiparts = select(S3MultipartRow.id).where(S3MultipartRow.upload_id == upload_id)
-    session.execute(delete(S3PartRow).where(S3PartRow.multipart_id.in_(multiparts)))
-    session.execute(delete(S3MultipartRow).where(S3MultipartRow.upload_id == upload_id))
-    session.execute(delete(S3StagedRow).where(S3StagedRow.upload_id == upload_id))
-    session.execute(delete(UploadChunkRow).where(UploadChunkRow.upload_id == upload_id))
-    session.execute(delete(UploadRow).where(UploadRow.id == upload_id))
+    if upload_id is not None:
+        datasets.drop_upload(session, upload_id)
 
 
 def collect(
