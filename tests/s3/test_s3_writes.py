@@ -124,6 +124,8 @@ def test_put_and_multipart_commit_a_version_the_sdk_pulls_byte_for_byte(site: Si
     assert any(e["action"] == "dataset.push" and e["object_id"].endswith("@2") for e in audit), [
         (e["action"], e["object_id"]) for e in audit
     ]
+    stored = site.admin.get("/api/v1/datasets/corpus", headers=site.a_headers).json()
+    assert stored["stored_bytes"] >= len(small) + len(big)  # the project's storage counts them
     # a second commit with nothing staged is refused, and version 1 is unchanged
     with pytest.raises(ClientError) as empty:
         s3.put_object(Bucket="default", Key="corpus/new/_COMMIT", Body=b"")
