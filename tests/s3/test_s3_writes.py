@@ -13,6 +13,7 @@ import hashlib
 import io
 import random
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -327,3 +328,19 @@ def test_deleting_a_data_set_drops_what_s3_staged_in_it(site: Site) -> None:
         lambda: s3.put_object(Bucket="default", Key="gone/new/_COMMIT", Body=b""),
         "InvalidArgument",
     )  # the set is made again, empty: nothing staged survives its deletion
+
+
+def test_parallel_puts_to_a_new_data_set_stage_into_one_version(site: Site) -> None:
+    """As `aws s3 cp --recursive` writes: many PUTs at once, the first ones racing to open the
+    staging (one per user and data set); every file lands in the one version committed."""
+    s3 = s3_client(site.url, site.writer)
+    files = {f"part-{i}.csv": b"%d\n" % i for i in range(8)}
+
+    def put(item: tuple[str, bytes]) -> None:
+        s3.put_object(Bucket="default", Key=f"many/new/{item[0]}", Body=item[1])
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(put, files.items()))
+    s3.put_object(Bucket="default", Key="many/new/_COMMIT", Body=b"")
+    listed = s3.list_objects_v2(Bucket="default", Prefix="many/1/")["Contents"]
+    assert sorted(o["Key"] for o in listed) == sorted(f"many/1/{p}" for p in files)

@@ -77,16 +77,7 @@ def open_staging(session: Session, who: Principal, *, project_id: str, dataset: 
     a push's `begin` with `create` makes it); Forbidden where the caller may not push to it."""
     datasets.create_if_missing(session, who, dataset, project_id)
     row, _ = datasets.find_writable(session, who, dataset, project_id)
-    upload = session.scalar(
-        select(UploadRow)
-        .where(
-            UploadRow.dataset_id == row.id,
-            UploadRow.created_by == who.user_id,
-            UploadRow.source == SOURCE,
-        )
-        .order_by(UploadRow.created_at.desc())
-        .limit(1)
-    )
+    upload = _open(session, who, row.id)
     now = utcnow()
     if upload is None:
         upload = UploadRow(
@@ -101,10 +92,23 @@ def open_staging(session: Session, who: Principal, *, project_id: str, dataset: 
             with session.begin_nested():
                 session.add(upload)
         except IntegrityError:  # another PUT opened it meanwhile (`ix_uploads_s3_staging`)
-            raise Conflict("another request opened this version's staging; try again") from None
+            found = _open(session, who, row.id)  # committed by now: the index waited for it
+            if found is None:
+                raise Conflict("another request opened this version's staging; try again") from None
+            return found.id
     else:
         upload.updated_at = now
     return upload.id
+
+
+def _open(session: Session, who: Principal, dataset_id: str) -> UploadRow | None:
+    return session.scalar(
+        select(UploadRow).where(
+            UploadRow.dataset_id == dataset_id,
+            UploadRow.created_by == who.user_id,
+            UploadRow.source == SOURCE,
+        )
+    )
 
 
 def receive(
