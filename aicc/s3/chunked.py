@@ -84,7 +84,7 @@ async def decode(
 
     async def line(*, at_end_ok: bool = False) -> bytes | None:
         while True:
-            at = buf.find(b"\r\n")
+            at = buf.find(b"\r\n", 0, MAX_LINE + 2)
             if at >= 0:
                 out = bytes(buf[:at])
                 del buf[: at + 2]
@@ -122,11 +122,11 @@ async def decode(
             break
         if await line() != b"":
             raise Malformed("IncompleteBody", "an aws-chunked chunk is longer than its size")
-    while True:  # trailing headers, then an empty line (or the end)
+    for count in range(MAX_TRAILERS + 1):  # trailing headers, then an empty line (or the end)
         text = await line(at_end_ok=True)
         if not text:
             return
         name, colon, value = text.partition(b":")
-        if not colon or len(trailers) >= MAX_TRAILERS:
+        if not colon or count == MAX_TRAILERS:
             raise Malformed("MalformedTrailerError", "the aws-chunked trailer is malformed")
         trailers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")

@@ -347,3 +347,58 @@ def test_an_oversize_body_is_refused_before_it_is_read(
     assert answer.status_code in (400, 411, 413), answer.text
     if answer.headers.get("content-type") == "application/xml":
         assert code_of(answer) == code
+
+
+def _streamed(target: Target, path: str, body: bytes, decoded: int) -> Answer:
+    """A PUT of an aws-chunked body (`STREAMING-UNSIGNED-PAYLOAD-TRAILER`, as boto3 sends over
+    HTTPS), signed with A's writable key, the body sent exactly as given."""
+    host = target.url.removeprefix("http://")
+    at = utcnow().strftime("%Y%m%dT%H%M%SZ")
+    names = ("host", "x-amz-content-sha256", "x-amz-date", "x-amz-decoded-content-length")
+    payload = sigv4.STREAMING_TRAILER
+    claim = sigv4.Signed(
+        target.writer[0], at, f"{at[:8]}/us-east-1/s3/aws4_request", names, "", payload, False
+    )
+    sent = {
+        "host": [host],
+        "x-amz-content-sha256": [payload],
+        "x-amz-date": [at],
+        "x-amz-decoded-content-length": [str(decoded)],
+    }
+    canonical = sigv4.canonical_request("PUT", path, "", sent, claim)
+    headers = {
+        "x-amz-date": at,
+        "x-amz-content-sha256": payload,
+        "x-amz-decoded-content-length": str(decoded),
+        "Content-Encoding": "aws-chunked",
+        "Authorization": f"AWS4-HMAC-SHA256 Credential={target.writer[0]}/{claim.scope}, "
+        f"SignedHeaders={';'.join(names)}, "
+        f"Signature={sigv4.signature(target.writer[1], claim, canonical)}",
+    }
+    connection = http.client.HTTPConnection(host, timeout=30)
+    try:
+        connection.request("PUT", path, body=body, headers=headers)
+        got = connection.getresponse()
+        return Answer(got.status, {k.lower(): v for k, v in got.getheaders()}, got.read())
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "decoded", "code"),
+    [
+        (b"ffffffffffffffff\r\n" + b"x" * 100, 10, "IncompleteBody"),  # a chunk past the length
+        (b"5\r\nhello\r\n0\r\n\r\n", 3, "IncompleteBody"),  # more than declared
+        (b"5\r\nhel", 5, "IncompleteBody"),  # cut short
+        (b"5;" + b"x" * 10_000 + b"\r\nhello\r\n0\r\n\r\n", 5, "IncompleteBody"),  # a long line
+        (b"5\r\nhello\r\n0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n", 5, "BadDigest"),
+        (b"5\r\nhello\r\n0\r\n" + b"x-a: 1\r\n" * 20 + b"\r\n", 5, "MalformedTrailerError"),
+        (b"0\r\n\r\n", str(10**20), "MissingContentLength"),
+    ],
+)
+def test_a_hostile_aws_chunked_body_is_refused(
+    target: Target, body: bytes, decoded: int | str, code: str
+) -> None:
+    answer = _streamed(target, "/s3/default/chunked/new/x.bin", body, int(decoded))
+    assert 400 <= answer.status_code < 500, answer.text
+    assert code_of(answer) == code
