@@ -263,6 +263,9 @@ def serving(
     config = uvicorn_config(app, "127.0.0.1", port, "warning")
     if tls is not None:
         config.ssl_certfile, config.ssl_keyfile = str(tls[0]), str(tls[1])
+        # a client's idle TLS connection is not closed at shutdown as a plain one is: uvicorn
+        # would wait for it (the 30 s join below); close what is left after a second
+        config.timeout_graceful_shutdown = 1
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="aicc-test-http", daemon=True)
     thread.start()

@@ -1,5 +1,6 @@
 """Writes through the S3 endpoint (`/s3`, docs/interop.md) with the real clients, against one
-server over a real socket for the whole module: a writable key stages files under
+server over HTTPS for the whole module (boto3 streams a PUT's body aws-chunked there, its CRC32
+in a trailer; a client that signs the payload sends its SHA-256): a writable key stages files under
 `DATASET/new/` (PutObject, boto3's multipart upload of 20 MiB, pandas' `to_csv` through s3fs),
 the empty `DATASET/new/_COMMIT` commits them as the next version, and the SDK pulls byte for
 byte what was written. Read-only keys, a viewer, another tenant, existing versions and bad
@@ -11,9 +12,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import os
 import random
+import ssl
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,17 +48,40 @@ class Site:
     other: tuple[str, str]  # tenant B's writable key
     a_project_id: str
     tmp: Path
+    cert: str  # the server's self-signed certificate, which clients trust
 
 
-def s3_client(url: str, key: tuple[str, str]) -> BaseClient:
+def s3_client(site: Site, key: tuple[str, str], *, signed_payload: bool = False) -> BaseClient:
+    """boto3 at its defaults over HTTPS (aws-chunked bodies); `signed_payload`: the body's
+    SHA-256 signed in x-amz-content-sha256 instead, as boto3 sends over HTTP."""
+    s3: dict[str, object] = {"addressing_style": "path"}
+    checksums: dict[str, str] = {}
+    if signed_payload:
+        s3["payload_signing_enabled"] = True
+        checksums["request_checksum_calculation"] = "when_required"
     return boto3.client(
         "s3",
-        endpoint_url=url + "/s3",
+        endpoint_url=site.url + "/s3",
         aws_access_key_id=key[0],
         aws_secret_access_key=key[1],
         region_name="us-east-1",
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+        verify=site.cert,
+        config=Config(s3=s3, retries={"max_attempts": 1}, **checksums),
     )
+
+
+@contextmanager
+def trusting(cert: Path) -> Iterator[None]:
+    """SSL_CERT_FILE while a client is made: the SDK's httpx reads it then, into its context."""
+    before = os.environ.get("SSL_CERT_FILE")
+    os.environ["SSL_CERT_FILE"] = str(cert)
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["SSL_CERT_FILE"]
+        else:
+            os.environ["SSL_CERT_FILE"] = before
 
 
 def _key(admin: httpx.Client, headers: dict[str, str], *, writable: bool) -> tuple[str, str]:
@@ -68,10 +95,17 @@ def _key(admin: httpx.Client, headers: dict[str, str], *, writable: bool) -> tup
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     tmp = tmp_path_factory.mktemp("s3w")
-    with over_http(tmp / "home", loops=False) as (url, token, _state):
-        admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    with over_http(tmp / "home", loops=False, tls=True) as (url, token, _state):
+        cert = tmp / "home" / "tls" / "cert.pem"
+        admin = httpx.Client(
+            base_url=url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+            verify=ssl.create_default_context(cafile=str(cert)),
+        )
         a, b = make_tenant(admin, "s3w-alpha"), make_tenant(admin, "s3w-beta")
-        sdk = Client(server=url, token=a.headers["Authorization"].removeprefix("Bearer "))
+        with trusting(cert):
+            sdk = Client(server=url, token=a.headers["Authorization"].removeprefix("Bearer "))
         source = tmp / "seed"
         source.mkdir()
         (source / "old.csv").write_bytes(b"a,b\n1,2\n")
@@ -87,6 +121,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                 _key(admin, b.headers, writable=True),
                 a.project_id,
                 tmp,
+                str(cert),
             )
         finally:
             sdk.close()
@@ -98,13 +133,14 @@ def code(err: pytest.ExceptionInfo[ClientError]) -> str:
 
 
 def test_put_and_multipart_commit_a_version_the_sdk_pulls_byte_for_byte(site: Site) -> None:
-    s3 = s3_client(site.url, site.writer)
+    s3 = s3_client(site, site.writer)
     small = b"id,name\n" + b"".join(b"%d,n%d\n" % (i, i) for i in range(500))
     big = random.Random(60).randbytes(BIG)
     put = s3.put_object(Bucket="default", Key="corpus/new/train.csv", Body=small)
     assert put["ETag"] == f'"{hashlib.md5(small).hexdigest()}"'  # as boto3 and S3 agree
     md5 = base64.b64encode(hashlib.md5(b"x").digest()).decode()
-    s3.put_object(Bucket="default", Key="corpus/new/deep/x.txt", Body=b"x", ContentMD5=md5)
+    hashed = s3_client(site, site.writer, signed_payload=True)
+    hashed.put_object(Bucket="default", Key="corpus/new/deep/x.txt", Body=b"x", ContentMD5=md5)
     transfer = TransferConfig(multipart_threshold=8 * MIB, multipart_chunksize=8 * MIB)
     s3.upload_fileobj(io.BytesIO(big), "default", "corpus/new/big/blob.bin", Config=transfer)
     head = s3.head_object  # staged files are not readable until committed
@@ -141,12 +177,12 @@ def test_pandas_writes_a_csv_through_s3fs(site: Site) -> None:
         "key": site.writer[0],
         "secret": site.writer[1],
         "endpoint_url": site.url + "/s3",
-        "client_kwargs": {"region_name": "us-east-1"},
+        "client_kwargs": {"region_name": "us-east-1", "verify": site.cert},
         "config_kwargs": {"s3": {"addressing_style": "path"}},
     }
     frame = pd.DataFrame({"city": ["x", "y", "z"], "stars": [1, 5, 3]})
     frame.to_csv("s3://default/frames/new/cities.csv", index=False, storage_options=options)
-    s3 = s3_client(site.url, site.writer)
+    s3 = s3_client(site, site.writer)
     s3.put_object(Bucket="default", Key="frames/new/_COMMIT", Body=b"")
     back = pd.read_csv("s3://default/frames/1/cities.csv", storage_options=options)
     assert back.equals(frame)
@@ -161,7 +197,7 @@ def _refused(call: object, expected: str) -> ClientError:
 
 
 def test_read_only_keys_existing_versions_and_other_tenants_are_refused(site: Site) -> None:
-    reader, writer = s3_client(site.url, site.reader), s3_client(site.url, site.writer)
+    reader, writer = s3_client(site, site.reader), s3_client(site, site.writer)
     denied = _refused(
         lambda: reader.put_object(Bucket="default", Key="corpus/new/a.csv", Body=b"1"),
         "AccessDenied",
@@ -179,7 +215,7 @@ def test_read_only_keys_existing_versions_and_other_tenants_are_refused(site: Si
         assert "immutable" in err.response["Error"]["Message"]
     _refused(lambda: writer.delete_object(Bucket="default", Key="corpus/1/old.csv"), "AccessDenied")
     # B's writable key: A's project by id is no bucket of B's
-    theirs = s3_client(site.url, site.other)
+    theirs = s3_client(site, site.other)
     _refused(
         lambda: theirs.put_object(Bucket=site.a_project_id, Key="corpus/new/x", Body=b"1"),
         "NoSuchBucket",
@@ -237,7 +273,7 @@ def _parts(s3: BaseClient, key: str) -> tuple[str, list[dict[str, object]]]:
 
 
 def test_bad_multipart_requests_get_s3s_errors(site: Site) -> None:
-    s3 = s3_client(site.url, site.writer)
+    s3 = s3_client(site, site.writer)
     key = "bad/new/m.bin"
     _refused(
         lambda: s3.upload_part(
@@ -280,40 +316,8 @@ def test_bad_multipart_requests_get_s3s_errors(site: Site) -> None:
     _refused(lambda: s3.list_parts(Bucket="default", Key=key, UploadId=upload_id), "NoSuchUpload")
 
 
-def test_boto3_over_https_streams_aws_chunked_bodies_with_trailing_checksums(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> None:
-    """Over TLS boto3 sends a PUT's body aws-chunked (STREAMING-UNSIGNED-PAYLOAD-TRAILER, its
-    CRC32 in the trailer): a put and a multipart upload commit and read back byte for byte."""
-    tmp = tmp_path_factory.mktemp("s3tls")
-    with over_http(tmp / "home", loops=False, tls=True) as (url, token, _state):
-        admin = httpx.Client(
-            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30, verify=False
-        )
-        a = make_tenant(admin, "s3tls")
-        key = _key(admin, a.headers, writable=True)
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=url + "/s3",
-            aws_access_key_id=key[0],
-            aws_secret_access_key=key[1],
-            region_name="us-east-1",
-            verify=False,
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
-        )
-        small, big = b"a,b\n1,2\n" * 100, random.Random(61).randbytes(11 * MIB)
-        s3.put_object(Bucket="default", Key="tls/new/small.csv", Body=small)
-        transfer = TransferConfig(multipart_threshold=5 * MIB, multipart_chunksize=5 * MIB)
-        s3.upload_fileobj(io.BytesIO(big), "default", "tls/new/big.bin", Config=transfer)
-        s3.put_object(Bucket="default", Key="tls/new/_COMMIT", Body=b"")
-        for path, data in (("small.csv", small), ("big.bin", big)):
-            got = s3.get_object(Bucket="default", Key=f"tls/1/{path}")["Body"].read()
-            assert got == data
-        admin.close()
-
-
 def test_deleting_a_data_set_drops_what_s3_staged_in_it(site: Site) -> None:
-    s3 = s3_client(site.url, site.writer)
+    s3 = s3_client(site, site.writer)
     s3.put_object(Bucket="default", Key="gone/new/a.csv", Body=b"1\n")
     made = s3.create_multipart_upload(Bucket="default", Key="gone/new/b.bin")
     s3.upload_part(
@@ -333,7 +337,7 @@ def test_deleting_a_data_set_drops_what_s3_staged_in_it(site: Site) -> None:
 def test_parallel_puts_to_a_new_data_set_stage_into_one_version(site: Site) -> None:
     """As `aws s3 cp --recursive` writes: many PUTs at once, the first ones racing to open the
     staging (one per user and data set); every file lands in the one version committed."""
-    s3 = s3_client(site.url, site.writer)
+    s3 = s3_client(site, site.writer)
     files = {f"part-{i}.csv": b"%d\n" % i for i in range(8)}
 
     def put(item: tuple[str, bytes]) -> None:
