@@ -165,7 +165,9 @@ async def s3_request(request: Request) -> Response:
         bucket, key = _bucket_and_key(raw_path)
     except UnicodeDecodeError:
         return answers.error("InvalidURI", "the path is not percent-encoded UTF-8", head=head)
-    write = writes.is_write(request.method, key, query)
+    # a write, unless it names another subresource (PutObjectTagging, PutObjectAcl: refused)
+    others = _SUBRESOURCES - {"uploadId", "uploads"}
+    write = writes.is_write(request.method, key, query) and not others & query.keys()
     operation = _operation(request.method, bucket, key, query)
     resource = f"/{bucket}/{key}" if key else f"/{bucket}"
     try:

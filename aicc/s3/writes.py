@@ -336,11 +336,13 @@ async def _put(
     return Response(headers={"ETag": answers.etag(etag), "x-amz-request-id": answers.request_id()})
 
 
-async def _open(state: Endpoint, holder: s3keys.Holder, target: _Target) -> str:
+async def _open(
+    state: Endpoint, holder: s3keys.Holder, target: _Target, *, create: bool = True
+) -> str:
     return await _run(
         state,
         lambda s: s3writes.open_staging(
-            s, holder.who, project_id=target.project_id, dataset=target.dataset
+            s, holder.who, project_id=target.project_id, dataset=target.dataset, create=create
         ),
     )
 
@@ -360,7 +362,7 @@ async def _commit(
                 raise Refused("InvalidArgument", "DATASET/new/_COMMIT commits: write it empty")
     except chunked.Malformed as err:
         raise Refused(err.code, err.message) from None
-    upload_id = await _open(state, holder, target)
+    upload_id = await _open(state, holder, target, create=False)
     done = await _run(state, lambda s: s3writes.commit(s, holder.who, state.chunks, upload_id))
     headers = {
         "ETag": answers.etag(hashlib.md5(b"", usedforsecurity=False).hexdigest()),

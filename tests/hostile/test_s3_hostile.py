@@ -402,3 +402,21 @@ def test_a_hostile_aws_chunked_body_is_refused(
     answer = _streamed(target, "/s3/default/chunked/new/x.bin", body, int(decoded))
     assert 400 <= answer.status_code < 500, answer.text
     assert code_of(answer) == code
+
+
+@pytest.mark.parametrize("subresource", ["tagging", "acl", "retention", "legal-hold"])
+def test_a_put_of_an_objects_subresource_stages_nothing(target: Target, subresource: str) -> None:
+    """PutObjectTagging and its kind carry XML, never a file: refused, nothing staged."""
+    host = target.url.removeprefix("http://")
+    path = "/s3/default/subs/new/x.csv"
+    sent = sign(target.writer, host, "PUT", path, f"{subresource}=")
+    connection = http.client.HTTPConnection(host, timeout=30)
+    try:
+        connection.request("PUT", f"{path}?{subresource}=", body=b"<Tagging/>", headers=sent)
+        got = connection.getresponse()
+        answer = Answer(got.status, {k.lower(): v for k, v in got.getheaders()}, got.read())
+    finally:
+        connection.close()
+    assert answer.status_code == 403 and code_of(answer) == "AccessDenied"
+    commit = signed(target, "PUT", "/s3/default/subs/new/_COMMIT", key=target.writer, body=b"")
+    assert commit.status_code in (400, 404)  # nothing staged (the set itself may not exist)

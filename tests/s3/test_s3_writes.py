@@ -330,8 +330,8 @@ def test_deleting_a_data_set_drops_what_s3_staged_in_it(site: Site) -> None:
     )
     _refused(
         lambda: s3.put_object(Bucket="default", Key="gone/new/_COMMIT", Body=b""),
-        "InvalidArgument",
-    )  # the set is made again, empty: nothing staged survives its deletion
+        "NoSuchKey",
+    )  # a commit makes no set: nothing staged survived the deletion
 
 
 def test_parallel_puts_to_a_new_data_set_stage_into_one_version(site: Site) -> None:

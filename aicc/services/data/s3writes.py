@@ -72,12 +72,16 @@ class Part:
     last_modified: Any
 
 
-def open_staging(session: Session, who: Principal, *, project_id: str, dataset: str) -> str:
-    """The caller's staging upload of `dataset` in the project (the set made when missing, as
-    a push's `begin` with `create` makes it); Forbidden where the caller may not push to it."""
+def open_staging(
+    session: Session, who: Principal, *, project_id: str, dataset: str, create: bool = True
+) -> str:
+    """The caller's staging upload of `dataset` in the project (with `create`, the set made
+    when missing, as a push's `begin` with `create` makes it; a commit makes none);
+    Forbidden where the caller may not push to it."""
     try:
         with session.begin_nested():
-            datasets.create_if_missing(session, who, dataset, project_id)
+            if create:
+                datasets.create_if_missing(session, who, dataset, project_id)
     except IntegrityError:
         pass  # another PUT made the set meanwhile (PostgreSQL); it is found next
     row, _ = datasets.find_writable(session, who, dataset, project_id)
