@@ -28,8 +28,8 @@ def _streamed(method: str, path: str) -> bool:
     """Uploads that read their body under their own, larger limit (`limits.max_upload_mib`):
     a workdir, a data set's files from the portal (`/data/{name}/upload`), and an MLflow run's
     artifact (api/routers/mlflow.py)."""
-    if method == "PUT":
-        return path.startswith("/mlflow/api/2.0/mlflow-artifacts/artifacts/")
+    if method == "PUT":  # and an S3 object or part (`s3/writes.py`, at most 5 GiB, streamed)
+        return path.startswith(("/mlflow/api/2.0/mlflow-artifacts/artifacts/", "/s3/"))
     if method != "POST":
         return False
     path = path.rstrip("/")

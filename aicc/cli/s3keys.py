@@ -20,6 +20,7 @@ S3_KEYS = Noun(
         ID,
         col("NAME", "name"),
         col("ACCESS KEY ID", "access_key_id"),
+        col("WRITES", "writable", lambda w: "yes" if w else "no"),
         CREATED,
         col("LAST USED", "last_used_at", local_time),
     ],
@@ -35,11 +36,19 @@ S3_KEYS.list(app)(S3_KEYS.call("list", "Your S3 access keys (never their secrets
 @handle_errors
 def s3_key_create(
     name: Annotated[str, typer.Argument(help="What the key is for, e.g. `notebook`.")],
+    write: Annotated[
+        bool,
+        typer.Option(
+            "--write",
+            help="The key also writes new data set versions: PUT DATASET/new/PATH, then "
+            "DATASET/new/_COMMIT (members only).",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Create a key. Prints `ACCESS_KEY_ID SECRET` on stdout: the only time the secret shows."""
     with client() as api:
-        key = api.s3_keys.create(name)
+        key = api.s3_keys.create(name, writable=write)
     if as_json:
         print_json(plain(key))
         return

@@ -149,14 +149,23 @@ def s3_key_list(page: PageDep) -> Response:
 
 
 @router.post("/s3-keys")
-def s3_key_create(page: PostingPage, name: Annotated[str, Form(max_length=300)] = "") -> Response:
+def s3_key_create(
+    page: PostingPage,
+    name: Annotated[str, Form(max_length=300)] = "",
+    writable: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
     """The page itself answers, as for a token: the secret is shown this once."""
-    form = PageForm("s3_key", {"name": name})
+    form = PageForm("s3_key", {"name": name, "writable": writable})
     try:
-        body = parse(form, schemas.S3KeyIn, {"name": name.strip()}, {})
+        fields = {"name": name.strip(), "writable": bool(writable)}
+        body = parse(form, schemas.S3KeyIn, fields, {})
         with service_call(page.session, form):
             key, secret = s3keys.issue(
-                page.session, page.me.who, sealer=page.state.sealer, name=body.name
+                page.session,
+                page.me.who,
+                sealer=page.state.sealer,
+                name=body.name,
+                writable=body.writable,
             )
     except Rejected as refused:
         return _s3_keys_page(page, form=form, status=refused.status)

@@ -15,6 +15,7 @@ from xml.sax.saxutils import escape
 
 from fastapi.responses import Response
 
+from aicc.services.data.s3writes import Part
 from aicc.services.data.views import Bucket, ObjectPage
 
 NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -32,9 +33,21 @@ STATUS = {
     "InvalidArgument": 400,
     "InvalidURI": 400,
     "XAmzContentSHA256Mismatch": 400,
+    "BadDigest": 400,
+    "InvalidDigest": 400,
+    "IncompleteBody": 400,
+    "EntityTooLarge": 400,
+    "EntityTooSmall": 400,
+    "InvalidPart": 400,
+    "InvalidPartOrder": 400,
+    "MalformedXML": 400,
+    "MalformedTrailerError": 400,
+    "NoSuchUpload": 404,
+    "MissingContentLength": 411,
     "NoSuchBucket": 404,
     "NoSuchKey": 404,
     "MethodNotAllowed": 405,
+    "OperationAborted": 409,
     "InvalidRange": 416,
     "InternalError": 500,
     "NotImplemented": 501,
@@ -151,6 +164,32 @@ def listing(
     for p in page.prefixes:
         parts.append(f"<CommonPrefixes>{_el('Prefix', key(p))}</CommonPrefixes>")
     return document("ListBucketResult", "".join(parts))
+
+
+def initiated(bucket: str, key: str, upload_id: str) -> Response:
+    """CreateMultipartUpload's answer."""
+    body = f"{_el('Bucket', bucket)}{_el('Key', key)}{_el('UploadId', upload_id)}"
+    return document("InitiateMultipartUploadResult", body)
+
+
+def completed(bucket: str, key: str, digest: str) -> Response:
+    """CompleteMultipartUpload's answer."""
+    where = f"/{quote(bucket)}/{quote(key)}"
+    body = f"{_el('Location', where)}{_el('Bucket', bucket)}{_el('Key', key)}"
+    return document("CompleteMultipartUploadResult", body + _el("ETag", etag(digest)))
+
+
+def parts(bucket: str, key: str, upload_id: str, found: Iterable[Part]) -> Response:
+    """ListParts's answer: every part, in one page."""
+    items = "".join(
+        f"<Part>{_el('PartNumber', p.number)}{_el('LastModified', _when(p.last_modified))}"
+        f"{_el('ETag', etag(p.etag))}{_el('Size', p.size)}</Part>"
+        for p in found
+    )
+    head = f"{_el('Bucket', bucket)}{_el('Key', key)}{_el('UploadId', upload_id)}"
+    return document(
+        "ListPartsResult", head + f"{_el('MaxParts', 10000)}{_el('IsTruncated', 'false')}{items}"
+    )
 
 
 def location() -> Response:

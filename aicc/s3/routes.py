@@ -2,11 +2,12 @@
 mounts (`api/app.py`). They speak S3's protocol, not AICC's: SigV4-signed requests, XML answers,
 S3's error codes; so they stay out of /openapi.json, as the gateway's `/v1` does.
 
-Reads only: ListBuckets, HeadBucket, GetBucketLocation, ListObjects (V1 and V2), HeadObject and
-GetObject (one byte range). Every other request is refused once its signature is checked: a
-write with `AccessDenied` (the endpoint is read-only), another GET (ACLs, tagging, versions) with
-`NotImplemented`. A bucket or key the caller may not read answers exactly as one that does not
-exist (`NoSuchBucket`, `NoSuchKey`).
+Reads: ListBuckets, HeadBucket, GetBucketLocation, ListObjects (V1 and V2), HeadObject and
+GetObject (one byte range). Writes, for a writable key only (`writes.py`): PutObject and the
+multipart upload of a new version's files under `DATASET/new/`, committed by `_COMMIT`. Every
+other request is refused once its signature is checked: another write with `AccessDenied`,
+another GET (ACLs, tagging, versions) with `NotImplemented`. A bucket or key the caller may
+not read answers exactly as one that does not exist (`NoSuchBucket`, `NoSuchKey`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from urllib.parse import parse_qsl, unquote
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
-from aicc.s3 import answers, sigv4
+from aicc.s3 import answers, sigv4, writes
 from aicc.s3.sigv4 import SignatureError
 from aicc.s3.state import Endpoint
 from aicc.services.common import utcnow
@@ -105,8 +106,12 @@ def _operation(method: str, bucket: str, key: str, query: dict[str, str]) -> str
     return "HeadObject" if method == "HEAD" else "GetObject"
 
 
-async def _holder(request: Request, state: Endpoint, raw_path: str) -> s3keys.Holder:
-    """The key that signed this request, its signature checked; else SignatureError."""
+async def _holder(
+    request: Request, state: Endpoint, raw_path: str, *, streamed: bool
+) -> tuple[s3keys.Holder, sigv4.Signed]:
+    """The key that signed this request, its signature checked, and what it signed (the
+    payload's hash among it); else SignatureError. A `streamed` body (a PUT's) is not read here: its
+    hash is checked as it is streamed (`writes.py`)."""
     headers = {k.lower(): v for k, v in request.headers.items()}
     query = parse_qsl(request.url.query, keep_blank_values=True)
     signed = sigv4.parse(request.method, headers, query)
@@ -118,7 +123,7 @@ async def _holder(request: Request, state: Endpoint, raw_path: str) -> s3keys.Ho
             "InvalidAccessKeyId",
             "The AWS Access Key Id you provided does not exist in our records.",
         )
-    if signed.payload not in (sigv4.UNSIGNED, sigv4.EMPTY_SHA256):
+    if signed.payload not in (sigv4.UNSIGNED, sigv4.EMPTY_SHA256) and not streamed:
         body = await request.body()  # bounded by the API's request limit (api/limits.py)
         if hashlib.sha256(body).hexdigest() != signed.payload:
             raise SignatureError(
@@ -134,7 +139,7 @@ async def _holder(request: Request, state: Endpoint, raw_path: str) -> s3keys.Ho
     sigv4.check_time(signed, utcnow())
     if holder.stale:
         await asyncio.to_thread(_touch, state, holder.key_id)
-    return holder
+    return holder, signed
 
 
 def _lookup(state: Endpoint, access_key_id: str) -> s3keys.Holder | None:
@@ -160,16 +165,35 @@ async def s3_request(request: Request) -> Response:
         bucket, key = _bucket_and_key(raw_path)
     except UnicodeDecodeError:
         return answers.error("InvalidURI", "the path is not percent-encoded UTF-8", head=head)
+    # a write, unless it names another subresource (PutObjectTagging, PutObjectAcl: refused)
+    others = _SUBRESOURCES - {"uploadId", "uploads"}
+    write = writes.is_write(request.method, key, query) and not others & query.keys()
     operation = _operation(request.method, bucket, key, query)
     resource = f"/{bucket}/{key}" if key else f"/{bucket}"
     try:
-        holder = await _holder(request, state, raw_path)
+        holder, signed = await _holder(request, state, raw_path, streamed=request.method == "PUT")
     except SignatureError as err:
         answer = answers.error(err.code, err.message, resource=resource, head=head)
     else:
-        answer = await _answer(request, state, holder, operation, bucket, key, query)
+        if write:
+            operation = _write_operation(request.method, key, query)
+            answer = await writes.answer(request, state, holder, bucket, key, query, signed)
+        else:
+            answer = await _answer(request, state, holder, operation, bucket, key, query)
+    if request.method == "PUT" and answer.status_code >= 400:
+        # the body may be unread: the connection cannot carry another request (as S3 does)
+        answer.headers["Connection"] = "close"
     state.stats.requests.labels(operation, str(answer.status_code)).inc()
     return answer
+
+
+def _write_operation(method: str, key: str, query: dict[str, str]) -> str:
+    """The write's name, as the request counter labels it."""
+    if method == "PUT":
+        return "UploadPart" if "uploadId" in query else "PutObject"
+    if method == "POST":
+        return "CreateMultipartUpload" if "uploads" in query else "CompleteMultipartUpload"
+    return "AbortMultipartUpload" if method == "DELETE" else "ListParts"
 
 
 async def _answer(
@@ -186,7 +210,8 @@ async def _answer(
     if request.method not in READS:
         return answers.error(
             "AccessDenied",
-            "This endpoint is read-only: push data sets with `aicc data push`",
+            "Objects are written only under DATASET/new/ (PutObject, multipart uploads) with "
+            "a writable key; versions are immutable",
             resource=resource,
         )
     if operation in ("BucketSubresource", "ObjectSubresource", "HeadRoot"):

@@ -4,7 +4,8 @@ presigned URL. Pure: the caller hands in the request's parts and the key's secre
 What is signed is the canonical request: the method, the path as the client sent it (S3 does not
 encode it twice), the query sorted, the headers the client names (`host` always among them) and
 the payload's hash as the client declares it in `x-amz-content-sha256` (`UNSIGNED-PAYLOAD`, or
-the hex SHA-256 of the body, which the caller checks against the body it read). A request more
+the hex SHA-256 of the body, which the caller checks against the body it read, or an aws-chunked
+body's `STREAMING-...` name, whose chunks `chunked.py` decodes and checks). A request more
 than 15 minutes from the server's clock is refused (a replay must happen within that window);
 a presigned URL also stops at its `X-Amz-Expires`. Signatures are compared in constant time.
 """
@@ -21,6 +22,10 @@ from urllib.parse import quote, unquote
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED = "UNSIGNED-PAYLOAD"
+# aws-chunked bodies (`chunked.py`): each chunk signed, or unsigned with a trailing checksum
+STREAMING_SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+STREAMING_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+STREAMING = frozenset({STREAMING_SIGNED, STREAMING_TRAILER})
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 SKEW = timedelta(minutes=15)
 MAX_EXPIRES_S = 7 * 24 * 3600  # S3's own longest presigned URL
@@ -138,10 +143,11 @@ def parse(
     names = tuple(signed.split(";"))
     if "host" not in names or any(n != n.lower() or not n for n in names):
         raise _malformed("SignedHeaders are lower-case header names, host among them")
-    if payload != UNSIGNED and not _HEX64.match(payload):
+    if payload != UNSIGNED and payload not in STREAMING and not _HEX64.match(payload):
         raise SignatureError(
             "InvalidArgument",
-            "x-amz-content-sha256 must be UNSIGNED-PAYLOAD or the body's hex SHA-256",
+            "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, the body's hex SHA-256, "
+            f"{STREAMING_SIGNED} or {STREAMING_TRAILER}",
         )
     return Signed(
         access_key_id=parts[0],
@@ -223,9 +229,15 @@ def _hmac(key: bytes, text: str) -> bytes:
     return hmac.new(key, text.encode(), hashlib.sha256).digest()
 
 
-def signature(secret: str, signed: Signed, canonical: str) -> str:
+def signing_key(secret: str, signed: Signed) -> bytes:
+    """The key derived for the request's day, region and service, which signs it (and each
+    chunk of an aws-chunked body)."""
     day, region, service, terminator = signed.scope.split("/")
-    key = _hmac(_hmac(_hmac(_hmac(("AWS4" + secret).encode(), day), region), service), terminator)
+    return _hmac(_hmac(_hmac(_hmac(("AWS4" + secret).encode(), day), region), service), terminator)
+
+
+def signature(secret: str, signed: Signed, canonical: str) -> str:
+    key = signing_key(secret, signed)
     digest = hashlib.sha256(canonical.encode()).hexdigest()
     to_sign = "\n".join([ALGORITHM, signed.amz_date, signed.scope, digest])
     return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()

@@ -13,10 +13,12 @@ class S3Keys(Resource):
     def list(self) -> builtins.list[S3Key]:
         return self._items(S3Key, api_path("s3-keys"))
 
-    def create(self, name: str) -> S3Key:
+    def create(self, name: str, *, writable: bool = False) -> S3Key:
         """The answer carries `access_key_id` and `secret`: the only time the server shows the
-        secret. Give both to boto3, s3fs or DuckDB with the endpoint `SERVER/s3`."""
-        return self._one(S3Key, "POST", api_path("s3-keys"), json={"name": name})
+        secret. Give both to boto3, s3fs or DuckDB with the endpoint `SERVER/s3`. A `writable`
+        key also writes new data set versions (`DATASET/new/PATH`, then `DATASET/new/_COMMIT`)."""
+        body = {"name": name, "writable": writable}
+        return self._one(S3Key, "POST", api_path("s3-keys"), json=body)
 
     def delete(self, key_id: str) -> None:
         self._t.call("DELETE", api_path("s3-keys", key_id))

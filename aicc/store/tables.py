@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -142,6 +143,8 @@ class S3KeyRow(Base):
     sealed_secret: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
+    # writes new data set versions through S3 (0061); a key reads only, unless made to write
+    writable: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class QueueRow(Base):
@@ -344,6 +347,13 @@ class UploadRow(Base):
     # the bytes its `begin` calls asked for, in all (0033): what it may receive; None: an
     # upload the server made itself (`uploads.ingest`), bounded by the storage quota alone
     declared_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    # "s3": the staging of S3 writes (0061), which a push's `begin` never resumes; None: a push
+    source: Mapped[str | None] = mapped_column(String(16))
+    # one S3 staging per user and data set, however many PUTs open it at once (0061); a push's
+    # `source` is NULL, and NULLs are distinct in a unique index: pushes are not held to it
+    __table_args__ = (
+        Index("ix_uploads_s3_staging", "dataset_id", "created_by", "source", unique=True),
+    )
 
 
 class UploadChunkRow(Base):
@@ -351,6 +361,41 @@ class UploadChunkRow(Base):
     upload_id: Mapped[str] = mapped_column(ForeignKey("uploads.id"), primary_key=True)
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int]
+
+
+class S3StagedRow(Base):
+    """A file written through S3 into an open version (`services/data/s3writes.py`): its chunks,
+    received by the upload, become the version's file when the writer commits."""
+
+    __tablename__ = "s3_staged"
+    upload_id: Mapped[str] = mapped_column(ForeignKey("uploads.id"), primary_key=True)
+    path: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    etag: Mapped[str] = mapped_column(String(64))  # what S3 answered: MD5, or MD5-of-MD5s-N
+    chunks: Mapped[list[Any]] = mapped_column(JSON)  # [[digest, size], ...]
+    created_at: Mapped[datetime]
+
+
+class S3MultipartRow(Base):
+    """An S3 multipart upload in progress (its `id` is S3's UploadId) of one staged file."""
+
+    __tablename__ = "s3_multiparts"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    upload_id: Mapped[str] = mapped_column(ForeignKey("uploads.id"), index=True)
+    path: Mapped[str] = mapped_column(String(1024))
+    created_at: Mapped[datetime]
+
+
+class S3PartRow(Base):
+    """A part of a multipart upload: its chunks, received by the upload, and its MD5."""
+
+    __tablename__ = "s3_parts"
+    multipart_id: Mapped[str] = mapped_column(ForeignKey("s3_multiparts.id"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    etag: Mapped[str] = mapped_column(String(32))
+    chunks: Mapped[list[Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
 
 
 class JobOutputRow(Base):

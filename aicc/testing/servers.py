@@ -182,12 +182,15 @@ def over_http(
     *,
     loops: bool = True,
     port: int | None = None,
+    tls: bool = False,
     **settings: Any,
 ) -> Iterator[tuple[str, str, ServerState]]:
     """The whole server in this process behind a real socket (uvicorn in a thread), for the CLI
     and the SDK: yields (url, admin token, state). `loops=False` serves the API alone: jobs are
     accepted and queued but never started (the fuzzer's random commands must not run). `port`:
-    one chosen before (a single sign-on provider must know the server's address first)."""
+    one chosen before (a single sign-on provider must know the server's address first). `tls`:
+    HTTPS with a self-signed certificate (clients skip verifying it), for clients that speak
+    otherwise over TLS (boto3 streams a PUT's body aws-chunked only there)."""
     from aicc.server import build
 
     seeded(home, db)
@@ -195,7 +198,7 @@ def over_http(
     if loops:
         state.controller.start()
     try:
-        with serving(app, port) as url:
+        with serving(app, port, tls=self_signed(home / "tls") if tls else None) as url:
             yield url, (home / "admin.token").read_text().strip(), state
     finally:
         state.controller.stop()
@@ -204,10 +207,52 @@ def over_http(
             kill_leftover_replicas(home)
 
 
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 signed by its own key, and the key: (cert, key) files."""
+    from datetime import UTC, datetime, timedelta
+    from ipaddress import IPv4Address
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    folder.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1"))]), False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
 @contextmanager
-def serving(app: Any, port: int | None = None) -> Iterator[str]:
+def serving(
+    app: Any, port: int | None = None, *, tls: tuple[Path, Path] | None = None
+) -> Iterator[str]:
     """`app` behind a real socket on 127.0.0.1 (uvicorn in a thread) while the block runs, for
-    a browser or a client that needs one; yields its URL. Stopped when the block ends."""
+    a browser or a client that needs one; yields its URL. Stopped when the block ends. `tls`:
+    (certificate, key) files to serve HTTPS with."""
     import threading
 
     import uvicorn
@@ -215,7 +260,13 @@ def serving(app: Any, port: int | None = None) -> Iterator[str]:
     from aicc.server import uvicorn_config
 
     port = port or free_port()
-    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, "warning"))
+    config = uvicorn_config(app, "127.0.0.1", port, "warning")
+    if tls is not None:
+        config.ssl_certfile, config.ssl_keyfile = str(tls[0]), str(tls[1])
+        # a client's idle TLS connection is not closed at shutdown as a plain one is: uvicorn
+        # would wait for it (the 30 s join below); close what is left after a second
+        config.timeout_graceful_shutdown = 1
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="aicc-test-http", daemon=True)
     thread.start()
     try:
@@ -224,7 +275,7 @@ def serving(app: Any, port: int | None = None) -> Iterator[str]:
             if time.monotonic() > deadline or not thread.is_alive():
                 raise RuntimeError("the in-process HTTP server did not start")
             time.sleep(0.02)
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=30)

@@ -35,6 +35,8 @@ class Target:
     url: str
     key: tuple[str, str]
     other: tuple[str, str]  # tenant B's key
+    writer: tuple[str, str]  # A's key that writes (`--write`)
+    other_project: str  # B's project, by id
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +45,15 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
         admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
         a, b = make_tenant(admin, "hostile-a"), make_tenant(admin, "hostile-b")
         push(admin, "corpus", {"t.csv": DATA, "sub/x.txt": b"x"}, a.headers)
-        keys = [
-            admin.post("/api/v1/s3-keys", json={"name": "k"}, headers=t.headers).json()
-            for t in (a, b)
-        ]
+        keys = []
+        for headers, writable in ((a.headers, False), (b.headers, False), (a.headers, True)):
+            made = admin.post(
+                "/api/v1/s3-keys", json={"name": "k", "writable": writable}, headers=headers
+            )
+            keys.append(made.json())
+        key, other, writer = ((k["access_key_id"], k["secret"]) for k in keys)
         try:
-            yield Target(url, *((k["access_key_id"], k["secret"]) for k in keys))
+            yield Target(url, key, other, writer, b.project_id)
         finally:
             admin.close()
 
@@ -87,14 +92,20 @@ class Answer:
 
 
 def signed(
-    target: Target, method: str, raw_path: str, headers: dict[str, str] | None = None
+    target: Target,
+    method: str,
+    raw_path: str,
+    headers: dict[str, str] | None = None,
+    *,
+    key: tuple[str, str] | None = None,
+    body: bytes | None = None,
 ) -> Answer:
     """The request line exactly as given (http.client changes nothing in it), signed."""
     host = target.url.removeprefix("http://")
-    sent = sign(target.key, host, method, raw_path, **(headers or {}))
+    sent = sign(key or target.key, host, method, raw_path, **(headers or {}))
     connection = http.client.HTTPConnection(host, timeout=30)
     try:
-        connection.request(method, raw_path, headers=sent)
+        connection.request(method, raw_path, body=body, headers=sent)
         got = connection.getresponse()
         return Answer(got.status, {k.lower(): v for k, v in got.getheaders()}, got.read())
     finally:
@@ -262,3 +273,150 @@ def test_another_tenants_key_lists_nothing_of_a(target: Target) -> None:
     assert s3.list_objects_v2(Bucket="default")["KeyCount"] == 0  # B's own default project
     for prefix in ("corpus/", "corpus/latest/", quote("../")):
         assert s3.list_objects_v2(Bucket="default", Prefix=prefix)["KeyCount"] == 0
+
+
+# --- writes (a writable key): keys that climb, another project, oversize bodies ---------------
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "corpus/new/../x.csv",
+        "corpus/new/%2e%2e/x.csv",
+        "corpus/new/sub%2F..%2F..%2Fx.csv",
+        "corpus/new//etc/passwd",
+        "corpus/new/%2Fetc%2Fpasswd",
+        "corpus/new/./x.csv",
+        "corpus/new/a%5Cb.csv",
+        "corpus/new/x.csv%00",
+        "%2e%2e/new/x.csv",
+        "..%2F..%2Fnew%2Fx.csv",
+        "corpus/1/../new/x.csv",
+    ],
+)
+def test_a_write_to_a_key_that_climbs_is_refused(target: Target, key: str) -> None:
+    answer = signed(target, "PUT", f"/s3/default/{key}", key=target.writer, body=b"climb")
+    assert answer.status_code in (400, 403), answer.text
+    assert code_of(answer) in ("InvalidArgument", "AccessDenied")
+
+
+def test_nothing_a_refused_write_sent_is_staged(target: Target) -> None:
+    for key in ("corpus/new/../x.csv", "corpus/new/%2e%2e/y.csv"):
+        signed(target, "PUT", f"/s3/default/{key}", key=target.writer, body=b"climb")
+    commit = signed(target, "PUT", "/s3/default/corpus/new/_COMMIT", key=target.writer, body=b"")
+    assert commit.status_code == 400 and "nothing is staged" in commit.text
+
+
+def test_a_write_naming_another_project_finds_no_bucket(target: Target) -> None:
+    for path in (
+        f"/s3/{target.other_project}/corpus/new/x.csv",
+        f"/s3/{target.other_project}/corpus/new/_COMMIT",
+    ):
+        answer = signed(target, "PUT", path, key=target.writer, body=b"")
+        assert answer.status_code == 404 and code_of(answer) == "NoSuchBucket"
+    made = signed(
+        target, "POST", f"/s3/{target.other_project}/corpus/new/x?uploads=", key=target.writer
+    )
+    assert made.status_code in (403, 404)  # the signature covers `uploads=`; never a 500
+
+
+@pytest.mark.parametrize(
+    ("path", "length", "code"),
+    [
+        ("/s3/default/corpus/new/huge.bin", str(6 * 1024**3), "EntityTooLarge"),
+        ("/s3/default/corpus/new/huge.bin", "9" * 40, "MissingContentLength"),
+        ("/s3/default/corpus/new/huge.bin", "-1", "MissingContentLength"),
+    ],
+)
+def test_an_oversize_body_is_refused_before_it_is_read(
+    target: Target, path: str, length: str, code: str
+) -> None:
+    """Content-Length alone is sent: the answer comes without the body, and closes."""
+    host = target.url.removeprefix("http://")
+    sent = sign(target.writer, host, "PUT", path, **{"Content-Length": length})
+    connection = http.client.HTTPConnection(host, timeout=30)
+    try:
+        connection.putrequest("PUT", path, skip_accept_encoding=True)
+        for name, value in sent.items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        got = connection.getresponse()
+        answer = Answer(got.status, {k.lower(): v for k, v in got.getheaders()}, got.read())
+    finally:
+        connection.close()
+    assert answer.status_code in (400, 411, 413), answer.text
+    if answer.headers.get("content-type") == "application/xml":
+        assert code_of(answer) == code
+
+
+def _streamed(target: Target, path: str, body: bytes, decoded: int) -> Answer:
+    """A PUT of an aws-chunked body (`STREAMING-UNSIGNED-PAYLOAD-TRAILER`, as boto3 sends over
+    HTTPS), signed with A's writable key, the body sent exactly as given."""
+    host = target.url.removeprefix("http://")
+    at = utcnow().strftime("%Y%m%dT%H%M%SZ")
+    names = ("host", "x-amz-content-sha256", "x-amz-date", "x-amz-decoded-content-length")
+    payload = sigv4.STREAMING_TRAILER
+    claim = sigv4.Signed(
+        target.writer[0], at, f"{at[:8]}/us-east-1/s3/aws4_request", names, "", payload, False
+    )
+    sent = {
+        "host": [host],
+        "x-amz-content-sha256": [payload],
+        "x-amz-date": [at],
+        "x-amz-decoded-content-length": [str(decoded)],
+    }
+    canonical = sigv4.canonical_request("PUT", path, "", sent, claim)
+    headers = {
+        "x-amz-date": at,
+        "x-amz-content-sha256": payload,
+        "x-amz-decoded-content-length": str(decoded),
+        "Content-Encoding": "aws-chunked",
+        "Authorization": f"AWS4-HMAC-SHA256 Credential={target.writer[0]}/{claim.scope}, "
+        f"SignedHeaders={';'.join(names)}, "
+        f"Signature={sigv4.signature(target.writer[1], claim, canonical)}",
+    }
+    connection = http.client.HTTPConnection(host, timeout=30)
+    try:
+        connection.request("PUT", path, body=body, headers=headers)
+        got = connection.getresponse()
+        return Answer(got.status, {k.lower(): v for k, v in got.getheaders()}, got.read())
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "decoded", "code"),
+    [
+        (b"ffffffffffffffff\r\n" + b"x" * 100, 10, "IncompleteBody"),  # a chunk past the length
+        (b"5\r\nhello\r\n0\r\n\r\n", 3, "IncompleteBody"),  # more than declared
+        (b"5\r\nhel", 5, "IncompleteBody"),  # cut short
+        (b"5;" + b"x" * 10_000 + b"\r\nhello\r\n0\r\n\r\n", 5, "IncompleteBody"),  # a long line
+        (b"5\r\nhello\r\n0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n", 5, "BadDigest"),
+        (b"5\r\nhello\r\n0\r\n" + b"x-a: 1\r\n" * 20 + b"\r\n", 5, "MalformedTrailerError"),
+        (b"0\r\n\r\n", str(10**20), "MissingContentLength"),
+    ],
+)
+def test_a_hostile_aws_chunked_body_is_refused(
+    target: Target, body: bytes, decoded: int | str, code: str
+) -> None:
+    answer = _streamed(target, "/s3/default/chunked/new/x.bin", body, int(decoded))
+    assert 400 <= answer.status_code < 500, answer.text
+    assert code_of(answer) == code
+
+
+@pytest.mark.parametrize("subresource", ["tagging", "acl", "retention", "legal-hold"])
+def test_a_put_of_an_objects_subresource_stages_nothing(target: Target, subresource: str) -> None:
+    """PutObjectTagging and its kind carry XML, never a file: refused, nothing staged."""
+    host = target.url.removeprefix("http://")
+    path = "/s3/default/subs/new/x.csv"
+    sent = sign(target.writer, host, "PUT", path, f"{subresource}=")
+    connection = http.client.HTTPConnection(host, timeout=30)
+    try:
+        connection.request("PUT", f"{path}?{subresource}=", body=b"<Tagging/>", headers=sent)
+        got = connection.getresponse()
+        answer = Answer(got.status, {k.lower(): v for k, v in got.getheaders()}, got.read())
+    finally:
+        connection.close()
+    assert answer.status_code == 403 and code_of(answer) == "AccessDenied"
+    commit = signed(target, "PUT", "/s3/default/subs/new/_COMMIT", key=target.writer, body=b"")
+    assert commit.status_code in (400, 404)  # nothing staged (the set itself may not exist)

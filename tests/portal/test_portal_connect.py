@@ -134,6 +134,10 @@ def test_an_s3_key_is_its_owners_to_delete(site: Site) -> None:
     assert "已删除" in browser.get(gone.headers["location"]).text  # the language chosen above
     listed = site.admin.get("/api/v1/s3-keys", headers=site.other.headers).json()["items"]
     assert [k["id"] for k in listed] == [theirs]
+    writer = browser.post("/s3-keys", data={**form, "name": "pipeline", "writable": "1"})
+    assert writer.status_code == 200
+    keys = site.admin.get("/api/v1/s3-keys", headers=site.member.headers).json()["items"]
+    assert {k["name"]: k["writable"] for k in keys}["pipeline"] is True
     empty = browser.post("/s3-keys", data={**form, "name": " "})
     assert empty.status_code == 422 and 'aria-invalid="true"' in empty.text
     assert browser.post(f"/s3-keys/{theirs}/delete", data={}).status_code == 400  # no CSRF token

@@ -210,9 +210,11 @@ def access_keys_list(who: CurrentUser, session: SessionDep, paging: PageArgs) ->
 def access_keys_create(
     body: schemas.S3KeyIn, who: CurrentUser, session: SessionDep, state: StateDep
 ) -> views.S3Key:
-    """A new access key that reads, through S3, what you read; its secret is in this answer
-    only."""
-    key, secret = s3keys.issue(session, who, sealer=state.sealer, name=body.name)
+    """A new access key that reads, through S3, what you read (and, `writable`, pushes new
+    versions of your data sets); its secret is in this answer only."""
+    key, secret = s3keys.issue(
+        session, who, sealer=state.sealer, name=body.name, writable=body.writable
+    )
     return key.model_copy(update={"secret": secret})
 
 

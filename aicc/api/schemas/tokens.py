@@ -27,3 +27,8 @@ class S3KeyIn(Body):
     """What clients send to make an S3 access key; the answer is `views.S3Key`."""
 
     name: Annotated[str, Field(min_length=1, max_length=100), LINE]
+    writable: bool = Field(
+        False,
+        description="the key also writes new versions of the data sets you may push to "
+        "(docs/interop.md); members only",
+    )

@@ -32,6 +32,9 @@ from aicc.store.tables import (
     ModelVersionRow,
     OrgRow,
     ProjectRow,
+    S3MultipartRow,
+    S3PartRow,
+    S3StagedRow,
     TemplateVersionRow,
     UploadChunkRow,
     UploadRow,
@@ -508,15 +511,25 @@ def chunk(
     return chunks.reader(session, store, [digest]).get(digest)
 
 
+def drop_upload(session: Session, upload_id: str) -> None:
+    """Drop an upload and what it holds: its chunks' rows, and the files and parts S3 writers
+    staged in it (`s3writes`). The chunks themselves are the janitor's (`uploads.collect`)."""
+    multiparts = select(S3MultipartRow.id).where(S3MultipartRow.upload_id == upload_id)
+    session.execute(sql_delete(S3PartRow).where(S3PartRow.multipart_id.in_(multiparts)))
+    session.execute(sql_delete(S3MultipartRow).where(S3MultipartRow.upload_id == upload_id))
+    session.execute(sql_delete(S3StagedRow).where(S3StagedRow.upload_id == upload_id))
+    session.execute(sql_delete(UploadChunkRow).where(UploadChunkRow.upload_id == upload_id))
+    session.execute(sql_delete(UploadRow).where(UploadRow.id == upload_id))
+
+
 def delete(
     session: Session, who: Principal, name: str, *, project: str | None, kind: str = DATA
 ) -> None:
     """Remove a data set (or model) and its versions. Chunks no set refers to any more are
     collected by the janitor (`uploads.collect`), after this commits."""
     row, prj = find_writable(session, who, name, project, kind=kind)
-    for upload in session.scalars(select(UploadRow).where(UploadRow.dataset_id == row.id)):
-        session.execute(sql_delete(UploadChunkRow).where(UploadChunkRow.upload_id == upload.id))
-        session.delete(upload)
+    for upload_id in session.scalars(select(UploadRow.id).where(UploadRow.dataset_id == row.id)):
+        drop_upload(session, upload_id)
     session.execute(sql_delete(DatasetChunkRow).where(DatasetChunkRow.dataset_id == row.id))
     session.execute(sql_delete(DatasetMountRow).where(DatasetMountRow.dataset_id == row.id))
     ids = select(DatasetVersionRow.id).where(DatasetVersionRow.dataset_id == row.id)

@@ -125,7 +125,11 @@ def begin(
         raise Invalid("sizes: one per chunk, each 1 to {max} bytes", max=core.MAX_CHUNK)
     upload = session.scalar(
         select(UploadRow)
-        .where(UploadRow.dataset_id == row.id, UploadRow.created_by == who.user_id)
+        .where(
+            UploadRow.dataset_id == row.id,
+            UploadRow.created_by == who.user_id,
+            UploadRow.source.is_(None),  # never an S3 writer's staging (`s3writes`)
+        )
         .order_by(UploadRow.created_at.desc())
         .limit(1)
     )
@@ -550,10 +554,8 @@ def _check_sizes(session: Session, sizes: dict[str, int]) -> None:
 
 
 def _close(session: Session, upload_id: str | None) -> None:
-    if upload_id is None:
-        return
-    session.execute(delete(UploadChunkRow).where(UploadChunkRow.upload_id == upload_id))
-    session.execute(delete(UploadRow).where(UploadRow.id == upload_id))
+    if upload_id is not None:
+        datasets.drop_upload(session, upload_id)
 
 
 def collect(

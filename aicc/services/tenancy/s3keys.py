@@ -1,10 +1,12 @@
 """S3 access keys: a user's credentials for the S3 endpoint (`/s3`, docs/interop.md).
 
-A key acts as its user, for reads only (the endpoint serves no writes): what the user may read
-through the API, the key reads through S3. AWS Signature Version 4 signs each request with the
-secret itself, so unlike a token's the secret cannot be kept as a digest: it is sealed with the
-server's key (`store/sealing.py`, as project secrets and channel secrets are) and opened to check
-a signature. It is shown once, when the key is made.
+A key acts as its user, for reads only unless it was made `writable`: what the user may read
+through the API, the key reads through S3; a writable key also writes new versions of the data
+sets its user may push to (the `data` scope: `services/data/s3writes.py`), and only a user who
+may write data (a member, through a token that may) makes one. AWS Signature Version 4 signs
+each request with the secret itself, so unlike a token's the secret cannot be kept as a digest:
+it is sealed with the server's key (`store/sealing.py`, as project secrets and channel secrets
+are) and opened to check a signature. It is shown once, when the key is made.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aicc.core.tenancy import Principal, Scope, can_manage
-from aicc.services.common import Invalid, NotFound, new_id, utcnow
+from aicc.core.tenancy import Principal, Role, Scope, allows, can_manage
+from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.services.tenancy import audit
 from aicc.services.tenancy.tenancy import principal_of
 from aicc.services.tenancy.views import S3Key
@@ -33,11 +35,19 @@ def _access_key_id() -> str:
     return PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(14))
 
 
-def issue(session: Session, who: Principal, *, sealer: Sealer, name: str) -> tuple[S3Key, str]:
-    """A new key for the caller; the secret is returned here and never again."""
+def issue(
+    session: Session, who: Principal, *, sealer: Sealer, name: str, writable: bool = False
+) -> tuple[S3Key, str]:
+    """A new key for the caller; the secret is returned here and never again. A `writable` key
+    is refused (403) to a viewer and through a token that may not write data: a key never does
+    more than the credentials that made it."""
     user = session.get(UserRow, who.user_id)
     if user is None:  # the center's bootstrap principal has no user row
         raise Invalid("S3 keys belong to a user; sign in as one")
+    if writable and (who.role.rank < Role.MEMBER.rank or not allows(who.scopes, Scope.DATA)):
+        raise Forbidden(
+            "a writable S3 key needs a member's rights to write data; make a read-only key"
+        )
     held = session.scalars(select(S3KeyRow.id).where(S3KeyRow.user_id == user.id)).all()
     if len(held) >= MAX_KEYS:
         raise Invalid(
@@ -52,10 +62,11 @@ def issue(session: Session, who: Principal, *, sealer: Sealer, name: str) -> tup
         sealed_secret=sealer.seal(secret),
         created_at=utcnow(),
         last_used_at=None,
+        writable=writable,
     )
     session.add(row)
     session.flush()
-    detail = {"access_key_id": row.access_key_id}
+    detail = {"access_key_id": row.access_key_id, "writable": writable}
     audit.record(session, who, "s3_key.create", "s3_key", row.id, org_id=user.org_id, detail=detail)
     return S3Key.model_validate(row, from_attributes=True), secret
 
@@ -84,7 +95,8 @@ def delete(session: Session, who: Principal, key_id: str) -> None:
 
 @dataclass(frozen=True)
 class Holder:
-    """Who an access key stands for (reads only), and the secret that signs its requests."""
+    """Who an access key stands for (reads, and data writes for a writable key), and the secret
+    that signs its requests."""
 
     who: Principal
     secret: str
@@ -99,7 +111,7 @@ def holder(session: Session, sealer: Sealer, access_key_id: str) -> Holder | Non
     if row is None or user is None or user.disabled:
         return None
     who = principal_of(session, user)
-    reader = replace(who, scopes=frozenset({Scope.READ}))
+    reader = replace(who, scopes=frozenset({Scope.DATA if row.writable else Scope.READ}))
     stale = row.last_used_at is None or utcnow() - row.last_used_at > timedelta(minutes=1)
     return Holder(reader, sealer.open(row.sealed_secret), row.id, stale)
 

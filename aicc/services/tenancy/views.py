@@ -99,6 +99,7 @@ class S3Key(View):
     access_key_id: str
     created_at: datetime
     last_used_at: datetime | None
+    writable: bool = Field(False, description="writes new data set versions through S3")
     secret: str | None = Field(None, description="only in the answer that creates the key")
 
 
