@@ -2,6 +2,8 @@
 
 Starts a real `aicc serve` (SQLite by default, or `--db URL`) in a temporary home and measures
 through HTTP, as a user would. Results go to stdout as JSON; BENCHMARKS.md records them.
+`--servers N` starts N of them on one PostgreSQL (each its own home and port, one secret key;
+one leads the control loops) and spreads the clients over them in turn.
 
     .venv/bin/python benchmarks/control_plane.py --latency-jobs 20 --submits 500 --clients 8
     .venv/bin/python benchmarks/control_plane.py --workers 2 --submits 1000 --clients 8
@@ -10,6 +12,8 @@ through HTTP, as a user would. Results go to stdout as JSON; BENCHMARKS.md recor
     .venv/bin/python benchmarks/control_plane.py --rate-limit-cost --submits 500 --clients 8
     .venv/bin/python benchmarks/control_plane.py --postgres --workers 2 --waiting 100000 \
         --latency-jobs 3 --submits 1500 --rate 500 --rate-seconds 60   # with 100,000 waiting
+    .venv/bin/python benchmarks/control_plane.py --postgres --servers 2 --workers 2 \
+        --waiting 100000 --latency-jobs 3 --submits 1500 --rate 500 --rate-seconds 60  # two APIs
 
 `--rate-limit-cost` measures only submit throughput, on two fresh servers one after the other:
 with the rate limiter (the default settings) and with `limits.rate_limit.enabled: false`.
@@ -26,7 +30,7 @@ import platform
 import statistics
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,7 +39,7 @@ from urllib.parse import urlsplit
 import httpx
 import psutil
 
-from aicc.testing.servers import ServerProcess, free_port
+from aicc.testing.servers import ServerProcess, close_all, free_port
 
 T = TypeVar("T")
 
@@ -69,37 +73,42 @@ def latency(client: httpx.Client, jobs: int) -> dict[str, float]:
             time.sleep(0.05)
     return {
         "median_submit_to_running_s": statistics.median(server_side),
-        "p90_submit_to_running_s": statistics.quantiles(server_side, n=10)[-1],
+        "p90_submit_to_running_s": (  # (one job: its own time)
+            statistics.quantiles(server_side, n=10)[-1] if jobs > 1 else server_side[0]
+        ),
         "median_client_observed_s": statistics.median(client_side),
     }
 
 
 def throughput(
-    server: ServerProcess,
+    servers: Sequence[ServerProcess],
     submits: int,
     clients: int,
     database: int | None = None,
     users: list[dict[str, str]] | None = None,
     queue: str = "bench",
     keep: bool = False,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Clients submitting at once (keep-alive connections, as the SDK keeps) into a queue that
     places nothing (max_running=1, held by a long job), so only the submit path is measured.
     `users`: each client submits as one of them (`submitters`), else as the admin. `keep`: the
-    lane stays held, its jobs waiting (`--waiting`: a backlog the next phase runs beside)."""
+    lane stays held, its jobs waiting (`--waiting`: a backlog the next phase runs beside).
+    The clients take the `servers` in turn; CPU counts every server's processes."""
+    server = servers[0]  # any of them: they share the database
     holder = hold_a_lane(server, queue)
-    posters = connected(server, clients, users)
+    posters = connected(servers, clients, users)
     next_submit = iter(range(submits))
 
     async def client(poster: Poster) -> list[int]:
         spec = {"command": "true", "queue": queue}
         return [await poster.post("/api/v1/jobs", spec, f"{queue}-{i}") for i in next_submit]
 
-    busy, mine, db = server_cpu_s(server), own_cpu_s(), tree_cpu_s(database)
+    busy, mine, db = servers_cpu_s(servers), own_cpu_s(), tree_cpu_s(database)
     started = time.monotonic()
     codes = [code for each in run_clients(client, posters) for code in each]
     elapsed = time.monotonic() - started
-    busy, mine, db = server_cpu_s(server) - busy, own_cpu_s() - mine, tree_cpu_s(database) - db
+    busy, mine = servers_cpu_s(servers) - busy, own_cpu_s() - mine
+    db = tree_cpu_s(database) - db
     assert len(codes) == submits and all(c == 201 for c in codes), set(codes)
     if not keep:
         release(server, holder)
@@ -110,22 +119,24 @@ def throughput(
         "server_cpu_ms_per_submit": 1000 * busy / submits,
         "client_cpu_ms_per_submit": 1000 * mine / submits,
         **({"database_cpu_ms_per_submit": 1000 * db / submits} if database else {}),
+        **({"submits_by_server": shares(servers, posters)} if len(servers) > 1 else {}),
     }
 
 
 def at_rate(
-    server: ServerProcess,
+    servers: Sequence[ServerProcess],
     rate: float,
     seconds: float,
     clients: int,
     database: int | None = None,
     users: list[dict[str, str]] | None = None,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Submits due at a fixed rate, each sent by the next free client and timed from when it
     was due (not from when a client was free to send it), so a server that falls behind shows
-    in the latency; sustained for `seconds`."""
+    in the latency; sustained for `seconds`. The clients take the `servers` in turn."""
+    server = servers[0]  # any of them: they share the database
     holder = hold_a_lane(server, "paced")
-    posters = connected(server, clients, users)
+    posters = connected(servers, clients, users)
     total = int(rate * seconds)
     next_submit = iter(range(total))
     start = time.monotonic() + 0.2
@@ -140,10 +151,10 @@ def at_rate(
             waits.append(time.monotonic() - due)
         return waits
 
-    busy, db = server_cpu_s(server), tree_cpu_s(database)
+    busy, db = servers_cpu_s(servers), tree_cpu_s(database)
     latencies = sorted(w for each in run_clients(client, posters) for w in each)
     achieved = total / (time.monotonic() - start)
-    busy, db = server_cpu_s(server) - busy, tree_cpu_s(database) - db
+    busy, db = servers_cpu_s(servers) - busy, tree_cpu_s(database) - db
     release(server, holder)
     return {
         "rate": rate,
@@ -153,6 +164,7 @@ def at_rate(
         "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)],
         "server_cpu_ms_per_submit": 1000 * busy / total,
         **({"database_cpu_ms_per_submit": 1000 * db / total} if database else {}),
+        **({"submits_by_server": shares(servers, posters)} if len(servers) > 1 else {}),
     }
 
 
@@ -166,11 +178,25 @@ def hold_a_lane(server: ServerProcess, queue: str) -> str:
 
 
 def connected(
-    server: ServerProcess, clients: int, users: list[dict[str, str]] | None
+    servers: Sequence[ServerProcess], clients: int, users: list[dict[str, str]] | None
 ) -> list[Poster]:
-    """The clients, each as the next of `users` (else the admin); they connect on first use."""
-    who = itertools.cycle(users or [{"Authorization": f"Bearer {server.token}"}])
-    return [Poster(server.url, next(who)) for _ in range(clients)]
+    """The clients, each to the next of `servers` and as the next of `users` (else that
+    server's admin token: every home's is valid on the shared database); they connect on
+    first use."""
+    posters = []
+    who = itertools.cycle(users or [{}])
+    for i in range(clients):
+        server = servers[i % len(servers)]
+        headers = next(who) or {"Authorization": f"Bearer {server.token}"}
+        posters.append(Poster(server.url, headers))
+    return posters
+
+
+def shares(servers: Sequence[ServerProcess], posters: list[Poster]) -> dict[str, int]:
+    """How many submits each server took, by its name (`named`)."""
+    return {
+        name: sum(p.sent for p in posters if p.url == server.url) for name, server in named(servers)
+    }
 
 
 def run_clients(
@@ -195,6 +221,7 @@ class Poster:
 
     def __init__(self, url: str, headers: dict[str, str]) -> None:
         address = urlsplit(url)
+        self.url, self.sent = url, 0  # the server it posts to, and how many it posted
         self.host, self.port = address.hostname or "127.0.0.1", address.port or 80
         self.head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
@@ -216,6 +243,7 @@ class Poster:
             if name.lower() == b"content-length":
                 length = int(value)
         await reader.readexactly(length)
+        self.sent += 1
         return status
 
     def close(self) -> None:
@@ -248,10 +276,13 @@ def release(server: ServerProcess, holder: str) -> None:
             time.sleep(0.1)
 
 
-def server_cpu_s(server: ServerProcess) -> float:
-    """CPU seconds the server has used, its worker processes included."""
-    assert server.proc is not None
-    return tree_cpu_s(server.proc.pid)
+def servers_cpu_s(servers: Sequence[ServerProcess]) -> float:
+    """CPU seconds the servers have used, their worker processes included."""
+    total = 0.0
+    for server in servers:
+        assert server.proc is not None
+        total += tree_cpu_s(server.proc.pid)
+    return total
 
 
 def tree_cpu_s(pid: int | None) -> float:
@@ -290,9 +321,9 @@ def rate_limit_cost(tmp: Path, db: str | None, submits: int, clients: int) -> di
         (home / "config.yaml").write_text(json.dumps(config))  # JSON is YAML
         server = ServerProcess(home, free_port(), db).start()
         try:
-            result[name] = throughput(server, submits, clients)
+            result[name] = throughput([server], submits, clients)
         finally:
-            server.stop()
+            server.close()
     on, off = result["limiter_on"]["submits_per_s"], result["limiter_off"]["submits_per_s"]
     result["on_over_off"] = on / off
     return result
@@ -336,40 +367,51 @@ def main() -> None:
         action="store_true",
         help="only submit throughput, with the rate limiter and without it",
     )
+    parser.add_argument(
+        "--servers",
+        type=int,
+        default=1,
+        help="this many servers on one PostgreSQL (--postgres or --db), clients spread over them",
+    )
     args = parser.parse_args()
+    if args.servers < 1:
+        parser.error("--servers: give 1 or more")
+    if args.servers > 1 and not (args.db or args.postgres):
+        parser.error("--servers above 1 share one PostgreSQL: add --postgres or --db URL")
     database = None  # the PostgreSQL this run started: its CPU is counted too
+    postgres = None
+    servers: list[ServerProcess] = []
     with tempfile.TemporaryDirectory() as tmp:
-        if args.postgres:
-            from aicc.testing.postgres import start_postgres
+        try:  # an error or Ctrl-C anywhere stops every server and the database
+            if args.postgres:
+                from aicc.testing.postgres import start_postgres
 
-            postgres = start_postgres(Path(tmp) / "pg")
-            args.db = postgres.url
-            pidfile = postgres.data_dir / "postmaster.pid"
-            database = int(pidfile.read_text().split()[0])
-        if args.rate_limit_cost:
-            result = rate_limit_cost(Path(tmp), args.db, args.submits, args.clients)
-            result["database"] = "postgresql" if args.db else "sqlite"
-            print(json.dumps(result, indent=2))
-            return
-        home = Path(tmp) / "home"
-        home.mkdir()
-        (home / "config.yaml").write_text(json.dumps(bench_config(args.workers)))  # JSON is YAML
-        server = ServerProcess(home, free_port(), args.db).start()
-        try:
-            with server.client() as client:
-                result = {"latency": latency(client, args.latency_jobs)}
-            users = submitters(server, args.users)
-            if args.waiting:
-                result["backlog"] = throughput(
-                    server, args.waiting, args.clients, database, users, "backlog", keep=True
-                )
-            result["throughput"] = throughput(server, args.submits, args.clients, database, users)
-            if args.rate:
-                result["at_rate"] = at_rate(
-                    server, args.rate, args.rate_seconds, args.clients, database, users
-                )
+                postgres = start_postgres(Path(tmp) / "pg")
+                args.db = postgres.url
+                pidfile = postgres.data_dir / "postmaster.pid"
+                database = int(pidfile.read_text().split()[0])
+            if args.rate_limit_cost:
+                result = rate_limit_cost(Path(tmp), args.db, args.submits, args.clients)
+                result["database"] = "postgresql" if args.db else "sqlite"
+                print(json.dumps(result, indent=2))
+                return
+            config = bench_config(args.workers)
+            if args.servers > 1:  # the first to start makes it, the others read it
+                config["secret_key_file"] = str(Path(tmp) / "secret.key")
+            for n in range(args.servers):  # one at a time: the first migrates the database
+                home = Path(tmp) / f"home-{n}"
+                home.mkdir()
+                (home / "config.yaml").write_text(json.dumps(config))  # JSON is YAML
+                servers.append(ServerProcess(home, free_port(), args.db))
+                servers[-1].start()
+            result = measure(servers, args, database)
+            result["servers"] = len(servers)
+            if len(servers) > 1:
+                result["leader"] = [name for name, s in named(servers) if leading(s)]
         finally:
-            server.stop()
+            close_all(servers)
+            if postgres is not None:
+                postgres.stop()
     result["machine"] = {
         "cpus": len(__import__("os").sched_getaffinity(0)),
         "python": platform.python_version(),
@@ -378,6 +420,35 @@ def main() -> None:
     result["workers"] = args.workers
     result["users"] = args.users or "admin"
     print(json.dumps(result, indent=2))
+
+
+def measure(
+    servers: list[ServerProcess], args: argparse.Namespace, database: int | None
+) -> dict[str, Any]:
+    """Latency (through the first server), then the backlog, throughput and rate phases."""
+    with servers[0].client() as client:
+        result: dict[str, Any] = {"latency": latency(client, args.latency_jobs)}
+    users = submitters(servers[0], args.users)
+    if args.waiting:
+        result["backlog"] = throughput(
+            servers, args.waiting, args.clients, database, users, "backlog", keep=True
+        )
+    result["throughput"] = throughput(servers, args.submits, args.clients, database, users)
+    if args.rate:
+        result["at_rate"] = at_rate(
+            servers, args.rate, args.rate_seconds, args.clients, database, users
+        )
+    return result
+
+
+def named(servers: Sequence[ServerProcess]) -> list[tuple[str, ServerProcess]]:
+    """Each server with its name in the output: server-0, server-1, ..."""
+    return [(f"server-{n}", server) for n, server in enumerate(servers)]
+
+
+def leading(server: ServerProcess) -> bool:
+    """Whether this server holds the leader lease (runs the control loops)."""
+    return bool(httpx.get(server.url + "/healthz", timeout=10).json().get("leader"))
 
 
 if __name__ == "__main__":

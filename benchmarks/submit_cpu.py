@@ -87,7 +87,7 @@ def measure(
     assert server.proc is not None
     root = server.proc.pid
     holder = hold_a_lane(server, "bench")
-    warm = submit(connected(server, args.clients, None), args.warmup, "warm")
+    warm = submit(connected([server], args.clients, None), args.warmup, "warm")
     assert all(code == 201 for code in warm), set(warm)
     time.sleep(1.0)  # the loops' passes after the warm-up
     profiler = None
@@ -108,7 +108,7 @@ def measure(
         ]
         profiler = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(1.0)
-    posters = connected(server, args.clients, None)
+    posters = connected([server], args.clients, None)
     before, mine, db = cpu_by_process(root), own_cpu_s(), tree_cpu_s(database)
     started = time.monotonic()
     codes = submit(posters, args.submits, "run", args.rate)
