@@ -29,6 +29,7 @@ from pydantic_settings import (
 )
 from pydantic_settings.exceptions import SettingsError
 
+from aicc.core import accelerator_names
 from aicc.core.jobspec import DEFAULT_MAX_REPLICAS, MAX_REPLICAS
 from aicc.core.pricing import PricePlan
 from aicc.core.revenue import Agreement
@@ -717,6 +718,12 @@ class FederationPeer(BaseModel):
             raise ValueError(
                 f"federation.peers {self.site}: token and accelerators are a tes peer's"
             )
+        try:  # the catalog's names, as a job's models are read (`H100` is `H100-SXM`)
+            self.accelerators = list(
+                dict.fromkeys(accelerator_names.lookup(a).name for a in self.accelerators)
+            )
+        except KeyError as err:
+            raise ValueError(f"federation.peers {self.site}: accelerators: {err.args[0]}") from None
         return self
 
 

@@ -10,7 +10,6 @@ token b does not know). Organizations at a: `tt` may use only b, `tx` only bad.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
