@@ -1,10 +1,11 @@
 """A federation peer of kind `tes` (docs/federation.md, "A TES server as a peer"): site a sends
 jobs to site b's GA4GH TES endpoint (a second `aicc serve`, reached only as a TES server, with the
 `py-tes` client): a job runs there and its log is read at a; a cancel at a reaches b; a failing
-executor, a peer's refusal and a job TES cannot express each fail at a with the reason.
+executor and a peer's refusal each fail the job at a with the reason; a job TES cannot express
+is refused at submit (422) where only TES peers may run it, else at placement.
 
 Peers at a: `b` (b's TES endpoint, a tenant's token of b's) and `bad` (the same endpoint with a
-token b does not know). Organizations at a: `tt` may use only b, `tx` only bad.
+token b does not know). Organizations at a: `tt` may use only b, `tx` only bad, `tm` a and b.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                 "url": a.url,
                 "peers": peers,
                 "request_timeout_s": 5,
-                "org_sites": {"tt": ["b"], "tx": ["bad"]},
+                "org_sites": {"tt": ["b"], "tx": ["bad"], "tm": ["a", "b"]},
             },
         }
         (root / "a").mkdir()
@@ -71,6 +72,7 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         yield {
             "tt": api(a, tenant(admin, "tt")),
             "tx": api(a, tenant(admin, "tx")),
+            "tm": api(a, tenant(admin, "tm")),
             "admin": admin,
             "b": tes.HTTPClient(b.url, token=b_token),
         }
@@ -148,9 +150,26 @@ def test_a_peer_that_answers_an_error_fails_the_job_with_its_reason(
     assert "site bad refused the job: 401" in job["message"], job
 
 
-def test_what_tes_cannot_express_is_refused_at_placement(sites: dict[str, Any]) -> None:
-    client = sites["tt"]
+def test_what_tes_cannot_express_is_refused_at_submit_and_at_placement(
+    sites: dict[str, Any],
+) -> None:
+    # tt may run only at b, a TES peer: refused at once, naming the field
+    body = {"placement": "federation", "resources": SMALL, "command": "echo two", "replicas": 2}
+    answer = sites["tt"].post("/api/v1/jobs", json=body)
+    assert answer.status_code == 422, answer.text
+    detail = str(answer.json()["detail"])
+    assert "runs only at TES peers (b)" in detail and "replicas" in detail, detail
+    # tm may run here too: routed here, b refused with why
+    client = sites["tm"]
     job_id = submit(client, command="echo two", replicas=2)
-    job = wait_state(client, job_id, TERMINAL, timeout=30)
-    assert job["state"] == "failed" and job["reason"] == "unschedulable", job
-    assert "a TES peer cannot run it: replicas" in job["message"], job
+    events = wait_for(
+        lambda: [
+            e
+            for e in client.get(f"/api/v1/jobs/{job_id}/events").json()["items"]
+            if e["reason"] == "routed"
+        ],
+        30,
+        "the job being routed",
+    )
+    assert events[0]["data"]["ranked"][0]["site"] == "a"
+    assert events[0]["data"]["refused"]["b"].startswith("a TES peer cannot run it: replicas")
