@@ -21,6 +21,7 @@ from aicc.core.jobspec import LISTENING_KINDS, JobSpec
 
 DEFAULT_IMAGE = "ubuntu"  # a job that names no image: TES needs one; AICC peers run it as is
 TAG_JOB = "aicc.home-job"  # the task's tag naming the home job and attempt
+MAX_LOG_CHARS = 1024 * 1024  # of each stream kept at home: its tail
 
 
 class NotExpressible(ValueError):
@@ -151,10 +152,10 @@ def job_of(task: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def logs_of(task: Mapping[str, Any]) -> tuple[str, str]:
-    """The executors' stdout and stderr of the task's last attempt, in order."""
+    """The executors' stdout and stderr of the task's last attempt, in order; each at most its
+    last `MAX_LOG_CHARS` (a peer's answer is as hostile as what a job writes)."""
     logs = list(task.get("logs") or [])
     executors = list((logs[-1] if logs else {}).get("logs") or [])
-    return (
-        "".join(str(e.get("stdout") or "") for e in executors),
-        "".join(str(e.get("stderr") or "") for e in executors),
-    )
+    stdout = "".join(str(e.get("stdout") or "") for e in executors)
+    stderr = "".join(str(e.get("stderr") or "") for e in executors)
+    return stdout[-MAX_LOG_CHARS:], stderr[-MAX_LOG_CHARS:]

@@ -165,3 +165,10 @@ def test_a_tes_peers_accelerators_are_read_as_the_catalog_names_them() -> None:
         FederationPeer.model_validate(
             {"site": "t", "url": "https://t.example", "kind": "tes", "accelerators": ["ZZ9000"]}
         )
+
+
+def test_a_peers_logs_are_kept_to_their_tail() -> None:
+    big = "x" * tes_peer.MAX_LOG_CHARS + "end\n"
+    task = {"logs": [{"logs": [{"stdout": big, "stderr": "e"}]}]}
+    stdout, stderr = tes_peer.logs_of(task)
+    assert len(stdout) == tes_peer.MAX_LOG_CHARS and stdout.endswith("end\n") and stderr == "e"
