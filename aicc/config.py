@@ -29,6 +29,7 @@ from pydantic_settings import (
 )
 from pydantic_settings.exceptions import SettingsError
 
+from aicc.core import accelerator_names
 from aicc.core.jobspec import DEFAULT_MAX_REPLICAS, MAX_REPLICAS
 from aicc.core.pricing import PricePlan
 from aicc.core.revenue import Agreement
@@ -691,12 +692,39 @@ class OidcSettings(BaseModel):
 
 
 class FederationPeer(BaseModel):
-    """Another site of the federation: its name, API base URL and Ed25519 public key."""
+    """Another site of the federation: its name, API base URL and Ed25519 public key; or, of
+    kind `tes`, any GA4GH TES 1.1 server, called with a bearer token (docs/federation.md)."""
 
     model_config = ConfigDict(extra="forbid")
     site: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")]
     url: Annotated[str, Field(pattern=r"^https?://")]
-    public_key: Annotated[str, Field(min_length=40, max_length=60)]  # base64 of the raw 32 bytes
+    kind: Literal["aicc", "tes"] = "aicc"
+    # base64 of the raw 32 bytes; an `aicc` peer's only
+    public_key: Annotated[str | None, Field(min_length=40, max_length=60)] = None
+    token: SecretStr | None = None  # a `tes` peer's bearer token; never shown nor logged
+    # a `tes` peer: the accelerator models its tasks may ask for (TES has no way to say)
+    accelerators: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list
+    )
+    jurisdiction: Annotated[str, Field(min_length=2, max_length=16)] | None = None  # a `tes` peer
+
+    @model_validator(mode="after")
+    def _kind(self) -> FederationPeer:
+        if self.kind == "aicc" and self.public_key is None:
+            raise ValueError(f"federation.peers {self.site}: public_key is required")
+        if self.kind == "tes" and self.public_key is not None:
+            raise ValueError(f"federation.peers {self.site}: a tes peer has no public_key")
+        if self.kind == "aicc" and (self.token is not None or self.accelerators):
+            raise ValueError(
+                f"federation.peers {self.site}: token and accelerators are a tes peer's"
+            )
+        try:  # the catalog's names, as a job's models are read (`H100` is `H100-SXM`)
+            self.accelerators = list(
+                dict.fromkeys(accelerator_names.lookup(a).name for a in self.accelerators)
+            )
+        except KeyError as err:
+            raise ValueError(f"federation.peers {self.site}: accelerators: {err.args[0]}") from None
+        return self
 
 
 class FederationWeights(BaseModel):

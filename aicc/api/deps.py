@@ -117,7 +117,7 @@ async def peer_site(state: StateDep, request: Request) -> str:
     challenge = {"WWW-Authenticate": "AICC-Signature"}
     if fed.site is None:
         raise HTTPException(401, "this server is not in a federation", headers=challenge)
-    peers = {p.site: p.public_key for p in fed.peers}
+    peers = {p.site: p.public_key for p in fed.peers if p.public_key is not None}
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     try:
         body = await request.body()

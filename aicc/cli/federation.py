@@ -27,6 +27,7 @@ SITES = Noun(
     "site",
     [
         col("SITE", "site"),
+        col("KIND", "kind"),  # aicc, or tes: any GA4GH TES server (sends no adverts)
         col("STATE", "state"),
         col("JURISDICTION", "jurisdiction"),
         col("LAST ADVERT", "received_at", local_time),

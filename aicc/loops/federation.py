@@ -16,10 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from aicc.config import Settings
+from aicc.core import tes_peer
 from aicc.core.energy import EnergyProfile
+from aicc.core.tes_peer import NotExpressible
 from aicc.services.common import utcnow
 from aicc.services.federation import adverts, dispatch, signing
 from aicc.services.federation.peers import PeerDown, PeerRefused, Peers
+from aicc.services.federation.tespeer import TesPeers, tes_peers
 from aicc.store.db import Database
 from aicc.store.tables import JobRow
 
@@ -45,6 +48,7 @@ class Federation:
         self.energy = energy
         key_file = fed.key_file or settings.home / "federation.key"
         self.peers = Peers(fed, signing.load_key(key_file))
+        self.tes = TesPeers(fed)  # peers of kind `tes`: any GA4GH TES server
         self.home: Path = settings.home
         self._next_advert = utcnow()
         self._leading_since: datetime | None = None  # when this server last began to lead
@@ -71,6 +75,8 @@ class Federation:
         if own is not None and now >= self._next_advert:
             self._next_advert = now + timedelta(seconds=self.fed.advertise_interval_s)
             for peer in self.fed.peers:
+                if peer.kind == "tes":  # a TES server takes no adverts
+                    continue
                 try:
                     self.peers.push_advert(peer.site, own)
                 except (PeerDown, PeerRefused) as err:
@@ -106,6 +112,9 @@ class Federation:
                 log.exception("following job %s at site %s failed", remote.job_id, remote.site)
 
     def _follow(self, remote: dispatch.Remote) -> None:
+        if remote.site in tes_peers(self.fed):
+            self._follow_tes(remote)
+            return
         if remote.remote_job_id is None:
             with self.db.reader() as session:
                 job = session.get(JobRow, remote.job_id)
@@ -147,6 +156,43 @@ class Federation:
                 utcnow(),
                 zone=self.settings.site.timezone,
                 outputs_refused=refused,
+            )
+
+    def _follow_tes(self, remote: dispatch.Remote) -> None:
+        """As `_follow`, at a `tes` peer: create the task, then read it (FULL view: its
+        executors' logs are the job's), forward a cancel, mirror its state. A TES server keeps
+        no outputs AICC can fetch, so none are brought home (docs/federation.md)."""
+        site = remote.site
+        if remote.remote_job_id is None:
+            try:
+                with self.db.reader() as session:
+                    job = session.get(JobRow, remote.job_id)
+                    assert job is not None
+                    task = dispatch.remote_task(session, job, str(self.fed.site), self.fed, site)
+                task_id = self.tes.submit(site, task)
+            except NotExpressible as err:
+                with self.db.session() as session:
+                    dispatch.refused(session, remote, PeerRefused(422, str(err)), utcnow())
+                return
+            except PeerRefused as err:
+                with self.db.session() as session:
+                    dispatch.refused(session, remote, err, utcnow())
+                return
+            with self.db.session() as session:
+                dispatch.record_submitted(session, remote, task_id, utcnow())
+            return
+        rid = remote.remote_job_id
+        if remote.cancel:
+            try:
+                self.tes.cancel(site, rid)
+            except PeerRefused as err:
+                log.info("cancelling task %s at site %s: %s", rid, site, err)
+        task = self.tes.task(site, rid)
+        stdout, stderr = tes_peer.logs_of(task)
+        dispatch.keep_logs(dispatch.mirror_dir(self.home, remote.job_id), stdout, stderr)
+        with self.db.session() as session:
+            dispatch.mirror(
+                session, remote, tes_peer.job_of(task), utcnow(), zone=self.settings.site.timezone
             )
 
     def _run(self) -> None:

@@ -138,14 +138,18 @@ def route(
     org_sites: Mapping[str, Sequence[str]] | None = None,
     exclude: frozenset[str] = frozenset(),
     move_data: bool = True,
+    cannot: Mapping[str, str] | None = None,
 ) -> Routing:
     """Rank `sites` for `ask`. `move_data=False`: a site lacking a data set the job mounts is
-    refused (data is not copied between sites yet), instead of paying for the bytes."""
+    refused (data is not copied between sites yet), instead of paying for the bytes. `cannot`:
+    sites refused for this job before routing, with why (a TES peer that cannot express it)."""
     refused: dict[str, str] = {}
     candidates: list[tuple[Site, Parts]] = []
     allowed = (org_sites or {}).get(ask.org)
     for site in sites:
         why = _refusal(ask, site, allowed, exclude, move_data)
+        if why is None and cannot and site.name in cannot:
+            why = cannot[site.name]
         if why is not None:
             refused[site.name] = why
             continue

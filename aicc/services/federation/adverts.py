@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aicc.config import FederationSettings, Settings
+from aicc.config import FederationPeer, FederationSettings, Settings
 from aicc.core.catalog import CATALOG
 from aicc.core.energy import EnergyProfile
 from aicc.core.tenancy import Principal
@@ -38,6 +38,7 @@ from aicc.store.tables import (
 
 DEFAULT_RUNTIME_S = 600.0
 RECENT_JOBS = 50
+TES_DEVICES = 1024  # a `tes` peer's devices of each model it lists: TES says no bound
 
 
 def build(
@@ -184,6 +185,20 @@ def statuses(session: Session, fed: FederationSettings, now: datetime) -> list[S
     rows = {r.site: r for r in session.scalars(select(FederationAdvertRow))}
     out = []
     for peer in fed.peers:
+        if peer.kind == "tes":  # sends no advert: never lost by its age (docs/federation.md)
+            out.append(
+                Site(
+                    site=peer.site,
+                    url=peer.url,
+                    kind="tes",
+                    jurisdiction=peer.jurisdiction,
+                    state="up",
+                    received_at=None,
+                    age_s=None,
+                    advert=None,
+                )
+            )
+            continue
         row = rows.get(peer.site)
         age = (now - row.received_at).total_seconds() if row else None
         lost = age is None or age > fed.lost_after_s
@@ -251,7 +266,27 @@ def known_sites(
     for status in statuses(session, fed, now):
         if status.advert is not None:
             sites.append(site_of(status.advert, lost=status.state == "lost"))
+    for peer in fed.peers:
+        if peer.kind == "tes":
+            sites.append(site_of(tes_advert(own, peer)))
     return sites
+
+
+def tes_advert(own: dict[str, Any], peer: FederationPeer) -> dict[str, Any]:
+    """What routing assumes of a `tes` peer, which advertises nothing: this site's own prices,
+    energy and queue wait (so neither side wins by a figure the peer never gave), its listed
+    accelerator models with no known bound, and no data sets."""
+    models = {
+        name: {"count": TES_DEVICES, "free": TES_DEVICES, "pflops": 0.0, "wait_s": 0.0}
+        for name in peer.accelerators
+    }
+    return {
+        **own,
+        "site": peer.site,
+        "jurisdiction": peer.jurisdiction or own.get("jurisdiction") or "",
+        "models": models,
+        "datasets": [],
+    }
 
 
 def lost_since(fed: FederationSettings, now: datetime) -> datetime:

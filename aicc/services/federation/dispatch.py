@@ -31,11 +31,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.config import FederationSettings
+from aicc.core import tes_peer
 from aicc.core.jobspec import JobSpec
 from aicc.core.states import JobState, Reason
 from aicc.executors import jobfiles
 from aicc.scheduler import federation as routing
-from aicc.services.federation import adverts, books
+from aicc.services.federation import adverts, books, tespeer
 from aicc.services.federation.peers import AnswerTooLarge, PeerRefused, Peers
 from aicc.services.jobs.transitions import change_state
 from aicc.store.blobs import BlobError, extract
@@ -121,6 +122,12 @@ def route(
             )
         )
     )
+    spec = JobSpec.model_validate(job.spec)
+    cannot = {
+        site: why
+        for site in tespeer.tes_peers(fed)
+        if (why := tespeer.refusal(fed, site, spec)) is not None
+    }
     result = routing.route(
         ask_of(session, job),
         adverts.known_sites(session, fed, own, now),
@@ -129,6 +136,7 @@ def route(
         org_sites=fed.org_sites,
         exclude=exclude,
         move_data=False,
+        cannot=cannot,
     )
     best = result.best
     data = _explained(result)
@@ -250,6 +258,22 @@ def remote_spec(session: Session, job: JobRow, home: str) -> dict[str, Any]:
         HOME_JOB: job.id,
     }
     return spec
+
+
+def remote_task(
+    session: Session, job: JobRow, home: str, fed: FederationSettings, site: str
+) -> dict[str, Any]:
+    """The TES task a job runs as at the `tes` peer `site` (`core/tes_peer.task_of`): the
+    federated identity and the attempt as its tags; `NotExpressible` when TES cannot say it."""
+    labels = remote_spec(session, job, home)["labels"]
+    tags = {k: str(v) for k, v in labels.items() if k in (HOME_SITE, HOME_USER, HOME_JOB)}
+    tags[tes_peer.TAG_JOB] = idempotency_key(job.id, job.attempt)
+    return tes_peer.task_of(
+        JobSpec.model_validate(job.spec),
+        accelerators=tespeer.accelerators(fed, site),
+        tags=tags,
+        name=job.name,
+    )
 
 
 def idempotency_key(job_id: str, attempt: int) -> str:

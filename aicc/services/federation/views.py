@@ -20,11 +20,13 @@ class AdvertReceived(View):
 
 
 # A peer as operators see it: its last advert, how old, and whether it counts as lost (no
-# advert within lost_after_s, or never). A comment, not a docstring: the OpenAPI document's
-# description stays what it was.
+# advert within lost_after_s, or never). A `tes` peer (any GA4GH TES server) sends no adverts
+# and is always `up`. A comment, not a docstring: the OpenAPI document's description stays what
+# it was.
 class Site(View):
     site: str
     url: str
+    kind: Literal["aicc", "tes"] = "aicc"
     jurisdiction: str | None
     state: Literal["up", "lost"]
     received_at: datetime | None

@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from aicc.config import RegistrySettings, Settings
+from aicc.core import tes_peer
 from aicc.core.jobspec import DEFAULT_MAX_REPLICAS, JobSpec, again, default_name
 from aicc.core.mistakes import InputError, first_problem
 from aicc.core.states import WAITING, JobState, Reason
@@ -79,6 +80,8 @@ class SubmitLimits:
     registry: RegistrySettings | None = None
     # where uploaded workdirs lie (a build's Containerfile is read there at submit)
     blobs: Path | None = None
+    # organizations whose `federation.org_sites` are all `tes` peers: (org, ((site, models),))
+    tes_only: tuple[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], ...] = ()
 
     @classmethod
     def of(cls, settings: Settings, *, local_only: bool = False) -> SubmitLimits:
@@ -99,7 +102,19 @@ class SubmitLimits:
             egress_templates=tuple(settings.egress_templates),
             registry=settings.registry,
             blobs=settings.home / "blobs",
+            tes_only=_tes_only(settings) if federated and not local_only else (),
         )
+
+
+def _tes_only(
+    settings: Settings,
+) -> tuple[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], ...]:
+    tes = {p.site: tuple(p.accelerators) for p in settings.federation.peers if p.kind == "tes"}
+    return tuple(
+        (org, tuple((site, tes[site]) for site in sites))
+        for org, sites in settings.federation.org_sites.items()
+        if sites and all(site in tes for site in sites)
+    )
 
 
 def _view(session: Session, job: JobRow, *, user: str | None = None, replicas: bool = True) -> Job:
@@ -185,6 +200,8 @@ def submit(
     _check_scenario(spec)
     data, pinned, mounted = mounts.pin(session, who, spec.datasets, project_id=project.id)
     placement, egress = _placement_and_egress(spec, limits)
+    if placement == "federation" and limits.tes_only:
+        _check_tes_only(tenancy.get_org(session, who, project.org_id).name, spec, limits)
     now = utcnow()
     deadline = _deadline(spec, now, spec.max_runtime_s or queue.max_runtime_s)
     job_id = new_id("job")
@@ -294,6 +311,30 @@ def _placement_and_egress(spec: JobSpec, limits: SubmitLimits) -> tuple[str, str
             "use placement: local, or put the files in a data set"
         )
     return placement, egress
+
+
+def _check_tes_only(org: str, spec: JobSpec, limits: SubmitLimits) -> None:
+    """A job whose organization may run only at `tes` peers, none of which can express it
+    (`core/tes_peer`), is refused here, at once, rather than failing `unschedulable` when it
+    is routed (docs/federation.md, "A TES server as a peer")."""
+    sites = dict(limits.tes_only).get(org)
+    if not sites:
+        return
+    problems = []
+    for _site, models in sites:
+        try:
+            tes_peer.refuse_unexpressible(spec, accelerators=models)
+        except tes_peer.NotExpressible as err:
+            problems.append(str(err))
+            continue
+        return
+    raise Invalid(
+        "placement: organization {org} runs only at TES peers ({sites}), and a TES task "
+        "cannot carry this job: {problem}",
+        org=org,
+        sites=", ".join(site for site, _ in sites),
+        problem=problems[0],
+    )
 
 
 def _check_replicas(spec: JobSpec, queue: Queue, limits: SubmitLimits) -> None:
