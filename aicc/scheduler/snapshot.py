@@ -248,6 +248,9 @@ class PowerCap:
     idle_fraction: float = 0.15
     utilization: float = 1.0
     source: str = ""
+    # When the demand-response event whose cap this is ends; None: the standing cap. Under an
+    # event, a deferrable job that can still meet its deadline after it waits it out (power.py).
+    until: datetime | None = None
 
 
 @dataclass(frozen=True)

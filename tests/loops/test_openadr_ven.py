@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from aicc.core import openadr
+from aicc.testing.jobs import submit, wait_state
 from aicc.testing.servers import over_http
 
 pytest.importorskip("openleadr")
@@ -162,3 +163,81 @@ def test_an_event_lowers_the_site_cap_for_its_window(tmp_path: Path, vtn: Vtn) -
         (left,) = until(lambda: len(found := caps()) == 1 and found)
         assert left["note"] == "OpenADR event dr-2"
         assert admin.get("/api/v1/center/power-cap").json()["cap_kw"] is None
+
+
+def test_opting_out_and_below_the_idle_floor() -> None:
+    found = openadr.windows(event("LOAD_DISPATCH", "setpoint", 400.0), {})
+    assert openadr.opt(found, floor_kw=100.0, opt_out=False) == "optIn"
+    assert openadr.opt(found, floor_kw=100.0, opt_out=True) == "optOut"  # the operator's choice
+    assert openadr.opt(found, floor_kw=500.0, opt_out=False) == "optOut"  # cannot be met
+    assert openadr.opt([], floor_kw=500.0, opt_out=False) == "optIn"  # a price: nothing to meet
+
+
+GPU = {"resources": {"accelerator": {"count": 1}}}
+
+
+def test_an_event_defers_a_flexible_job_and_the_ven_reports_the_shed(
+    tmp_path: Path, vtn: Vtn
+) -> None:
+    """Two simulated H100-SXM (idle 0.27 kW facility, PUE 1.3): a 5 kW setpoint is in force, the
+    guaranteed job starts under it, the deferrable one waits the event out and starts once it
+    is cancelled; the VEN opts in, opts out of a cap below the idle floor, and reports."""
+    opts: list[tuple[str, str]] = []
+    reports: dict[str, list[float]] = {}
+
+    async def registered_report(
+        ven_id: str, resource_id: str, measurement: str, unit: str, scale: str,
+        min_sampling_interval: timedelta, max_sampling_interval: timedelta,
+    ) -> tuple[Callable[[Any], None], timedelta]:  # fmt: skip
+        def got(values: list[tuple[datetime, float]]) -> None:
+            reports.setdefault(resource_id, []).extend(v for _, v in values)
+
+        return got, min_sampling_interval
+
+    vtn.server.add_handler("on_register_report", registered_report)
+
+    def opted(ven_id: str, event_id: str, opt_type: str) -> None:
+        opts.append((event_id, opt_type))
+
+    def send(event_id: str, kw: float, start: datetime) -> None:
+        intervals = [{"dtstart": start, "duration": timedelta(minutes=30), "signal_payload": kw}]
+        vtn.call(
+            lambda: vtn.server.add_event(
+                ven_id="ven-1", signal_name="LOAD_DISPATCH", signal_type="setpoint",
+                intervals=intervals, event_id=event_id, callback=opted,
+            )
+        )  # fmt: skip
+
+    url = f"http://127.0.0.1:{vtn.port}/OpenADR2/Simple/2.0b"
+    settings = {"vtn_url": url, "ven_name": "aicc-site", "report_interval_s": 1}
+    devices = [{"model": "H100-SXM", "count": 2}]
+    server = over_http(tmp_path / "home", None, openadr=settings, simulated_devices=devices)
+    with server as (base, token, _state):
+        api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        send("dr-shed", 5.0, datetime.now(UTC))
+        until(lambda: api.get("/api/v1/center/power-cap").json()["cap_kw"] == 5.0)
+        flexible = {"command": "true", "deferrable": True, "max_runtime": "10m", "deadline": "12h"}
+        deferred = submit(api, {**flexible, **GPU})
+        guaranteed = submit(api, {"command": "sleep 60", **GPU})
+        assert wait_state(api, guaranteed["id"], {"running"})["state"] == "running"
+
+        def deferred_job() -> dict[str, Any] | None:
+            job: dict[str, Any] = api.get(f"/api/v1/jobs/{deferred['id']}").json()
+            return job if "waits out the demand-response event" in (job["message"] or "") else None
+
+        held = until(deferred_job)
+        assert held["state"] == "pending"
+        assert held["message"].startswith("waits for the site's power cap (demand response until")
+        assert api.get("/api/v1/center/power-cap").json()["waiting_jobs"] == [deferred["id"]]
+        until(lambda: ("dr-shed", "optIn") in opts)
+        # the report: the measured kW (the estimate here: no meters, no BMCs) and the 5 kW asked
+        until(lambda: reports.get("site-measured") and 5.0 in reports.get("site-asked", []))
+        assert all(v > 0.27 for v in reports["site-measured"])
+
+        vtn.call(lambda: vtn.server.cancel_event(ven_id="ven-1", event_id="dr-shed"))
+        done = wait_state(api, deferred["id"], {"succeeded"})  # the event over: it starts
+        assert done["state"] == "succeeded"
+
+        send("dr-floor", 0.1, datetime.now(UTC) + timedelta(hours=2))  # under the idle 0.27 kW
+        until(lambda: ("dr-floor", "optOut") in opts)
+        api.post(f"/api/v1/jobs/{guaranteed['id']}/cancel")
