@@ -1,14 +1,12 @@
 """The center as an OpenADR 2.0b VEN against a real VTN (`openleadr`'s own server, started on
 127.0.0.1 by this test): a LOAD_DISPATCH setpoint and a SIMPLE level become site power caps for
-the events' windows, shown by the power-cap route, and a cancelled event's cap is gone; the
-event into caps, pure, for the signals it does not cap (issue 62)."""
+the events' windows, shown by the power-cap route, and a cancelled event's cap is gone; under
+an event's cap a deferrable job waits the event out while a guaranteed one starts, and the VEN
+opts in (out under the idle floor) and reports measured and asked kW to the VTN; the event into
+caps, pure, for the signals it does not cap (issue 62)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,6 +18,7 @@ import pytest
 
 from aicc.core import openadr
 from aicc.testing.jobs import submit, wait_state
+from aicc.testing.openadr import Vtn
 from aicc.testing.servers import over_http
 
 pytest.importorskip("openleadr")
@@ -52,54 +51,6 @@ def test_signals_into_caps() -> None:
     assert openadr.windows(event("LOAD_DISPATCH", "setpoint", 400, status="cancelled"), {}) == []
 
 
-class Vtn:
-    """openleadr's VTN in a thread with its own event loop; every VEN registers as `ven-1`."""
-
-    def __init__(self) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.loop = asyncio.new_event_loop()
-        self.server: Any = None
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-
-    def start(self) -> Vtn:
-        from openleadr import OpenADRServer
-
-        async def registered(info: dict[str, Any]) -> tuple[str, str]:
-            return "ven-1", "reg-1"
-
-        async def serve() -> None:
-            self.server = OpenADRServer(
-                vtn_id="utility-vtn",
-                http_port=self.port,
-                http_host="127.0.0.1",
-                requested_poll_freq=timedelta(seconds=1),
-                show_server_cert_domain=False,
-            )
-            self.server.add_handler("on_create_party_registration", registered)
-            await self.server.run_async()
-
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(serve(), self.loop).result(20)
-        return self
-
-    def call(self, fn: Callable[[], Any]) -> Any:
-        async def wrapped() -> Any:
-            return fn()
-
-        return asyncio.run_coroutine_threadsafe(wrapped(), self.loop).result(10)
-
-    def stop(self) -> None:
-        if self.server is not None:
-            with contextlib.suppress(Exception):  # stopping what did not start whole
-                asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        if not self.thread.is_alive():
-            self.loop.close()
-
-
 @pytest.fixture
 def vtn() -> Iterator[Vtn]:
     found = Vtn()
@@ -120,7 +71,7 @@ def until(check: Callable[[], Any], timeout: float = 30.0) -> Any:
 
 
 def test_an_event_lowers_the_site_cap_for_its_window(tmp_path: Path, vtn: Vtn) -> None:
-    url = f"http://127.0.0.1:{vtn.port}/OpenADR2/Simple/2.0b"
+    url = vtn.url
     openadr_settings = {"vtn_url": url, "ven_name": "aicc-site", "levels": {1: 650.0}}
     with over_http(tmp_path / "home", None, openadr=openadr_settings) as (base, token, _state):
         admin = httpx.Client(
@@ -208,7 +159,7 @@ def test_an_event_defers_a_flexible_job_and_the_ven_reports_the_shed(
             )
         )  # fmt: skip
 
-    url = f"http://127.0.0.1:{vtn.port}/OpenADR2/Simple/2.0b"
+    url = vtn.url
     settings = {"vtn_url": url, "ven_name": "aicc-site", "report_interval_s": 1}
     devices = [{"model": "H100-SXM", "count": 2}]
     server = over_http(tmp_path / "home", None, openadr=settings, simulated_devices=devices)
