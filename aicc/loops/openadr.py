@@ -83,7 +83,7 @@ class Ven:
     def sample(self) -> tuple[float, float]:
         """The report's two values now: the site's measured kW and the kW an event asks for
         (0: none)."""
-        with self.db.session() as session:
+        with self.db.reader() as session:
             now = utcnow()
             measured, _ = self.site.measured_kw(session, now)
             return measured, power.asked_kw(session, now) or 0.0
