@@ -232,6 +232,9 @@ class Snapshot:
     # The site's power cap now (demand response), with the power model to estimate against it;
     # None: no cap, and no job waits for power (power.py).
     power: PowerCap | None = None
+    # The windows [start, end) of the demand-response events not over yet (an operator's or an
+    # OpenADR event's): the green planner plans no deferrable job to run in their hours.
+    shed: tuple[tuple[datetime, datetime], ...] = ()
 
 
 @dataclass(frozen=True)

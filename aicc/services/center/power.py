@@ -389,11 +389,13 @@ class Site:
     def decorate(self, session: Session, snapshot: Snapshot) -> Snapshot:
         """`snapshot` with the site's carbon forecast and power cap at its `now`."""
         now = snapshot.now
-        cap = self.cap_in_force(session, now)
+        kept = events(session)
+        cap = in_force(self.standing_kw, kept, now)
         return replace(
             snapshot,
             carbon=self.carbon(now),
             power=self.power_cap(cap, snapshot.nodes, now),
+            shed=tuple((e.start, e.end) for e in kept if e.end > now),
         )
 
     def reading(self, session: Session, now: datetime | None = None) -> Reading:
