@@ -598,6 +598,10 @@ class OpenAdrSettings(BaseModel):
     key: Path | None = None
     vtn_fingerprint: str | None = None  # the VTN's certificate fingerprint, where signed
     ca_file: Path | None = None
+    # true: answer every event optOut and keep no caps (the site does not take part for now)
+    opt_out: bool = False
+    # the shortest interval the VEN offers to sample its telemetry report (measured kW, asked kW)
+    report_interval_s: Annotated[float, Field(ge=1, le=3600)] = 60.0
 
 
 class NodesSettings(BaseModel):

@@ -386,7 +386,9 @@ def build(settings: config.Settings) -> tuple[FastAPI, ServerState]:
         lease_ttl_s=settings.lease_ttl_s,
     )
     if settings.openadr.vtn_url is not None:
-        controller.openadr = Ven(db, settings.openadr, leading=lambda: controller.leading)
+        controller.openadr = Ven(
+            db, settings.openadr, leading=lambda: controller.leading, site=controller.site
+        )
     if settings.federation.site is not None:
         controller.federation = Federation(
             db, settings, leading=lambda: controller.leading, energy=energy

@@ -71,3 +71,12 @@ def windows(event: Mapping[str, Any], levels: Mapping[int, float]) -> list[Windo
             if cap is not None:
                 found.append(Window(start, start + duration, cap))
     return sorted(found, key=lambda w: (w.start, w.cap_kw))
+
+
+def opt(found: list[Window], *, floor_kw: float, opt_out: bool) -> str:
+    """The VEN's answer to an event asking for the caps `found`: `optOut` when the operator
+    opted the site out, or when a cap is under `floor_kw` (what the site draws with every
+    device idle: holding starts back cannot get under it); else `optIn`."""
+    if opt_out or any(w.cap_kw < floor_kw for w in found):
+        return "optOut"
+    return "optIn"

@@ -5,6 +5,14 @@ federation loop does), and each event it delivers becomes the site power caps it
 (services/center/power.py `demand_response`), so the scheduler holds new starts under them for
 the event's window. A modified event replaces its caps; a cancelled one removes them.
 
+The VEN answers each event `optIn`, or `optOut` when the operator set `openadr.opt_out` (then
+it keeps no caps) or when a cap is below what the site draws with every device idle (then it
+still keeps the caps: holding starts back sheds what it can). At its start it registers a
+`TELEMETRY_USAGE` report of two real-power values in kW, which the VTN may ask for at the
+interval it wants: `measured`, the site's facility power (services/center/power.py
+`Site.measured_kw`: meters, else BMCs, else the estimate), and `asked`, the lowest cap an
+OpenADR event asks for now (0 when none): the shed against what was asked.
+
 Only the server holding the controller lease writes the caps; the others opt in and leave them
 to it. `openleadr` is imported in the thread, so `aicc --help` stays fast.
 """
@@ -15,6 +23,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from aicc.config import OpenAdrSettings
@@ -29,32 +38,55 @@ log = logging.getLogger(__name__)
 class Ven:
     """The VEN thread: `start` begins polling, `stop` ends it (and waits for the thread)."""
 
-    def __init__(self, db: Database, settings: OpenAdrSettings, *, leading: Callable[[], bool]):
+    def __init__(
+        self,
+        db: Database,
+        settings: OpenAdrSettings,
+        *,
+        leading: Callable[[], bool],
+        site: power.Site | None = None,
+    ):
         assert settings.vtn_url is not None
         self.db = db
         self.settings = settings
         self.leading = leading
+        self.site = site or power.Site()
         self.received: list[str] = []  # event ids, as they came (the page and tests)
+        self.answers: dict[str, str] = {}  # event id -> optIn | optOut, the last answer
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: Any = None
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
 
     def on_event(self, event: dict[str, Any]) -> str:
-        """Keep the caps the event asks for; always opt in (the cap is how the center complies)."""
+        """Keep the caps the event asks for (the cap is how the center complies) and answer
+        whether the site takes part (module docstring)."""
         source = openadr.event_id(event)
         found = openadr.windows(event, self.settings.levels)
         self.received.append(source)
-        if not self.leading():
-            return "optIn"
+        answer = "optOut" if self.settings.opt_out else "optIn"
+        if not self.leading() or self.settings.opt_out:
+            self.answers[source] = answer
+            return answer
         try:
             with self.db.session() as session:
-                power.demand_response(session, source, found, utcnow())
+                now = utcnow()
+                floor = self.site.floor_kw(session, now)
+                answer = openadr.opt(found, floor_kw=floor, opt_out=False)
+                power.demand_response(session, source, found, now)
         except Exception:  # the store down: the VTN sends the event again at the next poll
             log.exception("OpenADR event %s: its caps could not be kept", source)
-            return "optIn"
-        log.info("OpenADR event %s: %d cap window(s)", source, len(found))
-        return "optIn"
+        log.info("OpenADR event %s: %d cap window(s), %s", source, len(found), answer)
+        self.answers[source] = answer
+        return answer
+
+    def sample(self) -> tuple[float, float]:
+        """The report's two values now: the site's measured kW and the kW an event asks for
+        (0: none)."""
+        with self.db.reader() as session:
+            now = utcnow()
+            measured, _ = self.site.measured_kw(session, now)
+            return measured, power.asked_kw(session, now) or 0.0
 
     async def _run(self) -> None:
         from openleadr import OpenADRClient
@@ -78,8 +110,21 @@ class Ven:
         async def on_update_event(event: dict[str, Any]) -> str:
             return await asyncio.to_thread(self.on_event, event)
 
+        async def measured() -> float:
+            return round((await asyncio.to_thread(self.sample))[0], 3)
+
+        async def asked() -> float:
+            return round((await asyncio.to_thread(self.sample))[1], 3)
+
         self._client.add_handler("on_event", on_event)
         self._client.add_handler("on_update_event", on_update_event)
+        every = timedelta(seconds=s.report_interval_s)
+        for r_id, sampler in (("measured", measured), ("asked", asked)):
+            self._client.add_report(
+                callback=sampler, resource_id=f"site-{r_id}", measurement="REAL_POWER",
+                r_id=r_id, report_specifier_id="aicc-site-power", unit="W", scale="k",
+                sampling_rate=every, report_duration=timedelta(hours=1),
+            )  # fmt: skip
         await self._client.run()
         while not self._stopped.is_set():
             await asyncio.sleep(0.2)

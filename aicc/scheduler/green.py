@@ -286,26 +286,63 @@ def holds(snapshot: Snapshot) -> dict[str, WaitReason]:
         return {}
     hour0 = snapshot.now.replace(minute=0, second=0, microsecond=0)
     into = (snapshot.now - hour0).total_seconds() / 3600  # a start "at hour 0" is now
-    jobs = [_green_job(j, hour0, into) for j in waiting]
-    result = plan(
-        jobs,
-        Forecast(snapshot.carbon),
-        Capacity(_free_devices(snapshot, hour0, len(snapshot.carbon))),
-        time_limit_s=HOLD_TIME_LIMIT_S,
-    )
+    hours = len(snapshot.carbon)
+    shed = _shed_hours(snapshot, hour0, hours)
+    devices = _free_devices(snapshot, hour0, hours)
+    # Jobs whose deadline cannot wait out the events are planned as if there were none (the
+    # power cap's budget treats them as guaranteed too); the others keep out of their hours.
+    over = max((end for _, end in snapshot.shed), default=None)
+    pressed = [j for j in waiting if over is not None and not _can_wait(j, over)]
+    flexible = [j for j in waiting if j not in pressed]
+    starts: dict[str, int] = {}
+    for group, power_kw in (
+        (flexible, [0.0 if h in shed else math.inf for h in range(hours)] if shed else None),
+        (pressed, None),
+    ):
+        if group:
+            result = plan(
+                [_green_job(j, hour0, into) for j in group],
+                Forecast(snapshot.carbon),
+                Capacity(devices, power_kw),
+                time_limit_s=HOLD_TIME_LIMIT_S / (2 if pressed else 1),
+            )
+            starts.update(result.starts)
     held: dict[str, WaitReason] = {}
     for job in waiting:
-        start = result.starts.get(job.id, 0)
+        start = starts.get(job.id, 0)
         if start > 0:
             at = hour0 + timedelta(hours=start)
-            then, now = snapshot.carbon[min(start, len(snapshot.carbon) - 1)], snapshot.carbon[0]
-            why = (
-                f"deferred to {at:%H:%M} UTC for greener power "
-                f"({then:.0f} gCO2/kWh then, {now:.0f} now; "
-                f"deadline {job.deadline:%Y-%m-%d %H:%M} UTC)"
-            )
+            if any(h in shed for h in range(start)):
+                why = (
+                    f"deferred to {at:%H:%M} UTC, after the demand-response event "
+                    f"(deadline {job.deadline:%Y-%m-%d %H:%M} UTC)"
+                )
+            else:
+                then, now = snapshot.carbon[min(start, hours - 1)], snapshot.carbon[0]
+                why = (
+                    f"deferred to {at:%H:%M} UTC for greener power "
+                    f"({then:.0f} gCO2/kWh then, {now:.0f} now; "
+                    f"deadline {job.deadline:%Y-%m-%d %H:%M} UTC)"
+                )
             held[job.id] = WaitReason("green", why)
     return held
+
+
+def _can_wait(job: JobView, until: datetime) -> bool:
+    assert job.deadline is not None and job.max_runtime_s is not None
+    return until + timedelta(seconds=job.max_runtime_s) <= job.deadline
+
+
+def _shed_hours(snapshot: Snapshot, hour0: datetime, hours: int) -> set[int]:
+    """The plan's hours that a demand-response window touches: no deferrable job runs in them
+    (capacity 0 kW), so the plan moves flexible work out of the event, as the power cap's
+    budget holds it at start (power.py)."""
+    found: set[int] = set()
+    for start, end in snapshot.shed:
+        first = max(0, math.floor((start - hour0).total_seconds() / 3600))
+        last = min(hours, math.ceil((end - hour0).total_seconds() / 3600))
+        found.update(range(first, last))
+    return found
 
 
 def _devices(job: JobView) -> int:

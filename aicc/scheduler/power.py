@@ -11,11 +11,18 @@ model has no figure for them, so a job without an accelerator never waits for po
 job's need is that busy share on the most power-hungry model it may land on (it is not placed
 yet); once bound, what it took is counted exactly. Running jobs are never stopped when a cap
 drops: the cap only holds back new starts (preempting for a cap is future work).
+
+Under a demand-response event's cap (`PowerCap.until`), a deferrable job that draws power waits
+the event out even when it would fit, as long as it can still run its declared runtime before
+its deadline once the event ends: the utility asked for load to be shed, and flexible work is
+what the center sheds first; guaranteed jobs (and deferrable ones whose deadline cannot wait)
+still start when they fit under the cap.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 from aicc.core.catalog import mig_milli
 from aicc.scheduler.snapshot import (
@@ -110,14 +117,33 @@ class Budget:
     def refuse(self, job: JobView) -> WaitReason | None:
         """The `power_cap` reason when starting `job` would go over the cap; None if it fits."""
         need = need_w(self.cap, job, self.nodes)
-        if need <= 0 or self.used_w + need <= self.cap.cap_w + 1e-6:
+        if need <= 0:
             return None
         source = f" ({self.cap.source})" if self.cap.source else ""
+        if self.sheds(job):
+            assert self.cap.until is not None and job.deadline is not None
+            why = (
+                f"{PREFIX}{source}: a deferrable job waits out the demand-response event "
+                f"(deadline {job.deadline:%Y-%m-%d %H:%M} UTC)"
+            )
+            return WaitReason("power_cap", why)
+        if self.used_w + need <= self.cap.cap_w + 1e-6:
+            return None
         why = (
             f"{PREFIX}{source}: {kw(self.used_w)} of "
             f"{kw(self.cap.cap_w)} kW in use, needs {kw(need)} kW"
         )
         return WaitReason("power_cap", why)
+
+    def sheds(self, job: JobView) -> bool:
+        """Whether `job` is flexible load to shed for the event in force: deferrable, and its
+        declared runtime still fits between the event's end and its deadline."""
+        until = self.cap.until
+        if until is None or not job.deferrable or job.deadline is None:
+            return False
+        if job.max_runtime_s is None:
+            return False
+        return until + timedelta(seconds=job.max_runtime_s) <= job.deadline
 
     def take(self, decisions: Sequence[CycleDecision]) -> None:
         """Count the binds among a job's decisions."""

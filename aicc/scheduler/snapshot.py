@@ -232,6 +232,9 @@ class Snapshot:
     # The site's power cap now (demand response), with the power model to estimate against it;
     # None: no cap, and no job waits for power (power.py).
     power: PowerCap | None = None
+    # The windows [start, end) of the demand-response events not over yet (an operator's or an
+    # OpenADR event's): the green planner plans no deferrable job to run in their hours.
+    shed: tuple[tuple[datetime, datetime], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -248,6 +251,9 @@ class PowerCap:
     idle_fraction: float = 0.15
     utilization: float = 1.0
     source: str = ""
+    # When the demand-response event whose cap this is ends; None: the standing cap. Under an
+    # event, a deferrable job that can still meet its deadline after it waits it out (power.py).
+    until: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,12 @@
 """The center as an OpenADR 2.0b VEN against a real VTN (`openleadr`'s own server, started on
 127.0.0.1 by this test): a LOAD_DISPATCH setpoint and a SIMPLE level become site power caps for
-the events' windows, shown by the power-cap route, and a cancelled event's cap is gone; the
-event into caps, pure, for the signals it does not cap (issue 62)."""
+the events' windows, shown by the power-cap route, and a cancelled event's cap is gone; under
+an event's cap a deferrable job waits the event out while a guaranteed one starts, and the VEN
+opts in (out under the idle floor) and reports measured and asked kW to the VTN; the event into
+caps, pure, for the signals it does not cap (issue 62)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,6 +17,8 @@ import httpx
 import pytest
 
 from aicc.core import openadr
+from aicc.testing.jobs import submit, wait_state
+from aicc.testing.openadr import Vtn
 from aicc.testing.servers import over_http
 
 pytest.importorskip("openleadr")
@@ -51,54 +51,6 @@ def test_signals_into_caps() -> None:
     assert openadr.windows(event("LOAD_DISPATCH", "setpoint", 400, status="cancelled"), {}) == []
 
 
-class Vtn:
-    """openleadr's VTN in a thread with its own event loop; every VEN registers as `ven-1`."""
-
-    def __init__(self) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.loop = asyncio.new_event_loop()
-        self.server: Any = None
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-
-    def start(self) -> Vtn:
-        from openleadr import OpenADRServer
-
-        async def registered(info: dict[str, Any]) -> tuple[str, str]:
-            return "ven-1", "reg-1"
-
-        async def serve() -> None:
-            self.server = OpenADRServer(
-                vtn_id="utility-vtn",
-                http_port=self.port,
-                http_host="127.0.0.1",
-                requested_poll_freq=timedelta(seconds=1),
-                show_server_cert_domain=False,
-            )
-            self.server.add_handler("on_create_party_registration", registered)
-            await self.server.run_async()
-
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(serve(), self.loop).result(20)
-        return self
-
-    def call(self, fn: Callable[[], Any]) -> Any:
-        async def wrapped() -> Any:
-            return fn()
-
-        return asyncio.run_coroutine_threadsafe(wrapped(), self.loop).result(10)
-
-    def stop(self) -> None:
-        if self.server is not None:
-            with contextlib.suppress(Exception):  # stopping what did not start whole
-                asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        if not self.thread.is_alive():
-            self.loop.close()
-
-
 @pytest.fixture
 def vtn() -> Iterator[Vtn]:
     found = Vtn()
@@ -119,7 +71,7 @@ def until(check: Callable[[], Any], timeout: float = 30.0) -> Any:
 
 
 def test_an_event_lowers_the_site_cap_for_its_window(tmp_path: Path, vtn: Vtn) -> None:
-    url = f"http://127.0.0.1:{vtn.port}/OpenADR2/Simple/2.0b"
+    url = vtn.url
     openadr_settings = {"vtn_url": url, "ven_name": "aicc-site", "levels": {1: 650.0}}
     with over_http(tmp_path / "home", None, openadr=openadr_settings) as (base, token, _state):
         admin = httpx.Client(
@@ -162,3 +114,81 @@ def test_an_event_lowers_the_site_cap_for_its_window(tmp_path: Path, vtn: Vtn) -
         (left,) = until(lambda: len(found := caps()) == 1 and found)
         assert left["note"] == "OpenADR event dr-2"
         assert admin.get("/api/v1/center/power-cap").json()["cap_kw"] is None
+
+
+def test_opting_out_and_below_the_idle_floor() -> None:
+    found = openadr.windows(event("LOAD_DISPATCH", "setpoint", 400.0), {})
+    assert openadr.opt(found, floor_kw=100.0, opt_out=False) == "optIn"
+    assert openadr.opt(found, floor_kw=100.0, opt_out=True) == "optOut"  # the operator's choice
+    assert openadr.opt(found, floor_kw=500.0, opt_out=False) == "optOut"  # cannot be met
+    assert openadr.opt([], floor_kw=500.0, opt_out=False) == "optIn"  # a price: nothing to meet
+
+
+GPU = {"resources": {"accelerator": {"count": 1}}}
+
+
+def test_an_event_defers_a_flexible_job_and_the_ven_reports_the_shed(
+    tmp_path: Path, vtn: Vtn
+) -> None:
+    """Two simulated H100-SXM (idle 0.27 kW facility, PUE 1.3): a 5 kW setpoint is in force, the
+    guaranteed job starts under it, the deferrable one waits the event out and starts once it
+    is cancelled; the VEN opts in, opts out of a cap below the idle floor, and reports."""
+    opts: list[tuple[str, str]] = []
+    reports: dict[str, list[float]] = {}
+
+    async def registered_report(
+        ven_id: str, resource_id: str, measurement: str, unit: str, scale: str,
+        min_sampling_interval: timedelta, max_sampling_interval: timedelta,
+    ) -> tuple[Callable[[Any], None], timedelta]:  # fmt: skip
+        def got(values: list[tuple[datetime, float]]) -> None:
+            reports.setdefault(resource_id, []).extend(v for _, v in values)
+
+        return got, min_sampling_interval
+
+    vtn.server.add_handler("on_register_report", registered_report)
+
+    def opted(ven_id: str, event_id: str, opt_type: str) -> None:
+        opts.append((event_id, opt_type))
+
+    def send(event_id: str, kw: float, start: datetime) -> None:
+        intervals = [{"dtstart": start, "duration": timedelta(minutes=30), "signal_payload": kw}]
+        vtn.call(
+            lambda: vtn.server.add_event(
+                ven_id="ven-1", signal_name="LOAD_DISPATCH", signal_type="setpoint",
+                intervals=intervals, event_id=event_id, callback=opted,
+            )
+        )  # fmt: skip
+
+    url = vtn.url
+    settings = {"vtn_url": url, "ven_name": "aicc-site", "report_interval_s": 1}
+    devices = [{"model": "H100-SXM", "count": 2}]
+    server = over_http(tmp_path / "home", None, openadr=settings, simulated_devices=devices)
+    with server as (base, token, _state):
+        api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        send("dr-shed", 5.0, datetime.now(UTC))
+        until(lambda: api.get("/api/v1/center/power-cap").json()["cap_kw"] == 5.0)
+        flexible = {"command": "true", "deferrable": True, "max_runtime": "10m", "deadline": "12h"}
+        deferred = submit(api, {**flexible, **GPU})
+        guaranteed = submit(api, {"command": "sleep 60", **GPU})
+        assert wait_state(api, guaranteed["id"], {"running"})["state"] == "running"
+
+        def deferred_job() -> dict[str, Any] | None:
+            job: dict[str, Any] = api.get(f"/api/v1/jobs/{deferred['id']}").json()
+            return job if "waits out the demand-response event" in (job["message"] or "") else None
+
+        held = until(deferred_job)
+        assert held["state"] == "pending"
+        assert held["message"].startswith("waits for the site's power cap (demand response until")
+        assert api.get("/api/v1/center/power-cap").json()["waiting_jobs"] == [deferred["id"]]
+        until(lambda: ("dr-shed", "optIn") in opts)
+        # the report: the measured kW (the estimate here: no meters, no BMCs) and the 5 kW asked
+        until(lambda: reports.get("site-measured") and 5.0 in reports.get("site-asked", []))
+        assert all(v > 0.27 for v in reports["site-measured"])
+
+        vtn.call(lambda: vtn.server.cancel_event(ven_id="ven-1", event_id="dr-shed"))
+        done = wait_state(api, deferred["id"], {"succeeded"})  # the event over: it starts
+        assert done["state"] == "succeeded"
+
+        send("dr-floor", 0.1, datetime.now(UTC) + timedelta(hours=2))  # under the idle 0.27 kW
+        until(lambda: ("dr-floor", "optOut") in opts)
+        api.post(f"/api/v1/jobs/{guaranteed['id']}/cancel")

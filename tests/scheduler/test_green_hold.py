@@ -48,3 +48,28 @@ def test_a_job_planned_for_now_is_not_held() -> None:
     flat = (100.0,) * 8
     snap = Snapshot(now=T0, nodes=[node("n1")], pending=[deferrable("j1")], carbon=flat)
     assert isinstance(schedule(snap)[0], Bind)
+
+
+def test_the_plan_keeps_flexible_jobs_out_of_a_demand_response_event() -> None:
+    # An event from 12:00 to 14:30 covers the hours 12:00 (300), 13:00 (120) and 14:00 (400):
+    # the cleanest hour left is 11:00 (450; 15:00 is 600).
+    event = ((at(hours=3), at(hours=5, minutes=30)),)
+    snap = Snapshot(
+        now=T0, nodes=[node("n1")], pending=[deferrable("j1")], carbon=CARBON, shed=event
+    )
+    [decision] = schedule(snap)
+    assert isinstance(decision, Wait) and decision.reasons[0].code == "green"
+    assert decision.reasons[0].message.startswith("deferred to 11:00 UTC for greener power")
+    # an event in force now: the job is planned after it, and says so
+    now_event = ((T0, at(hours=1, minutes=30)),)
+    flat = (100.0,) * 8
+    snap = replace(snap, carbon=flat, shed=now_event)
+    [decision] = schedule(snap)
+    assert isinstance(decision, Wait)
+    assert decision.reasons[0].message.startswith(
+        "deferred to 11:00 UTC, after the demand-response event (deadline"
+    )
+    # a deadline that cannot wait the event out: planned as if there were none
+    pressed = deferrable("pressed", deadline_h=2)
+    [decision] = schedule(replace(snap, pending=[pressed]))
+    assert isinstance(decision, Bind)

@@ -4,6 +4,7 @@ over the cap waits, saying by how much; a job that fits still starts behind it."
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 from sched_fixtures import H100, T0, job, node
 
@@ -57,3 +58,29 @@ def test_a_job_without_an_accelerator_never_waits_for_power() -> None:
     tight = replace(CAP, cap_w=1.0)  # already over: idle devices draw more
     snap = Snapshot(now=T0, nodes=[node("n1")], pending=[job("cpu", gpus=0)], power=tight)
     assert isinstance(schedule(snap)[0], Bind)
+
+
+def test_under_an_event_flexible_jobs_wait_it_out_and_guaranteed_ones_start() -> None:
+    event = replace(CAP, cap_w=8000.0, source="demand response", until=T0 + timedelta(hours=1))
+    flexible = replace(
+        job("flexible"), deferrable=True, max_runtime_s=3600, deadline=T0 + timedelta(hours=3)
+    )
+    pressed = replace(  # its deadline cannot wait for the event's end: it is treated as guaranteed
+        job("pressed", minute=1), deferrable=True, max_runtime_s=3600,
+        deadline=T0 + timedelta(hours=1, minutes=30),
+    )  # fmt: skip
+    guaranteed = job("guaranteed", minute=2)
+    pending = [flexible, pressed, guaranteed]
+    snap = Snapshot(now=T0, nodes=[node("n1")], pending=pending, power=event)
+    decisions = by_id(snap)
+    wait = decisions["flexible"]
+    assert isinstance(wait, Wait) and wait.reasons[0].code == "power_cap"
+    assert wait.reasons[0].message == (
+        "waits for the site's power cap (demand response): a deferrable job waits out the "
+        "demand-response event (deadline 2025-03-01 12:00 UTC)"
+    )
+    assert isinstance(decisions["pressed"], Bind) and isinstance(decisions["guaranteed"], Bind)
+    standing = replace(event, until=None)  # a standing cap sheds nothing: all fit, all start
+    assert all(isinstance(d, Bind) for d in by_id(replace(snap, power=standing)).values())
+    after = replace(snap, now=T0 + timedelta(hours=1), power=None)  # the event is over
+    assert isinstance(by_id(after)["flexible"], Bind)

@@ -35,7 +35,13 @@ from aicc.services.center.views import PowerCapEvent, PowerStatus
 from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.services.jobs import snapshots
 from aicc.services.tenancy import audit
-from aicc.store.tables import JobRow, SettingRow
+from aicc.store.tables import (
+    NODE_INDEX,
+    DeviceSampleRow,
+    JobRow,
+    MeterSampleRow,
+    SettingRow,
+)
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -44,6 +50,7 @@ log = logging.getLogger(__name__)
 EVENTS_KEY = "power_cap_events"
 MAX_WINDOW = timedelta(days=31)  # a demand-response event is hours, a curtailment season weeks
 KEEP_ENDED = timedelta(days=7)  # ended events are listed this long, then dropped
+FRESH = timedelta(minutes=5)  # a meter or BMC reading older than this no longer says "now"
 
 
 @lru_cache(maxsize=256)
@@ -184,6 +191,15 @@ def demand_response(
     audit.record(session, None, "power_cap.demand_response", "power_cap", source_id, detail=detail)
     changes.changed(session)  # the scheduler holds new starts under it, or no longer
     return added
+
+
+def asked_kw(session: Session, now: datetime) -> float | None:
+    """The lowest cap an OpenADR event asks for at `now`; None when no event's window holds it
+    (what the VEN reports against the measured kW)."""
+    return min(
+        (e.cap_kw for e in events(session) if e.set_by == DEMAND_RESPONSE and e.covers(now)),
+        default=None,
+    )
 
 
 def waiting_for_power(session: Session, limit: int = 100) -> list[str]:
@@ -361,6 +377,7 @@ class Site:
             idle_fraction=self.idle_fraction,
             utilization=self.utilization,
             source=cap.source,
+            until=cap.until,
         )
 
     def _tdp(self, nodes: list[NodeView]) -> dict[str, float]:
@@ -372,11 +389,13 @@ class Site:
     def decorate(self, session: Session, snapshot: Snapshot) -> Snapshot:
         """`snapshot` with the site's carbon forecast and power cap at its `now`."""
         now = snapshot.now
-        cap = self.cap_in_force(session, now)
+        kept = events(session)
+        cap = in_force(self.standing_kw, kept, now)
         return replace(
             snapshot,
             carbon=self.carbon(now),
             power=self.power_cap(cap, snapshot.nodes, now),
+            shed=tuple((e.start, e.end) for e in kept if e.end > now),
         )
 
     def reading(self, session: Session, now: datetime | None = None) -> Reading:
@@ -403,6 +422,47 @@ class Site:
             forecast=self.forecast.state(now)[0] if self.forecast is not None else None,
             waiting=waiting_for_power(session),
         )
+
+    def floor_kw(self, session: Session, now: datetime) -> float:
+        """The facility kW the site draws with nothing held (every device idle): a cap under it
+        cannot be met by holding starts back (the VEN opts out of such an event)."""
+        nodes = snapshots.node_views(session)
+        idle = sum(tdp_w(d.model) * self.idle_fraction for n in nodes for d in n.devices)
+        return idle * self.pue_at(now) / 1000
+
+    def measured_kw(self, session: Session, now: datetime) -> tuple[float, str]:
+        """The site's facility power now and where it comes from, the best AICC has: the
+        facility meters' fresh kW readings (`utility`, else `it` plus `cooling`), else the
+        nodes' fresh BMC samples times the hour's PUE, else the power model's estimate."""
+        since = now - FRESH
+        latest: dict[str, tuple[str, float]] = {}
+        for name, role, kw in session.execute(
+            select(MeterSampleRow.meter, MeterSampleRow.role, MeterSampleRow.kw)
+            .where(MeterSampleRow.at >= since, MeterSampleRow.error == "")
+            .where(MeterSampleRow.kw.is_not(None))
+            .order_by(MeterSampleRow.at)
+        ):
+            if kw is not None:  # the query keeps none; the column is nullable for counters
+                latest[name] = (role, float(kw))  # the last one of each meter wins
+        by_role: dict[str, float] = {}
+        for role, kw in latest.values():
+            by_role[role] = by_role.get(role, 0.0) + kw
+        if "utility" in by_role:
+            return by_role["utility"], "facility meters"
+        if "it" in by_role:
+            return by_role["it"] + by_role.get("cooling", 0.0), "facility meters"
+        nodes: dict[str, float] = {}
+        for node_id, watts in session.execute(
+            select(DeviceSampleRow.node_id, DeviceSampleRow.power_w)
+            .where(DeviceSampleRow.index == NODE_INDEX, DeviceSampleRow.at >= since)
+            .where(DeviceSampleRow.source == "bmc", DeviceSampleRow.power_w.is_not(None))
+            .order_by(DeviceSampleRow.at)
+        ):
+            if watts is not None:
+                nodes[node_id] = float(watts)  # the last one of each node wins
+        if nodes:
+            return sum(nodes.values()) * self.pue_at(now) / 1000, "node BMCs"
+        return self.reading(session, now).estimated_w / 1000, "estimate"
 
 
 Decorate = Callable[[Session, Snapshot], Snapshot]
