@@ -649,3 +649,18 @@ def test_every_hostile_probe_is_a_row_of_the_threat_model() -> None:
     cited = {t for row in _security_rows() for t in TICKED.findall(row) if t.startswith("tests/")}
     probes = {f"tests/hostile/{p.name}" for p in HOSTILE.glob("test_*.py")}
     assert not sorted(probes - cited), "tests/hostile/ files no row of docs/security.md cites"
+
+
+def test_no_file_keeps_a_merge_conflicts_markers() -> None:
+    """A merge resolved by hand once committed its conflict markers into ARCHITECTURE.md."""
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
+    ).stdout.split(b"\0")
+    marked = []
+    for name in filter(None, tracked):
+        path = ROOT / name.decode()
+        if path.is_file() and not path.is_symlink() and path.suffix not in (".png", ".gz"):
+            lines = path.read_bytes().splitlines()
+            if any(line.startswith((b"<<<<<<< ", b">>>>>>> ")) for line in lines):
+                marked.append(name.decode())
+    assert marked == []
