@@ -136,7 +136,11 @@ class Federation:
                 self.peers.cancel(remote.site, rid)
             except PeerRefused as err:
                 log.info("cancelling job %s at site %s: %s", rid, remote.site, err)
-        found = self.peers.job(remote.site, rid)
+        try:
+            found = self.peers.job(remote.site, rid)
+        except PeerRefused as err:
+            self._gone(remote, err)
+            return
         where = dispatch.mirror_dir(self.home, remote.job_id)
         if found.get("replicas"):
             dispatch.keep_logs(
@@ -187,13 +191,26 @@ class Federation:
                 self.tes.cancel(site, rid)
             except PeerRefused as err:
                 log.info("cancelling task %s at site %s: %s", rid, site, err)
-        task = self.tes.task(site, rid)
+        try:
+            task = self.tes.task(site, rid)
+        except PeerRefused as err:
+            self._gone(remote, err)
+            return
         stdout, stderr = tes_peer.logs_of(task)
         dispatch.keep_logs(dispatch.mirror_dir(self.home, remote.job_id), stdout, stderr)
         with self.db.session() as session:
             dispatch.mirror(
                 session, remote, tes_peer.job_of(task), utcnow(), zone=self.settings.site.timezone
             )
+
+    def _gone(self, remote: dispatch.Remote, err: PeerRefused) -> None:
+        """The peer no longer has the job it took (404) or no longer lets us read it (401,
+        403): the job fails at home with the peer's answer, rather than being asked after on
+        every pass. Other 4xx answers are about one request; the next pass asks again."""
+        if err.status not in (401, 403, 404):
+            raise err
+        with self.db.session() as session:
+            dispatch.refused(session, remote, err, utcnow())
 
     def _run(self) -> None:
         while not self._stop.is_set():
