@@ -204,10 +204,11 @@ class Federation:
             )
 
     def _gone(self, remote: dispatch.Remote, err: PeerRefused) -> None:
-        """The peer no longer has the job it took (404) or no longer lets us read it (401,
-        403): the job fails at home with the peer's answer, rather than being asked after on
-        every pass. Other 4xx answers are about one request; the next pass asks again."""
-        if err.status not in (401, 403, 404):
+        """The peer no longer has the job it took (404: deleted there): the job fails at home
+        with the peer's answer, rather than being asked after on every pass. Other 4xx answers
+        (a key replaced, a token revoked) may be put right by an operator: the next pass asks
+        again."""
+        if err.status != 404:
             raise err
         with self.db.session() as session:
             dispatch.refused(session, remote, err, utcnow())

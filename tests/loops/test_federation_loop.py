@@ -228,3 +228,16 @@ def test_a_peer_that_refuses_does_not_stop_following_jobs_at_other_peers(
         wait("the job at p2 followed to its end", done, timeout=20)
         for job in (first, last):
             assert api.get(f"/api/v1/jobs/{job['id']}").json()["state"] == "scheduled"
+
+        # p1 deleted its jobs: a 404 is final, they fail at home with p1's answer
+        def deleted(site: str, job_id: str) -> dict[str, object]:
+            raise PeerRefused(404, f"job {job_id} not found")
+
+        Fake.job = staticmethod(deleted)  # type: ignore[method-assign,assignment]
+
+        def failed() -> list[dict[str, str]] | None:
+            found = [api.get(f"/api/v1/jobs/{job['id']}").json() for job in (first, last)]
+            return found if all(j["state"] == "failed" for j in found) else None
+
+        for job in wait("p1's deleted jobs failed at home", failed, timeout=20):
+            assert job["reason"] == "site_refused" and "404" in job["message"], job
