@@ -63,9 +63,7 @@ def create(
     prj = tenancy.resolve_project(session, who, project)
     if not can_write(who, org_id=prj.org_id, project_id=prj.id):
         raise Forbidden("viewers cannot create API keys")
-    planned = plans.api_tier(
-        session, org_id=prj.org_id, at=utcnow(), default=default_plan
-    )
+    planned = plans.api_tier(session, org_id=prj.org_id, at=utcnow(), default=default_plan)
     best = planned or DEFAULT_TIER
     if tier is None:
         tier = best
