@@ -123,11 +123,11 @@ def test_a_plans_tier_goes_to_its_organizations_new_keys(
     assert gold.status_code == 201 and gold.json()["tier"] == 1, gold.text
     bronze = key(planned.headers, "bronze", 3)
     assert bronze.status_code == 201 and bronze.json()["tier"] == 3
-    clients = [
+    golden, brown = (
         openai.OpenAI(base_url=url + "/v1", api_key=made.json()["secret"], max_retries=0)
         for made in (gold, bronze)
-    ]
-    _saturate(*clients, "planned")
+    )
+    _saturate(golden, brown, "planned")
 
     # another organization, no plan of its own: tier 2, and tier 1 stays the admins'
     plain = key(other.headers, "plain")
