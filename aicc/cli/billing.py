@@ -115,6 +115,7 @@ PLANS = Noun(
         col("CURRENCY", "currency"),
         Column("PRICES", _prices),
         col("DISCOUNT", "discount", justify="right"),
+        col("API TIER", "api_tier", justify="right"),
     ],
     empty="no stored price plans",
     sdk="price_plans",
@@ -160,6 +161,7 @@ def _plan_in_force(answer: Json) -> None:
             ("currency", answer["currency"]),
             ("prices", _prices(answer)),
             ("discount", answer["discount"]),
+            ("API key tier", answer.get("api_tier") or "-"),
         ]
     )
 

@@ -70,7 +70,12 @@ def key_create(
     ] = None,
     tier: Annotated[
         int | None,
-        typer.Option(min=1, max=3, help="Service tier: 1 served first when busy (admins) .. 3."),
+        typer.Option(
+            min=1,
+            max=3,
+            help="Service tier: 1 served first when busy .. 3; default: your organization's "
+            "price plan's, else 2. Better than the plan's: admins only.",
+        ),
     ] = None,
     project: ProjectOption = None,
     as_json: JsonFlag = False,

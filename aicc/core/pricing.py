@@ -92,6 +92,11 @@ class PricePlan(_Frozen):
     batch_discount: Rate = Field(
         default=Decimal(0), description="share off a batch's request and token prices, e.g. 0.5"
     )
+    # the service tier the organization's new API keys get (gateway/tiers.py; 1 served first),
+    # and the best one its members may give a key; None: tier 2, tier 1 the center admins' only
+    api_tier: int | None = Field(
+        default=None, ge=1, le=3, description="service tier of new API keys: 1 (first) .. 3"
+    )
 
     @field_validator("accelerator_hour")
     @classmethod

@@ -380,6 +380,7 @@ def plan_defaults(page: Page) -> dict[str, str]:
         price = getattr(now, key)
         values[key] = "" if price is None else str(price)
     values["discount"] = str(now.discount)
+    values["api_tier"] = "" if now.api_tier is None else str(now.api_tier)
     return values
 
 

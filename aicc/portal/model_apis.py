@@ -413,6 +413,7 @@ def key_create(
         deployments=scope,
         rpm=_count(rpm, "rpm"),
         tokens_per_month=_count(tokens_per_month, "tokens_per_month"),
+        default_plan=page.state.settings.pricing,
     )
     return _keys_page(page, made.project_id, created=made, secret=made.secret, status=201)
 

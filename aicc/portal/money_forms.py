@@ -68,6 +68,7 @@ class PlanForm(Posted):
     output_mtok: str = text_input(30)
     request: str = text_input(30)
     discount: str = text_input(30)
+    api_tier: str = text_input(1)  # "": none (keys get tier 2), else 1..3
 
 
 def _prices_by_model(form: PageForm, text: str) -> dict[str, Decimal]:
@@ -107,6 +108,7 @@ def plan_create(page: OperatorPostingPage, posted: Annotated[PlanForm, Form()]) 
         else None,
         "accelerator_hour": _prices_by_model(form, values["accelerator_hour"]),
         "discount": _decimal(form, "discount", values["discount"]) or Decimal(0),
+        "api_tier": values["api_tier"] or None,  # the model refuses anything but 1..3
     }
     for key in PRICE_INPUTS:
         data[key] = _decimal(form, key, values[key])

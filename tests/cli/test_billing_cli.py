@@ -25,6 +25,7 @@ effective_from: "2026-01-01T00:00:00+08:00"
 accelerator_hour: {A100: "12.00"}
 pflops_hour: "9.50"
 cpu_core_hour: "0.08"
+api_tier: 2
 """
 
 
@@ -48,6 +49,8 @@ def test_operators_keep_the_books_from_the_cli(tmp_path: Path) -> None:
         assert "center-2026" in aicc("admin", "price-plan", "list").stdout
         shown = aicc("admin", "price-plan", "show").stdout
         assert "A100-80GB 12.00/h" in shown and "9.50/PFLOPS-h" in shown
+        assert made["api_tier"] == 2 and "API key tier" in shown
+        assert "API TIER" in aicc("admin", "price-plan", "list").stdout
 
         voucher = as_json("admin", "voucher", "create", org, "--amount", "500", "--name", "w")
         assert voucher["amount"] == voucher["remaining"] == "500.00"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import concurrent.futures
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import openai
@@ -40,15 +41,16 @@ def _client(url: str, api: httpx.Client, name: str, tier: int) -> openai.OpenAI:
     return openai.OpenAI(base_url=url + "/v1", api_key=made.json()["secret"], max_retries=0)
 
 
-def test_saturated_tier_one_is_served_while_tier_three_gets_429s(
-    center: tuple[str, httpx.Client],
-) -> None:
-    url, api = center
-    gold, bronze = _client(url, api, "gold", 1), _client(url, api, "bronze", 3)
+Answer = tuple[int, str | None, str | None]
 
-    def call(client: openai.OpenAI) -> tuple[int, str | None, str | None]:
+
+def _saturate(gold: openai.OpenAI, bronze: openai.OpenAI, model: str) -> list[Answer]:
+    """Eight `bronze` calls and four `gold` ones at once on a one-replica deployment: every gold
+    call is answered, and the bronze calls refused (429) are returned."""
+
+    def call(client: openai.OpenAI) -> Answer:
         try:
-            client.chat.completions.create(model="busy", messages=ASK)
+            client.chat.completions.create(model=model, messages=ASK)
             return 200, None, None
         except openai.RateLimitError as e:
             return 429, e.code, e.response.headers.get("retry-after")
@@ -63,6 +65,15 @@ def test_saturated_tier_one_is_served_while_tier_three_gets_429s(
     refused = [r for r in got_bronze if r[0] == 429]
     assert refused, got_bronze  # one replica, a line of two for tier 3: the rest are refused
     assert all(code == "tier_saturated" and int(after or 0) >= 1 for _, code, after in refused)
+    return refused
+
+
+def test_saturated_tier_one_is_served_while_tier_three_gets_429s(
+    center: tuple[str, httpx.Client],
+) -> None:
+    url, api = center
+    gold, bronze = _client(url, api, "gold", 1), _client(url, api, "bronze", 3)
+    refused = _saturate(gold, bronze, "busy")
 
     logged = api.get("/api/v1/requests", params={"deployment": "busy"}).json()["items"]
     assert {(r["key"], r["tier"]) for r in logged} == {("gold", 1), ("bronze", 3)}
@@ -82,3 +93,49 @@ def test_tier_one_is_the_center_admins_to_give(center: tuple[str, httpx.Client])
     assert bad.status_code == 422 and "tier" in bad.text
     made = api.post("/api/v1/keys", json={"name": "plain"}, headers=member.headers)
     assert made.status_code == 201 and made.json()["tier"] == 2
+
+
+def _plan(api: httpx.Client, org_id: str, api_tier: int) -> None:
+    """An organization's price plan, in force since the last whole hour, with `api_tier`."""
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    body = {"org_id": org_id, "name": f"tier-{api_tier}", "effective_from": hour.isoformat()}
+    made = api.post("/api/v1/price-plans", json={**body, "api_tier": api_tier})
+    assert made.status_code == 201, made.text
+    assert made.json()["api_tier"] == api_tier and "api_tier" in made.json()["given"]
+    shown = api.get("/api/v1/price-plans/effective", params={"org": org_id}).json()
+    assert shown["api_tier"] == api_tier
+
+
+def test_a_plans_tier_goes_to_its_organizations_new_keys(
+    center: tuple[str, httpx.Client],
+) -> None:
+    url, api = center
+    planned, other = make_tenant(api, "tiers-planned"), make_tenant(api, "tiers-other")
+    _plan(api, planned.org_id, 1)
+    deploy(api, "planned", env={"UPSTREAM_DELAY_S": "0.3"}, headers=planned.headers)
+
+    def key(tenant_headers: dict[str, str], name: str, tier: int | None = None) -> httpx.Response:
+        body = {"name": name, **({"tier": tier} if tier else {})}
+        return api.post("/api/v1/keys", json=body, headers=tenant_headers)
+
+    # a member (no center admin) of the plan's organization: tier 1 without asking
+    gold = key(planned.headers, "gold")
+    assert gold.status_code == 201 and gold.json()["tier"] == 1, gold.text
+    bronze = key(planned.headers, "bronze", 3)
+    assert bronze.status_code == 201 and bronze.json()["tier"] == 3
+    golden, brown = (
+        openai.OpenAI(base_url=url + "/v1", api_key=made.json()["secret"], max_retries=0)
+        for made in (gold, bronze)
+    )
+    _saturate(golden, brown, "planned")
+
+    # another organization, no plan of its own: tier 2, and tier 1 stays the admins'
+    plain = key(other.headers, "plain")
+    assert plain.status_code == 201 and plain.json()["tier"] == 2
+    assert key(other.headers, "vip", 1).status_code == 403
+
+    # a plan of tier 3: its members' keys are tier 3 and may not be better
+    _plan(api, other.org_id, 3)
+    assert key(other.headers, "basic").json()["tier"] == 3
+    better = key(other.headers, "better", 2)
+    assert better.status_code == 403 and "tier 3 at best" in better.text

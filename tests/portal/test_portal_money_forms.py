@@ -54,6 +54,7 @@ def test_an_operator_sets_a_price_plan_from_the_price_list(api: TestClient, alic
         "accelerator_hour": "H100=28, A100-80GB=12.5",
         "pflops_hour": "9.5",
         "discount": "0.1",
+        "api_tier": "1",
     }
     bad = post_form(
         client, "/center/prices/plans", "/center/prices", **{**form, "pflops_hour": "x"}
@@ -64,6 +65,8 @@ def test_an_operator_sets_a_price_plan_from_the_price_list(api: TestClient, alic
         client, "/center/prices/plans", "/center/prices", **{**form, "accelerator_hour": "H10O=3"}
     )
     assert odd.status_code == 422 and 'id="plan-accelerator_hour-error"' in odd.text
+    tier = post_form(client, "/center/prices/plans", "/center/prices", **{**form, "api_tier": "4"})
+    assert tier.status_code == 422 and 'id="plan-api_tier-error"' in tier.text
     half = post_form(
         client,
         "/center/prices/plans",
@@ -80,6 +83,7 @@ def test_an_operator_sets_a_price_plan_from_the_price_list(api: TestClient, alic
     )  # fmt: skip
     assert plan["accelerator_hour"] == {"H100-SXM": "28", "A100-80GB": "12.5"}
     assert plan["discount"] == "0.1" and _audited(api, "price_plan.create", plan["id"])
+    assert plan["api_tier"] == 1 and "API key tier" in shown(client.get("/center/prices"))
     again = post_form(client, "/center/prices/plans", "/center/prices", **form)
     assert again.status_code == 422 and 'id="plan-effective_from-error"' in again.text
     member = signed_in(api, alice)
@@ -90,6 +94,7 @@ def test_an_operator_sets_a_price_plan_from_the_price_list(api: TestClient, alic
         client, "/center/prices/plans", "/center/prices", **{**form, "discount": "y"}
     )
     assert chinese.status_code == 422 and "请输入金额" in shown(chinese)
+    assert "API 密钥服务等级" in shown(chinese)
 
 
 def test_an_org_admin_sets_a_budget_on_the_bills_page(api: TestClient, alice: Person) -> None:

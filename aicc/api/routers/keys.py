@@ -28,7 +28,11 @@ def keys_list(
 
 @router.post("/keys", response_model=ApiKey, status_code=201)
 def keys_create(
-    body: schemas.ApiKeyIn, who: CurrentUser, session: SessionDep, project: str | None = None
+    body: schemas.ApiKeyIn,
+    who: CurrentUser,
+    state: StateDep,
+    session: SessionDep,
+    project: str | None = None,
 ) -> ApiKey:
     return api_keys.create(
         session,
@@ -39,6 +43,7 @@ def keys_create(
         rpm=body.rpm,
         tokens_per_month=body.tokens_per_month,
         tier=body.tier,
+        default_plan=state.settings.pricing,
     )
 
 

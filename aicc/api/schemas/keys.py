@@ -20,5 +20,11 @@ class ApiKeyIn(Body):
     rpm: Annotated[int | None, Field(ge=1, le=10**7, description="requests per minute")] = None
     tokens_per_month: Annotated[int | None, Field(ge=1, le=10**15)] = None
     tier: Annotated[
-        int, Field(ge=1, le=3, description="service tier: 1 served first when busy (admins) .. 3")
-    ] = 2
+        int | None,
+        Field(
+            ge=1,
+            le=3,
+            description="service tier: 1 served first when busy .. 3; absent: the "
+            "organization's price plan's `api_tier`, else 2. Better than the plan's: admins",
+        ),
+    ] = None

@@ -37,6 +37,7 @@ PRICE_KEYS = (
     *("input_mtok", "output_mtok", "request"),
 )
 BATCH_KEY = "batch_discount"  # kept with the prices, and merged as one of them
+TIER_KEY = "api_tier"  # likewise: an organization's version without one keeps the center's
 
 
 class PlanIn(BaseModel):
@@ -58,6 +59,12 @@ class PlanIn(BaseModel):
     discount: Rate = Decimal(0)
     batch_discount: Rate = Field(
         default=Decimal(0), description="share off a batch's request and token prices (/v1/batches)"
+    )
+    api_tier: int | None = Field(
+        default=None,
+        ge=1,
+        le=3,
+        description="service tier of the organization's new API keys: 1 (served first) .. 3",
     )
 
     @field_validator("effective_from")
@@ -102,7 +109,7 @@ def _merge(base: PricePlan, row: PricePlanRow) -> PricePlan:
         "accelerator_hour": {**base.accelerator_hour, **own.accelerator_hour},
         "discount": own.discount,
     }
-    for key in (*PRICE_KEYS, BATCH_KEY):
+    for key in (*PRICE_KEYS, BATCH_KEY, TIER_KEY):
         values[key] = getattr(own, key) if given.get(key) is not None else getattr(base, key)
     return PricePlan.model_validate(values)
 
@@ -161,6 +168,11 @@ def effective_center(session: Session, *, at: datetime, default: PricePlan) -> P
     return Plans(default, list(rows)).at(at).plan
 
 
+def api_tier(session: Session, *, org_id: str, at: datetime, default: PricePlan) -> int | None:
+    """The service tier the plan in force gives the organization's new API keys (None: none)."""
+    return effective(session, org_id=org_id, at=at, default=default).plan.api_tier
+
+
 def in_force(
     session: Session, who: Principal, *, org_id: str | None, at: datetime, default: PricePlan
 ) -> EffectivePricePlan:
@@ -195,6 +207,7 @@ def create(session: Session, who: Principal, body: PlanIn) -> PricePlanVersion:
         "accelerator_hour": {k: str(v) for k, v in plan.accelerator_hour.items()},
         **{k: str(getattr(plan, k)) for k in PRICE_KEYS if getattr(plan, k) is not None},
         **({BATCH_KEY: str(plan.batch_discount)} if plan.batch_discount else {}),
+        **({TIER_KEY: plan.api_tier} if plan.api_tier is not None else {}),
     }
     row = PricePlanRow(
         id=new_id("plan"),

@@ -39,6 +39,7 @@ class PricePlanVersion(View):
     request: Decimal | None
     discount: Decimal
     batch_discount: Decimal = Decimal(0)  # off a batch's request and token prices
+    api_tier: int | None = None  # the service tier of the organization's new API keys
     given: list[str]  # the prices this version sets itself; the others come from the center's
 
 
@@ -186,6 +187,7 @@ class EffectivePricePlan(View):
     request: Decimal | None = None
     discount: Decimal
     batch_discount: Decimal = Decimal(0)
+    api_tier: int | None = None  # the service tier of the organization's new API keys
 
 
 # Every key an invoice line of any kind has (usage, adjustment, lease, lease_credit,

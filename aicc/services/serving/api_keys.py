@@ -13,7 +13,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from aicc.core.pricing import PricePlan
 from aicc.core.tenancy import Principal, can_write
+from aicc.services.billing import plans
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.services.serving.views import ApiKey
 from aicc.services.tenancy import audit, tenancy, tokens
@@ -21,6 +23,7 @@ from aicc.store.tables import ApiKeyRow, DeploymentRow
 
 PREFIX = "aicc-sk-"
 TIERS = (1, 2, 3)  # a key's service tier, 1 highest
+DEFAULT_TIER = 2  # without a tier from its organization's price plan
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -37,10 +40,16 @@ def create(
     deployments: list[str] | None = None,
     rpm: int | None = None,
     tokens_per_month: int | None = None,
-    tier: int = 2,
+    tier: int | None = None,
+    default_plan: PricePlan,
 ) -> ApiKey:
-    """A new key, with its `secret`: returned here and never again. Tier 1 (served first when
-    replicas are busy, gateway/tiers.py) is the center's to give: its admins only."""
+    """A new key, with its `secret`: returned here and never again.
+
+    Its service tier (gateway/tiers.py, 1 served first when replicas are busy) is `tier`, else
+    the `api_tier` of the organization's price plan in force (`default_plan`: the `pricing`
+    setting under the stored versions), else 2. The plan's tier is also the best a member may
+    give a key (2 without one): a better one is the center's to give, its admins only. The tier
+    is the key's from then on; a later plan changes the keys made after it."""
     if not NAME.match(name):
         raise Invalid(
             "name: letters, digits, '.', '-' and '_', at most 64, not starting with . - _"
@@ -49,13 +58,23 @@ def create(
         raise Invalid("rpm: must be a positive number of requests per minute")
     if tokens_per_month is not None and tokens_per_month <= 0:
         raise Invalid("tokens_per_month: must be a positive number of tokens")
-    if tier not in TIERS:
+    if tier is not None and tier not in TIERS:
         raise Invalid("tier: 1 (served first), 2 or 3")
     prj = tenancy.resolve_project(session, who, project)
     if not can_write(who, org_id=prj.org_id, project_id=prj.id):
         raise Forbidden("viewers cannot create API keys")
-    if tier < 2 and not who.is_admin:
-        raise Forbidden("only the center's admins give a key tier 1")
+    planned = plans.api_tier(session, org_id=prj.org_id, at=utcnow(), default=default_plan)
+    best = planned or DEFAULT_TIER
+    if tier is None:
+        tier = best
+    elif tier < best and not who.is_admin:
+        if best == DEFAULT_TIER:
+            raise Forbidden("only the center's admins give a key tier 1")
+        raise Forbidden(
+            "tier: your organization's price plan gives tier {best} at best; "
+            "only the center's admins give a better one",
+            best=best,
+        )
     if _active(session, prj.id, name) is not None:
         raise Conflict(
             "an API key named {name!r} already exists in project {project}; remove it first",
