@@ -67,7 +67,7 @@ class Agent:
             "probe", "it", "127.0.0.1", self.port, 0,
             Oid(next(iter(self.records)), "string" if next(iter(self.records.values()))[0] == 4
                 else "integer"),
-            timeout_s=0.5, community=self.community,
+            timeout_s=3.0, community=self.community,
         )  # fmt: skip
         try:
             deadline = time.monotonic() + timeout_s
