@@ -1,6 +1,7 @@
 """The center's facility meters (utility feed, IT feed, cooling), read over Modbus TCP (a
 register's words) or SNMP (a PDU's numeric OID) into kW or a kWh counter, and the measured PUE
-of an hour from the meters' samples (docs/energy.md). Pure: the reading is executors/meters.py's, the storing services'.
+of an hour from the meters' samples (docs/energy.md). Pure: the reading is executors/meters.py's
+and executors/snmp.py's, the storing services'.
 
 An hour is *measured* when every meter of the roles it needs was sampled across it with no
 unsampled stretch longer than `MAX_GAP` (a sample within `MAX_GAP` of its start and of its end,
