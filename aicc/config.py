@@ -609,8 +609,8 @@ class MeterSettings(BaseModel):
         else:
             if self.oid is None:
                 raise ValueError("an snmp meter needs `oid` (the object holding its reading)")
-            if self.registers is not None or "unit_id" in self.model_fields_set:
-                raise ValueError("`registers` and `unit_id` are for `protocol: modbus` meters")
+            if self.registers is not None:
+                raise ValueError("`registers` are for `protocol: modbus` meters")
             if self.community is None or not self.community.get_secret_value():
                 raise ValueError("an snmp meter needs `community` (its SNMP v2c read community)")
         if self.port is None:
