@@ -44,6 +44,18 @@ def _engine() -> tuple[asyncio.AbstractEventLoop, Any]:
     return loop, _THREAD.engine
 
 
+def close_thread() -> None:
+    """End this thread's engine and loop (a thread that reads once, as a probe, calls it)."""
+    loop: asyncio.AbstractEventLoop | None = getattr(_THREAD, "loop", None)
+    engine, _THREAD.loop, _THREAD.engine = getattr(_THREAD, "engine", None), None, None
+    if loop is None or loop.is_closed():
+        return
+    if engine is not None:
+        engine.close_dispatcher()
+    loop.run_until_complete(asyncio.sleep(0))  # the timer task sees its cancellation
+    loop.close()
+
+
 def _bind(engine: Any, oid: Oid) -> Any:
     """The request's variable binding, resolved against the engine's MIB view: local work (the
     first one loads the base MIBs, ~0.3 s of CPU), done before the meter's timeout starts."""

@@ -78,6 +78,8 @@ class Agent:
         except BaseException:
             self.stop()
             raise
+        finally:
+            snmp.close_thread()
 
     def output(self) -> str:
         """The agent's log's tail, for an error message."""
