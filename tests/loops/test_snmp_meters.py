@@ -19,7 +19,7 @@ from sqlalchemy import select
 from aicc.config import MeterSettings
 from aicc.core.meters import Oid, Outcome, Target
 from aicc.executors.meters import Pool
-from aicc.loops.meters import target
+from aicc.loops.meters import Meters, target
 from aicc.services.billing import facility
 from aicc.store.db import Database
 from aicc.store.tables import FacilityHourRow
@@ -111,12 +111,14 @@ def test_a_configured_snmp_meter_is_read(agent: snmp.Agent) -> None:
     )  # fmt: skip
     found = target(meter)
     assert found.protocol == "snmp" and found.register == WATTS
-    pool = Pool(workers=1)
+    step = Meters([meter])  # the loop step, as the controller builds it
     try:
-        pool.submit([found])
-        assert collect(pool, 1)["pdu"].kw == pytest.approx(1000.0)
+        assert step.listed == [("pdu", "it", "power")]
+        step.start()  # returns at once: the read runs on the step's pool
+        assert step.pool.busy("pdu")
+        assert collect(step.pool, 1)["pdu"].kw == pytest.approx(1000.0)
     finally:
-        pool.close()
+        step.close()
 
 
 @pytest.fixture
