@@ -101,10 +101,10 @@ def read(target: Target) -> Outcome:
             asyncio.wait_for(_get(target, engine, bind), timeout=target.timeout_s)
         )
         indication, status, index, binds = found
+        if indication and "timeout" in str(indication).lower():
+            raise TimeoutError(str(indication))  # pysnmp's timer ended it first: the same
         if indication:
             error = f"{indication}: no SNMP answer from {target.host}:{target.port}"
-            if "timeout" in str(indication).lower():
-                error += " (check `host`, `port` and `community`)"
             return Outcome(target.name, target.role, error=error[:200])
         if status:
             error = f"SNMP error {status.prettyPrint()} at binding {int(index)}"
