@@ -562,22 +562,60 @@ class MeterRegister(BaseModel):
         return self
 
 
+class MeterOid(BaseModel):
+    """Where an SNMP meter (a PDU) keeps its reading (docs/energy.md, "Facility meters"): the
+    numeric `oid`, its `type` (`integer`: INTEGER, Gauge32, Counter32/64, Unsigned32; `string`:
+    an OCTET STRING holding a decimal number), times `scale`, in `unit`."""
+
+    model_config = ConfigDict(extra="forbid")
+    oid: Annotated[str, Field(max_length=256, pattern=r"^\.?[0-2](\.\d{1,10}){1,63}$")]
+    type: Literal["integer", "string"] = "integer"
+    scale: Annotated[float, Field(gt=0, le=1e9)] = 1.0
+    unit: Literal["kW", "W", "MW", "kWh", "Wh", "MWh"] = "W"  # a PDU's watts, most often
+
+
+METER_PORTS = {"modbus": 502, "snmp": 161}
+
+
 class MeterSettings(BaseModel):
-    """One of the center's facility meters, read over Modbus TCP (docs/energy.md): its `role`
-    (utility: the whole site's feed; it: the IT load's; cooling), where it answers, its unit
-    (slave) id, how often it is read and each read's timeout, and its register map."""
+    """One of the center's facility meters, read over Modbus TCP or SNMP v2c (docs/energy.md):
+    its `role` (utility: the whole site's feed; it: the IT load's; cooling), where it answers,
+    how often it is read and each read's timeout, and where its reading is: a Modbus meter's
+    unit (slave) id and register map, or an SNMP agent's `community` and `oid`, exactly one."""
 
     model_config = ConfigDict(extra="forbid")
     name: Annotated[
         str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     ]
     role: Literal["utility", "it", "cooling"]
+    protocol: Literal["modbus", "snmp"] = "modbus"
     host: Annotated[str, Field(min_length=1, max_length=253)]
-    port: Annotated[int, Field(ge=1, le=65535)] = 502
+    port: Annotated[int | None, Field(ge=1, le=65535)] = None  # None: 502 (Modbus), 161 (SNMP)
     unit_id: Annotated[int, Field(ge=0, le=255)] = 1
     interval_s: Annotated[float, Field(ge=1, le=60)] = 15.0  # an hour's gap is 5 unsampled minutes
     timeout_s: Annotated[float, Field(gt=0, le=30)] = 3.0  # connect, and the answer
-    registers: MeterRegister  # where its reading is (its register map)
+    registers: MeterRegister | None = None  # a Modbus meter's register map
+    community: Annotated[SecretStr | None, Field(max_length=128)] = None  # SNMP v2c; a secret
+    oid: MeterOid | None = None  # an SNMP meter's object
+
+    @model_validator(mode="after")
+    def _one_map(self) -> MeterSettings:
+        """Exactly the fields of its protocol: a meter is read by one reader, from one place."""
+        if self.protocol == "modbus":
+            if self.registers is None:
+                raise ValueError("a modbus meter needs `registers` (its register map)")
+            if self.oid is not None or self.community is not None:
+                raise ValueError("`oid` and `community` are for `protocol: snmp` meters")
+        else:
+            if self.oid is None:
+                raise ValueError("an snmp meter needs `oid` (the object holding its reading)")
+            if self.registers is not None:
+                raise ValueError("`registers` are for `protocol: modbus` meters")
+            if self.community is None or not self.community.get_secret_value():
+                raise ValueError("an snmp meter needs `community` (its SNMP v2c read community)")
+        if self.port is None:
+            self.port = METER_PORTS[self.protocol]
+        return self
 
 
 class OpenAdrSettings(BaseModel):

@@ -103,3 +103,45 @@ def test_two_servers_on_different_ports_get_registries_of_their_own(
     (tmp_path / "e").mkdir()
     (tmp_path / "e" / "config.yaml").write_text("registry: {listen: 127.0.0.1:7000}\n")
     assert config.load(tmp_path / "e", port=8090).registry.listen == "127.0.0.1:7000"
+
+
+SNMP_PDU = {"name": "pdu", "role": "it", "protocol": "snmp", "host": "10.20.0.14"}
+
+
+@pytest.mark.parametrize(
+    ("meter", "said"),
+    [
+        ({**SNMP_PDU, "community": "ro"}, "an snmp meter needs `oid`"),
+        ({**SNMP_PDU, "oid": {"oid": "1.3.6.1.2.1.1.0"}}, "an snmp meter needs `community`"),
+        (
+            {**SNMP_PDU, "community": "ro", "oid": {"oid": "1.3.6.1.2.1.1.0"},
+             "registers": {"address": 1}},
+            "`registers` are for `protocol: modbus` meters",
+        ),
+        ({**SNMP_PDU, "protocol": "modbus"}, "a modbus meter needs `registers`"),
+        (
+            {**SNMP_PDU, "protocol": "modbus", "registers": {"address": 1}, "community": "ro"},
+            "`oid` and `community` are for `protocol: snmp` meters",
+        ),
+        ({**SNMP_PDU, "community": "ro", "oid": {"oid": "sysDescr.0"}}, "meters.0.oid.oid"),
+    ],
+)  # fmt: skip
+def test_a_meter_names_one_map_by_its_protocol(
+    meter: dict[str, Any], said: str, tmp_path: Path
+) -> None:
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"meters": [meter]}))
+    with pytest.raises(config.ConfigError) as refused:
+        config.load(tmp_path)
+    assert said in str(refused.value) and "Traceback" not in str(refused.value)
+
+
+def test_an_snmp_meter_reads_port_161_and_hides_its_community(tmp_path: Path) -> None:
+    pdu = {**SNMP_PDU, "community": "s3cret-ro", "oid": {"oid": ".1.3.6.1.4.1.318.1.1.12.1.16.0"}}
+    grid = {"name": "grid", "role": "utility", "host": "10.20.0.11", "registers": {"address": 3}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"meters": [pdu, grid]}))
+    loaded = config.load(tmp_path)
+    snmp, modbus = loaded.meters
+    assert (snmp.port, snmp.oid is not None, snmp.oid and snmp.oid.unit) == (161, True, "W")
+    assert modbus.port == 502 and modbus.protocol == "modbus"
+    assert snmp.community is not None and snmp.community.get_secret_value() == "s3cret-ro"
+    assert "s3cret-ro" not in repr(loaded) and "s3cret-ro" not in loaded.model_dump_json()

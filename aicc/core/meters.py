@@ -1,6 +1,7 @@
-"""The center's facility meters (utility feed, IT feed, cooling), read over Modbus TCP: a
-register's words into kW or a kWh counter, and the measured PUE of an hour from the meters'
-samples (docs/energy.md). Pure: the reading is executors/meters.py's, the storing services'.
+"""The center's facility meters (utility feed, IT feed, cooling), read over Modbus TCP (a
+register's words) or SNMP (a PDU's numeric OID) into kW or a kWh counter, and the measured PUE
+of an hour from the meters' samples (docs/energy.md). Pure: the reading is executors/meters.py's
+and executors/snmp.py's, the storing services'.
 
 An hour is *measured* when every meter of the roles it needs was sampled across it with no
 unsampled stretch longer than `MAX_GAP` (a sample within `MAX_GAP` of its start and of its end,
@@ -74,17 +75,64 @@ class Register:
         return UNITS[self.unit][0]
 
 
+class OidError(ValueError):
+    """An SNMP value an OID's map cannot read (not the type it names, or not a finite number)."""
+
+
+@dataclass(frozen=True)
+class Oid:
+    """Where an SNMP meter (a PDU) keeps its reading: the object `oid`, of `type` (`integer`:
+    INTEGER, Gauge32, Counter32/64 or Unsigned32; `string`: an OCTET STRING holding a decimal
+    number, as some PDUs send), times `scale`, in `unit` (UNITS)."""
+
+    oid: str
+    type: str = "integer"
+    scale: float = 1.0
+    unit: str = "W"
+
+    @property
+    def measures(self) -> str:
+        """`power` (kW now) or `energy` (a kWh counter)."""
+        return UNITS[self.unit][0]
+
+
+def decode_oid(value: int | str, oid: Oid) -> float:
+    """The OID's value in kW or kWh from what the agent answered: an int for SNMP's integer
+    types, the text of an OCTET STRING."""
+    if oid.type == "integer":
+        if not isinstance(value, int):
+            raise OidError(f"{oid.oid} holds a string, not an integer: set `oid.type: string`")
+        number = float(value)
+    else:
+        if not isinstance(value, str):
+            raise OidError(f"{oid.oid} holds an integer, not a string: set `oid.type: integer`")
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise OidError(f"{oid.oid} holds {value[:40]!r}, not a number") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise OidError(f"{oid.oid} holds {number}, not a number")
+    return number * oid.scale * UNITS[oid.unit][1]
+
+
 @dataclass(frozen=True)
 class Target:
-    """One meter as the reader needs it."""
+    """One meter as the reader needs it: a Modbus TCP meter's `register` or an SNMP agent's
+    `oid` (read with the v2c `community`, a secret: never in a repr)."""
 
     name: str
     role: str
     host: str
     port: int
     unit_id: int
-    register: Register
+    register: Register | Oid
     timeout_s: float = 3.0  # connect, and the answer
+    community: str = field(default="", repr=False)
+
+    @property
+    def protocol(self) -> str:
+        """`snmp` or `modbus`: which reader serves it."""
+        return "snmp" if isinstance(self.register, Oid) else "modbus"
 
 
 @dataclass(frozen=True)

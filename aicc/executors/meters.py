@@ -1,6 +1,7 @@
 """The center's facility meters over Modbus TCP, through `pymodbus`' client: each meter's
 register read and decoded (core/meters.py) into kW or a kWh counter; the loops store what it
-reports (loops/meters.py).
+reports (loops/meters.py). An SNMP meter (a PDU's OID) is read by executors/snmp.py on the same
+`Pool`, to the same `Outcome`.
 
 A meter on the plant network may be slow or gone: a read has one connect and one answer
 timeout (the meter's `timeout_s`, no retries), and `Pool` reads the meters side by side on a
@@ -19,7 +20,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from aicc.core import meters
-from aicc.core.meters import Outcome, Target
+from aicc.core.meters import Outcome, Register, Target
+from aicc.executors import snmp
 
 # Modbus exception codes (the Modbus application protocol, 7) as an operator reads them
 EXCEPTIONS = {
@@ -55,6 +57,8 @@ def connect(target: Target) -> Any:
 def read(target: Target, client: Any) -> Outcome:
     """One reading of the meter through `client`; never raises: a failure is the `error`."""
     register = target.register
+    if not isinstance(register, Register):
+        return Outcome(target.name, target.role, error="not a Modbus meter (no `registers`)")
     try:
         ask = (
             client.read_input_registers
@@ -86,6 +90,8 @@ class Pool:
         self._lock = threading.Lock()
 
     def _read(self, target: Target) -> Outcome:
+        if target.protocol == "snmp":
+            return snmp.read(target)  # connectionless: no client kept
         with self._lock:
             kept = self._clients.pop(target.name, None)
         client = kept[1] if kept is not None and kept[0] == target else None

@@ -1,5 +1,5 @@
-"""The facility meters step: every meter read at its interval over Modbus TCP, what it said
-kept, and the hours that are over closed with their measured PUE or their gap
+"""The facility meters step: every meter read at its interval over Modbus TCP or SNMP, what
+it said kept, and the hours that are over closed with their measured PUE or their gap
 (services/billing/facility.py).
 
 Reading a meter may hang, so the step never waits for one: it starts the readings that are due
@@ -14,8 +14,8 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from aicc.config import MeterSettings
-from aicc.core.meters import Register, Target
+from aicc.config import METER_PORTS, MeterSettings
+from aicc.core.meters import Oid, Register, Target
 from aicc.executors import meters as modbus
 from aicc.loops.registry import Declared
 from aicc.loops.steps import Every, Pass
@@ -28,15 +28,24 @@ PRUNE_EVERY = timedelta(hours=1)
 
 
 def target(meter: MeterSettings) -> Target:
-    r = meter.registers
+    """The reader's view of a configured meter: its register map (Modbus) or OID (SNMP)."""
+    point: Register | Oid
+    if meter.oid is not None:
+        o = meter.oid
+        point = Oid(o.oid.lstrip("."), o.type, o.scale, o.unit)
+    else:
+        r = meter.registers
+        assert r is not None  # config: a modbus meter has its registers
+        point = Register(r.address, r.type, r.word_order, r.scale, r.unit, r.table)
     return Target(
         name=meter.name,
         role=meter.role,
         host=meter.host,
-        port=meter.port,
+        port=meter.port or METER_PORTS[meter.protocol],
         unit_id=meter.unit_id,
-        register=Register(r.address, r.type, r.word_order, r.scale, r.unit, r.table),
+        register=point,
         timeout_s=meter.timeout_s,
+        community=meter.community.get_secret_value() if meter.community else "",
     )
 
 
