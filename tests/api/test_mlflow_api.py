@@ -43,7 +43,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             base_url=url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=30
         )
         a, b = make_tenant(admin, "mlf-a"), make_tenant(admin, "mlf-b")
-        names = ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN", "MLFLOW_HTTP_REQUEST_MAX_RETRIES")
+        # and what the client itself sets (`set_experiment` exports its id): later tests of
+        # this worker must not inherit an experiment of this module's server
+        names = (
+            "MLFLOW_TRACKING_URI",
+            "MLFLOW_TRACKING_TOKEN",
+            "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+            "MLFLOW_EXPERIMENT_ID",
+            "MLFLOW_EXPERIMENT_NAME",
+        )
         saved = {k: os.environ.get(k) for k in names}
         os.environ["MLFLOW_TRACKING_URI"] = url + "/mlflow"
         os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"  # a 5xx fails the test at once
