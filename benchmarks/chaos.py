@@ -31,7 +31,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aicc.testing import engines
-from aicc.testing.chaos import Plan, Report, run
+from aicc.testing.chaos import run
+from aicc.testing.chaos_report import Plan, Report
 
 
 def parser() -> argparse.ArgumentParser:

@@ -466,7 +466,8 @@ def spec_command(job_id: JobId, as_json: JsonFlag = False) -> None:
     `aicc job spec ID > job.yaml`, edit, `aicc job submit -f job.yaml`."""
     import yaml
 
-    from aicc.core.jobspec import JobSpec, as_written
+    from aicc.core.jobspec import JobSpec
+    from aicc.core.spec_written import as_written
 
     with client() as api:
         job = api.jobs.get(job_id)

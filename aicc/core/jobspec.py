@@ -13,8 +13,6 @@ characters are refused anywhere in the input, with a 422 whose body can always b
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -33,7 +31,8 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from aicc.core import accelerator_names, catalog
-from aicc.core.mistakes import InputError, Mistake, all_at_once, error_at
+from aicc.core.mistakes import InputError, Mistake, all_at_once
+from aicc.core.spec_guard import input_problems
 from aicc.core.text import LINE
 from aicc.core.units import (
     parse_duration_s,
@@ -51,11 +50,9 @@ RESERVED_ENV = frozenset(
     {"WORLD_SIZE", "RANK", "LOCAL_RANK", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT", "PORT"}
 )
 
-# Limits (docs/job-spec.md). Sizes are characters: a stored spec stays near MAX_SPEC_CHARS at most,
-# so a page of jobs stays small, and a replica's command line and environment fit the kernel's
-# limits (128 KiB per string, 2 MiB in all).
-MAX_SPEC_CHARS = 64 * 1024  # the whole spec: every key and string, plus one per value
-MAX_DEPTH = 16  # nesting of mappings and lists (scenario's included)
+# Limits (docs/job-spec.md). Sizes are characters: a stored spec stays near MAX_SPEC_CHARS at most
+# (spec_guard.py), so a page of jobs stays small, and a replica's command line and environment fit
+# the kernel's limits (128 KiB per string, 2 MiB in all).
 MAX_COMMAND_CHARS = 32 * 1024  # a string command, or all of a list's items together
 MAX_COMMAND_ARGS = 4096
 MAX_ENV_VARS = 512
@@ -588,93 +585,6 @@ def _is_duration(value: Any) -> bool:
     return isinstance(value, str) and not any(c in value for c in "-:")
 
 
-def input_problems(data: Any) -> list[InitErrorDetails]:
-    """What makes raw input unfit for any field: NaN or infinity, a lone surrogate or a NUL
-    character (no text column or command line holds one), nesting beyond MAX_DEPTH, more than
-    MAX_SPEC_CHARS in all (reported at the top-level field where the budget ran out)."""
-    return [] if _plainly_sound(data) else _walk(data)
-
-
-_JSON = json.JSONEncoder(allow_nan=False, ensure_ascii=False)
-
-
-def _plainly_sound(data: Any) -> bool:
-    """The common case, at the speed of `json.dumps` (the snapshot reads every waiting job on
-    every pass): JSON without NaN, NUL or lone surrogates, within the size, and no `scenario`,
-    the one field deep input could hide in. The JSON text is never shorter than `_walk`'s count,
-    so this never passes what `_walk` refuses."""
-    if not isinstance(data, dict) or data.get("scenario") is not None:
-        return False
-    try:
-        text = _JSON.encode(data)
-        text.encode("utf-8")
-    except (ValueError, TypeError, RecursionError):  # UnicodeEncodeError is a ValueError
-        return False
-    return len(text) <= MAX_SPEC_CHARS and "\\u0000" not in text
-
-
-def _walk(data: Any) -> list[InitErrorDetails]:
-    """Each problem with its place; a spec too large is reported at its largest top-level field.
-    Iterative, and it stops at the size budget, so deep or aliased input (YAML anchors) costs
-    little."""
-    problems: list[InitErrorDetails] = []
-    total = 0
-    by_field: dict[str | int, int] = {}  # what was counted under each top-level field
-    stack: list[tuple[tuple[str | int, ...], Any]] = [((), data)]
-    while stack and len(problems) < 10:
-        loc, value = stack.pop()
-        grown = 1
-        if isinstance(value, str):
-            grown += len(value)
-            if (text := _text_problem(value)) is not None:
-                problems.append(error_at("bad_text", loc, text, _printable(value)))
-        elif isinstance(value, float) and not math.isfinite(value):
-            message = "must be a finite number, not NaN or infinity"
-            problems.append(error_at("finite_number", loc, message, str(value)))
-        elif isinstance(value, dict | list | tuple):
-            if len(loc) >= MAX_DEPTH:
-                message = f"nested deeper than {MAX_DEPTH} levels"
-                problems.append(error_at("too_deep", loc, message, None))
-                continue
-            items = value.items() if isinstance(value, dict) else enumerate(value)
-            for key, item in items:
-                if isinstance(key, str):
-                    grown += len(key)
-                    if (text := _text_problem(key)) is not None:
-                        problems.append(error_at("bad_text", loc, text, _printable(key)))
-                stack.append(((*loc, key), item))
-                if total + grown > MAX_SPEC_CHARS:
-                    break
-        total += grown
-        if loc:
-            by_field[loc[0]] = by_field.get(loc[0], 0) + grown
-        if total > MAX_SPEC_CHARS:
-            largest = max(by_field, key=by_field.__getitem__) if by_field else None
-            where = () if largest is None else (largest,)
-            problems.append(error_at("too_large", where, _TOO_LARGE, total))
-            break
-    return problems
-
-
-_TOO_LARGE = f"the spec is larger than its limit of {MAX_SPEC_CHARS} characters, most of it here"
-
-
-def _text_problem(text: str) -> str | None:
-    if "\x00" in text:
-        return "must not contain a NUL character"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return "must be valid Unicode text: it holds a lone surrogate (e.g. \\ud800)"
-    return None
-
-
-def _printable(text: str) -> str:
-    """The text as an error can echo it: escapes for what UTF-8 cannot carry, and short."""
-    safe = text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
-    return safe if len(safe) <= 80 else safe[:77] + "..."
-
-
 def stored_int(spec: dict[str, Any], field: str) -> int | None:
     """An integer field of a spec as stored, read without the model: a job placed by an older
     server may hold a spec that today's limits refuse, and it must still be metered, end and
@@ -696,35 +606,6 @@ def default_name(command: str | list[str], suffix: str) -> str:
 def job_spec_schema() -> dict[str, Any]:
     """JSON Schema of the spec as stored (integer units), for editors and docs/job-spec.md."""
     return JobSpec.model_json_schema(mode="validation")
-
-
-def as_written(spec: JobSpec) -> dict[str, Any]:
-    """The spec as a person writes it (`cpu: 2`, `memory: 4GiB`, `max_runtime: 10m`, `model:`),
-    what is left at its default left out: the text a clone starts from (the portal's editor,
-    `aicc job spec`). Validated again, it is the same spec."""
-    data: dict[str, Any] = spec.model_dump(mode="json", exclude_defaults=True)
-    if data.get("max_runtime_s") is not None:
-        data["max_runtime"] = _duration(data.pop("max_runtime_s"))
-    resources = data.get("resources")
-    if isinstance(resources, dict):
-        if "cpu_milli" in resources:
-            milli = resources.pop("cpu_milli")
-            resources["cpu"] = milli // 1000 if milli % 1000 == 0 else f"{milli}m"
-        if "memory_mib" in resources:
-            mib = resources.pop("memory_mib")
-            resources["memory"] = f"{mib // 1024}GiB" if mib % 1024 == 0 else f"{mib}MiB"
-        accelerator = resources.get("accelerator")
-        if isinstance(accelerator, dict) and len(accelerator.get("models") or []) == 1:
-            accelerator["model"] = accelerator.pop("models")[0]
-    return data
-
-
-def _duration(seconds: int) -> str:
-    """7260 -> '2h1m', 90 -> '1m30s': what the spec's duration parser reads back exactly."""
-    hours, rest = divmod(int(seconds), 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = (f"{hours}h" * bool(hours), f"{minutes}m" * bool(minutes), f"{secs}s" * bool(secs))
-    return "".join(parts) or "0s"
 
 
 def again(stored: dict[str, Any], project_id: str) -> JobSpec:

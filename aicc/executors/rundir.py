@@ -24,7 +24,16 @@ from pathlib import Path
 from typing import ClassVar
 
 from aicc.executors import container as containers
-from aicc.executors import containerfile, environment, ganglink, jobfiles, logfile, netns, workdir
+from aicc.executors import (
+    containerfile,
+    environment,
+    ganglink,
+    image_build,
+    jobfiles,
+    logfile,
+    netns,
+    workdir,
+)
 from aicc.executors.base import Executor, ReplicaLaunch, ReplicaState, Stream, Workdirs
 from aicc.executors.datacache import DataCache, remove_view
 from aicc.executors.sandbox import Sandbox, for_replica, write_resolv_conf
@@ -241,7 +250,7 @@ class RunDirExecutor(Executor):
         problem = None if runtime is not None else "this node has no container runtime (podman)"
         if problem is None and self.sandbox is None:
             problem = "builds run in the sandbox (bubblewrap), and this node has none"
-        resolved = run_dir / containers.BUILD_FILE
+        resolved = run_dir / image_build.BUILD_FILE
         if problem is None:
             try:
                 files = jobfiles.JobFiles(prepared.workdir, label="workdir")
@@ -253,12 +262,12 @@ class RunDirExecutor(Executor):
             except (OSError, jobfiles.Refused, containerfile.BadContainerfile) as err:
                 problem = f"build.containerfile {build.containerfile}: {err}"
         if runtime is None or self.sandbox is None or problem is not None:
-            pull = containers.refuse_argv(f"the build cannot run: {problem}", unavailable)
+            pull = image_build.refuse_argv(f"the build cannot run: {problem}", unavailable)
             return Run(run_dir, prepared, env, [], title, pull=pull)
         auth = containers.write_auth(run_dir, build.target, build.token) if build.token else None
         storage = self.build_storage(replica)
-        cgroup = containers.build_cgroup(replica.job_id, replica.attempt, replica.index)
-        argv = containers.build_argv(
+        cgroup = image_build.build_cgroup(replica.job_id, replica.attempt, replica.index)
+        argv = image_build.build_argv(
             runtime,
             storage=storage,
             containerfile=resolved,
@@ -271,7 +280,7 @@ class RunDirExecutor(Executor):
         )
         center = containers.registry_of(build.target)
         pulls = [
-            containers.pull_into_argv(runtime, storage, image, auth)
+            image_build.pull_into_argv(runtime, storage, image, auth)
             for image in sorted(set(build.from_images.values()))
             if containers.registry_of(image) == center
         ]
@@ -283,8 +292,8 @@ class RunDirExecutor(Executor):
                 resolv_conf=write_resolv_conf(run_dir, replica.egress),
             ),
         ]
-        push = containers.push_argv(runtime, build.target, auth, storage)
-        command = containers.builder_argv(
+        push = image_build.push_argv(runtime, build.target, auth, storage)
+        command = image_build.builder_argv(
             argv, push, auth, cgroup, pulls=pulls, confine=confine, storage=storage
         )
         return Run(run_dir, prepared, env, [], title, command=command)
@@ -295,7 +304,7 @@ class RunDirExecutor(Executor):
         project = replica.labels.get("aicc.io/project") or "unknown"
         if not project.replace("-", "").replace("_", "").isalnum():
             raise ValueError(f"project id {project!r} cannot name a directory")
-        builds = self.base_dir.absolute() / containers.BUILDS_DIR
+        builds = self.base_dir.absolute() / image_build.BUILDS_DIR
         builds.mkdir(mode=0o700, parents=True, exist_ok=True)
         storage = builds / project
         storage.mkdir(mode=0o700, exist_ok=True)

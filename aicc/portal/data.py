@@ -33,7 +33,7 @@ from aicc.api.state import AppState
 from aicc.core import datasets as core
 from aicc.portal.auth import csrf_ok, signed_in_briefly
 from aicc.portal.forms import Form as PageForm
-from aicc.portal.forms import Posted, Rejected, parse, service_call, text_input
+from aicc.portal.forms import Posted, Rated, Rejected, parse, service_call, text_input
 from aicc.portal.i18n import Message
 from aicc.portal.page import Page, PageDep, PostingPage
 from aicc.portal.rendering import PortalRoute, error_page
@@ -504,13 +504,6 @@ def data_edit(
             status=refused.status,
         )
     return _to_set(changed, saved="1")
-
-
-class Rated(Posted):
-    """The rating form of a set's page: 1 to 5, and what the person found."""
-
-    rating: str = text_input(10)
-    text: str = text_input(4000)
 
 
 @router.post("/data/{name}/reviews")

@@ -163,6 +163,14 @@ def text_input(max_length: int, default: str = "", **rules: Any) -> Any:
     return Field(default, max_length=max_length, **rules)
 
 
+class Rated(Posted):
+    """A rating form (a data set's page, a need's): 1 to 5, and what the person found, as the
+    API's `ReviewIn` then reads it."""
+
+    rating: str = text_input(10)
+    text: str = text_input(4000)
+
+
 def blank_to_none(value: str) -> str | None:
     value = value.strip()
     return value or None

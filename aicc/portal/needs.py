@@ -47,6 +47,7 @@ from aicc.core.tenancy import Role
 from aicc.portal.forms import (
     FieldError,
     Posted,
+    Rated,
     Rejected,
     blank_to_none,
     parse,
@@ -211,6 +212,24 @@ def _to_need(need: Need, **flash: str) -> Response:
     return RedirectResponse(f"/needs/{need.id}{query}", status_code=303)
 
 
+def _on_need(
+    page: Page,
+    need: Need,
+    form: PageForm,
+    body: type[M],
+    data: dict[str, Any],
+    act: Callable[[M], object],
+    **flash: str,
+) -> Response:
+    """A need page's form that redirects when done: `act` as `_checked` runs it, then back to
+    the need saying `flash`; a refusal is the need's page again, with the form's errors."""
+    try:
+        _checked(page, form, body, data, act)
+    except Rejected as refused:
+        return _need_page(page, need.id, form=form, status=refused.status)
+    return _to_need(need, **flash)
+
+
 def _need_page(
     page: Page,
     ref: str,
@@ -274,17 +293,15 @@ def need_ask(
 ) -> Response:
     need = needs.get(page.session, page.me.who, need_id)
     form = PageForm("ask", {"text": text})
-    try:
-        _checked(
-            page,
-            form,
-            TextIn,
-            {"text": text.strip()},
-            lambda body: needs.ask(page.session, page.me.who, need.id, body.text, now=utcnow()),
-        )
-    except Rejected as refused:
-        return _need_page(page, need.id, form=form, status=refused.status)
-    return _to_need(need, asked="1")
+    return _on_need(
+        page,
+        need,
+        form,
+        TextIn,
+        {"text": text.strip()},
+        lambda body: needs.ask(page.session, page.me.who, need.id, body.text, now=utcnow()),
+        asked="1",
+    )
 
 
 @router.post("/needs/{need_id}/questions/{question_id}/answer")
@@ -296,26 +313,17 @@ def need_answer(
 ) -> Response:
     need = needs.get(page.session, page.me.who, need_id)
     form = PageForm(f"answer-{question_id}", {"text": text})
-    try:
-        _checked(
-            page,
-            form,
-            TextIn,
-            {"text": text.strip()},
-            lambda body: needs.answer(
-                page.session, page.me.who, need.id, question_id, body.text, now=utcnow()
-            ),
-        )
-    except Rejected as refused:
-        return _need_page(page, need.id, form=form, status=refused.status)
-    return _to_need(need, answered="1")
-
-
-class Rated(Posted):
-    """The rating form of a need's page: 1 to 5, and what the person found."""
-
-    rating: str = text_input(10)
-    text: str = text_input(4000)
+    return _on_need(
+        page,
+        need,
+        form,
+        TextIn,
+        {"text": text.strip()},
+        lambda body: needs.answer(
+            page.session, page.me.who, need.id, question_id, body.text, now=utcnow()
+        ),
+        answered="1",
+    )
 
 
 @router.post("/needs/{need_id}/reviews")
@@ -346,17 +354,15 @@ class Nothing(BaseModel):
 def need_withdraw(page: PostingPage, need_id: str) -> Response:
     need = needs.get(page.session, page.me.who, need_id)
     form = PageForm("withdraw")
-    try:
-        _checked(
-            page,
-            form,
-            Nothing,
-            {},
-            lambda _: needs.withdraw(page.session, page.me.who, need.id, now=utcnow()),
-        )
-    except Rejected as refused:
-        return _need_page(page, need.id, form=form, status=refused.status)
-    return _to_need(need, withdrawn="1")
+    return _on_need(
+        page,
+        need,
+        form,
+        Nothing,
+        {},
+        lambda _: needs.withdraw(page.session, page.me.who, need.id, now=utcnow()),
+        withdrawn="1",
+    )
 
 
 class MadeChallenge(Posted):
@@ -418,11 +424,7 @@ def need_offer(page: PostingPage, need_id: str, posted: Annotated[NewOffer, Form
         ask = offers.Ask(**body.model_dump())
         return offers.make(page.session, page.me.who, need.id, ask, now=utcnow())
 
-    try:
-        _checked(page, form, OfferIn, data, make)
-    except Rejected as refused:
-        return _need_page(page, need.id, form=form, status=refused.status)
-    return _to_need(need, offered="1")
+    return _on_need(page, need, form, OfferIn, data, make, offered="1")
 
 
 OFFER_ACTIONS = {

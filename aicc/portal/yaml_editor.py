@@ -15,7 +15,9 @@ import yaml
 from fastapi import APIRouter, Form, Query
 from fastapi.responses import RedirectResponse, Response
 
-from aicc.core.jobspec import MAX_DEPTH, JobSpec, as_written
+from aicc.core.jobspec import JobSpec
+from aicc.core.spec_guard import MAX_DEPTH
+from aicc.core.spec_written import as_written
 from aicc.core.units import format_cpu, format_duration, format_memory
 from aicc.portal import submitting
 from aicc.portal.page import Page, PageDep, PostingPage

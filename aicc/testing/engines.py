@@ -1,5 +1,5 @@
-"""The engine under a fault run (`chaos.Plan.executor`), and the fault the harness injects into
-it: a node lost as a machine is lost, then brought back.
+"""The engine under a fault run (`chaos_report.Plan.executor`), and the fault the harness injects
+into it: a node lost as a machine is lost, then brought back.
 
 - local: the servers' own machine; it loses no node here (supervisor kills stand for that);
 - slurm: a private cluster of `scripts/slurm-dev.sh` (`.slurm-dev/chaos` in the checkout, three

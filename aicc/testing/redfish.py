@@ -197,13 +197,7 @@ class Emulator:
 
     def stop(self) -> None:
         atexit.unregister(self.stop)
-        if self._process and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        startup.stop(self._process)
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
 

@@ -65,13 +65,7 @@ class S3Server:
 
     def stop(self) -> None:
         atexit.unregister(self.stop)
-        if self._process and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        startup.stop(self._process)
         if self._log:
             self._log.unlink(missing_ok=True)
 

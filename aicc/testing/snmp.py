@@ -23,6 +23,7 @@ from pathlib import Path
 
 from aicc.core.meters import Oid, Target
 from aicc.executors import snmp
+from aicc.testing import startup
 
 
 def free_udp_port() -> int:
@@ -89,13 +90,7 @@ class Agent:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+        startup.stop(process)
         if self._root is not None:
             shutil.rmtree(self._root, ignore_errors=True)
             self._root = None

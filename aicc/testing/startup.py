@@ -9,15 +9,18 @@ whatever its progress. The first answer ends the wait, so the happy path waits n
 before.
 
 Blocking; `clock` and `sleep` are injected so the rule itself is tested without real time. The
-caller stops what it started when the wait raises (`ServerProcess.start` does).
+caller stops what it started when the wait raises (`ServerProcess.start` does; the emulators
+use `stop`).
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from collections.abc import Callable, Hashable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -105,3 +108,16 @@ def wait_started(
         if now - moved > stall_s:
             raise TimeoutError(f"{what} did not answer and made no progress for {stall_s:.0f} s")
         sleep(every)
+
+
+def stop(process: subprocess.Popen[Any] | None, grace_s: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL once `grace_s` has passed: what a test started has nothing to save,
+    and one that hangs on its way out must not hang the session. Nothing for a process gone."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -18,8 +18,9 @@ import httpx
 import pytest
 
 from aicc.core import images as refs
-from aicc.executors.container import AUTH_FILE, BUILDS_DIR, storage_args
+from aicc.executors.container import AUTH_FILE, storage_args
 from aicc.executors.containerfile import BadContainerfile, images_of, read_containerfile, rewrite
+from aicc.executors.image_build import BUILDS_DIR
 from aicc.sdk.client import Client
 from aicc.services.images.images import PUSHES, credential_access
 from aicc.testing import registry

@@ -27,11 +27,11 @@ from aicc.core.jobspec import (
     JobKind,
     JobSpec,
     again,
-    as_written,
     default_name,
     job_spec_schema,
 )
 from aicc.core.mistakes import InputError, first_problem
+from aicc.core.spec_written import as_written
 
 CONTRACT_EXAMPLE = """
 name: resnet-demo

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from aicc.testing.chaos import Plan, Report, run
+from aicc.testing.chaos import run
+from aicc.testing.chaos_report import Plan, Report
 from aicc.testing.postgres import start_postgres
 
 pytestmark = pytest.mark.slow

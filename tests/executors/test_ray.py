@@ -373,7 +373,7 @@ def test_a_lost_ray_head_requeues_a_checkpointing_job_that_resumes_through_aicc(
     once. Last in the module: the cluster it leaves is a new one."""
     from aicc.sdk.client import Client
     from aicc.store.db import database_url
-    from aicc.testing.chaos import usage_problems
+    from aicc.testing.chaos_checks import usage_problems
     from aicc.testing.servers import ServerProcess
 
     home, total = tmp_path / "home", 12

@@ -474,7 +474,7 @@ def test_a_job_that_loses_its_node_resumes_from_its_checkpoint_on_another_node_t
     directories' shared file system), does the remaining steps once and succeeds; each attempt
     is billed once, for its own run; the dead node shows as down in AICC."""
     from aicc.store.db import database_url
-    from aicc.testing.chaos import usage_problems
+    from aicc.testing.chaos_checks import usage_problems
     from aicc.testing.jobs import submit, wait_state
     from aicc.testing.servers import in_process
 

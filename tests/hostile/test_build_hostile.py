@@ -17,7 +17,7 @@ import pytest
 from test_image_build import build, center
 
 from aicc.executors import container as containers
-from aicc.executors import netns
+from aicc.executors import image_build, netns
 from aicc.executors.sandbox import detect
 from aicc.testing import registry
 from aicc.testing.images import cleaned, make_image, podman_or_skip, rootfs_tar
@@ -111,7 +111,7 @@ def test_the_build_tool_finds_none_of_the_nodes_images_or_files(tmp_path: Path) 
     with cleaned(box.podman, [secret], []):
         for name, text in froms.items():
             ctx = _context(tmp_path / "ctx" / name, f"{text}RUN cat /etc/secret\n".encode())
-            argv = containers.build_argv(
+            argv = image_build.build_argv(
                 box,
                 storage=storage,
                 containerfile=ctx / "Containerfile",

@@ -4,6 +4,8 @@ fake clock stands in for real time."""
 from __future__ import annotations
 
 import http.server
+import signal
+import subprocess
 import threading
 
 import pytest
@@ -106,3 +108,21 @@ def test_a_url_answers_only_with_a_200() -> None:
         server.server_close()
         thread.join()
     assert not startup.answers(url + "/health", timeout=1)  # nothing listens any more
+
+
+def test_stop_kills_what_ignores_sigterm_and_passes_over_what_is_gone() -> None:
+    """`stop` ends a process that ignores SIGTERM (SIGKILL after its grace), and one already
+    ended, or none at all, is left as it is."""
+    stubborn = subprocess.Popen(
+        ["sh", "-c", "trap '' TERM; echo up; sleep 60"], stdout=subprocess.PIPE
+    )
+    assert stubborn.stdout is not None and stubborn.stdout.readline() == b"up\n"  # trap is set
+    startup.stop(stubborn, grace_s=0.2)
+    assert stubborn.returncode == -signal.SIGKILL
+    stubborn.stdout.close()
+    polite = subprocess.Popen(["sleep", "60"])
+    startup.stop(polite)
+    assert polite.returncode == -signal.SIGTERM
+    startup.stop(polite)  # gone: nothing to do
+    startup.stop(None)
+    assert polite.returncode == -signal.SIGTERM
