@@ -155,10 +155,14 @@ def test_a_bmc_sampled_limited_and_cordoning(tmp_path: Path, emulator: redfish.E
 
         # an operator's cordon outlives the BMC's OK
         assert admin.post(f"/api/v1/nodes/{node}/cordon").status_code == 200
+        # each reading is stored with the state change it brings, in one transaction: once the
+        # node shows the BMC's health, the step has decided on it
         redfish.set_health(emulator.mockup, "Critical")
-        time.sleep(7)  # a reading or more
+        until(lambda: node_bmc().get("health") == "Critical")
+        found = admin.get(f"/api/v1/nodes/{node}").json()
+        assert found["state"] == "cordoned" and found["state_reason"] == "cordoned by an operator"
         redfish.set_health(emulator.mockup, "OK")
-        time.sleep(7)
+        until(lambda: node_bmc().get("health") == "OK")
         found = admin.get(f"/api/v1/nodes/{node}").json()
         assert found["state"] == "cordoned" and found["state_reason"] == "cordoned by an operator"
 

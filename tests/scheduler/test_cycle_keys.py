@@ -16,7 +16,7 @@ from sched_fixtures import job, node, profile, snapshot, tree
 from aicc.core.tenancy import Quota
 from aicc.scheduler.cluster import Cluster
 from aicc.scheduler.cycle import CycleState
-from aicc.scheduler.placement.state import Demand, demand_of
+from aicc.scheduler.placement.demand import Demand, demand_of
 from aicc.scheduler.placer import DEMANDS, PolicyPlacer, job_counts
 from aicc.scheduler.quota import QuotaTree
 from aicc.scheduler.snapshot import ReplicaRequest

@@ -12,9 +12,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aicc.scheduler.placement.demand import Demand
 from aicc.scheduler.placement.fgd import FGDPolicy
 from aicc.scheduler.placement.plus import FGDPlusPolicy
-from aicc.scheduler.placement.state import ClusterState, Demand
+from aicc.scheduler.placement.state import ClusterState
 from aicc.scheduler.placement.task_mix import TaskMix, TaskShape
 
 SHAPES = (

@@ -26,10 +26,11 @@ from aicc.scheduler.placement.baselines import (
     GpuPackingPolicy,
     RandomPolicy,
 )
+from aicc.scheduler.placement.demand import Choice, Demand, demand_of
 from aicc.scheduler.placement.fgd import FGDPolicy
 from aicc.scheduler.placement.frag import FragModel
 from aicc.scheduler.placement.plus import FGDPlusPolicy
-from aicc.scheduler.placement.state import Choice, ClusterState, Demand, demand_of
+from aicc.scheduler.placement.state import ClusterState
 from aicc.scheduler.placement.task_mix import TaskMix, TaskShape
 from aicc.scheduler.snapshot import ReplicaRequest
 

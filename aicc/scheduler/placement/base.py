@@ -7,14 +7,8 @@ from typing import Protocol
 
 import numpy as np
 
-from aicc.scheduler.placement.state import (
-    BoolArray,
-    Choice,
-    ClusterState,
-    Demand,
-    FloatArray,
-    IntArray,
-)
+from aicc.scheduler.placement.demand import Choice, Demand
+from aicc.scheduler.placement.state import BoolArray, ClusterState, FloatArray, IntArray
 
 MAX_SPEC_CPU = 128_000  # milli-cores of the largest node the FGD baselines normalize by
 MAX_SPEC_GPU = 8_000  # milli-devices of the largest node (8 devices)

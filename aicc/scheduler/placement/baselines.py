@@ -20,14 +20,8 @@ from aicc.scheduler.placement.base import (
     random_among,
     trunc,
 )
-from aicc.scheduler.placement.state import (
-    MILLI,
-    Choice,
-    ClusterState,
-    Demand,
-    IntArray,
-    request_class,
-)
+from aicc.scheduler.placement.demand import MILLI, Choice, Demand, request_class
+from aicc.scheduler.placement.state import ClusterState, IntArray
 
 
 def _gpu_free(state: ClusterState) -> IntArray:

@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from aicc.scheduler.placement.demand import MILLI, Demand
 from aicc.scheduler.placement.frag import FragModel
-from aicc.scheduler.placement.state import MILLI, ClusterState, Demand, IntArray
+from aicc.scheduler.placement.state import ClusterState, IntArray
 
 FEW = 32  # node rows up to which a call takes this path
 MAX_SLOTS = 128  # device slots per node up to which `pairwise_sum` follows numpy exactly

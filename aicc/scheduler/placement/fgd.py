@@ -30,14 +30,12 @@ import numpy as np
 import numpy.typing as npt
 
 from aicc.scheduler.placement.base import MAX_SCORE, cheapest
+from aicc.scheduler.placement.demand import MILLI, Choice, Demand
 from aicc.scheduler.placement.few import FEW, FewScorer, Row, best
 from aicc.scheduler.placement.frag import CHUNK, FragModel
 from aicc.scheduler.placement.state import (
-    MILLI,
     BoolArray,
-    Choice,
     ClusterState,
-    Demand,
     Figures,
     FloatArray,
     IntArray,

@@ -49,15 +49,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aicc.scheduler.placement.demand import MILLI, Demand
 from aicc.scheduler.placement.few import Row, pairwise_sum, round6
 from aicc.scheduler.placement.fgd import Candidates, FGDPolicy
-from aicc.scheduler.placement.state import (
-    MILLI,
-    ClusterState,
-    Demand,
-    FloatArray,
-    IntArray,
-)
+from aicc.scheduler.placement.state import ClusterState, FloatArray, IntArray
 from aicc.scheduler.placement.task_mix import TaskMix
 from aicc.scheduler.placement.worth import NOTHING, Worth, share_mix, worth_of
 

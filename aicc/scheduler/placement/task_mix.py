@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aicc.scheduler.placement.state import MILLI, Demand, FloatArray, demand_of
+from aicc.scheduler.placement.demand import MILLI, Demand, demand_of
+from aicc.scheduler.placement.state import FloatArray
 from aicc.scheduler.snapshot import ReplicaRequest
 
 

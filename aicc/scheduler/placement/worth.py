@@ -37,7 +37,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linprog
 
-from aicc.scheduler.placement.state import MILLI, FloatArray, IntArray
+from aicc.scheduler.placement.demand import MILLI
+from aicc.scheduler.placement.state import FloatArray, IntArray
 from aicc.scheduler.placement.task_mix import TaskMix
 
 MIX_STEP = 0.01  # the mix's proportions are rounded to this before pricing
