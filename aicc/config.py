@@ -233,6 +233,9 @@ class SiteSettings(BaseModel):
     # The facility power (IT power x the hour's PUE) the scheduler keeps new starts under, in
     # kW; None: no standing cap. Operators add caps for a window (`aicc center power-cap set`).
     power_cap_kw: Annotated[float | None, Field(gt=0, le=1_000_000)] = None
+    # IT watts per core a job without accelerators is counted at under a power cap, on a node
+    # with no fresh BMC or RAPL sample (a measured node: its share of the node's power).
+    cpu_core_w: Annotated[float, Field(ge=0, le=1000)] = 6.0
     # A day-ahead carbon intensity forecast, `time,value` rows (gCO₂/kWh, UTC unless the time
     # has an offset) that the operator's cron job refreshes: re-read when its mtime changes, its
     # hours override the energy profile's in the green planner's horizon; ignored, with a

@@ -87,7 +87,7 @@ def test_a_job_over_the_cap_waits_and_says_why_everywhere(api: TestClient) -> No
     status = api.get("/api/v1/center/power-cap").json()
     assert status["waiting_jobs"] == [second["id"]]
     assert status["estimated_kw"] == pytest.approx(1.0465)
-    cpu = submit(api, {"command": "true"})  # no accelerator: draws nothing the model counts
+    cpu = submit(api, {"command": "true"})  # no accelerator: its one core, 6 W x 1.3, fits
     assert wait_state(api, cpu["id"], {"succeeded"})["state"] == "succeeded"
     metrics = api.get("/metrics").text
     assert "aicc_site_power_cap_watts 1200.0" in metrics

@@ -31,6 +31,7 @@ from aicc.core.tenancy import Principal
 from aicc.scheduler import power as model
 from aicc.scheduler.snapshot import NodeView, PowerCap, Snapshot
 from aicc.services import changes
+from aicc.services.billing.meter import node_power_w
 from aicc.services.center.views import PowerCapEvent, PowerStatus
 from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.services.jobs import snapshots
@@ -40,6 +41,7 @@ from aicc.store.tables import (
     DeviceSampleRow,
     JobRow,
     MeterSampleRow,
+    NodeRow,
     SettingRow,
 )
 
@@ -343,6 +345,7 @@ class Site:
     profile: EnergyProfile | None = None
     horizon_h: int = 48
     forecast: CarbonForecast | None = None  # the operator's day-ahead forecast file
+    core_w: float = 6.0  # IT watts per core of a CPU job on a node not measured (site.cpu_core_w)
 
     def pue_at(self, at: datetime) -> float:
         found = self.profile.pue_at(at) if self.profile is not None else None
@@ -366,7 +369,11 @@ class Site:
         return tuple(found)
 
     def power_cap(
-        self, cap: CapInForce | None, nodes: list[NodeView], now: datetime
+        self,
+        cap: CapInForce | None,
+        nodes: list[NodeView],
+        now: datetime,
+        node_w: dict[str, float] | None = None,
     ) -> PowerCap | None:
         if cap is None:
             return None
@@ -378,7 +385,17 @@ class Site:
             utilization=self.utilization,
             source=cap.source,
             until=cap.until,
+            node_w=node_w or {},
+            core_w=self.core_w,
         )
+
+    def node_w(self, session: Session, now: datetime) -> dict[str, float]:
+        """Each node's measured IT power (W) over the last FRESH, by node name: the mean of its
+        BMC or RAPL samples as the meter takes it (`meter.node_power_w`), from which a CPU job
+        draws its share under the cap. Nodes without fresh samples are absent."""
+        names = {i: n for i, n in session.execute(select(NodeRow.id, NodeRow.name))}
+        found = node_power_w(session, list(names), now - FRESH, now + timedelta(seconds=1))
+        return {names[node]: watts for node, (_, watts) in found.items()}
 
     def _tdp(self, nodes: list[NodeView]) -> dict[str, float]:
         return {d.model: tdp_w(d.model) for n in nodes for d in n.devices}
@@ -394,7 +411,9 @@ class Site:
         return replace(
             snapshot,
             carbon=self.carbon(now),
-            power=self.power_cap(cap, snapshot.nodes, now),
+            power=self.power_cap(
+                cap, snapshot.nodes, now, self.node_w(session, now) if cap else None
+            ),
             shed=tuple((e.start, e.end) for e in kept if e.end > now),
         )
 
