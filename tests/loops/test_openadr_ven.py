@@ -124,6 +124,17 @@ def test_opting_out_and_below_the_idle_floor() -> None:
     assert openadr.opt(found, floor_kw=100.0, opt_out=True) == "optOut"  # the operator's choice
     assert openadr.opt(found, floor_kw=500.0, opt_out=False) == "optOut"  # cannot be met
     assert openadr.opt([], floor_kw=500.0, opt_out=False) == "optIn"  # a price: nothing to meet
+    # the answer's reason, for the operators' page
+    assert openadr.answer(found, floor_kw=100.0, opt_out=False).reason == "capped"
+    low = openadr.answer(found, floor_kw=500.0, opt_out=False)
+    assert (low.opt, low.reason, low.cap_kw, low.floor_kw) == ("optOut", "under_floor", 400, 500)
+    assert openadr.answer(found, floor_kw=None, opt_out=True).reason == "opted_out"
+    assert openadr.answer([], floor_kw=1.0, opt_out=False).reason == "no_cap"
+    price = event("ELECTRICITY_PRICE", "price", 0.9, status="ACTIVE")
+    assert openadr.signals(price) == [
+        openadr.Signal("ELECTRICITY_PRICE", "price", NOW, NOW + timedelta(minutes=30), 0.9)
+    ]
+    assert openadr.status(price) == "active"
 
 
 GPU = {"resources": {"accelerator": {"count": 1}}}
@@ -220,7 +231,9 @@ def test_an_event_defers_a_flexible_job_and_the_ven_reports_the_shed(
         assert floor["answer"] == "optOut" and floor["reason"] == "under_floor"
         assert floor["floor_kw"] == pytest.approx(0.273) and not floor["active"]
         assert "under the 0.3 kW the site draws with every device idle" in floor["why"]
-        tenant = httpx.Client(base_url=base, headers=make_tenant(api, "dr-org", "org_admin").headers)
+        tenant = httpx.Client(
+            base_url=base, headers=make_tenant(api, "dr-org", "org_admin").headers
+        )
         assert tenant.get("/api/v1/center/power-cap/openadr").status_code == 403
         api.post(f"/api/v1/jobs/{guaranteed['id']}/cancel")
 
