@@ -1,5 +1,6 @@
 """The operators' pages (center admins only; anyone else gets 403): the center overview (with
-the facility meters and the OpenADR events the VEN answered), the device heat map with cordon, uncordon and drain, organizations and users, and the audit log.
+the facility meters and the OpenADR events the VEN answered), the device heat map with
+cordon, uncordon and drain, organizations and users, and the audit log.
 
 Node actions call the same service functions as `api/routers/nodes.py`; creating tenants the
 same as `api/routers/tenancy.py`, after the same request models check the input.

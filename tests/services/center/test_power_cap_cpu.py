@@ -69,8 +69,7 @@ def test_cpu_jobs_share_the_measured_node_power_and_those_beyond_the_cap_wait(
         held = decisions["job3"]
         assert isinstance(held, Wait) and held.reasons[0].code == "power_cap"
         assert held.reasons[0].message == (
-            "waits for the site's power cap (site.power_cap_kw): 0.8 of 0.8 kW in use, "
-            "needs 0.2 kW"
+            "waits for the site's power cap (site.power_cap_kw): 0.8 of 0.8 kW in use, needs 0.2 kW"
         )
         # ten minutes on, the samples are stale: 4 cores x 10 W each, all four fit
         later = site.decorate(session, Snapshot(now=T0 + timedelta(minutes=10), nodes=base.nodes,
