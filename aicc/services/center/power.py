@@ -35,6 +35,7 @@ from aicc.services.billing.meter import node_power_w
 from aicc.services.center.views import PowerCapEvent, PowerStatus
 from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.services.jobs import snapshots
+from aicc.services.nodes.nodes import HOLDING
 from aicc.services.tenancy import audit
 from aicc.store.tables import (
     NODE_INDEX,
@@ -42,6 +43,7 @@ from aicc.store.tables import (
     JobRow,
     MeterSampleRow,
     NodeRow,
+    ReplicaRow,
     SettingRow,
 )
 
@@ -418,8 +420,9 @@ class Site:
         )
 
     def reading(self, session: Session, now: datetime | None = None) -> Reading:
-        """The estimated facility power now (the scheduler's model, on the nodes as they are),
-        the cap in force and the events (center overview, metrics, `power-cap list`)."""
+        """The estimated facility power now (the scheduler's model, on the nodes and the CPU
+        jobs as they are), the cap in force and the events (center overview, metrics,
+        `power-cap list`)."""
         now = now or utcnow()
         nodes = snapshots.node_views(session)
         cap = self.cap_in_force(session, now)
@@ -430,10 +433,13 @@ class Site:
             pue=pue,
             idle_fraction=self.idle_fraction,
             utilization=self.utilization,
+            node_w=self.node_w(session, now),
+            core_w=self.core_w,
         )
+        cpu_jobs = self._cpu_jobs_w(session, estimate, nodes)
         return Reading(
             at=now,
-            estimated_w=model.facility_w(estimate, nodes),
+            estimated_w=model.facility_w(estimate, nodes) + cpu_jobs,
             pue=pue,
             cap=cap,
             standing_kw=self.standing_kw,
@@ -441,6 +447,20 @@ class Site:
             forecast=self.forecast.state(now)[0] if self.forecast is not None else None,
             waiting=waiting_for_power(session),
         )
+
+    def _cpu_jobs_w(self, session: Session, estimate: PowerCap, views: list[NodeView]) -> float:
+        """Facility watts of the replicas without an accelerator that hold their node now, as
+        the scheduler's budget counts them (scheduler/power.py `cpu_w`)."""
+        nodes = {n.name: n for n in views}
+        it = 0.0
+        for name, cpu_milli, memory_mib, devices in session.execute(
+            select(NodeRow.name, ReplicaRow.cpu_milli, ReplicaRow.memory_mib, ReplicaRow.devices)
+            .join(NodeRow, NodeRow.id == ReplicaRow.node_id)
+            .where(ReplicaRow.state.in_(HOLDING))
+        ):
+            if not devices:
+                it += model.cpu_w(estimate, cpu_milli, memory_mib, nodes.get(name))
+        return it * estimate.pue
 
     def floor_kw(self, session: Session, now: datetime) -> float:
         """The facility kW the site draws with nothing held (every device idle): a cap under it
