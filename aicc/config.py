@@ -233,6 +233,9 @@ class SiteSettings(BaseModel):
     # The facility power (IT power x the hour's PUE) the scheduler keeps new starts under, in
     # kW; None: no standing cap. Operators add caps for a window (`aicc center power-cap set`).
     power_cap_kw: Annotated[float | None, Field(gt=0, le=1_000_000)] = None
+    # IT watts per core a job without accelerators is counted at under a power cap, on a node
+    # with no fresh BMC or RAPL sample (a measured node: its share of the node's power).
+    cpu_core_w: Annotated[float, Field(ge=0, le=1000)] = 6.0
     # A day-ahead carbon intensity forecast, `time,value` rows (gCO₂/kWh, UTC unless the time
     # has an offset) that the operator's cron job refreshes: re-read when its mtime changes, its
     # hours override the energy profile's in the green planner's horizon; ignored, with a
@@ -577,11 +580,35 @@ class MeterOid(BaseModel):
 METER_PORTS = {"modbus": 502, "snmp": 161}
 
 
+class MeterSnmpV3(BaseModel):
+    """An SNMP meter's SNMPv3 user (docs/energy.md): authentication always (a v3 read without
+    it is no better than a community), encryption where `priv_protocol` is given. The keys
+    are secrets, as the v2c community is; RFC 3414 wants pass phrases of 8 characters or more."""
+
+    model_config = ConfigDict(extra="forbid")
+    user: Annotated[str, Field(min_length=1, max_length=32)]
+    auth_protocol: Literal["MD5", "SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512"] = "SHA-256"
+    auth_key: Annotated[SecretStr, Field(min_length=8, max_length=128)]
+    priv_protocol: Literal["AES", "AES-192", "AES-256"] | None = None
+    priv_key: Annotated[SecretStr | None, Field(min_length=8, max_length=128)] = None
+    context: Annotated[str, Field(max_length=32)] = ""  # the SNMPv3 context name; "": default
+
+    @model_validator(mode="after")
+    def _priv_pair(self) -> MeterSnmpV3:
+        if self.priv_protocol is not None and self.priv_key is None:
+            raise ValueError("snmpv3.priv_key is needed with snmpv3.priv_protocol")
+        if self.priv_key is not None and self.priv_protocol is None:
+            raise ValueError("snmpv3.priv_protocol (AES, AES-192 or AES-256) is needed with "
+                             "snmpv3.priv_key")  # fmt: skip
+        return self
+
+
 class MeterSettings(BaseModel):
-    """One of the center's facility meters, read over Modbus TCP or SNMP v2c (docs/energy.md):
+    """One of the center's facility meters, read over Modbus TCP or SNMP (docs/energy.md):
     its `role` (utility: the whole site's feed; it: the IT load's; cooling), where it answers,
     how often it is read and each read's timeout, and where its reading is: a Modbus meter's
-    unit (slave) id and register map, or an SNMP agent's `community` and `oid`, exactly one."""
+    unit (slave) id and register map, or an SNMP agent's `oid` with its v2c `community` or its
+    `snmpv3` user, exactly one."""
 
     model_config = ConfigDict(extra="forbid")
     name: Annotated[
@@ -596,6 +623,7 @@ class MeterSettings(BaseModel):
     timeout_s: Annotated[float, Field(gt=0, le=30)] = 3.0  # connect, and the answer
     registers: MeterRegister | None = None  # a Modbus meter's register map
     community: Annotated[SecretStr | None, Field(max_length=128)] = None  # SNMP v2c; a secret
+    snmpv3: MeterSnmpV3 | None = None  # SNMPv3 instead of a community: the user and its keys
     oid: MeterOid | None = None  # an SNMP meter's object
 
     @model_validator(mode="after")
@@ -604,15 +632,24 @@ class MeterSettings(BaseModel):
         if self.protocol == "modbus":
             if self.registers is None:
                 raise ValueError("a modbus meter needs `registers` (its register map)")
-            if self.oid is not None or self.community is not None:
-                raise ValueError("`oid` and `community` are for `protocol: snmp` meters")
+            if self.oid is not None or self.community is not None or self.snmpv3 is not None:
+                raise ValueError("`oid`, `community` and `snmpv3` are for `protocol: snmp` meters")
         else:
             if self.oid is None:
                 raise ValueError("an snmp meter needs `oid` (the object holding its reading)")
             if self.registers is not None:
                 raise ValueError("`registers` are for `protocol: modbus` meters")
-            if self.community is None or not self.community.get_secret_value():
-                raise ValueError("an snmp meter needs `community` (its SNMP v2c read community)")
+            if self.snmpv3 is not None and self.community is not None:
+                raise ValueError(
+                    "an snmp meter is read with `community` (v2c) or `snmpv3`, not both"
+                )
+            if self.snmpv3 is None and (
+                self.community is None or not self.community.get_secret_value()
+            ):
+                raise ValueError(
+                    "an snmp meter needs `community` (its SNMP v2c read community) or "
+                    "`snmpv3` (its SNMPv3 user and keys)"
+                )
         if self.port is None:
             self.port = METER_PORTS[self.protocol]
         return self

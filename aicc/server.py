@@ -254,6 +254,7 @@ def site_power(settings: config.Settings, profile: EnergyProfile | None) -> powe
         pue=site.pue,
         idle_fraction=site.idle_power_fraction,
         utilization=site.assumed_utilization,
+        core_w=site.cpu_core_w,
         profile=profile,
         horizon_h=GREEN_HORIZON_H,
         forecast=carbon_forecast(settings),

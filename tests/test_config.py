@@ -121,7 +121,7 @@ SNMP_PDU = {"name": "pdu", "role": "it", "protocol": "snmp", "host": "10.20.0.14
         ({**SNMP_PDU, "protocol": "modbus"}, "a modbus meter needs `registers`"),
         (
             {**SNMP_PDU, "protocol": "modbus", "registers": {"address": 1}, "community": "ro"},
-            "`oid` and `community` are for `protocol: snmp` meters",
+            "`oid`, `community` and `snmpv3` are for `protocol: snmp` meters",
         ),
         ({**SNMP_PDU, "community": "ro", "oid": {"oid": "sysDescr.0"}}, "meters.0.oid.oid"),
     ],

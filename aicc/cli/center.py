@@ -320,3 +320,57 @@ def power_cap_clear(
 def _not_ended(event: dict[str, Any]) -> bool:
     end = parse_time(event.get("end"))
     return end is not None and end > datetime.now(UTC)
+
+
+def _window_caps(event: dict[str, Any]) -> str:
+    caps = sorted({w["cap_kw"] for w in event.get("windows") or []})
+    return ", ".join(f"{c:g}" for c in caps) or "-"
+
+
+def _span(event: dict[str, Any]) -> str:
+    windows = event.get("windows") or event.get("signals") or []
+    if not windows:
+        return "-"
+    start = min(w["start"] for w in windows)
+    end = max(w["end"] for w in windows)
+    return f"{local_time(start)} - {local_time(end)}"
+
+
+def _shed(event: dict[str, Any]) -> str | None:
+    report = event.get("report") or {}
+    return _kw(report.get("shed_kw"))
+
+
+OPENADR_EVENTS = Noun(
+    "OpenADR event",
+    [
+        col("EVENT", "id"),
+        col("STATUS", "status"),
+        Column("SIGNALS", lambda e: ", ".join(sorted({s["name"] for s in e["signals"]})) or "-"),
+        Column("WINDOW", _span),
+        Column("ASKED KW", _window_caps, justify="right"),
+        col("ANSWER", "answer"),
+        col("WHY", "why"),
+        Column("CAP NOW", lambda e: _kw(e.get("cap_kw")), justify="right"),
+        Column(
+            "MEASURED",
+            lambda e: _kw((e.get("report") or {}).get("measured_kw")),
+            justify="right",
+        ),
+        Column("SHED", _shed, justify="right"),
+    ],
+    empty="no OpenADR events received",
+)
+
+
+@power_cap_app.command("openadr")
+@handle_errors
+def power_cap_openadr(as_json: JsonFlag = False) -> None:
+    """The OpenADR events the VEN received: the VTN's signals and asked kW, AICC's answer and
+    why, the cap in force while one holds, and the measured kW and shed it reported."""
+    with client() as api:
+        found = api.power_cap.openadr().model_dump(mode="json")
+    if as_json:
+        print_json(found)
+        return
+    OPENADR_EVENTS.print_list(found["items"], as_json=False)

@@ -344,6 +344,12 @@ def counter_delta(before: int, after: int, max_range: int) -> int:
     return max(0, max_range - before) + after
 
 
+def shared_w(watts: float, share: float) -> float:
+    """A replica's watts of a node's measured power (`share` from `node_share`): the meter's
+    CPU-job energy and the power cap's estimate of a CPU job both take it (scheduler/power.py)."""
+    return max(0.0, watts) * max(0.0, share)
+
+
 def shared_kwh(watts: float, share: float, hours: float, pue: float) -> float:
     """kWh of a replica's share of a node's measured mean power over `hours`, PUE included."""
-    return max(0.0, watts) * max(0.0, share) * max(0.0, hours) * pue / 1000
+    return shared_w(watts, share) * max(0.0, hours) * pue / 1000

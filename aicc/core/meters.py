@@ -115,10 +115,29 @@ def decode_oid(value: int | str, oid: Oid) -> float:
     return number * oid.scale * UNITS[oid.unit][1]
 
 
+AUTH_PROTOCOLS = ("MD5", "SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512")  # SNMPv3 USM
+PRIV_PROTOCOLS = ("AES", "AES-192", "AES-256")  # DES and 3DES are broken: not offered
+
+
+@dataclass(frozen=True)
+class Usm:
+    """An SNMPv3 user (RFC 3414's user-based security): its name, authentication protocol and
+    key, and optionally a privacy (encryption) protocol and key; the keys are secrets (never in
+    a repr). `context` is the SNMPv3 context name the agent's data is under ("": the default)."""
+
+    user: str
+    auth_protocol: str
+    auth_key: str = field(repr=False)
+    priv_protocol: str | None = None
+    priv_key: str = field(default="", repr=False)
+    context: str = ""
+
+
 @dataclass(frozen=True)
 class Target:
     """One meter as the reader needs it: a Modbus TCP meter's `register` or an SNMP agent's
-    `oid` (read with the v2c `community`, a secret: never in a repr)."""
+    `oid` (read with the v2c `community`, or as the SNMPv3 user `usm`: secrets, never in a
+    repr)."""
 
     name: str
     role: str
@@ -128,6 +147,7 @@ class Target:
     register: Register | Oid
     timeout_s: float = 3.0  # connect, and the answer
     community: str = field(default="", repr=False)
+    usm: Usm | None = field(default=None, repr=False)
 
     @property
     def protocol(self) -> str:

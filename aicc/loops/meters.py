@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from aicc.config import METER_PORTS, MeterSettings
-from aicc.core.meters import Oid, Register, Target
+from aicc.core.meters import Oid, Register, Target, Usm
 from aicc.executors import meters as modbus
 from aicc.loops.registry import Declared
 from aicc.loops.steps import Every, Pass
@@ -46,6 +46,21 @@ def target(meter: MeterSettings) -> Target:
         register=point,
         timeout_s=meter.timeout_s,
         community=meter.community.get_secret_value() if meter.community else "",
+        usm=_usm(meter),
+    )
+
+
+def _usm(meter: MeterSettings) -> Usm | None:
+    v3 = meter.snmpv3
+    if v3 is None:
+        return None
+    return Usm(
+        user=v3.user,
+        auth_protocol=v3.auth_protocol,
+        auth_key=v3.auth_key.get_secret_value(),
+        priv_protocol=v3.priv_protocol,
+        priv_key=v3.priv_key.get_secret_value() if v3.priv_key else "",
+        context=v3.context,
     )
 
 

@@ -11,7 +11,9 @@ still keeps the caps: holding starts back sheds what it can). At its start it re
 `TELEMETRY_USAGE` report of two real-power values in kW, which the VTN may ask for at the
 interval it wants: `measured`, the site's facility power (services/center/power.py
 `Site.measured_kw`: meters, else BMCs, else the estimate), and `asked`, the lowest cap an
-OpenADR event asks for now (0 when none): the shed against what was asked.
+OpenADR event asks for now (0 when none): the shed against what was asked. The leader keeps
+each event as received, its answer and why, and the last report sent while its window holds,
+for the operators (services/center/demand.py: `aicc center power-cap openadr`, the center page).
 
 Only the server holding the controller lease writes the caps; the others opt in and leave them
 to it. `openleadr` is imported in the thread, so `aicc --help` stays fast.
@@ -28,7 +30,7 @@ from typing import Any
 
 from aicc.config import OpenAdrSettings
 from aicc.core import openadr
-from aicc.services.center import power
+from aicc.services.center import demand, power
 from aicc.services.common import utcnow
 from aicc.store.db import Database
 
@@ -64,29 +66,46 @@ class Ven:
         source = openadr.event_id(event)
         found = openadr.windows(event, self.settings.levels)
         self.received.append(source)
-        answer = "optOut" if self.settings.opt_out else "optIn"
-        if not self.leading() or self.settings.opt_out:
+        opt_out = self.settings.opt_out
+        answer = "optOut" if opt_out else "optIn"
+        if not self.leading():
             self.answers[source] = answer
             return answer
         try:
             with self.db.session() as session:
                 now = utcnow()
-                floor = self.site.floor_kw(session, now)
-                answer = openadr.opt(found, floor_kw=floor, opt_out=False)
-                power.demand_response(session, source, found, now)
+                floor = None if opt_out else self.site.floor_kw(session, now)
+                said = openadr.answer(found, floor_kw=floor, opt_out=opt_out)
+                answer = said.opt
+                if not opt_out:
+                    power.demand_response(session, source, found, now)
+                baseline, _ = self.site.measured_kw(session, now)
+                demand.received(
+                    session, event_id=source, status=openadr.status(event),
+                    signals=openadr.signals(event), windows=found, answer=said,
+                    baseline_kw=baseline, now=now,
+                )  # fmt: skip
         except Exception:  # the store down: the VTN sends the event again at the next poll
             log.exception("OpenADR event %s: its caps could not be kept", source)
         log.info("OpenADR event %s: %d cap window(s), %s", source, len(found), answer)
         self.answers[source] = answer
         return answer
 
-    def sample(self) -> tuple[float, float]:
+    def sample(self, *, record: bool = False) -> tuple[float, float]:
         """The report's two values now: the site's measured kW and the kW an event asks for
-        (0: none)."""
+        (0: none). `record`: the leader keeps them on the events in force, for the operators'
+        page (services/center/demand.py)."""
         with self.db.reader() as session:
             now = utcnow()
             measured, _ = self.site.measured_kw(session, now)
-            return measured, power.asked_kw(session, now) or 0.0
+            asked = power.asked_kw(session, now)
+        if record and self.leading():
+            try:
+                with self.db.session() as session:
+                    demand.reported(session, measured_kw=measured, asked_kw=asked, now=now)
+            except Exception:  # the page misses one report; the VTN still gets it
+                log.exception("OpenADR report at %s not kept", now)
+        return measured, asked or 0.0
 
     async def _run(self) -> None:
         from openleadr import OpenADRClient
@@ -111,7 +130,7 @@ class Ven:
             return await asyncio.to_thread(self.on_event, event)
 
         async def measured() -> float:
-            return round((await asyncio.to_thread(self.sample))[0], 3)
+            return round((await asyncio.to_thread(self.sample, record=True))[0], 3)
 
         async def asked() -> float:
             return round((await asyncio.to_thread(self.sample))[1], 3)

@@ -1,5 +1,6 @@
-"""The operators' pages (center admins only; anyone else gets 403): the center overview, the
-device heat map with cordon, uncordon and drain, organizations and users, and the audit log.
+"""The operators' pages (center admins only; anyone else gets 403): the center overview (with
+the facility meters and the OpenADR events the VEN answered), the device heat map with
+cordon, uncordon and drain, organizations and users, and the audit log.
 
 Node actions call the same service functions as `api/routers/nodes.py`; creating tenants the
 same as `api/routers/tenancy.py`, after the same request models check the input.
@@ -26,7 +27,8 @@ from aicc.portal.page import OperatorPage, OperatorPostingPage, Page
 from aicc.portal.rendering import PortalRoute, error_page, is_htmx
 from aicc.services.billing import facility
 from aicc.services.billing.views import Facility
-from aicc.services.center import burn_in, drains, overview
+from aicc.services.center import burn_in, demand, drains, overview
+from aicc.services.center.views import DemandEvents
 from aicc.services.common import ServiceError, utcnow
 from aicc.services.nodes import maintenance, nodes
 from aicc.services.tenancy import tenancy
@@ -55,7 +57,18 @@ def center_overview(page: OperatorPage, hours: str = "") -> Response:
         queue_chart=center_views.queue_chart(data, page.t),
         power=page.state.controller.site.reading(page.session),
         facility=_facility(page, window),
+        openadr=_openadr(page),
     )
+
+
+def _openadr(page: Page) -> DemandEvents | None:
+    """The OpenADR events the VEN received (none shown where no VEN is configured and none
+    was ever received)."""
+    site = page.state.controller.site
+    found = demand.listing(page.session, page.me.who, standing_kw=site.standing_kw, now=utcnow())
+    if not found.items and page.state.settings.openadr.vtn_url is None:
+        return None
+    return found
 
 
 def _facility(page: Page, hours: int) -> Facility | None:

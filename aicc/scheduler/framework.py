@@ -183,7 +183,7 @@ class Cycle(CycleState):
                 continue
             start = len(self.decisions)
             self._consider(job)
-            budget.take(self.decisions[start:])
+            budget.take(job, self.decisions[start:])
         for job, reason in behind.values():
             self.wait(job, [reason])
         elastic.grow(self)  # last: only capacity that nothing waiting wants

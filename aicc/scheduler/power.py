@@ -6,11 +6,13 @@ the cap, the PUE of the hour and the power model come in the snapshot.
 What is counted: every healthy device of a node that is not down draws its idle share of its
 catalog TDP; a held device (any share, a MIG slice by its share, devices held by jobs outside
 AICC included) adds its busy share at the site's assumed utilization — the meter's model
-(services/billing/meter.py). CPUs, memory, network and CPU-only nodes are not counted: the
-model has no figure for them, so a job without an accelerator never waits for power. A waiting
-job's need is that busy share on the most power-hungry model it may land on (it is not placed
-yet); once bound, what it took is counted exactly. Running jobs are never stopped when a cap
-drops: the cap only holds back new starts (preempting for a cap is future work).
+(services/billing/meter.py). A replica without an accelerator draws its share of its node's
+power by its CPU and memory, the meter's method for a CPU job's energy: the node's measured
+power (fresh BMC or RAPL samples, `PowerCap.node_w`) where it has one, else its cores times the
+configured `PowerCap.core_w` (`cpu_w`), so CPU jobs count against the cap too. A waiting job's
+need is that busy share on the most power-hungry model (a CPU job: node) it may land on (it is
+not placed yet); once bound, what it took is counted exactly. Running jobs are never stopped
+when a cap drops: the cap only holds back new starts (preempting for a cap is future work).
 
 Under a demand-response event's cap (`PowerCap.until`), a deferrable job that draws power waits
 the event out even when it would fit, as long as it can still run its declared runtime before
@@ -22,9 +24,11 @@ still start when they fit under the cap.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 
 from aicc.core.catalog import mig_milli
+from aicc.core.energy import node_share, shared_w
 from aicc.scheduler.snapshot import (
     Bind,
     CycleDecision,
@@ -61,10 +65,42 @@ def facility_w(cap: PowerCap, nodes: Sequence[NodeView]) -> float:
     return it * cap.pue
 
 
+def cpu_w(cap: PowerCap, cpu_milli: int, memory_mib: int, node: NodeView | None) -> float:
+    """IT watts a replica without an accelerator draws on `node`: its CPU and memory share of
+    the node's measured power (the meter's method), else its cores times `cap.core_w`."""
+    measured = cap.node_w.get(node.name) if node is not None else None
+    if node is None or measured is None:
+        return max(0, cpu_milli) / 1000 * cap.core_w
+    share = node_share(cpu_milli, memory_mib, node.total_cpu_milli, node.total_memory_mib)
+    return shared_w(measured, share)
+
+
+def _cpu_only(job: JobView) -> bool:
+    r = job.request
+    return r.mig_profile is None and r.accel_milli is None and r.accel_count <= 0
+
+
+def running_w(cap: PowerCap, jobs: Sequence[JobView], nodes: dict[str, NodeView]) -> float:
+    """Facility watts of the placed jobs without an accelerator (the others' devices are in
+    `facility_w`)."""
+    it = 0.0
+    for job in jobs:
+        if _cpu_only(job):
+            for placement in job.placements:
+                node = nodes.get(placement.node)
+                it += cpu_w(cap, job.request.cpu_milli, job.request.memory_mib, node)
+    return it * cap.pue
+
+
 def need_w(cap: PowerCap, job: JobView, nodes: Sequence[NodeView]) -> float:
     """Facility watts a waiting job would add: its devices' busy share on the most
-    power-hungry model it accepts among the schedulable nodes' (0 without an accelerator)."""
+    power-hungry model it accepts among the schedulable nodes'; without an accelerator, its
+    CPU and memory share of the most power-hungry schedulable node (`cpu_w`)."""
     r = job.request
+    if _cpu_only(job):
+        places: list[NodeView | None] = [n for n in nodes if n.schedulable]
+        watts = max(cpu_w(cap, r.cpu_milli, r.memory_mib, n) for n in places or [None])
+        return job.replicas * watts * cap.pue
     if r.mig_profile is not None:
         share = _slice_share(r.mig_profile)
     elif r.accel_milli is not None:
@@ -80,8 +116,13 @@ def need_w(cap: PowerCap, job: JobView, nodes: Sequence[NodeView]) -> float:
     return share * job.replicas * watts * cap.pue
 
 
-def bound_w(cap: PowerCap, bind: Bind, nodes: dict[str, NodeView]) -> float:
-    """Facility watts a job just bound adds, from the devices it took."""
+def bound_w(
+    cap: PowerCap, bind: Bind, nodes: dict[str, NodeView], job: JobView | None = None
+) -> float:
+    """Facility watts a job just bound adds, from the devices it took (without an
+    accelerator: from its CPU and memory on the nodes it took)."""
+    if job is not None and _cpu_only(job):
+        return running_w(cap, [replace(job, placements=bind.placements)], nodes)
     it = 0.0
     for placement in bind.placements:
         node = nodes.get(placement.node)
@@ -108,7 +149,9 @@ class Budget:
         self.cap = cap
         self.nodes = snapshot.nodes
         self.by_name = {n.name: n for n in snapshot.nodes}
-        self.used_w = facility_w(cap, snapshot.nodes)
+        self.used_w = facility_w(cap, snapshot.nodes) + running_w(
+            cap, snapshot.running, self.by_name
+        )
 
     @classmethod
     def of(cls, snapshot: Snapshot) -> Budget | None:
@@ -145,8 +188,9 @@ class Budget:
             return False
         return until + timedelta(seconds=job.max_runtime_s) <= job.deadline
 
-    def take(self, decisions: Sequence[CycleDecision]) -> None:
-        """Count the binds among a job's decisions."""
+    def take(self, job: JobView, decisions: Sequence[CycleDecision]) -> None:
+        """Count `job`'s binds among its decisions."""
         for decision in decisions:
             if isinstance(decision, Bind):
-                self.used_w += bound_w(self.cap, decision, self.by_name)
+                mine = job if decision.job_id == job.id else None
+                self.used_w += bound_w(self.cap, decision, self.by_name, mine)

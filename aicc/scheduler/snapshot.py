@@ -254,6 +254,11 @@ class PowerCap:
     # When the demand-response event whose cap this is ends; None: the standing cap. Under an
     # event, a deferrable job that can still meet its deadline after it waits it out (power.py).
     until: datetime | None = None
+    # A replica without an accelerator draws its share of its node's measured IT power (W, by
+    # node name: the mean of the node's fresh BMC or RAPL samples) by its CPU and memory, as the
+    # meter bills it (core/energy.py `node_share`); on a node not measured, `core_w` per core.
+    node_w: Mapping[str, float] = field(default_factory=dict)
+    core_w: float = 6.0
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Any
 
 from aicc.estimate import Estimate
 from aicc.sdk.transport import Json, Resource, api_path, given
-from aicc.services.center.views import PowerCapEvent, PowerStatus
+from aicc.services.center.views import DemandEvents, PowerCapEvent, PowerStatus
 from aicc.services.nodes.views import Accelerator
 from aicc.services.reports.views import MonthlyReport
 from aicc.services.tenancy.views import AuditEntries, AuditVerification
@@ -98,6 +98,10 @@ class PowerCap(Resource):
         body = given(cap_kw=cap, start=start, end=end, duration_s=duration, note=note)
         path = api_path("center", "power-cap", "events")
         return self._one(PowerCapEvent, "POST", path, json=body)
+
+    def openadr(self) -> DemandEvents:
+        """The OpenADR events the VEN received, its answers and the shed it reported."""
+        return self._one(DemandEvents, "GET", api_path("center", "power-cap", "openadr"))
 
     def clear(self, event_id: str) -> Json:
         """Remove one event: its cap no longer holds."""

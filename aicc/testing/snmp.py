@@ -1,8 +1,9 @@
 """A real SNMP agent for tests: snmpsim's command responder (PyPI `snmpsim`), on 127.0.0.1 on a
 free UDP port, in a process of its own, standing in for a PDU or any meter read over SNMP
-(docs/energy.md). It answers v2c GETs for the `community` from a `.snmprec` data file written
-from `records` (OID -> (snmprec type tag, value): 2 INTEGER, 4 OCTET STRING, 65 Counter32,
-66 Gauge32, 70 Counter64), read once at start.
+(docs/energy.md). It answers v2c GETs for the `community` (and, given `usm`, SNMPv3 GETs from
+that user, in its context) from a `.snmprec` data file written from `records` (OID ->
+(snmprec type tag, value): 2 INTEGER, 4 OCTET STRING, 65 Counter32, 66 Gauge32, 70 Counter64),
+read once at start.
 
 `start` returns only once the agent answers a GET, and stops it when it does not; `stop` ends
 the process. snmpsim refuses to run as root unless told to drop privileges or
@@ -21,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aicc.core.meters import Oid, Target
+from aicc.core.meters import Oid, Target, Usm
 from aicc.executors import snmp
 from aicc.testing import startup
 
@@ -39,6 +40,7 @@ class Agent:
 
     records: dict[str, tuple[int, str]]
     community: str = "public"
+    usm: Usm | None = None  # an SNMPv3 user the agent knows, with its keys
     port: int = 0
     _process: subprocess.Popen[bytes] | None = None
     _root: Path | None = None
@@ -52,10 +54,13 @@ class Agent:
         # snmpsim wants the records in OID order; the file's name is the v2c community
         lines.sort(key=lambda line: [int(p) for p in line.split("|", 1)[0].split(".")])
         (data / f"{self.community}.snmprec").write_text("\n".join(lines) + "\n")
+        if self.usm is not None:  # an SNMPv3 context's data file is named after the context
+            (data / f"{self.usm.context}.snmprec").write_text("\n".join(lines) + "\n")
         self.port = self.port or free_udp_port()
         responder = Path(sys.executable).parent / "snmpsim-command-responder"
         command = [
             str(responder) if responder.exists() else "snmpsim-command-responder",
+            *_v3_options(self.usm),
             f"--data-dir={data}",
             f"--cache-dir={root / 'cache'}",
             f"--agent-udpv4-endpoint=127.0.0.1:{self.port}",
@@ -68,7 +73,7 @@ class Agent:
             "probe", "it", "127.0.0.1", self.port, 0,
             Oid(next(iter(self.records)), "string" if next(iter(self.records.values()))[0] == 4
                 else "integer"),
-            timeout_s=3.0, community=self.community,
+            timeout_s=3.0, community=self.community, usm=self.usm,
         )  # fmt: skip
         try:
             deadline = time.monotonic() + timeout_s
@@ -94,3 +99,19 @@ class Agent:
         if self._root is not None:
             shutil.rmtree(self._root, ignore_errors=True)
             self._root = None
+
+
+def _v3_options(usm: Usm | None) -> list[str]:
+    """snmpsim's options for one SNMPv3 user (they follow the engine they belong to)."""
+    if usm is None:
+        return []
+    found = [
+        "--v3-engine-id=auto",
+        f"--v3-user={usm.user}",
+        f"--v3-auth-key={usm.auth_key}",
+        f"--v3-auth-proto={usm.auth_protocol.replace('-', '')}",
+    ]
+    if usm.priv_protocol is not None:
+        proto = {"AES": "AES", "AES-192": "AES192", "AES-256": "AES256"}[usm.priv_protocol]
+        found += [f"--v3-priv-key={usm.priv_key}", f"--v3-priv-proto={proto}"]
+    return found

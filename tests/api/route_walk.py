@@ -34,8 +34,10 @@ from sqlalchemy import update
 from sqlalchemy.engine import make_url
 
 from aicc.api.state import AppState
+from aicc.core import openadr
 from aicc.core.datasets import cut, digest, frame
 from aicc.sdk.workdir import pack_workdir
+from aicc.services.center import demand
 from aicc.services.common import new_id, utcnow
 from aicc.services.images import events as images_events
 from aicc.services.images.distribution import Blob, Manifest
@@ -921,6 +923,16 @@ def build_world(api: TestClient, state: AppState, tenant_b: Tenant, tmp_path: Pa
     cap = created(
         api.post("/api/v1/center/power-cap/events", json={"cap_kw": 900, "duration_s": "2h"})
     )
+    with state.db.session() as session:  # an OpenADR event as the VEN keeps it (loops/openadr.py)
+        now = utcnow()
+        window = openadr.Window(now, now + timedelta(hours=1), 800.0)
+        signal = openadr.Signal("LOAD_DISPATCH", "setpoint", window.start, window.end, 800.0)
+        said = openadr.answer([window], floor_kw=1000.0, opt_out=False)  # under the idle floor
+        demand.received(
+            session, event_id="vtn-ev-1", status="active", signals=[signal], windows=[window],
+            answer=said, baseline_kw=1200.0, now=now,
+        )  # fmt: skip
+        demand.reported(session, measured_kw=950.0, asked_kw=800.0, now=now)
     channel = created(
         api.post(
             "/api/v1/notify/channels",

@@ -126,6 +126,7 @@ ADMIN_ONLY: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/kpis/utilization"): "the center's utilization by pool is for operators",
     ("GET", "/api/v1/kpis/pue"): "the facility meters and measured PUE are the plant's",
     ("GET", "/api/v1/center/power-cap"): "the site's power and its cap are for operators",
+    ("GET", "/api/v1/center/power-cap/openadr"): "the demand-response events are for operators",
     ("POST", "/api/v1/center/power-cap/events"): "only center admins cap the site's power",
     ("DELETE", "/api/v1/center/power-cap/events/{event_id}"): "only center admins clear caps",
     ("GET", "/api/v1/audit/verify"): "the whole audit chain is for the center's admins",

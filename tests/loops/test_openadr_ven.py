@@ -7,6 +7,7 @@ caps, pure, for the signals it does not cap (issue 62)."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from aicc.core import openadr
 from aicc.testing.jobs import submit, wait_state
 from aicc.testing.openadr import Vtn
 from aicc.testing.servers import over_http
+from aicc.testing.tenants import make_tenant
 
 pytest.importorskip("openleadr")
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
@@ -122,6 +124,17 @@ def test_opting_out_and_below_the_idle_floor() -> None:
     assert openadr.opt(found, floor_kw=100.0, opt_out=True) == "optOut"  # the operator's choice
     assert openadr.opt(found, floor_kw=500.0, opt_out=False) == "optOut"  # cannot be met
     assert openadr.opt([], floor_kw=500.0, opt_out=False) == "optIn"  # a price: nothing to meet
+    # the answer's reason, for the operators' page
+    assert openadr.answer(found, floor_kw=100.0, opt_out=False).reason == "capped"
+    low = openadr.answer(found, floor_kw=500.0, opt_out=False)
+    assert (low.opt, low.reason, low.cap_kw, low.floor_kw) == ("optOut", "under_floor", 400, 500)
+    assert openadr.answer(found, floor_kw=None, opt_out=True).reason == "opted_out"
+    assert openadr.answer([], floor_kw=1.0, opt_out=False).reason == "no_cap"
+    price = event("ELECTRICITY_PRICE", "price", 0.9, status="ACTIVE")
+    assert openadr.signals(price) == [
+        openadr.Signal("ELECTRICITY_PRICE", "price", NOW, NOW + timedelta(minutes=30), 0.9)
+    ]
+    assert openadr.status(price) == "active"
 
 
 GPU = {"resources": {"accelerator": {"count": 1}}}
@@ -184,6 +197,29 @@ def test_an_event_defers_a_flexible_job_and_the_ven_reports_the_shed(
         # the report: the measured kW (the estimate here: no meters, no BMCs) and the 5 kW asked
         until(lambda: reports.get("site-measured") and 5.0 in reports.get("site-asked", []))
         assert all(v > 0.27 for v in reports["site-measured"])
+        # the operators' view: the event, the answer and why, the cap in force, the shed
+        shed = until(lambda: _event(api, "dr-shed", reported=True))
+        assert shed["answer"] == "optIn" and shed["reason"] == "capped" and shed["active"]
+        assert shed["why"] == "new starts held under 5 kW in its window(s)"
+        assert [w["cap_kw"] for w in shed["windows"]] == [5.0] and shed["cap_kw"] == 5.0
+        (signal,) = shed["signals"]
+        assert (signal["name"], signal["type"], signal["payload"]) == (
+            "LOAD_DISPATCH", "setpoint", 5.0,
+        )  # fmt: skip
+        report = shed["report"]
+        assert report["asked_kw"] == 5.0 and report["measured_kw"] > 0.27
+        assert report["shed_kw"] == pytest.approx(shed["baseline_kw"] - report["measured_kw"])
+        page = _portal(base, token)
+        for language, title in (
+            ("en", "Demand response (OpenADR)"),
+            ("zh-CN", "需求响应（OpenADR）"),
+        ):
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page.get("/center").text)
+            assert csrf is not None
+            page.post("/language", data={"csrf": csrf.group(1), "language": language})
+            text = page.get("/center").text
+            assert title in text and "dr-shed" in text and "optIn" in text
+        assert "事件时段内新作业在 5 kW 以下启动" in text, re.findall(r"事件时段[^<]*", text)
 
         vtn.call(lambda: vtn.server.cancel_event(ven_id="ven-1", event_id="dr-shed"))
         done = wait_state(api, deferred["id"], {"succeeded"})  # the event over: it starts
@@ -191,4 +227,30 @@ def test_an_event_defers_a_flexible_job_and_the_ven_reports_the_shed(
 
         send("dr-floor", 0.1, datetime.now(UTC) + timedelta(hours=2))  # under the idle 0.27 kW
         until(lambda: ("dr-floor", "optOut") in opts)
+        floor = until(lambda: _event(api, "dr-floor"))
+        assert floor["answer"] == "optOut" and floor["reason"] == "under_floor"
+        assert floor["floor_kw"] == pytest.approx(0.273) and not floor["active"]
+        assert "under the 0.3 kW the site draws with every device idle" in floor["why"]
+        tenant = httpx.Client(
+            base_url=base, headers=make_tenant(api, "dr-org", "org_admin").headers
+        )
+        assert tenant.get("/api/v1/center/power-cap/openadr").status_code == 403
         api.post(f"/api/v1/jobs/{guaranteed['id']}/cancel")
+
+
+def _event(api: httpx.Client, event_id: str, *, reported: bool = False) -> dict[str, Any] | None:
+    answer = api.get("/api/v1/center/power-cap/openadr")
+    assert answer.status_code == 200, answer.text
+    found: dict[str, Any] | None = next(
+        (e for e in answer.json()["items"] if e["id"] == event_id), None
+    )
+    return found if found is not None and (found["report"] or not reported) else None
+
+
+def _portal(base: str, token: str) -> httpx.Client:
+    """A browser signed in to the portal with the admin's token, as the sign-in form does."""
+    client = httpx.Client(base_url=base, timeout=30)
+    client.get("/sign-in")
+    form = {"csrf": client.cookies["aicc_csrf"], "token": token}
+    assert client.post("/sign-in", data=form).status_code == 303
+    return client

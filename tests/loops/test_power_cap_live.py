@@ -87,8 +87,15 @@ def test_a_job_over_the_cap_waits_and_says_why_everywhere(api: TestClient) -> No
     status = api.get("/api/v1/center/power-cap").json()
     assert status["waiting_jobs"] == [second["id"]]
     assert status["estimated_kw"] == pytest.approx(1.0465)
-    cpu = submit(api, {"command": "true"})  # no accelerator: draws nothing the model counts
+    cpu = submit(api, {"command": "true"})  # no accelerator: its one core, 6 W x 1.3, fits
     assert wait_state(api, cpu["id"], {"succeeded"})["state"] == "succeeded"
+    # a CPU job counts too: its core x site.cpu_core_w (6 W, no node measured) x 1.3
+    busy = submit(api, {"command": "sleep 60", "resources": {"cpu": 1}})
+    assert wait_state(api, busy["id"], {"running"})["state"] == "running"
+    running = api.get("/api/v1/center/power-cap").json()
+    assert running["estimated_kw"] == pytest.approx(1.0465 + 6 * 1.3 / 1000)
+    api.post(f"/api/v1/jobs/{busy['id']}/cancel")
+    assert wait_state(api, busy["id"], {"cancelled"})["state"] == "cancelled"
     metrics = api.get("/metrics").text
     assert "aicc_site_power_cap_watts 1200.0" in metrics
     assert "aicc_site_power_watts 1046.5" in metrics  # (2 x 105 + 595) W x 1.3

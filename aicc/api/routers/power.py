@@ -1,5 +1,6 @@
 """The site's power cap (demand response, docs/green.md): read it, set one for a window, clear
-events. Center admins only; every change is audited."""
+events, and the OpenADR events the VEN answered (docs/energy.md). Center admins only; every
+change is audited."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Response
 
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.schemas.power import PowerCapEventIn
-from aicc.services.center import power, views
+from aicc.services.center import demand, power, views
 from aicc.services.common import Forbidden, Invalid, utcnow
 
 router = APIRouter(prefix="/api/v1/center/power-cap", tags=["center"])
@@ -25,6 +26,14 @@ def power_cap_show(who: CurrentUser, state: StateDep, session: SessionDep) -> vi
     """The estimated facility power now, the cap in force, and the events."""
     _admin(who)
     return state.controller.site.reading(session).status(utcnow())
+
+
+@router.get("/openadr", response_model=views.DemandEvents)
+def power_cap_openadr(who: CurrentUser, state: StateDep, session: SessionDep) -> views.DemandEvents:
+    """The OpenADR events the VEN received: each event's signals and the caps it asks for,
+    AICC's answer and why, the cap in force while it holds, and the shed the VEN reported."""
+    standing = state.controller.site.standing_kw
+    return demand.listing(session, who, standing_kw=standing, now=utcnow())
 
 
 @router.post("/events", status_code=201, response_model=views.PowerCapEvent)

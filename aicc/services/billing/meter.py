@@ -265,22 +265,12 @@ class Meter:
         node = self.nodes.get(rep.node_id)
         if node is None or not self.measured:
             return 0.0, None
-        found = self.session.execute(
-            select(DeviceSampleRow.source, func.avg(DeviceSampleRow.power_w), func.count())
-            .where(
-                DeviceSampleRow.node_id == rep.node_id,
-                DeviceSampleRow.index == NODE_INDEX,
-                DeviceSampleRow.power_w.is_not(None),
-                DeviceSampleRow.at >= start,
-                DeviceSampleRow.at < end,
-            )
-            .group_by(DeviceSampleRow.source)
-        ).all()
-        if not found:
+        found = node_power_w(self.session, [rep.node_id], start, end).get(rep.node_id)
+        if found is None:
             return 0.0, None
-        source, watts, _ = max(found, key=lambda r: (r[2], r[0] == "rapl"))
+        source, watts = found
         share = energy_model.node_share(rep.cpu_milli, rep.memory_mib, *node)
-        kwh = energy_model.shared_kwh(float(watts), share, hours, pue)
+        kwh = energy_model.shared_kwh(watts, share, hours, pue)
         return kwh, source
 
     def _busy(
@@ -558,3 +548,34 @@ def due(session: Session, observed_at: datetime) -> bool:
     return (
         session.scalar(ended.limit(1)) is not None or session.scalar(running.limit(1)) is not None
     )
+
+
+def node_power_w(
+    session: Session, node_ids: list[str], start: datetime, end: datetime
+) -> dict[str, tuple[str, float]]:
+    """Each node's measured mean power over [start, end) and its source, the one that sampled
+    it most (RAPL on a tie): what a CPU job's share is taken of, by the meter for its energy and
+    by the power cap for its watts (services/center/power.py). Nodes never measured are absent."""
+    counted: dict[str, tuple[int, bool, str, float]] = {}
+    for node_id, source, watts, count in session.execute(
+        select(
+            DeviceSampleRow.node_id,
+            DeviceSampleRow.source,
+            func.avg(DeviceSampleRow.power_w),
+            func.count(),
+        )
+        .where(
+            DeviceSampleRow.node_id.in_(node_ids),
+            DeviceSampleRow.index == NODE_INDEX,
+            DeviceSampleRow.power_w.is_not(None),
+            DeviceSampleRow.at >= start,
+            DeviceSampleRow.at < end,
+        )
+        .group_by(DeviceSampleRow.node_id, DeviceSampleRow.source)
+    ):
+        if watts is None:
+            continue
+        rank = (int(count), source == "rapl", source or "", float(watts))
+        if node_id not in counted or rank > counted[node_id]:
+            counted[node_id] = rank
+    return {node: (source, watts) for node, (_, _, source, watts) in counted.items()}

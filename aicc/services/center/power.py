@@ -31,15 +31,19 @@ from aicc.core.tenancy import Principal
 from aicc.scheduler import power as model
 from aicc.scheduler.snapshot import NodeView, PowerCap, Snapshot
 from aicc.services import changes
+from aicc.services.billing.meter import node_power_w
 from aicc.services.center.views import PowerCapEvent, PowerStatus
 from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.services.jobs import snapshots
+from aicc.services.nodes.nodes import HOLDING
 from aicc.services.tenancy import audit
 from aicc.store.tables import (
     NODE_INDEX,
     DeviceSampleRow,
     JobRow,
     MeterSampleRow,
+    NodeRow,
+    ReplicaRow,
     SettingRow,
 )
 
@@ -343,6 +347,7 @@ class Site:
     profile: EnergyProfile | None = None
     horizon_h: int = 48
     forecast: CarbonForecast | None = None  # the operator's day-ahead forecast file
+    core_w: float = 6.0  # IT watts per core of a CPU job on a node not measured (site.cpu_core_w)
 
     def pue_at(self, at: datetime) -> float:
         found = self.profile.pue_at(at) if self.profile is not None else None
@@ -366,7 +371,11 @@ class Site:
         return tuple(found)
 
     def power_cap(
-        self, cap: CapInForce | None, nodes: list[NodeView], now: datetime
+        self,
+        cap: CapInForce | None,
+        nodes: list[NodeView],
+        now: datetime,
+        node_w: dict[str, float] | None = None,
     ) -> PowerCap | None:
         if cap is None:
             return None
@@ -378,7 +387,17 @@ class Site:
             utilization=self.utilization,
             source=cap.source,
             until=cap.until,
+            node_w=node_w or {},
+            core_w=self.core_w,
         )
+
+    def node_w(self, session: Session, now: datetime) -> dict[str, float]:
+        """Each node's measured IT power (W) over the last FRESH, by node name: the mean of its
+        BMC or RAPL samples as the meter takes it (`meter.node_power_w`), from which a CPU job
+        draws its share under the cap. Nodes without fresh samples are absent."""
+        names = {i: n for i, n in session.execute(select(NodeRow.id, NodeRow.name))}
+        found = node_power_w(session, list(names), now - FRESH, now + timedelta(seconds=1))
+        return {names[node]: watts for node, (_, watts) in found.items()}
 
     def _tdp(self, nodes: list[NodeView]) -> dict[str, float]:
         return {d.model: tdp_w(d.model) for n in nodes for d in n.devices}
@@ -394,13 +413,16 @@ class Site:
         return replace(
             snapshot,
             carbon=self.carbon(now),
-            power=self.power_cap(cap, snapshot.nodes, now),
+            power=self.power_cap(
+                cap, snapshot.nodes, now, self.node_w(session, now) if cap else None
+            ),
             shed=tuple((e.start, e.end) for e in kept if e.end > now),
         )
 
     def reading(self, session: Session, now: datetime | None = None) -> Reading:
-        """The estimated facility power now (the scheduler's model, on the nodes as they are),
-        the cap in force and the events (center overview, metrics, `power-cap list`)."""
+        """The estimated facility power now (the scheduler's model, on the nodes and the CPU
+        jobs as they are), the cap in force and the events (center overview, metrics,
+        `power-cap list`)."""
         now = now or utcnow()
         nodes = snapshots.node_views(session)
         cap = self.cap_in_force(session, now)
@@ -411,10 +433,13 @@ class Site:
             pue=pue,
             idle_fraction=self.idle_fraction,
             utilization=self.utilization,
+            node_w=self.node_w(session, now),
+            core_w=self.core_w,
         )
+        cpu_jobs = self._cpu_jobs_w(session, estimate, nodes)
         return Reading(
             at=now,
-            estimated_w=model.facility_w(estimate, nodes),
+            estimated_w=model.facility_w(estimate, nodes) + cpu_jobs,
             pue=pue,
             cap=cap,
             standing_kw=self.standing_kw,
@@ -422,6 +447,20 @@ class Site:
             forecast=self.forecast.state(now)[0] if self.forecast is not None else None,
             waiting=waiting_for_power(session),
         )
+
+    def _cpu_jobs_w(self, session: Session, estimate: PowerCap, views: list[NodeView]) -> float:
+        """Facility watts of the replicas without an accelerator that hold their node now, as
+        the scheduler's budget counts them (scheduler/power.py `cpu_w`)."""
+        nodes = {n.name: n for n in views}
+        it = 0.0
+        for name, cpu_milli, memory_mib, devices in session.execute(
+            select(NodeRow.name, ReplicaRow.cpu_milli, ReplicaRow.memory_mib, ReplicaRow.devices)
+            .join(NodeRow, NodeRow.id == ReplicaRow.node_id)
+            .where(ReplicaRow.state.in_(HOLDING))
+        ):
+            if not devices:
+                it += model.cpu_w(estimate, cpu_milli, memory_mib, nodes.get(name))
+        return it * estimate.pue
 
     def floor_kw(self, session: Session, now: datetime) -> float:
         """The facility kW the site draws with nothing held (every device idle): a cap under it
