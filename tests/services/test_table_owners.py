@@ -65,8 +65,6 @@ ALLOWED: set[tuple[str, str]] = {
     ("images", "ProjectRow"),
     ("images", "UserRow"),
     ("jobs", "DatasetRow"),
-    ("jobs", "DeploymentReplicaRow"),
-    ("jobs", "DeploymentRow"),
     ("jobs", "DeviceRow"),
     ("jobs", "DeviceSampleRow"),
     ("jobs", "JobOutputRow"),
@@ -87,13 +85,10 @@ ALLOWED: set[tuple[str, str]] = {
     ("leases", "OrgRow"),
     ("leases", "ReplicaRow"),
     ("leases", "UsageRow"),
-    ("models", "AdjustmentRow"),
     ("models", "DatasetRow"),
     ("models", "DatasetVersionRow"),
-    ("models", "InvoiceRow"),
     ("models", "JobRow"),
     ("models", "NodeRow"),
-    ("models", "OrgRow"),
     ("models", "ProjectRow"),
     ("models", "UserRow"),
     ("needs", "DatasetRow"),
@@ -133,7 +128,6 @@ ALLOWED: set[tuple[str, str]] = {
     ("telemetry", "ProjectRow"),
     ("telemetry", "ReplicaRow"),
     ("telemetry", "UsageRow"),
-    ("tenancy", "JobRow"),
 }
 
 

@@ -7,6 +7,7 @@ tenant raise NotFound, so their existence does not leak.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +118,14 @@ def get_org(session: Session, who: Principal, org_id: str) -> Org:
     if org is None or not can_read(who, org_id=org.id):
         raise NotFound("organization {org_id} not found", org_id=org_id)
     return Org.model_validate(org, from_attributes=True)
+
+
+def org_names(session: Session, org_ids: Iterable[str]) -> dict[str, str]:
+    """The names of these organizations (an unknown id is absent), for the contexts above
+    tenancy that show whose something is; it checks no caller, as those contexts have."""
+    wanted = set(org_ids)
+    query = select(OrgRow.id, OrgRow.name).where(OrgRow.id.in_(wanted))
+    return {org_id: name for org_id, name in session.execute(query)} if wanted else {}
 
 
 def list_orgs(session: Session, who: Principal) -> list[Org]:
