@@ -107,8 +107,6 @@ ALLOWED: set[tuple[str, str]] = {
     ("nodes", "ReplicaRow"),
     ("notify", "EventRow"),
     ("notify", "JobRow"),
-    ("notify", "MembershipRow"),
-    ("notify", "UserRow"),
     ("reports", "InvoiceRow"),
     ("reports", "JobRow"),
     ("reports", "OrgRow"),

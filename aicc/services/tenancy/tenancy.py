@@ -128,6 +128,24 @@ def org_names(session: Session, org_ids: Iterable[str]) -> dict[str, str]:
     return {org_id: name for org_id, name in session.execute(query)} if wanted else {}
 
 
+def member_ids(session: Session, project_id: str) -> set[str]:
+    """The ids of a project's members (the notifications' recipients of its events)."""
+    query = select(MembershipRow.user_id).where(MembershipRow.project_id == project_id)
+    return set(session.scalars(query))
+
+
+def org_admin_ids(session: Session, org_id: str) -> set[str]:
+    """The ids of an organization's admins."""
+    query = select(UserRow.id).where(UserRow.org_id == org_id, UserRow.role == Role.ORG_ADMIN.value)
+    return set(session.scalars(query))
+
+
+def project_ids_of(session: Session, user_id: str) -> list[str]:
+    """The ids of the projects a user is a member of."""
+    query = select(MembershipRow.project_id).where(MembershipRow.user_id == user_id)
+    return list(session.scalars(query))
+
+
 def list_orgs(session: Session, who: Principal) -> list[Org]:
     query = select(OrgRow).order_by(OrgRow.created_at)
     if not who.is_admin:
