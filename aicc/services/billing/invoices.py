@@ -681,6 +681,11 @@ def add_adjustment(
     return from_row(views.Adjustment, row)
 
 
+def issued_orgs(session: Session, month: str) -> set[str]:
+    """The organizations whose invoice of `month` is issued."""
+    return set(session.scalars(select(InvoiceRow.org_id).where(InvoiceRow.period == month)))
+
+
 def open_month(session: Session, org_id: str, month: str) -> str:
     """`month`, or the first later month whose invoice of `org_id` is not issued yet: an
     adjustment on an issued month would never be billed."""

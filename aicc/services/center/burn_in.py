@@ -52,7 +52,6 @@ from aicc.services.nodes import nodes as node_service
 from aicc.services.tenancy import audit, tenancy
 from aicc.store.blobs import BlobStore
 from aicc.store.tables import (
-    AuditRow,
     BurnInRow,
     JobRow,
     NodeRow,
@@ -222,12 +221,7 @@ def start(
 
 def _operator(session: Session, node: NodeRow) -> str | None:
     """The user who last sent the node through a burn-in by hand (its audit entry)."""
-    query = (
-        select(AuditRow.user_id)
-        .where(AuditRow.action == "node.burn_in", AuditRow.object_id == node.id)
-        .order_by(AuditRow.at.desc())
-    )
-    return session.scalar(query.limit(1))
+    return audit.last_actor(session, action="node.burn_in", object_id=node.id)
 
 
 def _job_name(node: str) -> str:

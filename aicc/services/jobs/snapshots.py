@@ -36,6 +36,7 @@ from aicc.services.images import cached as images_held
 from aicc.services.jobs import devenvs, quotas, usage
 from aicc.services.leases import leases
 from aicc.services.nodes import maintenance, nodes
+from aicc.services.tenancy import tenancy
 from aicc.store.tables import (
     DeviceRow,
     JobChangesRow,
@@ -43,7 +44,6 @@ from aicc.store.tables import (
     NodeRow,
     OrgRow,
     ProjectRow,
-    QueueRow,
     ReplicaRow,
     table,
 )
@@ -356,7 +356,7 @@ def placed(session: Session) -> tuple[JobView, ...]:
 
 def queue_views(session: Session) -> tuple[QueueView, ...]:
     """Every queue and how many of its jobs may run at once (its lane)."""
-    return tuple(QueueView(q.id, q.max_running) for q in session.scalars(select(QueueRow)))
+    return tuple(QueueView(id_, limit) for id_, limit in tenancy.queue_lanes(session))
 
 
 # The triggers of migration 0035 that count the writes to `jobs` (SQLite only).

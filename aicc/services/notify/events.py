@@ -85,6 +85,14 @@ def _insert_new(session: Session, row: dict[str, Any]) -> bool:
     return made is not None
 
 
+def orgs_told(session: Session, *, kind: str, key: str) -> set[str]:
+    """The organizations told an event whose kind and key match these LIKE patterns (`%`)."""
+    query = select(NotifyEventRow.org_id).where(
+        NotifyEventRow.kind.like(kind), NotifyEventRow.key.like(key)
+    )
+    return set(session.scalars(query))
+
+
 def recipients(
     session: Session, *, org_id: str, project_id: str | None, user_id: str | None
 ) -> set[str]:

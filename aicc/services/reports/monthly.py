@@ -52,7 +52,7 @@ from aicc.services.reports.views import (
     TenantKind,
 )
 from aicc.services.telemetry import kpis
-from aicc.store.tables import InvoiceRow, JobRow, OrgRow, UsageRow
+from aicc.store.tables import JobRow, OrgRow, UsageRow
 
 JOB_ENDS = ("succeeded", "failed", "cancelled")
 
@@ -332,7 +332,7 @@ def _bills(
 ) -> tuple[list[OrgBill], str]:
     """Every organization whose invoice of the month has a line or is issued, and their one
     currency (Conflict when they have several: the report adds money of one currency)."""
-    issued = set(session.scalars(select(InvoiceRow.org_id).where(InvoiceRow.period == month)))
+    issued = invoices.issued_orgs(session, month)
     out: list[OrgBill] = []
     currencies: set[str] = set()
     for org in sorted(orgs.values(), key=lambda o: o.name):

@@ -53,7 +53,7 @@ from aicc.services.data import datasets
 from aicc.services.data.datasets import MODEL
 from aicc.services.images import images
 from aicc.services.jobs import endpoints, jobs, snapshots, workdirs
-from aicc.services.jobs.transitions import change_state, hold
+from aicc.services.jobs.transitions import change_state, hold, note
 from aicc.services.notify import events
 from aicc.services.serving.views import Deployment, DeploymentReplica, DeploymentRevision
 from aicc.services.tenancy import audit, tenancy
@@ -63,11 +63,9 @@ from aicc.store.tables import (
     DeploymentReplicaRow,
     DeploymentRevisionRow,
     DeploymentRow,
-    EventRow,
     JobRow,
     ProjectRow,
     ReplicaRow,
-    WorkdirRow,
 )
 
 STATES = tuple(state.value for state in DeploymentState)  # core/states.py: who follows whom
@@ -359,7 +357,7 @@ def _build(
         text = str(command)
         if not text.strip():
             raise Invalid("command: what the replica runs, listening on $PORT")
-        if sha256 and session.get(WorkdirRow, (sha256, prj.org_id)) is None:
+        if sha256 and not workdirs.uploaded(session, org_id=prj.org_id, sha256=sha256):
             raise Invalid(
                 "workdir_sha256: no such upload in your organization; upload the workdir first"
             )
@@ -684,10 +682,7 @@ def end_replica(session: Session, job: JobRow, why: str) -> None:
     if state.is_terminal() or job.cancel_requested:
         return
     # why, in the job's history (its state's message ends as `cancelled`)
-    event = EventRow(
-        job_id=job.id, kind="deployment", reason="deployment", message=why, at=utcnow()
-    )
-    session.add(event)
+    note(session, job_id=job.id, kind="deployment", reason="deployment", message=why, at=utcnow())
     if state in WAITING:
         change_state(session, job, JobState.CANCELLED, reason=Reason.CANCELLED_BY_USER, message=why)
     else:

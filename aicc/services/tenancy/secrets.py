@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -86,6 +87,14 @@ def launched_with(
     known = {sealer.open(sealed) for sealed in kept}
     new = [v for v in dict.fromkeys(given.values()) if v not in known]
     return {env_name(name): value for name, value in given.items()}, new
+
+
+def existing(session: Session, project_id: str, names: Iterable[str]) -> set[str]:
+    """Which of these secret names the project has."""
+    query = select(SecretRow.name).where(
+        SecretRow.project_id == project_id, SecretRow.name.in_(list(names))
+    )
+    return set(session.scalars(query))
 
 
 def opened(

@@ -128,6 +128,24 @@ def org_names(session: Session, org_ids: Iterable[str]) -> dict[str, str]:
     return {org_id: name for org_id, name in session.execute(query)} if wanted else {}
 
 
+def user_names(session: Session, user_ids: Iterable[str]) -> dict[str, str]:
+    """The names of these users (an unknown id is absent), as `org_names`."""
+    wanted = set(user_ids)
+    query = select(UserRow.id, UserRow.name).where(UserRow.id.in_(wanted))
+    return {user_id: name for user_id, name in session.execute(query)} if wanted else {}
+
+
+def principal_by_id(session: Session, user_id: str) -> Principal | None:
+    """The principal of a user, for acting as them (a job's user); None for an unknown id."""
+    row = session.get(UserRow, user_id)
+    return None if row is None else principal_of(session, row)
+
+
+def queue_lanes(session: Session) -> list[tuple[str, int | None]]:
+    """Every queue's id and how many of its jobs may run at once (None: no limit)."""
+    return [(q.id, q.max_running) for q in session.scalars(select(QueueRow))]
+
+
 def member_ids(session: Session, project_id: str) -> set[str]:
     """The ids of a project's members (the notifications' recipients of its events)."""
     query = select(MembershipRow.user_id).where(MembershipRow.project_id == project_id)
