@@ -61,7 +61,6 @@ ALLOWED: set[tuple[str, str]] = {
     ("images", "NodeRow"),
     ("images", "OrgRow"),
     ("images", "ProjectRow"),
-    ("jobs", "DatasetRow"),
     ("jobs", "DeviceRow"),
     ("jobs", "DeviceSampleRow"),
     ("jobs", "JobOutputRow"),
