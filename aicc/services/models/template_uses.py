@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -32,6 +33,19 @@ def counts(session: Session, targets: Iterable[str]) -> dict[str, int]:
         .group_by(TemplateUseRow.target)
     )
     return {target: int(n) for target, n in session.execute(query)}
+
+
+def runs_by(
+    session: Session, target: str, *, org_id: str, since: datetime, until: datetime | None
+) -> int:
+    """How many runs of the template (`Template.id`) the organization made in [since, until)."""
+    query = select(func.count()).where(
+        TemplateUseRow.target == target,
+        TemplateUseRow.org_id == org_id,
+        TemplateUseRow.created_at >= since,
+        *([TemplateUseRow.created_at < until] if until else []),
+    )
+    return int(session.scalar(query) or 0)
 
 
 def record(

@@ -141,6 +141,27 @@ def principal_by_id(session: Session, user_id: str) -> Principal | None:
     return None if row is None else principal_of(session, row)
 
 
+def first_admin(session: Session, *, enabled: bool = False) -> Principal | None:
+    """The center's oldest admin (`enabled`: of those not disabled), as whom the center's own
+    jobs run (scoring, burn-in); None when it has none."""
+    query = select(UserRow).where(UserRow.role == Role.ADMIN.value)
+    if enabled:
+        query = query.where(UserRow.disabled.is_(False))
+    row = session.scalar(query.order_by(UserRow.created_at, UserRow.id).limit(1))
+    return None if row is None else principal_of(session, row)
+
+
+def project_named(session: Session, org: str, project: str) -> tuple[str, str] | None:
+    """(organization id, project id) of ORG/PROJECT by their names; None when either is missing."""
+    query = (
+        select(OrgRow.id, ProjectRow.id)
+        .join(ProjectRow, ProjectRow.org_id == OrgRow.id)
+        .where(OrgRow.name == org, ProjectRow.name == project)
+    )
+    found = session.execute(query).first()
+    return None if found is None else (found[0], found[1])
+
+
 def queue_lanes(session: Session) -> list[tuple[str, int | None]]:
     """Every queue's id and how many of its jobs may run at once (None: no limit)."""
     return [(q.id, q.max_running) for q in session.scalars(select(QueueRow))]
