@@ -33,7 +33,7 @@ from fractions import Fraction
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -679,6 +679,11 @@ def add_adjustment(
     )
     session.add(row)
     return from_row(views.Adjustment, row)
+
+
+def count(session: Session) -> int:
+    """How many invoices are stored (a backup's manifest)."""
+    return int(session.scalar(select(func.count()).select_from(InvoiceRow)) or 0)
 
 
 def issued_orgs(session: Session, month: str) -> set[str]:

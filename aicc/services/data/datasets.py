@@ -179,6 +179,19 @@ def find_writable(
     return row, prj
 
 
+def counts(session: Session) -> tuple[int, int, int]:
+    """How many data sets, models and versions (of either) the center holds (a backup's
+    manifest)."""
+    query = (
+        select(DatasetRow.kind, func.count())
+        .where(DatasetRow.kind.in_((DATA, MODEL)))
+        .group_by(DatasetRow.kind)
+    )
+    by_kind: dict[str, int] = {kind: n for kind, n in session.execute(query)}
+    versions = session.scalar(select(func.count()).select_from(DatasetVersionRow)) or 0
+    return int(by_kind.get(DATA, 0)), int(by_kind.get(MODEL, 0)), int(versions)
+
+
 def resolve(
     session: Session,
     who: Principal,

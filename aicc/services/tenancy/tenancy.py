@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, select
+from sqlalchemy import Select, bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import OrgKind, Principal, Role, can_manage, can_read
@@ -139,6 +139,12 @@ def principal_by_id(session: Session, user_id: str) -> Principal | None:
     """The principal of a user, for acting as them (a job's user); None for an unknown id."""
     row = session.get(UserRow, user_id)
     return None if row is None else principal_of(session, row)
+
+
+def counts(session: Session) -> tuple[int, int]:
+    """How many organizations and users the center has (a backup's manifest)."""
+    orgs = session.scalar(select(func.count()).select_from(OrgRow)) or 0
+    return int(orgs), int(session.scalar(select(func.count()).select_from(UserRow)) or 0)
 
 
 def first_admin(session: Session, *, enabled: bool = False) -> Principal | None:
