@@ -90,7 +90,6 @@ ALLOWED: set[tuple[str, str]] = {
     ("notify", "EventRow"),
     ("notify", "JobRow"),
     ("reports", "JobRow"),
-    ("reports", "OrgRow"),
     ("reports", "UsageRow"),
     ("serving", "DatasetRow"),
     ("serving", "DatasetVersionRow"),
