@@ -1701,3 +1701,128 @@ class MlflowJobImportRow(Base):
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), primary_key=True)
     runs: Mapped[int] = mapped_column(Integer, default=0)
     imported_at: Mapped[datetime]
+
+
+# --- owners (issue 59): each table belongs to one bounded context of aicc/services, which alone
+# reads and writes it; the others go through that context's read functions and writers, or keep a
+# record of their own. tests/services/test_table_owners.py holds the services to it, with an
+# allow-list of the uses still left that only shrinks. A new table joins one group here. ---
+
+OWNERS: dict[str, tuple[type[Base], ...]] = {
+    "tenancy": (
+        OrgRow,
+        ProjectRow,
+        UserRow,
+        UserIdentityRow,
+        MembershipRow,
+        TokenRow,
+        S3KeyRow,
+        QueueRow,
+        SecretRow,
+        AuditRow,
+        PortalSessionRow,
+        SignInFailureRow,
+    ),
+    "notify": (NotifyChannelRow, NotifyEventRow, NotifyDeliveryRow, NotifyInboxRow),
+    "data": (
+        DatasetRow,
+        DatasetVersionRow,
+        ChunkRow,
+        DatasetMountRow,
+        DatasetChunkRow,
+        StorageLevelRow,
+        UploadRow,
+        UploadChunkRow,
+        S3StagedRow,
+        S3MultipartRow,
+        S3PartRow,
+        NodeDataRow,
+    ),
+    "nodes": (
+        NodeRow,
+        NodeBmcRow,
+        DeviceRow,
+        MaintenanceWindowRow,
+        BurnInRow,
+        NodeChangeRow,
+    ),
+    "images": (
+        ImageRepositoryRow,
+        ImageTagRow,
+        ImageBlobRow,
+        ImageStorageLevelRow,
+        NodeImageRow,
+    ),
+    "billing": (
+        PricePlanRow,
+        VoucherRow,
+        VoucherMoveRow,
+        SubsidyRow,
+        BudgetRow,
+        UsageRow,
+        InvoiceRow,
+        InvoiceLineRow,
+        AdjustmentRow,
+        MeterSampleRow,
+        FacilityHourRow,
+    ),
+    "leases": (CapacityLeaseRow,),
+    "jobs": (
+        JobRow,
+        JobChangesRow,
+        WaitingRow,
+        ReplicaRow,
+        EventRow,
+        WorkdirRow,
+        NotebookRow,
+        TesTaskRow,
+        OpenAIFileRow,
+        LeaseRow,  # LeaseRow: the leader that binds jobs
+    ),
+    "telemetry": (DeviceSampleRow,),
+    "federation": (FederationAdvertRow, FederationJobRow, SettlementRow, FederationNonceRow),
+    "serving": (
+        DeploymentRow,
+        DeploymentRevisionRow,
+        DeploymentReplicaRow,
+        DeploymentAdapterRow,
+        ApiKeyRow,
+        GatewayRequestRow,
+        SafetyEventRow,
+        GatewayLoadRow,
+        OpenAIBatchRow,
+    ),
+    "models": (
+        ModelVersionRow,
+        TemplateVersionRow,
+        ReviewRow,
+        TemplateUseRow,
+        TemplateGrantRow,
+        JobOutputRow,
+        OpenAIFineTuneRow,
+        MlflowExperimentRow,
+        MlflowRunRow,
+        MlflowRunValueRow,
+        MlflowMetricRow,
+        MlflowJobImportRow,
+    ),
+    "center": (SettingRow,),
+    "needs": (
+        NeedRow,
+        NeedQuestionRow,
+        ChallengeRow,
+        ChallengeTeamRow,
+        ChallengeSubmissionRow,
+        ChallengeAwardRow,
+        NeedOfferRow,
+    ),
+}
+
+
+def owner_of(table: type[Base] | str) -> str:
+    """The context that owns `table` (its class or class name): KeyError for one in no group."""
+    name = table if isinstance(table, str) else table.__name__
+    return _OWNER_BY_NAME[name]
+
+
+_OWNER_BY_NAME = {row.__name__: ctx for ctx, rows in OWNERS.items() for row in rows}

@@ -12,6 +12,7 @@ from aicc.api.paging import PageArgs
 from aicc.core import periods
 from aicc.services.billing import budgets, credits, invoices, plans, records, views
 from aicc.services.common import utcnow
+from aicc.services.jobs import jobs
 
 router = APIRouter(prefix="/api/v1", tags=["billing"])
 
@@ -154,8 +155,9 @@ def usage_list(
 ) -> views.UsageRecords:
     """Usage records (one per replica, hour and accelerator model; one per archive and day of
     storage), oldest first; filters by organization, project, job and month (YYYY-MM)."""
+    job_id = None if job is None else jobs.get(session, who, job).id  # another tenant's: 404
     rows = records.visible(
-        session, who, org_id=org, project=project, job_id=job, month=month, limit=limit
+        session, who, org_id=org, project=project, job_id=job_id, month=month, limit=limit
     )
     return views.UsageRecords(items=rows, next_cursor=None)
 

@@ -33,7 +33,7 @@ from fractions import Fraction
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -630,22 +630,75 @@ def adjust(session: Session, who: Principal, body: AdjustmentIn, *, zone: str) -
         ref = session.get(InvoiceRow, body.reference)
         if ref is None or ref.org_id != org.id:
             raise Invalid(f"reference: no issued invoice {body.reference} of {org.id}")
-    row = AdjustmentRow(
-        id=new_id("adj"),
+    made = add_adjustment(
+        session,
         org_id=org.id,
         project_id=body.project_id,
         period=month,
-        amount=str(to_money(body.amount)),
+        amount=to_money(body.amount),
         currency=body.currency,
         description=body.description,
         reference=body.reference,
-        created_at=utcnow(),
         created_by=who.user_id,
+        now=utcnow(),
+    )
+    detail = {"period": made.period, "amount": made.amount}
+    audit.record(
+        session, who, "invoice.adjust", "adjustment", made.id, org_id=org.id, detail=detail
+    )
+    return made
+
+
+def add_adjustment(
+    session: Session,
+    *,
+    org_id: str,
+    project_id: str | None,
+    period: str,
+    amount: Decimal,
+    currency: str,
+    description: str,
+    created_by: str | None,
+    now: datetime,
+    reference: str | None = None,
+) -> views.Adjustment:
+    """Write one adjustment on `org_id`'s invoice of `period` (> 0 a charge, < 0 a credit), in
+    the caller's transaction: billing's writer for the contexts above it (a paid template's run)
+    and `adjust`. Checks nothing: the caller has; `open_month` finds a period still open."""
+    row = AdjustmentRow(
+        id=new_id("adj"),
+        org_id=org_id,
+        project_id=project_id,
+        period=period,
+        amount=str(amount),
+        currency=currency,
+        description=description,
+        reference=reference,
+        created_at=now,
+        created_by=created_by,
     )
     session.add(row)
-    detail = {"period": month, "amount": row.amount}
-    audit.record(session, who, "invoice.adjust", "adjustment", row.id, org_id=org.id, detail=detail)
     return from_row(views.Adjustment, row)
+
+
+def count(session: Session) -> int:
+    """How many invoices are stored (a backup's manifest)."""
+    return int(session.scalar(select(func.count()).select_from(InvoiceRow)) or 0)
+
+
+def issued_orgs(session: Session, month: str) -> set[str]:
+    """The organizations whose invoice of `month` is issued."""
+    return set(session.scalars(select(InvoiceRow.org_id).where(InvoiceRow.period == month)))
+
+
+def open_month(session: Session, org_id: str, month: str) -> str:
+    """`month`, or the first later month whose invoice of `org_id` is not issued yet: an
+    adjustment on an issued month would never be billed."""
+    while session.scalar(
+        select(InvoiceRow.id).where(InvoiceRow.org_id == org_id, InvoiceRow.period == month)
+    ):
+        month = periods.next_month(month)
+    return month
 
 
 def issued(

@@ -30,7 +30,10 @@ from sqlalchemy.orm import Session
 from aicc import __version__
 from aicc.config import Settings
 from aicc.executors.local import runtime
+from aicc.services.billing import invoices
 from aicc.services.common import Conflict, Invalid, ServiceError, utcnow
+from aicc.services.data import datasets
+from aicc.services.tenancy import tenancy
 from aicc.store import dumps
 from aicc.store.archive import ArchiveError, ArchiveReader, ArchiveWriter, CorruptMember
 from aicc.store.blobs import BlobStore
@@ -45,13 +48,8 @@ from aicc.store.db import Database, database_url, migrate
 from aicc.store.s3 import open_chunk_store
 from aicc.store.tables import (
     ChunkRow,
-    DatasetRow,
-    DatasetVersionRow,
-    InvoiceRow,
     JobRow,
-    OrgRow,
     ReplicaRow,
-    UserRow,
     WorkdirRow,
 )
 
@@ -115,15 +113,16 @@ def _counts(session: Session) -> dict[str, int]:
     def count(query: Any) -> int:
         return int(session.execute(query).scalar_one())
 
-    sets = select(func.count()).select_from(DatasetRow)
+    orgs, users = tenancy.counts(session)
+    sets, models, versions = datasets.counts(session)
     return {
-        "organizations": count(select(func.count()).select_from(OrgRow)),
-        "users": count(select(func.count()).select_from(UserRow)),
+        "organizations": orgs,
+        "users": users,
         "jobs": count(select(func.count()).select_from(JobRow)),
-        "datasets": count(sets.where(DatasetRow.kind == "dataset")),
-        "models": count(sets.where(DatasetRow.kind == "model")),
-        "versions": count(select(func.count()).select_from(DatasetVersionRow)),
-        "invoices": count(select(func.count()).select_from(InvoiceRow)),
+        "datasets": sets,
+        "models": models,
+        "versions": versions,
+        "invoices": invoices.count(session),
         "workdirs": count(select(func.count(distinct(WorkdirRow.sha256)))),
         "packs": count(select(func.count(distinct(ChunkRow.pack)))),
     }

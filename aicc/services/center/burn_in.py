@@ -31,7 +31,7 @@ from aicc.burnin import FIGURES, RESULT, VERSION
 from aicc.config import BurnInSettings
 from aicc.core.jobspec import JobSpec
 from aicc.core.states import JobState
-from aicc.core.tenancy import Principal, Role
+from aicc.core.tenancy import Principal
 from aicc.core.topology import NodeState
 from aicc.executors import jobfiles
 from aicc.executors.base import Executor
@@ -52,13 +52,9 @@ from aicc.services.nodes import nodes as node_service
 from aicc.services.tenancy import audit, tenancy
 from aicc.store.blobs import BlobStore
 from aicc.store.tables import (
-    AuditRow,
     BurnInRow,
     JobRow,
     NodeRow,
-    OrgRow,
-    ProjectRow,
-    UserRow,
 )
 
 SYSTEM_ORG = "aicc-system"  # the center's own organization: its burn-in jobs are metered there
@@ -146,22 +142,15 @@ def waiting(session: Session) -> list[str]:
 def _system(session: Session) -> Principal:
     """The first center admin, acting in the center's own organization (made on first use)
     with its project `default` as the default: where burn-in jobs and their programs go."""
-    admin = session.scalar(
-        select(UserRow)
-        .where(UserRow.role == Role.ADMIN.value, UserRow.disabled.is_(False))
-        .order_by(UserRow.created_at)
-        .limit(1)
-    )
-    if admin is None:
+    who = tenancy.first_admin(session, enabled=True)
+    if who is None:
         raise NotFound("no center admin to run burn-ins as")
-    if session.scalar(select(OrgRow).where(OrgRow.name == SYSTEM_ORG)) is None:
+    found = tenancy.project_named(session, SYSTEM_ORG, tenancy.DEFAULT)
+    if found is None:  # a new organization comes with its project `default`
         tenancy.create_org(session, None, name=SYSTEM_ORG, display_name="AICC's own jobs (burn-in)")
-    org_id, project_id = session.execute(
-        select(OrgRow.id, ProjectRow.id)
-        .join(ProjectRow, ProjectRow.org_id == OrgRow.id)
-        .where(OrgRow.name == SYSTEM_ORG, ProjectRow.name == tenancy.DEFAULT)
-    ).one()
-    who = tenancy.principal_of(session, admin)
+        found = tenancy.project_named(session, SYSTEM_ORG, tenancy.DEFAULT)
+        assert found is not None
+    org_id, project_id = found
     return replace(who, org_id=org_id, default_project_id=project_id)
 
 
@@ -222,12 +211,7 @@ def start(
 
 def _operator(session: Session, node: NodeRow) -> str | None:
     """The user who last sent the node through a burn-in by hand (its audit entry)."""
-    query = (
-        select(AuditRow.user_id)
-        .where(AuditRow.action == "node.burn_in", AuditRow.object_id == node.id)
-        .order_by(AuditRow.at.desc())
-    )
-    return session.scalar(query.limit(1))
+    return audit.last_actor(session, action="node.burn_in", object_id=node.id)
 
 
 def _job_name(node: str) -> str:

@@ -21,7 +21,7 @@ from aicc.core import datasets as core
 from aicc.core.tenancy import Principal, can_manage, can_read, can_write
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, from_row, new_id, utcnow
 from aicc.services.data import chunks, storage
-from aicc.services.data.views import Dataset, DatasetVersion, Manifest, ManifestFile
+from aicc.services.data.views import Dataset, DatasetRef, DatasetVersion, Manifest, ManifestFile
 from aicc.services.tenancy import audit, tenancy
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables import (
@@ -177,6 +177,48 @@ def find_writable(
             "model {name} is read-only for you: only its project's members change it", name=name
         )
     return row, prj
+
+
+def counts(session: Session) -> tuple[int, int, int]:
+    """How many data sets, models and versions (of either) the center holds (a backup's
+    manifest)."""
+    query = (
+        select(DatasetRow.kind, func.count())
+        .where(DatasetRow.kind.in_((DATA, MODEL)))
+        .group_by(DatasetRow.kind)
+    )
+    by_kind: dict[str, int] = {kind: n for kind, n in session.execute(query)}
+    versions = session.scalar(select(func.count()).select_from(DatasetVersionRow)) or 0
+    return int(by_kind.get(DATA, 0)), int(by_kind.get(MODEL, 0)), int(versions)
+
+
+def resolve(
+    session: Session,
+    who: Principal,
+    ref: core.Ref | str,
+    project: str | None = None,
+    *,
+    kind: str = DATA,
+    to_write: bool = False,
+) -> DatasetRef:
+    """`find` (`find_writable` with `to_write`: `ref` is then a bare name) as a read model,
+    for the contexts built on data sets."""
+    if to_write:
+        row, prj = find_writable(session, who, str(ref), project, kind=kind)
+    else:
+        row, prj = find(session, who, ref, project, kind=kind)
+    return _ref(session, row, prj)
+
+
+def ref_by_id(session: Session, dataset_id: str) -> DatasetRef | None:
+    """A data set by id, whoever asks (the caller has checked); None once it is gone."""
+    row = session.get(DatasetRow, dataset_id)
+    prj = session.get(ProjectRow, row.project_id) if row is not None else None
+    return None if row is None or prj is None else _ref(session, row, prj)
+
+
+def _ref(session: Session, row: DatasetRow, prj: ProjectRow) -> DatasetRef:
+    return from_row(DatasetRef, row, project=qualified(session, prj))
 
 
 def create_if_missing(

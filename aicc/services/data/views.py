@@ -61,6 +61,17 @@ class Dataset(View):
     versions: list[DatasetVersion]
 
 
+# A data set as the contexts above data name it and write to it (no route answers it): what
+# `datasets.resolve` and `datasets.ref_by_id` give them instead of the table's rows
+class DatasetRef(View):
+    id: str
+    name: str
+    kind: str  # dataset | model | template
+    project_id: str
+    project: str  # ORG/PROJECT, the qualified prefix of its references
+    visibility: Visibility
+
+
 class ManifestFile(View):
     path: str
     size: int

@@ -38,12 +38,12 @@ from aicc.executors import jobfiles
 from aicc.scheduler import federation as routing
 from aicc.services.federation import adverts, books, tespeer
 from aicc.services.federation.peers import AnswerTooLarge, PeerRefused, Peers
+from aicc.services.jobs import transitions
 from aicc.services.jobs.transitions import change_state
 from aicc.store.blobs import BlobError, extract
 from aicc.store.tables import (
     DatasetRow,
     DatasetVersionRow,
-    EventRow,
     FederationJobRow,
     JobRow,
     OrgRow,
@@ -154,18 +154,17 @@ def route(
         return result
     if best.site == fed.site:
         job.federation = None
-        session.add(
-            EventRow(
-                job_id=job.id,
-                kind=ROUTED,
-                from_state=job.state,
-                to_state=job.state,
-                reason=ROUTED,
-                message=result.explain(),
-                attempt=job.attempt,
-                at=now,
-                data=data,
-            )
+        transitions.note(
+            session,
+            job_id=job.id,
+            kind=ROUTED,
+            from_state=job.state,
+            to_state=job.state,
+            reason=ROUTED,
+            message=result.explain(),
+            attempt=job.attempt,
+            at=now,
+            data=data,
         )
         job.message = f"routed here (site {fed.site}); waiting for admission"
         return result

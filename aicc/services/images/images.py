@@ -45,7 +45,6 @@ from aicc.store.tables import (
     ImageTagRow,
     JobRow,
     OrgRow,
-    UserRow,
 )
 
 
@@ -345,10 +344,10 @@ def pull_credential(
     project: str | None = None
     if isinstance(job_or_principal, str):
         job = session.get(JobRow, job_or_principal)
-        user = session.get(UserRow, job.user_id) if job is not None else None
-        if job is None or user is None:
+        acting = tenancy.principal_by_id(session, job.user_id) if job is not None else None
+        if job is None or acting is None:
             raise NotFound("job {job} not found", job=job_or_principal)
-        who, project = tenancy.principal_of(session, user), job.project_id
+        who, project = acting, job.project_id
     else:
         who = job_or_principal
     full = refs.parse(resolve(session, who, reference, host=host, project=project))
@@ -384,10 +383,10 @@ def push_credential(
     full references of the center registry), each checked as `resolve` does. Nothing else: the
     token endpoint narrows what it is asked to these (`credential_access`)."""
     job = session.get(JobRow, job_id)
-    user = session.get(UserRow, job.user_id) if job is not None else None
-    if job is None or user is None:
+    acting = tenancy.principal_by_id(session, job.user_id) if job is not None else None
+    if job is None or acting is None:
         raise NotFound("job {job} not found", job=job_id)
-    who = tenancy.principal_of(session, user)
+    who = acting
     host = host_of(registry.address())
     full = refs.parse(target)
     found = tokens.owner(session, full.repository) if full.registry == host else None

@@ -25,11 +25,12 @@ from aicc.core.tenancy import Principal
 from aicc.executors import jobfiles
 from aicc.services.common import Invalid, NotFound, utcnow
 from aicc.services.data import datasets, uploads
+from aicc.services.data.views import DatasetRef
 from aicc.services.jobs import jobs, logs, workdirs
 from aicc.services.tenancy import tenancy
 from aicc.store.blobs import BlobStore
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables import DatasetRow, JobOutputRow, JobRow
+from aicc.store.tables import JobOutputRow, JobRow
 
 REPORT_BYTES = 16 * 1024 * 1024  # the job's report.json, parsed whole
 
@@ -78,7 +79,7 @@ def submit(
     the caller's project when missing)."""
     options_of(steps, min_chars=min_chars, max_chars=max_chars, lang=lang, threshold=threshold)
     version, _ = datasets.open_version(session, who, ref, project=project)
-    _, source_project = datasets.find(session, who, core.Ref(version.name, version.number))
+    source = datasets.resolve(session, who, core.Ref(version.name, version.number))
     target = _target(session, who, into, project)
     sha256 = workdirs.keep(session, who, blobs, program())
     words = ["python", "-m", "aicc.cleaning", "--steps", steps, "--text-column", text_column]
@@ -87,7 +88,7 @@ def submit(
     words += ["--lang", lang] if lang else []
     # the mount and the output folder are the replica's own: the shell fills them in
     where = f'--input "$AICC_DATA_DIR/{version.name}" --output "$AICC_OUTPUT_DIR"'
-    qualified = f"{datasets.qualified(session, source_project)}/{version.name}@{version.number}"
+    qualified = f"{source.project}/{version.name}@{version.number}"
     spec = JobSpec.model_validate(
         {
             "name": f"clean-{version.name}-{version.number}",
@@ -119,13 +120,12 @@ def _project_name(session: Session, who: Principal, project: str | None) -> str:
     return tenancy.resolve_project(session, who, project).name
 
 
-def _target(session: Session, who: Principal, into: str, project: str | None) -> DatasetRow:
+def _target(session: Session, who: Principal, into: str, project: str | None) -> DatasetRef:
     try:
-        row, _ = datasets.find_writable(session, who, into, project)
+        return datasets.resolve(session, who, into, project, to_write=True)
     except NotFound:
         datasets.create(session, who, project=project, name=into)
-        row, _ = datasets.find_writable(session, who, into, project)
-    return row
+        return datasets.resolve(session, who, into, project, to_write=True)
 
 
 def ingest_outputs(
@@ -133,7 +133,7 @@ def ingest_outputs(
 ) -> str:
     """A cleaning job's outputs as the next version of its target set (`services/models/outputs.py`
     calls it when the job succeeded): its report becomes the version's lineage."""
-    row = session.get(DatasetRow, out.target_id)
+    row = datasets.ref_by_id(session, out.target_id)
     if row is None:
         raise NotFound("the data set is gone")
     files = jobfiles.JobFiles(root)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import http.cookiejar
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.executors import netns
-from aicc.store.tables import DeploymentReplicaRow, JobRow, ReplicaRow
+from aicc.store.tables import JobRow, ReplicaRow
 
 TOKEN_HEADER = netns.TOKEN_HEADER  # the replica's token, on every request to one on TCP
 
@@ -145,18 +145,3 @@ def unix_client(socket: str, timeout: float | httpx.Timeout = 5.0) -> Iterator[h
             transport=transport, timeout=timeout, cookies=no_cookies, trust_env=False
         ) as client:
             yield client
-
-
-def of_deployment(session: Session, deployment_id: str) -> list[Endpoint]:
-    """The endpoints of a deployment's replica jobs (every revision, oldest job first): the
-    gateway routes to those `ready`."""
-    links = session.scalars(
-        select(DeploymentReplicaRow)
-        .where(DeploymentReplicaRow.deployment_id == deployment_id)
-        .order_by(DeploymentReplicaRow.created_at, DeploymentReplicaRow.job_id)
-    )
-    return [
-        replace(endpoint, revision=link.revision)
-        for link in links
-        for endpoint in of_job(session, link.job_id)
-    ]

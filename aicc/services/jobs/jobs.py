@@ -47,7 +47,7 @@ from aicc.services.jobs.views import Event as Event
 from aicc.services.jobs.views import Job as Job
 from aicc.services.jobs.views import Replica as Replica
 from aicc.services.jobs.views import ReplicaDevice as ReplicaDevice
-from aicc.services.tenancy import audit, tenancy
+from aicc.services.tenancy import audit, secrets, tenancy
 from aicc.services.tenancy.views import Queue
 from aicc.store import group_commit
 from aicc.store.tables import (
@@ -56,8 +56,6 @@ from aicc.store.tables import (
     JobRow,
     NodeRow,
     ReplicaRow,
-    SecretRow,
-    UserRow,
     WorkdirRow,
     table,
 )
@@ -121,8 +119,7 @@ def _view(session: Session, job: JobRow, *, user: str | None = None, replicas: b
     """The read model of a stored job: names instead of ids, and its latest replicas (a job
     just submitted has none, and its submitter's name is known: `user`, `replicas=False`)."""
     if user is None:
-        row = session.get(UserRow, job.user_id)
-        user = row.name if row else job.user_id
+        user = tenancy.user_names(session, [job.user_id]).get(job.user_id, job.user_id)
     return from_row(
         Job,
         job,
@@ -428,13 +425,7 @@ def stored_spec(spec: JobSpec, **filled: object) -> JobSpec:
 
 def _check_references(session: Session, spec: JobSpec, *, project_id: str, org_id: str) -> None:
     if spec.secrets:
-        known = set(
-            session.scalars(
-                select(SecretRow.name).where(
-                    SecretRow.project_id == project_id, SecretRow.name.in_(spec.secrets)
-                )
-            )
-        )
+        known = secrets.existing(session, project_id, spec.secrets)
         missing = sorted(set(spec.secrets) - known)
         if missing:
             raise Invalid(

@@ -45,7 +45,7 @@ class Work:
     launch: ReplicaLaunch | None
     refused: ReplicaState | None = None  # why it cannot be launched at all (its stored spec)
     # secret values the launch gives that the job does not keep yet: written with what was
-    # observed (`secrets.keep_seen`), never in the read transaction that gathers
+    # observed (`reconciling.write`), never in the read transaction that gathers
     secrets_seen: tuple[str, ...] = ()
     turn: int = 0  # its place among the pass's launches (`_launch_turns`): earlier goes first
 
@@ -154,7 +154,9 @@ def _launch(
     env = dict(spec.env)
     seen: list[str] = []
     if spec.secrets:
-        given, seen = secrets.launched_with(session, sealer, job, spec.secrets)
+        given, seen = secrets.launched_with(
+            session, sealer, project_id=job.project_id, names=spec.secrets, kept=job.secrets_seen
+        )
         env.update(given)
     env.update({k: str(v) for k, v in rep.rendezvous.items()})
     env["AICC_JOB_ID"] = job.id

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.core.jobspec import JobKind
@@ -28,7 +29,7 @@ from aicc.services.jobs import jobs, notebooks
 from aicc.services.tenancy import secrets
 from aicc.store.db import Database
 from aicc.store.sealing import Sealer
-from aicc.store.tables import NodeRow
+from aicc.store.tables import JobRow, NodeRow
 
 
 def replica_of(job: jobs.Job, index: int) -> jobs.Replica:
@@ -51,6 +52,12 @@ def executor_of(session: Session, rep: jobs.Replica, executors: dict[str, Execut
     return executor
 
 
+def _seen(session: Session, sealer: Sealer, job_id: str) -> list[str]:
+    """The values of the secrets the job's attempts were launched with."""
+    sealed = session.scalar(select(JobRow.secrets_seen).where(JobRow.id == job_id))
+    return [sealer.open(value) for value in sealed or ()]
+
+
 MASK = "***"
 MIN_MASKED = 4  # characters: a shorter value, or less of one at a cut, would mask plain text
 
@@ -62,7 +69,7 @@ def secret_values(session: Session, sealer: Sealer, job: jobs.Job) -> list[str]:
     longest first, so a value inside another is masked with it."""
     names = job.spec.get("secrets") or []
     opened = secrets.environment(session, sealer, project_id=job.project_id, names=names)
-    values = set(opened.values()) | set(secrets.seen(session, sealer, job.id))
+    values = set(opened.values()) | set(_seen(session, sealer, job.id))
     values |= {line for value in list(values) for line in value.splitlines()}
     if job.kind == JobKind.NOTEBOOK.value:
         values |= {notebooks.token(sealer, job.id, n) for n in range(job.attempt + 1)}

@@ -47,7 +47,7 @@ from aicc.services.jobs import endpoints, jobs
 from aicc.services.jobs.views import Notebook, NotebookState
 from aicc.services.tenancy import audit, tenancy
 from aicc.store.sealing import Sealer
-from aicc.store.tables import DeviceSampleRow, JobRow, NotebookRow, ProjectRow, ReplicaRow, UserRow
+from aicc.store.tables import DeviceSampleRow, JobRow, NotebookRow, ProjectRow, ReplicaRow
 
 MAX_IDLE_TIMEOUT_S = 7 * 86400
 BUSY_DEVICE = 0.05  # a device sampled busier than this counts as activity
@@ -312,7 +312,7 @@ def resources_of(row: NotebookRow) -> dict[str, Any]:
 def _view(session: Session, row: NotebookRow) -> Notebook:
     job = session.get(JobRow, row.job_id) if row.job_id else None
     prj = session.get(ProjectRow, row.project_id)
-    user = session.get(UserRow, row.user_id)
+    user = tenancy.user_names(session, [row.user_id]).get(row.user_id, row.user_id)
     state: NotebookState = "stopped"
     reason, message = "", ""
     if job is not None:
@@ -330,7 +330,7 @@ def _view(session: Session, row: NotebookRow) -> Notebook:
         Notebook,
         row,
         project=prj.name if prj else row.project_id,
-        user=user.name if user else row.user_id,
+        user=user,
         resources=resources_of(row),
         datasets=list(row.datasets) if row.datasets is not None else None,
         image=image_of(row),

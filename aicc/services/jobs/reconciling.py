@@ -25,7 +25,6 @@ from aicc.services.jobs import elastic, notebooks
 from aicc.services.jobs.launches import ACTIVE_REPLICA, Work
 from aicc.services.jobs.transitions import change_state
 from aicc.services.nodes import node_health, nodes
-from aicc.services.tenancy import secrets
 from aicc.store.sealing import Sealer
 from aicc.store.tables import JobRow, NodeRow, ReplicaRow
 
@@ -54,12 +53,24 @@ def write(
     health: node_health.Policy,
 ) -> set[str]:
     """A pass's outcome, in the caller's fenced transaction: the secret values its launches
-    gave that their jobs did not keep yet (`secrets.keep_seen`), then `record`. Returns the ids
+    gave that their jobs did not keep yet (`_keep_seen`), then `record`. Returns the ids
     of the nodes replicas were lost with."""
     for item in work:
         if item.secrets_seen and item.replica_id in seen:
-            secrets.keep_seen(session, sealer, item.job_id, list(item.secrets_seen))
+            _keep_seen(session, sealer, item.job_id, list(item.secrets_seen))
     return record(session, seen, now, health)
+
+
+def _keep_seen(session: Session, sealer: Sealer, job_id: str, values: list[str]) -> None:
+    """Keep on the job, sealed and each once, the secret values a replica was launched with
+    (`JobRow.secrets_seen`): its logs are masked with them even after a secret is replaced."""
+    job = session.get(JobRow, job_id)
+    if job is None:
+        return
+    known = {sealer.open(sealed) for sealed in job.secrets_seen}
+    new = [sealer.seal(v) for v in dict.fromkeys(values) if v not in known]
+    if new:
+        job.secrets_seen = [*job.secrets_seen, *new]
 
 
 def record(

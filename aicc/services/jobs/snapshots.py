@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -36,16 +36,14 @@ from aicc.services.images import cached as images_held
 from aicc.services.jobs import devenvs, quotas, usage
 from aicc.services.leases import leases
 from aicc.services.nodes import maintenance, nodes
+from aicc.services.tenancy import tenancy
 from aicc.store.tables import (
-    DeploymentReplicaRow,
-    DeploymentRow,
     DeviceRow,
     JobChangesRow,
     JobRow,
     NodeRow,
     OrgRow,
     ProjectRow,
-    QueueRow,
     ReplicaRow,
     table,
 )
@@ -330,22 +328,24 @@ def _placed_jobs(session: Session) -> list[JobView]:
     return views
 
 
+Protection = Callable[[Session, set[str]], set[str]]
+_PROTECTIONS: list[Protection] = []
+
+
+def protect_with(rule: Protection) -> Protection:
+    """Register a rule that says which of the running jobs (its second argument) no preemption
+    may take. A context above jobs whose tables say so registers it when imported (serving: a
+    deployment's minimum of replicas), as loop steps do: jobs reads no table of theirs."""
+    if rule not in _PROTECTIONS:
+        _PROTECTIONS.append(rule)
+    return rule
+
+
 def protected(session: Session, running: set[str]) -> set[str]:
-    """Of these running jobs, the replicas no preemption may take: each deployment's oldest
-    `min_replicas` running replica jobs that it is not draining, so a deployment never drops
-    below its minimum. (Deployments' replicas are few: all are read, not looked up by id.)"""
-    links = session.execute(
-        select(DeploymentReplicaRow.job_id, DeploymentRow.id, DeploymentRow.min_replicas)
-        .join(DeploymentRow, DeploymentRow.id == DeploymentReplicaRow.deployment_id)
-        .where(DeploymentReplicaRow.draining_at.is_(None), DeploymentRow.state != "stopped")
-        .order_by(DeploymentReplicaRow.created_at, DeploymentReplicaRow.job_id)
-    )
+    """Of these running jobs, those some registered rule keeps from preemption."""
     out: set[str] = set()
-    kept: dict[str, int] = {}
-    for job_id, deployment_id, minimum in links:
-        if job_id in running and kept.get(deployment_id, 0) < minimum:
-            kept[deployment_id] = kept.get(deployment_id, 0) + 1
-            out.add(job_id)
+    for rule in _PROTECTIONS:
+        out |= rule(session, running)
     return out
 
 
@@ -356,7 +356,7 @@ def placed(session: Session) -> tuple[JobView, ...]:
 
 def queue_views(session: Session) -> tuple[QueueView, ...]:
     """Every queue and how many of its jobs may run at once (its lane)."""
-    return tuple(QueueView(q.id, q.max_running) for q in session.scalars(select(QueueRow)))
+    return tuple(QueueView(id_, limit) for id_, limit in tenancy.queue_lanes(session))
 
 
 # The triggers of migration 0035 that count the writes to `jobs` (SQLite only).

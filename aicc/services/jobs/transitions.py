@@ -9,6 +9,7 @@ control loops all move jobs. A job that stops waiting, or waits again, is counte
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session, SessionTransaction
@@ -64,6 +65,36 @@ def change_state(
     )
     if to in (JobState.FAILED, JobState.SUCCEEDED):
         _notify(session, job, to)
+
+
+def note(
+    session: Session,
+    *,
+    job_id: str,
+    kind: str,
+    at: datetime,
+    reason: str = "",
+    message: str = "",
+    from_state: str | None = None,
+    to_state: str | None = None,
+    attempt: int = 0,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Append an event to the job's history that moves no state (a deployment stopping its
+    replica, federation routing it): the writer of the jobs' event log for other contexts."""
+    session.add(
+        EventRow(
+            job_id=job_id,
+            kind=kind,
+            from_state=from_state,
+            to_state=to_state,
+            reason=reason,
+            message=message,
+            attempt=attempt,
+            data=data or {},
+            at=at,
+        )
+    )
 
 
 def _notify(session: Session, job: JobRow, to: JobState) -> None:

@@ -27,6 +27,11 @@ def check(session: Session, who: Principal, sha256: str) -> None:
         raise NotFound("not uploaded yet")
 
 
+def uploaded(session: Session, *, org_id: str, sha256: str) -> bool:
+    """Whether the organization uploaded this archive."""
+    return session.get(WorkdirRow, (sha256, org_id)) is not None
+
+
 def store(
     blobs: BlobStore, data: BinaryIO, *, who: Principal, sha256: str | None, max_bytes: int
 ) -> Workdir:

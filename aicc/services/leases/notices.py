@@ -17,7 +17,6 @@ from aicc.store.tables import (
     JobRow,
     MaintenanceWindowRow,
     NodeRow,
-    NotifyEventRow,
     ReplicaRow,
 )
 
@@ -88,11 +87,7 @@ def window(session: Session, window_id: str, kind: str) -> int:
 
 def _told(session: Session, window_id: str) -> set[str]:
     """The organizations told of this window before (their work was evicted since, say)."""
-    query = select(NotifyEventRow.org_id).where(
-        NotifyEventRow.kind.like("maintenance.%"),
-        NotifyEventRow.key.like(f"maintenance.%:{window_id}:%"),
-    )
-    return set(session.scalars(query))
+    return events.orgs_told(session, kind="maintenance.%", key=f"maintenance.%:{window_id}:%")
 
 
 def lease(session: Session, lease_id: str, kind: str) -> None:

@@ -45,8 +45,7 @@ def target(
         return templates.get(ref, session, who, project=project).id
     if kind in (MODEL, DATA):
         named, where = datasets.reference(ref, project=project)
-        row, _ = datasets.find(session, who, named, where, kind=kind)
-        return row.id
+        return datasets.resolve(session, who, named, where, kind=kind).id
     raise Invalid("kind {kind!r}: one of template, model, dataset", kind=kind)
 
 

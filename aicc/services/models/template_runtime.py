@@ -11,12 +11,11 @@ import importlib.util
 import re
 from collections.abc import Iterable
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.core import templates as core
 from aicc.services.common import Invalid
-from aicc.store.tables import NodeRow
+from aicc.services.nodes import nodes
 
 # What a manifest's `requirements` (distributions) are imported as, where the names differ.
 _MODULES = {"scikit-learn": "sklearn", "pyyaml": "yaml", "pillow": "PIL", "opencv-python": "cv2"}
@@ -42,8 +41,7 @@ def runs_here(session: Session) -> bool:
     """Whether a run's job would run on this server's own Python: every node of the center is
     on the local executor, whose replicas' `python` is the server's (`executors/environment.py`).
     A remote engine (Slurm, Ray, Kubernetes) brings its own runtime, which is not checked."""
-    engines = set(session.scalars(select(NodeRow.executor).distinct()))
-    return engines == {"local"}
+    return nodes.executors(session) == {"local"}
 
 
 def missing(manifest: core.Manifest) -> list[tuple[str, str]]:

@@ -28,7 +28,7 @@ from aicc.core.pricing import MAX_MONEY, PricePlan, to_money
 from aicc.core.tenancy import Principal, can_read, can_write
 from aicc.services.billing import extra_lines
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, utc
-from aicc.services.models import grants, templates
+from aicc.services.models import grants, template_uses, templates
 from aicc.services.needs import needs, notices
 from aicc.services.needs.views import Offer
 from aicc.services.serving import api_keys, deployments
@@ -39,7 +39,6 @@ from aicc.store.tables import (
     NeedRow,
     OrgRow,
     ProjectRow,
-    TemplateUseRow,
 )
 
 KINDS = {"template": "run", "deployment": "1k_requests"}  # kind -> its price's unit
@@ -265,17 +264,13 @@ def _used(session: Session, row: NeedOfferRow, poster_org: str) -> int:
     """The poster's runs of the template since acceptance, or billable calls with the key."""
     if row.decided_at is None or row.state not in ("accepted", "ended"):
         return 0
-    if row.key_id is not None:
-        query = select(func.count()).where(
-            GatewayRequestRow.key_id == row.key_id, GatewayRequestRow.billable.is_(True)
+    if row.key_id is None:
+        return template_uses.runs_by(
+            session, row.target_id, org_id=poster_org, since=row.decided_at, until=row.ended_at
         )
-    else:
-        query = select(func.count()).where(
-            TemplateUseRow.target == row.target_id,
-            TemplateUseRow.org_id == poster_org,
-            TemplateUseRow.created_at >= row.decided_at,
-            *([TemplateUseRow.created_at < row.ended_at] if row.ended_at else []),
-        )
+    query = select(func.count()).where(
+        GatewayRequestRow.key_id == row.key_id, GatewayRequestRow.billable.is_(True)
+    )
     return int(session.scalar(query) or 0)
 
 

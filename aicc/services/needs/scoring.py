@@ -33,12 +33,11 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.core import scoring
 from aicc.core.jobspec import JobSpec
-from aicc.core.tenancy import Principal, Role
+from aicc.core.tenancy import Principal
 from aicc.executors import jobfiles
 from aicc.services.common import Conflict, Invalid, NotFound, ServiceError, utcnow
 from aicc.services.data import chunks, datasets, tablefiles, uploads
@@ -56,7 +55,6 @@ from aicc.store.tables import (
     JobRow,
     NeedRow,
     ProjectRow,
-    UserRow,
 )
 
 KIND = "challenge"  # the JobOutputRow kind
@@ -72,15 +70,9 @@ RESOURCES = {"cpu": 1, "memory": "2GiB"}
 def scorer(session: Session) -> Principal:
     """The center, as scoring jobs run: its first admin, in its project `challenges` (made on
     first use)."""
-    admin = session.scalar(
-        select(UserRow)
-        .where(UserRow.role == Role.ADMIN.value)
-        .order_by(UserRow.created_at, UserRow.id)
-        .limit(1)
-    )
-    if admin is None:
+    who = tenancy.first_admin(session)
+    if who is None:
         raise Conflict("this center has no admin to run scoring jobs as")
-    who = tenancy.principal_of(session, admin)
     try:
         tenancy.resolve_project(session, who, PROJECT)
     except NotFound:

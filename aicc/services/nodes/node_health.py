@@ -17,13 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.core.topology import NodeState
 from aicc.services.nodes import history, nodes
 from aicc.services.tenancy import audit
-from aicc.store.tables import AuditRow, EventRow, NodeRow
+from aicc.store.tables import EventRow, NodeRow
 
 CORDONED_BY_AICC = "cordoned by AICC: "
 
@@ -59,13 +59,8 @@ def failures(session: Session, node_id: str, *, since: datetime) -> list[Failure
 
 def last_uncordoned(session: Session, node_id: str) -> datetime | None:
     """When an operator last made the node ready again (the audit log's `node.ready`)."""
-    return session.scalar(
-        select(func.max(AuditRow.at)).where(
-            AuditRow.action == f"node.{NodeState.READY.value}",
-            AuditRow.object_type == "node",
-            AuditRow.object_id == node_id,
-        )
-    )
+    action = f"node.{NodeState.READY.value}"
+    return audit.last_at(session, action=action, object_type="node", object_id=node_id)
 
 
 def check(session: Session, node_ids: set[str], policy: Policy, now: datetime) -> list[str]:

@@ -101,6 +101,11 @@ class Allocation:
     mig_slices: dict[int, set[int]] = field(default_factory=lambda: defaultdict(set))  # taken
 
 
+def executors(session: Session) -> set[str]:
+    """The engines the center's nodes are on (`local`, `slurm`, ...)."""
+    return set(session.scalars(select(NodeRow.executor).distinct()))
+
+
 def names(session: Session) -> list[str]:
     """Every node's name, sorted: what a page of nodes is cut from."""
     return list(session.scalars(select(NodeRow.name).order_by(NodeRow.name)))

@@ -22,15 +22,13 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from aicc.core.tenancy import Role
 from aicc.services.common import new_id, utcnow
+from aicc.services.tenancy import tenancy
 from aicc.store.tables import (
-    MembershipRow,
     NotifyChannelRow,
     NotifyDeliveryRow,
     NotifyEventRow,
     NotifyInboxRow,
-    UserRow,
     table,
 )
 
@@ -87,21 +85,25 @@ def _insert_new(session: Session, row: dict[str, Any]) -> bool:
     return made is not None
 
 
+def orgs_told(session: Session, *, kind: str, key: str) -> set[str]:
+    """The organizations told an event whose kind and key match these LIKE patterns (`%`)."""
+    query = select(NotifyEventRow.org_id).where(
+        NotifyEventRow.kind.like(kind), NotifyEventRow.key.like(key)
+    )
+    return set(session.scalars(query))
+
+
 def recipients(
     session: Session, *, org_id: str, project_id: str | None, user_id: str | None
 ) -> set[str]:
     """Who sees the event in their inbox."""
     found: set[str] = set()
     if project_id is not None:
-        query = select(MembershipRow.user_id).where(MembershipRow.project_id == project_id)
-        found.update(session.scalars(query))
+        found.update(tenancy.member_ids(session, project_id))
     if user_id is not None:
         found.add(user_id)
     if not found:
-        admins = select(UserRow.id).where(
-            UserRow.org_id == org_id, UserRow.role == Role.ORG_ADMIN.value
-        )
-        found.update(session.scalars(admins))
+        found.update(tenancy.org_admin_ids(session, org_id))
     return found
 
 

@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from aicc.core.states import WAITING
 from aicc.services.notify import events
-from aicc.store.tables import EventRow, JobRow, MembershipRow, NotifyChannelRow, NotifyEventRow
+from aicc.services.tenancy import tenancy
+from aicc.store.tables import EventRow, JobRow, NotifyChannelRow, NotifyEventRow
 
 MAX_JOBS = 200  # per channel and check: the rest wait for the next check
 
@@ -35,7 +36,7 @@ def check(session: Session, *, now: datetime) -> int:
     written = 0
     for channel in channels:
         cutoff = now - timedelta(minutes=channel.wait_min)
-        for job in session.scalars(_untold(channel, cutoff)):
+        for job in session.scalars(_untold(session, channel, cutoff)):
             since = _waiting_since(session, job)
             if since > cutoff:
                 continue
@@ -43,7 +44,7 @@ def check(session: Session, *, now: datetime) -> int:
     return written
 
 
-def _untold(channel: NotifyChannelRow, cutoff: datetime) -> Select[JobRow]:
+def _untold(session: Session, channel: NotifyChannelRow, cutoff: datetime) -> Select[JobRow]:
     """The channel's jobs waiting since before `cutoff` that no `job.waiting` of its minutes
     named yet (its key, as `_emit` writes it), oldest first, MAX_JOBS at most."""
     key = (
@@ -62,7 +63,7 @@ def _untold(channel: NotifyChannelRow, cutoff: datetime) -> Select[JobRow]:
     if channel.project_id is not None:
         query = query.where(JobRow.project_id == channel.project_id)
     else:
-        member = select(MembershipRow.project_id).where(MembershipRow.user_id == channel.user_id)
+        member = tenancy.project_ids_of(session, channel.user_id) if channel.user_id else []
         query = query.where(or_(JobRow.project_id.in_(member), JobRow.user_id == channel.user_id))
     return query.order_by(JobRow.created_at).limit(MAX_JOBS)
 

@@ -52,7 +52,9 @@ from aicc.services.reports.views import (
     TenantKind,
 )
 from aicc.services.telemetry import kpis
-from aicc.store.tables import InvoiceRow, JobRow, OrgRow, UsageRow
+from aicc.services.tenancy import tenancy
+from aicc.services.tenancy.views import Org
+from aicc.store.tables import JobRow, UsageRow
 
 JOB_ENDS = ("succeeded", "failed", "cancelled")
 
@@ -108,7 +110,7 @@ def monthly(
     if start > now:
         raise Invalid("month: {month} has not begun", month=month)
     util, by_model, by_day, simulated = _utilization(session, who, start, end, zone, now)
-    orgs = {o.id: o for o in session.scalars(select(OrgRow))}
+    orgs = {o.id: o for o in tenancy.list_orgs(session, who)}  # every one: `who` is an admin
     served = set(session.scalars(select(UsageRow.org_id).where(UsageRow.period == month)))
     bills, currency = _bills(session, orgs, month, zone, default)
     revenue = _revenue(bills, currency, agreement)
@@ -183,14 +185,14 @@ def _utilization(
 
 
 def _tenants(
-    orgs: Iterable[OrgRow], served: set[str], start: datetime, end: datetime
+    orgs: Iterable[Org], served: set[str], start: datetime, end: datetime
 ) -> list[TenantKind]:
     counts: dict[str, Counter[str]] = {k.value: Counter() for k in OrgKind}
     for org in orgs:
         created = utc(org.created_at)
         if created >= end and org.id not in served:
             continue  # made after the month (its records, if any, keep it counted)
-        kind = counts.setdefault(org.kind, Counter())
+        kind = counts.setdefault(org.kind.value, Counter())
         kind["total"] += 1
         kind["served"] += org.id in served
         kind["new"] += start <= created < end
@@ -328,11 +330,11 @@ def _energy(
 
 
 def _bills(
-    session: Session, orgs: dict[str, OrgRow], month: str, zone: str, default: PricePlan
+    session: Session, orgs: dict[str, Org], month: str, zone: str, default: PricePlan
 ) -> tuple[list[OrgBill], str]:
     """Every organization whose invoice of the month has a line or is issued, and their one
     currency (Conflict when they have several: the report adds money of one currency)."""
-    issued = set(session.scalars(select(InvoiceRow.org_id).where(InvoiceRow.period == month)))
+    issued = invoices.issued_orgs(session, month)
     out: list[OrgBill] = []
     currencies: set[str] = set()
     for org in sorted(orgs.values(), key=lambda o: o.name):
@@ -345,7 +347,7 @@ def _bills(
             OrgBill(
                 org_id=org.id,
                 name=org.name,
-                kind=org.kind,
+                kind=org.kind.value,
                 status=invoice.status,
                 invoice_id=invoice.id,
                 totals=Money(**totals),

@@ -25,8 +25,8 @@ from aicc.core.jobspec import JobSpec
 from aicc.core.mistakes import first_problem
 from aicc.core.states import DeploymentState, JobState, ReplicaPhase, replica_transition
 from aicc.services.common import NotFound, ServiceError, utcnow
-from aicc.services.jobs import endpoints, jobs
-from aicc.services.serving.deployments import Policy, end_replica, move
+from aicc.services.jobs import jobs
+from aicc.services.serving.deployments import Policy, end_replica, endpoints_of, move
 from aicc.services.tenancy import tenancy
 from aicc.store.tables import (
     DeploymentReplicaRow,
@@ -78,7 +78,7 @@ def probes(session: Session) -> list[Probe]:
         draining = {link.job_id for link in _links(session, row.id) if link.draining_at is not None}
         out += [
             Probe(e.job_id, e.url + path, e.ready, e.socket, e.headers)
-            for e in endpoints.of_deployment(session, row.id)
+            for e in endpoints_of(session, row.id)
             if e.running and e.job_id not in draining
         ]
     return out

@@ -12,6 +12,7 @@ rolls updates, drains and replaces replicas. A deployment's state is written onl
 from __future__ import annotations
 
 import copy
+import dataclasses
 import importlib.util
 import re
 import shlex
@@ -51,8 +52,8 @@ from aicc.services.common import (
 from aicc.services.data import datasets
 from aicc.services.data.datasets import MODEL
 from aicc.services.images import images
-from aicc.services.jobs import endpoints, jobs, workdirs
-from aicc.services.jobs.transitions import change_state, hold
+from aicc.services.jobs import endpoints, jobs, snapshots, workdirs
+from aicc.services.jobs.transitions import change_state, hold, note
 from aicc.services.notify import events
 from aicc.services.serving.views import Deployment, DeploymentReplica, DeploymentRevision
 from aicc.services.tenancy import audit, tenancy
@@ -62,11 +63,9 @@ from aicc.store.tables import (
     DeploymentReplicaRow,
     DeploymentRevisionRow,
     DeploymentRow,
-    EventRow,
     JobRow,
     ProjectRow,
     ReplicaRow,
-    WorkdirRow,
 )
 
 STATES = tuple(state.value for state in DeploymentState)  # core/states.py: who follows whom
@@ -154,7 +153,7 @@ def _replicas(session: Session, row: DeploymentRow) -> list[DeploymentReplica]:
             select(DeploymentReplicaRow).where(DeploymentReplicaRow.deployment_id == row.id)
         )
     }
-    urls = {e.job_id: e for e in endpoints.of_deployment(session, row.id)}
+    urls = {e.job_id: e for e in endpoints_of(session, row.id)}
     out = []
     for job_id, link in sorted(links.items(), key=lambda kv: (kv[1].created_at, kv[0])):
         job = session.get(JobRow, job_id)
@@ -358,7 +357,7 @@ def _build(
         text = str(command)
         if not text.strip():
             raise Invalid("command: what the replica runs, listening on $PORT")
-        if sha256 and session.get(WorkdirRow, (sha256, prj.org_id)) is None:
+        if sha256 and not workdirs.uploaded(session, org_id=prj.org_id, sha256=sha256):
             raise Invalid(
                 "workdir_sha256: no such upload in your organization; upload the workdir first"
             )
@@ -683,10 +682,7 @@ def end_replica(session: Session, job: JobRow, why: str) -> None:
     if state.is_terminal() or job.cancel_requested:
         return
     # why, in the job's history (its state's message ends as `cancelled`)
-    event = EventRow(
-        job_id=job.id, kind="deployment", reason="deployment", message=why, at=utcnow()
-    )
-    session.add(event)
+    note(session, job_id=job.id, kind="deployment", reason="deployment", message=why, at=utcnow())
     if state in WAITING:
         change_state(session, job, JobState.CANCELLED, reason=Reason.CANCELLED_BY_USER, message=why)
     else:
@@ -725,3 +721,38 @@ def _notify_down(session: Session, row: DeploymentRow) -> None:
         data={"deployment_id": row.id, "deployment": row.name, "revision": row.revision},
         key=f"deployment.down:{row.id}:{utcnow().isoformat()}",
     )
+
+
+def endpoints_of(session: Session, deployment_id: str) -> list[endpoints.Endpoint]:
+    """The endpoints of a deployment's replica jobs (every revision, oldest job first): the
+    gateway routes to those `ready`."""
+    links = session.scalars(
+        select(DeploymentReplicaRow)
+        .where(DeploymentReplicaRow.deployment_id == deployment_id)
+        .order_by(DeploymentReplicaRow.created_at, DeploymentReplicaRow.job_id)
+    )
+    return [
+        dataclasses.replace(endpoint, revision=link.revision)
+        for link in links
+        for endpoint in endpoints.of_job(session, link.job_id)
+    ]
+
+
+@snapshots.protect_with
+def protected(session: Session, running: set[str]) -> set[str]:
+    """Of these running jobs, the replicas no preemption may take: each deployment's oldest
+    `min_replicas` running replica jobs that it is not draining, so a deployment never drops
+    below its minimum. (Deployments' replicas are few: all are read, not looked up by id.)"""
+    links = session.execute(
+        select(DeploymentReplicaRow.job_id, DeploymentRow.id, DeploymentRow.min_replicas)
+        .join(DeploymentRow, DeploymentRow.id == DeploymentReplicaRow.deployment_id)
+        .where(DeploymentReplicaRow.draining_at.is_(None), DeploymentRow.state != "stopped")
+        .order_by(DeploymentReplicaRow.created_at, DeploymentReplicaRow.job_id)
+    )
+    out: set[str] = set()
+    kept: dict[str, int] = {}
+    for job_id, deployment_id, minimum in links:
+        if job_id in running and kept.get(deployment_id, 0) < minimum:
+            kept[deployment_id] = kept.get(deployment_id, 0) + 1
+            out.add(job_id)
+    return out

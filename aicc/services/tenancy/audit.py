@@ -81,6 +81,27 @@ def entries(
     return [AuditEntry.model_validate(row, from_attributes=True) for row in session.scalars(query)]
 
 
+def last_at(session: Session, *, action: str, object_type: str, object_id: str) -> datetime | None:
+    """When `action` was last recorded on the object (None: never)."""
+    return session.scalar(
+        select(func.max(AuditRow.at)).where(
+            AuditRow.action == action,
+            AuditRow.object_type == object_type,
+            AuditRow.object_id == object_id,
+        )
+    )
+
+
+def last_actor(session: Session, *, action: str, object_id: str) -> str | None:
+    """The user who last recorded `action` on the object (None: nobody, or the system)."""
+    query = (
+        select(AuditRow.user_id)
+        .where(AuditRow.action == action, AuditRow.object_id == object_id)
+        .order_by(AuditRow.at.desc())
+    )
+    return session.scalar(query.limit(1))
+
+
 def actions(session: Session, who: Principal) -> list[str]:
     """The distinct actions in the part of the log `who` may read (for a filter's choices)."""
     query = _readable(who).with_only_columns(AuditRow.action).distinct().order_by(AuditRow.action)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,7 +13,7 @@ from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.services.tenancy import audit, tenancy
 from aicc.services.tenancy.views import Secret
 from aicc.store.sealing import Sealer
-from aicc.store.tables import JobRow, SecretRow
+from aicc.store.tables import SecretRow
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 
@@ -76,33 +77,24 @@ def environment(
 
 
 def launched_with(
-    session: Session, sealer: Sealer, job: JobRow, names: list[str]
+    session: Session, sealer: Sealer, *, project_id: str, names: list[str], kept: list[str]
 ) -> tuple[dict[str, str], list[str]]:
-    """`environment` for launching one of the job's replicas, and the values given that the job
-    does not keep yet. Only reads: the reconciler gathers launches in a read transaction, and
-    writes them with `keep_seen` in its write transaction."""
-    given = dict(opened(session, sealer, job.project_id, names))
-    known = {sealer.open(sealed) for sealed in job.secrets_seen}
+    """`environment` for launching one of a job's replicas, and the values given that are not
+    among `kept` (the sealed values the job keeps, which the jobs context passes in: the job's
+    table is its own). Only reads: the reconciler gathers launches in a read transaction, and
+    the jobs context keeps the new values in its write transaction."""
+    given = dict(opened(session, sealer, project_id, names))
+    known = {sealer.open(sealed) for sealed in kept}
     new = [v for v in dict.fromkeys(given.values()) if v not in known]
     return {env_name(name): value for name, value in given.items()}, new
 
 
-def keep_seen(session: Session, sealer: Sealer, job_id: str, values: list[str]) -> None:
-    """Keep on the job, sealed and each once, the secret values a replica was launched with
-    (`JobRow.secrets_seen`): its logs are masked with them even after a secret is replaced."""
-    job = session.get(JobRow, job_id)
-    if job is None:
-        return
-    known = {sealer.open(sealed) for sealed in job.secrets_seen}
-    new = [sealer.seal(v) for v in dict.fromkeys(values) if v not in known]
-    if new:
-        job.secrets_seen = [*job.secrets_seen, *new]
-
-
-def seen(session: Session, sealer: Sealer, job_id: str) -> list[str]:
-    """The values of the secrets the job's attempts were launched with."""
-    sealed = session.scalar(select(JobRow.secrets_seen).where(JobRow.id == job_id))
-    return [sealer.open(value) for value in sealed or ()]
+def existing(session: Session, project_id: str, names: Iterable[str]) -> set[str]:
+    """Which of these secret names the project has."""
+    query = select(SecretRow.name).where(
+        SecretRow.project_id == project_id, SecretRow.name.in_(list(names))
+    )
+    return set(session.scalars(query))
 
 
 def opened(

@@ -7,10 +7,11 @@ tenant raise NotFound, so their existence does not leak.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, select
+from sqlalchemy import Select, bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import OrgKind, Principal, Role, can_manage, can_read
@@ -117,6 +118,77 @@ def get_org(session: Session, who: Principal, org_id: str) -> Org:
     if org is None or not can_read(who, org_id=org.id):
         raise NotFound("organization {org_id} not found", org_id=org_id)
     return Org.model_validate(org, from_attributes=True)
+
+
+def org_names(session: Session, org_ids: Iterable[str]) -> dict[str, str]:
+    """The names of these organizations (an unknown id is absent), for the contexts above
+    tenancy that show whose something is; it checks no caller, as those contexts have."""
+    wanted = set(org_ids)
+    query = select(OrgRow.id, OrgRow.name).where(OrgRow.id.in_(wanted))
+    return {org_id: name for org_id, name in session.execute(query)} if wanted else {}
+
+
+def user_names(session: Session, user_ids: Iterable[str]) -> dict[str, str]:
+    """The names of these users (an unknown id is absent), as `org_names`."""
+    wanted = set(user_ids)
+    query = select(UserRow.id, UserRow.name).where(UserRow.id.in_(wanted))
+    return {user_id: name for user_id, name in session.execute(query)} if wanted else {}
+
+
+def principal_by_id(session: Session, user_id: str) -> Principal | None:
+    """The principal of a user, for acting as them (a job's user); None for an unknown id."""
+    row = session.get(UserRow, user_id)
+    return None if row is None else principal_of(session, row)
+
+
+def counts(session: Session) -> tuple[int, int]:
+    """How many organizations and users the center has (a backup's manifest)."""
+    orgs = session.scalar(select(func.count()).select_from(OrgRow)) or 0
+    return int(orgs), int(session.scalar(select(func.count()).select_from(UserRow)) or 0)
+
+
+def first_admin(session: Session, *, enabled: bool = False) -> Principal | None:
+    """The center's oldest admin (`enabled`: of those not disabled), as whom the center's own
+    jobs run (scoring, burn-in); None when it has none."""
+    query = select(UserRow).where(UserRow.role == Role.ADMIN.value)
+    if enabled:
+        query = query.where(UserRow.disabled.is_(False))
+    row = session.scalar(query.order_by(UserRow.created_at, UserRow.id).limit(1))
+    return None if row is None else principal_of(session, row)
+
+
+def project_named(session: Session, org: str, project: str) -> tuple[str, str] | None:
+    """(organization id, project id) of ORG/PROJECT by their names; None when either is missing."""
+    query = (
+        select(OrgRow.id, ProjectRow.id)
+        .join(ProjectRow, ProjectRow.org_id == OrgRow.id)
+        .where(OrgRow.name == org, ProjectRow.name == project)
+    )
+    found = session.execute(query).first()
+    return None if found is None else (found[0], found[1])
+
+
+def queue_lanes(session: Session) -> list[tuple[str, int | None]]:
+    """Every queue's id and how many of its jobs may run at once (None: no limit)."""
+    return [(q.id, q.max_running) for q in session.scalars(select(QueueRow))]
+
+
+def member_ids(session: Session, project_id: str) -> set[str]:
+    """The ids of a project's members (the notifications' recipients of its events)."""
+    query = select(MembershipRow.user_id).where(MembershipRow.project_id == project_id)
+    return set(session.scalars(query))
+
+
+def org_admin_ids(session: Session, org_id: str) -> set[str]:
+    """The ids of an organization's admins."""
+    query = select(UserRow.id).where(UserRow.org_id == org_id, UserRow.role == Role.ORG_ADMIN.value)
+    return set(session.scalars(query))
+
+
+def project_ids_of(session: Session, user_id: str) -> list[str]:
+    """The ids of the projects a user is a member of."""
+    query = select(MembershipRow.project_id).where(MembershipRow.user_id == user_id)
+    return list(session.scalars(query))
 
 
 def list_orgs(session: Session, who: Principal) -> list[Org]:

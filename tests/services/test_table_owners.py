@@ -1,0 +1,176 @@
+"""Every table has one owner (issue 59): the context of `aicc/store/tables.py`'s `OWNERS` alone
+uses its `...Row` class; another context reads it through the owner's read functions and read
+models, writes it through the owner's writers, or keeps a record of its own. `ALLOWED` lists the
+uses left from before the rule, as (context, table) pairs: it only shrinks, and a pair that is
+no longer used must come off it, so the list ends at nothing."""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from pathlib import Path
+
+import aicc.services
+from aicc.store import tables
+
+SERVICES = Path(aicc.services.__file__).parent
+
+# (the context that uses a table, the table) where the context is not the table's owner.
+ALLOWED: set[tuple[str, str]] = {
+    ("billing", "DeviceRow"),
+    ("billing", "DeviceSampleRow"),
+    ("billing", "GatewayRequestRow"),
+    ("billing", "ImageStorageLevelRow"),
+    ("billing", "JobRow"),
+    ("billing", "NodeRow"),
+    ("billing", "ProjectRow"),
+    ("billing", "ReplicaRow"),
+    ("billing", "StorageLevelRow"),
+    ("billing", "WorkdirRow"),
+    ("center", "BurnInRow"),
+    ("center", "ChunkRow"),
+    ("center", "DeviceSampleRow"),
+    ("center", "JobRow"),
+    ("center", "MeterSampleRow"),
+    ("center", "NodeRow"),
+    ("center", "ReplicaRow"),
+    ("center", "WorkdirRow"),
+    ("data", "JobRow"),
+    ("data", "ModelVersionRow"),
+    ("data", "NodeRow"),
+    ("data", "OrgRow"),
+    ("data", "ProjectRow"),
+    ("data", "TemplateVersionRow"),
+    ("federation", "DatasetRow"),
+    ("federation", "DatasetVersionRow"),
+    ("federation", "DeviceRow"),
+    ("federation", "JobRow"),
+    ("federation", "NodeRow"),
+    ("federation", "OrgRow"),
+    ("federation", "ProjectRow"),
+    ("federation", "ReplicaRow"),
+    ("federation", "UsageRow"),
+    ("federation", "UserRow"),
+    ("images", "JobRow"),
+    ("images", "NodeRow"),
+    ("images", "OrgRow"),
+    ("images", "ProjectRow"),
+    ("jobs", "DeviceRow"),
+    ("jobs", "DeviceSampleRow"),
+    ("jobs", "JobOutputRow"),
+    ("jobs", "NodeRow"),
+    ("jobs", "OpenAIBatchRow"),
+    ("jobs", "OpenAIFineTuneRow"),
+    ("jobs", "OrgRow"),
+    ("jobs", "ProjectRow"),
+    ("jobs", "SettingRow"),
+    ("leases", "DeviceRow"),
+    ("leases", "JobRow"),
+    ("leases", "MaintenanceWindowRow"),
+    ("leases", "NodeRow"),
+    ("leases", "OrgRow"),
+    ("leases", "ReplicaRow"),
+    ("leases", "UsageRow"),
+    ("models", "DatasetRow"),
+    ("models", "DatasetVersionRow"),
+    ("models", "JobRow"),
+    ("models", "ProjectRow"),
+    ("models", "UserRow"),
+    ("needs", "DatasetRow"),
+    ("needs", "DatasetVersionRow"),
+    ("needs", "GatewayRequestRow"),
+    ("needs", "JobOutputRow"),
+    ("needs", "JobRow"),
+    ("needs", "NotifyEventRow"),
+    ("needs", "OrgRow"),
+    ("needs", "ProjectRow"),
+    ("nodes", "EventRow"),
+    ("nodes", "JobRow"),
+    ("nodes", "ReplicaRow"),
+    ("notify", "EventRow"),
+    ("notify", "JobRow"),
+    ("reports", "JobRow"),
+    ("reports", "UsageRow"),
+    ("serving", "DatasetRow"),
+    ("serving", "DatasetVersionRow"),
+    ("serving", "JobRow"),
+    ("serving", "ProjectRow"),
+    ("serving", "ReplicaRow"),
+    ("serving", "UserRow"),
+    ("telemetry", "DeviceRow"),
+    ("telemetry", "EventRow"),
+    ("telemetry", "JobRow"),
+    ("telemetry", "NodeRow"),
+    ("telemetry", "ProjectRow"),
+    ("telemetry", "ReplicaRow"),
+    ("telemetry", "UsageRow"),
+}
+
+
+def _context(path: Path, root: Path) -> str:
+    """`jobs` for services/jobs/anything.py; `common` for services/common.py."""
+    parts = path.relative_to(root).parts
+    return parts[0].removesuffix(".py")
+
+
+def _rows_used(source: str, rows: set[str]) -> set[str]:
+    """The `...Row` class names a module names: imported, referred to, or read off the module
+    (`tables.JobRow`). A row reached through a relationship (`job.replicas`) is its owner's own
+    business and is not counted: the relationships stay inside one context's tables."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Name):
+            name = node.id
+        elif isinstance(node, ast.Attribute):
+            name = node.attr
+        elif isinstance(node, ast.alias):
+            name = node.name
+        else:
+            continue
+        if name in rows:
+            found.add(name)
+    return found
+
+
+def foreign_uses(root: Path = SERVICES) -> dict[tuple[str, str], list[str]]:
+    """(context, table) -> the modules of that context that use a table another context owns."""
+    rows = {row.__name__ for group in tables.OWNERS.values() for row in group}
+    uses: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for path in sorted(root.rglob("*.py")):
+        context = _context(path, root)
+        for row in _rows_used(path.read_text(encoding="utf-8"), rows):
+            if tables.owner_of(row) != context:
+                uses[(context, row)].append(str(path.relative_to(root)))
+    return dict(uses)
+
+
+def test_every_table_has_one_owning_context() -> None:
+    classes = {
+        name
+        for name, value in vars(tables).items()
+        if isinstance(value, type) and issubclass(value, tables.Base) and value is not tables.Base
+    }
+    owned = [row.__name__ for group in tables.OWNERS.values() for row in group]
+    assert sorted(classes - set(owned)) == []  # a new table joins one group of OWNERS
+    assert len(owned) == len(set(owned))  # and only one
+    contexts = {p.name for p in SERVICES.iterdir() if (p / "__init__.py").exists()}
+    assert set(tables.OWNERS) <= contexts
+
+
+def test_contexts_use_only_their_own_tables() -> None:
+    uses = foreign_uses()
+    new = {pair: uses[pair] for pair in sorted(set(uses) - ALLOWED)}
+    assert new == {}, "go through the owner's read functions and writers (docs/ARCHITECTURE.md)"
+    gone = sorted(ALLOWED - set(uses))
+    assert gone == [], "no longer used: take these off ALLOWED"
+
+
+def test_the_check_bites(tmp_path: Path) -> None:
+    """A billing module naming the jobs' table, by import or off the module, is found; a jobs
+    module naming its own is not."""
+    (tmp_path / "billing").mkdir()
+    (tmp_path / "billing" / "x.py").write_text("from aicc.store.tables import JobRow\n")
+    (tmp_path / "billing" / "y.py").write_text("from aicc.store import tables\ntables.JobRow\n")
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "jobs" / "z.py").write_text("from aicc.store.tables import JobRow, ReplicaRow\n")
+    assert foreign_uses(tmp_path) == {("billing", "JobRow"): ["billing/x.py", "billing/y.py"]}
