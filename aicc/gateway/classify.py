@@ -15,18 +15,37 @@ import asyncio
 import json
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from fastapi.responses import JSONResponse
 
+from aicc.config import GatewaySettings
 from aicc.core.safety import Classifier, Hit, flagged
+from aicc.gateway.cache import StoreCache
 from aicc.gateway.errors import error
+from aicc.gateway.pool import Pool
 from aicc.services.jobs import endpoints
-
-if TYPE_CHECKING:  # the gateway's state holds the safety module, which asks this one
-    from aicc.gateway.state import Gateway
+from aicc.services.serving import gateway as gw
 
 log = logging.getLogger("aicc.gateway")
+
+
+class Gateway(Protocol):
+    """What of the gateway's state (`state.Gateway`, which holds the safety module that asks
+    this one) a classifier's request goes through."""
+
+    settings: GatewaySettings
+    classifiers: StoreCache[gw.Target | None]
+    outstanding: dict[str, int]
+    pool: Pool
+
+    def pick(
+        self, target: gw.Target, tried: set[str], holders: frozenset[str] = ...
+    ) -> tuple[str, str] | None: ...
+
+    def release(self, url: str) -> None: ...
+
+    def refuse(self, url: str) -> None: ...
 
 
 class Unavailable(Exception):

@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter
@@ -25,9 +25,6 @@ from aicc.services.common import utcnow
 from aicc.services.serving import gateway as gw
 from aicc.services.serving import safety as events
 from aicc.store.db import Database
-
-if TYPE_CHECKING:
-    from aicc.gateway.state import Gateway
 
 log = logging.getLogger("aicc.gateway")
 
@@ -226,7 +223,7 @@ class StreamGuard:
         grant: gw.Grant,
         target: gw.Target,
         request_id: str,
-        gateway: Gateway | None = None,
+        gateway: classify.Gateway | None = None,
     ) -> None:
         self.safety, self.policy, self.grant, self.target = safety, policy, grant, target
         self.request_id, self.gateway = request_id, gateway

@@ -229,7 +229,7 @@ def tiny_classifier(
         id2label=dict(enumerate(labels)),
         label2id={label: i for i, label in enumerate(labels)},
     )
-    model = LlamaForSequenceClassification(config)
+    model = LlamaForSequenceClassification(config)  # type: ignore[no-untyped-call]
     with torch.no_grad():
         model.score.weight.mul_(spread)
     dest.mkdir(parents=True, exist_ok=True)
