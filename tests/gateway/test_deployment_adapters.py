@@ -169,26 +169,52 @@ def test_an_org_shared_adapter_of_another_project_attaches_and_another_orgs_is_a
     organization is A's to serve; one shared so in another organization does not exist for A."""
     serving.lora(world.files / "tiny", world.files / "cada", seed=4)
     serving.lora(world.files / "tiny", world.files / "dada", seed=5)
+    # a project of A's organization that A is no member of, and a member of it
+    lab = world.api.post("/api/v1/projects", json={"name": "lab", "org_id": world.a.org_id})
+    assert lab.status_code == 201, lab.text
     made = world.api.post(
         "/api/v1/users", json={"name": "alpha-lab", "role": "member", "org_id": world.a.org_id}
     )
     assert made.status_code == 201, made.text
+    joined = world.api.post(
+        f"/api/v1/projects/{lab.json()['id']}/members", json={"user_id": made.json()["id"]}
+    )
+    assert joined.status_code == 200, joined.text
     token = world.api.post("/api/v1/tokens", json={"name": "lab", "user_id": made.json()["id"]})
-    lab = Tenant(
+    member = Tenant(
         world.a.org_id,
-        made.json()["default_project_id"],
+        lab.json()["id"],
         made.json()["id"],
         {"Authorization": f"Bearer {token.json()['secret']}"},
     )
-    assert lab.project_id != world.a.project_id
     refs = []
-    for tenant, name in ((lab, "cada"), (world.b, "dada")):
-        register(world.state, tenant, name, world.files / name)
+    for tenant, name in ((member, "cada"), (world.b, "dada")):
+        with world.state.db.session() as session:
+            who = principal_of(session, session.get(UserRow, tenant.user_id))
+            models.register_directory(
+                session,
+                who,
+                world.state.chunks,
+                name,
+                world.files / name,
+                project=tenant.project_id,
+            )
+        shown = world.api.get(
+            f"/api/v1/models/{name}", params={"project": tenant.project_id}, headers=tenant.headers
+        )
+        ref = f"{shown.json()['project']}/{name}@1"
+        private = world.api.post(
+            "/api/v1/deployments/chat/adapters", json={"model": ref}, headers=world.a.headers
+        )
+        assert private.status_code == 404, private.text  # not shared yet: not A's to read
         shared = world.api.patch(
-            f"/api/v1/models/{name}", json={"visibility": "org"}, headers=tenant.headers
+            f"/api/v1/models/{name}",
+            params={"project": tenant.project_id},
+            json={"visibility": "org"},
+            headers=tenant.headers,
         )
         assert shared.status_code == 200 and shared.json()["visibility"] == "org", shared.text
-        refs.append(f"{shared.json()['project']}/{name}@1")
+        refs.append(ref)
     attached = world.sdk(world.a).deployments.attach("chat", refs[0])
     assert attached.name == "cada" and attached.model == refs[0]
     expected = merged_greedy(world.files / "tiny", world.files / "cada", PROMPT, 6)
