@@ -133,6 +133,13 @@ def test_a_flagged_answer_is_refused_whole_and_cut_from_a_stream(center: Center)
     found = [e for e in center.events() if e[0] == "completion"]
     assert found == [("completion", "classifier:toxic", "block")] * 2
 
+    # read only at its end: the whole text went out, then the stream is cut before [DONE]
+    center.policy(threshold=0.0, labels=["toxic"], prompts=False, stream_every_chars=10_000)
+    chunks = list(center.chat(GOOD, stream=True))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.startswith("hello from the upstream")
+    assert chunks[-1].choices[0].finish_reason == "content_filter"
+
 
 def test_a_classifier_away_fails_closed_or_open_as_the_policy_says(center: Center) -> None:
     settings: dict[str, Any] = {"enabled": True, "completions": False}
