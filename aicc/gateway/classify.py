@@ -4,7 +4,9 @@ gateway's own routing (least loaded ready replica, its token, the pooled clients
 replica when one refuses the connection). The model reads tenant text in its replica's
 sandbox, as any model does; the server only reads the scores back (`core/safety.flagged`).
 
-Not a tenant's request: nothing is metered or logged for it. A classifier that does not
+Not a tenant's request: nothing is metered or logged for it; it counts in flight for the
+classifier's deployment, so its autoscaler sizes it by the policy's demand (a classifier
+scaled to zero is not waited for: give it `min_replicas` 1 or more). A classifier that does not
 answer within `timeout_s` (no ready replica, a refused connection, an error, a slow answer)
 is the policy's `on_error`: closed, the checked request gets a 503 `content_filter_unavailable`
 (`Unavailable`); open, the text goes on unchecked (logged)."""
@@ -26,6 +28,7 @@ from aicc.gateway.errors import error
 from aicc.gateway.pool import Pool
 from aicc.services.jobs import endpoints
 from aicc.services.serving import gateway as gw
+from aicc.services.serving.autoscaling import Concurrency
 
 log = logging.getLogger("aicc.gateway")
 
@@ -36,6 +39,7 @@ class Gateway(Protocol):
 
     settings: GatewaySettings
     classifiers: StoreCache[gw.Target | None]
+    concurrency: Concurrency
     outstanding: dict[str, int]
     pool: Pool
 
@@ -79,6 +83,16 @@ async def _scores(
     if target is None:
         raise LookupError(f"no deployment {classifier.deployment}")
     body = json.dumps({"model": target.name, "input": texts}).encode()
+    gateway.concurrency.begin(target.deployment_id)  # the autoscaler sizes it by its demand
+    try:
+        return await _send(gateway, target, body, len(texts))
+    finally:
+        gateway.concurrency.end(target.deployment_id)
+
+
+async def _send(
+    gateway: Gateway, target: gw.Target, body: bytes, count: int
+) -> list[dict[str, float]]:
     tried: set[str] = set()
     for _ in range(gateway.settings.max_attempts):
         choice = gateway.pick(target, tried)
@@ -95,7 +109,7 @@ async def _scores(
             ) as answer:
                 if answer.status != 200:
                     raise RuntimeError(f"the classifier answered {answer.status}")
-                return _read(await answer.json(content_type=None), len(texts))
+                return _read(await answer.json(content_type=None), count)
         except OSError:  # refused: the next replica (a timeout is the caller's)
             gateway.refuse(url)
         finally:
