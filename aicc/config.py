@@ -304,6 +304,24 @@ class SafetyRuleSettings(BaseModel):
         return value
 
 
+class SafetyClassifierSettings(BaseModel):
+    """A classifier model a policy asks besides its rules (docs/gateway.md, "Content safety"):
+    a deployment of a sequence-classification model, whose `/v1/moderations` answers scores
+    per category; a text scoring `threshold` or more in one of `labels` (all when empty) is
+    blocked as a rule's match would be."""
+
+    model_config = ConfigDict(extra="forbid")
+    deployment: Annotated[str, Field(min_length=1, max_length=64)]  # its id (dep_...)
+    threshold: Annotated[float, Field(ge=0, le=1)] = 0.5
+    labels: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(default_factory=list)
+    # the classifier down or slower than `timeout_s`: refuse (a 503) or let the text through
+    on_error: Literal["closed", "open"] = "closed"
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    # a streamed answer's text so far is classified each time this many characters came
+    # (and once at its end)
+    stream_every_chars: Annotated[int, Field(ge=1, le=1_000_000)] = 400
+
+
 class SafetyPolicySettings(BaseModel):
     """One content-safety policy: the center's (`gateway.safety`), or a deployment's, which
     adds its rules to the center's (`replace`: instead of them) and overrides what it sets."""
@@ -316,6 +334,7 @@ class SafetyPolicySettings(BaseModel):
     window_chars: Annotated[int | None, Field(ge=0, le=4096)] = None
     rules: list[SafetyRuleSettings] = Field(default_factory=list)
     replace: bool = False
+    classifier: SafetyClassifierSettings | None = None  # a deployment's replaces the center's
 
 
 class SafetySettings(SafetyPolicySettings):

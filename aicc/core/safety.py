@@ -2,6 +2,10 @@
 lists compiled into one expression, a prompt checked whole, and a streamed completion checked as
 it comes with a window of what came before, so a word split across two chunks is still caught.
 
+A policy may also name a classifier (`Classifier`): a deployment of a sequence-classification
+model the gateway asks for scores per category; `flagged` reads its answer into a hit
+`classifier:LABEL`, which blocks as a rule's would.
+
 Pure: no I/O. The gateway (`gateway/safety.py`) builds a `Policy` per deployment from the
 settings, and records and counts what a policy found.
 """
@@ -9,7 +13,7 @@ settings, and records and counts what a policy found.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -35,6 +39,33 @@ class Hit:
     action: Action
     start: int
     end: int
+
+
+@dataclass(frozen=True)
+class Classifier:
+    """Which deployment scores texts, from what score a category blocks (`labels`: the
+    categories that may; empty: all), and what a classifier that does not answer means."""
+
+    deployment: str
+    threshold: float = 0.5
+    labels: tuple[str, ...] = ()
+    fail_open: bool = False
+    timeout_s: float = 5.0
+    every_chars: int = 400
+
+
+def flagged(classifier: Classifier, scores: Mapping[str, float], text: str) -> Hit | None:
+    """The highest-scoring category at or over the threshold (among `labels`) as a blocking
+    hit over the whole text, or None."""
+    found = [
+        (score, label)
+        for label, score in scores.items()
+        if (not classifier.labels or label in classifier.labels) and score >= classifier.threshold
+    ]
+    if not found:
+        return None
+    _, label = max(found)
+    return Hit(f"classifier:{label}", "block", 0, len(text))
 
 
 def trie(words: Sequence[str]) -> str:
@@ -72,8 +103,10 @@ class Policy:
         completions: bool = True,
         store_text: bool = False,
         window: int = 64,
+        classifier: Classifier | None = None,
     ) -> None:
         self.rules = tuple(r for r in rules if r.words or r.patterns)
+        self.classifier = classifier
         self.prompts, self.completions = prompts, completions
         self.store_text, self.window = store_text, window
         self._by_group: dict[str, Rule] = {}
@@ -93,6 +126,7 @@ class Policy:
     @property
     def active(self) -> bool:
         found = self._words is not None or self._patterns is not None
+        found = found or self.classifier is not None
         return found and (self.prompts or self.completions)
 
     def _scans(self, text: str) -> list[tuple[re.Pattern[str], str]]:

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi.responses import JSONResponse
 
 from aicc.core.safety import Policy
-from aicc.gateway import safety
+from aicc.gateway import classify, safety
 from aicc.gateway.call import Call
 from aicc.gateway.errors import error
 
@@ -70,6 +70,18 @@ async def check_prompt(
         await call.gateway.safety.note(
             policy, call.grant, call.target, call.id, "prompt", found, text
         )
+    if hit is None and policy.classifier is not None and call.route != "moderations":
+        texts = [text for text, _ in safety.prompt_slots(call.route, payload)]
+        try:
+            hit = await classify.verdict(call.gateway, policy.classifier, texts)
+        except classify.Unavailable:
+            await call.finish(503, billable=False)
+            return classify.unavailable(call.id), False
+        if hit is not None:
+            stored = "\n".join(texts)
+            await call.gateway.safety.note(
+                policy, call.grant, call.target, call.id, "prompt", [hit], stored
+            )
     if hit is not None:
         await call.finish(400, billable=False)
         return safety.refusal("prompt", hit, call.id), False
@@ -80,7 +92,8 @@ async def check_answer(call: Call, content: bytes) -> bytes | JSONResponse:
     """A whole answer against the deployment's policy: as it was, masked, or a 400 (the
     caller finishes the call: the replica worked for it)."""
     policy = call.gateway.safety.policy(call.target.deployment_id)
-    if policy is None or not policy.completions or call.route.endswith("embeddings"):
+    textless = call.route.endswith(("embeddings", "moderations"))  # no answer text
+    if policy is None or not policy.completions or textless:
         return content
     try:
         answer = json.loads(content)
@@ -92,6 +105,17 @@ async def check_answer(call: Call, content: bytes) -> bytes | JSONResponse:
         await call.gateway.safety.note(
             policy, call.grant, call.target, call.id, "completion", found, text
         )
+    if hit is None and policy.classifier is not None:
+        texts = [text for text, _ in safety.answer_slots(answer)]
+        try:
+            hit = await classify.verdict(call.gateway, policy.classifier, texts)
+        except classify.Unavailable:
+            return classify.unavailable(call.id)
+        if hit is not None:
+            stored = "\n".join(texts)
+            await call.gateway.safety.note(
+                policy, call.grant, call.target, call.id, "completion", [hit], stored
+            )
     if hit is not None:
         return safety.refusal("completion", hit, call.id)
     return json.dumps(answer).encode() if masked else content
@@ -102,4 +126,6 @@ def guard(call: Call) -> safety.StreamGuard | None:
     policy = call.gateway.safety.policy(call.target.deployment_id)
     if policy is None or not policy.completions:
         return None
-    return safety.StreamGuard(call.gateway.safety, policy, call.grant, call.target, call.id)
+    return safety.StreamGuard(
+        call.gateway.safety, policy, call.grant, call.target, call.id, call.gateway
+    )

@@ -132,7 +132,11 @@ async def dispatch(
     if refused is not None:
         return refused
     asked_usage = True
-    if isinstance(payload, dict) and payload.get("stream") is True and route != "embeddings":
+    if (
+        isinstance(payload, dict)
+        and payload.get("stream") is True
+        and route not in ("embeddings", "moderations")
+    ):
         call.stream = True
         options = payload.get("stream_options")
         options = options if isinstance(options, dict) else {}

@@ -5,7 +5,7 @@ mounts (`api/app.py`, first: `/v1` carries the most requests); the app sets the 
 
 These routes speak OpenAI's API, not AICC's: errors are `{"error": {...}}` (`errors.py`), and
 they stay out of /openapi.json (whose walk and clients are about `/api/v1` and user tokens).
-The routes: models, chat and text completions, embeddings, and a table model's
+The routes: models, chat and text completions, embeddings, moderations, and a table model's
 `/v1/deployments/{name}/predict`. A route reads the key and the request, then hands it to
 `forward.py`.
 """
@@ -96,6 +96,12 @@ async def gateway_completions(request: Request) -> Response:
 @router.post("/embeddings")
 async def gateway_embeddings(request: Request) -> Response:
     return await _forward(request, "embeddings", "/v1/embeddings")
+
+
+@router.post("/moderations")
+async def gateway_moderations(request: Request) -> Response:
+    """A classifier deployment's scores (`aicc/serving`'s sequence-classification models)."""
+    return await _forward(request, "moderations", "/v1/moderations")
 
 
 @router.post("/deployments/{name}/predict")

@@ -18,7 +18,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import Counter
 
 from aicc.config import SafetyPolicySettings, SafetySettings
-from aicc.core.safety import Hit, Policy, Rule, StreamCheck
+from aicc.core.safety import Classifier, Hit, Policy, Rule, StreamCheck
+from aicc.gateway import classify
 from aicc.gateway.errors import error
 from aicc.services.common import utcnow
 from aicc.services.serving import gateway as gw
@@ -45,12 +46,24 @@ def policy_of(center: SafetySettings, deployment: SafetyPolicySettings | None) -
         theirs = getattr(center, name)
         return mine if mine is not None else theirs if theirs is not None else default
 
+    asks = own.classifier or center.classifier
+    classifier = None
+    if asks is not None:
+        classifier = Classifier(
+            asks.deployment,
+            threshold=asks.threshold,
+            labels=tuple(asks.labels),
+            fail_open=asks.on_error == "open",
+            timeout_s=asks.timeout_s,
+            every_chars=asks.stream_every_chars,
+        )
     found = Policy(
         [Rule(r.name, tuple(r.words), tuple(r.patterns), r.action) for r in rules],
         prompts=pick("prompts", True),
         completions=pick("completions", True),
         store_text=pick("store_text", False),
         window=pick("window_chars", 64),
+        classifier=classifier,
     )
     return found if found.active else None
 
@@ -67,6 +80,11 @@ class Safety:
             ["project", "deployment", "stage", "action"],
             registry=registry,
         )
+
+    def reload(self, settings: SafetySettings) -> None:
+        """New settings (a test's, an operator's reload): policies are built again."""
+        self.settings = settings
+        self._policies.clear()
 
     def policy(self, deployment_id: str) -> Policy | None:
         if deployment_id not in self._policies:
@@ -199,15 +217,29 @@ class StreamGuard:
     the closing events: a chunk whose `finish_reason` is `content_filter`, then `[DONE]`."""
 
     def __init__(
-        self, safety: Safety, policy: Policy, grant: gw.Grant, target: gw.Target, request_id: str
+        self,
+        safety: Safety,
+        policy: Policy,
+        grant: gw.Grant,
+        target: gw.Target,
+        request_id: str,
+        gateway: classify.Gateway | None = None,
     ) -> None:
         self.safety, self.policy, self.grant, self.target = safety, policy, grant, target
-        self.request_id = request_id
+        self.request_id, self.gateway = request_id, gateway
         self.checks: dict[int, StreamCheck] = {}
         self.sent: dict[int, list[str]] = {}  # per choice, for a policy that stores the text
+        # with a classifier (and the gateway to reach it): each choice's text so far, and
+        # how much of it the classifier has read
+        self.said: dict[int, str] = {}
+        self.classified: dict[int, int] = {}
+        self.last: dict[str, Any] = {}  # the chunk the closing one copies, at `[DONE]`
 
     async def event(self, event: bytes, data: bytes) -> tuple[bytes, bool]:
         """(what to send, whether the stream ends here)."""
+        if data == b"[DONE]" and self.said:  # the classifier reads what it has not yet
+            closing = await self._classify(self.last, final=True)
+            return (closing, True) if closing is not None else (event, False)
         if not data or data == b"[DONE]" or b'"choices"' not in data:
             return event, False
         try:
@@ -236,14 +268,46 @@ class StreamGuard:
                     changed = True
                     masked += hits
                     texts.append(text)
+                if self.policy.classifier is not None and self.gateway is not None:
+                    self.said[index] = self.said.get(index, "") + piece
         if masked:
             said = "".join(texts) if self.policy.store_text else ""
             await self.safety.note(
                 self.policy, self.grant, self.target, self.request_id, "completion", masked, said
             )
+        if self.said:
+            self.last = chunk
+            closing = await self._classify(chunk, final=False)
+            if closing is not None:
+                return closing, True
         if not changed:
             return event, False
         return b"data: " + json.dumps(chunk).encode() + b"\n\n", False
+
+    async def _classify(self, chunk: dict[str, Any], *, final: bool) -> bytes | None:
+        """Each choice's text so far to the classifier, once `every_chars` more came since it
+        last read it (`final`: whatever it has not read): the closing events if it flags one,
+        or if it is away and the policy fails closed (what was sent cannot be taken back)."""
+        classifier, gateway = self.policy.classifier, self.gateway
+        assert classifier is not None and gateway is not None
+        for index, text in self.said.items():
+            read = self.classified.get(index, 0)
+            if len(text) == read or (not final and len(text) - read < classifier.every_chars):
+                continue
+            self.classified[index] = len(text)
+            try:
+                hit = await classify.verdict(gateway, classifier, [text])
+            except classify.Unavailable as e:
+                log.warning("gateway: %s cut, the classifier is away: %s", self.request_id, e)
+                return _closing(chunk, index)
+            if hit is not None:
+                stored = text if self.policy.store_text else ""
+                await self.safety.note(
+                    self.policy, self.grant, self.target, self.request_id,
+                    "completion", [hit], stored,
+                )  # fmt: skip
+                return _closing(chunk, index)
+        return None
 
 
 def _closing(chunk: dict[str, Any], index: int) -> bytes:

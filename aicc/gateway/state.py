@@ -79,6 +79,9 @@ class Gateway:
         self.targets: StoreCache[gw.Target | None] = StoreCache(
             settings.endpoint_cache_s, self._load_target
         )
+        self.classifiers: StoreCache[gw.Target | None] = StoreCache(
+            settings.endpoint_cache_s, self._load_classifier
+        )  # content safety's classifier deployments, by id (`classify.py`)
         self.outstanding: dict[str, int] = {}  # address -> requests in flight there
         self.turn = itertools.count()
         self.refused: dict[str, float] = {}  # url -> until when it is passed over
@@ -105,6 +108,10 @@ class Gateway:
     def _load_target(self, key: tuple[str, str]) -> gw.Target | None:
         with self.db.reader() as session:
             return gw.target(session, *key)
+
+    def _load_classifier(self, deployment_id: str) -> gw.Target | None:
+        with self.db.reader() as session:
+            return gw.target_of(session, deployment_id)
 
     def _alias(self, key: tuple[str, str]) -> tuple[str, str] | None:
         with self.db.reader() as session:

@@ -427,8 +427,8 @@ def need_offer(page: PostingPage, need_id: str, posted: Annotated[NewOffer, Form
     return _on_need(page, need, form, OfferIn, data, make, offered="1")
 
 
-OFFER_ACTIONS = {
-    "accept": offers.accept,
+OFFER_ACTIONS: dict[str, Callable[..., Offer]] = {
+    "accept": offers.accept,  # called with the pricing setting: its key's tier
     "decline": offers.decline,
     "withdraw": offers.withdraw,
     "end": offers.end,
@@ -446,13 +446,14 @@ def need_offer_decide(
     if decide is None:
         raise NotFound("offer action {action} not found", action=action)
     form = PageForm(f"offer-{offer_id}")
+    plan = {"default_plan": page.state.settings.pricing} if action == "accept" else {}
     try:
         done = _checked(
             page,
             form,
             Nothing,
             {},
-            lambda _: decide(page.session, page.me.who, need.id, offer_id, now=utcnow()),
+            lambda _: decide(page.session, page.me.who, need.id, offer_id, now=utcnow(), **plan),
         )
     except Rejected as refused:
         return _need_page(page, need.id, form=form, status=refused.status)

@@ -180,10 +180,20 @@ class PeftHost:
 
     A switch sets the active adapter on the adapter layers alone: peft's `set_adapter` walks
     every module and sets `requires_grad` on every loaded adapter's weights, a cost that grows
-    with the adapters loaded (about 1 ms each, per switch) for what inference never reads."""
+    with the adapters loaded (about 1 ms each, per switch) for what inference never reads.
 
-    def __init__(self, model: Any) -> None:
+    With `merge` (the default), the active adapter is also merged into the weights of the
+    layers it adapts (plain LoRA layers; others stay unmerged) for as long as it is active:
+    each token then costs what the merged model's does, where peft's unmerged forward adds
+    some ten small operations per adapted layer, which on a small model is a fifth of a
+    token's time (BENCHMARKS.md, "Serving"). A switch puts back the layers' own weights from a
+    copy kept at their first merge (exact: no drift from adding and subtracting deltas, as
+    peft's `unmerge` would in bf16) and adds the new delta, once per request: the copy costs
+    the adapted layers' weights once more in memory."""
+
+    def __init__(self, model: Any, *, merge: bool = True) -> None:
         self.model = model
+        self.merge = merge
         self.peft: Any = None  # the PeftModel, once the first adapter is loaded
         self.names: dict[str, str] = {}  # cache key -> peft's adapter name
         self.count = 0
@@ -191,8 +201,11 @@ class PeftHost:
         self.active: str | None = None
         self.known = True  # `active` is what the layers apply (false after a load or unload)
         self.enabled = True  # the adapter layers are on (a new PeftModel's are)
+        self.originals: dict[int, Any] = {}  # id(base layer) -> its weights before any merge
+        self.merged: list[Any] = []  # the layers whose weights hold the active adapter now
 
     def load(self, key: str, path: Path) -> None:
+        self.restore()  # peft injects into unmerged layers
         self.count += 1
         name = self.names[key] = f"a{self.count}"
         if self.peft is None:
@@ -208,6 +221,7 @@ class PeftHost:
         self.layers = [m for m in self.model.modules() if isinstance(m, BaseTunerLayer)]
 
     def unload(self, key: str) -> None:
+        self.restore()
         self.peft.delete_adapter(self.names.pop(key))
         self.known = False
 
@@ -215,6 +229,7 @@ class PeftHost:
         """Make `key`'s adapter the one the base applies (None: none)."""
         if self.peft is None or (self.known and key == self.active):
             return
+        self.restore()
         if (key is not None) != self.enabled:  # walks every module: only when it changes
             if key is None:
                 self.peft.base_model.disable_adapter_layers()
@@ -225,4 +240,44 @@ class PeftHost:
             name = [self.names[key]]
             for layer in self.layers:
                 layer._active_adapter = name  # what `BaseTunerLayer.active_adapters` reads
+            if self.merge:
+                self._merge(name[0])
         self.active, self.known = key, True
+
+    def _merge(self, name: str) -> None:
+        """Adapter `name` into the weights of each plain LoRA layer that has it."""
+        import torch
+
+        with torch.no_grad():
+            for layer in self.layers:
+                if not _mergeable(layer, name):
+                    continue
+                weight = layer.get_base_layer().weight
+                self.originals.setdefault(id(weight), weight.detach().clone())
+                weight.data += layer.get_delta_weight(name).to(weight.dtype)
+                layer.merged_adapters.append(name)  # peft's forward: the base layer alone
+                self.merged.append(layer)
+
+    def restore(self) -> None:
+        """The merged layers' own weights back, from their copies."""
+        import torch
+
+        with torch.no_grad():
+            for layer in self.merged:
+                weight = layer.get_base_layer().weight
+                weight.data.copy_(self.originals[id(weight)])
+                layer.merged_adapters.clear()
+        self.merged.clear()
+
+
+def _mergeable(layer: Any, name: str) -> bool:
+    """A plain LoRA linear layer holding adapter `name`: no variant (DoRA...), no bias."""
+    lora_a = getattr(layer, "lora_A", None)
+    return (
+        lora_a is not None
+        and name in lora_a
+        and name not in getattr(layer, "lora_variant", {})
+        and not getattr(layer, "lora_bias", {}).get(name, False)
+        and getattr(layer.get_base_layer(), "weight", None) is not None
+        and type(layer).__name__ == "Linear"
+    )

@@ -1,5 +1,6 @@
 """The HTTP face of a replica (Starlette): `/health`, `/metrics`, `/v1/models`, and either the
-text routes (`/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`) or `/predict`.
+text routes (`/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`), `/v1/moderations`
+(a sequence classifier: `classifier.py`) or `/predict`.
 
 The model loads in a thread after the server starts, so `/health` says 503 while it loads and
 200 once it is ready (the deployment's readiness check). Work on the model runs off the event
@@ -31,12 +32,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from . import adapters, protocol
+from . import adapters, classifier, protocol
+from .classifier import ClassifierModel
 from .protocol import Answer, ApiError
 from .tables import TableModel, rows
 from .text import COMPLETION_DEFAULT_MAX_TOKENS, Adapter, Generation, TextModel
 
-Engine = TextModel | TableModel
+Engine = TextModel | TableModel | ClassifierModel
 T = TypeVar("T")
 METRICS = (  # /metrics, each `aicc_serving_<name>`: counters end in _total, the rest are gauges
     "requests_total",
@@ -87,7 +89,13 @@ class State:
                 "the model is still loading", code="loading", status=503, kind="server_error"
             )
         if not isinstance(self.engine, kind):
-            other = "/predict" if isinstance(self.engine, TableModel) else "/v1/chat/completions"
+            other = (
+                "/predict"
+                if isinstance(self.engine, TableModel)
+                else "/v1/moderations"
+                if isinstance(self.engine, ClassifierModel)
+                else "/v1/chat/completions"
+            )
             raise ApiError(
                 f"this model does not serve this route; it answers {other}",
                 code="not_found",
@@ -154,6 +162,7 @@ def create(state: State) -> Starlette:
             Route("/v1/chat/completions", routes.chat, methods=["POST"]),
             Route("/v1/completions", routes.completions, methods=["POST"]),
             Route("/v1/embeddings", routes.embeddings, methods=["POST"]),
+            Route("/v1/moderations", routes.moderations, methods=["POST"]),
             Route("/predict", routes.predict, methods=["POST"]),
             Route("/aicc/adapters/{owner}/{name}", routes.adapter_put, methods=["PUT"]),
         ],
@@ -311,6 +320,16 @@ class _Routes:
         used = protocol.usage(tokens, 0)
         found = {"object": "list", "data": data, "model": body["model"], "usage": used}
         return JSONResponse(found, headers=_told(model, adapter))
+
+    async def moderations(self, request: Request) -> Response:
+        """OpenAI's moderation answer from a sequence classifier: each text's scores."""
+        state = self.state
+        model: ClassifierModel = state.ready(ClassifierModel)
+        texts = classifier.texts(await _json_body(request), state.name)
+        async with state.turn():
+            done = [await state.work(model.scores, text) for text in texts]
+        state.counts["prompt_tokens_total"] += sum(n for _, n in done)
+        return JSONResponse(classifier.answer(state.name, [scores for scores, _ in done]))
 
     async def adapter_put(self, request: Request) -> Response:
         """An adapter the gateway hands in (a tar of its files), as OWNER/NAME at a version;

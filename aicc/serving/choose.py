@@ -27,8 +27,8 @@ def model_files(path: Path) -> Path:
 
 def engine_for(path: Path) -> str:
     """`predict` for a template's model (`template.yaml` and `predict.py`) unless the template
-    makes a causal LM; `transformers` for a Hugging Face causal LM or a LoRA adapter; `vllm`
-    only when asked for."""
+    makes a causal LM; `transformers` for a Hugging Face causal LM, a sequence classifier or a
+    LoRA adapter; `vllm` only when asked for."""
     if not path.is_dir():
         raise ChoiceError(f"{path} is not a directory")
     manifest = path / "template.yaml"
@@ -37,17 +37,24 @@ def engine_for(path: Path) -> str:
         if doc.get("format") not in CAUSAL_FORMATS and doc.get("task") != "text-generation":
             return "predict"
     files = model_files(path)
-    if (files / "adapter_config.json").is_file() or _causal_lm(files / "config.json"):
+    if (files / "adapter_config.json").is_file() or _architecture(
+        files / "config.json", ("ForCausalLM", "LMHeadModel", "ForSequenceClassification")
+    ):
         return "transformers"
     raise ChoiceError(
         f"{path} holds neither a template's model (template.yaml and predict.py), nor a "
-        "Hugging Face causal language model (config.json), nor a LoRA adapter "
-        "(adapter_config.json); name the engine with --engine"
+        "Hugging Face causal language model or sequence classifier (config.json), nor a LoRA "
+        "adapter (adapter_config.json); name the engine with --engine"
     )
 
 
-def _causal_lm(config: Path) -> bool:
+def classifier(path: Path) -> bool:
+    """Whether the model directory holds a sequence classifier (served as /v1/moderations)."""
+    return _architecture(model_files(path) / "config.json", ("ForSequenceClassification",))
+
+
+def _architecture(config: Path, endings: tuple[str, ...]) -> bool:
     if not config.is_file():
         return False
     architectures = json.loads(config.read_text("utf-8")).get("architectures") or []
-    return any(str(a).endswith(("ForCausalLM", "LMHeadModel")) for a in architectures)
+    return any(str(a).endswith(endings) for a in architectures)

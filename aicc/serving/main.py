@@ -12,7 +12,8 @@ from pathlib import Path
 
 from . import vllm_engine
 from .app import Engine, State, create
-from .choose import ENGINES, ChoiceError, engine_for, model_files
+from .choose import ENGINES, ChoiceError, classifier, engine_for, model_files
+from .classifier import ClassifierModel
 from .tables import TableModel
 from .text import TextModel
 
@@ -78,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     def load() -> Engine:
+        if engine == "transformers" and classifier(model):  # served as /v1/moderations
+            return ClassifierModel.load(model_files(model))
         if engine == "transformers":
             text = TextModel.load(model_files(model))
             if root is not None:

@@ -789,7 +789,8 @@ class GatewayRequestRow(Base):
     project_id: Mapped[str] = mapped_column(String(40), index=True)
     deployment_id: Mapped[str] = mapped_column(String(40))
     key_id: Mapped[str] = mapped_column(String(40), index=True)
-    route: Mapped[str] = mapped_column(String(32))  # chat | completions | embeddings | predict
+    # chat | completions | embeddings | moderations | predict
+    route: Mapped[str] = mapped_column(String(32))
     status: Mapped[int] = mapped_column(Integer)  # what the client got
     stream: Mapped[bool] = mapped_column(Boolean, default=False)
     billable: Mapped[bool] = mapped_column(Boolean, default=False)  # a replica answered 2xx

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aicc.serving
 from aicc.testing import startup, templates
@@ -155,13 +156,10 @@ def serve(
         stop(served)
 
 
-def tiny_lm(dest: Path, *, context: int = 512, chat: bool = True, seed: int = 0) -> Path:
-    """A tiny Llama (random weights, seeded) and a byte-level BPE tokenizer learned from a few
-    sentences, saved as a Hugging Face model directory; `chat` gives the tokenizer a ChatML
-    chat template."""
-    import torch
+def _tokenizer(chat: bool) -> object:
+    """A byte-level BPE tokenizer learned from `CORPUS`; `chat`: with a ChatML template."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     special = {"bos_token": "<s>", "eos_token": "<|im_end|>", "pad_token": "<pad>"}
     tokens = Tokenizer(models.BPE())
@@ -176,8 +174,13 @@ def tiny_lm(dest: Path, *, context: int = 512, chat: bool = True, seed: int = 0)
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=tokens, **special)  # type: ignore[no-untyped-call]
     if chat:
         tokenizer.chat_template = CHAT_TEMPLATE
-    torch.manual_seed(seed)
-    config = LlamaConfig(
+    return tokenizer
+
+
+def _config(tokenizer: Any, context: int, **more: Any) -> Any:
+    from transformers import LlamaConfig
+
+    return LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=32,
         intermediate_size=64,
@@ -188,8 +191,47 @@ def tiny_lm(dest: Path, *, context: int = 512, chat: bool = True, seed: int = 0)
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
+        **more,
     )
-    model = LlamaForCausalLM(config)
+
+
+def tiny_lm(dest: Path, *, context: int = 512, chat: bool = True, seed: int = 0) -> Path:
+    """A tiny Llama (random weights, seeded) and a byte-level BPE tokenizer learned from a few
+    sentences, saved as a Hugging Face model directory; `chat` gives the tokenizer a ChatML
+    chat template."""
+    import torch
+    from transformers import LlamaForCausalLM
+
+    tokenizer: Any = _tokenizer(chat)
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(_config(tokenizer, context))
+    dest.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(dest)
+    tokenizer.save_pretrained(dest)
+    return dest
+
+
+def tiny_classifier(
+    dest: Path, *, labels: Sequence[str] = ("safe", "toxic"), seed: int = 0, spread: float = 50.0
+) -> Path:
+    """A tiny Llama sequence classifier (random weights, seeded; its head scaled by `spread`
+    so that texts score far apart) with `labels` as its categories, saved as a Hugging Face
+    model directory: what `/v1/moderations` serves."""
+    import torch
+    from transformers import LlamaForSequenceClassification
+
+    tokenizer: Any = _tokenizer(chat=False)
+    torch.manual_seed(seed)
+    config = _config(
+        tokenizer,
+        256,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+    )
+    model = LlamaForSequenceClassification(config)  # type: ignore[no-untyped-call]
+    with torch.no_grad():
+        model.score.weight.mul_(spread)
     dest.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(dest)
     tokenizer.save_pretrained(dest)

@@ -53,6 +53,7 @@ class World:
     def __init__(self, url: str, api: httpx.Client, a: Tenant, b: Tenant, files: Path) -> None:
         self.url, self.api, self.a, self.b, self.files = url, api, a, b, files
         self.keys = 0
+        self.state: ServerState
 
     def sdk(self, tenant: Tenant) -> Client:
         return Client(server=self.url, token=tenant.token)
@@ -89,6 +90,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         world = World(
             url, api, make_tenant(api, "alpha"), make_tenant(api, "beta", "org_admin"), root
         )
+        world.state = state
         for tenant, name in ((world.a, "tiny"), (world.a, "ada"), (world.a, "wrong")):
             register(state, tenant, name, root / name)
         register(state, world.b, "bada", root / "bada")
@@ -158,6 +160,77 @@ def test_another_tenant_never_reaches_the_adapter(world: World) -> None:
     )
     assert refused.status_code == 404, refused.text
     assert "bada" in refused.json()["detail"]
+
+
+def test_an_org_shared_adapter_of_another_project_attaches_and_another_orgs_is_a_404(
+    world: World,
+) -> None:
+    """An adapter shared with the organization (`visibility: org`) from another project of A's
+    organization is A's to serve; one shared so in another organization does not exist for A."""
+    serving.lora(world.files / "tiny", world.files / "cada", seed=4)
+    serving.lora(world.files / "tiny", world.files / "dada", seed=5)
+    # a project of A's organization that A is no member of, and a member of it
+    lab = world.api.post("/api/v1/projects", json={"name": "lab", "org_id": world.a.org_id})
+    assert lab.status_code == 201, lab.text
+    made = world.api.post(
+        "/api/v1/users", json={"name": "alpha-lab", "role": "member", "org_id": world.a.org_id}
+    )
+    assert made.status_code == 201, made.text
+    joined = world.api.post(
+        f"/api/v1/projects/{lab.json()['id']}/members", json={"user_id": made.json()["id"]}
+    )
+    assert joined.status_code == 200, joined.text
+    token = world.api.post("/api/v1/tokens", json={"name": "lab", "user_id": made.json()["id"]})
+    member = Tenant(
+        world.a.org_id,
+        lab.json()["id"],
+        made.json()["id"],
+        {"Authorization": f"Bearer {token.json()['secret']}"},
+    )
+    refs = []
+    for tenant, name in ((member, "cada"), (world.b, "dada")):
+        with world.state.db.session() as session:
+            who = principal_of(session, session.get(UserRow, tenant.user_id))
+            models.register_directory(
+                session,
+                who,
+                world.state.chunks,
+                name,
+                world.files / name,
+                project=tenant.project_id,
+            )
+        shown = world.api.get(
+            f"/api/v1/models/{name}", params={"project": tenant.project_id}, headers=tenant.headers
+        )
+        ref = f"{shown.json()['project']}/{name}@1"
+        private = world.api.post(
+            "/api/v1/deployments/chat/adapters", json={"model": ref}, headers=world.a.headers
+        )
+        assert private.status_code == 404, private.text  # not shared yet: not A's to read
+        shared = world.api.patch(
+            f"/api/v1/models/{name}",
+            params={"project": tenant.project_id},
+            json={"visibility": "org"},
+            headers=tenant.headers,
+        )
+        assert shared.status_code == 200 and shared.json()["visibility"] == "org", shared.text
+        refs.append(ref)
+    attached = world.sdk(world.a).deployments.attach("chat", refs[0])
+    assert attached.name == "cada" and attached.model == refs[0]
+    expected = merged_greedy(world.files / "tiny", world.files / "cada", PROMPT, 6)
+    answer = world.openai(world.a).completions.create(
+        model="chat:cada",
+        prompt=PROMPT,
+        max_tokens=6,
+        temperature=0,
+        extra_body={"ignore_eos": True},
+    )
+    assert answer.choices[0].text == expected
+    refused = world.api.post(
+        "/api/v1/deployments/chat/adapters", json={"model": refs[1]}, headers=world.a.headers
+    )
+    assert refused.status_code == 404, refused.text
+    assert "dada" in refused.json()["detail"]
 
 
 def test_a_public_adapter_of_another_tenant_may_be_attached(world: World) -> None:

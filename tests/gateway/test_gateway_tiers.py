@@ -139,3 +139,39 @@ def test_a_plans_tier_goes_to_its_organizations_new_keys(
     assert key(other.headers, "basic").json()["tier"] == 3
     better = key(other.headers, "better", 2)
     assert better.status_code == 403 and "tier 3 at best" in better.text
+
+
+def test_an_accepted_offers_key_gets_the_posters_plan_tier(
+    center: tuple[str, httpx.Client],
+) -> None:
+    """The key a need's poster gets on accepting a deployment offer has the tier the poster's
+    plan gives (its organization pays for the key's requests), not tier 2 whatever it says."""
+    url, api = center
+    poster = make_tenant(api, "tiers-poster", role="org_admin")
+    provider = make_tenant(api, "tiers-provider", role="org_admin")
+    _plan(api, poster.org_id, 1)
+    deadline = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    need = {
+        "name": "fast-answers",
+        "title": "Answer fast",
+        "problem": "Answers.",
+        "deadline": deadline,
+    }
+    made = api.post("/api/v1/needs", json={**need, "metric": "accuracy"}, headers=poster.headers)
+    assert made.status_code == 201, made.text
+    deploy(api, "offered", headers=provider.headers)
+    offers = "/api/v1/needs/fast-answers/offers"
+    offer = api.post(
+        f"{offers}?org=tiers-poster",
+        json={"kind": "deployment", "ref": "offered", "price": "1"},
+        headers=provider.headers,
+    )
+    assert offer.status_code == 201, offer.text
+    accepted = api.post(f"{offers}/{offer.json()['id']}/accept", headers=poster.headers)
+    assert accepted.status_code == 200, accepted.text
+    client = openai.OpenAI(base_url=url + "/v1", api_key=accepted.json()["secret"], max_retries=0)
+    client.chat.completions.create(model="offered", messages=ASK)
+    logged = api.get(
+        "/api/v1/requests", params={"deployment": "offered"}, headers=provider.headers
+    ).json()["items"]
+    assert [r["tier"] for r in logged] == [1]

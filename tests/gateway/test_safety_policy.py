@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from aicc.config import SafetyPolicySettings, SafetySettings
+from aicc.core.safety import flagged
 from aicc.gateway.safety import check, policy_of, prompt_slots
 
 CENTER = SafetySettings.model_validate(
@@ -54,3 +55,25 @@ def test_a_prompt_is_masked_in_place_in_every_shape_a_client_sends() -> None:
 def test_a_pattern_that_is_no_regular_expression_is_refused_at_start() -> None:
     with pytest.raises(ValueError, match="is not a regular expression"):
         SafetySettings.model_validate({"rules": [{"name": "bad", "patterns": ["(unclosed"]}]})
+
+
+def test_a_classifier_alone_makes_a_policy_and_its_scores_block_at_the_threshold() -> None:
+    settings = SafetySettings.model_validate(
+        {"enabled": True, "classifier": {"deployment": "dep_a", "labels": ["toxic", "hate"]}}
+    )
+    policy = policy_of(settings, None)
+    assert policy is not None and policy.classifier is not None and not policy.rules
+    own = SafetyPolicySettings.model_validate(
+        {"classifier": {"deployment": "dep_b", "threshold": 0.9, "on_error": "open"}}
+    )
+    mine = policy_of(settings, own)  # a deployment's classifier replaces the center's
+    assert mine is not None and mine.classifier is not None
+    assert (mine.classifier.deployment, mine.classifier.fail_open) == ("dep_b", True)
+    assert policy.classifier.deployment == "dep_a" and not policy.classifier.fail_open
+
+    classifier = policy.classifier
+    hit = flagged(classifier, {"safe": 0.9, "toxic": 0.6, "hate": 0.7}, "some text")
+    assert hit is not None and (hit.rule, hit.action, hit.end) == ("classifier:hate", "block", 9)
+    assert flagged(classifier, {"safe": 0.99, "toxic": 0.49}, "x") is None  # `safe` not listed
+    with pytest.raises(ValueError, match="threshold"):
+        SafetySettings.model_validate({"classifier": {"deployment": "d", "threshold": 2}})

@@ -36,12 +36,17 @@ def test_auto_picks_the_engine_from_the_files(tmp_path: Path) -> None:
     (llm / "config.json").write_text(json.dumps({"architectures": ["Qwen2ForCausalLM"]}))
     assert engine_for(llm) == "transformers"
 
-    classifier = tmp_path / "bert"
+    classifier = tmp_path / "bert"  # a sequence classifier: served as /v1/moderations
     classifier.mkdir()
     classifier_config = {"architectures": ["BertForSequenceClassification"]}
     (classifier / "config.json").write_text(json.dumps(classifier_config))
+    assert engine_for(classifier) == "transformers"
+
+    vision = tmp_path / "vit"
+    vision.mkdir()
+    (vision / "config.json").write_text(json.dumps({"architectures": ["ViTModel"]}))
     with pytest.raises(ChoiceError, match="--engine"):
-        engine_for(classifier)
+        engine_for(vision)
 
 
 def test_no_engine_fits_is_a_clear_exit(tmp_path: Path) -> None:

@@ -268,8 +268,7 @@ def needs_offer(
     return offers.make(session, who, _ref(need, org), ask, now=utcnow())
 
 
-OFFER_ACTIONS = {
-    "accept": offers.accept,  # the poster: a grant of the template, or a key (its secret, once)
+OFFER_ACTIONS = {  # `accept` (the poster: a grant, or a key, its secret once) is called apart
     "decline": offers.decline,  # the poster
     "withdraw": offers.withdraw,  # the provider, before the poster decides
     "end": offers.end,  # either side, after acceptance: the grant ends, the key is revoked
@@ -290,7 +289,12 @@ def needs_offer_action(
     """Decide an offer: `accept` and `decline` (the poster), `withdraw` (the provider, while
     open), `end` (either side, once accepted). An accepted deployment offer's answer carries
     the key's `secret`, shown this once."""
-    offer = OFFER_ACTIONS[action](session, who, _ref(need, org), offer_id, now=utcnow())
+    ref = _ref(need, org)
+    if action == "accept":  # its key gets the tier of the poster's price plan
+        pricing = state.settings.pricing
+        offer = offers.accept(session, who, ref, offer_id, now=utcnow(), default_plan=pricing)
+    else:
+        offer = OFFER_ACTIONS[action](session, who, ref, offer_id, now=utcnow())
     if action == "end" and offer.key_id is not None:  # as a revoked key: refused here at once
         after.add_task(state.gateway.forget, offer.key_id)
     return offer

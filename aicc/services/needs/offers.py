@@ -160,10 +160,18 @@ def listing(session: Session, who: Principal, need_ref: str) -> list[Offer]:
 
 
 def accept(
-    session: Session, who: Principal, need_ref: str, offer_id: str, *, now: datetime
+    session: Session,
+    who: Principal,
+    need_ref: str,
+    offer_id: str,
+    *,
+    now: datetime,
+    default_plan: PricePlan,
 ) -> Offer:
     """The poster takes an open offer: a grant of the template, or a key to the deployment
-    (its secret in this answer alone). The provider's project hears of it."""
+    (its secret in this answer alone). The provider's project hears of it. The key's service
+    tier is the one the poster's price plan gives (`default_plan`: the `pricing` setting),
+    as the poster's organization pays for its requests."""
     row, need = _find(session, who, need_ref, offer_id)
     needs.poster_only(who, need, Forbidden("only the need's poster may accept its offers"))
     _open(row)
@@ -180,8 +188,15 @@ def accept(
         )
     else:
         name = row.target.rpartition("/")[2]
+        tier = api_keys.plan_tier(session, need.org_id, default_plan)
         key = api_keys.issue(
-            session, who, row.org_id, row.project_id, f"offer-{row.id[4:].lower()}", [name]
+            session,
+            who,
+            row.org_id,
+            row.project_id,
+            f"offer-{row.id[4:].lower()}",
+            [name],
+            tier=tier,
         )
         row.key_id, secret = key.id, key.secret
     row.state, row.decided_at = "accepted", now

@@ -63,8 +63,7 @@ def create(
     prj = tenancy.resolve_project(session, who, project)
     if not can_write(who, org_id=prj.org_id, project_id=prj.id):
         raise Forbidden("viewers cannot create API keys")
-    planned = plans.api_tier(session, org_id=prj.org_id, at=utcnow(), default=default_plan)
-    best = planned or DEFAULT_TIER
+    best = plan_tier(session, prj.org_id, default_plan)
     if tier is None:
         tier = best
     elif tier < best and not who.is_admin:
@@ -109,6 +108,12 @@ def create(
         tokens_per_month=tokens_per_month,
         tier=tier,
     )
+
+
+def plan_tier(session: Session, org_id: str, default_plan: PricePlan) -> int:
+    """The service tier the organization's price plan in force gives its new keys (2 without
+    one): every key is made with it unless a center admin gives a better one (`create`)."""
+    return plans.api_tier(session, org_id=org_id, at=utcnow(), default=default_plan) or DEFAULT_TIER
 
 
 def issue(

@@ -25,7 +25,7 @@ from aicc.services.tenancy import tenancy
 from aicc.store.db import Database, begin_immediate
 from aicc.store.tables import ApiKeyRow, DeploymentRow, GatewayRequestRow, UserRow
 
-ROUTES = ("chat", "completions", "embeddings", "predict")
+ROUTES = ("chat", "completions", "embeddings", "moderations", "predict")
 # The request log's `key_id` of a request the portal's playground sent as a signed-in person
 # (no API key): this prefix and the person's user id (docs/gateway.md).
 PERSON = "user:"
@@ -143,6 +143,13 @@ def target(session: Session, project_id: str, name: str) -> Target | None:
     waits = row.state not in (DeploymentState.STOPPED, DeploymentState.FAILED)
     attached = None if row.model_id is None else adapters.sources(session, row.id, project_id)
     return Target(row.id, row.name, ready, waits=waits, tokens=tokens, adapters=attached)
+
+
+def target_of(session: Session, deployment_id: str) -> Target | None:
+    """Deployment `deployment_id` (whatever its project) and its ready replicas: the
+    classifier an operator's content-safety policy names (docs/gateway.md)."""
+    row = session.get(DeploymentRow, deployment_id)
+    return None if row is None else target(session, row.project_id, row.name)
 
 
 def aliased(session: Session, project_id: str, name: str) -> tuple[str, str] | None:
