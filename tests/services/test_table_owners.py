@@ -55,6 +55,10 @@ ALLOWED: set[tuple[str, str]] = {
     ("images", "NodeRow"),
     ("images", "OrgRow"),
     ("images", "ProjectRow"),
+    # a deployment's minimum of replicas keeps them from preemption: the snapshot reads it
+    # (serving is above jobs; registering a rule on import would hide the dependency)
+    ("jobs", "DeploymentReplicaRow"),
+    ("jobs", "DeploymentRow"),
     ("jobs", "DeviceRow"),
     ("jobs", "DeviceSampleRow"),
     ("jobs", "JobOutputRow"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -38,6 +38,8 @@ from aicc.services.leases import leases
 from aicc.services.nodes import maintenance, nodes
 from aicc.services.tenancy import tenancy
 from aicc.store.tables import (
+    DeploymentReplicaRow,
+    DeploymentRow,
     DeviceRow,
     JobChangesRow,
     JobRow,
@@ -328,24 +330,22 @@ def _placed_jobs(session: Session) -> list[JobView]:
     return views
 
 
-Protection = Callable[[Session, set[str]], set[str]]
-_PROTECTIONS: list[Protection] = []
-
-
-def protect_with(rule: Protection) -> Protection:
-    """Register a rule that says which of the running jobs (its second argument) no preemption
-    may take. A context above jobs whose tables say so registers it when imported (serving: a
-    deployment's minimum of replicas), as loop steps do: jobs reads no table of theirs."""
-    if rule not in _PROTECTIONS:
-        _PROTECTIONS.append(rule)
-    return rule
-
-
 def protected(session: Session, running: set[str]) -> set[str]:
-    """Of these running jobs, those some registered rule keeps from preemption."""
+    """Of these running jobs, the replicas no preemption may take: each deployment's oldest
+    `min_replicas` running replica jobs that it is not draining, so a deployment never drops
+    below its minimum. (Deployments' replicas are few: all are read, not looked up by id.)"""
+    links = session.execute(
+        select(DeploymentReplicaRow.job_id, DeploymentRow.id, DeploymentRow.min_replicas)
+        .join(DeploymentRow, DeploymentRow.id == DeploymentReplicaRow.deployment_id)
+        .where(DeploymentReplicaRow.draining_at.is_(None), DeploymentRow.state != "stopped")
+        .order_by(DeploymentReplicaRow.created_at, DeploymentReplicaRow.job_id)
+    )
     out: set[str] = set()
-    for rule in _PROTECTIONS:
-        out |= rule(session, running)
+    kept: dict[str, int] = {}
+    for job_id, deployment_id, minimum in links:
+        if job_id in running and kept.get(deployment_id, 0) < minimum:
+            kept[deployment_id] = kept.get(deployment_id, 0) + 1
+            out.add(job_id)
     return out
 
 

@@ -52,7 +52,7 @@ from aicc.services.common import (
 from aicc.services.data import datasets
 from aicc.services.data.datasets import MODEL
 from aicc.services.images import images
-from aicc.services.jobs import endpoints, jobs, snapshots, workdirs
+from aicc.services.jobs import endpoints, jobs, workdirs
 from aicc.services.jobs.transitions import change_state, hold, note
 from aicc.services.notify import events
 from aicc.services.serving.views import Deployment, DeploymentReplica, DeploymentRevision
@@ -736,23 +736,3 @@ def endpoints_of(session: Session, deployment_id: str) -> list[endpoints.Endpoin
         for link in links
         for endpoint in endpoints.of_job(session, link.job_id)
     ]
-
-
-@snapshots.protect_with
-def protected(session: Session, running: set[str]) -> set[str]:
-    """Of these running jobs, the replicas no preemption may take: each deployment's oldest
-    `min_replicas` running replica jobs that it is not draining, so a deployment never drops
-    below its minimum. (Deployments' replicas are few: all are read, not looked up by id.)"""
-    links = session.execute(
-        select(DeploymentReplicaRow.job_id, DeploymentRow.id, DeploymentRow.min_replicas)
-        .join(DeploymentRow, DeploymentRow.id == DeploymentReplicaRow.deployment_id)
-        .where(DeploymentReplicaRow.draining_at.is_(None), DeploymentRow.state != "stopped")
-        .order_by(DeploymentReplicaRow.created_at, DeploymentReplicaRow.job_id)
-    )
-    out: set[str] = set()
-    kept: dict[str, int] = {}
-    for job_id, deployment_id, minimum in links:
-        if job_id in running and kept.get(deployment_id, 0) < minimum:
-            kept[deployment_id] = kept.get(deployment_id, 0) + 1
-            out.add(job_id)
-    return out
