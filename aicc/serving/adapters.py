@@ -181,19 +181,10 @@ class PeftHost:
     A switch sets the active adapter on the adapter layers alone: peft's `set_adapter` walks
     every module and sets `requires_grad` on every loaded adapter's weights, a cost that grows
     with the adapters loaded (about 1 ms each, per switch) for what inference never reads.
+    Each plain LoRA linear layer then runs `LoraDelta` instead of peft's forward (see there)."""
 
-    With `merge` (the default), the active adapter is also merged into the weights of the
-    layers it adapts (plain LoRA layers; others stay unmerged) for as long as it is active:
-    each token then costs what the merged model's does, where peft's unmerged forward adds
-    some ten small operations per adapted layer, which on a small model is a fifth of a
-    token's time (BENCHMARKS.md, "Serving"). A switch puts back the layers' own weights from a
-    copy kept at their first merge (exact: no drift from adding and subtracting deltas, as
-    peft's `unmerge` would in bf16) and adds the new delta, once per request: the copy costs
-    the adapted layers' weights once more in memory."""
-
-    def __init__(self, model: Any, *, merge: bool = True) -> None:
+    def __init__(self, model: Any) -> None:
         self.model = model
-        self.merge = merge
         self.peft: Any = None  # the PeftModel, once the first adapter is loaded
         self.names: dict[str, str] = {}  # cache key -> peft's adapter name
         self.count = 0
@@ -201,11 +192,9 @@ class PeftHost:
         self.active: str | None = None
         self.known = True  # `active` is what the layers apply (false after a load or unload)
         self.enabled = True  # the adapter layers are on (a new PeftModel's are)
-        self.originals: dict[int, Any] = {}  # id(base layer) -> its weights before any merge
-        self.merged: list[Any] = []  # the layers whose weights hold the active adapter now
+        self.deltas: list[LoraDelta] = []  # the layers whose forward is a `LoraDelta`
 
     def load(self, key: str, path: Path) -> None:
-        self.restore()  # peft injects into unmerged layers
         self.count += 1
         name = self.names[key] = f"a{self.count}"
         if self.peft is None:
@@ -219,9 +208,15 @@ class PeftHost:
         from peft.tuners.tuners_utils import BaseTunerLayer
 
         self.layers = [m for m in self.model.modules() if isinstance(m, BaseTunerLayer)]
+        from peft.tuners.lora import Linear
+
+        for layer in self.layers:
+            if type(layer) is Linear and not isinstance(layer.forward, LoraDelta):
+                # the instance's own forward, which `Module.__call__` calls; peft's stays
+                layer.forward = LoraDelta(layer)  # type: ignore[method-assign]
+        self.deltas = [m.forward for m in self.layers if isinstance(m.forward, LoraDelta)]
 
     def unload(self, key: str) -> None:
-        self.restore()
         self.peft.delete_adapter(self.names.pop(key))
         self.known = False
 
@@ -229,7 +224,6 @@ class PeftHost:
         """Make `key`'s adapter the one the base applies (None: none)."""
         if self.peft is None or (self.known and key == self.active):
             return
-        self.restore()
         if (key is not None) != self.enabled:  # walks every module: only when it changes
             if key is None:
                 self.peft.base_model.disable_adapter_layers()
@@ -240,44 +234,56 @@ class PeftHost:
             name = [self.names[key]]
             for layer in self.layers:
                 layer._active_adapter = name  # what `BaseTunerLayer.active_adapters` reads
-            if self.merge:
-                self._merge(name[0])
+        for delta in self.deltas:
+            delta.activate(self.names[key] if key is not None else None)
         self.active, self.known = key, True
 
-    def _merge(self, name: str) -> None:
-        """Adapter `name` into the weights of each plain LoRA layer that has it."""
+
+class LoraDelta:
+    """A peft LoRA linear layer's forward for one active adapter, as serving engines compute it:
+    the base layer's output plus the adapter's low-rank delta, two small matmuls (`x A^T`, then
+    by `B^T` scaled once at the switch), four operations in all. peft's own forward loops over
+    the active adapters through module calls, dropout, casts and the scaling: some ten
+    operations a layer, each a Python dispatch that costs as much as a matmul at a small width,
+    on every token. Adapters off (or one this layer lacks) run the base layer alone; what this
+    does not cover (DoRA and other variants, a bias on B, a merged layer, training, a mixed
+    batch) runs peft's forward, so the answer stays what peft (and the merged model) says."""
+
+    def __init__(self, layer: Any) -> None:
         import torch
 
-        with torch.no_grad():
-            for layer in self.layers:
-                if not _mergeable(layer, name):
-                    continue
-                weight = layer.get_base_layer().weight
-                self.originals.setdefault(id(weight), weight.detach().clone())
-                weight.data += layer.get_delta_weight(name).to(weight.dtype)
-                layer.merged_adapters.append(name)  # peft's forward: the base layer alone
-                self.merged.append(layer)
+        self.layer = layer
+        self.linear = torch.nn.functional.linear
+        self.plain = type(layer.base_layer) is torch.nn.Linear  # else call the base module
+        self.base: tuple[Any, Any] | None = None  # a plain base's weight and bias
+        self.lora: tuple[Any, Any] | None = None  # the active adapter's A, and B scaled
+        self.peft = True  # peft's own forward, until `activate` says otherwise
 
-    def restore(self) -> None:
-        """The merged layers' own weights back, from their copies."""
-        import torch
+    def activate(self, name: str | None) -> None:
+        """Apply adapter `name` from now on (None: the base alone). The host calls it after
+        peft's layers are enabled or disabled to match, at every switch, load and unload."""
+        layer = self.layer
+        base = layer.base_layer
+        self.base = (base.weight, base.bias) if self.plain else None
+        self.lora = None
+        self.peft = layer.merged or (name is not None and layer.disable_adapters)
+        if self.peft or name is None or name not in layer.lora_A:
+            return  # peft applies nothing here either: it skips adapters a layer lacks
+        b = layer.lora_B[name]
+        if name in layer.lora_variant or b.bias is not None:
+            self.peft = True
+            return
+        self.lora = (layer.lora_A[name].weight, b.weight.detach() * layer.scaling[name])
 
-        with torch.no_grad():
-            for layer in self.merged:
-                weight = layer.get_base_layer().weight
-                weight.data.copy_(self.originals[id(weight)])
-                layer.merged_adapters.clear()
-        self.merged.clear()
-
-
-def _mergeable(layer: Any, name: str) -> bool:
-    """A plain LoRA linear layer holding adapter `name`: no variant (DoRA...), no bias."""
-    lora_a = getattr(layer, "lora_A", None)
-    return (
-        lora_a is not None
-        and name in lora_a
-        and name not in getattr(layer, "lora_variant", {})
-        and not getattr(layer, "lora_bias", {}).get(name, False)
-        and getattr(layer.get_base_layer(), "weight", None) is not None
-        and type(layer).__name__ == "Linear"
-    )
+    def __call__(self, x: Any, *args: Any, **kwargs: Any) -> Any:
+        layer = self.layer
+        if self.peft or args or kwargs or layer.training:
+            return type(layer).forward(layer, x, *args, **kwargs)
+        result = self.linear(x, *self.base) if self.base is not None else layer.base_layer(x)
+        if self.lora is None:
+            return result
+        a, b = self.lora
+        if x.dtype == a.dtype == result.dtype:
+            return result.add_(self.linear(self.linear(x, a), b))
+        delta = self.linear(self.linear(x.to(a.dtype), a), b)  # as peft: in the adapter's dtype
+        return (result + delta).to(result.dtype)
