@@ -180,7 +180,8 @@ class PeftHost:
 
     A switch sets the active adapter on the adapter layers alone: peft's `set_adapter` walks
     every module and sets `requires_grad` on every loaded adapter's weights, a cost that grows
-    with the adapters loaded (about 1 ms each, per switch) for what inference never reads."""
+    with the adapters loaded (about 1 ms each, per switch) for what inference never reads.
+    Each plain LoRA linear layer then runs `LoraDelta` instead of peft's forward (see there)."""
 
     def __init__(self, model: Any) -> None:
         self.model = model
@@ -191,6 +192,7 @@ class PeftHost:
         self.active: str | None = None
         self.known = True  # `active` is what the layers apply (false after a load or unload)
         self.enabled = True  # the adapter layers are on (a new PeftModel's are)
+        self.deltas: list[LoraDelta] = []  # the layers whose forward is a `LoraDelta`
 
     def load(self, key: str, path: Path) -> None:
         self.count += 1
@@ -206,6 +208,12 @@ class PeftHost:
         from peft.tuners.tuners_utils import BaseTunerLayer
 
         self.layers = [m for m in self.model.modules() if isinstance(m, BaseTunerLayer)]
+        from peft.tuners.lora import Linear
+
+        for layer in self.layers:
+            if type(layer) is Linear and not isinstance(layer.forward, LoraDelta):
+                layer.forward = LoraDelta(layer)  # an instance's own forward, not a module
+        self.deltas = [m.forward for m in self.layers if isinstance(m.forward, LoraDelta)]
 
     def unload(self, key: str) -> None:
         self.peft.delete_adapter(self.names.pop(key))
@@ -225,4 +233,52 @@ class PeftHost:
             name = [self.names[key]]
             for layer in self.layers:
                 layer._active_adapter = name  # what `BaseTunerLayer.active_adapters` reads
+        for delta in self.deltas:
+            delta.activate(self.names[key] if key is not None else None)
         self.active, self.known = key, True
+
+
+class LoraDelta:
+    """A peft LoRA linear layer's forward for one active adapter, as serving engines compute it:
+    the base layer's output plus the adapter's low-rank delta, two small matmuls (`x A^T`, then
+    by `B^T` scaled once at the switch), four operations in all. peft's own forward loops over
+    the active adapters through module calls, dropout, casts and the scaling: some ten
+    operations a layer, each a Python dispatch that costs as much as a matmul at a small width,
+    on every token. What this does not cover (DoRA and other variants, a bias on B, a merged
+    layer, adapters off, training, a mixed batch) runs peft's forward, so the answer stays what
+    peft (and the merged model) says."""
+
+    def __init__(self, layer: Any) -> None:
+        import torch
+
+        self.layer = layer
+        self.linear = torch.nn.functional.linear
+        self.plain = type(layer.base_layer) is torch.nn.Linear  # else call the base module
+        self.lora: tuple[Any, Any] | None = None  # the active adapter's A, and B scaled
+        self.peft = False  # the active adapter needs peft's own forward
+
+    def activate(self, name: str | None) -> None:
+        """Apply adapter `name` from now on (None: the base alone)."""
+        layer = self.layer
+        self.lora, self.peft = None, False
+        if name is None or name not in layer.lora_A:
+            return  # peft applies nothing here either: it skips adapters a layer lacks
+        b = layer.lora_B[name]
+        if name in layer.lora_variant or b.bias is not None:
+            self.peft = True
+            return
+        self.lora = (layer.lora_A[name].weight, b.weight.detach() * layer.scaling[name])
+
+    def __call__(self, x: Any, *args: Any, **kwargs: Any) -> Any:
+        layer = self.layer
+        if self.peft or args or kwargs or layer.training or layer.merged or layer.disable_adapters:
+            return type(layer).forward(layer, x, *args, **kwargs)
+        base = layer.base_layer
+        result = self.linear(x, base.weight, base.bias) if self.plain else base(x)
+        if self.lora is None:
+            return result
+        a, b = self.lora
+        if x.dtype == a.dtype == result.dtype:
+            return result.add_(self.linear(self.linear(x, a), b))
+        delta = self.linear(self.linear(x.to(a.dtype), a), b)  # as peft: in the adapter's dtype
+        return (result + delta).to(result.dtype)
