@@ -212,7 +212,8 @@ class PeftHost:
 
         for layer in self.layers:
             if type(layer) is Linear and not isinstance(layer.forward, LoraDelta):
-                layer.forward = LoraDelta(layer)  # an instance's own forward, not a module
+                # the instance's own forward, which `Module.__call__` calls; peft's stays
+                layer.forward = LoraDelta(layer)  # type: ignore[method-assign]
         self.deltas = [m.forward for m in self.layers if isinstance(m.forward, LoraDelta)]
 
     def unload(self, key: str) -> None:

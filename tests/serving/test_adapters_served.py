@@ -1,7 +1,8 @@
 """LoRA adapters over one served base (`aicc/serving/adapters.py`), driven by the official
 `openai` client: three tenants' adapters on one replica, each answering as its adapter merged
 into the base answers, another tenant's adapter a 404, a cache that holds two adapters evicting
-the least recently used, and /metrics split per tenant and adapter."""
+the least recently used, and /metrics split per tenant and adapter; the engine's own LoRA
+delta giving peft's logits, a DoRA adapter left to peft's forward."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ import httpx
 import openai
 import pytest
 import torch
-from peft import PeftModel
+from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from aicc.serving.adapters import ADAPTER_HEADER, Adapters, size_of
+from aicc.serving.adapters import ADAPTER_HEADER, Adapters, LoraDelta, size_of
+from aicc.serving.text import TextModel
 from aicc.testing import serving
 
 NAME = "tiny"
@@ -156,3 +158,43 @@ def test_the_cache_evicts_the_least_recently_used_by_bytes(tmp_path: Path) -> No
     with pytest.raises(Exception, match="at most 100"):
         cache.acquire("big", tmp_path / "big")
     assert loaded == ["a", "c"]  # nothing evicted for what cannot fit
+
+
+def test_the_engines_lora_delta_gives_pefts_logits_and_leaves_dora_to_peft(
+    setup: tuple[Path, Path], tmp_path: Path
+) -> None:
+    base, adapters = setup
+    dora = tmp_path / "dora"
+    torch.manual_seed(5)
+    config = LoraConfig(
+        r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False, use_dora=True
+    )
+    get_peft_model(AutoModelForCausalLM.from_pretrained(base), config).save_pretrained(str(dora))
+    ada = adapters / "prj_a" / "ada"
+    model = TextModel.load(base)
+    model.serve_adapters(2**30)
+    ids = torch.tensor([model.encode(PROMPT)])
+
+    def peft_logits(adapter: Path | None) -> torch.Tensor:
+        reference: Any = AutoModelForCausalLM.from_pretrained(base)
+        if adapter is not None:  # peft's own forward, unmerged
+            reference = PeftModel.from_pretrained(reference, adapter)
+        with torch.inference_mode():
+            logits: torch.Tensor = reference.eval()(input_ids=ids).logits
+        return logits
+
+    expected = {key: peft_logits(path) for key, path in (("ada", ada), ("dora", dora))}
+    expected["base"] = peft_logits(None)
+    for key in ("ada", "dora", "ada", "base", "dora"):  # each switch, both ways
+        model.use(None if key == "base" else (key, ada if key == "ada" else dora))
+        with torch.inference_mode():
+            got = model.model(input_ids=ids).logits
+        torch.testing.assert_close(got, expected[key], rtol=1e-5, atol=1e-5)
+        assert model.host is not None
+        deltas = model.host.deltas
+        assert len(deltas) == 4  # q_proj and v_proj in each of the two layers
+        assert all(isinstance(d, LoraDelta) for d in deltas)
+        assert all((d.lora is not None) == (key == "ada") for d in deltas)
+        assert all(d.peft == (key == "dora") for d in deltas)
+    assert not torch.equal(expected["ada"], expected["base"])  # the adapters change the answer
+    assert not torch.equal(expected["dora"], expected["base"])
