@@ -11,8 +11,11 @@ adapters (rank 8 on q_proj and v_proj, random non-zero weights, as peft saves th
 one after the other (each cold load timed: `load_adapter` from disk into the base); then greedy
 generation of `--tokens` tokens for `--requests` prompts, each request with the next adapter in
 turn, against the same prompts on the first adapter merged into its base (`merge_and_unload`),
-one model, no adapters. Memory: the parameters' bytes (base plus every adapter's, against 100
-merged models' whole weights).
+one model, no adapters; the two sides interleaved request by request (which goes first
+alternating), `--rounds` rounds, tokens/s over all of them. Interleaved, not whole runs one
+after the other, because this host's other load swings within seconds: alternated whole runs
+of the same code gave ratios from 0.4 to 1.6 within one run. Memory: the parameters' bytes
+(base plus every adapter's, against 100 merged models' whole weights).
 
 The routing half is a discrete-event simulation driving the gateway's own choice
 (`aicc/gateway/affinity.py`: `Holdings` learnt from the replicas' answers, `choose`) and each
@@ -68,22 +71,34 @@ def build(root: Path, count: int) -> tuple[Path, list[Path]]:
     return base, adapters
 
 
-def run_tokens(model: Any, adapters: list[tuple[str, Path]] | None, args: Any) -> float:
+def request(model: Any, prompt: str, adapter: tuple[str, Path] | None, args: Any) -> float:
+    """One greedy request of `--tokens` tokens as the replica runs it; its seconds."""
     from aicc.serving.protocol import Sampling
     from aicc.serving.text import Generation
 
     sampling = Sampling(max_tokens=args.tokens, temperature=0, ignore_eos=True)
-    tokens = 0
     started = time.perf_counter()
+    run = Generation(model, model.encode(prompt), sampling, args.tokens, adapter)
+    while run.finish is None:
+        run.step()
+    run.close()
+    assert run.completion_tokens == args.tokens
+    return time.perf_counter() - started
+
+
+def run_tokens(
+    model: Any, adapters: list[tuple[str, Path]], merged: Any, args: Any
+) -> tuple[float, float]:
+    """One round: each prompt with the next adapter, and the same prompt on the merged model
+    right after or before it (in turn), so the machine's other load, which changes within
+    seconds on a shared host, falls on both sides alike. The seconds each side took."""
+    spent = [0.0, 0.0]  # adapters, merged
     for i in range(args.requests):
-        prompt = model.encode(PROMPTS[i % len(PROMPTS)])
-        adapter = adapters[i % len(adapters)] if adapters else None
-        run = Generation(model, prompt, sampling, args.tokens, adapter)
-        while run.finish is None:
-            run.step()
-        run.close()
-        tokens += run.completion_tokens
-    return tokens / (time.perf_counter() - started)
+        prompt = PROMPTS[i % len(PROMPTS)]
+        sides = [(0, model, adapters[i % len(adapters)]), (1, merged, None)]
+        for side, engine, adapter in sides[:: 1 if i % 2 == 0 else -1]:
+            spent[side] += request(engine, prompt, adapter, args)
+    return spent[0], spent[1]
 
 
 def engine(args: Any, root: Path) -> dict[str, Any]:
@@ -109,18 +124,18 @@ def engine(args: Any, root: Path) -> dict[str, Any]:
     merged_model.merge_and_unload().save_pretrained(merged_dir)
     model.tokenizer.save_pretrained(merged_dir)
     merged = TextModel.load(merged_dir)
-    # alternated, best of `--rounds` each: the machine's other load touches both alike
-    with_adapters, single = [], []
-    for _ in range(args.rounds):
-        with_adapters.append(run_tokens(model, keyed, args))
-        single.append(run_tokens(merged, None, args))
+    rounds = [run_tokens(model, keyed, merged, args) for _ in range(args.rounds)]
+    tokens = args.rounds * args.requests * args.tokens  # each side's
+    with_adapters = tokens / sum(a for a, _ in rounds)
+    single = tokens / sum(m for _, m in rounds)
     return {
         "adapters": args.adapters,
         "cold_load_p50_ms": round(1000 * loads[len(loads) // 2], 1),
         "cold_load_p95_ms": round(1000 * loads[min(len(loads) - 1, int(0.95 * len(loads)))], 1),
-        "tokens_per_s_adapters": round(max(with_adapters), 1),
-        "tokens_per_s_merged": round(max(single), 1),
-        "tokens_ratio": round(max(with_adapters) / max(single), 3),
+        "tokens_per_s_adapters": round(with_adapters, 1),
+        "tokens_per_s_merged": round(single, 1),
+        "tokens_ratio": round(with_adapters / single, 3),
+        "tokens_ratio_rounds": [round(m / a, 3) for a, m in rounds],
         "memory_mib_shared_base": round(total / 2**20, 2),
         "memory_mib_merged_copies": round(args.adapters * base_bytes / 2**20, 2),
         "memory_ratio": round(total / (args.adapters * base_bytes), 4),
