@@ -255,14 +255,19 @@ class LoraDelta:
         self.layer = layer
         self.linear = torch.nn.functional.linear
         self.plain = type(layer.base_layer) is torch.nn.Linear  # else call the base module
+        self.base: tuple[Any, Any] | None = None  # a plain base's weight and bias
         self.lora: tuple[Any, Any] | None = None  # the active adapter's A, and B scaled
-        self.peft = False  # the active adapter needs peft's own forward
+        self.peft = True  # peft's own forward, until `activate` says otherwise
 
     def activate(self, name: str | None) -> None:
-        """Apply adapter `name` from now on (None: the base alone)."""
+        """Apply adapter `name` from now on (None: the base alone). The host calls it after
+        peft's layers are enabled or disabled to match, at every switch, load and unload."""
         layer = self.layer
-        self.lora, self.peft = None, False
-        if name is None or name not in layer.lora_A:
+        base = layer.base_layer
+        self.base = (base.weight, base.bias) if self.plain else None
+        self.lora = None
+        self.peft = layer.merged or (name is not None and layer.disable_adapters)
+        if self.peft or name is None or name not in layer.lora_A:
             return  # peft applies nothing here either: it skips adapters a layer lacks
         b = layer.lora_B[name]
         if name in layer.lora_variant or b.bias is not None:
@@ -272,10 +277,9 @@ class LoraDelta:
 
     def __call__(self, x: Any, *args: Any, **kwargs: Any) -> Any:
         layer = self.layer
-        if self.peft or args or kwargs or layer.training or layer.merged or layer.disable_adapters:
+        if self.peft or args or kwargs or layer.training:
             return type(layer).forward(layer, x, *args, **kwargs)
-        base = layer.base_layer
-        result = self.linear(x, base.weight, base.bias) if self.plain else base(x)
+        result = self.linear(x, *self.base) if self.base is not None else layer.base_layer(x)
         if self.lora is None:
             return result
         a, b = self.lora
