@@ -245,9 +245,9 @@ class LoraDelta:
     by `B^T` scaled once at the switch), four operations in all. peft's own forward loops over
     the active adapters through module calls, dropout, casts and the scaling: some ten
     operations a layer, each a Python dispatch that costs as much as a matmul at a small width,
-    on every token. What this does not cover (DoRA and other variants, a bias on B, a merged
-    layer, adapters off, training, a mixed batch) runs peft's forward, so the answer stays what
-    peft (and the merged model) says."""
+    on every token. Adapters off (or one this layer lacks) run the base layer alone; what this
+    does not cover (DoRA and other variants, a bias on B, a merged layer, training, a mixed
+    batch) runs peft's forward, so the answer stays what peft (and the merged model) says."""
 
     def __init__(self, layer: Any) -> None:
         import torch
