@@ -56,7 +56,7 @@ def snmp_target(name: str, role: str, port: int, oid: Oid, **changes: object) ->
     return Target(name, role, "127.0.0.1", port, 0, oid, **fields)  # type: ignore[arg-type]
 
 
-def collect(pool: Pool, count: int, timeout: float = 10.0) -> dict[str, Outcome]:
+def collect(pool: Pool, count: int, timeout: float = 60.0) -> dict[str, Outcome]:
     got: dict[str, Outcome] = {}
     deadline = time.monotonic() + timeout
     while len(got) < count:

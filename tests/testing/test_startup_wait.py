@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.server
 import signal
 import subprocess
+import sys
 import threading
 
 import pytest
@@ -113,9 +114,9 @@ def test_a_url_answers_only_with_a_200() -> None:
 def test_stop_kills_what_ignores_sigterm_and_passes_over_what_is_gone() -> None:
     """`stop` ends a process that ignores SIGTERM (SIGKILL after its grace), and one already
     ended, or none at all, is left as it is."""
-    stubborn = subprocess.Popen(
-        ["sh", "-c", "trap '' TERM; echo up; sleep 60"], stdout=subprocess.PIPE
-    )
+    ignores = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(60)"  # noqa: E501
+    # one process, no child: a shell's `sleep` would outlive the shell's SIGKILL
+    stubborn = subprocess.Popen([sys.executable, "-c", ignores], stdout=subprocess.PIPE)
     assert stubborn.stdout is not None and stubborn.stdout.readline() == b"up\n"  # trap is set
     startup.stop(stubborn, grace_s=0.2)
     assert stubborn.returncode == -signal.SIGKILL
