@@ -55,10 +55,12 @@ def test_an_snmpv3_user_reads_and_wrong_keys_are_refused_naming_the_key(
         (replace(USER, priv_key="not-the-key"), "snmpv3.priv_key"),
         (replace(USER, user="nobody"), "snmpv3.user"),
     ):
-        got, took = read(agent.port, wrong)
+        got, _ = read(agent.port, wrong)
         assert got.kw is None and got.kwh is None
+        # the agent's refusal (a USM report), not the meter's timeout: a stalled read would
+        # end in a timeout error, not this one (how long it took is the runner's load)
         assert "SNMPv3 refused" in got.error and f"check `{field}`" in got.error, got
-        assert took < 2.0 + 1.0  # the meter's timeout at most (one MIB load aside)
+        assert "no SNMP answer" not in got.error, got
     assert "auth-pass-1" not in repr(Target("p", "it", "h", 1, 0, WATTS, usm=USER))
 
 
