@@ -9,6 +9,7 @@ what the plugin may call beyond that (CreateBucket, DeleteBucket) is refused in 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -200,6 +201,7 @@ def test_a_three_step_workflow_reads_its_staged_outputs_and_commits_them(site: S
     staged = "flow/new/report.txt"
     head = s3.head_object(Bucket="default", Key=staged)
     assert head["ContentLength"] == len(REPORT) and head["LastModified"] is not None
+    assert head["ETag"] == f'"{hashlib.md5(REPORT).hexdigest()}"'  # as its PutObject answered
     assert s3.get_object(Bucket="default", Key=staged)["Body"].read() == REPORT
     ranged = s3.get_object(Bucket="default", Key=staged, Range="bytes=2-6")
     assert ranged["Body"].read() == REPORT[2:7] and ranged["ContentRange"].endswith(
@@ -245,7 +247,7 @@ def test_another_member_and_another_tenant_never_see_a_staging(site: Site) -> No
     )
     _refused(
         lambda: theirs.delete_object(Bucket=site.project_id, Key="private/new/a.txt"),
-        ("NoSuchBucket"),
+        "NoSuchBucket",
     )
 
 
@@ -259,12 +261,12 @@ def test_delete_object_drops_a_staged_file_and_versions_stay_immutable(site: Sit
     _refused(lambda: s3.head_object(Bucket="default", Key="scratch/new/drop.txt"), "404")
     assert _keys(s3, "default", "scratch/") == ["scratch/new/keep.txt"]
     err = _refused(
-        lambda: s3.delete_object(Bucket="default", Key="genome/1/reads.txt"), ("AccessDenied")
+        lambda: s3.delete_object(Bucket="default", Key="genome/1/reads.txt"), "AccessDenied"
     )
     assert "immutable" in err.response["Error"]["Message"]
     reader = s3_client(site, site.reader)
     _refused(
-        lambda: reader.delete_object(Bucket="default", Key="scratch/new/keep.txt"), ("AccessDenied")
+        lambda: reader.delete_object(Bucket="default", Key="scratch/new/keep.txt"), "AccessDenied"
     )
     # what the plugin calls when a bucket is missing or left empty: refused, S3's shape
     _refused(lambda: s3.create_bucket(Bucket="fresh"), "AccessDenied")
