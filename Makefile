@@ -49,7 +49,7 @@ $(TOOLS)/.installed:
 # Snakemake and its S3 storage and TES executor plugins, in a venv of their own: snakemake 9.27
 # needs sqlmodel<0.0.38, which pins SQLAlchemy<2.1 (the server runs 2.1), and packaging<26. The
 # TES plugin keeps its own pin (py-tes<0.5) here, so `pip check` is clean; with py-tes 1.1
-# (the project's TES client) the unmodified plugin works too (docs/interop.md, "Snakemake").
+# (the project's TES client) the unmodified plugin works too (docs/interop.md, TES "Clients").
 # tests/s3/test_s3_snakemake.py runs its CLI (`$(WORKFLOW)/bin/snakemake`, or $$SNAKEMAKE).
 WORKFLOW := .venv-workflow
 $(WORKFLOW)/.installed:
