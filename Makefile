@@ -46,9 +46,22 @@ $(TOOLS)/.installed:
 	$(TOOLS)/bin/pip install --quiet openapi-python-client==0.29.1
 	touch $@
 
+# Snakemake and its S3 storage and TES executor plugins, in a venv of their own: snakemake 9.27
+# needs sqlmodel<0.0.38, which pins SQLAlchemy<2.1 (the server runs 2.1), and packaging<26. The
+# TES plugin keeps its own pin (py-tes<0.5) here, so `pip check` is clean; with py-tes 1.1
+# (the project's TES client) the unmodified plugin works too (docs/interop.md, TES "Clients").
+# tests/s3/test_s3_snakemake.py runs its CLI (`$(WORKFLOW)/bin/snakemake`, or $$SNAKEMAKE).
+WORKFLOW := .venv-workflow
+$(WORKFLOW)/.installed:
+	$(PYTHON) -m venv $(WORKFLOW)
+	$(WORKFLOW)/bin/pip install --quiet snakemake==9.27.1 snakemake-storage-plugin-s3==0.3.6 \
+		snakemake-executor-plugin-tes==0.1.3
+	$(WORKFLOW)/bin/pip check
+	touch $@
+
 install: $(VENV)/.installed
 
-install-test: $(VENV)/.installed-test $(TOOLS)/.installed
+install-test: $(VENV)/.installed-test $(TOOLS)/.installed $(WORKFLOW)/.installed
 
 portal:
 	PYTHON=$(PYTHON) bash scripts/build-portal.sh
@@ -79,6 +92,7 @@ test: install-test
 	@# Ctrl-C or a TERM ends pytest, not the check after it.
 	trap : INT TERM; session=make-test-$$$$-$$(date +%s); \
 	AICC_TEST_SESSION=$$session OPENAPI_PYTHON_CLIENT=$(CURDIR)/$(TOOLS)/bin/openapi-python-client \
+		SNAKEMAKE=$(CURDIR)/$(WORKFLOW)/bin/snakemake \
 		$(BIN)/pytest -q -ra -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25 \
 		--junitxml=tests/artifacts/junit.xml $(PYTEST_ARGS); \
 	status=$$?; \
@@ -94,4 +108,4 @@ typecheck:
 	$(BIN)/mypy aicc
 
 clean:
-	rm -rf dist $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache tests/artifacts node_modules aicc/portal/static/vendor
+	rm -rf dist $(VENV) $(TOOLS) $(WORKFLOW) .pytest_cache .mypy_cache .ruff_cache tests/artifacts node_modules aicc/portal/static/vendor

@@ -3,8 +3,9 @@ mounts (`api/app.py`). They speak S3's protocol, not AICC's: SigV4-signed reques
 S3's error codes; so they stay out of /openapi.json, as the gateway's `/v1` does.
 
 Reads: ListBuckets, HeadBucket, GetBucketLocation, ListObjects (V1 and V2), HeadObject and
-GetObject (one byte range). Writes, for a writable key only (`writes.py`): PutObject and the
-multipart upload of a new version's files under `DATASET/new/`, committed by `_COMMIT`. Every
+GetObject (one byte range), of versions and of the caller's own staged files. Writes, for a
+writable key only (`writes.py`): PutObject, DeleteObject and the multipart upload of a new
+version's files under `DATASET/new/`, committed by `_COMMIT`. Every
 other request is refused once its signature is checked: another write with `AccessDenied`,
 another GET (ACLs, tagging, versions) with `NotImplemented`. A bucket or key the caller may
 not read answers exactly as one that does not exist (`NoSuchBucket`, `NoSuchKey`).
@@ -193,7 +194,9 @@ def _write_operation(method: str, key: str, query: dict[str, str]) -> str:
         return "UploadPart" if "uploadId" in query else "PutObject"
     if method == "POST":
         return "CreateMultipartUpload" if "uploads" in query else "CompleteMultipartUpload"
-    return "AbortMultipartUpload" if method == "DELETE" else "ListParts"
+    if method == "DELETE":
+        return "AbortMultipartUpload" if "uploadId" in query else "DeleteObject"
+    return "ListParts"
 
 
 async def _answer(

@@ -1,5 +1,6 @@
-"""S3's writes, for a writable key (`aicc s3-key create --write`): PutObject, the multipart
-upload (Create, UploadPart, Complete, Abort, ListParts) and the commit, as docs/interop.md states
+"""S3's writes, for a writable key (`aicc s3-key create --write`): PutObject, DeleteObject of
+a staged file, the multipart upload (Create, UploadPart, Complete, Abort, ListParts) and the
+commit, as docs/interop.md states
 the rule: `DATASET/new/PATH` stages a file of the next version, the empty `DATASET/new/_COMMIT`
 commits it; numbered versions and `latest` are immutable (`AccessDenied`).
 
@@ -70,14 +71,16 @@ class _Digests:
 
 def is_write(method: str, key: str, query: dict[str, str]) -> bool:
     """Whether this request is one of the writes this module answers (else the caller refuses
-    it as before: a bucket's PUT, a DELETE of an object)."""
+    it as before: a bucket's PUT or DELETE, a POST of another kind)."""
     if not key:
         return False
     if method == "PUT":
         return True
     if method == "POST":
         return "uploads" in query or "uploadId" in query
-    return method in ("DELETE", "GET") and "uploadId" in query
+    if method == "DELETE":  # DeleteObject of a staged file, or AbortMultipartUpload
+        return True
+    return method == "GET" and "uploadId" in query
 
 
 async def answer(
@@ -163,6 +166,18 @@ async def _answer(
         return await _part(request, state, holder, target, query, upload_id, signed)
     if method == "POST":
         return await _complete(request, state, holder, target, bucket, key, upload_id, signed)
+    if method == "DELETE" and "uploadId" not in query:
+        await _run(
+            state,
+            lambda s: s3writes.unstage(
+                s,
+                holder.who,
+                project_id=target.project_id,
+                dataset=target.dataset,
+                path=target.path,
+            ),
+        )
+        return Response(status_code=204, headers={"x-amz-request-id": answers.request_id()})
     if method == "DELETE":
         await _run(state, lambda s: s3writes.abort(s, holder.who, upload_id, target.path))
         return Response(status_code=204, headers={"x-amz-request-id": answers.request_id()})

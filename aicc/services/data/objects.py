@@ -1,6 +1,8 @@
 """Data sets as S3 objects, for the S3 endpoint (`aicc/s3/`, docs/interop.md): a project is a
 bucket, a file of a version is the object `DATASET/VERSION/PATH` (VERSION a number, or `latest`
-for the newest), read by the caller's own rights.
+for the newest), read by the caller's own rights. A file the caller staged through S3 and has
+not committed yet is the object `DATASET/new/PATH`, for the caller alone (`s3writes.staged`):
+another member of the project, and anyone else, finds no such key.
 
 A listing walks data sets, then versions, then files, each level in S3's key order (UTF-8, byte
 by byte), and stops after the page it gives: a level under a prefix the delimiter rolls up, or
@@ -21,7 +23,7 @@ from sqlalchemy.orm import Session, defer
 from aicc.core import datasets as core
 from aicc.core.tenancy import Principal
 from aicc.services.common import NotFound
-from aicc.services.data import chunks
+from aicc.services.data import chunks, s3writes
 from aicc.services.data.datasets import DATA, latest_row, manifest_of, numbered_row
 from aicc.services.data.views import Bucket, ObjectPage, StoredObject
 from aicc.services.tenancy import tenancy
@@ -142,8 +144,17 @@ def _version_level(session: Session, prefix: str, version_id: str) -> _Level:
     return _Level(prefix, files)
 
 
-def _set_level(session: Session, name: str, dataset_id: str, q: _Query) -> _Level:
-    """A data set's numbered versions; `latest/` too, where the query asks under it."""
+def _staged_level(session: Session, who: Principal, prefix: str, dataset_id: str) -> _Level:
+    def files() -> list[StoredObject]:
+        found = s3writes.staged(session, who, dataset_id)
+        return [o.model_copy(update={"key": prefix + o.key}) for o in found]
+
+    return _Level(prefix, files)
+
+
+def _set_level(session: Session, who: Principal, name: str, dataset_id: str, q: _Query) -> _Level:
+    """A data set's numbered versions; `latest/` too, where the query asks under it; `new/`
+    where the caller has staged files in it."""
 
     def versions() -> list[_Level]:
         rows = _versions(session, dataset_id)
@@ -152,6 +163,8 @@ def _set_level(session: Session, name: str, dataset_id: str, q: _Query) -> _Leve
         if rows and (q.prefix.startswith(latest) or q.after.startswith(latest)):
             newest = max(rows, key=lambda v: v.number)
             levels.append(_version_level(session, latest + "/", newest.id))
+        if s3writes.has_staged(session, who, dataset_id):
+            levels.append(_staged_level(session, who, f"{name}/{s3writes.NEW}/", dataset_id))
         return levels
 
     return _Level(f"{name}/", versions)
@@ -174,7 +187,7 @@ def listing(
     prefixes: list[str] = []
     last: str | None = None
     truncated = False
-    sets = [_set_level(session, n, i, q) for n, i in _sets(session, project.id)]
+    sets = [_set_level(session, who, n, i, q) for n, i in _sets(session, project.id)]
     for item in _walk(sets, q):
         name = item if isinstance(item, str) else item.key
         if name <= after or name == last:
@@ -203,7 +216,8 @@ def _split(key: str) -> tuple[str, str, str] | None:
         core.check_path(path)
     except core.DatasetError:
         return None
-    if version != LATEST and not (version.isascii() and version.isdigit() and len(version) < 10):
+    numbered = version.isascii() and version.isdigit() and len(version) < 10
+    if version not in (LATEST, s3writes.NEW) and not numbered:
         return None
     return name, version, path
 
@@ -223,6 +237,11 @@ def find(session: Session, who: Principal, bucket_name: str, key: str) -> Stored
     )
     if dataset_id is None:
         raise missing
+    if number == s3writes.NEW:
+        staged = s3writes.staged(session, who, dataset_id, path=path)
+        if not staged:
+            raise missing
+        return staged[0].model_copy(update={"key": key})
     if number == LATEST:
         newest = latest_row(session, dataset_id)
         version = numbered_row(session, dataset_id, newest.number) if newest else None

@@ -7,6 +7,8 @@ made, in the bucket's project, when it does not exist, as a push makes it); the 
 `DATASET/new/_COMMIT` commits what is staged as version N+1. Numbered versions and `latest` are
 immutable. A staging upload is the writer's own (one per user and data set), is never resumed
 by a push's `begin`, and is dropped with its chunks after `uploads.STALE` untouched, as a push's.
+Its writer, and only its writer, reads it back under `DATASET/new/` (`staged`, which the S3
+reads in `objects.py` call), deletes a staged file (`unstage`) and replaces one by writing it again.
 
 Only what S3 needs beyond the push is kept here: which staged path has which chunks (and the
 MD5 ETag S3 answered), and the parts of a multipart upload until it completes.
@@ -27,7 +29,7 @@ from aicc.core import datasets as core
 from aicc.core.tenancy import Principal
 from aicc.services.common import Conflict, Invalid, NotFound, new_id, utcnow
 from aicc.services.data import chunks, datasets, uploads
-from aicc.services.data.views import Committed
+from aicc.services.data.views import Committed, StoredObject
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables import DatasetRow, S3MultipartRow, S3PartRow, S3StagedRow, UploadRow
 
@@ -168,6 +170,70 @@ def _staging(session: Session, who: Principal, upload_id: str) -> UploadRow:
     if upload is None or upload.created_by != who.user_id or upload.source != SOURCE:
         raise NoSuchUpload("the staged version was dropped; write its files again")
     return upload
+
+
+def staged(
+    session: Session, who: Principal, dataset_id: str, *, path: str | None = None
+) -> list[StoredObject]:
+    """What the caller staged in the set, as objects keyed `PATH` (only `path`, where given),
+    in path order: a staging is read back by its writer only (read-your-writes, as a workflow's
+    next step reads the last one's output), never by another member, until it is committed.
+    Its ETag is what the PUT answered; its Last-Modified, when that PUT staged it."""
+    query = (
+        select(S3StagedRow)
+        .join(UploadRow, UploadRow.id == S3StagedRow.upload_id)
+        .where(
+            UploadRow.dataset_id == dataset_id,
+            UploadRow.created_by == who.user_id,
+            UploadRow.source == SOURCE,
+        )
+        .order_by(S3StagedRow.path)
+    )
+    if path is not None:
+        query = query.where(S3StagedRow.path == path)
+    return [
+        StoredObject(
+            key=r.path,
+            size=r.size,
+            etag=r.etag,
+            last_modified=r.created_at,
+            chunks=[(str(d), int(n)) for d, n in r.chunks],
+        )
+        for r in session.scalars(query)
+    ]
+
+
+def has_staged(session: Session, who: Principal, dataset_id: str) -> bool:
+    """Whether the caller has a file staged in the set (a listing shows `DATASET/new/` then)."""
+    found = session.scalar(
+        select(S3StagedRow.path)
+        .join(UploadRow, UploadRow.id == S3StagedRow.upload_id)
+        .where(
+            UploadRow.dataset_id == dataset_id,
+            UploadRow.created_by == who.user_id,
+            UploadRow.source == SOURCE,
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+def unstage(session: Session, who: Principal, *, project_id: str, dataset: str, path: str) -> None:
+    """DeleteObject of a staged file: it leaves the caller's staging (its chunks stay with the
+    upload until it commits or expires, as an aborted part's do). Idempotent, as S3's is: a
+    path, set or staging that is not there is no error. Forbidden where the caller may not
+    push to the set."""
+    try:
+        row, _ = datasets.find_writable(session, who, dataset, project_id)
+    except NotFound:
+        return
+    upload = _open(session, who, row.id)
+    if upload is None:
+        return
+    session.execute(
+        delete(S3StagedRow).where(S3StagedRow.upload_id == upload.id, S3StagedRow.path == path)
+    )
+    upload.updated_at = utcnow()
 
 
 def check_path(path: str) -> str:
