@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
-from aicc.core.tenancy import OrgKind, Principal, Role, can_manage, can_read
+from aicc.core.tenancy import OrgKind, Principal, Role, can_manage, can_manage_user, can_read
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.services.tenancy import audit
 from aicc.services.tenancy.passwords import check_password, hash_password
@@ -430,7 +430,7 @@ def create_user(
 
 def get_user(session: Session, who: Principal, user_id: str) -> User:
     user = session.get(UserRow, user_id)
-    if user is None or not (user.id == who.user_id or can_manage(who, org_id=user.org_id)):
+    if user is None or not can_manage_user(who, user_id=user.id, org_id=user.org_id):
         if user is not None and can_read(who, org_id=user.org_id):
             raise Forbidden("only organization admins read other users")
         raise NotFound("user {user_id} not found", user_id=user_id)
