@@ -24,7 +24,8 @@ _SCOPES = frozenset(scope.value for scope in Scope)
 
 
 def digest(secret: str) -> str:
-    """Tokens carry 256 random bits, so a fast hash is enough; a slow one would tax every call."""
+    """What is stored of a token's or a portal session's secret (sessions.py). Both carry 256
+    random bits, so a fast hash is enough; a slow one would tax every call."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
