@@ -120,6 +120,13 @@ def get_org(session: Session, who: Principal, org_id: str) -> Org:
     return Org.model_validate(org, from_attributes=True)
 
 
+def org_name(session: Session, org_id: str) -> str:
+    """An organization's name, or its id where it is gone, for the contexts above tenancy that
+    show whose something is; it checks no caller, as those contexts have."""
+    org = session.get(OrgRow, org_id)
+    return org.name if org is not None else org_id
+
+
 def org_names(session: Session, org_ids: Iterable[str]) -> dict[str, str]:
     """The names of these organizations (an unknown id is absent), for the contexts above
     tenancy that show whose something is; it checks no caller, as those contexts have."""
