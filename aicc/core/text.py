@@ -29,33 +29,34 @@ _NOT_IN_LINE = re.compile(f"[{_CONTROLS}{_BIDI}]")
 _NOT_IN_PROSE = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff{_BIDI}]")
 
 
-def _clean(text: str, refused: re.Pattern[str], message: str) -> str:
-    """`text` when `refused` finds nothing in it; else an InputError of `message`, naming the
-    first character found (`{char}`, as U+XXXX) and where it is (`{at}`, from 1)."""
-    found = refused.search(text)
-    if found is None:
-        return text
-    raise InputError(message, char=f"U+{ord(found.group()):04X}", at=found.start() + 1)
+def _code(char: str) -> str:
+    return f"U+{ord(char):04X}"
 
 
 def one_line(text: str) -> str:
     """`text` when it is one clean line; else an InputError naming the first bad character."""
-    return _clean(
-        text,
-        _NOT_IN_LINE,
+    found = _NOT_IN_LINE.search(text)
+    if found is None:
+        return text
+    raise InputError(
         "must be one line with no control characters or direction overrides: "
         "remove {char} at character {at}",
+        char=_code(found.group()),
+        at=found.start() + 1,
     )
 
 
 def prose(text: str) -> str:
     """`text` when it holds no control character but tabs and line breaks, and no direction
     override; else an InputError naming the first bad character."""
-    return _clean(
-        text,
-        _NOT_IN_PROSE,
+    found = _NOT_IN_PROSE.search(text)
+    if found is None:
+        return text
+    raise InputError(
         "must not hold control characters or direction overrides (line breaks and tabs are "
         "fine): remove {char} at character {at}",
+        char=_code(found.group()),
+        at=found.start() + 1,
     )
 
 
