@@ -264,13 +264,15 @@ def data_review(
     )
 
 
-def _reviews(answer: Json) -> None:
+def print_reviews(answer: Json) -> None:
+    """A `Reviews` answer (of a data set or a need): its mean rating as the title, then each
+    review."""
     mean, count = answer.get("rating"), answer.get("ratings", 0)
     title = f"rating {mean:g} of 5 ({count} ratings)" if mean is not None else None
     print_table(answer.get("reviews") or [], REVIEWS, title=title, empty="no reviews yet")
 
 
-@shows(app, "reviews", _reviews)
+@shows(app, "reviews", print_reviews)
 def data_reviews(api: "Client", name: Shared, project: ProjectOption = None) -> "Reviews":
     """A data set's rating (mean and count) and its reviews, newest first."""
     return api.datasets.reviews(name, project=project)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from aicc.cli.nouns import CREATED, PROJECT, Json, Noun, ProjectOption
-from aicc.cli.output import Column, col
+from aicc.cli.output import Column, col, env_pairs
 
 if TYPE_CHECKING:
     from aicc.sdk.client import Client
@@ -99,18 +99,6 @@ def _resources(cpu: str | None, memory: str | None, gpus: float | None) -> dict[
     return out
 
 
-def _env(pairs: list[str] | None) -> dict[str, str] | None:
-    if not pairs:
-        return None
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"{pair!r}: write KEY=VALUE", param_hint="--env")
-        out[key] = value
-    return out
-
-
 Target = Annotated[
     float | None,
     typer.Option(
@@ -152,7 +140,7 @@ def deploy_create(
         max_replicas=max_replicas,
         resources=_resources(cpu, memory, gpus),
         engine=engine or "auto",
-        env=_env(env),
+        env=env_pairs(env),
         readiness_path=readiness_path,
         target_concurrency=target,
     )
@@ -189,7 +177,7 @@ def deploy_update(
     if resources:
         current = api.deployments.get(name, project=project)
         changes["resources"] = {**current.resources, **resources}
-    changes["env"] = _env(env)
+    changes["env"] = env_pairs(env)
     return api.deployments.update(name, project=project, **changes)
 
 

@@ -37,7 +37,7 @@ from aicc.cli import (
     tenancy,
     tokens,
 )
-from aicc.cli.output import client, fail, handle_errors, print_json, status
+from aicc.cli.output import client, env_pairs, fail, handle_errors, print_json, status
 
 app = typer.Typer(
     name="aicc",
@@ -194,16 +194,6 @@ def login(
         status(f"[dim]use it by default with: export AICC_SERVER={escape(url)}[/dim]")
 
 
-def _env_pairs(pairs: list[str]) -> dict[str, str]:
-    env = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            fail(f"--env {pair!r} is not KEY=VALUE")
-        env[key] = value
-    return env
-
-
 @app.command(
     "run",
     context_settings={"allow_interspersed_args": False},
@@ -267,7 +257,7 @@ def run(
     }
     doc.update({key: value for key, value in optional.items() if value is not None})
     if env:
-        doc["env"] = _env_pairs(env)
+        doc["env"] = env_pairs(env)
     validate_spec(doc, "aicc run")
     with client() as api:
         submit(api, doc, Path.cwd(), as_json=as_json, follow=wait, wait=wait)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from aicc.cli.data import RATED_FIELDS, RATING, REVIEWS, USES, ReviewText, rate
+from aicc.cli.data import RATED_FIELDS, RATING, USES, ReviewText, print_reviews, rate
 from aicc.cli.maintenance import when
 from aicc.cli.nouns import ID, Json, Noun, shows
 from aicc.cli.output import (
@@ -205,13 +205,7 @@ def need_review(
     rate(lambda api: api.needs.review(need, rating, text, org=org), need, rating, as_json)
 
 
-def _reviews(answer: Json) -> None:
-    mean, count = answer.get("rating"), answer.get("ratings", 0)
-    title = f"rating {mean:g} of 5 ({count} ratings)" if mean is not None else None
-    print_table(answer.get("reviews") or [], REVIEWS, title=title, empty="no reviews yet")
-
-
-@shows(app, "reviews", _reviews)
+@shows(app, "reviews", print_reviews)
 def need_reviews(api: "Client", need: NeedArg, org: OrgOption = None) -> "Reviews":
     """A need's rating (mean and count) and its reviews, newest first."""
     return api.needs.reviews(need, org=org)

@@ -342,6 +342,20 @@ def show(
 # --- errors ------------------------------------------------------------------------------------
 
 
+def env_pairs(pairs: list[str] | None) -> dict[str, str] | None:
+    """`--env KEY=VALUE`, repeated, as the environment a job (`aicc run`) or a deployment is
+    given, each value as typed; None when there is none. A pair without `=` or a name fails."""
+    if not pairs:
+        return None
+    env = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            fail(f"--env {pair!r} is not KEY=VALUE", "e.g. --env LOG_LEVEL=debug")
+        env[key] = value
+    return env
+
+
 def fail(message: str, hint: str | None = None, *, code: int = 1) -> NoReturn:
     """One red line on stderr saying what went wrong and what to do next, then exit."""
     line = f"[red]error:[/red] {escape(message)}"

@@ -95,6 +95,12 @@ def can_manage(who: Principal, *, org_id: str) -> bool:
     return who.is_admin or (who.role is Role.ORG_ADMIN and who.org_id == org_id)
 
 
+def can_manage_user(who: Principal, *, user_id: str, org_id: str) -> bool:
+    """A user's account and credentials (tokens, S3 keys): their own, or another's for the
+    admins of that user's organization and the center's."""
+    return user_id == who.user_id or can_manage(who, org_id=org_id)
+
+
 @dataclass(frozen=True)
 class Quota:
     """Guaranteed and maximum (borrowable) amounts per resource name (`cpu_milli`, `memory_mib`,

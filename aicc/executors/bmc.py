@@ -15,12 +15,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 
 from aicc.core import redfish
 from aicc.core.redfish import Outcome, Reading, Target
+from aicc.executors import polling
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1 << 20  # bytes of one Redfish answer: a Power or Thermal document is a few KiB
@@ -135,9 +135,7 @@ class Client:
 
 def _why(err: BaseException) -> str:
     """A short, password-free account of a failure for the node's page."""
-    name = type(err).__name__
-    message = str(err).splitlines()[0] if str(err) else ""
-    return redfish.text(f"{name}: {message}" if message else name)
+    return redfish.text(polling.why(err))
 
 
 def read(target: Target, *, timeout_s: float, client: Client | None = None) -> Outcome:
@@ -159,17 +157,18 @@ def set_limit(target: Target, watts: float | None, *, timeout_s: float) -> str:
     return ""
 
 
-class Pool:
-    """BMCs read side by side on at most `workers` threads. `submit` starts a reading of each
-    target not already being read and returns at once; `done` hands back what finished. A
-    client is kept per node (its paths found once) and dropped after an error."""
+class Pool(polling.ReadPool[Target, Outcome]):
+    """BMCs read side by side on at most `workers` threads (polling.ReadPool), each by its
+    node. A client is kept per node (its paths found once) and dropped after an error."""
 
     def __init__(self, *, workers: int, timeout_s: float) -> None:
+        super().__init__(workers=workers, thread_name_prefix="aicc-bmc")
         self.timeout_s = timeout_s
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aicc-bmc")
-        self._running: dict[str, Future[Outcome]] = {}
         self._clients: dict[str, tuple[Target, Client]] = {}
         self._lock = threading.Lock()
+
+    def _device(self, target: Target) -> str:
+        return target.node_id
 
     def _read(self, target: Target) -> Outcome:
         with self._lock:
@@ -188,27 +187,9 @@ class Pool:
                 self._clients[target.node_id] = (target, client)
         return found
 
-    def submit(self, targets: Iterable[Target]) -> int:
-        """Start reading each target that is not being read now; how many were started."""
-        started = 0
-        for target in targets:
-            if target.node_id in self._running:
-                continue
-            self._running[target.node_id] = self._executor.submit(self._read, target)
-            started += 1
-        return started
-
     def run(self, fn: Any, *args: Any, **kwargs: Any) -> Future[Any]:
         """Run another call to a BMC (a limit to write) on the same bounded threads."""
         return self._executor.submit(fn, *args, **kwargs)
-
-    def busy(self, node_id: str) -> bool:
-        return node_id in self._running
-
-    def done(self) -> list[Outcome]:
-        """The readings that finished since the last call."""
-        finished = [n for n, f in self._running.items() if f.done()]
-        return [self._running.pop(n).result() for n in finished]
 
     def wait(self, timeout_s: float) -> None:
         """Wait up to `timeout_s` for every reading under way (tests, the benchmark)."""
@@ -221,6 +202,3 @@ class Pool:
                 future.result(timeout=left)
             except Exception:
                 log.debug("a BMC reading ended in an error", exc_info=True)
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -15,13 +15,11 @@ connection, as meters allow few) and dropped after an error.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from aicc.core import meters
 from aicc.core.meters import Outcome, Register, Target
-from aicc.executors import snmp
+from aicc.executors import polling, snmp
 
 # Modbus exception codes (the Modbus application protocol, 7) as an operator reads them
 EXCEPTIONS = {
@@ -33,12 +31,6 @@ EXCEPTIONS = {
     10: "gateway path unavailable",
     11: "gateway target device failed to respond: check `unit_id`",
 }
-
-
-def _why(err: BaseException) -> str:
-    name = type(err).__name__
-    message = str(err).splitlines()[0] if str(err) else ""
-    return (f"{name}: {message}" if message else name)[:200]
 
 
 def connect(target: Target) -> Any:
@@ -73,21 +65,23 @@ def read(target: Target, client: Any) -> Outcome:
             return Outcome(target.name, target.role, error=error)
         value = meters.decode(answer.registers, register)
     except Exception as err:  # pymodbus' errors, a socket's, a meter's nonsense: all the same
-        return Outcome(target.name, target.role, error=_why(err))
+        return Outcome(target.name, target.role, error=polling.why(err)[:200])
     if register.measures == "energy":
         return Outcome(target.name, target.role, kwh=value)
     return Outcome(target.name, target.role, kw=value)
 
 
-class Pool:
-    """Meters read side by side on at most `workers` threads: `submit` starts a reading of each
-    target not being read now and returns at once; `done` hands back what finished."""
+class Pool(polling.ReadPool[Target, Outcome]):
+    """Meters read side by side on at most `workers` threads (polling.ReadPool), each by its
+    name."""
 
     def __init__(self, *, workers: int) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aicc-meter")
-        self._running: dict[str, Future[Outcome]] = {}
+        super().__init__(workers=workers, thread_name_prefix="aicc-meter")
         self._clients: dict[str, tuple[Target, Any]] = {}
         self._lock = threading.Lock()
+
+    def _device(self, target: Target) -> str:
+        return target.name
 
     def _read(self, target: Target) -> Outcome:
         if target.protocol == "snmp":
@@ -101,7 +95,7 @@ class Pool:
             try:
                 client = connect(target)
             except Exception as err:
-                return Outcome(target.name, target.role, error=_why(err))
+                return Outcome(target.name, target.role, error=polling.why(err)[:200])
         found = read(target, client)
         if found.error:
             client.close()
@@ -110,26 +104,8 @@ class Pool:
                 self._clients[target.name] = (target, client)
         return found
 
-    def submit(self, targets: Iterable[Target]) -> int:
-        """Start reading each target that is not being read now; how many were started."""
-        started = 0
-        for target in targets:
-            if target.name in self._running:
-                continue
-            self._running[target.name] = self._executor.submit(self._read, target)
-            started += 1
-        return started
-
-    def busy(self, name: str) -> bool:
-        return name in self._running
-
-    def done(self) -> list[Outcome]:
-        """The readings that finished since the last call."""
-        finished = [n for n, f in self._running.items() if f.done()]
-        return [self._running.pop(n).result() for n in finished]
-
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        super().close()
         with self._lock:
             for _, client in self._clients.values():
                 client.close()

@@ -26,6 +26,7 @@ from typing import Any
 
 from aicc.core import meters
 from aicc.core.meters import Oid, Outcome, Target, Usm
+from aicc.executors import polling
 
 # what an agent answers for an OID it does not have (SNMPv2c exception values)
 MISSING = {"NoSuchObject", "NoSuchInstance", "EndOfMibView"}
@@ -45,12 +46,6 @@ PRIV = {"AES": "usmAesCfb128Protocol", "AES-192": "usmAesCfb192Protocol",
 # what pysnmp says of a report for a wrong key, and the field to check
 KEY_ERRORS = {"digest": "snmpv3.auth_key", "cipher": "snmpv3.priv_key",
               "unknown usm user": "snmpv3.user", "unknownusername": "snmpv3.user"}  # fmt: skip
-
-
-def _why(err: BaseException) -> str:
-    name = type(err).__name__
-    message = str(err).splitlines()[0] if str(err) else ""
-    return (f"{name}: {message}" if message else name)[:200]
 
 
 def _engine(usm: Usm | None = None) -> tuple[asyncio.AbstractEventLoop, Any]:
@@ -160,7 +155,7 @@ def read(target: Target) -> Outcome:
         )
         return Outcome(target.name, target.role, error=error)
     except Exception as err:  # pysnmp's errors, a socket's, an agent's nonsense: all the same
-        return Outcome(target.name, target.role, error=_why(err))
+        return Outcome(target.name, target.role, error=polling.why(err)[:200])
     if oid.measures == "energy":
         return Outcome(target.name, target.role, kwh=value)
     return Outcome(target.name, target.role, kw=value)

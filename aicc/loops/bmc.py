@@ -18,7 +18,7 @@ from aicc.config import BmcSettings
 from aicc.core.redfish import Target
 from aicc.executors import bmc as redfish_client
 from aicc.loops.registry import Declared
-from aicc.loops.steps import Every, Pass
+from aicc.loops.steps import Every, Pass, Periodic
 from aicc.services.common import utcnow
 from aicc.services.nodes import bmc
 from aicc.services.telemetry import samples
@@ -28,7 +28,7 @@ CHECK_EVERY = timedelta(seconds=1)  # how often the step looks for due BMCs and 
 PRUNE_EVERY = timedelta(hours=1)  # how often nodes' power samples past the retention go
 
 
-class Bmcs:
+class Bmcs(Periodic):
     """The `bmc` step (nodes' context)."""
 
     name = "bmc"
@@ -39,9 +39,6 @@ class Bmcs:
         self.when = Every(CHECK_EVERY, first=utcnow())
         self.pruned = Every(PRUNE_EVERY, first=utcnow())
         self._limits: dict[str, tuple[Target, float | None, Future[str]]] = {}
-
-    def due(self, pass_: Pass) -> bool:
-        return self.when.due(pass_.now())
 
     def run(self, pass_: Pass) -> None:
         self.when.ran()

@@ -19,7 +19,7 @@ from datetime import timedelta
 
 from aicc.config import BurnInSettings
 from aicc.loops.registry import Declared
-from aicc.loops.steps import Every, Pass
+from aicc.loops.steps import Every, Pass, Periodic
 from aicc.services.center import burn_in
 from aicc.services.common import ServiceError, utcnow
 from aicc.store.blobs import BlobStore
@@ -72,7 +72,7 @@ class Sink:
         self.thread.join(timeout=5)
 
 
-class BurnIn:
+class BurnIn(Periodic):
     """Every `BURN_IN_EVERY`: judge the burn-ins whose job ended, then start one on each node
     waiting for one. Writes fenced by the lease."""
 
@@ -86,9 +86,6 @@ class BurnIn:
         self.same_host = same_host
         self.when = Every(BURN_IN_EVERY, first=utcnow())
         self.sink: Sink | None = None
-
-    def due(self, pass_: Pass) -> bool:
-        return self.when.due(pass_.now())
 
     def run(self, pass_: Pass) -> None:
         """Read first, without a write: most runs find nothing to do, and take no lock."""

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from aicc.executors.base import Executor
 from aicc.loops.registry import Context, Declared
-from aicc.loops.steps import Every, Pass
+from aicc.loops.steps import Every, Pass, Periodic
 from aicc.services.common import utcnow
 from aicc.services.data import uploads
 from aicc.services.jobs import retention
@@ -67,7 +67,7 @@ def collect(
     return len(packs)
 
 
-class Sweep:
+class Sweep(Periodic):
     """The jobs' (and data sets') retention step: `sweep`, then with a chunk store `collect`,
     every `every`; first at the first pass."""
 
@@ -85,9 +85,6 @@ class Sweep:
         self.log_retention = log_retention
         self.chunks = chunks
         self.upload_expiry = upload_expiry
-
-    def due(self, pass_: Pass) -> bool:
-        return self.when.due(pass_.now())
 
     def run(self, pass_: Pass) -> None:
         sweep(pass_.db, pass_.executors, pass_.now(), log_retention=self.log_retention)

@@ -18,7 +18,7 @@ from aicc.config import METER_PORTS, MeterSettings
 from aicc.core.meters import Oid, Register, Target, Usm
 from aicc.executors import meters as modbus
 from aicc.loops.registry import Declared
-from aicc.loops.steps import Every, Pass
+from aicc.loops.steps import Every, Pass, Periodic
 from aicc.services.billing import facility
 from aicc.services.common import utcnow
 
@@ -64,7 +64,7 @@ def _usm(meter: MeterSettings) -> Usm | None:
     )
 
 
-class Meters:
+class Meters(Periodic):
     """The `meters` step (center context); built only when `meters:` lists some."""
 
     name = "meters"
@@ -77,9 +77,6 @@ class Meters:
         self.when = Every(CHECK_EVERY, first=utcnow())
         self._last: dict[str, datetime] = {}
         self._pruned: datetime | None = None
-
-    def due(self, pass_: Pass) -> bool:
-        return self.when.due(pass_.now())
 
     def run(self, pass_: Pass) -> None:
         self.when.ran()

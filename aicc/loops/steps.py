@@ -87,6 +87,16 @@ class EveryPass:
         return True
 
 
+class Periodic:
+    """For a step that runs on its clock, `when` (an `Every` it sets up and marks `ran`)."""
+
+    name = ""
+    when: Every
+
+    def due(self, pass_: Pass) -> bool:
+        return self.when.due(pass_.now())
+
+
 class Every:
     """When a periodic step is due: at `first`, then `period` after it last ran."""
 

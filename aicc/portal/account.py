@@ -11,13 +11,15 @@ A secret's value is sealed on the way in and never read back by any page.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form
 from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel
 
 from aicc.api import schemas
 from aicc.api.deps import SessionDep
@@ -32,6 +34,28 @@ from aicc.services.tenancy import s3keys, secrets, tenancy, tokens, views
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
 EXPIRY_DAYS = (7, 30, 90, 365)
+M = TypeVar("M", bound=BaseModel)
+
+
+def _issue(
+    page: Page,
+    listing: Callable[..., Response],
+    form: PageForm,
+    model: type[M],
+    data: dict[str, Any],
+    issue: Callable[[M], tuple[BaseModel, str]],
+) -> Response:
+    """A new credential (`issue` of the form's input checked by `model`) answered by its page
+    itself (`listing`: the tokens' or the S3 keys'), not by a redirect: the page is the only
+    place its secret is ever shown, and a redirect would have to carry it in a URL. Refused:
+    the page with the form and its errors."""
+    try:
+        body = parse(form, model, data, {})
+        with service_call(page.session, form):
+            made, secret = issue(body)
+    except Rejected as refused:
+        return listing(page, form=form, status=refused.status)
+    return listing(page, created=made.model_copy(update={"secret": secret}))
 
 
 # --- API tokens ---
@@ -87,27 +111,20 @@ def token_create(
     name: Annotated[str, Form(max_length=300)] = "",
     expires_in_days: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
-    """The answer is the page itself, not a redirect: it is the only time the secret is shown,
-    and a redirect would have to carry it in a URL."""
-    form = PageForm("token", {"name": name, "expires_in_days": expires_in_days})
-    try:
-        body = parse(
-            form,
-            schemas.TokenIn,
-            {"name": name.strip(), "expires_in_days": expires_in_days.strip() or None},
-            {},
-        )
-        with service_call(page.session, form):
-            row, secret = tokens.issue(
-                page.session,
-                page.me.who,
-                user_id=page.me.who.user_id,
-                name=body.name,
-                expires_in_days=body.expires_in_days,
-            )
-    except Rejected as refused:
-        return _tokens_page(page, form=form, status=refused.status)
-    return _tokens_page(page, created=row.model_copy(update={"secret": secret}))
+    return _issue(
+        page,
+        _tokens_page,
+        PageForm("token", {"name": name, "expires_in_days": expires_in_days}),
+        schemas.TokenIn,
+        {"name": name.strip(), "expires_in_days": expires_in_days.strip() or None},
+        lambda body: tokens.issue(
+            page.session,
+            page.me.who,
+            user_id=page.me.who.user_id,
+            name=body.name,
+            expires_in_days=body.expires_in_days,
+        ),
+    )
 
 
 @router.post("/tokens/{token_id}/revoke")
@@ -154,22 +171,20 @@ def s3_key_create(
     name: Annotated[str, Form(max_length=300)] = "",
     writable: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
-    """The page itself answers, as for a token: the secret is shown this once."""
-    form = PageForm("s3_key", {"name": name, "writable": writable})
-    try:
-        fields = {"name": name.strip(), "writable": bool(writable)}
-        body = parse(form, schemas.S3KeyIn, fields, {})
-        with service_call(page.session, form):
-            key, secret = s3keys.issue(
-                page.session,
-                page.me.who,
-                sealer=page.state.sealer,
-                name=body.name,
-                writable=body.writable,
-            )
-    except Rejected as refused:
-        return _s3_keys_page(page, form=form, status=refused.status)
-    return _s3_keys_page(page, created=key.model_copy(update={"secret": secret}))
+    return _issue(
+        page,
+        _s3_keys_page,
+        PageForm("s3_key", {"name": name, "writable": writable}),
+        schemas.S3KeyIn,
+        {"name": name.strip(), "writable": bool(writable)},
+        lambda body: s3keys.issue(
+            page.session,
+            page.me.who,
+            sealer=page.state.sealer,
+            name=body.name,
+            writable=body.writable,
+        ),
+    )
 
 
 @router.post("/s3-keys/{key_id}/delete")

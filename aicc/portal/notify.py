@@ -153,14 +153,8 @@ def inbox_channel_add(
                 page.session,
                 page.me.who,
                 sealer=page.state.sealer,
-                name=body.name,
-                kind=body.kind,
-                target=body.target,
-                project=body.project,
-                secret=body.secret,
-                events=body.events,
-                wait_min=body.wait_min,
                 private_hosts=page.state.settings.notify.private_hosts,
+                **body.model_dump(),
             )
     except Rejected as refused:
         return _inbox_page(page, form=form, status=refused.status)

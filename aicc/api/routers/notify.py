@@ -38,14 +38,8 @@ def channels_create(
         session,
         who,
         sealer=state.sealer,
-        name=body.name,
-        kind=body.kind,
-        target=body.target,
-        project=body.project,
-        secret=body.secret,
-        events=body.events,
-        wait_min=body.wait_min,
         private_hosts=state.settings.notify.private_hosts,
+        **body.model_dump(),
     )
 
 
@@ -63,12 +57,8 @@ def channels_update(
         who,
         channel_id,
         sealer=state.sealer,
-        name=body.name,
-        target=body.target,
-        secret=body.secret,
-        events=body.events,
-        wait_min=body.wait_min,
         private_hosts=state.settings.notify.private_hosts,
+        **body.model_dump(),
     )
 
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aicc.core.topology import MigInstance
+from aicc.executors.local.nvml import text
 
 _PROFILE = re.compile(r"\b([1-9]g\.[1-9][0-9]*gb)\b", re.IGNORECASE)
 
@@ -32,12 +33,12 @@ def mig_instances(nvml: Any, handle: Any, offered: Sequence[str]) -> tuple[MigIn
         try:
             mig = nvml.nvmlDeviceGetMigDeviceHandleByIndex(handle, index)
             profile = profile_name(
-                _text(nvml.nvmlDeviceGetName(mig)),
+                text(nvml.nvmlDeviceGetName(mig)),
                 nvml.nvmlDeviceGetAttributes(mig).gpuInstanceSliceCount,
                 int(nvml.nvmlDeviceGetMemoryInfo(mig).total) // (1024 * 1024),
                 offered,
             )
-            uuid = _text(nvml.nvmlDeviceGetUUID(mig))
+            uuid = text(nvml.nvmlDeviceGetUUID(mig))
         except nvml.NVMLError:  # no instance at this position
             continue
         found.append(MigInstance(index, profile, uuid))
@@ -55,7 +56,3 @@ def profile_name(name: str, slices: int, memory_mib: int, offered: Sequence[str]
     if same:
         return min(same, key=lambda p: abs(int(p.split("g.")[1][:-2]) * 1024 - memory_mib))
     return f"{slices}g.{round(memory_mib / 1024)}gb"
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -60,8 +60,7 @@ def writable(who: Principal, project: ProjectRow) -> bool:
 
 
 def qualified(session: Session, project: ProjectRow) -> str:
-    org = session.get(OrgRow, project.org_id)
-    return f"{org.name if org else project.org_id}/{project.name}"
+    return f"{tenancy.org_name(session, project.org_id)}/{project.name}"
 
 
 def _parse(ref: str) -> core.Ref:

@@ -27,6 +27,7 @@ from aicc.services.common import Invalid, NotFound
 from aicc.services.data import chunks, datasets
 from aicc.services.data.datasets import MODEL
 from aicc.services.data.views import Mounted, MountedFiles
+from aicc.services.tenancy import tenancy
 from aicc.store import group_commit
 from aicc.store.chunkstore import ChunkMissing, ChunkStore
 from aicc.store.db import Database
@@ -39,7 +40,6 @@ from aicc.store.tables import (
     JobRow,
     NodeDataRow,
     NodeRow,
-    OrgRow,
     ProjectRow,
     table,
 )
@@ -117,8 +117,7 @@ def record(session: Session, job_id: str, mounts: Iterable[Mount]) -> None:
 def _names(session: Session, project_id: str) -> tuple[str, str]:
     prj = session.get(ProjectRow, project_id)
     assert prj is not None  # a data set's project
-    org = session.get(OrgRow, prj.org_id)
-    return (org.name if org else prj.org_id), prj.name
+    return tenancy.org_name(session, prj.org_id), prj.name
 
 
 class StoredData:

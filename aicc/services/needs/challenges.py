@@ -43,7 +43,7 @@ from aicc.services.jobs import jobs
 from aicc.services.models import template_runs
 from aicc.services.needs import needs, notices, scoring
 from aicc.services.needs.views import Board, Challenge, Standing, Submission, Team
-from aicc.services.tenancy import audit
+from aicc.services.tenancy import audit, tenancy
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables import (
     ChallengeRow,
@@ -209,7 +209,6 @@ def listing(session: Session, who: Principal, *, now: datetime) -> list[Challeng
 def view(session: Session, who: Principal, row: ChallengeRow, *, now: datetime) -> Challenge:
     need = session.get(NeedRow, row.need_id)
     assert need is not None
-    org = session.get(OrgRow, need.org_id)
     poster = needs.posts(who, need)
     hidden = _hidden_ref(session, row) if poster else None
     metric = core_scoring.metric(need.metric)
@@ -220,7 +219,7 @@ def view(session: Session, who: Principal, row: ChallengeRow, *, now: datetime) 
     )
     return Challenge(
         id=row.id,
-        need=f"{org.name if org else need.org_id}/{need.name}",
+        need=f"{tenancy.org_name(session, need.org_id)}/{need.name}",
         need_id=need.id,
         title=need.title,
         metric=need.metric,
@@ -256,10 +255,6 @@ def _members(team: ChallengeTeamRow) -> list[dict[str, Any]]:
 
 
 def _team(session: Session, team: ChallengeTeamRow) -> Team:
-    def name(org_id: str) -> str:
-        org = session.get(OrgRow, org_id)
-        return org.name if org else org_id
-
     members = _members(team)
     challenge = session.get(ChallengeRow, team.challenge_id)
     offered = challenge is not None and bool(challenge.subsidy_voucher)
@@ -267,8 +262,8 @@ def _team(session: Session, team: ChallengeTeamRow) -> Team:
     return Team(
         id=team.id,
         name=team.name,
-        orgs=[name(m["id"]) for m in members if m.get("joined")],
-        invited=[name(m["id"]) for m in members if not m.get("joined")],
+        orgs=[tenancy.org_name(session, m["id"]) for m in members if m.get("joined")],
+        invited=[tenancy.org_name(session, m["id"]) for m in members if not m.get("joined")],
         subsidy=str(to_money(Decimal(challenge.subsidy_per_team))) if challenge and given else None,
         subsidy_voucher=team.subsidy_voucher if given else None,
         subsidy_state=("given" if given else "none_left") if offered else None,

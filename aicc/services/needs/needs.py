@@ -301,7 +301,6 @@ def view(
     read them for many needs at once); which voucher holds the reward, its poster alone sees."""
     if standing is None:
         standing = takers.standings(session, [row])[row.id]
-    org = session.get(OrgRow, row.org_id)
     prj = session.get(ProjectRow, row.project_id)
     challenge = session.scalar(select(ChallengeRow.id).where(ChallengeRow.need_id == row.id))
     answered = select(func.count()).where(
@@ -310,7 +309,7 @@ def view(
     return Need(
         id=row.id,
         name=row.name,
-        org=org.name if org else row.org_id,
+        org=tenancy.org_name(session, row.org_id),
         project=prj.name if prj else row.project_id,
         title=row.title,
         problem=row.problem,
@@ -398,11 +397,10 @@ def _sees(who: Principal, row: NeedRow, question: NeedQuestionRow) -> bool:
 
 
 def _question(session: Session, row: NeedQuestionRow) -> Question:
-    org = session.get(OrgRow, row.org_id)
     return Question(
         id=row.id,
         need_id=row.need_id,
-        org=org.name if org else row.org_id,
+        org=tenancy.org_name(session, row.org_id),
         text=row.text,
         answer=row.answer,
         answered_at=utc(row.answered_at) if row.answered_at else None,

@@ -31,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.services.notify import events
+from aicc.services.tenancy.tenancy import org_name
 from aicc.store.tables import (
     ChallengeRow,
     ChallengeSubmissionRow,
@@ -39,15 +40,9 @@ from aicc.store.tables import (
     NeedQuestionRow,
     NeedRow,
     NotifyEventRow,
-    OrgRow,
 )
 
 CLOSED_WITHIN = timedelta(days=7)  # a deadline older than this when first seen is not told
-
-
-def _org(session: Session, org_id: str) -> str:
-    org = session.get(OrgRow, org_id)
-    return org.name if org is not None else org_id
 
 
 def _joined(team: ChallengeTeamRow) -> list[str]:
@@ -64,7 +59,7 @@ def _need_of(session: Session, challenge_id: str) -> tuple[ChallengeRow, NeedRow
 
 def question(session: Session, need: NeedRow, asked: NeedQuestionRow) -> None:
     """`need.question` to the poster's project."""
-    who = _org(session, asked.org_id)
+    who = org_name(session, asked.org_id)
     events.emit(
         session,
         "need.question",
@@ -89,7 +84,7 @@ def question(session: Session, need: NeedRow, asked: NeedQuestionRow) -> None:
 
 def answered(session: Session, need: NeedRow, asked: NeedQuestionRow) -> None:
     """`need.answered` to the person who asked (once, at the first answer)."""
-    poster = _org(session, need.org_id)
+    poster = org_name(session, need.org_id)
     events.emit(
         session,
         "need.answered",
@@ -109,7 +104,7 @@ def _priced(offer: NeedOfferRow) -> str:
 
 def offered(session: Session, need: NeedRow, offer: NeedOfferRow) -> None:
     """`need.offer` to the poster's project."""
-    who = _org(session, offer.org_id)
+    who = org_name(session, offer.org_id)
     events.emit(
         session,
         "need.offer",
@@ -141,7 +136,7 @@ def offer_accepted(session: Session, need: NeedRow, offer: NeedOfferRow) -> None
         body="{org} accepted your {kind} {target} at {price}.",
         params={
             "need": need.name,
-            "org": _org(session, need.org_id),
+            "org": org_name(session, need.org_id),
             "kind": offer.kind,
             "target": offer.target,
             "price": _priced(offer),
@@ -157,7 +152,7 @@ def joined(session: Session, challenge: ChallengeRow, team: ChallengeTeamRow, or
     if found is None:
         return
     _, need = found
-    who = _org(session, org_id)
+    who = org_name(session, org_id)
     events.emit(
         session,
         "challenge.joined",
@@ -179,8 +174,8 @@ def invited(
     if found is None:
         return
     _, need = found
-    poster = _org(session, need.org_id)
-    members = ", ".join(_org(session, o) for o in _joined(team))
+    poster = org_name(session, need.org_id)
+    members = ", ".join(org_name(session, o) for o in _joined(team))
     events.emit(
         session,
         "challenge.invited",
@@ -304,7 +299,7 @@ def closed(session: Session, challenge_id: str) -> None:
     )
     data = {"challenge_id": challenge.id, "need_id": need.id, "teams": [t.name for t in teams]}
     subject = "Challenge {need} closed: the private board is open"
-    poster = _org(session, need.org_id)
+    poster = org_name(session, need.org_id)
     for team in teams:
         for org_id in _joined(team):
             events.emit(
@@ -348,7 +343,7 @@ def awarded(
     """`challenge.awarded` to each organization of an awarded team: the team's share and the
     organization's part of it (`parts`: org id and amount), as vouchers."""
     share = sum((amount for _, amount in parts), Decimal(0))
-    poster = _org(session, need.org_id)
+    poster = org_name(session, need.org_id)
     for org_id, amount in parts:
         events.emit(
             session,

@@ -79,13 +79,6 @@ def view(row: NodeBmcRow, name: str) -> views.Bmc:
     )
 
 
-def _node(session: Session, name: str) -> NodeRow:
-    row = session.scalar(select(NodeRow).where(NodeRow.name == name))
-    if row is None:
-        raise NotFound("node {name!r} not found; `aicc node list` shows the nodes", name=name)
-    return row
-
-
 def _bmc(session: Session, node: NodeRow) -> NodeBmcRow:
     row = session.get(NodeBmcRow, node.id)
     if row is None:
@@ -110,7 +103,7 @@ def configure(
 ) -> views.Bmc:
     """Name a node's BMC, or change it; a password of None keeps the one stored."""
     _admin(who)
-    row = _node(session, node)
+    row = nodes.row_named(session, node)
     address = check_address(address)
     if not MIN_INTERVAL_S <= interval_s <= MAX_INTERVAL_S:
         raise Invalid(
@@ -139,14 +132,14 @@ def configure(
 
 def get(session: Session, who: Principal, node: str) -> views.Bmc:
     _admin(who)
-    row = _node(session, node)
+    row = nodes.row_named(session, node)
     return view(_bmc(session, row), row.name)
 
 
 def remove(session: Session, who: Principal, node: str) -> None:
     """Forget a node's BMC; a cordon it made stays (an operator uncordons it)."""
     _admin(who)
-    row = _node(session, node)
+    row = nodes.row_named(session, node)
     session.delete(_bmc(session, row))
     audit.record(session, who, "node.bmc.remove", "node", row.id)
 
@@ -154,7 +147,7 @@ def remove(session: Session, who: Principal, node: str) -> None:
 def set_limit(session: Session, who: Principal, node: str, watts: float | None) -> views.Bmc:
     """Ask for a power limit (None lifts it); the `bmc` step writes it to the BMC."""
     _admin(who)
-    row = _node(session, node)
+    row = nodes.row_named(session, node)
     bmc = _bmc(session, row)
     if watts is not None and not (math.isfinite(watts) and MIN_LIMIT_W <= watts <= MAX_LIMIT_W):
         raise Invalid(

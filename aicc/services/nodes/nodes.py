@@ -121,7 +121,7 @@ def infos(session: Session, names: Collection[str] | None = None) -> list[views.
 
 def get(session: Session, name: str) -> views.Node:
     """One node with its devices, allocation and last burn-in; NotFound naming the list."""
-    return _infos(session, [_by_name(session, name)])[0]
+    return _infos(session, [row_named(session, name)])[0]
 
 
 def _infos(session: Session, rows: list[NodeRow]) -> list[views.Node]:
@@ -445,7 +445,9 @@ def installed_models(session: Session) -> Counter[str]:
     return widest
 
 
-def _by_name(session: Session, name: str) -> NodeRow:
+def row_named(session: Session, name: str) -> NodeRow:
+    """The node called `name`, for this context's modules (bmc.py); NotFound saying where the
+    names are."""
     row = session.scalar(select(NodeRow).where(NodeRow.name == name))
     if row is None:
         raise NotFound("node {name!r} not found; `aicc node list` shows the nodes", name=name)
@@ -476,7 +478,7 @@ def _set_state(
 ) -> NodeRow:
     if not who.is_admin:
         raise Forbidden("only center admins cordon nodes")
-    row = _by_name(session, name)
+    row = row_named(session, name)
     if row.state == NodeState.DOWN.value and state is NodeState.READY:
         raise Invalid(
             "node {name} is down; it returns when its executor reports it again", name=name

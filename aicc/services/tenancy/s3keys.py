@@ -18,7 +18,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aicc.core.tenancy import Principal, Role, Scope, allows, can_manage
+from aicc.core.tenancy import Principal, Role, Scope, allows, can_manage_user
 from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.services.tenancy import audit
 from aicc.services.tenancy.tenancy import principal_of
@@ -82,11 +82,7 @@ def delete(session: Session, who: Principal, key_id: str) -> None:
     users'. Anyone else's is a 404."""
     row = session.get(S3KeyRow, key_id)
     user = session.get(UserRow, row.user_id) if row else None
-    if (
-        row is None
-        or user is None
-        or (user.id != who.user_id and not can_manage(who, org_id=user.org_id))
-    ):
+    if row is None or user is None or not can_manage_user(who, user_id=user.id, org_id=user.org_id):
         raise NotFound("S3 key {key_id} not found", key_id=key_id)
     detail = {"access_key_id": row.access_key_id}
     session.delete(row)

@@ -23,7 +23,6 @@ The address is the socket's peer, or a trusted proxy's X-Forwarded-For (`api.dep
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import secrets
@@ -78,10 +77,6 @@ class Started:
 
     secret: str
     who: Principal
-
-
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def new_csrf() -> str:
@@ -246,7 +241,7 @@ def start(
         expires_at = min(expires_at, token.expires_at)
     session.add(
         PortalSessionRow(
-            id=_digest(secret),
+            id=tokens.digest(secret),
             user_id=user.id,
             token_id=token.id if token is not None else None,
             csrf=csrf,
@@ -269,7 +264,7 @@ def resolve(session: Session, secret: str | None, *, now: datetime) -> SignedIn 
     token it was started with revoked or expired (checked on every request)."""
     if not secret or len(secret) > 200:
         return None
-    row = session.get(PortalSessionRow, _digest(secret))
+    row = session.get(PortalSessionRow, tokens.digest(secret))
     if row is None or row.expires_at <= now:
         return None
     if row.token_id is not None and not tokens.usable(session.get(TokenRow, row.token_id), now):

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
-from aicc.core.tenancy import OrgKind, Principal, Role, can_manage, can_read
+from aicc.core.tenancy import OrgKind, Principal, Role, can_manage, can_manage_user, can_read
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.services.tenancy import audit
 from aicc.services.tenancy.passwords import check_password, hash_password
@@ -118,6 +118,13 @@ def get_org(session: Session, who: Principal, org_id: str) -> Org:
     if org is None or not can_read(who, org_id=org.id):
         raise NotFound("organization {org_id} not found", org_id=org_id)
     return Org.model_validate(org, from_attributes=True)
+
+
+def org_name(session: Session, org_id: str) -> str:
+    """An organization's name, or its id where it is gone, for the contexts above tenancy that
+    show whose something is; it checks no caller, as those contexts have."""
+    org = session.get(OrgRow, org_id)
+    return org.name if org is not None else org_id
 
 
 def org_names(session: Session, org_ids: Iterable[str]) -> dict[str, str]:
@@ -430,7 +437,7 @@ def create_user(
 
 def get_user(session: Session, who: Principal, user_id: str) -> User:
     user = session.get(UserRow, user_id)
-    if user is None or not (user.id == who.user_id or can_manage(who, org_id=user.org_id)):
+    if user is None or not can_manage_user(who, user_id=user.id, org_id=user.org_id):
         if user is not None and can_read(who, org_id=user.org_id):
             raise Forbidden("only organization admins read other users")
         raise NotFound("user {user_id} not found", user_id=user_id)

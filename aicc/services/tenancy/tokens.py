@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aicc.core.tenancy import Principal, Scope, can_manage
+from aicc.core.tenancy import Principal, Scope, can_manage_user
 from aicc.services.common import Invalid, NotFound, new_id, utcnow
 from aicc.services.tenancy import audit
 from aicc.services.tenancy.tenancy import principal_of
@@ -24,7 +24,8 @@ _SCOPES = frozenset(scope.value for scope in Scope)
 
 
 def digest(secret: str) -> str:
-    """Tokens carry 256 random bits, so a fast hash is enough; a slow one would tax every call."""
+    """What is stored of a token's or a portal session's secret (sessions.py). Both carry 256
+    random bits, so a fast hash is enough; a slow one would tax every call."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
@@ -41,7 +42,7 @@ def issue(
     what it may do (none given: `all`, whatever its user may)."""
     user = session.get(UserRow, user_id)
     if who is not None and (
-        user is None or (user.id != who.user_id and not can_manage(who, org_id=user.org_id))
+        user is None or not can_manage_user(who, user_id=user.id, org_id=user.org_id)
     ):
         raise NotFound("user {user_id} not found", user_id=user_id)
     if user is None:
@@ -137,11 +138,7 @@ def list_tokens(session: Session, who: Principal) -> list[Token]:
 def revoke(session: Session, who: Principal, token_id: str) -> Token:
     row = session.get(TokenRow, token_id)
     user = session.get(UserRow, row.user_id) if row else None
-    if (
-        row is None
-        or user is None
-        or (user.id != who.user_id and not can_manage(who, org_id=user.org_id))
-    ):
+    if row is None or user is None or not can_manage_user(who, user_id=user.id, org_id=user.org_id):
         raise NotFound("token {token_id} not found", token_id=token_id)
     if row.revoked_at is None:
         row.revoked_at = utcnow()
