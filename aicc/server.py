@@ -544,7 +544,9 @@ def serve(
         if job_route(settings) is not None:
             sockets = [served.bind_socket()]  # first: a taken address stops here, before the
             jobs = listen_for_jobs(settings)  # job socket of the server that holds it is touched
-            sockets += [jobs.sock] if jobs is not None else []
+            if jobs is not None:
+                sockets.append(jobs.sock)
+                app.router.on_shutdown.append(jobs.close)  # (as forget_url, above)
         uvicorn.Server(served).run(sockets)
     finally:
         if jobs is not None:
