@@ -141,7 +141,17 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         bucket = admin.get(f"/api/v1/projects/{a.project_id}").json()["name"]
         try:
             yield Site(
-                url, home, token, admin, a.headers, b.headers, *keys, bucket, a.project_id, data
+                url,
+                home,
+                token,
+                admin,
+                a.headers,
+                b.headers,
+                keys[0],
+                keys[1],
+                bucket,
+                a.project_id,
+                data,
             )
         finally:
             admin.close()
