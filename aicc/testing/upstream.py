@@ -13,7 +13,7 @@ hostile replica may send: an answer that never ends (a JSON body, or with `"stre
 server-sent event with no line end; `"endless": "later"`: after one whole event), written
 until the client closes the connection (or `ENDLESS_CAP` bytes, so a gateway that reads it all
 fails its test rather than the machine); the bytes written then go to stderr, `endless answer
-ended after N bytes`.
+ended after N bytes`. `UPSTREAM_ENDLESS_HEALTH` (set): `/health` answers 200 so, without end.
 """
 
 from __future__ import annotations
@@ -58,7 +58,9 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self) -> None:
-        if self.path == "/health":
+        if self.path == "/health" and os.environ.get("UPSTREAM_ENDLESS_HEALTH"):
+            self._endless(False, False)
+        elif self.path == "/health":
             self._json(200, {"status": "ok"})
         elif self.path == "/v1/models":
             self._json(200, {"object": "list", "data": [{"id": _name(), "object": "model"}]})

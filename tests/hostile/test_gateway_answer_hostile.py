@@ -148,3 +148,16 @@ def test_a_stream_whose_later_event_never_ends_stops_with_an_error_event(
     _answered(client)
     assert wait("its record", lambda: _records(state, 502, True) == cut_before + 1)
     assert state.gateway.concurrency.inflight(chat.id) == 0
+
+
+def test_a_readiness_path_without_end_is_not_read(center: tuple[str, str, ServerState]) -> None:
+    """The deployments loop's readiness probe reads a replica's status line alone: a `/health`
+    whose body never ends makes the replica ready (it answered 200) and the server holds none
+    of it, probe after probe (loops/keeper.py)."""
+    import httpx
+
+    url, token, state = center
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as api:
+        sick = deploy(api, "sick", env={"UPSTREAM_ENDLESS_HEALTH": "1"})
+    written = _ended(state, sick, 2)  # the probe that made it ready, and the next
+    assert all(n < 64 * MiB for n in written), written
