@@ -13,7 +13,8 @@ hostile replica may send: an answer that never ends (a JSON body, or with `"stre
 server-sent event with no line end; `"endless": "later"`: after one whole event), written
 until the client closes the connection (or `ENDLESS_CAP` bytes, so a gateway that reads it all
 fails its test rather than the machine); the bytes written then go to stderr, `endless answer
-ended after N bytes`. `UPSTREAM_ENDLESS_HEALTH` (set): `/health` answers 200 so, without end.
+ended after N bytes`. `UPSTREAM_ENDLESS_PATHS` (`/health,/v1/moderations`): every request to
+these paths is answered so (200, without end).
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self) -> None:
-        if self.path == "/health" and os.environ.get("UPSTREAM_ENDLESS_HEALTH"):
+        if self.path in _endless_paths():
             self._endless(False, False)
         elif self.path == "/health":
             self._json(200, {"status": "ok"})
@@ -79,6 +80,9 @@ class Handler(BaseHTTPRequestHandler):
             os._exit(1)  # mid-request: the client sees its connection reset
         if isinstance(body, dict) and body.get("endless") in (True, "later"):
             self._endless(body.get("stream") is True, body["endless"] == "later")
+            return
+        if self.path in _endless_paths():
+            self._endless(False, False)
             return
         delay = float(os.environ.get("UPSTREAM_DELAY_S") or 0)
         if delay:
@@ -180,6 +184,10 @@ class Handler(BaseHTTPRequestHandler):
         payload = f"data: {data}\n\n".encode()
         self.wfile.write(f"{len(payload):x}\r\n".encode() + payload + b"\r\n")
         self.wfile.flush()
+
+
+def _endless_paths() -> list[str]:
+    return (os.environ.get("UPSTREAM_ENDLESS_PATHS") or "").split(",")
 
 
 def _name() -> str:

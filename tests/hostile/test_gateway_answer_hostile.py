@@ -13,6 +13,7 @@ writes until the gateway closes the connection and says how much it wrote: far l
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 
 import openai
@@ -20,6 +21,7 @@ import psutil
 import pytest
 from sqlalchemy import select
 
+from aicc.config import SafetySettings
 from aicc.server import ServerState
 from aicc.store.tables import GatewayRequestRow
 from aicc.testing.deployments import Deployment, deploy
@@ -158,6 +160,33 @@ def test_a_readiness_path_without_end_is_not_read(center: tuple[str, str, Server
 
     url, token, state = center
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as api:
-        sick = deploy(api, "sick", env={"UPSTREAM_ENDLESS_HEALTH": "1"})
+        sick = deploy(api, "sick", env={"UPSTREAM_ENDLESS_PATHS": "/health"})
     written = _ended(state, sick, 2)  # the probe that made it ready, and the next
     assert all(n < 64 * MiB for n in written), written
+
+
+def test_a_classifier_answering_without_end_is_away_not_held(
+    center: tuple[str, str, ServerState], chat: Deployment, client: openai.OpenAI
+) -> None:
+    """Content safety's classifier is a tenant's deployment too: scores without end are cut at
+    `gateway.max_answer_bytes` (its connection closed) and count as a classifier away, so a
+    policy that fails closed refuses the prompt with its 503 at once (not at its timeout)."""
+    import httpx
+
+    url, token, state = center
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as api:
+        guard = deploy(api, "guard", env={"UPSTREAM_ENDLESS_PATHS": "/v1/moderations"})
+    settings = {"enabled": True, "classifier": {"deployment": guard.id, "timeout_s": 30}}
+    state.gateway.safety.reload(SafetySettings.model_validate(settings))
+    try:
+        started = time.monotonic()
+        with pytest.raises(openai.APIStatusError) as refused:
+            client.chat.completions.create(model="chat", messages=ASK)  # type: ignore[arg-type]
+        assert refused.value.status_code == 503
+        assert isinstance(refused.value.body, dict)
+        assert refused.value.body["code"] == "content_filter_unavailable"
+        assert time.monotonic() - started < 20  # cut at the bound, not waited out
+        assert all(n < 64 * MiB for n in _ended(state, guard, 1))
+    finally:
+        state.gateway.safety.reload(SafetySettings())
+    _answered(client)
