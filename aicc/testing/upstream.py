@@ -14,7 +14,8 @@ server-sent event with no line end; `"endless": "later"`: after one whole event)
 until the client closes the connection (or `ENDLESS_CAP` bytes, so a gateway that reads it all
 fails its test rather than the machine); the bytes written then go to stderr, `endless answer
 ended after N bytes`. `UPSTREAM_ENDLESS_PATHS` (`/health,/v1/moderations`): every request to
-these paths is answered so (200, without end).
+these paths is answered so (200, without end). `"nested": true`: a JSON answer nested 100,000
+deep (what no parser with a recursion limit reads).
 """
 
 from __future__ import annotations
@@ -30,6 +31,13 @@ from typing import Any
 
 WORDS = ("hello", "from", "the", "upstream")
 ENDLESS_CAP = 512 * 1024 * 1024
+
+
+class _Raw:
+    """An answer's bytes as they are (not JSON made of an object)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
 
 
 class _State:
@@ -50,7 +58,7 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def _json(self, status: int, body: object) -> None:
-        data = json.dumps(body).encode()
+        data = body.data if isinstance(body, _Raw) else json.dumps(body).encode()
         self.send_response(status)
         self._adapter()
         self.send_header("content-type", "application/json")
@@ -83,6 +91,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         if self.path in _endless_paths():
             self._endless(False, False)
+            return
+        if isinstance(body, dict) and body.get("nested") is True:
+            self._json(200, _Raw(b"[" * 100_000 + b"]" * 100_000))
             return
         delay = float(os.environ.get("UPSTREAM_DELAY_S") or 0)
         if delay:

@@ -190,3 +190,25 @@ def test_a_classifier_answering_without_end_is_away_not_held(
     finally:
         state.gateway.safety.reload(SafetySettings())
     _answered(client)
+
+
+def test_an_answer_nested_past_the_parser_is_passed_on_not_a_500(
+    center: tuple[str, str, ServerState], chat: Deployment, client: openai.OpenAI
+) -> None:
+    """Metering reads the answer's `usage` with Python's parser, whose recursion limit a JSON
+    answer nested 100,000 deep exceeds: that answer has no usage (it is passed on as it came),
+    and the request ends as any other, not as the server's 500 with a request in flight."""
+    import httpx
+
+    url, _, state = center
+    body = {"model": "chat", "messages": ASK, "nested": True}
+    answer = httpx.post(
+        url + "/v1/chat/completions",
+        json=body,
+        headers={"Authorization": f"Bearer {client.api_key}"},
+        timeout=60,
+    )
+    assert answer.status_code == 200
+    assert answer.content == b"[" * 100_000 + b"]" * 100_000
+    assert state.gateway.concurrency.inflight(chat.id) == 0
+    _answered(client)
