@@ -1,7 +1,8 @@
 """A request whose key is known, on to a replica of the deployment it names: the key's limits,
 a hold through a cold start, then least-outstanding routing with retries on another replica
-while no answer byte came back; an answer read whole and metered once, or a stream handed to
-the relay (`relay.py`). `model: "BASE:NAME"` asks deployment BASE for its adapter NAME:
+while no answer byte came back; an answer read whole within `gateway.max_answer_bytes`
+(`bounded.py`) and metered once, or a stream handed to the relay (`relay.py`) once its first
+event came. `model: "BASE:NAME"` asks deployment BASE for its adapter NAME:
 the replica is told the caller's project (`x-aicc-tenant`), finds the adapter as that tenant may
 see it (aicc/serving/adapters.py: another tenant's is a 404), and replicas holding the adapter
 are preferred (`affinity.py`). A deployment of a model serves the adapters attached to it
