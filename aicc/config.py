@@ -355,6 +355,10 @@ class GatewaySettings(BaseModel):
     connect_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
     read_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 600.0  # between two bytes
     max_connections: Annotated[int, Field(ge=1, le=100_000)] = 1000  # to all replicas
+    # the most bytes read of a replica's whole answer, and of one event of its stream (past
+    # either: a 502, the connection closed; docs/gateway.md): a replica is a tenant's job
+    max_answer_bytes: Annotated[int, Field(ge=1024, le=1 << 34)] = 256 * 1024 * 1024
+    max_event_bytes: Annotated[int, Field(ge=1024, le=1 << 30)] = 16 * 1024 * 1024
     # each request's record is committed before its answer's last bytes (False: right after)
     durable_log: bool = True
     tiers: TierSettings = Field(default_factory=lambda: TierSettings())

@@ -97,7 +97,7 @@ async def check_answer(call: Call, content: bytes) -> bytes | JSONResponse:
         return content
     try:
         answer = json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):
         return content
     hit, masked, text = safety.check(policy, safety.answer_slots(answer))
     found = [hit] if hit is not None else masked

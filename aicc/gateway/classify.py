@@ -1,7 +1,8 @@
 """Content safety's classifier (docs/gateway.md, "Content safety"): the texts a policy checks
 sent to the classifier deployment it names, as OpenAI's `POST /v1/moderations`, through the
 gateway's own routing (least loaded ready replica, its token, the pooled clients, another
-replica when one refuses the connection). The model reads tenant text in its replica's
+replica when one refuses the connection), its answer read within `gateway.max_answer_bytes`
+(`bounded.py`: past it, the classifier did not answer). The model reads tenant text in its replica's
 sandbox, as any model does; the server only reads the scores back (`core/safety.flagged`).
 
 Not a tenant's request: nothing is metered or logged for it; it counts in flight for the
@@ -23,6 +24,7 @@ from fastapi.responses import JSONResponse
 
 from aicc.config import GatewaySettings
 from aicc.core.safety import Classifier, Hit, flagged
+from aicc.gateway import bounded
 from aicc.gateway.cache import StoreCache
 from aicc.gateway.errors import error
 from aicc.gateway.pool import Pool
@@ -109,7 +111,8 @@ async def _send(
             ) as answer:
                 if answer.status != 200:
                     raise RuntimeError(f"the classifier answered {answer.status}")
-                return _read(await answer.json(content_type=None), count)
+                limit = gateway.settings.max_answer_bytes
+                return _read(await bounded.read_json(answer, limit), count)
         except OSError:  # refused: the next replica (a timeout is the caller's)
             gateway.refuse(url)
         finally:

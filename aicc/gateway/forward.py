@@ -1,7 +1,8 @@
 """A request whose key is known, on to a replica of the deployment it names: the key's limits,
 a hold through a cold start, then least-outstanding routing with retries on another replica
-while no answer byte came back; an answer read whole and metered once, or a stream handed to
-the relay (`relay.py`). `model: "BASE:NAME"` asks deployment BASE for its adapter NAME:
+while no answer byte came back; an answer read whole within `gateway.max_answer_bytes`
+(`bounded.py`) and metered once, or a stream handed to the relay (`relay.py`) once its first
+event came. `model: "BASE:NAME"` asks deployment BASE for its adapter NAME:
 the replica is told the caller's project (`x-aicc-tenant`), finds the adapter as that tenant may
 see it (aicc/serving/adapters.py: another tenant's is a 404), and replicas holding the adapter
 are preferred (`affinity.py`). A deployment of a model serves the adapters attached to it
@@ -20,7 +21,7 @@ from typing import Any
 import aiohttp
 from fastapi.responses import Response
 
-from aicc.gateway import affinity
+from aicc.gateway import affinity, bounded
 from aicc.gateway.admit import admit, check_answer, check_prompt, cold_start_timeout, guard
 from aicc.gateway.call import Call
 from aicc.gateway.errors import error, not_found, store_down, timeout
@@ -210,18 +211,29 @@ async def _send(
             gateway.holdings.learn(deployment, tenant, call.adapter, url, upstream.headers)
         elif upstream.status == 404 and source is not None:  # a new replica at that address
             gateway.unhand(url, source.key)
+        limits = gateway.settings
+        relay = None
         if call.stream and upstream.status == 200 and kind.startswith("text/event-stream"):
-            return Relayed(Relay(call, upstream, url, asked_usage, guard(call)), call.id)
+            relay = Relay(
+                call, upstream, url, asked_usage, guard(call), limit=limits.max_event_bytes
+            )
         try:
-            content = await upstream.read()
+            if relay is not None:  # its first event read before the answer's status goes out
+                await relay.begin()
+                return Relayed(relay, call.id)
+            content = await bounded.read(upstream, limits.max_answer_bytes)
+        except bounded.TooLarge as e:
+            await call.finish(502, billable=False)
+            return bounded.too_large(e.limit, call.id)
         except TimeoutError:
             await call.finish(504, billable=False)
             return timeout(call.target.name, call.id)
         except _BROKEN:
             continue  # nothing reached the client yet
         finally:
-            upstream.release()
-            gateway.release(url)
+            if relay is None or not relay.begun:  # a relayed stream's own: closed by the relay
+                upstream.release()
+                gateway.release(url)
         call.first_byte()
         ok = 200 <= upstream.status < 300
         if ok:

@@ -13,7 +13,7 @@ def usage(content: bytes) -> dict[str, Any] | None:
     """The `usage` object of a JSON answer (or of one event's data), if it has one."""
     try:
         answer = json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past what the parser takes
         return None
     found = answer.get("usage") if isinstance(answer, dict) else None
     return found if isinstance(found, dict) else None

@@ -100,11 +100,19 @@ class Keeper:
         def one(probe: converge.Probe) -> bool:
             try:
                 if probe.socket is None:
-                    return self._http.get(probe.url, headers=probe.headers).is_success
+                    return _answers(self._http, probe)
                 with endpoints.unix_client(probe.socket, self._http.timeout) as http:
-                    return http.get(probe.url, headers=probe.headers).is_success
+                    return _answers(http, probe)
             except (httpx.HTTPError, OSError):
                 return False
 
         with ThreadPoolExecutor(min(MAX_PROBES_AT_ONCE, len(due))) as pool:
             return dict(zip((p.job_id for p in due), pool.map(one, due), strict=True))
+
+
+def _answers(http: httpx.Client, probe: converge.Probe) -> bool:
+    """Whether the replica's readiness path answers 2xx. Its status line is all that is read:
+    a replica is a tenant's job, and a body without end must not fill the server (the
+    connection is closed on leaving, the body unread)."""
+    with http.stream("GET", probe.url, headers=probe.headers) as answer:
+        return answer.is_success

@@ -30,7 +30,8 @@ from aicc.portal.page import Page, PageDep, PostingPage
 from aicc.portal.rendering import PortalRoute, error_page
 from aicc.services.models import models
 from aicc.services.serving import deployments, views
-from aicc.services.serving.deployments import ENGINES, Policy
+from aicc.services.serving.deployments import Policy
+from aicc.services.serving.replica_spec import ENGINES
 from aicc.services.tenancy.sessions import SignedIn
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)

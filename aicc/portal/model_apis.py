@@ -197,7 +197,7 @@ def _read(asked: Chat, answer: Response) -> Chat:
     body: Any
     try:
         body = json.loads(bytes(answer.body))
-    except ValueError:
+    except (ValueError, RecursionError):  # the replica's answer, passed on as it came
         body = None
     body = body if isinstance(body, dict) else {}
     request_id = answer.headers.get("x-request-id")

@@ -8,7 +8,14 @@ Standard library only, so a `kind: service` job runs it from its command line
 `PORT`, `AICC_SERVICE_HOST`, `UPSTREAM_DELAY_S` (before each answer, and between streamed
 chunks), `UPSTREAM_DIE_AFTER` (answer that many requests, then exit hard in the middle of the
 next one: the connection is reset before any answer byte), `UPSTREAM_NAME` (said in every
-answer, so a test sees which replica answered).
+answer, so a test sees which replica answered). A request with `"endless": true` gets what a
+hostile replica may send: an answer that never ends (a JSON body, or with `"stream": true` one
+server-sent event with no line end; `"endless": "later"`: after one whole event), written
+until the client closes the connection (or `ENDLESS_CAP` bytes, so a gateway that reads it all
+fails its test rather than the machine); the bytes written then go to stderr, `endless answer
+ended after N bytes`. `UPSTREAM_ENDLESS_PATHS` (`/health,/v1/moderations`): every request to
+these paths is answered so (200, without end). `"nested": true`: a JSON answer nested 100,000
+deep (what no parser with a recursion limit reads).
 """
 
 from __future__ import annotations
@@ -23,6 +30,14 @@ from pathlib import Path
 from typing import Any
 
 WORDS = ("hello", "from", "the", "upstream")
+ENDLESS_CAP = 512 * 1024 * 1024
+
+
+class _Raw:
+    """An answer's bytes as they are (not JSON made of an object)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
 
 
 class _State:
@@ -43,7 +58,7 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def _json(self, status: int, body: object) -> None:
-        data = json.dumps(body).encode()
+        data = body.data if isinstance(body, _Raw) else json.dumps(body).encode()
         self.send_response(status)
         self._adapter()
         self.send_header("content-type", "application/json")
@@ -52,7 +67,9 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self) -> None:
-        if self.path == "/health":
+        if self.path in _endless_paths():
+            self._endless(False, False)
+        elif self.path == "/health":
             self._json(200, {"status": "ok"})
         elif self.path == "/v1/models":
             self._json(200, {"object": "list", "data": [{"id": _name(), "object": "model"}]})
@@ -69,6 +86,15 @@ class Handler(BaseHTTPRequestHandler):
         die_after = os.environ.get("UPSTREAM_DIE_AFTER")
         if die_after and served > int(die_after):
             os._exit(1)  # mid-request: the client sees its connection reset
+        if isinstance(body, dict) and body.get("endless") in (True, "later"):
+            self._endless(body.get("stream") is True, body["endless"] == "later")
+            return
+        if self.path in _endless_paths():
+            self._endless(False, False)
+            return
+        if isinstance(body, dict) and body.get("nested") is True:
+            self._json(200, _Raw(b"[" * 100_000 + b"]" * 100_000))
+            return
         delay = float(os.environ.get("UPSTREAM_DELAY_S") or 0)
         if delay:
             time.sleep(delay)
@@ -135,6 +161,29 @@ class Handler(BaseHTTPRequestHandler):
         self._event("[DONE]")
         self.wfile.write(b"0\r\n\r\n")
 
+    def _endless(self, stream: bool, later: bool) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream" if stream else "application/json")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        self.close_connection = True
+        piece, sent = b"x" * 65536, 0
+        try:
+            if stream and later:
+                self._chunk(b'data: {"pad": "a whole event first"}\n\n')
+            self._chunk(b'data: {"pad": "' if stream else b'{"pad": "')
+            while sent < ENDLESS_CAP:
+                self._chunk(piece)
+                sent += len(piece)
+            self._chunk(b'"}\n\n' if stream else b'"}')
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:  # the client closed the connection
+            pass
+        print(f"endless answer ended after {sent} bytes", file=sys.stderr, flush=True)
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+
     def _adapter(self) -> None:
         """For `model: "BASE:NAME"`, the header a serving replica answers with: the adapter
         it used, as the tenant the gateway named owns it (aicc/serving/adapters.py)."""
@@ -146,6 +195,10 @@ class Handler(BaseHTTPRequestHandler):
         payload = f"data: {data}\n\n".encode()
         self.wfile.write(f"{len(payload):x}\r\n".encode() + payload + b"\r\n")
         self.wfile.flush()
+
+
+def _endless_paths() -> list[str]:
+    return (os.environ.get("UPSTREAM_ENDLESS_PATHS") or "").split(",")
 
 
 def _name() -> str:

@@ -18,7 +18,7 @@ from aicc.core.states import (
     replica_transition,
 )
 from aicc.core.states import REPLICA_ALLOWED as REPLICA_MOVES
-from aicc.services.serving import converge, deployments
+from aicc.services.serving import converge, deployments, lifecycle
 from aicc.store.tables import DeploymentReplicaRow, DeploymentRow
 
 S = DeploymentState
@@ -45,7 +45,7 @@ ALLOWED = {
 
 def test_the_states_are_the_api_strings_of_before() -> None:
     assert [s.value for s in S] == ["pending", "ready", "updating", "failed", "stopped"]
-    assert deployments.STATES == ("pending", "ready", "updating", "failed", "stopped")
+    assert lifecycle.STATES == ("pending", "ready", "updating", "failed", "stopped")
     assert DEPLOYMENT_INITIAL is S.PENDING
 
 
@@ -92,9 +92,9 @@ def _row(state: DeploymentState, failures: int = 0) -> DeploymentRow:
 def test_the_one_writer_refuses_a_move_the_machine_forbids() -> None:
     row = _row(S.STOPPED)
     with pytest.raises(IllegalTransition):
-        deployments.move(row, S.FAILED)
+        lifecycle.move(row, S.FAILED)
     assert row.state == "stopped"
-    deployments.move(row, S.PENDING)
+    lifecycle.move(row, S.PENDING)
     assert row.state == "pending"  # the stored string, as the API answers it
 
 

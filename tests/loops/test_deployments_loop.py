@@ -17,7 +17,7 @@ from aicc.api.state import AppState
 from aicc.services.common import utcnow
 from aicc.services.jobs import endpoints, snapshots
 from aicc.services.models import models
-from aicc.services.serving import deployments
+from aicc.services.serving import lifecycle
 from aicc.services.tenancy.tenancy import principal_of
 from aicc.store.tables import DeploymentRow, UserRow
 from aicc.testing.polling import wait
@@ -62,7 +62,7 @@ def _ready(api: TestClient, name: str, revision: int) -> dict[str, Any] | None:
 def _ready_endpoints(state: AppState, name: str) -> list[endpoints.Endpoint]:
     with state.db.reader() as session:
         row = session.query(DeploymentRow).filter_by(name=name).one()
-        return [e for e in deployments.endpoints_of(session, row.id) if e.ready]
+        return [e for e in lifecycle.endpoints_of(session, row.id) if e.ready]
 
 
 def _through(state: AppState, replica: dict[str, Any], path: str) -> httpx.Response:

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from aicc.core.tenancy import Principal
 from aicc.services.common import Conflict, Invalid, NotFound, from_row, new_id, utcnow
 from aicc.services.data import chunks, datasets
-from aicc.services.serving import deployments
+from aicc.services.serving import access, replica_spec
 from aicc.services.serving.views import DeploymentAdapter
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables import (
@@ -130,8 +130,8 @@ def attach(
     """Serve the adapter model version `model` (`NAME@N`, `NAME` for the latest, or
     ORG/PROJECT/NAME@N shared with the caller) on the deployment as `name` (the model's name
     by default), and as `alias` alone where given. Attaching a name again replaces it."""
-    row = deployments._writable(session, who, deployment, project)
-    served = deployments._current(session, row).settings.get("model")
+    row = access.writable(session, who, deployment, project)
+    served = access.current(session, row).settings.get("model")
     if not served:
         raise Invalid(
             "deployment {name} runs a command; adapters attach to a deployment of a model",
@@ -139,7 +139,7 @@ def attach(
         )
     prj = session.get(ProjectRow, row.project_id)
     assert prj is not None
-    found, version, where = deployments._model_version(session, who, prj, model)
+    found, version, where = replica_spec.model_version(session, who, prj, model)
     ref = f"{datasets.qualified(session, where)}/{found.name}@{version.number}"
     name = found.name if name is None else name
     if not NAME.match(name):
@@ -193,7 +193,7 @@ def attach(
         created_at=utcnow(),
     )
     session.add(attached)
-    deployments._written(session, who, row, "deployment.adapter.attach")
+    access.written(session, who, row, "deployment.adapter.attach")
     return _view(session, attached, row.name)
 
 
@@ -201,7 +201,7 @@ def list_adapters(
     session: Session, who: Principal, deployment: str, *, project: str | None = None
 ) -> list[DeploymentAdapter]:
     """The adapters the deployment serves, by name."""
-    row = deployments._find(session, who, deployment, project)
+    row = access.find(session, who, deployment, project)
     found = session.scalars(
         select(DeploymentAdapterRow)
         .where(DeploymentAdapterRow.deployment_id == row.id)
@@ -214,7 +214,7 @@ def detach(
     session: Session, who: Principal, deployment: str, name: str, *, project: str | None = None
 ) -> None:
     """Stop serving adapter `name`: the gateway answers its requests 404 from now on."""
-    row = deployments._writable(session, who, deployment, project)
+    row = access.writable(session, who, deployment, project)
     found = session.scalar(
         select(DeploymentAdapterRow).where(
             DeploymentAdapterRow.deployment_id == row.id, DeploymentAdapterRow.name == name
@@ -225,7 +225,7 @@ def detach(
             "deployment {deployment} serves no adapter {name}", deployment=row.name, name=name
         )
     session.delete(found)
-    deployments._written(session, who, row, "deployment.adapter.detach")
+    access.written(session, who, row, "deployment.adapter.detach")
 
 
 def forget(session: Session, deployment_id: str) -> None:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from aicc.core.autoscaling import Decision, Memory, Policy, Sample, decide
 from aicc.core.states import DeploymentState
-from aicc.services.serving import deployments
+from aicc.services.serving import lifecycle
 from aicc.store.tables import DeploymentRow, GatewayLoadRow
 
 KEEP_S = 120  # samples kept per deployment: more than any stable window
@@ -174,7 +174,7 @@ def step(
         )
         ready = sum(
             1
-            for e in deployments.endpoints_of(session, row.id)
+            for e in lifecycle.endpoints_of(session, row.id)
             if e.ready and e.revision == row.revision
         )
         memory = memories.get(row.id) or Memory(last_request=now)

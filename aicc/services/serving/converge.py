@@ -8,7 +8,7 @@ wanted, replace dead ones, back off after failed starts, and set each deployment
 The API's use cases (create, update, scale, stop...) are in `deployments.py`: they change only
 what is wanted, and wake the loop when they commit. A replica's phase is written only by
 `_phase` here (core/states.py `REPLICA_ALLOWED`); a deployment's state only by
-`deployments.move`.
+`lifecycle.move`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from aicc.core.mistakes import first_problem
 from aicc.core.states import DeploymentState, JobState, ReplicaPhase, replica_transition
 from aicc.services.common import NotFound, ServiceError, utcnow
 from aicc.services.jobs import jobs
-from aicc.services.serving.deployments import Policy, end_replica, endpoints_of, move
+from aicc.services.serving.deployments import Policy
+from aicc.services.serving.lifecycle import end_replica, endpoints_of, move
 from aicc.services.tenancy import tenancy
 from aicc.store.tables import (
     DeploymentReplicaRow,

@@ -5,56 +5,33 @@ A deployment keeps every revision's replica spec (`DeploymentRevisionRow`): an u
 the next revision, a rollback makes a new revision from the one before. The use cases here
 change only what is wanted and return `views.Deployment`; the control loop
 (`loops/deployments.py`, through `converge.py`) makes it so: it starts replica jobs, probes them,
-rolls updates, drains and replaces replicas. A deployment's state is written only by `move`
-(core/states.py says who follows whom); a replica job is stopped only by `end_replica`.
+rolls updates, drains and replaces replicas. What a revision's replicas run is
+`replica_spec.py`'s; a deployment is found and a change audited by `access.py`; its state is
+written only by `lifecycle.move` (core/states.py says who follows whom) and a replica job is
+stopped only by `lifecycle.end_replica`.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
-import importlib.util
 import re
-import shlex
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session
 
 from aicc.config import RegistrySettings, Settings
 from aicc.core import autoscaling as autoscale
-from aicc.core import datasets as core
-from aicc.core.jobspec import NAME_PATTERN, JobSpec
-from aicc.core.mistakes import first_problem
-from aicc.core.states import (
-    DEPLOYMENT_INITIAL,
-    WAITING,
-    DeploymentState,
-    JobState,
-    Reason,
-    deployment_transition,
-)
-from aicc.core.tenancy import Principal, can_read, can_write
+from aicc.core.jobspec import NAME_PATTERN
+from aicc.core.states import DEPLOYMENT_INITIAL, DeploymentState
+from aicc.core.tenancy import Principal, can_write
 from aicc.services import changes
-from aicc.services.common import (
-    Conflict,
-    Forbidden,
-    Invalid,
-    NotFound,
-    from_row,
-    new_id,
-    utcnow,
-)
+from aicc.services.common import Conflict, Forbidden, Invalid, from_row, new_id, utcnow
 from aicc.services.data import datasets
-from aicc.services.data.datasets import MODEL
-from aicc.services.images import images
-from aicc.services.jobs import endpoints, jobs, workdirs
-from aicc.services.jobs.transitions import change_state, hold, note
-from aicc.services.notify import events
+from aicc.services.jobs import jobs
+from aicc.services.serving import access, lifecycle, replica_spec
 from aicc.services.serving.views import Deployment, DeploymentReplica, DeploymentRevision
 from aicc.services.tenancy import audit, tenancy
 from aicc.store.blobs import BlobStore
@@ -65,13 +42,8 @@ from aicc.store.tables import (
     DeploymentRow,
     JobRow,
     ProjectRow,
-    ReplicaRow,
 )
 
-STATES = tuple(state.value for state in DeploymentState)  # core/states.py: who follows whom
-ENGINES = ("auto", "transformers", "predict", "vllm")
-LABEL = "aicc.io/deployment"
-ADAPTER_UPLOADS = ".adapters"  # in the replica's working directory, its own
 # What an update may change; each makes a new revision.
 SETTINGS = (
     "model",
@@ -126,23 +98,6 @@ class Policy:
         )
 
 
-def serving_program() -> bytes:
-    """`aicc/serving` (whatever files it holds) as a deterministic .tar.gz working directory
-    under an empty `aicc` package: a model's replica runs `python -m aicc.serving` from it,
-    needing nothing else of AICC (as services/jobs/cleaning.py ships `aicc/cleaning`)."""
-    found = importlib.util.find_spec("aicc.serving")
-    if found is None or not found.submodule_search_locations:
-        raise Conflict("this server has no model serving (aicc.serving); deploy a command instead")
-    root = Path(next(iter(found.submodule_search_locations)))
-    files = [("aicc/__init__.py", b"")]
-    files += [
-        (f"aicc/serving/{path.relative_to(root).as_posix()}", path.read_bytes())
-        for path in sorted(root.rglob("*"))
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
-    ]
-    return workdirs.pack(files)
-
-
 # --- reading ---
 
 
@@ -153,7 +108,7 @@ def _replicas(session: Session, row: DeploymentRow) -> list[DeploymentReplica]:
             select(DeploymentReplicaRow).where(DeploymentReplicaRow.deployment_id == row.id)
         )
     }
-    urls = {e.job_id: e for e in endpoints_of(session, row.id)}
+    urls = {e.job_id: e for e in lifecycle.endpoints_of(session, row.id)}
     out = []
     for job_id, link in sorted(links.items(), key=lambda kv: (kv[1].created_at, kv[0])):
         job = session.get(JobRow, job_id)
@@ -172,14 +127,8 @@ def _replicas(session: Session, row: DeploymentRow) -> list[DeploymentReplica]:
     return out
 
 
-def _current(session: Session, row: DeploymentRow) -> DeploymentRevisionRow:
-    found = session.get(DeploymentRevisionRow, (row.id, row.revision))
-    assert found is not None  # every revision is kept
-    return found
-
-
 def _view(session: Session, row: DeploymentRow) -> Deployment:
-    settings = _current(session, row).settings
+    settings = access.current(session, row).settings
     prj = session.get(ProjectRow, row.project_id)
     assert prj is not None
     return from_row(
@@ -198,50 +147,8 @@ def _view(session: Session, row: DeploymentRow) -> Deployment:
     )
 
 
-def _find(session: Session, who: Principal, name: str, project: str | None) -> DeploymentRow:
-    """The deployment `name` (or its id) the caller may read; another tenant's: NotFound."""
-    missing = NotFound("deployment {name} not found; `aicc deploy list` shows yours", name=name)
-    if name.startswith("dep_"):
-        row = session.get(DeploymentRow, name)
-    else:
-        try:
-            prj = tenancy.resolve_project(session, who, project)
-        except NotFound:
-            raise missing from None
-        row = session.scalar(
-            select(DeploymentRow).where(
-                DeploymentRow.project_id == prj.id, DeploymentRow.name == name
-            )
-        )
-    if row is None:
-        raise missing
-    prj_row = session.get(ProjectRow, row.project_id)
-    if prj_row is None or not can_read(who, org_id=prj_row.org_id, project_id=row.project_id):
-        raise missing
-    return row
-
-
-def _writable(session: Session, who: Principal, name: str, project: str | None) -> DeploymentRow:
-    row = _find(session, who, name, project)
-    prj = session.get(ProjectRow, row.project_id)
-    assert prj is not None
-    if not can_write(who, org_id=prj.org_id, project_id=row.project_id):
-        raise Forbidden("viewers cannot change deployments")
-    return row
-
-
-def _written(session: Session, who: Principal, row: DeploymentRow, action: str) -> None:
-    """Audit `action` on the deployment in its organization, flush, and wake the loops that
-    converge it: how every change of a deployment but its deletion ends."""
-    prj = session.get(ProjectRow, row.project_id)
-    assert prj is not None
-    audit.record(session, who, action, "deployment", row.id, org_id=prj.org_id)
-    session.flush()
-    changes.changed(session)
-
-
 def get(session: Session, who: Principal, name: str, *, project: str | None = None) -> Deployment:
-    return _view(session, _find(session, who, name, project))
+    return _view(session, access.find(session, who, name, project))
 
 
 def list_deployments(
@@ -259,7 +166,7 @@ def revisions(
     session: Session, who: Principal, name: str, *, project: str | None = None
 ) -> list[DeploymentRevision]:
     """Every revision of the deployment, newest first."""
-    row = _find(session, who, name, project)
+    row = access.find(session, who, name, project)
     found = session.scalars(
         select(DeploymentRevisionRow)
         .where(DeploymentRevisionRow.deployment_id == row.id)
@@ -299,121 +206,6 @@ def _desired(row: DeploymentRow) -> int:
     """What to run when (re)started or rescaled: the autoscaler's wish within the bounds, and at
     least one replica."""
     return max(1, min(max(row.desired, row.min_replicas), row.max_replicas))
-
-
-def _checked(settings: dict[str, Any]) -> tuple[str, str, dict[str, str]]:
-    """A revision's engine, readiness path and environment, each as the replicas take it."""
-    if (settings.get("model") is None) == (settings.get("command") is None):
-        raise Invalid("model: give a model (NAME@N) or a command, not both")
-    engine = settings.get("engine") or "auto"
-    if engine not in ENGINES:
-        raise Invalid("engine {engine!r}: one of auto, transformers, predict, vllm", engine=engine)
-    path = settings.get("readiness_path") or "/health"
-    if not path.startswith("/") or any(c.isspace() for c in path):
-        raise Invalid("readiness_path: a path on the replica, such as /health")
-    env = dict(settings.get("env") or {})
-    reserved = sorted(k for k in env if k in ("PORT", "AICC_MODEL_DIR", "AICC_SERVICE_HOST"))
-    if reserved:
-        raise Invalid("env: {name} is set by AICC for each replica", name=reserved[0])
-    return engine, path, env
-
-
-def _build(
-    session: Session,
-    who: Principal,
-    blobs: BlobStore,
-    prj: ProjectRow,
-    name: str,
-    settings: dict[str, Any],
-    registry: RegistrySettings | None = None,
-    resolved: str | None = None,
-) -> tuple[dict[str, Any], dict[str, Any], str | None, int | None]:
-    """The replica jobs' spec from a revision's settings, checked as a submit would check it:
-    (spec, the settings as stored, the model's id and version number). An `image` is resolved
-    in the center `registry` now, so a revision names what its replicas pull (a 422 for one
-    the caller may not pull); each replica's submit checks it again. `resolved`: what the
-    current revision's image resolved to, kept by an update that does not change it."""
-    model, command = settings.get("model"), settings.get("command")
-    engine, path, env = _checked(settings)
-    sha256 = settings.get("workdir_sha256")
-    model_id = version_number = None
-    mounts: list[str] = []
-    if model is not None:
-        row, version, where = _model_version(session, who, prj, str(model))
-        model_id, version_number = row.id, version.number
-        model = f"{datasets.qualified(session, where)}/{row.name}@{version.number}"
-        mounts = [model]
-        sha256 = workdirs.keep(session, who, blobs, serving_program())
-        # --adapter-uploads: where the gateway hands it the adapters attached to the
-        # deployment (services/serving/adapters.py), served where the engine can
-        words = ["--name", name, "--adapter-uploads", ADAPTER_UPLOADS]
-        words += ["--engine", engine] if engine != "auto" else []
-        text = (
-            f'export AICC_MODEL_DIR="$AICC_DATA_DIR/{row.name}"; exec python -m aicc.serving '
-            '--model "$AICC_MODEL_DIR" --host "$AICC_SERVICE_HOST" --port "$PORT" '
-            + shlex.join(words)
-        )
-    else:
-        text = str(command)
-        if not text.strip():
-            raise Invalid("command: what the replica runs, listening on $PORT")
-        if sha256 and not workdirs.uploaded(session, org_id=prj.org_id, sha256=sha256):
-            raise Invalid(
-                "workdir_sha256: no such upload in your organization; upload the workdir first"
-            )
-    spec: dict[str, Any] = {
-        "name": name,
-        "project": prj.id,
-        "kind": "service",
-        "command": text,
-        "env": env,
-        "resources": copy.deepcopy(settings.get("resources") or {}),
-        "datasets": mounts,
-        "labels": {LABEL: name},
-    }
-    if sha256:
-        spec["workdir_sha256"] = sha256
-    image = settings.get("image") or None
-    if image is not None:
-        spec["image"] = resolved or images.job_image(
-            session, who, str(image), registry=registry, project=prj.id
-        )
-    try:
-        checked = JobSpec.model_validate(spec)
-    except ValidationError as err:
-        raise Invalid(first_problem(err)) from None
-    jobs.check_fits(session, checked)
-    stored = {
-        "model": model,
-        "command": None if model is not None else text,
-        "workdir_sha256": None if model is not None else sha256,
-        **({"image": image} if image is not None else {}),  # older revisions have none
-        "resources": copy.deepcopy(settings.get("resources") or {}),
-        "env": env,
-        "engine": engine,
-        "readiness_path": path,
-    }
-    return spec, stored, model_id, version_number
-
-
-def _model_version(
-    session: Session, who: Principal, prj: ProjectRow, ref: str
-) -> tuple[Any, Any, ProjectRow]:
-    """The model version a reference names, read by the caller: in the deployment's project
-    first, then among the models shared with the caller."""
-    try:
-        parsed = core.parse_ref(ref)
-    except core.DatasetError as err:
-        raise Invalid("model: {problem}", problem=str(err)) from None
-    try:
-        row, version = datasets.version_row(session, who, parsed, project=prj.id, kind=MODEL)
-    except NotFound:
-        if parsed.org is not None:
-            raise
-        row, version = datasets.version_row(session, who, parsed, kind=MODEL)
-    where = session.get(ProjectRow, row.project_id)
-    assert where is not None
-    return row, version, where
 
 
 def create(
@@ -463,7 +255,7 @@ def create(
         "engine": engine,
         "readiness_path": readiness_path,
     }
-    spec, stored, model_id, version = _build(
+    spec, stored, model_id, version = replica_spec.build(
         session, who, blobs, prj, name, settings, policy.registry
     )
     now = utcnow()
@@ -489,7 +281,7 @@ def create(
     session.add(row)
     session.flush()
     _add_revision(session, who, row, stored, now)
-    _written(session, who, row, "deployment.create")
+    access.written(session, who, row, "deployment.create")
     return _view(session, row)
 
 
@@ -530,10 +322,10 @@ def _new_revision(
     row.spec, (row.model_id, row.model_version) = spec, model
     row.failures, row.retry_at, row.updated_at = 0, None, now
     if row.state != DeploymentState.STOPPED:
-        move(row, DeploymentState.UPDATING)
+        lifecycle.move(row, DeploymentState.UPDATING)
         row.message = f"rolling to revision {row.revision}"
     _add_revision(session, who, row, stored, now)
-    _written(session, who, row, action)
+    access.written(session, who, row, action)
 
 
 def update(
@@ -549,11 +341,11 @@ def update(
     """A new revision with these settings changed (a new model version, resources, env,
     command, image...), rolled out one replica at a time. Settings equal to the current ones
     make no new revision; `image: ""` goes back to the node's own runtime."""
-    row = _writable(session, who, name, project)
+    row = access.writable(session, who, name, project)
     unknown = sorted(set(changes) - set(SETTINGS))
     if unknown:
         raise Invalid("{field}: not a setting of a deployment", field=unknown[0])
-    settings = {**_current(session, row).settings, **changes}
+    settings = {**access.current(session, row).settings, **changes}
     if changes.get("model") is not None:
         settings["command"], settings["workdir_sha256"] = None, None
     elif changes.get("command") is not None:
@@ -561,10 +353,10 @@ def update(
     prj = session.get(ProjectRow, row.project_id)
     assert prj is not None
     kept = None if changes.get("image") is not None else row.spec.get("image")
-    spec, stored, model_id, version = _build(
+    spec, stored, model_id, version = replica_spec.build(
         session, who, blobs, prj, row.name, settings, policy.registry, kept
     )
-    if spec != row.spec or stored != _current(session, row).settings:
+    if spec != row.spec or stored != access.current(session, row).settings:
         _new_revision(session, who, row, spec, stored, (model_id, version), "deployment.update")
     return _view(session, row)
 
@@ -573,7 +365,7 @@ def rollback(
     session: Session, who: Principal, name: str, *, project: str | None = None
 ) -> Deployment:
     """A new revision with the spec of the revision before the current one."""
-    row = _writable(session, who, name, project)
+    row = access.writable(session, who, name, project)
     before = session.scalar(
         select(DeploymentRevisionRow)
         .where(
@@ -607,7 +399,7 @@ def scale(
     policy: Policy = Policy(),
 ) -> Deployment:
     """New bounds (and target per replica); the replicas wanted move into them."""
-    row = _writable(session, who, name, project)
+    row = access.writable(session, who, name, project)
     if target_concurrency is not None:
         row.target_concurrency = target_concurrency
     low = row.min_replicas if min_replicas is None else min_replicas
@@ -616,27 +408,27 @@ def scale(
     row.min_replicas, row.max_replicas, row.updated_at = low, high, utcnow()
     if row.state != DeploymentState.STOPPED:
         row.desired = _desired(row)
-    _written(session, who, row, "deployment.scale")
+    access.written(session, who, row, "deployment.scale")
     return _view(session, row)
 
 
 def stop(session: Session, who: Principal, name: str, *, project: str | None = None) -> Deployment:
     """No replicas (their jobs end; metering stops), state `stopped`, until `start`."""
-    row = _writable(session, who, name, project)
-    move(row, DeploymentState.STOPPED)
+    row = access.writable(session, who, name, project)
+    lifecycle.move(row, DeploymentState.STOPPED)
     row.message, row.desired, row.updated_at = "", 0, utcnow()
-    _written(session, who, row, "deployment.stop")
+    access.written(session, who, row, "deployment.stop")
     return _view(session, row)
 
 
 def start(session: Session, who: Principal, name: str, *, project: str | None = None) -> Deployment:
-    row = _writable(session, who, name, project)
+    row = access.writable(session, who, name, project)
     if row.state in (DeploymentState.STOPPED, DeploymentState.FAILED):
-        move(row, DeploymentState.PENDING)
+        lifecycle.move(row, DeploymentState.PENDING)
         row.message = "starting replicas"
         row.failures, row.retry_at, row.updated_at = 0, None, utcnow()
         row.desired = _desired(row)
-        _written(session, who, row, "deployment.start")
+        access.written(session, who, row, "deployment.start")
     return _view(session, row)
 
 
@@ -644,7 +436,7 @@ def delete_deployment(
     session: Session, who: Principal, name: str, *, project: str | None = None
 ) -> None:
     """Cancel its replica jobs and forget the deployment and its revisions."""
-    row = _writable(session, who, name, project)
+    row = access.writable(session, who, name, project)
     links = (
         select(DeploymentReplicaRow.job_id)
         .where(DeploymentReplicaRow.deployment_id == row.id)
@@ -653,7 +445,7 @@ def delete_deployment(
     for job_id in session.scalars(links).all():
         job = session.get(JobRow, job_id)
         if job is not None:
-            end_replica(session, job, f"deployment {row.name} deleted")
+            lifecycle.end_replica(session, job, f"deployment {row.name} deleted")
     session.execute(
         delete(DeploymentReplicaRow).where(DeploymentReplicaRow.deployment_id == row.id)
     )
@@ -669,70 +461,3 @@ def delete_deployment(
     session.delete(row)
     session.flush()
     changes.changed(session)
-
-
-# --- the state writers, shared with the control loop (converge.py) ---
-
-
-def end_replica(session: Session, job: JobRow, why: str) -> None:
-    """Stop a replica job as a cancel does: a waiting one at once, a placed one through the
-    reconciler (TERM, grace, KILL)."""
-    hold(session, job)  # the scheduler may be binding it
-    state = JobState(job.state)
-    if state.is_terminal() or job.cancel_requested:
-        return
-    # why, in the job's history (its state's message ends as `cancelled`)
-    note(session, job_id=job.id, kind="deployment", reason="deployment", message=why, at=utcnow())
-    if state in WAITING:
-        change_state(session, job, JobState.CANCELLED, reason=Reason.CANCELLED_BY_USER, message=why)
-    else:
-        job.cancel_requested, job.message = True, why
-    for rep in session.scalars(select(ReplicaRow).where(ReplicaRow.job_id == job.id)):
-        rep.ready_at = None
-
-
-def move(row: DeploymentRow, to: DeploymentState) -> None:
-    """The one writer of a deployment's state: a move core/states.py does not allow raises
-    IllegalTransition (a bug here, never a user's error)."""
-    was = row.state
-    row.state = deployment_transition(DeploymentState(row.state), to).value
-    session = object_session(row)
-    if to is DeploymentState.FAILED and was != row.state and session is not None:
-        _notify_down(session, row)
-
-
-def _notify_down(session: Session, row: DeploymentRow) -> None:
-    """`deployment.down`, once per move to failed (services/notify)."""
-    org_id = session.scalar(select(ProjectRow.org_id).where(ProjectRow.id == row.project_id))
-    if org_id is None:
-        return
-    events.emit(
-        session,
-        "deployment.down",
-        org_id=org_id,
-        project_id=row.project_id,
-        subject="deployment {name} is down",
-        body="Deployment {name} ({deployment_id}) failed: {message}.",
-        params={
-            "name": row.name,
-            "deployment_id": row.id,
-            "message": row.message or "its replicas failed",
-        },
-        data={"deployment_id": row.id, "deployment": row.name, "revision": row.revision},
-        key=f"deployment.down:{row.id}:{utcnow().isoformat()}",
-    )
-
-
-def endpoints_of(session: Session, deployment_id: str) -> list[endpoints.Endpoint]:
-    """The endpoints of a deployment's replica jobs (every revision, oldest job first): the
-    gateway routes to those `ready`."""
-    links = session.scalars(
-        select(DeploymentReplicaRow)
-        .where(DeploymentReplicaRow.deployment_id == deployment_id)
-        .order_by(DeploymentReplicaRow.created_at, DeploymentReplicaRow.job_id)
-    )
-    return [
-        dataclasses.replace(endpoint, revision=link.revision)
-        for link in links
-        for endpoint in endpoints.of_job(session, link.job_id)
-    ]

@@ -19,7 +19,7 @@ from aicc.core import periods
 from aicc.core.states import DeploymentState
 from aicc.core.tenancy import Principal
 from aicc.services.common import from_row
-from aicc.services.serving import adapters, deployments
+from aicc.services.serving import adapters, deployments, lifecycle
 from aicc.services.serving.views import GatewayRequest
 from aicc.services.tenancy import tenancy
 from aicc.store.db import Database, begin_immediate
@@ -137,7 +137,7 @@ def target(session: Session, project_id: str, name: str) -> Target | None:
     )
     if row is None:
         return None
-    live = [e for e in deployments.endpoints_of(session, row.id) if e.ready]
+    live = [e for e in lifecycle.endpoints_of(session, row.id) if e.ready]
     ready = tuple((e.job_id, e.address) for e in live)
     tokens = {e.address: e.token for e in live if e.token}
     waits = row.state not in (DeploymentState.STOPPED, DeploymentState.FAILED)

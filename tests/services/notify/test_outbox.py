@@ -21,7 +21,7 @@ from aicc.core.states import DeploymentState
 from aicc.services.billing import budgets
 from aicc.services.common import new_id, utcnow
 from aicc.services.notify import delivery, events, waiting
-from aicc.services.serving import deployments
+from aicc.services.serving import lifecycle
 from aicc.store.db import Database
 from aicc.store.sealing import Sealer
 from aicc.store.tables import (
@@ -155,7 +155,7 @@ def test_job_waiting_is_told_once_per_channel_threshold(db: Database) -> None:
 
 def test_a_deployment_down_and_a_budget_threshold_are_told_once(db: Database) -> None:
     """The other contexts' causes, through their one writers: a deployment's move to failed
-    (`deployments.move`), a budget's threshold (`budgets.alert`, run twice)."""
+    (`lifecycle.move`), a budget's threshold (`budgets.alert`, run twice)."""
     who = _tenant(db)
     _channel(db, who, events_=["deployment.*", "budget.threshold"])
     now = utcnow()
@@ -167,7 +167,7 @@ def test_a_deployment_down_and_a_budget_threshold_are_told_once(db: Database) ->
         )  # fmt: skip
         session.add(row)
         session.flush()
-        deployments.move(row, DeploymentState.FAILED)
+        lifecycle.move(row, DeploymentState.FAILED)
         session.add(
             BudgetRow(
                 id=new_id("bud"), scope=who.project_id, org_id=who.org_id,

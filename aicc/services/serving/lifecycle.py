@@ -1,0 +1,85 @@
+"""The state writers of deployments and their replica jobs, shared by the use cases
+(`deployments.py`) and the control loop (`converge.py`): a deployment's state is written only by
+`move` (core/states.py says who follows whom; a move to failed tells the deployment's
+organization), a replica job is stopped only by `end_replica`; and the replicas' endpoints,
+which the gateway, the autoscaler and the loop read."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, object_session
+
+from aicc.core.states import WAITING, DeploymentState, JobState, Reason, deployment_transition
+from aicc.services.common import utcnow
+from aicc.services.jobs import endpoints
+from aicc.services.jobs.transitions import change_state, hold, note
+from aicc.services.notify import events
+from aicc.store.tables import DeploymentReplicaRow, DeploymentRow, JobRow, ProjectRow, ReplicaRow
+
+STATES = tuple(state.value for state in DeploymentState)  # core/states.py: who follows whom
+
+
+def end_replica(session: Session, job: JobRow, why: str) -> None:
+    """Stop a replica job as a cancel does: a waiting one at once, a placed one through the
+    reconciler (TERM, grace, KILL)."""
+    hold(session, job)  # the scheduler may be binding it
+    state = JobState(job.state)
+    if state.is_terminal() or job.cancel_requested:
+        return
+    # why, in the job's history (its state's message ends as `cancelled`)
+    note(session, job_id=job.id, kind="deployment", reason="deployment", message=why, at=utcnow())
+    if state in WAITING:
+        change_state(session, job, JobState.CANCELLED, reason=Reason.CANCELLED_BY_USER, message=why)
+    else:
+        job.cancel_requested, job.message = True, why
+    for rep in session.scalars(select(ReplicaRow).where(ReplicaRow.job_id == job.id)):
+        rep.ready_at = None
+
+
+def move(row: DeploymentRow, to: DeploymentState) -> None:
+    """The one writer of a deployment's state: a move core/states.py does not allow raises
+    IllegalTransition (a bug here, never a user's error)."""
+    was = row.state
+    row.state = deployment_transition(DeploymentState(row.state), to).value
+    session = object_session(row)
+    if to is DeploymentState.FAILED and was != row.state and session is not None:
+        _notify_down(session, row)
+
+
+def _notify_down(session: Session, row: DeploymentRow) -> None:
+    """`deployment.down`, once per move to failed (services/notify)."""
+    org_id = session.scalar(select(ProjectRow.org_id).where(ProjectRow.id == row.project_id))
+    if org_id is None:
+        return
+    events.emit(
+        session,
+        "deployment.down",
+        org_id=org_id,
+        project_id=row.project_id,
+        subject="deployment {name} is down",
+        body="Deployment {name} ({deployment_id}) failed: {message}.",
+        params={
+            "name": row.name,
+            "deployment_id": row.id,
+            "message": row.message or "its replicas failed",
+        },
+        data={"deployment_id": row.id, "deployment": row.name, "revision": row.revision},
+        key=f"deployment.down:{row.id}:{utcnow().isoformat()}",
+    )
+
+
+def endpoints_of(session: Session, deployment_id: str) -> list[endpoints.Endpoint]:
+    """The endpoints of a deployment's replica jobs (every revision, oldest job first): the
+    gateway routes to those `ready`."""
+    links = session.scalars(
+        select(DeploymentReplicaRow)
+        .where(DeploymentReplicaRow.deployment_id == deployment_id)
+        .order_by(DeploymentReplicaRow.created_at, DeploymentReplicaRow.job_id)
+    )
+    return [
+        dataclasses.replace(endpoint, revision=link.revision)
+        for link in links
+        for endpoint in endpoints.of_job(session, link.job_id)
+    ]
