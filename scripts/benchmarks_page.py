@@ -119,10 +119,10 @@ def _when(record: dict[str, Any], machines: list[str]) -> str:
     """The date and the commit, and the machine where it is not the first (the default)."""
     parts = [record["date"]]
     if record["commit"]:
-        parts.append(f"`{record['commit']}`")
+        parts.append(record["commit"])
     if not record["machine"].startswith(machines[0]):
         parts.append(record["machine"])
-    return ", ".join(parts)
+    return " ".join(parts[:2]) + "".join(f", {p}" for p in parts[2:])
 
 
 def render(results: Path = RESULTS) -> str:
@@ -143,13 +143,13 @@ def render(results: Path = RESULTS) -> str:
             if record["goal"] and record["met"] is False:
                 out.append(
                     f"- {area['title']}: {record['title']}: {_value(record)} "
-                    f"(goal: {record['goal']}; {_when(record, machines)})"
+                    f"(goal: {record['goal']})"
                 )
     out.append("")
     for area, records in areas:
         out.append(f"## {area['title']}\n")
         out.append(f"{area['about']}\n")
-        out.append("| Figure | Value | Peer (ratio) | Goal | Date, commit | Cmd |")
+        out.append("| Figure | Value | Peer (ratio) | Goal | Date commit | Cmd |")
         out.append("|---|---|---|---|---|---|")
         commands: list[str] = []
         for above, record in zip([None, *records], records, strict=False):
