@@ -893,6 +893,9 @@ class Settings(BaseModel):
     # `egress_templates` (the operator's approval).
     egress: Literal["none", "internet"] = "none"
     egress_templates: list[str] = Field(default_factory=list)
+    # Jobs of the local executor reach this server's S3 endpoint ($AICC_S3_ENDPOINT) through
+    # its job socket, whatever their egress (docs/config.md, "The route to the S3 endpoint").
+    job_s3_route: bool = True
     slurm: SlurmSettings = Field(default_factory=lambda: SlurmSettings())
     ray: RaySettings = Field(default_factory=lambda: RaySettings())
     kubernetes: KubernetesSettings = Field(default_factory=lambda: KubernetesSettings())

@@ -30,6 +30,7 @@ from aicc.api.app import create_app
 from aicc.api.state import AppState
 from aicc.core.energy import EnergyProfile, ProfileError
 from aicc.executors import container as containers
+from aicc.executors import netns, serverroute
 from aicc.executors import sandbox as sandboxes
 from aicc.executors.base import Executor
 from aicc.executors.datacache import DataCache
@@ -207,8 +208,49 @@ def make_executors(
         sandbox=sandbox,
         data=data,
         container=container,
+        route=job_route(settings),
     )
     return {"local": local}
+
+
+def job_route(settings: config.Settings) -> serverroute.Route | None:
+    """The route by which the local executor's jobs reach this server's S3 endpoint
+    (`job_s3_route`): its port, its job socket (`listen_for_jobs`) and its own URL for a job
+    on the machine's network; None where it is off or jobs run elsewhere."""
+    if not settings.job_s3_route or settings.executor != "local":
+        return None
+    path = serverroute.socket_path(settings.home, settings.port)
+    return serverroute.Route(settings.port, path, local_url(settings) + "/s3")
+
+
+@dataclass(frozen=True)
+class JobSocket:
+    """The job socket as this server bound it: closed and its file removed at the end, unless
+    another server bound the path since (its file is then another inode)."""
+
+    sock: socket.socket
+    path: Path
+    inode: int
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError), netns.reachable(self.path) as short:
+            if os.stat(short).st_ino == self.inode:
+                os.unlink(short)
+        self.sock.close()
+
+
+def listen_for_jobs(settings: config.Settings) -> JobSocket | None:
+    """The job socket (`job_route`), bound: 0600 in a 0700 directory of the server's home,
+    which no sandbox shows; only the holders of the jobs' namespaces (the server's account,
+    outside the sandbox) connect to it. uvicorn serves it beside the TCP address, and the
+    app's gate answers the S3 routes alone there (`api/jobroute.py`)."""
+    route = job_route(settings)
+    if route is None:
+        return None
+    route.socket.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    sock = netns.listen_unix(str(route.socket))
+    with netns.reachable(route.socket) as short:
+        return JobSocket(sock, route.socket, os.stat(short).st_ino)
 
 
 def ensure_admin_token(state: ServerState) -> Path | None:
@@ -495,9 +537,20 @@ def serve(
     # at the app's shutdown: uvicorn raises a SIGTERM again once it has stopped, and the
     # process ends before `finally` runs
     app.router.on_shutdown.append(lambda: forget_url(settings))
+    served = uvicorn_config(app, settings.host, settings.port, log_level)
+    jobs = None
     try:
-        uvicorn.Server(uvicorn_config(app, settings.host, settings.port, log_level)).run()
+        sockets = None  # uvicorn binds the address itself, as ever, without a job socket
+        if job_route(settings) is not None:
+            sockets = [served.bind_socket()]  # first: a taken address stops here, before the
+            jobs = listen_for_jobs(settings)  # job socket of the server that holds it is touched
+            if jobs is not None:
+                sockets.append(jobs.sock)
+                app.router.on_shutdown.append(jobs.close)  # (as forget_url, above)
+        uvicorn.Server(served).run(sockets)
     finally:
+        if jobs is not None:
+            jobs.close()
         forget_url(settings)
         if embedded is not None:
             embedded.stop()
@@ -575,9 +628,14 @@ def _serve_workers(settings: config.Settings, flags: Mapping[str, object], log_l
     listener.start()
     state.controller.start()
     log.info("the CLI here finds this server by %s", write_url(settings))
+    jobs = None
     try:
-        Multiprocess(workers, sockets=[workers.bind_socket()]).run()
+        sockets = [workers.bind_socket()]  # first, as in `serve`
+        jobs = listen_for_jobs(settings)
+        Multiprocess(workers, sockets=sockets + ([jobs.sock] if jobs else [])).run()
     finally:
+        if jobs is not None:
+            jobs.close()
         forget_url(settings)
         if embedded is not None:
             embedded.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from aicc.config import ConfigError, Settings
+from aicc.executors import serverroute
 from aicc.server import build
 from aicc.testing.jobs import submit, wait_state
 from aicc.testing.polling import wait
@@ -84,6 +86,7 @@ def test_workers_serve_the_api_while_the_first_process_runs_the_loops(tmp_path: 
             return {httpx.get(server.url + "/healthz").json()["leader"] for _ in range(40)}
 
         assert wait("the first process to lead", lambda: leaders() == {True})
+        assert job_socket_answers_s3_alone(server)  # every worker serves the job socket too
         with server.client() as api:
             job = api.post("/api/v1/jobs", json={"command": "sleep 5"}).json()
             assert wait_for_state(api, job["id"], "running", timeout=15)["state"] == "running"
@@ -183,3 +186,38 @@ def test_the_cli_finds_a_local_server_on_any_port_by_its_home(tmp_path: Path) ->
     assert not (home / "server.url").exists()
     gone = subprocess.run([aicc, "node", "list"], env=env, capture_output=True, text=True)
     assert gone.returncode == 1 and "http://127.0.0.1:8080" in gone.stderr
+
+
+def test_the_job_socket_answers_s3_alone_and_goes_with_the_server(tmp_path: Path) -> None:
+    """`aicc serve` listens for jobs on its job socket too (the local executor's route to the
+    S3 endpoint, 0600): there `/healthz` and the API are 404 and `/s3` is S3's own 403 to an
+    unsigned request, while TCP serves everything as ever; stopped (SIGTERM), the server
+    leaves no socket behind. (With workers: the test above.)"""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.yaml").write_text("loop_interval_s: 30\n")
+    server = ServerProcess(home, free_port()).start()
+    path = serverroute.socket_path(home, server.port)
+    try:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert job_socket_answers_s3_alone(server)
+        assert httpx.get(server.url + "/healthz").status_code == 200
+        server.stop()
+        assert not path.exists()
+    finally:
+        server.close()
+
+
+def job_socket_answers_s3_alone(server: ServerProcess) -> bool:
+    """Through the server's job socket, on new connections (any worker answers alike): 404
+    for `/healthz` and the API (with the admin's token), S3's 403 for an unsigned `/s3` GET."""
+    path = serverroute.socket_path(server.home, server.port)
+    transport = httpx.HTTPTransport(uds=str(path))
+    admin = {"Authorization": f"Bearer {server.token}", "Connection": "close"}
+    with httpx.Client(transport=transport, base_url=server.url, timeout=30) as jobs:
+        for _ in range(4):
+            assert jobs.get("/healthz", headers=admin).status_code == 404
+            assert jobs.get("/api/v1/jobs", headers=admin).status_code == 404
+            unsigned = jobs.get("/s3/default/x", headers={"Connection": "close"})
+            assert unsigned.status_code == 403 and "AccessDenied" in unsigned.text
+    return True

@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from aicc import __version__
 from aicc.api import schemas
 from aicc.api.http_metrics import HttpMetrics
+from aicc.api.jobroute import JobRouteGate
 from aicc.api.limits import RequestLimits
 from aicc.api.responses import is_tes, tes_error
 from aicc.api.routers import (
@@ -156,6 +157,7 @@ def create_app(state: AppState) -> FastAPI:
     )
     app.add_middleware(HttpMetrics, stats=state.http)  # outside the limits: refusals count
     app.add_middleware(ApiVersion)
+    app.add_middleware(JobRouteGate)  # outermost: the job socket reaches /s3 alone
     return app
 
 

@@ -136,6 +136,10 @@ class ReplicaLaunch:
     # the internet through slirp4netns (never the node's loopback). Engines without namespaces
     # ignore it.
     egress: Literal["none", "internet"] = "none"
+    # Whether it reaches the server's S3 endpoint (serverroute.py; engines that have the
+    # route): not a run of code that is not the owner's on the owner's data, which sends
+    # nothing out (`services/jobs/launches.py`).
+    s3_route: bool = True
     # A build (`kind: build`): the engine runs podman build and push instead of `argv`.
     build: BuildLaunch | None = None
 

@@ -79,10 +79,15 @@ before; a center that turns the sandbox off gives this guard up with the sandbox
 A Unix socket's path holds 107 bytes (`sun_path`); a longer one (a deep $AICC_HOME) is bound
 and dialled through `/proc/self/fd/N/NAME` of its directory (`reachable`).
 
+The route to the server (`--route PORT@SOCKET`, the local executor's): the holder itself, in
+the namespace and outside the sandbox, listens on 127.0.0.1:PORT and relays each connection's
+bytes to the server's job socket, which answers the S3 routes alone (serverroute.py); it ends
+with the holder.
+
 Usage, put before the sandbox's argv (it must run outside the sandbox, in the node's network):
 `python -I -S .../aicc/executors/netns.py NET_DIR [--egress none|internet] [--forward HOST:PORT
-(--socket PATH | --token-file PATH)] -- CMD` (`prefix()` writes it). It imports the standard
-library alone.
+(--socket PATH | --token-file PATH)] [--route PORT@SOCKET] -- CMD` (`prefix()` writes it). It
+imports the standard library alone (and its siblings ganglink.py, serverroute.py, by path).
 """
 
 from __future__ import annotations
@@ -92,6 +97,8 @@ import contextlib
 import ctypes
 import fcntl
 import hmac
+import importlib
+import importlib.util
 import ipaddress
 import itertools
 import json
@@ -222,9 +229,12 @@ def prefix(
     socket_path: Path | None = None,
     token_file: Path | None = None,
     link: Link | None = None,
+    route: tuple[int, Path] | None = None,
 ) -> list[str]:
     """The argv to put before the sandbox's: join (or create) the namespace, then exec.
     `link`: a gang over several nodes, whose namespaces meet on the gang link.
+    `route`: (PORT, SOCKET): the holder relays 127.0.0.1:PORT inside to the server's job
+    socket (serverroute.py).
     `forward`: `HOST:PORT` of a listening replica, reached through the launcher, on TCP at
     HOST or, with `socket_path`, on that Unix socket alone; on TCP with `token_file`
     (`make_token`), by a connection whose first request carries that token alone."""
@@ -235,13 +245,17 @@ def prefix(
             argv += ["--socket", str(socket_path)]
         if token_file is not None:
             argv += ["--token-file", str(token_file)]
-    return [*argv, *_link_args(link), "--"]
+    return [*argv, *_link_args(link), *_route_args(route), "--"]
 
 
 def _link_args(link: Link | None) -> list[str]:
     if link is None:
         return []
     return ["--link", f"{link.rank}@{link.hub}", "--link-key", str(link.key)]
+
+
+def _route_args(route: tuple[int, str | Path] | None) -> list[str]:
+    return [] if route is None else ["--route", f"{route[0]}@{route[1]}"]
 
 
 # ------------------------------------------------------------------ namespaces
@@ -326,7 +340,10 @@ def exclusive(path: Path) -> Iterator[None]:
 
 
 def ensure(
-    directory: Path, egress: Egress = "none", link: Link | None = None
+    directory: Path,
+    egress: Egress = "none",
+    link: Link | None = None,
+    route: tuple[int, str] | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """The namespace's holder, started when there is none, and a descriptor (close-on-exec)
     holding a shared lock on `users.lock`: while it is open the holder stays. Blocks up to
@@ -350,18 +367,20 @@ def ensure(
                     holder = None
             if holder is None:
                 fcntl.flock(users, fcntl.LOCK_SH)
-                holder = _start_holder(directory, egress, link)
+                holder = _start_holder(directory, egress, link, route)
             return users, holder
         except BaseException:
             os.close(users)
             raise
 
 
-def _start_holder(directory: Path, egress: Egress, link: Link | None) -> dict[str, Any]:
+def _start_holder(
+    directory: Path, egress: Egress, link: Link | None, route: tuple[int, str] | None
+) -> dict[str, Any]:
     argv = [*_SELF, "--hold", str(directory)]
     try:
         done = subprocess.run(
-            [*argv, "--egress", egress, *_link_args(link)],
+            [*argv, "--egress", egress, *_link_args(link), *_route_args(route)],
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
@@ -377,12 +396,18 @@ def _start_holder(directory: Path, egress: Egress, link: Link | None) -> dict[st
     return holder
 
 
-def hold(directory: Path, egress: Egress, link: Link | None = None) -> int:
+def hold(
+    directory: Path,
+    egress: Egress,
+    link: Link | None = None,
+    route: tuple[int, str] | None = None,
+) -> int:
     """The holder (`--hold`): fork the process that unshares and waits for `users.lock`
     alone; with `link`, start the gang link's relay first (it stays in the node's network)
     and hand it the tap the holder makes inside; with egress, start slirp4netns on it; exit
     once all are ready (the caller waits for this first process only: the holder is nobody's
-    child)."""
+    child). With `route`, the holder itself relays 127.0.0.1:PORT inside to the server's job
+    socket (serverroute.py) for as long as it lives."""
     ready_r, ready_w = os.pipe()
     exit_r, exit_w = os.pipe()  # slirp4netns and the relay end when the holder's end closes
     relay = None if link is None else _ganglink().Relay(directory, link, exit_r)
@@ -395,6 +420,8 @@ def hold(directory: Path, egress: Egress, link: Link | None = None) -> int:
             node = node_addresses() if egress == "internet" else []  # read before leaving
             _unshare(userns=os.geteuid() != 0)
             _loopback_up()
+            if route is not None:
+                _sibling("serverroute").start(*route)
             if relay is not None and link is not None:
                 relay.give(_ganglink().make_tap(link.rank))
             if egress == "internet":
@@ -431,24 +458,25 @@ def hold(directory: Path, egress: Egress, link: Link | None = None) -> int:
 
 
 def _ganglink() -> ModuleType:
-    """ganglink.py, imported where aicc is, else (this file run as a script, -I -S) loaded
-    by its path, once."""
-    module = sys.modules.get("ganglink")
+    return _sibling("ganglink")
+
+
+def _sibling(name: str) -> ModuleType:
+    """A module beside this file (ganglink.py, serverroute.py), imported where aicc is, else
+    (this file run as a script, -I -S) loaded by its path, once."""
+    module = sys.modules.get(name)
     if module is not None:
         return module
     try:
-        from aicc.executors import ganglink
+        return importlib.import_module(f"aicc.executors.{name}")
     except ImportError:
-        import importlib.util
-
-        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ganglink.py")
-        spec = importlib.util.spec_from_file_location("ganglink", path)
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+        spec = importlib.util.spec_from_file_location(name, path)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # before it runs: a dataclass looks its module up there
         spec.loader.exec_module(module)
-        sys.modules["ganglink"] = module
         return module
-    return ganglink
 
 
 # Where egress `internet` does not go: private, shared, link-local, loopback, multicast and
@@ -667,7 +695,7 @@ def _listen(forward: str) -> tuple[socket.socket, int]:
     return listener, int(port)
 
 
-def _listen_unix(path: str) -> socket.socket:
+def listen_unix(path: str) -> socket.socket:
     """A 0600 Unix socket at `path`, in a 0700 directory (made here if the server did not)."""
     directory = os.path.dirname(path)
     os.makedirs(directory, mode=0o700, exist_ok=True)
@@ -713,18 +741,20 @@ def run(
     socket_path: str | None = None,
     token_file: str | None = None,
     link: Link | None = None,
+    route: tuple[int, str] | None = None,
 ) -> int:
     """Join the job's namespace and exec `command` in it, holding `users.lock` (inherited).
-    `link`: where its holder, if this launcher starts it, joins the gang link.
+    `link`: where its holder, if this launcher starts it, joins the gang link; `route`:
+    (PORT, SOCKET), what its holder relays to the server's job socket.
     With `forward`, connections to HOST:PORT (or to `socket_path`) reach PORT inside; with
     `token_file` (read here, once) only those whose first request carries its token."""
     token = read_token(token_file).encode() if forward and token_file else None
-    users, holder = ensure(directory, egress, link)
+    users, holder = ensure(directory, egress, link, route)
     env = dict(os.environ)
     if forward:
         port = int(forward.rpartition(":")[2])
         # with a socket, nothing listens for the replica on TCP in the node's network
-        listener = _listen_unix(socket_path) if socket_path else _listen(forward)[0]
+        listener = listen_unix(socket_path) if socket_path else _listen(forward)[0]
         env["AICC_SERVICE_HOST"] = "127.0.0.1"  # where the replica listens, inside
     _join(holder)
     if forward:
@@ -746,13 +776,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token-file")
     parser.add_argument("--link", help="NODE_RANK@HOST:PORT, the gang link (ganglink.py)")
     parser.add_argument("--link-key", type=Path)
+    parser.add_argument("--route", help="PORT@SOCKET, the route to the server (serverroute.py)")
     options, command = parser.parse_args(args[:split]), args[split + 1 :]
     link = None
     if options.link:
         rank, _, hub = options.link.partition("@")
         link = Link(int(rank), hub, options.link_key)
+    route = None
+    if options.route:
+        port, _, path = options.route.partition("@")
+        route = (int(port), path)
     if options.hold is not None:
-        return hold(options.hold, options.egress, link)
+        return hold(options.hold, options.egress, link, route)
     if options.directory is None or not command:
         parser.error("NET_DIR and a command are needed")
     if options.forward and not (options.socket or options.token_file):
@@ -766,6 +801,7 @@ def main(argv: list[str] | None = None) -> int:
             options.socket,
             options.token_file,
             link,
+            route,
         )
     except (NetworkUnavailable, OSError, ValueError) as exc:
         print(f"aicc: the job's network: {exc}", file=sys.stderr)

@@ -32,6 +32,7 @@ from aicc.executors import (
     jobfiles,
     logfile,
     netns,
+    serverroute,
     workdir,
 )
 from aicc.executors.base import Executor, ReplicaLaunch, ReplicaState, Stream, Workdirs
@@ -81,13 +82,16 @@ class RunDirExecutor(Executor):
         data: DataCache | None = None,
         homes_dir: Path | None = None,
         container: Callable[[], containers.Container | None] | None = None,
+        route: serverroute.Route | None = None,
     ) -> None:
         """`blobs`: where uploaded workdirs are read from (the server's blob store).
         `sandbox`: what confines replicas (None: nothing, they see what the server sees).
         `data`: the node data cache the spec's `datasets` are mounted from (None: refused).
         `homes_dir`: where persistent homes live, on every node alike (None: refused).
         `container`: the container runtime that runs replicas naming an image, asked at the
-        first one (None, or it answers None: those replicas fail `image_unavailable`)."""
+        first one (None, or it answers None: those replicas fail `image_unavailable`).
+        `route`: the server's S3 endpoint as its jobs reach it (serverroute.py), where the
+        server is on this machine (the local executor); None: no route."""
         super().__init__()
         self.base_dir = base_dir
         self.blobs = blobs
@@ -95,6 +99,7 @@ class RunDirExecutor(Executor):
         self.data = data
         self.homes_dir = homes_dir
         self.container = container
+        self.route = route
 
     @property
     def gives_homes(self) -> bool:
@@ -164,6 +169,10 @@ class RunDirExecutor(Executor):
         if home is not None:
             env["HOME"] = str(home)
         gpus = bool(replica.device_indices)
+        if self.route is not None and replica.s3_route:  # inside its namespace, or directly
+            confined = self.sandbox is not None or bool(replica.image)
+            url = serverroute.endpoint(self.route.port) if confined else self.route.direct
+            env[serverroute.ENDPOINT_ENV] = url
         if replica.build is not None:
             return self._building(replica, run_dir, prepared, env)
         if replica.image:
@@ -347,6 +356,9 @@ class RunDirExecutor(Executor):
         token = None  # elsewhere, on TCP: answering its token alone, written before the handle
         if forward and socket_path is None:
             token = netns.make_token(netns.service_token(self.run_dir(replica)))
+        route = None
+        if self.route is not None and replica.s3_route:
+            route = (self.route.port, self.route.socket)
         return netns.prefix(
             directory,
             egress=replica.egress,
@@ -354,6 +366,7 @@ class RunDirExecutor(Executor):
             socket_path=socket_path,
             token_file=token,
             link=link,
+            route=route,
         )
 
     def _link(self, replica: ReplicaLaunch, env: dict[str, str]) -> netns.Link:

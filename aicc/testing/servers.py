@@ -190,17 +190,30 @@ def over_http(
     accepted and queued but never started (the fuzzer's random commands must not run). `port`:
     one chosen before (a single sign-on provider must know the server's address first). `tls`:
     HTTPS with a self-signed certificate (clients skip verifying it), for clients that speak
-    otherwise over TLS (boto3 streams a PUT's body aws-chunked only there)."""
-    from aicc.server import build
+    otherwise over TLS (boto3 streams a PUT's body aws-chunked only there). The server knows
+    its port, so its jobs reach its S3 endpoint through its job socket (`job_s3_route`)."""
+    from aicc.config import registry_port
+    from aicc.server import build, listen_for_jobs
 
     seeded(home, db)
-    app, state = build(Settings(home=home, db=db, **_test_settings(settings)))
+    port = port or free_port()
+    registry = settings.get("registry")
+    if registry is None or (isinstance(registry, dict) and "listen" not in registry):
+        # where it was before the port was known (8080's): not a random port's
+        listen = f"127.0.0.1:{registry_port(8080)}"
+        settings["registry"] = {**(registry or {}), "listen": listen}
+    app, state = build(Settings(home=home, db=db, port=port, **_test_settings(settings)))
     if loops:
         state.controller.start()
+    jobs = None
     try:
-        with serving(app, port, tls=self_signed(home / "tls") if tls else None) as url:
+        jobs = listen_for_jobs(state.settings)
+        tls_files = self_signed(home / "tls") if tls else None
+        with serving(app, port, tls=tls_files, jobs=jobs.sock if jobs else None) as url:
             yield url, (home / "admin.token").read_text().strip(), state
     finally:
+        if jobs is not None:
+            jobs.close()
         state.controller.stop()
         state.db.dispose()
         if loops:
@@ -248,11 +261,16 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
 
 @contextmanager
 def serving(
-    app: Any, port: int | None = None, *, tls: tuple[Path, Path] | None = None
+    app: Any,
+    port: int | None = None,
+    *,
+    tls: tuple[Path, Path] | None = None,
+    jobs: socket.socket | None = None,
 ) -> Iterator[str]:
     """`app` behind a real socket on 127.0.0.1 (uvicorn in a thread) while the block runs, for
     a browser or a client that needs one; yields its URL. Stopped when the block ends. `tls`:
-    (certificate, key) files to serve HTTPS with."""
+    (certificate, key) files to serve HTTPS with. `jobs`: the server's job socket, served too
+    (`aicc.server.listen_for_jobs`)."""
     import threading
 
     import uvicorn
@@ -267,7 +285,10 @@ def serving(
         # would wait for it (the 30 s join below); close what is left after a second
         config.timeout_graceful_shutdown = 1
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="aicc-test-http", daemon=True)
+    sockets = None if jobs is None else [config.bind_socket(), jobs]
+    thread = threading.Thread(
+        target=server.run, args=(sockets,), name="aicc-test-http", daemon=True
+    )
     thread.start()
     try:
         deadline = time.monotonic() + startup.start_timeout_s()

@@ -1,6 +1,8 @@
 """Every port a job or a replica opens is hostile: from tenant B's job, on the real server with
-the bubblewrap sandbox (local executor), no connection reaches the server's port, a port tenant
-A's job listens on, A's service replica or a listener on the machine's loopback; a gang of one
+the bubblewrap sandbox (local executor), no connection reaches a port tenant A's job listens on,
+A's service replica or a listener on the machine's loopback; the server's port inside the job
+is its route to the S3 endpoint alone (test_job_route_hostile.py), and with the route off
+nothing answers there either; a gang of one
 job still meets at its MASTER_ADDR:MASTER_PORT, an elastic job's grown replica at its
 rendezvous (which B's job does not reach), and the server still reaches A's replica (after a
 restart too). A's public template run by B sends nothing out, and egress is the center's
@@ -142,10 +144,10 @@ def _wait_log(api: httpx.Client, job_id: str, text: str, timeout: float = 90) ->
 def test_a_job_of_tenant_b_reaches_no_port_of_the_server_tenant_a_or_the_machine(
     tmp_path: Path, listener: Listener
 ) -> None:
-    """0 of 4 connections succeed from B's job, the test's listener accepts 0, and the server
-    (in the machine's network) still reaches A's service replica through its forwarder's
-    socket."""
-    with over_http(tmp_path / "home") as (url, token, _state):
+    """0 of 4 connections succeed from B's job (the server's port too, where the route to its
+    S3 endpoint is off), the test's listener accepts 0, and the server (in the machine's
+    network) still reaches A's service replica through its forwarder's socket."""
+    with over_http(tmp_path / "home", job_s3_route=False) as (url, token, _state):
         api = httpx.Client(timeout=60, base_url=url, headers={"Authorization": f"Bearer {token}"})
         a, b = make_tenant(api, "net-a").headers, make_tenant(api, "net-b").headers
         resources = {"cpu": 0.25, "memory": "128MiB"}

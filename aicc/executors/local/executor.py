@@ -23,6 +23,7 @@ from aicc.executors.local import mps, runtime
 from aicc.executors.local.node import SimulatedDevices, local_node
 from aicc.executors.rundir import Run, RunDirExecutor
 from aicc.executors.sandbox import Sandbox
+from aicc.executors.serverroute import Route
 
 RUN_DIR = re.compile(r"/runs/job_[0-9A-Z]+/[0-9]+/[0-9]+$")
 
@@ -55,9 +56,11 @@ class LocalExecutor(RunDirExecutor):
         sandbox: Sandbox | None = None,
         data: DataCache | None = None,
         container: Callable[[], Container | None] | None = None,
+        route: Route | None = None,
     ) -> None:
         """`sandbox`: what confines replicas (None: nothing, they see what the server sees).
-        `container`: what runs replicas that name an image (rundir.py)."""
+        `container`: what runs replicas that name an image (rundir.py). `route`: the server's
+        S3 endpoint as its jobs reach it (serverroute.py)."""
         super().__init__(
             base_dir=home / "runs",
             blobs=blobs,
@@ -65,6 +68,7 @@ class LocalExecutor(RunDirExecutor):
             data=data,
             homes_dir=home / "homes",
             container=container,
+            route=route,
         )
         self.home = home
         self.node_name = node_name

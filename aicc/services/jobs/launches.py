@@ -30,6 +30,11 @@ from aicc.store.sealing import Sealer
 from aicc.store.tables import DeviceRow, JobRow, NodeRow, ReplicaRow
 
 ACTIVE_REPLICA = ("scheduled", "running")
+# Jobs the server makes to run code that may not be the owner's on the owner's data (a
+# template's run, a model's predictions, a challenge's scoring), with `egress: none` so that
+# it sends nothing out: no route to the server's S3 endpoint either, where a key of another
+# tenant's would take the data to that tenant's data set (executors/serverroute.py).
+SEALED_LABELS = frozenset({"aicc.io/template", "aicc.io/predictions", "aicc.io/challenge"})
 MAX_LAUNCHES = 32  # replicas one pass launches at most
 
 
@@ -207,6 +212,7 @@ def _launch(
         data_grant=mounts.grant(sealer, job.id, job.attempt) if job.datasets else None,
         home=notebooks.home_of(job) if notebook else None,
         egress=spec.egress or "none",  # filled in at submit: the center's default then
+        s3_route=spec.egress == "internet" or not SEALED_LABELS & spec.labels.keys(),
         build=build,
     )
     return launch, seen
