@@ -166,6 +166,7 @@ def make_executors(
             sandbox=sandbox,
             data=data,
             container=container,
+            environments=site_environments(settings),
         )
         return {"slurm": executor}
     if settings.executor == "ray":
@@ -186,6 +187,7 @@ def make_executors(
                 sandbox=sandbox,
                 data=data,
                 container=container,
+                environments=site_environments(settings),
             )
         }
     if settings.executor == "kubernetes":

@@ -182,7 +182,7 @@ class RunDirExecutor(Executor):
             return self._building(replica, run_dir, prepared, env)
         if replica.image:
             return self._contained(replica, run_dir, prepared, env, views, home)
-        shown = siteenv.apply(self.environments, replica.environment, env)
+        shown = siteenv.apply(self.environments, replica.environment, env, replica.env)
         sandbox = for_replica(
             self.sandbox,
             prepared,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -28,18 +28,22 @@ class SiteEnvironment:
 
 
 def apply(
-    environments: Mapping[str, SiteEnvironment], name: str | None, env: dict[str, str]
+    environments: Mapping[str, SiteEnvironment],
+    name: str | None,
+    env: dict[str, str],
+    own: Collection[str] = (),
 ) -> list[str]:
-    """Set the named environment's PATH and variables in `env` (in place) and return the
-    directories the sandbox must show read-only: those present on this node (bwrap refuses a
-    bind of a missing one, and a missing one is the operator's to fix, so it is logged)."""
+    """Set the named environment's PATH and variables in `env` (in place; the job's `own`
+    variables are left as it set them) and return the directories the sandbox must show
+    read-only: those present on this node (bwrap refuses a bind of a missing one, and a missing
+    one is the operator's to fix, so it is logged)."""
     if name is None:
         return []
     site = environments.get(name)
     if site is None:
         log.warning("site environment %r is not configured here; the replica runs without it", name)
         return []
-    env.update(dict(site.env))
+    env.update({key: value for key, value in site.env if key not in own})
     env["PATH"] = os.pathsep.join([*site.path, env.get("PATH", "/usr/bin:/bin")])
     present = [place for place in site.paths if os.path.isdir(place)]
     for place in sorted(set(site.paths) - set(present)):
