@@ -991,7 +991,19 @@ class Settings(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _generic_base_environment(self) -> Settings:
+    def _site_environments(self) -> Settings:
+        """A site environment shows none of the server's own: not its home (the database, the
+        admin token), not its key file, not the data cache, nor a folder holding one."""
+        private = [str(self.home.expanduser()), str(self.data.cache_dir or "")]
+        private += [str(self.secret_key_file)] if self.secret_key_file else []
+        for env_name, site in self.site_environments.items():
+            for place in site.paths:
+                for secret in filter(None, private):
+                    if _within(place, secret) or _within(secret, place):
+                        raise ValueError(
+                            f"site_environments.{env_name}.paths: {place} would show the "
+                            f"server's {secret} to jobs; give a directory apart from it"
+                        )
         name = self.generic_base_environment
         if name is not None and name not in self.site_environments:
             known = ", ".join(sorted(self.site_environments)) or "none"

@@ -18,7 +18,8 @@ from aicc import config
 def _variables(values: Any, path: tuple[str, ...] = ()) -> dict[str, str]:
     """`{"gateway": {"read_timeout_s": 30}}` as `{"AICC_GATEWAY__READ_TIMEOUT_S": "30"}`;
     a list, or a mapping whose keys are data (not settings), as one JSON value."""
-    data_keys = (("profiles",), ("site_environments",), ("accelerator_hour",), ("queue",), ("wait_s",), ("objectives_ms",))
+    data_keys = (("profiles",), ("accelerator_hour",), ("queue",), ("wait_s",), ("objectives_ms",))
+    data_keys += (("site_environments",),)
     if (
         isinstance(values, dict)
         and path[-1:] not in data_keys
@@ -178,3 +179,12 @@ def test_a_site_environment_is_read_as_given(tmp_path: Path) -> None:
     loaded = config.load(tmp_path)
     assert loaded.generic_base_environment == "flow"
     assert loaded.site_environments["flow"].model_dump() == SITE
+
+
+def test_a_site_environment_never_shows_the_servers_home(tmp_path: Path) -> None:
+    for place in (str(tmp_path.parent), str(tmp_path / "venv")):
+        site = {"paths": [place], "path": [], "env": {}}
+        (tmp_path / "config.yaml").write_text(yaml.safe_dump({"site_environments": {"x": site}}))
+        with pytest.raises(config.ConfigError) as refused:
+            config.load(tmp_path)
+        assert "would show the server's" in str(refused.value), refused.value

@@ -5,8 +5,9 @@ a TES task on `python:3.12`, a generic base, which runs with the site environmen
 offers such tasks (`generic_base_environment`): the workflow venv first on PATH and its
 wheelhouse for the task's offline `pip install --target` of the S3 plugin. The first step reads
 a committed data set version at `s3://PROJECT/DATASET/1/PATH`; the outputs are staged under
-`DATASET/new/`, the final one is read back byte for byte, and the tasks' jobs are metered and
-billed to the tenant. The plugin waits 40 s before its first status check (not settable).
+`DATASET/new/`, the final one is read back byte for byte there and, after `_COMMIT`, from the
+version the SDK pulls; the tasks' jobs are metered and billed to the tenant. The plugin waits
+40 s before its first status check (not settable): the test takes 85 to 95 s.
 """
 
 from __future__ import annotations
@@ -83,8 +84,8 @@ def test_a_snakemake_workflow_runs_through_tes_and_is_billed(tmp_path: Path) -> 
         seed = tmp_path / "seed"
         seed.mkdir()
         (seed / "reads.txt").write_bytes(READS)
-        with Client(server=url, token=user_token) as sdk:
-            sdk.datasets.push("genome", seed)  # genome@1
+        sdk = Client(server=url, token=user_token)
+        sdk.datasets.push("genome", seed)  # genome@1
         made = admin.post(
             "/api/v1/s3-keys", json={"name": "sm", "writable": True}, headers=tenant.headers
         )
@@ -140,6 +141,11 @@ def test_a_snakemake_workflow_runs_through_tes_and_is_billed(tmp_path: Path) -> 
         )
         got = s3.get_object(Bucket="default", Key="flow/new/report.txt")["Body"].read()
         assert got == REPORT
+        s3.put_object(Bucket="default", Key="flow/new/_COMMIT", Body=b"")  # flow@1
+        sdk.datasets.pull("flow@1", tmp_path / "pulled")
+        assert (tmp_path / "pulled" / "report.txt").read_bytes() == REPORT
+        assert (tmp_path / "pulled" / "sorted.txt").read_bytes() == SORTED
+        sdk.close()
 
         tasks = tenant_get(admin, tenant.headers, "/ga4gh/tes/v1/tasks?view=BASIC")["tasks"]
         assert len(tasks) == 3 and {t["state"] for t in tasks} == {"COMPLETE"}, tasks
