@@ -14,6 +14,7 @@ import pytest
 from aicc.executors import cancel
 from aicc.executors.base import ReplicaLaunch
 from aicc.executors.local.executor import LocalExecutor
+from aicc.executors.serverroute import Route
 from aicc.services.common import new_id
 from aicc.store.blobs import BlobStore
 from aicc.testing.jobs import tar_gz
@@ -118,3 +119,17 @@ def test_two_servers_launching_the_same_replicas_at_once_start_each_once(tmp_pat
         state = until_phase(servers[0], handles[0, n], "exited")
         assert state.reason == "succeeded", state
         assert (Path(handles[0, n]) / "ran").read_text() == "ran\n"
+
+
+def test_without_a_sandbox_a_job_is_told_the_servers_own_s3_endpoint(tmp_path: Path) -> None:
+    """No namespace (no sandbox): the job is on the machine's network, so AICC_S3_ENDPOINT is
+    the server's own URL; a sealed replica (`s3_route` false) is told none."""
+    home = tmp_path / "home"
+    route = Route(8090, home / "run" / "route" / "8090.sock", "http://127.0.0.1:8090/s3")
+    local = LocalExecutor(home=home, blobs=BlobStore(tmp_path / "blobs"), grace_s=1, route=route)
+    said = []
+    for sealed in (False, True):
+        handle = local.launch(replica('echo "[$AICC_S3_ENDPOINT]"', s3_route=not sealed))
+        assert until_phase(local, handle, "exited").reason == "succeeded"
+        said.append(local.logs(handle).strip())
+    assert said == ["[http://127.0.0.1:8090/s3]", "[]"]

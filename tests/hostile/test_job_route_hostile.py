@@ -3,7 +3,8 @@ server with the bubblewrap sandbox and its own network namespace (local executor
 data set byte for byte at `$AICC_S3_ENDPOINT` with A's key (boto3) and through a presigned URL
 made outside for the server's own address, which works unchanged inside; without a key it is
 403; through the route `/api/v1`, `/healthz`, `/metrics`, MLflow and the portal are 404 even
-with the admin's token; B's key on A's bucket answers what it answers outside. A job that runs
+with the admin's token; B's key on A's bucket (A's project by its id) answers what it answers
+outside, `NoSuchBucket`. A job that runs
 code that may not be its owner's on its data (`egress: none`, a predictions label) gets no
 route at all. The relay ends with the job: its namespace's holder is gone.
 
@@ -70,7 +71,7 @@ for name, path in [("api", "/api/v1/jobs"), ("healthz", "/healthz"), ("metrics",
                    ("beside", "/s3x/" + bucket)]:
     out[name] = get(path, admin)
 try:
-    client("B").get_object(Bucket=bucket, Key=key)
+    client("B").get_object(Bucket=os.environ["A_PROJECT"], Key=key)
     out["other"] = "read"
 except ClientError as err:
     said = err.response
@@ -101,6 +102,7 @@ class Site:
     a_key: tuple[str, str]
     b_key: tuple[str, str]
     bucket: str
+    project_id: str  # A's project's id: a bucket name that names it for anyone (S3 table)
     data: bytes
 
 
@@ -138,7 +140,19 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             keys.append((made.json()["access_key_id"], made.json()["secret"]))
         bucket = admin.get(f"/api/v1/projects/{a.project_id}").json()["name"]
         try:
-            yield Site(url, home, token, admin, a.headers, b.headers, *keys, bucket, data)
+            yield Site(
+                url,
+                home,
+                token,
+                admin,
+                a.headers,
+                b.headers,
+                keys[0],
+                keys[1],
+                bucket,
+                a.project_id,
+                data,
+            )
         finally:
             admin.close()
 
@@ -178,6 +192,7 @@ def test_a_job_reaches_the_s3_endpoint_alone_with_its_owners_key(site: Site) -> 
         "A_SECRET": site.a_key[1],
         "B_KEY": site.b_key[0],
         "B_SECRET": site.b_key[1],
+        "A_PROJECT": site.project_id,
         "PRESIGNED": presigned,
         "ADMIN_TOKEN": site.token,
     }
@@ -199,11 +214,10 @@ def test_a_job_reaches_the_s3_endpoint_alone_with_its_owners_key(site: Site) -> 
         assert isinstance(answer, list) and answer[0] == 404, (name, answer)
         assert "answers its S3 endpoint alone" in answer[1], (name, answer)
     with pytest.raises(ClientError) as refused:
-        s3_client(site.url, site.b_key).get_object(Bucket=site.bucket, Key="corpus/1/data.bin")
+        s3_client(site.url, site.b_key).get_object(Bucket=site.project_id, Key="corpus/1/data.bin")
     seen = refused.value.response
     assert result["other"] == [seen["ResponseMetadata"]["HTTPStatusCode"], seen["Error"]["Code"]]
-    # (both tenants' projects are `default`: B's key finds its own, without A's key in it)
-    assert result["other"] in ([404, "NoSuchBucket"], [404, "NoSuchKey"])
+    assert result["other"] == [404, "NoSuchBucket"]
     # the relay ended with the job: nothing of its namespace is left
     assert _holder_ended(site.home, job["id"])
 
