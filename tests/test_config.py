@@ -18,8 +18,8 @@ from aicc import config
 def _variables(values: Any, path: tuple[str, ...] = ()) -> dict[str, str]:
     """`{"gateway": {"read_timeout_s": 30}}` as `{"AICC_GATEWAY__READ_TIMEOUT_S": "30"}`;
     a list, or a mapping whose keys are data (not settings), as one JSON value."""
-    data_keys = (("profiles",), ("accelerator_hour",), ("queue",), ("wait_s",), ("objectives_ms",))
-    data_keys += (("site_environments",),)
+    data_keys: tuple[tuple[str, ...], ...] = (("profiles",), ("accelerator_hour",), ("queue",))
+    data_keys += (("wait_s",), ("objectives_ms",), ("site_environments",))
     if (
         isinstance(values, dict)
         and path[-1:] not in data_keys

@@ -15,11 +15,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
-from fastapi.testclient import TestClient
 
 from aicc.testing.jobs import submit, wait_state
-from aicc.testing.servers import in_process
+from aicc.testing.servers import over_http
 from aicc.testing.tenants import make_tenant
 
 LABEL = "aicc.io/environment"
@@ -53,7 +53,7 @@ print("RESULT " + json.dumps(out))
 
 @dataclass
 class Site:
-    api: TestClient
+    api: httpx.Client
     headers: dict[str, str]
     root: Path
 
@@ -68,9 +68,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     (root / "bin" / "tool").chmod(0o755)
     (root / "wheels" / "w.whl").write_bytes(WHEEL)
     tools = {"paths": [str(root)], "path": [f"{root}/bin"], "env": {"SITE_MARK": "tools"}}
-    with in_process(
-        tmp / "home", site_environments={"tools": tools}, generic_base_environment="tools"
-    ) as (api, _state):
+    with (
+        over_http(
+            tmp / "home", site_environments={"tools": tools}, generic_base_environment="tools"
+        ) as (url, token, _state),
+        httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as api,
+    ):
         tenant = make_tenant(api, "siteenv")
         yield Site(api, tenant.headers, root)
 
