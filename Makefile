@@ -60,6 +60,10 @@ $(WORKFLOW)/.installed:
 	$(WORKFLOW)/bin/pip install --quiet snakemake==9.27.1 snakemake-storage-plugin-s3==0.3.6 \
 		snakemake-executor-plugin-tes==0.1.3
 	$(WORKFLOW)/bin/pip check
+	touch $@
+
+# a target of its own, so that a venv made before it gets its wheelhouse too
+$(WORKFLOW)/wheels/.downloaded: $(WORKFLOW)/.installed
 	$(WORKFLOW)/bin/pip freeze > $(WORKFLOW)/constraints.txt
 	$(WORKFLOW)/bin/pip download --quiet -c $(WORKFLOW)/constraints.txt \
 		snakemake-storage-plugin-s3==0.3.6 -d $(WORKFLOW)/wheels
@@ -67,7 +71,7 @@ $(WORKFLOW)/.installed:
 
 install: $(VENV)/.installed
 
-install-test: $(VENV)/.installed-test $(TOOLS)/.installed $(WORKFLOW)/.installed
+install-test: $(VENV)/.installed-test $(TOOLS)/.installed $(WORKFLOW)/wheels/.downloaded
 
 portal:
 	PYTHON=$(PYTHON) bash scripts/build-portal.sh
