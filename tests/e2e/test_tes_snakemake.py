@@ -7,7 +7,7 @@ wheelhouse for the task's offline `pip install --target` of the S3 plugin. The f
 a committed data set version at `s3://PROJECT/DATASET/1/PATH`; the outputs are staged under
 `DATASET/new/`, the final one is read back byte for byte there and, after `_COMMIT`, from the
 version the SDK pulls; the tasks' jobs are metered and billed to the tenant. The plugin waits
-40 s before its first status check (not settable): the test takes 85 to 95 s.
+40 s before its first status check (not settable): the test takes 70 to 95 s.
 """
 
 from __future__ import annotations
