@@ -51,6 +51,9 @@ $(TOOLS)/.installed:
 # TES plugin keeps its own pin (py-tes<0.5) here, so `pip check` is clean; with py-tes 1.1
 # (the project's TES client) the unmodified plugin works too (docs/interop.md, TES "Clients").
 # tests/s3/test_s3_snakemake.py runs its CLI (`$(WORKFLOW)/bin/snakemake`, or $$SNAKEMAKE).
+# Its wheels/ is the wheelhouse a TES task's offline `pip install --target` of the S3 plugin
+# finds (the versions of this venv), given to tasks as a site environment (docs/config.md);
+# tests/e2e/test_tes_snakemake.py runs a workflow through TES with it.
 WORKFLOW := .venv-workflow
 $(WORKFLOW)/.installed:
 	$(PYTHON) -m venv $(WORKFLOW)
@@ -59,9 +62,16 @@ $(WORKFLOW)/.installed:
 	$(WORKFLOW)/bin/pip check
 	touch $@
 
+# a target of its own, so that a venv made before it gets its wheelhouse too
+$(WORKFLOW)/wheels/.downloaded: $(WORKFLOW)/.installed
+	$(WORKFLOW)/bin/pip freeze > $(WORKFLOW)/constraints.txt
+	$(WORKFLOW)/bin/pip download --quiet -c $(WORKFLOW)/constraints.txt \
+		snakemake-storage-plugin-s3==0.3.6 -d $(WORKFLOW)/wheels
+	touch $@
+
 install: $(VENV)/.installed
 
-install-test: $(VENV)/.installed-test $(TOOLS)/.installed $(WORKFLOW)/.installed
+install-test: $(VENV)/.installed-test $(TOOLS)/.installed $(WORKFLOW)/wheels/.downloaded
 
 portal:
 	PYTHON=$(PYTHON) bash scripts/build-portal.sh

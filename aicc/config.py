@@ -879,6 +879,42 @@ class AgingSettings(BaseModel):
     levels: Annotated[int | None, Field(ge=0, le=64)] = 2
 
 
+class SiteEnvironment(BaseModel):
+    """Software the operator offers jobs that run on the node's own system, as an HPC center's
+    modules: directories shown read-only in the sandbox (`paths`: a virtual environment, a
+    wheelhouse), the ones put first on PATH (`path`, each inside one of `paths`) and variables
+    (`env`, e.g. PIP_NO_INDEX and PIP_FIND_LINKS for a pip without the internet). Tenants name
+    none of it: a job gets one by the name the operator gave (docs/config.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    paths: list[str] = Field(default_factory=list, max_length=32)
+    path: list[str] = Field(default_factory=list, max_length=32)
+    env: dict[str, str] = Field(default_factory=dict, max_length=64)
+
+    @model_validator(mode="after")
+    def _absolute(self) -> SiteEnvironment:
+        for place in (*self.paths, *self.path):
+            if not place.startswith("/") or ".." in place.split("/") or place.rstrip("/") == "":
+                raise ValueError(f"{place!r}: give an absolute directory without '..'")
+        for entry in self.path:
+            if not any(_within(entry, root) for root in self.paths):
+                raise ValueError(
+                    f"path {entry!r}: put it inside one of paths (the sandbox shows those)"
+                )
+        for name in self.env:
+            if not name.replace("_", "A").isalnum() or name[0].isdigit() or name == "PATH":
+                raise ValueError(f"env {name!r}: a variable name other than PATH (set path)")
+            if name.startswith("AICC_"):
+                raise ValueError(f"env {name!r}: AICC_ variables are the server's")
+        return self
+
+
+def _within(path: str, root: str) -> bool:
+    path, root = os.path.normpath(path), os.path.normpath(root)
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     home: Path = Path("~/.aicc").expanduser()
@@ -900,6 +936,11 @@ class Settings(BaseModel):
     # Jobs of the local executor reach this server's S3 endpoint ($AICC_S3_ENDPOINT) through
     # its job socket, whatever their egress (docs/config.md, "The route to the S3 endpoint").
     job_s3_route: bool = True
+    # Software environments the operator offers jobs on the node's own system (no image), by
+    # name, and the one a job on a generic base image (a TES task's `python:3.12`) runs with
+    # (docs/config.md, "Site environments").
+    site_environments: dict[str, SiteEnvironment] = Field(default_factory=dict, max_length=64)
+    generic_base_environment: str | None = None
     slurm: SlurmSettings = Field(default_factory=lambda: SlurmSettings())
     ray: RaySettings = Field(default_factory=lambda: RaySettings())
     kubernetes: KubernetesSettings = Field(default_factory=lambda: KubernetesSettings())
@@ -952,6 +993,28 @@ class Settings(BaseModel):
         if twice:
             raise ValueError(f"meter names must be unique; given twice: {', '.join(twice)}")
         return value
+
+    @model_validator(mode="after")
+    def _site_environments(self) -> Settings:
+        """A site environment shows none of the server's own: not its home (the database, the
+        admin token), not its key file, not the data cache, nor a folder holding one."""
+        private = [str(self.home.expanduser()), str(self.data.cache_dir or "")]
+        private += [str(self.secret_key_file)] if self.secret_key_file else []
+        for env_name, site in self.site_environments.items():
+            for place in site.paths:
+                for secret in filter(None, private):
+                    if _within(place, secret) or _within(secret, place):
+                        raise ValueError(
+                            f"site_environments.{env_name}.paths: {place} would show the "
+                            f"server's {secret} to jobs; give a directory apart from it"
+                        )
+        name = self.generic_base_environment
+        if name is not None and name not in self.site_environments:
+            known = ", ".join(sorted(self.site_environments)) or "none"
+            raise ValueError(
+                f"generic_base_environment {name!r}: name one of site_environments ({known})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _registry_beside(self) -> Settings:

@@ -37,6 +37,7 @@ from aicc.executors.datacache import DataCache
 from aicc.executors.local import rapl
 from aicc.executors.local.executor import LocalExecutor
 from aicc.executors.local.node import SimulatedDevices
+from aicc.executors.siteenv import SiteEnvironment
 from aicc.gateway import counted
 from aicc.loops import wakes
 from aicc.loops.bmc import Bmcs
@@ -165,6 +166,7 @@ def make_executors(
             sandbox=sandbox,
             data=data,
             container=container,
+            environments=site_environments(settings),
         )
         return {"slurm": executor}
     if settings.executor == "ray":
@@ -185,6 +187,7 @@ def make_executors(
                 sandbox=sandbox,
                 data=data,
                 container=container,
+                environments=site_environments(settings),
             )
         }
     if settings.executor == "kubernetes":
@@ -209,8 +212,17 @@ def make_executors(
         data=data,
         container=container,
         route=job_route(settings),
+        environments=site_environments(settings),
     )
     return {"local": local}
+
+
+def site_environments(settings: config.Settings) -> dict[str, SiteEnvironment]:
+    """`site_environments` as the executors take them (siteenv.py)."""
+    return {
+        name: SiteEnvironment(tuple(e.paths), tuple(e.path), tuple(e.env.items()))
+        for name, e in settings.site_environments.items()
+    }
 
 
 def job_route(settings: config.Settings) -> serverroute.Route | None:

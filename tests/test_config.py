@@ -18,7 +18,8 @@ from aicc import config
 def _variables(values: Any, path: tuple[str, ...] = ()) -> dict[str, str]:
     """`{"gateway": {"read_timeout_s": 30}}` as `{"AICC_GATEWAY__READ_TIMEOUT_S": "30"}`;
     a list, or a mapping whose keys are data (not settings), as one JSON value."""
-    data_keys = (("profiles",), ("accelerator_hour",), ("queue",), ("wait_s",), ("objectives_ms",))
+    data_keys: tuple[tuple[str, ...], ...] = (("profiles",), ("accelerator_hour",), ("queue",))
+    data_keys += (("wait_s",), ("objectives_ms",), ("site_environments",))
     if (
         isinstance(values, dict)
         and path[-1:] not in data_keys
@@ -145,3 +146,45 @@ def test_an_snmp_meter_reads_port_161_and_hides_its_community(tmp_path: Path) ->
     assert modbus.port == 502 and modbus.protocol == "modbus"
     assert snmp.community is not None and snmp.community.get_secret_value() == "s3cret-ro"
     assert "s3cret-ro" not in repr(loaded) and "s3cret-ro" not in loaded.model_dump_json()
+
+
+SITE = {"paths": ["/opt/site/flow"], "path": ["/opt/site/flow/bin"], "env": {"PIP_NO_INDEX": "1"}}
+
+
+@pytest.mark.parametrize(
+    ("settings", "said"),
+    [
+        ({"site_environments": {"flow": {**SITE, "paths": ["opt/flow"]}}}, "absolute directory"),
+        ({"site_environments": {"flow": {**SITE, "paths": ["/opt/../etc"]}}}, "without '..'"),
+        ({"site_environments": {"flow": {**SITE, "path": ["/usr/bin"]}}}, "inside one of paths"),
+        ({"site_environments": {"flow": {**SITE, "env": {"PATH": "/x"}}}}, "other than PATH"),
+        ({"site_environments": {"flow": {**SITE, "env": {"AICC_HOME": "/x"}}}}, "the server's"),
+        ({"site_environments": {"flow": {**SITE, "env": {"1X": "y"}}}}, "a variable name"),
+        ({"site_environments": {"flow": SITE}, "generic_base_environment": "flw"}, "(flow)"),
+        ({"generic_base_environment": "flow"}, "site_environments (none)"),
+    ],
+)  # fmt: skip
+def test_a_site_environment_is_refused_naming_what_to_fix(
+    settings: dict[str, Any], said: str, tmp_path: Path
+) -> None:
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(settings))
+    with pytest.raises(config.ConfigError) as refused:
+        config.load(tmp_path)
+    assert said in str(refused.value) and "Traceback" not in str(refused.value)
+
+
+def test_a_site_environment_is_read_as_given(tmp_path: Path) -> None:
+    given = {"site_environments": {"flow": SITE}, "generic_base_environment": "flow"}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(given))
+    loaded = config.load(tmp_path)
+    assert loaded.generic_base_environment == "flow"
+    assert loaded.site_environments["flow"].model_dump() == SITE
+
+
+def test_a_site_environment_never_shows_the_servers_home(tmp_path: Path) -> None:
+    for place in (str(tmp_path.parent), str(tmp_path / "venv")):
+        site = {"paths": [place], "path": [], "env": {}}
+        (tmp_path / "config.yaml").write_text(yaml.safe_dump({"site_environments": {"x": site}}))
+        with pytest.raises(config.ConfigError) as refused:
+            config.load(tmp_path)
+        assert "would show the server's" in str(refused.value), refused.value

@@ -46,6 +46,9 @@ NAME_PATTERN = r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$"
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PRIORITIES = {"low": 0, "normal": 100, "high": 1000}
 RESERVED_ENV_PREFIXES = ("AICC_",)
+# A job without an image runs with the site environment this label names (the operator's
+# `site_environments`; executors/siteenv.py); a TES task on a generic base gets it at create.
+ENVIRONMENT_LABEL = "aicc.io/environment"
 RESERVED_ENV = frozenset(
     {"WORLD_SIZE", "RANK", "LOCAL_RANK", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT", "PORT"}
 )

@@ -140,6 +140,9 @@ class ReplicaLaunch:
     # route): not a run of code that is not the owner's on the owner's data, which sends
     # nothing out (`services/jobs/launches.py`).
     s3_route: bool = True
+    # The site environment it runs with, by the operator's name (siteenv.py); engines apply it
+    # to replicas without an image alone.
+    environment: str | None = None
     # A build (`kind: build`): the engine runs podman build and push instead of `argv`.
     build: BuildLaunch | None = None
 

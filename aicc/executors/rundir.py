@@ -18,7 +18,7 @@ import hashlib
 import os
 import shutil
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar
@@ -33,6 +33,7 @@ from aicc.executors import (
     logfile,
     netns,
     serverroute,
+    siteenv,
     workdir,
 )
 from aicc.executors.base import Executor, ReplicaLaunch, ReplicaState, Stream, Workdirs
@@ -83,6 +84,7 @@ class RunDirExecutor(Executor):
         homes_dir: Path | None = None,
         container: Callable[[], containers.Container | None] | None = None,
         route: serverroute.Route | None = None,
+        environments: Mapping[str, siteenv.SiteEnvironment] | None = None,
     ) -> None:
         """`blobs`: where uploaded workdirs are read from (the server's blob store).
         `sandbox`: what confines replicas (None: nothing, they see what the server sees).
@@ -91,7 +93,9 @@ class RunDirExecutor(Executor):
         `container`: the container runtime that runs replicas naming an image, asked at the
         first one (None, or it answers None: those replicas fail `image_unavailable`).
         `route`: the server's S3 endpoint as its jobs reach it (serverroute.py), where the
-        server is on this machine (the local executor); None: no route."""
+        server is on this machine (the local executor); None: no route.
+        `environments`: the site environments by name (siteenv.py) replicas without an image
+        may run with."""
         super().__init__()
         self.base_dir = base_dir
         self.blobs = blobs
@@ -100,6 +104,7 @@ class RunDirExecutor(Executor):
         self.homes_dir = homes_dir
         self.container = container
         self.route = route
+        self.environments = dict(environments or {})
 
     @property
     def gives_homes(self) -> bool:
@@ -177,8 +182,16 @@ class RunDirExecutor(Executor):
             return self._building(replica, run_dir, prepared, env)
         if replica.image:
             return self._contained(replica, run_dir, prepared, env, views, home)
+        shown = siteenv.apply(self.environments, replica.environment, env, replica.env)
         sandbox = for_replica(
-            self.sandbox, prepared, env, gpus, views, home, run_dir=run_dir, egress=replica.egress
+            self.sandbox,
+            prepared,
+            env,
+            gpus,
+            [*views, *map(Path, shown)],
+            home,
+            run_dir=run_dir,
+            egress=replica.egress,
         )
         if sandbox:
             sandbox = [*self._network(replica, env), *sandbox]

@@ -8,7 +8,7 @@ records the replica's fate there, so a restarted server reads what happened whil
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from aicc.executors.local.node import SimulatedDevices, local_node
 from aicc.executors.rundir import Run, RunDirExecutor
 from aicc.executors.sandbox import Sandbox
 from aicc.executors.serverroute import Route
+from aicc.executors.siteenv import SiteEnvironment
 
 RUN_DIR = re.compile(r"/runs/job_[0-9A-Z]+/[0-9]+/[0-9]+$")
 
@@ -57,10 +58,12 @@ class LocalExecutor(RunDirExecutor):
         data: DataCache | None = None,
         container: Callable[[], Container | None] | None = None,
         route: Route | None = None,
+        environments: Mapping[str, SiteEnvironment] | None = None,
     ) -> None:
         """`sandbox`: what confines replicas (None: nothing, they see what the server sees).
         `container`: what runs replicas that name an image (rundir.py). `route`: the server's
-        S3 endpoint as its jobs reach it (serverroute.py)."""
+        S3 endpoint as its jobs reach it (serverroute.py). `environments`: the site
+        environments (siteenv.py)."""
         super().__init__(
             base_dir=home / "runs",
             blobs=blobs,
@@ -69,6 +72,7 @@ class LocalExecutor(RunDirExecutor):
             homes_dir=home / "homes",
             container=container,
             route=route,
+            environments=environments,
         )
         self.home = home
         self.node_name = node_name

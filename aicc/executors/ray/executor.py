@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -44,6 +44,7 @@ from aicc.executors.ray import entry, nodes, states
 from aicc.executors.ray.client import RayError, RayJobs, RayUnavailable
 from aicc.executors.rundir import Run, RunDirExecutor
 from aicc.executors.sandbox import Sandbox
+from aicc.executors.siteenv import SiteEnvironment
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +86,19 @@ class RayExecutor(RunDirExecutor):
         sandbox: Sandbox | None = None,
         data: DataCache | None = None,
         container: Callable[[], Container | None] | None = None,
+        environments: Mapping[str, SiteEnvironment] | None = None,
     ) -> None:
         """`address`: the dashboard (`http://HOST:8265`). `base_dir`: where run directories go,
         seen by every Ray node at the same path. `simulated`: the GPUs Ray declares are fixtures.
         `grace_s`: between SIGTERM and SIGKILL when a replica is stopped (Ray's stop wait).
         `sandbox`: what confines replicas on the Ray nodes (laid out like this machine)."""
         super().__init__(
-            base_dir=base_dir, blobs=blobs, sandbox=sandbox, data=data, container=container
+            base_dir=base_dir,
+            blobs=blobs,
+            sandbox=sandbox,
+            data=data,
+            container=container,
+            environments=environments,
         )
         self.jobs = RayJobs(address, timeout_s=timeout_s)
         self.cluster = cluster

@@ -19,7 +19,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,6 +38,7 @@ from aicc.executors.datacache import DataCache
 from aicc.executors.environment import write_private
 from aicc.executors.rundir import Run, RunDirExecutor
 from aicc.executors.sandbox import Sandbox
+from aicc.executors.siteenv import SiteEnvironment
 from aicc.executors.slurm import batch, nodes, parse, states
 from aicc.executors.slurm.commands import SlurmCommands, SlurmError
 
@@ -75,6 +76,7 @@ class SlurmExecutor(RunDirExecutor):
         sandbox: Sandbox | None = None,
         data: DataCache | None = None,
         container: Callable[[], Container | None] | None = None,
+        environments: Mapping[str, SiteEnvironment] | None = None,
     ) -> None:
         """`base_dir`: where run directories go (`$AICC_HOME/slurm-runs`), shared with the compute
         nodes. `placement="slurm"` submits to `partition` without `--nodelist`. `simulated`: the
@@ -84,7 +86,12 @@ class SlurmExecutor(RunDirExecutor):
         `sandbox`: what confines replicas on the compute nodes (laid out like this machine).
         """
         super().__init__(
-            base_dir=base_dir, blobs=blobs, sandbox=sandbox, data=data, container=container
+            base_dir=base_dir,
+            blobs=blobs,
+            sandbox=sandbox,
+            data=data,
+            container=container,
+            environments=environments,
         )
         self.slurm = commands or SlurmCommands()
         self.partition = partition

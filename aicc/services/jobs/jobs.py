@@ -80,6 +80,8 @@ class SubmitLimits:
     blobs: Path | None = None
     # organizations whose `federation.org_sites` are all `tes` peers: (org, ((site, models),))
     tes_only: tuple[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], ...] = ()
+    # the site environment a TES task on a generic base runs with (`generic_base_environment`)
+    generic_base_environment: str | None = None
 
     @classmethod
     def of(cls, settings: Settings, *, local_only: bool = False) -> SubmitLimits:
@@ -101,6 +103,7 @@ class SubmitLimits:
             registry=settings.registry,
             blobs=settings.home / "blobs",
             tes_only=_tes_only(settings) if federated and not local_only else (),
+            generic_base_environment=settings.generic_base_environment,
         )
 
 

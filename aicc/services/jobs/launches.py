@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aicc.core.jobspec import JobKind, JobSpec
+from aicc.core.jobspec import ENVIRONMENT_LABEL, JobKind, JobSpec
 from aicc.core.mistakes import first_problem
 from aicc.core.states import JobState
 from aicc.executors import environment
@@ -214,5 +214,6 @@ def _launch(
         egress=spec.egress or "none",  # filled in at submit: the center's default then
         s3_route=spec.egress == "internet" or not SEALED_LABELS & spec.labels.keys(),
         build=build,
+        environment=None if spec.image else spec.labels.get(ENVIRONMENT_LABEL),
     )
     return launch, seen

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from aicc import __version__
 from aicc.core import tes as core
-from aicc.core.jobspec import JobSpec
+from aicc.core.jobspec import ENVIRONMENT_LABEL, JobSpec
 from aicc.core.mistakes import first_problem
 from aicc.core.states import JobState
 from aicc.core.tenancy import Principal, can_write
@@ -111,7 +111,7 @@ def create(
         "workdir_sha256": sha256,
         "image": image,
         "egress": egress,
-        "labels": {LABEL: core.VERSION},
+        "labels": {LABEL: core.VERSION, **_environment(image, limits)},
         **plan.fields,
     }
     try:
@@ -153,6 +153,13 @@ def _check_image(
             problem=err.template.format(**err.params),
             bases=bases,
         ) from None
+
+
+def _environment(image: str | None, limits: SubmitLimits) -> dict[str, str]:
+    """A task on a generic base runs with the site's environment for it, where one is set:
+    the software the operator offers such tasks (executors/siteenv.py)."""
+    name = limits.generic_base_environment
+    return {ENVIRONMENT_LABEL: name} if image is None and name else {}
 
 
 def job_name(name: str | None) -> str | None:
