@@ -491,8 +491,8 @@ def input_source(where: str, url: str) -> Dataset | str:
     if scheme == "aicc":
         return _dataset(where, url)
     what = {
-        "s3": "s3:// is not read yet: put the object in a data set (aicc data push) or give an "
-        "https:// URL of it",
+        "s3": "s3:// names this center's own S3 objects alone (s3://PROJECT/DATASET/VERSION/PATH);"
+        " for another store's, give an https:// URL of the object",
         "gs": "gs:// is not read: put the object in a data set or give an https:// URL of it",
         "file": "file:// names a file system AICC does not share with you: send the file as "
         "content, or put it in a data set",

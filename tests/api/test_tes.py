@@ -18,6 +18,7 @@ import pytest
 import requests
 import tes
 
+from aicc import Client
 from aicc.testing.servers import over_http
 from aicc.testing.tenants import Tenant, make_tenant
 
@@ -110,6 +111,52 @@ def test_a_task_runs_to_complete_and_leaves_its_output(center: Center) -> None:
         assert out is not None and out.read() == b"HELLO TES\n"
 
 
+def test_s3_inputs_of_the_centers_own_data_sets_are_mounted_not_fetched(
+    center: Center, tmp_path: Any
+) -> None:
+    """`s3://PROJECT/DATASET/VERSION/PATH` (the center's S3 endpoint's own naming) is the data
+    set's file, mounted read-only as an `aicc://` input is: a file, and a whole version as a
+    DIRECTORY through `latest/`; a staging, and another tenant's bucket, are refused."""
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    (seed / "reads.txt").write_text("acgt\n")
+    with Client(server=center.url, token=center.a.token) as sdk:
+        sdk.datasets.push("tes-genome", seed)  # tes-genome@1
+        project = sdk.projects.get(center.a.project_id).name
+    client = center.client(center.a)
+    task_id = client.create_task(
+        tes.Task(
+            inputs=[
+                tes.Input(path="/data/in.txt", url=f"s3://{project}/tes-genome/1/reads.txt"),
+                tes.Input(
+                    path="/data/all", url=f"s3://{project}/tes-genome/latest/", type="DIRECTORY"
+                ),
+            ],
+            executors=[
+                tes.Executor(image="alpine", command=["sh", "-c", "cat /data/in.txt; ls /data/all"])
+            ],
+        )
+    )
+    done = wait(client, task_id, {"COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR"})
+    full = client.get_task(task_id, view="FULL")
+    assert done.state == "COMPLETE", full.logs
+    assert full.logs[0].logs[0].stdout == "acgt\nreads.txt\n"
+    assert full.inputs[0].url == f"s3://{project}/tes-genome/1/reads.txt"  # the task as sent
+    with center.http(center.a) as http:
+        job = http.get(f"/api/v1/jobs/{task_id}").json()
+    assert job["spec"]["datasets"] and all("tes-genome@1" in d for d in job["spec"]["datasets"])
+    for who, url, says in (
+        (center.a, f"s3://{project}/tes-genome/new/x.txt", "staging"),
+        (center.a, f"s3://{project}/tes-genome/one/reads.txt", "s3://PROJECT/DATASET/VERSION/PATH"),
+        (center.b, f"s3://{center.a.project_id}/tes-genome/1/reads.txt", "no bucket"),
+    ):
+        body = {"executors": [{"image": "alpine", "command": ["true"]}],
+                "inputs": [{"path": "/data/x", "url": url}]}  # fmt: skip
+        with center.http(who) as http:
+            got = http.post(f"{TES}/tasks", json=body)
+        assert got.status_code == 400 and says in got.json()["msg"], got.text
+
+
 def test_list_views_paging_filters_and_cancel(center: Center) -> None:
     client = center.client(center.a)
     sleeper = tes.Task(
@@ -186,7 +233,7 @@ REFUSED: list[tuple[dict[str, Any], str]] = [
             "executors": [{"image": "alpine", "command": ["true"]}],
             "inputs": [{"path": "/data/x", "url": "s3://bucket/x"}],
         },
-        "s3:// is not read yet",
+        "s3://PROJECT/DATASET/VERSION/PATH",
     ),
     (
         {

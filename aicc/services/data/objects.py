@@ -206,7 +206,10 @@ def listing(
 # --- one object ----------------------------------------------------------------------------
 
 
-def _split(key: str) -> tuple[str, str, str] | None:
+def split_key(key: str) -> tuple[str, str, str] | None:
+    """A key's data set, version (a number, `latest` or `new`) and path, or None where the key
+    names no file of a data set (the one reading of a key: the S3 routes' and a TES task's
+    `s3://` inputs)."""
     parts = key.split("/", 2)
     if len(parts) != 3:
         return None
@@ -225,7 +228,7 @@ def _split(key: str) -> tuple[str, str, str] | None:
 def find(session: Session, who: Principal, bucket_name: str, key: str) -> StoredObject:
     """The object `key` names in the bucket, else NoSuchBucket or NoSuchKey."""
     project = bucket(session, who, bucket_name)
-    parts = _split(key)
+    parts = split_key(key)
     missing = NoSuchKey("no object {key} in bucket {bucket}", key=key, bucket=bucket_name)
     if parts is None:
         raise missing

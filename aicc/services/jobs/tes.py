@@ -28,6 +28,7 @@ from aicc.core.tenancy import Principal, can_write
 from aicc.executors import jobfiles
 from aicc.executors.base import Executor
 from aicc.services.common import Forbidden, Invalid, NotFound, ServiceError
+from aicc.services.data import datasets, objects, s3writes
 from aicc.services.images import images
 from aicc.services.jobs import jobs, logs, workdirs
 from aicc.services.jobs.jobs import SubmitLimits
@@ -74,6 +75,52 @@ def service_info(base_url: str) -> TesServiceInfo:
     )
 
 
+def _s3_inputs(session: Session, who: Principal, task: core.TesTaskIn) -> core.TesTaskIn:
+    """The task with each `s3://BUCKET/DATASET/VERSION/PATH` input, an object of this center's
+    S3 endpoint (docs/interop.md, "S3"), named as the data set file it is
+    (`aicc://ORG/PROJECT/NAME@VERSION/PATH`): mounted read-only like any data set input, never
+    fetched. The bucket and key are read as the S3 endpoint reads them, with the caller's rights;
+    what the caller may not read is refused as if it did not exist."""
+    inputs = list(task.inputs or [])
+    for i, item in enumerate(inputs):
+        if item.url is not None and item.url[:5].lower() == "s3://":
+            url = _dataset_url(session, who, f"inputs[{i}].url", item.url)
+            inputs[i] = item.model_copy(update={"url": url})
+    return task.model_copy(update={"inputs": inputs}) if task.inputs else task
+
+
+def _dataset_url(session: Session, who: Principal, where: str, url: str) -> str:
+    bucket, _, key = url[len("s3://") :].partition("/")
+    whole = key.count("/") == 2 and key.endswith("/")  # a version's every file: a DIRECTORY
+    parts = objects.split_key(key + "x" if whole else key)
+    if parts is None:
+        raise core.Refusal(
+            f"{where}: {url[:200]!r} names no file of a data set here; write "
+            "s3://PROJECT/DATASET/VERSION/PATH (VERSION a number or latest)"
+        )
+    name, version, path = parts
+    if version == s3writes.NEW:
+        raise core.Refusal(
+            f"{where}: {name}/new/ is a staging, not a version: commit it (PUT {name}/new/_COMMIT) "
+            "and name the version, or read it inside the task through $AICC_S3_ENDPOINT"
+        )
+    try:
+        project = objects.bucket(session, who, bucket)
+    except NotFound:
+        raise core.Refusal(f"{where}: no bucket {bucket[:100]!r} of yours") from None
+    org = tenancy.org_name(session, project.org_id)
+    if version == objects.LATEST:
+        try:
+            row, _ = datasets.find(session, who, f"{org}/{project.name}/{name}")
+        except NotFound:
+            raise core.Refusal(f"{where}: no data set {name!r} in bucket {bucket!r}") from None
+        newest = datasets.latest_row(session, row.id)
+        if newest is None:
+            raise core.Refusal(f"{where}: data set {name!r} has no version yet")
+        version = str(newest.number)
+    return f"aicc://{org}/{project.name}/{name}@{int(version)}/{'' if whole else path}"
+
+
 def create(
     session: Session,
     who: Principal,
@@ -84,7 +131,7 @@ def create(
 ) -> TesCreated:
     """Submit the task as a job; refused (400 on the TES routes) with what to send instead."""
     try:
-        plan = core.plan(task)
+        plan = core.plan(_s3_inputs(session, who, task))
     except core.Refusal as err:
         raise Invalid("{problem}", problem=str(err)) from None
     project = tenancy.resolve_project(session, who, plan.project)  # another tenant's: 404
