@@ -96,7 +96,6 @@ import argparse
 import contextlib
 import ctypes
 import fcntl
-import hmac
 import importlib
 import importlib.util
 import ipaddress
@@ -112,7 +111,6 @@ import string
 import struct
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -129,17 +127,11 @@ SLIRP_LOG = "slirp4netns.log"
 CLONE_NEWNET = 0x40000000
 CLONE_NEWUSER = 0x10000000
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
-PR_SET_PDEATHSIG = 1
 START_TIMEOUT_S = 30.0
 SERVICE_DIR = "service"  # RUN_DIR/service/socket: a listening replica's Unix socket
 SERVICE_SOCKET = "socket"
 SERVICE_TOKEN = "token"  # RUN_DIR/service/token: the replica's token, where it is on TCP
-TOKEN_HEADER = "X-AICC-Replica-Token"
 TOKEN_BYTES = 32  # random bytes, written as 64 hex digits
-HEAD_MAX = 16384  # the first request's head, token included, within this many bytes
-HEAD_TIMEOUT_S = 10.0  # ... and within this time of the connection's accept
-MAX_PENDING = 256  # connections whose head is still awaited; more are closed at once
-BUFFER = 65536
 
 _LIBC = ctypes.CDLL(None, use_errno=True)
 # This file run as a script, isolated (-I: neither the replica's working directory nor its
@@ -461,9 +453,13 @@ def _ganglink() -> ModuleType:
     return _sibling("ganglink")
 
 
+def _replicaforward() -> ModuleType:
+    return _sibling("replicaforward")
+
+
 def _sibling(name: str) -> ModuleType:
-    """A module beside this file (ganglink.py, serverroute.py), imported where aicc is, else
-    (this file run as a script, -I -S) loaded by its path, once."""
+    """A module beside this file (ganglink.py, serverroute.py, replicaforward.py), imported
+    where aicc is, else (this file run as a script, -I -S) loaded by its path, once."""
     module = sys.modules.get(name)
     if module is not None:
         return module
@@ -572,129 +568,6 @@ def _slirp(directory: Path, pid: int, exit_fd: int) -> int:
     return 0
 
 
-# ------------------------------------------------------------------ the forwarder
-
-
-def head_token(head: bytes) -> bytes | None:
-    """The value of the one `X-AICC-Replica-Token` header of an HTTP request's head (the
-    request line and header lines, each ending in CRLF), or None when it has none or several.
-    Pure and of the standard library alone: the forwarder runs as `python -I -S`."""
-    name = TOKEN_HEADER.lower().encode()
-    found = [
-        value.strip(b" \t")
-        for key, sep, value in (line.partition(b":") for line in head.split(b"\r\n")[1:])
-        if sep and key.lower() == name
-    ]
-    return found[0] if len(found) == 1 else None
-
-
-FORBIDDEN = (
-    b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 42\r\n"
-    b"Connection: close\r\n\r\nthis replica answers AICC's gateway alone\n"
-)
-
-
-def _read_head(client: socket.socket) -> bytes | None:
-    """What the client sent up to the end of its first request's head (a body or pipelined
-    requests after it included), or None when no head ended within HEAD_MAX bytes and
-    HEAD_TIMEOUT_S."""
-    data = b""
-    deadline = time.monotonic() + HEAD_TIMEOUT_S
-    try:
-        while b"\r\n\r\n" not in data[:HEAD_MAX]:
-            left = deadline - time.monotonic()
-            if len(data) >= HEAD_MAX or left <= 0:
-                return None
-            client.settimeout(left)
-            chunk = client.recv(HEAD_MAX)
-            if not chunk:
-                return None
-            data += chunk
-    except OSError:
-        return None
-    client.settimeout(None)
-    return data
-
-
-def _forward(listener: socket.socket, port: int, token: bytes | None = None) -> None:
-    """Accept in the node's network, connect to 127.0.0.1:`port` in the job's namespace (with
-    `token`, for a connection whose first request carries it alone)."""
-    pending = threading.BoundedSemaphore(MAX_PENDING)
-    while True:
-        client, _ = listener.accept()
-        if token is not None and not pending.acquire(blocking=False):
-            client.close()  # a flood of heads that never end holds no more threads
-            continue
-        args = (client, port, token, pending)
-        threading.Thread(target=_pair, args=args, daemon=True).start()
-
-
-def _pair(
-    client: socket.socket,
-    port: int,
-    token: bytes | None = None,
-    pending: threading.BoundedSemaphore | None = None,
-) -> None:
-    """One connection: with `token`, its first request's head is read and checked before
-    anything reaches the replica (`pending` released once it is read); then both ways piped."""
-    first = b""
-    if token is not None:
-        try:
-            head = _read_head(client)
-        finally:
-            if pending is not None:
-                pending.release()
-        given = head_token(head[: head.index(b"\r\n\r\n") + 2]) if head else None
-        if head is None or given is None or not hmac.compare_digest(given, token):
-            with contextlib.suppress(OSError):
-                if head is not None:
-                    client.sendall(FORBIDDEN)
-            client.close()  # nothing reached the replica
-            return
-        first = head  # passed on as it came, the token header included (see the docstring)
-    try:
-        inner = socket.create_connection(("127.0.0.1", port), timeout=10)
-    except OSError:
-        client.close()  # not listening yet: the caller sees a reset, as without us
-        return
-    try:
-        inner.settimeout(None)
-        inner.sendall(first)
-    except OSError:
-        inner.close()
-        client.close()
-        return
-    # A relay passes each write on as it comes: Nagle's algorithm would hold a request's body
-    # (written after its headers) for the peer's delayed ACK, 40 ms a request.
-    for sock in (client, inner):
-        if sock.family != socket.AF_UNIX:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    back = threading.Thread(target=_pipe, args=(inner, client), daemon=True)
-    back.start()
-    _pipe(client, inner)
-    back.join()
-    client.close()
-    inner.close()
-
-
-def _pipe(source: socket.socket, sink: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        while data := source.recv(BUFFER):
-            sink.sendall(data)
-    with contextlib.suppress(OSError):
-        sink.shutdown(socket.SHUT_WR)
-
-
-def _listen(forward: str) -> tuple[socket.socket, int]:
-    host, _, port = forward.rpartition(":")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    listener = socket.socket(family, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((host.strip("[]"), int(port)))
-    listener.listen(128)
-    return listener, int(port)
-
-
 def listen_unix(path: str) -> socket.socket:
     """A 0600 Unix socket at `path`, in a 0700 directory (made here if the server did not)."""
     directory = os.path.dirname(path)
@@ -711,23 +584,6 @@ def listen_unix(path: str) -> socket.socket:
             os.umask(umask)
     listener.listen(128)
     return listener
-
-
-def _start_forwarder(listener: socket.socket, port: int, token: bytes | None = None) -> None:
-    """A child that forwards for as long as this process (the replica after exec) lives."""
-    parent = os.getpid()
-    if os.fork() != 0:
-        listener.close()
-        return
-    try:
-        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:
-            os._exit(0)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, signal.SIG_DFL)
-        _forward(listener, port, token)
-    finally:
-        os._exit(0)
 
 
 # ------------------------------------------------------------------ the launcher
@@ -754,11 +610,11 @@ def run(
     if forward:
         port = int(forward.rpartition(":")[2])
         # with a socket, nothing listens for the replica on TCP in the node's network
-        listener = listen_unix(socket_path) if socket_path else _listen(forward)[0]
+        listener = listen_unix(socket_path) if socket_path else _replicaforward().listen(forward)
         env["AICC_SERVICE_HOST"] = "127.0.0.1"  # where the replica listens, inside
     _join(holder)
     if forward:
-        _start_forwarder(listener, port, token)
+        _replicaforward().start(listener, port, token)
     os.set_inheritable(users, True)
     os.execvpe(command[0], list(command), env)
     return 127  # not reached

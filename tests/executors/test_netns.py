@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from aicc.executors import netns
+from aicc.executors import netns, replicaforward
 from aicc.testing.isolation import Listener, listening
 
 REPORT = """
@@ -190,14 +190,14 @@ def test_head_token_reads_the_one_token_header_of_a_request_head() -> None:
     """The forwarder's parser (pure, stdlib): the header's name in any case, its value without
     the spaces around it; none, two, one in the request line or a line without a colon: None."""
     line = b"GET /x HTTP/1.1\r\nHost: n1:8000\r\n"
-    assert netns.head_token(line + b"x-aicc-replica-token:  abc \r\n") == b"abc"
-    assert netns.head_token(line + b"X-AICC-Replica-Token: abc\r\nA: b\r\n") == b"abc"
-    assert netns.head_token(line) is None
+    assert replicaforward.head_token(line + b"x-aicc-replica-token:  abc \r\n") == b"abc"
+    assert replicaforward.head_token(line + b"X-AICC-Replica-Token: abc\r\nA: b\r\n") == b"abc"
+    assert replicaforward.head_token(line) is None
     two = b"X-AICC-Replica-Token: abc\r\nX-AICC-Replica-Token: abc\r\n"
-    assert netns.head_token(line + two) is None
-    assert netns.head_token(b"X-AICC-Replica-Token: abc\r\nHost: x\r\n") is None
-    assert netns.head_token(line + b"X-AICC-Replica-Token abc\r\n") is None
-    assert netns.head_token(line + b"X-AICC-Replica-Token-2: abc\r\n") is None
+    assert replicaforward.head_token(line + two) is None
+    assert replicaforward.head_token(b"X-AICC-Replica-Token: abc\r\nHost: x\r\n") is None
+    assert replicaforward.head_token(line + b"X-AICC-Replica-Token abc\r\n") is None
+    assert replicaforward.head_token(line + b"X-AICC-Replica-Token-2: abc\r\n") is None
 
 
 def test_a_token_is_made_once_0600_in_a_0700_directory(tmp_path: Path) -> None:

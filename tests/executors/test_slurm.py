@@ -627,7 +627,7 @@ def test_a_sandboxed_replica_on_slurm_answers_the_gateway_alone(
 
     import httpx
 
-    from aicc.executors import netns
+    from aicc.executors import netns, replicaforward
     from aicc.services.jobs import endpoints
     from aicc.testing.deployments import deploy
     from aicc.testing.jobs import submit
@@ -660,7 +660,7 @@ def test_a_sandboxed_replica_on_slurm_answers_the_gateway_alone(
             )
         assert found.socket is None and found.token and found.url.startswith("http://127.0.0.1:")
         assert found.token not in repr(found)
-        for headers in ({}, {netns.TOKEN_HEADER: "0" * 64}):
+        for headers in ({}, {replicaforward.TOKEN_HEADER: "0" * 64}):
             direct = httpx.post(f"{found.url}/v1/chat/completions", json=body, headers=headers)
             assert direct.status_code == 403, direct.text
             assert "hello" not in direct.text and "choices" not in direct.text

@@ -24,7 +24,7 @@ import pytest
 import websockets.exceptions
 from websockets.sync.client import connect
 
-from aicc.executors import netns
+from aicc.executors import netns, replicaforward
 from aicc.testing.polling import wait
 
 REPLICA = """
@@ -110,7 +110,7 @@ def replica(tmp_path: Path) -> Iterator[Replica]:
 
 
 def _token(token: str) -> dict[str, str]:
-    return {netns.TOKEN_HEADER: token}
+    return {replicaforward.TOKEN_HEADER: token}
 
 
 def _raw(port: int, request: bytes) -> bytes:
@@ -141,7 +141,10 @@ def test_a_process_of_the_node_gets_403_and_nothing_of_the_replica(replica: Repl
         answers.append(
             http.get(
                 f"{url}/v1/models",
-                headers=[(netns.TOKEN_HEADER, replica.token), (netns.TOKEN_HEADER, "0" * 64)],
+                headers=[
+                    (replicaforward.TOKEN_HEADER, replica.token),
+                    (replicaforward.TOKEN_HEADER, "0" * 64),
+                ],
             )
         )
     for answer in answers:
@@ -151,11 +154,13 @@ def test_a_process_of_the_node_gets_403_and_nothing_of_the_replica(replica: Repl
     raw = _raw(replica.port, head)
     assert raw.startswith(b"HTTP/1.1 403 Forbidden\r\n") and b"FROM-THE-REPLICA" not in raw
     # a head that never ends within HEAD_MAX bytes: closed, not a byte back
-    endless = b"GET / HTTP/1.1\r\nX-Pad: " + b"a" * (netns.HEAD_MAX + 10)
+    endless = b"GET / HTTP/1.1\r\nX-Pad: " + b"a" * (replicaforward.HEAD_MAX + 10)
     assert _raw(replica.port, endless) == b""
     # the token after the head (in the body of a request without it) opens nothing either
     smuggled = head.replace(b"\r\n\r\n", b"\r\nContent-Length: 90\r\n\r\n")
-    smuggled += f"GET /second HTTP/1.1\r\n{netns.TOKEN_HEADER}: {replica.token}\r\n\r\n".encode()
+    smuggled += (
+        f"GET /second HTTP/1.1\r\n{replicaforward.TOKEN_HEADER}: {replica.token}\r\n\r\n".encode()
+    )
     assert b"FROM-THE-REPLICA" not in _raw(replica.port, smuggled)
     assert replica.requests() == []
 

@@ -27,10 +27,10 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aicc.executors import netns
+from aicc.executors import netns, replicaforward
 from aicc.store.tables import JobRow, ReplicaRow
 
-TOKEN_HEADER = netns.TOKEN_HEADER  # the replica's token, on every request to one on TCP
+TOKEN_HEADER = replicaforward.TOKEN_HEADER  # the replica's token, on every request to one on TCP
 
 
 @dataclass(frozen=True)
