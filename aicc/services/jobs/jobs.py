@@ -542,6 +542,13 @@ def get(session: Session, who: Principal, job_id: str) -> Job:
     return _view(session, _readable(session, who, job_id))
 
 
+def find(session: Session, job_id: str) -> Job | None:
+    """The job, for the server's own work on it (a loop, a context above jobs acting on a
+    job it started), or None where it is gone: no tenant asks through this."""
+    job = session.get(JobRow, job_id)
+    return None if job is None else _view(session, job)
+
+
 def spec_again(session: Session, who: Principal, job_id: str) -> JobSpec:
     """The spec to run a job again from, or to clone (`jobspec.again`): its stored spec in its
     own project. Another tenant's job is a 404; a deployment's or notebook's replica job, or a

@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Iterable
 from typing import BinaryIO
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import Principal, can_write
@@ -19,6 +20,11 @@ from aicc.services.jobs.views import Workdir
 from aicc.services.tenancy import audit
 from aicc.store.blobs import BlobError, BlobStore
 from aicc.store.tables import WorkdirRow
+
+
+def archives(session: Session) -> list[str]:
+    """The sha256 of every uploaded workdir archive, each once, sorted."""
+    return sorted(set(session.scalars(select(WorkdirRow.sha256))))
 
 
 def check(session: Session, who: Principal, sha256: str) -> None:
