@@ -21,7 +21,7 @@ from aicc.loops.registry import Declared
 from aicc.loops.steps import EveryPass, Pass
 from aicc.services.billing import budgets, meter
 from aicc.services.common import utcnow
-from aicc.services.jobs import metering
+from aicc.services.jobs import metering, workdirs
 from aicc.services.telemetry import samples
 from aicc.store.db import Database
 
@@ -81,7 +81,7 @@ class Books(EveryPass):
             with self.db.session() as session:
                 self.lease.fence(session, now)
                 books = meter.Meter(session, zone=self.zone, power=self.power)
-                books.storage(now)
+                books.storage(now, workdirs.archives_held(session))
                 books.datasets(now)
                 books.images(now)
                 books.requests(now)

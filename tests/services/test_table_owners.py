@@ -24,7 +24,6 @@ ALLOWED: set[tuple[str, str]] = {
     ("billing", "NodeRow"),
     ("billing", "ProjectRow"),
     ("billing", "StorageLevelRow"),
-    ("billing", "WorkdirRow"),
     ("center", "BurnInRow"),
     ("center", "ChunkRow"),
     ("center", "DeviceSampleRow"),

@@ -13,10 +13,11 @@ A running replica is recorded only for hours that closed before `observed_at`, a
 the reconciler had just seen it running; the rest follows once it ends. So a restart, a lost
 pass or a second leader can neither record a second time nor drop an interval.
 
-Storage: each organization's uploaded workdirs, one record per archive and billing day, once
-the day is over (bytes × the share of the day it was held). Each project's data sets, from the
-levels written as they change (services/data/storage.py): one record per stretch of a level
-within a billing day, once the day is over, keyed by the project and the stretch's start.
+Storage: each organization's uploaded workdirs (jobs hands them over), one record per archive
+and billing day, once the day is over (bytes × the share of the day it was held). Each
+project's data sets, from the levels written as they change (services/data/storage.py): one
+record per stretch of a level within a billing day, once the day is over, keyed by the project
+and the stretch's start.
 
 Requests through the gateway: the request log (`GatewayRequestRow`, one row per request with
 its own id, written before the answer's last bytes) is rolled up once an hour has closed
@@ -56,7 +57,7 @@ from aicc.core import energy as energy_model
 from aicc.core.energy import EnergyProfile
 from aicc.services.billing import facility
 from aicc.services.billing.rating import BATCH, DATASETS, IMAGES
-from aicc.services.billing.views import ReplicaUse
+from aicc.services.billing.views import Archive, ReplicaUse
 from aicc.store.tables import (
     NODE_INDEX,
     DeviceRow,
@@ -67,7 +68,6 @@ from aicc.store.tables import (
     ProjectRow,
     StorageLevelRow,
     UsageRow,
-    WorkdirRow,
 )
 
 US = timedelta(microseconds=1)
@@ -286,8 +286,9 @@ class Meter:
         )
         return None if mean is None else float(mean)
 
-    def storage(self, now: datetime) -> int:
-        """One record per uploaded workdir and billing day that ended before `now`."""
+    def storage(self, now: datetime, archives: Iterable[Archive]) -> int:
+        """One record per uploaded workdir archive (`archives`, as jobs hands them over) and
+        billing day that ended before `now`."""
         today = periods.day_of(now, self.zone)
         midnight, _ = periods.day_bounds(today, self.zone)
         last = {
@@ -299,7 +300,7 @@ class Meter:
             )
         }
         written = 0
-        for row in self.session.scalars(select(WorkdirRow).where(WorkdirRow.created_at < midnight)):
+        for row in (a for a in archives if a.created_at < midnight):
             since = max(row.created_at, last.get((row.org_id, row.sha256), row.created_at))
             day = periods.day_of(since, self.zone)
             while True:

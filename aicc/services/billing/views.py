@@ -143,6 +143,16 @@ class ReplicaUse(View):
     max_runtime_s: int | None  # the job's declared runtime, as stored
 
 
+class Archive(View):
+    """An uploaded workdir archive the meter bills storage of, handed over by jobs (which owns
+    workdirs: services/jobs/workdirs.py `archives_held`)."""
+
+    org_id: str
+    sha256: str
+    size: int
+    created_at: datetime
+
+
 class Footprint(View):
     """Energy of real accelerators and of CPU jobs on measured nodes (PUE included) and its
     carbon at the grid's hourly intensity, summed over usage records, with the kWh of each

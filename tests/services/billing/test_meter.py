@@ -19,7 +19,7 @@ from aicc.core.energy import parse_profile
 from aicc.core.pricing import PricePlan
 from aicc.services.billing import meter, rating
 from aicc.services.billing.meter import Meter
-from aicc.services.jobs import metering
+from aicc.services.jobs import metering, workdirs
 from aicc.store.db import Database
 from aicc.store.tables import (
     DeviceSampleRow,
@@ -154,7 +154,8 @@ def test_storage_is_recorded_per_closed_day(db: Database) -> None:
     now = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)  # 20:00 on the 3rd in Shanghai
     for _ in range(2):
         with db.session() as session:
-            Meter(session, zone="Asia/Shanghai", power=POWER).storage(now)
+            books = Meter(session, zone="Asia/Shanghai", power=POWER)
+            books.storage(now, workdirs.archives_held(session))
     rows = _records(db)
     assert [r.key.rsplit(":", 1)[1] for r in rows] == ["2026-11-01", "2026-11-02"]
     assert [r.duration_us for r in rows] == [10 * 3600 * 10**6, 24 * 3600 * 10**6]
