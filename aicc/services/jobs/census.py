@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -137,6 +138,18 @@ def held_between(session: Session, lo: datetime, hi: datetime) -> list[Held]:
         ReplicaRow.bound_at < hi, or_(ReplicaRow.ended_at.is_(None), ReplicaRow.ended_at > lo)
     )
     return [_of(rep, name, org, project) for rep, name, org, project in session.execute(query)]
+
+
+def ended_ids(session: Session, *, skip: Select[Any], most: int) -> list[str]:
+    """Up to `most` ended jobs (succeeded, failed, cancelled) whose ids `skip` (the caller's
+    query of the jobs it has dealt with) does not return, oldest first."""
+    query = (
+        select(JobRow.id)
+        .where(JobRow.state.in_(("succeeded", "failed", "cancelled")), JobRow.id.not_in(skip))
+        .order_by(JobRow.created_at)
+        .limit(most)
+    )
+    return list(session.scalars(query))
 
 
 def waits(session: Session) -> list[float]:

@@ -549,6 +549,13 @@ def find(session: Session, job_id: str) -> Job | None:
     return None if job is None else _view(session, job)
 
 
+def pinned_datasets(session: Session, job_id: str) -> list[dict[str, Any]]:
+    """The data set versions the job was submitted with (`{"name", "ref", "version_id",
+    "bytes"}` each, copies), none where the job is gone: the lineage of what it made."""
+    job = session.get(JobRow, job_id)
+    return [dict(d) for d in job.datasets or ()] if job is not None else []
+
+
 def spec_again(session: Session, who: Principal, job_id: str) -> JobSpec:
     """The spec to run a job again from, or to clone (`jobspec.again`): its stored spec in its
     own project. Another tenant's job is a 404; a deployment's or notebook's replica job, or a

@@ -55,7 +55,6 @@ from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables import (
     DatasetRow,
     DatasetVersionRow,
-    JobRow,
     ModelVersionRow,
     ProjectRow,
 )
@@ -316,8 +315,7 @@ def register_job(
         if metrics is None:
             metrics = read_metrics(files)
         described = model_reports.describe(files, _report(files))
-        row = session.get(JobRow, job.id)
-        pinned = list(row.datasets or []) if row else []
+        pinned = jobs.pinned_datasets(session, job.id)
         lineage = {
             "job_id": job.id,
             "datasets": [d["ref"] for d in pinned],
