@@ -29,7 +29,6 @@ ALLOWED: set[tuple[str, str]] = {
     ("center", "DeviceSampleRow"),
     ("center", "MeterSampleRow"),
     ("center", "NodeRow"),
-    ("data", "JobRow"),
     ("data", "ModelVersionRow"),
     ("data", "NodeRow"),
     ("data", "OrgRow"),

@@ -40,6 +40,7 @@ from aicc.services.common import (
     utcnow,
 )
 from aicc.services.data import mounts
+from aicc.services.data.views import Mounted, MountingJob
 from aicc.services.images import builds, images
 from aicc.services.jobs import snapshots, waiting
 from aicc.services.jobs.transitions import change_state, hold
@@ -554,6 +555,26 @@ def pinned_datasets(session: Session, job_id: str) -> list[dict[str, Any]]:
     "bytes"}` each, copies), none where the job is gone: the lineage of what it made."""
     job = session.get(JobRow, job_id)
     return [dict(d) for d in job.datasets or ()] if job is not None else []
+
+
+def mounting(session: Session, job_id: str) -> MountingJob | None:
+    """What the data mounts need of the job (services/data/mounts.py), None where it is gone:
+    the caller hands it to them, as data sits below jobs."""
+    job = session.get(JobRow, job_id)
+    if job is None:
+        return None
+    sets = [
+        Mounted(name=d["name"], ref=d["ref"], version_id=d["version_id"], bytes=d["bytes"])
+        for d in job.datasets or ()
+    ]
+    return MountingJob(
+        id=job.id,
+        org_id=job.org_id,
+        project_id=job.project_id,
+        attempt=job.attempt,
+        state=job.state,
+        datasets=sets,
+    )
 
 
 def spec_again(session: Session, who: Principal, job_id: str) -> JobSpec:
