@@ -44,7 +44,6 @@ ALLOWED: set[tuple[str, str]] = {
     ("federation", "ReplicaRow"),
     ("federation", "UsageRow"),
     ("federation", "UserRow"),
-    ("images", "JobRow"),
     ("images", "NodeRow"),
     ("images", "OrgRow"),
     ("images", "ProjectRow"),

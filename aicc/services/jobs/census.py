@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from aicc.services.images.views import JobImage
 from aicc.store.tables import EventRow, JobRow, ReplicaRow
 
 HOLDING = ("scheduled", "running")  # replica states that occupy resources
@@ -201,3 +202,21 @@ def rehome(session: Session, old: str, new: str) -> None:
         .where(ReplicaRow.handle.startswith(old, autoescape=True))
         .values(handle=new + func.substr(ReplicaRow.handle, len(old) + 1))
     )
+
+
+def images_named(
+    session: Session, project_id: str, prefix: str, *, limit: int = 100
+) -> list[JobImage]:
+    """The project's latest jobs whose spec names an image starting with `prefix` (one of the
+    project's own images: images' `used_prefix`), newest first."""
+    image = JobRow.spec["image"].as_string()
+    rows = session.execute(
+        select(JobRow.id, JobRow.name, JobRow.state, JobRow.created_at, image)
+        .where(JobRow.project_id == project_id, image.startswith(prefix, autoescape=True))
+        .order_by(JobRow.created_at.desc())
+        .limit(limit)
+    )
+    return [
+        JobImage(job_id=i, job_name=n, state=s, created_at=at, image=ref)
+        for i, n, s, at, ref in rows
+    ]
