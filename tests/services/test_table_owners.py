@@ -41,7 +41,6 @@ ALLOWED: set[tuple[str, str]] = {
     ("federation", "NodeRow"),
     ("federation", "OrgRow"),
     ("federation", "ProjectRow"),
-    ("federation", "ReplicaRow"),
     ("federation", "UsageRow"),
     ("federation", "UserRow"),
     ("images", "NodeRow"),
