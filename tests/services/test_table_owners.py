@@ -78,7 +78,6 @@ ALLOWED: set[tuple[str, str]] = {
     ("needs", "OrgRow"),
     ("needs", "ProjectRow"),
     ("nodes", "EventRow"),
-    ("nodes", "JobRow"),
     ("nodes", "ReplicaRow"),
     ("notify", "EventRow"),
     ("notify", "JobRow"),

@@ -5,7 +5,7 @@ read model, read in the caller's session; one function per question, whoever ask
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from aicc.core.tenancy import Principal
+from aicc.services.common import Forbidden
 from aicc.services.images.views import JobImage
 from aicc.store.tables import EventRow, JobRow, ReplicaRow
 
@@ -130,6 +132,19 @@ def holding(
         query = query.where(ReplicaRow.node_id.in_(list(node_ids)))
     rows = session.execute(query.order_by(ReplicaRow.bound_at))
     return [_of(rep, name, org, project) for rep, name, org, project in rows]
+
+
+def holders(session: Session, who: Principal) -> dict[str, dict[int, list[tuple[str, str, int]]]]:
+    """node id -> device index -> (job id, job name, milli) of every replica holding a share of
+    that device now: the slices of the operators' heat map. Center admins only, since it names
+    every tenant's jobs."""
+    if not who.is_admin:
+        raise Forbidden("only center admins see who holds each device")
+    out: dict[str, dict[int, list[tuple[str, str, int]]]] = defaultdict(lambda: defaultdict(list))
+    for rep in holding(session):
+        for index, milli in rep.devices:
+            out[rep.node_id][index].append((rep.job_id, rep.job_name, milli))
+    return out
 
 
 def held_between(session: Session, lo: datetime, hi: datetime) -> list[Held]:
