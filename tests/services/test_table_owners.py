@@ -86,7 +86,6 @@ ALLOWED: set[tuple[str, str]] = {
     ("serving", "DatasetVersionRow"),
     ("serving", "JobRow"),
     ("serving", "ProjectRow"),
-    ("serving", "ReplicaRow"),
     ("serving", "UserRow"),
     ("telemetry", "DeviceRow"),
     ("telemetry", "NodeRow"),
