@@ -119,8 +119,10 @@ def _versions(session: Session, row: DatasetRow) -> list[ModelVersion]:
 
 
 def _model(session: Session, who: Principal, ref: str, project: str | None) -> Model:
-    row, prj = datasets.find(session, who, ref, project, kind=MODEL)
-    return _describe(session, who, row, prj)
+    found = datasets.get(session, who, ref, project=project, kind=MODEL, with_versions=False)
+    row = session.get(DatasetRow, found.id)
+    assert row is not None
+    return _describe(session, who, row, session.get(ProjectRow, row.project_id))
 
 
 def _describe(session: Session, who: Principal, row: DatasetRow, prj: Any) -> Model:
