@@ -10,6 +10,8 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from sqlalchemy.orm import Session
+
 from aicc.core.pricing import PricePlan
 from aicc.core.topology import DeviceReading
 from aicc.executors.local import devices
@@ -19,6 +21,7 @@ from aicc.loops.registry import Declared
 from aicc.loops.steps import EveryPass, Pass
 from aicc.services.billing import budgets, meter
 from aicc.services.common import utcnow
+from aicc.services.jobs import metering, workdirs
 from aicc.services.telemetry import samples
 from aicc.store.db import Database
 
@@ -65,24 +68,24 @@ class Books(EveryPass):
     def tick(self, observed_at: datetime) -> None:
         """`observed_at`: a time before the reconciler's last poll of every active replica."""
         with self.db.reader() as session:
-            due = meter.due(session, observed_at)
+            due = metering.due(session, observed_at)
         if due:
             with self.db.session() as session:
                 self.lease.fence(session, utcnow())
                 books = meter.Meter(session, zone=self.zone, power=self.power)
-                if books.compute(observed_at):
+                if metering.meter(session, books, observed_at):
                     session.flush()
-                    budgets.alert(session, now=utcnow(), zone=self.zone, default=self.pricing)
+                    self._alert(session, utcnow())
         now = utcnow()
         if now >= self._next_slow:
             with self.db.session() as session:
                 self.lease.fence(session, now)
                 books = meter.Meter(session, zone=self.zone, power=self.power)
-                books.storage(now)
+                books.storage(now, workdirs.archives_held(session))
                 books.datasets(now)
                 books.images(now)
                 books.requests(now)
-                budgets.alert(session, now=now, zone=self.zone, default=self.pricing)
+                self._alert(session, now)
             self._next_slow = now + self.slow_every
         if self.sample_every is not None and now >= self._next_sample:
             readings = self.read()  # outside the transaction: NVML may take a moment
@@ -95,6 +98,11 @@ class Books(EveryPass):
                     if watts is not None and node_id is not None:
                         samples.record_power(session, now, [(node_id, watts, "rapl", None)])
             self._next_sample = now + self.sample_every
+
+    def _alert(self, session: Session, now: datetime) -> None:
+        """Budget alerts, spending counted with jobs' running replicas (billing reads none)."""
+        held = metering.running(session)
+        budgets.alert(session, running=held, now=now, zone=self.zone, default=self.pricing)
 
 
 STEP = Declared(order=70, build=lambda context: context.books)

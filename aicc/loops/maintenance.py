@@ -1,11 +1,12 @@
 """The nodes' `maintenance` step: maintenance windows and leases start and end on time.
 
 At a window's start its nodes go to `maintenance` and what runs there is evicted and requeued
-(as a drain with `evict` does, services/center/drains.py); at its end they go to `burn_in` when
-burn-in is on (the burn-in step then serves or quarantines them), else back to `ready`. Leases
-are marked active and ended, and their holders told (`lease.started`, `lease.ending` a day
-before the end, `lease.ended`); the scheduler reads windows and leases by the time itself
-(services/jobs/snapshots.restrict), so nothing waits on this step to keep capacity right."""
+(as a drain with `evict` does: services/jobs/transitions.py `evict_node`); at its end they go
+to `burn_in` when burn-in is on (the burn-in step then serves or quarantines them), else back
+to `ready`. Leases are marked active and ended, and their holders told (`lease.started`,
+`lease.ending` a day before the end, `lease.ended`); the scheduler reads windows and leases by
+the time itself (services/jobs/snapshots.restrict), so nothing waits on this step to keep
+capacity right."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 from aicc.loops.lease import Lease
 from aicc.loops.registry import Declared
 from aicc.loops.steps import EveryPass, Pass
-from aicc.services.center import drains
+from aicc.services.jobs import transitions
 from aicc.services.leases import leases, notices
 from aicc.services.nodes import maintenance
 from aicc.store.db import Database
@@ -46,7 +47,7 @@ def step(db: Database, lease: Lease, now: datetime, *, burn_in: bool, told: set[
             reason = maintenance.get(session, window_id).reason
             for node_id, name in maintenance.start(session, window_id, now=now):
                 why = f"evicted: node {name} is in maintenance ({reason})"
-                drains.evict_from(session, node_id, name, now=now, why=why[:500])
+                transitions.evict_node(session, node_id, name, now=now, why=why[:500])
         opening, closing = leases.due(session, now)
         for lease_id in closing:
             leases.mark(session, lease_id, "ended", now=now)

@@ -31,6 +31,7 @@ from aicc.portal.rendering import PortalRoute
 from aicc.services.billing import budgets, credits, invoices, plans
 from aicc.services.billing.views import Budget, IssuedInvoice, Subsidy, Voucher
 from aicc.services.common import Invalid, utcnow
+from aicc.services.jobs import metering
 from aicc.services.tenancy import tenancy
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
@@ -112,7 +113,8 @@ def bills_page(
             session, who, month=chosen, org_id=shown, project=None, zone=zone, default=default
         )
     subsidies = credits.subsidies(session, who, zone=zone, now=now)
-    found = budgets.budgets(session, who, now=now, zone=zone, default=default)
+    held = metering.running_for(session, who)
+    found = budgets.budgets(session, who, running=held, now=now, zone=zone, default=default)
     if shown is not None:
         subsidies = [s for s in subsidies if s.org_id in (None, shown)]
         found = [b for b in found if b.org_id == shown]
@@ -167,7 +169,8 @@ def month_spend(session: Any, state: AppState, me: Me) -> MonthSpend | None:
         session, who, month=month, org_id=who.org_id, project=None, zone=zone, default=default
     )
     totals = invoice.totals()
-    found = budgets.budgets(session, who, now=now, zone=zone, default=default)
+    held = metering.running_for(session, who)
+    found = budgets.budgets(session, who, running=held, now=now, zone=zone, default=default)
     tightest = min(
         (b for b in found if b.org_id == who.org_id),
         key=_room,

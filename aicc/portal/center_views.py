@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from aicc.core.tenancy import Principal
 from aicc.core.topology import NodeState
 from aicc.services.center import overview
+from aicc.services.jobs import census
 from aicc.services.nodes import nodes
 from aicc.services.nodes import views as nodes_views
 from aicc.services.tenancy import audit, tenancy, views
@@ -141,7 +142,7 @@ def actions_for(state: str) -> list[str]:
 
 
 def heat_map(session: Session, who: Principal) -> HeatMap:
-    held = nodes.holders(session, who)  # operators only
+    held = census.holders(session, who)  # operators only
     lines = []
     counts: Counter[str] = Counter()
     for node in nodes.infos(session):

@@ -15,6 +15,7 @@ from aicc.core.images import VISIBILITIES
 from aicc.portal.page import Page, PageDep, PostingPage
 from aicc.portal.rendering import PortalRoute
 from aicc.services.images import images
+from aicc.services.jobs import census
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
@@ -29,7 +30,8 @@ def images_page(page: PageDep) -> Response:
     chosen = page.query("project") or (projects[0].name if projects else None)
     who, host = page.me.who, _host(page)
     found = images.list_images(page.session, who, project=chosen, host=host)
-    used = images.uses(page.session, who, project=chosen, host=host)
+    project_id, prefix = images.used_prefix(page.session, who, project=chosen, host=host)
+    used = images.uses(census.images_named(page.session, project_id, prefix))
     return page.render(
         "images.html",
         nav="images",

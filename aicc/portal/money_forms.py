@@ -27,6 +27,7 @@ from aicc.portal.forms import Form as PageForm
 from aicc.portal.page import OperatorPostingPage, PostingPage
 from aicc.portal.rendering import PortalRoute
 from aicc.services.billing import budgets, plans
+from aicc.services.jobs import metering
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 M = TypeVar("M", bound=BaseModel)
@@ -177,6 +178,7 @@ def budget_set(page: PostingPage, posted: Annotated[BudgetForm, Form()]) -> Resp
                 body,
                 org_id=scope_id if kind == "org" else None,
                 project_id=scope_id if kind == "project" else None,
+                running=metering.running_for(page.session, page.me.who),
                 zone=settings.site.timezone,
                 default=settings.pricing,
             )

@@ -62,7 +62,7 @@ def test_ingest_makes_versions_from_whole_files(server: tuple[TestClient, AppSta
         assert version.ref == "photos@1"
         assert len(manifest.find("cats/a.bin").chunks) > 1  # type: ignore[union-attr]
         digests = list(manifest.chunk_sizes())
-        project = datasets.find(session, who, "photos")[1].id
+        project = datasets.get(session, who, "photos").project_id
         assert uploads.held(session, project, None, digests) == set(digests)
     assert _read(api, project, manifest, "cats/a.bin") == big  # the bytes come back whole
 

@@ -30,7 +30,6 @@ from aicc.testing.jobs import submit, wait_state
 # `DatasetVersion`. Nothing here may grow; it goes once those contexts reach data sets through
 # read models and data's own writers.
 INSIDE_THE_DATA_SERVICE = {
-    "data.datasets.find",
     "data.datasets.find_writable",
     "data.datasets.latest_row",
     "data.datasets.numbered_row",

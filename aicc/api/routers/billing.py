@@ -12,7 +12,7 @@ from aicc.api.paging import PageArgs
 from aicc.core import periods
 from aicc.services.billing import budgets, credits, invoices, plans, records, views
 from aicc.services.common import utcnow
-from aicc.services.jobs import jobs
+from aicc.services.jobs import jobs, metering
 
 router = APIRouter(prefix="/api/v1", tags=["billing"])
 
@@ -105,7 +105,12 @@ def budgets_list(
     their declared end) and `left`."""
     settings = state.settings
     found = budgets.budgets(
-        session, who, now=utcnow(), zone=settings.site.timezone, default=settings.pricing
+        session,
+        who,
+        running=metering.running_for(session, who),
+        now=utcnow(),
+        zone=settings.site.timezone,
+        default=settings.pricing,
     )
     return paging.cut(found)
 
@@ -120,6 +125,7 @@ def project_budget_set(
         session,
         who,
         body,
+        running=metering.running_for(session, who),
         project_id=project_id,
         zone=settings.site.timezone,
         default=settings.pricing,
@@ -133,7 +139,13 @@ def org_budget_set(
     """An organization's monthly limit and alert thresholds. Its admins, center admins."""
     settings = state.settings
     return budgets.set_budget(
-        session, who, body, org_id=org_id, zone=settings.site.timezone, default=settings.pricing
+        session,
+        who,
+        body,
+        org_id=org_id,
+        running=metering.running_for(session, who),
+        zone=settings.site.timezone,
+        default=settings.pricing,
     )
 
 

@@ -43,7 +43,7 @@ from aicc.services.data import (
     views,
 )
 from aicc.services.data.datasets import DATA
-from aicc.services.jobs import cleaning
+from aicc.services.jobs import cleaning, jobs
 from aicc.services.jobs import views as jobs_views
 from aicc.services.models import catalog
 
@@ -151,7 +151,7 @@ def datasets_chunk(
 @router.get("/jobs/{job_id}/data", response_model=list[views.Mounted])
 def jobs_data(job_id: str, reader: DataReader, session: SessionDep, state: StateDep) -> Any:
     """The data sets the job mounts at `$AICC_DATA_DIR/NAME`, as pinned when it was submitted."""
-    return mounts.mounted(session, state.sealer, reader, job_id)
+    return mounts.mounted(state.sealer, reader, job_id, jobs.mounting(session, job_id))
 
 
 @router.get("/jobs/{job_id}/data/{name}", response_model=views.MountedFiles)
@@ -159,7 +159,8 @@ def jobs_data_files(
     job_id: str, name: DatasetName, reader: DataReader, session: SessionDep, state: StateDep
 ) -> Any:
     """One data set the job mounts, with its files and their chunks."""
-    return mounts.mounted_manifest(session, state.sealer, reader, job_id, name)
+    found = jobs.mounting(session, job_id)
+    return mounts.mounted_manifest(session, state.sealer, reader, job_id, name, found)
 
 
 @router.get("/jobs/{job_id}/chunks/{digest}", response_class=Response, responses=OCTETS)
@@ -171,8 +172,9 @@ def jobs_data_chunk(
     state: StateDep,
 ) -> Response:
     """A chunk of a data set the job mounts, as bytes (immutable: cached for a year)."""
+    found = jobs.mounting(session, job_id)
     return chunk_answer(
-        mounts.mounted_chunk(session, state.sealer, state.chunks, reader, job_id, digest)
+        mounts.mounted_chunk(session, state.sealer, state.chunks, reader, job_id, digest, found)
     )
 
 

@@ -9,7 +9,7 @@ two jobs admitted one after the other cannot both spend the same money (docs/bil
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.core import periods
-from aicc.core.jobspec import MAX_RUNTIME_S, stored_int
+from aicc.core.jobspec import MAX_RUNTIME_S
 from aicc.core.pricing import Currency, Money, PricePlan, to_money
 from aicc.core.tenancy import Principal, Role, can_manage, can_read
 from aicc.scheduler.snapshot import JobView
@@ -28,7 +28,7 @@ from aicc.services.billing.plans import Plans
 from aicc.services.common import Forbidden, Invalid, NotFound, from_row, new_id, utcnow
 from aicc.services.notify import events
 from aicc.services.tenancy import audit, tenancy
-from aicc.store.tables import BudgetRow, DeviceRow, JobRow, ProjectRow, ReplicaRow, UsageRow
+from aicc.store.tables import BudgetRow, DeviceRow, ProjectRow, UsageRow
 
 DEFAULT_THRESHOLDS = (0.5, 0.8, 1.0)
 
@@ -55,11 +55,13 @@ def set_budget(
     *,
     org_id: str | None = None,
     project_id: str | None = None,
+    running: Sequence[views.ReplicaUse],
     zone: str,
     default: PricePlan,
 ) -> views.Budget:
     """Set (or replace) the budget of a project or an organization: its organization's admins
-    and center admins. Another tenant's is a 404. Returns it with this month's spending."""
+    and center admins. Another tenant's is a 404. Returns it with this month's spending, where
+    `running` are the replicas holding resources now (jobs' `metering.running`)."""
     if project_id is not None:
         project = tenancy.visible_project(session, who, project_id)
         org, scope = project.org_id, project.id
@@ -90,7 +92,8 @@ def set_budget(
     )
     detail = {"limit": row.limit, "currency": row.currency}
     audit.record(session, who, "budget.set", "budget", row.id, org_id=org, detail=detail)
-    return _budget(row, spending(session, {org}, now=now, zone=zone, default=default))
+    spend = spending(session, {org}, running, now=now, zone=zone, default=default)
+    return _budget(row, spend)
 
 
 def _visible(who: Principal, row: BudgetRow) -> bool:
@@ -127,10 +130,17 @@ class Spending:
 
 
 def spending(
-    session: Session, org_ids: set[str], *, now: datetime, zone: str, default: PricePlan
+    session: Session,
+    org_ids: set[str],
+    running: Iterable[views.ReplicaUse],
+    *,
+    now: datetime,
+    zone: str,
+    default: PricePlan,
 ) -> Spending:
     """What each of these organizations and their projects spent this month, and what their
-    running jobs will still cost until their declared ends."""
+    running jobs will still cost until their declared ends. `running`: the replicas holding
+    resources now, as jobs hands them over (those of other organizations are skipped)."""
     month = periods.month_of(now, zone)
     start, _ = periods.month_bounds(month, zone)
     out = Spending(month)
@@ -142,27 +152,20 @@ def spending(
         amount = rating.cost(record, plans[record.org_id].at(record.start).plan)
         out.add(out.spent, (record.org_id, record.project_id), amount)
     models = _models(session)
-    running = session.execute(
-        select(ReplicaRow, JobRow)
-        .join(JobRow, JobRow.id == ReplicaRow.job_id)
-        .where(
-            JobRow.org_id.in_(org_ids),
-            ReplicaRow.state.in_(("scheduled", "running")),
-            ReplicaRow.ended_at.is_(None),
-        )
-    ).all()
-    for rep, job in running:
-        plan = plans[job.org_id].at(now).plan
+    for rep in running:
+        if rep.org_id not in org_ids or rep.ended_at is not None:
+            continue
+        plan = plans[rep.org_id].at(now).plan
         per_hour = replica_rate(plan, rep, models) or Decimal(0)
         since = max(rep.metered_to or rep.started_at or now, start)
         used_h = Decimal(max(0.0, (now - since).total_seconds())) / 3600
-        out.add(out.spent, (job.org_id, job.project_id), per_hour * used_h)
-        runtime = stored_int(job.spec, "max_runtime_s")  # as stored: no snapshot-stopping error
+        out.add(out.spent, (rep.org_id, rep.project_id), per_hour * used_h)
+        runtime = rep.max_runtime_s
         if runtime is not None:
             started = min(rep.started_at or now, now)  # nothing started after now
             end = started + timedelta(seconds=min(runtime, MAX_RUNTIME_S))
             left_h = Decimal(max(0.0, (end - now).total_seconds())) / 3600
-            out.add(out.committed, (job.org_id, job.project_id), per_hour * left_h)
+            out.add(out.committed, (rep.org_id, rep.project_id), per_hour * left_h)
     return out
 
 
@@ -172,23 +175,31 @@ def _models(session: Session) -> dict[tuple[str, int], str]:
 
 
 def replica_rate(
-    plan: PricePlan, rep: ReplicaRow, models: dict[tuple[str, int], str]
+    plan: PricePlan, rep: views.ReplicaUse, models: dict[tuple[str, int], str]
 ) -> Decimal | None:
-    model = next((models.get((rep.node_id, d["index"])) for d in rep.devices), None)
-    milli = sum(int(d["milli"]) for d in rep.devices)
+    model = next((models.get((rep.node_id, index)) for index, _ in rep.devices), None)
+    milli = sum(milli for _, milli in rep.devices)
     return rating.hourly_rate(
         plan, model=model, milli=milli, cpu_milli=rep.cpu_milli, memory_mib=rep.memory_mib
     )
 
 
 def budgets(
-    session: Session, who: Principal, *, now: datetime, zone: str, default: PricePlan
+    session: Session,
+    who: Principal,
+    *,
+    running: Sequence[views.ReplicaUse],
+    now: datetime,
+    zone: str,
+    default: PricePlan,
 ) -> list[views.Budget]:
-    """The budgets the caller may see, with this month's spending and what is left."""
+    """The budgets the caller may see, with this month's spending and what is left;
+    `running`: the replicas holding resources now (jobs' `metering.running`)."""
     rows = [r for r in session.scalars(select(BudgetRow)) if _visible(who, r)]
     if not rows:
         return []
-    spend = spending(session, {r.org_id for r in rows}, now=now, zone=zone, default=default)
+    orgs = {r.org_id for r in rows}
+    spend = spending(session, orgs, running, now=now, zone=zone, default=default)
     return [_budget(r, spend) for r in rows]
 
 
@@ -210,6 +221,7 @@ def _budget(row: BudgetRow, spend: Spending) -> views.Budget:
 def left_for_admission(
     session: Session,
     *,
+    running: Sequence[views.ReplicaUse],
     now: datetime,
     zone: str,
     default: PricePlan,
@@ -222,7 +234,8 @@ def left_for_admission(
         rows = [r for r in rows if r.org_id in orgs]
     if not rows:
         return {}
-    spend = spending(session, {r.org_id for r in rows}, now=now, zone=zone, default=default)
+    owners = {r.org_id for r in rows}
+    spend = spending(session, owners, running, now=now, zone=zone, default=default)
     return {
         r.scope: float(
             Decimal(r.limit)
@@ -233,12 +246,22 @@ def left_for_admission(
     }
 
 
-def alert(session: Session, *, now: datetime, zone: str, default: PricePlan) -> int:
-    """Write a `budget.alert` audit entry for each threshold crossed this month, once."""
+def alert(
+    session: Session,
+    *,
+    running: Sequence[views.ReplicaUse],
+    now: datetime,
+    zone: str,
+    default: PricePlan,
+) -> int:
+    """Write a `budget.alert` audit entry for each threshold crossed this month, once;
+    `running`: the replicas holding resources now (jobs' `metering.running`)."""
     rows = list(session.scalars(select(BudgetRow)))
     if not rows:
         return 0
-    spend = spending(session, {r.org_id for r in rows}, now=now, zone=zone, default=default)
+    spend = spending(
+        session, {r.org_id for r in rows}, running, now=now, zone=zone, default=default
+    )
     written = 0
     for row in rows:
         spent = spend.spent.get(row.scope, Decimal(0))
@@ -296,25 +319,50 @@ class Context:
     default: PricePlan
 
 
-def admission_inputs(
-    session: Session, now: datetime, jobs: list[JobView], models: set[str], context: Context
-) -> tuple[dict[str, float], dict[str, tuple[tuple[str, float], ...]]]:
-    """(money left per budgeted tenant, price rates per waiting job of a budgeted tenant).
-
-    A job's rate on a model is its replicas' hourly price there (device share, CPU, memory)
-    under the plan in force now; `models` are the accelerator models the center has."""
+def budgeted_orgs(session: Session, jobs: list[JobView]) -> set[str]:
+    """The organizations whose budgets (theirs or a project's) some of these waiting jobs are
+    under: what the snapshot reads the running replicas of for `admission_inputs` (none: no
+    budget concerns a waiting job, and nothing is spent on spending)."""
     scopes = {
         (scope, org) for scope, org in session.execute(select(BudgetRow.scope, BudgetRow.org_id))
     }
     if not scopes or not jobs:
-        return {}, {}
-    orgs = {p: o for p, o in session.execute(select(ProjectRow.id, ProjectRow.org_id))}
+        return set()
+    orgs = _project_orgs(session)
     waiting = {j.project_id for j in jobs} | {orgs.get(j.project_id) for j in jobs}
-    concerned = {org for scope, org in scopes if scope in waiting}
-    if not concerned:  # no waiting job is under a budget: spend nothing on spending
+    return {org for scope, org in scopes if scope in waiting}
+
+
+def _project_orgs(session: Session) -> dict[str, str]:
+    return {p: o for p, o in session.execute(select(ProjectRow.id, ProjectRow.org_id))}
+
+
+def admission_inputs(
+    session: Session,
+    now: datetime,
+    jobs: list[JobView],
+    models: set[str],
+    context: Context,
+    *,
+    concerned: set[str],
+    running: Sequence[views.ReplicaUse],
+) -> tuple[dict[str, float], dict[str, tuple[tuple[str, float], ...]]]:
+    """(money left per budgeted tenant, price rates per waiting job of a budgeted tenant).
+
+    `concerned`: `budgeted_orgs` of these jobs; `running`: those organizations' replicas
+    holding resources now (jobs' `metering.running`). A job's rate on a model is its
+    replicas' hourly price there (device share, CPU, memory) under the plan in force now;
+    `models` are the accelerator models the center has."""
+    if not concerned or not jobs:
         return {}, {}
+    orgs = _project_orgs(session)
     left = left_for_admission(
-        session, now=now, zone=context.zone, default=context.default, orgs=concerned
+        session,
+        running=running,
+        now=now,
+        zone=context.zone,
+        default=context.default,
+        orgs=concerned,
     )
     plans: dict[str, PricePlan] = {}
     rates: dict[str, tuple[tuple[str, float], ...]] = {}

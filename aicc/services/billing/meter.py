@@ -1,20 +1,23 @@
 """Metering: usage records from the replicas' own start and end times, exactly once.
 
 A replica's resources are billed from its start to its end as the supervisor recorded them
-(`ReplicaRow.started_at` / `ended_at`, written by the reconciler from the engine's status, so
-a server that was down when a replica ended still bills the right end). Usage is cut at every
-whole hour: one record per (replica, clock hour, accelerator model), keyed so that writing it
-twice is impossible (`UsageRow.key` is unique); `ReplicaRow.metered_to` remembers how far a
-replica has been recorded, in the same transaction as the records.
+(its `started_at` / `ended_at`, written by the reconciler from the engine's status, so a server
+that was down when a replica ended still bills the right end). Usage is cut at every whole
+hour: one record per (replica, clock hour, accelerator model), keyed so that writing it twice
+is impossible (`UsageRow.key` is unique); the replica's `metered_to` remembers how far it has
+been recorded. Replicas are jobs' tables: jobs hands the meter their facts (`ReplicaUse`) and
+writes back the `metered_to` that `Meter.compute` returns, in the same transaction as the
+records (services/jobs/metering.py).
 
 A running replica is recorded only for hours that closed before `observed_at`, a time at which
 the reconciler had just seen it running; the rest follows once it ends. So a restart, a lost
 pass or a second leader can neither record a second time nor drop an interval.
 
-Storage: each organization's uploaded workdirs, one record per archive and billing day, once
-the day is over (bytes × the share of the day it was held). Each project's data sets, from the
-levels written as they change (services/data/storage.py): one record per stretch of a level
-within a billing day, once the day is over, keyed by the project and the stretch's start.
+Storage: each organization's uploaded workdirs (jobs hands them over), one record per archive
+and billing day, once the day is over (bytes × the share of the day it was held). Each
+project's data sets, from the levels written as they change (services/data/storage.py): one
+record per stretch of a level within a billing day, once the day is over, keyed by the project
+and the stretch's start.
 
 Requests through the gateway: the request log (`GatewayRequestRow`, one row per request with
 its own id, written before the answer's last bytes) is rolled up once an hour has closed
@@ -39,12 +42,13 @@ record's key written leaves it as it is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from aicc.config import SiteSettings
@@ -53,19 +57,17 @@ from aicc.core import energy as energy_model
 from aicc.core.energy import EnergyProfile
 from aicc.services.billing import facility
 from aicc.services.billing.rating import BATCH, DATASETS, IMAGES
+from aicc.services.billing.views import Archive, ReplicaUse
 from aicc.store.tables import (
     NODE_INDEX,
     DeviceRow,
     DeviceSampleRow,
     GatewayRequestRow,
     ImageStorageLevelRow,
-    JobRow,
     NodeRow,
     ProjectRow,
-    ReplicaRow,
     StorageLevelRow,
     UsageRow,
-    WorkdirRow,
 )
 
 US = timedelta(microseconds=1)
@@ -113,11 +115,20 @@ class _Group:
     picks: tuple[tuple[int, int], ...]  # (device index, milli)
 
 
-def _groups(rep: ReplicaRow, devices: dict[tuple[str, int], tuple[str, bool]]) -> list[_Group]:
+@dataclass
+class Metered:
+    """A compute pass's outcome: the records written, and how far each replica is now
+    recorded (what jobs writes back as its `metered_to`, in the same transaction)."""
+
+    written: int = 0
+    metered_to: dict[str, datetime] = field(default_factory=dict)
+
+
+def _groups(rep: ReplicaUse, devices: dict[tuple[str, int], tuple[str, bool]]) -> list[_Group]:
     by_model: dict[tuple[str, bool], list[tuple[int, int]]] = {}
-    for pick in rep.devices:
-        model, simulated = devices.get((rep.node_id, int(pick["index"])), ("", False))
-        by_model.setdefault((model, simulated), []).append((int(pick["index"]), int(pick["milli"])))
+    for index, milli in rep.devices:
+        model, simulated = devices.get((rep.node_id, index), ("", False))
+        by_model.setdefault((model, simulated), []).append((index, milli))
     return [
         _Group(model, simulated, sum(m for _, m in picks), tuple(picks))
         for (model, simulated), picks in sorted(by_model.items())
@@ -161,36 +172,23 @@ class Meter:
             is not None
         )
 
-    def compute(self, observed_at: datetime, *, limit: int = 2000) -> int:
-        """Record what replicas used up to their end, or to the last whole hour before
-        `observed_at` while they run. Returns the number of records written."""
-        rows = self.session.execute(
-            select(ReplicaRow, JobRow.org_id, JobRow.project_id)
-            .join(JobRow, JobRow.id == ReplicaRow.job_id)
-            .where(
-                ReplicaRow.started_at.is_not(None),
-                or_(
-                    ReplicaRow.metered_to.is_(None),
-                    ReplicaRow.ended_at.is_(None),
-                    ReplicaRow.metered_to < ReplicaRow.ended_at,
-                ),
-            )
-            .limit(limit)
-        ).all()
-        written = 0
+    def compute(self, replicas: Iterable[ReplicaUse], observed_at: datetime) -> Metered:
+        """Record what these replicas (started, not yet recorded to their end) used up to
+        their end, or to the last whole hour before `observed_at` while they run."""
+        out = Metered()
         closed = periods.hour_floor(observed_at)
-        for rep, org_id, project_id in rows:
+        for rep in replicas:
             assert rep.started_at is not None
             start = rep.metered_to or rep.started_at
             upto = rep.ended_at if rep.ended_at is not None else closed
             if upto <= start:
                 if rep.ended_at is not None:  # ended as it started (an engine's whole seconds)
-                    rep.metered_to = rep.ended_at  # nothing to bill, and never asked again
+                    out.metered_to[rep.id] = rep.ended_at  # nothing to bill, never asked again
                 continue
             for seg_start, seg_end in periods.hour_segments(start, upto):
-                written += self._record(rep, org_id, project_id, seg_start, seg_end)
-            rep.metered_to = upto
-        return written
+                out.written += self._record(rep, seg_start, seg_end)
+            out.metered_to[rep.id] = upto
+        return out
 
     def _pue(self, start: datetime) -> tuple[float, str]:
         """The PUE of the clock hour holding `start` and how it was found: measured by the
@@ -205,9 +203,7 @@ class Meter:
     def _exists(self, key: str) -> bool:
         return self.session.scalar(select(UsageRow.id).where(UsageRow.key == key)) is not None
 
-    def _record(
-        self, rep: ReplicaRow, org_id: str, project_id: str, start: datetime, end: datetime
-    ) -> int:
+    def _record(self, rep: ReplicaUse, start: datetime, end: datetime) -> int:
         hour = periods.hour_floor(start).strftime("%Y%m%dT%H")
         groups = _groups(rep, self.devices) or [_Group("", False, 0, ())]
         duration_us = (end - start) // US
@@ -235,8 +231,8 @@ class Meter:
                 "compute",
                 (start, end),
                 end,
-                org_id=org_id,
-                project_id=project_id,
+                org_id=rep.org_id,
+                project_id=rep.project_id,
                 job_id=rep.job_id,
                 replica_id=rep.id,
                 node_id=rep.node_id,
@@ -257,7 +253,7 @@ class Meter:
         return written
 
     def _cpu_energy(
-        self, rep: ReplicaRow, start: datetime, end: datetime, hours: float, pue: float
+        self, rep: ReplicaUse, start: datetime, end: datetime, hours: float, pue: float
     ) -> tuple[float, str | None]:
         """kWh of a replica without accelerators: the node's measured mean power over the
         interval (RAPL or its BMC, whichever sampled it most) times the replica's share of the
@@ -290,8 +286,9 @@ class Meter:
         )
         return None if mean is None else float(mean)
 
-    def storage(self, now: datetime) -> int:
-        """One record per uploaded workdir and billing day that ended before `now`."""
+    def storage(self, now: datetime, archives: Iterable[Archive]) -> int:
+        """One record per uploaded workdir archive (`archives`, as jobs hands them over) and
+        billing day that ended before `now`."""
         today = periods.day_of(now, self.zone)
         midnight, _ = periods.day_bounds(today, self.zone)
         last = {
@@ -303,7 +300,7 @@ class Meter:
             )
         }
         written = 0
-        for row in self.session.scalars(select(WorkdirRow).where(WorkdirRow.created_at < midnight)):
+        for row in (a for a in archives if a.created_at < midnight):
             since = max(row.created_at, last.get((row.org_id, row.sha256), row.created_at))
             day = periods.day_of(since, self.zone)
             while True:
@@ -527,27 +524,6 @@ class Meter:
         )
         self.session.add(row)
         return row
-
-
-def due(session: Session, observed_at: datetime) -> bool:
-    """Whether a pass would record anything (read-only, so idle passes take no write lock)."""
-    closed = periods.hour_floor(observed_at)
-    ended = select(ReplicaRow.id).where(
-        ReplicaRow.started_at.is_not(None),
-        ReplicaRow.ended_at.is_not(None),
-        or_(ReplicaRow.metered_to.is_(None), ReplicaRow.metered_to < ReplicaRow.ended_at),
-    )
-    running = select(ReplicaRow.id).where(
-        ReplicaRow.started_at.is_not(None),
-        ReplicaRow.ended_at.is_(None),
-        or_(
-            ReplicaRow.metered_to < closed,
-            (ReplicaRow.metered_to.is_(None)) & (ReplicaRow.started_at < closed),
-        ),
-    )
-    return (
-        session.scalar(ended.limit(1)) is not None or session.scalar(running.limit(1)) is not None
-    )
 
 
 def node_power_w(

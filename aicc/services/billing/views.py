@@ -124,6 +124,35 @@ class UsageRecord(View):
     energy_method: str | None = None
 
 
+class ReplicaUse(View):
+    """What the meter and budgets need of one replica, handed over by jobs (which owns
+    replicas): billing prices and records it, and returns how far it recorded for jobs to
+    write back (services/jobs/metering.py)."""
+
+    id: str  # the replica's
+    job_id: str
+    org_id: str
+    project_id: str
+    node_id: str
+    devices: tuple[tuple[int, int], ...]  # (device index, milli) as bound
+    cpu_milli: int
+    memory_mib: int
+    started_at: datetime | None
+    ended_at: datetime | None
+    metered_to: datetime | None  # usage is recorded up to here
+    max_runtime_s: int | None  # the job's declared runtime, as stored
+
+
+class Archive(View):
+    """An uploaded workdir archive the meter bills storage of, handed over by jobs (which owns
+    workdirs: services/jobs/workdirs.py `archives_held`)."""
+
+    org_id: str
+    sha256: str
+    size: int
+    created_at: datetime
+
+
 class Footprint(View):
     """Energy of real accelerators and of CPU jobs on measured nodes (PUE included) and its
     carbon at the grid's hourly intensity, summed over usage records, with the kWh of each

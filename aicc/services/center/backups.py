@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from sqlalchemy import distinct, func, select, update
+from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
 from aicc import __version__
@@ -33,6 +33,7 @@ from aicc.executors.local import runtime
 from aicc.services.billing import invoices
 from aicc.services.common import Conflict, Invalid, ServiceError, utcnow
 from aicc.services.data import datasets
+from aicc.services.jobs import census, workdirs
 from aicc.services.tenancy import tenancy
 from aicc.store import dumps
 from aicc.store.archive import ArchiveError, ArchiveReader, ArchiveWriter, CorruptMember
@@ -48,9 +49,6 @@ from aicc.store.db import Database, database_url, migrate
 from aicc.store.s3 import open_chunk_store
 from aicc.store.tables import (
     ChunkRow,
-    JobRow,
-    ReplicaRow,
-    WorkdirRow,
 )
 
 FORMAT = "aicc-backup/1"
@@ -118,12 +116,12 @@ def _counts(session: Session) -> dict[str, int]:
     return {
         "organizations": orgs,
         "users": users,
-        "jobs": count(select(func.count()).select_from(JobRow)),
+        "jobs": census.count(session),
         "datasets": sets,
         "models": models,
         "versions": versions,
         "invoices": invoices.count(session),
-        "workdirs": count(select(func.count(distinct(WorkdirRow.sha256)))),
+        "workdirs": len(workdirs.archives(session)),
         "packs": count(select(func.count(distinct(ChunkRow.pack)))),
     }
 
@@ -141,15 +139,12 @@ class _Referenced:
 
 def _referenced(session: Session) -> _Referenced:
     sizes = select(ChunkRow.pack, func.max(ChunkRow.offset + ChunkRow.size)).group_by(ChunkRow.pack)
-    live = select(ReplicaRow.job_id, ReplicaRow.attempt, ReplicaRow.index).where(
-        ReplicaRow.state.in_(("scheduled", "running"))
-    )
     return _Referenced(
         counts=_counts(session),
-        workdirs=sorted(set(session.scalars(select(WorkdirRow.sha256)))),
+        workdirs=workdirs.archives(session),
         packs={pack: int(size or 0) for pack, size in sorted(session.execute(sizes).all())},
-        job_ids=set(session.scalars(select(JobRow.id))),
-        live={f"{job}/{attempt}/{index}" for job, attempt, index in session.execute(live)},
+        job_ids=census.job_ids(session),
+        live={f"{h.job_id}/{h.attempt}/{h.index}" for h in census.holding(session)},
     )
 
 
@@ -529,10 +524,6 @@ def _rehome(url: str, old: Path, new: Path) -> None:
     db = Database(url)
     try:
         with db.session() as session:
-            session.execute(
-                update(ReplicaRow)
-                .where(ReplicaRow.handle.startswith(prefix, autoescape=True))
-                .values(handle=f"{new}/runs/" + func.substr(ReplicaRow.handle, len(prefix) + 1))
-            )
+            census.rehome(session, prefix, f"{new}/runs/")
     finally:
         db.dispose()

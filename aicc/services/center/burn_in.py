@@ -46,14 +46,14 @@ from aicc.services.common import (
     new_id,
     utcnow,
 )
-from aicc.services.jobs import binding, jobs, logs, workdirs
+from aicc.services.jobs import binding, census, jobs, logs, workdirs
+from aicc.services.jobs.views import Job
 from aicc.services.nodes import history, views
 from aicc.services.nodes import nodes as node_service
 from aicc.services.tenancy import audit, tenancy
 from aicc.store.blobs import BlobStore
 from aicc.store.tables import (
     BurnInRow,
-    JobRow,
     NodeRow,
 )
 
@@ -108,14 +108,15 @@ def _running(session: Session, node_id: str) -> BurnInRow | None:
 
 def any_ended(session: Session) -> bool:
     """Whether a running burn-in's job has ended (or is gone): one for `finish` to judge."""
-    done = [state.value for state in JobState if state.is_terminal()]
-    query = (
-        select(BurnInRow.id)
-        .outerjoin(JobRow, JobRow.id == BurnInRow.job_id)
-        .where(BurnInRow.state == "running")
-        .where(JobRow.id.is_(None) | JobRow.state.in_(done))
-    )
-    return session.scalar(query.limit(1)) is not None
+    running = session.scalars(select(BurnInRow.job_id).where(BurnInRow.state == "running"))
+    job_ids = list(running)
+    found = census.states(session, [j for j in job_ids if j])
+    return any(j is None or _ended(found.get(j)) for j in job_ids)
+
+
+def _ended(state: str | None) -> bool:
+    """A burn-in job that is gone (None) or in a terminal state."""
+    return state is None or JobState(state).is_terminal()
 
 
 def any_running(session: Session) -> bool:
@@ -225,8 +226,8 @@ def finish(
     """Judge every running burn-in whose job ended; the names of the nodes it decided."""
     decided = []
     for row in list(session.scalars(select(BurnInRow).where(BurnInRow.state == "running"))):
-        job = session.get(JobRow, row.job_id) if row.job_id else None
-        if job is not None and not JobState(job.state).is_terminal():
+        job = jobs.find(session, row.job_id) if row.job_id else None
+        if job is not None and not _ended(job.state):
             continue
         node = session.get(NodeRow, row.node_id)
         result, why = _result(session, job, executors)
@@ -243,7 +244,7 @@ def finish(
 
 
 def _result(
-    session: Session, job: JobRow | None, executors: Mapping[str, Executor]
+    session: Session, job: Job | None, executors: Mapping[str, Executor]
 ) -> tuple[dict[str, Any] | None, str]:
     """The job's result, checked, or None and why not."""
     if job is None:
@@ -251,9 +252,7 @@ def _result(
     if job.state != JobState.SUCCEEDED.value:
         return None, f"its job {job.id} ended {job.state}: {job.message}"[:500]
     try:
-        who = _system(session)
-        view = jobs.get(session, who, job.id)
-        root = logs.outputs_dir(session, view, dict(executors))
+        root = logs.outputs_dir(session, job, dict(executors))
         raw = jobfiles.JobFiles(root).capped(RESULT_BYTES).read_bytes(RESULT)
         return parse(raw), ""
     except (ServiceError, jobfiles.Refused, OSError, ValueError) as err:

@@ -15,7 +15,6 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aicc.core.states import RUNNING, WAITING
@@ -24,23 +23,17 @@ from aicc.core.topology import NodeState
 from aicc.scheduler.quota import pflops_of
 from aicc.services.billing import records
 from aicc.services.common import Forbidden
-from aicc.services.jobs import usage
+from aicc.services.jobs import census, usage
 from aicc.services.nodes import nodes
 from aicc.services.tenancy import tenancy
-from aicc.store.tables import JobRow
 
 
 def job_counts(session: Session, who: Principal) -> dict[str, int]:
     """Jobs by state, over the jobs this principal may read (the same set as the job list)."""
-    query = select(JobRow.org_id, JobRow.project_id, JobRow.state, func.count()).group_by(
-        JobRow.org_id, JobRow.project_id, JobRow.state
-    )
-    if not who.is_admin:
-        query = query.where(JobRow.org_id == who.org_id)
     counts: Counter[str] = Counter()
-    for org_id, project_id, state, number in session.execute(query):
-        if can_read(who, org_id=org_id, project_id=project_id):
-            counts[state] += number
+    for c in census.by_state(session, org_id=None if who.is_admin else who.org_id):
+        if can_read(who, org_id=c.org_id, project_id=c.project_id):
+            counts[c.state] += c.number
     return dict(counts)
 
 
@@ -48,11 +41,10 @@ def jobs_by_org_and_state(session: Session, who: Principal) -> dict[str, dict[st
     """Jobs per organization and state, center-wide: for the center's admins only."""
     if not who.is_admin:
         raise Forbidden("only center admins count the center's jobs")
-    out: defaultdict[str, dict[str, int]] = defaultdict(dict)
-    query = select(JobRow.org_id, JobRow.state, func.count()).group_by(JobRow.org_id, JobRow.state)
-    for org_id, state, number in session.execute(query):
-        out[org_id][state] = number
-    return dict(out)
+    out: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    for c in census.by_state(session):
+        out[c.org_id][c.state] += c.number
+    return {org: dict(states) for org, states in out.items()}
 
 
 @dataclass(frozen=True)

@@ -34,16 +34,13 @@ from aicc.services import changes
 from aicc.services.billing.meter import node_power_w
 from aicc.services.center.views import PowerCapEvent, PowerStatus
 from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
-from aicc.services.jobs import snapshots
-from aicc.services.nodes.nodes import HOLDING
+from aicc.services.jobs import census, snapshots
 from aicc.services.tenancy import audit
 from aicc.store.tables import (
     NODE_INDEX,
     DeviceSampleRow,
-    JobRow,
     MeterSampleRow,
     NodeRow,
-    ReplicaRow,
     SettingRow,
 )
 
@@ -208,14 +205,7 @@ def asked_kw(session: Session, now: datetime) -> float | None:
 
 def waiting_for_power(session: Session, limit: int = 100) -> list[str]:
     """The waiting jobs whose last pass held them for the power cap, oldest first."""
-    query = (
-        select(JobRow.id)
-        .where(JobRow.state.in_(("pending", "admitted")))
-        .where(JobRow.message.startswith(model.PREFIX, autoescape=True))
-        .order_by(JobRow.created_at)
-        .limit(limit)
-    )
-    return list(session.scalars(query))
+    return census.waiting_held_by(session, model.PREFIX, limit=limit)
 
 
 # --- the operator's carbon forecast ----------------------------------------------------------
@@ -452,14 +442,12 @@ class Site:
         """Facility watts of the replicas without an accelerator that hold their node now, as
         the scheduler's budget counts them (scheduler/power.py `cpu_w`)."""
         nodes = {n.name: n for n in views}
+        names = {i: n for n, i in snapshots.node_ids(session).items()}
         it = 0.0
-        for name, cpu_milli, memory_mib, devices in session.execute(
-            select(NodeRow.name, ReplicaRow.cpu_milli, ReplicaRow.memory_mib, ReplicaRow.devices)
-            .join(NodeRow, NodeRow.id == ReplicaRow.node_id)
-            .where(ReplicaRow.state.in_(HOLDING))
-        ):
-            if not devices:
-                it += model.cpu_w(estimate, cpu_milli, memory_mib, nodes.get(name))
+        for held in census.holding(session):
+            if not held.devices:
+                node = nodes.get(names.get(held.node_id, ""))
+                it += model.cpu_w(estimate, held.cpu_milli, held.memory_mib, node)
         return it * estimate.pue
 
     def floor_kw(self, session: Session, now: datetime) -> float:

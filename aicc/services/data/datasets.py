@@ -88,7 +88,7 @@ def reference(
     return _parse(f"{name}{at}"), project
 
 
-def find(
+def _find(
     session: Session,
     who: Principal,
     ref: core.Ref | str,
@@ -162,7 +162,7 @@ def find(
 def find_writable(
     session: Session, who: Principal, name: str, project: str | None, *, kind: str = DATA
 ) -> tuple[DatasetRow, ProjectRow]:
-    row, prj = find(session, who, core.Ref(core.check_name(name)), project, kind=kind)
+    row, prj = _find(session, who, core.Ref(core.check_name(name)), project, kind=kind)
     if not writable(who, prj) and kind == DATA:
         raise Forbidden(
             "data set {name} is read-only for you: only its project's members change it", name=name
@@ -205,7 +205,7 @@ def resolve(
     if to_write:
         row, prj = find_writable(session, who, str(ref), project, kind=kind)
     else:
-        row, prj = find(session, who, ref, project, kind=kind)
+        row, prj = _find(session, who, ref, project, kind=kind)
     return _ref(session, row, prj)
 
 
@@ -234,7 +234,7 @@ def create_if_missing(
     kind's name there is a 409. Writing to it is still the caller's to check
     (`find_writable`)."""
     try:
-        find(session, who, core.Ref(core.check_name(name)), project, kind=kind)
+        _find(session, who, core.Ref(core.check_name(name)), project, kind=kind)
     except NotFound:
         create(session, who, project=project, name=name, kind=kind, **fields)
 
@@ -419,9 +419,19 @@ def update(
     return describe(session, who, row, prj, with_versions=False)
 
 
-def get(session: Session, who: Principal, ref: str, *, project: str | None = None) -> Dataset:
-    row, prj = find(session, who, ref, project)
-    return describe(session, who, row, prj, with_versions=True)
+def get(
+    session: Session,
+    who: Principal,
+    ref: str,
+    *,
+    project: str | None = None,
+    kind: str = DATA,
+    with_versions: bool = True,
+) -> Dataset:
+    """The data set (or, `kind=MODEL`, the model) a reference names, readable by the caller,
+    else NotFound."""
+    row, prj = _find(session, who, ref, project, kind=kind)
+    return describe(session, who, row, prj, with_versions=with_versions)
 
 
 def list_datasets(
@@ -465,7 +475,7 @@ def list_datasets(
 def versions(
     session: Session, who: Principal, ref: str, *, project: str | None = None
 ) -> list[DatasetVersion]:
-    row, _ = find(session, who, ref, project)
+    row, _ = _find(session, who, ref, project)
     return [version_of(v, row.name) for v in _version_rows(session, row.id)]
 
 
@@ -478,7 +488,7 @@ def version_row(
     kind: str = DATA,
 ) -> tuple[DatasetRow, DatasetVersionRow]:
     parsed = _parse(ref) if isinstance(ref, str) else ref
-    row, _ = find(session, who, parsed, project, kind=kind)
+    row, _ = _find(session, who, parsed, project, kind=kind)
     if parsed.version is None:
         version = latest_row(session, row.id)
         if version is None:
@@ -539,7 +549,7 @@ def chunk(
     kind: str = DATA,
 ) -> bytes:
     """One chunk of a set the caller reads, checked; NotFound unless a version of it uses it."""
-    row, _ = find(session, who, ref, project, kind=kind)
+    row, _ = _find(session, who, ref, project, kind=kind)
     used = session.scalar(
         select(DatasetChunkRow.size).where(
             DatasetChunkRow.dataset_id == row.id, DatasetChunkRow.digest == digest

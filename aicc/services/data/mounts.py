@@ -26,7 +26,7 @@ from aicc.core.tenancy import Principal, can_read
 from aicc.services.common import Invalid, NotFound
 from aicc.services.data import chunks, datasets
 from aicc.services.data.datasets import MODEL
-from aicc.services.data.views import Mounted, MountedFiles
+from aicc.services.data.views import Mounted, MountedFiles, MountingJob
 from aicc.services.tenancy import tenancy
 from aicc.store import group_commit
 from aicc.store.chunkstore import ChunkMissing, ChunkStore
@@ -37,7 +37,6 @@ from aicc.store.tables import (
     DatasetMountRow,
     DatasetRow,
     DatasetVersionRow,
-    JobRow,
     NodeDataRow,
     NodeRow,
     ProjectRow,
@@ -234,53 +233,60 @@ def open_grant(sealer: Sealer, grant: str) -> tuple[str, int]:
         raise BadGrant("not a data grant of this server") from None
 
 
-def mounted(session: Session, sealer: Sealer, reader: Reader, job_id: str) -> list[Mounted]:
+def mounted(
+    sealer: Sealer, reader: Reader, job_id: str, found: MountingJob | None
+) -> list[Mounted]:
     """The data sets the job mounts, for someone who may read the job, or the job's own grant.
-    Anyone else: NotFound, the same as for a job that does not exist."""
-    job = _job_for(session, sealer, reader, job_id)
-    return [_mounted(d) for d in job.datasets or ()]
-
-
-def _mounted(item: dict[str, Any]) -> Mounted:
-    return Mounted(
-        name=item["name"], ref=item["ref"], version_id=item["version_id"], bytes=item["bytes"]
-    )
+    Anyone else: NotFound, the same as for a job that does not exist. `found`: the job as jobs
+    hands it over (`jobs.mounting`), None where there is none."""
+    return list(_job_for(sealer, reader, job_id, found).datasets)
 
 
 def mounted_manifest(
-    session: Session, sealer: Sealer, reader: Reader, job_id: str, name: str
+    session: Session,
+    sealer: Sealer,
+    reader: Reader,
+    job_id: str,
+    name: str,
+    found: MountingJob | None,
 ) -> MountedFiles:
     """One mounted data set with its files. A person must also be able to read the set now."""
-    job = _job_for(session, sealer, reader, job_id)
-    item = next((d for d in job.datasets or () if d["name"] == name), None)
+    job = _job_for(sealer, reader, job_id, found)
+    item = next((d for d in job.datasets if d.name == name), None)
     if item is None:
         raise NotFound("job {job_id} mounts no data set {name}", job_id=job_id, name=name)
     if isinstance(reader, Principal):
-        datasets.version_row(session, reader, item["ref"], project=job.project_id)
-    version = session.get(DatasetVersionRow, item["version_id"])
+        datasets.version_row(session, reader, item.ref, project=job.project_id)
+    version = session.get(DatasetVersionRow, item.version_id)
     if version is None:
-        raise NotFound("data set {ref} no longer exists", ref=item["ref"])
+        raise NotFound("data set {ref} no longer exists", ref=item.ref)
     manifest = datasets.manifest_of(version)
     return MountedFiles(
-        **_mounted(item).model_dump(),
+        **item.model_dump(),
         digest=manifest.digest,
         files=datasets.files_of(manifest),
     )
 
 
 def mounted_chunk(
-    session: Session, sealer: Sealer, store: ChunkStore, reader: Reader, job_id: str, digest: str
+    session: Session,
+    sealer: Sealer,
+    store: ChunkStore,
+    reader: Reader,
+    job_id: str,
+    digest: str,
+    found: MountingJob | None,
 ) -> bytes:
     """A chunk of a data set the job mounts, checked; NotFound unless one of them uses it."""
-    job = _job_for(session, sealer, reader, job_id)
+    job = _job_for(sealer, reader, job_id, found)
     sets = select(DatasetVersionRow.dataset_id).where(
-        DatasetVersionRow.id.in_([d["version_id"] for d in job.datasets or ()])
+        DatasetVersionRow.id.in_([d.version_id for d in job.datasets])
     )
     allowed = set(session.scalars(sets))
     if isinstance(reader, Principal):  # and only sets the person may still read
         allowed &= {
-            datasets.version_row(session, reader, d["ref"], project=job.project_id)[0].id
-            for d in job.datasets or ()
+            datasets.version_row(session, reader, d.ref, project=job.project_id)[0].id
+            for d in job.datasets
         }
     used = session.scalar(
         select(DatasetChunkRow.digest).where(
@@ -296,9 +302,10 @@ def mounted_chunk(
     return chunks.reader(session, store, [digest]).get(digest)
 
 
-def _job_for(session: Session, sealer: Sealer, reader: Reader, job_id: str) -> JobRow:
+def _job_for(sealer: Sealer, reader: Reader, job_id: str, job: MountingJob | None) -> MountingJob:
     missing = NotFound("job {job_id} not found", job_id=job_id)
-    job = session.get(JobRow, job_id)
+    if job is not None and job.id != job_id:
+        job = None  # another job's facts: never this one's
     if isinstance(reader, Principal):
         if job is None or not can_read(reader, org_id=job.org_id, project_id=job.project_id):
             raise missing

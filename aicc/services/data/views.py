@@ -94,6 +94,18 @@ class Mounted(View):
     bytes: int
 
 
+class MountingJob(View):
+    """What the mounts need of a job, handed over by jobs (which owns jobs) to the caller that
+    asks for one (the data routes): whose it is, its attempt and state, what it mounts."""
+
+    id: str
+    org_id: str
+    project_id: str
+    attempt: int
+    state: str
+    datasets: list[Mounted]
+
+
 class MountedFiles(Mounted):
     digest: str
     files: list[ManifestFile]

@@ -24,6 +24,7 @@ from aicc.core.tenancy import Principal
 from aicc.scheduler import federation as routing
 from aicc.services.common import Forbidden, Invalid
 from aicc.services.federation.views import Site
+from aicc.services.jobs import census
 from aicc.store.tables import (
     DatasetRow,
     DatasetVersionRow,
@@ -33,7 +34,6 @@ from aicc.store.tables import (
     NodeRow,
     OrgRow,
     ProjectRow,
-    ReplicaRow,
 )
 
 DEFAULT_RUNTIME_S = 600.0
@@ -49,10 +49,8 @@ def build(
     nodes = {n.id: n for n in session.scalars(select(NodeRow).where(NodeRow.state != "down"))}
     held: dict[str, set[int]] = defaultdict(set)
     cpu_held = 0
-    for rep in session.scalars(
-        select(ReplicaRow).where(ReplicaRow.state.in_(("scheduled", "running")))
-    ):
-        held[rep.node_id].update(d["index"] for d in rep.devices)
+    for rep in census.holding(session):
+        held[rep.node_id].update(index for index, _ in rep.devices)
         cpu_held += rep.cpu_milli
     count: dict[str, int] = defaultdict(int)
     free: dict[str, int] = defaultdict(int)

@@ -28,6 +28,7 @@ from aicc.executors import containerfile
 from aicc.executors.base import BuildLaunch
 from aicc.services.common import Invalid
 from aicc.services.images import images, tokens
+from aicc.services.images.views import ActingJob
 from aicc.store.blobs import BlobStore
 
 MAX_MEMBERS_READ = 100_000  # members looked through for the Containerfile
@@ -126,7 +127,7 @@ class Builds:
     registry: RegistrySettings
     home: Path
 
-    def launch(self, session: Session, job_id: str, spec: JobSpec) -> BuildLaunch | None:
+    def launch(self, session: Session, job: ActingJob, spec: JobSpec) -> BuildLaunch | None:
         """The build's part of its launch; None for a job that is not a build. Invalid where
         its tenant may no longer push the target or pull a FROM image (`image_unavailable`)."""
         build = spec.build
@@ -138,7 +139,7 @@ class Builds:
         center = images.host_of(self.registry.address())
         token = images.push_credential(
             session,
-            job_id,
+            job,
             build.target,
             pulls=[p for p in pulls if refs.parse(p).registry == center],
             registry=self.registry,

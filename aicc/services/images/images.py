@@ -30,10 +30,12 @@ from aicc.services.images import tokens
 from aicc.services.images.distribution import Registry, RegistryError
 from aicc.services.images.keys import registry_folder, signing_key
 from aicc.services.images.views import (
+    ActingJob,
     Image,
     ImageStorage,
     ImageTag,
     ImageUse,
+    JobImage,
     RegistryReference,
 )
 from aicc.services.tenancy import audit, tenancy
@@ -43,7 +45,6 @@ from aicc.store.tables import (
     ImageRepositoryRow,
     ImageStorageLevelRow,
     ImageTagRow,
-    JobRow,
     OrgRow,
 )
 
@@ -112,32 +113,31 @@ def list_images(session: Session, who: Principal, *, project: str | None, host: 
     return [_view(session, row, path, host) for row in rows]
 
 
-def uses(
-    session: Session, who: Principal, *, project: str | None, host: str, limit: int = 100
-) -> list[ImageUse]:
-    """The project's latest jobs that named one of its images, newest first (jobs of other
-    projects that pulled a shared image are theirs to know, not this one's)."""
+def used_prefix(
+    session: Session, who: Principal, *, project: str | None, host: str
+) -> tuple[str, str]:
+    """(the project's id, the prefix of its images' references): what the jobs naming one of
+    its images start their image with (jobs' `census.images_named` finds them)."""
     prj = tenancy.resolve_project(session, who, project)
-    prefix = f"{host}/{owner_path(session, prj)}/"
-    image = JobRow.spec["image"].as_string()
-    rows = session.execute(
-        select(JobRow.id, JobRow.name, JobRow.state, JobRow.created_at, image)
-        .where(JobRow.project_id == prj.id, image.startswith(prefix, autoescape=True))
-        .order_by(JobRow.created_at.desc())
-        .limit(limit)
-    )
+    return prj.id, f"{host}/{owner_path(session, prj)}/"
+
+
+def uses(named: list[JobImage]) -> list[ImageUse]:
+    """The project's jobs that named one of its images (`used_prefix`, newest first, as jobs
+    hands them over) as the portal's "used by" (jobs of other projects that pulled a shared
+    image are theirs to know, not this one's)."""
     found = []
-    for job_id, name, state, created_at, ref in rows:
-        parsed = refs.parse(ref)
+    for job in named:
+        parsed = refs.parse(job.image)
         tag = parsed.tag or parsed.digest or refs.DEFAULT_TAG
         found.append(
             ImageUse(
                 repository=parsed.repository,
                 tag=tag,
-                job_id=job_id,
-                job_name=name,
-                state=state,
-                created_at=created_at,
+                job_id=job.job_id,
+                job_name=job.job_name,
+                state=job.state,
+                created_at=job.created_at,
             )
         )
     return found
@@ -324,14 +324,15 @@ def resolve(
 
 def pull_credential(
     session: Session,
-    job_or_principal: Principal | str,
+    job_or_principal: Principal | ActingJob,
     reference: str,
     *,
     registry: RegistrySettings,
     home: Path,
 ) -> str:
     """A short-lived credential that pulls this one image and nothing else, for a job's node
-    (`job_or_principal`: a job's id, whose user and project decide, or a caller). The image is
+    (`job_or_principal`: a job, as jobs hands it over, whose user and project decide, or a
+    caller). The image is
     resolved as `resolve` does (a 422 where it may not be pulled); one of another registry has
     no credential of ours (Invalid).
 
@@ -342,11 +343,11 @@ def pull_credential(
     It never pushes, and another repository's scope gets no actions."""
     host = host_of(registry.address())
     project: str | None = None
-    if isinstance(job_or_principal, str):
-        job = session.get(JobRow, job_or_principal)
-        acting = tenancy.principal_by_id(session, job.user_id) if job is not None else None
-        if job is None or acting is None:
-            raise NotFound("job {job} not found", job=job_or_principal)
+    if isinstance(job_or_principal, ActingJob):
+        job = job_or_principal
+        acting = tenancy.principal_by_id(session, job.user_id)
+        if acting is None:
+            raise NotFound("job {job} not found", job=job.id)
         who, project = acting, job.project_id
     else:
         who = job_or_principal
@@ -371,7 +372,7 @@ PUSHES = "aicc_push"  # the claim that marks a build's credential: it may push i
 
 def push_credential(
     session: Session,
-    job_id: str,
+    job: ActingJob,
     target: str,
     *,
     pulls: list[str],
@@ -382,10 +383,9 @@ def push_credential(
     the job's user must still be able to write, and pull of each of its FROM images (`pulls`,
     full references of the center registry), each checked as `resolve` does. Nothing else: the
     token endpoint narrows what it is asked to these (`credential_access`)."""
-    job = session.get(JobRow, job_id)
-    acting = tenancy.principal_by_id(session, job.user_id) if job is not None else None
-    if job is None or acting is None:
-        raise NotFound("job {job} not found", job=job_id)
+    acting = tenancy.principal_by_id(session, job.user_id)
+    if acting is None:
+        raise NotFound("job {job} not found", job=job.id)
     who = acting
     host = host_of(registry.address())
     full = refs.parse(target)
@@ -524,10 +524,10 @@ class Pulls:
     registry: RegistrySettings
     home: Path
 
-    def credential(self, session: Session, job_id: str, reference: str) -> str | None:
+    def credential(self, session: Session, job: ActingJob, reference: str) -> str | None:
         """A pull-only credential of the job's image, asked again at every launch (access is
         the registry's answer today, not at submit); None for an image of another registry,
         which the node pulls as it is. Invalid where the job's tenant may no longer pull it."""
         if refs.parse(reference).registry != host_of(self.registry.address()):
             return None
-        return pull_credential(session, job_id, reference, registry=self.registry, home=self.home)
+        return pull_credential(session, job, reference, registry=self.registry, home=self.home)

@@ -49,6 +49,25 @@ class ImageUse(View):
     created_at: datetime
 
 
+class JobImage(View):
+    """A job and the image its spec names, as jobs hands it over (images reads no job)."""
+
+    job_id: str
+    job_name: str
+    state: str
+    created_at: datetime
+    image: str
+
+
+class ActingJob(View):
+    """A job whose credential is asked for, as jobs hands it over: its user and its project
+    decide what the credential may pull or push."""
+
+    id: str
+    user_id: str
+    project_id: str
+
+
 class RegistryToken(View):
     """Distribution's token answer (`token` and, for OAuth clients, the same `access_token`)."""
 

@@ -27,10 +27,11 @@ from aicc.services.common import Invalid, NotFound, utcnow
 from aicc.services.data import datasets, uploads
 from aicc.services.data.views import DatasetRef
 from aicc.services.jobs import jobs, logs, workdirs
+from aicc.services.jobs.views import Job
 from aicc.services.tenancy import tenancy
 from aicc.store.blobs import BlobStore
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables import JobOutputRow, JobRow
+from aicc.store.tables import JobOutputRow
 
 REPORT_BYTES = 16 * 1024 * 1024  # the job's report.json, parsed whole
 
@@ -129,7 +130,7 @@ def _target(session: Session, who: Principal, into: str, project: str | None) ->
 
 
 def ingest_outputs(
-    session: Session, store: ChunkStore, who: Principal, job: JobRow, out: JobOutputRow, root: Path
+    session: Session, store: ChunkStore, who: Principal, job: Job, out: JobOutputRow, root: Path
 ) -> str:
     """A cleaning job's outputs as the next version of its target set (`services/models/outputs.py`
     calls it when the job succeeded): its report becomes the version's lineage."""

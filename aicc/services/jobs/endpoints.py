@@ -21,6 +21,7 @@ import contextlib
 import http.cookiejar
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -92,6 +93,45 @@ def of_job(session: Session, job_id: str) -> list[Endpoint]:
             )
         )
     return found
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """The running replica of a job's attempt: since when it runs, since when it is ready
+    (None: not, or no longer), as the deployments' probes decide (services/serving)."""
+
+    started_at: datetime | None
+    ready_at: datetime | None
+
+
+def _running(session: Session, job_id: str, attempt: int) -> ReplicaRow | None:
+    return session.scalar(
+        select(ReplicaRow).where(
+            ReplicaRow.job_id == job_id,
+            ReplicaRow.attempt == attempt,
+            ReplicaRow.state == "running",
+        )
+    )
+
+
+def readiness(session: Session, job_id: str, attempt: int) -> Readiness | None:
+    """The running replica of this attempt, or None where none runs."""
+    rep = _running(session, job_id, attempt)
+    return None if rep is None else Readiness(rep.started_at, rep.ready_at)
+
+
+def set_ready(session: Session, job_id: str, attempt: int, at: datetime | None) -> None:
+    """Mark the running replica of this attempt ready since `at` (None: not ready); the
+    gateway routes only to ready replicas. Nothing where none runs."""
+    rep = _running(session, job_id, attempt)
+    if rep is not None:
+        rep.ready_at = at
+
+
+def unready(session: Session, job_id: str) -> None:
+    """Out of routing: none of the job's replicas is ready (a drain, an end)."""
+    for rep in session.scalars(select(ReplicaRow).where(ReplicaRow.job_id == job_id)):
+        rep.ready_at = None
 
 
 def headers(token: str | None) -> dict[str, str]:

@@ -40,6 +40,7 @@ from aicc.services.common import (
     utcnow,
 )
 from aicc.services.data import mounts
+from aicc.services.data.views import Mounted, MountingJob
 from aicc.services.images import builds, images
 from aicc.services.jobs import snapshots, waiting
 from aicc.services.jobs.transitions import change_state, hold
@@ -540,6 +541,40 @@ check_fits = _check_fits  # deployments check their replicas' spec when made
 
 def get(session: Session, who: Principal, job_id: str) -> Job:
     return _view(session, _readable(session, who, job_id))
+
+
+def find(session: Session, job_id: str) -> Job | None:
+    """The job, for the server's own work on it (a loop, a context above jobs acting on a
+    job it started), or None where it is gone: no tenant asks through this."""
+    job = session.get(JobRow, job_id)
+    return None if job is None else _view(session, job)
+
+
+def pinned_datasets(session: Session, job_id: str) -> list[dict[str, Any]]:
+    """The data set versions the job was submitted with (`{"name", "ref", "version_id",
+    "bytes"}` each, copies), none where the job is gone: the lineage of what it made."""
+    job = session.get(JobRow, job_id)
+    return [dict(d) for d in job.datasets or ()] if job is not None else []
+
+
+def mounting(session: Session, job_id: str) -> MountingJob | None:
+    """What the data mounts need of the job (services/data/mounts.py), None where it is gone:
+    the caller hands it to them, as data sits below jobs."""
+    job = session.get(JobRow, job_id)
+    if job is None:
+        return None
+    sets = [
+        Mounted(name=d["name"], ref=d["ref"], version_id=d["version_id"], bytes=d["bytes"])
+        for d in job.datasets or ()
+    ]
+    return MountingJob(
+        id=job.id,
+        org_id=job.org_id,
+        project_id=job.project_id,
+        attempt=job.attempt,
+        state=job.state,
+        datasets=sets,
+    )
 
 
 def spec_again(session: Session, who: Principal, job_id: str) -> JobSpec:

@@ -23,6 +23,7 @@ from aicc.services.common import Invalid, ServiceError
 from aicc.services.data import mounts
 from aicc.services.images.builds import Builds
 from aicc.services.images.images import Pulls
+from aicc.services.images.views import ActingJob
 from aicc.services.jobs import elastic, notebooks
 from aicc.services.nodes import nodes
 from aicc.services.tenancy import secrets
@@ -181,10 +182,11 @@ def _launch(
     elif spec.resources.accelerator.count == 0:
         env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU job must not grab a GPU it was not given
     build = None
+    acting = ActingJob(id=job.id, user_id=job.user_id, project_id=job.project_id)
     if spec.build is not None:  # its push and pull credential, asked again at every launch
         if pulls is None:
             raise Invalid("build: this center has no registry to push the image to")
-        build = Builds(pulls.registry, pulls.home).launch(session, job.id, spec)
+        build = Builds(pulls.registry, pulls.home).launch(session, acting, spec)
     launch = ReplicaLaunch(
         job_id=job.id,
         attempt=job.attempt,
@@ -201,7 +203,7 @@ def _launch(
         labels={**spec.labels, "aicc.io/org": job.org_id, "aicc.io/project": job.project_id},
         image=spec.image,
         image_pull_token=(
-            pulls.credential(session, job.id, spec.image) if pulls and spec.image else None
+            pulls.credential(session, acting, spec.image) if pulls and spec.image else None
         ),
         priority=spec.priority,
         devices=tuple(dict(d) for d in rep.devices),

@@ -33,7 +33,7 @@ from aicc.scheduler.snapshot import (
 from aicc.services.billing import budgets
 from aicc.services.data import mounts
 from aicc.services.images import cached as images_held
-from aicc.services.jobs import devenvs, quotas, usage
+from aicc.services.jobs import devenvs, metering, quotas, usage
 from aicc.services.leases import leases
 from aicc.services.nodes import maintenance, nodes
 from aicc.services.tenancy import tenancy
@@ -591,7 +591,11 @@ def read(
     left: dict[str, float] = {}
     if billing is not None:
         models = {d.model for n in nodes for d in n.devices}
-        left, rates = budgets.admission_inputs(session, now, pending, models, billing)
+        concerned = budgets.budgeted_orgs(session, pending)
+        held = metering.running(session, concerned) if concerned else []
+        left, rates = budgets.admission_inputs(
+            session, now, pending, models, billing, concerned=concerned, running=held
+        )
         pending = [replace(j, price_rates=rates[j.id]) if j.id in rates else j for j in pending]
     snapshot = Snapshot(
         now=now,

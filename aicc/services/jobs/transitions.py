@@ -14,11 +14,11 @@ from typing import Any
 from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session, SessionTransaction
 
-from aicc.core.states import WAITING, JobState, JobStatus, transition
+from aicc.core.states import WAITING, JobState, JobStatus, Reason, transition
 from aicc.services.common import Conflict, utcnow
 from aicc.services.jobs import waiting
 from aicc.services.notify import events
-from aicc.store.tables import EventRow, JobRow, table
+from aicc.store.tables import EventRow, JobRow, ReplicaRow, table
 
 
 def change_state(
@@ -65,6 +65,28 @@ def change_state(
     )
     if to in (JobState.FAILED, JobState.SUCCEEDED):
         _notify(session, job, to)
+
+
+def evict_node(session: Session, node_id: str, name: str, *, now: datetime, why: str) -> list[str]:
+    """Stop the work running on a node and requeue it under its retry policy, as a preemption
+    would (a drain with `evict`, a maintenance window's start). Returns the jobs evicted."""
+    holding = select(ReplicaRow.job_id).where(
+        ReplicaRow.node_id == node_id, ReplicaRow.state.in_(("scheduled", "running"))
+    )
+    evicted = []
+    for job in session.scalars(select(JobRow).where(JobRow.id.in_(holding))):
+        if job.state in ("scheduled", "running"):
+            change_state(
+                session,
+                job,
+                JobState.PREEMPTED,
+                reason=Reason.PREEMPTED,
+                message=why,
+                at=now,
+                data={"drained": name},
+            )
+            evicted.append(job.id)
+    return evicted
 
 
 def note(

@@ -11,14 +11,31 @@ import tempfile
 from collections.abc import Iterable
 from typing import BinaryIO
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import Principal, can_write
+from aicc.services.billing.views import Archive
 from aicc.services.common import Forbidden, Invalid, NotFound, utcnow
 from aicc.services.jobs.views import Workdir
 from aicc.services.tenancy import audit
 from aicc.store.blobs import BlobError, BlobStore
 from aicc.store.tables import WorkdirRow
+
+
+def archives(session: Session) -> list[str]:
+    """The sha256 of every uploaded workdir archive, each once, sorted."""
+    return sorted(set(session.scalars(select(WorkdirRow.sha256))))
+
+
+def archives_held(session: Session) -> list[Archive]:
+    """Every uploaded archive, per organization, with its size and upload time: what the
+    meter bills storage of (billing reads no workdir)."""
+    rows = session.scalars(select(WorkdirRow))
+    return [
+        Archive(org_id=r.org_id, sha256=r.sha256, size=r.size, created_at=r.created_at)
+        for r in rows
+    ]
 
 
 def check(session: Session, who: Principal, sha256: str) -> None:

@@ -55,7 +55,6 @@ from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables import (
     DatasetRow,
     DatasetVersionRow,
-    JobRow,
     ModelVersionRow,
     ProjectRow,
 )
@@ -120,8 +119,10 @@ def _versions(session: Session, row: DatasetRow) -> list[ModelVersion]:
 
 
 def _model(session: Session, who: Principal, ref: str, project: str | None) -> Model:
-    row, prj = datasets.find(session, who, ref, project, kind=MODEL)
-    return _describe(session, who, row, prj)
+    found = datasets.get(session, who, ref, project=project, kind=MODEL, with_versions=False)
+    row = session.get(DatasetRow, found.id)
+    assert row is not None
+    return _describe(session, who, row, session.get(ProjectRow, row.project_id))
 
 
 def _describe(session: Session, who: Principal, row: DatasetRow, prj: Any) -> Model:
@@ -316,8 +317,7 @@ def register_job(
         if metrics is None:
             metrics = read_metrics(files)
         described = model_reports.describe(files, _report(files))
-        row = session.get(JobRow, job.id)
-        pinned = list(row.datasets or []) if row else []
+        pinned = jobs.pinned_datasets(session, job.id)
         lineage = {
             "job_id": job.id,
             "datasets": [d["ref"] for d in pinned],

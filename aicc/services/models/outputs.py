@@ -23,15 +23,15 @@ from aicc.services.jobs import cleaning, jobs, logs
 from aicc.services.models import predictions, template_outputs
 from aicc.services.tenancy import tenancy
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables import JobOutputRow, JobRow, UserRow
+from aicc.store.tables import JobOutputRow, UserRow
 
-Ingest = Callable[[Session, ChunkStore, Principal, JobRow, JobOutputRow, Path], str]
+Ingest = Callable[[Session, ChunkStore, Principal, jobs.Job, JobOutputRow, Path], str]
 KINDS: dict[str, Ingest] = {
     "dataset": cleaning.ingest_outputs,
     "model": template_outputs.ingest,
     predictions.KIND: predictions.ingest_outputs,
 }
-Failed = Callable[[Session, JobRow, JobOutputRow], None]  # out.result says why
+Failed = Callable[[Session, jobs.Job, JobOutputRow], None]  # out.result says why
 FAILED: dict[str, Failed] = {}
 
 
@@ -49,7 +49,7 @@ def deliver(
     done: list[str] = []
     waiting = session.scalars(select(JobOutputRow).where(JobOutputRow.state == "pending"))
     for out in list(waiting):
-        job = session.get(JobRow, out.job_id)
+        job = jobs.find(session, out.job_id)
         if job is None or job.state not in TERMINAL:
             continue
         out.done_at = utcnow()
@@ -59,7 +59,7 @@ def deliver(
             done.append(f"{job.id}: {out.result}")
             continue
         try:
-            user = session.get(UserRow, job.user_id)
+            user = session.get(UserRow, job.user_id) if job.user_id else None
             if user is None:
                 raise NotFound("the job's owner is gone")
             who = tenancy.principal_of(session, user)
@@ -75,7 +75,7 @@ def deliver(
     return done
 
 
-def _failed(session: Session, job: JobRow, out: JobOutputRow) -> None:
+def _failed(session: Session, job: jobs.Job, out: JobOutputRow) -> None:
     hook = FAILED.get(out.kind)
     if hook is not None:
         hook(session, job, out)

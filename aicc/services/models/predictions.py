@@ -32,6 +32,7 @@ from aicc.services.common import Invalid, NotFound, utcnow
 from aicc.services.data import datasets, uploads
 from aicc.services.data.datasets import MODEL
 from aicc.services.jobs import jobs
+from aicc.services.jobs.views import Job
 from aicc.services.models import models, template_runtime, templates, views
 from aicc.services.tenancy import tenancy
 from aicc.store.chunkstore import ChunkStore
@@ -39,7 +40,6 @@ from aicc.store.tables import (
     DatasetRow,
     DatasetVersionRow,
     JobOutputRow,
-    JobRow,
     ModelVersionRow,
     ProjectRow,
 )
@@ -281,7 +281,7 @@ def _view(session: Session, who: Principal, out: JobOutputRow) -> views.BatchPre
 
 
 def ingest_outputs(
-    session: Session, store: ChunkStore, who: Principal, job: JobRow, out: JobOutputRow, root: Path
+    session: Session, store: ChunkStore, who: Principal, job: Job, out: JobOutputRow, root: Path
 ) -> str:
     """A batch prediction's `predictions.csv` as the next version of its data set
     (`services/models/outputs.py` calls it when the job succeeded), with lineage to the model

@@ -16,13 +16,14 @@ from aicc.core.tenancy import Principal
 from aicc.executors import jobfiles
 from aicc.services.common import Invalid, NotFound
 from aicc.services.jobs import logs
+from aicc.services.jobs.views import Job
 from aicc.services.models import model_reports, models, template_search, templates
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables import DatasetRow, JobOutputRow, JobRow, TemplateVersionRow
+from aicc.store.tables import DatasetRow, JobOutputRow, TemplateVersionRow
 
 
 def ingest(
-    session: Session, store: ChunkStore, who: Principal, job: JobRow, out: JobOutputRow, root: Path
+    session: Session, store: ChunkStore, who: Principal, job: Job, out: JobOutputRow, root: Path
 ) -> str:
     """A template job's outputs as the next version of its model (`services/models/outputs.py` calls
     it when the job succeeded): metrics from `metrics.json`, the card from `report.json`, and

@@ -30,11 +30,10 @@ from sqlalchemy.orm import Session
 from aicc.core.tenancy import Principal, can_read, can_write
 from aicc.executors import jobfiles
 from aicc.services.common import Conflict, Invalid, NotFound, ServiceError, new_id, utcnow
-from aicc.services.jobs import jobs
+from aicc.services.jobs import census, jobs
 from aicc.services.models.views import TrackedExperiment, TrackedMetric, TrackedRun
 from aicc.services.tenancy import tenancy
 from aicc.store.tables import (
-    JobRow,
     MlflowExperimentRow,
     MlflowJobImportRow,
     MlflowMetricRow,
@@ -479,7 +478,7 @@ def read_points(data: bytes, key: str) -> list[Point]:
     return found
 
 
-def import_job(session: Session, job: JobRow, outputs: Path) -> int:
+def import_job(session: Session, job: jobs.Job, outputs: Path) -> int:
     """The runs in the ended job's `mlruns` as runs of its project, with `job_id`; each job
     once (`MlflowJobImportRow`). Returns how many were imported."""
     if session.get(MlflowJobImportRow, job.id) is not None:
@@ -509,7 +508,7 @@ def import_job(session: Session, job: JobRow, outputs: Path) -> int:
 
 
 def _import_run(
-    session: Session, job: JobRow, run: jobfiles.JobFiles, experiment: str, budget: list[int]
+    session: Session, job: jobs.Job, run: jobfiles.JobFiles, experiment: str, budget: list[int]
 ) -> bool:
     run_id = run.root.name
     if session.get(MlflowRunRow, run_id) is not None:
@@ -609,17 +608,11 @@ def _metric_files(run: jobfiles.JobFiles) -> list[tuple[str, bytes]]:
     return out
 
 
-def _ended_jobs(session: Session, *, most: int = 50) -> list[JobRow]:
+def _ended_jobs(session: Session, *, most: int = 50) -> list[jobs.Job]:
     """Ended jobs whose `mlruns` were not looked at yet, oldest first."""
     seen = select(MlflowJobImportRow.job_id)
-    return list(
-        session.scalars(
-            select(JobRow)
-            .where(JobRow.state.in_(("succeeded", "failed", "cancelled")), JobRow.id.not_in(seen))
-            .order_by(JobRow.created_at)
-            .limit(most)
-        )
-    )
+    found = (jobs.find(session, i) for i in census.ended_ids(session, skip=seen, most=most))
+    return [job for job in found if job is not None]
 
 
 def import_ended(session: Session, outputs_of: Callable[[jobs.Job], Path]) -> list[str]:
@@ -628,7 +621,7 @@ def import_ended(session: Session, outputs_of: Callable[[jobs.Job], Path]) -> li
     done = []
     for job in _ended_jobs(session):
         found = 0
-        user = session.get(UserRow, job.user_id)
+        user = session.get(UserRow, job.user_id) if job.user_id else None
         try:
             if user is None:
                 raise NotFound("the job's owner is gone")

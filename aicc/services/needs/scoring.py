@@ -42,6 +42,7 @@ from aicc.executors import jobfiles
 from aicc.services.common import Conflict, Invalid, NotFound, ServiceError, utcnow
 from aicc.services.data import chunks, datasets, tablefiles, uploads
 from aicc.services.jobs import jobs, transitions
+from aicc.services.jobs.views import Job
 from aicc.services.models import outputs, predictions
 from aicc.services.needs import notices
 from aicc.services.tenancy import tenancy
@@ -52,7 +53,6 @@ from aicc.store.tables import (
     DatasetRow,
     DatasetVersionRow,
     JobOutputRow,
-    JobRow,
     NeedRow,
     ProjectRow,
 )
@@ -206,7 +206,7 @@ def start(
 
 
 def ingest(
-    session: Session, store: ChunkStore, who: Principal, job: JobRow, out: JobOutputRow, root: Path
+    session: Session, store: ChunkStore, who: Principal, job: Job, out: JobOutputRow, root: Path
 ) -> str:
     """Score a finished job's predictions (`outputs.deliver` calls it when it succeeded)."""
     submission = session.get(ChallengeSubmissionRow, out.target_id)
@@ -248,7 +248,7 @@ CANCELLED = "the scoring job was cancelled; submit the model again"
 NOT_RUN = "the scoring job could not run ({reason}); submit the model again"
 
 
-def failed(session: Session, job: JobRow, out: JobOutputRow) -> None:
+def failed(session: Session, job: Job, out: JobOutputRow) -> None:
     """The scoring job made no score: the submission fails with what kind of end it was."""
     submission = session.get(ChallengeSubmissionRow, out.target_id)
     if submission is None or submission.state != "scoring":

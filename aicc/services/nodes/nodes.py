@@ -26,7 +26,6 @@ from aicc.store.tables import (
     BurnInRow,
     DeviceRow,
     EventRow,
-    JobRow,
     NodeBmcRow,
     NodeRow,
     ReplicaRow,
@@ -489,22 +488,3 @@ def _set_state(
     audit.record(session, who, f"node.{state.value}", "node", row.id, detail={"reason": reason})
     changes.changed(session)  # the scheduler places by it (and evicted jobs are requeued)
     return row
-
-
-def holders(session: Session, who: Principal) -> dict[str, dict[int, list[tuple[str, str, int]]]]:
-    """node id -> device index -> (job id, job name, milli) of every replica holding a share of
-    that device now: the slices of the operators' heat map. Center admins only, since it names
-    every tenant's jobs."""
-    if not who.is_admin:
-        raise Forbidden("only center admins see who holds each device")
-    out: dict[str, dict[int, list[tuple[str, str, int]]]] = defaultdict(lambda: defaultdict(list))
-    query = (
-        select(ReplicaRow, JobRow.name)
-        .join(JobRow, JobRow.id == ReplicaRow.job_id)
-        .where(ReplicaRow.state.in_(HOLDING))
-        .order_by(ReplicaRow.bound_at)
-    )
-    for rep, job_name in session.execute(query):
-        for pick in rep.devices:
-            out[rep.node_id][pick["index"]].append((rep.job_id, job_name, pick["milli"]))
-    return out

@@ -39,6 +39,7 @@ from aicc.services.billing.meter import PowerModel
 from aicc.services.billing.records import MEASURED_NODES
 from aicc.services.common import Conflict, Forbidden, Invalid, utc
 from aicc.services.federation.books import ELSEWHERE
+from aicc.services.jobs import census
 from aicc.services.reports.views import (
     DeviceHours,
     Energy,
@@ -54,7 +55,7 @@ from aicc.services.reports.views import (
 from aicc.services.telemetry import kpis
 from aicc.services.tenancy import tenancy
 from aicc.services.tenancy.views import Org
-from aicc.store.tables import JobRow, UsageRow
+from aicc.store.tables import UsageRow
 
 JOB_ENDS = ("succeeded", "failed", "cancelled")
 
@@ -203,19 +204,8 @@ def _tenants(
 
 
 def _jobs(session: Session, start: datetime, end: datetime) -> list[JobsOfKind]:
-    submitted: Counter[str] = Counter(
-        session.scalars(
-            select(JobRow.kind).where(JobRow.created_at >= start, JobRow.created_at < end)
-        )
-    )
-    ended: Counter[tuple[str, str]] = Counter(
-        (kind, state)
-        for kind, state in session.execute(
-            select(JobRow.kind, JobRow.state).where(
-                JobRow.ended_at >= start, JobRow.ended_at < end, JobRow.state.in_(JOB_ENDS)
-            )
-        )
-    )
+    counted = census.by_kind(session, start, end, JOB_ENDS)
+    submitted, ended = counted.submitted, counted.ended
     kinds = sorted(set(submitted) | {k for k, _ in ended})
     return [
         JobsOfKind(

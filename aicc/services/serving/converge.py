@@ -1,9 +1,9 @@
 """The control loop's side of deployments (`loops/deployments.py`, each pass): keep every
 deployment's replicas as wanted. `probes` says which replicas to probe now (the loop probes them
 outside any transaction); `converge` records their answers and makes one level-triggered step:
-start replica jobs as the deployment's creator, mark them ready (`ReplicaRow.ready_at`, which
-the gateway routes by), roll updates one replica at a time, drain and cancel replicas no longer
-wanted, replace dead ones, back off after failed starts, and set each deployment's state.
+start replica jobs as the deployment's creator, mark them ready (jobs' `endpoints.set_ready`,
+which the gateway routes by), roll updates one replica at a time, drain and cancel replicas no
+longer wanted, replace dead ones, back off after failed starts, and set each deployment's state.
 
 The API's use cases (create, update, scale, stop...) are in `deployments.py`: they change only
 what is wanted, and wake the loop when they commit. A replica's phase is written only by
@@ -25,7 +25,7 @@ from aicc.core.jobspec import JobSpec
 from aicc.core.mistakes import first_problem
 from aicc.core.states import DeploymentState, JobState, ReplicaPhase, replica_transition
 from aicc.services.common import NotFound, ServiceError, utcnow
-from aicc.services.jobs import jobs
+from aicc.services.jobs import endpoints, jobs
 from aicc.services.serving.deployments import Policy
 from aicc.services.serving.lifecycle import end_replica, endpoints_of, move
 from aicc.services.tenancy import tenancy
@@ -34,7 +34,6 @@ from aicc.store.tables import (
     DeploymentRevisionRow,
     DeploymentRow,
     JobRow,
-    ReplicaRow,
     UserRow,
 )
 
@@ -85,16 +84,6 @@ def probes(session: Session) -> list[Probe]:
     return out
 
 
-def _running_replica(session: Session, job: JobRow) -> ReplicaRow | None:
-    return session.scalar(
-        select(ReplicaRow).where(
-            ReplicaRow.job_id == job.id,
-            ReplicaRow.attempt == job.attempt,
-            ReplicaRow.state == "running",
-        )
-    )
-
-
 def converge(
     session: Session, policy: Policy, now: datetime, probed: dict[str, bool] | None = None
 ) -> None:
@@ -134,7 +123,7 @@ def _converge_one(
     old = [(link, job) for link, job in serving if link.revision != row.revision]
 
     def ready(pair: tuple[DeploymentReplicaRow, JobRow]) -> bool:
-        rep = _running_replica(session, pair[1])
+        rep = endpoints.readiness(session, pair[1].id, pair[1].attempt)
         return rep is not None and rep.ready_at is not None
 
     if row.state == DeploymentState.STOPPED:
@@ -172,13 +161,13 @@ def _probed(
     now: datetime,
     answered: bool | None,
 ) -> None:
-    rep = _running_replica(session, job)
+    rep = endpoints.readiness(session, job.id, job.attempt)
     if rep is None or link.draining_at is not None or job.cancel_requested:
         return
     if answered:
         link.probe_failures = 0
         if rep.ready_at is None:
-            rep.ready_at = now
+            endpoints.set_ready(session, job.id, job.attempt, now)
         if link.first_ready_at is None:
             _phase(link, ReplicaPhase.SERVING, now)
             row.failures, row.retry_at = 0, None
@@ -186,7 +175,7 @@ def _probed(
     if answered is False:
         link.probe_failures += 1
         if link.probe_failures >= policy.unready_after:
-            rep.ready_at = None
+            endpoints.set_ready(session, job.id, job.attempt, None)
         if link.first_ready_at is not None and link.probe_failures >= policy.dead_after:
             end_replica(session, job, f"deployment {row.name}: failed {link.probe_failures} probes")
     started = rep.started_at
@@ -200,8 +189,7 @@ def _drain(session: Session, pair: tuple[DeploymentReplicaRow, JobRow], now: dat
     """Out of routing now (the gateway sends it nothing new); cancelled after the drain."""
     link, job = pair
     _phase(link, ReplicaPhase.DRAINING, now)
-    for rep in session.scalars(select(ReplicaRow).where(ReplicaRow.job_id == job.id)):
-        rep.ready_at = None
+    endpoints.unready(session, job.id)
 
 
 def _failed_start(row: DeploymentRow, policy: Policy, now: datetime, why: str) -> None:

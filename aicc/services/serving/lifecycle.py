@@ -16,7 +16,7 @@ from aicc.services.common import utcnow
 from aicc.services.jobs import endpoints
 from aicc.services.jobs.transitions import change_state, hold, note
 from aicc.services.notify import events
-from aicc.store.tables import DeploymentReplicaRow, DeploymentRow, JobRow, ProjectRow, ReplicaRow
+from aicc.store.tables import DeploymentReplicaRow, DeploymentRow, JobRow, ProjectRow
 
 STATES = tuple(state.value for state in DeploymentState)  # core/states.py: who follows whom
 
@@ -34,8 +34,7 @@ def end_replica(session: Session, job: JobRow, why: str) -> None:
         change_state(session, job, JobState.CANCELLED, reason=Reason.CANCELLED_BY_USER, message=why)
     else:
         job.cancel_requested, job.message = True, why
-    for rep in session.scalars(select(ReplicaRow).where(ReplicaRow.job_id == job.id)):
-        rep.ready_at = None
+    endpoints.unready(session, job.id)
 
 
 def move(row: DeploymentRow, to: DeploymentState) -> None:

@@ -21,15 +21,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.core import periods
 from aicc.core.tenancy import Principal, Role
 from aicc.services.common import Forbidden
+from aicc.services.jobs import census
 from aicc.services.telemetry.views import IdleReplica, IdleReplicas, UtilizationRow
 from aicc.services.telemetry.views import Utilization as UtilizationPage
-from aicc.store.tables import DeviceRow, DeviceSampleRow, JobRow, NodeRow, ReplicaRow
+from aicc.store.tables import DeviceRow, DeviceSampleRow, NodeRow
 
 By = Literal["pool", "model", "org"]
 IDLE_SHARE = 0.05
@@ -142,23 +143,17 @@ def _allocated(
     """Device-seconds held by group and day (a share counted as its share), and who held each
     device when (so a sample can be given to the organization holding the device)."""
     lo, hi = bounds[0][0], min(bounds[-1][1], now)
-    reps = session.execute(
-        select(ReplicaRow, JobRow.org_id)
-        .join(JobRow, JobRow.id == ReplicaRow.job_id)
-        .where(
-            ReplicaRow.bound_at < hi, or_(ReplicaRow.ended_at.is_(None), ReplicaRow.ended_at > lo)
-        )
-    ).all()
     holders: Holders = defaultdict(list)
     allocated: dict[Key, float] = defaultdict(float)
-    for rep, org in reps:
+    for rep in census.held_between(session, lo, hi):
+        org = rep.org_id
         end_at = rep.ended_at or now
-        for pick in rep.devices:
-            dev = devices.get((rep.node_id, int(pick["index"])))
+        for index, milli in rep.devices:
+            dev = devices.get((rep.node_id, index))
             if dev is None:
                 continue
             holders[(dev.node_id, dev.index)].append((rep.bound_at, end_at, org))
-            share = int(pick["milli"]) / 1000
+            share = milli / 1000
             for day, (start, end) in enumerate(bounds):
                 held = _overlap(rep.bound_at, end_at, start, min(end, now))
                 if held:
@@ -226,24 +221,18 @@ def idle(session: Session, who: Principal, *, now: datetime) -> list[IdleReplica
         raise Forbidden("idle allocations are for admins")
     since = now - IDLE_FOR
     devices = registered_devices(session)
-    query = (
-        select(ReplicaRow, JobRow)
-        .join(JobRow, JobRow.id == ReplicaRow.job_id)
-        .where(ReplicaRow.state == "running", ReplicaRow.bound_at <= since)
-    )
-    if not who.is_admin:
-        query = query.where(JobRow.org_id == who.org_id)
+    held = census.holding(session, org_id=None if who.is_admin else (who.org_id or ""))
     out: list[IdleReplica] = []
-    for rep, job in session.execute(query).all():
-        if not rep.devices:
+    for rep in held:
+        if rep.state != "running" or rep.bound_at > since or not rep.devices:
             continue
         worst = 0.0
         flagged = True
-        for pick in rep.devices:
+        for index, _ in rep.devices:
             found = session.execute(
                 select(DeviceSampleRow.at, DeviceSampleRow.utilization).where(
                     DeviceSampleRow.node_id == rep.node_id,
-                    DeviceSampleRow.index == int(pick["index"]),
+                    DeviceSampleRow.index == index,
                     DeviceSampleRow.at >= since - timedelta(minutes=2),
                     DeviceSampleRow.at <= now,
                 )
@@ -254,15 +243,15 @@ def idle(session: Session, who: Principal, *, now: datetime) -> list[IdleReplica
                 break
             worst = max(worst, max(u for _, u in found))
         if flagged:
-            model = devices.get((rep.node_id, int(rep.devices[0]["index"])))
+            model = devices.get((rep.node_id, rep.devices[0][0]))
             out.append(
                 IdleReplica(
-                    job_id=job.id,
-                    org_id=job.org_id,
-                    project_id=job.project_id,
+                    job_id=rep.job_id,
+                    org_id=rep.org_id,
+                    project_id=rep.project_id,
                     replica=rep.index,
                     node_id=rep.node_id,
-                    devices=[int(p["index"]) for p in rep.devices],
+                    devices=[index for index, _ in rep.devices],
                     model=model.model if model else None,
                     since=rep.started_at or rep.bound_at,
                     max_utilization=worst,

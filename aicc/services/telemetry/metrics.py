@@ -8,7 +8,7 @@ append-only events). It carries tenant labels, so only center admins may read it
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 
@@ -25,15 +25,13 @@ from sqlalchemy.orm import Session
 
 from aicc.core.topology import NodeState
 from aicc.services.billing import rating
+from aicc.services.jobs import census
 from aicc.services.notify import metrics as notify_metrics
 from aicc.services.telemetry.kpis import registered_devices
 from aicc.store.tables import (
     DeviceSampleRow,
-    EventRow,
-    JobRow,
     NodeRow,
     ProjectRow,
-    ReplicaRow,
     UsageRow,
 )
 
@@ -85,15 +83,12 @@ class StoreCollector:
         allocated: dict[tuple[str, str, str], float] = defaultdict(float)
         for dev in devices.values():
             count[(dev.pool, dev.model, str(dev.simulated).lower())] += 1
-        query = select(ReplicaRow.node_id, ReplicaRow.devices).where(
-            ReplicaRow.state.in_(("scheduled", "running"))
-        )
-        for node_id, picks in self.session.execute(query):
-            for pick in picks:
-                d = devices.get((node_id, int(pick["index"])))
+        for rep in census.holding(self.session):
+            for index, milli in rep.devices:
+                d = devices.get((rep.node_id, index))
                 if d is not None:
                     key = (d.pool, d.model, str(d.simulated).lower())
-                    allocated[key] += int(pick["milli"]) / 1000
+                    allocated[key] += milli / 1000
         for key, value in sorted(count.items()):
             installed.add_metric(list(key), value)
             held.add_metric(list(key), allocated.get(key, 0.0))
@@ -130,45 +125,31 @@ class StoreCollector:
         yield busy
 
     def _queue(self) -> Iterator[Metric]:
+        counts = census.by_state(self.session)
         jobs = GaugeMetricFamily("aicc_jobs", "Jobs by state.", labels=["state"])
-        for state, n in self.session.execute(
-            select(JobRow.state, func.count()).group_by(JobRow.state)
-        ):
+        states: Counter[str] = Counter()
+        for c in counts:
+            states[c.state] += c.number
+        for state, n in states.items():
             jobs.add_metric([state], n)
         yield jobs
         depth = GaugeMetricFamily(
             "aicc_queue_depth", "Jobs waiting (pending or admitted).", labels=["org", "project"]
         )
         names = {i: n for i, n in self.session.execute(select(ProjectRow.id, ProjectRow.name))}
-        query = (
-            select(JobRow.org_id, JobRow.project_id, func.count())
-            .where(JobRow.state.in_(("pending", "admitted")))
-            .group_by(JobRow.org_id, JobRow.project_id)
-        )
-        for org, project, n in self.session.execute(query):
+        waiting: Counter[tuple[str, str]] = Counter()
+        for c in counts:
+            if c.state in ("pending", "admitted"):
+                waiting[(c.org_id, c.project_id)] += c.number
+        for (org, project), n in waiting.items():
             depth.add_metric([org, names.get(project, project)], n)
         yield depth
 
     def _waits(self) -> Iterator[Metric]:
         """Seconds from entering `pending` to `running`, per attempt that started."""
-        entered: dict[tuple[str | None, int], datetime] = {}
-        query = select(EventRow.job_id, EventRow.attempt, func.min(EventRow.at)).where(
-            EventRow.to_state == "pending"
-        )
-        for job, attempt, at in self.session.execute(
-            query.group_by(EventRow.job_id, EventRow.attempt)
-        ):
-            entered[(job, attempt)] = at
         counts = [0] * len(WAIT_BUCKETS)
         total, n = 0.0, 0
-        started = select(EventRow.job_id, EventRow.attempt, EventRow.at).where(
-            EventRow.to_state == "running"
-        )
-        for job, attempt, at in self.session.execute(started):
-            begin = entered.get((job, attempt))
-            if begin is None:
-                continue
-            wait = max(0.0, (at - begin).total_seconds())
+        for wait in census.waits(self.session):
             total, n = total + wait, n + 1
             for i, bound in enumerate(WAIT_BUCKETS):
                 if wait <= bound:

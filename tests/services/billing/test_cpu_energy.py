@@ -14,6 +14,7 @@ from sqlalchemy import select
 from aicc.core.energy import node_share
 from aicc.services.billing import records
 from aicc.services.billing.meter import Meter
+from aicc.services.jobs import metering
 from aicc.services.telemetry import samples
 from aicc.store.db import Database
 from aicc.store.tables import NodeRow, UsageRow
@@ -35,7 +36,9 @@ def test_a_cpu_jobs_record_has_kwh_and_co2_by_the_named_method(db: Database, sou
                 session, T0.replace(hour=10, minute=minute), [(node_id, watts, source, None)]
             )
     with db.session() as session:
-        Meter(session, zone="Asia/Shanghai", power=POWER).compute(T0 + timedelta(hours=2))
+        metering.meter(
+            session, Meter(session, zone="Asia/Shanghai", power=POWER), T0 + timedelta(hours=2)
+        )
     with db.reader() as session:
         first, second = session.scalars(select(UsageRow).order_by(UsageRow.start)).all()
     assert first.energy_method is None and first.energy_kwh == 0  # 09:20-10:00: not measured
@@ -53,7 +56,9 @@ def test_a_cpu_jobs_record_has_kwh_and_co2_by_the_named_method(db: Database, sou
 def test_an_accelerator_record_names_nvml_or_estimated(db: Database) -> None:
     running_replica(db, [(0, 1000)])
     with db.session() as session:
-        Meter(session, zone="Asia/Shanghai", power=POWER).compute(T0 + timedelta(hours=1))
+        metering.meter(
+            session, Meter(session, zone="Asia/Shanghai", power=POWER), T0 + timedelta(hours=1)
+        )
     with db.reader() as session:
         (record,) = session.scalars(select(UsageRow)).all()
     assert record.energy_method == "estimated" and record.energy_kwh > 0

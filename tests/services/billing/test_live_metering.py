@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from aicc.services.billing.meter import Meter, PowerModel
+from aicc.services.jobs import metering
 from aicc.store.tables import ReplicaRow
 from aicc.testing.jobs import submit, wait_state
 from aicc.testing.servers import in_process
@@ -101,6 +102,6 @@ def test_a_restart_mid_job_neither_drops_nor_doubles_usage(tmp_path: Path) -> No
             for rep in session.query(ReplicaRow).all():
                 rep.metered_to = None
             meter = Meter(session, zone="Asia/Shanghai", power=PowerModel())
-            assert meter.compute(datetime.now(UTC)) == 0
+            assert metering.meter(session, meter, datetime.now(UTC)) == 0
         again = api.get("/api/v1/usage", params={"job": job["id"]}).json()["items"]
         assert [r["id"] for r in again] == [r["id"] for r in records]

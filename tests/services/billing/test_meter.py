@@ -19,6 +19,7 @@ from aicc.core.energy import parse_profile
 from aicc.core.pricing import PricePlan
 from aicc.services.billing import meter, rating
 from aicc.services.billing.meter import Meter
+from aicc.services.jobs import metering, workdirs
 from aicc.store.db import Database
 from aicc.store.tables import (
     DeviceSampleRow,
@@ -39,7 +40,7 @@ def db(tmp_path: Path, db_url: str | None) -> Iterator[Database]:
 
 def _pass(db: Database, observed: datetime) -> int:
     with db.session() as session:
-        return Meter(session, zone="Asia/Shanghai", power=POWER).compute(observed)
+        return metering.meter(session, Meter(session, zone="Asia/Shanghai", power=POWER), observed)
 
 
 def _records(db: Database) -> list[UsageRow]:
@@ -51,11 +52,11 @@ def test_running_usage_is_cut_at_whole_hours_and_recorded_once(db: Database) -> 
     rep_id = running_replica(db, [(0, 500)], simulated=True)
     observed = T0 + timedelta(hours=1, minutes=45)  # 11:05
     with db.reader() as session:
-        assert meter.due(session, observed)
+        assert metering.due(session, observed)
     assert _pass(db, observed) == 2  # 09:20-10:00 and 10:00-11:00; 11:00-11:05 is not closed
     assert _pass(db, observed + timedelta(minutes=1)) == 0
     with db.reader() as session:
-        assert not meter.due(session, observed + timedelta(minutes=1))
+        assert not metering.due(session, observed + timedelta(minutes=1))
     with db.session() as session:  # it ends at 11:30:15.250
         rep = session.get(ReplicaRow, rep_id)
         assert rep is not None
@@ -91,7 +92,7 @@ def test_a_replica_that_ended_as_it_started_is_metered_with_nothing_to_bill(db: 
     with db.reader() as session:
         rep = session.get(ReplicaRow, rep_id)
         assert rep is not None and rep.metered_to == rep.ended_at
-        assert not meter.due(session, observed)
+        assert not metering.due(session, observed)
     assert _records(db) == []
 
 
@@ -129,7 +130,7 @@ def test_carbon_is_the_records_kwh_at_the_intensity_and_pue_of_its_hour(db: Data
     def metered(power: meter.PowerModel) -> int:
         with db.session() as session:
             books = Meter(session, zone="Asia/Shanghai", power=power)
-            return books.compute(T0 + timedelta(hours=2))
+            return metering.meter(session, books, T0 + timedelta(hours=2))
 
     assert metered(power) == 2
     first, second = _records(db)
@@ -153,7 +154,8 @@ def test_storage_is_recorded_per_closed_day(db: Database) -> None:
     now = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)  # 20:00 on the 3rd in Shanghai
     for _ in range(2):
         with db.session() as session:
-            Meter(session, zone="Asia/Shanghai", power=POWER).storage(now)
+            books = Meter(session, zone="Asia/Shanghai", power=POWER)
+            books.storage(now, workdirs.archives_held(session))
     rows = _records(db)
     assert [r.key.rsplit(":", 1)[1] for r in rows] == ["2026-11-01", "2026-11-02"]
     assert [r.duration_us for r in rows] == [10 * 3600 * 10**6, 24 * 3600 * 10**6]

@@ -29,6 +29,7 @@ from aicc.services.billing import credits, invoices, rating
 from aicc.services.billing.meter import Meter, PowerModel
 from aicc.services.common import Forbidden, Invalid, new_id
 from aicc.services.federation import books
+from aicc.services.jobs import metering
 from aicc.services.reports import export, pdf
 from aicc.services.reports.monthly import monthly
 from aicc.services.reports.views import MonthlyReport
@@ -205,7 +206,7 @@ def world(
     )
     power = replace(POWER, profile=profile)
     with db.session() as session:
-        Meter(session, zone=ZONE, power=power).compute(at(1, 0, 11))
+        metering.meter(session, Meter(session, zone=ZONE, power=power), at(1, 0, 11))
     with db.session() as session:
         credits.create_subsidy(
             session, admin,

@@ -22,8 +22,9 @@ from aicc.server import ServerState
 from aicc.services.common import utcnow
 from aicc.services.images import events, images, keys, tokens
 from aicc.services.images.distribution import Blob, Manifest
+from aicc.services.images.views import ActingJob
 from aicc.services.tenancy import tenancy
-from aicc.store.tables import UserRow
+from aicc.store.tables import JobRow, UserRow
 from aicc.testing import registry
 from aicc.testing.servers import in_process
 from aicc.testing.tenants import Tenant, make_tenant
@@ -202,9 +203,12 @@ def test_a_pull_credential_pulls_its_image_only(served: tuple[TestClient, Server
     )
     assert job.status_code == 201, job.text
     with state.db.reader() as session:
+        row = session.get(JobRow, job.json()["id"])
+        assert row is not None
+        acting = ActingJob(id=row.id, user_id=row.user_id, project_id=row.project_id)
         for_job = images.pull_credential(
             session,
-            job.json()["id"],
+            acting,
             "demo:1",
             registry=state.settings.registry,
             home=state.settings.home,

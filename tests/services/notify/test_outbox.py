@@ -20,6 +20,7 @@ from aicc.core.pricing import PricePlan
 from aicc.core.states import DeploymentState
 from aicc.services.billing import budgets
 from aicc.services.common import new_id, utcnow
+from aicc.services.jobs import metering
 from aicc.services.notify import delivery, events, waiting
 from aicc.services.serving import lifecycle
 from aicc.store.db import Database
@@ -177,7 +178,13 @@ def test_a_deployment_down_and_a_budget_threshold_are_told_once(db: Database) ->
         )  # fmt: skip
     for _ in range(2):
         with db.session() as session:
-            budgets.alert(session, now=utcnow(), zone="Asia/Shanghai", default=PricePlan(name="c"))
+            budgets.alert(
+                session,
+                running=metering.running(session),
+                now=utcnow(),
+                zone="Asia/Shanghai",
+                default=PricePlan(name="c"),
+            )
     with db.reader() as session:
         told = session.scalars(
             select(NotifyEventRow).where(NotifyEventRow.org_id == who.org_id)
