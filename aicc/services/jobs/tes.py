@@ -111,13 +111,12 @@ def _dataset_url(session: Session, who: Principal, where: str, url: str) -> str:
     org = tenancy.org_name(session, project.org_id)
     if version == objects.LATEST:
         try:
-            row, _ = datasets.find(session, who, f"{org}/{project.name}/{name}")
+            found = datasets.get(session, who, f"{org}/{project.name}/{name}", with_versions=False)
         except NotFound:
             raise core.Refusal(f"{where}: no data set {name!r} in bucket {bucket!r}") from None
-        newest = datasets.latest_row(session, row.id)
-        if newest is None:
+        if found.latest is None:
             raise core.Refusal(f"{where}: data set {name!r} has no version yet")
-        version = str(newest.number)
+        version = str(found.latest)
     return f"aicc://{org}/{project.name}/{name}@{int(version)}/{'' if whole else path}"
 
 
