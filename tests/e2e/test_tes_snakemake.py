@@ -26,34 +26,11 @@ from aicc import Client
 from aicc.config import DEFAULT_PRICING
 from aicc.testing.servers import over_http
 from aicc.testing.tenants import make_tenant
+from aicc.testing.workflows import READS, REPORT, SNAKEFILE, SORTED
 
 pytestmark = pytest.mark.slow
 
 VENV = Path(__file__).resolve().parents[2] / ".venv-workflow"
-READS = b"gattaca\nacgt\ntttt\ncat\n"
-UPPER = READS.upper()
-SORTED = b"".join(sorted(UPPER.splitlines(keepends=True)))
-REPORT = SORTED + UPPER
-
-SNAKEFILE = """
-rule all:
-    input: "report.txt"
-
-rule upper:
-    input: storage.s3("s3://default/genome/1/reads.txt")
-    output: "upper.txt"
-    shell: "tr a-z A-Z < {input} > {output}"
-
-rule sort:
-    input: "upper.txt"
-    output: "sorted.txt"
-    shell: "LC_ALL=C sort {input} > {output}"
-
-rule report:
-    input: sorted="sorted.txt", upper="upper.txt"
-    output: "report.txt"
-    shell: "cat {input.sorted} {input.upper} > {output}"
-"""
 
 
 def _site_environment() -> dict[str, object]:

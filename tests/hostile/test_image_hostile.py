@@ -1,6 +1,7 @@
 """The isolation suite's probes, run from a job in an image (podman, local executor, real
 server): tenant B's container reads none of the control plane ($AICC_HOME/admin.token, the
-database, tenant A's run directory and outputs), reaches neither the server's port, a listener
+database, tenant A's run directory and outputs), reaches neither the server's API (its port
+inside the job is the route to the S3 endpoint alone: the admin's token gets a 404), a listener
 on the machine's loopback nor one on the node's own addresses, and sees no process of the host.
 
 The image is busybox and marker files (aicc/testing/images.py); each probe prints one
@@ -76,7 +77,6 @@ def test_a_job_in_an_image_reaches_nothing_of_the_control_plane_or_another_tenan
         server_port = int(urlsplit(url).port or 0)
         node = [a for a in netns.node_addresses() if a != "127.0.0.1" and ":" not in a]
         ports = {
-            "server": f"127.0.0.1:{server_port}",
             "machine-loopback": f"127.0.0.1:{outside.port}",
             **{f"node-address-{i}": f"{a}:{outside.port}" for i, a in enumerate(node)},
         }
@@ -86,7 +86,14 @@ def test_a_job_in_an_image_reaches_nothing_of_the_control_plane_or_another_tenan
             "else echo PROBE host-pid refused; fi; "
         )
         listing = f"echo HOME $(ls {home}); echo RUNS $(ls {home / 'runs'}); "
-        script = _files(files) + _ports(ports) + processes + listing + "cat /etc/marker"
+        # the server's port is the job's route to its S3 endpoint (api/jobroute.py): the API
+        # behind it answers nothing, the admin's token or not
+        api_call = (
+            f"printf 'GET /api/v1/jobs HTTP/1.0\\r\\nAuthorization: Bearer {token}\\r\\n\\r\\n' "
+            f"| nc -w 3 127.0.0.1 {server_port} | head -1 | sed 's/^/SERVER /'; "
+        )
+        script = _files(files) + _ports(ports) + api_call + processes + listing
+        script += "cat /etc/marker"
         job_b = submit(
             api, {"command": ["/bin/sh", "-c", script], "image": image, "resources": SMALL}, **b
         )
@@ -99,6 +106,7 @@ def test_a_job_in_an_image_reaches_nothing_of_the_control_plane_or_another_tenan
         reached = [n for n in names if f"PROBE {n} ok" in log]
         refused = [n for n in names if f"PROBE {n} refused" in log]
         assert (reached, len(refused)) == ([], len(names)), log
+        assert "SERVER HTTP/1.1 404" in log, log  # the route's gate, not the API
         assert outside.accepted == 0
         count = int(log.split("PROCESSES ", 1)[1].split()[0])
         assert count <= 6, log  # its own init, shell, ls and grep: none of the host's

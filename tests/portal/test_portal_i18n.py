@@ -155,6 +155,7 @@ def test_translator_fills_placeholders_and_falls_back() -> None:
 # portal.
 SHOWN_SERVICES = (
     "jobs/jobs",
+    "jobs/census",  # the heat map's holders (nodes' page)
     "tenancy/tenancy",
     "tenancy/tokens",
     "tenancy/secrets",
@@ -184,6 +185,8 @@ SHOWN_SERVICES = (
     "models/predictions",
     "models/reviews",  # a data set's rating form (issue 41)
     "serving/deployments",
+    "serving/access",
+    "serving/replica_spec",
     "serving/adapters",
     "serving/converge",
     "serving/api_keys",

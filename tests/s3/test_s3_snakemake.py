@@ -27,31 +27,7 @@ from botocore.exceptions import ClientError
 from aicc import Client
 from aicc.testing.servers import over_http
 from aicc.testing.tenants import make_tenant
-
-READS = b"gattaca\nacgt\ntttt\ncat\n"
-UPPER = READS.upper()
-SORTED = b"".join(sorted(UPPER.splitlines(keepends=True)))
-REPORT = SORTED + UPPER  # step 3 reads both earlier steps' outputs
-
-SNAKEFILE = """
-rule all:
-    input: "report.txt"
-
-rule upper:
-    input: storage.s3("s3://default/genome/1/reads.txt")
-    output: "upper.txt"
-    shell: "tr a-z A-Z < {input} > {output}"
-
-rule sort:
-    input: "upper.txt"
-    output: "sorted.txt"
-    shell: "LC_ALL=C sort {input} > {output}"
-
-rule report:
-    input: sorted="sorted.txt", upper="upper.txt"
-    output: "report.txt"
-    shell: "cat {input.sorted} {input.upper} > {output}"
-"""
+from aicc.testing.workflows import READS, REPORT, SNAKEFILE, SORTED, UPPER
 
 
 def _snakemake() -> str | None:
