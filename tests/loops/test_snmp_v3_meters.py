@@ -36,7 +36,7 @@ def agent() -> Iterator[snmp.Agent]:
         found.stop()
 
 
-def read(port: int, usm: Usm, timeout_s: float = 2.0) -> Any:
+def read(port: int, usm: Usm, timeout_s: float = 10.0) -> Any:
     found = Target("pdu", "it", "127.0.0.1", port, 0, WATTS, timeout_s=timeout_s, usm=usm)
     try:
         began = time.monotonic()
@@ -65,7 +65,7 @@ def test_an_snmpv3_user_reads_and_wrong_keys_are_refused_naming_the_key(
 
 
 METER: dict[str, Any] = {
-    "name": "pdu", "role": "it", "protocol": "snmp", "host": "127.0.0.1", "timeout_s": 2,
+    "name": "pdu", "role": "it", "protocol": "snmp", "host": "127.0.0.1", "timeout_s": 10,
     "oid": {"oid": "." + WATTS.oid, "unit": "W"},
 }  # fmt: skip
 V3 = {"user": "aicc-ro", "auth_protocol": "SHA-256", "auth_key": "auth-pass-1",
