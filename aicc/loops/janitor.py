@@ -1,7 +1,7 @@
 """Retention: what finished jobs leave on disk is freed on a schedule, never their outputs; and
 data set chunks nothing refers to any more are deleted from the chunk store. What it reads and
-writes in the store is services/jobs/retention.py's and services/data/uploads.py's; the loop
-asks the executors to purge."""
+writes in the store is services/jobs/retention.py's, services/center/sweeps.py's and
+services/data/uploads.py's; the loop asks the executors to purge."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from aicc.executors.base import Executor
 from aicc.loops.registry import Context, Declared
 from aicc.loops.steps import Every, Pass, Periodic
+from aicc.services.center import sweeps
 from aicc.services.common import utcnow
 from aicc.services.data import uploads
 from aicc.services.jobs import retention
@@ -36,7 +37,7 @@ def sweep(
     server was down, no job is skipped.
     """
     with db.reader() as session:
-        last = retention.last_sweep(session)
+        last = sweeps.last_sweep(session)
     cleaned = 0
     for job_id in ended_between(db, last - WORKDIR_GRACE, now - WORKDIR_GRACE):
         for executor in executors.values():
@@ -47,7 +48,7 @@ def sweep(
             executor.purge(job_id, logs=True)
         cleaned += 1
     with db.session() as session:
-        retention.swept(session, now)
+        sweeps.swept(session, now)
     return cleaned
 
 

@@ -129,6 +129,21 @@ def any_meter(session: Session) -> bool:
     return session.scalar(select(MeterSampleRow.id).limit(1)) is not None
 
 
+def latest_kw(session: Session, since: datetime) -> dict[str, tuple[str, float]]:
+    """Each meter's last good kW reading since `since`: meter -> (its role, kW); a meter with
+    none (counters only, or errors) is absent."""
+    latest: dict[str, tuple[str, float]] = {}
+    for name, role, kw in session.execute(
+        select(MeterSampleRow.meter, MeterSampleRow.role, MeterSampleRow.kw)
+        .where(MeterSampleRow.at >= since, MeterSampleRow.error == "")
+        .where(MeterSampleRow.kw.is_not(None))
+        .order_by(MeterSampleRow.at)
+    ):
+        if kw is not None:  # the query keeps none; the column is nullable for counters
+            latest[name] = (role, float(kw))  # the last one of each meter wins
+    return latest
+
+
 def pue_of_hour(session: Session, at: datetime) -> float | None:
     """The measured PUE of the clock hour holding `at`: its closed row's, else computed from
     the samples in now (meters as the samples name them); None: a gap, or no meters."""

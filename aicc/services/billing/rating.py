@@ -39,6 +39,9 @@ CENTS = Decimal("0.01")
 DATASETS = "datasets"  # `replica_id` of a project's data set storage records, and their item
 IMAGES = "images"  # the same for its images in the center registry
 BATCH = "batch"  # `replica_id` of the gateway's records of batch requests (gateway/batches.py)
+# `replica_id` of a record of a job of this site's tenant that ran at a peer: "site:<peer>"
+# (services/federation/books.py writes them)
+ELSEWHERE = "site:"
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,12 @@ def pflops(model: str) -> Fraction:
 
 
 def device_hours(record: UsageRow) -> Fraction:
-    return Fraction(record.milli * record.duration_us, 1000 * US_PER_HOUR)
+    return held_hours(record.milli, record.duration_us)
+
+
+def held_hours(milli: int, duration_us: int) -> Fraction:
+    """Device-hours of `milli` thousandths of a device held for `duration_us`."""
+    return Fraction(milli * duration_us, 1000 * US_PER_HOUR)
 
 
 def allocate(quantities: list[Fraction], unit_price: Decimal) -> list[Decimal]:

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
 from aicc import __version__
@@ -33,6 +32,7 @@ from aicc.executors.local import runtime
 from aicc.services.billing import invoices
 from aicc.services.common import Conflict, Invalid, ServiceError, utcnow
 from aicc.services.data import datasets
+from aicc.services.data.chunks import pack_count, pack_sizes
 from aicc.services.jobs import census, workdirs
 from aicc.services.tenancy import tenancy
 from aicc.store import dumps
@@ -47,9 +47,6 @@ from aicc.store.chunkstore import (
 )
 from aicc.store.db import Database, database_url, migrate
 from aicc.store.s3 import open_chunk_store
-from aicc.store.tables import (
-    ChunkRow,
-)
 
 FORMAT = "aicc-backup/1"
 RUN_TREES = ("runs", "slurm-runs", "ray-runs")  # JOB/... under each: the engines' run dirs
@@ -108,9 +105,6 @@ class Summary:
 
 
 def _counts(session: Session) -> dict[str, int]:
-    def count(query: Any) -> int:
-        return int(session.execute(query).scalar_one())
-
     orgs, users = tenancy.counts(session)
     sets, models, versions = datasets.counts(session)
     return {
@@ -122,7 +116,7 @@ def _counts(session: Session) -> dict[str, int]:
         "versions": versions,
         "invoices": invoices.count(session),
         "workdirs": len(workdirs.archives(session)),
-        "packs": count(select(func.count(distinct(ChunkRow.pack)))),
+        "packs": pack_count(session),
     }
 
 
@@ -138,11 +132,10 @@ class _Referenced:
 
 
 def _referenced(session: Session) -> _Referenced:
-    sizes = select(ChunkRow.pack, func.max(ChunkRow.offset + ChunkRow.size)).group_by(ChunkRow.pack)
     return _Referenced(
         counts=_counts(session),
         workdirs=workdirs.archives(session),
-        packs={pack: int(size or 0) for pack, size in sorted(session.execute(sizes).all())},
+        packs=pack_sizes(session),
         job_ids=census.job_ids(session),
         live={f"{h.job_id}/{h.attempt}/{h.index}" for h in census.holding(session)},
     )

@@ -31,6 +31,7 @@ from aicc.core.tenancy import Principal
 from aicc.scheduler import power as model
 from aicc.scheduler.snapshot import NodeView, PowerCap, Snapshot
 from aicc.services import changes
+from aicc.services.billing import facility
 from aicc.services.billing.meter import node_power_w
 from aicc.services.center.views import PowerCapEvent, PowerStatus
 from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
@@ -39,7 +40,6 @@ from aicc.services.tenancy import audit
 from aicc.store.tables import (
     NODE_INDEX,
     DeviceSampleRow,
-    MeterSampleRow,
     NodeRow,
     SettingRow,
 )
@@ -462,15 +462,7 @@ class Site:
         facility meters' fresh kW readings (`utility`, else `it` plus `cooling`), else the
         nodes' fresh BMC samples times the hour's PUE, else the power model's estimate."""
         since = now - FRESH
-        latest: dict[str, tuple[str, float]] = {}
-        for name, role, kw in session.execute(
-            select(MeterSampleRow.meter, MeterSampleRow.role, MeterSampleRow.kw)
-            .where(MeterSampleRow.at >= since, MeterSampleRow.error == "")
-            .where(MeterSampleRow.kw.is_not(None))
-            .order_by(MeterSampleRow.at)
-        ):
-            if kw is not None:  # the query keeps none; the column is nullable for counters
-                latest[name] = (role, float(kw))  # the last one of each meter wins
+        latest = facility.latest_kw(session, since)
         by_role: dict[str, float] = {}
         for role, kw in latest.values():
             by_role[role] = by_role.get(role, 0.0) + kw

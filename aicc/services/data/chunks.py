@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
 from aicc.core import datasets as core
@@ -72,6 +72,18 @@ def places(session: Session, digests: Iterable[str]) -> dict[str, Place]:
         )
         found.update({d: Place(p, o, s) for d, p, o, s in rows})
     return found
+
+
+def pack_sizes(session: Session) -> dict[str, int]:
+    """Every pack the index names -> its size as the chunks in it add up (the end of its last
+    chunk), by digest: what a backup must copy of the chunk store."""
+    sizes = select(ChunkRow.pack, func.max(ChunkRow.offset + ChunkRow.size)).group_by(ChunkRow.pack)
+    return {pack: int(size or 0) for pack, size in sorted(session.execute(sizes).all())}
+
+
+def pack_count(session: Session) -> int:
+    """How many packs the index names."""
+    return int(session.execute(select(func.count(distinct(ChunkRow.pack)))).scalar_one())
 
 
 def reader(session: Session, store: ChunkStore, digests: Iterable[str] = ()) -> Chunks:

@@ -487,8 +487,21 @@ def version_row(
     project: str | None = None,
     kind: str = DATA,
 ) -> tuple[DatasetRow, DatasetVersionRow]:
+    row, _, version = _found_version(session, who, ref, project=project, kind=kind)
+    return row, version
+
+
+def _found_version(
+    session: Session,
+    who: Principal,
+    ref: str | core.Ref,
+    *,
+    project: str | None = None,
+    kind: str = DATA,
+) -> tuple[DatasetRow, ProjectRow, DatasetVersionRow]:
+    """`version_row`, with the set's project (data's own lookups make read models of them)."""
     parsed = _parse(ref) if isinstance(ref, str) else ref
-    row, _ = _find(session, who, parsed, project, kind=kind)
+    row, prj = _find(session, who, parsed, project, kind=kind)
     if parsed.version is None:
         version = latest_row(session, row.id)
         if version is None:
@@ -497,7 +510,7 @@ def version_row(
         version = numbered_row(session, row.id, parsed.version)
         if version is None:
             raise NotFound("{ref} not found: no such version", ref=str(parsed))
-    return row, version
+    return row, prj, version
 
 
 def manifest_of(version: DatasetVersionRow) -> core.Manifest:

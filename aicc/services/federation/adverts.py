@@ -23,11 +23,11 @@ from aicc.core.energy import EnergyProfile
 from aicc.core.tenancy import Principal
 from aicc.scheduler import federation as routing
 from aicc.services.common import Forbidden, Invalid
+from aicc.services.data import lookups
+from aicc.services.data.datasets import DATA
 from aicc.services.federation.views import Site
 from aicc.services.jobs import census
 from aicc.store.tables import (
-    DatasetRow,
-    DatasetVersionRow,
     DeviceRow,
     FederationAdvertRow,
     JobRow,
@@ -144,24 +144,19 @@ def _waiting_demand(session: Session) -> tuple[dict[str, float], int]:
 
 
 def _datasets(session: Session) -> list[dict[str, Any]]:
+    sets = lookups.of_kind(DATA).subquery()
     query = (
-        select(DatasetRow, OrgRow.name)
-        .join(ProjectRow, ProjectRow.id == DatasetRow.project_id)
+        select(sets.c.id, sets.c.name, sets.c.region, OrgRow.name)
+        .join(ProjectRow, ProjectRow.id == sets.c.project_id)
         .join(OrgRow, OrgRow.id == ProjectRow.org_id)
-        .where(DatasetRow.kind == "dataset")
-        .order_by(DatasetRow.name)
+        .order_by(sets.c.name)
     )
-    out = []
-    for row, org in session.execute(query):
-        size = session.scalar(
-            select(DatasetVersionRow.logical_bytes)
-            .where(DatasetVersionRow.dataset_id == row.id)
-            .order_by(DatasetVersionRow.number.desc())
-            .limit(1)
-        )
-        if size is not None:
-            out.append({"name": row.name, "org": org, "bytes": size, "region": row.region})
-    return out
+    sizes = lookups.latest_bytes(session, DATA)
+    return [
+        {"name": name, "org": org, "bytes": sizes[set_id], "region": region}
+        for set_id, name, region, org in session.execute(query)
+        if set_id in sizes
+    ]
 
 
 def store(session: Session, site: str, advert: dict[str, Any], now: datetime) -> None:

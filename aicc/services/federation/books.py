@@ -23,16 +23,15 @@ from aicc.core.catalog import mig_milli
 from aicc.core.jobspec import AcceleratorRequest, JobSpec
 from aicc.core.pricing import PricePlan
 from aicc.core.tenancy import Principal
-from aicc.services.billing import rating
+from aicc.services.billing import usage
+from aicc.services.billing.rating import ELSEWHERE
 from aicc.services.common import Conflict, Forbidden, NotFound, utcnow
 from aicc.services.federation.views import Settlement
 from aicc.services.tenancy import audit
-from aicc.store.tables import FederationAdvertRow, FederationJobRow, JobRow, SettlementRow, UsageRow
+from aicc.store.tables import FederationAdvertRow, FederationJobRow, JobRow, SettlementRow
 
 US = 1_000_000
 CENT = Decimal("0.01")
-# `replica_id` of a usage record written here for an attempt that ran at a peer: "site:<peer>"
-ELSEWHERE = "site:"
 
 
 def peer_plan(advert: dict[str, Any] | None) -> PricePlan:
@@ -76,19 +75,15 @@ def record(session: Session, job: JobRow, run: FederationJobRow, *, zone: str) -
     advert_row = session.get(FederationAdvertRow, run.site)
     advert = advert_row.advert if advert_row else None
     simulated = bool(((advert or {}).get("models") or {}).get(model, {}).get("simulated"))
-    written: list[UsageRow] = []
+    written: list[str] = []
     for start, end in periods.hour_segments(run.started_at, run.ended_at):
         key = f"f:{job.id}:{run.attempt}:{periods.hour_floor(start).strftime('%Y%m%dT%H')}"
-        if session.scalar(select(UsageRow.id).where(UsageRow.key == key)) is not None:
-            continue
-        usage = UsageRow(
+        hour = usage.Compute(
             key=key,
-            kind="compute",
             org_id=job.org_id,
             project_id=job.project_id,
             job_id=job.id,
             replica_id=f"{ELSEWHERE}{run.site}",  # where it ran: a peer, not a replica here
-            node_id=None,
             accelerator=model,
             simulated=simulated,
             devices=per_replica * spec.replicas,
@@ -99,20 +94,14 @@ def record(session: Session, job: JobRow, run: FederationJobRow, *, zone: str) -
             end=end,
             duration_us=int((end - start).total_seconds() * US),
             period=periods.month_of(start, zone),
-            utilization=None,
-            energy_kwh=0.0,
-            carbon_kg=None,
             created_at=end,
         )
-        session.add(usage)
-        written.append(usage)
+        if usage.add_compute(session, hour):
+            written.append(key)
     if run.remote_job_id is None or _settled_row(session, job.id, run.attempt) is not None:
         return
     plan = peer_plan(advert)
-    records = written or list(
-        session.scalars(select(UsageRow).where(UsageRow.key.like(f"f:{job.id}:{run.attempt}:%")))
-    )
-    amount = sum((rating.cost(r, plan) for r in records), Decimal(0))
+    amount = usage.cost_of(session, plan, keys=written, key_prefix=f"f:{job.id}:{run.attempt}:")
     session.add(
         SettlementRow(
             job_id=job.id,

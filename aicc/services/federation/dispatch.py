@@ -36,14 +36,13 @@ from aicc.core.jobspec import JobSpec
 from aicc.core.states import JobState, Reason
 from aicc.executors import jobfiles
 from aicc.scheduler import federation as routing
+from aicc.services.data import lookups
 from aicc.services.federation import adverts, books, tespeer
 from aicc.services.federation.peers import AnswerTooLarge, PeerRefused, Peers
 from aicc.services.jobs import transitions
 from aicc.services.jobs.transitions import change_state
 from aicc.store.blobs import BlobError, extract
 from aicc.store.tables import (
-    DatasetRow,
-    DatasetVersionRow,
     FederationJobRow,
     JobRow,
     OrgRow,
@@ -74,13 +73,16 @@ def ask_of(session: Session, job: JobRow) -> routing.Ask:
         per_replica = acc.count or (1 if acc.milli or acc.mig else 0)
         models = tuple(acc.models or ())
     org = session.get(OrgRow, job.org_id)
+    pins = job.datasets or []
+    found = lookups.versions(session, [str(p.get("version_id") or "") for p in pins])
     held = []
-    for pinned in job.datasets or []:
-        version = session.get(DatasetVersionRow, pinned.get("version_id"))
-        row = session.get(DatasetRow, version.dataset_id) if version else None
+    for pinned in pins:
+        version = found.get(str(pinned.get("version_id") or ""))
         held.append(
             routing.DataHeld(
-                str(pinned["name"]), int(pinned.get("bytes") or 0), row.region if row else None
+                str(pinned["name"]),
+                int(pinned.get("bytes") or 0),
+                version.region if version else None,
             )
         )
     return routing.Ask(

@@ -1,18 +1,15 @@
-"""What the retention sweep (loops/janitor.py) reads and writes: the jobs that ended in a
-window of time, and when the last sweep ran (a setting), so that however long the server was
-down, the next sweep covers everything since and no job is skipped."""
+"""What the retention sweep (loops/janitor.py) reads of jobs: those that ended in a window of
+time. When the last sweep ran is the center's setting (`center.sweeps`)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.core.states import TERMINAL
-from aicc.store.tables import JobRow, SettingRow
-
-LAST_SWEEP = "janitor.last_sweep"
+from aicc.store.tables import JobRow
 
 
 def ended_between(session: Session, start: datetime, end: datetime) -> list[str]:
@@ -23,14 +20,3 @@ def ended_between(session: Session, start: datetime, end: datetime) -> list[str]
         JobRow.ended_at < end,
     )
     return list(session.scalars(query))
-
-
-def last_sweep(session: Session) -> datetime:
-    """When the last sweep ran; the epoch before the first."""
-    row = session.get(SettingRow, LAST_SWEEP)
-    return datetime.fromisoformat(row.value["at"]) if row else datetime.fromtimestamp(0, UTC)
-
-
-def swept(session: Session, now: datetime) -> None:
-    """A sweep covered everything up to `now`."""
-    session.merge(SettingRow(key=LAST_SWEEP, value={"at": now.isoformat()}))

@@ -26,7 +26,7 @@ from aicc.core import availability, periods
 from aicc.core.availability import Key, Outage
 from aicc.core.pricing import PricePlan, to_money
 from aicc.core.tenancy import Principal
-from aicc.services.billing import extra_lines
+from aicc.services.billing import extra_lines, usage
 from aicc.services.billing.plans import Plans
 from aicc.services.billing.rating import pflops
 from aicc.services.common import asked_month, utc, utcnow
@@ -40,7 +40,6 @@ from aicc.store.tables import (
     NodeRow,
     OrgRow,
     ReplicaRow,
-    UsageRow,
 )
 
 NOTICE_S = 86400.0  # settings.maintenance.notice_s's default
@@ -418,18 +417,15 @@ def covered(session: Session, org_id: str, month: str, zone: str) -> dict[int, s
         end = utc(lease.ended_at or lease.ends_at)
         slots = {(ids.get(str(d["node"])), int(d["index"])) for d in lease.devices}
         names = set(lease.nodes) | {str(d["node"]) for d in lease.devices}
-        query = (
-            select(UsageRow.id, UsageRow.node_id, ReplicaRow.devices)
-            .join(ReplicaRow, ReplicaRow.id == UsageRow.replica_id, isouter=True)
-            .where(
-                UsageRow.org_id == org_id,
-                UsageRow.kind == "compute",
-                UsageRow.invoice_id.is_(None),
-                UsageRow.period <= month,
-                UsageRow.node_id.in_([ids[n] for n in names if n in ids]),
-                UsageRow.start >= lease.starts_at,
-                UsageRow.start < end,
-            )
+        records = usage.uninvoiced_compute(
+            org_id=org_id,
+            month=month,
+            node_ids=[ids[n] for n in names if n in ids],
+            since=lease.starts_at,
+            until=end,
+        ).subquery()
+        query = select(records.c.id, records.c.node_id, ReplicaRow.devices).join(
+            ReplicaRow, ReplicaRow.id == records.c.replica_id, isouter=True
         )
         whole = {ids[n] for n in lease.nodes if n in ids}
         for usage_id, node_id, picks in session.execute(query):

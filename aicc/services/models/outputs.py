@@ -11,7 +11,9 @@ delivery that failed (the job did not succeed, or its outputs were refused)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -31,14 +33,67 @@ KINDS: dict[str, Ingest] = {
     "model": template_outputs.ingest,
     predictions.KIND: predictions.ingest_outputs,
 }
-Failed = Callable[[Session, jobs.Job, JobOutputRow], None]  # out.result says why
+
+
+@dataclass(frozen=True)
+class Output:
+    """What a context above this one (`register`) hears of a job's promised output."""
+
+    job_id: str
+    kind: str
+    target_id: str
+    lineage: dict[str, Any]
+    result: str  # why it failed, for `Failed`
+
+
+Delivered = Callable[[Session, ChunkStore, Principal, jobs.Job, Output, Path], str]
+Failed = Callable[[Session, jobs.Job, Output], None]  # out.result says why
 FAILED: dict[str, Failed] = {}
 
 
-def register(kind: str, ingest: Ingest, failed: Failed) -> None:
+def register(kind: str, ingest: Delivered, failed: Failed) -> None:
     """Deliver outputs of `kind` with `ingest`; `failed` hears of those that made nothing."""
-    KINDS[kind] = ingest
+
+    def read(
+        session: Session,
+        store: ChunkStore,
+        who: Principal,
+        job: jobs.Job,
+        out: JobOutputRow,
+        root: Path,
+    ) -> str:
+        return ingest(session, store, who, job, _output(out), root)
+
+    KINDS[kind] = read
     FAILED[kind] = failed
+
+
+def expect(
+    session: Session, *, job_id: str, kind: str, target_id: str, lineage: dict[str, Any]
+) -> None:
+    """Promise that job `job_id` leaves an output of `kind` (one `register`ed) for `target_id`:
+    `deliver` hands it over once the job ended. Written in the caller's transaction."""
+    session.add(
+        JobOutputRow(
+            job_id=job_id,
+            kind=kind,
+            target_id=target_id,
+            lineage=lineage,
+            state="pending",
+            result="",
+            created_at=utcnow(),
+        )
+    )
+
+
+def _output(row: JobOutputRow) -> Output:
+    return Output(
+        job_id=row.job_id,
+        kind=row.kind,
+        target_id=row.target_id,
+        lineage=dict(row.lineage or {}),
+        result=row.result,
+    )
 
 
 def deliver(
@@ -78,4 +133,4 @@ def deliver(
 def _failed(session: Session, job: jobs.Job, out: JobOutputRow) -> None:
     hook = FAILED.get(out.kind)
     if hook is not None:
-        hook(session, job, out)
+        hook(session, job, _output(out))

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.core import templates as core_templates
+from aicc.core.datasets import Manifest
 from aicc.core.jobspec import JobSpec
 from aicc.core.mistakes import first_problem
 from aicc.core.tenancy import Principal
@@ -78,7 +79,12 @@ def submit(
     data_row, data_version = datasets.version_row(
         session, who, templates.data_ref(data), project=project
     )
-    check_predicts(session, model_row, model_version)
+    check_predicts(
+        session,
+        ref=f"{model_row.name}@{model_version.number}",
+        manifest=datasets.manifest_of(model_version),
+        lineage=model_version.lineage or {},
+    )
     extra = session.get(ModelVersionRow, model_version.id)
     schema = models.stored(views.InputSchema, extra.input_schema if extra else None)
     data_ref = f"{data_row.name}@{data_version.number}"
@@ -119,16 +125,19 @@ def submit(
     return job, created
 
 
-def check_predicts(session: Session, row: DatasetRow, version: DatasetVersionRow) -> None:
-    """Refuse (422) a model version that cannot predict in batch here: no predict.py, or the
-    runtime of the template that trained it missing from this server's Python."""
-    if datasets.manifest_of(version).find(SCRIPT) is None:
+def check_predicts(
+    session: Session, *, ref: str, manifest: Manifest, lineage: dict[str, Any]
+) -> None:
+    """Refuse (422) the model version `ref` (NAME@N; its files and lineage) when it cannot
+    predict in batch here: no predict.py, or the runtime of the template that trained it
+    missing from this server's Python."""
+    if manifest.find(SCRIPT) is None:
         raise Invalid(
             "model {ref} has no predict.py: only a model a template trained predicts in batch "
             "(or add predict.py beside its files and register it again)",
-            ref=f"{row.name}@{version.number}",
+            ref=ref,
         )
-    _check_runtime(session, version)
+    _check_runtime(session, lineage)
 
 
 def _promise(session: Session, job_id: str, target_id: str, lineage: dict[str, Any]) -> None:
@@ -162,10 +171,10 @@ def _qualified(session: Session, row: DatasetRow, version: DatasetVersionRow) ->
     return f"{datasets.qualified(session, prj)}/{row.name}@{version.number}"
 
 
-def _check_runtime(session: Session, version: DatasetVersionRow) -> None:
+def _check_runtime(session: Session, lineage: dict[str, Any]) -> None:
     """Refuse (422) what would fail at once for a library this server's Python lacks: the
     template that trained the model, when it is a built-in and the jobs run here."""
-    name = str((version.lineage or {}).get("template") or "")
+    name = str(lineage.get("template") or "")
     if not name or not template_runtime.runs_here(session):
         return
     try:

@@ -30,7 +30,7 @@ from aicc.core.pricing import PricePlan, to_money
 from aicc.core.tenancy import Principal
 from aicc.services.billing import credits, extra_lines
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, utc
-from aicc.services.data import datasets
+from aicc.services.data import datasets, lookups
 from aicc.services.models import models
 from aicc.services.needs import challenges, needs, notices
 from aicc.services.needs.views import Award
@@ -41,7 +41,6 @@ from aicc.store.tables import (
     ChallengeRow,
     ChallengeSubmissionRow,
     ChallengeTeamRow,
-    DatasetVersionRow,
     NeedRow,
     ProjectRow,
 )
@@ -170,9 +169,9 @@ def deliver(
     best = max(scored, key=rank)
     project = session.get(ProjectRow, need.project_id)
     assert project is not None
-    source = session.get(DatasetVersionRow, best.model_version_id)
+    source = lookups.versions(session, [best.model_version_id]).get(best.model_version_id)
     lineage = {
-        **dict(source.lineage or {} if source else {}),
+        **(source.lineage if source else {}),
         "from": best.model,
         "challenge": challenge.id,
         "team": team.name,

@@ -37,7 +37,7 @@ from aicc.core.pricing import to_money
 from aicc.core.tenancy import Principal, Role
 from aicc.services.billing import credits, records
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, TooMany, new_id, utc
-from aicc.services.data import datasets
+from aicc.services.data import lookups
 from aicc.services.data.datasets import MODEL
 from aicc.services.jobs import jobs
 from aicc.services.models import template_runs
@@ -49,8 +49,6 @@ from aicc.store.tables import (
     ChallengeRow,
     ChallengeSubmissionRow,
     ChallengeTeamRow,
-    DatasetRow,
-    DatasetVersionRow,
     NeedRow,
     OrgRow,
     ProjectRow,
@@ -240,11 +238,10 @@ def view(session: Session, who: Principal, row: ChallengeRow, *, now: datetime) 
 
 
 def _hidden_ref(session: Session, row: ChallengeRow) -> str | None:
-    version = session.get(DatasetVersionRow, row.hidden_version_id)
-    data = session.get(DatasetRow, version.dataset_id) if version else None
-    if version is None or data is None:
+    version = lookups.versions(session, [row.hidden_version_id]).get(row.hidden_version_id)
+    if version is None:
         return None
-    return f"{data.name}@{version.number}:{row.hidden_table}"
+    return f"{version.name}@{version.number}:{row.hidden_table}"
 
 
 # --- teams ---
@@ -435,25 +432,21 @@ def submit(
         )
     if model.startswith("job_"):
         model, project = _run_model(session, who, model), None
-    model_row, model_version = datasets.version_row(
-        session, who, model, project=project, kind=MODEL
-    )
-    prj = session.get(ProjectRow, model_row.project_id)
-    assert prj is not None
+    model_row, model_version = lookups.find(session, who, model, project=project, kind=MODEL)
     submission = ChallengeSubmissionRow(
         id=new_id("csb"),
         challenge_id=row.id,
         team_id=team.id,
         org_id=who.org_id,
         user_id=who.user_id,
-        model=f"{datasets.qualified(session, prj)}/{model_row.name}@{model_version.number}",
+        model=f"{model_row.project}/{model_row.name}@{model_version.number}",
         model_version_id=model_version.id,
         job_id=None,
         state="scoring",
         public_score=None,
         private_score=None,
         error="",
-        lineage=_lineage(session, model_version.lineage or {}),
+        lineage=_lineage(session, model_version.lineage),
         created_at=now,
         scored_at=None,
     )

@@ -39,7 +39,6 @@ from aicc.store.tables import (
     NeedOfferRow,
     NeedQuestionRow,
     NeedRow,
-    NotifyEventRow,
 )
 
 CLOSED_WITHIN = timedelta(days=7)  # a deadline older than this when first seen is not told
@@ -266,9 +265,7 @@ def scored(session: Session, submission: ChallengeSubmissionRow) -> None:
 def due(session: Session, now: datetime) -> list[str]:
     """Challenges whose deadline passed (in the last `CLOSED_WITHIN`) on an open need, not told
     yet: their ids."""
-    told = select(NotifyEventRow.id).where(
-        NotifyEventRow.key == "challenge.closed:" + ChallengeRow.id
-    )
+    told = events.told("challenge.closed:" + ChallengeRow.id)
     query = (
         select(ChallengeRow.id)
         .join(NeedRow, NeedRow.id == ChallengeRow.need_id)
@@ -276,7 +273,7 @@ def due(session: Session, now: datetime) -> list[str]:
             NeedRow.state == "open",
             NeedRow.deadline <= now,
             NeedRow.deadline > now - CLOSED_WITHIN,
-            ~told.exists(),
+            ~told,
         )
         .order_by(NeedRow.deadline)
     )

@@ -40,7 +40,8 @@ from aicc.core.jobspec import JobSpec
 from aicc.core.tenancy import Principal
 from aicc.executors import jobfiles
 from aicc.services.common import Conflict, Invalid, NotFound, ServiceError, utcnow
-from aicc.services.data import chunks, datasets, tablefiles, uploads
+from aicc.services.data import chunks, datasets, lookups, tablefiles, uploads
+from aicc.services.data.views import DatasetRef
 from aicc.services.jobs import jobs, transitions
 from aicc.services.jobs.views import Job
 from aicc.services.models import outputs, predictions
@@ -50,14 +51,11 @@ from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables import (
     ChallengeRow,
     ChallengeSubmissionRow,
-    DatasetRow,
-    DatasetVersionRow,
-    JobOutputRow,
     NeedRow,
     ProjectRow,
 )
 
-KIND = "challenge"  # the JobOutputRow kind
+KIND = "challenge"  # the kind of its outputs (`models.outputs`)
 PROJECT = "challenges"  # the center's project where scoring runs
 ROW = "aicc_row"
 INPUTS = "inputs.csv"
@@ -89,17 +87,17 @@ def _hidden_table(
     target: str,
     *,
     project: str,
-) -> tuple[DatasetRow, DatasetVersionRow, str, pa.Table]:
-    """The poster's hidden set: its row, version, the table holding `target` (`table`, or the
+) -> tuple[DatasetRef, lookups.Version, str, pa.Table]:
+    """The poster's hidden set: the set, its version, the table holding `target` (`table`, or the
     largest that has it) and that table read whole. Public sets are refused: their answers
     would be anyone's."""
-    row, version = datasets.version_row(session, who, ref, project=project)
+    row, version = lookups.find(session, who, ref, project=project)
     if row.visibility == "public":
         raise Invalid(
             "hidden: {name} is public, so its answers are anyone's; a hidden set is private",
             name=row.name,
         )
-    described: dict[str, Any] = dict(version.tables or {})
+    described: dict[str, Any] = dict(version.tables)
     if not described:
         raise Invalid("hidden: {ref} has no table (CSV, Parquet, JSON or JSON lines)", ref=ref)
     if table is not None and table not in described:
@@ -118,7 +116,7 @@ def _hidden_table(
             target=target,
             where=table or f"any table of {ref}",
         )
-    manifest = datasets.manifest_of(version)
+    manifest = version.manifest
     entry = manifest.find(chosen)
     source = chunks.reader(session, store, [c.digest for c in entry.chunks] if entry else [])
     read = tablefiles.whole_table(source, manifest, chosen, MAX_HIDDEN_BYTES)
@@ -152,18 +150,21 @@ def start(
     session: Session,
     challenge: ChallengeRow,
     submission: ChallengeSubmissionRow,
-    model: tuple[DatasetRow, DatasetVersionRow],
+    model: tuple[DatasetRef, lookups.Version],
     *,
     limits: jobs.SubmitLimits,
 ) -> str:
     """Submit the scoring job of `submission` as the center; its id."""
     center = scorer(session)
     model_row, model_version = model
-    predictions.check_predicts(session, model_row, model_version)
+    predictions.check_predicts(
+        session,
+        ref=f"{model_row.name}@{model_version.number}",
+        manifest=model_version.manifest,
+        lineage=model_version.lineage,
+    )
     inputs_name = challenge.inputs.rsplit("/", 1)[-1].split("@")[0]
-    prj = session.get(ProjectRow, model_row.project_id)
-    assert prj is not None
-    model_ref = f"{datasets.qualified(session, prj)}/{model_row.name}@{model_version.number}"
+    model_ref = f"{model_row.project}/{model_row.name}@{model_version.number}"
     command = (
         f'cd "$AICC_DATA_DIR"/{shlex.quote(model_row.name)} && python {predictions.SCRIPT} '
         f'--model model --input "$AICC_DATA_DIR"/{shlex.quote(inputs_name)}/{INPUTS} '
@@ -190,23 +191,19 @@ def start(
     job, _ = jobs.submit(
         session, center, spec, idempotency_key=f"score:{submission.id}", limits=limits
     )
-    session.add(
-        JobOutputRow(
-            job_id=job.id,
-            kind=KIND,
-            target_id=submission.id,
-            lineage={"challenge": challenge.id},
-            state="pending",
-            result="",
-            created_at=utcnow(),
-        )
+    outputs.expect(
+        session,
+        job_id=job.id,
+        kind=KIND,
+        target_id=submission.id,
+        lineage={"challenge": challenge.id},
     )
     session.flush()
     return job.id
 
 
 def ingest(
-    session: Session, store: ChunkStore, who: Principal, job: Job, out: JobOutputRow, root: Path
+    session: Session, store: ChunkStore, who: Principal, job: Job, out: outputs.Output, root: Path
 ) -> str:
     """Score a finished job's predictions (`outputs.deliver` calls it when it succeeded)."""
     submission = session.get(ChallengeSubmissionRow, out.target_id)
@@ -248,7 +245,7 @@ CANCELLED = "the scoring job was cancelled; submit the model again"
 NOT_RUN = "the scoring job could not run ({reason}); submit the model again"
 
 
-def failed(session: Session, job: Job, out: JobOutputRow) -> None:
+def failed(session: Session, job: Job, out: outputs.Output) -> None:
     """The scoring job made no score: the submission fails with what kind of end it was."""
     submission = session.get(ChallengeSubmissionRow, out.target_id)
     if submission is None or submission.state != "scoring":
@@ -282,10 +279,9 @@ def _score(
         raise scoring.ScoreError(f"the model wrote no {OUTPUT}") from None
     got = _read_predictions(data)
     column = _prediction_column(got.column_names, challenge.target)
-    version = session.get(DatasetVersionRow, challenge.hidden_version_id)
-    if version is None:
+    manifest = lookups.manifest(session, challenge.hidden_version_id)
+    if manifest is None:
         raise scoring.ScoreError("the challenge's hidden set is gone")
-    manifest = datasets.manifest_of(version)
     entry = manifest.find(challenge.hidden_table)
     source = chunks.reader(session, store, [c.digest for c in entry.chunks] if entry else [])
     hidden = tablefiles.whole_table(source, manifest, challenge.hidden_table, MAX_HIDDEN_BYTES)

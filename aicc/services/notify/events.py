@@ -18,7 +18,7 @@ import fnmatch
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Exists, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -91,6 +91,12 @@ def orgs_told(session: Session, *, kind: str, key: str) -> set[str]:
         NotifyEventRow.kind.like(kind), NotifyEventRow.key.like(key)
     )
     return set(session.scalars(query))
+
+
+def told(key: ColumnElement[str]) -> Exists:
+    """A clause true where an event with `key` was recorded: a caller's query filters on it
+    (`~told(...)`) in one statement, the key made from its own columns."""
+    return select(NotifyEventRow.id).where(NotifyEventRow.key == key).exists()
 
 
 def recipients(

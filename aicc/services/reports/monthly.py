@@ -25,7 +25,6 @@ from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 
-from sqlalchemy import Select, not_, or_, select
 from sqlalchemy.orm import Session
 
 from aicc.config import Settings
@@ -33,12 +32,11 @@ from aicc.core import periods
 from aicc.core.pricing import ZERO, PricePlan
 from aicc.core.revenue import Agreement, split
 from aicc.core.tenancy import OrgKind, Principal
-from aicc.services.billing import facility, invoices, rating
+from aicc.services.billing import facility, invoices, rating, usage
 from aicc.services.billing.energy import load_profile
 from aicc.services.billing.meter import PowerModel
-from aicc.services.billing.records import MEASURED_NODES
+from aicc.services.billing.rating import ELSEWHERE
 from aicc.services.common import Conflict, Forbidden, Invalid, utc
-from aicc.services.federation.books import ELSEWHERE
 from aicc.services.jobs import census
 from aicc.services.reports.views import (
     DeviceHours,
@@ -55,7 +53,6 @@ from aicc.services.reports.views import (
 from aicc.services.telemetry import kpis
 from aicc.services.tenancy import tenancy
 from aicc.services.tenancy.views import Org
-from aicc.store.tables import UsageRow
 
 JOB_ENDS = ("succeeded", "failed", "cancelled")
 
@@ -112,7 +109,7 @@ def monthly(
         raise Invalid("month: {month} has not begun", month=month)
     util, by_model, by_day, simulated = _utilization(session, who, start, end, zone, now)
     orgs = {o.id: o for o in tenancy.list_orgs(session, who)}  # every one: `who` is an admin
-    served = set(session.scalars(select(UsageRow.org_id).where(UsageRow.period == month)))
+    served = usage.orgs_with_usage(session, month)
     bills, currency = _bills(session, orgs, month, zone, default)
     revenue = _revenue(bills, currency, agreement)
     pflops = _pflops(session, month)
@@ -219,13 +216,7 @@ def _jobs(session: Session, start: datetime, end: datetime) -> list[JobsOfKind]:
     ]
 
 
-def _compute_records(month: str) -> Select[UsageRow]:
-    return select(UsageRow).where(
-        UsageRow.period == month, UsageRow.kind == "compute", UsageRow.accelerator != ""
-    )
-
-
-def _ran_elsewhere(record: UsageRow) -> bool:
+def _ran_elsewhere(record: usage.ComputeUse) -> bool:
     """Written here for a job of this site's tenant that ran at a peer (federation.books)."""
     return (record.replica_id or "").startswith(ELSEWHERE)
 
@@ -233,8 +224,10 @@ def _ran_elsewhere(record: UsageRow) -> bool:
 def _pflops(session: Session, month: str) -> tuple[float, float, float]:
     """PFLOPS-hours of real devices, the part of them at peer sites, and of simulated devices."""
     real, elsewhere, fake = Fraction(0), Fraction(0), Fraction(0)
-    for record in session.scalars(_compute_records(month)):
-        amount = rating.pflops(record.accelerator) * rating.device_hours(record)
+    for record in usage.accelerated(session, month):
+        amount = rating.pflops(record.accelerator) * rating.held_hours(
+            record.milli, record.duration_us
+        )
         if record.simulated:
             fake += amount
         else:
@@ -270,19 +263,10 @@ def _energy(
     it = facility = carbon = 0.0
     records = without = 0
     days: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
-    here = or_(UsageRow.replica_id.is_(None), not_(UsageRow.replica_id.startswith(ELSEWHERE)))
-    measured = or_(UsageRow.accelerator != "", UsageRow.energy_method.in_(MEASURED_NODES))
-    own = select(UsageRow).where(
-        UsageRow.period == month,
-        UsageRow.kind == "compute",
-        UsageRow.simulated.is_(False),
-        measured,
-        here,
-    )
     methods: dict[str, float] = defaultdict(float)
     pue_methods: dict[str, float] = defaultdict(float)
     configured = 0.0
-    for record in session.scalars(own):  # a job run at a peer drew that site's power
+    for record in usage.measured_here(session, month):  # not at a peer: its power is theirs
         start = utc(record.start)
         used = record.pue if record.pue is not None else power.pue_at(start)
         own_it = record.energy_kwh / used

@@ -22,15 +22,14 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from aicc.core.datasets import Manifest
 from aicc.core.tenancy import Principal
 from aicc.services.common import Conflict, Invalid, NotFound, from_row, new_id, utcnow
-from aicc.services.data import chunks, datasets
+from aicc.services.data import chunks, datasets, lookups
 from aicc.services.serving import access, replica_spec
 from aicc.services.serving.views import DeploymentAdapter
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables import (
-    DatasetRow,
-    DatasetVersionRow,
     DeploymentAdapterRow,
     DeploymentRow,
     ProjectRow,
@@ -77,19 +76,17 @@ def base_matches(base: str, model: str) -> bool:
 
 
 def _view(session: Session, row: DeploymentAdapterRow, deployment: str) -> DeploymentAdapter:
-    model = session.get(DatasetRow, row.model_id)
-    where = None if model is None else session.get(ProjectRow, model.project_id)
+    model = datasets.ref_by_id(session, row.model_id)
     ref = (
-        f"{datasets.qualified(session, where)}/{model.name}@{row.model_version}"
-        if model is not None and where is not None
+        f"{model.project}/{model.name}@{row.model_version}"
+        if model is not None
         else f"{row.model_id}@{row.model_version}"  # the model was deleted since
     )
     return from_row(DeploymentAdapter, row, deployment=deployment, model=ref)
 
 
-def _base_of(session: Session, store: ChunkStore, version: DatasetVersionRow, ref: str) -> str:
+def _base_of(session: Session, store: ChunkStore, manifest: Manifest, ref: str) -> str:
     """The adapter's `base_model_name_or_path`; a version without peft's files is a 422."""
-    manifest = datasets.manifest_of(version)
     paths = {f.path for f in manifest.files}
     inner = _inner(paths)
     if f"{inner}{CONFIG}" not in paths or not any(f"{inner}{w}" in paths for w in WEIGHTS):
@@ -165,7 +162,8 @@ def attach(
         )
         if other is not None and (other.deployment_id, other.name) != (row.id, name):
             raise Conflict("alias {alias} is taken in this project", alias=alias)
-    base = _base_of(session, store, version, ref)
+    manifest = datasets.manifest_of(version)
+    base = _base_of(session, store, manifest, ref)
     if not base_matches(base, str(served)):
         raise Invalid(
             "model: {ref} is an adapter of {base}, not of {served}, which deployment {name} serves",
@@ -188,7 +186,7 @@ def attach(
         model_id=found.id,
         model_version=version.number,
         base=base,
-        bytes=sum(f.size for f in datasets.manifest_of(version).files),
+        bytes=sum(f.size for f in manifest.files),
         created_by=who.user_id,
         created_at=utcnow(),
     )
@@ -244,19 +242,15 @@ def sources(session: Session, deployment_id: str, project_id: str) -> dict[str, 
     for row in session.scalars(
         select(DeploymentAdapterRow).where(DeploymentAdapterRow.deployment_id == deployment_id)
     ):
-        version = session.scalar(
-            select(DatasetVersionRow).where(
-                DatasetVersionRow.dataset_id == row.model_id,
-                DatasetVersionRow.number == row.model_version,
-            )
-        )
-        if version is None:  # the model version was deleted since: nothing to serve
+        found = lookups.numbered_manifest(session, row.model_id, row.model_version)
+        if found is None:  # the model version was deleted since: nothing to serve
             continue
-        paths = {f.path for f in datasets.manifest_of(version).files}
+        version_id, manifest = found
+        paths = {f.path for f in manifest.files}
         inner = _inner(paths)
         wanted = [f"{inner}{CONFIG}", *(f"{inner}{w}" for w in WEIGHTS)]
         files = tuple((p, p[len(inner) :]) for p in wanted if p in paths)
-        out[row.name] = Source(f"{project_id}/{row.name}", version.id, files)
+        out[row.name] = Source(f"{project_id}/{row.name}", version_id, files)
     return out
 
 
@@ -283,10 +277,9 @@ def aliases(session: Session, project_id: str) -> list[tuple[str, str, str]]:
 
 def files(session: Session, store: ChunkStore, source: Source) -> list[tuple[str, bytes]]:
     """An attached adapter's files as the replica keeps them: (name, bytes)."""
-    version = session.get(DatasetVersionRow, source.version_id)
-    if version is None:
+    manifest = lookups.manifest(session, source.version_id)
+    if manifest is None:
         return []
-    manifest = datasets.manifest_of(version)
     out = []
     for path, dest in source.files:
         entry = manifest.find(path)

@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aicc.core.topology import NodeState
-from aicc.services.billing import rating
+from aicc.services.billing import rating, usage
 from aicc.services.jobs import census
 from aicc.services.notify import metrics as notify_metrics
 from aicc.services.telemetry.kpis import registered_devices
@@ -32,7 +32,6 @@ from aicc.store.tables import (
     DeviceSampleRow,
     NodeRow,
     ProjectRow,
-    UsageRow,
 )
 
 WAIT_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 24 * 3600.0)
@@ -194,35 +193,18 @@ class StoreCollector:
             labels=["org", "project"],
         )
         names = {i: n for i, n in self.session.execute(select(ProjectRow.id, ProjectRow.name))}
-        query = (
-            select(
-                UsageRow.org_id,
-                UsageRow.project_id,
-                UsageRow.accelerator,
-                UsageRow.simulated,
-                func.sum(UsageRow.milli * UsageRow.duration_us),
-                func.sum(UsageRow.cpu_milli * UsageRow.duration_us),
-                func.sum(UsageRow.energy_kwh),
-                func.sum(UsageRow.carbon_kg),
-            )
-            .where(UsageRow.kind == "compute")
-            .group_by(
-                UsageRow.org_id, UsageRow.project_id, UsageRow.accelerator, UsageRow.simulated
-            )
-        )
         cpu: dict[tuple[str, str], float] = defaultdict(float)
         joules: dict[tuple[str, str], float] = defaultdict(float)
         grams: dict[tuple[str, str], float] = defaultdict(float)
-        for org, project, model, simulated, milli_us, cpu_us, kwh, kg in self.session.execute(
-            query
-        ):
-            who = (org, names.get(project or "", project or ""))
-            cpu[who] += float(cpu_us or 0) / 1000 / 1e6
-            joules[who] += float(kwh or 0) * 3.6e6
-            grams[who] += float(kg or 0) * 1000
-            if model:
-                seconds = float(milli_us or 0) / 1000 / 1e6
-                key = [*who, model, str(bool(simulated)).lower()]
+        for total in usage.compute_totals(self.session):
+            project = total.project_id or ""
+            who = (total.org_id, names.get(project, project))
+            cpu[who] += float(total.cpu_milli_us) / 1000 / 1e6
+            joules[who] += total.energy_kwh * 3.6e6
+            grams[who] += total.carbon_kg * 1000
+            if model := total.accelerator:
+                seconds = float(total.milli_us) / 1000 / 1e6
+                key = [*who, model, str(total.simulated).lower()]
                 device_s.add_metric(key, seconds)
                 flop.add_metric(key, seconds * float(rating.pflops(model)) * 1e15)
         for who, value in sorted(cpu.items()):
