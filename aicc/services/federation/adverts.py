@@ -25,6 +25,7 @@ from aicc.scheduler import federation as routing
 from aicc.services.common import Forbidden, Invalid
 from aicc.services.federation.views import Site
 from aicc.services.jobs import census
+from aicc.services.tenancy import directory
 from aicc.store.tables import (
     DatasetRow,
     DatasetVersionRow,
@@ -32,8 +33,6 @@ from aicc.store.tables import (
     FederationAdvertRow,
     JobRow,
     NodeRow,
-    OrgRow,
-    ProjectRow,
 )
 
 DEFAULT_RUNTIME_S = 600.0
@@ -144,10 +143,10 @@ def _waiting_demand(session: Session) -> tuple[dict[str, float], int]:
 
 
 def _datasets(session: Session) -> list[dict[str, Any]]:
+    orgs = directory.project_orgs_joined()
     query = (
-        select(DatasetRow, OrgRow.name)
-        .join(ProjectRow, ProjectRow.id == DatasetRow.project_id)
-        .join(OrgRow, OrgRow.id == ProjectRow.org_id)
+        select(DatasetRow, orgs.c.org_name)
+        .join(orgs, orgs.c.id == DatasetRow.project_id)
         .where(DatasetRow.kind == "dataset")
         .order_by(DatasetRow.name)
     )

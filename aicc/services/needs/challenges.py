@@ -29,7 +29,7 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aicc.core import scoring as core_scoring
@@ -43,7 +43,7 @@ from aicc.services.jobs import jobs
 from aicc.services.models import template_runs
 from aicc.services.needs import needs, notices, scoring
 from aicc.services.needs.views import Board, Challenge, Standing, Submission, Team
-from aicc.services.tenancy import audit, tenancy
+from aicc.services.tenancy import audit, directory, tenancy
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables import (
     ChallengeRow,
@@ -52,8 +52,6 @@ from aicc.store.tables import (
     DatasetRow,
     DatasetVersionRow,
     NeedRow,
-    OrgRow,
-    ProjectRow,
 )
 
 MAX_RUNTIME_S = 6 * 3600
@@ -116,7 +114,7 @@ def create(
             currency=need.currency,
             until=credits.today(now, zone),
         )
-    project = session.get(ProjectRow, need.project_id)
+    project = directory.project(session, need.project_id)
     assert project is not None
     row, version, table, read = scoring._hidden_table(
         session, who, store, ask.hidden, ask.table, ask.target, project=project.name
@@ -377,7 +375,7 @@ def invite(session: Session, who: Principal, ref: str, org: str, *, now: datetim
     mine = _team_of(session, row.id, who.org_id)
     if mine is None:
         raise Conflict("your organization is in no team of this challenge; join it first")
-    guest = session.scalar(select(OrgRow).where(or_(OrgRow.name == org, OrgRow.id == org)))
+    guest = directory.org_by_ref(session, org)
     if guest is None:
         raise NotFound("organization {org} not found", org=org)
     if guest.id == need.org_id:
@@ -438,7 +436,7 @@ def submit(
     model_row, model_version = datasets.version_row(
         session, who, model, project=project, kind=MODEL
     )
-    prj = session.get(ProjectRow, model_row.project_id)
+    prj = directory.project(session, model_row.project_id)
     assert prj is not None
     submission = ChallengeSubmissionRow(
         id=new_id("csb"),

@@ -45,7 +45,7 @@ from aicc.services.jobs import jobs, transitions
 from aicc.services.jobs.views import Job
 from aicc.services.models import outputs, predictions
 from aicc.services.needs import notices
-from aicc.services.tenancy import tenancy
+from aicc.services.tenancy import directory, tenancy
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables import (
     ChallengeRow,
@@ -54,7 +54,6 @@ from aicc.store.tables import (
     DatasetVersionRow,
     JobOutputRow,
     NeedRow,
-    ProjectRow,
 )
 
 KIND = "challenge"  # the JobOutputRow kind
@@ -143,7 +142,7 @@ def make_inputs(
         session, center, store, name, PROJECT, [(INPUTS, buffer.getvalue())], message
     )
     project = tenancy.resolve_project(session, center, PROJECT)
-    prj = session.get(ProjectRow, project.id)
+    prj = directory.project(session, project.id)
     assert prj is not None
     return f"{datasets.qualified(session, prj)}/{name}@{committed.version.number}"
 
@@ -161,7 +160,7 @@ def start(
     model_row, model_version = model
     predictions.check_predicts(session, model_row, model_version)
     inputs_name = challenge.inputs.rsplit("/", 1)[-1].split("@")[0]
-    prj = session.get(ProjectRow, model_row.project_id)
+    prj = directory.project(session, model_row.project_id)
     assert prj is not None
     model_ref = f"{datasets.qualified(session, prj)}/{model_row.name}@{model_version.number}"
     command = (

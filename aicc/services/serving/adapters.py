@@ -27,13 +27,13 @@ from aicc.services.common import Conflict, Invalid, NotFound, from_row, new_id, 
 from aicc.services.data import chunks, datasets
 from aicc.services.serving import access, replica_spec
 from aicc.services.serving.views import DeploymentAdapter
+from aicc.services.tenancy import directory
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables import (
     DatasetRow,
     DatasetVersionRow,
     DeploymentAdapterRow,
     DeploymentRow,
-    ProjectRow,
 )
 
 CONFIG = "adapter_config.json"
@@ -78,7 +78,7 @@ def base_matches(base: str, model: str) -> bool:
 
 def _view(session: Session, row: DeploymentAdapterRow, deployment: str) -> DeploymentAdapter:
     model = session.get(DatasetRow, row.model_id)
-    where = None if model is None else session.get(ProjectRow, model.project_id)
+    where = None if model is None else directory.project(session, model.project_id)
     ref = (
         f"{datasets.qualified(session, where)}/{model.name}@{row.model_version}"
         if model is not None and where is not None
@@ -137,7 +137,7 @@ def attach(
             "deployment {name} runs a command; adapters attach to a deployment of a model",
             name=row.name,
         )
-    prj = session.get(ProjectRow, row.project_id)
+    prj = directory.project(session, row.project_id)
     assert prj is not None
     found, version, where = replica_spec.model_version(session, who, prj, model)
     ref = f"{datasets.qualified(session, where)}/{found.name}@{version.number}"

@@ -28,10 +28,10 @@ from aicc.services.billing import rating
 from aicc.services.jobs import census
 from aicc.services.notify import metrics as notify_metrics
 from aicc.services.telemetry.kpis import registered_devices
+from aicc.services.tenancy import directory
 from aicc.store.tables import (
     DeviceSampleRow,
     NodeRow,
-    ProjectRow,
     UsageRow,
 )
 
@@ -136,7 +136,7 @@ class StoreCollector:
         depth = GaugeMetricFamily(
             "aicc_queue_depth", "Jobs waiting (pending or admitted).", labels=["org", "project"]
         )
-        names = {i: n for i, n in self.session.execute(select(ProjectRow.id, ProjectRow.name))}
+        names = directory.project_names(self.session)
         waiting: Counter[tuple[str, str]] = Counter()
         for c in counts:
             if c.state in ("pending", "admitted"):
@@ -193,7 +193,7 @@ class StoreCollector:
             "CO₂e of that energy at the grid's intensity of each hour (1000 per kg).",
             labels=["org", "project"],
         )
-        names = {i: n for i, n in self.session.execute(select(ProjectRow.id, ProjectRow.name))}
+        names = directory.project_names(self.session)
         query = (
             select(
                 UsageRow.org_id,
