@@ -27,8 +27,8 @@ from aicc.services.billing import rating, views
 from aicc.services.billing.plans import Plans
 from aicc.services.common import Forbidden, Invalid, NotFound, from_row, new_id, utcnow
 from aicc.services.notify import events
-from aicc.services.tenancy import audit, tenancy
-from aicc.store.tables import BudgetRow, DeviceRow, ProjectRow, UsageRow
+from aicc.services.tenancy import audit, directory, tenancy
+from aicc.store.tables import BudgetRow, DeviceRow, UsageRow
 
 DEFAULT_THRESHOLDS = (0.5, 0.8, 1.0)
 
@@ -334,7 +334,7 @@ def budgeted_orgs(session: Session, jobs: list[JobView]) -> set[str]:
 
 
 def _project_orgs(session: Session) -> dict[str, str]:
-    return {p: o for p, o in session.execute(select(ProjectRow.id, ProjectRow.org_id))}
+    return directory.project_orgs(session)
 
 
 def admission_inputs(

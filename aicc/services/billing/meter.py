@@ -58,6 +58,7 @@ from aicc.core.energy import EnergyProfile
 from aicc.services.billing import facility
 from aicc.services.billing.rating import BATCH, DATASETS, IMAGES
 from aicc.services.billing.views import Archive, ReplicaUse
+from aicc.services.tenancy import directory
 from aicc.store.tables import (
     NODE_INDEX,
     DeviceRow,
@@ -65,7 +66,6 @@ from aicc.store.tables import (
     GatewayRequestRow,
     ImageStorageLevelRow,
     NodeRow,
-    ProjectRow,
     StorageLevelRow,
     UsageRow,
 )
@@ -347,11 +347,12 @@ class Meter:
                 .group_by(UsageRow.project_id)
             )
         }
+        orgs = directory.project_orgs_joined()
         projects = self.session.execute(
-            select(levels.project_id, ProjectRow.org_id, func.min(levels.at))
-            .join(ProjectRow, ProjectRow.id == levels.project_id)
+            select(levels.project_id, orgs.c.org_id, func.min(levels.at))
+            .join(orgs, orgs.c.id == levels.project_id)
             .where(levels.at < midnight)
-            .group_by(levels.project_id, ProjectRow.org_id)
+            .group_by(levels.project_id, orgs.c.org_id)
         ).all()
         written = 0
         for project_id, org_id, first in projects:

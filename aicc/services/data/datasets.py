@@ -22,7 +22,8 @@ from aicc.core.tenancy import Principal, can_manage, can_read, can_write
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, from_row, new_id, utcnow
 from aicc.services.data import chunks, storage
 from aicc.services.data.views import Dataset, DatasetRef, DatasetVersion, Manifest, ManifestFile
-from aicc.services.tenancy import audit, tenancy
+from aicc.services.tenancy import audit, directory, tenancy
+from aicc.services.tenancy.views import Project
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables import (
     DatasetChunkRow,
@@ -30,8 +31,6 @@ from aicc.store.tables import (
     DatasetRow,
     DatasetVersionRow,
     ModelVersionRow,
-    OrgRow,
-    ProjectRow,
     S3MultipartRow,
     S3PartRow,
     S3StagedRow,
@@ -49,17 +48,17 @@ TEMPLATE = "template"
 ID_PREFIXES = {DATA: "dst", MODEL: "mdl", TEMPLATE: "tpl"}
 
 
-def readable(who: Principal, row: DatasetRow, project: ProjectRow) -> bool:
+def readable(who: Principal, row: DatasetRow, project: Project) -> bool:
     if row.visibility == "public" or can_read(who, org_id=project.org_id, project_id=project.id):
         return True
     return row.visibility == "org" and who.org_id == project.org_id
 
 
-def writable(who: Principal, project: ProjectRow) -> bool:
+def writable(who: Principal, project: Project) -> bool:
     return can_write(who, org_id=project.org_id, project_id=project.id)
 
 
-def qualified(session: Session, project: ProjectRow) -> str:
+def qualified(session: Session, project: Project) -> str:
     return f"{tenancy.org_name(session, project.org_id)}/{project.name}"
 
 
@@ -95,7 +94,7 @@ def _find(
     project: str | None = None,
     *,
     kind: str = DATA,
-) -> tuple[DatasetRow, ProjectRow]:
+) -> tuple[DatasetRow, Project]:
     """The data set (or, `kind=MODEL`, the model) a reference names, readable by the caller,
     else NotFound."""
     ref = _parse(ref) if isinstance(ref, str) else ref
@@ -107,21 +106,17 @@ def _find(
         ),
     }[kind]
     if ref.org:
-        query = (
-            select(DatasetRow, ProjectRow)
-            .join(ProjectRow, ProjectRow.id == DatasetRow.project_id)
-            .join(OrgRow, OrgRow.id == ProjectRow.org_id)
-            .where(
-                OrgRow.name == ref.org,
-                ProjectRow.name == ref.project,
-                DatasetRow.name == ref.name,
-                DatasetRow.kind == kind,
-            )
+        named = directory.project_ids(org_name=ref.org, name=ref.project)
+        query = select(DatasetRow).where(
+            DatasetRow.project_id.in_(named),
+            DatasetRow.name == ref.name,
+            DatasetRow.kind == kind,
         )
-        hit = session.execute(query).first()
-        if hit is None or not readable(who, hit[0], hit[1]):
+        hit = session.scalar(query)
+        owner = directory.project(session, hit.project_id) if hit is not None else None
+        if hit is None or owner is None or not readable(who, hit, owner):
             raise missing
-        return hit[0], hit[1]
+        return hit, owner
     own = tenancy.resolve_project(session, who, project)
     row = session.scalar(
         select(DatasetRow).where(
@@ -129,23 +124,21 @@ def _find(
         )
     )
     if row is not None:
-        prj = session.get(ProjectRow, row.project_id)
-        assert prj is not None
-        return row, prj
+        return row, own
     if project is not None:
         raise missing
-    shared = [
-        (d, p)
-        for d, p in session.execute(
-            select(DatasetRow, ProjectRow)
-            .join(ProjectRow, ProjectRow.id == DatasetRow.project_id)
-            .where(
-                DatasetRow.name == ref.name,
-                DatasetRow.kind == kind,
-                DatasetRow.visibility.in_(("org", "public")),
-            )
+    candidates = session.scalars(
+        select(DatasetRow).where(
+            DatasetRow.name == ref.name,
+            DatasetRow.kind == kind,
+            DatasetRow.visibility.in_(("org", "public")),
         )
-        if readable(who, d, p)
+    ).all()
+    owners = directory.projects(session, {d.project_id for d in candidates})
+    shared = [
+        (d, owners[d.project_id])
+        for d in candidates
+        if d.project_id in owners and readable(who, d, owners[d.project_id])
     ]
     if not shared:
         raise missing
@@ -161,7 +154,7 @@ def _find(
 
 def find_writable(
     session: Session, who: Principal, name: str, project: str | None, *, kind: str = DATA
-) -> tuple[DatasetRow, ProjectRow]:
+) -> tuple[DatasetRow, Project]:
     row, prj = _find(session, who, core.Ref(core.check_name(name)), project, kind=kind)
     if not writable(who, prj) and kind == DATA:
         raise Forbidden(
@@ -212,11 +205,11 @@ def resolve(
 def ref_by_id(session: Session, dataset_id: str) -> DatasetRef | None:
     """A data set by id, whoever asks (the caller has checked); None once it is gone."""
     row = session.get(DatasetRow, dataset_id)
-    prj = session.get(ProjectRow, row.project_id) if row is not None else None
+    prj = directory.project(session, row.project_id) if row is not None else None
     return None if row is None or prj is None else _ref(session, row, prj)
 
 
-def _ref(session: Session, row: DatasetRow, prj: ProjectRow) -> DatasetRef:
+def _ref(session: Session, row: DatasetRow, prj: Project) -> DatasetRef:
     return from_row(DatasetRef, row, project=qualified(session, prj))
 
 
@@ -282,7 +275,7 @@ def numbered_row(session: Session, dataset_id: str, number: int) -> DatasetVersi
 
 
 def describe(
-    session: Session, who: Principal, row: DatasetRow, prj: ProjectRow, *, with_versions: bool
+    session: Session, who: Principal, row: DatasetRow, prj: Project, *, with_versions: bool
 ) -> Dataset:
     latest = latest_row(session, row.id)
     versions = (
@@ -325,7 +318,7 @@ def _check_fields(visibility: str | None, tags: list[str] | None) -> None:
         raise Invalid("tags: at most 32, each 1 to 64 characters")
 
 
-def _choose(who: Principal, row: DatasetRow, prj: ProjectRow, changes: dict[str, Any]) -> None:
+def _choose(who: Principal, row: DatasetRow, prj: Project, changes: dict[str, Any]) -> None:
     """Set what a set's owner chooses, at `create` and `update` alike (None: left as it is):
     checked, and the open catalog (`public`) only by an organization admin."""
     _check_fields(changes.get("visibility"), changes.get("tags"))
@@ -357,9 +350,7 @@ def create(
     except core.DatasetError as e:
         raise Invalid("{problem}", problem=str(e)) from None
     _check_fields(visibility, tags)
-    prj_model = tenancy.resolve_project(session, who, project)
-    prj = session.get(ProjectRow, prj_model.id)
-    assert prj is not None
+    prj = tenancy.resolve_project(session, who, project)
     if not writable(who, prj):
         raise Forbidden("viewers cannot create data sets")
     exists = session.scalar(
@@ -444,11 +435,7 @@ def list_datasets(
 ) -> list[Dataset]:
     """`project`: one project's sets; `visible`: every set the caller reads; `public`: the open
     data catalog."""
-    query = (
-        select(DatasetRow, ProjectRow)
-        .join(ProjectRow, ProjectRow.id == DatasetRow.project_id)
-        .where(DatasetRow.kind == kind)
-    )
+    query = select(DatasetRow).where(DatasetRow.kind == kind)
     if scope == "project":
         prj = tenancy.resolve_project(session, who, project)
         query = query.where(DatasetRow.project_id == prj.id)
@@ -458,17 +445,20 @@ def list_datasets(
         query = query.where(
             or_(
                 DatasetRow.visibility == "public",
-                ProjectRow.org_id == who.org_id,
-                ProjectRow.id.in_(who.project_ids),
+                DatasetRow.project_id.in_(directory.project_ids(org_id=who.org_id)),
+                DatasetRow.project_id.in_(who.project_ids),
             )
             if not who.is_admin
             else DatasetRow.id.is_not(None)
         )
     else:
         raise Invalid("scope {scope!r}: one of project, visible, public", scope=scope)
-    rows = session.execute(query.order_by(DatasetRow.name, DatasetRow.id))
+    rows = session.scalars(query.order_by(DatasetRow.name, DatasetRow.id)).all()
+    owners = directory.projects(session, {d.project_id for d in rows})
     return [
-        describe(session, who, d, p, with_versions=False) for d, p in rows if readable(who, d, p)
+        describe(session, who, d, owners[d.project_id], with_versions=False)
+        for d in rows
+        if d.project_id in owners and readable(who, d, owners[d.project_id])
     ]
 
 
@@ -498,7 +488,7 @@ def _found_version(
     *,
     project: str | None = None,
     kind: str = DATA,
-) -> tuple[DatasetRow, ProjectRow, DatasetVersionRow]:
+) -> tuple[DatasetRow, Project, DatasetVersionRow]:
     """`version_row`, with the set's project (data's own lookups make read models of them)."""
     parsed = _parse(ref) if isinstance(ref, str) else ref
     row, prj = _find(session, who, parsed, project, kind=kind)

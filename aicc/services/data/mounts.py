@@ -27,7 +27,7 @@ from aicc.services.common import Invalid, NotFound
 from aicc.services.data import chunks, datasets
 from aicc.services.data.datasets import MODEL
 from aicc.services.data.views import Mounted, MountedFiles, MountingJob
-from aicc.services.tenancy import tenancy
+from aicc.services.tenancy import directory, tenancy
 from aicc.store import group_commit
 from aicc.store.chunkstore import ChunkMissing, ChunkStore
 from aicc.store.db import Database
@@ -39,7 +39,6 @@ from aicc.store.tables import (
     DatasetVersionRow,
     NodeDataRow,
     NodeRow,
-    ProjectRow,
     table,
 )
 
@@ -114,7 +113,7 @@ def record(session: Session, job_id: str, mounts: Iterable[Mount]) -> None:
 
 
 def _names(session: Session, project_id: str) -> tuple[str, str]:
-    prj = session.get(ProjectRow, project_id)
+    prj = directory.project(session, project_id)
     assert prj is not None  # a data set's project
     return tenancy.org_name(session, prj.org_id), prj.name
 

@@ -39,12 +39,11 @@ from sqlalchemy.orm import Session, aliased
 
 from aicc.core.units import STORAGE_QUOTA_KEY
 from aicc.services.common import TooLarge, utcnow
+from aicc.services.tenancy import directory
 from aicc.store.tables import (
     DatasetChunkRow,
     DatasetRow,
     DatasetVersionRow,
-    OrgRow,
-    ProjectRow,
     StorageLevelRow,
     UploadChunkRow,
     UploadRow,
@@ -72,8 +71,7 @@ def org_bytes(session: Session, org_id: str) -> int:
         select(DatasetRow.project_id, DatasetChunkRow.digest, DatasetChunkRow.size)
         .distinct()
         .join(DatasetRow, DatasetRow.id == DatasetChunkRow.dataset_id)
-        .join(ProjectRow, ProjectRow.id == DatasetRow.project_id)
-        .where(ProjectRow.org_id == org_id)
+        .where(DatasetRow.project_id.in_(directory.project_ids(org_id=org_id)))
         .subquery()
     )
     return int(session.scalar(select(func.coalesce(func.sum(held.c.size), 0))) or 0)
@@ -111,7 +109,7 @@ def _sets_of(project_id: str | None, org_id: str | None) -> ColumnElement[bool]:
     """The data sets of a project, or of every project of an organization."""
     if project_id is not None:
         return DatasetRow.project_id == project_id
-    return DatasetRow.project_id.in_(select(ProjectRow.id).where(ProjectRow.org_id == org_id))
+    return DatasetRow.project_id.in_(directory.project_ids(org_id=org_id))
 
 
 def pending_bytes(
@@ -180,15 +178,15 @@ def check_room(
     to nor has received already), or making `version` (set id, manifest digest, logical bytes)
     the latest of its set, would pass the `storage_gib` max of the project or of its
     organization (see the module's docstring for the two measures)."""
-    project = session.get(ProjectRow, project_id)
+    project = directory.project(session, project_id)
     assert project is not None
-    org = session.get(OrgRow, project.org_id)
+    org = directory.org(session, project.org_id)
     assert org is not None
-    limited = [r for r in (org, project) if (r.quota or {}).get("max", {}).get(KEY) is not None]
+    limited = [r for r in (org, project) if r.quota.max.get(KEY) is not None]
     if limited:
-        _hold(session, org.id, project.id)
+        directory.hold(session, org.id, project.id)
     for kind, name, row in (("project", project.name, project), ("organization", org.name, org)):
-        limit = (row.quota or {}).get("max", {}).get(KEY)
+        limit = row.quota.max.get(KEY)
         if limit is None:
             continue
         scope = {"project_id": project.id} if row is project else {"org_id": org.id}
@@ -209,14 +207,6 @@ def check_room(
                 )
         if version is not None:
             _check_logical(session, scope, version, kind, name, limit)
-
-
-def _hold(session: Session, org_id: str, project_id: str) -> None:
-    """Lock the organization's row, then the project's, until the transaction ends: the next
-    check of either waits for what this transaction adds (PostgreSQL; SQLite has no row locks
-    and needs none, its writers taking the database's lock first)."""
-    session.execute(select(OrgRow.id).where(OrgRow.id == org_id).with_for_update())
-    session.execute(select(ProjectRow.id).where(ProjectRow.id == project_id).with_for_update())
 
 
 def _check_logical(

@@ -39,14 +39,13 @@ from aicc.executors.jobfiles import JobFiles
 from aicc.services.common import Conflict, Invalid, NotFound, TooLarge, new_id, utcnow
 from aicc.services.data import chunks, datasets, manifests, storage, tablefiles
 from aicc.services.data.views import Committed, Received, UploadPlan
-from aicc.services.tenancy import audit, tenancy
+from aicc.services.tenancy import audit, directory, tenancy
 from aicc.store.chunkstore import ChunkSource, ChunkStore
 from aicc.store.tables import (
     ChunkRow,
     DatasetChunkRow,
     DatasetRow,
     DatasetVersionRow,
-    ProjectRow,
     UploadChunkRow,
     UploadRow,
 )
@@ -433,7 +432,9 @@ def make_version(
     row.updated_at = now
     _close(session, upload_id)
     storage.changed(session, row.project_id)
-    org_id = session.get_one(ProjectRow, row.project_id).org_id  # the set's, not the caller's
+    project = directory.project(session, row.project_id)  # the set's, not the caller's
+    assert project is not None
+    org_id = project.org_id
     version_id = f"{row.id}@{version.number}"
     audit.record(session, who, f"{row.kind}.push", row.kind, version_id, org_id=org_id)
     return Committed(version=datasets.version_of(version, row.name), created=True)

@@ -27,13 +27,12 @@ from aicc.services.data import lookups
 from aicc.services.data.datasets import DATA
 from aicc.services.federation.views import Site
 from aicc.services.jobs import census
+from aicc.services.tenancy import directory
 from aicc.store.tables import (
     DeviceRow,
     FederationAdvertRow,
     JobRow,
     NodeRow,
-    OrgRow,
-    ProjectRow,
 )
 
 DEFAULT_RUNTIME_S = 600.0
@@ -145,10 +144,10 @@ def _waiting_demand(session: Session) -> tuple[dict[str, float], int]:
 
 def _datasets(session: Session) -> list[dict[str, Any]]:
     sets = lookups.of_kind(DATA).subquery()
+    orgs = directory.project_orgs_joined()
     query = (
-        select(sets.c.id, sets.c.name, sets.c.region, OrgRow.name)
-        .join(ProjectRow, ProjectRow.id == sets.c.project_id)
-        .join(OrgRow, OrgRow.id == ProjectRow.org_id)
+        select(sets.c.id, sets.c.name, sets.c.region, orgs.c.org_name)
+        .join(orgs, orgs.c.id == sets.c.project_id)
         .order_by(sets.c.name)
     )
     sizes = lookups.latest_bytes(session, DATA)

@@ -41,12 +41,11 @@ from aicc.services.federation import adverts, books, tespeer
 from aicc.services.federation.peers import AnswerTooLarge, PeerRefused, Peers
 from aicc.services.jobs import transitions
 from aicc.services.jobs.transitions import change_state
+from aicc.services.tenancy import directory
 from aicc.store.blobs import BlobError, extract
 from aicc.store.tables import (
     FederationJobRow,
     JobRow,
-    OrgRow,
-    UserRow,
 )
 
 log = logging.getLogger(__name__)
@@ -72,7 +71,7 @@ def ask_of(session: Session, job: JobRow) -> routing.Ask:
     if acc is not None:
         per_replica = acc.count or (1 if acc.milli or acc.mig else 0)
         models = tuple(acc.models or ())
-    org = session.get(OrgRow, job.org_id)
+    org = directory.org(session, job.org_id)
     pins = job.datasets or []
     found = lookups.versions(session, [str(p.get("version_id") or "") for p in pins])
     held = []
@@ -246,8 +245,8 @@ def remote_spec(session: Session, job: JobRow, home: str) -> dict[str, Any]:
     spec = dict(job.spec)
     for key in ("project", "queue", "deadline", "deadline_after_s", "workdir_sha256"):
         spec.pop(key, None)
-    org = session.get(OrgRow, job.org_id)
-    owner = session.get(UserRow, job.user_id)
+    org = directory.org(session, job.org_id)
+    owner = directory.user(session, job.user_id)
     spec["placement"] = "local"
     spec["max_retries"] = 0
     spec["deferrable"] = False  # its deadline stays at home

@@ -4,28 +4,23 @@ metering and invoices as any tenant's do, and see nothing of other tenants."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import Principal, Role
 from aicc.services.common import Conflict
-from aicc.services.tenancy import tenancy
-from aicc.store.tables import OrgRow, UserRow
+from aicc.services.tenancy import directory, tenancy
+from aicc.services.tenancy.views import User
 
 
 def org_name(site: str) -> str:
     return f"site-{site}"
 
 
-def _user(session: Session, site: str) -> UserRow | None:
+def _user(session: Session, site: str) -> User | None:
     """The site's user: named `site-<name>` AND in the organization of that name. A user of
     that name in another organization (an organization admin may name theirs so) is not it."""
     name = org_name(site)
-    return session.scalar(
-        select(UserRow)
-        .join(OrgRow, OrgRow.id == UserRow.org_id)
-        .where(UserRow.name == name, OrgRow.name == name)
-    )
+    return directory.user_named(session, name, org_name=name)
 
 
 def find(session: Session, site: str) -> Principal | None:
@@ -39,7 +34,7 @@ def principal(session: Session, site: str) -> Principal:
     name = org_name(site)
     user = _user(session, site)
     if user is None:
-        if session.scalar(select(UserRow.id).where(UserRow.name == name)) is not None:
+        if directory.user_named(session, name) is not None:
             raise Conflict(
                 "user {name} exists in another organization: rename it, so that site {site} "
                 "can be a tenant of its own here",

@@ -38,14 +38,13 @@ from aicc.services.images.views import (
     JobImage,
     RegistryReference,
 )
-from aicc.services.tenancy import audit, tenancy
+from aicc.services.tenancy import audit, directory, tenancy
 from aicc.services.tenancy.views import Project
 from aicc.store.tables import (
     ImageBlobRow,
     ImageRepositoryRow,
     ImageStorageLevelRow,
     ImageTagRow,
-    OrgRow,
 )
 
 
@@ -62,7 +61,8 @@ def host_of(url: str) -> str:
 
 
 def owner_path(session: Session, project: Project) -> str:
-    org = session.scalar(select(OrgRow.name).where(OrgRow.id == project.org_id)) or ""
+    found = directory.org(session, project.org_id)
+    org = found.name if found is not None else ""
     path = refs.owner_path(org, project.name)
     if path is None:
         raise Invalid(

@@ -23,7 +23,8 @@ from aicc.core import images as refs
 from aicc.core.tenancy import Principal, Scope, allows, can_read, can_write
 from aicc.services.common import Invalid
 from aicc.services.images.keys import SigningKey
-from aicc.store.tables import ImageBlobRow, ImageRepositoryRow, OrgRow, ProjectRow
+from aicc.services.tenancy import directory
+from aicc.store.tables import ImageBlobRow, ImageRepositoryRow
 
 ISSUER = "aicc"
 MAX_SCOPES = 32  # a client asks for one or two; more is a probe
@@ -58,11 +59,7 @@ def owner(session: Session, repository: str) -> Owner | None:
     parts = repository.split("/")
     if len(parts) < 3:
         return None
-    found = session.execute(
-        select(ProjectRow.id, ProjectRow.org_id)
-        .join(OrgRow, OrgRow.id == ProjectRow.org_id)
-        .where(func.lower(OrgRow.name) == parts[0], func.lower(ProjectRow.name) == parts[1])
-    ).first()
+    found = directory.project_named_lower(session, parts[0], parts[1])
     if found is None:
         return None
     visibility = session.scalar(
@@ -103,7 +100,6 @@ def _image_bytes(session: Session, where: Any) -> int:
         select(ImageBlobRow.blob_digest, ImageBlobRow.size_bytes, ImageRepositoryRow.project_id)
         .distinct()
         .join(ImageRepositoryRow, ImageRepositoryRow.id == ImageBlobRow.repository_id)
-        .join(ProjectRow, ProjectRow.id == ImageRepositoryRow.project_id)
         .where(where)
         .subquery()
     )
@@ -115,10 +111,16 @@ def has_room(session: Session, found: Owner) -> bool:
     (the registry cannot stop a push half-way: a project at its limit gets no push token, and
     one push may take it past by its own size)."""
     for row, where in (
-        (session.get(ProjectRow, found.project_id), ProjectRow.id == found.project_id),
-        (session.get(OrgRow, found.org_id), ProjectRow.org_id == found.org_id),
+        (
+            directory.project(session, found.project_id),
+            ImageRepositoryRow.project_id == found.project_id,
+        ),
+        (
+            directory.org(session, found.org_id),
+            ImageRepositoryRow.project_id.in_(directory.project_ids(org_id=found.org_id)),
+        ),
     ):
-        limit = ((row.quota if row is not None else None) or {}).get("max", {}).get(QUOTA_KEY)
+        limit = row.quota.max.get(QUOTA_KEY) if row is not None else None
         if limit is not None and _image_bytes(session, where) >= float(limit) * 1024**3:
             return False
     return True

@@ -45,9 +45,9 @@ from aicc.services.data import datasets as data
 from aicc.services.images import images
 from aicc.services.jobs import endpoints, jobs
 from aicc.services.jobs.views import Notebook, NotebookState
-from aicc.services.tenancy import audit, tenancy
+from aicc.services.tenancy import audit, directory, tenancy
 from aicc.store.sealing import Sealer
-from aicc.store.tables import DeviceSampleRow, JobRow, NotebookRow, ProjectRow, ReplicaRow
+from aicc.store.tables import DeviceSampleRow, JobRow, NotebookRow, ReplicaRow
 
 MAX_IDLE_TIMEOUT_S = 7 * 86400
 BUSY_DEVICE = 0.05  # a device sampled busier than this counts as activity
@@ -311,7 +311,7 @@ def resources_of(row: NotebookRow) -> dict[str, Any]:
 
 def _view(session: Session, row: NotebookRow) -> Notebook:
     job = session.get(JobRow, row.job_id) if row.job_id else None
-    prj = session.get(ProjectRow, row.project_id)
+    prj = directory.project(session, row.project_id)
     user = tenancy.user_names(session, [row.user_id]).get(row.user_id, row.user_id)
     state: NotebookState = "stopped"
     reason, message = "", ""

@@ -15,10 +15,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.core import accelerator_names
@@ -27,12 +25,10 @@ from aicc.services.common import Forbidden, Invalid
 from aicc.services.data import storage
 from aicc.services.jobs import usage
 from aicc.services.notify import events
-from aicc.services.tenancy import audit, tenancy
+from aicc.services.tenancy import audit, directory, tenancy
+from aicc.services.tenancy.directory import Quoted
 from aicc.services.tenancy.views import Org, Project
-from aicc.store.tables import OrgRow, ProjectRow
 
-R = TypeVar("R", OrgRow, ProjectRow)
-V = TypeVar("V", Org, Project)
 PLAIN_KEYS = ("cpu_milli", "memory_mib", "pflops", storage.KEY)
 EPSILON = 1e-9
 
@@ -80,11 +76,10 @@ def as_dict(quota: Quota) -> dict[str, dict[str, float]]:
     return {"guaranteed": dict(quota.guaranteed), "max": dict(quota.max)}
 
 
-def of(row: Org | Project | OrgRow | ProjectRow) -> Quota:
-    if isinstance(row, Org | Project):  # a read model: its quota parsed already
-        return Quota(guaranteed=dict(row.quota.guaranteed), max=dict(row.quota.max))
-    stored = row.quota or {}
-    return Quota(guaranteed=stored.get("guaranteed", {}), max=stored.get("max", {}))
+def of(holder: Org | Project | Quoted) -> Quota:
+    if isinstance(holder, Quoted):  # tenancy's directory: its quota parsed already
+        return holder.quota
+    return Quota(guaranteed=dict(holder.quota.guaranteed), max=dict(holder.quota.max))
 
 
 def _check(quota: Quota) -> None:
@@ -94,22 +89,13 @@ def _check(quota: Quota) -> None:
 
 
 def _save(
-    session: Session,
-    who: Principal,
-    table: type[R],
-    row_id: str,
-    quota: Quota,
-    *,
-    org_id: str,
-    read: type[V],
-) -> V:
-    """Store the quota on the organization's or project's row, found a moment ago in this
-    transaction, audit it (`quota.set`), and answer the row as `read` (`Org` or `Project`)."""
-    row = session.get(table, row_id)
-    assert row is not None
-    row.quota = as_dict(quota)
-    kind = "org" if table is OrgRow else "project"
-    audit.record(session, who, "quota.set", kind, row.id, org_id=org_id, detail=row.quota)
+    session: Session, who: Principal, kind: str, row_id: str, quota: Quota, *, org_id: str
+) -> Org | Project:
+    """Store the quota of the organization (`kind` "org") or project, found a moment ago in
+    this transaction, through tenancy's writer, audit it (`quota.set`), and answer it."""
+    row = directory.set_quota(session, kind, row_id, quota)
+    stored = as_dict(quota)
+    audit.record(session, who, "quota.set", kind, row.id, org_id=org_id, detail=stored)
     events.emit(
         session,
         "quota.changed",
@@ -117,10 +103,10 @@ def _save(
         project_id=row.id if kind == "project" else None,
         subject=f"quota of {OF[kind]} {{name}} changed",
         body=f"{{who}} set the quota of {OF[kind]} {{name}}: {{quota}}.",
-        params={"name": row.name, "who": who.name, "quota": _said(row.quota)},
-        data={"object_type": kind, "object_id": row.id, "quota": row.quota},
+        params={"name": row.name, "who": who.name, "quota": _said(stored)},
+        data={"object_type": kind, "object_id": row.id, "quota": stored},
     )
-    return read.model_validate(row, from_attributes=True)
+    return row
 
 
 OF = {"org": "organization", "project": "project"}  # what a quota notice names (its template)
@@ -144,7 +130,7 @@ def set_org(session: Session, who: Principal, org_id: str, body: QuotaIn) -> Org
         raise Forbidden("only center admins set an organization's quota")
     quota = body.quota()
     _check(quota)
-    projects = list(session.scalars(select(ProjectRow).where(ProjectRow.org_id == org.id)))
+    projects = directory.project_quotas(session, org_id=org.id)
     problems = []
     for key, promised in _sum_guaranteed(of(p) for p in projects).items():
         if promised > quota.guaranteed.get(key, 0.0) + EPSILON:
@@ -164,7 +150,9 @@ def set_org(session: Session, who: Principal, org_id: str, body: QuotaIn) -> Org
             org=org.name,
             problems="; ".join(problems),
         )
-    return _save(session, who, OrgRow, org.id, quota, org_id=org.id, read=Org)
+    saved = _save(session, who, "org", org.id, quota, org_id=org.id)
+    assert isinstance(saved, Org)
+    return saved
 
 
 def set_project(session: Session, who: Principal, project_id: str, body: QuotaIn) -> Project:
@@ -176,12 +164,10 @@ def set_project(session: Session, who: Principal, project_id: str, body: QuotaIn
         raise Forbidden("only organization admins set a project's quota")
     quota = body.quota()
     _check(quota)
-    org = session.get(OrgRow, project.org_id)
+    org = directory.org(session, project.org_id)
     assert org is not None
-    siblings = session.scalars(
-        select(ProjectRow).where(ProjectRow.org_id == org.id, ProjectRow.id != project.id)
-    )
-    given = _sum_guaranteed(of(p) for p in siblings)
+    siblings = directory.project_quotas(session, org_id=org.id)
+    given = _sum_guaranteed(of(p) for p in siblings if p.id != project.id)
     granted = of(org)
     problems = []
     for key, want in quota.guaranteed.items():
@@ -209,7 +195,9 @@ def set_project(session: Session, who: Principal, project_id: str, body: QuotaIn
             project=project.name,
             problems="; ".join(problems),
         )
-    return _save(session, who, ProjectRow, project.id, quota, org_id=org.id, read=Project)
+    saved = _save(session, who, "project", project.id, quota, org_id=org.id)
+    assert isinstance(saved, Project)
+    return saved
 
 
 def _sum_guaranteed(quotas: Iterable[Quota]) -> dict[str, float]:
@@ -220,10 +208,10 @@ def _sum_guaranteed(quotas: Iterable[Quota]) -> dict[str, float]:
     return total
 
 
-def _holders(projects: Iterable[ProjectRow], level: str, key: str) -> str:
+def _holders(projects: Iterable[Quoted], level: str, key: str) -> str:
     """`vision 2000, nlp 1000`: the projects whose `level` (guaranteed or max) holds some of
     `key`, and how much."""
-    held = [(p.name, (p.quota or {}).get(level, {}).get(key, 0.0)) for p in projects]
+    held = [(p.name, getattr(p.quota, level).get(key, 0.0)) for p in projects]
     return ", ".join(f"{name} {_fmt(value)}" for name, value in held if value > EPSILON)
 
 
@@ -259,9 +247,9 @@ def standings(session: Session, who: Principal) -> list[Standing]:
         held.setdefault(project_id, {})[storage.KEY] = stored / storage.GIB
     orgs = tenancy.list_orgs(session, who)
     projects = tenancy.list_projects(session, who)
-    every_project = list(session.scalars(select(ProjectRow)))
+    every_project = directory.project_quotas(session)
     governed = {
-        k for row in [*session.scalars(select(OrgRow)), *every_project] for k in of(row).guaranteed
+        k for q in [*directory.org_quotas(session), *every_project] for k in q.quota.guaranteed
     }
     org_used: dict[str, dict[str, float]] = {}
     for project in every_project:

@@ -33,10 +33,10 @@ from aicc.scheduler.snapshot import (
 from aicc.services.billing import budgets
 from aicc.services.data import mounts
 from aicc.services.images import cached as images_held
-from aicc.services.jobs import devenvs, metering, quotas, usage
+from aicc.services.jobs import devenvs, metering, usage
 from aicc.services.leases import leases
 from aicc.services.nodes import maintenance, nodes
-from aicc.services.tenancy import tenancy
+from aicc.services.tenancy import directory, tenancy
 from aicc.store.tables import (
     DeploymentReplicaRow,
     DeploymentRow,
@@ -44,8 +44,6 @@ from aicc.store.tables import (
     JobChangesRow,
     JobRow,
     NodeRow,
-    OrgRow,
-    ProjectRow,
     ReplicaRow,
     table,
 )
@@ -230,7 +228,7 @@ def restrict(
             if on is not None:
                 device.leased_to, device.lends = on
                 node.device_leases = True
-    orgs = {p: o for p, o in session.execute(select(ProjectRow.id, ProjectRow.org_id))}
+    orgs = directory.project_orgs(session)
     if held:
         running = [_borrowing(job, orgs.get(job.project_id), held) for job in running]
     low = PRIORITIES["low"]
@@ -454,8 +452,8 @@ def _written(row: JobRow) -> Written:
 def tenants(session: Session) -> tuple[TenantView, ...]:
     """The quota tree: the center, its organizations, their projects."""
     out = [TenantView(CENTER)]
-    out += [TenantView(o.id, CENTER, quotas.of(o)) for o in session.scalars(select(OrgRow))]
-    out += [TenantView(p.id, p.org_id, quotas.of(p)) for p in session.scalars(select(ProjectRow))]
+    out += [TenantView(o.id, CENTER, o.quota) for o in directory.org_quotas(session)]
+    out += [TenantView(p.id, p.org_id, p.quota) for p in directory.project_quotas(session)]
     return tuple(out)
 
 

@@ -7,11 +7,11 @@ and lends it to others' preemptible work where the lease says so."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.core.states import WAITING
@@ -19,13 +19,13 @@ from aicc.core.tenancy import Principal
 from aicc.services import changes
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, from_row, new_id, utc
 from aicc.services.leases.views import Lease, LeasedDevice, LeaseJob, LeaseUse
-from aicc.services.tenancy import audit
+from aicc.services.tenancy import audit, directory, tenancy
+from aicc.services.tenancy.views import Org
 from aicc.store.tables import (
     CapacityLeaseRow,
     DeviceRow,
     JobRow,
     NodeRow,
-    OrgRow,
     ReplicaRow,
 )
 
@@ -99,8 +99,8 @@ def create(session: Session, who: Principal, ask: Ask, *, now: datetime) -> Leas
     return _view(session, row, org.name, now)
 
 
-def _org(session: Session, ref: str) -> OrgRow:
-    row = session.scalar(select(OrgRow).where(or_(OrgRow.name == ref, OrgRow.id == ref)))
+def _org(session: Session, ref: str) -> Org:
+    row = directory.org_by_ref(session, ref)
     if row is None:
         raise Invalid("unknown organization {org}; `aicc org list` shows them", org=ref)
     return row
@@ -185,13 +185,13 @@ def listing(session: Session, who: Principal, *, now: datetime) -> list[Lease]:
     if not who.is_admin:
         query = query.where(CapacityLeaseRow.org_id == who.org_id)
     rows = list(session.scalars(query))
-    names = _org_names(session, {r.org_id for r in rows})
+    names = tenancy.org_names(session, {r.org_id for r in rows})
     return [_view(session, r, names.get(r.org_id, r.org_id), now) for r in rows]
 
 
 def get(session: Session, who: Principal, lease_id: str, *, now: datetime) -> Lease:
     row = _owned(session, who, lease_id)
-    return _view(session, row, _org_names(session, {row.org_id}).get(row.org_id, ""), now)
+    return _view(session, row, tenancy.org_names(session, {row.org_id}).get(row.org_id, ""), now)
 
 
 def end(session: Session, who: Principal, lease_id: str, *, now: datetime) -> Lease:
@@ -205,11 +205,6 @@ def end(session: Session, who: Principal, lease_id: str, *, now: datetime) -> Le
     audit.record(session, who, "lease.end", "lease", row.id, org_id=row.org_id, now=now)
     changes.changed(session)
     return get(session, who, lease_id, now=now)
-
-
-def _org_names(session: Session, ids: Iterable[str]) -> dict[str, str]:
-    query = select(OrgRow.id, OrgRow.name).where(OrgRow.id.in_(list(ids)))
-    return {i: n for i, n in session.execute(query)}
 
 
 def in_force(row: CapacityLeaseRow, now: datetime) -> bool:

@@ -33,12 +33,12 @@ from aicc.services.common import asked_month, utc, utcnow
 from aicc.services.leases.leases import _owned
 from aicc.services.leases.views import ExcludedWindow, Incident, SlaReport
 from aicc.services.nodes import history
+from aicc.services.tenancy import directory
 from aicc.store.tables import (
     CapacityLeaseRow,
     DeviceRow,
     MaintenanceWindowRow,
     NodeRow,
-    OrgRow,
     ReplicaRow,
 )
 
@@ -149,7 +149,7 @@ def build(
     share = availability.credit_pct(pct, row.tier, terms.credits)
     currency, charge = _charge(session, row, devices, span.held, default)
     credit = to_money(charge * share / 100) if span.passed else Decimal("0.00")
-    org = session.get(OrgRow, row.org_id)
+    org = directory.org(session, row.org_id)
     return SlaReport(
         lease_id=row.id,
         org=org.name if org is not None else row.org_id,

@@ -49,14 +49,13 @@ from aicc.services.models.views import (
     ModelFile,
     ModelVersion,
 )
-from aicc.services.tenancy import audit
+from aicc.services.tenancy import audit, directory
 from aicc.store.chunkfiles import ChunkFile
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables import (
     DatasetRow,
     DatasetVersionRow,
     ModelVersionRow,
-    ProjectRow,
 )
 
 V = TypeVar("V", bound=View)
@@ -122,7 +121,7 @@ def _model(session: Session, who: Principal, ref: str, project: str | None) -> M
     found = datasets.get(session, who, ref, project=project, kind=MODEL, with_versions=False)
     row = session.get(DatasetRow, found.id)
     assert row is not None
-    return _describe(session, who, row, session.get(ProjectRow, row.project_id))
+    return _describe(session, who, row, directory.project(session, row.project_id))
 
 
 def _describe(session: Session, who: Principal, row: DatasetRow, prj: Any) -> Model:
@@ -147,7 +146,7 @@ def list_models(
     for listed in datasets.list_datasets(session, who, project=project, scope=scope, kind=MODEL):
         row = session.get(DatasetRow, listed.id)
         assert row is not None
-        out.append(_describe(session, who, row, session.get(ProjectRow, row.project_id)))
+        out.append(_describe(session, who, row, directory.project(session, row.project_id)))
     return out
 
 
@@ -390,7 +389,7 @@ def set_stage(
     if core.parse_ref(ref).version is None:
         raise Invalid("{ref}: name the version to move (NAME@N)", ref=ref)
     row, found = datasets.version_row(session, who, ref, project=project, kind=MODEL)
-    prj = session.get(ProjectRow, row.project_id)
+    prj = directory.project(session, row.project_id)
     assert prj is not None
     if not datasets.writable(who, prj):
         raise Forbidden(

@@ -23,9 +23,9 @@ from aicc.core.tenancy import Principal
 from aicc.services.common import NotFound, ServiceError, utcnow
 from aicc.services.jobs import cleaning, jobs, logs
 from aicc.services.models import predictions, template_outputs
-from aicc.services.tenancy import tenancy
+from aicc.services.tenancy import directory, tenancy
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables import JobOutputRow, UserRow
+from aicc.store.tables import JobOutputRow
 
 Ingest = Callable[[Session, ChunkStore, Principal, jobs.Job, JobOutputRow, Path], str]
 KINDS: dict[str, Ingest] = {
@@ -114,7 +114,7 @@ def deliver(
             done.append(f"{job.id}: {out.result}")
             continue
         try:
-            user = session.get(UserRow, job.user_id) if job.user_id else None
+            user = directory.user(session, job.user_id) if job.user_id else None
             if user is None:
                 raise NotFound("the job's owner is gone")
             who = tenancy.principal_of(session, user)

@@ -35,14 +35,13 @@ from aicc.services.data.datasets import MODEL
 from aicc.services.jobs import jobs
 from aicc.services.jobs.views import Job
 from aicc.services.models import models, template_runtime, templates, views
-from aicc.services.tenancy import tenancy
+from aicc.services.tenancy import directory, tenancy
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables import (
     DatasetRow,
     DatasetVersionRow,
     JobOutputRow,
     ModelVersionRow,
-    ProjectRow,
 )
 
 KIND = "predictions"  # the JobOutputRow kind (services/models/outputs.py delivers it)
@@ -166,7 +165,7 @@ def _spec(doc: dict[str, Any]) -> JobSpec:
 
 
 def _qualified(session: Session, row: DatasetRow, version: DatasetVersionRow) -> str:
-    prj = session.get(ProjectRow, row.project_id)
+    prj = directory.project(session, row.project_id)
     assert prj is not None
     return f"{datasets.qualified(session, prj)}/{row.name}@{version.number}"
 
@@ -271,7 +270,7 @@ def list_predictions(
 def _view(session: Session, who: Principal, out: JobOutputRow) -> views.BatchPrediction:
     job = jobs.get(session, who, out.job_id)  # another tenant's job: NotFound
     row = session.get(DatasetRow, out.target_id)
-    prj = session.get(ProjectRow, row.project_id) if row else None
+    prj = directory.project(session, row.project_id) if row else None
     if row is None or prj is None:
         raise NotFound("the data set of job {job}'s predictions is gone", job=out.job_id)
     lineage = out.lineage or {}

@@ -21,8 +21,8 @@ from aicc.services.data import datasets
 from aicc.services.data.datasets import DATA, MODEL
 from aicc.services.models import templates
 from aicc.services.models.views import Review, Reviews
-from aicc.services.tenancy import audit
-from aicc.store.tables import ReviewRow, UserRow
+from aicc.services.tenancy import audit, directory
+from aicc.store.tables import ReviewRow
 
 MAX_TEXT = 2000  # characters of a review
 KINDS = ("template", MODEL, DATA)
@@ -136,5 +136,5 @@ def _unicode(text: str) -> bool:
 
 
 def _name(session: Session, user_id: str) -> str:
-    user = session.get(UserRow, user_id)
+    user = directory.user(session, user_id)
     return user.name if user is not None else user_id

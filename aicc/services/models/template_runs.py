@@ -32,10 +32,10 @@ from aicc.services.data.datasets import MODEL
 from aicc.services.data.views import DatasetVersion
 from aicc.services.jobs import jobs, logs, workdirs
 from aicc.services.models import models, template_runtime, template_search, template_uses, templates
-from aicc.services.tenancy import tenancy
+from aicc.services.tenancy import directory, tenancy
 from aicc.store.blobs import BlobStore
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables import DatasetRow, JobOutputRow, ProjectRow
+from aicc.store.tables import DatasetRow, JobOutputRow
 
 
 def program(
@@ -223,7 +223,7 @@ def _run_input(
     paths = [f.path for f in datasets.manifest_of(stored).files]
     found = check_fit(template.manifest, template.name, version, paths, columns, params=hp)
     unchosen(found)
-    prj = session.get(ProjectRow, row.project_id)
+    prj = directory.project(session, row.project_id)
     assert prj is not None
     return _RunInput(
         pinned=[f"{datasets.qualified(session, prj)}/{version.ref}"],
@@ -349,7 +349,7 @@ def run_of(session: Session, who: Principal, job_id: str) -> Run:
     job = jobs.get(session, who, job_id)
     out = session.get(JobOutputRow, job.id)
     row = session.get(DatasetRow, out.target_id) if out and out.kind == "model" else None
-    prj = session.get(ProjectRow, row.project_id) if row else None
+    prj = directory.project(session, row.project_id) if row else None
     if out is None or row is None or prj is None:
         raise NotFound("job {job} is not a template's training run", job=job_id)
     template = str(out.lineage.get("template") or "")

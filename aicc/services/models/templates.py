@@ -31,9 +31,10 @@ from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, utcnow
 from aicc.services.data import chunks, datasets, uploads
 from aicc.services.data.datasets import TEMPLATE
 from aicc.services.models import grants
-from aicc.services.tenancy import audit, tenancy
+from aicc.services.tenancy import audit, directory, tenancy
+from aicc.services.tenancy.views import Project
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables import DatasetRow, DatasetVersionRow, ProjectRow, TemplateVersionRow
+from aicc.store.tables import DatasetRow, DatasetVersionRow, TemplateVersionRow
 
 ROOT = Path(aicc.__file__).parent / "templates"
 RUNTIME = "aicc_template.py"
@@ -97,7 +98,7 @@ def _builtin() -> dict[str, Template]:
 
 
 def _published(
-    session: Session, who: Principal, row: DatasetRow, prj: ProjectRow, version: DatasetVersionRow
+    session: Session, who: Principal, row: DatasetRow, prj: Project, version: DatasetVersionRow
 ) -> Template:
     extra = session.get(TemplateVersionRow, version.id)
     if extra is None:
@@ -131,7 +132,7 @@ def _shared(session: Session, who: Principal) -> list[Template]:
     out = []
     for dataset_id in dict.fromkeys(ids):
         row = session.get(DatasetRow, dataset_id)
-        prj = session.get(ProjectRow, row.project_id) if row is not None else None
+        prj = directory.project(session, row.project_id) if row is not None else None
         latest = datasets.latest_row(session, dataset_id)
         if row is not None and prj is not None and latest is not None:
             out.append(_published(session, who, row, prj, latest))
@@ -145,7 +146,7 @@ def _granted(
     template is: NAME, NAME@N or ORG/PROJECT/NAME@N."""
     for found in grants.active(session, who.org_id):
         row = session.get(DatasetRow, found.template_id)
-        prj = session.get(ProjectRow, row.project_id) if row is not None else None
+        prj = directory.project(session, row.project_id) if row is not None else None
         if row is None or prj is None or row.name != ref.name:
             continue
         if ref.org and f"{ref.org}/{ref.project}" != datasets.qualified(session, prj):
@@ -219,7 +220,7 @@ def get(
         if granted is None:
             raise missing from None
         row, version = granted
-    prj = session.get(ProjectRow, row.project_id)
+    prj = directory.project(session, row.project_id)
     assert prj is not None
     return _published(session, who, row, prj, version)
 
@@ -309,7 +310,7 @@ def _publishing_row(
     visibility: str | None,
     licence: str | None,
     description: str,
-) -> tuple[DatasetRow, ProjectRow]:
+) -> tuple[DatasetRow, Project]:
     """The template's data set row in `project`, made on the first publish; a later publish
     changes its visibility and licence when given (widening to public takes an org admin)."""
     try:

@@ -32,15 +32,14 @@ from aicc.executors import jobfiles
 from aicc.services.common import Conflict, Invalid, NotFound, ServiceError, new_id, utcnow
 from aicc.services.jobs import census, jobs
 from aicc.services.models.views import TrackedExperiment, TrackedMetric, TrackedRun
-from aicc.services.tenancy import tenancy
+from aicc.services.tenancy import directory, tenancy
+from aicc.services.tenancy.views import Project
 from aicc.store.tables import (
     MlflowExperimentRow,
     MlflowJobImportRow,
     MlflowMetricRow,
     MlflowRunRow,
     MlflowRunValueRow,
-    ProjectRow,
-    UserRow,
 )
 
 DEFAULT_ID = "0"  # the client's experiment when none is set
@@ -64,12 +63,9 @@ def _ms() -> int:
     return int(utcnow().timestamp() * 1000)
 
 
-def _project(session: Session, who: Principal) -> ProjectRow:
+def _project(session: Session, who: Principal) -> Project:
     """The caller's MLflow name space: their default project."""
-    project = tenancy.resolve_project(session, who, None)
-    row = session.get(ProjectRow, project.id)
-    assert row is not None
-    return row
+    return tenancy.resolve_project(session, who, None)
 
 
 def _name(value: str, what: str) -> str:
@@ -124,7 +120,7 @@ def _experiment_row(
     else:
         row = session.get(MlflowExperimentRow, experiment_id)
     if row is not None:
-        owner = session.get(ProjectRow, row.project_id)
+        owner = directory.project(session, row.project_id)
         allowed = can_write if write else can_read
         if owner is not None and allowed(who, org_id=owner.org_id, project_id=owner.id):
             return row
@@ -132,7 +128,7 @@ def _experiment_row(
 
 
 def _make_experiment(
-    session: Session, who: Principal, project: ProjectRow, name: str, tags: dict[str, str]
+    session: Session, who: Principal, project: Project, name: str, tags: dict[str, str]
 ) -> MlflowExperimentRow:
     now = utcnow()
     row = MlflowExperimentRow(
@@ -230,7 +226,7 @@ def _run_view(session: Session, row: MlflowRunRow) -> TrackedRun:
     points = session.scalars(
         select(MlflowMetricRow).join(latest, MlflowMetricRow.id == latest.c.id)
     ).all()
-    user = session.get(UserRow, row.user_id)
+    user = directory.user(session, row.user_id)
     return TrackedRun(
         id=row.id,
         experiment_id=row.experiment_id,
@@ -257,7 +253,7 @@ def _run_row(session: Session, who: Principal, run_id: str, *, write: bool = Fal
     """The run, if the caller may read it (`write`: change it); else NotFound."""
     row = session.get(MlflowRunRow, run_id) if isinstance(run_id, str) else None
     if row is not None:
-        project = session.get(ProjectRow, row.project_id)
+        project = directory.project(session, row.project_id)
         allowed = can_write if write else can_read
         if project is not None and allowed(who, org_id=project.org_id, project_id=project.id):
             if write and row.job_id is not None:
@@ -621,7 +617,7 @@ def import_ended(session: Session, outputs_of: Callable[[jobs.Job], Path]) -> li
     done = []
     for job in _ended_jobs(session):
         found = 0
-        user = session.get(UserRow, job.user_id) if job.user_id else None
+        user = directory.user(session, job.user_id) if job.user_id else None
         try:
             if user is None:
                 raise NotFound("the job's owner is gone")

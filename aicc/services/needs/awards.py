@@ -34,7 +34,7 @@ from aicc.services.data import datasets, lookups
 from aicc.services.models import models
 from aicc.services.needs import challenges, needs, notices
 from aicc.services.needs.views import Award
-from aicc.services.tenancy import audit
+from aicc.services.tenancy import audit, directory
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables import (
     ChallengeAwardRow,
@@ -42,7 +42,6 @@ from aicc.store.tables import (
     ChallengeSubmissionRow,
     ChallengeTeamRow,
     NeedRow,
-    ProjectRow,
 )
 
 
@@ -167,7 +166,7 @@ def deliver(
         return -math.inf if value is None else (value if higher else -value)
 
     best = max(scored, key=rank)
-    project = session.get(ProjectRow, need.project_id)
+    project = directory.project(session, need.project_id)
     assert project is not None
     source = lookups.versions(session, [best.model_version_id]).get(best.model_version_id)
     lineage = {

@@ -29,7 +29,7 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aicc.core import scoring as core_scoring
@@ -43,15 +43,13 @@ from aicc.services.jobs import jobs
 from aicc.services.models import template_runs
 from aicc.services.needs import needs, notices, scoring
 from aicc.services.needs.views import Board, Challenge, Standing, Submission, Team
-from aicc.services.tenancy import audit, tenancy
+from aicc.services.tenancy import audit, directory, tenancy
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables import (
     ChallengeRow,
     ChallengeSubmissionRow,
     ChallengeTeamRow,
     NeedRow,
-    OrgRow,
-    ProjectRow,
 )
 
 MAX_RUNTIME_S = 6 * 3600
@@ -114,7 +112,7 @@ def create(
             currency=need.currency,
             until=credits.today(now, zone),
         )
-    project = session.get(ProjectRow, need.project_id)
+    project = directory.project(session, need.project_id)
     assert project is not None
     row, version, table, read = scoring._hidden_table(
         session, who, store, ask.hidden, ask.table, ask.target, project=project.name
@@ -374,7 +372,7 @@ def invite(session: Session, who: Principal, ref: str, org: str, *, now: datetim
     mine = _team_of(session, row.id, who.org_id)
     if mine is None:
         raise Conflict("your organization is in no team of this challenge; join it first")
-    guest = session.scalar(select(OrgRow).where(or_(OrgRow.name == org, OrgRow.id == org)))
+    guest = directory.org_by_ref(session, org)
     if guest is None:
         raise NotFound("organization {org} not found", org=org)
     if guest.id == need.org_id:

@@ -29,13 +29,11 @@ from aicc.services.data import datasets
 from aicc.services.models import catalog
 from aicc.services.needs import notices, takers
 from aicc.services.needs.views import Need, Question, Terms
-from aicc.services.tenancy import audit, tenancy
+from aicc.services.tenancy import audit, directory, tenancy
 from aicc.store.tables import (
     ChallengeRow,
     NeedQuestionRow,
     NeedRow,
-    OrgRow,
-    ProjectRow,
 )
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -186,7 +184,7 @@ def _shared_data(session: Session, who: Principal, ref: str | None, project: str
             "(`aicc data update {name} --visibility public`) or post the need without data",
             name=row.name,
         )
-    prj = session.get(ProjectRow, row.project_id)
+    prj = directory.project(session, row.project_id)
     assert prj is not None
     return f"{datasets.qualified(session, prj)}/{row.name}@{version.number}"
 
@@ -197,11 +195,9 @@ def _find(session: Session, who: Principal, ref: str) -> NeedRow:
     row = session.get(NeedRow, ref.rpartition("/")[2])
     if row is None:
         org_name, _, name = ref.rpartition("/")
-        query = (
-            select(NeedRow).join(OrgRow, OrgRow.id == NeedRow.org_id).where(NeedRow.name == name)
-        )
+        query = select(NeedRow).where(NeedRow.name == name)
         if org_name:
-            query = query.where(or_(OrgRow.name == org_name, OrgRow.id == org_name))
+            query = query.where(NeedRow.org_id.in_(directory.org_ids(org_name)))
         else:
             query = query.where(NeedRow.org_id == who.org_id)
         row = session.scalar(query)
@@ -301,7 +297,7 @@ def view(
     read them for many needs at once); which voucher holds the reward, its poster alone sees."""
     if standing is None:
         standing = takers.standings(session, [row])[row.id]
-    prj = session.get(ProjectRow, row.project_id)
+    prj = directory.project(session, row.project_id)
     challenge = session.scalar(select(ChallengeRow.id).where(ChallengeRow.need_id == row.id))
     answered = select(func.count()).where(
         NeedQuestionRow.need_id == row.id, NeedQuestionRow.answered_at.is_not(None)

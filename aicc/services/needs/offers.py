@@ -32,13 +32,12 @@ from aicc.services.models import grants, template_uses, templates
 from aicc.services.needs import needs, notices
 from aicc.services.needs.views import Offer
 from aicc.services.serving import api_keys, deployments
-from aicc.services.tenancy import audit
+from aicc.services.tenancy import audit, directory
+from aicc.services.tenancy.views import Project
 from aicc.store.tables import (
     GatewayRequestRow,
     NeedOfferRow,
     NeedRow,
-    OrgRow,
-    ProjectRow,
 )
 
 KINDS = {"template": "run", "deployment": "1k_requests"}  # kind -> its price's unit
@@ -112,7 +111,7 @@ def make(session: Session, who: Principal, need_ref: str, ask: Ask, *, now: date
     return view(session, row)
 
 
-def _offered(session: Session, who: Principal, ask: Ask) -> tuple[ProjectRow, str, str]:
+def _offered(session: Session, who: Principal, ask: Ask) -> tuple[Project, str, str]:
     """The offered thing's project, id and name as the poster reads it; the caller's, else 404."""
     if ask.kind == "template":
         template = templates.get(ask.ref, session, who, project=ask.project)
@@ -121,11 +120,11 @@ def _offered(session: Session, who: Principal, ask: Ask) -> tuple[ProjectRow, st
                 "ref: {ref} is a built-in template, free to every tenant; offer one you published",
                 ref=ask.ref,
             )
-        project = session.get(ProjectRow, template.project_id)
+        project = directory.project(session, template.project_id)
         assert project is not None
         return project, template.id, template.ref
     found = deployments.get(session, who, ask.ref, project=ask.project)
-    project = session.get(ProjectRow, found.project_id)
+    project = directory.project(session, found.project_id)
     assert project is not None
     return project, found.id, f"{found.project}/{found.name}"
 
@@ -254,8 +253,8 @@ def _open(row: NeedOfferRow) -> None:
 
 def view(session: Session, row: NeedOfferRow) -> Offer:
     need = session.get(NeedRow, row.need_id)
-    poster = session.get(OrgRow, need.org_id) if need else None
-    provider = session.get(OrgRow, row.org_id)
+    poster = directory.org(session, need.org_id) if need else None
+    provider = directory.org(session, row.org_id)
     return Offer(
         id=row.id,
         need=f"{poster.name if poster else '?'}/{need.name if need else row.need_id}",

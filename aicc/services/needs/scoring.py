@@ -46,13 +46,12 @@ from aicc.services.jobs import jobs, transitions
 from aicc.services.jobs.views import Job
 from aicc.services.models import outputs, predictions
 from aicc.services.needs import notices
-from aicc.services.tenancy import tenancy
+from aicc.services.tenancy import directory, tenancy
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables import (
     ChallengeRow,
     ChallengeSubmissionRow,
     NeedRow,
-    ProjectRow,
 )
 
 KIND = "challenge"  # the kind of its outputs (`models.outputs`)
@@ -141,7 +140,7 @@ def make_inputs(
         session, center, store, name, PROJECT, [(INPUTS, buffer.getvalue())], message
     )
     project = tenancy.resolve_project(session, center, PROJECT)
-    prj = session.get(ProjectRow, project.id)
+    prj = directory.project(session, project.id)
     assert prj is not None
     return f"{datasets.qualified(session, prj)}/{name}@{committed.version.number}"
 

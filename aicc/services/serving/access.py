@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from aicc.core.tenancy import Principal, can_read, can_write
 from aicc.services import changes
 from aicc.services.common import Forbidden, NotFound
-from aicc.services.tenancy import audit, tenancy
-from aicc.store.tables import DeploymentRevisionRow, DeploymentRow, ProjectRow
+from aicc.services.tenancy import audit, directory, tenancy
+from aicc.store.tables import DeploymentRevisionRow, DeploymentRow
 
 
 def find(session: Session, who: Principal, name: str, project: str | None) -> DeploymentRow:
@@ -32,7 +32,7 @@ def find(session: Session, who: Principal, name: str, project: str | None) -> De
         )
     if row is None:
         raise missing
-    prj_row = session.get(ProjectRow, row.project_id)
+    prj_row = directory.project(session, row.project_id)
     if prj_row is None or not can_read(who, org_id=prj_row.org_id, project_id=row.project_id):
         raise missing
     return row
@@ -40,7 +40,7 @@ def find(session: Session, who: Principal, name: str, project: str | None) -> De
 
 def writable(session: Session, who: Principal, name: str, project: str | None) -> DeploymentRow:
     row = find(session, who, name, project)
-    prj = session.get(ProjectRow, row.project_id)
+    prj = directory.project(session, row.project_id)
     assert prj is not None
     if not can_write(who, org_id=prj.org_id, project_id=row.project_id):
         raise Forbidden("viewers cannot change deployments")
@@ -50,7 +50,7 @@ def writable(session: Session, who: Principal, name: str, project: str | None) -
 def written(session: Session, who: Principal, row: DeploymentRow, action: str) -> None:
     """Audit `action` on the deployment in its organization, flush, and wake the loops that
     converge it: how every change of a deployment but its deletion ends."""
-    prj = session.get(ProjectRow, row.project_id)
+    prj = directory.project(session, row.project_id)
     assert prj is not None
     audit.record(session, who, action, "deployment", row.id, org_id=prj.org_id)
     session.flush()

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from aicc.core.tenancy import Principal, Role
 from aicc.services.common import NotFound
 from aicc.services.serving import gateway as gw
-from aicc.store.tables import ApiKeyRow, UserRow
+from aicc.services.tenancy import directory
+from aicc.store.tables import ApiKeyRow
 
 
 def principal(session: Session, key_id: str, *, revoked: bool = False) -> Principal:
@@ -22,7 +23,7 @@ def principal(session: Session, key_id: str, *, revoked: bool = False) -> Princi
     key = session.get(ApiKeyRow, key_id)
     if key is None or (key.revoked_at is not None and not revoked):
         raise NotFound("invalid or revoked API key")
-    user = session.get(UserRow, key.created_by)
+    user = directory.user(session, key.created_by)
     name = user.name if user is not None else key.created_by
     return Principal(
         user_id=key.created_by,

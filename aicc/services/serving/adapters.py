@@ -28,11 +28,11 @@ from aicc.services.common import Conflict, Invalid, NotFound, from_row, new_id, 
 from aicc.services.data import chunks, datasets, lookups
 from aicc.services.serving import access, replica_spec
 from aicc.services.serving.views import DeploymentAdapter
+from aicc.services.tenancy import directory
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables import (
     DeploymentAdapterRow,
     DeploymentRow,
-    ProjectRow,
 )
 
 CONFIG = "adapter_config.json"
@@ -134,7 +134,7 @@ def attach(
             "deployment {name} runs a command; adapters attach to a deployment of a model",
             name=row.name,
         )
-    prj = session.get(ProjectRow, row.project_id)
+    prj = directory.project(session, row.project_id)
     assert prj is not None
     found, version, where = replica_spec.model_version(session, who, prj, model)
     ref = f"{datasets.qualified(session, where)}/{found.name}@{version.number}"

@@ -28,13 +28,12 @@ from aicc.services.common import NotFound, ServiceError, utcnow
 from aicc.services.jobs import endpoints, jobs
 from aicc.services.serving.deployments import Policy
 from aicc.services.serving.lifecycle import end_replica, endpoints_of, move
-from aicc.services.tenancy import tenancy
+from aicc.services.tenancy import directory, tenancy
 from aicc.store.tables import (
     DeploymentReplicaRow,
     DeploymentRevisionRow,
     DeploymentRow,
     JobRow,
-    UserRow,
 )
 
 MAX_BACKOFF_S = 300.0  # the longest wait before trying to start a replica again
@@ -205,7 +204,7 @@ def _failed_start(row: DeploymentRow, policy: Policy, now: datetime, why: str) -
 
 def _start(session: Session, row: DeploymentRow, policy: Policy, now: datetime) -> bool:
     """Submit one replica job of the current revision, as the deployment's creator."""
-    user = session.get(UserRow, row.created_by)
+    user = directory.user(session, row.created_by)
     try:
         if user is None:
             raise NotFound("the deployment's creator is gone; create it again")

@@ -33,7 +33,7 @@ from aicc.services.data import datasets
 from aicc.services.jobs import jobs
 from aicc.services.serving import access, lifecycle, replica_spec
 from aicc.services.serving.views import Deployment, DeploymentReplica, DeploymentRevision
-from aicc.services.tenancy import audit, tenancy
+from aicc.services.tenancy import audit, directory, tenancy
 from aicc.store.blobs import BlobStore
 from aicc.store.tables import (
     DeploymentAdapterRow,
@@ -41,7 +41,6 @@ from aicc.store.tables import (
     DeploymentRevisionRow,
     DeploymentRow,
     JobRow,
-    ProjectRow,
 )
 
 # What an update may change; each makes a new revision.
@@ -129,7 +128,7 @@ def _replicas(session: Session, row: DeploymentRow) -> list[DeploymentReplica]:
 
 def _view(session: Session, row: DeploymentRow) -> Deployment:
     settings = access.current(session, row).settings
-    prj = session.get(ProjectRow, row.project_id)
+    prj = directory.project(session, row.project_id)
     assert prj is not None
     return from_row(
         Deployment,
@@ -238,8 +237,7 @@ def create(
     found = tenancy.resolve_project(session, who, project)
     if not can_write(who, org_id=found.org_id, project_id=found.id):
         raise Forbidden("viewers cannot change deployments")
-    prj = session.get(ProjectRow, found.id)
-    assert prj is not None
+    prj = found
     taken = select(DeploymentRow.id).where(
         DeploymentRow.project_id == prj.id, DeploymentRow.name == name
     )
@@ -350,7 +348,7 @@ def update(
         settings["command"], settings["workdir_sha256"] = None, None
     elif changes.get("command") is not None:
         settings["model"] = None
-    prj = session.get(ProjectRow, row.project_id)
+    prj = directory.project(session, row.project_id)
     assert prj is not None
     kept = None if changes.get("image") is not None else row.spec.get("image")
     spec, stored, model_id, version = replica_spec.build(
@@ -455,7 +453,7 @@ def delete_deployment(
     session.execute(
         delete(DeploymentAdapterRow).where(DeploymentAdapterRow.deployment_id == row.id)
     )
-    prj = session.get(ProjectRow, row.project_id)
+    prj = directory.project(session, row.project_id)
     assert prj is not None
     audit.record(session, who, "deployment.delete", "deployment", row.id, org_id=prj.org_id)
     session.delete(row)

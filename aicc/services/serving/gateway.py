@@ -23,7 +23,7 @@ from aicc.services.serving import adapters, deployments, lifecycle
 from aicc.services.serving.views import GatewayRequest
 from aicc.services.tenancy import tenancy
 from aicc.store.db import Database, begin_immediate
-from aicc.store.tables import ApiKeyRow, DeploymentRow, GatewayRequestRow, UserRow
+from aicc.store.tables import ApiKeyRow, DeploymentRow, GatewayRequestRow
 
 ROUTES = ("chat", "completions", "embeddings", "moderations", "predict")
 # The request log's `key_id` of a request the portal's playground sent as a signed-in person
@@ -258,8 +258,8 @@ def recent(
     }
     people = {r.key_id[len(PERSON) :] for r in rows if r.key_id.startswith(PERSON)}
     if people:
-        found = session.execute(select(UserRow.id, UserRow.name).where(UserRow.id.in_(people)))
-        keys.update({PERSON + i: PERSON + n for i, n in found})
+        found = tenancy.user_names(session, people)
+        keys.update({PERSON + i: PERSON + n for i, n in found.items()})
     return [
         from_row(
             GatewayRequest,

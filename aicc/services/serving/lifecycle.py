@@ -16,7 +16,8 @@ from aicc.services.common import utcnow
 from aicc.services.jobs import endpoints
 from aicc.services.jobs.transitions import change_state, hold, note
 from aicc.services.notify import events
-from aicc.store.tables import DeploymentReplicaRow, DeploymentRow, JobRow, ProjectRow
+from aicc.services.tenancy import directory
+from aicc.store.tables import DeploymentReplicaRow, DeploymentRow, JobRow
 
 STATES = tuple(state.value for state in DeploymentState)  # core/states.py: who follows whom
 
@@ -49,9 +50,10 @@ def move(row: DeploymentRow, to: DeploymentState) -> None:
 
 def _notify_down(session: Session, row: DeploymentRow) -> None:
     """`deployment.down`, once per move to failed (services/notify)."""
-    org_id = session.scalar(select(ProjectRow.org_id).where(ProjectRow.id == row.project_id))
-    if org_id is None:
+    project = directory.project(session, row.project_id)
+    if project is None:
         return
+    org_id = project.org_id
     events.emit(
         session,
         "deployment.down",

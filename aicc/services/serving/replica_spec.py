@@ -25,8 +25,9 @@ from aicc.services.data import datasets
 from aicc.services.data.datasets import MODEL
 from aicc.services.images import images
 from aicc.services.jobs import jobs, workdirs
+from aicc.services.tenancy import directory
+from aicc.services.tenancy.views import Project
 from aicc.store.blobs import BlobStore
-from aicc.store.tables import ProjectRow
 
 ENGINES = ("auto", "transformers", "predict", "vllm")
 LABEL = "aicc.io/deployment"
@@ -71,7 +72,7 @@ def build(
     session: Session,
     who: Principal,
     blobs: BlobStore,
-    prj: ProjectRow,
+    prj: Project,
     name: str,
     settings: dict[str, Any],
     registry: RegistrySettings | None = None,
@@ -146,8 +147,8 @@ def build(
 
 
 def model_version(
-    session: Session, who: Principal, prj: ProjectRow, ref: str
-) -> tuple[Any, Any, ProjectRow]:
+    session: Session, who: Principal, prj: Project, ref: str
+) -> tuple[Any, Any, Project]:
     """The model version a reference names, read by the caller: in the deployment's project
     first, then among the models shared with the caller."""
     try:
@@ -160,6 +161,6 @@ def model_version(
         if parsed.org is not None:
             raise
         row, version = datasets.version_row(session, who, parsed, kind=MODEL)
-    where = session.get(ProjectRow, row.project_id)
+    where = directory.project(session, row.project_id)
     assert where is not None
     return row, version, where

@@ -28,10 +28,10 @@ from aicc.services.billing import rating, usage
 from aicc.services.jobs import census
 from aicc.services.notify import metrics as notify_metrics
 from aicc.services.telemetry.kpis import registered_devices
+from aicc.services.tenancy import directory
 from aicc.store.tables import (
     DeviceSampleRow,
     NodeRow,
-    ProjectRow,
 )
 
 WAIT_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 24 * 3600.0)
@@ -135,7 +135,7 @@ class StoreCollector:
         depth = GaugeMetricFamily(
             "aicc_queue_depth", "Jobs waiting (pending or admitted).", labels=["org", "project"]
         )
-        names = {i: n for i, n in self.session.execute(select(ProjectRow.id, ProjectRow.name))}
+        names = directory.project_names(self.session)
         waiting: Counter[tuple[str, str]] = Counter()
         for c in counts:
             if c.state in ("pending", "admitted"):
@@ -192,7 +192,7 @@ class StoreCollector:
             "CO₂e of that energy at the grid's intensity of each hour (1000 per kg).",
             labels=["org", "project"],
         )
-        names = {i: n for i, n in self.session.execute(select(ProjectRow.id, ProjectRow.name))}
+        names = directory.project_names(self.session)
         cpu: dict[tuple[str, str], float] = defaultdict(float)
         joules: dict[tuple[str, str], float] = defaultdict(float)
         grams: dict[tuple[str, str], float] = defaultdict(float)
