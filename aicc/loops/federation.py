@@ -23,8 +23,8 @@ from aicc.services.common import utcnow
 from aicc.services.federation import adverts, dispatch, signing
 from aicc.services.federation.peers import PeerDown, PeerRefused, Peers
 from aicc.services.federation.tespeer import TesPeers, tes_peers
+from aicc.services.jobs import federated
 from aicc.store.db import Database
-from aicc.store.tables import JobRow
 
 log = logging.getLogger(__name__)
 PASS_S = 0.5  # between passes: how soon a routed job is submitted and its peer's state seen
@@ -117,7 +117,7 @@ class Federation:
             return
         if remote.remote_job_id is None:
             with self.db.reader() as session:
-                job = session.get(JobRow, remote.job_id)
+                job = federated.find(session, remote.job_id)
                 assert job is not None
                 spec = dispatch.remote_spec(session, job, str(self.fed.site))
             key = dispatch.idempotency_key(remote.job_id, remote.attempt)
@@ -170,7 +170,7 @@ class Federation:
         if remote.remote_job_id is None:
             try:
                 with self.db.reader() as session:
-                    job = session.get(JobRow, remote.job_id)
+                    job = federated.find(session, remote.job_id)
                     assert job is not None
                     task = dispatch.remote_task(session, job, str(self.fed.site), self.fed, site)
                 task_id = self.tes.submit(site, task)

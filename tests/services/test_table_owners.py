@@ -30,7 +30,6 @@ ALLOWED: set[tuple[str, str]] = {
     ("data", "NodeRow"),
     ("data", "TemplateVersionRow"),
     ("federation", "DeviceRow"),
-    ("federation", "JobRow"),
     ("federation", "NodeRow"),
     ("images", "NodeRow"),
     # a deployment's minimum of replicas keeps them from preemption: the snapshot reads it
@@ -50,12 +49,10 @@ ALLOWED: set[tuple[str, str]] = {
     ("leases", "ReplicaRow"),
     ("models", "DatasetRow"),
     ("models", "DatasetVersionRow"),
-    ("needs", "GatewayRequestRow"),
     ("nodes", "EventRow"),
     ("nodes", "ReplicaRow"),
     ("notify", "EventRow"),
     ("notify", "JobRow"),
-    ("serving", "JobRow"),
     ("telemetry", "DeviceRow"),
     ("telemetry", "NodeRow"),
 }

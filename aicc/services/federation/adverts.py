@@ -26,12 +26,11 @@ from aicc.services.common import Forbidden, Invalid
 from aicc.services.data import lookups
 from aicc.services.data.datasets import DATA
 from aicc.services.federation.views import Site
-from aicc.services.jobs import census
+from aicc.services.jobs import census, federated
 from aicc.services.tenancy import directory
 from aicc.store.tables import (
     DeviceRow,
     FederationAdvertRow,
-    JobRow,
     NodeRow,
 )
 
@@ -113,14 +112,8 @@ def build(
 
 
 def _mean_runtime(session: Session) -> float:
-    query = (
-        select(JobRow.started_at, JobRow.ended_at)
-        .where(JobRow.state == "succeeded", JobRow.started_at.is_not(None))
-        .order_by(JobRow.ended_at.desc())
-        .limit(RECENT_JOBS)
-    )
-    spans = [(e - s).total_seconds() for s, e in session.execute(query) if s and e]
-    return sum(spans) / len(spans) if spans else DEFAULT_RUNTIME_S
+    mean = federated.mean_runtime_s(session, last=RECENT_JOBS)
+    return DEFAULT_RUNTIME_S if mean is None else mean
 
 
 def _waiting_demand(session: Session) -> tuple[dict[str, float], int]:
@@ -128,8 +121,7 @@ def _waiting_demand(session: Session) -> tuple[dict[str, float], int]:
     milli-cores of those that ask for none."""
     demand: dict[str, float] = defaultdict(float)
     cpu = 0
-    query = select(JobRow.spec).where(JobRow.state.in_(("pending", "admitted")))
-    for (spec,) in session.execute(query):
+    for spec in federated.waiting_specs(session):
         resources = spec.get("resources") or {}
         acc = resources.get("accelerator") or {}
         replicas = int(spec.get("replicas") or 1)

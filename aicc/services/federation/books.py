@@ -27,8 +27,9 @@ from aicc.services.billing import usage
 from aicc.services.billing.rating import ELSEWHERE
 from aicc.services.common import Conflict, Forbidden, NotFound, utcnow
 from aicc.services.federation.views import Settlement
+from aicc.services.jobs.federated import FederatedJob
 from aicc.services.tenancy import audit
-from aicc.store.tables import FederationAdvertRow, FederationJobRow, JobRow, SettlementRow
+from aicc.store.tables import FederationAdvertRow, FederationJobRow, SettlementRow
 
 US = 1_000_000
 CENT = Decimal("0.01")
@@ -62,7 +63,7 @@ def _milli(acc: AcceleratorRequest) -> int:
     return acc.count * 1000
 
 
-def record(session: Session, job: JobRow, run: FederationJobRow, *, zone: str) -> None:
+def record(session: Session, job: FederatedJob, run: FederationJobRow, *, zone: str) -> None:
     """Usage at home and the settlement row of one attempt that ended at a peer."""
     if run.started_at is None or run.ended_at is None or run.ended_at <= run.started_at:
         return

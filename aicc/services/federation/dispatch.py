@@ -39,17 +39,15 @@ from aicc.scheduler import federation as routing
 from aicc.services.data import lookups
 from aicc.services.federation import adverts, books, tespeer
 from aicc.services.federation.peers import AnswerTooLarge, PeerRefused, Peers
-from aicc.services.jobs import transitions
-from aicc.services.jobs.transitions import change_state
+from aicc.services.jobs import federated, transitions
+from aicc.services.jobs.federated import WAITING_ROUTE, FederatedJob
 from aicc.services.tenancy import directory
 from aicc.store.blobs import BlobError, extract
 from aicc.store.tables import (
     FederationJobRow,
-    JobRow,
 )
 
 log = logging.getLogger(__name__)
-WAITING_ROUTE = "?"
 SITE_LOST = "site_lost"
 ROUTED = "routed"
 DEFAULT_RUNTIME_S = 3600.0  # a job without max_runtime is priced and scored as one hour
@@ -61,7 +59,7 @@ HOME_SITE, HOME_USER, HOME_JOB = (
 )
 
 
-def ask_of(session: Session, job: JobRow) -> routing.Ask:
+def ask_of(session: Session, job: FederatedJob) -> routing.Ask:
     """The job as routing sees it: what it needs over all replicas, and its data sets with
     their size and region tag here."""
     spec = JobSpec.model_validate(job.spec)
@@ -96,10 +94,7 @@ def ask_of(session: Session, job: JobRow) -> routing.Ask:
 
 
 def waiting(session: Session) -> list[str]:
-    query = select(JobRow.id).where(
-        JobRow.federation == WAITING_ROUTE, JobRow.state == JobState.PENDING.value
-    )
-    return list(session.scalars(query.order_by(JobRow.created_at)))
+    return federated.waiting_route(session)
 
 
 def route(
@@ -111,7 +106,7 @@ def route(
 ) -> routing.Routing | None:
     """Route one waiting job: here (the scheduler takes it), to a peer (a federation_jobs row,
     state `scheduled`), or nowhere (`failed`, with every site's refusal)."""
-    job = session.get(JobRow, job_id)
+    job = federated.find(session, job_id)
     if job is None or job.federation != WAITING_ROUTE or job.state != JobState.PENDING.value:
         return None
     assert fed.site is not None
@@ -142,19 +137,18 @@ def route(
     best = result.best
     data = _explained(result)
     if best is None:
-        change_state(
+        federated.move(
             session,
-            job,
+            job.id,
             JobState.FAILED,
             reason=Reason.UNSCHEDULABLE,
             message=result.explain(),
             at=now,
             data=data,
+            federation=None,
         )
-        job.federation = None
         return result
     if best.site == fed.site:
-        job.federation = None
         transitions.note(
             session,
             job_id=job.id,
@@ -167,7 +161,9 @@ def route(
             at=now,
             data=data,
         )
-        job.message = f"routed here (site {fed.site}); waiting for admission"
+        federated.routed_here(
+            session, job.id, f"routed here (site {fed.site}); waiting for admission"
+        )
         return result
     session.add(
         FederationJobRow(
@@ -183,9 +179,15 @@ def route(
             ended_at=None,
         )
     )
-    job.federation = best.site
-    change_state(
-        session, job, JobState.SCHEDULED, reason=ROUTED, message=result.explain(), at=now, data=data
+    federated.move(
+        session,
+        job.id,
+        JobState.SCHEDULED,
+        reason=ROUTED,
+        message=result.explain(),
+        at=now,
+        data=data,
+        federation=best.site,
     )
     return result
 
@@ -222,15 +224,9 @@ class Remote:
 
 def active(session: Session) -> list[Remote]:
     """Attempts at peers whose home job has not ended."""
-    query = (
-        select(FederationJobRow, JobRow.cancel_requested)
-        .join(JobRow, JobRow.id == FederationJobRow.job_id)
-        .where(
-            JobRow.federation.is_not(None),
-            JobRow.federation != WAITING_ROUTE,
-            JobRow.state.in_(("scheduled", "running")),
-            FederationJobRow.attempt == JobRow.attempt,
-        )
+    home = federated.away().subquery()
+    query = select(FederationJobRow, home.c.cancel_requested).join(
+        home, (home.c.id == FederationJobRow.job_id) & (home.c.attempt == FederationJobRow.attempt)
     )
     return [
         Remote(r.id, r.job_id, r.attempt, r.site, r.remote_job_id, bool(cancel))
@@ -238,7 +234,7 @@ def active(session: Session) -> list[Remote]:
     ]
 
 
-def remote_spec(session: Session, job: JobRow, home: str) -> dict[str, Any]:
+def remote_spec(session: Session, job: FederatedJob, home: str) -> dict[str, Any]:
     """What the peer is asked to run: the stored spec in the peer's default project and queue,
     run there (`placement: local`), its data sets by name, retries kept at home, and the
     federated identity as labels."""
@@ -261,7 +257,7 @@ def remote_spec(session: Session, job: JobRow, home: str) -> dict[str, Any]:
 
 
 def remote_task(
-    session: Session, job: JobRow, home: str, fed: FederationSettings, site: str
+    session: Session, job: FederatedJob, home: str, fed: FederationSettings, site: str
 ) -> dict[str, Any]:
     """The TES task a job runs as at the `tes` peer `site` (`core/tes_peer.task_of`): the
     federated identity and the attempt as its tags; `NotExpressible` when TES cannot say it."""
@@ -288,12 +284,12 @@ def record_submitted(session: Session, remote: Remote, remote_job_id: str, now: 
 
 def refused(session: Session, remote: Remote, err: PeerRefused, now: datetime) -> None:
     """The peer will not take the job (a 4xx): it fails at home with the peer's reason."""
-    job = session.get(JobRow, remote.job_id)
+    job = federated.find(session, remote.job_id)
     if job is None or JobState(job.state).is_terminal():
         return
-    change_state(
+    federated.move(
         session,
-        job,
+        job.id,
         JobState.FAILED,
         reason="site_refused",
         message=f"site {remote.site} refused the job: {err}",
@@ -313,7 +309,7 @@ def mirror(
     """Follow the peer job's state; True when the home job has ended (its logs and outputs were
     fetched before this call; `outputs_refused`: why its outputs were not kept, added to its
     message). An ended attempt is billed at home (`books.record`)."""
-    job = session.get(JobRow, remote.job_id)
+    job = federated.find(session, remote.job_id)
     row = session.get(FederationJobRow, remote.row_id)
     if job is None or row is None or job.attempt != remote.attempt:
         return False
@@ -324,9 +320,9 @@ def mirror(
     if there in ("running", "succeeded", "failed", "cancelled") and started is not None:
         row.started_at = row.started_at or started
         if state is JobState.SCHEDULED and there == "running":
-            change_state(
+            federated.move(
                 session,
-                job,
+                job.id,
                 JobState.RUNNING,
                 reason=Reason.STARTED,
                 message=f"running at site {remote.site} as {remote.remote_job_id}",
@@ -335,7 +331,6 @@ def mirror(
     if there not in ("succeeded", "failed", "cancelled"):
         return False
     row.ended_at = _time(found.get("ended_at")) or now
-    job.exit_code = found.get("exit_code")
     if job.cancel_requested and there == "cancelled":
         reason, message = Reason.CANCELLED_BY_USER.value, "cancelled at home; the site stopped it"
     else:
@@ -343,7 +338,15 @@ def mirror(
         message = f"at site {remote.site} ({remote.remote_job_id}): {found.get('message') or ''}"
     if outputs_refused:
         message = f"{message.strip()}; its outputs were not kept here: {outputs_refused}"
-    change_state(session, job, JobState(there), reason=reason, message=message.strip(), at=now)
+    federated.move(
+        session,
+        job.id,
+        JobState(there),
+        reason=reason,
+        message=message.strip(),
+        at=now,
+        exit_code=found.get("exit_code"),
+    )
     books.record(session, job, row, zone=zone)
     return True
 
@@ -360,11 +363,8 @@ def lose(session: Session, fed: FederationSettings, lost: set[str], now: datetim
     asked to cancel ends cancelled."""
     if not lost:
         return []
-    query = select(JobRow).where(
-        JobRow.federation.in_(lost), JobRow.state.in_(("scheduled", "running"))
-    )
     moved = []
-    for job in session.scalars(query):
+    for job in federated.at_sites(session, lost):
         site = str(job.federation)
         row = session.scalar(
             select(FederationJobRow).where(
@@ -376,26 +376,28 @@ def lose(session: Session, fed: FederationSettings, lost: set[str], now: datetim
         retries = int(job.spec.get("max_retries") or 0)
         message = f"site {site} sent no advert for {fed.lost_after_s:.0f} s"
         if job.cancel_requested:  # the user asked it to stop: never run it again elsewhere
-            change_state(
+            federated.move(
                 session,
-                job,
+                job.id,
                 JobState.CANCELLED,
                 reason=Reason.CANCELLED_BY_USER,
                 message=f"cancelled at home; {message}",
                 at=now,
             )
         elif job.attempt < retries:
-            change_state(
+            federated.move(
                 session,
-                job,
+                job.id,
                 JobState.PENDING,
                 reason=SITE_LOST,
                 message=message + "; requeued",
                 at=now,
+                federation=WAITING_ROUTE,
             )
-            job.federation = WAITING_ROUTE
         else:
-            change_state(session, job, JobState.FAILED, reason=SITE_LOST, message=message, at=now)
+            federated.move(
+                session, job.id, JobState.FAILED, reason=SITE_LOST, message=message, at=now
+            )
         moved.append(job.id)
     return moved
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.core import periods
@@ -31,11 +31,10 @@ from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id,
 from aicc.services.models import grants, template_uses, templates
 from aicc.services.needs import needs, notices
 from aicc.services.needs.views import Offer
-from aicc.services.serving import api_keys, deployments
+from aicc.services.serving import api_keys, deployments, gateway
 from aicc.services.tenancy import audit, directory
 from aicc.services.tenancy.views import Project
 from aicc.store.tables import (
-    GatewayRequestRow,
     NeedOfferRow,
     NeedRow,
 )
@@ -282,10 +281,7 @@ def _used(session: Session, row: NeedOfferRow, poster_org: str) -> int:
         return template_uses.runs_by(
             session, row.target_id, org_id=poster_org, since=row.decided_at, until=row.ended_at
         )
-    query = select(func.count()).where(
-        GatewayRequestRow.key_id == row.key_id, GatewayRequestRow.billable.is_(True)
-    )
-    return int(session.scalar(query) or 0)
+    return gateway.billable_calls(session, row.key_id)
 
 
 def invoice_lines(
@@ -305,14 +301,7 @@ def invoice_lines(
     )
     found = []
     for offer, need in session.execute(query):
-        calls = session.scalar(
-            select(func.count()).where(
-                GatewayRequestRow.key_id == offer.key_id,
-                GatewayRequestRow.billable.is_(True),
-                GatewayRequestRow.at >= start,
-                GatewayRequestRow.at < end_,
-            )
-        )
+        calls = gateway.billable_calls(session, str(offer.key_id), start=start, end=end_)
         if not calls:
             continue
         per_k = Decimal(offer.price)

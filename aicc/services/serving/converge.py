@@ -25,7 +25,7 @@ from aicc.core.jobspec import JobSpec
 from aicc.core.mistakes import first_problem
 from aicc.core.states import DeploymentState, JobState, ReplicaPhase, replica_transition
 from aicc.services.common import NotFound, ServiceError, utcnow
-from aicc.services.jobs import endpoints, jobs
+from aicc.services.jobs import endpoints, jobs, served
 from aicc.services.serving.deployments import Policy
 from aicc.services.serving.lifecycle import end_replica, endpoints_of, move
 from aicc.services.tenancy import directory, tenancy
@@ -33,7 +33,6 @@ from aicc.store.tables import (
     DeploymentReplicaRow,
     DeploymentRevisionRow,
     DeploymentRow,
-    JobRow,
 )
 
 MAX_BACKOFF_S = 300.0  # the longest wait before trying to start a replica again
@@ -96,9 +95,11 @@ def converge(
 def _converge_one(
     session: Session, row: DeploymentRow, policy: Policy, now: datetime, probed: dict[str, bool]
 ) -> None:
-    live: list[tuple[DeploymentReplicaRow, JobRow]] = []
-    for link in _links(session, row.id):
-        job = session.get(JobRow, link.job_id)
+    live: list[tuple[DeploymentReplicaRow, served.Standing]] = []
+    links = _links(session, row.id)
+    stood = served.standing(session, (link.job_id for link in links))
+    for link in links:
+        job = stood.get(link.job_id)
         if job is None:
             session.delete(link)
             continue
@@ -109,25 +110,29 @@ def _converge_one(
             session.delete(link)
             continue
         live.append((link, job))
-    for link, job in live:
-        _probed(session, row, link, job, policy, now, probed.get(job.id))
+    ended = [
+        _probed(session, row, link, job, policy, now, probed.get(job.id)) for link, job in live
+    ]
+    if any(ended):  # a replica stopped just now: read how they stand again
+        stood = served.standing(session, (job.id for _, job in live))
+        live = [(link, stood[job.id]) for link, job in live]
     live = [(link, job) for link, job in live if not job.cancel_requested]
     for link, job in live:  # drained long enough: no request is in flight any more
         if link.draining_at is not None and now - link.draining_at >= timedelta(
             seconds=policy.drain_s
         ):
-            end_replica(session, job, f"deployment {row.name}: replica no longer wanted")
+            end_replica(session, job.id, f"deployment {row.name}: replica no longer wanted")
     serving = [(link, job) for link, job in live if link.draining_at is None]
     current = [(link, job) for link, job in serving if link.revision == row.revision]
     old = [(link, job) for link, job in serving if link.revision != row.revision]
 
-    def ready(pair: tuple[DeploymentReplicaRow, JobRow]) -> bool:
+    def ready(pair: tuple[DeploymentReplicaRow, served.Standing]) -> bool:
         rep = endpoints.readiness(session, pair[1].id, pair[1].attempt)
         return rep is not None and rep.ready_at is not None
 
     if row.state == DeploymentState.STOPPED:
         for _, job in live:
-            end_replica(session, job, f"deployment {row.name} stopped")
+            end_replica(session, job.id, f"deployment {row.name} stopped")
         return
     desired = row.desired
     ready_now = [p for p in current if ready(p)]
@@ -155,14 +160,15 @@ def _probed(
     session: Session,
     row: DeploymentRow,
     link: DeploymentReplicaRow,
-    job: JobRow,
+    job: served.Standing,
     policy: Policy,
     now: datetime,
     answered: bool | None,
-) -> None:
+) -> bool:
+    """Record one replica's probe; True when it stopped the replica."""
     rep = endpoints.readiness(session, job.id, job.attempt)
     if rep is None or link.draining_at is not None or job.cancel_requested:
-        return
+        return False
     if answered:
         link.probe_failures = 0
         if rep.ready_at is None:
@@ -170,21 +176,27 @@ def _probed(
         if link.first_ready_at is None:
             _phase(link, ReplicaPhase.SERVING, now)
             row.failures, row.retry_at = 0, None
-        return
+        return False
     if answered is False:
         link.probe_failures += 1
         if link.probe_failures >= policy.unready_after:
             endpoints.set_ready(session, job.id, job.attempt, None)
         if link.first_ready_at is not None and link.probe_failures >= policy.dead_after:
-            end_replica(session, job, f"deployment {row.name}: failed {link.probe_failures} probes")
+            why = f"deployment {row.name}: failed {link.probe_failures} probes"
+            end_replica(session, job.id, why)
+            return True  # asked to stop: not late as well (that wants it never ready)
     started = rep.started_at
     late = started is not None and now - started > timedelta(seconds=policy.start_timeout_s)
     if link.first_ready_at is None and late and not job.cancel_requested:
         _failed_start(row, policy, now, f"replica job {job.id} never became ready")
-        end_replica(session, job, f"deployment {row.name}: never became ready")
+        end_replica(session, job.id, f"deployment {row.name}: never became ready")
+        return True
+    return False
 
 
-def _drain(session: Session, pair: tuple[DeploymentReplicaRow, JobRow], now: datetime) -> None:
+def _drain(
+    session: Session, pair: tuple[DeploymentReplicaRow, served.Standing], now: datetime
+) -> None:
     """Out of routing now (the gateway sends it nothing new); cancelled after the drain."""
     link, job = pair
     _phase(link, ReplicaPhase.DRAINING, now)

@@ -30,7 +30,7 @@ from aicc.core.tenancy import Principal, can_write
 from aicc.services import changes
 from aicc.services.common import Conflict, Forbidden, Invalid, from_row, new_id, utcnow
 from aicc.services.data import datasets
-from aicc.services.jobs import jobs
+from aicc.services.jobs import census, jobs
 from aicc.services.serving import access, lifecycle, replica_spec
 from aicc.services.serving.views import Deployment, DeploymentReplica, DeploymentRevision
 from aicc.services.tenancy import audit, directory, tenancy
@@ -40,7 +40,6 @@ from aicc.store.tables import (
     DeploymentReplicaRow,
     DeploymentRevisionRow,
     DeploymentRow,
-    JobRow,
 )
 
 # What an update may change; each makes a new revision.
@@ -108,15 +107,15 @@ def _replicas(session: Session, row: DeploymentRow) -> list[DeploymentReplica]:
         )
     }
     urls = {e.job_id: e for e in lifecycle.endpoints_of(session, row.id)}
+    states = census.states(session, links)
     out = []
     for job_id, link in sorted(links.items(), key=lambda kv: (kv[1].created_at, kv[0])):
-        job = session.get(JobRow, job_id)
         found = urls.get(job_id)
         out.append(
             DeploymentReplica(
                 job_id=job_id,
                 revision=link.revision,
-                state=job.state if job else "gone",
+                state=states.get(job_id, "gone"),
                 ready=bool(found and found.ready),
                 draining=link.draining_at is not None,
                 url=found.url if found and found.socket is None else None,
@@ -441,9 +440,7 @@ def delete_deployment(
         .order_by(DeploymentReplicaRow.created_at, DeploymentReplicaRow.job_id)
     )
     for job_id in session.scalars(links).all():
-        job = session.get(JobRow, job_id)
-        if job is not None:
-            lifecycle.end_replica(session, job, f"deployment {row.name} deleted")
+        lifecycle.end_replica(session, job_id, f"deployment {row.name} deleted")
     session.execute(
         delete(DeploymentReplicaRow).where(DeploymentReplicaRow.deployment_id == row.id)
     )

@@ -94,6 +94,25 @@ class RequestRecord:
     tier: int = 2  # its key's service tier
 
 
+def billable_calls(
+    session: Session,
+    key_id: str,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> int:
+    """The billable requests made with one key, within [start, end) where given: what an
+    offer's use and its invoice line count (services/needs)."""
+    query = select(func.count()).where(
+        GatewayRequestRow.key_id == key_id, GatewayRequestRow.billable.is_(True)
+    )
+    if start is not None:
+        query = query.where(GatewayRequestRow.at >= start)
+    if end is not None:
+        query = query.where(GatewayRequestRow.at < end)
+    return int(session.scalar(query) or 0)
+
+
 def grant(session: Session, digest: str, *, now: datetime, zone: str) -> Grant | None:
     """The usable key whose secret has this SHA-256 (`api_keys.digest`), or None (unknown or
     revoked), with the tokens it was charged this billing month."""

@@ -11,31 +11,20 @@ import dataclasses
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
-from aicc.core.states import WAITING, DeploymentState, JobState, Reason, deployment_transition
+from aicc.core.states import DeploymentState, deployment_transition
 from aicc.services.common import utcnow
-from aicc.services.jobs import endpoints
-from aicc.services.jobs.transitions import change_state, hold, note
+from aicc.services.jobs import endpoints, served
 from aicc.services.notify import events
 from aicc.services.tenancy import directory
-from aicc.store.tables import DeploymentReplicaRow, DeploymentRow, JobRow
+from aicc.store.tables import DeploymentReplicaRow, DeploymentRow
 
 STATES = tuple(state.value for state in DeploymentState)  # core/states.py: who follows whom
 
 
-def end_replica(session: Session, job: JobRow, why: str) -> None:
-    """Stop a replica job as a cancel does: a waiting one at once, a placed one through the
-    reconciler (TERM, grace, KILL)."""
-    hold(session, job)  # the scheduler may be binding it
-    state = JobState(job.state)
-    if state.is_terminal() or job.cancel_requested:
-        return
-    # why, in the job's history (its state's message ends as `cancelled`)
-    note(session, job_id=job.id, kind="deployment", reason="deployment", message=why, at=utcnow())
-    if state in WAITING:
-        change_state(session, job, JobState.CANCELLED, reason=Reason.CANCELLED_BY_USER, message=why)
-    else:
-        job.cancel_requested, job.message = True, why
-    endpoints.unready(session, job.id)
+def end_replica(session: Session, job_id: str, why: str) -> None:
+    """Stop a replica job as a cancel does (jobs' `served.stop`): a waiting one at once, a
+    placed one through the reconciler (TERM, grace, KILL)."""
+    served.stop(session, job_id, why)
 
 
 def move(row: DeploymentRow, to: DeploymentState) -> None:

@@ -29,7 +29,7 @@ from aicc.services.billing import credits, invoices, rating
 from aicc.services.billing.meter import Meter, PowerModel
 from aicc.services.common import Forbidden, Invalid, new_id
 from aicc.services.federation import books
-from aicc.services.jobs import metering
+from aicc.services.jobs import federated, metering
 from aicc.services.reports import export, pdf
 from aicc.services.reports.monthly import monthly
 from aicc.services.reports.views import MonthlyReport
@@ -365,7 +365,9 @@ def _billed_from_a_peer(session: Session, world: World, accelerator: dict[str, o
     )  # fmt: skip
     session.add(run)
     session.flush()
-    books.record(session, job, run, zone=ZONE)
+    home = federated.find(session, job.id)
+    assert home is not None
+    books.record(session, home, run, zone=ZONE)
     session.flush()
     return job
 
