@@ -25,13 +25,12 @@ from aicc.scheduler import federation as routing
 from aicc.services.common import Forbidden, Invalid
 from aicc.services.federation.views import Site
 from aicc.services.jobs import census
+from aicc.services.nodes import census as node_census
 from aicc.store.tables import (
     DatasetRow,
     DatasetVersionRow,
-    DeviceRow,
     FederationAdvertRow,
     JobRow,
-    NodeRow,
     OrgRow,
     ProjectRow,
 )
@@ -46,7 +45,7 @@ def build(
 ) -> dict[str, Any]:
     """This site's advert now."""
     fed = settings.federation
-    nodes = {n.id: n for n in session.scalars(select(NodeRow).where(NodeRow.state != "down"))}
+    nodes = {n.id: n for n in node_census.listed(session, up=True)}
     held: dict[str, set[int]] = defaultdict(set)
     cpu_held = 0
     for rep in census.holding(session):
@@ -55,7 +54,7 @@ def build(
     count: dict[str, int] = defaultdict(int)
     free: dict[str, int] = defaultdict(int)
     simulated: dict[str, bool] = {}
-    for dev in session.scalars(select(DeviceRow).where(DeviceRow.node_id.in_(nodes))):
+    for dev in node_census.devices(session, node_ids=nodes):
         count[dev.model] += 1
         free[dev.model] += dev.index not in held[dev.node_id] and dev.healthy
         simulated[dev.model] = simulated.get(dev.model, False) or dev.simulated

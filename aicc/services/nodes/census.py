@@ -207,4 +207,3 @@ def by_state(session: Session) -> dict[str, int]:
     """state -> how many nodes are in it (states with none absent)."""
     query = select(_NODES.c.state, func.count()).group_by(_NODES.c.state)
     return {state: int(n) for state, n in session.execute(query)}
-

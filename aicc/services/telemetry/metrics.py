@@ -26,11 +26,11 @@ from sqlalchemy.orm import Session
 from aicc.core.topology import NodeState
 from aicc.services.billing import rating
 from aicc.services.jobs import census
+from aicc.services.nodes import census as node_census
 from aicc.services.notify import metrics as notify_metrics
 from aicc.services.telemetry.kpis import registered_devices
 from aicc.store.tables import (
     DeviceSampleRow,
-    NodeRow,
     ProjectRow,
     UsageRow,
 )
@@ -62,8 +62,7 @@ class StoreCollector:
             "Nodes registered, by state (ready, down, quarantined...).",
             labels=["state"],
         )
-        query = select(NodeRow.state, func.count()).group_by(NodeRow.state)
-        counted = dict(self.session.execute(query).tuples().all())
+        counted = node_census.by_state(self.session)
         for state in NodeState:
             gauge.add_metric([state.value], counted.get(state.value, 0))
         yield gauge
