@@ -45,10 +45,8 @@ ALLOWED: set[tuple[str, str]] = {
     # (serving is above jobs; registering a rule on import would hide the dependency)
     ("jobs", "DeploymentReplicaRow"),
     ("jobs", "DeploymentRow"),
-    ("jobs", "DeviceRow"),
     ("jobs", "DeviceSampleRow"),
     ("jobs", "JobOutputRow"),
-    ("jobs", "NodeRow"),
     ("jobs", "OpenAIBatchRow"),
     ("jobs", "OpenAIFineTuneRow"),
     ("jobs", "OrgRow"),

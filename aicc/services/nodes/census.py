@@ -203,6 +203,15 @@ def ids_named(names: Collection[str]) -> Select[tuple[str]]:
     return select(_NODES.c.id).where(_NODES.c.name.in_(list(names)))
 
 
+def ids_on(executors: Collection[str] | None = None) -> Select[tuple[str]]:
+    """The ids of the nodes of these executors (of every node when None), as a select to use
+    inside the caller's own query."""
+    query = select(_NODES.c.id)
+    if executors is not None:
+        query = query.where(_NODES.c.executor.in_(list(executors)))
+    return query
+
+
 def by_state(session: Session) -> dict[str, int]:
     """state -> how many nodes are in it (states with none absent)."""
     query = select(_NODES.c.state, func.count()).group_by(_NODES.c.state)
