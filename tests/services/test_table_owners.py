@@ -45,7 +45,6 @@ ALLOWED: set[tuple[str, str]] = {
     # (serving is above jobs; registering a rule on import would hide the dependency)
     ("jobs", "DeploymentReplicaRow"),
     ("jobs", "DeploymentRow"),
-    ("jobs", "DeviceSampleRow"),
     ("jobs", "JobOutputRow"),
     ("jobs", "OpenAIBatchRow"),
     ("jobs", "OpenAIFineTuneRow"),

@@ -149,6 +149,29 @@ def power_curve(session: Session, node: str, *, hours: float, now: datetime) -> 
     )
 
 
+def busy_at(
+    session: Session, devices: Iterable[tuple[str, int]], *, since: datetime, above: float
+) -> datetime | None:
+    """The last sample since `since` of any of these devices (node id, index) busier than
+    `above`, or None: a notebook's GPU work counts as its activity (loops/culling.py)."""
+    latest = None
+    for node, index in devices:
+        at = session.scalar(
+            select(DeviceSampleRow.at)
+            .where(
+                DeviceSampleRow.node_id == node,
+                DeviceSampleRow.index == index,
+                DeviceSampleRow.at >= since,
+                DeviceSampleRow.utilization > above,
+            )
+            .order_by(DeviceSampleRow.at.desc())
+            .limit(1)
+        )
+        if at is not None and (latest is None or at > latest):
+            latest = at
+    return latest
+
+
 def latest_watts(session: Session, since: datetime, *, source: str) -> dict[str, float]:
     """node id -> its last power sample (W) from `source` (bmc | rapl) since `since`; nodes
     with none absent."""
