@@ -9,7 +9,8 @@ schema, and each figure compared with its reference: `tolerance` times the media
 earlier passes of nodes of the same kind, and the floor configured for the kind. A pass makes
 the node `ready`; anything else (a figure below its reference, one missing where a reference
 exists, the GPU diagnostic failing, the job failing or its result unreadable) makes it
-`quarantined`, with the figures kept to show, until an operator acts.
+`quarantined`, with the figures kept to show, until an operator acts. This module runs the job
+and judges it; nodes keeps the burn-ins and moves the node (services/nodes/burn_ins.py).
 """
 
 from __future__ import annotations
@@ -34,10 +35,7 @@ from aicc.core.tenancy import Principal
 from aicc.executors import jobfiles
 from aicc.executors.base import Executor
 from aicc.scheduler.snapshot import Bind, DevicePick, Placement
-from aicc.services.common import (
-    NotFound,
-    ServiceError,
-)
+from aicc.services.common import NotFound, ServiceError
 from aicc.services.jobs import binding, census, jobs, logs, workdirs
 from aicc.services.jobs.views import Job
 from aicc.services.nodes import burn_ins
