@@ -22,6 +22,8 @@ from aicc.loops.registry import Declared
 from aicc.loops.steps import Every, Pass, Periodic
 from aicc.services.center import burn_in
 from aicc.services.common import ServiceError, utcnow
+from aicc.services.nodes import burn_ins
+from aicc.services.nodes import census as node_census
 from aicc.store.blobs import BlobStore
 
 log = logging.getLogger(__name__)
@@ -92,8 +94,8 @@ class BurnIn(Periodic):
         self.when.ran()
         with pass_.db.reader() as session:
             ended = burn_in.any_ended(session)
-            waiting = burn_in.waiting(session)
-            busy = bool(waiting) or burn_in.any_running(session)
+            waiting = burn_ins.waiting(session)
+            busy = bool(waiting) or burn_ins.any_running(session)
         if not busy:
             self._close_sink()
             return
@@ -111,7 +113,8 @@ class BurnIn(Periodic):
         try:
             with pass_.db.session() as session:
                 pass_.lease.fence(session, utcnow())
-                executor = burn_in.executor_of(session, name)
+                node = node_census.named(session, name)
+                executor = node.executor if node is not None else ""
                 started = burn_in.start(
                     session,
                     name,

@@ -14,15 +14,18 @@ from __future__ import annotations
 import contextlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import httpx
+from sqlalchemy.orm import Session
 
 from aicc.loops.lease import Lease
 from aicc.loops.registry import Context, Declared
 from aicc.loops.steps import EveryPass, Pass
 from aicc.services.common import tls, utcnow
 from aicc.services.jobs import endpoints, notebooks
+from aicc.services.telemetry import samples
 from aicc.store.db import Database
 from aicc.store.sealing import Sealer
 
@@ -54,7 +57,10 @@ class Culler(EveryPass):
             return
         self._next = utcnow() + self.every
         with self.db.reader() as session:
-            running = notebooks.watched(session, self.sealer)
+            running = [
+                replace(item, devices_busy_at=_busy_at(session, item))
+                for item in notebooks.watched(session, self.sealer)
+            ]
         if not running:
             return
         # asked side by side, so a notebook that does not answer holds the pass up once, briefly
@@ -104,6 +110,12 @@ class Culler(EveryPass):
         if item.devices_busy_at is not None:
             times.append(item.devices_busy_at)
         return max(times)
+
+
+def _busy_at(session: Session, item: notebooks.Watched) -> datetime | None:
+    """The last NVML sample of the notebook's devices busy within its idle timeout."""
+    since = utcnow() - timedelta(seconds=item.idle_timeout_s)
+    return samples.busy_at(session, item.devices, since=since, above=notebooks.BUSY_DEVICE)
 
 
 def _culler(context: Context) -> Culler:

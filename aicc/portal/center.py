@@ -27,10 +27,10 @@ from aicc.portal.page import OperatorPage, OperatorPostingPage, Page
 from aicc.portal.rendering import PortalRoute, error_page, is_htmx
 from aicc.services.billing import facility
 from aicc.services.billing.views import Facility
-from aicc.services.center import burn_in, demand, drains, overview
+from aicc.services.center import demand, drains, overview
 from aicc.services.center.views import DemandEvents
 from aicc.services.common import ServiceError, utcnow
-from aicc.services.nodes import maintenance, nodes
+from aicc.services.nodes import burn_ins, maintenance, nodes
 from aicc.services.tenancy import tenancy
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False, prefix="/center")
@@ -132,7 +132,7 @@ def node_action(page: OperatorPostingPage, name: str, action: str) -> Response:
         elif action == "uncordon":
             nodes.set_state(page.session, page.me.who, name, NodeState.READY)
         elif action == "burn_in":  # issue 40: out of service until it passes
-            burn_in.request(page.session, page.me.who, name)
+            burn_ins.request(page.session, page.me.who, name)
         else:
             drains.drain(page.session, page.me.who, name, evict=action == "evict", now=utcnow())
 

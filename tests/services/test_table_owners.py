@@ -23,29 +23,18 @@ ALLOWED: set[tuple[str, str]] = {
     ("billing", "ImageStorageLevelRow"),
     ("billing", "NodeRow"),
     ("billing", "StorageLevelRow"),
-    ("center", "BurnInRow"),
-    ("center", "DeviceSampleRow"),
-    ("center", "NodeRow"),
     ("data", "ModelVersionRow"),
     ("data", "NodeRow"),
     ("data", "TemplateVersionRow"),
-    ("federation", "DeviceRow"),
-    ("federation", "NodeRow"),
     ("images", "NodeRow"),
     # a deployment's minimum of replicas keeps them from preemption: the snapshot reads it
     # (serving is above jobs; registering a rule on import would hide the dependency)
     ("jobs", "DeploymentReplicaRow"),
     ("jobs", "DeploymentRow"),
-    ("jobs", "DeviceRow"),
-    ("jobs", "DeviceSampleRow"),
     ("jobs", "JobOutputRow"),
-    ("jobs", "NodeRow"),
     ("jobs", "OpenAIBatchRow"),
     ("jobs", "OpenAIFineTuneRow"),
-    ("leases", "DeviceRow"),
     ("leases", "JobRow"),
-    ("leases", "MaintenanceWindowRow"),
-    ("leases", "NodeRow"),
     ("leases", "ReplicaRow"),
     ("models", "DatasetRow"),
     ("models", "DatasetVersionRow"),
@@ -53,8 +42,6 @@ ALLOWED: set[tuple[str, str]] = {
     ("nodes", "ReplicaRow"),
     ("notify", "EventRow"),
     ("notify", "JobRow"),
-    ("telemetry", "DeviceRow"),
-    ("telemetry", "NodeRow"),
 }
 
 

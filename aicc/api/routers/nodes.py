@@ -12,9 +12,9 @@ from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import PageArgs
 from aicc.api.schemas.bmc import BmcIn, PowerLimitIn
 from aicc.core.topology import NodeState
-from aicc.services.center import burn_in, drains
+from aicc.services.center import drains
 from aicc.services.common import utcnow
-from aicc.services.nodes import bmc, nodes
+from aicc.services.nodes import bmc, burn_ins, nodes
 from aicc.services.nodes.views import Bmc, Node
 from aicc.services.telemetry import samples
 from aicc.services.telemetry.views import PowerCurve
@@ -44,7 +44,7 @@ def nodes_get(name: str, who: CurrentUser, session: SessionDep) -> Node:
 def nodes_burn_in(name: str, who: CurrentUser, session: SessionDep) -> Node:
     """Take the node out of service and run its burn-in (center admins); it serves again once
     it passes, or is quarantined with the figures that failed."""
-    return burn_in.request(session, who, name)
+    return burn_ins.request(session, who, name)
 
 
 @router.post("/{name}/cordon", response_model=Node)

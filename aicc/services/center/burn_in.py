@@ -9,7 +9,8 @@ schema, and each figure compared with its reference: `tolerance` times the media
 earlier passes of nodes of the same kind, and the floor configured for the kind. A pass makes
 the node `ready`; anything else (a figure below its reference, one missing where a reference
 exists, the GPU diagnostic failing, the job failing or its result unreadable) makes it
-`quarantined`, with the figures kept to show, until an operator acts.
+`quarantined`, with the figures kept to show, until an operator acts. This module runs the job
+and judges it; nodes keeps the burn-ins and moves the node (services/nodes/burn_ins.py).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import aicc.burnin
@@ -32,35 +32,21 @@ from aicc.config import BurnInSettings
 from aicc.core.jobspec import JobSpec
 from aicc.core.states import JobState
 from aicc.core.tenancy import Principal
-from aicc.core.topology import NodeState
 from aicc.executors import jobfiles
 from aicc.executors.base import Executor
 from aicc.scheduler.snapshot import Bind, DevicePick, Placement
-from aicc.services import changes
-from aicc.services.common import (
-    Conflict,
-    Forbidden,
-    Invalid,
-    NotFound,
-    ServiceError,
-    new_id,
-    utcnow,
-)
+from aicc.services.common import NotFound, ServiceError
 from aicc.services.jobs import binding, census, jobs, logs, workdirs
 from aicc.services.jobs.views import Job
-from aicc.services.nodes import history, views
+from aicc.services.nodes import burn_ins
+from aicc.services.nodes import census as node_census
 from aicc.services.nodes import nodes as node_service
-from aicc.services.tenancy import audit, tenancy
+from aicc.services.tenancy import tenancy
 from aicc.store.blobs import BlobStore
-from aicc.store.tables import (
-    BurnInRow,
-    NodeRow,
-)
 
 SYSTEM_ORG = "aicc-system"  # the center's own organization: its burn-in jobs are metered there
 RESULT_BYTES = 64 * 1024  # the result file, parsed whole: a few hundred bytes when honest
 REFERENCE_PASSES = 20  # earlier passes of a kind whose median is the reference
-OPERATOR_REASON = "burn-in requested by an operator"
 
 
 def program() -> bytes:
@@ -72,44 +58,15 @@ def program() -> bytes:
     return workdirs.pack(files)
 
 
-def kind_of(node: NodeRow, devices: list[str], label: str) -> str:
+def kind_of(labels: Mapping[str, Any], devices: list[str], label: str) -> str:
     """The kind a node's figures are compared within: its `label` (default `kind`), else its
     accelerator model, else `cpu`."""
-    return str(node.labels.get(label) or (devices[0] if devices else "cpu"))
-
-
-def request(session: Session, who: Principal, name: str) -> views.Node:
-    """An operator's burn-in of a node (`aicc node burn-in NAME`): the node leaves service
-    (jobs running there go on, as on a cordon) and the loops start its burn-in; a 409 while one
-    runs, a 422 for a node that is down."""
-    if not who.is_admin:
-        raise Forbidden("only center admins start a node's burn-in")
-    row = session.scalar(select(NodeRow).where(NodeRow.name == name))
-    if row is None:
-        raise NotFound("node {name!r} not found; `aicc node list` shows the nodes", name=name)
-    if row.state == NodeState.DOWN.value:
-        raise Invalid(
-            "node {name} is down; it returns when its executor reports it again", name=name
-        )
-    if _running(session, row.id) is not None:
-        raise Conflict("node {name} is running its burn-in already", name=name)
-    before = row.state
-    row.state, row.state_reason = NodeState.BURN_IN.value, OPERATOR_REASON
-    history.node(session, row, before, at=utcnow())  # SLA reports (issue 40)
-    audit.record(session, who, "node.burn_in", "node", row.id)
-    changes.changed(session)  # the loops start it
-    return node_service.infos(session, [name])[0]
-
-
-def _running(session: Session, node_id: str) -> BurnInRow | None:
-    query = select(BurnInRow).where(BurnInRow.node_id == node_id, BurnInRow.state == "running")
-    return session.scalar(query.limit(1))
+    return str(labels.get(label) or (devices[0] if devices else "cpu"))
 
 
 def any_ended(session: Session) -> bool:
     """Whether a running burn-in's job has ended (or is gone): one for `finish` to judge."""
-    running = session.scalars(select(BurnInRow.job_id).where(BurnInRow.state == "running"))
-    job_ids = list(running)
+    job_ids = [r.job_id for r in burn_ins.running(session)]
     found = census.states(session, [j for j in job_ids if j])
     return any(j is None or _ended(found.get(j)) for j in job_ids)
 
@@ -117,27 +74,6 @@ def any_ended(session: Session) -> bool:
 def _ended(state: str | None) -> bool:
     """A burn-in job that is gone (None) or in a terminal state."""
     return state is None or JobState(state).is_terminal()
-
-
-def any_running(session: Session) -> bool:
-    return (
-        session.scalar(select(BurnInRow.id).where(BurnInRow.state == "running").limit(1))
-        is not None
-    )
-
-
-def executor_of(session: Session, name: str) -> str:
-    """The executor of the node named (its burn-in's network peer depends on it)."""
-    return session.scalar(select(NodeRow.executor).where(NodeRow.name == name)) or ""
-
-
-def waiting(session: Session) -> list[str]:
-    """Nodes in `burn_in` with no burn-in running: the ones to start one on."""
-    busy = select(BurnInRow.node_id).where(BurnInRow.state == "running")
-    query = select(NodeRow.name).where(
-        NodeRow.state == NodeState.BURN_IN.value, NodeRow.id.not_in(busy)
-    )
-    return list(session.scalars(query.order_by(NodeRow.name)))
 
 
 def _system(session: Session) -> Principal:
@@ -166,7 +102,7 @@ def start(
 ) -> str:
     """Submit the node's burn-in job, bind it to the node and record the burn-in as running;
     its id. `peer`: HOST:PORT of the server's network sink as the node reaches it, or None."""
-    node = session.scalar(select(NodeRow).where(NodeRow.name == name))
+    node = node_census.named(session, name)
     if node is None:
         raise NotFound("node {name!r} not found; `aicc node list` shows the nodes", name=name)
     who = _system(session)
@@ -194,25 +130,8 @@ def start(
     picks = tuple(DevicePick(d.index, 1000) for d in gpus)
     binding.record_bind(session, Bind(job.id, (Placement(0, name, picks),)), now, same_host)
     models = [d.model for d in shown.devices]
-    row = BurnInRow(
-        id=new_id("brn"),
-        node_id=node.id,
-        job_id=job.id,
-        kind=kind_of(node, models, settings.kind_label),
-        state="running",
-        figures={},
-        checks={},
-        reason="",
-        requested_by=_operator(session, node) if node.state_reason == OPERATOR_REASON else None,
-        started_at=now,
-    )
-    session.add(row)
-    return row.id
-
-
-def _operator(session: Session, node: NodeRow) -> str | None:
-    """The user who last sent the node through a burn-in by hand (its audit entry)."""
-    return audit.last_actor(session, action="node.burn_in", object_id=node.id)
+    kind = kind_of(node.labels, models, settings.kind_label)
+    return burn_ins.begin(session, name, job_id=job.id, kind=kind, at=now)
 
 
 def _job_name(node: str) -> str:
@@ -225,21 +144,15 @@ def finish(
 ) -> list[str]:
     """Judge every running burn-in whose job ended; the names of the nodes it decided."""
     decided = []
-    for row in list(session.scalars(select(BurnInRow).where(BurnInRow.state == "running"))):
-        job = jobs.find(session, row.job_id) if row.job_id else None
+    for running in burn_ins.running(session):
+        job = jobs.find(session, running.job_id) if running.job_id else None
         if job is not None and not _ended(job.state):
             continue
-        node = session.get(NodeRow, row.node_id)
         result, why = _result(session, job, executors)
-        judge(session, row, result, why, settings)
-        row.ended_at = now
-        if node is not None and node.state == NodeState.BURN_IN.value:
-            passed = row.state == "passed"
-            node.state = (NodeState.READY if passed else NodeState.QUARANTINED).value
-            node.state_reason = "" if passed else f"burn-in failed: {row.reason}"[:200]
-            history.node(session, node, NodeState.BURN_IN.value, at=now)  # SLA reports
-            changes.changed(session)  # the scheduler places by it
-            decided.append(node.name)
+        verdict = judge(session, running.kind, result, why, settings)
+        name = burn_ins.conclude(session, running.id, verdict, at=now)
+        if name is not None:
+            decided.append(name)
     return decided
 
 
@@ -288,12 +201,7 @@ def parse(raw: bytes) -> dict[str, Any]:
 def references(session: Session, kind: str, settings: BurnInSettings) -> dict[str, float]:
     """figure -> the least it must reach on a node of `kind`: `tolerance` times the median of
     the last passes of that kind, or the floor configured for the kind (or `*`), the higher."""
-    earlier = session.scalars(
-        select(BurnInRow.figures)
-        .where(BurnInRow.kind == kind, BurnInRow.state == "passed")
-        .order_by(BurnInRow.started_at.desc())
-        .limit(REFERENCE_PASSES)
-    ).all()
+    earlier = burn_ins.passed_figures(session, kind, REFERENCE_PASSES)
     out: dict[str, float] = {}
     for name in FIGURES:
         values = [f[name]["value"] for f in earlier if name in (f or {})]
@@ -310,17 +218,16 @@ def references(session: Session, kind: str, settings: BurnInSettings) -> dict[st
 
 def judge(
     session: Session,
-    row: BurnInRow,
+    kind: str,
     result: dict[str, Any] | None,
     why: str,
     settings: BurnInSettings,
-) -> None:
-    """Set the burn-in's verdict, figures (each with its reference and whether it reached it)
-    and reason; `result` None: failed for `why`."""
+) -> burn_ins.Verdict:
+    """The verdict of a burn-in of a node of `kind`: its figures (each with its reference and
+    whether it reached it) and reason; `result` None: failed for `why`."""
     if result is None:
-        row.state, row.reason = "failed", why
-        return
-    wanted = references(session, row.kind, settings)
+        return burn_ins.Verdict(state="failed", figures={}, checks={}, reason=why)
+    wanted = references(session, kind, settings)
     figures, problems = {}, []
     for name, figure in result["figures"].items():
         reference = wanted.get(name)
@@ -332,7 +239,9 @@ def judge(
     problems += [f"{name} not measured" for name in wanted if name not in figures]
     if result["gpu"].get("state") == "failed":
         problems.append(f"GPU check failed ({result['gpu'].get('tool') or 'gpu'})")
-    row.figures = figures
-    row.checks = {"skipped": result["skipped"], "gpu": result["gpu"]}
-    row.state = "failed" if problems else "passed"
-    row.reason = "; ".join(problems)[:2000]
+    return burn_ins.Verdict(
+        state="failed" if problems else "passed",
+        figures=figures,
+        checks={"skipped": result["skipped"], "gpu": result["gpu"]},
+        reason="; ".join(problems)[:2000],
+    )

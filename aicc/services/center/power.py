@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.core import accelerator_names
@@ -36,11 +35,10 @@ from aicc.services.billing.meter import node_power_w
 from aicc.services.center.views import PowerCapEvent, PowerStatus
 from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.services.jobs import census, snapshots
+from aicc.services.nodes import census as node_census
+from aicc.services.telemetry import samples
 from aicc.services.tenancy import audit
 from aicc.store.tables import (
-    NODE_INDEX,
-    DeviceSampleRow,
-    NodeRow,
     SettingRow,
 )
 
@@ -385,7 +383,7 @@ class Site:
         """Each node's measured IT power (W) over the last FRESH, by node name: the mean of its
         BMC or RAPL samples as the meter takes it (`meter.node_power_w`), from which a CPU job
         draws its share under the cap. Nodes without fresh samples are absent."""
-        names = {i: n for i, n in session.execute(select(NodeRow.id, NodeRow.name))}
+        names = node_census.names_by_id(session)
         found = node_power_w(session, list(names), now - FRESH, now + timedelta(seconds=1))
         return {names[node]: watts for node, (_, watts) in found.items()}
 
@@ -470,15 +468,7 @@ class Site:
             return by_role["utility"], "facility meters"
         if "it" in by_role:
             return by_role["it"] + by_role.get("cooling", 0.0), "facility meters"
-        nodes: dict[str, float] = {}
-        for node_id, watts in session.execute(
-            select(DeviceSampleRow.node_id, DeviceSampleRow.power_w)
-            .where(DeviceSampleRow.index == NODE_INDEX, DeviceSampleRow.at >= since)
-            .where(DeviceSampleRow.source == "bmc", DeviceSampleRow.power_w.is_not(None))
-            .order_by(DeviceSampleRow.at)
-        ):
-            if watts is not None:
-                nodes[node_id] = float(watts)  # the last one of each node wins
+        nodes = samples.latest_watts(session, since, source="bmc")
         if nodes:
             return sum(nodes.values()) * self.pue_at(now) / 1000, "node BMCs"
         return self.reading(session, now).estimated_w / 1000, "estimate"

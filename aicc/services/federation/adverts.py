@@ -27,11 +27,10 @@ from aicc.services.data import lookups
 from aicc.services.data.datasets import DATA
 from aicc.services.federation.views import Site
 from aicc.services.jobs import census, federated
+from aicc.services.nodes import census as node_census
 from aicc.services.tenancy import directory
 from aicc.store.tables import (
-    DeviceRow,
     FederationAdvertRow,
-    NodeRow,
 )
 
 DEFAULT_RUNTIME_S = 600.0
@@ -44,7 +43,7 @@ def build(
 ) -> dict[str, Any]:
     """This site's advert now."""
     fed = settings.federation
-    nodes = {n.id: n for n in session.scalars(select(NodeRow).where(NodeRow.state != "down"))}
+    nodes = {n.id: n for n in node_census.listed(session, up=True)}
     held: dict[str, set[int]] = defaultdict(set)
     cpu_held = 0
     for rep in census.holding(session):
@@ -53,7 +52,7 @@ def build(
     count: dict[str, int] = defaultdict(int)
     free: dict[str, int] = defaultdict(int)
     simulated: dict[str, bool] = {}
-    for dev in session.scalars(select(DeviceRow).where(DeviceRow.node_id.in_(nodes))):
+    for dev in node_census.devices(session, node_ids=nodes):
         count[dev.model] += 1
         free[dev.model] += dev.index not in held[dev.node_id] and dev.healthy
         simulated[dev.model] = simulated.get(dev.model, False) or dev.simulated

@@ -34,7 +34,9 @@ from aicc.scheduler.snapshot import (
 from aicc.services.common import new_id
 from aicc.services.jobs import elastic
 from aicc.services.jobs.transitions import change_state, hold
-from aicc.store.tables import JobRow, NodeRow, ReplicaRow, table
+from aicc.services.nodes import census as node_census
+from aicc.services.nodes.census import NodeFacts
+from aicc.store.tables import JobRow, ReplicaRow, table
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +117,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def address(node: NodeRow, same_host: frozenset[str]) -> str:
+def address(node: NodeFacts, same_host: frozenset[str]) -> str:
     """Where other processes reach `node`: 127.0.0.1 for an executor whose nodes are all this
     machine, else the node's address."""
     if node.executor in same_host:
@@ -125,7 +127,7 @@ def address(node: NodeRow, same_host: frozenset[str]) -> str:
 
 def rendezvous(
     bind: Bind,
-    nodes: dict[str, NodeRow],
+    nodes: dict[str, NodeFacts],
     same_host: frozenset[str] = frozenset(),
     listens: bool = False,
 ) -> list[dict[str, object]]:
@@ -258,7 +260,7 @@ def record_bind(
     job.borrowed = bind.borrowed
     spec = job.spec["resources"]
     names = {p.node for p in bind.placements}
-    nodes = {n.name: n for n in session.scalars(select(NodeRow).where(NodeRow.name.in_(names)))}
+    nodes = {n.name: n for n in node_census.listed(session, names=names)}
     listens = job.spec.get("kind") in LISTENING_KINDS
     envs = rendezvous(bind, nodes, same_host, listens)
     if job.spec.get("replicas_max"):  # an elastic job: torchrun's flags too
@@ -278,7 +280,7 @@ def record_bind(
 def _replica(
     job: JobRow,
     placement: Placement,
-    node: NodeRow,
+    node: NodeFacts,
     spec: dict[str, object],
     env: dict[str, object],
     now: datetime,

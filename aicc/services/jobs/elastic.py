@@ -35,7 +35,8 @@ from aicc.core.jobspec import JobSpec
 from aicc.scheduler.snapshot import Grow, Shrink
 from aicc.services.common import new_id
 from aicc.services.jobs.transitions import hold
-from aicc.store.tables import EventRow, JobRow, NodeRow, ReplicaRow
+from aicc.services.nodes import census as node_census
+from aicc.store.tables import EventRow, JobRow, ReplicaRow
 
 EVENT = "elastic"
 MAX_RESTARTS = 1000  # each grow and shrink is one restart of the agents' workers
@@ -79,10 +80,10 @@ def could_grow(session: Session, same_host: frozenset[str]) -> bool:
     if not wanting or not same_host:
         return False
     held = session.execute(
-        select(ReplicaRow.job_id, NodeRow.executor)
+        select(ReplicaRow.job_id, ReplicaRow.node_id.in_(node_census.ids_on(same_host)))
         .join(JobRow, JobRow.id == ReplicaRow.job_id)
-        .join(NodeRow, NodeRow.id == ReplicaRow.node_id)
         .where(
+            ReplicaRow.node_id.in_(node_census.ids_on()),  # on a node still registered
             ReplicaRow.job_id.in_(wanting),
             ReplicaRow.attempt == JobRow.attempt,
             ReplicaRow.state.in_(ACTIVE),
@@ -91,9 +92,9 @@ def could_grow(session: Session, same_host: frozenset[str]) -> bool:
     )
     width: dict[str, int] = {}
     elsewhere: set[str] = set()
-    for job_id, executor in held:
+    for job_id, here in held:
         width[job_id] = width.get(job_id, 0) + 1
-        if executor not in same_host:
+        if not here:
             elsewhere.add(job_id)
     return any(
         0 < width.get(job_id, 0) < most and job_id not in elsewhere
@@ -132,7 +133,7 @@ def record_grow(
         return 0
     after = max(r.index for r in reps) + 1
     names = {p.node for p in grow.placements}
-    nodes = {n.name: n for n in session.scalars(select(NodeRow).where(NodeRow.name.in_(names)))}
+    nodes = {n.name: n for n in node_census.listed(session, names=names)}
     if any(n.executor not in same_host for n in nodes.values()):
         return 0
     per_node = {n: sum(1 for r in active if r.node_id == nodes[n].id) for n in nodes}

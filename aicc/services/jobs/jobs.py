@@ -9,6 +9,7 @@ import copy
 import hashlib
 import time
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -48,14 +49,13 @@ from aicc.services.jobs.views import Event as Event
 from aicc.services.jobs.views import Job as Job
 from aicc.services.jobs.views import Replica as Replica
 from aicc.services.jobs.views import ReplicaDevice as ReplicaDevice
+from aicc.services.nodes import census as node_census
 from aicc.services.tenancy import audit, secrets, tenancy
 from aicc.services.tenancy.views import Queue
 from aicc.store import group_commit
 from aicc.store.tables import (
-    DeviceRow,
     EventRow,
     JobRow,
-    NodeRow,
     ReplicaRow,
     WorkdirRow,
     table,
@@ -131,7 +131,7 @@ def _view(session: Session, job: JobRow, *, user: str | None = None, replicas: b
         queue=job.spec.get("queue") or "",
         user=user,
         spec=copy.deepcopy(job.spec),
-        replicas=[_replica(session, rep) for rep in _replicas(session, job.id)] if replicas else [],
+        replicas=_replica_views(session, _replicas(session, job.id)) if replicas else [],
     )
 
 
@@ -146,21 +146,32 @@ def _new_view(row: dict[str, Any], *, user: str) -> Job:
     )
 
 
-def _replica(session: Session, rep: ReplicaRow) -> Replica:
-    node = session.get(NodeRow, rep.node_id)
-    query = select(DeviceRow.index, DeviceRow.model).where(DeviceRow.node_id == rep.node_id)
-    models = {index: model for index, model in session.execute(query)}
-    devices = [
-        ReplicaDevice(
-            index=d["index"],
-            milli=d["milli"],
-            model=models.get(d["index"]),
-            memory_mib=d.get("memory_mib"),
-            mig_slice=d.get("mig_slice"),
+def _replica_views(session: Session, reps: Sequence[ReplicaRow]) -> list[Replica]:
+    """The replicas' read models, their nodes by name and devices with their models (two
+    reads for all of them, none when there are none)."""
+    if not reps:
+        return []
+    on = {rep.node_id for rep in reps}
+    names = node_census.names_by_id(session, on)
+    models = {(d.node_id, d.index): d.model for d in node_census.devices(session, node_ids=on)}
+    return [
+        from_row(
+            Replica,
+            rep,
+            node=names.get(rep.node_id, rep.node_id),
+            devices=[
+                ReplicaDevice(
+                    index=d["index"],
+                    milli=d["milli"],
+                    model=models.get((rep.node_id, d["index"])),
+                    memory_mib=d.get("memory_mib"),
+                    mig_slice=d.get("mig_slice"),
+                )
+                for d in rep.devices
+            ],
         )
-        for d in rep.devices
+        for rep in reps
     ]
-    return from_row(Replica, rep, node=node.name if node else rep.node_id, devices=devices)
 
 
 def submit(

@@ -25,10 +25,11 @@ from aicc.services.images.builds import Builds
 from aicc.services.images.images import Pulls
 from aicc.services.images.views import ActingJob
 from aicc.services.jobs import elastic, notebooks
-from aicc.services.nodes import nodes
+from aicc.services.nodes import census as node_census
+from aicc.services.nodes.census import NodeFacts
 from aicc.services.tenancy import secrets
 from aicc.store.sealing import Sealer
-from aicc.store.tables import DeviceRow, JobRow, NodeRow, ReplicaRow
+from aicc.store.tables import JobRow, ReplicaRow
 
 ACTIVE_REPLICA = ("scheduled", "running")
 # Jobs the server makes to run code that may not be the owner's on the owner's data (a
@@ -67,10 +68,7 @@ def gather(
         j.id: j
         for j in session.scalars(select(JobRow).where(JobRow.id.in_({r.job_id for r in rows})))
     }
-    nodes = {
-        n.id: n
-        for n in session.scalars(select(NodeRow).where(NodeRow.id.in_({r.node_id for r in rows})))
-    }
+    nodes = {n.id: n for n in node_census.listed(session, ids={r.node_id for r in rows})}
     broken = _gangs_with_a_failure(session, jobs)
     stops: dict[str, bool] = {}
     for rep in rows:
@@ -152,7 +150,7 @@ def _launch(
     sealer: Sealer,
     job: JobRow,
     rep: ReplicaRow,
-    node: NodeRow,
+    node: NodeFacts,
     pulls: Pulls | None = None,
 ) -> tuple[ReplicaLaunch, list[str]]:
     """The launch, and the secret values it gives that the job does not keep yet."""
@@ -174,10 +172,8 @@ def _launch(
     indices = tuple(d["index"] for d in rep.devices)
     mig_profile = spec.resources.accelerator.mig
     if indices:
-        rows = session.scalars(
-            select(DeviceRow).where(DeviceRow.node_id == node.id, DeviceRow.index.in_(indices))
-        )
-        devices = {row.index: nodes.as_device(row) for row in rows}
+        on = node_census.devices(session, node_ids=[node.id], indices=indices)
+        devices = {d.index: d.device() for d in on}
         env.update(environment.device_env(rep.devices, devices, mig_profile))
     elif spec.resources.accelerator.count == 0:
         env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU job must not grab a GPU it was not given

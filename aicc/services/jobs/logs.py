@@ -26,10 +26,11 @@ from aicc.executors.base import Executor
 from aicc.executors.base import Stream as Stream  # re-exported: the API names the stream too
 from aicc.services.common import Invalid, NotFound, ServiceError, TooLarge
 from aicc.services.jobs import jobs, notebooks
+from aicc.services.nodes import census as node_census
 from aicc.services.tenancy import secrets
 from aicc.store.db import Database
 from aicc.store.sealing import Sealer
-from aicc.store.tables import JobRow, NodeRow
+from aicc.store.tables import JobRow
 
 
 def replica_of(job: jobs.Job, index: int) -> jobs.Replica:
@@ -45,8 +46,8 @@ def replica_of(job: jobs.Job, index: int) -> jobs.Replica:
 
 
 def executor_of(session: Session, rep: jobs.Replica, executors: dict[str, Executor]) -> Executor:
-    node = session.get(NodeRow, rep.node_id)
-    executor = executors.get(node.executor if node else "")
+    node = node_census.listed(session, ids=[rep.node_id]) if rep.node_id else []
+    executor = executors.get(node[0].executor if node else "")
     if executor is None:
         raise NotFound("the executor that ran this replica is not attached to this server")
     return executor

@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -47,7 +47,7 @@ from aicc.services.jobs import endpoints, jobs
 from aicc.services.jobs.views import Notebook, NotebookState
 from aicc.services.tenancy import audit, directory, tenancy
 from aicc.store.sealing import Sealer
-from aicc.store.tables import DeviceSampleRow, JobRow, NotebookRow, ReplicaRow
+from aicc.store.tables import JobRow, NotebookRow, ReplicaRow
 
 MAX_IDLE_TIMEOUT_S = 7 * 86400
 BUSY_DEVICE = 0.05  # a device sampled busier than this counts as activity
@@ -84,7 +84,9 @@ class Upstream:
 
 @dataclass(frozen=True)
 class Watched:
-    """A running notebook as the culler asks it: its JupyterLab, and the recent device use."""
+    """A running notebook as the culler asks it: its JupyterLab, and the devices it holds
+    (node id, index), whose NVML samples the culler reads through telemetry, above jobs, into
+    `devices_busy_at`."""
 
     notebook_id: str
     job_id: str
@@ -92,7 +94,8 @@ class Watched:
     token: str
     idle_timeout_s: int
     started_at: datetime
-    devices_busy_at: datetime | None  # the last NVML sample of its devices above BUSY_DEVICE
+    devices: tuple[tuple[str, int], ...] = ()
+    devices_busy_at: datetime | None = None  # the last sample of its devices above BUSY_DEVICE
     socket: str | None = None  # reached through this Unix socket instead (Endpoint.socket)
     headers: dict[str, str] = field(default_factory=dict, repr=False)  # Endpoint.headers
 
@@ -376,7 +379,6 @@ def watched(session: Session, sealer: Sealer) -> list[Watched]:
         live = [e for e in endpoints.of_job(session, job.id) if e.running]
         if not live or job.started_at is None:
             continue
-        since = utcnow() - timedelta(seconds=row.idle_timeout_s)
         found.append(
             Watched(
                 notebook_id=row.id,
@@ -387,33 +389,18 @@ def watched(session: Session, sealer: Sealer) -> list[Watched]:
                 token=token(sealer, job.id, job.attempt),
                 idle_timeout_s=row.idle_timeout_s,
                 started_at=job.started_at,
-                devices_busy_at=_devices_busy_at(session, job, since),
+                devices=_devices(session, job),
             )
         )
     return found
 
 
-def _devices_busy_at(session: Session, job: JobRow, since: datetime) -> datetime | None:
+def _devices(session: Session, job: JobRow) -> tuple[tuple[str, int], ...]:
+    """(node id, device index) of each device its current attempt's replicas hold."""
     reps = session.scalars(
         select(ReplicaRow).where(ReplicaRow.job_id == job.id, ReplicaRow.attempt == job.attempt)
     )
-    latest = None
-    for rep in reps:
-        for device in rep.devices:
-            at = session.scalar(
-                select(DeviceSampleRow.at)
-                .where(
-                    DeviceSampleRow.node_id == rep.node_id,
-                    DeviceSampleRow.index == device["index"],
-                    DeviceSampleRow.at >= since,
-                    DeviceSampleRow.utilization > BUSY_DEVICE,
-                )
-                .order_by(DeviceSampleRow.at.desc())
-                .limit(1)
-            )
-            if at is not None and (latest is None or at > latest):
-                latest = at
-    return latest
+    return tuple((rep.node_id, device["index"]) for rep in reps for device in rep.devices)
 
 
 def cull(session: Session, job_id: str, idle_s: float, now: datetime) -> bool:

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from aicc.core.jobspec import stored_int
 from aicc.core.states import JobState, Reason
-from aicc.core.topology import NodeState
 from aicc.executors.base import ReplicaState
 from aicc.services.data import mounts
 from aicc.services.images import cached as images_held
@@ -26,7 +25,7 @@ from aicc.services.jobs.launches import ACTIVE_REPLICA, Work
 from aicc.services.jobs.transitions import change_state
 from aicc.services.nodes import node_health, nodes
 from aicc.store.sealing import Sealer
-from aicc.store.tables import JobRow, NodeRow, ReplicaRow
+from aicc.store.tables import JobRow, ReplicaRow
 
 # A replica lost with its node, or with its supervisor (the node itself still answers), is retried
 # up to max_retries; an engine only reports it lost once it is known to run no more.
@@ -114,20 +113,13 @@ def record(
             rep.message = state.message[:MESSAGE_CHARS] or None
             rep.ended_at = state.ended_at or now
             if state.reason == "node_lost":
-                _node_lost(session, rep.node_id, state.message, now)
+                why = state.message or "a replica was lost with this node"
+                nodes.lost(session, rep.node_id, why, at=now)  # not placed on again at once
                 failed_nodes.add(rep.node_id)
     for job_id in touched:
         settle(session, session.get(JobRow, job_id), now)  # type: ignore[arg-type]
     node_health.check(session, failed_nodes, health, now)
     return failed_nodes
-
-
-def _node_lost(session: Session, node_id: str, message: str, now: datetime) -> None:
-    """Take the node out of placement at once, so a requeued job does not land there again;
-    the executor's next discovery brings it back when its engine sees it healthy."""
-    node = session.get(NodeRow, node_id)
-    if node is not None and node.state == NodeState.READY.value:
-        nodes.mark_down(session, node, message or "a replica was lost with this node", at=now)
 
 
 def _record_devices(rep: ReplicaRow, indices: tuple[int, ...]) -> None:

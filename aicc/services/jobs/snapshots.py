@@ -35,15 +35,14 @@ from aicc.services.data import mounts
 from aicc.services.images import cached as images_held
 from aicc.services.jobs import devenvs, metering, usage
 from aicc.services.leases import leases
+from aicc.services.nodes import census as node_census
 from aicc.services.nodes import maintenance, nodes
 from aicc.services.tenancy import directory, tenancy
 from aicc.store.tables import (
     DeploymentReplicaRow,
     DeploymentRow,
-    DeviceRow,
     JobChangesRow,
     JobRow,
-    NodeRow,
     ReplicaRow,
     table,
 )
@@ -151,13 +150,9 @@ def node_views(session: Session, *, empty: bool = False) -> list[NodeView]:
     """Every node that is not down; `empty=True` asks "could it ever fit?": allocations are
     ignored, and down nodes count (a lost node or a restarting engine comes back, and a job
     submitted meanwhile must wait for it, not be refused)."""
-    query = select(NodeRow).order_by(NodeRow.name)
-    if not empty:
-        query = query.where(NodeRow.state != NodeState.DOWN.value)
-    rows = list(session.scalars(query))
-    devices: dict[str, list[DeviceRow]] = defaultdict(list)
-    on_rows = select(DeviceRow).where(DeviceRow.node_id.in_([r.id for r in rows]))
-    for device in session.scalars(on_rows.order_by(DeviceRow.index)):
+    rows = node_census.listed(session, up=not empty)
+    devices: dict[str, list[node_census.DeviceFacts]] = defaultdict(list)
+    for device in node_census.devices(session, node_ids=[r.id for r in rows]):
         devices[device.node_id].append(device)
     used = {} if empty else nodes.allocations(session)
     views = []
@@ -173,7 +168,7 @@ def node_views(session: Session, *, empty: bool = False) -> list[NodeView]:
                 free_memory_mib=d.memory_mib - alloc.device_memory_mib.get(d.index, 0),
                 mig=tuple(
                     MigSlice(s["index"], s["profile"], s["index"] in alloc.mig_slices[d.index])
-                    for s in d.mig or ()
+                    for s in d.mig
                 ),
             )
             for d in devices.get(row.id, [])
@@ -282,7 +277,7 @@ def _placed_jobs(session: Session) -> list[JobView]:
     jobs = {j.id: j for j in session.scalars(select(JobRow).where(JobRow.state.in_(PLACED)))}
     if not jobs:
         return []
-    names = {id_: name for id_, name in session.execute(select(NodeRow.id, NodeRow.name))}
+    names = node_census.names_by_id(session)
     held: dict[str, list[ReplicaRow]] = {}
     query = select(ReplicaRow).where(
         ReplicaRow.job_id.in_(jobs), ReplicaRow.state.in_(nodes.HOLDING)
@@ -609,4 +604,4 @@ def read(
 
 
 def node_ids(session: Session) -> dict[str, str]:
-    return {name: id_ for id_, name in session.execute(select(NodeRow.id, NodeRow.name))}
+    return node_census.ids_by_name(session)

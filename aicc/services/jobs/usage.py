@@ -19,7 +19,8 @@ from aicc.core.tenancy import Principal
 from aicc.scheduler.quota import pflops_of, placed_demand
 from aicc.scheduler.snapshot import DevicePick, Placement, ReplicaRequest, Usage
 from aicc.services.common import Forbidden
-from aicc.store.tables import DeviceRow, EventRow, JobRow, NodeRow, ReplicaRow
+from aicc.services.nodes import census as node_census
+from aicc.store.tables import EventRow, JobRow, ReplicaRow
 
 HORIZON_HALF_LIVES = 6  # older usage weighs under 2%: not read
 
@@ -36,15 +37,8 @@ def decayed(session: Session, now: datetime, *, half_life_s: float) -> dict[str,
     ).all()
     if not rows:
         return {}
-    models = {
-        (name, index): model
-        for name, index, model in session.execute(
-            select(NodeRow.name, DeviceRow.index, DeviceRow.model).join(
-                NodeRow, NodeRow.id == DeviceRow.node_id
-            )
-        )
-    }
-    names = {id_: name for id_, name in session.execute(select(NodeRow.id, NodeRow.name))}
+    models = node_census.models(session)
+    names = node_census.names_by_id(session)
     tau = half_life_s / math.log(2)
     totals: dict[str, dict[str, float]] = {}
     for rep, project in rows:
@@ -198,8 +192,7 @@ def center_history(
 
 def _devices(session: Session) -> dict[tuple[str, int], tuple[str, bool]]:
     """(node id, device index) -> (model, simulated) for every registered device."""
-    query = select(DeviceRow.node_id, DeviceRow.index, DeviceRow.model, DeviceRow.simulated)
-    return {(n, i): (m, bool(s)) for n, i, m, s in session.execute(query)}
+    return {(d.node_id, d.index): (d.model, d.simulated) for d in node_census.devices(session)}
 
 
 def _overlap(start: datetime, end: datetime, lo: datetime, hi: datetime) -> float:

@@ -19,13 +19,12 @@ from aicc.core.tenancy import Principal
 from aicc.services import changes
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, from_row, new_id, utc
 from aicc.services.leases.views import Lease, LeasedDevice, LeaseJob, LeaseUse
+from aicc.services.nodes import census as node_census
 from aicc.services.tenancy import audit, directory, tenancy
 from aicc.services.tenancy.views import Org
 from aicc.store.tables import (
     CapacityLeaseRow,
-    DeviceRow,
     JobRow,
-    NodeRow,
     ReplicaRow,
 )
 
@@ -118,7 +117,7 @@ def _overlapping(session: Session, start: datetime, end: datetime) -> list[Capac
 def _nodes(
     session: Session, names: Sequence[str], taken: set[str], taken_devices: set[tuple[str, int]]
 ) -> list[str]:
-    known = set(session.scalars(select(NodeRow.name).where(NodeRow.name.in_(names))))
+    known = set(node_census.ids_by_name(session, names))
     unknown = [n for n in names if n not in known]
     if unknown:
         raise Invalid(
@@ -140,17 +139,12 @@ def _pick_devices(
     """`count` whole devices of the pool: whole nodes first (the most free devices first),
     so the lease spans the fewest nodes."""
     free: dict[str, list[int]] = defaultdict(list)
-    query = (
-        select(NodeRow.name, NodeRow.labels, DeviceRow.index)
-        .join(DeviceRow, DeviceRow.node_id == NodeRow.id)
-        .where(DeviceRow.healthy.is_(True))
-        .order_by(NodeRow.name, DeviceRow.index)
-    )
-    for name, labels, index in session.execute(query):
-        if labels.get("pool", "default") != pool or name in taken_nodes:
-            continue
-        if (name, index) not in taken_devices:
-            free[name].append(index)
+    pooled = {
+        n.name for n in node_census.listed(session) if n.labels.get("pool", "default") == pool
+    }
+    for device in node_census.devices(session, names=pooled - taken_nodes, healthy=True):
+        if (device.node, device.index) not in taken_devices:
+            free[device.node].append(device.index)
     if sum(len(v) for v in free.values()) < count:
         raise Conflict(
             "pool {pool} has {free} devices free of leases then; {count} asked",
@@ -262,11 +256,10 @@ def _use(session: Session, row: CapacityLeaseRow) -> tuple[LeaseUse, list[LeaseJ
     """How the leased devices are used now (by the lessee, lent, idle) and the lessee's jobs
     running there."""
     names = set(row.nodes) | {d["node"] for d in row.devices}
-    ids = {i: n for i, n in session.execute(select(NodeRow.id, NodeRow.name)) if n in names}
+    ids = {i: n for n, i in node_census.ids_by_name(session, names).items()}
     slots: set[tuple[str, int]] = {(d["node"], int(d["index"])) for d in row.devices}
     if row.nodes:
-        on = select(NodeRow.name, DeviceRow.index).join(DeviceRow, DeviceRow.node_id == NodeRow.id)
-        slots |= {(n, i) for n, i in session.execute(on.where(NodeRow.name.in_(row.nodes)))}
+        slots |= {(d.node, d.index) for d in node_census.devices(session, names=row.nodes)}
         with_devices = {n for n, _ in slots}
         slots |= {(n, -1) for n in row.nodes if n not in with_devices}  # a CPU node: one slot
     mine: set[tuple[str, int]] = set()

@@ -11,12 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.services.leases.leases import HOLDING, LIVE
+from aicc.services.nodes import census as node_census
+from aicc.services.nodes import maintenance
 from aicc.services.notify import events
 from aicc.store.tables import (
     CapacityLeaseRow,
     JobRow,
-    MaintenanceWindowRow,
-    NodeRow,
     ReplicaRow,
 )
 
@@ -43,7 +43,7 @@ def orgs_on(session: Session, names: Iterable[str], start: datetime, end: dateti
     """Organizations with work running on these nodes now, or a lease of them (or of devices
     on them) for part of `start`..`end`."""
     names = list(names)
-    ids = select(NodeRow.id).where(NodeRow.name.in_(names))
+    ids = node_census.ids_named(names)
     running = (
         select(JobRow.org_id)
         .join(ReplicaRow, ReplicaRow.job_id == JobRow.id)
@@ -65,7 +65,7 @@ def orgs_on(session: Session, names: Iterable[str], start: datetime, end: dateti
 def window(session: Session, window_id: str, kind: str) -> int:
     """`maintenance.scheduled|started|ended` to every organization the window touches; how
     many were told."""
-    row = session.get(MaintenanceWindowRow, window_id)
+    row = maintenance.find(session, window_id)
     if row is None:
         return 0
     orgs = orgs_on(session, row.nodes, row.starts_at, row.ends_at) | _told(session, row.id)

@@ -32,13 +32,12 @@ from aicc.services.billing.rating import pflops
 from aicc.services.common import asked_month, utc, utcnow
 from aicc.services.leases.leases import _owned
 from aicc.services.leases.views import ExcludedWindow, Incident, SlaReport
-from aicc.services.nodes import history
+from aicc.services.nodes import census as node_census
+from aicc.services.nodes import history, maintenance
+from aicc.services.nodes.views import MaintenanceWindow
 from aicc.services.tenancy import directory
 from aicc.store.tables import (
     CapacityLeaseRow,
-    DeviceRow,
-    MaintenanceWindowRow,
-    NodeRow,
     ReplicaRow,
 )
 
@@ -135,7 +134,7 @@ def build(
     span = _span(row, month, zone, now)
     devices = _devices(session, row)
     outages: list[Outage] = []
-    windows: list[MaintenanceWindowRow] = []
+    windows: list[MaintenanceWindow] = []
     if span.passed is not None:
         outages = _outages(session, row, devices, span.passed)
         windows = _announced(session, devices, span.passed, terms.notice_s)
@@ -177,12 +176,7 @@ def _devices(session: Session, row: CapacityLeaseRow) -> list[Key]:
     devices counts as one, index -1)."""
     keys: list[Key] = [(str(d["node"]), int(d["index"])) for d in row.devices]
     if row.nodes:
-        query = (
-            select(NodeRow.name, DeviceRow.index)
-            .join(DeviceRow, DeviceRow.node_id == NodeRow.id)
-            .where(NodeRow.name.in_(row.nodes))
-        )
-        found = sorted((n, i) for n, i in session.execute(query))
+        found = sorted((d.node, d.index) for d in node_census.devices(session, names=row.nodes))
         keys += found
         keys += [(n, -1) for n in row.nodes if n not in {k[0] for k in found}]
     return sorted(keys)
@@ -237,28 +231,19 @@ def _announced(
     devices: Sequence[Key],
     window: tuple[datetime, datetime],
     notice_s: float,
-) -> list[MaintenanceWindowRow]:
+) -> list[MaintenanceWindow]:
     """Maintenance windows of the leased nodes touching `window`, announced at least
     `notice_s` before they began (cancelled ones excluded nothing)."""
     names = {name for name, _ in devices}
-    query = (
-        select(MaintenanceWindowRow)
-        .where(
-            MaintenanceWindowRow.state != "cancelled",
-            MaintenanceWindowRow.starts_at < window[1],
-            MaintenanceWindowRow.ends_at > window[0],
-        )
-        .order_by(MaintenanceWindowRow.starts_at)
-    )
     notice = timedelta(seconds=notice_s)
     return [
         w
-        for w in session.scalars(query)
+        for w in maintenance.touching(session, window[0], window[1])
         if names & set(w.nodes) and utc(w.created_at) <= utc(w.starts_at) - notice
     ]
 
 
-def _window(row: MaintenanceWindowRow) -> ExcludedWindow:
+def _window(row: MaintenanceWindow) -> ExcludedWindow:
     return ExcludedWindow(
         id=row.id,
         starts_at=utc(row.starts_at),
@@ -312,12 +297,13 @@ def _charge(
     if held is None:
         return plan.currency, Decimal("0.00")
     hours = Fraction(int((held[1] - held[0]).total_seconds() * 1_000_000), 3_600_000_000)
-    query = (
-        select(NodeRow.name, DeviceRow.index, DeviceRow.model, NodeRow.cpu_milli)
-        .join(DeviceRow, DeviceRow.node_id == NodeRow.id, isouter=True)
-        .where(NodeRow.name.in_({name for name, _ in devices}))
-    )
-    models = {(n, i if i is not None else -1): (m, cpu) for n, i, m, cpu in session.execute(query)}
+    names = {name for name, _ in devices}
+    cpus = {n.name: n.cpu_milli for n in node_census.listed(session, names=names)}
+    models: dict[Key, tuple[str | None, int]] = {
+        key: (model, cpus[key[0]]) for key, model in node_census.models(session, names).items()
+    }
+    with_devices = {name for name, _ in models}
+    models |= {(n, -1): (None, cpu) for n, cpu in cpus.items() if n not in with_devices}
     total = Fraction(0)
     for key in devices:
         model, cpu_milli = models.get(key, (None, 0))
@@ -411,7 +397,7 @@ def covered(session: Session, org_id: str, month: str, zone: str) -> dict[int, s
     ).all()
     if not leases:  # most organizations: nothing more to read
         return {}
-    ids = {n: i for i, n in session.execute(select(NodeRow.id, NodeRow.name))}
+    ids = node_census.ids_by_name(session)
     out: dict[int, str] = {}
     for lease in leases:
         end = utc(lease.ended_at or lease.ends_at)

@@ -131,6 +131,27 @@ def get(session: Session, window_id: str) -> MaintenanceWindow:
     return view(_row(session, window_id))
 
 
+def find(session: Session, window_id: str) -> MaintenanceWindow | None:
+    """The window, or None (a notice of a window deleted since is not sent)."""
+    row = session.get(MaintenanceWindowRow, window_id)
+    return view(row) if row is not None else None
+
+
+def touching(session: Session, start: datetime, end: datetime) -> list[MaintenanceWindow]:
+    """The windows, cancelled ones aside, that overlap `start`..`end`, by start (a lease's
+    SLA report excludes those announced in time)."""
+    query = (
+        select(MaintenanceWindowRow)
+        .where(
+            MaintenanceWindowRow.state != "cancelled",
+            MaintenanceWindowRow.starts_at < end,
+            MaintenanceWindowRow.ends_at > start,
+        )
+        .order_by(MaintenanceWindowRow.starts_at)
+    )
+    return [view(row) for row in session.scalars(query)]
+
+
 def cancel(
     session: Session, who: Principal, window_id: str, *, now: datetime, burn_in: bool
 ) -> MaintenanceWindow:

@@ -254,6 +254,15 @@ def mark_down(session: Session, row: NodeRow, why: str, *, at: datetime) -> None
     )
 
 
+def lost(session: Session, node_id: str, why: str, *, at: datetime) -> None:
+    """A replica was lost with the node: a ready one leaves placement at once (`mark_down`), so
+    a requeued job does not land there again; its executor's next discovery brings it back
+    when its engine sees it healthy."""
+    row = session.get(NodeRow, node_id)
+    if row is not None and row.state == NodeState.READY.value:
+        mark_down(session, row, why, at=at)
+
+
 @dataclass(frozen=True)
 class Registered:
     """A node as a refresh left it: what the loop acts on (the ones now down)."""
@@ -392,12 +401,6 @@ def _inventory_mig(
     if sum(int(p.partition("g.")[0]) for p in profiles) > 7:
         raise Invalid(f"{where}: {' + '.join(profiles)} is more than the 7 compute slices of a GPU")
     return tuple(MigInstance(i, p) for i, p in enumerate(profiles))
-
-
-def as_device(row: DeviceRow) -> Device:
-    """A stored device as the domain sees it (executors and the environment read this)."""
-    mig = tuple(MigInstance(s["index"], s["profile"], s.get("uuid")) for s in row.mig or ())
-    return Device(row.index, row.model, row.memory_mib, row.uuid, row.simulated, row.healthy, mig)
 
 
 def import_inventory(session: Session, who: Principal, doc: Inventory) -> list[views.Node]:

@@ -28,9 +28,10 @@ from aicc.core import periods
 from aicc.core.tenancy import Principal, Role
 from aicc.services.common import Forbidden
 from aicc.services.jobs import census
+from aicc.services.nodes import census as node_census
 from aicc.services.telemetry.views import IdleReplica, IdleReplicas, UtilizationRow
 from aicc.services.telemetry.views import Utilization as UtilizationPage
-from aicc.store.tables import DeviceRow, DeviceSampleRow, NodeRow
+from aicc.store.tables import DeviceSampleRow
 
 By = Literal["pool", "model", "org"]
 IDLE_SHARE = 0.05
@@ -47,15 +48,12 @@ class Device:
 
 
 def registered_devices(session: Session) -> dict[tuple[str, int], Device]:
-    pools = {
-        n.id: str((n.labels or {}).get("pool") or "default")
-        for n in session.scalars(select(NodeRow))
-    }
+    pools = {n.id: str(n.labels.get("pool") or "default") for n in node_census.listed(session)}
     return {
         (d.node_id, d.index): Device(
             d.node_id, d.index, d.model, pools.get(d.node_id, ""), d.simulated
         )
-        for d in session.scalars(select(DeviceRow))
+        for d in node_census.devices(session)
     }
 
 

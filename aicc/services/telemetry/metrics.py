@@ -26,12 +26,12 @@ from sqlalchemy.orm import Session
 from aicc.core.topology import NodeState
 from aicc.services.billing import rating, usage
 from aicc.services.jobs import census
+from aicc.services.nodes import census as node_census
 from aicc.services.notify import metrics as notify_metrics
 from aicc.services.telemetry.kpis import registered_devices
 from aicc.services.tenancy import directory
 from aicc.store.tables import (
     DeviceSampleRow,
-    NodeRow,
 )
 
 WAIT_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 24 * 3600.0)
@@ -61,8 +61,7 @@ class StoreCollector:
             "Nodes registered, by state (ready, down, quarantined...).",
             labels=["state"],
         )
-        query = select(NodeRow.state, func.count()).group_by(NodeRow.state)
-        counted = dict(self.session.execute(query).tuples().all())
+        counted = node_census.by_state(self.session)
         for state in NodeState:
             gauge.add_metric([state.value], counted.get(state.value, 0))
         yield gauge

@@ -23,8 +23,9 @@ from sqlalchemy.orm import Session
 from aicc.core import power_curve as power_curve_
 from aicc.core.topology import DeviceReading
 from aicc.services.common import NotFound, utc
+from aicc.services.nodes import census as node_census
 from aicc.services.telemetry.views import PowerBucket, PowerCurve
-from aicc.store.tables import NODE_INDEX, DeviceRow, DeviceSampleRow, NodeRow
+from aicc.store.tables import NODE_INDEX, DeviceSampleRow
 
 RETENTION = timedelta(days=400)  # a year of daily KPIs, and the month before it
 PowerReading = tuple[str, float, str, float | None]  # node id, watts, source, limit in force
@@ -36,12 +37,9 @@ def record(session: Session, now: datetime, readings: list[DeviceReading]) -> in
     if not readings:
         return 0
     by_uuid = {
-        uuid: (node_id, index)
-        for node_id, index, uuid in session.execute(
-            select(DeviceRow.node_id, DeviceRow.index, DeviceRow.uuid).where(
-                DeviceRow.uuid.is_not(None), DeviceRow.simulated.is_(False)
-            )
-        )
+        d.uuid: (d.node_id, d.index)
+        for d in node_census.devices(session)
+        if d.uuid is not None and not d.simulated
     }
     stored = 0
     for reading in readings:
@@ -88,7 +86,7 @@ def prune_power(session: Session, now: datetime, retention: timedelta) -> int:
     One delete per node, each on the (node, index, time) index, so the devices' utilization
     samples, kept longer (`RETENTION`), are never scanned."""
     gone = 0
-    for node_id in session.scalars(select(NodeRow.id)):
+    for node_id in node_census.names_by_id(session):
         done = session.execute(
             delete(DeviceSampleRow).where(
                 DeviceSampleRow.node_id == node_id,
@@ -104,7 +102,7 @@ def power_curve(session: Session, node: str, *, hours: float, now: datetime) -> 
     """A node's measured power over the last `hours` (core/power_curve.py), from its BMC
     where it has BMC samples in the window (the whole node), else from RAPL (CPUs and memory
     only: the two are never mixed in one curve). An unknown node is `NotFound`."""
-    node_id = session.scalar(select(NodeRow.id).where(NodeRow.name == node))
+    node_id = node_census.ids_by_name(session, [node]).get(node)
     if node_id is None:
         raise NotFound("node {name!r} not found; `aicc node list` shows the nodes", name=node)
     since = now - timedelta(hours=hours)
@@ -151,8 +149,46 @@ def power_curve(session: Session, node: str, *, hours: float, now: datetime) -> 
     )
 
 
+def busy_at(
+    session: Session, devices: Iterable[tuple[str, int]], *, since: datetime, above: float
+) -> datetime | None:
+    """The last sample since `since` of any of these devices (node id, index) busier than
+    `above`, or None: a notebook's GPU work counts as its activity (loops/culling.py)."""
+    latest = None
+    for node, index in devices:
+        at = session.scalar(
+            select(DeviceSampleRow.at)
+            .where(
+                DeviceSampleRow.node_id == node,
+                DeviceSampleRow.index == index,
+                DeviceSampleRow.at >= since,
+                DeviceSampleRow.utilization > above,
+            )
+            .order_by(DeviceSampleRow.at.desc())
+            .limit(1)
+        )
+        if at is not None and (latest is None or at > latest):
+            latest = at
+    return latest
+
+
+def latest_watts(session: Session, since: datetime, *, source: str) -> dict[str, float]:
+    """node id -> its last power sample (W) from `source` (bmc | rapl) since `since`; nodes
+    with none absent."""
+    out: dict[str, float] = {}
+    for node, watts in session.execute(
+        select(DeviceSampleRow.node_id, DeviceSampleRow.power_w)
+        .where(DeviceSampleRow.index == NODE_INDEX, DeviceSampleRow.at >= since)
+        .where(DeviceSampleRow.source == source, DeviceSampleRow.power_w.is_not(None))
+        .order_by(DeviceSampleRow.at)
+    ):
+        if watts is not None:  # the query keeps none; the column is nullable for devices' rows
+            out[node] = float(watts)  # the last one of each node wins
+    return out
+
+
 def node_id(session: Session, name: str | None) -> str | None:
     """The id of the node named `name` (this machine's, for its RAPL power), if registered."""
     if not name:
         return None
-    return session.scalar(select(NodeRow.id).where(NodeRow.name == name))
+    return node_census.ids_by_name(session, [name]).get(name)

@@ -18,6 +18,7 @@ from sqlalchemy.pool import StaticPool
 from aicc.config import BurnInSettings
 from aicc.services.center.burn_in import judge, references
 from aicc.services.common import new_id, utcnow
+from aicc.services.nodes.burn_ins import Verdict
 from aicc.store.tables import Base, BurnInRow, NodeRow
 
 SETTINGS = BurnInSettings(
@@ -49,7 +50,7 @@ def engine() -> Iterator[Engine]:
 
 @pytest.fixture
 def session(engine: Engine) -> Iterator[Session]:
-    with Session(engine) as session:  # judging writes only the row it is given, never added
+    with Session(engine) as session:  # judging writes nothing: nodes records its verdict
         yield session
 
 
@@ -76,11 +77,8 @@ def test_references_are_the_median_of_passes_and_the_kinds_floors(session: Sessi
     assert references(session, "cpu", BurnInSettings()) == {}  # nothing to compare with yet
 
 
-def _judged(session: Session, result: dict[str, Any] | None, why: str = "") -> BurnInRow:
-    node_id = session.query(NodeRow.id).scalar()
-    row = _row(node_id, "H100-SXM", "running", {}, 0)
-    judge(session, row, result, why, SETTINGS)
-    return row
+def _judged(session: Session, result: dict[str, Any] | None, why: str = "") -> Verdict:
+    return judge(session, "H100-SXM", result, why, SETTINGS)
 
 
 def _result(gpu: str = "passed", **values: float) -> dict[str, Any]:
@@ -91,26 +89,26 @@ def _result(gpu: str = "passed", **values: float) -> dict[str, Any]:
 
 
 def test_a_node_as_good_as_its_peers_passes(session: Session) -> None:
-    row = _judged(session, _result(cpu_gflops=60, disk_write_mbs=300, memory_gbs=9))
-    assert row.state == "passed" and row.reason == ""
-    assert row.figures["cpu_gflops"] == {
+    verdict = _judged(session, _result(cpu_gflops=60, disk_write_mbs=300, memory_gbs=9))
+    assert verdict.state == "passed" and verdict.reason == ""
+    assert verdict.figures["cpu_gflops"] == {
         "value": 60,
         "unit": "GFLOP/s",
         "reference": 50,
         "passed": True,
     }
-    assert row.figures["memory_gbs"]["reference"] is None  # nothing to compare it with yet
+    assert verdict.figures["memory_gbs"]["reference"] is None  # nothing to compare it with yet
 
 
 def test_a_figure_below_missing_or_a_failed_gpu_fails_saying_which(session: Session) -> None:
-    row = _judged(session, _result(gpu="failed", cpu_gflops=12))
-    assert row.state == "failed"
-    assert row.figures["cpu_gflops"]["passed"] is False
-    assert "cpu_gflops 12 GFLOP/s < 50 GFLOP/s" in row.reason
-    assert "disk_write_mbs not measured" in row.reason
-    assert "GPU check failed (dcgmi)" in row.reason
+    verdict = _judged(session, _result(gpu="failed", cpu_gflops=12))
+    assert verdict.state == "failed"
+    assert verdict.figures["cpu_gflops"]["passed"] is False
+    assert "cpu_gflops 12 GFLOP/s < 50 GFLOP/s" in verdict.reason
+    assert "disk_write_mbs not measured" in verdict.reason
+    assert "GPU check failed (dcgmi)" in verdict.reason
 
 
 def test_a_job_that_left_no_result_fails_with_why(session: Session) -> None:
-    row = _judged(session, None, "its job job_1 ended failed: exit code 1")
-    assert row.state == "failed" and row.reason == "its job job_1 ended failed: exit code 1"
+    verdict = _judged(session, None, "its job job_1 ended failed: exit code 1")
+    assert verdict.state == "failed" and verdict.reason == "its job job_1 ended failed: exit code 1"

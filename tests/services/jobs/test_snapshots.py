@@ -5,7 +5,6 @@ on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
 from aicc.api.state import AppState
 from aicc.core.jobspec import JobSpec
@@ -13,8 +12,8 @@ from aicc.core.topology import Device, MigInstance, Node
 from aicc.executors.base import Capacity
 from aicc.scheduler.snapshot import MigSlice
 from aicc.services.jobs import snapshots
+from aicc.services.nodes import census as node_census
 from aicc.services.nodes import nodes
-from aicc.store.tables import DeviceRow
 
 
 def test_capacity_held_outside_aicc_is_not_free(server: tuple[TestClient, AppState]) -> None:
@@ -44,13 +43,10 @@ def test_a_partitioned_gpu_is_seen_slice_by_slice(server: tuple[TestClient, AppS
         nodes.register(session, Node("mig-n1", 8000, 65536, gpus))
     with state.db.reader() as session:
         (view,) = [v for v in snapshots.node_views(session) if v.name == "mig-n1"]
-        node_id = snapshots.node_ids(session)["mig-n1"]
-        row = list(session.scalars(select(DeviceRow).where(DeviceRow.node_id == node_id)))
+        first = node_census.devices(session, names=["mig-n1"])[0]
     assert view.devices[0].mig == (MigSlice(0, "3g.40gb"), MigSlice(1, "4g.40gb"))
     assert view.devices[1].mig == ()
-    assert (
-        nodes.as_device(min(row, key=lambda d: d.index)) == gpus[0]
-    )  # the UUIDs the replica's environment needs
+    assert first.device() == gpus[0]  # the UUIDs the replica's environment needs
     spec = JobSpec.model_validate(
         {"command": "x", "resources": {"accelerator": {"mig": "3g.40gb"}}}
     )
