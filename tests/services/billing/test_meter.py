@@ -20,6 +20,7 @@ from aicc.core.pricing import PricePlan
 from aicc.services.billing import meter, rating
 from aicc.services.billing.meter import Meter
 from aicc.services.jobs import metering, workdirs
+from aicc.services.telemetry.samples import Measured
 from aicc.store.db import Database
 from aicc.store.tables import (
     DeviceSampleRow,
@@ -40,7 +41,11 @@ def db(tmp_path: Path, db_url: str | None) -> Iterator[Database]:
 
 def _pass(db: Database, observed: datetime) -> int:
     with db.session() as session:
-        return metering.meter(session, Meter(session, zone="Asia/Shanghai", power=POWER), observed)
+        return metering.meter(
+            session,
+            Meter(session, zone="Asia/Shanghai", power=POWER, samples=Measured(session)),
+            observed,
+        )
 
 
 def _records(db: Database) -> list[UsageRow]:
@@ -129,7 +134,7 @@ def test_carbon_is_the_records_kwh_at_the_intensity_and_pue_of_its_hour(db: Data
 
     def metered(power: meter.PowerModel) -> int:
         with db.session() as session:
-            books = Meter(session, zone="Asia/Shanghai", power=power)
+            books = Meter(session, zone="Asia/Shanghai", power=power, samples=Measured(session))
             return metering.meter(session, books, T0 + timedelta(hours=2))
 
     assert metered(power) == 2
@@ -154,7 +159,7 @@ def test_storage_is_recorded_per_closed_day(db: Database) -> None:
     now = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)  # 20:00 on the 3rd in Shanghai
     for _ in range(2):
         with db.session() as session:
-            books = Meter(session, zone="Asia/Shanghai", power=POWER)
+            books = Meter(session, zone="Asia/Shanghai", power=POWER, samples=Measured(session))
             books.storage(now, workdirs.archives_held(session))
     rows = _records(db)
     assert [r.key.rsplit(":", 1)[1] for r in rows] == ["2026-11-01", "2026-11-02"]
@@ -178,7 +183,9 @@ def test_data_set_storage_is_billed_for_the_gib_days_held(db: Database) -> None:
 
     def books(now: datetime) -> int:
         with db.session() as session:
-            return Meter(session, zone="Asia/Shanghai", power=POWER).datasets(now)
+            return Meter(
+                session, zone="Asia/Shanghai", power=POWER, samples=Measured(session)
+            ).datasets(now)
 
     assert books(datetime(2026, 11, 2, 20, 0, tzinfo=UTC)) == 3  # the 1st and 2nd so far
     assert books(datetime(2026, 11, 5, 12, 0, tzinfo=UTC)) == 1  # up to the deletion
@@ -209,7 +216,7 @@ def test_image_storage_is_billed_beside_data_sets(db: Database) -> None:
     now = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
     for _ in range(2):  # recorded once
         with db.session() as session:
-            books = Meter(session, zone="Asia/Shanghai", power=POWER)
+            books = Meter(session, zone="Asia/Shanghai", power=POWER, samples=Measured(session))
             books.images(now)
             books.datasets(now)
     rows = _records(db)
