@@ -22,6 +22,7 @@ from aicc.loops.steps import EveryPass, Pass
 from aicc.services.billing import budgets, meter
 from aicc.services.common import utcnow
 from aicc.services.jobs import metering, workdirs
+from aicc.services.serving import metering as served
 from aicc.services.telemetry import samples
 from aicc.store.db import Database
 
@@ -72,7 +73,7 @@ class Books(EveryPass):
         if due:
             with self.db.session() as session:
                 self.lease.fence(session, utcnow())
-                books = meter.Meter(session, zone=self.zone, power=self.power)
+                books = self._meter(session)
                 if metering.meter(session, books, observed_at):
                     session.flush()
                     self._alert(session, utcnow())
@@ -80,11 +81,11 @@ class Books(EveryPass):
         if now >= self._next_slow:
             with self.db.session() as session:
                 self.lease.fence(session, now)
-                books = meter.Meter(session, zone=self.zone, power=self.power)
+                books = self._meter(session)
                 books.storage(now, workdirs.archives_held(session))
                 books.datasets(now)
                 books.images(now)
-                books.requests(now)
+                served.meter(session, books, now)
                 self._alert(session, now)
             self._next_slow = now + self.slow_every
         if self.sample_every is not None and now >= self._next_sample:
@@ -98,6 +99,12 @@ class Books(EveryPass):
                     if watts is not None and node_id is not None:
                         samples.record_power(session, now, [(node_id, watts, "rapl", None)])
             self._next_sample = now + self.sample_every
+
+    def _meter(self, session: Session) -> meter.Meter:
+        """A pass's meter, reading the device samples through telemetry (above billing)."""
+        return meter.Meter(
+            session, zone=self.zone, power=self.power, samples=samples.Measured(session)
+        )
 
     def _alert(self, session: Session, now: datetime) -> None:
         """Budget alerts, spending counted with jobs' running replicas (billing reads none)."""

@@ -20,6 +20,8 @@ import pytest
 from aicc.core import periods
 from aicc.services.billing import meter
 from aicc.services.common import utcnow
+from aicc.services.serving import metering as request_metering
+from aicc.services.telemetry.samples import Measured
 from aicc.testing.deployments import kill_replica
 from aicc.testing.jobs import wait_state
 from aicc.testing.polling import wait
@@ -92,9 +94,10 @@ def test_train_deploy_call_bill_roll_kill_and_scale_to_zero(tmp_path: Path) -> N
         zone = state.settings.site.timezone
         for _ in range(2):
             with state.db.session() as session:
-                meter.Meter(session, zone=zone, power=meter.PowerModel()).requests(
-                    utcnow() + timedelta(hours=2)
+                books = meter.Meter(
+                    session, zone=zone, power=meter.PowerModel(), samples=Measured(session)
                 )
+                request_metering.meter(session, books, utcnow() + timedelta(hours=2))
         month = periods.month_of(utcnow(), zone)
         lines = api.get("/api/v1/bills", params={"month": month}).json()["lines"]
         billed = {ln["item"]: ln["quantity"] for ln in lines if ln.get("deployment_id")}

@@ -25,6 +25,8 @@ from aicc.core import periods
 from aicc.server import ServerState
 from aicc.services.billing import meter
 from aicc.services.common import utcnow
+from aicc.services.serving import metering as request_metering
+from aicc.services.telemetry.samples import Measured
 from aicc.store.tables import ApiKeyRow, GatewayRequestRow, UsageRow
 from aicc.testing.deployments import Deployment, deploy, kill_replica
 from aicc.testing.polling import wait
@@ -240,7 +242,13 @@ def test_requests_and_tokens_are_on_the_invoice_once(books: Center) -> None:
     assert lines() == []  # the hour is still open: nothing metered yet
     for _ in range(2):  # a second pass (a restart, a second leader) adds nothing
         with center.state.db.session() as session:
-            meter.Meter(session, zone=zone, power=meter.PowerModel()).requests(later)
+            request_metering.meter(
+                session,
+                meter.Meter(
+                    session, zone=zone, power=meter.PowerModel(), samples=Measured(session)
+                ),
+                later,
+            )
     billed = {line["item"]: (line["quantity"], line["net"]) for line in lines()}
     # 3 requests, 3 x 3 prompt tokens, 3 x 5 completion tokens
     assert billed == {

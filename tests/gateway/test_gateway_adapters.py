@@ -19,6 +19,8 @@ from aicc.gateway.affinity import Holdings, choose
 from aicc.server import ServerState
 from aicc.services.billing import meter
 from aicc.services.common import utcnow
+from aicc.services.serving import metering as request_metering
+from aicc.services.telemetry.samples import Measured
 from aicc.store.tables import UsageRow
 from aicc.testing.deployments import deploy
 from aicc.testing.servers import over_http
@@ -71,9 +73,8 @@ def test_an_adapters_requests_go_where_it_is_held_and_are_logged_with_it(
     # Once the hour has closed, the meter's usage records split per adapter too.
     with state.db.session() as session:
         zone = state.settings.site.timezone
-        meter.Meter(session, zone=zone, power=meter.PowerModel()).requests(
-            utcnow() + timedelta(hours=2)
-        )
+        books = meter.Meter(session, zone=zone, power=meter.PowerModel(), samples=Measured(session))
+        request_metering.meter(session, books, utcnow() + timedelta(hours=2))
     with state.db.reader() as session:
         records = session.scalars(select(UsageRow).where(UsageRow.kind == "requests")).all()
         split: dict[str | None, tuple[int, int]] = {}

@@ -19,6 +19,8 @@ from aicc.core import periods
 from aicc.server import ServerState
 from aicc.services.billing import meter
 from aicc.services.common import utcnow
+from aicc.services.serving import metering as request_metering
+from aicc.services.telemetry.samples import Measured
 from aicc.testing.deployments import deploy
 from aicc.testing.polling import wait
 from aicc.testing.servers import over_http
@@ -132,9 +134,8 @@ def test_a_batch_answers_into_its_output_and_error_files_audited_and_billed(
     assert {"openai_file.create", "openai_batch.create", "openai_batch.completed"} <= actions
     zone = center.state.settings.site.timezone
     with center.state.db.session() as session:
-        meter.Meter(session, zone=zone, power=meter.PowerModel()).requests(
-            utcnow() + timedelta(hours=2)
-        )
+        books = meter.Meter(session, zone=zone, power=meter.PowerModel(), samples=Measured(session))
+        request_metering.meter(session, books, utcnow() + timedelta(hours=2))
     month = periods.month_of(utcnow(), zone)
     bill = center.api.get("/api/v1/bills", params={"month": month}).json()["lines"]
     items = {line["item"]: line for line in bill if line.get("deployment_id")}

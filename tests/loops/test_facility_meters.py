@@ -29,6 +29,7 @@ from aicc.services.billing import facility
 from aicc.services.billing.meter import Meter
 from aicc.services.jobs import metering
 from aicc.services.reports.monthly import monthly
+from aicc.services.telemetry.samples import Measured
 from aicc.store.db import Database
 from aicc.store.tables import FacilityHourRow, UsageRow, UserRow
 from aicc.testing import modbus, redfish
@@ -140,7 +141,9 @@ def test_an_hours_measured_pue_a_gap_and_a_jobs_record(plant: modbus.Plant, db: 
     running_replica(db, [(0, 1000)])  # one A100 from 09:20, energy estimated
     with db.session() as session:
         metering.meter(
-            session, Meter(session, zone="Asia/Shanghai", power=POWER), hour + timedelta(hours=2)
+            session,
+            Meter(session, zone="Asia/Shanghai", power=POWER, samples=Measured(session)),
+            hour + timedelta(hours=2),
         )
     with db.reader() as session:
         records = list(session.scalars(select(UsageRow).order_by(UsageRow.start)))

@@ -17,12 +17,6 @@ SERVICES = Path(aicc.services.__file__).parent
 
 # (the context that uses a table, the table) where the context is not the table's owner.
 ALLOWED: set[tuple[str, str]] = {
-    ("billing", "DeviceRow"),
-    ("billing", "DeviceSampleRow"),
-    ("billing", "GatewayRequestRow"),
-    ("billing", "ImageStorageLevelRow"),
-    ("billing", "NodeRow"),
-    ("billing", "StorageLevelRow"),
     ("data", "ModelVersionRow"),
     ("data", "NodeRow"),
     ("data", "TemplateVersionRow"),

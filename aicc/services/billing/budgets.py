@@ -26,9 +26,10 @@ from aicc.scheduler.snapshot import JobView
 from aicc.services.billing import rating, views
 from aicc.services.billing.plans import Plans
 from aicc.services.common import Forbidden, Invalid, NotFound, from_row, new_id, utcnow
+from aicc.services.nodes import census
 from aicc.services.notify import events
 from aicc.services.tenancy import audit, directory, tenancy
-from aicc.store.tables import BudgetRow, DeviceRow, UsageRow
+from aicc.store.tables import BudgetRow, UsageRow
 
 DEFAULT_THRESHOLDS = (0.5, 0.8, 1.0)
 
@@ -170,8 +171,8 @@ def spending(
 
 
 def _models(session: Session) -> dict[tuple[str, int], str]:
-    query = select(DeviceRow.node_id, DeviceRow.index, DeviceRow.model)
-    return {(n, i): m for n, i, m in session.execute(query)}
+    """(node id, device index) -> the device's model, through nodes' census."""
+    return {(d.node_id, d.index): d.model for d in census.devices(session)}
 
 
 def replica_rate(

@@ -19,12 +19,16 @@ project's data sets, from the levels written as they change (services/data/stora
 record per stretch of a level within a billing day, once the day is over, keyed by the project
 and the stretch's start.
 
-Requests through the gateway: the request log (`GatewayRequestRow`, one row per request with
-its own id, written before the answer's last bytes) is rolled up once an hour has closed
-(`LATE` after it): one `requests` record per deployment, adapter (`model: "BASE:NAME"`, or
-none) and clock hour with the answered requests and their prompt and completion tokens; the
-rows get that record's id in the same transaction, so each answered request is on one record,
-once.
+Requests through the gateway: serving's request log (one row per request with its own id,
+written before the answer's last bytes) is rolled up once an hour has closed (`LATE` after it):
+one `requests` record per deployment, adapter (`model: "BASE:NAME"`, or none) and clock hour
+with the answered requests and their prompt and completion tokens; serving hands the requests
+over (`RequestUse`) and writes each one's record id back in the same transaction, so each
+answered request is on one record, once (services/serving/metering.py).
+
+Nodes, devices and storage levels are read through their owners (nodes' census, data's and
+images' `level_starts` / `level_steps`); the device samples through telemetry's `Measured`,
+which the meter's builder hands down (`Samples`: telemetry sits above billing).
 
 Energy (kWh) of a record on real devices: Σ devices TDP × (idle + (1 − idle) × busy) × share
 × hours × PUE / 1000, where busy is the mean NVML utilization sampled on those devices during
@@ -42,13 +46,13 @@ record's key written leaves it as it is.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import pairwise
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from aicc.config import SiteSettings
@@ -57,18 +61,12 @@ from aicc.core import energy as energy_model
 from aicc.core.energy import EnergyProfile
 from aicc.services.billing import facility
 from aicc.services.billing.rating import BATCH, DATASETS, IMAGES
-from aicc.services.billing.views import Archive, ReplicaUse
+from aicc.services.billing.views import Archive, ReplicaUse, RequestUse
+from aicc.services.data import storage as data_storage
+from aicc.services.images import images as image_store
+from aicc.services.nodes import census
 from aicc.services.tenancy import directory
-from aicc.store.tables import (
-    NODE_INDEX,
-    DeviceRow,
-    DeviceSampleRow,
-    GatewayRequestRow,
-    ImageStorageLevelRow,
-    NodeRow,
-    StorageLevelRow,
-    UsageRow,
-)
+from aicc.store.tables import UsageRow
 
 US = timedelta(microseconds=1)
 LATE = timedelta(minutes=5)  # a data set change commits within this of the time it records
@@ -107,6 +105,28 @@ class PowerModel:
         return self.carbon_intensity if found is None else found
 
 
+class Samples(Protocol):
+    """The measured samples a pass reads (telemetry's `samples.Measured`, handed down by the
+    meter's builder: telemetry sits above billing)."""
+
+    def busy(
+        self, node_id: str, indices: Sequence[int], start: datetime, end: datetime
+    ) -> float | None: ...
+
+    def node_power(
+        self, node_id: str, start: datetime, end: datetime
+    ) -> tuple[str, float] | None: ...
+
+
+# a storage level's owner: the first levels before a time (a select), a project's steps
+Levels = tuple[
+    Callable[[datetime], Select[str, datetime]],
+    Callable[[Session, str, datetime, datetime], list[tuple[datetime, int]]],
+]
+DATASET_LEVELS: Levels = (data_storage.level_starts, data_storage.level_steps)
+IMAGE_LEVELS: Levels = (image_store.level_starts, image_store.level_steps)
+
+
 @dataclass(frozen=True)
 class _Group:
     model: str
@@ -122,6 +142,20 @@ class Metered:
 
     written: int = 0
     metered_to: dict[str, datetime] = field(default_factory=dict)
+
+
+@dataclass
+class Rolled:
+    """A requests pass's outcome: the records it rolled, and the requests each record holds
+    (usage record id -> request ids), which serving writes back in the same transaction."""
+
+    records: int = 0
+    usage_of: dict[int, list[str]] = field(default_factory=dict)
+
+
+def requests_closed(now: datetime) -> datetime:
+    """Requests before this are rolled at `now`: their clock hour closed `LATE` ago."""
+    return periods.hour_floor(now - LATE)
 
 
 def _groups(rep: ReplicaUse, devices: dict[tuple[str, int], tuple[str, bool]]) -> list[_Group]:
@@ -145,32 +179,17 @@ def _tdp(model: str) -> float:
 class Meter:
     """One metering pass over the store (the caller owns the transaction and its fence)."""
 
-    def __init__(self, session: Session, *, zone: str, power: PowerModel) -> None:
+    def __init__(self, session: Session, *, zone: str, power: PowerModel, samples: Samples) -> None:
         self.session = session
         self.zone = zone
         self.power = power
+        self.samples = samples
         self.devices = {
-            (n, i): (m, bool(s))
-            for n, i, m, s in session.execute(
-                select(DeviceRow.node_id, DeviceRow.index, DeviceRow.model, DeviceRow.simulated)
-            )
+            (d.node_id, d.index): (d.model, d.simulated) for d in census.devices(session)
         }
-        self.sampled = session.scalar(select(func.count()).select_from(DeviceSampleRow)) or 0
-        self.nodes = {
-            n: (c, m)
-            for n, c, m in session.execute(
-                select(NodeRow.id, NodeRow.cpu_milli, NodeRow.memory_mib)
-            )
-        }
+        self.nodes = {n.id: (n.cpu_milli, n.memory_mib) for n in census.listed(session)}
         self.metered = facility.any_meter(session)
         self._pues: dict[datetime, tuple[float, str]] = {}
-        self.measured = (
-            self.sampled
-            and session.scalar(
-                select(DeviceSampleRow.id).where(DeviceSampleRow.index == NODE_INDEX).limit(1)
-            )
-            is not None
-        )
 
     def compute(self, replicas: Iterable[ReplicaUse], observed_at: datetime) -> Metered:
         """Record what these replicas (started, not yet recorded to their end) used up to
@@ -259,9 +278,9 @@ class Meter:
         interval (RAPL or its BMC, whichever sampled it most) times the replica's share of the
         node's CPU and memory, PUE included; (0, None) where the node was never measured."""
         node = self.nodes.get(rep.node_id)
-        if node is None or not self.measured:
+        if node is None:
             return 0.0, None
-        found = node_power_w(self.session, [rep.node_id], start, end).get(rep.node_id)
+        found = self.samples.node_power(rep.node_id, start, end)
         if found is None:
             return 0.0, None
         source, watts = found
@@ -274,17 +293,7 @@ class Meter:
     ) -> float | None:
         """Mean measured utilization of these devices over [start, end), or None (never
         measured: no sample in the interval)."""
-        if not self.sampled or not picks:
-            return None
-        mean = self.session.scalar(
-            select(func.avg(DeviceSampleRow.utilization)).where(
-                DeviceSampleRow.node_id == node_id,
-                DeviceSampleRow.index.in_([i for i, _ in picks]),
-                DeviceSampleRow.at >= start,
-                DeviceSampleRow.at < end,
-            )
-        )
-        return None if mean is None else float(mean)
+        return self.samples.busy(node_id, [i for i, _ in picks], start, end)
 
     def storage(self, now: datetime, archives: Iterable[Archive]) -> int:
         """One record per uploaded workdir archive (`archives`, as jobs hands them over) and
@@ -328,16 +337,14 @@ class Meter:
         `now`): one record per stretch of a constant level within a day, none while a project
         stores nothing. Passes resume from the end of the last record, so each stretch is
         recorded once."""
-        return self._levels(now, StorageLevelRow, DATASETS)
+        return self._levels(now, DATASET_LEVELS, DATASETS)
 
     def images(self, now: datetime) -> int:
         """Image storage of each project (the center registry's blobs its repositories refer
         to, `image_storage_levels`), recorded as `datasets` records data set storage."""
-        return self._levels(now, ImageStorageLevelRow, IMAGES)
+        return self._levels(now, IMAGE_LEVELS, IMAGES)
 
-    def _levels(
-        self, now: datetime, levels: type[StorageLevelRow] | type[ImageStorageLevelRow], item: str
-    ) -> int:
+    def _levels(self, now: datetime, levels: Levels, item: str) -> int:
         midnight, _ = periods.day_bounds(periods.day_of(now - LATE, self.zone), self.zone)
         metered = {
             project_id: end
@@ -347,72 +354,41 @@ class Meter:
                 .group_by(UsageRow.project_id)
             )
         }
+        starts, steps_of = levels
         orgs = directory.project_orgs_joined()
+        first = starts(midnight).subquery()
         projects = self.session.execute(
-            select(levels.project_id, orgs.c.org_id, func.min(levels.at))
-            .join(orgs, orgs.c.id == levels.project_id)
-            .where(levels.at < midnight)
-            .group_by(levels.project_id, orgs.c.org_id)
+            select(first.c.project_id, orgs.c.org_id, first.c.first).join(
+                orgs, orgs.c.id == first.c.project_id
+            )
         ).all()
         written = 0
-        for project_id, org_id, first in projects:
-            since = metered.get(project_id) or first
+        for project_id, org_id, began in projects:
+            since = metered.get(project_id) or began
             if since >= midnight:
                 continue
-            level = self.session.scalar(
-                select(levels.bytes)
-                .where(levels.project_id == project_id, levels.at <= since)
-                .order_by(levels.at.desc(), levels.id.desc())
-                .limit(1)
-            )
-            changes = self.session.execute(
-                select(levels.at, levels.bytes)
-                .where(
-                    levels.project_id == project_id,
-                    levels.at > since,
-                    levels.at < midnight,
-                )
-                .order_by(levels.at, levels.id)
-            )
-            steps = [(since, level or 0), *((at, n) for at, n in changes), (midnight, 0)]
+            steps = [*steps_of(self.session, project_id, since, midnight), (midnight, 0)]
             for (start, held), (end, _) in pairwise(steps):
                 if held and start < end:
                     written += self._held(project_id, org_id, held, start, end, now, item)
         return written
 
-    def requests(self, now: datetime, *, limit: int = 100_000) -> int:
-        """Roll the gateway's answered requests of closed hours into usage records, one per
-        deployment, adapter and clock hour (a request written late gets a record of its
-        own)."""
-        cutoff = periods.hour_floor(now - LATE)
-        rows = self.session.execute(
-            select(
-                GatewayRequestRow.id,
-                GatewayRequestRow.org_id,
-                GatewayRequestRow.project_id,
-                GatewayRequestRow.deployment_id,
-                GatewayRequestRow.adapter,
-                GatewayRequestRow.at,
-                GatewayRequestRow.prompt_tokens,
-                GatewayRequestRow.completion_tokens,
-                GatewayRequestRow.route,
-            )
-            .where(
-                GatewayRequestRow.usage_id.is_(None),
-                GatewayRequestRow.billable.is_(True),
-                GatewayRequestRow.at < cutoff,
-            )
-            .order_by(GatewayRequestRow.at, GatewayRequestRow.id)
-            .limit(limit)
-        ).all()
+    def requests(self, now: datetime, requests: Iterable[RequestUse]) -> Rolled:
+        """Roll the gateway's answered requests of closed hours (`requests`, as serving hands
+        them over, not yet on a record) into usage records, one per deployment, adapter and
+        clock hour (a request written late gets a record of its own). Returns the records and
+        which requests each holds, for serving to write back in the same transaction."""
+        cutoff = requests_closed(now)
+        rows = sorted((r for r in requests if r.at < cutoff), key=lambda r: (r.at, r.id))
         # A batch's requests (route `batch:...`, gateway/batches.py) are records of their own,
         # `replica_id` BATCH, which rating prices at the plan's batch discount; each adapter's
         # requests (`model: "BASE:NAME"`) are records of their own too.
-        groups: dict[tuple[str, str | None, datetime, bool], list[Any]] = {}
+        groups: dict[tuple[str, str | None, datetime, bool], list[RequestUse]] = {}
         for row in rows:
             batch = row.route.startswith("batch:")
             group = (row.deployment_id, row.adapter, periods.hour_floor(row.at), batch)
             groups.setdefault(group, []).append(row)
+        out = Rolled()
         for (deployment_id, adapter, hour, batch), members in groups.items():
             first = members[0]
             tag = "b" if batch else "q"
@@ -437,14 +413,9 @@ class Meter:
                     carbon_kg=0.0,
                 )
                 self.session.flush()
-            ids = [r.id for r in members]
-            for at in range(0, len(ids), 500):
-                self.session.execute(
-                    update(GatewayRequestRow)
-                    .where(GatewayRequestRow.id.in_(ids[at : at + 500]))
-                    .values(usage_id=usage.id)
-                )
-        return len(groups)
+            out.usage_of.setdefault(usage.id, []).extend(r.id for r in members)
+        out.records = len(groups)
+        return out
 
     def _held(
         self,
@@ -525,34 +496,3 @@ class Meter:
         )
         self.session.add(row)
         return row
-
-
-def node_power_w(
-    session: Session, node_ids: list[str], start: datetime, end: datetime
-) -> dict[str, tuple[str, float]]:
-    """Each node's measured mean power over [start, end) and its source, the one that sampled
-    it most (RAPL on a tie): what a CPU job's share is taken of, by the meter for its energy and
-    by the power cap for its watts (services/center/power.py). Nodes never measured are absent."""
-    counted: dict[str, tuple[int, bool, str, float]] = {}
-    for node_id, source, watts, count in session.execute(
-        select(
-            DeviceSampleRow.node_id,
-            DeviceSampleRow.source,
-            func.avg(DeviceSampleRow.power_w),
-            func.count(),
-        )
-        .where(
-            DeviceSampleRow.node_id.in_(node_ids),
-            DeviceSampleRow.index == NODE_INDEX,
-            DeviceSampleRow.power_w.is_not(None),
-            DeviceSampleRow.at >= start,
-            DeviceSampleRow.at < end,
-        )
-        .group_by(DeviceSampleRow.node_id, DeviceSampleRow.source)
-    ):
-        if watts is None:
-            continue
-        rank = (int(count), source == "rapl", source or "", float(watts))
-        if node_id not in counted or rank > counted[node_id]:
-            counted[node_id] = rank
-    return {node: (source, watts) for node, (_, _, source, watts) in counted.items()}

@@ -153,6 +153,22 @@ class Archive(View):
     created_at: datetime
 
 
+class RequestUse(View):
+    """An answered request through the gateway not yet on a usage record, handed over by
+    serving (which owns the request log, services/serving/metering.py): the meter rolls it into
+    a record and returns which, for serving to write back."""
+
+    id: str  # the request's
+    org_id: str
+    project_id: str
+    deployment_id: str
+    adapter: str | None
+    at: datetime
+    prompt_tokens: int
+    completion_tokens: int
+    route: str
+
+
 class Footprint(View):
     """Energy of real accelerators and of CPU jobs on measured nodes (PUE included) and its
     carbon at the grid's hourly intensity, summed over usage records, with the kWh of each

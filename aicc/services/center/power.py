@@ -31,7 +31,6 @@ from aicc.scheduler import power as model
 from aicc.scheduler.snapshot import NodeView, PowerCap, Snapshot
 from aicc.services import changes
 from aicc.services.billing import facility
-from aicc.services.billing.meter import node_power_w
 from aicc.services.center.views import PowerCapEvent, PowerStatus
 from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.services.jobs import census, snapshots
@@ -381,10 +380,10 @@ class Site:
 
     def node_w(self, session: Session, now: datetime) -> dict[str, float]:
         """Each node's measured IT power (W) over the last FRESH, by node name: the mean of its
-        BMC or RAPL samples as the meter takes it (`meter.node_power_w`), from which a CPU job
+        BMC or RAPL samples as the meter takes it (`samples.node_power_w`), from which a CPU job
         draws its share under the cap. Nodes without fresh samples are absent."""
         names = node_census.names_by_id(session)
-        found = node_power_w(session, list(names), now - FRESH, now + timedelta(seconds=1))
+        found = samples.node_power_w(session, list(names), now - FRESH, now + timedelta(seconds=1))
         return {names[node]: watts for node, (_, watts) in found.items()}
 
     def _tdp(self, nodes: list[NodeView]) -> dict[str, float]:

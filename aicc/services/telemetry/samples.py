@@ -14,10 +14,10 @@ the readings) and this module matches them to registered devices by UUID.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from aicc.core import power_curve as power_curve_
@@ -192,3 +192,76 @@ def node_id(session: Session, name: str | None) -> str | None:
     if not name:
         return None
     return node_census.ids_by_name(session, [name]).get(name)
+
+
+def node_power_w(
+    session: Session, node_ids: list[str], start: datetime, end: datetime
+) -> dict[str, tuple[str, float]]:
+    """Each node's measured mean power over [start, end) and its source, the one that sampled
+    it most (RAPL on a tie): what a CPU job's share is taken of, by the meter for its energy and
+    by the power cap for its watts (services/center/power.py). Nodes never measured are absent."""
+    counted: dict[str, tuple[int, bool, str, float]] = {}
+    for node, source, watts, count in session.execute(
+        select(
+            DeviceSampleRow.node_id,
+            DeviceSampleRow.source,
+            func.avg(DeviceSampleRow.power_w),
+            func.count(),
+        )
+        .where(
+            DeviceSampleRow.node_id.in_(node_ids),
+            DeviceSampleRow.index == NODE_INDEX,
+            DeviceSampleRow.power_w.is_not(None),
+            DeviceSampleRow.at >= start,
+            DeviceSampleRow.at < end,
+        )
+        .group_by(DeviceSampleRow.node_id, DeviceSampleRow.source)
+    ):
+        if watts is None:
+            continue
+        rank = (int(count), source == "rapl", source or "", float(watts))
+        if node not in counted or rank > counted[node]:
+            counted[node] = rank
+    return {node: (source, watts) for node, (_, _, source, watts) in counted.items()}
+
+
+class Measured:
+    """The samples as a metering pass reads them (billing's `meter.Samples`): telemetry sits
+    above billing, so whoever builds the meter builds this in the meter's session and hands it
+    down. Whether anything was sampled at all is read once, so a site that samples nothing
+    asks nothing more of each record."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.sampled = bool(session.scalar(select(func.count()).select_from(DeviceSampleRow)))
+        self.measured = (
+            self.sampled
+            and session.scalar(
+                select(DeviceSampleRow.id).where(DeviceSampleRow.index == NODE_INDEX).limit(1)
+            )
+            is not None
+        )
+
+    def busy(
+        self, node_id: str, indices: Sequence[int], start: datetime, end: datetime
+    ) -> float | None:
+        """Mean measured utilization of these devices of the node over [start, end), or None
+        (never measured: no sample in the interval)."""
+        if not self.sampled or not indices:
+            return None
+        mean = self.session.scalar(
+            select(func.avg(DeviceSampleRow.utilization)).where(
+                DeviceSampleRow.node_id == node_id,
+                DeviceSampleRow.index.in_(list(indices)),
+                DeviceSampleRow.at >= start,
+                DeviceSampleRow.at < end,
+            )
+        )
+        return None if mean is None else float(mean)
+
+    def node_power(self, node_id: str, start: datetime, end: datetime) -> tuple[str, float] | None:
+        """The node's measured mean power over [start, end) and its source (`node_power_w`),
+        or None where it was never measured."""
+        if not self.measured:
+            return None
+        return node_power_w(self.session, [node_id], start, end).get(node_id)

@@ -16,6 +16,7 @@ from aicc.services.billing import records
 from aicc.services.billing.meter import Meter
 from aicc.services.jobs import metering
 from aicc.services.telemetry import samples
+from aicc.services.telemetry.samples import Measured
 from aicc.store.db import Database
 from aicc.store.tables import NodeRow, UsageRow
 
@@ -37,7 +38,9 @@ def test_a_cpu_jobs_record_has_kwh_and_co2_by_the_named_method(db: Database, sou
             )
     with db.session() as session:
         metering.meter(
-            session, Meter(session, zone="Asia/Shanghai", power=POWER), T0 + timedelta(hours=2)
+            session,
+            Meter(session, zone="Asia/Shanghai", power=POWER, samples=Measured(session)),
+            T0 + timedelta(hours=2),
         )
     with db.reader() as session:
         first, second = session.scalars(select(UsageRow).order_by(UsageRow.start)).all()
@@ -57,7 +60,9 @@ def test_an_accelerator_record_names_nvml_or_estimated(db: Database) -> None:
     running_replica(db, [(0, 1000)])
     with db.session() as session:
         metering.meter(
-            session, Meter(session, zone="Asia/Shanghai", power=POWER), T0 + timedelta(hours=1)
+            session,
+            Meter(session, zone="Asia/Shanghai", power=POWER, samples=Measured(session)),
+            T0 + timedelta(hours=1),
         )
     with db.reader() as session:
         (record,) = session.scalars(select(UsageRow)).all()

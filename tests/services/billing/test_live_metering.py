@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from aicc.services.billing.meter import Meter, PowerModel
 from aicc.services.jobs import metering
+from aicc.services.telemetry.samples import Measured
 from aicc.store.tables import ReplicaRow
 from aicc.testing.jobs import submit, wait_state
 from aicc.testing.servers import in_process
@@ -101,7 +102,9 @@ def test_a_restart_mid_job_neither_drops_nor_doubles_usage(tmp_path: Path) -> No
         with state.db.session() as session:
             for rep in session.query(ReplicaRow).all():
                 rep.metered_to = None
-            meter = Meter(session, zone="Asia/Shanghai", power=PowerModel())
+            meter = Meter(
+                session, zone="Asia/Shanghai", power=PowerModel(), samples=Measured(session)
+            )
             assert metering.meter(session, meter, datetime.now(UTC)) == 0
         again = api.get("/api/v1/usage", params={"job": job["id"]}).json()["items"]
         assert [r["id"] for r in again] == [r["id"] for r in records]

@@ -20,9 +20,12 @@ from aicc.core.pricing import PricePlan
 from aicc.services.billing import meter, rating
 from aicc.services.billing.meter import Meter
 from aicc.services.jobs import metering, workdirs
+from aicc.services.serving import metering as request_metering
+from aicc.services.telemetry.samples import Measured
 from aicc.store.db import Database
 from aicc.store.tables import (
     DeviceSampleRow,
+    GatewayRequestRow,
     ImageStorageLevelRow,
     NodeRow,
     ProjectRow,
@@ -40,7 +43,11 @@ def db(tmp_path: Path, db_url: str | None) -> Iterator[Database]:
 
 def _pass(db: Database, observed: datetime) -> int:
     with db.session() as session:
-        return metering.meter(session, Meter(session, zone="Asia/Shanghai", power=POWER), observed)
+        return metering.meter(
+            session,
+            Meter(session, zone="Asia/Shanghai", power=POWER, samples=Measured(session)),
+            observed,
+        )
 
 
 def _records(db: Database) -> list[UsageRow]:
@@ -129,7 +136,7 @@ def test_carbon_is_the_records_kwh_at_the_intensity_and_pue_of_its_hour(db: Data
 
     def metered(power: meter.PowerModel) -> int:
         with db.session() as session:
-            books = Meter(session, zone="Asia/Shanghai", power=power)
+            books = Meter(session, zone="Asia/Shanghai", power=power, samples=Measured(session))
             return metering.meter(session, books, T0 + timedelta(hours=2))
 
     assert metered(power) == 2
@@ -154,7 +161,7 @@ def test_storage_is_recorded_per_closed_day(db: Database) -> None:
     now = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)  # 20:00 on the 3rd in Shanghai
     for _ in range(2):
         with db.session() as session:
-            books = Meter(session, zone="Asia/Shanghai", power=POWER)
+            books = Meter(session, zone="Asia/Shanghai", power=POWER, samples=Measured(session))
             books.storage(now, workdirs.archives_held(session))
     rows = _records(db)
     assert [r.key.rsplit(":", 1)[1] for r in rows] == ["2026-11-01", "2026-11-02"]
@@ -178,7 +185,9 @@ def test_data_set_storage_is_billed_for_the_gib_days_held(db: Database) -> None:
 
     def books(now: datetime) -> int:
         with db.session() as session:
-            return Meter(session, zone="Asia/Shanghai", power=POWER).datasets(now)
+            return Meter(
+                session, zone="Asia/Shanghai", power=POWER, samples=Measured(session)
+            ).datasets(now)
 
     assert books(datetime(2026, 11, 2, 20, 0, tzinfo=UTC)) == 3  # the 1st and 2nd so far
     assert books(datetime(2026, 11, 5, 12, 0, tzinfo=UTC)) == 1  # up to the deletion
@@ -209,7 +218,7 @@ def test_image_storage_is_billed_beside_data_sets(db: Database) -> None:
     now = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
     for _ in range(2):  # recorded once
         with db.session() as session:
-            books = Meter(session, zone="Asia/Shanghai", power=POWER)
+            books = Meter(session, zone="Asia/Shanghai", power=POWER, samples=Measured(session))
             books.images(now)
             books.datasets(now)
     rows = _records(db)
@@ -220,3 +229,62 @@ def test_image_storage_is_billed_beside_data_sets(db: Database) -> None:
     plan = PricePlan(storage_gib_day=Decimal("0.30"))
     rated = {q.item: q.quantity for r in rows for q in rating.rate(r, plan)}
     assert rated == {"datasets": Fraction(1), "images": Fraction(2)}
+
+
+def test_gateway_requests_meter_once_and_a_failed_pass_keeps_nothing(db: Database) -> None:
+    """Serving hands the meter the closed hours' answered requests and writes back the record
+    each is on in the pass's transaction: a pass that fails keeps neither the records nor the
+    marks, and the passes after it roll each request onto one record, once."""
+    hour = T0.replace(minute=0)
+    with db.session() as session:
+        project = session.scalars(select(ProjectRow)).one()
+        for n, (route, at, billable) in enumerate(
+            [
+                ("chat", hour + timedelta(minutes=5), True),
+                ("chat", hour + timedelta(minutes=50), True),
+                ("batch:b1", hour + timedelta(minutes=20), True),
+                ("chat", hour + timedelta(minutes=30), False),  # not answered: never billed
+                ("chat", hour + timedelta(hours=2), True),  # its hour is still open
+            ]
+        ):
+            session.add(
+                GatewayRequestRow(
+                    id=f"req_{n}",
+                    org_id=project.org_id,
+                    project_id=project.id,
+                    deployment_id="dep_1",
+                    key_id="key_1",
+                    route=route,
+                    status=200 if billable else 502,
+                    billable=billable,
+                    prompt_tokens=3,
+                    completion_tokens=5,
+                    at=at,
+                )
+            )
+    now = hour + timedelta(hours=1, minutes=10)
+
+    def roll() -> int:
+        with db.session() as session:
+            books = Meter(session, zone="Asia/Shanghai", power=POWER, samples=Measured(session))
+            return request_metering.meter(session, books, now)
+
+    with pytest.raises(RuntimeError), db.session() as session:
+        books = Meter(session, zone="Asia/Shanghai", power=POWER, samples=Measured(session))
+        assert request_metering.meter(session, books, now) == 2
+        raise RuntimeError("the pass dies before it commits")
+    assert _records(db) == []
+    assert roll() == 2  # the chat requests' record and the batch's
+    assert roll() == 0
+    rows = _records(db)
+    assert sorted((r.replica_id or "", r.requests, r.prompt_tokens) for r in rows) == [
+        ("", 2, 6),
+        (rating.BATCH, 1, 3),
+    ]
+    with db.reader() as session:
+        query = select(GatewayRequestRow.id, GatewayRequestRow.usage_id)
+        marks = {id_: usage_id for id_, usage_id in session.execute(query)}
+    chat = next(r.id for r in rows if r.replica_id is None)
+    assert marks["req_0"] == marks["req_1"] == chat
+    assert marks["req_2"] not in (None, chat)
+    assert marks["req_3"] is None and marks["req_4"] is None

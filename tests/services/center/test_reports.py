@@ -33,6 +33,7 @@ from aicc.services.jobs import federated, metering
 from aicc.services.reports import export, pdf
 from aicc.services.reports.monthly import monthly
 from aicc.services.reports.views import MonthlyReport
+from aicc.services.telemetry.samples import Measured
 from aicc.services.tenancy import tenancy
 from aicc.store.db import Database, open_database
 from aicc.store.tables import (
@@ -206,7 +207,9 @@ def world(
     )
     power = replace(POWER, profile=profile)
     with db.session() as session:
-        metering.meter(session, Meter(session, zone=ZONE, power=power), at(1, 0, 11))
+        metering.meter(
+            session, Meter(session, zone=ZONE, power=power, samples=Measured(session)), at(1, 0, 11)
+        )
     with db.session() as session:
         credits.create_subsidy(
             session, admin,

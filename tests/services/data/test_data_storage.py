@@ -22,6 +22,7 @@ from aicc.server import ServerState
 from aicc.services.billing.meter import Meter, PowerModel
 from aicc.services.common import utcnow
 from aicc.services.data import chunks, storage, uploads
+from aicc.services.telemetry.samples import Measured
 from aicc.store.tables import ChunkRow, UploadChunkRow
 from aicc.testing.servers import in_process
 from aicc.testing.tenants import Tenant, make_tenant
@@ -88,7 +89,12 @@ def test_a_project_pays_for_its_distinct_chunks_per_gib_day(
     later = utcnow() + timedelta(days=2)
     for _ in range(2):  # a second pass records nothing more
         with state.db.session() as session:
-            Meter(session, zone=state.settings.site.timezone, power=PowerModel()).datasets(later)
+            Meter(
+                session,
+                zone=state.settings.site.timezone,
+                power=PowerModel(),
+                samples=Measured(session),
+            ).datasets(later)
     records = api.get("/api/v1/usage", headers=acme.headers).json()["items"]
     stored = [r for r in records if r["kind"] == "storage"]
     # 300 KiB from the first push, then 500 KiB: the shared chunk counts once
