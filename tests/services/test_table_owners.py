@@ -32,8 +32,6 @@ ALLOWED: set[tuple[str, str]] = {
     ("jobs", "DeploymentReplicaRow"),
     ("jobs", "DeploymentRow"),
     ("jobs", "JobOutputRow"),
-    ("jobs", "OpenAIBatchRow"),
-    ("jobs", "OpenAIFineTuneRow"),
     ("leases", "JobRow"),
     ("leases", "ReplicaRow"),
     ("models", "DatasetRow"),
