@@ -23,9 +23,7 @@ ALLOWED: set[tuple[str, str]] = {
     ("billing", "ImageStorageLevelRow"),
     ("billing", "NodeRow"),
     ("billing", "StorageLevelRow"),
-    ("data", "ModelVersionRow"),
     ("data", "NodeRow"),
-    ("data", "TemplateVersionRow"),
     ("images", "NodeRow"),
     # a deployment's minimum of replicas keeps them from preemption: the snapshot reads it
     # (serving is above jobs; registering a rule on import would hide the dependency)
