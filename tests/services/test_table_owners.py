@@ -29,7 +29,6 @@ ALLOWED: set[tuple[str, str]] = {
     # (serving is above jobs; registering a rule on import would hide the dependency)
     ("jobs", "DeploymentReplicaRow"),
     ("jobs", "DeploymentRow"),
-    ("jobs", "JobOutputRow"),
     ("leases", "JobRow"),
     ("leases", "ReplicaRow"),
     ("models", "DatasetRow"),
