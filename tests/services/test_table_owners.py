@@ -25,10 +25,6 @@ ALLOWED: set[tuple[str, str]] = {
     ("billing", "StorageLevelRow"),
     ("data", "NodeRow"),
     ("images", "NodeRow"),
-    # a deployment's minimum of replicas keeps them from preemption: the snapshot reads it
-    # (serving is above jobs; registering a rule on import would hide the dependency)
-    ("jobs", "DeploymentReplicaRow"),
-    ("jobs", "DeploymentRow"),
     ("leases", "JobRow"),
     ("leases", "ReplicaRow"),
     ("models", "DatasetRow"),
