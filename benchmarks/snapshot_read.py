@@ -29,6 +29,7 @@ from aicc.scheduler.plugins.fairshare import WEEK_S
 from aicc.server import build
 from aicc.services.jobs import jobs, snapshots, usage
 from aicc.services.nodes import nodes as nodes_service
+from aicc.services.serving import lifecycle
 from aicc.testing.servers import admin, kill_leftover_replicas
 
 
@@ -61,7 +62,7 @@ def main() -> None:
         for _ in range(3):  # bound and started
             state.controller.tick()
         reads: dict[str, Callable[[Session], Any]] = {
-            "read": lambda s: snapshots.read(s, datetime.now(UTC)),
+            "read": lambda s: snapshots.read(s, datetime.now(UTC), protect=lifecycle.protected),
             "node_views": snapshots.node_views,
             "decayed": lambda s: usage.decayed(s, datetime.now(UTC), half_life_s=WEEK_S),
         }

@@ -48,6 +48,7 @@ from sqlalchemy.orm import Session
 
 from aicc.scheduler.snapshot import CycleDecision, JobView, QueueView, Snapshot, Wait, WaitReason
 from aicc.services.jobs import snapshots
+from aicc.services.serving import lifecycle
 
 WAITING = frozenset(snapshots.WAITING)
 
@@ -111,7 +112,7 @@ class Quiet:
                 shown[row.id] = (row.state, row.message)
         if (
             snapshots.queue_views(session) != seen.queues
-            or snapshots.placed(session) != seen.running
+            or snapshots.placed(session, protect=lifecycle.protected) != seen.running
         ):
             return None
         return News(counted, tuple(waits), shown, seen)

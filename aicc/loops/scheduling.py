@@ -29,6 +29,7 @@ from aicc.services.jobs import binding, elastic, snapshots
 # the executors' tests build a gang's rendezvous as a pass would
 from aicc.services.jobs.binding import rendezvous as rendezvous
 from aicc.services.jobs.runtimes import Runtimes, wanted
+from aicc.services.serving import lifecycle
 from aicc.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,14 @@ def cycle(
             return 0  # nothing to do: take no write lock
     with db.reader() as session:  # decide without SQLite's write lock: submits go on meanwhile
         counted = snapshots.mark(session) if quiet is not None else None  # before the read
-        read = snapshots.read(session, now, billing=billing, parsed=parsed, notice_s=notice_s)
+        read = snapshots.read(
+            session,
+            now,
+            protect=lifecycle.protected,
+            billing=billing,
+            parsed=parsed,
+            notice_s=notice_s,
+        )
         snapshot = read.snapshot
         if runtimes is not None:
             snapshot = runtimes.apply(session, snapshot)

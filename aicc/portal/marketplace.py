@@ -49,6 +49,7 @@ from aicc.services.data import datasets, views
 from aicc.services.jobs import logs
 from aicc.services.jobs.jobs import SubmitLimits
 from aicc.services.models import models, template_estimate, template_runs, templates
+from aicc.services.serving import lifecycle
 from aicc.services.tenancy.sessions import SignedIn
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
@@ -365,6 +366,7 @@ def _options(
             profile=state.controller.profile,
             default_plan=state.settings.pricing,
             zone=state.settings.site.timezone,
+            protect=lifecycle.protected,
             data=data,
         )
     except ServiceError:

@@ -22,6 +22,7 @@ from aicc.services.jobs import jobs, logs
 from aicc.services.jobs import views as jobs_views
 from aicc.services.nodes import nodes
 from aicc.services.nodes import views as nodes_views
+from aicc.services.serving import lifecycle
 from aicc.services.telemetry.views import PowerCurve
 from aicc.services.tenancy import tenancy
 
@@ -153,6 +154,7 @@ def job_detail(session: Session, state: AppState, who: Principal, job_id: str) -
             controller.billing,
             controller.site.decorate,
             controller.notice_s,  # the window a job waits for is named (issue 40)
+            protect=lifecycle.protected,
         )
         reasons = [jobs_views.ExplainReason(code=r.code, message=r.message) for r in found.reasons]
         position = found.position

@@ -39,6 +39,7 @@ from aicc.services.center import overview
 from aicc.services.common import ServiceError
 from aicc.services.jobs import estimates, workdirs
 from aicc.services.nodes import nodes
+from aicc.services.serving import lifecycle
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
@@ -159,6 +160,7 @@ def estimate_step(page: PageDep) -> Response:
             profile=page.state.controller.profile,
             default_plan=page.state.settings.pricing,
             zone=page.state.settings.site.timezone,
+            protect=lifecycle.protected,
             project=step.values["project"] or None,
             accelerators=wanted,
             sort=sort,

@@ -160,7 +160,7 @@ def test_the_replicas_within_the_minimum_are_protected_from_preemption(
     scaled = api.post("/api/v1/deployments/two/scale", json={"min_replicas": 1})
     assert scaled.json()["desired"] == 2 and scaled.json()["min_replicas"] == 1
     with state.db.reader() as session:
-        running = snapshots.build(session, utcnow()).running
+        running = snapshots.build(session, utcnow(), protect=lifecycle.protected).running
     flags = {v.id: v.protected for v in running}
     oldest, newest = (r["job_id"] for r in up["replicas"])
     assert (flags[oldest], flags[newest]) == (True, False)

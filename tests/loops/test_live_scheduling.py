@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from aicc.services.jobs import snapshots
+from aicc.services.serving import lifecycle
 from aicc.testing.jobs import submit, wait_state
 from aicc.testing.servers import in_process
 
@@ -73,7 +74,7 @@ def test_borrowed_gpus_are_reclaimed_by_preemption_and_the_victim_finishes_later
         # its first attempt's GPU-time counts (LAS policies), and its wait from that attempt's end
         with state.db.reader() as session:
             now = datetime.now(UTC)
-            waiting = snapshots.build(session, now).pending
+            waiting = snapshots.build(session, now, protect=lifecycle.protected).pending
         (view,) = [j for j in waiting if j.id == victim["id"]]
         assert view.attained_s > 0
         assert view.queued_at is not None and view.submitted_at < view.queued_at <= now

@@ -34,6 +34,7 @@ from aicc.services.common import new_id, utcnow
 from aicc.services.jobs import jobs, snapshots
 from aicc.services.jobs.binding import shown_already
 from aicc.services.jobs.transitions import change_state
+from aicc.services.serving import lifecycle
 from aicc.services.tenancy import tenancy
 from aicc.store.tables import JobRow, NodeRow, ProjectRow, QueueRow, ReplicaRow
 from aicc.testing.servers import admin
@@ -214,8 +215,11 @@ def _pass(center: Center) -> str:
     waits the full pass would write, each to that wait. Returns which pass the loop took."""
     db, now = center.state.db, center.now
     with db.reader() as session:
-        read = snapshots.read(session, now)
-        assert snapshots.read(session, now, parsed=center.parsed).snapshot == read.snapshot
+        read = snapshots.read(session, now, protect=lifecycle.protected)
+        assert (
+            snapshots.read(session, now, protect=lifecycle.protected, parsed=center.parsed).snapshot
+            == read.snapshot
+        )
     full = schedule(read.snapshot, PROFILE)
     before = _jobs(center)
     skipped, nearly = center.quiet.skipped, center.quiet.nearly

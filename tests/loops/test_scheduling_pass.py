@@ -14,6 +14,7 @@ from aicc.api.state import AppState
 from aicc.scheduler.snapshot import Wait, WaitReason
 from aicc.services.jobs import snapshots
 from aicc.services.jobs.binding import record_wait, shown_already
+from aicc.services.serving import lifecycle
 from aicc.store.tables import JobRow
 from aicc.testing.jobs import wait_state
 from aicc.testing.polling import wait
@@ -70,7 +71,7 @@ def test_each_waiting_jobs_spec_is_parsed_once_across_passes_until_the_job_chang
 
     def waiting() -> set[str]:
         with state.db.reader() as session:
-            read = snapshots.read(session, now, parsed=views)
+            read = snapshots.read(session, now, protect=lifecycle.protected, parsed=views)
         return {j.id for j in read.snapshot.pending} & set(held)
 
     assert waiting() == set(held) and set(held) <= set(parsed)
@@ -91,7 +92,7 @@ def test_each_waiting_jobs_spec_is_parsed_once_across_passes_until_the_job_chang
         )
     for _ in range(2):
         with state.db.reader() as session:
-            read = snapshots.read(session, now, parsed=views)
+            read = snapshots.read(session, now, protect=lifecycle.protected, parsed=views)
         assert held[1] in read.invalid and held[1] not in {j.id for j in read.snapshot.pending}
 
 

@@ -21,6 +21,7 @@ from aicc.services.data import mounts
 from aicc.services.data.mounts import StoredData
 from aicc.services.jobs import snapshots
 from aicc.services.models import models
+from aicc.services.serving import lifecycle
 from aicc.services.tenancy.tenancy import principal_of
 from aicc.store.tables import JobRow, NodeRow, UserRow
 from aicc.testing.servers import over_http
@@ -155,15 +156,21 @@ def test_the_snapshot_carries_the_share_of_a_jobs_data_each_node_holds(
         [node] = session.scalars(select(NodeRow)).all()
         job = session.get(JobRow, data_job["id"])
         assert job is not None
-        views = {v.id: v for v in snapshots.build(session, utcnow()).pending}
+        views = {
+            v.id: v for v in snapshots.build(session, utcnow(), protect=lifecycle.protected).pending
+        }
         assert views[data_job["id"]].request.data == ()  # no node holds it yet
         # A node's cache was filled with corpus alone (10 of the job's 40 bytes) ...
         mounts.held(session, node.id, job.datasets[:1], utcnow())
-        views = {v.id: v for v in snapshots.build(session, utcnow()).pending}
+        views = {
+            v.id: v for v in snapshots.build(session, utcnow(), protect=lifecycle.protected).pending
+        }
         assert views[data_job["id"]].request.data == ((node.name, 0.25),)
         # ... then with both.
         mounts.held(session, node.id, job.datasets, utcnow())
-        views = {v.id: v for v in snapshots.build(session, utcnow()).pending}
+        views = {
+            v.id: v for v in snapshots.build(session, utcnow(), protect=lifecycle.protected).pending
+        }
         assert views[data_job["id"]].request.data == ((node.name, 1.0),)
         assert views[plain["id"]].request.data == ()
         session.rollback()

@@ -17,17 +17,8 @@ SERVICES = Path(aicc.services.__file__).parent
 
 # (the context that uses a table, the table) where the context is not the table's owner.
 ALLOWED: set[tuple[str, str]] = {
-    ("data", "ModelVersionRow"),
     ("data", "NodeRow"),
-    ("data", "TemplateVersionRow"),
     ("images", "NodeRow"),
-    # a deployment's minimum of replicas keeps them from preemption: the snapshot reads it
-    # (serving is above jobs; registering a rule on import would hide the dependency)
-    ("jobs", "DeploymentReplicaRow"),
-    ("jobs", "DeploymentRow"),
-    ("jobs", "JobOutputRow"),
-    ("jobs", "OpenAIBatchRow"),
-    ("jobs", "OpenAIFineTuneRow"),
     ("leases", "JobRow"),
     ("leases", "ReplicaRow"),
     ("models", "DatasetRow"),

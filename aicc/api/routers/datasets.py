@@ -43,9 +43,9 @@ from aicc.services.data import (
     views,
 )
 from aicc.services.data.datasets import DATA
-from aicc.services.jobs import cleaning, jobs
+from aicc.services.jobs import jobs
 from aicc.services.jobs import views as jobs_views
-from aicc.services.models import catalog
+from aicc.services.models import catalog, cleaning
 
 router = APIRouter(prefix="/api/v1", tags=["datasets"])
 
@@ -368,7 +368,7 @@ def views_dir(state: StateDep) -> pathlib.Path:
     return tableviews.views_dir(state.settings.home)
 
 
-# --- cleaning jobs (services/jobs/cleaning.py) ----------------------------------------------
+# --- cleaning jobs (services/models/cleaning.py) ----------------------------------------------
 
 
 @router.post("/datasets/{name}/clean", response_model=jobs_views.Job, status_code=201)

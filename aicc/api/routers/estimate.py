@@ -11,6 +11,7 @@ from aicc.api.schemas import EstimateIn
 from aicc.estimate import Estimate
 from aicc.services.common import Invalid
 from aicc.services.jobs import estimates
+from aicc.services.serving import lifecycle
 
 router = APIRouter(prefix="/api/v1", tags=["compute service"])
 
@@ -29,6 +30,7 @@ def estimate_run(
             profile=state.controller.profile,
             default_plan=state.settings.pricing,
             zone=state.settings.site.timezone,
+            protect=lifecycle.protected,
             project=body.project,
             accelerators=body.accelerator,
             count=body.count,

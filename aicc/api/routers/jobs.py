@@ -26,6 +26,7 @@ from aicc.services.jobs import jobs, logs, metrics
 from aicc.services.jobs.jobs import SubmitLimits
 from aicc.services.jobs.logs import Stream
 from aicc.services.jobs.views import Event, Explain, Job, Metrics
+from aicc.services.serving import lifecycle
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 Limit = Annotated[int, Query(ge=1, le=500)]
@@ -129,6 +130,7 @@ def jobs_explain(job_id: str, who: CurrentUser, state: StateDep, session: Sessio
         controller.billing,
         controller.site.decorate,
         controller.notice_s,
+        protect=lifecycle.protected,
     )
 
 

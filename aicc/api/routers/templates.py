@@ -20,6 +20,7 @@ from aicc.services.common import Invalid
 from aicc.services.jobs import views as jobs_views
 from aicc.services.jobs.jobs import SubmitLimits
 from aicc.services.models import catalog, template_estimate, template_runs, templates, views
+from aicc.services.serving import lifecycle
 
 router = APIRouter(prefix="/api/v1", tags=["templates"])
 
@@ -154,5 +155,6 @@ def templates_estimate(
         profile=state.controller.profile,
         default_plan=state.settings.pricing,
         zone=state.settings.site.timezone,
+        protect=lifecycle.protected,
         **body.shared(),
     )

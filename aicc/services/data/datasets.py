@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, defer
 
 from aicc.core import datasets as core
@@ -30,11 +31,9 @@ from aicc.store.tables import (
     DatasetMountRow,
     DatasetRow,
     DatasetVersionRow,
-    ModelVersionRow,
     S3MultipartRow,
     S3PartRow,
     S3StagedRow,
-    TemplateVersionRow,
     UploadChunkRow,
     UploadRow,
 )
@@ -576,19 +575,30 @@ def drop_upload(session: Session, upload_id: str) -> None:
     session.execute(sql_delete(UploadRow).where(UploadRow.id == upload_id))
 
 
+VersionIds = Select[str]  # a select of a set's version ids
+
+
 def delete(
-    session: Session, who: Principal, name: str, *, project: str | None, kind: str = DATA
+    session: Session,
+    who: Principal,
+    name: str,
+    *,
+    project: str | None,
+    kind: str = DATA,
+    extended: Callable[[Session, VersionIds], object] | None = None,
 ) -> None:
     """Remove a data set (or model) and its versions. Chunks no set refers to any more are
-    collected by the janitor (`uploads.collect`), after this commits."""
+    collected by the janitor (`uploads.collect`), after this commits. `extended`: how the
+    caller's context drops what its own tables add to these versions (a model's or template's,
+    services/models), given a select of their ids, before the versions go."""
     row, prj = find_writable(session, who, name, project, kind=kind)
     for upload_id in session.scalars(select(UploadRow.id).where(UploadRow.dataset_id == row.id)):
         drop_upload(session, upload_id)
     session.execute(sql_delete(DatasetChunkRow).where(DatasetChunkRow.dataset_id == row.id))
     session.execute(sql_delete(DatasetMountRow).where(DatasetMountRow.dataset_id == row.id))
-    ids = select(DatasetVersionRow.id).where(DatasetVersionRow.dataset_id == row.id)
-    session.execute(sql_delete(ModelVersionRow).where(ModelVersionRow.version_id.in_(ids)))
-    session.execute(sql_delete(TemplateVersionRow).where(TemplateVersionRow.version_id.in_(ids)))
+    versions = select(DatasetVersionRow.id).where(DatasetVersionRow.dataset_id == row.id)
+    if extended is not None:
+        extended(session, versions)
     session.execute(sql_delete(DatasetVersionRow).where(DatasetVersionRow.dataset_id == row.id))
     session.delete(row)
     storage.changed(session, prj.id)  # billing stops here, not when the janitor collects

@@ -1,2 +1,2 @@
-"""Jobs: submit, the one state writer, logs, waiting, estimates, endpoints, notebooks, cleaning
-jobs, and the scheduler's snapshot of nodes and waiting jobs."""
+"""Jobs: submit, the one state writer, logs, waiting, estimates, endpoints, notebooks, and the
+scheduler's snapshot of nodes and waiting jobs."""

@@ -39,6 +39,7 @@ def run(
     profile: Profile,
     default_plan: PricePlan,
     zone: str,
+    protect: snapshots.Protect,
     project: str | None = None,
     accelerators: Sequence[str] | None = None,
     count: int | None = None,
@@ -47,12 +48,15 @@ def run(
     now: datetime | None = None,
 ) -> Estimate:
     """The priced, ranked options for `scenario`. Raises pydantic's ValidationError for a bad
-    scenario, ValueError for an unknown accelerator, NotFound for a project not the caller's."""
+    scenario, ValueError for an unknown accelerator, NotFound for a project not the caller's.
+    `protect`: the replicas no preemption may take, as the live pass reads them."""
     now = now or utcnow()
     prj = tenancy.resolve_project(session, who, project)
     plan = plans.effective(session, org_id=prj.org_id, at=now, default=default_plan).plan
     found = candidates(scenario, accelerators=accelerators, count=count, overrides=overrides)
-    snapshot = snapshots.build(session, now, billing=budgets.Context(zone, default_plan))
+    snapshot = snapshots.build(
+        session, now, protect=protect, billing=budgets.Context(zone, default_plan)
+    )
     queue = tenancy.resolve_queue(session, prj, None)
     waits = {
         (c.accelerator, c.count): hours

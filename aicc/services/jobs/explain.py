@@ -37,15 +37,18 @@ def explain(
     billing: budgets.Context | None = None,
     site: Callable[[Session, Snapshot], Snapshot] | None = None,
     notice_s: float = snapshots.NOTICE_S,
+    *,
+    protect: snapshots.Protect,
 ) -> Explain:
     """`site` adds what the live pass adds to the snapshot (services.power.Site.decorate): the
-    carbon forecast and the power cap, so that a job held by `green` or `power_cap` says so."""
+    carbon forecast and the power cap, so that a job held by `green` or `power_cap` says so.
+    `protect`: the replicas no preemption may take, as the live pass reads them."""
     state = JobState(job.state)
     if state not in (JobState.PENDING, JobState.ADMITTED):
         return _answer(
             job, [WaitReason("not_waiting", f"the job is {state.value}: {job.message}")], None
         )
-    read = snapshots.read(session, utcnow(), billing=billing, notice_s=notice_s)
+    read = snapshots.read(session, utcnow(), protect=protect, billing=billing, notice_s=notice_s)
     if job.id in read.invalid:
         return _answer(job, [WaitReason("invalid_spec", read.invalid[job.id])], None)
     snapshot = read.snapshot

@@ -16,10 +16,10 @@ import io
 import tarfile
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import ClassVar, Protocol, TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from aicc.core.tenancy import Principal, can_write
 from aicc.services.common import Forbidden, Invalid, NotFound, TooLarge, new_id, utcnow
@@ -28,7 +28,7 @@ from aicc.services.jobs.views import OpenAIFile
 from aicc.services.tenancy import audit, tenancy
 from aicc.services.tenancy.views import Project
 from aicc.store.blobs import BlobError, BlobStore
-from aicc.store.tables import OpenAIBatchRow, OpenAIFileRow, OpenAIFineTuneRow
+from aicc.store.tables import OpenAIFileRow
 
 # What a client may upload for; `batch_output` is what a batch writes (its results and errors).
 PURPOSES = ("batch", "fine-tune")
@@ -209,8 +209,15 @@ def input_file(
     )
 
 
-# The tables of OpenAI's objects of a project: files, batches, fine-tuning jobs.
-R = TypeVar("R", OpenAIFileRow, OpenAIBatchRow, OpenAIFineTuneRow)
+class ProjectObject(Protocol):
+    """A table of OpenAI's objects of a project, keyed by an id that sorts by age: files here,
+    batches (serving's) and fine-tuning jobs (models'), whose contexts pass their own table."""
+
+    id: ClassVar[InstrumentedAttribute[str]]
+    project_id: ClassVar[InstrumentedAttribute[str]]
+
+
+R = TypeVar("R", bound=ProjectObject)
 
 
 def owned(session: Session, who: Principal, table: type[R], object_id: str, missing: NotFound) -> R:

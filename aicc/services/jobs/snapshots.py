@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -38,17 +38,15 @@ from aicc.services.leases import leases
 from aicc.services.nodes import census as node_census
 from aicc.services.nodes import maintenance, nodes
 from aicc.services.tenancy import directory, tenancy
-from aicc.store.tables import (
-    DeploymentReplicaRow,
-    DeploymentRow,
-    JobChangesRow,
-    JobRow,
-    ReplicaRow,
-    table,
-)
+from aicc.store.tables import JobChangesRow, JobRow, ReplicaRow, table
 
 CENTER = "center"
 NOTICE_S = 86400.0  # settings.maintenance.notice_s's default
+
+# Of the running jobs given, those no preemption may take: each deployment's minimum of
+# replicas, in one query (serving's `lifecycle.protected`). Serving is above jobs, so whoever
+# reads a snapshot passes it down.
+Protect = Callable[[Session, set[str]], set[str]]
 
 
 def replica_request(spec: JobSpec) -> ReplicaRequest:
@@ -270,7 +268,7 @@ WAITING = ("pending", "admitted")
 PLACED = ("scheduled", "running", "preempted")
 
 
-def _placed_jobs(session: Session) -> list[JobView]:
+def _placed_jobs(session: Session, protect: Protect) -> list[JobView]:
     """Jobs holding resources now, with where: their current attempt's active replicas. A job
     whose stored spec the model no longer reads (stored by an older server) is left out: its
     replicas still count against their nodes, and it is quarantined if it ever waits again."""
@@ -287,7 +285,7 @@ def _placed_jobs(session: Session) -> list[JobView]:
             held.setdefault(rep.job_id, []).append(rep)
     views = []
     earlier = attained(session, jobs.values())
-    kept = protected(session, set(held))
+    kept = protect(session, set(held))
     for job_id, reps in held.items():
         job = jobs[job_id]
         placements = tuple(
@@ -323,28 +321,9 @@ def _placed_jobs(session: Session) -> list[JobView]:
     return views
 
 
-def protected(session: Session, running: set[str]) -> set[str]:
-    """Of these running jobs, the replicas no preemption may take: each deployment's oldest
-    `min_replicas` running replica jobs that it is not draining, so a deployment never drops
-    below its minimum. (Deployments' replicas are few: all are read, not looked up by id.)"""
-    links = session.execute(
-        select(DeploymentReplicaRow.job_id, DeploymentRow.id, DeploymentRow.min_replicas)
-        .join(DeploymentRow, DeploymentRow.id == DeploymentReplicaRow.deployment_id)
-        .where(DeploymentReplicaRow.draining_at.is_(None), DeploymentRow.state != "stopped")
-        .order_by(DeploymentReplicaRow.created_at, DeploymentReplicaRow.job_id)
-    )
-    out: set[str] = set()
-    kept: dict[str, int] = {}
-    for job_id, deployment_id, minimum in links:
-        if job_id in running and kept.get(deployment_id, 0) < minimum:
-            kept[deployment_id] = kept.get(deployment_id, 0) + 1
-            out.add(job_id)
-    return out
-
-
-def placed(session: Session) -> tuple[JobView, ...]:
+def placed(session: Session, *, protect: Protect) -> tuple[JobView, ...]:
     """The jobs holding resources now, as a snapshot has them (`Snapshot.running`)."""
-    return tuple(_placed_jobs(session))
+    return tuple(_placed_jobs(session, protect))
 
 
 def queue_views(session: Session) -> tuple[QueueView, ...]:
@@ -467,11 +446,12 @@ def build(
     session: Session,
     now: datetime,
     *,
+    protect: Protect,
     half_life_s: float = WEEK_S,
     billing: budgets.Context | None = None,
 ) -> Snapshot:
     """Everything the scheduler needs, read in one transaction (see `read`)."""
-    return read(session, now, half_life_s=half_life_s, billing=billing).snapshot
+    return read(session, now, protect=protect, half_life_s=half_life_s, billing=billing).snapshot
 
 
 class Parsed:
@@ -548,6 +528,7 @@ def read(
     session: Session,
     now: datetime,
     *,
+    protect: Protect,
     half_life_s: float = WEEK_S,
     billing: budgets.Context | None = None,
     parsed: Parsed | None = None,
@@ -556,11 +537,12 @@ def read(
     """Everything the scheduler needs, read in one transaction. With `billing`, the money left
     of each budget and the price rates of waiting jobs under a budget (budget admission). Each
     job is read on its own, so one unreadable job never stops the others being scheduled.
-    `parsed`: the loop's views of waiting jobs from earlier passes (a fresh one otherwise)."""
+    `protect`: which running jobs no preemption may take (`Protect`). `parsed`: the loop's
+    views of waiting jobs from earlier passes (a fresh one otherwise)."""
     waiting = session.connection().execute(_WAITING).all()  # not a peer's to run
     parsed = parsed or Parsed()
     views = parsed.views(session, waiting)
-    running = _placed_jobs(session)
+    running = _placed_jobs(session, protect)
     nodes = node_views(session)
     earlier = attained(session, waiting)
     pending: list[JobView] = []

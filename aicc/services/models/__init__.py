@@ -1,2 +1,2 @@
 """Models and templates: the registry, the marketplace's templates, their estimates, searches,
-reviews, and what finished jobs leave behind (outputs)."""
+reviews, cleaning jobs, and what finished jobs leave behind (outputs)."""

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, TypeVar
 
 from pydantic import ValidationError
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -429,7 +430,12 @@ def update(
 
 
 def delete(session: Session, who: Principal, name: str, *, project: str | None = None) -> None:
-    datasets.delete(session, who, name, project=project, kind=MODEL)
+    """Remove the model: its versions' facts (this context's), then the data set of its files."""
+    datasets.delete(session, who, name, project=project, kind=MODEL, extended=_drop_facts)
+
+
+def _drop_facts(session: Session, versions: datasets.VersionIds) -> None:
+    session.execute(sql_delete(ModelVersionRow).where(ModelVersionRow.version_id.in_(versions)))
 
 
 def trained_on(

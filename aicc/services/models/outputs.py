@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 from aicc.core.states import TERMINAL
 from aicc.core.tenancy import Principal
 from aicc.services.common import NotFound, ServiceError, utcnow
-from aicc.services.jobs import cleaning, jobs, logs
-from aicc.services.models import predictions, template_outputs
+from aicc.services.jobs import jobs, logs
+from aicc.services.models import cleaning, predictions, template_outputs
 from aicc.services.tenancy import directory, tenancy
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables import JobOutputRow

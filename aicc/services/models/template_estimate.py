@@ -41,6 +41,7 @@ def estimate(
     profile: Profile,
     default_plan: PricePlan,
     zone: str,
+    protect: snapshots.Protect,
     data: str | None = None,
     params: Mapping[str, object] | None = None,
     columns: dict[str, str] | None = None,
@@ -52,7 +53,8 @@ def estimate(
     now: datetime | None = None,
 ) -> model.TemplateEstimate:
     """The options for the run `template_runs.run` would submit with the same arguments; the same
-    4xx for bad hyperparameters, a search too large, or a data set that does not fit."""
+    4xx for bad hyperparameters, a search too large, or a data set that does not fit.
+    `protect`: the replicas no preemption may take, as the live pass reads them."""
     now = now or utcnow()
     manifest = templates.get(name, session, who, project=project).manifest
     checked, searched = template_runs.hyperparameters(manifest, params, search, trials)
@@ -62,7 +64,9 @@ def estimate(
     hp = max(points, key=lambda p: model.work_ratio(manifest, rows, p))
     prj = tenancy.resolve_project(session, who, project)
     plan = plans.effective(session, org_id=prj.org_id, at=now, default=default_plan).plan
-    snapshot = snapshots.build(session, now, billing=budgets.Context(zone, default_plan))
+    snapshot = snapshots.build(
+        session, now, protect=protect, billing=budgets.Context(zone, default_plan)
+    )
     queue = tenancy.resolve_queue(session, prj, None)
     names = sorted({d.model for n in snapshot.nodes if n.schedulable for d in n.devices})
     known = [catalog.CATALOG[m] for m in names if m in catalog.CATALOG]

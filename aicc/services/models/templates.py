@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session
 
 import aicc
@@ -343,7 +344,14 @@ def _publishing_row(
 
 def delete(session: Session, who: Principal, name: str, *, project: str | None = None) -> None:
     """Withdraw a published template (its runs and the models they made stay)."""
-    datasets.delete(session, who, name, project=project, kind=TEMPLATE)
+    datasets.delete(session, who, name, project=project, kind=TEMPLATE, extended=_drop_facts)
+
+
+def _drop_facts(session: Session, versions: datasets.VersionIds) -> None:
+    """A withdrawn template's versions' manifests and prices go with its versions."""
+    session.execute(
+        sql_delete(TemplateVersionRow).where(TemplateVersionRow.version_id.in_(versions))
+    )
 
 
 # The generic templates, for any data of their kind (`industry: general`: a table, a series,

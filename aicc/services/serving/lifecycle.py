@@ -1,8 +1,9 @@
 """The state writers of deployments and their replica jobs, shared by the use cases
 (`deployments.py`) and the control loop (`converge.py`): a deployment's state is written only by
 `move` (core/states.py says who follows whom; a move to failed tells the deployment's
-organization), a replica job is stopped only by `end_replica`; and the replicas' endpoints,
-which the gateway, the autoscaler and the loop read."""
+organization), a replica job is stopped only by `end_replica`; the replicas' endpoints,
+which the gateway, the autoscaler and the loop read; and the replicas a deployment's minimum
+keeps from preemption, which the scheduler's snapshot reads (`protected`)."""
 
 from __future__ import annotations
 
@@ -73,3 +74,23 @@ def endpoints_of(session: Session, deployment_id: str) -> list[endpoints.Endpoin
         for link in links
         for endpoint in endpoints.of_job(session, link.job_id)
     ]
+
+
+def protected(session: Session, running: set[str]) -> set[str]:
+    """Of these running jobs, the replicas no preemption may take: each deployment's oldest
+    `min_replicas` running replica jobs that it is not draining, so a deployment never drops
+    below its minimum (the scheduler's snapshot asks, `jobs.snapshots.Protect`). One query:
+    deployments' replicas are few, so all are read, not looked up by id."""
+    links = session.execute(
+        select(DeploymentReplicaRow.job_id, DeploymentRow.id, DeploymentRow.min_replicas)
+        .join(DeploymentRow, DeploymentRow.id == DeploymentReplicaRow.deployment_id)
+        .where(DeploymentReplicaRow.draining_at.is_(None), DeploymentRow.state != "stopped")
+        .order_by(DeploymentReplicaRow.created_at, DeploymentReplicaRow.job_id)
+    )
+    out: set[str] = set()
+    kept: dict[str, int] = {}
+    for job_id, deployment_id, minimum in links:
+        if job_id in running and kept.get(deployment_id, 0) < minimum:
+            kept[deployment_id] = kept.get(deployment_id, 0) + 1
+            out.add(job_id)
+    return out

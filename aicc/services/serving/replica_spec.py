@@ -37,7 +37,7 @@ ADAPTER_UPLOADS = ".adapters"  # in the replica's working directory, its own
 def serving_program() -> bytes:
     """`aicc/serving` (whatever files it holds) as a deterministic .tar.gz working directory
     under an empty `aicc` package: a model's replica runs `python -m aicc.serving` from it,
-    needing nothing else of AICC (as services/jobs/cleaning.py ships `aicc/cleaning`)."""
+    needing nothing else of AICC (as services/models/cleaning.py ships `aicc/cleaning`)."""
     found = importlib.util.find_spec("aicc.serving")
     if found is None or not found.submodule_search_locations:
         raise Conflict("this server has no model serving (aicc.serving); deploy a command instead")

@@ -23,6 +23,7 @@ from aicc.services.data import mounts
 from aicc.services.images import cached, events
 from aicc.services.images.distribution import Blob, Manifest
 from aicc.services.jobs import snapshots
+from aicc.services.serving import lifecycle
 from aicc.store.tables import JobRow, NodeImageRow, NodeRow
 from aicc.testing.datasets import push
 from aicc.testing.images import cleaned, make_image, podman_or_skip
@@ -105,7 +106,9 @@ def test_a_job_lands_on_the_node_that_holds_its_image(site: Site) -> None:
     fresh = submit(site.api, {"command": "true", "image": site.images["z"], "resources": SMALL})
     site.jobs += [again["id"], fresh["id"]]
     with site.state.db.reader() as session:
-        views = {v.id: v for v in snapshots.build(session, utcnow()).pending}
+        views = {
+            v.id: v for v in snapshots.build(session, utcnow(), protect=lifecycle.protected).pending
+        }
     assert views[again["id"]].request.data == (("img-n2", 1.0),)
     assert views[fresh["id"]].request.data == ()  # nobody holds z: no preference
 
@@ -147,17 +150,23 @@ def test_the_share_counts_the_data_sets_and_the_image_together(
         # n1 pulled the image (10 of the 40 bytes a replica needs), n2 has the data (30)
         cached.launched(session, ids["img-n1"], image, utcnow())
         mounts.held(session, ids["img-n2"], job.datasets, utcnow())
-        views = {v.id: v for v in snapshots.build(session, utcnow()).pending}
+        views = {
+            v.id: v for v in snapshots.build(session, utcnow(), protect=lifecycle.protected).pending
+        }
         assert views[job_id].request.data == (("img-n1", 0.25), ("img-n2", 0.75))
         assert views[bare].request.data == (("img-n1", 1.0),)  # the image is all it fetches
         row = session.get(NodeImageRow, (ids["img-n1"], image))
         assert row is not None and (row.digest, row.bytes) == (manifest.digest, 10)
         cached.launched(session, ids["img-n2"], image, utcnow())  # now n2 holds both
-        views = {v.id: v for v in snapshots.build(session, utcnow()).pending}
+        views = {
+            v.id: v for v in snapshots.build(session, utcnow(), protect=lifecycle.protected).pending
+        }
         assert views[job_id].request.data == (("img-n1", 0.25), ("img-n2", 1.0))
         assert views[bare].request.data == (("img-n1", 1.0), ("img-n2", 1.0))
         for node_id in ids.values():  # the server's own node too
             cached.launched(session, node_id, image, utcnow())
-        views = {v.id: v for v in snapshots.build(session, utcnow()).pending}
+        views = {
+            v.id: v for v in snapshots.build(session, utcnow(), protect=lifecycle.protected).pending
+        }
         assert views[bare].request.data == ()  # every node holds it: no preference
         session.rollback()

@@ -11,6 +11,7 @@ from typing import Any
 from aicc.loops import scheduling
 from aicc.services.common import utcnow
 from aicc.services.jobs.runtimes import Runtimes, wanted
+from aicc.services.serving import lifecycle
 from aicc.store.tables import JobRow
 from aicc.testing.jobs import submit
 from aicc.testing.servers import in_process
@@ -73,7 +74,9 @@ def test_the_job_whose_like_jobs_were_short_runs_first(tmp_path: Path) -> None:
             assert runtimes.learn(session) == 0  # nothing finished since the pass
             waiting = [
                 v
-                for v in scheduling.snapshots.read(session, utcnow()).snapshot.pending
+                for v in scheduling.snapshots.read(
+                    session, utcnow(), protect=lifecycle.protected
+                ).snapshot.pending
                 if v.id == late["id"]
             ]
         (view,) = runtimes.predicted(waiting)

@@ -1,5 +1,7 @@
 """Cleaning jobs (数据清洗): a pipeline that runs on the scheduler like any job and whose outputs
-become the next version of a data set, with lineage to its input.
+become the next version of a data set, with lineage to its input. A job whose outputs become a
+version is this context's (as a template run's and a batch prediction's): the promise it writes
+with the submit (`JobOutputRow`) is models', delivered by `outputs.deliver`.
 
 The job runs `python -m aicc.cleaning` (`aicc/cleaning`, which imports nothing else of AICC) from
 a working directory holding only that package, so it runs wherever a job runs, on any executor,
@@ -132,8 +134,8 @@ def _target(session: Session, who: Principal, into: str, project: str | None) ->
 def ingest_outputs(
     session: Session, store: ChunkStore, who: Principal, job: Job, out: JobOutputRow, root: Path
 ) -> str:
-    """A cleaning job's outputs as the next version of its target set (`services/models/outputs.py`
-    calls it when the job succeeded): its report becomes the version's lineage."""
+    """A cleaning job's outputs as the next version of its target set (`outputs.deliver` calls
+    it when the job succeeded): its report becomes the version's lineage."""
     row = datasets.ref_by_id(session, out.target_id)
     if row is None:
         raise NotFound("the data set is gone")
