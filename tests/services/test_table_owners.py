@@ -40,8 +40,6 @@ ALLOWED: set[tuple[str, str]] = {
     ("models", "DatasetVersionRow"),
     ("nodes", "EventRow"),
     ("nodes", "ReplicaRow"),
-    ("notify", "EventRow"),
-    ("notify", "JobRow"),
 }
 
 
