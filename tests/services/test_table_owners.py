@@ -38,8 +38,6 @@ ALLOWED: set[tuple[str, str]] = {
     ("leases", "ReplicaRow"),
     ("models", "DatasetRow"),
     ("models", "DatasetVersionRow"),
-    ("nodes", "EventRow"),
-    ("nodes", "ReplicaRow"),
 }
 
 
