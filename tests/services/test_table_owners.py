@@ -34,7 +34,8 @@ ALLOWED: set[tuple[str, str]] = {
     ("jobs", "JobOutputRow"),
     ("jobs", "OpenAIBatchRow"),
     ("jobs", "OpenAIFineTuneRow"),
-    ("leases", "JobRow"),
+    # a lessee's own compute on its lease is covered by the lease's charge: billing asks
+    # (`extra_lines.COVERS`, billing below jobs), and only the replica's devices tell
     ("leases", "ReplicaRow"),
     ("models", "DatasetRow"),
     ("models", "DatasetVersionRow"),

@@ -152,6 +152,17 @@ def allocations(session: Session) -> dict[str, Allocation]:
     return result
 
 
+def orgs_holding(session: Session, node_ids: Select[tuple[str]]) -> set[str]:
+    """The organizations whose replicas hold resources now on the nodes `node_ids` selects
+    (nodes' census `ids_named`): one query."""
+    query = (
+        select(JobRow.org_id)
+        .join(ReplicaRow, ReplicaRow.job_id == JobRow.id)
+        .where(ReplicaRow.node_id.in_(node_ids), ReplicaRow.state.in_(HOLDING))
+    )
+    return set(session.scalars(query))
+
+
 def holders(session: Session, who: Principal) -> dict[str, dict[int, list[tuple[str, str, int]]]]:
     """node id -> device index -> (job id, job name, milli) of every replica holding a share of
     that device now: the slices of the operators' heat map. Center admins only, since it names
