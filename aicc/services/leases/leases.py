@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from aicc.core.tenancy import Principal
 from aicc.services import changes
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, from_row, new_id, utc
-from aicc.services.leases.views import Lease, LeasedDevice
+from aicc.services.leases.views import Lease, LeasedDevice, LeaseUse
 from aicc.services.nodes import census as node_census
 from aicc.services.tenancy import audit, directory, tenancy
 from aicc.services.tenancy.views import Org
@@ -238,6 +238,9 @@ def _view(session: Session, row: CapacityLeaseRow, org: str, now: datetime) -> L
         org=org,
         state=state,
         devices=[LeasedDevice(node=d["node"], index=d["index"]) for d in row.devices],
+        use=LeaseUse(),  # how it is used: jobs' `leased.show` tells
+        running=[],
+        waiting=[],
     )
 
 
