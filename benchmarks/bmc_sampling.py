@@ -99,7 +99,7 @@ def main() -> None:
     pool = Pool(workers=args.concurrency, timeout_s=10.0)
     try:
         with state.db.session() as session:
-            nodes_service.import_inventory(session, who, doc)
+            nodes_service.import_inventory(session, who, doc, used={})
             ids = {name: id_ for name, id_ in session.execute(select(NodeRow.name, NodeRow.id))}
             for n in range(args.nodes):
                 bmc.configure(

@@ -152,7 +152,7 @@ def _operations(state: Any, who: Any, nodes: int, leases: int, windows: int) -> 
     )
     now = datetime.now(UTC)
     with state.db.session() as session:
-        nodes_service.import_inventory(session, who, doc)
+        nodes_service.import_inventory(session, who, doc, used={})
         org = session.get(OrgRow, who.org_id)
         assert org is not None
         for i in range(leases):

@@ -50,7 +50,7 @@ def main() -> None:
         ]
         with state.db.session() as session:
             nodes_service.import_inventory(
-                session, who, nodes_service.Inventory.model_validate({"nodes": listed})
+                session, who, nodes_service.Inventory.model_validate({"nodes": listed}), used={}
             )
         limits = jobs.SubmitLimits(max_pending_per_user=10**6)
         spec = JobSpec.model_validate(

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from aicc.loops.lease import Lease
 from aicc.loops.registry import Declared
 from aicc.loops.steps import EveryPass, Pass
-from aicc.services.jobs import transitions
+from aicc.services.jobs import transitions, windows_told
 from aicc.services.leases import leases, notices
 from aicc.services.nodes import maintenance
 from aicc.store.db import Database
@@ -41,9 +41,9 @@ def step(db: Database, lease: Lease, now: datetime, *, burn_in: bool, told: set[
         starting, ending = maintenance.due(session, now)
         for window_id in ending:
             maintenance.end(session, window_id, now=now, burn_in=burn_in)
-            notices.window(session, window_id, "maintenance.ended")
+            windows_told.window(session, window_id, "maintenance.ended")
         for window_id in starting:
-            notices.window(session, window_id, "maintenance.started")  # first: whose work is there
+            windows_told.window(session, window_id, "maintenance.started")  # first: whose work
             reason = maintenance.get(session, window_id).reason
             for node_id, name in maintenance.start(session, window_id, now=now):
                 why = f"evicted: node {name} is in maintenance ({reason})"

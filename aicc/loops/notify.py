@@ -28,7 +28,8 @@ from aicc.loops.lease import Lease, LostLease
 from aicc.loops.registry import Declared
 from aicc.loops.steps import Every, Pass
 from aicc.services.common import utcnow
-from aicc.services.notify import delivery, senders, waiting
+from aicc.services.jobs import waits_told
+from aicc.services.notify import delivery, senders
 from aicc.store.db import Database
 from aicc.store.sealing import Sealer
 
@@ -75,11 +76,11 @@ class Notify:
         if self.waiting.due(pass_.now()):
             self.waiting.ran()
             with pass_.db.reader() as session:
-                wanted = waiting.subscribed(session)
+                wanted = waits_told.subscribed(session)
             if wanted:
                 with pass_.db.session() as session:
                     pass_.lease.fence(session, pass_.now())
-                    waiting.check(session, now=pass_.now())
+                    waits_told.check(session, now=pass_.now())
                 self.wake()
         if self._thread is None:
             self.drain(pass_.db, pass_.lease, pass_.sealer, wait=True)

@@ -30,6 +30,7 @@ from aicc.services.billing.views import Facility
 from aicc.services.center import demand, drains, overview
 from aicc.services.center.views import DemandEvents
 from aicc.services.common import ServiceError, utcnow
+from aicc.services.jobs import census
 from aicc.services.nodes import burn_ins, maintenance, nodes
 from aicc.services.tenancy import tenancy
 
@@ -127,12 +128,23 @@ def node_action(page: OperatorPostingPage, name: str, action: str) -> Response:
     def act() -> None:
         if action == "cordon":
             nodes.set_state(
-                page.session, page.me.who, name, NodeState.CORDONED, "cordoned by an operator"
+                page.session,
+                page.me.who,
+                name,
+                NodeState.CORDONED,
+                "cordoned by an operator",
+                used=census.allocations(page.session),
             )
         elif action == "uncordon":
-            nodes.set_state(page.session, page.me.who, name, NodeState.READY)
+            nodes.set_state(
+                page.session,
+                page.me.who,
+                name,
+                NodeState.READY,
+                used=census.allocations(page.session),
+            )
         elif action == "burn_in":  # issue 40: out of service until it passes
-            burn_ins.request(page.session, page.me.who, name)
+            burn_ins.request(page.session, page.me.who, name, used=census.allocations(page.session))
         else:
             drains.drain(page.session, page.me.who, name, evict=action == "evict", now=utcnow())
 

@@ -145,7 +145,7 @@ def heat_map(session: Session, who: Principal) -> HeatMap:
     held = census.holders(session, who)  # operators only
     lines = []
     counts: Counter[str] = Counter()
-    for node in nodes.infos(session):
+    for node in nodes.infos(session, used=census.allocations(session)):
         on_node = held.get(node.id, {})
         cells = [
             Cell(d, [Slice(j, n, m) for j, n, m in on_node.get(d.index, [])]) for d in node.devices

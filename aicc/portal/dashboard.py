@@ -11,6 +11,7 @@ from aicc.portal import billing, maintenance, quotas, views
 from aicc.portal.page import PageDep
 from aicc.portal.rendering import PortalRoute, is_htmx
 from aicc.services.common import utcnow
+from aicc.services.jobs import census
 from aicc.services.nodes import nodes
 from aicc.services.telemetry import samples
 
@@ -52,7 +53,7 @@ def node_page(page: PageDep, name: str, hours: str = "") -> Response:
     """A node and its measured power over the window (every signed-in person, as `/nodes`
     and `GET /api/v1/nodes/{name}/power`); an unknown node is the 404 page."""
     window = int(hours) if hours.isdigit() and int(hours) in NODE_WINDOWS else 24
-    node = nodes.get(page.session, name)
+    node = nodes.get(page.session, name, used=census.allocations(page.session))
     curve = samples.power_curve(page.session, name, hours=window, now=utcnow())
     return page.render(
         "node.html",

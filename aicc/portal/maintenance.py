@@ -18,7 +18,7 @@ from aicc.portal.i18n import Message
 from aicc.portal.page import OperatorPostingPage
 from aicc.portal.rendering import PortalRoute
 from aicc.services.common import Invalid, ServiceError, utcnow
-from aicc.services.leases import notices
+from aicc.services.jobs import windows_told
 from aicc.services.nodes import maintenance
 from aicc.services.nodes.views import MaintenanceWindow
 
@@ -77,7 +77,7 @@ def maintenance_create(
             now=utcnow(),
         )
         page.session.flush()
-        notices.announce(page.session, window.id)
+        windows_told.announce(page.session, window.id)
         return window
 
     done = page.attempt(act)

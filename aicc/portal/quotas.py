@@ -30,7 +30,7 @@ from aicc.portal.i18n import Translator
 from aicc.portal.page import Page, PageDep, PostingPage
 from aicc.portal.rendering import PortalRoute, is_htmx, language_of, render
 from aicc.services.common import Forbidden, NotFound, utcnow
-from aicc.services.jobs import quotas, slowdown
+from aicc.services.jobs import leased, quotas, slowdown
 from aicc.services.leases import leases, sla
 from aicc.services.tenancy import tenancy
 from aicc.services.tenancy.views import Org, Project
@@ -140,7 +140,7 @@ def quota_list(request: Request, session: SessionDep, me: Me, key: str | None = 
     page = quota_page(quotas.standings(session, me.who), key)
     t = Translator(language_of(request, me))
     now, settings = utcnow(), request.app.state.aicc.settings
-    listed = leases.listing(session, me.who, now=now)  # dedicated capacity (issue 40)
+    listed = leased.shown(session, leases.listing(session, me.who, now=now))  # issue 40
     available = sla.this_month(  # each lease's availability this month (its SLA report)
         session, [lease.id for lease in listed], zone=settings.site.timezone,
         default=settings.pricing, now=now, terms=sla.Terms.of(settings),

@@ -17,8 +17,8 @@ from aicc.core.states import RUNNING, WAITING, JobState
 from aicc.core.tenancy import Principal, can_write
 from aicc.services.center import overview
 from aicc.services.common import NotFound, ServiceError
+from aicc.services.jobs import census, jobs, logs
 from aicc.services.jobs import explain as explain_service
-from aicc.services.jobs import jobs, logs
 from aicc.services.jobs import views as jobs_views
 from aicc.services.nodes import nodes
 from aicc.services.nodes import views as nodes_views
@@ -202,7 +202,7 @@ def job_log(
 
 
 def node_list(session: Session) -> list[nodes_views.Node]:
-    return nodes.infos(session)
+    return nodes.infos(session, used=census.allocations(session))
 
 
 def chart_data(counts: dict[str, int], label: Any) -> dict[str, Any]:

@@ -111,7 +111,7 @@ def take(node: NodeView, request: ReplicaRequest, picks: tuple[DevicePick, ...])
         device = by_index[pick.index]
         device.free_milli -= pick.milli
         # Only a declared share of device memory is reserved, as the store counts allocations
-        # (services.nodes.allocations); a whole pick already takes all of the device's milli.
+        # (services.jobs.census.allocations); a whole pick already takes all of the device's milli.
         if device.free_memory_mib is not None and pick.memory_mib is not None:
             device.free_memory_mib -= pick.memory_mib
 

@@ -270,7 +270,7 @@ class DevicePick:
 
     def record(self) -> dict[str, int | None]:
         """As a replica records its device; a MIG slice adds its index, which
-        `nodes.allocations` reads back so the slice stays taken until the replica ends."""
+        `census.allocations` reads back so the slice stays taken until the replica ends."""
         out = {"index": self.index, "milli": self.milli, "memory_mib": self.memory_mib}
         if self.mig_slice is not None:
             out["mig_slice"] = self.mig_slice

@@ -90,8 +90,10 @@ def _script(c: Center, lessee: Tenant, first: datetime, last: datetime) -> str:
         nodes.register(s, domain["sla-1"], now=down_at + timedelta(hours=3))
         # sla-2 cordoned by an operator for exactly 10 minutes on day 5
         cordon = first + 4 * day + timedelta(hours=8)
-        nodes.set_state(s, ADMIN, "sla-2", NodeState.CORDONED, "disk errors", now=cordon)
-        nodes.set_state(s, ADMIN, "sla-2", NodeState.READY, now=cordon + timedelta(minutes=10))
+        nodes.set_state(s, ADMIN, "sla-2", NodeState.CORDONED, "disk errors", used={}, now=cordon)
+        nodes.set_state(
+            s, ADMIN, "sla-2", NodeState.READY, used={}, now=cordon + timedelta(minutes=10)
+        )
         # sla-2's device 1 unhealthy for 20 minutes on day 7
         sick = first + 6 * day + timedelta(hours=2)
         node = domain["sla-2"]

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 import aicc.services
 from aicc.api.state import AppState
 from aicc.core.tenancy import Principal, Role
-from aicc.services.jobs import jobs
+from aicc.services.jobs import census, jobs
 from aicc.services.nodes import nodes
 from aicc.services.nodes import views as node_views_module
 from aicc.services.tenancy import audit, tenancy, tokens, views
@@ -175,7 +175,7 @@ def test_tenancy_tokens_audit_and_nodes_come_out_as_read_models(
             token,
             *audit.entries(session, root, limit=5, before_id=None, action=None),
         ]
-        node_views = nodes.infos(session)
+        node_views = nodes.infos(session, used=census.allocations(session))
     assert all(isinstance(x, BaseModel) and x.model_config.get("frozen") for x in found), [
         type(x) for x in found
     ]

@@ -19,14 +19,11 @@ SERVICES = Path(aicc.services.__file__).parent
 ALLOWED: set[tuple[str, str]] = {
     ("data", "NodeRow"),
     ("images", "NodeRow"),
-    ("leases", "JobRow"),
+    # a lessee's own compute on its lease is covered by the lease's charge: billing asks
+    # (`extra_lines.COVERS`, billing below jobs), and only the replica's devices tell
     ("leases", "ReplicaRow"),
     ("models", "DatasetRow"),
     ("models", "DatasetVersionRow"),
-    ("nodes", "EventRow"),
-    ("nodes", "ReplicaRow"),
-    ("notify", "EventRow"),
-    ("notify", "JobRow"),
 }
 
 

@@ -11,6 +11,7 @@ from aicc.api.paging import PageArgs
 from aicc.api.schemas.leases import LeaseIn
 from aicc.core import periods
 from aicc.services.common import utcnow
+from aicc.services.jobs import leased
 from aicc.services.leases import leases, sla
 from aicc.services.leases.views import Lease, SlaReport
 
@@ -20,7 +21,8 @@ router = APIRouter(prefix="/api/v1", tags=["leases"])
 @router.get("/leases", response_model=schemas.Page[Lease])
 def leases_list(who: CurrentUser, session: SessionDep, paging: PageArgs) -> dict[str, object]:
     """Every lease for center admins, an organization's own for its members."""
-    return paging.cut(leases.listing(session, who, now=utcnow()))
+    found = paging.cut(leases.listing(session, who, now=utcnow()))
+    return {**found, "items": leased.shown(session, found["items"])}  # a page: its own
 
 
 @router.post("/leases", response_model=Lease, status_code=201)
@@ -36,18 +38,18 @@ def leases_create(body: LeaseIn, who: CurrentUser, session: SessionDep) -> Lease
         plan=body.plan,
         lends=body.lend,
     )
-    return leases.create(session, who, ask, now=utcnow())
+    return leased.show(session, leases.create(session, who, ask, now=utcnow()))
 
 
 @router.get("/leases/{lease_id}", response_model=Lease)
 def leases_get(lease_id: str, who: CurrentUser, session: SessionDep) -> Lease:
-    return leases.get(session, who, lease_id, now=utcnow())
+    return leased.show(session, leases.get(session, who, lease_id, now=utcnow()))
 
 
 @router.post("/leases/{lease_id}/end", response_model=Lease)
 def leases_end(lease_id: str, who: CurrentUser, session: SessionDep) -> Lease:
     """End a lease now (center admins)."""
-    return leases.end(session, who, lease_id, now=utcnow())
+    return leased.show(session, leases.end(session, who, lease_id, now=utcnow()))
 
 
 @router.get("/leases/{lease_id}/report", response_model=SlaReport)

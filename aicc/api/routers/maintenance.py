@@ -9,7 +9,7 @@ from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import PageArgs
 from aicc.api.schemas.maintenance import MaintenanceIn
 from aicc.services.common import utcnow
-from aicc.services.leases import notices
+from aicc.services.jobs import windows_told
 from aicc.services.nodes import maintenance
 from aicc.services.nodes.views import MaintenanceWindow
 
@@ -41,7 +41,7 @@ def maintenance_create(
         now=utcnow(),
     )
     session.flush()
-    notices.announce(session, window.id)
+    windows_told.announce(session, window.id)
     return window
 
 

@@ -14,6 +14,7 @@ from aicc.api.schemas.bmc import BmcIn, PowerLimitIn
 from aicc.core.topology import NodeState
 from aicc.services.center import drains
 from aicc.services.common import utcnow
+from aicc.services.jobs import census as job_census
 from aicc.services.nodes import bmc, burn_ins, nodes
 from aicc.services.nodes.views import Bmc, Node
 from aicc.services.telemetry import samples
@@ -25,37 +26,45 @@ router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"])
 @router.get("", response_model=schemas.Page[Node])
 def nodes_list(who: CurrentUser, session: SessionDep, paging: PageArgs) -> dict[str, object]:
     found = paging.cut(nodes.names(session))  # a page reads only its own nodes
-    return {**found, "items": nodes.infos(session, found["items"])}
+    return {
+        **found,
+        "items": nodes.infos(session, found["items"], used=job_census.allocations(session)),
+    }
 
 
 @router.post("/import", response_model=schemas.Page[Node])
 def nodes_import(doc: nodes.Inventory, who: CurrentUser, session: SessionDep) -> dict[str, object]:
-    imported = nodes.import_inventory(session, who, doc)
+    imported = nodes.import_inventory(session, who, doc, used=job_census.allocations(session))
     return {"items": imported}
 
 
 @router.get("/{name}", response_model=Node)
 def nodes_get(name: str, who: CurrentUser, session: SessionDep) -> Node:
     """One node, with its last burn-in's figures and verdict (docs/burn-in.md)."""
-    return nodes.get(session, name)
+    return nodes.get(session, name, used=job_census.allocations(session))
 
 
 @router.post("/{name}/burn-in", response_model=Node)
 def nodes_burn_in(name: str, who: CurrentUser, session: SessionDep) -> Node:
     """Take the node out of service and run its burn-in (center admins); it serves again once
     it passes, or is quarantined with the figures that failed."""
-    return burn_ins.request(session, who, name)
+    return burn_ins.request(session, who, name, used=job_census.allocations(session))
 
 
 @router.post("/{name}/cordon", response_model=Node)
 def nodes_cordon(name: str, who: CurrentUser, session: SessionDep) -> Node:
-    node = nodes.set_state(session, who, name, NodeState.CORDONED, "cordoned by an operator")
+    used = job_census.allocations(session)
+    node = nodes.set_state(
+        session, who, name, NodeState.CORDONED, "cordoned by an operator", used=used
+    )
     return node
 
 
 @router.post("/{name}/uncordon", response_model=Node)
 def nodes_uncordon(name: str, who: CurrentUser, session: SessionDep) -> Node:
-    node = nodes.set_state(session, who, name, NodeState.READY)
+    node = nodes.set_state(
+        session, who, name, NodeState.READY, used=job_census.allocations(session)
+    )
     return node
 
 

@@ -106,7 +106,7 @@ def start(
     if node is None:
         raise NotFound("node {name!r} not found; `aicc node list` shows the nodes", name=name)
     who = _system(session)
-    shown = node_service.infos(session, [name])[0]
+    shown = node_service.infos(session, [name], used=census.allocations(session))[0]
     # the node's real accelerators no replica holds, whole: the GPU check needs to see them
     gpus = [
         d for d in shown.devices if not (d.simulated or d.mig or d.allocated_milli or not d.healthy)

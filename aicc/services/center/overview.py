@@ -142,7 +142,7 @@ def center(session: Session, who: Principal, now: datetime, hours: int) -> Cente
     admins only (`jobs_by_org_and_state` refuses anyone else)."""
     hours = hours if hours in WINDOWS else DEFAULT_WINDOW
     history = usage.center_history(session, who, now, window_s=hours * 3600, buckets=WINDOWS[hours])
-    node_list = nodes.infos(session)
+    node_list = nodes.infos(session, used=census.allocations(session))
     counts: dict[tuple[str, bool], int] = Counter()
     for node in node_list:
         for dev in node.devices:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from aicc.core.tenancy import Principal
 from aicc.services.common import Forbidden
 from aicc.services.images.views import JobImage
+from aicc.services.nodes.nodes import Allocation
 from aicc.store.tables import EventRow, JobRow, ReplicaRow
 
 HOLDING = ("scheduled", "running")  # replica states that occupy resources
@@ -132,6 +133,34 @@ def holding(
         query = query.where(ReplicaRow.node_id.in_(list(node_ids)))
     rows = session.execute(query.order_by(ReplicaRow.bound_at))
     return [_of(rep, name, org, project) for rep, name, org, project in rows]
+
+
+def allocations(session: Session) -> dict[str, Allocation]:
+    """node id -> what the replicas bound there hold now: the scheduler's snapshot and the node
+    views (`nodes.infos`, handed it by their callers) read it."""
+    result: dict[str, Allocation] = defaultdict(Allocation)
+    for rep in session.scalars(select(ReplicaRow).where(ReplicaRow.state.in_(HOLDING))):
+        alloc = result[rep.node_id]
+        alloc.cpu_milli += rep.cpu_milli
+        alloc.memory_mib += rep.memory_mib
+        for pick in rep.devices:
+            alloc.device_milli[pick["index"]] += pick["milli"]
+            if pick.get("memory_mib") is not None:
+                alloc.device_memory_mib[pick["index"]] += pick["memory_mib"]
+            if pick.get("mig_slice") is not None:
+                alloc.mig_slices[pick["index"]].add(pick["mig_slice"])
+    return result
+
+
+def orgs_holding(session: Session, node_ids: Select[tuple[str]]) -> set[str]:
+    """The organizations whose replicas hold resources now on the nodes `node_ids` selects
+    (nodes' census `ids_named`): one query."""
+    query = (
+        select(JobRow.org_id)
+        .join(ReplicaRow, ReplicaRow.job_id == JobRow.id)
+        .where(ReplicaRow.node_id.in_(node_ids), ReplicaRow.state.in_(HOLDING))
+    )
+    return set(session.scalars(query))
 
 
 def holders(session: Session, who: Principal) -> dict[str, dict[int, list[tuple[str, str, int]]]]:

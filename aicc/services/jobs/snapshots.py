@@ -33,7 +33,7 @@ from aicc.scheduler.snapshot import (
 from aicc.services.billing import budgets
 from aicc.services.data import mounts
 from aicc.services.images import cached as images_held
-from aicc.services.jobs import devenvs, metering, usage
+from aicc.services.jobs import census, devenvs, metering, usage
 from aicc.services.leases import leases
 from aicc.services.nodes import census as node_census
 from aicc.services.nodes import maintenance, nodes
@@ -152,7 +152,7 @@ def node_views(session: Session, *, empty: bool = False) -> list[NodeView]:
     devices: dict[str, list[node_census.DeviceFacts]] = defaultdict(list)
     for device in node_census.devices(session, node_ids=[r.id for r in rows]):
         devices[device.node_id].append(device)
-    used = {} if empty else nodes.allocations(session)
+    used = {} if empty else census.allocations(session)
     views = []
     for row in rows:
         alloc = used.get(row.id, nodes.Allocation())
@@ -278,7 +278,7 @@ def _placed_jobs(session: Session, protect: Protect) -> list[JobView]:
     names = node_census.names_by_id(session)
     held: dict[str, list[ReplicaRow]] = {}
     query = select(ReplicaRow).where(
-        ReplicaRow.job_id.in_(jobs), ReplicaRow.state.in_(nodes.HOLDING)
+        ReplicaRow.job_id.in_(jobs), ReplicaRow.state.in_(census.HOLDING)
     )
     for rep in session.scalars(query.order_by(ReplicaRow.index)):
         if rep.attempt == jobs[rep.job_id].attempt:

@@ -1,6 +1,7 @@
 """Leases: an organization's dedicated capacity from one time to another, whole nodes or whole
 devices of a pool (picked when the lease is made). Center admins make and end them; the
-lessee's members see theirs, with how the capacity is used now, as a queue of their own. The
+lessee's members see theirs, with how the capacity is used now, as a queue of their own (the
+jobs there are jobs' to read: its callers pass a lease through `jobs/leased.py`'s `shown`). The
 scheduler keeps leased capacity for the lessee's jobs (`held`, read by the snapshot builder),
 and lends it to others' preemptible work where the lease says so."""
 
@@ -14,24 +15,17 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aicc.core.states import WAITING
 from aicc.core.tenancy import Principal
 from aicc.services import changes
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, from_row, new_id, utc
-from aicc.services.leases.views import Lease, LeasedDevice, LeaseJob, LeaseUse
+from aicc.services.leases.views import Lease, LeasedDevice, LeaseUse
 from aicc.services.nodes import census as node_census
 from aicc.services.tenancy import audit, directory, tenancy
 from aicc.services.tenancy.views import Org
-from aicc.store.tables import (
-    CapacityLeaseRow,
-    JobRow,
-    ReplicaRow,
-)
+from aicc.store.tables import CapacityLeaseRow
 
 LIVE = ("scheduled", "active")  # leases not ended
-HOLDING = ("scheduled", "running")  # replica states that occupy resources
 MAX_SPAN = timedelta(days=3660)
-SHOWN_JOBS = 20
 
 
 @dataclass(frozen=True)
@@ -238,69 +232,16 @@ def _view(session: Session, row: CapacityLeaseRow, org: str, now: datetime) -> L
     state = row.state
     if state == "scheduled" and in_force(row, now):
         state = "active"
-    use, running = _use(session, row) if state == "active" else (LeaseUse(), [])
-    waiting = _waiting(session, row.org_id) if state == "active" else []
     return from_row(
         Lease,
         row,
         org=org,
         state=state,
         devices=[LeasedDevice(node=d["node"], index=d["index"]) for d in row.devices],
-        use=use,
-        running=running,
-        waiting=waiting,
+        use=LeaseUse(),  # how it is used: jobs' `leased.show` tells
+        running=[],
+        waiting=[],
     )
-
-
-def _use(session: Session, row: CapacityLeaseRow) -> tuple[LeaseUse, list[LeaseJob]]:
-    """How the leased devices are used now (by the lessee, lent, idle) and the lessee's jobs
-    running there."""
-    names = set(row.nodes) | {d["node"] for d in row.devices}
-    ids = {i: n for n, i in node_census.ids_by_name(session, names).items()}
-    slots: set[tuple[str, int]] = {(d["node"], int(d["index"])) for d in row.devices}
-    if row.nodes:
-        slots |= {(d.node, d.index) for d in node_census.devices(session, names=row.nodes)}
-        with_devices = {n for n, _ in slots}
-        slots |= {(n, -1) for n in row.nodes if n not in with_devices}  # a CPU node: one slot
-    mine: set[tuple[str, int]] = set()
-    lent: set[tuple[str, int]] = set()
-    jobs: dict[str, LeaseJob] = {}
-    query = (
-        select(
-            ReplicaRow.node_id,
-            ReplicaRow.devices,
-            JobRow.id,
-            JobRow.name,
-            JobRow.state,
-            JobRow.org_id,
-        )
-        .join(JobRow, JobRow.id == ReplicaRow.job_id)
-        .where(ReplicaRow.node_id.in_(list(ids)), ReplicaRow.state.in_(HOLDING))
-    )
-    for node_id, picks, job_id, name, state, org_id in session.execute(query):
-        node = ids[node_id]
-        used = {(node, int(p["index"])) for p in picks} or {(node, -1)}
-        used &= slots
-        if not used:
-            continue
-        if org_id == row.org_id:
-            mine |= used
-            jobs[job_id] = LeaseJob(id=job_id, name=name, state=state)
-        else:
-            lent |= used - mine
-    lent -= mine
-    use = LeaseUse(in_use=len(mine), lent=len(lent), idle=len(slots - mine - lent))
-    return use, list(jobs.values())[:SHOWN_JOBS]
-
-
-def _waiting(session: Session, org_id: str) -> list[LeaseJob]:
-    query = (
-        select(JobRow.id, JobRow.name, JobRow.state)
-        .where(JobRow.org_id == org_id, JobRow.state.in_([s.value for s in WAITING]))
-        .order_by(JobRow.created_at)
-        .limit(SHOWN_JOBS)
-    )
-    return [LeaseJob(id=i, name=n, state=s) for i, n, s in session.execute(query)]
 
 
 def due(session: Session, now: datetime) -> tuple[list[str], list[str]]:

@@ -1,6 +1,8 @@
-"""Who hears of a maintenance window or a lease, and the notices themselves: each organization
-with work on the nodes or a lease of them gets the event once (`key`), through the notify
-context's outbox (services/notify/events.py)."""
+"""The notices of leases and maintenance windows: their subjects and bodies, a lease's own to
+its lessee, and the lessees a window touches. A window's notice goes to the organizations with
+work on its nodes too, which jobs knows: jobs sends it (services/jobs/windows_told.py). Each
+organization gets an event once (`key`), through the notify context's outbox
+(services/notify/events.py)."""
 
 from __future__ import annotations
 
@@ -10,15 +12,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aicc.services.leases.leases import HOLDING, LIVE
-from aicc.services.nodes import census as node_census
-from aicc.services.nodes import maintenance
+from aicc.services.leases.leases import LIVE
 from aicc.services.notify import events
-from aicc.store.tables import (
-    CapacityLeaseRow,
-    JobRow,
-    ReplicaRow,
-)
+from aicc.store.tables import CapacityLeaseRow
 
 # Each kind's subject and body, as templates of the event's values (services/notify/events.py)
 SUBJECTS = {
@@ -39,55 +35,20 @@ BODIES = {
 }
 
 
-def orgs_on(session: Session, names: Iterable[str], start: datetime, end: datetime) -> set[str]:
-    """Organizations with work running on these nodes now, or a lease of them (or of devices
-    on them) for part of `start`..`end`."""
-    names = list(names)
-    ids = node_census.ids_named(names)
-    running = (
-        select(JobRow.org_id)
-        .join(ReplicaRow, ReplicaRow.job_id == JobRow.id)
-        .where(ReplicaRow.node_id.in_(ids), ReplicaRow.state.in_(HOLDING))
-    )
-    found = set(session.scalars(running))
+def lessees(session: Session, names: Iterable[str], start: datetime, end: datetime) -> set[str]:
+    """Organizations with a lease of these nodes (or of devices on them) for part of
+    `start`..`end`."""
     leases = select(CapacityLeaseRow).where(
         CapacityLeaseRow.state.in_(LIVE),
         CapacityLeaseRow.starts_at < end,
         CapacityLeaseRow.ends_at > start,
     )
     wanted = set(names)
+    found = set()
     for lease in session.scalars(leases):
         if wanted & (set(lease.nodes) | {d["node"] for d in lease.devices}):
             found.add(lease.org_id)
     return found
-
-
-def window(session: Session, window_id: str, kind: str) -> int:
-    """`maintenance.scheduled|started|ended` to every organization the window touches; how
-    many were told."""
-    row = maintenance.find(session, window_id)
-    if row is None:
-        return 0
-    orgs = orgs_on(session, row.nodes, row.starts_at, row.ends_at) | _told(session, row.id)
-    shown = ", ".join(row.nodes[:10]) + (f" +{len(row.nodes) - 10}" if len(row.nodes) > 10 else "")
-    span = f"{row.starts_at:%Y-%m-%d %H:%M} - {row.ends_at:%Y-%m-%d %H:%M} UTC"
-    for org in sorted(orgs):
-        events.emit(
-            session,
-            kind,
-            org_id=org,
-            subject=SUBJECTS[kind],
-            body=BODIES[kind],
-            params={"nodes": shown, "span": span, "reason": row.reason},
-            data={"window": row.id, "nodes": list(row.nodes), "state": row.state},
-            key=f"{kind}:{row.id}:{org}",
-        )
-    return len(orgs)
-
-
-def _told(session: Session, window_id: str) -> set[str]:
-    """The organizations told of this window before (their work was evicted since, say)."""
-    return events.orgs_told(session, kind="maintenance.%", key=f"maintenance.%:{window_id}:%")
 
 
 def lease(session: Session, lease_id: str, kind: str) -> None:
@@ -111,8 +72,3 @@ def lease(session: Session, lease_id: str, kind: str) -> None:
         data={"lease": row.id, "nodes": list(row.nodes), "devices": list(row.devices)},
         key=f"{kind}:{row.id}",
     )
-
-
-def announce(session: Session, window_id: str) -> int:
-    """`maintenance.scheduled` for a window just made; how many organizations were told."""
-    return window(session, window_id, "maintenance.scheduled")

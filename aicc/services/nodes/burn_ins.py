@@ -47,7 +47,9 @@ class Verdict:
     reason: str
 
 
-def request(session: Session, who: Principal, name: str) -> views.Node:
+def request(
+    session: Session, who: Principal, name: str, *, used: Mapping[str, node_service.Allocation]
+) -> views.Node:
     """An operator's burn-in of a node (`aicc node burn-in NAME`): the node leaves service
     (jobs running there go on, as on a cordon) and the loops start its burn-in; a 409 while one
     runs, a 422 for a node that is down."""
@@ -66,7 +68,7 @@ def request(session: Session, who: Principal, name: str) -> views.Node:
     history.node(session, row, before, at=utcnow())  # SLA reports (issue 40)
     audit.record(session, who, "node.burn_in", "node", row.id)
     changes.changed(session)  # the loops start it
-    return node_service.infos(session, [name])[0]
+    return node_service.infos(session, [name], used=used)[0]
 
 
 def running(session: Session) -> list[Running]:

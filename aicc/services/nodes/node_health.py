@@ -2,12 +2,13 @@
 uncordons it (`aicc node uncordon`); AICC never lifts the cordon itself.
 
 A failure is the node going down: its engine reported it down, or a replica was lost with it
-(`node_lost`); both append a `node_down` event through `nodes.mark_down`, once per transition.
+(`node_lost`); both go through `nodes.mark_down`, which records the move to down in the node's
+history (`node_changes`, services/nodes/history.py), once per transition.
 Nothing a job does counts: not its exit code, its signals, nor its supervisor vanishing
 (`supervisor_lost`, which a job can cause with `kill -9 $PPID` while the node is fine); else one
 tenant's job could cordon a node for every tenant. Preempted replicas are no failure either.
 
-The count is derived from what the store keeps anyway (events, the audit log):
+The count is derived from what the store keeps anyway (the nodes' history, the audit log):
 failures within the sliding window, and only since the operator last uncordoned the node, so that
 lifting a cordon is not undone at once by the failures that caused it.
 """
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 from aicc.core.topology import NodeState
 from aicc.services.nodes import history, nodes
 from aicc.services.tenancy import audit
-from aicc.store.tables import EventRow, NodeRow
+from aicc.store.tables import NodeChangeRow, NodeRow
 
 CORDONED_BY_AICC = "cordoned by AICC: "
 
@@ -48,12 +49,20 @@ class Failure:
 
 def failures(session: Session, node_id: str, *, since: datetime) -> list[Failure]:
     """The node's failures at or after `since`, oldest first."""
-    downs = select(EventRow.at, EventRow.message).where(
-        EventRow.kind == nodes.DOWN_EVENT,
-        EventRow.at >= since,
-        EventRow.data["node_id"].as_string() == node_id,
+    downs = (
+        select(NodeChangeRow.at, NodeChangeRow.reason)
+        .join(NodeRow, NodeRow.id == NodeChangeRow.node_id)
+        .where(
+            NodeChangeRow.node_id == node_id,
+            NodeChangeRow.index.is_(None),
+            NodeChangeRow.state == NodeState.DOWN.value,
+            NodeChangeRow.at >= since,
+            NodeChangeRow.at != NodeRow.created_at,  # a node first seen down failed nothing
+        )
     )
-    found = [Failure(at, f"down: {why}") for at, why in session.execute(downs)]
+    found = [
+        Failure(at, f"down: {why.removeprefix(nodes.ENGINE)}") for at, why in session.execute(downs)
+    ]
     return sorted(found, key=lambda f: f.at)
 
 

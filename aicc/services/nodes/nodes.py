@@ -4,7 +4,7 @@ allocated on each (read from the replicas that hold resources)."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
@@ -25,13 +25,10 @@ from aicc.services.tenancy import audit
 from aicc.store.tables import (
     BurnInRow,
     DeviceRow,
-    EventRow,
     NodeBmcRow,
     NodeRow,
-    ReplicaRow,
 )
 
-HOLDING = ("scheduled", "running")  # replica states that occupy resources
 # What one node may declare: far above any machine, and within the database's 32-bit integers.
 MAX_NODE_CPU_MILLI = 100_000_000  # 100,000 cores
 MAX_NODE_MEMORY_MIB = 1 << 30  # 1 PiB
@@ -93,6 +90,9 @@ class Inventory(BaseModel):
 
 @dataclass
 class Allocation:
+    """What the replicas bound to a node hold there now: read by jobs, which owns the replicas
+    (`jobs/census.py`'s `allocations`), and passed to the node views."""
+
     cpu_milli: int = 0
     memory_mib: int = 0
     device_milli: dict[int, int] = field(default_factory=lambda: defaultdict(int))
@@ -110,21 +110,25 @@ def names(session: Session) -> list[str]:
     return list(session.scalars(select(NodeRow.name).order_by(NodeRow.name)))
 
 
-def infos(session: Session, names: Collection[str] | None = None) -> list[views.Node]:
-    """The nodes named (every node when None), by name, with their devices and allocation."""
+def infos(
+    session: Session, names: Collection[str] | None = None, *, used: Mapping[str, Allocation]
+) -> list[views.Node]:
+    """The nodes named (every node when None), by name, with their devices and what `used`
+    (node id -> allocation, jobs' `census.allocations`) says replicas hold there."""
     query = select(NodeRow).order_by(NodeRow.name)
     if names is not None:
         query = query.where(NodeRow.name.in_(names))
-    return _infos(session, list(session.scalars(query)))
+    return _infos(session, list(session.scalars(query)), used)
 
 
-def get(session: Session, name: str) -> views.Node:
+def get(session: Session, name: str, *, used: Mapping[str, Allocation]) -> views.Node:
     """One node with its devices, allocation and last burn-in; NotFound naming the list."""
-    return _infos(session, [row_named(session, name)])[0]
+    return _infos(session, [row_named(session, name)], used)[0]
 
 
-def _infos(session: Session, rows: list[NodeRow]) -> list[views.Node]:
-    used = allocations(session)
+def _infos(
+    session: Session, rows: list[NodeRow], used: Mapping[str, Allocation]
+) -> list[views.Node]:
     devices = _devices_of(session, [r.id for r in rows])
     burn_ins = last_burn_ins(session, [r.id for r in rows])
     bmcs = {
@@ -232,26 +236,15 @@ def _device(row: DeviceRow, alloc: Allocation) -> views.DeviceOut:
 
 
 ENGINE = "engine: "  # prefix of a state the engine reported, as opposed to an operator's
-DOWN_EVENT = "node_down"  # the event of a node going down; services/node_health counts them
 
 
 def mark_down(session: Session, row: NodeRow, why: str, *, at: datetime) -> None:
     """Take a node that is not down out of placement as down, as its engine (or a replica lost
-    with it) says, and append a `node_down` event: one transition, one event, which
-    `node_health` counts as one failure of the node."""
+    with it) says: one transition, recorded in the node's history, which `node_health` counts
+    as one failure of the node."""
     before = row.state
     row.state, row.state_reason = NodeState.DOWN.value, ENGINE + why
     history.node(session, row, before, at=at)
-    session.add(
-        EventRow(
-            job_id=None,
-            kind=DOWN_EVENT,
-            reason=DOWN_EVENT,
-            message=why,
-            data={"node_id": row.id, "node": row.name},
-            at=at,
-        )
-    )
 
 
 def lost(session: Session, node_id: str, why: str, *, at: datetime) -> None:
@@ -403,30 +396,16 @@ def _inventory_mig(
     return tuple(MigInstance(i, p) for i, p in enumerate(profiles))
 
 
-def import_inventory(session: Session, who: Principal, doc: Inventory) -> list[views.Node]:
+def import_inventory(
+    session: Session, who: Principal, doc: Inventory, *, used: Mapping[str, Allocation]
+) -> list[views.Node]:
     if not who.is_admin:
         raise Forbidden("only center admins import nodes")
     rows = [_register(session, node) for node in inventory_nodes(doc)]
     audit.record(session, who, "node.import", "node", ",".join(r.name for r in rows))
     session.flush()
     changes.changed(session)  # new nodes to place waiting jobs on
-    return _infos(session, rows)
-
-
-def allocations(session: Session) -> dict[str, Allocation]:
-    """node id -> what the replicas bound there hold now."""
-    result: dict[str, Allocation] = defaultdict(Allocation)
-    for rep in session.scalars(select(ReplicaRow).where(ReplicaRow.state.in_(HOLDING))):
-        alloc = result[rep.node_id]
-        alloc.cpu_milli += rep.cpu_milli
-        alloc.memory_mib += rep.memory_mib
-        for pick in rep.devices:
-            alloc.device_milli[pick["index"]] += pick["milli"]
-            if pick.get("memory_mib") is not None:
-                alloc.device_memory_mib[pick["index"]] += pick["memory_mib"]
-            if pick.get("mig_slice") is not None:
-                alloc.mig_slices[pick["index"]].add(pick["mig_slice"])
-    return result
+    return _infos(session, rows, used)
 
 
 def _devices_of(session: Session, node_ids: list[str]) -> dict[str, list[DeviceRow]]:
@@ -463,10 +442,12 @@ def set_state(
     state: NodeState,
     reason: str = "",
     *,
+    used: Mapping[str, Allocation],
     now: datetime | None = None,
 ) -> views.Node:
-    """Cordon or uncordon by an operator (a down node comes back only when its executor sees it)."""
-    return _infos(session, [_set_state(session, who, name, state, reason, now=now)])[0]
+    """Cordon or uncordon by an operator (a down node comes back only when its executor sees it);
+    the node as `infos` shows it."""
+    return _infos(session, [_set_state(session, who, name, state, reason, now=now)], used)[0]
 
 
 def _set_state(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Exists, or_, select
@@ -91,6 +92,32 @@ def orgs_told(session: Session, *, kind: str, key: str) -> set[str]:
         NotifyEventRow.kind.like(kind), NotifyEventRow.key.like(key)
     )
     return set(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class Listener:
+    """A channel that hears of a kind: whose it is (a project's, else a user's) and, for
+    `job.waiting`, after how many minutes."""
+
+    org_id: str
+    project_id: str | None
+    user_id: str | None
+    wait_min: int
+
+
+def heard(session: Session, kind: str) -> bool:
+    """Whether any channel hears of `kind` (a read of the patterns alone: most centers' checks
+    stop here)."""
+    return any(matches(p, kind) for p in session.scalars(select(NotifyChannelRow.events)))
+
+
+def listeners(session: Session, kind: str) -> list[Listener]:
+    """The channels that hear of `kind`."""
+    return [
+        Listener(c.org_id, c.project_id, c.user_id, c.wait_min)
+        for c in session.scalars(select(NotifyChannelRow))
+        if matches(c.events, kind)
+    ]
 
 
 def told(key: ColumnElement[str]) -> Exists:

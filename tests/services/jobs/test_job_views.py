@@ -19,7 +19,7 @@ from aicc.api.routers import notebooks as notebooks_routes
 from aicc.cli.main import app
 from aicc.core.tenancy import Principal, Role
 from aicc.sdk.client import Client
-from aicc.services.jobs import jobs, notebooks
+from aicc.services.jobs import census, jobs, notebooks
 from aicc.services.jobs import views as job_views
 from aicc.services.nodes import nodes
 from aicc.services.nodes import views as node_views
@@ -103,7 +103,7 @@ def test_nodes_and_notebooks_are_one_class_from_service_to_sdk(served) -> None: 
     imported = client.nodes.import_inventory(INVENTORY)
     assert [n.name for n in imported] == ["mig-a"]
     with state.db.session() as session:
-        served_nodes = nodes.infos(session)
+        served_nodes = nodes.infos(session, used=census.allocations(session))
     listed = client.nodes.list()
     assert all(isinstance(n, node_views.Node) for n in listed)
     assert listed == served_nodes

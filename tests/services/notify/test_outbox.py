@@ -20,8 +20,8 @@ from aicc.core.pricing import PricePlan
 from aicc.core.states import DeploymentState
 from aicc.services.billing import budgets
 from aicc.services.common import new_id, utcnow
-from aicc.services.jobs import metering
-from aicc.services.notify import delivery, events, waiting
+from aicc.services.jobs import metering, waits_told
+from aicc.services.notify import delivery, events
 from aicc.services.serving import lifecycle
 from aicc.store.db import Database
 from aicc.store.sealing import Sealer
@@ -142,7 +142,7 @@ def test_job_waiting_is_told_once_per_channel_threshold(db: Database) -> None:
         )  # fmt: skip
     for _ in range(2):  # a second check finds it told already
         with db.session() as session:
-            waiting.check(session, now=utcnow())
+            waits_told.check(session, now=utcnow())
     with db.reader() as session:
         (event,) = session.scalars(
             select(NotifyEventRow).where(NotifyEventRow.org_id == who.org_id)

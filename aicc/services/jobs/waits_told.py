@@ -1,40 +1,34 @@
 """`job.waiting`: a job pending longer than a channel's `wait_min`, told once per job, attempt
-and threshold. Checked by the `notify` step now and then, not by the jobs context: it is a
-notification's own rule, read from the jobs' rows and their events."""
+and threshold. Checked by the `notify` step now and then: jobs reads its jobs and their events,
+and notify, below it, says which channels listen, whether a key was told, and writes the event
+(services/notify/events.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, String, cast, exists, func, literal, or_, select
+from sqlalchemy import Select, String, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from aicc.core.states import WAITING
 from aicc.services.notify import events
 from aicc.services.tenancy import tenancy
-from aicc.store.tables import EventRow, JobRow, NotifyChannelRow, NotifyEventRow
+from aicc.store.tables import EventRow, JobRow
 
+KIND = "job.waiting"
 MAX_JOBS = 200  # per channel and check: the rest wait for the next check
 
 
 def subscribed(session: Session) -> bool:
     """Whether any channel hears of waiting jobs (a read: most centers' checks stop here)."""
-    return any(
-        events.matches(patterns, "job.waiting")
-        for patterns in session.scalars(select(NotifyChannelRow.events))
-    )
+    return events.heard(session, KIND)
 
 
 def check(session: Session, *, now: datetime) -> int:
     """Emit `job.waiting` for each job waiting past a subscribed channel's minutes; how many
     events were new."""
-    channels = [
-        c
-        for c in session.scalars(select(NotifyChannelRow))
-        if events.matches(c.events, "job.waiting")
-    ]
     written = 0
-    for channel in channels:
+    for channel in events.listeners(session, KIND):
         cutoff = now - timedelta(minutes=channel.wait_min)
         for job in session.scalars(_untold(session, channel, cutoff)):
             since = _waiting_since(session, job)
@@ -44,11 +38,11 @@ def check(session: Session, *, now: datetime) -> int:
     return written
 
 
-def _untold(session: Session, channel: NotifyChannelRow, cutoff: datetime) -> Select[JobRow]:
+def _untold(session: Session, channel: events.Listener, cutoff: datetime) -> Select[JobRow]:
     """The channel's jobs waiting since before `cutoff` that no `job.waiting` of its minutes
     named yet (its key, as `_emit` writes it), oldest first, MAX_JOBS at most."""
     key = (
-        literal("job.waiting:")
+        literal(f"{KIND}:")
         + JobRow.id
         + ":"
         + cast(JobRow.attempt, String)
@@ -58,7 +52,7 @@ def _untold(session: Session, channel: NotifyChannelRow, cutoff: datetime) -> Se
         JobRow.state.in_([s.value for s in WAITING]),
         JobRow.created_at <= cutoff,
         JobRow.org_id == channel.org_id,
-        ~exists().where(NotifyEventRow.key == key),
+        ~events.told(key),
     )
     if channel.project_id is not None:
         query = query.where(JobRow.project_id == channel.project_id)
@@ -79,10 +73,10 @@ def _waiting_since(session: Session, job: JobRow) -> datetime:
 
 
 def _emit(session: Session, job: JobRow, after_min: int, since: datetime) -> int:
-    key = f"job.waiting:{job.id}:{job.attempt}:{after_min}"
+    key = f"{KIND}:{job.id}:{job.attempt}:{after_min}"
     made = events.emit(
         session,
-        "job.waiting",
+        KIND,
         org_id=job.org_id,
         project_id=job.project_id,
         user_id=job.user_id,
